@@ -1,0 +1,270 @@
+"""Per-user features as of cutoff dates, from events at or before each cutoff only.
+
+One row per (user_id, as_of). Computed in DuckDB over the events (a Parquet file or a
+frame), so the event log never has to fit in one pandas frame. Events are first folded
+into per-user daily totals; every window is then a filter on those days with
+``day <= as_of``, which is what makes the features leak-free by construction.
+Works on purchase-only logs (session and activation features are then zero/null)
+and on richer event logs alike.
+
+Cutoffs are dates: ``as_of`` is midnight UTC and features see events with
+``event_time <= as_of``. Daily totals are keyed by the end of their day, so a day that
+ends at or before ``as_of`` is wholly in the past and no event after ``as_of`` is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from features import contract as c
+from lifecycle.errors import UserError
+
+AS_OF = "as_of"  # the feature row's timestamp: features use events with event_time <= as_of
+NOT_ACTIVITY = (c.REFUND,)  # every other event type counts as the user being active
+
+# Feature names by group (window features are expanded per window in ``feature_names``).
+WINDOW_FEATURES = ("active_days", "sessions", "orders", "revenue", "refunds", "refund_amount")
+TOTAL_FEATURES = (
+    "tenure_days",
+    "recency_days",
+    "purchase_recency_days",
+    "first_purchase_age_days",
+    "orders_total",
+    "revenue_total",
+    "refund_amount_total",
+    "avg_order_value",
+    "max_order_value",
+    "ipt_mean_days",
+    "ipt_std_days",
+    "sessions_total",
+    "activated",
+    "days_to_activation",
+    "trend_active_days_30_90",
+    "trend_orders_90_365",
+)
+
+
+class FeatureError(UserError):
+    """Feature engineering cannot run on this input; the message says why."""
+
+
+def feature_names(windows: Sequence[int]) -> list[str]:
+    """All numeric feature names, in table order."""
+    return [f"{name}_{w}d" for w in windows for name in WINDOW_FEATURES] + list(TOTAL_FEATURES)
+
+
+def _relation(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | Path) -> None:
+    if isinstance(table, pd.DataFrame):
+        con.register(f"{name}_frame", table)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_frame")
+    else:
+        path = str(table).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def compute_features(
+    events: pd.DataFrame | Path,
+    cutoffs: Sequence[pd.Timestamp | str],
+    *,
+    users: pd.DataFrame | Path | None = None,
+    windows: Sequence[int] = (7, 30, 90, 365),
+    out: Path | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pd.DataFrame | None:
+    """Features for every user known at each cutoff (signed up or seen by then).
+
+    Returns the table, or writes it to ``out`` (Parquet) and returns None, which keeps
+    memory bounded for large logs.
+    """
+    if len(cutoffs) == 0:
+        raise FeatureError("no cutoff dates given")
+    windows = sorted({int(w) for w in windows})
+    if not windows or windows[0] <= 0:
+        raise FeatureError(f"feature windows must be positive day counts, got {windows}")
+    con = con or connect()
+    _relation(con, "events", events)
+    n_events, first_event = con.execute("SELECT count(*), min(event_time) FROM events").fetchone()
+    if not n_events:
+        raise FeatureError("the events table is empty: nothing to compute features from")
+    stamps = sorted({_utc(t) for t in cutoffs})
+    off_midnight = [t for t in stamps if t != t.normalize()]
+    if off_midnight:
+        raise FeatureError(f"cutoffs must be dates (midnight UTC), got {off_midnight[0]}")
+    if stamps[0] < _utc(first_event):
+        raise FeatureError(
+            f"cutoff {stamps[0]:%Y-%m-%d} is before the first event ({_utc(first_event):%Y-%m-%d %H:%M}); "
+            "features there would be empty"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT UNNEST($1::TIMESTAMPTZ[]) AS as_of",
+        [[t.to_pydatetime() for t in stamps]],
+    )
+    user_columns = _users_view(con, users)
+    has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
+    sql = _feature_sql(windows, user_columns, has_order_id)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        target = str(out).replace("'", "''")
+        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+        return None
+    frame = con.execute(sql).df()
+    frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    return frame
+
+
+def _utc(value: pd.Timestamp | str | object) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _users_view(con: duckdb.DuckDBPyConnection, users: pd.DataFrame | Path | None) -> list[str]:
+    """The users relation (id, sign-up time, channel, attributes); derived from events if absent."""
+    if users is None:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW users AS SELECT DISTINCT {c.USER_ID}, "
+            f"NULL::TIMESTAMPTZ AS {c.SIGNUP_TIME}, NULL::VARCHAR AS {c.CHANNEL} FROM events"
+        )
+        return []
+    _relation(con, "users_raw", users)
+    columns = [row[0] for row in con.execute("DESCRIBE users_raw").fetchall()]
+    signup = c.SIGNUP_TIME if c.SIGNUP_TIME in columns else f"NULL::TIMESTAMPTZ AS {c.SIGNUP_TIME}"
+    channel = c.CHANNEL if c.CHANNEL in columns else f"NULL::VARCHAR AS {c.CHANNEL}"
+    attributes = [col for col in columns if col not in (c.USER_ID, c.SIGNUP_TIME, c.CHANNEL)]
+    selected = ", ".join(
+        [c.USER_ID, signup, channel, *(f'"{a}"::VARCHAR AS "{a}"' for a in attributes)]
+    )
+    # Users seen only in events still get a row (no sign-up time, no channel).
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW users AS
+        SELECT {selected} FROM users_raw
+        UNION ALL BY NAME
+        SELECT DISTINCT e.{c.USER_ID} FROM events e ANTI JOIN users_raw u USING ({c.USER_ID})"""
+    )
+    return attributes
+
+
+def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id: bool) -> str:
+    u, t, ty, amt = c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT
+    not_activity = ", ".join(f"'{x}'" for x in NOT_ACTIVITY)
+    window_sql = []
+    for w in windows:
+        since = f"d.day_end > p.as_of - INTERVAL {w} DAY"
+        window_sql += [
+            f"count(*) FILTER (WHERE {since} AND d.active) AS active_days_{w}d",
+            f"coalesce(sum(d.sessions) FILTER (WHERE {since}), 0) AS sessions_{w}d",
+            f"coalesce(sum(d.orders) FILTER (WHERE {since}), 0) AS orders_{w}d",
+            f"coalesce(sum(d.revenue) FILTER (WHERE {since}), 0) AS revenue_{w}d",
+            f"coalesce(sum(d.refunds) FILTER (WHERE {since}), 0) AS refunds_{w}d",
+            f"coalesce(sum(d.refund_amount) FILTER (WHERE {since}), 0) AS refund_amount_{w}d",
+        ]
+    long_w = max(windows)
+    mid_w = 90 if 90 in windows else windows[len(windows) // 2]
+    short_w = 30 if 30 in windows else windows[0]
+    attribute_sql = "".join(f', usr."{a}"' for a in attributes)
+    return f"""
+    WITH
+    -- An order is the purchase lines of one order id at one moment (lines after a cutoff never join it).
+    orders AS (
+        SELECT {u}, {t} AS order_time, sum({amt}) AS value
+        FROM events WHERE {ty} = '{c.PURCHASE}'
+        GROUP BY {u}, {f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""} {t}
+    ),
+    order_gaps AS (
+        SELECT {u}, order_time, value,
+               epoch(order_time - lag(order_time) OVER (PARTITION BY {u} ORDER BY order_time)) / 86400.0 AS gap_days
+        FROM orders
+    ),
+    days AS (
+        SELECT {u}, {_day_end(t)} AS day_end,
+               max({t}) FILTER (WHERE {ty} NOT IN ({not_activity})) AS last_active_time,
+               bool_or({ty} NOT IN ({not_activity})) AS active,
+               count(*) FILTER (WHERE {ty} = '{c.SESSION}') AS sessions,
+               count(*) FILTER (WHERE {ty} = '{c.REFUND}') AS refunds,
+               coalesce(sum({amt}) FILTER (WHERE {ty} = '{c.REFUND}'), 0) AS refund_amount,
+               min({t}) FILTER (WHERE {ty} = '{c.ACTIVATION}') AS activation_time,
+               min({t}) AS first_time,
+               max({t}) AS last_time
+        FROM events GROUP BY ALL
+    ),
+    day_orders AS (
+        SELECT {u}, {_day_end("order_time")} AS day_end, count(*) AS orders, sum(value) AS revenue,
+               max(order_time) AS last_order_time
+        FROM orders GROUP BY ALL
+    ),
+    daily AS (
+        SELECT d.*, coalesce(o.orders, 0) AS orders, coalesce(o.revenue, 0) AS revenue, o.last_order_time
+        FROM days d LEFT JOIN day_orders o USING ({u}, day_end)
+    ),
+    population AS (
+        SELECT usr.{u}, a.as_of FROM users usr CROSS JOIN cutoffs a
+        WHERE usr.{c.SIGNUP_TIME} <= a.as_of
+        UNION
+        SELECT DISTINCT d.{u}, a.as_of FROM daily d JOIN cutoffs a ON d.first_time <= a.as_of
+    ),
+    window_agg AS (
+        SELECT p.{u}, p.as_of,
+            {", ".join(window_sql)},
+            max(d.last_active_time) AS last_active_time,
+            max(d.last_order_time) AS last_order_time,
+            coalesce(sum(d.sessions), 0) AS sessions_total,
+            min(d.activation_time) AS activation_time,
+            min(d.first_time) AS first_event_time
+        FROM population p
+        LEFT JOIN daily d ON d.{u} = p.{u} AND d.day_end <= p.as_of
+        GROUP BY p.{u}, p.as_of
+    ),
+    order_agg AS (
+        SELECT p.{u}, p.as_of,
+               count(*) AS orders_total, sum(g.value) AS revenue_total,
+               avg(g.value) AS avg_order_value, max(g.value) AS max_order_value,
+               min(g.order_time) AS first_order_time,
+               avg(g.gap_days) AS ipt_mean_days, stddev_samp(g.gap_days) AS ipt_std_days
+        FROM population p JOIN order_gaps g ON g.{u} = p.{u} AND g.order_time <= p.as_of
+        GROUP BY p.{u}, p.as_of
+    ),
+    refund_agg AS (
+        SELECT p.{u}, p.as_of, sum(e.{amt}) AS refund_amount_total
+        FROM population p JOIN events e ON e.{u} = p.{u} AND e.{t} <= p.as_of AND e.{ty} = '{c.REFUND}'
+        GROUP BY p.{u}, p.as_of
+    )
+    SELECT w.{u}, w.as_of,
+        {", ".join(_window_columns(windows))},
+        epoch(w.as_of - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS tenure_days,
+        epoch(w.as_of - w.last_active_time) / 86400.0 AS recency_days,
+        epoch(w.as_of - o.first_order_time) / 86400.0 AS first_purchase_age_days,
+        epoch(w.as_of - w.last_order_time) / 86400.0 AS purchase_recency_days,
+        coalesce(o.orders_total, 0) AS orders_total,
+        coalesce(o.revenue_total, 0) AS revenue_total,
+        coalesce(r.refund_amount_total, 0) AS refund_amount_total,
+        o.avg_order_value, o.max_order_value, o.ipt_mean_days, o.ipt_std_days,
+        w.sessions_total,
+        (w.activation_time IS NOT NULL)::INTEGER AS activated,
+        epoch(w.activation_time - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS days_to_activation,
+        w.active_days_{short_w}d / nullif(w.active_days_{mid_w}d / ({mid_w} / {short_w}), 0) AS trend_active_days_30_90,
+        w.orders_{mid_w}d / nullif(w.orders_{long_w}d / ({long_w} / {mid_w}), 0) AS trend_orders_90_365,
+        usr.{c.CHANNEL}{attribute_sql}
+    FROM window_agg w
+    JOIN users usr USING ({u})
+    LEFT JOIN order_agg o USING ({u}, as_of)
+    LEFT JOIN refund_agg r USING ({u}, as_of)
+    ORDER BY w.as_of, w.{u}
+    """
+
+
+def _window_columns(windows: Sequence[int]) -> list[str]:
+    return [f"w.{name}_{w}d" for w in windows for name in WINDOW_FEATURES]
+
+
+def _day_end(column: str) -> str:
+    """The midnight that ends the day of ``column``; an event at exactly midnight ends its day."""
+    return f"date_trunc('day', {column} - INTERVAL 1 MICROSECOND) + INTERVAL 1 DAY"

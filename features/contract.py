@@ -1,0 +1,83 @@
+"""The data contract: what an events table, a users table and a snapshot table hold.
+
+Everything downstream (features, labels, demo data, adapters) speaks these column names.
+Timestamps are timezone-aware UTC; amounts are non-negative, and money going back to
+the customer is an event of type ``refund`` with a positive amount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Events table
+USER_ID = "user_id"
+EVENT_TIME = "event_time"
+EVENT_TYPE = "event_type"
+AMOUNT = "amount"
+CURRENCY = "currency"
+ORDER_ID = "order_id"  # optional: lines of one order share it (frequency counts orders)
+
+EVENT_REQUIRED = (USER_ID, EVENT_TIME, EVENT_TYPE)
+EVENT_OPTIONAL = (AMOUNT, CURRENCY, ORDER_ID)
+
+# The event vocabulary. Other types are kept as they are (extra signals), never dropped.
+SIGNUP = "signup"
+SESSION = "session"
+ACTIVATION = "activation"
+PURCHASE = "purchase"
+REFUND = "refund"
+KNOWN_EVENT_TYPES = (SIGNUP, SESSION, ACTIVATION, PURCHASE, REFUND)
+MONETARY_EVENT_TYPES = (PURCHASE, REFUND)  # these need an amount
+
+# Users table
+SIGNUP_TIME = "signup_time"
+CHANNEL = "channel"
+USER_REQUIRED = (USER_ID,)
+USER_OPTIONAL = (SIGNUP_TIME, CHANNEL)
+
+# Snapshot table (one row per user with its own label, no events), e.g. telco churn
+LABEL = "label"
+SNAPSHOT_REQUIRED = (USER_ID, LABEL)
+
+# Columns a quarantine file adds to the offending row
+SOURCE_ROW = "source_row"  # 1-based data row number in the input file (header excluded)
+REASON = "reason"
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """How a source file's columns map onto the contract.
+
+    ``columns`` maps contract name -> source column name; unmapped contract columns are
+    looked up under their own name. ``default_event_type`` makes purchase-only logs
+    (user, time, amount) first-class: every row becomes that event type.
+    """
+
+    columns: dict[str, str] = field(default_factory=dict)
+    default_event_type: str | None = None
+    negative_amount_is_refund: bool = False  # purchase logs that book refunds as negatives
+    timezone: str = "UTC"  # for timestamps without an offset
+    time_format: str | None = None  # strftime format; None parses ISO 8601 and common forms
+
+    def source(self, contract_column: str) -> str:
+        return self.columns.get(contract_column, contract_column)
+
+    @classmethod
+    def parse(cls, pairs: list[str], **options: object) -> ColumnMapping:
+        """Build from ``contract=source`` strings, as given on the command line."""
+        columns: dict[str, str] = {}
+        for pair in pairs:
+            name, sep, source = pair.partition("=")
+            if not sep or not name.strip() or not source.strip():
+                raise ValueError(f"column mapping {pair!r}: expected CONTRACT_COLUMN=SOURCE_COLUMN")
+            columns[name.strip()] = source.strip()
+        return cls(columns=columns, **options)  # type: ignore[arg-type]
+
+
+# Campaign table (randomised treatment vs control with outcomes), e.g. hillstrom
+TREATMENT = "treatment"  # True when the user was sent the campaign
+ARM = "arm"  # which variant (e.g. "Mens E-Mail", "No E-Mail")
+VISIT = "visit"
+CONVERSION = "conversion"
+SPEND = "spend"
+CAMPAIGN_REQUIRED = (USER_ID, TREATMENT, ARM, VISIT, CONVERSION, SPEND)

@@ -1,0 +1,167 @@
+"""Labels for the three predictions, as of the same cutoffs as the features.
+
+Each label reads only events in ``(as_of, as_of + horizon]``; eligibility reads only
+events at or before ``as_of``. A cutoff whose horizon ends after the last event is
+refused: it would be labelled from partial data.
+
+- churn: users active in ``(as_of - lookback, as_of]``; 1 when they have no activity in
+  the horizon.
+- conversion: users who have not reached the target by ``as_of``; 1 when they reach it
+  in the horizon. Target ``first_purchase`` (sign-up data) or ``repeat_purchase``
+  (one-time buyers becoming repeat buyers, for purchase-only logs).
+- ltv: every user known at ``as_of``; purchases minus refunds in the horizon, at least 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+
+from features import contract as c
+from features.asof import AS_OF, NOT_ACTIVITY, FeatureError, _relation, _users_view, _utc, connect
+
+LABEL = "label"
+Task = Literal["churn", "conversion", "ltv"]
+TASKS: tuple[Task, ...] = ("churn", "conversion", "ltv")
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """What a label means; saved with every model trained on it."""
+
+    task: Task
+    horizon_days: int
+    lookback_days: int | None = None  # churn: the activity window that makes a user eligible
+    target: str | None = None  # conversion: first_purchase | repeat_purchase
+
+    def describe(self) -> str:
+        if self.task == "churn":
+            return (
+                f"churn: active in the {self.lookback_days} days up to as_of, "
+                f"no activity in the next {self.horizon_days} days"
+            )
+        if self.task == "conversion":
+            return f"conversion: not yet {self.target} at as_of, reaches it within {self.horizon_days} days"
+        return (
+            f"ltv: purchases minus refunds in the {self.horizon_days} days after as_of (at least 0)"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def label_spec(task: str, labels_settings: object) -> LabelSpec:
+    """The spec for a task from the ``labels`` settings section."""
+    s = labels_settings
+    if task == "churn":
+        return LabelSpec("churn", s.churn_horizon_days, lookback_days=s.churn_lookback_days)  # type: ignore[attr-defined]
+    if task == "conversion":
+        return LabelSpec("conversion", s.conversion_horizon_days, target=s.conversion_target)  # type: ignore[attr-defined]
+    if task == "ltv":
+        return LabelSpec("ltv", s.ltv_horizon_days)  # type: ignore[attr-defined]
+    raise FeatureError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+
+
+def matured_cutoffs(
+    last_event: pd.Timestamp, cutoffs: Sequence[pd.Timestamp], horizon_days: int
+) -> list[pd.Timestamp]:
+    """The cutoffs whose whole horizon lies within the data."""
+    return [t for t in cutoffs if _utc(t) + pd.Timedelta(days=horizon_days) <= _utc(last_event)]
+
+
+def compute_labels(
+    events: pd.DataFrame | Path,
+    cutoffs: Sequence[pd.Timestamp | str],
+    spec: LabelSpec,
+    *,
+    users: pd.DataFrame | Path | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pd.DataFrame:
+    """(user_id, as_of, label) for the eligible users at each cutoff."""
+    con = con or connect()
+    _relation(con, "events", events)
+    _users_view(con, users)
+    last_event = con.execute(f"SELECT max({c.EVENT_TIME}) FROM events").fetchone()[0]
+    if last_event is None:
+        raise FeatureError("the events table is empty: nothing to label")
+    stamps = sorted({_utc(t) for t in cutoffs})
+    if not stamps:
+        raise FeatureError("no cutoff dates given")
+    unripe = [t for t in stamps if t not in matured_cutoffs(last_event, [t], spec.horizon_days)]
+    if unripe:
+        raise FeatureError(
+            f"{spec.task} labels with a {spec.horizon_days}-day horizon need events up to "
+            f"{unripe[-1] + pd.Timedelta(days=spec.horizon_days):%Y-%m-%d}, but the data ends at "
+            f"{_utc(last_event):%Y-%m-%d %H:%M}; cutoffs without a matured horizon: "
+            f"{', '.join(f'{t:%Y-%m-%d}' for t in unripe)}"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT UNNEST($1::TIMESTAMPTZ[]) AS as_of",
+        [[t.to_pydatetime() for t in stamps]],
+    )
+    frame = con.execute(_label_sql(spec)).df()
+    frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    if spec.task in ("churn", "conversion"):
+        frame[LABEL] = frame[LABEL].astype("int8")
+    return frame
+
+
+def _label_sql(spec: LabelSpec) -> str:
+    u, t, ty, amt = c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT
+    h = f"INTERVAL {spec.horizon_days} DAY"
+    in_horizon = f"e.{t} > a.as_of AND e.{t} <= a.as_of + {h}"
+    active = f"e.{ty} NOT IN ({', '.join(repr(x) for x in NOT_ACTIVITY)})"
+    known = f"""
+        SELECT usr.{u}, a.as_of FROM users usr CROSS JOIN cutoffs a WHERE usr.{c.SIGNUP_TIME} <= a.as_of
+        UNION
+        SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a ON e.{t} <= a.as_of"""
+    if spec.task == "churn":
+        return f"""
+        WITH eligible AS (
+            SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a
+              ON e.{t} > a.as_of - INTERVAL {spec.lookback_days} DAY AND e.{t} <= a.as_of AND {active}
+        ),
+        returned AS (
+            SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a ON {in_horizon} AND {active}
+        )
+        SELECT g.{u}, g.as_of, (r.{u} IS NULL)::INTEGER AS {LABEL}
+        FROM eligible g LEFT JOIN returned r USING ({u}, as_of)
+        ORDER BY g.as_of, g.{u}"""
+    if spec.task == "conversion":
+        needed = 1 if spec.target == "first_purchase" else 2
+        return f"""
+        WITH orders AS ({_orders_sql()}),
+        known AS ({known}),
+        before AS (
+            SELECT k.{u}, k.as_of, count(o.order_time) AS n
+            FROM known k LEFT JOIN orders o ON o.{u} = k.{u} AND o.order_time <= k.as_of
+            GROUP BY ALL
+        ),
+        eligible AS (SELECT * FROM before WHERE n = {needed - 1}),
+        reached AS (
+            SELECT DISTINCT g.{u}, g.as_of FROM eligible g JOIN orders o
+              ON o.{u} = g.{u} AND o.order_time > g.as_of AND o.order_time <= g.as_of + {h}
+        )
+        SELECT g.{u}, g.as_of, (r.{u} IS NOT NULL)::INTEGER AS {LABEL}
+        FROM eligible g LEFT JOIN reached r USING ({u}, as_of)
+        ORDER BY g.as_of, g.{u}"""
+    return f"""
+        WITH known AS ({known}),
+        value AS (
+            SELECT k.{u}, k.as_of,
+                   coalesce(sum(CASE WHEN e.{ty} = '{c.PURCHASE}' THEN e.{amt}
+                                     WHEN e.{ty} = '{c.REFUND}' THEN -e.{amt} END), 0) AS net
+            FROM known k LEFT JOIN events e ON e.{u} = k.{u} AND {in_horizon.replace("a.as_of", "k.as_of")}
+            GROUP BY ALL
+        )
+        SELECT {u}, as_of, greatest(net, 0)::DOUBLE AS {LABEL} FROM value ORDER BY as_of, {u}"""
+
+
+def _orders_sql() -> str:
+    """Orders as in the features: the purchase lines of one user at one moment."""
+    return f"SELECT DISTINCT {c.USER_ID}, {c.EVENT_TIME} AS order_time FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'"

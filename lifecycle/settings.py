@@ -1,0 +1,165 @@
+"""One typed settings object, read from a TOML file and ``LIFECYCLE_*`` environment variables.
+
+Precedence (last wins): defaults, the settings file, environment variables. The file is
+``$LIFECYCLE_CONFIG`` if set, else ``$LIFECYCLE_HOME/lifecycle.toml`` when it exists.
+An environment variable ``LIFECYCLE_<SECTION>__<FIELD>`` sets one field, e.g.
+``LIFECYCLE_LABELS__CHURN_HORIZON_DAYS=60``. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lifecycle.errors import UserError
+
+ENV_PREFIX = "LIFECYCLE_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DemoSettings(_Section):
+    users: int = Field(20_000, ge=10, description="users the demo generator creates")
+    seed: int = 7
+    start: str = "2024-01-01"
+    days: int = Field(730, ge=60, description="days of observed history")
+    future_days: int = Field(365, ge=0, description="days simulated past the end for ground truth")
+
+
+class IngestSettings(_Section):
+    max_bad_fraction: float = Field(
+        0.5, gt=0, le=1, description="above this share of bad rows a file is refused as wrong"
+    )
+    allow_negative_amounts: bool = False
+
+
+class LabelSettings(_Section):
+    churn_lookback_days: int = Field(90, ge=1)
+    churn_horizon_days: int = Field(90, ge=1)
+    conversion_horizon_days: int = Field(90, ge=1)
+    conversion_target: str = Field("first_purchase", pattern="^(first_purchase|repeat_purchase)$")
+    ltv_horizon_days: int = Field(365, ge=1)
+
+
+class FeatureSettings(_Section):
+    windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90, 365])
+    cutoff_frequency: str = "MS"  # pandas offset alias for training cutoffs (month start)
+
+
+class TrackingSettings(_Section):
+    uri: str | None = None  # None: a local SQLite store under the workspace
+
+
+class Settings(_Section):
+    home: Path = Path("workspace")
+    dataset: str = "demo"  # the ingested dataset the pipeline works on
+    data_root: Path = Path("../shared/data")  # where `lifecycle import` finds the public data sets
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.home)
+
+
+class Workspace:
+    """Where every artefact of a run lives, all below one directory."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return self.home / "datasets" / dataset
+
+    def demo_dir(self) -> Path:
+        return self.home / "demo"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.home / "scores"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+
+class SettingsError(UserError):
+    """A settings file or variable that does not fit; the message says which and why."""
+
+
+def load_settings(
+    config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read settings: defaults < file < environment < explicit ``overrides``."""
+    env = os.environ if environ is None else environ
+    home = Path(overrides.get("home") or env.get(f"{ENV_PREFIX}HOME") or "workspace")
+    path = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    if path is None and (home / "lifecycle.toml").is_file():
+        path = home / "lifecycle.toml"
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise SettingsError(f"settings file {path} does not exist")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"settings file {path}: {error}") from error
+
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in (f"{ENV_PREFIX}CONFIG",):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        section, _, field_name = key.partition("__")
+        if field_name:
+            values.setdefault(section, {})[field_name] = _parse_env_value(value)
+        else:
+            values[section] = value
+
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    values.setdefault("home", home)
+
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        source = f"settings file {path} or " if path else ""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise SettingsError(
+            f"invalid settings (from {source}LIFECYCLE_* variables): {problems}"
+        ) from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Environment values are TOML scalars or arrays when they parse as such, else strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw

@@ -1,0 +1,93 @@
+"""Adapters on the real files: counts must match each data set's SOURCE.txt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features import adapters
+from features import contract as c
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def online_retail_loaded(request: pytest.FixtureRequest):
+    root = request.getfixturevalue("shared_data")
+    return adapters.online_retail(root / adapters.ONLINE_RETAIL_FILE)
+
+
+def test_online_retail_counts_match_source(online_retail_loaded) -> None:
+    events, _ = online_retail_loaded
+    notes = events.report.notes
+    assert notes["invoice_lines"] == 541_909
+    assert notes["customers"] == 4_372
+    assert notes["lines_without_customer"] == 135_080
+    assert notes["cancellation_lines"] == 9_288
+    # SOURCE.txt: after dropping missing ids, cancellations, quantity <= 0 and price <= 0.
+    assert notes["valid_purchase_lines"] == 397_884
+    assert notes["valid_purchase_customers"] == 4_338
+    # Nothing lost: every line is an event or quarantined with a reason.
+    report = events.report
+    assert report.rows_read == 541_909
+    assert report.rows_loaded + report.rows_quarantined == 541_909
+    assert len(events.frame) + len(events.quarantine) == 541_909
+    assert report.reasons["missing_user_id"] == 135_080
+    assert events.quarantine[c.REASON].notna().all()
+
+
+def test_online_retail_cancellations_become_refunds(online_retail_loaded) -> None:
+    events, _ = online_retail_loaded
+    frame = events.frame
+    refunds = frame[frame[c.EVENT_TYPE] == c.REFUND]
+    # 9,288 cancellation lines, 8,905 with a customer id; exact repeats are quarantined.
+    assert 8_800 < len(refunds) <= 8_905
+    assert refunds[c.ORDER_ID].str.startswith("C").all()
+    assert (refunds[c.AMOUNT] > 0).all()
+    purchases = frame[frame[c.EVENT_TYPE] == c.PURCHASE]
+    assert (purchases[c.AMOUNT] > 0).all()
+    # Purchases minus duplicates quarantined: never more than the valid lines.
+    assert len(purchases) + events.report.reasons.get("duplicate_row", 0) >= 397_884 - 100
+    assert len(purchases) <= 397_884
+
+
+def test_online_retail_contract_shape(online_retail_loaded) -> None:
+    events, users = online_retail_loaded
+    frame = events.frame
+    assert str(frame[c.EVENT_TIME].dtype) == "datetime64[us, UTC]"
+    assert frame[c.EVENT_TIME].min() >= pd.Timestamp("2010-12-01", tz="UTC")
+    assert frame[c.EVENT_TIME].max() <= pd.Timestamp("2011-12-10", tz="UTC")
+    assert frame[c.EVENT_TIME].is_monotonic_increasing
+    assert frame[c.USER_ID].str.fullmatch(r"\d{5}").all()  # ids like 17850, no float '.0'
+    assert set(users.frame[c.USER_ID]) == set(frame[c.USER_ID])
+    assert users.frame[c.USER_ID].is_unique
+
+
+def test_telco_snapshot_counts(shared_data: Path) -> None:
+    loaded = adapters.telco_churn(shared_data / adapters.TELCO_CHURN_FILE)
+    frame = loaded.frame
+    assert len(frame) == 7_043 and loaded.report.rows_quarantined == 0
+    assert frame[c.USER_ID].is_unique
+    assert round(frame[c.LABEL].mean(), 4) == 0.2654
+    assert loaded.report.notes["total_charges_blank_kept_as_null"] == 11
+    # The 11 blanks are the brand-new customers: tenure 0, no charges yet.
+    assert frame.loc[frame["TotalCharges"].isna(), "tenure"].eq(0).all()
+    assert frame["tenure"].between(0, 72).all()
+
+
+def test_hillstrom_campaign_counts(shared_data: Path) -> None:
+    loaded = adapters.hillstrom(shared_data / adapters.HILLSTROM_FILE)
+    frame = loaded.frame
+    notes = loaded.report.notes
+    assert len(frame) == 64_000 and frame[c.USER_ID].is_unique
+    assert notes["visit_rate"] == pytest.approx(0.14678, abs=1e-5)
+    assert notes["conversion_rate"] == pytest.approx(0.00903, abs=1e-5)
+    assert notes["mean_spend"] == pytest.approx(1.05091, abs=1e-5)
+    arms = frame[c.ARM].value_counts()
+    assert arms.to_dict() == {"Womens E-Mail": 21_387, "Mens E-Mail": 21_307, "No E-Mail": 21_306}
+    assert frame[c.TREATMENT].sum() == 21_387 + 21_307
+    by_arm = notes["conversion_by_arm"]
+    assert by_arm["Mens E-Mail"] == pytest.approx(0.0125, abs=1e-4)
+    assert by_arm["No E-Mail"] == pytest.approx(0.0057, abs=1e-4)

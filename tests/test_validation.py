@@ -1,0 +1,244 @@
+"""The events and users contract: wrong files fail fast, bad rows are quarantined with reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import contract as c
+from features.validation import ContractError, read_table, validate_events, validate_users
+
+HEADER = "user_id,event_time,event_type,amount\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "events.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load(path: Path, mapping: c.ColumnMapping | None = None, **options):
+    return validate_events(read_table(path), mapping or c.ColumnMapping(), str(path), **options)
+
+
+def test_good_file_loads_in_contract_shape(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "u1,2024-01-02 10:00:00,signup,\n"
+        + "u1,2024-01-03T11:00:00Z,purchase,12.50\n"
+        + "u2,2024-01-01 09:00:00+01:00,session,\n",
+    )
+    loaded = load(path)
+    events = loaded.frame
+    assert list(events.columns[:4]) == [c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT]
+    assert str(events[c.EVENT_TIME].dtype) == "datetime64[us, UTC]"
+    # Sorted by time; the +01:00 offset is converted to UTC.
+    assert events[c.USER_ID].tolist() == ["u2", "u1", "u1"]
+    assert events[c.EVENT_TIME].iloc[0] == pd.Timestamp("2024-01-01 08:00", tz="UTC")
+    assert events.loc[events[c.EVENT_TYPE] == "purchase", c.AMOUNT].item() == 12.5
+    assert loaded.report.rows_read == 3 and loaded.report.rows_loaded == 3
+    assert loaded.quarantine.empty
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match=r"nope\.csv: file not found"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match=r"events\.xlsx: unknown file type"):
+        read_table(write(tmp_path, "x", "events.xlsx"))
+
+
+@pytest.mark.parametrize("text", ["", HEADER])
+def test_empty_file_is_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ContractError, match=r"events\.csv: (file is empty|no data rows)"):
+        read_table(write(tmp_path, text))
+
+
+def test_missing_column_names_column_and_mapping_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, "customer,event_time,event_type\nu1,2024-01-01,session\n")
+    with pytest.raises(ContractError) as error:
+        load(path)
+    message = str(error.value)
+    assert "events.csv" in message and "'user_id'" in message
+    assert "customer" in message and "--map" in message
+
+
+def test_mapped_column_missing_names_both_names(tmp_path: Path) -> None:
+    path = write(tmp_path, "user_id,event_time,event_type\nu1,2024-01-01,session\n")
+    mapping = c.ColumnMapping(columns={c.USER_ID: "CustomerID"})
+    with pytest.raises(ContractError, match=r"'CustomerID' \(for user_id\)"):
+        load(path, mapping)
+
+
+def test_wrong_type_column_fails_fast_with_example_row(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "u1,2024-01-01,purchase,abc\nu2,2024-01-01,purchase,xyz\n")
+    with pytest.raises(ContractError) as error:
+        load(path)
+    message = str(error.value)
+    assert "column 'amount' should hold numbers" in message
+    assert "row 1 has amount='abc'" in message
+
+
+def test_unparseable_timestamps_mostly_is_a_wrong_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, HEADER + "u1,monday,session,\nu2,tuesday,session,\nu3,2024-01-01,session,\n"
+    )
+    with pytest.raises(
+        ContractError,
+        match=r"column 'event_time' should hold timestamps.*row 1 has event_time='monday'",
+    ):
+        load(path)
+
+
+def test_some_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "u1,2024-01-01,purchase,10\n"  # good
+        + ",2024-01-01,session,\n"  # row 2: missing user id
+        + "u2,not a time,session,\n"  # row 3: unparseable time
+        + "u3,2024-01-01,purchase,-5\n"  # row 4: negative amount
+        + "u1,2024-01-01,purchase,10\n"  # row 5: duplicate of row 1
+        + "u4,2024-01-02,purchase,\n"  # row 6: purchase without amount
+        + "u5,2024-01-02,,\n"  # row 7: no event type
+        + "u6,2024-01-03,session,\n"  # good
+        + "u7,2024-01-03,refund,oops\n"  # row 9: invalid amount
+        + "u8,2024-01-04,session,\n"  # good
+        + "u9,2024-01-04,session,\n"  # good
+        + "u10,2024-01-04,session,\n"  # good
+        + "u11,2024-01-05,session,\n"  # good
+        + "u12,2024-01-05,session,\n"  # good
+        + "u13,2024-01-05,session,\n",  # good
+    )
+    loaded = load(path)
+    reasons = dict(zip(loaded.quarantine[c.SOURCE_ROW], loaded.quarantine[c.REASON], strict=True))
+    assert reasons == {
+        2: "missing_user_id",
+        3: "unparseable_event_time",
+        4: "negative_amount",
+        5: "duplicate_row",
+        6: "missing_amount",
+        7: "missing_event_type",
+        9: "invalid_amount",
+    }
+    # The quarantine keeps the raw values as they were in the file.
+    assert loaded.quarantine.set_index(c.SOURCE_ROW).at[3, c.EVENT_TIME] == "not a time"
+    # Nothing silently dropped: every row is loaded or quarantined, and counted.
+    report = loaded.report
+    assert report.rows_read == 15 and report.rows_loaded == 8 and report.rows_quarantined == 7
+    assert sum(report.reasons.values()) == 7
+    assert sorted(loaded.frame[c.USER_ID]) == sorted(
+        ["u1", "u6", "u8", "u9", "u10", "u11", "u12", "u13"]
+    )
+
+
+def test_too_many_bad_rows_refuses_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, HEADER + ",2024-01-01,session,\n,2024-01-01,session,\nu1,2024-01-01,session,\n"
+    )
+    with pytest.raises(ContractError, match=r"2 of 3 rows are bad.*missing_user_id"):
+        load(path)
+    assert load(path, max_bad_fraction=0.9).report.rows_loaded == 1
+
+
+def test_purchase_only_log_with_other_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "CustomerID,InvoiceDate,Total\n17850,2010-12-01 08:26:00,15.30\n17850,2010-12-02 09:00:00,-4.00\n",
+    )
+    mapping = c.ColumnMapping.parse(
+        ["user_id=CustomerID", "event_time=InvoiceDate", "amount=Total"],
+        default_event_type=c.PURCHASE,
+        negative_amount_is_refund=True,
+    )
+    events = load(path, mapping).frame
+    assert events[c.EVENT_TYPE].tolist() == [c.PURCHASE, c.REFUND]
+    assert events[c.AMOUNT].tolist() == [15.3, 4.0]  # refunds are positive amounts of type refund
+
+
+def test_negative_amounts_allowed_when_asked(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "u1,2024-01-01,adjustment,-3\nu2,2024-01-01,session,\n")
+    assert load(path, allow_negative_amounts=True).frame[c.AMOUNT].min() == -3
+
+
+def test_mapping_parse_rejects_malformed_pairs() -> None:
+    with pytest.raises(ValueError, match="expected CONTRACT_COLUMN=SOURCE_COLUMN"):
+        c.ColumnMapping.parse(["user_id"])
+
+
+def test_extra_columns_and_unknown_event_types_are_kept(tmp_path: Path) -> None:
+    path = write(tmp_path, "user_id,event_time,event_type,page\nu1,2024-01-01,page_view,/home\n")
+    events = load(path).frame
+    assert events["page"].tolist() == ["/home"]
+    assert events[c.EVENT_TYPE].tolist() == ["page_view"]
+
+
+def test_parquet_with_typed_columns_and_local_timezone(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "uid": ["a", "b"],
+            "ts": pd.to_datetime(["2024-07-01 12:00", "2024-07-01 13:00"]),  # naive, local time
+            "kind": ["purchase", "session"],
+            "value": [9.99, np.nan],
+        }
+    )
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path)
+    mapping = c.ColumnMapping.parse(
+        ["user_id=uid", "event_time=ts", "event_type=kind", "amount=value"], timezone="Europe/Paris"
+    )
+    events = load(path, mapping).frame
+    assert events[c.EVENT_TIME].tolist() == [
+        pd.Timestamp("2024-07-01 10:00", tz="UTC"),  # Paris is UTC+2 in summer
+        pd.Timestamp("2024-07-01 11:00", tz="UTC"),
+    ]
+
+
+def test_pathological_values_never_crash_a_load(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "u1,2024-01-01,purchase,NaN\n"
+        + "u2,2024-01-01,purchase,inf\n"
+        + "u3,2024-01-01,purchase,1000000000000\n"
+        + "ü-😀,2024-01-01,session,\n"
+        + "u5,2999-01-01,session,\n"
+        + "u6,1901-01-01,session,\n"
+        + "u7,2024-01-01,session,\n"
+        + "u8,2024-01-02,session,\n"
+        + "u9,2024-01-03,session,\n",
+    )
+    loaded = load(path)
+    reasons = dict(zip(loaded.quarantine[c.SOURCE_ROW], loaded.quarantine[c.REASON], strict=True))
+    assert reasons == {
+        1: "non_finite_amount",
+        2: "non_finite_amount",
+        5: "event_time_out_of_range",
+        6: "event_time_out_of_range",
+    }
+    assert "ü-😀" in set(loaded.frame[c.USER_ID])
+    assert loaded.frame[c.AMOUNT].max() == 1e12
+
+
+def test_users_table_duplicates_and_bad_signups(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "id,signed_up,source,plan\nu1,2024-01-01,organic,free\nu1,2024-01-05,paid,free\nu2,yesterday-ish,email,pro\n"
+        "u3,2024-02-01,referral,pro\nu4,,social,free\n",
+        "users.csv",
+    )
+    mapping = c.ColumnMapping.parse(["user_id=id", "signup_time=signed_up", "channel=source"])
+    loaded = validate_users(read_table(path), mapping, str(path))
+    reasons = dict(zip(loaded.quarantine[c.SOURCE_ROW], loaded.quarantine[c.REASON], strict=True))
+    assert reasons == {2: "duplicate_user_id", 3: "unparseable_signup_time"}
+    users = loaded.frame
+    assert users[c.USER_ID].tolist() == ["u1", "u3", "u4"]
+    assert users[c.CHANNEL].tolist() == ["organic", "referral", "social"]
+    assert users["plan"].tolist() == ["free", "pro", "free"]
+    assert pd.isna(users[c.SIGNUP_TIME].iloc[2])  # no sign-up time is allowed, not bad
