@@ -111,7 +111,8 @@ def compute_features(
     )
     user_columns = _users_view(con, users)
     has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
-    sql = _feature_sql(windows, user_columns, has_order_id)
+    numeric = ", ".join(f"{name}::DOUBLE AS {name}" for name in feature_names(windows))
+    sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id)})"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         target = str(out).replace("'", "''")
@@ -120,6 +121,50 @@ def compute_features(
     frame = con.execute(sql).df()
     frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     return frame
+
+
+def cutoff_grid(
+    first_event: pd.Timestamp, last_event: pd.Timestamp, frequency: str = "MS"
+) -> list[pd.Timestamp]:
+    """Regular cutoffs after the first event, plus the midnight after the last event (today's scores)."""
+    first, last = _utc(first_event), _utc(last_event)
+    grid = pd.date_range(first.normalize() + pd.Timedelta(days=1), last, freq=frequency)
+    serving = last.normalize() + pd.Timedelta(days=1)
+    return sorted({*(_utc(t) for t in grid), serving})
+
+
+def build_feature_table(
+    events: Path,
+    users: Path | None,
+    out: Path,
+    *,
+    windows: Sequence[int],
+    frequency: str = "MS",
+) -> dict[str, object]:
+    """Compute the dataset's feature table at its cutoff grid and replace ``out`` atomically."""
+    from lifecycle.storage import atomic_file
+
+    con = connect()
+    _relation(con, "events", events)
+    first, last = con.execute(
+        f"SELECT min({c.EVENT_TIME}), max({c.EVENT_TIME}) FROM events"
+    ).fetchone()
+    if first is None:
+        raise FeatureError(f"{events}: the events table is empty")
+    cutoffs = cutoff_grid(first, last, frequency)
+    with atomic_file(out) as staging:
+        compute_features(events, cutoffs, users=users, windows=windows, out=staging, con=con)
+    rows, users_n = con.execute(
+        f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet('{str(out).replace(chr(39), chr(39) * 2)}')"
+    ).fetchone()
+    return {
+        "path": str(out),
+        "rows": rows,
+        "users": users_n,
+        "cutoffs": [f"{t:%Y-%m-%d}" for t in cutoffs],
+        "first_event": str(_utc(first)),
+        "last_event": str(_utc(last)),
+    }
 
 
 def _utc(value: pd.Timestamp | str | object) -> pd.Timestamp:

@@ -270,3 +270,101 @@ def show_settings(obj: Context) -> None:
     data = json.loads(obj.settings.model_dump_json())
     lines = [f"{section}: {value}" for section, value in data.items()]
     obj.console.result(data, lines)
+
+
+@main.group()
+def features() -> None:
+    """Feature table, Feast repository and online store of a dataset."""
+
+
+@features.command("build")
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def features_build(obj: Context, dataset: str | None) -> None:
+    """Compute per-user features as of each cutoff (monthly, plus today) into the feature table."""
+    from features.asof import build_feature_table
+    from features.store import store_paths
+
+    paths = store_paths(obj.settings, dataset)
+    data_dir = obj.settings.workspace.dataset_dir(paths.dataset)
+    events = data_dir / "events.parquet"
+    if not events.is_file():
+        raise UserError(
+            f"dataset '{paths.dataset}' has no events at {events}: ingest or import it first"
+        )
+    users = data_dir / "users.parquet"
+    obj.console.step(f"computing as-of features for dataset '{paths.dataset}'")
+    summary = build_feature_table(
+        events,
+        users if users.is_file() else None,
+        paths.feature_table,
+        windows=obj.settings.features.windows_days,
+        frequency=obj.settings.features.cutoff_frequency,
+    )
+    obj.console.result(
+        summary,
+        [
+            f"feature table {summary['path']}: {summary['rows']:,} rows, {summary['users']:,} users, "
+            f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}"
+        ],
+    )
+
+
+@features.command("apply")
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def features_apply(obj: Context, dataset: str | None) -> None:
+    """Register the Feast entity, feature views and feature services (churn_v1, conversion_v1, ltv_v1)."""
+    from features.store import apply
+
+    obj.console.step("applying the Feast repository")
+    summary = apply(obj.settings, dataset)
+    obj.console.result(
+        summary,
+        [
+            f"Feast repository {summary['repo']}",
+            f"  feature views: {', '.join(summary['feature_views'])}; on demand: {', '.join(summary['on_demand_feature_views'])}",
+            f"  feature services: {', '.join(summary['feature_services'])}",
+        ],
+    )
+
+
+@features.command("materialize")
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def features_materialize(obj: Context, dataset: str | None) -> None:
+    """Load every user's latest features into the online store."""
+    from features.store import materialize
+
+    obj.console.step("materializing the latest features into the online store")
+    summary = materialize(obj.settings, dataset)
+    obj.console.result(
+        summary,
+        [
+            f"online store: {summary['users']:,} users as of {summary['latest_as_of']} ({summary['seconds']} s)"
+        ],
+    )
+
+
+@features.command("show")
+@click.argument("user_ids", nargs=-1, required=True)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--service", "service_name", default="churn_v1", show_default=True, help="Feature service."
+)
+@pass_context
+def features_show(
+    obj: Context, user_ids: tuple[str, ...], dataset: str | None, service_name: str
+) -> None:
+    """Show users' online features (unknown users are reported as not found)."""
+    from features.store import online_features, open_store
+
+    online = online_features(open_store(obj.settings, dataset), list(user_ids), service_name)
+    records = online.frame.assign(found=online.found).to_dict(orient="records")
+    lines = []
+    for record in records:
+        status = "" if record["found"] else "  (not found in the online store)"
+        lines.append(f"{record['user_id']}{status}")
+        if record["found"]:
+            lines += [f"  {k}: {v}" for k, v in record.items() if k not in ("user_id", "found")]
+    obj.console.result({"users": records}, lines)

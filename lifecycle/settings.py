@@ -53,6 +53,15 @@ class FeatureSettings(_Section):
     cutoff_frequency: str = "MS"  # pandas offset alias for training cutoffs (month start)
 
 
+class FeastSettings(_Section):
+    online_store: str = Field("sqlite", pattern="^(sqlite|sqlite-feast|redis)$")
+    redis_connection: str = "127.0.0.1:6379"
+    ttl_days: int = Field(45, ge=1, description="how old a feature row may be at a point in time")
+    typechecks: bool = (
+        False  # Feast's runtime type checks (slow import); read by features.store.load_feast
+    )
+
+
 class TrackingSettings(_Section):
     uri: str | None = None  # None: a local SQLite store under the workspace
 
@@ -65,6 +74,7 @@ class Settings(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    feast: FeastSettings = Field(default_factory=FeastSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @property

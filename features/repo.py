@@ -1,0 +1,118 @@
+"""Feast definitions: entity ``user``, the feature views over the as-of feature table, and
+one FeatureService per model version, so a model names the exact features it was trained on.
+
+The views' schemas come from the feature table itself (its static attributes differ by
+dataset); the grouping into views and the services are declared here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from features import contract as c
+from features.asof import AS_OF, TOTAL_FEATURES, WINDOW_FEATURES
+
+ENTITY = "user"
+ACTIVITY_VIEW = "user_activity"  # engagement: activity days, sessions, recency, activation
+PURCHASE_VIEW = "user_purchases"  # RFM: orders, revenue, refunds, inter-purchase times
+PROFILE_VIEW = "user_profile"  # acquisition channel and static attributes
+RATIOS_VIEW = "user_ratios"  # on-demand ratios of stored features
+TASK_SERVICES = {"churn": "churn_v1", "conversion": "conversion_v1", "ltv": "ltv_v1"}
+
+_ACTIVITY_PREFIXES = ("active_days_", "sessions_")
+_ACTIVITY_TOTALS = (
+    "tenure_days",
+    "recency_days",
+    "sessions_total",
+    "activated",
+    "days_to_activation",
+    "trend_active_days_30_90",
+)
+
+
+def _view_of(column: str) -> str:
+    if column.startswith(_ACTIVITY_PREFIXES) or column in _ACTIVITY_TOTALS:
+        return ACTIVITY_VIEW
+    is_window = any(
+        column.startswith(f"{name}_") and column.endswith("d") for name in WINDOW_FEATURES
+    )
+    if is_window or column in TOTAL_FEATURES:
+        return PURCHASE_VIEW
+    return PROFILE_VIEW
+
+
+def definitions(feature_table: Path, schema: pa.Schema, ttl_days: int = 45) -> list[Any]:
+    """All Feast objects for a feature table with this schema."""
+    from features.store import load_feast
+
+    load_feast()
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.on_demand_feature_view import on_demand_feature_view
+    from feast.types import Float64, String
+
+    user = Entity(
+        name=ENTITY,
+        join_keys=[c.USER_ID],
+        value_type=ValueType.STRING,
+        description="a user of the product",
+    )
+    source = FileSource(name="user_features_source", path=str(feature_table), timestamp_field=AS_OF)
+    fields: dict[str, list[Any]] = {ACTIVITY_VIEW: [], PURCHASE_VIEW: [], PROFILE_VIEW: []}
+    for column in schema:
+        if column.name in (c.USER_ID, AS_OF):
+            continue
+        numeric = (
+            pa.types.is_integer(column.type)
+            or pa.types.is_floating(column.type)
+            or pa.types.is_boolean(column.type)
+        )
+        view = _view_of(column.name) if numeric else PROFILE_VIEW
+        fields[view].append(Field(name=column.name, dtype=Float64 if numeric else String))
+    ttl = timedelta(days=ttl_days)
+    views = {
+        name: FeatureView(
+            name=name, entities=[user], ttl=ttl, schema=schema_fields, source=source, online=True
+        )
+        for name, schema_fields in fields.items()
+        if schema_fields
+    }
+
+    @on_demand_feature_view(
+        sources=[views[PURCHASE_VIEW]],
+        schema=[
+            Field(name="overdue_ratio", dtype=Float64),
+            Field(name="refund_rate", dtype=Float64),
+        ],
+        mode="python",
+    )
+    def user_ratios(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """How overdue the next purchase is vs the user's own rhythm; the share of money refunded."""
+
+        def ratio(a: Any, b: Any) -> float | None:
+            return a / b if a is not None and b else None
+
+        return {
+            "overdue_ratio": [
+                ratio(a, b)
+                for a, b in zip(
+                    inputs["purchase_recency_days"], inputs["ipt_mean_days"], strict=True
+                )
+            ],
+            "refund_rate": [
+                ratio(a, b)
+                for a, b in zip(inputs["refund_amount_total"], inputs["revenue_total"], strict=True)
+            ],
+        }
+
+    model_inputs = [*views.values(), user_ratios]
+    services = [
+        FeatureService(
+            name=name, features=model_inputs, description=f"features of the {task} model, version 1"
+        )
+        for task, name in TASK_SERVICES.items()
+    ]
+    return [user, source, *views.values(), user_ratios, *services]

@@ -1,0 +1,158 @@
+"""As-of features and labels: correct on hand-made events, and blind to the future."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import contract as c
+from features.asof import AS_OF, FeatureError, compute_features, feature_names
+from features.labels import LABEL, LabelSpec, compute_labels
+
+T = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def ev(
+    user: str, when: str, kind: str, amount: float | None = None, order: str | None = None
+) -> dict:
+    return {
+        c.USER_ID: user,
+        c.EVENT_TIME: pd.Timestamp(when, tz="UTC"),
+        c.EVENT_TYPE: kind,
+        c.AMOUNT: amount,
+        c.ORDER_ID: order,
+    }
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    out = pd.DataFrame(rows)
+    out[c.EVENT_TIME] = out[c.EVENT_TIME].astype("datetime64[us, UTC]")
+    out[c.AMOUNT] = out[c.AMOUNT].astype("float64")
+    return out
+
+
+@pytest.fixture
+def events() -> pd.DataFrame:
+    return frame(
+        [
+            ev("a", "2023-12-01 10:00", c.SIGNUP),
+            ev("a", "2023-12-01 10:05", c.ACTIVATION),
+            ev("a", "2023-12-20 12:00", c.PURCHASE, 10.0, "a1"),
+            ev("a", "2024-01-19 12:00", c.PURCHASE, 30.0, "a2"),
+            ev("a", "2024-01-25 09:00", c.REFUND, 5.0, "a2"),
+            ev("a", "2024-02-25 08:00", c.SESSION),
+            ev("a", "2024-02-29 23:59:59", c.SESSION),
+            ev("a", "2024-03-01 00:00", c.SESSION),  # exactly at the cutoff: included
+            ev("b", "2024-02-10 10:00", c.SIGNUP),
+            ev("b", "2024-02-10 10:30", c.SESSION),
+            ev("c", "2024-03-05 10:00", c.SIGNUP),  # after the cutoff: unknown at T
+            ev("a", "2024-04-10 10:00", c.PURCHASE, 50.0, "a3"),
+            ev("b", "2024-09-10 10:00", c.SESSION),
+        ]
+    )
+
+
+def test_features_on_hand_made_events(events: pd.DataFrame) -> None:
+    features = compute_features(events, [T], windows=(7, 30, 90))
+    assert features[c.USER_ID].tolist() == ["a", "b"]  # c signed up after the cutoff
+    a = features.set_index(c.USER_ID).loc["a"]
+    assert a[AS_OF] == T
+    assert a["sessions_7d"] == 3 and a["sessions_30d"] == 3
+    assert a["orders_90d"] == 2 and a["revenue_90d"] == 40.0
+    assert a["orders_30d"] == 0  # the last order was 42 days before
+    assert a["refunds_90d"] == 1 and a["refund_amount_total"] == 5.0
+    assert a["avg_order_value"] == 20.0 and a["max_order_value"] == 30.0
+    assert a["ipt_mean_days"] == pytest.approx(30.0)
+    assert a["recency_days"] == 0.0
+    assert a["purchase_recency_days"] == pytest.approx(41.5)
+    assert a["tenure_days"] == pytest.approx(91 - 10 / 24, abs=1e-6)
+    assert a["activated"] == 1 and a["days_to_activation"] == pytest.approx(5 / 1440)
+    assert a["active_days_7d"] == 2  # 25 and 29 Feb (an event at midnight ends the day before)
+    b = features.set_index(c.USER_ID).loc["b"]
+    assert b["orders_total"] == 0 and np.isnan(b["purchase_recency_days"])
+    assert set(feature_names((7, 30, 90))) <= set(features.columns)
+
+
+def test_appending_future_events_changes_no_feature(events: pd.DataFrame) -> None:
+    before = compute_features(events, [T], windows=(7, 30, 90))
+    rng = np.random.default_rng(0)
+    offsets = pd.to_timedelta(rng.integers(1, 200 * 86400, 300), unit="s")
+    noise = frame(
+        [
+            ev(
+                str(rng.choice(["a", "b", "z"])),
+                str(T + off),
+                str(rng.choice([c.PURCHASE, c.SESSION, c.REFUND, c.SIGNUP])),
+                99.0,
+                "x",
+            )
+            for off in offsets
+        ]
+        + [ev("a", "2024-03-01 00:00:00.000001", c.PURCHASE, 1e6, "soon")]
+    )
+    after = compute_features(pd.concat([events, noise]), [T], windows=(7, 30, 90))
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_bad_cutoffs_and_empty_events_are_refused(events: pd.DataFrame) -> None:
+    with pytest.raises(FeatureError, match="before the first event"):
+        compute_features(events, ["2020-01-01"])
+    with pytest.raises(FeatureError, match="midnight UTC"):
+        compute_features(events, [pd.Timestamp("2024-03-01 12:00", tz="UTC")])
+    with pytest.raises(FeatureError, match="empty"):
+        compute_features(events.iloc[:0], [T])
+    with pytest.raises(FeatureError, match="no cutoff"):
+        compute_features(events, [])
+
+
+def test_churn_labels(events: pd.DataFrame) -> None:
+    labels = compute_labels(events, [T], LabelSpec("churn", 60, lookback_days=30))
+    # a was active in the last 30 days and buys on 10 Apr (within 60 days): not churned.
+    # b was active 20 days before and silent until September: churned.
+    assert dict(zip(labels[c.USER_ID], labels[LABEL], strict=True)) == {"a": 0, "b": 1}
+
+
+def test_conversion_labels(events: pd.DataFrame) -> None:
+    first = compute_labels(events, [T], LabelSpec("conversion", 60, target="first_purchase"))
+    assert dict(zip(first[c.USER_ID], first[LABEL], strict=True)) == {
+        "b": 0
+    }  # a has bought already
+    repeat = compute_labels(
+        events,
+        [pd.Timestamp("2024-01-01", tz="UTC")],
+        LabelSpec("conversion", 30, target="repeat_purchase"),
+    )
+    assert dict(zip(repeat[c.USER_ID], repeat[LABEL], strict=True)) == {
+        "a": 1
+    }  # one order, second on 19 Jan
+
+
+def test_ltv_labels_are_net_of_refunds(events: pd.DataFrame) -> None:
+    labels = compute_labels(events, [pd.Timestamp("2024-01-01", tz="UTC")], LabelSpec("ltv", 60))
+    assert dict(zip(labels[c.USER_ID], labels[LABEL], strict=True)) == {
+        "a": 25.0
+    }  # 30 bought - 5 refunded
+    labels = compute_labels(events, [T], LabelSpec("ltv", 60))
+    assert dict(zip(labels[c.USER_ID], labels[LABEL], strict=True)) == {"a": 50.0, "b": 0.0}
+
+
+def test_labels_read_only_the_horizon(events: pd.DataFrame) -> None:
+    spec = LabelSpec("churn", 60, lookback_days=30)
+    base = compute_labels(events, [T], spec)
+    # Events after the horizon change nothing...
+    late = frame(
+        [ev("b", "2024-04-30 00:00:01", c.SESSION), ev("a", "2024-06-01", c.PURCHASE, 5.0, "z")]
+    )
+    pd.testing.assert_frame_equal(base, compute_labels(pd.concat([events, late]), [T], spec))
+    # ...and one inside it flips b's label.
+    inside = frame([ev("b", "2024-04-30 00:00:00", c.SESSION)])  # the horizon's last instant
+    flipped = compute_labels(pd.concat([events, inside]), [T], spec)
+    assert flipped.set_index(c.USER_ID).at["b", LABEL] == 0
+
+
+def test_unmatured_horizon_is_refused(events: pd.DataFrame) -> None:
+    with pytest.raises(
+        FeatureError, match=r"need events up to 2024-12-26.*data ends at 2024-09-10.*2024-09-01"
+    ):
+        compute_labels(events, [T, pd.Timestamp("2024-09-01", tz="UTC")], LabelSpec("ltv", 116))

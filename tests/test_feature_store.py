@@ -1,0 +1,214 @@
+"""The Feast repository against real stores (DuckDB offline, SQLite online): services,
+point-in-time retrieval without lost rows, online/offline parity, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features import contract as c
+from features.asof import AS_OF, compute_features
+from features.labels import LABEL
+from features.repo import TASK_SERVICES
+from features.store import (
+    FeatureStoreError,
+    historical_features,
+    online_features,
+    open_store,
+    store_paths,
+)
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from training.datasets import build_training_set
+
+
+def prepare(home: Path, *setup: list[str]) -> None:
+    """Run CLI commands against the workspace ``home``, failing loudly."""
+    runner = CliRunner()
+    for args in setup:
+        result = runner.invoke(main, ["--home", str(home), "--quiet", *args])
+        assert result.exit_code == 0, f"{args}: {result.output}"
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("demo_ws")
+    prepare(
+        home,
+        ["demo-data", "--users", "1500", "--seed", "3"],
+        ["features", "build"],
+        ["features", "apply"],
+        ["features", "materialize"],
+    )
+    return home
+
+
+@pytest.fixture(scope="module")
+def retail_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    home = tmp_path_factory.mktemp("retail_ws")
+    prepare(
+        home,
+        [
+            "import",
+            "online-retail",
+            str(shared_data / "online_retail/online_retail_transactions.csv.gz"),
+        ],
+        ["features", "build", "--dataset", "online_retail"],
+        ["features", "apply", "--dataset", "online_retail"],
+        ["features", "materialize", "--dataset", "online_retail"],
+    )
+    return home
+
+
+def test_repository_has_one_service_per_model_version(demo_home: Path) -> None:
+    store = open_store(load_settings(home=demo_home, environ={}))
+    assert sorted(s.name for s in store.list_feature_services()) == sorted(TASK_SERVICES.values())
+    assert {v.name for v in store.list_feature_views()} == {
+        "user_activity",
+        "user_purchases",
+        "user_profile",
+    }
+    assert [v.name for v in store.list_on_demand_feature_views()] == ["user_ratios"]
+    assert (demo_home / "feast" / "demo" / "feature_store.yaml").is_file()
+
+
+def test_no_entity_row_vanishes(demo_home: Path) -> None:
+    settings = load_settings(home=demo_home, environ={})
+    store = open_store(settings)
+    table = pd.read_parquet(store_paths(settings).feature_table)
+    late_user = (
+        table.groupby(c.USER_ID)[AS_OF].min().idxmax()
+    )  # signed up late: no row at the first cutoff
+    first_cutoff = table[AS_OF].min()
+    known = table[table[AS_OF] == first_cutoff][c.USER_ID].iloc[0]
+    rows = pd.DataFrame(
+        {
+            c.USER_ID: [known, "nobody", late_user, known, known],
+            AS_OF: [
+                first_cutoff,
+                first_cutoff,
+                first_cutoff,
+                first_cutoff + pd.Timedelta(days=10),
+                first_cutoff,
+            ],
+        }
+    )
+    rows[AS_OF] = rows[AS_OF].astype("datetime64[us, UTC]")
+    rows["marker"] = range(len(rows))
+    retrieved = historical_features(store, rows, "churn_v1")
+    out = retrieved.frame
+    assert len(out) == len(rows) and out["marker"].tolist() == list(range(5))  # every row, in order
+    assert retrieved.missing == 2  # the unknown user and the user not yet signed up
+    assert (
+        out.loc[1, retrieved.feature_names].isna().all()
+        and out.loc[2, retrieved.feature_names].isna().all()
+    )
+    # 10 days after a cutoff the row of that cutoff is still within the TTL; duplicates agree.
+    expected = table[(table[c.USER_ID] == known) & (table[AS_OF] == first_cutoff)].iloc[0]
+    for i in (0, 3, 4):
+        assert out.loc[i, "tenure_days"] == pytest.approx(expected["tenure_days"])
+
+
+def test_training_set_keeps_every_labelled_row(demo_home: Path) -> None:
+    settings = load_settings(home=demo_home, environ={})
+    for task in ("churn", "conversion", "ltv"):
+        training = build_training_set(settings, task)
+        assert training.report["rows_without_features"] == 0
+        assert training.frame[LABEL].notna().all()
+        assert len(training.frame) == sum(training.report["rows_by_cutoff"].values())
+        assert not training.frame.duplicated([c.USER_ID, AS_OF]).any()
+        assert set(training.feature_names) >= {
+            "recency_days",
+            "orders_90d",
+            "channel",
+            "overdue_ratio",
+        }
+
+
+def assert_online_matches_offline(home: Path, dataset: str, sample: int = 300) -> None:
+    settings = load_settings(home=home, environ={})
+    store = open_store(settings, dataset)
+    table = pd.read_parquet(store_paths(settings, dataset).feature_table)
+    latest = table.sort_values(AS_OF).groupby(c.USER_ID).tail(1)
+    users = latest[c.USER_ID].sample(min(sample, len(latest)), random_state=0).tolist()
+    online = online_features(store, users, "churn_v1")
+    assert online.found.all()
+    entity = latest.set_index(c.USER_ID).loc[users, [AS_OF]].reset_index()
+    offline = historical_features(store, entity, "churn_v1").frame
+    names = [n for n in online.frame.columns if n != c.USER_ID]
+    assert set(names) == set(historical_features(store, entity.head(1), "churn_v1").feature_names)
+    for name in names:
+        left = pd.Series(online.frame[name].to_numpy(), name=name)
+        right = pd.Series(offline[name].to_numpy(), name=name)
+        if pd.api.types.is_numeric_dtype(right):
+            np.testing.assert_allclose(
+                left.astype(float), right.astype(float), rtol=1e-12, equal_nan=True, err_msg=name
+            )
+        else:
+            assert left.fillna("<null>").tolist() == right.fillna("<null>").tolist(), name
+
+
+def test_online_offline_parity_on_demo(demo_home: Path) -> None:
+    assert_online_matches_offline(demo_home, "demo")
+
+
+@pytest.mark.real_data
+def test_online_offline_parity_on_online_retail(retail_home: Path) -> None:
+    assert_online_matches_offline(retail_home, "online_retail")
+
+
+@pytest.mark.real_data
+def test_future_events_change_no_feature_on_online_retail(retail_home: Path) -> None:
+    events = pd.read_parquet(retail_home / "datasets" / "online_retail" / "events.parquet")
+    cutoff = pd.Timestamp("2011-06-01", tz="UTC")
+    past = events[events[c.EVENT_TIME] <= cutoff]
+    everything = compute_features(events, [cutoff])
+    only_past = compute_features(past, [cutoff])
+    pd.testing.assert_frame_equal(everything, only_past)
+    assert len(everything) > 2000
+
+
+def test_future_events_change_no_feature_on_demo(demo_home: Path) -> None:
+    events = pd.read_parquet(demo_home / "datasets" / "demo" / "events.parquet")
+    users = pd.read_parquet(demo_home / "datasets" / "demo" / "users.parquet")
+    cutoff = pd.Timestamp("2025-01-01", tz="UTC")
+    past = events[events[c.EVENT_TIME] <= cutoff]
+    pd.testing.assert_frame_equal(
+        compute_features(events, [cutoff], users=users),
+        compute_features(past, [cutoff], users=users),
+    )
+
+
+def test_unknown_user_is_not_found(demo_home: Path) -> None:
+    store = open_store(load_settings(home=demo_home, environ={}))
+    online = online_features(store, ["u0000001", "no-such-user"], "ltv_v1")
+    assert online.found.tolist() == [True, False]
+    assert online.frame.loc[1].drop(c.USER_ID).isna().all()
+
+
+def test_unknown_service_and_unapplied_repo_are_clear_errors(
+    demo_home: Path, tmp_path: Path
+) -> None:
+    store = open_store(load_settings(home=demo_home, environ={}))
+    with pytest.raises(
+        FeatureStoreError,
+        match=r"unknown feature service 'churn_v9'.*churn_v1, conversion_v1, ltv_v1",
+    ):
+        online_features(store, ["u0000001"], "churn_v9")
+    with pytest.raises(FeatureStoreError, match="run `lifecycle features apply` first"):
+        open_store(load_settings(home=tmp_path, environ={}))
+    result = CliRunner().invoke(main, ["--home", str(tmp_path), "features", "apply"])
+    assert result.exit_code == 1 and "run `lifecycle features build` first" in result.stderr
+
+
+def test_features_show_cli(demo_home: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--home", str(demo_home), "features", "show", "u0000002", "ghost"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ghost  (not found in the online store)" in result.stdout
+    assert "recency_days:" in result.stdout

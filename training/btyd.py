@@ -1,0 +1,540 @@
+"""BG/NBD purchase-count and Gamma-Gamma spend models: the classical LTV baseline.
+
+BG/NBD: Fader, Hardie & Lee (2005), "Counting your customers the easy way: an alternative
+to the Pareto/NBD model", Marketing Science 24(2). Gamma-Gamma: Fader, Hardie & Lee (2005),
+"RFM and CLV: using iso-value curves for customer base analysis", JMR 42(4), and Fader &
+Hardie (2013), "The Gamma-Gamma model of monetary value".
+
+Conventions follow the papers (and the `lifetimes` package): per customer, ``frequency`` is
+the number of *repeat* purchases x, ``recency`` is t_x, the time from the first purchase to
+the last one, and ``T`` the time from the first purchase to the end of observation, all in the
+same time unit (weeks by default). ``monetary_value`` is the mean value of the repeat
+purchases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy.integrate import quad
+from scipy.optimize import minimize
+from scipy.special import betaln, expit, gammaln, hyp2f1
+
+MIN_CUSTOMERS = 20
+
+FloatArray = NDArray[np.float64]
+
+
+class BTYDError(ValueError):
+    """Invalid input to, or an impossible fit of, a buy-till-you-die model."""
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def rfm_summary(
+    orders: pd.DataFrame,
+    as_of: pd.Timestamp,
+    *,
+    user_col: str = "user_id",
+    time_col: str = "order_time",
+    value_col: str = "value",
+    unit_days: float = 7.0,
+) -> pd.DataFrame:
+    """Per-user frequency / recency / T / monetary_value from an order log, as of ``as_of``.
+
+    Purchase periods are calendar days: orders on the same day count as one purchase whose
+    value is their sum. ``recency`` and ``T`` are measured between days (``as_of`` is floored
+    to its day) and expressed in units of ``unit_days``. Orders after ``as_of`` are ignored.
+    """
+    missing = [c for c in (user_col, time_col, value_col) if c not in orders.columns]
+    if missing:
+        raise BTYDError(
+            f"rfm_summary: orders is missing column(s) {missing}; it has {list(orders.columns)}"
+        )
+    if unit_days <= 0:
+        raise BTYDError(f"rfm_summary: unit_days must be positive, got {unit_days}")
+    times = pd.to_datetime(orders[time_col])
+    values = pd.to_numeric(orders[value_col], errors="coerce")
+    for name, column in ((user_col, orders[user_col]), (time_col, times), (value_col, values)):
+        bad = column.isna().to_numpy()
+        if bad.any():
+            rows = list(orders.index[bad][:5])
+            raise BTYDError(
+                f"rfm_summary: column {name!r} has {int(bad.sum())} missing/non-numeric "
+                f"value(s), first rows {rows}"
+            )
+    as_of = pd.Timestamp(as_of)
+    keep = (times <= as_of).to_numpy()
+    columns = ["frequency", "recency", "T", "monetary_value"]
+    if not keep.any():
+        empty = pd.DataFrame(columns=columns, dtype=float)
+        empty.index.name = user_col
+        return empty
+
+    daily = (
+        pd.DataFrame(
+            {
+                user_col: orders[user_col].to_numpy()[keep],
+                "day": times[keep].dt.floor("D").to_numpy(),
+                "value": values.to_numpy()[keep],
+            }
+        )
+        .groupby([user_col, "day"], sort=True)["value"]
+        .sum()
+        .reset_index()
+    )
+    grouped = daily.groupby(user_col, sort=True)
+    first_day = grouped["day"].transform("min")
+    is_repeat = daily["day"] > first_day
+    day = pd.Timedelta(days=1)
+    summary = pd.DataFrame(
+        {
+            "frequency": grouped["day"].size() - 1,
+            "recency": (grouped["day"].max() - grouped["day"].min()) / day / unit_days,
+            "T": (as_of.floor("D") - grouped["day"].min()) / day / unit_days,
+            "monetary_value": daily.loc[is_repeat].groupby(user_col)["value"].mean(),
+        }
+    )
+    summary["monetary_value"] = summary["monetary_value"].fillna(0.0)
+    summary["frequency"] = summary["frequency"].astype(np.int64)
+    return summary[columns]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _as_arrays(**named: ArrayLike) -> dict[str, FloatArray]:
+    """Broadcast inputs to float arrays; reject NaN/inf and negative values with the name."""
+    arrays = {name: np.asarray(value, dtype=float) for name, value in named.items()}
+    try:
+        broadcast = np.broadcast_arrays(*arrays.values())
+    except ValueError as err:
+        shapes = {name: a.shape for name, a in arrays.items()}
+        raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
+    arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
+    for name, values in arrays.items():
+        if not np.all(np.isfinite(values)):
+            raise BTYDError(f"{name} has {int((~np.isfinite(values)).sum())} NaN/inf value(s)")
+        if np.any(values < 0):
+            raise BTYDError(f"{name} has {int((values < 0).sum())} negative value(s)")
+    return arrays
+
+
+def _validate_rfm(
+    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    arrays = _as_arrays(frequency=frequency, recency=recency, T=T)
+    x, t_x, t_obs = arrays["frequency"], arrays["recency"], arrays["T"]
+    if np.any(x != np.round(x)):
+        raise BTYDError("frequency must be whole numbers of repeat purchases")
+    # Small tolerance: recency and T are often computed from the same timestamps in floats.
+    too_recent = t_x > t_obs * (1 + 1e-12) + 1e-12
+    if np.any(too_recent):
+        first = int(np.flatnonzero(too_recent.ravel())[0])
+        raise BTYDError(
+            f"recency > T for {int(too_recent.sum())} customer(s), first at position {first} "
+            f"(recency={t_x.ravel()[first]}, T={t_obs.ravel()[first]}); both must be "
+            "measured from the first purchase, with T up to the end of observation"
+        )
+    return x, t_x, t_obs
+
+
+def _check_count(n: int, what: str) -> None:
+    if n < MIN_CUSTOMERS:
+        raise BTYDError(f"{what}: need at least {MIN_CUSTOMERS} customers to fit, got {n}")
+
+
+# --------------------------------------------------------------------------- BG/NBD
+
+
+def _bgnbd_loglik(
+    params: FloatArray, x: FloatArray, t_x: FloatArray, t_obs: FloatArray
+) -> FloatArray:
+    """Per-customer log of eq. (6) of FHL (2005), with log-sum-exp over its two terms."""
+    r, alpha, a, b = params
+    common = (
+        gammaln(r + x)
+        - gammaln(r)
+        + r * np.log(alpha)
+        + gammaln(a + b)
+        + gammaln(b + x)
+        - gammaln(b)
+        - gammaln(a + b + x)
+    )
+    alive = -(r + x) * np.log(alpha + t_obs)
+    # Dropped out right after the x-th repeat purchase; impossible when x == 0.
+    repeat = x > 0
+    dropped = np.full_like(alive, -np.inf)
+    xr = x[repeat]
+    dropped[repeat] = np.log(a) - np.log(b + xr - 1) - (r + xr) * np.log(alpha + t_x[repeat])
+    return common + np.logaddexp(alive, dropped)
+
+
+def _log_odds_dead(
+    params: tuple[float, float, float, float], x: FloatArray, t_x: FloatArray, t_obs: FloatArray
+) -> FloatArray:
+    """log of  delta(x>0) a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), the odds of having dropped."""
+    r, alpha, a, b = params
+    out = np.full(x.shape, -np.inf)
+    repeat = x > 0
+    xr = x[repeat]
+    out[repeat] = (
+        np.log(a)
+        - np.log(b + xr - 1)
+        + (r + xr) * (np.log(alpha + t_obs[repeat]) - np.log(alpha + t_x[repeat]))
+    )
+    return out
+
+
+def _unique_rows(*columns: FloatArray) -> tuple[list[FloatArray], FloatArray]:
+    """Collapse identical (x, t_x, T) rows into weights; day-granular data repeats a lot."""
+    stacked = np.column_stack(columns)
+    unique, counts = np.unique(stacked, axis=0, return_counts=True)
+    return [unique[:, i] for i in range(unique.shape[1])], counts.astype(float)
+
+
+def _best_minimum(
+    objective: Callable[[FloatArray], float], starts: list[FloatArray], what: str
+) -> FloatArray:
+    """Minimise from each start (bounded log-parameters) and keep the best finite optimum."""
+    best_x, best_f = None, np.inf
+    for start in starts:
+        result = minimize(objective, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * len(start))
+        if np.isfinite(result.fun) and result.fun < best_f:
+            best_x, best_f = result.x, result.fun
+    if best_x is None:
+        raise BTYDError(f"{what}: the likelihood could not be evaluated from any starting point")
+    return np.exp(best_x)
+
+
+@dataclass(frozen=True)
+class BGNBD:
+    """BG/NBD: purchase rate lambda ~ Gamma(r, alpha) (rate alpha), dropout p ~ Beta(a, b)."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+    @property
+    def params(self) -> tuple[float, float, float, float]:
+        return (self.r, self.alpha, self.a, self.b)
+
+    @classmethod
+    def fit(cls, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBD:
+        """Maximum-likelihood fit (L-BFGS-B on log-parameters, best of several starts)."""
+        x, t_x, t_obs = _validate_rfm(frequency, recency, T)
+        x, t_x, t_obs = x.ravel(), t_x.ravel(), t_obs.ravel()
+        _check_count(x.size, "BGNBD.fit")
+        (x, t_x, t_obs), weights = _unique_rows(x, t_x, t_obs)
+        total = weights.sum()
+
+        def negative_loglik(log_params: FloatArray) -> float:
+            value = -np.dot(weights, _bgnbd_loglik(np.exp(log_params), x, t_x, t_obs)) / total
+            return float(value) if np.isfinite(value) else 1e300
+
+        # alpha is on the time scale: start it where r/alpha matches the observed purchase rate.
+        rate = max(np.dot(weights, x) / np.dot(weights, t_obs), 1e-6) if t_obs.any() else 1.0
+        starts = [
+            np.log([r0, r0 / rate, a0, b0])
+            for r0, a0, b0 in ((1.0, 1.0, 1.0), (0.5, 0.5, 2.0), (0.2, 2.0, 5.0), (2.0, 1.0, 10.0))
+        ]
+        return cls(*(float(v) for v in _best_minimum(negative_loglik, starts, "BGNBD.fit")))
+
+    def log_likelihood(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
+        """Per-customer log-likelihood, eq. (6) of FHL (2005)."""
+        x, t_x, t_obs = _validate_rfm(frequency, recency, T)
+        return _bgnbd_loglik(np.asarray(self.params), x, t_x, t_obs)
+
+    def probability_alive(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(still active at T | x, t_x, T); 1 for customers without repeat purchases."""
+        x, t_x, t_obs = _validate_rfm(frequency, recency, T)
+        return expit(-_log_odds_dead(self.params, x, t_x, t_obs))
+
+    def expected_purchases(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """E[number of purchases in (T, T + t] | x, t_x, T], eq. (10) of FHL (2005).
+
+        Numerics: the paper's ``((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)``
+        multiplies a vanishing power by a hypergeometric term that blows up for large x or t
+        (0 * inf). Euler's transformation rewrites it exactly as
+        ``(1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)``, ``z = t/(alpha+T+t)``, whose
+        parameters do not grow with x. P(alive) is expit(-log odds), so it cannot overflow.
+        ``a == 1`` is a removable singularity, evaluated as the mean at a = 1 -/+ 1e-6.
+        scipy's hyp2f1 can still fail (nan near z -> 1 with large x, e.g. horizons of
+        centuries, or at a + b + x = 1); entries that are non-finite or outside the bounds
+        0 <= E[Y(t) | alive] <= (r+x) t / (alpha+T) are recomputed by adaptive quadrature
+        of the same expectation over the Beta(a, b+x) posterior of the dropout probability.
+        """
+        arrays = _as_arrays(t=t)
+        x, t_x, t_obs = _validate_rfm(frequency, recency, T)
+        horizon, x, t_x, t_obs = (
+            np.array(v, dtype=float) for v in np.broadcast_arrays(arrays["t"], x, t_x, t_obs)
+        )
+        r, alpha = self.r, self.alpha
+        given_alive = np.array(_expected_purchases_if_alive(self.params, horizon, x, t_obs))
+        upper_bound = (r + x) * horizon / (alpha + t_obs)
+        suspect = ~np.isfinite(given_alive) | (given_alive < 0)
+        suspect |= given_alive > upper_bound * (1 + 1e-9) + 1e-300
+        for i in np.flatnonzero(suspect.ravel()):
+            given_alive.flat[i] = _expected_purchases_if_alive_by_quadrature(
+                self.params, horizon.flat[i], x.flat[i], t_obs.flat[i]
+            )
+        return given_alive * expit(-_log_odds_dead(self.params, x, t_x, t_obs))
+
+
+def _expected_purchases_if_alive(
+    params: tuple[float, float, float, float], t: FloatArray, x: FloatArray, t_obs: FloatArray
+) -> FloatArray:
+    """E[Y(t) | x, T, still alive at T] in closed form (Euler-transformed 2F1)."""
+    r, alpha, a, b = params
+
+    def closed_form(a: float) -> FloatArray:
+        z = t / (alpha + t_obs + t)
+        with np.errstate(all="ignore"):  # failures are caught and recomputed by the caller
+            scaled_2f1 = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+            return (a + b + x - 1) / (a - 1) * (1 - scaled_2f1)
+
+    if abs(a - 1.0) < 1e-6:
+        return (closed_form(1.0 - 1e-6) + closed_form(1.0 + 1e-6)) / 2
+    return closed_form(a)
+
+
+def _expected_purchases_if_alive_by_quadrature(
+    params: tuple[float, float, float, float], t: float, x: float, t_obs: float
+) -> float:
+    """The same expectation as a 1-D integral: E over p ~ Beta(a, b+x) of
+    (1 - ((alpha+T)/(alpha+T+p t))^(r+x)) / p, lambda having been integrated out."""
+    r, alpha, a, b = params
+    k, n, beta = t / (alpha + t_obs), r + x, b + x
+    log_norm = betaln(a, beta)
+
+    def per_p(p: float) -> float:  # (1 - (1 + p k)^-n) / p, bounded by n k
+        return -math.expm1(-n * math.log1p(p * k)) / p if p > 0 else n * k
+
+    def integrand(p: float) -> float:
+        if p <= 0.0 or p >= 1.0:
+            return 0.0
+        log_density = (a - 1) * math.log(p) + (beta - 1) * math.log1p(-p) - log_norm
+        return math.exp(log_density) * per_p(p)
+
+    def near_zero(p: float) -> float:  # p^(a-1) is left to the algebraic quadrature weight
+        return math.exp((beta - 1) * math.log1p(-p) - log_norm) * per_p(p)
+
+    # Break points where the integrand changes: around the posterior of p and at 1/(n k).
+    mean = a / (a + beta)
+    sd = math.sqrt(a * beta / ((a + beta) ** 2 * (a + beta + 1)))
+    scale = 1 / (n * k) if n * k > 0 else 1.0
+    cuts = {0.0, 1.0}
+    cuts |= {min(max(mean + s * sd, 0.0), 1.0) for s in (-8, -2, 0, 2, 8)}
+    cuts |= {c * scale for c in (0.01, 0.1, 1.0, 10.0, 100.0) if c * scale < 1}
+    total = 0.0
+    for low, high in pairwise(sorted(cuts)):
+        if low == 0.0:
+            total += quad(
+                near_zero,
+                low,
+                high,
+                weight="alg",
+                wvar=(a - 1, 0.0),
+                epsabs=0,
+                epsrel=1e-10,
+                limit=200,
+            )[0]
+        else:
+            total += quad(integrand, low, high, epsabs=0, epsrel=1e-10, limit=200)[0]
+    return total
+
+
+# --------------------------------------------------------------------------- Gamma-Gamma
+
+
+def _gamma_gamma_loglik(params: FloatArray, x: FloatArray, m: FloatArray) -> FloatArray:
+    """Per-customer log density of the mean spend m of x transactions (Fader & Hardie 2013)."""
+    p, q, v = params
+    px = p * x
+    return (
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(v)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(v + x * m)
+    )
+
+
+@dataclass(frozen=True)
+class GammaGamma:
+    """Gamma-Gamma spend: transaction value ~ Gamma(p, rate nu), nu ~ Gamma(q, rate v)."""
+
+    p: float
+    q: float
+    v: float
+
+    @classmethod
+    def fit(cls, frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGamma:
+        """Maximum-likelihood fit on the customers with frequency > 0 (L-BFGS-B, log-params)."""
+        arrays = _as_arrays(frequency=frequency, monetary_value=monetary_value)
+        x, m = arrays["frequency"].ravel(), arrays["monetary_value"].ravel()
+        repeat = x > 0
+        if not repeat.any():
+            raise BTYDError("GammaGamma.fit: no customers with repeat purchases (frequency > 0)")
+        x, m = x[repeat], m[repeat]
+        _check_count(x.size, "GammaGamma.fit (customers with frequency > 0)")
+        if np.any(m <= 0):
+            raise BTYDError(
+                f"GammaGamma.fit: {int((m <= 0).sum())} repeat customer(s) have "
+                "monetary_value <= 0; the model needs positive spend"
+            )
+
+        def negative_loglik(log_params: FloatArray) -> float:
+            value = -np.mean(_gamma_gamma_loglik(np.exp(log_params), x, m))
+            return float(value) if np.isfinite(value) else 1e300
+
+        mean_spend = float(np.mean(m))
+        starts = [
+            np.log([p0, q0, mean_spend * (q0 - 1) / p0])
+            for p0, q0 in ((1.0, 2.0), (3.0, 3.0), (10.0, 5.0), (2.0, 10.0))
+        ]
+        return cls(*(float(v) for v in _best_minimum(negative_loglik, starts, "GammaGamma.fit")))
+
+    def log_likelihood(self, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
+        """Per-customer log density of monetary_value (customers with frequency > 0)."""
+        arrays = _as_arrays(frequency=frequency, monetary_value=monetary_value)
+        return _gamma_gamma_loglik(
+            np.asarray([self.p, self.q, self.v]), arrays["frequency"], arrays["monetary_value"]
+        )
+
+    @property
+    def population_mean(self) -> float:
+        """Mean transaction value across customers, p v / (q - 1); needs q > 1."""
+        if self.q <= 1:
+            raise BTYDError(f"GammaGamma population mean is infinite for q={self.q} <= 1")
+        return self.p * self.v / (self.q - 1)
+
+    def expected_average_value(self, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
+        """E[mean transaction value | x, m] = p (v + x m) / (p x + q - 1).
+
+        A credibility-weighted blend of the population mean and the customer's own mean;
+        customers with frequency 0 get the population mean p v / (q - 1).
+        """
+        arrays = _as_arrays(frequency=frequency, monetary_value=monetary_value)
+        x, m = arrays["frequency"], arrays["monetary_value"]
+        m = np.where(x > 0, m, 0.0)
+        denominator = self.p * x + self.q - 1
+        if np.any(denominator <= 0):
+            raise BTYDError(
+                f"GammaGamma expected value undefined for q={self.q} <= 1 and frequency 0"
+            )
+        return self.p * (self.v + x * m) / denominator
+
+
+# --------------------------------------------------------------------------- CLV
+
+
+def expected_value(
+    bgnbd: BGNBD,
+    gg: GammaGamma,
+    summary: pd.DataFrame,
+    horizon_days: float,
+    unit_days: float = 7.0,
+) -> FloatArray:
+    """Expected revenue per customer in the next ``horizon_days``, without discounting.
+
+    E[purchases in the horizon] x E[average purchase value]: the usual simple CLV, which
+    relies on the Gamma-Gamma assumption that spend is independent of purchase frequency.
+    ``summary`` comes from :func:`rfm_summary` with the same ``unit_days``.
+    """
+    missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary]
+    if missing:
+        raise BTYDError(f"expected_value: summary is missing column(s) {missing}")
+    if horizon_days < 0 or unit_days <= 0:
+        raise BTYDError(
+            f"expected_value: need horizon_days >= 0 and unit_days > 0, "
+            f"got {horizon_days}, {unit_days}"
+        )
+    purchases = bgnbd.expected_purchases(
+        horizon_days / unit_days, summary["frequency"], summary["recency"], summary["T"]
+    )
+    spend = gg.expected_average_value(summary["frequency"], summary["monetary_value"])
+    return purchases * spend
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def simulate_bgnbd(
+    n: int,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    T_units: ArrayLike,
+    rng: np.random.Generator,
+    *,
+    future_units: float = 0.0,
+) -> pd.DataFrame:
+    """Draw n customers from the BG/NBD process itself, in continuous time.
+
+    Each customer makes a first purchase at time 0, then purchases as a Poisson process with
+    rate lambda ~ Gamma(r, rate alpha); right after each repeat purchase they drop out for
+    good with probability p ~ Beta(a, b) (no dropout at the first purchase, as in the paper).
+    Observed over (0, T_units] (a scalar or one value per customer). With ``future_units`` > 0
+    the same processes continue and ``future_purchases`` counts purchases in
+    (T, T + future_units]. Real data goes through :func:`rfm_summary` at day granularity.
+    """
+    if n < 1:
+        raise BTYDError(f"simulate_bgnbd: n must be positive, got {n}")
+    t_obs = np.broadcast_to(np.asarray(T_units, dtype=float), (n,)).copy()
+    if np.any(~np.isfinite(t_obs)) or np.any(t_obs < 0) or future_units < 0:
+        raise BTYDError("simulate_bgnbd: T_units and future_units must be finite and >= 0")
+    rate = rng.gamma(r, 1.0 / alpha, size=n)
+    dropout = rng.beta(a, b, size=n)
+    end = t_obs + future_units
+
+    frequency = np.zeros(n, dtype=np.int64)
+    recency = np.zeros(n)
+    future = np.zeros(n, dtype=np.int64)
+    clock = np.zeros(n)
+    active = np.flatnonzero(rate > 0)
+    # One round per purchase, vectorised over the customers still purchasing.
+    while active.size:
+        clock[active] += rng.exponential(1.0, size=active.size) / rate[active]
+        active = active[clock[active] <= end[active]]
+        observed = clock[active] <= t_obs[active]
+        frequency[active[observed]] += 1
+        recency[active[observed]] = clock[active[observed]]
+        future[active[~observed]] += 1
+        active = active[rng.random(active.size) >= dropout[active]]
+
+    simulated = pd.DataFrame({"frequency": frequency, "recency": recency, "T": t_obs})
+    if future_units > 0:
+        simulated["future_purchases"] = future
+    return simulated
+
+
+def simulate_gamma_gamma(
+    frequency: ArrayLike, p: float, q: float, v: float, rng: np.random.Generator
+) -> FloatArray:
+    """Mean value of each customer's ``frequency`` transactions under the Gamma-Gamma model.
+
+    nu ~ Gamma(q, rate v) per customer and each transaction ~ Gamma(p, rate nu), so the sum
+    of x transactions is Gamma(p x, rate nu), drawn in one go. 0 where frequency is 0.
+    """
+    x = _as_arrays(frequency=frequency)["frequency"]
+    nu = rng.gamma(q, 1.0 / v, size=x.shape)
+    repeat = x > 0
+    monetary_value = np.zeros(x.shape)
+    monetary_value[repeat] = rng.gamma(p * x[repeat], 1.0 / nu[repeat]) / x[repeat]
+    return monetary_value

@@ -1,0 +1,100 @@
+"""Training sets: labels as of the cutoffs, joined with point-in-time features from Feast.
+
+The entity rows are the labelled (user_id, as_of) pairs; features come from the task's
+feature service, the same one serving reads. Every labelled row reaches the training
+set: a row without features keeps nulls and is counted, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from features import contract as c
+from features.asof import AS_OF, FeatureError, _utc
+from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
+from features.repo import TASK_SERVICES
+from features.store import historical_features, open_store, store_paths
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+
+@dataclass
+class TrainingSet:
+    task: str
+    frame: pd.DataFrame  # user_id, as_of, label, features...
+    feature_names: list[str]
+    service: str
+    spec: LabelSpec
+    cutoffs: list[pd.Timestamp]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def available_cutoffs(settings: Settings, dataset: str | None = None) -> list[pd.Timestamp]:
+    """The feature table's cutoffs (its distinct as_of values)."""
+    import duckdb
+
+    paths = store_paths(settings, dataset)
+    if not paths.feature_table.is_file():
+        raise FeatureError(
+            f"no feature table at {paths.feature_table}: run `lifecycle features build` first"
+        )
+    table = str(paths.feature_table).replace("'", "''")
+    rows = duckdb.sql(f"SELECT DISTINCT {AS_OF} FROM read_parquet('{table}') ORDER BY 1").fetchall()
+    return [_utc(r[0]) for r in rows]
+
+
+def build_training_set(
+    settings: Settings,
+    task: str,
+    *,
+    dataset: str | None = None,
+    cutoffs: list[pd.Timestamp] | None = None,
+    service_name: str | None = None,
+) -> TrainingSet:
+    """Labels at every matured cutoff (or those given) + the task's features through Feast."""
+    paths = store_paths(settings, dataset)
+    spec = label_spec(task, settings.labels)
+    events_path = settings.workspace.dataset_dir(paths.dataset) / "events.parquet"
+    users_path = settings.workspace.dataset_dir(paths.dataset) / "users.parquet"
+    if not events_path.is_file():
+        raise FeatureError(f"dataset '{paths.dataset}' has no events at {events_path}")
+    import duckdb
+
+    last_event = duckdb.sql(
+        f"SELECT max({c.EVENT_TIME}) FROM read_parquet('{str(events_path).replace(chr(39), chr(39) * 2)}')"
+    ).fetchall()[0][0]
+    grid = cutoffs or available_cutoffs(settings, paths.dataset)
+    ripe = matured_cutoffs(last_event, grid, spec.horizon_days)
+    if not ripe:
+        raise FeatureError(
+            f"no cutoff of dataset '{paths.dataset}' has a matured {spec.horizon_days}-day {task} horizon: "
+            f"the data ends at {_utc(last_event):%Y-%m-%d}, the cutoffs run "
+            f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; shorten the horizon (labels.{task}_horizon_days) "
+            "or use a longer history"
+        )
+    labels = compute_labels(
+        events_path, ripe, spec, users=users_path if users_path.is_file() else None
+    )
+    if labels.empty:
+        raise FeatureError(f"no user is eligible for {task} at any of {len(ripe)} matured cutoffs")
+    service_name = service_name or TASK_SERVICES[task]
+    retrieved = historical_features(open_store(settings, paths.dataset), labels, service_name)
+    frame = retrieved.frame
+    by_cutoff = frame.groupby(AS_OF)[LABEL].agg(["size", "mean"])
+    report = {
+        "dataset": paths.dataset,
+        "label": spec.describe(),
+        "rows": len(frame),
+        "users": int(frame[c.USER_ID].nunique()),
+        "cutoffs": [f"{t:%Y-%m-%d}" for t in ripe],
+        "rows_without_features": retrieved.missing,
+        "label_mean_by_cutoff": {
+            f"{k:%Y-%m-%d}": round(float(v), 4) for k, v in by_cutoff["mean"].items()
+        },
+        "rows_by_cutoff": {f"{k:%Y-%m-%d}": int(v) for k, v in by_cutoff["size"].items()},
+    }
+    return TrainingSet(task, frame, retrieved.feature_names, service_name, spec, ripe, report)

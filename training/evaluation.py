@@ -1,0 +1,324 @@
+"""Metrics that judge churn, conversion and LTV models against baselines.
+
+Pure functions on arrays (lists, numpy arrays or pandas Series). Inputs are validated
+up front: lengths must match, values must be finite, a binary target must hold both
+classes; violations raise ``ValueError`` saying what was found.
+
+Ties in scores never depend on row order. Where a cut (top decile, gain curve) falls
+inside a group of equal scores, the group is shared fractionally: each tied row counts
+with the group's mean outcome, which is the expected value over every ordering of the
+ties. So a constant score has lift 1.0 and captures exactly 10% of positives in its
+"top decile". Bins (calibration, LTV deciles) keep equal scores together, placing a tie
+group by its average rank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+TOP_FRACTION = 0.1
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _as_float_array(values: Any, name: str) -> np.ndarray:
+    if hasattr(values, "to_numpy"):
+        array = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        n_nan = int(np.isnan(array).sum())
+        n_inf = int(bad.sum()) - n_nan
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} has {n_nan} NaN and {n_inf} infinite values out of {array.size} "
+            f"(first at position {first}); metrics need finite values"
+        )
+    return array
+
+
+def _paired(a: Any, b: Any, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndarray]:
+    # Lengths are checked before content so a mismatch is reported as such.
+    len_a, len_b = len(a), len(b)
+    if len_a != len_b:
+        raise ValueError(f"{name_a} has {len_a} values but {name_b} has {len_b}")
+    return _as_float_array(a, name_a), _as_float_array(b, name_b)
+
+
+def _binary_target(y_true: Any, score: Any, score_name: str) -> tuple[np.ndarray, np.ndarray]:
+    y, s = _paired(y_true, score, "y_true", score_name)
+    not_binary = ~np.isin(y, (0.0, 1.0))
+    if not_binary.any():
+        found = np.unique(y[not_binary])[:5].tolist()
+        raise ValueError(
+            f"y_true must be 0/1; {int(not_binary.sum())} values are not, e.g. {found}"
+        )
+    positives = int(y.sum())
+    negatives = y.size - positives
+    if positives == 0 or negatives == 0:
+        raise ValueError(
+            f"y_true has a single class ({positives} positives, {negatives} negatives "
+            f"in {y.size} rows); ranking and calibration metrics need both"
+        )
+    return y, s
+
+
+def _probabilities(y_true: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
+    y, prob = _binary_target(y_true, p, "p")
+    outside = (prob < 0.0) | (prob > 1.0)
+    if outside.any():
+        raise ValueError(
+            f"p must be probabilities in [0, 1]; {int(outside.sum())} values are outside "
+            f"(min {prob.min():.4g}, max {prob.max():.4g})"
+        )
+    return y, prob
+
+
+def _check_bins(bins: int) -> None:
+    if int(bins) != bins or bins < 1:
+        raise ValueError(f"bins must be a positive integer; got {bins!r}")
+
+
+# --- tie-aware ranking helpers ------------------------------------------------------------
+
+
+def _cumulative_value(value: np.ndarray, score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Sum of `value` over the top `rows` rows by descending score (rows may be fractional).
+
+    The cumulative curve is linear inside each group of tied scores, i.e. tied rows share
+    their group's mean value, independent of input order.
+    """
+    order = np.argsort(-score, kind="stable")
+    sorted_score = score[order]
+    group_end = np.append(np.flatnonzero(np.diff(sorted_score)) + 1, score.size)
+    knots_rows = np.concatenate(([0.0], group_end.astype(float)))
+    knots_value = np.concatenate(([0.0], np.cumsum(value[order])[group_end - 1]))
+    return np.interp(rows, knots_rows, knots_value)
+
+
+def _rank_bins(score: np.ndarray, bins: int, descending: bool) -> np.ndarray:
+    """Equal-frequency bin labels 1..bins; tied scores share the bin of their average rank."""
+    ranks = rankdata(-score if descending else score, method="average") - 1.0
+    return np.floor(ranks * bins / score.size).astype(int) + 1
+
+
+# --- classification -----------------------------------------------------------------------
+
+
+def capture_at(y_true: Any, score: Any, fraction: float = TOP_FRACTION) -> float:
+    """Share of all positives (or of total value) in the top `fraction` of rows by score."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1]; got {fraction}")
+    y, s = _paired(y_true, score, "y_true", "score")
+    total = y.sum()
+    if total <= 0:
+        raise ValueError(f"y_true sums to {total:.6g}; capture needs a positive total")
+    return float(_cumulative_value(y, s, np.array([fraction * y.size]))[0] / total)
+
+
+def lift_at(y_true: Any, score: Any, fraction: float = TOP_FRACTION) -> float:
+    """Positive rate in the top `fraction` by score divided by the overall rate."""
+    return capture_at(y_true, score, fraction) / fraction
+
+
+def calibration_table(y_true: Any, p: Any, bins: int = 10) -> pd.DataFrame:
+    """Reliability table over equal-frequency bins of `p` (bin 1 = lowest predictions).
+
+    Equal scores stay in one bin, so heavily tied predictions give fewer, larger bins.
+    Columns: bin, mean_predicted, observed_rate, count.
+    """
+    _check_bins(bins)
+    y, prob = _probabilities(y_true, p)
+    frame = pd.DataFrame({"bin": _rank_bins(prob, bins, descending=False), "y": y, "p": prob})
+    table = (
+        frame.groupby("bin", sort=True)
+        .agg(mean_predicted=("p", "mean"), observed_rate=("y", "mean"), count=("y", "size"))
+        .reset_index()
+    )
+    return table
+
+
+def expected_calibration_error(y_true: Any, p: Any, bins: int = 10) -> float:
+    """ECE: count-weighted mean |mean_predicted - observed_rate| over equal-frequency bins."""
+    table = calibration_table(y_true, p, bins)
+    gaps = (table["mean_predicted"] - table["observed_rate"]).abs()
+    return float((gaps * table["count"]).sum() / table["count"].sum())
+
+
+def classification_metrics(y_true: Any, p: Any, bins: int = 10) -> dict[str, float]:
+    """AUC, PR-AUC, Brier, ECE (equal-frequency bins), top-decile lift/capture, counts."""
+    y, prob = _probabilities(y_true, p)
+    capture = capture_at(y, prob, TOP_FRACTION)
+    return {
+        "auc": float(roc_auc_score(y, prob)),
+        "pr_auc": float(average_precision_score(y, prob)),
+        "brier": float(brier_score_loss(y, prob)),
+        "ece": expected_calibration_error(y, prob, bins),
+        "lift_top_decile": capture / TOP_FRACTION,
+        "capture_top_decile": capture,
+        "base_rate": float(y.mean()),
+        "n": float(y.size),
+        "positives": float(y.sum()),
+    }
+
+
+def gain_table(y_true: Any, score: Any, bins: int = 10) -> pd.DataFrame:
+    """Cumulative gain by score bin (bin 1 = highest scores).
+
+    `y_true` is 0/1 (share of positives) or a non-negative value such as LTV (share of
+    value). Columns: bin, population_share, cumulative_gain, cumulative_lift, bin_lift.
+    """
+    _check_bins(bins)
+    y, s = _paired(y_true, score, "y_true", "score")
+    total = y.sum()
+    if total <= 0:
+        raise ValueError(f"y_true sums to {total:.6g}; a gain table needs a positive total")
+    population_share = np.arange(1, bins + 1) / bins
+    gain = _cumulative_value(y, s, population_share * y.size) / total
+    bin_share = np.diff(np.concatenate(([0.0], gain)))
+    return pd.DataFrame(
+        {
+            "bin": np.arange(1, bins + 1),
+            "population_share": population_share,
+            "cumulative_gain": gain,
+            "cumulative_lift": gain / population_share,
+            "bin_lift": bin_share * bins,
+        }
+    )
+
+
+# --- LTV (regression) ---------------------------------------------------------------------
+
+
+def _gini_sum(actual: np.ndarray, order_by: np.ndarray) -> float:
+    n = actual.size
+    cumulative = _cumulative_value(actual, order_by, np.arange(1, n + 1, dtype=float))
+    return float(cumulative.sum() - actual.sum() * (n + 1) / 2.0)
+
+
+def normalized_gini(y_true: Any, pred: Any) -> float:
+    """Gini of actual values ordered by prediction over Gini ordered by actual.
+
+    1 = perfect ranking, 0 = no ranking information (e.g. constant predictions), -1 =
+    perfectly reversed. Tied predictions share their group's mean actual value.
+    """
+    actual, predicted = _paired(y_true, pred, "y_true", "pred")
+    perfect = _gini_sum(actual, actual)
+    if perfect <= 0:
+        raise ValueError(
+            f"all {actual.size} actual values are equal ({actual[0]:.6g}); "
+            "normalized Gini is undefined"
+        )
+    return _gini_sum(actual, predicted) / perfect
+
+
+def spearman(y_true: Any, pred: Any) -> float:
+    """Spearman rank correlation (average ranks for ties); 0.0 if either side is constant."""
+    actual, predicted = _paired(y_true, pred, "y_true", "pred")
+    rank_actual, rank_pred = rankdata(actual), rankdata(predicted)
+    if rank_actual.std() == 0 or rank_pred.std() == 0:
+        # A constant prediction carries no ranking information; 0 keeps comparisons usable.
+        return 0.0
+    return float(np.corrcoef(rank_actual, rank_pred)[0, 1])
+
+
+def ltv_metrics(y_true: Any, pred: Any) -> dict[str, float]:
+    """Ranking (normalized Gini, Spearman), error (MAE, RMSE) and total-revenue error."""
+    actual, predicted = _paired(y_true, pred, "y_true", "pred")
+    total_actual = actual.sum()
+    total_error = float(predicted.sum() - total_actual)
+    return {
+        "normalized_gini": normalized_gini(actual, predicted),
+        "spearman": spearman(actual, predicted),
+        "mae": float(np.mean(np.abs(predicted - actual))),
+        "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2))),
+        "total_error": total_error,
+        # Relative to actual revenue; NaN when actual revenue sums to zero.
+        "total_error_pct": total_error / total_actual if total_actual != 0 else float("nan"),
+        "mean_actual": float(actual.mean()),
+        "mean_predicted": float(predicted.mean()),
+        "n": float(actual.size),
+        "zero_share": float(np.mean(actual == 0)),
+    }
+
+
+def decile_table(y_true: Any, pred: Any, n: int = 10) -> pd.DataFrame:
+    """Mean predicted vs mean actual by predicted decile (decile 1 = highest predicted).
+
+    Equal predictions stay in one decile, so heavy ties can leave some deciles absent.
+    Columns: decile, count, mean_predicted, mean_actual, share_of_actual.
+    """
+    _check_bins(n)
+    actual, predicted = _paired(y_true, pred, "y_true", "pred")
+    total = actual.sum()
+    frame = pd.DataFrame(
+        {
+            "decile": _rank_bins(predicted, n, descending=True),
+            "actual": actual,
+            "pred": predicted,
+        }
+    )
+    table = (
+        frame.groupby("decile", sort=True)
+        .agg(
+            count=("actual", "size"),
+            mean_predicted=("pred", "mean"),
+            mean_actual=("actual", "mean"),
+            sum_actual=("actual", "sum"),
+        )
+        .reset_index()
+    )
+    table["share_of_actual"] = table.pop("sum_actual") / total if total != 0 else np.nan
+    return table
+
+
+def interval_coverage(y_true: Any, lower: Any, upper: Any) -> float:
+    """Share of actual values inside [lower, upper] (a P10-P90 interval should give ~0.8)."""
+    actual, low = _paired(y_true, lower, "y_true", "lower")
+    _, high = _paired(y_true, upper, "y_true", "upper")
+    inverted = low > high
+    if inverted.any():
+        raise ValueError(
+            f"lower > upper in {int(inverted.sum())} of {low.size} rows "
+            f"(first at position {int(np.flatnonzero(inverted)[0])})"
+        )
+    return float(np.mean((actual >= low) & (actual <= high)))
+
+
+# --- comparison ---------------------------------------------------------------------------
+
+
+def compare(
+    metrics_by_model: Mapping[str, Mapping[str, float]],
+    primary: str,
+    higher_is_better: bool,
+) -> pd.DataFrame:
+    """One row per model, one column per metric, sorted best first on `primary`.
+
+    A boolean `best` column marks the model(s) with the best finite `primary` value.
+    """
+    if not metrics_by_model:
+        raise ValueError("metrics_by_model is empty; nothing to compare")
+    missing = [name for name, metrics in metrics_by_model.items() if primary not in metrics]
+    if missing:
+        raise ValueError(f"primary metric {primary!r} is missing for models {missing}")
+    table = pd.DataFrame.from_dict(
+        {name: dict(metrics) for name, metrics in metrics_by_model.items()}, orient="index"
+    )
+    table.index.name = "model"
+    values = table[primary].astype(float)
+    best_value = values.max() if higher_is_better else values.min()
+    table["best"] = values.eq(best_value) & values.notna()
+    return table.sort_values(primary, ascending=not higher_is_better, kind="stable")
