@@ -45,6 +45,8 @@ TOTAL_FEATURES = (
     "days_to_activation",
     "trend_active_days_30_90",
     "trend_orders_90_365",
+    "overdue_ratio",
+    "refund_rate",
 )
 
 
@@ -297,6 +299,9 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
         epoch(w.activation_time - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS days_to_activation,
         w.active_days_{short_w}d / nullif(w.active_days_{mid_w}d / ({mid_w} / {short_w}), 0) AS trend_active_days_30_90,
         w.orders_{mid_w}d / nullif(w.orders_{long_w}d / ({long_w} / {mid_w}), 0) AS trend_orders_90_365,
+        -- how overdue the next purchase is against the user's own rhythm; share of spend refunded
+        (epoch(w.as_of - w.last_order_time) / 86400.0) / nullif(o.ipt_mean_days, 0) AS overdue_ratio,
+        coalesce(r.refund_amount_total, 0) / nullif(o.revenue_total, 0) AS refund_rate,
         usr.{c.CHANNEL}{attribute_sql}
     FROM window_agg w
     JOIN users usr USING ({u})

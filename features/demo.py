@@ -688,8 +688,8 @@ def generate_demo(
     users: int,
     seed: int,
     out_dir: Path,
-    start: str = "2024-01-01",
-    days: int = 730,
+    start: str = "2023-01-01",
+    days: int = 1095,
     future_days: int = 365,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoSummary:

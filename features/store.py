@@ -157,7 +157,6 @@ def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
         "dataset": paths.dataset,
         "repo": str(paths.repo),
         "feature_views": sorted(v.name for v in store.list_feature_views()),
-        "on_demand_feature_views": sorted(v.name for v in store.list_on_demand_feature_views()),
         "feature_services": sorted(s.name for s in store.list_feature_services()),
     }
 
@@ -176,7 +175,7 @@ def service(store: FeatureStore, name: str) -> Any:
     from feast.errors import FeatureServiceNotFoundException
 
     try:
-        return store.get_feature_service(name)
+        return store.get_feature_service(name, allow_cache=True)
     except FeatureServiceNotFoundException:
         known = ", ".join(sorted(s.name for s in store.list_feature_services())) or "none"
         raise FeatureStoreError(

@@ -323,7 +323,7 @@ def features_apply(obj: Context, dataset: str | None) -> None:
         summary,
         [
             f"Feast repository {summary['repo']}",
-            f"  feature views: {', '.join(summary['feature_views'])}; on demand: {', '.join(summary['on_demand_feature_views'])}",
+            f"  feature views: {', '.join(summary['feature_views'])}",
             f"  feature services: {', '.join(summary['feature_services'])}",
         ],
     )
@@ -368,3 +368,81 @@ def features_show(
         if record["found"]:
             lines += [f"  {k}: {v}" for k, v in record.items() if k not in ("user_id", "found")]
     obj.console.result({"users": records}, lines)
+
+
+TASK_CHOICE = click.Choice(["churn", "conversion", "ltv", "all"])
+
+
+@main.command()
+@click.argument("task", type=TASK_CHOICE)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def train(obj: Context, task: str, dataset: str | None) -> None:
+    """Train, evaluate against baselines, track in MLflow, register, and gate promotion."""
+    from training.pipeline import train_task
+
+    tasks = ["churn", "conversion", "ltv"] if task == "all" else [task]
+    results = [
+        train_task(obj.settings, t, dataset=dataset, progress=obj.console.step) for t in tasks
+    ]
+    obj.console.result(
+        {
+            "models": [
+                {
+                    "task": r.task,
+                    "model": r.model_name,
+                    "version": r.version,
+                    "run_id": r.run_id,
+                    "promoted": r.promoted,
+                    "gate": r.gate,
+                    "metrics": r.metrics,
+                    "split": r.split.to_dict(),
+                }
+                for r in results
+            ]
+        },
+        [line for r in results for line in r.lines()],
+    )
+
+
+@main.command()
+@click.argument("task", type=click.Choice(["churn", "conversion", "ltv"]))
+@click.argument("version")
+@click.option(
+    "--reason", required=True, help="Why this version should serve (recorded on the version)."
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def promote(obj: Context, task: str, version: str, reason: str, dataset: str | None) -> None:
+    """Make a model version the champion by hand, overriding the gate, with a recorded reason."""
+    from training.pipeline import promote as promote_version
+
+    done = promote_version(obj.settings, task, version, reason, dataset)
+    obj.console.result(
+        done,
+        [
+            f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): {reason}"
+        ],
+    )
+
+
+@main.command()
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def models(obj: Context, dataset: str | None) -> None:
+    """List registered model versions with aliases and headline test metrics."""
+    from training.pipeline import list_models
+
+    rows = list_models(obj.settings, dataset)
+    lines = []
+    for r in rows:
+        headline = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in r["metrics"].items()
+            if k in ("auc", "pr_auc", "ece", "normalized_gini", "spearman")
+        )
+        aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
+        lines.append(f"{r['model']} v{r['version']}{aliases} test {r['test_cutoff']}: {headline}")
+    obj.console.result(
+        {"models": rows}, lines or ["no registered models: run `lifecycle train all`"]
+    )

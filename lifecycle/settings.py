@@ -28,8 +28,12 @@ class _Section(BaseModel):
 class DemoSettings(_Section):
     users: int = Field(20_000, ge=10, description="users the demo generator creates")
     seed: int = 7
-    start: str = "2024-01-01"
-    days: int = Field(730, ge=60, description="days of observed history")
+    start: str = "2023-01-01"
+    days: int = Field(
+        1095,
+        ge=60,
+        description="days of observed history (3 years: a 365-day LTV horizon matures twice)",
+    )
     future_days: int = Field(365, ge=0, description="days simulated past the end for ground truth")
 
 
@@ -62,6 +66,31 @@ class FeastSettings(_Section):
     )
 
 
+class TrainingSettings(_Section):
+    seed: int = 7
+    gate_metric: dict[str, str] = Field(
+        default_factory=lambda: {"churn": "auc", "conversion": "auc", "ltv": "normalized_gini"},
+        description="the test metric a challenger must beat the champion on (higher is better)",
+    )
+    min_improvement: float = Field(0.0, ge=0, description="how much better the challenger must be")
+    min_rows: int = Field(200, ge=10, description="fewest training rows a model is fitted on")
+    min_positives: int = Field(
+        20, ge=1, description="fewest positives in each of train, valid and test"
+    )
+
+
+class ServingSettings(_Section):
+    max_users_per_request: int = Field(
+        1000, ge=1, description="user ids one score call may ask for"
+    )
+    max_request_bytes: int = Field(2_000_000, ge=1024, description="larger request bodies get 413")
+    poll_aliases_seconds: float = Field(
+        0,
+        ge=0,
+        description="re-read champion aliases this often and reload on a change (0: only on /reload)",
+    )
+
+
 class TrackingSettings(_Section):
     uri: str | None = None  # None: a local SQLite store under the workspace
 
@@ -75,7 +104,9 @@ class Settings(_Section):
     labels: LabelSettings = Field(default_factory=LabelSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     feast: FeastSettings = Field(default_factory=FeastSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def workspace(self) -> Workspace:

@@ -264,8 +264,8 @@ def test_summary_and_metadata_match_the_files(
     assert metadata["parameters"] == {
         "users": USERS,
         "seed": SEED,
-        "start": "2024-01-01",
-        "days": 730,
+        "start": "2023-01-01",
+        "days": 1095,
         "future_days": 365,
     }
     assert metadata["summary"]["events"] == summary.events

@@ -1,0 +1,88 @@
+"""Where models are tracked and how they are named: the hand-off between training and serving.
+
+Default: MLflow with a SQLite backend and local artifacts under ``$LIFECYCLE_HOME/mlflow``;
+``tracking.uri`` (or ``LIFECYCLE_TRACKING__URI``) points to a server instead. A model is
+registered as ``<dataset>-<task>``; alias ``challenger`` marks the newest, ``champion``
+the one that serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.errors import UserError
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+TASKS = ("churn", "conversion", "ltv")
+
+
+class RegistryError(UserError):
+    """The model registry cannot answer; the message says what is missing."""
+
+
+def tracking_uri(settings: Settings) -> str:
+    if settings.tracking.uri:
+        return settings.tracking.uri
+    return f"sqlite:///{(settings.workspace.mlflow_dir / 'mlflow.db').resolve()}"
+
+
+def artifact_root(settings: Settings) -> str:
+    return (settings.workspace.mlflow_dir / "artifacts").resolve().as_uri()
+
+
+def model_name(dataset: str, task: str) -> str:
+    return f"{dataset}-{task}"
+
+
+def client(settings: Settings) -> Any:
+    """An MlflowClient on the settings' tracking and registry store (created on first use)."""
+    import logging
+    import os
+    import warnings
+
+    # Progress bars and chatter on stderr would bury the command's own progress lines.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", message=".*noload.*")
+    import mlflow
+    from mlflow import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    uri = tracking_uri(settings)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
+    """The model version behind an alias, or None when the model or alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) -> Path:
+    """Download a model version's bundle (the directory ``serving.predictor`` loads)."""
+    import mlflow
+
+    source = mlflow_client.get_model_version_download_uri(name, version)
+    local = Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(destination))
+    )
+    bundle = local / "artifacts" / "bundle"
+    if not bundle.is_dir():
+        raise RegistryError(
+            f"model {name} version {version} has no bundle at {source}; was it logged by lifecycle?"
+        )
+    return bundle

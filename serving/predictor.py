@@ -1,0 +1,165 @@
+"""A trained model as one self-contained bundle: rebuilt only from its saved artifacts.
+
+The bundle holds the LightGBM booster, the probability calibrator (churn, conversion) or
+the P10/P50/P90 quantile boosters (LTV), the feature names and categories it was trained
+on, the feature service it reads, the label definition and the data window. Training
+saves it; MLflow stores it as one pyfunc model; serving and batch scoring load it. This
+is the one scoring code path for online and batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+BUNDLE_FILE = "bundle.json"
+QUANTILES = (0.1, 0.5, 0.9)
+# Below this many rows LightGBM predicts on one thread: waking an OpenMP team costs more than
+# the trees (0.03 ms vs 8 ms for one row on a busy 2-core box), and a server runs many requests at once.
+SINGLE_THREAD_ROWS = 512
+
+
+def _threads(rows: int) -> int:
+    return 1 if rows < SINGLE_THREAD_ROWS else 0
+
+
+@dataclass
+class Calibrator:
+    """Isotonic calibration as a monotone step map from raw score to probability."""
+
+    x: list[float]
+    y: list[float]
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return np.clip(np.interp(raw, self.x, self.y), 0.0, 1.0)
+
+
+@dataclass
+class ModelBundle:
+    task: str  # churn | conversion | ltv
+    booster: Any  # lightgbm.Booster
+    feature_names: list[str]
+    categories: dict[
+        str, list[str]
+    ]  # categorical feature -> its training categories, in code order
+    service: str  # the Feast feature service the model reads
+    label: dict[str, Any]  # the label spec (task, horizon, lookback, target)
+    data_window: dict[str, Any]  # dataset, train/valid/test cutoffs
+    calibrator: Calibrator | None = None
+    quantile_boosters: dict[float, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_probability(self) -> bool:
+        return self.task in ("churn", "conversion")
+
+    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's input matrix: its columns in its order, categories as training codes.
+
+        A missing feature column is an error naming it; unknown categories become null.
+        """
+        missing = [name for name in self.feature_names if name not in features.columns]
+        if missing:
+            raise KeyError(f"features missing for the {self.task} model: {', '.join(missing)}")
+        columns = {}
+        for name in self.feature_names:
+            values = features[name]
+            if name in self.categories:
+                codes = pd.Categorical(
+                    values.astype("string"), categories=self.categories[name]
+                ).codes
+                columns[name] = np.where(codes < 0, np.nan, codes).astype("float64")
+            else:
+                columns[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        return pd.DataFrame(columns, index=features.index)
+
+    def raw_score(self, matrix: pd.DataFrame) -> np.ndarray:
+        return self.booster.predict(
+            matrix.to_numpy(dtype="float64"), num_threads=_threads(len(matrix))
+        )
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability (churn, conversion) or expected value (LTV)."""
+        raw = self.raw_score(self.matrix(features))
+        if self.calibrator is not None:
+            return self.calibrator(raw)
+        return np.maximum(raw, 0.0) if self.task == "ltv" else raw
+
+    def predict_interval(self, features: pd.DataFrame) -> pd.DataFrame:
+        """P10/P50/P90 from the quantile boosters, sorted so they never cross."""
+        if not self.quantile_boosters:
+            raise ValueError(f"the {self.task} model has no quantile models")
+        matrix = self.matrix(features).to_numpy(dtype="float64")
+        threads = _threads(len(matrix))
+        stacked = np.column_stack(
+            [self.quantile_boosters[q].predict(matrix, num_threads=threads) for q in QUANTILES]
+        )
+        stacked = np.sort(np.maximum(stacked, 0.0), axis=1)
+        return pd.DataFrame(stacked, columns=["p10", "p50", "p90"], index=features.index)
+
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per-row feature contributions to the raw score (LightGBM's SHAP values)."""
+        matrix = self.matrix(features).to_numpy(dtype="float64")
+        values = self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(len(matrix)))
+        return pd.DataFrame(values[:, :-1], columns=self.feature_names, index=features.index)
+
+    # -- persistence ------------------------------------------------------------------
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(directory / "booster.txt"))
+        for q, booster in self.quantile_boosters.items():
+            booster.save_model(str(directory / f"quantile_{q:.2f}.txt"))
+        meta = {
+            "task": self.task,
+            "feature_names": self.feature_names,
+            "categories": self.categories,
+            "service": self.service,
+            "label": self.label,
+            "data_window": self.data_window,
+            "calibrator": None
+            if self.calibrator is None
+            else {"x": self.calibrator.x, "y": self.calibrator.y},
+            "quantiles": sorted(self.quantile_boosters),
+            "metrics": self.metrics,
+        }
+        (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> ModelBundle:
+        import lightgbm as lgb
+
+        meta_path = directory / BUNDLE_FILE
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{directory}: not a model bundle (no {BUNDLE_FILE})")
+        meta = json.loads(meta_path.read_text())
+        calibrator = meta.get("calibrator")
+        return cls(
+            task=meta["task"],
+            booster=lgb.Booster(model_file=str(directory / "booster.txt")),
+            feature_names=meta["feature_names"],
+            categories=meta["categories"],
+            service=meta["service"],
+            label=meta["label"],
+            data_window=meta["data_window"],
+            calibrator=Calibrator(**calibrator) if calibrator else None,
+            quantile_boosters={
+                float(q): lgb.Booster(model_file=str(directory / f"quantile_{float(q):.2f}.txt"))
+                for q in meta["quantiles"]
+            },
+            metrics=meta.get("metrics", {}),
+        )
+
+
+def score_frame(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
+    """``score`` per row, plus ``p10``/``p50``/``p90`` when the model has quantiles."""
+    out = pd.DataFrame({"score": bundle.predict(features)}, index=features.index)
+    if bundle.quantile_boosters:
+        out = out.join(bundle.predict_interval(features))
+    return out

@@ -1,0 +1,200 @@
+"""Scoring: champion models + features -> per-user scores, reasons, bands and stages.
+
+One code path for the HTTP service and for batch scoring. Models come from the MLflow
+registry (the ``champion`` alias of each task); serving never imports ``training``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle import registry
+from serving.predictor import ModelBundle
+from serving.segments import lifecycle_stage
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+TASKS = ("churn", "conversion", "ltv")
+HIGH_RISK, MEDIUM_RISK = 0.5, 0.2  # churn probability bands
+TOP_REASONS = 3
+
+# Words an operator understands for the features that push churn up.
+REASON_TEXT = {
+    "recency_days": "no activity for {value:.0f} days",
+    "purchase_recency_days": "no purchase for {value:.0f} days",
+    "overdue_ratio": "next purchase overdue ({value:.1f}x their usual gap)",
+    "sessions_30d": "only {value:.0f} sessions in the last 30 days",
+    "sessions_90d": "only {value:.0f} sessions in the last 90 days",
+    "active_days_30d": "active on only {value:.0f} days in the last 30",
+    "active_days_90d": "active on only {value:.0f} days in the last 90",
+    "trend_active_days_30_90": "activity falling (last 30 days at {value:.1f}x the 90-day pace)",
+    "trend_orders_90_365": "orders falling (last 90 days at {value:.1f}x the yearly pace)",
+    "orders_total": "{value:.0f} orders so far",
+    "orders_90d": "{value:.0f} orders in the last 90 days",
+    "revenue_90d": "spent {value:.0f} in the last 90 days",
+    "refund_rate": "{value:.0%} of spend refunded",
+    "refunds_90d": "{value:.0f} refunds in the last 90 days",
+    "tenure_days": "customer for {value:.0f} days",
+    "channel": "acquired through {value}",
+}
+
+
+def reason_text(feature: str, value: Any) -> str:
+    if feature == "activated":
+        return "never activated" if not value else "activated"
+    template = REASON_TEXT.get(feature)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return f"{feature.replace('_', ' ')} unknown"
+    if template is None:
+        return (
+            f"{feature.replace('_', ' ')} = {value:.3g}"
+            if isinstance(value, int | float)
+            else f"{feature} = {value}"
+        )
+    try:
+        return template.format(value=value)
+    except (ValueError, TypeError):
+        return f"{feature} = {value}"
+
+
+@dataclass
+class Champions:
+    """The champion bundle of each task, or why a task is unavailable."""
+
+    bundles: dict[str, ModelBundle] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> set[str]:
+        return {b.service for b in self.bundles.values()}
+
+
+def load_champions(
+    settings: Settings, dataset: str | None = None, cache: Path | None = None
+) -> Champions:
+    """Download each task's champion from the registry; a task without one is reported, not fatal."""
+    dataset = dataset or settings.dataset
+    client = registry.client(settings)
+    champions = Champions()
+    cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-models-"))
+    for task in TASKS:
+        name = registry.model_name(dataset, task)
+        version = registry.alias_version(client, name, registry.CHAMPION)
+        if version is None:
+            champions.unavailable[task] = (
+                f"no champion for model {name}: run `lifecycle train {task}`"
+            )
+            continue
+        try:
+            bundle_dir = registry.bundle_path(
+                client, name, version.version, cache / f"{name}-v{version.version}"
+            )
+            champions.bundles[task] = ModelBundle.load(bundle_dir)
+            champions.versions[task] = str(version.version)
+        except Exception as error:  # a corrupt or missing artifact: this task cannot serve
+            champions.unavailable[task] = (
+                f"champion {name} v{version.version} could not be loaded: {error}"
+            )
+    return champions
+
+
+def cold_start_features(feature_names: list[str]) -> pd.DataFrame:
+    """A brand-new user: no activity counted yet, known for no time; everything else unknown."""
+    row: dict[str, Any] = {}
+    for name in feature_names:
+        counted = name.endswith("d") and any(
+            name.startswith(p)
+            for p in ("sessions_", "orders_", "revenue_", "refund", "active_days_")
+        )
+        row[name] = (
+            0.0
+            if counted
+            or name
+            in (
+                "orders_total",
+                "revenue_total",
+                "refund_amount_total",
+                "sessions_total",
+                "activated",
+            )
+            else None
+        )
+    row.update({"tenure_days": 0.0, "recency_days": 0.0})
+    return pd.DataFrame([row])
+
+
+def risk_band(probability: float | None) -> str | None:
+    if probability is None or np.isnan(probability):
+        return None
+    return "high" if probability >= HIGH_RISK else "medium" if probability >= MEDIUM_RISK else "low"
+
+
+def score_frame(
+    champions: Champions, features: pd.DataFrame, *, reasons: bool = True
+) -> pd.DataFrame:
+    """Score users whose features are rows of ``features`` (user_id + every model's features)."""
+    out = pd.DataFrame({c.USER_ID: features[c.USER_ID].to_numpy()}, index=features.index)
+    churn = champions.bundles.get("churn")
+    if churn is not None:
+        probability = churn.predict(features)
+        lookback = churn.label.get("lookback_days") or 90
+        eligible = features["recency_days"].astype(float).fillna(np.inf).to_numpy() <= lookback
+        out["churn_probability"] = np.where(eligible, probability, np.nan)
+        out["risk_band"] = [risk_band(p) for p in out["churn_probability"]]
+        if reasons:
+            out["reasons"] = top_reasons(churn, features, eligible)
+    conversion = champions.bundles.get("conversion")
+    if conversion is not None:
+        needed = 1 if conversion.label.get("target") == "repeat_purchase" else 0
+        eligible = features["orders_total"].astype(float).fillna(0).to_numpy() == needed
+        out["conversion_probability"] = np.where(eligible, conversion.predict(features), np.nan)
+    ltv = champions.bundles.get("ltv")
+    if ltv is not None:
+        out["ltv"] = ltv.predict(features)
+        interval = ltv.predict_interval(features)
+        out[["ltv_p10", "ltv_p50", "ltv_p90"]] = interval.to_numpy()
+        if "churn_probability" in out:
+            out["value_at_risk"] = out["churn_probability"] * out["ltv"]
+    out["lifecycle_stage"] = lifecycle_stage(features, out.get("churn_probability"))
+    return out
+
+
+def top_reasons(
+    bundle: ModelBundle, features: pd.DataFrame, eligible: np.ndarray
+) -> list[list[dict[str, Any]]]:
+    """The features that pushed each user's churn score up most, in words."""
+    contributions = bundle.contributions(features)
+    values = contributions.to_numpy()
+    names = contributions.columns
+    result: list[list[dict[str, Any]]] = []
+    order = np.argsort(-values, axis=1)[:, :TOP_REASONS]
+    for row, top in enumerate(order):
+        if not eligible[row]:
+            result.append([])
+            continue
+        picked = []
+        for j in top:
+            if values[row, j] <= 0:
+                break
+            name = names[j]
+            raw = features.iloc[row][name]
+            value = raw.item() if hasattr(raw, "item") else raw
+            picked.append(
+                {
+                    "feature": name,
+                    "value": value,
+                    "contribution": float(values[row, j]),
+                    "text": reason_text(name, value),
+                }
+            )
+        result.append(picked)
+    return result

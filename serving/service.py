@@ -1,0 +1,718 @@
+"""The scoring API: champion models + Feast online features over HTTP, with BentoML 1.4.
+
+Start with ``lifecycle serve`` (or ``bentoml serve serving.service:LifecycleScoring``).
+Settings come from ``LIFECYCLE_HOME`` / ``LIFECYCLE_CONFIG`` like every command. The
+service loads the champions and the Feast store once, in the background: ``/livez``
+answers at once, ``/readyz`` only when both are loaded. Every endpoint is a typed POST
+(JSON in, JSON out) and appears in the OpenAPI document at ``/docs.json``.
+
+Errors a caller can fix come back as 4xx with one shape, the one BentoML uses for its
+own validation errors: ``{"error": "...", "detail": [{"loc": [field, ...], "msg": "..."}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import bentoml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from starlette.responses import JSONResponse
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lifecycle.settings import Settings
+    from serving.scoring import Champions
+
+logger = logging.getLogger("lifecycle.serving")
+
+Task = Literal["churn", "conversion", "ltv"]
+ALL_TASKS: tuple[Task, ...] = ("churn", "conversion", "ltv")
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+FeatureValue = float | bool | str | None
+COLD_START = (
+    "unknown users are scored as a brand-new user: tenure 0, no activity or orders counted "
+    "yet, every other feature unknown (serving.scoring.cold_start_features)"
+)
+# Per task, the response fields it fills; a task not asked for leaves them null.
+TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    "churn": ("churn_probability", "risk_band", "reasons"),
+    "conversion": ("conversion_probability",),
+    "ltv": ("ltv", "ltv_p10", "ltv_p50", "ltv_p90"),
+}
+
+
+# -- request and response models (they make the OpenAPI document) ----------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Reason(_Model):
+    feature: str
+    value: FeatureValue = Field(description="the user's value of the feature")
+    contribution: float = Field(description="its push on the churn score (LightGBM SHAP, log-odds)")
+    text: str
+
+
+class UserScore(_Model):
+    user_id: str
+    status: Literal["scored", "unknown_user", "supplied"] = Field(
+        description="scored: features from the online store; unknown_user: not in the store, "
+        "cold-start answer; supplied: features given by the caller"
+    )
+    churn_probability: float | None = Field(
+        None, description="null when churn was not asked for or the user was not active in its lookback"
+    )
+    risk_band: Literal["low", "medium", "high"] | None = None
+    conversion_probability: float | None = Field(
+        None, description="null when the user is not eligible (already converted) or not asked for"
+    )
+    ltv: float | None = Field(None, description="expected revenue over the LTV horizon")
+    ltv_p10: float | None = None
+    ltv_p50: float | None = None
+    ltv_p90: float | None = None
+    value_at_risk: float | None = Field(None, description="churn_probability x ltv")
+    lifecycle_stage: str | None = None
+    reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
+    model_versions: dict[str, str] = Field(default_factory=dict)
+
+
+class ScoreResponse(_Model):
+    users: list[UserScore]
+    model_versions: dict[str, str] = Field(description="task -> registry version used")
+    unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
+    cold_start: str = COLD_START
+
+
+class FeatureRow(_Model):
+    user_id: UserId
+    features: dict[str, FeatureValue] = Field(
+        description="feature name -> value; a feature left out is unknown (null), a name the "
+        "models do not know is an error"
+    )
+
+
+class ModelInfo(_Model):
+    task: str
+    model: str
+    version: str
+    aliases: list[str]
+    feature_service: str
+    features: int
+    label: dict[str, Any]
+    training_window: dict[str, Any]
+    metrics: dict[str, float]
+
+
+class ModelsResponse(_Model):
+    dataset: str
+    models: list[ModelInfo]
+    unavailable: dict[str, str]
+    loaded_at: str
+
+
+class AtRiskUser(_Model):
+    rank: int
+    user_id: str
+    churn_probability: float | None = None
+    ltv: float | None = None
+    value_at_risk: float | None = None
+    risk_band: str | None = None
+    lifecycle_stage: str | None = None
+    segment: str | None = None
+    channel: str | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+class AtRiskResponse(_Model):
+    total: int = Field(description="users matching the filters")
+    offset: int
+    limit: int
+    scored_at: str = Field(description="when the batch scores file was written")
+    users: list[AtRiskUser]
+
+
+class ReloadResponse(_Model):
+    model_versions: dict[str, str]
+    previous_versions: dict[str, str]
+    changed: list[str]
+    unavailable: dict[str, str]
+    seconds: float
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An answer other than 200 that is not a field error (404, 503)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": self.message, "detail": [{"loc": [], "msg": self.message}]},
+            status_code=self.status,
+        )
+
+
+def field_errors(title: str, errors: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:
+    """A pydantic ValidationError: BentoML answers it with 400 and the field of each error."""
+    details = [
+        InitErrorDetails(type=PydanticCustomError("invalid_value", message), loc=loc, input=None)
+        for loc, message in errors
+    ]
+    return ValidationError.from_exception_data(title, details)
+
+
+# -- the scorer: everything the endpoints do, without HTTP -----------------------------
+
+
+@dataclass
+class Loaded:
+    """One consistent set of models and store; replaced as a whole on reload, never mutated."""
+
+    champions: Champions
+    store: Any  # feast.FeatureStore
+    aliases: dict[str, dict[str, str]]  # task -> alias -> version
+    cold_start: dict[str, Any]  # the scored cold-start row (all available tasks)
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+class Scorer:
+    """Loads once, scores many times; swaps models atomically on reload."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dataset = settings.dataset
+        self.state: Loaded | None = None
+        self.error: str | None = None
+        self._reload_lock = threading.Lock()
+        self._cache = Path(tempfile.mkdtemp(prefix="lifecycle-serving-"))
+        self._scores: tuple[float, Any] | None = None  # (mtime, frame) of the batch scores
+
+    # loading
+
+    def load(self) -> Loaded:
+        """Open the Feast store and the champions; keep the error for /readyz if it fails."""
+        from features.store import open_store
+
+        try:
+            store = open_store(self.settings, self.dataset)
+            state = self._build(store)
+        except Exception as error:
+            self.error = f"{type(error).__name__}: {error}"
+            logger.error("scoring service could not load: %s", self.error)
+            raise
+        self.state, self.error = state, None
+        return state
+
+    def _build(self, store: Any) -> Loaded:
+        import pandas as pd
+
+        from features import contract as c
+        from serving.scoring import cold_start_features, load_champions, score_frame
+
+        champions = load_champions(self.settings, self.dataset, cache=self._cache)
+        cold: dict[str, Any] = {}
+        if champions.bundles:
+            names = sorted({n for b in champions.bundles.values() for n in b.feature_names})
+            features = cold_start_features(names)
+            for column in ("recency_days", "orders_total", "tenure_days", "active_days_30d", "active_days_90d"):
+                features[column] = features.get(column, pd.Series([None])).astype("float64")
+            features.insert(0, c.USER_ID, ["<new user>"])
+            cold = score_frame(champions, features).iloc[0].to_dict()
+        return Loaded(champions=champions, store=store, aliases=self._aliases(), cold_start=cold)
+
+    def _aliases(self) -> dict[str, dict[str, str]]:
+        from mlflow.exceptions import MlflowException
+
+        from lifecycle import registry
+
+        client = registry.client(self.settings)
+        aliases: dict[str, dict[str, str]] = {}
+        for task in ALL_TASKS:
+            try:
+                found = client.get_registered_model(registry.model_name(self.dataset, task)).aliases
+            except MlflowException:
+                found = {}
+            aliases[task] = {alias: str(version) for alias, version in found.items()}
+        return aliases
+
+    def ready(self) -> Loaded:
+        if self.state is None:
+            reason = self.error or "still loading the models and the feature store"
+            raise ApiError(503, f"not ready: {reason}")
+        return self.state
+
+    def reload(self) -> ReloadResponse:
+        """Build a new model set beside the serving one, then swap the reference."""
+        started = time.perf_counter()
+        with self._reload_lock:
+            previous = self.state
+            if previous is None:
+                new = self.load()
+            else:
+                new = self._build(previous.store)
+                self.state = new  # one assignment: a request sees the old set or the new one
+        before = previous.champions.versions if previous else {}
+        after = new.champions.versions
+        return ReloadResponse(
+            model_versions=dict(after),
+            previous_versions=dict(before),
+            changed=sorted(t for t in ALL_TASKS if before.get(t) != after.get(t)),
+            unavailable=dict(new.champions.unavailable),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def aliases_moved(self) -> bool:
+        """Whether a champion alias points elsewhere than the loaded models (cheap registry read)."""
+        state = self.state
+        if state is None:
+            return True
+        current = {t: a.get("champion") for t, a in self._aliases().items()}
+        return current != {t: state.champions.versions.get(t) for t in ALL_TASKS}
+
+    def close(self) -> None:
+        shutil.rmtree(self._cache, ignore_errors=True)
+
+    # scoring
+
+    def check_tasks(self, tasks: list[Task] | None) -> list[str]:
+        return list(dict.fromkeys(tasks)) if tasks else list(ALL_TASKS)
+
+    def score(self, user_ids: list[str], tasks: list[Task] | None = None) -> ScoreResponse:
+        """Online features for each distinct feature service, merged on user id, then the models."""
+        from features import contract as c
+        from features.store import online_features
+
+        limit = self.settings.serving.max_users_per_request
+        if len(user_ids) > limit:
+            raise field_errors(
+                "score",
+                [(("user_ids",), f"at most {limit} user ids per request (got {len(user_ids)}); split the batch")],
+            )
+        state = self.ready()
+        wanted = self.check_tasks(tasks)
+        champions = _subset(state.champions, wanted)
+        distinct = list(dict.fromkeys(user_ids))
+        frame: pd.DataFrame | None = None
+        found = None
+        for service_name in sorted(champions.services) or ["churn_v1"]:
+            online = online_features(state.store, distinct, service_name)
+            if frame is None:
+                frame, found = online.frame, online.found.to_numpy()
+            else:
+                extra = [col for col in online.frame.columns if col not in frame.columns]
+                frame = frame.merge(online.frame[[c.USER_ID, *extra]], on=c.USER_ID, how="left", validate="one_to_one")
+                found = found | online.found.to_numpy()
+        assert frame is not None and found is not None
+        rows = self._score_known(champions, frame[found])
+        return self._response(state, champions, wanted, user_ids, rows, "scored")
+
+    def score_features(self, users: list[FeatureRow], tasks: list[Task] | None = None) -> ScoreResponse:
+        """Score caller-supplied features, checked against the models' feature lists and types."""
+        import pandas as pd
+
+        from features import contract as c
+
+        limit = self.settings.serving.max_users_per_request
+        if len(users) > limit:
+            raise field_errors("score_features", [(("users",), f"at most {limit} users per request (got {len(users)})")])
+        state = self.ready()
+        wanted = self.check_tasks(tasks)
+        champions = _subset(state.champions, wanted)
+        if not champions.bundles:
+            raise ApiError(503, f"no model can serve {', '.join(wanted)}: {champions.unavailable}")
+        numeric: set[str] = set()
+        categories: dict[str, list[str]] = {}
+        for bundle in champions.bundles.values():
+            categories.update(bundle.categories)
+            numeric.update(n for n in bundle.feature_names if n not in bundle.categories)
+        known = numeric | set(categories)
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        for i, row in enumerate(users):
+            for name, value in row.features.items():
+                loc = ("users", i, "features", name)
+                if name not in known:
+                    errors.append((loc, f"unknown feature {name!r}; the models read: {', '.join(sorted(known))}"))
+                elif value is None:
+                    continue
+                elif name in categories and not isinstance(value, str):
+                    errors.append((loc, f"{name} is categorical: expected a string, got {type(value).__name__}"))
+                elif name in categories and value not in categories[name]:
+                    errors.append((loc, f"{value!r} is not a known {name}; expected one of {categories[name]}"))
+                elif name in numeric and isinstance(value, str):
+                    errors.append((loc, f"{name} is numeric: expected a number, got a string"))
+                elif name in numeric and not math.isfinite(float(value)):
+                    errors.append((loc, f"{name} must be a finite number"))
+        if errors:
+            raise field_errors("score_features", errors)
+        columns = sorted(known)
+        records = [{c.USER_ID: r.user_id, **{n: r.features.get(n) for n in columns}} for r in users]
+        frame = pd.DataFrame.from_records(records, columns=[c.USER_ID, *columns])
+        for name in columns:
+            if name in numeric:
+                frame[name] = frame[name].astype("float64")
+        frame = frame.drop_duplicates(c.USER_ID, keep="last")
+        rows = self._score_known(champions, frame)
+        return self._response(state, champions, wanted, [r.user_id for r in users], rows, "supplied")
+
+    def _score_known(self, champions: Champions, frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+        from features import contract as c
+        from serving.scoring import score_frame
+
+        if frame.empty or not champions.bundles:
+            return {}
+        scored = score_frame(champions, frame.reset_index(drop=True))
+        return {r[c.USER_ID]: r for r in scored.to_dict(orient="records")}
+
+    def _response(
+        self,
+        state: Loaded,
+        champions: Champions,
+        wanted: list[str],
+        user_ids: list[str],
+        rows: dict[str, dict[str, Any]],
+        known_status: str,
+    ) -> ScoreResponse:
+        versions = dict(champions.versions)
+        fields = ["lifecycle_stage"] + [f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]]
+        if "churn" in champions.bundles and "ltv" in champions.bundles:
+            fields.append("value_at_risk")
+        users = []
+        for user_id in user_ids:
+            row = rows.get(user_id)
+            status = known_status if row is not None else "unknown_user"
+            source = row if row is not None else state.cold_start
+            values = {name: _clean(source.get(name)) for name in fields}
+            values["reasons"] = [_reason(r) for r in values.get("reasons") or []]
+            users.append(UserScore(user_id=user_id, status=status, model_versions=versions, **values))
+        return ScoreResponse(users=users, model_versions=versions, unavailable=dict(champions.unavailable))
+
+    # models and lists
+
+    def models(self) -> ModelsResponse:
+        from lifecycle import registry
+
+        state = self.ready()
+        infos = []
+        for task, bundle in state.champions.bundles.items():
+            version = state.champions.versions[task]
+            infos.append(
+                ModelInfo(
+                    task=task,
+                    model=registry.model_name(self.dataset, task),
+                    version=version,
+                    aliases=sorted(a for a, v in state.aliases.get(task, {}).items() if v == version),
+                    feature_service=bundle.service,
+                    features=len(bundle.feature_names),
+                    label=bundle.label,
+                    training_window=bundle.data_window,
+                    metrics={k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)},
+                )
+            )
+        return ModelsResponse(
+            dataset=self.dataset,
+            models=infos,
+            unavailable=dict(state.champions.unavailable),
+            loaded_at=state.loaded_at,
+        )
+
+    def batch_scores(self) -> tuple[float, pd.DataFrame]:
+        """The latest batch scores table, re-read only when the file changes."""
+        import pandas as pd
+
+        path = self.settings.workspace.scores_dir / "latest.parquet"
+        if not path.is_file():
+            raise ApiError(404, f"no batch scores yet at {path}: run `lifecycle score-all`")
+        mtime = path.stat().st_mtime
+        cached = self._scores
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, pd.read_parquet(path))
+            self._scores = cached
+        return cached
+
+    def at_risk(
+        self,
+        *,
+        segment: str | None = None,
+        lifecycle_stage: str | None = None,
+        channel: str | None = None,
+        min_ltv: float | None = None,
+        min_churn: float | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> AtRiskResponse:
+        """Batch-scored users ranked by value at risk, filtered like the CLI list, one page."""
+        mtime, frame = self.batch_scores()
+        if "user_id" not in frame.columns or "value_at_risk" not in frame.columns:
+            raise ApiError(500, "the batch scores table has no user_id or value_at_risk column")
+        keep = frame["value_at_risk"].notna()
+        filters: list[tuple[str, str, Any]] = [
+            ("segment", "segment", segment),
+            ("lifecycle_stage", "lifecycle_stage", lifecycle_stage),
+            ("channel", "channel", channel),
+        ]
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        for name, column, value in filters:
+            if value is None:
+                continue
+            if column not in frame.columns:
+                errors.append(((name,), f"the batch scores have no {column!r} column to filter on"))
+                continue
+            keep &= frame[column].astype("string") == value
+        for name, column, bound in (("min_ltv", "ltv", min_ltv), ("min_churn", "churn_probability", min_churn)):
+            if bound is None:
+                continue
+            if column not in frame.columns:
+                errors.append(((name,), f"the batch scores have no {column!r} column to filter on"))
+                continue
+            keep &= frame[column].astype("float64") >= bound
+        if errors:
+            raise field_errors("at_risk", errors)
+        ranked = frame[keep].sort_values("value_at_risk", ascending=False, kind="stable")
+        page = ranked.iloc[offset : offset + limit]
+        users = []
+        for rank, record in enumerate(page.to_dict(orient="records"), start=offset + 1):
+            values = {name: _clean(record.get(name)) for name in AtRiskUser.model_fields if name not in ("rank", "reasons")}
+            values["user_id"] = str(values["user_id"])
+            for name in ("risk_band", "lifecycle_stage", "segment", "channel"):
+                if values[name] is not None:
+                    values[name] = str(values[name])
+            users.append(AtRiskUser(rank=rank, reasons=_reasons_of(record.get("reasons")), **values))
+        return AtRiskResponse(
+            total=int(keep.sum()),
+            offset=offset,
+            limit=limit,
+            scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
+            users=users,
+        )
+
+
+def _subset(champions: Champions, tasks: list[str]) -> Champions:
+    from serving.scoring import Champions
+
+    return Champions(
+        bundles={t: b for t, b in champions.bundles.items() if t in tasks},
+        versions={t: v for t, v in champions.versions.items() if t in tasks},
+        unavailable={t: r for t, r in champions.unavailable.items() if t in tasks},
+    )
+
+
+def _clean(value: Any) -> Any:
+    """numpy scalars to Python, NaN to None (JSON has no NaN)."""
+    if hasattr(value, "item") and not isinstance(value, list | dict):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _reason(raw: dict[str, Any]) -> Reason:
+    return Reason(
+        feature=str(raw["feature"]),
+        value=_clean(raw.get("value")),
+        contribution=float(raw["contribution"]),
+        text=str(raw.get("text", "")),
+    )
+
+
+def _reasons_of(raw: Any) -> list[Reason]:
+    """Reasons as stored by batch scoring: a list of dicts, or the same as a JSON string."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return []
+    if isinstance(raw, str):
+        raw = json.loads(raw) if raw.strip() else []
+    return [_reason(dict(r)) for r in list(raw)]
+
+
+# -- request size limit ----------------------------------------------------------------
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``serving.max_request_bytes`` gets 413 before it is parsed."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._limit: int | None = None
+
+    @property
+    def limit(self) -> int:
+        if self._limit is None:
+            from lifecycle.settings import load_settings
+
+            self._limit = load_settings().serving.max_request_bytes
+        return self._limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
+                return await self._too_large(send, declared.decode(errors="replace"))
+            return await self.app(scope, receive, send)
+        # No length given (chunked): read it here, up to the limit, then replay it.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                return await self._too_large(send, f"more than {size}")
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Any, size: str) -> None:
+        message = f"request body of {size} bytes is over the limit of {self.limit} (serving.max_request_bytes)"
+        response = JSONResponse({"error": message, "detail": [{"loc": ["body"], "msg": message}]}, status_code=413)
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+# -- the BentoML service ---------------------------------------------------------------
+
+
+@bentoml.service(
+    name="lifecycle_scoring",
+    # Access log and trace sampling cost more than the scoring itself at these latencies.
+    logging={"access": {"enabled": False}},
+    tracing={"sample_rate": 0.0},
+    metrics={"enabled": True, "namespace": "lifecycle"},
+    traffic={"timeout": 30, "max_concurrency": 256},
+    http={"response": {"trace_id": False}},
+    workers=1,
+)
+class LifecycleScoring:
+    """Churn, conversion and LTV scores with reasons, for user ids or supplied features."""
+
+    def __init__(self) -> None:
+        from lifecycle.settings import load_settings
+
+        self.settings = load_settings()
+        self.scorer = Scorer(self.settings)
+        self._stop = threading.Event()
+        # Load in the background so liveness answers at once and readiness tells the truth.
+        threading.Thread(target=self._start, name="lifecycle-load", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            self.scorer.load()
+        except Exception:
+            return
+        seconds = self.settings.serving.poll_aliases_seconds
+        while seconds > 0 and not self._stop.wait(seconds):
+            try:
+                if self.scorer.aliases_moved():
+                    logger.info("champion alias moved: %s", self.scorer.reload().changed)
+            except Exception as error:  # the registry may be away for a moment; keep serving
+                logger.warning("alias poll failed: %s", error)
+
+    def __is_ready__(self) -> bool:
+        return self.scorer.state is not None
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.scorer.close()
+
+    @bentoml.api
+    def score(
+        self,
+        user_ids: Annotated[list[UserId], Field(min_length=1, description="users to score, request order kept")],
+        tasks: Annotated[list[Task] | None, Field(min_length=1, description="default: all three")] = None,
+    ) -> ScoreResponse:
+        """Scores from the online store; users not in it get the documented cold-start answer."""
+        try:
+            return self.scorer.score(user_ids, tasks)
+        except ApiError as error:
+            return error.response()  # type: ignore[return-value]
+
+    @bentoml.api
+    def score_features(
+        self,
+        users: Annotated[list[FeatureRow], Field(min_length=1)],
+        tasks: Annotated[list[Task] | None, Field(min_length=1)] = None,
+    ) -> ScoreResponse:
+        """Scores for features the caller supplies (users not in the store yet)."""
+        try:
+            return self.scorer.score_features(users, tasks)
+        except ApiError as error:
+            return error.response()  # type: ignore[return-value]
+
+    @bentoml.api
+    def at_risk(
+        self,
+        segment: str | None = None,
+        lifecycle_stage: str | None = None,
+        channel: str | None = None,
+        min_ltv: Annotated[float | None, Field(ge=0)] = None,
+        min_churn: Annotated[float | None, Field(ge=0, le=1)] = None,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Field(ge=0)] = 0,
+    ) -> AtRiskResponse:
+        """Users from the latest batch scores, ranked by value at risk."""
+        try:
+            return self.scorer.at_risk(
+                segment=segment,
+                lifecycle_stage=lifecycle_stage,
+                channel=channel,
+                min_ltv=min_ltv,
+                min_churn=min_churn,
+                limit=limit,
+                offset=offset,
+            )
+        except ApiError as error:
+            return error.response()  # type: ignore[return-value]
+
+    @bentoml.api
+    def models(self) -> ModelsResponse:
+        """The serving models: versions, aliases, training window, headline test metrics."""
+        try:
+            return self.scorer.models()
+        except ApiError as error:
+            return error.response()  # type: ignore[return-value]
+
+    @bentoml.api
+    def reload(self) -> ReloadResponse:
+        """Re-read the champion aliases and swap the models; requests in flight finish on the old ones."""
+        try:
+            return self.scorer.reload()
+        except ApiError as error:
+            return error.response()  # type: ignore[return-value]
+        except Exception as error:  # the old models keep serving
+            return ApiError(503, f"reload failed, still serving the previous models: {error}").response()  # type: ignore[return-value]
+
+
+LifecycleScoring.add_asgi_middleware(BodyLimit)

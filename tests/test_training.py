@@ -1,0 +1,192 @@
+"""Training against a real MLflow store on a small demo: models, baselines, calibration,
+reproducibility, the promotion gate, manual promotion, and clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features.asof import AS_OF
+from features.labels import LABEL
+from lifecycle import registry
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.predictor import ModelBundle
+from training import models as model_specs
+from training.pipeline import (
+    TrainingError,
+    check_trainable,
+    list_models,
+    promote,
+    time_split,
+    train_task,
+)
+
+
+def run_cli(home: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("train_ws")
+    run_cli(home, "demo-data", "--users", "2000", "--seed", "5")
+    run_cli(home, "features", "build")
+    run_cli(home, "features", "apply")
+    return home
+
+
+@pytest.fixture(scope="module")
+def trained(home: Path) -> dict:
+    settings = load_settings(home=home, environ={})
+    return {task: train_task(settings, task) for task in ("churn", "conversion", "ltv")}
+
+
+def test_models_beat_simple_baselines_and_are_calibrated(trained: dict) -> None:
+    churn = trained["churn"].metrics
+    assert churn["lightgbm"]["auc"] > churn["recency_rule"]["auc"]
+    assert churn["lightgbm"]["auc"] > churn["rfm_score"]["auc"]
+    assert churn["lightgbm"]["ece"] < 0.05  # isotonic calibration on the validation cutoff
+    ltv = trained["ltv"].metrics
+    assert ltv["lightgbm"]["normalized_gini"] > ltv["last_period_value"]["normalized_gini"]
+    assert ltv["lightgbm"]["normalized_gini"] > ltv["bgnbd_gamma_gamma"]["normalized_gini"]
+    assert 0.5 < ltv["lightgbm"]["p10_p90_coverage"] <= 1.0
+    for result in trained.values():
+        assert result.promoted and result.gate.startswith("first model")
+
+
+def test_time_split_is_honest(trained: dict) -> None:
+    for result in trained.values():
+        split = result.split
+        horizon = pd.Timedelta(days=365 if result.task == "ltv" else 90)
+        assert max(split.train) < split.valid < split.test
+        assert (
+            split.valid + horizon <= split.test
+        )  # validation labels had matured by the test cutoff
+
+
+def test_registered_model_is_one_bundle_with_metadata(
+    home: Path, trained: dict, tmp_path: Path
+) -> None:
+    import mlflow
+
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    version = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
+    bundle = ModelBundle.load(registry.bundle_path(client, "demo-ltv", version.version, tmp_path))
+    assert bundle.service == "ltv_v1" and bundle.label["horizon_days"] == 365
+    assert bundle.data_window["test_cutoff"] == f"{trained['ltv'].split.test:%Y-%m-%d}"
+    assert set(bundle.quantile_boosters) == {0.1, 0.5, 0.9}
+    pyfunc = mlflow.pyfunc.load_model("models:/demo-ltv@champion")
+    assert (
+        pyfunc.metadata.get_input_schema() is not None
+        and pyfunc.metadata.get_output_schema() is not None
+    )
+    features = pd.DataFrame(pyfunc.input_example)
+    scored = pyfunc.predict(features)
+    np.testing.assert_allclose(scored["score"].to_numpy(), bundle.predict(features))
+    assert (scored["p10"] <= scored["p50"]).all() and (scored["p50"] <= scored["p90"]).all()
+
+
+def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
+    home: Path, trained: dict
+) -> None:
+    settings = load_settings(home=home, environ={})
+    again = train_task(settings, "churn")
+    assert again.metrics == trained["churn"].metrics
+    assert not again.promoted and "does not beat champion" in again.gate
+    client = registry.client(settings)
+    assert (
+        str(registry.alias_version(client, "demo-churn", registry.CHAMPION).version)
+        == trained["churn"].version
+    )
+    assert (
+        str(registry.alias_version(client, "demo-churn", registry.CHALLENGER).version)
+        == again.version
+    )
+
+
+def test_better_challenger_is_promoted(
+    home: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(home=home, environ={})
+    stump = dataclasses.replace(model_specs.SPECS["conversion"], num_boost_round=1)
+    monkeypatch.setitem(model_specs.SPECS, "conversion", stump)
+    weak = train_task(settings, "conversion")
+    promote(settings, "conversion", weak.version, reason="test: install a weak champion")
+    monkeypatch.setitem(
+        model_specs.SPECS, "conversion", dataclasses.replace(stump, num_boost_round=1000)
+    )
+    strong = train_task(settings, "conversion")
+    assert strong.promoted, strong.gate
+    assert f"> champion v{weak.version}" in strong.gate
+
+
+def test_manual_promotion_records_reason(home: Path, trained: dict) -> None:
+    settings = load_settings(home=home, environ={})
+    done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")
+    assert done["champion"] == trained["ltv"].version
+    client = registry.client(settings)
+    assert (
+        client.get_model_version("demo-ltv", trained["ltv"].version).tags["promotion"]
+        == "manual: rollback drill"
+    )
+    with pytest.raises(TrainingError, match="has no version 999"):
+        promote(settings, "ltv", "999", reason="nope")
+    with pytest.raises(TrainingError, match="needs a reason"):
+        promote(settings, "ltv", trained["ltv"].version, reason=" ")
+    rows = list_models(settings)
+    champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
+    assert set(champions) == {"churn", "conversion", "ltv"}
+    listing = run_cli(home, "models")
+    assert "demo-ltv v" in listing and "champion" in listing
+
+
+def test_training_errors_name_the_counts() -> None:
+    settings = load_settings(environ={})
+    frame = pd.DataFrame({LABEL: [0] * 300})
+    with pytest.raises(
+        TrainingError, match=r"train rows have a single class \(0 positive, 300 negative\)"
+    ):
+        check_trainable("churn", {"train": frame, "valid": frame, "test": frame}, settings)
+    few = pd.DataFrame({LABEL: [1] * 5 + [0] * 295})
+    with pytest.raises(TrainingError, match="valid has 5 positives of 300 rows"):
+        check_trainable(
+            "churn",
+            {
+                "train": frame.assign(label=np.r_[np.ones(50), np.zeros(250)]),
+                "valid": few,
+                "test": few,
+            },
+            settings,
+        )
+    with pytest.raises(TrainingError, match="only 10 training rows"):
+        check_trainable("churn", {"train": frame.head(10), "valid": frame, "test": frame}, settings)
+    cutoffs = list(pd.date_range("2024-01-01", periods=4, freq="MS", tz="UTC"))
+    with pytest.raises(TrainingError, match="only 0 cutoff"):
+        time_split(cutoffs, 365)
+    with pytest.raises(TrainingError, match="at least 3 matured cutoffs"):
+        time_split(cutoffs[:2], 30)
+
+
+def test_horizon_longer_than_history_is_refused(home: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["--home", str(home), "train", "ltv"],
+        env={"LIFECYCLE_LABELS__LTV_HORIZON_DAYS": "2000"},
+    )
+    assert result.exit_code == 1
+    assert "no cutoff of dataset 'demo' has a matured 2000-day ltv horizon" in result.stderr
+
+
+def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:
+    report = trained["churn"].report
+    assert report["rows_without_features"] == 0
+    assert len(report["cutoffs"]) >= 20 and AS_OF
