@@ -142,8 +142,10 @@ def build_feature_table(
     *,
     windows: Sequence[int],
     frequency: str = "MS",
+    extra_cutoffs: Sequence[pd.Timestamp | str] = (),
 ) -> dict[str, object]:
-    """Compute the dataset's feature table at its cutoff grid and replace ``out`` atomically."""
+    """Compute the dataset's feature table at its cutoff grid (plus ``extra_cutoffs``, e.g. a
+    scoring date) and replace ``out`` atomically."""
     from lifecycle.storage import atomic_file
 
     con = connect()
@@ -153,7 +155,7 @@ def build_feature_table(
     ).fetchone()
     if first is None:
         raise FeatureError(f"{events}: the events table is empty")
-    cutoffs = cutoff_grid(first, last, frequency)
+    cutoffs = sorted({*cutoff_grid(first, last, frequency), *(_utc(t) for t in extra_cutoffs)})
     with atomic_file(out) as staging:
         compute_features(events, cutoffs, users=users, windows=windows, out=staging, con=con)
     rows, users_n = con.execute(

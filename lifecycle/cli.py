@@ -75,15 +75,53 @@ def main(
 @click.option("--seed", type=int, help="Random seed [settings demo.seed].")
 @pass_context
 def run(obj: Context, users: int | None, seed: int | None) -> None:
-    """The main job on the embedded default: demo data -> validated dataset."""
+    """The main job on the embedded default: demo data -> features -> models -> list and report."""
+    from features.asof import build_feature_table
+    from features.store import apply, materialize, store_paths
+    from training.pipeline import train_task
+
+    settings = obj.settings.model_copy(update={"dataset": "demo"})
     demo = _generate_demo(obj, users, seed, out=None)
     summary = _ingest_demo(obj, Path(demo["out_dir"]))
+    lines = [
+        f"demo data: {demo['users']:,} users, {demo['events']:,} events in {demo['out_dir']}",
+        *summary.lines(),
+    ]
+    obj.console.step("computing as-of features")
+    data_dir = settings.workspace.dataset_dir("demo")
+    table = build_feature_table(
+        data_dir / "events.parquet",
+        data_dir / "users.parquet",
+        store_paths(settings).feature_table,
+        windows=settings.features.windows_days,
+        frequency=settings.features.cutoff_frequency,
+    )
+    lines.append(f"features: {table['rows']:,} rows over {len(table['cutoffs'])} cutoffs")
+    obj.console.step("applying the Feast repository and materializing the online store")
+    apply(settings)
+    online = materialize(settings)
+    lines.append(f"online store: {online['users']:,} users as of {online['latest_as_of']}")
+    results = [
+        train_task(settings, task, progress=obj.console.step)
+        for task in ("churn", "conversion", "ltv")
+    ]
+    lines += [line for r in results for line in r.lines()]
+    from serving.report import score_and_report
+
+    operator = score_and_report(settings, top=10, echo=lines.append, progress=obj.console.step)
     obj.console.result(
-        {"demo": demo, "dataset": summary.to_dict()},
-        [
-            f"demo data: {demo['users']:,} users, {demo['events']:,} events in {demo['out_dir']}",
-            *summary.lines(),
-        ],
+        {
+            "demo": demo,
+            "dataset": summary.to_dict(),
+            "features": table,
+            "online_store": online,
+            "models": [
+                {"task": r.task, "version": r.version, "promoted": r.promoted, "metrics": r.metrics}
+                for r in results
+            ],
+            "operator": operator,
+        },
+        lines,
     )
 
 
@@ -279,8 +317,15 @@ def features() -> None:
 
 @features.command("build")
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--as-of",
+    "as_of",
+    multiple=True,
+    metavar="DATE",
+    help="Extra cutoff date(s) to compute features at, e.g. for `score-all --as-of DATE`.",
+)
 @pass_context
-def features_build(obj: Context, dataset: str | None) -> None:
+def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) -> None:
     """Compute per-user features as of each cutoff (monthly, plus today) into the feature table."""
     from features.asof import build_feature_table
     from features.store import store_paths
@@ -300,6 +345,7 @@ def features_build(obj: Context, dataset: str | None) -> None:
         paths.feature_table,
         windows=obj.settings.features.windows_days,
         frequency=obj.settings.features.cutoff_frequency,
+        extra_cutoffs=as_of,
     )
     obj.console.result(
         summary,
@@ -445,4 +491,404 @@ def models(obj: Context, dataset: str | None) -> None:
         lines.append(f"{r['model']} v{r['version']}{aliases} test {r['test_cutoff']}: {headline}")
     obj.console.result(
         {"models": rows}, lines or ["no registered models: run `lifecycle train all`"]
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port."
+)
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes."
+)
+@pass_context
+def serve(obj: Context, host: str, port: int, workers: int) -> None:
+    """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk, /models, /reload.
+
+    With several workers, /reload reaches one of them: set serving.poll_aliases_seconds so
+    every worker follows the champion alias.
+    """
+    import os
+    import sys
+
+    root = click.get_current_context().find_root().params
+    env = {
+        **os.environ,
+        "LIFECYCLE_HOME": str(obj.settings.home.resolve()),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    if root.get("config"):
+        env["LIFECYCLE_CONFIG"] = str(Path(root["config"]).resolve())
+    if workers > 1:
+        env["BENTOML_CONFIG_OPTIONS"] = f"services.lifecycle_scoring.workers={workers}"
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:LifecycleScoring",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
+    obj.console.step(
+        f"serving on http://{host}:{port} ({workers} worker(s)); ready at /readyz, API docs at /"
+    )
+    os.execve(sys.executable, command, env)
+
+
+@main.command("train-snapshot")
+@click.option(
+    "--dataset",
+    default="telco_churn",
+    show_default=True,
+    help="A snapshot dataset (one row per user with its own label), e.g. from `lifecycle import telco-churn`.",
+)
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="CV folds.")
+@click.option("--label", default="label", show_default=True, help="The 0/1 label column.")
+@pass_context
+def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
+    """Churn from a snapshot table: cross-validated LightGBM vs baselines, then track, register, gate."""
+    from training.snapshot import train_snapshot as train
+
+    result = train(obj.settings, dataset, folds=folds, label=label, progress=obj.console.step)
+    obj.console.result(
+        {
+            "model": result.model_name,
+            "version": result.version,
+            "run_id": result.run_id,
+            "promoted": result.promoted,
+            "gate": result.gate,
+            "folds": result.cv.folds,
+            "rows": result.cv.rows,
+            "cv": result.cv.summary(),
+            "beats_baseline": result.cv.beats_every_baseline(),
+        },
+        result.lines(),
+    )
+# -- operator lists (issue 6): batch scores, at-risk list, movers, segments, report ------------
+
+
+def _privacy(pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
+    from serving.lists import Privacy
+
+    return Privacy.from_env(pseudonymize=pseudonymize, allowed_columns=allow_columns)
+
+
+def _list_options(function: Any) -> Any:
+    """Options shared by `at-risk` and `movers`: filters, output, control group, privacy."""
+    options = [
+        click.option(
+            "--top",
+            "top",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Rows in the list.",
+        ),
+        click.option("--segment", help="RFM segment, e.g. champions, loyal, at_risk."),
+        click.option("--stage", help="Lifecycle stage, e.g. active, at_risk, silent."),
+        click.option("--channel", help="Acquisition channel."),
+        click.option("--min-ltv", type=float, help="Only users with predicted LTV at least this."),
+        click.option(
+            "--min-churn",
+            type=click.FloatRange(0, 1),
+            help="Only users with churn probability at least this.",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["csv", "parquet"]),
+            help="File format of --out [default: from its suffix, else csv].",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write the list to this file instead of printing it.",
+        ),
+        click.option(
+            "--control-share",
+            type=click.FloatRange(0, 1, max_open=True),
+            default=0.1,
+            show_default=True,
+            help="Share of all scored users held out as the control group.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Control-group seed: same seed, same group.",
+        ),
+        click.option(
+            "--pseudonymize",
+            is_flag=True,
+            help="Keyed pseudonyms instead of user ids (key in $LISTS_PSEUDONYM_KEY).",
+        ),
+        click.option(
+            "--allow-column",
+            "allow_columns",
+            multiple=True,
+            metavar="COLUMN",
+            help="Also include this personal column (e.g. country); repeatable.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _emit_list(
+    obj: Context, rows: Any, title: str, out: Path | None, fmt: str | None, data: dict[str, Any]
+) -> None:
+    from serving.lists import export, format_rows
+
+    if out is not None:
+        export(rows, out, fmt)
+        obj.console.result(
+            {**data, "out": str(out), "rows": len(rows)}, [f"{title}: {len(rows):,} rows -> {out}"]
+        )
+        return
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    obj.console.result({**data, "rows": records}, [title, *format_rows(rows)])
+
+
+@main.command("score-all")
+@click.option(
+    "--as-of", "as_of", metavar="DATE", help="A cutoff of the feature table [default: its latest]."
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--reasons-top",
+    type=click.IntRange(min=0),
+    default=5_000,
+    show_default=True,
+    help="Churn reasons for the top N users of each ranking (0: for every churn-eligible user).",
+)
+@click.option(
+    "--allow-partial", is_flag=True, help="Write the table even when a task has no usable champion."
+)
+@pass_context
+def score_all(
+    obj: Context, as_of: str | None, dataset: str | None, reasons_top: int, allow_partial: bool
+) -> None:
+    """Score every known user with the champion models into one Parquet scores table."""
+    from serving.batch import score_all as run_scoring
+
+    result = run_scoring(
+        obj.settings,
+        as_of,
+        dataset=dataset,
+        reasons_top=reasons_top or None,
+        allow_partial=allow_partial,
+        progress=obj.console.step,
+    )
+    obj.console.result(result.to_dict(), result.lines())
+
+
+@main.command("at-risk")
+@_list_options
+@click.option(
+    "--rank-by",
+    type=click.Choice(["value_at_risk", "churn_probability", "ltv"]),
+    default="value_at_risk",
+    show_default=True,
+)
+@click.option(
+    "--scores",
+    "scores_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scores table [default: scores_dir/latest.parquet].",
+)
+@pass_context
+def at_risk_list(
+    obj: Context,
+    top: int,
+    segment: str | None,
+    stage: str | None,
+    channel: str | None,
+    min_ltv: float | None,
+    min_churn: float | None,
+    fmt: str | None,
+    out: Path | None,
+    control_share: float,
+    seed: int,
+    pseudonymize: bool,
+    allow_columns: tuple[str, ...],
+    rank_by: str,
+    scores_path: Path | None,
+) -> None:
+    """Today's at-risk users ranked by value at risk, with reasons and a control-group flag."""
+    from serving.batch import latest_scores, read_scores
+    from serving.lists import Filters, at_risk, list_rows
+
+    privacy = _privacy(pseudonymize, allow_columns)
+    table = read_scores(scores_path) if scores_path else latest_scores(obj.settings)
+    filters = Filters(segment, stage, channel, min_ltv, min_churn)
+    ranked = at_risk(
+        table.frame, filters, rank_by=rank_by, limit=top, control_share=control_share, seed=seed
+    )
+    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []))
+    title = (
+        f"top {len(rows)} users by {rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
+    )
+    _emit_list(
+        obj,
+        rows,
+        title,
+        out,
+        fmt,
+        {"as_of": table.as_of, "scores": str(table.path), "rank_by": rank_by},
+    )
+
+
+@main.command()
+@_list_options
+@click.option(
+    "--by",
+    type=click.Choice(["value_at_risk", "churn_probability"]),
+    default="value_at_risk",
+    show_default=True,
+    help="The score whose rise ranks the list.",
+)
+@pass_context
+def movers(
+    obj: Context,
+    top: int,
+    segment: str | None,
+    stage: str | None,
+    channel: str | None,
+    min_ltv: float | None,
+    min_churn: float | None,
+    fmt: str | None,
+    out: Path | None,
+    control_share: float,
+    seed: int,
+    pseudonymize: bool,
+    allow_columns: tuple[str, ...],
+    by: str,
+) -> None:
+    """Users whose churn risk or value at risk rose the most since the previous scores table."""
+    from serving.batch import latest_scores, previous_scores
+    from serving.lists import MOVER_FIELDS, Filters, list_rows
+    from serving.lists import movers as find_movers
+
+    privacy = _privacy(pseudonymize, allow_columns)
+    latest, previous = latest_scores(obj.settings), previous_scores(obj.settings)
+    filters = Filters(segment, stage, channel, min_ltv, min_churn)
+    ranked = find_movers(
+        latest.frame,
+        previous.frame,
+        by=by,
+        limit=top,
+        filters=filters,
+        control_share=control_share,
+        seed=seed,
+    )
+    rows = list_rows(
+        ranked, privacy, latest.metadata.get("personal_columns", []), extra=MOVER_FIELDS
+    )
+    title = f"top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
+    _emit_list(
+        obj,
+        rows,
+        title,
+        out,
+        fmt,
+        {"latest": str(latest.path), "previous": str(previous.path), "by": by},
+    )
+
+
+@main.command()
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Date of the segments [default: the latest scores table's].",
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
+    """Sizes and value shares of lifecycle stages, RFM segments and super users as of a date."""
+    import pandas as pd
+
+    from serving.batch import find_scores, latest_scores, score_all
+    from serving.segments import SuperUserDefinition, segment_summary, super_users
+
+    if as_of is None:
+        table = latest_scores(obj.settings)
+        frame, date = table.frame, table.as_of
+    else:
+        stamp = pd.Timestamp(as_of)
+        found = find_scores(obj.settings, stamp)
+        if found is not None:
+            frame, date = found.frame, found.as_of
+        else:
+            obj.console.step(f"no scores table as of {as_of}: scoring in memory (nothing written)")
+            result = score_all(
+                obj.settings,
+                as_of,
+                dataset=dataset,
+                write=False,
+                reasons_top=0,
+                progress=obj.console.step,
+            )
+            frame, date = result.scores, f"{result.as_of:%Y-%m-%d}"
+    data: dict[str, Any] = {"as_of": date, "users": len(frame)}
+    lines = [f"segments as of {date}: {len(frame):,} users"]
+    for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", "RFM segments")):
+        summary = segment_summary(frame, column, ("revenue", "ltv"))
+        data[column] = summary.to_dict(orient="records")
+        lines.append(f"{title}:")
+        for r in summary.to_dict(orient="records"):
+            shares = ", ".join(
+                f"{k.removesuffix('_share')} {r[k]:.1%}"
+                for k in ("revenue_share", "ltv_share")
+                if k in r and pd.notna(r[k])
+            )
+            lines.append(
+                f"  {r[column]:<14} {r['users']:>9,} users ({r['user_share']:.1%}); share of {shares}"
+            )
+    data["super_users"] = {}
+    for value in ("revenue", "ltv"):
+        if value in frame:
+            found_supers = super_users(frame, SuperUserDefinition(value_column=value))
+            data["super_users"][value] = {
+                "users": found_supers.users,
+                "value_share": found_supers.value_share,
+            }
+            lines.append(
+                f"super users (top {found_supers.definition.top_share:.0%} by {value}): {found_supers.users:,} users "
+                f"bring {found_supers.value_share:.1%} of it"
+            )
+    obj.console.result(data, lines)
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file [default: reports_dir/report-<dataset>-<as_of>.html].",
+)
+@click.option(
+    "--top", type=click.IntRange(min=1), default=20, show_default=True, help="At-risk rows shown."
+)
+@click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help="Keyed pseudonyms instead of user ids (key in $LISTS_PSEUDONYM_KEY).",
+)
+@pass_context
+def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None:
+    """One self-contained HTML report of the latest scores and the champions' quality."""
+    from serving.report import build_report
+
+    obj.console.step("building the report from the latest scores table")
+    built = build_report(obj.settings, out, top=top, privacy=_privacy(pseudonymize, ()))
+    obj.console.result(
+        {"path": str(built.path), "images": built.images, "sections": built.sections},
+        [f"report: {built.path} ({built.images} plots)"],
     )

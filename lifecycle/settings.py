@@ -77,6 +77,9 @@ class TrainingSettings(_Section):
     min_positives: int = Field(
         20, ge=1, description="fewest positives in each of train, valid and test"
     )
+    engine: str = Field(
+        "local", pattern="^(local|dask)$", description="local: in process; dask: lightgbm.dask"
+    )
 
 
 class ServingSettings(_Section):
@@ -89,6 +92,23 @@ class ServingSettings(_Section):
         ge=0,
         description="re-read champion aliases this often and reload on a change (0: only on /reload)",
     )
+    batch_engine: str = Field(
+        "local", pattern="^(local|dask)$", description="dask: score batches as partitioned work"
+    )
+
+
+class DaskSettings(_Section):
+    """The Dask cluster of ``training.engine = "dask"`` and ``serving.batch_engine = "dask"``."""
+
+    scheduler: str = Field(
+        "local:2", description="scheduler address (tcp://host:8786) or local:N for a LocalCluster"
+    )
+    threads_per_worker: int = Field(1, ge=1, description="threads of each local:N worker")
+    partition_rows: int = Field(100_000, ge=1, description="largest partition batch scoring makes")
+    rounds_per_chunk: int = Field(
+        50, ge=1, description="boosting rounds per Dask fit between early-stopping checks"
+    )
+    connect_timeout_seconds: float = Field(30, gt=0)
 
 
 class TrackingSettings(_Section):
@@ -107,6 +127,7 @@ class Settings(_Section):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    dask: DaskSettings = Field(default_factory=DaskSettings)
 
     @property
     def workspace(self) -> Workspace:

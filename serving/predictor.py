@@ -10,7 +10,7 @@ is the one scoring code path for online and batch.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,29 @@ def _threads(rows: int) -> int:
 
 @dataclass
 class Calibrator:
-    """Isotonic calibration as a monotone step map from raw score to probability."""
+    """Isotonic calibration with its ties broken by Platt scaling.
+
+    Isotonic regression (``x`` -> ``y`` steps, interpolated) calibrates best, but its flat
+    steps tie users and cost ranking (0.003 AUC on the demo); a 0.1% share of the strictly
+    increasing Platt curve ``sigmoid(slope * logit(raw) + intercept)`` keeps every
+    user's order while leaving the probabilities isotonic's to within 0.001.
+    """
 
     x: list[float]
     y: list[float]
+    slope: float
+    intercept: float
+    platt_share: float = 1e-3
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        return np.clip(np.interp(raw, self.x, self.y), 0.0, 1.0)
+        isotonic = np.interp(raw, self.x, self.y)
+        platt = 1.0 / (1.0 + np.exp(-(self.slope * logit(raw) + self.intercept)))
+        return np.clip((1 - self.platt_share) * isotonic + self.platt_share * platt, 0.0, 1.0)
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.log(clipped / (1 - clipped))
 
 
 @dataclass
@@ -66,17 +82,21 @@ class ModelBundle:
         missing = [name for name in self.feature_names if name not in features.columns]
         if missing:
             raise KeyError(f"features missing for the {self.task} model: {', '.join(missing)}")
-        columns = {}
-        for name in self.feature_names:
-            values = features[name]
+        # One 2-D array, not a frame built column by column: per-column pandas calls cost
+        # ~5 ms per model for a single row, more than the trees (the online-serving path).
+        out = np.empty((len(features), len(self.feature_names)), dtype="float64")
+        numeric = [j for j, name in enumerate(self.feature_names) if name not in self.categories]
+        try:  # all numbers or None: one conversion (None becomes NaN)
+            out[:, numeric] = features[[self.feature_names[j] for j in numeric]].to_numpy(dtype="float64")
+        except (TypeError, ValueError):  # strings or pd.NA somewhere: column by column, bad values null
+            for j in numeric:
+                values = features[self.feature_names[j]]
+                out[:, j] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+        for j, name in enumerate(self.feature_names):
             if name in self.categories:
-                codes = pd.Categorical(
-                    values.astype("string"), categories=self.categories[name]
-                ).codes
-                columns[name] = np.where(codes < 0, np.nan, codes).astype("float64")
-            else:
-                columns[name] = pd.to_numeric(values, errors="coerce").astype("float64")
-        return pd.DataFrame(columns, index=features.index)
+                codes = pd.Index(self.categories[name]).get_indexer(features[name].astype("string"))
+                out[:, j] = np.where(codes < 0, np.nan, codes)
+        return pd.DataFrame(out, columns=self.feature_names, index=features.index)
 
     def raw_score(self, matrix: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(
@@ -122,9 +142,7 @@ class ModelBundle:
             "service": self.service,
             "label": self.label,
             "data_window": self.data_window,
-            "calibrator": None
-            if self.calibrator is None
-            else {"x": self.calibrator.x, "y": self.calibrator.y},
+            "calibrator": None if self.calibrator is None else asdict(self.calibrator),
             "quantiles": sorted(self.quantile_boosters),
             "metrics": self.metrics,
         }

@@ -47,6 +47,43 @@ REASON_TEXT = {
 }
 
 
+WINDOW_NOUNS = {
+    "sessions": "sessions",
+    "orders": "orders",
+    "active_days": "active days",
+    "refunds": "refunds",
+    "revenue": "spend",
+    "refund_amount": "refunded",
+}
+TOTAL_PHRASES = {
+    "revenue_total": "spent {value:,.0f} in all",
+    "refund_amount_total": "refunded {value:,.0f} in all",
+    "avg_order_value": "average order {value:,.0f}",
+    "max_order_value": "largest order {value:,.0f}",
+    "first_purchase_age_days": "first purchase {value:.0f} days ago",
+    "ipt_mean_days": "buys every {value:.0f} days on average",
+    "ipt_std_days": "irregular buyer (gaps vary by {value:.0f} days)",
+    "days_to_activation": "took {value:.0f} days to activate",
+    "sessions_total": "{value:.0f} sessions in all",
+}
+
+
+def _generic_reason(feature: str, value: Any) -> str:
+    """Readable text for window counts (``sessions_7d``) and totals without a template."""
+    if feature in TOTAL_PHRASES and isinstance(value, int | float):
+        return TOTAL_PHRASES[feature].format(value=value)
+    name, _, days = feature.rpartition("_")
+    if days.endswith("d") and days[:-1].isdigit() and name in WINDOW_NOUNS and isinstance(value, int | float):
+        noun, window = WINDOW_NOUNS[name], days[:-1]
+        if value == 0:
+            return f"no {noun} in the last {window} days"
+        amount = f"{value:,.0f}"
+        return f"{amount} {noun} in the last {window} days" if name not in ("revenue", "refund_amount") else f"{noun} {amount} in the last {window} days"
+    if isinstance(value, int | float):
+        return f"{feature.replace('_', ' ')}: {value:.3g}"
+    return f"{feature.replace('_', ' ')}: {value}"
+
+
 def reason_text(feature: str, value: Any) -> str:
     if feature == "activated":
         return "never activated" if not value else "activated"
@@ -54,11 +91,7 @@ def reason_text(feature: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return f"{feature.replace('_', ' ')} unknown"
     if template is None:
-        return (
-            f"{feature.replace('_', ' ')} = {value:.3g}"
-            if isinstance(value, int | float)
-            else f"{feature} = {value}"
-        )
+        return _generic_reason(feature, value)
     try:
         return template.format(value=value)
     except (ValueError, TypeError):
@@ -149,7 +182,10 @@ def score_frame(
         lookback = churn.label.get("lookback_days") or 90
         eligible = features["recency_days"].astype(float).fillna(np.inf).to_numpy() <= lookback
         out["churn_probability"] = np.where(eligible, probability, np.nan)
-        out["risk_band"] = [risk_band(p) for p in out["churn_probability"]]
+        p = out["churn_probability"].to_numpy(dtype=float)  # risk_band(), vectorised
+        out["risk_band"] = np.select(
+            [np.isnan(p), p >= HIGH_RISK, p >= MEDIUM_RISK], [None, "high", "medium"], "low"
+        )
         if reasons:
             out["reasons"] = top_reasons(churn, features, eligible)
     conversion = champions.bundles.get("conversion")
@@ -171,30 +207,36 @@ def score_frame(
 def top_reasons(
     bundle: ModelBundle, features: pd.DataFrame, eligible: np.ndarray
 ) -> list[list[dict[str, Any]]]:
-    """The features that pushed each user's churn score up most, in words."""
-    contributions = bundle.contributions(features)
+    """The features that pushed each user's churn score up most, in words.
+
+    Contributions (TreeSHAP, ~200x the cost of a prediction) are computed for eligible rows only.
+    """
+    eligible = np.asarray(eligible, dtype=bool)
+    result: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
+    rows = np.flatnonzero(eligible)
+    if len(rows) == 0:
+        return result
+    subset = features.iloc[rows]
+    contributions = bundle.contributions(subset)
     values = contributions.to_numpy()
     names = contributions.columns
-    result: list[list[dict[str, Any]]] = []
+    columns = {name: subset[name].to_numpy() for name in names}
     order = np.argsort(-values, axis=1)[:, :TOP_REASONS]
-    for row, top in enumerate(order):
-        if not eligible[row]:
-            result.append([])
-            continue
+    for position, (row, top) in enumerate(zip(rows, order, strict=True)):
         picked = []
         for j in top:
-            if values[row, j] <= 0:
+            if values[position, j] <= 0:
                 break
             name = names[j]
-            raw = features.iloc[row][name]
+            raw = columns[name][position]
             value = raw.item() if hasattr(raw, "item") else raw
             picked.append(
                 {
                     "feature": name,
                     "value": value,
-                    "contribution": float(values[row, j]),
+                    "contribution": float(values[position, j]),
                     "text": reason_text(name, value),
                 }
             )
-        result.append(picked)
+        result[row] = picked
     return result

@@ -1,9 +1,16 @@
 """Segments as of a date, from the as-of features (and the churn score where there is one).
 
 Definitions are versioned: a list or report names the version it used.
+
+- lifecycle stages (``stages_v1``): new, active, at risk, silent, churned, reactivated;
+- named RFM segments (``rfm_v1``): champions, loyal, potential, at risk, hibernating,
+  lost from quintile scores among buyers (``no_purchase`` for users without an order);
+- super users (``super_users_v1``): the top 20% by value and the share of value they bring.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,3 +43,161 @@ def lifecycle_stage(
         ["new", "churned", "silent", "at_risk", "reactivated"],
         default="active",
     )
+
+
+# -- RFM segments ------------------------------------------------------------------------
+
+RFM_VERSION = "rfm_v1"
+NO_PURCHASE = "no_purchase"
+
+
+@dataclass(frozen=True)
+class RfmRule:
+    """A named segment: recency score and frequency-monetary score within inclusive bounds."""
+
+    name: str
+    recency: tuple[int, int]
+    frequency_monetary: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class RfmDefinition:
+    """Named RFM segments from quintile scores among buyers.
+
+    R, F and M are 1..``bins`` by percentile rank among users with at least one order
+    (R from days since the last purchase, fewer is better; F from orders; M from revenue).
+    FM is the rounded mean of F and M. The first rule that matches names the segment;
+    users without an order are ``no_purchase``.
+    """
+
+    version: str = RFM_VERSION
+    bins: int = 5
+    recency_column: str = "purchase_recency_days"
+    frequency_column: str = "orders_total"
+    monetary_column: str = "revenue_total"
+    rules: tuple[RfmRule, ...] = (
+        RfmRule("champions", (4, 5), (4, 5)),  # bought recently, often and a lot
+        RfmRule("loyal", (3, 5), (3, 5)),  # steady buyers
+        RfmRule("potential", (3, 5), (1, 2)),  # recent but small or few orders so far
+        RfmRule("at_risk", (1, 2), (3, 5)),  # used to buy often and a lot, not lately
+        RfmRule("hibernating", (2, 2), (1, 2)),  # small buyers gone quiet
+        RfmRule("lost", (1, 1), (1, 2)),  # small buyers, longest gone
+    )
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return (*dict.fromkeys(rule.name for rule in self.rules), NO_PURCHASE)
+
+
+def quantile_score(values: pd.Series, bins: int, higher_is_better: bool = True) -> pd.Series:
+    """1..bins by percentile rank (ties share a score); null values get a null score."""
+    ranks = values.astype(float).rank(pct=True, method="average", ascending=higher_is_better)
+    return np.ceil(ranks * bins).clip(1, bins).astype("Int64")
+
+
+def rfm_scores(features: pd.DataFrame, definition: RfmDefinition | None = None) -> pd.DataFrame:
+    """R, F, M and FM scores among buyers (null for users without an order)."""
+    d = definition or RfmDefinition()
+    buyers = features[d.frequency_column].astype(float).fillna(0) > 0
+    out = pd.DataFrame(index=features.index, columns=["r", "f", "m", "fm"], dtype="Int64")
+    if buyers.any():
+        b = features.loc[buyers]
+        out.loc[buyers, "r"] = quantile_score(b[d.recency_column], d.bins, higher_is_better=False)
+        out.loc[buyers, "f"] = quantile_score(b[d.frequency_column], d.bins)
+        out.loc[buyers, "m"] = quantile_score(b[d.monetary_column].fillna(0), d.bins)
+        mean_fm = (out.loc[buyers, "f"].astype(float) + out.loc[buyers, "m"].astype(float)) / 2
+        # Round half up (numpy rounds half to even, which would make 3.5 -> 4 but 2.5 -> 2).
+        out.loc[buyers, "fm"] = np.floor(mean_fm + 0.5).astype("int64")
+    return out.astype("Int64")
+
+
+def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None) -> np.ndarray:
+    """One named RFM segment per user (``no_purchase`` without an order)."""
+    d = definition or RfmDefinition()
+    scores = rfm_scores(features, d)
+    r = scores["r"].astype(float).to_numpy()
+    fm = scores["fm"].astype(float).to_numpy()
+    conditions = [
+        (r >= rule.recency[0])
+        & (r <= rule.recency[1])
+        & (fm >= rule.frequency_monetary[0])
+        & (fm <= rule.frequency_monetary[1])
+        for rule in d.rules
+    ]
+    named = np.select(conditions, [rule.name for rule in d.rules], default="unmatched")
+    return np.where(np.isnan(r), NO_PURCHASE, named).astype(object)
+
+
+# -- super users (the 80/20 check) ---------------------------------------------------------
+
+SUPER_USERS_VERSION = "super_users_v1"
+
+
+@dataclass(frozen=True)
+class SuperUserDefinition:
+    """The top ``top_share`` of users by ``value_column`` (revenue to date by default)."""
+
+    version: str = SUPER_USERS_VERSION
+    top_share: float = 0.2
+    value_column: str = "revenue_total"
+
+
+@dataclass(frozen=True)
+class SuperUsers:
+    flags: np.ndarray  # bool per user
+    users: int  # how many super users
+    value_share: float  # share of all value they bring (NaN when there is no value)
+    definition: SuperUserDefinition
+
+
+def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = None) -> SuperUsers:
+    """Flag the top share by value (ties broken by user order) and the share of value they hold."""
+    d = definition or SuperUserDefinition()
+    if not 0 < d.top_share <= 1:
+        raise ValueError(f"super users: top_share must be in (0, 1], got {d.top_share}")
+    value = frame[d.value_column].astype(float).fillna(0).to_numpy()
+    count = round(d.top_share * len(value))
+    flags = np.zeros(len(value), dtype=bool)
+    if count:
+        flags[np.argsort(-value, kind="stable")[:count]] = True
+    total = value.sum()
+    share = float(value[flags].sum() / total) if total > 0 else float("nan")
+    return SuperUsers(flags=flags, users=int(count), value_share=share, definition=d)
+
+
+# -- all segments together -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentDefinitions:
+    """The versioned definitions a scores table or list was made with."""
+
+    rfm: RfmDefinition = field(default_factory=RfmDefinition)
+    super_users: SuperUserDefinition = field(default_factory=SuperUserDefinition)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {
+            "lifecycle_stage": STAGES_VERSION,
+            "segment": self.rfm.version,
+            "super_user": self.super_users.version,
+        }
+
+
+def segment_summary(
+    scores: pd.DataFrame, column: str, value_columns: tuple[str, ...] = ("revenue_total", "ltv")
+) -> pd.DataFrame:
+    """Users and share of users per value of ``column``, and each group's share of every value column."""
+    groups = scores[column].astype("string").fillna("(none)")
+    summary = groups.value_counts().rename("users").to_frame()
+    summary["user_share"] = summary["users"] / max(len(scores), 1)
+    for value in value_columns:
+        if value not in scores:
+            continue
+        amounts = scores[value].astype(float).fillna(0)
+        total = amounts.sum()
+        summary[f"{value}_share"] = (
+            amounts.groupby(groups).sum().reindex(summary.index) / total if total > 0 else np.nan
+        )
+    summary.index.name = column
+    return summary.reset_index()

@@ -74,7 +74,8 @@ class UserScore(_Model):
         "cold-start answer; supplied: features given by the caller"
     )
     churn_probability: float | None = Field(
-        None, description="null when churn was not asked for or the user was not active in its lookback"
+        None,
+        description="null when churn was not asked for or the user was not active in its lookback",
     )
     risk_band: Literal["low", "medium", "high"] | None = None
     conversion_probability: float | None = Field(
@@ -191,6 +192,7 @@ class Loaded:
     store: Any  # feast.FeatureStore
     aliases: dict[str, dict[str, str]]  # task -> alias -> version
     cold_start: dict[str, Any]  # the scored cold-start row (all available tasks)
+    fetch: dict[str, str]  # feature service -> the service whose lookup also answers it
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -233,11 +235,23 @@ class Scorer:
         if champions.bundles:
             names = sorted({n for b in champions.bundles.values() for n in b.feature_names})
             features = cold_start_features(names)
-            for column in ("recency_days", "orders_total", "tenure_days", "active_days_30d", "active_days_90d"):
+            for column in (
+                "recency_days",
+                "orders_total",
+                "tenure_days",
+                "active_days_30d",
+                "active_days_90d",
+            ):
                 features[column] = features.get(column, pd.Series([None])).astype("float64")
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = score_frame(champions, features).iloc[0].to_dict()
-        return Loaded(champions=champions, store=store, aliases=self._aliases(), cold_start=cold)
+        return Loaded(
+            champions=champions,
+            store=store,
+            aliases=self._aliases(),
+            cold_start=cold,
+            fetch=fetch_plan(store, champions.services),
+        )
 
     def _aliases(self) -> dict[str, dict[str, str]]:
         from mlflow.exceptions import MlflowException
@@ -305,7 +319,12 @@ class Scorer:
         if len(user_ids) > limit:
             raise field_errors(
                 "score",
-                [(("user_ids",), f"at most {limit} user ids per request (got {len(user_ids)}); split the batch")],
+                [
+                    (
+                        ("user_ids",),
+                        f"at most {limit} user ids per request (got {len(user_ids)}); split the batch",
+                    )
+                ],
             )
         state = self.ready()
         wanted = self.check_tasks(tasks)
@@ -313,19 +332,26 @@ class Scorer:
         distinct = list(dict.fromkeys(user_ids))
         frame: pd.DataFrame | None = None
         found = None
-        for service_name in sorted(champions.services) or ["churn_v1"]:
+        for service_name in sorted({state.fetch[s] for s in champions.services}) or ["churn_v1"]:
             online = online_features(state.store, distinct, service_name)
             if frame is None:
                 frame, found = online.frame, online.found.to_numpy()
             else:
                 extra = [col for col in online.frame.columns if col not in frame.columns]
-                frame = frame.merge(online.frame[[c.USER_ID, *extra]], on=c.USER_ID, how="left", validate="one_to_one")
+                frame = frame.merge(
+                    online.frame[[c.USER_ID, *extra]],
+                    on=c.USER_ID,
+                    how="left",
+                    validate="one_to_one",
+                )
                 found = found | online.found.to_numpy()
         assert frame is not None and found is not None
         rows = self._score_known(champions, frame[found])
         return self._response(state, champions, wanted, user_ids, rows, "scored")
 
-    def score_features(self, users: list[FeatureRow], tasks: list[Task] | None = None) -> ScoreResponse:
+    def score_features(
+        self, users: list[FeatureRow], tasks: list[Task] | None = None
+    ) -> ScoreResponse:
         """Score caller-supplied features, checked against the models' feature lists and types."""
         import pandas as pd
 
@@ -333,7 +359,10 @@ class Scorer:
 
         limit = self.settings.serving.max_users_per_request
         if len(users) > limit:
-            raise field_errors("score_features", [(("users",), f"at most {limit} users per request (got {len(users)})")])
+            raise field_errors(
+                "score_features",
+                [(("users",), f"at most {limit} users per request (got {len(users)})")],
+            )
         state = self.ready()
         wanted = self.check_tasks(tasks)
         champions = _subset(state.champions, wanted)
@@ -350,13 +379,28 @@ class Scorer:
             for name, value in row.features.items():
                 loc = ("users", i, "features", name)
                 if name not in known:
-                    errors.append((loc, f"unknown feature {name!r}; the models read: {', '.join(sorted(known))}"))
+                    errors.append(
+                        (
+                            loc,
+                            f"unknown feature {name!r}; the models read: {', '.join(sorted(known))}",
+                        )
+                    )
                 elif value is None:
                     continue
                 elif name in categories and not isinstance(value, str):
-                    errors.append((loc, f"{name} is categorical: expected a string, got {type(value).__name__}"))
+                    errors.append(
+                        (
+                            loc,
+                            f"{name} is categorical: expected a string, got {type(value).__name__}",
+                        )
+                    )
                 elif name in categories and value not in categories[name]:
-                    errors.append((loc, f"{value!r} is not a known {name}; expected one of {categories[name]}"))
+                    errors.append(
+                        (
+                            loc,
+                            f"{value!r} is not a known {name}; expected one of {categories[name]}",
+                        )
+                    )
                 elif name in numeric and isinstance(value, str):
                     errors.append((loc, f"{name} is numeric: expected a number, got a string"))
                 elif name in numeric and not math.isfinite(float(value)):
@@ -371,7 +415,9 @@ class Scorer:
                 frame[name] = frame[name].astype("float64")
         frame = frame.drop_duplicates(c.USER_ID, keep="last")
         rows = self._score_known(champions, frame)
-        return self._response(state, champions, wanted, [r.user_id for r in users], rows, "supplied")
+        return self._response(
+            state, champions, wanted, [r.user_id for r in users], rows, "supplied"
+        )
 
     def _score_known(self, champions: Champions, frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         from features import contract as c
@@ -392,7 +438,9 @@ class Scorer:
         known_status: str,
     ) -> ScoreResponse:
         versions = dict(champions.versions)
-        fields = ["lifecycle_stage"] + [f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]]
+        fields = ["lifecycle_stage"] + [
+            f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
+        ]
         if "churn" in champions.bundles and "ltv" in champions.bundles:
             fields.append("value_at_risk")
         users = []
@@ -402,8 +450,12 @@ class Scorer:
             source = row if row is not None else state.cold_start
             values = {name: _clean(source.get(name)) for name in fields}
             values["reasons"] = [_reason(r) for r in values.get("reasons") or []]
-            users.append(UserScore(user_id=user_id, status=status, model_versions=versions, **values))
-        return ScoreResponse(users=users, model_versions=versions, unavailable=dict(champions.unavailable))
+            users.append(
+                UserScore(user_id=user_id, status=status, model_versions=versions, **values)
+            )
+        return ScoreResponse(
+            users=users, model_versions=versions, unavailable=dict(champions.unavailable)
+        )
 
     # models and lists
 
@@ -419,12 +471,16 @@ class Scorer:
                     task=task,
                     model=registry.model_name(self.dataset, task),
                     version=version,
-                    aliases=sorted(a for a, v in state.aliases.get(task, {}).items() if v == version),
+                    aliases=sorted(
+                        a for a, v in state.aliases.get(task, {}).items() if v == version
+                    ),
                     feature_service=bundle.service,
                     features=len(bundle.feature_names),
                     label=bundle.label,
                     training_window=bundle.data_window,
-                    metrics={k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)},
+                    metrics={
+                        k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)
+                    },
                 )
             )
         return ModelsResponse(
@@ -477,7 +533,10 @@ class Scorer:
                 errors.append(((name,), f"the batch scores have no {column!r} column to filter on"))
                 continue
             keep &= frame[column].astype("string") == value
-        for name, column, bound in (("min_ltv", "ltv", min_ltv), ("min_churn", "churn_probability", min_churn)):
+        for name, column, bound in (
+            ("min_ltv", "ltv", min_ltv),
+            ("min_churn", "churn_probability", min_churn),
+        ):
             if bound is None:
                 continue
             if column not in frame.columns:
@@ -490,12 +549,18 @@ class Scorer:
         page = ranked.iloc[offset : offset + limit]
         users = []
         for rank, record in enumerate(page.to_dict(orient="records"), start=offset + 1):
-            values = {name: _clean(record.get(name)) for name in AtRiskUser.model_fields if name not in ("rank", "reasons")}
+            values = {
+                name: _clean(record.get(name))
+                for name in AtRiskUser.model_fields
+                if name not in ("rank", "reasons")
+            }
             values["user_id"] = str(values["user_id"])
             for name in ("risk_band", "lifecycle_stage", "segment", "channel"):
                 if values[name] is not None:
                     values[name] = str(values[name])
-            users.append(AtRiskUser(rank=rank, reasons=_reasons_of(record.get("reasons")), **values))
+            users.append(
+                AtRiskUser(rank=rank, reasons=_reasons_of(record.get("reasons")), **values)
+            )
         return AtRiskResponse(
             total=int(keep.sum()),
             offset=offset,
@@ -503,6 +568,23 @@ class Scorer:
             scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
             users=users,
         )
+
+
+def fetch_plan(store: Any, services: set[str]) -> dict[str, str]:
+    """Look up each distinct set of features once: a service whose features another
+    service already returns is answered by that service's lookup (one Feast call, not three)."""
+    refs = {
+        name: frozenset(
+            f"{projection.name_to_use()}:{feature.name}"
+            for projection in store.get_feature_service(name).feature_view_projections
+            for feature in projection.features
+        )
+        for name in services
+    }
+    plan: dict[str, str] = {}
+    for name in sorted(services, key=lambda n: (-len(refs[n]), n)):
+        plan[name] = next((f for f in dict.fromkeys(plan.values()) if refs[name] <= refs[f]), name)
+    return plan
 
 
 def _subset(champions: Champions, tasks: list[str]) -> Champions:
@@ -596,9 +678,26 @@ class BodyLimit:
 
     async def _too_large(self, send: Any, size: str) -> None:
         message = f"request body of {size} bytes is over the limit of {self.limit} (serving.max_request_bytes)"
-        response = JSONResponse({"error": message, "detail": [{"loc": ["body"], "msg": message}]}, status_code=413)
+        response = JSONResponse(
+            {"error": message, "detail": [{"loc": ["body"], "msg": message}]}, status_code=413
+        )
         await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
+
+
+class QuietBadInput(logging.Filter):
+    """BentoML logs a full traceback for every 400; a caller's bad input deserves one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            record.msg, record.args = (
+                f"{record.getMessage()}: 400, {error.error_count()} field error(s)",
+                (),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 # -- the BentoML service ---------------------------------------------------------------
@@ -613,6 +712,9 @@ class BodyLimit:
     traffic={"timeout": 30, "max_concurrency": 256},
     http={"response": {"trace_id": False}},
     workers=1,
+    # BentoML runs sync APIs on ONE thread by default; the Feast read (SQLite) and LightGBM
+    # release the GIL, so a few threads overlap requests (bench: 21 -> see experiments/).
+    threads=4,
 )
 class LifecycleScoring:
     """Churn, conversion and LTV scores with reasons, for user ids or supplied features."""
@@ -621,6 +723,9 @@ class LifecycleScoring:
         from lifecycle.settings import load_settings
 
         self.settings = load_settings()
+        http_log = logging.getLogger("bentoml._internal.server.http_app")
+        if not any(isinstance(f, QuietBadInput) for f in http_log.filters):
+            http_log.addFilter(QuietBadInput())
         self.scorer = Scorer(self.settings)
         self._stop = threading.Event()
         # Load in the background so liveness answers at once and readiness tells the truth.
@@ -650,8 +755,12 @@ class LifecycleScoring:
     @bentoml.api
     def score(
         self,
-        user_ids: Annotated[list[UserId], Field(min_length=1, description="users to score, request order kept")],
-        tasks: Annotated[list[Task] | None, Field(min_length=1, description="default: all three")] = None,
+        user_ids: Annotated[
+            list[UserId], Field(min_length=1, description="users to score, request order kept")
+        ],
+        tasks: Annotated[
+            list[Task] | None, Field(min_length=1, description="default: all three")
+        ] = None,
     ) -> ScoreResponse:
         """Scores from the online store; users not in it get the documented cold-start answer."""
         try:
@@ -712,7 +821,9 @@ class LifecycleScoring:
         except ApiError as error:
             return error.response()  # type: ignore[return-value]
         except Exception as error:  # the old models keep serving
-            return ApiError(503, f"reload failed, still serving the previous models: {error}").response()  # type: ignore[return-value]
+            return ApiError(
+                503, f"reload failed, still serving the previous models: {error}"
+            ).response()  # type: ignore[return-value]
 
 
 LifecycleScoring.add_asgi_middleware(BodyLimit)

@@ -7,6 +7,7 @@ it. So, as in production, nothing the model learns from happened after the test 
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from collections.abc import Callable
@@ -180,7 +181,12 @@ def train_task(
     progress(
         f"{task}: fitting LightGBM on {len(parts['train']):,} rows ({len(split.train)} cutoffs)"
     )
-    bundle = fit_bundle(
+    fit: Callable[..., ModelBundle] = fit_bundle
+    if settings.training.engine == "dask":  # lightgbm.dask on the dask.scheduler cluster
+        from training.distributed import fit_bundle_dask
+
+        fit = functools.partial(fit_bundle_dask, settings=settings)
+    bundle = fit(
         task,
         parts["train"],
         parts["valid"],
@@ -232,16 +238,8 @@ def _log(
 ) -> tuple[str, str]:
     """One MLflow run: parameters, metrics of model and baselines, plots, and the model itself."""
     import mlflow
-    from mlflow.models import infer_signature
 
-    experiment = mlflow_client.get_experiment_by_name(name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else mlflow_client.create_experiment(
-            name, artifact_location=f"{registry.artifact_root(settings)}/{name}"
-        )
-    )
+    experiment_id = experiment_for(settings, mlflow_client, name)
     test = parts["test"]
     y = test[LABEL].to_numpy(dtype=float)
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
@@ -285,31 +283,72 @@ def _log(
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
         mlflow.log_artifacts(str(out), artifact_path="evaluation")
 
-        bundle_dir = bundle.save(out / "bundle")
-        example = test[bundle.feature_names].head(5).reset_index(drop=True)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(serving.__file__).with_name("mlflow_model.py")),
-            artifacts={"bundle": str(bundle_dir)},
-            signature=infer_signature(example, score_frame(bundle, example)),
-            input_example=example,
-            registered_model_name=name,
-            pip_requirements=_requirements(),
-            metadata={
-                "feature_service": bundle.service,
-                "label": bundle.label,
-                "data_window": bundle.data_window,
-            },
+        version = log_bundle(
+            mlflow_client,
+            name,
+            bundle,
+            test,
+            out,
+            tags={"test_cutoff": split.to_dict()["test_cutoff"]},
+            metrics=metrics["lightgbm"],
         )
-        version = str(info.registered_model_version)
-    mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    mlflow_client.set_model_version_tag(
-        name, version, "test_cutoff", split.to_dict()["test_cutoff"]
+    return run.info.run_id, version
+
+
+def experiment_for(settings: Settings, mlflow_client: Any, name: str) -> str:
+    """The id of the model's MLflow experiment, created with artifacts under the workspace."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment:
+        return experiment.experiment_id
+    if registry.tracking_uri(settings).startswith(("http://", "https://")):
+        # A tracking server keeps artifacts in its own store (--artifacts-destination).
+        return mlflow_client.create_experiment(name)
+    return mlflow_client.create_experiment(
+        name, artifact_location=f"{registry.artifact_root(settings)}/{name}"
     )
-    for key, value in metrics["lightgbm"].items():
+
+
+def log_bundle(
+    mlflow_client: Any,
+    name: str,
+    bundle: ModelBundle,
+    rows: pd.DataFrame,
+    workdir: Path,
+    *,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+) -> str:
+    """Log the bundle as one pyfunc model in the active run, register it as ``challenger``.
+
+    ``rows`` give the input example; ``metrics`` become ``test.*`` tags on the version.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    bundle_dir = bundle.save(workdir / "bundle")
+    example = rows[bundle.feature_names].head(5).reset_index(drop=True)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(serving.__file__).with_name("mlflow_model.py")),
+        artifacts={"bundle": str(bundle_dir)},
+        signature=infer_signature(example, score_frame(bundle, example)),
+        input_example=example,
+        registered_model_name=name,
+        pip_requirements=_requirements(),
+        metadata={
+            "feature_service": bundle.service,
+            "label": bundle.label,
+            "data_window": bundle.data_window,
+        },
+    )
+    version = str(info.registered_model_version)
+    mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(name, version, key, value)
+    for key, value in metrics.items():
         if np.isfinite(value):
             mlflow_client.set_model_version_tag(name, version, f"test.{key}", f"{value:.6g}")
-    return run.info.run_id, version
+    return version
 
 
 def _requirements() -> list[str]:
@@ -343,10 +382,13 @@ def _gate(
         reason = f"first model: {metric} {ours:.4f}"
         _set_champion(mlflow_client, name, version, reason)
         return True, reason
-    with tempfile.TemporaryDirectory() as tmp:
-        current = ModelBundle.load(
-            registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
-        )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            current = ModelBundle.load(registry.bundle_path(mlflow_client, name, champion.version, Path(tmp)))
+    except Exception as error:  # a corrupt or incompatible champion must not block a good model
+        reason = f"champion v{champion.version} could not be loaded ({error}); {metric} {ours:.4f}"
+        _set_champion(mlflow_client, name, version, reason)
+        return True, reason
     y = test[LABEL].to_numpy(dtype=float)
     if set(current.feature_names) - set(test.columns):
         return (

@@ -1,0 +1,231 @@
+"""Benchmark: score and rank 1M users with the 3 champion models vs pure LightGBM predict.
+
+Both sides use the same feature matrix in the same process:
+
+- pure predict: ``booster.predict`` of every booster the three models hold (churn, conversion,
+  LTV and its P10/P50/P90 quantile boosters) on a ready float64 matrix;
+- batch scoring: :func:`serving.batch.score_users` (the one scoring path: feature coding,
+  calibration, intervals, value at risk, lifecycle stages, RFM segments, super users, churn
+  reasons for the top users of each ranking) plus ranking the at-risk list.
+
+Models: the champions of a trained workspace (``--home``, as left by ``lifecycle run`` or
+``lifecycle train all``); without one, small LightGBM models are fitted on synthetic data
+with the real feature names (``--synthetic-models``). Users: rows drawn with replacement from
+the workspace's feature table at its latest cutoff (so trees take realistic paths), or
+synthetic rows. Peak memory is the resident set's high-water mark above the level before
+scoring, sampled every 5 ms, next to the feature matrix's size.
+
+    .venv/bin/python experiments/bench_batch_scoring.py --home workspace          # 1M users
+    .venv/bin/python experiments/bench_batch_scoring.py --quick                   # CI: 5k users
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+class PeakMemory:
+    """Resident-set high-water mark above the level at entry, sampled in a thread."""
+
+    def __enter__(self) -> PeakMemory:
+        self.base = rss_bytes()
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+    @property
+    def above_base(self) -> int:
+        return self.peak - self.base
+
+
+def workspace_models(home: Path) -> tuple[Any, pd.DataFrame | None]:
+    from features.store import store_paths
+    from lifecycle.settings import load_settings
+    from serving.scoring import load_champions
+
+    settings = load_settings(home=home)
+    champions = load_champions(settings)
+    if champions.unavailable:
+        raise SystemExit(
+            f"{home}: {'; '.join(champions.unavailable.values())} (or use --synthetic-models)"
+        )
+    table = store_paths(settings).feature_table
+    latest = None
+    if table.is_file():
+        frame = pd.read_parquet(table)
+        latest = frame[frame["as_of"] == frame["as_of"].max()].reset_index(drop=True)
+    return champions, latest
+
+
+def synthetic_users(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Feature rows with the real names: counts, recencies, money, channel and attributes."""
+    from features.asof import feature_names
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {name: rng.gamma(0.8, 20, rows) for name in feature_names((7, 30, 90, 365))}
+    )
+    frame["activated"] = (rng.random(rows) < 0.6).astype(float)
+    frame.loc[rng.random(rows) < 0.5, "orders_total"] = 0.0
+    frame["user_id"] = [f"u{i:07d}" for i in range(rows)]
+    frame["channel"] = rng.choice(["organic", "paid_search", "social", "referral", "email"], rows)
+    frame["country"] = rng.choice(["GB", "US", "DE"], rows)
+    frame["device"] = rng.choice(["ios", "android", "web"], rows)
+    return frame
+
+
+def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
+    """Small churn, conversion and LTV bundles (LTV with quantile boosters) on synthetic data."""
+    import lightgbm as lgb
+
+    from serving.predictor import ModelBundle
+    from serving.scoring import Champions
+
+    train = synthetic_users(rows, seed + 1)
+    categories = {col: sorted(train[col].unique()) for col in ("channel", "country", "device")}
+    names = [c for c in train.columns if c != "user_id"]
+    template = ModelBundle("churn", None, names, categories, "churn_v1", {}, {})
+    matrix = template.matrix(train).to_numpy()
+    rng = np.random.default_rng(seed)
+    logits = -0.03 * train["sessions_90d"].to_numpy() + 0.02 * train["recency_days"].to_numpy() - 1
+    churned = (rng.random(len(train)) < 1 / (1 + np.exp(-logits))).astype(float)
+    value = np.maximum(0, train["revenue_365d"].to_numpy() * rng.gamma(1, 1, len(train)) - 10)
+    params = {"verbose": -1, "num_leaves": 31, "learning_rate": 0.05, "seed": seed}
+
+    def fit(target: np.ndarray, objective: str, rounds: int, **extra: float) -> Any:
+        data = lgb.Dataset(matrix, target, feature_name=names, free_raw_data=False)
+        return lgb.train({**params, "objective": objective, **extra}, data, rounds)
+
+    champions = Champions()
+    for task, target in (("churn", churned), ("conversion", 1 - churned)):
+        champions.bundles[task] = ModelBundle(
+            task,
+            fit(target, "binary", 60),
+            names,
+            categories,
+            f"{task}_v1",
+            {"lookback_days": 10_000} if task == "churn" else {"target": "first_purchase"},
+            {},
+        )
+    champions.bundles["ltv"] = ModelBundle(
+        "ltv",
+        fit(value, "regression", 60),
+        names,
+        categories,
+        "ltv_v1",
+        {},
+        {},
+        quantile_boosters={q: fit(value, "quantile", 60, alpha=q) for q in (0.1, 0.5, 0.9)},
+    )
+    champions.versions = {task: "synthetic" for task in champions.bundles}
+    return champions
+
+
+def pure_predict(champions: Any, matrix: np.ndarray) -> float:
+    started = time.perf_counter()
+    for bundle in champions.bundles.values():
+        bundle.booster.predict(matrix)
+        for booster in bundle.quantile_boosters.values():
+            booster.predict(matrix)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument(
+        "--home", type=Path, help="a trained workspace (its champions and features)"
+    )
+    parser.add_argument("--synthetic-models", action="store_true")
+    parser.add_argument("--reasons-top", type=int, default=None, help="[serving.batch.REASONS_TOP]")
+    parser.add_argument("--quick", action="store_true", help="5k users, synthetic models: for CI")
+    args = parser.parse_args()
+
+    from serving import batch
+    from serving.lists import at_risk
+
+    users = 5_000 if args.quick else args.users
+    reasons_top = batch.REASONS_TOP if args.reasons_top is None else args.reasons_top
+    if args.quick:  # reasons are a fixed cost per list row: scale them with the users
+        reasons_top = min(reasons_top, 100)
+    source = "synthetic rows"
+    if args.home and not (args.synthetic_models or args.quick):
+        champions, real = workspace_models(args.home)
+    else:
+        champions, real = synthetic_models(rows=5_000 if args.quick else 20_000), None
+    if real is not None and len(real):
+        picks = np.random.default_rng(0).integers(0, len(real), users)
+        features = real.iloc[picks].reset_index(drop=True)
+        features["user_id"] = [f"u{i:07d}" for i in range(users)]  # distinct users
+        source = f"rows drawn from {len(real):,} real users of {args.home}"
+    else:
+        features = synthetic_users(users)
+    churn = champions.bundles["churn"]
+    matrix = churn.matrix(features).to_numpy(dtype="float64")
+    trees = {
+        task: b.booster.num_trees() + sum(q.num_trees() for q in b.quantile_boosters.values())
+        for task, b in champions.bundles.items()
+    }
+    print(f"users: {users:,} ({source}); models: {champions.versions}; trees: {trees}")
+    print(
+        f"feature matrix: {matrix.shape[0]:,} x {matrix.shape[1]} float64 = {matrix.nbytes / 2**20:,.0f} MiB"
+    )
+
+    pure_predict(champions, matrix[:1000])  # warm up (thread pool, first-call costs)
+    pure_before = pure_predict(champions, matrix)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        scores = batch.score_users(champions, features, reasons_top=reasons_top)
+        scored = time.perf_counter() - started
+        ranked = at_risk(scores, limit=1000)
+        total = time.perf_counter() - started
+    # Measured before and after scoring: on a shared machine the load changes during a run.
+    pure_after = pure_predict(champions, matrix)
+    pure = (pure_before + pure_after) / 2
+    reasons = int(scores["reasons"].notna().sum())
+    print(
+        f"pure LightGBM predict (all boosters): {pure:8.2f} s  "
+        f"(mean of {pure_before:.2f} s before and {pure_after:.2f} s after scoring)"
+    )
+    print(
+        f"score + segments + reasons + rank:    {total:8.2f} s  (scoring {scored:.2f} s, "
+        f"ranking {total - scored:.2f} s; reasons for {reasons:,} users)"
+    )
+    print(f"ratio to pure predict: {total / pure:.2f}x (aim <= 1.5x)")
+    print(
+        f"peak memory above start: {memory.above_base / 2**20:,.0f} MiB = "
+        f"{memory.above_base / matrix.nbytes:.2f}x the feature matrix (aim <= 3x)"
+    )
+    print(
+        f"top of the list: {ranked['user_id'].iloc[0]} value at risk {ranked['value_at_risk'].iloc[0]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""Scoring latency and throughput: in-process floor vs bare ASGI vs the BentoML service.
+
+    LIFECYCLE_HOME=/tmp/lc_small .venv/bin/python experiments/bench_serving.py [--quick]
+
+Needs a trained workspace (demo-data, features build/apply/materialize, train all). In
+one run it measures, at 1 and 100 users per request:
+
+- floor: Feast online lookup + the three models in this process, no HTTP;
+- bare ASGI: the same ``Scorer.score`` behind a plain Starlette route on uvicorn;
+- bentoml: ``bentoml serve serving.service:LifecycleScoring``;
+
+with a closed-loop aiohttp load generator (``--connections`` concurrent, for ``--seconds``)
+on 127.0.0.1, plus the time from ``bentoml serve`` to its first answer. The load generator
+shares the machine's cores with the server, as it would with a co-located caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+    )
+
+
+def summary(
+    name: str, users: int, latencies: list[float], seconds: float, errors: int = 0
+) -> dict[str, Any]:
+    return {
+        "target": name,
+        "users_per_request": users,
+        "requests": len(latencies),
+        "errors": errors,
+        "req_per_s": len(latencies) / seconds if seconds else float("nan"),
+        "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "p99_ms": percentile(latencies, 0.99) * 1e3,
+    }
+
+
+def user_sample(home: Path, count: int = 2000) -> list[str]:
+    import pandas as pd
+
+    from lifecycle.settings import load_settings
+
+    settings = load_settings(home=home)
+    table = settings.workspace.features_dir / settings.dataset / "user_features.parquet"
+    ids = (
+        pd.read_parquet(table, columns=["user_id"])["user_id"]
+        .drop_duplicates()
+        .astype(str)
+        .tolist()
+    )
+    random.Random(1).shuffle(ids)
+    return ids[:count]
+
+
+def floor(home: Path, ids: list[str], users: int, seconds: float) -> dict[str, Any]:
+    """Feast lookup + models in this process, one call at a time."""
+    from lifecycle.settings import load_settings
+    from serving.service import Scorer
+
+    scorer = Scorer(load_settings(home=home))
+    scorer.load()
+    rng = random.Random(2)
+    latencies: list[float] = []
+    for _ in range(5):
+        scorer.score(rng.sample(ids, users))
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        batch = rng.sample(ids, users)
+        t0 = time.perf_counter()
+        scorer.score(batch)
+        latencies.append(time.perf_counter() - t0)
+    scorer.close()
+    return {
+        **summary("floor (in process)", users, latencies, time.perf_counter() - started),
+        "connections": 1,
+    }
+
+
+async def load(
+    url: str, ids: list[str], users: int, seconds: float, connections: int
+) -> dict[str, Any]:
+    """Closed loop: each connection sends its next request when the last one answered."""
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    rng = random.Random(3)
+    bodies = [json.dumps({"user_ids": rng.sample(ids, users)}).encode() for _ in range(200)]
+    headers = {"content-type": "application/json"}
+
+    async def worker(session: aiohttp.ClientSession, offset: int) -> None:
+        nonlocal errors
+        i = offset
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            async with session.post(url, data=bodies[i % len(bodies)], headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    errors += 1
+            latencies.append(time.perf_counter() - t0)
+            i += 1
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for i in range(connections):  # warm-up
+            async with session.post(url, data=bodies[i], headers=headers) as response:
+                await response.read()
+        started = time.perf_counter()
+        deadline = started + seconds
+        await asyncio.gather(*(worker(session, i * 7) for i in range(connections)))
+        elapsed = time.perf_counter() - started
+    return {**summary("", users, latencies, elapsed, errors), "connections": connections}
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> float:
+    """Seconds until ``url`` answers 200; fails if the process dies first."""
+    import httpx
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout} s")
+
+
+def first_answer(base: str, ids: list[str], process: subprocess.Popen, started: float) -> float:
+    """Seconds from process start to the first 200 from /score."""
+    import httpx
+
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if (
+                httpx.post(f"{base}/score", json={"user_ids": ids[:1]}, timeout=5).status_code
+                == 200
+            ):
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+
+
+def serve(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def over_http(
+    name: str,
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    ids: list[str],
+    args: argparse.Namespace,
+    ready_path: str,
+) -> tuple[list[dict[str, Any]], float]:
+    base = f"http://127.0.0.1:{port}"
+    process = serve(command, env)
+    started = time.perf_counter()
+    try:
+        wait_ready(base + ready_path, process)
+        startup = first_answer(base, ids, process, started)
+        rows = []
+        for users in (1, 100):
+            for connections in (1, args.connections):  # latency alone, then throughput under load
+                row = asyncio.run(load(f"{base}/score", ids, users, args.seconds, connections))
+                rows.append({**row, "target": name})
+        return rows, startup
+    finally:
+        stop(process)
+
+
+# -- the bare-ASGI baseline: the same scorer behind one Starlette route -------------------
+
+
+def baseline_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from lifecycle.settings import load_settings
+    from serving.service import Scorer
+
+    scorer = Scorer(load_settings())
+    scorer.load()
+
+    def score_sync(body: bytes) -> bytes:
+        payload = json.loads(body)
+        return scorer.score(payload["user_ids"], payload.get("tasks")).model_dump_json().encode()
+
+    async def score(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        body = await run_in_threadpool(score_sync, await request.body())
+        return Response(body, media_type="application/json")
+
+    async def ready(_: Request) -> Response:
+        return JSONResponse({"ready": True})
+
+    return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/readyz", ready)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs (the whole bench in under a minute)"
+    )
+    parser.add_argument("--seconds", type=float, help="load time per measurement [10; --quick 2]")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    parser.add_argument("--workers", type=int, default=1, help="BentoML workers")
+    parser.add_argument(
+        "--json", dest="json_out", type=Path, help="also write the rows as JSON here"
+    )
+    parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.baseline_server:
+        import uvicorn
+
+        uvicorn.run(
+            baseline_app(),
+            host="127.0.0.1",
+            port=args.baseline_server,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
+    home = Path(os.environ.get("LIFECYCLE_HOME", "workspace")).resolve()
+    env = {**os.environ, "LIFECYCLE_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    if args.workers > 1:
+        env["BENTOML_CONFIG_OPTIONS"] = f"services.lifecycle_scoring.workers={args.workers}"
+    ids = user_sample(home)
+
+    rows: list[dict[str, Any]] = []
+    for users in (1, 100):
+        rows.append(floor(home, ids, users, args.seconds))
+    port = free_port()
+    bare, bare_start = over_http(
+        "bare ASGI (uvicorn)",
+        [sys.executable, __file__, "--baseline-server", str(port)],
+        port,
+        env,
+        ids,
+        args,
+        "/readyz",
+    )
+    rows += bare
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:LifecycleScoring",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    bento, bento_start = over_http("bentoml", command, port, env, ids, args, "/readyz")
+    rows += bento
+
+    report(rows, {"bare ASGI (uvicorn)": bare_start, "bentoml": bento_start}, args)
+    if args.json_out:
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "start_to_first_answer_s": {"bare": bare_start, "bentoml": bento_start},
+                },
+                indent=2,
+            )
+        )
+
+
+def report(rows: list[dict[str, Any]], startup: dict[str, float], args: argparse.Namespace) -> None:
+    by = {(r["target"], r["users_per_request"], r["connections"]): r for r in rows}
+    print(
+        f"\n{args.seconds:.0f} s per row, {os.cpu_count()} cores, {args.workers} BentoML worker(s)\n"
+    )
+    print("| target | users/request | connections | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['target']} | {r['users_per_request']} | {r['connections']} | {r['req_per_s']:.0f} "
+            f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |"
+        )
+    print()
+    n = args.connections
+    for users in (1, 100):
+        floor_row = by.get(("floor (in process)", users, 1))
+        bento_one, bento_n = by.get(("bentoml", users, 1)), by.get(("bentoml", users, n))
+        bare_n = by.get(("bare ASGI (uvicorn)", users, n))
+        if floor_row and bento_one and bento_n and bare_n:
+            print(
+                f"{users} user(s)/request: bentoml p99 at 1 connection = "
+                f"{bento_one['p99_ms'] / floor_row['p99_ms']:.1f}x the floor's p99 (aim <= 3x); "
+                f"throughput at {n} connections = {bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x bare ASGI (aim >= 0.3x)"
+            )
+    for name, seconds in startup.items():
+        print(f"start to first /score answer, {name}: {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()

@@ -1,0 +1,427 @@
+"""Batch scoring: every known user, the champion models, one Parquet scores table.
+
+Features come from Feast through the models' feature services at an as-of date that is a
+cutoff of the feature table (the same retrieval training uses); scores come from
+:func:`serving.scoring.score_frame`, the one scoring code path shared with the HTTP
+service. The table is written atomically to ``scores_dir/scores-<as_of>-<stamp>.parquet``;
+``latest.parquet`` then points to it and ``previous.parquet`` to the table it replaced, so
+a crash leaves the previous table readable and ``lifecycle movers`` can compare the two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.asof import AS_OF
+from lifecycle.errors import UserError
+from serving.segments import SegmentDefinitions, rfm_segment, super_users
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+    from serving.scoring import Champions
+
+LATEST = "latest.parquet"
+PREVIOUS = "previous.parquet"
+METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
+KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
+CHUNK_ROWS = 200_000  # users scored at once: bounds memory on millions of users
+REASONS_TOP = 5_000  # per ranking, the top users that get churn reasons (TreeSHAP is costly)
+RANKINGS = ("value_at_risk", "churn_probability", "ltv")
+
+# Feature -> scores-table column an operator reads (the list's row fields).
+CONTEXT_COLUMNS = {
+    "recency_days": "days_since_last_activity",
+    "purchase_recency_days": "days_since_last_purchase",
+    "tenure_days": "tenure_days",
+    "orders_total": "orders",
+    "revenue_total": "revenue",
+    "sessions_total": "sessions",
+    "activated": "activated",
+}
+NOT_PERSONAL = (c.USER_ID, AS_OF, c.CHANNEL)  # channel is the acquisition channel, kept
+
+
+class ScoringError(UserError):
+    """Batch scoring cannot run; the message says what to run first."""
+
+
+@dataclass
+class ScoresTable:
+    """A scores table and what it was made with."""
+
+    frame: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def as_of(self) -> str:
+        return str(self.metadata.get("as_of", ""))
+
+
+# -- as-of dates and users ----------------------------------------------------------------
+
+
+def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
+    """The as-of dates the feature table has rows for, oldest first."""
+    import duckdb
+
+    if not feature_table.is_file():
+        raise ScoringError(
+            f"no feature table at {feature_table}: run `lifecycle features build` first"
+        )
+    path = str(feature_table).replace("'", "''")
+    rows = duckdb.sql(f"SELECT DISTINCT {AS_OF} FROM read_parquet('{path}') ORDER BY 1").fetchall()
+    return [pd.Timestamp(row[0]).tz_convert("UTC") for row in rows]
+
+
+def resolve_as_of(feature_table: Path, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
+    """The requested as-of if it is a cutoff of the feature table, else its latest cutoff."""
+    cutoffs = feature_cutoffs(feature_table)
+    if not cutoffs:
+        raise ScoringError(f"the feature table {feature_table} is empty")
+    if as_of is None:
+        return cutoffs[-1]
+    try:
+        stamp = pd.Timestamp(as_of)
+    except ValueError:
+        raise ScoringError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if stamp not in cutoffs:
+        nearby = ", ".join(f"{t:%Y-%m-%d}" for t in cutoffs[-3:])
+        raise ScoringError(
+            f"{stamp:%Y-%m-%d} is not a cutoff of the feature table {feature_table} "
+            f"(latest: {nearby}): run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
+        )
+    return stamp
+
+
+def known_users(feature_table: Path, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Entity rows (user_id, as_of) of every user the feature table knows at ``as_of``."""
+    import duckdb
+
+    path = str(feature_table).replace("'", "''")
+    ids = duckdb.execute(
+        f"SELECT {c.USER_ID} FROM read_parquet('{path}') WHERE {AS_OF} = $1 ORDER BY 1",
+        [as_of.to_pydatetime()],
+    ).fetchnumpy()[c.USER_ID]
+    return pd.DataFrame(
+        {
+            c.USER_ID: pd.Series(ids, dtype=object),
+            AS_OF: pd.Series([as_of] * len(ids), dtype="datetime64[us, UTC]"),
+        }
+    )
+
+
+def retrieve_features(
+    store: Any, entity_rows: pd.DataFrame, services: Sequence[str]
+) -> pd.DataFrame:
+    """Point-in-time features of the entity rows through each feature service, as one frame.
+
+    A service whose features were all returned by an earlier one is not asked again.
+    """
+    from features.store import historical_features, service_features
+
+    frame = entity_rows.copy()
+    for name in sorted(services):
+        if set(service_features(store, name)) <= set(frame.columns):
+            continue
+        retrieved = historical_features(store, entity_rows, name)
+        new = [col for col in retrieved.feature_names if col not in frame.columns]
+        frame = pd.concat([frame, retrieved.frame[new].set_axis(frame.index)], axis=1)
+    return frame
+
+
+# -- scoring ------------------------------------------------------------------------------
+
+
+def personal_columns(features: pd.DataFrame) -> list[str]:
+    """User attributes (country, device, ...): text columns other than the id and the channel."""
+    return [
+        col
+        for col in features.columns
+        if col not in NOT_PERSONAL
+        and not pd.api.types.is_numeric_dtype(features[col])
+        and not pd.api.types.is_datetime64_any_dtype(features[col])
+    ]
+
+
+def score_users(
+    champions: Champions,
+    features: pd.DataFrame,
+    *,
+    definitions: SegmentDefinitions | None = None,
+    reasons_top: int | None = REASONS_TOP,
+    chunk_rows: int = CHUNK_ROWS,
+) -> pd.DataFrame:
+    """Scores, segments, context columns and churn reasons for every row of ``features``.
+
+    Reasons (per-row TreeSHAP, ~200x a prediction) go to the top ``reasons_top`` users of
+    each ranking (all eligible users when None); other rows have ``reasons`` null.
+    """
+    from serving.scoring import score_frame, top_reasons
+
+    if not champions.bundles:
+        problems = "; ".join(champions.unavailable.values()) or "no models"
+        raise ScoringError(f"no champion model can score: {problems}")
+    definitions = definitions or SegmentDefinitions()
+    if not features.index.equals(pd.RangeIndex(len(features))):
+        features = features.reset_index(drop=True)  # a copy: only when needed (memory)
+    parts = [
+        score_frame(champions, features.iloc[start : start + chunk_rows], reasons=False)
+        for start in range(0, len(features), chunk_rows)
+    ]
+    scores = pd.concat(parts) if len(parts) > 1 else parts[0]
+    scores = scores.reset_index(drop=True)
+    if AS_OF in features:
+        scores.insert(1, AS_OF, features[AS_OF].array)  # not to_numpy(): tz-aware -> objects
+    scores.insert(min(2, len(scores.columns)), c.CHANNEL, features.get(c.CHANNEL))
+    for feature, column in CONTEXT_COLUMNS.items():
+        scores[column] = features[feature].astype(float) if feature in features else np.nan
+    scores["segment"] = rfm_segment(features, definitions.rfm)
+    scores["super_user"] = super_users(features, definitions.super_users).flags
+    churn = champions.bundles.get("churn")
+    scores["reasons"] = None
+    if churn is not None:
+        rows = reason_rows(scores, reasons_top)
+        personal = set(personal_columns(features))
+        found = top_reasons(churn, features.iloc[rows], np.ones(len(rows), dtype=bool))
+        scores.loc[rows, "reasons"] = [
+            json.dumps([_redact(r, personal) for r in reasons], default=_json_value)
+            for reasons in found
+        ]
+    for col in personal_columns(features):
+        scores[col] = features[col].to_numpy()
+    for task, version in champions.versions.items():
+        scores[f"{task}_model_version"] = version
+    return scores
+
+
+def reason_rows(scores: pd.DataFrame, top: int | None) -> np.ndarray:
+    """Row positions that get reasons: churn-eligible users in the top ``top`` of any ranking."""
+    if "churn_probability" not in scores:
+        return np.array([], dtype=int)
+    eligible = scores["churn_probability"].notna().to_numpy()
+    if top is None:
+        return np.flatnonzero(eligible)
+    picked = np.zeros(len(scores), dtype=bool)
+    for column in RANKINGS:
+        if column in scores:
+            values = np.where(eligible, scores[column].astype(float).fillna(-np.inf), -np.inf)
+            count = min(top, int(eligible.sum()))
+            if count:
+                picked[np.argpartition(-values, count - 1)[:count]] = True
+    return np.flatnonzero(picked & eligible)
+
+
+def _redact(reason: dict[str, Any], personal: set[str]) -> dict[str, Any]:
+    """A reason about a personal attribute keeps its feature name, never the user's value."""
+    if reason["feature"] not in personal:
+        return reason
+    return {**reason, "value": None, "text": f"{reason['feature'].replace('_', ' ')} (withheld)"}
+
+
+def _json_value(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def reasons_text(raw: str | None, withheld: Sequence[str] = ()) -> str:
+    """The stored reasons as one line an operator reads (``;``-separated)."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return ""
+    return "; ".join(r["text"] for r in json.loads(raw) if r["feature"] not in withheld)
+
+
+# -- the scores table on disk -------------------------------------------------------------
+
+
+def write_scores(
+    scores_dir: Path, scores: pd.DataFrame, metadata: dict[str, Any], *, keep: int = KEEP_TABLES
+) -> Path:
+    """Write one scores table atomically and make it ``latest`` (the old latest -> ``previous``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifecycle.storage import atomic_file
+
+    scores_dir.mkdir(parents=True, exist_ok=True)
+    as_of = pd.Timestamp(metadata["as_of"])
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = scores_dir / f"scores-{as_of:%Y-%m-%d}-{stamp}.parquet"
+    table = pa.Table.from_pandas(scores, preserve_index=False)
+    existing = table.schema.metadata or {}
+    table = table.replace_schema_metadata(
+        {**existing, METADATA_KEY: json.dumps(metadata, default=str).encode()}
+    )
+    with atomic_file(path) as staging:
+        pq.write_table(table, staging, compression="zstd")
+        staging.chmod(0o644)  # the HTTP service may run as another user
+    latest = scores_dir / LATEST
+    if latest.exists():
+        _point(scores_dir / PREVIOUS, latest.resolve())
+    _point(latest, path)
+    _prune(scores_dir, keep)
+    return path
+
+
+def _point(link: Path, target: Path) -> None:
+    """Make ``link`` a symlink to ``target`` in one rename (readers see the old or the new)."""
+    staging = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(target.name if target.parent == link.parent else target)
+    os.replace(staging, link)
+
+
+def _prune(scores_dir: Path, keep: int) -> None:
+    pointed = {
+        (scores_dir / name).resolve() for name in (LATEST, PREVIOUS) if (scores_dir / name).exists()
+    }
+    tables = sorted(scores_dir.glob("scores-*.parquet"), key=lambda p: p.name)
+    others = [p for p in tables if p.resolve() not in pointed]
+    for old in others[: max(len(others) - keep, 0)]:
+        old.unlink(missing_ok=True)
+
+
+def read_scores(path: Path) -> ScoresTable:
+    """A scores table and its metadata; a clear error when it is missing."""
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise ScoringError(f"no scores table at {path}: run `lifecycle score-all` first")
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    metadata = json.loads(raw) if raw else {}
+    return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
+
+
+def latest_scores(settings: Settings) -> ScoresTable:
+    return read_scores(settings.workspace.scores_dir / LATEST)
+
+
+def previous_scores(settings: Settings) -> ScoresTable:
+    path = settings.workspace.scores_dir / PREVIOUS
+    if not path.exists():
+        raise ScoringError(
+            f"no previous scores table at {path}: `lifecycle movers` needs two runs of "
+            "`lifecycle score-all`"
+        )
+    return read_scores(path)
+
+
+def find_scores(settings: Settings, as_of: pd.Timestamp) -> ScoresTable | None:
+    """The newest scores table for this as-of date, if any."""
+    found = sorted(settings.workspace.scores_dir.glob(f"scores-{as_of:%Y-%m-%d}-*.parquet"))
+    return read_scores(found[-1]) if found else None
+
+
+# -- the command's function ---------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    path: Path | None
+    as_of: pd.Timestamp
+    users: int
+    versions: dict[str, str]
+    unavailable: dict[str, str]
+    seconds: dict[str, float]
+    scores: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path) if self.path else None,
+            "as_of": f"{self.as_of:%Y-%m-%d}",
+            "users": self.users,
+            "model_versions": self.versions,
+            "unavailable": self.unavailable,
+            "seconds": self.seconds,
+        }
+
+    def lines(self) -> list[str]:
+        versions = ", ".join(f"{t} v{v}" for t, v in self.versions.items())
+        lines = [
+            f"scored {self.users:,} users as of {self.as_of:%Y-%m-%d} with {versions} "
+            f"in {sum(self.seconds.values()):.1f} s"
+        ]
+        if self.path:
+            lines.append(f"scores table {self.path} (latest: {self.path.parent / LATEST})")
+        lines += [f"  not scored: {task}: {why}" for task, why in self.unavailable.items()]
+        return lines
+
+
+def score_all(
+    settings: Settings,
+    as_of: str | pd.Timestamp | None = None,
+    *,
+    dataset: str | None = None,
+    champions: Champions | None = None,
+    write: bool = True,
+    reasons_top: int | None = REASONS_TOP,
+    allow_partial: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> BatchResult:
+    """Score every user known at ``as_of`` (default: the feature table's latest cutoff).
+
+    Refuses when a task has no loadable champion, unless ``allow_partial``: a table without
+    churn scores must not silently replace a complete ``latest``.
+    """
+    from features.store import open_store, store_paths
+    from serving.scoring import load_champions
+
+    say = progress or (lambda _message: None)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    paths = store_paths(settings, dataset)
+    stamp = resolve_as_of(paths.feature_table, as_of)
+    if champions is None:
+        say("loading the champion models from the registry")
+        champions = load_champions(settings, paths.dataset)
+    if not champions.bundles or (champions.unavailable and not allow_partial):
+        problems = "; ".join(champions.unavailable.values())
+        raise ScoringError(
+            f"cannot score with every champion: {problems}"
+            + ("" if not champions.bundles else " (--allow-partial scores with the others)")
+        )
+    seconds["load_models"] = round(time.perf_counter() - started, 2)
+    entity_rows = known_users(paths.feature_table, stamp)
+    say(f"retrieving features of {len(entity_rows):,} users as of {stamp:%Y-%m-%d} from Feast")
+    started = time.perf_counter()
+    features = retrieve_features(
+        open_store(settings, paths.dataset), entity_rows, champions.services
+    )
+    seconds["features"] = round(time.perf_counter() - started, 2)
+    say(f"scoring {len(features):,} users")
+    started = time.perf_counter()
+    definitions = SegmentDefinitions()
+    scores = score_users(champions, features, definitions=definitions, reasons_top=reasons_top)
+    seconds["scoring"] = round(time.perf_counter() - started, 2)
+    path = None
+    if write:
+        started = time.perf_counter()
+        metadata = {
+            "dataset": paths.dataset,
+            "as_of": f"{stamp:%Y-%m-%d}",
+            "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model_versions": champions.versions,
+            "feature_services": {t: b.service for t, b in champions.bundles.items()},
+            "unavailable": champions.unavailable,
+            "definitions": definitions.versions,
+            "personal_columns": personal_columns(features),
+            "reasons_top": reasons_top,
+            "users": len(scores),
+        }
+        path = write_scores(settings.workspace.scores_dir, scores, metadata)
+        seconds["write"] = round(time.perf_counter() - started, 2)
+    return BatchResult(
+        path, stamp, len(scores), champions.versions, champions.unavailable, seconds, scores
+    )

@@ -1,0 +1,59 @@
+"""The funnel by acquisition channel: signed up -> active -> converted -> repeat, and value.
+
+Read from a scores table. "Active" means the user did something beyond signing up
+(activation, a session or an order); "converted" at least one order; "repeat" two or more.
+Data without channels (purchase-only logs) comes back as one ``(no channel)`` row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+
+NO_CHANNEL = "(no channel)"
+STEPS = ("signed_up", "active", "converted", "repeat")
+
+
+def channel_funnel(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per channel: users at each step, step rates, and predicted LTV per user and in total."""
+    channel = (
+        scores[c.CHANNEL].astype("string").fillna(NO_CHANNEL)
+        if c.CHANNEL in scores
+        else pd.Series(NO_CHANNEL, index=scores.index, dtype="string")
+    )
+    orders = _column(scores, "orders")
+    active = (_column(scores, "activated") > 0) | (_column(scores, "sessions") > 0) | (orders > 0)
+    steps = pd.DataFrame(
+        {
+            "channel": channel,
+            "signed_up": 1,
+            "active": active.astype(int),
+            "converted": (orders >= 1).astype(int),
+            "repeat": (orders >= 2).astype(int),
+            "ltv": _column(scores, "ltv", np.nan),
+            "revenue": _column(scores, "revenue"),
+        }
+    )
+    funnel = steps.groupby("channel", sort=True).agg(
+        signed_up=("signed_up", "sum"),
+        active=("active", "sum"),
+        converted=("converted", "sum"),
+        repeat=("repeat", "sum"),
+        mean_ltv=("ltv", "mean"),
+        total_ltv=("ltv", "sum"),
+        revenue=("revenue", "sum"),
+    )
+    funnel["active_rate"] = funnel["active"] / funnel["signed_up"]
+    funnel["conversion_rate"] = funnel["converted"] / funnel["signed_up"]
+    funnel["repeat_rate"] = funnel["repeat"] / funnel["converted"].where(funnel["converted"] > 0)
+    total_ltv = funnel["total_ltv"].sum()
+    funnel["ltv_share"] = funnel["total_ltv"] / total_ltv if total_ltv > 0 else np.nan
+    return funnel.sort_values("mean_ltv", ascending=False, na_position="last").reset_index()
+
+
+def _column(scores: pd.DataFrame, name: str, default: float = 0.0) -> pd.Series:
+    if name not in scores:
+        return pd.Series(default, index=scores.index, dtype=float)
+    return scores[name].astype(float).fillna(default)

@@ -1,0 +1,401 @@
+"""Ranked lists operators pull: today's at-risk users and the morning's movers.
+
+Lists read a scores table (``scores_dir/latest.parquet`` by default, written by
+``lifecycle score-all``); the HTTP service's at-risk endpoint can call :func:`at_risk`
+on the same table. Every row carries the user id as given, or a keyed pseudonym, and no
+other personal column unless the caller allows it by name.
+
+The control group: a user is in it when ``sha256("<seed>:<user_id>")`` read as a number in
+[0, 1) is below the control share. So the same user stays in the same group across runs
+and lists, a new seed draws a new group, and the flag is a function of the user alone,
+never of the filters or the top-N cut (the group is a random sample of the population,
+not of the list).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle.errors import UserError
+from serving.batch import reasons_text
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+RANK_BY = ("value_at_risk", "churn_probability", "ltv")
+MOVER_BY = ("value_at_risk", "churn_probability")
+CONTROL_SHARE = 0.1
+CONTROL_SEED = 0
+PSEUDONYM_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # not LIFECYCLE_*: those are settings fields
+PSEUDONYM_LENGTH = 16  # hex characters of the HMAC kept (64 bits)
+NON_PERSONAL = (
+    "rank",
+    c.USER_ID,
+    "as_of",
+    "churn_probability",
+    "ltv",
+    "ltv_p10",
+    "ltv_p50",
+    "ltv_p90",
+    "value_at_risk",
+    "risk_band",
+    "conversion_probability",
+    "lifecycle_stage",
+    "segment",
+    "super_user",
+    "days_since_last_activity",
+    "days_since_last_purchase",
+    "tenure_days",
+    "orders",
+    "revenue",
+    c.CHANNEL,
+    "top_reasons",
+    "control",
+    "churn_probability_before",
+    "churn_probability_change",
+    "value_at_risk_before",
+    "value_at_risk_change",
+)
+# The fields of a list row, in order (a column the scores table lacks is left out).
+LIST_FIELDS = (
+    "rank",
+    c.USER_ID,
+    "churn_probability",
+    "ltv",
+    "ltv_p10",
+    "ltv_p90",
+    "value_at_risk",
+    "risk_band",
+    "lifecycle_stage",
+    "segment",
+    "super_user",
+    "days_since_last_activity",
+    "orders",
+    "revenue",
+    c.CHANNEL,
+    "top_reasons",
+    "control",
+)
+MOVER_FIELDS = (
+    "churn_probability_before",
+    "churn_probability_change",
+    "value_at_risk_before",
+    "value_at_risk_change",
+)
+
+
+class ListError(UserError):
+    """A list cannot be made as asked; the message names the option and the known values."""
+
+
+# -- control group and privacy ------------------------------------------------------------
+
+
+def control_flags(user_ids: Sequence[str] | pd.Series, seed: int, share: float) -> np.ndarray:
+    """True for users in the control group: a stable hash of (seed, user id) below ``share``."""
+    if not 0 <= share < 1:
+        raise ListError(f"--control-share must be in [0, 1), got {share}")
+    prefix = f"{seed}:".encode()
+    draws = np.fromiter(
+        (
+            int.from_bytes(hashlib.sha256(prefix + str(u).encode()).digest()[:8], "big")
+            for u in user_ids
+        ),
+        dtype=np.uint64,
+        count=len(user_ids),
+    )
+    return (draws / 2.0**64) < share
+
+
+def pseudonyms(user_ids: Sequence[str] | pd.Series, key: bytes) -> list[str]:
+    """Keyed pseudonyms: HMAC-SHA256(key, user id), first 16 hex characters."""
+    if not key:
+        raise ListError("a pseudonym key must not be empty")
+    return [
+        hmac.new(key, str(u).encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
+        for u in user_ids
+    ]
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """What a list may carry: pseudonymised ids when a key is given; personal columns allowed by name."""
+
+    pseudonym_key: bytes | None = None
+    allowed_columns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(
+        cls,
+        pseudonymize: bool = False,
+        allowed_columns: Sequence[str] = (),
+        environ: dict[str, str] | None = None,
+    ) -> Privacy:
+        """``pseudonymize`` takes the key from ``$LISTS_PSEUDONYM_KEY`` (an error when unset)."""
+        env = os.environ if environ is None else environ
+        key = None
+        if pseudonymize:
+            raw = env.get(PSEUDONYM_KEY_ENV, "")
+            if not raw:
+                raise ListError(
+                    f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}"
+                )
+            key = raw.encode()
+        return cls(pseudonym_key=key, allowed_columns=tuple(allowed_columns))
+
+
+def apply_privacy(
+    rows: pd.DataFrame, privacy: Privacy, personal: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Keep the list's own fields and allowed personal columns; pseudonymise ids if configured."""
+    unknown = [col for col in privacy.allowed_columns if col not in personal]
+    if unknown:
+        raise ListError(
+            f"--allow-column {', '.join(unknown)}: not a personal column of this scores table "
+            f"(it has: {', '.join(personal) or 'none'})"
+        )
+    keep = [col for col in rows.columns if col in NON_PERSONAL or col in privacy.allowed_columns]
+    out = rows[keep].copy()
+    if privacy.pseudonym_key is not None:
+        out[c.USER_ID] = pseudonyms(out[c.USER_ID], privacy.pseudonym_key)
+    return out
+
+
+# -- the at-risk list ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    segment: str | None = None
+    stage: str | None = None
+    channel: str | None = None
+    min_ltv: float | None = None
+    min_churn: float | None = None
+
+
+def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """Rows matching every filter; an unknown segment, stage or channel is an error naming the known ones."""
+    keep = pd.Series(True, index=scores.index)
+    for option, column, wanted in (
+        ("--segment", "segment", filters.segment),
+        ("--stage", "lifecycle_stage", filters.stage),
+        ("--channel", c.CHANNEL, filters.channel),
+    ):
+        if wanted is None:
+            continue
+        values = scores[column].astype("string") if column in scores else pd.Series(dtype="string")
+        known = sorted(values.dropna().unique())
+        if not known:
+            raise ListError(f"{option} {wanted}: this scores table has no {column} values")
+        if wanted not in known:
+            raise ListError(f"{option} {wanted}: unknown; this scores table has {', '.join(known)}")
+        keep &= (values == wanted).fillna(False).to_numpy()
+    for option, column, bound in (
+        ("--min-ltv", "ltv", filters.min_ltv),
+        ("--min-churn", "churn_probability", filters.min_churn),
+    ):
+        if bound is None:
+            continue
+        if column not in scores:
+            raise ListError(f"{option}: this scores table has no {column} column")
+        keep &= scores[column].astype(float).fillna(-np.inf) >= bound
+    return scores if keep.all() else scores[keep]  # no copy of millions of rows for nothing
+
+
+def rank(scores: pd.DataFrame, rank_by: str, top: int | None = None) -> pd.DataFrame:
+    """Highest first; users without the score are left out; ties go to the smaller user id.
+
+    With ``top``, only rows that can be in the first ``top`` are sorted (a partition first).
+    """
+    if rank_by not in RANK_BY:
+        raise ListError(f"--rank-by {rank_by}: expected one of {', '.join(RANK_BY)}")
+    if rank_by not in scores:
+        raise ListError(
+            f"--rank-by {rank_by}: the scores table has no such column (model missing?)"
+        )
+    values = scores[rank_by].to_numpy(dtype=float)
+    candidates = np.flatnonzero(~np.isnan(values))
+    if top is not None and 0 < top < len(candidates):
+        # Keep every row tied with the top-th value so the user-id tie-break stays exact.
+        threshold = -np.partition(-values[candidates], top - 1)[top - 1]
+        candidates = candidates[values[candidates] >= threshold]
+    ids = scores[c.USER_ID].to_numpy()[candidates].astype(str)
+    order = candidates[np.lexsort((ids, -values[candidates]))]
+    return scores.iloc[order if top is None else order[:top]]
+
+
+def at_risk(
+    scores: pd.DataFrame,
+    filters: Filters | None = None,
+    *,
+    rank_by: str = "value_at_risk",
+    limit: int | None = 100,
+    offset: int = 0,
+    control_share: float = CONTROL_SHARE,
+    seed: int = CONTROL_SEED,
+) -> pd.DataFrame:
+    """Ranked, filtered scores with ``rank``, ``control`` and ``top_reasons`` columns (all columns kept).
+
+    The control flag depends on (seed, user id) only, so flagging the page's rows gives each
+    user the flag it has in the whole scored population: it is not biased by filters or top-N.
+    Pass the result to :func:`list_rows` for what an operator sees.
+    """
+    control_flags([], seed, control_share)  # validate the share before any work
+    end = None if limit is None else offset + limit
+    ranked = rank(filter_scores(scores, filters or Filters()), rank_by, end)
+    page = ranked.iloc[offset:end].copy()
+    page.insert(0, "rank", np.arange(offset + 1, offset + 1 + len(page)))
+    page["control"] = control_flags(page[c.USER_ID], seed, control_share)
+    page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
+    return page
+
+
+def list_rows(
+    ranked: pd.DataFrame,
+    privacy: Privacy | None = None,
+    personal: Sequence[str] = (),
+    extra: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The operator's row fields, in order, with the privacy rules applied."""
+    privacy = privacy or Privacy()
+    fields = [f for f in (*LIST_FIELDS, *extra) if f in ranked.columns]
+    allowed = [col for col in privacy.allowed_columns if col in ranked.columns]
+    rows = ranked[[*fields, *allowed]].reset_index(drop=True)
+    return apply_privacy(rows, privacy, personal)
+
+
+# -- movers -------------------------------------------------------------------------------
+
+
+def movers(
+    latest: pd.DataFrame,
+    previous: pd.DataFrame,
+    *,
+    by: str = "value_at_risk",
+    limit: int | None = 100,
+    filters: Filters | None = None,
+    control_share: float = CONTROL_SHARE,
+    seed: int = CONTROL_SEED,
+) -> pd.DataFrame:
+    """Users in both tables whose ``by`` rose the most from the previous to the latest table."""
+    if by not in MOVER_BY:
+        raise ListError(f"--by {by}: expected one of {', '.join(MOVER_BY)}")
+    before = previous[[c.USER_ID, *(col for col in MOVER_BY if col in previous)]]
+    before = before.rename(columns={col: f"{col}_before" for col in MOVER_BY})
+    control_flags([], seed, control_share)
+    both = filter_scores(latest, filters or Filters()).merge(before, on=c.USER_ID, how="inner")
+    for col in MOVER_BY:
+        if col in both and f"{col}_before" in both:
+            both[f"{col}_change"] = both[col] - both[f"{col}_before"]
+    change = f"{by}_change"
+    if change not in both:
+        raise ListError(f"--by {by}: the scores tables have no {by} column to compare")
+    rising = both[both[change] > 0]
+    order = np.lexsort((rising[c.USER_ID].astype(str).to_numpy(), -rising[change].to_numpy(float)))
+    page = rising.iloc[order if limit is None else order[:limit]].copy()
+    page.insert(0, "rank", np.arange(1, len(page) + 1))
+    page["control"] = control_flags(page[c.USER_ID], seed, control_share)
+    page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
+    return page
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def export(rows: pd.DataFrame, out: Path, fmt: str | None = None) -> Path:
+    """Write a list as CSV or Parquet (from ``fmt`` or the file's suffix), atomically."""
+    from lifecycle.storage import atomic_file
+
+    fmt = fmt or ("parquet" if out.suffix == ".parquet" else "csv")
+    if fmt not in ("csv", "parquet"):
+        raise ListError(f"--format {fmt}: expected csv or parquet")
+    with atomic_file(out) as staging:
+        if fmt == "csv":
+            rows.to_csv(staging, index=False, float_format="%.6g")
+        else:
+            rows.to_parquet(staging, index=False)
+        staging.chmod(0o644)
+    return out
+
+
+def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
+    """A compact text table of list rows for a terminal."""
+    if rows.empty:
+        return ["(no users match)"]
+    shown = pd.DataFrame(
+        {
+            "#": rows["rank"],
+            "user": rows[c.USER_ID],
+            "churn": rows["churn_probability"].map(lambda v: f"{v:.0%}" if pd.notna(v) else "-"),
+            "ltv (p10-p90)": [
+                _ltv_text(r)
+                for r in rows[[x for x in ("ltv", "ltv_p10", "ltv_p90") if x in rows]].to_dict(
+                    "records"
+                )
+            ],
+            "at risk": rows["value_at_risk"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "-"),
+            "stage": rows.get("lifecycle_stage", ""),
+            "segment": rows.get("segment", ""),
+            "idle d": rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index)).map(
+                lambda v: f"{v:.0f}" if pd.notna(v) else "-"
+            ),
+            "ctl": rows.get("control", False).map(lambda v: "C" if v else ""),
+            "reasons": rows.get("top_reasons", "").map(
+                lambda t: t if len(t) <= width else t[: width - 1] + "…"
+            ),
+        }
+    )
+    for change, label, fmt in (
+        ("churn_probability_change", "churn +", "{:+.0%}"),
+        ("value_at_risk_change", "at risk +", "{:+,.1f}"),
+    ):
+        if change in rows:
+            shown.insert(
+                5, label, rows[change].map(lambda v, f=fmt: f.format(v) if pd.notna(v) else "-")
+            )
+    return shown.to_string(index=False).splitlines()
+
+
+def _ltv_text(record: dict[str, Any]) -> str:
+    ltv = record.get("ltv")
+    if ltv is None or pd.isna(ltv):
+        return "-"
+    low, high = record.get("ltv_p10"), record.get("ltv_p90")
+    return (
+        f"{ltv:,.0f} ({low:,.0f}-{high:,.0f})"
+        if low is not None and high is not None
+        else f"{ltv:,.0f}"
+    )
+
+
+def print_top(
+    settings: Settings,
+    top: int = 10,
+    *,
+    echo: Callable[[str], None] = print,
+    rank_by: str = "value_at_risk",
+    privacy: Privacy | None = None,
+) -> pd.DataFrame:
+    """Print the top of the at-risk list from the latest scores table; returns the rows shown."""
+    from serving.batch import latest_scores
+
+    table = latest_scores(settings)
+    ranked = at_risk(table.frame, rank_by=rank_by, limit=top)
+    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []))
+    echo(
+        f"top {len(rows)} at-risk users by {rank_by.replace('_', ' ')} as of {table.as_of} "
+        f"(of {len(table.frame):,} scored; control group flagged C)"
+    )
+    for line in format_rows(rows):
+        echo(line)
+    return rows

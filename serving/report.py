@@ -1,0 +1,520 @@
+"""The operators' report: one self-contained HTML file (plots as base64 PNG, no network).
+
+Built from the latest scores table (score distributions, LTV deciles, segments, channel
+funnel, the top of the at-risk list) and from the champion models' test evaluation in
+MLflow (gain/lift, calibration and decile plots logged by training, and test metrics),
+for the exact model versions the scores table was made with.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from serving.batch import ScoresTable
+from serving.funnel import channel_funnel
+from serving.lists import Privacy, at_risk, list_rows
+from serving.segments import SuperUserDefinition, segment_summary, super_users
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lifecycle.settings import Settings
+
+DPI = 110
+TOP_ROWS = 20
+BLUE, ORANGE, GREY, RED = "#2f6db5", "#e08a2c", "#9aa4b1", "#c4423a"
+EVALUATION_PLOTS = {  # MLflow artifact -> caption, in the order shown
+    "gain.png": "gain and lift on the test cutoff",
+    "calibration.png": "calibration on the test cutoff",
+    "deciles.png": "actual vs predicted by decile on the test cutoff",
+}
+HEADLINE_METRICS = (
+    "auc",
+    "pr_auc",
+    "ece",
+    "brier",
+    "lift_at_10",
+    "capture_at_10",
+    "normalized_gini",
+    "spearman",
+    "p10_p90_coverage",
+)
+
+
+@dataclass
+class ModelEvaluation:
+    """A champion's test evaluation as logged by training."""
+
+    task: str
+    model: str
+    version: str
+    test_cutoff: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG
+    problem: str | None = None
+
+
+def champion_evaluations(
+    settings: Settings, dataset: str, versions: dict[str, str]
+) -> list[ModelEvaluation]:
+    """Test metrics and evaluation plots of these model versions, from MLflow."""
+    import mlflow
+
+    from lifecycle import registry
+
+    client = registry.client(settings)
+    found = []
+    for task, version in versions.items():
+        name = registry.model_name(dataset, task)
+        evaluation = ModelEvaluation(task, name, str(version))
+        try:
+            model_version = client.get_model_version(name, str(version))
+            tags = model_version.tags
+            evaluation.test_cutoff = tags.get("test_cutoff", "")
+            evaluation.metrics = {
+                k.removeprefix("test."): float(v) for k, v in tags.items() if k.startswith("test.")
+            }
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(
+                    mlflow.artifacts.download_artifacts(
+                        run_id=model_version.run_id, artifact_path="evaluation", dst_path=tmp
+                    )
+                )
+                for filename in EVALUATION_PLOTS:
+                    if (local / filename).is_file():
+                        evaluation.images[filename] = (local / filename).read_bytes()
+        except Exception as error:  # the report still renders, and says what is missing
+            evaluation.problem = f"evaluation of {name} v{version} unavailable: {error}"
+        found.append(evaluation)
+    return found
+
+
+# -- figures ------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, Any]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, columns)
+    for ax in np.atleast_1d(axes):
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(alpha=0.25)
+    return fig, axes
+
+
+def png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def distributions_figure(scores: pd.DataFrame) -> Figure:
+    """Histograms of churn probability, conversion probability and predicted LTV."""
+    fig, axes = _figure(12, 3.4, 3)
+    panels = (
+        ("churn_probability", "churn probability (users active in the lookback)", RED),
+        ("conversion_probability", "conversion probability (users not yet converted)", BLUE),
+    )
+    for ax, (column, title, color) in zip(axes[:2], panels, strict=True):
+        values = scores[column].dropna() if column in scores else pd.Series(dtype=float)
+        ax.hist(values, bins=25, range=(0, 1), color=color, alpha=0.85)
+        ax.set(title=title, xlabel="probability", ylabel="users")
+        ax.title.set_fontsize(10)
+    ltv = scores["ltv"].dropna() if "ltv" in scores else pd.Series(dtype=float)
+    axes[2].hist(np.log10(1 + ltv), bins=30, color=ORANGE, alpha=0.85)
+    ticks = [0, 1, 10, 100, 1000, 10000]
+    axes[2].set_xticks(np.log10(1 + np.array(ticks)), [f"{t:,}" for t in ticks])
+    axes[2].set(title="predicted LTV (log scale)", xlabel="predicted value", ylabel="users")
+    axes[2].title.set_fontsize(10)
+    return fig
+
+
+def ltv_deciles(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """Mean predicted LTV and share of all predicted LTV by predicted decile (1 = highest)."""
+    ltv = scores["ltv"].dropna().to_numpy(float)
+    order = np.argsort(-ltv, kind="stable")
+    decile = np.empty(len(ltv), dtype=int)
+    decile[order] = np.arange(len(ltv)) * n // max(len(ltv), 1) + 1
+    frame = pd.DataFrame({"decile": decile, "ltv": ltv})
+    table = frame.groupby("decile").agg(users=("ltv", "size"), mean_ltv=("ltv", "mean"))
+    table["ltv_share"] = frame.groupby("decile")["ltv"].sum() / max(ltv.sum(), 1e-12)
+    table["cumulative_share"] = table["ltv_share"].cumsum()
+    return table.reset_index()
+
+
+def deciles_figure(table: pd.DataFrame) -> Figure:
+    fig, (left, right) = _figure(12, 3.4, 2)
+    left.bar(table["decile"], table["mean_ltv"], color=ORANGE)
+    left.set(
+        title="mean predicted LTV by decile",
+        xlabel="decile (1 = highest predicted)",
+        ylabel="per user",
+        xticks=table["decile"],
+    )
+    right.plot(table["decile"], table["cumulative_share"], marker="o", color=BLUE)
+    right.plot(table["decile"], table["decile"] / table["decile"].max(), "--", color=GREY)
+    right.set(
+        title="cumulative share of predicted LTV",
+        xlabel="top deciles",
+        ylim=(0, 1.02),
+        xticks=table["decile"],
+    )
+    return fig
+
+
+def segments_figure(rfm: pd.DataFrame, stages: pd.DataFrame) -> Figure:
+    """Share of users vs share of value per RFM segment and per lifecycle stage."""
+    fig, axes = _figure(12, 3.8, 2)
+    for ax, table, column, title in (
+        (axes[0], rfm, "segment", "RFM segments"),
+        (axes[1], stages, "lifecycle_stage", "lifecycle stages"),
+    ):
+        y = np.arange(len(table))
+        ax.barh(y - 0.2, table["user_share"], height=0.4, color=GREY, label="share of users")
+        value = "ltv_share" if "ltv_share" in table else "revenue_share"
+        ax.barh(
+            y + 0.2, table[value].fillna(0), height=0.4, color=BLUE, label="share of predicted LTV"
+        )
+        ax.set_yticks(y, table[column])
+        ax.invert_yaxis()
+        ax.set(title=title, xlabel="share")
+        ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def funnel_figure(funnel: pd.DataFrame) -> Figure:
+    fig, (left, right) = _figure(12, 3.6, 2)
+    x = np.arange(len(funnel))
+    for offset, (column, label, color) in zip(
+        (-0.3, -0.1, 0.1, 0.3),
+        (
+            ("signed_up", "signed up", GREY),
+            ("active", "active", "#7fa7d9"),
+            ("converted", "converted", BLUE),
+            ("repeat", "repeat", "#1d3f6e"),
+        ),
+        strict=True,
+    ):
+        left.bar(
+            x + offset, funnel[column] / funnel["signed_up"], width=0.2, color=color, label=label
+        )
+    left.set_xticks(x, funnel["channel"], rotation=20)
+    left.set(
+        title="funnel by channel (share of sign-ups)", ylim=(0, 1.22), yticks=np.linspace(0, 1, 6)
+    )
+    left.legend(fontsize=8, ncols=4, loc="upper center", frameon=False)
+    right.bar(x, funnel["mean_ltv"].fillna(0), color=ORANGE)
+    right.set_xticks(x, funnel["channel"], rotation=20)
+    right.set(title="mean predicted LTV per user", ylabel="per user")
+    return fig
+
+
+# -- HTML -----------------------------------------------------------------------------------
+
+
+def _img(data: bytes, alt: str) -> str:
+    encoded = base64.b64encode(data).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+
+
+def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(str(col))}</th>" for col in frame.columns)
+    body = []
+    for record in frame.to_dict("records"):
+        cells = []
+        for col, value in record.items():
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                text = ""
+            elif col in formats:
+                text = formats[col].format(value)
+            elif isinstance(value, float):
+                text = f"{value:,.2f}"
+            else:
+                text = str(value)
+            numeric = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            cells.append(f"<td{' class=num' if numeric else ''}>{html.escape(text)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f5f6f8;color:#1f2630}
+header{background:#1d3f6e;color:#fff;padding:20px 32px}
+header h1{margin:0 0 4px;font-size:24px}header p{margin:0;opacity:.85;font-size:14px}
+main{max-width:1280px;margin:0 auto;padding:16px 32px 40px}
+section{background:#fff;border-radius:8px;padding:16px 20px;margin:16px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h2{font-size:18px;margin:0 0 10px;color:#1d3f6e}h3{font-size:15px;margin:14px 0 6px}
+.cards{display:flex;gap:12px;flex-wrap:wrap}
+.card{flex:1;min-width:160px;background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.card b{display:block;font-size:22px;color:#1d3f6e}.card span{font-size:12px;color:#5b6573}
+img{max-width:100%;height:auto;display:block;margin:6px 0}
+.models img{max-height:420px;width:auto}
+.models{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:12px}
+table{border-collapse:collapse;font-size:12.5px;width:100%}
+th{background:#eef1f5;text-align:left;padding:5px 8px;position:sticky;top:0}
+td{border-top:1px solid #e6e9ee;padding:4px 8px;vertical-align:top}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.list{overflow-x:auto}.list td:last-child{min-width:340px}.list td{white-space:nowrap}
+.list td:last-child{white-space:normal}
+.note{font-size:12.5px;color:#5b6573}.warn{color:#a33}
+"""
+
+
+@dataclass
+class Report:
+    path: Path
+    images: int
+    sections: list[str]
+
+
+def render_report(
+    table: ScoresTable,
+    evaluations: list[ModelEvaluation],
+    *,
+    top: int = TOP_ROWS,
+    privacy: Privacy | None = None,
+) -> tuple[str, int, list[str]]:
+    """The report's HTML, how many images it embeds, and its section titles."""
+    scores = table.frame
+    meta = table.metadata
+    images = 0
+    sections: list[tuple[str, str]] = []
+
+    def figure_html(fig: Figure, alt: str) -> str:
+        nonlocal images
+        images += 1
+        return _img(png(fig), alt)
+
+    # Headline numbers.
+    eligible = scores["churn_probability"].notna() if "churn_probability" in scores else None
+    value = (
+        SuperUserDefinition(value_column="ltv")
+        if "ltv" in scores
+        else SuperUserDefinition(value_column="revenue")
+    )
+    supers = super_users(scores, value)
+    cards = [
+        (f"{len(scores):,}", "users scored"),
+        (
+            f"{int((scores['risk_band'] == 'high').sum()):,}" if "risk_band" in scores else "-",
+            "high churn risk (p ≥ 0.5)",
+        ),
+        (
+            f"{scores['value_at_risk'].sum():,.0f}" if "value_at_risk" in scores else "-",
+            "predicted value at risk",
+        ),
+        (
+            f"{supers.value_share:.0%}" if np.isfinite(supers.value_share) else "-",
+            f"of {'predicted LTV' if value.value_column == 'ltv' else 'revenue'} from the top "
+            f"{value.top_share:.0%} of users (super users)",
+        ),
+        (f"{scores['ltv'].mean():,.1f}" if "ltv" in scores else "-", "mean predicted LTV per user"),
+    ]
+    card_html = "".join(
+        f'<div class="card"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>'
+        for v, k in cards
+    )
+
+    sections.append(
+        (
+            "Score distributions",
+            figure_html(distributions_figure(scores), "score distributions")
+            + (
+                f'<p class="note">{int(eligible.sum()):,} of {len(scores):,} users are churn-eligible '
+                "(active in the churn lookback); others have no churn score.</p>"
+                if eligible is not None
+                else ""
+            ),
+        )
+    )
+
+    blocks = []
+    for ev in evaluations:
+        metrics = {k: v for k, v in ev.metrics.items() if k in HEADLINE_METRICS}
+        parts = [f"<h3>{html.escape(ev.task)}: {html.escape(ev.model)} v{html.escape(ev.version)}"]
+        parts[0] += f" <span class=note>test cutoff {html.escape(ev.test_cutoff)}</span></h3>"
+        if metrics:
+            parts.append(_table(pd.DataFrame([metrics]), {k: "{:.3f}" for k in metrics}))
+        for filename, caption in EVALUATION_PLOTS.items():
+            if filename in ev.images:
+                images += 1
+                parts.append(_img(ev.images[filename], f"{ev.task} {caption}"))
+        if ev.problem:
+            parts.append(f'<p class="note warn">{html.escape(ev.problem)}</p>')
+        blocks.append(f"<div>{''.join(parts)}</div>")
+    sections.append(
+        (
+            "Model quality (champions, on their test cutoff)",
+            f'<div class="models">{"".join(blocks)}</div>'
+            if blocks
+            else '<p class="note warn">no model evaluations</p>',
+        )
+    )
+
+    if "ltv" in scores and scores["ltv"].notna().any():
+        deciles = ltv_deciles(scores)
+        sections.append(
+            (
+                "Predicted LTV by decile",
+                figure_html(deciles_figure(deciles), "LTV deciles")
+                + _table(
+                    deciles,
+                    {"ltv_share": "{:.1%}", "cumulative_share": "{:.1%}", "users": "{:,}"},
+                ),
+            )
+        )
+
+    value_columns = ("revenue", "ltv")
+    rfm = segment_summary(scores, "segment", value_columns)
+    stages = segment_summary(scores, "lifecycle_stage", value_columns)
+    shares = {c: "{:.1%}" for c in ("user_share", "revenue_share", "ltv_share")}
+    sections.append(
+        (
+            "Segments: sizes and value shares",
+            figure_html(segments_figure(rfm, stages), "segments")
+            + f'<p class="note">Super users (top {value.top_share:.0%} by {value.value_column}): '
+            f"{supers.users:,} users bring {supers.value_share:.1%} of it. "
+            f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}.</p>"
+            + '<div class="models"><div>'
+            + _table(rfm, shares)
+            + "</div><div>"
+            + _table(stages, shares)
+            + "</div></div>",
+        )
+    )
+
+    funnel = channel_funnel(scores)
+    rates = {c: "{:.1%}" for c in ("active_rate", "conversion_rate", "repeat_rate", "ltv_share")}
+    sections.append(
+        (
+            "Funnel and value by acquisition channel",
+            figure_html(funnel_figure(funnel), "channel funnel")
+            + _table(
+                funnel[
+                    [
+                        "channel",
+                        "signed_up",
+                        "active",
+                        "converted",
+                        "repeat",
+                        "active_rate",
+                        "conversion_rate",
+                        "repeat_rate",
+                        "mean_ltv",
+                        "ltv_share",
+                    ]
+                ],
+                rates,
+            ),
+        )
+    )
+
+    if "value_at_risk" in scores:
+        ranked = at_risk(scores, limit=top)
+        rows = list_rows(ranked, privacy, meta.get("personal_columns", []))
+        shown = pd.DataFrame(
+            {
+                "#": rows["rank"],
+                "user": rows["user_id"],
+                "churn": rows["churn_probability"].map("{:.0%}".format),
+                "predicted LTV (P10-P90)": [
+                    f"{r['ltv']:,.0f} ({r['ltv_p10']:,.0f}-{r['ltv_p90']:,.0f})"
+                    for r in rows.to_dict("records")
+                ],
+                "value at risk": rows["value_at_risk"].map("{:,.1f}".format),
+                "risk": rows.get("risk_band"),
+                "stage": rows.get("lifecycle_stage"),
+                "segment": rows.get("segment"),
+                "days idle": rows.get("days_since_last_activity"),
+                "channel": rows.get("channel"),
+                "control": rows["control"].map({True: "control", False: ""}),
+                "why (top reasons)": rows["top_reasons"],
+            }
+        )
+        sections.append(
+            (
+                f"Top {len(rows)} at-risk users by value at risk",
+                '<div class="list">'
+                + _table(shown, {"days idle": "{:.0f}", "#": "{}"})
+                + "</div>"
+                + '<p class="note">control = held out of the win-back campaign (seeded 10% of all '
+                "scored users) so its effect can be measured. Full list: "
+                "<code>lifecycle at-risk --top N --out list.csv</code>.</p>",
+            )
+        )
+
+    versions = ", ".join(f"{t} v{v}" for t, v in meta.get("model_versions", {}).items())
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = "".join(
+        f"<section><h2>{html.escape(title)}</h2>{content}</section>" for title, content in sections
+    )
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Lifecycle report: {html.escape(str(meta.get("dataset", "")))} as of {html.escape(table.as_of)}</title>
+<style>{CSS}</style></head>
+<body><header><h1>Lifecycle report: churn, conversion and value</h1>
+<p>dataset {html.escape(str(meta.get("dataset", "")))} · as of {html.escape(table.as_of)} ·
+models {html.escape(versions)} · scored {html.escape(str(meta.get("scored_at", "")))} · generated {generated}</p></header>
+<main><div class="cards">{card_html}</div>{body}</main></body></html>
+"""
+    return document, images, [title for title, _ in sections]
+
+
+def build_report(
+    settings: Settings,
+    out: Path | None = None,
+    *,
+    top: int = TOP_ROWS,
+    privacy: Privacy | None = None,
+    table: ScoresTable | None = None,
+) -> Report:
+    """Write the report for the latest scores table; returns where and what it holds."""
+    from lifecycle.storage import atomic_file
+    from serving.batch import latest_scores
+
+    table = table or latest_scores(settings)
+    dataset = str(table.metadata.get("dataset", settings.dataset))
+    evaluations = champion_evaluations(settings, dataset, table.metadata.get("model_versions", {}))
+    document, images, sections = render_report(table, evaluations, top=top, privacy=privacy)
+    out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
+    with atomic_file(out) as staging:
+        staging.write_text(document, encoding="utf-8")
+        staging.chmod(0o644)  # a report is meant to be shared
+    return Report(path=out, images=images, sections=sections)
+
+
+def score_and_report(
+    settings: Settings,
+    *,
+    top: int = 10,
+    echo: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The end of the main job: score everyone, write the report, print the list's top and the report's path."""
+    from serving.batch import score_all
+    from serving.lists import print_top
+
+    scored = score_all(settings, progress=progress)
+    if progress:
+        progress("writing the report")
+    built = build_report(settings)
+    rows = print_top(settings, top, echo=echo)
+    echo(f"report: {built.path}")
+    return {
+        "scores": scored.to_dict(),
+        "report": str(built.path),
+        "top": rows.astype(object).where(rows.notna(), None).to_dict(orient="records"),
+    }

@@ -1,0 +1,150 @@
+"""Real servers for tests: ``redis-server`` and ``mlflow server`` on free loopback ports.
+
+Each is a context manager that starts the process in its own session, waits (bounded)
+until it answers, yields its address and always stops it (SIGTERM, then SIGKILL).
+Outside CI a missing ``redis-server`` binary skips the test; with ``CI=true`` it fails it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+LOOPBACK = "127.0.0.1"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(name: str, install: str) -> str:
+    """The path of an executable; skip (fail in CI) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed ({install})"
+        if in_ci():
+            pytest.fail(f"CI=true but {message}; .ci/run installs it")
+        pytest.skip(message)
+    return path
+
+
+def _stop(process: subprocess.Popen[bytes], grace_seconds: float = 5) -> None:
+    """SIGTERM the process group we started, then SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace_seconds)
+
+
+def _wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, seconds: float
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {log.read_text()[-2000:]}"
+            )
+        if ready():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"server not ready after {seconds:.0f} s: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def _running(
+    command: list[str], log: Path, ready: Callable[[], bool], seconds: float
+) -> Iterator[None]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_until(ready, process, log, seconds)
+        yield
+    finally:
+        _stop(process)
+
+
+def _redis_pings(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path, ready_seconds: float = 20) -> Iterator[str]:
+    """An empty, non-persistent ``redis-server``; yields its ``host:port`` connection string."""
+    binary = require_binary(
+        "redis-server", "apt-get install -y --no-install-recommends redis-server"
+    )
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        binary,
+        "--port", str(port),
+        "--bind", LOOPBACK,
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(workdir),
+    ]  # fmt: skip
+    with _running(command, workdir / "redis.log", lambda: _redis_pings(port), ready_seconds):
+        yield f"{LOOPBACK}:{port}"
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def mlflow_server(workdir: Path, ready_seconds: float = 90) -> Iterator[str]:
+    """``mlflow server`` with a SQLite backend and served artifacts; yields its http URI."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    mlflow = Path(sys.executable).with_name("mlflow")
+    command = [
+        str(mlflow) if mlflow.is_file() else "mlflow",
+        "server",
+        "--backend-store-uri", f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
+        "--artifacts-destination", str((workdir / "artifacts").resolve()),
+        "--serve-artifacts",
+        "--host", LOOPBACK,
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    uri = f"http://{LOOPBACK}:{port}"
+    with _running(
+        command, workdir / "mlflow.log", lambda: _http_ok(f"{uri}/health"), ready_seconds
+    ):
+        yield uri

@@ -1,0 +1,287 @@
+"""Batch scoring: atomic scores tables, and score-all / at-risk / movers / segments / report
+end to end against a real trained workspace (Feast, MLflow, LightGBM)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from features.asof import AS_OF
+from features.store import historical_features, open_store, store_paths
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving import batch
+from serving.batch import (
+    LATEST,
+    PREVIOUS,
+    ScoringError,
+    read_scores,
+    reason_rows,
+    resolve_as_of,
+    write_scores,
+)
+
+# -- the scores table on disk (no models needed) ------------------------------------------
+
+
+def tiny_scores(value: float) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": ["a", "b"], "churn_probability": [value, value / 2]})
+
+
+def test_write_scores_points_latest_and_keeps_previous(tmp_path: Path) -> None:
+    first = write_scores(
+        tmp_path, tiny_scores(0.2), {"as_of": "2025-01-01", "model_versions": {"churn": "1"}}
+    )
+    second = write_scores(
+        tmp_path, tiny_scores(0.4), {"as_of": "2025-02-01", "model_versions": {"churn": "2"}}
+    )
+    latest, previous = read_scores(tmp_path / LATEST), read_scores(tmp_path / PREVIOUS)
+    assert latest.path == second and previous.path == first
+    assert latest.as_of == "2025-02-01" and latest.metadata["model_versions"] == {"churn": "2"}
+    assert latest.frame["churn_probability"].tolist() == [0.4, 0.2]
+    assert second.name.startswith("scores-2025-02-01-") and oct(second.stat().st_mode)[-3:] == "644"
+
+
+def test_a_crash_mid_write_leaves_the_previous_latest_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write_scores(tmp_path, tiny_scores(0.3), {"as_of": "2025-01-01"})
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def crash(table: object, where: str | Path, **_: object) -> None:
+        Path(where).write_bytes(b"PAR1 half a file")  # some bytes reach the disk, then the crash
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_scores(tmp_path, tiny_scores(0.9), {"as_of": "2025-02-01"})
+    monkeypatch.undo()
+    latest = read_scores(tmp_path / LATEST)
+    assert latest.path == good and latest.frame["churn_probability"].tolist() == [0.3, 0.15]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no half file, no staging file
+
+
+def test_old_tables_are_pruned_but_latest_and_previous_kept(tmp_path: Path) -> None:
+    written = [
+        write_scores(tmp_path, tiny_scores(0.1 * i), {"as_of": f"2025-01-0{i}"}, keep=1)
+        for i in range(1, 6)
+    ]
+    remaining = sorted(tmp_path.glob("scores-*.parquet"))
+    assert written[-1] in remaining and written[-2] in remaining and written[0] not in remaining
+    assert len(remaining) == 3  # latest, previous and one more
+
+
+def test_reasons_go_to_the_top_of_each_ranking() -> None:
+    scores = pd.DataFrame(
+        {
+            "churn_probability": [0.9, 0.1, np.nan, 0.5, 0.2],
+            "value_at_risk": [0.9, 5.0, np.nan, 0.5, 0.4],
+            "ltv": [1.0, 50.0, 900.0, 1.0, 2.0],
+        }
+    )
+    assert reason_rows(scores, top=1).tolist() == [0, 1]  # top churn, top value at risk (and ltv)
+    assert reason_rows(scores, top=None).tolist() == [0, 1, 3, 4]  # every eligible user
+    assert reason_rows(scores.drop(columns="churn_probability"), top=5).size == 0
+
+
+# -- end to end on a trained workspace -----------------------------------------------------
+
+
+def run_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args], env=env)
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("batch_ws")
+    run_cli(home, "demo-data", "--users", "2000", "--seed", "5")
+    run_cli(home, "features", "build")
+    run_cli(home, "features", "apply")
+    run_cli(home, "train", "all")
+    return home
+
+
+@pytest.fixture(scope="module")
+def scored(home: Path) -> dict:
+    return json.loads(run_cli(home, "--json", "score-all"))
+
+
+def test_score_all_scores_every_known_user_with_one_code_path(home: Path, scored: dict) -> None:
+    from serving.scoring import load_champions, score_frame
+
+    settings = load_settings(home=home, environ={})
+    table = read_scores(Path(scored["path"]))
+    paths = store_paths(settings)
+    features = pd.read_parquet(paths.feature_table)
+    as_of = features[AS_OF].max()
+    assert scored["as_of"] == f"{as_of:%Y-%m-%d}"
+    assert sorted(table.frame["user_id"]) == sorted(
+        features.loc[features[AS_OF] == as_of, "user_id"]
+    )
+    # Stamped with as-of and model versions, in the metadata and as columns.
+    assert (
+        table.metadata["model_versions"]
+        == scored["model_versions"]
+        == {"churn": "1", "conversion": "1", "ltv": "1"}
+    )
+    assert (table.frame["churn_model_version"] == "1").all()
+    assert (pd.to_datetime(table.frame[AS_OF], utc=True) == as_of).all()
+    assert set(table.metadata["personal_columns"]) == {"country", "device"}
+    # The same numbers as the shared scoring function on Feast features for a sample of users.
+    sample = table.frame.sample(50, random_state=0)
+    rows = sample[["user_id"]].assign(**{AS_OF: as_of}).reset_index(drop=True)
+    retrieved = historical_features(open_store(settings), rows, "churn_v1").frame
+    direct = score_frame(load_champions(settings), retrieved, reasons=False)
+    for column in (
+        "churn_probability",
+        "conversion_probability",
+        "ltv",
+        "ltv_p90",
+        "value_at_risk",
+    ):
+        np.testing.assert_allclose(direct[column].to_numpy(), sample[column].to_numpy(), rtol=1e-9)
+    # Reasons are in words, about features that pushed churn up; country/device values withheld.
+    reasons = [json.loads(r) for r in table.frame["reasons"].dropna()]
+    assert len(reasons) == table.frame["churn_probability"].notna().sum()
+    assert all(r["contribution"] > 0 and r["text"] for rs in reasons for r in rs)
+    assert not any(
+        r["feature"] in ("country", "device") and r["value"] is not None
+        for rs in reasons
+        for r in rs
+    )
+
+
+def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
+    home: Path, scored: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "at_risk.csv"
+    printed = run_cli(home, "at-risk", "--top", "25", "--out", str(out))
+    assert str(out) in printed
+    rows = pd.read_csv(out)
+    assert len(rows) == 25 and rows["value_at_risk"].is_monotonic_decreasing
+    for column in (
+        "user_id",
+        "churn_probability",
+        "ltv",
+        "ltv_p10",
+        "ltv_p90",
+        "risk_band",
+        "lifecycle_stage",
+        "segment",
+        "days_since_last_activity",
+        "top_reasons",
+        "control",
+    ):
+        assert column in rows.columns, column
+    assert not {"country", "device", "reasons"} & set(rows.columns)
+    assert rows["top_reasons"].fillna("").str.len().gt(0).mean() > 0.8
+    channel = run_cli(
+        home, "--json", "at-risk", "--top", "5", "--channel", "email", "--min-churn", "0.3"
+    )
+    records = json.loads(channel)["rows"]
+    assert records and all(
+        r["channel"] == "email" and r["churn_probability"] >= 0.3 for r in records
+    )
+    key_env = {"LISTS_PSEUDONYM_KEY": "test-key"}
+    hidden = json.loads(
+        run_cli(home, "--json", "at-risk", "--top", "5", "--pseudonymize", env=key_env)
+    )["rows"]
+    plain = json.loads(run_cli(home, "--json", "at-risk", "--top", "5"))["rows"]
+    assert [r["user_id"] for r in hidden] != [r["user_id"] for r in plain]
+    assert [r["value_at_risk"] for r in hidden] == [r["value_at_risk"] for r in plain]
+    with_country = json.loads(
+        run_cli(home, "--json", "at-risk", "--top", "2", "--allow-column", "country")
+    )["rows"]
+    assert all(r["country"] for r in with_country)
+    parquet = tmp_path / "list.parquet"
+    run_cli(home, "at-risk", "--top", "3", "--rank-by", "ltv", "--out", str(parquet))
+    assert pd.read_parquet(parquet)["ltv"].is_monotonic_decreasing
+
+
+def test_as_of_must_be_a_cutoff_and_features_build_adds_one(home: Path, scored: dict) -> None:
+    settings = load_settings(home=home, environ={})
+    table = store_paths(settings).feature_table
+    with pytest.raises(ScoringError, match="run `lifecycle features build --as-of 2025-06-15`"):
+        resolve_as_of(table, "2025-06-15")
+    result = CliRunner().invoke(main, ["--home", str(home), "score-all", "--as-of", "2025-06-15"])
+    assert result.exit_code == 1 and "features build --as-of 2025-06-15" in result.stderr
+    run_cli(home, "features", "build", "--as-of", "2025-06-15")
+    assert resolve_as_of(table, "2025-06-15") == pd.Timestamp("2025-06-15", tz="UTC")
+    segments = run_cli(home, "segments", "--as-of", "2025-06-15")
+    assert "segments as of 2025-06-15" in segments and "champions" in segments
+    assert "super users (top 20% by revenue)" in segments
+    # Nothing was written: the latest table is still the one scored before.
+    assert read_scores(home / "scores" / LATEST).path == Path(scored["path"]).resolve()
+
+
+def test_movers_compare_latest_with_previous(home: Path, scored: dict, tmp_path: Path) -> None:
+    settings = load_settings(home=home, environ={})
+    earlier = batch.score_all(settings, "2025-12-01", reasons_top=None)
+    latest = batch.score_all(settings, reasons_top=None)
+    assert read_scores(home / "scores" / PREVIOUS).path == earlier.path.resolve()
+    listing = json.loads(run_cli(home, "--json", "movers", "--top", "10"))
+    rows = listing["rows"]
+    assert rows and listing["previous"] == str(earlier.path.resolve())
+    changes = [r["value_at_risk_change"] for r in rows]
+    assert all(c > 0 for c in changes) and changes == sorted(changes, reverse=True)
+    before = earlier.scores.set_index("user_id")["value_at_risk"]
+    now = latest.scores.set_index("user_id")["value_at_risk"]
+    biggest = (now - before).dropna().sort_values(ascending=False)
+    assert rows[0]["user_id"] == biggest.index[0]
+    assert not {"country", "device"} & set(rows[0])
+
+
+def test_report_is_self_contained_with_model_plots(home: Path, scored: dict) -> None:
+    printed = json.loads(run_cli(home, "--json", "report"))
+    path = Path(printed["path"])
+    text = path.read_text()
+    assert printed["images"] >= 9  # 5 report plots + gain/calibration/deciles of the champions
+    assert text.count("data:image/png;base64,") == printed["images"]
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    for section in (
+        "Score distributions",
+        "Model quality",
+        "Predicted LTV by decile",
+        "Segments",
+        "Funnel",
+        "at-risk users",
+    ):
+        assert section in text, section
+    assert "country" not in text.split("at-risk users")[-1]  # no personal columns in the list
+
+
+def test_score_and_report_is_what_run_ends_with(home: Path, scored: dict) -> None:
+    from serving.report import score_and_report
+
+    lines: list[str] = []
+    summary = score_and_report(load_settings(home=home, environ={}), top=5, echo=lines.append)
+    assert lines[0].startswith("top 5 at-risk users by value at risk as of")
+    assert "ctl" in lines[1] and summary["top"][0]["user_id"] in lines[2]
+    assert lines[-1] == f"report: {summary['report']}" and Path(summary["report"]).is_file()
+    assert read_scores(home / "scores" / LATEST).path == Path(summary["scores"]["path"]).resolve()
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs_quick() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_batch_scoring.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    ratio = float(done.stdout.split("ratio to pure predict: ")[1].split("x")[0])
+    memory = float(done.stdout.split("MiB = ")[1].split("x")[0])
+    assert ratio > 0 and memory >= 0 and "users: 5,000" in done.stdout

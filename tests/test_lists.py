@@ -1,0 +1,238 @@
+"""At-risk lists and movers on hand-made scores tables: ranking, filters, control group, privacy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.lists import (
+    LIST_FIELDS,
+    MOVER_FIELDS,
+    PSEUDONYM_KEY_ENV,
+    Filters,
+    ListError,
+    Privacy,
+    at_risk,
+    control_flags,
+    export,
+    format_rows,
+    list_rows,
+    movers,
+    pseudonyms,
+)
+
+PERSONAL = ["country", "device"]
+
+
+def scores_table() -> pd.DataFrame:
+    """Six users; u6 is not churn-eligible (no churn score, so no value at risk)."""
+    reasons = json.dumps(
+        [
+            {
+                "feature": "recency_days",
+                "value": 40.0,
+                "contribution": 0.9,
+                "text": "no activity for 40 days",
+            },
+            {
+                "feature": "sessions_30d",
+                "value": 0.0,
+                "contribution": 0.2,
+                "text": "only 0 sessions in the last 30 days",
+            },
+        ]
+    )
+    return pd.DataFrame(
+        {
+            "user_id": ["u1", "u2", "u3", "u4", "u5", "u6"],
+            "churn_probability": [0.9, 0.2, 0.6, 0.6, 0.05, np.nan],
+            "ltv": [10.0, 400.0, 100.0, 100.0, 1000.0, 50.0],
+            "ltv_p10": [1.0, 100, 20, 20, 300, 5],
+            "ltv_p90": [30.0, 800, 300, 300, 2000, 90],
+            "risk_band": ["high", "medium", "high", "high", "low", None],
+            "lifecycle_stage": ["silent", "active", "at_risk", "at_risk", "active", "churned"],
+            "segment": ["lost", "champions", "at_risk", "loyal", "champions", "no_purchase"],
+            "super_user": [False, True, False, False, True, False],
+            "channel": ["email", "social", "email", "organic", "social", None],
+            "days_since_last_activity": [40.0, 3, 25, 26, 1, 300],
+            "orders": [1.0, 8, 3, 3, 20, 0],
+            "revenue": [5.0, 300, 90, 80, 900, 0],
+            "reasons": [reasons, reasons, reasons, None, "[]", None],
+            "country": ["GB", "US", "DE", "FR", "IE", "GB"],
+            "device": ["ios", "web", "web", "android", "ios", "web"],
+        }
+    ).assign(value_at_risk=lambda f: f["churn_probability"] * f["ltv"])
+
+
+# -- ranking ------------------------------------------------------------------------------
+
+
+def test_ranked_by_value_at_risk_ties_by_user_id_and_unscored_left_out() -> None:
+    ranked = at_risk(scores_table(), limit=None)
+    # value at risk: u2 80, u3 60, u4 60, u5 50, u1 9; u6 has none.
+    assert ranked["user_id"].tolist() == ["u2", "u3", "u4", "u5", "u1"]
+    assert ranked["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert (
+        ranked.iloc[1]["top_reasons"]
+        == "no activity for 40 days; only 0 sessions in the last 30 days"
+    )
+    assert ranked.iloc[2]["top_reasons"] == ""  # no reasons computed for this user
+
+
+def test_other_rankings_limit_and_offset() -> None:
+    frame = scores_table()
+    assert at_risk(frame, rank_by="churn_probability", limit=2)["user_id"].tolist() == ["u1", "u3"]
+    assert at_risk(frame, rank_by="ltv", limit=2)["user_id"].tolist() == ["u5", "u2"]
+    assert at_risk(frame, limit=2)["user_id"].tolist() == ["u2", "u3"]  # u3 and u4 tie: id decides
+    assert at_risk(frame.iloc[::-1], limit=3)["user_id"].tolist() == ["u2", "u3", "u4"]
+    page = at_risk(frame, limit=2, offset=2)
+    assert page["user_id"].tolist() == ["u4", "u5"] and page["rank"].tolist() == [3, 4]
+    with pytest.raises(ListError, match="--rank-by"):
+        at_risk(frame, rank_by="revenue")
+
+
+# -- filters ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (Filters(segment="champions"), ["u2", "u5"]),
+        (Filters(stage="at_risk"), ["u3", "u4"]),
+        (Filters(channel="email"), ["u3", "u1"]),
+        (Filters(min_ltv=100), ["u2", "u3", "u4", "u5"]),
+        (Filters(min_churn=0.6), ["u3", "u4", "u1"]),
+        (Filters(segment="champions", min_churn=0.1), ["u2"]),
+    ],
+)
+def test_each_filter(filters: Filters, expected: list[str]) -> None:
+    assert at_risk(scores_table(), filters, limit=None)["user_id"].tolist() == expected
+
+
+def test_unknown_filter_values_name_the_known_ones() -> None:
+    frame = scores_table()
+    with pytest.raises(
+        ListError, match="--segment vip: unknown; this scores table has at_risk, champions"
+    ):
+        at_risk(frame, Filters(segment="vip"))
+    with pytest.raises(ListError, match="--channel email: this scores table has no channel values"):
+        at_risk(frame.assign(channel=None), Filters(channel="email"))
+    with pytest.raises(ListError, match="--min-ltv"):
+        at_risk(frame.drop(columns="ltv"), Filters(min_ltv=1), rank_by="churn_probability")
+
+
+# -- control group ------------------------------------------------------------------------
+
+
+def test_control_group_size_and_determinism() -> None:
+    ids = [f"user-{i}" for i in range(10_000)]
+    flags = control_flags(ids, seed=1, share=0.1)
+    assert abs(flags.mean() - 0.1) < 0.015  # binomial sd 0.003: 5 sd
+    assert np.array_equal(flags, control_flags(list(reversed(ids)), seed=1, share=0.1)[::-1])
+    other = control_flags(ids, seed=2, share=0.1)
+    assert abs(other.mean() - 0.1) < 0.015
+    assert (flags & other).sum() < 0.03 * len(ids)  # independent draws overlap ~1%
+    bigger = control_flags(ids, seed=1, share=0.3)
+    assert abs(bigger.mean() - 0.3) < 0.03 and not (flags & ~bigger).any()  # nested shares
+    assert not control_flags(ids, seed=1, share=0.0).any()
+    with pytest.raises(ListError, match="control-share"):
+        control_flags(ids, seed=1, share=1.0)
+
+
+def test_control_flag_is_assigned_before_filtering() -> None:
+    frame = scores_table()
+    full = at_risk(frame, limit=None, control_share=0.5, seed=3).set_index("user_id")["control"]
+    filtered = at_risk(frame, Filters(channel="email"), limit=1, control_share=0.5, seed=3)
+    for user, flag in zip(filtered["user_id"], filtered["control"], strict=True):
+        assert flag == full[user]
+    expected = dict(zip(frame["user_id"], control_flags(frame["user_id"], 3, 0.5), strict=True))
+    assert full.to_dict() == {user: expected[user] for user in full.index}
+
+
+# -- privacy ------------------------------------------------------------------------------
+
+
+def test_lists_carry_no_personal_column_unless_allowed() -> None:
+    ranked = at_risk(scores_table(), limit=None)
+    rows = list_rows(ranked, Privacy(), PERSONAL)
+    assert list(rows.columns) == [f for f in LIST_FIELDS if f in rows.columns]
+    assert not set(PERSONAL) & set(rows.columns)
+    assert "reasons" not in rows.columns  # the raw JSON stays in the scores table
+    allowed = list_rows(ranked, Privacy(allowed_columns=("country",)), PERSONAL)
+    assert "country" in allowed.columns and "device" not in allowed.columns
+    with pytest.raises(ListError, match="--allow-column email_address: not a personal column"):
+        list_rows(ranked, Privacy(allowed_columns=("email_address",)), PERSONAL)
+
+
+def test_pseudonyms_are_stable_keyed_and_replace_the_id() -> None:
+    ids = ["u1", "u2", "u1"]
+    first = pseudonyms(ids, b"secret")
+    assert first[0] == first[2] and first[0] != first[1]
+    assert first == pseudonyms(ids, b"secret")
+    assert pseudonyms(ids, b"another")[0] != first[0]
+    assert all(len(p) == 16 and p not in ids for p in first)
+    rows = list_rows(
+        at_risk(scores_table(), limit=None), Privacy(pseudonym_key=b"secret"), PERSONAL
+    )
+    assert set(rows["user_id"]) == set(pseudonyms(["u1", "u2", "u3", "u4", "u5"], b"secret"))
+    # The control flag follows the real id, so pseudonymising does not change the group.
+    plain = list_rows(at_risk(scores_table(), limit=None, control_share=0.5), Privacy(), PERSONAL)
+    hidden = list_rows(
+        at_risk(scores_table(), limit=None, control_share=0.5),
+        Privacy(pseudonym_key=b"k"),
+        PERSONAL,
+    )
+    assert plain["control"].tolist() == hidden["control"].tolist()
+
+
+def test_pseudonym_key_comes_from_the_environment() -> None:
+    with pytest.raises(ListError, match=PSEUDONYM_KEY_ENV):
+        Privacy.from_env(pseudonymize=True, environ={})
+    privacy = Privacy.from_env(pseudonymize=True, environ={PSEUDONYM_KEY_ENV: "k1"})
+    assert privacy.pseudonym_key == b"k1"
+    assert Privacy.from_env(environ={PSEUDONYM_KEY_ENV: "k1"}).pseudonym_key is None
+
+
+# -- movers -------------------------------------------------------------------------------
+
+
+def test_movers_rank_the_biggest_rises_of_users_in_both_tables() -> None:
+    latest = scores_table()
+    previous = latest[latest["user_id"] != "u2"].assign(  # u2 is new: nothing to compare
+        churn_probability=[0.1, 0.6, 0.1, 0.5, 0.5],
+    )
+    previous = previous.assign(value_at_risk=previous["churn_probability"] * previous["ltv"])
+    found = movers(latest, previous, by="value_at_risk", limit=None)
+    # value at risk rose for u4 (10 -> 60) and u1 (1 -> 9); u3 unchanged, u5 fell.
+    assert found["user_id"].tolist() == ["u4", "u1"]
+    assert found["value_at_risk_change"].tolist() == pytest.approx([50.0, 8.0])
+    by_churn = movers(latest, previous, by="churn_probability", limit=1)
+    assert by_churn["user_id"].tolist() == ["u1"]
+    assert by_churn.iloc[0]["churn_probability_before"] == pytest.approx(0.1)
+    rows = list_rows(found, Privacy(), PERSONAL, extra=MOVER_FIELDS)
+    assert {"value_at_risk_change", "top_reasons", "control"} <= set(rows.columns)
+    assert not set(PERSONAL) & set(rows.columns)
+    assert movers(latest, previous, filters=Filters(channel="email"))["user_id"].tolist() == ["u1"]
+    with pytest.raises(ListError, match="--by"):
+        movers(latest, previous, by="ltv")
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_round_trips_and_prints(tmp_path: Path, suffix: str) -> None:
+    rows = list_rows(at_risk(scores_table(), limit=3), Privacy(), PERSONAL)
+    out = export(rows, tmp_path / f"list{suffix}")
+    back = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert back["user_id"].tolist() == ["u2", "u3", "u4"]
+    assert back["value_at_risk"].tolist() == pytest.approx(rows["value_at_risk"].tolist(), rel=1e-5)
+    assert list(tmp_path.iterdir()) == [out]  # no staging file left behind
+    text = "\n".join(format_rows(rows))
+    assert "u2" in text and "20%" in text and "no activity for 40 days" in text
+    with pytest.raises(ListError, match="--format"):
+        export(rows, tmp_path / "x.xlsx", "xlsx")

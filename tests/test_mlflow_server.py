@@ -1,0 +1,81 @@
+"""Training and serving against a real ``mlflow server`` (SQLite backend, served artifacts)
+on a loopback port, selected only by ``tracking.uri``: runs, registry, aliases and model
+artifacts all go through the server, and serving loads the champion back from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from services import mlflow_server
+from test_training import run_cli
+
+from lifecycle import registry
+from lifecycle.settings import load_settings
+from serving.scoring import load_champions
+from training.pipeline import list_models, train_task
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    workdir = tmp_path_factory.mktemp("mlflow_server")
+    with mlflow_server(workdir) as uri:
+        yield uri, workdir
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, server: tuple[str, Path]) -> Path:
+    home = tmp_path_factory.mktemp("server_ws")
+    (home / "lifecycle.toml").write_text(f'[tracking]\nuri = "{server[0]}"\n')
+    run_cli(home, "demo-data", "--users", "2000", "--seed", "5")
+    run_cli(home, "features", "build")
+    run_cli(home, "features", "apply")
+    return home
+
+
+@pytest.fixture(scope="module")
+def trained(home: Path) -> object:
+    return train_task(load_settings(home=home, environ={}), "churn")
+
+
+def test_training_registers_on_the_server(
+    home: Path, server: tuple[str, Path], trained: object
+) -> None:
+    uri, workdir = server
+    settings = load_settings(home=home, environ={})
+    assert registry.tracking_uri(settings) == uri
+    assert trained.promoted and trained.gate.startswith("first model")
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    assert str(champion.version) == trained.version
+    run = client.get_run(trained.run_id)
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # stored by the server
+    assert run.data.metrics["test.auc"] == pytest.approx(trained.metrics["lightgbm"]["auc"])
+    # Nothing went to a local store: the server's own folders hold the runs and artifacts.
+    assert not settings.workspace.mlflow_dir.exists()
+    assert (workdir / "mlflow.db").is_file()
+    assert list((workdir / "artifacts").rglob("bundle.json"))
+    rows = list_models(settings)
+    assert [(r["task"], r["aliases"]) for r in rows] == [("churn", ["challenger", "champion"])]
+    assert "demo-churn v" in run_cli(home, "models")
+
+
+def test_serving_loads_the_champion_from_the_server(
+    home: Path, trained: object, tmp_path: Path
+) -> None:
+    import mlflow
+
+    settings = load_settings(home=home, environ={})
+    champions = load_champions(settings, cache=tmp_path)
+    assert champions.versions == {"churn": trained.version}
+    assert set(champions.unavailable) == {"conversion", "ltv"}
+    bundle = champions.bundles["churn"]
+    assert bundle.metrics == pytest.approx(trained.metrics["lightgbm"])
+    pyfunc = mlflow.pyfunc.load_model("models:/demo-churn@champion")  # through the server too
+    features = pd.DataFrame(pyfunc.input_example)
+    np.testing.assert_array_equal(
+        pyfunc.predict(features)["score"].to_numpy(), bundle.predict(features)
+    )

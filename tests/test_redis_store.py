@@ -1,0 +1,71 @@
+"""The Feast Redis online store against a real ``redis-server`` on a loopback port:
+selected by settings alone, materialized into, looked up, and equal to the offline store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from services import redis_server
+from test_feature_store import assert_online_matches_offline, prepare
+
+from features import contract as c
+from features.store import latest_feature_rows, online_features, open_store, store_paths
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def redis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A demo workspace whose settings file selects a fresh redis-server, materialized into it."""
+    home = tmp_path_factory.mktemp("redis_ws")
+    with redis_server(tmp_path_factory.mktemp("redis")) as connection:
+        (home / "lifecycle.toml").write_text(
+            f'[feast]\nonline_store = "redis"\nredis_connection = "{connection}"\n'
+        )
+        prepare(
+            home,
+            ["demo-data", "--users", "1500", "--seed", "3"],
+            ["features", "build"],
+            ["features", "apply"],
+            ["features", "materialize"],
+        )
+        yield home, connection
+
+
+def test_settings_select_redis_and_materialize_fills_it(redis_home: tuple[Path, str]) -> None:
+    import redis
+
+    home, connection = redis_home
+    settings = load_settings(home=home, environ={})
+    store = open_store(settings)
+    assert store.config.online_store.type == "redis"
+    assert not store_paths(settings).online_db.exists()  # nothing went to SQLite
+    host, port = connection.split(":")
+    with redis.Redis(host=host, port=int(port)) as client:
+        keys = client.dbsize()
+    users = latest_feature_rows(store_paths(settings))[c.USER_ID].nunique()
+    assert keys == users == 1500  # one hash per user entity, every user materialized
+
+
+def test_online_offline_parity_on_redis(redis_home: tuple[Path, str]) -> None:
+    assert_online_matches_offline(redis_home[0], "demo")
+
+
+def test_unknown_user_is_not_found_in_redis(redis_home: tuple[Path, str]) -> None:
+    store = open_store(load_settings(home=redis_home[0], environ={}))
+    online = online_features(store, ["u0000001", "no-such-user", "u0000002"], "ltv_v1")
+    assert online.found.tolist() == [True, False, True]
+    assert online.frame.loc[1].drop(c.USER_ID).isna().all()
+    assert online.frame.loc[0].drop(c.USER_ID).notna().any()
+
+
+def test_features_show_reads_redis(redis_home: tuple[Path, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["--home", str(redis_home[0]), "features", "show", "u0000002", "ghost"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ghost  (not found in the online store)" in result.stdout
+    assert "recency_days:" in result.stdout

@@ -1,0 +1,206 @@
+"""The HTML report renders in a real headless browser (Debian's chromium) with its plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.batch import ScoresTable
+from serving.report import EVALUATION_PLOTS, ModelEvaluation, ltv_deciles, png, render_report
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+# Marks each image with whether it decoded (non-zero natural size), once the page has loaded.
+MARK_IMAGES = """<script>
+window.addEventListener("load", () => {
+  const images = [...document.images];
+  images.forEach(img => img.setAttribute("data-loaded",
+    img.complete && img.naturalWidth > 0 && img.naturalHeight > 0 ? "yes" : "no"));
+  document.body.setAttribute("data-images", String(images.length));
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    return found
+
+
+def browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def synthetic_scores(users: int = 3000, seed: int = 1) -> ScoresTable:
+    rng = np.random.default_rng(seed)
+    churn = rng.beta(1.2, 3, users)
+    eligible = rng.random(users) < 0.6
+    ltv = rng.gamma(0.4, 120, users) * (rng.random(users) < 0.5)
+    orders = rng.poisson(1.2, users).astype(float)
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"u{i:05d}" for i in range(users)],
+            "channel": rng.choice(["organic", "paid_search", "social", "email"], users),
+            "churn_probability": np.where(eligible, churn, np.nan),
+            "conversion_probability": np.where(orders == 0, rng.beta(1, 8, users), np.nan),
+            "ltv": ltv,
+            "ltv_p10": ltv * 0.2,
+            "ltv_p50": ltv * 0.8,
+            "ltv_p90": ltv * 2.5,
+            "lifecycle_stage": rng.choice(["new", "active", "at_risk", "silent", "churned"], users),
+            "segment": rng.choice(
+                ["champions", "loyal", "potential", "lost", "no_purchase"], users
+            ),
+            "super_user": False,
+            "days_since_last_activity": rng.exponential(40, users),
+            "orders": orders,
+            "revenue": orders * rng.gamma(2, 20, users),
+            "activated": (rng.random(users) < 0.6).astype(float),
+            "sessions": rng.poisson(4, users).astype(float),
+            "reasons": json.dumps(
+                [
+                    {
+                        "feature": "recency_days",
+                        "value": 40.0,
+                        "contribution": 1.0,
+                        "text": "no activity for 40 days",
+                    }
+                ]
+            ),
+            "country": rng.choice(["GB", "US"], users),
+        }
+    )
+    frame["value_at_risk"] = frame["churn_probability"] * frame["ltv"]
+    frame["risk_band"] = np.where(frame["churn_probability"] >= 0.5, "high", "low")
+    metadata = {
+        "dataset": "demo",
+        "as_of": "2025-12-31",
+        "scored_at": "2026-01-01T06:00:00+00:00",
+        "model_versions": {"churn": "3", "ltv": "2"},
+        "definitions": {"lifecycle_stage": "stages_v1", "segment": "rfm_v1"},
+        "personal_columns": ["country"],
+    }
+    return ScoresTable(frame=frame, metadata=metadata)
+
+
+def evaluation_png() -> bytes:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.plot([0, 0.2, 1], [0, 0.6, 1], marker="o")
+    ax.set_title("gain")
+    return png(fig)
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    evaluations = [
+        ModelEvaluation(
+            "churn",
+            "demo-churn",
+            "3",
+            "2025-10-01",
+            {"auc": 0.91, "ece": 0.02},
+            {"gain.png": evaluation_png()},
+        ),
+        ModelEvaluation(
+            "ltv", "demo-ltv", "2", problem="evaluation of demo-ltv v2 unavailable: gone"
+        ),
+    ]
+    document, images, sections = render_report(synthetic_scores(), evaluations, top=15)
+    assert len(sections) == 6
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    path.write_text(document)
+    return path, images
+
+
+def test_report_embeds_everything_and_no_personal_columns(report_file: tuple[Path, int]) -> None:
+    path, images = report_file
+    text = path.read_text()
+    assert images == 5  # distributions, LTV deciles, segments, funnel and the churn gain plot
+    assert text.count('src="data:image/png;base64,') == images
+    assert not re.search(r"(src|href)=\"(https?:)?//", text)
+    assert "evaluation of demo-ltv v2 unavailable: gone" in text
+    assert ">country<" not in text and ">GB<" not in text  # the list withholds personal columns
+    assert "no activity for 40 days" in text
+
+
+def test_report_renders_in_chromium_with_its_plots(
+    chromium: str, report_file: tuple[Path, int], tmp_path: Path
+) -> None:
+    path, images = report_file
+    probe = tmp_path / "probe.html"
+    probe.write_text(path.read_text().replace("</body>", MARK_IMAGES + "</body>"))
+    dom = browse(
+        chromium,
+        tmp_path / "profile-dom",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        probe.as_uri(),
+    ).stdout
+    assert f'data-images="{images}"' in dom
+    assert dom.count('data-loaded="yes"') == images and 'data-loaded="no"' not in dom
+    assert "Lifecycle report" in dom and "Top 15 at-risk users" in dom
+
+    shot = tmp_path / "report.png"
+    browse(
+        chromium,
+        tmp_path / "profile-shot",
+        f"--screenshot={shot}",
+        "--window-size=1280,2400",
+        "--hide-scrollbars",
+        path.as_uri(),
+    )
+    from matplotlib.image import imread
+
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2400, 1280)
+    distinct = np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0)
+    assert len(distinct) > 200 and pixels.std() > 0.05  # plots and text, not a blank page
+
+
+def test_ltv_deciles_share_adds_up() -> None:
+    table = ltv_deciles(pd.DataFrame({"ltv": np.arange(100.0)}))
+    assert table["users"].tolist() == [10] * 10
+    assert table["mean_ltv"].is_monotonic_decreasing
+    assert table["cumulative_share"].iloc[-1] == pytest.approx(1.0)
+    assert set(EVALUATION_PLOTS) == {"gain.png", "calibration.png", "deciles.png"}
+
+
+def test_report_on_purchase_only_data_without_channels_or_churn() -> None:
+    table = synthetic_scores(500)
+    table.frame["channel"] = None
+    frame = table.frame.drop(
+        columns=["churn_probability", "value_at_risk", "risk_band", "conversion_probability"]
+    )
+    document, images, sections = render_report(ScoresTable(frame, table.metadata), [])
+    assert images == 4  # distributions, deciles, segments, funnel; no at-risk list without churn
+    assert "(no channel)" in document and "no model evaluations" in document
+    assert not any(s.startswith("Top ") for s in sections)

@@ -1,0 +1,161 @@
+"""Segment definitions and the channel funnel on hand-made frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.funnel import NO_CHANNEL, channel_funnel
+from serving.segments import (
+    NO_PURCHASE,
+    RfmDefinition,
+    SegmentDefinitions,
+    SuperUserDefinition,
+    lifecycle_stage,
+    quantile_score,
+    rfm_scores,
+    rfm_segment,
+    segment_summary,
+    super_users,
+)
+
+
+def buyers(recency: list[float], orders: list[float], revenue: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "purchase_recency_days": recency,
+            "orders_total": orders,
+            "revenue_total": revenue,
+        }
+    )
+
+
+def test_quantile_score_is_rank_based_with_shared_ties() -> None:
+    scores = quantile_score(pd.Series([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10]), bins=5)
+    assert scores.tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    lower_is_better = quantile_score(pd.Series([1.0, 2, 3, 4, 5]), 5, higher_is_better=False)
+    assert lower_is_better.tolist() == [5, 4, 3, 2, 1]
+    tied = quantile_score(pd.Series([7.0, 7, 7, 7]), bins=5)
+    assert tied.nunique() == 1
+
+
+def test_rfm_segments_follow_the_documented_rules() -> None:
+    # Five buyers spread over each axis so that every quintile score is 1..5 exactly once.
+    frame = buyers(
+        recency=[1, 10, 100, 200, 400],  # R: 5, 4, 3, 2, 1
+        orders=[9, 1, 5, 8, 1],  # F: 5, 2, 3, 4, 2 (tied 1s share a score)
+        revenue=[900, 10, 500, 800, 20],
+    )
+    scores = rfm_scores(frame)
+    assert scores["r"].tolist() == [5, 4, 3, 2, 1]
+    segments = rfm_segment(frame)
+    # u0: R5, high F and M -> champions; u1: recent, tiny -> potential; u2: R3, mid FM -> loyal;
+    # u3: R2 but big buyer -> at_risk; u4: R1, tiny -> lost.
+    assert segments.tolist() == ["champions", "potential", "loyal", "at_risk", "lost"]
+
+
+def test_rfm_users_without_orders_are_no_purchase_and_every_score_pair_is_named() -> None:
+    frame = buyers([np.nan, 5.0], [0.0, 3.0], [0.0, 50.0])
+    assert rfm_segment(frame)[0] == NO_PURCHASE
+    definition = RfmDefinition()
+    for r in range(1, 6):
+        for fm in range(1, 6):
+            matched = [
+                rule.name
+                for rule in definition.rules
+                if rule.recency[0] <= r <= rule.recency[1]
+                and rule.frequency_monetary[0] <= fm <= rule.frequency_monetary[1]
+            ]
+            assert matched, f"R{r} FM{fm} has no segment"
+    assert set(definition.segments) == {
+        "champions",
+        "loyal",
+        "potential",
+        "at_risk",
+        "hibernating",
+        "lost",
+        NO_PURCHASE,
+    }
+
+
+def test_rfm_hibernating_lost_and_configurable_rules() -> None:
+    frame = buyers(recency=[1, 2, 3, 4, 5], orders=[5, 4, 3, 1, 2], revenue=[5, 4, 3, 1, 2])
+    assert rfm_segment(frame).tolist() == ["champions", "champions", "loyal", "hibernating", "lost"]
+    tied = buyers(recency=[1, 2, 3, 4, 5], orders=[1] * 5, revenue=[5.0] * 5)
+    # Ties on F and M give every buyer the middle score 3: recency alone decides.
+    assert rfm_segment(tied).tolist() == ["loyal", "loyal", "loyal", "at_risk", "at_risk"]
+    coarse = RfmDefinition(version="rfm_test", bins=2)
+    assert set(rfm_scores(frame, coarse)["r"].dropna()) == {1, 2}
+    assert SegmentDefinitions(rfm=coarse).versions["segment"] == "rfm_test"
+    with pytest.raises(KeyError, match="orders_total"):
+        rfm_segment(frame.drop(columns="orders_total"))
+
+
+def test_super_users_are_the_top_share_and_their_value_share() -> None:
+    frame = pd.DataFrame({"revenue_total": [100.0, 50, 10, 10, 10, 5, 5, 5, 5, 0]})
+    found = super_users(frame)
+    assert found.users == 2
+    assert found.flags.tolist() == [True, True] + [False] * 8
+    assert found.value_share == pytest.approx(150 / 200)
+    by_ltv = super_users(
+        pd.DataFrame({"ltv": [1.0, 9.0]}), SuperUserDefinition(top_share=0.5, value_column="ltv")
+    )
+    assert by_ltv.flags.tolist() == [False, True] and by_ltv.value_share == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="top_share"):
+        super_users(frame, SuperUserDefinition(top_share=0))
+    nothing = super_users(pd.DataFrame({"revenue_total": [0.0, 0.0]}))
+    assert np.isnan(nothing.value_share)
+
+
+def test_segment_summary_sizes_and_shares_add_up() -> None:
+    scores = pd.DataFrame(
+        {"segment": ["a", "a", "b", None], "revenue": [10.0, 30, 60, 0], "ltv": [1.0, 1, 1, 1]}
+    )
+    summary = segment_summary(scores, "segment", ("revenue", "ltv")).set_index("segment")
+    assert summary.loc["a", "users"] == 2 and summary.loc["(none)", "users"] == 1
+    assert summary["user_share"].sum() == pytest.approx(1)
+    assert summary.loc["a", "revenue_share"] == pytest.approx(0.4)
+    assert summary.loc["b", "ltv_share"] == pytest.approx(0.25)
+
+
+def test_lifecycle_stages_v1_on_a_hand_made_frame() -> None:
+    features = pd.DataFrame(
+        {
+            "tenure_days": [10, 400, 400, 400, 400, 400],
+            "recency_days": [1, 200, 45, 5, 5, 5],
+            "active_days_30d": [3, 0, 0, 4, 4, 4],
+            "active_days_90d": [3, 0, 2, 20, 4, 20],
+        }
+    )
+    churn = pd.Series([0.1, 0.9, 0.9, 0.8, 0.1, 0.1])
+    stages = lifecycle_stage(features, churn).tolist()
+    assert stages == ["new", "churned", "silent", "at_risk", "reactivated", "active"]
+
+
+def test_channel_funnel_steps_rates_and_value() -> None:
+    scores = pd.DataFrame(
+        {
+            "channel": ["email", "email", "email", "social", "social"],
+            "activated": [1.0, 0, 0, 0, 0],
+            "sessions": [0.0, 3, 0, 0, 0],
+            "orders": [2.0, 1, 0, 0, 0],
+            "revenue": [20.0, 5, 0, 0, 0],
+            "ltv": [30.0, 10, 2, 1, 1],
+        }
+    )
+    funnel = channel_funnel(scores).set_index("channel")
+    email = funnel.loc["email"]
+    assert email[["signed_up", "active", "converted", "repeat"]].tolist() == [3, 2, 2, 1]
+    assert email.repeat_rate == pytest.approx(0.5)
+    assert email.mean_ltv == pytest.approx(14)
+    assert funnel.loc["social", "active"] == 0 and np.isnan(funnel.loc["social", "repeat_rate"])
+    assert funnel.index[0] == "email"  # most valuable channel first
+    assert funnel["ltv_share"].sum() == pytest.approx(1)
+
+
+def test_channel_funnel_without_channels_is_one_row() -> None:
+    purchase_log = pd.DataFrame({"orders": [1.0, 3.0], "ltv": [5.0, 7.0]})
+    funnel = channel_funnel(purchase_log)
+    assert funnel["channel"].tolist() == [NO_CHANNEL]
+    assert funnel.loc[0, "active"] == 2 and funnel.loc[0, "repeat"] == 1

@@ -1,0 +1,564 @@
+"""The scoring API at three depths: the scorer in process, the BentoML ASGI app in process,
+and a real ``bentoml serve`` subprocess on a free local port called over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+ENDPOINTS = ("/score", "/score_features", "/at_risk", "/models", "/reload")
+SERVER_LIMITS = {
+    "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
+    "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
+}
+
+
+def prepare(home: Path, *setup: list[str]) -> None:
+    runner = CliRunner()
+    for args in setup:
+        result = runner.invoke(main, ["--home", str(home), "--quiet", *args])
+        assert result.exit_code == 0, f"{args}: {result.output}"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A trained workspace; churn gets a second registered version (same artifacts) to promote."""
+    workspace = tmp_path_factory.mktemp("serving_ws")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_"):
+                patch.delenv(name)
+        patch.setenv("LIFECYCLE_HOME", str(workspace))
+        prepare(
+            workspace,
+            ["demo-data", "--users", "2000", "--seed", "5"],
+            ["features", "build"],
+            ["features", "apply"],
+            ["features", "materialize"],
+            ["train", "all"],
+        )
+        from lifecycle import registry
+
+        settings = load_settings(home=workspace, environ={})
+        client = registry.client(settings)
+        name = registry.model_name(settings.dataset, "churn")
+        champion = registry.alias_version(client, name, registry.CHAMPION)
+        client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+        yield workspace
+
+
+@pytest.fixture(scope="module")
+def known_users(home: Path) -> list[str]:
+    table = home / "features" / "demo" / "user_features.parquet"
+    return (
+        pd.read_parquet(table, columns=["user_id"])["user_id"]
+        .drop_duplicates()
+        .astype(str)
+        .tolist()[:200]
+    )
+
+
+def champion_versions(home: Path) -> dict[str, str]:
+    from lifecycle import registry
+
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    return {
+        task: str(
+            registry.alias_version(client, registry.model_name("demo", task), "champion").version
+        )
+        for task in registry.TASKS
+    }
+
+
+def promote(home: Path, task: str, version: str) -> None:
+    from training.pipeline import promote as promote_version
+
+    promote_version(load_settings(home=home, environ={}), task, version, "serving reload test")
+
+
+def write_batch_scores(home: Path) -> Path:
+    path = home / "scores" / "latest.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    reasons = [
+        {
+            "feature": "recency_days",
+            "value": 40.0,
+            "contribution": 0.5,
+            "text": "no activity for 40 days",
+        }
+    ]
+    pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "churn_probability": [0.9, 0.2, 0.6, 0.7],
+            "ltv": [10.0, 500.0, 100.0, 50.0],
+            "value_at_risk": [9.0, 100.0, 60.0, 35.0],
+            "risk_band": ["high", "medium", "high", "high"],
+            "lifecycle_stage": ["at_risk", "active", "at_risk", "silent"],
+            "segment": ["s1", "s2", "s1", "s1"],
+            "channel": ["email", "organic", "email", "social"],
+            "reasons": [reasons, [], reasons, []],
+        }
+    ).to_parquet(path)
+    return path
+
+
+# -- in process: the scorer -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scorer(home: Path) -> Iterator[Any]:
+    from serving.service import Scorer
+
+    loaded = Scorer(load_settings(home=home, environ={}))
+    loaded.load()
+    yield loaded
+    loaded.close()
+
+
+def test_known_users_are_scored_with_reasons_and_versions(
+    scorer: Any, known_users: list[str]
+) -> None:
+    response = scorer.score(known_users[:20])
+    assert [u.user_id for u in response.users] == known_users[:20]
+    assert {u.status for u in response.users} == {"scored"}
+    assert response.model_versions == champion_versions(scorer.settings.home)
+    for user in response.users:
+        assert user.ltv is not None and user.ltv_p10 <= user.ltv_p50 <= user.ltv_p90
+        assert user.lifecycle_stage in (
+            "new",
+            "active",
+            "at_risk",
+            "silent",
+            "churned",
+            "reactivated",
+        )
+        if user.churn_probability is not None:
+            assert 0 <= user.churn_probability <= 1
+            assert user.risk_band in ("low", "medium", "high")
+            assert user.value_at_risk == pytest.approx(user.churn_probability * user.ltv)
+    assert any(u.reasons for u in response.users)
+
+
+def test_scores_match_batch_scoring_of_the_same_features(
+    scorer: Any, known_users: list[str]
+) -> None:
+    """The API adds no second scoring path: same numbers as score_frame on the store's rows."""
+    from features.store import online_features
+    from serving.scoring import score_frame
+
+    state = scorer.state
+    online = online_features(state.store, known_users[:5], "churn_v1")
+    expected = score_frame(state.champions, online.frame)
+    got = scorer.score(known_users[:5]).users
+    assert [u.ltv for u in got] == pytest.approx(expected["ltv"].tolist())
+
+
+def test_unknown_users_get_the_cold_start_answer_not_a_failure(
+    scorer: Any, known_users: list[str]
+) -> None:
+    response = scorer.score(["nobody-1", known_users[0], "nobody-2", known_users[0]])
+    statuses = [u.status for u in response.users]
+    assert statuses == ["unknown_user", "scored", "unknown_user", "scored"]
+    first, second = response.users[0], response.users[2]
+    assert first.lifecycle_stage == "new"
+    assert first.ltv is not None and first.ltv == second.ltv
+    assert "brand-new user" in response.cold_start
+
+
+def test_tasks_subset_leaves_other_fields_null(scorer: Any, known_users: list[str]) -> None:
+    user = scorer.score(known_users[:1], ["ltv"]).users[0]
+    assert user.ltv is not None
+    assert user.churn_probability is None and user.reasons == [] and user.value_at_risk is None
+    assert user.model_versions.keys() == {"ltv"}
+
+
+def test_too_many_users_names_the_field(scorer: Any) -> None:
+    limit = scorer.settings.serving.max_users_per_request
+    with pytest.raises(ValidationError) as error:
+        scorer.score([f"u{i}" for i in range(limit + 1)])
+    assert error.value.errors()[0]["loc"] == ("user_ids",)
+
+
+def test_score_features_scores_supplied_rows(scorer: Any) -> None:
+    from serving.service import FeatureRow
+
+    row = FeatureRow(
+        user_id="prospect", features={"recency_days": 3, "tenure_days": 10, "channel": "email"}
+    )
+    user = scorer.score_features([row]).users[0]
+    assert user.status == "supplied" and user.churn_probability is not None and user.ltv is not None
+
+
+def test_score_features_reports_each_bad_field(scorer: Any) -> None:
+    from serving.service import FeatureRow
+
+    rows = [
+        FeatureRow(user_id="a", features={"recency_days": "three", "channel": 4.0}),
+        FeatureRow(user_id="b", features={"bogus_feature": 1.0, "channel": "carrier-pigeon"}),
+    ]
+    with pytest.raises(ValidationError) as error:
+        scorer.score_features(rows)
+    locs = {e["loc"] for e in error.value.errors()}
+    assert locs == {
+        ("users", 0, "features", "recency_days"),
+        ("users", 0, "features", "channel"),
+        ("users", 1, "features", "bogus_feature"),
+        ("users", 1, "features", "channel"),
+    }
+
+
+def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
+    from serving.service import ApiError
+
+    path = home / "scores" / "latest.parquet"
+    if path.exists():
+        path.unlink()
+    with pytest.raises(ApiError) as missing:
+        scorer.at_risk()
+    assert missing.value.status == 404 and "lifecycle score-all" in missing.value.message
+    write_batch_scores(home)
+    everyone = scorer.at_risk()
+    assert [u.user_id for u in everyone.users] == ["b", "c", "d", "a"]
+    assert [u.rank for u in everyone.users] == [1, 2, 3, 4]
+    filtered = scorer.at_risk(segment="s1", min_churn=0.65)
+    assert [u.user_id for u in filtered.users] == ["d", "a"] and filtered.total == 2
+    page = scorer.at_risk(limit=2, offset=1)
+    assert (
+        [u.user_id for u in page.users] == ["c", "d"]
+        and page.total == 4
+        and page.users[0].rank == 2
+    )
+    assert page.users[0].reasons[0].feature == "recency_days"
+    assert [u.user_id for u in scorer.at_risk(channel="email", min_ltv=50).users] == ["c"]
+
+
+def test_models_lists_versions_aliases_window_and_metrics(scorer: Any) -> None:
+    response = scorer.models()
+    assert {m.task for m in response.models} == {"churn", "conversion", "ltv"}
+    churn = next(m for m in response.models if m.task == "churn")
+    assert "champion" in churn.aliases and churn.feature_service == "churn_v1"
+    assert "auc" in churn.metrics and churn.training_window["test_cutoff"]
+
+
+def test_not_ready_scorer_answers_503(home: Path) -> None:
+    from serving.service import ApiError, Scorer
+
+    fresh = Scorer(load_settings(home=home, environ={}))
+    with pytest.raises(ApiError) as error:
+        fresh.score(["x"])
+    assert error.value.status == 503
+
+
+def test_fetch_plan_looks_up_identical_services_once(scorer: Any) -> None:
+    from serving.service import fetch_plan
+
+    plan = fetch_plan(scorer.state.store, {"churn_v1", "conversion_v1", "ltv_v1"})
+    assert set(plan) == {"churn_v1", "conversion_v1", "ltv_v1"}
+    assert len(set(plan.values())) == 1  # the three services hold the same features today
+
+
+# -- in process: the BentoML ASGI app ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def asgi_client(home: Path) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    from serving.service import LifecycleScoring
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIFECYCLE_HOME", str(home))
+        with TestClient(LifecycleScoring.to_asgi()) as client:
+            deadline = time.monotonic() + 120
+            while client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "service never became ready"
+                time.sleep(0.2)
+            yield client
+
+
+def test_asgi_score_and_bad_input(asgi_client: Any, known_users: list[str]) -> None:
+    response = asgi_client.post("/score", json={"user_ids": [known_users[0], "ghost"]})
+    assert response.status_code == 200
+    assert [u["status"] for u in response.json()["users"]] == ["scored", "unknown_user"]
+    bad = asgi_client.post("/score", json={"user_ids": [known_users[0]], "tasks": ["revenue"]})
+    assert bad.status_code == 400 and bad.json()["detail"][0]["loc"] == ["tasks", 0]
+
+
+# -- a real `bentoml serve` -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(home: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
+        "LIFECYCLE_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "BENTOML_HOME": str(home / "bentoml"),
+        **SERVER_LIMITS,
+    }
+    log = (home / "server.log").open("w")
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:LifecycleScoring",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, (
+                f"bentoml serve exited: {(home / 'server.log').read_text()[-3000:]}"
+            )
+            assert time.monotonic() < deadline, "bentoml serve not live after 120 s"
+            try:
+                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        yield base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def ready_server(server: str) -> str:
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{server}/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "service never became ready"
+        time.sleep(0.2)
+    return server
+
+
+def test_readiness_and_liveness(ready_server: str) -> None:
+    assert httpx.get(f"{ready_server}/livez").status_code == 200
+    assert httpx.get(f"{ready_server}/readyz").status_code == 200
+
+
+def test_http_score_known_and_unknown(ready_server: str, known_users: list[str]) -> None:
+    response = httpx.post(
+        f"{ready_server}/score", json={"user_ids": [known_users[1], "stranger"]}, timeout=30
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert [u["status"] for u in body["users"]] == ["scored", "unknown_user"]
+    assert body["users"][0]["ltv"] is not None and body["model_versions"]["churn"]
+
+
+def test_http_score_features(ready_server: str) -> None:
+    response = httpx.post(
+        f"{ready_server}/score_features",
+        json={
+            "users": [{"user_id": "p1", "features": {"recency_days": 5, "channel": "organic"}}],
+            "tasks": ["churn"],
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert response.json()["users"][0]["churn_probability"] is not None
+
+
+def test_http_models_and_at_risk(ready_server: str, home: Path) -> None:
+    models = httpx.post(f"{ready_server}/models", json={}, timeout=30)
+    assert models.status_code == 200 and len(models.json()["models"]) == 3
+    write_batch_scores(home)
+    at_risk = httpx.post(
+        f"{ready_server}/at_risk", json={"lifecycle_stage": "at_risk", "limit": 1}, timeout=30
+    )
+    assert at_risk.status_code == 200
+    assert at_risk.json()["total"] == 2 and [u["user_id"] for u in at_risk.json()["users"]] == ["c"]
+
+
+def test_http_metrics_are_prometheus(ready_server: str) -> None:
+    httpx.post(f"{ready_server}/score", json={"user_ids": ["x"]}, timeout=30)
+    text = httpx.get(f"{ready_server}/metrics").text
+    assert 'lifecycle_request_total{endpoint="/score"' in text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user_ids": []}, "user_ids"),
+        ({"user_ids": "u1"}, "user_ids"),
+        ({"user_ids": [1, 2]}, "user_ids"),
+        ({"user_ids": [""]}, "user_ids"),
+        ({}, "user_ids"),
+        ({"user_ids": ["u1"], "tasks": ["churn", "nope"]}, "tasks"),
+        ({"user_ids": ["u1"], "tasks": []}, "tasks"),
+        ({"user_ids": [f"u{i}" for i in range(51)]}, "user_ids"),  # over the server's limit of 50
+    ],
+)
+def test_http_bad_score_requests_are_400_naming_the_field(
+    ready_server: str, body: dict[str, Any], field: str
+) -> None:
+    response = httpx.post(f"{ready_server}/score", json=body, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"][0]["loc"][0] == field
+
+
+def test_http_malformed_json_and_oversized_body(ready_server: str) -> None:
+    malformed = httpx.post(
+        f"{ready_server}/score",
+        content=b'{"user_ids": [',
+        headers={"content-type": "application/json"},
+    )
+    assert malformed.status_code == 400 and "JSON" in malformed.json()["detail"][0]["msg"]
+    huge = httpx.post(f"{ready_server}/score", json={"user_ids": ["x" * 100] * 300}, timeout=30)
+    assert huge.status_code == 413 and "max_request_bytes" in huge.json()["error"]
+
+
+def test_http_bad_feature_values_name_each_field(ready_server: str) -> None:
+    response = httpx.post(
+        f"{ready_server}/score_features",
+        json={"users": [{"user_id": "p", "features": {"tenure_days": "long", "colour": "red"}}]},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    locs = sorted(e["loc"] for e in response.json()["detail"])
+    assert locs == [["users", 0, "features", "colour"], ["users", 0, "features", "tenure_days"]]
+
+
+def test_http_at_risk_bad_filters(ready_server: str) -> None:
+    response = httpx.post(f"{ready_server}/at_risk", json={"limit": 0, "min_churn": 2}, timeout=30)
+    assert response.status_code == 400
+    assert {e["loc"][0] for e in response.json()["detail"]} == {"limit", "min_churn"}
+
+
+def test_openapi_document_is_valid(ready_server: str) -> None:
+    """Structure of OpenAPI 3 and every $ref resolves (openapi-spec-validator is not installed)."""
+    spec = httpx.get(f"{ready_server}/docs.json").json()
+    assert spec["openapi"].startswith("3.") and spec["info"]["title"]
+    for path in ENDPOINTS:
+        operation = spec["paths"][path]["post"]
+        assert "application/json" in operation["requestBody"]["content"]
+        assert "200" in operation["responses"]
+
+    def refs(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    found = list(refs(spec))
+    assert found, "typed models should appear as components"
+    for ref in found:
+        assert ref.startswith("#/"), ref
+        target: Any = spec
+        for part in ref[2:].split("/"):
+            assert part in target, f"unresolved {ref}"
+            target = target[part]
+    assert "UserScore" in spec["components"]["schemas"]
+
+
+def test_http_reload_swaps_models_without_failed_requests(
+    ready_server: str, home: Path, known_users: list[str]
+) -> None:
+    before = httpx.post(
+        f"{ready_server}/score", json={"user_ids": known_users[:3]}, timeout=30
+    ).json()
+    assert before["model_versions"]["churn"] == "1"
+    promote(home, "churn", "2")
+    statuses: list[int] = []
+    stop = time.monotonic() + 60
+
+    def hammer() -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(15):
+                if time.monotonic() > stop:
+                    break
+                statuses.append(
+                    client.post(
+                        f"{ready_server}/score", json={"user_ids": known_users[:10]}
+                    ).status_code
+                )
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(hammer) for _ in range(3)]
+            reload = httpx.post(f"{ready_server}/reload", json={}, timeout=60)
+            for future in futures:
+                future.result()
+        assert reload.status_code == 200, reload.text
+        assert (
+            reload.json()["changed"] == ["churn"]
+            and reload.json()["model_versions"]["churn"] == "2"
+        )
+        assert statuses and set(statuses) == {200}
+        after = httpx.post(
+            f"{ready_server}/score", json={"user_ids": known_users[:3]}, timeout=30
+        ).json()
+        assert after["model_versions"]["churn"] == "2"
+        assert after["users"][0]["model_versions"]["churn"] == "2"
+    finally:
+        promote(home, "churn", "1")
+        httpx.post(f"{ready_server}/reload", json={}, timeout=60)
+
+
+def test_serve_command_wraps_bentoml(home: Path) -> None:
+    result = CliRunner().invoke(main, ["--home", str(home), "serve", "--help"])
+    assert result.exit_code == 0 and "--workers" in result.output
+
+
+@pytest.mark.skipif(
+    os.environ.get("LIFECYCLE_SKIP_BENTO_BUILD") == "1", reason="bento build skipped"
+)
+def test_bentoml_build_succeeds_offline(tmp_path: Path) -> None:
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_DO_NOT_TRACK": "true"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", str(REPO)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    built = list((tmp_path / "bentos" / "lifecycle-scoring").glob("*/src/serving/service.py"))
+    assert built, "the bento should contain the service source"

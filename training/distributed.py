@@ -1,0 +1,188 @@
+"""Training on a Dask cluster through ``lightgbm.dask``: same specs, same bundle, same calibration.
+
+Selected by ``training.engine = "dask"``; the cluster is ``dask.scheduler`` (see
+:mod:`serving.distributed`). The training rows become Dask dataframes partitioned over the
+workers, and LightGBM trains data-parallel across them. ``lightgbm.dask`` has no early
+stopping (each worker would judge on its own share of the validation rows), so boosting
+runs in chunks of ``dask.rounds_per_chunk`` rounds, each continuing the previous booster,
+and the client checks the whole validation set after every tree with LightGBM's own rule
+(stop after ``early_stopping_rounds`` rounds without improvement; keep the best
+iteration). Calibration and quantile models follow exactly as in :func:`training.models.fit_bundle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from serving.distributed import dask_client
+from serving.predictor import QUANTILES, ModelBundle
+from training.models import SPECS, ModelSpec, categories_of, fit_calibrator
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from lifecycle.settings import Settings
+
+Loss = Callable[[np.ndarray, np.ndarray], float]  # (label, raw score) -> loss, lower is better
+
+
+def validation_loss(params: dict[str, Any]) -> Loss:
+    """The loss LightGBM's metric of these parameters computes, on raw scores."""
+    metric = params.get("metric") or params["objective"]
+    if metric == "binary_logloss":
+
+        def logloss(y: np.ndarray, raw: np.ndarray) -> float:
+            p = np.clip(1.0 / (1.0 + np.exp(-raw)), 1e-15, 1 - 1e-15)
+            return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+        return logloss
+    if metric == "tweedie":
+        rho = float(params.get("tweedie_variance_power", 1.5))
+
+        def tweedie(y: np.ndarray, raw: np.ndarray) -> float:
+            a = y * np.exp((1 - rho) * raw) / (1 - rho)
+            b = np.exp((2 - rho) * raw) / (2 - rho)
+            return float(np.mean(-a + b))
+
+        return tweedie
+    if metric == "quantile":
+        alpha = float(params["alpha"])
+
+        def pinball(y: np.ndarray, raw: np.ndarray) -> float:
+            delta = y - raw
+            return float(np.mean(np.where(delta >= 0, alpha * delta, (alpha - 1) * delta)))
+
+        return pinball
+    raise ValueError(f"no validation loss for LightGBM metric {metric!r} on the Dask path")
+
+
+def _estimator(objective: str) -> Any:
+    import lightgbm as lgb
+
+    return lgb.DaskLGBMClassifier if objective == "binary" else lgb.DaskLGBMRegressor
+
+
+def _dask_frames(matrix: pd.DataFrame, label: pd.Series, client: Client) -> tuple[Any, Any]:
+    """Training matrix and label as Dask dataframes with matching partitions, one per worker."""
+    import dask
+    import dask.dataframe as dd
+
+    workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
+    parts = max(min(workers, len(matrix)), 1)
+    x = matrix.reset_index(drop=True)
+    y = pd.Series(np.asarray(label, dtype="float64"), name="label")
+    with dask.config.set({"dataframe.convert-string": False}):
+        x_dask = dd.from_pandas(x, npartitions=parts, sort=True)
+        y_dask = dd.from_pandas(y, npartitions=parts, sort=True)
+    return client.persist(x_dask), client.persist(y_dask)
+
+
+def boost(
+    client: Client,
+    x_train: Any,
+    y_train: Any,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    params: dict[str, Any],
+    spec: ModelSpec,
+    categorical: list[int],
+    rounds_per_chunk: int,
+) -> Any:
+    """A booster trained on the cluster, early-stopped on the validation rows; ``best_iteration`` set."""
+    estimator = _estimator(params["objective"])
+    loss = validation_loss(params)
+    # Each worker uses its own cores; the in-process thread count does not apply there.
+    cluster_params = {k: v for k, v in params.items() if k not in ("num_threads", "metric")}
+    booster: Any = None
+    raw = np.zeros(len(y_valid))
+    best_loss, best_iteration, trees = np.inf, 0, 0
+    while trees < spec.num_boost_round:
+        rounds = min(rounds_per_chunk, spec.num_boost_round - trees)
+        model = estimator(client=client, n_estimators=rounds, **cluster_params)
+        model.fit(x_train, y_train, categorical_feature=categorical, init_model=booster)
+        booster = model.booster_
+        stopped = False
+        for tree in range(trees, booster.current_iteration()):
+            raw += booster.predict(x_valid, start_iteration=tree, num_iteration=1, raw_score=True)
+            current = loss(y_valid, raw)
+            if current < best_loss:
+                best_loss, best_iteration = current, tree + 1
+            elif tree + 1 - best_iteration >= spec.early_stopping_rounds:
+                stopped = True
+                break
+        trees = booster.current_iteration()
+        if stopped or rounds == 0:
+            break
+    booster.best_iteration = max(best_iteration, 1)
+    return booster
+
+
+def fit_bundle_dask(
+    task: str,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    *,
+    label: str,
+    feature_names: list[str],
+    service: str,
+    label_spec: dict[str, Any],
+    data_window: dict[str, Any],
+    seed: int = 7,
+    spec: ModelSpec | None = None,
+    settings: Settings,
+    client: Client | None = None,
+) -> ModelBundle:
+    """:func:`training.models.fit_bundle` with the boosting done by ``lightgbm.dask`` on the cluster."""
+    if client is None:
+        with dask_client(settings) as own:
+            return fit_bundle_dask(
+                task,
+                train,
+                valid,
+                label=label,
+                feature_names=feature_names,
+                service=service,
+                label_spec=label_spec,
+                data_window=data_window,
+                seed=seed,
+                spec=spec,
+                settings=settings,
+                client=own,
+            )
+    spec = spec or SPECS[task]
+    categories = categories_of(
+        pd.concat([train[feature_names], valid[feature_names]]), feature_names
+    )
+    draft = ModelBundle(task, None, feature_names, categories, service, label_spec, data_window)
+    x_valid = draft.matrix(valid)
+    y_valid = valid[label].to_numpy(dtype="float64")
+    x_train, y_train = _dask_frames(draft.matrix(train), train[label], client)
+    categorical = [i for i, name in enumerate(feature_names) if name in categories]
+    params = spec.lgb_params(seed)
+
+    def booster_for(objective_params: dict[str, Any]) -> Any:
+        return boost(
+            client,
+            x_train,
+            y_train,
+            x_valid.to_numpy(dtype="float64"),
+            y_valid,
+            params | objective_params,
+            spec,
+            categorical,
+            settings.dask.rounds_per_chunk,
+        )
+
+    draft.booster = booster_for({})
+    if task in ("churn", "conversion"):
+        draft.calibrator = fit_calibrator(draft.raw_score(x_valid), y_valid)
+    else:
+        draft.quantile_boosters = {
+            q: booster_for({"objective": "quantile", "alpha": q, "metric": "quantile"})
+            for q in QUANTILES
+        }
+    return draft

@@ -1,0 +1,602 @@
+"""Churn (any binary label) from a snapshot table: one row per user, its own label, no events.
+
+Such tables (e.g. ``telco_churn``) have no cutoffs to split on, so quality is measured by
+stratified k-fold cross-validation: in every fold LightGBM is fitted with early stopping
+and calibrated (``training.models.fit_calibrator``) on an inner validation split of the
+fold's training rows, and scored on the held-out fold, next to baselines fitted on the
+same rows: a logistic regression (one-hot + scaled numeric) and simple rules. The served
+model is then fitted on all rows (the folds' median number of trees), calibrated on the
+out-of-fold scores, logged in MLflow and registered as ``<dataset>-churn`` like the event
+pipeline's models. Its gate compares CV metrics only with a champion cross-validated on
+the same rows, folds and seed (the same held-out rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.labels import LABEL
+from lifecycle import registry
+from lifecycle.settings import Settings
+from serving.predictor import ModelBundle
+from training import evaluation
+from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator
+from training.pipeline import TrainingError, metrics_of
+
+SNAPSHOT_FILE = "snapshot.parquet"
+LIGHTGBM = "lightgbm"
+LOGISTIC = "logistic_regression"
+PROBABILITY_MODELS = (LIGHTGBM, LOGISTIC)
+# A few thousand rows with a handful of strong features: small, slow-learning trees
+# generalise better than the event models' defaults (31 leaves, rate 0.1).
+SNAPSHOT_SPEC = ModelSpec(
+    "binary",
+    {
+        "metric": "binary_logloss",
+        "learning_rate": 0.02,
+        "num_leaves": 7,
+        "min_data_in_leaf": 30,
+        "min_data_per_group": 30,
+        "cat_smooth": 20,
+        "feature_fraction": 0.7,
+        # Small data: one thread is as fast and does not fight other jobs for cores.
+        "num_threads": 1,
+    },
+    num_boost_round=3000,
+    early_stopping_rounds=100,
+)
+INNER_VALID_SHARE = 0.2
+
+
+class SnapshotError(TrainingError):
+    """A snapshot table that cannot give an honest cross-validated model; says what was found."""
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def load_snapshot(settings: Settings, dataset: str) -> pd.DataFrame:
+    """The dataset's snapshot table, as written by ``lifecycle import telco-churn``."""
+    path = settings.workspace.dataset_dir(dataset) / SNAPSHOT_FILE
+    if not path.is_file():
+        events = path.with_name("events.parquet").is_file()
+        hint = (
+            "it holds events: train it with `lifecycle train`"
+            if events
+            else "import one first, e.g. `lifecycle import telco-churn`"
+        )
+        raise SnapshotError(f"dataset '{dataset}' has no snapshot table at {path}; {hint}")
+    frame = pd.read_parquet(path)
+    frame.attrs["source"] = str(path)
+    return frame
+
+
+def snapshot_features(frame: pd.DataFrame, label: str = LABEL) -> list[str]:
+    """Every column except the user id and the label, in table order."""
+    return [name for name in frame.columns if name not in (c.USER_ID, label)]
+
+
+def check_snapshot(
+    frame: pd.DataFrame,
+    *,
+    label: str,
+    feature_names: list[str],
+    folds: int,
+    min_rows: int,
+    min_positives: int,
+) -> np.ndarray:
+    """The label as 0/1, or a clear error: missing or non-binary label, one class, too few rows."""
+    source = frame.attrs.get("source", "the snapshot table")
+    if label not in frame.columns:
+        raise SnapshotError(
+            f"{source} has no label column '{label}'; columns: {', '.join(map(str, frame.columns))}"
+        )
+    if not feature_names:
+        raise SnapshotError(f"{source} has no feature columns besides '{label}'")
+    if folds < 2:
+        raise SnapshotError(f"cross-validation needs at least 2 folds, got {folds}")
+    values = pd.to_numeric(frame[label], errors="coerce")
+    bad = values.isna() | ~values.isin([0, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise SnapshotError(
+            f"{source}: label '{label}' must be 0/1; {int(bad.sum())} of {len(frame)} rows are not "
+            f"(first at row {row}: {frame[label].iloc[row]!r})"
+        )
+    y = values.to_numpy(dtype=float)
+    positives, rows = int(y.sum()), len(y)
+    negatives = rows - positives
+    if positives == 0 or negatives == 0:
+        raise SnapshotError(
+            f"{source}: label '{label}' has a single class ({positives} positive, {negatives} negative)"
+        )
+    if rows < min_rows:
+        raise SnapshotError(
+            f"{source}: only {rows} rows ({positives} positive); need {min_rows} (training.min_rows)"
+        )
+    needed = max(min_positives, folds)
+    if min(positives, negatives) < needed:
+        raise SnapshotError(
+            f"{source}: {positives} positive and {negatives} negative rows; {folds}-fold "
+            f"cross-validation needs at least {needed} of each (training.min_positives)"
+        )
+    return y
+
+
+def _fingerprint(frame: pd.DataFrame, label: str, folds: int, seed: int) -> str:
+    """Same rows, label, folds and seed = same folds, so CV metrics are comparable."""
+    rows = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy()
+    digest = hashlib.sha256(rows.tobytes() + f"{label}|{folds}|{seed}".encode()).hexdigest()
+    return digest[:16]
+
+
+# --- baselines ----------------------------------------------------------------------------
+
+
+def _is_categorical(column: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(column)
+
+
+def _find(frame: pd.DataFrame, name: str) -> str | None:
+    return next((col for col in frame.columns if str(col).lower() == name), None)
+
+
+def _single_feature_score(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, name: str):
+    """A feature as a score: numeric as is, a category as its training positive rate."""
+    if _is_categorical(train[name]):
+        keys_train = train[name].astype("string").fillna("<null>")
+        rates = pd.Series(y).groupby(keys_train.to_numpy()).mean()
+        keys_test = test[name].astype("string").fillna("<null>")
+        return (
+            keys_train.map(rates).to_numpy(dtype=float),
+            keys_test.map(rates).fillna(float(y.mean())).to_numpy(dtype=float),
+        )
+    values_train = pd.to_numeric(train[name], errors="coerce")
+    fill = float(values_train.median()) if values_train.notna().any() else 0.0
+    return (
+        values_train.fillna(fill).to_numpy(dtype=float),
+        pd.to_numeric(test[name], errors="coerce").fillna(fill).to_numpy(dtype=float),
+    )
+
+
+def rule_scores(
+    train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame, feature_names: list[str]
+) -> dict[str, np.ndarray]:
+    """Simple rules, higher = more likely positive; directions and orders learned on ``train``.
+
+    - ``best_single_feature``: the one feature that ranks the training rows best;
+    - ``tenure_rule`` (with a ``tenure`` column): shorter tenure first;
+    - ``contract_rule`` (with a ``contract`` column): contract types by their training
+      rate (month-to-month first), then shorter tenure first.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    out: dict[str, np.ndarray] = {}
+    best: tuple[float, str, np.ndarray] | None = None
+    for name in feature_names:
+        score_train, score_test = _single_feature_score(train, y_train, test, name)
+        if np.ptp(score_train) == 0:
+            continue
+        auc = roc_auc_score(y_train, score_train)
+        sign = 1.0 if auc >= 0.5 else -1.0
+        strength = max(auc, 1.0 - auc)
+        if best is None or strength > best[0]:
+            best = (strength, name, sign * score_test)
+    if best is not None:
+        out["best_single_feature"] = best[2]
+    tenure = _find(test, "tenure")
+    if tenure is not None:
+        out["tenure_rule"] = (
+            -pd.to_numeric(test[tenure], errors="coerce").fillna(0).to_numpy(dtype=float)
+        )
+    contract = _find(test, "contract")
+    if contract is not None:
+        _, contract_rate = _single_feature_score(train, y_train, test, contract)
+        # Rates are < 1, so the contract order dominates and tenure only breaks ties.
+        tie_break = out.get("tenure_rule", np.zeros(len(test)))
+        tie_break = (tie_break - tie_break.min()) / (np.ptp(tie_break) or 1.0)
+        out["contract_rule"] = contract_rate * 1000.0 + tie_break
+    return out
+
+
+def logistic_regression(
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    test: pd.DataFrame,
+    feature_names: list[str],
+    seed: int,
+) -> np.ndarray:
+    """Probabilities of a logistic regression on one-hot categories and scaled numbers."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    categorical = [n for n in feature_names if _is_categorical(train[n])]
+    numeric = [n for n in feature_names if n not in categorical]
+
+    def prepared(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[feature_names].copy()
+        for name in categorical:
+            out[name] = out[name].astype("string").fillna("<null>").astype(object)
+        for name in numeric:
+            out[name] = pd.to_numeric(out[name], errors="coerce").astype(float)
+        return out
+
+    columns = ColumnTransformer(
+        [
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
+    model = make_pipeline(columns, LogisticRegression(max_iter=2000, random_state=seed))
+    model.fit(prepared(train), y_train)
+    return model.predict_proba(prepared(test))[:, 1]
+
+
+# --- cross-validation ---------------------------------------------------------------------
+
+
+@dataclass
+class CrossValidation:
+    """Per-fold test metrics of the model and every baseline, on the same held-out folds."""
+
+    folds: int
+    seed: int
+    rows: int
+    positives: int
+    fold_metrics: dict[str, list[dict[str, float]]]  # model -> one metrics dict per fold
+    oof_raw: np.ndarray  # LightGBM raw score of every row from the fold that held it out
+    oof_probability: np.ndarray  # calibrated fold probabilities, same rows
+    best_iterations: list[int]
+    fold_of_row: np.ndarray = field(repr=False)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean and standard deviation (``<metric>_sd``) over folds, per model."""
+        out = {}
+        for model, per_fold in self.fold_metrics.items():
+            table = pd.DataFrame(per_fold)
+            means = table.mean().to_dict()
+            sds = table.std(ddof=1).fillna(0.0).to_dict()
+            out[model] = {**means, **{f"{k}_sd": v for k, v in sds.items()}}
+        return out
+
+    def beats_every_baseline(self, metric: str = "auc") -> dict[str, bool]:
+        means = {m: v[metric] for m, v in self.summary().items()}
+        return {m: means[LIGHTGBM] > v for m, v in means.items() if m != LIGHTGBM}
+
+
+def cross_validate(
+    frame: pd.DataFrame,
+    *,
+    label: str = LABEL,
+    feature_names: list[str] | None = None,
+    folds: int = 5,
+    seed: int = 7,
+    spec: ModelSpec = SNAPSHOT_SPEC,
+    min_rows: int = 200,
+    min_positives: int = 20,
+    progress: Callable[[str], None] = lambda message: None,
+) -> CrossValidation:
+    """Stratified k-fold CV of LightGBM and the baselines; seeded, so it repeats exactly."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    feature_names = feature_names or snapshot_features(frame, label)
+    y = check_snapshot(
+        frame,
+        label=label,
+        feature_names=feature_names,
+        folds=folds,
+        min_rows=min_rows,
+        min_positives=min_positives,
+    )
+    rows = frame.reset_index(drop=True).assign(**{label: y})
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    fold_metrics: dict[str, list[dict[str, float]]] = {}
+    oof_raw = np.zeros(len(rows))
+    oof_probability = np.zeros(len(rows))
+    fold_of_row = np.zeros(len(rows), dtype=int)
+    best_iterations = []
+    for k, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        progress(f"fold {k + 1}/{folds}: {len(train_index):,} training rows")
+        train, test = rows.iloc[train_index], rows.iloc[test_index]
+        # Early stopping and calibration read an inner split: the held-out fold stays unseen.
+        inner_train, inner_valid = train_test_split(
+            train, test_size=INNER_VALID_SHARE, stratify=train[label], random_state=seed + k
+        )
+        bundle = fit_bundle(
+            "churn",
+            inner_train,
+            inner_valid,
+            label=label,
+            feature_names=feature_names,
+            service="snapshot",
+            label_spec={},
+            data_window={},
+            seed=seed,
+            spec=spec,
+        )
+        best_iterations.append(int(bundle.booster.best_iteration))
+        y_test = y[test_index]
+        oof_raw[test_index] = bundle.raw_score(bundle.matrix(test))
+        oof_probability[test_index] = bundle.predict(test)
+        fold_of_row[test_index] = k
+        y_train = y[train_index]
+        scores = {
+            LIGHTGBM: oof_probability[test_index],
+            **rule_scores(train, y_train, test, feature_names),
+        }
+        metrics = metrics_of("churn", y_test, scores)
+        metrics[LOGISTIC] = evaluation.classification_metrics(
+            y_test, logistic_regression(train, y_train, test, feature_names, seed)
+        )
+        for model, values in metrics.items():
+            fold_metrics.setdefault(model, []).append(values)
+    ordered = {LIGHTGBM: fold_metrics.pop(LIGHTGBM), LOGISTIC: fold_metrics.pop(LOGISTIC)}
+    return CrossValidation(
+        folds=folds,
+        seed=seed,
+        rows=len(rows),
+        positives=int(y.sum()),
+        fold_metrics=ordered | fold_metrics,
+        oof_raw=oof_raw,
+        oof_probability=oof_probability,
+        best_iterations=best_iterations,
+        fold_of_row=fold_of_row,
+    )
+
+
+def fit_final(
+    frame: pd.DataFrame,
+    cv: CrossValidation,
+    *,
+    label: str,
+    feature_names: list[str],
+    service: str,
+    label_spec: dict[str, Any],
+    data_window: dict[str, Any],
+    spec: ModelSpec = SNAPSHOT_SPEC,
+) -> ModelBundle:
+    """LightGBM on all rows with the folds' median tree count, calibrated on out-of-fold scores.
+
+    As sklearn's ``CalibratedClassifierCV(ensemble=False)``: the calibrator never sees a
+    score of a row the scoring model was trained on.
+    """
+    import lightgbm as lgb
+
+    categories = categories_of(frame, feature_names)
+    bundle = ModelBundle("churn", None, feature_names, categories, service, label_spec, data_window)
+    data = lgb.Dataset(
+        bundle.matrix(frame),
+        frame[label].to_numpy(dtype=float),
+        categorical_feature=[i for i, n in enumerate(feature_names) if n in categories],
+    )
+    rounds = max(1, int(np.median(cv.best_iterations)))
+    bundle.booster = lgb.train(spec.lgb_params(cv.seed), data, num_boost_round=rounds)
+    bundle.calibrator = fit_calibrator(cv.oof_raw, frame[label].to_numpy(dtype=float))
+    return bundle
+
+
+# --- the whole job ------------------------------------------------------------------------
+
+
+@dataclass
+class SnapshotResult:
+    dataset: str
+    model_name: str
+    version: str
+    run_id: str
+    cv: CrossValidation
+    promoted: bool
+    gate: str
+
+    def lines(self) -> list[str]:
+        summary = self.cv.summary()
+        out = [
+            f"{self.dataset} churn (snapshot, {self.cv.rows:,} rows, {self.cv.positives:,} positive): "
+            f"{self.model_name} v{self.version} (run {self.run_id[:8]})",
+            f"  {self.cv.folds}-fold CV, mean ± sd over folds:",
+        ]
+        for model, m in summary.items():
+            probability = (
+                f", Brier {m['brier']:.4f}, ECE {m['ece']:.4f}"
+                if model in PROBABILITY_MODELS
+                else ""
+            )
+            out.append(
+                f"    {model:<22} AUC {m['auc']:.4f} ± {m['auc_sd']:.4f}, PR-AUC {m['pr_auc']:.4f}"
+                f"{probability}, lift@10% {m['lift_top_decile']:.2f}, capture@10% {m['capture_top_decile']:.3f}"
+            )
+        beaten = self.cv.beats_every_baseline()
+        losers = [m for m, won in beaten.items() if not won]
+        out.append(
+            "  LightGBM beats every baseline on mean CV AUC"
+            if not losers
+            else f"  LightGBM does NOT beat {', '.join(losers)} on mean CV AUC"
+        )
+        out.append(
+            f"  {'promoted to champion' if self.promoted else 'kept as challenger'}: {self.gate}"
+        )
+        return out
+
+
+def train_snapshot(
+    settings: Settings,
+    dataset: str = "telco_churn",
+    *,
+    folds: int = 5,
+    label: str = LABEL,
+    progress: Callable[[str], None] = lambda message: None,
+) -> SnapshotResult:
+    """Cross-validate, fit the final calibrated model, log it in MLflow, register and gate it."""
+    frame = load_snapshot(settings, dataset)
+    feature_names = snapshot_features(frame, label)
+    seed = settings.training.seed
+    progress(f"{dataset}: {folds}-fold cross-validation of LightGBM and baselines")
+    cv = cross_validate(
+        frame,
+        label=label,
+        feature_names=feature_names,
+        folds=folds,
+        seed=seed,
+        min_rows=settings.training.min_rows,
+        min_positives=settings.training.min_positives,
+        progress=progress,
+    )
+    frame = frame.reset_index(drop=True).assign(
+        **{label: pd.to_numeric(frame[label]).astype(float)}
+    )
+    fingerprint = _fingerprint(frame, label, folds, seed)
+    label_spec = {
+        "task": "churn",
+        "source": "snapshot",
+        "label_column": label,
+        "definition": f"the snapshot table's '{label}' column (1 = churned)",
+    }
+    window = {
+        "dataset": dataset,
+        "rows": cv.rows,
+        "positives": cv.positives,
+        "folds": folds,
+        "seed": seed,
+        "fingerprint": fingerprint,
+    }
+    progress(f"{dataset}: fitting the final model on all {cv.rows:,} rows")
+    bundle = fit_final(
+        frame,
+        cv,
+        label=label,
+        feature_names=feature_names,
+        service=f"snapshot:{dataset}",
+        label_spec=label_spec,
+        data_window=window,
+    )
+    summary = cv.summary()
+    bundle.metrics = {k: v for k, v in summary[LIGHTGBM].items() if not k.endswith("_sd")}
+    mlflow_client = registry.client(settings)
+    name = registry.model_name(dataset, "churn")
+    run_id, version = _log(settings, mlflow_client, name, bundle, frame, cv, window)
+    progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
+    promoted, gate = _gate(settings, mlflow_client, name, version, bundle.metrics, fingerprint)
+    return SnapshotResult(dataset, name, version, run_id, cv, promoted, gate)
+
+
+def _log(
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    bundle: ModelBundle,
+    frame: pd.DataFrame,
+    cv: CrossValidation,
+    window: dict[str, Any],
+) -> tuple[str, str]:
+    import mlflow
+
+    from training import plots
+    from training.models import importances
+    from training.pipeline import experiment_for, log_bundle
+
+    summary = cv.summary()
+    y = frame[bundle.label["label_column"]].to_numpy(dtype=float)
+    with (
+        mlflow.start_run(experiment_id=experiment_for(settings, mlflow_client, name)) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        out = Path(tmp)
+        mlflow.log_params(
+            {
+                "task": "churn",
+                "source": "snapshot",
+                "feature_service": bundle.service,
+                "label": bundle.label["definition"],
+                "seed": cv.seed,
+                "folds": cv.folds,
+                "rows": cv.rows,
+                "num_boost_round": bundle.booster.current_iteration(),
+                "fold_best_iterations": ",".join(map(str, cv.best_iterations)),
+                "fingerprint": window["fingerprint"],
+            }
+        )
+        for model, values in summary.items():
+            mlflow.log_metrics(
+                {f"{model}.cv_{k}": float(v) for k, v in values.items() if np.isfinite(v)}
+            )
+        scores = {LIGHTGBM: cv.oof_probability}
+        figures = {
+            "importance.png": plots.importance_plot(
+                bundle.feature_names, importances(bundle).reindex(bundle.feature_names).to_numpy()
+            ),
+            "calibration_oof.png": plots.calibration_plot(y, scores),
+            "gain_oof.png": plots.gain_plot(y, scores),
+        }
+        for filename, figure in figures.items():
+            plots.save(figure, out / filename)
+        evaluation.calibration_table(y, cv.oof_probability).to_csv(
+            out / "calibration_oof.csv", index=False
+        )
+        (out / "cv_metrics.json").write_text(
+            json.dumps({"summary": summary, "folds": cv.fold_metrics}, indent=2, default=float)
+        )
+        mlflow.log_artifacts(str(out), artifact_path="evaluation")
+        version = log_bundle(
+            mlflow_client,
+            name,
+            bundle,
+            frame,
+            out,
+            tags={"evaluation": f"{cv.folds}-fold CV", "fingerprint": window["fingerprint"]},
+            metrics=bundle.metrics,
+        )
+    return run.info.run_id, version
+
+
+def _gate(
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    version: str,
+    metrics: dict[str, float],
+    fingerprint: str,
+) -> tuple[bool, str]:
+    """Promote only over a champion cross-validated on the same rows, folds and seed."""
+    from training.pipeline import _set_champion
+
+    metric = settings.training.gate_metric.get("churn", "auc")
+    if metric not in metrics:
+        raise SnapshotError(
+            f"training.gate_metric.churn = {metric!r} is not a CV metric: {sorted(metrics)}"
+        )
+    ours = metrics[metric]
+    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    if champion is None:
+        reason = f"first model: CV {metric} {ours:.4f}"
+        _set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    tags = champion.tags
+    if tags.get("fingerprint") != fingerprint or f"test.{metric}" not in tags:
+        return (
+            False,
+            f"champion v{champion.version} was not cross-validated on the same rows and folds; "
+            "promote by hand",
+        )
+    theirs = float(tags[f"test.{metric}"])
+    margin = settings.training.min_improvement
+    if ours > theirs + margin:
+        reason = f"CV {metric} {ours:.4f} > champion v{champion.version} {theirs:.4f} (+{margin})"
+        _set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    return (
+        False,
+        f"CV {metric} {ours:.4f} does not beat champion v{champion.version} {theirs:.4f} (+{margin})",
+    )
