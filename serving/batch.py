@@ -163,8 +163,11 @@ def score_users(
     definitions: SegmentDefinitions | None = None,
     reasons_top: int | None = REASONS_TOP,
     chunk_rows: int = CHUNK_ROWS,
+    score_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Scores, segments, context columns and churn reasons for every row of ``features``.
+
+    ``score_rows`` replaces the in-process, chunked ``score_frame`` (e.g. by Dask partitions).
 
     Reasons (per-row TreeSHAP, ~200x a prediction) go to the top ``reasons_top`` users of
     each ranking (all eligible users when None); other rows have ``reasons`` null.
@@ -177,11 +180,14 @@ def score_users(
     definitions = definitions or SegmentDefinitions()
     if not features.index.equals(pd.RangeIndex(len(features))):
         features = features.reset_index(drop=True)  # a copy: only when needed (memory)
-    parts = [
-        score_frame(champions, features.iloc[start : start + chunk_rows], reasons=False)
-        for start in range(0, len(features), chunk_rows)
-    ]
-    scores = pd.concat(parts) if len(parts) > 1 else parts[0]
+    if score_rows is not None:
+        scores = score_rows(features)
+    else:
+        parts = [
+            score_frame(champions, features.iloc[start : start + chunk_rows], reasons=False)
+            for start in range(0, len(features), chunk_rows)
+        ]
+        scores = pd.concat(parts) if len(parts) > 1 else parts[0]
     scores = scores.reset_index(drop=True)
     if AS_OF in features:
         scores.insert(1, AS_OF, features[AS_OF].array)  # not to_numpy(): tz-aware -> objects
@@ -403,7 +409,25 @@ def score_all(
     say(f"scoring {len(features):,} users")
     started = time.perf_counter()
     definitions = SegmentDefinitions()
-    scores = score_users(champions, features, definitions=definitions, reasons_top=reasons_top)
+    if settings.serving.batch_engine == "dask":
+        from serving.distributed import dask_client, score_partitioned
+
+        with dask_client(settings) as client:
+            scores = score_users(
+                champions,
+                features,
+                definitions=definitions,
+                reasons_top=reasons_top,
+                score_rows=lambda rows: score_partitioned(
+                    champions,
+                    rows,
+                    client,
+                    partition_rows=settings.dask.partition_rows,
+                    reasons=False,
+                ),
+            )
+    else:
+        scores = score_users(champions, features, definitions=definitions, reasons_top=reasons_top)
     seconds["scoring"] = round(time.perf_counter() - started, 2)
     path = None
     if write:

@@ -519,33 +519,20 @@ class Scorer:
         mtime, frame = self.batch_scores()
         if "user_id" not in frame.columns or "value_at_risk" not in frame.columns:
             raise ApiError(500, "the batch scores table has no user_id or value_at_risk column")
-        keep = frame["value_at_risk"].notna()
-        filters: list[tuple[str, str, Any]] = [
-            ("segment", "segment", segment),
-            ("lifecycle_stage", "lifecycle_stage", lifecycle_stage),
-            ("channel", "channel", channel),
-        ]
-        errors: list[tuple[tuple[str | int, ...], str]] = []
-        for name, column, value in filters:
-            if value is None:
-                continue
-            if column not in frame.columns:
-                errors.append(((name,), f"the batch scores have no {column!r} column to filter on"))
-                continue
-            keep &= frame[column].astype("string") == value
-        for name, column, bound in (
-            ("min_ltv", "ltv", min_ltv),
-            ("min_churn", "churn_probability", min_churn),
-        ):
-            if bound is None:
-                continue
-            if column not in frame.columns:
-                errors.append(((name,), f"the batch scores have no {column!r} column to filter on"))
-                continue
-            keep &= frame[column].astype("float64") >= bound
-        if errors:
-            raise field_errors("at_risk", errors)
-        ranked = frame[keep].sort_values("value_at_risk", ascending=False, kind="stable")
+        from serving.lists import Filters, ListError, filter_scores
+        from serving.lists import rank as rank_scores
+
+        wanted = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn)
+        try:
+            ranked = rank_scores(filter_scores(frame, wanted), "value_at_risk")
+        except ListError as error:
+            option = str(error).split(" ", 1)[0].rstrip(":").removeprefix("--")
+            field = {
+                "stage": "lifecycle_stage",
+                "min-ltv": "min_ltv",
+                "min-churn": "min_churn",
+            }.get(option, option)
+            raise field_errors("at_risk", [((field,), str(error))]) from None
         page = ranked.iloc[offset : offset + limit]
         users = []
         for rank, record in enumerate(page.to_dict(orient="records"), start=offset + 1):
@@ -562,7 +549,7 @@ class Scorer:
                 AtRiskUser(rank=rank, reasons=_reasons_of(record.get("reasons")), **values)
             )
         return AtRiskResponse(
-            total=int(keep.sum()),
+            total=len(ranked),
             offset=offset,
             limit=limit,
             scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),

@@ -175,3 +175,21 @@ def test_dask_parquet_scoring_equals_in_process_scores(
     expected = expected.sort_values(c.USER_ID, ignore_index=True)
     pd.testing.assert_frame_equal(scored, expected, check_exact=True, check_dtype=False)
     assert (scored.dtypes.drop(c.USER_ID) == expected.dtypes.drop(c.USER_ID)).all()
+
+
+def test_score_all_on_dask_equals_in_process(
+    home: Path, churn_results: dict, client: object
+) -> None:
+    """``serving.batch_engine = dask`` changes where batch scoring runs, not one value."""
+    from serving.batch import score_all
+
+    local = score_all(load_settings(home=home, environ={}), write=False, allow_partial=True).scores
+    env = {
+        "LIFECYCLE_SERVING__BATCH_ENGINE": "dask",
+        "LIFECYCLE_DASK__SCHEDULER": client.scheduler.address,
+    }
+    distributed = score_all(
+        load_settings(home=home, environ=env), write=False, allow_partial=True
+    ).scores
+    assert len(local) > 1000
+    pd.testing.assert_frame_equal(local, distributed)
