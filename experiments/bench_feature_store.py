@@ -180,7 +180,7 @@ def step_apply(run: Run, probe: Probe) -> None:
             summary = apply(run.settings(store))
     probe.result |= {
         "seconds": probe.result["batched_seconds"],
-        "note": f"views {', '.join(summary['feature_views'])}; on demand {', '.join(summary['on_demand_feature_views'])}",
+        "note": f"views {', '.join(summary['feature_views'])}",
     }
 
 

@@ -26,7 +26,9 @@ class ModelSpec:
     num_boost_round: int = 1000
     early_stopping_rounds: int = 30
 
-    def lgb_params(self, seed: int) -> dict[str, Any]:
+    def lgb_params(self, seed: int, rows: int | None = None) -> dict[str, Any]:
+        """``rows``: the training size; below 50k rows one thread is faster (OpenMP start-up and
+        spinning cost more than the work: 97 s vs 0.2 s for 1,349 rows on a busy machine)."""
         base = {
             "objective": self.objective,
             "learning_rate": 0.1,
@@ -39,7 +41,7 @@ class ModelSpec:
             "seed": seed,
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": 2,
+            "num_threads": 1 if rows is not None and rows < 50_000 else 2,
             "verbosity": -1,
         }
         return base | self.params
@@ -88,7 +90,7 @@ def fit_bundle(
     draft = ModelBundle(task, None, feature_names, categories, service, label_spec, data_window)
     x_train, x_valid = draft.matrix(train), draft.matrix(valid)
     categorical = [i for i, name in enumerate(feature_names) if name in categories]
-    params = spec.lgb_params(seed)
+    params = spec.lgb_params(seed, rows=len(train))
 
     def booster_for(objective_params: dict[str, Any]) -> Any:
         data = lgb.Dataset(

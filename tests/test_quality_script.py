@@ -1,0 +1,70 @@
+"""The quality experiment runs in CI with tiny sizes (as MLflow runs every example script)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = {
+    ("demo", "churn"),
+    ("demo", "conversion"),
+    ("demo", "ltv"),
+    ("online_retail", "churn"),
+    ("online_retail", "conversion"),
+    ("online_retail", "ltv"),
+    ("telco_churn", "churn"),
+}
+# CI budget for the quick run; a busy shared box may need more (QUALITY_QUICK_TIMEOUT=400).
+TIMEOUT_SECONDS = float(os.environ.get("QUALITY_QUICK_TIMEOUT", "120"))
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_quality_quick_produces_a_row_per_dataset_and_task(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    out, metrics = tmp_path / "quality.md", tmp_path / "quality.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "quality.py"),
+            "--quick",
+            "--data-root",
+            str(shared_data),
+            "--out",
+            str(out),
+            "--json",
+            str(metrics),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = out.read_text()
+    assert table in done.stdout
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    header, rows = lines[0], lines[1:]
+    assert "beats every baseline" in header and "oracle" in header
+    found = {tuple(cell.strip() for cell in row.split("|")[1:3]) for row in rows}
+    assert found == EXPECTED
+    assert "The ORACLE" in table
+    records = json.loads(metrics.read_text())
+    for record in records:
+        assert "not run" not in record["verdict"], record
+        assert "lightgbm" in record["metrics"] and len(record["metrics"]) >= 3
+        if record["dataset"] == "demo":
+            assert "oracle" in record["metrics"]
+    assert {r["evaluation"].split()[0] for r in records if r["dataset"] == "demo"} == {
+        "test",
+        "observed",
+    }
