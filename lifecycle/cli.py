@@ -892,3 +892,22 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
         {"path": str(built.path), "images": built.images, "sections": built.sections},
         [f"report: {built.path} ({built.images} plots)"],
     )
+
+
+@main.command()
+@click.argument("user_ids", nargs=-1, required=True)
+@click.option(
+    "--dataset", help="Only this dataset's data, features and online store [default: all]."
+)
+@pass_context
+def forget(obj: Context, user_ids: tuple[str, ...], dataset: str | None) -> None:
+    """Erase users from raw data copies, features, the online store, scores, lists and reports.
+
+    Records the erasure in $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids
+    (key: $LISTS_PSEUDONYM_KEY, else a random $LIFECYCLE_HOME/.erasure_key), never the ids.
+    """
+    from features.erasure import forget as forget_users
+
+    obj.console.step(f"forgetting {len(user_ids)} user(s)")
+    record = forget_users(obj.settings, list(user_ids), dataset=dataset)
+    obj.console.result(record.to_dict(), record.lines())

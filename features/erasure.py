@@ -1,0 +1,514 @@
+"""Erasure: ``lifecycle forget`` removes users from everything the project keeps about them.
+
+Locations, per dataset (all datasets unless one is named):
+
+- ``datasets/<name>``: the ingested tables (``*.parquet``) and quarantined rows
+  (``quarantine/*.csv``), in the current version and in every older version kept under
+  ``datasets/.versions``. The current version is replaced as a whole (``atomic_dir``),
+  older versions file by file (``atomic_file``).
+- ``demo/``: the generated users, events and ground truth.
+- ``features/<name>/user_features.parquet``: the feature table (Feast's offline source).
+- the online store: rows deleted from the SQLite tables by serialized entity key (one
+  transaction), or the entity's hash deleted from Redis.
+- ``scores/scores-*.parquet``: every scores table (``latest``/``previous`` are symlinks to
+  them and keep pointing at the rewritten files); the Parquet metadata is kept.
+- any other list or report under the workspace that mentions a user: CSV/Parquet lists
+  lose the user's rows; other text files (HTML reports, JSON) are deleted, since their
+  aggregates and top lists were computed with the user. Re-run ``lifecycle report``.
+  When ``$LISTS_PSEUDONYM_KEY`` is set, the users' list pseudonyms are searched as well.
+- MLflow artifacts: models' ``input_example.json`` / ``serving_input_example.json`` and
+  other text artifacts (evaluation files) are scanned; the files that mention a user are
+  reported, not changed (the models were trained with the user; retraining is the remedy).
+
+Every rewrite goes to a temporary file that replaces the old one only when complete, so
+a crash leaves the previous file readable, and running ``forget`` again finishes the job.
+Finally one line is appended to ``$LIFECYCLE_HOME/erasure_log.jsonl``: the time, keyed
+hashes (HMAC-SHA256) of the ids, never the ids, and the rows removed per location.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features import contract as c
+from lifecycle.errors import UserError
+from lifecycle.storage import VERSIONS, atomic_dir, atomic_file
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+LOG_FILE = "erasure_log.jsonl"
+KEY_FILE = ".erasure_key"
+KEY_ENV = "LISTS_PSEUDONYM_KEY"
+PSEUDONYM_LENGTH = 16  # as serving.lists.pseudonyms
+MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
+TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
+
+
+class ErasureError(UserError):
+    """Erasure cannot run as asked; the message says why."""
+
+
+@dataclass
+class ErasureRecord:
+    timestamp: str
+    user_hashes: list[str]
+    key_source: str
+    removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
+    deleted_files: list[str] = field(default_factory=list)  # workspace-relative
+    mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
+    not_covered: list[str] = field(default_factory=list)
+    log_path: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "users": len(self.user_hashes),
+            "user_hashes": self.user_hashes,
+            "key_source": self.key_source,
+            "removed": self.removed,
+            "total_removed": self.total,
+            "deleted_files": self.deleted_files,
+            "mlflow_artifacts_mentioning_users": self.mlflow_examples,
+            "not_covered": self.not_covered,
+            "log": self.log_path,
+        }
+
+    def lines(self) -> list[str]:
+        out = [f"forgot {len(self.user_hashes)} user(s): {self.total:,} rows removed"]
+        width = max((len(k) for k in self.removed), default=0)
+        out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
+        out += [f"  deleted (mentioned a user): {p}" for p in self.deleted_files]
+        for p in self.mlflow_examples:
+            out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
+        out += [f"  not covered: {n}" for n in self.not_covered]
+        out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
+        return out
+
+
+# -- keyed hashes ---------------------------------------------------------------------------
+
+
+def erasure_key(home: Path, environ: Mapping[str, str] | None = None) -> tuple[bytes, str]:
+    """The HMAC key: ``$LISTS_PSEUDONYM_KEY`` or a random per-workspace key file (mode 0600)."""
+    env = os.environ if environ is None else environ
+    if env.get(KEY_ENV):
+        return env[KEY_ENV].encode(), f"env:{KEY_ENV}"
+    path = home / KEY_FILE
+    if not path.is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip().encode(), f"file:{KEY_FILE}"
+
+
+def keyed_hash(key: bytes, user_id: str) -> str:
+    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()
+
+
+# -- rewriting one file -----------------------------------------------------------------------
+
+
+def _filter_parquet(path: Path, out: Path | None, ids: set[str]) -> int | None:
+    """Rows of ``path`` without the users, written to ``out`` (None: only count them); None
+    if it has no user column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if c.USER_ID not in table.column_names:
+        return None
+    column = pc.cast(table[c.USER_ID], pa.string())
+    drop = pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(ids), pa.string())), False)
+    removed = int(pc.sum(drop).as_py() or 0)
+    if removed and out is not None:
+        kept = table.filter(pc.invert(drop))  # schema and its key-value metadata stay
+        pq.write_table(kept, out, compression="zstd")
+    return removed
+
+
+def _filter_csv(path: Path, out: Path | None, ids: set[str]) -> int:
+    """CSV rows any of whose cells is one of the ids (raw quarantined rows may name the
+    user column differently), dropped; the other rows are written back unchanged."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
+        rows = list(csv.reader(src))
+    if not rows:
+        return 0
+    header, body = rows[0], rows[1:]
+    kept = [r for r in body if not any(cell.strip() in ids for cell in r)]
+    removed = len(body) - len(kept)
+    if removed and out is not None:
+        with out.open("w", newline="", encoding="utf-8", errors="surrogateescape") as dst:
+            writer = csv.writer(dst)
+            writer.writerow(header)
+            writer.writerows(kept)
+    return removed
+
+
+def rewrite_file(path: Path, ids: set[str]) -> int | None:
+    """Remove the users' rows from a Parquet or CSV file in place, atomically.
+
+    Returns the rows removed (0: untouched), or None for a file that cannot be filtered.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        return None
+    mode = path.stat().st_mode & 0o777
+    with atomic_file(path) as staging:
+        removed = (_filter_parquet if suffix == ".parquet" else _filter_csv)(path, staging, ids)
+        if not removed:
+            # Nothing to drop: keep the original (os.replace of an identical copy is wasteful).
+            raise _Unchanged(removed)
+        staging.chmod(mode)
+    return removed
+
+
+class _Unchanged(Exception):
+    def __init__(self, removed: int | None) -> None:
+        self.removed = removed
+
+
+def _rewrite(path: Path, ids: set[str]) -> int | None:
+    try:
+        return rewrite_file(path, ids)
+    except _Unchanged as unchanged:
+        return unchanged.removed
+
+
+# -- the locations ------------------------------------------------------------------------
+
+
+def _dataset_names(settings: Settings, dataset: str | None) -> list[str]:
+    if dataset:
+        return [dataset]
+    root = settings.workspace.home / "datasets"
+    names = (
+        {p.name for p in root.iterdir() if not p.name.startswith(".")} if root.is_dir() else set()
+    )
+    for other in (settings.workspace.features_dir, settings.workspace.feast_dir):
+        if other.is_dir():
+            names |= {p.name for p in other.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    return sorted(names)
+
+
+def _table_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in (".parquet", ".csv") and not p.name.startswith(".")
+    )
+
+
+def _forget_dataset(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
+    path = settings.workspace.dataset_dir(name)
+    if not path.exists():
+        return
+    removed = older = 0
+    current = path.resolve()
+    # The current version, replaced as a whole: readers see the old or the new dataset.
+    touched = False
+    counts: dict[Path, int] = {}
+    for file in _table_files(current):
+        suffix = file.suffix.lower()
+        probe = _filter_parquet if suffix == ".parquet" else _filter_csv
+        counts[file] = _count_only(probe, file, ids)
+        touched = touched or counts[file] > 0
+    if touched:
+        with atomic_dir(path) as staging:
+            for item in current.rglob("*"):
+                target = staging / item.relative_to(current)
+                if item.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if counts.get(item):
+                    probe = _filter_parquet if item.suffix.lower() == ".parquet" else _filter_csv
+                    removed += probe(item, target, ids) or 0
+                else:
+                    shutil.copy2(item, target)
+    # Older versions kept beside it (what a reader still holding one sees): file by file.
+    versions = path.parent / VERSIONS
+    if versions.is_dir():
+        for old in sorted(versions.iterdir()):
+            if old.name.startswith(f"{name}@") and old.is_dir() and old.resolve() != path.resolve():
+                for file in _table_files(old):
+                    older += _rewrite(file, ids) or 0
+    record.removed[f"datasets/{name}"] = removed
+    if older:
+        record.removed[f"datasets/{name} (older versions)"] = older
+
+
+def _count_only(probe: Any, file: Path, ids: set[str]) -> int:
+    return probe(file, None, ids) or 0
+
+
+def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
+    folder = settings.workspace.demo_dir()
+    if not folder.is_dir():
+        return
+    record.removed["demo"] = sum(_rewrite(f, ids) or 0 for f in _table_files(folder))
+
+
+def _forget_features(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
+    from features.store import store_paths
+
+    table = store_paths(settings, name).feature_table
+    if table.is_file():
+        record.removed[f"features/{name}"] = _rewrite(table, ids) or 0
+
+
+def entity_keys(user_ids: Iterable[str], version: int = 3) -> list[bytes]:
+    """The serialized Feast entity keys of users (the online store's row keys)."""
+    from features.store import load_feast
+
+    load_feast()
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+    return [
+        serialize_entity_key(
+            EntityKeyProto(join_keys=[c.USER_ID], entity_values=[ValueProto(string_val=u)]),
+            entity_key_serialization_version=version,
+        )
+        for u in user_ids
+    ]
+
+
+def _forget_online(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
+    from features.store import project_name, store_paths
+
+    paths = store_paths(settings, name)
+    store = settings.feast.online_store
+    location = f"online/{name}"
+    if store in ("sqlite", "sqlite-feast"):
+        if not paths.online_db.is_file():
+            return
+        import sqlite3
+
+        keys = entity_keys(sorted(ids))
+        prefix = project_name(name)
+        conn = sqlite3.connect(paths.online_db)
+        try:
+            tables = [
+                t
+                for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if t.startswith(f"{prefix}_")
+                and any(col[1] == "entity_key" for col in conn.execute(f'PRAGMA table_info("{t}")'))
+            ]
+            marks = ",".join("?" * len(keys))
+            entities = 0
+            with conn:  # one transaction: all tables or none
+                for t in tables:
+                    found = conn.execute(
+                        f'SELECT COUNT(DISTINCT entity_key) FROM "{t}" WHERE entity_key IN ({marks})',
+                        keys,
+                    ).fetchone()[0]
+                    conn.execute(f'DELETE FROM "{t}" WHERE entity_key IN ({marks})', keys)
+                    entities += found
+        finally:
+            conn.close()
+        record.removed[location] = entities  # (user, feature view) rows
+        return
+    if store == "redis":
+        if not paths.registry.is_file():
+            return
+        from features.store import load_feast, open_store
+
+        load_feast()
+        from feast.infra.online_stores.helpers import _redis_key
+        from feast.infra.online_stores.redis import RedisOnlineStore
+
+        feast_store = open_store(settings, name)
+        config = feast_store.config
+        keys = [
+            _redis_key(config.project, key, config.entity_key_serialization_version)
+            for key in _entity_protos(sorted(ids))
+        ]
+        client = RedisOnlineStore()._get_client(config.online_store)
+        record.removed[location] = int(client.delete(*keys)) if keys else 0
+        return
+    record.not_covered.append(f"online store type {store!r}")
+
+
+def _entity_protos(user_ids: Sequence[str]) -> list[Any]:
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+    return [
+        EntityKeyProto(join_keys=[c.USER_ID], entity_values=[ValueProto(string_val=u)])
+        for u in user_ids
+    ]
+
+
+def _forget_scores(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
+    folder = settings.workspace.scores_dir
+    if not folder.is_dir():
+        return
+    tables = sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink())
+    record.removed["scores"] = sum(_rewrite(p, ids) or 0 for p in tables)
+
+
+def _mentions(text: str, patterns: list[re.Pattern[str]]) -> bool:
+    return any(p.search(text) for p in patterns)
+
+
+def _patterns(terms: Iterable[str]) -> list[re.Pattern[str]]:
+    return [re.compile(rf"(?<![\w-]){re.escape(t)}(?![\w-])") for t in terms]
+
+
+def _forget_other_files(
+    settings: Settings, ids: set[str], terms: set[str], record: ErasureRecord, handled: set[Path]
+) -> None:
+    """Lists and reports anywhere else under the workspace."""
+    home = settings.workspace.home
+    skip_dirs = {
+        settings.workspace.mlflow_dir.resolve(),
+        settings.workspace.feast_dir.resolve(),
+        (home / "datasets").resolve(),
+    }
+    patterns = _patterns(terms)
+    rows = 0
+    for path in sorted(home.rglob("*")):
+        if path.is_symlink() or not path.is_file() or path.name.startswith("."):
+            continue
+        resolved = path.resolve()
+        if resolved in handled or path.name in (LOG_FILE, KEY_FILE):
+            continue
+        if any(d == resolved or d in resolved.parents for d in skip_dirs):
+            continue
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            rows += _rewrite(path, terms) or 0
+            continue
+        if suffix not in TEXT_SUFFIXES:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if not _mentions(text, patterns):
+            continue
+        if suffix == ".csv":
+            rows += _rewrite(path, terms) or 0
+            if not _mentions(path.read_text(encoding="utf-8", errors="replace"), patterns):
+                continue
+        path.unlink()  # a report's figures and top lists were made with the user
+        record.deleted_files.append(str(path.relative_to(home)))
+    record.removed["lists"] = rows
+    record.removed["report files deleted"] = len(record.deleted_files)
+
+
+def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> None:
+    home = settings.workspace.home
+    folder = settings.workspace.mlflow_dir
+    if not folder.is_dir():
+        return
+    patterns = _patterns(terms)
+    # Models' input examples first; then any other text artifact (evaluation files).
+    paths = [p for name in MLFLOW_EXAMPLES for p in sorted(folder.rglob(name))]
+    paths += sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES and p.name not in MLFLOW_EXAMPLES
+    )
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if _mentions(text, patterns):
+            record.mlflow_examples.append(str(path.relative_to(home)))
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def forget(
+    settings: Settings,
+    user_ids: Sequence[str],
+    *,
+    dataset: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ErasureRecord:
+    """Remove the users from every location listed in the module docstring; log the erasure."""
+    ids = {str(u).strip() for u in user_ids if str(u).strip()}
+    if not ids:
+        raise ErasureError("no user ids given: lifecycle forget USER_ID [USER_ID...]")
+    home = settings.workspace.home
+    if not home.is_dir():
+        raise ErasureError(f"no workspace at {home}")
+    env = os.environ if environ is None else environ
+    key, key_source = erasure_key(home, env)
+    record = ErasureRecord(
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+        user_hashes=sorted(keyed_hash(key, u) for u in ids),
+        key_source=key_source,
+    )
+    terms = set(ids)
+    if env.get(KEY_ENV):  # lists exported with --pseudonymize carry these instead of ids
+        list_key = env[KEY_ENV].encode()
+        terms |= {keyed_hash(list_key, u)[:PSEUDONYM_LENGTH] for u in ids}
+
+    names = _dataset_names(settings, dataset)
+    for name in names:
+        _forget_dataset(settings, name, ids, record)
+    _forget_demo(settings, ids, record)
+    for name in names:
+        _forget_features(settings, name, ids, record)
+    for name in names:
+        _forget_online(settings, name, ids, record)
+    _forget_scores(settings, ids, record)
+    demo = settings.workspace.demo_dir()
+    handled = {p.resolve() for p in _table_files(demo)} if demo.is_dir() else set()
+    handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}
+    handled |= {p.resolve() for p in settings.workspace.features_dir.rglob("*.parquet")}
+    _forget_other_files(settings, ids, terms, record, handled)
+    _scan_mlflow(settings, terms, record)
+    if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
+        record.not_covered.append(
+            "trained models and MLflow run artifacts are not changed (retrain to drop the users)"
+        )
+
+    log = home / LOG_FILE
+    record.log_path = str(log)
+    entry = {k: v for k, v in record.to_dict().items() if k != "log"}
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write(json.dumps(entry, sort_keys=True) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return record
+
+
+def log_entries(home: Path) -> list[dict[str, Any]]:
+    path = home / LOG_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+__all__ = ["ErasureError", "ErasureRecord", "entity_keys", "forget", "keyed_hash", "log_entries"]

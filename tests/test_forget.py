@@ -1,0 +1,254 @@
+"""`lifecycle forget`: users leave every file and table the project keeps, the online store
+answers "not found" for them, nobody else loses a row, the log holds keyed hashes only,
+and a crash mid-way leaves the previous files readable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from test_feature_store import prepare
+
+from features import contract as c
+from features.erasure import forget, keyed_hash, log_entries
+from features.store import online_features, open_store, store_paths
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.batch import LATEST, PREVIOUS, write_scores
+from serving.lists import pseudonyms
+
+GONE = ("u0000003", "u0000007")
+KEPT = "u0000005"
+LIST_KEY = "list-secret"
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LISTS_PSEUDONYM_KEY", raising=False)
+
+
+@pytest.fixture(scope="module")
+def base_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo workspace with features, online store, two scores tables, a quarantine
+    file, lists, reports and an MLflow input example (the latter ones written here)."""
+    home = tmp_path_factory.mktemp("forget_ws")
+    prepare(
+        home,
+        ["demo-data", "--users", "300", "--seed", "2"],
+        ["features", "build"],
+        ["features", "apply"],
+        ["features", "materialize"],
+    )
+    settings = load_settings(home=home, environ={})
+    data = settings.workspace.dataset_dir("demo").resolve()
+    events = pd.read_parquet(data / "events.parquet")
+    assert set(GONE) | {KEPT} <= set(events[c.USER_ID])
+    quarantine = events[events[c.USER_ID].isin([*GONE, KEPT])].head(9).copy()
+    quarantine = quarantine.rename(columns={c.USER_ID: "CustomerID"})  # raw column name
+    quarantine["reason"] = "negative amount"
+    quarantine.to_csv(data / "quarantine" / "events.csv", index=False)
+
+    features = pd.read_parquet(store_paths(settings).feature_table)
+    latest = features.sort_values("as_of").groupby(c.USER_ID).tail(1)
+    scores = latest[[c.USER_ID, "as_of"]].assign(churn_probability=0.5).reset_index(drop=True)
+    for _ in range(2):  # latest and previous
+        write_scores(settings.workspace.scores_dir, scores, {"as_of": str(latest["as_of"].max())})
+
+    reports = settings.workspace.reports_dir
+    reports.mkdir(parents=True)
+    (reports / "report-demo.html").write_text(f"<td>{GONE[0]}</td><td>{KEPT}</td>")
+    (reports / "report-other.html").write_text(f"<td>{KEPT}</td><td>{GONE[0]}0</td>")
+    lists = home / "lists"
+    lists.mkdir()
+    scores.to_csv(lists / "at_risk.csv", index=False)
+    scores.assign(user_id=lambda f: pseudonyms(f[c.USER_ID], LIST_KEY.encode())).to_csv(
+        lists / "at_risk_pseudonymized.csv", index=False
+    )
+    example = home / "mlflow" / "artifacts" / "1" / "run" / "artifacts" / "model"
+    example.mkdir(parents=True)
+    (example / "input_example.json").write_text(json.dumps({"user_id": [GONE[1]]}))
+    return home
+
+
+@pytest.fixture
+def ws(base_home: Path, tmp_path: Path) -> Path:
+    home = tmp_path / "ws"
+    shutil.copytree(base_home, home, symlinks=True)
+    return home
+
+
+def table_files(home: Path) -> list[Path]:
+    """Every Parquet and CSV file under the workspace (symlinks followed once)."""
+    return sorted(
+        p
+        for p in home.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.suffix in (".parquet", ".csv")
+    )
+
+
+def rows_of(path: Path, users: tuple[str, ...] | list[str]) -> tuple[int, int]:
+    """(all rows, rows mentioning one of the users in any cell)."""
+    if path.suffix == ".parquet":
+        frame = pq.read_table(path).to_pandas()
+    else:
+        frame = pd.read_csv(path, dtype=str)
+    hit = frame.astype(str).isin(list(users)).any(axis=1)
+    return len(frame), int(hit.sum())
+
+
+def test_forget_removes_users_everywhere_and_only_them(ws: Path) -> None:
+    before = {p: rows_of(p, GONE) for p in table_files(ws)}
+    assert sum(hit for _, hit in before.values()) > 0
+    assert any("quarantine" in str(p) and hit for p, (_, hit) in before.items())
+    assert any(".versions" in str(p) for p in before)  # older dataset versions exist too
+    settings = load_settings(home=ws, environ={})
+    store = open_store(settings)
+    assert online_features(store, [*GONE, KEPT], "churn_v1").found.all()
+
+    result = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", *GONE])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+
+    # Every table: the users' rows gone, every other row still there.
+    for path, (total, hit) in before.items():
+        if not path.exists():
+            continue
+        now_total, now_hit = rows_of(path, GONE)
+        assert now_hit == 0, path
+        assert now_total == total - hit, path
+    assert (ws / "lists" / "at_risk.csv").exists()  # lists are filtered, not deleted
+    assert rows_of(ws / "scores" / LATEST, GONE)[1] == 0
+    assert rows_of(ws / "scores" / PREVIOUS, GONE)[1] == 0
+    assert (ws / "scores" / LATEST).is_symlink()
+    assert pq.read_schema(ws / "scores" / LATEST).metadata[b"lifecycle"]  # metadata kept
+
+    # The online store no longer knows them; others unchanged.
+    store = open_store(load_settings(home=ws, environ={}))
+    found = online_features(store, [*GONE, KEPT], "churn_v1").found.tolist()
+    assert found == [False, False, True]
+    assert out["removed"]["online/demo"] == 2 * 3  # 2 users x 3 feature views
+
+    # Counts per location match what the files lost.
+    demo_rows = sum(hit for p, (_, hit) in before.items() if p.parent == ws / "demo")
+    assert out["removed"]["demo"] == demo_rows
+    assert out["removed"]["features/demo"] == before[store_paths(settings).feature_table][1]
+    assert out["removed"]["datasets/demo"] > 0
+    assert out["removed"]["scores"] == sum(
+        hit for p, (_, hit) in before.items() if p.parent == ws / "scores"
+    )
+
+    # Reports mentioning a user are deleted (and named); others stay.
+    assert out["deleted_files"] == ["reports/report-demo.html"]
+    assert (ws / "reports" / "report-other.html").exists()  # u00000030 is not u0000003
+    assert out["mlflow_artifacts_mentioning_users"] == [
+        "mlflow/artifacts/1/run/artifacts/model/input_example.json"
+    ]
+
+    # The log: keyed hashes, no ids; the key file is private.
+    log_text = (ws / "erasure_log.jsonl").read_text()
+    assert not any(u in log_text for u in GONE)
+    key_file = ws / ".erasure_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip().encode()
+    [entry] = log_entries(ws)
+    assert entry["user_hashes"] == sorted(keyed_hash(key, u) for u in GONE)
+    assert entry["removed"] == out["removed"]
+    assert stat.S_IMODE((ws / "erasure_log.jsonl").stat().st_mode) == 0o600
+
+
+def test_unknown_user_is_zero_removals_and_changes_nothing(ws: Path) -> None:
+    before = {p: p.read_bytes() for p in table_files(ws)}
+    result = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", "no-such-user"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["total_removed"] == 0 and set(out["removed"].values()) == {0}
+    assert out["deleted_files"] == []
+    assert {p: p.read_bytes() for p in table_files(ws)} == before
+    assert len(log_entries(ws)) == 1
+    text = CliRunner().invoke(main, ["--home", str(ws), "forget", "ghost"])
+    assert text.exit_code == 0 and "0 rows removed" in text.stdout
+
+
+def test_pseudonymized_lists_are_found_with_the_list_key(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LISTS_PSEUDONYM_KEY", LIST_KEY)
+    path = ws / "lists" / "at_risk_pseudonymized.csv"
+    names = pseudonyms(list(GONE), LIST_KEY.encode())
+    total, hit = rows_of(path, names)
+    assert hit == 2
+    record = forget(load_settings(home=ws, environ={}), list(GONE))
+    assert rows_of(path, names) == (total - 2, 0)
+    assert record.key_source == "env:LISTS_PSEUDONYM_KEY"
+    assert record.user_hashes == sorted(keyed_hash(LIST_KEY.encode(), u) for u in GONE)
+
+
+@pytest.mark.parametrize("crash_at", [1, 4, 9])  # new dataset version, older one, scores
+def test_crash_mid_rewrite_leaves_previous_files_readable(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, crash_at: int
+) -> None:
+    before = {p: rows_of(p, GONE) for p in table_files(ws)}
+    real_write = pq.write_table
+    calls = {"n": 0}
+
+    def dying_write(table, where, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == crash_at:
+            Path(where).write_bytes(b"PAR1 half a file")
+            raise KeyboardInterrupt("killed mid-write")
+        return real_write(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", dying_write)
+    settings = load_settings(home=ws, environ={})
+    with pytest.raises(KeyboardInterrupt):
+        forget(settings, list(GONE))
+    # Every file is whole: either the old one, or (written before the crash) the new one.
+    for path, (total, hit) in before.items():
+        now_total, now_hit = rows_of(path, GONE)
+        assert (now_total, now_hit) in ((total, hit), (total - hit, 0)), path
+    assert not [p for p in ws.rglob(".*.tmp")]  # no staging file left behind
+    assert not (ws / "erasure_log.jsonl").exists()  # not recorded as done
+
+    monkeypatch.setattr(pq, "write_table", real_write)
+    forget(settings, list(GONE))  # running again finishes the job
+    for path, (total, hit) in before.items():
+        if path.exists():
+            assert rows_of(path, GONE) == (total - hit, 0), path
+
+
+def test_forget_deletes_users_from_redis(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import redis
+    from services import redis_server
+
+    home = tmp_path_factory.mktemp("forget_redis_ws")
+    with redis_server(tmp_path_factory.mktemp("redis")) as connection:
+        (home / "lifecycle.toml").write_text(
+            f'[feast]\nonline_store = "redis"\nredis_connection = "{connection}"\n'
+        )
+        prepare(
+            home,
+            ["demo-data", "--users", "100", "--seed", "2"],
+            ["features", "build"],
+            ["features", "apply"],
+            ["features", "materialize"],
+        )
+        settings = load_settings(home=home, environ={})
+        host, port = connection.split(":")
+        with redis.Redis(host=host, port=int(port)) as client:
+            keys = client.dbsize()
+        record = forget(settings, [*GONE, "no-such-user"])
+        assert record.removed["online/demo"] == 2  # one hash per user entity
+        with redis.Redis(host=host, port=int(port)) as client:
+            assert client.dbsize() == keys - 2
+        store = open_store(settings)
+        assert online_features(store, [*GONE, KEPT], "ltv_v1").found.tolist() == [
+            False,
+            False,
+            True,
+        ]
