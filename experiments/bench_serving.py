@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from serving.launch import bentoml_command
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -296,17 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     rows += bare
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:LifecycleScoring",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = bentoml_command("127.0.0.1", port)
     bento, bento_start = over_http("bentoml", command, port, env, ids, args, "/readyz")
     rows += bento
 

@@ -522,17 +522,9 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
         env["LIFECYCLE_CONFIG"] = str(Path(root["config"]).resolve())
     if workers > 1:
         env["BENTOML_CONFIG_OPTIONS"] = f"services.lifecycle_scoring.workers={workers}"
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:LifecycleScoring",
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+    from serving.launch import bentoml_command
+
+    command = bentoml_command(host, port)
     command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
     obj.console.step(
         f"serving on http://{host}:{port} ({workers} worker(s)); ready at /readyz, API docs at /"
@@ -569,6 +561,8 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
         },
         result.lines(),
     )
+
+
 # -- operator lists (issue 6): batch scores, at-risk list, movers, segments, report ------------
 
 

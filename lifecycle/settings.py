@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from lifecycle.errors import UserError
 
@@ -95,6 +95,34 @@ class ServingSettings(_Section):
     batch_engine: str = Field(
         "local", pattern="^(local|dask)$", description="dask: score batches as partitioned work"
     )
+    auth: str = Field(
+        "auto",
+        pattern="^(auto|on|off)$",
+        description="API token auth: on, off, or auto (on unless `lifecycle serve` binds to a "
+        "loopback address)",
+    )
+    bind_host: str | None = Field(
+        None,
+        description="an address the server is reachable on, for auth = auto besides the "
+        "listening socket it finds itself (e.g. set by a launcher or behind a port forward)",
+    )
+    api_tokens_file: Path | None = Field(
+        None,
+        description="file with one API token per line; an `admin:` prefix makes it an admin "
+        "token (allowed /reload); blank lines and # comments are skipped",
+    )
+    # Secrets: set them only through LIFECYCLE_SERVING__API_TOKEN / __ADMIN_TOKEN (or the
+    # tokens file); SecretStr keeps them out of `lifecycle settings`, reprs and logs.
+    api_token: SecretStr | None = Field(None, description="an API token (from the environment)")
+    admin_token: SecretStr | None = Field(
+        None, description="an admin API token (from the environment)"
+    )
+
+    @field_validator("api_token", "admin_token", mode="before")
+    @classmethod
+    def _token_as_text(cls, value: Any) -> Any:
+        # environment values are parsed as TOML scalars: a numeric-looking token is text here
+        return str(value) if isinstance(value, int | float) else value
 
 
 class DaskSettings(_Section):

@@ -8,13 +8,25 @@ answers at once, ``/readyz`` only when both are loaded. Every endpoint is a type
 
 Errors a caller can fix come back as 4xx with one shape, the one BentoML uses for its
 own validation errors: ``{"error": "...", "detail": [{"loc": [field, ...], "msg": "..."}]}``.
+The OpenAPI document lists them per route (400, 404, 413, 500, 503; 401/403 with auth).
+
+Access (``serving.auth``): ``on``, ``off`` or ``auto`` (default) = on as soon as the server
+listens on a non-loopback address (the worker's listening socket, or ``serving.bind_host``).
+When on, every route but ``/livez``, ``/readyz``, ``/healthz`` and ``/metrics`` (probes and
+Prometheus scraping; no user data) needs ``Authorization: Bearer <token>``: 401 when it is
+missing or unknown; ``/reload`` needs an admin token, else 403. Tokens come from
+``LIFECYCLE_SERVING__API_TOKEN`` / ``LIFECYCLE_SERVING__ADMIN_TOKEN`` and/or
+``serving.api_tokens_file`` (one per line, ``admin:`` prefix); they are ``SecretStr`` in the
+settings and are never logged. Auth on with no token configured refuses every call.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
+import re
 import shutil
 import tempfile
 import threading
@@ -672,6 +684,295 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
+# -- API token authentication ----------------------------------------------------------
+
+BIND_HOST_ENV = "LIFECYCLE_SERVING__BIND_HOST"  # serving.bind_host, e.g. set by a launcher
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})  # probes and scraping
+ADMIN_PATHS = frozenset({"/reload"})
+AUTH_SCOPE_KEY = "lifecycle.auth"  # TokenAuth tells OpenApiErrors whether auth is on
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Whether requests need a token, why, and the tokens (bytes; never logged or shown)."""
+
+    enabled: bool
+    reason: str
+    tokens: tuple[bytes, ...] = ()
+    admin_tokens: tuple[bytes, ...] = ()
+
+    def __repr__(self) -> str:  # no token in any repr
+        return (
+            f"AuthConfig(enabled={self.enabled}, reason={self.reason!r}, "
+            f"tokens={len(self.tokens)}, admin_tokens={len(self.admin_tokens)})"
+        )
+
+
+def bind_hosts(settings: Settings) -> list[str]:
+    """The addresses this server may listen on: the listening socket a BentoML worker was
+    handed (``--fd N``) and ``serving.bind_host`` (set by ``lifecycle serve``); none in
+    process (a test client)."""
+    import os
+    import socket
+    import sys
+
+    hosts: list[str] = []
+    argv = sys.argv
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--fd" and argv[i + 1].isdigit():
+            try:
+                with socket.socket(fileno=os.dup(int(argv[i + 1]))) as listening:
+                    hosts.append(str(listening.getsockname()[0]))
+            except (OSError, IndexError):
+                pass
+    if settings.serving.bind_host:
+        hosts.append(settings.serving.bind_host.strip("[]"))
+    return hosts
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume it is reachable from elsewhere
+
+
+def read_tokens_file(path: Path) -> tuple[list[str], list[str]]:
+    """(tokens, admin tokens) of a file: one per line, ``admin:`` prefix, # comments."""
+    from lifecycle.settings import SettingsError
+
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise SettingsError(
+            f"serving.api_tokens_file {path} cannot be read: {error.strerror}"
+        ) from None
+    tokens: list[str] = []
+    admin: list[str] = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("admin:"):
+            admin.append(line.removeprefix("admin:").strip())
+        else:
+            tokens.append(line)
+    return [t for t in tokens if t], [t for t in admin if t]
+
+
+def auth_config(settings: Settings, hosts: list[str]) -> AuthConfig:
+    """auto: on as soon as one address the server listens on is not loopback."""
+    serving = settings.serving
+    if serving.auth == "off":
+        return AuthConfig(False, "serving.auth = off")
+    public = [h for h in hosts if not is_loopback(h)]
+    if serving.auth == "on":
+        reason = "serving.auth = on"
+    elif not hosts:
+        return AuthConfig(False, "serving.auth = auto, not bound to a network address")
+    elif not public:
+        return AuthConfig(False, f"serving.auth = auto, bound to loopback {', '.join(hosts)}")
+    else:
+        reason = f"serving.auth = auto, bound to {', '.join(public)}"
+    tokens: list[str] = []
+    admin: list[str] = []
+    if serving.api_tokens_file is not None:
+        tokens, admin = read_tokens_file(serving.api_tokens_file)
+    if serving.api_token is not None and serving.api_token.get_secret_value():
+        tokens.append(serving.api_token.get_secret_value())
+    if serving.admin_token is not None and serving.admin_token.get_secret_value():
+        admin.append(serving.admin_token.get_secret_value())
+    return AuthConfig(
+        True,
+        reason,
+        tuple(t.encode() for t in tokens + admin),  # an admin token is also an API token
+        tuple(t.encode() for t in admin),
+    )
+
+
+def _matches(given: bytes, tokens: tuple[bytes, ...]) -> bool:
+    """Constant-time against every token (no early exit that would tell which one is close)."""
+    found = False
+    for token in tokens:
+        found |= hmac.compare_digest(given, token)
+    return found
+
+
+class TokenAuth:
+    """ASGI middleware: ``Authorization: Bearer <token>`` on every route but the probes and
+    /metrics; /reload needs an admin token. 401 missing or unknown token, 403 not admin."""
+
+    def __init__(self, app: Any, config: AuthConfig | None = None) -> None:
+        self.app = app
+        if config is None:
+            from lifecycle.settings import load_settings
+
+            settings = load_settings()
+            config = auth_config(settings, bind_hosts(settings))
+        self.config = config
+        if config.enabled:
+            logger.info(
+                "API token auth on (%s): %d token(s), %d admin",
+                config.reason,
+                len(config.tokens),
+                len(config.admin_tokens),
+            )
+            if not config.tokens:
+                logger.warning(
+                    "API token auth is on but no token is configured: every call but the "
+                    "probes is refused (set LIFECYCLE_SERVING__API_TOKEN or serving.api_tokens_file)"
+                )
+        else:
+            logger.info("API token auth off (%s)", config.reason)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        scope[AUTH_SCOPE_KEY] = self.config.enabled
+        if not self.config.enabled:
+            return await self.app(scope, receive, send)
+        path = re.sub("/+", "/", scope.get("path") or "/")
+        if path != "/":
+            path = path.rstrip("/")
+        if path in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        given = _bearer(scope)
+        if given is None:
+            return await _deny(send, 401, "missing API token: send Authorization: Bearer <token>")
+        if not _matches(given, self.config.tokens):
+            return await _deny(send, 401, "invalid API token")
+        if path in ADMIN_PATHS and not _matches(given, self.config.admin_tokens):
+            return await _deny(send, 403, f"{path} needs an admin token")
+        return await self.app(scope, receive, send)
+
+
+def _bearer(scope: dict[str, Any]) -> bytes | None:
+    for name, value in scope.get("headers") or []:
+        if name.lower() == b"authorization":
+            scheme, _, token = bytes(value).strip().partition(b" ")
+            token = token.strip()
+            if scheme.lower() == b"bearer" and token:
+                return token
+            return None
+    return None
+
+
+async def _deny(send: Any, status: int, message: str) -> None:
+    response = JSONResponse(
+        {"error": message, "detail": [{"loc": ["header", "authorization"], "msg": message}]},
+        status_code=status,
+        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+    )
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+# -- the error answers, in the OpenAPI document -----------------------------------------
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Error",
+    "description": "every error answer: a message and, per problem, where and what",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string"},
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+API_ERRORS = {
+    "400": "a field is invalid (detail says which)",
+    "404": "no such route, or no batch scores yet (/at_risk)",
+    "413": "request body over serving.max_request_bytes",
+    "500": "a server fault",
+    "503": "not ready yet (models or feature store loading or failed), or reload failed",
+}
+
+
+def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
+    """BentoML documents 400/404/500 with ``detail`` as a string and nothing else; document
+    the errors this service really answers, with their real shape, and the token scheme."""
+    components = spec.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    if auth:
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API token; /reload needs an admin token",
+        }
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if method == "post":
+                for code, text in API_ERRORS.items():
+                    responses[code] = {"description": text, "content": ref}
+            elif path == "/readyz":
+                responses["503"] = {"description": "not ready yet", "content": ref}
+            if auth and path not in OPEN_PATHS:
+                operation["security"] = [{"bearer": []}]
+                responses["401"] = {"description": "missing or invalid API token", "content": ref}
+                if path in ADMIN_PATHS:
+                    responses["403"] = {"description": "not an admin token", "content": ref}
+    return spec
+
+
+class OpenApiErrors:
+    """ASGI middleware: rewrites ``/docs.json`` on its way out with :func:`document_errors`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").endswith("/docs.json"):
+            return await self.app(scope, receive, send)
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    await finish()
+
+        async def finish() -> None:
+            body = b"".join(chunks)
+            if start.get("status") == 200:
+                try:
+                    spec = document_errors(json.loads(body), bool(scope.get(AUTH_SCOPE_KEY)))
+                    body = json.dumps(spec).encode()
+                except ValueError:
+                    pass
+            headers = [
+                (k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"
+            ]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+
 class QuietBadInput(logging.Filter):
     """BentoML logs a full traceback for every 400; a caller's bad input deserves one line."""
 
@@ -710,6 +1011,7 @@ class LifecycleScoring:
         from lifecycle.settings import load_settings
 
         self.settings = load_settings()
+        auth_config(self.settings, [])  # an unreadable tokens file stops the start, clearly
         http_log = logging.getLogger("bentoml._internal.server.http_app")
         if not any(isinstance(f, QuietBadInput) for f in http_log.filters):
             http_log.addFilter(QuietBadInput())
@@ -813,4 +1115,7 @@ class LifecycleScoring:
             ).response()  # type: ignore[return-value]
 
 
+# The first added runs first: an unauthenticated request's body is never read.
+LifecycleScoring.add_asgi_middleware(TokenAuth)
 LifecycleScoring.add_asgi_middleware(BodyLimit)
+LifecycleScoring.add_asgi_middleware(OpenApiErrors)

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,11 +78,16 @@ def _wait_until(
 
 @contextlib.contextmanager
 def _running(
-    command: list[str], log: Path, ready: Callable[[], bool], seconds: float
+    command: list[str],
+    log: Path,
+    ready: Callable[[], bool],
+    seconds: float,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[None]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=cwd
         )
     try:
         _wait_until(ready, process, log, seconds)
@@ -148,3 +154,52 @@ def mlflow_server(workdir: Path, ready_seconds: float = 90) -> Iterator[str]:
         command, workdir / "mlflow.log", lambda: _http_ok(f"{uri}/health"), ready_seconds
     ):
         yield uri
+
+
+@contextlib.contextmanager
+def bentoml_server(
+    home: Path, env: dict[str, str], ready_path: str = "/livez", ready_seconds: float = 120
+) -> Iterator[str]:
+    """A real ``bentoml serve`` of the scoring service on a free port; yields its base URL.
+
+    ``env`` is added to this process's environment without its ``LIFECYCLE_*`` variables;
+    the server's output goes to ``home/server.log``.
+    """
+    from serving.launch import bentoml_command
+
+    port = free_port()
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
+        "LIFECYCLE_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "BENTOML_HOME": str(home / "bentoml"),
+        **env,
+    }
+    base = f"http://{LOOPBACK}:{port}"
+    repo = Path(__file__).resolve().parents[1]
+    with _running(
+        bentoml_command(LOOPBACK, port),
+        home / "server.log",
+        lambda: _http_ok(f"{base}{ready_path}"),
+        ready_seconds,
+        env=full_env,
+        cwd=repo,
+    ):
+        yield base
+
+
+def service_asgi_app() -> Any:
+    """A fresh in-process ASGI app of the scoring service.
+
+    BentoML registers the service's Prometheus metrics in the process-wide registry when
+    an app is built; a second app in the same test process would register them twice.
+    """
+    import prometheus_client
+
+    from serving.service import LifecycleScoring
+
+    registry = prometheus_client.REGISTRY
+    for collector, names in list(registry._collector_to_names.items()):
+        if any(name.startswith("lifecycle_") for name in names):
+            registry.unregister(collector)
+    return LifecycleScoring.to_asgi()

@@ -4,8 +4,6 @@ and a real ``bentoml serve`` subprocess on a free local port called over HTTP.""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
+from services import bentoml_server, service_asgi_app
 
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
@@ -284,11 +283,9 @@ def test_fetch_plan_looks_up_identical_services_once(scorer: Any) -> None:
 def asgi_client(home: Path) -> Iterator[Any]:
     from starlette.testclient import TestClient
 
-    from serving.service import LifecycleScoring
-
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LIFECYCLE_HOME", str(home))
-        with TestClient(LifecycleScoring.to_asgi()) as client:
+        with TestClient(service_asgi_app()) as client:
             deadline = time.monotonic() + 120
             while client.get("/readyz").status_code != 200:
                 assert time.monotonic() < deadline, "service never became ready"
@@ -307,61 +304,10 @@ def test_asgi_score_and_bad_input(asgi_client: Any, known_users: list[str]) -> N
 # -- a real `bentoml serve` -------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(home: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
-        "LIFECYCLE_HOME": str(home),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "BENTOML_HOME": str(home / "bentoml"),
-        **SERVER_LIMITS,
-    }
-    log = (home / "server.log").open("w")
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:LifecycleScoring",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (
-                f"bentoml serve exited: {(home / 'server.log').read_text()[-3000:]}"
-            )
-            assert time.monotonic() < deadline, "bentoml serve not live after 120 s"
-            try:
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+    with bentoml_server(home, SERVER_LIMITS) as base:
         yield base
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

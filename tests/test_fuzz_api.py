@@ -1,0 +1,128 @@
+"""Property-based fuzz of the scoring API from its own OpenAPI document (schemathesis).
+
+A real ``bentoml serve`` of a small trained workspace on a free loopback port. Every
+operation in ``/docs.json`` gets up to ``MAX_EXAMPLES`` generated requests (valid ones and,
+through schemathesis's negative mode, invalid ones); each answer must not be a 5xx, must
+have a documented status code and content type, and its body must match the documented
+schema (the service documents its 4xx/503 answers, see ``serving.service.document_errors``).
+Bounded: ~25 examples per operation, no per-example deadline, one minute at most in all.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from click.testing import CliRunner
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from services import bentoml_server
+
+from lifecycle.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_EXAMPLES = 25
+BUDGET_SECONDS = 60
+FUZZED: dict[str, int] = {}  # operation -> requests sent
+STATUSES: dict[int, int] = {}  # status code -> answers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A small trained workspace with batch scores, so /at_risk answers 200 as well."""
+    workspace = tmp_path_factory.mktemp("fuzz_ws")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_"):
+                patch.delenv(name)
+        patch.setenv("LIFECYCLE_HOME", str(workspace))
+        runner = CliRunner()
+        for args in (
+            ["demo-data", "--users", "2000", "--seed", "5"],
+            ["features", "build"],
+            ["features", "apply"],
+            ["features", "materialize"],
+            ["train", "all"],
+            ["score-all"],
+        ):
+            result = runner.invoke(main, ["--home", str(workspace), "--quiet", *args])
+            assert result.exit_code == 0, f"{args}: {result.output}"
+        yield workspace
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(fuzz_home: Path) -> Iterator[str]:
+    limits = {
+        "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
+        "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
+    }
+    with bentoml_server(fuzz_home, limits, ready_path="/readyz") as base:
+        yield base
+    server_log = (fuzz_home / "server.log").read_text()
+    assert "Traceback" not in server_log, server_log[-3000:]
+
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+]
+
+
+def fuzz_operation(
+    operation: schemathesis.APIOperation, mode: schemathesis.GenerationMode, stop_at: float
+) -> None:
+    label = f"{operation.label} ({mode.value})"
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: the budget stays bounded
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        if time.monotonic() > stop_at:
+            return
+        FUZZED[label] = FUZZED.get(label, 0) + 1
+        response = case.call_and_validate(checks=CHECKS, timeout=30)
+        STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
+
+    run()
+
+
+def test_api_answers_only_what_it_documents(fuzz_server: str) -> None:
+    api = schemathesis.openapi.from_url(f"{fuzz_server}/docs.json")
+    stop_at = time.monotonic() + BUDGET_SECONDS
+    failures: list[str] = []
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert len(operations) >= 5
+    for operation in operations:
+        for mode in schemathesis.GenerationMode:
+            try:
+                fuzz_operation(operation, mode, stop_at)
+            except Unsatisfiable:  # no input to make invalid (GET /livez and the like)
+                continue
+            except Exception as error:  # one failing operation does not hide the others
+                failures.append(f"{operation.label} ({mode.value}): {error}"[:2000])
+    total = sum(FUZZED.values())
+    print(f"\nfuzzed {total} requests: {dict(sorted(FUZZED.items()))}")
+    print(f"answers by status: {dict(sorted(STATUSES.items()))}")
+    assert not failures, "\n\n".join(failures)
+    posted = {label.split(" (")[0] for label in FUZZED}
+    assert posted >= {f"POST {p}" for p in ("/score", "/score_features", "/at_risk", "/models")}
+    assert STATUSES.get(200, 0) > 0 and STATUSES.get(400, 0) > 0  # valid and invalid reached
