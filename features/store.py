@@ -242,7 +242,9 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     """Load every user's latest feature row into the online store."""
     paths = store_paths(settings, dataset)
     open_store(settings, dataset)  # refuses an un-applied repository
-    apply(settings, dataset)  # idempotent; re-creates online tables if the store was deleted or switched
+    apply(
+        settings, dataset
+    )  # idempotent; re-creates online tables if the store was deleted or switched
     store = open_store(settings, dataset)
     started = datetime.now(UTC)
     latest = latest_feature_rows(paths)

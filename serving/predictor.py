@@ -87,8 +87,13 @@ class ModelBundle:
         out = np.empty((len(features), len(self.feature_names)), dtype="float64")
         numeric = [j for j, name in enumerate(self.feature_names) if name not in self.categories]
         try:  # all numbers or None: one conversion (None becomes NaN)
-            out[:, numeric] = features[[self.feature_names[j] for j in numeric]].to_numpy(dtype="float64")
-        except (TypeError, ValueError):  # strings or pd.NA somewhere: column by column, bad values null
+            out[:, numeric] = features[[self.feature_names[j] for j in numeric]].to_numpy(
+                dtype="float64"
+            )
+        except (
+            TypeError,
+            ValueError,
+        ):  # strings or pd.NA somewhere: column by column, bad values null
             for j in numeric:
                 values = features[self.feature_names[j]]
                 out[:, j] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()

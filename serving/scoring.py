@@ -73,12 +73,21 @@ def _generic_reason(feature: str, value: Any) -> str:
     if feature in TOTAL_PHRASES and isinstance(value, int | float):
         return TOTAL_PHRASES[feature].format(value=value)
     name, _, days = feature.rpartition("_")
-    if days.endswith("d") and days[:-1].isdigit() and name in WINDOW_NOUNS and isinstance(value, int | float):
+    if (
+        days.endswith("d")
+        and days[:-1].isdigit()
+        and name in WINDOW_NOUNS
+        and isinstance(value, int | float)
+    ):
         noun, window = WINDOW_NOUNS[name], days[:-1]
         if value == 0:
             return f"no {noun} in the last {window} days"
         amount = f"{value:,.0f}"
-        return f"{amount} {noun} in the last {window} days" if name not in ("revenue", "refund_amount") else f"{noun} {amount} in the last {window} days"
+        return (
+            f"{amount} {noun} in the last {window} days"
+            if name not in ("revenue", "refund_amount")
+            else f"{noun} {amount} in the last {window} days"
+        )
     if isinstance(value, int | float):
         return f"{feature.replace('_', ' ')}: {value:.3g}"
     return f"{feature.replace('_', ' ')}: {value}"

@@ -51,7 +51,13 @@ SPECS: dict[str, ModelSpec] = {
     "churn": ModelSpec("binary", {"metric": "binary_logloss"}),
     # Few positives (about 5% of never-buyers convert per quarter): smaller, steadier trees.
     "conversion": ModelSpec(
-        "binary", {"metric": "binary_logloss", "num_leaves": 7, "min_data_in_leaf": 200, "learning_rate": 0.05}
+        "binary",
+        {
+            "metric": "binary_logloss",
+            "num_leaves": 7,
+            "min_data_in_leaf": 200,
+            "learning_rate": 0.05,
+        },
     ),
     "ltv": ModelSpec("tweedie", {"metric": "tweedie", "tweedie_variance_power": 1.3}),
 }

@@ -384,7 +384,9 @@ def _gate(
         return True, reason
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            current = ModelBundle.load(registry.bundle_path(mlflow_client, name, champion.version, Path(tmp)))
+            current = ModelBundle.load(
+                registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
+            )
     except Exception as error:  # a corrupt or incompatible champion must not block a good model
         reason = f"champion v{champion.version} could not be loaded ({error}); {metric} {ours:.4f}"
         _set_champion(mlflow_client, name, version, reason)
