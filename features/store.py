@@ -85,7 +85,15 @@ def repo_config_dict(settings: Settings, paths: StorePaths) -> dict[str, Any]:
     return {
         "project": project_name(paths.dataset),
         "provider": "local",
-        "registry": {"path": str(paths.registry.resolve()), "cache_ttl_seconds": 60},
+        "registry": {
+            "path": str(paths.registry.resolve()),
+            "cache_ttl_seconds": 60,
+            # Feast marks views MATERIALIZING while it writes and refuses to serve them; a
+            # killed materialize would leave them stuck unservable, and readers would fail
+            # during every materialize. Rows are upserted in transactions, so the last
+            # materialized values are always safe to serve.
+            "serve_features_while_materializing": True,
+        },
         "online_store": online_store_config(settings, paths),
         "offline_store": {"type": "duckdb"},
         "entity_key_serialization_version": 3,

@@ -156,8 +156,6 @@ class ModelBundle:
 
     @classmethod
     def load(cls, directory: Path) -> ModelBundle:
-        import lightgbm as lgb
-
         meta_path = directory / BUNDLE_FILE
         if not meta_path.is_file():
             raise FileNotFoundError(f"{directory}: not a model bundle (no {BUNDLE_FILE})")
@@ -165,7 +163,7 @@ class ModelBundle:
         calibrator = meta.get("calibrator")
         return cls(
             task=meta["task"],
-            booster=lgb.Booster(model_file=str(directory / "booster.txt")),
+            booster=_load_booster(directory / "booster.txt"),
             feature_names=meta["feature_names"],
             categories=meta["categories"],
             service=meta["service"],
@@ -173,11 +171,22 @@ class ModelBundle:
             data_window=meta["data_window"],
             calibrator=Calibrator(**calibrator) if calibrator else None,
             quantile_boosters={
-                float(q): lgb.Booster(model_file=str(directory / f"quantile_{float(q):.2f}.txt"))
+                float(q): _load_booster(directory / f"quantile_{float(q):.2f}.txt")
                 for q in meta["quantiles"]
             },
             metrics=meta.get("metrics", {}),
         )
+
+
+def _load_booster(path: Path) -> Any:
+    """A LightGBM booster from a complete model file; LightGBM itself can crash the process
+    (not raise) on a truncated file, so a file without its closing sections is refused."""
+    import lightgbm as lgb
+
+    text = path.read_text(errors="replace")  # FileNotFoundError names a missing file
+    if "end of trees" not in text or "end of parameters" not in text:
+        raise ValueError(f"{path.name} is truncated or not a LightGBM model ({path})")
+    return lgb.Booster(model_str=text)
 
 
 def score_frame(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:

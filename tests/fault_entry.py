@@ -1,0 +1,64 @@
+"""Subprocess entry point for tests/test_faults.py: the lifecycle CLI with a fault point.
+
+usage: python tests/fault_entry.py POINT MARKER CLI-ARGS...
+
+When the command reaches POINT the process writes MARKER and hangs there, so the test
+can SIGKILL it at a known, demonstrably mid-way moment. POINT ``none`` runs the command
+unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def hang(marker: str) -> None:
+    Path(marker).write_text("reached")
+    while True:
+        time.sleep(1)
+
+
+def install(point: str, marker: str) -> None:
+    if point == "materialize":  # after the first batch reaches the online store
+        from features.online_store import BatchedSqliteOnlineStore
+
+        write = BatchedSqliteOnlineStore.online_write_batch
+
+        def write_then_hang(self: Any, *args: Any, **kwargs: Any) -> None:
+            write(self, *args, **kwargs)
+            hang(marker)
+
+        BatchedSqliteOnlineStore.online_write_batch = write_then_hang  # type: ignore[method-assign]
+    elif point == "register":  # a new version is registered, no alias moved yet
+        from mlflow import MlflowClient
+
+        MlflowClient.set_registered_model_alias = lambda *_, **__: hang(marker)  # type: ignore[method-assign]
+    elif point == "alias":  # the champion alias has moved, its promotion tag not yet written
+        from mlflow import MlflowClient
+
+        MlflowClient.set_model_version_tag = lambda *_, **__: hang(marker)  # type: ignore[method-assign]
+    elif point == "scores":  # half a scores table is on disk
+        import pyarrow.parquet as pq
+
+        write_table = pq.write_table
+
+        def half_then_hang(table: Any, where: Any, **kwargs: Any) -> None:
+            if "scores" not in Path(str(where)).name:
+                return write_table(table, where, **kwargs)
+            Path(where).write_bytes(b"PAR1 half a table")
+            hang(marker)
+
+        pq.write_table = half_then_hang
+    elif point != "none":
+        raise SystemExit(f"unknown fault point {point}")
+
+
+if __name__ == "__main__":
+    point, marker, *cli_args = sys.argv[1:]
+    install(point, marker)
+    from lifecycle.cli import main
+
+    main(args=cli_args, prog_name="lifecycle")

@@ -1,0 +1,226 @@
+"""Fault injection: SIGKILL during materialize, training, batch scoring and promotion.
+
+Each fault runs the real CLI in a subprocess (``tests/fault_entry.py``) that hangs at a
+known point mid-way (after a first online-store batch, after a new model version is
+registered, with half a scores table on disk, after the champion alias moved); the test
+then kills the whole process group. The previous good state must stay readable and the
+next run of the same command must succeed. Also: training beside serving, and a corrupt
+or missing champion artifact reported as unavailable with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from lifecycle.cli import main
+from lifecycle.settings import Settings, load_settings
+
+ENTRY = Path(__file__).with_name("fault_entry.py")
+REPO = ENTRY.parents[1]
+USERS = ["u0000001", "u0000002", "u0000003", "u0000010", "u0000500"]
+FAULTS: list[str] = []  # every fault injected, reported at the end
+
+
+def run_cli(home: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.stdout
+
+
+def kill_at(home: Path, point: str, *args: str, timeout: float = 60) -> None:
+    """Run ``lifecycle ARGS`` until it reaches ``point``, then SIGKILL its process group."""
+    marker = home.parent / f"reached-{point}-{len(FAULTS)}"
+    process = subprocess.Popen(
+        [sys.executable, str(ENTRY), point, str(marker), "--home", str(home), "--quiet", *args],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not marker.exists():
+            if process.poll() is not None:
+                _, stderr = process.communicate()
+                pytest.fail(f"{args} ended ({process.returncode}) before {point}: {stderr[-2000:]}")
+            assert time.monotonic() < deadline, f"{args} never reached {point}"
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL  # killed, not finished
+    FAULTS.append(f"{point}: {' '.join(args)}")
+
+
+def settings(home: Path) -> Settings:
+    return load_settings(home=home, environ={})
+
+
+def champion_versions(home: Path) -> dict[str, str | None]:
+    from lifecycle import registry
+
+    client = registry.client(settings(home))
+    out = {}
+    for task in ("churn", "conversion", "ltv"):
+        version = registry.alias_version(client, registry.model_name("demo", task), "champion")
+        out[task] = str(version.version) if version is not None else None
+    return out
+
+
+def online(home: Path) -> pd.DataFrame:
+    from features.store import online_features, open_store
+
+    result = online_features(open_store(settings(home)), USERS, "churn_v1")
+    assert result.found.all(), "known users missing from the online store"
+    return result.frame.sort_index(axis=1)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("faults") / "workspace"
+    run_cli(home, "demo-data", "--users", "1000", "--seed", "4")
+    run_cli(home, "features", "build")
+    run_cli(home, "features", "apply")
+    run_cli(home, "features", "materialize")
+    run_cli(home, "train", "all")
+    run_cli(home, "score-all")
+    return home
+
+
+def test_kill_during_materialize_keeps_the_online_store_and_the_next_run_recovers(
+    home: Path,
+) -> None:
+    before = online(home)
+    kill_at(home, "materialize", "features", "materialize")
+    pd.testing.assert_frame_equal(online(home), before)  # every known user, same values
+    assert "u0000001" in run_cli(home, "features", "show", "u0000001")
+    run_cli(home, "features", "materialize")
+    pd.testing.assert_frame_equal(online(home), before)
+
+
+def test_kill_during_training_keeps_the_champion_and_the_next_run_recovers(home: Path) -> None:
+    from serving.scoring import load_champions
+
+    before = champion_versions(home)
+    assert None not in before.values()
+    kill_at(home, "register", "train", "churn")  # a new version exists, no alias moved
+    assert champion_versions(home) == before
+    champions = load_champions(settings(home))
+    assert not champions.unavailable and champions.versions == before
+    run_cli(home, "train", "churn")  # recovery: the next run trains, registers and gates
+    after = champion_versions(home)
+    assert after["churn"] is not None and after["conversion"] == before["conversion"]
+    assert not load_champions(settings(home)).unavailable
+    models = run_cli(home, "models")
+    assert "demo-churn v3" in models  # v2 from the killed run, v3 from the recovery
+
+
+def test_kill_during_score_all_keeps_the_latest_table_and_lists(home: Path) -> None:
+    from serving.batch import LATEST, read_scores
+
+    scores = settings(home).workspace.scores_dir
+    latest = read_scores(scores / LATEST)
+    at_risk = run_cli(home, "at-risk")
+    tables = sorted(scores.glob("scores-*.parquet"))
+    kill_at(home, "scores", "score-all")
+    assert list(scores.glob(".*.tmp")), "the fault never put half a table on disk"
+    after = read_scores(scores / LATEST)
+    assert after.path == latest.path
+    pd.testing.assert_frame_equal(after.frame, latest.frame)
+    assert sorted(scores.glob("scores-*.parquet")) == tables  # the half file is no table
+    assert run_cli(home, "at-risk") == at_risk
+    run_cli(home, "score-all")  # recovery
+    recovered = read_scores(scores / LATEST)
+    assert recovered.path != latest.path and len(recovered.frame) == len(latest.frame)
+    assert run_cli(home, "at-risk")
+
+
+def test_kill_during_promotion_leaves_old_or_new_champion_that_loads(home: Path) -> None:
+    from serving.scoring import load_champions
+
+    old = champion_versions(home)["churn"]
+    new = "1" if old != "1" else "2"
+    kill_at(home, "alias", "promote", "churn", new, "--reason", "fault test")
+    assert champion_versions(home)["churn"] in (old, new)  # never missing
+    champions = load_champions(settings(home))
+    assert not champions.unavailable and champions.versions["churn"] in (old, new)
+    run_cli(home, "promote", "churn", old, "--reason", "fault test recovery")
+    assert champion_versions(home)["churn"] == old
+    assert not load_champions(settings(home)).unavailable
+
+
+def test_training_beside_serving_corrupts_neither(home: Path) -> None:
+    from features.store import latest_feature_rows, store_paths
+    from serving.scoring import load_champions, score_frame
+
+    features = latest_feature_rows(store_paths(settings(home))).head(200)
+    process = subprocess.Popen(
+        [sys.executable, str(ENTRY), "none", "-", "--home", str(home), "--quiet", "train", "churn"],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    calls = 0
+    try:
+        while process.poll() is None or calls < 3:
+            champions = load_champions(settings(home))
+            assert not champions.unavailable, champions.unavailable
+            scores = score_frame(champions, features, reasons=False)
+            assert scores["ltv"].notna().all() and len(scores) == len(features)
+            calls += 1
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-2000:]
+    assert calls >= 3
+    assert not load_champions(settings(home)).unavailable
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_a_corrupt_or_missing_champion_artifact_is_reported_unavailable(
+    home: Path, damage: str
+) -> None:
+    from lifecycle import registry
+    from serving.scoring import load_champions
+
+    client = registry.client(settings(home))
+    version = registry.alias_version(client, "demo-ltv", "champion")
+    source = Path(
+        client.get_model_version_download_uri("demo-ltv", version.version).removeprefix("file://")
+    )
+    booster = next(source.rglob("booster.txt"))
+    backup = booster.read_bytes()
+    try:
+        if damage == "truncate":
+            booster.write_bytes(backup[: len(backup) // 3])
+        else:
+            booster.unlink()
+        FAULTS.append(f"{damage} champion booster.txt")
+        champions = load_champions(settings(home))
+        assert "ltv" not in champions.bundles
+        reason = champions.unavailable["ltv"]
+        assert f"demo-ltv v{version.version} could not be loaded" in reason
+        assert {"churn", "conversion"} <= set(champions.bundles)  # the others still serve
+    finally:
+        booster.write_bytes(backup)
+    assert not load_champions(settings(home)).unavailable
+
+
+def test_report_faults_injected() -> None:
+    print(f"\nfaults injected: {len(FAULTS)}")
+    for fault in FAULTS:
+        print(f"  {fault}")
+    assert len(FAULTS) == 6
