@@ -203,3 +203,31 @@ def service_asgi_app() -> Any:
         if any(name.startswith("lifecycle_") for name in names):
             registry.unregister(collector)
     return LifecycleScoring.to_asgi()
+
+
+def run_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """``lifecycle --home HOME --quiet ARGS`` in process; fails the test with the output."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args], env=env)
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.stdout
+
+
+def prepare(home: Path, *steps: list[str]) -> None:
+    """Run CLI commands against the workspace ``home``, in order, failing loudly."""
+    for args in steps:
+        run_cli(home, *args)
+
+
+# A small trained workspace with batch scores (the demo's 2,000 users, seed 5).
+TRAINED_AND_SCORED = (
+    ["demo-data", "--users", "2000", "--seed", "5"],
+    ["features", "build"],
+    ["features", "apply"],
+    ["features", "materialize"],
+    ["train", "all"],
+    ["score-all"],
+)

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from services import run_cli
 
 from features.asof import AS_OF
 from features.store import historical_features, open_store, store_paths
@@ -91,12 +92,6 @@ def test_reasons_go_to_the_top_of_each_ranking() -> None:
 
 
 # -- end to end on a trained workspace -----------------------------------------------------
-
-
-def run_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args], env=env)
-    assert result.exit_code == 0, f"{args}: {result.output}"
-    return result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -19,21 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from services import run_cli
 
-from lifecycle.cli import main
 from lifecycle.settings import Settings, load_settings
 
 ENTRY = Path(__file__).with_name("fault_entry.py")
 REPO = ENTRY.parents[1]
 USERS = ["u0000001", "u0000002", "u0000003", "u0000010", "u0000500"]
 FAULTS: list[str] = []  # every fault injected, reported at the end
-
-
-def run_cli(home: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
-    assert result.exit_code == 0, f"{args}: {result.output}"
-    return result.stdout
 
 
 def kill_at(home: Path, point: str, *args: str, timeout: float = 60) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from services import prepare
 
 from features import contract as c
 from features.asof import AS_OF, compute_features
@@ -24,14 +25,6 @@ from features.store import (
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from training.datasets import build_training_set
-
-
-def prepare(home: Path, *setup: list[str]) -> None:
-    """Run CLI commands against the workspace ``home``, failing loudly."""
-    runner = CliRunner()
-    for args in setup:
-        result = runner.invoke(main, ["--home", str(home), "--quiet", *args])
-        assert result.exit_code == 0, f"{args}: {result.output}"
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from services import bentoml_server
-
-from lifecycle.cli import main
+from services import TRAINED_AND_SCORED, bentoml_server, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_EXAMPLES = 25
@@ -47,17 +44,7 @@ def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             if name.startswith("LIFECYCLE_"):
                 patch.delenv(name)
         patch.setenv("LIFECYCLE_HOME", str(workspace))
-        runner = CliRunner()
-        for args in (
-            ["demo-data", "--users", "2000", "--seed", "5"],
-            ["features", "build"],
-            ["features", "apply"],
-            ["features", "materialize"],
-            ["train", "all"],
-            ["score-all"],
-        ):
-            result = runner.invoke(main, ["--home", str(workspace), "--quiet", *args])
-            assert result.exit_code == 0, f"{args}: {result.output}"
+        prepare(workspace, *TRAINED_AND_SCORED)
         yield workspace
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
-from services import bentoml_server, service_asgi_app
+from services import bentoml_server, prepare, service_asgi_app
 
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
@@ -28,13 +28,6 @@ SERVER_LIMITS = {
     "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
     "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
 }
-
-
-def prepare(home: Path, *setup: list[str]) -> None:
-    runner = CliRunner()
-    for args in setup:
-        result = runner.invoke(main, ["--home", str(home), "--quiet", *args])
-        assert result.exit_code == 0, f"{args}: {result.output}"
 
 
 @pytest.fixture(scope="module")

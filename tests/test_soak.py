@@ -11,10 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from services import bentoml_server
-
-from lifecycle.cli import main
+from services import TRAINED_AND_SCORED, bentoml_server, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
@@ -38,22 +35,12 @@ RSS_GROWTH_MAX_PCT = 5
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A trained, batch-scored workspace."""
     workspace = tmp_path_factory.mktemp("soak_ws")
-    runner = CliRunner()
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("LIFECYCLE_"):
                 patch.delenv(name)
         patch.setenv("LIFECYCLE_HOME", str(workspace))
-        for args in (
-            ["demo-data", "--users", "2000", "--seed", "5"],
-            ["features", "build"],
-            ["features", "apply"],
-            ["features", "materialize"],
-            ["train", "all"],
-            ["score-all"],
-        ):
-            result = runner.invoke(main, ["--home", str(workspace), "--quiet", *args])
-            assert result.exit_code == 0, f"{args}: {result.output}"
+        prepare(workspace, *TRAINED_AND_SCORED)
         yield workspace
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from services import run_cli
 
 from features.asof import AS_OF
 from features.labels import LABEL
@@ -26,12 +27,6 @@ from training.pipeline import (
     time_split,
     train_task,
 )
-
-
-def run_cli(home: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
-    assert result.exit_code == 0, f"{args}: {result.output}"
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
