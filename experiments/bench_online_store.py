@@ -1,4 +1,4 @@
-"""Online stores side by side: our batched SQLite store vs Feast's Redis store, in one run.
+"""Online stores side by side: our one-row-per-user SQLite store vs Feast's Redis store, in one run.
 
 One demo workspace; for each store the same Feast repository is applied with that store
 selected by settings, every user's latest row is materialized (timed), and

@@ -285,17 +285,9 @@ def entity_keys(user_ids: Iterable[str], version: int = 3) -> list[bytes]:
     from features.store import load_feast
 
     load_feast()
-    from feast.infra.key_encoding_utils import serialize_entity_key
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+    from features.online_store import entity_keys as serialized
 
-    return [
-        serialize_entity_key(
-            EntityKeyProto(join_keys=[c.USER_ID], entity_values=[ValueProto(string_val=u)]),
-            entity_key_serialization_version=version,
-        )
-        for u in user_ids
-    ]
+    return serialized(c.USER_ID, user_ids, version)
 
 
 def _forget_online(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:

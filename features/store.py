@@ -65,14 +65,22 @@ def project_name(dataset: str) -> str:
     return f"lifecycle_{cleaned}"
 
 
+OFFLINE_STORES = {
+    "duckdb-asof": "features.offline_store.AsofDuckDBOfflineStore",
+    "duckdb": "duckdb",  # Feast's own (ibis) point-in-time join, for comparison
+}
+
+
 def online_store_config(settings: Settings, paths: StorePaths) -> dict[str, Any]:
     store = settings.feast.online_store
     if store == "sqlite":
         return {
-            "type": "features.online_store.BatchedSqliteOnlineStore",
+            "type": "features.online_store.UserRowSqliteOnlineStore",
             "path": str(paths.online_db.resolve()),
         }
-    if store == "sqlite-feast":  # Feast's own SQLite store (row-at-a-time writes), for comparison
+    if (
+        store == "sqlite-feast"
+    ):  # Feast's own SQLite store (a row per user and feature), for comparison
         return {"type": "sqlite", "path": str(paths.online_db.resolve())}
     if store == "redis":
         return {"type": "redis", "connection_string": settings.feast.redis_connection}
@@ -95,7 +103,7 @@ def repo_config_dict(settings: Settings, paths: StorePaths) -> dict[str, Any]:
             "serve_features_while_materializing": True,
         },
         "online_store": online_store_config(settings, paths),
-        "offline_store": {"type": "duckdb"},
+        "offline_store": {"type": OFFLINE_STORES[settings.feast.offline_store]},
         "entity_key_serialization_version": 3,
     }
 
@@ -220,20 +228,39 @@ def historical_features(
         raise FeatureStoreError("no entity rows to retrieve features for")
     feature_service = service(store, service_name)
     names = service_features(store, service_name)
-    keys = entity_rows[[c.USER_ID, AS_OF]].drop_duplicates()
+    keys = entity_rows[[c.USER_ID, AS_OF]]
+    unique = not keys.duplicated().any()
+    if not unique:
+        keys = keys.drop_duplicates()
     request = keys.rename(columns={AS_OF: ENTITY_TIMESTAMP})
     with warnings_quiet():
         result = store.get_historical_features(entity_df=request, features=feature_service).to_df()
-    result = result.rename(columns={ENTITY_TIMESTAMP: AS_OF})
-    result[AS_OF] = pd.to_datetime(result[AS_OF], utc=True).astype("datetime64[us, UTC]")
-    joined = entity_rows.merge(
-        result[[c.USER_ID, AS_OF, *names]],
-        on=[c.USER_ID, AS_OF],
-        how="left",
-        validate="many_to_one",
-    )
+    stamps = pd.to_datetime(result[ENTITY_TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
+    if unique and _in_entity_order(result[c.USER_ID], stamps, entity_rows):
+        # Came back row for row (our ASOF offline store keeps entity order): no join needed.
+        base = (
+            entity_rows
+            if isinstance(entity_rows.index, pd.RangeIndex)
+            else entity_rows.reset_index(drop=True)
+        )
+        joined = pd.concat(
+            [base, result[names].set_axis(base.index, copy=False)], axis=1, copy=False
+        )
+    else:
+        result = result[[c.USER_ID, *names]].assign(**{AS_OF: stamps})
+        joined = entity_rows.merge(
+            result, on=[c.USER_ID, AS_OF], how="left", validate="many_to_one"
+        )
     missing = int(joined[names].isna().all(axis=1).sum()) if names else 0
     return Retrieved(frame=joined, feature_names=names, missing=missing)
+
+
+def _in_entity_order(users: pd.Series, stamps: pd.Series, entity_rows: pd.DataFrame) -> bool:
+    if len(users) != len(entity_rows):
+        return False
+    times = pd.to_datetime(entity_rows[AS_OF], utc=True).astype("datetime64[us, UTC]")
+    same_users = users.to_numpy() == entity_rows[c.USER_ID].to_numpy()
+    return bool(same_users.all() and (stamps.values == times.values).all())
 
 
 def latest_feature_rows(paths: StorePaths) -> pd.DataFrame:
@@ -247,7 +274,12 @@ def latest_feature_rows(paths: StorePaths) -> pd.DataFrame:
 
 
 def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
-    """Load every user's latest feature row into the online store."""
+    """Load every user's latest feature row into the online store.
+
+    Our SQLite store takes the rows as a frame (:meth:`UserRowSqliteOnlineStore.write_frames`)
+    and the registry records the interval as Feast's ``materialize`` would; other stores
+    go through ``FeatureStore.materialize`` (a protobuf per user and feature).
+    """
     paths = store_paths(settings, dataset)
     open_store(settings, dataset)  # refuses an un-applied repository
     apply(
@@ -257,17 +289,31 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     started = datetime.now(UTC)
     latest = latest_feature_rows(paths)
     as_of = pd.to_datetime(latest[AS_OF], utc=True)
-    with warnings_quiet():
-        store.materialize(
-            start_date=as_of.min().to_pydatetime(),
-            end_date=as_of.max().to_pydatetime() + pd.Timedelta(seconds=1),
-        )
+    start = as_of.min().to_pydatetime()
+    end = as_of.max().to_pydatetime() + pd.Timedelta(seconds=1)
+    online = _row_store(store)
+    if online is None:
+        with warnings_quiet():
+            store.materialize(start_date=start, end_date=end)
+    else:
+        views = store.list_feature_views()
+        online.write_frames(store.config, views, latest, AS_OF)
+        for view in views:
+            store.registry.apply_materialization(view, store.project, start, end)
     return {
         "dataset": paths.dataset,
         "users": len(latest),
         "latest_as_of": str(as_of.max()),
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 2),
     }
+
+
+def _row_store(store: FeatureStore) -> Any:
+    """The store's online store when it is our one-row-per-user SQLite store, else None."""
+    from features.online_store import UserRowSqliteOnlineStore
+
+    online = store._get_provider().online_store  # Feast exposes no public accessor
+    return online if isinstance(online, UserRowSqliteOnlineStore) else None
 
 
 @dataclass
@@ -277,7 +323,14 @@ class Online:
 
 
 def online_features(store: FeatureStore, user_ids: list[str], service_name: str) -> Online:
-    """Features of users from the online store; unknown users come back with ``found`` False."""
+    """Features of users from the online store; unknown users come back with ``found`` False.
+
+    Columns: ``user_id``, then the service's features. From our SQLite store the text
+    features come first and numbers are float64; Feast's path keeps Feast's order.
+    """
+    online = _row_store(store)
+    if online is not None:
+        return _online_rows(store, online, [str(u) for u in user_ids], service_name)
     feature_service = service(store, service_name)
     rows = [{c.USER_ID: str(u)} for u in user_ids]
     response = store.get_online_features(features=feature_service, entity_rows=rows)
@@ -286,3 +339,81 @@ def online_features(store: FeatureStore, user_ids: list[str], service_name: str)
     stamps = [v for k, v in data.items() if k.endswith("__ts")]
     found = pd.Series([any(ts[i] for ts in stamps) for i in range(len(rows))], dtype=bool)
     return Online(frame=frame, found=found)
+
+
+@dataclass(frozen=True)
+class _ReadPlan:
+    """Where a service's features sit in a row of ``UserRowSqliteOnlineStore.read_rows``."""
+
+    reads: list[tuple[Any, list[str]]]  # (feature view, features)
+    stamps: list[int]  # positions of each view's event time
+    numbers: list[int]
+    number_names: pd.Index
+    texts: list[int]
+    text_names: pd.Index  # user_id first
+
+
+def _read_plan(store: FeatureStore, service_name: str) -> _ReadPlan:
+    """Resolved once per store object and service (Feast rebuilds a service from protobuf on every get)."""
+    from features.online_store import _columns
+
+    plans = store.__dict__.setdefault("_lifecycle_read_plans", {})
+    if service_name in plans:
+        return plans[service_name]
+    reads, stamps, numbers, number_names, texts, text_names = [], [], [], [], [], []
+    position = 0
+    for projection in service(store, service_name).feature_view_projections:
+        view = store.get_feature_view(projection.name, allow_registry_cache=True)
+        types = {name: sql_type for name, sql_type, _ in _columns(view)}
+        features = [f.name for f in projection.features]
+        reads.append((view, features))
+        stamps.append(position)
+        for offset, feature in enumerate(features, start=position + 1):
+            if types[feature] == "TEXT":
+                texts.append(offset)
+                text_names.append(feature)
+            else:
+                numbers.append(offset)
+                number_names.append(feature)
+        position += len(features) + 1
+    plans[service_name] = _ReadPlan(
+        reads, stamps, numbers, pd.Index(number_names), texts, pd.Index([c.USER_ID, *text_names])
+    )
+    return plans[service_name]
+
+
+def _online_rows(
+    store: FeatureStore, online: Any, user_ids: list[str], service_name: str
+) -> Online:
+    import numpy as np
+
+    from features.online_store import entity_keys
+
+    plan = _read_plan(store, service_name)
+    keys = entity_keys(c.USER_ID, user_ids, store.config.entity_key_serialization_version)
+    rows = online.read_rows(store.config, plan.reads, keys)
+    found = np.fromiter(
+        (any(row[i] is not None for i in plan.stamps) for row in rows), dtype=bool, count=len(rows)
+    )
+    numbers = np.array([[row[i] for i in plan.numbers] for row in rows], dtype=float)
+    texts = np.array(
+        [[u, *(row[i] for i in plan.texts)] for u, row in zip(user_ids, rows, strict=True)],
+        dtype=object,
+    )
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                texts.reshape(len(rows), len(plan.texts) + 1),
+                columns=plan.text_names,
+                dtype=object,
+            ),
+            pd.DataFrame(
+                numbers.reshape(len(rows), len(plan.numbers)),
+                columns=plan.number_names,
+                dtype=float,
+            ),
+        ],
+        axis=1,
+        copy=False,
+    )
+    return Online(frame=frame, found=pd.Series(found, copy=False))

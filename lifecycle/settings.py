@@ -59,6 +59,11 @@ class FeatureSettings(_Section):
 
 class FeastSettings(_Section):
     online_store: str = Field("sqlite", pattern="^(sqlite|sqlite-feast|redis)$")
+    offline_store: str = Field(
+        "duckdb-asof",
+        pattern="^(duckdb-asof|duckdb)$",
+        description="duckdb-asof: point-in-time joins as DuckDB ASOF joins; duckdb: Feast's own",
+    )
     redis_connection: str = "127.0.0.1:6379"
     ttl_days: int = Field(45, ge=1, description="how old a feature row may be at a point in time")
     typechecks: bool = (

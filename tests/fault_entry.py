@@ -22,16 +22,16 @@ def hang(marker: str) -> None:
 
 
 def install(point: str, marker: str) -> None:
-    if point == "materialize":  # after the first batch reaches the online store
-        from features.online_store import BatchedSqliteOnlineStore
+    if point == "materialize":  # after the first view's rows are written, before the commit
+        from features.online_store import UserRowSqliteOnlineStore
 
-        write = BatchedSqliteOnlineStore.online_write_batch
+        write = UserRowSqliteOnlineStore._insert
 
         def write_then_hang(self: Any, *args: Any, **kwargs: Any) -> None:
             write(self, *args, **kwargs)
             hang(marker)
 
-        BatchedSqliteOnlineStore.online_write_batch = write_then_hang  # type: ignore[method-assign]
+        UserRowSqliteOnlineStore._insert = write_then_hang  # type: ignore[method-assign]
     elif point == "register":  # a new version is registered, no alias moved yet
         from mlflow import MlflowClient
 

@@ -1,0 +1,244 @@
+"""Feast's DuckDB offline store with point-in-time joins as DuckDB ``ASOF`` joins.
+
+Feast 0.67 builds its point-in-time join through ibis: an inner join of every entity row
+with every older feature row of its user, then a window dedup, then a left join back, with
+ibis compiling the plan first. On 1.2M entity rows that was 3.5x a plain ``ASOF LEFT JOIN``
+of the same rows. This subclass answers :meth:`get_historical_features` with one SQL query:
+one ``ASOF LEFT JOIN`` per Parquet source (views over the same source, timestamp and TTL
+share it), the TTL applied as Feast does (``ts <= row time <= ts + ttl``), rows in entity
+order. Requests it does not cover (SQL entity queries, field mappings, created-timestamp
+tie-breaks, renamed join keys, non-Parquet sources) go to Feast's own implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
+from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
+from feast.repo_config import RepoConfig
+
+ROW = "__entity_row"  # entity order, carried through the join and dropped
+
+
+class AsofDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
+    type: Literal["features.offline_store.AsofDuckDBOfflineStore"] = (  # type: ignore[assignment]
+        "features.offline_store.AsofDuckDBOfflineStore"
+    )
+
+
+@dataclass
+class _SourceJoin:
+    """Views read from one Parquet source with the same timestamp, join keys and TTL."""
+
+    path: str
+    timestamp: str
+    join_keys: tuple[str, ...]
+    ttl: timedelta | None
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (source column, output name)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _plan(
+    config: RepoConfig,
+    feature_views: list[Any],
+    feature_refs: list[str],
+    entity_df: Any,
+    full_feature_names: bool,
+    filter_by_created_timestamp: bool,
+) -> list[_SourceJoin] | None:
+    """One join per source, or None when the request needs Feast's general implementation."""
+    from feast.data_format import ParquetFormat
+    from feast.infra.offline_stores.file_source import FileSource
+
+    if not isinstance(entity_df, pd.DataFrame) or filter_by_created_timestamp:
+        return None
+    joins: dict[tuple[Any, ...], _SourceJoin] = {}
+    for view in feature_views:
+        source = view.batch_source
+        projection = view.projection
+        if (
+            not isinstance(source, FileSource)
+            or not isinstance(source.file_format, ParquetFormat | None)
+            or source.field_mapping
+            or source.created_timestamp_column
+            or projection.join_key_map
+            or "://" in source.path
+        ):
+            return None
+        join_keys = tuple(e.name for e in view.entity_columns)
+        if not join_keys or any(k not in entity_df.columns for k in join_keys):
+            return None
+        path = source.path
+        if not path.startswith("/") and config.repo_path is not None:
+            path = str(config.repo_path / path)
+        ttl = view.ttl if view.ttl else None
+        key = (path, source.timestamp_field, join_keys, ttl)
+        join = joins.setdefault(key, _SourceJoin(path, source.timestamp_field, join_keys, ttl))
+        prefix = projection.name_to_use()
+        alias = projection.name_alias or view.name
+        for ref in feature_refs:
+            view_name, feature = ref.split(":", 1)
+            if view_name == prefix:
+                join.columns.append(
+                    (feature, f"{alias}__{feature}" if full_feature_names else feature)
+                )
+    return list(joins.values())
+
+
+def _query(entity: str, timestamp: str, entity_columns: list[str], joins: list[_SourceJoin]) -> str:
+    selects = [f"e.{_quote(name)}" for name in entity_columns]
+    froms = [f"{entity} e"]
+    ts = f"e.{_quote(timestamp)}"
+    for i, join in enumerate(joins):
+        alias = f"s{i}"
+        row_time = f"{alias}.__row_time"
+        fresh = (
+            f"{row_time} >= {ts} - INTERVAL {int(join.ttl.total_seconds() * 1e6)} MICROSECONDS"
+            if join.ttl
+            else None
+        )
+        needed = [*join.join_keys, *dict.fromkeys(column for column, _ in join.columns)]
+        inner = ", ".join(
+            [_quote(n) for n in needed]
+            + [f"CAST({_quote(join.timestamp)} AS TIMESTAMPTZ) AS __row_time"]
+        )
+        on = " AND ".join(
+            [f"e.{_quote(k)} = {alias}.{_quote(k)}" for k in join.join_keys]
+            + [f"{ts} >= {row_time}"]
+        )
+        froms.append(
+            f"ASOF LEFT JOIN (SELECT {inner} FROM read_parquet({_literal(join.path)})) {alias} ON {on}"
+        )
+        for column, output in join.columns:
+            value = f"{alias}.{_quote(column)}"
+            selects.append(
+                f"CASE WHEN {fresh} THEN {value} END AS {_quote(output)}"
+                if fresh
+                else f"{value} AS {_quote(output)}"
+            )
+    return f"SELECT {', '.join(selects)} FROM {' '.join(froms)} ORDER BY e.{ROW}"
+
+
+class AsofRetrievalJob(RetrievalJob):
+    """Runs the ASOF query when the result is asked for; rows come back in entity order."""
+
+    def __init__(
+        self,
+        entity_df: pd.DataFrame,
+        sql: str,
+        full_feature_names: bool,
+        metadata: RetrievalMetadata,
+    ) -> None:
+        super().__init__()
+        self._entity_df = entity_df
+        self._sql = sql
+        self._full_feature_names = full_feature_names
+        self._metadata = metadata
+
+    def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("entity_rows", self._entity_df)
+            return con.execute(self._sql).to_arrow_table()
+        finally:
+            con.close()
+
+    def _to_df_internal(self, timeout: int | None = None) -> pd.DataFrame:
+        return self._to_arrow_internal(timeout).to_pandas()
+
+    def to_sql(self) -> str:
+        return self._sql
+
+    @property
+    def full_feature_names(self) -> bool:
+        return self._full_feature_names
+
+    @property
+    def on_demand_feature_views(self) -> list[Any]:
+        return []
+
+    @property
+    def metadata(self) -> RetrievalMetadata | None:
+        return self._metadata
+
+    def persist(
+        self, storage: Any, allow_overwrite: bool = False, timeout: int | None = None
+    ) -> None:
+        from pathlib import Path
+
+        from feast.infra.offline_stores.file_source import SavedDatasetFileStorage
+
+        if not isinstance(storage, SavedDatasetFileStorage):
+            raise ValueError(f"can only persist to a file, not {type(storage).__name__}")
+        target = Path(storage.file_options.uri)
+        if target.exists() and not allow_overwrite:
+            raise FileExistsError(f"{target} exists; pass allow_overwrite=True to replace it")
+        pq.write_table(self.to_arrow(), target)
+
+
+class AsofDuckDBOfflineStore(DuckDBOfflineStore):
+    @staticmethod
+    def get_historical_features(
+        config: RepoConfig,
+        feature_views: list[Any],
+        feature_refs: list[str],
+        entity_df: pd.DataFrame | str,
+        registry: Any,
+        project: str,
+        full_feature_names: bool = False,
+        filter_by_created_timestamp: bool = False,
+    ) -> RetrievalJob:
+        from feast.infra.offline_stores import offline_utils
+        from feast.on_demand_feature_view import OnDemandFeatureView
+
+        joins = _plan(
+            config,
+            feature_views,
+            feature_refs,
+            entity_df,
+            full_feature_names,
+            filter_by_created_timestamp,
+        )
+        odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
+        if joins is None or odfvs:
+            return DuckDBOfflineStore.get_historical_features(
+                config,
+                feature_views,
+                feature_refs,
+                entity_df,
+                registry,
+                project,
+                full_feature_names=full_feature_names,
+                filter_by_created_timestamp=filter_by_created_timestamp,
+            )
+        assert isinstance(entity_df, pd.DataFrame)
+        schema = dict(zip(entity_df.columns, entity_df.dtypes, strict=True))
+        timestamp = offline_utils.infer_event_timestamp_from_entity_df(schema)
+        stamps = pd.to_datetime(entity_df[timestamp], utc=True)  # naive times are UTC, as in Feast
+        rows = entity_df.assign(**{timestamp: stamps, ROW: np.arange(len(entity_df))})
+        columns = [name for name in entity_df.columns]
+        metadata = RetrievalMetadata(
+            features=feature_refs,
+            keys=[name for name in columns if name != timestamp],
+            min_event_timestamp=stamps.min().to_pydatetime() if len(stamps) else None,
+            max_event_timestamp=stamps.max().to_pydatetime() if len(stamps) else None,
+        )
+        return AsofRetrievalJob(
+            rows, _query("entity_rows", timestamp, columns, joins), full_feature_names, metadata
+        )
