@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from services import prepare
@@ -53,18 +52,12 @@ def settings(home: Path, **feast: str) -> Settings:
 
 
 def assert_same_cells(left: pd.DataFrame, right: pd.DataFrame, columns: list[str]) -> None:
-    """Cell-by-cell equality, NaN/None equal to each other; frames row-aligned."""
-    for name in columns:
-        a, b = left[name], right[name]
-        if pd.api.types.is_numeric_dtype(a) or pd.api.types.is_numeric_dtype(b):
-            x = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
-            y = pd.to_numeric(b, errors="coerce").to_numpy(dtype=float)
-            same = (x == y) | (np.isnan(x) & np.isnan(y))
-        else:
-            same = (a.isna().to_numpy() & b.isna().to_numpy()) | (
-                a.astype(object).to_numpy() == b.astype(object).to_numpy()
-            )
-        assert same.all(), f"{name}: {int((~same).sum())} cells differ"
+    """Equal values, row by row (frames aligned); null, None and NaN count as equal."""
+
+    def cells(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[columns].reset_index(drop=True).infer_objects().astype(object)
+
+    pd.testing.assert_frame_equal(cells(left), cells(right), check_dtype=False, check_exact=True)
 
 
 def entity_rows(home: Path) -> pd.DataFrame:
