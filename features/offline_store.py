@@ -155,7 +155,7 @@ class AsofRetrievalJob(RetrievalJob):
         try:
             con.execute("SET TimeZone = 'UTC'")
             con.register("entity_rows", self._entity_df)
-            return con.execute(self._sql).to_arrow_table()
+            return con.sql(self._sql).to_arrow_table()  # a relation: no extra copy of the rows
         finally:
             con.close()
 

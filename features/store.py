@@ -234,33 +234,42 @@ def historical_features(
         keys = keys.drop_duplicates()
     request = keys.rename(columns={AS_OF: ENTITY_TIMESTAMP})
     with warnings_quiet():
-        result = store.get_historical_features(entity_df=request, features=feature_service).to_df()
-    stamps = pd.to_datetime(result[ENTITY_TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
-    if unique and _in_entity_order(result[c.USER_ID], stamps, entity_rows):
+        result = store.get_historical_features(
+            entity_df=request, features=feature_service
+        ).to_arrow()
+    if unique and _in_entity_order(result, entity_rows):
         # Came back row for row (our ASOF offline store keeps entity order): no join needed.
+        features = result.select(names).to_pandas()
         base = (
             entity_rows
             if isinstance(entity_rows.index, pd.RangeIndex)
             else entity_rows.reset_index(drop=True)
         )
-        joined = pd.concat(
-            [base, result[names].set_axis(base.index, copy=False)], axis=1, copy=False
-        )
+        joined = pd.concat([base, features.set_axis(base.index, copy=False)], axis=1, copy=False)
     else:
-        result = result[[c.USER_ID, *names]].assign(**{AS_OF: stamps})
-        joined = entity_rows.merge(
-            result, on=[c.USER_ID, AS_OF], how="left", validate="many_to_one"
-        )
-    missing = int(joined[names].isna().all(axis=1).sum()) if names else 0
+        frame = result.select([c.USER_ID, ENTITY_TIMESTAMP, *names]).to_pandas()
+        stamps = pd.to_datetime(frame.pop(ENTITY_TIMESTAMP), utc=True)
+        frame[AS_OF] = stamps.astype("datetime64[us, UTC]")
+        joined = entity_rows.merge(frame, on=[c.USER_ID, AS_OF], how="left", validate="many_to_one")
+        features = joined[names]
+    missing = int(features.isna().all(axis=1).sum()) if names else 0
     return Retrieved(frame=joined, feature_names=names, missing=missing)
 
 
-def _in_entity_order(users: pd.Series, stamps: pd.Series, entity_rows: pd.DataFrame) -> bool:
-    if len(users) != len(entity_rows):
+def _in_entity_order(result: Any, entity_rows: pd.DataFrame) -> bool:
+    """Whether an Arrow result has the entity rows' (user_id, as_of) keys, in their order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if result.num_rows != len(entity_rows):
         return False
-    times = pd.to_datetime(entity_rows[AS_OF], utc=True).astype("datetime64[us, UTC]")
-    same_users = users.to_numpy() == entity_rows[c.USER_ID].to_numpy()
-    return bool(same_users.all() and (stamps.values == times.values).all())
+    users = pa.array(entity_rows[c.USER_ID].to_numpy(), type=pa.string())
+    if not pc.all(pc.equal(result[c.USER_ID].cast(pa.string()), users)).as_py():
+        return False
+    micros = pd.to_datetime(entity_rows[AS_OF], utc=True).astype("datetime64[us, UTC]")
+    times = pa.array(micros.values.view("int64"), type=pa.int64())
+    stamps = result[ENTITY_TIMESTAMP].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return bool(pc.all(pc.equal(stamps, times)).as_py())
 
 
 def latest_feature_rows(paths: StorePaths) -> pd.DataFrame:
