@@ -188,6 +188,8 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
         mapping=ColumnMapping(),
         users_path=demo_dir / "users.parquet",
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
+        chunk_rows=obj.settings.ingest.chunk_rows,
+        memory_limit=obj.settings.ingest.memory_limit,
     )
 
 
@@ -236,7 +238,11 @@ def ingest(
     timezone: str,
     time_format: str | None,
 ) -> None:
-    """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine."""
+    """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
+
+    The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
+    fits in bounded memory.
+    """
     from features.contract import ColumnMapping
     from features.ingest import ingest_events
 
@@ -261,6 +267,8 @@ def ingest(
         users_mapping=users_mapping,
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
         allow_negative_amounts=allow_negative or obj.settings.ingest.allow_negative_amounts,
+        chunk_rows=obj.settings.ingest.chunk_rows,
+        memory_limit=obj.settings.ingest.memory_limit,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -282,6 +290,7 @@ def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -
         path,
         obj.settings.workspace.dataset_dir(name),
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
+        chunk_rows=obj.settings.ingest.chunk_rows,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 

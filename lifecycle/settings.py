@@ -42,6 +42,17 @@ class IngestSettings(_Section):
         0.5, gt=0, le=1, description="above this share of bad rows a file is refused as wrong"
     )
     allow_negative_amounts: bool = False
+    chunk_rows: int = Field(
+        200_000,
+        ge=1,
+        description="rows read and checked at a time: memory follows this, not the file size",
+    )
+    memory_limit: str = Field(
+        "1GB",
+        pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+        description="DuckDB memory for the whole-table checks (repeats, ordering); beyond it "
+        "they spill to disk",
+    )
 
 
 class LabelSettings(_Section):
