@@ -20,6 +20,7 @@ from features import adapters
 from features import contract as c
 from features.validation import (
     DEFAULT_CHUNK_ROWS,
+    DEFAULT_MEMORY_LIMIT,
     ContractError,
     Loaded,
     event_rules,
@@ -64,7 +65,7 @@ def ingest_events(
     max_bad_fraction: float = 0.5,
     allow_negative_amounts: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    memory_limit: str = "1GB",
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 

@@ -74,8 +74,10 @@ class Loaded:
     report: LoadReport
 
 
-DEFAULT_CHUNK_ROWS = 200_000
-CSV_BLOCK_BYTES = 8 << 20  # what the CSV reader parses at once; a row must fit in it
+DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
+DEFAULT_MEMORY_LIMIT = "256MB"  # as settings ingest.memory_limit
+CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
+# reads some dozens of blocks ahead, so this bounds that read-ahead too
 SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it is staged
 
 
@@ -166,7 +168,8 @@ def _csv_chunks(path: Path, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]
 
     parse = pa_csv.ParseOptions(delimiter=sep)
     try:
-        header = pa_csv.open_csv(path, parse_options=parse).schema.names
+        with _open_binary(path) as source:
+            header = pa_csv.open_csv(source, parse_options=parse).schema.names
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise pd.errors.EmptyDataError(str(error)) from None
@@ -181,9 +184,10 @@ def _csv_chunks(path: Path, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
+    source = _open_binary(path)
     try:
         reader = pa_csv.open_csv(
-            path, read_options=read, parse_options=parse, convert_options=convert
+            source, read_options=read, parse_options=parse, convert_options=convert
         )
         pending: list[Any] = []
         pending_rows = 0
@@ -202,6 +206,16 @@ def _csv_chunks(path: Path, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]
             yield table.to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise _csv_error(path, error) from None
+    finally:
+        source.close()
+
+
+def _open_binary(path: Path) -> Any:
+    """A plain Python file for Arrow's CSV reader: given a path, Arrow reads far ahead of the
+    parser (most of a large file in memory at once); a Python file is read as parsed."""
+    import gzip
+
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
 def _csv_error(path: Path, error: Exception) -> ValueError:
@@ -620,7 +634,7 @@ def stream_table(
     *,
     work_dir: Path,
     max_bad_fraction: float = 0.5,
-    memory_limit: str = "1GB",
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> LoadReport:
     """Check a table chunk by chunk into ``out`` (Parquet) and its bad rows into
     ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
@@ -663,9 +677,21 @@ def stream_table(
         row = _quote(SOURCE_ROW_COLUMN)
         columns = list(good.schema.names)
         keys = ", ".join(_quote(n) for n in (rules.unique_by or columns))
+        # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
+        # (row, hash) pairs are held for every row, so this stays small for any file.
         con.execute(
-            f"CREATE TEMP TABLE repeats AS SELECT {row} AS source_row FROM {staged} "
-            f"WHERE {row} NOT IN (SELECT min({row}) FROM {staged} GROUP BY {keys})"
+            f"CREATE TEMP TABLE hashed AS SELECT {row} AS source_row, hash({keys}) AS h "
+            f"FROM {staged}"
+        )
+        con.execute(
+            "CREATE TEMP TABLE suspects AS SELECT source_row FROM hashed "
+            "WHERE h IN (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1)"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE repeats AS SELECT source_row FROM ("
+            f"SELECT {row} AS source_row, min({row}) OVER (PARTITION BY {keys}) AS first "
+            f"FROM {staged} WHERE {row} IN (SELECT source_row FROM suspects)"
+            f") WHERE source_row <> first"
         )
         repeats = np.sort(con.execute("SELECT source_row FROM repeats").fetchnumpy()["source_row"])
         if len(repeats):

@@ -287,3 +287,46 @@ def test_chunked_errors_name_the_file_row_and_column(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match=r"5 of 9 rows are bad.*first bad row 5: missing_user"):
         ingest.ingest_events(late, tmp_path / "d", chunk_rows=2)
     assert not (tmp_path / "d").exists()  # nothing half-written became a dataset
+
+
+def test_cli_ingest_takes_its_chunk_size_from_settings(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from features.validation import DEFAULT_CHUNK_ROWS, DEFAULT_MEMORY_LIMIT
+    from lifecycle.settings import IngestSettings
+
+    assert IngestSettings().chunk_rows == DEFAULT_CHUNK_ROWS
+    assert IngestSettings().memory_limit == DEFAULT_MEMORY_LIMIT
+    events, expected = _events_file(tmp_path)
+    runner = CliRunner()
+    monkeypatch.setenv("LIFECYCLE_INGEST__CHUNK_ROWS", "0")
+    refused = runner.invoke(main, ["ingest", str(events)])
+    assert refused.exit_code == 1 and "ingest.chunk_rows" in refused.stderr
+    monkeypatch.setenv("LIFECYCLE_INGEST__CHUNK_ROWS", "4")
+    monkeypatch.setenv("LIFECYCLE_INGEST__MEMORY_LIMIT", "64MB")
+    result = runner.invoke(main, ["--json", "--quiet", "ingest", str(events), "--dataset", "small"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["tables"]["events"]
+    assert data["rows_quarantined"] == len(expected) and data["rows_read"] == 60
+    whole = ingest.ingest_events(events, tmp_path / "whole", chunk_rows=1_000)
+    assert data == whole.tables["events"]
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_runs_quick() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_ingest_stream.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    (result,) = json.loads(done.stdout)
+    assert result["rows"] == 20_000 and result["identical"] is True
+    assert 0 < result["quarantined"] < 1_000  # the generated bad rows and repeats
+    for variant in ("pandas_read", "stream", "one_chunk"):
+        assert result[variant]["rows"] == 20_000 and result[variant]["peak_rss_mb"] > 0
