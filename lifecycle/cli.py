@@ -575,10 +575,16 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
 # -- operator lists (issue 6): batch scores, at-risk list, movers, segments, report ------------
 
 
-def _privacy(pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
+PSEUDONYMIZE_HELP = (
+    "Keyed pseudonyms instead of user ids (key: settings privacy.pseudonym_key, e.g. "
+    "LIFECYCLE_PRIVACY__PSEUDONYM_KEY, or privacy.pseudonym_key_file)."
+)
+
+
+def _privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
     from serving.lists import Privacy
 
-    return Privacy.from_env(pseudonymize=pseudonymize, allowed_columns=allow_columns)
+    return Privacy.from_settings(obj.settings, pseudonymize, allow_columns)
 
 
 def _list_options(function: Any) -> Any:
@@ -629,7 +635,7 @@ def _list_options(function: Any) -> Any:
         click.option(
             "--pseudonymize",
             is_flag=True,
-            help="Keyed pseudonyms instead of user ids (key in $LISTS_PSEUDONYM_KEY).",
+            help=PSEUDONYMIZE_HELP,
         ),
         click.option(
             "--allow-column",
@@ -728,7 +734,7 @@ def at_risk_list(
     from serving.batch import latest_scores, read_scores
     from serving.lists import Filters, at_risk, list_rows
 
-    privacy = _privacy(pseudonymize, allow_columns)
+    privacy = _privacy(obj, pseudonymize, allow_columns)
     table = read_scores(scores_path) if scores_path else latest_scores(obj.settings)
     filters = Filters(segment, stage, channel, min_ltv, min_churn)
     ranked = at_risk(
@@ -779,7 +785,7 @@ def movers(
     from serving.lists import MOVER_FIELDS, Filters, list_rows
     from serving.lists import movers as find_movers
 
-    privacy = _privacy(pseudonymize, allow_columns)
+    privacy = _privacy(obj, pseudonymize, allow_columns)
     latest, previous = latest_scores(obj.settings), previous_scores(obj.settings)
     filters = Filters(segment, stage, channel, min_ltv, min_churn)
     ranked = find_movers(
@@ -882,7 +888,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
 @click.option(
     "--pseudonymize",
     is_flag=True,
-    help="Keyed pseudonyms instead of user ids (key in $LISTS_PSEUDONYM_KEY).",
+    help=PSEUDONYMIZE_HELP,
 )
 @pass_context
 def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None:
@@ -890,7 +896,7 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
     from serving.report import build_report
 
     obj.console.step("building the report from the latest scores table")
-    built = build_report(obj.settings, out, top=top, privacy=_privacy(pseudonymize, ()))
+    built = build_report(obj.settings, out, top=top, privacy=_privacy(obj, pseudonymize, ()))
     obj.console.result(
         {"path": str(built.path), "images": built.images, "sections": built.sections},
         [f"report: {built.path} ({built.images} plots)"],
@@ -907,7 +913,9 @@ def forget(obj: Context, user_ids: tuple[str, ...], dataset: str | None) -> None
     """Erase users from raw data copies, features, the online store, scores, lists and reports.
 
     Records the erasure in $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids
-    (key: $LISTS_PSEUDONYM_KEY, else a random $LIFECYCLE_HOME/.erasure_key), never the ids.
+    (key: settings privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
+    $LIFECYCLE_HOME/.erasure_key), never the ids. Staging files left by killed writers
+    are removed first.
     """
     from features.erasure import forget as forget_users
 
