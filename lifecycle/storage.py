@@ -6,8 +6,9 @@ versions; a new version is written beside it and the link is swapped with one
 
 Staging files, folders and links have hidden names that say whose they are:
 ``.<target>.<kind>.<host>-<pid>-<random>.tmp``. A process killed mid-write leaves its
-staging behind; the next write of the same target (and :func:`sweep_stale`) removes the
-staging of writers that are gone: same host, and that pid no longer runs. A live writer's
+staging behind; the next atomic write in the same folder (and :func:`sweep_stale`) removes
+the staging of writers that are gone: same host, and that pid no longer runs. Any target's:
+a table written under a new name each time (scores) is never written twice. A live writer's
 staging (another process, or another thread of this one) is never touched; staging made
 on another host is left alone (its pid cannot be checked from here).
 """
@@ -95,7 +96,7 @@ def sweep_tree(root: Path) -> list[Path]:
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale(path.parent, path.name)
+    sweep_stale(path.parent)
     tmp_path = path.with_name(staging_name(path.name, "file"))
     tmp_path.touch(mode=0o600, exist_ok=False)
     try:
@@ -107,7 +108,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
 def atomic_symlink(link: Path, target: Path) -> None:
     """Make ``link`` a symlink to ``target`` in one rename (readers see the old or the new)."""
-    sweep_stale(link.parent, link.name)
+    sweep_stale(link.parent)
     staging = link.with_name(staging_name(link.name, "link"))
     staging.symlink_to(target.name if target.parent == link.parent else target)
     try:
@@ -126,7 +127,7 @@ def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
     """
     versions = path.parent / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
-    sweep_stale(versions, path.name)
+    sweep_stale(versions)
     staging = versions / staging_name(path.name, "dir")
     staging.mkdir(mode=0o755)
     staging.chmod(0o755)

@@ -1,5 +1,5 @@
 """Atomic writes and their staging: writers killed mid-write leave staging that the next
-write removes; a live writer's staging is never touched."""
+write in the same folder removes; a live writer's staging is never touched."""
 
 from __future__ import annotations
 
@@ -81,8 +81,11 @@ def test_killed_file_writer_is_cleaned_by_the_next_write_but_a_live_one_is_kept(
         staging.write_bytes(b"good v1")
     killed, stale = start_writer("file", target)
     live, running = start_writer("file", target)
-    writers += [killed, live]
+    # a table written under a new name each time is never written again: its staging goes too
+    killed_other, stale_other = start_writer("file", target.with_name("scores-2.parquet"))
+    writers += [killed, live, killed_other]
     kill(killed)
+    kill(killed_other)
     assert stale.exists() and target.read_bytes() == b"good v1"  # the crash changed nothing
     assert not pid_alive(killed.pid) and pid_alive(live.pid)
 
@@ -90,6 +93,7 @@ def test_killed_file_writer_is_cleaned_by_the_next_write_but_a_live_one_is_kept(
         staging.write_bytes(b"good v2")
     assert target.read_bytes() == b"good v2"
     assert not stale.exists(), "the dead writer's staging file is still there"
+    assert not stale_other.exists(), "a dead writer's staging of another table is still there"
     assert running.exists(), "a live writer's staging file was removed"
     assert sorted(p.name for p in target.parent.iterdir()) == sorted(
         ["latest.parquet", running.name]
