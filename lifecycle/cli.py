@@ -469,9 +469,13 @@ def train(obj: Context, task: str, dataset: str | None) -> None:
 @click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
 def promote(obj: Context, task: str, version: str, reason: str, dataset: str | None) -> None:
-    """Make a model version the champion by hand, overriding the gate, with a recorded reason."""
-    from training.pipeline import promote as promote_version
+    """Make a model version (or `challenger`) the champion by hand, overriding the gate, with a
+    recorded reason. A running service picks it up on POST /reload (or use POST /promote)."""
+    from lifecycle.registry import challenger_version
+    from lifecycle.registry import promote as promote_version
 
+    if version == "challenger":
+        version = challenger_version(obj.settings, task, dataset)
     done = promote_version(obj.settings, task, version, reason, dataset)
     obj.console.result(
         done,
@@ -513,7 +517,8 @@ def models(obj: Context, dataset: str | None) -> None:
 )
 @pass_context
 def serve(obj: Context, host: str, port: int, workers: int) -> None:
-    """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk, /models, /reload.
+    """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk,
+    /models, and the admin calls /reload and /promote.
 
     With several workers, /reload reaches one of them: set serving.poll_aliases_seconds so
     every worker follows the champion alias.
