@@ -5,10 +5,14 @@
   non-positive quantities or prices are quarantined with their reason.
 - ``telco_churn``: a snapshot table (one row per customer, ``label`` = churned).
 - ``hillstrom``: a randomised campaign table (treatment vs control, visit, conversion, spend).
+
+Each reads its file in chunks and checks it with the same machinery as ``lifecycle ingest``
+(:func:`features.validation.load_table`); the results are small enough to return in memory.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +20,19 @@ import pandas as pd
 
 from features import contract as c
 from features.validation import (
+    DEFAULT_CHUNK_ROWS,
     ContractError,
     Loaded,
     LoadReport,
     Quarantine,
+    TableChecks,
+    TableRules,
+    event_rules,
     is_blank,
+    load_table,
     parse_amounts,
-    read_table,
+    read_chunks,
     require_columns,
-    split_quarantine,
-    validate_events,
 )
 
 ONLINE_RETAIL_FILE = "online_retail/online_retail_transactions.csv.gz"
@@ -44,75 +51,79 @@ NON_PRODUCT_CODES = (
     "S",
     "B",
 )
+ONLINE_RETAIL_COLUMNS = (
+    "InvoiceNo",
+    "StockCode",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+)
 
 
-def online_retail(path: Path | str, *, max_bad_fraction: float = 0.5) -> tuple[Loaded, Loaded]:
+def online_retail(
+    path: Path | str, *, max_bad_fraction: float = 0.5, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their main country."""
     path = Path(path)
-    raw = read_table(path)
     source = str(path)
-    require_columns(
-        raw,
-        {
-            n: n
-            for n in (
-                "InvoiceNo",
-                "StockCode",
-                "Quantity",
-                "InvoiceDate",
-                "UnitPrice",
-                "CustomerID",
-                "Country",
-            )
-        },
-        source,
-    )
-    bad = Quarantine(raw)
-    quantity = parse_amounts(raw["Quantity"])
-    unit_price = parse_amounts(raw["UnitPrice"])
-    bad.flag(is_blank(raw["CustomerID"]), "missing_user_id")
-    bad.flag(quantity.isna(), "invalid_quantity")
-    bad.flag(unit_price.isna(), "invalid_unit_price")
-    cancellation = raw["InvoiceNo"].str.upper().str.startswith("C")
-    # A cancellation reverses earlier lines: negative quantity, booked as a refund.
-    bad.flag(cancellation & (quantity >= 0), "cancellation_with_positive_quantity")
-    bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
-    bad.flag(unit_price <= 0, "non_positive_unit_price")
+    counts: Counter[str] = Counter()
+    customers: set[str] = set()
+    valid_customers: set[str] = set()
 
-    customer = raw["CustomerID"].str.strip().str.replace(r"\.0$", "", regex=True)
-    events_raw = pd.DataFrame(
-        {
-            c.USER_ID: customer,
-            c.EVENT_TIME: raw["InvoiceDate"],
-            c.EVENT_TYPE: np.where(cancellation, c.REFUND, c.PURCHASE),
-            c.AMOUNT: (quantity * unit_price).abs().round(6),
-            c.CURRENCY: "GBP",
-            c.ORDER_ID: raw["InvoiceNo"].str.strip(),
-            "stock_code": raw["StockCode"].str.strip(),
-            "description": raw.get("Description", pd.Series("", index=raw.index)).str.strip(),
-            "quantity": quantity.abs(),
-            "unit_price": unit_price,
-            "country": raw["Country"].str.strip(),
-        }
-    )
-    loaded = validate_events(
-        events_raw,
-        c.ColumnMapping(timezone="Europe/London"),
-        source,
-        max_bad_fraction=max_bad_fraction,
-        quarantine=bad,
-    )
-    valid_purchase = (
-        ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~is_blank(raw["CustomerID"])
+    def prepare(raw: pd.DataFrame) -> tuple[pd.DataFrame, Quarantine]:
+        require_columns(raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source)
+        bad = Quarantine(raw)
+        quantity = parse_amounts(raw["Quantity"])
+        unit_price = parse_amounts(raw["UnitPrice"])
+        no_customer = is_blank(raw["CustomerID"])
+        bad.flag(no_customer, "missing_user_id")
+        bad.flag(quantity.isna(), "invalid_quantity")
+        bad.flag(unit_price.isna(), "invalid_unit_price")
+        cancellation = raw["InvoiceNo"].str.upper().str.startswith("C")
+        # A cancellation reverses earlier lines: negative quantity, booked as a refund.
+        bad.flag(cancellation & (quantity >= 0), "cancellation_with_positive_quantity")
+        bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
+        bad.flag(unit_price <= 0, "non_positive_unit_price")
+
+        customer = raw["CustomerID"].str.strip().str.replace(r"\.0$", "", regex=True)
+        valid_purchase = ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~no_customer
+        counts["invoice_lines"] += len(raw)
+        counts["lines_without_customer"] += int(no_customer.sum())
+        counts["cancellation_lines"] += int(cancellation.sum())
+        counts["valid_purchase_lines"] += int(valid_purchase.sum())
+        customers.update(customer[~no_customer])
+        valid_customers.update(customer[valid_purchase])
+        events_raw = pd.DataFrame(
+            {
+                c.USER_ID: customer,
+                c.EVENT_TIME: raw["InvoiceDate"],
+                c.EVENT_TYPE: np.where(cancellation, c.REFUND, c.PURCHASE),
+                c.AMOUNT: (quantity * unit_price).abs().round(6),
+                c.CURRENCY: "GBP",
+                c.ORDER_ID: raw["InvoiceNo"].str.strip(),
+                "stock_code": raw["StockCode"].str.strip(),
+                "description": raw.get("Description", pd.Series("", index=raw.index)).str.strip(),
+                "quantity": quantity.abs(),
+                "unit_price": unit_price,
+                "country": raw["Country"].str.strip(),
+            }
+        )
+        return events_raw, bad
+
+    rules = event_rules(c.ColumnMapping(timezone="Europe/London"), source, prepare=prepare)
+    loaded = load_table(
+        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
     )
     events = loaded.frame
     loaded.report.notes = {
-        "invoice_lines": len(raw),
-        "customers": int(customer[~is_blank(raw["CustomerID"])].nunique()),
-        "lines_without_customer": int(is_blank(raw["CustomerID"]).sum()),
-        "cancellation_lines": int(cancellation.sum()),
-        "valid_purchase_lines": int(valid_purchase.sum()),
-        "valid_purchase_customers": int(customer[valid_purchase].nunique()),
+        "invoice_lines": counts["invoice_lines"],
+        "customers": len(customers),
+        "lines_without_customer": counts["lines_without_customer"],
+        "cancellation_lines": counts["cancellation_lines"],
+        "valid_purchase_lines": counts["valid_purchase_lines"],
+        "valid_purchase_customers": len(valid_customers),
         "purchase_events": int((events[c.EVENT_TYPE] == c.PURCHASE).sum()),
         "refund_events": int((events[c.EVENT_TYPE] == c.REFUND).sum()),
         "non_product_lines": int(events["stock_code"].str.upper().isin(NON_PRODUCT_CODES).sum()),
@@ -143,36 +154,42 @@ def online_retail(path: Path | str, *, max_bad_fraction: float = 0.5) -> tuple[L
 TELCO_NUMERIC = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")
 
 
-def telco_churn(path: Path | str, *, max_bad_fraction: float = 0.5) -> Loaded:
+def telco_churn(
+    path: Path | str, *, max_bad_fraction: float = 0.5, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Loaded:
     """IBM Telco churn snapshot -> one row per customer with ``label`` (1 = churned)."""
     path = Path(path)
-    raw = read_table(path)
     source = str(path)
-    require_columns(raw, {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}, source)
-    bad = Quarantine(raw)
-    snapshot = pd.DataFrame({c.USER_ID: raw["customerID"].astype("string").str.strip()})
-    bad.flag(is_blank(snapshot[c.USER_ID]), "missing_user_id")
-    churn = raw["Churn"].astype("string").str.strip().str.lower()
-    label = churn.map({"yes": 1, "no": 0, "1": 1, "0": 0, "true": 1, "false": 0})
-    bad.flag(label.isna(), "invalid_label")
-    snapshot[c.LABEL] = label.astype("Int8")
-    blank_total = int(is_blank(raw["TotalCharges"]).sum())
-    for name in raw.columns:
-        if name in ("customerID", "Churn"):
-            continue
-        if name in TELCO_NUMERIC:
-            values = parse_amounts(raw[name])
-            # New customers (tenure 0) have no charges yet: blank is "none so far", kept as null.
-            invalid = values.isna() & ~is_blank(raw[name])
-            bad.flag(invalid, f"invalid_{name}")
-            snapshot[name] = values
-        else:
-            snapshot[name] = raw[name].astype("string").str.strip()
-    bad.flag(
-        snapshot[c.USER_ID].duplicated(keep="first") & ~is_blank(snapshot[c.USER_ID]),
-        "duplicate_user_id",
+    blank_total = 0
+
+    def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
+        nonlocal blank_total
+        require_columns(raw, {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}, source)
+        bad = Quarantine(raw)
+        snapshot = pd.DataFrame({c.USER_ID: raw["customerID"].astype("string").str.strip()})
+        bad.flag(is_blank(snapshot[c.USER_ID]), "missing_user_id")
+        churn = raw["Churn"].astype("string").str.strip().str.lower()
+        label = churn.map({"yes": 1, "no": 0, "1": 1, "0": 0, "true": 1, "false": 0})
+        bad.flag(label.isna(), "invalid_label")
+        snapshot[c.LABEL] = label.astype("Int8")
+        blank_total += int(is_blank(raw["TotalCharges"]).sum())
+        for name in raw.columns:
+            if name in ("customerID", "Churn"):
+                continue
+            if name in TELCO_NUMERIC:
+                values = parse_amounts(raw[name])
+                # New customers (tenure 0) have no charges yet: blank is "none so far", kept as null.
+                invalid = values.isna() & ~is_blank(raw[name])
+                bad.flag(invalid, f"invalid_{name}")
+                snapshot[name] = values
+            else:
+                snapshot[name] = raw[name].astype("string").str.strip()
+        return snapshot, bad
+
+    rules = TableRules(
+        "snapshot", check, unique_by=(c.USER_ID,), duplicate_reason="duplicate_user_id"
     )
-    loaded = _finish_table(snapshot, bad, source, "snapshot", max_bad_fraction)
+    loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows)
     loaded.report.notes = {
         "churn_rate": round(float(loaded.frame[c.LABEL].mean()), 4),
         "total_charges_blank_kept_as_null": blank_total,
@@ -180,38 +197,45 @@ def telco_churn(path: Path | str, *, max_bad_fraction: float = 0.5) -> Loaded:
     return loaded
 
 
-def hillstrom(path: Path | str, *, max_bad_fraction: float = 0.5) -> Loaded:
+def hillstrom(
+    path: Path | str, *, max_bad_fraction: float = 0.5, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Loaded:
     """Hillstrom e-mail campaign -> one row per customer; ``treatment`` = got an e-mail."""
     path = Path(path)
-    raw = read_table(path)
     source = str(path)
     outcome_columns = ("visit", "conversion", "spend")
-    require_columns(
-        raw, {n: n for n in ("segment", *outcome_columns, "recency", "history")}, source
-    )
-    bad = Quarantine(raw)
-    arm = raw["segment"].astype("string").str.strip()
-    bad.flag(is_blank(arm), "missing_segment")
-    campaign = pd.DataFrame(
-        {
-            # The file has no customer ids: the row number is the id, stable for this file.
-            c.USER_ID: [f"h{i + 1:05d}" for i in range(len(raw))],
-            c.TREATMENT: arm.ne("No E-Mail") & arm.notna(),
-            c.ARM: arm,
-        }
-    )
-    for name in outcome_columns:
-        values = parse_amounts(raw[name])
-        bad.flag(values.isna() | (values < 0), f"invalid_{name}")
-        campaign[name] = values if name == "spend" else values.round().astype("Int8")
-    for name in raw.columns:
-        if name in (*outcome_columns, "segment"):
-            continue
-        numeric = name in ("recency", "history", "mens", "womens", "newbie")
-        campaign[name] = (
-            parse_amounts(raw[name]) if numeric else raw[name].astype("string").str.strip()
+
+    def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
+        require_columns(
+            raw, {n: n for n in ("segment", *outcome_columns, "recency", "history")}, source
         )
-    loaded = _finish_table(campaign, bad, source, "campaign", max_bad_fraction)
+        bad = Quarantine(raw)
+        arm = raw["segment"].astype("string").str.strip()
+        bad.flag(is_blank(arm), "missing_segment")
+        campaign = pd.DataFrame(
+            {
+                # The file has no customer ids: the row number is the id, stable for this file.
+                c.USER_ID: [f"h{i + 1:05d}" for i in raw.index],
+                c.TREATMENT: arm.ne("No E-Mail") & arm.notna(),
+                c.ARM: arm,
+            },
+            index=raw.index,
+        )
+        for name in outcome_columns:
+            values = parse_amounts(raw[name])
+            bad.flag(values.isna() | (values < 0), f"invalid_{name}")
+            campaign[name] = values if name == "spend" else values.round().astype("Int8")
+        for name in raw.columns:
+            if name in (*outcome_columns, "segment"):
+                continue
+            numeric = name in ("recency", "history", "mens", "womens", "newbie")
+            campaign[name] = (
+                parse_amounts(raw[name]) if numeric else raw[name].astype("string").str.strip()
+            )
+        return campaign, bad
+
+    rules = TableRules("campaign", check, unique_by=(c.USER_ID,))
+    loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows)
     frame = loaded.frame
     loaded.report.notes = {
         "visit_rate": round(float(frame[c.VISIT].mean()), 5),
@@ -225,9 +249,11 @@ def hillstrom(path: Path | str, *, max_bad_fraction: float = 0.5) -> Loaded:
 
 
 def _finish_table(
-    frame: pd.DataFrame, bad: Quarantine, source: str, table: str, max_bad_fraction: float
+    path: Path, rules: TableRules, source: str, max_bad_fraction: float, chunk_rows: int
 ) -> Loaded:
-    loaded = split_quarantine(frame, bad, source, table, max_bad_fraction)
+    loaded = load_table(
+        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
+    )
     if loaded.frame.empty:
         raise ContractError(f"{source}: no valid rows ({loaded.report.summary()})")
     return loaded

@@ -15,7 +15,10 @@ Locations, per dataset (all datasets unless one is named):
 - any other list or report under the workspace that mentions a user: CSV/Parquet lists
   lose the user's rows; other text files (HTML reports, JSON) are deleted, since their
   aggregates and top lists were computed with the user. Re-run ``lifecycle report``.
-  When ``$LISTS_PSEUDONYM_KEY`` is set, the users' list pseudonyms are searched as well.
+  When a pseudonym key is configured (``privacy.pseudonym_key`` or its key file), the
+  users' list pseudonyms are searched as well.
+- staging files and folders of writers that were killed mid-write (``lifecycle.storage``):
+  removed first, whoever they mention, since nothing else would ever read or erase them.
 - MLflow artifacts: models' ``input_example.json`` / ``serving_input_example.json`` and
   other text artifacts (evaluation files) are scanned; the files that mention a user are
   reported, not changed (the models were trained with the user; retraining is the remedy).
@@ -23,7 +26,9 @@ Locations, per dataset (all datasets unless one is named):
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
 a crash leaves the previous file readable, and running ``forget`` again finishes the job.
 Finally one line is appended to ``$LIFECYCLE_HOME/erasure_log.jsonl``: the time, keyed
-hashes (HMAC-SHA256) of the ids, never the ids, and the rows removed per location.
+hashes (HMAC-SHA256) of the ids, never the ids, and the rows removed per location. The
+key is the pseudonym key of the settings when one is configured (so a list pseudonym is
+the first 16 hex characters of the logged hash), else a random per-workspace key file.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,14 +48,13 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from lifecycle.errors import UserError
-from lifecycle.storage import VERSIONS, atomic_dir, atomic_file
+from lifecycle.storage import VERSIONS, atomic_dir, atomic_file, sweep_tree
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 LOG_FILE = "erasure_log.jsonl"
 KEY_FILE = ".erasure_key"
-KEY_ENV = "LISTS_PSEUDONYM_KEY"
 PSEUDONYM_LENGTH = 16  # as serving.lists.pseudonyms
 MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
 TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
@@ -69,6 +73,7 @@ class ErasureRecord:
     deleted_files: list[str] = field(default_factory=list)  # workspace-relative
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
+    stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     log_path: str = ""
 
     @property
@@ -86,6 +91,7 @@ class ErasureRecord:
             "deleted_files": self.deleted_files,
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
+            "stale_staging_removed": self.stale_staging,
             "log": self.log_path,
         }
 
@@ -97,6 +103,7 @@ class ErasureRecord:
         for p in self.mlflow_examples:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
+        out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
         out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         return out
 
@@ -104,11 +111,12 @@ class ErasureRecord:
 # -- keyed hashes ---------------------------------------------------------------------------
 
 
-def erasure_key(home: Path, environ: Mapping[str, str] | None = None) -> tuple[bytes, str]:
-    """The HMAC key: ``$LISTS_PSEUDONYM_KEY`` or a random per-workspace key file (mode 0600)."""
-    env = os.environ if environ is None else environ
-    if env.get(KEY_ENV):
-        return env[KEY_ENV].encode(), f"env:{KEY_ENV}"
+def erasure_key(settings: Settings) -> tuple[bytes, str]:
+    """The HMAC key: the settings' pseudonym key, else a random per-workspace key file (0600)."""
+    configured = settings.privacy.key()
+    if configured is not None:
+        return configured
+    home = settings.workspace.home
     path = home / KEY_FILE
     if not path.is_file():
         home.mkdir(parents=True, exist_ok=True)
@@ -444,7 +452,6 @@ def forget(
     user_ids: Sequence[str],
     *,
     dataset: str | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> ErasureRecord:
     """Remove the users from every location listed in the module docstring; log the erasure."""
     ids = {str(u).strip() for u in user_ids if str(u).strip()}
@@ -453,17 +460,16 @@ def forget(
     home = settings.workspace.home
     if not home.is_dir():
         raise ErasureError(f"no workspace at {home}")
-    env = os.environ if environ is None else environ
-    key, key_source = erasure_key(home, env)
+    key, key_source = erasure_key(settings)
     record = ErasureRecord(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         user_hashes=sorted(keyed_hash(key, u) for u in ids),
         key_source=key_source,
     )
     terms = set(ids)
-    if env.get(KEY_ENV):  # lists exported with --pseudonymize carry these instead of ids
-        list_key = env[KEY_ENV].encode()
-        terms |= {keyed_hash(list_key, u)[:PSEUDONYM_LENGTH] for u in ids}
+    if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
+        terms |= {keyed_hash(key, u)[:PSEUDONYM_LENGTH] for u in ids}
+    record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
 
     names = _dataset_names(settings, dataset)
     for name in names:

@@ -8,6 +8,7 @@ reason per row, and ``report.json`` with the counts. The folder is replaced atom
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,16 @@ import pandas as pd
 
 from features import adapters
 from features import contract as c
-from features.validation import ContractError, Loaded, read_table, validate_events, validate_users
+from features.validation import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_MEMORY_LIMIT,
+    ContractError,
+    Loaded,
+    event_rules,
+    read_chunks,
+    stream_table,
+    user_rules,
+)
 from lifecycle.storage import atomic_dir
 
 SOURCES = ("online-retail", "telco-churn", "hillstrom")
@@ -54,42 +64,86 @@ def ingest_events(
     users_mapping: c.ColumnMapping | None = None,
     max_bad_fraction: float = 0.5,
     allow_negative_amounts: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> DatasetSummary:
-    """Validate an events file (and optionally a users file) into a dataset folder."""
-    events = validate_events(
-        read_table(events_path),
-        mapping or c.ColumnMapping(),
-        str(events_path),
-        max_bad_fraction=max_bad_fraction,
-        allow_negative_amounts=allow_negative_amounts,
-    )
-    tables = {"events": events}
+    """Validate an events file (and optionally a users file) into a dataset folder.
+
+    Files are read ``chunk_rows`` rows at a time and good rows written as they come, so
+    memory follows the chunk size, not the file size.
+    """
+    tables = {
+        "events": (
+            events_path,
+            event_rules(
+                mapping or c.ColumnMapping(),
+                str(events_path),
+                allow_negative_amounts=allow_negative_amounts,
+            ),
+        )
+    }
     if users_path is not None:
-        users = validate_users(
-            read_table(users_path),
-            users_mapping or c.ColumnMapping(),
-            str(users_path),
-            max_bad_fraction=max_bad_fraction,
+        tables["users"] = (
+            users_path,
+            user_rules(users_mapping or c.ColumnMapping(), str(users_path)),
         )
-        known = set(users.frame[c.USER_ID])
-        events.report.notes["users_without_profile"] = int(
-            events.frame[c.USER_ID].drop_duplicates().map(lambda u: u not in known).sum()
-        )
-        tables["users"] = users
-    return write_dataset(dataset_dir, "events", tables)
+    with atomic_dir(dataset_dir) as staging:
+        (staging / "quarantine").mkdir()
+        work = staging / ".work"
+        reports = {}
+        for table, (path, rules) in tables.items():
+            reports[table] = stream_table(
+                lambda path=path: read_chunks(path, chunk_rows),
+                rules,
+                str(path),
+                staging / f"{table}.parquet",
+                staging / "quarantine" / f"{table}.csv",
+                work_dir=work / table,
+                max_bad_fraction=max_bad_fraction,
+                memory_limit=memory_limit,
+            )
+            shutil.rmtree(work / table)
+        if users_path is not None:
+            reports["events"].notes["users_without_profile"] = _users_without_profile(staging)
+        work.rmdir()
+        report = _write_report(staging, "events", {t: r.to_dict() for t, r in reports.items()})
+    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"])
+
+
+def _users_without_profile(folder: Path) -> int:
+    """Distinct users with events but no row in the users table."""
+    import duckdb
+
+    events = str(folder / "events.parquet").replace("'", "''")
+    users = str(folder / "users.parquet").replace("'", "''")
+    with duckdb.connect() as con:
+        (count,) = con.execute(
+            f"SELECT count(DISTINCT user_id) FROM read_parquet('{events}') "
+            f"WHERE user_id NOT IN (SELECT user_id FROM read_parquet('{users}'))"
+        ).fetchone()
+    return int(count)
 
 
 def import_source(
-    source: str, path: Path, dataset_dir: Path, *, max_bad_fraction: float = 0.5
+    source: str,
+    path: Path,
+    dataset_dir: Path,
+    *,
+    max_bad_fraction: float = 0.5,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> DatasetSummary:
     """Load one of the known public data sets through its adapter into a dataset folder."""
+    options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows}
     if source == "online-retail":
-        events, users = adapters.online_retail(path, max_bad_fraction=max_bad_fraction)
+        events, users = adapters.online_retail(path, **options)
         return write_dataset(dataset_dir, "events", {"events": events, "users": users})
     if source == "telco-churn":
-        return write_dataset(dataset_dir, "snapshot", {"snapshot": adapters.telco_churn(path)})
+        snapshot = adapters.telco_churn(path, **options)
+        return write_dataset(dataset_dir, "snapshot", {"snapshot": snapshot})
     if source == "hillstrom":
-        return write_dataset(dataset_dir, "campaign", {"campaign": adapters.hillstrom(path)})
+        return write_dataset(
+            dataset_dir, "campaign", {"campaign": adapters.hillstrom(path, **options)}
+        )
     raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
 
 
@@ -112,13 +166,20 @@ def write_dataset(dataset_dir: Path, kind: str, tables: dict[str, Loaded]) -> Da
             loaded.frame.to_parquet(staging / f"{table}.parquet", index=False)
             if not loaded.quarantine.empty:
                 loaded.quarantine.to_csv(staging / "quarantine" / f"{table}.csv", index=False)
-        report = {
-            "kind": kind,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "tables": {table: loaded.report.to_dict() for table, loaded in tables.items()},
-        }
-        (staging / REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n")
+        report = _write_report(
+            staging, kind, {table: loaded.report.to_dict() for table, loaded in tables.items()}
+        )
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
+
+
+def _write_report(folder: Path, kind: str, tables: dict[str, Any]) -> dict[str, Any]:
+    report = {
+        "kind": kind,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tables": tables,
+    }
+    (folder / REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
 
 
 def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:

@@ -5,12 +5,23 @@ is mostly not of its type) raises :class:`ContractError` naming the file, the co
 an example row. A good file with some bad rows keeps the good rows and returns the bad
 ones, each with its 1-based source row and a reason. Nothing is silently dropped: every
 input row is either loaded or quarantined, and the report counts both.
+
+Files are read and checked in chunks of bounded size (:func:`read_chunks`,
+:func:`stream_table`), so memory follows the chunk, not the file. Row rules run per chunk;
+the rules that need the whole table are decided over all of it: a column's share of
+unparseable values and the share of bad rows are summed over chunks and judged at the
+end, and repeats (``duplicate_row``, ``duplicate_user_id``) are found by DuckDB over the
+good rows written so far (spilling to disk beyond ``ingest.memory_limit``), the first copy
+in file order kept. A table held in memory goes through the same path as one chunk.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +74,13 @@ class Loaded:
     report: LoadReport
 
 
+DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
+DEFAULT_MEMORY_LIMIT = "256MB"  # as settings ingest.memory_limit
+CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
+# reads some dozens of blocks ahead, so this bounds that read-ahead too
+SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it is staged
+
+
 class Quarantine:
     """Collects bad rows of one raw frame with the first reason found for each."""
 
@@ -81,45 +99,191 @@ class Quarantine:
 
     def frame(self) -> pd.DataFrame:
         bad = ~self.good
-        rows = self.raw.loc[bad].astype("string")
-        rows.insert(0, c.REASON, self.reason[bad])
-        rows.insert(0, c.SOURCE_ROW, rows.index.to_numpy() + 1)
-        return rows.reset_index(drop=True)
+        return quarantine_rows(self.raw, bad.to_numpy(), self.reason[bad])
 
     def counts(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}
 
 
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV (every column as text, so no value is lost to a guessed type) or Parquet file."""
+def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:
+    """The raw values of the masked rows as text, after their 1-based source row and reason."""
+    rows = raw.loc[mask].astype("string")
+    reason = reasons if isinstance(reasons, str) else reasons.to_numpy()
+    rows.insert(0, c.REASON, pd.array(np.broadcast_to(reason, len(rows)), dtype="string"))
+    rows.insert(0, c.SOURCE_ROW, rows.index.to_numpy(dtype="int64") + 1)
+    return rows.reset_index(drop=True)
+
+
+def read_chunks(path: Path | str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Read a CSV (every column as text, so no value is lost to a guessed type) or Parquet
+    file in frames of at most ``chunk_rows`` rows; a frame's index is its 0-based data row
+    in the file, so ``index + 1`` is the source row wherever the chunk starts."""
     path = Path(path)
     if not path.exists():
         raise ContractError(f"{path}: file not found")
     if path.is_dir():
         raise ContractError(f"{path}: is a directory, expected a CSV or Parquet file")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     name = path.name.lower()
-    try:
-        if name.endswith(PARQUET_SUFFIXES):
-            frame = pd.read_parquet(path)
-        elif name.endswith(CSV_SUFFIXES):
-            sep = "\t" if ".tsv" in name else ","
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
-        else:
-            raise ContractError(
-                f"{path}: unknown file type; expected one of {CSV_SUFFIXES + PARQUET_SUFFIXES}"
-            )
-    except pd.errors.EmptyDataError:
-        raise ContractError(f"{path}: file is empty (no header, no rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
-        if isinstance(error, ContractError):
-            raise
+    if name.endswith(PARQUET_SUFFIXES):
+        chunks = _parquet_chunks(path, chunk_rows)
+    elif name.endswith(CSV_SUFFIXES):
+        chunks = _csv_chunks(path, chunk_rows, "\t" if ".tsv" in name else ",")
+    else:
         raise ContractError(
-            f"{path}: cannot be read as {name.rsplit('.', 1)[-1]}: {error}"
-        ) from None
-    if frame.empty:
-        raise ContractError(f"{path}: no data rows (columns: {', '.join(map(str, frame.columns))})")
-    frame.columns = [str(col).strip() for col in frame.columns]
-    return frame.reset_index(drop=True)
+            f"{path}: unknown file type; expected one of {CSV_SUFFIXES + PARQUET_SUFFIXES}"
+        )
+    rows = 0
+    kind = name.rsplit(".", 1)[-1]
+    while True:
+        try:
+            frame = next(chunks)
+        except StopIteration:
+            break
+        except pd.errors.EmptyDataError:
+            raise ContractError(f"{path}: file is empty (no header, no rows)") from None
+        except ContractError:
+            raise
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+            where = f" (after data row {rows:,})" if rows else ""
+            raise ContractError(f"{path}: cannot be read as {kind}{where}: {error}") from None
+        if frame.empty:
+            if rows == 0:
+                columns = ", ".join(str(col).strip() for col in frame.columns)
+                raise ContractError(f"{path}: no data rows (columns: {columns})")
+            continue
+        frame.columns = [str(col).strip() for col in frame.columns]
+        frame.index = pd.RangeIndex(rows, rows + len(frame))
+        rows += len(frame)
+        yield frame
+
+
+def _csv_chunks(path: Path, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]:
+    """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader: it
+    refuses a row with more fields than the header wherever it is (pandas' chunked reader
+    silently drops the extra fields of a chunk's first row)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    parse = pa_csv.ParseOptions(delimiter=sep)
+    try:
+        with _open_binary(path) as source:
+            header = pa_csv.open_csv(source, parse_options=parse).schema.names
+    except pa.ArrowInvalid as error:
+        if "Empty CSV file" in str(error):
+            raise pd.errors.EmptyDataError(str(error)) from None
+        raise _csv_error(path, error) from None
+    names = _unique_names(header)
+    read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
+        read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
+    convert = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    source = _open_binary(path)
+    try:
+        reader = pa_csv.open_csv(
+            source, read_options=read, parse_options=parse, convert_options=convert
+        )
+        pending: list[Any] = []
+        pending_rows = 0
+        yielded = False
+        for batch in reader:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, chunk_rows).to_pandas()
+                yielded = True
+                rest = table.slice(chunk_rows)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+        if pending_rows or not yielded:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            yield table.to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise _csv_error(path, error) from None
+    finally:
+        source.close()
+
+
+def _open_binary(path: Path) -> Any:
+    """A plain Python file for Arrow's CSV reader: given a path, Arrow reads far ahead of the
+    parser (most of a large file in memory at once); a Python file is read as parsed."""
+    import gzip
+
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def _csv_error(path: Path, error: Exception) -> ValueError:
+    """Arrow's parse error, with the line it is about when the message quotes one."""
+    message = str(error)
+    found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
+    line = _line_number(path, found.group(1)) if found else None
+    return ValueError(message + (f" (line {line:,})" if line else ""))
+
+
+def _line_number(path: Path, text: str) -> int | None:
+    """The 1-based line of the file (header = line 1) that reads ``text``, for errors."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.rstrip("\r\n") == text:
+                return number
+    return None
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    unique = []
+    for name in names:
+        unique.append(f"{name}.{seen[name]}" if seen[name] else name)
+        seen[name] += 1
+    return unique
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Row batches as frames with the dtypes a whole-file read gives: an integer or boolean
+    column with a null anywhere in the file is float64 / object in every chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ValueError(str(error)) from None
+    if file.metadata.num_rows == 0:
+        yield file.schema_arrow.empty_table().to_pandas()
+        return
+    schema = file.schema_arrow
+    nullable: set[str] = set()
+    metadata = file.metadata
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for i in range(row_group.num_columns):
+            column = row_group.column(i)
+            stats = column.statistics
+            if stats is None or not stats.has_null_count or stats.null_count:
+                nullable.add(column.path_in_schema)
+    for batch in file.iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        for name in nullable & set(frame.columns):
+            arrow_type = schema.field(name).type
+            if pa.types.is_integer(arrow_type) and frame[name].dtype.kind in "iu":
+                frame[name] = frame[name].astype("float64")
+            elif pa.types.is_boolean(arrow_type) and frame[name].dtype == bool:
+                frame[name] = frame[name].astype(object)
+        yield frame
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    """A whole (small) file in one frame: the chunks of :func:`read_chunks`, concatenated."""
+    return pd.concat(list(read_chunks(path)))
 
 
 def require_columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> None:
@@ -145,18 +309,38 @@ def _example(raw: pd.DataFrame, mask: pd.Series, column: str) -> str:
     return f"row {index + 1} has {column}={raw.at[index, column]!r}"
 
 
-def _refuse_if_mostly_bad(
-    raw: pd.DataFrame, bad: pd.Series, column: str, expected: str, source: str, limit: float
-) -> None:
-    """A column whose filled values are mostly unparseable is the wrong column, not bad rows."""
-    filled = ~is_blank(raw[column])
-    n_filled = int(filled.sum())
-    n_bad = int((bad & filled).sum())
-    if n_filled and n_bad / n_filled > limit:
-        raise ContractError(
-            f"{source}: column '{column}' should hold {expected}, but {n_bad:,} of {n_filled:,} "
-            f"filled values do not parse (e.g. {_example(raw, bad & filled, column)})"
-        )
+@dataclass
+class _ColumnEvidence:
+    expected: str
+    filled: int = 0
+    bad: int = 0
+    example: str | None = None
+
+
+class TableChecks:
+    """Whole-table evidence gathered chunk by chunk: whether a column is mostly not of its
+    type (then it is the wrong column, not bad rows), judged once every chunk is seen."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, _ColumnEvidence] = {}
+
+    def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> None:
+        filled = ~is_blank(raw[column])
+        hits = (bad & filled).astype(bool)
+        evidence = self.columns.setdefault(column, _ColumnEvidence(expected))
+        evidence.filled += int(filled.sum())
+        evidence.bad += int(hits.sum())
+        if evidence.example is None and hits.any():
+            evidence.example = _example(raw, hits, column)
+
+    def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
+        for column, evidence in self.columns.items():
+            if evidence.filled and evidence.bad / evidence.filled > limit:
+                raise ContractError(
+                    f"{source}: column '{column}' should hold {evidence.expected}, but "
+                    f"{evidence.bad:,} of {evidence.filled:,} filled values do not parse "
+                    f"(e.g. {evidence.example})"
+                )
 
 
 def parse_times(
@@ -217,20 +401,20 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers.where(np.isfinite(numbers)), not_numbers
 
 
-def validate_events(
+# -- row rules, one chunk at a time ----------------------------------------------------
+
+
+def check_events(
     raw: pd.DataFrame,
     mapping: c.ColumnMapping,
     source: str,
+    bad: Quarantine,
+    checks: TableChecks,
     *,
-    max_bad_fraction: float = 0.5,
     allow_negative_amounts: bool = False,
-    latest_event: pd.Timestamp | None = None,
-    quarantine: Quarantine | None = None,
-) -> Loaded:
-    """Check a raw events frame against the contract and return contract-shaped events.
-
-    ``quarantine`` lets an adapter flag rows for its own reasons first.
-    """
+    latest_event: pd.Timestamp,
+) -> pd.DataFrame:
+    """Contract-shaped events of one raw chunk (every row); bad rows are flagged in ``bad``."""
     wanted = {name: mapping.source(name) for name in (c.USER_ID, c.EVENT_TIME)}
     if mapping.default_event_type is None:
         wanted[c.EVENT_TYPE] = mapping.source(c.EVENT_TYPE)
@@ -243,8 +427,6 @@ def validate_events(
         wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
     require_columns(raw, wanted, source)
     columns = {**wanted, **optional}
-    bad = quarantine or Quarantine(raw)
-    latest_event = latest_event or pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
 
     user_id = raw[columns[c.USER_ID]].astype("string").str.strip()
     bad.flag(is_blank(user_id), "missing_user_id")
@@ -259,7 +441,7 @@ def validate_events(
         (year < EARLIEST_EVENT.year) | (year > latest_event.year)
     ).fillna(False)
     unparseable = event_time.isna() & ~is_blank(raw[time_col]) & ~far_off
-    _refuse_if_mostly_bad(raw, unparseable, time_col, "timestamps", source, max_bad_fraction)
+    checks.add(raw, unparseable, time_col, "timestamps")
     bad.flag(is_blank(raw[time_col]), "missing_event_time")
     bad.flag(far_off, "event_time_out_of_range")
     bad.flag(unparseable, "unparseable_event_time")
@@ -276,7 +458,7 @@ def validate_events(
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
         amount, not_numbers = parse_numbers(raw[amount_col])
-        _refuse_if_mostly_bad(raw, not_numbers, amount_col, "numbers", source, max_bad_fraction)
+        checks.add(raw, not_numbers, amount_col, "numbers")
         bad.flag(not_numbers, "invalid_amount")
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
         negative = amount < 0
@@ -303,12 +485,317 @@ def validate_events(
     for extra in raw.columns:
         if extra not in used and extra not in events.columns:
             events[extra] = raw[extra]
+    return events
 
-    _flag_duplicates(events, bad)
-    loaded = split_quarantine(events, bad, source, "events", max_bad_fraction)
-    loaded.frame.sort_values([c.EVENT_TIME, c.USER_ID], inplace=True, kind="stable")
-    loaded.frame.reset_index(drop=True, inplace=True)
-    return loaded
+
+def check_users(
+    raw: pd.DataFrame, mapping: c.ColumnMapping, source: str, bad: Quarantine, checks: TableChecks
+) -> pd.DataFrame:
+    """Contract-shaped users of one raw chunk: user id, optional sign-up time and channel."""
+    wanted = {c.USER_ID: mapping.source(c.USER_ID)}
+    for name in c.USER_OPTIONAL:
+        if name in mapping.columns:
+            wanted[name] = mapping.source(name)
+    require_columns(raw, wanted, source)
+    columns = {
+        **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
+        **wanted,
+    }
+    users = pd.DataFrame({c.USER_ID: raw[columns[c.USER_ID]].astype("string").str.strip()})
+    bad.flag(is_blank(users[c.USER_ID]), "missing_user_id")
+    if c.SIGNUP_TIME in columns:
+        col = columns[c.SIGNUP_TIME]
+        users[c.SIGNUP_TIME] = parse_times(raw[col], mapping.timezone, mapping.time_format)
+        unparseable = users[c.SIGNUP_TIME].isna() & ~is_blank(raw[col])
+        checks.add(raw, unparseable, col, "timestamps")
+        bad.flag(unparseable, "unparseable_signup_time")
+    if c.CHANNEL in columns:
+        users[c.CHANNEL] = raw[columns[c.CHANNEL]].astype("string").str.strip().replace("", pd.NA)
+    used = set(columns.values())
+    for extra in raw.columns:
+        if extra not in used and extra not in users.columns:
+            users[extra] = raw[extra]
+    return users
+
+
+Check = Callable[[pd.DataFrame, TableChecks], tuple[pd.DataFrame, Quarantine]]
+Prepare = Callable[[pd.DataFrame], tuple[pd.DataFrame, Quarantine]]
+
+
+@dataclass(frozen=True)
+class TableRules:
+    """How one table is checked: the per-chunk row rules and the whole-table ones."""
+
+    table: str
+    check: Check  # raw chunk -> (contract-shaped rows, same index; their quarantine flags)
+    unique_by: tuple[str, ...] | None = None  # repeats of these among good rows; None: all
+    duplicate_reason: str = "duplicate_row"
+    order_by: tuple[str, ...] = ()  # then file order
+
+
+def event_rules(
+    mapping: c.ColumnMapping,
+    source: str,
+    *,
+    allow_negative_amounts: bool = False,
+    latest_event: pd.Timestamp | None = None,
+    prepare: Prepare | None = None,
+) -> TableRules:
+    """The events contract; ``prepare`` lets an adapter reshape a raw chunk and flag rows
+    for its own reasons first (its quarantine keeps the original raw values)."""
+    latest = latest_event or pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+
+    def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
+        shaped, bad = prepare(raw) if prepare else (raw, Quarantine(raw))
+        events = check_events(
+            shaped,
+            mapping,
+            source,
+            bad,
+            checks,
+            allow_negative_amounts=allow_negative_amounts,
+            latest_event=latest,
+        )
+        return events, bad
+
+    return TableRules("events", check, order_by=(c.EVENT_TIME, c.USER_ID))
+
+
+def user_rules(mapping: c.ColumnMapping, source: str) -> TableRules:
+    """The users contract: one row per user id (the first good one kept)."""
+
+    def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
+        bad = Quarantine(raw)
+        return check_users(raw, mapping, source, bad, checks), bad
+
+    return TableRules("users", check, unique_by=(c.USER_ID,), duplicate_reason="duplicate_user_id")
+
+
+# -- one table, chunk by chunk ---------------------------------------------------------
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: Path | str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class _ParquetSink:
+    """Appends frames to one Parquet file; every frame must fit the first one's column types."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        self.path = path
+        self.source = source
+        self.schema: Any = None  # pyarrow.Schema of the first frame (pandas dtypes in its metadata)
+        self.rows = 0
+        self._writer: Any = None
+
+    def write(self, frame: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.schema is None:
+            # A column with no value yet has no type: text is what a CSV column holds.
+            fields = [
+                f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema
+            ]
+            self.schema = pa.schema(fields, metadata=table.schema.metadata)
+        if not table.schema.equals(self.schema, check_metadata=False):
+            try:
+                table = table.cast(self.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+                first = int(frame.index.min()) + 1 if len(frame) else 0
+                raise ContractError(
+                    f"{self.source}: the rows from {first:,} on do not have the column types of "
+                    f"the rows before them ({error}); give the column one type throughout"
+                ) from None
+        for name, values in (extra or {}).items():
+            table = table.append_column(name, pa.array(values))
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="snappy")
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def stream_table(
+    chunks: Callable[[], Iterable[pd.DataFrame]],
+    rules: TableRules,
+    source: str,
+    out: Path,
+    quarantine_out: Path,
+    *,
+    work_dir: Path,
+    max_bad_fraction: float = 0.5,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> LoadReport:
+    """Check a table chunk by chunk into ``out`` (Parquet) and its bad rows into
+    ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
+
+    ``chunks`` is called once per pass: a second pass reads the raw values of repeats.
+    Good rows are staged in ``work_dir``; the whole-table rules then run in DuckDB and
+    the final table is written in ``rules.order_by`` then file order.
+    """
+    import duckdb
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    good = _ParquetSink(work_dir / f"{rules.table}.staged.parquet", source)
+    held = _ParquetSink(work_dir / f"{rules.table}.quarantine.parquet", source)
+    checks = TableChecks()
+    reasons: Counter[str] = Counter()
+    report = LoadReport(source=source, table=rules.table, rows_read=0)
+    first_bad: tuple[int, str] | None = None
+    try:
+        for raw in chunks():
+            frame, bad = rules.check(raw, checks)
+            report.rows_read += len(raw)
+            keep = bad.good.to_numpy()
+            good.write(frame.loc[keep], {SOURCE_ROW_COLUMN: frame.index.to_numpy()[keep] + 1})
+            quarantined = bad.frame()
+            held.write(quarantined)
+            reasons.update(bad.counts())
+            if first_bad is None and len(quarantined):
+                first_bad = (int(quarantined[c.SOURCE_ROW].iloc[0]), quarantined[c.REASON].iloc[0])
+        good.close()
+        if good.schema is None:
+            raise ContractError(f"{source}: no data rows")
+        checks.refuse_if_mostly_bad(source, max_bad_fraction)
+
+        con = duckdb.connect()
+        spill = work_dir / "duckdb"
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = {_literal(memory_limit)}")
+        con.execute(f"SET temp_directory = {_literal(spill)}")
+        staged = f"read_parquet({_literal(good.path)})"
+        row = _quote(SOURCE_ROW_COLUMN)
+        columns = list(good.schema.names)
+        keys = ", ".join(_quote(n) for n in (rules.unique_by or columns))
+        # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
+        # (row, hash) pairs are held for every row, so this stays small for any file.
+        con.execute(
+            f"CREATE TEMP TABLE hashed AS SELECT {row} AS source_row, hash({keys}) AS h "
+            f"FROM {staged}"
+        )
+        con.execute(
+            "CREATE TEMP TABLE suspects AS SELECT source_row FROM hashed "
+            "WHERE h IN (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1)"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE repeats AS SELECT source_row FROM ("
+            f"SELECT {row} AS source_row, min({row}) OVER (PARTITION BY {keys}) AS first "
+            f"FROM {staged} WHERE {row} IN (SELECT source_row FROM suspects)"
+            f") WHERE source_row <> first"
+        )
+        repeats = np.sort(con.execute("SELECT source_row FROM repeats").fetchnumpy()["source_row"])
+        if len(repeats):
+            reasons[rules.duplicate_reason] += len(repeats)
+            if first_bad is None or repeats[0] < first_bad[0]:
+                first_bad = (int(repeats[0]), rules.duplicate_reason)
+        report.rows_quarantined = int(sum(reasons.values()))
+        report.rows_loaded = report.rows_read - report.rows_quarantined
+        report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+        if report.rows_read and report.rows_quarantined / report.rows_read > max_bad_fraction:
+            assert first_bad is not None
+            counted = ", ".join(f"{n:,} {r}" for r, n in report.reasons.items())
+            raise ContractError(
+                f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
+                f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
+                f"{first_bad[0]}: {first_bad[1]}. Is this the right file and mapping?"
+            )
+        if len(repeats):
+            # Their raw values, as the file has them: a second read, picking only those rows.
+            for raw in chunks():
+                rows = raw.index.to_numpy() + 1
+                picked = np.isin(rows, repeats[(repeats >= rows[0]) & (repeats <= rows[-1])])
+                if picked.any():
+                    held.write(quarantine_rows(raw, picked, rules.duplicate_reason))
+        held.close()
+
+        order = ", ".join([*(_quote(n) for n in rules.order_by), row])
+        kept = ", ".join(_quote(n) for n in columns)
+        final = con.sql(
+            f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM repeats) "
+            f"ORDER BY {order}"
+        )
+        _write_batches(final, good.schema, out)
+        if held.rows or quarantine_out.suffix != ".csv":
+            ordered = con.sql(
+                f"SELECT * FROM read_parquet({_literal(held.path)}) ORDER BY {_quote(c.SOURCE_ROW)}"
+            )
+            _write_batches(ordered, held.schema, quarantine_out)
+        con.close()
+    finally:
+        good.close()
+        held.close()
+    return report
+
+
+def _write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_000) -> None:
+    """A DuckDB result to Parquet with the staged pandas types, or to CSV; batch by batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reader = relation.to_arrow_reader(batch_rows)
+    if out.suffix == ".csv":
+        header = True
+        for batch in reader:
+            frame = pa.Table.from_batches([batch]).cast(schema).to_pandas()
+            frame.to_csv(out, mode="w" if header else "a", header=header, index=False)
+            header = False
+        return
+    with pq.ParquetWriter(out, schema, compression="snappy") as writer:
+        for batch in reader:
+            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+
+
+def load_table(
+    chunks: Callable[[], Iterable[pd.DataFrame]],
+    rules: TableRules,
+    source: str,
+    *,
+    max_bad_fraction: float = 0.5,
+) -> Loaded:
+    """:func:`stream_table` into a temporary folder, read back: for tables that fit in memory."""
+    with tempfile.TemporaryDirectory(prefix="lifecycle-validate-") as tmp:
+        folder = Path(tmp)
+        report = stream_table(
+            chunks,
+            rules,
+            source,
+            folder / "table.parquet",
+            folder / "quarantine.parquet",
+            work_dir=folder / "work",
+            max_bad_fraction=max_bad_fraction,
+        )
+        frame = pd.read_parquet(folder / "table.parquet")
+        quarantine = pd.read_parquet(folder / "quarantine.parquet")
+    return Loaded(frame=frame, quarantine=quarantine, report=report)
+
+
+def validate_events(
+    raw: pd.DataFrame,
+    mapping: c.ColumnMapping,
+    source: str,
+    *,
+    max_bad_fraction: float = 0.5,
+    allow_negative_amounts: bool = False,
+    latest_event: pd.Timestamp | None = None,
+) -> Loaded:
+    """Check a raw events frame against the contract and return contract-shaped events."""
+    rules = event_rules(
+        mapping,
+        source,
+        allow_negative_amounts=allow_negative_amounts,
+        latest_event=latest_event,
+    )
+    return load_table(lambda: [raw], rules, source, max_bad_fraction=max_bad_fraction)
 
 
 def validate_users(
@@ -319,58 +806,8 @@ def validate_users(
     max_bad_fraction: float = 0.5,
 ) -> Loaded:
     """Check a raw users table: one row per user id, optional sign-up time and channel."""
-    wanted = {c.USER_ID: mapping.source(c.USER_ID)}
-    for name in c.USER_OPTIONAL:
-        if name in mapping.columns:
-            wanted[name] = mapping.source(name)
-    require_columns(raw, wanted, source)
-    columns = {
-        **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
-        **wanted,
-    }
-    bad = Quarantine(raw)
-    users = pd.DataFrame({c.USER_ID: raw[columns[c.USER_ID]].astype("string").str.strip()})
-    bad.flag(is_blank(users[c.USER_ID]), "missing_user_id")
-    if c.SIGNUP_TIME in columns:
-        col = columns[c.SIGNUP_TIME]
-        users[c.SIGNUP_TIME] = parse_times(raw[col], mapping.timezone, mapping.time_format)
-        unparseable = users[c.SIGNUP_TIME].isna() & ~is_blank(raw[col])
-        _refuse_if_mostly_bad(raw, unparseable, col, "timestamps", source, max_bad_fraction)
-        bad.flag(unparseable, "unparseable_signup_time")
-    if c.CHANNEL in columns:
-        users[c.CHANNEL] = raw[columns[c.CHANNEL]].astype("string").str.strip().replace("", pd.NA)
-    used = set(columns.values())
-    for extra in raw.columns:
-        if extra not in used and extra not in users.columns:
-            users[extra] = raw[extra]
-    repeated = users[c.USER_ID].duplicated(keep="first") & bad.good
-    bad.flag(repeated & users[c.USER_ID].notna(), "duplicate_user_id")
-    return split_quarantine(users, bad, source, "users", max_bad_fraction)
-
-
-def _flag_duplicates(frame: pd.DataFrame, bad: Quarantine) -> None:
-    """Exact repeats of an already good row (every column equal) are quarantined, the first kept."""
-    repeated = frame.loc[bad.good].duplicated(keep="first")
-    bad.flag(repeated.reindex(frame.index, fill_value=False), "duplicate_row")
-
-
-def split_quarantine(
-    frame: pd.DataFrame, bad: Quarantine, source: str, table: str, max_bad_fraction: float
-) -> Loaded:
-    """Split good from bad rows and refuse the file when bad rows are the majority."""
-    report = LoadReport(source=source, table=table, rows_read=len(frame))
-    report.reasons = bad.counts()
-    report.rows_quarantined = int((~bad.good).sum())
-    report.rows_loaded = report.rows_read - report.rows_quarantined
-    if report.rows_read and report.rows_quarantined / report.rows_read > max_bad_fraction:
-        first = bad.reason.dropna()
-        raise ContractError(
-            f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, more "
-            f"than the allowed {max_bad_fraction:.0%} ({report.summary().split('(')[-1].rstrip(')')}); "
-            f"first bad row {first.index[0] + 1}: {first.iloc[0]}. Is this the right file and mapping?"
-        )
-    good = frame.loc[bad.good].reset_index(drop=True)
-    return Loaded(frame=good, quarantine=bad.frame(), report=report)
+    rules = user_rules(mapping, source)
+    return load_table(lambda: [raw], rules, source, max_bad_fraction=max_bad_fraction)
 
 
 def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:

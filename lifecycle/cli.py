@@ -188,6 +188,8 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
         mapping=ColumnMapping(),
         users_path=demo_dir / "users.parquet",
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
+        chunk_rows=obj.settings.ingest.chunk_rows,
+        memory_limit=obj.settings.ingest.memory_limit,
     )
 
 
@@ -236,7 +238,11 @@ def ingest(
     timezone: str,
     time_format: str | None,
 ) -> None:
-    """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine."""
+    """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
+
+    The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
+    fits in bounded memory.
+    """
     from features.contract import ColumnMapping
     from features.ingest import ingest_events
 
@@ -261,6 +267,8 @@ def ingest(
         users_mapping=users_mapping,
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
         allow_negative_amounts=allow_negative or obj.settings.ingest.allow_negative_amounts,
+        chunk_rows=obj.settings.ingest.chunk_rows,
+        memory_limit=obj.settings.ingest.memory_limit,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -282,6 +290,7 @@ def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -
         path,
         obj.settings.workspace.dataset_dir(name),
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
+        chunk_rows=obj.settings.ingest.chunk_rows,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -460,9 +469,13 @@ def train(obj: Context, task: str, dataset: str | None) -> None:
 @click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
 def promote(obj: Context, task: str, version: str, reason: str, dataset: str | None) -> None:
-    """Make a model version the champion by hand, overriding the gate, with a recorded reason."""
-    from training.pipeline import promote as promote_version
+    """Make a model version (or `challenger`) the champion by hand, overriding the gate, with a
+    recorded reason. A running service picks it up on POST /reload (or use POST /promote)."""
+    from lifecycle.registry import challenger_version
+    from lifecycle.registry import promote as promote_version
 
+    if version == "challenger":
+        version = challenger_version(obj.settings, task, dataset)
     done = promote_version(obj.settings, task, version, reason, dataset)
     obj.console.result(
         done,
@@ -504,7 +517,8 @@ def models(obj: Context, dataset: str | None) -> None:
 )
 @pass_context
 def serve(obj: Context, host: str, port: int, workers: int) -> None:
-    """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk, /models, /reload.
+    """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk,
+    /models, and the admin calls /reload and /promote.
 
     With several workers, /reload reaches one of them: set serving.poll_aliases_seconds so
     every worker follows the champion alias.
@@ -566,10 +580,16 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
 # -- operator lists (issue 6): batch scores, at-risk list, movers, segments, report ------------
 
 
-def _privacy(pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
+PSEUDONYMIZE_HELP = (
+    "Keyed pseudonyms instead of user ids (key: settings privacy.pseudonym_key, e.g. "
+    "LIFECYCLE_PRIVACY__PSEUDONYM_KEY, or privacy.pseudonym_key_file)."
+)
+
+
+def _privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
     from serving.lists import Privacy
 
-    return Privacy.from_env(pseudonymize=pseudonymize, allowed_columns=allow_columns)
+    return Privacy.from_settings(obj.settings, pseudonymize, allow_columns)
 
 
 def _list_options(function: Any) -> Any:
@@ -620,7 +640,7 @@ def _list_options(function: Any) -> Any:
         click.option(
             "--pseudonymize",
             is_flag=True,
-            help="Keyed pseudonyms instead of user ids (key in $LISTS_PSEUDONYM_KEY).",
+            help=PSEUDONYMIZE_HELP,
         ),
         click.option(
             "--allow-column",
@@ -719,7 +739,7 @@ def at_risk_list(
     from serving.batch import latest_scores, read_scores
     from serving.lists import Filters, at_risk, list_rows
 
-    privacy = _privacy(pseudonymize, allow_columns)
+    privacy = _privacy(obj, pseudonymize, allow_columns)
     table = read_scores(scores_path) if scores_path else latest_scores(obj.settings)
     filters = Filters(segment, stage, channel, min_ltv, min_churn)
     ranked = at_risk(
@@ -770,7 +790,7 @@ def movers(
     from serving.lists import MOVER_FIELDS, Filters, list_rows
     from serving.lists import movers as find_movers
 
-    privacy = _privacy(pseudonymize, allow_columns)
+    privacy = _privacy(obj, pseudonymize, allow_columns)
     latest, previous = latest_scores(obj.settings), previous_scores(obj.settings)
     filters = Filters(segment, stage, channel, min_ltv, min_churn)
     ranked = find_movers(
@@ -873,7 +893,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
 @click.option(
     "--pseudonymize",
     is_flag=True,
-    help="Keyed pseudonyms instead of user ids (key in $LISTS_PSEUDONYM_KEY).",
+    help=PSEUDONYMIZE_HELP,
 )
 @pass_context
 def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None:
@@ -881,7 +901,7 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
     from serving.report import build_report
 
     obj.console.step("building the report from the latest scores table")
-    built = build_report(obj.settings, out, top=top, privacy=_privacy(pseudonymize, ()))
+    built = build_report(obj.settings, out, top=top, privacy=_privacy(obj, pseudonymize, ()))
     obj.console.result(
         {"path": str(built.path), "images": built.images, "sections": built.sections},
         [f"report: {built.path} ({built.images} plots)"],
@@ -898,7 +918,9 @@ def forget(obj: Context, user_ids: tuple[str, ...], dataset: str | None) -> None
     """Erase users from raw data copies, features, the online store, scores, lists and reports.
 
     Records the erasure in $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids
-    (key: $LISTS_PSEUDONYM_KEY, else a random $LIFECYCLE_HOME/.erasure_key), never the ids.
+    (key: settings privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
+    $LIFECYCLE_HOME/.erasure_key), never the ids. Staging files left by killed writers
+    are removed first.
     """
     from features.erasure import forget as forget_users
 

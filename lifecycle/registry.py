@@ -25,6 +25,10 @@ class RegistryError(UserError):
     """The model registry cannot answer; the message says what is missing."""
 
 
+class PromotionError(RegistryError):
+    """A promotion cannot be done as asked (no such version, no challenger, no reason)."""
+
+
 def tracking_uri(settings: Settings) -> str:
     if settings.tracking.uri:
         return settings.tracking.uri
@@ -86,3 +90,55 @@ def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) 
             f"model {name} version {version} has no bundle at {source}; was it logged by lifecycle?"
         )
     return bundle
+
+
+def set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> None:
+    """Point ``champion`` at a version and record why on the version (tag ``promotion``)."""
+    mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+    mlflow_client.set_model_version_tag(name, version, "promotion", reason)
+
+
+def promote(
+    settings: Settings, task: str, version: str, reason: str, dataset: str | None = None
+) -> dict[str, str]:
+    """Make a version champion by hand, overriding the gate, with the reason on the version.
+
+    The one promotion path of ``lifecycle promote`` and the service's ``POST /promote``.
+    """
+    if task not in TASKS:
+        raise PromotionError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if not reason.strip():
+        raise PromotionError("a manual promotion needs a reason (--reason)")
+    mlflow_client = client(settings)
+    name = model_name(dataset or settings.dataset, task)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.get_model_version(name, version)
+    except MlflowException:
+        raise PromotionError(
+            f"model {name} has no version {version}; see `lifecycle models`"
+        ) from None
+    previous = alias_version(mlflow_client, name, CHAMPION)
+    set_champion(mlflow_client, name, version, f"manual: {reason}")
+    return {
+        "model": name,
+        "champion": str(version),
+        "previous": str(previous.version) if previous else "none",
+        "reason": reason,
+    }
+
+
+def challenger_version(settings: Settings, task: str, dataset: str | None = None) -> str:
+    """The version behind ``challenger`` when it is not already the champion."""
+    name = model_name(dataset or settings.dataset, task)
+    mlflow_client = client(settings)
+    challenger = alias_version(mlflow_client, name, CHALLENGER)
+    if challenger is None:
+        raise PromotionError(f"model {name} has no challenger: train {task} first")
+    champion = alias_version(mlflow_client, name, CHAMPION)
+    if champion is not None and str(champion.version) == str(challenger.version):
+        raise PromotionError(
+            f"model {name}: challenger v{challenger.version} is already the champion"
+        )
+    return str(challenger.version)

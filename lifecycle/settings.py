@@ -14,11 +14,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lifecycle.errors import UserError
 
 ENV_PREFIX = "LIFECYCLE_"
+RETIRED_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # the pseudonym key before privacy.pseudonym_key
 
 
 class _Section(BaseModel):
@@ -42,6 +51,17 @@ class IngestSettings(_Section):
         0.5, gt=0, le=1, description="above this share of bad rows a file is refused as wrong"
     )
     allow_negative_amounts: bool = False
+    chunk_rows: int = Field(
+        100_000,
+        ge=1,
+        description="rows read and checked at a time: memory follows this, not the file size",
+    )
+    memory_limit: str = Field(
+        "256MB",
+        pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+        description="DuckDB memory for the whole-table checks (repeats, ordering); beyond it "
+        "they spill to disk",
+    )
 
 
 class LabelSettings(_Section):
@@ -130,6 +150,52 @@ class ServingSettings(_Section):
         return str(value) if isinstance(value, int | float) else value
 
 
+class PrivacySettings(_Section):
+    """The key of keyed pseudonyms (HMAC-SHA256): ids in lists and reports exported with
+    ``--pseudonymize``, and the hashed ids in the erasure log. Set one of the two: the key
+    itself (``LIFECYCLE_PRIVACY__PSEUDONYM_KEY``) or a file holding it. It is a secret:
+    ``SecretStr`` keeps it out of ``lifecycle settings``, reprs and logs."""
+
+    pseudonym_key: SecretStr | None = Field(
+        None, description="the pseudonym key (from the environment)"
+    )
+    pseudonym_key_file: Path | None = Field(
+        None, description="a file whose first line is the pseudonym key (keep it mode 0600)"
+    )
+
+    @field_validator("pseudonym_key", mode="before")
+    @classmethod
+    def _key_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PrivacySettings:
+        if self.pseudonym_key is not None and self.pseudonym_key_file is not None:
+            raise ValueError("set pseudonym_key or pseudonym_key_file, not both")
+        return self
+
+    def key(self) -> tuple[bytes, str] | None:
+        """The pseudonym key and the setting it came from; None when none is configured."""
+        if self.pseudonym_key is not None:
+            secret = self.pseudonym_key.get_secret_value()
+            if not secret:
+                raise SettingsError("privacy.pseudonym_key is set but empty")
+            return secret.encode(), "privacy.pseudonym_key"
+        if self.pseudonym_key_file is None:
+            return None
+        path = self.pseudonym_key_file
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as error:
+            raise SettingsError(
+                f"privacy.pseudonym_key_file {path} cannot be read: {error.strerror}"
+            ) from None
+        secret = lines[0].strip() if lines else ""
+        if not secret:
+            raise SettingsError(f"privacy.pseudonym_key_file {path}: the first line is empty")
+        return secret.encode(), "privacy.pseudonym_key_file"
+
+
 class DaskSettings(_Section):
     """The Dask cluster of ``training.engine = "dask"`` and ``serving.batch_engine = "dask"``."""
 
@@ -161,6 +227,7 @@ class Settings(_Section):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @property
     def workspace(self) -> Workspace:
@@ -239,6 +306,12 @@ def load_settings(
         if value is not None:
             values[key] = value
     values.setdefault("home", home)
+    if env.get(RETIRED_KEY_ENV) and not values.get("privacy"):
+        # Silently ignoring it would change every pseudonym and erasure-log hash.
+        raise SettingsError(
+            f"${RETIRED_KEY_ENV} is no longer read: set {ENV_PREFIX}PRIVACY__PSEUDONYM_KEY "
+            "(or privacy.pseudonym_key_file) to the same key, and unset the old variable"
+        )
 
     try:
         return Settings.model_validate(values)

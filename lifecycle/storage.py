@@ -3,28 +3,102 @@
 A folder that is replaced as a whole (an ingested dataset) is a symlink to one of its
 versions; a new version is written beside it and the link is swapped with one
 ``rename``, which is atomic on POSIX file systems.
+
+Staging files, folders and links have hidden names that say whose they are:
+``.<target>.<kind>.<host>-<pid>-<random>.tmp``. A process killed mid-write leaves its
+staging behind; the next atomic write in the same folder (and :func:`sweep_stale`) removes
+the staging of writers that are gone: same host, and that pid no longer runs. Any target's:
+a table written under a new name each time (scores) is never written twice. A live writer's
+staging (another process, or another thread of this one) is never touched; staging made
+on another host is left alone (its pid cannot be checked from here).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 VERSIONS = ".versions"
+STAGING_SUFFIX = ".tmp"
+_KINDS = ("file", "dir", "link")
+_STAGING = re.compile(
+    r"^\.(?P<target>.+)\.(?P<kind>file|dir|link)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+\.tmp$"
+)
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def staging_name(target: str, kind: str) -> str:
+    """A fresh hidden staging name for ``target`` that records this host and process."""
+    assert kind in _KINDS, kind
+    return f".{target}.{kind}.{_host_tag()}-{os.getpid()}-{secrets.token_hex(6)}{STAGING_SUFFIX}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (a zombie counts as gone)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    try:  # Linux: a killed child its parent has not reaped yet is a zombie, not a writer
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def sweep_stale(directory: Path, target: str | None = None) -> list[Path]:
+    """Remove staging left in ``directory`` by dead writers (of ``target`` only, if given)."""
+    if not directory.is_dir():
+        return []
+    host = _host_tag()
+    removed = []
+    for entry in directory.iterdir():
+        found = _STAGING.match(entry.name)
+        if found is None or (target is not None and found["target"] != target):
+            continue
+        if found["host"] != host or pid_alive(int(found["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def sweep_tree(root: Path) -> list[Path]:
+    """:func:`sweep_stale` in ``root`` and every folder below it."""
+    if not root.is_dir():
+        return []
+    removed = sweep_stale(root)
+    for folder in sorted(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink()):
+        if folder.exists():
+            removed += sweep_stale(folder)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    sweep_stale(path.parent)
+    tmp_path = path.with_name(staging_name(path.name, "file"))
+    tmp_path.touch(mode=0o600, exist_ok=False)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -32,30 +106,43 @@ def atomic_file(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def atomic_symlink(link: Path, target: Path) -> None:
+    """Make ``link`` a symlink to ``target`` in one rename (readers see the old or the new)."""
+    sweep_stale(link.parent)
+    staging = link.with_name(staging_name(link.name, "link"))
+    staging.symlink_to(target.name if target.parent == link.parent else target)
+    try:
+        os.replace(staging, link)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
     """Yield a fresh folder; when the block succeeds ``path`` points to it, in one step.
 
     ``path`` becomes a symlink into ``<parent>/.versions``; the ``keep`` newest versions
-    stay (the one before the last is what a reader still holding it sees).
+    stay (the one before the last is what a reader still holding it sees). The folder is
+    written under a staging name and renamed to ``<name>@<stamp>-<random>`` when complete.
     """
     versions = path.parent / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    new = Path(tempfile.mkdtemp(prefix=f"{path.name}@{stamp}-", dir=versions))
-    new.chmod(0o755)
+    sweep_stale(versions)
+    staging = versions / staging_name(path.name, "dir")
+    staging.mkdir(mode=0o755)
+    staging.chmod(0o755)
     try:
-        yield new
+        yield staging
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        new = versions / f"{path.name}@{stamp}-{secrets.token_hex(4)}"
+        os.rename(staging, new)
     except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     if path.exists() and not path.is_symlink():
         # A plain folder from elsewhere: keep it as a version rather than delete it.
         os.replace(path, new.with_name(f"{path.name}@legacy-{stamp}"))
-    link = path.with_name(f".{path.name}.link.tmp")
-    link.unlink(missing_ok=True)
-    link.symlink_to(new.relative_to(path.parent))
-    os.replace(link, path)
+    atomic_symlink(path, new.relative_to(path.parent))
     _prune(versions, path.name, keep, current=new)
 
 

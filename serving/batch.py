@@ -11,7 +11,6 @@ a crash leaves the previous table readable and ``lifecycle movers`` can compare 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -282,10 +281,9 @@ def write_scores(
 
 def _point(link: Path, target: Path) -> None:
     """Make ``link`` a symlink to ``target`` in one rename (readers see the old or the new)."""
-    staging = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
-    staging.symlink_to(target.name if target.parent == link.parent else target)
-    os.replace(staging, link)
+    from lifecycle.storage import atomic_symlink
+
+    atomic_symlink(link, target)
 
 
 def _prune(scores_dir: Path, keep: int) -> None:

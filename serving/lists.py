@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,6 @@ RANK_BY = ("value_at_risk", "churn_probability", "ltv")
 MOVER_BY = ("value_at_risk", "churn_probability")
 CONTROL_SHARE = 0.1
 CONTROL_SEED = 0
-PSEUDONYM_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # not LIFECYCLE_*: those are settings fields
 PSEUDONYM_LENGTH = 16  # hex characters of the HMAC kept (64 bits)
 NON_PERSONAL = (
     "rank",
@@ -131,26 +129,24 @@ def pseudonyms(user_ids: Sequence[str] | pd.Series, key: bytes) -> list[str]:
 class Privacy:
     """What a list may carry: pseudonymised ids when a key is given; personal columns allowed by name."""
 
-    pseudonym_key: bytes | None = None
+    pseudonym_key: bytes | None = field(default=None, repr=False)  # a secret: never shown
     allowed_columns: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(
-        cls,
-        pseudonymize: bool = False,
-        allowed_columns: Sequence[str] = (),
-        environ: dict[str, str] | None = None,
+    def from_settings(
+        cls, settings: Settings, pseudonymize: bool = False, allowed_columns: Sequence[str] = ()
     ) -> Privacy:
-        """``pseudonymize`` takes the key from ``$LISTS_PSEUDONYM_KEY`` (an error when unset)."""
-        env = os.environ if environ is None else environ
+        """``pseudonymize`` takes the key from ``privacy.pseudonym_key`` or its key file (an
+        error when neither is set)."""
         key = None
         if pseudonymize:
-            raw = env.get(PSEUDONYM_KEY_ENV, "")
-            if not raw:
+            found = settings.privacy.key()
+            if found is None:
                 raise ListError(
-                    f"--pseudonymize needs a secret key in the environment variable {PSEUDONYM_KEY_ENV}"
+                    "--pseudonymize needs a secret key: set LIFECYCLE_PRIVACY__PSEUDONYM_KEY "
+                    "or privacy.pseudonym_key_file"
                 )
-            key = raw.encode()
+            key = found[0]
         return cls(pseudonym_key=key, allowed_columns=tuple(allowed_columns))
 
 

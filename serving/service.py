@@ -8,13 +8,15 @@ answers at once, ``/readyz`` only when both are loaded. Every endpoint is a type
 
 Errors a caller can fix come back as 4xx with one shape, the one BentoML uses for its
 own validation errors: ``{"error": "...", "detail": [{"loc": [field, ...], "msg": "..."}]}``.
-The OpenAPI document lists them per route (400, 404, 413, 500, 503; 401/403 with auth).
+The OpenAPI document lists them per route (400, 404, 413, 500, 503; 409 for /promote;
+401/403 with auth).
 
 Access (``serving.auth``): ``on``, ``off`` or ``auto`` (default) = on as soon as the server
 listens on a non-loopback address (the worker's listening socket, or ``serving.bind_host``).
 When on, every route but ``/livez``, ``/readyz``, ``/healthz`` and ``/metrics`` (probes and
 Prometheus scraping; no user data) needs ``Authorization: Bearer <token>``: 401 when it is
-missing or unknown; ``/reload`` needs an admin token, else 403. Tokens come from
+missing or unknown; the admin calls ``/reload`` and ``/promote`` need an admin token, else
+403. Tokens come from
 ``LIFECYCLE_SERVING__API_TOKEN`` / ``LIFECYCLE_SERVING__ADMIN_TOKEN`` and/or
 ``serving.api_tokens_file`` (one per line, ``admin:`` prefix); they are ``SecretStr`` in the
 settings and are never logged. Auth on with no token configured refuses every call.
@@ -166,6 +168,15 @@ class ReloadResponse(_Model):
     seconds: float
 
 
+class PromoteResponse(_Model):
+    task: Task
+    model: str = Field(description="the registered model, <dataset>-<task>")
+    champion: str = Field(description="the version now champion (the challenger it was)")
+    previous: str = Field(description="the version that was champion, or 'none'")
+    reason: str = Field(description="as recorded on the version (tag promotion)")
+    reload: ReloadResponse = Field(description="the models this service now serves")
+
+
 # -- errors ----------------------------------------------------------------------------
 
 
@@ -217,6 +228,7 @@ class Scorer:
         self.state: Loaded | None = None
         self.error: str | None = None
         self._reload_lock = threading.Lock()
+        self._promote_lock = threading.Lock()
         self._cache = Path(tempfile.mkdtemp(prefix="lifecycle-serving-"))
         self._scores: tuple[float, Any] | None = None  # (mtime, frame) of the batch scores
 
@@ -304,6 +316,43 @@ class Scorer:
             changed=sorted(t for t in ALL_TASKS if before.get(t) != after.get(t)),
             unavailable=dict(new.champions.unavailable),
             seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def promote(self, task: str, reason: str) -> PromoteResponse:
+        """Make the task's challenger the champion (the registry's one promotion path), then
+        reload; 409 when there is no challenger to promote."""
+        from lifecycle.registry import PromotionError, challenger_version, promote
+
+        with self._promote_lock:
+            try:
+                version = challenger_version(self.settings, task, self.dataset)
+                done = promote(
+                    self.settings, task, version, f"{reason} (POST /promote)", self.dataset
+                )
+            except PromotionError as error:
+                raise ApiError(409, str(error)) from None
+            logger.info(
+                "promoted %s v%s to champion (was %s) over HTTP",
+                done["model"],
+                done["champion"],
+                done["previous"],
+            )
+            try:
+                reloaded = self.reload()
+            except Exception as error:  # the alias moved; the old models keep serving
+                raise ApiError(
+                    503,
+                    f"{done['model']} champion is now v{done['champion']} (was "
+                    f"{done['previous']}), but the reload failed and the previous models still "
+                    f"serve: {error}; retry POST /reload",
+                ) from None
+        return PromoteResponse(
+            task=task,  # type: ignore[arg-type]
+            model=done["model"],
+            champion=done["champion"],
+            previous=done["previous"],
+            reason=f"manual: {reason} (POST /promote)",
+            reload=reloaded,
         )
 
     def aliases_moved(self) -> bool:
@@ -688,7 +737,7 @@ class BodyLimit:
 
 BIND_HOST_ENV = "LIFECYCLE_SERVING__BIND_HOST"  # serving.bind_host, e.g. set by a launcher
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})  # probes and scraping
-ADMIN_PATHS = frozenset({"/reload"})
+ADMIN_PATHS = frozenset({"/reload", "/promote"})
 AUTH_SCOPE_KEY = "lifecycle.auth"  # TokenAuth tells OpenApiErrors whether auth is on
 
 
@@ -804,7 +853,8 @@ def _matches(given: bytes, tokens: tuple[bytes, ...]) -> bool:
 
 class TokenAuth:
     """ASGI middleware: ``Authorization: Bearer <token>`` on every route but the probes and
-    /metrics; /reload needs an admin token. 401 missing or unknown token, 403 not admin."""
+    /metrics; /reload and /promote need an admin token. 401 missing or unknown token, 403
+    not admin."""
 
     def __init__(self, app: Any, config: AuthConfig | None = None) -> None:
         self.app = app
@@ -896,6 +946,9 @@ ERROR_SCHEMA: dict[str, Any] = {
         },
     },
 }
+PATH_ERRORS = {  # answers only some routes give
+    "/promote": {"409": "no challenger to promote, or it is already the champion"},
+}
 API_ERRORS = {
     "400": "a field is invalid (detail says which)",
     "404": "no such route, or no batch scores yet (/at_risk)",
@@ -915,7 +968,7 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
         components.setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",
             "scheme": "bearer",
-            "description": "an API token; /reload needs an admin token",
+            "description": "an API token; /reload and /promote need an admin token",
         }
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
@@ -923,7 +976,7 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
                 continue
             responses = operation["responses"]
             if method == "post":
-                for code, text in API_ERRORS.items():
+                for code, text in {**API_ERRORS, **PATH_ERRORS.get(path, {})}.items():
                     responses[code] = {"description": text, "content": ref}
             elif path == "/readyz":
                 responses["503"] = {"description": "not ready yet", "content": ref}
@@ -1113,6 +1166,22 @@ class LifecycleScoring:
             return ApiError(
                 503, f"reload failed, still serving the previous models: {error}"
             ).response()  # type: ignore[return-value]
+
+    @bentoml.api
+    def promote(
+        self,
+        task: Annotated[Task, Field(description="the task whose challenger becomes champion")],
+        reason: Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=500, pattern=r"\S"),
+            Field(description="why, recorded on the version"),
+        ],
+    ) -> PromoteResponse:
+        """Admin: make a task's challenger the champion, then reload; says what moved."""
+        try:
+            return self.scorer.promote(task, reason)
+        except ApiError as error:
+            return error.response()  # type: ignore[return-value]
 
 
 # The first added runs first: an unauthenticated request's body is never read.

@@ -52,6 +52,17 @@ def install(point: str, marker: str) -> None:
             hang(marker)
 
         pq.write_table = half_then_hang
+    elif point == "ingest":  # a first chunk's good rows are staged, no dataset swapped yet
+        from features.validation import _ParquetSink
+
+        write = _ParquetSink.write
+
+        def stage_then_hang(self: Any, *args: Any, **kwargs: Any) -> None:
+            write(self, *args, **kwargs)
+            if "staged" in self.path.name:
+                hang(marker)
+
+        _ParquetSink.write = stage_then_hang  # type: ignore[method-assign]
     elif point != "none":
         raise SystemExit(f"unknown fault point {point}")
 

@@ -65,6 +65,19 @@ def test_online_retail_contract_shape(online_retail_loaded) -> None:
     assert users.frame[c.USER_ID].is_unique
 
 
+def test_online_retail_in_one_chunk_is_the_same(online_retail_loaded, shared_data: Path) -> None:
+    """541,909 lines are three chunks by default; one chunk gives the same tables and report."""
+    events, users = online_retail_loaded
+    whole, whole_users = adapters.online_retail(
+        shared_data / adapters.ONLINE_RETAIL_FILE, chunk_rows=1_000_000
+    )
+    pd.testing.assert_frame_equal(events.frame, whole.frame)
+    pd.testing.assert_frame_equal(events.quarantine, whole.quarantine)
+    pd.testing.assert_frame_equal(users.frame, whole_users.frame)
+    assert events.report == whole.report
+    assert events.report.reasons["duplicate_row"] == 5_225  # repeats across chunks found
+
+
 def test_telco_snapshot_counts(shared_data: Path) -> None:
     loaded = adapters.telco_churn(shared_data / adapters.TELCO_CHURN_FILE)
     frame = loaded.frame

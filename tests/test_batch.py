@@ -185,7 +185,7 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
     assert records and all(
         r["channel"] == "email" and r["churn_probability"] >= 0.3 for r in records
     )
-    key_env = {"LISTS_PSEUDONYM_KEY": "test-key"}
+    key_env = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "test-key"}
     hidden = json.loads(
         run_cli(home, "--json", "at-risk", "--top", "5", "--pseudonymize", env=key_env)
     )["rows"]

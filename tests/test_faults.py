@@ -1,8 +1,9 @@
-"""Fault injection: SIGKILL during materialize, training, batch scoring and promotion.
+"""Fault injection: SIGKILL during materialize, training, batch scoring, promotion and ingest.
 
 Each fault runs the real CLI in a subprocess (``tests/fault_entry.py``) that hangs at a
 known point mid-way (after a first online-store batch, after a new model version is
-registered, with half a scores table on disk, after the champion alias moved); the test
+registered, with half a scores table on disk, after the champion alias moved, with a first
+chunk of an ingest staged); the test
 then kills the whole process group. The previous good state must stay readable and the
 next run of the same command must succeed. Also: training beside serving, and a corrupt
 or missing champion artifact reported as unavailable with a reason.
@@ -133,6 +134,7 @@ def test_kill_during_score_all_keeps_the_latest_table_and_lists(home: Path) -> N
     assert sorted(scores.glob("scores-*.parquet")) == tables  # the half file is no table
     assert run_cli(home, "at-risk") == at_risk
     run_cli(home, "score-all")  # recovery
+    assert not list(scores.glob(".*.tmp")), "the killed writer's half table is still there"
     recovered = read_scores(scores / LATEST)
     assert recovered.path != latest.path and len(recovered.frame) == len(latest.frame)
     assert run_cli(home, "at-risk")
@@ -150,6 +152,27 @@ def test_kill_during_promotion_leaves_old_or_new_champion_that_loads(home: Path)
     run_cli(home, "promote", "churn", old, "--reason", "fault test recovery")
     assert champion_versions(home)["churn"] == old
     assert not load_champions(settings(home)).unavailable
+
+
+def test_kill_during_ingest_keeps_the_dataset_and_the_next_ingest_cleans_up(
+    home: Path,
+) -> None:
+    events = home.parent / "shop.csv"
+    events.write_text(
+        "user_id,event_time,event_type,amount\n"
+        + "".join(f"u{i},2024-01-{1 + i % 28:02d},purchase,{i}.5\n" for i in range(200))
+    )
+    run_cli(home, "ingest", str(events), "--dataset", "shop")
+    dataset = settings(home).workspace.dataset_dir("shop")
+    before = pd.read_parquet(dataset / "events.parquet")
+    versions = dataset.parent / ".versions"
+    kill_at(home, "ingest", "ingest", str(events), "--dataset", "shop")
+    stale = [p for p in versions.iterdir() if p.name.startswith(".shop.dir.")]
+    assert stale and (stale[0] / ".work").is_dir(), "the fault never staged a chunk"
+    pd.testing.assert_frame_equal(pd.read_parquet(dataset / "events.parquet"), before)
+    run_cli(home, "ingest", str(events), "--dataset", "shop")  # recovery
+    assert not [p for p in versions.iterdir() if p.name.startswith(".")], "staging left behind"
+    pd.testing.assert_frame_equal(pd.read_parquet(dataset / "events.parquet"), before)
 
 
 def test_training_beside_serving_corrupts_neither(home: Path) -> None:
@@ -216,4 +239,4 @@ def test_report_faults_injected() -> None:
     print(f"\nfaults injected: {len(FAULTS)}")
     for fault in FAULTS:
         print(f"  {fault}")
-    assert len(FAULTS) == 6
+    assert len(FAULTS) == 7

@@ -30,7 +30,8 @@ LIST_KEY = "list-secret"
 
 @pytest.fixture(autouse=True)
 def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LISTS_PSEUDONYM_KEY", raising=False)
+    for name in ("LIFECYCLE_PRIVACY__PSEUDONYM_KEY", "LIFECYCLE_PRIVACY__PSEUDONYM_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -178,15 +179,48 @@ def test_unknown_user_is_zero_removals_and_changes_nothing(ws: Path) -> None:
 def test_pseudonymized_lists_are_found_with_the_list_key(
     ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LISTS_PSEUDONYM_KEY", LIST_KEY)
+    key_file = ws / "pseudonym.key"  # the key from a file: the same key lists were made with
+    key_file.write_text(LIST_KEY + "\n")
     path = ws / "lists" / "at_risk_pseudonymized.csv"
     names = pseudonyms(list(GONE), LIST_KEY.encode())
     total, hit = rows_of(path, names)
     assert hit == 2
-    record = forget(load_settings(home=ws, environ={}), list(GONE))
+    settings = load_settings(
+        home=ws, environ={"LIFECYCLE_PRIVACY__PSEUDONYM_KEY_FILE": str(key_file)}
+    )
+    record = forget(settings, list(GONE))
     assert rows_of(path, names) == (total - 2, 0)
-    assert record.key_source == "env:LISTS_PSEUDONYM_KEY"
+    assert record.key_source == "privacy.pseudonym_key_file"
     assert record.user_hashes == sorted(keyed_hash(LIST_KEY.encode(), u) for u in GONE)
+    assert not (ws / ".erasure_key").exists()  # one key, the configured one
+    log = (ws / "erasure_log.jsonl").read_text()
+    assert LIST_KEY not in log and not any(u in log for u in GONE)
+
+
+def test_staging_left_by_a_killed_writer_is_removed_first(ws: Path) -> None:
+    """A killed ingest leaves a half-written staging folder nobody reads or erases; forget
+    removes it (its writer is gone), and leaves a live writer's staging alone."""
+    import os
+    import subprocess
+    import sys
+
+    from lifecycle.storage import staging_name
+
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that has ended
+    dead_pid.wait()
+    versions = ws / "datasets" / ".versions"
+    live = versions / staging_name("demo", "dir")  # this process: alive
+    dead = versions / live.name.replace(f"-{os.getpid()}-", f"-{dead_pid.pid}-")
+    for folder in (live, dead):
+        folder.mkdir()
+        (folder / "events.csv").write_text(f"user_id\n{GONE[0]}\n")
+    record = forget(load_settings(home=ws, environ={}), list(GONE))
+    assert not dead.exists()
+    assert record.stale_staging == [str(dead.relative_to(ws))]
+    assert live.exists()  # never a live writer's
+    assert json.loads((ws / "erasure_log.jsonl").read_text())["stale_staging_removed"] == [
+        str(dead.relative_to(ws))
+    ]
 
 
 @pytest.mark.parametrize("crash_at", [1, 4, 9])  # new dataset version, older one, scores

@@ -111,5 +111,7 @@ def test_api_answers_only_what_it_documents(fuzz_server: str) -> None:
     print(f"answers by status: {dict(sorted(STATUSES.items()))}")
     assert not failures, "\n\n".join(failures)
     posted = {label.split(" (")[0] for label in FUZZED}
-    assert posted >= {f"POST {p}" for p in ("/score", "/score_features", "/at_risk", "/models")}
+    assert posted >= {
+        f"POST {p}" for p in ("/score", "/score_features", "/at_risk", "/models", "/promote")
+    }
     assert STATUSES.get(200, 0) > 0 and STATUSES.get(400, 0) > 0  # valid and invalid reached

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from features import contract as c
 from features import ingest
+from features.validation import ContractError
 from lifecycle.cli import main
 
 EVENTS = (
@@ -20,6 +21,7 @@ EVENTS = (
     "13047,2010-12-01 10:00:00,-2.50\n"
     "13047,2010-12-02 10:00:00,20.00\n"
 )
+HEADER_3 = "user_id,event_time,event_type\n"
 MAPS = ["--map", "user_id=CustomerID", "--map", "event_time=When", "--map", "amount=Total"]
 
 
@@ -134,3 +136,197 @@ def test_datasets_lists_ingested(home: Path, events_csv: Path) -> None:
     )
     data = json.loads(runner.invoke(main, ["--json", "datasets"]).stdout)
     assert [d["name"] for d in data["datasets"]] == ["shop"]
+
+
+# -- chunked ingest: the same dataset and quarantine whatever the chunk size ------------
+
+
+def _events_file(tmp_path: Path) -> tuple[Path, dict[int, str]]:
+    """60 event rows with bad rows early and late, and repeats whose first copy is in an
+    earlier chunk; returns the file and the expected quarantine (source row -> reason)."""
+    lines = ["user_id,event_time,event_type,amount,page"]
+    expected: dict[int, str] = {}
+    for row in range(1, 61):
+        user = f"u{row % 9}"
+        day = f"2024-0{1 + row % 6}-{10 + row % 17:02d} 0{row % 10}:00:00"
+        kind = "purchase" if row % 3 == 0 else "session"
+        amount = f"{row}.5" if kind == "purchase" else ""
+        lines.append(f"{user},{day},{kind},{amount},/p{row % 4}")
+    bad = {
+        2: (",2024-01-01,session,,/x", "missing_user_id"),
+        11: ("u1,someday,session,,/x", "unparseable_event_time"),
+        23: ("u2,2024-02-02,purchase,-4,/x", "negative_amount"),
+        37: ("u3,2024-03-03,refund,,/x", "missing_amount"),
+        52: ("u4,2024-04-04,purchase,abc,/x", "invalid_amount"),
+        59: ("u5,2999-01-01,session,,/x", "event_time_out_of_range"),
+    }
+    for row, (text, reason) in bad.items():
+        lines[row] = text
+        expected[row] = reason
+    for row, copy_of in ((9, 3), (44, 6), (60, 12)):  # exact repeats of earlier good rows
+        lines[row] = lines[copy_of]
+        expected[row] = "duplicate_row"
+    lines[45] = "U" + lines[15][1:]  # not a repeat: user ids are case-sensitive
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, expected
+
+
+def _users_file(tmp_path: Path) -> Path:
+    rows = ["id,signup_time,channel"] + [
+        f"u{i % 9},2023-0{1 + i % 9}-01,{'email' if i % 2 else 'ads'}" for i in range(1, 13)
+    ]
+    rows[4] = "u7,not a date,ads"  # row 4: bad sign-up; u7's next row (7) is its first good one
+    path = tmp_path / "users.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _ingest(events: Path, users: Path, folder: Path, chunk_rows: int) -> ingest.DatasetSummary:
+    return ingest.ingest_events(
+        events,
+        folder,
+        users_path=users,
+        users_mapping=c.ColumnMapping(columns={c.USER_ID: "id"}),
+        chunk_rows=chunk_rows,
+    )
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 16])
+def test_chunked_ingest_equals_one_chunk(tmp_path: Path, chunk_rows: int) -> None:
+    events, expected = _events_file(tmp_path)
+    users = _users_file(tmp_path)
+    whole = _ingest(events, users, tmp_path / "datasets" / "whole", chunk_rows=1_000_000)
+    chunked = _ingest(events, users, tmp_path / "datasets" / "chunked", chunk_rows=chunk_rows)
+    one, many = whole.path, chunked.path
+    for table in ("events", "users"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(many / f"{table}.parquet"), pd.read_parquet(one / f"{table}.parquet")
+        )
+        assert (many / "quarantine" / f"{table}.csv").read_bytes() == (
+            one / "quarantine" / f"{table}.csv"
+        ).read_bytes()
+    assert chunked.tables == whole.tables
+    # True source rows, also for bad rows and repeats in later chunks.
+    quarantine = pd.read_csv(many / "quarantine" / "events.csv", dtype=str, keep_default_na=False)
+    assert dict(zip(quarantine[c.SOURCE_ROW].astype(int), quarantine[c.REASON], strict=True)) == (
+        expected
+    )
+    assert quarantine.set_index(c.SOURCE_ROW).at["52", c.AMOUNT] == "abc"  # raw value kept
+    assert quarantine.set_index(c.SOURCE_ROW).at["44", "page"] == "/p2"  # a repeat's raw row
+    report = chunked.tables["events"]
+    assert report["rows_read"] == 60 and report["rows_quarantined"] == len(expected)
+    assert (
+        report["rows_loaded"] == 60 - len(expected) == len(pd.read_parquet(many / "events.parquet"))
+    )
+    assert report["reasons"]["duplicate_row"] == 3
+    loaded = pd.read_parquet(many / "events.parquet")
+    assert loaded[c.EVENT_TIME].is_monotonic_increasing
+    assert str(loaded[c.EVENT_TIME].dtype) == "datetime64[us, UTC]"
+    users_q = pd.read_csv(many / "quarantine" / "users.csv", dtype=str)
+    assert dict(zip(users_q[c.SOURCE_ROW], users_q[c.REASON], strict=True)) == {
+        "4": "unparseable_signup_time",
+        **{str(r): "duplicate_user_id" for r in (10, 11, 12)},
+    }
+    assert chunked.tables["users"]["rows_loaded"] == 8
+    assert report["notes"]["users_without_profile"] == 2  # u4 (its row is bad) and U6
+
+
+def test_chunked_parquet_ingest_equals_one_chunk(tmp_path: Path) -> None:
+    csv_path, expected = _events_file(tmp_path)
+    raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    visits = [None if i == 49 else i for i in range(len(raw))]  # its only null: row 50
+    for row, copy_of in ((9, 3), (44, 6), (60, 12)):  # the repeats stay exact repeats
+        visits[row - 1] = visits[copy_of - 1]
+    raw["visits"] = pd.array(visits, dtype="Int64")
+    path = tmp_path / "events.parquet"
+    raw.to_parquet(path, row_group_size=8)  # visits has its only null in a late row group
+    whole = ingest.ingest_events(path, tmp_path / "one", chunk_rows=1_000_000)
+    chunked = ingest.ingest_events(path, tmp_path / "many", chunk_rows=5)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(chunked.path / "events.parquet"),
+        pd.read_parquet(whole.path / "events.parquet"),
+    )
+    one = pd.read_csv(whole.path / "quarantine" / "events.csv", dtype=str)
+    many = pd.read_csv(chunked.path / "quarantine" / "events.csv", dtype=str)
+    pd.testing.assert_frame_equal(many, one)
+    assert dict(zip(many[c.SOURCE_ROW].astype(int), many[c.REASON], strict=True)) == expected
+    assert str(pd.read_parquet(chunked.path / "events.parquet")["visits"].dtype) == "float64"
+
+
+def test_chunked_errors_name_the_file_row_and_column(tmp_path: Path) -> None:
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("user_id,event_time,event_type\n")
+    with pytest.raises(ContractError, match=r"header\.csv: no data rows \(columns: user_id"):
+        ingest.ingest_events(header_only, tmp_path / "d", chunk_rows=2)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("customer,event_time,event_type\n" + "u1,2024-01-01,session\n" * 9)
+    with pytest.raises(ContractError, match=r"wrong\.csv: missing column 'user_id'.*customer"):
+        ingest.ingest_events(wrong, tmp_path / "d", chunk_rows=2)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text(HEADER_3 + "u1,2024-01-01,session\n" * 6 + "u1,2024-01-01,session,x,y\n")
+    with pytest.raises(ContractError, match=r"ragged\.csv: cannot be read as csv.*line 8"):
+        ingest.ingest_events(ragged, tmp_path / "d", chunk_rows=2)
+    # A column is judged over the whole file: 2 of 3 chunks all bad is still the wrong column,
+    # and the example is the first bad value, in a later chunk, with its row.
+    amounts = tmp_path / "amounts.csv"
+    amounts.write_text(
+        "user_id,event_time,event_type,amount\n"
+        + "u1,2024-01-01,purchase,3\n" * 3
+        + "u2,2024-01-02,purchase,lots\n" * 4
+    )
+    with pytest.raises(ContractError, match=r"4 of 7 filled values.*row 4 has amount='lots'"):
+        ingest.ingest_events(amounts, tmp_path / "d", chunk_rows=3)
+    # Too many bad rows: counted over every chunk, the first bad row named with its true row.
+    late = tmp_path / "late.csv"
+    late.write_text(
+        HEADER_3
+        + "".join(f"u{i},2024-01-01,session\n" for i in range(4))
+        + "".join(f",2024-01-0{i + 1},session\n" for i in range(5))
+    )
+    with pytest.raises(ContractError, match=r"5 of 9 rows are bad.*first bad row 5: missing_user"):
+        ingest.ingest_events(late, tmp_path / "d", chunk_rows=2)
+    assert not (tmp_path / "d").exists()  # nothing half-written became a dataset
+
+
+def test_cli_ingest_takes_its_chunk_size_from_settings(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from features.validation import DEFAULT_CHUNK_ROWS, DEFAULT_MEMORY_LIMIT
+    from lifecycle.settings import IngestSettings
+
+    assert IngestSettings().chunk_rows == DEFAULT_CHUNK_ROWS
+    assert IngestSettings().memory_limit == DEFAULT_MEMORY_LIMIT
+    events, expected = _events_file(tmp_path)
+    runner = CliRunner()
+    monkeypatch.setenv("LIFECYCLE_INGEST__CHUNK_ROWS", "0")
+    refused = runner.invoke(main, ["ingest", str(events)])
+    assert refused.exit_code == 1 and "ingest.chunk_rows" in refused.stderr
+    monkeypatch.setenv("LIFECYCLE_INGEST__CHUNK_ROWS", "4")
+    monkeypatch.setenv("LIFECYCLE_INGEST__MEMORY_LIMIT", "64MB")
+    result = runner.invoke(main, ["--json", "--quiet", "ingest", str(events), "--dataset", "small"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["tables"]["events"]
+    assert data["rows_quarantined"] == len(expected) and data["rows_read"] == 60
+    whole = ingest.ingest_events(events, tmp_path / "whole", chunk_rows=1_000)
+    assert data == whole.tables["events"]
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_runs_quick() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_ingest_stream.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    (result,) = json.loads(done.stdout)
+    assert result["rows"] == 20_000 and result["identical"] is True
+    assert 0 < result["quarantined"] < 1_000  # the generated bad rows and repeats
+    for variant in ("pandas_read", "stream", "one_chunk"):
+        assert result[variant]["rows"] == 20_000 and result[variant]["peak_rss_mb"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,6 @@ import pytest
 from serving.lists import (
     LIST_FIELDS,
     MOVER_FIELDS,
-    PSEUDONYM_KEY_ENV,
     Filters,
     ListError,
     Privacy,
@@ -189,12 +189,50 @@ def test_pseudonyms_are_stable_keyed_and_replace_the_id() -> None:
     assert plain["control"].tolist() == hidden["control"].tolist()
 
 
-def test_pseudonym_key_comes_from_the_environment() -> None:
-    with pytest.raises(ListError, match=PSEUDONYM_KEY_ENV):
-        Privacy.from_env(pseudonymize=True, environ={})
-    privacy = Privacy.from_env(pseudonymize=True, environ={PSEUDONYM_KEY_ENV: "k1"})
-    assert privacy.pseudonym_key == b"k1"
-    assert Privacy.from_env(environ={PSEUDONYM_KEY_ENV: "k1"}).pseudonym_key is None
+def test_pseudonym_key_comes_from_the_settings(tmp_path: Path) -> None:
+    from lifecycle.settings import SettingsError, load_settings
+
+    def settings(**env: str):  # type: ignore[no-untyped-def]
+        return load_settings(environ={"LIFECYCLE_HOME": str(tmp_path), **env})
+
+    with pytest.raises(ListError, match="LIFECYCLE_PRIVACY__PSEUDONYM_KEY"):
+        Privacy.from_settings(settings(), pseudonymize=True)
+    keyed = settings(LIFECYCLE_PRIVACY__PSEUDONYM_KEY="k1-secret")
+    privacy = Privacy.from_settings(keyed, pseudonymize=True)
+    assert privacy.pseudonym_key == b"k1-secret"
+    assert "k1-secret" not in repr(privacy) and "k1-secret" not in repr(keyed)
+    assert Privacy.from_settings(keyed).pseudonym_key is None  # only when asked for
+    key_file = tmp_path / "pseudonym.key"
+    key_file.write_text("k2-secret\n")
+    from_file = settings(LIFECYCLE_PRIVACY__PSEUDONYM_KEY_FILE=str(key_file))
+    assert Privacy.from_settings(from_file, pseudonymize=True).pseudonym_key == b"k2-secret"
+    assert from_file.privacy.key() == (b"k2-secret", "privacy.pseudonym_key_file")
+    with pytest.raises(SettingsError, match=r"pseudonym_key_file .*absent\.key cannot be read"):
+        settings(LIFECYCLE_PRIVACY__PSEUDONYM_KEY_FILE=str(tmp_path / "absent.key")).privacy.key()
+    with pytest.raises(SettingsError, match="not both"):
+        settings(LIFECYCLE_PRIVACY__PSEUDONYM_KEY="k1", LIFECYCLE_PRIVACY__PSEUDONYM_KEY_FILE="f")
+    # The retired variable is refused with the way forward, never silently ignored.
+    with pytest.raises(SettingsError, match=r"LISTS_PSEUDONYM_KEY is no longer read.*PRIVACY"):
+        settings(LISTS_PSEUDONYM_KEY="k1")
+
+
+def test_settings_command_never_shows_the_pseudonym_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("LIFECYCLE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LIFECYCLE_HOME", str(tmp_path))
+    monkeypatch.setenv("LIFECYCLE_PRIVACY__PSEUDONYM_KEY", "k3-secret-value")
+    for args in (["settings"], ["--json", "settings"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "pseudonym_key" in result.output and "**********" in result.output
+        assert "k3-secret-value" not in result.output
 
 
 # -- movers -------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from lifecycle.cli import main
 from lifecycle.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-ENDPOINTS = ("/score", "/score_features", "/at_risk", "/models", "/reload")
+ENDPOINTS = ("/score", "/score_features", "/at_risk", "/models", "/reload", "/promote")
 SERVER_LIMITS = {
     "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
     "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
@@ -82,7 +82,7 @@ def champion_versions(home: Path) -> dict[str, str]:
 
 
 def promote(home: Path, task: str, version: str) -> None:
-    from training.pipeline import promote as promote_version
+    from lifecycle.registry import promote as promote_version
 
     promote_version(load_settings(home=home, environ={}), task, version, "serving reload test")
 
@@ -478,6 +478,64 @@ def test_http_reload_swaps_models_without_failed_requests(
     finally:
         promote(home, "churn", "1")
         httpx.post(f"{ready_server}/reload", json={}, timeout=60)
+
+
+def test_http_promote_moves_the_challenger_and_reloads(
+    ready_server: str, home: Path, known_users: list[str]
+) -> None:
+    from lifecycle import registry
+
+    client = registry.client(load_settings(home=home, environ={}))
+    churn, ltv = registry.model_name("demo", "churn"), registry.model_name("demo", "ltv")
+    before = champion_versions(home)
+    assert before["churn"] == "1"
+
+    def post(body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{ready_server}/promote", json=body, timeout=120)
+
+    client.set_registered_model_alias(churn, registry.CHALLENGER, "2")
+    try:
+        moved = post({"task": "churn", "reason": "canary looked good"})
+        assert moved.status_code == 200, moved.text
+        body = moved.json()
+        assert (body["task"], body["model"], body["champion"], body["previous"]) == (
+            "churn",
+            churn,
+            "2",
+            "1",
+        )
+        assert body["reload"]["changed"] == ["churn"]
+        assert body["reload"]["model_versions"] == {**before, "churn": "2"}
+        assert champion_versions(home) == {**before, "churn": "2"}
+        recorded = client.get_model_version(churn, "2").tags["promotion"]
+        assert recorded == body["reason"] == "manual: canary looked good (POST /promote)"
+        scored = httpx.post(
+            f"{ready_server}/score", json={"user_ids": known_users[:2]}, timeout=30
+        ).json()
+        assert scored["model_versions"]["churn"] == "2"  # serving the promoted model
+
+        again = post({"task": "churn", "reason": "twice"})
+        assert again.status_code == 409 and "v2 is already the champion" in again.json()["error"]
+        client.delete_registered_model_alias(ltv, registry.CHALLENGER)
+        try:
+            none = post({"task": "ltv", "reason": "nothing to promote"})
+            assert none.status_code == 409 and "has no challenger" in none.json()["error"]
+        finally:
+            client.set_registered_model_alias(ltv, registry.CHALLENGER, before["ltv"])
+        for bad, field in (
+            ({"task": "revenue", "reason": "x"}, "task"),
+            ({"task": "churn", "reason": "   "}, "reason"),
+            ({"task": "churn"}, "reason"),
+        ):
+            refused = post(bad)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["detail"][0]["loc"][0] == field
+        assert champion_versions(home) == {**before, "churn": "2"}  # refusals moved nothing
+    finally:
+        promote(home, "churn", "1")
+        client.set_registered_model_alias(churn, registry.CHALLENGER, "1")
+        httpx.post(f"{ready_server}/reload", json={}, timeout=60)
+    assert champion_versions(home) == before
 
 
 def test_serve_command_wraps_bentoml(home: Path) -> None:

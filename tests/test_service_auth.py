@@ -184,7 +184,9 @@ def test_asgi_probes_are_open(client: Any) -> None:
     # (/metrics needs the server's Prometheus setup: checked on the real server below)
 
 
-@pytest.mark.parametrize("path", ["/score", "/score_features", "/at_risk", "/models", "/reload"])
+@pytest.mark.parametrize(
+    "path", ["/score", "/score_features", "/at_risk", "/models", "/reload", "/promote"]
+)
 def test_asgi_missing_or_invalid_token_is_401(client: Any, path: str) -> None:
     missing = client.post(path, json={})
     assert_error(missing, 401)
@@ -202,7 +204,10 @@ def test_asgi_valid_tokens_pass(client: Any) -> None:
     assert_error(client.get("/docs.json"), 401)
     spec = docs.json()
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    assert {"401", "403"} <= set(spec["paths"]["/reload"]["post"]["responses"])
+    for admin in ("/reload", "/promote"):
+        assert {"401", "403"} <= set(spec["paths"][admin]["post"]["responses"])
+    assert "409" in spec["paths"]["/promote"]["post"]["responses"]
+    assert "403" not in spec["paths"]["/score"]["post"]["responses"]
     assert "401" in spec["paths"]["/score"]["post"]["responses"]
     assert "security" not in spec["paths"]["/livez"]["get"]
     # past the middleware: the endpoint answers (not ready in an empty workspace)
@@ -214,13 +219,15 @@ def test_asgi_valid_tokens_pass(client: Any) -> None:
     assert lower.status_code == 503
 
 
-def test_asgi_reload_needs_an_admin_token(client: Any) -> None:
+@pytest.mark.parametrize("path", ["/reload", "/promote"])
+def test_asgi_admin_calls_need_an_admin_token(client: Any, path: str) -> None:
+    body = {"task": "churn", "reason": "auth test"} if path == "/promote" else {}
     for token in (USER_TOKEN, FILE_TOKEN):
-        assert_error(client.post("/reload", json={}, headers=bearer(token)), 403)
-        assert_error(client.post("/reload/", json={}, headers=bearer(token)), 403)
+        assert_error(client.post(path, json=body, headers=bearer(token)), 403)
+        assert_error(client.post(f"{path}/", json=body, headers=bearer(token)), 403)
     for token in (ADMIN_TOKEN, FILE_ADMIN):
-        reload = client.post("/reload", json={}, headers=bearer(token))
-        assert reload.status_code not in (401, 403), reload.text
+        answer = client.post(path, json=body, headers=bearer(token))
+        assert answer.status_code not in (401, 403), answer.text
 
 
 def test_asgi_unauthenticated_big_body_is_401_not_read(client: Any) -> None:
@@ -272,6 +279,13 @@ def test_http_auth_on_a_public_bind(server: str, auth_home: Path) -> None:
         reload = http.post("/reload", json={}, headers=bearer(ADMIN_TOKEN))
         assert reload.status_code not in (401, 403)
         assert not any(secret in reload.text for secret in SECRETS)
+        promote = {"task": "churn", "reason": "auth test"}
+        assert_error(http.post("/promote", json=promote), 401)
+        assert_error(http.post("/promote", json=promote, headers=bearer(USER_TOKEN)), 403)
+        assert_error(http.post("/promote", json=promote, headers=bearer(FILE_TOKEN)), 403)
+        # past the middleware with an admin token: this empty registry has nothing to promote
+        admin = http.post("/promote", json=promote, headers=bearer(FILE_ADMIN))
+        assert admin.status_code == 409 and "has no challenger" in admin.json()["error"]
     time.sleep(0.5)  # let the log flush
     server_log = (auth_home / "server.log").read_text()
     assert server_log  # the service did log (its load failure at least)

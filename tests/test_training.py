@@ -16,6 +16,7 @@ from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.cli import main
+from lifecycle.registry import PromotionError, promote
 from lifecycle.settings import load_settings
 from serving.predictor import ModelBundle
 from training import models as model_specs
@@ -23,7 +24,6 @@ from training.pipeline import (
     TrainingError,
     check_trainable,
     list_models,
-    promote,
     time_split,
     train_task,
 )
@@ -133,10 +133,15 @@ def test_manual_promotion_records_reason(home: Path, trained: dict) -> None:
         client.get_model_version("demo-ltv", trained["ltv"].version).tags["promotion"]
         == "manual: rollback drill"
     )
-    with pytest.raises(TrainingError, match="has no version 999"):
+    with pytest.raises(PromotionError, match="has no version 999"):
         promote(settings, "ltv", "999", reason="nope")
-    with pytest.raises(TrainingError, match="needs a reason"):
+    with pytest.raises(PromotionError, match="needs a reason"):
         promote(settings, "ltv", trained["ltv"].version, reason=" ")
+    # `challenger` names the challenger version; here it already is the champion
+    cli = CliRunner().invoke(
+        main, ["--home", str(home), "promote", "ltv", "challenger", "--reason", "again"]
+    )
+    assert cli.exit_code == 1 and "is already the champion" in cli.stderr
     rows = list_models(settings)
     champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
     assert set(champions) == {"churn", "conversion", "ltv"}

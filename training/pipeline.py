@@ -380,7 +380,7 @@ def _gate(
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
     if champion is None:
         reason = f"first model: {metric} {ours:.4f}"
-        _set_champion(mlflow_client, name, version, reason)
+        registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -389,7 +389,7 @@ def _gate(
             )
     except Exception as error:  # a corrupt or incompatible champion must not block a good model
         reason = f"champion v{champion.version} could not be loaded ({error}); {metric} {ours:.4f}"
-        _set_champion(mlflow_client, name, version, reason)
+        registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     y = test[LABEL].to_numpy(dtype=float)
     if set(current.feature_names) - set(test.columns):
@@ -402,43 +402,12 @@ def _gate(
     cutoff = f"{test[AS_OF].iloc[0]:%Y-%m-%d}"
     if ours > theirs + margin:
         reason = f"{metric} {ours:.4f} > champion v{champion.version} {theirs:.4f} (+{margin}) on test {cutoff}"
-        _set_champion(mlflow_client, name, version, reason)
+        registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     return (
         False,
         f"{metric} {ours:.4f} does not beat champion v{champion.version} {theirs:.4f} (+{margin}) on test {cutoff}",
     )
-
-
-def _set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> None:
-    mlflow_client.set_registered_model_alias(name, registry.CHAMPION, version)
-    mlflow_client.set_model_version_tag(name, version, "promotion", reason)
-
-
-def promote(
-    settings: Settings, task: str, version: str, reason: str, dataset: str | None = None
-) -> dict[str, str]:
-    """Make a version champion by hand, recording who-knows-why in a tag on the version."""
-    if not reason.strip():
-        raise TrainingError("a manual promotion needs a reason (--reason)")
-    mlflow_client = registry.client(settings)
-    name = registry.model_name(dataset or settings.dataset, task)
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow_client.get_model_version(name, version)
-    except MlflowException:
-        raise TrainingError(
-            f"model {name} has no version {version}; see `lifecycle models`"
-        ) from None
-    previous = registry.alias_version(mlflow_client, name, registry.CHAMPION)
-    _set_champion(mlflow_client, name, version, f"manual: {reason}")
-    return {
-        "model": name,
-        "champion": version,
-        "previous": previous.version if previous else "none",
-        "reason": reason,
-    }
 
 
 def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str, Any]]:

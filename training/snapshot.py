@@ -570,7 +570,6 @@ def _gate(
     fingerprint: str,
 ) -> tuple[bool, str]:
     """Promote only over a champion cross-validated on the same rows, folds and seed."""
-    from training.pipeline import _set_champion
 
     metric = settings.training.gate_metric.get("churn", "auc")
     if metric not in metrics:
@@ -581,7 +580,7 @@ def _gate(
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
     if champion is None:
         reason = f"first model: CV {metric} {ours:.4f}"
-        _set_champion(mlflow_client, name, version, reason)
+        registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     tags = champion.tags
     if tags.get("fingerprint") != fingerprint or f"test.{metric}" not in tags:
@@ -594,7 +593,7 @@ def _gate(
     margin = settings.training.min_improvement
     if ours > theirs + margin:
         reason = f"CV {metric} {ours:.4f} > champion v{champion.version} {theirs:.4f} (+{margin})"
-        _set_champion(mlflow_client, name, version, reason)
+        registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     return (
         False,
