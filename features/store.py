@@ -139,6 +139,16 @@ def load_feast() -> None:
     import feast  # noqa: F401
 
     logging.getLogger("feast").setLevel(logging.WARNING)
+    logging.getLogger("feast.repo_config").addFilter(_no_file_registry_advice)
+
+
+def _no_file_registry_advice(record: logging.LogRecord) -> bool:
+    """Drop Feast's advice that ``serve_features_while_materializing`` does nothing for a file
+    registry: it does here (a killed ``FeatureStore.materialize`` otherwise leaves views
+    unservable; tests/test_faults.py), and it printed on every store opened."""
+    return "`serve_features_while_materializing` is enabled but `registry_type`" not in str(
+        record.msg
+    )
 
 
 def _unchecked(target: Any = None, **_: Any) -> Any:
