@@ -232,3 +232,32 @@ def online_keys(config, users: list[str]) -> list[bytes]:  # type: ignore[no-unt
     from features.online_store import entity_keys
 
     return entity_keys(c.USER_ID, users, config.entity_key_serialization_version)
+
+
+@pytest.mark.slow
+def test_feature_store_benchmark_runs_small_and_finds_no_difference() -> None:
+    """The benchmark's one command, small: every retrieval and the online store agree."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_feature_store.py"
+    small = ["--users", "1500", "--cutoffs", "3", "--reps", "20", "--warmup", "5", "--json"]
+    done = subprocess.run(
+        [sys.executable, str(script), *small],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    steps = result["steps"]
+    verify = steps["verify"]
+    for name in ("feast_asof_vs_duckdb", "feast_ibis_vs_duckdb", "pandas_vs_duckdb"):
+        assert verify[name]["same_rows"] and verify[name]["mismatching_cells"] == 0, name
+    assert steps["feast_asof"]["rows"] == steps["feast_asof"]["rows_in"] > 1500
+    assert steps["online"]["parity_mismatching_cells"] == 0
+    assert steps["online"]["parity_found"] == steps["online"]["parity_users"] == 100
+    assert steps["materialize_rows"]["online_rows"] == 3 * steps["materialize_rows"]["rows"]
+    assert result["ratios"]["feast_over_duckdb"] > 0
+    assert "online p50, 1 user" in done.stderr
