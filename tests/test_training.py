@@ -190,3 +190,46 @@ def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:
     report = trained["churn"].report
     assert report["rows_without_features"] == 0
     assert len(report["cutoffs"]) >= 20 and AS_OF
+
+
+def test_gate_rules_on_a_real_registry(tmp_path: Path) -> None:
+    """First version promoted; a better one only by more than the margin; an unscored
+    champion blocks unless the reason says to promote; an unknown metric is an error."""
+    from training.pipeline import Unscored, gate
+
+    settings = load_settings(home=tmp_path, environ={}, training={"min_improvement": 0.01})
+    client = registry.client(settings)
+    name = "demo-churn"
+    client.create_registered_model(name)
+    for _ in range(4):
+        client.create_model_version(name, source=str(tmp_path), run_id=None)
+
+    def scored(value: float):  # type: ignore[no-untyped-def]
+        return lambda champion, metric: value
+
+    def champion() -> str:
+        return str(registry.alias_version(client, name, registry.CHAMPION).version)
+
+    assert gate(settings, client, name, "churn", "1", {"auc": 0.70}, scored(0.0)) == (
+        True,
+        "first model: auc 0.7000",
+    )
+    promoted, reason = gate(settings, client, name, "churn", "2", {"auc": 0.705}, scored(0.70))
+    assert not promoted and "does not beat champion v1 0.7000 (+0.01)" in reason
+    assert champion() == "1"
+    promoted, reason = gate(
+        settings, client, name, "churn", "3", {"auc": 0.72}, scored(0.70), evidence=" on x"
+    )
+    assert promoted and reason == "auc 0.7200 > champion v1 0.7000 (+0.01) on x"
+    assert champion() == "3"
+    assert client.get_model_version(name, "3").tags["promotion"] == reason
+    blocked = gate(
+        settings, client, name, "churn", "4", {"auc": 0.99}, lambda *_: Unscored("odd", False)
+    )
+    assert blocked == (False, "odd; promote by hand") and champion() == "3"
+    forced = gate(
+        settings, client, name, "churn", "4", {"auc": 0.5}, lambda *_: Unscored("gone", True)
+    )
+    assert forced == (True, "gone; auc 0.5000") and champion() == "4"
+    with pytest.raises(TrainingError, match=r"gate_metric\.churn = 'auc' is not a churn metric"):
+        gate(settings, client, name, "churn", "4", {"brier": 0.1}, scored(0.5))

@@ -218,10 +218,12 @@ def train_task(
         settings, mlflow_client, name, task, bundle, training, parts, scores, metrics, split
     )
     progress(f"{task}: registered {name} version {version}; checking the promotion gate")
-    promoted, gate = _gate(
-        settings, mlflow_client, name, task, version, bundle, test, metrics["lightgbm"]
+    promoted, verdict = _gate(
+        settings, mlflow_client, name, task, version, test, metrics["lightgbm"]
     )
-    return TrainResult(task, name, version, run_id, metrics, promoted, gate, split, training.report)
+    return TrainResult(
+        task, name, version, run_id, metrics, promoted, verdict, split, training.report
+    )
 
 
 def _log(
@@ -360,53 +362,96 @@ def _requirements() -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Unscored:
+    """Why the champion has no score on the challenger's evidence, and whether to promote anyway."""
+
+    reason: str
+    promote: bool
+
+
+def gate(
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    task: str,
+    version: str,
+    metrics: dict[str, float],
+    champion_score: Callable[[Any, str], float | Unscored],
+    *,
+    evidence: str = "",
+    kind: str = "",
+) -> tuple[bool, str]:
+    """Make ``version`` champion if there is none, or if it beats the champion's score
+    (``champion_score(champion version, metric)``) by ``training.min_improvement``.
+
+    ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
+    " on test 2025-06-01").
+    """
+    metric = settings.training.gate_metric.get(task, "auc")
+    if metric not in metrics:
+        raise TrainingError(
+            f"training.gate_metric.{task} = {metric!r} is not a {kind or task + ' '}metric: "
+            f"{sorted(metrics)}"
+        )
+    ours = metrics[metric]
+    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    if champion is None:
+        reason = f"first model: {kind}{metric} {ours:.4f}"
+        registry.set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    theirs = champion_score(champion, metric)
+    if isinstance(theirs, Unscored):
+        if theirs.promote:
+            reason = f"{theirs.reason}; {kind}{metric} {ours:.4f}"
+            registry.set_champion(mlflow_client, name, version, reason)
+            return True, reason
+        return False, f"{theirs.reason}; promote by hand"
+    margin = settings.training.min_improvement
+    against = f"champion v{champion.version} {theirs:.4f} (+{margin}){evidence}"
+    if ours > theirs + margin:
+        reason = f"{kind}{metric} {ours:.4f} > {against}"
+        registry.set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    return False, f"{kind}{metric} {ours:.4f} does not beat {against}"
+
+
 def _gate(
     settings: Settings,
     mlflow_client: Any,
     name: str,
     task: str,
     version: str,
-    challenger: ModelBundle,
     test: pd.DataFrame,
     challenger_metrics: dict[str, float],
 ) -> tuple[bool, str]:
     """Promote the challenger only if it beats the champion on the same test rows."""
-    metric = settings.training.gate_metric.get(task, "auc")
-    if metric not in challenger_metrics:
-        raise TrainingError(
-            f"training.gate_metric.{task} = {metric!r} is not a {task} metric: {sorted(challenger_metrics)}"
-        )
-    ours = challenger_metrics[metric]
-    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
-    if champion is None:
-        reason = f"first model: {metric} {ours:.4f}"
-        registry.set_champion(mlflow_client, name, version, reason)
-        return True, reason
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            current = ModelBundle.load(
-                registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
+
+    def champion_score(champion: Any, metric: str) -> float | Unscored:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                current = ModelBundle.load(
+                    registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
+                )
+        except Exception as error:  # a corrupt or incompatible champion must not block a good model
+            return Unscored(f"champion v{champion.version} could not be loaded ({error})", True)
+        if set(current.feature_names) - set(test.columns):
+            return Unscored(
+                f"champion v{champion.version} reads features this test set lacks", False
             )
-    except Exception as error:  # a corrupt or incompatible champion must not block a good model
-        reason = f"champion v{champion.version} could not be loaded ({error}); {metric} {ours:.4f}"
-        registry.set_champion(mlflow_client, name, version, reason)
-        return True, reason
-    y = test[LABEL].to_numpy(dtype=float)
-    if set(current.feature_names) - set(test.columns):
-        return (
-            False,
-            f"champion v{champion.version} reads features this test set lacks; promote by hand",
-        )
-    theirs = metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
-    margin = settings.training.min_improvement
-    cutoff = f"{test[AS_OF].iloc[0]:%Y-%m-%d}"
-    if ours > theirs + margin:
-        reason = f"{metric} {ours:.4f} > champion v{champion.version} {theirs:.4f} (+{margin}) on test {cutoff}"
-        registry.set_champion(mlflow_client, name, version, reason)
-        return True, reason
-    return (
-        False,
-        f"{metric} {ours:.4f} does not beat champion v{champion.version} {theirs:.4f} (+{margin}) on test {cutoff}",
+        y = test[LABEL].to_numpy(dtype=float)
+        return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
+
+    cutoff = f" on test {test[AS_OF].iloc[0]:%Y-%m-%d}"
+    return gate(
+        settings,
+        mlflow_client,
+        name,
+        task,
+        version,
+        challenger_metrics,
+        champion_score,
+        evidence=cutoff,
     )
 
 

@@ -31,7 +31,7 @@ from lifecycle.settings import Settings
 from serving.predictor import ModelBundle
 from training import evaluation
 from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator
-from training.pipeline import TrainingError, metrics_of
+from training.pipeline import TrainingError, Unscored, gate, metrics_of
 
 SNAPSHOT_FILE = "snapshot.parquet"
 LIGHTGBM = "lightgbm"
@@ -488,8 +488,8 @@ def train_snapshot(
     name = registry.model_name(dataset, "churn")
     run_id, version = _log(settings, mlflow_client, name, bundle, frame, cv, window)
     progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
-    promoted, gate = _gate(settings, mlflow_client, name, version, bundle.metrics, fingerprint)
-    return SnapshotResult(dataset, name, version, run_id, cv, promoted, gate)
+    promoted, verdict = _gate(settings, mlflow_client, name, version, bundle.metrics, fingerprint)
+    return SnapshotResult(dataset, name, version, run_id, cv, promoted, verdict)
 
 
 def _log(
@@ -571,31 +571,15 @@ def _gate(
 ) -> tuple[bool, str]:
     """Promote only over a champion cross-validated on the same rows, folds and seed."""
 
-    metric = settings.training.gate_metric.get("churn", "auc")
-    if metric not in metrics:
-        raise SnapshotError(
-            f"training.gate_metric.churn = {metric!r} is not a CV metric: {sorted(metrics)}"
-        )
-    ours = metrics[metric]
-    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
-    if champion is None:
-        reason = f"first model: CV {metric} {ours:.4f}"
-        registry.set_champion(mlflow_client, name, version, reason)
-        return True, reason
-    tags = champion.tags
-    if tags.get("fingerprint") != fingerprint or f"test.{metric}" not in tags:
-        return (
-            False,
-            f"champion v{champion.version} was not cross-validated on the same rows and folds; "
-            "promote by hand",
-        )
-    theirs = float(tags[f"test.{metric}"])
-    margin = settings.training.min_improvement
-    if ours > theirs + margin:
-        reason = f"CV {metric} {ours:.4f} > champion v{champion.version} {theirs:.4f} (+{margin})"
-        registry.set_champion(mlflow_client, name, version, reason)
-        return True, reason
-    return (
-        False,
-        f"CV {metric} {ours:.4f} does not beat champion v{champion.version} {theirs:.4f} (+{margin})",
+    def champion_score(champion: Any, metric: str) -> float | Unscored:
+        tags = champion.tags
+        if tags.get("fingerprint") != fingerprint or f"test.{metric}" not in tags:
+            return Unscored(
+                f"champion v{champion.version} was not cross-validated on the same rows and folds",
+                False,
+            )
+        return float(tags[f"test.{metric}"])
+
+    return gate(
+        settings, mlflow_client, name, "churn", version, metrics, champion_score, kind="CV "
     )
