@@ -6,6 +6,7 @@ that ``lifecycle --help`` answers at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -650,18 +651,68 @@ def _list_options(function: Any) -> Any:
             help="Also include this personal column (e.g. country); repeatable.",
         ),
     ]
+
+    @functools.wraps(function)
+    def collect(
+        *args: Any,
+        top: int,
+        segment: str | None,
+        stage: str | None,
+        channel: str | None,
+        min_ltv: float | None,
+        min_churn: float | None,
+        fmt: str | None,
+        out: Path | None,
+        control_share: float,
+        seed: int,
+        pseudonymize: bool,
+        allow_columns: tuple[str, ...],
+        **rest: Any,
+    ) -> Any:
+        from serving.lists import Filters
+
+        request = ListRequest(
+            top,
+            Filters(segment, stage, channel, min_ltv, min_churn),
+            fmt,
+            out,
+            control_share,
+            seed,
+            pseudonymize,
+            allow_columns,
+        )
+        return function(*args, request=request, **rest)
+
     for option in reversed(options):
-        function = option(function)
-    return function
+        collect = option(collect)
+    return collect
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What `at-risk` and `movers` were asked for by the shared options."""
+
+    top: int
+    filters: Any  # serving.lists.Filters
+    fmt: str | None
+    out: Path | None
+    control_share: float
+    seed: int
+    pseudonymize: bool
+    allow_columns: tuple[str, ...]
+
+    def privacy(self, obj: Context) -> Any:
+        return _privacy(obj, self.pseudonymize, self.allow_columns)
 
 
 def _emit_list(
-    obj: Context, rows: Any, title: str, out: Path | None, fmt: str | None, data: dict[str, Any]
+    obj: Context, rows: Any, title: str, request: ListRequest, data: dict[str, Any]
 ) -> None:
     from serving.lists import export, format_rows
 
+    out = request.out
     if out is not None:
-        export(rows, out, fmt)
+        export(rows, out, request.fmt)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)}, [f"{title}: {len(rows):,} rows -> {out}"]
         )
@@ -719,31 +770,21 @@ def score_all(
 )
 @pass_context
 def at_risk_list(
-    obj: Context,
-    top: int,
-    segment: str | None,
-    stage: str | None,
-    channel: str | None,
-    min_ltv: float | None,
-    min_churn: float | None,
-    fmt: str | None,
-    out: Path | None,
-    control_share: float,
-    seed: int,
-    pseudonymize: bool,
-    allow_columns: tuple[str, ...],
-    rank_by: str,
-    scores_path: Path | None,
+    obj: Context, request: ListRequest, rank_by: str, scores_path: Path | None
 ) -> None:
     """Today's at-risk users ranked by value at risk, with reasons and a control-group flag."""
     from serving.batch import latest_scores, read_scores
-    from serving.lists import Filters, at_risk, list_rows
+    from serving.lists import at_risk, list_rows
 
-    privacy = _privacy(obj, pseudonymize, allow_columns)
+    privacy = request.privacy(obj)
     table = read_scores(scores_path) if scores_path else latest_scores(obj.settings)
-    filters = Filters(segment, stage, channel, min_ltv, min_churn)
     ranked = at_risk(
-        table.frame, filters, rank_by=rank_by, limit=top, control_share=control_share, seed=seed
+        table.frame,
+        request.filters,
+        rank_by=rank_by,
+        limit=request.top,
+        control_share=request.control_share,
+        seed=request.seed,
     )
     rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []))
     title = (
@@ -753,8 +794,7 @@ def at_risk_list(
         obj,
         rows,
         title,
-        out,
-        fmt,
+        request,
         {"as_of": table.as_of, "scores": str(table.path), "rank_by": rank_by},
     )
 
@@ -769,38 +809,22 @@ def at_risk_list(
     help="The score whose rise ranks the list.",
 )
 @pass_context
-def movers(
-    obj: Context,
-    top: int,
-    segment: str | None,
-    stage: str | None,
-    channel: str | None,
-    min_ltv: float | None,
-    min_churn: float | None,
-    fmt: str | None,
-    out: Path | None,
-    control_share: float,
-    seed: int,
-    pseudonymize: bool,
-    allow_columns: tuple[str, ...],
-    by: str,
-) -> None:
+def movers(obj: Context, request: ListRequest, by: str) -> None:
     """Users whose churn risk or value at risk rose the most since the previous scores table."""
     from serving.batch import latest_scores, previous_scores
-    from serving.lists import MOVER_FIELDS, Filters, list_rows
+    from serving.lists import MOVER_FIELDS, list_rows
     from serving.lists import movers as find_movers
 
-    privacy = _privacy(obj, pseudonymize, allow_columns)
+    privacy = request.privacy(obj)
     latest, previous = latest_scores(obj.settings), previous_scores(obj.settings)
-    filters = Filters(segment, stage, channel, min_ltv, min_churn)
     ranked = find_movers(
         latest.frame,
         previous.frame,
         by=by,
-        limit=top,
-        filters=filters,
-        control_share=control_share,
-        seed=seed,
+        limit=request.top,
+        filters=request.filters,
+        control_share=request.control_share,
+        seed=request.seed,
     )
     rows = list_rows(
         ranked, privacy, latest.metadata.get("personal_columns", []), extra=MOVER_FIELDS
@@ -810,8 +834,7 @@ def movers(
         obj,
         rows,
         title,
-        out,
-        fmt,
+        request,
         {"latest": str(latest.path), "previous": str(previous.path), "by": by},
     )
 
