@@ -329,6 +329,11 @@ def _forget_online(settings: Settings, name: str, ids: set[str], record: Erasure
                     ).fetchone()[0]
                     conn.execute(f'DELETE FROM "{t}" WHERE entity_key IN ({marks})', keys)
                     entities += found
+            if entities:
+                # Deleted rows linger in free pages, B-tree dividers and the write-ahead log:
+                # rebuild the file and empty the log so the bytes are gone too.
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
         record.removed[location] = entities  # (user, feature view) rows

@@ -112,6 +112,13 @@ class UserRowSqliteOnlineStore(SqliteOnlineStore):
             config.project, view, config.registry.enable_online_feature_view_versioning
         )
 
+    def _get_conn(self, config: RepoConfig) -> sqlite3.Connection:
+        fresh = self._conn is None
+        conn = super()._get_conn(config)
+        if fresh:  # readers never wait for a writer (materialize) and see its last commit
+            conn.execute("PRAGMA journal_mode = WAL")
+        return conn
+
     def _connection(self, config: RepoConfig) -> sqlite3.Connection:
         conn = self._get_conn(config)
         conn.execute("PRAGMA synchronous = OFF")  # rebuilt from the offline table if lost

@@ -93,6 +93,12 @@ def table_files(home: Path) -> list[Path]:
     )
 
 
+def online_bytes(db: Path) -> bytes:
+    """The raw bytes of an SQLite database and its write-ahead log."""
+    wal = db.with_name(db.name + "-wal")
+    return db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
 def rows_of(path: Path, users: tuple[str, ...] | list[str]) -> tuple[int, int]:
     """(all rows, rows mentioning one of the users in any cell)."""
     if path.suffix == ".parquet":
@@ -111,6 +117,8 @@ def test_forget_removes_users_everywhere_and_only_them(ws: Path) -> None:
     settings = load_settings(home=ws, environ={})
     store = open_store(settings)
     assert online_features(store, [*GONE, KEPT], "churn_v1").found.all()
+    online_db = store_paths(settings).online_db
+    assert all(user.encode() in online_bytes(online_db) for user in GONE)
 
     result = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", *GONE])
     assert result.exit_code == 0, result.output
@@ -134,6 +142,9 @@ def test_forget_removes_users_everywhere_and_only_them(ws: Path) -> None:
     found = online_features(store, [*GONE, KEPT], "churn_v1").found.tolist()
     assert found == [False, False, True]
     assert out["removed"]["online/demo"] == 2 * 3  # 2 users x 3 feature views
+    # Not even in SQLite's free pages or write-ahead log.
+    assert not any(user.encode() in online_bytes(online_db) for user in GONE)
+    assert KEPT.encode() in online_bytes(online_db)
 
     # Counts per location match what the files lost.
     demo_rows = sum(hit for p, (_, hit) in before.items() if p.parent == ws / "demo")
