@@ -261,3 +261,33 @@ def test_feature_store_benchmark_runs_small_and_finds_no_difference() -> None:
     assert steps["materialize_rows"]["online_rows"] == 3 * steps["materialize_rows"]["rows"]
     assert result["ratios"]["feast_over_duckdb"] > 0
     assert "online p50, 1 user" in done.stderr
+
+
+def test_lookups_do_not_wait_for_a_writer(home: Path) -> None:
+    """While materialize holds the write lock, lookups answer from the last commit."""
+    import sqlite3
+
+    config = settings(home)
+    users = latest_feature_rows(store_paths(config))[c.USER_ID].head(3).tolist()
+    store = open_store(config)
+    before = online_features(store, users, SERVICE).frame
+    writer = sqlite3.connect(store_paths(config).online_db, timeout=1, isolation_level=None)
+    try:
+        tables = [
+            name
+            for (name,) in writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if any(
+                col[1] == "tenure_days" for col in writer.execute(f'PRAGMA table_info("{name}")')
+            )
+        ]
+        assert len(tables) == 1
+        writer.execute("BEGIN EXCLUSIVE")
+        writer.execute(f'UPDATE "{tables[0]}" SET tenure_days = -1')
+        during = online_features(store, users, SERVICE)  # "database is locked" without WAL
+        assert during.found.all()
+        pd.testing.assert_frame_equal(during.frame, before)
+        assert (during.frame["tenure_days"] >= 0).all()
+    finally:
+        if writer.in_transaction:
+            writer.execute("ROLLBACK")
+        writer.close()
