@@ -404,13 +404,21 @@ def _read_plan(store: FeatureStore, service_name: str) -> _ReadPlan:
 def _online_rows(
     store: FeatureStore, online: Any, user_ids: list[str], service_name: str
 ) -> Online:
+    import sqlite3
+
     import numpy as np
 
     from features.online_store import entity_keys
 
     plan = _read_plan(store, service_name)
     keys = entity_keys(c.USER_ID, user_ids, store.config.entity_key_serialization_version)
-    rows = online.read_rows(store.config, plan.reads, keys)
+    try:
+        rows = online.read_rows(store.config, plan.reads, keys)
+    except sqlite3.OperationalError as error:  # e.g. the online db was deleted or never filled
+        raise FeatureStoreError(
+            f"the online store {store.config.online_store.path} cannot answer ({error}): "
+            "run `lifecycle features materialize`"
+        ) from None
     found = np.fromiter(
         (any(row[i] is not None for i in plan.stamps) for row in rows), dtype=bool, count=len(rows)
     )

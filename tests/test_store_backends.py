@@ -291,3 +291,16 @@ def test_lookups_do_not_wait_for_a_writer(home: Path) -> None:
         if writer.in_transaction:
             writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_a_deleted_online_db_is_a_clear_error(home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from features.store import FeatureStoreError
+
+    copy = tmp_path / "ws"
+    shutil.copytree(home, copy, symlinks=True)
+    config = settings(copy)
+    store_paths(config).online_db.unlink()
+    with pytest.raises(FeatureStoreError, match="run `lifecycle features materialize`"):
+        online_features(open_store(config), ["u0000001"], SERVICE)
