@@ -22,6 +22,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle.errors import UserError
+from lifecycle.sql import literal
 
 AS_OF = "as_of"  # the feature row's timestamp: features use events with event_time <= as_of
 NOT_ACTIVITY = (c.REFUND,)  # every other event type counts as the user being active
@@ -64,8 +65,9 @@ def _relation(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | P
         con.register(f"{name}_frame", table)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_frame")
     else:
-        path = str(table).replace("'", "''")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({literal(table)})"
+        )
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -117,8 +119,7 @@ def compute_features(
     sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id)})"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        target = str(out).replace("'", "''")
-        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+        con.execute(f"COPY ({sql}) TO {literal(out)} (FORMAT parquet)")
         return None
     frame = con.execute(sql).df()
     frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
@@ -169,6 +170,18 @@ def build_feature_table(
         "first_event": str(_utc(first)),
         "last_event": str(_utc(last)),
     }
+
+
+def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
+    """The as-of dates a feature table has rows for, oldest first, in UTC."""
+    if not feature_table.is_file():
+        raise FeatureError(
+            f"no feature table at {feature_table}: run `lifecycle features build` first"
+        )
+    rows = duckdb.sql(
+        f"SELECT DISTINCT {AS_OF} FROM read_parquet({literal(feature_table)}) ORDER BY 1"
+    ).fetchall()
+    return [_utc(row[0]) for row in rows]
 
 
 def _utc(value: pd.Timestamp | str | object) -> pd.Timestamp:

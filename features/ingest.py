@@ -28,6 +28,7 @@ from features.validation import (
     stream_table,
     user_rules,
 )
+from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 
 SOURCES = ("online-retail", "telco-churn", "hillstrom")
@@ -114,12 +115,12 @@ def _users_without_profile(folder: Path) -> int:
     """Distinct users with events but no row in the users table."""
     import duckdb
 
-    events = str(folder / "events.parquet").replace("'", "''")
-    users = str(folder / "users.parquet").replace("'", "''")
+    events = literal(folder / "events.parquet")
+    users = literal(folder / "users.parquet")
     with duckdb.connect() as con:
         (count,) = con.execute(
-            f"SELECT count(DISTINCT user_id) FROM read_parquet('{events}') "
-            f"WHERE user_id NOT IN (SELECT user_id FROM read_parquet('{users}'))"
+            f"SELECT count(DISTINCT user_id) FROM read_parquet({events}) "
+            f"WHERE user_id NOT IN (SELECT user_id FROM read_parquet({users}))"
         ).fetchone()
     return int(count)
 

@@ -25,6 +25,8 @@ from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineS
 from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
 from feast.repo_config import RepoConfig
 
+from lifecycle.sql import identifier, literal
+
 ROW = "__entity_row"  # entity order, carried through the join and dropped
 
 
@@ -43,14 +45,6 @@ class _SourceJoin:
     join_keys: tuple[str, ...]
     ttl: timedelta | None
     columns: list[tuple[str, str]] = field(default_factory=list)  # (source column, output name)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _plan(
@@ -101,9 +95,9 @@ def _plan(
 
 
 def _query(entity: str, timestamp: str, entity_columns: list[str], joins: list[_SourceJoin]) -> str:
-    selects = [f"e.{_quote(name)}" for name in entity_columns]
+    selects = [f"e.{identifier(name)}" for name in entity_columns]
     froms = [f"{entity} e"]
-    ts = f"e.{_quote(timestamp)}"
+    ts = f"e.{identifier(timestamp)}"
     for i, join in enumerate(joins):
         alias = f"s{i}"
         row_time = f"{alias}.__row_time"
@@ -114,22 +108,22 @@ def _query(entity: str, timestamp: str, entity_columns: list[str], joins: list[_
         )
         needed = [*join.join_keys, *dict.fromkeys(column for column, _ in join.columns)]
         inner = ", ".join(
-            [_quote(n) for n in needed]
-            + [f"CAST({_quote(join.timestamp)} AS TIMESTAMPTZ) AS __row_time"]
+            [identifier(n) for n in needed]
+            + [f"CAST({identifier(join.timestamp)} AS TIMESTAMPTZ) AS __row_time"]
         )
         on = " AND ".join(
-            [f"e.{_quote(k)} = {alias}.{_quote(k)}" for k in join.join_keys]
+            [f"e.{identifier(k)} = {alias}.{identifier(k)}" for k in join.join_keys]
             + [f"{ts} >= {row_time}"]
         )
         froms.append(
-            f"ASOF LEFT JOIN (SELECT {inner} FROM read_parquet({_literal(join.path)})) {alias} ON {on}"
+            f"ASOF LEFT JOIN (SELECT {inner} FROM read_parquet({literal(join.path)})) {alias} ON {on}"
         )
         for column, output in join.columns:
-            value = f"{alias}.{_quote(column)}"
+            value = f"{alias}.{identifier(column)}"
             selects.append(
-                f"CASE WHEN {fresh} THEN {value} END AS {_quote(output)}"
+                f"CASE WHEN {fresh} THEN {value} END AS {identifier(output)}"
                 if fresh
-                else f"{value} AS {_quote(output)}"
+                else f"{value} AS {identifier(output)}"
             )
     return f"SELECT {', '.join(selects)} FROM {' '.join(froms)} ORDER BY e.{ROW}"
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from features import contract as c
 from features.asof import AS_OF
 from lifecycle.errors import UserError
+from lifecycle.sql import literal
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -286,9 +287,8 @@ def latest_feature_rows(paths: StorePaths) -> pd.DataFrame:
     """The newest feature row of every user: what the online store should hold."""
     import duckdb
 
-    table = str(paths.feature_table).replace("'", "''")
     return duckdb.sql(
-        f"SELECT * FROM read_parquet('{table}') QUALIFY row_number() OVER (PARTITION BY {c.USER_ID} ORDER BY {AS_OF} DESC) = 1"
+        f"SELECT * FROM read_parquet({literal(paths.feature_table)}) QUALIFY row_number() OVER (PARTITION BY {c.USER_ID} ORDER BY {AS_OF} DESC) = 1"
     ).df()
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle.errors import UserError
+from lifecycle.sql import identifier, literal
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -574,14 +575,6 @@ def user_rules(mapping: c.ColumnMapping, source: str) -> TableRules:
 # -- one table, chunk by chunk ---------------------------------------------------------
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: Path | str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 class _ParquetSink:
     """Appends frames to one Parquet file; every frame must fit the first one's column types."""
 
@@ -671,12 +664,12 @@ def stream_table(
         con = duckdb.connect()
         spill = work_dir / "duckdb"
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = {_literal(memory_limit)}")
-        con.execute(f"SET temp_directory = {_literal(spill)}")
-        staged = f"read_parquet({_literal(good.path)})"
-        row = _quote(SOURCE_ROW_COLUMN)
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        con.execute(f"SET temp_directory = {literal(spill)}")
+        staged = f"read_parquet({literal(good.path)})"
+        row = identifier(SOURCE_ROW_COLUMN)
         columns = list(good.schema.names)
-        keys = ", ".join(_quote(n) for n in (rules.unique_by or columns))
+        keys = ", ".join(identifier(n) for n in (rules.unique_by or columns))
         # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
         # (row, hash) pairs are held for every row, so this stays small for any file.
         con.execute(
@@ -718,8 +711,8 @@ def stream_table(
                     held.write(quarantine_rows(raw, picked, rules.duplicate_reason))
         held.close()
 
-        order = ", ".join([*(_quote(n) for n in rules.order_by), row])
-        kept = ", ".join(_quote(n) for n in columns)
+        order = ", ".join([*(identifier(n) for n in rules.order_by), row])
+        kept = ", ".join(identifier(n) for n in columns)
         final = con.sql(
             f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM repeats) "
             f"ORDER BY {order}"
@@ -727,7 +720,7 @@ def stream_table(
         _write_batches(final, good.schema, out)
         if held.rows or quarantine_out.suffix != ".csv":
             ordered = con.sql(
-                f"SELECT * FROM read_parquet({_literal(held.path)}) ORDER BY {_quote(c.SOURCE_ROW)}"
+                f"SELECT * FROM read_parquet({literal(held.path)}) ORDER BY {identifier(c.SOURCE_ROW)}"
             )
             _write_batches(ordered, held.schema, quarantine_out)
         con.close()

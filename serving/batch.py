@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF
+from features.asof import AS_OF, feature_cutoffs
 from lifecycle.errors import UserError
+from lifecycle.sql import literal
 from serving.segments import SegmentDefinitions, rfm_segment, super_users
 
 if TYPE_CHECKING:
@@ -71,19 +72,6 @@ class ScoresTable:
 # -- as-of dates and users ----------------------------------------------------------------
 
 
-def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
-    """The as-of dates the feature table has rows for, oldest first."""
-    import duckdb
-
-    if not feature_table.is_file():
-        raise ScoringError(
-            f"no feature table at {feature_table}: run `lifecycle features build` first"
-        )
-    path = str(feature_table).replace("'", "''")
-    rows = duckdb.sql(f"SELECT DISTINCT {AS_OF} FROM read_parquet('{path}') ORDER BY 1").fetchall()
-    return [pd.Timestamp(row[0]).tz_convert("UTC") for row in rows]
-
-
 def resolve_as_of(feature_table: Path, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
     """The requested as-of if it is a cutoff of the feature table, else its latest cutoff."""
     cutoffs = feature_cutoffs(feature_table)
@@ -109,9 +97,8 @@ def known_users(feature_table: Path, as_of: pd.Timestamp) -> pd.DataFrame:
     """Entity rows (user_id, as_of) of every user the feature table knows at ``as_of``."""
     import duckdb
 
-    path = str(feature_table).replace("'", "''")
     ids = duckdb.execute(
-        f"SELECT {c.USER_ID} FROM read_parquet('{path}') WHERE {AS_OF} = $1 ORDER BY 1",
+        f"SELECT {c.USER_ID} FROM read_parquet({literal(feature_table)}) WHERE {AS_OF} = $1 ORDER BY 1",
         [as_of.to_pydatetime()],
     ).fetchnumpy()[c.USER_ID]
     return pd.DataFrame(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from features import contract as c
 from features.asof import AS_OF
+from lifecycle.sql import literal
 from training.btyd import BGNBD, BTYDError, GammaGamma, expected_value, rfm_summary
 
 
@@ -56,10 +57,9 @@ def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.
     import duckdb
 
     as_of = pd.Timestamp(test[AS_OF].iloc[0])
-    path = str(events_path).replace("'", "''")
     orders = duckdb.sql(
         f"""SELECT {c.USER_ID} AS user_id, {c.EVENT_TIME} AS order_time, sum({c.AMOUNT}) AS value
-            FROM read_parquet('{path}')
+            FROM read_parquet({literal(events_path)})
             WHERE {c.EVENT_TYPE} = '{c.PURCHASE}' AND {c.EVENT_TIME} <= '{as_of.isoformat()}'::TIMESTAMPTZ
             GROUP BY ALL"""
     ).df()

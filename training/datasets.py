@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, FeatureError, _utc
+from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
 from features.repo import TASK_SERVICES
 from features.store import historical_features, open_store, store_paths
@@ -35,16 +35,7 @@ class TrainingSet:
 
 def available_cutoffs(settings: Settings, dataset: str | None = None) -> list[pd.Timestamp]:
     """The feature table's cutoffs (its distinct as_of values)."""
-    import duckdb
-
-    paths = store_paths(settings, dataset)
-    if not paths.feature_table.is_file():
-        raise FeatureError(
-            f"no feature table at {paths.feature_table}: run `lifecycle features build` first"
-        )
-    table = str(paths.feature_table).replace("'", "''")
-    rows = duckdb.sql(f"SELECT DISTINCT {AS_OF} FROM read_parquet('{table}') ORDER BY 1").fetchall()
-    return [_utc(r[0]) for r in rows]
+    return feature_cutoffs(store_paths(settings, dataset).feature_table)
 
 
 def build_training_set(
