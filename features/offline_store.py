@@ -2,7 +2,7 @@
 
 Feast 0.67 builds its point-in-time join through ibis: an inner join of every entity row
 with every older feature row of its user, then a window dedup, then a left join back, with
-ibis compiling the plan first. On 1.2M entity rows that was 3.5x a plain ``ASOF LEFT JOIN``
+ibis compiling the plan first. On 1.2M entity rows that was 3.4-4.7x a plain ``ASOF LEFT JOIN``
 of the same rows. This subclass answers :meth:`get_historical_features` with one SQL query:
 one ``ASOF LEFT JOIN`` per Parquet source (views over the same source, timestamp and TTL
 share it), the TTL applied as Feast does (``ts <= row time <= ts + ttl``), rows in entity
