@@ -12,6 +12,7 @@ iteration). Calibration and quantile models follow exactly as in :func:`training
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from serving.distributed import dask_client
-from serving.predictor import QUANTILES, ModelBundle
-from training.models import SPECS, ModelSpec, categories_of, fit_calibrator
+from serving.predictor import ModelBundle
+from training.models import ModelSpec, fit_bundle
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -126,63 +127,40 @@ def fit_bundle_dask(
     train: pd.DataFrame,
     valid: pd.DataFrame,
     *,
-    label: str,
-    feature_names: list[str],
-    service: str,
-    label_spec: dict[str, Any],
-    data_window: dict[str, Any],
-    seed: int = 7,
-    spec: ModelSpec | None = None,
     settings: Settings,
     client: Client | None = None,
+    **fit: Any,
 ) -> ModelBundle:
-    """:func:`training.models.fit_bundle` with the boosting done by ``lightgbm.dask`` on the cluster."""
-    if client is None:
-        with dask_client(settings) as own:
-            return fit_bundle_dask(
-                task,
-                train,
-                valid,
-                label=label,
-                feature_names=feature_names,
-                service=service,
-                label_spec=label_spec,
-                data_window=data_window,
-                seed=seed,
-                spec=spec,
-                settings=settings,
-                client=own,
+    """:func:`training.models.fit_bundle` (same keyword arguments) with the boosting done by
+    ``lightgbm.dask`` on the cluster of ``client`` (default: one from the settings)."""
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(settings))
+        cluster = client
+
+        def trainer(
+            draft: ModelBundle,
+            train: pd.DataFrame,
+            valid: pd.DataFrame,
+            label: str,
+            categorical: list[int],
+            spec: ModelSpec,
+            seed: int,
+        ) -> Any:
+            x_valid = draft.matrix(valid).to_numpy(dtype="float64")
+            y_valid = valid[label].to_numpy(dtype="float64")
+            x_train, y_train = _dask_frames(draft.matrix(train), train[label], cluster)
+            params = spec.lgb_params(seed)
+            return lambda objective_params: boost(
+                cluster,
+                x_train,
+                y_train,
+                x_valid,
+                y_valid,
+                params | objective_params,
+                spec,
+                categorical,
+                settings.dask.rounds_per_chunk,
             )
-    spec = spec or SPECS[task]
-    categories = categories_of(
-        pd.concat([train[feature_names], valid[feature_names]]), feature_names
-    )
-    draft = ModelBundle(task, None, feature_names, categories, service, label_spec, data_window)
-    x_valid = draft.matrix(valid)
-    y_valid = valid[label].to_numpy(dtype="float64")
-    x_train, y_train = _dask_frames(draft.matrix(train), train[label], client)
-    categorical = [i for i, name in enumerate(feature_names) if name in categories]
-    params = spec.lgb_params(seed)
 
-    def booster_for(objective_params: dict[str, Any]) -> Any:
-        return boost(
-            client,
-            x_train,
-            y_train,
-            x_valid.to_numpy(dtype="float64"),
-            y_valid,
-            params | objective_params,
-            spec,
-            categorical,
-            settings.dask.rounds_per_chunk,
-        )
-
-    draft.booster = booster_for({})
-    if task in ("churn", "conversion"):
-        draft.calibrator = fit_calibrator(draft.raw_score(x_valid), y_valid)
-    else:
-        draft.quantile_boosters = {
-            q: booster_for({"objective": "quantile", "alpha": q, "metric": "quantile"})
-            for q in QUANTILES
-        }
-    return draft
+        return fit_bundle(task, train, valid, trainer=trainer, **fit)

@@ -8,6 +8,7 @@ same data and seed give the same model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,13 @@ def categories_of(frame: pd.DataFrame, feature_names: list[str]) -> dict[str, li
     return out
 
 
+Booster = Callable[[dict[str, Any]], Any]  # objective overrides -> a fitted LightGBM booster
+# (draft bundle, train, valid, label column, categorical feature indices, spec, seed) -> Booster
+Trainer = Callable[
+    [ModelBundle, pd.DataFrame, pd.DataFrame, str, list[int], "ModelSpec", int], Booster
+]
+
+
 def fit_bundle(
     task: str,
     train: pd.DataFrame,
@@ -85,17 +93,45 @@ def fit_bundle(
     data_window: dict[str, Any],
     seed: int = 7,
     spec: ModelSpec | None = None,
+    trainer: Trainer | None = None,
 ) -> ModelBundle:
-    """Fit the task's model on ``train`` with early stopping on ``valid``; calibrate on ``valid``."""
-    import lightgbm as lgb
+    """Fit the task's model on ``train`` with early stopping on ``valid``; calibrate on ``valid``.
 
+    ``trainer`` does the boosting (default: LightGBM in this process; ``training.distributed``
+    passes one on a Dask cluster); categories, calibration and quantiles are the same either way.
+    """
     spec = spec or SPECS[task]
     categories = categories_of(
         pd.concat([train[feature_names], valid[feature_names]]), feature_names
     )
     draft = ModelBundle(task, None, feature_names, categories, service, label_spec, data_window)
-    x_train, x_valid = draft.matrix(train), draft.matrix(valid)
     categorical = [i for i, name in enumerate(feature_names) if name in categories]
+    booster_for = (trainer or local_trainer)(draft, train, valid, label, categorical, spec, seed)
+    draft.booster = booster_for({})
+    if task in ("churn", "conversion"):
+        raw = draft.raw_score(draft.matrix(valid))
+        draft.calibrator = fit_calibrator(raw, valid[label].to_numpy(dtype="float64"))
+    else:
+        draft.quantile_boosters = {
+            q: booster_for({"objective": "quantile", "alpha": q, "metric": "quantile"})
+            for q in QUANTILES
+        }
+    return draft
+
+
+def local_trainer(
+    draft: ModelBundle,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    label: str,
+    categorical: list[int],
+    spec: ModelSpec,
+    seed: int,
+) -> Booster:
+    """Boosting in this process, with LightGBM's early stopping on ``valid``."""
+    import lightgbm as lgb
+
+    x_train, x_valid = draft.matrix(train), draft.matrix(valid)
     params = spec.lgb_params(seed, rows=len(train))
 
     def booster_for(objective_params: dict[str, Any]) -> Any:
@@ -111,15 +147,7 @@ def fit_bundle(
             callbacks=[lgb.early_stopping(spec.early_stopping_rounds, verbose=False)],
         )
 
-    draft.booster = booster_for({})
-    if task in ("churn", "conversion"):
-        draft.calibrator = fit_calibrator(draft.raw_score(x_valid), valid[label].to_numpy())
-    else:
-        draft.quantile_boosters = {
-            q: booster_for({"objective": "quantile", "alpha": q, "metric": "quantile"})
-            for q in QUANTILES
-        }
-    return draft
+    return booster_for
 
 
 def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:
