@@ -231,3 +231,16 @@ TRAINED_AND_SCORED = (
     ["train", "all"],
     ["score-all"],
 )
+
+
+@contextlib.contextmanager
+def trained_home(workspace: Path) -> Iterator[Path]:
+    """``workspace`` trained and scored, as ``$LIFECYCLE_HOME`` with no other ``LIFECYCLE_``
+    variable set (servers started inside inherit exactly that)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_"):
+                patch.delenv(name)
+        patch.setenv("LIFECYCLE_HOME", str(workspace))
+        prepare(workspace, *TRAINED_AND_SCORED)
+        yield workspace

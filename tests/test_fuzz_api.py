@@ -10,8 +10,6 @@ Bounded: ~25 examples per operation, no per-example deadline, one minute at most
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from services import TRAINED_AND_SCORED, bentoml_server, prepare
+from services import bentoml_server, trained_home
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_EXAMPLES = 25
@@ -29,22 +27,10 @@ FUZZED: dict[str, int] = {}  # operation -> requests sent
 STATUSES: dict[int, int] = {}  # status code -> answers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A small trained workspace with batch scores, so /at_risk answers 200 as well."""
-    workspace = tmp_path_factory.mktemp("fuzz_ws")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_"):
-                patch.delenv(name)
-        patch.setenv("LIFECYCLE_HOME", str(workspace))
-        prepare(workspace, *TRAINED_AND_SCORED)
+    with trained_home(tmp_path_factory.mktemp("fuzz_ws")) as workspace:
         yield workspace
 
 

@@ -5,13 +5,12 @@ long version)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import TRAINED_AND_SCORED, bentoml_server, prepare
+from services import bentoml_server, trained_home
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
@@ -34,13 +33,7 @@ RSS_GROWTH_MAX_PCT = 5
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A trained, batch-scored workspace."""
-    workspace = tmp_path_factory.mktemp("soak_ws")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_"):
-                patch.delenv(name)
-        patch.setenv("LIFECYCLE_HOME", str(workspace))
-        prepare(workspace, *TRAINED_AND_SCORED)
+    with trained_home(tmp_path_factory.mktemp("soak_ws")) as workspace:
         yield workspace
 
 
