@@ -199,10 +199,17 @@ def warnings_quiet():
 
 
 def service(store: FeatureStore, name: str) -> Any:
+    """A feature service by name, kept on the store object: Feast rebuilds it from protobuf on
+    every get (about 1 ms), and a server asks on every request. Open a new store (the service
+    does on /reload) to see a re-applied repository."""
     from feast.errors import FeatureServiceNotFoundException
 
+    services = store.__dict__.setdefault("_lifecycle_services", {})
+    if name in services:
+        return services[name]
     try:
-        return store.get_feature_service(name, allow_cache=True)
+        services[name] = store.get_feature_service(name, allow_cache=True)
+        return services[name]
     except FeatureServiceNotFoundException:
         known = ", ".join(sorted(s.name for s in store.list_feature_services())) or "none"
         raise FeatureStoreError(
@@ -373,7 +380,7 @@ class _ReadPlan:
 
 
 def _read_plan(store: FeatureStore, service_name: str) -> _ReadPlan:
-    """Resolved once per store object and service (Feast rebuilds a service from protobuf on every get)."""
+    """Resolved once per store object and service."""
     from features.online_store import _columns
 
     plans = store.__dict__.setdefault("_lifecycle_read_plans", {})
