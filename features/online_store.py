@@ -20,9 +20,11 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.sqlite import (
@@ -102,6 +104,37 @@ def _python(value: ValueProto) -> Any:
         return None
     result = getattr(value, kind)
     return None if isinstance(result, float) and math.isnan(result) else result
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Views and features to read, and where each lands in a row of :meth:`read_rows`."""
+
+    reads: list[tuple[Any, list[str]]]  # (feature view, features)
+    stamps: list[int]  # positions of each view's event time
+    numbers: list[int]
+    number_names: pd.Index
+    texts: list[int]
+    text_names: pd.Index  # the join key first
+
+    @classmethod
+    def of(cls, join_key: str, reads: list[tuple[Any, list[str]]]) -> ReadPlan:
+        stamps, numbers, number_names, texts, text_names = [], [], [], [], []
+        position = 0
+        for view, features in reads:
+            types = {name: sql_type for name, sql_type, _ in _columns(view)}
+            stamps.append(position)
+            for offset, feature in enumerate(features, start=position + 1):
+                if types[feature] == "TEXT":
+                    texts.append(offset)
+                    text_names.append(feature)
+                else:
+                    numbers.append(offset)
+                    number_names.append(feature)
+            position += len(features) + 1
+        return cls(
+            reads, stamps, numbers, pd.Index(number_names), texts, pd.Index([join_key, *text_names])
+        )
 
 
 class UserRowSqliteOnlineStore(SqliteOnlineStore):
@@ -216,6 +249,43 @@ class UserRowSqliteOnlineStore(SqliteOnlineStore):
             chunk = keys[start : start + 500]
             rows += conn.execute(self._select(config, reads, len(chunk)), chunk).fetchall()
         return rows
+
+    def read_frame(
+        self, config: RepoConfig, plan: ReadPlan, ids: list[str]
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """(one row per id in order: the join key, text features, then numbers as float64;
+        whether each id has a row in any view)."""
+        (join_key, *_) = plan.text_names
+        keys = entity_keys(join_key, ids, config.entity_key_serialization_version)
+        rows = self.read_rows(config, plan.reads, keys)
+        found = np.fromiter(
+            (any(row[i] is not None for i in plan.stamps) for row in rows),
+            dtype=bool,
+            count=len(rows),
+        )
+        numbers = np.array([[row[i] for i in plan.numbers] for row in rows], dtype=float)
+        texts = np.array(
+            [[u, *(row[i] for i in plan.texts)] for u, row in zip(ids, rows, strict=True)],
+            dtype=object,
+        )
+        # Two blocks with prebuilt column indexes: a frame per call costs ~0.15 ms this way.
+        frame = pd.concat(
+            [
+                pd.DataFrame(
+                    texts.reshape(len(rows), len(plan.texts) + 1),
+                    columns=plan.text_names,
+                    dtype=object,
+                ),
+                pd.DataFrame(
+                    numbers.reshape(len(rows), len(plan.numbers)),
+                    columns=plan.number_names,
+                    dtype=float,
+                ),
+            ],
+            axis=1,
+            copy=False,
+        )
+        return frame, found
 
     def _select(
         self, config: RepoConfig, reads: Sequence[tuple[Any, Sequence[str]]], count: int

@@ -367,44 +367,20 @@ def online_features(store: FeatureStore, user_ids: list[str], service_name: str)
     return Online(frame=frame, found=found)
 
 
-@dataclass(frozen=True)
-class _ReadPlan:
-    """Where a service's features sit in a row of ``UserRowSqliteOnlineStore.read_rows``."""
-
-    reads: list[tuple[Any, list[str]]]  # (feature view, features)
-    stamps: list[int]  # positions of each view's event time
-    numbers: list[int]
-    number_names: pd.Index
-    texts: list[int]
-    text_names: pd.Index  # user_id first
-
-
-def _read_plan(store: FeatureStore, service_name: str) -> _ReadPlan:
-    """Resolved once per store object and service."""
-    from features.online_store import _columns
+def _read_plan(store: FeatureStore, service_name: str) -> Any:
+    """The service's views and features as an online-store read, resolved once per store."""
+    from features.online_store import ReadPlan
 
     plans = store.__dict__.setdefault("_lifecycle_read_plans", {})
-    if service_name in plans:
-        return plans[service_name]
-    reads, stamps, numbers, number_names, texts, text_names = [], [], [], [], [], []
-    position = 0
-    for projection in service(store, service_name).feature_view_projections:
-        view = store.get_feature_view(projection.name, allow_registry_cache=True)
-        types = {name: sql_type for name, sql_type, _ in _columns(view)}
-        features = [f.name for f in projection.features]
-        reads.append((view, features))
-        stamps.append(position)
-        for offset, feature in enumerate(features, start=position + 1):
-            if types[feature] == "TEXT":
-                texts.append(offset)
-                text_names.append(feature)
-            else:
-                numbers.append(offset)
-                number_names.append(feature)
-        position += len(features) + 1
-    plans[service_name] = _ReadPlan(
-        reads, stamps, numbers, pd.Index(number_names), texts, pd.Index([c.USER_ID, *text_names])
-    )
+    if service_name not in plans:
+        reads = [
+            (
+                store.get_feature_view(projection.name, allow_registry_cache=True),
+                [f.name for f in projection.features],
+            )
+            for projection in service(store, service_name).feature_view_projections
+        ]
+        plans[service_name] = ReadPlan.of(c.USER_ID, reads)
     return plans[service_name]
 
 
@@ -413,41 +389,12 @@ def _online_rows(
 ) -> Online:
     import sqlite3
 
-    import numpy as np
-
-    from features.online_store import entity_keys
-
     plan = _read_plan(store, service_name)
-    keys = entity_keys(c.USER_ID, user_ids, store.config.entity_key_serialization_version)
     try:
-        rows = online.read_rows(store.config, plan.reads, keys)
+        frame, found = online.read_frame(store.config, plan, user_ids)
     except sqlite3.OperationalError as error:  # e.g. the online db was deleted or never filled
         raise FeatureStoreError(
             f"the online store {store.config.online_store.path} cannot answer ({error}): "
             "run `lifecycle features materialize`"
         ) from None
-    found = np.fromiter(
-        (any(row[i] is not None for i in plan.stamps) for row in rows), dtype=bool, count=len(rows)
-    )
-    numbers = np.array([[row[i] for i in plan.numbers] for row in rows], dtype=float)
-    texts = np.array(
-        [[u, *(row[i] for i in plan.texts)] for u, row in zip(user_ids, rows, strict=True)],
-        dtype=object,
-    )
-    frame = pd.concat(
-        [
-            pd.DataFrame(
-                texts.reshape(len(rows), len(plan.texts) + 1),
-                columns=plan.text_names,
-                dtype=object,
-            ),
-            pd.DataFrame(
-                numbers.reshape(len(rows), len(plan.numbers)),
-                columns=plan.number_names,
-                dtype=float,
-            ),
-        ],
-        axis=1,
-        copy=False,
-    )
     return Online(frame=frame, found=pd.Series(found, copy=False))
