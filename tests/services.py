@@ -244,3 +244,21 @@ def trained_home(workspace: Path) -> Iterator[Path]:
         patch.setenv("LIFECYCLE_HOME", str(workspace))
         prepare(workspace, *TRAINED_AND_SCORED)
         yield workspace
+
+
+@contextlib.contextmanager
+def redis_workspace(home: Path, redis_dir: Path, users: int, seed: int) -> Iterator[str]:
+    """A demo workspace whose settings file selects a fresh redis-server, materialized into
+    it; yields the Feast connection string."""
+    with redis_server(redis_dir) as connection:
+        (home / "lifecycle.toml").write_text(
+            f'[feast]\nonline_store = "redis"\nredis_connection = "{connection}"\n'
+        )
+        prepare(
+            home,
+            ["demo-data", "--users", str(users), "--seed", str(seed)],
+            ["features", "build"],
+            ["features", "apply"],
+            ["features", "materialize"],
+        )
+        yield connection

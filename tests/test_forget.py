@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from test_feature_store import prepare
+from services import prepare
 
 from features import contract as c
 from features.erasure import forget, keyed_hash, log_entries
@@ -269,20 +269,10 @@ def test_crash_mid_rewrite_leaves_previous_files_readable(
 
 def test_forget_deletes_users_from_redis(tmp_path_factory: pytest.TempPathFactory) -> None:
     import redis
-    from services import redis_server
+    from services import redis_workspace
 
     home = tmp_path_factory.mktemp("forget_redis_ws")
-    with redis_server(tmp_path_factory.mktemp("redis")) as connection:
-        (home / "lifecycle.toml").write_text(
-            f'[feast]\nonline_store = "redis"\nredis_connection = "{connection}"\n'
-        )
-        prepare(
-            home,
-            ["demo-data", "--users", "100", "--seed", "2"],
-            ["features", "build"],
-            ["features", "apply"],
-            ["features", "materialize"],
-        )
+    with redis_workspace(home, tmp_path_factory.mktemp("redis"), users=100, seed=2) as connection:
         settings = load_settings(home=home, environ={})
         host, port = connection.split(":")
         with redis.Redis(host=host, port=int(port)) as client:

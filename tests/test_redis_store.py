@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from services import redis_server
-from test_feature_store import assert_online_matches_offline, prepare
+from services import redis_workspace
+from test_feature_store import assert_online_matches_offline
 
 from features import contract as c
 from features.store import latest_feature_rows, online_features, open_store, store_paths
@@ -21,17 +21,7 @@ from lifecycle.settings import load_settings
 def redis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """A demo workspace whose settings file selects a fresh redis-server, materialized into it."""
     home = tmp_path_factory.mktemp("redis_ws")
-    with redis_server(tmp_path_factory.mktemp("redis")) as connection:
-        (home / "lifecycle.toml").write_text(
-            f'[feast]\nonline_store = "redis"\nredis_connection = "{connection}"\n'
-        )
-        prepare(
-            home,
-            ["demo-data", "--users", "1500", "--seed", "3"],
-            ["features", "build"],
-            ["features", "apply"],
-            ["features", "materialize"],
-        )
+    with redis_workspace(home, tmp_path_factory.mktemp("redis"), users=1500, seed=3) as connection:
         yield home, connection
 
 
