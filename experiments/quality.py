@@ -9,7 +9,7 @@ ORACLE built from the generator's ground truth:
   (engagement rate, purchase propensity, mean order value, base churn hazard,
   reactivation propensity, activation, channel): the ceiling with perfect knowledge of
   who the user is, short of knowing the future's randomness.
-- demo, observed end: the champion scores everyone at the serving cutoff (the day after
+- demo, observed end: the model just trained (the deployed refit) scores everyone at the serving cutoff (the day after
   the last event) and is judged on the outcomes the generator simulated after the end
   but never wrote as events (no activity in 90 days; a first purchase in 90 days;
   revenue minus refunds in the LTV horizon): a true out-of-time test.
@@ -225,7 +225,6 @@ def _with_latent(frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) -> tuple[Any, Row]:
     """Fit the latent-trait oracle on the pipeline's own train/valid rows; test on its test rows."""
-    from features.asof import AS_OF
     from features.labels import LABEL
     from training.datasets import build_training_set
     from training.models import fit_bundle
@@ -236,9 +235,8 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
     assert split == result.split, "the oracle must use the pipeline's split"
     frame = _with_latent(training.frame, truth)
     names = training.feature_names + [f"latent_{n}" for n in LATENT]
-    train = frame[frame[AS_OF].isin(split.train)]
-    valid = frame[frame[AS_OF] == split.valid]
-    test = frame[frame[AS_OF] == split.test]
+    parts = split.parts(frame)
+    train, valid, test = parts["train"], parts["valid"], parts["test"]
     bundle = fit_bundle(
         task,
         train,
@@ -253,7 +251,7 @@ def latent_oracle(settings: Any, task: str, truth: pd.DataFrame, result: Any) ->
     y = test[LABEL].to_numpy(dtype=float)
     metrics = dict(result.metrics)
     metrics[ORACLE] = metric_dict(task, y, {ORACLE: bundle.predict(test)})[ORACLE]
-    row = Row("demo", task, f"test cutoff {split.test:%Y-%m-%d}", len(test), metrics)
+    row = Row("demo", task, f"test cutoff {split.test_cutoff:%Y-%m-%d}", len(test), metrics)
     return bundle, row
 
 
@@ -275,21 +273,21 @@ def observed_end(
     entities = table.loc[table[AS_OF] == end, [c.USER_ID, AS_OF]].reset_index(drop=True)
     client = registry.client(settings)
     name = registry.model_name("demo", task)
-    champion = registry.alias_version(client, name, registry.CHAMPION)
+    # The version just trained (the deployed refit), champion or not: the gate is judged apart.
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = ModelBundle.load(registry.bundle_path(client, name, champion.version, Path(tmp)))
+        bundle = ModelBundle.load(registry.bundle_path(client, name, result.version, Path(tmp)))
     retrieved = historical_features(open_store(settings, "demo"), entities, bundle.service)
     outcomes = ["future_active_90d", "future_purchases_90d", "future_revenue_90d"]
     outcomes += ["future_revenue", "future_refund_amount"]
     frame = retrieved.frame.merge(truth[[c.USER_ID, *outcomes]], on=c.USER_ID, how="left")
     spec = label_spec(task, settings.labels)
     if task == "churn":
-        # Eligible as the label defines it: activity in the lookback before the cutoff.
-        frame = frame[frame["recency_days"] <= spec.lookback_days]
+        # Eligible as the label defines it (every known user unless a lookback is set).
+        frame = frame[spec.eligible(frame)]
         y = (~frame["future_active_90d"].astype(bool)).to_numpy(dtype=float)
         what = "no activity in the 90 days after the end"
     elif task == "conversion":
-        frame = frame[frame["orders_total"].fillna(0) == 0]
+        frame = frame[spec.eligible(frame)]
         y = (frame["future_purchases_90d"] > 0).to_numpy(dtype=float)
         what = "first purchase in the 90 days after the end"
     else:
@@ -366,7 +364,7 @@ def run_online_retail(
             Row(
                 "online_retail",
                 task,
-                f"{label[task]}, test cutoff {result.split.test:%Y-%m-%d}",
+                f"{label[task]}, test cutoff {result.split.test_cutoff:%Y-%m-%d}",
                 n,
                 dict(result.metrics),
             )

@@ -127,12 +127,23 @@ def compute_features(
 
 
 def cutoff_grid(
-    first_event: pd.Timestamp, last_event: pd.Timestamp, frequency: str = "MS"
+    first_event: pd.Timestamp, last_event: pd.Timestamp, frequency: str = "7D"
 ) -> list[pd.Timestamp]:
-    """Regular cutoffs after the first event, plus the midnight after the last event (today's scores)."""
+    """Regular cutoffs after the first event, plus the midnight after the last event (today's scores).
+
+    A fixed-length frequency (``7D``) counts back from that scoring date, so whatever the
+    horizon, the freshest matured cutoff is less than one step older than the horizon: a
+    model learns from customers as old as the ones it scores. A calendar frequency (``MS``)
+    uses calendar dates.
+    """
     first, last = _utc(first_event), _utc(last_event)
-    grid = pd.date_range(first.normalize() + pd.Timedelta(days=1), last, freq=frequency)
+    start = first.normalize() + pd.Timedelta(days=1)
     serving = last.normalize() + pd.Timedelta(days=1)
+    offset = pd.tseries.frequencies.to_offset(frequency)
+    if isinstance(offset, pd.offsets.Tick):
+        steps = int((serving - start) // pd.Timedelta(offset))
+        return [serving - k * pd.Timedelta(offset) for k in range(steps, -1, -1)]
+    grid = pd.date_range(start, last, freq=frequency)
     return sorted({*(_utc(t) for t in grid), serving})
 
 

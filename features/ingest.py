@@ -8,6 +8,7 @@ reason per row, and ``report.json`` with the counts. The folder is replaced atom
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ import pandas as pd
 from features import adapters
 from features import contract as c
 from features.validation import (
+    CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
     DEFAULT_MEMORY_LIMIT,
+    PARQUET_SUFFIXES,
     ContractError,
     Loaded,
     event_rules,
@@ -28,6 +31,7 @@ from features.validation import (
     stream_table,
     user_rules,
 )
+from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 
@@ -53,7 +57,48 @@ class DatasetSummary:
                 f"  {table}: {report['rows_loaded']:,} rows loaded of {report['rows_read']:,}, "
                 f"{report['rows_quarantined']:,} quarantined" + (f" ({reasons})" if reasons else "")
             )
+            notes = report.get("notes", {})
+            if "amount_default" in notes:
+                why = (
+                    "their amount was empty"
+                    if notes["amount_in_file"]
+                    else "no amount column: LTV is in purchases"
+                )
+                out.append(
+                    f"    {notes['amount_defaulted']:,} purchase/refund rows given amount "
+                    f"{notes['amount_default']:g} ({why})"
+                )
+            if "repeats_kept" in notes:
+                out.append(f"    exact repeats kept as separate events: {notes['repeats_kept']:,}")
         return out
+
+
+def dataset_name_from_file(path: Path) -> str:
+    """The dataset name a file gives when none is asked for: its name without the file type
+    suffix, lowercased, any character but a-z, 0-9, '-' and '_' replaced by '_'
+    (``Orders 2024.csv.gz`` -> ``orders_2024``)."""
+    name = Path(path).name
+    for suffix in sorted(CSV_SUFFIXES + PARQUET_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    derived = re.sub(r"[^a-z0-9_-]", "_", name.lower())
+    if not re.search(r"[a-z0-9]", derived):
+        raise UserError(
+            f"{path}: no dataset name can be made from this file name (it gives {derived!r}); "
+            "name the dataset with --dataset NAME"
+        )
+    return derived
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name asked for: one folder name in the workspace, not a hidden one."""
+    if not name or name != name.strip() or re.search(r"[/\\]", name) or name.startswith("."):
+        raise UserError(
+            f"dataset name {name!r}: expected one folder name in the workspace (no '/' or "
+            "'\\', not starting with '.', no leading or trailing spaces), e.g. orders"
+        )
+    return name
 
 
 def ingest_events(
@@ -67,11 +112,14 @@ def ingest_events(
     allow_negative_amounts: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    amount_default: float | None = None,
+    keep_repeats: bool = False,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
     Files are read ``chunk_rows`` rows at a time and good rows written as they come, so
-    memory follows the chunk size, not the file size.
+    memory follows the chunk size, not the file size. ``amount_default`` and
+    ``keep_repeats`` apply to the events (see :func:`features.validation.event_rules`).
     """
     tables = {
         "events": (
@@ -80,6 +128,8 @@ def ingest_events(
                 mapping or c.ColumnMapping(),
                 str(events_path),
                 allow_negative_amounts=allow_negative_amounts,
+                amount_default=amount_default,
+                keep_repeats=keep_repeats,
             ),
         )
     }

@@ -4,8 +4,9 @@ Each label reads only events in ``(as_of, as_of + horizon]``; eligibility reads 
 events at or before ``as_of``. A cutoff whose horizon ends after the last event is
 refused: it would be labelled from partial data.
 
-- churn: users active in ``(as_of - lookback, as_of]``; 1 when they have no activity in
-  the horizon.
+- churn: every user known at ``as_of`` (or, with a lookback, those active in
+  ``(as_of - lookback, as_of]``); 1 when they have no activity in the horizon. Lapsed users
+  are scored by default: on real purchase logs ~40% of them buy again within a quarter.
 - conversion: users who have not reached the target by ``as_of``; 1 when they reach it
   in the horizon. Target ``first_purchase`` (sign-up data) or ``repeat_purchase``
   (one-time buyers becoming repeat buyers, for purchase-only logs).
@@ -17,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from features import contract as c
@@ -41,10 +43,13 @@ class LabelSpec:
 
     def describe(self) -> str:
         if self.task == "churn":
-            return (
-                f"churn: active in the {self.lookback_days} days up to as_of, "
-                f"no activity in the next {self.horizon_days} days"
+            who = (
+                "every user known at as_of"
+                if self.lookback_days is None
+                else f"active in the {self.lookback_days} days up to as_of"
             )
+            return f"churn: {who}, no activity in the next {self.horizon_days} days"
+
         if self.task == "conversion":
             return f"conversion: not yet {self.target} at as_of, reaches it within {self.horizon_days} days"
         return (
@@ -53,6 +58,30 @@ class LabelSpec:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def eligible(self, features: pd.DataFrame) -> np.ndarray:
+        """Which feature rows (users known at their as_of) the label is defined for: the same
+        rule as the label SQL, read from the features (``recency_days``, ``orders_total``)."""
+        if self.task == "churn":
+            if self.lookback_days is None:
+                return np.ones(len(features), dtype=bool)
+            recency = features["recency_days"].astype(float).fillna(np.inf).to_numpy()
+            return recency <= self.lookback_days
+        if self.task == "conversion":
+            orders = features["orders_total"].astype(float).fillna(0).to_numpy()
+            return orders == self.orders_before_target
+        return np.ones(len(features), dtype=bool)
+
+    @property
+    def orders_before_target(self) -> int:
+        """Conversion: the orders a user has before reaching the target (0 or 1)."""
+        return 0 if self.target == "first_purchase" else 1
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LabelSpec:
+        return cls(
+            **{k: values.get(k) for k in ("task", "horizon_days", "lookback_days", "target")}
+        )
 
 
 def label_spec(task: str, labels_settings: object) -> LabelSpec:
@@ -121,11 +150,14 @@ def _label_sql(spec: LabelSpec) -> str:
         UNION
         SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a ON e.{t} <= a.as_of"""
     if spec.task == "churn":
+        eligible = (
+            known
+            if spec.lookback_days is None
+            else f"""SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a
+              ON e.{t} > a.as_of - INTERVAL {spec.lookback_days} DAY AND e.{t} <= a.as_of AND {active}"""
+        )
         return f"""
-        WITH eligible AS (
-            SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a
-              ON e.{t} > a.as_of - INTERVAL {spec.lookback_days} DAY AND e.{t} <= a.as_of AND {active}
-        ),
+        WITH eligible AS ({eligible}),
         returned AS (
             SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a ON {in_horizon} AND {active}
         )
@@ -133,7 +165,7 @@ def _label_sql(spec: LabelSpec) -> str:
         FROM eligible g LEFT JOIN returned r USING ({u}, as_of)
         ORDER BY g.as_of, g.{u}"""
     if spec.task == "conversion":
-        needed = 1 if spec.target == "first_purchase" else 2
+        needed = spec.orders_before_target + 1
         return f"""
         WITH orders AS ({_orders_sql()}),
         known AS ({known}),

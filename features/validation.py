@@ -12,12 +12,14 @@ the rules that need the whole table are decided over all of it: a column's share
 unparseable values and the share of bad rows are summed over chunks and judged at the
 end, and repeats (``duplicate_row``, ``duplicate_user_id``) are found by DuckDB over the
 good rows written so far (spilling to disk beyond ``ingest.memory_limit``), the first copy
-in file order kept. A table held in memory goes through the same path as one chunk.
+in file order kept (or, for event logs with genuine same-moment repeats, every copy kept and
+counted). A table held in memory goes through the same path as one chunk.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from collections import Counter
@@ -80,19 +82,31 @@ DEFAULT_MEMORY_LIMIT = "256MB"  # as settings ingest.memory_limit
 CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
 # reads some dozens of blocks ahead, so this bounds that read-ahead too
 SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it is staged
+NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
+AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
 
 
 class Quarantine:
-    """Collects bad rows of one raw frame with the first reason found for each."""
+    """Collects bad rows of one raw frame with the first reason found for each, and notes
+    on rows that load with a caveat the report counts (e.g. a defaulted amount)."""
 
     def __init__(self, raw: pd.DataFrame) -> None:
         self.raw = raw
         self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
+        self.noted: dict[str, pd.Series] = {}
 
     def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
         """Mark rows as bad; a row keeps the first reason it was flagged with."""
         mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
         self.reason = self.reason.mask(mask & self.reason.isna(), reason)
+
+    def note(self, mask: pd.Series | np.ndarray, name: str) -> None:
+        """Mark rows the report counts under ``notes[name]`` if they load."""
+        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        self.noted[name] = self.noted.get(name, pd.Series(False, index=self.raw.index)) | mask
+
+    def noted_rows(self, name: str) -> np.ndarray:
+        return self.noted.get(name, pd.Series(False, index=self.raw.index)).to_numpy(dtype=bool)
 
     @property
     def good(self) -> pd.Series:
@@ -324,6 +338,7 @@ class TableChecks:
 
     def __init__(self) -> None:
         self.columns: dict[str, _ColumnEvidence] = {}
+        self.notes: dict[str, Any] = {}  # facts about the whole table for the report
 
     def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> None:
         filled = ~is_blank(raw[column])
@@ -414,8 +429,14 @@ def check_events(
     *,
     allow_negative_amounts: bool = False,
     latest_event: pd.Timestamp,
+    amount_default: float | None = None,
 ) -> pd.DataFrame:
-    """Contract-shaped events of one raw chunk (every row); bad rows are flagged in ``bad``."""
+    """Contract-shaped events of one raw chunk (every row); bad rows are flagged in ``bad``.
+
+    With ``amount_default``, purchase and refund rows without an amount (no amount column,
+    or an empty cell) get it and are noted as ``amount_defaulted``; without it they are
+    ``missing_amount``, and a file with no amount column at all is refused.
+    """
     wanted = {name: mapping.source(name) for name in (c.USER_ID, c.EVENT_TIME)}
     if mapping.default_event_type is None:
         wanted[c.EVENT_TYPE] = mapping.source(c.EVENT_TYPE)
@@ -469,12 +490,37 @@ def check_events(
         elif not allow_negative_amounts:
             bad.flag(negative, "negative_amount")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
+        if amount_default is not None:
+            defaulted = monetary & is_blank(raw[amount_col])
+            amount = amount.mask(defaulted, amount_default)
+            bad.note(defaulted, AMOUNT_DEFAULTED)
+            checks.notes.update(
+                amount_default=amount_default,
+                amount_in_file=True,
+                amount_unit="as in the file; empty purchase or refund amounts given the default",
+            )
         bad.flag(monetary & amount.isna(), "missing_amount")
     else:
         amount = pd.Series(np.nan, index=raw.index, dtype="float64")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
-        if monetary.any():
-            bad.flag(monetary, "missing_amount")
+        if amount_default is not None:
+            amount = amount.mask(monetary, amount_default)
+            bad.note(monetary, AMOUNT_DEFAULTED)
+            checks.notes.update(
+                amount_default=amount_default,
+                amount_in_file=False,
+                amount_unit="purchases: no amount column, each purchase or refund counts the "
+                "default, so LTV is a number of purchases",
+            )
+        elif monetary.any():
+            first = monetary[monetary].index[0]
+            raise ContractError(
+                f"{source}: no amount column '{mapping.source(c.AMOUNT)}', but row {first + 1} "
+                f"is a {event_type[first]} and purchase and refund rows need one (the file "
+                f"has: {', '.join(raw.columns)}). For a log without amounts use "
+                "--amount-default 1 (each purchase counts 1, LTV in purchases), or name the "
+                "amount column with --map amount=COLUMN"
+            )
 
     events = pd.DataFrame(
         {c.USER_ID: user_id, c.EVENT_TIME: event_time, c.EVENT_TYPE: event_type, c.AMOUNT: amount}
@@ -532,6 +578,8 @@ class TableRules:
     unique_by: tuple[str, ...] | None = None  # repeats of these among good rows; None: all
     duplicate_reason: str = "duplicate_row"
     order_by: tuple[str, ...] = ()  # then file order
+    keep_repeats: bool = False  # repeats are separate events: counted, not quarantined
+    noted: tuple[str, ...] = ()  # Quarantine.note names counted over the loaded rows
 
 
 def event_rules(
@@ -541,9 +589,18 @@ def event_rules(
     allow_negative_amounts: bool = False,
     latest_event: pd.Timestamp | None = None,
     prepare: Prepare | None = None,
+    amount_default: float | None = None,
+    keep_repeats: bool = False,
 ) -> TableRules:
     """The events contract; ``prepare`` lets an adapter reshape a raw chunk and flag rows
-    for its own reasons first (its quarantine keeps the original raw values)."""
+    for its own reasons first (its quarantine keeps the original raw values).
+
+    ``amount_default``: the amount of purchase and refund rows that have none (see
+    :func:`check_events`). ``keep_repeats``: exact repeats are separate events (two
+    identical purchases at the same moment), counted as ``repeats_kept``, not quarantined.
+    """
+    if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
+        raise ValueError(f"amount_default must be a positive number, got {amount_default}")
     latest = latest_event or pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
@@ -556,10 +613,17 @@ def event_rules(
             checks,
             allow_negative_amounts=allow_negative_amounts,
             latest_event=latest,
+            amount_default=amount_default,
         )
         return events, bad
 
-    return TableRules("events", check, order_by=(c.EVENT_TIME, c.USER_ID))
+    return TableRules(
+        "events",
+        check,
+        order_by=(c.EVENT_TIME, c.USER_ID),
+        keep_repeats=keep_repeats,
+        noted=(AMOUNT_DEFAULTED,) if amount_default is not None else (),
+    )
 
 
 def user_rules(mapping: c.ColumnMapping, source: str) -> TableRules:
@@ -634,7 +698,8 @@ def stream_table(
 
     ``chunks`` is called once per pass: a second pass reads the raw values of repeats.
     Good rows are staged in ``work_dir``; the whole-table rules then run in DuckDB and
-    the final table is written in ``rules.order_by`` then file order.
+    the final table is written in ``rules.order_by`` then file order. With
+    ``rules.keep_repeats`` repeats are counted (``notes["repeats_kept"]``) and loaded.
     """
     import duckdb
 
@@ -645,12 +710,16 @@ def stream_table(
     reasons: Counter[str] = Counter()
     report = LoadReport(source=source, table=rules.table, rows_read=0)
     first_bad: tuple[int, str] | None = None
+    noted = {name: NOTED_COLUMN.format(name) for name in rules.noted}
     try:
         for raw in chunks():
             frame, bad = rules.check(raw, checks)
             report.rows_read += len(raw)
             keep = bad.good.to_numpy()
-            good.write(frame.loc[keep], {SOURCE_ROW_COLUMN: frame.index.to_numpy()[keep] + 1})
+            staged_extra = {SOURCE_ROW_COLUMN: frame.index.to_numpy()[keep] + 1}
+            for name, column in noted.items():
+                staged_extra[column] = bad.noted_rows(name)[keep]
+            good.write(frame.loc[keep], staged_extra)
             quarantined = bad.frame()
             held.write(quarantined)
             reasons.update(bad.counts())
@@ -687,10 +756,25 @@ def stream_table(
             f") WHERE source_row <> first"
         )
         repeats = np.sort(con.execute("SELECT source_row FROM repeats").fetchnumpy()["source_row"])
+        kept_repeats = 0
+        if rules.keep_repeats:
+            # Genuine repeats (the same purchase twice at one moment): every copy loads.
+            kept_repeats = len(repeats)
+            con.execute("DELETE FROM repeats").fetchall()
+            repeats = repeats[:0]
         if len(repeats):
             reasons[rules.duplicate_reason] += len(repeats)
             if first_bad is None or repeats[0] < first_bad[0]:
                 first_bad = (int(repeats[0]), rules.duplicate_reason)
+        report.notes.update(checks.notes)
+        for name, column in noted.items():  # counted over the rows that load
+            ((count,),) = con.execute(
+                f"SELECT count(*) FROM {staged} WHERE {identifier(column)} "
+                f"AND {row} NOT IN (SELECT source_row FROM repeats)"
+            ).fetchall()
+            report.notes[name] = int(count)
+        if rules.keep_repeats:
+            report.notes["repeats_kept"] = kept_repeats
         report.rows_quarantined = int(sum(reasons.values()))
         report.rows_loaded = report.rows_read - report.rows_quarantined
         report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
@@ -780,6 +864,8 @@ def validate_events(
     max_bad_fraction: float = 0.5,
     allow_negative_amounts: bool = False,
     latest_event: pd.Timestamp | None = None,
+    amount_default: float | None = None,
+    keep_repeats: bool = False,
 ) -> Loaded:
     """Check a raw events frame against the contract and return contract-shaped events."""
     rules = event_rules(
@@ -787,6 +873,8 @@ def validate_events(
         source,
         allow_negative_amounts=allow_negative_amounts,
         latest_event=latest_event,
+        amount_default=amount_default,
+        keep_repeats=keep_repeats,
     )
     return load_table(lambda: [raw], rules, source, max_bad_fraction=max_bad_fraction)
 

@@ -202,7 +202,11 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     type=click.Path(path_type=Path),
     help="Optional users table (CSV or Parquet).",
 )
-@click.option("--dataset", default=None, help="Dataset name in the workspace [settings dataset].")
+@click.option(
+    "--dataset",
+    default=None,
+    help="Dataset name in the workspace [default: the file's name, e.g. orders.csv -> orders].",
+)
 @click.option(
     "--map",
     "maps",
@@ -215,9 +219,23 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "--event-type",
     help="Event type for rows without one; a purchase log (user, time, amount) uses --event-type purchase.",
 )
+@click.option(
+    "--amount-default",
+    type=float,
+    metavar="N",
+    help="Amount of purchase/refund rows without one (no amount column, or an empty cell); "
+    "for a count-only log --amount-default 1 makes LTV a number of purchases. Counted in "
+    "report.json as amount_defaulted.",
+)
 @click.option("--negative-is-refund", is_flag=True, help="Negative purchase amounts are refunds.")
 @click.option(
     "--allow-negative", is_flag=True, help="Keep negative amounts instead of quarantining them."
+)
+@click.option(
+    "--keep-repeats/--no-keep-repeats",
+    default=None,
+    help="Keep exact repeat rows as separate events (counted as repeats_kept) instead of "
+    "quarantining them as duplicate_row [settings ingest.keep_repeats; default: quarantine].",
 )
 @click.option(
     "--timezone", default="UTC", show_default=True, help="Zone of timestamps without an offset."
@@ -234,18 +252,22 @@ def ingest(
     maps: tuple[str, ...],
     users_map: tuple[str, ...],
     event_type: str | None,
+    amount_default: float | None,
     negative_is_refund: bool,
     allow_negative: bool,
+    keep_repeats: bool | None,
     timezone: str,
     time_format: str | None,
 ) -> None:
     """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
 
     The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
-    fits in bounded memory.
+    fits in bounded memory. Without --dataset the dataset is named after the file.
     """
+    import math
+
     from features.contract import ColumnMapping
-    from features.ingest import ingest_events
+    from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
 
     options = {"timezone": timezone, "time_format": time_format}
     try:
@@ -258,7 +280,20 @@ def ingest(
         users_mapping = ColumnMapping.parse(list(users_map), **options)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--map") from None
-    name = dataset or obj.settings.dataset
+    if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
+        raise click.BadParameter(
+            f"{amount_default} is not a positive number (e.g. 1)", param_hint="--amount-default"
+        )
+    if dataset is None:
+        name = dataset_name_from_file(events)
+        obj.console.step(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
+        if name != obj.settings.dataset:
+            obj.console.step(
+                f"the other commands work on dataset '{obj.settings.dataset}' (settings dataset) "
+                f"unless given --dataset {name} or LIFECYCLE_DATASET={name}"
+            )
+    else:
+        name = check_dataset_name(dataset)
     obj.console.step(f"validating {events}" + (f" and {users_file}" if users_file else ""))
     summary = ingest_events(
         events,
@@ -270,6 +305,8 @@ def ingest(
         allow_negative_amounts=allow_negative or obj.settings.ingest.allow_negative_amounts,
         chunk_rows=obj.settings.ingest.chunk_rows,
         memory_limit=obj.settings.ingest.memory_limit,
+        amount_default=amount_default,
+        keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -502,7 +539,10 @@ def models(obj: Context, dataset: str | None) -> None:
             if k in ("auc", "pr_auc", "ece", "normalized_gini", "spearman")
         )
         aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
-        lines.append(f"{r['model']} v{r['version']}{aliases} test {r['test_cutoff']}: {headline}")
+        kind = "" if r["kind"] == "lightgbm" else f" (baseline {r['kind']})"
+        lines.append(
+            f"{r['model']} v{r['version']}{kind}{aliases} test {r['test_cutoff']}: {headline}"
+        )
     obj.console.result(
         {"models": rows}, lines or ["no registered models: run `lifecycle train all`"]
     )
@@ -576,6 +616,59 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
         },
         result.lines(),
     )
+
+
+@main.command()
+@click.option(
+    "--cutoff",
+    "cutoffs",
+    multiple=True,
+    required=True,
+    metavar="DATE",
+    help="Cut the data at this date (midnight UTC); repeat for rolling origins.",
+)
+@click.option(
+    "--horizon",
+    type=click.IntRange(min=1),
+    metavar="DAYS",
+    help="Days after the cutoff to judge by; sets every label horizon [default: settings labels].",
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep plots, backtest.json and each cutoff's scratch workspace here [default: a temporary folder].",
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples of users for the model-minus-baseline intervals.",
+)
+@pass_context
+def backtest(
+    obj: Context,
+    cutoffs: tuple[str, ...],
+    horizon: int | None,
+    dataset: str | None,
+    out: Path | None,
+    resamples: int,
+) -> None:
+    """Out-of-time backtest: run the whole pipeline on the data up to each cutoff, then judge
+    its scores and the baselines' against what happened after it (logged to MLflow)."""
+    from lifecycle.backtest import run_backtest
+
+    result = run_backtest(
+        obj.settings,
+        list(cutoffs),
+        dataset=dataset,
+        horizon_days=horizon,
+        out=out,
+        resamples=resamples,
+        progress=obj.console.step,
+    )
+    obj.console.result(result.to_dict(), result.lines())
 
 
 # -- operator lists (issue 6): batch scores, at-risk list, movers, segments, report ------------

@@ -51,6 +51,11 @@ class IngestSettings(_Section):
         0.5, gt=0, le=1, description="above this share of bad rows a file is refused as wrong"
     )
     allow_negative_amounts: bool = False
+    keep_repeats: bool = Field(
+        False,
+        description="keep exact repeat event rows as separate events (genuine same-moment "
+        "purchases), counted as repeats_kept, instead of quarantining them as duplicate_row",
+    )
     chunk_rows: int = Field(
         100_000,
         ge=1,
@@ -65,7 +70,12 @@ class IngestSettings(_Section):
 
 
 class LabelSettings(_Section):
-    churn_lookback_days: int = Field(90, ge=1)
+    churn_lookback_days: int | None = Field(
+        None,
+        ge=1,
+        description="churn is defined for users active in this many days up to the cutoff; "
+        "unset (the default): for every known user, lapsed ones included (win-back)",
+    )
     churn_horizon_days: int = Field(90, ge=1)
     conversion_horizon_days: int = Field(90, ge=1)
     conversion_target: str = Field("first_purchase", pattern="^(first_purchase|repeat_purchase)$")
@@ -74,7 +84,25 @@ class LabelSettings(_Section):
 
 class FeatureSettings(_Section):
     windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90, 365])
-    cutoff_frequency: str = "MS"  # pandas offset alias for training cutoffs (month start)
+    cutoff_frequency: str = Field(
+        "7D",
+        description="spacing of the feature table's cutoffs: a fixed length (pandas alias such "
+        "as 7D) counts back from the scoring date, so the freshest matured cutoff is at most one "
+        "step older than the horizon; a calendar alias (MS) uses calendar dates",
+    )
+
+    @field_validator("cutoff_frequency")
+    @classmethod
+    def _known_frequency(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            offset = pd.tseries.frequencies.to_offset(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a pandas frequency (e.g. 7D, 14D, MS)") from None
+        if offset is None or pd.Timestamp("2024-01-01") + offset <= pd.Timestamp("2024-01-01"):
+            raise ValueError(f"{value!r} is not a positive frequency")
+        return value
 
 
 class FeastSettings(_Section):
@@ -104,6 +132,12 @@ class TrainingSettings(_Section):
     )
     engine: str = Field(
         "local", pattern="^(local|dask)$", description="local: in process; dask: lightgbm.dask"
+    )
+    max_cutoffs: int = Field(
+        52,
+        ge=3,
+        description="most matured cutoffs a model learns from: beyond it older cutoffs are "
+        "thinned (every k-th kept, counted from the freshest), which bounds rows and time",
     )
 
 

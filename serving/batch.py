@@ -422,6 +422,7 @@ def score_all(
             "as_of": f"{stamp:%Y-%m-%d}",
             "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model_versions": champions.versions,
+            "model_kinds": champions.kinds,
             "feature_services": {t: b.service for t, b in champions.bundles.items()},
             "unavailable": champions.unavailable,
             "definitions": definitions.versions,

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.labels import LabelSpec
 from lifecycle import registry
+from lifecycle.btyd import purchase_outlook
 from serving.predictor import ModelBundle
 from serving.segments import lifecycle_stage
 
@@ -116,6 +118,11 @@ class Champions:
     unavailable: dict[str, str] = field(default_factory=dict)
 
     @property
+    def kinds(self) -> dict[str, str]:
+        """Task -> what serves it: ``lightgbm`` or the baseline rule that beat it."""
+        return {task: bundle.kind for task, bundle in self.bundles.items()}
+
+    @property
     def services(self) -> set[str]:
         return {b.service for b in self.bundles.values()}
 
@@ -188,8 +195,7 @@ def score_frame(
     churn = champions.bundles.get("churn")
     if churn is not None:
         probability = churn.predict(features)
-        lookback = churn.label.get("lookback_days") or 90
-        eligible = features["recency_days"].astype(float).fillna(np.inf).to_numpy() <= lookback
+        eligible = LabelSpec.from_dict(churn.label).eligible(features)
         out["churn_probability"] = np.where(eligible, probability, np.nan)
         p = out["churn_probability"].to_numpy(dtype=float)  # risk_band(), vectorised
         out["risk_band"] = np.select(
@@ -199,16 +205,28 @@ def score_frame(
             out["reasons"] = top_reasons(churn, features, eligible)
     conversion = champions.bundles.get("conversion")
     if conversion is not None:
-        needed = 1 if conversion.label.get("target") == "repeat_purchase" else 0
-        eligible = features["orders_total"].astype(float).fillna(0).to_numpy() == needed
+        eligible = LabelSpec.from_dict(conversion.label).eligible(features)
         out["conversion_probability"] = np.where(eligible, conversion.predict(features), np.nan)
     ltv = champions.bundles.get("ltv")
     if ltv is not None:
         out["ltv"] = ltv.predict(features)
-        interval = ltv.predict_interval(features)
-        out[["ltv_p10", "ltv_p50", "ltv_p90"]] = interval.to_numpy()
+        if ltv.quantile_boosters:  # a baseline rule served for LTV has no interval
+            interval = ltv.predict_interval(features)
+            out[["ltv_p10", "ltv_p50", "ltv_p90"]] = interval.to_numpy()
+        else:
+            out[["ltv_p10", "ltv_p50", "ltv_p90"]] = np.nan
+        if ltv.purchase_booster is not None:  # two-part LTV: P(any value in its horizon)
+            out["purchase_probability"] = ltv.purchase_probability(ltv.matrix(features))
         if "churn_probability" in out:
             out["value_at_risk"] = out["churn_probability"] * out["ltv"]
+    process = next(
+        (b for b in (ltv, churn) if b is not None and b.purchase_process is not None), None
+    )
+    if process is not None and process.purchase_process is not None:
+        outlook = purchase_outlook(
+            process.purchase_process, features, float(process.label["horizon_days"])
+        )
+        out[["p_alive", "expected_purchases"]] = outlook.to_numpy()
     out["lifecycle_stage"] = lifecycle_stage(features, out.get("churn_probability"))
     return out
 

@@ -63,7 +63,7 @@ COLD_START = (
 TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "churn": ("churn_probability", "risk_band", "reasons"),
     "conversion": ("conversion_probability",),
-    "ltv": ("ltv", "ltv_p10", "ltv_p50", "ltv_p90"),
+    "ltv": ("ltv", "ltv_p10", "ltv_p50", "ltv_p90", "purchase_probability"),
 }
 
 
@@ -89,17 +89,36 @@ class UserScore(_Model):
     )
     churn_probability: float | None = Field(
         None,
-        description="null when churn was not asked for or the user was not active in its lookback",
+        description="null when churn was not asked for, or the champion's label has a lookback "
+        "and the user was not active in it (default: every known user is scored)",
     )
     risk_band: Literal["low", "medium", "high"] | None = None
     conversion_probability: float | None = Field(
         None, description="null when the user is not eligible (already converted) or not asked for"
     )
-    ltv: float | None = Field(None, description="expected revenue over the LTV horizon")
-    ltv_p10: float | None = None
+    ltv: float | None = Field(
+        None,
+        description="expected revenue over the LTV horizon (the mean: with most of the mass at 0 "
+        "and a heavy tail it can exceed ltv_p90)",
+    )
+    ltv_p10: float | None = Field(
+        None, description="10th percentile of the revenue (0 when P(no purchase) >= 10%)"
+    )
     ltv_p50: float | None = None
     ltv_p90: float | None = None
+    purchase_probability: float | None = Field(
+        None, description="probability of any revenue over the LTV horizon"
+    )
     value_at_risk: float | None = Field(None, description="churn_probability x ltv")
+    p_alive: float | None = Field(
+        None,
+        description="BG/NBD probability that the customer is still active (null without a purchase)",
+    )
+    expected_purchases: float | None = Field(
+        None,
+        description="BG/NBD expected purchases over the LTV horizon (churn horizon without an "
+        "LTV model; null without a purchase)",
+    )
     lifecycle_stage: str | None = None
     reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
     model_versions: dict[str, str] = Field(default_factory=dict)
@@ -108,6 +127,11 @@ class UserScore(_Model):
 class ScoreResponse(_Model):
     users: list[UserScore]
     model_versions: dict[str, str] = Field(description="task -> registry version used")
+    model_kinds: dict[str, str] = Field(
+        default_factory=dict,
+        description="task -> what serves it: lightgbm, or the baseline rule registered when it "
+        "beat LightGBM (recency_rule, rfm_score, last_period_value, bgnbd_gamma_gamma)",
+    )
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
     cold_start: str = COLD_START
 
@@ -125,6 +149,7 @@ class ModelInfo(_Model):
     model: str
     version: str
     aliases: list[str]
+    kind: str = Field(description="lightgbm, or the baseline rule that beat it")
     feature_service: str
     features: int
     label: dict[str, Any]
@@ -146,6 +171,8 @@ class AtRiskUser(_Model):
     ltv: float | None = None
     value_at_risk: float | None = None
     risk_band: str | None = None
+    p_alive: float | None = None
+    expected_purchases: float | None = None
     lifecycle_stage: str | None = None
     segment: str | None = None
     channel: str | None = None
@@ -504,6 +531,8 @@ class Scorer:
         ]
         if "churn" in champions.bundles and "ltv" in champions.bundles:
             fields.append("value_at_risk")
+        if any(b.purchase_process for b in champions.bundles.values()):
+            fields += ["p_alive", "expected_purchases"]
         users = []
         for user_id in user_ids:
             row = rows.get(user_id)
@@ -515,7 +544,10 @@ class Scorer:
                 UserScore(user_id=user_id, status=status, model_versions=versions, **values)
             )
         return ScoreResponse(
-            users=users, model_versions=versions, unavailable=dict(champions.unavailable)
+            users=users,
+            model_versions=versions,
+            model_kinds=champions.kinds,
+            unavailable=dict(champions.unavailable),
         )
 
     # models and lists
@@ -535,6 +567,7 @@ class Scorer:
                     aliases=sorted(
                         a for a, v in state.aliases.get(task, {}).items() if v == version
                     ),
+                    kind=bundle.kind,
                     feature_service=bundle.service,
                     features=len(bundle.feature_names),
                     label=bundle.label,

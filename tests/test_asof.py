@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -156,3 +158,44 @@ def test_unmatured_horizon_is_refused(events: pd.DataFrame) -> None:
         FeatureError, match=r"need events up to 2024-12-26.*data ends at 2024-09-10.*2024-09-01"
     ):
         compute_labels(events, [T, pd.Timestamp("2024-09-01", tz="UTC")], LabelSpec("ltv", 116))
+
+
+def test_churn_by_default_covers_every_known_user_and_the_rule_lives_once(
+    events: pd.DataFrame,
+) -> None:
+    """Without a lookback every user known at the cutoff has a churn label, the lapsed
+    included; with one, only the recently active. Serving's eligibility (LabelSpec.eligible
+    on the features) picks exactly the users the label SQL labels."""
+    lapsed = frame([ev("d", "2023-06-01", c.PURCHASE, 9.0, "d1"), ev("d", "2024-03-20", c.SESSION)])
+    log = pd.concat([events, lapsed])
+    features = compute_features(log, [T], windows=(7, 30, 90))
+    everyone = LabelSpec("churn", 60)
+    labels = compute_labels(log, [T], everyone)
+    assert dict(zip(labels[c.USER_ID], labels[LABEL], strict=True)) == {"a": 0, "b": 1, "d": 0}
+    assert "every user known" in everyone.describe()
+    for spec in (
+        everyone,
+        LabelSpec("churn", 60, lookback_days=30),
+        LabelSpec("conversion", 60, target="first_purchase"),
+        LabelSpec("conversion", 60, target="repeat_purchase"),
+        LabelSpec("ltv", 60),
+    ):
+        labelled = set(compute_labels(log, [T], spec)[c.USER_ID])
+        eligible = set(features.loc[spec.eligible(features), c.USER_ID])
+        assert eligible == labelled, spec
+        assert LabelSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_cutoff_grid_counts_back_from_the_scoring_date() -> None:
+    from features.asof import cutoff_grid
+
+    first = pd.Timestamp("2024-01-03 08:00", tz="UTC")
+    last = pd.Timestamp("2024-03-20 17:00", tz="UTC")
+    weekly = cutoff_grid(first, last, "7D")
+    assert weekly[-1] == pd.Timestamp("2024-03-21", tz="UTC")  # the midnight after the last event
+    assert {b - a for a, b in itertools.pairwise(weekly)} == {pd.Timedelta(days=7)}
+    assert weekly[0] >= pd.Timestamp("2024-01-04", tz="UTC") > weekly[0] - pd.Timedelta(days=7)
+    monthly = cutoff_grid(first, last, "MS")
+    assert monthly == [
+        pd.Timestamp(d, tz="UTC") for d in ("2024-02-01", "2024-03-01", "2024-03-21")
+    ]

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from services import run_cli
 
-from features.asof import AS_OF
+from features.asof import AS_OF, feature_cutoffs
 from features.store import historical_features, open_store, store_paths
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
@@ -219,7 +219,8 @@ def test_as_of_must_be_a_cutoff_and_features_build_adds_one(home: Path, scored: 
 
 def test_movers_compare_latest_with_previous(home: Path, scored: dict, tmp_path: Path) -> None:
     settings = load_settings(home=home, environ={})
-    earlier = batch.score_all(settings, "2025-12-01", reasons_top=None)
+    month_before = feature_cutoffs(store_paths(settings).feature_table)[-5]  # weekly cutoffs
+    earlier = batch.score_all(settings, month_before, reasons_top=None)
     latest = batch.score_all(settings, reasons_top=None)
     assert read_scores(home / "scores" / PREVIOUS).path == earlier.path.resolve()
     listing = json.loads(run_cli(home, "--json", "movers", "--top", "10"))

@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import hyp2f1
 
-from training.btyd import (
+from lifecycle.btyd import (
     BGNBD,
     BTYDError,
     GammaGamma,
@@ -323,3 +323,57 @@ def test_bad_rfm_inputs_are_rejected(
         BGNBD.fit(*args)
     with pytest.raises(BTYDError, match=message):
         CDNOW.probability_alive(*args)
+
+
+def test_purchase_outlook_from_feature_rows_matches_the_model_on_rfm() -> None:
+    """Feature rows (orders, first purchase age, purchase recency in days) give the same
+    frequency / recency / T as an order log with one order a day, and the same P(alive) and
+    expected purchases; users without a purchase get none."""
+    from features.asof import compute_features
+    from lifecycle.btyd import fit_purchase_process, purchase_outlook, rfm_from_features
+
+    rng = np.random.default_rng(3)
+    as_of = pd.Timestamp("2024-07-01", tz="UTC")
+    rows = []
+    for i in range(60):
+        days = sorted(rng.choice(np.arange(1, 180), size=1 + i % 5, replace=False))
+        rows += [
+            {
+                "user_id": f"u{i}",
+                "event_time": as_of - pd.Timedelta(days=int(d), hours=3),
+                "event_type": "purchase",
+                "amount": 10.0,
+            }
+            for d in days
+        ]
+    rows.append(
+        {
+            "user_id": "browser",
+            "event_time": as_of - pd.Timedelta(days=5),
+            "event_type": "session",
+            "amount": None,
+        }
+    )
+    events = pd.DataFrame(rows)
+    features = compute_features(events, [as_of]).set_index("user_id")
+    orders = events[events["event_type"] == "purchase"].rename(
+        columns={"event_time": "order_time", "amount": "value"}
+    )
+    summary = rfm_summary(orders, as_of)
+    rfm = rfm_from_features(features).loc[summary.index]
+    assert np.allclose(rfm["frequency"], summary["frequency"])
+    # features measure from the exact times, the summary from calendar days
+    assert np.allclose(rfm["recency"], summary["recency"], atol=1 / 7)
+    assert np.allclose(rfm["T"], summary["T"], atol=1 / 7)
+
+    params = fit_purchase_process(features)
+    assert params is not None and all(v > 0 for v in params.values())
+    outlook = purchase_outlook(params, features, horizon_days=91)
+    assert outlook.loc["browser"].isna().all()
+    customers = outlook.drop(index="browser")
+    assert customers.notna().all().all()
+    assert ((customers["p_alive"] > 0) & (customers["p_alive"] <= 1)).all()
+    model = BGNBD(*(params[k] for k in ("r", "alpha", "a", "b")))
+    expected = model.expected_purchases(13.0, rfm["frequency"], rfm["recency"], rfm["T"])
+    assert np.allclose(customers.loc[summary.index, "expected_purchases"], expected)
+    assert fit_purchase_process(features.head(5)) is None  # too few customers to fit

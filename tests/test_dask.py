@@ -19,12 +19,11 @@ import pytest
 from test_training import run_cli
 
 from features import contract as c
-from features.asof import AS_OF
 from features.labels import LABEL
 from features.store import latest_feature_rows, store_paths
 from lifecycle.settings import SettingsError, load_settings
 from serving.distributed import score_parquet, score_partitioned
-from serving.predictor import ModelBundle
+from serving.predictor import VALUE_LEVELS, ModelBundle
 from serving.scoring import load_champions, score_frame
 from training import evaluation
 from training.datasets import build_training_set
@@ -96,8 +95,8 @@ def test_dask_ltv_bundle_matches_in_process(home: Path, client: object) -> None:
     training = build_training_set(settings, "ltv")
     split = time_split(training.cutoffs, training.spec.horizon_days)
     frame = training.frame
-    train = frame[frame[AS_OF].isin(split.train)]
-    valid, test = frame[frame[AS_OF] == split.valid], frame[frame[AS_OF] == split.test]
+    parts = split.parts(frame)
+    train, valid, test = parts["train"], parts["valid"], parts["test"]
     common = {
         "label": LABEL,
         "feature_names": training.feature_names,
@@ -113,7 +112,8 @@ def test_dask_ltv_bundle_matches_in_process(home: Path, client: object) -> None:
         for name, bundle in (("local", local), ("dask", distributed))
     }
     assert abs(gini["dask"] - gini["local"]) <= METRIC_TOLERANCE, gini
-    assert set(distributed.quantile_boosters) == {0.1, 0.5, 0.9}
+    assert set(distributed.quantile_boosters) == set(VALUE_LEVELS)
+    assert distributed.purchase_booster is not None
     interval = distributed.predict_interval(test)
     assert (interval["p10"] <= interval["p50"]).all() and (interval["p50"] <= interval["p90"]).all()
     # Early stopping kept the best iteration, and the saved bundle keeps exactly that model.
@@ -134,6 +134,12 @@ def test_validation_loss_matches_lightgbm_metrics() -> None:
     assert pinball(np.array([2.0, 0.0]), np.array([1.0, 1.0])) == pytest.approx((0.9 + 0.1) / 2)
     tweedie = validation_loss({"objective": "tweedie", "metric": "tweedie"})
     assert np.isfinite(tweedie(y, raw))
+    # Gamma deviance up to a term of the label only (LightGBM's gamma metric): least at the mean
+    gamma = validation_loss({"objective": "gamma", "metric": "gamma"})
+    spend = np.array([2.0, 5.0, 11.0])
+    grid = np.linspace(0.0, 3.0, 301)
+    best = grid[np.argmin([gamma(spend, np.full(3, r)) for r in grid])]
+    assert best == pytest.approx(np.log(spend.mean()), abs=0.01)
     with pytest.raises(ValueError, match="no validation loss"):
         validation_loss({"objective": "lambdarank", "metric": "ndcg"})
 

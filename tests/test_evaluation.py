@@ -219,6 +219,46 @@ def test_interval_coverage_by_hand() -> None:
         ev.interval_coverage([1.0, 2.0], [0.0, 3.0], [2.0, 1.0])
 
 
+def test_interval_shares_by_hand() -> None:
+    y = [1.0, 5.0, 10.0, 0.0, 3.0]
+    lower = [0.0, 6.0, 2.0, 0.5, 3.0]
+    upper = [2.0, 9.0, 9.0, 1.0, 4.0]
+    # Below: rows 1 and 3; above: row 2; inside (bounds inclusive): rows 0 and 4.
+    shares = ev.interval_shares(y, lower, upper)
+    assert shares == pytest.approx({"below": 0.4, "inside": 0.4, "above": 0.2})
+
+
+def test_roc_auc_matches_sklearn_with_ties(rng: np.random.Generator) -> None:
+    y, p = simulated_probabilities(rng, 1_000)
+    tied = np.round(p, 1)  # many ties
+    assert ev.roc_auc(y, tied) == pytest.approx(roc_auc_score(y, tied))
+    with pytest.raises(ValueError, match=r"single class"):
+        ev.roc_auc(np.ones(5), np.linspace(0, 1, 5))
+
+
+def test_paired_bootstrap_interval_brackets_the_difference(rng: np.random.Generator) -> None:
+    y, p = simulated_probabilities(rng, 600)
+    noisy = np.clip(p + rng.normal(0, 0.5, p.size), 0, 1)
+    found = ev.paired_bootstrap(
+        ev.roc_auc, y, p, {"noisy": noisy, "same": p}, resamples=300, seed=1
+    )
+    better = found["noisy"]
+    assert better["difference"] == pytest.approx(ev.roc_auc(y, p) - ev.roc_auc(y, noisy))
+    assert 0 < better["low"] <= better["difference"] <= better["high"]  # excludes zero
+    assert found["same"] == {"difference": 0.0, "low": 0.0, "high": 0.0, "resamples": 300.0}
+    again = ev.paired_bootstrap(ev.roc_auc, y, p, {"noisy": noisy}, resamples=300, seed=1)
+    assert again["noisy"] == better  # seeded: the same draws
+    with pytest.raises(ValueError, match=r"resamples must be a positive integer"):
+        ev.paired_bootstrap(ev.roc_auc, y, p, {"noisy": noisy}, resamples=0)
+
+
+def test_paired_bootstrap_skips_draws_where_the_metric_is_undefined() -> None:
+    y = np.array([1.0] + [0.0] * 9)  # many draws miss the one positive
+    score = np.linspace(1, 0, 10)
+    found = ev.paired_bootstrap(ev.roc_auc, y, score, {"flat": np.zeros(10)}, resamples=100)
+    assert 0 < found["flat"]["resamples"] < 100
+
+
 # --- errors -------------------------------------------------------------------------------
 
 

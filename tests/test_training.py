@@ -14,11 +14,12 @@ from services import run_cli
 
 from features.asof import AS_OF
 from features.labels import LABEL
+from features.store import store_paths
 from lifecycle import registry
 from lifecycle.cli import main
 from lifecycle.registry import PromotionError, promote
 from lifecycle.settings import load_settings
-from serving.predictor import ModelBundle
+from serving.predictor import VALUE_LEVELS, ModelBundle
 from training import models as model_specs
 from training.pipeline import (
     TrainingError,
@@ -61,10 +62,10 @@ def test_time_split_is_honest(trained: dict) -> None:
     for result in trained.values():
         split = result.split
         horizon = pd.Timedelta(days=365 if result.task == "ltv" else 90)
-        assert max(split.train) < split.valid < split.test
-        assert (
-            split.valid + horizon <= split.test
-        )  # validation labels had matured by the test cutoff
+        assert max(split.train) < min(split.valid) <= max(split.valid) < min(split.test)
+        assert max(split.valid) + horizon <= min(
+            split.test
+        )  # validation labels had matured by the test cutoffs
 
 
 def test_registered_model_is_one_bundle_with_metadata(
@@ -77,8 +78,10 @@ def test_registered_model_is_one_bundle_with_metadata(
     version = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
     bundle = ModelBundle.load(registry.bundle_path(client, "demo-ltv", version.version, tmp_path))
     assert bundle.service == "ltv_v1" and bundle.label["horizon_days"] == 365
-    assert bundle.data_window["test_cutoff"] == f"{trained['ltv'].split.test:%Y-%m-%d}"
-    assert set(bundle.quantile_boosters) == {0.1, 0.5, 0.9}
+    assert bundle.data_window["test_cutoff"] == f"{trained['ltv'].split.test_cutoff:%Y-%m-%d}"
+    # two-part LTV: P(any value), the value given some value, and its quantile models
+    assert set(bundle.quantile_boosters) == set(VALUE_LEVELS) and bundle.purchase_booster
+    assert bundle.data_window["trained_on"]["cutoffs"][-1] == bundle.data_window["test_cutoff"]
     pyfunc = mlflow.pyfunc.load_model("models:/demo-ltv@champion")
     assert (
         pyfunc.metadata.get_input_schema() is not None
@@ -233,3 +236,106 @@ def test_gate_rules_on_a_real_registry(tmp_path: Path) -> None:
     assert forced == (True, "gone; auc 0.5000") and champion() == "4"
     with pytest.raises(TrainingError, match=r"gate_metric\.churn = 'auc' is not a churn metric"):
         gate(settings, client, name, "churn", "4", {"brier": 0.1}, scored(0.5))
+
+
+def test_gate_first_beats_the_best_baseline(tmp_path: Path) -> None:
+    """Even the first model must beat the best baseline on the gate metric; the refusal
+    says which baseline won and by how much, and nothing becomes champion."""
+    from training.pipeline import gate
+
+    settings = load_settings(home=tmp_path, environ={})
+    client = registry.client(settings)
+    name = "demo-conversion"
+    client.create_registered_model(name)
+    for _ in range(2):
+        client.create_model_version(name, source=str(tmp_path), run_id=None)
+    rules = {"recency_rule": {"auc": 0.56, "pr_auc": 0.4}, "rfm_score": {"auc": 0.55}}
+    promoted, reason = gate(
+        settings, client, name, "conversion", "1", {"auc": 0.55}, lambda *_: 0.0, baselines=rules
+    )
+    assert not promoted
+    assert reason.startswith("auc 0.5500 loses to the baseline recency_rule 0.5600 by 0.0100")
+    assert registry.alias_version(client, name, registry.CHAMPION) is None
+    promoted, reason = gate(
+        settings, client, name, "conversion", "2", {"auc": 0.57}, lambda *_: 0.0, baselines=rules
+    )
+    assert promoted and reason == "first model: auc 0.5700 > best baseline recency_rule 0.5600"
+
+
+def test_time_split_pools_a_month_of_weekly_cutoffs() -> None:
+    cutoffs = list(pd.date_range("2024-01-05", periods=40, freq="7D", tz="UTC"))
+    split = time_split(cutoffs, 91)
+    assert split.test == cutoffs[-4:]  # the last 28 days
+    assert all(t + pd.Timedelta(days=91) <= split.test[0] for t in split.valid)
+    assert len(split.valid) == 4 and split.train == [t for t in cutoffs if t < split.valid[0]]
+    assert split.test_cutoff == cutoffs[-1]
+
+
+def test_thinning_keeps_the_freshest_cutoffs_evenly() -> None:
+    from training.datasets import thin_cutoffs
+
+    cutoffs = list(pd.date_range("2024-01-05", periods=10, freq="7D", tz="UTC"))
+    assert thin_cutoffs(cutoffs, 52) == cutoffs
+    kept = thin_cutoffs(cutoffs, 4)
+    assert kept == cutoffs[::-3][::-1] and kept[-1] == cutoffs[-1] and len(kept) == 4
+    assert thin_cutoffs([], 4) == []
+
+
+def test_deployed_model_learned_from_every_matured_cutoff(home: Path, trained: dict) -> None:
+    """The registered version is the refit: it learned from the test cutoffs too (the
+    evaluated model never did), and records both windows."""
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    for task, result in trained.items():
+        name = registry.model_name("demo", task)
+        with_tmp = Path(home) / f"refit-{task}"
+        bundle = ModelBundle.load(registry.bundle_path(client, name, result.version, with_tmp))
+        window = bundle.data_window
+        evaluated = window["evaluated_on"]
+        trained_on = window["trained_on"]["cutoffs"]
+        assert max(evaluated["train_cutoffs"]) < min(evaluated["test_cutoffs"])
+        assert set(evaluated["train_cutoffs"]) | set(evaluated["test_cutoffs"]) <= set(trained_on)
+        assert trained_on[-1] == f"{result.split.test_cutoff:%Y-%m-%d}"
+        assert bundle.metrics == result.metrics["lightgbm"]  # the evaluated model's figures
+
+
+def test_a_baseline_that_wins_is_registered_and_served(
+    home: Path, trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A one-split stump loses to the recency rule: the rule becomes a model version of its
+    own, with its kind, and serves (probabilities, reasons, BG/NBD outlook) once promoted."""
+    from serving.scoring import load_champions, score_frame
+
+    settings = load_settings(home=home, environ={})
+    stump = dataclasses.replace(
+        model_specs.SPECS["churn"],
+        num_boost_round=1,
+        params=model_specs.SPECS["churn"].params | {"num_leaves": 2},
+    )
+    monkeypatch.setitem(model_specs.SPECS, "churn", stump)
+    weak = train_task(settings, "churn")
+    assert not weak.promoted and "loses to the baseline" in weak.gate
+    assert weak.baseline is not None and weak.baseline.kind in ("recency_rule", "rfm_score")
+    assert weak.baseline.metrics["auc"] == pytest.approx(
+        weak.metrics[weak.baseline.kind]["auc"], abs=0.01
+    )
+    assert 0 <= weak.baseline.metrics["ece"] < 0.1  # calibrated out of time, on valid
+    rows = {str(r["version"]): r for r in list_models(settings) if r["task"] == "churn"}
+    assert rows[weak.baseline.version]["kind"] == weak.baseline.kind
+    before = registry.alias_version(registry.client(settings), "demo-churn", registry.CHAMPION)
+    promote(settings, "churn", weak.baseline.version, reason="test: serve the rule")
+    try:
+        champions = load_champions(settings, cache=tmp_path)
+        assert champions.kinds["churn"] == weak.baseline.kind
+        assert champions.kinds["ltv"] == "lightgbm"
+        features = pd.read_parquet(store_paths(settings).feature_table)
+        latest = features[features[AS_OF] == features[AS_OF].max()].head(300)
+        scores = score_frame(champions, latest)
+        p = scores["churn_probability"].to_numpy()
+        assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+        assert any(scores["reasons"].map(len) > 0)
+        buyers = latest["orders_total"].to_numpy() > 0
+        assert scores.loc[buyers, "p_alive"].between(0, 1).all()
+        assert scores.loc[~buyers, "p_alive"].isna().all()
+    finally:
+        promote(settings, "churn", str(before.version), reason="test: restore")

@@ -242,3 +242,19 @@ def test_users_table_duplicates_and_bad_signups(tmp_path: Path) -> None:
     assert users[c.CHANNEL].tolist() == ["organic", "referral", "social"]
     assert users["plan"].tolist() == ["free", "pro", "free"]
     assert pd.isna(users[c.SIGNUP_TIME].iloc[2])  # no sign-up time is allowed, not bad
+
+
+def test_count_only_frame_with_amount_default_and_kept_repeats(tmp_path: Path) -> None:
+    path = write(tmp_path, "user_id,event_time\nu1,2024-01-01\nu1,2024-01-01\nu2,2024-01-02\n")
+    mapping = c.ColumnMapping(default_event_type=c.PURCHASE)
+    with pytest.raises(ContractError, match=r"no amount column.*--amount-default 1"):
+        load(path, mapping)
+    default = load(path, mapping, amount_default=1.0)
+    assert default.frame[c.AMOUNT].tolist() == [1.0, 1.0]
+    assert default.quarantine[c.REASON].tolist() == ["duplicate_row"]
+    assert default.report.notes["amount_defaulted"] == 2
+    kept = load(path, mapping, amount_default=1.0, keep_repeats=True)
+    assert kept.frame[c.USER_ID].tolist() == ["u1", "u1", "u2"] and kept.quarantine.empty
+    assert kept.report.notes["repeats_kept"] == 1 and kept.report.notes["amount_defaulted"] == 3
+    with pytest.raises(ValueError, match="amount_default must be a positive number"):
+        load(path, mapping, amount_default=0.0)

@@ -14,49 +14,41 @@ import pandas as pd
 
 from features import contract as c
 from features.asof import AS_OF
+from lifecycle.btyd import BGNBD, BTYDError, GammaGamma, expected_value, rfm_summary
+from lifecycle.rules import RuleModel, feature_matrix, fit_rule
 from lifecycle.sql import literal
-from training.btyd import BGNBD, BTYDError, GammaGamma, expected_value, rfm_summary
 
 
-def _quintile_score(train: pd.Series, test: pd.Series) -> np.ndarray:
-    """1..5 by the training quintile edges (more is higher); ties and zeros share a score."""
-    edges = np.unique(np.nanquantile(train.to_numpy(dtype=float), [0.2, 0.4, 0.6, 0.8]))
-    return 1 + np.searchsorted(
-        edges, test.fillna(train.median()).to_numpy(dtype=float), side="right"
-    )
-
-
-def rfm_score(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-    """Classic RFM: recent, frequent, big spenders score high (3..15)."""
-    recency = _quintile_score(-train["recency_days"], -test["recency_days"])
-    frequency = _quintile_score(train["orders_total"], test["orders_total"])
-    monetary = _quintile_score(train["revenue_total"], test["revenue_total"])
-    return (recency + frequency + monetary).astype(float)
+def _score(rule: RuleModel, rows: pd.DataFrame) -> np.ndarray:
+    return rule.predict(feature_matrix(rows, rule.feature_names))
 
 
 def classification_baselines(
     task: str, train: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
     """Scores where higher means more likely (churn: silent and low RFM; conversion: the reverse)."""
-    recency = test["recency_days"].fillna(test["tenure_days"]).to_numpy(dtype=float)
-    rfm = rfm_score(train, test)
-    if task == "churn":
-        return {"recency_rule": recency, "rfm_score": -rfm}
-    return {"recency_rule": -recency, "rfm_score": rfm}
+    names = ["recency_days", "tenure_days", "orders_total", "revenue_total"]
+    return {
+        kind: _score(fit_rule(kind, task, train, names, horizon_days=0, windows=[1]), test)
+        for kind in ("recency_rule", "rfm_score")
+    }
 
 
 def last_period_value(test: pd.DataFrame, horizon_days: int, windows: list[int]) -> np.ndarray:
     """Net revenue of the last period as long as the horizon (scaled from the nearest window)."""
-    window = min((w for w in windows if w >= horizon_days), default=max(windows))
-    net = test[f"revenue_{window}d"] - test[f"refund_amount_{window}d"]
-    return np.maximum(net.to_numpy(dtype=float), 0.0) * horizon_days / window
+    names = [f"{n}_{w}d" for w in windows for n in ("revenue", "refund_amount")]
+    rule = fit_rule(
+        "last_period_value", "ltv", test, names, horizon_days=horizon_days, windows=windows
+    )
+    return _score(rule, test)
 
 
-def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.ndarray:
-    """BG/NBD + Gamma-Gamma expected revenue in the horizon, fitted on history up to the cutoff."""
+def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """BG/NBD + Gamma-Gamma fitted on the purchases up to ``as_of``: per buyer (index user_id)
+    ``p_alive``, ``expected_purchases`` and ``expected_value`` in the next ``horizon_days``."""
     import duckdb
 
-    as_of = pd.Timestamp(test[AS_OF].iloc[0])
+    as_of = pd.Timestamp(as_of)
     orders = duckdb.sql(
         f"""SELECT {c.USER_ID} AS user_id, {c.EVENT_TIME} AS order_time, sum({c.AMOUNT}) AS value
             FROM read_parquet({literal(events_path)})
@@ -65,14 +57,26 @@ def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.
     ).df()
     summary = rfm_summary(orders, as_of)
     bgnbd = BGNBD.fit(summary["frequency"], summary["recency"], summary["T"])
+    rfm = (summary["frequency"], summary["recency"], summary["T"])
+    purchases = bgnbd.expected_purchases(horizon_days / 7.0, *rfm)
     try:
         gamma = GammaGamma.fit(summary["frequency"], summary["monetary_value"])
-        value = pd.Series(expected_value(bgnbd, gamma, summary, horizon_days), index=summary.index)
+        value = expected_value(bgnbd, gamma, summary, horizon_days)
     except BTYDError:
         # No repeat buyers to fit spend on: fall back to the mean order value of everyone.
-        purchases = bgnbd.expected_purchases(
-            horizon_days / 7.0, summary["frequency"], summary["recency"], summary["T"]
-        )
-        value = pd.Series(purchases * orders["value"].mean(), index=summary.index)
+        value = purchases * orders["value"].mean()
+    return pd.DataFrame(
+        {
+            "p_alive": bgnbd.probability_alive(*rfm),
+            "expected_purchases": purchases,
+            "expected_value": value,
+        },
+        index=summary.index,
+    )
+
+
+def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    """BG/NBD + Gamma-Gamma expected revenue in the horizon, fitted on history up to the cutoff."""
+    forecast = bgnbd_forecast(events_path, pd.Timestamp(test[AS_OF].iloc[0]), horizon_days)
     # Users without a purchase are not customers in BG/NBD terms: no expected value.
-    return test[c.USER_ID].map(value).fillna(0.0).to_numpy(dtype=float)
+    return test[c.USER_ID].map(forecast["expected_value"]).fillna(0.0).to_numpy(dtype=float)

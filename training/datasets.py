@@ -38,6 +38,13 @@ def available_cutoffs(settings: Settings, dataset: str | None = None) -> list[pd
     return feature_cutoffs(store_paths(settings, dataset).feature_table)
 
 
+def thin_cutoffs(cutoffs: list[pd.Timestamp], most: int) -> list[pd.Timestamp]:
+    """At most ``most`` cutoffs: every k-th, counted back from the freshest, which is always kept."""
+    ordered = sorted(cutoffs)
+    step = max(1, -(-len(ordered) // most))  # ceiling division
+    return ordered[::-1][::step][::-1]
+
+
 def build_training_set(
     settings: Settings,
     task: str,
@@ -46,7 +53,8 @@ def build_training_set(
     cutoffs: list[pd.Timestamp] | None = None,
     service_name: str | None = None,
 ) -> TrainingSet:
-    """Labels at every matured cutoff (or those given) + the task's features through Feast."""
+    """Labels at the matured cutoffs (or those given; at most ``training.max_cutoffs``, the
+    freshest kept) + the task's features through Feast."""
     paths = store_paths(settings, dataset)
     spec = label_spec(task, settings.labels)
     events_path = settings.workspace.dataset_dir(paths.dataset) / "events.parquet"
@@ -59,7 +67,9 @@ def build_training_set(
         f"SELECT max({c.EVENT_TIME}) FROM read_parquet('{str(events_path).replace(chr(39), chr(39) * 2)}')"
     ).fetchall()[0][0]
     grid = cutoffs or available_cutoffs(settings, paths.dataset)
-    ripe = matured_cutoffs(last_event, grid, spec.horizon_days)
+    ripe = thin_cutoffs(
+        matured_cutoffs(last_event, grid, spec.horizon_days), settings.training.max_cutoffs
+    )
     if not ripe:
         raise FeatureError(
             f"no cutoff of dataset '{paths.dataset}' has a matured {spec.horizon_days}-day {task} horizon: "

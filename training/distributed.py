@@ -50,6 +50,12 @@ def validation_loss(params: dict[str, Any]) -> Loss:
             return float(np.mean(-a + b))
 
         return tweedie
+    if metric == "gamma":
+
+        def gamma(y: np.ndarray, raw: np.ndarray) -> float:  # negative log-likelihood, log link
+            return float(np.mean(y * np.exp(-raw) + raw))
+
+        return gamma
     if metric == "quantile":
         alpha = float(params["alpha"])
 

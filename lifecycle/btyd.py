@@ -1,4 +1,5 @@
-"""BG/NBD purchase-count and Gamma-Gamma spend models: the classical LTV baseline.
+"""BG/NBD purchase-count and Gamma-Gamma spend models: the classical LTV baseline, and
+the per-user P(alive) and expected purchases that training fits and serving reports.
 
 BG/NBD: Fader, Hardie & Lee (2005), "Counting your customers the easy way: an alternative
 to the Pareto/NBD model", Marketing Science 24(2). Gamma-Gamma: Fader, Hardie & Lee (2005),
@@ -538,3 +539,60 @@ def simulate_gamma_gamma(
     monetary_value = np.zeros(x.shape)
     monetary_value[repeat] = rng.gamma(p * x[repeat], 1.0 / nu[repeat]) / x[repeat]
     return monetary_value
+
+
+# --------------------------------------------------------------------------- from features
+
+
+def rfm_from_features(features: pd.DataFrame, unit_days: float = 7.0) -> pd.DataFrame:
+    """frequency / recency / T from as-of feature rows (NaN for users without a purchase).
+
+    Repeat purchases are ``orders_total - 1`` (orders, not calendar days as in
+    :func:`rfm_summary`), so a model fitted and applied on feature rows agrees with itself.
+    """
+    orders = features["orders_total"].astype(float).to_numpy()
+    first = features["first_purchase_age_days"].astype(float).to_numpy()
+    last = features["purchase_recency_days"].astype(float).to_numpy()
+    customer = (orders >= 1) & np.isfinite(first) & np.isfinite(last)
+    nan = np.full(len(features), np.nan)
+    return pd.DataFrame(
+        {
+            "frequency": np.where(customer, orders - 1, nan),
+            "recency": np.where(customer, np.maximum(first - last, 0.0) / unit_days, nan),
+            "T": np.where(customer, np.maximum(first, 0.0) / unit_days, nan),
+        },
+        index=features.index,
+    )
+
+
+def purchase_outlook(
+    params: dict[str, float], features: pd.DataFrame, horizon_days: float
+) -> pd.DataFrame:
+    """``p_alive`` and ``expected_purchases`` in the horizon per feature row, from fitted
+    BG/NBD parameters; NaN for users without a purchase (not customers in BG/NBD terms)."""
+    model = BGNBD(*(float(params[k]) for k in ("r", "alpha", "a", "b")))
+    rfm = rfm_from_features(features)
+    customer = rfm["frequency"].notna().to_numpy()
+    out = pd.DataFrame(
+        {"p_alive": np.nan, "expected_purchases": np.nan}, index=features.index, dtype=float
+    )
+    if customer.any():
+        x, t_x, t_obs = (rfm[k].to_numpy()[customer] for k in ("frequency", "recency", "T"))
+        out.loc[customer, "p_alive"] = model.probability_alive(x, t_x, t_obs)
+        out.loc[customer, "expected_purchases"] = model.expected_purchases(
+            horizon_days / 7.0, x, t_x, t_obs
+        )
+    return out
+
+
+def fit_purchase_process(features: pd.DataFrame) -> dict[str, float] | None:
+    """BG/NBD parameters fitted on the customers of feature rows (one cutoff); None when
+    there are too few customers to fit."""
+    rfm = rfm_from_features(features).dropna()
+    if len(rfm) < MIN_CUSTOMERS:
+        return None
+    try:
+        model = BGNBD.fit(rfm["frequency"], rfm["recency"], rfm["T"])
+    except BTYDError:
+        return None
+    return dict(zip(("r", "alpha", "a", "b"), model.params, strict=True))

@@ -1,0 +1,588 @@
+"""Out-of-time backtest: cut a dataset at a date, run the whole pipeline on what came before,
+and judge its scores, next to the baselines, against what happened next.
+
+For each cutoff a scratch workspace gets the dataset's events at or before the cutoff (and
+the users known by then). Features, the Feast repository, the three models and batch
+scoring run there through the functions ``lifecycle run`` uses. What happened in
+``(cutoff, cutoff + horizon]`` comes from the full dataset with the label definitions of
+``features.labels``. The verdict goes to one MLflow run in the current workspace
+(experiment ``backtest-<dataset>``).
+
+Training and serving do not import each other; this module drives both, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle.backtest_judge import MODEL, forecasts, judge, outcomes, save_plots, verdict_lines
+from lifecycle.errors import UserError
+from lifecycle.settings import LabelSettings, Settings, TrackingSettings
+from lifecycle.sql import literal
+
+if TYPE_CHECKING:
+    from serving.batch import BatchResult
+
+TASKS = ("churn", "conversion", "ltv")
+RESAMPLES = 1000
+SCRATCH_MARKER = ".lifecycle-backtest"  # a folder holding it is ours to replace on a re-run
+
+Progress = Callable[[str], None]
+
+
+class BacktestError(UserError):
+    """A backtest cannot run as asked; the message names the cutoff, dataset or horizon."""
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+
+def parse_cutoff(value: str | pd.Timestamp) -> pd.Timestamp:
+    """A cutoff date as midnight UTC (features see events at or before it)."""
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise BacktestError(f"cutoff {value!r}: expected a date such as 2011-09-09") from None
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if stamp != stamp.normalize():
+        raise BacktestError(f"cutoff {value!r}: expected a date (midnight UTC), not a time of day")
+    return stamp
+
+
+def backtest_labels(labels: LabelSettings, horizon_days: int | None) -> LabelSettings:
+    """The label settings of the backtest: every horizon set to ``horizon_days`` when given."""
+    if horizon_days is None:
+        return labels
+    if horizon_days < 1:
+        raise BacktestError(f"--horizon {horizon_days}: expected a positive number of days")
+    return LabelSettings(
+        **labels.model_dump() | {f"{task}_horizon_days": horizon_days for task in TASKS}
+    )
+
+
+def scratch_settings(
+    settings: Settings, home: Path, dataset: str, labels: LabelSettings
+) -> Settings:
+    """The current settings in a scratch workspace: its own tracking store, and never a shared
+    online store (a Redis store would be overwritten with the cut data)."""
+    feast = settings.feast
+    if feast.online_store == "redis":
+        feast = feast.model_copy(update={"online_store": "sqlite"})
+    return settings.model_copy(
+        update={
+            "home": home,
+            "dataset": dataset,
+            "labels": labels,
+            "tracking": TrackingSettings(),
+            "feast": feast,
+        }
+    )
+
+
+def data_span(events_path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last event time of an events table (UTC)."""
+    from features.asof import connect
+
+    first, last = (
+        connect()
+        .execute(
+            f"SELECT min({c.EVENT_TIME}), max({c.EVENT_TIME}) FROM read_parquet({literal(events_path)})"
+        )
+        .fetchone()
+    )
+    if first is None:
+        raise BacktestError(f"{events_path}: the events table is empty")
+    return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")
+
+
+def check_before_end(cutoff: pd.Timestamp, last_event: pd.Timestamp) -> None:
+    """Refuse a cutoff after the data: nothing happened after it to judge by."""
+    if cutoff > last_event:
+        raise BacktestError(
+            f"cutoff {cutoff:%Y-%m-%d} is after the last event ({last_event:%Y-%m-%d %H:%M}): "
+            "nothing happened after it to judge the scores by"
+        )
+
+
+def check_history(cutoff: pd.Timestamp, first_event: pd.Timestamp, labels: LabelSettings) -> None:
+    """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
+    learn from); finer limits are the training's own errors."""
+    history = max(
+        labels.churn_horizon_days, labels.conversion_horizon_days, labels.ltv_horizon_days
+    )
+    earliest = (first_event + pd.Timedelta(days=history)).normalize() + pd.Timedelta(days=1)
+    if cutoff < earliest:
+        raise BacktestError(
+            f"cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
+            f"and training needs at least one {history}-day label horizon of history before "
+            f"the cutoff; the earliest cutoff is {earliest:%Y-%m-%d} (or give a shorter --horizon)"
+        )
+
+
+# -- the scratch workspace ----------------------------------------------------------------
+
+
+def copy_dataset_until(source: Path, target: Path, cutoff: pd.Timestamp) -> dict[str, Any]:
+    """Copy a dataset's events at or before ``cutoff`` and the users known by then.
+
+    Users signed up after the cutoff are dropped; users without a sign-up time stay only
+    with an event at or before the cutoff.
+    """
+    from features.asof import connect
+
+    target.mkdir(parents=True, exist_ok=True)
+    at = f"'{cutoff.isoformat()}'::TIMESTAMPTZ"
+    events = f"read_parquet({literal(source / 'events.parquet')})"
+    con = connect()
+    con.execute(
+        f"COPY (SELECT * FROM {events} WHERE {c.EVENT_TIME} <= {at}) "
+        f"TO {literal(target / 'events.parquet')} (FORMAT parquet)"
+    )
+    copied = {
+        "events": con.execute(
+            f"SELECT count(*) FROM {events} WHERE {c.EVENT_TIME} <= {at}"
+        ).fetchone()[0]
+    }
+    users_path = source / "users.parquet"
+    if users_path.is_file():
+        users = f"read_parquet({literal(users_path)})"
+        columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {users}").fetchall()}
+        seen = f"u.{c.USER_ID} IN (SELECT {c.USER_ID} FROM {events} WHERE {c.EVENT_TIME} <= {at})"
+        keep = (
+            f"u.{c.SIGNUP_TIME} <= {at} OR (u.{c.SIGNUP_TIME} IS NULL AND {seen})"
+            if c.SIGNUP_TIME in columns
+            else seen
+        )
+        query = f"SELECT u.* FROM {users} u WHERE {keep}"
+        con.execute(f"COPY ({query}) TO {literal(target / 'users.parquet')} (FORMAT parquet)")
+        copied["users"] = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    return copied
+
+
+def cutoff_folder(base: Path, cutoff: pd.Timestamp) -> Path:
+    """A cutoff's folder under ``base``: its plots, and its scratch workspace in ``workspace``.
+
+    A scratch workspace left by an earlier backtest is replaced; any other folder is refused.
+    """
+    folder = base / f"{cutoff:%Y-%m-%d}"
+    home = folder / "workspace"
+    if home.exists():
+        if not (home / SCRATCH_MARKER).is_file():
+            raise BacktestError(
+                f"{home} exists and is not a backtest's scratch workspace: choose another --out"
+            )
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / SCRATCH_MARKER).write_text("a backtest's scratch workspace; replaced on a re-run\n")
+    return folder
+
+
+def run_pipeline(
+    scratch: Settings, cutoff: pd.Timestamp, *, keep: bool, progress: Progress, seconds: dict
+) -> tuple[dict[str, Any], dict[str, str], BatchResult]:
+    """Features, Feast, the three models and batch scoring of every user known at ``cutoff``.
+
+    A task whose training is refused is reported, not fatal; the versions just trained score
+    (whatever the promotion gate decided), so the backtest judges the models of this cutoff.
+    """
+    from features.asof import build_feature_table
+    from features.store import apply, materialize, store_paths
+    from serving.batch import score_all
+    from training.pipeline import train_task
+
+    data_dir = scratch.workspace.dataset_dir(scratch.dataset)
+    users = data_dir / "users.parquet"
+    started = time.perf_counter()
+    progress(f"{cutoff:%Y-%m-%d}: computing as-of features")
+    build_feature_table(
+        data_dir / "events.parquet",
+        users if users.is_file() else None,
+        store_paths(scratch).feature_table,
+        windows=scratch.features.windows_days,
+        frequency=scratch.features.cutoff_frequency,
+        extra_cutoffs=[cutoff],
+    )
+    apply(scratch)
+    materialize(scratch)
+    seconds["features"] = round(time.perf_counter() - started, 2)
+    trained: dict[str, Any] = {}
+    refused: dict[str, str] = {}
+    for task in TASKS:
+        started = time.perf_counter()
+        try:
+            trained[task] = train_task(scratch, task, progress=progress)
+        except UserError as error:
+            refused[task] = str(error)
+            progress(f"{cutoff:%Y-%m-%d}: not trained: {_why(task, str(error))}")
+        seconds[f"train_{task}"] = round(time.perf_counter() - started, 2)
+    if not trained:
+        reasons = "; ".join(_why(task, why) for task, why in refused.items())
+        raise BacktestError(
+            f"backtest at {cutoff:%Y-%m-%d}: no model could be trained on the data up to the "
+            f"cutoff: {reasons}"
+        )
+    started = time.perf_counter()
+    batch = score_all(
+        scratch,
+        cutoff,
+        champions=_trained_models(scratch, trained, refused),
+        write=keep,
+        reasons_top=0,
+        allow_partial=True,
+        progress=progress,
+    )
+    seconds["scoring"] = round(time.perf_counter() - started, 2)
+    return trained, refused, batch
+
+
+def _why(task: str, error: str) -> str:
+    """A training error that names its task (they mostly start with it already)."""
+    return error if error.startswith(f"{task}:") else f"{task}: {error}"
+
+
+def _trained_models(scratch: Settings, trained: dict[str, Any], refused: dict[str, str]) -> Any:
+    """The model versions just trained, as the scorer's champions."""
+    from lifecycle import registry
+    from serving.predictor import ModelBundle
+    from serving.scoring import Champions
+
+    client = registry.client(scratch)
+    champions = Champions(unavailable=dict(refused))
+    for task, result in trained.items():
+        folder = scratch.workspace.home / "models" / f"{result.model_name}-v{result.version}"
+        bundle = registry.bundle_path(client, result.model_name, result.version, folder)
+        champions.bundles[task] = ModelBundle.load(bundle)
+        champions.versions[task] = str(result.version)
+    return champions
+
+
+# -- one cutoff ---------------------------------------------------------------------------
+
+
+@dataclass
+class CutoffResult:
+    cutoff: pd.Timestamp
+    users: int
+    outcome: dict[str, Any]
+    verdict: dict[str, Any]  # methods, conversion, bootstrap
+    models: dict[str, dict[str, Any]]
+    scratch: dict[str, Any]
+    seconds: dict[str, float]
+    plots: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cutoff": f"{self.cutoff:%Y-%m-%d}",
+            "users": self.users,
+            "outcome": self.outcome,
+            **self.verdict,
+            "models": self.models,
+            "scratch": self.scratch,
+            # the files' names; they are in plots_dir (with --out) and in the MLflow run
+            "plots": [Path(plot).name for plot in self.plots],
+            "plots_dir": str(Path(self.plots[0]).parent)
+            if self.plots and self.scratch.get("workspace")
+            else None,
+            "seconds": self.seconds,
+        }
+
+    def lines(self, labels: LabelSettings) -> list[str]:
+        o = self.outcome
+        lines = [
+            f"cutoff {self.cutoff:%Y-%m-%d}: {self.users:,} users known, "
+            f"{sum(self.seconds.values()):.0f} s",
+            f"  what happened: {o['active_rate']:.1%} active within {labels.churn_horizon_days} days, "
+            f"{o['bought_rate']:.1%} bought and value {o['value_total']:,.0f} within "
+            f"{labels.ltv_horizon_days} days",
+        ]
+        lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
+        for task, model_info in self.models.items():
+            if "error" in model_info:
+                lines.append(f"  not trained: {_why(task, model_info['error'])}")
+        return lines
+
+
+def backtest_cutoff(
+    settings: Settings,
+    dataset: str,
+    cutoff: pd.Timestamp,
+    labels: LabelSettings,
+    truth: pd.DataFrame,
+    *,
+    base: Path,
+    keep: bool,
+    resamples: int,
+    seed: int,
+    progress: Progress,
+) -> CutoffResult:
+    """Run the pipeline on the data up to ``cutoff`` (in a scratch workspace under ``base``)
+    and judge it against ``truth``, what followed (:func:`outcomes`); ``keep``: the scores
+    table is written there too."""
+    from features.asof import AS_OF, connect
+    from features.store import store_paths
+
+    seconds: dict[str, float] = {}
+    source = settings.workspace.dataset_dir(dataset)
+    folder = cutoff_folder(base, cutoff)
+    scratch = scratch_settings(settings, folder / "workspace", dataset, labels)
+    started = time.perf_counter()
+    data_dir = scratch.workspace.dataset_dir(dataset)
+    copied = copy_dataset_until(source, data_dir, cutoff)
+    seconds["copy"] = round(time.perf_counter() - started, 2)
+    progress(f"{cutoff:%Y-%m-%d}: {copied['events']:,} events up to the cutoff copied to {folder}")
+    trained, refused, batch = run_pipeline(
+        scratch, cutoff, keep=keep, progress=progress, seconds=seconds
+    )
+    started = time.perf_counter()
+    scores = batch.scores.reset_index(drop=True)
+    ids = scores[c.USER_ID]
+    feature_table = store_paths(scratch).feature_table
+    rows = (
+        connect()
+        .execute(
+            f"SELECT * FROM read_parquet({literal(feature_table)}) WHERE {AS_OF} = $1",
+            [cutoff.to_pydatetime()],
+        )
+        .df()
+    )
+    rows = rows.set_index(c.USER_ID).reindex(ids).reset_index()
+    truth = truth.reindex(ids)
+    missing = int(truth["value"].isna().sum())  # known in the scratch data, not in the full
+    truth["value"] = truth["value"].fillna(0.0)
+    truth[["active", "bought"]] = truth[["active", "bought"]].eq(True)
+    active_users, value_total = int(truth["active"].sum()), float(truth["value"].sum())
+    if active_users in (0, len(ids)) or value_total <= 0:
+        raise BacktestError(
+            f"backtest at {cutoff:%Y-%m-%d}: of {len(ids):,} users {active_users:,} were active "
+            f"and their value sums to {value_total:,.2f} after the cutoff: nothing to judge by"
+        )
+    found = forecasts(
+        scores, rows, data_dir / "events.parquet", source / "events.parquet", cutoff, labels
+    )
+    progress(f"{cutoff:%Y-%m-%d}: judging {len(ids):,} users ({resamples:,} bootstrap resamples)")
+    verdict = judge(truth, found, scores, resamples=resamples, seed=seed)
+    seconds["judge"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    figures = save_plots(folder, truth, found)
+    seconds["plots"] = round(time.perf_counter() - started, 2)
+    outcome = {
+        "active_rate": float(truth["active"].mean()),
+        "bought_rate": float(truth["bought"].mean()),
+        "value_total": value_total,
+        "users_without_outcome": missing,
+        "blank_churn": found.blank_churn,
+        "resamples": resamples,
+    }
+    models = {
+        task: {
+            "model": r.model_name,
+            "version": r.version,
+            "promoted": r.promoted,
+            "split": r.split.to_dict(),
+            "test_metrics": r.metrics.get(MODEL, {}),
+        }
+        for task, r in trained.items()
+    } | {task: {"error": why} for task, why in refused.items()}
+    scratch_info = {
+        "workspace": str(scratch.home) if keep else None,
+        "events": copied["events"],
+        "users": copied.get("users"),
+        "max_event_time": str(data_span(data_dir / "events.parquet")[1]),
+        "scores": str(batch.path) if batch.path else None,
+    }
+    return CutoffResult(cutoff, len(ids), outcome, verdict, models, scratch_info, seconds, figures)
+
+
+# -- the command's function ---------------------------------------------------------------
+
+
+@dataclass
+class BacktestResult:
+    dataset: str
+    labels: LabelSettings
+    cutoffs: list[CutoffResult]
+    settings: dict[str, Any]
+    mlflow: dict[str, str]
+    out: Path | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "horizons_days": _horizons(self.labels),
+            "settings": self.settings,
+            "cutoffs": [r.to_dict() for r in self.cutoffs],
+            "mlflow": self.mlflow,
+            "out": str(self.out) if self.out else None,
+            "seconds": round(self.seconds, 1),
+        }
+
+    def lines(self) -> list[str]:
+        horizons = ", ".join(f"{t} {d} days" for t, d in _horizons(self.labels).items())
+        lines = [f"backtest of dataset '{self.dataset}' (horizons: {horizons})"]
+        for result in self.cutoffs:
+            lines += result.lines(self.labels)
+        lines.append(
+            f"MLflow run {self.mlflow['run_id']} in experiment {self.mlflow['experiment']}"
+            + (f"; plots and scratch workspaces in {self.out}" if self.out else "")
+            + f"; {self.seconds:.0f} s in all"
+        )
+        return lines
+
+
+def _horizons(labels: LabelSettings) -> dict[str, int]:
+    return {task: getattr(labels, f"{task}_horizon_days") for task in TASKS}
+
+
+def run_backtest(
+    settings: Settings,
+    cutoffs: Sequence[str | pd.Timestamp],
+    *,
+    dataset: str | None = None,
+    horizon_days: int | None = None,
+    out: Path | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    progress: Progress = lambda message: None,
+) -> BacktestResult:
+    """Backtest the pipeline at each cutoff (rolling origins) and log one MLflow run.
+
+    Every cutoff is checked before any runs. ``out`` keeps each cutoff's scratch workspace,
+    scores and plots; without it they go to a temporary folder removed at the end.
+    """
+    started = time.perf_counter()
+    dataset = dataset or settings.dataset
+    source = settings.workspace.dataset_dir(dataset)
+    if not (source / "events.parquet").is_file():
+        raise BacktestError(
+            f"dataset '{dataset}' does not exist in {settings.workspace.home} (no "
+            f"{source / 'events.parquet'}): ingest or import it first; `lifecycle datasets` lists them"
+        )
+    if not cutoffs:
+        raise BacktestError("no cutoff given: --cutoff DATE (repeatable)")
+    if resamples < 1:
+        raise BacktestError(f"resamples must be at least 1, got {resamples}")
+    labels = backtest_labels(settings.labels, horizon_days)
+    stamps = sorted({parse_cutoff(t) for t in cutoffs})
+    span = data_span(source / "events.parquet")
+    progress("computing what happened after each cutoff")
+    truths = {}
+    for stamp in stamps:  # every cutoff is checked before anything runs
+        check_before_end(stamp, span[1])
+        try:
+            truths[stamp] = outcomes(
+                source / "events.parquet", source / "users.parquet", stamp, labels
+            )
+        except UserError as error:  # a horizon that ends after the data
+            raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}") from None
+        check_history(stamp, span[0], labels)
+    base = out or Path(tempfile.mkdtemp(prefix="lifecycle-backtest-"))
+    try:
+        results = [
+            backtest_cutoff(
+                settings,
+                dataset,
+                stamp,
+                labels,
+                truths[stamp],
+                base=base,
+                keep=out is not None,
+                resamples=resamples,
+                seed=seed,
+                progress=progress,
+            )
+            for stamp in stamps
+        ]
+        used = {
+            "labels": labels.model_dump(),
+            "feature_windows_days": settings.features.windows_days,
+            "cutoff_frequency": settings.features.cutoff_frequency,
+            "training_seed": settings.training.seed,
+            "training_engine": settings.training.engine,
+            "resamples": resamples,
+            "bootstrap_seed": seed,
+            "data_span": [str(span[0]), str(span[1])],
+        }
+        result = BacktestResult(dataset, labels, results, used, {}, out, 0.0)
+        result.seconds = time.perf_counter() - started
+        progress("logging the backtest to MLflow")
+        result.mlflow = log_run(settings, result, base)
+        result.seconds = time.perf_counter() - started
+        if out is not None:
+            (out / "backtest.json").write_text(
+                json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+            )
+        return result
+    finally:
+        if out is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str, str]:
+    """One MLflow run in the current workspace's store: settings as params, every metric per
+    cutoff (step = the cutoff's position), plots and the whole result as artifacts."""
+    from mlflow.entities import Metric, Param
+
+    from lifecycle import registry
+    from training.pipeline import experiment_for
+
+    client = registry.client(settings)
+    name = f"backtest-{result.dataset}"
+    experiment_id = experiment_for(settings, client, name)
+    cutoffs = [f"{r.cutoff:%Y-%m-%d}" for r in result.cutoffs]
+    run = client.create_run(experiment_id, run_name=f"backtest {' '.join(cutoffs)}")
+    run_id = run.info.run_id
+    params = {
+        "dataset": result.dataset,
+        "cutoffs": ",".join(cutoffs),
+        **{f"{task}_horizon_days": days for task, days in _horizons(result.labels).items()},
+        "conversion_target": result.labels.conversion_target,
+        "churn_lookback_days": result.labels.churn_lookback_days,
+        "feature_windows_days": ",".join(str(w) for w in settings.features.windows_days),
+        "training_seed": settings.training.seed,
+        "resamples": result.settings["resamples"],
+        "bootstrap_seed": result.settings["bootstrap_seed"],
+    }
+    now = int(time.time() * 1000)
+    metrics = []
+    for step, r in enumerate(result.cutoffs):
+        values = {"users": float(r.users), "seconds": sum(r.seconds.values())}
+        values |= {f"outcome.{k}": v for k, v in r.outcome.items() if k != "resamples"}
+        for method, by_metric in r.verdict["methods"].items():
+            values |= {f"{method}.{k}": v for k, v in by_metric.items()}
+        conversion = r.verdict["conversion"]
+        values |= {f"conversion.{k}": v for k, v in conversion.items() if k != "error"}
+        for baseline, by_metric in r.verdict["bootstrap"].items():
+            for metric_name, interval in by_metric.items():
+                values |= {
+                    f"{MODEL}_minus_{baseline}.{metric_name}.{k}": v for k, v in interval.items()
+                }
+        metrics += [
+            Metric(key, float(v), now, step) for key, v in values.items() if np.isfinite(float(v))
+        ]
+    try:
+        client.log_batch(
+            run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()]
+        )
+        for r in result.cutoffs:
+            for plot in r.plots:
+                client.log_artifact(run_id, plot, artifact_path=f"{r.cutoff:%Y-%m-%d}")
+        client.log_text(
+            run_id, json.dumps(result.to_dict(), indent=2, default=str), "backtest.json"
+        )
+    except Exception:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id)
+    return {"experiment": name, "experiment_id": experiment_id, "run_id": run_id}

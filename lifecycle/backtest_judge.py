@@ -1,0 +1,334 @@
+"""A backtest's verdict: what happened after the cutoff, what the model and each baseline
+forecast from the data up to it, and the metrics, bootstrap intervals and plots that compare
+them. Outcomes use the label definitions of ``features.labels`` on the full dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle.settings import LabelSettings
+from lifecycle.sql import literal
+
+MODEL = "lightgbm"
+BASELINES = ("recency", "last_period_value", "rfm_score", "bgnbd_gamma_gamma")
+
+
+# -- what happened, and what each method forecast ----------------------------------------
+
+
+def outcomes(
+    events_path: Path, users_path: Path | None, cutoff: pd.Timestamp, labels: LabelSettings
+) -> pd.DataFrame:
+    """What happened after ``cutoff`` per user known at it (index user_id), from the full data.
+
+    ``active``: any activity within the churn horizon; ``bought``: any purchase and ``value``:
+    purchases minus refunds (the ltv label), within the ltv horizon; ``converted``: the
+    conversion label (NaN for users not eligible). An unmatured horizon is refused
+    (``features.asof.FeatureError``).
+    """
+    from features.asof import NOT_ACTIVITY, connect
+    from features.labels import LABEL, compute_labels, label_spec
+
+    users = users_path if users_path is not None and users_path.is_file() else None
+    value = compute_labels(events_path, [cutoff], label_spec("ltv", labels), users=users)
+    converted = compute_labels(events_path, [cutoff], label_spec("conversion", labels), users=users)
+    at = f"'{cutoff.isoformat()}'::TIMESTAMPTZ"
+    active_days, value_days = labels.churn_horizon_days, labels.ltv_horizon_days
+    not_activity = ", ".join(literal(t) for t in NOT_ACTIVITY)
+    happened = (
+        connect()
+        .execute(
+            f"""SELECT {c.USER_ID},
+               bool_or({c.EVENT_TYPE} NOT IN ({not_activity})
+                       AND {c.EVENT_TIME} <= {at} + INTERVAL {active_days} DAY) AS active,
+               bool_or({c.EVENT_TYPE} = '{c.PURCHASE}'
+                       AND {c.EVENT_TIME} <= {at} + INTERVAL {value_days} DAY) AS bought
+            FROM read_parquet({literal(events_path)})
+            WHERE {c.EVENT_TIME} > {at}
+              AND {c.EVENT_TIME} <= {at} + INTERVAL {max(active_days, value_days)} DAY
+            GROUP BY 1"""
+        )
+        .df()
+    )
+    frame = value.set_index(c.USER_ID)[[LABEL]].rename(columns={LABEL: "value"})
+    frame = frame.join(happened.set_index(c.USER_ID)[["active", "bought"]])
+    frame[["active", "bought"]] = frame[["active", "bought"]].eq(True)  # no event: False
+    frame["converted"] = converted.set_index(c.USER_ID)[LABEL].reindex(frame.index).astype(float)
+    return frame
+
+
+def spend_before(
+    events_path: Path, user_ids: pd.Series, cutoff: pd.Timestamp, days: int
+) -> np.ndarray:
+    """Each user's value in ``(cutoff - days, cutoff]``: the ltv label of the period that ends
+    at the cutoff (every user is made known at its start, so each gets a row; only events in
+    the period are read)."""
+    from features.labels import LABEL, LabelSpec, compute_labels
+
+    start = cutoff - pd.Timedelta(days=days)
+    everyone = pd.DataFrame(
+        {c.USER_ID: user_ids.to_numpy(), c.SIGNUP_TIME: pd.Series(start, index=user_ids.index)}
+    )
+    spent = compute_labels(events_path, [start], LabelSpec("ltv", days), users=everyone)
+    return user_ids.map(spent.set_index(c.USER_ID)[LABEL]).fillna(0.0).to_numpy(dtype=float)
+
+
+@dataclass
+class Forecasts:
+    """Per method, aligned with the users: a P(active) or activity ranking, and a value
+    forecast or value ranking. ``probabilities`` and ``amounts`` say which are which."""
+
+    active: dict[str, np.ndarray] = field(default_factory=dict)
+    value: dict[str, np.ndarray] = field(default_factory=dict)
+    probabilities: set[str] = field(default_factory=set)
+    amounts: set[str] = field(default_factory=set)
+    interval: tuple[np.ndarray, np.ndarray] | None = None  # the model's ltv P10, P90
+    zero_probability: np.ndarray | None = None  # the model's P(ltv = 0), for ties at 0
+    blank_churn: int = 0
+
+
+def forecasts(
+    scores: pd.DataFrame,
+    feature_rows: pd.DataFrame,
+    scratch_events: Path,
+    full_events: Path,
+    cutoff: pd.Timestamp,
+    labels: LabelSettings,
+) -> Forecasts:
+    """The model's scores and the baselines', from data at or before the cutoff only."""
+    from training.baselines import bgnbd_forecast, classification_baselines
+
+    found = Forecasts()
+    if "churn_probability" in scores:
+        churn = scores["churn_probability"].to_numpy(dtype=float)
+        # An unscored user counts as not active: P(active) 0 (churn probability 1).
+        found.blank_churn = int(np.isnan(churn).sum())
+        found.active[MODEL] = np.where(np.isnan(churn), 0.0, 1.0 - churn)
+        found.probabilities.add(MODEL)
+    if "ltv" in scores:
+        found.value[MODEL] = scores["ltv"].to_numpy(dtype=float)
+        found.amounts.add(MODEL)
+        found.interval = (
+            scores["ltv_p10"].to_numpy(dtype=float),
+            scores["ltv_p90"].to_numpy(dtype=float),
+        )
+        if "purchase_probability" in scores:
+            found.zero_probability = 1.0 - scores["purchase_probability"].to_numpy(dtype=float)
+    rules = classification_baselines("churn", feature_rows, feature_rows)  # higher: churn
+    found.active["recency"] = found.value["recency"] = -rules["recency_rule"]
+    found.active["rfm_score"] = found.value["rfm_score"] = -rules["rfm_score"]
+    spent = spend_before(full_events, scores[c.USER_ID], cutoff, labels.ltv_horizon_days)
+    found.active["last_period_value"] = found.value["last_period_value"] = spent
+    found.amounts.add("last_period_value")
+    fitted = {  # one fit per distinct horizon
+        horizon: bgnbd_forecast(scratch_events, cutoff, horizon).reindex(scores[c.USER_ID])
+        for horizon in {labels.churn_horizon_days, labels.ltv_horizon_days}
+    }
+    btyd = fitted[labels.churn_horizon_days]
+    # P(alive) x P(at least one purchase | alive), purchases ~ Poisson; non-buyers: 0.
+    alive = btyd["p_alive"].fillna(0.0).to_numpy()
+    rate = np.divide(
+        btyd["expected_purchases"].fillna(0.0).to_numpy(),
+        alive,
+        out=np.zeros_like(alive),
+        where=alive > 0,
+    )
+    found.active["bgnbd_gamma_gamma"] = alive * -np.expm1(-rate)
+    value = fitted[labels.ltv_horizon_days]["expected_value"].fillna(0.0)
+    found.value["bgnbd_gamma_gamma"] = value.to_numpy()
+    found.probabilities.add("bgnbd_gamma_gamma")
+    found.amounts.add("bgnbd_gamma_gamma")
+    return found
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def judge(
+    truth: pd.DataFrame,
+    found: Forecasts,
+    scores: pd.DataFrame,
+    *,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Every method's metrics against what happened, the conversion model's, and the paired
+    bootstrap of model minus each baseline."""
+    from training import evaluation
+
+    active = truth["active"].to_numpy(dtype=float)
+    value = truth["value"].to_numpy(dtype=float)
+    methods: dict[str, dict[str, float]] = {}
+    for method in (MODEL, *BASELINES):
+        metrics: dict[str, float] = {}
+        if method in found.active:
+            score = found.active[method]
+            if method in found.probabilities:
+                full = evaluation.classification_metrics(active, score)
+                metrics |= {k: full[k] for k in ("auc", "pr_auc", "brier", "ece")}
+                metrics |= {"mean_p_active": float(score.mean()), "active_rate": full["base_rate"]}
+            else:  # a ranking, not a probability: ranking metrics only
+                ranked = pd.Series(score).rank(pct=True).to_numpy()
+                full = evaluation.classification_metrics(active, ranked)
+                metrics |= {k: full[k] for k in ("auc", "pr_auc")}
+            metrics["lift_top_decile"] = full["lift_top_decile"]
+        if method in found.value:
+            full = evaluation.ltv_metrics(value, found.value[method])
+            metrics |= {k: full[k] for k in ("spearman", "normalized_gini")}
+            if method in found.amounts:
+                metrics |= {
+                    "total_error": full["total_error_pct"],  # sum(forecast) / sum(value) - 1
+                    "mae": full["mae"],
+                    "mean_value_predicted": full["mean_predicted"],
+                    "mean_value": full["mean_actual"],
+                }
+        if method == MODEL and found.interval is not None:
+            shares = evaluation.interval_shares(
+                value, *found.interval, zero_probability=found.zero_probability
+            )
+            metrics |= {
+                "below_p10": shares["below"],
+                "inside_p10_p90": shares["inside"],
+                "above_p90": shares["above"],
+            }
+        methods[method] = metrics
+    return {
+        "methods": methods,
+        "conversion": _conversion(truth, scores),
+        "bootstrap": _bootstrap(active, value, found, resamples, seed),
+    }
+
+
+def _conversion(truth: pd.DataFrame, scores: pd.DataFrame) -> dict[str, Any]:
+    """The conversion model on the users it scored and the conversion label covers."""
+    from training import evaluation
+
+    if "conversion_probability" not in scores:
+        return {"error": "no conversion model"}
+    p = scores["conversion_probability"].to_numpy(dtype=float)
+    label = truth["converted"].to_numpy(dtype=float)
+    both = ~np.isnan(p) & ~np.isnan(label)
+    counts = {
+        "scored": int((~np.isnan(p)).sum()),
+        "labelled": int((~np.isnan(label)).sum()),
+        "users": int(both.sum()),
+    }
+    try:
+        full = evaluation.classification_metrics(label[both], p[both])
+    except ValueError as error:
+        return counts | {"error": str(error)}
+    keep = ("auc", "pr_auc", "brier", "ece", "base_rate", "positives")
+    return counts | {k: full[k] for k in keep} | {"mean_p": float(p[both].mean())}
+
+
+def _bootstrap(
+    active: np.ndarray, value: np.ndarray, found: Forecasts, resamples: int, seed: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per baseline: model minus baseline for AUC (P(active)), Spearman and Gini (value)."""
+    from training import evaluation
+
+    comparisons = []
+    if MODEL in found.active:
+        comparisons.append(("auc", evaluation.roc_auc, active, found.active))
+    if MODEL in found.value:
+        comparisons.append(("spearman", evaluation.spearman, value, found.value))
+        comparisons.append(("normalized_gini", evaluation.normalized_gini, value, found.value))
+    out: dict[str, dict[str, dict[str, float]]] = {b: {} for b in BASELINES}
+    for name, metric, target, by_method in comparisons:
+        others = {b: by_method[b] for b in BASELINES}
+        differences = evaluation.paired_bootstrap(
+            metric, target, by_method[MODEL], others, resamples=resamples, seed=seed
+        )
+        for baseline, interval in differences.items():
+            out[baseline][name] = interval
+    return out
+
+
+def save_plots(folder: Path, truth: pd.DataFrame, found: Forecasts) -> list[str]:
+    """Gain curves (activity, value), LTV deciles and P(active) calibration, as PNG files."""
+    from training import plots
+
+    active = truth["active"].to_numpy(dtype=float)
+    value = truth["value"].to_numpy(dtype=float)
+    figures = {
+        "gain_active.png": plots.gain_plot(
+            active, found.active, value_label="active users", title="Activity after the cutoff"
+        ),
+        "gain_value.png": plots.gain_plot(
+            value, found.value, value_label="value", title="Value after the cutoff"
+        ),
+        "deciles_value.png": plots.decile_plot(
+            value, {m: found.value[m] for m in found.value if m in found.amounts}
+        ),
+        "calibration_active.png": plots.calibration_plot(
+            active,
+            {m: found.active[m] for m in found.active if m in found.probabilities},
+            title="P(active)",
+        ),
+    }
+    return [str(plots.save(figure, folder / name)) for name, figure in figures.items()]
+
+
+# -- the verdict in words -----------------------------------------------------------------
+
+METRIC_NAMES = {"auc": "AUC", "spearman": "Spearman", "normalized_gini": "Gini"}
+
+
+def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> list[str]:
+    """The methods table (Spearman, Gini, AUC of P(active), total error, ECE, coverage), the
+    conversion model's line and the bootstrap intervals, as lines for a terminal."""
+    lines = [
+        f"  {'method':<20}{'Spearman':>9}{'Gini':>8}{'AUC P(active)':>15}{'total error':>13}"
+        f"{'ECE':>8}   coverage <P10 / in / >P90"
+    ]
+    for method, m in verdict["methods"].items():
+        coverage = (
+            f"{m['below_p10']:.0%} / {m['inside_p10_p90']:.0%} / {m['above_p90']:.0%}"
+            if "inside_p10_p90" in m
+            else "-"
+        )
+        lines.append(
+            f"  {method:<20}{_cell(m, 'spearman', '.3f', 9)}{_cell(m, 'normalized_gini', '.3f', 8)}"
+            f"{_cell(m, 'auc', '.3f', 15)}{_cell(m, 'total_error', '+.1%', 13)}"
+            f"{_cell(m, 'ece', '.3f', 8)}   {coverage}"
+        )
+    model = verdict["methods"].get(MODEL, {})
+    if "mean_p_active" in model:
+        lines.append(
+            f"  {MODEL} P(active): mean predicted {model['mean_p_active']:.1%} vs actual "
+            f"{model['active_rate']:.1%}; {blank_churn:,} users without a churn score, "
+            "counted as P(active) 0"
+        )
+    conversion = verdict["conversion"]
+    if "auc" in conversion:
+        lines.append(
+            f"  conversion on {conversion['users']:,} eligible users: AUC {conversion['auc']:.3f}, "
+            f"PR-AUC {conversion['pr_auc']:.3f}, ECE {conversion['ece']:.3f}, mean predicted "
+            f"{conversion['mean_p']:.1%} vs actual {conversion['base_rate']:.1%}"
+        )
+    elif "users" in conversion:
+        lines.append(f"  conversion: not judged: {conversion['error']}")
+    if any(verdict["bootstrap"].values()):
+        lines.append(
+            f"  {MODEL} minus baseline, 95% bootstrap interval ({resamples:,} resamples of users):"
+        )
+        for baseline, by_metric in verdict["bootstrap"].items():
+            parts = [
+                f"{METRIC_NAMES[name]} {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+                for name, d in by_metric.items()
+            ]
+            lines.append(f"    {baseline:<20}" + "   ".join(parts))
+    return lines
+
+
+def _cell(metrics: dict[str, float], key: str, fmt: str, width: int) -> str:
+    value = metrics.get(key)
+    text = "-" if value is None or not np.isfinite(value) else format(value, fmt)
+    return f"{text:>{width}}"

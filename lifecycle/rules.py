@@ -1,0 +1,259 @@
+"""Baseline rules as servable models: one definition for the baselines training compares
+with and for the ones registered and served when they beat LightGBM.
+
+A :class:`RuleModel` stands where a LightGBM booster stands in a model bundle: it reads the
+bundle's feature matrix (columns in ``feature_names`` order) and ``predict`` returns a
+score, higher meaning more of the task's outcome (churn, conversion, value). Probability
+tasks put a calibrator fitted out of time on top, as for LightGBM. ``pred_contrib``
+returns each input's term of the score (centred on its training mean), so reasons work.
+
+Kinds:
+- ``recency_rule``: days since the last activity (churn: more is likelier; conversion: less).
+- ``rfm_score``: recency, frequency and monetary quintiles (3..15) with edges fitted on
+  the training rows.
+- ``last_period_value``: net revenue of the nearest feature window at least as long as the
+  horizon, scaled to the horizon.
+- ``bgnbd_gamma_gamma``: BG/NBD expected purchases in the horizon x Gamma-Gamma expected
+  order value, from the feature row (orders, first-purchase age, purchase recency, average
+  order value) with parameters fitted on the training rows' customers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RULE_FILE = "rule.json"
+RULE_KINDS = ("recency_rule", "rfm_score", "last_period_value", "bgnbd_gamma_gamma")
+# Scores say "more of the outcome": a long silence means churn, a high RFM score the opposite.
+SIGNS = {
+    ("recency_rule", "churn"): 1.0,
+    ("recency_rule", "conversion"): -1.0,
+    ("rfm_score", "churn"): -1.0,
+    ("rfm_score", "conversion"): 1.0,
+}
+# The baselines each task is compared with (and may serve when one wins).
+TASK_RULES = {
+    "churn": ("recency_rule", "rfm_score"),
+    "conversion": ("recency_rule", "rfm_score"),
+    "ltv": ("last_period_value", "bgnbd_gamma_gamma"),
+}
+
+
+class RuleError(ValueError):
+    """A rule cannot be built or applied on these features."""
+
+
+@dataclass
+class RuleModel:
+    kind: str
+    feature_names: list[str]  # the bundle's matrix columns, in order
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def inputs(self) -> list[str]:
+        """The features the rule reads."""
+        if self.kind == "recency_rule":
+            return ["recency_days", "tenure_days"]
+        if self.kind == "rfm_score":
+            return ["recency_days", "orders_total", "revenue_total"]
+        if self.kind == "last_period_value":
+            window = self.params["window"]
+            return [f"revenue_{window}d", f"refund_amount_{window}d"]
+        return [
+            "orders_total",
+            "first_purchase_age_days",
+            "purchase_recency_days",
+            "avg_order_value",
+        ]
+
+    # -- the booster interface a bundle uses -------------------------------------------------
+
+    def predict(
+        self, matrix: np.ndarray, *, num_threads: int = 0, pred_contrib: bool = False, **_: Any
+    ) -> np.ndarray:
+        terms = self._terms(np.asarray(matrix, dtype="float64"))
+        score = terms.sum(axis=1)
+        if not pred_contrib:
+            return score
+        centred = terms - np.asarray(self.params.get("term_means", np.zeros(terms.shape[1])))
+        out = np.zeros((len(score), len(self.feature_names) + 1))
+        for j, name in enumerate(self.inputs()[: terms.shape[1]]):
+            out[:, self.feature_names.index(name)] = centred[:, j]
+        out[:, -1] = score - centred.sum(axis=1)  # the bias column, as LightGBM's
+        return out
+
+    def current_iteration(self) -> int:
+        return 0
+
+    best_iteration = 0
+
+    def _column(self, matrix: np.ndarray, name: str) -> np.ndarray:
+        try:
+            return matrix[:, self.feature_names.index(name)]
+        except ValueError:
+            raise RuleError(f"the {self.kind} rule reads {name}, which the features lack") from None
+
+    def _terms(self, matrix: np.ndarray) -> np.ndarray:
+        """Per row, the score's additive terms (one column per term)."""
+        col = lambda name: self._column(matrix, name)  # noqa: E731
+        sign = float(self.params.get("sign", 1.0))
+        if self.kind == "recency_rule":
+            recency = np.where(
+                np.isnan(col("recency_days")), col("tenure_days"), col("recency_days")
+            )
+            return (sign * np.nan_to_num(recency, nan=0.0)).reshape(-1, 1)
+        if self.kind == "rfm_score":
+            edges, fill = self.params["edges"], self.params["fill"]
+            terms = [
+                _quintile(-col("recency_days"), edges["recency"], -fill["recency"]),
+                _quintile(col("orders_total"), edges["frequency"], fill["frequency"]),
+                _quintile(col("revenue_total"), edges["monetary"], fill["monetary"]),
+            ]
+            return sign * np.column_stack(terms)
+        if self.kind == "last_period_value":
+            window, horizon = self.params["window"], self.params["horizon_days"]
+            net = np.nan_to_num(col(f"revenue_{window}d") - col(f"refund_amount_{window}d"))
+            return (np.maximum(net, 0.0) * horizon / window).reshape(-1, 1)
+        if self.kind == "bgnbd_gamma_gamma":
+            return self._bgnbd_value(matrix).reshape(-1, 1)
+        raise RuleError(f"unknown rule kind {self.kind!r}; expected one of {', '.join(RULE_KINDS)}")
+
+    def _bgnbd_value(self, matrix: np.ndarray) -> np.ndarray:
+        from lifecycle.btyd import GammaGamma, purchase_outlook
+
+        frame = pd.DataFrame({name: self._column(matrix, name) for name in self.inputs()})
+        horizon = float(self.params["horizon_days"])
+        purchases = purchase_outlook(self.params["bgnbd"], frame, horizon)["expected_purchases"]
+        gg = GammaGamma(*(float(self.params["gamma_gamma"][k]) for k in ("p", "q", "v")))
+        repeat = np.maximum(frame["orders_total"].fillna(0).to_numpy() - 1, 0)
+        spend = gg.expected_average_value(repeat, frame["avg_order_value"].fillna(0).to_numpy())
+        return np.nan_to_num(purchases.to_numpy() * spend, nan=0.0)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        (directory / RULE_FILE).write_text(json.dumps(asdict(self), indent=2, default=float))
+
+    @classmethod
+    def load(cls, directory: Path) -> RuleModel:
+        values = json.loads((directory / RULE_FILE).read_text())
+        return cls(values["kind"], values["feature_names"], values["params"])
+
+
+def _quintile(values: np.ndarray, edges: list[float], fill: float) -> np.ndarray:
+    """1..5 by the training quintile edges (more is higher); missing values take ``fill``."""
+    return 1.0 + np.searchsorted(
+        np.asarray(edges), np.where(np.isnan(values), fill, values), side="right"
+    )
+
+
+def fit_rule(
+    kind: str,
+    task: str,
+    train: pd.DataFrame,
+    feature_names: list[str],
+    *,
+    horizon_days: int,
+    windows: list[int],
+    population: pd.DataFrame | None = None,
+) -> RuleModel:
+    """The rule ``kind`` for ``task`` with what it learns fitted on feature rows only: RFM
+    quintile edges on ``train``; BG/NBD and Gamma-Gamma parameters on the customers of
+    ``population`` (features only, no label: default the latest cutoff of ``train``)."""
+    params: dict[str, Any] = {"sign": SIGNS.get((kind, task), 1.0)}
+    if kind == "recency_rule":
+        pass
+    elif kind == "rfm_score":
+        columns = {
+            "recency": -train["recency_days"],
+            "frequency": train["orders_total"],
+            "monetary": train["revenue_total"],
+        }
+        params["edges"] = {
+            name: np.unique(
+                np.nanquantile(values.to_numpy(dtype=float), [0.2, 0.4, 0.6, 0.8])
+            ).tolist()
+            for name, values in columns.items()
+        }
+        params["fill"] = {
+            "recency": float(train["recency_days"].median()),
+            "frequency": float(train["orders_total"].median()),
+            "monetary": float(train["revenue_total"].median()),
+        }
+    elif kind == "last_period_value":
+        params["window"] = min((w for w in windows if w >= horizon_days), default=max(windows))
+        params["horizon_days"] = horizon_days
+    elif kind == "bgnbd_gamma_gamma":
+        from lifecycle.btyd import BTYDError, GammaGamma, fit_purchase_process
+
+        latest = (
+            population if population is not None else train[train["as_of"] == train["as_of"].max()]
+        )
+        process = fit_purchase_process(latest)
+        if process is None:
+            raise RuleError("too few customers to fit BG/NBD")
+        repeat = latest[latest["orders_total"].fillna(0) >= 2]
+        try:
+            gg = GammaGamma.fit(repeat["orders_total"] - 1, repeat["avg_order_value"])
+        except BTYDError as error:
+            raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
+        params |= {
+            "bgnbd": process,
+            "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v},
+            "horizon_days": horizon_days,
+        }
+    else:
+        raise RuleError(f"unknown rule kind {kind!r}; expected one of {', '.join(RULE_KINDS)}")
+    rule = RuleModel(kind, list(feature_names), params)
+    missing = [name for name in rule.inputs() if name not in feature_names]
+    if missing:
+        raise RuleError(f"the {kind} rule reads {', '.join(missing)}, which the features lack")
+    rule.params["term_means"] = (
+        rule._terms(feature_matrix(train, feature_names)).mean(axis=0).tolist()
+    )
+    return rule
+
+
+def fitted_rules(
+    task: str,
+    train: pd.DataFrame,
+    feature_names: list[str],
+    *,
+    horizon_days: int,
+    windows: list[int],
+    population: pd.DataFrame | None = None,
+) -> dict[str, RuleModel]:
+    """The task's baseline rules (``TASK_RULES``) fitted on ``train``; a rule
+    the data cannot support (e.g. no repeat buyers for Gamma-Gamma) is left out."""
+    out = {}
+    for kind in TASK_RULES[task]:
+        try:
+            out[kind] = fit_rule(
+                kind,
+                task,
+                train,
+                feature_names,
+                horizon_days=horizon_days,
+                windows=windows,
+                population=population,
+            )
+        except RuleError:
+            continue
+    return out
+
+
+def feature_matrix(frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
+    """The numeric feature matrix (a rule reads numeric features only)."""
+    return np.column_stack(
+        [
+            pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64")
+            if name in frame
+            else np.full(len(frame), np.nan)
+            for name in feature_names
+        ]
+    )

@@ -1,0 +1,249 @@
+"""`lifecycle backtest` on a small demo (1,500 users, 400 days): one cutoff run end to end
+through the CLI, then the JSON, the scratch workspace (no event after the cutoff), the
+outcomes against the events, the MLflow run, and each refused input with its message."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+from services import run_cli
+
+from features import contract as c
+from lifecycle import registry
+from lifecycle.backtest import copy_dataset_until
+from lifecycle.backtest_judge import BASELINES, MODEL, outcomes
+from lifecycle.cli import main
+from lifecycle.settings import LabelSettings, load_settings
+
+CUTOFF = "2023-11-01"  # the demo runs 2023-01-01 .. 2024-02-05
+HORIZON = 60
+RESAMPLES = 200
+DEMO_ENV = {"LIFECYCLE_DEMO__DAYS": "400", "LIFECYCLE_DEMO__FUTURE_DAYS": "0"}
+CLASSIFICATION = ("auc", "pr_auc", "lift_top_decile")
+PROBABILITY = ("brier", "ece", "mean_p_active", "active_rate")
+RANKING = ("spearman", "normalized_gini")
+AMOUNT = ("total_error", "mae", "mean_value_predicted", "mean_value")
+COVERAGE = ("below_p10", "inside_p10_p90", "above_p90")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A workspace with the small demo ingested as dataset `demo`, alone in the environment."""
+    workspace = tmp_path_factory.mktemp("backtest_ws")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_") and name != "LIFECYCLE_DATA_ROOT":
+                patch.delenv(name)
+        for name, value in DEMO_ENV.items():
+            patch.setenv(name, value)
+        run_cli(workspace, "demo-data", "--users", "1500", "--seed", "5")
+        yield workspace
+
+
+@pytest.fixture(scope="module")
+def backtest(home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """One backtest through the CLI with --json and --out: (the JSON document, --out)."""
+    out = tmp_path_factory.mktemp("backtest_out")
+    stdout = run_cli(
+        home,
+        "--json",
+        "backtest",
+        "--cutoff",
+        CUTOFF,
+        "--horizon",
+        str(HORIZON),
+        "--out",
+        str(out),
+        "--resamples",
+        str(RESAMPLES),
+    )
+    return json.loads(stdout), out
+
+
+def invoke(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, ["--home", str(home), "--quiet", *args], env=env)
+
+
+def test_json_has_every_method_and_metric_in_range(backtest: tuple[dict, Path]) -> None:
+    document, _ = backtest
+    assert document["dataset"] == "demo"
+    assert document["horizons_days"] == {"churn": HORIZON, "conversion": HORIZON, "ltv": HORIZON}
+    assert document["settings"]["labels"]["ltv_horizon_days"] == HORIZON
+    assert document["mlflow"]["experiment"] == "backtest-demo"
+    [result] = document["cutoffs"]
+    assert result["cutoff"] == CUTOFF and result["users"] > 500
+    assert result["outcome"]["users_without_outcome"] == 0
+    assert set(result["models"]) == {"churn", "conversion", "ltv"}
+    assert all("version" in m for m in result["models"].values())  # every task trained here
+    methods = result["methods"]
+    assert set(methods) == {MODEL, *BASELINES}
+    expected = {
+        MODEL: CLASSIFICATION + PROBABILITY + RANKING + AMOUNT + COVERAGE,
+        "recency": CLASSIFICATION + RANKING,
+        "rfm_score": CLASSIFICATION + RANKING,
+        "last_period_value": CLASSIFICATION + RANKING + AMOUNT,
+        "bgnbd_gamma_gamma": CLASSIFICATION + PROBABILITY + RANKING + AMOUNT,
+    }
+    for method, names in expected.items():
+        assert set(methods[method]) == set(names), method
+        values = methods[method]
+        assert all(math.isfinite(v) for v in values.values()), (method, values)
+        assert 0 <= values["auc"] <= 1 and 0 <= values["pr_auc"] <= 1
+        assert -1 <= values["spearman"] <= 1 and -1 <= values["normalized_gini"] <= 1
+        if "ece" in values:  # probability metrics only where the scores are probabilities
+            assert 0 <= values["brier"] <= 1 and 0 <= values["ece"] <= 1
+            assert 0 <= values["mean_p_active"] <= 1
+        if "total_error" in values:
+            assert values["total_error"] >= -1  # sum(forecast) / sum(value) - 1
+    coverage = [methods[MODEL][k] for k in COVERAGE]
+    assert all(0 <= share <= 1 for share in coverage) and math.isclose(sum(coverage), 1)
+    assert methods[MODEL]["active_rate"] == pytest.approx(result["outcome"]["active_rate"])
+    # The model learned something real: it ranks activity and value far better than chance.
+    assert methods[MODEL]["auc"] > 0.75 and methods[MODEL]["normalized_gini"] > 0.3
+    conversion = result["conversion"]
+    assert 0 <= conversion["auc"] <= 1 and 0 < conversion["users"] <= conversion["labelled"]
+    for baseline in BASELINES:
+        for metric in ("auc", "spearman", "normalized_gini"):
+            interval = result["bootstrap"][baseline][metric]
+            assert interval["low"] <= interval["difference"] <= interval["high"], (baseline, metric)
+            assert 0 < interval["resamples"] <= RESAMPLES
+    assert {"features", "train_churn", "scoring", "judge"} <= set(result["seconds"])
+
+
+def test_scratch_workspace_has_nothing_after_the_cutoff(backtest: tuple[dict, Path]) -> None:
+    document, out = backtest
+    cutoff = pd.Timestamp(CUTOFF, tz="UTC")
+    [result] = document["cutoffs"]
+    workspace = Path(result["scratch"]["workspace"])
+    assert workspace == out / CUTOFF / "workspace"
+    data = workspace / "datasets" / "demo"
+    events = pd.read_parquet(data / "events.parquet")
+    users = pd.read_parquet(data / "users.parquet")
+    assert len(events) == result["scratch"]["events"] and events[c.EVENT_TIME].max() <= cutoff
+    assert pd.Timestamp(result["scratch"]["max_event_time"]) <= cutoff
+    assert (users[c.SIGNUP_TIME] <= cutoff).all() and len(users) == result["scratch"]["users"]
+    features = pd.read_parquet(workspace / "features" / "demo", columns=["as_of"])
+    assert features["as_of"].max() <= cutoff
+    scores = pd.read_parquet(result["scratch"]["scores"])
+    assert len(scores) == result["users"] and scores[c.USER_ID].is_unique
+    for name in result["plots"]:
+        assert (Path(result["plots_dir"]) / name).read_bytes().startswith(b"\x89PNG")
+    assert json.loads((out / "backtest.json").read_text())["cutoffs"][0]["cutoff"] == CUTOFF
+
+
+def test_outcomes_equal_a_direct_count_of_the_events(
+    home: Path, backtest: tuple[dict, Path]
+) -> None:
+    document, _ = backtest
+    [result] = document["cutoffs"]
+    data = home / "datasets" / "demo"
+    events = pd.read_parquet(data / "events.parquet")
+    cutoff = pd.Timestamp(CUTOFF, tz="UTC")
+    after = events[
+        (events[c.EVENT_TIME] > cutoff)
+        & (events[c.EVENT_TIME] <= cutoff + pd.Timedelta(days=HORIZON))
+    ]
+    labels = LabelSettings(
+        churn_horizon_days=HORIZON, conversion_horizon_days=HORIZON, ltv_horizon_days=HORIZON
+    )
+    truth = outcomes(data / "events.parquet", data / "users.parquet", cutoff, labels)
+    scored = pd.read_parquet(result["scratch"]["scores"])[c.USER_ID]
+    assert set(truth.index) == set(scored)  # users known at the cutoff, in both data sets
+    signed = after[c.AMOUNT].where(after[c.EVENT_TYPE] == c.PURCHASE, -after[c.AMOUNT])
+    money = after[after[c.EVENT_TYPE].isin([c.PURCHASE, c.REFUND])]
+    value = signed[money.index].groupby(money[c.USER_ID]).sum().clip(lower=0)
+    active = set(after.loc[after[c.EVENT_TYPE] != c.REFUND, c.USER_ID])
+    buyers = set(after.loc[after[c.EVENT_TYPE] == c.PURCHASE, c.USER_ID])
+    some = [*value[value > 0].index[:3], *sorted(set(scored) - active)[:3], *sorted(active)[:3]]
+    for user in some:
+        assert truth.at[user, "active"] == (user in active), user
+        assert truth.at[user, "bought"] == (user in buyers), user
+        assert truth.at[user, "value"] == pytest.approx(value.get(user, 0.0)), user
+    assert truth["active"].mean() == pytest.approx(result["outcome"]["active_rate"])
+    assert truth["value"].sum() == pytest.approx(result["outcome"]["value_total"])
+
+
+def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dict, Path]) -> None:
+    document, _ = backtest
+    client = registry.client(load_settings(home=home, environ={}))
+    run = client.get_run(document["mlflow"]["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["cutoffs"] == CUTOFF and run.data.params["ltv_horizon_days"] == "60"
+    assert run.data.metrics[f"{MODEL}.auc"] == pytest.approx(
+        document["cutoffs"][0]["methods"][MODEL]["auc"]
+    )
+    assert f"{MODEL}_minus_rfm_score.normalized_gini.low" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, CUTOFF)}
+    assert f"{CUTOFF}/gain_value.png" in artifacts
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "backtest-demo"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cutoff", "2023-01-20"], "is too early: the data starts at 2023-01-01"),
+        (["--cutoff", "2024-03-01"], "cutoff 2024-03-01 is after the last event (2024-02-04"),
+        (
+            ["--cutoff", "2024-01-15"],
+            "backtest at 2024-01-15: ltv labels with a 60-day horizon need events up to "
+            "2024-03-15, but the data ends at 2024-02-04",
+        ),
+        (["--cutoff", "2023-11-01", "--dataset", "nope"], "dataset 'nope' does not exist"),
+        (["--cutoff", "2023-11-01T12:00"], "expected a date (midnight UTC)"),
+    ],
+)
+def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message: str) -> None:
+    result = invoke(home, "backtest", "--horizon", str(HORIZON), *args)
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_too_little_data_for_training_names_the_cutoff(home: Path) -> None:
+    result = invoke(
+        home,
+        "backtest",
+        "--cutoff",
+        "2023-06-01",
+        "--horizon",
+        "30",
+        env={"LIFECYCLE_TRAINING__MIN_ROWS": "100000"},
+    )
+    assert result.exit_code == 1, result.output
+    assert "backtest at 2023-06-01: no model could be trained" in result.stderr
+    assert "(need 100000)" in result.stderr
+
+
+def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:
+    cutoff = pd.Timestamp("2024-03-01", tz="UTC")
+    day = pd.Timedelta(days=1)
+    source = tmp_path / "source"
+    source.mkdir()
+    pd.DataFrame(
+        {
+            c.USER_ID: ["early", "early", "late", "quiet", "seen"],
+            c.EVENT_TIME: [cutoff - day, cutoff + day, cutoff + day, cutoff + day, cutoff],
+            c.EVENT_TYPE: ["session", "purchase", "signup", "session", "purchase"],
+            c.AMOUNT: [None, 5.0, None, None, 3.0],
+        }
+    ).to_parquet(source / "events.parquet")
+    pd.DataFrame(
+        {
+            c.USER_ID: ["early", "late", "quiet", "seen"],
+            c.SIGNUP_TIME: [cutoff - 2 * day, cutoff + day, None, None],
+        }
+    ).astype({c.SIGNUP_TIME: "datetime64[us, UTC]"}).to_parquet(source / "users.parquet")
+    copied = copy_dataset_until(source, tmp_path / "target", cutoff)
+    events = pd.read_parquet(tmp_path / "target" / "events.parquet")
+    users = pd.read_parquet(tmp_path / "target" / "users.parquet")
+    assert copied == {"events": 2, "users": 2}
+    assert sorted(events[c.USER_ID]) == ["early", "seen"]  # an event at the cutoff is kept
+    assert sorted(users[c.USER_ID]) == ["early", "seen"]  # signed up later, or silent: dropped

@@ -1,0 +1,129 @@
+"""Baseline rules as servable models, the two-part LTV interval and its calibration check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lifecycle.rules import RuleError, RuleModel, feature_matrix, fit_rule
+from serving.predictor import ModelBundle, mixture_quantiles
+from training import evaluation
+from training.baselines import classification_baselines, last_period_value
+
+NAMES = [
+    "recency_days",
+    "tenure_days",
+    "orders_total",
+    "revenue_total",
+    "first_purchase_age_days",
+    "purchase_recency_days",
+    "avg_order_value",
+    "revenue_90d",
+    "refund_amount_90d",
+    "revenue_365d",
+    "refund_amount_365d",
+]
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    n = 400
+    orders = rng.poisson(2.0, n).astype(float)
+    first = rng.uniform(30, 400, n)
+    frame = pd.DataFrame(
+        {
+            "as_of": pd.Timestamp("2024-06-01", tz="UTC"),
+            "recency_days": np.where(rng.random(n) < 0.05, np.nan, rng.uniform(0, 300, n)),
+            "tenure_days": first + 10,
+            "orders_total": orders,
+            "revenue_total": orders * rng.gamma(2.0, 20.0, n),
+            "first_purchase_age_days": np.where(orders > 0, first, np.nan),
+            "purchase_recency_days": np.where(orders > 0, first * rng.uniform(0, 1, n), np.nan),
+            "avg_order_value": np.where(orders > 0, rng.gamma(2.0, 20.0, n), np.nan),
+            "revenue_90d": rng.gamma(1.0, 30.0, n),
+            "refund_amount_90d": rng.gamma(1.0, 2.0, n),
+            "revenue_365d": rng.gamma(2.0, 60.0, n),
+            "refund_amount_365d": rng.gamma(1.0, 5.0, n),
+        }
+    )
+    return frame
+
+
+def test_rules_score_as_the_baselines_do(rows: pd.DataFrame) -> None:
+    train, test = rows.iloc[:300], rows.iloc[300:]
+    for task in ("churn", "conversion"):
+        expected = classification_baselines(task, train, test)
+        for kind in ("recency_rule", "rfm_score"):
+            rule = fit_rule(kind, task, train, NAMES, horizon_days=90, windows=[90, 365])
+            np.testing.assert_allclose(rule.predict(feature_matrix(test, NAMES)), expected[kind])
+    # churn: a long silence scores high; conversion: the reverse
+    churn = fit_rule("recency_rule", "churn", train, NAMES, horizon_days=90, windows=[90])
+    quiet = test["recency_days"].fillna(test["tenure_days"]).to_numpy()
+    assert np.corrcoef(churn.predict(feature_matrix(test, NAMES)), quiet)[0, 1] == pytest.approx(1)
+    value = last_period_value(test, 91, [90, 365])
+    net = np.maximum(test["revenue_365d"] - test["refund_amount_365d"], 0) * 91 / 365
+    np.testing.assert_allclose(value, net)
+
+
+def test_rule_contributions_add_up_and_the_bundle_round_trips(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    rule = fit_rule("rfm_score", "churn", rows, NAMES, horizon_days=90, windows=[90])
+    matrix = feature_matrix(rows, NAMES)
+    contributions = rule.predict(matrix, pred_contrib=True)
+    assert contributions.shape == (len(rows), len(NAMES) + 1)
+    np.testing.assert_allclose(contributions.sum(axis=1), rule.predict(matrix))
+    bundle = ModelBundle("churn", rule, NAMES, {}, "churn_v1", {"task": "churn"}, {})
+    loaded = ModelBundle.load(bundle.save(tmp_path / "bundle"))
+    assert loaded.kind == "rfm_score" and isinstance(loaded.booster, RuleModel)
+    np.testing.assert_allclose(loaded.predict(rows), bundle.predict(rows))
+    assert list(loaded.contributions(rows).columns) == NAMES
+
+
+def test_bgnbd_rule_forecasts_value_for_customers_only(rows: pd.DataFrame) -> None:
+    rule = fit_rule("bgnbd_gamma_gamma", "ltv", rows, NAMES, horizon_days=90, windows=[90])
+    value = rule.predict(feature_matrix(rows, NAMES))
+    assert np.isfinite(value).all() and (value >= 0).all()
+    assert (value[rows["orders_total"].to_numpy() == 0] == 0).all()
+    assert value[rows["orders_total"].to_numpy() > 0].mean() > 0
+    with pytest.raises(RuleError, match="reads recency_days"):
+        fit_rule("recency_rule", "churn", rows, ["orders_total"], horizon_days=90, windows=[90])
+    with pytest.raises(RuleError, match="unknown rule kind"):
+        fit_rule("magic", "churn", rows, NAMES, horizon_days=90, windows=[90])
+
+
+def test_mixture_quantiles_of_a_zero_inflated_value() -> None:
+    levels = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
+    conditional = np.tile([10.0, 20.0, 40.0, 80.0, 160.0], (4, 1))
+    purchase = np.array([1.0, 0.5, 0.05, 0.95])
+    q = mixture_quantiles(purchase, levels, conditional, (0.1, 0.5, 0.9))
+    np.testing.assert_allclose(q[0], [10.0, 40.0, 160.0])  # always buys: the value's quantiles
+    # half buy nothing: P10 and P50 are 0; P90 is the value's 80th percentile, a third of
+    # the way from its 75th (80) to its 90th (160)
+    assert q[1, 0] == 0 and q[1, 1] == 0 and q[1, 2] == pytest.approx(80 + 80 / 3)
+    assert (q[2] == 0).all()  # 95% buy nothing: even P90 is 0
+    assert q[3, 0] > 0  # 5% buy nothing: P10 is a purchase
+    assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_interval_shares_count_ties_at_zero_by_their_pit() -> None:
+    """A calibrated two-part forecast of a zero-inflated value gets about 10% / 80% / 10%
+    once zeros are counted by their PIT, while the plain count says nothing falls below."""
+    rng = np.random.default_rng(5)
+    n = 200_000
+    purchase = rng.uniform(0.2, 0.99, n)
+    bought = rng.random(n) < purchase
+    value = np.where(bought, rng.exponential(50.0, n), 0.0)
+    levels = np.linspace(0.01, 0.99, 99)
+    conditional = np.tile(-50.0 * np.log1p(-levels), (n, 1))  # exponential(50) quantiles
+    q = mixture_quantiles(purchase, levels, conditional, (0.1, 0.9))
+    plain = evaluation.interval_shares(value, q[:, 0], q[:, 1])
+    pit = evaluation.interval_shares(value, q[:, 0], q[:, 1], zero_probability=1 - purchase)
+    assert plain["below"] < 0.05 < plain["inside"] - 0.8
+    assert pit["below"] == pytest.approx(0.1, abs=0.01)
+    assert pit["above"] == pytest.approx(0.1, abs=0.01)
+    assert pit["inside"] == pytest.approx(0.8, abs=0.015)
