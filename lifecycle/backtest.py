@@ -193,8 +193,9 @@ def run_pipeline(
 ) -> tuple[dict[str, Any], dict[str, str], BatchResult]:
     """Features, Feast, the three models and batch scoring of every user known at ``cutoff``.
 
-    A task whose training is refused is reported, not fatal; the versions just trained score
-    (whatever the promotion gate decided), so the backtest judges the models of this cutoff.
+    A task whose training is refused is reported, not fatal. What scores is what the product
+    would serve: each task's champion after the gate (LightGBM, or the baseline rule
+    registered when it won); a task left without one scores with the version just trained.
     """
     from features.asof import build_feature_table
     from features.store import apply, materialize, store_paths
@@ -236,7 +237,7 @@ def run_pipeline(
     batch = score_all(
         scratch,
         cutoff,
-        champions=_trained_models(scratch, trained, refused),
+        champions=_served_models(scratch, trained, refused),
         write=keep,
         reasons_top=0,
         allow_partial=True,
@@ -251,15 +252,19 @@ def _why(task: str, error: str) -> str:
     return error if error.startswith(f"{task}:") else f"{task}: {error}"
 
 
-def _trained_models(scratch: Settings, trained: dict[str, Any], refused: dict[str, str]) -> Any:
-    """The model versions just trained, as the scorer's champions."""
+def _served_models(scratch: Settings, trained: dict[str, Any], refused: dict[str, str]) -> Any:
+    """Each task's champion in the scratch registry; the version just trained where the gate
+    left the task without one."""
     from lifecycle import registry
     from serving.predictor import ModelBundle
-    from serving.scoring import Champions
+    from serving.scoring import load_champions
 
+    champions = load_champions(scratch, cache=scratch.workspace.home / "models")
+    champions.unavailable = dict(refused)
     client = registry.client(scratch)
-    champions = Champions(unavailable=dict(refused))
     for task, result in trained.items():
+        if task in champions.bundles:
+            continue
         folder = scratch.workspace.home / "models" / f"{result.model_name}-v{result.version}"
         bundle = registry.bundle_path(client, result.model_name, result.version, folder)
         champions.bundles[task] = ModelBundle.load(bundle)
@@ -306,6 +311,12 @@ class CutoffResult:
             f"{o['bought_rate']:.1%} bought and value {o['value_total']:,.0f} within "
             f"{labels.ltv_horizon_days} days",
         ]
+        served = ", ".join(
+            f"{task} {info['served_kind']} v{info['served_version']}"
+            for task, info in self.models.items()
+            if info.get("served_version")
+        )
+        lines.append(f"  {MODEL} serves: {served}")
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
         for task, model_info in self.models.items():
             if "error" in model_info:
@@ -390,7 +401,9 @@ def backtest_cutoff(
             "version": r.version,
             "promoted": r.promoted,
             "split": r.split.to_dict(),
-            "test_metrics": r.metrics.get(MODEL, {}),
+            "test_metrics": r.metrics.get("lightgbm", {}),
+            "served_version": batch.versions.get(task),
+            "served_kind": batch.kinds.get(task),
         }
         for task, r in trained.items()
     } | {task: {"error": why} for task, why in refused.items()}

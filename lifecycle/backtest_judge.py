@@ -16,7 +16,7 @@ from features import contract as c
 from lifecycle.settings import LabelSettings
 from lifecycle.sql import literal
 
-MODEL = "lightgbm"
+MODEL = "lifecycle"  # what the product serves: LightGBM, or the baseline rule that beat it
 BASELINES = ("recency", "last_period_value", "rfm_score", "bgnbd_gamma_gamma")
 
 
@@ -115,12 +115,11 @@ def forecasts(
     if "ltv" in scores:
         found.value[MODEL] = scores["ltv"].to_numpy(dtype=float)
         found.amounts.add(MODEL)
-        found.interval = (
-            scores["ltv_p10"].to_numpy(dtype=float),
-            scores["ltv_p90"].to_numpy(dtype=float),
-        )
-        if "purchase_probability" in scores:
-            found.zero_probability = 1.0 - scores["purchase_probability"].to_numpy(dtype=float)
+        low, high = (scores[k].to_numpy(dtype=float) for k in ("ltv_p10", "ltv_p90"))
+        if np.isfinite(low).all() and np.isfinite(high).all():  # a served rule has no interval
+            found.interval = (low, high)
+            if "purchase_probability" in scores:
+                found.zero_probability = 1.0 - scores["purchase_probability"].to_numpy(dtype=float)
     rules = classification_baselines("churn", feature_rows, feature_rows)  # higher: churn
     found.active["recency"] = found.value["recency"] = -rules["recency_rule"]
     found.active["rfm_score"] = found.value["rfm_score"] = -rules["rfm_score"]

@@ -11,8 +11,8 @@ Kinds:
 - ``recency_rule``: days since the last activity (churn: more is likelier; conversion: less).
 - ``rfm_score``: recency, frequency and monetary quintiles (3..15) with edges fitted on
   the training rows.
-- ``last_period_value``: net revenue of the nearest feature window at least as long as the
-  horizon, scaled to the horizon.
+- ``last_period_value``: net revenue of the feature window nearest the horizon, scaled to
+  the horizon.
 - ``bgnbd_gamma_gamma``: BG/NBD expected purchases in the horizon x Gamma-Gamma expected
   order value, from the feature row (orders, first-purchase age, purchase recency, average
   order value) with parameters fitted on the training rows' customers.
@@ -186,7 +186,9 @@ def fit_rule(
             "monetary": float(train["revenue_total"].median()),
         }
     elif kind == "last_period_value":
-        params["window"] = min((w for w in windows if w >= horizon_days), default=max(windows))
+        # the window nearest the horizon (90 days for 91): a longer one reaches back past a
+        # young shop's history and a short one is noise
+        params["window"] = min(windows, key=lambda w: (abs(w - horizon_days), -w))
         params["horizon_days"] = horizon_days
     elif kind == "bgnbd_gamma_gamma":
         from lifecycle.btyd import BTYDError, GammaGamma, fit_purchase_process

@@ -327,6 +327,7 @@ class BatchResult:
     unavailable: dict[str, str]
     seconds: dict[str, float]
     scores: pd.DataFrame
+    kinds: dict[str, str] = field(default_factory=dict)  # task -> lightgbm or a baseline rule
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -334,6 +335,7 @@ class BatchResult:
             "as_of": f"{self.as_of:%Y-%m-%d}",
             "users": self.users,
             "model_versions": self.versions,
+            "model_kinds": self.kinds,
             "unavailable": self.unavailable,
             "seconds": self.seconds,
         }
@@ -433,5 +435,12 @@ def score_all(
         path = write_scores(settings.workspace.scores_dir, scores, metadata)
         seconds["write"] = round(time.perf_counter() - started, 2)
     return BatchResult(
-        path, stamp, len(scores), champions.versions, champions.unavailable, seconds, scores
+        path,
+        stamp,
+        len(scores),
+        champions.versions,
+        champions.unavailable,
+        seconds,
+        scores,
+        champions.kinds,
     )

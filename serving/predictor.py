@@ -85,6 +85,9 @@ class ModelBundle:
     # P(alive) and expected purchases next to the scores (lifecycle.btyd.purchase_outlook).
     purchase_process: dict[str, float] | None = None
     purchase_booster: Any = None  # LTV: P(any value in the horizon), calibrated by ``calibrator``
+    # "log1p": the quantile boosters model log(1 + value) (quantiles survive the transform,
+    # and a heavy tail is learned in far fewer trees); "value": the value itself
+    quantile_scale: str = "value"
 
     @property
     def is_probability(self) -> bool:
@@ -158,6 +161,8 @@ class ModelBundle:
         stacked = np.column_stack(
             [self.quantile_boosters[q].predict(matrix, num_threads=threads) for q in levels]
         )
+        if self.quantile_scale == "log1p":
+            stacked = np.expm1(stacked)
         stacked = np.sort(np.maximum(stacked, 0.0), axis=1)
         if self.purchase_booster is None:
             picked = stacked[:, [levels.index(q) for q in QUANTILES]]
@@ -197,6 +202,7 @@ class ModelBundle:
             "metrics": self.metrics,
             "purchase_process": self.purchase_process,
             "two_part": self.purchase_booster is not None,
+            "quantile_scale": self.quantile_scale,
         }
         (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return directory
@@ -230,6 +236,7 @@ class ModelBundle:
             purchase_booster=(
                 _load_booster(directory / PURCHASE_FILE) if meta.get("two_part") else None
             ),
+            quantile_scale=meta.get("quantile_scale", "value"),
         )
 
 

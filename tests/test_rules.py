@@ -64,9 +64,12 @@ def test_rules_score_as_the_baselines_do(rows: pd.DataFrame) -> None:
     churn = fit_rule("recency_rule", "churn", train, NAMES, horizon_days=90, windows=[90])
     quiet = test["recency_days"].fillna(test["tenure_days"]).to_numpy()
     assert np.corrcoef(churn.predict(feature_matrix(test, NAMES)), quiet)[0, 1] == pytest.approx(1)
-    value = last_period_value(test, 91, [90, 365])
-    net = np.maximum(test["revenue_365d"] - test["refund_amount_365d"], 0) * 91 / 365
+    value = last_period_value(test, 91, [90, 365])  # the window nearest the horizon
+    net = np.maximum(test["revenue_90d"] - test["refund_amount_90d"], 0) * 91 / 90
     np.testing.assert_allclose(value, net)
+    yearly = last_period_value(test, 300, [90, 365])
+    net = np.maximum(test["revenue_365d"] - test["refund_amount_365d"], 0) * 300 / 365
+    np.testing.assert_allclose(yearly, net)
 
 
 def test_rule_contributions_add_up_and_the_bundle_round_trips(

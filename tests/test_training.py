@@ -272,13 +272,17 @@ def test_time_split_pools_a_month_of_weekly_cutoffs() -> None:
 
 
 def test_thinning_keeps_the_freshest_cutoffs_evenly() -> None:
-    from training.datasets import thin_cutoffs
+    from training.datasets import thin_cutoffs, within_rows
 
     cutoffs = list(pd.date_range("2024-01-05", periods=10, freq="7D", tz="UTC"))
     assert thin_cutoffs(cutoffs, 52) == cutoffs
     kept = thin_cutoffs(cutoffs, 4)
     assert kept == cutoffs[::-3][::-1] and kept[-1] == cutoffs[-1] and len(kept) == 4
     assert thin_cutoffs([], 4) == []
+    rows = pd.Series([100] * 10, index=cutoffs)
+    assert within_rows(rows, cutoffs, 1000) == cutoffs
+    assert within_rows(rows, cutoffs, 500) == cutoffs[::-2][::-1]  # every 2nd: 500 rows
+    assert within_rows(rows, cutoffs, 50) == cutoffs[::-4][::-1]  # 3 cutoffs at the least
 
 
 def test_deployed_model_learned_from_every_matured_cutoff(home: Path, trained: dict) -> None:

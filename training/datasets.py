@@ -45,6 +45,19 @@ def thin_cutoffs(cutoffs: list[pd.Timestamp], most: int) -> list[pd.Timestamp]:
     return ordered[::-1][::step][::-1]
 
 
+def within_rows(
+    rows_by_cutoff: pd.Series, cutoffs: list[pd.Timestamp], most: int
+) -> list[pd.Timestamp]:
+    """Every k-th cutoff, counted back from the freshest, for the smallest k whose rows fit in
+    ``most`` (at least 3 cutoffs are kept whatever their rows)."""
+    newest_first = sorted(cutoffs, reverse=True)
+    for step in range(1, len(newest_first) + 1):
+        kept = newest_first[::step]
+        if len(kept) <= 3 or int(rows_by_cutoff.reindex(kept).fillna(0).sum()) <= most:
+            return sorted(kept)
+    return sorted(newest_first[:3])
+
+
 def build_training_set(
     settings: Settings,
     task: str,
@@ -53,8 +66,9 @@ def build_training_set(
     cutoffs: list[pd.Timestamp] | None = None,
     service_name: str | None = None,
 ) -> TrainingSet:
-    """Labels at the matured cutoffs (or those given; at most ``training.max_cutoffs``, the
-    freshest kept) + the task's features through Feast."""
+    """Labels at the matured cutoffs (or those given; at most ``training.max_cutoffs`` and
+    ``training.max_rows``, thinned evenly with the freshest kept) + the task's features
+    through Feast."""
     paths = store_paths(settings, dataset)
     spec = label_spec(task, settings.labels)
     events_path = settings.workspace.dataset_dir(paths.dataset) / "events.parquet"
@@ -82,6 +96,8 @@ def build_training_set(
     )
     if labels.empty:
         raise FeatureError(f"no user is eligible for {task} at any of {len(ripe)} matured cutoffs")
+    ripe = within_rows(labels[AS_OF].value_counts(), ripe, settings.training.max_rows)
+    labels = labels[labels[AS_OF].isin(ripe)].reset_index(drop=True)
     service_name = service_name or TASK_SERVICES[task]
     retrieved = historical_features(open_store(settings, paths.dataset), labels, service_name)
     frame = retrieved.frame

@@ -33,7 +33,13 @@ from lifecycle.settings import Settings
 from serving.predictor import ModelBundle, score_frame
 from training import evaluation, plots
 from training.datasets import TrainingSet, build_training_set
-from training.models import fit_bundle, fit_calibrator, importances, refit_bundle
+from training.models import (
+    calibration_transfers,
+    fit_bundle,
+    fit_calibrator,
+    importances,
+    refit_bundle,
+)
 
 
 class TrainingError(UserError):
@@ -247,6 +253,9 @@ def train_task(
     progress(f"{task}: evaluating against baselines on {len(parts['test']):,} test rows")
     test = parts["test"]
     y = test[LABEL].to_numpy(dtype=float)
+    calibration = calibration_transfers(evaluated, test, LABEL)
+    if not calibration["transfers"]:
+        evaluated.calibrator = None  # measured, and deployed, with LightGBM's own probabilities
     rule_options = {
         "horizon_days": training.spec.horizon_days,
         "windows": settings.features.windows_days,
@@ -279,6 +288,7 @@ def train_task(
         calibration=test,
         data_window=window
         | {
+            "calibration": calibration,
             "evaluated_on": split.to_dict(),
             "trained_on": {
                 "cutoffs": [f"{t:%Y-%m-%d}" for t in sorted(matured[AS_OF].unique())],
@@ -359,6 +369,7 @@ def _log(
                 "label": training.spec.describe(),
                 "seed": settings.training.seed,
                 "best_iteration": bundle.booster.current_iteration(),
+                "calibrated": bundle.calibrator is not None,
                 "trained_on_cutoffs": len(
                     bundle.data_window.get("trained_on", {}).get("cutoffs", [])
                 ),
