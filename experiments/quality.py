@@ -280,7 +280,8 @@ def observed_end(
     outcomes = ["future_active_90d", "future_purchases_90d", "future_revenue_90d"]
     outcomes += ["future_revenue", "future_refund_amount"]
     frame = retrieved.frame.merge(truth[[c.USER_ID, *outcomes]], on=c.USER_ID, how="left")
-    spec = label_spec(task, settings.labels)
+    data = settings.workspace.dataset_dir("demo")
+    spec = label_spec(task, settings.labels, events=data / "events.parquet")
     if task == "churn":
         # Eligible as the label defines it (every known user unless a lookback is set).
         frame = frame[spec.eligible(frame)]

@@ -84,16 +84,46 @@ class LabelSpec:
         )
 
 
-def label_spec(task: str, labels_settings: object) -> LabelSpec:
-    """The spec for a task from the ``labels`` settings section."""
+def label_spec(
+    task: str,
+    labels_settings: object,
+    events: pd.DataFrame | Path | None = None,
+    users: pd.DataFrame | Path | None = None,
+) -> LabelSpec:
+    """The spec for a task from the ``labels`` settings section; a conversion target of
+    ``auto`` is decided from ``events`` and ``users`` (:func:`conversion_target_of`)."""
     s = labels_settings
     if task == "churn":
         return LabelSpec("churn", s.churn_horizon_days, lookback_days=s.churn_lookback_days)  # type: ignore[attr-defined]
     if task == "conversion":
-        return LabelSpec("conversion", s.conversion_horizon_days, target=s.conversion_target)  # type: ignore[attr-defined]
+        target = s.conversion_target  # type: ignore[attr-defined]
+        if target == "auto":
+            if events is None:
+                raise FeatureError("labels.conversion_target = auto needs the events to decide")
+            target = conversion_target_of(events, users)
+        return LabelSpec("conversion", s.conversion_horizon_days, target=target)  # type: ignore[attr-defined]
     if task == "ltv":
         return LabelSpec("ltv", s.ltv_horizon_days)  # type: ignore[attr-defined]
     raise FeatureError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+
+
+def conversion_target_of(
+    events: pd.DataFrame | Path, users: pd.DataFrame | Path | None = None
+) -> str:
+    """``first_purchase`` for sign-up data (sign-up events, or users with a sign-up time: some
+    are known before they buy); ``repeat_purchase`` for a purchase-only log, where every
+    known user has bought and only a second purchase is left to convert to."""
+    con = connect()
+    _relation(con, "events", events)
+    signups = con.execute(
+        f"SELECT count(*) FROM events WHERE {c.EVENT_TYPE} = '{c.SIGNUP}'"
+    ).fetchall()[0][0]
+    if not signups and users is not None:
+        _relation(con, "users_raw", users)
+        columns = {row[0] for row in con.execute("DESCRIBE users_raw").fetchall()}
+        if c.SIGNUP_TIME in columns:
+            signups = con.execute(f"SELECT count({c.SIGNUP_TIME}) FROM users_raw").fetchone()[0]
+    return "first_purchase" if signups else "repeat_purchase"
 
 
 def matured_cutoffs(

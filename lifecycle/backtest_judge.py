@@ -38,7 +38,9 @@ def outcomes(
 
     users = users_path if users_path is not None and users_path.is_file() else None
     value = compute_labels(events_path, [cutoff], label_spec("ltv", labels), users=users)
-    converted = compute_labels(events_path, [cutoff], label_spec("conversion", labels), users=users)
+    # an auto target is a property of the data set (sign-up data or a purchase-only log)
+    conversion = label_spec("conversion", labels, events=events_path, users=users)
+    converted = compute_labels(events_path, [cutoff], conversion, users=users)
     at = f"'{cutoff.isoformat()}'::TIMESTAMPTZ"
     active_days, value_days = labels.churn_horizon_days, labels.ltv_horizon_days
     not_activity = ", ".join(literal(t) for t in NOT_ACTIVITY)

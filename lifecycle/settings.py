@@ -78,7 +78,12 @@ class LabelSettings(_Section):
     )
     churn_horizon_days: int = Field(90, ge=1)
     conversion_horizon_days: int = Field(90, ge=1)
-    conversion_target: str = Field("first_purchase", pattern="^(first_purchase|repeat_purchase)$")
+    conversion_target: str = Field(
+        "auto",
+        pattern="^(auto|first_purchase|repeat_purchase)$",
+        description="auto: first_purchase for sign-up data (sign-up events or times), "
+        "repeat_purchase (one-time to repeat buyer) for a purchase-only log",
+    )
     ltv_horizon_days: int = Field(365, ge=1)
 
 

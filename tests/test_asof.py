@@ -199,3 +199,26 @@ def test_cutoff_grid_counts_back_from_the_scoring_date() -> None:
     assert monthly == [
         pd.Timestamp(d, tz="UTC") for d in ("2024-02-01", "2024-03-01", "2024-03-21")
     ]
+
+
+def test_auto_conversion_target_follows_the_data(events: pd.DataFrame) -> None:
+    from features.labels import conversion_target_of, label_spec
+    from lifecycle.settings import LabelSettings
+
+    purchases = events[events[c.EVENT_TYPE] == c.PURCHASE]
+    assert conversion_target_of(events) == "first_purchase"  # sign-up events
+    assert conversion_target_of(purchases) == "repeat_purchase"  # a purchase-only log
+    signed_up = pd.DataFrame(
+        {c.USER_ID: ["a"], c.SIGNUP_TIME: [pd.Timestamp("2023-12-01", tz="UTC")]}
+    )
+    assert conversion_target_of(purchases, signed_up) == "first_purchase"
+    assert conversion_target_of(purchases, signed_up.drop(columns=[c.SIGNUP_TIME])) == (
+        "repeat_purchase"
+    )
+    auto = LabelSettings()
+    assert auto.conversion_target == "auto"
+    assert label_spec("conversion", auto, events=purchases).target == "repeat_purchase"
+    fixed = LabelSettings(conversion_target="first_purchase")
+    assert label_spec("conversion", fixed, events=purchases).target == "first_purchase"
+    with pytest.raises(FeatureError, match="needs the events"):
+        label_spec("conversion", auto)

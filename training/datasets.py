@@ -70,11 +70,16 @@ def build_training_set(
     ``training.max_rows``, thinned evenly with the freshest kept) + the task's features
     through Feast."""
     paths = store_paths(settings, dataset)
-    spec = label_spec(task, settings.labels)
     events_path = settings.workspace.dataset_dir(paths.dataset) / "events.parquet"
     users_path = settings.workspace.dataset_dir(paths.dataset) / "users.parquet"
     if not events_path.is_file():
         raise FeatureError(f"dataset '{paths.dataset}' has no events at {events_path}")
+    spec = label_spec(
+        task,
+        settings.labels,
+        events=events_path,
+        users=users_path if users_path.is_file() else None,
+    )
     import duckdb
 
     last_event = duckdb.sql(
