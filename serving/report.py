@@ -124,7 +124,7 @@ def distributions_figure(scores: pd.DataFrame) -> Figure:
     """Histograms of churn probability, conversion probability and predicted LTV."""
     fig, axes = _figure(12, 3.4, 3)
     panels = (
-        ("churn_probability", "churn probability (users active in the lookback)", RED),
+        ("churn_probability", "churn probability (every churn-eligible user)", RED),
         ("conversion_probability", "conversion probability (users not yet converted)", BLUE),
     )
     for ax, (column, title, color) in zip(axes[:2], panels, strict=True):
@@ -332,8 +332,8 @@ def render_report(
             "Score distributions",
             figure_html(distributions_figure(scores), "score distributions")
             + (
-                f'<p class="note">{int(eligible.sum()):,} of {len(scores):,} users are churn-eligible '
-                "(active in the churn lookback); others have no churn score.</p>"
+                f'<p class="note">{int(eligible.sum()):,} of {len(scores):,} users have a churn '
+                "score (every known user, unless the churn label sets a lookback).</p>"
                 if eligible is not None
                 else ""
             ),

@@ -77,7 +77,10 @@ class _Model(BaseModel):
 class Reason(_Model):
     feature: str
     value: FeatureValue = Field(description="the user's value of the feature")
-    contribution: float = Field(description="its push on the churn score (LightGBM SHAP, log-odds)")
+    contribution: float = Field(
+        description="its push on the churn score: LightGBM SHAP in log-odds, or for a baseline "
+        "rule served instead (model_kinds) its term of the rule's score against the average"
+    )
     text: str
 
 

@@ -343,3 +343,44 @@ def test_a_baseline_that_wins_is_registered_and_served(
         assert scores.loc[~buyers, "p_alive"].isna().all()
     finally:
         promote(settings, "churn", str(before.version), reason="test: restore")
+
+
+def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:
+    """Calibrating on an earlier period is kept when it helps a later one and dropped when
+    the later period's base rate moved (a seasonal swing): then the refit deploys
+    LightGBM's own probabilities, with no calibrator."""
+    from training.models import calibration_transfers, fit_bundle, refit_bundle
+
+    rng = np.random.default_rng(0)
+
+    def period(n: int, shift: float) -> pd.DataFrame:
+        x = rng.normal(size=n)
+        p = 1 / (1 + np.exp(-(1.5 * x + shift)))
+        return pd.DataFrame({"x": x, LABEL: (rng.random(n) < p).astype(int)})
+
+    common = {
+        "label": LABEL,
+        "feature_names": ["x"],
+        "service": "churn_v1",
+        "label_spec": {"task": "churn"},
+        "data_window": {},
+    }
+    train = period(4000, 0.0)
+    # The validation period moved and the test period moved the same way: calibration helps.
+    valid = period(2000, 1.5)
+    bundle = fit_bundle("churn", train, valid, **common)
+    kept = calibration_transfers(bundle, period(4000, 1.5), LABEL)
+    assert kept["transfers"] and kept["ece_calibrated"] < kept["ece_raw"]
+    # The validation period moved one way and the test period the other: it hurts.
+    valid = period(2000, -1.5)
+    bundle = fit_bundle("churn", train, valid, **common)
+    dropped = calibration_transfers(bundle, period(4000, 0.0), LABEL)
+    assert not dropped["transfers"] and dropped["ece_calibrated"] > dropped["ece_raw"]
+    bundle.calibrator = None  # the pipeline's answer when calibration does not transfer
+    deployed = refit_bundle(
+        bundle, pd.concat([train, valid]), label=LABEL, calibration=valid, data_window={}
+    )
+    assert deployed.calibrator is None
+    assert deployed.booster.current_iteration() == bundle.booster.best_iteration
+    p = deployed.predict(valid)
+    assert ((p > 0) & (p < 1)).all()

@@ -258,16 +258,21 @@ def local_trainer(
     spec: ModelSpec,
     seed: int,
 ) -> Booster:
-    """Boosting in this process, with LightGBM's early stopping on ``valid``."""
+    """Boosting in this process, with LightGBM's early stopping on ``valid``; a refit (``valid``
+    is ``train``) grows its fixed number of trees without scoring them."""
     import lightgbm as lgb
 
-    x_train, x_valid = draft.matrix(train), draft.matrix(valid)
+    refit = valid is train
+    x_train = draft.matrix(train)
+    x_valid = x_train if refit else draft.matrix(valid)
     params = spec.lgb_params(seed, rows=len(train))
 
     def booster_for(objective_params: dict[str, Any]) -> Any:
         data = lgb.Dataset(
             x_train, train[label], categorical_feature=categorical, free_raw_data=False
         )
+        if refit:
+            return lgb.train(params | objective_params, data, num_boost_round=spec.num_boost_round)
         check = lgb.Dataset(x_valid, valid[label], categorical_feature=categorical, reference=data)
         return lgb.train(
             params | objective_params,
