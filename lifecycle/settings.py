@@ -145,7 +145,7 @@ class TrainingSettings(_Section):
         "thinned (every k-th kept, counted from the freshest), which bounds rows and time",
     )
     max_rows: int = Field(
-        150_000,
+        120_000,
         ge=1000,
         description="most labelled rows a model learns from (the refit on every matured "
         "cutoff): past it the cutoffs are thinned further the same way",

@@ -1,8 +1,9 @@
-"""Baselines every model is compared with, on the same test rows.
+"""Baselines on feature rows, and the classic BG/NBD + Gamma-Gamma from an event log.
 
-Churn and conversion: a recency rule and an RFM score (quintiles fitted on the training
-rows). LTV: last period's value, and BG/NBD + Gamma-Gamma fitted on the purchase history
-up to the test cutoff.
+The rules training gates on (and serves when one wins) are defined once in
+``lifecycle.rules``; the functions here apply them to frames for experiments and the
+backtest. ``bgnbd_forecast`` fits BG/NBD + Gamma-Gamma on the purchase history up to a
+cutoff, as the 2005 papers do (purchase days, repeat-purchase spend): the backtest's yardstick.
 """
 
 from __future__ import annotations

@@ -74,7 +74,9 @@ SPECS: dict[str, ModelSpec] = {
     ),
     # LTV's value given a purchase (Gamma: positive, heavy-tailed) and its purchase part.
     "ltv": ModelSpec("gamma", {"metric": "gamma", "num_leaves": 15, "learning_rate": 0.05}),
-    LTV_PURCHASE: ModelSpec("binary", {"metric": "binary_logloss", "num_leaves": 15}),
+    LTV_PURCHASE: ModelSpec(
+        "binary", {"metric": "binary_logloss", "num_leaves": 15, "learning_rate": 0.05}
+    ),
     LTV_QUANTILE: ModelSpec("quantile", {"metric": "quantile", "num_leaves": 15}),
 }
 
