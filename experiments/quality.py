@@ -175,7 +175,7 @@ def metric_dict(
 ) -> dict[str, dict[str, float]]:
     """Metrics of model, baselines and oracle (probabilities: the model and the oracle)."""
     from training import evaluation
-    from training.pipeline import metrics_of
+    from training.evaluation import metrics_of
 
     out = metrics_of(task, y, {k: v for k, v in scores.items() if k != ORACLE})
     if ORACLE in scores:

@@ -548,7 +548,7 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
     from mlflow.entities import Metric, Param
 
     from lifecycle import registry
-    from training.pipeline import experiment_for
+    from training.tracking import experiment_for
 
     client = registry.client(settings)
     name = f"backtest-{result.dataset}"

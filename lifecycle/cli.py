@@ -528,7 +528,7 @@ def promote(obj: Context, task: str, version: str, reason: str, dataset: str | N
 @pass_context
 def models(obj: Context, dataset: str | None) -> None:
     """List registered model versions with aliases and headline test metrics."""
-    from training.pipeline import list_models
+    from training.tracking import list_models
 
     rows = list_models(obj.settings, dataset)
     lines = []

@@ -16,7 +16,8 @@ from test_training import run_cli
 from lifecycle import registry
 from lifecycle.settings import load_settings
 from serving.scoring import load_champions
-from training.pipeline import list_models, train_task
+from training.pipeline import train_task
+from training.tracking import list_models
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,10 @@ from training import models as model_specs
 from training.pipeline import (
     TrainingError,
     check_trainable,
-    list_models,
     time_split,
     train_task,
 )
+from training.tracking import list_models
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:
 def test_gate_rules_on_a_real_registry(tmp_path: Path) -> None:
     """First version promoted; a better one only by more than the margin; an unscored
     champion blocks unless the reason says to promote; an unknown metric is an error."""
-    from training.pipeline import Unscored, gate
+    from training.promotion import Unscored, gate
 
     settings = load_settings(home=tmp_path, environ={}, training={"min_improvement": 0.01})
     client = registry.client(settings)
@@ -241,7 +241,7 @@ def test_gate_rules_on_a_real_registry(tmp_path: Path) -> None:
 def test_gate_first_beats_the_best_baseline(tmp_path: Path) -> None:
     """Even the first model must beat the best baseline on the gate metric; the refusal
     says which baseline won and by how much, and nothing becomes champion."""
-    from training.pipeline import gate
+    from training.promotion import gate
 
     settings = load_settings(home=tmp_path, environ={})
     client = registry.client(settings)
@@ -332,6 +332,7 @@ def test_a_baseline_that_wins_is_registered_and_served(
         champions = load_champions(settings, cache=tmp_path)
         assert champions.kinds["churn"] == weak.baseline.kind
         assert champions.kinds["ltv"] == "lightgbm"
+        assert champions.bundles["churn"].purchase_process is not None  # the rule's own
         features = pd.read_parquet(store_paths(settings).feature_table)
         latest = features[features[AS_OF] == features[AS_OF].max()].head(300)
         scores = score_frame(champions, latest)

@@ -417,3 +417,22 @@ def compare(
     best_value = values.max() if higher_is_better else values.min()
     table["best"] = values.eq(best_value) & values.notna()
     return table.sort_values(primary, ascending=not higher_is_better, kind="stable")
+
+
+def metrics_of(
+    task: str, y: np.ndarray, scores: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Each scorer's metrics on the same rows: LightGBM's as probabilities (or values for LTV);
+    a rule's, a ranking, by ranking metrics only."""
+    out = {}
+    for name, score in scores.items():
+        if task == "ltv":
+            out[name] = ltv_metrics(y, score)
+        elif name == "lightgbm":
+            out[name] = classification_metrics(y, score)
+        else:
+            # Rule scores are rankings, not probabilities: only ranking metrics apply.
+            ranked = pd.Series(score).rank(pct=True).to_numpy()
+            full = classification_metrics(y, ranked)
+            out[name] = {k: v for k, v in full.items() if k not in ("brier", "ece")}
+    return out

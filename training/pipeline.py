@@ -22,29 +22,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import serving
 from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.btyd import fit_purchase_process
-from lifecycle.errors import UserError
 from lifecycle.rules import RuleModel, fitted_rules
 from lifecycle.settings import Settings
-from serving.predictor import ModelBundle, score_frame
+from serving.predictor import ModelBundle
 from training import evaluation, plots
 from training.datasets import TrainingSet, build_training_set
-from training.models import (
-    calibration_transfers,
-    fit_bundle,
-    fit_calibrator,
-    importances,
-    refit_bundle,
-)
-
-
-class TrainingError(UserError):
-    """Training cannot produce an honest model from this data; the message gives the counts."""
-
+from training.errors import TrainingError
+from training.evaluation import metrics_of
+from training.models import calibration_transfers, fit_bundle, importances, refit_bundle
+from training.promotion import BaselineVersion, gate_on_test, serve_baseline, winning_baseline
+from training.tracking import experiment_for, log_bundle
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
 
@@ -155,39 +146,6 @@ class TrainResult:
         ] + (self.baseline.lines() if self.baseline else [])
 
 
-@dataclass
-class BaselineVersion:
-    """A baseline rule registered as a model version because LightGBM did not beat it."""
-
-    kind: str
-    version: str
-    run_id: str
-    metrics: dict[str, float]
-    promoted: bool
-    gate: str
-
-    def lines(self) -> list[str]:
-        verdict = "promoted to champion" if self.promoted else "kept as challenger"
-        return [f"  baseline {self.kind} registered as v{self.version}: {verdict}: {self.gate}"]
-
-
-def winning_baseline(
-    settings: Settings, task: str, metrics: dict[str, dict[str, float]]
-) -> str | None:
-    """The baseline at least as good as LightGBM on the gate metric (the best such), if any."""
-    metric = settings.training.gate_metric.get(task, "auc")
-    ours = metrics["lightgbm"].get(metric, np.nan)
-    rivals = {
-        k: m[metric]
-        for k, m in metrics.items()
-        if k != "lightgbm" and np.isfinite(m.get(metric, np.nan))
-    }
-    if not rivals:
-        return None
-    best = max(rivals, key=lambda k: rivals[k])
-    return best if not ours > rivals[best] else None
-
-
 def score_models(
     bundle: ModelBundle, rules: dict[str, RuleModel], test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
@@ -196,23 +154,6 @@ def score_models(
     return {"lightgbm": bundle.predict(test)} | {
         kind: rule.predict(matrix) for kind, rule in rules.items()
     }
-
-
-def metrics_of(
-    task: str, y: np.ndarray, scores: dict[str, np.ndarray]
-) -> dict[str, dict[str, float]]:
-    out = {}
-    for name, score in scores.items():
-        if task == "ltv":
-            out[name] = evaluation.ltv_metrics(y, score)
-        elif name == "lightgbm":
-            out[name] = evaluation.classification_metrics(y, score)
-        else:
-            # Rule scores are rankings, not probabilities: only ranking metrics apply.
-            ranked = pd.Series(score).rank(pct=True).to_numpy()
-            full = evaluation.classification_metrics(y, ranked)
-            out[name] = {k: v for k, v in full.items() if k not in ("brier", "ece")}
-    return out
 
 
 def train_task(
@@ -299,8 +240,9 @@ def train_task(
         fit=fit,
     )
     bundle.metrics = metrics["lightgbm"]
-    if task != "conversion":  # rows of every known user: the population BG/NBD describes
-        bundle.purchase_process = fit_purchase_process(frame[frame[AS_OF] == split.test_cutoff])
+    if task == "ltv" or training.spec.lookback_days is None:  # rows of every known user
+        process = fit_purchase_process(frame[frame[AS_OF] == split.test_cutoff])
+        bundle.purchase_process = evaluated.purchase_process = process
 
     mlflow_client = registry.client(settings)
     name = registry.model_name(dataset, task)
@@ -308,7 +250,7 @@ def train_task(
         settings, mlflow_client, name, task, bundle, training, parts, scores, metrics, split
     )
     progress(f"{task}: registered {name} version {version}; checking the promotion gate")
-    promoted, verdict = _gate(
+    promoted, verdict = gate_on_test(
         settings,
         mlflow_client,
         name,
@@ -327,7 +269,7 @@ def train_task(
         rule = fitted_rules(task, matured, training.feature_names, population=test, **rule_options)[
             winner
         ]
-        result.baseline = _serve_baseline(
+        result.baseline = serve_baseline(
             settings,
             mlflow_client,
             name,
@@ -421,303 +363,3 @@ def _log(
             metrics=metrics["lightgbm"],
         )
     return run.info.run_id, version
-
-
-def experiment_for(settings: Settings, mlflow_client: Any, name: str) -> str:
-    """The id of the model's MLflow experiment, created with artifacts under the workspace."""
-    experiment = mlflow_client.get_experiment_by_name(name)
-    if experiment:
-        return experiment.experiment_id
-    if registry.tracking_uri(settings).startswith(("http://", "https://")):
-        # A tracking server keeps artifacts in its own store (--artifacts-destination).
-        return mlflow_client.create_experiment(name)
-    return mlflow_client.create_experiment(
-        name, artifact_location=f"{registry.artifact_root(settings)}/{name}"
-    )
-
-
-def log_bundle(
-    mlflow_client: Any,
-    name: str,
-    bundle: ModelBundle,
-    rows: pd.DataFrame,
-    workdir: Path,
-    *,
-    tags: dict[str, str],
-    metrics: dict[str, float],
-) -> str:
-    """Log the bundle as one pyfunc model in the active run, register it as ``challenger``.
-
-    ``rows`` give the input example; ``metrics`` become ``test.*`` tags on the version.
-    """
-    import mlflow
-    from mlflow.models import infer_signature
-
-    bundle_dir = bundle.save(workdir / "bundle")
-    example = rows[bundle.feature_names].head(5).reset_index(drop=True)
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(Path(serving.__file__).with_name("mlflow_model.py")),
-        artifacts={"bundle": str(bundle_dir)},
-        signature=infer_signature(example, score_frame(bundle, example)),
-        input_example=example,
-        registered_model_name=name,
-        pip_requirements=_requirements(),
-        metadata={
-            "feature_service": bundle.service,
-            "label": bundle.label,
-            "data_window": bundle.data_window,
-        },
-    )
-    version = str(info.registered_model_version)
-    mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(name, version, key, value)
-    for key, value in metrics.items():
-        if np.isfinite(value):
-            mlflow_client.set_model_version_tag(name, version, f"test.{key}", f"{value:.6g}")
-    return version
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [
-        f"{pkg}=={version(pkg)}"
-        for pkg in ("lightgbm", "numpy", "pandas", "scikit-learn", "mlflow")
-    ]
-
-
-@dataclass(frozen=True)
-class Unscored:
-    """Why the champion has no score on the challenger's evidence, and whether to promote anyway."""
-
-    reason: str
-    promote: bool
-
-
-def gate(
-    settings: Settings,
-    mlflow_client: Any,
-    name: str,
-    task: str,
-    version: str,
-    metrics: dict[str, float],
-    champion_score: Callable[[Any, str], float | Unscored],
-    *,
-    evidence: str = "",
-    kind: str = "",
-    baselines: dict[str, dict[str, float]] | None = None,
-) -> tuple[bool, str]:
-    """Make ``version`` champion if it beats the best of ``baselines`` (their metrics on the
-    same evidence) and, when there is a champion, the champion's score
-    (``champion_score(champion version, metric)``) by ``training.min_improvement``.
-
-    ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
-    " on test 2025-06-01").
-    """
-    metric = settings.training.gate_metric.get(task, "auc")
-    if metric not in metrics:
-        raise TrainingError(
-            f"training.gate_metric.{task} = {metric!r} is not a {kind or task + ' '}metric: "
-            f"{sorted(metrics)}"
-        )
-    ours = metrics[metric]
-    rivals = {
-        b: m[metric] for b, m in (baselines or {}).items() if np.isfinite(m.get(metric, np.nan))
-    }
-    if rivals:
-        best = max(rivals, key=lambda b: rivals[b])
-        if not ours > rivals[best]:
-            return False, (
-                f"{kind}{metric} {ours:.4f} loses to the baseline {best} {rivals[best]:.4f} "
-                f"by {rivals[best] - ours:.4f}{evidence}: kept as challenger"
-            )
-    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
-    if champion is None:
-        beaten = f" > best baseline {best} {rivals[best]:.4f}{evidence}" if rivals else ""
-        reason = f"first model: {kind}{metric} {ours:.4f}{beaten}"
-        registry.set_champion(mlflow_client, name, version, reason)
-        return True, reason
-    theirs = champion_score(champion, metric)
-    if isinstance(theirs, Unscored):
-        if theirs.promote:
-            reason = f"{theirs.reason}; {kind}{metric} {ours:.4f}"
-            registry.set_champion(mlflow_client, name, version, reason)
-            return True, reason
-        return False, f"{theirs.reason}; promote by hand"
-    margin = settings.training.min_improvement
-    against = f"champion v{champion.version} {theirs:.4f} (+{margin}){evidence}"
-    if ours > theirs + margin:
-        reason = f"{kind}{metric} {ours:.4f} > {against}"
-        registry.set_champion(mlflow_client, name, version, reason)
-        return True, reason
-    return False, f"{kind}{metric} {ours:.4f} does not beat {against}"
-
-
-def _gate(
-    settings: Settings,
-    mlflow_client: Any,
-    name: str,
-    task: str,
-    version: str,
-    test: pd.DataFrame,
-    model_metrics: dict[str, float],
-    *,
-    baselines: dict[str, dict[str, float]] | None = None,
-) -> tuple[bool, str]:
-    """Promote the challenger only if it beats the best of ``baselines`` and the champion
-    on the same test rows; a champion that learned from those rows is judged by its
-    recorded out-of-time metric instead."""
-    test_cutoff = pd.Timestamp(test[AS_OF].max())
-
-    def champion_score(champion: Any, metric: str) -> float | Unscored:
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                current = ModelBundle.load(
-                    registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
-                )
-        except Exception as error:  # a corrupt or incompatible champion must not block a good model
-            return Unscored(f"champion v{champion.version} could not be loaded ({error})", True)
-        if set(current.feature_names) - set(test.columns):
-            return Unscored(
-                f"champion v{champion.version} reads features this test set lacks", False
-            )
-        trained = current.data_window.get("trained_on", {}).get("cutoffs", [])
-        if trained and pd.Timestamp(max(trained), tz="UTC") >= test_cutoff:
-            if metric not in current.metrics:
-                return Unscored(
-                    f"champion v{champion.version} learned from the test cutoff and recorded no {metric}",
-                    False,
-                )
-            return float(current.metrics[metric])
-        y = test[LABEL].to_numpy(dtype=float)
-        return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
-
-    return gate(
-        settings,
-        mlflow_client,
-        name,
-        task,
-        version,
-        model_metrics,
-        champion_score,
-        evidence=f" on test {test_cutoff:%Y-%m-%d}",
-        baselines=baselines,
-    )
-
-
-def _serve_baseline(
-    settings: Settings,
-    mlflow_client: Any,
-    name: str,
-    task: str,
-    evaluated_rule: RuleModel,
-    deployed_rule: RuleModel,
-    evaluated: ModelBundle,
-    parts: dict[str, pd.DataFrame],
-    matured: pd.DataFrame,
-    split: TimeSplit,
-) -> BaselineVersion:
-    """Register the winning baseline rule as a model version and gate it like any model.
-
-    As for LightGBM: measured on the test rows with its calibrator fitted on the
-    validation rows; deployed fitted on every matured cutoff, calibrated on the test rows.
-    """
-    import mlflow
-
-    test, valid = parts["test"], parts["valid"]
-    y = test[LABEL].to_numpy(dtype=float)
-
-    def bundle_of(
-        rule: RuleModel, calibrate_on: pd.DataFrame, window: dict[str, Any]
-    ) -> ModelBundle:
-        bundle = ModelBundle(
-            task,
-            rule,
-            evaluated.feature_names,
-            evaluated.categories,
-            evaluated.service,
-            evaluated.label,
-            window,
-            purchase_process=evaluated.purchase_process,
-        )
-        if bundle.is_probability:
-            raw = bundle.raw_score(bundle.matrix(calibrate_on))
-            bundle.calibrator = fit_calibrator(raw, calibrate_on[LABEL].to_numpy(dtype=float))
-        return bundle
-
-    measured = bundle_of(evaluated_rule, valid, {})
-    full = metrics_of(task, y, {"lightgbm": measured.predict(test)})["lightgbm"]
-    deployed = bundle_of(
-        deployed_rule,
-        test,
-        evaluated.data_window | {"kind": deployed_rule.kind},
-    )
-    deployed.metrics = full
-    experiment_id = experiment_for(settings, mlflow_client, name)
-    with (
-        mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"baseline {deployed_rule.kind}"
-        ) as run,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        mlflow.log_params(
-            {
-                "task": task,
-                "kind": deployed_rule.kind,
-                "feature_service": deployed.service,
-                "rows_trained_on": len(matured),
-                **{
-                    k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
-                },
-            }
-        )
-        mlflow.log_metrics({f"test.{k}": float(v) for k, v in full.items() if np.isfinite(v)})
-        version = log_bundle(
-            mlflow_client,
-            name,
-            deployed,
-            test,
-            Path(tmp),
-            tags={"test_cutoff": split.to_dict()["test_cutoff"], "kind": deployed_rule.kind},
-            metrics=full,
-        )
-    promoted, verdict = _gate(settings, mlflow_client, name, task, version, test, full)
-    return BaselineVersion(deployed_rule.kind, version, run.info.run_id, full, promoted, verdict)
-
-
-def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str, Any]]:
-    """Every registered version of the dataset's models: aliases, test cutoff, headline metrics."""
-    mlflow_client = registry.client(settings)
-    dataset = dataset or settings.dataset
-    rows = []
-    from mlflow.exceptions import MlflowException
-
-    for task in registry.TASKS:
-        name = registry.model_name(dataset, task)
-        try:
-            aliases = mlflow_client.get_registered_model(name).aliases  # alias -> version
-        except MlflowException:
-            continue
-        for version in mlflow_client.search_model_versions(f"name = '{name}'"):
-            tags = version.tags
-            rows.append(
-                {
-                    "model": name,
-                    "task": task,
-                    "version": version.version,
-                    "aliases": sorted(
-                        a for a, v in aliases.items() if str(v) == str(version.version)
-                    ),
-                    "test_cutoff": tags.get("test_cutoff", ""),
-                    "kind": tags.get("kind", "lightgbm"),
-                    "metrics": {
-                        k.removeprefix("test."): float(v)
-                        for k, v in tags.items()
-                        if k.startswith("test.")
-                    },
-                    "promotion": tags.get("promotion", ""),
-                }
-            )
-    return sorted(rows, key=lambda r: (r["task"], -int(r["version"])))

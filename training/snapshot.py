@@ -30,8 +30,10 @@ from lifecycle import registry
 from lifecycle.settings import Settings
 from serving.predictor import ModelBundle
 from training import evaluation
+from training.errors import TrainingError
+from training.evaluation import metrics_of
 from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator
-from training.pipeline import TrainingError, Unscored, gate, metrics_of
+from training.promotion import Unscored, gate
 
 SNAPSHOT_FILE = "snapshot.parquet"
 LIGHTGBM = "lightgbm"
@@ -505,7 +507,7 @@ def _log(
 
     from training import plots
     from training.models import importances
-    from training.pipeline import experiment_for, log_bundle
+    from training.tracking import experiment_for, log_bundle
 
     summary = cv.summary()
     y = frame[bundle.label["label_column"]].to_numpy(dtype=float)

@@ -1,0 +1,261 @@
+"""The promotion gate: a version becomes champion only if it beats the best baseline and
+the champion on the same evidence; a baseline rule that beats LightGBM is registered and
+gated as a model version of its own.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.asof import AS_OF
+from features.labels import LABEL
+from lifecycle import registry
+from lifecycle.rules import RuleModel
+from lifecycle.settings import Settings
+from serving.predictor import ModelBundle
+from training.errors import TrainingError
+from training.evaluation import metrics_of
+from training.models import fit_calibrator
+from training.tracking import experiment_for, log_bundle
+
+if TYPE_CHECKING:
+    from training.pipeline import TimeSplit
+
+
+@dataclass
+class BaselineVersion:
+    """A baseline rule registered as a model version because LightGBM did not beat it."""
+
+    kind: str
+    version: str
+    run_id: str
+    metrics: dict[str, float]
+    promoted: bool
+    gate: str
+
+    def lines(self) -> list[str]:
+        verdict = "promoted to champion" if self.promoted else "kept as challenger"
+        return [f"  baseline {self.kind} registered as v{self.version}: {verdict}: {self.gate}"]
+
+
+def winning_baseline(
+    settings: Settings, task: str, metrics: dict[str, dict[str, float]]
+) -> str | None:
+    """The baseline at least as good as LightGBM on the gate metric (the best such), if any."""
+    metric = settings.training.gate_metric.get(task, "auc")
+    ours = metrics["lightgbm"].get(metric, np.nan)
+    rivals = {
+        k: m[metric]
+        for k, m in metrics.items()
+        if k != "lightgbm" and np.isfinite(m.get(metric, np.nan))
+    }
+    if not rivals:
+        return None
+    best = max(rivals, key=lambda k: rivals[k])
+    return best if not ours > rivals[best] else None
+
+
+@dataclass(frozen=True)
+class Unscored:
+    """Why the champion has no score on the challenger's evidence, and whether to promote anyway."""
+
+    reason: str
+    promote: bool
+
+
+def gate(
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    task: str,
+    version: str,
+    metrics: dict[str, float],
+    champion_score: Callable[[Any, str], float | Unscored],
+    *,
+    evidence: str = "",
+    kind: str = "",
+    baselines: dict[str, dict[str, float]] | None = None,
+) -> tuple[bool, str]:
+    """Make ``version`` champion if it beats the best of ``baselines`` (their metrics on the
+    same evidence) and, when there is a champion, the champion's score
+    (``champion_score(champion version, metric)``) by ``training.min_improvement``.
+
+    ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
+    " on test 2025-06-01").
+    """
+    metric = settings.training.gate_metric.get(task, "auc")
+    if metric not in metrics:
+        raise TrainingError(
+            f"training.gate_metric.{task} = {metric!r} is not a {kind or task + ' '}metric: "
+            f"{sorted(metrics)}"
+        )
+    ours = metrics[metric]
+    rivals = {
+        b: m[metric] for b, m in (baselines or {}).items() if np.isfinite(m.get(metric, np.nan))
+    }
+    if rivals:
+        best = max(rivals, key=lambda b: rivals[b])
+        if not ours > rivals[best]:
+            return False, (
+                f"{kind}{metric} {ours:.4f} loses to the baseline {best} {rivals[best]:.4f} "
+                f"by {rivals[best] - ours:.4f}{evidence}: kept as challenger"
+            )
+    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    if champion is None:
+        beaten = f" > best baseline {best} {rivals[best]:.4f}{evidence}" if rivals else ""
+        reason = f"first model: {kind}{metric} {ours:.4f}{beaten}"
+        registry.set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    theirs = champion_score(champion, metric)
+    if isinstance(theirs, Unscored):
+        if theirs.promote:
+            reason = f"{theirs.reason}; {kind}{metric} {ours:.4f}"
+            registry.set_champion(mlflow_client, name, version, reason)
+            return True, reason
+        return False, f"{theirs.reason}; promote by hand"
+    margin = settings.training.min_improvement
+    against = f"champion v{champion.version} {theirs:.4f} (+{margin}){evidence}"
+    if ours > theirs + margin:
+        reason = f"{kind}{metric} {ours:.4f} > {against}"
+        registry.set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    return False, f"{kind}{metric} {ours:.4f} does not beat {against}"
+
+
+def gate_on_test(
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    task: str,
+    version: str,
+    test: pd.DataFrame,
+    model_metrics: dict[str, float],
+    *,
+    baselines: dict[str, dict[str, float]] | None = None,
+) -> tuple[bool, str]:
+    """Promote the challenger only if it beats the best of ``baselines`` and the champion
+    on the same test rows; a champion that learned from those rows is judged by its
+    recorded out-of-time metric instead."""
+    test_cutoff = pd.Timestamp(test[AS_OF].max())
+
+    def champion_score(champion: Any, metric: str) -> float | Unscored:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                current = ModelBundle.load(
+                    registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
+                )
+        except Exception as error:  # a corrupt or incompatible champion must not block a good model
+            return Unscored(f"champion v{champion.version} could not be loaded ({error})", True)
+        if set(current.feature_names) - set(test.columns):
+            return Unscored(
+                f"champion v{champion.version} reads features this test set lacks", False
+            )
+        trained = current.data_window.get("trained_on", {}).get("cutoffs", [])
+        if trained and pd.Timestamp(max(trained), tz="UTC") >= test_cutoff:
+            if metric not in current.metrics:
+                return Unscored(
+                    f"champion v{champion.version} learned from the test cutoff and recorded no {metric}",
+                    False,
+                )
+            return float(current.metrics[metric])
+        y = test[LABEL].to_numpy(dtype=float)
+        return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
+
+    return gate(
+        settings,
+        mlflow_client,
+        name,
+        task,
+        version,
+        model_metrics,
+        champion_score,
+        evidence=f" on test {test_cutoff:%Y-%m-%d}",
+        baselines=baselines,
+    )
+
+
+def serve_baseline(
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    task: str,
+    evaluated_rule: RuleModel,
+    deployed_rule: RuleModel,
+    evaluated: ModelBundle,
+    parts: dict[str, pd.DataFrame],
+    matured: pd.DataFrame,
+    split: TimeSplit,
+) -> BaselineVersion:
+    """Register the winning baseline rule as a model version and gate it like any model.
+
+    As for LightGBM: measured on the test rows with its calibrator fitted on the
+    validation rows; deployed fitted on every matured cutoff, calibrated on the test rows.
+    """
+    import mlflow
+
+    test, valid = parts["test"], parts["valid"]
+    y = test[LABEL].to_numpy(dtype=float)
+
+    def bundle_of(
+        rule: RuleModel, calibrate_on: pd.DataFrame, window: dict[str, Any]
+    ) -> ModelBundle:
+        bundle = ModelBundle(
+            task,
+            rule,
+            evaluated.feature_names,
+            evaluated.categories,
+            evaluated.service,
+            evaluated.label,
+            window,
+            purchase_process=evaluated.purchase_process,
+        )
+        if bundle.is_probability:
+            raw = bundle.raw_score(bundle.matrix(calibrate_on))
+            bundle.calibrator = fit_calibrator(raw, calibrate_on[LABEL].to_numpy(dtype=float))
+        return bundle
+
+    measured = bundle_of(evaluated_rule, valid, {})
+    full = metrics_of(task, y, {"lightgbm": measured.predict(test)})["lightgbm"]
+    deployed = bundle_of(
+        deployed_rule,
+        test,
+        evaluated.data_window | {"kind": deployed_rule.kind},
+    )
+    deployed.metrics = full
+    experiment_id = experiment_for(settings, mlflow_client, name)
+    with (
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"baseline {deployed_rule.kind}"
+        ) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        mlflow.log_params(
+            {
+                "task": task,
+                "kind": deployed_rule.kind,
+                "feature_service": deployed.service,
+                "rows_trained_on": len(matured),
+                **{
+                    k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
+                },
+            }
+        )
+        mlflow.log_metrics({f"test.{k}": float(v) for k, v in full.items() if np.isfinite(v)})
+        version = log_bundle(
+            mlflow_client,
+            name,
+            deployed,
+            test,
+            Path(tmp),
+            tags={"test_cutoff": split.to_dict()["test_cutoff"], "kind": deployed_rule.kind},
+            metrics=full,
+        )
+    promoted, verdict = gate_on_test(settings, mlflow_client, name, task, version, test, full)
+    return BaselineVersion(deployed_rule.kind, version, run.info.run_id, full, promoted, verdict)
