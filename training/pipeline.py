@@ -1,8 +1,9 @@
-"""Train, evaluate, track, register and gate one task's model.
+"""Train, evaluate, track, register and gate one task's model (the gate in
+``training.promotion``, the MLflow logging in ``training.tracking``).
 
-Time-ordered split to measure: test on the latest cutoff whose labels have matured;
-validate on the latest cutoff whose labels had matured by the test cutoff; train on the
-cutoffs before it. So, as in production, nothing the evaluated model learns from happened
+Time-ordered split to measure: test on the matured cutoffs of the last 28 days; validate on
+those of the 28 days before that matured by the first test cutoff; train on the cutoffs
+before. So, as in production, nothing the evaluated model learns from happened
 after the test cutoff. The model registered is then refit on every matured cutoff up to
 the test cutoff with the evaluated model's number of trees: it learns from the freshest
 customers, the ones most like those it will score (a model fit two horizons back scored
