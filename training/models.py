@@ -217,14 +217,21 @@ def refit_bundle(
         seed=seed,
         rounds_of=evaluated,
     )
-    matrix = evaluated.matrix(calibration).to_numpy(dtype="float64")
-    outcome = calibration[label].to_numpy(dtype="float64")
-    if evaluated.purchase_booster is not None:
-        raw, outcome = evaluated.purchase_booster.predict(matrix), (outcome > 0).astype(float)
-    else:
-        raw = evaluated.booster.predict(matrix)
+    raw, outcome = uncalibrated(evaluated, calibration, label)
     deployed.calibrator = fit_calibrator(raw, outcome) if evaluated.calibrator else None
     return deployed
+
+
+def uncalibrated(
+    bundle: ModelBundle, rows: pd.DataFrame, label: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The probability the bundle calibrates (churn, conversion: the booster's; LTV: its
+    purchase part's) on ``rows``, before calibration, and the outcome it predicts."""
+    matrix = bundle.matrix(rows).to_numpy(dtype="float64")
+    outcome = rows[label].to_numpy(dtype="float64")
+    if bundle.purchase_booster is not None:
+        return bundle.purchase_booster.predict(matrix), (outcome > 0).astype(float)
+    return bundle.booster.predict(matrix), outcome
 
 
 def calibration_transfers(evaluated: ModelBundle, rows: pd.DataFrame, label: str) -> dict[str, Any]:
@@ -236,12 +243,7 @@ def calibration_transfers(evaluated: ModelBundle, rows: pd.DataFrame, label: str
     """
     from training.evaluation import expected_calibration_error
 
-    matrix = evaluated.matrix(rows).to_numpy(dtype="float64")
-    outcome = rows[label].to_numpy(dtype="float64")
-    if evaluated.purchase_booster is not None:
-        raw, outcome = evaluated.purchase_booster.predict(matrix), (outcome > 0).astype(float)
-    else:
-        raw = evaluated.booster.predict(matrix)
+    raw, outcome = uncalibrated(evaluated, rows, label)
     raw_ece = expected_calibration_error(outcome, raw)
     calibrated_ece = expected_calibration_error(outcome, evaluated.calibrator(raw))
     return {
