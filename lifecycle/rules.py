@@ -64,12 +64,14 @@ class RuleModel:
         if self.kind == "last_period_value":
             window = self.params["window"]
             return [f"revenue_{window}d", f"refund_amount_{window}d"]
-        return [
-            "orders_total",
-            "first_purchase_age_days",
-            "purchase_recency_days",
-            "avg_order_value",
-        ]
+        if self.kind == "bgnbd_gamma_gamma":
+            return [
+                "orders_total",
+                "first_purchase_age_days",
+                "purchase_recency_days",
+                "avg_order_value",
+            ]
+        raise RuleError(f"unknown rule kind {self.kind!r}; expected one of {', '.join(RULE_KINDS)}")
 
     # -- the booster interface a bundle uses -------------------------------------------------
 
@@ -119,9 +121,7 @@ class RuleModel:
             window, horizon = self.params["window"], self.params["horizon_days"]
             net = np.nan_to_num(col(f"revenue_{window}d") - col(f"refund_amount_{window}d"))
             return (np.maximum(net, 0.0) * horizon / window).reshape(-1, 1)
-        if self.kind == "bgnbd_gamma_gamma":
-            return self._bgnbd_value(matrix).reshape(-1, 1)
-        raise RuleError(f"unknown rule kind {self.kind!r}; expected one of {', '.join(RULE_KINDS)}")
+        return self._bgnbd_value(matrix).reshape(-1, 1)
 
     def _bgnbd_value(self, matrix: np.ndarray) -> np.ndarray:
         from lifecycle.btyd import GammaGamma, purchase_outlook
@@ -165,10 +165,18 @@ def fit_rule(
     """The rule ``kind`` for ``task`` with what it learns fitted on feature rows only: RFM
     quintile edges on ``train``; BG/NBD and Gamma-Gamma parameters on the customers of
     ``population`` (features only, no label: default the latest cutoff of ``train``)."""
-    params: dict[str, Any] = {"sign": SIGNS.get((kind, task), 1.0)}
-    if kind == "recency_rule":
-        pass
-    elif kind == "rfm_score":
+    if kind not in RULE_KINDS:
+        raise RuleError(f"unknown rule kind {kind!r}; expected one of {', '.join(RULE_KINDS)}")
+    params: dict[str, Any] = {"sign": SIGNS.get((kind, task), 1.0), "horizon_days": horizon_days}
+    if kind == "last_period_value":
+        # the window nearest the horizon (90 days for 91): a longer one reaches back past a
+        # young shop's history and a short one is noise
+        params["window"] = min(windows, key=lambda w: (abs(w - horizon_days), -w))
+    rule = RuleModel(kind, list(feature_names), params)
+    missing = [name for name in rule.inputs() if name not in feature_names]
+    if missing:
+        raise RuleError(f"the {kind} rule reads {', '.join(missing)}, which the features lack")
+    if kind == "rfm_score":
         columns = {
             "recency": -train["recency_days"],
             "frequency": train["orders_total"],
@@ -185,11 +193,6 @@ def fit_rule(
             "frequency": float(train["orders_total"].median()),
             "monetary": float(train["revenue_total"].median()),
         }
-    elif kind == "last_period_value":
-        # the window nearest the horizon (90 days for 91): a longer one reaches back past a
-        # young shop's history and a short one is noise
-        params["window"] = min(windows, key=lambda w: (abs(w - horizon_days), -w))
-        params["horizon_days"] = horizon_days
     elif kind == "bgnbd_gamma_gamma":
         from lifecycle.btyd import BTYDError, GammaGamma, fit_purchase_process
 
@@ -204,17 +207,7 @@ def fit_rule(
             gg = GammaGamma.fit(repeat["orders_total"] - 1, repeat["avg_order_value"])
         except BTYDError as error:
             raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
-        params |= {
-            "bgnbd": process,
-            "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v},
-            "horizon_days": horizon_days,
-        }
-    else:
-        raise RuleError(f"unknown rule kind {kind!r}; expected one of {', '.join(RULE_KINDS)}")
-    rule = RuleModel(kind, list(feature_names), params)
-    missing = [name for name in rule.inputs() if name not in feature_names]
-    if missing:
-        raise RuleError(f"the {kind} rule reads {', '.join(missing)}, which the features lack")
+        params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     rule.params["term_means"] = (
         rule._terms(feature_matrix(train, feature_names)).mean(axis=0).tolist()
     )

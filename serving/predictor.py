@@ -135,12 +135,9 @@ class ModelBundle:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probability (churn, conversion) or expected value (LTV)."""
         matrix = self.matrix(features)
-        raw = self.raw_score(matrix)
         if self.task == "ltv":
-            value = np.maximum(raw, 0.0)
-            if self.purchase_booster is not None:
-                value = self.purchase_probability(matrix) * value
-            return value
+            return self._value(matrix, self._purchase(matrix))
+        raw = self.raw_score(matrix)
         return self.calibrator(raw) if self.calibrator is not None else raw
 
     def purchase_probability(self, matrix: pd.DataFrame) -> np.ndarray:
@@ -152,25 +149,55 @@ class ModelBundle:
     def predict_interval(self, features: pd.DataFrame) -> pd.DataFrame:
         """P10/P50/P90 that never cross: of the two-part mixture (a mass of 1 - P(purchase)
         at 0, the value-given-a-purchase quantiles above it), or the plain quantile models."""
+        matrix = self.matrix(features)
+        interval = self._interval(matrix, self._purchase(matrix))
+        return pd.DataFrame(interval, columns=["p10", "p50", "p90"], index=features.index)
+
+    def value_outlook(self, features: pd.DataFrame) -> pd.DataFrame:
+        """LTV, its P10/P50/P90 and P(any value) from one input matrix and one pass of the
+        purchase part (what scoring asks for on every request); NaN where the model has no
+        such part (a baseline rule served for LTV has no interval)."""
+        matrix = self.matrix(features)
+        purchase = self._purchase(matrix)
+        nan = np.full(len(matrix), np.nan)
+        interval = (
+            self._interval(matrix, purchase)
+            if self.quantile_boosters
+            else np.column_stack([nan, nan, nan])
+        )
+        return pd.DataFrame(
+            {
+                "ltv": self._value(matrix, purchase),
+                "ltv_p10": interval[:, 0],
+                "ltv_p50": interval[:, 1],
+                "ltv_p90": interval[:, 2],
+                "purchase_probability": nan if purchase is None else purchase,
+            },
+            index=features.index,
+        )
+
+    def _purchase(self, matrix: pd.DataFrame) -> np.ndarray | None:
+        return self.purchase_probability(matrix) if self.purchase_booster is not None else None
+
+    def _value(self, matrix: pd.DataFrame, purchase: np.ndarray | None) -> np.ndarray:
+        value = np.maximum(self.raw_score(matrix), 0.0)
+        return value if purchase is None else purchase * value
+
+    def _interval(self, matrix: pd.DataFrame, purchase: np.ndarray | None) -> np.ndarray:
         if not self.quantile_boosters:
             raise ValueError(f"the {self.task} model has no quantile models")
-        frame = self.matrix(features)
-        matrix = frame.to_numpy(dtype="float64")
-        threads = _threads(len(matrix))
+        values = matrix.to_numpy(dtype="float64")
+        threads = _threads(len(values))
         levels = sorted(self.quantile_boosters)
         stacked = np.column_stack(
-            [self.quantile_boosters[q].predict(matrix, num_threads=threads) for q in levels]
+            [self.quantile_boosters[q].predict(values, num_threads=threads) for q in levels]
         )
         if self.quantile_scale == "log1p":
             stacked = np.expm1(stacked)
         stacked = np.sort(np.maximum(stacked, 0.0), axis=1)
-        if self.purchase_booster is None:
-            picked = stacked[:, [levels.index(q) for q in QUANTILES]]
-        else:
-            picked = mixture_quantiles(
-                self.purchase_probability(frame), np.asarray(levels), stacked, QUANTILES
-            )
-        return pd.DataFrame(picked, columns=["p10", "p50", "p90"], index=features.index)
+        if purchase is None:
+            return stacked[:, [levels.index(q) for q in QUANTILES]]
+        return mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-row feature contributions to the raw score (LightGBM's SHAP values)."""

@@ -209,14 +209,10 @@ def score_frame(
         out["conversion_probability"] = np.where(eligible, conversion.predict(features), np.nan)
     ltv = champions.bundles.get("ltv")
     if ltv is not None:
-        out["ltv"] = ltv.predict(features)
-        if ltv.quantile_boosters:  # a baseline rule served for LTV has no interval
-            interval = ltv.predict_interval(features)
-            out[["ltv_p10", "ltv_p50", "ltv_p90"]] = interval.to_numpy()
-        else:
-            out[["ltv_p10", "ltv_p50", "ltv_p90"]] = np.nan
-        if ltv.purchase_booster is not None:  # two-part LTV: P(any value in its horizon)
-            out["purchase_probability"] = ltv.purchase_probability(ltv.matrix(features))
+        outlook = ltv.value_outlook(features)
+        if ltv.purchase_booster is None:  # a one-part (or rule) LTV has no P(any value)
+            outlook = outlook.drop(columns="purchase_probability")
+        out[outlook.columns] = outlook.to_numpy()
         if "churn_probability" in out:
             out["value_at_risk"] = out["churn_probability"] * out["ltv"]
     process = next(

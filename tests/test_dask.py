@@ -66,7 +66,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def churn_results(home: Path) -> dict:
     """The churn model trained by the pipeline in process, then with ``training.engine = dask``."""
     local = train_task(load_settings(home=home, environ={}), "churn")
-    distributed = train_task(load_settings(home=home, environ=DASK_ENV), "churn")
+    # The Dask model's metrics differ from the local one's only by chance (partitioning), so
+    # which one the gate keeps would too: the in-process model stays champion for the tests
+    # that score with it.
+    never_promoted = DASK_ENV | {"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1"}
+    distributed = train_task(load_settings(home=home, environ=never_promoted), "churn")
     return {"local": local, "dask": distributed}
 
 

@@ -27,7 +27,7 @@ from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.btyd import fit_purchase_process
-from lifecycle.rules import RuleModel, fitted_rules
+from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from serving.predictor import ModelBundle
 from training import evaluation, plots
@@ -208,14 +208,11 @@ def train_task(
     scores = score_models(evaluated, rules, test)
     metrics = metrics_of(task, y, scores)
     if task == "ltv":
-        interval = evaluated.predict_interval(test)
-        metrics["lightgbm"]["p10_p90_coverage"] = evaluation.interval_coverage(
-            y, interval["p10"], interval["p90"]
-        )
-        zero = 1.0 - evaluated.purchase_probability(evaluated.matrix(test))
-        shares = evaluation.interval_shares(
-            y, interval["p10"], interval["p90"], zero_probability=zero
-        )
+        outlook = evaluated.value_outlook(test)
+        low, high = outlook["ltv_p10"], outlook["ltv_p90"]
+        metrics["lightgbm"]["p10_p90_coverage"] = evaluation.interval_coverage(y, low, high)
+        zero = 1.0 - outlook["purchase_probability"]
+        shares = evaluation.interval_shares(y, low, high, zero_probability=zero)
         metrics["lightgbm"] |= {"below_p10": shares["below"], "above_p90": shares["above"]}
 
     matured = frame[frame[AS_OF] <= split.test_cutoff]
@@ -267,19 +264,20 @@ def train_task(
     winner = winning_baseline(settings, task, metrics)
     if not promoted and winner in rules:
         progress(f"{task}: the baseline {winner} won; registering it as a servable model")
-        rule = fitted_rules(task, matured, training.feature_names, population=test, **rule_options)[
-            winner
-        ]
+        deployed_rule = fit_rule(
+            winner, task, matured, training.feature_names, population=test, **rule_options
+        )
+        window = {k: v for k, v in bundle.data_window.items() if k != "calibration"}
         result.baseline = serve_baseline(
             settings,
             mlflow_client,
             name,
             task,
             rules[winner],
-            rule,
+            deployed_rule,
             evaluated,
             parts,
-            matured,
+            window,
             split,
         )
     return result

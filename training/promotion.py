@@ -190,13 +190,15 @@ def serve_baseline(
     deployed_rule: RuleModel,
     evaluated: ModelBundle,
     parts: dict[str, pd.DataFrame],
-    matured: pd.DataFrame,
+    window: dict[str, Any],
     split: TimeSplit,
 ) -> BaselineVersion:
     """Register the winning baseline rule as a model version and gate it like any model.
 
     As for LightGBM: measured on the test rows with its calibrator fitted on the
     validation rows; deployed fitted on every matured cutoff, calibrated on the test rows.
+    ``window`` is the refit's data window (what it was evaluated and trained on), which the
+    deployed rule shares, so a later gate knows it has seen the test cutoffs.
     """
     import mlflow
 
@@ -223,11 +225,7 @@ def serve_baseline(
 
     measured = bundle_of(evaluated_rule, valid, {})
     full = metrics_of(task, y, {"lightgbm": measured.predict(test)})["lightgbm"]
-    deployed = bundle_of(
-        deployed_rule,
-        test,
-        evaluated.data_window | {"kind": deployed_rule.kind},
-    )
+    deployed = bundle_of(deployed_rule, test, window | {"kind": deployed_rule.kind})
     deployed.metrics = full
     experiment_id = experiment_for(settings, mlflow_client, name)
     with (
@@ -241,7 +239,7 @@ def serve_baseline(
                 "task": task,
                 "kind": deployed_rule.kind,
                 "feature_service": deployed.service,
-                "rows_trained_on": len(matured),
+                "rows_trained_on": window["trained_on"]["rows"],
                 **{
                     k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
                 },
