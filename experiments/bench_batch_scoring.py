@@ -104,7 +104,7 @@ def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
     """Small churn, conversion and LTV bundles (LTV with quantile boosters) on synthetic data."""
     import lightgbm as lgb
 
-    from serving.predictor import ModelBundle
+    from lifecycle.bundle import ModelBundle
     from serving.scoring import Champions
 
     train = synthetic_users(rows, seed + 1)

@@ -264,7 +264,7 @@ def observed_end(
     from features.labels import label_spec
     from features.store import historical_features, open_store, store_paths
     from lifecycle import registry
-    from serving.predictor import ModelBundle
+    from lifecycle.bundle import ModelBundle
     from training import baselines
 
     paths = store_paths(settings, "demo")

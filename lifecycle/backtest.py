@@ -256,7 +256,7 @@ def _served_models(scratch: Settings, trained: dict[str, Any], refused: dict[str
     """Each task's champion in the scratch registry; the version just trained where the gate
     left the task without one."""
     from lifecycle import registry
-    from serving.predictor import ModelBundle
+    from lifecycle.bundle import ModelBundle
     from serving.scoring import load_champions
 
     champions = load_champions(scratch, cache=scratch.workspace.home / "models")

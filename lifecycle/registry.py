@@ -77,7 +77,7 @@ def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
 
 
 def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) -> Path:
-    """Download a model version's bundle (the directory ``serving.predictor`` loads)."""
+    """Download a model version's bundle (the directory ``lifecycle.bundle`` loads)."""
     import mlflow
 
     source = mlflow_client.get_model_version_download_uri(name, version)

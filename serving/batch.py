@@ -397,7 +397,8 @@ def score_all(
     started = time.perf_counter()
     definitions = SegmentDefinitions()
     if settings.serving.batch_engine == "dask":
-        from serving.distributed import dask_client, score_partitioned
+        from lifecycle.cluster import dask_client
+        from serving.distributed import score_partitioned
 
         with dask_client(settings) as client:
             scores = score_users(

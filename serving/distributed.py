@@ -1,16 +1,12 @@
 """Batch scoring as partitioned work on a Dask cluster: the same ``score_frame``, per partition.
 
-The cluster comes from settings: ``dask.scheduler`` is a scheduler address
-(``tcp://host:8786``) or ``local:N`` for a ``LocalCluster`` of N single-threaded worker
-processes started for the duration of the work. Each partition is scored by
+The cluster comes from settings (:func:`lifecycle.cluster.dask_client`). Each partition is scored by
 :func:`serving.scoring.score_frame` with the champions scattered once to every worker, so
 the scores are those of the in-process path, row for row.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,35 +16,6 @@ from serving.scoring import Champions, score_frame
 
 if TYPE_CHECKING:
     from distributed import Client
-
-    from lifecycle.settings import Settings
-
-LOCAL_PREFIX = "local:"
-
-
-@contextlib.contextmanager
-def dask_client(settings: Settings) -> Iterator[Client]:
-    """A client on the configured cluster; a ``local:N`` cluster lives only inside the block."""
-    from distributed import Client, LocalCluster
-
-    scheduler = settings.dask.scheduler
-    if not scheduler.startswith(LOCAL_PREFIX):
-        with Client(scheduler, timeout=settings.dask.connect_timeout_seconds) as client:
-            yield client
-        return
-    workers = int(scheduler.removeprefix(LOCAL_PREFIX) or 1)
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=settings.dask.threads_per_worker,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=40,  # logging.ERROR: worker chatter would bury the command's output
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def _partitions(rows: int, client: Client, partition_rows: int) -> int:

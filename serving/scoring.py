@@ -18,7 +18,7 @@ from features import contract as c
 from features.labels import LabelSpec
 from lifecycle import registry
 from lifecycle.btyd import purchase_outlook
-from serving.predictor import ModelBundle
+from lifecycle.bundle import ModelBundle
 from serving.segments import lifecycle_stage
 
 if TYPE_CHECKING:

@@ -21,9 +21,9 @@ from test_training import run_cli
 from features import contract as c
 from features.labels import LABEL
 from features.store import latest_feature_rows, store_paths
+from lifecycle.bundle import VALUE_LEVELS, ModelBundle
 from lifecycle.settings import SettingsError, load_settings
 from serving.distributed import score_parquet, score_partitioned
-from serving.predictor import VALUE_LEVELS, ModelBundle
 from serving.scoring import load_champions, score_frame
 from training import evaluation
 from training.datasets import build_training_set

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lifecycle.bundle import ModelBundle, mixture_quantiles
 from lifecycle.rules import RuleError, RuleModel, feature_matrix, fit_rule
-from serving.predictor import ModelBundle, mixture_quantiles
 from training import evaluation
 from training.baselines import classification_baselines, last_period_value
 

@@ -16,10 +16,10 @@ from features.asof import AS_OF
 from features.labels import LABEL
 from features.store import store_paths
 from lifecycle import registry
+from lifecycle.bundle import VALUE_LEVELS, ModelBundle
 from lifecycle.cli import main
 from lifecycle.registry import PromotionError, promote
 from lifecycle.settings import load_settings
-from serving.predictor import VALUE_LEVELS, ModelBundle
 from training import models as model_specs
 from training.pipeline import (
     TrainingError,

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from serving.distributed import dask_client
-from serving.predictor import ModelBundle
+from lifecycle.bundle import ModelBundle
+from lifecycle.cluster import dask_client
 from training.models import ModelSpec, fit_bundle
 
 if TYPE_CHECKING:

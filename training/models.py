@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.predictor import VALUE_LEVELS, Calibrator, ModelBundle, logit
+from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.btyd import fit_purchase_process
+from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
-from serving.predictor import ModelBundle
 from training import evaluation, plots
 from training.datasets import TrainingSet, build_training_set
 from training.errors import TrainingError

@@ -17,9 +17,9 @@ import pandas as pd
 from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import registry
+from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel
 from lifecycle.settings import Settings
-from serving.predictor import ModelBundle
 from training.errors import TrainingError
 from training.evaluation import metrics_of
 from training.models import fit_calibrator

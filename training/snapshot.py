@@ -27,8 +27,8 @@ import pandas as pd
 from features import contract as c
 from features.labels import LABEL
 from lifecycle import registry
+from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
-from serving.predictor import ModelBundle
 from training import evaluation
 from training.errors import TrainingError
 from training.evaluation import metrics_of

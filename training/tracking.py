@@ -1,7 +1,7 @@
 """MLflow tracking of trained models: experiments, one pyfunc model per version, listing.
 
 Every model version, LightGBM or a baseline rule, is logged the same way: the bundle as
-one pyfunc ("model from code", ``serving/mlflow_model.py``) registered as ``challenger``,
+one pyfunc ("model from code", ``lifecycle/mlflow_model.py``) registered as ``challenger``,
 its test metrics as ``test.*`` tags.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import serving
+import lifecycle
 from lifecycle import registry
+from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
-from serving.predictor import ModelBundle, score_frame
 
 
 def experiment_for(settings: Settings, mlflow_client: Any, name: str) -> str:
@@ -53,9 +53,9 @@ def log_bundle(
     example = rows[bundle.feature_names].head(5).reset_index(drop=True)
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=str(Path(serving.__file__).with_name("mlflow_model.py")),
+        python_model=str(Path(lifecycle.__file__).with_name("mlflow_model.py")),
         artifacts={"bundle": str(bundle_dir)},
-        signature=infer_signature(example, score_frame(bundle, example)),
+        signature=infer_signature(example, bundle.outputs(example)),
         input_example=example,
         registered_model_name=name,
         pip_requirements=_requirements(),

@@ -3,8 +3,8 @@
 The bundle holds the LightGBM booster, the probability calibrator (churn, conversion) or
 the LTV models, the feature names and categories it was trained on, the feature service
 it reads, the label definition and the data window. Training saves it; MLflow stores it
-as one pyfunc model; serving and batch scoring load it. This is the one scoring code path
-for online and batch.
+as one pyfunc model; serving and batch scoring load it. It lives in the shared
+``lifecycle`` package: training writes the format and serving reads it, neither owns it.
 
 LTV is a two-part model of a zero-inflated value: a calibrated P(any value in the horizon)
 (``purchase_booster`` + ``calibrator``) times E[value | some value] (``booster``, Gamma),
@@ -199,6 +199,14 @@ class ModelBundle:
             return stacked[:, [levels.index(q) for q in QUANTILES]]
         return mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
 
+    def outputs(self, features: pd.DataFrame) -> pd.DataFrame:
+        """What the MLflow pyfunc returns: ``score`` per row (calibrated probability or expected
+        value), plus ``p10``/``p50``/``p90`` when the model has quantiles."""
+        out = pd.DataFrame({"score": self.predict(features)}, index=features.index)
+        if self.quantile_boosters:
+            out = out.join(self.predict_interval(features))
+        return out
+
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-row feature contributions to the raw score (LightGBM's SHAP values)."""
         matrix = self.matrix(features).to_numpy(dtype="float64")
@@ -298,11 +306,3 @@ def _load_booster(path: Path) -> Any:
     if "end of trees" not in text or "end of parameters" not in text:
         raise ValueError(f"{path.name} is truncated or not a LightGBM model ({path})")
     return lgb.Booster(model_str=text)
-
-
-def score_frame(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
-    """``score`` per row, plus ``p10``/``p50``/``p90`` when the model has quantiles."""
-    out = pd.DataFrame({"score": bundle.predict(features)}, index=features.index)
-    if bundle.quantile_boosters:
-        out = out.join(bundle.predict_interval(features))
-    return out

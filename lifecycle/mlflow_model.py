@@ -14,7 +14,7 @@ import mlflow.models
 import mlflow.pyfunc
 import pandas as pd
 
-from serving.predictor import ModelBundle, score_frame
+from lifecycle.bundle import ModelBundle
 
 
 class LifecycleModel(mlflow.pyfunc.PythonModel):
@@ -24,7 +24,7 @@ class LifecycleModel(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        return score_frame(self.bundle, model_input)
+        return self.bundle.outputs(model_input)
 
 
 mlflow.models.set_model(LifecycleModel())
