@@ -37,6 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "churn_v1"
 STORES = {"rows": "sqlite", "feast": "sqlite-feast"}  # online store kinds, by home suffix
@@ -144,9 +146,9 @@ def step_features(run: Run, probe: Probe) -> None:
     table = run.feature_table()
     with probe.timed():
         compute_features(
-            run.demo / "events.parquet",
+            run.demo / EVENTS_FILE,
             cutoffs,
-            users=run.demo / "users.parquet",
+            users=run.demo / USERS_FILE,
             out=table,
         )
     rows, users = (

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,9 +63,9 @@ def step_features(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     out = work / "features.parquet"
     began = time.perf_counter()
     compute_features(
-        work / "demo" / "events.parquet",
+        work / "demo" / EVENTS_FILE,
         cutoffs,
-        users=work / "demo" / "users.parquet",
+        users=work / "demo" / USERS_FILE,
         out=out,
         con=con,
     )

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lifecycle.workspace import EVENTS_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("pandas_read", "stream", "one_chunk")
 
@@ -82,7 +84,7 @@ def measure(variant: str, csv_path: Path, out: Path, chunk_rows: int | None) -> 
         rows = len(frame)
     else:
         from features.ingest import ingest_events
-        from features.validation import DEFAULT_CHUNK_ROWS
+        from features.reading import DEFAULT_CHUNK_ROWS
 
         summary = ingest_events(
             csv_path, out, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS, max_bad_fraction=0.5
@@ -107,7 +109,7 @@ def identical(one: Path, other: Path) -> bool:
     """Same events table, quarantine file and report (in a child: it reads both tables)."""
     import pandas as pd
 
-    events = [pd.read_parquet(d / "events.parquet") for d in (one, other)]
+    events = [pd.read_parquet(d / EVENTS_FILE) for d in (one, other)]
     reports = [json.loads((d / "report.json").read_text())["tables"] for d in (one, other)]
     held = [(d / "quarantine" / "events.csv").read_bytes() for d in (one, other)]
     return events[0].equals(events[1]) and reports[0] == reports[1] and held[0] == held[1]

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecycle.workspace import EVENTS_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 LATENT = (
     "engagement_rate",
@@ -281,7 +283,7 @@ def observed_end(
     outcomes += ["future_revenue", "future_refund_amount"]
     frame = retrieved.frame.merge(truth[[c.USER_ID, *outcomes]], on=c.USER_ID, how="left")
     data = settings.workspace.dataset_dir("demo")
-    spec = label_spec(task, settings.labels, events=data / "events.parquet")
+    spec = label_spec(task, settings.labels, events=data / EVENTS_FILE)
     if task == "churn":
         # Eligible as the label defines it (every known user unless a lookback is set).
         frame = frame[spec.eligible(frame)]
@@ -301,7 +303,7 @@ def observed_end(
     frame = frame.reset_index(drop=True)
     scores = {MODEL: bundle.predict(frame)}
     if task == "ltv":
-        events = settings.workspace.dataset_dir("demo") / "events.parquet"
+        events = settings.workspace.events("demo")
         scores["last_period_value"] = baselines.last_period_value(
             frame, spec.horizon_days, settings.features.windows_days
         )
@@ -468,10 +470,12 @@ def single_threaded_models() -> None:
     on OpenMP barriers, 0.3 s per tree instead of 5 ms)."""
     import dataclasses
 
+    from lifecycle import tasks
     from training import models
 
-    for task, spec in models.SPECS.items():
-        models.SPECS[task] = dataclasses.replace(spec, params=spec.params | {"num_threads": 1})
+    for name in [*tasks.names(), *models.SPECS]:
+        spec = models.spec_of(name)
+        models.SPECS[name] = dataclasses.replace(spec, params=spec.params | {"num_threads": 1})
 
 
 def main(argv: list[str] | None = None) -> int:

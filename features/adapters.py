@@ -7,7 +7,7 @@
 - ``hillstrom``: a randomised campaign table (treatment vs control, visit, conversion, spend).
 
 Each reads its file in chunks and checks it with the same machinery as ``lifecycle ingest``
-(:func:`features.validation.load_table`); the results are small enough to return in memory.
+(:func:`features.loading.load_table`); the results are small enough to return in memory.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.loading import load_table
+from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
-    DEFAULT_CHUNK_ROWS,
     ContractError,
     Loaded,
     LoadReport,
@@ -29,9 +30,7 @@ from features.validation import (
     TableRules,
     event_rules,
     is_blank,
-    load_table,
     parse_amounts,
-    read_chunks,
     require_columns,
 )
 

@@ -51,6 +51,25 @@ TOTAL_FEATURES = (
 )
 
 
+# A user seen for the first time: nothing counted yet, known for no time, the rest unknown.
+NEW_USER_ZEROS = (
+    "tenure_days",
+    "recency_days",
+    "orders_total",
+    "revenue_total",
+    "refund_amount_total",
+    "sessions_total",
+    "activated",
+)
+
+
+def new_user_value(name: str) -> float | None:
+    """A feature's value for a brand-new user (cold start): 0 for counts, None if unknown."""
+    window, _, days = name.rpartition("_")
+    counted = window in WINDOW_FEATURES and days.endswith("d") and days[:-1].isdigit()
+    return 0.0 if counted or name in NEW_USER_ZEROS else None
+
+
 class FeatureError(UserError):
     """Feature engineering cannot run on this input; the message says why."""
 
@@ -246,12 +265,7 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     attribute_sql = "".join(f', usr."{a}"' for a in attributes)
     return f"""
     WITH
-    -- An order is the purchase lines of one order id at one moment (lines after a cutoff never join it).
-    orders AS (
-        SELECT {u}, {t} AS order_time, sum({amt}) AS value
-        FROM events WHERE {ty} = '{c.PURCHASE}'
-        GROUP BY {u}, {f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""} {t}
-    ),
+    orders AS ({orders_sql(has_order_id)}),
     order_gaps AS (
         SELECT {u}, order_time, value,
                epoch(order_time - lag(order_time) OVER (PARTITION BY {u} ORDER BY order_time)) / 86400.0 AS gap_days
@@ -335,6 +349,15 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     LEFT JOIN refund_agg r USING ({u}, as_of)
     ORDER BY w.as_of, w.{u}
     """
+
+
+def orders_sql(has_order_id: bool) -> str:
+    """Orders, the one definition features and labels share: the purchase lines of one order
+    id at one moment (lines after a cutoff never join it); ``user_id, order_time, value``."""
+    order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
+    return f"""SELECT {c.USER_ID}, {c.EVENT_TIME} AS order_time, sum({c.AMOUNT}) AS value
+        FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
+        GROUP BY {c.USER_ID}, {order} {c.EVENT_TIME}"""
 
 
 def _window_columns(windows: Sequence[int]) -> list[str]:

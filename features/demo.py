@@ -72,14 +72,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import contract
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 CHANNELS = ("organic", "paid_search", "social", "referral", "email")
 COUNTRIES = ("GB", "US", "DE", "FR", "IE")
 DEVICES = ("ios", "android", "web")
 CURRENCY_CODE = "GBP"
 
-USERS_FILE = "users.parquet"
-EVENTS_FILE = "events.parquet"
 GROUND_TRUTH_FILE = "ground_truth.parquet"
 METADATA_FILE = "demo.json"
 FORMAT_VERSION = 1

@@ -33,8 +33,6 @@ the first 16 hex characters of the logged hash), else a random per-workspace key
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -48,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from lifecycle.errors import UserError
+from lifecycle.pseudonyms import keyed_hash, pseudonym
 from lifecycle.storage import VERSIONS, atomic_dir, atomic_file, sweep_tree
 
 if TYPE_CHECKING:
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
 
 LOG_FILE = "erasure_log.jsonl"
 KEY_FILE = ".erasure_key"
-PSEUDONYM_LENGTH = 16  # as serving.lists.pseudonyms
 MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
 TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
 
@@ -128,10 +126,6 @@ def erasure_key(settings: Settings) -> tuple[bytes, str]:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32) + "\n")
     return path.read_text().strip().encode(), f"file:{KEY_FILE}"
-
-
-def keyed_hash(key: bytes, user_id: str) -> str:
-    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()
 
 
 # -- rewriting one file -----------------------------------------------------------------------
@@ -473,7 +467,7 @@ def forget(
     )
     terms = set(ids)
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
-        terms |= {keyed_hash(key, u)[:PSEUDONYM_LENGTH] for u in ids}
+        terms |= {pseudonym(key, u) for u in ids}
     record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
 
     names = _dataset_names(settings, dataset)
@@ -514,4 +508,4 @@ def log_entries(home: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-__all__ = ["ErasureError", "ErasureRecord", "entity_keys", "forget", "keyed_hash", "log_entries"]
+__all__ = ["ErasureError", "ErasureRecord", "entity_keys", "forget", "log_entries"]

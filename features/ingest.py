@@ -19,21 +19,13 @@ import pandas as pd
 
 from features import adapters
 from features import contract as c
-from features.validation import (
-    CSV_SUFFIXES,
-    DEFAULT_CHUNK_ROWS,
-    DEFAULT_MEMORY_LIMIT,
-    PARQUET_SUFFIXES,
-    ContractError,
-    Loaded,
-    event_rules,
-    read_chunks,
-    stream_table,
-    user_rules,
-)
+from features.loading import stream_table
+from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES, read_chunks
+from features.validation import DEFAULT_MEMORY_LIMIT, ContractError, Loaded, event_rules, user_rules
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 SOURCES = ("online-retail", "telco-churn", "hillstrom")
 REPORT = "report.json"
@@ -165,8 +157,8 @@ def _users_without_profile(folder: Path) -> int:
     """Distinct users with events but no row in the users table."""
     import duckdb
 
-    events = literal(folder / "events.parquet")
-    users = literal(folder / "users.parquet")
+    events = literal(folder / EVENTS_FILE)
+    users = literal(folder / USERS_FILE)
     with duckdb.connect() as con:
         (count,) = con.execute(
             f"SELECT count(DISTINCT user_id) FROM read_parquet({events}) "
@@ -245,12 +237,12 @@ def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
 
 def read_events(dataset_dir: Path) -> pd.DataFrame:
     """The validated events of a dataset."""
-    path = dataset_dir / "events.parquet"
+    path = dataset_dir / EVENTS_FILE
     if not path.is_file():
         raise ContractError(f"{dataset_dir}: no events table; ingest an events file first")
     return pd.read_parquet(path)
 
 
 def read_users(dataset_dir: Path) -> pd.DataFrame | None:
-    path = dataset_dir / "users.parquet"
+    path = dataset_dir / USERS_FILE
     return pd.read_parquet(path) if path.is_file() else None

@@ -1,8 +1,8 @@
-"""Labels for the three predictions, as of the same cutoffs as the features.
+"""Labels of every task (``lifecycle.tasks``), as of the same cutoffs as the features.
 
-Each label reads only events in ``(as_of, as_of + horizon]``; eligibility reads only
-events at or before ``as_of``. A cutoff whose horizon ends after the last event is
-refused: it would be labelled from partial data.
+Each label reads only events in ``(as_of, as_of + horizon]``; who is labelled (the task's
+population) reads only events at or before ``as_of``. A cutoff whose horizon ends after the
+last event is refused: it would be labelled from partial data.
 
 - churn: every user known at ``as_of`` (or, with a lookback, those active in
   ``(as_of - lookback, as_of]``); 1 when they have no activity in the horizon. Lapsed users
@@ -11,6 +11,10 @@ refused: it would be labelled from partial data.
   in the horizon. Target ``first_purchase`` (sign-up data) or ``repeat_purchase``
   (one-time buyers becoming repeat buyers, for purchase-only logs).
 - ltv: every user known at ``as_of``; purchases minus refunds in the horizon, at least 0.
+
+The population is defined once, on feature rows (:meth:`LabelSpec.eligible`): labels are
+computed for every known user and kept where the features say the user is eligible, so
+training and scoring cannot disagree on who is in.
 """
 
 from __future__ import annotations
@@ -18,59 +22,77 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, NOT_ACTIVITY, FeatureError, _relation, _users_view, _utc, connect
+from features.asof import (
+    AS_OF,
+    NOT_ACTIVITY,
+    FeatureError,
+    _relation,
+    _users_view,
+    _utc,
+    compute_features,
+    connect,
+    orders_sql,
+)
+from lifecycle import tasks
 
 LABEL = "label"
-Task = Literal["churn", "conversion", "ltv"]
-TASKS: tuple[Task, ...] = ("churn", "conversion", "ltv")
 
 
 @dataclass(frozen=True)
 class LabelSpec:
     """What a label means; saved with every model trained on it."""
 
-    task: Task
+    task: str
     horizon_days: int
     lookback_days: int | None = None  # churn: the activity window that makes a user eligible
     target: str | None = None  # conversion: first_purchase | repeat_purchase
 
     def describe(self) -> str:
-        if self.task == "churn":
-            who = (
-                "every user known at as_of"
-                if self.lookback_days is None
-                else f"active in the {self.lookback_days} days up to as_of"
-            )
-            return f"churn: {who}, no activity in the next {self.horizon_days} days"
+        population = tasks.get(self.task).population
+        outcome = tasks.get(self.task).outcome
+        if population == "before_target":
+            return f"{self.task}: not yet {self.target} at as_of, reaches it within {self.horizon_days} days"
+        if outcome == "net_value":
+            who = "" if population == "known" else f" ({self._who()})"
+            return f"{self.task}: purchases minus refunds in the {self.horizon_days} days after as_of (at least 0){who}"
+        what = {"no_activity": "no activity", "any_purchase": "a purchase"}[outcome]
+        return f"{self.task}: {self._who()}, {what} in the next {self.horizon_days} days"
 
-        if self.task == "conversion":
-            return f"conversion: not yet {self.target} at as_of, reaches it within {self.horizon_days} days"
-        return (
-            f"ltv: purchases minus refunds in the {self.horizon_days} days after as_of (at least 0)"
-        )
+    def _who(self) -> str:
+        if self.lookback_days is None:
+            return "every user known at as_of"
+        return f"active in the {self.lookback_days} days up to as_of"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def eligible(self, features: pd.DataFrame) -> np.ndarray:
-        """Which feature rows (users known at their as_of) the label is defined for: the same
-        rule as the label SQL, read from the features (``recency_days``, ``orders_total``)."""
-        if self.task == "churn":
-            if self.lookback_days is None:
-                return np.ones(len(features), dtype=bool)
+        """Which feature rows (users known at their as_of) the label is defined for: the one
+        definition of the task's population, for training and scoring alike."""
+        population = tasks.get(self.task).population
+        if population == "recently_active" and self.lookback_days is not None:
+            # active in (as_of - lookback, as_of]: the last activity is less than lookback ago
             recency = features["recency_days"].astype(float).fillna(np.inf).to_numpy()
-            return recency <= self.lookback_days
-        if self.task == "conversion":
+            return recency < self.lookback_days
+        if population == "before_target":
             orders = features["orders_total"].astype(float).fillna(0).to_numpy()
             return orders == self.orders_before_target
         return np.ones(len(features), dtype=bool)
+
+    @property
+    def everyone(self) -> bool:
+        """Whether every user known at as_of is in the population."""
+        population = tasks.get(self.task).population
+        return population == "known" or (
+            population == "recently_active" and self.lookback_days is None
+        )
 
     @property
     def orders_before_target(self) -> int:
@@ -90,21 +112,25 @@ def label_spec(
     events: pd.DataFrame | Path | None = None,
     users: pd.DataFrame | Path | None = None,
 ) -> LabelSpec:
-    """The spec for a task from the ``labels`` settings section; a conversion target of
+    """The spec for a task from the ``labels`` settings section (``<task>_horizon_days``,
+    ``<task>_lookback_days``, ``<task>_target``, else the task's defaults); a target of
     ``auto`` is decided from ``events`` and ``users`` (:func:`conversion_target_of`)."""
+    declared = tasks.get(task)
     s = labels_settings
-    if task == "churn":
-        return LabelSpec("churn", s.churn_horizon_days, lookback_days=s.churn_lookback_days)  # type: ignore[attr-defined]
-    if task == "conversion":
-        target = s.conversion_target  # type: ignore[attr-defined]
+    horizon = getattr(s, f"{task}_horizon_days", None) or declared.horizon_days
+    lookback = (
+        getattr(s, f"{task}_lookback_days", None)
+        if declared.population == "recently_active"
+        else None
+    )
+    target = None
+    if declared.population == "before_target":
+        target = getattr(s, f"{task}_target", "auto")
         if target == "auto":
             if events is None:
-                raise FeatureError("labels.conversion_target = auto needs the events to decide")
+                raise FeatureError(f"labels.{task}_target = auto needs the events to decide")
             target = conversion_target_of(events, users)
-        return LabelSpec("conversion", s.conversion_horizon_days, target=target)  # type: ignore[attr-defined]
-    if task == "ltv":
-        return LabelSpec("ltv", s.ltv_horizon_days)  # type: ignore[attr-defined]
-    raise FeatureError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return LabelSpec(task, horizon, lookback_days=lookback, target=target)
 
 
 def conversion_target_of(
@@ -139,9 +165,15 @@ def compute_labels(
     spec: LabelSpec,
     *,
     users: pd.DataFrame | Path | None = None,
+    features: pd.DataFrame | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
-    """(user_id, as_of, label) for the eligible users at each cutoff."""
+    """(user_id, as_of, label) for the users in the task's population at each cutoff.
+
+    ``features``: the feature rows at these cutoffs (at least ``user_id``, ``as_of`` and what
+    :meth:`LabelSpec.eligible` reads), e.g. from the feature table; computed from ``events``
+    when not given.
+    """
     con = con or connect()
     _relation(con, "events", events)
     _users_view(con, users)
@@ -163,67 +195,66 @@ def compute_labels(
         "CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT UNNEST($1::TIMESTAMPTZ[]) AS as_of",
         [[t.to_pydatetime() for t in stamps]],
     )
-    frame = con.execute(_label_sql(spec)).df()
+    has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
+    frame = con.execute(_label_sql(spec, has_order_id)).df()
     frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    if spec.task in ("churn", "conversion"):
+    if tasks.get(spec.task).is_probability:
         frame[LABEL] = frame[LABEL].astype("int8")
-    return frame
+    return _in_population(frame, spec, events, users, features, stamps)
 
 
-def _label_sql(spec: LabelSpec) -> str:
+def _in_population(
+    labels: pd.DataFrame,
+    spec: LabelSpec,
+    events: pd.DataFrame | Path,
+    users: pd.DataFrame | Path | None,
+    features: pd.DataFrame | None,
+    stamps: list[pd.Timestamp],
+) -> pd.DataFrame:
+    """The labelled rows whose feature row says the user is eligible (every known user has one)."""
+    if spec.everyone:
+        return labels
+    if features is None:  # the population reads totals only: one short window is enough
+        features = compute_features(events, stamps, users=users, windows=(1,))
+    rows = features[features[AS_OF].isin(stamps)]
+    eligible = rows.loc[spec.eligible(rows), [c.USER_ID, AS_OF]]
+    eligible = eligible.astype({AS_OF: labels[AS_OF].dtype})
+    kept = labels.merge(eligible, on=[c.USER_ID, AS_OF], how="inner")
+    return kept.sort_values([AS_OF, c.USER_ID], kind="stable").reset_index(drop=True)
+
+
+def _label_sql(spec: LabelSpec, has_order_id: bool) -> str:
+    """The task's outcome in the horizon for every user known at each cutoff."""
     u, t, ty, amt = c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT
     h = f"INTERVAL {spec.horizon_days} DAY"
-    in_horizon = f"e.{t} > a.as_of AND e.{t} <= a.as_of + {h}"
-    active = f"e.{ty} NOT IN ({', '.join(repr(x) for x in NOT_ACTIVITY)})"
+    in_horizon = f"e.{t} > k.as_of AND e.{t} <= k.as_of + {h}"
     known = f"""
         SELECT usr.{u}, a.as_of FROM users usr CROSS JOIN cutoffs a WHERE usr.{c.SIGNUP_TIME} <= a.as_of
         UNION
         SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a ON e.{t} <= a.as_of"""
-    if spec.task == "churn":
-        eligible = (
-            known
-            if spec.lookback_days is None
-            else f"""SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a
-              ON e.{t} > a.as_of - INTERVAL {spec.lookback_days} DAY AND e.{t} <= a.as_of AND {active}"""
-        )
+    outcome = tasks.get(spec.task).outcome
+    if outcome == "net_value":
+        measure = f"""coalesce(sum(CASE WHEN e.{ty} = '{c.PURCHASE}' THEN e.{amt}
+                                  WHEN e.{ty} = '{c.REFUND}' THEN -e.{amt} END), 0)"""
         return f"""
-        WITH eligible AS ({eligible}),
-        returned AS (
-            SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a ON {in_horizon} AND {active}
-        )
-        SELECT g.{u}, g.as_of, (r.{u} IS NULL)::INTEGER AS {LABEL}
-        FROM eligible g LEFT JOIN returned r USING ({u}, as_of)
-        ORDER BY g.as_of, g.{u}"""
-    if spec.task == "conversion":
-        needed = spec.orders_before_target + 1
-        return f"""
-        WITH orders AS ({_orders_sql()}),
-        known AS ({known}),
-        before AS (
-            SELECT k.{u}, k.as_of, count(o.order_time) AS n
-            FROM known k LEFT JOIN orders o ON o.{u} = k.{u} AND o.order_time <= k.as_of
-            GROUP BY ALL
-        ),
-        eligible AS (SELECT * FROM before WHERE n = {needed - 1}),
-        reached AS (
-            SELECT DISTINCT g.{u}, g.as_of FROM eligible g JOIN orders o
-              ON o.{u} = g.{u} AND o.order_time > g.as_of AND o.order_time <= g.as_of + {h}
-        )
-        SELECT g.{u}, g.as_of, (r.{u} IS NOT NULL)::INTEGER AS {LABEL}
-        FROM eligible g LEFT JOIN reached r USING ({u}, as_of)
-        ORDER BY g.as_of, g.{u}"""
-    return f"""
         WITH known AS ({known}),
         value AS (
-            SELECT k.{u}, k.as_of,
-                   coalesce(sum(CASE WHEN e.{ty} = '{c.PURCHASE}' THEN e.{amt}
-                                     WHEN e.{ty} = '{c.REFUND}' THEN -e.{amt} END), 0) AS net
-            FROM known k LEFT JOIN events e ON e.{u} = k.{u} AND {in_horizon.replace("a.as_of", "k.as_of")}
+            SELECT k.{u}, k.as_of, {measure} AS net
+            FROM known k LEFT JOIN events e ON e.{u} = k.{u} AND {in_horizon}
             GROUP BY ALL
         )
         SELECT {u}, as_of, greatest(net, 0)::DOUBLE AS {LABEL} FROM value ORDER BY as_of, {u}"""
-
-
-def _orders_sql() -> str:
-    """Orders as in the features: the purchase lines of one user at one moment."""
-    return f"SELECT DISTINCT {c.USER_ID}, {c.EVENT_TIME} AS order_time FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'"
+    if outcome == "no_activity":
+        happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN events e
+              ON e.{u} = k.{u} AND {in_horizon}
+              AND e.{ty} NOT IN ({", ".join(repr(x) for x in NOT_ACTIVITY)})"""
+        flag = f"(h.{u} IS NULL)"
+    else:  # any_purchase: an order (as the features count orders) in the horizon
+        happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN ({orders_sql(has_order_id)}) o
+              ON o.{u} = k.{u} AND o.order_time > k.as_of AND o.order_time <= k.as_of + {h}"""
+        flag = f"(h.{u} IS NOT NULL)"
+    return f"""
+        WITH known AS ({known}), happened AS ({happened})
+        SELECT k.{u}, k.as_of, {flag}::INTEGER AS {LABEL}
+        FROM known k LEFT JOIN happened h USING ({u}, as_of)
+        ORDER BY k.as_of, k.{u}"""

@@ -19,12 +19,12 @@ import pyarrow as pa
 
 from features import contract as c
 from features.asof import AS_OF, TOTAL_FEATURES, WINDOW_FEATURES
+from lifecycle import tasks
 
 ENTITY = "user"
 ACTIVITY_VIEW = "user_activity"  # engagement: activity days, sessions, recency, activation
 PURCHASE_VIEW = "user_purchases"  # RFM: orders, revenue, refunds, inter-purchase times
 PROFILE_VIEW = "user_profile"  # acquisition channel and static attributes
-TASK_SERVICES = {"churn": "churn_v1", "conversion": "conversion_v1", "ltv": "ltv_v1"}
 
 _ACTIVITY_PREFIXES = ("active_days_", "sessions_")
 _ACTIVITY_TOTALS = (
@@ -86,8 +86,10 @@ def definitions(feature_table: Path, schema: pa.Schema, ttl_days: int = 45) -> l
     model_inputs = list(views.values())
     services = [
         FeatureService(
-            name=name, features=model_inputs, description=f"features of the {task} model, version 1"
+            name=task.service,
+            features=model_inputs,
+            description=f"features of the {task.name} model, version 1",
         )
-        for task, name in TASK_SERVICES.items()
+        for task in tasks.all_tasks()
     ]
     return [user, source, *views.values(), *services]

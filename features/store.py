@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 ENTITY_TIMESTAMP = "event_timestamp"  # Feast's name for the entity rows' point in time
-FEATURE_TABLE = "user_features.parquet"
 
 
 class FeatureStoreError(UserError):
@@ -58,7 +57,7 @@ class StorePaths:
 def store_paths(settings: Settings, dataset: str | None = None) -> StorePaths:
     name = dataset or settings.dataset
     ws = settings.workspace
-    return StorePaths(name, ws.feast_dir / name, ws.features_dir / name / FEATURE_TABLE)
+    return StorePaths(name, ws.feast_repo(name), ws.feature_table(name))
 
 
 def project_name(dataset: str) -> str:

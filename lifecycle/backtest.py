@@ -26,15 +26,16 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from lifecycle import tasks
 from lifecycle.backtest_judge import MODEL, forecasts, judge, outcomes, save_plots, verdict_lines
 from lifecycle.errors import UserError
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 if TYPE_CHECKING:
     from serving.batch import BatchResult
 
-TASKS = ("churn", "conversion", "ltv")
 RESAMPLES = 1000
 SCRATCH_MARKER = ".lifecycle-backtest"  # a folder holding it is ours to replace on a re-run
 
@@ -67,7 +68,7 @@ def backtest_labels(labels: LabelSettings, horizon_days: int | None) -> LabelSet
     if horizon_days < 1:
         raise BacktestError(f"--horizon {horizon_days}: expected a positive number of days")
     return LabelSettings(
-        **labels.model_dump() | {f"{task}_horizon_days": horizon_days for task in TASKS}
+        **labels.model_dump() | {field: horizon_days for field in _horizon_fields()}
     )
 
 
@@ -154,7 +155,7 @@ def copy_dataset_until(source: Path, target: Path, cutoff: pd.Timestamp) -> dict
             f"SELECT count(*) FROM {events} WHERE {c.EVENT_TIME} <= {at}"
         ).fetchone()[0]
     }
-    users_path = source / "users.parquet"
+    users_path = source / USERS_FILE
     if users_path.is_file():
         users = f"read_parquet({literal(users_path)})"
         columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {users}").fetchall()}
@@ -203,11 +204,11 @@ def run_pipeline(
     from training.pipeline import train_task
 
     data_dir = scratch.workspace.dataset_dir(scratch.dataset)
-    users = data_dir / "users.parquet"
+    users = data_dir / USERS_FILE
     started = time.perf_counter()
     progress(f"{cutoff:%Y-%m-%d}: computing as-of features")
     build_feature_table(
-        data_dir / "events.parquet",
+        data_dir / EVENTS_FILE,
         users if users.is_file() else None,
         store_paths(scratch).feature_table,
         windows=scratch.features.windows_days,
@@ -219,7 +220,7 @@ def run_pipeline(
     seconds["features"] = round(time.perf_counter() - started, 2)
     trained: dict[str, Any] = {}
     refused: dict[str, str] = {}
-    for task in TASKS:
+    for task in tasks.names():
         started = time.perf_counter()
         try:
             trained[task] = train_task(scratch, task, progress=progress)
@@ -378,9 +379,7 @@ def backtest_cutoff(
             f"backtest at {cutoff:%Y-%m-%d}: of {len(ids):,} users {active_users:,} were active "
             f"and their value sums to {value_total:,.2f} after the cutoff: nothing to judge by"
         )
-    found = forecasts(
-        scores, rows, data_dir / "events.parquet", source / "events.parquet", cutoff, labels
-    )
+    found = forecasts(scores, rows, data_dir / EVENTS_FILE, source / EVENTS_FILE, cutoff, labels)
     progress(f"{cutoff:%Y-%m-%d}: judging {len(ids):,} users ({resamples:,} bootstrap resamples)")
     verdict = judge(truth, found, scores, resamples=resamples, seed=seed)
     seconds["judge"] = round(time.perf_counter() - started, 2)
@@ -411,7 +410,7 @@ def backtest_cutoff(
         "workspace": str(scratch.home) if keep else None,
         "events": copied["events"],
         "users": copied.get("users"),
-        "max_event_time": str(data_span(data_dir / "events.parquet")[1]),
+        "max_event_time": str(data_span(data_dir / EVENTS_FILE)[1]),
         "scores": str(batch.path) if batch.path else None,
     }
     return CutoffResult(cutoff, len(ids), outcome, verdict, models, scratch_info, seconds, figures)
@@ -454,8 +453,20 @@ class BacktestResult:
         return lines
 
 
+def _horizon_fields() -> list[str]:
+    """The label settings that set a task's horizon (``<task>_horizon_days``)."""
+    return [
+        f"{t}_horizon_days"
+        for t in tasks.names()
+        if f"{t}_horizon_days" in LabelSettings.model_fields
+    ]
+
+
 def _horizons(labels: LabelSettings) -> dict[str, int]:
-    return {task: getattr(labels, f"{task}_horizon_days") for task in TASKS}
+    return {
+        t.name: getattr(labels, f"{t.name}_horizon_days", None) or t.horizon_days
+        for t in tasks.all_tasks()
+    }
 
 
 def run_backtest(
@@ -477,7 +488,7 @@ def run_backtest(
     started = time.perf_counter()
     dataset = dataset or settings.dataset
     source = settings.workspace.dataset_dir(dataset)
-    if not (source / "events.parquet").is_file():
+    if not (source / EVENTS_FILE).is_file():
         raise BacktestError(
             f"dataset '{dataset}' does not exist in {settings.workspace.home} (no "
             f"{source / 'events.parquet'}): ingest or import it first; `lifecycle datasets` lists them"
@@ -488,15 +499,13 @@ def run_backtest(
         raise BacktestError(f"resamples must be at least 1, got {resamples}")
     labels = backtest_labels(settings.labels, horizon_days)
     stamps = sorted({parse_cutoff(t) for t in cutoffs})
-    span = data_span(source / "events.parquet")
+    span = data_span(source / EVENTS_FILE)
     progress("computing what happened after each cutoff")
     truths = {}
     for stamp in stamps:  # every cutoff is checked before anything runs
         check_before_end(stamp, span[1])
         try:
-            truths[stamp] = outcomes(
-                source / "events.parquet", source / "users.parquet", stamp, labels
-            )
+            truths[stamp] = outcomes(source / EVENTS_FILE, source / USERS_FILE, stamp, labels)
         except UserError as error:  # a horizon that ends after the data
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}") from None
         check_history(stamp, span[0], labels)

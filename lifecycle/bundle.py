@@ -24,11 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecycle import tasks
 from lifecycle.rules import RULE_FILE, RuleModel
 
 BUNDLE_FILE = "bundle.json"
 PURCHASE_FILE = "purchase_booster.txt"
 QUANTILES = (0.1, 0.5, 0.9)  # the interval reported
+# A value model's outputs, in the order of a value task's declared outputs (LTV: ltv, ltv_p10, ...).
+VALUE_OUTLOOK = ("value", "p10", "p50", "p90", "purchase_probability")
 # Levels of the value-given-a-purchase quantile models; mixture quantiles interpolate them.
 VALUE_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)
 # Below this many rows LightGBM predicts on one thread: waking an OpenMP team costs more than
@@ -69,7 +72,7 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ModelBundle:
-    task: str  # churn | conversion | ltv
+    task: str  # a task of lifecycle.tasks
     booster: Any  # lightgbm.Booster
     feature_names: list[str]
     categories: dict[
@@ -88,10 +91,17 @@ class ModelBundle:
     # "log1p": the quantile boosters model log(1 + value) (quantiles survive the transform,
     # and a heavy tail is learned in far fewer trees); "value": the value itself
     quantile_scale: str = "value"
+    # "probability" or "value": what the bundle predicts, saved with it so a bundle is read
+    # without the task registry; from the task's declaration when not given.
+    prediction: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prediction is None:
+            self.prediction = tasks.get(self.task).kind
 
     @property
     def is_probability(self) -> bool:
-        return self.task in ("churn", "conversion")
+        return self.prediction == "probability"
 
     @property
     def kind(self) -> str:
@@ -135,7 +145,7 @@ class ModelBundle:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probability (churn, conversion) or expected value (LTV)."""
         matrix = self.matrix(features)
-        if self.task == "ltv":
+        if not self.is_probability:
             return self._value(matrix, self._purchase(matrix))
         raw = self.raw_score(matrix)
         return self.calibrator(raw) if self.calibrator is not None else raw
@@ -154,9 +164,9 @@ class ModelBundle:
         return pd.DataFrame(interval, columns=["p10", "p50", "p90"], index=features.index)
 
     def value_outlook(self, features: pd.DataFrame) -> pd.DataFrame:
-        """LTV, its P10/P50/P90 and P(any value) from one input matrix and one pass of the
-        purchase part (what scoring asks for on every request); NaN where the model has no
-        such part (a baseline rule served for LTV has no interval)."""
+        """The value, its P10/P50/P90 and P(any value) (``VALUE_OUTLOOK``) from one input matrix
+        and one pass of the purchase part (what scoring asks for on every request); NaN where
+        the model has no such part (a baseline rule served for a value has no interval)."""
         matrix = self.matrix(features)
         purchase = self._purchase(matrix)
         nan = np.full(len(matrix), np.nan)
@@ -165,16 +175,12 @@ class ModelBundle:
             if self.quantile_boosters
             else np.column_stack([nan, nan, nan])
         )
-        return pd.DataFrame(
-            {
-                "ltv": self._value(matrix, purchase),
-                "ltv_p10": interval[:, 0],
-                "ltv_p50": interval[:, 1],
-                "ltv_p90": interval[:, 2],
-                "purchase_probability": nan if purchase is None else purchase,
-            },
-            index=features.index,
-        )
+        columns = [
+            self._value(matrix, purchase),
+            *interval.T,
+            nan if purchase is None else purchase,
+        ]
+        return pd.DataFrame(dict(zip(VALUE_OUTLOOK, columns, strict=True)), index=features.index)
 
     def _purchase(self, matrix: pd.DataFrame) -> np.ndarray | None:
         return self.purchase_probability(matrix) if self.purchase_booster is not None else None
@@ -238,6 +244,7 @@ class ModelBundle:
             "purchase_process": self.purchase_process,
             "two_part": self.purchase_booster is not None,
             "quantile_scale": self.quantile_scale,
+            "prediction": self.prediction,
         }
         (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return directory
@@ -272,6 +279,7 @@ class ModelBundle:
                 _load_booster(directory / PURCHASE_FILE) if meta.get("two_part") else None
             ),
             quantile_scale=meta.get("quantile_scale", "value"),
+            prediction=meta.get("prediction"),
         )
 
 

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-TASKS = ("churn", "conversion", "ltv")
 
 
 class RegistryError(UserError):
@@ -105,8 +104,10 @@ def promote(
 
     The one promotion path of ``lifecycle promote`` and the service's ``POST /promote``.
     """
-    if task not in TASKS:
-        raise PromotionError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    from lifecycle import tasks
+
+    if task not in tasks.names():
+        raise PromotionError(f"unknown task {task!r}; expected one of {', '.join(tasks.names())}")
     if not reason.strip():
         raise PromotionError("a manual promotion needs a reason (--reason)")
     mlflow_client = client(settings)

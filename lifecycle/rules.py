@@ -28,21 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecycle import tasks
+
 RULE_FILE = "rule.json"
 RULE_KINDS = ("recency_rule", "rfm_score", "last_period_value", "bgnbd_gamma_gamma")
-# Scores say "more of the outcome": a long silence means churn, a high RFM score the opposite.
-SIGNS = {
-    ("recency_rule", "churn"): 1.0,
-    ("recency_rule", "conversion"): -1.0,
-    ("rfm_score", "churn"): -1.0,
-    ("rfm_score", "conversion"): 1.0,
-}
-# The baselines each task is compared with (and may serve when one wins).
-TASK_RULES = {
-    "churn": ("recency_rule", "rfm_score"),
-    "conversion": ("recency_rule", "rfm_score"),
-    "ltv": ("last_period_value", "bgnbd_gamma_gamma"),
-}
+# Scores say "more of the outcome". These signs are for an outcome that is silence (churn: a
+# long silence, a low RFM score); a task whose outcome is activity flips them
+# (``Task.silence_sign`` -1). Value rules keep their sign.
+SILENCE_SIGNS = {"recency_rule": 1.0, "rfm_score": -1.0}
 
 
 class RuleError(ValueError):
@@ -167,7 +160,8 @@ def fit_rule(
     ``population`` (features only, no label: default the latest cutoff of ``train``)."""
     if kind not in RULE_KINDS:
         raise RuleError(f"unknown rule kind {kind!r}; expected one of {', '.join(RULE_KINDS)}")
-    params: dict[str, Any] = {"sign": SIGNS.get((kind, task), 1.0), "horizon_days": horizon_days}
+    sign = SILENCE_SIGNS[kind] * tasks.get(task).silence_sign if kind in SILENCE_SIGNS else 1.0
+    params: dict[str, Any] = {"sign": sign, "horizon_days": horizon_days}
     if kind == "last_period_value":
         # the window nearest the horizon (90 days for 91): a longer one reaches back past a
         # young shop's history and a short one is noise
@@ -223,10 +217,10 @@ def fitted_rules(
     windows: list[int],
     population: pd.DataFrame | None = None,
 ) -> dict[str, RuleModel]:
-    """The task's baseline rules (``TASK_RULES``) fitted on ``train``; a rule
+    """The task's baseline rules (``Task.rules``) fitted on ``train``; a rule
     the data cannot support (e.g. no repeat buyers for Gamma-Gamma) is left out."""
     out = {}
-    for kind in TASK_RULES[task]:
+    for kind in tasks.get(task).rules:
         try:
             out[kind] = fit_rule(
                 kind,

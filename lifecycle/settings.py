@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from lifecycle.errors import UserError
+from lifecycle.workspace import Workspace
 
 ENV_PREFIX = "LIFECYCLE_"
 RETIRED_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # the pseudonym key before privacy.pseudonym_key
@@ -127,8 +128,9 @@ class FeastSettings(_Section):
 class TrainingSettings(_Section):
     seed: int = 7
     gate_metric: dict[str, str] = Field(
-        default_factory=lambda: {"churn": "auc", "conversion": "auc", "ltv": "normalized_gini"},
-        description="the test metric a challenger must beat the champion on (higher is better)",
+        default_factory=dict,
+        description="per task, the test metric a challenger must beat the champion on (higher "
+        "is better); unset: the task's own (lifecycle.tasks: auc, normalized_gini for LTV)",
     )
     min_improvement: float = Field(0.0, ge=0, description="how much better the challenger must be")
     min_rows: int = Field(200, ge=10, description="fewest training rows a model is fitted on")
@@ -277,39 +279,6 @@ class Settings(_Section):
     @property
     def workspace(self) -> Workspace:
         return Workspace(self.home)
-
-
-class Workspace:
-    """Where every artefact of a run lives, all below one directory."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = Path(home)
-
-    def dataset_dir(self, dataset: str) -> Path:
-        return self.home / "datasets" / dataset
-
-    def demo_dir(self) -> Path:
-        return self.home / "demo"
-
-    @property
-    def features_dir(self) -> Path:
-        return self.home / "features"
-
-    @property
-    def feast_dir(self) -> Path:
-        return self.home / "feast"
-
-    @property
-    def mlflow_dir(self) -> Path:
-        return self.home / "mlflow"
-
-    @property
-    def scores_dir(self) -> Path:
-        return self.home / "scores"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.home / "reports"
 
 
 class SettingsError(UserError):

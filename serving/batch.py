@@ -23,21 +23,20 @@ import pandas as pd
 
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
+from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
+from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.segments import SegmentDefinitions, rfm_segment, super_users
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
     from serving.scoring import Champions
 
-LATEST = "latest.parquet"
-PREVIOUS = "previous.parquet"
 METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
 KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
 CHUNK_ROWS = 200_000  # users scored at once: bounds memory on millions of users
 REASONS_TOP = 5_000  # per ranking, the top users that get churn reasons (TreeSHAP is costly)
-RANKINGS = ("value_at_risk", "churn_probability", "ltv")
 
 # Feature -> scores-table column an operator reads (the list's row fields).
 CONTEXT_COLUMNS = {
@@ -182,12 +181,19 @@ def score_users(
         scores[column] = features[feature].astype(float) if feature in features else np.nan
     scores["segment"] = rfm_segment(features, definitions.rfm)
     scores["super_user"] = super_users(features, definitions.super_users).flags
-    churn = champions.bundles.get("churn")
+    explained = next(
+        (
+            champions.bundles[t.name]
+            for t in tasks.all_tasks()
+            if t.reasons and t.name in champions.bundles
+        ),
+        None,
+    )
     scores["reasons"] = None
-    if churn is not None:
+    if explained is not None:
         rows = reason_rows(scores, reasons_top)
         personal = set(personal_columns(features))
-        found = top_reasons(churn, features.iloc[rows], np.ones(len(rows), dtype=bool))
+        found = top_reasons(explained, features.iloc[rows], np.ones(len(rows), dtype=bool))
         scores.loc[rows, "reasons"] = [
             json.dumps([_redact(r, personal) for r in reasons], default=_json_value)
             for reasons in found
@@ -200,14 +206,16 @@ def score_users(
 
 
 def reason_rows(scores: pd.DataFrame, top: int | None) -> np.ndarray:
-    """Row positions that get reasons: churn-eligible users in the top ``top`` of any ranking."""
-    if "churn_probability" not in scores:
+    """Row positions that get reasons: users with an explained score (churn) in the top
+    ``top`` of any ranking (value at risk, each task's score)."""
+    explained = [t.score for t in tasks.all_tasks() if t.reasons and t.score in scores]
+    if not explained:
         return np.array([], dtype=int)
-    eligible = scores["churn_probability"].notna().to_numpy()
+    eligible = scores[explained[0]].notna().to_numpy()
     if top is None:
         return np.flatnonzero(eligible)
     picked = np.zeros(len(scores), dtype=bool)
-    for column in RANKINGS:
+    for column in ("value_at_risk", *(t.score for t in tasks.all_tasks())):
         if column in scores:
             values = np.where(eligible, scores[column].astype(float).fillna(-np.inf), -np.inf)
             count = min(top, int(eligible.sum()))
@@ -258,9 +266,9 @@ def write_scores(
     with atomic_file(path) as staging:
         pq.write_table(table, staging, compression="zstd")
         staging.chmod(0o644)  # the HTTP service may run as another user
-    latest = scores_dir / LATEST
+    latest = scores_dir / LATEST_SCORES
     if latest.exists():
-        _point(scores_dir / PREVIOUS, latest.resolve())
+        _point(scores_dir / PREVIOUS_SCORES, latest.resolve())
     _point(latest, path)
     _prune(scores_dir, keep)
     return path
@@ -275,7 +283,9 @@ def _point(link: Path, target: Path) -> None:
 
 def _prune(scores_dir: Path, keep: int) -> None:
     pointed = {
-        (scores_dir / name).resolve() for name in (LATEST, PREVIOUS) if (scores_dir / name).exists()
+        (scores_dir / name).resolve()
+        for name in (LATEST_SCORES, PREVIOUS_SCORES)
+        if (scores_dir / name).exists()
     }
     tables = sorted(scores_dir.glob("scores-*.parquet"), key=lambda p: p.name)
     others = [p for p in tables if p.resolve() not in pointed]
@@ -296,11 +306,11 @@ def read_scores(path: Path) -> ScoresTable:
 
 
 def latest_scores(settings: Settings) -> ScoresTable:
-    return read_scores(settings.workspace.scores_dir / LATEST)
+    return read_scores(settings.workspace.scores_dir / LATEST_SCORES)
 
 
 def previous_scores(settings: Settings) -> ScoresTable:
-    path = settings.workspace.scores_dir / PREVIOUS
+    path = settings.workspace.scores_dir / PREVIOUS_SCORES
     if not path.exists():
         raise ScoringError(
             f"no previous scores table at {path}: `lifecycle movers` needs two runs of "
@@ -347,7 +357,7 @@ class BatchResult:
             f"in {sum(self.seconds.values()):.1f} s"
         ]
         if self.path:
-            lines.append(f"scores table {self.path} (latest: {self.path.parent / LATEST})")
+            lines.append(f"scores table {self.path} (latest: {self.path.parent / LATEST_SCORES})")
         lines += [f"  not scored: {task}: {why}" for task, why in self.unavailable.items()]
         return lines
 

@@ -15,80 +15,71 @@ not of the list).
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from features import contract as c
+from lifecycle import tasks
 from lifecycle.errors import UserError
+from lifecycle.pseudonyms import pseudonym
 from serving.batch import reasons_text
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
-RANK_BY = ("value_at_risk", "churn_probability", "ltv")
 MOVER_BY = ("value_at_risk", "churn_probability")
 CONTROL_SHARE = 0.1
 CONTROL_SEED = 0
-PSEUDONYM_LENGTH = 16  # hex characters of the HMAC kept (64 bits)
-NON_PERSONAL = (
-    "rank",
-    c.USER_ID,
-    "as_of",
-    "churn_probability",
-    "ltv",
-    "ltv_p10",
-    "ltv_p50",
-    "ltv_p90",
+# Row context an operator reads besides the tasks' outputs (lifecycle.tasks), in list order.
+CONTEXT_BEFORE = ("rank", c.USER_ID)
+CONTEXT_AFTER = (
     "value_at_risk",
     "risk_band",
-    "conversion_probability",
-    "purchase_probability",
     "p_alive",
     "expected_purchases",
     "lifecycle_stage",
     "segment",
     "super_user",
     "days_since_last_activity",
-    "days_since_last_purchase",
-    "tenure_days",
     "orders",
     "revenue",
     c.CHANNEL,
     "top_reasons",
     "control",
+)
+# Fields kept in exports besides those (never personal), and the movers' columns.
+OTHER_NON_PERSONAL = (
+    "as_of",
+    "days_since_last_purchase",
+    "tenure_days",
     "churn_probability_before",
     "churn_probability_change",
     "value_at_risk_before",
     "value_at_risk_change",
 )
-# The fields of a list row, in order (a column the scores table lacks is left out).
-LIST_FIELDS = (
-    "rank",
-    c.USER_ID,
-    "churn_probability",
-    "ltv",
-    "ltv_p10",
-    "ltv_p90",
-    "value_at_risk",
-    "risk_band",
-    "p_alive",
-    "expected_purchases",
-    "lifecycle_stage",
-    "segment",
-    "super_user",
-    "days_since_last_activity",
-    "orders",
-    "revenue",
-    c.CHANNEL,
-    "top_reasons",
-    "control",
-)
+
+
+def rank_by_choices() -> tuple[str, ...]:
+    """What a list can be ranked by: value at risk, or any task's score."""
+    return ("value_at_risk", *(task.score for task in tasks.all_tasks()))
+
+
+def list_fields() -> tuple[str, ...]:
+    """The fields of a list row, in order (a column the scores table lacks is left out)."""
+    listed = (column for task in tasks.all_tasks() for column in task.listed)
+    return (*CONTEXT_BEFORE, *listed, *CONTEXT_AFTER)
+
+
+def non_personal() -> frozenset[str]:
+    """Columns an export may always carry: list fields, every task output, context."""
+    return frozenset((*list_fields(), *tasks.output_columns(), *OTHER_NON_PERSONAL))
+
+
 MOVER_FIELDS = (
     "churn_probability_before",
     "churn_probability_change",
@@ -124,10 +115,7 @@ def pseudonyms(user_ids: Sequence[str] | pd.Series, key: bytes) -> list[str]:
     """Keyed pseudonyms: HMAC-SHA256(key, user id), first 16 hex characters."""
     if not key:
         raise ListError("a pseudonym key must not be empty")
-    return [
-        hmac.new(key, str(u).encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
-        for u in user_ids
-    ]
+    return [pseudonym(key, u) for u in user_ids]
 
 
 @dataclass(frozen=True)
@@ -165,7 +153,8 @@ def apply_privacy(
             f"--allow-column {', '.join(unknown)}: not a personal column of this scores table "
             f"(it has: {', '.join(personal) or 'none'})"
         )
-    keep = [col for col in rows.columns if col in NON_PERSONAL or col in privacy.allowed_columns]
+    always = non_personal()
+    keep = [col for col in rows.columns if col in always or col in privacy.allowed_columns]
     out = rows[keep].copy()
     if privacy.pseudonym_key is not None:
         out[c.USER_ID] = pseudonyms(out[c.USER_ID], privacy.pseudonym_key)
@@ -218,8 +207,8 @@ def rank(scores: pd.DataFrame, rank_by: str, top: int | None = None) -> pd.DataF
 
     With ``top``, only rows that can be in the first ``top`` are sorted (a partition first).
     """
-    if rank_by not in RANK_BY:
-        raise ListError(f"--rank-by {rank_by}: expected one of {', '.join(RANK_BY)}")
+    if rank_by not in rank_by_choices():
+        raise ListError(f"--rank-by {rank_by}: expected one of {', '.join(rank_by_choices())}")
     if rank_by not in scores:
         raise ListError(
             f"--rank-by {rank_by}: the scores table has no such column (model missing?)"
@@ -269,7 +258,7 @@ def list_rows(
 ) -> pd.DataFrame:
     """The operator's row fields, in order, with the privacy rules applied."""
     privacy = privacy or Privacy()
-    fields = [f for f in (*LIST_FIELDS, *extra) if f in ranked.columns]
+    fields = [f for f in (*list_fields(), *extra) if f in ranked.columns]
     allowed = [col for col in privacy.allowed_columns if col in ranked.columns]
     rows = ranked[[*fields, *allowed]].reset_index(drop=True)
     return apply_privacy(rows, privacy, personal)
@@ -330,53 +319,55 @@ def export(rows: pd.DataFrame, out: Path, fmt: str | None = None) -> Path:
 
 
 def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
-    """A compact text table of list rows for a terminal."""
+    """A compact text table of list rows for a terminal: the tasks' listed scores present,
+    then value at risk and context."""
     if rows.empty:
         return ["(no users match)"]
-    shown = pd.DataFrame(
-        {
-            "#": rows["rank"],
-            "user": rows[c.USER_ID],
-            "churn": rows["churn_probability"].map(lambda v: f"{v:.0%}" if pd.notna(v) else "-"),
-            "ltv (p10-p90)": [
-                _ltv_text(r)
-                for r in rows[[x for x in ("ltv", "ltv_p10", "ltv_p90") if x in rows]].to_dict(
-                    "records"
-                )
-            ],
-            "at risk": rows["value_at_risk"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "-"),
-            "stage": rows.get("lifecycle_stage", ""),
-            "segment": rows.get("segment", ""),
-            "idle d": rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index)).map(
-                lambda v: f"{v:.0f}" if pd.notna(v) else "-"
-            ),
-            "ctl": rows.get("control", False).map(lambda v: "C" if v else ""),
-            "reasons": rows.get("top_reasons", "").map(
-                lambda t: t if len(t) <= width else t[: width - 1] + "…"
-            ),
-        }
+    shown = pd.DataFrame({"#": rows["rank"], "user": rows[c.USER_ID]})
+    for task in tasks.all_tasks():
+        if task.score not in rows or task.score not in task.listed:
+            continue
+        if task.is_probability:
+            shown[task.name] = rows[task.score].map(lambda v: f"{v:.0%}" if pd.notna(v) else "-")
+        else:
+            shown[f"{task.name} (p10-p90)"] = [
+                _value_text(rows, i, task.score) for i in range(len(rows))
+            ]
+    if "value_at_risk" in rows:
+        shown["at risk"] = rows["value_at_risk"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "-")
+    shown["stage"] = rows.get("lifecycle_stage", "")
+    shown["segment"] = rows.get("segment", "")
+    idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))
+    shown["idle d"] = idle.map(lambda v: f"{v:.0f}" if pd.notna(v) else "-")
+    shown["ctl"] = rows.get("control", pd.Series(False, index=rows.index)).map(
+        lambda v: "C" if v else ""
     )
+    shown["reasons"] = rows.get("top_reasons", pd.Series("", index=rows.index)).map(
+        lambda t: t if len(t) <= width else t[: width - 1] + "…"
+    )
+    at = list(shown.columns).index("stage")
     for change, label, fmt in (
         ("churn_probability_change", "churn +", "{:+.0%}"),
         ("value_at_risk_change", "at risk +", "{:+,.1f}"),
     ):
         if change in rows:
             shown.insert(
-                5, label, rows[change].map(lambda v, f=fmt: f.format(v) if pd.notna(v) else "-")
+                at, label, rows[change].map(lambda v, f=fmt: f.format(v) if pd.notna(v) else "-")
             )
+            at += 1
     return shown.to_string(index=False).splitlines()
 
 
-def _ltv_text(record: dict[str, Any]) -> str:
-    ltv = record.get("ltv")
-    if ltv is None or pd.isna(ltv):
+def _value_text(rows: pd.DataFrame, position: int, score: str) -> str:
+    """A value with its P10-P90 interval when the list has one (``ltv``, ``ltv_p10``, ...)."""
+    value = rows[score].iloc[position]
+    if pd.isna(value):
         return "-"
-    low, high = record.get("ltv_p10"), record.get("ltv_p90")
-    return (
-        f"{ltv:,.0f} ({low:,.0f}-{high:,.0f})"
-        if low is not None and high is not None
-        else f"{ltv:,.0f}"
-    )
+    low = rows[f"{score}_p10"].iloc[position] if f"{score}_p10" in rows else None
+    high = rows[f"{score}_p90"].iloc[position] if f"{score}_p90" in rows else None
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return f"{value:,.0f}"
+    return f"{value:,.0f} ({low:,.0f}-{high:,.0f})"
 
 
 def print_top(

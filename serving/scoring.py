@@ -1,6 +1,6 @@
 """Scoring: champion models + features -> per-user scores, reasons, bands and stages.
 
-One code path for the HTTP service and for batch scoring. Models come from the MLflow
+One code path for the HTTP service and for batch scoring, over every declared task. Models come from the MLflow
 registry (the ``champion`` alias of each task); serving never imports ``training``.
 """
 
@@ -15,17 +15,17 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.asof import new_user_value
 from features.labels import LabelSpec
-from lifecycle import registry
+from lifecycle import registry, tasks
 from lifecycle.btyd import purchase_outlook
 from lifecycle.bundle import ModelBundle
-from serving.segments import lifecycle_stage
+from lifecycle.tasks import CHURN, LTV
+from serving.segments import HIGH_RISK, MEDIUM_RISK, lifecycle_stage
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
-TASKS = ("churn", "conversion", "ltv")
-HIGH_RISK, MEDIUM_RISK = 0.5, 0.2  # churn probability bands
 TOP_REASONS = 3
 
 # Words an operator understands for the features that push churn up.
@@ -135,7 +135,7 @@ def load_champions(
     client = registry.client(settings)
     champions = Champions()
     cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-models-"))
-    for task in TASKS:
+    for task in tasks.names():
         name = registry.model_name(dataset, task)
         version = registry.alias_version(client, name, registry.CHAMPION)
         if version is None:
@@ -157,28 +157,8 @@ def load_champions(
 
 
 def cold_start_features(feature_names: list[str]) -> pd.DataFrame:
-    """A brand-new user: no activity counted yet, known for no time; everything else unknown."""
-    row: dict[str, Any] = {}
-    for name in feature_names:
-        counted = name.endswith("d") and any(
-            name.startswith(p)
-            for p in ("sessions_", "orders_", "revenue_", "refund", "active_days_")
-        )
-        row[name] = (
-            0.0
-            if counted
-            or name
-            in (
-                "orders_total",
-                "revenue_total",
-                "refund_amount_total",
-                "sessions_total",
-                "activated",
-            )
-            else None
-        )
-    row.update({"tenure_days": 0.0, "recency_days": 0.0})
-    return pd.DataFrame([row])
+    """A brand-new user's feature row (``features.asof.new_user_value``)."""
+    return pd.DataFrame([{name: new_user_value(name) for name in feature_names}])
 
 
 def risk_band(probability: float | None) -> str | None:
@@ -190,40 +170,48 @@ def risk_band(probability: float | None) -> str | None:
 def score_frame(
     champions: Champions, features: pd.DataFrame, *, reasons: bool = True
 ) -> pd.DataFrame:
-    """Score users whose features are rows of ``features`` (user_id + every model's features)."""
+    """Score users whose features are rows of ``features`` (user_id + every model's features):
+    each task's outputs (``lifecycle.tasks``) where its champion can score, blank for users
+    outside the task's population."""
     out = pd.DataFrame({c.USER_ID: features[c.USER_ID].to_numpy()}, index=features.index)
-    churn = champions.bundles.get("churn")
-    if churn is not None:
-        probability = churn.predict(features)
-        eligible = LabelSpec.from_dict(churn.label).eligible(features)
-        out["churn_probability"] = np.where(eligible, probability, np.nan)
-        p = out["churn_probability"].to_numpy(dtype=float)  # risk_band(), vectorised
-        out["risk_band"] = np.select(
+    for task in tasks.all_tasks():
+        bundle = champions.bundles.get(task.name)
+        if bundle is None:
+            continue
+        eligible = LabelSpec.from_dict(bundle.label).eligible(features)
+        if bundle.is_probability:
+            out[task.score] = np.where(eligible, bundle.predict(features), np.nan)
+        else:
+            outlook = bundle.value_outlook(features)
+            outlook.columns = list(task.outputs[: len(outlook.columns)])
+            if bundle.purchase_booster is None:  # a one-part (or rule) value has no P(any value)
+                outlook = outlook.iloc[:, :4]
+            outlook.loc[~eligible, :] = np.nan
+            out[outlook.columns] = outlook.to_numpy()
+        if task.reasons and reasons:
+            out["reasons"] = top_reasons(bundle, features, eligible)
+    if CHURN.score in out:
+        p = out[CHURN.score].to_numpy(dtype=float)  # risk_band(), vectorised
+        bands = np.select(
             [np.isnan(p), p >= HIGH_RISK, p >= MEDIUM_RISK], [None, "high", "medium"], "low"
         )
-        if reasons:
-            out["reasons"] = top_reasons(churn, features, eligible)
-    conversion = champions.bundles.get("conversion")
-    if conversion is not None:
-        eligible = LabelSpec.from_dict(conversion.label).eligible(features)
-        out["conversion_probability"] = np.where(eligible, conversion.predict(features), np.nan)
-    ltv = champions.bundles.get("ltv")
-    if ltv is not None:
-        outlook = ltv.value_outlook(features)
-        if ltv.purchase_booster is None:  # a one-part (or rule) LTV has no P(any value)
-            outlook = outlook.drop(columns="purchase_probability")
-        out[outlook.columns] = outlook.to_numpy()
-        if "churn_probability" in out:
-            out["value_at_risk"] = out["churn_probability"] * out["ltv"]
+        out.insert(out.columns.get_loc(CHURN.score) + 1, "risk_band", bands)
+        if LTV.score in out:
+            out["value_at_risk"] = out[CHURN.score] * out[LTV.score]
     process = next(
-        (b for b in (ltv, churn) if b is not None and b.purchase_process is not None), None
+        (
+            b
+            for b in (champions.bundles.get(LTV.name), champions.bundles.get(CHURN.name))
+            if b is not None and b.purchase_process is not None
+        ),
+        None,
     )
     if process is not None and process.purchase_process is not None:
         outlook = purchase_outlook(
             process.purchase_process, features, float(process.label["horizon_days"])
         )
         out[["p_alive", "expected_purchases"]] = outlook.to_numpy()
-    out["lifecycle_stage"] = lifecycle_stage(features, out.get("churn_probability"))
+    out["lifecycle_stage"] = lifecycle_stage(features, out.get(CHURN.score))
     return out
 
 

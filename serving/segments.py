@@ -20,7 +20,8 @@ STAGES = ("new", "active", "at_risk", "silent", "churned", "reactivated")
 NEW_DAYS = 30  # tenure up to this is "new"
 SILENT_DAYS = 30  # no activity for longer than this is "silent"
 CHURNED_DAYS = 90  # ... and longer than this "churned"
-AT_RISK_PROBABILITY = 0.5
+# Churn probability bands: high from 0.5 (also the "at_risk" stage), medium from 0.2.
+HIGH_RISK, MEDIUM_RISK = 0.5, 0.2
 
 
 def lifecycle_stage(
@@ -34,7 +35,7 @@ def lifecycle_stage(
     risk = (
         np.zeros(len(features), dtype=bool)
         if churn_probability is None
-        else pd.Series(churn_probability).astype(float).fillna(0).to_numpy() >= AT_RISK_PROBABILITY
+        else pd.Series(churn_probability).astype(float).fillna(0).to_numpy() >= HIGH_RISK
     )
     # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.
     returned = (recent > 0) & (quarter == recent) & (tenure > 90)

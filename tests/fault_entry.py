@@ -53,7 +53,7 @@ def install(point: str, marker: str) -> None:
 
         pq.write_table = half_then_hang
     elif point == "ingest":  # a first chunk's good rows are staged, no dataset swapped yet
-        from features.validation import _ParquetSink
+        from features.loading import _ParquetSink
 
         write = _ParquetSink.write
 

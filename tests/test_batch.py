@@ -17,10 +17,9 @@ from features.asof import AS_OF, feature_cutoffs
 from features.store import historical_features, open_store, store_paths
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
+from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving import batch
 from serving.batch import (
-    LATEST,
-    PREVIOUS,
     ScoringError,
     read_scores,
     reason_rows,
@@ -42,7 +41,10 @@ def test_write_scores_points_latest_and_keeps_previous(tmp_path: Path) -> None:
     second = write_scores(
         tmp_path, tiny_scores(0.4), {"as_of": "2025-02-01", "model_versions": {"churn": "2"}}
     )
-    latest, previous = read_scores(tmp_path / LATEST), read_scores(tmp_path / PREVIOUS)
+    latest, previous = (
+        read_scores(tmp_path / LATEST_SCORES),
+        read_scores(tmp_path / PREVIOUS_SCORES),
+    )
     assert latest.path == second and previous.path == first
     assert latest.as_of == "2025-02-01" and latest.metadata["model_versions"] == {"churn": "2"}
     assert latest.frame["churn_probability"].tolist() == [0.4, 0.2]
@@ -63,7 +65,7 @@ def test_a_crash_mid_write_leaves_the_previous_latest_readable(
     with pytest.raises(OSError, match="disk full"):
         write_scores(tmp_path, tiny_scores(0.9), {"as_of": "2025-02-01"})
     monkeypatch.undo()
-    latest = read_scores(tmp_path / LATEST)
+    latest = read_scores(tmp_path / LATEST_SCORES)
     assert latest.path == good and latest.frame["churn_probability"].tolist() == [0.3, 0.15]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no half file, no staging file
 
@@ -214,7 +216,7 @@ def test_as_of_must_be_a_cutoff_and_features_build_adds_one(home: Path, scored: 
     assert "segments as of 2025-06-15" in segments and "champions" in segments
     assert "super users (top 20% by revenue)" in segments
     # Nothing was written: the latest table is still the one scored before.
-    assert read_scores(home / "scores" / LATEST).path == Path(scored["path"]).resolve()
+    assert read_scores(home / "scores" / LATEST_SCORES).path == Path(scored["path"]).resolve()
 
 
 def test_movers_compare_latest_with_previous(home: Path, scored: dict, tmp_path: Path) -> None:
@@ -222,7 +224,7 @@ def test_movers_compare_latest_with_previous(home: Path, scored: dict, tmp_path:
     month_before = feature_cutoffs(store_paths(settings).feature_table)[-5]  # weekly cutoffs
     earlier = batch.score_all(settings, month_before, reasons_top=None)
     latest = batch.score_all(settings, reasons_top=None)
-    assert read_scores(home / "scores" / PREVIOUS).path == earlier.path.resolve()
+    assert read_scores(home / "scores" / PREVIOUS_SCORES).path == earlier.path.resolve()
     listing = json.loads(run_cli(home, "--json", "movers", "--top", "10"))
     rows = listing["rows"]
     assert rows and listing["previous"] == str(earlier.path.resolve())
@@ -262,7 +264,10 @@ def test_score_and_report_is_what_run_ends_with(home: Path, scored: dict) -> Non
     assert lines[0].startswith("top 5 at-risk users by value at risk as of")
     assert "ctl" in lines[1] and summary["top"][0]["user_id"] in lines[2]
     assert lines[-1] == f"report: {summary['report']}" and Path(summary["report"]).is_file()
-    assert read_scores(home / "scores" / LATEST).path == Path(summary["scores"]["path"]).resolve()
+    assert (
+        read_scores(home / "scores" / LATEST_SCORES).path
+        == Path(summary["scores"]["path"]).resolve()
+    )
 
 
 @pytest.mark.slow

@@ -120,22 +120,23 @@ def test_kill_during_training_keeps_the_champion_and_the_next_run_recovers(home:
 
 
 def test_kill_during_score_all_keeps_the_latest_table_and_lists(home: Path) -> None:
-    from serving.batch import LATEST, read_scores
+    from lifecycle.workspace import LATEST_SCORES
+    from serving.batch import read_scores
 
     scores = settings(home).workspace.scores_dir
-    latest = read_scores(scores / LATEST)
+    latest = read_scores(scores / LATEST_SCORES)
     at_risk = run_cli(home, "at-risk")
     tables = sorted(scores.glob("scores-*.parquet"))
     kill_at(home, "scores", "score-all")
     assert list(scores.glob(".*.tmp")), "the fault never put half a table on disk"
-    after = read_scores(scores / LATEST)
+    after = read_scores(scores / LATEST_SCORES)
     assert after.path == latest.path
     pd.testing.assert_frame_equal(after.frame, latest.frame)
     assert sorted(scores.glob("scores-*.parquet")) == tables  # the half file is no table
     assert run_cli(home, "at-risk") == at_risk
     run_cli(home, "score-all")  # recovery
     assert not list(scores.glob(".*.tmp")), "the killed writer's half table is still there"
-    recovered = read_scores(scores / LATEST)
+    recovered = read_scores(scores / LATEST_SCORES)
     assert recovered.path != latest.path and len(recovered.frame) == len(latest.frame)
     assert run_cli(home, "at-risk")
 

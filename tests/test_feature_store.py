@@ -14,7 +14,6 @@ from services import prepare
 from features import contract as c
 from features.asof import AS_OF, compute_features
 from features.labels import LABEL
-from features.repo import TASK_SERVICES
 from features.store import (
     FeatureStoreError,
     historical_features,
@@ -22,6 +21,7 @@ from features.store import (
     open_store,
     store_paths,
 )
+from lifecycle import tasks
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from training.datasets import build_training_set
@@ -59,7 +59,9 @@ def retail_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> 
 
 def test_repository_has_one_service_per_model_version(demo_home: Path) -> None:
     store = open_store(load_settings(home=demo_home, environ={}))
-    assert sorted(s.name for s in store.list_feature_services()) == sorted(TASK_SERVICES.values())
+    assert sorted(s.name for s in store.list_feature_services()) == sorted(
+        t.service for t in tasks.all_tasks()
+    )
     assert {v.name for v in store.list_feature_views()} == {
         "user_activity",
         "user_purchases",

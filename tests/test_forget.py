@@ -16,11 +16,13 @@ from click.testing import CliRunner
 from services import prepare
 
 from features import contract as c
-from features.erasure import forget, keyed_hash, log_entries
+from features.erasure import forget, log_entries
 from features.store import online_features, open_store, store_paths
 from lifecycle.cli import main
+from lifecycle.pseudonyms import keyed_hash
 from lifecycle.settings import load_settings
-from serving.batch import LATEST, PREVIOUS, write_scores
+from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
+from serving.batch import write_scores
 from serving.lists import pseudonyms
 
 GONE = ("u0000003", "u0000007")
@@ -132,10 +134,10 @@ def test_forget_removes_users_everywhere_and_only_them(ws: Path) -> None:
         assert now_hit == 0, path
         assert now_total == total - hit, path
     assert (ws / "lists" / "at_risk.csv").exists()  # lists are filtered, not deleted
-    assert rows_of(ws / "scores" / LATEST, GONE)[1] == 0
-    assert rows_of(ws / "scores" / PREVIOUS, GONE)[1] == 0
-    assert (ws / "scores" / LATEST).is_symlink()
-    assert pq.read_schema(ws / "scores" / LATEST).metadata[b"lifecycle"]  # metadata kept
+    assert rows_of(ws / "scores" / LATEST_SCORES, GONE)[1] == 0
+    assert rows_of(ws / "scores" / PREVIOUS_SCORES, GONE)[1] == 0
+    assert (ws / "scores" / LATEST_SCORES).is_symlink()
+    assert pq.read_schema(ws / "scores" / LATEST_SCORES).metadata[b"lifecycle"]  # metadata kept
 
     # The online store no longer knows them; others unchanged.
     store = open_store(load_settings(home=ws, environ={}))

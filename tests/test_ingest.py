@@ -293,7 +293,8 @@ def test_chunked_errors_name_the_file_row_and_column(tmp_path: Path) -> None:
 def test_cli_ingest_takes_its_chunk_size_from_settings(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from features.validation import DEFAULT_CHUNK_ROWS, DEFAULT_MEMORY_LIMIT
+    from features.reading import DEFAULT_CHUNK_ROWS
+    from features.validation import DEFAULT_MEMORY_LIMIT
     from lifecycle.settings import IngestSettings
 
     assert IngestSettings().chunk_rows == DEFAULT_CHUNK_ROWS

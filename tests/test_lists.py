@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from serving.lists import (
-    LIST_FIELDS,
     MOVER_FIELDS,
     Filters,
     ListError,
@@ -20,6 +19,7 @@ from serving.lists import (
     control_flags,
     export,
     format_rows,
+    list_fields,
     list_rows,
     movers,
     pseudonyms,
@@ -159,7 +159,7 @@ def test_control_flag_is_assigned_before_filtering() -> None:
 def test_lists_carry_no_personal_column_unless_allowed() -> None:
     ranked = at_risk(scores_table(), limit=None)
     rows = list_rows(ranked, Privacy(), PERSONAL)
-    assert list(rows.columns) == [f for f in LIST_FIELDS if f in rows.columns]
+    assert list(rows.columns) == [f for f in list_fields() if f in rows.columns]
     assert not set(PERSONAL) & set(rows.columns)
     assert "reasons" not in rows.columns  # the raw JSON stays in the scores table
     allowed = list_rows(ranked, Privacy(allowed_columns=("country",)), PERSONAL)

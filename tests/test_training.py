@@ -115,7 +115,7 @@ def test_better_challenger_is_promoted(
     home: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = load_settings(home=home, environ={})
-    stump = dataclasses.replace(model_specs.SPECS["conversion"], num_boost_round=1)
+    stump = dataclasses.replace(model_specs.spec_of("conversion"), num_boost_round=1)
     monkeypatch.setitem(model_specs.SPECS, "conversion", stump)
     weak = train_task(settings, "conversion")
     promote(settings, "conversion", weak.version, reason="test: install a weak champion")
@@ -312,9 +312,9 @@ def test_a_baseline_that_wins_is_registered_and_served(
 
     settings = load_settings(home=home, environ={})
     stump = dataclasses.replace(
-        model_specs.SPECS["churn"],
+        model_specs.spec_of("churn"),
         num_boost_round=1,
-        params=model_specs.SPECS["churn"].params | {"num_leaves": 2},
+        params=model_specs.spec_of("churn").params | {"num_leaves": 2},
     )
     monkeypatch.setitem(model_specs.SPECS, "churn", stump)
     weak = train_task(settings, "churn")

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from features import contract as c
-from features.validation import ContractError, read_table, validate_events, validate_users
+from features.loading import validate_events, validate_users
+from features.reading import read_table
+from features.validation import ContractError
 
 HEADER = "user_id,event_time,event_type,amount\n"
 

@@ -8,6 +8,7 @@ set: a row without features keeps nulls and is counted, never dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -15,8 +16,9 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
-from features.repo import TASK_SERVICES
 from features.store import historical_features, open_store, store_paths
+from lifecycle import tasks
+from lifecycle.sql import literal
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -58,6 +60,19 @@ def within_rows(
     return sorted(newest_first[:3])
 
 
+def population_rows(feature_table: Path, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
+    """The feature table's rows at ``cutoffs``, with the columns that decide who is labelled."""
+    import duckdb
+
+    stamps = ", ".join(f"'{t.isoformat()}'::TIMESTAMPTZ" for t in cutoffs)
+    frame = duckdb.sql(
+        f"""SELECT {c.USER_ID}, {AS_OF}, recency_days, orders_total
+            FROM read_parquet({literal(feature_table)}) WHERE {AS_OF} IN ({stamps})"""
+    ).df()
+    frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    return frame
+
+
 def build_training_set(
     settings: Settings,
     task: str,
@@ -70,8 +85,8 @@ def build_training_set(
     ``training.max_rows``, thinned evenly with the freshest kept) + the task's features
     through Feast."""
     paths = store_paths(settings, dataset)
-    events_path = settings.workspace.dataset_dir(paths.dataset) / "events.parquet"
-    users_path = settings.workspace.dataset_dir(paths.dataset) / "users.parquet"
+    events_path = settings.workspace.events(paths.dataset)
+    users_path = settings.workspace.users(paths.dataset)
     if not events_path.is_file():
         raise FeatureError(f"dataset '{paths.dataset}' has no events at {events_path}")
     spec = label_spec(
@@ -97,13 +112,17 @@ def build_training_set(
             "or use a longer history"
         )
     labels = compute_labels(
-        events_path, ripe, spec, users=users_path if users_path.is_file() else None
+        events_path,
+        ripe,
+        spec,
+        users=users_path if users_path.is_file() else None,
+        features=population_rows(paths.feature_table, ripe),
     )
     if labels.empty:
         raise FeatureError(f"no user is eligible for {task} at any of {len(ripe)} matured cutoffs")
     ripe = within_rows(labels[AS_OF].value_counts(), ripe, settings.training.max_rows)
     labels = labels[labels[AS_OF].isin(ripe)].reset_index(drop=True)
-    service_name = service_name or TASK_SERVICES[task]
+    service_name = service_name or tasks.get(task).service
     retrieved = historical_features(open_store(settings, paths.dataset), labels, service_name)
     frame = retrieved.frame
     by_cutoff = frame.groupby(AS_OF)[LABEL].agg(["size", "mean"])

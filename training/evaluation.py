@@ -22,6 +22,8 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from lifecycle import tasks
+
 TOP_FRACTION = 0.1
 
 
@@ -422,11 +424,12 @@ def compare(
 def metrics_of(
     task: str, y: np.ndarray, scores: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
-    """Each scorer's metrics on the same rows: LightGBM's as probabilities (or values for LTV);
-    a rule's, a ranking, by ranking metrics only."""
+    """Each scorer's metrics on the same rows: LightGBM's as probabilities (or values for a
+    value task such as LTV); a rule's, a ranking, by ranking metrics only."""
+    value_task = not tasks.get(task).is_probability
     out = {}
     for name, score in scores.items():
-        if task == "ltv":
+        if value_task:
             out[name] = ltv_metrics(y, score)
         elif name == "lightgbm":
             out[name] = classification_metrics(y, score)

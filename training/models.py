@@ -1,7 +1,8 @@
 """LightGBM model specs and fitting: early stopping, calibration, quantile intervals.
 
-Churn and conversion: binary objective, then isotonic calibration (ties broken by
-Platt scaling) fitted on the validation cutoffs. LTV, a zero-inflated heavy-tailed value:
+Probability tasks (churn, conversion): binary objective, then isotonic calibration (ties
+broken by Platt scaling) fitted on the validation cutoffs. Value tasks (LTV), a
+zero-inflated heavy-tailed value:
 two parts, a calibrated P(any value in the horizon) and a Gamma model of the value given
 some value, plus quantile models of that value for the mixture's P10/P50/P90 (on
 online_retail, 91 days out of time: normalized Gini 0.786 and total -26% against 0.781
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecycle import tasks
 from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
 
 
@@ -56,29 +58,22 @@ LTV_QUANTILE = "ltv_quantile"  # the spec of its value quantiles
 BOUGHT = "_bought"  # its label column: any value in the horizon
 LOG_VALUE = "_log_value"  # the quantiles' label: log(1 + value)
 
+# The two-part value model's other boosters (the value-given-a-purchase booster is the task's).
 SPECS: dict[str, ModelSpec] = {
-    # Smaller trees and a slower rate ranked better out of time on a real purchase log
-    # (online_retail, 91 days: AUC 0.737 against 0.730 with 31 leaves at 0.1).
-    "churn": ModelSpec(
-        "binary", {"metric": "binary_logloss", "num_leaves": 15, "learning_rate": 0.05}
-    ),
-    # Few positives (about 5% of never-buyers convert per quarter): smaller, steadier trees.
-    "conversion": ModelSpec(
-        "binary",
-        {
-            "metric": "binary_logloss",
-            "num_leaves": 7,
-            "min_data_in_leaf": 200,
-            "learning_rate": 0.05,
-        },
-    ),
-    # LTV's value given a purchase (Gamma: positive, heavy-tailed) and its purchase part.
-    "ltv": ModelSpec("gamma", {"metric": "gamma", "num_leaves": 15, "learning_rate": 0.05}),
     LTV_PURCHASE: ModelSpec(
         "binary", {"metric": "binary_logloss", "num_leaves": 15, "learning_rate": 0.05}
     ),
     LTV_QUANTILE: ModelSpec("quantile", {"metric": "quantile", "num_leaves": 15}),
 }
+
+
+def spec_of(task: str) -> ModelSpec:
+    """The task's LightGBM spec: its declaration (``lifecycle.tasks``), or an entry of
+    ``SPECS`` under its name that replaces it."""
+    if task in SPECS:
+        return SPECS[task]
+    declared = tasks.get(task)
+    return ModelSpec(declared.objective, dict(declared.params))
 
 
 def categories_of(frame: pd.DataFrame, feature_names: list[str]) -> dict[str, list[str]]:
@@ -120,7 +115,7 @@ def fit_bundle(
     ``rounds_of``: a refit: each booster grows as many trees as the same booster of that
     (evaluated) bundle, and ``valid`` decides nothing.
     """
-    spec = spec or SPECS[task]
+    spec = spec or spec_of(task)
     categories = categories_of(
         pd.concat([train[feature_names], valid[feature_names]]), feature_names
     )
@@ -144,7 +139,7 @@ def fit_bundle(
         grower = trainer or local_trainer
         return grower(draft, rows, check, column, categorical, booster_spec, seed)(objective)
 
-    if task in ("churn", "conversion"):
+    if tasks.get(task).is_probability:
         draft.booster = grow(train, valid, label, spec, {}, rounds_of and rounds_of.booster)
         raw = draft.raw_score(draft.matrix(valid))
         draft.calibrator = fit_calibrator(raw, valid[label].to_numpy(dtype="float64"))

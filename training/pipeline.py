@@ -25,7 +25,7 @@ import pandas as pd
 
 from features.asof import AS_OF
 from features.labels import LABEL
-from lifecycle import registry
+from lifecycle import registry, tasks
 from lifecycle.btyd import fit_purchase_process
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
@@ -98,11 +98,11 @@ def check_trainable(task: str, parts: dict[str, pd.DataFrame], settings: Setting
         raise TrainingError(
             f"{task}: only {counts['train']} training rows (need {settings.training.min_rows}); counts {counts}"
         )
-    if task == "ltv":
+    if not tasks.get(task).is_probability:
         for name, frame in parts.items():
             if (frame[LABEL] > 0).sum() < settings.training.min_positives:
                 raise TrainingError(
-                    f"ltv: {name} has {(frame[LABEL] > 0).sum()} users with any value (need "
+                    f"{task}: {name} has {(frame[LABEL] > 0).sum()} users with any value (need "
                     f"{settings.training.min_positives}) among {len(frame)} rows"
                 )
         return
@@ -134,7 +134,7 @@ class TrainResult:
     baseline: BaselineVersion | None = None
 
     def lines(self) -> list[str]:
-        primary = "auc" if self.task != "ltv" else "normalized_gini"
+        primary = tasks.get(self.task).gate_metric
         table = ", ".join(
             f"{name} {m.get(primary, float('nan')):.4f}"
             for name, m in self.metrics.items()
@@ -207,9 +207,9 @@ def train_task(
     )
     scores = score_models(evaluated, rules, test)
     metrics = metrics_of(task, y, scores)
-    if task == "ltv":
+    if not tasks.get(task).is_probability:
         outlook = evaluated.value_outlook(test)
-        low, high = outlook["ltv_p10"], outlook["ltv_p90"]
+        low, high = outlook["p10"], outlook["p90"]
         metrics["lightgbm"]["p10_p90_coverage"] = evaluation.interval_coverage(y, low, high)
         zero = 1.0 - outlook["purchase_probability"]
         shares = evaluation.interval_shares(y, low, high, zero_probability=zero)
@@ -238,7 +238,7 @@ def train_task(
         fit=fit,
     )
     bundle.metrics = metrics["lightgbm"]
-    if task == "ltv" or training.spec.lookback_days is None:  # rows of every known user
+    if training.spec.everyone:  # rows of every known user
         process = fit_purchase_process(frame[frame[AS_OF] == split.test_cutoff])
         bundle.purchase_process = evaluated.purchase_process = process
 
@@ -333,7 +333,7 @@ def _log(
                 bundle.feature_names, importances(bundle).reindex(bundle.feature_names).to_numpy()
             )
         }
-        if task == "ltv":
+        if not tasks.get(task).is_probability:
             figures["deciles.png"] = plots.decile_plot(y, scores)
             figures["gain.png"] = plots.gain_plot(y, scores, value_label="value")
             evaluation.decile_table(y, scores["lightgbm"]).to_csv(out / "deciles.csv", index=False)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.asof import AS_OF
 from features.labels import LABEL
-from lifecycle import registry
+from lifecycle import registry, tasks
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel
 from lifecycle.settings import Settings
@@ -45,11 +45,16 @@ class BaselineVersion:
         return [f"  baseline {self.kind} registered as v{self.version}: {verdict}: {self.gate}"]
 
 
+def gate_metric_of(settings: Settings, task: str) -> str:
+    """The task's gate metric: ``training.gate_metric.<task>`` if set, else its declaration's."""
+    return settings.training.gate_metric.get(task) or tasks.get(task).gate_metric
+
+
 def winning_baseline(
     settings: Settings, task: str, metrics: dict[str, dict[str, float]]
 ) -> str | None:
     """The baseline at least as good as LightGBM on the gate metric (the best such), if any."""
-    metric = settings.training.gate_metric.get(task, "auc")
+    metric = gate_metric_of(settings, task)
     ours = metrics["lightgbm"].get(metric, np.nan)
     rivals = {
         k: m[metric]
@@ -90,7 +95,7 @@ def gate(
     ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
     " on test 2025-06-01").
     """
-    metric = settings.training.gate_metric.get(task, "auc")
+    metric = gate_metric_of(settings, task)
     if metric not in metrics:
         raise TrainingError(
             f"training.gate_metric.{task} = {metric!r} is not a {kind or task + ' '}metric: "

@@ -29,6 +29,7 @@ from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
+from lifecycle.workspace import EVENTS_FILE
 from training import evaluation
 from training.errors import TrainingError
 from training.evaluation import metrics_of
@@ -71,7 +72,7 @@ def load_snapshot(settings: Settings, dataset: str) -> pd.DataFrame:
     """The dataset's snapshot table, as written by ``lifecycle import telco-churn``."""
     path = settings.workspace.dataset_dir(dataset) / SNAPSHOT_FILE
     if not path.is_file():
-        events = path.with_name("events.parquet").is_file()
+        events = path.with_name(EVENTS_FILE).is_file()
         hint = (
             "it holds events: train it with `lifecycle train`"
             if events

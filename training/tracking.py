@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import lifecycle
-from lifecycle import registry
+from lifecycle import registry, tasks
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
 
@@ -91,7 +91,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
     rows = []
     from mlflow.exceptions import MlflowException
 
-    for task in registry.TASKS:
+    for task in tasks.names():
         name = registry.model_name(dataset, task)
         try:
             aliases = mlflow_client.get_registered_model(name).aliases  # alias -> version

@@ -1,0 +1,289 @@
+"""Loading one table chunk by chunk: row rules per chunk, whole-table rules in DuckDB, the
+good rows to Parquet and the bad ones to quarantine (see :mod:`features.validation`)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.validation import (
+    DEFAULT_MEMORY_LIMIT,
+    NOTED_COLUMN,
+    SOURCE_ROW_COLUMN,
+    ContractError,
+    Loaded,
+    LoadReport,
+    TableChecks,
+    TableRules,
+    event_rules,
+    quarantine_rows,
+    user_rules,
+)
+from lifecycle.sql import identifier, literal
+
+# -- one table, chunk by chunk ---------------------------------------------------------
+
+
+class _ParquetSink:
+    """Appends frames to one Parquet file; every frame must fit the first one's column types."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        self.path = path
+        self.source = source
+        self.schema: Any = None  # pyarrow.Schema of the first frame (pandas dtypes in its metadata)
+        self.rows = 0
+        self._writer: Any = None
+
+    def write(self, frame: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.schema is None:
+            # A column with no value yet has no type: text is what a CSV column holds.
+            fields = [
+                f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema
+            ]
+            self.schema = pa.schema(fields, metadata=table.schema.metadata)
+        if not table.schema.equals(self.schema, check_metadata=False):
+            try:
+                table = table.cast(self.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+                first = int(frame.index.min()) + 1 if len(frame) else 0
+                raise ContractError(
+                    f"{self.source}: the rows from {first:,} on do not have the column types of "
+                    f"the rows before them ({error}); give the column one type throughout"
+                ) from None
+        for name, values in (extra or {}).items():
+            table = table.append_column(name, pa.array(values))
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="snappy")
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def stream_table(
+    chunks: Callable[[], Iterable[pd.DataFrame]],
+    rules: TableRules,
+    source: str,
+    out: Path,
+    quarantine_out: Path,
+    *,
+    work_dir: Path,
+    max_bad_fraction: float = 0.5,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> LoadReport:
+    """Check a table chunk by chunk into ``out`` (Parquet) and its bad rows into
+    ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
+
+    ``chunks`` is called once per pass: a second pass reads the raw values of repeats.
+    Good rows are staged in ``work_dir``; the whole-table rules then run in DuckDB and
+    the final table is written in ``rules.order_by`` then file order. With
+    ``rules.keep_repeats`` repeats are counted (``notes["repeats_kept"]``) and loaded.
+    """
+    import duckdb
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    good = _ParquetSink(work_dir / f"{rules.table}.staged.parquet", source)
+    held = _ParquetSink(work_dir / f"{rules.table}.quarantine.parquet", source)
+    checks = TableChecks()
+    reasons: Counter[str] = Counter()
+    report = LoadReport(source=source, table=rules.table, rows_read=0)
+    first_bad: tuple[int, str] | None = None
+    noted = {name: NOTED_COLUMN.format(name) for name in rules.noted}
+    try:
+        for raw in chunks():
+            frame, bad = rules.check(raw, checks)
+            report.rows_read += len(raw)
+            keep = bad.good.to_numpy()
+            staged_extra = {SOURCE_ROW_COLUMN: frame.index.to_numpy()[keep] + 1}
+            for name, column in noted.items():
+                staged_extra[column] = bad.noted_rows(name)[keep]
+            good.write(frame.loc[keep], staged_extra)
+            quarantined = bad.frame()
+            held.write(quarantined)
+            reasons.update(bad.counts())
+            if first_bad is None and len(quarantined):
+                first_bad = (int(quarantined[c.SOURCE_ROW].iloc[0]), quarantined[c.REASON].iloc[0])
+        good.close()
+        if good.schema is None:
+            raise ContractError(f"{source}: no data rows")
+        checks.refuse_if_mostly_bad(source, max_bad_fraction)
+
+        con = duckdb.connect()
+        spill = work_dir / "duckdb"
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        con.execute(f"SET temp_directory = {literal(spill)}")
+        staged = f"read_parquet({literal(good.path)})"
+        row = identifier(SOURCE_ROW_COLUMN)
+        columns = list(good.schema.names)
+        keys = ", ".join(identifier(n) for n in (rules.unique_by or columns))
+        # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
+        # (row, hash) pairs are held for every row, so this stays small for any file.
+        con.execute(
+            f"CREATE TEMP TABLE hashed AS SELECT {row} AS source_row, hash({keys}) AS h "
+            f"FROM {staged}"
+        )
+        con.execute(
+            "CREATE TEMP TABLE suspects AS SELECT source_row FROM hashed "
+            "WHERE h IN (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1)"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE repeats AS SELECT source_row FROM ("
+            f"SELECT {row} AS source_row, min({row}) OVER (PARTITION BY {keys}) AS first "
+            f"FROM {staged} WHERE {row} IN (SELECT source_row FROM suspects)"
+            f") WHERE source_row <> first"
+        )
+        repeats = np.sort(con.execute("SELECT source_row FROM repeats").fetchnumpy()["source_row"])
+        kept_repeats = 0
+        if rules.keep_repeats:
+            # Genuine repeats (the same purchase twice at one moment): every copy loads.
+            kept_repeats = len(repeats)
+            con.execute("DELETE FROM repeats").fetchall()
+            repeats = repeats[:0]
+        if len(repeats):
+            reasons[rules.duplicate_reason] += len(repeats)
+            if first_bad is None or repeats[0] < first_bad[0]:
+                first_bad = (int(repeats[0]), rules.duplicate_reason)
+        report.notes.update(checks.notes)
+        for name, column in noted.items():  # counted over the rows that load
+            ((count,),) = con.execute(
+                f"SELECT count(*) FROM {staged} WHERE {identifier(column)} "
+                f"AND {row} NOT IN (SELECT source_row FROM repeats)"
+            ).fetchall()
+            report.notes[name] = int(count)
+        if rules.keep_repeats:
+            report.notes["repeats_kept"] = kept_repeats
+        report.rows_quarantined = int(sum(reasons.values()))
+        report.rows_loaded = report.rows_read - report.rows_quarantined
+        report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+        if report.rows_read and report.rows_quarantined / report.rows_read > max_bad_fraction:
+            assert first_bad is not None
+            counted = ", ".join(f"{n:,} {r}" for r, n in report.reasons.items())
+            raise ContractError(
+                f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
+                f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
+                f"{first_bad[0]}: {first_bad[1]}. Is this the right file and mapping?"
+            )
+        if len(repeats):
+            # Their raw values, as the file has them: a second read, picking only those rows.
+            for raw in chunks():
+                rows = raw.index.to_numpy() + 1
+                picked = np.isin(rows, repeats[(repeats >= rows[0]) & (repeats <= rows[-1])])
+                if picked.any():
+                    held.write(quarantine_rows(raw, picked, rules.duplicate_reason))
+        held.close()
+
+        order = ", ".join([*(identifier(n) for n in rules.order_by), row])
+        kept = ", ".join(identifier(n) for n in columns)
+        final = con.sql(
+            f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM repeats) "
+            f"ORDER BY {order}"
+        )
+        _write_batches(final, good.schema, out)
+        if held.rows or quarantine_out.suffix != ".csv":
+            ordered = con.sql(
+                f"SELECT * FROM read_parquet({literal(held.path)}) ORDER BY {identifier(c.SOURCE_ROW)}"
+            )
+            _write_batches(ordered, held.schema, quarantine_out)
+        con.close()
+    finally:
+        good.close()
+        held.close()
+    return report
+
+
+def _write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_000) -> None:
+    """A DuckDB result to Parquet with the staged pandas types, or to CSV; batch by batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reader = relation.to_arrow_reader(batch_rows)
+    if out.suffix == ".csv":
+        header = True
+        for batch in reader:
+            frame = pa.Table.from_batches([batch]).cast(schema).to_pandas()
+            frame.to_csv(out, mode="w" if header else "a", header=header, index=False)
+            header = False
+        return
+    with pq.ParquetWriter(out, schema, compression="snappy") as writer:
+        for batch in reader:
+            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+
+
+def load_table(
+    chunks: Callable[[], Iterable[pd.DataFrame]],
+    rules: TableRules,
+    source: str,
+    *,
+    max_bad_fraction: float = 0.5,
+) -> Loaded:
+    """:func:`stream_table` into a temporary folder, read back: for tables that fit in memory."""
+    with tempfile.TemporaryDirectory(prefix="lifecycle-validate-") as tmp:
+        folder = Path(tmp)
+        report = stream_table(
+            chunks,
+            rules,
+            source,
+            folder / "table.parquet",
+            folder / "quarantine.parquet",
+            work_dir=folder / "work",
+            max_bad_fraction=max_bad_fraction,
+        )
+        frame = pd.read_parquet(folder / "table.parquet")
+        quarantine = pd.read_parquet(folder / "quarantine.parquet")
+    return Loaded(frame=frame, quarantine=quarantine, report=report)
+
+
+def validate_events(
+    raw: pd.DataFrame,
+    mapping: c.ColumnMapping,
+    source: str,
+    *,
+    max_bad_fraction: float = 0.5,
+    allow_negative_amounts: bool = False,
+    latest_event: pd.Timestamp | None = None,
+    amount_default: float | None = None,
+    keep_repeats: bool = False,
+) -> Loaded:
+    """Check a raw events frame against the contract and return contract-shaped events."""
+    rules = event_rules(
+        mapping,
+        source,
+        allow_negative_amounts=allow_negative_amounts,
+        latest_event=latest_event,
+        amount_default=amount_default,
+        keep_repeats=keep_repeats,
+    )
+    return load_table(lambda: [raw], rules, source, max_bad_fraction=max_bad_fraction)
+
+
+def validate_users(
+    raw: pd.DataFrame,
+    mapping: c.ColumnMapping,
+    source: str,
+    *,
+    max_bad_fraction: float = 0.5,
+) -> Loaded:
+    """Check a raw users table: one row per user id, optional sign-up time and channel."""
+    rules = user_rules(mapping, source)
+    return load_table(lambda: [raw], rules, source, max_bad_fraction=max_bad_fraction)
+
+
+def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
+    data = report.to_dict() if isinstance(report, LoadReport) else report
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")

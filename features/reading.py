@@ -1,0 +1,192 @@
+"""Reading raw tables: CSV (every column as text) or Parquet, in chunks of bounded size,
+each frame indexed by its 0-based data row in the file."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.validation import ContractError
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
+CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
+# reads some dozens of blocks ahead, so this bounds that read-ahead too
+
+
+def read_chunks(path: Path | str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Read a CSV (every column as text, so no value is lost to a guessed type) or Parquet
+    file in frames of at most ``chunk_rows`` rows; a frame's index is its 0-based data row
+    in the file, so ``index + 1`` is the source row wherever the chunk starts."""
+    path = Path(path)
+    if not path.exists():
+        raise ContractError(f"{path}: file not found")
+    if path.is_dir():
+        raise ContractError(f"{path}: is a directory, expected a CSV or Parquet file")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        chunks = _parquet_chunks(path, chunk_rows)
+    elif name.endswith(CSV_SUFFIXES):
+        chunks = _csv_chunks(path, chunk_rows, "\t" if ".tsv" in name else ",")
+    else:
+        raise ContractError(
+            f"{path}: unknown file type; expected one of {CSV_SUFFIXES + PARQUET_SUFFIXES}"
+        )
+    rows = 0
+    kind = name.rsplit(".", 1)[-1]
+    while True:
+        try:
+            frame = next(chunks)
+        except StopIteration:
+            break
+        except pd.errors.EmptyDataError:
+            raise ContractError(f"{path}: file is empty (no header, no rows)") from None
+        except ContractError:
+            raise
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+            where = f" (after data row {rows:,})" if rows else ""
+            raise ContractError(f"{path}: cannot be read as {kind}{where}: {error}") from None
+        if frame.empty:
+            if rows == 0:
+                columns = ", ".join(str(col).strip() for col in frame.columns)
+                raise ContractError(f"{path}: no data rows (columns: {columns})")
+            continue
+        frame.columns = [str(col).strip() for col in frame.columns]
+        frame.index = pd.RangeIndex(rows, rows + len(frame))
+        rows += len(frame)
+        yield frame
+
+
+def _csv_chunks(path: Path, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]:
+    """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader: it
+    refuses a row with more fields than the header wherever it is (pandas' chunked reader
+    silently drops the extra fields of a chunk's first row)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    parse = pa_csv.ParseOptions(delimiter=sep)
+    try:
+        with _open_binary(path) as source:
+            header = pa_csv.open_csv(source, parse_options=parse).schema.names
+    except pa.ArrowInvalid as error:
+        if "Empty CSV file" in str(error):
+            raise pd.errors.EmptyDataError(str(error)) from None
+        raise _csv_error(path, error) from None
+    names = _unique_names(header)
+    read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
+        read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
+    convert = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    source = _open_binary(path)
+    try:
+        reader = pa_csv.open_csv(
+            source, read_options=read, parse_options=parse, convert_options=convert
+        )
+        pending: list[Any] = []
+        pending_rows = 0
+        yielded = False
+        for batch in reader:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, chunk_rows).to_pandas()
+                yielded = True
+                rest = table.slice(chunk_rows)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+        if pending_rows or not yielded:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            yield table.to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise _csv_error(path, error) from None
+    finally:
+        source.close()
+
+
+def _open_binary(path: Path) -> Any:
+    """A plain Python file for Arrow's CSV reader: given a path, Arrow reads far ahead of the
+    parser (most of a large file in memory at once); a Python file is read as parsed."""
+    import gzip
+
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def _csv_error(path: Path, error: Exception) -> ValueError:
+    """Arrow's parse error, with the line it is about when the message quotes one."""
+    message = str(error)
+    found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
+    line = _line_number(path, found.group(1)) if found else None
+    return ValueError(message + (f" (line {line:,})" if line else ""))
+
+
+def _line_number(path: Path, text: str) -> int | None:
+    """The 1-based line of the file (header = line 1) that reads ``text``, for errors."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.rstrip("\r\n") == text:
+                return number
+    return None
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    unique = []
+    for name in names:
+        unique.append(f"{name}.{seen[name]}" if seen[name] else name)
+        seen[name] += 1
+    return unique
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Row batches as frames with the dtypes a whole-file read gives: an integer or boolean
+    column with a null anywhere in the file is float64 / object in every chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ValueError(str(error)) from None
+    if file.metadata.num_rows == 0:
+        yield file.schema_arrow.empty_table().to_pandas()
+        return
+    schema = file.schema_arrow
+    nullable: set[str] = set()
+    metadata = file.metadata
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for i in range(row_group.num_columns):
+            column = row_group.column(i)
+            stats = column.statistics
+            if stats is None or not stats.has_null_count or stats.null_count:
+                nullable.add(column.path_in_schema)
+    for batch in file.iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        for name in nullable & set(frame.columns):
+            arrow_type = schema.field(name).type
+            if pa.types.is_integer(arrow_type) and frame[name].dtype.kind in "iu":
+                frame[name] = frame[name].astype("float64")
+            elif pa.types.is_boolean(arrow_type) and frame[name].dtype == bool:
+                frame[name] = frame[name].astype(object)
+        yield frame
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    """A whole (small) file in one frame: the chunks of :func:`read_chunks`, concatenated."""
+    return pd.concat(list(read_chunks(path)))

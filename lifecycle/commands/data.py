@@ -1,0 +1,380 @@
+"""Commands that make data: the main job, demo data, ingest, import, features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle import tasks
+from lifecycle.cli import Context, main, pass_context
+from lifecycle.errors import UserError
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+
+
+@main.command()
+@click.option(
+    "--users", type=click.IntRange(min=10), help="Demo users to generate [settings demo.users]."
+)
+@click.option("--seed", type=int, help="Random seed [settings demo.seed].")
+@pass_context
+def run(obj: Context, users: int | None, seed: int | None) -> None:
+    """The main job on the embedded default: demo data -> features -> models -> list and report."""
+    from features.asof import build_feature_table
+    from features.store import apply, materialize, store_paths
+    from training.pipeline import train_task
+
+    settings = obj.settings.model_copy(update={"dataset": "demo"})
+    demo = _generate_demo(obj, users, seed, out=None)
+    summary = _ingest_demo(obj, Path(demo["out_dir"]))
+    lines = [
+        f"demo data: {demo['users']:,} users, {demo['events']:,} events in {demo['out_dir']}",
+        *summary.lines(),
+    ]
+    obj.console.step("computing as-of features")
+    data_dir = settings.workspace.dataset_dir("demo")
+    table = build_feature_table(
+        data_dir / EVENTS_FILE,
+        data_dir / USERS_FILE,
+        store_paths(settings).feature_table,
+        windows=settings.features.windows_days,
+        frequency=settings.features.cutoff_frequency,
+    )
+    lines.append(f"features: {table['rows']:,} rows over {len(table['cutoffs'])} cutoffs")
+    obj.console.step("applying the Feast repository and materializing the online store")
+    apply(settings)
+    online = materialize(settings)
+    lines.append(f"online store: {online['users']:,} users as of {online['latest_as_of']}")
+    results = [train_task(settings, task, progress=obj.console.step) for task in tasks.names()]
+    lines += [line for r in results for line in r.lines()]
+    from serving.report import score_and_report
+
+    operator = score_and_report(settings, top=10, echo=lines.append, progress=obj.console.step)
+    obj.console.result(
+        {
+            "demo": demo,
+            "dataset": summary.to_dict(),
+            "features": table,
+            "online_store": online,
+            "models": [
+                {"task": r.task, "version": r.version, "promoted": r.promoted, "metrics": r.metrics}
+                for r in results
+            ],
+            "operator": operator,
+        },
+        lines,
+    )
+
+
+@main.command("demo-data")
+@click.option(
+    "--users", type=click.IntRange(min=10), help="Users to generate [settings demo.users]."
+)
+@click.option(
+    "--seed", type=int, help="Random seed; the same seed gives the same bytes [settings demo.seed]."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: $LIFECYCLE_HOME/demo, then ingested as dataset 'demo'].",
+)
+@pass_context
+def demo_data(obj: Context, users: int | None, seed: int | None, out: Path | None) -> None:
+    """Generate the demo product's users, events and ground truth."""
+    demo = _generate_demo(obj, users, seed, out)
+    lines = [f"demo data: {demo['users']:,} users, {demo['events']:,} events in {demo['out_dir']}"]
+    if out is None:
+        summary = _ingest_demo(obj, Path(demo["out_dir"]))
+        demo["dataset"] = summary.to_dict()
+        lines += summary.lines()
+    obj.console.result(demo, lines)
+
+
+def _generate_demo(
+    obj: Context, users: int | None, seed: int | None, out: Path | None
+) -> dict[str, Any]:
+    from features.demo import generate_demo
+
+    cfg = obj.settings.demo
+    users = users or cfg.users
+    seed = cfg.seed if seed is None else seed
+    out_dir = out or obj.settings.workspace.demo_dir()
+    obj.console.step(f"generating demo data: {users:,} users, seed {seed} -> {out_dir}")
+    summary = generate_demo(
+        users=users,
+        seed=seed,
+        out_dir=out_dir,
+        start=cfg.start,
+        days=cfg.days,
+        future_days=cfg.future_days,
+        progress=obj.console.progress("simulation"),
+    )
+    return {
+        "users": summary.users,
+        "events": int(sum(summary.events_by_type.values())),
+        "events_by_type": summary.events_by_type,
+        "seed": seed,
+        "out_dir": str(out_dir),
+    }
+
+
+def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
+    from features.contract import ColumnMapping
+    from features.ingest import ingest_events
+
+    obj.console.step("validating and ingesting demo data as dataset 'demo'")
+    return ingest_events(
+        demo_dir / EVENTS_FILE,
+        obj.settings.workspace.dataset_dir("demo"),
+        mapping=ColumnMapping(),
+        users_path=demo_dir / USERS_FILE,
+        max_bad_fraction=obj.settings.ingest.max_bad_fraction,
+        chunk_rows=obj.settings.ingest.chunk_rows,
+        memory_limit=obj.settings.ingest.memory_limit,
+    )
+
+
+@main.command()
+@click.argument("events", type=click.Path(path_type=Path))
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(path_type=Path),
+    help="Optional users table (CSV or Parquet).",
+)
+@click.option(
+    "--dataset",
+    default=None,
+    help="Dataset name in the workspace [default: the file's name, e.g. orders.csv -> orders].",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="CONTRACT=SOURCE",
+    help="Events column mapping, e.g. --map user_id=CustomerID --map event_time=InvoiceDate.",
+)
+@click.option("--users-map", multiple=True, metavar="CONTRACT=SOURCE", help="Users column mapping.")
+@click.option(
+    "--event-type",
+    help="Event type for rows without one; a purchase log (user, time, amount) uses --event-type purchase.",
+)
+@click.option(
+    "--amount-default",
+    type=float,
+    metavar="N",
+    help="Amount of purchase/refund rows without one (no amount column, or an empty cell); "
+    "for a count-only log --amount-default 1 makes LTV a number of purchases. Counted in "
+    "report.json as amount_defaulted.",
+)
+@click.option("--negative-is-refund", is_flag=True, help="Negative purchase amounts are refunds.")
+@click.option(
+    "--allow-negative", is_flag=True, help="Keep negative amounts instead of quarantining them."
+)
+@click.option(
+    "--keep-repeats/--no-keep-repeats",
+    default=None,
+    help="Keep exact repeat rows as separate events (counted as repeats_kept) instead of "
+    "quarantining them as duplicate_row [settings ingest.keep_repeats; default: quarantine].",
+)
+@click.option(
+    "--timezone", default="UTC", show_default=True, help="Zone of timestamps without an offset."
+)
+@click.option(
+    "--time-format", help="strftime format of timestamps [default: ISO 8601 and common forms]."
+)
+@pass_context
+def ingest(
+    obj: Context,
+    events: Path,
+    users_file: Path | None,
+    dataset: str | None,
+    maps: tuple[str, ...],
+    users_map: tuple[str, ...],
+    event_type: str | None,
+    amount_default: float | None,
+    negative_is_refund: bool,
+    allow_negative: bool,
+    keep_repeats: bool | None,
+    timezone: str,
+    time_format: str | None,
+) -> None:
+    """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
+
+    The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
+    fits in bounded memory. Without --dataset the dataset is named after the file.
+    """
+    import math
+
+    from features.contract import ColumnMapping
+    from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
+
+    options = {"timezone": timezone, "time_format": time_format}
+    try:
+        mapping = ColumnMapping.parse(
+            list(maps),
+            default_event_type=event_type,
+            negative_amount_is_refund=negative_is_refund,
+            **options,
+        )
+        users_mapping = ColumnMapping.parse(list(users_map), **options)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--map") from None
+    if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
+        raise click.BadParameter(
+            f"{amount_default} is not a positive number (e.g. 1)", param_hint="--amount-default"
+        )
+    if dataset is None:
+        name = dataset_name_from_file(events)
+        obj.console.step(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
+        if name != obj.settings.dataset:
+            obj.console.step(
+                f"the other commands work on dataset '{obj.settings.dataset}' (settings dataset) "
+                f"unless given --dataset {name} or LIFECYCLE_DATASET={name}"
+            )
+    else:
+        name = check_dataset_name(dataset)
+    obj.console.step(f"validating {events}" + (f" and {users_file}" if users_file else ""))
+    summary = ingest_events(
+        events,
+        obj.settings.workspace.dataset_dir(name),
+        mapping=mapping,
+        users_path=users_file,
+        users_mapping=users_mapping,
+        max_bad_fraction=obj.settings.ingest.max_bad_fraction,
+        allow_negative_amounts=allow_negative or obj.settings.ingest.allow_negative_amounts,
+        chunk_rows=obj.settings.ingest.chunk_rows,
+        memory_limit=obj.settings.ingest.memory_limit,
+        amount_default=amount_default,
+        keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
+    )
+    obj.console.result(summary.to_dict(), summary.lines())
+
+
+@main.command("import")
+@click.argument("source", type=click.Choice(["online-retail", "telco-churn", "hillstrom"]))
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--dataset", help="Dataset name in the workspace [default: the source's name].")
+@pass_context
+def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -> None:
+    """Load a known public data set through its adapter (default path under settings data_root)."""
+    from features.ingest import default_source_path, import_source
+
+    path = path or default_source_path(source, obj.settings.data_root)
+    name = dataset or source.replace("-", "_")
+    obj.console.step(f"importing {source} from {path} as dataset '{name}'")
+    summary = import_source(
+        source,
+        path,
+        obj.settings.workspace.dataset_dir(name),
+        max_bad_fraction=obj.settings.ingest.max_bad_fraction,
+        chunk_rows=obj.settings.ingest.chunk_rows,
+    )
+    obj.console.result(summary.to_dict(), summary.lines())
+
+
+@main.group()
+def features() -> None:
+    """Feature table, Feast repository and online store of a dataset."""
+
+
+@features.command("build")
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--as-of",
+    "as_of",
+    multiple=True,
+    metavar="DATE",
+    help="Extra cutoff date(s) to compute features at, e.g. for `score-all --as-of DATE`.",
+)
+@pass_context
+def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) -> None:
+    """Compute per-user features as of each cutoff (monthly, plus today) into the feature table."""
+    from features.asof import build_feature_table
+    from features.store import store_paths
+
+    paths = store_paths(obj.settings, dataset)
+    data_dir = obj.settings.workspace.dataset_dir(paths.dataset)
+    events = data_dir / EVENTS_FILE
+    if not events.is_file():
+        raise UserError(
+            f"dataset '{paths.dataset}' has no events at {events}: ingest or import it first"
+        )
+    users = data_dir / USERS_FILE
+    obj.console.step(f"computing as-of features for dataset '{paths.dataset}'")
+    summary = build_feature_table(
+        events,
+        users if users.is_file() else None,
+        paths.feature_table,
+        windows=obj.settings.features.windows_days,
+        frequency=obj.settings.features.cutoff_frequency,
+        extra_cutoffs=as_of,
+    )
+    obj.console.result(
+        summary,
+        [
+            f"feature table {summary['path']}: {summary['rows']:,} rows, {summary['users']:,} users, "
+            f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}"
+        ],
+    )
+
+
+@features.command("apply")
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def features_apply(obj: Context, dataset: str | None) -> None:
+    """Register the Feast entity, feature views and one feature service per task (churn_v1, ...)."""
+    from features.store import apply
+
+    obj.console.step("applying the Feast repository")
+    summary = apply(obj.settings, dataset)
+    obj.console.result(
+        summary,
+        [
+            f"Feast repository {summary['repo']}",
+            f"  feature views: {', '.join(summary['feature_views'])}",
+            f"  feature services: {', '.join(summary['feature_services'])}",
+        ],
+    )
+
+
+@features.command("materialize")
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def features_materialize(obj: Context, dataset: str | None) -> None:
+    """Load every user's latest features into the online store."""
+    from features.store import materialize
+
+    obj.console.step("materializing the latest features into the online store")
+    summary = materialize(obj.settings, dataset)
+    obj.console.result(
+        summary,
+        [
+            f"online store: {summary['users']:,} users as of {summary['latest_as_of']} ({summary['seconds']} s)"
+        ],
+    )
+
+
+@features.command("show")
+@click.argument("user_ids", nargs=-1, required=True)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--service", "service_name", default="churn_v1", show_default=True, help="Feature service."
+)
+@pass_context
+def features_show(
+    obj: Context, user_ids: tuple[str, ...], dataset: str | None, service_name: str
+) -> None:
+    """Show users' online features (unknown users are reported as not found)."""
+    from features.store import online_features, open_store
+
+    online = online_features(open_store(obj.settings, dataset), list(user_ids), service_name)
+    records = online.frame.assign(found=online.found).to_dict(orient="records")
+    lines = []
+    for record in records:
+        status = "" if record["found"] else "  (not found in the online store)"
+        lines.append(f"{record['user_id']}{status}")
+        if record["found"]:
+            lines += [f"  {k}: {v}" for k, v in record.items() if k not in ("user_id", "found")]
+    obj.console.result({"users": records}, lines)

@@ -1,0 +1,382 @@
+"""Commands operators use: batch scores, at-risk and movers lists, segments, report, erasure."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle.cli import Context, main, pass_context
+
+PSEUDONYMIZE_HELP = (
+    "Keyed pseudonyms instead of user ids (key: settings privacy.pseudonym_key, e.g. "
+    "LIFECYCLE_PRIVACY__PSEUDONYM_KEY, or privacy.pseudonym_key_file)."
+)
+
+
+def _privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
+    from serving.lists import Privacy
+
+    return Privacy.from_settings(obj.settings, pseudonymize, allow_columns)
+
+
+def _list_options(function: Any) -> Any:
+    """Options shared by `at-risk` and `movers`: filters, output, control group, privacy."""
+    options = [
+        click.option(
+            "--top",
+            "top",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Rows in the list.",
+        ),
+        click.option("--segment", help="RFM segment, e.g. champions, loyal, at_risk."),
+        click.option("--stage", help="Lifecycle stage, e.g. active, at_risk, silent."),
+        click.option("--channel", help="Acquisition channel."),
+        click.option("--min-ltv", type=float, help="Only users with predicted LTV at least this."),
+        click.option(
+            "--min-churn",
+            type=click.FloatRange(0, 1),
+            help="Only users with churn probability at least this.",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["csv", "parquet"]),
+            help="File format of --out [default: from its suffix, else csv].",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write the list to this file instead of printing it.",
+        ),
+        click.option(
+            "--control-share",
+            type=click.FloatRange(0, 1, max_open=True),
+            default=0.1,
+            show_default=True,
+            help="Share of all scored users held out as the control group.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Control-group seed: same seed, same group.",
+        ),
+        click.option(
+            "--pseudonymize",
+            is_flag=True,
+            help=PSEUDONYMIZE_HELP,
+        ),
+        click.option(
+            "--allow-column",
+            "allow_columns",
+            multiple=True,
+            metavar="COLUMN",
+            help="Also include this personal column (e.g. country); repeatable.",
+        ),
+    ]
+
+    @functools.wraps(function)
+    def collect(
+        *args: Any,
+        top: int,
+        segment: str | None,
+        stage: str | None,
+        channel: str | None,
+        min_ltv: float | None,
+        min_churn: float | None,
+        fmt: str | None,
+        out: Path | None,
+        control_share: float,
+        seed: int,
+        pseudonymize: bool,
+        allow_columns: tuple[str, ...],
+        **rest: Any,
+    ) -> Any:
+        from serving.lists import Filters
+
+        request = ListRequest(
+            top,
+            Filters(segment, stage, channel, min_ltv, min_churn),
+            fmt,
+            out,
+            control_share,
+            seed,
+            pseudonymize,
+            allow_columns,
+        )
+        return function(*args, request=request, **rest)
+
+    for option in reversed(options):
+        collect = option(collect)
+    return collect
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What `at-risk` and `movers` were asked for by the shared options."""
+
+    top: int
+    filters: Any  # serving.lists.Filters
+    fmt: str | None
+    out: Path | None
+    control_share: float
+    seed: int
+    pseudonymize: bool
+    allow_columns: tuple[str, ...]
+
+    def privacy(self, obj: Context) -> Any:
+        return _privacy(obj, self.pseudonymize, self.allow_columns)
+
+
+def _emit_list(
+    obj: Context, rows: Any, title: str, request: ListRequest, data: dict[str, Any]
+) -> None:
+    from serving.lists import export, format_rows
+
+    out = request.out
+    if out is not None:
+        export(rows, out, request.fmt)
+        obj.console.result(
+            {**data, "out": str(out), "rows": len(rows)}, [f"{title}: {len(rows):,} rows -> {out}"]
+        )
+        return
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    obj.console.result({**data, "rows": records}, [title, *format_rows(rows)])
+
+
+@main.command("score-all")
+@click.option(
+    "--as-of", "as_of", metavar="DATE", help="A cutoff of the feature table [default: its latest]."
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--reasons-top",
+    type=click.IntRange(min=0),
+    default=5_000,
+    show_default=True,
+    help="Churn reasons for the top N users of each ranking (0: for every churn-eligible user).",
+)
+@click.option(
+    "--allow-partial", is_flag=True, help="Write the table even when a task has no usable champion."
+)
+@pass_context
+def score_all(
+    obj: Context, as_of: str | None, dataset: str | None, reasons_top: int, allow_partial: bool
+) -> None:
+    """Score every known user with the champion models into one Parquet scores table."""
+    from serving.batch import score_all as run_scoring
+
+    result = run_scoring(
+        obj.settings,
+        as_of,
+        dataset=dataset,
+        reasons_top=reasons_top or None,
+        allow_partial=allow_partial,
+        progress=obj.console.step,
+    )
+    obj.console.result(result.to_dict(), result.lines())
+
+
+@main.command("at-risk")
+@_list_options
+@click.option(
+    "--rank-by",
+    default="value_at_risk",
+    show_default=True,
+    help="value_at_risk or a task's score (churn_probability, ltv, conversion_probability, ...).",
+)
+@click.option(
+    "--scores",
+    "scores_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scores table [default: scores_dir/latest.parquet].",
+)
+@pass_context
+def at_risk_list(
+    obj: Context, request: ListRequest, rank_by: str, scores_path: Path | None
+) -> None:
+    """Today's at-risk users ranked by value at risk, with reasons and a control-group flag."""
+    from serving.batch import latest_scores, read_scores
+    from serving.lists import at_risk, list_rows
+
+    privacy = request.privacy(obj)
+    table = read_scores(scores_path) if scores_path else latest_scores(obj.settings)
+    ranked = at_risk(
+        table.frame,
+        request.filters,
+        rank_by=rank_by,
+        limit=request.top,
+        control_share=request.control_share,
+        seed=request.seed,
+    )
+    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []))
+    title = (
+        f"top {len(rows)} users by {rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
+    )
+    _emit_list(
+        obj,
+        rows,
+        title,
+        request,
+        {"as_of": table.as_of, "scores": str(table.path), "rank_by": rank_by},
+    )
+
+
+@main.command()
+@_list_options
+@click.option(
+    "--by",
+    type=click.Choice(["value_at_risk", "churn_probability"]),
+    default="value_at_risk",
+    show_default=True,
+    help="The score whose rise ranks the list.",
+)
+@pass_context
+def movers(obj: Context, request: ListRequest, by: str) -> None:
+    """Users whose churn risk or value at risk rose the most since the previous scores table."""
+    from serving.batch import latest_scores, previous_scores
+    from serving.lists import MOVER_FIELDS, list_rows
+    from serving.lists import movers as find_movers
+
+    privacy = request.privacy(obj)
+    latest, previous = latest_scores(obj.settings), previous_scores(obj.settings)
+    ranked = find_movers(
+        latest.frame,
+        previous.frame,
+        by=by,
+        limit=request.top,
+        filters=request.filters,
+        control_share=request.control_share,
+        seed=request.seed,
+    )
+    rows = list_rows(
+        ranked, privacy, latest.metadata.get("personal_columns", []), extra=MOVER_FIELDS
+    )
+    title = f"top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
+    _emit_list(
+        obj,
+        rows,
+        title,
+        request,
+        {"latest": str(latest.path), "previous": str(previous.path), "by": by},
+    )
+
+
+@main.command()
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Date of the segments [default: the latest scores table's].",
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
+    """Sizes and value shares of lifecycle stages, RFM segments and super users as of a date."""
+    import pandas as pd
+
+    from serving.batch import find_scores, latest_scores, score_all
+    from serving.segments import SuperUserDefinition, segment_summary, super_users
+
+    if as_of is None:
+        table = latest_scores(obj.settings)
+        frame, date = table.frame, table.as_of
+    else:
+        stamp = pd.Timestamp(as_of)
+        found = find_scores(obj.settings, stamp)
+        if found is not None:
+            frame, date = found.frame, found.as_of
+        else:
+            obj.console.step(f"no scores table as of {as_of}: scoring in memory (nothing written)")
+            result = score_all(
+                obj.settings,
+                as_of,
+                dataset=dataset,
+                write=False,
+                reasons_top=0,
+                progress=obj.console.step,
+            )
+            frame, date = result.scores, f"{result.as_of:%Y-%m-%d}"
+    data: dict[str, Any] = {"as_of": date, "users": len(frame)}
+    lines = [f"segments as of {date}: {len(frame):,} users"]
+    for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", "RFM segments")):
+        summary = segment_summary(frame, column, ("revenue", "ltv"))
+        data[column] = summary.to_dict(orient="records")
+        lines.append(f"{title}:")
+        for r in summary.to_dict(orient="records"):
+            shares = ", ".join(
+                f"{k.removesuffix('_share')} {r[k]:.1%}"
+                for k in ("revenue_share", "ltv_share")
+                if k in r and pd.notna(r[k])
+            )
+            lines.append(
+                f"  {r[column]:<14} {r['users']:>9,} users ({r['user_share']:.1%}); share of {shares}"
+            )
+    data["super_users"] = {}
+    for value in ("revenue", "ltv"):
+        if value in frame:
+            found_supers = super_users(frame, SuperUserDefinition(value_column=value))
+            data["super_users"][value] = {
+                "users": found_supers.users,
+                "value_share": found_supers.value_share,
+            }
+            lines.append(
+                f"super users (top {found_supers.definition.top_share:.0%} by {value}): {found_supers.users:,} users "
+                f"bring {found_supers.value_share:.1%} of it"
+            )
+    obj.console.result(data, lines)
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file [default: reports_dir/report-<dataset>-<as_of>.html].",
+)
+@click.option(
+    "--top", type=click.IntRange(min=1), default=20, show_default=True, help="At-risk rows shown."
+)
+@click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help=PSEUDONYMIZE_HELP,
+)
+@pass_context
+def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None:
+    """One self-contained HTML report of the latest scores and the champions' quality."""
+    from serving.report import build_report
+
+    obj.console.step("building the report from the latest scores table")
+    built = build_report(obj.settings, out, top=top, privacy=_privacy(obj, pseudonymize, ()))
+    obj.console.result(
+        {"path": str(built.path), "images": built.images, "sections": built.sections},
+        [f"report: {built.path} ({built.images} plots)"],
+    )
+
+
+@main.command()
+@click.argument("user_ids", nargs=-1, required=True)
+@click.option(
+    "--dataset", help="Only this dataset's data, features and online store [default: all]."
+)
+@pass_context
+def forget(obj: Context, user_ids: tuple[str, ...], dataset: str | None) -> None:
+    """Erase users from raw data copies, features, the online store, scores, lists and reports.
+
+    Records the erasure in $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids
+    (key: settings privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
+    $LIFECYCLE_HOME/.erasure_key), never the ids. Staging files left by killed writers
+    are removed first.
+    """
+    from features.erasure import forget as forget_users
+
+    obj.console.step(f"forgetting {len(user_ids)} user(s)")
+    record = forget_users(obj.settings, list(user_ids), dataset=dataset)
+    obj.console.result(record.to_dict(), record.lines())

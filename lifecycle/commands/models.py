@@ -1,0 +1,237 @@
+"""Commands on models: train, promote, list, serve, snapshot training and the backtest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle import tasks
+from lifecycle.cli import Context, main, pass_context
+
+
+class TaskName(click.ParamType):
+    """A declared task (``lifecycle.tasks``), read when the command runs, not at import."""
+
+    name = "task"
+
+    def __init__(self, allow_all: bool = False) -> None:
+        self.allow_all = allow_all
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        known = [*tasks.names(), *(["all"] if self.allow_all else [])]
+        if value not in known:
+            self.fail(f"{value!r} is not one of {', '.join(known)}", param, ctx)
+        return value
+
+    def get_metavar(self, param: Any, ctx: Any = None) -> str:
+        return "TASK|all" if self.allow_all else "TASK"
+
+
+@main.command()
+@click.argument("task", type=TaskName(allow_all=True))
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def train(obj: Context, task: str, dataset: str | None) -> None:
+    """Train, evaluate against baselines, track in MLflow, register, and gate promotion."""
+    from training.pipeline import train_task
+
+    chosen = tasks.names() if task == "all" else [task]
+    results = [
+        train_task(obj.settings, t, dataset=dataset, progress=obj.console.step) for t in chosen
+    ]
+    obj.console.result(
+        {
+            "models": [
+                {
+                    "task": r.task,
+                    "model": r.model_name,
+                    "version": r.version,
+                    "run_id": r.run_id,
+                    "promoted": r.promoted,
+                    "gate": r.gate,
+                    "metrics": r.metrics,
+                    "split": r.split.to_dict(),
+                }
+                for r in results
+            ]
+        },
+        [line for r in results for line in r.lines()],
+    )
+
+
+@main.command()
+@click.argument("task", type=TaskName())
+@click.argument("version")
+@click.option(
+    "--reason", required=True, help="Why this version should serve (recorded on the version)."
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def promote(obj: Context, task: str, version: str, reason: str, dataset: str | None) -> None:
+    """Make a model version (or `challenger`) the champion by hand, overriding the gate, with a
+    recorded reason. A running service picks it up on POST /reload (or use POST /promote)."""
+    from lifecycle.registry import challenger_version
+    from lifecycle.registry import promote as promote_version
+
+    if version == "challenger":
+        version = challenger_version(obj.settings, task, dataset)
+    done = promote_version(obj.settings, task, version, reason, dataset)
+    obj.console.result(
+        done,
+        [
+            f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): {reason}"
+        ],
+    )
+
+
+@main.command()
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@pass_context
+def models(obj: Context, dataset: str | None) -> None:
+    """List registered model versions with aliases and headline test metrics."""
+    from training.tracking import list_models
+
+    rows = list_models(obj.settings, dataset)
+    lines = []
+    for r in rows:
+        headline = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in r["metrics"].items()
+            if k in ("auc", "pr_auc", "ece", "normalized_gini", "spearman")
+        )
+        aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
+        kind = "" if r["kind"] == "lightgbm" else f" (baseline {r['kind']})"
+        lines.append(
+            f"{r['model']} v{r['version']}{kind}{aliases} test {r['test_cutoff']}: {headline}"
+        )
+    obj.console.result(
+        {"models": rows}, lines or ["no registered models: run `lifecycle train all`"]
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port."
+)
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes."
+)
+@pass_context
+def serve(obj: Context, host: str, port: int, workers: int) -> None:
+    """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk,
+    /models, and the admin calls /reload and /promote.
+
+    With several workers, /reload reaches one of them: set serving.poll_aliases_seconds so
+    every worker follows the champion alias.
+    """
+    import os
+    import sys
+
+    root = click.get_current_context().find_root().params
+    env = {
+        **os.environ,
+        "LIFECYCLE_HOME": str(obj.settings.home.resolve()),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    if root.get("config"):
+        env["LIFECYCLE_CONFIG"] = str(Path(root["config"]).resolve())
+    if workers > 1:
+        env["BENTOML_CONFIG_OPTIONS"] = f"services.lifecycle_scoring.workers={workers}"
+    from serving.launch import bentoml_command
+
+    command = bentoml_command(host, port)
+    command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
+    obj.console.step(
+        f"serving on http://{host}:{port} ({workers} worker(s)); ready at /readyz, API docs at /"
+    )
+    os.execve(sys.executable, command, env)
+
+
+@main.command("train-snapshot")
+@click.option(
+    "--dataset",
+    default="telco_churn",
+    show_default=True,
+    help="A snapshot dataset (one row per user with its own label), e.g. from `lifecycle import telco-churn`.",
+)
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="CV folds.")
+@click.option("--label", default="label", show_default=True, help="The 0/1 label column.")
+@pass_context
+def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
+    """Churn from a snapshot table: cross-validated LightGBM vs baselines, then track, register, gate."""
+    from training.snapshot import train_snapshot as train
+
+    result = train(obj.settings, dataset, folds=folds, label=label, progress=obj.console.step)
+    obj.console.result(
+        {
+            "model": result.model_name,
+            "version": result.version,
+            "run_id": result.run_id,
+            "promoted": result.promoted,
+            "gate": result.gate,
+            "folds": result.cv.folds,
+            "rows": result.cv.rows,
+            "cv": result.cv.summary(),
+            "beats_baseline": result.cv.beats_every_baseline(),
+        },
+        result.lines(),
+    )
+
+
+@main.command()
+@click.option(
+    "--cutoff",
+    "cutoffs",
+    multiple=True,
+    required=True,
+    metavar="DATE",
+    help="Cut the data at this date (midnight UTC); repeat for rolling origins.",
+)
+@click.option(
+    "--horizon",
+    type=click.IntRange(min=1),
+    metavar="DAYS",
+    help="Days after the cutoff to judge by; sets every label horizon [default: settings labels].",
+)
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep plots, backtest.json and each cutoff's scratch workspace here [default: a temporary folder].",
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples of users for the model-minus-baseline intervals.",
+)
+@pass_context
+def backtest(
+    obj: Context,
+    cutoffs: tuple[str, ...],
+    horizon: int | None,
+    dataset: str | None,
+    out: Path | None,
+    resamples: int,
+) -> None:
+    """Out-of-time backtest: run the whole pipeline on the data up to each cutoff, then judge
+    its scores and the baselines' against what happened after it (logged to MLflow)."""
+    from lifecycle.backtest import run_backtest
+
+    result = run_backtest(
+        obj.settings,
+        list(cutoffs),
+        dataset=dataset,
+        horizon_days=horizon,
+        out=out,
+        resamples=resamples,
+        progress=obj.console.step,
+    )
+    obj.console.result(result.to_dict(), result.lines())
+
+
+# -- operator lists (issue 6): batch scores, at-risk list, movers, segments, report ------------
