@@ -175,7 +175,7 @@ def definitions(
                     # Projections list the features explicitly: the service keeps exactly
                     # these even when a later apply adds features to the views.
                     features=[views[view][names] for view, names in wanted.items()],
-                    description=f"features of the {task} model, version {version}: {len(refs)} features",
+                    description=f"the {task} model's {len(refs)} features, version {version}",
                     tags={"task": task},
                 )
             )

@@ -210,8 +210,8 @@ def warnings_quiet():
 
 def service(store: FeatureStore, name: str) -> Any:
     """A feature service by name, kept on the store object: Feast rebuilds it from protobuf on
-    every get (about 1 ms), and a server asks on every request. Open a new store (the service
-    does on /reload) to see a re-applied repository."""
+    every get (about 1 ms), and a server asks on every request. Safe to keep by name: a
+    service version is never redefined (a changed feature set is a new name)."""
     from feast.errors import FeatureServiceNotFoundException
 
     services = store.__dict__.setdefault("_lifecycle_services", {})
