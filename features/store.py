@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from features import contract as c
 from features.asof import AS_OF
+from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 
@@ -173,17 +174,27 @@ def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
         + yaml.safe_dump(repo_config_dict(settings, paths), sort_keys=False)
     )
     schema = pq.read_schema(paths.feature_table)
-    objects = repo.definitions(
-        paths.feature_table.resolve(), schema, ttl_days=settings.feast.ttl_days
-    )
     store = open_store(settings, dataset, must_be_applied=False)
+    existing = {s.name: service_refs(s) for s in store.list_feature_services()}
+    objects = repo.definitions(
+        paths.feature_table.resolve(),
+        schema,
+        ttl_days=settings.feast.ttl_days,
+        existing_services=existing,
+    )
     with warnings_quiet():
-        store.apply(objects)
+        store.apply(objects)  # partial: services not in ``objects`` stay as they are
+    current = {
+        task: repo.current_service(task, repo.task_feature_refs(schema, task), existing)[0]
+        for task in tasks.names()
+    }
     return {
         "dataset": paths.dataset,
         "repo": str(paths.repo),
         "feature_views": sorted(v.name for v in store.list_feature_views()),
         "feature_services": sorted(s.name for s in store.list_feature_services()),
+        "current_services": current,
+        "new_services": sorted(name for name in current.values() if name not in existing),
     }
 
 
@@ -199,8 +210,8 @@ def warnings_quiet():
 
 def service(store: FeatureStore, name: str) -> Any:
     """A feature service by name, kept on the store object: Feast rebuilds it from protobuf on
-    every get (about 1 ms), and a server asks on every request. Open a new store (the service
-    does on /reload) to see a re-applied repository."""
+    every get (about 1 ms), and a server asks on every request. Safe to keep by name: a
+    service version is never redefined (a changed feature set is a new name)."""
     from feast.errors import FeatureServiceNotFoundException
 
     services = store.__dict__.setdefault("_lifecycle_services", {})
@@ -214,6 +225,70 @@ def service(store: FeatureStore, name: str) -> Any:
         raise FeatureStoreError(
             f"unknown feature service {name!r}; this store has: {known}"
         ) from None
+
+
+def any_service(store: FeatureStore) -> str:
+    """A service to look users up by when no model asks for features (versions come and go,
+    so none is named here); refuses an empty registry."""
+    names = sorted(s.name for s in store.list_feature_services())
+    if not names:
+        raise FeatureStoreError(
+            f"the Feast registry {store.config.registry.path} has no feature service: "
+            "run `lifecycle features apply`"
+        )
+    return names[0]
+
+
+def service_refs(feature_service: Any) -> frozenset[str]:
+    """A Feast service's features as ``view:feature`` references (its identity as a version)."""
+    from features.repo import feature_ref
+
+    return frozenset(
+        feature_ref(projection.name, feature.name)
+        for projection in feature_service.feature_view_projections
+        for feature in projection.features
+    )
+
+
+def task_service(store: FeatureStore, paths: StorePaths, task: str) -> str:
+    """The task's service holding exactly the feature table's current features (what a new
+    model trains on); refuses when ``apply`` has not run since the features changed."""
+    from features import repo
+
+    wanted = repo.task_feature_refs(pq.read_schema(paths.feature_table), task)
+    existing = {s.name: service_refs(s) for s in store.list_feature_services()}
+    name, new = repo.current_service(task, wanted, existing)
+    if new:
+        held = set().union(*(existing[n] for n in repo.service_versions(task, existing).values()))
+        added = sorted(ref for ref in wanted - held)
+        raise FeatureStoreError(
+            f"no {task} feature service of dataset '{paths.dataset}' holds the features of "
+            f"{paths.feature_table}"
+            + (f" (not in any {task} service: {', '.join(added[:5])})" if added else "")
+            + ": run `lifecycle features apply`"
+        )
+    return name
+
+
+def service_problem(store: FeatureStore, name: str, feature_names: list[str]) -> str | None:
+    """Why a model trained on ``feature_names`` through service ``name`` cannot read them from
+    this store, worded to follow "service 'name'": it is gone or holds other features; None
+    when it can."""
+    known = {s.name: s for s in store.list_feature_services()}
+    if name not in known:
+        return (
+            f"is gone from the Feast registry {store.config.registry.path} "
+            f"(it has: {', '.join(sorted(known)) or 'none'})"
+        )
+    held = [f.name for p in known[name].feature_view_projections for f in p.features]
+    if sorted(held) != sorted(feature_names):
+        lacking = sorted(set(feature_names) - set(held))
+        extra = sorted(set(held) - set(feature_names))
+        return (
+            "no longer holds exactly the features the model was trained on "
+            f"(lacks: {', '.join(lacking) or 'none'}; adds: {', '.join(extra) or 'none'})"
+        )
+    return None
 
 
 def service_features(store: FeatureStore, name: str) -> list[str]:

@@ -64,11 +64,6 @@ class Task:
     def is_probability(self) -> bool:
         return self.kind == "probability"
 
-    @property
-    def service(self) -> str:
-        """The Feast feature service the task's models read."""
-        return f"{self.name}_v1"
-
 
 CHURN = Task(
     name="churn",

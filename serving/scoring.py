@@ -153,7 +153,34 @@ def load_champions(
             champions.unavailable[task] = (
                 f"champion {name} v{version.version} could not be loaded: {error}"
             )
+    refuse_unserviced(settings, dataset, champions)
     return champions
+
+
+def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) -> None:
+    """Make unavailable each champion whose feature service is gone from the dataset's Feast
+    registry or holds other features than it was trained on: it would score on features it
+    never saw. Without an applied store nothing can be checked (nor served) and all stay."""
+    from features.store import FeatureStoreError, open_store, service_problem
+
+    if not champions.bundles:
+        return
+    try:
+        store = open_store(settings, dataset)
+    except FeatureStoreError:
+        return
+    for task, bundle in list(champions.bundles.items()):
+        problem = service_problem(store, bundle.service, bundle.feature_names)
+        if problem is None:
+            continue
+        version = champions.versions.pop(task)
+        del champions.bundles[task]
+        champions.unavailable[task] = (
+            f"champion {registry.model_name(dataset, task)} v{version} reads feature service "
+            f"'{bundle.service}', which {problem}: train a model on the current service with "
+            f"`lifecycle train {task}`, and if the gate keeps v{version}, serve the new one with "
+            f'`lifecycle promote {task} challenger --reason "{bundle.service} unavailable"`'
+        )
 
 
 def cold_start_features(feature_names: list[str]) -> pd.DataFrame:

@@ -404,7 +404,7 @@ class Scorer:
     def score(self, user_ids: list[str], tasks: list[Task] | None = None) -> ScoreResponse:
         """Online features for each distinct feature service, merged on user id, then the models."""
         from features import contract as c
-        from features.store import online_features
+        from features.store import any_service, online_features
 
         limit = self.settings.serving.max_users_per_request
         if len(user_ids) > limit:
@@ -423,7 +423,8 @@ class Scorer:
         distinct = list(dict.fromkeys(user_ids))
         frame: pd.DataFrame | None = None
         found = None
-        for service_name in sorted({state.fetch[s] for s in champions.services}) or ["churn_v1"]:
+        services = sorted({state.fetch[s] for s in champions.services})
+        for service_name in services or [any_service(state.store)]:
             online = online_features(state.store, distinct, service_name)
             if frame is None:
                 frame, found = online.frame, online.found.to_numpy()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from services import prepare
@@ -19,9 +20,9 @@ from features.store import (
     historical_features,
     online_features,
     open_store,
+    service_features,
     store_paths,
 )
-from lifecycle import tasks
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from training.datasets import build_training_set
@@ -58,10 +59,18 @@ def retail_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> 
 
 
 def test_repository_has_one_service_per_model_version(demo_home: Path) -> None:
-    store = open_store(load_settings(home=demo_home, environ={}))
-    assert sorted(s.name for s in store.list_feature_services()) == sorted(
-        t.service for t in tasks.all_tasks()
-    )
+    settings = load_settings(home=demo_home, environ={})
+    store = open_store(settings)
+    assert sorted(s.name for s in store.list_feature_services()) == [
+        "churn_v1",
+        "conversion_v1",
+        "ltv_v1",
+    ]
+    # Each holds exactly the feature table's features: what a model trained on it names.
+    table = set(pq.read_schema(store_paths(settings).feature_table).names) - {c.USER_ID, AS_OF}
+    for name in ("churn_v1", "conversion_v1", "ltv_v1"):
+        features = service_features(store, name)
+        assert len(features) == len(set(features)) and set(features) == table
     assert {v.name for v in store.list_feature_views()} == {
         "user_activity",
         "user_purchases",

@@ -104,7 +104,7 @@ def test_fourth_task_trains_registers_and_is_gated(home: Path, buy_soon: tasks.T
     tags = client.get_model_version(name, champion.version).tags
     assert float(tags["test.auc"]) > 0.6
     store = open_store(settings)
-    service = store.get_feature_service(buy_soon.service)
+    service = store.get_feature_service(f"{buy_soon.name}_v1")  # versioned like every task's
     assert service.name == "buy_soon_v1"
     models = json.loads(run_cli(home, "--json", "models"))
     assert buy_soon.name in {m["task"] for m in models["models"]}

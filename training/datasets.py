@@ -16,8 +16,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
-from features.store import historical_features, open_store, store_paths
-from lifecycle import tasks
+from features.store import historical_features, open_store, store_paths, task_service
 from lifecycle.sql import literal
 
 if TYPE_CHECKING:
@@ -89,6 +88,10 @@ def build_training_set(
     users_path = settings.workspace.users(paths.dataset)
     if not events_path.is_file():
         raise FeatureError(f"dataset '{paths.dataset}' has no events at {events_path}")
+    store = open_store(settings, paths.dataset)
+    # The service holding exactly the table's current features (checked before the labels
+    # are computed): the model names it and reads exactly its features, here and when served.
+    service_name = service_name or task_service(store, paths, task)
     spec = label_spec(
         task,
         settings.labels,
@@ -122,8 +125,7 @@ def build_training_set(
         raise FeatureError(f"no user is eligible for {task} at any of {len(ripe)} matured cutoffs")
     ripe = within_rows(labels[AS_OF].value_counts(), ripe, settings.training.max_rows)
     labels = labels[labels[AS_OF].isin(ripe)].reset_index(drop=True)
-    service_name = service_name or tasks.get(task).service
-    retrieved = historical_features(open_store(settings, paths.dataset), labels, service_name)
+    retrieved = historical_features(store, labels, service_name)
     frame = retrieved.frame
     by_cutoff = frame.groupby(AS_OF)[LABEL].agg(["size", "mean"])
     report = {

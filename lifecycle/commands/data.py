@@ -324,7 +324,9 @@ def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) ->
 @click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
 def features_apply(obj: Context, dataset: str | None) -> None:
-    """Register the Feast entity, feature views and one feature service per task (churn_v1, ...)."""
+    """Register the Feast entity, feature views and feature services. A task's service holds
+    exactly the current features; a changed feature set adds the next version (churn_v2, ...)
+    and earlier versions stay for the models trained on them."""
     from features.store import apply
 
     obj.console.step("applying the Feast repository")
@@ -335,6 +337,7 @@ def features_apply(obj: Context, dataset: str | None) -> None:
             f"Feast repository {summary['repo']}",
             f"  feature views: {', '.join(summary['feature_views'])}",
             f"  feature services: {', '.join(summary['feature_services'])}",
+            f"  new feature services: {', '.join(summary['new_services']) or 'none'}",
         ],
     )
 
