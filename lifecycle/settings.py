@@ -22,8 +22,10 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -168,9 +170,14 @@ class HyperParameters(_Section):
         None, ge=1, description="rounds without improvement on validation before stopping"
     )
 
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `lifecycle settings` shows what was set, not a column of nulls
+        return {name: value for name, value in handler(self).items() if value is not None}
+
     def values(self) -> dict[str, Any]:
         """The values that were set."""
-        return self.model_dump(exclude_none=True)
+        return self.model_dump()
 
 
 _GATE_METRICS = {"churn": "auc", "conversion": "auc", "ltv": "normalized_gini"}
