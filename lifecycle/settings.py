@@ -1,33 +1,48 @@
-"""One typed settings object, read from a TOML file and ``LIFECYCLE_*`` environment variables.
+"""One typed settings object, read from a TOML file, ``LIFECYCLE_*`` environment variables and
+command options by pydantic-settings.
 
-Precedence (last wins): defaults, the settings file, environment variables. The file is
-``$LIFECYCLE_CONFIG`` if set, else ``$LIFECYCLE_HOME/lifecycle.toml`` when it exists.
-An environment variable ``LIFECYCLE_<SECTION>__<FIELD>`` sets one field, e.g.
-``LIFECYCLE_LABELS__CHURN_HORIZON_DAYS=60``. Nothing here runs at import time.
+Precedence (last wins): defaults, the settings file, environment variables, options. The file
+is ``$LIFECYCLE_CONFIG`` if set, else ``$LIFECYCLE_HOME/lifecycle.toml`` when it exists. An
+environment variable ``LIFECYCLE_<SECTION>__<FIELD>`` sets one field, e.g.
+``LIFECYCLE_LABELS__CHURN_HORIZON_DAYS=60`` or, a level deeper,
+``LIFECYCLE_TRAINING__MODELS__CHURN__LEARNING_RATE=0.03``. Nothing here runs at import time.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 from lifecycle.errors import UserError
 from lifecycle.workspace import Workspace
 
 ENV_PREFIX = "LIFECYCLE_"
+CONFIG_ENV = f"{ENV_PREFIX}CONFIG"  # the settings file, read before the others
 RETIRED_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # the pseudonym key before privacy.pseudonym_key
 
 
@@ -125,6 +140,47 @@ class FeastSettings(_Section):
     )
 
 
+class HyperParameters(_Section):
+    """LightGBM tuning values of one model, over its spec in ``training.models.SPECS``.
+
+    Names are LightGBM 4.7 parameters (``num_boost_round`` and ``early_stopping_rounds``: the
+    boosting rounds and the early-stopping patience); unset ones keep the spec's value. The
+    objective, metric, seed and thread count are not here: they belong to the task or follow
+    from ``training.seed`` and the data size.
+    """
+
+    learning_rate: float | None = Field(None, gt=0)
+    num_leaves: int | None = Field(None, ge=2, le=131_072)
+    max_depth: int | None = Field(None, description="<= 0: no limit")
+    min_data_in_leaf: int | None = Field(None, ge=0)
+    min_sum_hessian_in_leaf: float | None = Field(None, ge=0)
+    min_gain_to_split: float | None = Field(None, ge=0)
+    feature_fraction: float | None = Field(None, gt=0, le=1)
+    bagging_fraction: float | None = Field(None, gt=0, le=1)
+    bagging_freq: int | None = Field(None, ge=0)
+    lambda_l1: float | None = Field(None, ge=0)
+    lambda_l2: float | None = Field(None, ge=0)
+    path_smooth: float | None = Field(None, ge=0)
+    max_bin: int | None = Field(None, ge=2)
+    extra_trees: bool | None = None
+    cat_smooth: float | None = Field(None, ge=0)
+    cat_l2: float | None = Field(None, ge=0)
+    max_cat_threshold: int | None = Field(None, ge=1)
+    num_boost_round: int | None = Field(None, ge=1, description="most boosting rounds")
+    early_stopping_rounds: int | None = Field(
+        None, ge=1, description="rounds without improvement on validation before stopping"
+    )
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `lifecycle settings` shows what was set, not a column of nulls
+        return {name: value for name, value in handler(self).items() if value is not None}
+
+    def values(self) -> dict[str, Any]:
+        """The values that were set."""
+        return self.model_dump()
+
+
 class TrainingSettings(_Section):
     seed: int = 7
     gate_metric: dict[str, str] = Field(
@@ -151,6 +207,11 @@ class TrainingSettings(_Section):
         ge=1000,
         description="most labelled rows a model learns from (the refit on every matured "
         "cutoff): past it the cutoffs are thinned further the same way",
+    )
+    models: dict[str, HyperParameters] = Field(
+        default_factory=dict,
+        description="per model (churn, conversion, ltv, ltv_purchase, ltv_quantile): LightGBM "
+        "values over its spec, e.g. [training.models.churn] learning_rate = 0.03",
     )
 
 
@@ -261,7 +322,18 @@ class TrackingSettings(_Section):
     uri: str | None = None  # None: a local SQLite store under the workspace
 
 
-class Settings(_Section):
+class Settings(BaseSettings):
+    """Every setting. ``Settings()`` reads the process environment and the settings file the
+    same way :func:`load_settings` does (which also takes a given environment)."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        validate_default=False,  # as for the sections: defaults are right by construction
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+    )
+
     home: Path = Path("workspace")
     dataset: str = "demo"  # the ingested dataset the pipeline works on
     data_root: Path = Path("../shared/data")  # where `lifecycle import` finds the public data sets
@@ -280,6 +352,20 @@ class Settings(_Section):
     def workspace(self) -> Workspace:
         return Workspace(self.home)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """First wins: options, then ``LIFECYCLE_*`` variables, then the settings file (no
+        dotenv or secrets directory)."""
+        assert isinstance(init_settings, InitSettingsSource)
+        return _sources(settings_cls, init_settings, os.environ, config=None)
+
 
 class SettingsError(UserError):
     """A settings file or variable that does not fit; the message says which and why."""
@@ -290,58 +376,149 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Read settings: defaults < file < environment < explicit ``overrides``."""
+    """Read settings: defaults < file < environment < explicit ``overrides`` (None: not given)."""
     env = os.environ if environ is None else environ
-    home = Path(overrides.get("home") or env.get(f"{ENV_PREFIX}HOME") or "workspace")
-    path = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
-    if path is None and (home / "lifecycle.toml").is_file():
-        path = home / "lifecycle.toml"
-
-    values: dict[str, Any] = {}
-    if path is not None:
-        if not path.is_file():
-            raise SettingsError(f"settings file {path} does not exist")
-        try:
-            values = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as error:
-            raise SettingsError(f"settings file {path}: {error}") from error
-
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in (f"{ENV_PREFIX}CONFIG",):
-            continue
-        key = name[len(ENV_PREFIX) :].lower()
-        section, _, field_name = key.partition("__")
-        if field_name:
-            values.setdefault(section, {})[field_name] = _parse_env_value(value)
-        else:
-            values[section] = value
-
-    for key, value in overrides.items():
-        if value is not None:
-            values[key] = value
-    values.setdefault("home", home)
-    if env.get(RETIRED_KEY_ENV) and not values.get("privacy"):
+    options = {key: value for key, value in overrides.items() if value is not None}
+    sources = _sources(Settings, InitSettingsSource(Settings, options), env, config)
+    try:
+        settings = Settings(_build_sources=(sources, options))
+    except ValidationError as error:
+        raise SettingsError(_invalid(error, sources, env)) from None
+    key = settings.privacy
+    if env.get(RETIRED_KEY_ENV) and key.pseudonym_key is None and key.pseudonym_key_file is None:
         # Silently ignoring it would change every pseudonym and erasure-log hash.
         raise SettingsError(
             f"${RETIRED_KEY_ENV} is no longer read: set {ENV_PREFIX}PRIVACY__PSEUDONYM_KEY "
             "(or privacy.pseudonym_key_file) to the same key, and unset the old variable"
         )
+    return settings
 
-    try:
-        return Settings.model_validate(values)
-    except ValidationError as error:
-        source = f"settings file {path} or " if path else ""
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+
+def settings_file(
+    environ: Mapping[str, str], home: Path | str | None, config: Path | None = None
+) -> Path | None:
+    """The settings file: ``config``, else ``$LIFECYCLE_CONFIG``, else ``<home>/lifecycle.toml``
+    when it exists (home: the option, else ``$LIFECYCLE_HOME``, else ./workspace)."""
+    named = config or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    if named is not None:
+        if not named.is_file():
+            raise SettingsError(f"settings file {named} does not exist")
+        return named
+    found = Path(home or environ.get(f"{ENV_PREFIX}HOME") or "workspace") / "lifecycle.toml"
+    return found if found.is_file() else None
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """The TOML settings file, or nothing; a file that does not parse is named in the error."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        self.path = path
+        try:
+            super().__init__(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"settings file {path}: {error}") from None
+
+
+class _Environment(EnvSettingsSource):
+    """``LIFECYCLE_*`` variables of ``environ``. Values are TOML values where they parse as one
+    (``[14, 28]``, ``{churn = "auc"}``), else JSON or text, as before pydantic-settings. A
+    variable that names no setting is kept, so that validation refuses it by name."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self.environ.items()}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            return super().decode_complex_value(field_name, field, value)
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        prefix = self.env_prefix.lower()
+        fields = self.settings_cls.model_fields
+        for name, value in self.env_vars.items():
+            key = name[len(prefix) :]
+            if name.startswith(prefix) and key != "config" and key.split("__")[0] not in fields:
+                data[key] = value
+        return data
+
+
+def _sources(
+    settings_cls: type[BaseSettings],
+    options: InitSettingsSource,
+    environ: Mapping[str, str],
+    config: Path | None,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    path = settings_file(environ, options.init_kwargs.get("home"), config)
+    return options, _Environment(settings_cls, environ), _SettingsFile(settings_cls, path)
+
+
+def _invalid(
+    error: ValidationError,
+    sources: tuple[PydanticBaseSettingsSource, ...],
+    environ: Mapping[str, str],
+) -> str:
+    """One line per problem: the setting, where its value came from, what was expected."""
+    problems = []
+    for problem in error.errors():
+        loc = tuple(str(part) for part in problem["loc"])
+        name = ".".join(loc)
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "not a setting" + _hint(loc)
+        problems.append(f"{name}{_origin(loc, sources, environ)}: {message}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def _origin(
+    loc: tuple[str, ...],
+    sources: tuple[PydanticBaseSettingsSource, ...],
+    environ: Mapping[str, str],
+) -> str:
+    """`` (from <where>)`` for the source, highest precedence first, that set ``loc``."""
+    for source in sources:
+        value: Any = source()
+        for part in loc:
+            value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
+        if value is _MISSING:
+            continue
+        if isinstance(source, _SettingsFile):
+            return f" (from settings file {source.path})"
+        if isinstance(source, _Environment):
+            variable = (ENV_PREFIX + "__".join(loc)).upper()
+            named = [name for name in environ if name.upper() == variable]
+            return f" (from {named[0] if named else ENV_PREFIX + '* variables'})"
+        return " (from the options)"
+    return ""
+
+
+_MISSING = object()
+
+
+def _hint(loc: tuple[str, ...]) -> str:
+    """Close names for an unknown key, and where hyperparameters go."""
+    *parent, key = loc
+    if parent == ["training"] and key in HyperParameters.model_fields:
+        return (
+            f"; hyperparameters are set per model: training.models.<model>.{key} "
+            f"({ENV_PREFIX}TRAINING__MODELS__<MODEL>__{key.upper()})"
         )
-        raise SettingsError(
-            f"invalid settings (from {source}LIFECYCLE_* variables): {problems}"
-        ) from None
-
-
-def _parse_env_value(raw: str) -> Any:
-    """Environment values are TOML scalars or arrays when they parse as such, else strings."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+    model: Any = Settings
+    for part in parent:  # down the sections; a dict's key leads to its value type
+        if get_origin(model) is dict:
+            model = get_args(model)[1]
+        elif (
+            isinstance(model, type) and issubclass(model, BaseModel) and part in model.model_fields
+        ):
+            model = model.model_fields[part].annotation
+        else:
+            return ""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return ""
+    close = difflib.get_close_matches(key, list(model.model_fields), n=3)
+    return f"; did you mean {' or '.join(close)}?" if close else ""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from lifecycle.settings import SettingsError, load_settings
 
@@ -65,3 +67,120 @@ def test_importing_the_cli_does_nothing_and_loads_no_heavy_library(tmp_path: Pat
     )
     assert result.stdout.strip() == ""
     assert list(tmp_path.iterdir()) == []  # no workspace or file created at import
+
+
+def test_options_win_field_by_field_over_environment_and_file(tmp_path: Path) -> None:
+    (tmp_path / "lifecycle.toml").write_text("[training]\nmin_rows = 300\nseed = 11\n")
+    env = {"LIFECYCLE_TRAINING__SEED": "12", "LIFECYCLE_TRAINING__GATE_METRIC__CHURN": "pr_auc"}
+    settings = load_settings(environ=env, home=tmp_path, training={"min_improvement": 0.01})
+    assert settings.training.min_rows == 300  # the file
+    assert settings.training.seed == 12  # the environment over the file
+    assert settings.training.min_improvement == 0.01  # the option, without dropping the rest
+    # one task's gate metric changed, the others keep their declarations'
+    from training.promotion import gate_metric_of
+
+    assert settings.training.gate_metric == {"churn": "pr_auc"}
+    assert [gate_metric_of(settings, t) for t in ("churn", "conversion", "ltv")] == [
+        "pr_auc",
+        "auc",
+        "normalized_gini",
+    ]
+
+
+def test_settings_class_reads_the_process_environment_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Settings()`` goes through the same sources as load_settings (settings_customise_sources)."""
+    from lifecycle.settings import Settings
+
+    for name in list(os.environ):
+        if name.startswith("LIFECYCLE_"):
+            monkeypatch.delenv(name)
+    (tmp_path / "lifecycle.toml").write_text("[demo]\nusers = 500\nseed = 3\n")
+    monkeypatch.setenv("LIFECYCLE_HOME", str(tmp_path))
+    monkeypatch.setenv("LIFECYCLE_DEMO__SEED", "4")
+    settings = Settings()
+    assert (settings.home, settings.demo.users, settings.demo.seed) == (tmp_path, 500, 4)
+    assert Settings(demo={"seed": 5}).demo.seed == 5
+
+
+def test_secrets_stay_secret_and_text(tmp_path: Path) -> None:
+    env = {"LIFECYCLE_SERVING__API_TOKEN": "12345", "LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "k-1"}
+    settings = load_settings(environ=env, home=tmp_path)
+    assert isinstance(settings.serving.api_token, SecretStr)
+    assert settings.serving.api_token.get_secret_value() == "12345"  # text, not the number
+    assert settings.privacy.key() == (b"k-1", "privacy.pseudonym_key")
+    assert "12345" not in repr(settings) and "k-1" not in settings.model_dump_json()
+
+
+def test_unknown_variables_and_keys_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"no_such_thing \(from LIFECYCLE_NO_SUCH_THING\)"):
+        load_settings(environ={"LIFECYCLE_NO_SUCH_THING": "1"}, home=tmp_path)
+    config = tmp_path / "typo.toml"
+    config.write_text("[labels]\nchurn_horizon_dayz = 30\n")
+    with pytest.raises(
+        SettingsError,
+        match=r"labels\.churn_horizon_dayz \(from settings file .*typo\.toml\): not a setting; "
+        r"did you mean churn_horizon_days",
+    ):
+        load_settings(config=config, environ={})
+
+
+def test_hyperparameters_per_model_from_file_and_environment(tmp_path: Path) -> None:
+    (tmp_path / "lifecycle.toml").write_text(
+        "[training.models.churn]\nlearning_rate = 0.03\nnum_leaves = 7\n"
+        "[training.models.ltv_quantile]\nnum_boost_round = 200\n"
+    )
+    env = {
+        "LIFECYCLE_TRAINING__MODELS__CHURN__LEARNING_RATE": "0.02",
+        "LIFECYCLE_TRAINING__MODELS__LTV__EXTRA_TREES": "true",
+    }
+    models = load_settings(environ=env, home=tmp_path).training.models
+    assert models["churn"].values() == {"learning_rate": 0.02, "num_leaves": 7}  # env wins
+    assert models["ltv"].values() == {"extra_trees": True}
+    assert models["ltv_quantile"].values() == {"num_boost_round": 200}
+    assert load_settings(environ={}, home=tmp_path / "none").training.models == {}
+
+
+def test_unknown_or_invalid_hyperparameters_are_refused_at_load(tmp_path: Path) -> None:
+    def load(**env: str) -> object:
+        return load_settings(environ=env, home=tmp_path)
+
+    with pytest.raises(
+        SettingsError,
+        match=r"training\.models\.churn\.learning_rat \(from "
+        r"LIFECYCLE_TRAINING__MODELS__CHURN__LEARNING_RAT\): not a setting; did you mean "
+        r"learning_rate\?",
+    ):
+        load(LIFECYCLE_TRAINING__MODELS__CHURN__LEARNING_RAT="0.03")
+    with pytest.raises(
+        SettingsError, match=r"training\.models\.churn\.num_leaves .*greater than or equal to 2"
+    ):
+        load(LIFECYCLE_TRAINING__MODELS__CHURN__NUM_LEAVES="1")
+    with pytest.raises(SettingsError, match=r"training\.models\.ltv\.learning_rate .*number"):
+        load(LIFECYCLE_TRAINING__MODELS__LTV__LEARNING_RATE="fast")
+    # The variable the issue reported as refused: now it says where hyperparameters go.
+    with pytest.raises(
+        SettingsError,
+        match=r"training\.learning_rate .*hyperparameters are set per model: "
+        r"training\.models\.<model>\.learning_rate "
+        r"\(LIFECYCLE_TRAINING__MODELS__<MODEL>__LEARNING_RATE\)",
+    ):
+        load(LIFECYCLE_TRAINING__LEARNING_RATE="0.03")
+
+
+def test_hyperparameter_names_are_lightgbm_parameters() -> None:
+    """Every name settings accept is a LightGBM 4.7 parameter (or, for the two rounds
+    settings, the alias lightgbm.train and its early-stopping callback use)."""
+    from lightgbm.basic import _ConfigAliases
+
+    from lifecycle.settings import HyperParameters
+
+    aliases = _ConfigAliases._get_all_param_aliases()  # canonical name -> its aliases
+    canonical = {name for name in HyperParameters.model_fields if name in aliases}
+    assert set(HyperParameters.model_fields) - canonical == {
+        "num_boost_round",
+        "early_stopping_rounds",
+    }
+    assert "num_boost_round" in aliases["num_iterations"]
+    assert "early_stopping_rounds" in aliases["early_stopping_round"]

@@ -133,6 +133,8 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     client = registry.client(settings)
     champion = registry.alias_version(client, "synth-churn", registry.CHAMPION)
     assert str(champion.version) == "1" and float(champion.tags["test.auc"]) > 0.8
+    run = client.get_run(champion.run_id)  # named, and its booster's parameters logged
+    assert run.info.run_name.startswith("churn-synth-") and "churn.learning_rate" in run.data.params
     model = mlflow.pyfunc.load_model("models:/synth-churn@champion")
     scored = model.predict(frame.drop(columns=["user_id", LABEL]).head(200))
     assert scored["score"].between(0, 1).all() and scored["score"].nunique() > 5

@@ -4,6 +4,9 @@ reproducibility, the promotion gate, manual promotion, and clear errors."""
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ from lifecycle import registry
 from lifecycle.bundle import VALUE_LEVELS, ModelBundle
 from lifecycle.cli import main
 from lifecycle.registry import PromotionError, promote
-from lifecycle.settings import load_settings
+from lifecycle.settings import SettingsError, load_settings
 from training import models as model_specs
 from training.pipeline import (
     TrainingError,
@@ -27,7 +30,7 @@ from training.pipeline import (
     time_split,
     train_task,
 )
-from training.tracking import list_models
+from training.tracking import GIT_COMMIT_TAG, GIT_DIRTY_TAG, code_version, list_models, run_name
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +323,8 @@ def test_a_baseline_that_wins_is_registered_and_served(
     weak = train_task(settings, "churn")
     assert not weak.promoted and "loses to the baseline" in weak.gate
     assert weak.baseline is not None and weak.baseline.kind in ("recency_rule", "rfm_score")
+    baseline_run = registry.client(settings).get_run(weak.baseline.run_id)
+    assert baseline_run.info.run_name.startswith(f"churn-demo-baseline_{weak.baseline.kind}-")
     assert weak.baseline.metrics["auc"] == pytest.approx(
         weak.metrics[weak.baseline.kind]["auc"], abs=0.01
     )
@@ -385,3 +390,139 @@ def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:
     assert deployed.booster.current_iteration() == bundle.booster.best_iteration
     p = deployed.predict(valid)
     assert ((p > 0) & (p < 1)).all()
+
+
+RUN_NAME = re.compile(r"^(?P<what>.+)-(?P<at>\d{4}-\d{2}-\d{2}T\d{4})$")
+
+
+def test_runs_are_named_for_task_dataset_and_time_and_carry_the_commit(
+    home: Path, trained: dict
+) -> None:
+    client = registry.client(load_settings(home=home, environ={}))
+    repo = Path(model_specs.__file__).resolve().parent
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    for task, result in trained.items():
+        run = client.get_run(result.run_id)
+        named = RUN_NAME.match(run.info.run_name)
+        assert named and named["what"] == f"{task}-demo", run.info.run_name
+        started = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
+        at = datetime.strptime(named["at"], "%Y-%m-%dT%H%M").replace(tzinfo=UTC)
+        assert abs((started - at).total_seconds()) < 120  # the minute the run started
+        assert run.data.params["dataset"] == "demo"
+        if head.returncode == 0:  # tests run from a checkout: the commit of this code
+            assert run.data.tags[GIT_COMMIT_TAG] == head.stdout.strip()
+            assert run.data.tags[GIT_DIRTY_TAG] in ("true", "false")
+        else:
+            assert GIT_DIRTY_TAG not in run.data.tags
+    assert (
+        run_name("churn", "online_retail", at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+        == "churn-online_retail-2026-11-30T1200"
+    )
+
+
+def test_every_booster_logs_its_effective_hyperparameters(home: Path, trained: dict) -> None:
+    """LTV's five boosters each log what they were trained with: objective, quantile level,
+    spec values, and the trees grown, as the registered bundle's boosters record them."""
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    result = trained["ltv"]
+    params = client.get_run(result.run_id).data.params
+    bundle = ModelBundle.load(
+        registry.bundle_path(client, "demo-ltv", result.version, Path(home) / "ltv-params")
+    )
+    assert params["ltv.objective"] == "gamma" and params["ltv_purchase.objective"] == "binary"
+    boosters = {"ltv": bundle.booster, "ltv_purchase": bundle.purchase_booster}
+    for level, booster in bundle.quantile_boosters.items():
+        name = f"ltv_quantile_p{round(level * 100):02d}"
+        boosters[name] = booster
+        assert params[f"{name}.objective"] == "quantile"
+        assert float(params[f"{name}.alpha"]) == pytest.approx(level)
+    for name, booster in boosters.items():
+        assert int(params[f"{name}.trees"]) == booster.current_iteration() >= 1
+        assert float(params[f"{name}.learning_rate"]) == booster.params["learning_rate"]
+        assert int(params[f"{name}.num_leaves"]) == booster.params["num_leaves"] == 15
+        assert params[f"{name}.num_boost_round"] == "1000"
+    churn = client.get_run(trained["churn"].run_id).data.params
+    assert churn["churn.learning_rate"] == "0.05" and churn["churn.num_leaves"] == "15"
+    assert not any(key.startswith("ltv") for key in churn)
+
+
+def test_environment_hyperparameters_reach_the_booster_and_the_run(home: Path) -> None:
+    """LIFECYCLE_TRAINING__MODELS__CHURN__* is used for training and logged on the run; the
+    spec's other values stay. (Never promoted: the champion stays the default model.)"""
+    env = {
+        "LIFECYCLE_TRAINING__MODELS__CHURN__LEARNING_RATE": "0.03",
+        "LIFECYCLE_TRAINING__MODELS__CHURN__NUM_BOOST_ROUND": "40",
+        "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1",
+    }
+    settings = load_settings(home=home, environ=env)
+    result = train_task(settings, "churn")
+    assert not result.promoted
+    client = registry.client(settings)
+    params = client.get_run(result.run_id).data.params
+    assert params["churn.learning_rate"] == "0.03" and params["churn.num_boost_round"] == "40"
+    assert params["churn.num_leaves"] == "15"  # the spec's, not overridden
+    bundle = ModelBundle.load(
+        registry.bundle_path(client, "demo-churn", result.version, Path(home) / "env-params")
+    )
+    assert bundle.booster.params["learning_rate"] == 0.03  # the registered model's own record
+    assert bundle.booster.params["num_leaves"] == 15
+    assert 1 <= bundle.booster.current_iteration() <= 40
+    assert int(params["churn.trees"]) == bundle.booster.current_iteration()
+
+
+def test_model_specs_take_settings_per_model_and_refuse_unknown_models(tmp_path: Path) -> None:
+    env = {
+        "LIFECYCLE_TRAINING__MODELS__LTV_QUANTILE__NUM_LEAVES": "9",
+        "LIFECYCLE_TRAINING__MODELS__CONVERSION__EARLY_STOPPING_ROUNDS": "5",
+    }
+    specs = model_specs.model_specs(load_settings(home=tmp_path, environ=env))
+    default = model_specs.SPECS
+    assert specs["ltv_quantile"].params == default["ltv_quantile"].params | {"num_leaves": 9}
+    assert specs["ltv_quantile"].lgb_params(seed=7)["num_leaves"] == 9
+    assert specs["conversion"].early_stopping_rounds == 5
+    assert specs["conversion"].params == default["conversion"].params
+    assert specs["churn"] == default["churn"] and specs["ltv"] == default["ltv"]
+    typo = load_settings(
+        home=tmp_path, environ={"LIFECYCLE_TRAINING__MODELS__CHRUN__LEARNING_RATE": "0.1"}
+    )
+    with pytest.raises(
+        SettingsError, match=r"training\.models\.chrun: there is no model 'chrun'.*churn, "
+    ):
+        model_specs.model_specs(typo)
+    with pytest.raises(SettingsError, match=r"training\.models\.chrun"):
+        train_task(typo, "churn")  # before any data is read
+
+
+def test_code_version_names_the_commit_and_is_absent_outside_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    git("init", "-q")
+    (repo / "model.py").write_text("RATE = 0.05\n")
+    git("add", "model.py")
+    git("commit", "-q", "-m", "first")
+    commit = git("rev-parse", "HEAD")
+    assert code_version(repo) == {GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: "false"}
+    (repo / "notes.txt").write_text("untracked: not code\n")
+    assert code_version(repo)[GIT_DIRTY_TAG] == "false"
+    (repo / "model.py").write_text("RATE = 0.03\n")
+    assert code_version(repo) == {GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: "true"}
+    outside = tmp_path / "not-a-checkout"
+    outside.mkdir()
+    assert code_version(outside) == {}
+    monkeypatch.setenv("PATH", str(tmp_path / "no-binaries"))  # git not installed
+    assert code_version(repo) == {}

@@ -12,7 +12,7 @@ data and seed give the same model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,11 +21,15 @@ import pandas as pd
 
 from lifecycle import tasks
 from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
+from lifecycle.settings import Settings, SettingsError
+
+ROUNDS = ("num_boost_round", "early_stopping_rounds")  # ModelSpec fields, not LightGBM params
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """LightGBM parameters of one task; every value can be overridden from settings."""
+    """LightGBM parameters of one model; every tuning value can be overridden from settings
+    (``training.models.<name>``, applied by :func:`model_specs`)."""
 
     objective: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +56,13 @@ class ModelSpec:
         }
         return base | self.params
 
+    def overridden(self, values: Mapping[str, Any]) -> ModelSpec:
+        """This spec with settings' values over it: the rounds to their fields, the rest to
+        the LightGBM parameters."""
+        rounds = {name: values[name] for name in ROUNDS if name in values}
+        params = {name: value for name, value in values.items() if name not in ROUNDS}
+        return replace(self, params=self.params | params, **rounds)
+
 
 LTV_PURCHASE = "ltv_purchase"  # the spec of LTV's P(any value) part
 LTV_QUANTILE = "ltv_quantile"  # the spec of its value quantiles
@@ -74,6 +85,37 @@ def spec_of(task: str) -> ModelSpec:
         return SPECS[task]
     declared = tasks.get(task)
     return ModelSpec(declared.objective, dict(declared.params))
+
+
+def model_specs(settings: Settings) -> dict[str, ModelSpec]:
+    """Every model's spec with ``training.models`` of the settings over it; a model name
+    with no spec is refused with the names there are."""
+    overrides = settings.training.models
+    names = [*tasks.names(), *SPECS]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise SettingsError(
+            f"training.models.{unknown[0]}: there is no model {unknown[0]!r} to set "
+            f"hyperparameters of; the models are {', '.join(names)}"
+        )
+    return {
+        name: spec_of(name).overridden(overrides[name].values())
+        if name in overrides
+        else spec_of(name)
+        for name in names
+    }
+
+
+def boosters_of(bundle: ModelBundle) -> dict[str, tuple[str, Any]]:
+    """The bundle's LightGBM boosters by name, each with the name of the spec it grew from:
+    the task's own, and LTV's purchase part and value quantiles (``ltv_quantile_p10``, ...)."""
+    found = {bundle.task: (bundle.task, bundle.booster)}
+    if bundle.purchase_booster is not None:
+        found[LTV_PURCHASE] = (LTV_PURCHASE, bundle.purchase_booster)
+    for level, booster in bundle.quantile_boosters.items():
+        found[f"{LTV_QUANTILE}_p{round(level * 100):02d}"] = (LTV_QUANTILE, booster)
+    # a baseline rule in a bundle is no booster
+    return {name: pair for name, pair in found.items() if hasattr(pair[1], "current_iteration")}
 
 
 def categories_of(frame: pd.DataFrame, feature_names: list[str]) -> dict[str, list[str]]:
@@ -105,6 +147,7 @@ def fit_bundle(
     data_window: dict[str, Any],
     seed: int = 7,
     spec: ModelSpec | None = None,
+    specs: Mapping[str, ModelSpec] | None = None,
     trainer: Trainer | None = None,
     rounds_of: ModelBundle | None = None,
 ) -> ModelBundle:
@@ -113,9 +156,12 @@ def fit_bundle(
     ``trainer`` does the boosting (default: LightGBM in this process; ``training.distributed``
     passes one on a Dask cluster); categories, calibration and quantiles are the same either way.
     ``rounds_of``: a refit: each booster grows as many trees as the same booster of that
-    (evaluated) bundle, and ``valid`` decides nothing.
+    (evaluated) bundle, and ``valid`` decides nothing. ``specs``: every model's spec (default
+    ``SPECS``; :func:`model_specs` gives them with the settings' hyperparameters);
+    ``spec`` replaces the task's own.
     """
-    spec = spec or spec_of(task)
+    specs = SPECS if specs is None else specs
+    spec = spec or specs.get(task) or spec_of(task)
     categories = categories_of(
         pd.concat([train[feature_names], valid[feature_names]]), feature_names
     )
@@ -151,7 +197,7 @@ def fit_bundle(
         bought_train,
         bought_valid,
         BOUGHT,
-        SPECS[LTV_PURCHASE],
+        specs[LTV_PURCHASE],
         {},
         rounds_of and rounds_of.purchase_booster,
     )
@@ -173,7 +219,7 @@ def fit_bundle(
             logged,
             logged_valid,
             LOG_VALUE,
-            SPECS[LTV_QUANTILE],
+            specs[LTV_QUANTILE],
             {"objective": "quantile", "alpha": q, "metric": "quantile"},
             rounds_of and rounds_of.quantile_boosters[q],
         )

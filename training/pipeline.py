@@ -34,9 +34,16 @@ from training import evaluation, plots
 from training.datasets import TrainingSet, build_training_set
 from training.errors import TrainingError
 from training.evaluation import metrics_of
-from training.models import calibration_transfers, fit_bundle, importances, refit_bundle
+from training.models import (
+    ModelSpec,
+    calibration_transfers,
+    fit_bundle,
+    importances,
+    model_specs,
+    refit_bundle,
+)
 from training.promotion import BaselineVersion, gate_on_test, serve_baseline, winning_baseline
-from training.tracking import experiment_for, log_bundle
+from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
 
@@ -166,6 +173,7 @@ def train_task(
 ) -> TrainResult:
     """The whole training of one task: data, split, fit, evaluate, track, register, gate."""
     dataset = dataset or settings.dataset
+    specs = model_specs(settings)  # before the slow part: a wrong model name fails at once
     progress(f"{task}: building the training set through Feast")
     training = build_training_set(settings, task, dataset=dataset)
     split = time_split(training.cutoffs, training.spec.horizon_days)
@@ -181,6 +189,7 @@ def train_task(
         from training.distributed import fit_bundle_dask
 
         fit = functools.partial(fit_bundle_dask, settings=settings)
+    fit = functools.partial(fit, specs=specs)  # the evaluated model and its refit alike
     evaluated = fit(
         task,
         parts["train"],
@@ -245,7 +254,7 @@ def train_task(
     mlflow_client = registry.client(settings)
     name = registry.model_name(dataset, task)
     run_id, version = _log(
-        settings, mlflow_client, name, task, bundle, training, parts, scores, metrics, split
+        settings, mlflow_client, name, task, bundle, training, parts, scores, metrics, split, specs
     )
     progress(f"{task}: registered {name} version {version}; checking the promotion gate")
     promoted, verdict = gate_on_test(
@@ -294,18 +303,25 @@ def _log(
     scores: dict[str, np.ndarray],
     metrics: dict[str, dict[str, float]],
     split: TimeSplit,
+    specs: dict[str, ModelSpec],
 ) -> tuple[str, str]:
-    """One MLflow run: parameters, metrics of model and baselines, plots, and the model itself."""
+    """One MLflow run: parameters (each booster's hyperparameters too), metrics of model and
+    baselines, plots, and the model itself; named for task, dataset and time, with the commit."""
     import mlflow
 
     experiment_id = experiment_for(settings, mlflow_client, name)
     test = parts["test"]
     y = test[LABEL].to_numpy(dtype=float)
-    with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+    dataset = bundle.data_window["dataset"]
+    with (
+        start_training_run(experiment_id, task, dataset) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         out = Path(tmp)
         mlflow.log_params(
             {
                 "task": task,
+                "dataset": dataset,
                 "feature_service": bundle.service,
                 "label": training.spec.describe(),
                 "seed": settings.training.seed,
@@ -319,6 +335,7 @@ def _log(
                 **{
                     k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
                 },
+                **hyperparameters(bundle, specs),
             }
         )
         for model, values in metrics.items():

@@ -23,7 +23,7 @@ from lifecycle.settings import Settings
 from training.errors import TrainingError
 from training.evaluation import metrics_of
 from training.models import fit_calibrator
-from training.tracking import experiment_for, log_bundle
+from training.tracking import experiment_for, log_bundle, start_training_run
 
 if TYPE_CHECKING:
     from training.pipeline import TimeSplit
@@ -234,14 +234,15 @@ def serve_baseline(
     deployed.metrics = full
     experiment_id = experiment_for(settings, mlflow_client, name)
     with (
-        mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"baseline {deployed_rule.kind}"
+        start_training_run(
+            experiment_id, task, window["dataset"], kind=f"baseline_{deployed_rule.kind}"
         ) as run,
         tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.log_params(
             {
                 "task": task,
+                "dataset": window["dataset"],
                 "kind": deployed_rule.kind,
                 "feature_service": deployed.service,
                 "rows_trained_on": window["trained_on"]["rows"],

@@ -508,12 +508,14 @@ def _log(
 
     from training import plots
     from training.models import importances
-    from training.tracking import experiment_for, log_bundle
+    from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
     summary = cv.summary()
     y = frame[bundle.label["label_column"]].to_numpy(dtype=float)
     with (
-        mlflow.start_run(experiment_id=experiment_for(settings, mlflow_client, name)) as run,
+        start_training_run(
+            experiment_for(settings, mlflow_client, name), "churn", window["dataset"]
+        ) as run,
         tempfile.TemporaryDirectory() as tmp,
     ):
         out = Path(tmp)
@@ -529,6 +531,7 @@ def _log(
                 "num_boost_round": bundle.booster.current_iteration(),
                 "fold_best_iterations": ",".join(map(str, cv.best_iterations)),
                 "fingerprint": window["fingerprint"],
+                **hyperparameters(bundle, {bundle.task: SNAPSHOT_SPEC}),
             }
         )
         for model, values in summary.items():

@@ -1,14 +1,18 @@
-"""MLflow tracking of trained models: experiments, one pyfunc model per version, listing.
+"""MLflow tracking of trained models: experiments, runs, one pyfunc model per version, listing.
 
 Every model version, LightGBM or a baseline rule, is logged the same way: the bundle as
 one pyfunc ("model from code", ``lifecycle/mlflow_model.py``) registered as ``challenger``,
-its test metrics as ``test.*`` tags.
+its test metrics as ``test.*`` tags. Every training run is named for its task, dataset and
+start time, records the git commit of the code, and logs each booster's hyperparameters.
 """
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +21,12 @@ import lifecycle
 from lifecycle import registry, tasks
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
+
+if TYPE_CHECKING:
+    from training.models import ModelSpec
+
+GIT_COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag for the code version
+GIT_DIRTY_TAG = "lifecycle.git.dirty"  # "true": tracked files differed from that commit
 
 
 def experiment_for(settings: Settings, mlflow_client: Any, name: str) -> str:
@@ -30,6 +40,81 @@ def experiment_for(settings: Settings, mlflow_client: Any, name: str) -> str:
     return mlflow_client.create_experiment(
         name, artifact_location=f"{registry.artifact_root(settings)}/{name}"
     )
+
+
+def run_name(task: str, dataset: str, kind: str | None = None, at: datetime | None = None) -> str:
+    """What a run trained, on which data, when (UTC, to the minute), e.g.
+    ``churn-online_retail-2026-11-30T1200``; a served baseline rule adds its kind."""
+    when = (at or datetime.now(UTC)).astimezone(UTC)
+    return "-".join([task, dataset, *([kind] if kind else []), f"{when:%Y-%m-%dT%H%M}"])
+
+
+def code_version(where: Path | None = None) -> dict[str, str]:
+    """Run tags naming the git commit of the code at ``where`` (default: this package) and
+    whether tracked files differed from it; none outside a git checkout or without git.
+
+    Untracked files do not count as dirty: a workspace or a scratch file is not code.
+    """
+    where = where or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(where), *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--verify", "HEAD")
+    if not commit:
+        return {}
+    tags = {GIT_COMMIT_TAG: commit.strip()}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    if status is not None:
+        tags[GIT_DIRTY_TAG] = "true" if status.strip() else "false"
+    return tags
+
+
+def start_training_run(experiment_id: str, task: str, dataset: str, kind: str | None = None) -> Any:
+    """The MLflow run of one training: named by :func:`run_name`, tagged by :func:`code_version`."""
+    import mlflow
+
+    return mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name(task, dataset, kind),
+        tags=code_version(),
+    )
+
+
+def hyperparameters(bundle: ModelBundle, specs: Mapping[str, ModelSpec]) -> dict[str, str]:
+    """Every booster's effective hyperparameters as MLflow params ``<booster>.<name>``: the
+    parameters the booster records it was trained with, the trees it grew, and its spec's
+    round budget and early-stopping patience (LTV has five boosters, each its own)."""
+    from training.models import boosters_of
+
+    params: dict[str, str] = {}
+    for name, (spec_name, booster) in boosters_of(bundle).items():
+        spec = specs[spec_name]
+        trained = {
+            key: value
+            for key, value in (booster.params or {}).items()
+            # the trees grown are logged as such; verbosity tunes nothing
+            if key not in ("num_iterations", "verbosity")
+        }
+        trained |= {
+            "trees": booster.current_iteration(),
+            "num_boost_round": spec.num_boost_round,
+            "early_stopping_rounds": spec.early_stopping_rounds,
+        }
+        for key, value in trained.items():
+            text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            params[f"{name}.{key}"] = text
+    return params
 
 
 def log_bundle(
