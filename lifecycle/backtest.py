@@ -198,25 +198,14 @@ def run_pipeline(
     would serve: each task's champion after the gate (LightGBM, or the baseline rule
     registered when it won); a task left without one scores with the version just trained.
     """
-    from features.asof import build_feature_table
-    from features.store import apply, materialize, store_paths
+    from lifecycle.steps import build_features, publish_features
     from serving.batch import score_all
     from training.pipeline import train_task
 
-    data_dir = scratch.workspace.dataset_dir(scratch.dataset)
-    users = data_dir / USERS_FILE
     started = time.perf_counter()
     progress(f"{cutoff:%Y-%m-%d}: computing as-of features")
-    build_feature_table(
-        data_dir / EVENTS_FILE,
-        users if users.is_file() else None,
-        store_paths(scratch).feature_table,
-        windows=scratch.features.windows_days,
-        frequency=scratch.features.cutoff_frequency,
-        extra_cutoffs=[cutoff],
-    )
-    apply(scratch)
-    materialize(scratch)
+    build_features(scratch, extra_cutoffs=[cutoff])
+    publish_features(scratch)
     seconds["features"] = round(time.perf_counter() - started, 2)
     trained: dict[str, Any] = {}
     refused: dict[str, str] = {}

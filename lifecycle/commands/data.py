@@ -7,9 +7,7 @@ from typing import Any
 
 import click
 
-from lifecycle import tasks
 from lifecycle.cli import Context, main, pass_context
-from lifecycle.errors import UserError
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
@@ -21,9 +19,7 @@ from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 @pass_context
 def run(obj: Context, users: int | None, seed: int | None) -> None:
     """The main job on the embedded default: demo data -> features -> models -> list and report."""
-    from features.asof import build_feature_table
-    from features.store import apply, materialize, store_paths
-    from training.pipeline import train_task
+    from lifecycle import steps
 
     settings = obj.settings.model_copy(update={"dataset": "demo"})
     demo = _generate_demo(obj, users, seed, out=None)
@@ -33,20 +29,12 @@ def run(obj: Context, users: int | None, seed: int | None) -> None:
         *summary.lines(),
     ]
     obj.console.step("computing as-of features")
-    data_dir = settings.workspace.dataset_dir("demo")
-    table = build_feature_table(
-        data_dir / EVENTS_FILE,
-        data_dir / USERS_FILE,
-        store_paths(settings).feature_table,
-        windows=settings.features.windows_days,
-        frequency=settings.features.cutoff_frequency,
-    )
+    table = steps.build_features(settings)
     lines.append(f"features: {table['rows']:,} rows over {len(table['cutoffs'])} cutoffs")
     obj.console.step("applying the Feast repository and materializing the online store")
-    apply(settings)
-    online = materialize(settings)
+    online = steps.publish_features(settings)["online_store"]
     lines.append(f"online store: {online['users']:,} users as of {online['latest_as_of']}")
-    results = [train_task(settings, task, progress=obj.console.step) for task in tasks.names()]
+    results = steps.train_tasks(settings, progress=obj.console.step)
     lines += [line for r in results for line in r.lines()]
     from serving.report import score_and_report
 
@@ -290,27 +278,13 @@ def features() -> None:
 )
 @pass_context
 def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) -> None:
-    """Compute per-user features as of each cutoff (monthly, plus today) into the feature table."""
-    from features.asof import build_feature_table
+    """Compute per-user features as of each cutoff (weekly, plus today) into the feature table."""
     from features.store import store_paths
+    from lifecycle.steps import build_features
 
     paths = store_paths(obj.settings, dataset)
-    data_dir = obj.settings.workspace.dataset_dir(paths.dataset)
-    events = data_dir / EVENTS_FILE
-    if not events.is_file():
-        raise UserError(
-            f"dataset '{paths.dataset}' has no events at {events}: ingest or import it first"
-        )
-    users = data_dir / USERS_FILE
     obj.console.step(f"computing as-of features for dataset '{paths.dataset}'")
-    summary = build_feature_table(
-        events,
-        users if users.is_file() else None,
-        paths.feature_table,
-        windows=obj.settings.features.windows_days,
-        frequency=obj.settings.features.cutoff_frequency,
-        extra_cutoffs=as_of,
-    )
+    summary = build_features(obj.settings, paths.dataset, extra_cutoffs=as_of)
     obj.console.result(
         summary,
         [

@@ -35,12 +35,10 @@ class TaskName(click.ParamType):
 @pass_context
 def train(obj: Context, task: str, dataset: str | None) -> None:
     """Train, evaluate against baselines, track in MLflow, register, and gate promotion."""
-    from training.pipeline import train_task
+    from lifecycle.steps import train_tasks
 
-    chosen = tasks.names() if task == "all" else [task]
-    results = [
-        train_task(obj.settings, t, dataset=dataset, progress=obj.console.step) for t in chosen
-    ]
+    chosen = None if task == "all" else [task]
+    results = train_tasks(obj.settings, chosen, dataset=dataset, progress=obj.console.step)
     obj.console.result(
         {
             "models": [
