@@ -479,7 +479,7 @@ def test_model_specs_take_settings_per_model_and_refuse_unknown_models(tmp_path:
         "LIFECYCLE_TRAINING__MODELS__CONVERSION__EARLY_STOPPING_ROUNDS": "5",
     }
     specs = model_specs.model_specs(load_settings(home=tmp_path, environ=env))
-    default = model_specs.SPECS
+    default = {name: model_specs.spec_of(name) for name in specs}  # declarations and SPECS
     assert specs["ltv_quantile"].params == default["ltv_quantile"].params | {"num_leaves": 9}
     assert specs["ltv_quantile"].lgb_params(seed=7)["num_leaves"] == 9
     assert specs["conversion"].early_stopping_rounds == 5
