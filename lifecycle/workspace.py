@@ -76,3 +76,13 @@ class Workspace:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    # -- monitoring --------------------------------------------------------------------------
+
+    @property
+    def monitor_dir(self) -> Path:
+        return self.home / "monitor"
+
+    def drift_result(self, dataset: str) -> Path:
+        """The last `lifecycle monitor` result of a dataset (JSON)."""
+        return self.monitor_dir / f"drift-{dataset}.json"
