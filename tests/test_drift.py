@@ -3,6 +3,12 @@ trained demo workspace before and after a documented shift of one channel's user
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +104,197 @@ def test_verdict_thresholds() -> None:
     assert verdict(0.15, 0.5, 0.0, limits) == "watch"
     assert verdict(0.05, 0.5, 0.3, limits) == "stable"
     assert verdict(0.0, float("nan"), float("nan"), limits) == "stable"
+
+
+# -- `lifecycle monitor` on a trained demo workspace, before and after a shift -------------
+
+# The injected shift, at the latest cutoff only (the champion trained on earlier cutoffs):
+# a tracking bug in the paid_search app (32% of the demo's users) fires extra sessions for
+# each of its users: +1 in the last 7 days, +6 in 30, +18 in 90 and 365 days and in total;
+# and the email channel is renamed "affiliate", a channel the model never saw.
+EXTRA_SESSIONS = {
+    "sessions_7d": 1,
+    "sessions_30d": 6,
+    "sessions_90d": 18,
+    "sessions_365d": 18,
+    "sessions_total": 18,
+}
+SHIFTED = {*EXTRA_SESSIONS, "channel"}
+
+
+def monitor_cli(home: Path, *args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", "monitor", *args])
+    return result.exit_code, result.stdout
+
+
+def inject_shift(feature_table: Path) -> int:
+    """Rewrite the latest cutoff's rows as documented above; returns the users shifted."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from features.asof import AS_OF
+    from lifecycle.storage import atomic_file
+
+    table = pq.read_table(feature_table)
+    frame = table.to_pandas()
+    latest = frame[AS_OF] == frame[AS_OF].max()
+    paid_search = latest & (frame["channel"] == "paid_search")
+    for column, extra in EXTRA_SESSIONS.items():
+        frame.loc[paid_search, column] += extra
+    frame.loc[latest & (frame["channel"] == "email"), "channel"] = "affiliate"
+    with atomic_file(feature_table) as staging:
+        pq.write_table(pa.Table.from_pandas(frame, schema=table.schema), staging)
+    return int(paid_search.sum())
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from services import prepare
+
+    home = tmp_path_factory.mktemp("drift_ws")
+    prepare(
+        home,
+        ["demo-data", "--users", "1500", "--seed", "5"],
+        ["features", "build"],
+        ["features", "apply"],
+        ["train", "churn"],  # one champion is enough: inputs and scores are per champion
+        ["score-all", "--allow-partial"],
+    )
+    return home
+
+
+@pytest.fixture(scope="module")
+def untouched(workspace: Path) -> tuple[int, dict]:
+    code, out = monitor_cli(workspace, "--json")
+    return code, json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def shifted(workspace: Path, untouched: tuple[int, dict]) -> tuple[int, dict, str]:
+    """The same workspace after the shift (after ``untouched`` measured it), scored again."""
+    from services import run_cli
+
+    from lifecycle.settings import load_settings
+
+    settings = load_settings(home=workspace, environ={})
+    assert inject_shift(settings.workspace.feature_table("demo")) > 300
+    run_cli(workspace, "score-all", "--allow-partial")
+    code, out = monitor_cli(workspace, "--json")
+    _, text = monitor_cli(workspace)
+    return code, json.loads(out), text
+
+
+def test_the_untouched_demo_does_not_drift(workspace: Path, untouched: tuple[int, dict]) -> None:
+    from lifecycle.settings import load_settings
+    from serving.scoring import load_champions
+
+    code, result = untouched
+    assert code == 0 and result["drifting"] == []
+    champion = load_champions(load_settings(home=workspace, environ={})).bundles["churn"]
+    features = {c["name"] for c in result["columns"] if c["source"] == "feature"}
+    assert features == set(champion.feature_names)  # every model input is watched
+    scores = {c["name"]: c for c in result["columns"] if c["source"] == "score"}
+    assert set(scores) == {"churn_probability", "risk_band"}  # every churn output
+    assert scores["churn_probability"]["test"] == "ks" and scores["risk_band"]["test"] == "chi2"
+    reference = result["reference_cutoffs"]["churn"]
+    trained = champion.data_window["trained_on"]["cutoffs"]
+    assert reference == trained[-6:] and result["current_as_of"] > trained[-1]
+
+
+def test_the_shifted_inputs_are_flagged_and_the_stable_ones_are_not(
+    workspace: Path, shifted: tuple[int, dict, str]
+) -> None:
+    from lifecycle.settings import load_settings
+    from serving.monitor import drift_gauges, last_result
+
+    code, result, text = shifted
+    assert code == 3  # EXIT_DRIFT: what cron or an orchestrator alerts on
+    features = {c["name"]: c for c in result["columns"] if c["source"] == "feature"}
+    flagged = {name for name, c in features.items() if c["verdict"] == "drift"}
+    assert flagged == SHIFTED
+    assert all(features[name]["psi"] >= 0.25 for name in SHIFTED - {"sessions_total"})
+    assert features["channel"]["psi"] > 1.0  # a channel the training window never had
+    assert set(result["drifting"]) >= SHIFTED
+    assert f"drifting ({len(result['drifting'])}): " in text
+    assert all(name in text.splitlines()[-2] for name in SHIFTED)
+    # What was saved for the report and the service is this result.
+    settings = load_settings(home=workspace, environ={})
+    assert last_result(settings)["drifting"] == result["drifting"]
+    gauges = drift_gauges(last_result(settings))
+    assert gauges[("alert", "drifting")] == len(result["drifting"])
+    assert gauges[("feature", "channel")] == features["channel"]["psi"]
+
+
+def test_the_process_exit_status_is_what_cron_sees(
+    workspace: Path, shifted: tuple[int, dict, str]
+) -> None:
+    command = [sys.executable, "-c", "from lifecycle.cli import main; main()"]
+    done = subprocess.run(
+        [*command, "--home", str(workspace), "-q", "monitor", "--dataset", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LIFECYCLE_MONITOR__PSI_ALERT": "0.3"},
+    )
+    assert done.returncode == 3, done.stderr
+    assert "drifting (" in done.stdout and "drift at PSI >= 0.3" in done.stdout
+    # Thresholds so loose nothing drifts: exit 0.
+    loose = {"LIFECYCLE_MONITOR__PSI_ALERT": "50", "LIFECYCLE_MONITOR__MIN_EFFECT": "1"}
+    done = subprocess.run(
+        [*command, "--home", str(workspace), "-q", "monitor"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **loose},
+    )
+    assert done.returncode == 0 and "no drift" in done.stdout, done.stderr
+
+
+def test_the_report_section_names_the_drifting_ones(
+    workspace: Path, shifted: tuple[int, dict, str]
+) -> None:
+    from lifecycle.settings import load_settings
+    from serving.batch import latest_scores
+    from serving.monitor import drift_section
+
+    settings = load_settings(home=workspace, environ={})
+    section = drift_section(settings, latest_scores(settings))
+    assert "Drifting (" in section and all(f"<td>{name}</td>" in section for name in SHIFTED)
+    assert section.count("<tr>") == len(shifted[1]["columns"]) + 1  # and the header row
+
+
+def test_an_unmeasurable_workspace_is_one_clear_line_and_nothing_written(
+    workspace: Path, home: Path
+) -> None:
+    from lifecycle.settings import load_settings
+
+    code, out = monitor_cli(home, "--json")
+    assert code == 1
+    error = json.loads(out)["error"]
+    assert "no feature table at" in error and "lifecycle features build" in error
+    assert not load_settings(home=home, environ={}).workspace.monitor_dir.exists()
+    # An unknown dataset in a monitored workspace: the last good result stays as it was.
+    saved = load_settings(home=workspace, environ={}).workspace.drift_result("demo")
+    before = saved.read_bytes() if saved.exists() else None
+    code, out = monitor_cli(workspace, "--dataset", "nosuch")
+    assert code == 1 and out == ""
+    assert (saved.read_bytes() if saved.exists() else None) == before
+
+
+def test_the_section_escapes_column_names() -> None:
+    from serving.drift import ColumnDrift
+    from serving.monitor import MonitorResult, drift_section_html
+
+    column = ColumnDrift("<b>x</b>", "feature", "number", 0.5, "ks", 0.3, 0.3, 1e-9, "drift", 9, 9)
+    result = MonitorResult(
+        "demo", "2025-12-31", {"churn": ["2025-10-01"]}, None, [column], Thresholds()
+    )
+    section = drift_section_html(result)
+    assert "<b>x</b>" not in section and "&lt;b&gt;x&lt;/b&gt;" in section
+    assert "watch" not in drift_section_html(None, "no <champion>") and "&lt;champion&gt;" in (
+        drift_section_html(None, "no <champion>")
+    )
