@@ -341,8 +341,10 @@ class MonitorSettings(_Section):
         "(0: all of them; a growing product's first cutoffs, when every user was new, are "
         "unlike any later month)",
     )
-    max_reference_rows: int = Field(
-        1_000_000, ge=1000, description="training-window rows sampled (seeded) as the reference"
+    max_rows: int = Field(
+        200_000,
+        ge=1000,
+        description="rows sampled (by a hash of user and cutoff) on each side of a comparison",
     )
 
 

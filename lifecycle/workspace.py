@@ -86,3 +86,7 @@ class Workspace:
     def drift_result(self, dataset: str) -> Path:
         """The last `lifecycle monitor` result of a dataset (JSON)."""
         return self.monitor_dir / f"drift-{dataset}.json"
+
+    def drift_reference_scores(self, dataset: str, task: str, version: str) -> Path:
+        """A champion's scores on its training window, kept for `lifecycle monitor`."""
+        return self.monitor_dir / f"reference-scores-{dataset}-{task}-v{version}.parquet"

@@ -2,15 +2,21 @@
 
 Inputs: for every feature a champion reads, the feature table's rows at the cutoffs the
 champion was trained on (``data_window.trained_on.cutoffs``, the most recent
-``monitor.reference_cutoffs`` of them; the union over the champions reading the feature;
-a seeded sample of at most ``monitor.max_reference_rows``) against the rows at the feature
-table's latest cutoff. Why not the whole window by default: on the demo (a product launched
+``monitor.reference_cutoffs`` of them; the union over the champions reading the feature)
+against the rows at the feature table's latest cutoff. Why not the whole window by default: on the demo (a product launched
 33 months before the latest cutoff) the first cutoffs hold only new users, so tenure and
 yearly activity of the pooled 48-cutoff window differ from any recent month (tenure PSI
 0.29) without anything having gone wrong; the last 6 cutoffs (about 4 months) do not. Scores: the latest scores table against the same
 champion's scores of the rows at its training window's freshest cutoff (scored here with
 :func:`serving.scoring.score_frame`, the one scoring code path), task by task, only when the
 scores table was made with that champion version.
+
+Each side is a deterministic sample (a hash of user and cutoff) of at most ``monitor.max_rows``
+rows: at 200,000 rows a side, PSI's sampling noise is about ``bins / n`` = 0.0001, far below
+any threshold, and monitoring a million users costs a fraction of scoring them. The
+reference scores depend only on the champion version and its training window: they are
+computed once and kept in the workspace (``Workspace.drift_reference_scores``; scores only,
+no user ids).
 
 Statistics and thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
 exits ``EXIT_DRIFT`` (3) when any column's verdict is ``drift``, 1 on an error, else 0.
@@ -36,11 +42,13 @@ from lifecycle.sql import literal
 from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
 
 if TYPE_CHECKING:
+    from lifecycle.bundle import ModelBundle
     from lifecycle.settings import Settings
     from serving.batch import ScoresTable
     from serving.scoring import Champions
 
 EXIT_DRIFT = 3  # `lifecycle monitor`: some input or score drifted past the thresholds
+HASH_BUCKETS = 1_000_003  # sampling resolution (a prime: hash % p spreads evenly)
 SCORE_CHUNK_ROWS = 200_000  # reference rows scored at once (memory on millions of users)
 VERDICT_ORDER = {"drift": 0, "watch": 1, "stable": 2}
 
@@ -178,12 +186,11 @@ def monitor(
         for name in bundle.feature_names:
             readers.setdefault(name, []).append(task)
     categorical = {n for b in champions.bundles.values() for n in b.categories}
-    every_cutoff = sorted({t for cutoffs in references.values() for t in cutoffs} | {latest})
-    rows = read_rows(table_path, every_cutoff, [c.USER_ID, AS_OF, *readers])
-    current = rows[rows[AS_OF] == latest]
+    limit = settings.monitor.max_rows
+    current = read_rows(table_path, [latest], list(readers), limit=limit)
     columns: list[ColumnDrift] = []
     for cutoffs, names in _group_by_window(readers, references).items():
-        reference = _sample(rows[rows[AS_OF].isin(cutoffs)], settings.monitor.max_reference_rows)
+        reference = read_rows(table_path, cutoffs, names, limit=limit)
         columns += compare_frames(
             reference,
             current,
@@ -192,7 +199,6 @@ def monitor(
             thresholds=limits,
             categorical=sorted(categorical),
         )
-    del rows
 
     # -- scores: the latest table against the same champion on its freshest training cutoff
     scores_as_of = None
@@ -208,7 +214,7 @@ def monitor(
                 f"the latest scores table is as of {scores_as_of}, the latest cutoff "
                 f"{latest:%Y-%m-%d}: run `lifecycle score-all`"
             )
-        columns += _score_drift(settings, table_path, champions, windows, scores, limits, notes)
+        columns += _score_drift(settings, paths.dataset, champions, windows, scores, limits, notes)
 
     columns.sort(key=lambda col: (VERDICT_ORDER[col.verdict], col.source, -col.psi))
     return MonitorResult(
@@ -225,15 +231,13 @@ def monitor(
 
 def _score_drift(
     settings: Settings,
-    table_path: Path,
+    dataset: str,
     champions: Champions,
     windows: dict[str, list[pd.Timestamp]],
     scores: ScoresTable,
     limits: Thresholds,
     notes: list[str],
 ) -> list[ColumnDrift]:
-    from serving.scoring import Champions, score_frame
-
     made_with = {str(k): str(v) for k, v in scores.metadata.get("model_versions", {}).items()}
     columns: list[ColumnDrift] = []
     for task in tasks.all_tasks():
@@ -248,34 +252,73 @@ def _score_drift(
                 "`lifecycle score-all`"
             )
             continue
-        freshest = windows[task.name][-1]
-        rows = read_rows(table_path, [freshest], None)
-        alone = Champions(bundles={task.name: bundle}, versions={task.name: version or ""})
-        reference = pd.concat(
-            [
-                score_frame(alone, rows.iloc[start : start + SCORE_CHUNK_ROWS], reasons=False)
-                for start in range(0, len(rows), SCORE_CHUNK_ROWS)
-            ]
+        reference = reference_scores_at(
+            settings, dataset, task.name, version or "", bundle, windows[task.name][-1]
         )
         names = [n for n in task.outputs if n in reference and n in scores.frame]
-        columns += compare_frames(reference, scores.frame, names, source="score", thresholds=limits)
+        current = _sample(scores.frame[names], settings.monitor.max_rows)
+        columns += compare_frames(reference, current, names, source="score", thresholds=limits)
     return columns
 
 
-def read_rows(
-    table_path: Path, cutoffs: Sequence[pd.Timestamp], columns: Sequence[str] | None
+def reference_scores_at(
+    settings: Settings,
+    dataset: str,
+    task: str,
+    version: str,
+    bundle: ModelBundle,
+    freshest: pd.Timestamp,
 ) -> pd.DataFrame:
-    """The feature table's rows at these cutoffs (every column when ``columns`` is None)."""
+    """The champion's scores (its task's outputs) of a sample of the rows at its freshest
+    training cutoff: read from the workspace, or computed once and kept there."""
+    from lifecycle.storage import atomic_file
+    from serving.scoring import Champions, score_frame
+
+    path = settings.workspace.drift_reference_scores(dataset, task, version)
+    if path.is_file():
+        return pd.read_parquet(path)
+    table_path = settings.workspace.feature_table(dataset)
+    rows = read_rows(table_path, [freshest], None, limit=settings.monitor.max_rows)
+    alone = Champions(bundles={task: bundle}, versions={task: version})
+    outputs = tasks.get(task).outputs
+    scored = pd.concat(
+        [
+            score_frame(alone, rows.iloc[start : start + SCORE_CHUNK_ROWS], reasons=False)
+            for start in range(0, len(rows), SCORE_CHUNK_ROWS)
+        ]
+    )
+    reference = scored[[n for n in outputs if n in scored]].reset_index(drop=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as staging:
+        reference.to_parquet(staging)
+    return reference
+
+
+def read_rows(
+    table_path: Path,
+    cutoffs: Sequence[pd.Timestamp],
+    columns: Sequence[str] | None,
+    *,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """The feature table's rows at these cutoffs (every column when ``columns`` is None);
+    beyond ``limit`` rows, a sample of about ``limit`` picked by a hash of user and cutoff
+    (the same rows every run, read without loading the others)."""
     import duckdb
 
     selected = "*" if columns is None else ", ".join(f'"{name}"' for name in columns)
-    frame = duckdb.execute(
-        f"SELECT {selected} FROM read_parquet({literal(table_path)}) "
-        f"WHERE {AS_OF} IN (SELECT unnest($1::TIMESTAMPTZ[]))",
-        [[t.to_pydatetime() for t in cutoffs]],
-    ).df()
-    frame[AS_OF] = pd.to_datetime(frame[AS_OF], utc=True)
-    return frame
+    where = f"{AS_OF} IN (SELECT unnest($1::TIMESTAMPTZ[]))"
+    source = f"read_parquet({literal(table_path)})"
+    stamps = [[t.to_pydatetime() for t in cutoffs]]
+    with duckdb.connect() as connection:
+        if limit is not None:
+            (count,) = connection.execute(
+                f"SELECT count(*) FROM {source} WHERE {where}", stamps
+            ).fetchone()
+            if count > limit:
+                share = int(HASH_BUCKETS * limit / count)
+                where += f" AND hash({c.USER_ID}, {AS_OF}) % {HASH_BUCKETS} < {share}"
+        return connection.execute(f"SELECT {selected} FROM {source} WHERE {where}", stamps).df()
 
 
 def _trained_cutoffs(task: str, window: dict[str, Any]) -> list[pd.Timestamp]:

@@ -96,6 +96,28 @@ def test_huge_samples_do_not_flag_a_negligible_shift() -> None:
     assert shifted.verdict == "drift"
 
 
+def test_samples_are_the_same_rows_every_run_and_about_the_limit(tmp_path: Path) -> None:
+    from serving.monitor import read_rows
+
+    cutoffs = pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"], utc=True)
+    table = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(20_000)] * 3,
+            "as_of": np.repeat(cutoffs, 20_000),
+            "sessions_30d": np.arange(60_000, dtype=float),
+        }
+    )
+    path = tmp_path / "features.parquet"
+    table.to_parquet(path)
+    everything = read_rows(path, list(cutoffs[:2]), ["sessions_30d"])
+    assert len(everything) == 40_000 and everything["sessions_30d"].max() == 39_999
+    first = read_rows(path, list(cutoffs[:2]), ["sessions_30d"], limit=5_000)
+    again = read_rows(path, list(cutoffs[:2]), ["sessions_30d"], limit=5_000)
+    assert 4_500 < len(first) < 5_500 and first.equals(again)
+    assert first["sessions_30d"].between(0, 39_999).all()  # only the cutoffs asked for
+    assert read_rows(path, [cutoffs[2]], None, limit=30_000).shape == (20_000, 3)
+
+
 def test_verdict_thresholds() -> None:
     limits = Thresholds(psi_alert=0.25, psi_warn=0.1, p_value=0.001, min_effect=0.1)
     assert verdict(0.3, 0.5, 0.0, limits) == "drift"
@@ -200,6 +222,13 @@ def test_the_untouched_demo_does_not_drift(workspace: Path, untouched: tuple[int
     scores = {c["name"]: c for c in result["columns"] if c["source"] == "score"}
     assert set(scores) == {"churn_probability", "risk_band"}  # every churn output
     assert scores["churn_probability"]["test"] == "ks" and scores["risk_band"]["test"] == "chi2"
+    # The champion's reference scores are kept (scores only, no user ids) for the next runs.
+    kept = pd.read_parquet(
+        load_settings(home=workspace, environ={}).workspace.drift_reference_scores(
+            "demo", "churn", "1"
+        )
+    )
+    assert list(kept.columns) == ["churn_probability", "risk_band"] and len(kept) > 1000
     reference = result["reference_cutoffs"]["churn"]
     trained = champion.data_window["trained_on"]["cutoffs"]
     assert reference == trained[-6:] and result["current_as_of"] > trained[-1]
