@@ -90,3 +90,7 @@ class Workspace:
     def drift_reference_scores(self, dataset: str, task: str, version: str) -> Path:
         """A champion's scores on its training window, kept for `lifecycle monitor`."""
         return self.monitor_dir / f"reference-scores-{dataset}-{task}-v{version}.parquet"
+
+    def drift_reference_features(self, dataset: str, digest: str) -> Path:
+        """A sample of a training window's features (``digest``: its cutoffs, columns, size)."""
+        return self.monitor_dir / f"reference-features-{dataset}-{digest}.parquet"

@@ -1,22 +1,24 @@
 """Drift monitoring: the champions' inputs and scores now, against what they were trained on.
 
 Inputs: for every feature a champion reads, the feature table's rows at the cutoffs the
-champion was trained on (``data_window.trained_on.cutoffs``, the most recent
-``monitor.reference_cutoffs`` of them; the union over the champions reading the feature)
-against the rows at the feature table's latest cutoff. Why not the whole window by default: on the demo (a product launched
-33 months before the latest cutoff) the first cutoffs hold only new users, so tenure and
-yearly activity of the pooled 48-cutoff window differ from any recent month (tenure PSI
-0.29) without anything having gone wrong; the last 6 cutoffs (about 4 months) do not. Scores: the latest scores table against the same
-champion's scores of the rows at its training window's freshest cutoff (scored here with
-:func:`serving.scoring.score_frame`, the one scoring code path), task by task, only when the
-scores table was made with that champion version.
+champion was trained on (``data_window.trained_on.cutoffs``: the most recent
+``monitor.reference_cutoffs`` of them, the union over the champions reading the feature)
+against the rows at the feature table's latest cutoff. Not the whole window by default: on
+the demo (a product launched 33 months before its latest cutoff) the first cutoffs hold
+only new users, so tenure and yearly activity of the pooled 48-cutoff window differ from
+any recent month (tenure PSI 0.29) with nothing gone wrong; its last 6 cutoffs (4 months) do not.
 
-Each side is a deterministic sample (a hash of user and cutoff) of at most ``monitor.max_rows``
-rows: at 200,000 rows a side, PSI's sampling noise is about ``bins / n`` = 0.0001, far below
-any threshold, and monitoring a million users costs a fraction of scoring them. The
-reference scores depend only on the champion version and its training window: they are
-computed once and kept in the workspace (``Workspace.drift_reference_scores``; scores only,
-no user ids).
+Scores: the latest scores table against the same champion's scores of the rows at its
+training window's freshest cutoff (scored with :func:`serving.scoring.score_frame`, the one
+scoring code path), task by task, only when the table was made with that champion version.
+
+Each side is a deterministic sample (a hash of user and cutoff) of at most
+``monitor.max_rows`` rows: at 200,000 rows a side PSI's sampling noise is about
+``bins / n`` = 0.0001, far below any threshold, and watching a million users costs a
+fraction of scoring them. The reference samples depend only on the champion version and
+its training window (rows at past cutoffs do not change): they are read (and scored) once
+and kept in the workspace (``Workspace.drift_reference_features`` and
+``drift_reference_scores``; no user ids; deleting them is safe, the next run rebuilds them).
 
 Statistics and thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
 exits ``EXIT_DRIFT`` (3) when any column's verdict is ``drift``, 1 on an error, else 0.
@@ -190,7 +192,7 @@ def monitor(
     current = read_rows(table_path, [latest], list(readers), limit=limit)
     columns: list[ColumnDrift] = []
     for cutoffs, names in _group_by_window(readers, references).items():
-        reference = read_rows(table_path, cutoffs, names, limit=limit)
+        reference = reference_features(settings, paths.dataset, cutoffs, names)
         columns += compare_frames(
             reference,
             current,
@@ -206,6 +208,10 @@ def monitor(
         scores = scores or latest_scores(settings)
     except UserError as error:
         notes.append(f"scores not compared: {error}")
+        scores = None
+    scored_dataset = None if scores is None else scores.metadata.get("dataset", paths.dataset)
+    if scores is not None and scored_dataset != paths.dataset:
+        notes.append(f"scores not compared: the latest scores table is of {scored_dataset}")
         scores = None
     if scores is not None:
         scores_as_of = scores.as_of or None
@@ -271,7 +277,6 @@ def reference_scores_at(
 ) -> pd.DataFrame:
     """The champion's scores (its task's outputs) of a sample of the rows at its freshest
     training cutoff: read from the workspace, or computed once and kept there."""
-    from lifecycle.storage import atomic_file
     from serving.scoring import Champions, score_frame
 
     path = settings.workspace.drift_reference_scores(dataset, task, version)
@@ -288,10 +293,35 @@ def reference_scores_at(
         ]
     )
     reference = scored[[n for n in outputs if n in scored]].reset_index(drop=True)
+    _keep(path, reference)
+    return reference
+
+
+def reference_features(
+    settings: Settings, dataset: str, cutoffs: Sequence[pd.Timestamp], names: Sequence[str]
+) -> pd.DataFrame:
+    """The sample of these features at these training cutoffs: read from the workspace, or
+    read from the feature table once and kept (past cutoffs' rows do not change)."""
+    import hashlib
+
+    limit = settings.monitor.max_rows
+    key = json.dumps([[f"{t:%Y-%m-%d}" for t in cutoffs], sorted(names), limit])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = settings.workspace.drift_reference_features(dataset, digest)
+    if path.is_file():
+        return pd.read_parquet(path)
+    table_path = settings.workspace.feature_table(dataset)
+    reference = read_rows(table_path, cutoffs, names, limit=limit)
+    _keep(path, reference)
+    return reference
+
+
+def _keep(path: Path, frame: pd.DataFrame) -> None:
+    from lifecycle.storage import atomic_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as staging:
-        reference.to_parquet(staging)
-    return reference
+        frame.to_parquet(staging)
 
 
 def read_rows(

@@ -296,6 +296,35 @@ def test_the_report_section_names_the_drifting_ones(
     assert section.count("<tr>") == len(shifted[1]["columns"]) + 1  # and the header row
 
 
+def test_the_report_has_the_drift_section(
+    workspace: Path, shifted: tuple[int, dict, str], tmp_path: Path
+) -> None:
+    from services import run_cli
+
+    out = tmp_path / "report.html"
+    built = json.loads(run_cli(workspace, "--json", "report", "--out", str(out)))
+    title = "Drift: inputs and scores against the training window"
+    assert title in built["sections"]
+    document = out.read_text()
+    section = document.split(title, 1)[1].split("</section>", 1)[0]
+    assert "Drifting (" in section and "<td>sessions_30d</td>" in section
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs_quick() -> None:
+    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_monitor.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    later = float(done.stdout.split("later runs ")[-1].split("x")[0])
+    assert later > 0 and "scoring 5,000 users" in done.stdout
+    assert "drifting on identically distributed cutoffs: none" in done.stdout
+
+
 def test_an_unmeasurable_workspace_is_one_clear_line_and_nothing_written(
     workspace: Path, home: Path
 ) -> None:
