@@ -51,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--cutoffs", type=int, default=6, help="training cutoffs (reference)")
+    parser.add_argument("--max-rows", type=int, help="rows a side [settings monitor.max_rows]")
     parser.add_argument("--quick", action="store_true", help="5k users: for CI")
     args = parser.parse_args()
 
@@ -64,6 +65,8 @@ def main() -> None:
     cutoffs = list(pd.date_range("2025-01-01", periods=args.cutoffs + 1, freq="21D", tz="UTC"))
     with tempfile.TemporaryDirectory(prefix="bench-monitor-") as home:
         settings = Settings(home=Path(home))
+        if args.max_rows:
+            settings.monitor.max_rows = args.max_rows
         table_path = settings.workspace.feature_table(settings.dataset)
         started = time.perf_counter()
         write_feature_table(table_path, users, cutoffs)
@@ -98,6 +101,7 @@ def main() -> None:
             result = monitor(settings, champions=champions, scores=table)
             runs.append(time.perf_counter() - started)
         columns = len(result.columns)
+        print(f"monitor.max_rows: {settings.monitor.max_rows:,} a side")
         print(f"scoring {users:,} users (score_users, 3 champions): {scoring:8.2f} s")
         print(
             f"monitor, first run ({columns} columns, reference scores computed): {runs[0]:8.2f} s"
