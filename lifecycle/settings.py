@@ -342,7 +342,7 @@ class MonitorSettings(_Section):
         "unlike any later month)",
     )
     max_rows: int = Field(
-        200_000,
+        100_000,
         ge=1000,
         description="rows sampled (by a hash of user and cutoff) on each side of a comparison",
     )
