@@ -134,7 +134,12 @@ class LifecycleScoring:
         rank_by: RankBy = "value_at_risk",
         control_share: Annotated[
             float | None,
-            Field(ge=0, lt=1, description="share of all scored users held out; null: the CLI's"),
+            # le, not lt: OpenAPI 3.0 has no numeric exclusiveMaximum; the list refuses 1 (400)
+            Field(
+                ge=0,
+                le=1,
+                description="share of all scored users held out, in [0, 1); null: the CLI's",
+            ),
         ] = None,
         seed: Annotated[
             int | None,

@@ -308,6 +308,9 @@ def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Pa
     with pytest.raises(ValidationError) as error:
         scorer.at_risk(rank_by="ltv")
     assert error.value.errors()[0]["loc"] == ("rank_by",)
+    with pytest.raises(ValidationError) as error:
+        scorer.at_risk(control_share=1.0)
+    assert error.value.errors()[0]["loc"] == ("control_share",)
     # a message that names nothing still lands on its field
     mapped = list_error(ListError("the list cannot be made", "stage"))
     assert isinstance(mapped, ValidationError) and mapped.errors()[0]["loc"] == ("lifecycle_stage",)
@@ -487,6 +490,7 @@ def test_http_at_risk_bad_filters(ready_server: str, home: Path) -> None:
     for body, field in (
         ({"segment": "vip"}, "segment"),
         ({"lifecycle_stage": "x"}, "lifecycle_stage"),
+        ({"control_share": 1}, "control_share"),  # the list's own check: [0, 1)
     ):
         unknown = httpx.post(f"{ready_server}/at_risk", json=body, timeout=30)
         assert unknown.status_code == 400, unknown.text
