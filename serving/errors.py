@@ -15,6 +15,30 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from starlette.responses import JSONResponse
 
 Loc = tuple[str | int, ...]
+# The shape of error_response, as the OpenAPI document states it (serving.openapi).
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Error",
+    "description": "every error answer: a message and, per problem, where and what",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string"},
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
 
 
 def error_response(

@@ -11,30 +11,8 @@ import json
 from typing import Any
 
 from serving.auth import ADMIN_PATHS, AUTH_SCOPE_KEY, OPEN_PATHS
+from serving.errors import ERROR_SCHEMA
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "Error",
-    "description": "every error answer: a message and, per problem, where and what",
-    "required": ["error"],
-    "properties": {
-        "error": {"type": "string"},
-        "detail": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["loc", "msg"],
-                "properties": {
-                    "loc": {
-                        "type": "array",
-                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-                    },
-                    "msg": {"type": "string"},
-                },
-            },
-        },
-    },
-}
 PATH_ERRORS = {  # answers only some routes give
     "/promote": {"409": "no challenger to promote, or it is already the champion"},
 }
