@@ -80,7 +80,7 @@ def user_sample(home: Path, count: int = 2000) -> list[str]:
 def floor(home: Path, ids: list[str], users: int, seconds: float) -> dict[str, Any]:
     """Feast lookup + models in this process, one call at a time."""
     from lifecycle.settings import load_settings
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     scorer = Scorer(load_settings(home=home))
     scorer.load()
@@ -231,7 +231,7 @@ def baseline_app() -> Any:
     from starlette.routing import Route
 
     from lifecycle.settings import load_settings
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     scorer = Scorer(load_settings())
     scorer.load()
