@@ -336,6 +336,13 @@ class Settings(BaseSettings):
 
     home: Path = Path("workspace")
     dataset: str = "demo"  # the ingested dataset the pipeline works on
+    task_modules: str = Field(
+        "",
+        description="comma-separated modules that declare tasks beyond churn, conversion and LTV "
+        "(lifecycle.tasks.register); imported when settings load. The variable "
+        "LIFECYCLE_TASK_MODULES=a,b is also read by the task registry itself, so a server or "
+        "worker process knows the tasks before it reads its settings",
+    )
     data_root: Path = Path("../shared/data")  # where `lifecycle import` finds the public data sets
     demo: DemoSettings = Field(default_factory=DemoSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -391,6 +398,9 @@ def load_settings(
             f"${RETIRED_KEY_ENV} is no longer read: set {ENV_PREFIX}PRIVACY__PSEUDONYM_KEY "
             "(or privacy.pseudonym_key_file) to the same key, and unset the old variable"
         )
+    from lifecycle import tasks
+
+    tasks.load_modules(m.strip() for m in settings.task_modules.split(","))
     return settings
 
 
@@ -435,7 +445,11 @@ class _Environment(EnvSettingsSource):
         try:
             return tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
+            pass
+        try:
             return super().decode_complex_value(field_name, field, value)
+        except ValueError:  # neither TOML nor JSON: validation names the variable and the type
+            return value
 
     def __call__(self) -> dict[str, Any]:
         data = super().__call__()
