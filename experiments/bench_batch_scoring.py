@@ -130,7 +130,8 @@ def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
             names,
             categories,
             f"{task}_v1",
-            {"lookback_days": 10_000} if task == "churn" else {"target": "first_purchase"},
+            {"task": task, "horizon_days": 90}
+            | ({"lookback_days": 10_000} if task == "churn" else {"target": "first_purchase"}),
             {},
         )
     champions.bundles["ltv"] = ModelBundle(
@@ -139,7 +140,7 @@ def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
         names,
         categories,
         "ltv_v1",
-        {},
+        {"task": "ltv", "horizon_days": 365},
         {},
         quantile_boosters={q: fit(value, "quantile", 60, alpha=q) for q in (0.1, 0.5, 0.9)},
     )

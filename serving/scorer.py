@@ -404,9 +404,9 @@ class Scorer:
 
     def batch_scores(self) -> tuple[float, ScoresTable]:
         """The latest batch scores table, re-read only when the file changes."""
-        from serving.batch import LATEST, read_scores
+        from serving.batch import read_scores
 
-        path = self.settings.workspace.scores_dir / LATEST
+        path = self.settings.workspace.latest_scores
         if not path.is_file():
             raise ApiError(404, f"no batch scores yet at {path}: run `lifecycle score-all`")
         mtime = path.stat().st_mtime

@@ -145,7 +145,7 @@ def test_fourth_task_is_served_over_http(home: Path, buy_soon: tasks.Task) -> No
         answer = httpx.post(
             f"{base}/score", json={"user_ids": [user], "tasks": [buy_soon.name]}, timeout=60
         )
-        assert answer.status_code == 200, answer.text
+        assert answer.status_code == 200, (home / "server.log").read_text()[-3000:]
         body = answer.json()
         assert body["model_versions"][buy_soon.name] == str(
             scores.loc[user, "buy_soon_model_version"]
