@@ -489,7 +489,10 @@ def scores_at(settings: Settings, as_of: str | None, dataset: str | None = None)
     found = find_scores(settings, stamp)
     if found is not None:
         return found
-    result = score_all(settings, stamp, dataset=dataset, write=False, reasons_top=0)
+    # A task without a champion leaves its score out; the campaign keeps what there is.
+    result = score_all(
+        settings, stamp, dataset=dataset, write=False, reasons_top=0, allow_partial=True
+    )
     return ScoresTable(
         frame=result.scores,
         metadata={

@@ -79,7 +79,7 @@ def start(
                 )
             as_of = dates[0]
         table = scores_at(obj.settings, as_of, dataset)
-        source = str(list_path)
+        source = str(list_path.resolve())
     else:
         table = scores_at(obj.settings, as_of, dataset)
         ranked = at_risk(
