@@ -36,6 +36,7 @@ from features.demo_simulation import CHANNELS, US_PER_DAY, micros
 
 CAMPAIGNS_FILE = "campaigns.parquet"  # ground truth: one row per member of each campaign
 CAMPAIGN_LISTS_DIR = "campaign_lists"  # per campaign, the list `lifecycle campaign start` reads
+MIN_GROUP = 2  # targeted and control users a campaign needs to be measured at all
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ def plan_campaigns(
         )
         members = np.flatnonzero(ever & ~recent)
         control = rng.random(len(members)) < design.control_share
+        if min(control.sum(), (~control).sum()) < MIN_GROUP:
+            continue  # too few lapsed customers yet (an early date, a tiny demo): no campaign
         won_back = rng.random(len(members)) < effect[members]
         order_time = as_of + rng.integers(
             US_PER_DAY, design.order_window_days * US_PER_DAY, len(members)
