@@ -361,6 +361,21 @@ def test_the_html_report_has_a_campaigns_section(home: Path) -> None:
     assert "html-check" in page and "report once events up to then" in page
 
 
+def test_forget_removes_a_member_from_campaigns(home: Path) -> None:
+    """Last of the loop's tests: it erases a user from the shared workspace."""
+    settings = load_settings(home=home, environ={})
+    name = "winback-2025-07-02"
+    before = read_campaign(settings, name)
+    gone = before.members[c.USER_ID].iloc[0]
+    run_cli(home, "forget", gone)
+    after = read_campaign(settings, name)  # its definition (Parquet metadata) is kept
+    assert gone not in set(after.members[c.USER_ID])
+    assert len(after.members) == len(before.members) - 1
+    assert after.metadata == before.metadata
+    report = json.loads(run_cli(home, "--json", "campaign", "report", name))
+    assert report["measured_users"] == len(before.members) - 1
+
+
 def test_the_coverage_benchmark_runs_in_its_quick_mode() -> None:
     import importlib.util
 
