@@ -21,7 +21,7 @@ horizon has passed by the end of the data.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -262,7 +262,3 @@ def add_campaigns(
     for name, rows in overlay.lists.items():
         rows.to_csv(directory / CAMPAIGN_LISTS_DIR / f"{name}.csv", index=False)
     return overlay
-
-
-def design_json(design: CampaignDesign) -> dict[str, Any]:
-    return asdict(design)
