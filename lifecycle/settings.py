@@ -60,6 +60,11 @@ class DemoSettings(_Section):
         description="days of observed history (3 years: a 365-day LTV horizon matures twice)",
     )
     future_days: int = Field(365, ge=0, description="days simulated past the end for ground truth")
+    campaigns: bool = Field(
+        False,
+        description="add randomized win-back campaigns with a known effect per user type "
+        "(features.demo_campaigns); off by default: they change the demo's bytes",
+    )
 
 
 class IngestSettings(_Section):

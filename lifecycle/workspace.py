@@ -12,6 +12,7 @@ USERS_FILE = "users.parquet"  # ... and its users table, when it has one
 FEATURE_TABLE = "user_features.parquet"  # a dataset's as-of feature table
 LATEST_SCORES = "latest.parquet"  # the scores table lists and the service read
 PREVIOUS_SCORES = "previous.parquet"  # the one before it (movers)
+CAMPAIGN_SUFFIX = ".parquet"  # a campaign's members, scores and definition, one file each
 
 
 class Workspace:
@@ -76,3 +77,24 @@ class Workspace:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    # -- campaigns ---------------------------------------------------------------------------
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.home / "campaigns"
+
+    def campaign(self, name: str) -> Path:
+        """A campaign's record: who was targeted or held out, their scores, as-of and horizon."""
+        return self.campaigns_dir / f"{name}{CAMPAIGN_SUFFIX}"
+
+    def campaigns(self) -> list[Path]:
+        """Every recorded campaign, by name."""
+        if not self.campaigns_dir.is_dir():
+            return []
+        return sorted(
+            p for p in self.campaigns_dir.glob(f"*{CAMPAIGN_SUFFIX}") if not p.name.startswith(".")
+        )
+
+    def campaign_name(self, path: Path) -> str:
+        return path.name.removesuffix(CAMPAIGN_SUFFIX)

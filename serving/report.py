@@ -12,7 +12,7 @@ import base64
 import html
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,8 +285,10 @@ def render_report(
     *,
     top: int = TOP_ROWS,
     privacy: Privacy | None = None,
+    extra_sections: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, int, list[str]]:
-    """The report's HTML, how many images it embeds, and its section titles."""
+    """The report's HTML, how many images it embeds, and its section titles
+    (``extra_sections``: (title, HTML) pairs other modules add at the end)."""
     scores = table.frame
     meta = table.metadata
     images = 0
@@ -455,6 +457,7 @@ def render_report(
             )
         )
 
+    sections += extra_sections
     versions = ", ".join(f"{t} v{v}" for t, v in meta.get("model_versions", {}).items())
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(
@@ -488,7 +491,12 @@ def build_report(
     table = table or latest_scores(settings)
     dataset = str(table.metadata.get("dataset", settings.dataset))
     evaluations = champion_evaluations(settings, dataset, table.metadata.get("model_versions", {}))
-    document, images, sections = render_report(table, evaluations, top=top, privacy=privacy)
+    from serving.campaigns import campaigns_section
+
+    extra = [found for found in (campaigns_section(settings),) if found is not None]
+    document, images, sections = render_report(
+        table, evaluations, top=top, privacy=privacy, extra_sections=extra
+    )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:
         staging.write_text(document, encoding="utf-8")
