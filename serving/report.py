@@ -285,6 +285,7 @@ def render_report(
     *,
     top: int = TOP_ROWS,
     privacy: Privacy | None = None,
+    extra_sections: list[tuple[str, str]] | None = None,
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles."""
     scores = table.frame
@@ -455,6 +456,7 @@ def render_report(
             )
         )
 
+    sections += extra_sections or []  # (title, HTML) from the outcome loop's modules
     versions = ", ".join(f"{t} v{v}" for t, v in meta.get("model_versions", {}).items())
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(
@@ -488,7 +490,12 @@ def build_report(
     table = table or latest_scores(settings)
     dataset = str(table.metadata.get("dataset", settings.dataset))
     evaluations = champion_evaluations(settings, dataset, table.metadata.get("model_versions", {}))
-    document, images, sections = render_report(table, evaluations, top=top, privacy=privacy)
+    from lifecycle.outcomes import outcomes_section
+
+    extra = [s for s in (outcomes_section(settings, dataset),) if s is not None]
+    document, images, sections = render_report(
+        table, evaluations, top=top, privacy=privacy, extra_sections=extra
+    )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:
         staging.write_text(document, encoding="utf-8")
