@@ -50,9 +50,11 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
     reasons_top = 100 if args.quick else batch.REASONS_TOP
     champions = synthetic_models(rows=5_000 if args.quick else 20_000)
+    for task, bundle in champions.bundles.items():  # scoring reads the task from the label
+        bundle.label = {"task": task, "horizon_days": 90, **bundle.label}
     features = synthetic_users(users)
     as_of = pd.Timestamp("2025-06-01")
-    labels = {task: {"task": task, "horizon_days": 90} for task in champions.bundles}
+    labels = {task: bundle.label for task, bundle in champions.bundles.items()}
     metadata = {
         "as_of": f"{as_of:%Y-%m-%d}",
         "model_versions": champions.versions,
