@@ -365,6 +365,11 @@ class BatchResult:
         if self.ledger:
             lines.append(f"ledger {self.ledger.path.parent}")
             lines += [f"  dropped by ledger.retention_days: as of {d}" for d in self.ledger.dropped]
+            lines += [
+                f"  warning: the {task} horizon ({days} days) is longer than ledger.retention_days: "
+                "its entries are dropped before their outcome can be measured"
+                for task, days in self.ledger.outlived.items()
+            ]
         lines += [f"  not scored: {task}: {why}" for task, why in self.unavailable.items()]
         return lines
 

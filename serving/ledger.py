@@ -76,9 +76,16 @@ class LedgerAppend:
     path: Path
     rows: int
     dropped: list[str] = field(default_factory=list)
+    # Tasks whose horizon is longer than the retention: dropped before they can be measured.
+    outlived: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "rows": self.rows, "dropped": self.dropped}
+        return {
+            "path": str(self.path),
+            "rows": self.rows,
+            "dropped": self.dropped,
+            "horizons_longer_than_retention": self.outlived,
+        }
 
 
 def ledger_columns(scores: pd.DataFrame) -> list[str]:
@@ -112,7 +119,12 @@ def append(
         pq.write_table(table, staging, compression="zstd")
         staging.chmod(0o644)  # the HTTP service may run as another user
     dropped = _apply_retention(workspace.ledger(dataset), retention_days)
-    return LedgerAppend(path=path, rows=table.num_rows, dropped=dropped)
+    outlived = {
+        task: int(label["horizon_days"])
+        for task, label in metadata["labels"].items()
+        if int(label["horizon_days"]) > retention_days
+    }
+    return LedgerAppend(path=path, rows=table.num_rows, dropped=dropped, outlived=outlived)
 
 
 def _partition_dates(root: Path) -> dict[pd.Timestamp, Path]:

@@ -93,6 +93,7 @@ def test_retention_drops_the_partitions_older_than_the_newest_minus_the_days(
         workspace, "demo", predictions(0.3), entry_metadata("2025-01-01"), retention_days=300
     )
     assert result.dropped == ["2024-01-01"]
+    assert result.outlived == {}  # churn's 90 days fit in 300
     assert [f"{e.as_of:%Y-%m-%d}" for e in entries(workspace, "demo")] == [
         "2024-06-01",
         "2025-01-01",
@@ -319,7 +320,7 @@ def test_a_rerun_at_the_same_as_of_does_not_duplicate_the_ledger(
 def test_retention_on_score_all_drops_the_oldest_as_of(ws: tuple[Path, str, str]) -> None:
     home, old, latest = ws
     days = (pd.Timestamp(latest) - pd.Timestamp(old)).days
-    run_cli(
+    output = run_cli(
         home,
         "score-all",
         "--allow-partial",
@@ -329,6 +330,7 @@ def test_retention_on_score_all_drops_the_oldest_as_of(ws: tuple[Path, str, str]
     )
     settings = load_settings(home=home, environ={})
     assert [f"{e.as_of:%Y-%m-%d}" for e in entries(settings.workspace, "demo")] == [latest]
+    assert "warning: the ltv horizon (365 days) is longer than ledger.retention_days" in output
 
 
 def test_forget_removes_the_users_from_every_ledger_partition(ws: tuple[Path, str, str]) -> None:
