@@ -98,9 +98,14 @@ def test_retention_drops_the_partitions_older_than_the_newest_minus_the_days(
         "2024-06-01",
         "2025-01-01",
     ]
+    short = append(
+        workspace, "demo", predictions(0.3), entry_metadata("2025-01-08"), retention_days=60
+    )
+    assert short.outlived == {"churn": 90}  # score-all warns: these would never mature
+    assert short.dropped == ["2024-06-01"]
     assert sorted(p.name for p in workspace.ledger("demo").iterdir()) == [
-        "as_of=2024-06-01",
         "as_of=2025-01-01",
+        "as_of=2025-01-08",
     ]  # nothing half-deleted left behind
 
 
@@ -330,7 +335,8 @@ def test_retention_on_score_all_drops_the_oldest_as_of(ws: tuple[Path, str, str]
     )
     settings = load_settings(home=home, environ={})
     assert [f"{e.as_of:%Y-%m-%d}" for e in entries(settings.workspace, "demo")] == [latest]
-    assert "warning: the ltv horizon (365 days) is longer than ledger.retention_days" in output
+    assert f"dropped by ledger.retention_days: as of {old}" in output
+    assert "warning" not in output  # LTV's 365 days fit in the retention
 
 
 def test_forget_removes_the_users_from_every_ledger_partition(ws: tuple[Path, str, str]) -> None:
