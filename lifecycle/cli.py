@@ -96,4 +96,5 @@ def show_settings(obj: Context) -> None:
 import lifecycle.commands.campaigns  # noqa: E402
 import lifecycle.commands.data  # noqa: E402
 import lifecycle.commands.lists  # noqa: E402
-import lifecycle.commands.models  # noqa: E402, F401
+import lifecycle.commands.models  # noqa: E402
+import lifecycle.commands.outcomes  # noqa: E402, F401

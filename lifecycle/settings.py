@@ -323,6 +323,18 @@ class DaskSettings(_Section):
     connect_timeout_seconds: float = Field(30, gt=0)
 
 
+class LedgerSettings(_Section):
+    """The prediction ledger every ``score-all`` appends to (``serving.ledger``)."""
+
+    retention_days: int = Field(
+        730,
+        ge=1,
+        description="as-of dates more than this many days older than the newest one in the "
+        "ledger are dropped on append; keep it above the longest label horizon (LTV: 365) "
+        "or their outcomes are never measured",
+    )
+
+
 class TrackingSettings(_Section):
     uri: str | None = None  # None: a local SQLite store under the workspace
 
@@ -359,6 +371,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
 
     @property
     def workspace(self) -> Workspace:

@@ -13,6 +13,8 @@ FEATURE_TABLE = "user_features.parquet"  # a dataset's as-of feature table
 LATEST_SCORES = "latest.parquet"  # the scores table lists and the service read
 PREVIOUS_SCORES = "previous.parquet"  # the one before it (movers)
 CAMPAIGN_SUFFIX = ".parquet"  # a campaign's members, scores and definition, one file each
+LEDGER_PART = "part-0.parquet"  # one file per ledger partition: replaced whole on a re-run
+OUTCOMES_FILE = "outcomes.json"  # a dataset's realized quality, as `lifecycle outcomes` stored it
 
 
 class Workspace:
@@ -98,3 +100,24 @@ class Workspace:
 
     def campaign_name(self, path: Path) -> str:
         return path.name.removesuffix(CAMPAIGN_SUFFIX)
+
+    # -- the outcome loop --------------------------------------------------------------------
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.home / "ledger"
+
+    def ledger(self, dataset: str) -> Path:
+        """A dataset's prediction ledger: one Hive-style partition per as-of date."""
+        return self.ledger_dir / f"dataset={dataset}"
+
+    def ledger_partition(self, dataset: str, as_of: str) -> Path:
+        """The ledger file of one as-of date (``YYYY-MM-DD``)."""
+        return self.ledger(dataset) / f"as_of={as_of}" / LEDGER_PART
+
+    @property
+    def outcomes_dir(self) -> Path:
+        return self.home / "outcomes"
+
+    def outcomes(self, dataset: str) -> Path:
+        return self.outcomes_dir / dataset / OUTCOMES_FILE

@@ -491,9 +491,14 @@ def build_report(
     table = table or latest_scores(settings)
     dataset = str(table.metadata.get("dataset", settings.dataset))
     evaluations = champion_evaluations(settings, dataset, table.metadata.get("model_versions", {}))
+    from lifecycle.outcomes import outcomes_section
     from serving.campaigns import campaigns_section
 
-    extra = [found for found in (campaigns_section(settings),) if found is not None]
+    extra = [
+        found
+        for found in (outcomes_section(settings, dataset), campaigns_section(settings))
+        if found is not None
+    ]
     document, images, sections = render_report(
         table, evaluations, top=top, privacy=privacy, extra_sections=extra
     )
