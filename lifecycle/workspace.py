@@ -12,6 +12,7 @@ USERS_FILE = "users.parquet"  # ... and its users table, when it has one
 FEATURE_TABLE = "user_features.parquet"  # a dataset's as-of feature table
 LATEST_SCORES = "latest.parquet"  # the scores table lists and the service read
 PREVIOUS_SCORES = "previous.parquet"  # the one before it (movers)
+CAMPAIGN_FILE = "campaign.parquet"  # a randomized campaign table (``lifecycle import hillstrom``)
 
 
 class Workspace:
@@ -35,6 +36,10 @@ class Workspace:
     def users_if_any(self, dataset: str) -> Path | None:
         path = self.users(dataset)
         return path if path.is_file() else None
+
+    def campaign_table(self, dataset: str) -> Path:
+        """The dataset's randomized campaign table (treatment, arm, outcomes, features)."""
+        return self.dataset_dir(dataset) / CAMPAIGN_FILE
 
     def demo_dir(self) -> Path:
         return self.home / "demo"
