@@ -39,6 +39,8 @@ CONTROL_SEED = 0
 CONTEXT_BEFORE = ("rank", c.USER_ID)
 CONTEXT_AFTER = (
     "value_at_risk",
+    "uplift",  # with an uplift champion (serving.uplift)
+    "expected_saved_value",
     "risk_band",
     "p_alive",
     "expected_purchases",
@@ -65,8 +67,9 @@ OTHER_NON_PERSONAL = (
 
 
 def rank_by_choices() -> tuple[str, ...]:
-    """What a list can be ranked by: value at risk, or any task's score."""
-    return ("value_at_risk", *(task.score for task in tasks.all_tasks()))
+    """What a list can be ranked by: value at risk, any task's score, or (with an uplift
+    champion) the expected saved value, uplift x LTV."""
+    return ("value_at_risk", *(task.score for task in tasks.all_tasks()), "expected_saved_value")
 
 
 def list_fields() -> tuple[str, ...]:
@@ -335,6 +338,10 @@ def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
             ]
     if "value_at_risk" in rows:
         shown["at risk"] = rows["value_at_risk"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "-")
+    if "expected_saved_value" in rows:
+        shown["saved"] = rows["expected_saved_value"].map(
+            lambda v: f"{v:,.1f}" if pd.notna(v) else "-"
+        )
     shown["stage"] = rows.get("lifecycle_stage", "")
     shown["segment"] = rows.get("segment", "")
     idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))
