@@ -308,19 +308,34 @@ def hillstrom_table(shared_data: Path) -> pd.DataFrame:
     return hillstrom(shared_data / HILLSTROM_FILE).frame
 
 
-def test_hillstrom_uplift_beats_random_targeting(hillstrom_table: pd.DataFrame) -> None:
-    """On a third of hillstrom, e-mail vs none, visits: every learner ranks above random."""
+def test_hillstrom_learners_find_whom_the_womens_email_moves(hillstrom_table: pd.DataFrame) -> None:
+    """Womens E-Mail vs none, visits, on 24,000 rows: in the data the e-mail adds about 7
+    points of visits for buyers of women's merchandise and 1 for men-only buyers; every
+    learner must find that, average to the test ATE, and the gate must follow its intervals."""
     from training.uplift import campaign_from_frame, evaluate
 
-    sample = hillstrom_table.sample(21000, random_state=0).reset_index(drop=True)
-    campaign = campaign_from_frame(sample, "hillstrom", c.VISIT)
-    assert "history" in campaign.feature_names and "segment" not in campaign.feature_names
+    sample = hillstrom_table.sample(24000, random_state=0).reset_index(drop=True)
+    campaign = campaign_from_frame(sample, "hillstrom", c.VISIT, arm="Womens E-Mail")
+    assert "history" in campaign.feature_names and c.ARM not in campaign.feature_names
     assert {"channel", "zip_code", "history_segment"} <= set(campaign.categories)
     evaluation = evaluate(campaign, seed=7, draws=60)
-    # the e-mail raises visits by about 6 points (SOURCE.txt: 16.7% vs 10.6%)
-    assert 2 * evaluation.test.random_auuc.value == pytest.approx(0.06, abs=0.02)
-    for learner in evaluation.fitted.bundles:
-        assert evaluation.test.qini[learner].low > 0, evaluation.lines()
+    test = campaign.subset(evaluation.split.test)
+    # the effect on all 64,000 (SOURCE.txt: 15.14% vs 10.62%), less noisy than the test rows'
+    whole = campaign_from_frame(hillstrom_table, "hillstrom", c.VISIT, arm="Womens E-Mail")
+    ate = whole.outcome[whole.treated].mean() - whole.outcome[~whole.treated].mean()
+    assert ate == pytest.approx(0.0452, abs=0.001)
+    men_only = ((test.features["mens"] == 1) & (test.features["womens"] == 0)).to_numpy()
+    for learner, bundle in evaluation.fitted.bundles.items():
+        uplift = bundle.predict(test.features)
+        assert uplift.mean() == pytest.approx(ate, abs=0.02), learner
+        # the true gap is about 6 points; fitted on 9,600 rows the learners shrink it
+        assert uplift[~men_only].mean() > uplift[men_only].mean() + 0.01, learner
+    chosen = evaluation.chosen
+    assert evaluation.promote == (
+        evaluation.test.qini[chosen].low > 0 and evaluation.test.qini_over_baseline[chosen].low > 0
+    )
+    for table in (evaluation.test.qini, evaluation.test.auuc):
+        assert all(e.low <= e.value <= e.high for e in table.values())
 
 
 def test_hillstrom_one_arm(hillstrom_table: pd.DataFrame) -> None:

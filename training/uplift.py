@@ -105,6 +105,8 @@ def campaign_from_frame(
     frame: pd.DataFrame, source: str, outcome: str, arm: str | None = None
 ) -> Campaign:
     """Check that ``frame`` is a randomized campaign with both outcomes in each arm."""
+    if c.USER_ID in frame:  # the seeded split then depends on the users, not the row order
+        frame = frame.sort_values(c.USER_ID, kind="stable").reset_index(drop=True)
     for column, meaning in (
         (c.TREATMENT, "True for users sent the campaign, False for the control group"),
         (outcome, f"the {outcome} outcome of each user"),
