@@ -344,3 +344,26 @@ def test_hillstrom_one_arm(hillstrom_table: pd.DataFrame) -> None:
     campaign = campaign_from_frame(hillstrom_table, "hillstrom", c.CONVERSION, arm="Mens E-Mail")
     assert campaign.treatment["treated"] == "Mens E-Mail"
     assert campaign.treated.sum() == 21307 and (~campaign.treated).sum() == 21306
+
+
+@pytest.mark.slow
+def test_experiment_script_runs_quick(shared_data: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "uplift_hillstrom.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--markdown"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+        env={**os.environ, "LIFECYCLE_DATA_ROOT": str(shared_data)},
+    )
+    rows = [
+        line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| visit")
+    ]
+    names = [cells[1].strip().removesuffix(" (chosen)") for cells in rows]
+    assert names == ["t_learner", "x_learner", "transformed_outcome", "response_model", "random"]
+    assert "visit: " in done.stderr and "promoted" in done.stderr
