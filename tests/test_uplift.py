@@ -254,6 +254,26 @@ def test_at_risk_ranks_by_expected_saved_value(trained: dict, tmp_path: Path) ->
     assert ordered == sorted(ordered, reverse=True)
 
 
+def test_expected_saved_value_without_an_uplift_champion_says_what_to_run(
+    home: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from serving.batch import write_scores
+
+    users = pd.DataFrame({c.USER_ID: ["a"], "ltv": [1.0], "value_at_risk": [1.0]})
+    scores = write_scores(tmp_path / "s", users, {"as_of": "2025-01-01", "dataset": "shop"})
+    result = CliRunner().invoke(
+        main, ["at-risk", "--rank-by", "expected_saved_value", "--scores", str(scores)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: no uplift champion shop-uplift: run `lifecycle train-uplift --dataset shop` "
+        "on a randomized campaign table of this dataset"
+    )
+
+
 # -- bad campaign tables: one clear line, nothing written ---------------------------------
 
 
