@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 UPLIFT_FILE = "uplift.json"
+UPLIFT_TASK = "uplift"  # registered as <dataset>-uplift; not a scored task of lifecycle.tasks
 LEARNERS = ("t_learner", "x_learner", "transformed_outcome")
 # The boosters each learner needs to predict (training fits more: the X-learner's mu0, mu1).
 PREDICTION_BOOSTERS = {

@@ -22,14 +22,13 @@ from features.asof import AS_OF
 from lifecycle import registry
 from lifecycle.errors import UserError
 from lifecycle.tasks import LTV
-from lifecycle.uplift_model import UpliftBundle
+from lifecycle.uplift_model import UPLIFT_TASK, UpliftBundle
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 UPLIFT = "uplift"
 EXPECTED_SAVED_VALUE = "expected_saved_value"
-UPLIFT_TASK = "uplift"
 
 
 class UpliftUnavailable(UserError):

@@ -176,7 +176,14 @@ def test_the_gate_promotes_a_learner_that_beats_random_and_response(trained: dic
     client = registry.client(trained["settings"])
     champion = registry.alias_version(client, "constructed-uplift", registry.CHAMPION)
     assert champion is not None and str(champion.version) == result.version
-    assert champion.tags["kind"] == chosen and champion.tags["outcome"] == "visit"
+    assert champion.tags["learner"] == chosen and champion.tags["outcome"] == "visit"
+    from training.tracking import list_models
+
+    listed = [r for r in list_models(trained["settings"], "constructed") if r["task"] == "uplift"]
+    assert [(str(r["version"]), r["aliases"], r["kind"]) for r in listed] == [
+        (result.version, ["challenger", "champion"], "lightgbm")
+    ]
+    assert listed[0]["metrics"]["qini"] == pytest.approx(test.qini[chosen].value, rel=1e-5)
 
 
 def test_the_registered_pyfunc_predicts_the_bundles_uplift(trained: dict) -> None:

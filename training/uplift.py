@@ -30,13 +30,18 @@ import pandas as pd
 from features import contract as c
 from lifecycle import registry
 from lifecycle.errors import UserError
-from lifecycle.uplift_model import LEARNERS, PREDICTION_BOOSTERS, UpliftBundle, encode_features
+from lifecycle.uplift_model import (
+    LEARNERS,
+    PREDICTION_BOOSTERS,
+    UPLIFT_TASK,
+    UpliftBundle,
+    encode_features,
+)
 from training.uplift_metrics import BOOTSTRAP_DRAWS, Comparison, compare_rankings, qini_coefficient
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
-TASK = "uplift"  # the registered model is <dataset>-uplift
 OUTCOME_KINDS = {c.VISIT: "probability", c.CONVERSION: "probability", c.SPEND: "value"}
 NOT_FEATURES = frozenset(c.CAMPAIGN_REQUIRED) | {c.SOURCE_ROW}
 SPLIT_SHARES = (0.6, 0.2, 0.2)  # train, valid, test
@@ -221,7 +226,7 @@ def _fit(
     params = PARAMS | {
         "objective": "binary" if binary else "regression",
         "seed": seed,
-        "num_threads": 2,
+        "num_threads": 2,  # fixed: LightGBM's sums, hence the numbers, depend on the threads
     }
     data = lgb.Dataset(x, y, categorical_feature=categorical, free_raw_data=False)
     check = lgb.Dataset(x_valid, y_valid, categorical_feature=categorical, reference=data)
@@ -301,7 +306,9 @@ def fit_all(
         )
         for learner in learners
     }
-    return Fitted(bundles=bundles, response=fit(*arm[True], y, binary))
+    # The response model is the outcome among treated users: the T-learner's mu1 when fitted.
+    response = mu["mu1"] if mu else fit(*arm[True], y, binary)
+    return Fitted(bundles=bundles, response=response)
 
 
 @dataclass
@@ -361,15 +368,15 @@ class Evaluation:
             f"treated = {self.campaign.treatment['treated']}; split {self.split.sizes()}; "
             f"test ATE {2 * t.random_auuc.value:+.5f}"
         )
-        rows = [head, f"{'ranking':<22}{'Qini [95% CI]':<34}{'AUUC [95% CI]':<34}Qini - response"]
+        rows = [head, f"{'ranking':<30}{'Qini [95% CI]':<34}{'AUUC [95% CI]':<34}Qini - response"]
         for name in (*self.fitted.bundles, RESPONSE):
             over = t.qini_over_baseline.get(name)
             mark = " (chosen)" if name == self.chosen else ""
             rows.append(
-                f"{name + mark:<22}{t.qini[name].text(5):<34}{t.auuc[name].text(5):<34}"
+                f"{name + mark:<30}{t.qini[name].text(5):<34}{t.auuc[name].text(5):<34}"
                 f"{over.text(5) if over else '-'}"
             )
-        rows.append(f"{'random':<22}{'0 (by definition)':<34}{t.random_auuc.text(5):<34}-")
+        rows.append(f"{'random':<30}{'0 (by definition)':<34}{t.random_auuc.text(5):<34}-")
         return rows
 
 
@@ -473,7 +480,7 @@ def train_uplift(
 
     say = progress or (lambda _: None)
     campaign = read_campaign(settings.workspace.campaign_table(dataset), outcome, arm)
-    name = registry.model_name(dataset, TASK)
+    name = registry.model_name(dataset, UPLIFT_TASK)
     mlflow_client = registry.client(settings)
     champion = _champion(mlflow_client, name)
     say(f"fitting {', '.join(LEARNERS)} and a response model on {len(campaign.outcome):,} rows")
@@ -483,12 +490,12 @@ def train_uplift(
     bundle = evaluation.fitted.bundles[evaluation.chosen]
     experiment_id = experiment_for(settings, mlflow_client, name)
     with (
-        start_training_run(experiment_id, TASK, dataset, kind=evaluation.chosen),
+        start_training_run(experiment_id, UPLIFT_TASK, dataset, kind=evaluation.chosen),
         tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.log_params(
             {
-                "task": TASK,
+                "task": UPLIFT_TASK,
                 "dataset": dataset,
                 "outcome": outcome,
                 "treated": campaign.treatment["treated"],
@@ -546,8 +553,11 @@ def _log_uplift_bundle(
     )
     version = str(info.registered_model_version)
     mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    window = bundle.data_window
     tags = {
-        "kind": bundle.learner,
+        "learner": bundle.learner,  # every learner is LightGBM ("kind" names a served baseline)
+        # `lifecycle models` shows this as the test set: no cutoff, a seeded random share
+        "test_cutoff": f"random {SPLIT_SHARES[2]:.0%} (seed {window['split_seed']})",
         "outcome": bundle.outcome,
         "treated": str(bundle.treatment["treated"]),
     }
