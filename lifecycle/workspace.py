@@ -15,6 +15,7 @@ PREVIOUS_SCORES = "previous.parquet"  # the one before it (movers)
 CAMPAIGN_SUFFIX = ".parquet"  # a campaign's members, scores and definition, one file each
 LEDGER_PART = "part-0.parquet"  # one file per ledger partition: replaced whole on a re-run
 OUTCOMES_FILE = "outcomes.json"  # a dataset's realized quality, as `lifecycle outcomes` stored it
+CAMPAIGN_FILE = "campaign.parquet"  # a randomized campaign table (``lifecycle import hillstrom``)
 
 
 class Workspace:
@@ -38,6 +39,10 @@ class Workspace:
     def users_if_any(self, dataset: str) -> Path | None:
         path = self.users(dataset)
         return path if path.is_file() else None
+
+    def campaign_table(self, dataset: str) -> Path:
+        """The dataset's randomized campaign table (treatment, arm, outcomes, features)."""
+        return self.dataset_dir(dataset) / CAMPAIGN_FILE
 
     def demo_dir(self) -> Path:
         return self.home / "demo"

@@ -10,6 +10,8 @@ from lifecycle import tasks
 CONTEXT_BEFORE = ("rank", c.USER_ID)
 CONTEXT_AFTER = (
     "value_at_risk",
+    "uplift",  # with an uplift champion (serving.uplift)
+    "expected_saved_value",
     "risk_band",
     "p_alive",
     "expected_purchases",
@@ -36,8 +38,9 @@ OTHER_NON_PERSONAL = (
 
 
 def rank_by_choices() -> tuple[str, ...]:
-    """What a list can be ranked by: value at risk, or any task's score."""
-    return ("value_at_risk", *(task.score for task in tasks.all_tasks()))
+    """What a list can be ranked by: value at risk, any task's score, or (with an uplift
+    champion) the expected saved value, uplift x LTV."""
+    return ("value_at_risk", *(task.score for task in tasks.all_tasks()), "expected_saved_value")
 
 
 def list_fields() -> tuple[str, ...]:

@@ -351,6 +351,10 @@ def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
             ]
     if "value_at_risk" in rows:
         shown["at risk"] = rows["value_at_risk"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "-")
+    if "expected_saved_value" in rows:
+        shown["saved"] = rows["expected_saved_value"].map(
+            lambda v: f"{v:,.1f}" if pd.notna(v) else "-"
+        )
     shown["stage"] = rows.get("lifecycle_stage", "")
     shown["segment"] = rows.get("segment", "")
     idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))

@@ -150,6 +150,8 @@ class _AtRiskUser(_Model):
     ltv_p10: float | None = None
     ltv_p90: float | None = None
     value_at_risk: float | None = None
+    uplift: float | None = Field(None, description="with an uplift champion: the effect of acting")
+    expected_saved_value: float | None = Field(None, description="uplift x LTV")
     risk_band: str | None = None
     p_alive: float | None = None
     expected_purchases: float | None = None
