@@ -77,6 +77,11 @@ class _UserScore(_Model):
         description="BG/NBD expected purchases over the LTV horizon (churn horizon without an "
         "LTV model; null without a purchase)",
     )
+    uplift: float | None = Field(
+        None,
+        description="with an uplift champion whose inputs the user has: the expected effect of "
+        "acting (the campaign) on the outcome it was trained for (lifecycle train-uplift)",
+    )
     lifecycle_stage: str | None = None
     reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
     model_versions: dict[str, str] = Field(default_factory=dict)
@@ -127,6 +132,11 @@ class ModelInfo(_Model):
     label: dict[str, Any]
     training_window: dict[str, Any]
     metrics: dict[str, float]
+    realized: dict[str, Any] | None = Field(
+        None,
+        description="the newest matured realized quality of this version (lifecycle outcomes): "
+        "metrics on what really happened, n, as_of and a grade (excellent, good, fair, poor)",
+    )
 
 
 class ModelsResponse(_Model):

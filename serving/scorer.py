@@ -60,6 +60,8 @@ class Loaded:
     aliases: dict[str, dict[str, str]]  # task -> alias -> version
     cold_start: dict[str, Any]  # the scored cold-start row (all available tasks)
     fetch: dict[str, str]  # feature service -> the service whose lookup also answers it
+    uplift: Any = None  # serving.uplift.UpliftChampion, when the dataset has one
+    realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -113,13 +115,28 @@ class Scorer:
                 features[column] = features.get(column, pd.Series([None])).astype("float64")
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = score_frame(champions, features).iloc[0].to_dict()
+        from lifecycle.outcomes import latest_outcomes
+
+        realized = latest_outcomes(self.settings, self.dataset)
+        publish_realized(realized, champions.versions)
         return Loaded(
             champions=champions,
             store=store,
             aliases=self._aliases(),
             cold_start=cold,
             fetch=fetch_plan(store, champions.services),
+            uplift=self._uplift_champion(),
+            realized=realized,
         )
+
+    def _uplift_champion(self) -> Any:
+        """The dataset's uplift champion, or None (the API then answers ``uplift`` null)."""
+        from serving.uplift import UpliftUnavailable, load_uplift_champion
+
+        try:
+            return load_uplift_champion(self.settings, self.dataset, cache=self._cache)
+        except UpliftUnavailable:
+            return None
 
     def _aliases(self) -> dict[str, dict[str, str]]:
         from mlflow.exceptions import MlflowException
@@ -252,7 +269,7 @@ class Scorer:
                 )
                 found = found | online.found.to_numpy()
         assert frame is not None and found is not None
-        rows = self._score_known(champions, frame[found])
+        rows = self._score_known(state, champions, frame[found])
         return self._response(state, champions, wanted, user_ids, rows, "scored")
 
     def score_features(
@@ -320,18 +337,26 @@ class Scorer:
             if name in numeric:
                 frame[name] = frame[name].astype("float64")
         frame = frame.drop_duplicates(c.USER_ID, keep="last")
-        rows = self._score_known(champions, frame)
+        rows = self._score_known(state, champions, frame)
         return self._response(
             state, champions, wanted, [r.user_id for r in users], rows, "supplied"
         )
 
-    def _score_known(self, champions: Champions, frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    def _score_known(
+        self, state: Loaded, champions: Champions, frame: pd.DataFrame
+    ) -> dict[str, dict[str, Any]]:
         from features import contract as c
         from serving.scoring import score_frame
 
         if frame.empty or not champions.bundles:
             return {}
-        scored = score_frame(champions, frame.reset_index(drop=True))
+        frame = frame.reset_index(drop=True)
+        scored = score_frame(champions, frame)
+        uplift = state.uplift
+        if uplift is not None and set(uplift.bundle.feature_names) <= set(frame.columns):
+            from serving.uplift import uplift_per_user
+
+            scored["uplift"] = uplift_per_user(uplift, frame)["uplift"].to_numpy()
         return {r[c.USER_ID]: r for r in scored.to_dict(orient="records")}
 
     def _response(
@@ -351,6 +376,9 @@ class Scorer:
             fields.append("value_at_risk")
         if any(b.purchase_process for b in champions.bundles.values()):
             fields += ["p_alive", "expected_purchases"]
+        if state.uplift is not None:
+            fields.append("uplift")
+            versions["uplift"] = state.uplift.version
         users = []
         for user_id in user_ids:
             row = rows.get(user_id)
@@ -393,6 +421,7 @@ class Scorer:
                     metrics={
                         k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)
                     },
+                    realized=state.realized.get(task, {}).get(version),
                 )
             )
         return ModelsResponse(
@@ -549,3 +578,34 @@ def _reasons_of(raw: Any) -> list[Reason]:
     if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip():
         return []
     return [_reason(r) for r in json.loads(raw)]
+
+
+_REALIZED_GAUGE: Any = None
+
+
+def publish_realized(
+    realized: dict[str, dict[str, dict[str, Any]]], versions: dict[str, str]
+) -> None:
+    """Prometheus gauge ``lifecycle_realized_quality{task,version,metric}``: each serving
+    champion's newest matured realized metrics (``lifecycle outcomes``), grade as 0-3."""
+    global _REALIZED_GAUGE
+    import bentoml
+
+    if _REALIZED_GAUGE is None:
+        _REALIZED_GAUGE = bentoml.metrics.Gauge(
+            name="lifecycle_realized_quality",
+            documentation="realized quality of the serving champion on matured predictions "
+            "(lifecycle outcomes); grade: 3 excellent, 2 good, 1 fair, 0 poor",
+            labelnames=["task", "version", "metric"],
+        )
+    grades = {"excellent": 3, "good": 2, "fair": 1, "poor": 0}
+    for task, version in versions.items():
+        row = realized.get(task, {}).get(version)
+        for metric, value in (row or {}).items():
+            number = grades.get(value) if metric == "grade" else value
+            if (
+                isinstance(number, int | float)
+                and not isinstance(number, bool)
+                and math.isfinite(number)
+            ):
+                _REALIZED_GAUGE.labels(task=task, version=version, metric=metric).set(number)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -379,3 +380,39 @@ def test_benchmark_script_runs_quick() -> None:
     )
     ratio = float(done.stdout.split("ledger adds ")[1].split("%")[0])
     assert "N 5,000:" in done.stdout and ratio > 0
+
+
+def test_models_and_metrics_show_the_champions_realized_quality(
+    ws: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `lifecycle outcomes`, the service's /models carries each champion's newest
+    matured realized metrics and grade, and /metrics the gauges of them."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    home, old, _ = ws
+    outcomes_json(home)
+    settings = load_settings(home=home, environ={})
+    stored = latest_outcomes(settings)
+    monkeypatch.setenv("LIFECYCLE_HOME", str(home))
+    with TestClient(service_asgi_app()) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "service never became ready"
+            time.sleep(0.2)
+        models = {m["task"]: m for m in client.post("/models", json={}).json()["models"]}
+        metrics = client.get("/metrics").text
+    for task in ("churn", "ltv"):
+        realized = models[task]["realized"]
+        assert realized == stored[task][models[task]["version"]]
+        assert realized["as_of"].startswith(old)
+        assert realized["grade"] in {name for name, _ in GRADES} | {"poor"}
+    auc = stored["churn"][models["churn"]["version"]]["auc"]
+    line = next(
+        row
+        for row in metrics.splitlines()
+        if row.startswith("lifecycle_realized_quality{")
+        and 'metric="auc"' in row
+        and 'task="churn"' in row
+    )
+    assert float(line.rsplit(" ", 1)[1]) == pytest.approx(auc)
