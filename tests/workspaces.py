@@ -35,7 +35,7 @@ class TrainedWorkspace:
     home: Path
     results: dict[str, Any]  # task -> training.pipeline.TrainResult of the first training
     scores_path: Path  # the scores table `latest.parquet` points to
-    files: dict[str, tuple[int, int]]  # fingerprint() when built: shared means unchanged
+    files: dict[str, tuple[int, int]]  # fingerprint() at the last check: shared means unchanged
 
     def settings(self, environ: dict[str, str] | None = None) -> Settings:
         return load_settings(home=self.home, environ=environ or {})
@@ -195,19 +195,27 @@ def _replace_strings(message: Any, old: str, new: str) -> None:
 
 
 def fingerprint(home: Path) -> dict[str, tuple[int, int]]:
-    """Every file's (and symlink's) size and modification time."""
+    """Every file's (and symlink's) size and modification time.
+
+    SQLite's ``-shm`` files are left out: a reader of a WAL database creates and touches
+    that shared-memory index without changing any data.
+    """
     return {
         str(path.relative_to(home)): (path.lstat().st_size, path.lstat().st_mtime_ns)
         for path in sorted(home.rglob("*"))
-        if not path.is_dir() or path.is_symlink()
+        if (not path.is_dir() or path.is_symlink()) and not path.name.endswith("-shm")
     }
 
 
 def changed_files(workspace: TrainedWorkspace) -> list[str]:
-    """The files of a shared workspace that are new, gone or different since it was built."""
+    """The files of a shared workspace that are new, gone or different since the last
+    check; the fingerprint then moves on, so only the test that wrote is blamed."""
     now = fingerprint(workspace.home)
-    return sorted(
+    changed = sorted(
         name
         for name in now.keys() | workspace.files.keys()
         if now.get(name) != workspace.files.get(name)
     )
+    workspace.files.clear()
+    workspace.files.update(now)
+    return changed
