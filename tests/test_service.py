@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -154,33 +153,6 @@ def test_known_users_are_scored_with_reasons_and_versions(
             assert user.risk_band in ("low", "medium", "high")
             assert user.value_at_risk == pytest.approx(user.churn_probability * user.ltv)
     assert any(u.reasons for u in response.users)
-
-
-def test_scores_match_batch_scoring_of_the_same_users(scorer: Any, known_users: list[str]) -> None:
-    """The API adds no second scoring path: for the same users, the same numbers as batch
-    scoring (`score-all`'s function, offline features as of the latest cutoff)."""
-    import math
-
-    from serving.batch import score_all
-
-    batch = score_all(scorer.settings, champions=scorer.state.champions, write=False)
-    expected = batch.scores.set_index("user_id").loc[known_users[:20]]
-    served = scorer.score(known_users[:20]).users
-    compared = ("churn_probability", "conversion_probability", "ltv", "ltv_p10", "ltv_p90")
-    for user in served:
-        row = expected.loc[user.user_id]
-        for name in (*compared, "value_at_risk", "p_alive", "expected_purchases"):
-            want = row.get(name)
-            got = getattr(user, name)
-            if want is None or (isinstance(want, float) and math.isnan(want)):
-                assert got is None, (user.user_id, name)
-            else:
-                assert got == pytest.approx(float(want), rel=1e-6, abs=1e-9), (user.user_id, name)
-        assert (user.risk_band, user.lifecycle_stage) == (row["risk_band"], row["lifecycle_stage"])
-        stored = json.loads(row["reasons"]) if isinstance(row["reasons"], str) else []
-        assert [r.feature for r in user.reasons] == [r["feature"] for r in stored]
-    assert sum(u.churn_probability is not None for u in served) > 0
-    assert any(u.reasons for u in served)
 
 
 def test_unknown_users_get_the_cold_start_answer_not_a_failure(
@@ -665,47 +637,6 @@ def test_http_promote_moves_the_challenger_and_reloads(
         client.set_registered_model_alias(churn, registry.CHALLENGER, "1")
         httpx.post(f"{ready_server}/reload", json={}, timeout=60)
     assert champion_versions(home) == before
-
-
-def test_serve_command_serves_the_workspace(home: Path) -> None:
-    """`lifecycle serve` for real: a BentoML server of this workspace's champions over HTTP."""
-    from services import LOOPBACK, free_port
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
-    env |= {**SERVER_LIMITS, "BENTOML_HOME": str(home / "bentoml")}
-    lifecycle = Path(sys.executable).with_name("lifecycle")  # the installed console script
-    command = [str(lifecycle), "--home", str(home), "serve"]
-    command += ["--host", LOOPBACK, "--port", str(port)]
-    log = home / "serve-command.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    base = f"http://{LOOPBACK}:{port}"
-    try:
-        deadline = time.monotonic() + 150
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "never ready: " + log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        models = httpx.post(f"{base}/models", json={}, timeout=30)
-        assert models.status_code == 200, models.text
-        assert {m["task"]: m["version"] for m in models.json()["models"]} == champion_versions(home)
-        too_many = httpx.post(f"{base}/score", json={"user_ids": ["u"] * 51}, timeout=30)
-        assert too_many.status_code == 400  # the settings of the environment reached the server
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
 
 
 @pytest.mark.skipif(
