@@ -95,7 +95,7 @@ def _with_task_fields(base: type[_Model], name: str, columns: tuple[str, ...]) -
         for column in task.outputs
         if column in columns and column not in base.model_fields
     }
-    return create_model(name, __base__=base, **extra) if extra else base  # type: ignore[call-overload]
+    return create_model(name, __base__=base, __doc__=base.__doc__, **extra)  # type: ignore[call-overload]
 
 
 UserScore = _with_task_fields(_UserScore, "UserScore", tasks.output_columns())

@@ -69,7 +69,7 @@ def known_users(home: Path) -> list[str]:
 
 
 def champion_versions(home: Path) -> dict[str, str]:
-    from lifecycle import registry
+    from lifecycle import registry, tasks
 
     settings = load_settings(home=home, environ={})
     client = registry.client(settings)
@@ -77,7 +77,7 @@ def champion_versions(home: Path) -> dict[str, str]:
         task: str(
             registry.alias_version(client, registry.model_name("demo", task), "champion").version
         )
-        for task in registry.TASKS
+        for task in tasks.names()
     }
 
 

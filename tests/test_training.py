@@ -424,7 +424,9 @@ def test_runs_are_named_for_task_dataset_and_time_and_carry_the_commit(
     )
 
 
-def test_every_booster_logs_its_effective_hyperparameters(home: Path, trained: dict) -> None:
+def test_every_booster_logs_its_effective_hyperparameters(
+    home: Path, trained: dict, tmp_path: Path
+) -> None:
     """LTV's five boosters each log what they were trained with: objective, quantile level,
     spec values, and the trees grown, as the registered bundle's boosters record them."""
     settings = load_settings(home=home, environ={})
@@ -432,7 +434,7 @@ def test_every_booster_logs_its_effective_hyperparameters(home: Path, trained: d
     result = trained["ltv"]
     params = client.get_run(result.run_id).data.params
     bundle = ModelBundle.load(
-        registry.bundle_path(client, "demo-ltv", result.version, Path(home) / "ltv-params")
+        registry.bundle_path(client, "demo-ltv", result.version, tmp_path / "ltv-params")
     )
     assert params["ltv.objective"] == "gamma" and params["ltv_purchase.objective"] == "binary"
     boosters = {"ltv": bundle.booster, "ltv_purchase": bundle.purchase_booster}
@@ -451,7 +453,7 @@ def test_every_booster_logs_its_effective_hyperparameters(home: Path, trained: d
     assert not any(key.startswith("ltv") for key in churn)
 
 
-def test_environment_hyperparameters_reach_the_booster_and_the_run(home: Path) -> None:
+def test_environment_hyperparameters_reach_the_booster_and_the_run(trained_copy: Path) -> None:
     """LIFECYCLE_TRAINING__MODELS__CHURN__* is used for training and logged on the run; the
     spec's other values stay. (Never promoted: the champion stays the default model.)"""
     env = {
@@ -459,7 +461,7 @@ def test_environment_hyperparameters_reach_the_booster_and_the_run(home: Path) -
         "LIFECYCLE_TRAINING__MODELS__CHURN__NUM_BOOST_ROUND": "40",
         "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1",
     }
-    settings = load_settings(home=home, environ=env)
+    settings = load_settings(home=trained_copy, environ=env)
     result = train_task(settings, "churn")
     assert not result.promoted
     client = registry.client(settings)
@@ -467,7 +469,7 @@ def test_environment_hyperparameters_reach_the_booster_and_the_run(home: Path) -
     assert params["churn.learning_rate"] == "0.03" and params["churn.num_boost_round"] == "40"
     assert params["churn.num_leaves"] == "15"  # the spec's, not overridden
     bundle = ModelBundle.load(
-        registry.bundle_path(client, "demo-churn", result.version, Path(home) / "env-params")
+        registry.bundle_path(client, "demo-churn", result.version, trained_copy / "env-params")
     )
     assert bundle.booster.params["learning_rate"] == 0.03  # the registered model's own record
     assert bundle.booster.params["num_leaves"] == 15

@@ -197,13 +197,15 @@ def _replace_strings(message: Any, old: str, new: str) -> None:
 def fingerprint(home: Path) -> dict[str, tuple[int, int]]:
     """Every file's (and symlink's) size and modification time.
 
-    SQLite's ``-shm`` files are left out: a reader of a WAL database creates and touches
-    that shared-memory index without changing any data.
+    SQLite's ``-shm`` files and empty ``-wal`` files are left out: a reader of a WAL
+    database creates and touches them without changing any data.
     """
     return {
         str(path.relative_to(home)): (path.lstat().st_size, path.lstat().st_mtime_ns)
         for path in sorted(home.rglob("*"))
-        if (not path.is_dir() or path.is_symlink()) and not path.name.endswith("-shm")
+        if (not path.is_dir() or path.is_symlink())
+        and not path.name.endswith("-shm")
+        and not (path.name.endswith("-wal") and path.lstat().st_size == 0)
     }
 
 
