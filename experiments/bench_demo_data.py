@@ -5,6 +5,8 @@ baseline writes a random frame with as many rows and the same columns to Parquet
 ratio says how much the simulation costs on top of merely writing its output.
 
     uv run python experiments/bench_demo_data.py --users 10000 --users 1000000 [--json]
+    uv run python experiments/bench_demo_data.py --users 10000 --users 1000000 \
+        --doc docs/benchmarks.md     # the table of docs/benchmarks.md, and its results
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -107,11 +110,45 @@ def run_in_subprocess(users: int, seed: int) -> dict[str, float | int]:
     return json.loads(completed.stdout)
 
 
+def render_doc(name: str, results: dict[str, Any]) -> str:
+    """The doc's table: one line per size, and the memory each extra user costs."""
+    from docblocks import measured_on
+
+    runs = results["runs"]
+    lines = [
+        f"{measured_on(results['machine'])}, seed {results['seed']}, the default "
+        'three years; "write-only" is writing an equally sized random table to Parquet in '
+        "the same run:",
+        "",
+        "| users | events | time | events/s | peak RSS | vs write-only |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run['users']:,} | {run['events']:,} | {run['seconds']:.1f} s | "
+            f"{run['events_per_second'] / 1000:,.0f}k | {run['peak_rss_mb']:,.0f} MB | "
+            f"{run['ratio_to_baseline']:.1f}x |"
+        )
+    if len(runs) > 1:
+        small, large = min(runs, key=lambda r: r["users"]), max(runs, key=lambda r: r["users"])
+        per_user_kb = (
+            (large["peak_rss_mb"] - small["peak_rss_mb"]) * 1024 / (large["users"] - small["users"])
+        )
+        lines += [
+            "",
+            f"Peak memory grows by about {per_user_kb:.1f} KB per user from {small['users']:,} "
+            f"to {large['users']:,} users ({small['peak_rss_mb']:,.0f} to "
+            f"{large['peak_rss_mb']:,.0f} MB), whatever the number of events.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, action="append", help="repeatable; default 10000")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print one JSON list")
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = args.users or [10_000]
@@ -119,7 +156,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(measure(sizes[0], args.seed)))
         return
+    from docblocks import machine, record
+
+    meta = machine()
     results = [run_in_subprocess(users, args.seed) for users in sizes]
+    if args.doc:
+        command = "python experiments/bench_demo_data.py " + " ".join(argv or sys.argv[1:])
+        document = {"machine": meta, "seed": args.seed, "runs": results}
+        record(args.doc, "bench_demo_data", "bench_demo_data.py", command, document, render_doc)
     if args.json:
         print(json.dumps(results, indent=2))
         return

@@ -17,6 +17,7 @@ Steps, each in its own subprocess so peak RSS (``ru_maxrss``) belongs to that st
 
     .venv/bin/python experiments/bench_feature_store.py [--users 100000] [--cutoffs 12] [--json]
     .venv/bin/python experiments/bench_feature_store.py --users 2000 --cutoffs 3   # CI smoke, < 60 s
+    .venv/bin/python experiments/bench_feature_store.py --doc docs/benchmarks.md   # into the doc
 
 The table goes to stdout; with ``--json`` it goes to stderr and stdout gets the JSON.
 """
@@ -607,6 +608,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=30, help="untimed online lookups first")
     parser.add_argument("--workdir", help="kept; default a temporary directory, removed after")
     parser.add_argument("--json", action="store_true", help="JSON on stdout, table on stderr")
+    parser.add_argument("--doc", type=Path, help="write the tables into this doc's block")
     parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -626,6 +628,9 @@ def main(argv: list[str] | None = None) -> None:
         *("--users", str(args.users), "--cutoffs", str(args.cutoffs), "--days", str(args.days)),
         *("--seed", str(args.seed), "--reps", str(args.reps), "--warmup", str(args.warmup)),
     ]
+    from docblocks import machine, record
+
+    meta = machine()
     try:
         began = time.perf_counter()
         results = {step: run_step(run, step, passed) for step in STEPS}
@@ -639,10 +644,24 @@ def main(argv: list[str] | None = None) -> None:
         f"\ntotal {total} s, workdir {args.workdir}{' (removed)' if scratch else ''}",
         file=sys.stderr if args.json else sys.stdout,
     )
+    parameters = {k: v for k, v in vars(args).items() if k not in ("child", "json", "workdir")}
+    document = {"parameters": parameters, "steps": results, **summary, "total_seconds": total}
     if args.json:
-        parameters = {k: v for k, v in vars(args).items() if k not in ("child", "json")}
-        document = {"parameters": parameters, "steps": results, **summary, "total_seconds": total}
         print(json.dumps(document, indent=2, default=str))
+    if args.doc:
+        command = "python experiments/bench_feature_store.py " + " ".join(argv or sys.argv[1:])
+        document = json.loads(json.dumps(document | {"machine": meta}, default=str))
+        from bench_feature_store_doc import render_doc
+
+        record(
+            args.doc,
+            "bench_feature_store",
+            "bench_feature_store.py",
+            command,
+            document,
+            render_doc,
+            renderer="bench_feature_store_doc",
+        )
 
 
 if __name__ == "__main__":

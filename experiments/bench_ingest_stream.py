@@ -13,6 +13,7 @@ measures, each in its own subprocess so ``ru_maxrss`` is that variant's alone:
 It also checks that the streamed and the one-chunk datasets are identical.
 
     uv run python experiments/bench_ingest_stream.py [--rows 1000000 --rows 4000000] [--quick]
+    uv run python experiments/bench_ingest_stream.py --doc docs/benchmarks.md   # into the doc
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,12 +143,62 @@ def child(args: list[str]) -> dict[str, object]:
     return measure(step, Path(args[1]), Path(args[2]), int(args[3]) or None)
 
 
+LABELS = {
+    "pandas_read": "pandas read (baseline)",
+    "stream": "streamed ingest",
+    "one_chunk": "same code, one chunk",
+}
+
+
+def render_doc(name: str, results: dict[str, Any]) -> str:
+    """The doc's table: each size's variants against the same-run whole-file read."""
+    from docblocks import measured_on
+
+    runs = results["runs"]
+    chunk_rows = results["chunk_rows"] or "the default"
+    lines = [
+        f"{measured_on(results['machine'])}; `ingest.chunk_rows` {chunk_rows}:",
+        "",
+        "| rows | CSV | variant | time | peak RSS | RSS vs read | time vs read |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        base = run["pandas_read"]
+        for variant in VARIANTS:
+            row = run[variant]
+            lines.append(
+                f"| {run['rows']:,} | {run['csv_mb']:,.0f} MB | {LABELS[variant]} | "
+                f"{row['seconds']:.1f} s | {row['peak_rss_mb']:,.0f} MB | "
+                f"{row['peak_rss_mb'] / base['peak_rss_mb']:.2f}x | "
+                f"{row['seconds'] / base['seconds']:.2f}x |"
+            )
+    same = all(run["identical"] for run in runs)
+    lines += [
+        "",
+        "The streamed and one-chunk datasets are "
+        + ("identical in every run" if same else "NOT identical in every run")
+        + " ("
+        + ", ".join(f"{run['quarantined']:,} rows quarantined of {run['rows']:,}" for run in runs)
+        + ").",
+    ]
+    if len(runs) > 1:
+        small, large = min(runs, key=lambda r: r["rows"]), max(runs, key=lambda r: r["rows"])
+        grown = large["stream"]["peak_rss_mb"] - small["stream"]["peak_rss_mb"]
+        lines[-1] += (
+            f" {large['rows'] / small['rows']:.0f} times the rows cost the streamed ingest "
+            f"{grown:,.0f} MB more peak memory; the whole-file read grew by "
+            f"{large['pandas_read']['peak_rss_mb'] - small['pandas_read']['peak_rss_mb']:,.0f} MB."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="repeatable")
     parser.add_argument("--chunk-rows", type=int, help="default: ingest.chunk_rows' default")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 rows")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -154,8 +206,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = args.rows or ([20_000] if args.quick else [1_000_000, 4_000_000])
     chunk_rows = args.chunk_rows or (5_000 if args.quick else None)
+    from docblocks import machine, record
+
+    meta = machine()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         results = [bench(rows, chunk_rows, Path(tmp)) for rows in sizes]
+    if args.doc:
+        command = "python experiments/bench_ingest_stream.py " + " ".join(argv or sys.argv[1:])
+        document = {"machine": meta, "chunk_rows": chunk_rows, "runs": results}
+        record(
+            args.doc, "bench_ingest_stream", "bench_ingest_stream.py", command, document, render_doc
+        )
     if args.json:
         print(json.dumps(results, indent=2))
         return

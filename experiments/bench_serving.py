@@ -1,6 +1,8 @@
 """Scoring latency and throughput: in-process floor vs bare ASGI vs the BentoML service.
 
     LIFECYCLE_HOME=/tmp/lc_small .venv/bin/python experiments/bench_serving.py [--quick]
+    LIFECYCLE_HOME=/tmp/lc_small .venv/bin/python experiments/bench_serving.py --seconds 5 \
+        --doc docs/benchmarks.md                   # the table of docs/benchmarks.md
 
 Needs a trained workspace (demo-data, features build/apply/materialize, train all). In
 one run it measures, at 1 and 100 users per request:
@@ -80,7 +82,7 @@ def user_sample(home: Path, count: int = 2000) -> list[str]:
 def floor(home: Path, ids: list[str], users: int, seconds: float) -> dict[str, Any]:
     """Feast lookup + models in this process, one call at a time."""
     from lifecycle.settings import load_settings
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     scorer = Scorer(load_settings(home=home))
     scorer.load()
@@ -231,7 +233,7 @@ def baseline_app() -> Any:
     from starlette.routing import Route
 
     from lifecycle.settings import load_settings
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     scorer = Scorer(load_settings())
     scorer.load()
@@ -263,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--json", dest="json_out", type=Path, help="also write the rows as JSON here"
     )
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline_server:
@@ -282,7 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         env["BENTOML_CONFIG_OPTIONS"] = f"services.lifecycle_scoring.workers={args.workers}"
     ids = user_sample(home)
+    from docblocks import machine
 
+    meta = machine()
     rows: list[dict[str, Any]] = []
     for users in (1, 100):
         rows.append(floor(home, ids, users, args.seconds))
@@ -303,6 +308,20 @@ def main(argv: list[str] | None = None) -> None:
     rows += bento
 
     report(rows, {"bare ASGI (uvicorn)": bare_start, "bentoml": bento_start}, args)
+    if args.doc:
+        from docblocks import record
+
+        command = "python experiments/bench_serving.py " + " ".join(argv or sys.argv[1:])
+        document = {
+            "machine": meta,
+            "seconds": args.seconds,
+            "connections": args.connections,
+            "workers": args.workers,
+            "users_scored": len(ids),
+            "rows": rows,
+            "start_to_first_answer_s": {"bare": bare_start, "bentoml": bento_start},
+        }
+        record(args.doc, "bench_serving", "bench_serving.py", command, document, render_doc)
     if args.json_out:
         args.json_out.write_text(
             json.dumps(
@@ -313,6 +332,52 @@ def main(argv: list[str] | None = None) -> None:
                 indent=2,
             )
         )
+
+
+DOC_TARGETS = {
+    "floor (in process)": "in-process floor (Feast lookup + 3 models + reasons)",
+    "bare ASGI (uvicorn)": "bare ASGI (uvicorn) doing the same",
+    "bentoml": "BentoML service",
+}
+
+
+def render_doc(name: str, document: dict[str, Any]) -> str:
+    """The doc's table (every target, size and concurrency) and the ratios the aims are about."""
+    from docblocks import measured_on
+
+    rows, n = document["rows"], document["connections"]
+    by = {(r["target"], r["users_per_request"], r["connections"]): r for r in rows}
+    lines = [
+        f"{measured_on(document['machine'])}; {document['seconds']:.0f} s per row, "
+        f"{document['workers']} BentoML worker(s):",
+        "",
+        "| target | users/request | connections | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {DOC_TARGETS.get(r['target'], r['target'])} | {r['users_per_request']} | "
+            f"{r['connections']} | {r['req_per_s']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['errors']} |"
+        )
+    lines.append("")
+    for users in (1, 100):
+        floor_row = by[("floor (in process)", users, 1)]
+        bento_one, bento_n = by[("bentoml", users, 1)], by[("bentoml", users, n)]
+        bare_n = by[("bare ASGI (uvicorn)", users, n)]
+        lines.append(
+            f"- {users} user(s) per request: BentoML's p99 at 1 connection is "
+            f"{bento_one['p99_ms'] / floor_row['p99_ms']:.1f}x the in-process floor's (aim: within "
+            f"3x); its throughput at {n} connections is "
+            f"{bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x the bare-ASGI baseline's (aim: at "
+            "least 0.3x)."
+        )
+    start = document["start_to_first_answer_s"]
+    lines.append(
+        f"- Start to first answer: {start['bentoml']:.1f} s for `bentoml serve`, "
+        f"{start['bare']:.1f} s for bare uvicorn."
+    )
+    return "\n".join(lines) + "\n"
 
 
 def report(rows: list[dict[str, Any]], startup: dict[str, float], args: argparse.Namespace) -> None:

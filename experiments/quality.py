@@ -1,4 +1,4 @@
-"""Model quality on the demo product and the real data sets: the README's quality table.
+"""Model quality on the demo product and the real data sets: the quality table of docs/quality.md.
 
 Every model is compared with its baselines on the same rows, and on the demo with an
 ORACLE built from the generator's ground truth:
@@ -19,6 +19,7 @@ ORACLE built from the generator's ground truth:
   stratified k-fold CV (``training/snapshot.py``), mean over folds.
 
     uv run python experiments/quality.py --out quality.md          # full size
+    uv run python experiments/quality.py --doc docs/quality.md     # full size, into the doc
     uv run python experiments/quality.py --quick --out /tmp/q.md   # tiny, for CI
 """
 
@@ -132,6 +133,20 @@ class Row:
             "metrics": self.metrics,
             "verdict": self.verdict(),
         }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Row:
+        """The row ``to_dict`` wrote (the verdict is derived again, the error kept)."""
+        verdict = record.get("verdict", "")
+        error = verdict.removeprefix("not run: ") if verdict.startswith("not run: ") else ""
+        return cls(
+            record["dataset"],
+            record["task"],
+            record["evaluation"],
+            int(record["rows"]),
+            record["metrics"],
+            error,
+        )
 
 
 # --- running the project's own commands ---------------------------------------------------
@@ -410,10 +425,9 @@ def _pair(metrics: dict[str, float], task: str) -> str:
     return f"{metrics[first]:.3f} / {metrics[second]:.3f}"
 
 
-def markdown(rows: list[Row], header: str) -> str:
+def table_lines(rows: list[Row]) -> list[str]:
+    """The quality table: one line per dataset and task."""
     lines = [
-        header,
-        "",
         "| dataset | task | evaluated on | metric | LightGBM | baselines | oracle | rows | beats every baseline |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -431,7 +445,11 @@ def markdown(rows: list[Row], header: str) -> str:
             f"| {r.dataset} | {r.task} | {r.evaluation} | {first} / {second} | "
             f"**{_pair(r.metrics[MODEL], r.task)}** | {base} | {oracle} | {r.rows:,} | {verdict} |"
         )
-    lines += ["", "Per row:"]
+    return lines
+
+
+def markdown(rows: list[Row], header: str) -> str:
+    lines = [header, "", *table_lines(rows), "", "Per row:"]
     for r in rows:
         lines.append(f"- {r.dataset} {r.task} ({r.evaluation}): " + _sentence(r))
     lines += [
@@ -465,6 +483,12 @@ def _sentence(r: Row) -> str:
     )
 
 
+def render_doc(name: str, results: dict[str, Any]) -> str:
+    """The doc's quality block from recorded results (``--doc``): the run's header, the table."""
+    rows = [Row.from_dict(record) for record in results["rows"]]
+    return "\n".join([f"{results['header']}:", "", *table_lines(rows)]) + "\n"
+
+
 def single_threaded_models() -> None:
     """Quick mode: LightGBM on one thread (tiny data; two threads on a busy 2-core box spin
     on OpenMP barriers, 0.3 s per tree instead of 5 ms)."""
@@ -488,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, help="public data [settings data_root]")
     parser.add_argument("--out", type=Path, help="also write the markdown table here")
     parser.add_argument("--json", type=Path, help="write every metric as JSON here")
+    parser.add_argument(
+        "--doc",
+        type=Path,
+        help="write the table into this doc's 'quality' block and the results to docs/results/",
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -534,6 +563,12 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(table)
     if args.json:
         args.json.write_text(json.dumps([r.to_dict() for r in rows], indent=2, default=float))
+    if args.doc:
+        from docblocks import record
+
+        command = "python experiments/quality.py " + " ".join(argv or sys.argv[1:])
+        results = {"header": header, "rows": [r.to_dict() for r in rows]}
+        record(args.doc, "quality", "quality.py", command, results, render_doc)
     return 0
 
 

@@ -52,6 +52,12 @@ Files written to ``out_dir``:
     purchase within 90 days). With ``future_days < 90`` the 90-day outcomes are truncated.
 ``demo.json``
     parameters, the product model and the summary counts.
+
+With ``campaigns`` (settings ``demo.campaigns``, off by default), also ``campaigns.parquet``
+(who was targeted or held out, when, and both potential outcomes per member) and
+``campaign_lists/<name>.csv`` (the list ``lifecycle campaign start`` reads), the won-back
+orders in ``events.parquet``, and the campaigns in ``demo.json``: see
+:mod:`features.demo_campaigns`.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import contract
+from features.demo_campaigns import CampaignDesign, add_campaigns
 from features.demo_simulation import (
     CHANNELS,
     COUNTRIES,
@@ -247,12 +254,14 @@ def generate_demo(
     days: int = 1095,
     future_days: int = 365,
     progress: Callable[[int, int], None] | None = None,
+    campaigns: bool = False,
 ) -> DemoSummary:
     """Generate the demo data set into ``out_dir``, replacing it only once complete.
 
     Same arguments give byte-identical files. A crash leaves any previous data in place.
     ``progress(done, total)`` is called once per simulated week with ``done`` the share of
-    weeks simulated, expressed in users, ending at ``(users, users)``.
+    weeks simulated, expressed in users, ending at ``(users, users)``. ``campaigns`` adds
+    the randomized win-back campaigns of :mod:`features.demo_campaigns` (other bytes).
     """
     if users < 1:
         raise ValueError(f"demo users must be at least 1, got {users}")
@@ -288,6 +297,20 @@ def generate_demo(
             if buffered:
                 writer.write_table(_events_table(SimulatedEvents.concat(buffered), user_ids))
 
+        overlay = None
+        if campaigns:
+            overlay = add_campaigns(
+                building,
+                EVENTS_FILE,
+                EVENTS_SCHEMA,
+                people,
+                user_ids,
+                observed_start,
+                observed_end,
+                seed,
+            )
+            counts[PURCHASE] += len(overlay.orders)
+            revenue += float(overlay.orders[contract.AMOUNT].sum())
         end_us = micros(observed_end)
         pq.write_table(
             _ground_truth_table(people, outcomes, user_ids, end_us),
@@ -326,6 +349,9 @@ def generate_demo(
             "product_model": asdict(model),
             "summary": summary.to_json(),
         }
+        if overlay is not None:  # only then: without campaigns the file stays as it was
+            metadata["parameters"]["campaigns"] = True
+            metadata["campaigns"] = {"design": asdict(CampaignDesign()), "runs": overlay.summaries}
         (building / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         _swap_into_place(building, out_dir)
     except BaseException:

@@ -12,6 +12,9 @@ Locations, per dataset (all datasets unless one is named):
   transaction), or the entity's hash deleted from Redis.
 - ``scores/scores-*.parquet``: every scores table (``latest``/``previous`` are symlinks to
   them and keep pointing at the rewritten files); the Parquet metadata is kept.
+- ``ledger/dataset=<name>/as_of=<date>/*.parquet``: the prediction ledger, every as-of
+  date (``serving.ledger``), file by file; the Parquet metadata is kept. Realized outcomes
+  (``outcomes/``) hold aggregates only and stay.
 - any other list or report under the workspace that mentions a user: CSV/Parquet lists
   lose the user's rows; other text files (HTML reports, JSON) are deleted, since their
   aggregates and top lists were computed with the user. Re-run ``lifecycle report``.
@@ -371,6 +374,14 @@ def _forget_scores(settings: Settings, ids: set[str], record: ErasureRecord) -> 
     record.removed["scores"] = sum(_rewrite(p, ids) or 0 for p in tables)
 
 
+def _forget_ledger(settings: Settings, ids: set[str], record: ErasureRecord) -> list[Path]:
+    root = settings.workspace.ledger_dir
+    files = _table_files(root) if root.is_dir() else []
+    if files:
+        record.removed["ledger"] = sum(_rewrite(p, ids) or 0 for p in files)
+    return files
+
+
 def _mentions(text: str, patterns: list[re.Pattern[str]]) -> bool:
     return any(p.search(text) for p in patterns)
 
@@ -479,10 +490,12 @@ def forget(
     for name in names:
         _forget_online(settings, name, ids, record)
     _forget_scores(settings, ids, record)
+    ledger = _forget_ledger(settings, ids, record)
     demo = settings.workspace.demo_dir()
     handled = {p.resolve() for p in _table_files(demo)} if demo.is_dir() else set()
     handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}
     handled |= {p.resolve() for p in settings.workspace.features_dir.rglob("*.parquet")}
+    handled |= {p.resolve() for p in ledger}
     _forget_other_files(settings, ids, terms, record, handled)
     _scan_mlflow(settings, terms, record)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:

@@ -167,8 +167,12 @@ def compute_labels(
     users: pd.DataFrame | Path | None = None,
     features: pd.DataFrame | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    every_known_user: bool = False,
 ) -> pd.DataFrame:
     """(user_id, as_of, label) for the users in the task's population at each cutoff.
+
+    ``every_known_user``: label every user known at the cutoff whatever the task's population
+    (a campaign measures the outcome of whoever it targeted).
 
     ``features``: the feature rows at these cutoffs (at least ``user_id``, ``as_of`` and what
     :meth:`LabelSpec.eligible` reads), e.g. from the feature table; computed from ``events``
@@ -200,6 +204,8 @@ def compute_labels(
     frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     if tasks.get(spec.task).is_probability:
         frame[LABEL] = frame[LABEL].astype("int8")
+    if every_known_user:
+        return frame
     return _in_population(frame, spec, events, users, features, stamps)
 
 

@@ -60,6 +60,11 @@ class DemoSettings(_Section):
         description="days of observed history (3 years: a 365-day LTV horizon matures twice)",
     )
     future_days: int = Field(365, ge=0, description="days simulated past the end for ground truth")
+    campaigns: bool = Field(
+        False,
+        description="add randomized win-back campaigns with a known effect per user type "
+        "(features.demo_campaigns); off by default: they change the demo's bytes",
+    )
 
 
 class IngestSettings(_Section):
@@ -318,6 +323,18 @@ class DaskSettings(_Section):
     connect_timeout_seconds: float = Field(30, gt=0)
 
 
+class LedgerSettings(_Section):
+    """The prediction ledger every ``score-all`` appends to (``serving.ledger``)."""
+
+    retention_days: int = Field(
+        730,
+        ge=1,
+        description="as-of dates more than this many days older than the newest one in the "
+        "ledger are dropped on append; keep it above the longest label horizon (LTV: 365) "
+        "or their outcomes are never measured",
+    )
+
+
 class MonitorSettings(_Section):
     """When `lifecycle monitor` reports drift and exits 3 (formulas in ``serving.drift``)."""
 
@@ -366,6 +383,13 @@ class Settings(BaseSettings):
 
     home: Path = Path("workspace")
     dataset: str = "demo"  # the ingested dataset the pipeline works on
+    task_modules: str = Field(
+        "",
+        description="comma-separated modules that declare tasks beyond churn, conversion and LTV "
+        "(lifecycle.tasks.register); imported when settings load. The variable "
+        "LIFECYCLE_TASK_MODULES=a,b is also read by the task registry itself, so a server or "
+        "worker process knows the tasks before it reads its settings",
+    )
     data_root: Path = Path("../shared/data")  # where `lifecycle import` finds the public data sets
     demo: DemoSettings = Field(default_factory=DemoSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -377,6 +401,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @property
@@ -422,6 +447,9 @@ def load_settings(
             f"${RETIRED_KEY_ENV} is no longer read: set {ENV_PREFIX}PRIVACY__PSEUDONYM_KEY "
             "(or privacy.pseudonym_key_file) to the same key, and unset the old variable"
         )
+    from lifecycle import tasks
+
+    tasks.load_modules(m.strip() for m in settings.task_modules.split(","))
     return settings
 
 
@@ -466,7 +494,11 @@ class _Environment(EnvSettingsSource):
         try:
             return tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
+            pass
+        try:
             return super().decode_complex_value(field_name, field, value)
+        except ValueError:  # neither TOML nor JSON: validation names the variable and the type
+            return value
 
     def __call__(self) -> dict[str, Any]:
         data = super().__call__()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -126,15 +126,19 @@ _loaded_modules: set[str] = set()
 
 
 def _load_declared_modules() -> None:
-    for module in filter(
-        None, (m.strip() for m in os.environ.get(TASK_MODULES_ENV, "").split(","))
-    ):
+    load_modules(m.strip() for m in os.environ.get(TASK_MODULES_ENV, "").split(","))
+
+
+def load_modules(modules: Iterable[str]) -> None:
+    """Import each module (once) that declares tasks (settings ``task_modules``)."""
+    for module in filter(None, modules):
         if module not in _loaded_modules:
             try:
                 importlib.import_module(module)
             except ImportError as error:
                 raise UnknownTaskError(
-                    f"{TASK_MODULES_ENV} names the module {module!r}, which cannot be imported: {error}"
+                    f"task_modules (or {TASK_MODULES_ENV}) names the module {module!r}, which "
+                    f"cannot be imported: {error}"
                 ) from None
             _loaded_modules.add(module)
 

@@ -12,6 +12,10 @@ USERS_FILE = "users.parquet"  # ... and its users table, when it has one
 FEATURE_TABLE = "user_features.parquet"  # a dataset's as-of feature table
 LATEST_SCORES = "latest.parquet"  # the scores table lists and the service read
 PREVIOUS_SCORES = "previous.parquet"  # the one before it (movers)
+CAMPAIGN_SUFFIX = ".parquet"  # a campaign's members, scores and definition, one file each
+LEDGER_PART = "part-0.parquet"  # one file per ledger partition: replaced whole on a re-run
+OUTCOMES_FILE = "outcomes.json"  # a dataset's realized quality, as `lifecycle outcomes` stored it
+CAMPAIGN_FILE = "campaign.parquet"  # a randomized campaign table (``lifecycle import hillstrom``)
 
 
 class Workspace:
@@ -35,6 +39,10 @@ class Workspace:
     def users_if_any(self, dataset: str) -> Path | None:
         path = self.users(dataset)
         return path if path.is_file() else None
+
+    def campaign_table(self, dataset: str) -> Path:
+        """The dataset's randomized campaign table (treatment, arm, outcomes, features)."""
+        return self.dataset_dir(dataset) / CAMPAIGN_FILE
 
     def demo_dir(self) -> Path:
         return self.home / "demo"
@@ -76,6 +84,48 @@ class Workspace:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    # -- campaigns ---------------------------------------------------------------------------
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.home / "campaigns"
+
+    def campaign(self, name: str) -> Path:
+        """A campaign's record: who was targeted or held out, their scores, as-of and horizon."""
+        return self.campaigns_dir / f"{name}{CAMPAIGN_SUFFIX}"
+
+    def campaigns(self) -> list[Path]:
+        """Every recorded campaign, by name."""
+        if not self.campaigns_dir.is_dir():
+            return []
+        return sorted(
+            p for p in self.campaigns_dir.glob(f"*{CAMPAIGN_SUFFIX}") if not p.name.startswith(".")
+        )
+
+    def campaign_name(self, path: Path) -> str:
+        return path.name.removesuffix(CAMPAIGN_SUFFIX)
+
+    # -- the outcome loop --------------------------------------------------------------------
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.home / "ledger"
+
+    def ledger(self, dataset: str) -> Path:
+        """A dataset's prediction ledger: one Hive-style partition per as-of date."""
+        return self.ledger_dir / f"dataset={dataset}"
+
+    def ledger_partition(self, dataset: str, as_of: str) -> Path:
+        """The ledger file of one as-of date (``YYYY-MM-DD``)."""
+        return self.ledger(dataset) / f"as_of={as_of}" / LEDGER_PART
+
+    @property
+    def outcomes_dir(self) -> Path:
+        return self.home / "outcomes"
+
+    def outcomes(self, dataset: str) -> Path:
+        return self.outcomes_dir / dataset / OUTCOMES_FILE
 
     # -- monitoring --------------------------------------------------------------------------
 

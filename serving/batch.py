@@ -27,6 +27,8 @@ from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
+from serving.ledger import LedgerAppend
+from serving.ledger import append as append_to_ledger
 from serving.segments import SegmentDefinitions, rfm_segment, super_users
 
 if TYPE_CHECKING:
@@ -338,6 +340,7 @@ class BatchResult:
     seconds: dict[str, float]
     scores: pd.DataFrame
     kinds: dict[str, str] = field(default_factory=dict)  # task -> lightgbm or a baseline rule
+    ledger: LedgerAppend | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -348,6 +351,7 @@ class BatchResult:
             "model_kinds": self.kinds,
             "unavailable": self.unavailable,
             "seconds": self.seconds,
+            "ledger": self.ledger.to_dict() if self.ledger else None,
         }
 
     def lines(self) -> list[str]:
@@ -358,6 +362,14 @@ class BatchResult:
         ]
         if self.path:
             lines.append(f"scores table {self.path} (latest: {self.path.parent / LATEST_SCORES})")
+        if self.ledger:
+            lines.append(f"ledger {self.ledger.path.parent}")
+            lines += [f"  dropped by ledger.retention_days: as of {d}" for d in self.ledger.dropped]
+            lines += [
+                f"  warning: the {task} horizon ({days} days) is longer than ledger.retention_days: "
+                "its entries are dropped before their outcome can be measured"
+                for task, days in self.ledger.outlived.items()
+            ]
         lines += [f"  not scored: {task}: {why}" for task, why in self.unavailable.items()]
         return lines
 
@@ -372,8 +384,12 @@ def score_all(
     reasons_top: int | None = REASONS_TOP,
     allow_partial: bool = False,
     progress: Callable[[str], None] | None = None,
+    ledger: bool = True,
 ) -> BatchResult:
     """Score every user known at ``as_of`` (default: the feature table's latest cutoff).
+
+    A written table is also appended to the prediction ledger (``serving.ledger``), unless
+    ``ledger`` is false.
 
     Refuses when a task has no loadable champion, unless ``allow_partial``: a table without
     churn scores must not silently replace a complete ``latest``.
@@ -427,7 +443,7 @@ def score_all(
     else:
         scores = score_users(champions, features, definitions=definitions, reasons_top=reasons_top)
     seconds["scoring"] = round(time.perf_counter() - started, 2)
-    path = None
+    path, appended = None, None
     if write:
         started = time.perf_counter()
         metadata = {
@@ -442,9 +458,21 @@ def score_all(
             "personal_columns": personal_columns(features),
             "reasons_top": reasons_top,
             "users": len(scores),
+            # What each score predicts (task, horizon, ...): outcomes label the ledger with it.
+            "labels": {t: b.label for t, b in champions.bundles.items()},
         }
         path = write_scores(settings.workspace.scores_dir, scores, metadata)
         seconds["write"] = round(time.perf_counter() - started, 2)
+        if ledger:
+            started = time.perf_counter()
+            appended = append_to_ledger(
+                settings.workspace,
+                paths.dataset,
+                scores,
+                metadata,
+                retention_days=settings.ledger.retention_days,
+            )
+            seconds["ledger"] = round(time.perf_counter() - started, 2)
     return BatchResult(
         path,
         stamp,
@@ -454,4 +482,5 @@ def score_all(
         seconds,
         scores,
         champions.kinds,
+        appended,
     )

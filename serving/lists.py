@@ -28,6 +28,7 @@ from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.pseudonyms import pseudonym
 from serving.batch import reasons_text
+from serving.list_fields import list_fields, non_personal, rank_by_choices
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -35,51 +36,6 @@ if TYPE_CHECKING:
 MOVER_BY = ("value_at_risk", "churn_probability")
 CONTROL_SHARE = 0.1
 CONTROL_SEED = 0
-# Row context an operator reads besides the tasks' outputs (lifecycle.tasks), in list order.
-CONTEXT_BEFORE = ("rank", c.USER_ID)
-CONTEXT_AFTER = (
-    "value_at_risk",
-    "risk_band",
-    "p_alive",
-    "expected_purchases",
-    "lifecycle_stage",
-    "segment",
-    "super_user",
-    "days_since_last_activity",
-    "orders",
-    "revenue",
-    c.CHANNEL,
-    "top_reasons",
-    "control",
-)
-# Fields kept in exports besides those (never personal), and the movers' columns.
-OTHER_NON_PERSONAL = (
-    "as_of",
-    "days_since_last_purchase",
-    "tenure_days",
-    "churn_probability_before",
-    "churn_probability_change",
-    "value_at_risk_before",
-    "value_at_risk_change",
-)
-
-
-def rank_by_choices() -> tuple[str, ...]:
-    """What a list can be ranked by: value at risk, or any task's score."""
-    return ("value_at_risk", *(task.score for task in tasks.all_tasks()))
-
-
-def list_fields() -> tuple[str, ...]:
-    """The fields of a list row, in order (a column the scores table lacks is left out)."""
-    listed = (column for task in tasks.all_tasks() for column in task.listed)
-    return (*CONTEXT_BEFORE, *listed, *CONTEXT_AFTER)
-
-
-def non_personal() -> frozenset[str]:
-    """Columns an export may always carry: list fields, every task output, context."""
-    return frozenset((*list_fields(), *tasks.output_columns(), *OTHER_NON_PERSONAL))
-
-
 MOVER_FIELDS = (
     "churn_probability_before",
     "churn_probability_change",
@@ -89,7 +45,16 @@ MOVER_FIELDS = (
 
 
 class ListError(UserError):
-    """A list cannot be made as asked; the message names the option and the known values."""
+    """A list cannot be made as asked; the message names the option and the known values.
+
+    ``field`` is the parameter at fault, by its name in this module (a :class:`Filters`
+    field or a keyword of the list function), so a caller maps it to its own option or
+    request field without reading the message.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # -- control group and privacy ------------------------------------------------------------
@@ -98,7 +63,7 @@ class ListError(UserError):
 def control_flags(user_ids: Sequence[str] | pd.Series, seed: int, share: float) -> np.ndarray:
     """True for users in the control group: a stable hash of (seed, user id) below ``share``."""
     if not 0 <= share < 1:
-        raise ListError(f"--control-share must be in [0, 1), got {share}")
+        raise ListError(f"--control-share must be in [0, 1), got {share}", "control_share")
     prefix = f"{seed}:".encode()
     draws = np.fromiter(
         (
@@ -137,7 +102,8 @@ class Privacy:
             if found is None:
                 raise ListError(
                     "--pseudonymize needs a secret key: set LIFECYCLE_PRIVACY__PSEUDONYM_KEY "
-                    "or privacy.pseudonym_key_file"
+                    "or privacy.pseudonym_key_file",
+                    "pseudonymize",
                 )
             key = found[0]
         return cls(pseudonym_key=key, allowed_columns=tuple(allowed_columns))
@@ -151,7 +117,8 @@ def apply_privacy(
     if unknown:
         raise ListError(
             f"--allow-column {', '.join(unknown)}: not a personal column of this scores table "
-            f"(it has: {', '.join(personal) or 'none'})"
+            f"(it has: {', '.join(personal) or 'none'})",
+            "allowed_columns",
         )
     always = non_personal()
     keep = [col for col in rows.columns if col in always or col in privacy.allowed_columns]
@@ -176,30 +143,38 @@ class Filters:
 def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """Rows matching every filter; an unknown segment, stage or channel is an error naming the known ones."""
     keep = pd.Series(True, index=scores.index)
-    for option, column, wanted in (
-        ("--segment", "segment", filters.segment),
-        ("--stage", "lifecycle_stage", filters.stage),
-        ("--channel", c.CHANNEL, filters.channel),
+    for name, column, wanted in (
+        ("segment", "segment", filters.segment),
+        ("stage", "lifecycle_stage", filters.stage),
+        ("channel", c.CHANNEL, filters.channel),
     ):
         if wanted is None:
             continue
+        option = _option(name)
         values = scores[column].astype("string") if column in scores else pd.Series(dtype="string")
         known = sorted(values.dropna().unique())
         if not known:
-            raise ListError(f"{option} {wanted}: this scores table has no {column} values")
+            raise ListError(f"{option} {wanted}: this scores table has no {column} values", name)
         if wanted not in known:
-            raise ListError(f"{option} {wanted}: unknown; this scores table has {', '.join(known)}")
+            raise ListError(
+                f"{option} {wanted}: unknown; this scores table has {', '.join(known)}", name
+            )
         keep &= (values == wanted).fillna(False).to_numpy()
-    for option, column, bound in (
-        ("--min-ltv", "ltv", filters.min_ltv),
-        ("--min-churn", "churn_probability", filters.min_churn),
+    for name, column, bound in (
+        ("min_ltv", "ltv", filters.min_ltv),
+        ("min_churn", "churn_probability", filters.min_churn),
     ):
         if bound is None:
             continue
         if column not in scores:
-            raise ListError(f"{option}: this scores table has no {column} column")
+            raise ListError(f"{_option(name)}: this scores table has no {column} column", name)
         keep &= scores[column].astype(float).fillna(-np.inf) >= bound
     return scores if keep.all() else scores[keep]  # no copy of millions of rows for nothing
+
+
+def _option(name: str) -> str:
+    """The CLI option of a list parameter, as error messages name it."""
+    return "--" + name.replace("_", "-")
 
 
 def rank(scores: pd.DataFrame, rank_by: str, top: int | None = None) -> pd.DataFrame:
@@ -207,21 +182,39 @@ def rank(scores: pd.DataFrame, rank_by: str, top: int | None = None) -> pd.DataF
 
     With ``top``, only rows that can be in the first ``top`` are sorted (a partition first).
     """
+    return scores.iloc[_ranked_positions(scores, rank_by, top)[0]]
+
+
+def _ranked_positions(
+    scores: pd.DataFrame, rank_by: str, top: int | None
+) -> tuple[np.ndarray, int]:
+    """Row positions of :func:`rank`'s answer, and how many rows have the score at all."""
     if rank_by not in rank_by_choices():
-        raise ListError(f"--rank-by {rank_by}: expected one of {', '.join(rank_by_choices())}")
+        raise ListError(
+            f"--rank-by {rank_by}: expected one of {', '.join(rank_by_choices())}", "rank_by"
+        )
     if rank_by not in scores:
         raise ListError(
-            f"--rank-by {rank_by}: the scores table has no such column (model missing?)"
+            f"--rank-by {rank_by}: the scores table has no such column (model missing?)", "rank_by"
         )
     values = scores[rank_by].to_numpy(dtype=float)
     candidates = np.flatnonzero(~np.isnan(values))
+    ranked = len(candidates)
     if top is not None and 0 < top < len(candidates):
         # Keep every row tied with the top-th value so the user-id tie-break stays exact.
         threshold = -np.partition(-values[candidates], top - 1)[top - 1]
         candidates = candidates[values[candidates] >= threshold]
     ids = scores[c.USER_ID].to_numpy()[candidates].astype(str)
     order = candidates[np.lexsort((ids, -values[candidates]))]
-    return scores.iloc[order if top is None else order[:top]]
+    return (order if top is None else order[:top]), ranked
+
+
+@dataclass(frozen=True)
+class AtRiskPage:
+    """One page of the at-risk list and the size of the whole list."""
+
+    ranked: pd.DataFrame  # the page's scores rows, with rank, control and top_reasons
+    total: int  # users matching the filters that have the ranking score
 
 
 def at_risk(
@@ -240,14 +233,37 @@ def at_risk(
     user the flag it has in the whole scored population: it is not biased by filters or top-N.
     Pass the result to :func:`list_rows` for what an operator sees.
     """
+    return at_risk_page(
+        scores,
+        filters,
+        rank_by=rank_by,
+        limit=limit,
+        offset=offset,
+        control_share=control_share,
+        seed=seed,
+    ).ranked
+
+
+def at_risk_page(
+    scores: pd.DataFrame,
+    filters: Filters | None = None,
+    *,
+    rank_by: str = "value_at_risk",
+    limit: int | None = 100,
+    offset: int = 0,
+    control_share: float = CONTROL_SHARE,
+    seed: int = CONTROL_SEED,
+) -> AtRiskPage:
+    """:func:`at_risk` with the length of the whole list, for a caller that pages (the API)."""
     control_flags([], seed, control_share)  # validate the share before any work
     end = None if limit is None else offset + limit
-    ranked = rank(filter_scores(scores, filters or Filters()), rank_by, end)
-    page = ranked.iloc[offset:end].copy()
+    matching = filter_scores(scores, filters or Filters())
+    positions, total = _ranked_positions(matching, rank_by, end)
+    page = matching.iloc[positions[offset:end]].copy()
     page.insert(0, "rank", np.arange(offset + 1, offset + 1 + len(page)))
     page["control"] = control_flags(page[c.USER_ID], seed, control_share)
     page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
-    return page
+    return AtRiskPage(page, total)
 
 
 def list_rows(
@@ -279,7 +295,7 @@ def movers(
 ) -> pd.DataFrame:
     """Users in both tables whose ``by`` rose the most from the previous to the latest table."""
     if by not in MOVER_BY:
-        raise ListError(f"--by {by}: expected one of {', '.join(MOVER_BY)}")
+        raise ListError(f"--by {by}: expected one of {', '.join(MOVER_BY)}", "by")
     before = previous[[c.USER_ID, *(col for col in MOVER_BY if col in previous)]]
     before = before.rename(columns={col: f"{col}_before" for col in MOVER_BY})
     control_flags([], seed, control_share)
@@ -289,7 +305,7 @@ def movers(
             both[f"{col}_change"] = both[col] - both[f"{col}_before"]
     change = f"{by}_change"
     if change not in both:
-        raise ListError(f"--by {by}: the scores tables have no {by} column to compare")
+        raise ListError(f"--by {by}: the scores tables have no {by} column to compare", "by")
     rising = both[both[change] > 0]
     order = np.lexsort((rising[c.USER_ID].astype(str).to_numpy(), -rising[change].to_numpy(float)))
     page = rising.iloc[order if limit is None else order[:limit]].copy()
@@ -308,7 +324,7 @@ def export(rows: pd.DataFrame, out: Path, fmt: str | None = None) -> Path:
 
     fmt = fmt or ("parquet" if out.suffix == ".parquet" else "csv")
     if fmt not in ("csv", "parquet"):
-        raise ListError(f"--format {fmt}: expected csv or parquet")
+        raise ListError(f"--format {fmt}: expected csv or parquet", "fmt")
     with atomic_file(out) as staging:
         if fmt == "csv":
             rows.to_csv(staging, index=False, float_format="%.6g")
@@ -335,6 +351,10 @@ def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
             ]
     if "value_at_risk" in rows:
         shown["at risk"] = rows["value_at_risk"].map(lambda v: f"{v:,.0f}" if pd.notna(v) else "-")
+    if "expected_saved_value" in rows:
+        shown["saved"] = rows["expected_saved_value"].map(
+            lambda v: f"{v:,.1f}" if pd.notna(v) else "-"
+        )
     shown["stage"] = rows.get("lifecycle_stage", "")
     shown["segment"] = rows.get("segment", "")
     idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))

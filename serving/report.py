@@ -12,7 +12,7 @@ import base64
 import html
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,9 +285,10 @@ def render_report(
     *,
     top: int = TOP_ROWS,
     privacy: Privacy | None = None,
-    extra_sections: list[tuple[str, str]] | None = None,
+    extra_sections: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, int, list[str]]:
-    """The report's HTML, how many images it embeds, and its section titles."""
+    """The report's HTML, how many images it embeds, and its section titles
+    (``extra_sections``: (title, HTML) pairs other modules add at the end)."""
     scores = table.frame
     meta = table.metadata
     images = 0
@@ -456,7 +457,7 @@ def render_report(
             )
         )
 
-    sections += extra_sections or []  # (title, HTML) from other modules: drift, ...
+    sections += extra_sections
     versions = ", ".join(f"{t} v{v}" for t, v in meta.get("model_versions", {}).items())
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(
@@ -490,11 +491,20 @@ def build_report(
     table = table or latest_scores(settings)
     dataset = str(table.metadata.get("dataset", settings.dataset))
     evaluations = champion_evaluations(settings, dataset, table.metadata.get("model_versions", {}))
+    from lifecycle.outcomes import outcomes_section
+    from serving.campaigns import campaigns_section
     from serving.monitor import drift_section
 
-    drift = ("Drift: inputs and scores against the training window", drift_section(settings, table))
+    extra = [
+        found
+        for found in (outcomes_section(settings, dataset), campaigns_section(settings))
+        if found is not None
+    ]
+    extra.append(
+        ("Drift: inputs and scores against the training window", drift_section(settings, table))
+    )
     document, images, sections = render_report(
-        table, evaluations, top=top, privacy=privacy, extra_sections=[drift]
+        table, evaluations, top=top, privacy=privacy, extra_sections=extra
     )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:

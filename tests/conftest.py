@@ -1,11 +1,14 @@
-"""Shared fixtures: a workspace per test and the real public data sets."""
+"""Shared fixtures: a workspace per test, the real public data sets, and one trained demo
+workspace per session (read-only; a test that changes it works on a copy)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from workspaces import TrainedWorkspace, build_trained_workspace, changed_files, copy_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,3 +37,35 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if name.startswith("LIFECYCLE_") and name not in ("LIFECYCLE_HOME", "LIFECYCLE_DATA_ROOT"):
             monkeypatch.delenv(name)
     return workspace
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorkspace:
+    """The demo (2,000 users, seed 5) ingested, in Feast, trained, registered and batch
+    scored, built once per session with default settings. Read it, never change it: every
+    test using it is checked afterwards (``_shared_workspace_unchanged``)."""
+    home = tmp_path_factory.mktemp("trained") / "workspace"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_") and name != "LIFECYCLE_DATA_ROOT":
+                patch.delenv(name)
+        return build_trained_workspace(home)
+
+
+@pytest.fixture
+def trained_copy(trained_workspace: TrainedWorkspace, tmp_path: Path) -> Path:
+    """This test's own copy of the trained workspace, free to change."""
+    return copy_workspace(trained_workspace.home, tmp_path / "workspace")
+
+
+@pytest.fixture(autouse=True)
+def _shared_workspace_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that wrote into the shared workspace would change what later tests see."""
+    yield
+    if "trained_workspace" in request.fixturenames:
+        shared: TrainedWorkspace = request.getfixturevalue("trained_workspace")
+        changed = changed_files(shared)
+        assert not changed, (
+            f"{request.node.nodeid} changed the shared trained workspace {shared.home}: "
+            f"{changed[:10]}; use the trained_copy fixture to change a workspace"
+        )

@@ -262,3 +262,31 @@ def redis_workspace(home: Path, redis_dir: Path, users: int, seed: int) -> Itera
             ["features", "materialize"],
         )
         yield connection
+
+
+@contextlib.contextmanager
+def lifecycle_serve(home: Path, workdir: Path, ready_seconds: float = 120) -> Iterator[str]:
+    """``lifecycle --home HOME serve`` (the command operators run) on a free port, with no
+    other ``LIFECYCLE_`` variable set; yields its base URL once ``/readyz`` answers."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    lifecycle = Path(sys.executable).with_name("lifecycle")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
+        "BENTOML_HOME": str(workdir / "bentoml"),
+    }
+    command = [
+        str(lifecycle),
+        "--home",
+        str(home),
+        "serve",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+    ]
+    base = f"http://{LOOPBACK}:{port}"
+    with _running(
+        command, workdir / "serve.log", lambda: _http_ok(f"{base}/readyz"), ready_seconds, env=env
+    ):
+        yield base

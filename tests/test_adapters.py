@@ -104,3 +104,55 @@ def test_hillstrom_campaign_counts(shared_data: Path) -> None:
     by_arm = notes["conversion_by_arm"]
     assert by_arm["Mens E-Mail"] == pytest.approx(0.0125, abs=1e-4)
     assert by_arm["No E-Mail"] == pytest.approx(0.0057, abs=1e-4)
+
+
+def documented_counts(source: str) -> tuple[str, str]:
+    """The 'becomes' and 'counts (measured)' cells of a source's row in docs/datasets.md."""
+    page = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
+    for line in page.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        if cells[0] == f"`{source}`":
+            assert len(cells) == 3, f"{page}: the {source} row should have 3 cells: {line}"
+            return cells[1], cells[2]
+    raise AssertionError(f"{page}: no table row for `{source}`")
+
+
+def test_documented_counts_are_the_measured_ones(online_retail_loaded, shared_data: Path) -> None:
+    """docs/datasets.md's counts table says what the adapters measure on the real files."""
+    events, _ = online_retail_loaded
+    notes, reasons = events.report.notes, events.report.reasons
+    kinds = events.frame[c.EVENT_TYPE].value_counts()
+    quarantined = ", ".join(
+        f"{count:,} `{reason}`" for reason, count in sorted(reasons.items(), key=lambda r: -r[1])
+    )
+    assert documented_counts("online-retail")[1] == (
+        f"{notes['invoice_lines']:,} lines, {notes['customers']:,} customers; "
+        f"{notes['valid_purchase_lines']:,} valid purchase lines of "
+        f"{notes['valid_purchase_customers']:,} customers; loaded {kinds[c.PURCHASE]:,} "
+        f"purchases + {kinds[c.REFUND]:,} refunds; quarantined {quarantined}"
+    )
+    # docs/reliability.md counts the same quarantine in its "bad real rows" line.
+    reliability = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
+    assert (
+        f"| bad real rows | {events.report.rows_quarantined:,} online_retail lines quarantined "
+        f"({reasons['missing_user_id']:,} without customer, {reasons['duplicate_row']:,} repeats, "
+        f"{reasons['non_positive_unit_price']:,} non-positive prices); loaded + quarantined = "
+        f"{events.report.rows_loaded + events.report.rows_quarantined:,} read |"
+    ) in reliability
+
+    telco = adapters.telco_churn(shared_data / adapters.TELCO_CHURN_FILE)
+    attributes = [n for n in telco.frame.columns if n not in (c.USER_ID, c.LABEL)]
+    becomes, counts = documented_counts("telco-churn")
+    assert becomes == f"snapshot table: `user_id`, `label` (churned), {len(attributes)} attributes"
+    assert counts == (
+        f"{len(telco.frame):,} customers, churn {telco.frame[c.LABEL].mean():.2%}; the "
+        f"{telco.report.notes['total_charges_blank_kept_as_null']} blank `TotalCharges` "
+        "(tenure 0) kept as null"
+    )
+
+    hillstrom = adapters.hillstrom(shared_data / adapters.HILLSTROM_FILE)
+    h = hillstrom.report.notes
+    assert documented_counts("hillstrom")[1] == (
+        f"{len(hillstrom.frame):,} customers; visit {h['visit_rate']:.3%}, conversion "
+        f"{h['conversion_rate']:.3%}, mean spend {h['mean_spend']:.4f}"
+    )

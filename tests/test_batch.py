@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from services import run_cli
+from workspaces import TrainedWorkspace
 
 from features.asof import AS_OF, feature_cutoffs
 from features.store import historical_features, open_store, store_paths
@@ -93,28 +94,20 @@ def test_reasons_go_to_the_top_of_each_ranking() -> None:
     assert reason_rows(scores.drop(columns="churn_probability"), top=5).size == 0
 
 
-# -- end to end on a trained workspace -----------------------------------------------------
+# -- end to end on the shared trained workspace (a copy where a test writes) ---------------
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("batch_ws")
-    run_cli(home, "demo-data", "--users", "2000", "--seed", "5")
-    run_cli(home, "features", "build")
-    run_cli(home, "features", "apply")
-    run_cli(home, "train", "all")
-    return home
+@pytest.fixture
+def home(trained_workspace: TrainedWorkspace) -> Path:
+    """The shared trained and batch-scored workspace, for tests that only read it."""
+    return trained_workspace.home
 
 
-@pytest.fixture(scope="module")
-def scored(home: Path) -> dict:
-    return json.loads(run_cli(home, "--json", "score-all"))
-
-
-def test_score_all_scores_every_known_user_with_one_code_path(home: Path, scored: dict) -> None:
+def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path) -> None:
     from serving.scoring import load_champions, score_frame
 
-    settings = load_settings(home=home, environ={})
+    scored = json.loads(run_cli(trained_copy, "--json", "score-all"))
+    settings = load_settings(home=trained_copy, environ={})
     table = read_scores(Path(scored["path"]))
     paths = store_paths(settings)
     features = pd.read_parquet(paths.feature_table)
@@ -157,7 +150,7 @@ def test_score_all_scores_every_known_user_with_one_code_path(home: Path, scored
 
 
 def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
-    home: Path, scored: dict, tmp_path: Path
+    home: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "at_risk.csv"
     printed = run_cli(home, "at-risk", "--top", "25", "--out", str(out))
@@ -203,9 +196,11 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
     assert pd.read_parquet(parquet)["ltv"].is_monotonic_decreasing
 
 
-def test_as_of_must_be_a_cutoff_and_features_build_adds_one(home: Path, scored: dict) -> None:
+def test_as_of_must_be_a_cutoff_and_features_build_adds_one(trained_copy: Path) -> None:
+    home = trained_copy
     settings = load_settings(home=home, environ={})
     table = store_paths(settings).feature_table
+    latest = read_scores(home / "scores" / LATEST_SCORES).path
     with pytest.raises(ScoringError, match="run `lifecycle features build --as-of 2025-06-15`"):
         resolve_as_of(table, "2025-06-15")
     result = CliRunner().invoke(main, ["--home", str(home), "score-all", "--as-of", "2025-06-15"])
@@ -216,10 +211,11 @@ def test_as_of_must_be_a_cutoff_and_features_build_adds_one(home: Path, scored: 
     assert "segments as of 2025-06-15" in segments and "champions" in segments
     assert "super users (top 20% by revenue)" in segments
     # Nothing was written: the latest table is still the one scored before.
-    assert read_scores(home / "scores" / LATEST_SCORES).path == Path(scored["path"]).resolve()
+    assert read_scores(home / "scores" / LATEST_SCORES).path == latest
 
 
-def test_movers_compare_latest_with_previous(home: Path, scored: dict, tmp_path: Path) -> None:
+def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
+    home = trained_copy
     settings = load_settings(home=home, environ={})
     month_before = feature_cutoffs(store_paths(settings).feature_table)[-5]  # weekly cutoffs
     earlier = batch.score_all(settings, month_before, reasons_top=None)
@@ -237,7 +233,8 @@ def test_movers_compare_latest_with_previous(home: Path, scored: dict, tmp_path:
     assert not {"country", "device"} & set(rows[0])
 
 
-def test_report_is_self_contained_with_model_plots(home: Path, scored: dict) -> None:
+def test_report_is_self_contained_with_model_plots(trained_copy: Path) -> None:
+    home = trained_copy
     printed = json.loads(run_cli(home, "--json", "report"))
     path = Path(printed["path"])
     text = path.read_text()
@@ -256,9 +253,10 @@ def test_report_is_self_contained_with_model_plots(home: Path, scored: dict) -> 
     assert "country" not in text.split("at-risk users")[-1]  # no personal columns in the list
 
 
-def test_score_and_report_is_what_run_ends_with(home: Path, scored: dict) -> None:
+def test_score_and_report_is_what_run_ends_with(trained_copy: Path) -> None:
     from serving.report import score_and_report
 
+    home = trained_copy
     lines: list[str] = []
     summary = score_and_report(load_settings(home=home, environ={}), top=5, echo=lines.append)
     assert lines[0].startswith("top 5 at-risk users by value at risk as of")
@@ -270,8 +268,12 @@ def test_score_and_report_is_what_run_ends_with(home: Path, scored: dict) -> Non
     )
 
 
+MAX_QUICK_RATIO = 10  # batch scoring time / pure LightGBM predict time, 5k users
+MAX_MEMORY_MULTIPLE = 3  # peak memory above start / feature matrix size (the benchmark's aim)
+
+
 @pytest.mark.slow
-def test_benchmark_script_runs_quick() -> None:
+def test_benchmark_script_stays_within_its_time_and_memory_bounds() -> None:
     import subprocess
     import sys
 
@@ -284,5 +286,12 @@ def test_benchmark_script_runs_quick() -> None:
         check=True,
     )
     ratio = float(done.stdout.split("ratio to pure predict: ")[1].split("x")[0])
-    memory = float(done.stdout.split("MiB = ")[1].split("x")[0])
-    assert ratio > 0 and memory >= 0 and "users: 5,000" in done.stdout
+    memory_multiple = float(done.stdout.split("MiB = ")[1].split("x")[0])
+    reasons = int(done.stdout.split("reasons for ")[1].split(" users")[0].replace(",", ""))
+    assert "users: 5,000" in done.stdout and reasons > 0
+    # At 5k users fixed per-call costs (segments, reasons, ranking) dominate: measured 4.6x
+    # pure predict on a loaded 2-core box (the 1.5x aim is for 1M users). Scoring that did
+    # per-row Python work, or scored each user more than once, would be far above 10x.
+    assert ratio < MAX_QUICK_RATIO, done.stdout
+    # Scoring must not hold several copies of the feature matrix at once (measured 1.3x).
+    assert memory_multiple <= MAX_MEMORY_MULTIPLE, done.stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_training import run_cli
+from workspaces import TrainedWorkspace, copy_workspace
 
 from features import contract as c
 from features.labels import LABEL
@@ -54,18 +54,16 @@ def client() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("dask_ws")
-    run_cli(home, "demo-data", "--users", "2000", "--seed", "5")
-    run_cli(home, "features", "build")
-    run_cli(home, "features", "apply")
-    return home
+def home(trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained workspace: the Dask churn model is registered in it."""
+    return copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("dask") / "workspace")
 
 
 @pytest.fixture(scope="module")
-def churn_results(home: Path) -> dict:
-    """The churn model trained by the pipeline in process, then with ``training.engine = dask``."""
-    local = train_task(load_settings(home=home, environ={}), "churn")
+def churn_results(trained_workspace: TrainedWorkspace, home: Path) -> dict:
+    """The churn model the pipeline trained in process (the workspace's champion), and the
+    same training with ``training.engine = dask``."""
+    local = trained_workspace.results["churn"]
     # The Dask model's metrics differ from the local one's only by chance (partitioning), so
     # which one the gate keeps would too: the in-process model stays champion for the tests
     # that score with it.

@@ -11,11 +11,13 @@ or missing champion artifact reported as unavailable with a reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -27,12 +29,12 @@ from lifecycle.settings import Settings, load_settings
 ENTRY = Path(__file__).with_name("fault_entry.py")
 REPO = ENTRY.parents[1]
 USERS = ["u0000001", "u0000002", "u0000003", "u0000010", "u0000500"]
-FAULTS: list[str] = []  # every fault injected, reported at the end
 
 
 def kill_at(home: Path, point: str, *args: str, timeout: float = 60) -> None:
-    """Run ``lifecycle ARGS`` until it reaches ``point``, then SIGKILL its process group."""
-    marker = home.parent / f"reached-{point}-{len(FAULTS)}"
+    """Run ``lifecycle ARGS`` until it reaches ``point``, then SIGKILL its process group;
+    fails the test if the command ends (or never gets) there first."""
+    marker = home.parent / f"reached-{point}-{uuid.uuid4().hex}"
     process = subprocess.Popen(
         [sys.executable, str(ENTRY), point, str(marker), "--home", str(home), "--quiet", *args],
         cwd=REPO,
@@ -50,10 +52,10 @@ def kill_at(home: Path, point: str, *args: str, timeout: float = 60) -> None:
             assert time.monotonic() < deadline, f"{args} never reached {point}"
             time.sleep(0.05)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # already ended: nothing to kill
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL  # killed, not finished
-    FAULTS.append(f"{point}: {' '.join(args)}")
 
 
 def settings(home: Path) -> Settings:
@@ -79,16 +81,10 @@ def online(home: Path) -> pd.DataFrame:
     return result.frame.sort_index(axis=1)
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("faults") / "workspace"
-    run_cli(home, "demo-data", "--users", "1000", "--seed", "4")
-    run_cli(home, "features", "build")
-    run_cli(home, "features", "apply")
-    run_cli(home, "features", "materialize")
-    run_cli(home, "train", "all")
-    run_cli(home, "score-all")
-    return home
+@pytest.fixture
+def home(trained_copy: Path) -> Path:
+    """This test's own copy of the trained, materialized and batch-scored demo workspace."""
+    return trained_copy
 
 
 def test_kill_during_materialize_keeps_the_online_store_and_the_next_run_recovers(
@@ -142,10 +138,14 @@ def test_kill_during_score_all_keeps_the_latest_table_and_lists(home: Path) -> N
 
 
 def test_kill_during_promotion_leaves_old_or_new_champion_that_loads(home: Path) -> None:
+    from lifecycle import registry
     from serving.scoring import load_champions
 
-    old = champion_versions(home)["churn"]
-    new = "1" if old != "1" else "2"
+    # A second version to promote: the champion's artifacts registered again.
+    client = registry.client(settings(home))
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    old = str(champion.version)
+    new = str(client.create_model_version("demo-churn", champion.source, champion.run_id).version)
     kill_at(home, "alias", "promote", "churn", new, "--reason", "fault test")
     assert champion_versions(home)["churn"] in (old, new)  # never missing
     champions = load_champions(settings(home))
@@ -225,7 +225,6 @@ def test_a_corrupt_or_missing_champion_artifact_is_reported_unavailable(
             booster.write_bytes(backup[: len(backup) // 3])
         else:
             booster.unlink()
-        FAULTS.append(f"{damage} champion booster.txt")
         champions = load_champions(settings(home))
         assert "ltv" not in champions.bundles
         reason = champions.unavailable["ltv"]
@@ -236,8 +235,8 @@ def test_a_corrupt_or_missing_champion_artifact_is_reported_unavailable(
     assert not load_champions(settings(home)).unavailable
 
 
-def test_report_faults_injected() -> None:
-    print(f"\nfaults injected: {len(FAULTS)}")
-    for fault in FAULTS:
-        print(f"  {fault}")
-    assert len(FAULTS) == 7
+def test_a_command_that_never_reaches_its_fault_point_fails_the_test(tmp_path: Path) -> None:
+    """No fault test can pass without its fault: ``kill_at`` fails when the command ends
+    before the point (here `lifecycle models` never registers a model)."""
+    with pytest.raises(pytest.fail.Exception, match=r"ended \(0\) before register"):
+        kill_at(tmp_path / "workspace", "register", "models")

@@ -196,7 +196,7 @@ def test_training_refuses_features_no_service_holds_yet(evolved: Evolved, tmp_pa
 
 
 def test_the_champion_keeps_being_served_with_its_service(evolved: Evolved) -> None:
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     settings = settings_of(evolved.home)
     champions = load_champions(settings, cache=evolved.home / "models-check")
@@ -228,7 +228,7 @@ def test_the_champion_keeps_being_served_with_its_service(evolved: Evolved) -> N
 def test_a_champion_whose_service_is_gone_is_refused_with_the_fix(
     evolved: Evolved, tmp_path: Path
 ) -> None:
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     settings = copied(evolved, tmp_path)
     open_store(settings).delete_feature_service("churn_v1")

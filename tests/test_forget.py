@@ -5,7 +5,6 @@ and a crash mid-way leaves the previous files readable."""
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from services import prepare
+from workspaces import copy_workspace
 
 from features import contract as c
 from features.erasure import forget, log_entries
@@ -81,9 +81,8 @@ def base_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ws(base_home: Path, tmp_path: Path) -> Path:
-    home = tmp_path / "ws"
-    shutil.copytree(base_home, home, symlinks=True)
-    return home
+    # Re-pointed, not only copied: the Feast registry names base_home's feature table.
+    return copy_workspace(base_home, tmp_path / "ws")
 
 
 def table_files(home: Path) -> list[Path]:

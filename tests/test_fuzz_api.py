@@ -4,7 +4,7 @@ A real ``bentoml serve`` of a small trained workspace on a free loopback port. E
 operation in ``/docs.json`` gets up to ``MAX_EXAMPLES`` generated requests (valid ones and,
 through schemathesis's negative mode, invalid ones); each answer must not be a 5xx, must
 have a documented status code and content type, and its body must match the documented
-schema (the service documents its 4xx/503 answers, see ``serving.service.document_errors``).
+schema (the service documents its 4xx/503 answers, see ``serving.openapi.document_errors``).
 Bounded: ~25 examples per operation, no per-example deadline, one minute at most in all.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import os
 from pathlib import Path
@@ -16,6 +18,7 @@ from serving.lists import (
     ListError,
     Privacy,
     at_risk,
+    at_risk_page,
     control_flags,
     export,
     format_rows,
@@ -123,6 +126,51 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
         at_risk(frame.assign(channel=None), Filters(channel="email"))
     with pytest.raises(ListError, match="--min-ltv"):
         at_risk(frame.drop(columns="ltv"), Filters(min_ltv=1), rank_by="churn_probability")
+
+
+def test_error_names_the_parameter_at_fault_structurally() -> None:
+    """Every list error carries the parameter it is about, by its name in serving.lists, so
+    the CLI and the API map it to an option or a request field without reading the text."""
+    frame = scores_table()
+    parameters = {f.name for f in dataclasses.fields(Filters)} | set(
+        inspect.signature(at_risk_page).parameters
+    )
+    cases = [
+        (lambda: at_risk(frame, Filters(segment="vip")), "segment"),
+        (lambda: at_risk(frame, Filters(stage="asleep")), "stage"),
+        (lambda: at_risk(frame.assign(channel=None), Filters(channel="email")), "channel"),
+        (lambda: at_risk(frame.drop(columns="ltv"), Filters(min_ltv=1)), "min_ltv"),
+        (
+            lambda: at_risk(frame.drop(columns="churn_probability"), Filters(min_churn=0.5)),
+            "min_churn",
+        ),
+        (lambda: at_risk(frame, rank_by="revenue"), "rank_by"),
+        (lambda: at_risk(frame.drop(columns="ltv"), rank_by="ltv"), "rank_by"),
+        (lambda: at_risk(frame, control_share=1.5), "control_share"),
+    ]
+    for make, field in cases:
+        with pytest.raises(ListError) as error:
+            make()
+        assert error.value.field == field, str(error.value)
+        assert field in parameters
+    with pytest.raises(ListError) as by:
+        movers(frame, frame, by="ltv")
+    assert by.value.field == "by" and "by" in inspect.signature(movers).parameters
+
+
+def test_a_page_knows_the_size_of_the_whole_list() -> None:
+    frame = scores_table()
+    whole = at_risk(frame, Filters(min_ltv=10), limit=None, control_share=0.5, seed=4)
+    pages = [
+        at_risk_page(frame, Filters(min_ltv=10), limit=2, offset=offset, control_share=0.5, seed=4)
+        for offset in (0, 2, 4)
+    ]
+    assert [p.total for p in pages] == [len(whole)] * 3 == [5] * 3  # u6 has no value at risk
+    stitched = pd.concat([p.ranked for p in pages])
+    assert stitched["user_id"].tolist() == whole["user_id"].tolist()
+    assert stitched["rank"].tolist() == whole["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert stitched["control"].tolist() == whole["control"].tolist()
+    assert pages[2].ranked["user_id"].tolist() == ["u1"]  # the last page is short
 
 
 # -- control group ------------------------------------------------------------------------

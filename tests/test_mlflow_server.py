@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from services import mlflow_server
-from test_training import run_cli
+from services import mlflow_server, run_cli
+from workspaces import TrainedWorkspace, copy_workspace
 
 from lifecycle import registry
 from lifecycle.settings import load_settings
@@ -28,12 +28,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, server: tuple[str, Path]) -> Path:
-    home = tmp_path_factory.mktemp("server_ws")
+def home(
+    trained_workspace: TrainedWorkspace,
+    tmp_path_factory: pytest.TempPathFactory,
+    server: tuple[str, Path],
+) -> Path:
+    """The demo's data and features in Feast, without the local MLflow store (nor the scores
+    of its models): tracking goes to the server."""
+    home = copy_workspace(
+        trained_workspace.home,
+        tmp_path_factory.mktemp("server_ws") / "workspace",
+        skip=("mlflow", "scores"),
+    )
     (home / "lifecycle.toml").write_text(f'[tracking]\nuri = "{server[0]}"\n')
-    run_cli(home, "demo-data", "--users", "2000", "--seed", "5")
-    run_cli(home, "features", "build")
-    run_cli(home, "features", "apply")
     return home
 
 

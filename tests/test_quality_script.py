@@ -68,3 +68,11 @@ def test_quality_quick_produces_a_row_per_dataset_and_task(
         "test",
         "observed",
     }
+    # The doc's block (--doc) renders the same table from the recorded rows.
+    sys.path.insert(0, str(REPO / "experiments"))
+    from quality import render_doc
+
+    header = table.splitlines()[0]
+    block = render_doc("quality", {"header": header, "rows": records}).splitlines()
+    assert block[0] == f"{header}:"
+    assert block[2:] == [line for line in table.splitlines() if line.startswith("|")]

@@ -3,6 +3,8 @@ and a real ``bentoml serve`` subprocess on a free local port called over HTTP.""
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import subprocess
 import sys
@@ -15,11 +17,9 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from pydantic import ValidationError
-from services import bentoml_server, prepare, service_asgi_app
+from services import bentoml_server, prepare, run_cli, service_asgi_app
 
-from lifecycle.cli import main
 from lifecycle.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def known_users(home: Path) -> list[str]:
 
 
 def champion_versions(home: Path) -> dict[str, str]:
-    from lifecycle import registry
+    from lifecycle import registry, tasks
 
     settings = load_settings(home=home, environ={})
     client = registry.client(settings)
@@ -77,7 +77,7 @@ def champion_versions(home: Path) -> dict[str, str]:
         task: str(
             registry.alias_version(client, registry.model_name("demo", task), "champion").version
         )
-        for task in registry.TASKS
+        for task in tasks.names()
     }
 
 
@@ -88,16 +88,20 @@ def promote(home: Path, task: str, version: str) -> None:
 
 
 def write_batch_scores(home: Path) -> Path:
+    """A hand-made scores table as ``latest`` (reasons as batch scoring stores them: JSON)."""
     path = home / "scores" / "latest.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    reasons = [
-        {
-            "feature": "recency_days",
-            "value": 40.0,
-            "contribution": 0.5,
-            "text": "no activity for 40 days",
-        }
-    ]
+    path.unlink(missing_ok=True)  # a link to a real `score-all` table: replace, never write through
+    reasons = json.dumps(
+        [
+            {
+                "feature": "recency_days",
+                "value": 40.0,
+                "contribution": 0.5,
+                "text": "no activity for 40 days",
+            }
+        ]
+    )
     pd.DataFrame(
         {
             "user_id": ["a", "b", "c", "d"],
@@ -108,7 +112,7 @@ def write_batch_scores(home: Path) -> Path:
             "lifecycle_stage": ["at_risk", "active", "at_risk", "silent"],
             "segment": ["s1", "s2", "s1", "s1"],
             "channel": ["email", "organic", "email", "social"],
-            "reasons": [reasons, [], reasons, []],
+            "reasons": [reasons, "[]", reasons, None],
         }
     ).to_parquet(path)
     return path
@@ -119,7 +123,7 @@ def write_batch_scores(home: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def scorer(home: Path) -> Iterator[Any]:
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     loaded = Scorer(load_settings(home=home, environ={}))
     loaded.load()
@@ -151,20 +155,6 @@ def test_known_users_are_scored_with_reasons_and_versions(
     assert any(u.reasons for u in response.users)
 
 
-def test_scores_match_batch_scoring_of_the_same_features(
-    scorer: Any, known_users: list[str]
-) -> None:
-    """The API adds no second scoring path: same numbers as score_frame on the store's rows."""
-    from features.store import online_features
-    from serving.scoring import score_frame
-
-    state = scorer.state
-    online = online_features(state.store, known_users[:5], "churn_v1")
-    expected = score_frame(state.champions, online.frame)
-    got = scorer.score(known_users[:5]).users
-    assert [u.ltv for u in got] == pytest.approx(expected["ltv"].tolist())
-
-
 def test_unknown_users_get_the_cold_start_answer_not_a_failure(
     scorer: Any, known_users: list[str]
 ) -> None:
@@ -192,7 +182,7 @@ def test_too_many_users_names_the_field(scorer: Any) -> None:
 
 
 def test_score_features_scores_supplied_rows(scorer: Any) -> None:
-    from serving.service import FeatureRow
+    from serving.schemas import FeatureRow
 
     row = FeatureRow(
         user_id="prospect", features={"recency_days": 3, "tenure_days": 10, "channel": "email"}
@@ -202,7 +192,7 @@ def test_score_features_scores_supplied_rows(scorer: Any) -> None:
 
 
 def test_score_features_reports_each_bad_field(scorer: Any) -> None:
-    from serving.service import FeatureRow
+    from serving.schemas import FeatureRow
 
     rows = [
         FeatureRow(user_id="a", features={"recency_days": "three", "channel": 4.0}),
@@ -220,7 +210,7 @@ def test_score_features_reports_each_bad_field(scorer: Any) -> None:
 
 
 def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
-    from serving.service import ApiError
+    from serving.errors import ApiError
 
     path = home / "scores" / "latest.parquet"
     if path.exists():
@@ -241,7 +231,82 @@ def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
         and page.users[0].rank == 2
     )
     assert page.users[0].reasons[0].feature == "recency_days"
+    assert page.users[0].top_reasons == "no activity for 40 days"
     assert [u.user_id for u in scorer.at_risk(channel="email", min_ltv=50).users] == ["c"]
+    by_churn = scorer.at_risk(rank_by="churn_probability", limit=2)
+    assert [u.user_id for u in by_churn.users] == [
+        "a",
+        "d",
+    ] and by_churn.rank_by == "churn_probability"
+
+
+def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
+    from serving.lists import CONTROL_SEED, CONTROL_SHARE, control_flags
+
+    write_batch_scores(home)
+    ids = ["b", "c", "d", "a"]
+    default = scorer.at_risk()
+    assert (default.control_share, default.seed) == (CONTROL_SHARE, CONTROL_SEED)
+    assert [u.control for u in default.users] == control_flags(
+        ids, CONTROL_SEED, CONTROL_SHARE
+    ).tolist()
+    for seed in range(20):  # some seed puts some but not all of the four in the group
+        flags = control_flags(ids, seed, 0.5).tolist()
+        if any(flags) and not all(flags):
+            break
+    assert any(flags) and not all(flags)
+    answer = scorer.at_risk(control_share=0.5, seed=seed)
+    assert [u.control for u in answer.users] == flags and answer.seed == seed
+    paged = scorer.at_risk(control_share=0.5, seed=seed, limit=1, offset=2, segment="s1")
+    assert [(u.user_id, u.control) for u in paged.users] == [("a", flags[3])]  # the user's own flag
+
+
+def test_at_risk_rows_carry_every_field_of_the_cli_list() -> None:
+    """A list field without a place in the API's row would be refused, not silently dropped."""
+    from typing import get_args
+
+    from serving.list_fields import list_fields, rank_by_choices
+    from serving.schemas import AtRiskUser, RankBy
+
+    assert set(list_fields()) <= set(AtRiskUser.model_fields)
+    assert get_args(RankBy) == rank_by_choices()
+
+
+def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Path) -> None:
+    """The field of a 400 comes from ListError.field, never from the message text."""
+    from serving.lists import Filters, ListError, at_risk_page
+    from serving.scorer import list_error
+
+    write_batch_scores(home)
+    for request, field in (
+        ({"segment": "vip"}, "segment"),
+        ({"lifecycle_stage": "asleep"}, "lifecycle_stage"),
+        ({"channel": "pigeon"}, "channel"),
+    ):
+        with pytest.raises(ValidationError) as error:
+            scorer.at_risk(**request)
+        assert [e["loc"] for e in error.value.errors()] == [(field,)]
+        assert "unknown; this scores table has" in error.value.errors()[0]["msg"]
+    no_ltv = home / "scores" / "latest.parquet"
+    pd.read_parquet(no_ltv).drop(columns=["ltv"]).to_parquet(no_ltv)
+    with pytest.raises(ValidationError) as error:
+        scorer.at_risk(rank_by="ltv")
+    assert error.value.errors()[0]["loc"] == ("rank_by",)
+    with pytest.raises(ValidationError) as error:
+        scorer.at_risk(control_share=1.0)
+    assert error.value.errors()[0]["loc"] == ("control_share",)
+    # a message that names nothing still lands on its field
+    mapped = list_error(ListError("the list cannot be made", "stage"))
+    assert isinstance(mapped, ValidationError) and mapped.errors()[0]["loc"] == ("lifecycle_stage",)
+    # every parameter the list function can blame is a request field of /at_risk
+    request_fields = set(inspect.signature(scorer.at_risk).parameters)
+    list_parameters = {f for f in Filters.__dataclass_fields__} | {
+        p for p in inspect.signature(at_risk_page).parameters if p not in ("scores", "filters")
+    }
+    for parameter in list_parameters:
+        found = list_error(ListError("x", parameter))
+        assert isinstance(found, ValidationError)
+        assert found.errors()[0]["loc"][0] in request_fields, parameter
 
 
 def test_models_lists_versions_aliases_window_and_metrics(scorer: Any) -> None:
@@ -253,7 +318,8 @@ def test_models_lists_versions_aliases_window_and_metrics(scorer: Any) -> None:
 
 
 def test_not_ready_scorer_answers_503(home: Path) -> None:
-    from serving.service import ApiError, Scorer
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
 
     fresh = Scorer(load_settings(home=home, environ={}))
     with pytest.raises(ApiError) as error:
@@ -262,7 +328,7 @@ def test_not_ready_scorer_answers_503(home: Path) -> None:
 
 
 def test_fetch_plan_looks_up_identical_services_once(scorer: Any) -> None:
-    from serving.service import fetch_plan
+    from serving.scorer import fetch_plan
 
     plan = fetch_plan(scorer.state.store, {"churn_v1", "conversion_v1", "ltv_v1"})
     assert set(plan) == {"churn_v1", "conversion_v1", "ltv_v1"}
@@ -400,10 +466,45 @@ def test_http_bad_feature_values_name_each_field(ready_server: str) -> None:
     assert locs == [["users", 0, "features", "colour"], ["users", 0, "features", "tenure_days"]]
 
 
-def test_http_at_risk_bad_filters(ready_server: str) -> None:
+def test_http_at_risk_bad_filters(ready_server: str, home: Path) -> None:
     response = httpx.post(f"{ready_server}/at_risk", json={"limit": 0, "min_churn": 2}, timeout=30)
     assert response.status_code == 400
     assert {e["loc"][0] for e in response.json()["detail"]} == {"limit", "min_churn"}
+    write_batch_scores(home)
+    for body, field in (
+        ({"segment": "vip"}, "segment"),
+        ({"lifecycle_stage": "x"}, "lifecycle_stage"),
+        ({"control_share": 1}, "control_share"),  # the list's own check: [0, 1)
+    ):
+        unknown = httpx.post(f"{ready_server}/at_risk", json=body, timeout=30)
+        assert unknown.status_code == 400, unknown.text
+        assert [e["loc"] for e in unknown.json()["detail"]] == [[field]]
+
+
+def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path) -> None:
+    """Same rows, order, values and control flags from HTTP as from `lifecycle at-risk` on
+    the same (real, batch-scored) workspace."""
+    run_cli(home, "score-all")
+    for options, body in (
+        (["--control-share", "0.3", "--seed", "7"], {"control_share": 0.3, "seed": 7}),
+        (["--min-churn", "0.2", "--rank-by", "ltv"], {"min_churn": 0.2, "rank_by": "ltv"}),
+    ):
+        cli = json.loads(run_cli(home, "--json", "at-risk", "--top", "60", *options))["rows"]
+        response = httpx.post(f"{ready_server}/at_risk", json={"limit": 60, **body}, timeout=60)
+        assert response.status_code == 200, response.text
+        served = response.json()["users"]
+        assert len(cli) == len(served) == 60
+        assert [u["user_id"] for u in served] == [r["user_id"] for r in cli]
+        assert [u["control"] for u in served] == [r["control"] for r in cli]
+        for row, user in zip(cli, served, strict=True):
+            for name, value in row.items():
+                assert user[name] == (
+                    pytest.approx(value) if isinstance(value, float) else value
+                ), name
+            assert user["top_reasons"] == "; ".join(r["text"] for r in user["reasons"])
+        assert any(r["top_reasons"] for r in cli)
+        flags = [r["control"] for r in cli]
+        assert any(flags) and not all(flags)  # the share drew some of the 60, not all
 
 
 def test_openapi_document_is_valid(ready_server: str) -> None:
@@ -536,11 +637,6 @@ def test_http_promote_moves_the_challenger_and_reloads(
         client.set_registered_model_alias(churn, registry.CHALLENGER, "1")
         httpx.post(f"{ready_server}/reload", json={}, timeout=60)
     assert champion_versions(home) == before
-
-
-def test_serve_command_wraps_bentoml(home: Path) -> None:
-    result = CliRunner().invoke(main, ["--home", str(home), "serve", "--help"])
-    assert result.exit_code == 0 and "--workers" in result.output
 
 
 @pytest.mark.skipif(

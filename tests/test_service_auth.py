@@ -24,7 +24,7 @@ from services import bentoml_server, service_asgi_app
 
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
-from serving.service import (
+from serving.auth import (
     BIND_HOST_ENV,
     auth_config,
     bind_hosts,

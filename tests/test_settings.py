@@ -184,3 +184,21 @@ def test_hyperparameter_names_are_lightgbm_parameters() -> None:
     }
     assert "num_boost_round" in aliases["num_iterations"]
     assert "early_stopping_rounds" in aliases["early_stopping_round"]
+
+
+def test_a_variable_that_is_neither_toml_nor_json_is_one_clear_line(tmp_path: Path) -> None:
+    for name, value, expected in (
+        ("LIFECYCLE_FEATURES__WINDOWS_DAYS", "garbage[", "features.windows_days"),
+        ("LIFECYCLE_TRAINING__GATE_METRIC", "{x", "training.gate_metric"),
+    ):
+        with pytest.raises(SettingsError, match=rf"{expected} \(from {name}\): Input should be"):
+            load_settings(home=tmp_path, environ={name: value})
+
+
+def test_task_modules_are_imported_when_settings_load(tmp_path: Path) -> None:
+    from lifecycle.tasks import UnknownTaskError
+
+    with pytest.raises(
+        UnknownTaskError, match=r"task_modules .*'no_such_tasks', which cannot be imported"
+    ):
+        load_settings(home=tmp_path, environ={"LIFECYCLE_TASK_MODULES": "no_such_tasks"})

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import bentoml_server, trained_home
+from services import bentoml_server
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
@@ -30,11 +29,10 @@ RSS_GROWTH_MAX_MB = 25
 RSS_GROWTH_MAX_PCT = 5
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A trained, batch-scored workspace."""
-    with trained_home(tmp_path_factory.mktemp("soak_ws")) as workspace:
-        yield workspace
+@pytest.fixture
+def home(trained_copy: Path) -> Path:
+    """A copy of the trained, batch-scored workspace (the server writes its log there)."""
+    return trained_copy
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from features.labels import LABEL, compute_labels, label_spec
 from features.store import open_store
 from lifecycle import registry, tasks
 from lifecycle.settings import load_settings
-from serving.lists import list_fields, rank_by_choices
+from serving.list_fields import list_fields, rank_by_choices
 
 SCORE = "buy_soon_probability"
 
@@ -124,3 +124,39 @@ def test_fourth_task_is_scored_and_listed(home: Path, buy_soon: tasks.Task) -> N
     top = scores.sort_values([SCORE, c.USER_ID], ascending=[False, True]).head(20)
     assert [row[c.USER_ID] for row in rows] == top[c.USER_ID].astype(str).tolist()
     assert AS_OF in scores
+
+
+def test_fourth_task_is_served_over_http(home: Path, buy_soon: tasks.Task) -> None:
+    """A real `bentoml serve` in which the task comes from LIFECYCLE_TASK_MODULES: asked for,
+    answered with the batch's number, listed, and named in the API document."""
+    import os
+
+    import httpx
+    from services import bentoml_server
+
+    tests_dir = str(Path(__file__).resolve().parent)
+    env = {
+        tasks.TASK_MODULES_ENV: "fourth_task",
+        "PYTHONPATH": os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")])),
+    }
+    scores = pd.read_parquet(home / "scores" / "latest.parquet").set_index(c.USER_ID)
+    user = str(scores[SCORE].idxmax())
+    with bentoml_server(home, env, ready_path="/readyz") as base:
+        answer = httpx.post(
+            f"{base}/score", json={"user_ids": [user], "tasks": [buy_soon.name]}, timeout=60
+        )
+        assert answer.status_code == 200, (home / "server.log").read_text()[-3000:]
+        body = answer.json()
+        assert body["model_versions"][buy_soon.name] == str(
+            scores.loc[user, "buy_soon_model_version"]
+        )
+        served = body["users"][0]
+        assert served["status"] == "scored"
+        assert served[SCORE] == pytest.approx(scores.loc[user, SCORE], rel=1e-6)
+        assert served["churn_probability"] is None  # not asked for
+        listed = httpx.post(f"{base}/at_risk", json={"rank_by": SCORE, "limit": 5}, timeout=60)
+        assert listed.status_code == 200, listed.text
+        rows = listed.json()["users"]
+        assert rows[0][c.USER_ID] == user and rows[0][SCORE] == pytest.approx(scores[SCORE].max())
+        document = httpx.get(f"{base}/docs.json", timeout=60).json()
+        assert SCORE in json.dumps(document["components"]["schemas"])

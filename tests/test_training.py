@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from services import run_cli
+from workspaces import TrainedWorkspace
 
 from features.asof import AS_OF
 from features.labels import LABEL
@@ -33,19 +34,16 @@ from training.pipeline import (
 from training.tracking import GIT_COMMIT_TAG, GIT_DIRTY_TAG, code_version, list_models, run_name
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("train_ws")
-    run_cli(home, "demo-data", "--users", "2000", "--seed", "5")
-    run_cli(home, "features", "build")
-    run_cli(home, "features", "apply")
-    return home
+@pytest.fixture
+def home(trained_workspace: TrainedWorkspace) -> Path:
+    """The shared trained workspace, for tests that only read it."""
+    return trained_workspace.home
 
 
-@pytest.fixture(scope="module")
-def trained(home: Path) -> dict:
-    settings = load_settings(home=home, environ={})
-    return {task: train_task(settings, task) for task in ("churn", "conversion", "ltv")}
+@pytest.fixture
+def trained(trained_workspace: TrainedWorkspace) -> dict:
+    """The first training of each task, as the shared workspace was built."""
+    return trained_workspace.results
 
 
 def test_models_beat_simple_baselines_and_are_calibrated(trained: dict) -> None:
@@ -72,11 +70,12 @@ def test_time_split_is_honest(trained: dict) -> None:
 
 
 def test_registered_model_is_one_bundle_with_metadata(
-    home: Path, trained: dict, tmp_path: Path
+    trained_copy: Path, trained: dict, tmp_path: Path
 ) -> None:
     import mlflow
 
-    settings = load_settings(home=home, environ={})
+    # a copy: loading a model through mlflow.pyfunc writes a file beside its artifacts
+    settings = load_settings(home=trained_copy, environ={})
     client = registry.client(settings)
     version = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
     bundle = ModelBundle.load(registry.bundle_path(client, "demo-ltv", version.version, tmp_path))
@@ -97,9 +96,9 @@ def test_registered_model_is_one_bundle_with_metadata(
 
 
 def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
-    home: Path, trained: dict
+    trained_copy: Path, trained: dict
 ) -> None:
-    settings = load_settings(home=home, environ={})
+    settings = load_settings(home=trained_copy, environ={})
     again = train_task(settings, "churn")
     assert again.metrics == trained["churn"].metrics
     assert not again.promoted and "does not beat champion" in again.gate
@@ -115,9 +114,9 @@ def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
 
 
 def test_better_challenger_is_promoted(
-    home: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
+    trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = load_settings(home=home, environ={})
+    settings = load_settings(home=trained_copy, environ={})
     stump = dataclasses.replace(model_specs.spec_of("conversion"), num_boost_round=1)
     monkeypatch.setitem(model_specs.SPECS, "conversion", stump)
     weak = train_task(settings, "conversion")
@@ -130,8 +129,8 @@ def test_better_challenger_is_promoted(
     assert f"> champion v{weak.version}" in strong.gate
 
 
-def test_manual_promotion_records_reason(home: Path, trained: dict) -> None:
-    settings = load_settings(home=home, environ={})
+def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:
+    settings = load_settings(home=trained_copy, environ={})
     done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")
     assert done["champion"] == trained["ltv"].version
     client = registry.client(settings)
@@ -145,13 +144,14 @@ def test_manual_promotion_records_reason(home: Path, trained: dict) -> None:
         promote(settings, "ltv", trained["ltv"].version, reason=" ")
     # `challenger` names the challenger version; here it already is the champion
     cli = CliRunner().invoke(
-        main, ["--home", str(home), "promote", "ltv", "challenger", "--reason", "again"]
+        main,
+        ["--home", str(trained_copy), "promote", "ltv", "challenger", "--reason", "again"],
     )
     assert cli.exit_code == 1 and "is already the champion" in cli.stderr
     rows = list_models(settings)
     champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
     assert set(champions) == {"churn", "conversion", "ltv"}
-    listing = run_cli(home, "models")
+    listing = run_cli(trained_copy, "models")
     assert "demo-ltv v" in listing and "champion" in listing
 
 
@@ -288,14 +288,16 @@ def test_thinning_keeps_the_freshest_cutoffs_evenly() -> None:
     assert within_rows(rows, cutoffs, 50) == cutoffs[::-4][::-1]  # 3 cutoffs at the least
 
 
-def test_deployed_model_learned_from_every_matured_cutoff(home: Path, trained: dict) -> None:
+def test_deployed_model_learned_from_every_matured_cutoff(
+    home: Path, trained: dict, tmp_path: Path
+) -> None:
     """The registered version is the refit: it learned from the test cutoffs too (the
     evaluated model never did), and records both windows."""
     settings = load_settings(home=home, environ={})
     client = registry.client(settings)
     for task, result in trained.items():
         name = registry.model_name("demo", task)
-        with_tmp = Path(home) / f"refit-{task}"
+        with_tmp = tmp_path / f"refit-{task}"
         bundle = ModelBundle.load(registry.bundle_path(client, name, result.version, with_tmp))
         window = bundle.data_window
         evaluated = window["evaluated_on"]
@@ -307,13 +309,13 @@ def test_deployed_model_learned_from_every_matured_cutoff(home: Path, trained: d
 
 
 def test_a_baseline_that_wins_is_registered_and_served(
-    home: Path, trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A one-split stump loses to the recency rule: the rule becomes a model version of its
     own, with its kind, and serves (probabilities, reasons, BG/NBD outlook) once promoted."""
     from serving.scoring import load_champions, score_frame
 
-    settings = load_settings(home=home, environ={})
+    settings = load_settings(home=trained_copy, environ={})
     stump = dataclasses.replace(
         model_specs.spec_of("churn"),
         num_boost_round=1,
@@ -422,7 +424,9 @@ def test_runs_are_named_for_task_dataset_and_time_and_carry_the_commit(
     )
 
 
-def test_every_booster_logs_its_effective_hyperparameters(home: Path, trained: dict) -> None:
+def test_every_booster_logs_its_effective_hyperparameters(
+    home: Path, trained: dict, tmp_path: Path
+) -> None:
     """LTV's five boosters each log what they were trained with: objective, quantile level,
     spec values, and the trees grown, as the registered bundle's boosters record them."""
     settings = load_settings(home=home, environ={})
@@ -430,7 +434,7 @@ def test_every_booster_logs_its_effective_hyperparameters(home: Path, trained: d
     result = trained["ltv"]
     params = client.get_run(result.run_id).data.params
     bundle = ModelBundle.load(
-        registry.bundle_path(client, "demo-ltv", result.version, Path(home) / "ltv-params")
+        registry.bundle_path(client, "demo-ltv", result.version, tmp_path / "ltv-params")
     )
     assert params["ltv.objective"] == "gamma" and params["ltv_purchase.objective"] == "binary"
     boosters = {"ltv": bundle.booster, "ltv_purchase": bundle.purchase_booster}
@@ -449,7 +453,7 @@ def test_every_booster_logs_its_effective_hyperparameters(home: Path, trained: d
     assert not any(key.startswith("ltv") for key in churn)
 
 
-def test_environment_hyperparameters_reach_the_booster_and_the_run(home: Path) -> None:
+def test_environment_hyperparameters_reach_the_booster_and_the_run(trained_copy: Path) -> None:
     """LIFECYCLE_TRAINING__MODELS__CHURN__* is used for training and logged on the run; the
     spec's other values stay. (Never promoted: the champion stays the default model.)"""
     env = {
@@ -457,7 +461,7 @@ def test_environment_hyperparameters_reach_the_booster_and_the_run(home: Path) -
         "LIFECYCLE_TRAINING__MODELS__CHURN__NUM_BOOST_ROUND": "40",
         "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1",
     }
-    settings = load_settings(home=home, environ=env)
+    settings = load_settings(home=trained_copy, environ=env)
     result = train_task(settings, "churn")
     assert not result.promoted
     client = registry.client(settings)
@@ -465,7 +469,7 @@ def test_environment_hyperparameters_reach_the_booster_and_the_run(home: Path) -
     assert params["churn.learning_rate"] == "0.03" and params["churn.num_boost_round"] == "40"
     assert params["churn.num_leaves"] == "15"  # the spec's, not overridden
     bundle = ModelBundle.load(
-        registry.bundle_path(client, "demo-churn", result.version, Path(home) / "env-params")
+        registry.bundle_path(client, "demo-churn", result.version, trained_copy / "env-params")
     )
     assert bundle.booster.params["learning_rate"] == 0.03  # the registered model's own record
     assert bundle.booster.params["num_leaves"] == 15

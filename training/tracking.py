@@ -176,7 +176,9 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
     rows = []
     from mlflow.exceptions import MlflowException
 
-    for task in tasks.names():
+    from lifecycle.uplift_model import UPLIFT_TASK
+
+    for task in (*tasks.names(), UPLIFT_TASK):
         name = registry.model_name(dataset, task)
         try:
             aliases = mlflow_client.get_registered_model(name).aliases  # alias -> version

@@ -97,6 +97,7 @@ def _generate_demo(
         days=cfg.days,
         future_days=cfg.future_days,
         progress=obj.console.progress("simulation"),
+        campaigns=cfg.campaigns,
     )
     return {
         "users": summary.users,

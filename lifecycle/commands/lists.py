@@ -190,7 +190,8 @@ def score_all(
     "--rank-by",
     default="value_at_risk",
     show_default=True,
-    help="value_at_risk or a task's score (churn_probability, ltv, conversion_probability, ...).",
+    help="value_at_risk, a task's score (churn_probability, ltv, ...) or expected_saved_value "
+    "(uplift x LTV; needs an uplift champion: `lifecycle train-uplift`).",
 )
 @click.option(
     "--scores",
@@ -208,8 +209,11 @@ def at_risk_list(
 
     privacy = request.privacy(obj)
     table = read_scores(scores_path) if scores_path else latest_scores(obj.settings)
+    frame = table.frame
+    if rank_by == "expected_saved_value" and rank_by not in frame:
+        frame = _with_saved_value(obj, table)
     ranked = at_risk(
-        table.frame,
+        frame,
         request.filters,
         rank_by=rank_by,
         limit=request.top,
@@ -226,6 +230,18 @@ def at_risk_list(
         title,
         request,
         {"as_of": table.as_of, "scores": str(table.path), "rank_by": rank_by},
+    )
+
+
+def _with_saved_value(obj: Context, table: Any) -> Any:
+    """The scores with the dataset's uplift champion's uplift and expected saved value."""
+    from serving.uplift import load_uplift_champion, with_expected_saved_value
+
+    dataset = table.metadata.get("dataset") or obj.settings.dataset
+    champion = load_uplift_champion(obj.settings, dataset)
+    obj.console.step(f"uplift from {champion.model} v{champion.version}")
+    return with_expected_saved_value(
+        table.frame, champion, obj.settings.workspace.feature_table(dataset), table.as_of
     )
 
 

@@ -97,7 +97,7 @@ def models(obj: Context, dataset: str | None) -> None:
         headline = ", ".join(
             f"{k} {v:.4f}"
             for k, v in r["metrics"].items()
-            if k in ("auc", "pr_auc", "ece", "normalized_gini", "spearman")
+            if k in ("auc", "pr_auc", "ece", "normalized_gini", "spearman", "qini")
         )
         aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
         kind = "" if r["kind"] == "lightgbm" else f" (baseline {r['kind']})"

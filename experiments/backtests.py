@@ -1,0 +1,212 @@
+"""The backtests of docs/quality.md: online_retail and the demo product, cut at a date and
+judged against what followed (``lifecycle backtest``), written into the doc.
+
+Each case runs in its own temporary workspace: the data set is imported (or generated),
+then ``lifecycle.backtest.run_backtest`` runs the whole pipeline on the data up to the
+cutoff and judges its scores and the baselines'. With ``--doc`` the results are recorded in
+docs/results/<case>.json and the doc's ``<case>`` block is rendered from them.
+
+    uv run python experiments/backtests.py                               # print the tables
+    uv run python experiments/backtests.py --doc docs/quality.md         # into the doc
+    uv run python experiments/backtests.py --only backtest-demo --doc docs/quality.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "lifecycle"  # lifecycle.backtest_judge.MODEL: what the product serves
+# The rows of the methods table, in order, with the words the doc uses.
+METHODS = {
+    MODEL: "lifecycle",
+    "recency": "recency",
+    "last_period_value": "spend in the last {horizon} days",
+    "rfm_score": "RFM score",
+    "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
+}
+HIGHER_IS_BETTER = ("spearman", "normalized_gini", "auc")
+CLOSER_TO_ZERO_IS_BETTER = ("total_error", "ece")
+
+
+@dataclass(frozen=True)
+class Case:
+    dataset: str
+    cutoff: str
+    horizon_days: int
+    setup: tuple[str, ...]  # the lifecycle command that brings the data set in
+
+    def command(self) -> str:
+        return (
+            f"lifecycle backtest --dataset {self.dataset} --cutoff {self.cutoff} "
+            f"--horizon {self.horizon_days}"
+        )
+
+
+CASES = {
+    "backtest-online_retail": Case(
+        "online_retail", "2011-09-09", 91, ("import", "online-retail", "{online_retail}")
+    ),
+    "backtest-demo": Case(
+        "demo", "2025-07-01", 90, ("demo-data", "--users", "20000", "--seed", "7")
+    ),
+}
+
+
+def run_case(case: Case, data_root: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Bring the data set into a fresh workspace and backtest it; the result as a document."""
+    from quality import environment, lifecycle, settings_for
+
+    from features.adapters import ONLINE_RETAIL_FILE
+    from lifecycle.backtest import run_backtest
+
+    with tempfile.TemporaryDirectory(prefix="lifecycle-backtests-") as tmp:
+        home = Path(tmp) / "workspace"
+        with environment({"LIFECYCLE_HOME": str(home)}):
+            source = {"online_retail": str(data_root / ONLINE_RETAIL_FILE)}
+            setup = [arg.format(**source) for arg in case.setup]
+            log(f"{case.dataset}: lifecycle {' '.join(setup)}")
+            lifecycle(home, *setup)
+            settings = settings_for(home)
+            started = time.perf_counter()
+            result = run_backtest(
+                settings,
+                [case.cutoff],
+                dataset=case.dataset,
+                horizon_days=case.horizon_days,
+                progress=lambda message: log(f"{case.dataset}: {message}"),
+            )
+    document = result.to_dict()
+    for cutoff in document["cutoffs"]:  # paths of a removed scratch folder: nothing to keep
+        for key in ("scratch", "plots", "plots_dir"):
+            cutoff.pop(key, None)
+    for key in ("mlflow", "out"):
+        document.pop(key, None)
+    document["command"] = case.command()
+    document["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return document
+
+
+# --- the tables ---------------------------------------------------------------------------
+
+
+def _best(methods: dict[str, dict[str, float]], key: str) -> str | None:
+    values = {m: v[key] for m, v in methods.items() if _finite(v.get(key))}
+    if not values:
+        return None
+    if key in CLOSER_TO_ZERO_IS_BETTER:
+        return min(values, key=lambda m: abs(values[m]))
+    return max(values, key=lambda m: values[m])
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and value == value and abs(value) != float("inf")
+
+
+def _cell(metrics: dict[str, float], key: str, fmt: str, bold: bool) -> str:
+    value = metrics.get(key)
+    if not _finite(value):
+        return ""
+    text = format(value, fmt)
+    return f"**{text}**" if bold else text
+
+
+def render_doc(name: str, results: dict[str, Any]) -> str:
+    """The doc's block of one backtest: what happened, the methods table, the intervals."""
+    (cutoff,) = results["cutoffs"]
+    horizons = results["horizons_days"]
+    outcome = cutoff["outcome"]
+    methods: dict[str, dict[str, float]] = cutoff["methods"]
+    seconds = sum(cutoff["seconds"].values())
+    served = ", ".join(
+        f"{task} {info['served_kind']}"
+        for task, info in cutoff["models"].items()
+        if info.get("served_version")
+    )
+    lines = [
+        f"{results['dataset']}, cutoff {cutoff['cutoff']}, {horizons['ltv']} days "
+        f"(`{results['command']}`; {cutoff['users']:,} users known, {seconds:.0f} s on this "
+        f"2-core machine): {outcome['active_rate']:.1%} active and {outcome['bought_rate']:.1%} "
+        f"buying after the cutoff; served: {served}.",
+        "",
+        "| method | Spearman | Gini | AUC P(active) | total error | ECE | "
+        "coverage <P10 / in / >P90 |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    best = {key: _best(methods, key) for key in HIGHER_IS_BETTER + CLOSER_TO_ZERO_IS_BETTER}
+    for method, words in METHODS.items():
+        if method not in methods:
+            continue
+        m = methods[method]
+        coverage = (
+            f"{m['below_p10']:.0%} / {m['inside_p10_p90']:.0%} / {m['above_p90']:.0%}"
+            if "inside_p10_p90" in m
+            else ""
+        )
+        label = words.format(horizon=horizons["ltv"])
+        cells = [
+            _cell(m, "spearman", ".3f", best["spearman"] == method),
+            _cell(m, "normalized_gini", ".3f", best["normalized_gini"] == method),
+            _cell(m, "auc", ".3f", best["auc"] == method),
+            _cell(m, "total_error", "+.1%", best["total_error"] == method),
+            _cell(m, "ece", ".3f", best["ece"] == method),
+            coverage,
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"lifecycle minus baseline, 95% paired bootstrap interval "
+        f"({outcome['resamples']:,} resamples of users):",
+        "",
+        "| baseline | AUC | Spearman | Gini |",
+        "|---|---|---|---|",
+    ]
+    for baseline, by_metric in cutoff["bootstrap"].items():
+        cells = []
+        for key in ("auc", "spearman", "normalized_gini"):
+            d = by_metric.get(key)
+            cells.append(f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]" if d else "")
+        label = METHODS.get(baseline, baseline).format(horizon=horizons["ltv"])
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", action="append", choices=sorted(CASES), help="run only these")
+    parser.add_argument("--data-root", type=Path, help="public data [settings data_root]")
+    parser.add_argument("--doc", type=Path, help="write each case's block into this doc")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from lifecycle.settings import load_settings
+
+    data_root = args.data_root or load_settings().data_root
+    if not data_root.is_absolute():
+        data_root = (ROOT / data_root).resolve()
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    for name in args.only or list(CASES):
+        results = run_case(CASES[name], data_root, log)
+        print(render_doc(name, results))
+        if args.doc:
+            from docblocks import record
+
+            command = "python experiments/backtests.py --only " + name + f" --doc {args.doc}"
+            record(args.doc, name, "backtests.py", command, results, render_doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""`lifecycle campaign`: record who was targeted and held out, then measure the difference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle.cli import Context, main, pass_context
+from lifecycle.commands.lists import ListRequest, _emit_list, _list_options
+
+
+@main.group()
+def campaign() -> None:
+    """Campaigns: start one from a list, report its effect once the horizon has passed."""
+
+
+@campaign.command("start")
+@click.argument("name")
+@click.option(
+    "--from-list",
+    "list_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A list exported by `lifecycle at-risk --out FILE` (CSV or Parquet: user_id, control). "
+    "Without it, the list is made here from the at-risk options below.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="The list's as-of date [default: the list's as_of column, else the latest scores table].",
+)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(min=1),
+    help="Days after the as-of date in which outcomes count [settings labels.churn_horizon_days].",
+)
+@click.option(
+    "--dataset", help="Dataset to score when no scores table has the date [settings dataset]."
+)
+@click.option(
+    "--rank-by",
+    default="value_at_risk",
+    show_default=True,
+    help="Without --from-list: what ranks the at-risk list.",
+)
+@_list_options
+@pass_context
+def start(
+    obj: Context,
+    name: str,
+    list_path: Path | None,
+    as_of: str | None,
+    horizon_days: int | None,
+    dataset: str | None,
+    rank_by: str,
+    request: ListRequest,
+) -> None:
+    """Record who is targeted and who is held out, with their scores at the as-of date."""
+    from features import contract as c
+    from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
+    from serving.lists import Filters, at_risk, list_rows
+
+    check_name(obj.settings, name)  # before any work: a used name fails at once
+    horizon = horizon_days or obj.settings.labels.churn_horizon_days
+    if list_path is not None:
+        if request.filters != Filters() or request.out is not None:
+            raise CampaignError(
+                "--from-list takes the list as it is: drop the list options "
+                "(--segment, --stage, --channel, --min-ltv, --min-churn, --out)"
+            )
+        members = read_list(list_path)
+        if as_of is None and "as_of" in members:
+            dates = sorted(set(members["as_of"]))
+            if len(dates) != 1:
+                raise CampaignError(
+                    f"{list_path}: column as_of has {len(dates)} dates; expected one"
+                )
+            as_of = dates[0]
+        table = scores_at(obj.settings, as_of, dataset)
+        source = str(list_path.resolve())
+    else:
+        table = scores_at(obj.settings, as_of, dataset)
+        ranked = at_risk(
+            table.frame,
+            request.filters,
+            rank_by=rank_by,
+            limit=request.top,
+            control_share=request.control_share,
+            seed=request.seed,
+        )
+        members = ranked[[c.USER_ID, "control"]].reset_index(drop=True)
+        members[c.USER_ID] = members[c.USER_ID].astype(str)
+        source = (
+            f"at-risk top {request.top} by {rank_by}, control share {request.control_share}, "
+            f"seed {request.seed}"
+        )
+    recorded = start_campaign(
+        obj.settings, name, members, table, horizon_days=horizon, source=source
+    )
+    info = recorded.summary()
+    lines = [
+        f"campaign {name} started: {info['targeted']:,} targeted, {info['control']:,} held out, "
+        f"as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
+    ]
+    if list_path is None and request.out is not None:
+        rows = list_rows(ranked, request.privacy(obj), table.metadata.get("personal_columns", []))
+        _emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info})
+        obj.console.step(lines[0])
+        return
+    obj.console.result({**info, "path": str(recorded.path)}, lines)
+
+
+@campaign.command("report")
+@click.argument("name")
+@pass_context
+def report(obj: Context, name: str) -> None:
+    """Retention, conversion and revenue of targeted vs control once the horizon has passed."""
+    from serving.campaigns import report_campaign
+
+    measured = report_campaign(obj.settings, name)
+    obj.console.result(measured.to_dict(), measured.lines())
+
+
+@campaign.command("list")
+@pass_context
+def list_(obj: Context) -> None:
+    """Every recorded campaign: as-of date, horizon, targeted and control users."""
+    from serving.campaigns import list_campaigns
+
+    found = [c.summary() for c in list_campaigns(obj.settings)]
+    lines: list[Any] = [
+        f"{s['name']}: as of {s['as_of']}, {s['horizon_days']}-day horizon (to {s['horizon_end']}), "
+        f"{s['targeted']:,} targeted, {s['control']:,} control; from {s['source']}"
+        for s in found
+    ] or [f"no campaigns in {obj.settings.workspace.campaigns_dir}"]
+    obj.console.result({"campaigns": found}, lines)

@@ -1,0 +1,370 @@
+"""Realized quality: how the ledger's predictions did once their horizon passed.
+
+For every ledger entry (``serving.ledger``: one as-of date of a dataset) and every task
+it scored, the task is labelled at the entry's as-of with the entry's own label definition
+(``features.labels.compute_labels``) on the data ingested now, and compared with what was
+predicted, per task and model version:
+
+- probability tasks: AUC, ECE (10 equal-frequency bins), mean predicted vs actual rate;
+- value tasks (LTV): Spearman, normalized Gini, total error (predicted minus actual, and
+  as a share of actual), P10-P90 coverage (about 0.8 when the intervals are right);
+- every task: lift in the top decile by score, and a grade from it.
+
+The grade reads lift on one scale for every task: the top decile's lift as a share of the
+lift a perfect ranking would reach on the same outcomes (``attainment``, (lift - 1) /
+(perfect lift - 1)). A churn rate of 60% caps lift at 1.67 while a 5% conversion rate
+allows 10; the share makes both comparable. GRADES: excellent >= 0.6, good >= 0.4,
+fair >= 0.2, poor below (or no lift at all).
+
+An entry whose horizon ends after the last ingested event is pending, with the date it
+matures. Nothing is retrained. The result is stored in ``Workspace.outcomes(dataset)``
+(JSON), which the report and the HTTP service read without recomputing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle import tasks
+from lifecycle.errors import UserError
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+    from serving.ledger import LedgerEntry
+
+# Lowest attainment (share of a perfect ranking's top-decile lift) for each grade, best first.
+GRADES: tuple[tuple[str, float], ...] = (("excellent", 0.6), ("good", 0.4), ("fair", 0.2))
+POOR = "poor"
+GRADE_HELP = (
+    "Grade: the top decile's lift as a share of a perfect ranking's lift on the same outcomes: "
+    + ", ".join(f"{name} >= {low:.0%}" for name, low in GRADES)
+    + f", {POOR} below."
+)
+# The columns a reader sees first for each kind of task (JSON keeps every metric).
+HEADLINE = {
+    "probability": ("auc", "ece", "mean_predicted", "actual_rate", "lift_top_decile"),
+    "value": (
+        "spearman",
+        "normalized_gini",
+        "total_error_pct",
+        "coverage_p10_p90",
+        "lift_top_decile",
+    ),
+}
+
+
+class OutcomesError(UserError):
+    """Outcomes cannot be computed or read; the message names the file or what to run."""
+
+
+def grade(lift: float, perfect_lift: float) -> str:
+    """The grade of a top-decile lift against a perfect ranking's (see GRADES)."""
+    if not (math.isfinite(lift) and math.isfinite(perfect_lift)) or perfect_lift <= 1:
+        return "n/a"  # every outcome equal: nothing to rank
+    attainment = (lift - 1) / (perfect_lift - 1)
+    return next((name for name, low in GRADES if attainment >= low), POOR)
+
+
+def _safely(metric: Callable[[], float]) -> float:
+    """A metric, or NaN where it is undefined (one class only, all values zero)."""
+    try:
+        return float(metric())
+    except (ValueError, ZeroDivisionError):
+        return float("nan")
+
+
+def realized_metrics(
+    task: tasks.Task, predicted: pd.DataFrame, actual: np.ndarray
+) -> dict[str, float]:
+    """Metrics of one task's predictions (its output columns) against realized labels."""
+    from training import evaluation as ev
+
+    score = predicted[task.score].to_numpy(dtype=float)
+    y = np.asarray(actual, dtype=float)
+    lift = _safely(lambda: ev.lift_at(y, score))
+    perfect = _safely(lambda: ev.lift_at(y, y))
+    metrics: dict[str, float] = {"n": float(y.size)}
+    if task.is_probability:
+        metrics |= {
+            "auc": _safely(lambda: ev.roc_auc(y, score)),
+            "ece": _safely(lambda: ev.expected_calibration_error(y, score)),
+            "mean_predicted": float(score.mean()),
+            "actual_rate": float(y.mean()),
+        }
+    else:
+        total_error = float(score.sum() - y.sum())
+        metrics |= {
+            "spearman": _safely(lambda: ev.spearman(y, score)),
+            "normalized_gini": _safely(lambda: ev.normalized_gini(y, score)),
+            "total_error": total_error,
+            "total_error_pct": total_error / y.sum() if y.sum() else float("nan"),
+            "mean_predicted": float(score.mean()),
+            "mean_actual": float(y.mean()),
+        }
+        low, high = (f"{task.score}_p10", f"{task.score}_p90")
+        if low in predicted and high in predicted:
+            metrics["coverage_p10_p90"] = _safely(
+                lambda: ev.interval_coverage(y, predicted[low], predicted[high])
+            )
+    metrics |= {"lift_top_decile": lift, "perfect_lift_top_decile": perfect}
+    return metrics
+
+
+@dataclass
+class Outcomes:
+    """Realized quality of a dataset's ledger: matured rows (one per as-of and task) and
+    pending ones."""
+
+    dataset: str
+    data_ends: str
+    computed_at: str
+    matured: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "data_ends": self.data_ends,
+            "computed_at": self.computed_at,
+            "grades": {name: low for name, low in GRADES},
+            "matured": self.matured,
+            "pending": self.pending,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcomes:
+        return cls(
+            data["dataset"],
+            data["data_ends"],
+            data["computed_at"],
+            list(data.get("matured", [])),
+            list(data.get("pending", [])),
+        )
+
+    def lines(self) -> list[str]:
+        out = [
+            f"outcomes of dataset {self.dataset} (data ends {self.data_ends}): "
+            f"{len(self.matured)} matured, {len(self.pending)} pending"
+        ]
+        for row in self.matured:
+            kind = "probability" if "auc" in row else "value"
+            shown = ", ".join(
+                f"{name} {_number(row.get(name))}" for name in HEADLINE[kind] if name in row
+            )
+            out.append(
+                f"  {row['as_of']} {row['task']:<11} v{row['model_version']:<4} "
+                f"{row['grade']:<9} n={int(row['n']):,} {shown}"
+            )
+        for row in self.pending:
+            out.append(
+                f"  {row['as_of']} {row['task']:<11} v{row['model_version']:<4} "
+                f"pending until {row['matures_on']}"
+            )
+        return out
+
+
+def _number(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.3f}"
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinity are not JSON: they are stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _entry_outcome(
+    entry: LedgerEntry,
+    task_name: str,
+    events: Path,
+    users: Path | None,
+    con: Any,
+) -> dict[str, Any]:
+    """One matured (entry, task): label it as the entry defines, compare, grade."""
+    from features.asof import AS_OF
+    from features.labels import LABEL, LabelSpec, compute_labels
+
+    task = tasks.get(task_name)
+    spec = LabelSpec.from_dict(entry.labels[task_name])
+    predictions = entry.predictions()
+    if task.score not in predictions:
+        raise OutcomesError(
+            f"ledger file {entry.path} has no column {task.score} for task {task_name}"
+        )
+    scored = predictions[predictions[task.score].notna()]  # the task's population then
+    labels = compute_labels(events, [entry.as_of], spec, users=users, con=con)
+    labels = labels[labels[AS_OF] == entry.as_of]
+    joined = scored.merge(labels[[c.USER_ID, LABEL]], on=c.USER_ID, how="inner")
+    metrics = realized_metrics(task, joined, joined[LABEL].to_numpy())
+    return {
+        **_identity(entry, task_name),
+        "status": "matured",
+        "matured_on": f"{entry.matures_on(task_name):%Y-%m-%d}",
+        "scored": len(scored),
+        **{k: _json_safe(v) for k, v in metrics.items()},
+        "grade": grade(metrics["lift_top_decile"], metrics["perfect_lift_top_decile"]),
+    }
+
+
+def _identity(entry: LedgerEntry, task_name: str) -> dict[str, Any]:
+    label = entry.labels[task_name]
+    return {
+        "as_of": f"{entry.as_of:%Y-%m-%d}",
+        "task": task_name,
+        "model_version": str(entry.model_versions.get(task_name, "")),
+        "model_kind": str(entry.metadata.get("model_kinds", {}).get(task_name, "")),
+        "horizon_days": int(label["horizon_days"]),
+    }
+
+
+def compute_outcomes(
+    settings: Settings,
+    dataset: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Outcomes:
+    """Label every matured ledger entry of ``dataset``, compute its metrics and grade, list
+    the pending ones, and store the result (``Workspace.outcomes``)."""
+    from features.asof import connect
+    from serving.ledger import entries
+
+    say = progress or (lambda _message: None)
+    dataset = dataset or settings.dataset
+    workspace = settings.workspace
+    found = entries(workspace, dataset)
+    if not found:
+        raise OutcomesError(
+            f"no prediction ledger for dataset {dataset} at {workspace.ledger(dataset)}: "
+            "run `lifecycle score-all` first"
+        )
+    events = workspace.events(dataset)
+    if not events.is_file():
+        raise OutcomesError(
+            f"no events for dataset {dataset} at {events}: ingest it again to measure outcomes"
+        )
+    con = connect()
+    last_event = con.execute(
+        f"SELECT max({c.EVENT_TIME}) FROM read_parquet(?)", [str(events)]
+    ).fetchone()[0]
+    if last_event is None:
+        raise OutcomesError(f"the events table {events} is empty: nothing to measure against")
+    data_ends = pd.Timestamp(last_event)
+    data_ends = data_ends.tz_localize("UTC") if data_ends.tzinfo is None else data_ends
+    users = workspace.users_if_any(dataset)
+    result = Outcomes(
+        dataset=dataset,
+        data_ends=f"{data_ends:%Y-%m-%d}",
+        computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    for entry in found:
+        for task_name in entry.labels:
+            if task_name not in tasks.names():
+                continue  # a task no longer declared: nothing knows how to label it
+            if entry.matures_on(task_name) > data_ends:
+                result.pending.append(
+                    {
+                        **_identity(entry, task_name),
+                        "status": "pending",
+                        "matures_on": f"{entry.matures_on(task_name):%Y-%m-%d}",
+                    }
+                )
+                continue
+            say(f"labelling {task_name} as of {entry.as_of:%Y-%m-%d}")
+            result.matured.append(_entry_outcome(entry, task_name, events, users, con))
+    store_outcomes(workspace.outcomes(dataset), result)
+    return result
+
+
+def store_outcomes(path: Path, outcomes: Outcomes) -> None:
+    from lifecycle.storage import atomic_file
+
+    with atomic_file(path) as staging:
+        staging.write_text(json.dumps(outcomes.to_dict(), indent=1), encoding="utf-8")
+        staging.chmod(0o644)  # the HTTP service may run as another user
+
+
+def stored_outcomes(settings: Settings, dataset: str | None = None) -> Outcomes | None:
+    """The outcomes ``lifecycle outcomes`` last stored for the dataset, if any."""
+    path = settings.workspace.outcomes(dataset or settings.dataset)
+    if not path.is_file():
+        return None
+    try:
+        return Outcomes.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError) as error:
+        raise OutcomesError(
+            f"stored outcomes {path} cannot be read ({error}): run `lifecycle outcomes` again"
+        ) from None
+
+
+def latest_outcomes(
+    settings: Settings, dataset: str | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Task -> model version -> its newest matured outcome (metrics, grade, as_of), from the
+    stored outcomes; empty when none are stored. For the HTTP ``/models`` and gauges."""
+    stored = stored_outcomes(settings, dataset)
+    latest: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in stored.matured if stored else []:
+        by_version = latest.setdefault(row["task"], {})
+        current = by_version.get(row["model_version"])
+        if current is None or row["as_of"] > current["as_of"]:
+            by_version[row["model_version"]] = row
+    return latest
+
+
+# -- the report's section -----------------------------------------------------------------
+
+
+def outcomes_section(settings: Settings, dataset: str | None = None) -> tuple[str, str] | None:
+    """The report's "Realized quality" section (title, HTML) from the stored outcomes."""
+    stored = stored_outcomes(settings, dataset)
+    if stored is None:
+        return None
+    rows = []
+    for row in stored.matured:
+        kind = "probability" if "auc" in row else "value"
+        metrics = ", ".join(
+            f"{name.replace('_', ' ')} {_number(row.get(name))}"
+            for name in HEADLINE[kind]
+            if name in row
+        )
+        version, users = f"v{row['model_version']}", f"{int(row['n']):,}"
+        rows.append((row["as_of"], row["task"], version, users, metrics, row["grade"]))
+    rows += [
+        (
+            r["as_of"],
+            r["task"],
+            f"v{r['model_version']}",
+            "",
+            f"matures {r['matures_on']}",
+            "pending",
+        )
+        for r in stored.pending
+    ]
+    head = "".join(
+        f"<th>{h}</th>" for h in ("as of", "task", "model", "users", "realized", "grade")
+    )
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows
+    )
+    note = (
+        f'<p class="note">Predictions from the ledger, labelled once their horizon passed '
+        f"(data ends {html.escape(stored.data_ends)}; computed {html.escape(stored.computed_at)}). "
+        f"{html.escape(GRADE_HELP)}</p>"
+    )
+    return "Realized quality (predictions vs what happened)", (
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+    )

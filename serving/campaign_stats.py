@@ -1,0 +1,132 @@
+"""The statistics of a randomized campaign: targeted vs control, with intervals and power.
+
+Proportions (retention, conversion) use the normal approximation with unpooled variances;
+revenue uses Welch's t interval (unequal variances, Welch-Satterthwaite degrees of freedom).
+Both are Neyman intervals: for a randomized hold-out they cover the effect on the people
+in the campaign at least as often as their nominal level (their variance is conservative).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+CONFIDENCE = 0.95
+POWER = 0.80
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A difference targeted - control with its interval and the smallest detectable one."""
+
+    targeted_mean: float
+    control_mean: float
+    difference: float
+    low: float
+    high: float
+    standard_error: float
+    minimum_detectable: float  # at POWER and 1 - CONFIDENCE two-sided
+    targeted: int
+    control: int
+
+    def covers(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def scaled(self, factor: float) -> tuple[float, float, float]:
+        """The difference and its interval times ``factor`` (users or value saved)."""
+        return self.difference * factor, self.low * factor, self.high * factor
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def _split(outcome: np.ndarray, control: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values = np.asarray(outcome, dtype=float)
+    held_out = np.asarray(control, dtype=bool)
+    if values.shape != held_out.shape:
+        raise ValueError("outcome and control flags must have the same length")
+    targeted, kept = values[~held_out], values[held_out]
+    if len(targeted) < 2 or len(kept) < 2:
+        raise ValueError(
+            f"a campaign needs at least 2 targeted and 2 control users, got {len(targeted)} "
+            f"and {len(kept)}"
+        )
+    return targeted, kept
+
+
+def proportion_difference(
+    outcome: np.ndarray,
+    control: np.ndarray,
+    *,
+    confidence: float = CONFIDENCE,
+    power: float = POWER,
+) -> Effect:
+    """Difference of two proportions (0/1 outcomes), normal approximation.
+
+    The minimum detectable effect uses the control rate as the baseline of both groups.
+    """
+    targeted, kept = _split(outcome, control)
+    p_t, p_c = targeted.mean(), kept.mean()
+    se = math.sqrt(p_t * (1 - p_t) / len(targeted) + p_c * (1 - p_c) / len(kept))
+    z = _z(confidence)
+    baseline_se = math.sqrt(p_c * (1 - p_c) * (1 / len(targeted) + 1 / len(kept)))
+    mde = (z + NormalDist().inv_cdf(power)) * baseline_se
+    diff = p_t - p_c
+    return Effect(
+        float(p_t),
+        float(p_c),
+        float(diff),
+        float(diff - z * se),
+        float(diff + z * se),
+        se,
+        mde,
+        len(targeted),
+        len(kept),
+    )
+
+
+def mean_difference(
+    outcome: np.ndarray,
+    control: np.ndarray,
+    *,
+    confidence: float = CONFIDENCE,
+    power: float = POWER,
+) -> Effect:
+    """Difference of two means (revenue), Welch's t interval.
+
+    The minimum detectable effect uses the pooled standard deviation for both groups.
+    """
+    from scipy import stats
+
+    targeted, kept = _split(outcome, control)
+    n_t, n_c = len(targeted), len(kept)
+    v_t, v_c = targeted.var(ddof=1) / n_t, kept.var(ddof=1) / n_c
+    se = math.sqrt(v_t + v_c)
+    if se > 0:
+        dof = (v_t + v_c) ** 2 / (v_t**2 / (n_t - 1) + v_c**2 / (n_c - 1))
+    else:  # both groups constant: the difference is exact
+        dof = float(n_t + n_c - 2)
+    t = float(stats.t.ppf(0.5 + confidence / 2, dof))
+    pooled = math.sqrt(
+        ((n_t - 1) * targeted.var(ddof=1) + (n_c - 1) * kept.var(ddof=1)) / (n_t + n_c - 2)
+    )
+    mde = (_z(confidence) + NormalDist().inv_cdf(power)) * pooled * math.sqrt(1 / n_t + 1 / n_c)
+    diff = targeted.mean() - kept.mean()
+    return Effect(
+        float(targeted.mean()),
+        float(kept.mean()),
+        float(diff),
+        float(diff - t * se),
+        float(diff + t * se),
+        se,
+        mde,
+        n_t,
+        n_c,
+    )

@@ -1,0 +1,503 @@
+"""Campaigns: who was targeted and who was held out, and what the difference was.
+
+``lifecycle campaign start`` records a campaign's members (a list exported by ``lifecycle
+at-risk``, or one made from the same options) with their control flag and their scores at
+the as-of date, in ``Workspace.campaign(name)``. Once the horizon has passed in the events
+ingested, ``lifecycle campaign report`` compares targeted and control users on what
+happened in ``(as_of, as_of + horizon]`` only, read by the label code
+(:func:`features.labels.compute_labels`):
+
+- retention: any activity in the horizon (the churn outcome, inverted);
+- conversion: an order in the horizon;
+- revenue: purchases minus refunds in the horizon, at least 0.
+
+Each difference comes with a confidence interval and the smallest effect the sample could
+have detected (:mod:`serving.campaign_stats`); users and value saved are the difference
+times the number of targeted users.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle import tasks
+from lifecycle.errors import UserError
+from serving.campaign_stats import Effect, mean_difference, proportion_difference
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+    from serving.batch import ScoresTable
+
+METADATA_KEY = b"lifecycle_campaign"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CONTROL = "control"
+# What a campaign measures -> (the task outcome it is read from, whether it is inverted).
+# Retention is the churn outcome (no activity) inverted; the others are read as they are.
+MEASURES = {
+    "retention": ("no_activity", True),
+    "conversion": ("any_purchase", False),
+    "revenue": ("net_value", False),
+}
+PROPORTIONS = ("retention", "conversion")
+TRUE_VALUES = {"true", "1", "yes", "y", "t", "c", "control"}
+FALSE_VALUES = {"false", "0", "no", "n", "f", ""}
+
+
+class CampaignError(UserError):
+    """A campaign cannot be started or reported as asked; the message says why."""
+
+
+@dataclass
+class Campaign:
+    """A recorded campaign: members (user_id, control, their scores) and its definition."""
+
+    name: str
+    members: pd.DataFrame
+    metadata: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return pd.Timestamp(self.metadata["as_of"], tz="UTC")
+
+    @property
+    def horizon_days(self) -> int:
+        return int(self.metadata["horizon_days"])
+
+    @property
+    def horizon_end(self) -> pd.Timestamp:
+        return self.as_of + pd.Timedelta(days=self.horizon_days)
+
+    @property
+    def targeted(self) -> int:
+        return int((~self.members[CONTROL]).sum())
+
+    @property
+    def held_out(self) -> int:
+        return int(self.members[CONTROL].sum())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "as_of": f"{self.as_of:%Y-%m-%d}",
+            "horizon_days": self.horizon_days,
+            "horizon_end": f"{self.horizon_end:%Y-%m-%d}",
+            "dataset": self.metadata.get("dataset"),
+            "targeted": self.targeted,
+            "control": self.held_out,
+            "source": self.metadata.get("source"),
+            "started_at": self.metadata.get("started_at"),
+        }
+
+
+# -- starting a campaign ------------------------------------------------------------------
+
+
+def check_name(settings: Settings, name: str) -> Path:
+    """The path a new campaign ``name`` will take; an error when the name is bad or used."""
+    if not NAME_PATTERN.match(name):
+        raise CampaignError(
+            f"campaign name {name!r}: expected letters, digits, '.', '_' or '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
+    path = settings.workspace.campaign(name)
+    if path.exists():
+        raise CampaignError(
+            f"campaign {name!r} already exists ({path}): choose another name "
+            "(a campaign's record is never overwritten)"
+        )
+    return path
+
+
+def _control_flags(values: pd.Series, source: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=bool)
+    text = values.astype("string").str.strip().str.lower().fillna("")
+    bad = ~text.isin(TRUE_VALUES | FALSE_VALUES)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise CampaignError(
+            f"{source}: column {CONTROL!r}, row {row + 1}: {values.iloc[row]!r} is not a flag "
+            "(expected true/false, 1/0 or C/empty as `lifecycle at-risk` writes)"
+        )
+    return text.isin(TRUE_VALUES).to_numpy()
+
+
+def read_list(path: Path) -> pd.DataFrame:
+    """A campaign list (CSV or Parquet) as (user_id, control); clear errors for bad files."""
+    if not path.is_file():
+        raise CampaignError(f"--from-list {path}: no such file")
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype={c.USER_ID: str}, keep_default_na=False)
+    except Exception as error:  # any reader failure means a bad file to the user
+        raise CampaignError(
+            f"--from-list {path}: cannot be read as CSV or Parquet: {error}"
+        ) from None
+    missing = [col for col in (c.USER_ID, CONTROL) if col not in frame.columns]
+    if missing:
+        raise CampaignError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected a list exported by "
+            "`lifecycle at-risk --out FILE` (user_id and control columns)"
+        )
+    if frame.empty:
+        raise CampaignError(f"{path}: the list has no rows")
+    ids = frame[c.USER_ID].astype("string")
+    if ids.isna().any() or (ids.str.strip() == "").any():
+        row = int(np.flatnonzero((ids.isna() | (ids.str.strip() == "")).to_numpy())[0])
+        raise CampaignError(f"{path}: column user_id, row {row + 1}: empty user id")
+    duplicated = ids.duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise CampaignError(
+            f"{path}: column user_id, row {row + 1}: {ids.iloc[row]} is listed twice "
+            "(expected each user once)"
+        )
+    out = pd.DataFrame(
+        {c.USER_ID: ids.astype(str).to_numpy(), CONTROL: _control_flags(frame[CONTROL], str(path))}
+    )
+    if "as_of" in frame.columns:
+        out["as_of"] = frame["as_of"].astype(str).to_numpy()
+    return out
+
+
+def score_columns(scores: pd.DataFrame) -> list[str]:
+    """The scores a campaign keeps for its members: every task's score, and value at risk."""
+    wanted = [task.score for task in tasks.all_tasks()] + ["value_at_risk"]
+    return [col for col in wanted if col in scores.columns]
+
+
+def campaign_members(members: pd.DataFrame, table: ScoresTable, source: str) -> pd.DataFrame:
+    """Members with their scores at the table's as-of date; every member must be in it."""
+    scores = table.frame
+    known = pd.Index(scores[c.USER_ID].astype(str))
+    unknown = ~members[c.USER_ID].isin(known)
+    if unknown.any():
+        examples = ", ".join(members.loc[unknown, c.USER_ID].head(3))
+        raise CampaignError(
+            f"{source}: {int(unknown.sum()):,} of {len(members):,} user ids are not users scored "
+            f"as of {table.as_of} (e.g. {examples}); expected the real ids of a list from "
+            "`lifecycle at-risk` (not pseudonyms) and the scores table it came from"
+        )
+    held_out = int(members[CONTROL].sum())
+    if held_out == 0:
+        raise CampaignError(
+            f"{source}: no control users (every row has control false): without a held-out "
+            "group the campaign's effect cannot be measured; export the list with --control-share > 0"
+        )
+    if held_out == len(members):
+        raise CampaignError(f"{source}: every user is in the control group: nobody is targeted")
+    columns = [c.USER_ID, *score_columns(scores)]
+    kept = scores[columns].assign(**{c.USER_ID: scores[c.USER_ID].astype(str)})
+    return members[[c.USER_ID, CONTROL]].merge(kept, on=c.USER_ID, how="left")
+
+
+def start_campaign(
+    settings: Settings,
+    name: str,
+    members: pd.DataFrame,
+    table: ScoresTable,
+    *,
+    horizon_days: int,
+    source: str,
+) -> Campaign:
+    """Record a campaign (written atomically; nothing is written when the input is bad)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifecycle.storage import atomic_file
+
+    path = check_name(settings, name)
+    if horizon_days < 1:
+        raise CampaignError(f"--horizon-days {horizon_days}: expected at least 1 day")
+    recorded = campaign_members(members, table, source)
+    metadata = {
+        "name": name,
+        "dataset": table.metadata.get("dataset", settings.dataset),
+        "as_of": table.as_of,
+        "horizon_days": horizon_days,
+        "source": source,
+        "scores": str(table.path) if table.path else "scored in memory",
+        "model_versions": table.metadata.get("model_versions", {}),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    arrow = pa.Table.from_pandas(recorded, preserve_index=False)
+    arrow = arrow.replace_schema_metadata(
+        {**(arrow.schema.metadata or {}), METADATA_KEY: json.dumps(metadata).encode()}
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as staging:
+        pq.write_table(arrow, staging, compression="zstd")
+    return Campaign(name, recorded, metadata, path)
+
+
+def read_campaign(settings: Settings, name: str) -> Campaign:
+    import pyarrow.parquet as pq
+
+    path = settings.workspace.campaign(name)
+    if not NAME_PATTERN.match(name) or not path.is_file():
+        known = ", ".join(
+            settings.workspace.campaign_name(p) for p in settings.workspace.campaigns()
+        )
+        raise CampaignError(
+            f"no campaign named {name!r} in {settings.workspace.campaigns_dir} "
+            f"(known: {known or 'none'}); start one with `lifecycle campaign start`"
+        )
+    arrow = pq.read_table(path)
+    metadata = json.loads((arrow.schema.metadata or {})[METADATA_KEY])
+    return Campaign(name, arrow.to_pandas(), metadata, path)
+
+
+def list_campaigns(settings: Settings) -> list[Campaign]:
+    ws = settings.workspace
+    return [read_campaign(settings, ws.campaign_name(p)) for p in ws.campaigns()]
+
+
+# -- outcomes and the report --------------------------------------------------------------
+
+
+def _task_with(outcome: str) -> tasks.Task:
+    for task in tasks.all_tasks():
+        if task.outcome == outcome:
+            return task
+    raise CampaignError(f"no declared task has the outcome {outcome!r} a campaign measures")
+
+
+def last_event_time(events: Path | pd.DataFrame) -> pd.Timestamp:
+    from features.asof import _relation, connect
+
+    con = connect()
+    _relation(con, "events", events)
+    last = con.execute(f"SELECT max({c.EVENT_TIME}) FROM events").fetchone()[0]
+    if last is None:
+        raise CampaignError("the events table is empty: no outcome can be measured")
+    stamp = pd.Timestamp(last)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def campaign_outcomes(
+    events: Path | pd.DataFrame,
+    users: Path | pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    horizon_days: int,
+    user_ids: pd.Series,
+) -> pd.DataFrame:
+    """(user_id, retention, conversion, revenue) in ``(as_of, as_of + horizon]``, per user.
+
+    Read by the label code from events after ``as_of`` only; a user unknown at ``as_of``
+    (erased since, or never seen) is left out.
+    """
+    from features.labels import LABEL, LabelSpec, compute_labels
+
+    out = pd.DataFrame({c.USER_ID: user_ids.astype(str).to_numpy()})
+    for measure, (outcome, inverted) in MEASURES.items():
+        spec = LabelSpec(_task_with(outcome).name, horizon_days)
+        labels = compute_labels(events, [as_of], spec, users=users, every_known_user=True)
+        values = labels.set_index(c.USER_ID)[LABEL].astype(float)
+        out[measure] = (1 - values if inverted else values).reindex(out[c.USER_ID]).to_numpy()
+    return out.dropna().reset_index(drop=True)
+
+
+@dataclass
+class CampaignReport:
+    """The campaign's measured effects and what they are worth."""
+
+    campaign: Campaign
+    effects: dict[str, Effect]
+    measured_users: int
+    data_ends: pd.Timestamp
+    unmeasured: int = 0  # members no longer in the data (erased)
+    outcomes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    @property
+    def users_saved(self) -> tuple[float, float, float]:
+        return self.effects["retention"].scaled(self.effects["retention"].targeted)
+
+    @property
+    def value_saved(self) -> tuple[float, float, float]:
+        return self.effects["revenue"].scaled(self.effects["revenue"].targeted)
+
+    def to_dict(self) -> dict[str, Any]:
+        saved, low, high = self.users_saved
+        value, v_low, v_high = self.value_saved
+        return {
+            **self.campaign.summary(),
+            "data_ends": f"{self.data_ends:%Y-%m-%d}",
+            "measured_users": self.measured_users,
+            "unmeasured_users": self.unmeasured,
+            "effects": {k: e.to_dict() for k, e in self.effects.items()},
+            "users_saved": {"estimate": saved, "low": low, "high": high},
+            "value_saved": {"estimate": value, "low": v_low, "high": v_high},
+        }
+
+    def lines(self) -> list[str]:
+        info = self.campaign.summary()
+        lines = [
+            f"campaign {info['name']}: as of {info['as_of']}, {info['horizon_days']}-day horizon "
+            f"(to {info['horizon_end']}); {info['targeted']:,} targeted, {info['control']:,} control",
+        ]
+        for measure, effect in self.effects.items():
+            if measure in PROPORTIONS:
+                lines.append(
+                    f"  {measure:<10} targeted {effect.targeted_mean:.1%}  control "
+                    f"{effect.control_mean:.1%}  difference {effect.difference:+.1%} "
+                    f"(95% CI {effect.low:+.1%} to {effect.high:+.1%}); detectable: "
+                    f"{effect.minimum_detectable:.1%}"
+                )
+            else:
+                lines.append(
+                    f"  {measure:<10} targeted {effect.targeted_mean:,.2f}  control "
+                    f"{effect.control_mean:,.2f}  difference {effect.difference:+,.2f} per user "
+                    f"(95% CI {effect.low:+,.2f} to {effect.high:+,.2f}); detectable: "
+                    f"{effect.minimum_detectable:,.2f}"
+                )
+        saved, low, high = self.users_saved
+        value, v_low, v_high = self.value_saved
+        lines.append(f"  users saved {saved:+,.1f} (95% CI {low:+,.1f} to {high:+,.1f})")
+        lines.append(f"  value saved {value:+,.0f} (95% CI {v_low:+,.0f} to {v_high:+,.0f})")
+        if self.unmeasured:
+            lines.append(f"  {self.unmeasured:,} members are no longer in the data (not measured)")
+        return lines
+
+
+def measure(campaign: Campaign, outcomes: pd.DataFrame) -> dict[str, Effect]:
+    """Targeted vs control on each measure, for the members with outcomes."""
+    joined = campaign.members[[c.USER_ID, CONTROL]].merge(outcomes, on=c.USER_ID, how="inner")
+    control = joined[CONTROL].to_numpy(dtype=bool)
+    try:
+        return {
+            m: (proportion_difference if m in PROPORTIONS else mean_difference)(
+                joined[m].to_numpy(float), control
+            )
+            for m in MEASURES
+        }
+    except ValueError as error:
+        raise CampaignError(f"campaign {campaign.name}: {error}") from None
+
+
+def report_campaign(settings: Settings, name: str) -> CampaignReport:
+    """Measure a campaign whose horizon has passed in the ingested events."""
+    campaign = read_campaign(settings, name)
+    dataset = str(campaign.metadata.get("dataset") or settings.dataset)
+    events = settings.workspace.events(dataset)
+    if not events.is_file():
+        raise CampaignError(
+            f"campaign {name}: dataset {dataset!r} has no events at {events}: ingest it first"
+        )
+    data_ends = last_event_time(events)
+    if campaign.horizon_end > data_ends:
+        raise CampaignError(
+            f"campaign {name}: its {campaign.horizon_days}-day horizon ends "
+            f"{campaign.horizon_end:%Y-%m-%d} but the events of {dataset!r} end "
+            f"{data_ends:%Y-%m-%d}: report once events up to then are ingested"
+        )
+    outcomes = campaign_outcomes(
+        events,
+        settings.workspace.users_if_any(dataset),
+        campaign.as_of,
+        campaign.horizon_days,
+        campaign.members[c.USER_ID],
+    )
+    effects = measure(campaign, outcomes)
+    return CampaignReport(
+        campaign,
+        effects,
+        measured_users=len(outcomes),
+        data_ends=data_ends,
+        unmeasured=len(campaign.members) - len(outcomes),
+        outcomes=outcomes,
+    )
+
+
+def campaigns_section(settings: Settings) -> tuple[str, str] | None:
+    """The HTML report's campaigns section (title, HTML), or None without campaigns."""
+    found = settings.workspace.campaigns()
+    if not found:
+        return None
+    rows = []
+    for path in found:
+        name = settings.workspace.campaign_name(path)
+        try:
+            report = report_campaign(settings, name)
+        except UserError as error:  # running, or its data is gone: say so in the row
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td colspan='7'>{html.escape(str(error))}</td></tr>"
+            )
+            continue
+        info, e = report.campaign.summary(), report.effects
+        saved, low, high = report.users_saved
+        value, v_low, v_high = report.value_saved
+        cells = [
+            info["name"],
+            f"{info['as_of']} + {info['horizon_days']} d",
+            f"{info['targeted']:,} / {info['control']:,}",
+            *(
+                f"{e[m].difference:+.1%} ({e[m].low:+.1%} to {e[m].high:+.1%}); "
+                f"detectable {e[m].minimum_detectable:.1%}"
+                for m in PROPORTIONS
+            ),
+            f"{e['revenue'].difference:+,.2f} ({e['revenue'].low:+,.2f} to {e['revenue'].high:+,.2f})",
+            f"{saved:+,.1f} ({low:+,.1f} to {high:+,.1f})",
+            f"{value:+,.0f} ({v_low:+,.0f} to {v_high:+,.0f})",
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    head = "".join(
+        f"<th>{html.escape(h)}</th>"
+        for h in (
+            "campaign",
+            "as of + horizon",
+            "targeted / control",
+            "retention: targeted - control (95% CI)",
+            "conversion (95% CI)",
+            "revenue per user (95% CI)",
+            "users saved",
+            "value saved",
+        )
+    )
+    note = (
+        '<p class="note">Outcomes in the horizon after the as-of date only; intervals: normal '
+        "approximation for proportions, Welch for revenue; detectable = the smallest effect this "
+        "sample finds 80% of the time at 5% significance. "
+        "<code>lifecycle campaign report NAME</code> for one campaign.</p>"
+    )
+    return "Campaigns: targeted vs control", f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
+
+
+def scores_at(settings: Settings, as_of: str | None, dataset: str | None = None) -> ScoresTable:
+    """The scores of every user at ``as_of``: the newest scores table of that date, else
+    scored in memory with the champions (nothing written); the latest table without a date."""
+    from serving.batch import ScoresTable, find_scores, latest_scores, score_all
+
+    if as_of is None:
+        return latest_scores(settings)
+    try:
+        stamp = pd.Timestamp(as_of)
+    except ValueError:
+        raise CampaignError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
+    found = find_scores(settings, stamp)
+    if found is not None:
+        return found
+    # A task without a champion leaves its score out; the campaign keeps what there is.
+    result = score_all(
+        settings, stamp, dataset=dataset, write=False, reasons_top=0, allow_partial=True
+    )
+    return ScoresTable(
+        frame=result.scores,
+        metadata={
+            "dataset": dataset or settings.dataset,
+            "as_of": f"{result.as_of:%Y-%m-%d}",
+            "model_versions": result.versions,
+        },
+    )

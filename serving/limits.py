@@ -1,0 +1,61 @@
+"""The request size limit: a body over ``serving.max_request_bytes`` is refused unread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serving.errors import error_response, send_response
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``serving.max_request_bytes`` gets 413 before it is parsed."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._limit: int | None = None
+
+    @property
+    def limit(self) -> int:
+        if self._limit is None:
+            from lifecycle.settings import load_settings
+
+            self._limit = load_settings().serving.max_request_bytes
+        return self._limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
+                return await self._too_large(send, declared.decode(errors="replace"))
+            return await self.app(scope, receive, send)
+        # No length given (chunked): read it here, up to the limit, then replay it.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                return await self._too_large(send, f"more than {size}")
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Any, size: str) -> None:
+        message = f"request body of {size} bytes is over the limit of {self.limit} (serving.max_request_bytes)"
+        await send_response(send, error_response(413, message, ("body",)))

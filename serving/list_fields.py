@@ -1,0 +1,54 @@
+"""The fields of an operator's list, from the task registry: what the CLI prints, exports
+carry and the API's list rows hold (a light module: the service reads it at start)."""
+
+from __future__ import annotations
+
+from features import contract as c
+from lifecycle import tasks
+
+# Row context an operator reads besides the tasks' outputs (lifecycle.tasks), in list order.
+CONTEXT_BEFORE = ("rank", c.USER_ID)
+CONTEXT_AFTER = (
+    "value_at_risk",
+    "uplift",  # with an uplift champion (serving.uplift)
+    "expected_saved_value",
+    "risk_band",
+    "p_alive",
+    "expected_purchases",
+    "lifecycle_stage",
+    "segment",
+    "super_user",
+    "days_since_last_activity",
+    "orders",
+    "revenue",
+    c.CHANNEL,
+    "top_reasons",
+    "control",
+)
+# Fields kept in exports besides those (never personal), and the movers' columns.
+OTHER_NON_PERSONAL = (
+    "as_of",
+    "days_since_last_purchase",
+    "tenure_days",
+    "churn_probability_before",
+    "churn_probability_change",
+    "value_at_risk_before",
+    "value_at_risk_change",
+)
+
+
+def rank_by_choices() -> tuple[str, ...]:
+    """What a list can be ranked by: value at risk, any task's score, or (with an uplift
+    champion) the expected saved value, uplift x LTV."""
+    return ("value_at_risk", *(task.score for task in tasks.all_tasks()), "expected_saved_value")
+
+
+def list_fields() -> tuple[str, ...]:
+    """The fields of a list row, in order (a column the scores table lacks is left out)."""
+    listed = (column for task in tasks.all_tasks() for column in task.listed)
+    return (*CONTEXT_BEFORE, *listed, *CONTEXT_AFTER)
+
+
+def non_personal() -> frozenset[str]:
+    """Columns an export may always carry: list fields, every task output, context."""
+    return frozenset((*list_fields(), *tasks.output_columns(), *OTHER_NON_PERSONAL))

@@ -1,0 +1,31 @@
+"""Log filtering of the scoring service: a caller's bad input is one line, not a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+
+HTTP_LOGGER = "bentoml._internal.server.http_app"  # where BentoML logs a failed request
+
+
+class QuietBadInput(logging.Filter):
+    """BentoML logs a full traceback for every 400; a caller's bad input deserves one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            record.msg, record.args = (
+                f"{record.getMessage()}: 400, {error.error_count()} field error(s)",
+                (),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def quiet_bad_input() -> None:
+    """Install :class:`QuietBadInput` on BentoML's HTTP log, once per process."""
+    http_log = logging.getLogger(HTTP_LOGGER)
+    if not any(isinstance(f, QuietBadInput) for f in http_log.filters):
+        http_log.addFilter(QuietBadInput())

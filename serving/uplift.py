@@ -1,0 +1,114 @@
+"""Uplift at serving time: what the champion uplift model expects a campaign to change per
+user, and the expected saved value lists rank by.
+
+The uplift champion of a dataset is ``<dataset>-uplift`` (``training.uplift``), trained on a
+randomized campaign table of that dataset. Expected saved value = uplift x LTV: the rise in
+the probability of the outcome (a visit, a conversion: the user kept) the campaign causes,
+times what the user is worth. A value outcome (spend) is already money and is not multiplied.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.asof import AS_OF
+from lifecycle import registry
+from lifecycle.errors import UserError
+from lifecycle.tasks import LTV
+from lifecycle.uplift_model import UPLIFT_TASK, UpliftBundle
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+UPLIFT = "uplift"
+EXPECTED_SAVED_VALUE = "expected_saved_value"
+
+
+class UpliftUnavailable(UserError):
+    """No uplift champion, or one that cannot score these users; the message says which."""
+
+
+@dataclass(frozen=True)
+class UpliftChampion:
+    bundle: UpliftBundle
+    model: str
+    version: str
+
+
+def load_uplift_champion(
+    settings: Settings, dataset: str | None = None, cache: Path | None = None
+) -> UpliftChampion:
+    """The dataset's uplift champion from the registry (load once: a service keeps it)."""
+    dataset = dataset or settings.dataset
+    name = registry.model_name(dataset, UPLIFT_TASK)
+    client = registry.client(settings)
+    version = registry.alias_version(client, name, registry.CHAMPION)
+    if version is None:
+        raise UpliftUnavailable(
+            f"no uplift champion {name}: run `lifecycle train-uplift --dataset {dataset}` on a "
+            f"randomized campaign table of this dataset"
+        )
+    cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-uplift-"))
+    path = registry.bundle_path(client, name, version.version, cache / f"{name}-v{version.version}")
+    return UpliftChampion(UpliftBundle.load(path), name, str(version.version))
+
+
+def uplift_per_user(champion: UpliftChampion, features: pd.DataFrame) -> pd.DataFrame:
+    """``user_id``, ``uplift`` and the model version for each row of ``features`` (a user id
+    column and the model's feature columns): what the HTTP API returns per user."""
+    missing = [n for n in champion.bundle.feature_names if n not in features.columns]
+    if missing:
+        raise UpliftUnavailable(
+            f"the uplift champion {champion.model} v{champion.version} reads "
+            f"{', '.join(missing)}, which these rows lack"
+        )
+    return pd.DataFrame(
+        {
+            c.USER_ID: features[c.USER_ID].to_numpy(),
+            UPLIFT: champion.bundle.predict(features),
+            "uplift_model_version": champion.version,
+        },
+        index=features.index,
+    )
+
+
+def with_expected_saved_value(
+    scores: pd.DataFrame,
+    champion: UpliftChampion,
+    feature_table: Path | None = None,
+    as_of: str | None = None,
+) -> pd.DataFrame:
+    """The scores with ``uplift`` and ``expected_saved_value`` (uplift x LTV) added.
+
+    The model's inputs come from the scores table's columns, and those it lacks from the
+    dataset's feature table at the scores' as-of date (never a later cutoff).
+    """
+    bundle = champion.bundle
+    if LTV.score not in scores:
+        raise UpliftUnavailable(
+            f"--rank-by {EXPECTED_SAVED_VALUE}: the scores table has no {LTV.score} column"
+        )
+    wanted = [n for n in bundle.feature_names if n not in scores.columns]
+    rows = scores
+    if wanted and feature_table is not None and feature_table.is_file() and as_of:
+        stamp = pd.Timestamp(as_of)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        table = pd.read_parquet(feature_table, filters=[(AS_OF, "==", stamp)])
+        found = [n for n in wanted if n in table.columns]
+        if found:
+            rows = scores.merge(table[[c.USER_ID, *found]], on=c.USER_ID, how="left")
+            rows.index = scores.index
+    uplift = uplift_per_user(champion, rows)[UPLIFT].to_numpy()
+    out = scores.copy()
+    out[UPLIFT] = uplift
+    ltv = out[LTV.score].to_numpy(dtype=float)
+    out[EXPECTED_SAVED_VALUE] = uplift * ltv if bundle.outcome_kind == "probability" else uplift
+    out.loc[np.isnan(ltv), EXPECTED_SAVED_VALUE] = np.nan
+    return out

@@ -1,0 +1,392 @@
+"""Campaigns: the statistics, outcomes read after the as-of date only, bad input, and the
+demo's randomized win-back campaigns recovered by `lifecycle campaign report`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from features import contract as c
+from features.demo import METADATA_FILE, generate_demo
+from features.demo_campaigns import CAMPAIGN_LISTS_DIR, CAMPAIGNS_FILE, true_effects
+from lifecycle.settings import load_settings
+from serving.batch import ScoresTable, read_scores
+from serving.campaign_stats import mean_difference, proportion_difference
+from serving.campaigns import (
+    CampaignError,
+    campaign_outcomes,
+    read_campaign,
+    read_list,
+    start_campaign,
+)
+from tests.services import run_cli
+
+USERS = 1_500
+SEED = 3
+CAMPAIGNS_ON = {"LIFECYCLE_DEMO__CAMPAIGNS": "true"}
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+def test_proportion_interval_is_the_normal_approximation() -> None:
+    outcome = np.array([1] * 30 + [0] * 70 + [1] * 20 + [0] * 80)
+    control = np.array([False] * 100 + [True] * 100)
+    effect = proportion_difference(outcome, control)
+    se = math.sqrt(0.3 * 0.7 / 100 + 0.2 * 0.8 / 100)
+    assert effect.difference == pytest.approx(0.1)
+    assert (effect.low, effect.high) == pytest.approx((0.1 - 1.959964 * se, 0.1 + 1.959964 * se))
+    # 80% power at 5%: (z_0.975 + z_0.8) x the control rate's standard error of a difference
+    expected = (1.959964 + 0.841621) * math.sqrt(0.2 * 0.8 * (1 / 100 + 1 / 100))
+    assert effect.minimum_detectable == pytest.approx(expected, rel=1e-5)
+    assert (effect.targeted, effect.control) == (100, 100)
+
+
+def test_revenue_interval_is_welch() -> None:
+    rng = np.random.default_rng(0)
+    targeted, held_out = rng.gamma(0.5, 40, 300), rng.gamma(0.5, 30, 120)
+    effect = mean_difference(
+        np.concatenate([targeted, held_out]), np.r_[np.zeros(300, bool), np.ones(120, bool)]
+    )
+    welch = stats.ttest_ind(targeted, held_out, equal_var=False).confidence_interval(0.95)
+    assert (effect.low, effect.high) == pytest.approx((welch.low, welch.high))
+
+
+def test_an_effect_of_the_minimum_detectable_size_is_found_about_80_percent_of_the_time() -> None:
+    rng = np.random.default_rng(1)
+    n, base = 400, 0.3
+    mde = proportion_difference(
+        np.r_[rng.random(n) < base, rng.random(n) < base],
+        np.r_[np.zeros(n, bool), np.ones(n, bool)],
+    ).minimum_detectable
+    control = np.r_[np.zeros(n, bool), np.ones(n, bool)]
+    found = [
+        proportion_difference(np.r_[rng.random(n) < base + mde, rng.random(n) < base], control).low
+        > 0
+        for _ in range(1_000)
+    ]
+    assert 0.74 < np.mean(found) < 0.86
+
+
+def test_a_group_of_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2 targeted and 2 control"):
+        proportion_difference(np.array([1, 0, 1]), np.array([False, False, True]))
+
+
+# -- outcomes after the as-of date only ----------------------------------------------------
+
+
+def _events(rows: list[tuple[str, str, str, float | None]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT])
+    frame[c.EVENT_TIME] = pd.to_datetime(frame[c.EVENT_TIME], utc=True, format="ISO8601").astype(
+        "datetime64[us, UTC]"
+    )
+    frame[c.AMOUNT] = frame[c.AMOUNT].astype(float)
+    frame[c.ORDER_ID] = [
+        f"{u}-{i}" if t in (c.PURCHASE, c.REFUND) else None
+        for i, (u, t) in enumerate(zip(frame[c.USER_ID], frame[c.EVENT_TYPE], strict=True))
+    ]
+    return frame
+
+
+def test_outcomes_count_only_the_horizon_after_the_as_of_date() -> None:
+    as_of = pd.Timestamp("2024-03-01", tz="UTC")
+    events = _events(
+        [
+            ("a", "2024-01-10", c.PURCHASE, 100.0),  # before: not an outcome
+            ("a", "2024-03-01 00:00", c.SESSION, None),  # at as_of: still before
+            ("b", "2024-01-10", c.PURCHASE, 10.0),
+            ("b", "2024-03-02", c.PURCHASE, 40.0),  # in the horizon
+            ("c", "2024-01-10", c.SESSION, None),
+            ("c", "2024-03-30", c.SESSION, None),  # active, no purchase
+            ("d", "2024-01-10", c.PURCHASE, 10.0),
+            ("d", "2024-04-05", c.PURCHASE, 70.0),  # after the 30-day horizon
+            ("z", "2024-05-01", c.SESSION, None),  # data reaches past the horizon
+        ]
+    )
+    outcomes = campaign_outcomes(events, None, as_of, 30, pd.Series(["a", "b", "c", "d"]))
+    by_user = outcomes.set_index(c.USER_ID)
+    assert by_user["retention"].to_dict() == {"a": 0, "b": 1, "c": 1, "d": 0}
+    assert by_user["conversion"].to_dict() == {"a": 0, "b": 1, "c": 0, "d": 0}
+    assert by_user["revenue"].to_dict() == {"a": 0, "b": 40.0, "c": 0, "d": 0}
+
+
+# -- bad input: one clear line, nothing written --------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return load_settings(home=tmp_path / "ws", environ={})
+
+
+def _table() -> ScoresTable:
+    frame = pd.DataFrame(
+        {
+            c.USER_ID: ["u1", "u2", "u3", "u4"],
+            "churn_probability": [0.9, 0.8, 0.7, 0.6],
+            "ltv": [10.0, 20.0, 30.0, 40.0],
+        }
+    )
+    return ScoresTable(frame, {"as_of": "2024-03-01", "dataset": "demo"})
+
+
+def _members(ids: list[str], control: list[bool]) -> pd.DataFrame:
+    return pd.DataFrame({c.USER_ID: ids, "control": control})
+
+
+@pytest.mark.parametrize(
+    ("ids", "control", "message"),
+    [
+        (["u1", "u2", "nobody"], [True, False, False], "1 of 3 user ids are not users scored"),
+        (["u1", "u2"], [False, False], "no control users"),
+        (["u1", "u2"], [True, True], "nobody is targeted"),
+    ],
+)
+def test_start_refuses_a_bad_list_and_writes_nothing(
+    settings, ids: list[str], control: list[bool], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CampaignError, match=message):
+        start_campaign(
+            settings, "spring", _members(ids, control), _table(), horizon_days=30, source="x.csv"
+        )
+    assert settings.workspace.campaigns() == []
+
+
+def test_start_records_members_with_their_scores_and_refuses_a_used_name(settings) -> None:  # type: ignore[no-untyped-def]
+    members = _members(["u3", "u1", "u2"], [False, True, False])
+    start_campaign(settings, "spring", members, _table(), horizon_days=30, source="x.csv")
+    recorded = read_campaign(settings, "spring")
+    assert recorded.members[c.USER_ID].tolist() == ["u3", "u1", "u2"]
+    assert recorded.members["ltv"].tolist() == [30.0, 10.0, 20.0]
+    assert (recorded.targeted, recorded.held_out, recorded.horizon_days) == (2, 1, 30)
+    assert f"{recorded.horizon_end:%Y-%m-%d}" == "2024-03-31"
+    before = recorded.path.read_bytes()
+    with pytest.raises(CampaignError, match="already exists"):
+        start_campaign(settings, "spring", members, _table(), horizon_days=30, source="y.csv")
+    assert recorded.path.read_bytes() == before
+    with pytest.raises(CampaignError, match="campaign name"):
+        start_campaign(settings, "../up", members, _table(), horizon_days=30, source="y.csv")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("user_id\nu1\n", "missing column"),
+        ("user_id,control\nu1,true\nu1,false\n", "row 2: u1 is listed twice"),
+        ("user_id,control\nu1,maybe\n", "row 1: 'maybe' is not a flag"),
+        ("user_id,control\n", "no rows"),
+    ],
+)
+def test_a_list_file_must_be_a_list(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(text)
+    with pytest.raises(CampaignError, match=message):
+        read_list(path)
+
+
+def test_a_list_reads_the_flags_at_risk_writes(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("user_id,control,rank\n007,True,1\nu2,False,2\n")
+    members = read_list(path)
+    assert members[c.USER_ID].tolist() == ["007", "u2"]  # ids stay text
+    assert members["control"].tolist() == [True, False]
+
+
+# -- the demo's randomized campaigns -------------------------------------------------------
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("campaign_demo") / "demo"
+    generate_demo(USERS, SEED, out, campaigns=True)
+    return out
+
+
+def test_campaigns_are_off_by_default_and_deterministic_when_on(demo: Path, tmp_path: Path) -> None:
+    generate_demo(300, 1, tmp_path / "off", days=400, future_days=10)
+    assert not (tmp_path / "off" / CAMPAIGNS_FILE).exists()
+    assert "campaigns" not in json.loads((tmp_path / "off" / METADATA_FILE).read_text())
+    generate_demo(USERS, SEED, tmp_path / "again", campaigns=True)
+    assert _digests(tmp_path / "again") == _digests(demo)
+
+
+def test_the_label_code_reads_each_members_outcome_of_their_arm(demo: Path) -> None:
+    truth = pd.read_parquet(demo / CAMPAIGNS_FILE)
+    events, users = demo / "events.parquet", demo / "users.parquet"
+    for (name, as_of), members in truth.groupby(["campaign", "as_of"]):
+        outcomes = campaign_outcomes(events, users, as_of, 90, members[c.USER_ID])
+        got = members.merge(outcomes, on=c.USER_ID, validate="1:1")
+        arm = np.where(got["control"], "control", "targeted")
+        for measure, column in (("retention", "retained"), ("conversion", "purchased")):
+            expected = [got[f"{column}_if_{a}"].iloc[i] for i, a in enumerate(arm)]
+            assert got[measure].astype(bool).tolist() == expected, (name, measure)
+        revenue = [got[f"revenue_if_{a}"].iloc[i] for i, a in enumerate(arm)]
+        assert got["revenue"].to_numpy() == pytest.approx(revenue, abs=0.01), name
+
+
+def test_the_true_effect_differs_by_channel_and_engagement(demo: Path) -> None:
+    truth = pd.read_parquet(demo / CAMPAIGNS_FILE)
+    by_type = truth.groupby([c.CHANNEL, "engagement"])["effect_probability"].first()
+    assert by_type["email", "high"] == pytest.approx(3 * by_type["email", "low"])
+    assert by_type["email", "high"] > by_type["organic", "high"] > by_type["social", "high"]
+    # ... and the draws follow it: high engagement is won back more often
+    won = truth.groupby("engagement")["won_back_if_targeted"].mean()
+    assert won["high"] > 2 * won["low"]
+    # nobody held out got a campaign order
+    orders = pd.read_parquet(demo / "events.parquet")
+    from_campaigns = orders[orders[c.ORDER_ID].str.contains("winback", na=False)]
+    held_out = truth.loc[truth["control"], [c.USER_ID, "campaign"]]
+    placed = from_campaigns[c.ORDER_ID].str.split("-", n=1, expand=True)
+    assert not set(zip(placed[0], placed[1], strict=True)) & set(
+        zip(held_out[c.USER_ID], held_out["campaign"], strict=True)
+    )
+
+
+# -- the loop on the demo: start, report, list, HTML ---------------------------------------
+
+
+def run_failing(home: Path, *args: str) -> str:
+    """A command that must fail with one clear line; returns that line."""
+    from lifecycle.cli import main
+
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+    assert result.exit_code == 1, f"{args}: {result.output}"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("campaign_ws")
+    run_cli(home, "demo-data", "--users", str(USERS), "--seed", str(SEED), env=CAMPAIGNS_ON)
+    run_cli(home, "features", "build")
+    run_cli(home, "features", "apply")
+    run_cli(home, "train", "churn")
+    run_cli(home, "train", "ltv")
+    run_cli(home, "score-all", "--allow-partial")
+    return home
+
+
+def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> None:
+    metadata = json.loads((home / "demo" / METADATA_FILE).read_text())
+    truth = pd.read_parquet(home / "demo" / CAMPAIGNS_FILE)
+    for run in metadata["campaigns"]["runs"]:
+        listed = home / "demo" / CAMPAIGN_LISTS_DIR / f"{run['name']}.csv"
+        run_cli(home, "campaign", "start", run["name"], "--from-list", str(listed))
+        report = json.loads(run_cli(home, "--json", "campaign", "report", run["name"]))
+        expected = true_effects(truth[truth["campaign"] == run["name"]])
+        assert expected == pytest.approx(run["true_effect"])
+        assert report["as_of"] == run["as_of"] and report["horizon_days"] == 90
+        assert (report["targeted"], report["control"]) == (run["targeted"], run["control"])
+        for measure, effect in report["effects"].items():
+            assert effect["low"] <= expected[measure] <= effect["high"], (run["name"], measure)
+            assert 0 < effect["minimum_detectable"] < effect["high"] - effect["low"]
+        saved = report["users_saved"]
+        assert saved["estimate"] == pytest.approx(
+            report["effects"]["retention"]["difference"] * run["targeted"]
+        )
+        # the members' scores at the campaign's date were recorded
+        recorded = read_campaign(load_settings(home=home, environ={}), run["name"])
+        assert recorded.members[["churn_probability", "ltv"]].notna().all().all()
+
+
+def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_path: Path) -> None:
+    options = ["--top", "300", "--control-share", "0.3", "--seed", "4"]
+    exported = tmp_path / "list.parquet"
+    run_cli(home, "at-risk", *options, "--out", str(exported))
+    run_cli(home, "campaign", "start", "from-file", "--from-list", str(exported))
+    run_cli(home, "campaign", "start", "from-options", *options)
+    settings = load_settings(home=home, environ={})
+    from_file = read_campaign(settings, "from-file").members
+    from_options = read_campaign(settings, "from-options").members
+    pd.testing.assert_frame_equal(from_file, from_options)
+    latest = read_scores(settings.workspace.latest_scores).frame.set_index(c.USER_ID)
+    assert from_file["churn_probability"].to_numpy() == pytest.approx(
+        latest.loc[from_file[c.USER_ID], "churn_probability"].to_numpy()
+    )
+    listed = json.loads(run_cli(home, "--json", "campaign", "list"))["campaigns"]
+    assert {"from-file", "from-options"} <= {found["name"] for found in listed}
+    # Its horizon runs past the data: the report is refused with the date it can run.
+    line = run_failing(home, "campaign", "report", "from-options")
+    assert "90-day horizon ends" in line and "report once events up to then" in line
+
+
+def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(
+    home: Path, tmp_path: Path
+) -> None:
+    settings = load_settings(home=home, environ={})
+    before = _digests(settings.workspace.campaigns_dir) if settings.workspace.campaigns() else {}
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("user_id,control\nu0000001,true\nnobody,false\n")
+    assert "not users scored" in run_failing(
+        home, "campaign", "start", "x", "--from-list", str(unknown)
+    )
+    no_control = tmp_path / "no_control.csv"
+    no_control.write_text("user_id,control\nu0000001,false\nu0000002,false\n")
+    assert "no control users" in run_failing(
+        home, "campaign", "start", "x", "--from-list", str(no_control)
+    )
+    assert "--from-list takes the list as it is" in run_failing(
+        home, "campaign", "start", "x", "--from-list", str(no_control), "--segment", "loyal"
+    )
+    assert "no campaign named 'nope'" in run_failing(home, "campaign", "report", "nope")
+    after = _digests(settings.workspace.campaigns_dir) if settings.workspace.campaigns() else {}
+    assert after == before
+    run_cli(home, "campaign", "start", "twice", "--top", "50")
+    assert "already exists" in run_failing(home, "campaign", "start", "twice", "--top", "60")
+
+
+def test_the_html_report_has_a_campaigns_section(home: Path) -> None:
+    run_cli(home, "campaign", "start", "html-check", "--top", "40")
+    out = json.loads(run_cli(home, "--json", "report"))
+    assert "Campaigns: targeted vs control" in out["sections"]
+    page = Path(out["path"]).read_text()
+    assert "html-check" in page and "report once events up to then" in page
+
+
+def test_forget_removes_a_member_from_campaigns(home: Path) -> None:
+    """Last of the loop's tests: it erases a user from the shared workspace."""
+    settings = load_settings(home=home, environ={})
+    name = "winback-2025-07-02"
+    before = read_campaign(settings, name)
+    gone = before.members[c.USER_ID].iloc[0]
+    run_cli(home, "forget", gone)
+    after = read_campaign(settings, name)  # its definition (Parquet metadata) is kept
+    assert gone not in set(after.members[c.USER_ID])
+    assert len(after.members) == len(before.members) - 1
+    assert after.metadata == before.metadata
+    report = json.loads(run_cli(home, "--json", "campaign", "report", name))
+    assert report["measured_users"] == len(before.members) - 1
+
+
+def test_the_coverage_benchmark_runs_in_its_quick_mode() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "bench_campaign_coverage.py"
+    spec = importlib.util.spec_from_file_location("bench_campaign_coverage", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    summary = bench.main(["--quick"])
+    assert set(summary) == {"retention", "conversion", "revenue"}
+    for found in summary.values():
+        assert found["intervals"] >= 3  # one campaign or more per simulation
+        assert 0 <= found["baseline_coverage"] <= 1 and 0 <= found["coverage"] <= 1
+        assert found["mean_width"] > 0

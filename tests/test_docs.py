@@ -1,0 +1,203 @@
+"""The README and docs/: every relative link lands on a file and heading that exist, and every
+generated table is what its experiment renders from the results it recorded.
+
+Cheap: no network, no experiment is rerun (``experiments/docblocks.py`` explains the blocks).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+sys.path.insert(0, str(REPO / "experiments"))
+
+import docblocks  # noqa: E402  (experiments/ is not a package)
+
+PAGES = [REPO / "README.md", *sorted(DOCS.glob("*.md"))]
+FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
+CODE_SPAN = re.compile(r"`[^`\n]*`")
+COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# [text](target) or ![alt](target); the target has no spaces (titles are not used here).
+LINK = re.compile(r"!?\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
+HEADING = re.compile(r"^(#{1,6})\s+(?P<title>.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def prose(text: str) -> str:
+    """The text with fenced code, code spans and comments blanked (links there are not links)."""
+    for pattern in (FENCE, COMMENT, CODE_SPAN):
+        text = pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    return text
+
+
+def slug(title: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)  # a link in a heading: its text
+    title = title.replace("`", "").strip().lower()
+    title = re.sub(r"[^\w\- ]", "", title)
+    return title.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    """Every heading anchor of a markdown file, numbered as GitHub numbers repeats."""
+    seen: dict[str, int] = {}
+    found = set()
+    for match in HEADING.finditer(prose(page.read_text())):
+        base = slug(match["title"])
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+def relative_links(page: Path) -> list[tuple[int, str]]:
+    """(line, target) of every link that is not a web address."""
+    text = prose(page.read_text())
+    links = []
+    for match in LINK.finditer(text):
+        target = match["target"]
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
+            continue
+        links.append((text.count("\n", 0, match.start()) + 1, target))
+    return links
+
+
+def broken_links(page: Path, root: Path = REPO) -> list[str]:
+    """What is wrong with each relative link of ``page`` (paths shown relative to ``root``)."""
+    problems = []
+    for line, target in relative_links(page):
+        path_part, _, anchor = target.partition("#")
+        where = f"{page.relative_to(root)}:{line}: link to {target!r}"
+        destination = (page.parent / unquote(path_part)).resolve() if path_part else page
+        if not destination.exists():
+            problems.append(f"{where}: expected the file {destination} to exist")
+            continue
+        if not anchor:
+            continue
+        if destination.suffix != ".md":
+            problems.append(f"{where}: an anchor only works on a markdown page")
+        elif anchor not in anchors(destination):
+            problems.append(
+                f"{where}: expected a heading with anchor #{anchor} in "
+                f"{destination.relative_to(root)}; it has {sorted(anchors(destination))}"
+            )
+    return problems
+
+
+# -- the checker itself, on tiny pages -----------------------------------------------------
+
+
+def test_slugs_follow_github() -> None:
+    assert slug("Scoring API (BentoML)") == "scoring-api-bentoml"
+    assert slug("P(alive) and expected purchases") == "palive-and-expected-purchases"
+    assert slug("The `lifecycle` command") == "the-lifecycle-command"
+    assert slug("Split by time, to measure") == "split-by-time-to-measure"
+
+
+def test_checker_finds_a_missing_file_and_anchor_and_skips_code(tmp_path: Path) -> None:
+    (tmp_path / "other.md").write_text("# Other\n\n## Part two\n\n## Part two\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n[ok](other.md#part-two) [ok too](other.md#part-two-1) [self](#page)\n"
+        "[gone](missing.md) [no anchor](other.md#part-three) [web](https://example.org/x)\n"
+        "`[in code](nowhere.md)`\n\n```\n[in a fence](nowhere.md)\n```\n"
+    )
+    problems = broken_links(page, root=tmp_path)
+    assert len(problems) == 2, problems
+    assert "page.md:4: link to 'missing.md'" in problems[0]
+    assert "#part-three" in problems[1] and "part-two-1" in problems[1]
+
+
+# -- the real pages ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_relative_links_resolve(page: Path) -> None:
+    assert relative_links(page) or page.name != "README.md", "the README links into docs/"
+    problems = broken_links(page)
+    assert not problems, "\n".join(problems)
+
+
+def test_readme_is_an_entry_point() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) < 8_000, f"README.md is {len(readme.encode()):,} bytes"
+    assert "./run tests" in readme, "CI runs the README's test command: ./run tests"
+    linked = {
+        (REPO / target.partition("#")[0]).resolve()
+        for _, target in relative_links(REPO / "README.md")
+    }
+    unlinked = [p.name for p in DOCS.glob("*.md") if p.resolve() not in linked]
+    assert not unlinked, f"docs pages the README does not link to: {unlinked}"
+
+
+def generated_blocks() -> list[docblocks.Block]:
+    return [block for page in PAGES for block in docblocks.blocks(page)]
+
+
+@pytest.mark.parametrize("block", generated_blocks(), ids=lambda b: b.name)
+def test_generated_table_is_its_experiments_rendering(block: docblocks.Block) -> None:
+    record = docblocks.load_results(block.name)
+    assert record["experiment"] in block.command, (
+        f"{block.doc.relative_to(REPO)}: block {block.name!r} says it comes from "
+        f"{block.command!r}; its results were recorded by {record['experiment']}"
+    )
+    assert (REPO / "experiments" / record["experiment"]).is_file()
+    expected = docblocks.rendered(block.name)
+    assert block.body == expected, (
+        f"{block.doc.relative_to(REPO)}: the {block.name!r} block differs from what "
+        f"experiments/{record['experiment']} renders from docs/results/{block.name}.json; "
+        f"rerun `{record['command']}` instead of editing the table"
+    )
+
+
+def test_every_recorded_result_is_shown_once() -> None:
+    names = [block.name for block in generated_blocks()]
+    assert len(names) == len(set(names)), f"a block appears twice: {sorted(names)}"
+    recorded = sorted(path.stem for path in (DOCS / "results").glob("*.json"))
+    assert recorded == sorted(names), (
+        f"docs/results/ holds {recorded}; the docs show {sorted(names)}: every recorded "
+        "result is shown by exactly one block"
+    )
+    for path in (DOCS / "results").glob("*.json"):
+        json.loads(path.read_text())  # valid JSON
+
+
+def test_a_block_is_written_from_results_and_an_edit_is_caught(tmp_path: Path) -> None:
+    """``record`` fills a block from results; the check then fails on a hand edit."""
+
+    def render(name: str, results: dict[str, int]) -> str:
+        return f"| {name} | users |\n|---|---:|\n| demo | {results['users']:,} |\n"
+
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Before.\n\n<!-- BEGIN generated sizes: python experiments/sizes.py --doc page.md -->\n"
+        "old table\n<!-- END generated sizes -->\n\nAfter.\n"
+    )
+    results_dir = tmp_path / "results"
+    docblocks.record(
+        page,
+        "sizes",
+        "sizes.py",
+        "sizes.py --doc",
+        {"users": 20000},
+        render,
+        results_dir=results_dir,
+    )
+    text = page.read_text()
+    assert text.startswith("Before.\n\n<!-- BEGIN") and text.endswith("-->\n\nAfter.\n")
+    (block,) = docblocks.blocks(page)
+    assert block.body == render("sizes", {"users": 20000}).rstrip("\n")
+    assert "| demo | 20,000 |" in block.body
+    assert json.loads((results_dir / "sizes.json").read_text())["results"] == {"users": 20000}
+    page.write_text(text.replace("20,000", "21,000"))
+    (edited,) = docblocks.blocks(page)
+    assert edited.body != render("sizes", {"users": 20000}).rstrip("\n")
+    page.write_text("<!-- BEGIN generated sizes: x -->\nno end\n")
+    with pytest.raises(docblocks.DocBlockError, match="no matching"):
+        docblocks.blocks(page)

@@ -1,0 +1,418 @@
+"""The prediction ledger and realized quality: every `score-all` appends what it predicted;
+`lifecycle outcomes` labels the matured entries and grades them, lists the pending ones;
+retention, re-runs at the same as-of and `forget` keep the ledger right.
+
+The end-to-end tests run a real demo workspace (Feast, MLflow, LightGBM): churn and LTV
+trained, scored at an old as-of whose horizons have passed and at the latest one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from scipy.stats import spearmanr
+from services import prepare, run_cli
+from sklearn.metrics import roc_auc_score
+
+from features import contract as c
+from features.asof import feature_cutoffs
+from features.labels import LABEL, LabelSpec, compute_labels
+from lifecycle.cli import main
+from lifecycle.outcomes import GRADES, grade, latest_outcomes, outcomes_section
+from lifecycle.settings import load_settings
+from lifecycle.tasks import LTV
+from lifecycle.workspace import Workspace
+from serving.ledger import LedgerError, append, entries, read_entry
+from training.evaluation import expected_calibration_error
+
+# -- the ledger on disk (no models needed) ------------------------------------------------
+
+
+def predictions(value: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            c.USER_ID: ["a", "b", "c"],
+            "churn_probability": [value, value / 2, np.nan],
+            "risk_band": ["low", "low", None],
+            "country": ["FR", "DE", "US"],  # personal: never in the ledger
+            "reasons": ['[{"feature": "country"}]', None, None],
+            "channel": ["ads", "seo", "ads"],
+        }
+    )
+
+
+def entry_metadata(as_of: str, version: str = "1") -> dict[str, object]:
+    return {
+        "as_of": as_of,
+        "model_versions": {"churn": version},
+        "labels": {"churn": {"task": "churn", "horizon_days": 90}},
+        "personal_columns": ["country"],
+    }
+
+
+def test_append_keeps_only_ids_and_task_outputs_and_a_rerun_replaces_the_partition(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace(tmp_path)
+    first = append(
+        workspace, "demo", predictions(0.4), entry_metadata("2025-01-01"), retention_days=365
+    )
+    second = append(
+        workspace, "demo", predictions(0.8), entry_metadata("2025-01-01", "2"), retention_days=365
+    )
+    assert first.path == second.path == workspace.ledger_partition("demo", "2025-01-01")
+    files = sorted(workspace.ledger("demo").rglob("*.parquet"))
+    assert files == [second.path]  # one partition, no duplicate part
+    assert [p.name for p in second.path.parent.iterdir()] == ["part-0.parquet"]  # no staging
+    frame = pd.read_parquet(second.path)
+    assert list(frame.columns) == [c.USER_ID, "churn_probability", "risk_band"]
+    assert frame["churn_probability"].tolist()[:2] == [0.8, 0.4]
+    (entry,) = entries(workspace, "demo")
+    assert entry.model_versions == {"churn": "2"} and entry.metadata["users"] == 3
+    assert entry.matures_on("churn") == pd.Timestamp("2025-04-01", tz="UTC")
+
+
+def test_retention_drops_the_partitions_older_than_the_newest_minus_the_days(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace(tmp_path)
+    for as_of in ("2024-01-01", "2024-06-01"):
+        append(workspace, "demo", predictions(0.3), entry_metadata(as_of), retention_days=300)
+    assert [f"{e.as_of:%Y-%m-%d}" for e in entries(workspace, "demo")] == [
+        "2024-01-01",
+        "2024-06-01",
+    ]
+    # 2025-01-01 - 300 days = 2024-03-07: the January partition goes, June stays.
+    result = append(
+        workspace, "demo", predictions(0.3), entry_metadata("2025-01-01"), retention_days=300
+    )
+    assert result.dropped == ["2024-01-01"]
+    assert result.outlived == {}  # churn's 90 days fit in 300
+    assert [f"{e.as_of:%Y-%m-%d}" for e in entries(workspace, "demo")] == [
+        "2024-06-01",
+        "2025-01-01",
+    ]
+    short = append(
+        workspace, "demo", predictions(0.3), entry_metadata("2025-01-08"), retention_days=60
+    )
+    assert short.outlived == {"churn": 90}  # score-all warns: these would never mature
+    assert short.dropped == ["2024-06-01"]
+    assert sorted(p.name for p in workspace.ledger("demo").iterdir()) == [
+        "as_of=2025-01-01",
+        "as_of=2025-01-08",
+    ]  # nothing half-deleted left behind
+
+
+def test_a_crash_mid_write_leaves_the_previous_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = Workspace(tmp_path)
+    good = append(
+        workspace, "demo", predictions(0.2), entry_metadata("2025-01-01"), retention_days=365
+    )
+
+    def crash(table: object, where: str | Path, **_: object) -> None:
+        Path(where).write_bytes(b"PAR1 half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        append(
+            workspace, "demo", predictions(0.9), entry_metadata("2025-01-01"), retention_days=365
+        )
+    monkeypatch.undo()
+    assert pd.read_parquet(good.path)["churn_probability"].tolist()[:2] == [0.2, 0.1]
+    assert [p.name for p in good.path.parent.iterdir()] == ["part-0.parquet"]
+
+
+def test_an_entry_without_label_definitions_is_refused_naming_the_file(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    with pytest.raises(LedgerError, match="metadata lacks labels"):
+        append(
+            workspace,
+            "demo",
+            predictions(0.2),
+            {"as_of": "2025-01-01", "model_versions": {}},
+            retention_days=365,
+        )
+    assert not workspace.ledger_dir.exists()  # nothing written
+    path = workspace.ledger_partition("demo", "2025-01-01")
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({c.USER_ID: ["a"]}).to_parquet(path)
+    with pytest.raises(LedgerError, match=f"ledger file {path}: its metadata lacks"):
+        read_entry(path)
+
+
+@pytest.mark.parametrize(
+    ("lift", "perfect", "expected"),
+    [
+        (2.0, 2.0, "excellent"),  # as good as a perfect ranking
+        (1.6, 2.0, "excellent"),  # 60% of the way
+        (1.5, 2.0, "good"),
+        (1.3, 2.0, "fair"),
+        (1.1, 2.0, "poor"),
+        (0.8, 10.0, "poor"),  # worse than random
+        (4.0, 10.0, "fair"),  # 33%: a 5% base rate allows lift 10
+        (1.0, 1.0, "n/a"),  # every outcome equal: nothing to rank
+    ],
+)
+def test_grade_reads_lift_against_a_perfect_ranking(
+    lift: float, perfect: float, expected: str
+) -> None:
+    assert grade(lift, perfect) == expected
+    assert [name for name, _ in GRADES] == ["excellent", "good", "fair"]
+
+
+# -- end to end on a trained demo workspace -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scored_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """Churn and LTV trained on 1,500 demo users, scored at an old as-of whose LTV horizon
+    (365 days) has passed, and at the latest cutoff (pending)."""
+    home = tmp_path_factory.mktemp("ledger_ws")
+    prepare(
+        home,
+        ["demo-data", "--users", "1500", "--seed", "3"],
+        ["features", "build"],
+        ["features", "apply"],
+        ["features", "materialize"],
+        ["train", "churn"],
+        ["train", "ltv"],
+    )
+    settings = load_settings(home=home, environ={})
+    cutoffs = feature_cutoffs(settings.workspace.feature_table("demo"))
+    data_ends = pd.read_parquet(settings.workspace.events("demo"))[c.EVENT_TIME].max()
+    matured = [t for t in cutoffs if t + pd.Timedelta(days=LTV.horizon_days) <= data_ends]
+    old, latest = f"{matured[-3]:%Y-%m-%d}", f"{cutoffs[-1]:%Y-%m-%d}"
+    prepare(
+        home,
+        ["score-all", "--as-of", old, "--allow-partial", "--reasons-top", "10"],
+        ["score-all", "--allow-partial", "--reasons-top", "10"],
+    )
+    return home, old, latest
+
+
+@pytest.fixture
+def ws(scored_home: tuple[Path, str, str], tmp_path: Path) -> tuple[Path, str, str]:
+    home, old, latest = scored_home
+    copy = tmp_path / "ws"
+    shutil.copytree(home, copy, symlinks=True)
+    return copy, old, latest
+
+
+def outcomes_json(home: Path) -> dict[str, object]:
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "outcomes"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_score_all_writes_the_ledger_with_versions_and_label_definitions(
+    ws: tuple[Path, str, str],
+) -> None:
+    home, old, latest = ws
+    settings = load_settings(home=home, environ={})
+    found = entries(settings.workspace, "demo")
+    assert [f"{e.as_of:%Y-%m-%d}" for e in found] == [old, latest]
+    for entry in found:
+        assert set(entry.model_versions) == {"churn", "ltv"}
+        assert entry.labels["ltv"]["horizon_days"] == LTV.horizon_days
+        assert entry.labels["churn"]["task"] == "churn"
+        frame = entry.predictions()
+        personal = set(entry.metadata["personal_columns"])
+        assert personal and not personal & set(frame.columns)  # the demo has some; none here
+        assert {"churn_probability", "ltv", "ltv_p10", "ltv_p90"} <= set(frame.columns)
+        assert "reasons" not in frame and c.CHANNEL not in frame
+        assert frame[c.USER_ID].is_unique
+
+
+def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
+    ws: tuple[Path, str, str],
+) -> None:
+    home, old, latest = ws
+    out = outcomes_json(home)
+    settings = load_settings(home=home, environ={})
+    events = settings.workspace.events("demo")
+    users = settings.workspace.users_if_any("demo")
+    (old_entry, latest_entry) = entries(settings.workspace, "demo")
+    predicted = old_entry.predictions()
+    rows = {(r["as_of"], r["task"]): r for r in out["matured"]}
+    assert set(rows) == {(old, "churn"), (old, "ltv")}
+
+    # Churn, by hand: its label at the old as-of, joined to the users it scored.
+    spec = LabelSpec.from_dict(old_entry.labels["churn"])
+    labels = compute_labels(events, [old], spec, users=users)
+    churn = predicted[predicted["churn_probability"].notna()].merge(
+        labels[[c.USER_ID, LABEL]], on=c.USER_ID
+    )
+    row = rows[(old, "churn")]
+    assert row["model_version"] == old_entry.model_versions["churn"]
+    assert row["n"] == len(churn) > 500
+    assert row["auc"] == pytest.approx(roc_auc_score(churn[LABEL], churn["churn_probability"]))
+    assert row["ece"] == pytest.approx(
+        expected_calibration_error(churn[LABEL], churn["churn_probability"])
+    )
+    assert row["mean_predicted"] == pytest.approx(churn["churn_probability"].mean())
+    assert row["actual_rate"] == pytest.approx(churn[LABEL].mean())
+    top = churn.nlargest(len(churn) // 10, "churn_probability")
+    assert row["lift_top_decile"] == pytest.approx(
+        top[LABEL].mean() / churn[LABEL].mean(), rel=0.05
+    )
+    assert row["grade"] in {"excellent", "good", "fair", "poor"}
+    assert (
+        row["matured_on"] == f"{pd.Timestamp(old) + pd.Timedelta(days=spec.horizon_days):%Y-%m-%d}"
+    )
+
+    # LTV, by hand.
+    spec = LabelSpec.from_dict(old_entry.labels["ltv"])
+    labels = compute_labels(events, [old], spec, users=users)
+    ltv = predicted[predicted["ltv"].notna()].merge(labels[[c.USER_ID, LABEL]], on=c.USER_ID)
+    row = rows[(old, "ltv")]
+    assert row["n"] == len(ltv)
+    assert row["spearman"] == pytest.approx(spearmanr(ltv[LABEL], ltv["ltv"]).statistic)
+    assert row["total_error"] == pytest.approx(ltv["ltv"].sum() - ltv[LABEL].sum())
+    inside = (ltv[LABEL] >= ltv["ltv_p10"]) & (ltv[LABEL] <= ltv["ltv_p90"])
+    assert row["coverage_p10_p90"] == pytest.approx(inside.mean())
+    assert -1 <= row["normalized_gini"] <= 1 and row["grade"] in {
+        "excellent",
+        "good",
+        "fair",
+        "poor",
+    }
+
+    # The latest entry: nothing matured yet, each task pending until as_of + its horizon.
+    pending = {(r["as_of"], r["task"]): r["matures_on"] for r in out["pending"]}
+    assert pending == {
+        (latest, task): f"{latest_entry.matures_on(task):%Y-%m-%d}" for task in ("churn", "ltv")
+    }
+    assert pending[(latest, "ltv")] > out["data_ends"]
+
+    # Stored for the report and the service: no recomputation there.
+    stored = json.loads(settings.workspace.outcomes("demo").read_text())
+    assert stored["matured"] == out["matured"]
+    by_version = latest_outcomes(settings)
+    version = old_entry.model_versions["churn"]
+    assert by_version["churn"][version]["auc"] == rows[(old, "churn")]["auc"]
+    title, section = outcomes_section(settings) or ("", "")
+    assert title.startswith("Realized quality") and "pending" in section and old in section
+    report = CliRunner().invoke(main, ["--home", str(home), "--json", "report"])
+    assert report.exit_code == 0, report.output
+    assert (
+        "Realized quality (predictions vs what happened)" in json.loads(report.stdout)["sections"]
+    )
+
+
+def test_a_rerun_at_the_same_as_of_does_not_duplicate_the_ledger(
+    ws: tuple[Path, str, str],
+) -> None:
+    home, old, _ = ws
+    settings = load_settings(home=home, environ={})
+    path = settings.workspace.ledger_partition("demo", old)
+    before = pd.read_parquet(path)
+    run_cli(home, "score-all", "--as-of", old, "--allow-partial", "--reasons-top", "10")
+    after = pd.read_parquet(path)
+    assert len(after) == len(before) and after[c.USER_ID].is_unique
+    assert len(list(path.parent.glob("*.parquet"))) == 1
+    assert len(entries(settings.workspace, "demo")) == 2
+
+
+def test_retention_on_score_all_drops_the_oldest_as_of(ws: tuple[Path, str, str]) -> None:
+    home, old, latest = ws
+    days = (pd.Timestamp(latest) - pd.Timestamp(old)).days
+    output = run_cli(
+        home,
+        "score-all",
+        "--allow-partial",
+        "--reasons-top",
+        "10",
+        env={"LIFECYCLE_LEDGER__RETENTION_DAYS": str(days - 1)},
+    )
+    settings = load_settings(home=home, environ={})
+    assert [f"{e.as_of:%Y-%m-%d}" for e in entries(settings.workspace, "demo")] == [latest]
+    assert f"dropped by ledger.retention_days: as of {old}" in output
+    assert "warning" not in output  # LTV's 365 days fit in the retention
+
+
+def test_forget_removes_the_users_from_every_ledger_partition(ws: tuple[Path, str, str]) -> None:
+    home, old, latest = ws
+    settings = load_settings(home=home, environ={})
+    files = [e.path for e in entries(settings.workspace, "demo")]
+    frames = [pd.read_parquet(p) for p in files]
+    gone = sorted(set(frames[0][c.USER_ID]) & set(frames[1][c.USER_ID]))[:2]
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "forget", *gone])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["removed"]["ledger"] == 2 * len(gone)
+    for path, frame in zip(files, frames, strict=True):
+        after = pq.read_table(path)
+        assert not set(gone) & set(after[c.USER_ID].to_pylist())
+        assert after.num_rows == len(frame) - len(gone)  # nobody else lost
+        assert read_entry(path).metadata["as_of"] in (old, latest)  # metadata kept
+    outcomes_json(home)  # still measurable without them
+
+
+def test_outcomes_without_a_ledger_says_what_to_run(home: Path) -> None:
+    result = CliRunner().invoke(main, ["--home", str(home), "outcomes", "--dataset", "shop"])
+    assert result.exit_code != 0
+    assert "no prediction ledger for dataset shop" in result.output
+    assert "lifecycle score-all" in result.output
+    assert not (home / "outcomes").exists()  # nothing written
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs_quick() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_ledger.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    ratio = float(done.stdout.split("ledger adds ")[1].split("%")[0])
+    assert "N 5,000:" in done.stdout and ratio > 0
+
+
+def test_models_and_metrics_show_the_champions_realized_quality(
+    ws: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `lifecycle outcomes`, the service's /models carries each champion's newest
+    matured realized metrics and grade, and /metrics the gauges of them."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    home, old, _ = ws
+    outcomes_json(home)
+    settings = load_settings(home=home, environ={})
+    stored = latest_outcomes(settings)
+    monkeypatch.setenv("LIFECYCLE_HOME", str(home))
+    with TestClient(service_asgi_app()) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "service never became ready"
+            time.sleep(0.2)
+        models = {m["task"]: m for m in client.post("/models", json={}).json()["models"]}
+        metrics = client.get("/metrics").text
+    for task in ("churn", "ltv"):
+        realized = models[task]["realized"]
+        assert realized == stored[task][models[task]["version"]]
+        assert realized["as_of"].startswith(old)
+        assert realized["grade"] in {name for name, _ in GRADES} | {"poor"}
+    auc = stored["churn"][models["churn"]["version"]]["auc"]
+    line = next(
+        row
+        for row in metrics.splitlines()
+        if row.startswith("lifecycle_realized_quality{")
+        and 'metric="auc"' in row
+        and 'task="churn"' in row
+    )
+    assert float(line.rsplit(" ", 1)[1]) == pytest.approx(auc)

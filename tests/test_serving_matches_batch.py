@@ -1,0 +1,82 @@
+"""One scoring path: the HTTP API (in process, and through the `lifecycle serve` command
+operators run) answers exactly what batch scoring wrote for the same users and date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from services import lifecycle_serve
+from workspaces import TrainedWorkspace
+
+from lifecycle.settings import load_settings
+from serving.batch import read_scores
+
+NUMBERS = (
+    "churn_probability",
+    "conversion_probability",
+    "ltv",
+    "ltv_p10",
+    "ltv_p50",
+    "ltv_p90",
+    "purchase_probability",
+    "value_at_risk",
+    "p_alive",
+    "expected_purchases",
+)
+LABELS = ("risk_band", "lifecycle_stage")
+
+
+def sample_users(workspace: TrainedWorkspace, count: int = 40) -> list[str]:
+    """Users from the batch table: with and without churn and conversion scores."""
+    table = read_scores(workspace.scores_path).frame
+    with_churn = table[table["churn_probability"].notna()]["user_id"]
+    with_conversion = table[table["conversion_probability"].notna()]["user_id"]
+    without_churn = table[table["churn_probability"].isna()]["user_id"]
+    picks = [with_churn.head(count // 2), with_conversion.head(count // 4), without_churn.head(4)]
+    return list(dict.fromkeys(pd.concat(picks).astype(str)))
+
+
+def assert_same_as_batch(workspace: TrainedWorkspace, answers: list[dict]) -> None:
+    table = read_scores(workspace.scores_path).frame.set_index("user_id")
+    served = pd.DataFrame(answers).set_index("user_id")
+    assert (served["status"] == "scored").all(), served["status"].value_counts()
+    expected = table.loc[served.index]
+    for column in NUMBERS:
+        got = served[column].astype(float).to_numpy()
+        want = expected[column].astype(float).to_numpy()
+        assert (np.isnan(got) == np.isnan(want)).all(), f"{column}: null for other users"
+        np.testing.assert_allclose(got, want, rtol=1e-9, equal_nan=True, err_msg=column)
+    for column in LABELS:
+        assert served[column].fillna("").tolist() == expected[column].fillna("").tolist(), column
+
+
+def test_api_scores_equal_the_batch_scores_table(trained_workspace: TrainedWorkspace) -> None:
+    from serving.scorer import Scorer
+
+    users = sample_users(trained_workspace)
+    scorer = Scorer(load_settings(home=trained_workspace.home, environ={}))
+    scorer.load()
+    try:
+        response = scorer.score(users)
+    finally:
+        scorer.close()
+    assert [u.user_id for u in response.users] == users
+    assert_same_as_batch(trained_workspace, [u.model_dump() for u in response.users])
+
+
+def test_serve_command_answers_over_http_as_batch_scoring(
+    trained_workspace: TrainedWorkspace, trained_copy: Path, tmp_path: Path
+) -> None:
+    """`lifecycle serve` started for real: a real `bentoml serve` of the champions."""
+    users = sample_users(trained_workspace)
+    with lifecycle_serve(trained_copy, tmp_path / "server") as base:
+        response = httpx.post(f"{base}/score", json={"user_ids": users}, timeout=60)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model_versions"] == {"churn": "1", "conversion": "1", "ltv": "1"}
+        assert_same_as_batch(trained_workspace, body["users"])
+        unknown = httpx.post(f"{base}/score", json={"user_ids": ["nobody"]}, timeout=60)
+        assert unknown.json()["users"][0]["status"] == "unknown_user"

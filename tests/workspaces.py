@@ -1,0 +1,223 @@
+"""Trained demo workspaces for tests: built once through the stages' own functions, copied
+for tests that change them.
+
+A workspace holds absolute paths: in the MLflow SQLite store (experiment, run and model
+artifact locations), the Feast registry (the feature table each file source reads) and a
+few text files (``feature_store.yaml``, ``MLmodel``, ingest reports).
+:func:`copy_workspace` re-points every one of them, and every absolute symlink, at the
+copy, so a test that trains, promotes, scores or deletes in its copy never reads or writes
+the original.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lifecycle.settings import Settings, load_settings
+
+TASKS = ("churn", "conversion", "ltv")
+# The demo product used by every shared trained workspace: small enough to train the three
+# models in well under a minute, big enough for the quality thresholds the tests assert.
+DEMO_USERS = 2000
+DEMO_SEED = 5
+
+
+@dataclass(frozen=True)
+class TrainedWorkspace:
+    """A demo workspace with features in Feast (applied and materialized), the three models
+    trained and registered as champions, and one batch scores table."""
+
+    home: Path
+    results: dict[str, Any]  # task -> training.pipeline.TrainResult of the first training
+    scores_path: Path  # the scores table `latest.parquet` points to
+    files: dict[str, tuple[int, int]]  # fingerprint() at the last check: shared means unchanged
+
+    def settings(self, environ: dict[str, str] | None = None) -> Settings:
+        return load_settings(home=self.home, environ=environ or {})
+
+
+def build_trained_workspace(
+    home: Path, *, users: int = DEMO_USERS, seed: int = DEMO_SEED
+) -> TrainedWorkspace:
+    """Demo data -> ingest -> as-of features -> Feast apply and materialize -> train the
+    three tasks -> batch scores, as ``lifecycle run`` does, with default settings."""
+    from features.asof import build_feature_table
+    from features.contract import ColumnMapping
+    from features.demo import generate_demo
+    from features.ingest import ingest_events
+    from features.store import apply, materialize, store_paths
+    from serving.batch import score_all
+    from training.pipeline import train_task
+
+    settings = load_settings(home=home, environ={})
+    demo_dir = settings.workspace.demo_dir()
+    demo = settings.demo
+    generate_demo(
+        users=users,
+        seed=seed,
+        out_dir=demo_dir,
+        start=demo.start,
+        days=demo.days,
+        future_days=demo.future_days,
+    )
+    data_dir = settings.workspace.dataset_dir(settings.dataset)
+    ingest_events(
+        demo_dir / "events.parquet",
+        data_dir,
+        mapping=ColumnMapping(),
+        users_path=demo_dir / "users.parquet",
+        max_bad_fraction=settings.ingest.max_bad_fraction,
+        chunk_rows=settings.ingest.chunk_rows,
+        memory_limit=settings.ingest.memory_limit,
+    )
+    build_feature_table(
+        data_dir / "events.parquet",
+        data_dir / "users.parquet",
+        store_paths(settings).feature_table,
+        windows=settings.features.windows_days,
+        frequency=settings.features.cutoff_frequency,
+    )
+    apply(settings)
+    materialize(settings)
+    results = {task: train_task(settings, task) for task in TASKS}
+    scored = score_all(settings)
+    return TrainedWorkspace(home, results, scored.path.resolve(), fingerprint(home))
+
+
+def copy_workspace(source: Path, destination: Path, *, skip: tuple[str, ...] = ()) -> Path:
+    """Copy the workspace ``source`` to ``destination`` (which must not exist) so that the
+    copy refers only to itself; ``skip`` names top-level entries left out (e.g. ``mlflow``)."""
+    source, destination = source.resolve(), destination.resolve()
+    shutil.copytree(
+        source,
+        destination,
+        symlinks=True,
+        ignore=lambda folder, names: [n for n in names if Path(folder) == source and n in skip],
+    )
+    _repoint_symlinks(source, destination)
+    # With the separator: "/tmp/ws" must not match inside "/tmp/ws-copy".
+    old, new = f"{source}{os.sep}", f"{destination}{os.sep}"
+    for path in destination.rglob("*"):
+        if path.is_symlink() or not path.is_file() or old.encode() not in path.read_bytes():
+            continue
+        if path.suffix == ".db" and path.parent.name == "mlflow":
+            _repoint_sqlite(path, old, new)
+        elif path.name == "registry.db":
+            _repoint_feast_registry(path, old, new)
+        else:  # feature_store.yaml, MLmodel, ingest reports: text naming a path
+            path.write_text(path.read_text().replace(old, new))
+        if old.encode() in path.read_bytes():  # a copy naming the original would share state
+            raise AssertionError(f"{path} still refers to the original workspace {source}")
+    return destination
+
+
+def _repoint_symlinks(source: Path, destination: Path) -> None:
+    for folder, dirs, files in os.walk(destination):
+        for name in dirs + files:
+            link = Path(folder) / name
+            if link.is_symlink():
+                target = Path(os.readlink(link))
+                if target.is_absolute() and target.is_relative_to(source):
+                    link.unlink()
+                    link.symlink_to(destination / target.relative_to(source))
+
+
+def _repoint_sqlite(database: Path, old: str, new: str) -> None:
+    """Replace the ``old`` path prefix in every text value of every table (MLflow keeps
+    artifact locations as absolute ``file://`` URIs in several tables)."""
+    with sqlite3.connect(database) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        for table in tables:
+            for column in connection.execute(f'PRAGMA table_info("{table}")'):
+                name, declared = column[1], (column[2] or "").upper()
+                if "CHAR" in declared or "TEXT" in declared or "CLOB" in declared:
+                    connection.execute(
+                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) '
+                        f'WHERE instr("{name}", ?) > 0',
+                        (old, new, old),
+                    )
+    connection.execute("VACUUM")  # drop the old text from freed pages too
+    connection.close()
+
+
+def _repoint_feast_registry(registry: Path, old: str, new: str) -> None:
+    """Replace the ``old`` path prefix in every string of the Feast registry protobuf."""
+    from feast.protos.feast.core.Registry_pb2 import Registry
+
+    from features.store import load_feast
+
+    load_feast()  # Feast imported the project's way (without its slow import-time checks)
+    from feast.infra.registry.registry import Registry as FileRegistry
+
+    proto = Registry()
+    proto.ParseFromString(registry.read_bytes())
+    _replace_strings(proto, old, new)
+    # Version history keeps each earlier feature view serialized: re-point inside it too.
+    for record in proto.feature_view_version_history.records:
+        view_class, _ = FileRegistry._proto_class_for_type(None, record.feature_view_type)
+        view = view_class.FromString(record.feature_view_proto)
+        _replace_strings(view, old, new)
+        record.feature_view_proto = view.SerializeToString()
+    registry.write_bytes(proto.SerializeToString())
+
+
+def _replace_strings(message: Any, old: str, new: str) -> None:
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for field, value in message.ListFields():
+        is_message = field.type == FieldDescriptor.TYPE_MESSAGE
+        is_map = is_message and field.message_type.GetOptions().map_entry
+        if is_map:
+            value_field = field.message_type.fields_by_name["value"]
+            for key in list(value):
+                if value_field.type == FieldDescriptor.TYPE_MESSAGE:
+                    _replace_strings(value[key], old, new)
+                elif isinstance(value[key], str):
+                    value[key] = value[key].replace(old, new)
+        elif field.is_repeated:
+            if is_message:
+                for item in value:
+                    _replace_strings(item, old, new)
+            elif field.type == FieldDescriptor.TYPE_STRING:
+                value[:] = [item.replace(old, new) for item in value]
+        elif is_message:
+            _replace_strings(value, old, new)
+        elif field.type == FieldDescriptor.TYPE_STRING and old in value:
+            setattr(message, field.name, value.replace(old, new))
+
+
+def fingerprint(home: Path) -> dict[str, tuple[int, int]]:
+    """Every file's (and symlink's) size and modification time.
+
+    SQLite's ``-shm`` files and empty ``-wal`` files are left out: a reader of a WAL
+    database creates and touches them without changing any data.
+    """
+    return {
+        str(path.relative_to(home)): (path.lstat().st_size, path.lstat().st_mtime_ns)
+        for path in sorted(home.rglob("*"))
+        if (not path.is_dir() or path.is_symlink())
+        and not path.name.endswith("-shm")
+        and not (path.name.endswith("-wal") and path.lstat().st_size == 0)
+    }
+
+
+def changed_files(workspace: TrainedWorkspace) -> list[str]:
+    """The files of a shared workspace that are new, gone or different since the last
+    check; the fingerprint then moves on, so only the test that wrote is blamed."""
+    now = fingerprint(workspace.home)
+    changed = sorted(
+        name
+        for name in now.keys() | workspace.files.keys()
+        if now.get(name) != workspace.files.get(name)
+    )
+    workspace.files.clear()
+    workspace.files.update(now)
+    return changed

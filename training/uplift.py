@@ -1,0 +1,570 @@
+"""Who can be saved: treatment-effect (uplift) models trained on a randomized campaign table.
+
+A campaign table (``lifecycle import hillstrom``; ``features.contract.CAMPAIGN_REQUIRED``)
+has one row per customer: ``treatment`` (sent the campaign or in the control group), the
+arm, outcomes (visit, conversion, spend) and, in its other columns, what was known of the
+customer before the campaign: those are the features. Hillstrom's two e-mail arms (Mens,
+Womens) both count as treated unless ``arm`` picks one: the question asked is "whom does an
+e-mail move", and either e-mail answers it; one arm asks it of one creative.
+
+The rows are split at random (``SPLIT_SHARES``, seeded by ``training.seed``) into train,
+valid (early stopping, and the choice of learner by Qini) and test (the gate). Every
+learner of ``lifecycle.uplift_model`` is fitted with LightGBM, next to a response model
+(the outcome among treated users: "target who is most likely to respond") and random
+targeting. The chosen learner is registered as ``<dataset>-uplift`` and becomes champion
+only when its test Qini beats random targeting (interval above 0) and the response model
+(paired interval of the difference above 0), and does not fall below the current champion
+of the same outcome on this test split.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle import registry
+from lifecycle.errors import UserError
+from lifecycle.uplift_model import (
+    LEARNERS,
+    PREDICTION_BOOSTERS,
+    UPLIFT_TASK,
+    UpliftBundle,
+    encode_features,
+)
+from training.uplift_metrics import BOOTSTRAP_DRAWS, Comparison, compare_rankings, qini_coefficient
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+OUTCOME_KINDS = {c.VISIT: "probability", c.CONVERSION: "probability", c.SPEND: "value"}
+NOT_FEATURES = frozenset(c.CAMPAIGN_REQUIRED) | {c.SOURCE_ROW}
+SPLIT_SHARES = (0.6, 0.2, 0.2)  # train, valid, test
+RESPONSE = "response_model"
+MIN_ROWS_PER_ARM = 50
+# Shallow, slow trees: an effect is a small difference of two noisy outcomes (hillstrom's
+# conversion uplift is about half a point), and deep trees fit the noise.
+PARAMS: dict[str, Any] = {
+    "num_leaves": 15,
+    "learning_rate": 0.03,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.9,
+    "lambda_l2": 1.0,
+    "verbosity": -1,
+}
+NUM_BOOST_ROUND = 600
+EARLY_STOPPING_ROUNDS = 40
+
+
+class UpliftInputError(UserError):
+    """A campaign table uplift cannot learn from; the message names the file and column."""
+
+
+@dataclass
+class Campaign:
+    """A randomized campaign's rows as model inputs: features, treated flags, the outcome."""
+
+    source: str
+    outcome_name: str
+    outcome_kind: str
+    user_ids: np.ndarray
+    features: pd.DataFrame
+    feature_names: list[str]
+    categories: dict[str, list[str]]
+    treated: np.ndarray  # bool
+    outcome: np.ndarray  # float
+    treatment: dict[str, Any]
+
+    def matrix(self) -> np.ndarray:
+        return encode_features(self.features, self.feature_names, self.categories)
+
+    def subset(self, rows: np.ndarray) -> Campaign:
+        return Campaign(
+            **{
+                **self.__dict__,
+                "user_ids": self.user_ids[rows],
+                "features": self.features.iloc[rows].reset_index(drop=True),
+                "treated": self.treated[rows],
+                "outcome": self.outcome[rows],
+            }
+        )
+
+
+def read_campaign(path: Path, outcome: str, arm: str | None = None) -> Campaign:
+    """Read and check a campaign table; every problem is one :class:`UpliftInputError` line."""
+    if outcome not in OUTCOME_KINDS:
+        raise UpliftInputError(f"--outcome {outcome}: expected one of {', '.join(OUTCOME_KINDS)}")
+    if not path.is_file():
+        raise UpliftInputError(
+            f"no campaign table at {path}: import one first (`lifecycle import hillstrom`)"
+        )
+    return campaign_from_frame(pd.read_parquet(path), str(path), outcome, arm)
+
+
+def campaign_from_frame(
+    frame: pd.DataFrame, source: str, outcome: str, arm: str | None = None
+) -> Campaign:
+    """Check that ``frame`` is a randomized campaign with both outcomes in each arm."""
+    if c.USER_ID in frame:  # the seeded split then depends on the users, not the row order
+        frame = frame.sort_values(c.USER_ID, kind="stable").reset_index(drop=True)
+    for column, meaning in (
+        (c.TREATMENT, "True for users sent the campaign, False for the control group"),
+        (outcome, f"the {outcome} outcome of each user"),
+    ):
+        if column not in frame.columns:
+            raise UpliftInputError(f"{source}: no column {column!r} (expected {meaning})")
+    treatment = frame[c.TREATMENT]
+    if treatment.isna().any() or not set(treatment.astype(object).unique()) <= {True, False}:
+        row = int(np.flatnonzero(treatment.isna() | ~treatment.isin([True, False]))[0])
+        raise UpliftInputError(
+            f"{source}: column {c.TREATMENT!r} row {row}: {treatment.iloc[row]!r}; expected True or False"
+        )
+    treated = treatment.astype(bool).to_numpy()
+    definition: dict[str, Any] = {"column": c.TREATMENT, "treated": "every treated arm"}
+    if arm is not None:
+        arms = frame[c.ARM].astype("string") if c.ARM in frame else pd.Series(dtype="string")
+        known = sorted(arms[treated].dropna().unique())
+        if arm not in known:
+            raise UpliftInputError(
+                f"--arm {arm}: not a treated arm of {source} (it has: {', '.join(known) or 'none'})"
+            )
+        keep = (~treated) | (arms == arm).fillna(False).to_numpy()
+        frame, treated = frame[keep].reset_index(drop=True), treated[keep]
+        definition["treated"] = arm
+    values = pd.to_numeric(frame[outcome], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna())[0])
+        raise UpliftInputError(
+            f"{source}: column {outcome!r} row {row}: {frame[outcome].iloc[row]!r}; expected a number"
+        )
+    for name, in_arm in (("treated", treated), ("control", ~treated)):
+        count = int(in_arm.sum())
+        if count == 0:
+            other = "control" if name == "treated" else "treated"
+            raise UpliftInputError(
+                f"{source}: no {name} rows (every row is {other}); uplift needs a randomized "
+                f"campaign with both a treated and a control arm in column {c.TREATMENT!r}"
+            )
+        if count < MIN_ROWS_PER_ARM:
+            raise UpliftInputError(
+                f"{source}: {count} {name} rows; uplift needs at least {MIN_ROWS_PER_ARM} per arm"
+            )
+        distinct = values[in_arm].unique()
+        if len(distinct) < 2:
+            raise UpliftInputError(
+                f"{source}: column {outcome!r} is {distinct[0]:g} in every {name} row; uplift "
+                f"needs both outcomes in each arm"
+            )
+    features = frame[[col for col in frame.columns if col not in NOT_FEATURES]]
+    if features.shape[1] == 0:
+        raise UpliftInputError(
+            f"{source}: no feature columns besides {', '.join(sorted(NOT_FEATURES))}"
+        )
+    categories = {
+        col: sorted(features[col].dropna().astype(str).unique())
+        for col in features.columns
+        if not pd.api.types.is_numeric_dtype(features[col])
+        and not pd.api.types.is_bool_dtype(features[col])
+    }
+    return Campaign(
+        source=source,
+        outcome_name=outcome,
+        outcome_kind=OUTCOME_KINDS[outcome],
+        user_ids=frame[c.USER_ID].astype(str).to_numpy()
+        if c.USER_ID in frame
+        else np.arange(len(frame)).astype(str),
+        features=features.reset_index(drop=True),
+        feature_names=list(features.columns),
+        categories=categories,
+        treated=treated,
+        outcome=values.to_numpy(dtype=float),
+        treatment=definition,
+    )
+
+
+# -- fitting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    seed: int
+
+    @classmethod
+    def random(cls, rows: int, seed: int) -> Split:
+        order = np.random.default_rng(seed).permutation(rows)
+        ends = np.cumsum([round(s * rows) for s in SPLIT_SHARES[:2]])
+        return cls(
+            np.sort(order[: ends[0]]),
+            np.sort(order[ends[0] : ends[1]]),
+            np.sort(order[ends[1] :]),
+            seed,
+        )
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}
+
+
+def _fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    binary: bool,
+    categorical: list[int],
+    seed: int,
+) -> Any:
+    import lightgbm as lgb
+
+    params = PARAMS | {
+        "objective": "binary" if binary else "regression",
+        "seed": seed,
+        "num_threads": 2,  # fixed: LightGBM's sums, hence the numbers, depend on the threads
+    }
+    data = lgb.Dataset(x, y, categorical_feature=categorical, free_raw_data=False)
+    check = lgb.Dataset(x_valid, y_valid, categorical_feature=categorical, reference=data)
+    return lgb.train(
+        params,
+        data,
+        num_boost_round=NUM_BOOST_ROUND,
+        valid_sets=[check],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+    )
+
+
+@dataclass
+class Fitted:
+    """Every learner and the response model, fitted on one split."""
+
+    bundles: dict[str, UpliftBundle]
+    response: Any  # lightgbm.Booster: the outcome among treated users
+
+
+def fit_all(
+    campaign: Campaign, split: Split, learners: tuple[str, ...] = LEARNERS, dataset: str = ""
+) -> Fitted:
+    """Fit each learner and the response model on train, stopping early on valid."""
+    x = campaign.matrix()
+    y, t = campaign.outcome, campaign.treated
+    categorical = [j for j, n in enumerate(campaign.feature_names) if n in campaign.categories]
+    binary = campaign.outcome_kind == "probability"
+    tr, va = split.train, split.valid
+    e = float(t[tr].mean())  # the propensity: randomized, so the treated share
+
+    def fit(rows: np.ndarray, valid_rows: np.ndarray, target: np.ndarray, is_binary: bool) -> Any:
+        return _fit(
+            x[rows],
+            target[rows],
+            x[valid_rows],
+            target[valid_rows],
+            is_binary,
+            categorical,
+            split.seed,
+        )
+
+    arm = {True: (tr[t[tr]], va[t[va]]), False: (tr[~t[tr]], va[~t[va]])}
+    mu = {}
+    if {"t_learner", "x_learner"} & set(learners):
+        mu = {"mu1": fit(*arm[True], y, binary), "mu0": fit(*arm[False], y, binary)}
+    boosters: dict[str, dict[str, Any]] = {}
+    if "t_learner" in learners:
+        boosters["t_learner"] = mu
+    if "x_learner" in learners:
+        imputed = np.where(t, y - mu["mu0"].predict(x), mu["mu1"].predict(x) - y)
+        boosters["x_learner"] = {
+            "tau1": fit(*arm[True], imputed, False),
+            "tau0": fit(*arm[False], imputed, False),
+        }
+    if "transformed_outcome" in learners:
+        transformed = y * (t - e) / (e * (1 - e))
+        boosters["transformed_outcome"] = {"tau": fit(tr, va, transformed, False)}
+    window = {
+        "dataset": dataset,
+        "source": campaign.source,
+        "split_seed": split.seed,
+        "split_shares": list(SPLIT_SHARES),
+        **split.sizes(),
+    }
+    bundles = {
+        learner: UpliftBundle(
+            learner=learner,
+            boosters={r: boosters[learner][r] for r in PREDICTION_BOOSTERS[learner]},
+            feature_names=campaign.feature_names,
+            categories=campaign.categories,
+            outcome=campaign.outcome_name,
+            outcome_kind=campaign.outcome_kind,
+            treated_share=e,
+            treatment=campaign.treatment,
+            data_window=window,
+        )
+        for learner in learners
+    }
+    # The response model is the outcome among treated users: the T-learner's mu1 when fitted.
+    response = mu["mu1"] if mu else fit(*arm[True], y, binary)
+    return Fitted(bundles=bundles, response=response)
+
+
+@dataclass
+class Evaluation:
+    """Learners judged on a campaign: the one chosen on valid, everything on test."""
+
+    campaign: Campaign
+    split: Split
+    fitted: Fitted
+    valid_qini: dict[str, float]
+    chosen: str
+    test: Comparison
+    champion_qini: float | None = None  # the current champion on this test split, if comparable
+    gate: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def promote(self) -> bool:
+        return bool(self.gate) and all(self.gate.values())
+
+    def reason(self) -> str:
+        q = self.test.qini[self.chosen]
+        over = self.test.qini_over_baseline[self.chosen]
+        text = (
+            f"{self.chosen} test Qini {q.text()} vs random 0 and vs response model "
+            f"(difference {over.text()})"
+        )
+        if self.champion_qini is not None:
+            text += f", champion {self.champion_qini:.4f}"
+        failed = [name for name, ok in self.gate.items() if not ok]
+        return text + (f"; does not beat {', '.join(failed)}" if failed else "")
+
+    def metrics(self) -> dict[str, float]:
+        """Flat test metrics for MLflow: <ranking>.qini[_low|_high], .auuc..., random.auuc."""
+        out: dict[str, float] = {}
+        for kind, table in (("qini", self.test.qini), ("auuc", self.test.auuc)):
+            for name, est in table.items():
+                out |= {
+                    f"{name}.{kind}": est.value,
+                    f"{name}.{kind}_low": est.low,
+                    f"{name}.{kind}_high": est.high,
+                }
+        for name, est in self.test.qini_over_baseline.items():
+            out |= {
+                f"{name}.qini_over_response": est.value,
+                f"{name}.qini_over_response_low": est.low,
+                f"{name}.qini_over_response_high": est.high,
+            }
+        r = self.test.random_auuc
+        out |= {"random.auuc": r.value, "random.auuc_low": r.low, "random.auuc_high": r.high}
+        out |= {f"{name}.valid_qini": v for name, v in self.valid_qini.items()}
+        return out
+
+    def lines(self) -> list[str]:
+        t = self.test
+        head = (
+            f"uplift on {self.campaign.source}: outcome {self.campaign.outcome_name}, "
+            f"treated = {self.campaign.treatment['treated']}; split {self.split.sizes()}; "
+            f"test ATE {2 * t.random_auuc.value:+.5f}"
+        )
+        rows = [head, f"{'ranking':<30}{'Qini [95% CI]':<34}{'AUUC [95% CI]':<34}Qini - response"]
+        for name in (*self.fitted.bundles, RESPONSE):
+            over = t.qini_over_baseline.get(name)
+            mark = " (chosen)" if name == self.chosen else ""
+            rows.append(
+                f"{name + mark:<30}{t.qini[name].text(5):<34}{t.auuc[name].text(5):<34}"
+                f"{over.text(5) if over else '-'}"
+            )
+        rows.append(f"{'random':<30}{'0 (by definition)':<34}{t.random_auuc.text(5):<34}-")
+        return rows
+
+
+def evaluate(
+    campaign: Campaign,
+    seed: int,
+    *,
+    learners: tuple[str, ...] = LEARNERS,
+    draws: int = BOOTSTRAP_DRAWS,
+    dataset: str = "",
+    champion: UpliftBundle | None = None,
+) -> Evaluation:
+    """Fit everything on a seeded split, choose the learner on valid, compare all on test."""
+    split = Split.random(len(campaign.outcome), seed)
+    fitted = fit_all(campaign, split, learners, dataset)
+    valid = campaign.subset(split.valid)
+    valid_qini = {
+        name: qini_coefficient(valid.outcome, valid.treated, bundle.predict(valid.features))
+        for name, bundle in fitted.bundles.items()
+    }
+    chosen = max(valid_qini, key=lambda name: valid_qini[name])
+    test = campaign.subset(split.test)
+    scores = {name: b.predict(test.features) for name, b in fitted.bundles.items()}
+    scores[RESPONSE] = fitted.response.predict(test.matrix())
+    comparison = compare_rankings(
+        test.outcome, test.treated, scores, RESPONSE, draws=draws, seed=seed
+    )
+    champion_qini = None
+    if champion is not None and (champion.outcome, champion.treatment) == (
+        campaign.outcome_name,
+        campaign.treatment,
+    ):
+        try:
+            champion_qini = qini_coefficient(
+                test.outcome, test.treated, champion.predict(test.features)
+            )
+        except KeyError:  # trained on other features: not comparable here
+            champion_qini = None
+    gate = {
+        "random targeting": comparison.qini[chosen].low > 0,
+        "the response model": comparison.qini_over_baseline[chosen].low > 0,
+    }
+    if champion_qini is not None:
+        gate["the champion"] = comparison.qini[chosen].value >= champion_qini
+    evaluation = Evaluation(
+        campaign, split, fitted, valid_qini, chosen, comparison, champion_qini, gate
+    )
+    fitted.bundles[chosen].metrics = evaluation.metrics()
+    return evaluation
+
+
+# -- tracking and registration ------------------------------------------------------------
+
+
+@dataclass
+class UpliftResult:
+    evaluation: Evaluation
+    model: str
+    version: str
+    promoted: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.evaluation
+        return {
+            "model": self.model,
+            "version": self.version,
+            "learner": e.chosen,
+            "outcome": e.campaign.outcome_name,
+            "treated": e.campaign.treatment["treated"],
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "split": e.split.sizes(),
+            "test": e.metrics(),
+        }
+
+    def lines(self) -> list[str]:
+        verdict = "champion" if self.promoted else "challenger only (not promoted)"
+        return [
+            *self.evaluation.lines(),
+            f"{self.model} v{self.version} ({self.evaluation.chosen}): {verdict}: {self.reason}",
+        ]
+
+
+def train_uplift(
+    settings: Settings,
+    dataset: str,
+    outcome: str = c.VISIT,
+    *,
+    arm: str | None = None,
+    draws: int = BOOTSTRAP_DRAWS,
+    progress: Any = None,
+) -> UpliftResult:
+    """Fit, judge, track and register an uplift model of a dataset's campaign table.
+
+    The table is checked before anything is written (no MLflow run for a bad table).
+    """
+    import mlflow
+
+    from training.tracking import experiment_for, start_training_run
+
+    say = progress or (lambda _: None)
+    campaign = read_campaign(settings.workspace.campaign_table(dataset), outcome, arm)
+    name = registry.model_name(dataset, UPLIFT_TASK)
+    mlflow_client = registry.client(settings)
+    champion = _champion(mlflow_client, name)
+    say(f"fitting {', '.join(LEARNERS)} and a response model on {len(campaign.outcome):,} rows")
+    evaluation = evaluate(
+        campaign, settings.training.seed, draws=draws, dataset=dataset, champion=champion
+    )
+    bundle = evaluation.fitted.bundles[evaluation.chosen]
+    experiment_id = experiment_for(settings, mlflow_client, name)
+    with (
+        start_training_run(experiment_id, UPLIFT_TASK, dataset, kind=evaluation.chosen),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        mlflow.log_params(
+            {
+                "task": UPLIFT_TASK,
+                "dataset": dataset,
+                "outcome": outcome,
+                "treated": campaign.treatment["treated"],
+                "learner": evaluation.chosen,
+                "features": ",".join(campaign.feature_names),
+                "seed": settings.training.seed,
+                "bootstrap_draws": draws,
+                **{f"lgb.{k}": v for k, v in PARAMS.items()},
+                **{f"rows.{k}": v for k, v in evaluation.split.sizes().items()},
+            }
+        )
+        mlflow.log_metrics({k: v for k, v in bundle.metrics.items() if np.isfinite(v)})
+        version = _log_uplift_bundle(mlflow_client, name, bundle, campaign, Path(tmp))
+    reason = evaluation.reason()
+    if evaluation.promote:
+        registry.set_champion(mlflow_client, name, version, reason)
+    return UpliftResult(evaluation, name, version, evaluation.promote, reason)
+
+
+def _champion(mlflow_client: Any, name: str) -> UpliftBundle | None:
+    version = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    if version is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = registry.bundle_path(mlflow_client, name, version.version, Path(tmp))
+        return UpliftBundle.load(path)
+
+
+def _log_uplift_bundle(
+    mlflow_client: Any, name: str, bundle: UpliftBundle, campaign: Campaign, workdir: Path
+) -> str:
+    """Log the bundle as one pyfunc in the active run and register it as ``challenger``."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    import lifecycle
+    from training.tracking import _requirements
+
+    bundle_dir = bundle.save(workdir / "bundle")
+    example = campaign.features.head(5).reset_index(drop=True)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(lifecycle.__file__).with_name("mlflow_uplift_model.py")),
+        artifacts={"bundle": str(bundle_dir)},
+        signature=infer_signature(example, bundle.outputs(example)),
+        input_example=example,
+        registered_model_name=name,
+        pip_requirements=_requirements(),
+        metadata={
+            "outcome": bundle.outcome,
+            "learner": bundle.learner,
+            "treatment": bundle.treatment,
+            "data_window": bundle.data_window,
+        },
+    )
+    version = str(info.registered_model_version)
+    mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    window = bundle.data_window
+    tags = {
+        "learner": bundle.learner,  # every learner is LightGBM ("kind" names a served baseline)
+        # `lifecycle models` shows this as the test set: no cutoff, a seeded random share
+        "test_cutoff": f"random {SPLIT_SHARES[2]:.0%} (seed {window['split_seed']})",
+        "outcome": bundle.outcome,
+        "treated": str(bundle.treatment["treated"]),
+    }
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(name, version, key, value)
+    for key in ("qini", "qini_low", "qini_high", "auuc", "qini_over_response_low"):
+        value = bundle.metrics.get(f"{bundle.learner}.{key}")
+        if value is not None and np.isfinite(value):
+            mlflow_client.set_model_version_tag(name, version, f"test.{key}", f"{value:.6g}")
+    return version
