@@ -97,5 +97,6 @@ import lifecycle.commands.campaigns  # noqa: E402
 import lifecycle.commands.data  # noqa: E402
 import lifecycle.commands.lists  # noqa: E402
 import lifecycle.commands.models  # noqa: E402
+import lifecycle.commands.monitor  # noqa: E402
 import lifecycle.commands.outcomes  # noqa: E402
 import lifecycle.commands.uplift  # noqa: E402, F401

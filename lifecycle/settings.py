@@ -335,6 +335,36 @@ class LedgerSettings(_Section):
     )
 
 
+class MonitorSettings(_Section):
+    """When `lifecycle monitor` reports drift and exits 3 (formulas in ``serving.drift``)."""
+
+    psi_alert: float = Field(0.25, gt=0, description="PSI at or above this: drift")
+    psi_warn: float = Field(0.1, gt=0, description="PSI at or above this: watch")
+    p_value: float = Field(
+        0.001, gt=0, lt=1, description="a two-sample test below this p-value is significant"
+    )
+    min_effect: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="a significant test flags drift only with KS D or Cramér's V at least this",
+    )
+    bins: int = Field(10, ge=2, le=100, description="PSI bins: the reference's quantiles")
+    epsilon: float = Field(1e-4, gt=0, lt=0.01, description="the smallest share a PSI bin counts")
+    reference_cutoffs: int = Field(
+        6,
+        ge=0,
+        description="the champion's most recent training cutoffs its inputs are compared with "
+        "(0: all of them; a growing product's first cutoffs, when every user was new, are "
+        "unlike any later month)",
+    )
+    max_rows: int = Field(
+        100_000,
+        ge=1000,
+        description="rows sampled (by a hash of user and cutoff) on each side of a comparison",
+    )
+
+
 class TrackingSettings(_Section):
     uri: str | None = None  # None: a local SQLite store under the workspace
 
@@ -372,6 +402,7 @@ class Settings(BaseSettings):
     dask: DaskSettings = Field(default_factory=DaskSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @property
     def workspace(self) -> Workspace:

@@ -126,3 +126,21 @@ class Workspace:
 
     def outcomes(self, dataset: str) -> Path:
         return self.outcomes_dir / dataset / OUTCOMES_FILE
+
+    # -- monitoring --------------------------------------------------------------------------
+
+    @property
+    def monitor_dir(self) -> Path:
+        return self.home / "monitor"
+
+    def drift_result(self, dataset: str) -> Path:
+        """The last `lifecycle monitor` result of a dataset (JSON)."""
+        return self.monitor_dir / f"drift-{dataset}.json"
+
+    def drift_reference_scores(self, dataset: str, task: str, version: str) -> Path:
+        """A champion's scores on its training window, kept for `lifecycle monitor`."""
+        return self.monitor_dir / f"reference-scores-{dataset}-{task}-v{version}.parquet"
+
+    def drift_reference_features(self, dataset: str, digest: str) -> Path:
+        """A sample of a training window's features (``digest``: its cutoffs, columns, size)."""
+        return self.monitor_dir / f"reference-features-{dataset}-{digest}.parquet"

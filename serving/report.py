@@ -493,12 +493,16 @@ def build_report(
     evaluations = champion_evaluations(settings, dataset, table.metadata.get("model_versions", {}))
     from lifecycle.outcomes import outcomes_section
     from serving.campaigns import campaigns_section
+    from serving.monitor import drift_section
 
     extra = [
         found
         for found in (outcomes_section(settings, dataset), campaigns_section(settings))
         if found is not None
     ]
+    extra.append(
+        ("Drift: inputs and scores against the training window", drift_section(settings, table))
+    )
     document, images, sections = render_report(
         table, evaluations, top=top, privacy=privacy, extra_sections=extra
     )

@@ -1,0 +1,220 @@
+"""Drift statistics: how far one column's current values moved from its reference values.
+
+Pure functions of two samples (no workspace, no models): :mod:`serving.monitor` feeds them
+the champions' training window and the latest cutoff.
+
+Population stability index (PSI), with ``r_i`` and ``c_i`` the reference and current
+shares of bin ``i``::
+
+    PSI = sum_i (c_i - r_i) * ln(c_i / r_i)
+
+where a share below ``epsilon`` is raised to ``epsilon`` (an empty bin would make the log
+infinite). Bins are fixed by the reference alone, so the index of one reference does not
+move with the sample it is compared to:
+
+- numbers: the reference's deciles (``bins`` quantiles, duplicates merged, so a count
+  feature with many ties gets fewer bins); bin ``i`` holds ``edge[i-1] < x <= edge[i]``,
+  the first and last bins are open-ended. Missing values are one more bin: a feature that
+  starts coming back empty has drifted.
+- categories: every category seen in either sample, plus missing; a category the
+  reference never had (a new channel) gets the reference share ``epsilon``.
+
+Rules of thumb (Siddiqi, *Credit Risk Scorecards*): below 0.1 stable, 0.1-0.25 worth a
+look, above 0.25 a shift.
+
+Two-sample tests, on every row:
+
+- numbers: Kolmogorov-Smirnov, statistic ``D = max_x |F_ref(x) - F_cur(x)|`` (the largest
+  gap between the two empirical CDFs; 0..1), p-value from scipy (asymptotic). Missing
+  values count as one value below all others: a feature missing for most users (the
+  purchase gaps of non-buyers) is judged on all of them, as PSI judges it, and a change in
+  the share missing moves ``D`` by that share;
+- categories (and missing): Pearson's chi-square on the 2 x k table of counts, effect size
+  Cramér's V ``= sqrt(chi2 / n)`` for two samples (0..1).
+
+On a million rows every test rejects for differences no one cares about, so a test flags
+only when ``p < p_value`` *and* its effect (``D`` or V) reaches ``min_effect``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+Kind = Literal["number", "category"]
+Verdict = Literal["drift", "watch", "stable"]
+MISSING = "(missing)"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a column is reported as drifting (settings ``monitor.*``)."""
+
+    psi_alert: float = 0.25  # PSI at or above: drift
+    psi_warn: float = 0.1  # PSI at or above: watch
+    p_value: float = 0.001  # a test below this p-value ...
+    min_effect: float = 0.1  # ... with KS D or Cramér's V at least this: drift
+    bins: int = 10
+    epsilon: float = 1e-4
+
+
+@dataclass
+class ColumnDrift:
+    """One column's drift between the reference and the current sample."""
+
+    name: str
+    source: str  # "feature" or "score"
+    kind: Kind
+    psi: float
+    test: str  # "ks" or "chi2"
+    statistic: float  # KS D, or chi-square
+    effect: float  # KS D, or Cramér's V
+    p_value: float
+    verdict: Verdict
+    reference_rows: int
+    current_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: (None if isinstance(v, float) and np.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
+
+
+def quantile_edges(reference: np.ndarray, bins: int) -> np.ndarray:
+    """Interior bin edges: the reference's ``1/bins .. (bins-1)/bins`` quantiles, unique."""
+    values = reference[~np.isnan(reference)]
+    if len(values) == 0:
+        return np.array([], dtype=float)
+    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def binned_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Shares of ``values`` in the bins of ``edges`` (right-closed), the last one missing."""
+    missing = np.isnan(values)
+    counts = np.bincount(
+        np.searchsorted(edges, values[~missing], side="left"), minlength=len(edges) + 1
+    ).astype(float)
+    counts = np.append(counts, missing.sum())
+    return counts / max(len(values), 1)
+
+
+def psi_from_shares(reference: np.ndarray, current: np.ndarray, epsilon: float) -> float:
+    """``sum (c - r) ln(c / r)`` over bins, each share at least ``epsilon``."""
+    r = np.maximum(np.asarray(reference, dtype=float), epsilon)
+    c = np.maximum(np.asarray(current, dtype=float), epsilon)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def numeric_psi(
+    reference: np.ndarray, current: np.ndarray, bins: int = 10, epsilon: float = 1e-4
+) -> float:
+    """PSI of numbers over the reference's quantile bins (plus a missing bin)."""
+    reference, current = _floats(reference), _floats(current)
+    edges = quantile_edges(reference, bins)
+    return psi_from_shares(binned_shares(reference, edges), binned_shares(current, edges), epsilon)
+
+
+def category_counts(reference: pd.Series, current: pd.Series) -> pd.DataFrame:
+    """Counts per category (missing as ``MISSING``) in each sample: rows reference, current."""
+
+    def counts(values: pd.Series) -> pd.Series:
+        return values.astype("string").fillna(MISSING).value_counts()
+
+    table = pd.concat([counts(reference), counts(current)], axis=1).fillna(0).T
+    table.index = ["reference", "current"]
+    return table.sort_index(axis=1)
+
+
+def categorical_psi(reference: pd.Series, current: pd.Series, epsilon: float = 1e-4) -> float:
+    """PSI over every category of either sample (unseen ones at share ``epsilon``)."""
+    table = category_counts(pd.Series(reference), pd.Series(current)).to_numpy(dtype=float)
+    shares = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
+    return psi_from_shares(shares[0], shares[1], epsilon)
+
+
+def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Kolmogorov-Smirnov D and p-value, missing values counted as one value below all
+    others (NaN when a side is empty or all missing on both)."""
+    from scipy.stats import ks_2samp
+
+    reference, current = _floats(reference), _floats(current)
+    if len(reference) == 0 or len(current) == 0:
+        return float("nan"), float("nan")
+    if np.isnan(reference).all() and np.isnan(current).all():
+        return 0.0, 1.0
+    reference = np.where(np.isnan(reference), -np.inf, reference)
+    current = np.where(np.isnan(current), -np.inf, current)
+    result = ks_2samp(reference, current, method="asymp")
+    return float(result.statistic), float(result.pvalue)
+
+
+def chi_square_test(reference: pd.Series, current: pd.Series) -> tuple[float, float, float]:
+    """Pearson chi-square on the 2 x k counts: statistic, p-value, Cramér's V."""
+    from scipy.stats import chi2_contingency
+
+    table = category_counts(pd.Series(reference), pd.Series(current)).to_numpy(dtype=float)
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return 0.0, 1.0, 0.0  # one category on both sides: nothing can differ
+    statistic, p_value, _, _ = chi2_contingency(table, correction=False)
+    return float(statistic), float(p_value), float(np.sqrt(statistic / table.sum()))
+
+
+def column_drift(
+    name: str,
+    reference: pd.Series,
+    current: pd.Series,
+    *,
+    kind: Kind,
+    source: str = "feature",
+    thresholds: Thresholds | None = None,
+) -> ColumnDrift:
+    """PSI, the two-sample test and the verdict of one column."""
+    limits = thresholds or Thresholds()
+    if kind == "number":
+        ref, cur = _floats(reference), _floats(current)
+        psi = numeric_psi(ref, cur, limits.bins, limits.epsilon)
+        statistic, p_value = ks_test(ref, cur)
+        effect, test = statistic, "ks"
+    else:
+        psi = categorical_psi(reference, current, limits.epsilon)
+        statistic, p_value, effect = chi_square_test(reference, current)
+        test = "chi2"
+    return ColumnDrift(
+        name=name,
+        source=source,
+        kind=kind,
+        psi=psi,
+        test=test,
+        statistic=statistic,
+        effect=effect,
+        p_value=p_value,
+        verdict=verdict(psi, p_value, effect, limits),
+        reference_rows=len(reference),
+        current_rows=len(current),
+    )
+
+
+def verdict(psi: float, p_value: float, effect: float, limits: Thresholds) -> Verdict:
+    """drift: PSI past ``psi_alert``, or a significant test with a large enough effect;
+    watch: PSI past ``psi_warn``, or a significant test with a small effect; else stable."""
+    significant = not np.isnan(p_value) and p_value < limits.p_value
+    if psi >= limits.psi_alert or (significant and effect >= limits.min_effect):
+        return "drift"
+    if psi >= limits.psi_warn or significant:
+        return "watch"
+    return "stable"
+
+
+def column_kind(values: pd.Series) -> Kind:
+    """Numbers are compared as numbers; text, categories and flags as categories."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return "category"
+    return "number"
+
+
+def _floats(values: Any) -> np.ndarray:
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float, na_value=np.nan)

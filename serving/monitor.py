@@ -1,0 +1,464 @@
+"""Drift monitoring: the champions' inputs and scores now, against what they were trained on.
+
+Inputs: for every feature a champion reads, the feature table's rows at the cutoffs the
+champion was trained on (``data_window.trained_on.cutoffs``: the most recent
+``monitor.reference_cutoffs`` of them, the union over the champions reading the feature)
+against the rows at the feature table's latest cutoff. Not the whole window by default: on
+the demo (a product launched 33 months before its latest cutoff) the first cutoffs hold
+only new users, so tenure and yearly activity of the pooled 48-cutoff window differ from
+any recent month (tenure PSI 0.29) with nothing gone wrong; its last 6 cutoffs (4 months) do not.
+
+Scores: the latest scores table against the same champion's scores of the rows at its
+training window's freshest cutoff (scored with :func:`serving.scoring.score_frame`, the one
+scoring code path), task by task, only when the table was made with that champion version.
+
+Each side is a deterministic sample (a hash of user and cutoff) of at most
+``monitor.max_rows`` rows: at 100,000 rows a side PSI's expected value between two samples
+of one distribution is about ``(bins - 1) * 2 / n`` = 0.0002, far below any threshold, a KS
+D of 0.1 has a p-value below 1e-100, and watching a million users costs a fraction of
+scoring them (experiments/bench_monitor.py: 2.8 s against 21 s of scoring, once the
+reference samples are kept). The reference samples depend only on the champion version and
+its training window (rows at past cutoffs do not change): they are read (and scored) once
+and kept in the workspace (``Workspace.drift_reference_features`` and
+``drift_reference_scores``; no user ids; deleting them is safe, the next run rebuilds them).
+
+Statistics and thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
+exits ``EXIT_DRIFT`` (3) when any column's verdict is ``drift``, 1 on an error, else 0.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.asof import AS_OF, feature_cutoffs
+from lifecycle import tasks
+from lifecycle.errors import UserError
+from lifecycle.sql import literal
+from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
+
+if TYPE_CHECKING:
+    from lifecycle.bundle import ModelBundle
+    from lifecycle.settings import Settings
+    from serving.batch import ScoresTable
+    from serving.scoring import Champions
+
+EXIT_DRIFT = 3  # `lifecycle monitor`: some input or score drifted past the thresholds
+HASH_BUCKETS = 1_000_003  # sampling resolution (a prime: hash % p spreads evenly)
+SCORE_CHUNK_ROWS = 200_000  # reference rows scored at once (memory on millions of users)
+VERDICT_ORDER = {"drift": 0, "watch": 1, "stable": 2}
+
+
+class MonitorError(UserError):
+    """Drift cannot be measured; the message says what to run first."""
+
+
+@dataclass
+class MonitorResult:
+    """Every monitored column's drift, and what was compared with what."""
+
+    dataset: str
+    current_as_of: str
+    reference_cutoffs: dict[str, list[str]]  # task -> the training cutoffs of its champion
+    scores_as_of: str | None
+    columns: list[ColumnDrift]
+    thresholds: Thresholds
+    model_versions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drifting(self) -> list[str]:
+        return [col.name for col in self.columns if col.verdict == "drift"]
+
+    @property
+    def alerting(self) -> bool:
+        return bool(self.drifting)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "current_as_of": self.current_as_of,
+            "reference_cutoffs": self.reference_cutoffs,
+            "scores_as_of": self.scores_as_of,
+            "model_versions": self.model_versions,
+            "thresholds": self.thresholds.__dict__,
+            "drifting": self.drifting,
+            "columns": [col.to_dict() for col in self.columns],
+            "notes": self.notes,
+        }
+
+    def lines(self) -> list[str]:
+        windows = "; ".join(
+            f"{task} {_span(cutoffs)}" for task, cutoffs in self.reference_cutoffs.items()
+        )
+        lines = [
+            f"drift of {self.dataset} as of {self.current_as_of} against the training windows "
+            f"({windows}); scores as of {self.scores_as_of or '-'}",
+            f"{'column':<32} {'source':<8} {'PSI':>7} {'test':<5} {'statistic':>10} "
+            f"{'p-value':>9} verdict",
+        ]
+        for col in self.columns:
+            lines.append(
+                f"{col.name:<32} {col.source:<8} {col.psi:>7.3f} {col.test:<5} "
+                f"{col.statistic:>10.3f} {col.p_value:>9.2g} {col.verdict}"
+            )
+        lines += [f"note: {note}" for note in self.notes]
+        limits = self.thresholds
+        lines.append(
+            f"drifting ({len(self.drifting)}): {', '.join(self.drifting)}"
+            if self.drifting
+            else "no drift"
+        )
+        lines.append(
+            f"thresholds: drift at PSI >= {limits.psi_alert}, or p < {limits.p_value} with KS D "
+            f"or Cramér's V >= {limits.min_effect}; watch at PSI >= {limits.psi_warn}"
+        )
+        return lines
+
+
+def thresholds_of(settings: Settings) -> Thresholds:
+    m = settings.monitor
+    return Thresholds(m.psi_alert, m.psi_warn, m.p_value, m.min_effect, m.bins, m.epsilon)
+
+
+def compare_frames(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    source: str,
+    thresholds: Thresholds,
+    categorical: Sequence[str] = (),
+) -> list[ColumnDrift]:
+    """The drift of each of ``columns`` between two frames (categories by dtype or name)."""
+    return [
+        column_drift(
+            name,
+            reference[name],
+            current[name],
+            kind="category" if name in categorical else column_kind(reference[name]),
+            source=source,
+            thresholds=thresholds,
+        )
+        for name in columns
+    ]
+
+
+def monitor(
+    settings: Settings,
+    dataset: str | None = None,
+    *,
+    champions: Champions | None = None,
+    scores: ScoresTable | None = None,
+) -> MonitorResult:
+    """Drift of every champion's inputs and scores between its training window and the latest
+    cutoff (see the module's docstring)."""
+    from features.store import store_paths
+    from serving.batch import latest_scores
+    from serving.scoring import load_champions
+
+    paths = store_paths(settings, dataset)
+    table_path = paths.feature_table
+    if not table_path.is_file():
+        raise MonitorError(
+            f"no feature table at {table_path}: run `lifecycle features build` first"
+        )
+    champions = champions or load_champions(settings, paths.dataset)
+    if not champions.bundles:
+        problems = "; ".join(champions.unavailable.values()) or "no models"
+        raise MonitorError(f"no champion model to monitor: {problems}")
+    windows = {task: _trained_cutoffs(task, b.data_window) for task, b in champions.bundles.items()}
+    recent = settings.monitor.reference_cutoffs
+    references = {
+        task: cutoffs[-recent:] if recent else cutoffs for task, cutoffs in windows.items()
+    }
+    latest = feature_cutoffs(table_path)[-1]
+    limits = thresholds_of(settings)
+    notes = [f"{task}: {why}" for task, why in champions.unavailable.items()]
+
+    # -- inputs: each feature against the training cutoffs of the champions that read it
+    readers: dict[str, list[str]] = {}
+    for task, bundle in champions.bundles.items():
+        for name in bundle.feature_names:
+            readers.setdefault(name, []).append(task)
+    categorical = {n for b in champions.bundles.values() for n in b.categories}
+    limit = settings.monitor.max_rows
+    current = read_rows(table_path, [latest], list(readers), limit=limit)
+    columns: list[ColumnDrift] = []
+    for cutoffs, names in _group_by_window(readers, references).items():
+        reference = reference_features(settings, paths.dataset, cutoffs, names)
+        columns += compare_frames(
+            reference,
+            current,
+            names,
+            source="feature",
+            thresholds=limits,
+            categorical=sorted(categorical),
+        )
+
+    # -- scores: the latest table against the same champion on its freshest training cutoff
+    scores_as_of = None
+    try:
+        scores = scores or latest_scores(settings)
+    except UserError as error:
+        notes.append(f"scores not compared: {error}")
+        scores = None
+    scored_dataset = None if scores is None else scores.metadata.get("dataset", paths.dataset)
+    if scores is not None and scored_dataset != paths.dataset:
+        notes.append(f"scores not compared: the latest scores table is of {scored_dataset}")
+        scores = None
+    if scores is not None:
+        scores_as_of = scores.as_of or None
+        if scores_as_of and pd.Timestamp(scores_as_of, tz="UTC") != latest:
+            notes.append(
+                f"the latest scores table is as of {scores_as_of}, the latest cutoff "
+                f"{latest:%Y-%m-%d}: run `lifecycle score-all`"
+            )
+        columns += _score_drift(settings, paths.dataset, champions, windows, scores, limits, notes)
+
+    columns.sort(key=lambda col: (VERDICT_ORDER[col.verdict], col.source, -col.psi))
+    return MonitorResult(
+        dataset=paths.dataset,
+        current_as_of=f"{latest:%Y-%m-%d}",
+        reference_cutoffs={t: [f"{x:%Y-%m-%d}" for x in w] for t, w in references.items()},
+        scores_as_of=scores_as_of,
+        columns=columns,
+        thresholds=limits,
+        model_versions=dict(champions.versions),
+        notes=notes,
+    )
+
+
+def _score_drift(
+    settings: Settings,
+    dataset: str,
+    champions: Champions,
+    windows: dict[str, list[pd.Timestamp]],
+    scores: ScoresTable,
+    limits: Thresholds,
+    notes: list[str],
+) -> list[ColumnDrift]:
+    made_with = {str(k): str(v) for k, v in scores.metadata.get("model_versions", {}).items()}
+    columns: list[ColumnDrift] = []
+    for task in tasks.all_tasks():
+        bundle = champions.bundles.get(task.name)
+        if bundle is None:
+            continue
+        version = champions.versions.get(task.name)
+        if made_with.get(task.name) != version:
+            notes.append(
+                f"{task.name} scores not compared: the scores table was made with "
+                f"v{made_with.get(task.name, '-')}, the champion is v{version}: run "
+                "`lifecycle score-all`"
+            )
+            continue
+        reference = reference_scores_at(
+            settings, dataset, task.name, version or "", bundle, windows[task.name][-1]
+        )
+        names = [n for n in task.outputs if n in reference and n in scores.frame]
+        current = _sample(scores.frame[names], settings.monitor.max_rows)
+        columns += compare_frames(reference, current, names, source="score", thresholds=limits)
+    return columns
+
+
+def reference_scores_at(
+    settings: Settings,
+    dataset: str,
+    task: str,
+    version: str,
+    bundle: ModelBundle,
+    freshest: pd.Timestamp,
+) -> pd.DataFrame:
+    """The champion's scores (its task's outputs) of a sample of the rows at its freshest
+    training cutoff: read from the workspace, or computed once and kept there."""
+    from serving.scoring import Champions, score_frame
+
+    path = settings.workspace.drift_reference_scores(dataset, task, version)
+    if path.is_file():
+        return pd.read_parquet(path)
+    table_path = settings.workspace.feature_table(dataset)
+    rows = read_rows(table_path, [freshest], None, limit=settings.monitor.max_rows)
+    alone = Champions(bundles={task: bundle}, versions={task: version})
+    outputs = tasks.get(task).outputs
+    scored = pd.concat(
+        [
+            score_frame(alone, rows.iloc[start : start + SCORE_CHUNK_ROWS], reasons=False)
+            for start in range(0, len(rows), SCORE_CHUNK_ROWS)
+        ]
+    )
+    reference = scored[[n for n in outputs if n in scored]].reset_index(drop=True)
+    _keep(path, reference)
+    return reference
+
+
+def reference_features(
+    settings: Settings, dataset: str, cutoffs: Sequence[pd.Timestamp], names: Sequence[str]
+) -> pd.DataFrame:
+    """The sample of these features at these training cutoffs: read from the workspace, or
+    read from the feature table once and kept (past cutoffs' rows do not change)."""
+    import hashlib
+
+    limit = settings.monitor.max_rows
+    key = json.dumps([[f"{t:%Y-%m-%d}" for t in cutoffs], sorted(names), limit])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = settings.workspace.drift_reference_features(dataset, digest)
+    if path.is_file():
+        return pd.read_parquet(path)
+    table_path = settings.workspace.feature_table(dataset)
+    reference = read_rows(table_path, cutoffs, names, limit=limit)
+    _keep(path, reference)
+    return reference
+
+
+def _keep(path: Path, frame: pd.DataFrame) -> None:
+    from lifecycle.storage import atomic_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as staging:
+        frame.to_parquet(staging)
+
+
+def read_rows(
+    table_path: Path,
+    cutoffs: Sequence[pd.Timestamp],
+    columns: Sequence[str] | None,
+    *,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """The feature table's rows at these cutoffs (every column when ``columns`` is None);
+    beyond ``limit`` rows, a sample of about ``limit`` picked by a hash of user and cutoff
+    (the same rows every run, read without loading the others)."""
+    import duckdb
+
+    selected = "*" if columns is None else ", ".join(f'"{name}"' for name in columns)
+    where = f"{AS_OF} IN (SELECT unnest($1::TIMESTAMPTZ[]))"
+    source = f"read_parquet({literal(table_path)})"
+    stamps = [[t.to_pydatetime() for t in cutoffs]]
+    with duckdb.connect() as connection:
+        if limit is not None:
+            (count,) = connection.execute(
+                f"SELECT count(*) FROM {source} WHERE {where}", stamps
+            ).fetchone()
+            if count > limit:
+                share = int(HASH_BUCKETS * limit / count)
+                where += f" AND hash({c.USER_ID}, {AS_OF}) % {HASH_BUCKETS} < {share}"
+        return connection.execute(f"SELECT {selected} FROM {source} WHERE {where}", stamps).df()
+
+
+def _trained_cutoffs(task: str, window: dict[str, Any]) -> list[pd.Timestamp]:
+    cutoffs = window.get("trained_on", {}).get("cutoffs", [])
+    if not cutoffs:
+        raise MonitorError(
+            f"the {task} champion names no training cutoffs (data_window.trained_on.cutoffs): "
+            f"retrain it with `lifecycle train {task}`"
+        )
+    return sorted(pd.Timestamp(t, tz="UTC") for t in cutoffs)
+
+
+def _group_by_window(
+    readers: dict[str, list[str]], windows: dict[str, list[pd.Timestamp]]
+) -> dict[tuple[pd.Timestamp, ...], list[str]]:
+    """Features grouped by their reference cutoffs (the union of their readers' windows)."""
+    groups: dict[tuple[pd.Timestamp, ...], list[str]] = {}
+    for name, tasks_reading in readers.items():
+        cutoffs = tuple(sorted({t for task in tasks_reading for t in windows[task]}))
+        groups.setdefault(cutoffs, []).append(name)
+    return groups
+
+
+def _sample(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    return frame if len(frame) <= limit else frame.sample(limit, random_state=0)
+
+
+def _span(cutoffs: list[str]) -> str:
+    return (
+        cutoffs[0] if len(cutoffs) == 1 else f"{cutoffs[0]}..{cutoffs[-1]} ({len(cutoffs)} cutoffs)"
+    )
+
+
+# -- the last result, for the report and the HTTP service -----------------------------------
+
+
+def save_result(settings: Settings, result: MonitorResult) -> Path:
+    """Write the result atomically where :func:`last_result` reads it."""
+    from lifecycle.storage import atomic_file
+
+    path = settings.workspace.drift_result(result.dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as staging:
+        staging.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        staging.chmod(0o644)  # the HTTP service may run as another user
+    return path
+
+
+def last_result(settings: Settings, dataset: str | None = None) -> dict[str, Any] | None:
+    """The last saved monitor result (``to_dict``), or None when monitor never ran."""
+    path = settings.workspace.drift_result(dataset or settings.dataset)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def drift_gauges(result: dict[str, Any]) -> dict[tuple[str, str], float]:
+    """Prometheus gauge values from a saved result: (source, column) -> PSI, and
+    ("alert", "drifting") -> how many columns drift (what the service exports)."""
+    gauges = {(col["source"], col["name"]): float(col["psi"]) for col in result["columns"]}
+    gauges[("alert", "drifting")] = float(len(result["drifting"]))
+    return gauges
+
+
+def drift_section_html(result: MonitorResult | None, problem: str | None = None) -> str:
+    """The report's drift section: the drifting columns named, then the table."""
+    if result is None:
+        return f'<p class="note warn">{html.escape(problem or "drift not measured")}</p>'
+    named = ", ".join(result.drifting)
+    head = (
+        f'<p class="warn"><b>Drifting ({len(result.drifting)}):</b> {html.escape(named)}</p>'
+        if result.drifting
+        else '<p class="note">No input or score drifts past the thresholds.</p>'
+    )
+    cells = []
+    for col in result.columns:
+        p_value = "" if np.isnan(col.p_value) else f"{col.p_value:.2g}"
+        cells.append(
+            "<tr>"
+            + "".join(
+                f"<td{' class=num' if numeric else ''}>{html.escape(text)}</td>"
+                for text, numeric in (
+                    (col.name, False),
+                    (col.source, False),
+                    (f"{col.psi:.3f}", True),
+                    (f"{col.test} {col.statistic:.3f}", True),
+                    (p_value, True),
+                    (col.verdict, False),
+                )
+            )
+            + "</tr>"
+        )
+    windows = "; ".join(f"{t} {_span(w)}" for t, w in result.reference_cutoffs.items())
+    limits = result.thresholds
+    return (
+        head
+        + "<table><thead><tr><th>column</th><th>source</th><th>PSI</th><th>test statistic</th>"
+        + f"<th>p-value</th><th>verdict</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
+        + f'<p class="note">As of {html.escape(result.current_as_of)} against the training '
+        + f"windows ({html.escape(windows)}). Drift: PSI ≥ {limits.psi_alert}, or p &lt; "
+        + f"{limits.p_value} with KS D / Cramér's V ≥ {limits.min_effect}. "
+        + "".join(html.escape(note) + " " for note in result.notes)
+        + "</p>"
+    )
+
+
+def drift_section(settings: Settings, scores: ScoresTable | None = None) -> str:
+    """The report section for the current workspace; a note when drift cannot be measured."""
+    dataset = str(scores.metadata.get("dataset", "")) or None if scores is not None else None
+    try:
+        return drift_section_html(monitor(settings, dataset, scores=scores))
+    except UserError as error:
+        return drift_section_html(None, str(error))
