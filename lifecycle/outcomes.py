@@ -38,19 +38,13 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.errors import UserError
+from lifecycle.grades import GRADE_HELP, GRADES, grade
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
     from serving.ledger import LedgerEntry
 
 # Lowest attainment (share of a perfect ranking's top-decile lift) for each grade, best first.
-GRADES: tuple[tuple[str, float], ...] = (("excellent", 0.6), ("good", 0.4), ("fair", 0.2))
-POOR = "poor"
-GRADE_HELP = (
-    "Grade: the top decile's lift as a share of a perfect ranking's lift on the same outcomes: "
-    + ", ".join(f"{name} >= {low:.0%}" for name, low in GRADES)
-    + f", {POOR} below."
-)
 # The columns a reader sees first for each kind of task (JSON keeps every metric).
 HEADLINE = {
     "probability": ("auc", "ece", "mean_predicted", "actual_rate", "lift_top_decile"),
@@ -66,14 +60,6 @@ HEADLINE = {
 
 class OutcomesError(UserError):
     """Outcomes cannot be computed or read; the message names the file or what to run."""
-
-
-def grade(lift: float, perfect_lift: float) -> str:
-    """The grade of a top-decile lift against a perfect ranking's (see GRADES)."""
-    if not (math.isfinite(lift) and math.isfinite(perfect_lift)) or perfect_lift <= 1:
-        return "n/a"  # every outcome equal: nothing to rank
-    attainment = (lift - 1) / (perfect_lift - 1)
-    return next((name for name, low in GRADES if attainment >= low), POOR)
 
 
 def _safely(metric: Callable[[], float]) -> float:

@@ -25,7 +25,8 @@ from features import contract as c
 from features.asof import feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels
 from lifecycle.cli import main
-from lifecycle.outcomes import GRADES, grade, latest_outcomes, outcomes_section
+from lifecycle.grades import GRADES, grade
+from lifecycle.outcomes import latest_outcomes, outcomes_section
 from lifecycle.settings import load_settings
 from lifecycle.tasks import LTV
 from lifecycle.workspace import Workspace

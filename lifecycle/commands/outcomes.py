@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from lifecycle.cli import Context, main, pass_context
-from lifecycle.outcomes import GRADE_HELP
+from lifecycle.grades import GRADE_HELP
 
 
 @main.command(
