@@ -195,6 +195,15 @@ class AtRiskResponse(_Model):
     users: list[AtRiskUser]
 
 
+class MonitorResponse(_Model):
+    dataset: str
+    measured: bool = Field(description="false until `lifecycle monitor` has run")
+    drifting: list[str] = Field(default_factory=list, description="columns past the thresholds")
+    result: dict[str, Any] | None = Field(
+        None, description="the saved result: every input and score with PSI, test and verdict"
+    )
+
+
 class ReloadResponse(_Model):
     model_versions: dict[str, str]
     previous_versions: dict[str, str]

@@ -30,6 +30,7 @@ from serving.schemas import (
     FeatureRow,
     ModelInfo,
     ModelsResponse,
+    MonitorResponse,
     PromoteResponse,
     RankBy,
     Reason,
@@ -116,9 +117,11 @@ class Scorer:
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = score_frame(champions, features).iloc[0].to_dict()
         from lifecycle.outcomes import latest_outcomes
+        from serving.monitor import last_result
 
         realized = latest_outcomes(self.settings, self.dataset)
         publish_realized(realized, champions.versions)
+        publish_drift(last_result(self.settings, self.dataset))
         return Loaded(
             champions=champions,
             store=store,
@@ -398,6 +401,18 @@ class Scorer:
 
     # models and lists
 
+    def monitor(self) -> MonitorResponse:
+        from serving.monitor import last_result
+
+        result = last_result(self.settings, self.dataset)
+        publish_drift(result)
+        return MonitorResponse(
+            dataset=self.dataset,
+            measured=result is not None,
+            drifting=list((result or {}).get("drifting", [])),
+            result=result,
+        )
+
     def models(self) -> ModelsResponse:
         from lifecycle import registry
 
@@ -609,3 +624,27 @@ def publish_realized(
                 and math.isfinite(number)
             ):
                 _REALIZED_GAUGE.labels(task=task, version=version, metric=metric).set(number)
+
+
+_DRIFT_GAUGE: Any = None
+
+
+def publish_drift(result: dict[str, Any] | None) -> None:
+    """Prometheus gauge ``lifecycle_drift_psi{source,column}`` from the last saved monitor
+    result, and ``{source="alert",column="drifting"}`` the number of drifting columns."""
+    global _DRIFT_GAUGE
+    import bentoml
+
+    from serving.monitor import drift_gauges
+
+    if result is None:
+        return
+    if _DRIFT_GAUGE is None:
+        _DRIFT_GAUGE = bentoml.metrics.Gauge(
+            name="lifecycle_drift_psi",
+            documentation="population stability of each model input and score (lifecycle "
+            'monitor); source="alert",column="drifting": how many columns drift',
+            labelnames=["source", "column"],
+        )
+    for (source, column), value in drift_gauges(result).items():
+        _DRIFT_GAUGE.labels(source=source, column=column).set(value)

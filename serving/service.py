@@ -32,6 +32,7 @@ from serving.schemas import (
     AtRiskResponse,
     FeatureRow,
     ModelsResponse,
+    MonitorResponse,
     PromoteResponse,
     RankBy,
     ReloadResponse,
@@ -169,6 +170,12 @@ class LifecycleScoring:
     def models(self) -> ModelsResponse:
         """The serving models: versions, aliases, training window, headline test metrics."""
         return answer(lambda: self.scorer.models())
+
+    @bentoml.api
+    def monitor(self) -> MonitorResponse:
+        """Drift of the champions' inputs and scores, as `lifecycle monitor` last measured it
+        (nothing is recomputed here; run the command from cron)."""
+        return answer(lambda: self.scorer.monitor())
 
     @bentoml.api
     def reload(self) -> ReloadResponse:

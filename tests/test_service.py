@@ -23,7 +23,7 @@ from services import bentoml_server, prepare, run_cli, service_asgi_app
 from lifecycle.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-ENDPOINTS = ("/score", "/score_features", "/at_risk", "/models", "/reload", "/promote")
+ENDPOINTS = ("/score", "/score_features", "/at_risk", "/models", "/monitor", "/reload", "/promote")
 SERVER_LIMITS = {
     "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
     "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
@@ -655,3 +655,18 @@ def test_bentoml_build_succeeds_offline(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     built = list((tmp_path / "bentos" / "lifecycle-scoring").glob("*/src/serving/service.py"))
     assert built, "the bento should contain the service source"
+
+
+def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) -> None:
+    """/monitor answers what `lifecycle monitor` saved (nothing recomputed per request)."""
+    from serving.monitor import last_result, monitor, save_result
+
+    if last_result(scorer.settings) is None:
+        assert scorer.monitor().measured is False
+    result = monitor(scorer.settings)
+    save_result(scorer.settings, result)
+    answered = scorer.monitor()
+    assert answered.measured and answered.result == last_result(scorer.settings)
+    assert answered.drifting == list(answered.result["drifting"])
+    inputs = {c["name"] for c in answered.result["columns"] if c["source"] == "feature"}
+    assert inputs >= set(scorer.state.champions.bundles["churn"].feature_names)
