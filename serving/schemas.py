@@ -132,10 +132,11 @@ class ModelInfo(_Model):
     label: dict[str, Any]
     training_window: dict[str, Any]
     metrics: dict[str, float]
-    realized: dict[str, Any] | None = Field(
-        None,
+    realized: dict[str, Any] = Field(
+        default_factory=dict,
         description="the newest matured realized quality of this version (lifecycle outcomes): "
-        "metrics on what really happened, n, as_of and a grade (excellent, good, fair, poor)",
+        "metrics on what really happened, n, as_of and a grade (excellent, good, fair, poor); "
+        "empty until one of its predictions has matured and `lifecycle outcomes` has run",
     )
 
 
@@ -199,8 +200,10 @@ class MonitorResponse(_Model):
     dataset: str
     measured: bool = Field(description="false until `lifecycle monitor` has run")
     drifting: list[str] = Field(default_factory=list, description="columns past the thresholds")
-    result: dict[str, Any] | None = Field(
-        None, description="the saved result: every input and score with PSI, test and verdict"
+    result: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the saved result: every input and score with PSI, test and verdict "
+        "(empty until `lifecycle monitor` has run)",
     )
 
 

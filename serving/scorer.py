@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
+from serving import gauges
 from serving.errors import ApiError, field_errors
 from serving.schemas import (
     TASK_FIELDS,
@@ -120,8 +121,8 @@ class Scorer:
         from serving.monitor import last_result
 
         realized = latest_outcomes(self.settings, self.dataset)
-        publish_realized(realized, champions.versions)
-        publish_drift(last_result(self.settings, self.dataset))
+        gauges.publish_realized(realized, champions.versions)
+        gauges.publish_drift(last_result(self.settings, self.dataset))
         return Loaded(
             champions=champions,
             store=store,
@@ -405,12 +406,12 @@ class Scorer:
         from serving.monitor import last_result
 
         result = last_result(self.settings, self.dataset)
-        publish_drift(result)
+        gauges.publish_drift(result)
         return MonitorResponse(
             dataset=self.dataset,
             measured=result is not None,
             drifting=list((result or {}).get("drifting", [])),
-            result=result,
+            result=result or {},
         )
 
     def models(self) -> ModelsResponse:
@@ -436,7 +437,7 @@ class Scorer:
                     metrics={
                         k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)
                     },
-                    realized=state.realized.get(task, {}).get(version),
+                    realized=state.realized.get(task, {}).get(version) or {},
                 )
             )
         return ModelsResponse(
@@ -593,58 +594,3 @@ def _reasons_of(raw: Any) -> list[Reason]:
     if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip():
         return []
     return [_reason(r) for r in json.loads(raw)]
-
-
-_REALIZED_GAUGE: Any = None
-
-
-def publish_realized(
-    realized: dict[str, dict[str, dict[str, Any]]], versions: dict[str, str]
-) -> None:
-    """Prometheus gauge ``lifecycle_realized_quality{task,version,metric}``: each serving
-    champion's newest matured realized metrics (``lifecycle outcomes``), grade as 0-3."""
-    global _REALIZED_GAUGE
-    import bentoml
-
-    if _REALIZED_GAUGE is None:
-        _REALIZED_GAUGE = bentoml.metrics.Gauge(
-            name="lifecycle_realized_quality",
-            documentation="realized quality of the serving champion on matured predictions "
-            "(lifecycle outcomes); grade: 3 excellent, 2 good, 1 fair, 0 poor",
-            labelnames=["task", "version", "metric"],
-        )
-    grades = {"excellent": 3, "good": 2, "fair": 1, "poor": 0}
-    for task, version in versions.items():
-        row = realized.get(task, {}).get(version)
-        for metric, value in (row or {}).items():
-            number = grades.get(value) if metric == "grade" else value
-            if (
-                isinstance(number, int | float)
-                and not isinstance(number, bool)
-                and math.isfinite(number)
-            ):
-                _REALIZED_GAUGE.labels(task=task, version=version, metric=metric).set(number)
-
-
-_DRIFT_GAUGE: Any = None
-
-
-def publish_drift(result: dict[str, Any] | None) -> None:
-    """Prometheus gauge ``lifecycle_drift_psi{source,column}`` from the last saved monitor
-    result, and ``{source="alert",column="drifting"}`` the number of drifting columns."""
-    global _DRIFT_GAUGE
-    import bentoml
-
-    from serving.monitor import drift_gauges
-
-    if result is None:
-        return
-    if _DRIFT_GAUGE is None:
-        _DRIFT_GAUGE = bentoml.metrics.Gauge(
-            name="lifecycle_drift_psi",
-            documentation="population stability of each model input and score (lifecycle "
-            'monitor); source="alert",column="drifting": how many columns drift',
-            labelnames=["source", "column"],
-        )
-    for (source, column), value in drift_gauges(result).items():
-        _DRIFT_GAUGE.labels(source=source, column=column).set(value)

@@ -131,31 +131,59 @@ def log_bundle(
 
     ``rows`` give the input example; ``metrics`` become ``test.*`` tags on the version.
     """
-    import mlflow
-    from mlflow.models import infer_signature
-
-    bundle_dir = bundle.save(workdir / "bundle")
-    example = rows[bundle.feature_names].head(5).reset_index(drop=True)
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(Path(lifecycle.__file__).with_name("mlflow_model.py")),
-        artifacts={"bundle": str(bundle_dir)},
-        signature=infer_signature(example, bundle.outputs(example)),
-        input_example=example,
-        registered_model_name=name,
-        pip_requirements=_requirements(),
+    return log_pyfunc(
+        mlflow_client,
+        name,
+        bundle,
+        rows[bundle.feature_names],
+        workdir,
+        model_file="mlflow_model.py",
         metadata={
             "feature_service": bundle.service,
             "label": bundle.label,
             "data_window": bundle.data_window,
         },
+        tags=tags,
+        metrics=metrics,
+    )
+
+
+def log_pyfunc(
+    mlflow_client: Any,
+    name: str,
+    bundle: Any,
+    rows: pd.DataFrame,
+    workdir: Path,
+    *,
+    model_file: str,
+    metadata: dict[str, Any],
+    tags: dict[str, str],
+    metrics: dict[str, float],
+) -> str:
+    """Any bundle with ``save`` and ``outputs`` as one pyfunc ("model from code":
+    ``lifecycle/<model_file>``) in the active run, registered as ``challenger`` with ``tags``
+    and its ``metrics`` as ``test.*`` tags; returns the version."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    bundle_dir = bundle.save(workdir / "bundle")
+    example = rows.head(5).reset_index(drop=True)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(lifecycle.__file__).with_name(model_file)),
+        artifacts={"bundle": str(bundle_dir)},
+        signature=infer_signature(example, bundle.outputs(example)),
+        input_example=example,
+        registered_model_name=name,
+        pip_requirements=_requirements(),
+        metadata=metadata,
     )
     version = str(info.registered_model_version)
     mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(name, version, key, value)
     for key, value in metrics.items():
-        if np.isfinite(value):
+        if value is not None and np.isfinite(value):
             mlflow_client.set_model_version_tag(name, version, f"test.{key}", f"{value:.6g}")
     return version
 

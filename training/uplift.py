@@ -528,43 +528,31 @@ def _log_uplift_bundle(
     mlflow_client: Any, name: str, bundle: UpliftBundle, campaign: Campaign, workdir: Path
 ) -> str:
     """Log the bundle as one pyfunc in the active run and register it as ``challenger``."""
-    import mlflow
-    from mlflow.models import infer_signature
+    from training.tracking import log_pyfunc
 
-    import lifecycle
-    from training.tracking import _requirements
-
-    bundle_dir = bundle.save(workdir / "bundle")
-    example = campaign.features.head(5).reset_index(drop=True)
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(Path(lifecycle.__file__).with_name("mlflow_uplift_model.py")),
-        artifacts={"bundle": str(bundle_dir)},
-        signature=infer_signature(example, bundle.outputs(example)),
-        input_example=example,
-        registered_model_name=name,
-        pip_requirements=_requirements(),
+    window = bundle.data_window
+    return log_pyfunc(
+        mlflow_client,
+        name,
+        bundle,
+        campaign.features,
+        workdir,
+        model_file="mlflow_uplift_model.py",
         metadata={
             "outcome": bundle.outcome,
             "learner": bundle.learner,
             "treatment": bundle.treatment,
-            "data_window": bundle.data_window,
+            "data_window": window,
+        },
+        tags={
+            "learner": bundle.learner,  # every learner is LightGBM ("kind" names a served baseline)
+            # `lifecycle models` shows this as the test set: no cutoff, a seeded random share
+            "test_cutoff": f"random {SPLIT_SHARES[2]:.0%} (seed {window['split_seed']})",
+            "outcome": bundle.outcome,
+            "treated": str(bundle.treatment["treated"]),
+        },
+        metrics={
+            key: bundle.metrics.get(f"{bundle.learner}.{key}")
+            for key in ("qini", "qini_low", "qini_high", "auuc", "qini_over_response_low")
         },
     )
-    version = str(info.registered_model_version)
-    mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    window = bundle.data_window
-    tags = {
-        "learner": bundle.learner,  # every learner is LightGBM ("kind" names a served baseline)
-        # `lifecycle models` shows this as the test set: no cutoff, a seeded random share
-        "test_cutoff": f"random {SPLIT_SHARES[2]:.0%} (seed {window['split_seed']})",
-        "outcome": bundle.outcome,
-        "treated": str(bundle.treatment["treated"]),
-    }
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(name, version, key, value)
-    for key in ("qini", "qini_low", "qini_high", "auuc", "qini_over_response_low"):
-        value = bundle.metrics.get(f"{bundle.learner}.{key}")
-        if value is not None and np.isfinite(value):
-            mlflow_client.set_model_version_tag(name, version, f"test.{key}", f"{value:.6g}")
-    return version
