@@ -290,3 +290,62 @@ def lifecycle_serve(home: Path, workdir: Path, ready_seconds: float = 120) -> It
         command, workdir / "serve.log", lambda: _http_ok(f"{base}/readyz"), ready_seconds, env=env
     ):
         yield base
+
+
+# -- a served workspace's registry and scores (test_service) -------------------------------
+
+
+def champion_versions(home: Path) -> dict[str, str]:
+    from lifecycle import registry, tasks
+    from lifecycle.settings import load_settings
+
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    return {
+        task: str(
+            registry.alias_version(client, registry.model_name("demo", task), "champion").version
+        )
+        for task in tasks.names()
+    }
+
+
+def promote(home: Path, task: str, version: str) -> None:
+    from lifecycle.registry import promote as promote_version
+    from lifecycle.settings import load_settings
+
+    promote_version(load_settings(home=home, environ={}), task, version, "serving reload test")
+
+
+def write_batch_scores(home: Path) -> Path:
+    """A hand-made scores table as ``latest`` (reasons as batch scoring stores them: JSON)."""
+    import json
+
+    import pandas as pd
+
+    path = home / "scores" / "latest.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a link to a real `score-all` table: replace, never write through
+    reasons = json.dumps(
+        [
+            {
+                "feature": "recency_days",
+                "value": 40.0,
+                "contribution": 0.5,
+                "text": "no activity for 40 days",
+            }
+        ]
+    )
+    pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "churn_probability": [0.9, 0.2, 0.6, 0.7],
+            "ltv": [10.0, 500.0, 100.0, 50.0],
+            "value_at_risk": [9.0, 100.0, 60.0, 35.0],
+            "risk_band": ["high", "medium", "high", "high"],
+            "lifecycle_stage": ["at_risk", "active", "at_risk", "silent"],
+            "segment": ["s1", "s2", "s1", "s1"],
+            "channel": ["email", "organic", "email", "social"],
+            "reasons": [reasons, "[]", reasons, None],
+        }
+    ).to_parquet(path)
+    return path

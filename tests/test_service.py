@@ -6,8 +6,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +16,15 @@ import httpx
 import pandas as pd
 import pytest
 from pydantic import ValidationError
-from services import bentoml_server, prepare, run_cli, service_asgi_app
+from services import (
+    bentoml_server,
+    champion_versions,
+    prepare,
+    promote,
+    run_cli,
+    service_asgi_app,
+    write_batch_scores,
+)
 
 from lifecycle.settings import load_settings
 
@@ -66,56 +72,6 @@ def known_users(home: Path) -> list[str]:
         .astype(str)
         .tolist()[:200]
     )
-
-
-def champion_versions(home: Path) -> dict[str, str]:
-    from lifecycle import registry, tasks
-
-    settings = load_settings(home=home, environ={})
-    client = registry.client(settings)
-    return {
-        task: str(
-            registry.alias_version(client, registry.model_name("demo", task), "champion").version
-        )
-        for task in tasks.names()
-    }
-
-
-def promote(home: Path, task: str, version: str) -> None:
-    from lifecycle.registry import promote as promote_version
-
-    promote_version(load_settings(home=home, environ={}), task, version, "serving reload test")
-
-
-def write_batch_scores(home: Path) -> Path:
-    """A hand-made scores table as ``latest`` (reasons as batch scoring stores them: JSON)."""
-    path = home / "scores" / "latest.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)  # a link to a real `score-all` table: replace, never write through
-    reasons = json.dumps(
-        [
-            {
-                "feature": "recency_days",
-                "value": 40.0,
-                "contribution": 0.5,
-                "text": "no activity for 40 days",
-            }
-        ]
-    )
-    pd.DataFrame(
-        {
-            "user_id": ["a", "b", "c", "d"],
-            "churn_probability": [0.9, 0.2, 0.6, 0.7],
-            "ltv": [10.0, 500.0, 100.0, 50.0],
-            "value_at_risk": [9.0, 100.0, 60.0, 35.0],
-            "risk_band": ["high", "medium", "high", "high"],
-            "lifecycle_stage": ["at_risk", "active", "at_risk", "silent"],
-            "segment": ["s1", "s2", "s1", "s1"],
-            "channel": ["email", "organic", "email", "social"],
-            "reasons": [reasons, "[]", reasons, None],
-        }
-    ).to_parquet(path)
-    return path
 
 
 # -- in process: the scorer -------------------------------------------------------------
@@ -259,17 +215,6 @@ def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
     assert [u.control for u in answer.users] == flags and answer.seed == seed
     paged = scorer.at_risk(control_share=0.5, seed=seed, limit=1, offset=2, segment="s1")
     assert [(u.user_id, u.control) for u in paged.users] == [("a", flags[3])]  # the user's own flag
-
-
-def test_at_risk_rows_carry_every_field_of_the_cli_list() -> None:
-    """A list field without a place in the API's row would be refused, not silently dropped."""
-    from typing import get_args
-
-    from serving.list_fields import list_fields, rank_by_choices
-    from serving.schemas import AtRiskUser, RankBy
-
-    assert set(list_fields()) <= set(AtRiskUser.model_fields)
-    assert get_args(RankBy) == rank_by_choices()
 
 
 def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Path) -> None:
@@ -637,24 +582,6 @@ def test_http_promote_moves_the_challenger_and_reloads(
         client.set_registered_model_alias(churn, registry.CHALLENGER, "1")
         httpx.post(f"{ready_server}/reload", json={}, timeout=60)
     assert champion_versions(home) == before
-
-
-@pytest.mark.skipif(
-    os.environ.get("LIFECYCLE_SKIP_BENTO_BUILD") == "1", reason="bento build skipped"
-)
-def test_bentoml_build_succeeds_offline(tmp_path: Path) -> None:
-    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_DO_NOT_TRACK": "true"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", str(REPO)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    built = list((tmp_path / "bentos" / "lifecycle-scoring").glob("*/src/serving/service.py"))
-    assert built, "the bento should contain the service source"
 
 
 def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) -> None:

@@ -1,0 +1,291 @@
+"""Ingest of real purchase logs: no amounts (count-only), genuine same-moment repeats kept
+on request, and a dataset named after its file, never silently `demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from test_ingest import HEADER_3, _events_file, _users_file
+
+from features import contract as c
+from features import ingest
+from features.validation import ContractError
+from lifecycle.cli import main
+from lifecycle.errors import UserError
+
+# -- real purchase logs: no amounts, genuine repeats, a name from the file -------------
+
+GROCERY = (  # a count-only log: member, day; rows 2 and 3 are the same purchase twice
+    "Member_number,Date\n"
+    "1808,2015-07-21\n"
+    "2552,2015-01-05\n"
+    "2552,2015-01-05\n"
+    "2300,2015-09-19\n"
+    "1808,2015-07-21\n"  # row 5: repeats row 1
+)
+GROCERY_MAPS = ["--map", "user_id=Member_number", "--map", "event_time=Date"]
+
+
+def _grocery(tmp_path: Path) -> Path:
+    path = tmp_path / "groceries.csv"
+    path.write_text(GROCERY)
+    return path
+
+
+def test_count_only_log_without_amount_default_is_refused_in_one_line(
+    home: Path, tmp_path: Path
+) -> None:
+    log = _grocery(tmp_path)
+    result = CliRunner().invoke(
+        main, ["ingest", str(log), *GROCERY_MAPS, "--event-type", "purchase"]
+    )
+    assert result.exit_code == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert f"{log}: no amount column 'amount', but row 1 is a purchase" in error
+    assert "--amount-default 1" in error and "--map amount=COLUMN" in error
+    assert "Member_number, Date" in error  # the columns the file has
+    assert "Traceback" not in result.output
+    assert not (home / "datasets" / "groceries").exists()
+    # The function says the same; a mixed log with a purchase in a later chunk names its row.
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(HEADER_3 + "u1,2024-01-01,session\n" * 4 + "u1,2024-01-02,purchase\n")
+    with pytest.raises(ContractError, match=r"mixed\.csv: no amount column.*row 5 is a purchase"):
+        ingest.ingest_events(mixed, tmp_path / "d", chunk_rows=2)
+    assert not (tmp_path / "d").exists()
+    # A log with no purchase or refund rows needs no amounts.
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text(HEADER_3 + "u1,2024-01-01,session\n")
+    assert ingest.ingest_events(sessions, tmp_path / "s").tables["events"]["rows_loaded"] == 1
+
+
+def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
+    log = _grocery(tmp_path)
+    args = ["ingest", str(log), *GROCERY_MAPS, "--event-type", "purchase", "--amount-default", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "3 purchase/refund rows given amount 1 (no amount column: LTV is in purchases)" in (
+        result.stdout
+    )
+    folder = home / "datasets" / "groceries"
+    events = pd.read_parquet(folder / "events.parquet")
+    assert events[c.USER_ID].tolist() == ["2552", "1808", "2300"]  # in time order
+    assert events[c.AMOUNT].tolist() == [1.0, 1.0, 1.0]
+    assert set(events[c.EVENT_TYPE]) == {c.PURCHASE}
+    report = json.loads((folder / "report.json").read_text())["tables"]["events"]
+    assert report["rows_read"] == 5 and report["rows_loaded"] == 3
+    assert report["reasons"] == {"duplicate_row": 2}
+    notes = report["notes"]
+    assert notes["amount_default"] == 1.0 and notes["amount_in_file"] is False
+    assert notes["amount_defaulted"] == 3  # the loaded rows only, not the quarantined repeats
+    assert notes["amount_unit"].startswith("purchases")
+    # With an event type column: purchases and refunds get the default, other rows none.
+    typed = tmp_path / "typed.csv"
+    typed.write_text(
+        HEADER_3 + "u1,2024-01-01,signup\nu1,2024-01-02,purchase\nu1,2024-01-03,refund\n"
+    )
+    summary = ingest.ingest_events(typed, tmp_path / "typed", amount_default=2.5)
+    loaded = pd.read_parquet(summary.path / "events.parquet")
+    assert loaded[c.AMOUNT].tolist()[1:] == [2.5, 2.5] and pd.isna(loaded[c.AMOUNT].iloc[0])
+    assert summary.tables["events"]["notes"]["amount_defaulted"] == 2
+
+
+def test_amount_default_fills_empty_cells_of_a_present_column_and_counts_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "user_id,event_time,event_type,amount\n"
+        "u1,2024-01-01,purchase,12.5\n"
+        "u2,2024-01-02,purchase,\n"  # row 2: empty amount
+        "u3,2024-01-03,session,\n"  # not monetary: stays without an amount
+        ",2024-01-04,purchase,\n"  # row 4: quarantined (no user), so not counted
+        "u5,2024-01-05,purchase,abc\n"  # row 5: a bad value is never defaulted
+        "u2,2024-01-02,purchase,\n"  # row 6: repeats row 2, quarantined, not counted
+        "u6,2024-01-06,session,\n"
+    )
+    without = ingest.ingest_events(path, tmp_path / "without", max_bad_fraction=0.9)
+    assert without.tables["events"]["reasons"]["missing_amount"] == 2
+    assert "amount_defaulted" not in without.tables["events"]["notes"]
+    with_default = ingest.ingest_events(path, tmp_path / "with", amount_default=1)
+    report = with_default.tables["events"]
+    assert report["reasons"] == {"duplicate_row": 1, "invalid_amount": 1, "missing_user_id": 1}
+    assert report["rows_loaded"] + report["rows_quarantined"] == report["rows_read"] == 7
+    assert report["notes"]["amount_defaulted"] == 1 and report["notes"]["amount_in_file"] is True
+    events = pd.read_parquet(with_default.path / "events.parquet").set_index(c.USER_ID)
+    assert events.at["u1", c.AMOUNT] == 12.5 and events.at["u2", c.AMOUNT] == 1.0
+    assert pd.isna(events.at["u3", c.AMOUNT])
+    line = "1 purchase/refund rows given amount 1 (their amount was empty)"
+    assert line in "\n".join(with_default.lines())
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_cli_amount_default_must_be_a_positive_number(
+    home: Path, tmp_path: Path, value: str
+) -> None:
+    result = CliRunner().invoke(
+        main, ["ingest", str(_grocery(tmp_path)), *GROCERY_MAPS, "--amount-default", value]
+    )
+    assert result.exit_code == 2 and "--amount-default" in result.output
+    assert not (home / "datasets").exists()
+
+
+def _ingest_repeats(events: Path, folder: Path, chunk_rows: int, keep: bool) -> Path:
+    summary = ingest.ingest_events(
+        events,
+        folder,
+        users_path=_users_file(events.parent),
+        users_mapping=c.ColumnMapping(columns={c.USER_ID: "id"}),
+        chunk_rows=chunk_rows,
+        keep_repeats=keep,
+    )
+    return summary.path
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_keep_repeats_counts_add_up_and_match_across_chunk_sizes(
+    tmp_path: Path, keep: bool
+) -> None:
+    events, expected = _events_file(tmp_path)  # 60 rows: 6 bad, 3 exact repeats
+    if keep:
+        expected = {row: r for row, r in expected.items() if r != "duplicate_row"}
+    folders = {n: _ingest_repeats(events, tmp_path / f"c{n}", n, keep) for n in (1, 7, 1_000)}
+    whole = folders[1_000]
+    report = json.loads((whole / "report.json").read_text())["tables"]
+    for folder in folders.values():
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(folder / "events.parquet"), pd.read_parquet(whole / "events.parquet")
+        )
+        for table in ("events", "users"):
+            assert (folder / "quarantine" / f"{table}.csv").read_bytes() == (
+                whole / "quarantine" / f"{table}.csv"
+            ).read_bytes()
+        assert json.loads((folder / "report.json").read_text())["tables"] == report
+    events_report = report["events"]
+    loaded = pd.read_parquet(whole / "events.parquet")
+    quarantine = pd.read_csv(whole / "quarantine" / "events.csv", dtype=str)
+    assert dict(zip(quarantine[c.SOURCE_ROW].astype(int), quarantine[c.REASON], strict=True)) == (
+        expected
+    )
+    assert events_report["rows_read"] == 60 == len(loaded) + len(quarantine)
+    assert events_report["rows_loaded"] == len(loaded) == 60 - len(expected)
+    assert events_report["rows_quarantined"] == len(quarantine)
+    if keep:
+        assert events_report["notes"]["repeats_kept"] == 3
+        assert "duplicate_row" not in events_report["reasons"]
+        assert len(loaded) == 54
+        assert (loaded.duplicated(keep=False)).sum() == 6  # each of 3 rows and its copy
+    else:
+        assert "repeats_kept" not in events_report["notes"]
+        assert events_report["reasons"]["duplicate_row"] == 3 and len(loaded) == 51
+        assert not loaded.duplicated().any()
+    # The users table stays one row per user either way.
+    assert report["users"]["reasons"]["duplicate_user_id"] == 3
+
+
+def test_cli_keep_repeats_from_option_and_settings(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lifecycle.settings import IngestSettings
+
+    assert IngestSettings().keep_repeats is False
+    log = _grocery(tmp_path)
+    base = ["--json", "--quiet", "ingest", str(log), *GROCERY_MAPS]
+    base += ["--event-type", "purchase", "--amount-default", "1"]
+    runner = CliRunner()
+
+    def loaded(*extra: str) -> dict:
+        result = runner.invoke(main, [*base, *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["tables"]["events"]
+
+    assert loaded()["rows_loaded"] == 3
+    kept = loaded("--keep-repeats")
+    assert kept["rows_loaded"] == 5 and kept["rows_quarantined"] == 0
+    assert kept["notes"]["repeats_kept"] == 2 and kept["notes"]["amount_defaulted"] == 5
+    monkeypatch.setenv("LIFECYCLE_INGEST__KEEP_REPEATS", "true")
+    assert loaded()["notes"]["repeats_kept"] == 2
+    assert loaded("--no-keep-repeats")["reasons"] == {"duplicate_row": 2}
+    events = pd.read_parquet(home / "datasets" / "groceries" / "events.parquet")
+    assert len(events) == 3  # the last run quarantined the repeats again
+
+
+@pytest.mark.parametrize(
+    ("file_name", "dataset"),
+    [
+        ("orders.csv", "orders"),
+        ("orders.csv.gz", "orders"),
+        ("Orders 2024.CSV", "orders_2024"),
+        ("../x y.CSV", "x_y"),
+        ("shop-events_v2.parquet", "shop-events_v2"),
+        ("sales.tsv.gz", "sales"),
+        ("export.2024.txt", "export_2024"),
+        ("Zürich.csv", "z_rich"),
+    ],
+)
+def test_dataset_name_from_file(file_name: str, dataset: str) -> None:
+    assert ingest.dataset_name_from_file(Path(file_name)) == dataset
+
+
+@pytest.mark.parametrize("file_name", [".csv", "+++.csv", "日本.csv", ".."])
+def test_dataset_name_from_a_file_name_that_gives_none(file_name: str) -> None:
+    with pytest.raises(UserError, match=r"no dataset name can be made.*--dataset NAME"):
+        ingest.dataset_name_from_file(Path(file_name))
+
+
+def test_cli_names_the_dataset_after_the_file_never_demo(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    hostile = tmp_path / "x y.CSV"
+    hostile.write_text(HEADER_3 + "u1,2024-01-01,session\nu2,2024-01-02,session\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["ingest", str(tmp_path / "sub" / ".." / "x y.CSV")])
+    assert result.exit_code == 0, result.output
+    assert "dataset 'x_y', named after x y.CSV" in result.stderr
+    assert "--dataset x_y" in result.stderr  # how the other commands find it
+    assert "dataset 'x_y' (events)" in result.stdout
+    datasets = home / "datasets"
+    assert sorted(p.name for p in datasets.iterdir() if not p.name.startswith(".")) == ["x_y"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub", "workspace", "x y.CSV"]
+    data = json.loads(runner.invoke(main, ["--json", "--quiet", "ingest", str(hostile)]).stdout)
+    assert data["name"] == "x_y"
+    # demo only when asked for by name.
+    assert runner.invoke(main, ["ingest", str(hostile), "--dataset", "demo"]).exit_code == 0
+    assert sorted(p.name for p in datasets.iterdir() if not p.name.startswith(".")) == [
+        "demo",
+        "x_y",
+    ]
+    # A file name that gives no name, or a name that is not one folder: a clear error.
+    nameless = tmp_path / "+++.csv"
+    nameless.write_text(hostile.read_text())
+    refused = runner.invoke(main, ["ingest", str(nameless)])
+    assert refused.exit_code == 1 and "name the dataset with --dataset NAME" in refused.stderr
+    for bad_name in ("../escape", ".versions", ""):
+        refused = runner.invoke(main, ["ingest", str(hostile), "--dataset", bad_name])
+        assert refused.exit_code == 1 and "expected one folder name" in refused.stderr
+    assert not (tmp_path / "escape").exists()
+    assert sorted(p.name for p in datasets.iterdir() if not p.name.startswith(".")) == [
+        "demo",
+        "x_y",
+    ]
+
+
+def test_import_and_demo_data_keep_their_own_dataset_names(home: Path, tmp_path: Path) -> None:
+    hillstrom = tmp_path / "my-campaign.csv"
+    hillstrom.write_text(
+        "recency,history,mens,womens,newbie,channel,segment,visit,conversion,spend\n"
+        "10,142.44,1,0,0,Phone,Womens E-Mail,0,0,0\n"
+        "6,329.08,1,1,1,Web,No E-Mail,1,0,0\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(main, ["import", "hillstrom", str(hillstrom)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["--quiet", "demo-data", "--users", "10", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    datasets = home / "datasets"
+    assert sorted(p.name for p in datasets.iterdir() if not p.name.startswith(".")) == [
+        "demo",
+        "hillstrom",
+    ]
