@@ -261,7 +261,7 @@ class ModelBundle:
             booster=(
                 RuleModel.load(directory)
                 if (directory / RULE_FILE).is_file()
-                else _load_booster(directory / "booster.txt")
+                else load_booster(directory / "booster.txt")
             ),
             feature_names=meta["feature_names"],
             categories=meta["categories"],
@@ -270,13 +270,13 @@ class ModelBundle:
             data_window=meta["data_window"],
             calibrator=Calibrator(**calibrator) if calibrator else None,
             quantile_boosters={
-                float(q): _load_booster(directory / f"quantile_{float(q):.2f}.txt")
+                float(q): load_booster(directory / f"quantile_{float(q):.2f}.txt")
                 for q in meta["quantiles"]
             },
             metrics=meta.get("metrics", {}),
             purchase_process=meta.get("purchase_process"),
             purchase_booster=(
-                _load_booster(directory / PURCHASE_FILE) if meta.get("two_part") else None
+                load_booster(directory / PURCHASE_FILE) if meta.get("two_part") else None
             ),
             quantile_scale=meta.get("quantile_scale", "value"),
             prediction=meta.get("prediction"),
@@ -305,7 +305,7 @@ def mixture_quantiles(
     return np.maximum.accumulate(out, axis=1)
 
 
-def _load_booster(path: Path) -> Any:
+def load_booster(path: Path) -> Any:
     """A LightGBM booster from a complete model file; LightGBM itself can crash the process
     (not raise) on a truncated file, so a file without its closing sections is refused."""
     import lightgbm as lgb

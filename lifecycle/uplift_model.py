@@ -107,7 +107,7 @@ class UpliftBundle:
 
     @classmethod
     def load(cls, directory: Path) -> UpliftBundle:
-        from lifecycle.bundle import _load_booster
+        from lifecycle.bundle import load_booster
 
         meta_path = directory / UPLIFT_FILE
         if not meta_path.is_file():
@@ -115,7 +115,7 @@ class UpliftBundle:
         meta = json.loads(meta_path.read_text())
         return cls(
             learner=meta["learner"],
-            boosters={role: _load_booster(directory / f"{role}.txt") for role in meta["roles"]},
+            boosters={role: load_booster(directory / f"{role}.txt") for role in meta["roles"]},
             feature_names=meta["feature_names"],
             categories=meta["categories"],
             outcome=meta["outcome"],

@@ -210,9 +210,9 @@ def score_frame(
             out[task.score] = np.where(eligible, bundle.predict(features), np.nan)
         else:
             outlook = bundle.value_outlook(features)
-            outlook.columns = list(task.outputs[: len(outlook.columns)])
             if bundle.purchase_booster is None:  # a one-part (or rule) value has no P(any value)
-                outlook = outlook.iloc[:, :4]
+                outlook = outlook.drop(columns="purchase_probability")
+            outlook.columns = list(task.outputs[: len(outlook.columns)])  # VALUE_OUTLOOK order
             outlook.loc[~eligible, :] = np.nan
             out[outlook.columns] = outlook.to_numpy()
         if task.reasons and reasons:

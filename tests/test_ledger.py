@@ -381,6 +381,7 @@ def test_benchmark_script_runs_quick() -> None:
     )
     ratio = float(done.stdout.split("ledger adds ")[1].split("%")[0])
     assert "N 5,000:" in done.stdout and ratio > 0
+    assert "ledger append (5,000 rows" in done.stdout  # every scored user reached the ledger
 
 
 def test_models_and_metrics_show_the_champions_realized_quality(

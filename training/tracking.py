@@ -158,7 +158,7 @@ def log_pyfunc(
     model_file: str,
     metadata: dict[str, Any],
     tags: dict[str, str],
-    metrics: dict[str, float],
+    metrics: dict[str, float | None],
 ) -> str:
     """Any bundle with ``save`` and ``outputs`` as one pyfunc ("model from code":
     ``lifecycle/<model_file>``) in the active run, registered as ``challenger`` with ``tags``
