@@ -9,6 +9,7 @@ known users (p50/p99 over ``--reps`` calls after ``--warmup``). Redis is a fresh
     .venv/bin/python experiments/bench_online_store.py                # 20,000 users
     .venv/bin/python experiments/bench_online_store.py --quick        # CI smoke, ~1 min
     .venv/bin/python experiments/bench_online_store.py --users 100000 --json
+    .venv/bin/python experiments/bench_online_store.py --doc docs/scale.md  # its table
 """
 
 from __future__ import annotations
@@ -92,6 +93,32 @@ def measure(home: Path, environ: dict[str, str], args: Any) -> dict[str, Any]:
     return result
 
 
+def render_doc(name: str, results: dict[str, Any]) -> str:
+    """The doc's table: materialize time and lookup latency per store, and the ratios."""
+    from docblocks import measured_on
+
+    sqlite, redis = results["sqlite"], results["redis"]
+    lines = [
+        f"{measured_on(results['machine'])}, {results['users']:,} demo users, "
+        f"{results['reps']} lookups per size through `{SERVICE}`:",
+        "",
+        "| store | materialize | 1 user p50 / p99 | 100 users p50 / p99 |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, r in (("SQLite (our bulk path)", sqlite), ("Redis (Feast's path)", redis)):
+        lines.append(
+            f"| {label} | {r['materialize_s']:.2f} s | {r['x1']['p50_ms']:.2f} / "
+            f"{r['x1']['p99_ms']:.2f} ms | {r['x100']['p50_ms']:.1f} / {r['x100']['p99_ms']:.1f} ms |"
+        )
+    lines += [
+        "",
+        f"Redis against SQLite in this run: materialize {redis['materialize_s'] / sqlite['materialize_s']:.1f}x,"
+        f" 1-user lookup p50 {redis['x1']['p50_ms'] / sqlite['x1']['p50_ms']:.1f}x, 100-user lookup p50 "
+        f"{redis['x100']['p50_ms'] / sqlite['x100']['p50_ms']:.1f}x.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
@@ -100,15 +127,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="2,000 users, 50 reps (CI smoke)")
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.reps, args.warmup = 2_000, 50, 5
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed: apt-get install -y redis-server")
     sys.path.insert(0, str(ROOT / "tests"))
+    from docblocks import machine, record
     from services import redis_server  # the same launcher the tests use
 
-    results: dict[str, Any] = {"users": args.users, "reps": args.reps}
+    results: dict[str, Any] = {"machine": machine(), "users": args.users, "reps": args.reps}
     with tempfile.TemporaryDirectory(prefix="bench-online-") as tmp:
         home = Path(tmp) / "workspace"
         began = time.perf_counter()
@@ -124,6 +153,11 @@ def main(argv: list[str] | None = None) -> None:
                 },
                 args,
             )
+    if args.doc:
+        command = "python experiments/bench_online_store.py " + " ".join(argv or sys.argv[1:])
+        record(
+            args.doc, "bench_online_store", "bench_online_store.py", command, results, render_doc
+        )
     if args.json:
         print(json.dumps(results, indent=2))
         return

@@ -372,6 +372,21 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_doc(name: str, results: dict[str, Any]) -> str:
+    """The doc's summary: requests, errors, latency and the server's memory over the run."""
+    from docblocks import measured_on
+
+    r = results["result"]
+    by_kind = ", ".join(f"{e['endpoint']} {e['requests']:,}" for e in r["endpoints"])
+    return (
+        f"{measured_on(results['machine'])}, the load generator on the same cores: "
+        f"{r['seconds'] / 60:.0f} minutes at {r['connections']} connections, "
+        f"{r['requests']:,} requests ({by_kind}), **{r['errors']} errors**, p50/p99 "
+        f"{r['p50_ms']:.0f}/{r['p99_ms']:.0f} ms; server RSS {r['rss_after_warmup_mb']:.1f} MB "
+        f"after warm-up and {r['rss_end_mb']:.1f} MB at the end ({r['rss_growth_pct']:+.1f}%).\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="trained, scored workspace")
@@ -381,7 +396,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-seconds", type=float, default=15, help="unmeasured warm-up")
     parser.add_argument("--sample-seconds", type=float, default=60, help="RSS sampling period")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the result here")
+    parser.add_argument("--doc", type=Path, help="write the summary into this doc's block")
     args = parser.parse_args(argv)
+    from docblocks import machine, record
+
+    meta = machine()
 
     from services import bentoml_server
 
@@ -410,6 +429,19 @@ def main(argv: list[str] | None = None) -> None:
     print(report(result))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2))
+    if args.doc:
+        words = [a for a in (argv or sys.argv[1:])]
+        if "--home" in words:  # the workspace is the reader's own, not part of the command
+            words[words.index("--home") + 1] = "DIR"
+        command = "python experiments/soak_serving.py " + " ".join(words)
+        record(
+            args.doc,
+            "soak_serving",
+            "soak_serving.py",
+            command,
+            {"machine": meta, "result": result},
+            render_doc,
+        )
 
 
 if __name__ == "__main__":
