@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -257,6 +258,34 @@ def test_paired_bootstrap_skips_draws_where_the_metric_is_undefined() -> None:
     score = np.linspace(1, 0, 10)
     found = ev.paired_bootstrap(ev.roc_auc, y, score, {"flat": np.zeros(10)}, resamples=100)
     assert 0 < found["flat"]["resamples"] < 100
+
+
+@pytest.mark.parametrize("metric", [ev.roc_auc, ev.spearman, ev.normalized_gini])
+def test_paired_bootstrap_at_once_equals_one_draw_at_a_time(
+    metric: Callable[..., float], rng: np.random.Generator
+) -> None:
+    """The multiplicity path (training.resampled) gives the draws, skips and differences of
+    drawing rows and calling the metric per draw (a wrapper the fast path does not know)."""
+    rows = 40  # small: some draws hold a single class or equal values, and are skipped
+    bought = rng.random(rows) < 0.15
+    target = (
+        bought.astype(float)
+        if metric is ev.roc_auc
+        else np.where(bought, np.round(rng.gamma(1, 5, rows)), 0.0)
+    )
+    score = np.round(rng.random(rows) * 4)  # heavy ties
+    others = {"tied": np.round(rng.random(rows) * 2), "flat": np.zeros(rows), "same": score}
+    fast = ev.paired_bootstrap(metric, target, score, others, resamples=200, seed=5)
+    slow = ev.paired_bootstrap(
+        lambda y, s: metric(y, s), target, score, others, resamples=200, seed=5
+    )
+    assert fast.keys() == slow.keys()
+    for name in others:
+        assert fast[name]["resamples"] == slow[name]["resamples"], name
+        for key in ("difference", "low", "high"):
+            assert fast[name][key] == pytest.approx(slow[name][key], abs=1e-12), (name, key)
+    if metric is not ev.spearman:  # Spearman is 0, not undefined, on a constant side
+        assert fast["tied"]["resamples"] < 200  # the skipping was exercised
 
 
 # --- errors -------------------------------------------------------------------------------
