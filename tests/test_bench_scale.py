@@ -50,9 +50,7 @@ def test_online_stores_small_run_renders_both_stores(tmp_path: Path) -> None:
     require_binary("redis-server", "apt-get install -y --no-install-recommends redis-server")
     import bench_online_store
 
-    results = _run_json(
-        "bench_online_store.py", "--users", "600", "--reps", "10", "--warmup", "2"
-    )
+    results = _run_json("bench_online_store.py", "--users", "600", "--reps", "10", "--warmup", "2")
     for store in ("sqlite", "redis"):
         measured = results[store]
         assert measured["users"] > 0, store
