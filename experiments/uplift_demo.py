@@ -182,11 +182,14 @@ def render_doc(name: str, results: dict[str, Any]) -> str:
                 f"| {run['outcome']} | {ranking}{chosen} | {_interval(est['qini'])} | "
                 f"{_interval(est['qini_over_response'])} | {spearman} |"
             )
-    first = results["outcomes"][0]
+    # conversion: the outcome a won-back order moves one for one
+    first = next(
+        (r for r in results["outcomes"] if r["outcome"] == "conversion"), results["outcomes"][0]
+    )
     lines += [
         "",
         f"User types ({first['outcome']}, test members): true win-back probability and the "
-        f"{first['chosen']}'s mean predicted uplift:",
+        f"chosen {first['chosen']}'s mean predicted uplift:",
         "",
         "| channel | engagement | true effect | predicted uplift | members |",
         "|---|---|---|---|---|",
