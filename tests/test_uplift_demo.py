@@ -6,6 +6,7 @@ built per module with its as-of features; no model of the three tasks is trained
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -147,3 +148,15 @@ def test_cli_trains_from_the_demo_campaign_lists(campaign_demo: Path) -> None:
     assert result["model"] == "demo-uplift" and result["version"] == "1"
     assert result["split"]["test"] > 200
     assert result["test"][f"{result['learner']}.qini"] > 0
+
+
+def test_experiment_script_runs_on_a_built_demo(
+    campaign_demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        uplift_demo.main(["--home", str(campaign_demo), "--outcome", "visit", "--draws", "20"]) == 0
+    )
+    printed = capsys.readouterr().out
+    for ranking in ("t_learner", "x_learner", "transformed_outcome", "response_model", "oracle"):
+        assert re.search(rf"^  {ranking}.* Qini -?\d\.\d{{4}} \[", printed, re.MULTILINE), printed
+    assert "user types' Spearman (test):" in printed
