@@ -160,8 +160,12 @@ def frame_to_rank(
     key = (str(path), path.stat().st_mtime if path else 0.0, champion.version)
     if key not in _SAVED_VALUE:
         dataset = table.metadata.get("dataset") or settings.dataset
+        try:
+            ranked = with_expected_saved_value(
+                table.frame, champion, settings.workspace.feature_table(dataset), table.as_of
+            )
+        except UpliftUnavailable:  # the list then says it cannot rank by it (a 400, not a 500)
+            return table.frame
         _SAVED_VALUE.clear()  # one table at a time: the latest
-        _SAVED_VALUE[key] = with_expected_saved_value(
-            table.frame, champion, settings.workspace.feature_table(dataset), table.as_of
-        )
+        _SAVED_VALUE[key] = ranked
     return _SAVED_VALUE[key]
