@@ -255,13 +255,15 @@ def generate_demo(
     future_days: int = 365,
     progress: Callable[[int, int], None] | None = None,
     campaigns: bool = False,
+    campaign_design: CampaignDesign | None = None,
 ) -> DemoSummary:
     """Generate the demo data set into ``out_dir``, replacing it only once complete.
 
     Same arguments give byte-identical files. A crash leaves any previous data in place.
     ``progress(done, total)`` is called once per simulated week with ``done`` the share of
     weeks simulated, expressed in users, ending at ``(users, users)``. ``campaigns`` adds
-    the randomized win-back campaigns of :mod:`features.demo_campaigns` (other bytes).
+    the randomized win-back campaigns of :mod:`features.demo_campaigns` (other bytes), as
+    ``campaign_design`` says (default: ``CampaignDesign()``).
     """
     if users < 1:
         raise ValueError(f"demo users must be at least 1, got {users}")
@@ -298,6 +300,7 @@ def generate_demo(
                 writer.write_table(_events_table(SimulatedEvents.concat(buffered), user_ids))
 
         overlay = None
+        design = campaign_design or CampaignDesign()
         if campaigns:
             overlay = add_campaigns(
                 building,
@@ -308,6 +311,7 @@ def generate_demo(
                 observed_start,
                 observed_end,
                 seed,
+                design,
             )
             counts[PURCHASE] += len(overlay.orders)
             revenue += float(overlay.orders[contract.AMOUNT].sum())
@@ -351,7 +355,7 @@ def generate_demo(
         }
         if overlay is not None:  # only then: without campaigns the file stays as it was
             metadata["parameters"]["campaigns"] = True
-            metadata["campaigns"] = {"design": asdict(CampaignDesign()), "runs": overlay.summaries}
+            metadata["campaigns"] = {"design": asdict(design), "runs": overlay.summaries}
         (building / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         _swap_into_place(building, out_dir)
     except BaseException:

@@ -103,6 +103,10 @@ class Workspace:
             p for p in self.campaigns_dir.glob(f"*{CAMPAIGN_SUFFIX}") if not p.name.startswith(".")
         )
 
+    def campaign_report(self, name: str) -> Path:
+        """A campaign's last report (effects with intervals, no user), as ``report`` saved it."""
+        return self.campaigns_dir / "reports" / f"{name}.json"
+
     def campaign_name(self, path: Path) -> str:
         return path.name.removesuffix(CAMPAIGN_SUFFIX)
 

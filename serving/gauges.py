@@ -1,5 +1,6 @@
 """Prometheus gauges the service exports beside BentoML's request metrics: the serving
-champions' realized quality (``lifecycle outcomes``) and drift (``lifecycle monitor``)."""
+champions' realized quality (``lifecycle outcomes``), drift (``lifecycle monitor``) and the
+reported campaigns' effects (``lifecycle campaign report``)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,27 @@ def publish_drift(result: dict[str, Any] | None) -> None:
         )
     for (source, column), value in drift_gauges(result).items():
         _DRIFT_GAUGE.labels(source=source, column=column).set(value)
+
+
+_CAMPAIGN_GAUGE: Any = None
+
+
+def publish_campaigns(reports: list[dict[str, Any]]) -> None:
+    """Prometheus gauge ``lifecycle_campaign_effect{campaign,metric,bound}``: each reported
+    campaign's effect (retention, conversion, revenue; users and value saved) with its 95%
+    interval, bound ``estimate``, ``low`` or ``high`` (``lifecycle campaign report``)."""
+    global _CAMPAIGN_GAUGE
+    import bentoml
+
+    from serving.campaign_reports import effect_gauges
+
+    if _CAMPAIGN_GAUGE is None:
+        _CAMPAIGN_GAUGE = bentoml.metrics.Gauge(
+            name="lifecycle_campaign_effect",
+            documentation="reported campaigns: targeted - control per measure, users and value "
+            "saved (lifecycle campaign report); bound: estimate, low, high (95% interval)",
+            labelnames=["campaign", "metric", "bound"],
+        )
+    for (campaign, metric, bound), value in effect_gauges(reports).items():
+        if math.isfinite(value):
+            _CAMPAIGN_GAUGE.labels(campaign=campaign, metric=metric, bound=bound).set(value)

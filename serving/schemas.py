@@ -140,11 +140,30 @@ class ModelInfo(_Model):
     )
 
 
+class UpliftInfo(_Model):
+    model: str = Field(description="the registered uplift model, <dataset>-uplift")
+    version: str
+    learner: str = Field(description="t_learner, x_learner or transformed_outcome")
+    outcome: str = Field(description="the campaign outcome whose change it predicts")
+    treatment: dict[str, Any]
+    training_window: dict[str, Any]
+    metrics: dict[str, float] = Field(description="test Qini and AUUC with their intervals")
+
+
 class ModelsResponse(_Model):
     dataset: str
     models: list[ModelInfo]
     unavailable: dict[str, str]
     loaded_at: str
+    uplift: UpliftInfo | None = Field(
+        None, description="the dataset's uplift champion (lifecycle train-uplift), if any"
+    )
+    campaigns: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="every reported campaign of the dataset as `lifecycle campaign report` "
+        "last measured it: targeted vs control per measure (retention, conversion, revenue) "
+        "with a 95% interval, users and value saved; empty until a report has run",
+    )
 
 
 RankBy = Literal[rank_by_choices()]  # type: ignore[valid-type]

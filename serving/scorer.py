@@ -64,6 +64,7 @@ class Loaded:
     fetch: dict[str, str]  # feature service -> the service whose lookup also answers it
     uplift: Any = None  # serving.uplift.UpliftChampion, when the dataset has one
     realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
+    campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -118,29 +119,24 @@ class Scorer:
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = score_frame(champions, features).iloc[0].to_dict()
         from lifecycle.outcomes import latest_outcomes
+        from serving.campaign_reports import saved_reports
         from serving.monitor import last_result
+        from serving.uplift import uplift_champion_or_none
 
         realized = latest_outcomes(self.settings, self.dataset)
         gauges.publish_realized(realized, champions.versions)
         gauges.publish_drift(last_result(self.settings, self.dataset))
+        gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
         return Loaded(
             champions=champions,
             store=store,
             aliases=self._aliases(),
             cold_start=cold,
             fetch=fetch_plan(store, champions.services),
-            uplift=self._uplift_champion(),
+            uplift=uplift_champion_or_none(self.settings, self.dataset, self._cache),
             realized=realized,
+            campaigns=campaigns,
         )
-
-    def _uplift_champion(self) -> Any:
-        """The dataset's uplift champion, or None (the API then answers ``uplift`` null)."""
-        from serving.uplift import UpliftUnavailable, load_uplift_champion
-
-        try:
-            return load_uplift_champion(self.settings, self.dataset, cache=self._cache)
-        except UpliftUnavailable:
-            return None
 
     def _aliases(self) -> dict[str, dict[str, str]]:
         from mlflow.exceptions import MlflowException
@@ -416,6 +412,7 @@ class Scorer:
 
     def models(self) -> ModelsResponse:
         from lifecycle import registry
+        from serving.uplift import uplift_info
 
         state = self.ready()
         infos = []
@@ -445,6 +442,8 @@ class Scorer:
             models=infos,
             unavailable=dict(state.champions.unavailable),
             loaded_at=state.loaded_at,
+            uplift=uplift_info(state.uplift),
+            campaigns=state.campaigns,
         )
 
     def batch_scores(self) -> tuple[float, ScoresTable]:
@@ -486,13 +485,14 @@ class Scorer:
             at_risk_page,
             list_rows,
         )
+        from serving.uplift import frame_to_rank
 
         control_share = CONTROL_SHARE if control_share is None else control_share
         seed = CONTROL_SEED if seed is None else seed
         mtime, table = self.batch_scores()
         try:
             page = at_risk_page(
-                table.frame,
+                frame_to_rank(self.settings, table, rank_by, self.state and self.state.uplift),
                 Filters(segment, lifecycle_stage, channel, min_ltv, min_churn),
                 rank_by=rank_by,
                 limit=limit,

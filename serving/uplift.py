@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from lifecycle.uplift_model import UPLIFT_TASK, UpliftBundle
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
+    from serving.batch import ScoresTable
 
 UPLIFT = "uplift"
 EXPECTED_SAVED_VALUE = "expected_saved_value"
@@ -112,3 +113,59 @@ def with_expected_saved_value(
     out[EXPECTED_SAVED_VALUE] = uplift * ltv if bundle.outcome_kind == "probability" else uplift
     out.loc[np.isnan(ltv), EXPECTED_SAVED_VALUE] = np.nan
     return out
+
+
+def uplift_champion_or_none(
+    settings: Settings, dataset: str, cache: Path | None = None
+) -> UpliftChampion | None:
+    """The dataset's uplift champion, or None (the API then answers ``uplift`` null)."""
+    try:
+        return load_uplift_champion(settings, dataset, cache=cache)
+    except UpliftUnavailable:
+        return None
+
+
+def uplift_info(champion: UpliftChampion | None) -> dict[str, Any] | None:
+    """What ``/models`` says of the uplift champion: learner, outcome, test Qini and AUUC."""
+    if champion is None:
+        return None
+    bundle = champion.bundle
+    return {
+        "model": champion.model,
+        "version": champion.version,
+        "learner": bundle.learner,
+        "outcome": bundle.outcome,
+        "treatment": bundle.treatment,
+        "training_window": bundle.data_window,
+        "metrics": {
+            key.removeprefix(f"{bundle.learner}."): float(value)
+            for key, value in bundle.metrics.items()
+            if key.startswith(f"{bundle.learner}.") and np.isfinite(value)
+        },
+    }
+
+
+# (scores path, its mtime, uplift version) -> the scores with expected saved value
+_SAVED_VALUE: dict[tuple[str, float, str], pd.DataFrame] = {}
+
+
+def frame_to_rank(
+    settings: Settings, table: ScoresTable, rank_by: str, champion: UpliftChampion | None
+) -> pd.DataFrame:
+    """The batch scores a list ranks: with ``uplift`` and ``expected_saved_value`` added when
+    ranking by it and an uplift champion serves (computed once per table and version)."""
+    if rank_by != EXPECTED_SAVED_VALUE or rank_by in table.frame or champion is None:
+        return table.frame
+    path = table.path
+    key = (str(path), path.stat().st_mtime if path else 0.0, champion.version)
+    if key not in _SAVED_VALUE:
+        dataset = table.metadata.get("dataset") or settings.dataset
+        try:
+            ranked = with_expected_saved_value(
+                table.frame, champion, settings.workspace.feature_table(dataset), table.as_of
+            )
+        except UpliftUnavailable:  # the list then says it cannot rank by it (a 400, not a 500)
+            return table.frame
+        _SAVED_VALUE.clear()  # one table at a time: the latest
+        _SAVED_VALUE[key] = ranked
+    return _SAVED_VALUE[key]

@@ -52,7 +52,7 @@ MIN_ROWS_PER_ARM = 50
 PARAMS: dict[str, Any] = {
     "num_leaves": 15,
     "learning_rate": 0.03,
-    "min_data_in_leaf": 100,
+    "min_data_in_leaf": 100,  # at most: see min_data_in_leaf()
     "feature_fraction": 0.9,
     "lambda_l2": 1.0,
     "verbosity": -1,
@@ -212,6 +212,13 @@ class Split:
         return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}
 
 
+def min_data_in_leaf(rows: int) -> int:
+    """Leaves (and categories) of at least 100 rows, or 1/20 of a smaller fit (at least 10): a
+    campaign of a few thousand members (the demo's) would otherwise leave each arm's model a
+    single leaf, blind to the channel."""
+    return int(min(PARAMS["min_data_in_leaf"], max(10, rows // 20)))
+
+
 def _fit(
     x: np.ndarray,
     y: np.ndarray,
@@ -224,6 +231,9 @@ def _fit(
     import lightgbm as lgb
 
     params = PARAMS | {
+        # LightGBM's categorical splits need min_data_per_group rows per category (100)
+        "min_data_in_leaf": min_data_in_leaf(len(y)),
+        "min_data_per_group": min_data_in_leaf(len(y)),
         "objective": "binary" if binary else "regression",
         "seed": seed,
         "num_threads": 2,  # fixed: LightGBM's sums, hence the numbers, depend on the threads
@@ -469,8 +479,11 @@ def train_uplift(
     arm: str | None = None,
     draws: int = BOOTSTRAP_DRAWS,
     progress: Any = None,
+    table: pd.DataFrame | None = None,
+    source: str = "",
 ) -> UpliftResult:
-    """Fit, judge, track and register an uplift model of a dataset's campaign table.
+    """Fit, judge, track and register an uplift model of a dataset's campaign table, or of
+    ``table`` (named ``source``), e.g. the dataset's own recorded campaigns.
 
     The table is checked before anything is written (no MLflow run for a bad table).
     """
@@ -479,7 +492,14 @@ def train_uplift(
     from training.tracking import experiment_for, start_training_run
 
     say = progress or (lambda _: None)
-    campaign = read_campaign(settings.workspace.campaign_table(dataset), outcome, arm)
+    if table is None:
+        campaign = read_campaign(settings.workspace.campaign_table(dataset), outcome, arm)
+    else:
+        if outcome not in OUTCOME_KINDS:
+            raise UpliftInputError(
+                f"--outcome {outcome}: expected one of {', '.join(OUTCOME_KINDS)}"
+            )
+        campaign = campaign_from_frame(table, source or "campaign table", outcome, arm)
     name = registry.model_name(dataset, UPLIFT_TASK)
     mlflow_client = registry.client(settings)
     champion = _champion(mlflow_client, name)

@@ -117,9 +117,11 @@ def start(
 @pass_context
 def report(obj: Context, name: str) -> None:
     """Retention, conversion and revenue of targeted vs control once the horizon has passed."""
+    from serving.campaign_reports import save_report
     from serving.campaigns import report_campaign
 
     measured = report_campaign(obj.settings, name)
+    save_report(obj.settings, measured)  # for the service: /models and its gauges
     obj.console.result(measured.to_dict(), measured.lines())
 
 

@@ -1,0 +1,116 @@
+"""Recorded campaigns as an uplift training table: who can be saved, learned from our own
+randomized campaigns (the demo's win-back campaigns, or any ``lifecycle campaign start``).
+
+Per member of each campaign, one row of the campaign table ``training.uplift`` learns from
+(``features.contract.CAMPAIGN_REQUIRED``):
+
+- ``treatment``: targeted (not in the control group), as the campaign recorded it;
+- ``arm``: the campaign's name;
+- the outcomes in ``(as_of, as_of + horizon]`` only, read as ``lifecycle campaign report``
+  reads them (``serving.campaigns.campaign_outcomes``): ``visit`` is the report's retention
+  (any activity), ``conversion`` an order, ``spend`` the net revenue;
+- the features: the dataset's feature table at the latest cutoff at or before the
+  campaign's as-of date, never a later one, so nothing the campaign caused is an input.
+
+Training and serving stay apart: the CLI hands this table to ``training.uplift``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from features import contract as c
+from features.asof import AS_OF
+from serving.campaigns import (
+    CONTROL,
+    Campaign,
+    CampaignError,
+    campaign_outcomes,
+    last_event_time,
+    read_list,
+)
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+# The campaign table's outcome columns -> the campaign report's measure they hold.
+OUTCOME_MEASURES = {c.VISIT: "retention", c.CONVERSION: "conversion", c.SPEND: "revenue"}
+
+
+def list_campaign(path: Path, horizon_days: int, dataset: str) -> Campaign:
+    """A campaign list with its ``as_of`` column (the demo's ``campaign_lists/*.csv``) as a
+    campaign, without recording it: its name is the file's stem."""
+    members = read_list(path)
+    dates = sorted(set(members["as_of"])) if "as_of" in members else []
+    if len(dates) != 1:
+        raise CampaignError(
+            f"{path}: column as_of has {len(dates)} dates; expected the campaign's one date"
+        )
+    metadata = {"as_of": dates[0], "horizon_days": horizon_days, "dataset": dataset}
+    return Campaign(path.stem, members.drop(columns=["as_of"]), metadata, path)
+
+
+def campaigns_source(campaigns: list[Campaign]) -> str:
+    """How a table built from ``campaigns`` is named in messages and in MLflow."""
+    return "campaigns " + ", ".join(campaign.name for campaign in campaigns)
+
+
+def campaign_uplift_table(
+    settings: Settings, campaigns: list[Campaign], dataset: str | None = None
+) -> pd.DataFrame:
+    """One row per member of each campaign: treatment, arm, outcomes and as-of features.
+
+    Every campaign's horizon must have passed in the ingested events; a problem is one
+    :class:`CampaignError` line naming the campaign and what is missing.
+    """
+    if not campaigns:
+        raise CampaignError("no campaigns given: name recorded ones (`lifecycle campaign list`)")
+    dataset = dataset or str(campaigns[0].metadata.get("dataset") or settings.dataset)
+    events = settings.workspace.events(dataset)
+    feature_table = settings.workspace.feature_table(dataset)
+    for path, fix in ((events, "ingest it"), (feature_table, "run `lifecycle features build`")):
+        if not path.is_file():
+            raise CampaignError(f"dataset {dataset!r} has no {path.name} at {path}: {fix} first")
+    data_ends = last_event_time(events)
+    cutoffs = pd.DatetimeIndex(
+        pq.read_table(feature_table, columns=[AS_OF]).column(AS_OF).unique().to_pandas()
+    )
+    cutoffs = cutoffs.tz_localize("UTC") if cutoffs.tz is None else cutoffs.tz_convert("UTC")
+    tables = []
+    for campaign in campaigns:
+        if campaign.horizon_end > data_ends:
+            raise CampaignError(
+                f"campaign {campaign.name}: its horizon ends {campaign.horizon_end:%Y-%m-%d} but "
+                f"the events of {dataset!r} end {data_ends:%Y-%m-%d}: its outcomes are not known yet"
+            )
+        before = cutoffs[cutoffs <= campaign.as_of]
+        if before.empty:
+            raise CampaignError(
+                f"campaign {campaign.name}: {feature_table} has no cutoff at or before its as-of "
+                f"date {campaign.as_of:%Y-%m-%d}; expected features from before the campaign"
+            )
+        features = pd.read_parquet(feature_table, filters=[(AS_OF, "==", before.max())])
+        features = features.drop(columns=[AS_OF]).astype({c.USER_ID: str})
+        members = campaign.members[[c.USER_ID, CONTROL]].astype({c.USER_ID: str})
+        outcomes = campaign_outcomes(
+            events,
+            settings.workspace.users_if_any(dataset),
+            campaign.as_of,
+            campaign.horizon_days,
+            members[c.USER_ID],
+        )
+        rows = members.merge(outcomes, on=c.USER_ID).merge(features, on=c.USER_ID)
+        table = pd.DataFrame(
+            {
+                c.USER_ID: rows[c.USER_ID],
+                c.TREATMENT: ~rows[CONTROL].astype(bool),
+                c.ARM: campaign.name,
+                **{column: rows[measure] for column, measure in OUTCOME_MEASURES.items()},
+            }
+        )
+        tables.append(pd.concat([table, rows[features.columns.drop(c.USER_ID)]], axis=1))
+    return pd.concat(tables, ignore_index=True)

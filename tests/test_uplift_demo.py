@@ -1,0 +1,162 @@
+"""Uplift learned from the demo's randomized win-back campaigns, checked against their truth.
+
+One small demo with campaigns (3,000 users, six campaign dates: about 1,300 members) is
+built per module with its as-of features; no model of the three tasks is trained.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from services import run_cli
+from workspaces import fingerprint
+
+from lifecycle.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "experiments"))
+
+import uplift_demo  # noqa: E402  (experiments/ is not a package)
+
+# Six campaigns instead of the demo's two: enough members for a fast test to see the types.
+WEEKS_BEFORE_END = (78, 65, 52, 39, 26, 13)
+
+
+@pytest.fixture(scope="module")
+def campaign_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from features.demo_campaigns import CampaignDesign
+
+    home = tmp_path_factory.mktemp("uplift_demo") / "workspace"
+    uplift_demo.build_demo(home, 3000, 5, CampaignDesign(weeks_before_end=WEEKS_BEFORE_END))
+    return home
+
+
+@pytest.fixture(scope="module")
+def table_and_truth(campaign_demo: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return uplift_demo.demo_table(campaign_demo)
+
+
+def test_campaign_table_has_outcomes_after_and_features_at_the_campaign_date(
+    campaign_demo: Path, table_and_truth: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    table, truth = table_and_truth
+    assert sorted(table["arm"].unique()) == sorted(truth["campaign"].unique())
+    assert table["arm"].nunique() == len(WEEKS_BEFORE_END)
+    assert (table["treatment"].to_numpy() == ~truth["control"].to_numpy()).all()
+    # The outcomes are what happened in the horizon: the truth's outcome of the member's arm.
+    arm = np.where(table["treatment"], "targeted", "control")
+    for column, truth_column in (("visit", "retained"), ("conversion", "purchased")):
+        expected = np.where(
+            arm == "targeted",
+            truth[f"{truth_column}_if_targeted"],
+            truth[f"{truth_column}_if_control"],
+        )
+        assert (table[column].to_numpy() == expected.astype(float)).all(), column
+    # The features are the feature table's rows at the campaign's date, never a later cutoff.
+    features = pd.read_parquet(campaign_demo / "features" / "demo" / "user_features.parquet")
+    for name, rows in table.groupby("arm"):
+        as_of = pd.Timestamp(truth.loc[truth["campaign"] == name, "as_of"].iloc[0])
+        at = features[features["as_of"] == as_of].set_index("user_id").loc[rows["user_id"]]
+        for column in ("orders_total", "recency_days", "sessions_90d", "channel"):
+            assert (at[column].to_numpy() == rows[column].to_numpy()).all(), (name, column)
+        assert "as_of" not in table.columns
+
+
+def test_learner_recovers_the_user_types_effect_ordering(
+    table_and_truth: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Ten user types (channel x engagement) with win-back probabilities from 0.04 to 0.60:
+    the chosen learner's mean predicted uplift per type follows the truth's order."""
+    from training.uplift import campaign_from_frame, evaluate
+
+    table, truth = table_and_truth
+    campaign = campaign_from_frame(table, "demo campaigns", "conversion")
+    order = np.argsort(table["user_id"].astype(str).to_numpy(), kind="stable")
+    truth = truth.iloc[order].reset_index(drop=True)
+    evaluation = evaluate(campaign, load_settings(home=REPO, environ={}).training.seed, draws=20)
+    uplift = evaluation.fitted.bundles[evaluation.chosen].predict(campaign.features)
+    by_type = uplift_demo.type_ordering(truth, uplift)
+    assert by_type["spearman"] >= 0.7, by_type
+    frame = truth.assign(predicted=uplift)
+    channels = frame.groupby("channel")[["effect_probability", "predicted"]].mean()
+    assert channels["effect_probability"].rank().corr(channels["predicted"].rank()) >= 0.8
+    engagement = frame.groupby("engagement")["predicted"].mean()
+    assert engagement["high"] > engagement["low"] + 0.03, engagement
+
+
+def _list(path: Path, members: pd.DataFrame, control: np.ndarray) -> Path:
+    """A campaign list of ``members`` (one campaign's truth rows) with these control flags."""
+    as_of = f"{members['as_of'].iloc[0]:%Y-%m-%d}"
+    frame = pd.DataFrame({"user_id": members["user_id"], "control": control, "as_of": as_of})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_non_randomized_campaigns_are_refused_with_one_line_and_nothing_written(
+    campaign_demo: Path, table_and_truth: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    table, truth = table_and_truth
+    last = truth["campaign"] == sorted(truth["campaign"].unique())[-1]
+    members = truth[last]
+    no_control = _list(
+        campaign_demo.parent / "all-targeted.csv", members, np.zeros(len(members), bool)
+    )
+    # Half held out, but only members who did not buy: the control arm is of one class.
+    did_not_buy = table.loc[last.to_numpy(), "conversion"].to_numpy() == 0
+    chosen = did_not_buy & (np.arange(len(members)) % 2 == 0)
+    one_class = _list(campaign_demo.parent / "not-random.csv", members, chosen)
+    before = fingerprint(campaign_demo)
+    cases = (
+        (no_control, "visit", "no control rows (every row is treated)"),
+        (one_class, "conversion", "is 0 in every control row"),
+    )
+    for path, outcome, expected in cases:
+        result = CliRunner().invoke(
+            main,
+            ["--home", str(campaign_demo), "--quiet", "train-uplift", "--dataset", "demo",
+             "--from-list", str(path), "--outcome", outcome],
+        )  # fmt: skip
+        assert result.exit_code != 0
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.output, (
+            result.output
+        )
+        path.unlink()
+    assert fingerprint(campaign_demo) == before
+    assert not (campaign_demo / "mlflow").exists()
+
+
+def test_cli_trains_from_the_demo_campaign_lists(campaign_demo: Path) -> None:
+    lists = sorted((campaign_demo / "demo" / "campaign_lists").glob("*.csv"))
+    args = [arg for path in lists for arg in ("--from-list", str(path))]
+    out = run_cli(
+        campaign_demo, "--json", "train-uplift", "--dataset", "demo", *args,
+        "--outcome", "conversion", "--bootstrap-draws", "20",
+    )  # fmt: skip
+    import json
+
+    result = json.loads(out)
+    assert result["model"] == "demo-uplift" and result["version"] == "1"
+    assert result["split"]["test"] > 200
+    assert result["test"][f"{result['learner']}.qini"] > 0
+
+
+def test_experiment_script_runs_on_a_built_demo(
+    campaign_demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        uplift_demo.main(["--home", str(campaign_demo), "--outcome", "visit", "--draws", "20"]) == 0
+    )
+    printed = capsys.readouterr().out
+    for ranking in ("t_learner", "x_learner", "transformed_outcome", "response_model", "oracle"):
+        assert re.search(rf"^  {ranking}.* Qini -?\d\.\d{{4}} \[", printed, re.MULTILINE), printed
+    assert "user types' Spearman (test):" in printed
