@@ -100,3 +100,25 @@ import lifecycle.commands.models  # noqa: E402
 import lifecycle.commands.monitor  # noqa: E402
 import lifecycle.commands.outcomes  # noqa: E402
 import lifecycle.commands.uplift  # noqa: E402, F401
+
+
+def _dataset_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from lifecycle.workspace import check_dataset_name
+
+    try:
+        return value if value is None else check_dataset_name(value)
+    except UserError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _check_dataset_options(command: click.Command) -> None:
+    """Every command's --dataset takes one safe folder name: '' is refused, not read as the
+    default, and '../x' or 'a/b' never name a path outside the workspace."""
+    for param in command.params:
+        if param.name == "dataset" and param.callback is None:
+            param.callback = _dataset_name
+    for sub in getattr(command, "commands", {}).values():
+        _check_dataset_options(sub)
+
+
+_check_dataset_options(main)
