@@ -32,10 +32,16 @@ def _memory_size(size: str) -> str:
 
 def _frequency(value: str) -> str:
     """A pandas frequency of at least a day and at most a year (cutoffs are dates)."""
+    import warnings
+
     import pandas as pd
 
     try:
-        offset = pd.tseries.frequencies.to_offset(value)
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # a deprecated spelling: still refused below
+            offset = pd.tseries.frequencies.to_offset(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a pandas frequency (e.g. 7D, 14D, MS)") from None
     start = pd.Timestamp("2024-01-01")
