@@ -44,6 +44,12 @@ def staging_name(target: str, kind: str) -> str:
     return f".{target}.{kind}.{_host_tag()}-{os.getpid()}-{secrets.token_hex(6)}{STAGING_SUFFIX}"
 
 
+def staging_target(path: Path) -> Path:
+    """The file or folder a staging path is written for (any other path: itself)."""
+    found = _STAGING.match(path.name)
+    return path.with_name(found["target"]) if found else path
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid runs on this host (a zombie counts as gone)."""
     if pid == os.getpid():
