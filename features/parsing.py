@@ -14,6 +14,7 @@ import re
 import time
 import warnings
 import zoneinfo
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -90,11 +91,12 @@ def _whole_number(value: Any) -> bool:
 # -- amounts ---------------------------------------------------------------------------
 
 NON_FINITE_WORDS = ("nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
-_PLAIN = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_POINT_GROUPED = r"[+-]?\d{1,3}(?:,\d{3})+\.\d+"  # 1,234.50: commas can only group thousands
-_COMMA_PLAIN = r"[+-]?\d+(?:,\d+)?"  # decimal comma: 12,5
-_COMMA_GROUPED = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234,50
-_MAYBE_COMMA = r"[+-]?(?:\d{1,3}(?:\.\d{3})+,\d+|\d+,\d+|\d{1,3}(?:,\d{3})+)"
+# ASCII digits only: other scripts' digits are not read as numbers here
+_PLAIN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_POINT_GROUPED = r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+"  # 1,234.50: commas group thousands
+_COMMA_PLAIN = r"[+-]?[0-9]+(?:,[0-9]+)?"  # decimal comma: 12,5
+_COMMA_GROUPED = r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?"  # 1.234,50
+_MAYBE_COMMA = r"[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+|[0-9]+,[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)"
 
 
 def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -139,6 +141,20 @@ def as_text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
+def raw_text(values: pd.Series) -> pd.Series:
+    """A raw column as text for the quarantine file: every value shown, none parsed
+    (bytes that are not UTF-8 as escapes, a list as its repr)."""
+    if not pd.api.types.is_object_dtype(values):
+        return values.astype("string")
+    return values.map(_shown, na_action="ignore").astype("string")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    return value if isinstance(value, str) else str(value)
+
+
 def _cell_text(value: Any) -> Any:
     if isinstance(value, str):
         return value
@@ -149,8 +165,8 @@ def _cell_text(value: Any) -> Any:
             return "\ufffd"
     if isinstance(value, bool | np.bool_):
         return str(value).lower()
-    if isinstance(value, int | float | np.integer | np.floating | dt.date | dt.datetime):
-        return str(value)
+    if isinstance(value, int | float | np.integer | np.floating | Decimal | dt.date | dt.datetime):
+        return str(value)  # a Parquet decimal amount or a date column reads as its text
     return "\ufffd"  # a list, a map: no value of it is a number or a time
 
 
@@ -166,6 +182,7 @@ ZONE_OFFSETS_HOURS = {
     "AEST": 10, "AEDT": 11, "ACST": 9.5, "ACDT": 10.5, "AWST": 8, "NZST": 12, "NZDT": 13,
 }  # fmt: skip
 AMBIGUOUS_ZONES = ("CST", "CDT", "IST", "BST", "AST", "ADT", "SST", "GST", "PST8", "ECT")
+LOCAL_TIME = "nonexistent_or_repeated_local_time"
 _OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
 _WORD_ZONE = re.compile(
     r"^(?P<body>.*\d)\s*(?P<word>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+\-]+)*)"
@@ -221,8 +238,9 @@ def parse_times_checked(
     date_order: str = "auto",
 ) -> tuple[pd.Series, pd.Series]:
     """Timestamps as tz-aware UTC, and per filled cell that is not one a reason:
-    ``unknown_time_zone``, ``ambiguous_time_zone``, ``ambiguous_date_order`` or
-    ``unparseable`` (the caller names the column in it).
+    ``unknown_time_zone``, ``ambiguous_time_zone``, ``ambiguous_date_order``,
+    ``nonexistent_or_repeated_local_time`` (a wall time a clock change skips or repeats in
+    ``timezone`` or the named zone) or ``unparseable`` (the caller names the column in it).
 
     Offsets (``Z``, ``+01:00``, ``UTC+3``) are kept; zone names (``Europe/Paris``) and
     unambiguous abbreviations (``EST``, ``PST``, ``GMT``) are applied; values without a
@@ -266,10 +284,15 @@ def parse_times_checked(
         utc, problem = _apply_zone(local, word, offset)
         out[rows] = utc
         reason[rows & reason.isna()] = problem
+        skipped = (local.notna() & utc.isna()).reindex(reason.index, fill_value=False)
+        reason[skipped & reason.isna()] = LOCAL_TIME
     if naive.any():
         local = _parse_text(body[naive], time_format, order[naive], utc=False)
         localized = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
         out[naive] = localized.dt.tz_convert("UTC")
+        reason[
+            naive & (local.notna() & localized.isna()).reindex(reason.index, fill_value=False)
+        ] = LOCAL_TIME
     reason[filled & out.isna() & reason.isna()] = "unparseable"
     out[reason.notna()] = pd.NaT
     return out, reason

@@ -36,6 +36,7 @@ from features.parsing import (
     parse_numbers,
     parse_times,  # noqa: F401
     parse_times_checked,
+    raw_text,
 )
 from lifecycle.errors import UserError
 
@@ -139,7 +140,7 @@ def repeated_header(raw: pd.DataFrame) -> pd.Series:
 def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:
     """The raw values of the masked rows as text, after their 1-based source row and reason;
     a file's own column called ``source_row`` or ``reason`` is kept as ``source_row.1`` ..."""
-    rows = raw.loc[mask].apply(as_text)
+    rows = raw.loc[mask].apply(raw_text)
     rows.columns = _beside(list(rows.columns), (c.SOURCE_ROW, c.REASON))
     reason = reasons if isinstance(reasons, str) else reasons.to_numpy()
     rows.insert(0, c.REASON, pd.array(np.broadcast_to(reason, len(rows)), dtype="string"))

@@ -302,7 +302,9 @@ class DaskSettings(_Section):
     """The Dask cluster of ``training.engine = "dask"`` and ``serving.batch_engine = "dask"``."""
 
     scheduler: str = Field(
-        "local:2", description="scheduler address (tcp://host:8786) or local:N for a LocalCluster"
+        "local:2",
+        pattern=r"^(local:[1-9]\d*|[a-z]+://\S+|[^\s:/]+:[1-9]\d*)$",
+        description="scheduler address (tcp://host:8786) or local:N for a LocalCluster",
     )
     threads_per_worker: int = Field(1, ge=1, description="threads of each local:N worker")
     partition_rows: int = Field(100_000, ge=1, description="largest partition batch scoring makes")
@@ -438,6 +440,12 @@ def load_settings(
     from lifecycle import tasks
 
     tasks.load_modules(m.strip() for m in settings.task_modules.split(","))
+    unknown = sorted(set(settings.training.gate_metric) - set(tasks.names()))
+    if unknown:  # known only now: task modules may declare more tasks
+        raise SettingsError(
+            f"invalid settings: training.gate_metric: {', '.join(unknown)} is not a task; "
+            f"expected one of {', '.join(tasks.names())}"
+        )
     return settings
 
 

@@ -294,6 +294,8 @@ def test_a_repeated_header_line_is_quarantined(tmp_path: Path) -> None:
         ("[features]\nwindows_days = [0, 30]\n", "features.windows_days"),
         ('[demo]\nstart = "yesterday"\n', "demo.start"),
         ('dataset = "../../escaped"\n', "dataset"),
+        ('[dask]\nscheduler = "nonsense"\n', "dask.scheduler"),
+        ('[training.gate_metric]\nchurnn = "auc"\n', "training.gate_metric"),
     ],
 )
 def test_bad_settings_are_refused_at_load_naming_the_field(
@@ -332,3 +334,39 @@ def test_forget_reports_ids_it_did_not_find_and_datasets_that_do_not_exist(
     assert pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID].tolist() == [
         "a"
     ]
+
+
+def test_local_times_a_clock_change_skips_or_repeats_are_quarantined(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + "a,2024-03-31 02:30,session,\nb,2024-10-27 02:30,session,\nc,2024-03-31 03:30,session,\n"
+    )
+    loaded = load(write(tmp_path, text), c.ColumnMapping(timezone="Europe/Paris"))
+    assert reasons(loaded) == {
+        1: "nonexistent_or_repeated_local_time",
+        2: "nonexistent_or_repeated_local_time",
+    }
+    assert loaded.frame[c.EVENT_TIME].tolist() == [pd.Timestamp("2024-03-31 01:30", tz="UTC")]
+
+
+def test_parquet_decimal_and_nullable_integer_amounts_are_numbers(tmp_path: Path) -> None:
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    table = pa.table(
+        {
+            "user_id": ["a", "b", "c"],
+            "event_time": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "event_type": ["purchase", "purchase", "session"],
+            "amount": pa.array(
+                [decimal.Decimal("12.50"), decimal.Decimal("1000"), None], pa.decimal128(10, 2)
+            ),
+        }
+    )
+    pq.write_table(table, path)
+    loaded = load(path)
+    assert loaded.frame[c.AMOUNT].tolist()[:2] == [12.5, 1000.0]
+    assert loaded.quarantine.empty
