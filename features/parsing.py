@@ -88,6 +88,9 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, float | np.floating) and float(value).is_integer()
 
 
+FAST_TEXT = "string[pyarrow]"  # regular expressions over it run in Arrow, not row by row
+
+
 # -- amounts ---------------------------------------------------------------------------
 
 NON_FINITE_WORDS = ("nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
@@ -114,7 +117,7 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
         return numbers.where(np.isfinite(numbers)), reason
-    text = as_text(values).str.strip()
+    text = as_text(values).astype(FAST_TEXT).str.strip()
     filled = ~(text.isna() | (text == ""))
     if decimal_comma:
         plain = text.str.fullmatch(f"{_COMMA_PLAIN}|{_COMMA_GROUPED}", na=False)
@@ -188,6 +191,8 @@ _WORD_ZONE = re.compile(
     r"^(?P<body>.*\d)\s*(?P<word>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+\-]+)*)"
     r"(?P<offset>[+-]\d{1,2}(?::?\d\d)?)?$"
 )
+_MAYBE_WORD_ZONE = r"[A-Za-z][A-Za-z_]+$|[A-Za-z_]/[A-Za-z]|[A-Za-z][+-][0-9]{1,2}(?::?[0-9]{2})?$"
+_NUMERIC_DATE_START = r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2}"
 _NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:\D|$)")
 _HAS_YEAR = re.compile(r"\d{4}|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}")
 _MERIDIEM = ("AM", "PM", "A", "P")
@@ -258,13 +263,15 @@ def parse_times_checked(
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         reason[values.notna()] = "unparseable"  # a number is no time (which epoch? unit?)
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]"), reason
-    text = as_text(values).str.strip()
+    text = as_text(values).astype(FAST_TEXT).str.strip()
     filled = ~(text.isna() | (text == ""))
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     body = text.copy()
     zone = pd.Series(pd.NA, index=values.index, dtype="string")  # a zone word, upper case
     if time_format is None:
-        found = text[filled].str.extract(_WORD_ZONE)
+        # only rows that can end in a zone word go through the (row by row) extraction
+        maybe = filled & text.str.contains(_MAYBE_WORD_ZONE, regex=True).fillna(False).astype(bool)
+        found = text[maybe].str.extract(_WORD_ZONE)
         word = found["word"].astype("string")
         named = word.notna() & ~word.str.upper().isin(_MERIDIEM)
         named = named.reindex(values.index, fill_value=False).astype(bool)
@@ -306,10 +313,9 @@ def _date_order(
     dayfirst = pd.Series(date_order == "dayfirst", index=body.index)
     if time_format is not None:
         return dayfirst
-    parts = body[rows].str.extract(_NUMERIC_DATE).astype("float64")
-    if parts.empty:
+    first, second = _numeric_date_parts(body[rows])
+    if first.empty:
         return dayfirst
-    first, second = parts[0], parts[1]
     numeric = first.notna()
     if date_order == "auto":
         shows_day = numeric & (first > 12) & (second <= 12)
@@ -323,11 +329,19 @@ def _date_order(
     return dayfirst
 
 
+def _numeric_date_parts(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The first two numbers of d/m/y or m/d/y dates (NaN for other rows)."""
+    maybe = text.str.contains(_NUMERIC_DATE_START, regex=True).fillna(False).astype(bool)
+    parts = text[maybe].str.extract(_NUMERIC_DATE).astype("float64")
+    if parts.empty:
+        empty = pd.Series(np.nan, index=text.index)
+        return empty, empty
+    return parts[0].reindex(text.index), parts[1].reindex(text.index)
+
+
 def date_order_evidence(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Rows whose numeric date can only be day first, and those that can only be month first."""
-    text = as_text(values).str.strip()
-    parts = text.str.extract(_NUMERIC_DATE).astype("float64")
-    first, second = parts[0], parts[1]
+    first, second = _numeric_date_parts(as_text(values).astype(FAST_TEXT).str.strip())
     return ((first > 12) & (second <= 12)).fillna(False), ((second > 12) & (first <= 12)).fillna(
         False
     )
