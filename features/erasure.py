@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.ingest import REPORT
 from lifecycle.errors import UserError
 from lifecycle.pseudonyms import keyed_hash, pseudonym
 from lifecycle.storage import VERSIONS, atomic_dir, atomic_file, sweep_tree
@@ -248,6 +249,7 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
     # The current version, replaced as a whole: readers see the old or the new dataset.
     touched = False
     counts: dict[Path, int] = {}
+    erased: dict[Path, int] = {}  # dataset-relative file -> rows removed
     for file in _table_files(current):
         suffix = file.suffix.lower()
         probe = _filter_parquet if suffix == ".parquet" else _filter_csv
@@ -263,9 +265,11 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if counts.get(item):
                     probe = _filter_parquet if item.suffix.lower() == ".parquet" else _filter_csv
-                    removed += probe(item, target, ids) or 0
+                    erased[item.relative_to(current)] = probe(item, target, ids) or 0
+                    removed += erased[item.relative_to(current)]
                 else:
                     shutil.copy2(item, target)
+            _recount_report(staging / REPORT, erased)
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     versions = path.parent / VERSIONS
     if versions.is_dir():
@@ -276,6 +280,23 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
     record.removed[f"datasets/{name}"] = removed
     if older:
         record.removed[f"datasets/{name} (older versions)"] = older
+
+
+def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
+    """The dataset's report.json after an erasure: each table's loaded and quarantined rows
+    less the erased ones, which are counted (read = loaded + quarantined + erased)."""
+    if not report_path.is_file():
+        return
+    report = json.loads(report_path.read_text())
+    for file, rows in erased.items():
+        table, quarantined = file.stem, file.parts[0] == "quarantine"
+        counts = report.get("tables", {}).get(table)
+        if counts is None or not rows:
+            continue
+        key = "rows_quarantined" if quarantined else "rows_loaded"
+        counts[key] = counts.get(key, 0) - rows
+        counts["rows_erased"] = counts.get("rows_erased", 0) + rows
+    report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
 def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:

@@ -334,6 +334,9 @@ def test_forget_reports_ids_it_did_not_find_and_datasets_that_do_not_exist(
     assert pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID].tolist() == [
         "a"
     ]
+    counts = json.loads((home / "datasets" / "shop" / "report.json").read_text())["tables"]
+    assert counts["events"]["rows_loaded"] == 1 and counts["events"]["rows_erased"] == 1
+    assert counts["events"]["rows_read"] == 2
 
 
 def test_local_times_a_clock_change_skips_or_repeats_are_quarantined(tmp_path: Path) -> None:
