@@ -185,6 +185,7 @@ ZONE_OFFSETS_HOURS = {
     "AEST": 10, "AEDT": 11, "ACST": 9.5, "ACDT": 10.5, "AWST": 8, "NZST": 12, "NZDT": 13,
 }  # fmt: skip
 AMBIGUOUS_ZONES = ("CST", "CDT", "IST", "BST", "AST", "ADT", "SST", "GST", "PST8", "ECT")
+_FIRST = dt.datetime(2000, 1, 1)
 LOCAL_TIME = "nonexistent_or_repeated_local_time"
 _OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
 _WORD_ZONE = re.compile(
@@ -389,7 +390,9 @@ def _parse_one(value: str, dayfirst: bool, utc: bool) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # dateutil warns of zone words it does not know
-            parsed = date_parser.parse(value, dayfirst=dayfirst, yearfirst=False)
+            # fields the text lacks are the first of their kind ('January 2024' is the 1st,
+            # as ISO '2024-01' is), never taken from today
+            parsed = date_parser.parse(value, dayfirst=dayfirst, yearfirst=False, default=_FIRST)
     except (ValueError, OverflowError, date_parser.ParserError):
         return pd.NaT
     stamp = pd.Timestamp(parsed)

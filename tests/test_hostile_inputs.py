@@ -373,3 +373,14 @@ def test_parquet_decimal_and_nullable_integer_amounts_are_numbers(tmp_path: Path
     loaded = load(path)
     assert loaded.frame[c.AMOUNT].tolist()[:2] == [12.5, 1000.0]
     assert loaded.quarantine.empty
+
+
+def test_partial_and_bare_times_never_take_fields_from_today(tmp_path: Path) -> None:
+    text = HEADER + "a,January 2024,session,\nb,2024-06,session,\nc,10:00,session,\nd,5,session,\n"
+    loaded = load(write(tmp_path, text))
+    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
+    assert times == {
+        "a": pd.Timestamp("2024-01-01", tz="UTC"),
+        "b": pd.Timestamp("2024-06-01", tz="UTC"),
+    }
+    assert reasons(loaded) == {3: "unparseable_event_time", 4: "unparseable_event_time"}
