@@ -84,6 +84,7 @@ class IngestSettings(_Section):
     chunk_rows: int = Field(
         100_000,
         ge=1,
+        le=10_000_000,
         description="rows read and checked at a time: memory follows this, not the file size",
     )
     memory_limit: MemorySize = Field(
