@@ -132,8 +132,12 @@ def repeated_header(raw: pd.DataFrame) -> pd.Series:
     if raw.empty or any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
         return pd.Series(False, index=raw.index)
     same = pd.Series(True, index=raw.index)
-    for col in raw.columns:
-        same &= (as_text(raw[col]).str.strip() == str(col).strip()).fillna(False).astype(bool)
+    for col in raw.columns:  # narrowed column by column: the first one rules out most rows
+        rows = same[same].index
+        if rows.empty:
+            break
+        text = as_text(raw.loc[rows, col]).str.strip()
+        same[rows] = (text == str(col).strip()).fillna(False).astype(bool)
     return same
 
 
