@@ -181,11 +181,11 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for name in nullable & set(frame.columns):
             arrow_type = schema.field(name).type
             # nullable types, not float64: an id 7 stays 7, never '7.0'
-            nullable = "UInt64" if pa.types.is_unsigned_integer(arrow_type) else "Int64"
+            exact = "UInt64" if pa.types.is_unsigned_integer(arrow_type) else "Int64"
             if pa.types.is_integer(arrow_type) and frame[name].dtype.kind in "iu":
-                frame[name] = frame[name].astype(nullable)
+                frame[name] = frame[name].astype(exact)
             elif pa.types.is_integer(arrow_type) and frame[name].dtype.kind == "f":
-                frame[name] = pd.array(batch.column(name).to_pylist(), dtype=nullable)
+                frame[name] = pd.array(batch.column(name).to_pylist(), dtype=exact)
             elif pa.types.is_boolean(arrow_type) and frame[name].dtype == bool:
                 frame[name] = frame[name].astype("boolean")
             elif pa.types.is_boolean(arrow_type):

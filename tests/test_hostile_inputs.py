@@ -384,3 +384,18 @@ def test_partial_and_bare_times_never_take_fields_from_today(tmp_path: Path) -> 
         "b": pd.Timestamp("2024-06-01", tz="UTC"),
     }
     assert reasons(loaded) == {3: "unparseable_event_time", 4: "unparseable_event_time"}
+
+
+def test_unsigned_parquet_ids_beyond_int64_with_a_null_stay_exact(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    ids = pa.array([2**64 - 1, None, 5], pa.uint64())
+    pq.write_table(
+        pa.table({"user_id": ids, "event_time": ["2024-01-01"] * 3, "event_type": ["session"] * 3}),
+        path,
+    )
+    loaded = load(path)
+    assert sorted(loaded.frame[c.USER_ID]) == ["18446744073709551615", "5"]
+    assert reasons(loaded) == {2: "missing_user_id"}
