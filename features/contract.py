@@ -17,6 +17,8 @@ AMOUNT = "amount"
 CURRENCY = "currency"
 ORDER_ID = "order_id"  # optional: lines of one order share it (frequency counts orders)
 
+MAX_USER_ID_CHARS = 128  # the longest user id ingest loads and the HTTP API accepts
+
 EVENT_REQUIRED = (USER_ID, EVENT_TIME, EVENT_TYPE)
 EVENT_OPTIONAL = (AMOUNT, CURRENCY, ORDER_ID)
 
@@ -58,6 +60,17 @@ class ColumnMapping:
     negative_amount_is_refund: bool = False  # purchase logs that book refunds as negatives
     timezone: str = "UTC"  # for timestamps without an offset
     time_format: str | None = None  # strftime format; None parses ISO 8601 and common forms
+    date_order: str = "auto"  # 01/02/2023: auto (ambiguous ones quarantined), dayfirst, monthfirst
+    decimal_comma: bool = False  # amounts as 1.234,50 (else a comma is only a thousands mark)
+
+    def __post_init__(self) -> None:
+        from features.parsing import DATE_ORDERS, check_time_format, check_timezone
+
+        check_timezone(self.timezone)
+        if self.time_format is not None:
+            check_time_format(self.time_format)
+        if self.date_order not in DATE_ORDERS:
+            raise ValueError(f"date order {self.date_order!r}: expected one of {DATE_ORDERS}")
 
     def source(self, contract_column: str) -> str:
         return self.columns.get(contract_column, contract_column)

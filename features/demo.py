@@ -366,10 +366,14 @@ def generate_demo(
 
 def _swap_into_place(building: Path, out_dir: Path) -> None:
     """Rename the finished directory into place; the old one is removed only afterwards."""
+    from lifecycle.storage import fsync_dir, fsync_tree
+
+    fsync_tree(building)  # durable before it is renamed into place
     retired = None
     if out_dir.exists():
         retired = out_dir.parent / f".{out_dir.name}.retired-{uuid.uuid4().hex[:8]}"
         os.replace(out_dir, retired)
     os.replace(building, out_dir)
+    fsync_dir(out_dir.parent)
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)

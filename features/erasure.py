@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.ingest import REPORT
 from lifecycle.errors import UserError
 from lifecycle.pseudonyms import keyed_hash, pseudonym
 from lifecycle.storage import VERSIONS, atomic_dir, atomic_file, sweep_tree
@@ -75,6 +76,7 @@ class ErasureRecord:
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
+    not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
     log_path: str = ""
 
     @property
@@ -93,11 +95,15 @@ class ErasureRecord:
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
             "stale_staging_removed": self.stale_staging,
+            "not_found": self.not_found,
             "log": self.log_path,
         }
 
     def lines(self) -> list[str]:
-        out = [f"forgot {len(self.user_hashes)} user(s): {self.total:,} rows removed"]
+        found = len(self.user_hashes) - len(self.not_found)
+        out = [f"forgot {found} user(s): {self.total:,} rows removed"]
+        if self.not_found:
+            out.append(f"  not found in any table (nothing to erase): {', '.join(self.not_found)}")
         width = max((len(k) for k in self.removed), default=0)
         out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
         out += [f"  deleted (mentioned a user): {p}" for p in self.deleted_files]
@@ -163,7 +169,7 @@ def _filter_csv(path: Path, out: Path | None, ids: set[str]) -> int:
     if not rows:
         return 0
     header, body = rows[0], rows[1:]
-    kept = [r for r in body if not any(cell.strip() in ids for cell in r)]
+    kept = [r for r in body if not any(cell in ids for cell in r)]  # ids are exact text
     removed = len(body) - len(kept)
     if removed and out is not None:
         with out.open("w", newline="", encoding="utf-8", errors="surrogateescape") as dst:
@@ -207,7 +213,14 @@ def _rewrite(path: Path, ids: set[str]) -> int | None:
 
 
 def _dataset_names(settings: Settings, dataset: str | None) -> list[str]:
-    if dataset:
+    if dataset is not None:
+        ws = settings.workspace
+        places = (ws.dataset_dir(dataset), ws.feature_table(dataset), ws.feast_repo(dataset))
+        if not any(p.exists() for p in places):
+            known = ", ".join(_dataset_names(settings, None)) or "none"
+            raise ErasureError(
+                f"no dataset {dataset!r} in {ws.home} (its datasets: {known}); nothing erased"
+            )
         return [dataset]
     root = settings.workspace.home / "datasets"
     names = (
@@ -236,6 +249,7 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
     # The current version, replaced as a whole: readers see the old or the new dataset.
     touched = False
     counts: dict[Path, int] = {}
+    erased: dict[Path, int] = {}  # dataset-relative file -> rows removed
     for file in _table_files(current):
         suffix = file.suffix.lower()
         probe = _filter_parquet if suffix == ".parquet" else _filter_csv
@@ -251,9 +265,11 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if counts.get(item):
                     probe = _filter_parquet if item.suffix.lower() == ".parquet" else _filter_csv
-                    removed += probe(item, target, ids) or 0
+                    erased[item.relative_to(current)] = probe(item, target, ids) or 0
+                    removed += erased[item.relative_to(current)]
                 else:
                     shutil.copy2(item, target)
+            _recount_report(staging / REPORT, erased)
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     versions = path.parent / VERSIONS
     if versions.is_dir():
@@ -264,6 +280,60 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
     record.removed[f"datasets/{name}"] = removed
     if older:
         record.removed[f"datasets/{name} (older versions)"] = older
+
+
+def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
+    """The dataset's report.json after an erasure: each table's loaded and quarantined rows
+    less the erased ones, which are counted (read = loaded + quarantined + erased)."""
+    if not report_path.is_file():
+        return
+    report = json.loads(report_path.read_text())
+    for file, rows in erased.items():
+        table, quarantined = file.stem, file.parts[0] == "quarantine"
+        counts = report.get("tables", {}).get(table)
+        if counts is None or not rows:
+            continue
+        key = "rows_quarantined" if quarantined else "rows_loaded"
+        counts[key] = counts.get(key, 0) - rows
+        counts["rows_erased"] = counts.get("rows_erased", 0) + rows
+    report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
+    """The ids some table of the workspace holds (datasets, features, scores, ledger)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ws = settings.workspace
+    folders = [ws.dataset_dir(n) for n in names] + [ws.features_dir, ws.scores_dir, ws.ledger_dir]
+    wanted = pa.array(sorted(ids), pa.string())
+    found: set[str] = set()
+    for folder in folders:
+        for file in _table_files(folder.resolve()) if folder.is_dir() else []:
+            if file.suffix.lower() == ".csv":
+                found |= _csv_cells(file, ids)
+                continue
+            try:
+                table = pq.read_table(file, columns=[c.USER_ID])
+            except (KeyError, pa.ArrowInvalid, OSError):
+                continue  # a table without users
+            column = pc.cast(table[c.USER_ID], pa.string())
+            hits = column.filter(pc.fill_null(pc.is_in(column, value_set=wanted), False))
+            found |= set(pc.unique(hits).to_pylist())
+            if found == ids:
+                return found
+    return found
+
+
+def _csv_cells(path: Path, ids: set[str]) -> set[str]:
+    """The ids some cell of a CSV body holds (read row by row)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
+        rows = csv.reader(src)
+        next(rows, None)
+        return {cell for row in rows for cell in row if cell in ids}
 
 
 def _count_only(probe: Any, file: Path, ids: set[str]) -> int:
@@ -464,7 +534,7 @@ def forget(
     dataset: str | None = None,
 ) -> ErasureRecord:
     """Remove the users from every location listed in the module docstring; log the erasure."""
-    ids = {str(u).strip() for u in user_ids if str(u).strip()}
+    ids = {str(u) for u in user_ids if str(u).strip()}  # exact, as ingest stores them
     if not ids:
         raise ErasureError("no user ids given: lifecycle forget USER_ID [USER_ID...]")
     home = settings.workspace.home
@@ -482,6 +552,7 @@ def forget(
     record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
 
     names = _dataset_names(settings, dataset)
+    record.not_found = sorted(ids - _present(settings, names, ids))
     for name in names:
         _forget_dataset(settings, name, ids, record)
     _forget_demo(settings, ids, record)
@@ -505,7 +576,7 @@ def forget(
 
     log = home / LOG_FILE
     record.log_path = str(log)
-    entry = {k: v for k, v in record.to_dict().items() if k != "log"}
+    entry = {k: v for k, v in record.to_dict().items() if k not in ("log", "not_found")}
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
         out.write(json.dumps(entry, sort_keys=True) + "\n")

@@ -25,7 +25,7 @@ from features.validation import DEFAULT_MEMORY_LIMIT, ContractError, Loaded, eve
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
-from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
 SOURCES = ("online-retail", "telco-churn", "hillstrom")
 REPORT = "report.json"
@@ -74,23 +74,13 @@ def dataset_name_from_file(path: Path) -> str:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    derived = re.sub(r"[^a-z0-9_-]", "_", name.lower())
+    derived = re.sub(r"[^a-z0-9_-]", "_", name.lower()).lstrip("-")[:100]
     if not re.search(r"[a-z0-9]", derived):
         raise UserError(
             f"{path}: no dataset name can be made from this file name (it gives {derived!r}); "
             "name the dataset with --dataset NAME"
         )
-    return derived
-
-
-def check_dataset_name(name: str) -> str:
-    """A dataset name asked for: one folder name in the workspace, not a hidden one."""
-    if not name or name != name.strip() or re.search(r"[/\\]", name) or name.startswith("."):
-        raise UserError(
-            f"dataset name {name!r}: expected one folder name in the workspace (no '/' or "
-            "'\\', not starting with '.', no leading or trailing spaces), e.g. orders"
-        )
-    return name
+    return check_dataset_name(derived)
 
 
 def ingest_events(

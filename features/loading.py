@@ -103,13 +103,17 @@ def stream_table(
     reasons: Counter[str] = Counter()
     report = LoadReport(source=source, table=rules.table, rows_read=0)
     first_bad: tuple[int, str] | None = None
+    source_row = SOURCE_ROW_COLUMN
     noted = {name: NOTED_COLUMN.format(name) for name in rules.noted}
     try:
         for raw in chunks():
             frame, bad = rules.check(raw, checks)
+            if not report.rows_read:  # our staging columns must not be one of the file's
+                source_row = _unused(SOURCE_ROW_COLUMN, frame.columns)
+                noted = {name: _unused(col, frame.columns) for name, col in noted.items()}
             report.rows_read += len(raw)
             keep = bad.good.to_numpy()
-            staged_extra = {SOURCE_ROW_COLUMN: frame.index.to_numpy()[keep] + 1}
+            staged_extra = {source_row: frame.index.to_numpy()[keep] + 1}
             for name, column in noted.items():
                 staged_extra[column] = bad.noted_rows(name)[keep]
             good.write(frame.loc[keep], staged_extra)
@@ -129,7 +133,7 @@ def stream_table(
         con.execute(f"SET memory_limit = {literal(memory_limit)}")
         con.execute(f"SET temp_directory = {literal(spill)}")
         staged = f"read_parquet({literal(good.path)})"
-        row = identifier(SOURCE_ROW_COLUMN)
+        row = identifier(source_row)
         columns = list(good.schema.names)
         keys = ", ".join(identifier(n) for n in (rules.unique_by or columns))
         # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
@@ -205,6 +209,16 @@ def stream_table(
         good.close()
         held.close()
     return report
+
+
+def _unused(name: str, columns: Iterable[str]) -> str:
+    """``name``, or ``name_1``, ``name_2`` ... : the first that is not one of ``columns``."""
+    taken = {str(col) for col in columns}
+    unique, n = name, 0
+    while unique in taken:
+        n += 1
+        unique = f"{name}_{n}"
+    return unique
 
 
 def _write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_000) -> None:

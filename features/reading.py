@@ -154,8 +154,8 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Row batches as frames with the dtypes a whole-file read gives: an integer or boolean
-    column with a null anywhere in the file is float64 / object in every chunk."""
+    """Row batches as frames with the same dtypes in every chunk: an integer or boolean
+    column with a null anywhere in the file is nullable (Int64 / boolean) in every chunk."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -180,10 +180,16 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         frame = batch.to_pandas()
         for name in nullable & set(frame.columns):
             arrow_type = schema.field(name).type
+            # nullable types, not float64: an id 7 stays 7, never '7.0'
+            exact = "UInt64" if pa.types.is_unsigned_integer(arrow_type) else "Int64"
             if pa.types.is_integer(arrow_type) and frame[name].dtype.kind in "iu":
-                frame[name] = frame[name].astype("float64")
+                frame[name] = frame[name].astype(exact)
+            elif pa.types.is_integer(arrow_type) and frame[name].dtype.kind == "f":
+                frame[name] = pd.array(batch.column(name).to_pylist(), dtype=exact)
             elif pa.types.is_boolean(arrow_type) and frame[name].dtype == bool:
-                frame[name] = frame[name].astype(object)
+                frame[name] = frame[name].astype("boolean")
+            elif pa.types.is_boolean(arrow_type):
+                frame[name] = pd.array(batch.column(name).to_pylist(), dtype="boolean")
         yield frame
 
 

@@ -10,6 +10,7 @@ service name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
@@ -380,26 +381,36 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     and the registry records the interval as Feast's ``materialize`` would; other stores
     go through ``FeatureStore.materialize`` (a protobuf per user and feature).
     """
+    import sqlite3
+
     paths = store_paths(settings, dataset)
     open_store(settings, dataset)  # refuses an un-applied repository
-    apply(
-        settings, dataset
-    )  # idempotent; re-creates online tables if the store was deleted or switched
-    store = open_store(settings, dataset)
     started = datetime.now(UTC)
     latest = latest_feature_rows(paths)
     as_of = pd.to_datetime(latest[AS_OF], utc=True)
     start = as_of.min().to_pydatetime()
     end = as_of.max().to_pydatetime() + pd.Timedelta(seconds=1)
-    online = _row_store(store)
-    if online is None:
-        with warnings_quiet():
-            store.materialize(start_date=start, end_date=end)
-    else:
-        views = store.list_feature_views()
-        online.write_frames(store.config, views, latest, AS_OF)
-        for view in views:
-            store.registry.apply_materialization(view, store.project, start, end)
+    try:
+        # idempotent; re-creates online tables if the store was deleted or switched
+        apply(settings, dataset)
+        store = open_store(settings, dataset)
+        online = _row_store(store)
+        if online is None:
+            with warnings_quiet():
+                store.materialize(start_date=start, end_date=end)
+        else:
+            views = store.list_feature_views()
+            online.write_frames(store.config, views, latest, AS_OF)
+            for view in views:
+                store.registry.apply_materialization(view, store.project, start, end)
+    except sqlite3.DatabaseError as error:
+        if "readonly" in str(error):
+            raise OSError(errno.EROFS, str(error), str(paths.repo)) from None
+        # the registry is a protobuf file: a SQLite error is the online store's
+        raise FeatureStoreError(
+            f"the online store {paths.online_db} is damaged ({error}): delete it and run "
+            "`lifecycle features materialize` again (it rebuilds it from the feature table)"
+        ) from None
     return {
         "dataset": paths.dataset,
         "users": len(latest),

@@ -28,6 +28,16 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.parsing import (
+    NON_FINITE_WORDS,  # noqa: F401 (callers import the parsers from here too)
+    as_text,
+    date_order_evidence,
+    parse_ids,
+    parse_numbers,
+    parse_times,  # noqa: F401
+    parse_times_checked,
+    raw_text,
+)
 from lifecycle.errors import UserError
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
@@ -84,11 +94,18 @@ class Quarantine:
         self.raw = raw
         self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
         self.noted: dict[str, pd.Series] = {}
+        # files concatenated with their headers: a data row that is the header again
+        self.flag(repeated_header(raw), "repeated_header")
 
     def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
         """Mark rows as bad; a row keeps the first reason it was flagged with."""
         mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
         self.reason = self.reason.mask(mask & self.reason.isna(), reason)
+
+    def flag_each(self, reasons: pd.Series) -> None:
+        """Mark rows as bad, each with its own reason (NA: not bad)."""
+        reasons = reasons.reindex(self.raw.index).astype("string")
+        self.reason = self.reason.mask(reasons.notna() & self.reason.isna(), reasons)
 
     def note(self, mask: pd.Series | np.ndarray, name: str) -> None:
         """Mark rows the report counts under ``notes[name]`` if they load."""
@@ -110,13 +127,43 @@ class Quarantine:
         return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}
 
 
+def repeated_header(raw: pd.DataFrame) -> pd.Series:
+    """Rows whose every cell is its column's name (a header repeated inside the file)."""
+    if raw.empty or any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
+        return pd.Series(False, index=raw.index)
+    same = pd.Series(True, index=raw.index)
+    for col in raw.columns:  # narrowed column by column: the first one rules out most rows
+        rows = same[same].index
+        if rows.empty:
+            break
+        text = as_text(raw.loc[rows, col]).str.strip()
+        same[rows] = (text == str(col).strip()).fillna(False).astype(bool)
+    return same
+
+
 def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:
-    """The raw values of the masked rows as text, after their 1-based source row and reason."""
-    rows = raw.loc[mask].astype("string")
+    """The raw values of the masked rows as text, after their 1-based source row and reason;
+    a file's own column called ``source_row`` or ``reason`` is kept as ``source_row.1`` ..."""
+    rows = raw.loc[mask].apply(raw_text)
+    rows.columns = _beside(list(rows.columns), (c.SOURCE_ROW, c.REASON))
     reason = reasons if isinstance(reasons, str) else reasons.to_numpy()
     rows.insert(0, c.REASON, pd.array(np.broadcast_to(reason, len(rows)), dtype="string"))
     rows.insert(0, c.SOURCE_ROW, rows.index.to_numpy(dtype="int64") + 1)
     return rows.reset_index(drop=True)
+
+
+def _beside(names: list[str], ours: tuple[str, ...]) -> list[str]:
+    """``names`` with a suffix where they would take one of ``ours`` or each other's name."""
+    taken = set(ours)
+    out = []
+    for name in names:
+        unique, n = name, 0
+        while unique in taken:
+            n += 1
+            unique = f"{name}.{n}"
+        taken.add(unique)
+        out.append(unique)
+    return out
 
 
 def require_columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> None:
@@ -133,7 +180,7 @@ def require_columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> N
 
 
 def is_blank(values: pd.Series) -> pd.Series:
-    text = values.astype("string")
+    text = as_text(values)
     return text.isna() | (text.str.strip() == "")
 
 
@@ -157,6 +204,7 @@ class TableChecks:
     def __init__(self) -> None:
         self.columns: dict[str, _ColumnEvidence] = {}
         self.notes: dict[str, Any] = {}  # facts about the whole table for the report
+        self.date_orders: dict[str, dict[str, str]] = {}  # column -> order -> an example
 
     def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> None:
         filled = ~is_blank(raw[column])
@@ -167,7 +215,24 @@ class TableChecks:
         if evidence.example is None and hits.any():
             evidence.example = _example(raw, hits, column)
 
+    def add_date_orders(self, raw: pd.DataFrame, column: str) -> None:
+        """Note rows whose numeric date can only be day first, or only month first."""
+        found = self.date_orders.setdefault(column, {})
+        for order, rows in zip(
+            ("day first", "month first"), date_order_evidence(raw[column]), strict=True
+        ):
+            if order not in found and rows.any():
+                found[order] = _example(raw, rows, column)
+
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
+        """Refuse a column mostly not of its type, or one whose dates show both orders."""
+        for column, orders in self.date_orders.items():
+            if len(orders) == 2:
+                raise ContractError(
+                    f"{source}: column '{column}' mixes day-first dates ({orders['day first']}) "
+                    f"and month-first dates ({orders['month first']}); name the form with "
+                    "--time-format (e.g. '%d/%m/%Y') or --date-order dayfirst|monthfirst"
+                )
         for column, evidence in self.columns.items():
             if evidence.filled and evidence.bad / evidence.filled > limit:
                 raise ContractError(
@@ -177,62 +242,10 @@ class TableChecks:
                 )
 
 
-def parse_times(
-    values: pd.Series, timezone: str = "UTC", time_format: str | None = None
-) -> pd.Series:
-    """Parse timestamps to tz-aware UTC; unparseable values become NaT.
-
-    Values with an offset (``Z``, ``+01:00``) keep it; values without one are read in
-    ``timezone``.
-    """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values)
-        if parsed.dt.tz is None:
-            parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
-        return parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    text = values.astype("string").str.strip()
-    has_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
-    if has_offset.any():
-        out[has_offset] = _parse_text_times(text[has_offset], time_format, utc=True)
-    naive = ~has_offset & ~is_blank(text)
-    if naive.any():
-        local = _parse_text_times(text[naive], time_format, utc=False)
-        if getattr(local.dt, "tz", None) is None:
-            local = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
-        out[naive] = local.dt.tz_convert("UTC")
-    return out
-
-
-def _parse_text_times(text: pd.Series, time_format: str | None, utc: bool) -> pd.Series:
-    parsed = pd.to_datetime(text, errors="coerce", format=time_format or "ISO8601", utc=utc)
-    retry = parsed.isna()
-    if time_format is None and retry.any():
-        # Not ISO 8601: try the other common forms row by row (slow, so only for those rows).
-        parsed[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=utc)
-    return parsed
-
-
 def parse_amounts(values: pd.Series) -> pd.Series:
     """Parse numbers; anything that is not a finite number becomes NaN."""
     numbers, _ = parse_numbers(values)
     return numbers
-
-
-NON_FINITE_WORDS = ("nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
-
-
-def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse numbers: (finite values or NaN, mask of filled values that are not numbers at all)."""
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype("float64")
-        not_numbers = pd.Series(False, index=values.index)
-    else:
-        text = values.astype("string").str.strip().str.replace(",", "", regex=False)
-        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
-        words = text.str.lower().isin(NON_FINITE_WORDS).fillna(False).astype(bool)
-        not_numbers = (numbers.isna() & ~is_blank(text) & ~words).astype(bool)
-    return numbers.where(np.isfinite(numbers)), not_numbers
 
 
 # -- row rules, one chunk at a time ----------------------------------------------------
@@ -268,23 +281,22 @@ def check_events(
     require_columns(raw, wanted, source)
     columns = {**wanted, **optional}
 
-    user_id = raw[columns[c.USER_ID]].astype("string").str.strip()
-    bad.flag(is_blank(user_id), "missing_user_id")
+    user_id, id_problem = parse_ids(raw[columns[c.USER_ID]])
+    bad.flag_each(id_problem)
 
     time_col = columns[c.EVENT_TIME]
-    event_time = parse_times(raw[time_col], mapping.timezone, mapping.time_format)
+    event_time, time_problem = _times(raw, time_col, mapping, checks)
     # Far-off years parse to nothing (beyond pandas' range): out of range, not unparseable.
     year = pd.to_numeric(
-        raw[time_col].astype("string").str.extract(r"^\s*(\d{4})-", expand=False), errors="coerce"
+        as_text(raw[time_col]).str.extract(r"^\s*(\d{4})-", expand=False), errors="coerce"
     )
-    far_off = event_time.isna() & (
+    far_off = (time_problem == "unparseable") & (
         (year < EARLIEST_EVENT.year) | (year > latest_event.year)
     ).fillna(False)
-    unparseable = event_time.isna() & ~is_blank(raw[time_col]) & ~far_off
-    checks.add(raw, unparseable, time_col, "timestamps")
     bad.flag(is_blank(raw[time_col]), "missing_event_time")
     bad.flag(far_off, "event_time_out_of_range")
-    bad.flag(unparseable, "unparseable_event_time")
+    bad.flag(time_problem == "unparseable", "unparseable_event_time")
+    bad.flag_each(time_problem)
     bad.flag((event_time < EARLIEST_EVENT) | (event_time > latest_event), "event_time_out_of_range")
 
     if mapping.default_event_type is not None and c.EVENT_TYPE not in columns:
@@ -297,9 +309,9 @@ def check_events(
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
-        amount, not_numbers = parse_numbers(raw[amount_col])
-        checks.add(raw, not_numbers, amount_col, "numbers")
-        bad.flag(not_numbers, "invalid_amount")
+        amount, amount_problem = parse_numbers(raw[amount_col], mapping.decimal_comma)
+        checks.add(raw, amount_problem.notna(), amount_col, NUMBERS)
+        bad.flag_each(amount_problem)
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
         negative = amount < 0
         if mapping.negative_amount_is_refund:
@@ -353,6 +365,23 @@ def check_events(
     return events
 
 
+NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
+TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
+
+
+def _times(
+    raw: pd.DataFrame, column: str, mapping: c.ColumnMapping, checks: TableChecks
+) -> tuple[pd.Series, pd.Series]:
+    """A time column parsed, with the evidence the whole-table checks need."""
+    times, problem = parse_times_checked(
+        raw[column], mapping.timezone, mapping.time_format, mapping.date_order
+    )
+    checks.add(raw, problem.notna(), column, TIMESTAMPS)
+    if mapping.time_format is None and mapping.date_order == "auto":
+        checks.add_date_orders(raw, column)
+    return times, problem
+
+
 def check_users(
     raw: pd.DataFrame, mapping: c.ColumnMapping, source: str, bad: Quarantine, checks: TableChecks
 ) -> pd.DataFrame:
@@ -366,14 +395,14 @@ def check_users(
         **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
         **wanted,
     }
-    users = pd.DataFrame({c.USER_ID: raw[columns[c.USER_ID]].astype("string").str.strip()})
-    bad.flag(is_blank(users[c.USER_ID]), "missing_user_id")
+    user_id, id_problem = parse_ids(raw[columns[c.USER_ID]])
+    users = pd.DataFrame({c.USER_ID: user_id})
+    bad.flag_each(id_problem)
     if c.SIGNUP_TIME in columns:
         col = columns[c.SIGNUP_TIME]
-        users[c.SIGNUP_TIME] = parse_times(raw[col], mapping.timezone, mapping.time_format)
-        unparseable = users[c.SIGNUP_TIME].isna() & ~is_blank(raw[col])
-        checks.add(raw, unparseable, col, "timestamps")
-        bad.flag(unparseable, "unparseable_signup_time")
+        users[c.SIGNUP_TIME], time_problem = _times(raw, col, mapping, checks)
+        bad.flag(time_problem == "unparseable", "unparseable_signup_time")
+        bad.flag_each(time_problem)
     if c.CHANNEL in columns:
         users[c.CHANNEL] = raw[columns[c.CHANNEL]].astype("string").str.strip().replace("", pd.NA)
     used = set(columns.values())

@@ -6,6 +6,7 @@ that ``lifecycle --help`` answers at once.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,28 @@ class LifecycleGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as error:
-            as_json = bool(ctx.params.get("as_json"))
-            emit_error(as_json, str(error))
+            emit_error(bool(ctx.params.get("as_json")), str(error))
+        except OSError as error:
+            if error.errno not in UNWRITABLE:
+                raise
+            emit_error(bool(ctx.params.get("as_json")), _unwritable(ctx, error))
+
+
+# A workspace (or disk) that cannot take a write: the user's to fix, so one line. The files
+# already there are intact: every write goes to a staging name and is renamed when whole.
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _unwritable(ctx: click.Context, error: OSError) -> str:
+    from lifecycle.storage import staging_target
+
+    where = f" {staging_target(Path(error.filename))}" if error.filename else ""
+    context = ctx.obj if isinstance(ctx.obj, Context) else None
+    home = f" the workspace {context.settings.workspace.home}" if context else " the workspace"
+    return (
+        f"cannot write{where}: {error.strerror}; make{home} writable (and the disk not full) "
+        "and run the command again; the files already there are unchanged"
+    )
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -100,3 +121,22 @@ import lifecycle.commands.models  # noqa: E402
 import lifecycle.commands.monitor  # noqa: E402
 import lifecycle.commands.outcomes  # noqa: E402
 import lifecycle.commands.uplift  # noqa: E402, F401
+
+
+def _dataset_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from lifecycle.workspace import check_dataset_name
+
+    return value if value is None else check_dataset_name(value)  # a UserError: one line
+
+
+def _check_dataset_options(command: click.Command) -> None:
+    """Every command's --dataset takes one safe folder name: '' is refused, not read as the
+    default, and '../x' or 'a/b' never name a path outside the workspace."""
+    for param in command.params:
+        if param.name == "dataset" and param.callback is None:
+            param.callback = _dataset_name
+    for sub in getattr(command, "commands", {}).values():
+        _check_dataset_options(sub)
+
+
+_check_dataset_options(main)

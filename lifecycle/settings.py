@@ -39,6 +39,7 @@ from pydantic_settings import (
 )
 
 from lifecycle.errors import UserError
+from lifecycle.setting_types import MAX_DAYS, DatasetName, Days, Frequency, IsoDate, MemorySize
 from lifecycle.workspace import Workspace
 
 ENV_PREFIX = "LIFECYCLE_"
@@ -51,15 +52,18 @@ class _Section(BaseModel):
 
 
 class DemoSettings(_Section):
-    users: int = Field(20_000, ge=10, description="users the demo generator creates")
+    users: int = Field(20_000, ge=10, le=50_000_000, description="users the demo generator creates")
     seed: int = 7
-    start: str = "2023-01-01"
+    start: IsoDate = "2023-01-01"
     days: int = Field(
         1095,
         ge=60,
+        le=MAX_DAYS,
         description="days of observed history (3 years: a 365-day LTV horizon matures twice)",
     )
-    future_days: int = Field(365, ge=0, description="days simulated past the end for ground truth")
+    future_days: int = Field(
+        365, ge=0, le=MAX_DAYS, description="days simulated past the end for ground truth"
+    )
     campaigns: bool = Field(
         False,
         description="add randomized win-back campaigns with a known effect per user type "
@@ -80,55 +84,41 @@ class IngestSettings(_Section):
     chunk_rows: int = Field(
         100_000,
         ge=1,
+        le=10_000_000,
         description="rows read and checked at a time: memory follows this, not the file size",
     )
-    memory_limit: str = Field(
+    memory_limit: MemorySize = Field(
         "256MB",
-        pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
         description="DuckDB memory for the whole-table checks (repeats, ordering); beyond it "
         "they spill to disk",
     )
 
 
 class LabelSettings(_Section):
-    churn_lookback_days: int | None = Field(
+    churn_lookback_days: Days | None = Field(
         None,
-        ge=1,
         description="churn is defined for users active in this many days up to the cutoff; "
         "unset (the default): for every known user, lapsed ones included (win-back)",
     )
-    churn_horizon_days: int = Field(90, ge=1)
-    conversion_horizon_days: int = Field(90, ge=1)
+    churn_horizon_days: Days = 90
+    conversion_horizon_days: Days = 90
     conversion_target: str = Field(
         "auto",
         pattern="^(auto|first_purchase|repeat_purchase)$",
         description="auto: first_purchase for sign-up data (sign-up events or times), "
         "repeat_purchase (one-time to repeat buyer) for a purchase-only log",
     )
-    ltv_horizon_days: int = Field(365, ge=1)
+    ltv_horizon_days: Days = 365
 
 
 class FeatureSettings(_Section):
-    windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90, 365])
-    cutoff_frequency: str = Field(
+    windows_days: list[Days] = Field(default_factory=lambda: [7, 30, 90, 365], min_length=1)
+    cutoff_frequency: Frequency = Field(
         "7D",
         description="spacing of the feature table's cutoffs: a fixed length (pandas alias such "
         "as 7D) counts back from the scoring date, so the freshest matured cutoff is at most one "
         "step older than the horizon; a calendar alias (MS) uses calendar dates",
     )
-
-    @field_validator("cutoff_frequency")
-    @classmethod
-    def _known_frequency(cls, value: str) -> str:
-        import pandas as pd
-
-        try:
-            offset = pd.tseries.frequencies.to_offset(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a pandas frequency (e.g. 7D, 14D, MS)") from None
-        if offset is None or pd.Timestamp("2024-01-01") + offset <= pd.Timestamp("2024-01-01"):
-            raise ValueError(f"{value!r} is not a positive frequency")
-        return value
 
 
 class FeastSettings(_Section):
@@ -139,7 +129,7 @@ class FeastSettings(_Section):
         description="duckdb-asof: point-in-time joins as DuckDB ASOF joins; duckdb: Feast's own",
     )
     redis_connection: str = "127.0.0.1:6379"
-    ttl_days: int = Field(45, ge=1, description="how old a feature row may be at a point in time")
+    ttl_days: Days = Field(45, description="how old a feature row may be at a point in time")
     typechecks: bool = (
         False  # Feast's runtime type checks (slow import); read by features.store.load_feast
     )
@@ -313,7 +303,9 @@ class DaskSettings(_Section):
     """The Dask cluster of ``training.engine = "dask"`` and ``serving.batch_engine = "dask"``."""
 
     scheduler: str = Field(
-        "local:2", description="scheduler address (tcp://host:8786) or local:N for a LocalCluster"
+        "local:2",
+        pattern=r"^(local:[1-9]\d*|[a-z]+://\S+|[^\s:/]+:[1-9]\d*)$",
+        description="scheduler address (tcp://host:8786) or local:N for a LocalCluster",
     )
     threads_per_worker: int = Field(1, ge=1, description="threads of each local:N worker")
     partition_rows: int = Field(100_000, ge=1, description="largest partition batch scoring makes")
@@ -326,9 +318,8 @@ class DaskSettings(_Section):
 class LedgerSettings(_Section):
     """The prediction ledger every ``score-all`` appends to (``serving.ledger``)."""
 
-    retention_days: int = Field(
+    retention_days: Days = Field(
         730,
-        ge=1,
         description="as-of dates more than this many days older than the newest one in the "
         "ledger are dropped on append; keep it above the longest label horizon (LTV: 365) "
         "or their outcomes are never measured",
@@ -382,7 +373,7 @@ class Settings(BaseSettings):
     )
 
     home: Path = Path("workspace")
-    dataset: str = "demo"  # the ingested dataset the pipeline works on
+    dataset: DatasetName = "demo"  # the ingested dataset the pipeline works on
     task_modules: str = Field(
         "",
         description="comma-separated modules that declare tasks beyond churn, conversion and LTV "
@@ -450,6 +441,12 @@ def load_settings(
     from lifecycle import tasks
 
     tasks.load_modules(m.strip() for m in settings.task_modules.split(","))
+    unknown = sorted(set(settings.training.gate_metric) - set(tasks.names()))
+    if unknown:  # known only now: task modules may declare more tasks
+        raise SettingsError(
+            f"invalid settings: training.gate_metric: {', '.join(unknown)} is not a task; "
+            f"expected one of {', '.join(tasks.names())}"
+        )
     return settings
 
 

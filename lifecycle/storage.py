@@ -44,6 +44,12 @@ def staging_name(target: str, kind: str) -> str:
     return f".{target}.{kind}.{_host_tag()}-{os.getpid()}-{secrets.token_hex(6)}{STAGING_SUFFIX}"
 
 
+def staging_target(path: Path) -> Path:
+    """The file or folder a staging path is written for (any other path: itself)."""
+    found = _STAGING.match(path.name)
+    return path.with_name(found["target"]) if found else path
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid runs on this host (a zombie counts as gone)."""
     if pid == os.getpid():
@@ -92,16 +98,52 @@ def sweep_tree(root: Path) -> list[Path]:
     return removed
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a written file's bytes to the disk (a rename alone may reach it first)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename or new name in it) to the disk."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return  # a platform without folder handles: nothing to flush
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename is all they offer
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """Flush every file and folder below ``root`` (a staged folder before its rename)."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fsync_file(Path(folder) / name)
+        fsync_dir(Path(folder))
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    Durable: the new bytes are flushed before the rename and the folder after it, so a
+    power loss leaves the old file or the whole new one, never an empty one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(path.parent)
     tmp_path = path.with_name(staging_name(path.name, "file"))
     tmp_path.touch(mode=0o600, exist_ok=False)
     try:
         yield tmp_path
+        fsync_file(tmp_path)
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -113,6 +155,7 @@ def atomic_symlink(link: Path, target: Path) -> None:
     staging.symlink_to(target.name if target.parent == link.parent else target)
     try:
         os.replace(staging, link)
+        fsync_dir(link.parent)
     finally:
         staging.unlink(missing_ok=True)
 
@@ -133,9 +176,11 @@ def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
     staging.chmod(0o755)
     try:
         yield staging
+        fsync_tree(staging)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         new = versions / f"{path.name}@{stamp}-{secrets.token_hex(4)}"
         os.rename(staging, new)
+        fsync_dir(versions)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -5,7 +5,10 @@ Code asks a :class:`Workspace` for a path; no other module spells a workspace fi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from lifecycle.errors import UserError
 
 EVENTS_FILE = "events.parquet"  # a dataset's validated events
 USERS_FILE = "users.parquet"  # ... and its users table, when it has one
@@ -18,6 +21,20 @@ OUTCOMES_FILE = "outcomes.json"  # a dataset's realized quality, as `lifecycle o
 CAMPAIGN_FILE = "campaign.parquet"  # a randomized campaign table (``lifecycle import hillstrom``)
 
 
+DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # one safe folder name
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name is one folder name in the workspace: letters, digits, '_', '-' and
+    '.', not starting with '.' or '-' (so never '..', a path, or a hidden name)."""
+    if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
+        raise UserError(
+            f"dataset name {name!r}: expected one folder name of letters, digits, '_', '-' "
+            "or '.' (not starting with '.' or '-', at most 100 characters), e.g. orders"
+        )
+    return name
+
+
 class Workspace:
     """Every path of a workspace, all below ``home``."""
 
@@ -27,6 +44,7 @@ class Workspace:
     # -- datasets ----------------------------------------------------------------------------
 
     def dataset_dir(self, dataset: str) -> Path:
+        check_dataset_name(dataset)
         return self.home / "datasets" / dataset
 
     def events(self, dataset: str) -> Path:
@@ -54,6 +72,7 @@ class Workspace:
         return self.home / "features"
 
     def feature_table(self, dataset: str) -> Path:
+        check_dataset_name(dataset)
         return self.features_dir / dataset / FEATURE_TABLE
 
     @property
@@ -61,6 +80,7 @@ class Workspace:
         return self.home / "feast"
 
     def feast_repo(self, dataset: str) -> Path:
+        check_dataset_name(dataset)
         return self.feast_dir / dataset
 
     # -- models, scores, reports -------------------------------------------------------------
@@ -118,6 +138,7 @@ class Workspace:
 
     def ledger(self, dataset: str) -> Path:
         """A dataset's prediction ledger: one Hive-style partition per as-of date."""
+        check_dataset_name(dataset)
         return self.ledger_dir / f"dataset={dataset}"
 
     def ledger_partition(self, dataset: str, as_of: str) -> Path:
@@ -129,6 +150,7 @@ class Workspace:
         return self.home / "outcomes"
 
     def outcomes(self, dataset: str) -> Path:
+        check_dataset_name(dataset)
         return self.outcomes_dir / dataset / OUTCOMES_FILE
 
     # -- monitoring --------------------------------------------------------------------------
@@ -139,12 +161,15 @@ class Workspace:
 
     def drift_result(self, dataset: str) -> Path:
         """The last `lifecycle monitor` result of a dataset (JSON)."""
+        check_dataset_name(dataset)
         return self.monitor_dir / f"drift-{dataset}.json"
 
     def drift_reference_scores(self, dataset: str, task: str, version: str) -> Path:
         """A champion's scores on its training window, kept for `lifecycle monitor`."""
+        check_dataset_name(dataset)
         return self.monitor_dir / f"reference-scores-{dataset}-{task}-v{version}.parquet"
 
     def drift_reference_features(self, dataset: str, digest: str) -> Path:
         """A sample of a training window's features (``digest``: its cutoffs, columns, size)."""
+        check_dataset_name(dataset)
         return self.monitor_dir / f"reference-features-{dataset}-{digest}.parquet"

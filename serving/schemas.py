@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
+from features.contract import MAX_USER_ID_CHARS
 from lifecycle import tasks
 from serving.list_fields import list_fields, rank_by_choices
 
@@ -13,7 +14,7 @@ from serving.list_fields import list_fields, rank_by_choices
 # task declared in a module named by LIFECYCLE_TASK_MODULES is asked for, answered and
 # listed like the built-in ones.
 Task = Literal[tasks.names()]  # type: ignore[valid-type]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_USER_ID_CHARS)]
 FeatureValue = float | bool | str | None
 COLD_START = (
     "unknown users are scored as a brand-new user: tenure 0, no activity or orders counted "

@@ -150,3 +150,47 @@ def test_sweep_only_touches_dead_staging_of_this_host(tmp_path: Path) -> None:
 
 def _host_tag_is(tag: str) -> bool:
     return staging_name("x", "file").split(".")[3].startswith(tag)
+
+
+@pytest.fixture
+def flushed(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files and folders os.fsync is called on (then it runs as usual)."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name a file descriptor")
+    calls: list[Path] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        calls.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return calls
+
+
+def test_atomic_file_flushes_the_file_before_the_rename_and_the_folder_after(
+    tmp_path: Path, flushed: list[Path]
+) -> None:
+    target = tmp_path / "scores.parquet"
+    with atomic_file(target) as staging:
+        staging.write_bytes(b"rows")
+    staged, folder = flushed
+    assert staged.parent == tmp_path and staged.name.startswith(".scores.parquet.file.")
+    assert folder == tmp_path
+    assert target.read_bytes() == b"rows"
+
+
+def test_atomic_dir_flushes_every_file_and_folder_then_the_swap(
+    tmp_path: Path, flushed: list[Path]
+) -> None:
+    target = tmp_path / "shop"
+    with atomic_dir(target) as staging:
+        (staging / "quarantine").mkdir()
+        (staging / "events.parquet").write_bytes(b"events")
+        (staging / "quarantine" / "events.csv").write_text("source_row,reason\n")
+    version = target.resolve()
+    names = [p.name for p in flushed]
+    assert {"events.parquet", "events.csv", "quarantine"} <= set(names)
+    assert flushed.count(tmp_path / VERSIONS) >= 1  # the rename of the finished version
+    assert flushed[-1] == tmp_path  # the symlink swap
+    assert (version / "events.parquet").read_bytes() == b"events"

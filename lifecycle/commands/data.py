@@ -173,6 +173,20 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 @click.option(
     "--time-format", help="strftime format of timestamps [default: ISO 8601 and common forms]."
 )
+@click.option(
+    "--date-order",
+    type=click.Choice(["auto", "dayfirst", "monthfirst"]),
+    default="auto",
+    show_default=True,
+    help="How 01/02/2023 reads; auto reads only dates whose order shows (31/12/2023) and "
+    "quarantines the rest as ambiguous_date_order.",
+)
+@click.option(
+    "--decimal-comma",
+    is_flag=True,
+    help="Amounts are written 1.234,50 (else 12,5 and 1.234,50 are quarantined as "
+    "ambiguous_amount).",
+)
 @pass_context
 def ingest(
     obj: Context,
@@ -188,6 +202,8 @@ def ingest(
     keep_repeats: bool | None,
     timezone: str,
     time_format: str | None,
+    date_order: str,
+    decimal_comma: bool,
 ) -> None:
     """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
 
@@ -198,16 +214,20 @@ def ingest(
 
     from features.contract import ColumnMapping
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
+    from lifecycle.errors import UserError
 
-    options = {"timezone": timezone, "time_format": time_format}
+    options = {"timezone": timezone, "time_format": time_format, "date_order": date_order}
     try:
         mapping = ColumnMapping.parse(
             list(maps),
             default_event_type=event_type,
             negative_amount_is_refund=negative_is_refund,
+            decimal_comma=decimal_comma,
             **options,
         )
         users_mapping = ColumnMapping.parse(list(users_map), **options)
+    except UserError:
+        raise  # a bad --timezone or --time-format: its own one line
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--map") from None
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):

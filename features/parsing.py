@@ -1,0 +1,429 @@
+"""Honest parsing of raw cells: user ids, amounts and timestamps.
+
+Each parser returns the parsed values and, per row, the reason a filled cell could not be
+taken as it is (NA where it could): the caller quarantines those rows. Nothing is guessed:
+an id is the text the file holds, an amount with a comma that could be a decimal comma is
+ambiguous, a time with a zone this module does not know is not taken as UTC, and a
+``01/02/2023`` that could be either order is ambiguous unless the order is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import warnings
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from lifecycle.errors import UserError
+
+# -- ids -------------------------------------------------------------------------------
+
+
+def parse_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """User ids as the text the source holds: integers without ``.0``, nothing stripped.
+
+    Returns (ids, reason): reason is ``missing_user_id`` for an empty or blank cell,
+    ``invalid_user_id`` for a value that is not text or a whole number (a list, a map,
+    bytes, true/false, 1.5) and ``user_id_too_long`` past the API's limit.
+    """
+    reason = pd.Series(pd.NA, index=values.index, dtype="string")
+    if pd.api.types.is_bool_dtype(values):
+        ids = values.astype("string")
+        reason[:] = "invalid_user_id"
+    elif pd.api.types.is_integer_dtype(values):
+        ids = values.astype("string")
+    elif pd.api.types.is_float_dtype(values):
+        # an integer column with a null arrives as floats: 7.0 is the id 7
+        whole = values.notna() & np.isfinite(values) & (values == np.round(values))
+        ids = pd.Series(pd.NA, index=values.index, dtype="string")
+        ids[whole] = values[whole].astype("int64").astype("string")
+        reason[values.notna() & ~whole] = "invalid_user_id"
+    elif pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+        ids = values.astype("string")
+    else:
+        ids, invalid = _object_ids(values)
+        reason[invalid] = "invalid_user_id"
+    blank = ids.isna() | (ids.str.strip() == "")
+    reason = reason.mask(blank & reason.isna(), "missing_user_id")
+    too_long = ids.str.len() > c.MAX_USER_ID_CHARS
+    reason = reason.mask(too_long.fillna(False) & reason.isna(), "user_id_too_long")
+    return ids.where(reason.isna()), reason
+
+
+def _object_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Ids of an object column, value by value: only text and whole numbers are ids."""
+    out: list[Any] = []
+    invalid: list[bool] = []
+    for value in values.tolist():
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            out.append(pd.NA)
+            invalid.append(False)
+        elif isinstance(value, str):
+            out.append(value)
+            invalid.append(False)
+        elif _whole_number(value):
+            out.append(str(int(value)))
+            invalid.append(False)
+        else:
+            out.append(pd.NA)
+            invalid.append(True)
+    return (
+        pd.Series(out, index=values.index, dtype="string"),
+        pd.Series(invalid, index=values.index, dtype=bool),
+    )
+
+
+def _whole_number(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, int | np.integer):
+        return True
+    return isinstance(value, float | np.floating) and float(value).is_integer()
+
+
+FAST_TEXT = "string[pyarrow]"  # regular expressions over it run in Arrow, not row by row
+
+
+# -- amounts ---------------------------------------------------------------------------
+
+NON_FINITE_WORDS = ("nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+# ASCII digits only: other scripts' digits are not read as numbers here
+_PLAIN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_POINT_GROUPED = r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+"  # 1,234.50: commas group thousands
+_COMMA_PLAIN = r"[+-]?[0-9]+(?:,[0-9]+)?"  # decimal comma: 12,5
+_COMMA_GROUPED = r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?"  # 1.234,50
+_MAYBE_COMMA = r"[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+|[0-9]+,[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)"
+
+
+def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Numbers of a column: (finite values or NaN, reason per filled cell that is not one).
+
+    Reasons: ``invalid_amount`` (not a number: words, true/false, ``1,2,3``) and
+    ``ambiguous_amount`` (``12,5``, ``1.234,50``, ``1,234``: a decimal comma or a thousands
+    separator, unknowable without ``decimal_comma``). ``nan`` and ``inf`` parse to NaN with
+    no reason: the caller calls them non-finite.
+    """
+    reason = pd.Series(pd.NA, index=values.index, dtype="string")
+    if pd.api.types.is_bool_dtype(values):
+        reason[values.notna()] = "invalid_amount"
+        return pd.Series(np.nan, index=values.index), reason
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        return numbers.where(np.isfinite(numbers)), reason
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    filled = ~(text.isna() | (text == ""))
+    if decimal_comma:
+        plain = text.str.fullmatch(f"{_COMMA_PLAIN}|{_COMMA_GROUPED}", na=False)
+        normal = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        ambiguous = pd.Series(False, index=values.index)
+    else:
+        plain = text.str.fullmatch(f"{_PLAIN}|{_POINT_GROUPED}", na=False)
+        normal = text.str.replace(",", "", regex=False)
+        ambiguous = ~plain & text.str.fullmatch(_MAYBE_COMMA, na=False)
+    words = text.str.lower().isin(NON_FINITE_WORDS).fillna(False).astype(bool)
+    numbers = pd.to_numeric(normal.where(plain), errors="coerce").astype("float64")
+    reason[filled & ambiguous] = "ambiguous_amount"
+    reason[filled & ~plain & ~ambiguous & ~words] = "invalid_amount"
+    return numbers.where(np.isfinite(numbers)), reason
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Text of a raw column; bytes are decoded as UTF-8 (undecodable: NA), lists and maps
+    are NA-free placeholders that parse as nothing."""
+    if pd.api.types.is_object_dtype(values):
+        kinds = {type(v) for v in values.dropna().tolist()[:1000]}
+        if kinds - {str}:
+            values = values.map(_cell_text, na_action="ignore")
+    return values.astype("string")
+
+
+def raw_text(values: pd.Series) -> pd.Series:
+    """A raw column as text for the quarantine file: every value shown, none parsed
+    (bytes that are not UTF-8 as escapes, a list as its repr)."""
+    if not pd.api.types.is_object_dtype(values):
+        return values.astype("string")
+    return values.map(_shown, na_action="ignore").astype("string")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    return value if isinstance(value, str) else str(value)
+
+
+def _cell_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return "\ufffd"
+    if isinstance(value, bool | np.bool_):
+        return str(value).lower()
+    if isinstance(value, int | float | np.integer | np.floating | Decimal | dt.date | dt.datetime):
+        return str(value)  # a Parquet decimal amount or a date column reads as its text
+    return "\ufffd"  # a list, a map: no value of it is a number or a time
+
+
+# -- times -----------------------------------------------------------------------------
+
+DATE_ORDERS = ("auto", "dayfirst", "monthfirst")
+# Abbreviations that name one offset everywhere they are used; CST, IST, BST, AST ... name
+# several (China / Central, India / Irish / Israel ...) and are refused as ambiguous.
+ZONE_OFFSETS_HOURS = {
+    "UTC": 0, "UT": 0, "GMT": 0, "Z": 0, "ZULU": 0, "WET": 0, "WEST": 1, "CET": 1, "CEST": 2,
+    "MET": 1, "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3, "EST": -5, "EDT": -4, "MST": -7,
+    "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10, "JST": 9, "KST": 9,
+    "AEST": 10, "AEDT": 11, "ACST": 9.5, "ACDT": 10.5, "AWST": 8, "NZST": 12, "NZDT": 13,
+}  # fmt: skip
+AMBIGUOUS_ZONES = ("CST", "CDT", "IST", "BST", "AST", "ADT", "SST", "GST", "PST8", "ECT")
+_FIRST = dt.datetime(2000, 1, 1)
+LOCAL_TIME = "nonexistent_or_repeated_local_time"
+_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
+_WORD_ZONE = re.compile(
+    r"^(?P<body>.*\d)\s*(?P<word>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+\-]+)*)"
+    r"(?P<offset>[+-]\d{1,2}(?::?\d\d)?)?$"
+)
+_MAYBE_WORD_ZONE = r"[A-Za-z][A-Za-z_]+$|[A-Za-z_]/[A-Za-z]|[A-Za-z][+-][0-9]{1,2}(?::?[0-9]{2})?$"
+_NUMERIC_DATE_START = r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2}"
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:\D|$)")
+_HAS_YEAR = re.compile(r"\d{4}|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}")
+_MERIDIEM = ("AM", "PM", "A", "P")
+
+
+def check_timezone(name: str) -> str:
+    """A zone name as given with --timezone; an unknown one is refused in one line."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise UserError(
+            f"--timezone {name!r}: not a time zone name; expected an IANA name such as UTC, "
+            "Europe/Paris or America/New_York"
+        ) from None
+    return name
+
+
+def check_time_format(time_format: str) -> str:
+    """A strftime format as given with --time-format; one with an unknown directive is refused."""
+    probe = dt.datetime(2023, 12, 31, 13, 45, 59, tzinfo=dt.UTC)
+    try:
+        time.strptime(probe.strftime(time_format.replace("%z", "").replace("%Z", "")),
+                      time_format.replace("%z", "").replace("%Z", ""))  # fmt: skip
+    except ValueError as error:
+        raise UserError(
+            f"--time-format {time_format!r}: not a usable strftime format ({error}); "
+            "e.g. '%d/%m/%Y %H:%M'"
+        ) from None
+    if "%" not in time_format:
+        raise UserError(f"--time-format {time_format!r}: has no % directive, e.g. '%Y-%m-%d'")
+    return time_format
+
+
+def parse_times(
+    values: pd.Series,
+    timezone: str = "UTC",
+    time_format: str | None = None,
+    date_order: str = "auto",
+) -> pd.Series:
+    """Timestamps as tz-aware UTC; what cannot be read honestly is NaT."""
+    return parse_times_checked(values, timezone, time_format, date_order)[0]
+
+
+def parse_times_checked(
+    values: pd.Series,
+    timezone: str = "UTC",
+    time_format: str | None = None,
+    date_order: str = "auto",
+) -> tuple[pd.Series, pd.Series]:
+    """Timestamps as tz-aware UTC, and per filled cell that is not one a reason:
+    ``unknown_time_zone``, ``ambiguous_time_zone``, ``ambiguous_date_order``,
+    ``nonexistent_or_repeated_local_time`` (a wall time a clock change skips or repeats in
+    ``timezone`` or the named zone) or ``unparseable`` (the caller names the column in it).
+
+    Offsets (``Z``, ``+01:00``, ``UTC+3``) are kept; zone names (``Europe/Paris``) and
+    unambiguous abbreviations (``EST``, ``PST``, ``GMT``) are applied; values without a
+    zone are read in ``timezone``. ``date_order`` decides ``01/02/2023``: auto reads only
+    dates whose order shows (``31/12/2023``, ``12/31/2023``) and calls the rest ambiguous.
+    """
+    reason = pd.Series(pd.NA, index=values.index, dtype="string")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+        if parsed.dt.tz is None:
+            parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        out = parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        reason[out.isna() & values.notna()] = "unparseable"
+        return out, reason
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        reason[values.notna()] = "unparseable"  # a number is no time (which epoch? unit?)
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]"), reason
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    filled = ~(text.isna() | (text == ""))
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    body = text.copy()
+    zone = pd.Series(pd.NA, index=values.index, dtype="string")  # a zone word, upper case
+    if time_format is None:
+        # only rows that can end in a zone word go through the (row by row) extraction
+        maybe = filled & text.str.contains(_MAYBE_WORD_ZONE, regex=True).fillna(False).astype(bool)
+        found = text[maybe].str.extract(_WORD_ZONE)
+        word = found["word"].astype("string")
+        named = word.notna() & ~word.str.upper().isin(_MERIDIEM)
+        named = named.reindex(values.index, fill_value=False).astype(bool)
+        if named.any():
+            body[named] = found.loc[named[named].index, "body"]
+            offset = found.loc[named[named].index, "offset"].fillna("")
+            zone[named] = found.loc[named[named].index, "word"] + "|" + offset
+    has_offset = filled & zone.isna() & body.str.contains(f"{_OFFSET}$", regex=True, na=False)
+    naive = filled & zone.isna() & ~has_offset
+    order = _date_order(body, filled, date_order, time_format, reason)
+    if has_offset.any():
+        out[has_offset] = _parse_text(body[has_offset], time_format, order[has_offset], utc=True)
+    for zone_key in zone.dropna().unique():
+        rows = zone == zone_key
+        word, _, offset = str(zone_key).partition("|")
+        local = _parse_text(body[rows], None, order[rows], utc=False)
+        utc, problem = _apply_zone(local, word, offset)
+        out[rows] = utc
+        reason[rows & reason.isna()] = problem
+        skipped = (local.notna() & utc.isna()).reindex(reason.index, fill_value=False)
+        reason[skipped & reason.isna()] = LOCAL_TIME
+    if naive.any():
+        local = _parse_text(body[naive], time_format, order[naive], utc=False)
+        localized = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        out[naive] = localized.dt.tz_convert("UTC")
+        reason[
+            naive & (local.notna() & localized.isna()).reindex(reason.index, fill_value=False)
+        ] = LOCAL_TIME
+    reason[filled & out.isna() & reason.isna()] = "unparseable"
+    out[reason.notna()] = pd.NaT
+    return out, reason
+
+
+def _date_order(
+    body: pd.Series, rows: pd.Series, date_order: str, time_format: str | None, reason: pd.Series
+) -> pd.Series:
+    """Per row: True to read a numeric date day first, False month first; ambiguous and
+    impossible orders get their reason in ``reason``."""
+    dayfirst = pd.Series(date_order == "dayfirst", index=body.index)
+    if time_format is not None:
+        return dayfirst
+    first, second = _numeric_date_parts(body[rows])
+    if first.empty:
+        return dayfirst
+    numeric = first.notna()
+    if date_order == "auto":
+        shows_day = numeric & (first > 12) & (second <= 12)
+        ambiguous = numeric & (first <= 12) & (second <= 12) & (first != second)
+        dayfirst[shows_day[shows_day].index] = True
+        reason[ambiguous[ambiguous].index] = "ambiguous_date_order"
+    else:
+        month = second if date_order == "dayfirst" else first
+        impossible = numeric & (month > 12)
+        reason[impossible[impossible].index] = "unparseable"
+    return dayfirst
+
+
+def _numeric_date_parts(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The first two numbers of d/m/y or m/d/y dates (NaN for other rows)."""
+    maybe = text.str.contains(_NUMERIC_DATE_START, regex=True).fillna(False).astype(bool)
+    parts = text[maybe].str.extract(_NUMERIC_DATE).astype("float64")
+    if parts.empty:
+        empty = pd.Series(np.nan, index=text.index)
+        return empty, empty
+    return parts[0].reindex(text.index), parts[1].reindex(text.index)
+
+
+def date_order_evidence(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Rows whose numeric date can only be day first, and those that can only be month first."""
+    first, second = _numeric_date_parts(as_text(values).astype(FAST_TEXT).str.strip())
+    return ((first > 12) & (second <= 12)).fillna(False), ((second > 12) & (first <= 12)).fillna(
+        False
+    )
+
+
+def _parse_text(
+    text: pd.Series, time_format: str | None, dayfirst: pd.Series, utc: bool
+) -> pd.Series:
+    """Parse text times (naive unless ``utc``); a value that is not a date and time is NaT."""
+    kind = "datetime64[us, UTC]" if utc else "datetime64[us]"
+    out = pd.Series(pd.NaT, index=text.index, dtype=kind)
+    if text.empty:
+        return out
+    if time_format is not None:
+        parsed = pd.to_datetime(text, errors="coerce", format=time_format, utc=utc)
+        return _naive_or_utc(parsed, utc, kind)
+    parsed = _naive_or_utc(
+        pd.to_datetime(text, errors="coerce", format="ISO8601", utc=utc), utc, kind
+    )
+    out[:] = parsed
+    retry = out.isna() & text.str.contains(_HAS_YEAR, regex=True, na=False)
+    for first in (False, True):
+        rows = retry & (dayfirst == first)
+        if rows.any():
+            # log files repeat their timestamps: each distinct text is parsed once
+            distinct = text[rows].unique()
+            parsed_once = {v: _parse_one(v, first, utc) for v in distinct}
+            out[rows] = pd.Series(
+                [parsed_once[v] for v in text[rows].tolist()], index=out.index[rows], dtype=kind
+            )
+    return out
+
+
+def _naive_or_utc(parsed: Any, utc: bool, kind: str) -> pd.Series:
+    if not utc and getattr(parsed.dt, "tz", None) is not None:
+        return pd.Series(pd.NaT, index=parsed.index, dtype=kind)
+    return parsed.astype(kind)
+
+
+def _parse_one(value: str, dayfirst: bool, utc: bool) -> Any:
+    """One non-ISO time by the general parser; a zone it finds that was not split off (a
+    word inside the text) makes it NaT rather than a guess."""
+    from dateutil import parser as date_parser
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dateutil warns of zone words it does not know
+            # fields the text lacks are the first of their kind ('January 2024' is the 1st,
+            # as ISO '2024-01' is), never taken from today
+            parsed = date_parser.parse(value, dayfirst=dayfirst, yearfirst=False, default=_FIRST)
+    except (ValueError, OverflowError, date_parser.ParserError):
+        return pd.NaT
+    stamp = pd.Timestamp(parsed)
+    if utc:
+        return stamp.tz_convert("UTC") if stamp.tzinfo is not None else pd.NaT
+    return stamp if stamp.tzinfo is None else pd.NaT
+
+
+def _apply_zone(local: pd.Series, word: str, offset: str) -> tuple[pd.Series, str | float]:
+    """Wall times with a zone word (and an optional offset after UTC/GMT) -> UTC, or the
+    reason they cannot be."""
+    upper = word.upper()
+    nothing = pd.Series(pd.NaT, index=local.index, dtype="datetime64[us, UTC]")
+    if offset and upper not in ("UTC", "GMT", "UT"):
+        return nothing, "unknown_time_zone"
+    if upper in ZONE_OFFSETS_HOURS:
+        hours = ZONE_OFFSETS_HOURS[upper] + (_offset_hours(offset) if offset else 0)
+        shifted = local - pd.Timedelta(hours=hours)
+        return shifted.dt.tz_localize("UTC"), pd.NA
+    if upper in AMBIGUOUS_ZONES:
+        return nothing, "ambiguous_time_zone"
+    try:
+        zoneinfo.ZoneInfo(word)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return nothing, "unknown_time_zone"
+    localized = local.dt.tz_localize(word, ambiguous="NaT", nonexistent="NaT")
+    return localized.dt.tz_convert("UTC"), pd.NA
+
+
+def _offset_hours(offset: str) -> float:
+    sign = -1 if offset.startswith("-") else 1
+    digits = offset[1:].replace(":", "")
+    hours, minutes = (digits[:-2], digits[-2:]) if len(digits) > 2 else (digits, "0")
+    return sign * (int(hours) + int(minutes) / 60)

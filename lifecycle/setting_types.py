@@ -1,0 +1,76 @@
+"""Value types of settings that need more than a bound: checked when settings load, so a
+bad value is refused there, naming the setting, and never fails later in a pipeline."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+MAX_DAYS = 3650  # ten years: the longest horizon, window or retention a setting may name
+MIN_MEMORY_BYTES = 16 * 2**20  # DuckDB cannot run its whole-table checks in less
+_UNITS = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT])(i?)B")
+
+
+def memory_bytes(size: str) -> int:
+    """``256MB`` / ``1GiB`` as bytes (KB = 1000, KiB = 1024 bytes)."""
+    found = _SIZE.fullmatch(size.strip())
+    if found is None:
+        raise ValueError(f"{size!r} is not a memory size; expected e.g. 256MB or 1GiB")
+    number, unit, binary = found.groups()
+    scale = 1024 ** ("KMGT".index(unit) + 1) if binary else _UNITS[unit]
+    return int(float(number) * scale)
+
+
+def _memory_size(size: str) -> str:
+    if memory_bytes(size) < MIN_MEMORY_BYTES:
+        raise ValueError(f"{size!r} is too little memory; expected at least 16MB")
+    return size
+
+
+def _frequency(value: str) -> str:
+    """A pandas frequency of at least a day and at most a year (cutoffs are dates)."""
+    import warnings
+
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # a deprecated spelling: still refused below
+            offset = pd.tseries.frequencies.to_offset(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a pandas frequency (e.g. 7D, 14D, MS)") from None
+    start = pd.Timestamp("2024-01-01")
+    if offset is None or start + offset <= start:
+        raise ValueError(f"{value!r} is not a positive frequency")
+    step = (start + offset) - start
+    if step < pd.Timedelta(days=1) or step > pd.Timedelta(days=366):
+        raise ValueError(f"{value!r} is {step}; expected a step of one day to one year (7D, MS)")
+    return value
+
+
+def _date(value: str) -> str:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date; expected YYYY-MM-DD") from None
+    return value
+
+
+def _dataset_name(value: str) -> str:
+    from lifecycle.workspace import check_dataset_name
+
+    return check_dataset_name(value)
+
+
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+MemorySize = Annotated[str, AfterValidator(_memory_size)]
+Frequency = Annotated[str, AfterValidator(_frequency)]
+IsoDate = Annotated[str, AfterValidator(_date)]
+DatasetName = Annotated[str, AfterValidator(_dataset_name)]

@@ -1,0 +1,401 @@
+"""Hostile and careless input files and options: each is loaded exactly, quarantined with a
+reason, or refused in one line naming what was wrong; never a traceback, never silently
+changed. Every load checks that loaded + quarantined = read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from features import contract as c
+from features.ingest import ingest_events
+from features.loading import Loaded, validate_events, validate_users
+from features.reading import read_table
+from features.validation import ContractError
+from lifecycle.cli import main
+
+HEADER = "user_id,event_time,event_type,amount\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "events.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load(source: Path | pd.DataFrame, mapping: c.ColumnMapping | None = None) -> Loaded:
+    raw = read_table(source) if isinstance(source, Path) else source
+    loaded = validate_events(raw, mapping or c.ColumnMapping(), "events", max_bad_fraction=0.9)
+    return balanced(loaded)
+
+
+def balanced(loaded: Loaded) -> Loaded:
+    report = loaded.report
+    assert report.rows_loaded + report.rows_quarantined == report.rows_read
+    assert len(loaded.frame) == report.rows_loaded
+    assert len(loaded.quarantine) == report.rows_quarantined
+    return loaded
+
+
+def reasons(loaded: Loaded) -> dict[int, str]:
+    quarantine = loaded.quarantine
+    return dict(zip(quarantine[c.SOURCE_ROW].astype(int), quarantine[c.REASON], strict=True))
+
+
+def one_line_error(result: Result, *needles: str) -> str:
+    """The CLI refused: exit code 1 or 2, no traceback, the message names what was wrong."""
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1, result.output
+    for needle in needles:
+        assert needle in error[0], error[0]
+    return error[0]
+
+
+# -- ids --------------------------------------------------------------------------------
+
+
+def test_parquet_integer_ids_with_a_null_stay_integers_in_events_and_users(
+    tmp_path: Path,
+) -> None:
+    events = pd.DataFrame(
+        {
+            "user_id": pd.array([7, 8, None, 7], dtype="Int64"),
+            "event_time": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"],
+            "event_type": "session",
+        }
+    )
+    users = pd.DataFrame({"user_id": pd.array([7, 8, None], dtype="Int64")})
+    events.to_parquet(tmp_path / "events.parquet")
+    users.to_parquet(tmp_path / "users.parquet")
+    summary = ingest_events(
+        tmp_path / "events.parquet", tmp_path / "shop", users_path=tmp_path / "users.parquet"
+    )
+    loaded = pd.read_parquet(tmp_path / "shop" / "events.parquet")
+    assert sorted(set(loaded[c.USER_ID])) == ["7", "8"]
+    assert sorted(pd.read_parquet(tmp_path / "shop" / "users.parquet")[c.USER_ID]) == ["7", "8"]
+    assert summary.tables["events"]["notes"]["users_without_profile"] == 0
+    for table, read in (("events", 4), ("users", 3)):
+        report = summary.tables[table]
+        assert report["rows_read"] == read and report["rows_quarantined"] == 1
+        assert report["reasons"] == {"missing_user_id": 1}
+
+
+def test_ids_are_the_text_of_the_source_and_non_scalar_or_long_ids_are_quarantined() -> None:
+    long_id = "x" * (c.MAX_USER_ID_CHARS + 1)
+    fitting = "y" * c.MAX_USER_ID_CHARS
+    raw = pd.DataFrame(
+        {
+            "user_id": [" sp", "sp", ["a"], {"a": 1}, long_id, fitting, 12.0, True, b"\x00"],
+            "event_time": "2024-01-01",
+            "event_type": "session",
+        }
+    )
+    loaded = load(raw)
+    assert sorted(loaded.frame[c.USER_ID]) == sorted([" sp", "sp", fitting, "12"])
+    assert reasons(loaded) == {
+        3: "invalid_user_id",
+        4: "invalid_user_id",
+        5: "user_id_too_long",
+        8: "invalid_user_id",
+        9: "invalid_user_id",
+    }
+
+
+def test_the_id_limit_is_the_apis() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from serving.schemas import UserId
+
+    accepts = TypeAdapter(UserId)
+    accepts.validate_python("y" * c.MAX_USER_ID_CHARS)
+    with pytest.raises(ValidationError):
+        accepts.validate_python("y" * (c.MAX_USER_ID_CHARS + 1))
+
+
+def test_csv_ids_keep_their_spaces_and_leading_zeros(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER + " sp,2024-01-01,session,\nsp,2024-01-01,session,\n007,2024-01-01,session,\n",
+    )
+    loaded = load(path)
+    assert sorted(loaded.frame[c.USER_ID]) == [" sp", "007", "sp"]
+    users = balanced(
+        validate_users(
+            read_table(write(tmp_path, "user_id\n sp\nsp\n", "u.csv")), c.ColumnMapping(), "u"
+        )
+    )
+    assert sorted(users.frame[c.USER_ID]) == [" sp", "sp"]  # two users, not one repeat
+
+
+# -- amounts ----------------------------------------------------------------------------
+
+AMOUNTS = ["12,5", "1.234,50", "1,2,3", "true", "1,234", "1,234.50", "12.5", "1e3", "$5", "0x10"]
+
+
+def test_amounts_with_a_possible_decimal_comma_are_ambiguous_never_guessed(tmp_path: Path) -> None:
+    body = "".join(f'u{i},2024-01-01,purchase,"{a}"\n' for i, a in enumerate(AMOUNTS))
+    loaded = load(write(tmp_path, HEADER + body))
+    assert reasons(loaded) == {
+        1: "ambiguous_amount",
+        2: "ambiguous_amount",
+        3: "invalid_amount",
+        4: "invalid_amount",
+        5: "ambiguous_amount",
+        9: "invalid_amount",
+        10: "invalid_amount",
+    }
+    amounts = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.AMOUNT], strict=True))
+    assert amounts == {"u5": 1234.5, "u6": 12.5, "u7": 1000.0}
+
+
+def test_decimal_comma_option_reads_european_amounts(tmp_path: Path) -> None:
+    body = "".join(f'u{i},2024-01-01,purchase,"{a}"\n' for i, a in enumerate(AMOUNTS[:5]))
+    loaded = load(write(tmp_path, HEADER + body), c.ColumnMapping(decimal_comma=True))
+    amounts = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.AMOUNT], strict=True))
+    assert amounts == {"u0": 12.5, "u1": 1234.5, "u4": 1.234}
+    assert reasons(loaded) == {3: "invalid_amount", 4: "invalid_amount"}
+
+
+def test_a_boolean_amount_column_is_not_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c"],
+            "event_time": "2024-01-01",
+            "event_type": "purchase",
+            "amount": [True, False, True],
+        }
+    ).to_parquet(path)
+    with pytest.raises(ContractError, match=r"column 'amount' should hold numbers.*row 1"):
+        validate_events(read_table(path), c.ColumnMapping(), str(path))
+
+
+# -- times ------------------------------------------------------------------------------
+
+
+def test_zone_words_are_applied_or_quarantined_never_taken_as_utc(tmp_path: Path) -> None:
+    stamps = {
+        "2024-01-01 10:00:00 EST": "2024-01-01 15:00",
+        "2024-01-01 10:00:00 PST": "2024-01-01 18:00",
+        "2024-01-01 10:00:00 GMT": "2024-01-01 10:00",
+        "2024-01-01 10:00:00 UTC": "2024-01-01 10:00",
+        "2024-07-01 10:00:00 Europe/Paris": "2024-07-01 08:00",
+        "2024-01-01 10:00:00 UTC+03:00": "2024-01-01 07:00",
+        "Mon, 01 Jan 2024 10:00:00 GMT": "2024-01-01 10:00",
+        "2024-01-01 10:00:00 CST": None,  # China or US Central
+        "2024-01-01 10:00:00 Mars/Olympus": None,
+    }
+    body = "".join(f'u{i},"{s}",session,\n' for i, s in enumerate(stamps))
+    loaded = load(write(tmp_path, HEADER + body))
+    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
+    for i, expected in enumerate(stamps.values()):
+        if expected is not None:
+            assert times[f"u{i}"] == pd.Timestamp(expected, tz="UTC"), i
+    assert reasons(loaded) == {8: "ambiguous_time_zone", 9: "unknown_time_zone"}
+
+
+def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
+    text = HEADER + "a,01/02/2023,session,\nb,31/12/2023,session,\nc,05/05/2023,session,\n"
+    loaded = load(write(tmp_path, text))
+    assert reasons(loaded) == {1: "ambiguous_date_order"}
+    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
+    assert times == {
+        "b": pd.Timestamp("2023-12-31", tz="UTC"),
+        "c": pd.Timestamp("2023-05-05", tz="UTC"),
+    }
+    day_first = load(write(tmp_path, text), c.ColumnMapping(date_order="dayfirst"))
+    assert day_first.frame[c.EVENT_TIME].min() == pd.Timestamp("2023-02-01", tz="UTC")
+    assert day_first.quarantine.empty
+
+
+def test_a_column_showing_both_date_orders_is_refused(tmp_path: Path) -> None:
+    text = HEADER + "a,31/12/2023,session,\nb,2023-06-01,session,\nc,12/31/2023,session,\n"
+    with pytest.raises(ContractError, match=r"mixes day-first.*row 1.*month-first.*row 3"):
+        load(write(tmp_path, text))
+
+
+def test_a_binary_time_column_is_refused_in_one_line(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    pd.DataFrame(
+        {"user_id": ["a", "b"], "event_time": [b"\xff\xfe", b"\x00\x01"], "event_type": "session"}
+    ).to_parquet(path)
+    result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "bin"])
+    one_line_error(result, "event_time", "timestamps")
+    assert not (home / "datasets" / "bin").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (["--timezone", "Mars/Olympus"], "--timezone 'Mars/Olympus'"),
+        (["--time-format", "%Q"], "--time-format '%Q'"),
+        (["--dataset", "../../escaped"], "'../../escaped'"),
+        (["--dataset", ""], "dataset name ''"),
+        (["--dataset", "a/b"], "'a/b'"),
+    ],
+)
+def test_bad_options_are_one_line_and_write_nothing(
+    home: Path, tmp_path: Path, option: list[str], named: str
+) -> None:
+    path = write(tmp_path, HEADER + "a,2024-01-01,session,\n")
+    result = CliRunner().invoke(main, ["ingest", str(path), *option])
+    one_line_error(result, named)
+    assert not home.exists() or not any((home / "datasets").glob("*"))
+    assert not (tmp_path / "escaped").exists() and not (home.parent / "escaped").exists()
+
+
+def test_other_commands_refuse_unsafe_dataset_names(home: Path) -> None:
+    for args in (["features", "build", "--dataset", ""], ["forget", "u1", "--dataset", "../x"]):
+        one_line_error(CliRunner().invoke(main, args), "dataset name")
+
+
+# -- the quarantine's own columns -------------------------------------------------------
+
+
+def test_user_columns_named_like_ours_never_collide(tmp_path: Path) -> None:
+    text = (
+        "user_id,event_time,event_type,reason,source_row,__lifecycle_source_row\n"
+        "a,2024-01-01,session,why,1,x\n"
+        "b,not a time,session,why,2,x\n"
+        "a,2024-01-01,session,why,1,x\n"  # an exact repeat of row 1
+    )
+    loaded = load(write(tmp_path, text))
+    assert reasons(loaded) == {2: "unparseable_event_time", 3: "duplicate_row"}
+    assert list(loaded.quarantine.columns[:2]) == [c.SOURCE_ROW, c.REASON]
+    assert loaded.quarantine["reason.1"].tolist() == ["why", "why"]
+    assert loaded.quarantine["source_row.1"].tolist() == ["2", "1"]
+    assert loaded.frame["__lifecycle_source_row"].tolist() == ["x"]
+
+
+def test_a_repeated_header_line_is_quarantined(tmp_path: Path) -> None:
+    text = HEADER + "a,2024-01-01,purchase,3\n" + HEADER + "b,2024-01-02,purchase,4\n"
+    loaded = load(write(tmp_path, text))
+    assert reasons(loaded) == {2: "repeated_header"}
+    assert sorted(loaded.frame[c.USER_ID]) == ["a", "b"]
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('[features]\ncutoff_frequency = "nonsense"\n', "features.cutoff_frequency"),
+        ('[features]\ncutoff_frequency = "1h"\n', "features.cutoff_frequency"),
+        ('[ingest]\nmemory_limit = "1KB"\n', "ingest.memory_limit"),
+        ("[labels]\nchurn_horizon_days = 100000000\n", "labels.churn_horizon_days"),
+        ("[features]\nwindows_days = [0, 30]\n", "features.windows_days"),
+        ('[demo]\nstart = "yesterday"\n', "demo.start"),
+        ('dataset = "../../escaped"\n', "dataset"),
+        ('[dask]\nscheduler = "nonsense"\n', "dask.scheduler"),
+        ('[training.gate_metric]\nchurnn = "auc"\n', "training.gate_metric"),
+    ],
+)
+def test_bad_settings_are_refused_at_load_naming_the_field(
+    home: Path, toml: str, named: str
+) -> None:
+    home.mkdir(parents=True)
+    (home / "lifecycle.toml").write_text(toml)
+    error = one_line_error(CliRunner().invoke(main, ["settings"]), "invalid settings")
+    assert error.startswith(f"Error: invalid settings: {named}"), error
+
+
+# -- erasure ----------------------------------------------------------------------------
+
+
+def test_forget_reports_ids_it_did_not_find_and_datasets_that_do_not_exist(
+    home: Path, tmp_path: Path
+) -> None:
+    path = write(tmp_path, HEADER + "a,2024-01-01,session,\n sp,2024-01-01,session,\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", str(path), "--dataset", "shop"]).exit_code == 0
+    result = runner.invoke(main, ["--json", "forget", "nobody-at-all", "sp"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["not_found"] == ["nobody-at-all", "sp"]  # " sp" is another user
+    assert record["total_removed"] == 0
+    result = runner.invoke(main, ["forget", "nobody-at-all"])
+    assert "forgot 0 user(s)" in result.stdout and "nobody-at-all" in result.stdout
+    assert "nobody-at-all" not in (home / "erasure_log.jsonl").read_text()
+    one_line_error(runner.invoke(main, ["forget", "a", "--dataset", "shopp"]), "'shopp'", "shop")
+    assert sorted(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID]) == [
+        " sp",
+        "a",
+    ]
+    result = runner.invoke(main, ["--json", "forget", " sp"])
+    assert json.loads(result.stdout)["not_found"] == []
+    assert pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID].tolist() == [
+        "a"
+    ]
+    counts = json.loads((home / "datasets" / "shop" / "report.json").read_text())["tables"]
+    assert counts["events"]["rows_loaded"] == 1 and counts["events"]["rows_erased"] == 1
+    assert counts["events"]["rows_read"] == 2
+
+
+def test_local_times_a_clock_change_skips_or_repeats_are_quarantined(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + "a,2024-03-31 02:30,session,\nb,2024-10-27 02:30,session,\nc,2024-03-31 03:30,session,\n"
+    )
+    loaded = load(write(tmp_path, text), c.ColumnMapping(timezone="Europe/Paris"))
+    assert reasons(loaded) == {
+        1: "nonexistent_or_repeated_local_time",
+        2: "nonexistent_or_repeated_local_time",
+    }
+    assert loaded.frame[c.EVENT_TIME].tolist() == [pd.Timestamp("2024-03-31 01:30", tz="UTC")]
+
+
+def test_parquet_decimal_and_nullable_integer_amounts_are_numbers(tmp_path: Path) -> None:
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    table = pa.table(
+        {
+            "user_id": ["a", "b", "c"],
+            "event_time": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "event_type": ["purchase", "purchase", "session"],
+            "amount": pa.array(
+                [decimal.Decimal("12.50"), decimal.Decimal("1000"), None], pa.decimal128(10, 2)
+            ),
+        }
+    )
+    pq.write_table(table, path)
+    loaded = load(path)
+    assert loaded.frame[c.AMOUNT].tolist()[:2] == [12.5, 1000.0]
+    assert loaded.quarantine.empty
+
+
+def test_partial_and_bare_times_never_take_fields_from_today(tmp_path: Path) -> None:
+    text = HEADER + "a,January 2024,session,\nb,2024-06,session,\nc,10:00,session,\nd,5,session,\n"
+    loaded = load(write(tmp_path, text))
+    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
+    assert times == {
+        "a": pd.Timestamp("2024-01-01", tz="UTC"),
+        "b": pd.Timestamp("2024-06-01", tz="UTC"),
+    }
+    assert reasons(loaded) == {3: "unparseable_event_time", 4: "unparseable_event_time"}
+
+
+def test_unsigned_parquet_ids_beyond_int64_with_a_null_stay_exact(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    ids = pa.array([2**64 - 1, None, 5], pa.uint64())
+    pq.write_table(
+        pa.table({"user_id": ids, "event_time": ["2024-01-01"] * 3, "event_type": ["session"] * 3}),
+        path,
+    )
+    loaded = load(path)
+    assert sorted(loaded.frame[c.USER_ID]) == ["18446744073709551615", "5"]
+    assert reasons(loaded) == {2: "missing_user_id"}
