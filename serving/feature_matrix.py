@@ -190,7 +190,9 @@ class FeatureMatrix:
             self.user_ids[rows],
             self.values[rows],
             self.present,
-            {name: column[rows] for name, column in self.raw.items()},
+            self.raw.take(rows)
+            if isinstance(self.raw, _FrameColumns)
+            else {name: column[rows] for name, column in self.raw.items()},
             None if self.as_of_us is None else self.as_of_us[rows],
         )
 
@@ -272,7 +274,5 @@ class _FrameColumns(dict):
             self[name] = self.frame[name].to_numpy()
         return self[name]
 
-    def items(self) -> Any:  # take() subsets every column: all of them, then
-        for name in self.frame.columns:
-            self.get(name)
-        return super().items()
+    def take(self, rows: np.ndarray) -> _FrameColumns:
+        return _FrameColumns(self.frame.iloc[rows])
