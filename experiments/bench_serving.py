@@ -1,4 +1,4 @@
-"""Scoring latency and throughput: in-process floor vs bare ASGI vs the BentoML service.
+"""Scoring latency and throughput: in process against its floor, over HTTP against a plain route.
 
     LIFECYCLE_HOME=/tmp/lc_small .venv/bin/python experiments/bench_serving.py [--quick]
     LIFECYCLE_HOME=/tmp/lc_small .venv/bin/python experiments/bench_serving.py --seconds 5 \
@@ -7,13 +7,18 @@
 Needs a trained workspace (demo-data, features build/apply/materialize, train all). In
 one run it measures, at 1 and 100 users per request:
 
-- floor: Feast online lookup + the three models in this process, no HTTP;
+- scorer: ``Scorer.score`` (online lookup + the champions + reasons) in this process;
 - bare ASGI: the same ``Scorer.score`` behind a plain Starlette route on uvicorn;
 - bentoml: ``bentoml serve serving.service:LifecycleScoring``;
+- plain route: a Starlette route answering a fixed, already-encoded answer: the HTTP floor;
 
 with a closed-loop aiohttp load generator (``--connections`` concurrent, for ``--seconds``)
 on 127.0.0.1, plus the time from ``bentoml serve`` to its first answer. The load generator
 shares the machine's cores with the server, as it would with a co-located caller.
+
+Before all that, the in-process cases of issue 17 against the floor measured in the same
+run (``bench_serving_inprocess``): 1 user with reasons computed, without reasons, 100
+users with reasons precomputed by ``score-all``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from typing import Any
 from serving.launch import bentoml_command
 
 REPO = Path(__file__).resolve().parents[1]
+SCORER, BARE, BENTOML, PLAIN = (
+    "scorer (in process)",
+    "bare ASGI (uvicorn)",
+    "bentoml",
+    "plain route (uvicorn)",
+)
 
 
 def free_port() -> int:
@@ -79,8 +90,8 @@ def user_sample(home: Path, count: int = 2000) -> list[str]:
     return ids[:count]
 
 
-def floor(home: Path, ids: list[str], users: int, seconds: float) -> dict[str, Any]:
-    """Feast lookup + models in this process, one call at a time."""
+def in_process(home: Path, ids: list[str], users: int, seconds: float) -> dict[str, Any]:
+    """Feast lookup + models + reasons in this process, one call at a time."""
     from lifecycle.settings import load_settings
     from serving.scorer import Scorer
 
@@ -98,7 +109,7 @@ def floor(home: Path, ids: list[str], users: int, seconds: float) -> dict[str, A
         latencies.append(time.perf_counter() - t0)
     scorer.close()
     return {
-        **summary("floor (in process)", users, latencies, time.perf_counter() - started),
+        **summary(SCORER, users, latencies, time.perf_counter() - started),
         "connections": 1,
     }
 
@@ -254,6 +265,31 @@ def baseline_app() -> Any:
     return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/readyz", ready)])
 
 
+def plain_app(home: Path) -> Any:
+    """The HTTP floor: one route answering a fixed /score answer, encoded once."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from lifecycle.settings import load_settings
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=home))
+    scorer.load()
+    body = scorer.score(user_sample(home, 1)).model_dump_json().encode()
+    scorer.close()
+
+    async def score(request: Request) -> Response:
+        await request.body()
+        return Response(body, media_type="application/json")
+
+    async def ready(_: Request) -> Response:
+        return JSONResponse({"ready": True})
+
+    return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/readyz", ready)])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -267,14 +303,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.baseline_server:
+    if args.baseline_server or args.plain_server:
         import uvicorn
 
         uvicorn.run(
-            baseline_app(),
+            baseline_app()
+            if args.baseline_server
+            else plain_app(Path(os.environ["LIFECYCLE_HOME"])),
             host="127.0.0.1",
-            port=args.baseline_server,
+            port=args.baseline_server or args.plain_server,
             log_level="warning",
             access_log=False,
         )
@@ -288,12 +327,27 @@ def main(argv: list[str] | None = None) -> None:
     from docblocks import machine
 
     meta = machine()
+    from bench_serving_inprocess import lines, measure
+
+    cases = measure(home, args.seconds)
+    print("\n".join(lines(cases)))
     rows: list[dict[str, Any]] = []
     for users in (1, 100):
-        rows.append(floor(home, ids, users, args.seconds))
+        rows.append(in_process(home, ids, users, args.seconds))
+    port = free_port()
+    plain, _ = over_http(
+        PLAIN,
+        [sys.executable, __file__, "--plain-server", str(port)],
+        port,
+        env,
+        ids,
+        args,
+        "/readyz",
+    )
+    rows += plain
     port = free_port()
     bare, bare_start = over_http(
-        "bare ASGI (uvicorn)",
+        BARE,
         [sys.executable, __file__, "--baseline-server", str(port)],
         port,
         env,
@@ -304,10 +358,10 @@ def main(argv: list[str] | None = None) -> None:
     rows += bare
     port = free_port()
     command = bentoml_command("127.0.0.1", port)
-    bento, bento_start = over_http("bentoml", command, port, env, ids, args, "/readyz")
+    bento, bento_start = over_http(BENTOML, command, port, env, ids, args, "/readyz")
     rows += bento
 
-    report(rows, {"bare ASGI (uvicorn)": bare_start, "bentoml": bento_start}, args)
+    report(rows, {BARE: bare_start, BENTOML: bento_start}, args)
     if args.doc:
         from docblocks import record
 
@@ -318,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
             "connections": args.connections,
             "workers": args.workers,
             "users_scored": len(ids),
+            "in_process": cases,
             "rows": rows,
             "start_to_first_answer_s": {"bare": bare_start, "bentoml": bento_start},
         }
@@ -335,23 +390,28 @@ def main(argv: list[str] | None = None) -> None:
 
 
 DOC_TARGETS = {
-    "floor (in process)": "in-process floor (Feast lookup + 3 models + reasons)",
-    "bare ASGI (uvicorn)": "bare ASGI (uvicorn) doing the same",
-    "bentoml": "BentoML service",
+    SCORER: "in-process scorer (the same requests, no HTTP)",
+    BARE: "bare ASGI (uvicorn) doing the same",
+    BENTOML: "BentoML service",
+    PLAIN: "plain Starlette route, fixed answer (the HTTP floor)",
 }
 
 
 def render_doc(name: str, document: dict[str, Any]) -> str:
-    """The doc's table (every target, size and concurrency) and the ratios the aims are about."""
+    """The in-process cases against their floor, then the HTTP table (every target, size
+    and concurrency) and the ratios the aims are about."""
+    from bench_serving_inprocess import lines as in_process_lines
     from docblocks import measured_on
 
     rows, n = document["rows"], document["connections"]
     by = {(r["target"], r["users_per_request"], r["connections"]): r for r in rows}
     lines = [
         f"{measured_on(document['machine'])}; {document['seconds']:.0f} s per row, "
-        f"{document['workers']} BentoML worker(s):",
+        f"{document['workers']} BentoML worker(s).",
         "",
-        "| target | users/request | connections | req/s | p50 ms | p99 ms | errors |",
+        *in_process_lines(document["in_process"]),
+        "",
+        "| over HTTP | users/request | connections | req/s | p50 ms | p99 ms | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -362,15 +422,15 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
         )
     lines.append("")
     for users in (1, 100):
-        floor_row = by[("floor (in process)", users, 1)]
-        bento_one, bento_n = by[("bentoml", users, 1)], by[("bentoml", users, n)]
-        bare_n = by[("bare ASGI (uvicorn)", users, n)]
+        scorer_row = by[(SCORER, users, 1)]
+        bento_one, bento_n = by[(BENTOML, users, 1)], by[(BENTOML, users, n)]
+        bare_n, plain_one = by[(BARE, users, n)], by[(PLAIN, users, 1)]
         lines.append(
-            f"- {users} user(s) per request: BentoML's p99 at 1 connection is "
-            f"{bento_one['p99_ms'] / floor_row['p99_ms']:.1f}x the in-process floor's (aim: within "
-            f"3x); its throughput at {n} connections is "
-            f"{bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x the bare-ASGI baseline's (aim: at "
-            "least 0.3x)."
+            f"- {users} user(s) per request: BentoML's p50 at 1 connection is "
+            f"{bento_one['p50_ms']:.1f} ms, {bento_one['p50_ms'] / plain_one['p50_ms']:.1f}x the "
+            f"plain route's and {bento_one['p50_ms'] / scorer_row['p50_ms']:.1f}x the in-process "
+            f"scorer's; at {n} connections {bento_n['req_per_s']:.0f} req/s, "
+            f"{bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x the bare-ASGI baseline's."
         )
     start = document["start_to_first_answer_s"]
     lines.append(
@@ -395,14 +455,14 @@ def report(rows: list[dict[str, Any]], startup: dict[str, float], args: argparse
     print()
     n = args.connections
     for users in (1, 100):
-        floor_row = by.get(("floor (in process)", users, 1))
-        bento_one, bento_n = by.get(("bentoml", users, 1)), by.get(("bentoml", users, n))
-        bare_n = by.get(("bare ASGI (uvicorn)", users, n))
-        if floor_row and bento_one and bento_n and bare_n:
+        plain_one = by.get((PLAIN, users, 1))
+        bento_one, bento_n = by.get((BENTOML, users, 1)), by.get((BENTOML, users, n))
+        bare_n = by.get((BARE, users, n))
+        if plain_one and bento_one and bento_n and bare_n:
             print(
-                f"{users} user(s)/request: bentoml p99 at 1 connection = "
-                f"{bento_one['p99_ms'] / floor_row['p99_ms']:.1f}x the floor's p99 (aim <= 3x); "
-                f"throughput at {n} connections = {bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x bare ASGI (aim >= 0.3x)"
+                f"{users} user(s)/request: bentoml p50 at 1 connection = "
+                f"{bento_one['p50_ms'] / plain_one['p50_ms']:.1f}x the plain route's; "
+                f"throughput at {n} connections = {bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x bare ASGI"
             )
     for name, seconds in startup.items():
         print(f"start to first /score answer, {name}: {seconds:.1f} s")

@@ -19,7 +19,7 @@ training and scoring cannot disagree on who is in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -76,15 +76,22 @@ class LabelSpec:
     def eligible(self, features: pd.DataFrame) -> np.ndarray:
         """Which feature rows (users known at their as_of) the label is defined for: the one
         definition of the task's population, for training and scoring alike."""
+        return self.eligible_columns(
+            lambda name: features[name].astype(float).to_numpy(), len(features)
+        )
+
+    def eligible_columns(self, column: Callable[[str], np.ndarray], rows: int) -> np.ndarray:
+        """:meth:`eligible` of ``rows`` users whose float feature columns ``column(name)``
+        returns (NaN for missing): the online scoring path has no frame."""
         population = tasks.get(self.task).population
         if population == "recently_active" and self.lookback_days is not None:
             # active in (as_of - lookback, as_of]: the last activity is less than lookback ago
-            recency = features["recency_days"].astype(float).fillna(np.inf).to_numpy()
-            return recency < self.lookback_days
+            recency = column("recency_days")
+            return np.where(np.isnan(recency), np.inf, recency) < self.lookback_days
         if population == "before_target":
-            orders = features["orders_total"].astype(float).fillna(0).to_numpy()
-            return orders == self.orders_before_target
-        return np.ones(len(features), dtype=bool)
+            orders = column("orders_total")
+            return np.where(np.isnan(orders), 0.0, orders) == self.orders_before_target
+        return np.ones(rows, dtype=bool)
 
     @property
     def everyone(self) -> bool:

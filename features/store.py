@@ -452,6 +452,31 @@ def online_features(store: FeatureStore, user_ids: list[str], service_name: str)
     return Online(frame=frame, found=found)
 
 
+def online_rows(
+    store: FeatureStore, user_ids: list[str], service_name: str
+) -> tuple[Any, list[tuple[Any, ...]]] | None:
+    """The raw online rows of users, one per id in order, and the ``ReadPlan`` that says
+    where each feature and event time sits in them; None when the online store is not
+    our row store (then :func:`online_features` answers). The scoring hot path builds its
+    numpy matrix from these, with no frame in between."""
+    import sqlite3
+
+    from features.online_store import entity_keys
+
+    online = _row_store(store)
+    if online is None:
+        return None
+    plan = _read_plan(store, service_name)
+    keys = entity_keys(plan.text_names[0], user_ids, store.config.entity_key_serialization_version)
+    try:
+        return plan, online.read_rows(store.config, plan.reads, keys)
+    except sqlite3.OperationalError as error:  # e.g. the online db was deleted or never filled
+        raise FeatureStoreError(
+            f"the online store {store.config.online_store.path} cannot answer ({error}): "
+            "run `lifecycle features materialize`"
+        ) from None
+
+
 def _read_plan(store: FeatureStore, service_name: str) -> Any:
     """The service's views and features as an online-store read, resolved once per store."""
     from features.online_store import ReadPlan

@@ -550,18 +550,27 @@ def rfm_from_features(features: pd.DataFrame, unit_days: float = 7.0) -> pd.Data
     Repeat purchases are ``orders_total - 1`` (orders, not calendar days as in
     :func:`rfm_summary`), so a model fitted and applied on feature rows agrees with itself.
     """
-    orders = features["orders_total"].astype(float).to_numpy()
-    first = features["first_purchase_age_days"].astype(float).to_numpy()
-    last = features["purchase_recency_days"].astype(float).to_numpy()
-    customer = (orders >= 1) & np.isfinite(first) & np.isfinite(last)
-    nan = np.full(len(features), np.nan)
+    frequency, recency, age = rfm_of_columns(
+        lambda name: features[name].astype(float).to_numpy(), unit_days
+    )
     return pd.DataFrame(
-        {
-            "frequency": np.where(customer, orders - 1, nan),
-            "recency": np.where(customer, np.maximum(first - last, 0.0) / unit_days, nan),
-            "T": np.where(customer, np.maximum(first, 0.0) / unit_days, nan),
-        },
-        index=features.index,
+        {"frequency": frequency, "recency": recency, "T": age}, index=features.index
+    )
+
+
+def rfm_of_columns(
+    column: Callable[[str], np.ndarray], unit_days: float = 7.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`rfm_from_features` (frequency, recency, T) from float feature columns."""
+    orders = column("orders_total")
+    first = column("first_purchase_age_days")
+    last = column("purchase_recency_days")
+    customer = (orders >= 1) & np.isfinite(first) & np.isfinite(last)
+    nan = np.full(len(orders), np.nan)
+    return (
+        np.where(customer, orders - 1, nan),
+        np.where(customer, np.maximum(first - last, 0.0) / unit_days, nan),
+        np.where(customer, np.maximum(first, 0.0) / unit_days, nan),
     )
 
 
@@ -570,19 +579,27 @@ def purchase_outlook(
 ) -> pd.DataFrame:
     """``p_alive`` and ``expected_purchases`` in the horizon per feature row, from fitted
     BG/NBD parameters; NaN for users without a purchase (not customers in BG/NBD terms)."""
-    model = BGNBD(*(float(params[k]) for k in ("r", "alpha", "a", "b")))
-    rfm = rfm_from_features(features)
-    customer = rfm["frequency"].notna().to_numpy()
-    out = pd.DataFrame(
-        {"p_alive": np.nan, "expected_purchases": np.nan}, index=features.index, dtype=float
+    p_alive, expected = outlook_of_columns(
+        params, lambda name: features[name].astype(float).to_numpy(), horizon_days
     )
+    return pd.DataFrame(
+        {"p_alive": p_alive, "expected_purchases": expected}, index=features.index, dtype=float
+    )
+
+
+def outlook_of_columns(
+    params: dict[str, float], column: Callable[[str], np.ndarray], horizon_days: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`purchase_outlook` (p_alive, expected purchases) from float feature columns."""
+    model = BGNBD(*(float(params[k]) for k in ("r", "alpha", "a", "b")))
+    frequency, recency, age = rfm_of_columns(column)
+    customer = ~np.isnan(frequency)
+    p_alive, expected = np.full(len(frequency), np.nan), np.full(len(frequency), np.nan)
     if customer.any():
-        x, t_x, t_obs = (rfm[k].to_numpy()[customer] for k in ("frequency", "recency", "T"))
-        out.loc[customer, "p_alive"] = model.probability_alive(x, t_x, t_obs)
-        out.loc[customer, "expected_purchases"] = model.expected_purchases(
-            horizon_days / 7.0, x, t_x, t_obs
-        )
-    return out
+        x, t_x, t_obs = frequency[customer], recency[customer], age[customer]
+        p_alive[customer] = model.probability_alive(x, t_x, t_obs)
+        expected[customer] = model.expected_purchases(horizon_days / 7.0, x, t_x, t_obs)
+    return p_alive, expected
 
 
 def fit_purchase_process(features: pd.DataFrame) -> dict[str, float] | None:

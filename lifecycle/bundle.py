@@ -108,11 +108,10 @@ class ModelBundle:
         """``lightgbm``, or the baseline rule served in its place (``lifecycle.rules``)."""
         return self.booster.kind if isinstance(self.booster, RuleModel) else "lightgbm"
 
-    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The model's input matrix: its columns in its order, categories as training codes.
-
-        A missing feature column is an error naming it; unknown categories become null.
-        """
+    def encode(self, features: pd.DataFrame) -> np.ndarray:
+        """The model's input matrix as one float array: its columns in its order, categories
+        as training codes. A missing feature column is an error naming it; unknown
+        categories become null."""
         missing = [name for name in self.feature_names if name not in features.columns]
         if missing:
             raise KeyError(f"features missing for the {self.task} model: {', '.join(missing)}")
@@ -120,84 +119,83 @@ class ModelBundle:
         # ~5 ms per model for a single row, more than the trees (the online-serving path).
         out = np.empty((len(features), len(self.feature_names)), dtype="float64")
         numeric = [j for j, name in enumerate(self.feature_names) if name not in self.categories]
-        try:  # all numbers or None: one conversion (None becomes NaN)
-            out[:, numeric] = features[[self.feature_names[j] for j in numeric]].to_numpy(
-                dtype="float64"
-            )
-        except (
-            TypeError,
-            ValueError,
-        ):  # strings or pd.NA somewhere: column by column, bad values null
-            for j in numeric:
-                values = features[self.feature_names[j]]
-                out[:, j] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+        out[:, numeric] = numeric_block(features, [self.feature_names[j] for j in numeric])
         for j, name in enumerate(self.feature_names):
             if name in self.categories:
-                codes = pd.Index(self.categories[name]).get_indexer(features[name].astype("string"))
-                out[:, j] = np.where(codes < 0, np.nan, codes)
-        return pd.DataFrame(out, columns=self.feature_names, index=features.index)
+                out[:, j] = category_codes(self.categories[name], features[name])
+        return out
 
-    def raw_score(self, matrix: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(
-            matrix.to_numpy(dtype="float64"), num_threads=_threads(len(matrix))
-        )
+    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`encode` as a frame with the model's column names."""
+        return pd.DataFrame(self.encode(features), columns=self.feature_names, index=features.index)
 
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
+    # -- numpy entry points: ``X`` is the model's input matrix (rows x feature_names) -------
+    # Online requests and batch frames both score through these; the DataFrame methods
+    # below only encode their frame first.
+
+    @staticmethod
+    def _predict_raw(booster: Any, X: np.ndarray) -> np.ndarray:
+        """The one place a booster predicts on a numpy matrix (compiled trees plug in here)."""
+        return booster.predict(X, num_threads=_threads(len(X)))
+
+    def raw_score_matrix(self, X: np.ndarray) -> np.ndarray:
+        return self._predict_raw(self.booster, X)
+
+    def predict_matrix(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probability (churn, conversion) or expected value (LTV)."""
-        matrix = self.matrix(features)
         if not self.is_probability:
-            return self._value(matrix, self._purchase(matrix))
-        raw = self.raw_score(matrix)
+            return self._value(X, self._purchase(X))
+        raw = self.raw_score_matrix(X)
         return self.calibrator(raw) if self.calibrator is not None else raw
 
-    def purchase_probability(self, matrix: pd.DataFrame) -> np.ndarray:
+    def purchase_matrix(self, X: np.ndarray) -> np.ndarray:
         """LTV two-part model: the calibrated probability of any value in the horizon."""
-        values = matrix.to_numpy(dtype="float64")
-        raw = self.purchase_booster.predict(values, num_threads=_threads(len(values)))
+        raw = self._predict_raw(self.purchase_booster, X)
         return self.calibrator(raw) if self.calibrator is not None else raw
 
-    def predict_interval(self, features: pd.DataFrame) -> pd.DataFrame:
-        """P10/P50/P90 that never cross: of the two-part mixture (a mass of 1 - P(purchase)
-        at 0, the value-given-a-purchase quantiles above it), or the plain quantile models."""
-        matrix = self.matrix(features)
-        interval = self._interval(matrix, self._purchase(matrix))
-        return pd.DataFrame(interval, columns=["p10", "p50", "p90"], index=features.index)
+    def interval_matrix(self, X: np.ndarray) -> np.ndarray:
+        """P10/P50/P90 (rows x 3) that never cross (see :meth:`predict_interval`)."""
+        return self._interval(X, self._purchase(X))
 
-    def value_outlook(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The value, its P10/P50/P90 and P(any value) (``VALUE_OUTLOOK``) from one input matrix
-        and one pass of the purchase part (what scoring asks for on every request); NaN where
-        the model has no such part (a baseline rule served for a value has no interval)."""
-        matrix = self.matrix(features)
-        purchase = self._purchase(matrix)
-        nan = np.full(len(matrix), np.nan)
+    def value_outlook_matrix(self, X: np.ndarray) -> np.ndarray:
+        """Rows x ``VALUE_OUTLOOK``: the value, P10/P50/P90 and P(any value) from one pass of
+        the purchase part; NaN where the model has no such part."""
+        purchase = self._purchase(X)
+        nan = np.full(len(X), np.nan)
         interval = (
-            self._interval(matrix, purchase)
+            self._interval(X, purchase)
             if self.quantile_boosters
             else np.column_stack([nan, nan, nan])
         )
-        columns = [
-            self._value(matrix, purchase),
-            *interval.T,
-            nan if purchase is None else purchase,
-        ]
-        return pd.DataFrame(dict(zip(VALUE_OUTLOOK, columns, strict=True)), index=features.index)
+        return np.column_stack(
+            [self._value(X, purchase), interval, nan if purchase is None else purchase]
+        )
 
-    def _purchase(self, matrix: pd.DataFrame) -> np.ndarray | None:
-        return self.purchase_probability(matrix) if self.purchase_booster is not None else None
+    def outputs_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``score`` per row, plus ``p10``/``p50``/``p90`` when the model has quantiles."""
+        out = {"score": self.predict_matrix(X)}
+        if self.quantile_boosters:
+            out.update(zip(("p10", "p50", "p90"), self.interval_matrix(X).T, strict=True))
+        return out
 
-    def _value(self, matrix: pd.DataFrame, purchase: np.ndarray | None) -> np.ndarray:
-        value = np.maximum(self.raw_score(matrix), 0.0)
+    def contributions_matrix(self, X: np.ndarray) -> np.ndarray:
+        """Per-row feature contributions to the raw score (LightGBM's SHAP values), rows x
+        features (the bias column dropped)."""
+        values = self.booster.predict(X, pred_contrib=True, num_threads=_threads(len(X)))
+        return values[:, :-1]
+
+    def _purchase(self, X: np.ndarray) -> np.ndarray | None:
+        return self.purchase_matrix(X) if self.purchase_booster is not None else None
+
+    def _value(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
+        value = np.maximum(self.raw_score_matrix(X), 0.0)
         return value if purchase is None else purchase * value
 
-    def _interval(self, matrix: pd.DataFrame, purchase: np.ndarray | None) -> np.ndarray:
+    def _interval(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
         if not self.quantile_boosters:
             raise ValueError(f"the {self.task} model has no quantile models")
-        values = matrix.to_numpy(dtype="float64")
-        threads = _threads(len(values))
         levels = sorted(self.quantile_boosters)
-        stacked = np.column_stack(
-            [self.quantile_boosters[q].predict(values, num_threads=threads) for q in levels]
-        )
+        stacked = np.column_stack([self._predict_raw(self.quantile_boosters[q], X) for q in levels])
         if self.quantile_scale == "log1p":
             stacked = np.expm1(stacked)
         stacked = np.sort(np.maximum(stacked, 0.0), axis=1)
@@ -205,19 +203,41 @@ class ModelBundle:
             return stacked[:, [levels.index(q) for q in QUANTILES]]
         return mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
 
+    # -- the DataFrame API: encode, then the numpy entry points ----------------------------
+
+    def raw_score(self, matrix: pd.DataFrame) -> np.ndarray:
+        return self.raw_score_matrix(matrix.to_numpy(dtype="float64"))
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability (churn, conversion) or expected value (LTV)."""
+        return self.predict_matrix(self.encode(features))
+
+    def purchase_probability(self, matrix: pd.DataFrame) -> np.ndarray:
+        """LTV two-part model: the calibrated probability of any value in the horizon."""
+        return self.purchase_matrix(matrix.to_numpy(dtype="float64"))
+
+    def predict_interval(self, features: pd.DataFrame) -> pd.DataFrame:
+        """P10/P50/P90 that never cross: of the two-part mixture (a mass of 1 - P(purchase)
+        at 0, the value-given-a-purchase quantiles above it), or the plain quantile models."""
+        interval = self.interval_matrix(self.encode(features))
+        return pd.DataFrame(interval, columns=["p10", "p50", "p90"], index=features.index)
+
+    def value_outlook(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The value, its P10/P50/P90 and P(any value) (``VALUE_OUTLOOK``) from one input matrix
+        and one pass of the purchase part (what scoring asks for on every request); NaN where
+        the model has no such part (a baseline rule served for a value has no interval)."""
+        outlook = self.value_outlook_matrix(self.encode(features))
+        return pd.DataFrame(outlook, columns=list(VALUE_OUTLOOK), index=features.index)
+
     def outputs(self, features: pd.DataFrame) -> pd.DataFrame:
         """What the MLflow pyfunc returns: ``score`` per row (calibrated probability or expected
         value), plus ``p10``/``p50``/``p90`` when the model has quantiles."""
-        out = pd.DataFrame({"score": self.predict(features)}, index=features.index)
-        if self.quantile_boosters:
-            out = out.join(self.predict_interval(features))
-        return out
+        return pd.DataFrame(self.outputs_matrix(self.encode(features)), index=features.index)
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-row feature contributions to the raw score (LightGBM's SHAP values)."""
-        matrix = self.matrix(features).to_numpy(dtype="float64")
-        values = self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(len(matrix)))
-        return pd.DataFrame(values[:, :-1], columns=self.feature_names, index=features.index)
+        values = self.contributions_matrix(self.encode(features))
+        return pd.DataFrame(values, columns=self.feature_names, index=features.index)
 
     # -- persistence ------------------------------------------------------------------
 
@@ -281,6 +301,26 @@ class ModelBundle:
             quantile_scale=meta.get("quantile_scale", "value"),
             prediction=meta.get("prediction"),
         )
+
+
+def numeric_block(features: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """Numeric feature columns as one float64 array (None and pd.NA become NaN; text that is
+    not a number becomes NaN)."""
+    try:  # all numbers or None: one conversion (None becomes NaN)
+        return features[names].to_numpy(dtype="float64")
+    except (TypeError, ValueError):  # strings or pd.NA somewhere: column by column, bad values null
+        return np.column_stack(
+            [
+                pd.to_numeric(features[name], errors="coerce").astype("float64").to_numpy()
+                for name in names
+            ]
+        ).reshape(len(features), len(names))
+
+
+def category_codes(categories: list[str], values: Any) -> np.ndarray:
+    """Training codes of categorical values (a Series or array); unknown or missing is NaN."""
+    codes = pd.Index(categories).get_indexer(pd.Series(values).astype("string"))
+    return np.where(codes < 0, np.nan, codes)
 
 
 def mixture_quantiles(

@@ -71,7 +71,10 @@ class UpliftBundle:
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """The uplift of each row: the outcome with the campaign minus without it."""
-        matrix = self.matrix(features)
+        return self.predict_matrix(self.matrix(features))
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """:meth:`predict` of an encoded input matrix (:meth:`matrix`'s columns)."""
         raw = {
             role: self.boosters[role].predict(matrix) for role in PREDICTION_BOOSTERS[self.learner]
         }

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
 KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
 CHUNK_ROWS = 200_000  # users scored at once: bounds memory on millions of users
-REASONS_TOP = 5_000  # per ranking, the top users that get churn reasons (TreeSHAP is costly)
+# score_users' default: per ranking, the top users that get churn reasons (TreeSHAP is costly);
+# score_all explains every eligible user, for the scoring service to reuse.
+REASONS_TOP = 5_000
 
 # Feature -> scores-table column an operator reads (the list's row fields).
 CONTEXT_COLUMNS = {
@@ -381,7 +383,7 @@ def score_all(
     dataset: str | None = None,
     champions: Champions | None = None,
     write: bool = True,
-    reasons_top: int | None = REASONS_TOP,
+    reasons_top: int | None = None,
     allow_partial: bool = False,
     progress: Callable[[str], None] | None = None,
     ledger: bool = True,
@@ -390,6 +392,10 @@ def score_all(
 
     A written table is also appended to the prediction ledger (``serving.ledger``), unless
     ``ledger`` is false.
+
+    Churn reasons go to every eligible user by default (``reasons_top`` None): the scoring
+    service serves them from the table instead of computing them per request
+    (``serving.known_reasons``); a number limits them to the top of each ranking.
 
     Refuses when a task has no loadable champion, unless ``allow_partial``: a table without
     churn scores must not silently replace a complete ``latest``.

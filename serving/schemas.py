@@ -26,6 +26,12 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Churn reasons of a /score answer: auto serves those `score-all` precomputed while they are
+# fresh (same churn model version and as-of date) and computes the others; fresh computes
+# all; none leaves them out (the fastest answer).
+ReasonsMode = Literal["auto", "fresh", "none"]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -35,6 +35,7 @@ from serving.schemas import (
     PromoteResponse,
     RankBy,
     Reason,
+    ReasonsMode,
     ReloadResponse,
     ScoreResponse,
     Task,
@@ -42,11 +43,11 @@ from serving.schemas import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
     from pydantic import ValidationError
 
     from lifecycle.settings import Settings
     from serving.batch import ScoresTable
+    from serving.feature_matrix import FeatureMatrix, Layout
     from serving.lists import ListError
     from serving.scoring import Champions
 
@@ -62,6 +63,7 @@ class Loaded:
     aliases: dict[str, dict[str, str]]  # task -> alias -> version
     cold_start: dict[str, Any]  # the scored cold-start row (all available tasks)
     fetch: dict[str, str]  # feature service -> the service whose lookup also answers it
+    layout: Layout  # the columns of every request's feature matrix, fixed at load
     uplift: Any = None  # serving.uplift.UpliftChampion, when the dataset has one
     realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
@@ -80,6 +82,9 @@ class Scorer:
         self._promote_lock = threading.Lock()
         self._cache = Path(tempfile.mkdtemp(prefix="lifecycle-serving-"))
         self._scores: tuple[float, Any] | None = None  # (mtime, frame) of the batch scores
+        from serving.known_reasons import ReasonsCache
+
+        self._reasons = ReasonsCache(settings.workspace.latest_scores)
 
     # loading
 
@@ -101,6 +106,8 @@ class Scorer:
         import pandas as pd
 
         from features import contract as c
+        from serving.feature_matrix import layout_of
+        from serving.hotpath import fetch_plan
         from serving.scoring import cold_start_features, load_champions, score_frame
 
         champions = load_champions(self.settings, self.dataset, cache=self._cache)
@@ -117,7 +124,7 @@ class Scorer:
             ):
                 features[column] = features.get(column, pd.Series([None])).astype("float64")
             features.insert(0, c.USER_ID, ["<new user>"])
-            cold = score_frame(champions, features).iloc[0].to_dict()
+            cold = {k: _clean(v) for k, v in score_frame(champions, features).iloc[0].items()}
         from lifecycle.outcomes import latest_outcomes
         from serving.campaign_reports import saved_reports
         from serving.monitor import last_result
@@ -127,13 +134,15 @@ class Scorer:
         gauges.publish_realized(realized, champions.versions)
         gauges.publish_drift(last_result(self.settings, self.dataset))
         gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
+        uplift = uplift_champion_or_none(self.settings, self.dataset, self._cache)
         return Loaded(
             champions=champions,
             store=store,
             aliases=self._aliases(),
             cold_start=cold,
             fetch=fetch_plan(store, champions.services),
-            uplift=uplift_champion_or_none(self.settings, self.dataset, self._cache),
+            layout=layout_of(champions.bundles, uplift.bundle if uplift is not None else None),
+            uplift=uplift,
             realized=realized,
             campaigns=campaigns,
         )
@@ -232,11 +241,16 @@ class Scorer:
     def check_tasks(self, tasks: list[Task] | None) -> list[str]:
         return list(dict.fromkeys(tasks)) if tasks else list(task_names())
 
-    def score(self, user_ids: list[str], tasks: list[Task] | None = None) -> ScoreResponse:
-        """Online features for each distinct feature service, merged on user id, then the models."""
-        from features import contract as c
-        from features.store import any_service, online_features
-
+    def score(
+        self,
+        user_ids: list[str],
+        tasks: list[Task] | None = None,
+        reasons: ReasonsMode = "auto",
+    ) -> ScoreResponse:
+        """Online features of the users (one lookup per distinct feature service) as one
+        matrix, then the models. ``reasons``: ``auto`` serves the ones ``score-all``
+        precomputed while fresh and computes the rest, ``fresh`` computes them all,
+        ``none`` leaves them out."""
         limit = self.settings.serving.max_users_per_request
         if len(user_ids) > limit:
             raise field_errors(
@@ -248,28 +262,14 @@ class Scorer:
                     )
                 ],
             )
+        from serving.hotpath import online_matrix
+
         state = self.ready()
         wanted = self.check_tasks(tasks)
         champions = _subset(state.champions, wanted)
         distinct = list(dict.fromkeys(user_ids))
-        frame: pd.DataFrame | None = None
-        found = None
-        services = sorted({state.fetch[s] for s in champions.services})
-        for service_name in services or [any_service(state.store)]:
-            online = online_features(state.store, distinct, service_name)
-            if frame is None:
-                frame, found = online.frame, online.found.to_numpy()
-            else:
-                extra = [col for col in online.frame.columns if col not in frame.columns]
-                frame = frame.merge(
-                    online.frame[[c.USER_ID, *extra]],
-                    on=c.USER_ID,
-                    how="left",
-                    validate="one_to_one",
-                )
-                found = found | online.found.to_numpy()
-        assert frame is not None and found is not None
-        rows = self._score_known(state, champions, frame[found])
+        matrix = online_matrix(state.store, state.layout, state.fetch, champions, distinct)
+        rows = self._score_known(state, champions, matrix, reasons)
         return self._response(state, champions, wanted, user_ids, rows, "scored")
 
     def score_features(
@@ -279,6 +279,7 @@ class Scorer:
         import pandas as pd
 
         from features import contract as c
+        from serving.feature_matrix import FeatureMatrix
 
         limit = self.settings.serving.max_users_per_request
         if len(users) > limit:
@@ -336,28 +337,37 @@ class Scorer:
         for name in columns:
             if name in numeric:
                 frame[name] = frame[name].astype("float64")
-        frame = frame.drop_duplicates(c.USER_ID, keep="last")
-        rows = self._score_known(state, champions, frame)
+        frame = frame.drop_duplicates(c.USER_ID, keep="last").reset_index(drop=True)
+        matrix = FeatureMatrix.from_frame(state.layout, frame)
+        rows = self._score_known(state, champions, matrix, "fresh")
         return self._response(
             state, champions, wanted, [r.user_id for r in users], rows, "supplied"
         )
 
     def _score_known(
-        self, state: Loaded, champions: Champions, frame: pd.DataFrame
+        self, state: Loaded, champions: Champions, matrix: FeatureMatrix, reasons: ReasonsMode
     ) -> dict[str, dict[str, Any]]:
-        from features import contract as c
-        from serving.scoring import score_frame
+        """Each user's scored fields, by user id (``serving.scoring.score_matrix``)."""
+        from serving.feature_matrix import UPLIFT_KEY
+        from serving.scoring import score_matrix
 
-        if frame.empty or not champions.bundles:
+        if len(matrix) == 0 or not champions.bundles:
             return {}
-        frame = frame.reset_index(drop=True)
-        scored = score_frame(champions, frame)
+        scored = score_matrix(
+            champions,
+            matrix,
+            reasons=reasons != "none",
+            known_reasons=self._reasons.lookup(champions) if reasons == "auto" else None,
+        )
         uplift = state.uplift
-        if uplift is not None and set(uplift.bundle.feature_names) <= set(frame.columns):
-            from serving.uplift import uplift_per_user
-
-            scored["uplift"] = uplift_per_user(uplift, frame)["uplift"].to_numpy()
-        return {r[c.USER_ID]: r for r in scored.to_dict(orient="records")}
+        if uplift is not None and matrix.has_model(UPLIFT_KEY):
+            scored["uplift"] = uplift.bundle.predict_matrix(matrix.model(UPLIFT_KEY))
+        names = list(scored)
+        columns = [_python_values(scored[name]) for name in names]
+        return {
+            str(values[0]): dict(zip(names, values, strict=True))
+            for values in zip(*columns, strict=True)
+        }
 
     def _response(
         self,
@@ -384,7 +394,7 @@ class Scorer:
             row = rows.get(user_id)
             status = known_status if row is not None else "unknown_user"
             source = row if row is not None else state.cold_start
-            values = {name: _clean(source.get(name)) for name in fields}
+            values = {name: source.get(name) for name in fields}  # JSON-ready already
             values["reasons"] = [_reason(r) for r in values.get("reasons") or []]
             users.append(
                 UserScore(user_id=user_id, status=status, model_versions=versions, **values)
@@ -544,23 +554,6 @@ def _at_risk_user(row: dict[str, Any], raw_reasons: Any) -> AtRiskUser:
     return AtRiskUser(**values, reasons=_reasons_of(raw_reasons))
 
 
-def fetch_plan(store: Any, services: set[str]) -> dict[str, str]:
-    """Look up each distinct set of features once: a service whose features another
-    service already returns is answered by that service's lookup (one Feast call, not three)."""
-    refs = {
-        name: frozenset(
-            f"{projection.name_to_use()}:{feature.name}"
-            for projection in store.get_feature_service(name).feature_view_projections
-            for feature in projection.features
-        )
-        for name in services
-    }
-    plan: dict[str, str] = {}
-    for name in sorted(services, key=lambda n: (-len(refs[n]), n)):
-        plan[name] = next((f for f in dict.fromkeys(plan.values()) if refs[name] <= refs[f]), name)
-    return plan
-
-
 def _subset(champions: Champions, tasks: list[str]) -> Champions:
     from serving.scoring import Champions
 
@@ -569,6 +562,12 @@ def _subset(champions: Champions, tasks: list[str]) -> Champions:
         versions={t: v for t, v in champions.versions.items() if t in tasks},
         unavailable={t: r for t, r in champions.unavailable.items() if t in tasks},
     )
+
+
+def _python_values(column: Any) -> list[Any]:
+    """A scored column as JSON-ready Python values (NaN as None), converted in one go."""
+    values = column.tolist() if hasattr(column, "tolist") else list(column)
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
 
 
 def _clean(value: Any) -> Any:

@@ -7,6 +7,7 @@ registry (the ``champion`` alias of each task); serving never imports ``training
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,11 @@ from features import contract as c
 from features.asof import new_user_value
 from features.labels import LabelSpec
 from lifecycle import registry, tasks
-from lifecycle.btyd import purchase_outlook
+from lifecycle.btyd import outlook_of_columns
 from lifecycle.bundle import ModelBundle
 from lifecycle.tasks import CHURN, LTV
-from serving.segments import HIGH_RISK, MEDIUM_RISK, lifecycle_stage
+from serving.feature_matrix import FeatureMatrix, layout_of
+from serving.segments import HIGH_RISK, MEDIUM_RISK, stage_of_columns
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -199,30 +201,59 @@ def score_frame(
 ) -> pd.DataFrame:
     """Score users whose features are rows of ``features`` (user_id + every model's features):
     each task's outputs (``lifecycle.tasks``) where its champion can score, blank for users
-    outside the task's population."""
-    out = pd.DataFrame({c.USER_ID: features[c.USER_ID].to_numpy()}, index=features.index)
+    outside the task's population. The frame shape of :func:`score_matrix`."""
+    matrix = FeatureMatrix.from_frame(layout_of(champions.bundles), features)
+    return pd.DataFrame(score_matrix(champions, matrix, reasons=reasons), index=features.index)
+
+
+# Reasons a caller already has for some rows: row positions -> reasons (serving.known_reasons).
+KnownReasons = Callable[[FeatureMatrix, np.ndarray], dict[int, list[dict[str, Any]]]]
+
+
+def score_matrix(
+    champions: Champions,
+    features: FeatureMatrix,
+    *,
+    reasons: bool = True,
+    known_reasons: KnownReasons | None = None,
+) -> dict[str, Any]:
+    """The one scoring definition: column name -> one value per row of ``features``, in the
+    order of the scores table (user_id, each task's outputs, reasons, risk band, value at
+    risk, purchase outlook, stage). Every model reads its columns of the one matrix.
+
+    ``known_reasons`` gives the reasons of rows it has (precomputed and still fresh); the
+    other eligible rows get theirs computed."""
+    rows = len(features)
+    out: dict[str, Any] = {c.USER_ID: features.user_ids}
     for task in tasks.all_tasks():
         bundle = champions.bundles.get(task.name)
         if bundle is None:
             continue
-        eligible = LabelSpec.from_dict(bundle.label).eligible(features)
+        eligible = LabelSpec.from_dict(bundle.label).eligible_columns(features.column, rows)
+        inputs = features.model(task.name)
         if bundle.is_probability:
-            out[task.score] = np.where(eligible, bundle.predict(features), np.nan)
+            out[task.score] = np.where(eligible, bundle.predict_matrix(inputs), np.nan)
         else:
-            outlook = bundle.value_outlook(features)
+            outlook = bundle.value_outlook_matrix(inputs)
             if bundle.purchase_booster is None:  # a one-part (or rule) value has no P(any value)
-                outlook = outlook.drop(columns="purchase_probability")
-            outlook.columns = list(task.outputs[: len(outlook.columns)])  # VALUE_OUTLOOK order
-            outlook.loc[~eligible, :] = np.nan
-            out[outlook.columns] = outlook.to_numpy()
+                outlook = outlook[:, :-1]
+            outlook[~eligible, :] = np.nan
+            out.update(zip(task.outputs, outlook.T, strict=False))  # VALUE_OUTLOOK order
         if task.reasons and reasons:
-            out["reasons"] = top_reasons(bundle, features, eligible)
+            known = {} if known_reasons is None else known_reasons(features, eligible)
+            out["reasons"] = top_reasons_matrix(bundle, features, eligible, known)
     if CHURN.score in out:
-        p = out[CHURN.score].to_numpy(dtype=float)  # risk_band(), vectorised
+        p = out[CHURN.score]  # risk_band(), vectorised
         bands = np.select(
             [np.isnan(p), p >= HIGH_RISK, p >= MEDIUM_RISK], [None, "high", "medium"], "low"
         )
-        out.insert(out.columns.get_loc(CHURN.score) + 1, "risk_band", bands)
+        names = list(out)
+        at = names.index(CHURN.score) + 1
+        out = {
+            **{name: out[name] for name in names[:at]},
+            "risk_band": bands,
+            **{name: out[name] for name in names[at:]},
+        }
         if LTV.score in out:
             out["value_at_risk"] = out[CHURN.score] * out[LTV.score]
     process = next(
@@ -234,31 +265,45 @@ def score_frame(
         None,
     )
     if process is not None and process.purchase_process is not None:
-        outlook = purchase_outlook(
-            process.purchase_process, features, float(process.label["horizon_days"])
+        out["p_alive"], out["expected_purchases"] = outlook_of_columns(
+            process.purchase_process, features.column, float(process.label["horizon_days"])
         )
-        out[["p_alive", "expected_purchases"]] = outlook.to_numpy()
-    out["lifecycle_stage"] = lifecycle_stage(features, out.get(CHURN.score))
+    out["lifecycle_stage"] = stage_of_columns(features.column, out.get(CHURN.score))
     return out
 
 
 def top_reasons(
     bundle: ModelBundle, features: pd.DataFrame, eligible: np.ndarray
 ) -> list[list[dict[str, Any]]]:
-    """The features that pushed each user's churn score up most, in words.
+    """The features that pushed each user's churn score up most, in words (a frame's rows)."""
+    matrix = FeatureMatrix.from_frame(layout_of({bundle.task: bundle}), features)
+    return top_reasons_matrix(bundle, matrix, eligible)
+
+
+def top_reasons_matrix(
+    bundle: ModelBundle,
+    features: FeatureMatrix,
+    eligible: np.ndarray,
+    known: dict[int, list[dict[str, Any]]] | None = None,
+) -> list[list[dict[str, Any]]]:
+    """The features that pushed each user's churn score up most, in words; ``known`` rows
+    keep the reasons given.
 
     Contributions (TreeSHAP, ~200x the cost of a prediction) are computed for eligible rows only.
     """
-    eligible = np.asarray(eligible, dtype=bool)
+    known = known or {}
     result: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
-    rows = np.flatnonzero(eligible)
+    for row, reasons in known.items():
+        result[row] = reasons
+    wanted = np.asarray(eligible, dtype=bool)
+    if known:
+        wanted = wanted.copy()
+        wanted[list(known)] = False
+    rows = np.flatnonzero(wanted)
     if len(rows) == 0:
         return result
-    subset = features.iloc[rows]
-    contributions = bundle.contributions(subset)
-    values = contributions.to_numpy()
-    names = contributions.columns
-    columns = {name: subset[name].to_numpy() for name in names}
+    values = bundle.contributions_matrix(features.model(bundle.task, rows))
+    names = bundle.feature_names
     order = np.argsort(-values, axis=1)[:, :TOP_REASONS]
     for position, (row, top) in enumerate(zip(rows, order, strict=True)):
         picked = []
@@ -266,8 +311,7 @@ def top_reasons(
             if values[position, j] <= 0:
                 break
             name = names[j]
-            raw = columns[name][position]
-            value = raw.item() if hasattr(raw, "item") else raw
+            value = features.raw_value(name, row)
             picked.append(
                 {
                     "feature": name,

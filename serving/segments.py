@@ -10,6 +10,7 @@ Definitions are versioned: a list or report names the version it used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,14 +29,31 @@ def lifecycle_stage(
     features: pd.DataFrame, churn_probability: pd.Series | None = None
 ) -> np.ndarray:
     """One stage per user; the first rule that matches wins, in the order of the checks below."""
-    tenure = features["tenure_days"].astype(float).fillna(0).to_numpy()
-    recency = features["recency_days"].astype(float).fillna(np.inf).to_numpy()
-    recent = features["active_days_30d"].astype(float).fillna(0).to_numpy()
-    quarter = features["active_days_90d"].astype(float).fillna(0).to_numpy()
-    risk = (
-        np.zeros(len(features), dtype=bool)
+    return stage_of_columns(
+        lambda name: features[name].astype(float).to_numpy(),
+        None
         if churn_probability is None
-        else pd.Series(churn_probability).astype(float).fillna(0).to_numpy() >= HIGH_RISK
+        else pd.Series(churn_probability).astype(float).to_numpy(),
+    )
+
+
+def stage_of_columns(
+    column: Callable[[str], np.ndarray], churn_probability: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`lifecycle_stage` from float feature columns ``column(name)`` (NaN for missing)."""
+
+    def filled(name: str, missing: float) -> np.ndarray:
+        values = column(name)
+        return np.where(np.isnan(values), missing, values)
+
+    tenure = filled("tenure_days", 0.0)
+    recency = filled("recency_days", np.inf)
+    recent = filled("active_days_30d", 0.0)
+    quarter = filled("active_days_90d", 0.0)
+    risk = (
+        np.zeros(len(tenure), dtype=bool)
+        if churn_probability is None
+        else np.where(np.isnan(churn_probability), 0.0, churn_probability) >= HIGH_RISK
     )
     # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.
     returned = (recent > 0) & (quarter == recent) & (tenure > 90)

@@ -35,6 +35,7 @@ from serving.schemas import (
     MonitorResponse,
     PromoteResponse,
     RankBy,
+    ReasonsMode,
     ReloadResponse,
     ScoreResponse,
     Task,
@@ -111,9 +112,16 @@ class LifecycleScoring:
         tasks: Annotated[
             list[Task] | None, Field(min_length=1, description="default: every task")
         ] = None,
+        reasons: Annotated[
+            ReasonsMode,
+            Field(
+                description="auto: precomputed by score-all while fresh, else computed; "
+                "fresh: always computed; none: left out"
+            ),
+        ] = "auto",
     ) -> ScoreResponse:
         """Scores from the online store; users not in it get the documented cold-start answer."""
-        return answer(lambda: self.scorer.score(user_ids, tasks))
+        return answer(lambda: self.scorer.score(user_ids, tasks, reasons))
 
     @bentoml.api
     def score_features(

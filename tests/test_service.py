@@ -273,7 +273,7 @@ def test_not_ready_scorer_answers_503(home: Path) -> None:
 
 
 def test_fetch_plan_looks_up_identical_services_once(scorer: Any) -> None:
-    from serving.scorer import fetch_plan
+    from serving.hotpath import fetch_plan
 
     plan = fetch_plan(scorer.state.store, {"churn_v1", "conversion_v1", "ltv_v1"})
     assert set(plan) == {"churn_v1", "conversion_v1", "ltv_v1"}

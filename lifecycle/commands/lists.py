@@ -159,9 +159,10 @@ def _emit_list(
 @click.option(
     "--reasons-top",
     type=click.IntRange(min=0),
-    default=5_000,
+    default=0,
     show_default=True,
-    help="Churn reasons for the top N users of each ranking (0: for every churn-eligible user).",
+    help="Churn reasons for the top N users of each ranking (0: for every churn-eligible user, "
+    "which the scoring API then serves without recomputing them).",
 )
 @click.option(
     "--allow-partial", is_flag=True, help="Write the table even when a task has no usable champion."
