@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, datasets, main, pass_context
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
@@ -173,6 +173,18 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 @click.option(
     "--time-format", help="strftime format of timestamps [default: ISO 8601 and common forms]."
 )
+@click.option(
+    "--append",
+    is_flag=True,
+    help="Add the file's events to the dataset: rows it already holds are quarantined as "
+    "already_ingested, late events are accepted, a --users file updates the users table.",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the dataset even when the file starts later than it or has no users table "
+    "(without it such an ingest is refused; `lifecycle datasets restore` undoes it).",
+)
 @pass_context
 def ingest(
     obj: Context,
@@ -188,12 +200,18 @@ def ingest(
     keep_repeats: bool | None,
     timezone: str,
     time_format: str | None,
+    append: bool,
+    replace: bool,
 ) -> None:
     """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
 
     The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
-    fits in bounded memory. Without --dataset the dataset is named after the file.
+    fits in bounded memory. Without --dataset the dataset is named after the file. A file
+    of new days goes in with --append; replacing a dataset by a file that starts later or
+    lacks its users table is refused unless --replace.
     """
+    if append and replace:
+        raise click.BadParameter("give one of --append and --replace", param_hint="--append")
     import math
 
     from features.contract import ColumnMapping
@@ -237,8 +255,41 @@ def ingest(
         memory_limit=obj.settings.ingest.memory_limit,
         amount_default=amount_default,
         keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
+        mode="append" if append else "replace" if replace else "guard",
     )
     obj.console.result(summary.to_dict(), summary.lines())
+
+
+@datasets.command("history")
+@click.argument("dataset", required=False)
+@pass_context
+def datasets_history(obj: Context, dataset: str | None) -> None:
+    """The kept versions of a dataset, newest first (* the current one)."""
+    from features.appending import versions
+
+    name = dataset or obj.settings.dataset
+    found = list(versions(obj.settings.workspace.dataset_dir(name)))
+    lines = [f"dataset '{name}': {len(found)} version(s) kept"] + [v.line() for v in found]
+    if not found:
+        lines = [f"dataset '{name}' has no versions: ingest or import it first"]
+    obj.console.result({"dataset": name, "versions": [v.to_dict() for v in found]}, lines)
+
+
+@datasets.command("restore")
+@click.argument("version")
+@pass_context
+def datasets_restore(obj: Context, version: str) -> None:
+    """Point a dataset at one of its kept versions again (VERSION from `datasets history`,
+    e.g. demo@20260101T120000-ab12cd34). Features, models and scores then refuse as stale
+    until rebuilt (`lifecycle refresh`)."""
+    from features.appending import restore
+
+    name = version.split("@", 1)[0]
+    done = restore(obj.settings.workspace.dataset_dir(name), version)
+    obj.console.result(
+        {"dataset": name, "version": done.to_dict()},
+        [f"dataset '{name}' now points to {done.version}", done.line()],
+    )
 
 
 @main.command("import")
