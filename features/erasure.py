@@ -242,6 +242,9 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
         counts[file] = _count_only(probe, file, ids)
         touched = touched or counts[file] > 0
     if touched:
+        from lifecycle import lineage
+
+        before = lineage.dataset_version(path)
         with atomic_dir(path) as staging:
             for item in current.rglob("*"):
                 target = staging / item.relative_to(current)
@@ -254,6 +257,10 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
                     removed += probe(item, target, ids) or 0
                 else:
                     shutil.copy2(item, target)
+        # The feature table loses the same users: it stays as current as it was.
+        lineage.follow_dataset(
+            settings.workspace.feature_table(name), before, lineage.dataset_version(path)
+        )
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     versions = path.parent / VERSIONS
     if versions.is_dir():

@@ -155,6 +155,42 @@ def ingest_events(
             users_path,
             user_rules(users_mapping or c.ColumnMapping(), str(users_path)),
         )
+    try:
+        return _ingest_into(
+            dataset_dir,
+            tables,
+            events_path,
+            users_path,
+            appending_to,
+            mode,
+            chunk_rows,
+            max_bad_fraction,
+            memory_limit,
+        )
+    except _Unchanged as unchanged:
+        return DatasetSummary(
+            dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
+        )
+
+
+class _Unchanged(Exception):
+    """An append that brings nothing new: no new version is written."""
+
+    def __init__(self, tables: dict[str, Any], totals: dict[str, int]) -> None:
+        self.tables, self.totals = tables, totals
+
+
+def _ingest_into(
+    dataset_dir: Path,
+    tables: dict[str, Any],
+    events_path: Path,
+    users_path: Path | None,
+    appending_to: Path | None,
+    mode: str,
+    chunk_rows: int,
+    max_bad_fraction: float,
+    memory_limit: str,
+) -> DatasetSummary:
     with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
         (staging / "quarantine").mkdir()
         work = staging / ".work"
@@ -198,6 +234,9 @@ def ingest_events(
             totals = {"events": merged["events_total"]}
             if (staging / USERS_FILE).is_file():
                 totals["users"] = pq.read_metadata(staging / USERS_FILE).num_rows
+            if reports["events"].rows_loaded == 0 and users_path is None:
+                # Nothing new: the dataset keeps its version (later steps stay current).
+                raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
         elif mode == "guard":
             appending.refuse_lost_history(
                 dataset_dir, staging, events_path, users_path is not None, dataset_dir.name

@@ -380,7 +380,10 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     and the registry records the interval as Feast's ``materialize`` would; other stores
     go through ``FeatureStore.materialize`` (a protobuf per user and feature).
     """
+    from lifecycle import lineage
+
     paths = store_paths(settings, dataset)
+    table = lineage.require_current_features(settings, paths.dataset, "materialize")
     open_store(settings, dataset)  # refuses an un-applied repository
     apply(
         settings, dataset
@@ -400,6 +403,16 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
         online.write_frames(store.config, views, latest, AS_OF)
         for view in views:
             store.registry.apply_materialization(view, store.project, start, end)
+    # The online store now holds this feature table: `refresh` and `/readyz` compare it.
+    lineage.record(
+        lineage.online_store_lineage(settings, paths.dataset),
+        {
+            "feature_table": table.get("id", ""),
+            "dataset_version": table.get("dataset_version", ""),
+            "feature_services": sorted(s.name for s in store.list_feature_services()),
+            "latest_as_of": str(as_of.max()),
+        },
+    )
     return {
         "dataset": paths.dataset,
         "users": len(latest),

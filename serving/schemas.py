@@ -25,6 +25,12 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+DEFINITIONS_DOC = (
+    "task -> the label definition its scores follow (horizon_days, lookback_days, target...): "
+    "a score means something else when this changes"
+)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +117,9 @@ class ScoreResponse(_Model):
     )
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
     cold_start: str = COLD_START
+    definitions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description=DEFINITIONS_DOC
+    )
 
 
 class FeatureRow(_Model):
@@ -193,6 +202,9 @@ class AtRiskResponse(_Model):
     seed: int = Field(description="the control group's seed: same seed, same group")
     as_of: str | None = Field(None, description="the as-of date of the batch scores")
     scored_at: str = Field(description="when the batch scores file was written")
+    definitions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description=DEFINITIONS_DOC
+    )
     users: list[AtRiskUser]
 
 
