@@ -407,3 +407,60 @@ def features_show(
         if record["found"]:
             lines += [f"  {k}: {v}" for k, v in record.items() if k not in ("user_id", "found")]
     obj.console.result({"users": records}, lines)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(path_type=Path),
+    help="A users file updating the users table (with the last events file).",
+)
+@click.option(
+    "--reload-url",
+    envvar="LIFECYCLE_RELOAD_URL",
+    metavar="URL",
+    help="A running service to reload when models or scores changed, e.g. "
+    "http://127.0.0.1:3000 [env LIFECYCLE_RELOAD_URL].",
+)
+@click.option(
+    "--accept-definition-change",
+    metavar="REASON",
+    help="Let retrained models whose label definition changed replace the champions.",
+)
+@pass_context
+def refresh(
+    obj: Context,
+    files: tuple[Path, ...],
+    dataset: str | None,
+    users_file: Path | None,
+    reload_url: str | None,
+    accept_definition_change: str | None,
+) -> None:
+    """New events files (contract columns) appended, then build, apply, materialize, train,
+    gate, score, report and reload, each step skipped when what it made is current.
+
+    Exit codes: 0 done or all current, 1 a step refused or failed (the message names the
+    command to run), 3 done but a retrained model was kept as challenger. For cron and
+    systemd timers see docs/refresh.md.
+    """
+    import sys
+
+    from lifecycle.refresh import refresh as run_refresh
+
+    settings = obj.settings
+    if dataset:
+        settings = settings.model_copy(update={"dataset": dataset})
+    result = run_refresh(
+        settings,
+        files,
+        users=users_file,
+        reload_url=reload_url,
+        accept_definition_change=accept_definition_change,
+        progress=obj.console.step,
+    )
+    obj.console.result(result.to_dict(), result.lines())
+    if result.exit_code:
+        sys.exit(result.exit_code)
