@@ -149,7 +149,7 @@ def feature_table_problem(settings: Settings, dataset: str) -> str | None:
         if events.is_file() and events.stat().st_mtime > table.stat().st_mtime:
             return f"the feature table of '{dataset}' is older than its events"
         return None
-    if built.get("dataset_version") != current:
+    if current and built.get("dataset_version") != current:
         return (
             f"the feature table of '{dataset}' was built from dataset version "
             f"{built.get('dataset_version')}, the dataset is now {current}"

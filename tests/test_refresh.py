@@ -78,3 +78,26 @@ def test_refresh_refusal_exits_1_with_one_line(trained_copy: Path, tmp_path: Pat
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.output
     assert "bad.csv" in errors[0]
+
+
+def test_refresh_reloads_a_running_service_when_scores_changed(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    from services import free_port, lifecycle_serve
+
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    (trained_copy / "scores" / "latest.parquet").unlink()  # the scores must be made again
+    result = CliRunner().invoke(
+        main, ["--home", str(trained_copy), "refresh", "--reload-url", unreachable]
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert f"reload of the service at {unreachable} failed" in errors[0]
+
+    (trained_copy / "scores" / "latest.parquet").unlink()
+    with lifecycle_serve(trained_copy, tmp_path / "serve") as base:
+        code, done = _refresh(trained_copy, "--reload-url", base)
+    assert code == 0, done
+    assert done["ran"] == ["score", "report", "reload"]
+    reload = next(s for s in done["steps"] if s["step"] == "reload")
+    assert reload["detail"]["model_versions"]["churn"]
