@@ -30,7 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
 @dataclass
 class StepOutcome:
     step: str
-    status: str  # ran | skipped | failed
+    status: str  # ran | skipped
     why: str
     seconds: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
@@ -122,14 +122,7 @@ def refresh(
     def run(step: str, why: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         progress(f"{step}: {why}")
         started = time.perf_counter()
-        try:
-            detail = action()
-        except UserError as error:
-            result.steps.append(
-                StepOutcome(step, "failed", str(error), round(time.perf_counter() - started, 2))
-            )
-            result.exit_code = EXIT_FAILED
-            raise
+        detail = action()  # a refusal (UserError) ends the refresh: one line, exit 1
         result.steps.append(
             StepOutcome(step, "ran", why, round(time.perf_counter() - started, 2), detail)
         )
@@ -138,13 +131,7 @@ def refresh(
     def skip(step: str, why: str) -> None:
         result.steps.append(StepOutcome(step, "skipped", why))
 
-    try:
-        _refresh_steps(
-            settings, files, users, reload_url, accept_definition_change, result, run, skip
-        )
-    except UserError as error:
-        error.refresh = result  # type: ignore[attr-defined]  # what ran before the refusal
-        raise
+    _refresh_steps(settings, files, users, reload_url, accept_definition_change, result, run, skip)
     trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
     if trained and not all(m["promoted"] for m in trained.detail.get("models", [])):
         result.exit_code = EXIT_NOT_PROMOTED
