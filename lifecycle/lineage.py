@@ -26,7 +26,9 @@ from lifecycle.errors import UserError
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
-LINEAGE_SUFFIX = ".lineage.json"  # a file's lineage sits beside it: <file>.lineage.json
+# A file's lineage sits beside it as _<file>.lineage.json: the "_" keeps it out of a
+# folder read as a Parquet dataset (pyarrow and DuckDB skip such names).
+LINEAGE_PREFIX, LINEAGE_SUFFIX = "_", ".lineage.json"
 TAG_PREFIX = "lineage."  # MLflow model version tags: lineage.dataset_version, ...
 DEFINITION_TAG = "label_definition"  # a model version's label definition (JSON)
 
@@ -92,7 +94,7 @@ def new_id() -> str:
 
 
 def lineage_path(artefact: Path) -> Path:
-    return artefact.with_name(artefact.name + LINEAGE_SUFFIX)
+    return artefact.with_name(LINEAGE_PREFIX + artefact.name + LINEAGE_SUFFIX)
 
 
 def record(artefact: Path, inputs: dict[str, Any]) -> dict[str, Any]:
