@@ -177,6 +177,7 @@ def build_feature_table(
 ) -> dict[str, object]:
     """Compute the dataset's feature table at its cutoff grid (plus ``extra_cutoffs``, e.g. a
     scoring date) and replace ``out`` atomically."""
+    from lifecycle import lineage
     from lifecycle.storage import atomic_file
 
     con = connect()
@@ -189,6 +190,14 @@ def build_feature_table(
     cutoffs = sorted({*cutoff_grid(first, last, frequency), *(_utc(t) for t in extra_cutoffs)})
     with atomic_file(out) as staging:
         compute_features(events, cutoffs, users=users, windows=windows, out=staging, con=con)
+    # What it was built from: a step reading it refuses when the dataset has moved on.
+    lineage.record(
+        out,
+        {
+            "dataset_version": lineage.dataset_version(Path(events).parent),
+            "settings_hash": lineage.features_digest(windows, frequency),
+        },
+    )
     rows, users_n = con.execute(
         f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet('{str(out).replace(chr(39), chr(39) * 2)}')"
     ).fetchone()

@@ -2,10 +2,8 @@
 
 Locations, per dataset (all datasets unless one is named):
 
-- ``datasets/<name>``: the ingested tables (``*.parquet``) and quarantined rows
-  (``quarantine/*.csv``), in the current version and in every older version kept under
-  ``datasets/.versions``. The current version is replaced as a whole (``atomic_dir``),
-  older versions file by file (``atomic_file``).
+- ``datasets/<name>``: the ingested tables and quarantined rows, in the current version
+  (replaced whole) and in every older version under ``datasets/.versions`` (file by file).
 - ``demo/``: the generated users, events and ground truth.
 - ``features/<name>/user_features.parquet``: the feature table (Feast's offline source).
 - the online store: rows deleted from the SQLite tables by serialized entity key (one
@@ -256,6 +254,9 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
         counts[file] = _count_only(probe, file, ids)
         touched = touched or counts[file] > 0
     if touched:
+        from lifecycle import lineage
+
+        before = lineage.dataset_version(path)
         with atomic_dir(path) as staging:
             for item in current.rglob("*"):
                 target = staging / item.relative_to(current)
@@ -270,6 +271,10 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
                 else:
                     shutil.copy2(item, target)
             _recount_report(staging / REPORT, erased)
+        # The feature table loses the same users: it stays as current as it was.
+        lineage.follow_dataset(
+            settings.workspace.feature_table(name), before, lineage.dataset_version(path)
+        )
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     versions = path.parent / VERSIONS
     if versions.is_dir():

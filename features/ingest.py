@@ -2,7 +2,10 @@
 
 A dataset folder holds the contract tables as Parquet (``events``, ``users``, or
 ``snapshot`` / ``campaign``), the quarantined rows as CSV under ``quarantine/`` with a
-reason per row, and ``report.json`` with the counts. The folder is replaced atomically.
+reason per row, and ``report.json`` with the counts. The folder is replaced atomically;
+the last ``DATASET_VERSIONS_KEPT`` versions stay restorable. New events are appended
+(``mode="append"``, :mod:`features.appending`), or replace the dataset; ``mode="guard"``
+refuses a replace that would drop history.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
-from features import adapters
+from features import adapters, appending
 from features import contract as c
 from features.loading import stream_table
 from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES, read_chunks
@@ -29,6 +33,8 @@ from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
 SOURCES = ("online-retail", "telco-churn", "hillstrom")
 REPORT = "report.json"
+DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept for `lifecycle datasets restore`
+MODES = ("replace", "guard", "append")
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,19 @@ class DatasetSummary:
     name: str
     path: Path
     kind: str  # events | snapshot | campaign
-    tables: dict[str, dict[str, Any]]  # table -> its LoadReport as a dict
+    tables: dict[str, dict[str, Any]]  # table -> its LoadReport as a dict (the last batch's)
+    totals: dict[str, int] | None = None  # after an append: rows in the whole dataset
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}
+        out = {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}
+        return out | ({"totals": self.totals} if self.totals else {})
 
     def lines(self) -> list[str]:
         out = [f"dataset '{self.name}' ({self.kind}) at {self.path}"]
+        if self.totals:
+            out.append(
+                "  appended: now " + ", ".join(f"{n:,} {what}" for what, n in self.totals.items())
+            )
         for table, report in self.tables.items():
             reasons = ", ".join(f"{n:,} {r}" for r, n in report["reasons"].items())
             out.append(
@@ -62,6 +74,11 @@ class DatasetSummary:
                 )
             if "repeats_kept" in notes:
                 out.append(f"    exact repeats kept as separate events: {notes['repeats_kept']:,}")
+            if notes.get("late_events"):
+                out.append(
+                    f"    late events accepted (older than the dataset's newest): "
+                    f"{notes['late_events']:,}"
+                )
         return out
 
 
@@ -96,13 +113,21 @@ def ingest_events(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     amount_default: float | None = None,
     keep_repeats: bool = False,
+    mode: str = "replace",
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
     Files are read ``chunk_rows`` rows at a time and good rows written as they come, so
     memory follows the chunk size, not the file size. ``amount_default`` and
     ``keep_repeats`` apply to the events (see :func:`features.validation.event_rules`).
+    ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
+    events before the file's first or the users table), or ``append`` to it.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    appending_to = (
+        dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
+    )
     tables = {
         "events": (
             events_path,
@@ -120,27 +145,113 @@ def ingest_events(
             users_path,
             user_rules(users_mapping or c.ColumnMapping(), str(users_path)),
         )
-    with atomic_dir(dataset_dir) as staging:
+    try:
+        return _ingest_into(
+            dataset_dir,
+            tables,
+            events_path,
+            users_path,
+            appending_to,
+            mode,
+            chunk_rows,
+            max_bad_fraction,
+            memory_limit,
+        )
+    except _Unchanged as unchanged:
+        return DatasetSummary(
+            dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
+        )
+
+
+class _Unchanged(Exception):
+    """An append that brings nothing new: no new version is written."""
+
+    def __init__(self, tables: dict[str, Any], totals: dict[str, int]) -> None:
+        self.tables, self.totals = tables, totals
+
+
+def _ingest_into(
+    dataset_dir: Path,
+    tables: dict[str, Any],
+    events_path: Path,
+    users_path: Path | None,
+    appending_to: Path | None,
+    mode: str,
+    chunk_rows: int,
+    max_bad_fraction: float,
+    memory_limit: str,
+) -> DatasetSummary:
+    with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
         (staging / "quarantine").mkdir()
         work = staging / ".work"
+        work.mkdir()
+        # An append validates the new file beside the dataset, then merges the two.
+        batch = appending.carry_quarantine(appending_to, staging) if appending_to else 0
+        into = work if appending_to else staging
+        suffix = f"-append-{batch}" if appending_to else ""
         reports = {}
         for table, (path, rules) in tables.items():
             reports[table] = stream_table(
                 lambda path=path: read_chunks(path, chunk_rows),
                 rules,
                 str(path),
-                staging / f"{table}.parquet",
-                staging / "quarantine" / f"{table}.csv",
+                into / f"{table}.parquet",
+                staging / "quarantine" / f"{table}{suffix}.csv",
                 work_dir=work / table,
                 max_bad_fraction=max_bad_fraction,
                 memory_limit=memory_limit,
             )
             shutil.rmtree(work / table)
-        if users_path is not None:
+        totals = None
+        if appending_to is not None:
+            merged = appending.merge_events(
+                appending_to / EVENTS_FILE,
+                work / EVENTS_FILE,
+                staging / EVENTS_FILE,
+                staging / "quarantine" / f"events-{appending.ALREADY_INGESTED}-{batch}.csv",
+            )
+            appending.add_reason(
+                reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"]
+            )
+            reports["events"].notes["late_events"] = merged["late_events"]
+            new_users = work / USERS_FILE if users_path is not None else None
+            old_users = appending_to / USERS_FILE
+            users_notes = appending.merge_users(
+                old_users if old_users.is_file() else None, new_users, staging / USERS_FILE
+            )
+            if "users" in reports:
+                reports["users"].notes.update(users_notes)
+            totals = {"events": merged["events_total"]}
+            if (staging / USERS_FILE).is_file():
+                totals["users"] = pq.read_metadata(staging / USERS_FILE).num_rows
+            if reports["events"].rows_loaded == 0 and users_path is None:
+                # Nothing new: the dataset keeps its version (later steps stay current).
+                raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
+        elif mode == "guard":
+            appending.refuse_lost_history(
+                dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
+            )
+        if (staging / USERS_FILE).is_file():
             reports["events"].notes["users_without_profile"] = _users_without_profile(staging)
-        work.rmdir()
-        report = _write_report(staging, "events", {t: r.to_dict() for t, r in reports.items()})
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"])
+        shutil.rmtree(work)
+        previous = appending.previous_batches(appending_to) if appending_to else []
+        batches = [
+            *previous,
+            {
+                "mode": "append" if appending_to else "ingest",
+                "source": str(events_path),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "rows_added": reports["events"].rows_loaded,
+            },
+        ]
+        report = _write_report(
+            staging,
+            "events",
+            {t: r.to_dict() for t, r in reports.items()},
+            batches=batches,
+            totals=totals,
+        )
+    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"], totals)
 
 
 def _users_without_profile(folder: Path) -> int:
@@ -193,7 +304,7 @@ def default_source_path(source: str, data_root: Path) -> Path:
 
 def write_dataset(dataset_dir: Path, kind: str, tables: dict[str, Loaded]) -> DatasetSummary:
     """Write tables, quarantines and the report; the old dataset stays until all is written."""
-    with atomic_dir(dataset_dir) as staging:
+    with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
         (staging / "quarantine").mkdir()
         for table, loaded in tables.items():
             loaded.frame.to_parquet(staging / f"{table}.parquet", index=False)
@@ -205,11 +316,12 @@ def write_dataset(dataset_dir: Path, kind: str, tables: dict[str, Loaded]) -> Da
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
 
 
-def _write_report(folder: Path, kind: str, tables: dict[str, Any]) -> dict[str, Any]:
+def _write_report(folder: Path, kind: str, tables: dict[str, Any], **extra: Any) -> dict[str, Any]:
     report = {
         "kind": kind,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "tables": tables,
+        **{k: v for k, v in extra.items() if v},
     }
     (folder / REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
@@ -222,7 +334,9 @@ def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
             f"no dataset at {dataset_dir}: run `lifecycle ingest` or `lifecycle import` first"
         )
     report = json.loads(report_path.read_text())
-    return DatasetSummary(dataset_dir.name, dataset_dir, report["kind"], report["tables"])
+    return DatasetSummary(
+        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals")
+    )
 
 
 def read_events(dataset_dir: Path) -> pd.DataFrame:

@@ -383,7 +383,10 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     """
     import sqlite3
 
+    from lifecycle import lineage
+
     paths = store_paths(settings, dataset)
+    table = lineage.require_current_features(settings, paths.dataset, "materialize")
     open_store(settings, dataset)  # refuses an un-applied repository
     started = datetime.now(UTC)
     latest = latest_feature_rows(paths)
@@ -411,6 +414,16 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
             f"the online store {paths.online_db} is damaged ({error}): delete it and run "
             "`lifecycle features materialize` again (it rebuilds it from the feature table)"
         ) from None
+    # The online store now holds this feature table: `refresh` and `/readyz` compare it.
+    lineage.record(
+        lineage.online_store_lineage(settings, paths.dataset),
+        {
+            "feature_table": table.get("id", ""),
+            "dataset_version": table.get("dataset_version", ""),
+            "feature_services": sorted(s.name for s in store.list_feature_services()),
+            "latest_as_of": str(as_of.max()),
+        },
+    )
     return {
         "dataset": paths.dataset,
         "users": len(latest),

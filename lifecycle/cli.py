@@ -89,11 +89,16 @@ def main(
     ctx.obj = Context(settings=settings, console=Console(as_json=as_json, quiet=quiet))
 
 
-@main.command()
-@pass_context
-def datasets(obj: Context) -> None:
-    """List the datasets in the workspace with their row counts."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def datasets(ctx: click.Context) -> None:
+    """List the datasets in the workspace with their row counts; `history` and `restore`
+    show and bring back earlier versions of one."""
     from features.ingest import read_dataset_summary
+
+    if ctx.invoked_subcommand is not None:
+        return
+    obj = ctx.find_object(Context)
 
     root = obj.settings.workspace.home / "datasets"
     found = sorted(p for p in root.iterdir() if not p.name.startswith(".")) if root.is_dir() else []

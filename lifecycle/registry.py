@@ -98,13 +98,24 @@ def set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> No
 
 
 def promote(
-    settings: Settings, task: str, version: str, reason: str, dataset: str | None = None
+    settings: Settings,
+    task: str,
+    version: str,
+    reason: str,
+    dataset: str | None = None,
+    *,
+    accept_definition_change: bool = False,
 ) -> dict[str, str]:
     """Make a version champion by hand, overriding the gate, with the reason on the version.
 
-    The one promotion path of ``lifecycle promote`` and the service's ``POST /promote``.
+    The one promotion path of ``lifecycle promote`` and the service's ``POST /promote``. A
+    version whose label definition differs from the champion's needs
+    ``accept_definition_change`` (the reason then says why the meaning may change).
     """
+    import json
+
     from lifecycle import tasks
+    from lifecycle.lineage import DEFINITION_TAG, definition_changes
 
     if task not in tasks.names():
         raise PromotionError(f"unknown task {task!r}; expected one of {', '.join(tasks.names())}")
@@ -115,12 +126,23 @@ def promote(
     from mlflow.exceptions import MlflowException
 
     try:
-        mlflow_client.get_model_version(name, version)
+        chosen = mlflow_client.get_model_version(name, version)
     except MlflowException:
         raise PromotionError(
             f"model {name} has no version {version}; see `lifecycle models`"
         ) from None
     previous = alias_version(mlflow_client, name, CHAMPION)
+    theirs = (previous.tags or {}).get(DEFINITION_TAG) if previous else None
+    ours = (chosen.tags or {}).get(DEFINITION_TAG)
+    changes = definition_changes(json.loads(theirs), json.loads(ours)) if theirs and ours else []
+    if changes and not accept_definition_change:
+        raise PromotionError(
+            f"model {name}: v{version}'s label definition differs from champion "
+            f"v{previous.version}'s ({', '.join(changes)}); its scores would mean something "
+            "else to their users: add --accept-definition-change to promote it anyway"
+        )
+    if changes:
+        reason = f"{reason} (label definition changed: {', '.join(changes)})"
     set_champion(mlflow_client, name, version, f"manual: {reason}")
     return {
         "model": name,

@@ -61,11 +61,18 @@ def train_tasks(
     *,
     dataset: str | None = None,
     progress: Progress = lambda message: None,
+    accept_definition_change: str | None = None,
 ) -> list[TrainResult]:
     """Train, evaluate, register and gate each task (every declared task by default)."""
     from training.pipeline import train_task
 
     return [
-        train_task(settings, name, dataset=dataset, progress=progress)
+        train_task(
+            settings,
+            name,
+            dataset=dataset,
+            progress=progress,
+            accept_definition_change=accept_definition_change,
+        )
         for name in (names or tasks.names())
     ]

@@ -23,7 +23,7 @@ import pandas as pd
 
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
-from lifecycle import tasks
+from lifecycle import lineage, tasks
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
@@ -323,6 +323,24 @@ def previous_scores(settings: Settings) -> ScoresTable:
     return read_scores(path)
 
 
+def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:
+    """Refuse to compare two scores tables whose models predict different things (a churn
+    horizon of 90 days in one, 60 in the other)."""
+    theirs, ours = previous.metadata.get("labels", {}), latest.metadata.get("labels", {})
+    changes = [
+        f"{task}: {', '.join(changed)}"
+        for task in sorted(set(theirs) & set(ours))
+        if (changed := lineage.definition_changes(theirs[task], ours[task]))
+    ]
+    if changes:
+        raise ScoringError(
+            f"{step} refused: the previous scores table ({previous.as_of}, {previous.path}) and "
+            f"the latest ({latest.as_of}) follow different label definitions "
+            f"({'; '.join(changes)}); their scores are not comparable. Compare again after the "
+            "next `lifecycle score-all` (both tables then follow the current definition)"
+        )
+
+
 def find_scores(settings: Settings, as_of: pd.Timestamp) -> ScoresTable | None:
     """The newest scores table for this as-of date, if any."""
     found = sorted(settings.workspace.scores_dir.glob(f"scores-{as_of:%Y-%m-%d}-*.parquet"))
@@ -407,6 +425,7 @@ def score_all(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     paths = store_paths(settings, dataset)
+    built = lineage.require_current_features(settings, paths.dataset, "score-all")
     stamp = resolve_as_of(paths.feature_table, as_of)
     if champions is None:
         say("loading the champion models from the registry")
@@ -466,6 +485,13 @@ def score_all(
             "users": len(scores),
             # What each score predicts (task, horizon, ...): outcomes label the ledger with it.
             "labels": {t: b.label for t, b in champions.bundles.items()},
+            # What it was built from: `refresh` re-scores when models or features move on.
+            "lineage": {
+                "dataset_version": built.get("dataset_version", ""),
+                "feature_table": built.get("id", ""),
+                "settings_hash": lineage.settings_hash(settings),
+                "code_version": lineage.code_version(),
+            },
         }
         path = write_scores(settings.workspace.scores_dir, scores, metadata)
         seconds["write"] = round(time.perf_counter() - started, 2)

@@ -30,6 +30,10 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
 # fresh (same churn model version and as-of date) and computes the others; fresh computes
 # all; none leaves them out (the fastest answer).
 ReasonsMode = Literal["auto", "fresh", "none"]
+DEFINITIONS_DOC = (
+    "task -> the label definition its scores follow (horizon_days, lookback_days, target...): "
+    "a score means something else when this changes"
+)
 
 
 class _Model(BaseModel):
@@ -118,6 +122,9 @@ class ScoreResponse(_Model):
     )
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
     cold_start: str = COLD_START
+    definitions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description=DEFINITIONS_DOC
+    )
 
 
 class FeatureRow(_Model):
@@ -219,6 +226,9 @@ class AtRiskResponse(_Model):
     seed: int = Field(description="the control group's seed: same seed, same group")
     as_of: str | None = Field(None, description="the as-of date of the batch scores")
     scored_at: str = Field(description="when the batch scores file was written")
+    definitions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description=DEFINITIONS_DOC
+    )
     users: list[AtRiskUser]
 
 

@@ -404,6 +404,7 @@ class Scorer:
             model_versions=versions,
             model_kinds=champions.kinds,
             unavailable=dict(champions.unavailable),
+            definitions={t: b.label for t, b in champions.bundles.items()},
         )
 
     # models and lists
@@ -528,6 +529,7 @@ class Scorer:
             seed=seed,
             as_of=table.as_of or None,
             scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
+            definitions=table.metadata.get("labels", {}),
             users=users,
         )
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from features.asof import AS_OF
 from features.labels import LABEL
-from lifecycle import registry, tasks
+from lifecycle import lineage, registry, tasks
 from lifecycle.btyd import fit_purchase_process
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
@@ -170,10 +170,16 @@ def train_task(
     *,
     dataset: str | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    accept_definition_change: str | None = None,
 ) -> TrainResult:
-    """The whole training of one task: data, split, fit, evaluate, track, register, gate."""
+    """The whole training of one task: data, split, fit, evaluate, track, register, gate.
+
+    ``accept_definition_change``: the reason a changed label definition may replace the
+    champion's (without it such a challenger is not promoted)."""
     dataset = dataset or settings.dataset
     specs = model_specs(settings)  # before the slow part: a wrong model name fails at once
+    # A feature table older than the dataset would train (and gate) on stale rows.
+    lineage.require_current_features(settings, dataset, f"train {task}")
     progress(f"{task}: building the training set through Feast")
     training = build_training_set(settings, task, dataset=dataset)
     split = time_split(training.cutoffs, training.spec.horizon_days)
@@ -266,6 +272,8 @@ def train_task(
         test,
         metrics["lightgbm"],
         baselines={k: v for k, v in metrics.items() if k != "lightgbm"},
+        label=bundle.label,
+        accept_definition_change=accept_definition_change,
     )
     result = TrainResult(
         task, name, version, run_id, metrics, promoted, verdict, split, training.report
@@ -288,6 +296,7 @@ def train_task(
             parts,
             window,
             split,
+            accept_definition_change,
         )
     return result
 
@@ -375,6 +384,7 @@ def _log(
             tags={
                 "test_cutoff": split.to_dict()["test_cutoff"],
                 "trained_through": split.to_dict()["test_cutoff"],
+                **lineage.model_tags(settings, dataset, bundle.service, bundle.label),
             },
             metrics=metrics["lightgbm"],
         )

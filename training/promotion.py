@@ -5,6 +5,7 @@ gated as a model version of its own.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import pandas as pd
 
 from features.asof import AS_OF
 from features.labels import LABEL
-from lifecycle import registry, tasks
+from lifecycle import lineage, registry, tasks
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel
 from lifecycle.settings import Settings
@@ -144,11 +145,23 @@ def gate_on_test(
     model_metrics: dict[str, float],
     *,
     baselines: dict[str, dict[str, float]] | None = None,
+    label: dict[str, Any] | None = None,
+    accept_definition_change: str | None = None,
 ) -> tuple[bool, str]:
     """Promote the challenger only if it beats the best of ``baselines`` and the champion
     on the same test rows; a champion that learned from those rows is judged by its
-    recorded out-of-time metric instead."""
+    recorded out-of-time metric instead.
+
+    A challenger whose ``label`` definition (horizon, target, lookback...) differs from the
+    champion's is never promoted by its metric (the two predict different things); only
+    with ``accept_definition_change``, a reason recorded on the version.
+    """
     test_cutoff = pd.Timestamp(test[AS_OF].max())
+    refused = _definition_refusal(
+        mlflow_client, name, task, version, label, accept_definition_change
+    )
+    if refused:  # before the baselines: a different definition is no rival at all
+        return False, refused
 
     def champion_score(champion: Any, metric: str) -> float | Unscored:
         try:
@@ -158,6 +171,19 @@ def gate_on_test(
                 )
         except Exception as error:  # a corrupt or incompatible champion must not block a good model
             return Unscored(f"champion v{champion.version} could not be loaded ({error})", True)
+        changes = lineage.definition_changes(_plain(current.label), _plain(label or current.label))
+        if changes:
+            changed = (
+                f"label definition differs from champion v{champion.version} ({', '.join(changes)})"
+            )
+            if accept_definition_change:
+                return Unscored(f"{changed}, accepted: {accept_definition_change}", True)
+            return Unscored(
+                f"{changed}: refused, scores would change meaning under their users; accept it "
+                f"with `lifecycle train {task} --accept-definition-change REASON` or `lifecycle "
+                f"promote {task} {version} --reason REASON --accept-definition-change`",
+                False,
+            )
         if set(current.feature_names) - set(test.columns):
             return Unscored(
                 f"champion v{champion.version} reads features this test set lacks", False
@@ -186,6 +212,36 @@ def gate_on_test(
     )
 
 
+def _definition_refusal(
+    mlflow_client: Any,
+    name: str,
+    task: str,
+    version: str,
+    label: dict[str, Any] | None,
+    accept: str | None,
+) -> str | None:
+    """Why a challenger whose label definition differs from the champion's recorded one
+    (tag ``label_definition``) is not promoted; None when it is the same, or accepted."""
+    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    recorded = (champion.tags or {}).get(lineage.DEFINITION_TAG) if champion else None
+    if label is None or not recorded or accept:
+        return None
+    changes = lineage.definition_changes(json.loads(recorded), _plain(label))
+    if not changes:
+        return None
+    return (
+        f"label definition differs from champion v{champion.version} ({', '.join(changes)}): "
+        "refused, the scores would change meaning under their users; accept it with `lifecycle "
+        f"train {task} --accept-definition-change REASON` or `lifecycle promote {task} "
+        f"{version} --reason REASON --accept-definition-change`"
+    )
+
+
+def _plain(label: dict[str, Any]) -> dict[str, Any]:
+    """A label definition as JSON gives it back (tuples as lists), for comparison."""
+    return json.loads(json.dumps(label, default=str))
+
+
 def serve_baseline(
     settings: Settings,
     mlflow_client: Any,
@@ -197,6 +253,7 @@ def serve_baseline(
     parts: dict[str, pd.DataFrame],
     window: dict[str, Any],
     split: TimeSplit,
+    accept_definition_change: str | None = None,
 ) -> BaselineVersion:
     """Register the winning baseline rule as a model version and gate it like any model.
 
@@ -258,8 +315,22 @@ def serve_baseline(
             deployed,
             test,
             Path(tmp),
-            tags={"test_cutoff": split.to_dict()["test_cutoff"], "kind": deployed_rule.kind},
+            tags={
+                "test_cutoff": split.to_dict()["test_cutoff"],
+                "kind": deployed_rule.kind,
+                **lineage.model_tags(settings, window["dataset"], deployed.service, deployed.label),
+            },
             metrics=full,
         )
-    promoted, verdict = gate_on_test(settings, mlflow_client, name, task, version, test, full)
+    promoted, verdict = gate_on_test(
+        settings,
+        mlflow_client,
+        name,
+        task,
+        version,
+        test,
+        full,
+        label=deployed.label,
+        accept_definition_change=accept_definition_change,
+    )
     return BaselineVersion(deployed_rule.kind, version, run.info.run_id, full, promoted, verdict)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, datasets, main, pass_context
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
@@ -187,6 +187,18 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     help="Amounts are written 1.234,50 (else 12,5 and 1.234,50 are quarantined as "
     "ambiguous_amount).",
 )
+@click.option(
+    "--append",
+    is_flag=True,
+    help="Add the file's events to the dataset: rows it already holds are quarantined as "
+    "already_ingested, late events are accepted, a --users file updates the users table.",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the dataset even when the file starts later than it or has no users table "
+    "(without it such an ingest is refused; `lifecycle datasets restore` undoes it).",
+)
 @pass_context
 def ingest(
     obj: Context,
@@ -204,12 +216,18 @@ def ingest(
     time_format: str | None,
     date_order: str,
     decimal_comma: bool,
+    append: bool,
+    replace: bool,
 ) -> None:
     """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
 
     The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
-    fits in bounded memory. Without --dataset the dataset is named after the file.
+    fits in bounded memory. Without --dataset the dataset is named after the file. A file
+    of new days goes in with --append; replacing a dataset by a file that starts later or
+    lacks its users table is refused unless --replace.
     """
+    if append and replace:
+        raise click.BadParameter("give one of --append and --replace", param_hint="--append")
     import math
 
     from features.contract import ColumnMapping
@@ -257,8 +275,41 @@ def ingest(
         memory_limit=obj.settings.ingest.memory_limit,
         amount_default=amount_default,
         keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
+        mode="append" if append else "replace" if replace else "guard",
     )
     obj.console.result(summary.to_dict(), summary.lines())
+
+
+@datasets.command("history")
+@click.argument("dataset", required=False)
+@pass_context
+def datasets_history(obj: Context, dataset: str | None) -> None:
+    """The kept versions of a dataset, newest first (* the current one)."""
+    from features.appending import versions
+
+    name = dataset or obj.settings.dataset
+    found = list(versions(obj.settings.workspace.dataset_dir(name)))
+    lines = [f"dataset '{name}': {len(found)} version(s) kept"] + [v.line() for v in found]
+    if not found:
+        lines = [f"dataset '{name}' has no versions: ingest or import it first"]
+    obj.console.result({"dataset": name, "versions": [v.to_dict() for v in found]}, lines)
+
+
+@datasets.command("restore")
+@click.argument("version")
+@pass_context
+def datasets_restore(obj: Context, version: str) -> None:
+    """Point a dataset at one of its kept versions again (VERSION from `datasets history`,
+    e.g. demo@20260101T120000-ab12cd34). Features, models and scores then refuse as stale
+    until rebuilt (`lifecycle refresh`)."""
+    from features.appending import restore
+
+    name = version.split("@", 1)[0]
+    done = restore(obj.settings.workspace.dataset_dir(name), version)
+    obj.console.result(
+        {"dataset": name, "version": done.to_dict()},
+        [f"dataset '{name}' now points to {done.version}", done.line()],
+    )
 
 
 @main.command("import")
@@ -376,3 +427,60 @@ def features_show(
         if record["found"]:
             lines += [f"  {k}: {v}" for k, v in record.items() if k not in ("user_id", "found")]
     obj.console.result({"users": records}, lines)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(path_type=Path),
+    help="A users file updating the users table (with the last events file).",
+)
+@click.option(
+    "--reload-url",
+    envvar="LIFECYCLE_RELOAD_URL",
+    metavar="URL",
+    help="A running service to reload when models or scores changed, e.g. "
+    "http://127.0.0.1:3000 [env LIFECYCLE_RELOAD_URL].",
+)
+@click.option(
+    "--accept-definition-change",
+    metavar="REASON",
+    help="Let retrained models whose label definition changed replace the champions.",
+)
+@pass_context
+def refresh(
+    obj: Context,
+    files: tuple[Path, ...],
+    dataset: str | None,
+    users_file: Path | None,
+    reload_url: str | None,
+    accept_definition_change: str | None,
+) -> None:
+    """New events files (contract columns) appended, then build, apply, materialize, train,
+    gate, score, report and reload, each step skipped when what it made is current.
+
+    Exit codes: 0 done or all current, 1 a step refused or failed (the message names the
+    command to run), 3 done but a retrained model was kept as challenger. For cron and
+    systemd timers see docs/refresh.md.
+    """
+    import sys
+
+    from lifecycle.refresh import refresh as run_refresh
+
+    settings = obj.settings
+    if dataset:
+        settings = settings.model_copy(update={"dataset": dataset})
+    result = run_refresh(
+        settings,
+        files,
+        users=users_file,
+        reload_url=reload_url,
+        accept_definition_change=accept_definition_change,
+        progress=obj.console.step,
+    )
+    obj.console.result(result.to_dict(), result.lines())
+    if result.exit_code:
+        sys.exit(result.exit_code)

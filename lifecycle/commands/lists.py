@@ -221,16 +221,25 @@ def at_risk_list(
         control_share=request.control_share,
         seed=request.seed,
     )
+    from lifecycle.lineage import definitions_text
+
     rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []))
+    labels = table.metadata.get("labels", {})
     title = (
         f"top {len(rows)} users by {rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
+        + (f"; scores follow {definitions_text(labels)}" if labels else "")
     )
     _emit_list(
         obj,
         rows,
         title,
         request,
-        {"as_of": table.as_of, "scores": str(table.path), "rank_by": rank_by},
+        {
+            "as_of": table.as_of,
+            "scores": str(table.path),
+            "rank_by": rank_by,
+            "definitions": labels,
+        },
     )
 
 
@@ -258,12 +267,13 @@ def _with_saved_value(obj: Context, table: Any) -> Any:
 @pass_context
 def movers(obj: Context, request: ListRequest, by: str) -> None:
     """Users whose churn risk or value at risk rose the most since the previous scores table."""
-    from serving.batch import latest_scores, previous_scores
+    from serving.batch import latest_scores, previous_scores, require_same_definitions
     from serving.lists import MOVER_FIELDS, list_rows
     from serving.lists import movers as find_movers
 
     privacy = request.privacy(obj)
     latest, previous = latest_scores(obj.settings), previous_scores(obj.settings)
+    require_same_definitions(latest, previous, "movers")
     ranked = find_movers(
         latest.frame,
         previous.frame,

@@ -32,13 +32,28 @@ class TaskName(click.ParamType):
 @main.command()
 @click.argument("task", type=TaskName(allow_all=True))
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--accept-definition-change",
+    metavar="REASON",
+    help="Let a model whose label definition (horizon, target, lookback) differs from the "
+    "champion's be promoted, recording REASON; without it such a model stays challenger.",
+)
 @pass_context
-def train(obj: Context, task: str, dataset: str | None) -> None:
-    """Train, evaluate against baselines, track in MLflow, register, and gate promotion."""
+def train(
+    obj: Context, task: str, dataset: str | None, accept_definition_change: str | None
+) -> None:
+    """Train, evaluate against baselines, track in MLflow, register, and gate promotion.
+    Refused when the feature table is older than the dataset (run `lifecycle features build`)."""
     from lifecycle.steps import train_tasks
 
     chosen = None if task == "all" else [task]
-    results = train_tasks(obj.settings, chosen, dataset=dataset, progress=obj.console.step)
+    results = train_tasks(
+        obj.settings,
+        chosen,
+        dataset=dataset,
+        progress=obj.console.step,
+        accept_definition_change=accept_definition_change,
+    )
     obj.console.result(
         {
             "models": [
@@ -66,8 +81,21 @@ def train(obj: Context, task: str, dataset: str | None) -> None:
     "--reason", required=True, help="Why this version should serve (recorded on the version)."
 )
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--accept-definition-change",
+    is_flag=True,
+    help="Promote although the version's label definition differs from the champion's "
+    "(--reason says why the scores may change meaning).",
+)
 @pass_context
-def promote(obj: Context, task: str, version: str, reason: str, dataset: str | None) -> None:
+def promote(
+    obj: Context,
+    task: str,
+    version: str,
+    reason: str,
+    dataset: str | None,
+    accept_definition_change: bool,
+) -> None:
     """Make a model version (or `challenger`) the champion by hand, overriding the gate, with a
     recorded reason. A running service picks it up on POST /reload (or use POST /promote)."""
     from lifecycle.registry import challenger_version
@@ -75,7 +103,14 @@ def promote(obj: Context, task: str, version: str, reason: str, dataset: str | N
 
     if version == "challenger":
         version = challenger_version(obj.settings, task, dataset)
-    done = promote_version(obj.settings, task, version, reason, dataset)
+    done = promote_version(
+        obj.settings,
+        task,
+        version,
+        reason,
+        dataset,
+        accept_definition_change=accept_definition_change,
+    )
     obj.console.result(
         done,
         [

@@ -1,0 +1,265 @@
+"""New events into an existing dataset: append them, or refuse a replace that drops history.
+
+An append writes a new dataset version holding the old events plus the new file's good
+rows: a new row equal to one the dataset already holds (every column) is quarantined as
+``already_ingested``; events older than the dataset's newest are accepted (late events,
+counted). A users file updates the users table (its rows win, users it lacks stay); with
+none the users table is carried over. Every version stays restorable
+(``lifecycle datasets history`` / ``restore``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from features import contract as c
+from features.validation import ContractError, LoadReport
+from lifecycle.sql import identifier, literal
+from lifecycle.storage import VERSIONS, atomic_symlink
+from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+
+ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
+REPORT = "report.json"
+
+
+@dataclass(frozen=True)
+class EventRange:
+    rows: int
+    first: str
+    last: str
+
+    def text(self) -> str:
+        return f"{self.rows:,} events {self.first[:10]} .. {self.last[:10]}"
+
+
+def event_range(events: Path) -> EventRange | None:
+    """Rows and time range of an events table (None when there is none)."""
+    import duckdb
+
+    if not events.is_file():
+        return None
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        rows, first, last = con.execute(
+            f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}) "
+            f"FROM read_parquet({literal(events)})"
+        ).fetchone()
+    return EventRange(int(rows), str(first), str(last))
+
+
+def refuse_lost_history(
+    dataset_dir: Path, staging: Path, source: Path, has_users: bool, dataset: str
+) -> None:
+    """Refuse a replace whose file starts after the dataset does, or drops its users table."""
+    old = event_range(dataset_dir / EVENTS_FILE)
+    if old is None:
+        return
+    new = event_range(staging / EVENTS_FILE)
+    lost = []
+    if new is not None and new.first > old.first:
+        lost.append(f"the events before {new.first[:10]}")
+    if (dataset_dir / USERS_FILE).is_file() and not has_users:
+        lost.append("the users table")
+    if not lost:
+        return
+    raise ContractError(
+        f"{source}: dataset '{dataset}' holds {old.text()}; this file holds "
+        f"{new.text() if new else 'no events'}: replacing the dataset would drop "
+        f"{' and '.join(lost)}. Add the new events with `lifecycle ingest {source} "
+        f"--dataset {dataset} --append`, or replace the dataset with --replace"
+    )
+
+
+def merge_events(
+    old_events: Path, new_events: Path, out: Path, quarantine_out: Path
+) -> dict[str, int]:
+    """Old events plus the new rows the dataset does not hold yet, in time order; the new
+    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from features.loading import _write_batches
+
+    old_schema = pq.read_schema(old_events)
+    new_schema = pq.read_schema(new_events)
+    if set(old_schema.names) != set(new_schema.names):
+        raise ContractError(
+            f"{new_events}: the new events have columns {sorted(new_schema.names)}, the "
+            f"dataset {sorted(old_schema.names)}; give the file the same columns (or --replace)"
+        )
+    columns = list(old_schema.names)
+    same = " AND ".join(
+        f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in columns
+    )
+    kept = ", ".join(identifier(n) for n in columns)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            f"CREATE TEMP VIEW old AS SELECT {kept} FROM read_parquet({literal(old_events)})"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {kept} "
+            f"FROM read_parquet({literal(new_events)})"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE held AS SELECT n.new_row FROM new n "
+            f"WHERE EXISTS (SELECT 1 FROM old o WHERE {same})"
+        )
+        ((repeats,),) = con.execute("SELECT count(*) FROM held").fetchall()
+        ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
+        ((late,),) = con.execute(
+            f"SELECT count(*) FROM new WHERE new_row NOT IN (SELECT new_row FROM held) "
+            f"AND {c.EVENT_TIME} < ?",
+            [latest],
+        ).fetchall()
+        merged = con.sql(
+            f"SELECT {kept} FROM (SELECT {kept} FROM old UNION ALL "
+            f"SELECT {kept} FROM new WHERE new_row NOT IN (SELECT new_row FROM held)) "
+            f"ORDER BY {c.EVENT_TIME}, {c.USER_ID}"
+        )
+        _write_batches(merged, old_schema, out)
+        ((rows,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
+        if repeats:
+            con.sql(
+                f"SELECT {kept}, '{ALREADY_INGESTED}' AS {identifier(c.REASON)} FROM new "
+                f"WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
+            ).df().to_csv(quarantine_out, index=False)
+    return {"already_ingested": int(repeats), "late_events": int(late), "events_total": int(rows)}
+
+
+def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> dict[str, int]:
+    """The users table after an append: the new file's rows win, old users it lacks stay."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from features.loading import _write_batches
+
+    if new_users is None:
+        if old_users is not None:
+            _link_or_copy(old_users, out)
+        return {}
+    if old_users is None:
+        _link_or_copy(new_users, out)
+        return {"users_added": pq.read_metadata(new_users).num_rows, "users_updated": 0}
+    schema = pq.read_schema(old_users)
+    kept = ", ".join(identifier(n) for n in schema.names if n in pq.read_schema(new_users).names)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        old = f"read_parquet({literal(old_users)})"
+        new = f"read_parquet({literal(new_users)})"
+        ((updated,),) = con.execute(
+            f"SELECT count(*) FROM {new} WHERE {c.USER_ID} IN (SELECT {c.USER_ID} FROM {old})"
+        ).fetchall()
+        ((added,),) = con.execute(f"SELECT count(*) FROM {new}").fetchall()
+        merged = con.sql(
+            f"SELECT {kept} FROM {old} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {new}) "
+            f"UNION ALL BY NAME SELECT {kept} FROM {new} ORDER BY {c.USER_ID}"
+        )
+        _write_batches(merged, pq.read_schema(new_users), out)
+    return {"users_updated": int(updated), "users_added": int(added - updated)}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A file carried into the next version: a hard link where possible (versions are never
+    edited in place: erasure replaces files whole), else a copy."""
+    try:
+        os.link(source.resolve(), target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def carry_quarantine(old_dir: Path, staging: Path) -> int:
+    """Keep the old version's quarantine files; the number of this append (1, 2, ...)."""
+    old = old_dir / "quarantine"
+    if old.is_dir():
+        for path in old.iterdir():
+            _link_or_copy(path, staging / "quarantine" / path.name)
+    report = old_dir / REPORT
+    batches = json.loads(report.read_text()).get("batches", []) if report.is_file() else []
+    return len([b for b in batches if b.get("mode") == "append"]) + 1
+
+
+def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
+    report = old_dir / REPORT
+    if not report.is_file():
+        return []
+    data = json.loads(report.read_text())
+    return data.get("batches") or [{"mode": "ingest", "created_at": data.get("created_at")}]
+
+
+def add_reason(report: LoadReport, reason: str, count: int) -> None:
+    """Count ``count`` more quarantined rows for ``reason`` in a load report."""
+    if not count:
+        return
+    report.reasons[reason] = report.reasons.get(reason, 0) + count
+    report.rows_quarantined += count
+    report.rows_loaded -= count
+
+
+# -- versions of a dataset ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    version: str
+    current: bool
+    created_at: str
+    events: int | None
+    users: int | None
+    batches: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def line(self) -> str:
+        mark = "*" if self.current else " "
+        counts = f"{self.events:,} events" if self.events is not None else "no events"
+        if self.users is not None:
+            counts += f", {self.users:,} users"
+        return f"{mark} {self.version}  {self.created_at}  {counts}  ({self.batches} batch(es))"
+
+
+def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
+    """The kept versions of a dataset, newest first (``current``: the one it points to)."""
+    import pyarrow.parquet as pq
+
+    folder = dataset_dir.parent / VERSIONS
+    current = dataset_dir.readlink().name if dataset_dir.is_symlink() else ""
+    found = (
+        [p for p in folder.iterdir() if p.name.startswith(f"{dataset_dir.name}@") and p.is_dir()]
+        if folder.is_dir()
+        else []
+    )
+    for path in sorted(found, key=lambda p: p.name.split("@", 1)[1], reverse=True):
+        report = json.loads((path / REPORT).read_text()) if (path / REPORT).is_file() else {}
+
+        def rows(name: str, path: Path = path) -> int | None:
+            return pq.read_metadata(path / name).num_rows if (path / name).is_file() else None
+
+        yield DatasetVersion(
+            path.name,
+            path.name == current,
+            str(report.get("created_at", "")),
+            rows(EVENTS_FILE),
+            rows(USERS_FILE),
+            len(report.get("batches") or [None]),
+        )
+
+
+def restore(dataset_dir: Path, version: str) -> DatasetVersion:
+    """Point the dataset at one of its kept versions again."""
+    kept = {v.version: v for v in versions(dataset_dir)}
+    if version not in kept:
+        names = ", ".join(kept) or "none"
+        raise ContractError(
+            f"dataset '{dataset_dir.name}' has no version {version!r}; kept versions: {names} "
+            f"(`lifecycle datasets history {dataset_dir.name}`)"
+        )
+    atomic_symlink(dataset_dir, Path(VERSIONS) / version)  # relative, as atomic_dir makes it
+    return DatasetVersion(**{**kept[version].to_dict(), "current": True})

@@ -1,0 +1,228 @@
+"""Lineage: what each artefact was built from, and whether it is still current.
+
+Every step records its inputs beside its output: the feature table names the dataset
+version it was computed from, the online store the feature table it holds, a model version
+(MLflow tags) its dataset version, feature table and feature service, a scores table its
+models and feature table. A step whose inputs moved on refuses with the command to run.
+
+A dataset version is the name of the folder ``datasets/<name>`` points to in
+``datasets/.versions`` (:func:`lifecycle.storage.atomic_dir`), so a re-ingest, an append
+or a restore each give the dataset a new (or an older) version, never the same one twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import secrets
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.errors import UserError
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+# A file's lineage sits beside it as _<file>.lineage.json: the "_" keeps it out of a
+# folder read as a Parquet dataset (pyarrow and DuckDB skip such names).
+LINEAGE_PREFIX, LINEAGE_SUFFIX = "_", ".lineage.json"
+TAG_PREFIX = "lineage."  # MLflow model version tags: lineage.dataset_version, ...
+DEFINITION_TAG = "label_definition"  # a model version's label definition (JSON)
+
+
+class StaleInput(UserError):
+    """A step's inputs are older than what exists; the message names the command to run."""
+
+
+def dataset_version(dataset_dir: Path) -> str:
+    """The version a dataset folder points to ('' when there is no dataset)."""
+    if dataset_dir.is_symlink():
+        return Path(dataset_dir.readlink()).name
+    if dataset_dir.parent.name == ".versions":  # a version folder itself
+        return dataset_dir.name
+    if dataset_dir.is_dir():  # a plain folder (written before versions): its report's time
+        report = dataset_dir / "report.json"
+        stamp = int(report.stat().st_mtime) if report.is_file() else 0
+        return f"{dataset_dir.name}@plain-{stamp}"
+    return ""
+
+
+@functools.cache
+def code_version() -> str:
+    """The package version and, in a git checkout, its commit (``0.1.0+abc1234``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("lifecycle")
+    except PackageNotFoundError:
+        release = "unknown"
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return release
+    commit = done.stdout.strip() if done.returncode == 0 else ""
+    return f"{release}+{commit}" if commit else release
+
+
+def digest(data: Any) -> str:
+    """A short digest of JSON-able data."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def settings_hash(settings: Settings, sections: tuple[str, ...] = ("features", "labels")) -> str:
+    """A short digest of the settings sections that shape an artefact."""
+    return digest(json.loads(settings.model_dump_json(include=set(sections))))
+
+
+def features_digest(windows: Any, frequency: str) -> str:
+    """The digest of the settings a feature table is computed with (its windows and grid)."""
+    return digest({"windows_days": list(windows), "cutoff_frequency": frequency})
+
+
+def new_id() -> str:
+    """An identifier for one build of an artefact: its time and a random part."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def lineage_path(artefact: Path) -> Path:
+    return artefact.with_name(LINEAGE_PREFIX + artefact.name + LINEAGE_SUFFIX)
+
+
+def record(artefact: Path, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Write ``artefact``'s lineage (its inputs, a fresh id, the code version) beside it."""
+    from lifecycle.storage import atomic_file
+
+    lineage = {
+        "id": new_id(),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        **inputs,
+    }
+    with atomic_file(lineage_path(artefact)) as staging:
+        staging.write_text(json.dumps(lineage, indent=2, default=str) + "\n")
+    return lineage
+
+
+def read(artefact: Path) -> dict[str, Any] | None:
+    """``artefact``'s lineage, or None when it has none (missing, or built before lineage)."""
+    path = lineage_path(artefact)
+    if not artefact.exists() or not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def follow_dataset(artefact: Path, old_version: str, new_version: str) -> None:
+    """An artefact built from ``old_version`` that was changed the same way as the dataset
+    (an erasure removes users from both) is built from ``new_version``."""
+    from lifecycle.storage import atomic_file
+
+    built = read(artefact)
+    if built is None or built.get("dataset_version") != old_version:
+        return
+    with atomic_file(lineage_path(artefact)) as staging:
+        staging.write_text(
+            json.dumps(built | {"dataset_version": new_version}, indent=2, default=str) + "\n"
+        )
+
+
+# -- the checks each step makes -------------------------------------------------------------
+
+
+def feature_table_problem(settings: Settings, dataset: str) -> str | None:
+    """Why the dataset's feature table is not current (None when it is)."""
+    ws = settings.workspace
+    table = ws.feature_table(dataset)
+    if not table.is_file():
+        return f"dataset '{dataset}' has no feature table"
+    built = read(table)
+    current = dataset_version(ws.dataset_dir(dataset))
+    if built is None:
+        # Built before lineage was recorded: only its age can tell.
+        events = ws.events(dataset)
+        if events.is_file() and events.stat().st_mtime > table.stat().st_mtime:
+            return f"the feature table of '{dataset}' is older than its events"
+        return None
+    if current and built.get("dataset_version") != current:
+        return (
+            f"the feature table of '{dataset}' was built from dataset version "
+            f"{built.get('dataset_version')}, the dataset is now {current}"
+        )
+    wanted = features_digest(settings.features.windows_days, settings.features.cutoff_frequency)
+    if built.get("settings_hash") != wanted:
+        return f"the feature table of '{dataset}' was built with other features settings"
+    return None
+
+
+def require_current_features(settings: Settings, dataset: str, step: str) -> dict[str, Any]:
+    """Refuse ``step`` on a stale feature table, naming the command that rebuilds it; the
+    feature table's lineage otherwise (empty for a table built before lineage)."""
+    problem = feature_table_problem(settings, dataset)
+    if problem is not None:
+        raise StaleInput(
+            f"{step} refused: {problem}; run `lifecycle features build --dataset {dataset}` "
+            "first (or `lifecycle refresh`)"
+        )
+    return read(settings.workspace.feature_table(dataset)) or {}
+
+
+def online_store_lineage(settings: Settings, dataset: str) -> Path:
+    """Where the online store's lineage is kept (it names the feature table it holds)."""
+    return settings.workspace.feast_repo(dataset) / "online_store"
+
+
+def online_store_problem(settings: Settings, dataset: str) -> str | None:
+    """Why the online store does not hold the current feature table (None when it does)."""
+    table = read(settings.workspace.feature_table(dataset)) or {}
+    marker = lineage_path(online_store_lineage(settings, dataset))
+    if not marker.is_file():
+        return f"the online store of '{dataset}' was never materialized with lineage"
+    held = json.loads(marker.read_text())
+    if held.get("feature_table") != table.get("id"):
+        return f"the online store of '{dataset}' holds an older feature table"
+    return None
+
+
+def model_tags(
+    settings: Settings, dataset: str, feature_service: str, label: dict[str, Any]
+) -> dict[str, str]:
+    """The MLflow model version tags saying what a model was built from."""
+    table = read(settings.workspace.feature_table(dataset)) or {}
+    return {
+        f"{TAG_PREFIX}dataset_version": str(table.get("dataset_version", "")),
+        f"{TAG_PREFIX}feature_table": str(table.get("id", "")),
+        f"{TAG_PREFIX}feature_service": feature_service,
+        f"{TAG_PREFIX}settings_hash": settings_hash(settings),
+        f"{TAG_PREFIX}code_version": code_version(),
+        DEFINITION_TAG: json.dumps(label, sort_keys=True, default=str),
+    }
+
+
+def definition_changes(champion: dict[str, Any], challenger: dict[str, Any]) -> list[str]:
+    """How two label definitions differ, field by field ('horizon_days 90 -> 60')."""
+    return [
+        f"{key} {champion.get(key)} -> {challenger.get(key)}"
+        for key in sorted(set(champion) | set(challenger))
+        if champion.get(key) != challenger.get(key)
+    ]
+
+
+def definitions_text(labels: dict[str, dict[str, Any]]) -> str:
+    """Label definitions in a few words: ``churn 90-day window, ltv 365-day window``."""
+    parts = []
+    for task, label in sorted(labels.items()):
+        text = f"{task} {label.get('horizon_days')}-day window"
+        if label.get("lookback_days"):
+            text += f" (active in {label['lookback_days']} days)"
+        if label.get("target"):
+            text += f" (target {label['target']})"
+        parts.append(text)
+    return ", ".join(parts)

@@ -1,0 +1,273 @@
+"""`lifecycle refresh`: new files in, then every step whose inputs moved on, and no other.
+
+The steps, in order: ingest (append each new file), features build, Feast apply and
+materialize, train (each task), score, report, reload of a running service. Whether a step
+is needed comes from the lineage each step records (:mod:`lifecycle.lineage`): the feature
+table names its dataset version, the online store its feature table, a model version its
+feature table and settings, a scores table its models and feature table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifecycle import lineage, tasks
+from lifecycle.errors import UserError
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+Progress = Callable[[str], None]
+# Exit codes for schedulers: 0 done (or all current), 1 a step refused or failed (the
+# message says what to run), 3 done but a trained model was kept as challenger.
+EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
+
+
+@dataclass
+class StepOutcome:
+    step: str
+    status: str  # ran | skipped
+    why: str
+    seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        took = f" ({self.seconds:.1f} s)" if self.status != "skipped" else ""
+        return f"  {self.step:<12} {self.status:<8}{took}: {self.why}"
+
+
+@dataclass
+class RefreshResult:
+    dataset: str
+    steps: list[StepOutcome] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(s.seconds for s in self.steps), 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "exit_code": self.exit_code,
+            "seconds": self.seconds,
+            "ran": [s.step for s in self.steps if s.status == "ran"],
+            "skipped": [s.step for s in self.steps if s.status == "skipped"],
+            "steps": [s.__dict__ for s in self.steps],
+        }
+
+    def lines(self) -> list[str]:
+        ran = sum(s.status == "ran" for s in self.steps)
+        head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran in {self.seconds:.1f} s"
+        return [head, *(s.line() for s in self.steps)]
+
+
+def model_problem(settings: Settings, mlflow_client: Any, dataset: str, task: str) -> str | None:
+    """Why ``task`` needs training (None when its newest version learned from the current
+    feature table with the current settings)."""
+    from lifecycle import registry
+
+    name = registry.model_name(dataset, task)
+    found = mlflow_client.search_model_versions(f"name = '{name}'")
+    if not found:
+        return f"{task} has no model"
+    newest = max(found, key=lambda v: int(v.version))
+    tags = newest.tags or {}
+    table = lineage.read(settings.workspace.feature_table(dataset)) or {}
+    if tags.get(f"{lineage.TAG_PREFIX}feature_table") != table.get("id"):
+        return f"{task} v{newest.version} learned from an older feature table"
+    if tags.get(f"{lineage.TAG_PREFIX}settings_hash") != lineage.settings_hash(settings):
+        return f"{task} v{newest.version} was trained with other features or labels settings"
+    return None
+
+
+def scores_problem(settings: Settings, champions: dict[str, str], dataset: str) -> str | None:
+    """Why the latest scores table is not current (None when it used these champions on
+    the current feature table)."""
+    from serving.batch import ScoringError, latest_scores
+
+    try:
+        table = latest_scores(settings)
+    except ScoringError:
+        return "no scores table"
+    built = table.metadata.get("lineage", {})
+    current = lineage.read(settings.workspace.feature_table(dataset)) or {}
+    if table.metadata.get("dataset") != dataset:
+        return f"the latest scores are of dataset '{table.metadata.get('dataset')}'"
+    if built.get("feature_table") != current.get("id"):
+        return "the latest scores were made from an older feature table"
+    if table.metadata.get("model_versions") != champions:
+        return f"the latest scores used models {table.metadata.get('model_versions')}"
+    return None
+
+
+def refresh(
+    settings: Settings,
+    files: Sequence[Path] = (),
+    *,
+    users: Path | None = None,
+    reload_url: str | None = None,
+    accept_definition_change: str | None = None,
+    progress: Progress = lambda message: None,
+) -> RefreshResult:
+    """Append ``files`` (events, contract columns) to the settings' dataset, then run each
+    later step whose inputs are newer than what it made; skip the rest."""
+    dataset = settings.dataset
+    result = RefreshResult(dataset)
+
+    def run(step: str, why: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        progress(f"{step}: {why}")
+        started = time.perf_counter()
+        detail = action()  # a refusal (UserError) ends the refresh: one line, exit 1
+        result.steps.append(
+            StepOutcome(step, "ran", why, round(time.perf_counter() - started, 2), detail)
+        )
+        return detail
+
+    def skip(step: str, why: str) -> None:
+        result.steps.append(StepOutcome(step, "skipped", why))
+
+    _refresh_steps(settings, files, users, reload_url, accept_definition_change, result, run, skip)
+    trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
+    if trained and not all(m["promoted"] for m in trained.detail.get("models", [])):
+        result.exit_code = EXIT_NOT_PROMOTED
+    return result
+
+
+def _refresh_steps(
+    settings: Settings,
+    files: Sequence[Path],
+    users: Path | None,
+    reload_url: str | None,
+    accept_definition_change: str | None,
+    result: RefreshResult,
+    run: Callable[[str, str, Callable[[], dict[str, Any]]], dict[str, Any]],
+    skip: Callable[[str, str], None],
+) -> None:
+    from lifecycle import registry, steps
+
+    dataset = settings.dataset
+    if files:
+        run("ingest", f"appending {len(files)} file(s)", lambda: _ingest(settings, files, users))
+    else:
+        skip("ingest", "no new files")
+
+    problem = lineage.feature_table_problem(settings, dataset)
+    if problem:
+        run("features", problem, lambda: steps.build_features(settings))
+    else:
+        skip("features", "the feature table is built from the current dataset version")
+
+    problem = lineage.online_store_problem(settings, dataset)
+    if problem:
+        run("online", problem, lambda: steps.publish_features(settings))
+    else:
+        skip("online", "the online store holds the current feature table")
+
+    mlflow_client = registry.client(settings)
+    stale = {
+        task: why
+        for task in tasks.names()
+        if (why := model_problem(settings, mlflow_client, dataset, task))
+    }
+    if stale:
+        run(
+            "train",
+            "; ".join(stale.values()),
+            lambda: _train(settings, list(stale), accept_definition_change),
+        )
+    else:
+        skip("train", "every model learned from the current feature table")
+
+    champions = {}
+    for task in tasks.names():
+        version = registry.alias_version(
+            mlflow_client, registry.model_name(dataset, task), "champion"
+        )
+        if version is not None:
+            champions[task] = str(version.version)
+    problem = scores_problem(settings, champions, dataset)
+    if problem:
+        run("score", problem, lambda: _score(settings))
+        run("report", "new scores", lambda: _report(settings))
+    else:
+        skip("score", "the latest scores used the champions on the current feature table")
+        skip("report", "the scores did not change")
+
+    changed = any(s.status == "ran" for s in result.steps if s.step in ("train", "score"))
+    if reload_url is None:
+        skip("reload", "no running service configured (--reload-url)")
+    elif not changed:
+        skip("reload", "no model or scores changed")
+    else:
+        run(
+            "reload", f"POST {reload_url.rstrip('/')}/reload", lambda: _reload(settings, reload_url)
+        )
+
+
+def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> dict[str, Any]:
+    from features.contract import ColumnMapping
+    from features.ingest import ingest_events
+
+    added = []
+    for index, path in enumerate(files):
+        summary = ingest_events(
+            Path(path),
+            settings.workspace.dataset_dir(settings.dataset),
+            mapping=ColumnMapping(),
+            users_path=users if index == len(files) - 1 else None,
+            max_bad_fraction=settings.ingest.max_bad_fraction,
+            chunk_rows=settings.ingest.chunk_rows,
+            memory_limit=settings.ingest.memory_limit,
+            keep_repeats=settings.ingest.keep_repeats,
+            mode="append",
+        )
+        added.append({"file": str(path), **summary.to_dict()})
+    return {"files": added}
+
+
+def _train(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:
+    from lifecycle import steps
+
+    results = steps.train_tasks(settings, names, accept_definition_change=accept)
+    return {
+        "models": [
+            {"task": r.task, "version": r.version, "promoted": r.promoted, "gate": r.gate}
+            for r in results
+        ]
+    }
+
+
+def _score(settings: Settings) -> dict[str, Any]:
+    from serving.batch import score_all
+
+    scored = score_all(settings)
+    return {"path": str(scored.path), "users": scored.users, "model_versions": scored.versions}
+
+
+def _report(settings: Settings) -> dict[str, Any]:
+    from serving.report import build_report
+
+    return {"path": str(build_report(settings).path)}
+
+
+def _reload(settings: Settings, url: str) -> dict[str, Any]:
+    import httpx
+
+    headers = {}
+    token = settings.serving.admin_token
+    if token is not None and token.get_secret_value():
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/reload", headers=headers, timeout=120)
+    except httpx.HTTPError as error:
+        raise UserError(f"reload of the service at {url} failed: {error}") from None
+    if response.status_code != 200:
+        raise UserError(
+            f"reload of the service at {url} answered {response.status_code}: {response.text[:200]}"
+        )
+    return response.json()

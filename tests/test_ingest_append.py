@@ -1,0 +1,118 @@
+"""New days into an existing dataset: --append, the refusal of a replace that drops history,
+and the kept versions (`lifecycle datasets history|restore`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from features import contract as c
+from lifecycle.cli import main
+
+HEADER = "user_id,event_time,event_type,amount\n"
+FIRST = (
+    HEADER + "u1,2025-01-01 10:00:00,purchase,10\n"
+    "u2,2025-01-02 10:00:00,session,\n"
+    "u1,2025-01-05 10:00:00,purchase,5\n"
+)
+# The next export: it repeats the last day already ingested, brings one late event of
+# u2 (before the dataset's newest) and two new days.
+SECOND = (
+    HEADER + "u1,2025-01-05 10:00:00,purchase,5\n"
+    "u2,2025-01-04 09:00:00,session,\n"
+    "u3,2025-01-06 10:00:00,purchase,7\n"
+    "u1,2025-01-07 10:00:00,session,\n"
+)
+USERS = "user_id,signup_time,channel\nu1,2024-12-01,ads\nu2,2024-12-02,organic\n"
+USERS_NEXT = "user_id,signup_time,channel\nu2,2024-12-02,referral\nu3,2025-01-06,ads\n"
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def _ingest(runner: CliRunner, *args: str) -> dict:
+    result = runner.invoke(main, ["--json", "--quiet", "ingest", *args, "--dataset", "shop"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_append_adds_new_days_quarantines_repeats_and_updates_users(
+    home: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    first = _write(tmp_path, "first.csv", FIRST)
+    _ingest(runner, str(first), "--users", str(_write(tmp_path, "users.csv", USERS)))
+    second = _write(tmp_path, "second.csv", SECOND)
+    users_next = _write(tmp_path, "users_next.csv", USERS_NEXT)
+    data = _ingest(runner, str(second), "--users", str(users_next), "--append")
+
+    events_report = data["tables"]["events"]
+    assert events_report["reasons"] == {"already_ingested": 1}
+    assert events_report["rows_loaded"] == 3 and events_report["notes"]["late_events"] == 1
+    assert data["totals"] == {"events": 6, "users": 3}
+    dataset = home / "datasets" / "shop"
+    events = pd.read_parquet(dataset / "events.parquet")
+    assert len(events) == 6 and events[c.EVENT_TIME].is_monotonic_increasing
+    assert (events[c.USER_ID] == "u1").sum() == 3  # the repeated purchase is there once
+    held = pd.read_csv(dataset / "quarantine" / "events-already_ingested-1.csv")
+    assert held[c.REASON].tolist() == ["already_ingested"] and held[c.USER_ID].tolist() == ["u1"]
+    users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)
+    assert sorted(users.index) == ["u1", "u2", "u3"]  # u1 kept though the new file lacks it
+    assert users.loc["u2", c.CHANNEL] == "referral"  # the new file's row wins
+    # Appending the same file again adds nothing: every row is already there.
+    again = _ingest(runner, str(second), "--append")
+    assert again["totals"]["events"] == 6
+    assert again["tables"]["events"]["reasons"]["already_ingested"] == 4
+    assert again["totals"]["users"] == 3  # no users file: the users table carried over
+
+
+def test_replacing_history_with_new_days_is_refused_and_nothing_written(
+    home: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    first = _write(tmp_path, "first.csv", FIRST)
+    _ingest(runner, str(first), "--users", str(_write(tmp_path, "users.csv", USERS)))
+    dataset = home / "datasets" / "shop"
+    before = dataset.readlink()
+    later = _write(tmp_path, "later.csv", HEADER + "u3,2025-01-06 10:00:00,purchase,7\n")
+    result = runner.invoke(main, ["ingest", str(later), "--dataset", "shop"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1  # one line (progress lines aside)
+    error = errors[0]
+    assert "would drop the events before 2025-01-06 and the users table" in error
+    assert f"lifecycle ingest {later} --dataset shop --append" in error and "--replace" in error
+    assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 3
+    # --replace does it, and the old version stays restorable.
+    _ingest(runner, str(later), "--replace")
+    assert len(pd.read_parquet(dataset / "events.parquet")) == 1
+    assert not (dataset / "users.parquet").exists()
+
+
+def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    _ingest(runner, str(_write(tmp_path, "second.csv", SECOND)), "--append")
+    result = runner.invoke(main, ["--json", "datasets", "history", "shop"])
+    versions = json.loads(result.stdout)["versions"]
+    assert [v["events"] for v in versions] == [6, 3]  # newest first
+    assert [v["current"] for v in versions] == [True, False]
+    assert versions[0]["batches"] == 2
+    human = runner.invoke(main, ["datasets", "history", "shop"]).stdout
+    assert f"* {versions[0]['version']}" in human
+
+    result = runner.invoke(main, ["datasets", "restore", versions[1]["version"]])
+    assert result.exit_code == 0, result.output
+    dataset = home / "datasets" / "shop"
+    assert len(pd.read_parquet(dataset / "events.parquet")) == 3
+    assert not dataset.readlink().is_absolute()  # the workspace stays movable
+    result = runner.invoke(main, ["datasets", "restore", "shop@nope"])
+    assert result.exit_code == 1 and "has no version 'shop@nope'; kept versions:" in result.stderr
+    listed = json.loads(runner.invoke(main, ["--json", "datasets"]).stdout)
+    assert [d["name"] for d in listed["datasets"]] == ["shop"]

@@ -1,0 +1,160 @@
+"""Lineage and freshness: every artefact says what it was built from; a step on stale inputs
+refuses naming the command to run; a changed label definition never slips through the gate,
+into movers or into a response unmarked. Real Feast, MLflow and scores tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from workspaces import TrainedWorkspace
+
+from features import contract as c
+from features.ingest import ingest_events
+from lifecycle import lineage, registry
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+
+TASKS = ("churn", "conversion", "ltv")
+
+
+def append_next_week(settings: object, folder: Path) -> Path:
+    """The demo's last week again, a week later: a second batch of days, appended."""
+    ws = settings.workspace  # type: ignore[attr-defined]
+    events = pd.read_parquet(ws.events("demo"))
+    last = events[c.EVENT_TIME].max()
+    week = events[events[c.EVENT_TIME] > last - pd.Timedelta(days=7)].copy()
+    week[c.EVENT_TIME] = week[c.EVENT_TIME] + pd.Timedelta(days=7)
+    path = folder / "next_week.parquet"
+    week.to_parquet(path, index=False)
+    ingest_events(path, ws.dataset_dir("demo"), mode="append")
+    return path
+
+
+def test_every_artefact_records_what_it_was_built_from(
+    trained_workspace: TrainedWorkspace,
+) -> None:
+    settings = trained_workspace.settings()
+    ws = settings.workspace
+    table = lineage.read(ws.feature_table("demo"))
+    assert table is not None
+    assert table["dataset_version"] == lineage.dataset_version(ws.dataset_dir("demo"))
+    assert table["dataset_version"].startswith("demo@") and table["code_version"]
+    online = json.loads(
+        lineage.lineage_path(lineage.online_store_lineage(settings, "demo")).read_text()
+    )
+    assert online["feature_table"] == table["id"] and online["feature_services"]
+    client = registry.client(settings)
+    for task in TASKS:
+        champion = registry.alias_version(client, registry.model_name("demo", task), "champion")
+        tags = champion.tags
+        assert tags["lineage.dataset_version"] == table["dataset_version"]
+        assert tags["lineage.feature_table"] == table["id"]
+        assert tags["lineage.feature_service"].startswith(f"{task}_v")
+        assert tags["lineage.settings_hash"] == lineage.settings_hash(settings)
+        assert tags["lineage.code_version"] == lineage.code_version()
+        assert json.loads(tags["label_definition"])["task"] == task
+    from serving.batch import latest_scores
+
+    scores = latest_scores(settings).metadata
+    assert scores["lineage"]["feature_table"] == table["id"]
+    assert scores["lineage"]["dataset_version"] == table["dataset_version"]
+
+
+def test_steps_after_a_newer_ingest_refuse_naming_the_command(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    from features.store import materialize
+    from serving.batch import score_all
+    from training.pipeline import train_task
+
+    settings = load_settings(home=trained_copy, environ={})
+    append_next_week(settings, tmp_path)
+    with pytest.raises(lineage.StaleInput, match=r"lifecycle features build --dataset demo"):
+        train_task(settings, "churn")
+    with pytest.raises(lineage.StaleInput, match=r"^materialize refused: .*features build"):
+        materialize(settings)
+    with pytest.raises(lineage.StaleInput, match=r"^score-all refused: .*features build"):
+        score_all(settings)
+    result = CliRunner().invoke(main, ["--home", str(trained_copy), "train", "churn"])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.output
+    assert "train churn refused: the feature table of 'demo' was built from dataset" in errors[0]
+    # The champions were not touched: nothing trained or gated on the stale rows.
+    client = registry.client(settings)
+    name = registry.model_name("demo", "churn")
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert all(
+        v.tags["lineage.feature_table"] == versions[0].tags["lineage.feature_table"]
+        for v in versions
+    )
+
+
+def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: Path) -> None:
+    from training.pipeline import train_task
+
+    environ = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"}
+    settings = load_settings(home=trained_copy, environ=environ)
+    client = registry.client(settings)
+    name = registry.model_name("demo", "churn")
+    before = registry.alias_version(client, name, "champion").version
+
+    refused = train_task(settings, "churn")
+    assert not refused.promoted
+    assert "label definition differs from champion" in refused.gate
+    assert "horizon_days 90 -> 60" in refused.gate and "--accept-definition-change" in refused.gate
+    assert registry.alias_version(client, name, "champion").version == before
+    # By hand, too, only when the definition change is accepted.
+    with pytest.raises(registry.PromotionError, match="label definition differs"):
+        registry.promote(settings, "churn", refused.version, "looks better")
+
+    accepted = train_task(settings, "churn", accept_definition_change="product asked for 60 days")
+    assert accepted.promoted, accepted.gate
+    champion = registry.alias_version(client, name, "champion")
+    assert str(champion.version) == accepted.version
+    assert "accepted: product asked for 60 days" in champion.tags["promotion"]
+
+
+def test_movers_refuses_scores_of_different_definitions(home: Path) -> None:
+    from serving.batch import write_scores
+
+    scores = pd.DataFrame({c.USER_ID: ["u1", "u2"], "churn_probability": [0.2, 0.5]})
+    for horizon, as_of in ((90, "2025-01-01"), (60, "2025-01-08")):
+        label = {"task": "churn", "horizon_days": horizon, "lookback_days": None, "target": None}
+        write_scores(home / "scores", scores, {"as_of": as_of, "labels": {"churn": label}})
+    result = CliRunner().invoke(main, ["movers"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "movers refused" in result.stderr and "different label definitions" in result.stderr
+    assert "churn: horizon_days 90 -> 60" in result.stderr
+
+
+def test_score_and_lists_say_which_definition_each_score_follows(
+    trained_workspace: TrainedWorkspace, trained_copy: Path
+) -> None:
+    from serving.scorer import Scorer
+
+    result = CliRunner().invoke(
+        main, ["--home", str(trained_workspace.home), "--json", "at-risk", "--top", "3"]
+    )
+    listed = json.loads(result.stdout)
+    assert listed["definitions"]["churn"]["horizon_days"] == 90
+    assert listed["definitions"]["ltv"]["horizon_days"] == 365
+    human = CliRunner().invoke(
+        main, ["--home", str(trained_workspace.home), "at-risk", "--top", "3"]
+    )
+    assert "scores follow churn 90-day window" in human.stdout
+
+    scorer = Scorer(load_settings(home=trained_copy, environ={}))
+    scorer.load()
+    try:
+        user = str(pd.read_parquet(trained_copy / "scores" / "latest.parquet")[c.USER_ID].iloc[0])
+        response = scorer.score([user])
+        assert response.definitions["churn"]["horizon_days"] == 90
+        assert response.definitions["conversion"]["target"]
+        page = scorer.at_risk(limit=2)
+        assert page.definitions["churn"]["horizon_days"] == 90
+    finally:
+        scorer.close()

@@ -1,0 +1,103 @@
+"""`lifecycle refresh` on the demo: all current -> every step skipped; a second batch of days
+appended -> build, apply, materialize, train, gate, score and report run; the same file again
+-> nothing new, nothing runs. Exit codes and --json for schedulers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from features import contract as c
+from lifecycle import lineage
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+
+
+def _next_week(home: Path, folder: Path) -> Path:
+    """The demo's last week again, a week later (a second batch of days)."""
+    events = pd.read_parquet(home / "datasets" / "demo" / "events.parquet")
+    last = events[c.EVENT_TIME].max()
+    week = events[events[c.EVENT_TIME] > last - pd.Timedelta(days=7)].copy()
+    week[c.EVENT_TIME] = week[c.EVENT_TIME] + pd.Timedelta(days=7)
+    path = folder / "next_week.parquet"
+    week.to_parquet(path, index=False)
+    return path
+
+
+def _refresh(home: Path, *args: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "refresh", *args])
+    assert "Traceback" not in result.output, result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    code, current = _refresh(trained_copy)
+    assert code == 0, current
+    assert current["ran"] == []
+    assert current["skipped"] == [
+        "ingest", "features", "online", "train", "score", "report", "reload"
+    ]  # fmt: skip
+
+    week = _next_week(trained_copy, tmp_path)
+    code, fresh = _refresh(trained_copy, str(week))
+    assert code in (0, 3), fresh  # 3: a retrained model was kept as challenger
+    assert fresh["ran"] == ["ingest", "features", "online", "train", "score", "report"]
+    steps = {s["step"]: s for s in fresh["steps"]}
+    assert "learned from an older feature table" in steps["train"]["why"]
+    trained = steps["train"]["detail"]["models"]
+    assert [m["task"] for m in trained] == ["churn", "conversion", "ltv"]
+    assert (code == 3) == (not all(m["promoted"] for m in trained))
+    settings = load_settings(home=trained_copy, environ={})
+    table = lineage.read(settings.workspace.feature_table("demo"))
+    assert table["dataset_version"] == lineage.dataset_version(
+        settings.workspace.dataset_dir("demo")
+    )
+    from serving.batch import latest_scores
+
+    assert latest_scores(settings).metadata["lineage"]["feature_table"] == table["id"]
+
+    # The same file again: every row is already there, so the dataset keeps its version
+    # and nothing after the ingest runs.
+    code, again = _refresh(trained_copy, str(week))
+    assert code == 0 and again["ran"] == ["ingest"], again
+    added = again["steps"][0]["detail"]["files"][0]["tables"]["events"]
+    assert added["rows_loaded"] == 0 and added["reasons"] == {
+        "already_ingested": added["rows_read"]
+    }
+
+
+def test_refresh_refusal_exits_1_with_one_line(trained_copy: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,when\nu1,2026-01-01\n")
+    result = CliRunner().invoke(main, ["--home", str(trained_copy), "refresh", str(bad)])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.output
+    assert "bad.csv" in errors[0]
+
+
+def test_refresh_reloads_a_running_service_when_scores_changed(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    from services import free_port, lifecycle_serve
+
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    (trained_copy / "scores" / "latest.parquet").unlink()  # the scores must be made again
+    result = CliRunner().invoke(
+        main, ["--home", str(trained_copy), "refresh", "--reload-url", unreachable]
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert f"reload of the service at {unreachable} failed" in errors[0]
+
+    (trained_copy / "scores" / "latest.parquet").unlink()
+    with lifecycle_serve(trained_copy, tmp_path / "serve") as base:
+        code, done = _refresh(trained_copy, "--reload-url", base)
+    assert code == 0, done
+    assert done["ran"] == ["score", "report", "reload"]
+    reload = next(s for s in done["steps"] if s["step"] == "reload")
+    assert reload["detail"]["model_versions"]["churn"]
