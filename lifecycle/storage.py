@@ -22,8 +22,8 @@ import re
 import secrets
 import shutil
 import socket
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 VERSIONS = ".versions"
@@ -177,7 +177,8 @@ def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
     try:
         yield staging
         fsync_tree(staging)
-        stamp = time.strftime("%Y%m%dT%H%M%S")
+        # microseconds: two versions made within one second still sort by age
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         new = versions / f"{path.name}@{stamp}-{secrets.token_hex(4)}"
         os.rename(staging, new)
         fsync_dir(versions)
