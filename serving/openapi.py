@@ -17,11 +17,14 @@ PATH_ERRORS = {  # answers only some routes give
     "/promote": {"409": "no challenger to promote, or it is already the champion"},
 }
 API_ERRORS = {
-    "400": "a field is invalid (detail says which)",
+    "400": "a field is invalid, or the body is not valid JSON (detail says which)",
     "404": "no such route, or no batch scores yet (/at_risk)",
     "413": "request body over serving.max_request_bytes",
+    "415": "a body that is not application/json (multipart, form, text, ...)",
     "500": "a server fault",
-    "503": "not ready yet (models or feature store loading or failed), or reload failed",
+    "503": "not ready yet (models or feature store loading or failed), a feature store or "
+    "registry gone, damaged or replaced on disk (the message names the command that fixes it), "
+    "or reload failed",
 }
 
 
@@ -42,6 +45,8 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
+            if method == "post" and "requestBody" in operation:
+                state_request_body(operation["requestBody"])
             if method == "post":
                 for code, text in {**API_ERRORS, **PATH_ERRORS.get(path, {})}.items():
                     responses[code] = {"description": text, "content": ref}
@@ -53,6 +58,34 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
                 if path in ADMIN_PATHS:
                     responses["403"] = {"description": "not an admin token", "content": ref}
     return spec
+
+
+def state_request_body(body: dict[str, Any]) -> None:
+    """Say what the service accepts, as OpenAPI 3.0 says it: BentoML leaves out that a body
+    with required fields is required (an empty body is read as ``{}``: fine only without
+    them), drops ``null`` from ``X | None`` fields, and writes ``lt``/``gt`` as numbers
+    (OpenAPI 3.1), which 3.0 readers take as no bound at all."""
+    for media in body.get("content", {}).values():
+        schema = media.get("schema", {})
+        body["required"] = bool(schema.get("required"))
+        for field in schema.get("properties", {}).values():
+            if "default" in field and field["default"] is None:
+                field["nullable"] = True  # null is the default, so null is accepted
+            _exclusive_bounds(field)
+
+
+def _exclusive_bounds(schema: Any) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _exclusive_bounds(item)
+    if not isinstance(schema, dict):
+        return
+    for exclusive, bound in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
+        value = schema.get(exclusive)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            schema[bound], schema[exclusive] = value, True
+    for value in schema.values():
+        _exclusive_bounds(value)
 
 
 class OpenApiErrors:
