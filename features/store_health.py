@@ -110,7 +110,7 @@ def unreadable(database: Path) -> str | None:
             (verdict,) = connection.execute("PRAGMA quick_check(1)").fetchone()
     except sqlite3.DatabaseError as error:
         return str(error)
-    return None if verdict == "ok" else str(verdict)
+    return None if verdict == "ok" else " ".join(str(verdict).split())  # one line
 
 
 def discard_damaged_online_store(database: Path) -> str | None:

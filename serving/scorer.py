@@ -24,6 +24,7 @@ from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.errors import ApiError, field_errors
+from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
     TASK_FIELDS,
     AtRiskResponse,
@@ -102,6 +103,7 @@ class Scorer:
         from serving.scoring import cold_start_features, load_champions, score_frame
 
         champions = load_champions(self.settings, self.dataset, cache=self._cache)
+        SERVED_INPUTS.publish(champions.bundles.values())  # for the OpenAPI document
         cold: dict[str, Any] = {}
         if champions.bundles:
             names = sorted({n for b in champions.bundles.values() for n in b.feature_names})
