@@ -9,6 +9,7 @@ and says, in one line naming the command that fixes it, why the store cannot ans
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ def registry_file(store: FeatureStore) -> Path:
 
 def _identity(path: Path) -> tuple[int, int] | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_dev, stat.st_ino
@@ -55,32 +56,36 @@ def open_online(store: FeatureStore) -> None:
     online = _row_store(store)
     if online is not None and (path := online_file(store)) is not None and path.is_file():
         online._get_conn(store.config)  # Feast connects lazily; the file exists: no new file
-    opened = {registry_file(store): _identity(registry_file(store))}
-    if (path := online_file(store)) is not None:
-        opened[path] = _identity(path)
-    store.__dict__[_OPENED] = opened
+    store.__dict__[_OPENED] = _files(store, opened=True)
+
+
+def _files(store: FeatureStore, opened: bool) -> list[tuple[str, str, Any]]:
+    """(kind, path, identity when opened or None) of the registry and online store files."""
+    files = [("registry", str(registry_file(store)))]
+    if (online := online_file(store)) is not None:
+        files.append(("online", str(online)))
+    return [(kind, path, _identity(Path(path)) if opened else None) for kind, path in files]
 
 
 def store_problem(store: FeatureStore, *, read: bool = True) -> str | None:
     """Why this opened store cannot answer, with the command that fixes it; None when it can.
 
-    Always: the registry and online files still exist and are the files opened (a few
-    ``stat`` calls). With ``read``: every view's online table has rows (an emptied or
-    unreadable store answers every user ``unknown_user``, which is wrong, not cold).
+    Always: the registry and online files still exist and are the files opened (one
+    ``stat`` each: every request asks). With ``read``: every view's online table has rows
+    (an emptied or unreadable store answers every user ``unknown_user``: wrong, not cold).
     """
-    registry = registry_file(store)
-    opened: dict[Path, Any] = store.__dict__.get(_OPENED, {})
-    if not registry.is_file():
-        return f"the Feast registry {registry} is gone: {APPLY}"
-    online = online_file(store)
-    if online is not None and not online.is_file():
-        return f"the online store {online} is gone: {MATERIALIZE}, then POST /reload"
-    for path, identity in opened.items():
-        if identity is not None and _identity(path) != identity:
+    files = store.__dict__.get(_OPENED) or _files(store, opened=False)
+    for kind, path, identity in files:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            if kind == "registry":
+                return f"the Feast registry {path} is gone: {APPLY}"
+            return f"the online store {path} is gone: {MATERIALIZE}, then POST /reload"
+        if identity is not None and (stat.st_dev, stat.st_ino) != identity:
             return f"{path} was replaced since the service opened it: POST /reload"
-    if read and online is not None:
-        return _online_rows_problem(store, online)
-    return None
+    online = online_file(store) if read else None
+    return _online_rows_problem(store, online) if online is not None else None
 
 
 def _online_rows_problem(store: FeatureStore, online: Path) -> str | None:

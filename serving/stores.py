@@ -10,6 +10,7 @@ request and ``/readyz`` run. Every refusal is a 503 naming the command that fixe
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 SQLITE = "sqlite:///"
+_MLFLOW_DB = "_lifecycle_mlflow_db"  # kept on the Feast store object: the registry file
 
 
 def registry_database(settings: Settings) -> Path | None:
@@ -106,10 +108,15 @@ def open_feature_store(settings: Settings, dataset: str) -> FeatureStore:
 
 
 def problem(settings: Settings, store: Any, *, read: bool = False) -> str | None:
-    """Why the served stores cannot answer now (``read``: look into the online tables too)."""
+    """Why the served stores cannot answer now (``read``: look into the online tables too);
+    a few ``stat`` calls without ``read``, as every request asks."""
     from features.store_health import store_problem
 
-    return registry_problem(settings) or store_problem(store, read=read)
+    database = store.__dict__.get(_MLFLOW_DB, "unknown")
+    if database == "unknown":  # worked out once per opened store, not per request
+        database = store.__dict__[_MLFLOW_DB] = registry_database(settings)
+    gone = database is not None and not os.path.exists(database)
+    return (registry_problem(settings) if gone else None) or store_problem(store, read=read)
 
 
 class Readiness:
