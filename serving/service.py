@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import bentoml
-from pydantic import Field, StringConstraints
+from pydantic import Field, Strict, StringConstraints
 
 from lifecycle.tasks import names as task_names
 from serving.auth import TokenAuth, auth_config
@@ -157,11 +157,13 @@ class LifecycleScoring:
         segment: str | None = None,
         lifecycle_stage: str | None = None,
         channel: str | None = None,
-        min_ltv: Annotated[float | None, Field(ge=0)] = None,
-        min_churn: Annotated[float | None, Field(ge=0, le=1)] = None,
+        # Strict: a number, as documented (false or "0.5" would be read as 0 and 0.5)
+        min_ltv: Annotated[float | None, Strict(), Field(ge=0)] = None,
+        min_churn: Annotated[float | None, Strict(), Field(ge=0, le=1)] = None,
         rank_by: RankBy = "value_at_risk",
         control_share: Annotated[
             float | None,
+            Strict(),
             # lt: the document states it as OpenAPI 3.0's exclusiveMaximum (serving.openapi)
             Field(
                 ge=0,
@@ -171,10 +173,11 @@ class LifecycleScoring:
         ] = None,
         seed: Annotated[
             int | None,
+            Strict(),
             Field(description="control-group seed, same seed same group; null: the CLI's"),
         ] = None,
-        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Strict(), Field(ge=0)] = 0,
     ) -> AtRiskResponse:
         """The list `lifecycle at-risk` gives, one page: users from the latest batch scores,
         ranked by value at risk (or rank_by), with reasons and the control-group flag."""
