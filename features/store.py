@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from features import contract as c
 from features.asof import AS_OF
+from features.store_health import discard_damaged_online_store, online_file, registry_file
 from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
@@ -74,16 +75,18 @@ OFFLINE_STORES = {
 
 
 def online_store_config(settings: Settings, paths: StorePaths) -> dict[str, Any]:
+    """The online store's Feast config; a file store's path is relative to the repository
+    (Feast resolves it against ``repo_path``), so a copied workspace uses its own file."""
     store = settings.feast.online_store
     if store == "sqlite":
         return {
             "type": "features.online_store.UserRowSqliteOnlineStore",
-            "path": str(paths.online_db.resolve()),
+            "path": paths.online_db.name,
         }
     if (
         store == "sqlite-feast"
     ):  # Feast's own SQLite store (a row per user and feature), for comparison
-        return {"type": "sqlite", "path": str(paths.online_db.resolve())}
+        return {"type": "sqlite", "path": paths.online_db.name}
     if store == "redis":
         return {"type": "redis", "connection_string": settings.feast.redis_connection}
     raise FeatureStoreError(
@@ -92,11 +95,14 @@ def online_store_config(settings: Settings, paths: StorePaths) -> dict[str, Any]
 
 
 def repo_config_dict(settings: Settings, paths: StorePaths) -> dict[str, Any]:
+    """The Feast repository config, every path relative to the repository folder: ``feast``
+    run in a copy of the workspace (``feast -c <copy>/feast/<dataset> apply``) then reads and
+    writes the copy's registry and online store, never the original's."""
     return {
         "project": project_name(paths.dataset),
         "provider": "local",
         "registry": {
-            "path": str(paths.registry.resolve()),
+            "path": paths.registry.name,
             "cache_ttl_seconds": 60,
             # Feast marks views MATERIALIZING while it writes and refuses to serve them; a
             # killed materialize would leave them stuck unservable, and readers would fail
@@ -124,7 +130,8 @@ def open_store(
     from feast import FeatureStore, RepoConfig
 
     config = repo_config_dict(settings, paths)
-    return FeatureStore(config=RepoConfig(repo_path=str(paths.repo.resolve()), **config))
+    repo = str(paths.repo.resolve())  # both: Feast resolves the registry against the store's
+    return FeatureStore(repo_path=repo, config=RepoConfig(repo_path=repo, **config))
 
 
 def load_feast() -> None:
@@ -234,7 +241,7 @@ def any_service(store: FeatureStore) -> str:
     names = sorted(s.name for s in store.list_feature_services())
     if not names:
         raise FeatureStoreError(
-            f"the Feast registry {store.config.registry.path} has no feature service: "
+            f"the Feast registry {registry_file(store)} has no feature service: "
             "run `lifecycle features apply`"
         )
     return names[0]
@@ -278,7 +285,7 @@ def service_problem(store: FeatureStore, name: str, feature_names: list[str]) ->
     known = {s.name: s for s in store.list_feature_services()}
     if name not in known:
         return (
-            f"is gone from the Feast registry {store.config.registry.path} "
+            f"is gone from the Feast registry {registry_file(store)} "
             f"(it has: {', '.join(sorted(known)) or 'none'})"
         )
     held = [f.name for p in known[name].feature_view_projections for f in p.features]
@@ -388,6 +395,10 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     paths = store_paths(settings, dataset)
     table = lineage.require_current_features(settings, paths.dataset, "materialize")
     open_store(settings, dataset)  # refuses an un-applied repository
+    damage = None
+    if settings.feast.online_store in ("sqlite", "sqlite-feast"):
+        # derived data: a damaged file is rebuilt whole, not patched (apply re-creates tables)
+        damage = discard_damaged_online_store(paths.online_db)
     started = datetime.now(UTC)
     latest = latest_feature_rows(paths)
     as_of = pd.to_datetime(latest[AS_OF], utc=True)
@@ -409,7 +420,8 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     except sqlite3.DatabaseError as error:
         if "readonly" in str(error):
             raise OSError(errno.EROFS, str(error), str(paths.repo)) from None
-        # the registry is a protobuf file: a SQLite error is the online store's
+        # the registry is a protobuf file: a SQLite error is the online store's (damage that
+        # the check before did not see)
         raise FeatureStoreError(
             f"the online store {paths.online_db} is damaged ({error}): delete it and run "
             "`lifecycle features materialize` again (it rebuilds it from the feature table)"
@@ -429,6 +441,7 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
         "users": len(latest),
         "latest_as_of": str(as_of.max()),
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 2),
+        **({"rebuilt_damaged_store": damage} if damage else {}),
     }
 
 
@@ -515,9 +528,9 @@ def _online_rows(
     plan = _read_plan(store, service_name)
     try:
         frame, found = online.read_frame(store.config, plan, user_ids)
-    except sqlite3.OperationalError as error:  # e.g. the online db was deleted or never filled
+    except sqlite3.DatabaseError as error:  # deleted, never filled, or damaged on disk
         raise FeatureStoreError(
-            f"the online store {store.config.online_store.path} cannot answer ({error}): "
+            f"the online store {online_file(store)} cannot answer ({error}): "
             "run `lifecycle features materialize`"
         ) from None
     return Online(frame=frame, found=pd.Series(found, copy=False))

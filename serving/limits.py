@@ -59,3 +59,29 @@ class BodyLimit:
     async def _too_large(self, send: Any, size: str) -> None:
         message = f"request body of {size} bytes is over the limit of {self.limit} (serving.max_request_bytes)"
         await send_response(send, error_response(413, message, ("body",)))
+
+
+JSON = b"application/json"
+
+
+class JsonOnly:
+    """ASGI middleware: a POST whose body is not JSON gets 415, unread.
+
+    BentoML picks a parser by ``Content-Type``: multipart and form bodies reach its form
+    parser (a malformed one is a 500) and any other type is parsed as JSON anyway. Every
+    route here takes JSON only; a request without a ``Content-Type`` is read as JSON.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-type")
+        media_type = (declared or JSON).split(b";")[0].strip().lower()
+        if media_type != JSON:
+            shown = declared.decode(errors="replace")[:100] if declared else ""
+            message = f"Content-Type {shown!r} is not accepted: send the body as application/json"
+            return await send_response(send, error_response(415, message, ("body",)))
+        await self.app(scope, receive, send)

@@ -8,20 +8,27 @@ per route, and the bearer scheme when auth is on.
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from serving.auth import ADMIN_PATHS, AUTH_SCOPE_KEY, OPEN_PATHS
 from serving.errors import ERROR_SCHEMA
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
 
 PATH_ERRORS = {  # answers only some routes give
     "/promote": {"409": "no challenger to promote, or it is already the champion"},
 }
 API_ERRORS = {
-    "400": "a field is invalid (detail says which)",
+    "400": "a field is invalid, or the body is not valid JSON (detail says which)",
     "404": "no such route, or no batch scores yet (/at_risk)",
     "413": "request body over serving.max_request_bytes",
+    "415": "a body that is not application/json (multipart, form, text, ...)",
     "500": "a server fault",
-    "503": "not ready yet (models or feature store loading or failed), or reload failed",
+    "503": "not ready yet (models or feature store loading or failed), a feature store or "
+    "registry gone, damaged or replaced on disk (the message names the command that fixes it), "
+    "or reload failed",
 }
 
 
@@ -42,6 +49,8 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
+            if method == "post" and "requestBody" in operation:
+                state_request_body(operation["requestBody"])
             if method == "post":
                 for code, text in {**API_ERRORS, **PATH_ERRORS.get(path, {})}.items():
                     responses[code] = {"description": text, "content": ref}
@@ -55,11 +64,134 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
     return spec
 
 
+def state_request_body(body: dict[str, Any]) -> None:
+    """Say what the service accepts, as OpenAPI 3.0 says it: BentoML leaves out that a body
+    with required fields is required (an empty body is read as ``{}``: fine only without
+    them), drops ``null`` from ``X | None`` fields, and writes ``lt``/``gt`` as numbers
+    (OpenAPI 3.1), which 3.0 readers take as no bound at all."""
+    for media in body.get("content", {}).values():
+        schema = media.get("schema", {})
+        body["required"] = bool(schema.get("required"))
+        for field in schema.get("properties", {}).values():
+            if "default" in field and field["default"] is None:
+                field["nullable"] = True  # null is the default, so null is accepted
+            _exclusive_bounds(field)
+
+
+def _exclusive_bounds(schema: Any) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _exclusive_bounds(item)
+    if not isinstance(schema, dict):
+        return
+    for exclusive, bound in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
+        value = schema.get(exclusive)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            schema[bound], schema[exclusive] = value, True
+    for value in schema.values():
+        _exclusive_bounds(value)
+
+
+# /at_risk's request fields whose values come from the batch scores: field -> column
+LIST_VALUES = {"segment": "segment", "lifecycle_stage": "lifecycle_stage", "channel": "channel"}
+LIST_BOUNDS = {"min_ltv": "ltv", "min_churn": "churn_probability"}
+
+
+def document_list_values(spec: dict[str, Any], scores: Path) -> None:
+    """State what ``/at_risk`` takes from the latest batch scores, read when the document is
+    asked for: the list refuses a segment, stage or channel the table does not hold (a typo
+    is a 400 naming the known values, not an empty page), a rank or bound on a column it
+    lacks, so the document lists exactly the values and columns there are."""
+    import pyarrow.parquet as pq
+
+    operation = spec.get("paths", {}).get("/at_risk", {}).get("post", {})
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    fields = content.get("schema", {}).get("properties", {})
+    if not fields or not scores.is_file():
+        return
+    try:
+        names = set(pq.read_schema(scores).names)
+        table = pq.read_table(scores, columns=[c for c in LIST_VALUES.values() if c in names])
+    except (OSError, ValueError):  # being replaced right now: the document stays generic
+        return
+    for field, column in LIST_VALUES.items():
+        values = table[column].drop_null().unique().to_pylist() if column in names else []
+        fields[field]["enum"] = [*sorted(str(v) for v in values), None]
+    for field, column in LIST_BOUNDS.items():
+        if column not in names:
+            fields[field]["enum"] = [None]
+    ranks = fields.get("rank_by", {})
+    if "enum" in ranks:
+        ranks["enum"] = [choice for choice in ranks["enum"] if choice in names]
+
+
+class ServedInputs:
+    """The features the served models read, for the document of ``/score_features``: the
+    scorer publishes them on every load and reload (one per process, like the models)."""
+
+    def __init__(self) -> None:
+        self.numeric: list[str] = []
+        self.categories: dict[str, list[str]] = {}
+
+    def publish(self, bundles: Any) -> None:
+        """From the loaded task bundles (``lifecycle.bundle``): numeric names, categories."""
+        categories: dict[str, list[str]] = {}
+        numeric: set[str] = set()
+        for bundle in bundles:
+            categories.update({k: list(v) for k, v in bundle.categories.items()})
+            numeric.update(n for n in bundle.feature_names if n not in bundle.categories)
+        self.numeric, self.categories = sorted(numeric), categories
+
+
+SERVED_INPUTS = ServedInputs()
+
+
+def document_feature_inputs(spec: dict[str, Any]) -> None:
+    """``FeatureRow.features`` as the service checks it: only the served models' features,
+    numbers for numeric ones (never negative for engineered ones), a known category for the
+    others, null for unknown; nothing else (BentoML documents any object)."""
+    from serving.schemas import never_negative
+
+    row = spec.get("components", {}).get("schemas", {}).get("FeatureRow", {})
+    features = row.get("properties", {}).get("features")
+    if features is None or not (SERVED_INPUTS.numeric or SERVED_INPUTS.categories):
+        return
+    properties: dict[str, Any] = {}
+    for name in SERVED_INPUTS.numeric:
+        properties[name] = {"type": "number", "nullable": True}
+        if never_negative(name):
+            properties[name]["minimum"] = 0
+    for name, known in SERVED_INPUTS.categories.items():
+        properties[name] = {"type": "string", "nullable": True, "enum": [*known, None]}
+    features.pop("additionalProperties", None)
+    features.update(type="object", properties=properties, additionalProperties=False)
+
+
+def document_user_limit(spec: dict[str, Any], limit: int) -> None:
+    """The users one call may ask for (``serving.max_users_per_request``): more are a 400."""
+    for path, field in (("/score", "user_ids"), ("/score_features", "users")):
+        operation = spec.get("paths", {}).get(path, {}).get("post", {})
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            items = media.get("schema", {}).get("properties", {}).get(field)
+            if items is not None:
+                items["maxItems"] = limit
+
+
 class OpenApiErrors:
     """ASGI middleware: rewrites ``/docs.json`` on its way out with :func:`document_errors`."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The service's settings, read once, on the first document."""
+        if self._settings is None:
+            from lifecycle.settings import load_settings
+
+            self._settings = load_settings()
+        return self._settings
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope.get("path", "").endswith("/docs.json"):
@@ -80,6 +212,9 @@ class OpenApiErrors:
             if start.get("status") == 200:
                 try:
                     spec = document_errors(json.loads(body), bool(scope.get(AUTH_SCOPE_KEY)))
+                    document_list_values(spec, self.settings.workspace.latest_scores)
+                    document_feature_inputs(spec)
+                    document_user_limit(spec, self.settings.serving.max_users_per_request)
                     body = json.dumps(spec).encode()
                 except ValueError:
                     pass

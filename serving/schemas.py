@@ -127,11 +127,22 @@ class ScoreResponse(_Model):
     )
 
 
+def never_negative(name: str) -> bool:
+    """Whether a feature is one ``features.asof`` computes: a count, a duration in days, an
+    amount or a ratio of them, none of which can be negative (``-100`` is not a value)."""
+    from features.asof import TOTAL_FEATURES, WINDOW_FEATURES
+
+    window, _, days = name.rpartition("_")
+    counted = window in WINDOW_FEATURES and days.endswith("d") and days[:-1].isdigit()
+    return counted or name in TOTAL_FEATURES
+
+
 class FeatureRow(_Model):
     user_id: UserId
     features: dict[str, FeatureValue] = Field(
         description="feature name -> value; a feature left out is unknown (null), a name the "
-        "models do not know is an error"
+        "models do not know is an error; numeric features take numbers (not true/false), and "
+        "the engineered ones (counts, days, amounts, ratios) are never negative"
     )
 
 

@@ -24,6 +24,7 @@ from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.errors import ApiError, field_errors
+from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
     TASK_FIELDS,
     AtRiskResponse,
@@ -40,7 +41,9 @@ from serving.schemas import (
     ScoreResponse,
     Task,
     UserScore,
+    never_negative,
 )
+from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -90,13 +93,10 @@ class Scorer:
 
     def load(self) -> Loaded:
         """Open the Feast store and the champions; keep the error for /readyz if it fails."""
-        from features.store import open_store
-
         try:
-            store = open_store(self.settings, self.dataset)
-            state = self._build(store)
+            state = self._build(open_feature_store(self.settings, self.dataset))
         except Exception as error:
-            self.error = f"{type(error).__name__}: {error}"
+            self.error = error.message if isinstance(error, ApiError) else f"{error!r}"
             logger.error("scoring service could not load: %s", self.error)
             raise
         self.state, self.error = state, None
@@ -111,6 +111,7 @@ class Scorer:
         from serving.scoring import cold_start_features, load_champions, score_frame
 
         champions = load_champions(self.settings, self.dataset, cache=self._cache)
+        SERVED_INPUTS.publish(champions.bundles.values())  # for the OpenAPI document
         cold: dict[str, Any] = {}
         if champions.bundles:
             names = sorted({n for b in champions.bundles.values() for n in b.feature_names})
@@ -138,7 +139,7 @@ class Scorer:
         return Loaded(
             champions=champions,
             store=store,
-            aliases=self._aliases(),
+            aliases=registry_aliases(self.settings, self.dataset),
             cold_start=cold,
             fetch=fetch_plan(store, champions.services),
             layout=layout_of(champions.bundles, uplift.bundle if uplift is not None else None),
@@ -147,25 +148,12 @@ class Scorer:
             campaigns=campaigns,
         )
 
-    def _aliases(self) -> dict[str, dict[str, str]]:
-        from mlflow.exceptions import MlflowException
-
-        from lifecycle import registry
-
-        client = registry.client(self.settings)
-        aliases: dict[str, dict[str, str]] = {}
-        for task in task_names():
-            try:
-                found = client.get_registered_model(registry.model_name(self.dataset, task)).aliases
-            except MlflowException:
-                found = {}
-            aliases[task] = {alias: str(version) for alias, version in found.items()}
-        return aliases
-
     def ready(self) -> Loaded:
         if self.state is None:
             reason = self.error or "still loading the models and the feature store"
             raise ApiError(503, f"not ready: {reason}")
+        if (reason := problem(self.settings, self.state.store)) is not None:
+            raise ApiError(503, reason)  # files gone or replaced: say so, never answer from them
         return self.state
 
     def reload(self) -> ReloadResponse:
@@ -173,10 +161,11 @@ class Scorer:
         started = time.perf_counter()
         with self._reload_lock:
             previous = self.state
+            reopen_registry(self.settings)  # a replaced mlflow.db is read, a deleted one refused
             if previous is None:
                 new = self.load()
-            else:
-                new = self._build(previous.store)
+            else:  # a new store: the registry and online files now on disk, not the old ones
+                new = self._build(open_feature_store(self.settings, self.dataset))
                 self.state = new  # one assignment: a request sees the old set or the new one
         before = previous.champions.versions if previous else {}
         after = new.champions.versions
@@ -230,7 +219,9 @@ class Scorer:
         state = self.state
         if state is None:
             return True
-        current = {t: a.get("champion") for t, a in self._aliases().items()}
+        current = {
+            t: a.get("champion") for t, a in registry_aliases(self.settings, self.dataset).items()
+        }
         return current != {t: state.champions.versions.get(t) for t in task_names()}
 
     def close(self) -> None:
@@ -325,8 +316,11 @@ class Scorer:
                             f"{value!r} is not a known {name}; expected one of {categories[name]}",
                         )
                     )
-                elif name in numeric and isinstance(value, str):
-                    errors.append((loc, f"{name} is numeric: expected a number, got a string"))
+                elif name in numeric and isinstance(value, str | bool):
+                    got = "a string" if isinstance(value, str) else f"{value}".lower()
+                    errors.append((loc, f"{name} is numeric: expected a number, got {got}"))
+                elif name in numeric and never_negative(name) and value < 0:
+                    errors.append((loc, f"{name} cannot be negative (got {value})"))
                 elif name in numeric and not math.isfinite(float(value)):
                     errors.append((loc, f"{name} must be a finite number"))
         if errors:

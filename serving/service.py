@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import bentoml
-from pydantic import Field, StringConstraints
+from pydantic import Field, Strict, StringConstraints
 
+from lifecycle.tasks import names as task_names
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError
-from serving.limits import BodyLimit
+from serving.limits import BodyLimit, JsonOnly
 from serving.logs import quiet_bad_input
 from serving.openapi import OpenApiErrors
 from serving.schemas import (
@@ -42,17 +44,32 @@ from serving.schemas import (
     UserId,
 )
 from serving.scorer import Scorer
+from serving.stores import READINESS, ReadyReason, problem
 
 logger = logging.getLogger("lifecycle.serving")
 Answer = TypeVar("Answer")
+TASKS = list(task_names())  # the default of ``tasks``: every task
 
 
 def answer(call: Callable[[], Answer]) -> Answer:
-    """The scorer's answer, or the error answer it raised (field errors go to BentoML: 400)."""
+    """The scorer's answer, or the error answer it raised (field errors go to BentoML: 400);
+    a feature store that cannot answer is a 503 naming the command that fixes it."""
+    from features.store import FeatureStoreError
+
     try:
         return call()
     except ApiError as error:
         return error.response()  # type: ignore[return-value]
+    except FeatureStoreError as error:
+        return ApiError(503, str(error)).response()  # type: ignore[return-value]
+
+
+def quiet_bentoml_deprecation() -> None:
+    """BentoML reads ``model_fields`` off every request's input model; pydantic >= 2.11 warns
+    each time (4.4 MB of log in 17k requests), and the fix is BentoML's. Ignored first."""
+    warnings.filterwarnings(
+        "ignore", message="Accessing the 'model_fields' attribute on the instance"
+    )
 
 
 @bentoml.service(
@@ -74,6 +91,7 @@ class LifecycleScoring:
     def __init__(self) -> None:
         from lifecycle.settings import load_settings
 
+        quiet_bentoml_deprecation()
         self.settings = load_settings()
         auth_config(self.settings, [])  # an unreadable tokens file stops the start, clearly
         quiet_bad_input()
@@ -87,6 +105,8 @@ class LifecycleScoring:
             self.scorer.load()
         except Exception:
             return
+        finally:
+            quiet_bentoml_deprecation()  # again: libraries imported by load add filters first
         seconds = self.settings.serving.poll_aliases_seconds
         while seconds > 0 and not self._stop.wait(seconds):
             try:
@@ -96,7 +116,15 @@ class LifecycleScoring:
                 logger.warning("alias poll failed: %s", error)
 
     def __is_ready__(self) -> bool:
-        return self.scorer.state is not None
+        """Loaded, and the stores it reads still there, the files it opened, with rows; the
+        reason goes to the 503 (``ReadyReason``)."""
+        state = self.scorer.state
+        if state is None:
+            reason = self.scorer.error or "still loading the models and the feature store"
+        else:
+            reason = problem(self.settings, state.store, read=True)
+        READINESS.set(reason)
+        return reason is None
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -109,9 +137,8 @@ class LifecycleScoring:
         user_ids: Annotated[
             list[UserId], Field(min_length=1, description="users to score, request order kept")
         ],
-        tasks: Annotated[
-            list[Task] | None, Field(min_length=1, description="default: every task")
-        ] = None,
+        # A list or left out, never null: what the document says (default: every task).
+        tasks: Annotated[list[Task], Field(min_length=1)] = TASKS,
         reasons: Annotated[
             ReasonsMode,
             Field(
@@ -127,7 +154,7 @@ class LifecycleScoring:
     def score_features(
         self,
         users: Annotated[list[FeatureRow], Field(min_length=1)],
-        tasks: Annotated[list[Task] | None, Field(min_length=1)] = None,
+        tasks: Annotated[list[Task], Field(min_length=1)] = TASKS,
     ) -> ScoreResponse:
         """Scores for features the caller supplies (users not in the store yet)."""
         return answer(lambda: self.scorer.score_features(users, tasks))
@@ -138,24 +165,27 @@ class LifecycleScoring:
         segment: str | None = None,
         lifecycle_stage: str | None = None,
         channel: str | None = None,
-        min_ltv: Annotated[float | None, Field(ge=0)] = None,
-        min_churn: Annotated[float | None, Field(ge=0, le=1)] = None,
+        # Strict: a number, as documented (false or "0.5" would be read as 0 and 0.5)
+        min_ltv: Annotated[float | None, Strict(), Field(ge=0)] = None,
+        min_churn: Annotated[float | None, Strict(), Field(ge=0, le=1)] = None,
         rank_by: RankBy = "value_at_risk",
         control_share: Annotated[
             float | None,
-            # le, not lt: OpenAPI 3.0 has no numeric exclusiveMaximum; the list refuses 1 (400)
+            Strict(),
+            # lt: the document states it as OpenAPI 3.0's exclusiveMaximum (serving.openapi)
             Field(
                 ge=0,
-                le=1,
+                lt=1,
                 description="share of all scored users held out, in [0, 1); null: the CLI's",
             ),
         ] = None,
         seed: Annotated[
             int | None,
+            Strict(),
             Field(description="control-group seed, same seed same group; null: the CLI's"),
         ] = None,
-        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Strict(), Field(ge=0)] = 0,
     ) -> AtRiskResponse:
         """The list `lifecycle at-risk` gives, one page: users from the latest batch scores,
         ranked by value at risk (or rank_by), with reasons and the control-group flag."""
@@ -213,5 +243,7 @@ class LifecycleScoring:
 
 # The first added runs first: an unauthenticated request's body is never read.
 LifecycleScoring.add_asgi_middleware(TokenAuth)
+LifecycleScoring.add_asgi_middleware(JsonOnly)
 LifecycleScoring.add_asgi_middleware(BodyLimit)
 LifecycleScoring.add_asgi_middleware(OpenApiErrors)
+LifecycleScoring.add_asgi_middleware(ReadyReason)

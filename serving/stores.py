@@ -1,0 +1,167 @@
+"""The stores the scoring service reads, opened fresh and checked: the Feast store and the
+MLflow registry.
+
+A server keeps connections open for speed; a file deleted or replaced on disk is then not
+seen (SQLite keeps reading the old file). Here: :func:`open_feature_store` opens a new Feast
+store and refuses one that cannot answer, :func:`reopen_registry` drops MLflow's pooled
+connections so the registry on disk is read, and :func:`problem` is the cheap check every
+request and ``/readyz`` run. Every refusal is a 503 naming the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from serving.errors import ApiError
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from lifecycle.settings import Settings
+
+SQLITE = "sqlite:///"
+_MLFLOW_DB = "_lifecycle_mlflow_db"  # kept on the Feast store object: the registry file
+
+
+def registry_database(settings: Settings) -> Path | None:
+    """The MLflow registry's SQLite file; None for a tracking server or another database."""
+    from lifecycle.registry import tracking_uri
+
+    uri = tracking_uri(settings)
+    return Path(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else None
+
+
+def registry_problem(settings: Settings) -> str | None:
+    """Why the MLflow registry cannot be read, with what fixes it; None when it can."""
+    database = registry_database(settings)
+    if database is not None and not database.is_file():
+        # MLflow would create an empty one on the next connection and serve "no models".
+        return (
+            f"the MLflow registry {database} is gone: restore it, or run "
+            "`lifecycle train all` to register new champions, then POST /reload"
+        )
+    return None
+
+
+def reopen_registry(settings: Settings) -> None:
+    """Close MLflow's pooled connections to the registry database, so the next read opens
+    the file now on disk (a replaced ``mlflow.db`` is otherwise read through the old one)."""
+    from lifecycle.registry import tracking_uri
+
+    uri = tracking_uri(settings)
+    if not uri.startswith(SQLITE):
+        return
+    problem = registry_problem(settings)
+    if problem is not None:
+        raise ApiError(503, problem)
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Registry
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as Tracking
+
+    for store_class in (Tracking, Registry):
+        engine = store_class._engine_map.get(uri)  # MLflow keeps one engine per database URI
+        if engine is not None:
+            engine.dispose()  # the engine stays usable; its new connections open the file
+
+
+def registry_aliases(settings: Settings, dataset: str) -> dict[str, dict[str, str]]:
+    """Task -> alias -> version of the dataset's registered models, read from the registry."""
+    from mlflow.exceptions import MlflowException
+
+    from lifecycle import registry
+    from lifecycle.tasks import names
+
+    problem = registry_problem(settings)
+    if problem is not None:  # MLflow would create an empty registry and answer "no aliases"
+        raise ApiError(503, problem)
+    client = registry.client(settings)
+    aliases: dict[str, dict[str, str]] = {}
+    for task in names():
+        try:
+            found = client.get_registered_model(registry.model_name(dataset, task)).aliases
+        except MlflowException:
+            found = {}
+        aliases[task] = {alias: str(version) for alias, version in found.items()}
+    return aliases
+
+
+def open_feature_store(settings: Settings, dataset: str) -> FeatureStore:
+    """A newly opened Feast store of the dataset (registry read from disk now), or a 503
+    naming the command that fixes it."""
+    from features.store import FeatureStoreError, open_store
+    from features.store_health import APPLY, open_online, store_problem
+
+    try:
+        store = open_store(settings, dataset)
+        store.list_feature_views()  # reads the registry file: a damaged one fails here
+    except FeatureStoreError as error:
+        raise ApiError(503, str(error)) from None
+    except Exception as error:  # an unreadable registry (protobuf) or online store
+        raise ApiError(503, f"the Feast store cannot be read ({error}): {APPLY}") from None
+    open_online(store)
+    reason = store_problem(store)
+    if reason is not None:
+        raise ApiError(503, reason)
+    return store
+
+
+def problem(settings: Settings, store: Any, *, read: bool = False) -> str | None:
+    """Why the served stores cannot answer now (``read``: look into the online tables too);
+    a few ``stat`` calls without ``read``, as every request asks."""
+    from features.store_health import store_problem
+
+    database = store.__dict__.get(_MLFLOW_DB, "unknown")
+    if database == "unknown":  # worked out once per opened store, not per request
+        database = store.__dict__[_MLFLOW_DB] = registry_database(settings)
+    gone = database is not None and not os.path.exists(database)
+    return (registry_problem(settings) if gone else None) or store_problem(store, read=read)
+
+
+class Readiness:
+    """Why the service is not ready, for the ``/readyz`` answer (``ReadyReason``).
+
+    BentoML's ``__is_ready__`` can only say yes or no, and its 503 says nothing useful; the
+    service records the reason here and the middleware puts it in the answer. One per
+    process, as the service instance and the middleware share nothing else.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reason: str | None = None
+
+    def set(self, reason: str | None) -> None:
+        with self._lock:
+            self.reason = reason
+
+
+READINESS = Readiness()
+
+
+class ReadyReason:
+    """ASGI middleware: ``/readyz``'s 503 says why, in the API's error shape (BentoML's says
+    only that ``__is_ready__`` returned False)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").endswith("/readyz"):
+            return await self.app(scope, receive, send)
+        from serving.errors import error_response, send_response
+
+        status: list[int] = []
+
+        async def answer(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                if message["status"] != 503:
+                    await send(message)
+            elif not status or status[0] != 503:
+                await send(message)
+            elif not message.get("more_body"):
+                reason = READINESS.reason or "not ready"
+                await send_response(send, error_response(503, f"not ready: {reason}"))
+
+        await self.app(scope, receive, answer)

@@ -1,0 +1,317 @@
+"""The scoring API as a careless or hostile caller and a broken disk meet it (issue 16).
+
+A real ``bentoml serve`` of copies of the shared trained workspace: every POST route refuses
+bodies it does not take with a 4xx (never a 500), the OpenAPI document states what is
+accepted, impossible feature values are 400 naming the field; a damaged, lost, emptied or
+replaced online store and a deleted MLflow registry are 503 naming the command that fixes
+them, never a 500 and never a stale answer; after the fix and ``/reload`` everything is 200.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from services import bentoml_server, run_cli
+from workspaces import TrainedWorkspace, copy_workspace
+
+ROUTES = ("/score", "/score_features", "/at_risk", "/models", "/monitor", "/reload", "/promote")
+NOT_JSON = (
+    "multipart/form-data; boundary=xyz",
+    "application/x-www-form-urlencoded",
+    "text/plain",
+    "application/xml",
+    "application/vnd.bentoml+pickle",
+)
+MATERIALIZE = "lifecycle features materialize"
+KNOWN = ["u0000001", "u0000500", "u0001000", "u0001999"]
+# Users on many pages: a served connection may answer a few from pages it cached before the
+# damage (their right values), never from a damaged page.
+SPREAD = [f"u{n:07d}" for n in range(3, 2001, 7)]
+
+
+@pytest.fixture(scope="module")
+def served_copy(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
+    """A copy of the shared workspace served by a real ``bentoml serve``; tests that damage
+    it put it back before they end."""
+    home = copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("hardening") / "ws")
+    limits = {"LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000"}
+    with bentoml_server(home, limits, ready_path="/readyz") as base:
+        yield home, base
+
+
+@pytest.fixture(scope="module")
+def base(served_copy: tuple[Path, str]) -> str:
+    return served_copy[1]
+
+
+def error_of(response: httpx.Response) -> str:
+    body = response.json()
+    assert set(body) == {"error", "detail"}, body  # the API's one error shape
+    return str(body["error"])
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_route_refuses_bodies_it_does_not_take_with_4xx(base: str, route: str) -> None:
+    url = f"{base}{route}"
+    for content_type in NOT_JSON:
+        response = httpx.post(url, content=b"user_ids=1", headers={"Content-Type": content_type})
+        assert response.status_code == 415, (content_type, response.text)
+        assert "application/json" in error_of(response)
+    bad_bodies = [b'{"user_ids": [', b"\xff\xfe", b"[]", b"null", b'"text"', b"12"]
+    for body in bad_bodies:
+        response = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, (body, response.text)
+    huge = httpx.post(url, content=b" " * 30_000, headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413 and "max_request_bytes" in error_of(huge)
+    wrong_method = httpx.get(url)
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+
+
+def test_the_document_states_which_bodies_are_required_and_they_are(base: str) -> None:
+    document = httpx.get(f"{base}/docs.json").json()
+    for route in ROUTES:
+        operation = document["paths"][route]["post"]
+        assert "415" in operation["responses"], route
+        required = operation["requestBody"]["required"]
+        empty = httpx.post(f"{base}{route}", headers={"Content-Type": "application/json"})
+        if required:  # an empty body is read as {}: refused exactly when a field is required
+            assert empty.status_code == 400, (route, empty.text)
+        else:
+            assert empty.status_code not in (400, 415, 500), (route, empty.text)
+    assert document["paths"]["/score"]["post"]["requestBody"]["required"] is True
+    assert document["paths"]["/models"]["post"]["requestBody"]["required"] is False
+
+
+def test_null_is_refused_where_the_document_says_array_and_taken_where_nullable(
+    base: str,
+) -> None:
+    document = httpx.get(f"{base}/docs.json").json()
+    score = document["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
+    tasks = score["schema"]["properties"]["tasks"]
+    assert tasks["type"] == "array" and not tasks.get("nullable")
+    refused = httpx.post(f"{base}/score", json={"user_ids": KNOWN[:1], "tasks": None})
+    assert refused.status_code == 400 and refused.json()["detail"][0]["loc"] == ["tasks"]
+    left_out = httpx.post(f"{base}/score", json={"user_ids": KNOWN[:1]})
+    assert left_out.status_code == 200 and set(left_out.json()["model_versions"]) == {
+        "churn",
+        "conversion",
+        "ltv",
+    }
+
+    at_risk = document["paths"]["/at_risk"]["post"]["requestBody"]["content"]["application/json"]
+    fields = at_risk["schema"]["properties"]
+    assert fields["segment"]["nullable"] is True
+    assert httpx.post(f"{base}/at_risk", json={"segment": None}).status_code == 200
+    share = fields["control_share"]
+    assert share["maximum"] == 1 and share["exclusiveMaximum"] is True  # OpenAPI 3.0 form
+    assert httpx.post(f"{base}/at_risk", json={"control_share": 1}).status_code == 400
+    assert httpx.post(f"{base}/at_risk", json={"control_share": 0.5}).status_code == 200
+
+
+def test_impossible_feature_values_are_400_naming_each_field(base: str) -> None:
+    features = {"recency_days": -1e9, "tenure_days": -100, "orders_total": True}
+    response = httpx.post(
+        f"{base}/score_features", json={"users": [{"user_id": "x", "features": features}]}
+    )
+    assert response.status_code == 400, response.text
+    problems = {tuple(d["loc"]): d["msg"] for d in response.json()["detail"]}
+    assert set(problems) == {("users", 0, "features", name) for name in features}
+    assert "negative" in problems[("users", 0, "features", "recency_days")]
+    assert "expected a number, got true" in problems[("users", 0, "features", "orders_total")]
+    fine = {"recency_days": 3.0, "tenure_days": 100, "orders_total": 2}
+    accepted = httpx.post(
+        f"{base}/score_features", json={"users": [{"user_id": "x", "features": fine}]}
+    )
+    assert accepted.status_code == 200, accepted.text
+
+
+def test_no_warning_per_request_in_the_log(served_copy: tuple[Path, str]) -> None:
+    home, base = served_copy
+    for _ in range(20):
+        assert httpx.post(f"{base}/score", json={"user_ids": KNOWN}).status_code == 200
+    log = (home / "server.log").read_text()
+    assert "Accessing the 'model_fields' attribute" not in log  # was one warning per request
+
+
+def _corrupt(database: Path) -> None:
+    """Overwrite pages of an SQLite file in place, as a failing disk would (after moving
+    what the write-ahead log holds into the file, so the damage is what readers see)."""
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = database.stat().st_size
+    with database.open("r+b") as handle:
+        for offset in range(4096, size, 8192):
+            handle.seek(offset)
+            handle.write(b"\x5a" * 2048)
+
+
+def test_a_store_damaged_under_load_is_503_then_rebuilt_and_reloaded_is_200(
+    served_copy: tuple[Path, str],
+) -> None:
+    home, base = served_copy
+    online = home / "feast" / "demo" / "online.db"
+    statuses: Counter[int] = Counter()
+    messages: set[str] = set()
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while not stop.is_set():
+                response = client.post("/score", json={"user_ids": KNOWN})
+                statuses[response.status_code] += 1
+                if response.status_code != 200:
+                    messages.add(error_of(response))
+
+    workers = [threading.Thread(target=load) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        _corrupt(online)
+        damaged = httpx.post(f"{base}/score", json={"user_ids": SPREAD})
+        ready = httpx.get(f"{base}/readyz")
+        run_cli(home, "features", "materialize")  # rebuilds the damaged file whole
+        reloaded = httpx.post(f"{base}/reload")
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert damaged.status_code == 503 and MATERIALIZE in error_of(damaged)
+    assert ready.status_code == 503 and MATERIALIZE in error_of(ready)
+    assert reloaded.status_code == 200, reloaded.text
+    assert set(statuses) <= {200, 503}, (statuses, messages)  # never a 500
+    assert all(MATERIALIZE in m or "POST /reload" in m for m in messages), messages
+    after = [httpx.post(f"{base}/score", json={"user_ids": KNOWN}) for _ in range(20)]
+    assert {r.status_code for r in after} == {200}
+    assert {u["status"] for u in after[-1].json()["users"]} == {"scored"}
+    assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_a_replaced_store_is_reported_until_reload_picks_it_up(
+    served_copy: tuple[Path, str],
+) -> None:
+    home, base = served_copy
+    online = home / "feast" / "demo" / "online.db"
+    replacement = online.with_name("replacement.db")
+    with sqlite3.connect(online) as source, sqlite3.connect(replacement) as target:
+        source.backup(target)
+    os.replace(replacement, online)  # a new file at the path; the server still has the old one
+    stale = httpx.post(f"{base}/score", json={"user_ids": KNOWN})
+    assert stale.status_code == 503 and "POST /reload" in error_of(stale)
+    assert httpx.get(f"{base}/readyz").status_code == 503
+    assert httpx.post(f"{base}/reload").status_code == 200
+    assert httpx.post(f"{base}/score", json={"user_ids": KNOWN}).status_code == 200
+    assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_a_lost_or_emptied_online_store_is_reported_with_the_command(
+    served_copy: tuple[Path, str],
+) -> None:
+    home, base = served_copy
+    online = home / "feast" / "demo" / "online.db"
+    with sqlite3.connect(online) as connection:
+        tables = [
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        for table in tables:
+            connection.execute(f'DELETE FROM "{table}"')
+    emptied = httpx.get(f"{base}/readyz")
+    assert emptied.status_code == 503 and "no rows" in error_of(emptied)
+    assert MATERIALIZE in error_of(emptied)
+    for suffix in ("", "-wal", "-shm"):
+        online.with_name(online.name + suffix).unlink(missing_ok=True)
+    lost = httpx.get(f"{base}/readyz")
+    assert lost.status_code == 503 and "is gone" in error_of(lost) and MATERIALIZE in error_of(lost)
+    scored = httpx.post(f"{base}/score", json={"user_ids": KNOWN})
+    assert scored.status_code == 503 and MATERIALIZE in error_of(scored)
+    run_cli(home, "features", "materialize")
+    assert httpx.post(f"{base}/reload").status_code == 200
+    assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_a_deleted_mlflow_registry_is_503_not_a_stale_reload(
+    served_copy: tuple[Path, str],
+) -> None:
+    home, base = served_copy
+    database = home / "mlflow" / "mlflow.db"
+    kept = database.with_name("kept.db")
+    database.rename(kept)
+    try:
+        reload = httpx.post(f"{base}/reload")
+        ready = httpx.get(f"{base}/readyz")
+        scored = httpx.post(f"{base}/score", json={"user_ids": KNOWN})
+        assert not database.exists()  # nothing created an empty registry in its place
+    finally:
+        kept.rename(database)
+    assert reload.status_code == 503, reload.text
+    assert "lifecycle train all" in error_of(reload) and "changed" not in reload.json()
+    assert ready.status_code == 503 and str(database) in error_of(ready)
+    assert scored.status_code == 503
+    back = httpx.post(f"{base}/reload")
+    assert back.status_code == 200 and back.json()["changed"] == []
+    assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_feast_apply_in_a_copied_workspace_never_touches_the_original(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """``cp -r`` of a workspace, then Feast's own CLI in the copy (which, with no definitions
+    in the folder, removes every view): the original's files stay byte for byte."""
+    import shutil
+    import subprocess
+    import sys
+
+    original = trained_copy / "feast" / "demo"
+    config = (original / "feature_store.yaml").read_text()
+    assert str(trained_copy) not in config  # no absolute path into the workspace
+    before = {p.name: p.read_bytes() for p in original.iterdir() if not p.name.endswith("-shm")}
+    copy = tmp_path / "copied"
+    shutil.copytree(trained_copy, copy, symlinks=True)
+    feast = Path(sys.executable).with_name("feast")
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [str(feast), "-c", str(copy / "feast" / "demo"), "apply"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = {p.name: p.read_bytes() for p in original.iterdir() if not p.name.endswith("-shm")}
+    assert after == before
+    copied_registry = (copy / "feast" / "demo" / "registry.db").read_bytes()
+    assert copied_registry != before["registry.db"]  # the apply did act, on the copy
+
+    from features.store import any_service, online_features, open_store
+    from lifecycle.settings import load_settings
+
+    store = open_store(load_settings(home=trained_copy, environ={}))
+    online = online_features(store, KNOWN, any_service(store))
+    assert online.found.all()  # the original still serves every user
+
+
+def test_materialize_rebuilds_a_damaged_online_store(trained_copy: Path) -> None:
+    online = trained_copy / "feast" / "demo" / "online.db"
+    _corrupt(online)
+    summary = json.loads(run_cli(trained_copy, "--json", "features", "materialize"))
+    assert summary["rebuilt_damaged_store"]  # what quick_check found, in one line
+    from features.store_health import unreadable
+
+    assert unreadable(online) is None
+    with sqlite3.connect(online) as connection:
+        tables = [
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        assert tables and all(
+            connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] == 2000 for t in tables
+        )
