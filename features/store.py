@@ -496,9 +496,9 @@ def online_rows(
     keys = entity_keys(plan.text_names[0], user_ids, store.config.entity_key_serialization_version)
     try:
         return plan, online.read_rows(store.config, plan.reads, keys)
-    except sqlite3.OperationalError as error:  # e.g. the online db was deleted or never filled
+    except sqlite3.DatabaseError as error:  # deleted, never filled, or damaged on disk
         raise FeatureStoreError(
-            f"the online store {store.config.online_store.path} cannot answer ({error}): "
+            f"the online store {online_file(store)} cannot answer ({error}): "
             "run `lifecycle features materialize`"
         ) from None
 
