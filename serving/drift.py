@@ -173,11 +173,13 @@ def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
 
 def ks_of_ordered(reference: Ordered, current: Ordered) -> tuple[float, float]:
     """KS D and p-value of two sorted samples, the numbers ``scipy.stats.ks_2samp(...,
-    method="asymp")`` gives without sorting again.
+    method="asymp")`` gives, with a quarter of its look-ups.
 
-    The empirical CDFs are compared at the last of each run of equal values only: the gap
-    is the same at every copy of a value, so ``D`` is the same number, and a count feature
-    with a few hundred distinct values costs a few hundred look-ups instead of 2n.
+    ``F_ref - F_cur`` only rises at reference values and only falls at current ones (and is
+    0 past the last value), so its maximum is reached at a reference value and its minimum
+    at a current one: each side's CDF there is its own position, the other's one look-up.
+    Only the last of each run of equal values is looked at (the gap is the same at every
+    copy): the same ``D`` as comparing at all 2n values.
     """
     from scipy.stats import distributions
 
@@ -186,24 +188,24 @@ def ks_of_ordered(reference: Ordered, current: Ordered) -> tuple[float, float]:
         return float("nan"), float("nan")
     if reference.missing == n_ref and current.missing == n_cur:
         return 0.0, 1.0
-    points = np.concatenate([_run_ends(reference.values), _run_ends(current.values)])
-    gaps = (
-        np.searchsorted(reference.values, points, side="right") / n_ref
-        - np.searchsorted(current.values, points, side="right") / n_cur
-    )
-    statistic = float(max(gaps.max(), np.clip(-gaps.min(), 0, 1)))
+    values, at = _run_ends(reference.values)
+    rises = (at + 1) / n_ref - np.searchsorted(current.values, values, side="right") / n_cur
+    values, at = _run_ends(current.values)
+    falls = np.searchsorted(reference.values, values, side="right") / n_ref - (at + 1) / n_cur
+    statistic = float(max(rises.max(), 0.0, np.clip(-falls.min(), 0, 1)))
     # scipy's two-sided asymptotic p-value: Smirnov's distribution at the effective size
     larger, smaller = sorted([float(n_ref), float(n_cur)], reverse=True)
     effective = np.round(larger * smaller / (larger + smaller))
     return statistic, float(np.clip(distributions.kstwo.sf(statistic, effective), 0, 1))
 
 
-def _run_ends(ascending: np.ndarray) -> np.ndarray:
-    """The last of each run of equal values of an ascending array."""
+def _run_ends(ascending: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The last of each run of equal values of an ascending array, and their positions."""
     last = np.empty(len(ascending), dtype=bool)
     np.not_equal(ascending[1:], ascending[:-1], out=last[:-1])
     last[-1] = True
-    return ascending[last]
+    (at,) = np.nonzero(last)
+    return ascending[at], at
 
 
 def category_counts(reference: pd.Series, current: pd.Series) -> pd.DataFrame:

@@ -247,6 +247,7 @@ def _score_drift(
     notes: list[str],
 ) -> list[ColumnDrift]:
     made_with = {str(k): str(v) for k, v in scores.metadata.get("model_versions", {}).items()}
+    rows = _sample_rows(len(scores.frame), settings.monitor.max_rows)
     columns: list[ColumnDrift] = []
     for task in tasks.all_tasks():
         bundle = champions.bundles.get(task.name)
@@ -264,7 +265,7 @@ def _score_drift(
             settings, dataset, task.name, version or "", bundle, windows[task.name][-1]
         )
         names = [n for n in task.outputs if n in reference and n in scores.frame]
-        current = _sample(scores.frame[names], settings.monitor.max_rows)
+        current = scores.frame.take(rows)[names] if rows is not None else scores.frame[names]
         columns += compare_frames(reference, current, names, source="score", thresholds=limits)
     return columns
 
@@ -374,8 +375,12 @@ def _group_by_window(
     return groups
 
 
-def _sample(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
-    return frame if len(frame) <= limit else frame.sample(limit, random_state=0)
+def _sample_rows(count: int, limit: int) -> np.ndarray | None:
+    """The positions ``DataFrame.sample(limit, random_state=0)`` picks of ``count`` rows
+    (None: every row), drawn once for every task's columns."""
+    if count <= limit:
+        return None
+    return np.random.RandomState(0).choice(count, size=limit, replace=False)
 
 
 def _span(cutoffs: list[str]) -> str:
