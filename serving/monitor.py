@@ -265,7 +265,9 @@ def _score_drift(
             settings, dataset, task.name, version or "", bundle, windows[task.name][-1]
         )
         names = [n for n in task.outputs if n in reference and n in scores.frame]
-        current = scores.frame.take(rows)[names] if rows is not None else scores.frame[names]
+        current = pd.DataFrame(  # only these columns' sampled rows (not every reason's text)
+            {n: scores.frame[n] if rows is None else scores.frame[n].iloc[rows] for n in names}
+        )
         columns += compare_frames(reference, current, names, source="score", thresholds=limits)
     return columns
 
