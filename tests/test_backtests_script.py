@@ -45,6 +45,7 @@ def quick_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
 
 @pytest.mark.real_data
 @pytest.mark.slow
+@pytest.mark.timeout(TIMEOUT_SECONDS + 60)  # the quick run is in the first test's setup
 def test_each_case_is_judged_against_every_baseline(quick_run: tuple[str, dict]) -> None:
     printed, documents = quick_run
     assert set(documents) == {"backtest-demo", "backtest-online_retail"}
@@ -78,6 +79,7 @@ def test_each_case_is_judged_against_every_baseline(quick_run: tuple[str, dict])
 
 @pytest.mark.real_data
 @pytest.mark.slow
+@pytest.mark.timeout(TIMEOUT_SECONDS + 60)  # the quick run is in the first test's setup
 def test_the_served_predictors_beat_the_simple_rules(quick_run: tuple[str, dict]) -> None:
     """On the online_retail sample the served model ranks who buys again ahead of recency
     (the paired interval above zero); on the demo it beats spending and BG/NBD, and the
