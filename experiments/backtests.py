@@ -9,11 +9,18 @@ docs/results/<case>.json and the doc's ``<case>`` block is rendered from them.
     uv run python experiments/backtests.py                               # print the tables
     uv run python experiments/backtests.py --doc docs/quality.md         # into the doc
     uv run python experiments/backtests.py --only backtest-demo --doc docs/quality.md
+    uv run python experiments/backtests.py --quick --json /tmp/backtests.json   # tiny, for CI
+
+``--quick`` runs the same protocol at CI sizes (about a minute): a demo product of 1,000
+users over 450 days and a quarter of online_retail's customers, each cut 90 days before its
+end, with 200 bootstrap resamples. Its numbers check the script, not the product; the doc
+keeps the full-size runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -42,6 +49,8 @@ class Case:
     cutoff: str
     horizon_days: int
     setup: tuple[str, ...]  # the lifecycle command that brings the data set in
+    env: tuple[tuple[str, str], ...] = ()  # settings of the whole case (LIFECYCLE_*)
+    customer_share: float = 1.0  # online_retail: the share of customers kept (quick mode)
 
     def command(self) -> str:
         return (
@@ -58,29 +67,51 @@ CASES = {
         "demo", "2025-07-01", 90, ("demo-data", "--users", "20000", "--seed", "7")
     ),
 }
+# CI sizes: the demo's history ends 2024-03-25 (450 days from 2023-01-01), so a 90-day
+# horizon from 2023-12-01 has matured; a customer sample of online_retail keeps its cutoff.
+QUICK_CASES = {
+    "backtest-online_retail": Case(
+        "online_retail",
+        "2011-09-09",
+        91,
+        ("import", "online-retail", "{online_retail}"),
+        customer_share=0.25,
+    ),
+    "backtest-demo": Case(
+        "demo",
+        "2023-12-01",
+        90,
+        ("demo-data", "--users", "1000", "--seed", "7"),
+        env=(("LIFECYCLE_DEMO__DAYS", "450"),),
+    ),
+}
+QUICK_RESAMPLES = 200
 
 
-def run_case(case: Case, data_root: Path, log: Callable[[str], None]) -> dict[str, Any]:
+def run_case(
+    case: Case, data_root: Path, log: Callable[[str], None], *, resamples: int
+) -> dict[str, Any]:
     """Bring the data set into a fresh workspace and backtest it; the result as a document."""
-    from quality import environment, lifecycle, settings_for
+    from quality import environment, lifecycle, retail_source, settings_for
 
-    from features.adapters import ONLINE_RETAIL_FILE
     from lifecycle.backtest import run_backtest
 
     with tempfile.TemporaryDirectory(prefix="lifecycle-backtests-") as tmp:
         home = Path(tmp) / "workspace"
-        with environment({"LIFECYCLE_HOME": str(home)}):
-            source = {"online_retail": str(data_root / ONLINE_RETAIL_FILE)}
-            setup = [arg.format(**source) for arg in case.setup]
+        env = dict(case.env)
+        with environment({"LIFECYCLE_HOME": str(home), **env}):
+            retail = retail_source(data_root, case.customer_share, Path(tmp))
+            setup = [arg.format(online_retail=retail) for arg in case.setup]
             log(f"{case.dataset}: lifecycle {' '.join(setup)}")
             lifecycle(home, *setup)
-            settings = settings_for(home)
+            settings = settings_for(home, env)
             started = time.perf_counter()
             result = run_backtest(
                 settings,
                 [case.cutoff],
                 dataset=case.dataset,
                 horizon_days=case.horizon_days,
+                resamples=resamples,
                 progress=lambda message: log(f"{case.dataset}: {message}"),
             )
     document = result.to_dict()
@@ -90,6 +121,8 @@ def run_case(case: Case, data_root: Path, log: Callable[[str], None]) -> dict[st
     for key in ("mlflow", "out"):
         document.pop(key, None)
     document["command"] = case.command()
+    if case.customer_share < 1.0:
+        document["customer_share"] = case.customer_share
     document["wall_seconds"] = round(time.perf_counter() - started, 1)
     return document
 
@@ -185,8 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(CASES), help="run only these")
     parser.add_argument("--data-root", type=Path, help="public data [settings data_root]")
     parser.add_argument("--doc", type=Path, help="write each case's block into this doc")
+    parser.add_argument("--quick", action="store_true", help="CI sizes (about a minute)")
+    parser.add_argument("--json", type=Path, help="write every case's results here")
     args = parser.parse_args(argv)
+    if args.quick and args.doc:
+        parser.error("--quick measures CI sizes: the doc keeps the full-size runs (drop --doc)")
     sys.path.insert(0, str(ROOT))
+    from lifecycle.backtest import RESAMPLES
     from lifecycle.settings import load_settings
 
     data_root = args.data_root or load_settings().data_root
@@ -197,14 +235,19 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
-    for name in args.only or list(CASES):
-        results = run_case(CASES[name], data_root, log)
+    cases, resamples = (QUICK_CASES, QUICK_RESAMPLES) if args.quick else (CASES, RESAMPLES)
+    documents = {}
+    for name in args.only or list(cases):
+        results = run_case(cases[name], data_root, log, resamples=resamples)
+        documents[name] = results
         print(render_doc(name, results))
         if args.doc:
             from docblocks import record
 
             command = "python experiments/backtests.py --only " + name + f" --doc {args.doc}"
             record(args.doc, name, "backtests.py", command, results, render_doc)
+    if args.json:
+        args.json.write_text(json.dumps(documents, indent=2, default=str) + "\n")
     return 0
 
 

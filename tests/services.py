@@ -247,6 +247,21 @@ def trained_home(workspace: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def home_copy(trained: Path, destination: Path) -> Iterator[Path]:
+    """A copy of the trained workspace ``trained`` at ``destination`` (for a module that
+    changes it or runs a server writing into it), as ``$LIFECYCLE_HOME`` with no other
+    ``LIFECYCLE_`` variable set (servers started inside inherit exactly that)."""
+    from workspaces import copy_workspace
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_"):
+                patch.delenv(name)
+        patch.setenv("LIFECYCLE_HOME", str(destination))
+        yield copy_workspace(trained, destination)
+
+
+@contextlib.contextmanager
 def redis_workspace(home: Path, redis_dir: Path, users: int, seed: int) -> Iterator[str]:
     """A demo workspace whose settings file selects a fresh redis-server, materialized into
     it; yields the Feast connection string."""

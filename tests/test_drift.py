@@ -96,6 +96,97 @@ def test_huge_samples_do_not_flag_a_negligible_shift() -> None:
     assert shifted.verdict == "drift"
 
 
+def straightforward_drift(
+    reference: pd.Series, current: pd.Series, kind: str, limits: Thresholds
+) -> tuple[float, float, float, str]:
+    """PSI, test statistic, p-value and verdict computed the plain way, column by column:
+    pandas bins and counts, scipy's own two-sample tests on the unsorted values."""
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    if kind == "category":
+        ref = reference.astype("string").fillna("(missing)").value_counts()
+        cur = current.astype("string").fillna("(missing)").value_counts()
+        table = pd.concat([ref, cur], axis=1).fillna(0).T.to_numpy(dtype=float)
+        shares = table / table.sum(axis=1, keepdims=True)
+        statistic, p_value, _, _ = chi2_contingency(table, correction=False)
+        effect = np.sqrt(statistic / table.sum())
+    else:
+        ref_values, cur_values = reference.to_numpy(float), current.to_numpy(float)
+        edges = np.unique(np.nanquantile(ref_values, np.linspace(0, 1, limits.bins + 1)[1:-1]))
+        bounds = [-np.inf, *edges, np.inf]
+
+        def shares_of(values: np.ndarray) -> np.ndarray:
+            bins = pd.cut(pd.Series(values), bounds, right=True).value_counts(sort=False)
+            return np.append(bins.to_numpy(), np.isnan(values).sum()) / len(values)
+
+        shares = np.vstack([shares_of(ref_values), shares_of(cur_values)])
+        result = ks_2samp(
+            np.nan_to_num(ref_values, nan=-np.inf),
+            np.nan_to_num(cur_values, nan=-np.inf),
+            method="asymp",
+        )
+        statistic = effect = float(result.statistic)
+        p_value = float(result.pvalue)
+    r, c = np.maximum(shares, limits.epsilon)
+    psi = float(np.sum((c - r) * np.log(c / r)))
+    return psi, float(statistic), float(p_value), verdict(psi, p_value, effect, limits)
+
+
+def test_the_monitor_gives_the_numbers_of_the_straightforward_computation() -> None:
+    """compare_frames (sorted once, binned by look-ups, KS at distinct values, categories
+    counted before naming) answers what the plain computation answers, column by column."""
+    from serving.monitor import compare_frames
+
+    rng = np.random.default_rng(4)
+    n_ref, n_cur = 30_000, 20_000
+
+    def frame(n: int, shift: float) -> pd.DataFrame:
+        sessions = rng.poisson(3 + 4 * shift, n).astype(float)  # many ties
+        return pd.DataFrame(
+            {
+                "revenue": rng.gamma(0.8, 20 * (1 + shift), n),
+                "sessions": np.where(rng.random(n) < 0.3 + shift, np.nan, sessions),
+                "tenure_days": rng.normal(200, 50, n).round() + 30 * shift,
+                "small_shift": rng.normal(0.03 * shift, 1, n),
+                "activated": rng.random(n) < 0.6,
+                "channel": rng.choice(
+                    ["organic", "email", "social", None], n, p=[0.5, 0.2, 0.2, 0.1]
+                )
+                if shift == 0
+                else rng.choice(["organic", "email", "affiliate", None], n),
+            }
+        )
+
+    reference, current = frame(n_ref, 0.0), frame(n_cur, 1.0)
+    stable = frame(n_cur, 0.0)
+    limits = Thresholds()
+    names = list(reference.columns)
+    for other in (current, stable):
+        found = compare_frames(
+            reference, other, names, source="feature", thresholds=limits, categorical=["channel"]
+        )
+        assert [col.name for col in found] == names
+        for col in found:
+            kind = "category" if col.name in ("activated", "channel") else "number"
+            assert col.kind == kind
+            psi, statistic, p_value, expected = straightforward_drift(
+                reference[col.name], other[col.name], kind, limits
+            )
+            assert col.psi == pytest.approx(psi, rel=1e-9, abs=1e-12), col.name
+            assert col.statistic == pytest.approx(statistic, rel=1e-9, abs=1e-12), col.name
+            assert col.p_value == pytest.approx(p_value, rel=1e-9, abs=1e-300), col.name
+            assert col.verdict == expected, col.name
+            assert (col.reference_rows, col.current_rows) == (n_ref, len(other))
+    flagged = {
+        c.name
+        for c in compare_frames(
+            reference, current, names, source="feature", thresholds=limits, categorical=["channel"]
+        )
+        if c.verdict == "drift"
+    }
+    assert flagged == {"revenue", "sessions", "tenure_days", "channel"}  # not the small shift
+
+
 def test_samples_are_the_same_rows_every_run_and_about_the_limit(tmp_path: Path) -> None:
     from serving.monitor import read_rows
 

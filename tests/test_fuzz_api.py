@@ -25,7 +25,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
-from services import bentoml_server, trained_home
+from services import bentoml_server, home_copy
+from workspaces import TrainedWorkspace
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -35,9 +36,13 @@ STATUSES: dict[int, int] = {}  # status code -> answers
 
 
 @pytest.fixture(scope="module")
-def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A small trained workspace with batch scores, so /at_risk answers 200 as well."""
-    with trained_home(tmp_path_factory.mktemp("fuzz_ws")) as workspace:
+def fuzz_home(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A copy of the shared trained workspace (it has batch scores, so /at_risk answers 200
+    as well); the server writes its log into it."""
+    destination = tmp_path_factory.mktemp("fuzz_ws") / "workspace"
+    with home_copy(trained_workspace.home, destination) as workspace:
         yield workspace
 
 

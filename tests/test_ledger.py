@@ -2,13 +2,12 @@
 `lifecycle outcomes` labels the matured entries and grades them, lists the pending ones;
 retention, re-runs at the same as-of and `forget` keep the ledger right.
 
-The end-to-end tests run a real demo workspace (Feast, MLflow, LightGBM): churn and LTV
-trained, scored at an old as-of whose horizons have passed and at the latest one."""
+The end-to-end tests run a copy of the shared trained demo workspace (Feast, MLflow,
+LightGBM), scored at an old as-of whose horizons have passed and at the latest one."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 from services import prepare, run_cli
 from sklearn.metrics import roc_auc_score
+from workspaces import TrainedWorkspace, copy_workspace
 
 from features import contract as c
 from features.asof import feature_cutoffs
@@ -174,20 +174,16 @@ def test_grade_reads_lift_against_a_perfect_ranking(
 # -- end to end on a trained demo workspace -------------------------------------------------
 
 
+TASKS = ("churn", "conversion", "ltv")  # the shared workspace's champions
+
+
 @pytest.fixture(scope="module")
-def scored_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """Churn and LTV trained on 1,500 demo users, scored at an old as-of whose LTV horizon
+def scored_home(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str, str]:
+    """A copy of the shared trained demo workspace, scored at an old as-of whose LTV horizon
     (365 days) has passed, and at the latest cutoff (pending)."""
-    home = tmp_path_factory.mktemp("ledger_ws")
-    prepare(
-        home,
-        ["demo-data", "--users", "1500", "--seed", "3"],
-        ["features", "build"],
-        ["features", "apply"],
-        ["features", "materialize"],
-        ["train", "churn"],
-        ["train", "ltv"],
-    )
+    home = copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("ledger_ws") / "ws")
     settings = load_settings(home=home, environ={})
     cutoffs = feature_cutoffs(settings.workspace.feature_table("demo"))
     data_ends = pd.read_parquet(settings.workspace.events("demo"))[c.EVENT_TIME].max()
@@ -204,9 +200,7 @@ def scored_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, st
 @pytest.fixture
 def ws(scored_home: tuple[Path, str, str], tmp_path: Path) -> tuple[Path, str, str]:
     home, old, latest = scored_home
-    copy = tmp_path / "ws"
-    shutil.copytree(home, copy, symlinks=True)
-    return copy, old, latest
+    return copy_workspace(home, tmp_path / "ws"), old, latest
 
 
 def outcomes_json(home: Path) -> dict[str, object]:
@@ -223,7 +217,7 @@ def test_score_all_writes_the_ledger_with_versions_and_label_definitions(
     found = entries(settings.workspace, "demo")
     assert [f"{e.as_of:%Y-%m-%d}" for e in found] == [old, latest]
     for entry in found:
-        assert set(entry.model_versions) == {"churn", "ltv"}
+        assert set(entry.model_versions) == set(TASKS)
         assert entry.labels["ltv"]["horizon_days"] == LTV.horizon_days
         assert entry.labels["churn"]["task"] == "churn"
         frame = entry.predictions()
@@ -245,7 +239,7 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     (old_entry, latest_entry) = entries(settings.workspace, "demo")
     predicted = old_entry.predictions()
     rows = {(r["as_of"], r["task"]): r for r in out["matured"]}
-    assert set(rows) == {(old, "churn"), (old, "ltv")}
+    assert set(rows) == {(old, task) for task in TASKS}
 
     # Churn, by hand: its label at the old as-of, joined to the users it scored.
     spec = LabelSpec.from_dict(old_entry.labels["churn"])
@@ -291,7 +285,7 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     # The latest entry: nothing matured yet, each task pending until as_of + its horizon.
     pending = {(r["as_of"], r["task"]): r["matures_on"] for r in out["pending"]}
     assert pending == {
-        (latest, task): f"{latest_entry.matures_on(task):%Y-%m-%d}" for task in ("churn", "ltv")
+        (latest, task): f"{latest_entry.matures_on(task):%Y-%m-%d}" for task in TASKS
     }
     assert pending[(latest, "ltv")] > out["data_ends"]
 

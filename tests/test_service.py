@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,12 +18,13 @@ from pydantic import ValidationError
 from services import (
     bentoml_server,
     champion_versions,
-    prepare,
+    home_copy,
     promote,
     run_cli,
     service_asgi_app,
     write_batch_scores,
 )
+from workspaces import TrainedWorkspace
 
 from lifecycle.settings import load_settings
 
@@ -37,22 +37,13 @@ SERVER_LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A trained workspace; churn gets a second registered version (same artifacts) to promote."""
-    workspace = tmp_path_factory.mktemp("serving_ws")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_"):
-                patch.delenv(name)
-        patch.setenv("LIFECYCLE_HOME", str(workspace))
-        prepare(
-            workspace,
-            ["demo-data", "--users", "2000", "--seed", "5"],
-            ["features", "build"],
-            ["features", "apply"],
-            ["features", "materialize"],
-            ["train", "all"],
-        )
+def home(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A copy of the shared trained workspace; churn gets a second registered version (same
+    artifacts) to promote."""
+    destination = tmp_path_factory.mktemp("serving_ws") / "workspace"
+    with home_copy(trained_workspace.home, destination) as workspace:
         from lifecycle import registry
 
         settings = load_settings(home=workspace, environ={})
