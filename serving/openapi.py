@@ -37,6 +37,7 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
     the errors this service really answers, with their real shape, and the token scheme."""
     components = spec.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    _nullable_references(spec)
     ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     if auth:
         components.setdefault("securitySchemes", {})["bearer"] = {
@@ -76,6 +77,31 @@ def state_request_body(body: dict[str, Any]) -> None:
             if "default" in field and field["default"] is None:
                 field["nullable"] = True  # null is the default, so null is accepted
             _exclusive_bounds(field)
+
+
+def _nullable_references(schema: Any) -> None:
+    """An optional object field (``Model | None = None``) answers null: OpenAPI 3.0 cannot say
+    so beside a bare ``$ref`` (BentoML drops the null), only as ``allOf`` + ``nullable``.
+    Everywhere in the document: response schemas are inlined in the paths as well."""
+    if isinstance(schema, list):
+        for item in schema:
+            _nullable_references(item)
+    if not isinstance(schema, dict):
+        return
+    required = set(schema.get("required", []))
+    properties = schema.get("properties")
+    for name, field in (properties if isinstance(properties, dict) else {}).items():
+        if not isinstance(field, dict):
+            continue
+        options = field.get("anyOf", [])
+        refs = [o for o in options if "$ref" in o]
+        if len(refs) == 1 and all("$ref" in o or o.get("type") == "null" for o in options):
+            del field["anyOf"]
+            field |= {"allOf": refs, "nullable": True}
+        elif "$ref" in field and name not in required and field.get("default", ...) is None:
+            field |= {"allOf": [{"$ref": field.pop("$ref")}], "nullable": True}
+    for value in schema.values():
+        _nullable_references(value)
 
 
 def _exclusive_bounds(schema: Any) -> None:
