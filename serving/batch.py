@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
 KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
 CHUNK_ROWS = 200_000  # users scored at once: bounds memory on millions of users
+COMPILE_PAYS_ROWS = 25_000  # experiments/bench_compiled.py: ~12 ms per tree to compile,
+# ~0.5 µs per tree and row to predict with LightGBM
 REASONS_TOP = 5_000  # per ranking, the top users that get churn reasons (TreeSHAP is costly)
 
 # Feature -> scores-table column an operator reads (the list's row fields).
@@ -395,7 +397,7 @@ def score_all(
     churn scores must not silently replace a complete ``latest``.
     """
     from features.store import open_store, store_paths
-    from serving.scoring import load_champions
+    from serving.scoring import compile_champions, load_champions
 
     say = progress or (lambda _message: None)
     seconds: dict[str, float] = {}
@@ -413,6 +415,11 @@ def score_all(
         )
     seconds["load_models"] = round(time.perf_counter() - started, 2)
     entity_rows = known_users(paths.feature_table, stamp)
+    # Compiling costs about what LightGBM spends on COMPILE_PAYS_ROWS users: below that,
+    # only versions already compiled (by the server or an earlier run) are used.
+    compile_champions(
+        settings, champions, paths.dataset, cached_only=len(entity_rows) < COMPILE_PAYS_ROWS
+    )
     say(f"retrieving features of {len(entity_rows):,} users as of {stamp:%Y-%m-%d} from Feast")
     started = time.perf_counter()
     features = retrieve_features(

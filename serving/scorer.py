@@ -100,9 +100,15 @@ class Scorer:
         import pandas as pd
 
         from features import contract as c
-        from serving.scoring import cold_start_features, load_champions, score_frame
+        from serving.scoring import (
+            cold_start_features,
+            compile_champions,
+            load_champions,
+            score_frame,
+        )
 
         champions = load_champions(self.settings, self.dataset, cache=self._cache)
+        compile_champions(self.settings, champions, self.dataset, background=True)
         cold: dict[str, Any] = {}
         if champions.bundles:
             names = sorted({n for b in champions.bundles.values() for n in b.feature_names})
