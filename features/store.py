@@ -110,9 +110,14 @@ def repo_config_dict(settings: Settings, paths: StorePaths) -> dict[str, Any]:
 
 
 def open_store(
-    settings: Settings, dataset: str | None = None, *, must_be_applied: bool = True
+    settings: Settings,
+    dataset: str | None = None,
+    *,
+    must_be_applied: bool = True,
+    online_only: bool = False,
 ) -> FeatureStore:
-    """A FeatureStore for the dataset; refuses (rather than creating an empty registry) if not applied."""
+    """A FeatureStore for the dataset; refuses (rather than creating an empty registry) if not
+    applied. ``online_only``: without the offline store's imports (``features.online_only``)."""
     paths = store_paths(settings, dataset)
     if must_be_applied and not paths.registry.is_file():
         raise FeatureStoreError(
@@ -123,6 +128,10 @@ def open_store(
     from feast import FeatureStore, RepoConfig
 
     config = repo_config_dict(settings, paths)
+    if online_only:
+        from features.online_only import ONLINE_ONLY
+
+        config["offline_store"] = {"type": ONLINE_ONLY}
     return FeatureStore(config=RepoConfig(repo_path=str(paths.repo.resolve()), **config))
 
 

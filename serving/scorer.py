@@ -87,7 +87,7 @@ class Scorer:
         from features.store import open_store
 
         try:
-            store = open_store(self.settings, self.dataset)
+            store = open_store(self.settings, self.dataset, online_only=True)
             state = self._build(store)
         except Exception as error:
             self.error = f"{type(error).__name__}: {error}"

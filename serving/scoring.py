@@ -191,7 +191,7 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
     if not champions.bundles:
         return
     try:
-        store = open_store(settings, dataset)
+        store = open_store(settings, dataset, online_only=True)  # reads its registry only
     except FeatureStoreError:
         return
     for task, bundle in list(champions.bundles.items()):

@@ -14,7 +14,7 @@ import pytest
 
 from lifecycle.compiled import OBJECT_SUFFIX, compile_trees
 from lifecycle.settings import load_settings
-from tests.workspaces import TrainedWorkspace
+from workspaces import TrainedWorkspace
 
 REPO = Path(__file__).resolve().parents[1]
 # lleaves sums the same leaf values in the same order as LightGBM: measured max 5e-12.
