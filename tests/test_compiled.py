@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from workspaces import TrainedWorkspace
 
 from lifecycle.compiled import OBJECT_SUFFIX, compile_trees
 from lifecycle.settings import load_settings
-from workspaces import TrainedWorkspace
 
 REPO = Path(__file__).resolve().parents[1]
 # lleaves sums the same leaf values in the same order as LightGBM: measured max 5e-12.
