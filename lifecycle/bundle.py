@@ -105,6 +105,11 @@ class ModelBundle:
         if self.prediction is None:
             self.prediction = tasks.get(self.task).kind
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Compiled trees are native code of this process (and keyed by booster identity):
+        # a copy sent elsewhere (Dask workers) predicts through LightGBM.
+        return {**self.__dict__, "compiled": {}}
+
     @property
     def is_probability(self) -> bool:
         return self.prediction == "probability"
