@@ -1,7 +1,7 @@
 """Benchmark: score and rank 1M users with the 3 champion models vs compiled predict.
 
 Both sides use the same feature matrix in the same process, with the champions' trees
-compiled (``lifecycle.compiled``, as ``lifecycle score-all`` does from 25k users on):
+compiled (``lifecycle.compiled``, as ``lifecycle score-all`` does from 200k users on):
 
 - compiled predict: every booster the three models hold (churn, conversion, LTV with its
   purchase and quantile boosters) on a ready float64 matrix, through its compiled trees
