@@ -132,3 +132,19 @@ def test_unavailable_compiler_keeps_lightgbm_with_one_log_line(
         assert bundle.compile_trees(tmp_path / "compiled", "churn-v1") == 0
     assert len(caplog.records) == 1 and "predicting with LightGBM" in caplog.text
     assert np.array_equal(bundle.predict(features), expected)
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs_and_finds_the_same_outputs() -> None:
+    script = REPO / "experiments" / "bench_compiled.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    diff = float(done.stdout.split("largest |compiled - LightGBM| over 5,000 rows: ")[1].split()[0])
+    assert diff < MAX_ABS_DIFF, done.stdout
+    assert "one row, all boosters (CPU µs): {'lightgbm'" in done.stdout, done.stdout
