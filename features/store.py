@@ -117,9 +117,14 @@ def repo_config_dict(settings: Settings, paths: StorePaths) -> dict[str, Any]:
 
 
 def open_store(
-    settings: Settings, dataset: str | None = None, *, must_be_applied: bool = True
+    settings: Settings,
+    dataset: str | None = None,
+    *,
+    must_be_applied: bool = True,
+    online_only: bool = False,
 ) -> FeatureStore:
-    """A FeatureStore for the dataset; refuses (rather than creating an empty registry) if not applied."""
+    """A FeatureStore for the dataset; refuses (rather than creating an empty registry) if not
+    applied. ``online_only``: without the offline store's imports (``features.online_only``)."""
     paths = store_paths(settings, dataset)
     if must_be_applied and not paths.registry.is_file():
         raise FeatureStoreError(
@@ -130,6 +135,10 @@ def open_store(
     from feast import FeatureStore, RepoConfig
 
     config = repo_config_dict(settings, paths)
+    if online_only:
+        from features.online_only import ONLINE_ONLY
+
+        config["offline_store"] = {"type": ONLINE_ONLY}
     repo = str(paths.repo.resolve())  # both: Feast resolves the registry against the store's
     return FeatureStore(repo_path=repo, config=RepoConfig(repo_path=repo, **config))
 

@@ -17,6 +17,8 @@ without ``purchase_booster``, from before, is one Tweedie model with plain quant
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,10 +96,19 @@ class ModelBundle:
     # "probability" or "value": what the bundle predicts, saved with it so a bundle is read
     # without the task registry; from the task's declaration when not given.
     prediction: str | None = None
+    # id(booster) -> its compiled trees (lifecycle.compiled), filled by ``compile_trees``
+    compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
+    # the directory the bundle was loaded from: its booster files are what gets compiled
+    source: Path | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.prediction is None:
             self.prediction = tasks.get(self.task).kind
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Compiled trees are native code of this process (and keyed by booster identity):
+        # a copy sent elsewhere (Dask workers) predicts through LightGBM.
+        return {**self.__dict__, "compiled": {}}
 
     @property
     def is_probability(self) -> bool:
@@ -129,17 +140,51 @@ class ModelBundle:
         """:meth:`encode` as a frame with the model's column names."""
         return pd.DataFrame(self.encode(features), columns=self.feature_names, index=features.index)
 
+    def predict_trees(self, booster: Any, values: np.ndarray) -> np.ndarray:
+        """The one place a booster predicts on a float64 matrix: its compiled trees when
+        ``compile_trees`` made them (same values, several times faster), else LightGBM."""
+        compiled = self.compiled.get(id(booster))
+        if compiled is not None:
+            return compiled.predict(values)
+        return booster.predict(values, num_threads=_threads(len(values)))
+
+    def booster_files(self) -> dict[str, Any]:
+        """File name -> LightGBM booster, as ``save`` writes them (a baseline rule has none)."""
+        files = {} if isinstance(self.booster, RuleModel) else {"booster.txt": self.booster}
+        files |= {f"quantile_{q:.2f}.txt": b for q, b in self.quantile_boosters.items()}
+        if self.purchase_booster is not None:
+            files[PURCHASE_FILE] = self.purchase_booster
+        return files
+
+    def compile_trees(self, cache_dir: Path, name: str, *, cached_only: bool = False) -> int:
+        """Compile every booster to native code (``lifecycle.compiled``), cached in
+        ``cache_dir`` under ``name`` (model and version); how many are compiled. A booster
+        that cannot be compiled keeps predicting through LightGBM."""
+        from lifecycle.compiled import compile_trees
+
+        for file_name, booster in self.booster_files().items():
+            if id(booster) in self.compiled:
+                continue
+            label = f"{name}-{Path(file_name).stem}"
+            if self.source is not None and (self.source / file_name).is_file():
+                compiled = compile_trees(
+                    self.source / file_name, cache_dir, label, cached_only=cached_only
+                )
+            else:  # a bundle made in this process: compile its model text
+                with tempfile.TemporaryDirectory() as scratch:
+                    model_file = Path(scratch) / file_name
+                    booster.save_model(str(model_file))
+                    compiled = compile_trees(model_file, cache_dir, label, cached_only=cached_only)
+            if compiled is not None:
+                self.compiled[id(booster)] = compiled
+        return len(self.compiled)
+
     # -- numpy entry points: ``X`` is the model's input matrix (rows x feature_names) -------
     # Online requests and batch frames both score through these; the DataFrame methods
     # below only encode their frame first.
 
-    @staticmethod
-    def _predict_raw(booster: Any, X: np.ndarray) -> np.ndarray:
-        """The one place a booster predicts on a numpy matrix (compiled trees plug in here)."""
-        return booster.predict(X, num_threads=_threads(len(X)))
-
     def raw_score_matrix(self, X: np.ndarray) -> np.ndarray:
-        return self._predict_raw(self.booster, X)
+        return self.predict_trees(self.booster, X)
 
     def predict_matrix(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probability (churn, conversion) or expected value (LTV)."""
@@ -150,7 +195,7 @@ class ModelBundle:
 
     def purchase_matrix(self, X: np.ndarray) -> np.ndarray:
         """LTV two-part model: the calibrated probability of any value in the horizon."""
-        raw = self._predict_raw(self.purchase_booster, X)
+        raw = self.predict_trees(self.purchase_booster, X)
         return self.calibrator(raw) if self.calibrator is not None else raw
 
     def interval_matrix(self, X: np.ndarray) -> np.ndarray:
@@ -195,7 +240,9 @@ class ModelBundle:
         if not self.quantile_boosters:
             raise ValueError(f"the {self.task} model has no quantile models")
         levels = sorted(self.quantile_boosters)
-        stacked = np.column_stack([self._predict_raw(self.quantile_boosters[q], X) for q in levels])
+        stacked = np.column_stack(
+            [self.predict_trees(self.quantile_boosters[q], X) for q in levels]
+        )
         if self.quantile_scale == "log1p":
             stacked = np.expm1(stacked)
         stacked = np.sort(np.maximum(stacked, 0.0), axis=1)
@@ -276,7 +323,7 @@ class ModelBundle:
             raise FileNotFoundError(f"{directory}: not a model bundle (no {BUNDLE_FILE})")
         meta = json.loads(meta_path.read_text())
         calibrator = meta.get("calibrator")
-        return cls(
+        bundle = cls(
             task=meta["task"],
             booster=(
                 RuleModel.load(directory)
@@ -301,6 +348,8 @@ class ModelBundle:
             quantile_scale=meta.get("quantile_scale", "value"),
             prediction=meta.get("prediction"),
         )
+        bundle.source = directory
+        return bundle
 
 
 def numeric_block(features: pd.DataFrame, names: list[str]) -> np.ndarray:
@@ -343,6 +392,22 @@ def mixture_quantiles(
         value = (1 - weight) * conditional[rows, low] + weight * conditional[rows, high]
         out[:, j] = np.where(positive, value, 0.0)
     return np.maximum.accumulate(out, axis=1)
+
+
+def import_lightgbm_without_sklearn() -> None:
+    """Import LightGBM for a process that only predicts: ``lightgbm.compat`` imports
+    scikit-learn (0.6 s of a server start) for LightGBM's estimator classes alone, which
+    such a process never uses, and they stay absent from it. No-op once LightGBM is in."""
+    if "lightgbm" in sys.modules:
+        return
+    blocked = "sklearn" not in sys.modules
+    if blocked:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # ImportError: compat skips it
+    try:
+        import lightgbm  # noqa: F401
+    finally:
+        if blocked:
+            del sys.modules["sklearn"]
 
 
 def load_booster(path: Path) -> Any:

@@ -220,6 +220,11 @@ class ServingSettings(_Section):
         ge=0,
         description="re-read champion aliases this often and reload on a change (0: only on /reload)",
     )
+    compile_trees: bool = Field(
+        True,
+        description="compile the champions' trees to native code (lleaves), once per model "
+        "version, cached in the workspace; false: LightGBM predicts",
+    )
     batch_engine: str = Field(
         "local", pattern="^(local|dask)$", description="dask: score batches as partitioned work"
     )

@@ -90,6 +90,11 @@ class Workspace:
         return self.home / "mlflow"
 
     @property
+    def compiled_dir(self) -> Path:
+        """Compiled trees of model versions (``lifecycle.compiled``), reused across starts."""
+        return self.home / "compiled"
+
+    @property
     def scores_dir(self) -> Path:
         return self.home / "scores"
 

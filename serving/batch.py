@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
 KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
 CHUNK_ROWS = 200_000  # users scored at once: bounds memory on millions of users
+# Users from which compiling a new model version first pays: experiments/bench_compiled.py
+# compiled 2,627 trees in the time LightGBM predicted them for ~195k rows (each compiled
+# predict then costing ~1/8 of LightGBM's).
+COMPILE_PAYS_ROWS = 200_000
 # score_users' default: per ranking, the top users that get churn reasons (TreeSHAP is costly);
 # score_all explains every eligible user, for the scoring service to reuse.
 REASONS_TOP = 5_000
@@ -419,7 +423,7 @@ def score_all(
     churn scores must not silently replace a complete ``latest``.
     """
     from features.store import open_store, store_paths
-    from serving.scoring import load_champions
+    from serving.scoring import compile_champions, load_champions
 
     say = progress or (lambda _message: None)
     seconds: dict[str, float] = {}
@@ -438,6 +442,11 @@ def score_all(
         )
     seconds["load_models"] = round(time.perf_counter() - started, 2)
     entity_rows = known_users(paths.feature_table, stamp)
+    # Compiling costs about what LightGBM spends on COMPILE_PAYS_ROWS users: below that,
+    # only versions already compiled (by the server or an earlier run) are used.
+    compile_champions(
+        settings, champions, paths.dataset, cached_only=len(entity_rows) < COMPILE_PAYS_ROWS
+    )
     say(f"retrieving features of {len(entity_rows):,} users as of {stamp:%Y-%m-%d} from Feast")
     started = time.perf_counter()
     features = retrieve_features(

@@ -108,9 +108,15 @@ class Scorer:
         from features import contract as c
         from serving.feature_matrix import layout_of
         from serving.hotpath import fetch_plan
-        from serving.scoring import cold_start_features, load_champions, score_frame
+        from serving.scoring import (
+            cold_start_features,
+            compile_champions,
+            load_champions,
+            score_frame,
+        )
 
         champions = load_champions(self.settings, self.dataset, cache=self._cache)
+        compile_champions(self.settings, champions, self.dataset, background=True)
         SERVED_INPUTS.publish(champions.bundles.values())  # for the OpenAPI document
         cold: dict[str, Any] = {}
         if champions.bundles:

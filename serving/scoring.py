@@ -159,6 +159,31 @@ def load_champions(
     return champions
 
 
+def compile_champions(
+    settings: Settings,
+    champions: Champions,
+    dataset: str | None = None,
+    *,
+    background: bool = False,
+    cached_only: bool = False,
+) -> None:
+    """Compiled trees for the champions (``lifecycle.compiled``) when ``serving.compile_trees``
+    is on: before returning, or ``background`` while they predict through LightGBM;
+    ``cached_only``: only versions already compiled (when compiling would cost more than it saves)."""
+    if not settings.serving.compile_trees:
+        return
+    from lifecycle.compiled import compile_bundles
+
+    dataset = dataset or settings.dataset
+    named = {
+        f"{registry.model_name(dataset, task)}-v{champions.versions[task]}": bundle
+        for task, bundle in champions.bundles.items()
+    }
+    compile_bundles(
+        named, settings.workspace.compiled_dir, background=background, cached_only=cached_only
+    )
+
+
 def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) -> None:
     """Make unavailable each champion whose feature service is gone from the dataset's Feast
     registry or holds other features than it was trained on: it would score on features it
@@ -168,7 +193,7 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
     if not champions.bundles:
         return
     try:
-        store = open_store(settings, dataset)
+        store = open_store(settings, dataset, online_only=True)  # reads its registry only
     except FeatureStoreError:
         return
     for task, bundle in list(champions.bundles.items()):

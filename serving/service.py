@@ -92,6 +92,10 @@ class LifecycleScoring:
         from lifecycle.settings import load_settings
 
         quiet_bentoml_deprecation()
+        if bentoml.server_context.worker_index is not None:  # a server process, not a test's
+            from lifecycle.bundle import import_lightgbm_without_sklearn
+
+            import_lightgbm_without_sklearn()
         self.settings = load_settings()
         auth_config(self.settings, [])  # an unreadable tokens file stops the start, clearly
         quiet_bad_input()

@@ -94,7 +94,7 @@ def open_feature_store(settings: Settings, dataset: str) -> FeatureStore:
     from features.store_health import APPLY, open_online, store_problem
 
     try:
-        store = open_store(settings, dataset)
+        store = open_store(settings, dataset, online_only=True)  # serving reads no offline data
         store.list_feature_views()  # reads the registry file: a damaged one fails here
     except FeatureStoreError as error:
         raise ApiError(503, str(error)) from None

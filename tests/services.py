@@ -173,6 +173,10 @@ def bentoml_server(
         "LIFECYCLE_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "true",
         "BENTOML_HOME": str(home / "bentoml"),
+        # Compiling ~2,600 trees in the background costs a loaded 2-core box a minute of CPU
+        # beside timed requests: served tests predict through LightGBM unless they ask
+        # (compiled trees are tested equal to LightGBM in test_compiled.py).
+        "LIFECYCLE_SERVING__COMPILE_TREES": "false",
         **env,
     }
     base = f"http://{LOOPBACK}:{port}"

@@ -287,7 +287,7 @@ def test_benchmark_script_stays_within_its_time_and_memory_bounds() -> None:
         timeout=300,
         check=True,
     )
-    ratio = float(done.stdout.split("ratio to pure predict: ")[1].split("x")[0])
+    ratio = float(done.stdout.split("ratio to LightGBM predict: ")[1].split("x")[0])
     memory_multiple = float(done.stdout.split("MiB = ")[1].split("x")[0])
     reasons = int(done.stdout.split("reasons for ")[1].split(" users")[0].replace(",", ""))
     assert "users: 5,000" in done.stdout and reasons > 0
