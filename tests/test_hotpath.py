@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import reference_scoring
-from workspaces import TrainedWorkspace
+from workspaces import NO_COMPILE, TrainedWorkspace
 
 from lifecycle.settings import load_settings
 from serving.batch import METADATA_KEY, read_scores
@@ -41,7 +41,7 @@ FIELDS = (
 def scorer(trained_workspace: TrainedWorkspace) -> Iterator[Any]:
     from serving.scorer import Scorer
 
-    loaded = Scorer(load_settings(home=trained_workspace.home, environ={}))
+    loaded = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
     loaded.load()
     yield loaded
     loaded.close()

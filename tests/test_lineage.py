@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from workspaces import TrainedWorkspace
+from workspaces import NO_COMPILE, TrainedWorkspace
 
 from features import contract as c
 from features.ingest import ingest_events
@@ -147,7 +147,7 @@ def test_score_and_lists_say_which_definition_each_score_follows(
     )
     assert "scores follow churn 90-day window" in human.stdout
 
-    scorer = Scorer(load_settings(home=trained_copy, environ={}))
+    scorer = Scorer(load_settings(home=trained_copy, environ=NO_COMPILE))
     scorer.load()
     try:
         user = str(pd.read_parquet(trained_copy / "scores" / "latest.parquet")[c.USER_ID].iloc[0])

@@ -24,7 +24,7 @@ from services import (
     service_asgi_app,
     write_batch_scores,
 )
-from workspaces import TrainedWorkspace
+from workspaces import NO_COMPILE, TrainedWorkspace
 
 from lifecycle.settings import load_settings
 
@@ -72,7 +72,7 @@ def known_users(home: Path) -> list[str]:
 def scorer(home: Path) -> Iterator[Any]:
     from serving.scorer import Scorer
 
-    loaded = Scorer(load_settings(home=home, environ={}))
+    loaded = Scorer(load_settings(home=home, environ=NO_COMPILE))
     loaded.load()
     yield loaded
     loaded.close()
@@ -257,7 +257,7 @@ def test_not_ready_scorer_answers_503(home: Path) -> None:
     from serving.errors import ApiError
     from serving.scorer import Scorer
 
-    fresh = Scorer(load_settings(home=home, environ={}))
+    fresh = Scorer(load_settings(home=home, environ=NO_COMPILE))
     with pytest.raises(ApiError) as error:
         fresh.score(["x"])
     assert error.value.status == 503

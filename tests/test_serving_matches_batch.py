@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pandas as pd
 from services import lifecycle_serve
-from workspaces import TrainedWorkspace
+from workspaces import NO_COMPILE, TrainedWorkspace
 
 from lifecycle.settings import load_settings
 from serving.batch import read_scores
@@ -57,7 +57,7 @@ def test_api_scores_equal_the_batch_scores_table(trained_workspace: TrainedWorks
     from serving.scorer import Scorer
 
     users = sample_users(trained_workspace)
-    scorer = Scorer(load_settings(home=trained_workspace.home, environ={}))
+    scorer = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
     scorer.load()
     try:
         response = scorer.score(users)

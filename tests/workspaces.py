@@ -41,6 +41,11 @@ class TrainedWorkspace:
         return load_settings(home=self.home, environ=environ or {})
 
 
+# In-process scorers in tests: no background compile of the champions (minutes of CPU, and
+# it writes compiled trees into the workspace); tests/test_compiled.py compiles on purpose.
+NO_COMPILE = {"LIFECYCLE_SERVING__COMPILE_TREES": "false"}
+
+
 def build_trained_workspace(
     home: Path, *, users: int = DEMO_USERS, seed: int = DEMO_SEED
 ) -> TrainedWorkspace:
