@@ -201,3 +201,21 @@ def test_a_block_is_written_from_results_and_an_edit_is_caught(tmp_path: Path) -
     page.write_text("<!-- BEGIN generated sizes: x -->\nno end\n")
     with pytest.raises(docblocks.DocBlockError, match="no matching"):
         docblocks.blocks(page)
+
+
+def test_reliability_counts_are_what_pytest_collects_now() -> None:
+    """The counts in docs/reliability.md are the test cases collected today: a test added or
+    removed in those modules fails here until the table is regenerated."""
+    import reliability_counts
+
+    recorded = docblocks.load_results("reliability_counts")["results"]["areas"]
+    assert [a["what"] for a in recorded] == list(reliability_counts.AREAS)
+    collected = reliability_counts.counts()
+    for area in recorded:
+        modules, keyword = reliability_counts.AREAS[area["what"]]
+        assert (area["modules"], area["keyword"]) == (list(modules), keyword), area["what"]
+        now = collected[area["what"]]
+        assert area["cases"] == now > 0, (
+            f"{area['what']!r}: {area['cases']} recorded, {now} collected now; rerun "
+            "`python experiments/reliability_counts.py --doc docs/reliability.md`"
+        )

@@ -1,0 +1,104 @@
+"""How many test cases try each way of breaking the project: counted by pytest's collection.
+
+Each area of docs/reliability.md's "In figures" names the test modules (and a ``-k``
+expression where a module also holds other tests) that try it; the count is what
+``pytest --collect-only`` finds there, parametrized cases included, so it follows the
+tests as they are added or removed.
+
+    .venv/bin/python experiments/reliability_counts.py                 # print the counts
+    .venv/bin/python experiments/reliability_counts.py --doc docs/reliability.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# what is tried -> (test modules, -k expression or None)
+AREAS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "commands killed (SIGKILL) or files corrupted mid-way: the previous state kept, the next "
+    "run recovers": (("test_faults.py",), None),
+    "writers killed mid-write, staging swept; writes flushed to disk": (("test_storage.py",), None),
+    "hostile files, options and rows (ids, amounts, times and zones, repeated headers, "
+    "column clashes, dataset names): one line or quarantined with a reason, loaded + "
+    "quarantined = read": (("test_hostile_inputs.py", "test_validation.py"), None),
+    "a read-only workspace: one line naming the file, nothing changed": (
+        ("test_read_only_workspace.py",),
+        None,
+    ),
+    "settings (ranges, frequencies, sizes, files, unknown keys): refused at load naming the "
+    "field": (("test_settings.py",), None),
+    "bad requests, bodies and content types; damaged, lost or replaced stores; tokens: 4xx "
+    "or 503, never 500": (
+        ("test_service_hardening.py", "test_service_auth.py", "test_service_contract.py"),
+        None,
+    ),
+    "bad training inputs stopped with the counts": (
+        ("test_snapshot.py", "test_training.py"),
+        "refus or error or too or single or one_class or without or missing",
+    ),
+}
+
+
+def count(modules: tuple[str, ...], keyword: str | None) -> int:
+    """Test cases pytest collects from ``modules`` (matching ``keyword``)."""
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    command += [str(ROOT / "tests" / m) for m in modules]
+    if keyword:
+        command += ["-k", keyword]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"collecting {modules} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return sum("::" in line for line in done.stdout.splitlines())
+
+
+def measure() -> dict[str, Any]:
+    return {
+        "areas": [
+            {
+                "what": what,
+                "modules": list(modules),
+                "keyword": keyword,
+                "cases": count(modules, keyword),
+            }
+            for what, (modules, keyword) in AREAS.items()
+        ]
+    }
+
+
+def render_doc(name: str, results: dict[str, Any]) -> str:
+    """The table: each area, its test cases, and where they are."""
+    lines = ["| what is tried | test cases | where |", "|---|---:|---|"]
+    for area in results["areas"]:
+        where = ", ".join(f"`{m}`" for m in area["modules"])
+        if area["keyword"]:
+            where += f' (`-k "{area["keyword"]}"`)'
+        lines.append(f"| {area['what']} | {area['cases']} | {where} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
+    args = parser.parse_args(argv)
+    results = measure()
+    if args.doc:
+        from docblocks import record
+
+        command = "python experiments/reliability_counts.py " + " ".join(argv or sys.argv[1:])
+        record(
+            args.doc, "reliability_counts", "reliability_counts.py", command, results, render_doc
+        )
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
