@@ -131,13 +131,13 @@ def test_documented_counts_are_the_measured_ones(online_retail_loaded, shared_da
         f"{notes['valid_purchase_customers']:,} customers; loaded {kinds[c.PURCHASE]:,} "
         f"purchases + {kinds[c.REFUND]:,} refunds; quarantined {quarantined}"
     )
-    # docs/reliability.md counts the same quarantine in its "bad real rows" line.
+    # docs/reliability.md counts the same quarantine in its "bad real rows" item.
     reliability = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
     assert (
-        f"| bad real rows | {events.report.rows_quarantined:,} online_retail lines quarantined "
+        f"- bad real rows: {events.report.rows_quarantined:,} online_retail lines quarantined "
         f"({reasons['missing_user_id']:,} without customer, {reasons['duplicate_row']:,} repeats, "
         f"{reasons['non_positive_unit_price']:,} non-positive prices); loaded + quarantined = "
-        f"{events.report.rows_loaded + events.report.rows_quarantined:,} read |"
+        f"{events.report.rows_loaded + events.report.rows_quarantined:,} read "
     ) in reliability
 
     telco = adapters.telco_churn(shared_data / adapters.TELCO_CHURN_FILE)
