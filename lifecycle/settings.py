@@ -452,6 +452,13 @@ def load_settings(
             f"invalid settings: training.gate_metric: {', '.join(unknown)} is not a task; "
             f"expected one of {', '.join(tasks.names())}"
         )
+    for task, metric in settings.training.gate_metric.items():
+        allowed = tasks.GATE_METRICS[tasks.get(task).kind]
+        if metric not in allowed:
+            raise SettingsError(
+                f"invalid settings: training.gate_metric.{task}: {metric!r} is not a metric the "
+                f"{task} gate can compare (higher is better); expected one of {', '.join(allowed)}"
+            )
     return settings
 
 

@@ -32,6 +32,12 @@ Population = Literal["known", "recently_active", "before_target"]
 #   net_value: purchases minus refunds, at least 0.
 Outcome = Literal["no_activity", "any_purchase", "net_value"]
 TASK_MODULES_ENV = "LIFECYCLE_TASK_MODULES"
+# The test metrics a gate can compare, by kind: those training.evaluation computes on every
+# model's test rows where higher is better.
+GATE_METRICS: dict[str, tuple[str, ...]] = {
+    "probability": ("auc", "pr_auc", "lift_top_decile", "capture_top_decile"),
+    "value": ("normalized_gini", "spearman"),
+}
 
 
 class UnknownTaskError(UserError):

@@ -87,6 +87,24 @@ def test_options_win_field_by_field_over_environment_and_file(tmp_path: Path) ->
     ]
 
 
+@pytest.mark.parametrize(
+    ("task", "metric", "expected"),
+    [
+        ("churn", "brier", "auc, pr_auc"),  # lower is better: a gate would promote the worse
+        ("ltv", "auc", "normalized_gini, spearman"),  # a probability metric for a value
+        ("conversion", "acu", "auc, pr_auc"),  # a typo
+    ],
+)
+def test_a_gate_metric_the_gate_cannot_compare_is_refused_at_load(
+    tmp_path: Path, task: str, metric: str, expected: str
+) -> None:
+    name = f"LIFECYCLE_TRAINING__GATE_METRIC__{task.upper()}"
+    with pytest.raises(
+        SettingsError, match=rf"training.gate_metric.{task}: '{metric}' .* {expected}"
+    ):
+        load_settings(home=tmp_path, environ={name: metric})
+
+
 def test_settings_class_reads_the_process_environment_and_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
