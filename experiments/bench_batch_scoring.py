@@ -249,6 +249,10 @@ def main() -> None:
     pure_predict(champions, matrix[:1000])  # warm up (thread pool, first-call costs)
     lightgbm = pure_predict(champions, matrix, compiled=False)
     pure_before = pure_predict(champions, matrix)
+    # Warm up scoring too, on enough rows to predict in threads: its first call imports and
+    # builds what later calls reuse (modules, thread pools and their malloc arenas: a few
+    # MiB that would otherwise count as a small run's peak memory).
+    batch.score_users(champions, features.iloc[:1000], reasons_top=reasons_top)
     with PeakMemory() as memory:
         started = time.perf_counter()
         scores = batch.score_users(champions, features, reasons_top=reasons_top)
