@@ -39,6 +39,8 @@ METHODS = {
     "rfm_score": "RFM score",
     "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
 }
+# Not a method: a model fitted on the judged outcome itself (experiments/hindsight.py).
+HINDSIGHT = "hindsight fit (knows the horizon, cross-fitted)"
 HIGHER_IS_BETTER = ("spearman", "normalized_gini", "auc")
 CLOSER_TO_ZERO_IS_BETTER = ("total_error", "ece")
 
@@ -92,9 +94,11 @@ def run_case(
     case: Case, data_root: Path, log: Callable[[str], None], *, resamples: int
 ) -> dict[str, Any]:
     """Bring the data set into a fresh workspace and backtest it; the result as a document."""
+    from hindsight import hindsight_ceiling
     from quality import environment, lifecycle, retail_source, settings_for
 
-    from lifecycle.backtest import run_backtest
+    from lifecycle.backtest import backtest_labels, parse_cutoff, run_backtest
+    from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
     with tempfile.TemporaryDirectory(prefix="lifecycle-backtests-") as tmp:
         home = Path(tmp) / "workspace"
@@ -114,6 +118,17 @@ def run_case(
                 resamples=resamples,
                 progress=lambda message: log(f"{case.dataset}: {message}"),
             )
+            wall = time.perf_counter() - started
+            log(f"{case.dataset}: the hindsight fit at {case.cutoff}")
+            data = settings.workspace.dataset_dir(case.dataset)
+            users = data / USERS_FILE
+            ceiling = hindsight_ceiling(
+                data / EVENTS_FILE,
+                users if users.is_file() else None,
+                parse_cutoff(case.cutoff),
+                backtest_labels(settings.labels, case.horizon_days),
+                settings.features.windows_days,
+            )
     document = result.to_dict()
     for cutoff in document["cutoffs"]:  # paths of a removed scratch folder: nothing to keep
         for key in ("scratch", "plots", "plots_dir"):
@@ -123,7 +138,8 @@ def run_case(
     document["command"] = case.command()
     if case.customer_share < 1.0:
         document["customer_share"] = case.customer_share
-    document["wall_seconds"] = round(time.perf_counter() - started, 1)
+    document["wall_seconds"] = round(wall, 1)
+    document["hindsight"] = ceiling
     return document
 
 
@@ -193,6 +209,10 @@ def render_doc(name: str, results: dict[str, Any]) -> str:
             coverage,
         ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    ceiling = results.get("hindsight")
+    if ceiling:
+        cells = [format(ceiling[key], ".3f") for key in ("spearman", "normalized_gini", "auc")]
+        lines.append(f"| *{HINDSIGHT}* | " + " | ".join(cells) + " |  |  |  |")
     lines += [
         "",
         f"lifecycle minus baseline, 95% paired bootstrap interval "
