@@ -142,6 +142,16 @@ def _emit_list(
 
     out = request.out
     if out is not None:
+        from lifecycle.exports import record_export
+
+        # Registered first: a list that erasure could not find again is not written.
+        record_export(
+            obj.settings,
+            out,
+            len(rows),
+            pseudonymized=request.pseudonymize,
+            scores=data.get("scores") or data.get("latest"),
+        )
         export(rows, out, request.fmt)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)}, [f"{title}: {len(rows):,} rows -> {out}"]
@@ -393,17 +403,28 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
 @click.option(
     "--dataset", help="Only this dataset's data, features and online store [default: all]."
 )
+@click.option(
+    "--scrub-exports",
+    is_flag=True,
+    help="Also rewrite registered lists outside the workspace (--out of at-risk, movers) "
+    "without the users [default: only name those that hold them].",
+)
 @pass_context
-def forget(obj: Context, user_ids: tuple[str, ...], dataset: str | None) -> None:
+def forget(
+    obj: Context, user_ids: tuple[str, ...], dataset: str | None, scrub_exports: bool
+) -> None:
     """Erase users from raw data copies, features, the online store, scores, lists and reports.
 
-    Records the erasure in $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids
-    (key: settings privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
+    Their ids in other rows' text columns become [forgotten]. Records the erasure in
+    $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids (key: settings
+    privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
     $LIFECYCLE_HOME/.erasure_key), never the ids. Staging files left by killed writers
-    are removed first.
+    are removed first. Lists written outside the workspace are checked (see --scrub-exports).
     """
     from features.erasure import forget as forget_users
 
     obj.console.step(f"forgetting {len(user_ids)} user(s)")
-    record = forget_users(obj.settings, list(user_ids), dataset=dataset)
+    record = forget_users(
+        obj.settings, list(user_ids), dataset=dataset, scrub_exports=scrub_exports
+    )
     obj.console.result(record.to_dict(), record.lines())
