@@ -8,8 +8,9 @@ by a letter, digit, ``_`` or ``-``, nor part of a dotted word or number (forgett
 leaves ``17``, ``7.5``, ``a.7`` and ``7-day`` alone, and redacts ``7`` in ``"ask 7, then 8."``).
 Ids are matched literally, regex metacharacters included.
 
-Large tables stay columnar: a C++ regular expression (Arrow, RE2) finds the cells that
-contain an id at all; only those go through the whole-token rule in Python.
+Large tables stay columnar: a scan of a text column's bytes skips the columns that never
+hold an id; in the others a C++ regular expression (Arrow, RE2) finds the cells that contain
+an id at all, and only those go through the whole-token rule in Python.
 """
 
 from __future__ import annotations
@@ -69,11 +70,27 @@ def redact_text(text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
     return pattern.subn(REDACTED, text)
 
 
+def _may_hold(column: pa.ChunkedArray, terms: set[str]) -> bool:
+    """Whether an id occurs in the column's bytes at all: a memory scan that lets the many
+    columns that never mention one (event types, channels) skip the regular expression."""
+    import pyarrow as pa
+
+    needles = [t.encode() for t in terms]
+    for chunk in column.chunks:
+        strings = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+        data = strings.buffers()[2]
+        if data is not None and any(n in data.to_pybytes() for n in needles):
+            return True
+    return False
+
+
 def _redact_column(column: pa.ChunkedArray, terms: set[str]) -> tuple[pa.ChunkedArray, int]:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if not _may_hold(column, terms):
+        return column, 0
     original = column.type
     values = column.combine_chunks()
     if pa.types.is_dictionary(original):
