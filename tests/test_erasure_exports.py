@@ -45,6 +45,8 @@ def home(tmp_path: Path) -> Path:
     for churn in (0.2, 0.6):
         scores = pd.DataFrame({c.USER_ID: USERS, "churn_probability": churn, "ltv": 10.0})
         scores["value_at_risk"] = scores["churn_probability"] * scores["ltv"]
+        # what the HTML report shows beside them
+        scores = scores.assign(ltv_p10=5.0, ltv_p90=20.0, segment="loyal", lifecycle_stage="active")
         write_scores(
             settings.workspace.scores_dir, scores, {"as_of": "2024-01-05", "dataset": "shop"}
         )
@@ -62,27 +64,28 @@ def test_lists_outside_the_workspace_are_registered_named_and_scrubbed(
 ) -> None:
     crm = tmp_path / "crm"
     plain, hashed, risers = crm / "at_risk.csv", crm / "hashed.csv", crm / "movers.csv"
-    gone, inside = crm / "old.csv", home / "lists" / "in.csv"
+    gone, inside, report = crm / "old.csv", home / "lists" / "in.csv", crm / "report.html"
     invoke(home, "at-risk", "--out", str(plain))
     # Parquet bytes behind a .csv name: read by content, not by suffix.
     invoke(home, "at-risk", "--pseudonymize", "--format", "parquet", "--out", str(hashed), key=KEY)
     invoke(home, "movers", "--out", str(risers))
     invoke(home, "at-risk", "--out", str(gone))
     invoke(home, "at-risk", "--out", str(inside))
+    invoke(home, "report", "--out", str(report))
     gone.unlink()
 
     register = {e.path: e for e in registered_exports(home)}
-    assert list(register) == [str(p) for p in (plain, hashed, risers, gone, inside)]
+    assert list(register) == [str(p) for p in (plain, hashed, risers, gone, inside, report)]
     assert {e.dataset for e in register.values()} == {"shop"}
-    assert {e.users for e in register.values()} == {len(USERS)}
-    assert [e.pseudonymized for e in register.values()] == [False, True, False, False, False]
+    assert [e.users for e in register.values()][:5] == [len(USERS)] * 5
+    assert [e.pseudonymized for e in register.values()] == [False, True, False, False, False, False]
     text = (home / "export_register.jsonl").read_text()
     assert not any(f'"{u}"' in text for u in USERS)  # paths and counts, no ids
     assert stat.S_IMODE((home / "export_register.jsonl").stat().st_mode) == 0o600
     assert pseudonym(KEY.encode(), GONE) in set(read(hashed)[c.USER_ID])
 
     # Without --scrub-exports: named, not changed.
-    before = {p: p.read_bytes() for p in (plain, hashed, risers)}
+    before = {p: p.read_bytes() for p in (plain, hashed, risers, report)}
     result = CliRunner().invoke(
         main, ["--home", str(home), "forget", GONE], env={"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": KEY}
     )
@@ -93,6 +96,9 @@ def test_lists_outside_the_workspace_are_registered_named_and_scrubbed(
             in result.stdout
         )
     assert f"gone (no longer on disk): {gone}" in result.stdout
+    held = "mention(s) of the users, handle it (or run forget again with --scrub-exports)"
+    assert f"{held}: {report}" in result.stdout  # a report: named, not rewritten
+    assert report.exists()
     assert str(inside) not in result.stdout  # scrubbed with the workspace
     assert GONE not in set(read(inside)[c.USER_ID])
     assert {p: p.read_bytes() for p in before} == before
@@ -113,7 +119,9 @@ def test_lists_outside_the_workspace_are_registered_named_and_scrubbed(
         str(hashed): ("scrubbed", 1),
         str(risers): ("scrubbed", 1),
         str(gone): ("gone", 0),
+        str(report): ("deleted", 0),  # its figures were made with the user, as in the workspace
     }
+    assert not report.exists()
     assert sorted(read(plain)[c.USER_ID]) == sorted(set(USERS) - {GONE})
     assert sorted(read(risers)[c.USER_ID]) == sorted(set(USERS) - {GONE})
     assert sorted(read(hashed)[c.USER_ID]) == sorted(
@@ -126,7 +134,7 @@ def test_lists_outside_the_workspace_are_registered_named_and_scrubbed(
 
     # Again: nothing left to find.
     out = json.loads(invoke(home, "--json", "forget", GONE, "--scrub-exports", key=KEY))
-    assert [f["status"] for f in out["exports"]] == ["gone"]
+    assert [f["status"] for f in out["exports"]] == ["gone", "gone"]
 
 
 def test_a_broken_register_stops_forget_before_anything_changes(home: Path) -> None:

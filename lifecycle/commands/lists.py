@@ -391,6 +391,12 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
     from serving.report import build_report
 
     obj.console.step("building the report from the latest scores table")
+    if out is not None:  # may leave the workspace: erasure must find it again
+        from lifecycle.exports import record_export
+        from lifecycle.workspace import LATEST_SCORES
+
+        latest = obj.settings.workspace.scores_dir / LATEST_SCORES
+        record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=latest)
     built = build_report(obj.settings, out, top=top, privacy=_privacy(obj, pseudonymize, ()))
     obj.console.result(
         {"path": str(built.path), "images": built.images, "sections": built.sections},
