@@ -413,7 +413,8 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
     "--scrub-exports",
     is_flag=True,
     help="Also rewrite registered lists outside the workspace (--out of at-risk, movers) "
-    "without the users [default: only name those that hold them].",
+    "without the users, and delete reports (report --out) that mention them [default: "
+    "only name those files].",
 )
 @pass_context
 def forget(
