@@ -20,9 +20,14 @@ Locations, per dataset (all datasets unless one is named):
   users' list pseudonyms are searched as well.
 - staging files and folders of writers that were killed mid-write (``lifecycle.storage``):
   removed first, whoever they mention, since nothing else would ever read or erase them.
+- lists written outside the workspace, as registered by ``lifecycle.exports``: checked,
+  and rewritten without the users with ``scrub_exports`` (``features.erasure_exports``).
 - MLflow artifacts: models' ``input_example.json`` / ``serving_input_example.json`` and
   other text artifacts (evaluation files) are scanned; the files that mention a user are
   reported, not changed (the models were trained with the user; retraining is the remedy).
+
+In every table rewritten, the ids left in other rows' text columns (a ``description``, a
+``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
 
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
 a crash leaves the previous file readable, and running ``forget`` again finishes the job.
@@ -36,20 +41,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.erasure_exports import ExportFinding, check_exports, registered
 from features.ingest import REPORT
+from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.errors import UserError
+from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
-from lifecycle.storage import VERSIONS, atomic_dir, atomic_file, sweep_tree
+from lifecycle.storage import VERSIONS, atomic_dir, sweep_tree
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -70,16 +77,24 @@ class ErasureRecord:
     user_hashes: list[str]
     key_source: str
     removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
+    redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
     deleted_files: list[str] = field(default_factory=list)  # workspace-relative
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
+    exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
     log_path: str = ""
 
     @property
     def total(self) -> int:
         return sum(self.removed.values())
+
+    def count(self, location: str, done: Scrubbed) -> None:
+        """What scrubbing a location's files did: rows removed, and tokens redacted if any."""
+        self.removed[location] = done.removed
+        if done.redacted:
+            self.redacted[location] = done.redacted
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,11 +104,13 @@ class ErasureRecord:
             "key_source": self.key_source,
             "removed": self.removed,
             "total_removed": self.total,
+            "redacted": self.redacted,
             "deleted_files": self.deleted_files,
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
+            "exports": [asdict(e) for e in self.exports],
             "log": self.log_path,
         }
 
@@ -104,11 +121,14 @@ class ErasureRecord:
             out.append(f"  not found in any table (nothing to erase): {', '.join(self.not_found)}")
         width = max((len(k) for k in self.removed), default=0)
         out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
+        for where, tokens in self.redacted.items():
+            out.append(f"  {where}: {tokens:,} mention(s) in other rows' text -> {REDACTED}")
         out += [f"  deleted (mentioned a user): {p}" for p in self.deleted_files]
         for p in self.mlflow_examples:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
         out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
+        out += [f"  export {e.text()}" for e in self.exports]
         out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         return out
 
@@ -135,78 +155,6 @@ def erasure_key(settings: Settings) -> tuple[bytes, str]:
     return path.read_text().strip().encode(), f"file:{KEY_FILE}"
 
 
-# -- rewriting one file -----------------------------------------------------------------------
-
-
-def _filter_parquet(path: Path, out: Path | None, ids: set[str]) -> int | None:
-    """Rows of ``path`` without the users, written to ``out`` (None: only count them); None
-    if it has no user column."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    if c.USER_ID not in table.column_names:
-        return None
-    column = pc.cast(table[c.USER_ID], pa.string())
-    drop = pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(ids), pa.string())), False)
-    removed = int(pc.sum(drop).as_py() or 0)
-    if removed and out is not None:
-        kept = table.filter(pc.invert(drop))  # schema and its key-value metadata stay
-        pq.write_table(kept, out, compression="zstd")
-    return removed
-
-
-def _filter_csv(path: Path, out: Path | None, ids: set[str]) -> int:
-    """CSV rows any of whose cells is one of the ids (raw quarantined rows may name the
-    user column differently), dropped; the other rows are written back unchanged."""
-    import csv
-
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
-        rows = list(csv.reader(src))
-    if not rows:
-        return 0
-    header, body = rows[0], rows[1:]
-    kept = [r for r in body if not any(cell in ids for cell in r)]  # ids are exact text
-    removed = len(body) - len(kept)
-    if removed and out is not None:
-        with out.open("w", newline="", encoding="utf-8", errors="surrogateescape") as dst:
-            writer = csv.writer(dst)
-            writer.writerow(header)
-            writer.writerows(kept)
-    return removed
-
-
-def rewrite_file(path: Path, ids: set[str]) -> int | None:
-    """Remove the users' rows from a Parquet or CSV file in place, atomically.
-
-    Returns the rows removed (0: untouched), or None for a file that cannot be filtered.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        return None
-    mode = path.stat().st_mode & 0o777
-    with atomic_file(path) as staging:
-        removed = (_filter_parquet if suffix == ".parquet" else _filter_csv)(path, staging, ids)
-        if not removed:
-            # Nothing to drop: keep the original (os.replace of an identical copy is wasteful).
-            raise _Unchanged(removed)
-        staging.chmod(mode)
-    return removed
-
-
-class _Unchanged(Exception):
-    def __init__(self, removed: int | None) -> None:
-        self.removed = removed
-
-
-def _rewrite(path: Path, ids: set[str]) -> int | None:
-    try:
-        return rewrite_file(path, ids)
-    except _Unchanged as unchanged:
-        return unchanged.removed
-
-
 # -- the locations ------------------------------------------------------------------------
 
 
@@ -230,30 +178,16 @@ def _dataset_names(settings: Settings, dataset: str | None) -> list[str]:
     return sorted(names)
 
 
-def _table_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in (".parquet", ".csv") and not p.name.startswith(".")
-    )
-
-
 def _forget_dataset(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
     path = settings.workspace.dataset_dir(name)
     if not path.exists():
         return
-    removed = older = 0
+    done, older = Scrubbed(), Scrubbed()
     current = path.resolve()
     # The current version, replaced as a whole: readers see the old or the new dataset.
-    touched = False
-    counts: dict[Path, int] = {}
+    counts = {file: scrub(file, None, ids) for file in table_files(current)}
     erased: dict[Path, int] = {}  # dataset-relative file -> rows removed
-    for file in _table_files(current):
-        suffix = file.suffix.lower()
-        probe = _filter_parquet if suffix == ".parquet" else _filter_csv
-        counts[file] = _count_only(probe, file, ids)
-        touched = touched or counts[file] > 0
-    if touched:
+    if any(counts.values()):
         from lifecycle import lineage
 
         before = lineage.dataset_version(path)
@@ -265,9 +199,9 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if counts.get(item):
-                    probe = _filter_parquet if item.suffix.lower() == ".parquet" else _filter_csv
-                    erased[item.relative_to(current)] = probe(item, target, ids) or 0
-                    removed += erased[item.relative_to(current)]
+                    scrubbed = scrub(item, target, ids) or Scrubbed()
+                    erased[item.relative_to(current)] = scrubbed.removed
+                    done += scrubbed
                 else:
                     shutil.copy2(item, target)
             _recount_report(staging / REPORT, erased)
@@ -280,11 +214,11 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
     if versions.is_dir():
         for old in sorted(versions.iterdir()):
             if old.name.startswith(f"{name}@") and old.is_dir() and old.resolve() != path.resolve():
-                for file in _table_files(old):
-                    older += _rewrite(file, ids) or 0
-    record.removed[f"datasets/{name}"] = removed
+                for file in table_files(old):
+                    older += rewrite_file(file, ids)
+    record.count(f"datasets/{name}", done)
     if older:
-        record.removed[f"datasets/{name} (older versions)"] = older
+        record.count(f"datasets/{name} (older versions)", older)
 
 
 def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
@@ -315,7 +249,7 @@ def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
     wanted = pa.array(sorted(ids), pa.string())
     found: set[str] = set()
     for folder in folders:
-        for file in _table_files(folder.resolve()) if folder.is_dir() else []:
+        for file in table_files(folder.resolve()) if folder.is_dir() else []:
             if file.suffix.lower() == ".csv":
                 found |= _csv_cells(file, ids)
                 continue
@@ -341,15 +275,11 @@ def _csv_cells(path: Path, ids: set[str]) -> set[str]:
         return {cell for row in rows for cell in row if cell in ids}
 
 
-def _count_only(probe: Any, file: Path, ids: set[str]) -> int:
-    return probe(file, None, ids) or 0
-
-
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
     folder = settings.workspace.demo_dir()
     if not folder.is_dir():
         return
-    record.removed["demo"] = sum(_rewrite(f, ids) or 0 for f in _table_files(folder))
+    record.count("demo", _rewrite_all(table_files(folder), ids))
 
 
 def _forget_features(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
@@ -357,7 +287,7 @@ def _forget_features(settings: Settings, name: str, ids: set[str], record: Erasu
 
     table = store_paths(settings, name).feature_table
     if table.is_file():
-        record.removed[f"features/{name}"] = _rewrite(table, ids) or 0
+        record.count(f"features/{name}", _rewrite_all([table], ids))
 
 
 def entity_keys(user_ids: Iterable[str], version: int = 3) -> list[bytes]:
@@ -446,23 +376,22 @@ def _forget_scores(settings: Settings, ids: set[str], record: ErasureRecord) -> 
     if not folder.is_dir():
         return
     tables = sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink())
-    record.removed["scores"] = sum(_rewrite(p, ids) or 0 for p in tables)
+    record.count("scores", _rewrite_all(tables, ids))
 
 
 def _forget_ledger(settings: Settings, ids: set[str], record: ErasureRecord) -> list[Path]:
     root = settings.workspace.ledger_dir
-    files = _table_files(root) if root.is_dir() else []
+    files = table_files(root) if root.is_dir() else []
     if files:
-        record.removed["ledger"] = sum(_rewrite(p, ids) or 0 for p in files)
+        record.count("ledger", _rewrite_all(files, ids))
     return files
 
 
-def _mentions(text: str, patterns: list[re.Pattern[str]]) -> bool:
-    return any(p.search(text) for p in patterns)
-
-
-def _patterns(terms: Iterable[str]) -> list[re.Pattern[str]]:
-    return [re.compile(rf"(?<![\w-]){re.escape(t)}(?![\w-])") for t in terms]
+def _rewrite_all(files: Iterable[Path], ids: set[str]) -> Scrubbed:
+    done = Scrubbed()
+    for file in files:
+        done += rewrite_file(file, ids)
+    return done
 
 
 def _forget_other_files(
@@ -475,19 +404,19 @@ def _forget_other_files(
         settings.workspace.feast_dir.resolve(),
         (home / "datasets").resolve(),
     }
-    patterns = _patterns(terms)
-    rows = 0
+    pattern = token_pattern(terms)
+    done = Scrubbed()
     for path in sorted(home.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):
             continue
         resolved = path.resolve()
-        if resolved in handled or path.name in (LOG_FILE, KEY_FILE):
+        if resolved in handled or path.name in (LOG_FILE, KEY_FILE, REGISTER_FILE):
             continue
         if any(d == resolved or d in resolved.parents for d in skip_dirs):
             continue
         suffix = path.suffix.lower()
         if suffix == ".parquet":
-            rows += _rewrite(path, terms) or 0
+            done += rewrite_file(path, terms)
             continue
         if suffix not in TEXT_SUFFIXES:
             continue
@@ -495,15 +424,15 @@ def _forget_other_files(
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if not _mentions(text, patterns):
+        if not pattern.search(text):
             continue
         if suffix == ".csv":
-            rows += _rewrite(path, terms) or 0
-            if not _mentions(path.read_text(encoding="utf-8", errors="replace"), patterns):
+            done += rewrite_file(path, terms)
+            if not pattern.search(path.read_text(encoding="utf-8", errors="replace")):
                 continue
         path.unlink()  # a report's figures and top lists were made with the user
         record.deleted_files.append(str(path.relative_to(home)))
-    record.removed["lists"] = rows
+    record.count("lists", done)
     record.removed["report files deleted"] = len(record.deleted_files)
 
 
@@ -512,7 +441,7 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
     folder = settings.workspace.mlflow_dir
     if not folder.is_dir():
         return
-    patterns = _patterns(terms)
+    pattern = token_pattern(terms)
     # Models' input examples first; then any other text artifact (evaluation files).
     paths = [p for name in MLFLOW_EXAMPLES for p in sorted(folder.rglob(name))]
     paths += sorted(
@@ -525,7 +454,7 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if _mentions(text, patterns):
+        if pattern.search(text):
             record.mlflow_examples.append(str(path.relative_to(home)))
 
 
@@ -537,8 +466,12 @@ def forget(
     user_ids: Sequence[str],
     *,
     dataset: str | None = None,
+    scrub_exports: bool = False,
 ) -> ErasureRecord:
-    """Remove the users from every location listed in the module docstring; log the erasure."""
+    """Remove the users from every location listed in the module docstring; log the erasure.
+
+    Registered lists outside the workspace are checked: rewritten with ``scrub_exports``,
+    else named in the record for the operator."""
     ids = {str(u) for u in user_ids if str(u).strip()}  # exact, as ingest stores them
     if not ids:
         raise ErasureError("no user ids given: lifecycle forget USER_ID [USER_ID...]")
@@ -557,6 +490,7 @@ def forget(
     record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
 
     names = _dataset_names(settings, dataset)
+    exports = registered(settings, dataset)  # a bad register stops us before any change
     record.not_found = sorted(ids - _present(settings, names, ids))
     for name in names:
         _forget_dataset(settings, name, ids, record)
@@ -568,12 +502,13 @@ def forget(
     _forget_scores(settings, ids, record)
     ledger = _forget_ledger(settings, ids, record)
     demo = settings.workspace.demo_dir()
-    handled = {p.resolve() for p in _table_files(demo)} if demo.is_dir() else set()
+    handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
     handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}
     handled |= {p.resolve() for p in settings.workspace.features_dir.rglob("*.parquet")}
     handled |= {p.resolve() for p in ledger}
     _forget_other_files(settings, ids, terms, record, handled)
     _scan_mlflow(settings, terms, record)
+    record.exports = check_exports(settings, exports, ids, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
         record.not_covered.append(
             "trained models and MLflow run artifacts are not changed (retrain to drop the users)"

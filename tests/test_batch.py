@@ -150,8 +150,9 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
 
 
 def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
-    home: Path, tmp_path: Path
+    trained_copy: Path, tmp_path: Path
 ) -> None:
+    home = trained_copy  # a written list is recorded in the workspace's export register
     out = tmp_path / "at_risk.csv"
     printed = run_cli(home, "at-risk", "--top", "25", "--out", str(out))
     assert str(out) in printed

@@ -142,6 +142,16 @@ def _emit_list(
 
     out = request.out
     if out is not None:
+        from lifecycle.exports import record_export
+
+        # Registered first: a list that erasure could not find again is not written.
+        record_export(
+            obj.settings,
+            out,
+            len(rows),
+            pseudonymized=request.pseudonymize,
+            scores=data.get("scores") or data.get("latest"),
+        )
         export(rows, out, request.fmt)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)}, [f"{title}: {len(rows):,} rows -> {out}"]
@@ -381,6 +391,12 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
     from serving.report import build_report
 
     obj.console.step("building the report from the latest scores table")
+    if out is not None:  # may leave the workspace: erasure must find it again
+        from lifecycle.exports import record_export
+        from lifecycle.workspace import LATEST_SCORES
+
+        latest = obj.settings.workspace.scores_dir / LATEST_SCORES
+        record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=latest)
     built = build_report(obj.settings, out, top=top, privacy=_privacy(obj, pseudonymize, ()))
     obj.console.result(
         {"path": str(built.path), "images": built.images, "sections": built.sections},
@@ -393,17 +409,29 @@ def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None
 @click.option(
     "--dataset", help="Only this dataset's data, features and online store [default: all]."
 )
+@click.option(
+    "--scrub-exports",
+    is_flag=True,
+    help="Also rewrite registered lists outside the workspace (--out of at-risk, movers) "
+    "without the users, and delete reports (report --out) that mention them [default: "
+    "only name those files].",
+)
 @pass_context
-def forget(obj: Context, user_ids: tuple[str, ...], dataset: str | None) -> None:
+def forget(
+    obj: Context, user_ids: tuple[str, ...], dataset: str | None, scrub_exports: bool
+) -> None:
     """Erase users from raw data copies, features, the online store, scores, lists and reports.
 
-    Records the erasure in $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids
-    (key: settings privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
+    Their ids in other rows' text columns become [forgotten]. Records the erasure in
+    $LIFECYCLE_HOME/erasure_log.jsonl with keyed hashes of the ids (key: settings
+    privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
     $LIFECYCLE_HOME/.erasure_key), never the ids. Staging files left by killed writers
-    are removed first.
+    are removed first. Lists written outside the workspace are checked (see --scrub-exports).
     """
     from features.erasure import forget as forget_users
 
     obj.console.step(f"forgetting {len(user_ids)} user(s)")
-    record = forget_users(obj.settings, list(user_ids), dataset=dataset)
+    record = forget_users(
+        obj.settings, list(user_ids), dataset=dataset, scrub_exports=scrub_exports
+    )
     obj.console.result(record.to_dict(), record.lines())

@@ -1,0 +1,120 @@
+"""Erasure and the lists written outside the workspace (``lifecycle.exports`` registers them).
+
+For each registered list still on disk, ``forget`` reads it: a plain list is searched for
+the ids, a pseudonymized one for their keyed pseudonyms (the key configured now must be the
+one the list was made with). A list holding a user is named for the operator to handle or,
+with ``--scrub-exports``, rewritten without the user's rows (atomically, mode kept). Lists
+that are gone are reported as gone. Lists inside the workspace are scrubbed with it. An
+HTML report written with ``report --out`` that mentions a user is named, or deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from features.scrub import Scrubbed, rewrite_file, scrub, token_pattern
+from lifecycle.exports import Export, registered_exports
+from lifecycle.pseudonyms import pseudonym
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+PARQUET_MAGIC = b"PAR1"
+REPORT_SUFFIXES = (".html", ".htm")
+
+
+@dataclass(frozen=True)
+class ExportFinding:
+    """What ``forget`` found in one registered list."""
+
+    path: str
+    status: str  # scrubbed | deleted (a report) | holds users | gone | not checked
+    rows: int = 0  # the users' rows it held
+    redacted: int = 0  # mentions in other rows' text
+    detail: str = ""
+
+    def text(self) -> str:
+        parts = [f"{self.rows:,} row(s) of the users"] if self.rows else []
+        parts += [f"{self.redacted:,} mention(s) of the users"] if self.redacted else []
+        held = ", ".join(parts)
+        if self.status == "scrubbed":
+            return f"rewritten without {held}: {self.path}"
+        if self.status == "deleted":
+            return f"report deleted ({self.redacted:,} mention(s) of the users): {self.path}"
+        if self.status == "holds users":
+            return (
+                f"HOLDS {held}, handle it (or run forget again with --scrub-exports): {self.path}"
+            )
+        if self.status == "gone":
+            return f"gone (no longer on disk): {self.path}"
+        return f"not checked ({self.detail}): {self.path}"
+
+
+def _format(path: Path) -> str:
+    """An export's format by its bytes: ``--format parquet --out list.csv`` is Parquet."""
+    with path.open("rb") as head:
+        return "parquet" if head.read(4) == PARQUET_MAGIC else "csv"
+
+
+def registered(settings: Settings, dataset: str | None) -> list[Export]:
+    """The registered lists erasure looks at: all, or the named dataset's."""
+    exports = registered_exports(settings.workspace.home)
+    return [e for e in exports if dataset is None or e.dataset in (dataset, None)]
+
+
+def check_exports(
+    settings: Settings, exports: list[Export], ids: set[str], *, scrub_exports: bool
+) -> list[ExportFinding]:
+    """Each registered list outside the workspace that holds a user, is gone or cannot be read."""
+    home = settings.workspace.home.resolve()
+    key = settings.privacy.key()
+    findings = []
+    for export in exports:
+        path = Path(export.path)
+        if path.is_relative_to(home):
+            continue  # scrubbed with the workspace
+        if not path.is_file():
+            findings.append(ExportFinding(export.path, "gone"))
+            continue
+        if export.pseudonymized and key is None:
+            findings.append(
+                ExportFinding(
+                    export.path,
+                    "not checked",
+                    detail="pseudonymized; configure the pseudonym key it was made with",
+                )
+            )
+            continue
+        terms = {pseudonym(key[0], u) for u in ids} if export.pseudonymized and key else ids
+        try:
+            if path.suffix.lower() in REPORT_SUFFIXES:
+                findings += _check_report(path, terms, scrub_exports)
+                continue
+            fmt = _format(path)
+            found = (rewrite_file if scrub_exports else _count)(path, terms, fmt) or Scrubbed()
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+            findings.append(ExportFinding(export.path, "not checked", detail=reason))
+            continue
+        if found:
+            status = "scrubbed" if scrub_exports else "holds users"
+            findings.append(ExportFinding(export.path, status, found.removed, found.redacted))
+    return findings
+
+
+def _check_report(path: Path, terms: set[str], scrub_exports: bool) -> list[ExportFinding]:
+    """An HTML report (``lifecycle report --out``) mentioning a user: its figures and top
+    list were made with the user, so it is deleted, as reports in the workspace are."""
+    mentions = len(token_pattern(terms).findall(path.read_text(encoding="utf-8", errors="replace")))
+    if not mentions:
+        return []
+    if scrub_exports:
+        path.unlink()
+        return [ExportFinding(str(path), "deleted", redacted=mentions)]
+    return [ExportFinding(str(path), "holds users", redacted=mentions)]
+
+
+def _count(path: Path, terms: set[str], fmt: str) -> Scrubbed | None:
+    return scrub(path, None, terms, fmt)

@@ -1,0 +1,239 @@
+"""Scrubbing one table file for erasure: the users' rows dropped, their ids redacted elsewhere.
+
+A row whose user column (Parquet) or any cell (CSV, whose raw quarantined rows may name the
+user column differently) is one of the ids is dropped. In the rows that stay, every text
+cell (an event's ``description``, a user's ``referrer`` or ``note``) has each occurrence of
+an id *as a whole token* replaced by :data:`REDACTED`: the id neither preceded nor followed
+by a letter, digit, ``_`` or ``-``, nor part of a dotted word or number (forgetting ``7``
+leaves ``17``, ``7.5``, ``a.7`` and ``7-day`` alone, and redacts ``7`` in ``"ask 7, then 8."``).
+Ids are matched literally, regex metacharacters included.
+
+Large tables stay columnar: a scan of a text column's bytes skips the columns that never
+hold an id; in the others a C++ regular expression (Arrow, RE2) finds the cells that contain
+an id at all, and only those go through the whole-token rule in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from features import contract as c
+from lifecycle.storage import atomic_file
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+REDACTED = "[forgotten]"
+TABLE_SUFFIXES = (".parquet", ".csv")
+_BEFORE = r"(?<![\w-])(?<!\w\.)"  # no word character or hyphen before, not after "x."
+_AFTER = r"(?![\w-])(?!\.\w)"  # and none after, nor ".x" (7.5, 7.csv)
+
+
+@dataclass
+class Scrubbed:
+    """What scrubbing a file did (or, only counting, would do)."""
+
+    removed: int = 0  # rows of the users dropped
+    redacted: int = 0  # id tokens replaced in the text of other rows
+
+    def __bool__(self) -> bool:
+        return bool(self.removed or self.redacted)
+
+    def __iadd__(self, other: Scrubbed | None) -> Scrubbed:
+        if other is not None:
+            self.removed += other.removed
+            self.redacted += other.redacted
+        return self
+
+
+def token_pattern(terms: Iterable[str]) -> re.Pattern[str]:
+    """One pattern matching any of the terms as a whole token (longest first, literally)."""
+    ordered = sorted({t for t in terms if t}, key=lambda t: (-len(t), t))
+    if not ordered:
+        return re.compile(r"(?!)")  # matches nothing
+    return re.compile(_BEFORE + "(?:" + "|".join(map(re.escape, ordered)) + ")" + _AFTER)
+
+
+def _re2_literal(term: str) -> str:
+    """``term`` as an RE2 literal: every character but [A-Za-z0-9_] as a ``\\x{...}`` escape."""
+    return "".join(
+        ch if ch.isascii() and (ch.isalnum() or ch == "_") else f"\\x{{{ord(ch):x}}}" for ch in term
+    )
+
+
+def redact_text(text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
+    """``text`` with every whole-token id replaced by the marker, and how many were."""
+    return pattern.subn(REDACTED, text)
+
+
+def _may_hold(column: pa.ChunkedArray, terms: set[str]) -> bool:
+    """Whether an id occurs in the column's bytes at all: a memory scan that lets the many
+    columns that never mention one (event types, channels) skip the regular expression."""
+    import pyarrow as pa
+
+    needles = [t.encode() for t in terms]
+    for chunk in column.chunks:
+        strings = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+        data = strings.buffers()[2]
+        if data is not None and any(n in data.to_pybytes() for n in needles):
+            return True
+    return False
+
+
+def _redact_column(column: pa.ChunkedArray, terms: set[str]) -> tuple[pa.ChunkedArray, int]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not _may_hold(column, terms):
+        return column, 0
+    original = column.type
+    values = column.combine_chunks()
+    if pa.types.is_dictionary(original):
+        values = values.dictionary_decode()
+    candidates = pc.match_substring_regex(values, "|".join(map(_re2_literal, sorted(terms))))
+    candidates = pc.fill_null(candidates, False)
+    positions = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
+    if not positions.size:
+        return column, 0
+    pattern = token_pattern(terms)
+    texts, count = [], 0
+    for text in values.take(pa.array(positions)).to_pylist():
+        new, found = redact_text(text, pattern)
+        texts.append(new)
+        count += found
+    if not count:
+        return column, 0
+    replaced = pc.replace_with_mask(values, candidates, pa.array(texts, values.type))
+    if pa.types.is_dictionary(original):
+        replaced = replaced.dictionary_encode().cast(original)
+    return pa.chunked_array([replaced]), count
+
+
+def redact_table(table: pa.Table, terms: set[str]) -> tuple[pa.Table, int]:
+    """Every text column but the user id's with the ids redacted as whole tokens."""
+    import pyarrow as pa
+
+    count = 0
+    for position, column_field in enumerate(table.schema):
+        kind = column_field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if column_field.name == c.USER_ID or not (
+            pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        ):
+            continue
+        redacted, found = _redact_column(table.column(position), terms)
+        if found:
+            table = table.set_column(position, column_field, redacted)
+            count += found
+    return table, count
+
+
+def scrub_parquet(path: Path, out: Path | None, ids: set[str]) -> Scrubbed | None:
+    """Scrub ``path`` into ``out`` (None: only count); None for a table with neither a user
+    column nor text. The schema and its key-value metadata stay."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    done = Scrubbed()
+    if c.USER_ID in table.column_names:
+        column = pc.cast(table[c.USER_ID], pa.string())
+        drop = pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(ids), pa.string())), False)
+        done.removed = int(pc.sum(drop).as_py() or 0)
+        if done.removed:
+            table = table.filter(pc.invert(drop))
+    table, done.redacted = redact_table(table, ids)
+    if not done and c.USER_ID not in table.column_names:
+        return None
+    if done and out is not None:
+        pq.write_table(table, out, compression="zstd")
+    return done
+
+
+def scrub_csv(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
+    """Scrub a CSV file: the users' rows dropped (by the ``user_id`` column, else any cell
+    equal to an id), ids redacted in the others' cells (CSV has no types: all are text)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
+        rows = list(csv.reader(src))
+    if not rows:
+        return Scrubbed()
+    header, body = rows[0], rows[1:]
+    if c.USER_ID in header:  # a list, or a quarantine file in the contract's names
+        at = header.index(c.USER_ID)
+        kept = [r for r in body if (r[at] if at < len(r) else None) not in ids]
+    else:  # raw rows may name the user column anything: an id in any cell
+        kept = [r for r in body if not any(cell in ids for cell in r)]  # ids are exact text
+    done = Scrubbed(removed=len(body) - len(kept))
+    pattern = token_pattern(ids)
+    for row in kept:
+        for i, cell in enumerate(row):
+            if any(t in cell for t in ids):  # cheap before the regex
+                row[i], found = redact_text(cell, pattern)
+                done.redacted += found
+    if done and out is not None:
+        with out.open("w", newline="", encoding="utf-8", errors="surrogateescape") as dst:
+            writer = csv.writer(dst)
+            writer.writerow(header)
+            writer.writerows(kept)
+    return done
+
+
+def table_format(path: Path) -> str | None:
+    """ "parquet" or "csv" by the file's suffix, None for another file."""
+    suffix = path.suffix.lower()
+    return suffix.removeprefix(".") if suffix in TABLE_SUFFIXES else None
+
+
+def scrub(path: Path, out: Path | None, ids: set[str], fmt: str | None = None) -> Scrubbed | None:
+    """:func:`scrub_parquet` or :func:`scrub_csv` by ``fmt`` (default: the suffix); None for
+    any other file."""
+    fmt = fmt or table_format(path)
+    if fmt == "parquet":
+        return scrub_parquet(path, out, ids)
+    if fmt == "csv":
+        return scrub_csv(path, out, ids)
+    return None
+
+
+def rewrite_file(path: Path, ids: set[str], fmt: str | None = None) -> Scrubbed | None:
+    """Scrub a Parquet or CSV file in place, atomically; an untouched file is not rewritten.
+
+    Returns what was done, or None for a file that cannot be scrubbed.
+    """
+    fmt = fmt or table_format(path)
+    if fmt is None:
+        return None
+    mode = path.stat().st_mode & 0o777
+    try:
+        with atomic_file(path) as staging:
+            done = scrub(path, staging, ids, fmt)
+            if not done:
+                # Nothing to change: keep the original (replacing it by a copy is wasteful).
+                raise _Unchanged(done)
+            staging.chmod(mode)
+    except _Unchanged as unchanged:
+        return unchanged.done
+    return done
+
+
+class _Unchanged(Exception):
+    def __init__(self, done: Scrubbed | None) -> None:
+        self.done = done
+
+
+def table_files(folder: Path) -> list[Path]:
+    """The Parquet and CSV files under ``folder`` (hidden ones left out)."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and not p.name.startswith(".")
+    )

@@ -1,0 +1,191 @@
+"""`lifecycle forget` and ids written inside other users' text: a hostile dataset whose free-
+text columns name the forgotten users, among ids that only look alike (17, 7.5, 7-day) and
+ids full of regex metacharacters. After forget no file of the workspace holds a forgotten
+id as a token, and every other user's row is as before but for the redacted mentions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from features import contract as c
+from features.scrub import REDACTED, redact_table, token_pattern
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.batch import write_scores
+
+GONE = ("7", "a.b*")  # "a.b*" would match "aXbbb" as a regex
+EVENTS = """user_id,event_time,event_type,amount,description
+7,2024-01-01,purchase,10,first order
+17,2024-01-02,purchase,12,gift for 7 and 17
+a.b*,2024-01-03,purchase,5,referred by 7.
+u(1),2024-01-04,purchase,3,7.5 kg; see a.b* and u(1)
+aXbbb,2024-01-04,purchase,3,"7-day trial, then (7)"
+8,2024-01-05,purchase,-4,refund for 7
+"""
+USERS = """user_id,signup_time,channel,referrer
+7,2023-12-01,ads,
+17,2023-12-01,ads,friend 7
+a.b*,2023-12-01,organic,7
+u(1),2023-12-01,organic,u(1)x
+aXbbb,2023-12-01,organic,a.b*?
+8,2023-12-01,organic,"a.b*, 7-day promo"
+"""
+# Every mention of a forgotten id in a kept user's text, and what it becomes.
+REDACTIONS = {
+    "gift for 7 and 17": f"gift for {REDACTED} and 17",
+    "7.5 kg; see a.b* and u(1)": f"7.5 kg; see {REDACTED} and u(1)",
+    "7-day trial, then (7)": f"7-day trial, then ({REDACTED})",
+    "refund for 7": f"refund for {REDACTED}",
+    "friend 7": f"friend {REDACTED}",
+    "a.b*?": f"{REDACTED}?",
+    "a.b*, 7-day promo": f"{REDACTED}, 7-day promo",
+    "ledger note on 7": f"ledger note on {REDACTED}",
+    "called 7 and a.b*": f"called {REDACTED} and {REDACTED}",
+    "7": REDACTED,  # a cell that is only the id, in another user's row of a list
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LIFECYCLE_PRIVACY__PSEUDONYM_KEY", "LIFECYCLE_PRIVACY__PSEUDONYM_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def whole_token(user: str) -> re.Pattern[str]:
+    """The test's own reading of "the id as a token": not inside a word, number or dotted name."""
+    return re.compile(rf"(?<![\w.-]){re.escape(user)}(?![\w-]|\.\w)")
+
+
+def invoke(home: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """The hostile dataset ingested twice (an older version stays), and a campaign, a ledger
+    partition, a scores table and a list that carry the same kind of notes."""
+    home = tmp_path / "ws"
+    (tmp_path / "events.csv").write_text(EVENTS)
+    (tmp_path / "users.csv").write_text(USERS)
+    for _ in range(2):
+        invoke(home, "ingest", str(tmp_path / "events.csv"), "--users", str(tmp_path / "users.csv"),
+               "--dataset", "shop")  # fmt: skip
+    kept = ["17", "u(1)", "aXbbb", "8"]
+    notes = pd.DataFrame({c.USER_ID: ["7", *kept]})
+    notes["note"] = ["mine", "ledger note on 7", "called 7 and a.b*", "7.5", None]
+    campaigns = home / "campaigns"
+    campaigns.mkdir()
+    notes.to_parquet(campaigns / "winback.parquet", index=False)
+    ledger = home / "ledger" / "dataset=shop" / "as_of=2024-01-05"
+    ledger.mkdir(parents=True)
+    table = pa.Table.from_pandas(notes.assign(note=notes["note"].astype("category")))
+    pq.write_table(table, ledger / "part-0.parquet")  # a dictionary-encoded text column
+    settings = load_settings(home=home, environ={})
+    scores = notes.assign(churn_probability=0.5, value_at_risk=1.0)
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-05"})
+    (home / "lists").mkdir()
+    (home / "lists" / "calls.csv").write_text(
+        "user_id,note,referred\n7,x,\n17,called 7 and a.b*,7\nu(1),7.5,17\n"
+    )
+    return home
+
+
+def table_files(home: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in home.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.suffix in (".parquet", ".csv")
+    )
+
+
+def read(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pandas()
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def text_cells(frame: pd.DataFrame) -> list[str]:
+    """Every text cell but the user ids (which are the users, not mentions)."""
+    text = frame.drop(columns=[c.USER_ID], errors="ignore").select_dtypes(["object", "category"])
+    return [v for v in text.astype(object).to_numpy().ravel().tolist() if isinstance(v, str)]
+
+
+def test_forget_redacts_ids_in_other_users_text_everywhere_and_nothing_else(home: Path) -> None:
+    before = {p: read(p) for p in table_files(home)}
+    assert any(".versions" in str(p) for p in before) and any(
+        "quarantine" in str(p) for p in before
+    )
+    mentions = sum(
+        len(whole_token(user).findall(cell))
+        for path, frame in before.items()
+        for cell in text_cells(frame[~frame.get(c.USER_ID, pd.Series(dtype=str)).isin(GONE)])
+        for user in GONE
+    )
+    dictionary_type = pq.read_schema(next(home.glob("ledger/**/part-0.parquet"))).field("note").type
+
+    out = json.loads(invoke(home, "--json", "forget", *GONE))
+
+    # No file forget covers holds a forgotten id as a token, nor as a whole cell.
+    for path in sorted(p for p in home.rglob("*") if p.is_file() and not p.is_symlink()):
+        if path.name in ("erasure_log.jsonl", ".erasure_key"):
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        if path.suffix == ".parquet":
+            frame = read(path)
+            text = "\n".join(frame.astype(str).to_numpy().ravel().tolist())
+        for user in GONE:
+            assert not whole_token(user).search(text), (path, user)
+    # Every other user's row: as before, but for the mentions, which became the marker.
+    for path, frame in before.items():
+        if not path.exists():
+            continue
+        if c.USER_ID in frame:
+            frame = frame[~frame[c.USER_ID].isin(GONE)]
+        expected = frame.astype(object).map(
+            lambda v: REDACTIONS.get(v, v) if isinstance(v, str) else v
+        )
+        expected = expected.reset_index(drop=True)
+        now = read(path).astype(object).reset_index(drop=True)
+        pd.testing.assert_frame_equal(now, expected, check_dtype=False, obj=str(path))
+    assert sum(out["redacted"].values()) == mentions
+    assert out["redacted"]["datasets/shop"] == 3 + 3 + 1  # events, users, quarantine
+    assert {"datasets/shop (older versions)", "ledger", "scores", "lists"} <= set(out["redacted"])
+    ledger = next(home.glob("ledger/**/part-0.parquet"))
+    assert pq.read_schema(ledger).field("note").type == dictionary_type  # schema kept
+    # What only looks like an id stays: another user, a number, a word with a hyphen.
+    events = read(home / "datasets" / "shop" / "events.parquet")
+    assert set(events[c.USER_ID]) == {"17", "u(1)", "aXbbb"}
+    assert "7.5 kg" in " ".join(events["description"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7", REDACTED),
+        ("17 and 71 and 7.5 and a.7 and 7-day and x7 and 7_a and 7.csv", None),
+        ("users 7,8", f"users {REDACTED},8"),  # a comma separates: privacy over "7,5" kg
+        ("ask 7, then 8.", f"ask {REDACTED}, then 8."),
+        ("end with 7.", f"end with {REDACTED}."),
+        ("(7)/7", f"({REDACTED})/{REDACTED}"),
+        ("a.b* or aXbbb or a.b*c", f"{REDACTED} or aXbbb or a.b*c"),
+        (None, None),
+    ],
+)
+def test_whole_token_redaction_of_a_text_column(text: str | None, expected: str | None) -> None:
+    for kind in (pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string())):
+        table = pa.table({c.USER_ID: ["8"], "note": pa.array([text], pa.string()).cast(kind)})
+        redacted, count = redact_table(table, {"7", "a.b*"})
+        want = text if expected is None else expected
+        assert redacted.column("note").to_pylist() == [want], kind
+        assert count == (0 if expected is None else len(token_pattern({"7", "a.b*"}).findall(text)))
+        assert redacted.schema == table.schema
