@@ -20,8 +20,9 @@ EXPECTED = {
     ("online_retail", "ltv"),
     ("telco_churn", "churn"),
 }
-# CI budget for the quick run; a busy shared box may need more (QUALITY_QUICK_TIMEOUT=400).
-TIMEOUT_SECONDS = float(os.environ.get("QUALITY_QUICK_TIMEOUT", "120"))
+# A guard against a hung run, not a speed check (two test workers share the cores;
+# a busy shared box may need more: QUALITY_QUICK_TIMEOUT=600).
+TIMEOUT_SECONDS = float(os.environ.get("QUALITY_QUICK_TIMEOUT", "300"))
 
 
 @pytest.mark.real_data
