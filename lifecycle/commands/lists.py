@@ -46,8 +46,8 @@ def _list_options(function: Any) -> Any:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(["csv", "parquet"]),
-            help="File format of --out [default: from its suffix, else csv].",
+            type=click.Choice(["csv", "parquet", "json", "xlsx"]),
+            help="File format of --out [default: from its suffix: .csv, .parquet, .json, .xlsx].",
         ),
         click.option(
             "--out",
@@ -136,19 +136,32 @@ class ListRequest:
 
 
 def _emit_list(
-    obj: Context, rows: Any, title: str, request: ListRequest, data: dict[str, Any]
+    obj: Context,
+    rows: Any,
+    title: str,
+    request: ListRequest,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
 ) -> None:
-    from serving.lists import export, format_rows
+    """Print the list, or write it to --out; either way with its currency and windows."""
+    from serving.lists import export, format_rows, list_format, presentable
+    from serving.units import units_for
 
     out = request.out
     if out is not None:
-        export(rows, out, request.fmt)
+        list_format(out, request.fmt)  # refuse an unknown format before any work
+    units = units_for(obj.settings, metadata)
+    data = {**data, "units": units.to_dict()}
+    if out is not None:
+        export(rows, out, request.fmt, units=units, title=title)
         obj.console.result(
-            {**data, "out": str(out), "rows": len(rows)}, [f"{title}: {len(rows):,} rows -> {out}"]
+            {**data, "out": str(out), "rows": len(rows)},
+            [f"{title}: {len(rows):,} rows -> {out}", units.text()],
         )
         return
-    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    obj.console.result({**data, "rows": records}, [title, *format_rows(rows)])
+    table = presentable(rows, units)
+    records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    obj.console.result({**data, "rows": records}, [title, units.text(), *format_rows(rows)])
 
 
 @main.command("score-all")
@@ -240,6 +253,7 @@ def at_risk_list(
             "rank_by": rank_by,
             "definitions": labels,
         },
+        table.metadata,
     )
 
 
@@ -293,6 +307,7 @@ def movers(obj: Context, request: ListRequest, by: str) -> None:
         title,
         request,
         {"latest": str(latest.path), "previous": str(previous.path), "by": by},
+        latest.metadata,
     )
 
 
