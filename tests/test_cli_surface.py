@@ -3,11 +3,16 @@ currency and windows, real xlsx, whole reasons, and a JSON answer for schedulers
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
+import pytest
 from click.testing import CliRunner
+from workspaces import TrainedWorkspace
 
 from lifecycle.cli import main
+from lifecycle.settings import load_settings
 
 MLFLOW_NOTICES = ("Successfully registered", "Created version", "already exists")
 
@@ -23,3 +28,55 @@ def test_train_prints_mlflow_notices_only_with_verbose(trained_copy: Path) -> No
     assert loud.exit_code == 0, loud.output
     assert "Created version" in loud.stderr, loud.stderr
     assert "Created version" not in loud.stdout  # chatter never mixes into the result
+
+
+def test_lists_and_report_state_currency_and_windows(trained_copy: Path, tmp_path: Path) -> None:
+    home = str(trained_copy)  # the report writes monitoring references into the workspace
+    settings = load_settings(home=trained_copy, environ={})
+    horizons = {t: settings.labels.model_dump()[f"{t}_horizon_days"] for t in ("churn", "ltv")}
+    listed = CliRunner().invoke(main, ["--home", home, "--json", "at-risk", "--top", "5"])
+    assert listed.exit_code == 0, listed.output
+    document = json.loads(listed.stdout)
+    assert document["units"]["currency"] == "GBP"  # the demo's events are in GBP
+    assert document["units"]["horizon_days"]["churn"] == horizons["churn"]
+    assert all(isinstance(r["days_since_last_activity"], int) for r in document["rows"])
+
+    human = CliRunner().invoke(main, ["--home", home, "at-risk", "--top", "5"])
+    assert "money in GBP" in human.stdout
+    assert f"churn: probability of no activity in the next {horizons['churn']} days" in (
+        human.stdout
+    )
+    assert f"in the next {horizons['ltv']} days" in human.stdout
+
+    out = tmp_path / "list.xlsx"
+    written = CliRunner().invoke(main, ["--home", home, "at-risk", "--top", "5", "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    book = pd.read_excel(out, sheet_name=None, engine="openpyxl")
+    rows = book["list"]
+    assert rows["user_id"].astype(str).tolist() == [str(r["user_id"]) for r in document["rows"]]
+    assert rows["value_at_risk"].tolist() == pytest.approx(
+        [r["value_at_risk"] for r in document["rows"]]
+    )
+    assert set(rows["currency"]) == {"GBP"} and set(rows["churn_window_days"]) == {90}
+    assert "money in GBP" in written.stdout
+
+    report = tmp_path / "report.html"
+    built = CliRunner().invoke(main, ["--home", home, "report", "--out", str(report)])
+    assert built.exit_code == 0, built.output
+    text = report.read_text()
+    assert "money in GBP" in text and "value at risk (GBP)" in text
+    assert f"probability of no activity in the next {horizons['churn']} days" in text
+
+
+@pytest.mark.parametrize("name", ["list.xls", "list.txt"])
+def test_unknown_list_suffix_is_refused_in_one_line(
+    trained_workspace: TrainedWorkspace, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / name
+    result = CliRunner().invoke(
+        main, ["--home", str(trained_workspace.home), "at-risk", "--out", str(out)]
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.output
+    assert name in errors[0] and ".csv, .parquet, .json, .xlsx" in errors[0]
+    assert not out.exists()
