@@ -481,6 +481,9 @@ def refresh(
         accept_definition_change=accept_definition_change,
         progress=obj.console.step,
     )
+    # A refusal still gives the whole document (status, step, error, exit code) with --json.
     obj.console.result(result.to_dict(), result.lines())
+    if result.error is not None:
+        click.echo(f"Error: {result.error}", err=True)
     if result.exit_code:
         sys.exit(result.exit_code)
