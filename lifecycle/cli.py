@@ -99,6 +99,8 @@ def main(
     settings = load_settings(config=config, home=home)
     console = Console(as_json=as_json, quiet=quiet, verbose=verbose)
     route_library_output(console)
+    console.start_heartbeat()
+    ctx.call_on_close(console.close)
     ctx.obj = Context(settings=settings, console=console)
 
 

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -28,6 +29,11 @@ class Console:
         self.quiet = quiet
         self.verbose = verbose
         self._started = time.perf_counter()
+        self._last_line = self._started
+        self._doing = ""  # the last progress line: what a heartbeat says is still going on
+        self._doing_since = self._started
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def debug(self, message: str) -> None:
         """A line for ``--verbose`` only (what the libraries underneath said)."""
@@ -36,9 +42,50 @@ class Console:
 
     def step(self, message: str) -> None:
         """A progress line on stderr, with the time since the command started."""
+        self._doing = message
+        self._say(message)
+        self._doing_since = self._last_line
+
+    def _say(self, message: str) -> None:
         if not self.quiet:
-            elapsed = time.perf_counter() - self._started
-            click.echo(f"[{elapsed:6.1f}s] {message}", err=True)
+            self._last_line = time.perf_counter()
+            click.echo(f"[{self._last_line - self._started:6.1f}s] {message}", err=True)
+
+    def start_heartbeat(self, silence_seconds: float = 10.0) -> None:
+        """After ``silence_seconds`` without a progress line, say what is still running (a
+        long step of a library, e.g. Feast materializing, is never silent for long)."""
+        if self.quiet or self._heartbeat is not None:
+            return
+
+        def beat() -> None:
+            while not self._stop.wait(0.5):
+                now = time.perf_counter()
+                if self._doing and now - self._last_line >= silence_seconds:
+                    self._say(f"... still {self._doing} ({now - self._doing_since:.0f} s so far)")
+
+        self._heartbeat = threading.Thread(target=beat, name="lifecycle-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def close(self) -> None:
+        """Stop the heartbeat (the command is over)."""
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+            self._heartbeat = None
+
+    def rows(self, label: str, every_seconds: float = 2.0) -> Callable[[str, int], None]:
+        """A callback ``(table, rows read)`` printing at most one line every ``every_seconds``
+        per table, for files whose row count is unknown until read."""
+        last: dict[str, float] = {}
+
+        def report(table: str, done: int) -> None:
+            now = time.perf_counter()
+            if now - last.setdefault(table, self._started) >= every_seconds:
+                last[table] = now
+                rate = done / max(now - self._started, 1e-9)
+                self._say(f"{label} {table}: {done:,} rows read ({rate:,.0f} rows/s)")
+
+        return report
 
     def progress(self, label: str) -> Callable[[int, int], None]:
         """A callback ``(done, total)`` that prints a progress line at most every 10%."""

@@ -4,6 +4,7 @@ currency and windows, real xlsx, whole reasons, and a JSON answer for schedulers
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from workspaces import TrainedWorkspace
 
 from lifecycle.cli import main
+from lifecycle.console import Console
 from lifecycle.settings import load_settings
 
 MLFLOW_NOTICES = ("Successfully registered", "Created version", "already exists")
@@ -80,3 +82,44 @@ def test_unknown_list_suffix_is_refused_in_one_line(
     assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.output
     assert name in errors[0] and ".csv, .parquet, .json, .xlsx" in errors[0]
     assert not out.exists()
+
+
+def test_ingest_reports_rows_read_as_it_goes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from features.ingest import ingest_events
+
+    events = tmp_path / "events.csv"
+    times = pd.date_range("2025-01-01", periods=250, freq="h").strftime("%Y-%m-%dT%H:%M:%S")
+    pd.DataFrame(
+        {"user_id": [f"u{i % 7}" for i in range(250)], "event_time": times, "event_type": "session"}
+    ).to_csv(events, index=False)
+    seen: list[tuple[str, int]] = []
+    ingest_events(
+        events, tmp_path / "ds", chunk_rows=100, progress=lambda t, n: seen.append((t, n))
+    )
+    assert [n for t, n in seen if t == "events"] == [100, 200, 250]
+
+    console = Console()
+    report = console.rows("validating", every_seconds=0)
+    report("events", 1_500)
+    assert "validating events: 1,500 rows read" in capsys.readouterr().err
+
+
+def test_a_silent_step_gets_a_heartbeat(capsys: pytest.CaptureFixture[str]) -> None:
+    console = Console()
+    console.start_heartbeat(silence_seconds=0.3)
+    try:
+        console.step("materializing the online store")
+        deadline = time.monotonic() + 20
+        while "still materializing" not in capsys.readouterr().err:
+            assert time.monotonic() < deadline, "no heartbeat after a silent step"
+            time.sleep(0.1)
+    finally:
+        console.close()
+    quiet = Console(quiet=True)
+    quiet.start_heartbeat(silence_seconds=0.1)
+    quiet.step("anything")
+    time.sleep(0.4)
+    quiet.close()
+    assert capsys.readouterr().err == ""  # --quiet: no progress, no heartbeat

@@ -276,6 +276,7 @@ def ingest(
         amount_default=amount_default,
         keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
         mode="append" if append else "replace" if replace else "guard",
+        progress=obj.console.rows("validating"),
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
