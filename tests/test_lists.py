@@ -26,6 +26,7 @@ from serving.lists import (
     list_rows,
     movers,
     pseudonyms,
+    read_list_file,
 )
 from serving.units import Units
 
@@ -347,6 +348,9 @@ def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -
     assert back["churn_window_days"].tolist() == [91] * 3
     assert back["ltv_window_days"].tolist() == [365] * 3
     assert list(tmp_path.iterdir()) == [out]  # no staging file left behind
+    again = read_list_file(out)  # as `campaign start --from-list` reads it
+    assert again["user_id"].tolist() == ["u2", "u3", "u4"]
+    assert again["control"].astype(str).str.lower().tolist() == ["false", "true", "false"]
     text = "\n".join(format_rows(rows))
     assert "u2" in text and "20%" in text and "no activity for 40 days" in text
 
