@@ -123,3 +123,20 @@ def test_a_silent_step_gets_a_heartbeat(capsys: pytest.CaptureFixture[str]) -> N
     time.sleep(0.4)
     quiet.close()
     assert capsys.readouterr().err == ""  # --quiet: no progress, no heartbeat
+
+
+def test_currency_comes_from_the_events(tmp_path: Path) -> None:
+    from serving.units import Units, dataset_currencies
+
+    def events(name: str, currencies: list[str | None], row_group_size: int = 2) -> Path:
+        path = tmp_path / name
+        frame = pd.DataFrame({"user_id": ["a"] * len(currencies), "currency": currencies})
+        frame.to_parquet(path, row_group_size=row_group_size)
+        return path
+
+    assert dataset_currencies(events("one.parquet", ["GBP", None, "GBP", "GBP"])) == ("GBP",)
+    mixed = dataset_currencies(events("mixed.parquet", ["GBP", "EUR", None, "GBP"]))
+    assert mixed == ("EUR", "GBP") and Units(mixed).currency == "mixed: EUR, GBP"
+    assert dataset_currencies(events("none.parquet", [None, None])) == ()
+    assert dataset_currencies(tmp_path / "missing.parquet") == ()
+    assert Units().currency.startswith("no currency recorded")
