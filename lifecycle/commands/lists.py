@@ -144,7 +144,7 @@ def _emit_list(
     metadata: dict[str, Any],
 ) -> None:
     """Print the list, or write it to --out; either way with its currency and windows."""
-    from serving.lists import export, format_rows, list_format, presentable
+    from serving.lists import export, format_rows, list_format
     from serving.units import units_for
 
     out = request.out
@@ -159,8 +159,8 @@ def _emit_list(
             [f"{title}: {len(rows):,} rows -> {out}", units.text()],
         )
         return
-    table = presentable(rows, units)
-    records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    # JSON rows are the values the API's /at_risk serves (units once, at the top).
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
     obj.console.result({**data, "rows": records}, [title, units.text(), *format_rows(rows)])
 
 
