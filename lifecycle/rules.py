@@ -188,12 +188,12 @@ def fit_rule(
             "monetary": float(train["revenue_total"].median()),
         }
     elif kind == "bgnbd_gamma_gamma":
-        from lifecycle.btyd import BTYDError, GammaGamma, fit_purchase_process
+        from lifecycle.btyd import BGNBD, BTYDError, GammaGamma, fit_purchase_process
 
         latest = (
             population if population is not None else train[train["as_of"] == train["as_of"].max()]
         )
-        process = fit_purchase_process(latest)
+        process = fit_purchase_process(latest, BGNBD)  # the classical baseline
         if process is None:
             raise RuleError("too few customers to fit BG/NBD")
         repeat = latest[latest["orders_total"].fillna(0) >= 2]

@@ -81,11 +81,11 @@ class _UserScore(_Model):
     value_at_risk: float | None = Field(None, description="churn_probability x ltv")
     p_alive: float | None = Field(
         None,
-        description="BG/NBD probability that the customer is still active (null without a purchase)",
+        description="MBG/NBD probability that the customer is still active (null without a purchase)",
     )
     expected_purchases: float | None = Field(
         None,
-        description="BG/NBD expected purchases over the LTV horizon (churn horizon without an "
+        description="MBG/NBD expected purchases over the LTV horizon (churn horizon without an "
         "LTV model; null without a purchase)",
     )
     uplift: float | None = Field(

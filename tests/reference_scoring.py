@@ -16,7 +16,7 @@ import pandas as pd
 from features import contract as c
 from features.labels import LabelSpec
 from lifecycle import tasks
-from lifecycle.btyd import BGNBD
+from lifecycle.btyd import purchase_model
 from lifecycle.bundle import QUANTILES, mixture_quantiles
 from lifecycle.tasks import CHURN, LTV
 from serving.scoring import TOP_REASONS, reason_text
@@ -132,7 +132,7 @@ def top_reasons(bundle: Any, features: pd.DataFrame, eligible: np.ndarray) -> li
 
 
 def _outlook(params: dict[str, float], features: pd.DataFrame, horizon: float) -> np.ndarray:
-    model = BGNBD(*(float(params[k]) for k in ("r", "alpha", "a", "b")))
+    model = purchase_model(params)
     orders = features["orders_total"].astype(float).to_numpy()
     first = features["first_purchase_age_days"].astype(float).to_numpy()
     last = features["purchase_recency_days"].astype(float).to_numpy()
