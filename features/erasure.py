@@ -415,7 +415,7 @@ def _forget_other_files(
         if any(d == resolved or d in resolved.parents for d in skip_dirs):
             continue
         suffix = path.suffix.lower()
-        if suffix == ".parquet":
+        if suffix in (".parquet", ".xlsx"):
             done += rewrite_file(path, terms)
             continue
         if suffix not in TEXT_SUFFIXES:
@@ -426,8 +426,8 @@ def _forget_other_files(
             continue
         if not pattern.search(text):
             continue
-        if suffix == ".csv":
-            done += rewrite_file(path, terms)
+        if suffix in (".csv", ".json"):  # lists: the users' rows out, then any mention left?
+            done += rewrite_file(path, terms, suffix.removeprefix("."))
             if not pattern.search(path.read_text(encoding="utf-8", errors="replace")):
                 continue
         path.unlink()  # a report's figures and top lists were made with the user

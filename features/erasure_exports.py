@@ -54,8 +54,13 @@ class ExportFinding:
 
 def _format(path: Path) -> str:
     """An export's format by its bytes: ``--format parquet --out list.csv`` is Parquet."""
-    with path.open("rb") as head:
-        return "parquet" if head.read(4) == PARQUET_MAGIC else "csv"
+    with path.open("rb") as file:
+        head = file.read(64)
+    if head[:4] == PARQUET_MAGIC:
+        return "parquet"
+    if head[:4] == b"PK\x03\x04":  # a zip: the Excel lists are the only ones written
+        return "xlsx"
+    return "json" if head.lstrip()[:1] == b"{" else "csv"
 
 
 def registered(settings: Settings, dataset: str | None) -> list[Export]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,6 +115,7 @@ def ingest_events(
     amount_default: float | None = None,
     keep_repeats: bool = False,
     mode: str = "replace",
+    progress: RowsProgress | None = None,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -122,6 +124,7 @@ def ingest_events(
     ``keep_repeats`` apply to the events (see :func:`features.validation.event_rules`).
     ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
     events before the file's first or the users table), or ``append`` to it.
+    ``progress(table, rows_read)`` is called after each chunk read.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -156,11 +159,34 @@ def ingest_events(
             chunk_rows,
             max_bad_fraction,
             memory_limit,
+            progress,
         )
     except _Unchanged as unchanged:
         return DatasetSummary(
             dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
         )
+
+
+RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
+
+
+def _counted(
+    chunks: Iterator[pd.DataFrame],
+    table: str,
+    progress: RowsProgress | None,
+    passes: dict[str, int],
+) -> Iterator[pd.DataFrame]:
+    """The chunks as they come, telling ``progress`` how many rows were read so far (a
+    second pass over the file, for repeats, is named as such)."""
+    passes[table] = passes.get(table, 0) + 1
+    if passes[table] > 1:
+        table = f"{table} (pass {passes[table]})"
+    rows = 0
+    for chunk in chunks:
+        rows += len(chunk)
+        if progress is not None:
+            progress(table, rows)
+        yield chunk
 
 
 class _Unchanged(Exception):
@@ -180,6 +206,7 @@ def _ingest_into(
     chunk_rows: int,
     max_bad_fraction: float,
     memory_limit: str,
+    progress: RowsProgress | None = None,
 ) -> DatasetSummary:
     with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
         (staging / "quarantine").mkdir()
@@ -190,9 +217,12 @@ def _ingest_into(
         into = work if appending_to else staging
         suffix = f"-append-{batch}" if appending_to else ""
         reports = {}
+        passes: dict[str, int] = {}
         for table, (path, rules) in tables.items():
             reports[table] = stream_table(
-                lambda path=path: read_chunks(path, chunk_rows),
+                lambda path=path, table=table: _counted(
+                    read_chunks(path, chunk_rows), table, progress, passes
+                ),
                 rules,
                 str(path),
                 into / f"{table}.parquet",

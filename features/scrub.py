@@ -15,6 +15,7 @@ an id at all, and only those go through the whole-token rule in Python.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 REDACTED = "[forgotten]"
-TABLE_SUFFIXES = (".parquet", ".csv")
+TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 _BEFORE = r"(?<![\w-])(?<!\w\.)"  # no word character or hyphen before, not after "x."
 _AFTER = r"(?![\w-])(?!\.\w)"  # and none after, nor ".x" (7.5, 7.csv)
 
@@ -187,25 +188,86 @@ def scrub_csv(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
     return done
 
 
+def scrub_json(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
+    """Scrub a JSON list (``lifecycle at-risk --out list.json``): objects of the users
+    (by ``user_id``) dropped from every array, ids redacted in every other string."""
+    done = Scrubbed()
+    pattern = token_pattern(ids)
+
+    def clean(value: object) -> object:
+        if isinstance(value, list):
+            kept = [
+                v
+                for v in value
+                if not (
+                    isinstance(v, dict)
+                    and v.get(c.USER_ID) is not None
+                    and str(v[c.USER_ID]) in ids
+                )
+            ]
+            done.removed += len(value) - len(kept)
+            return [clean(v) for v in kept]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, str) and any(t in value for t in ids):
+            text, found = redact_text(value, pattern)
+            done.redacted += found
+            return text
+        return value
+
+    cleaned = clean(json.loads(path.read_text(encoding="utf-8")))
+    if done and out is not None:
+        out.write_text(json.dumps(cleaned, indent=2, default=str), encoding="utf-8")
+    return done
+
+
+def scrub_xlsx(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
+    """Scrub an Excel list: on every sheet with a ``user_id`` header the users' rows
+    deleted; ids redacted in every other text cell."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(path)
+    done = Scrubbed()
+    pattern = token_pattern(ids)
+    for sheet in book.worksheets:
+        rows = list(sheet.iter_rows())
+        if not rows:
+            continue
+        header = [cell.value for cell in rows[0]]
+        at = header.index(c.USER_ID) if c.USER_ID in header else None
+        dropped = []
+        for number, row in enumerate(rows[1:], start=2):
+            if at is not None and row[at].value is not None and str(row[at].value) in ids:
+                dropped.append(number)
+                continue
+            for cell in row:
+                if isinstance(cell.value, str) and any(t in cell.value for t in ids):
+                    cell.value, found = redact_text(cell.value, pattern)
+                    done.redacted += found
+        for number in reversed(dropped):
+            sheet.delete_rows(number)
+        done.removed += len(dropped)
+    if done and out is not None:
+        book.save(out)
+    return done
+
+
 def table_format(path: Path) -> str | None:
-    """ "parquet" or "csv" by the file's suffix, None for another file."""
+    """ "parquet", "csv" or "xlsx" by the file's suffix, None for another file."""
     suffix = path.suffix.lower()
     return suffix.removeprefix(".") if suffix in TABLE_SUFFIXES else None
 
 
 def scrub(path: Path, out: Path | None, ids: set[str], fmt: str | None = None) -> Scrubbed | None:
-    """:func:`scrub_parquet` or :func:`scrub_csv` by ``fmt`` (default: the suffix); None for
-    any other file."""
+    """:func:`scrub_parquet`, :func:`scrub_csv`, :func:`scrub_xlsx` or :func:`scrub_json` by
+    ``fmt`` (default: the suffix); None for any other file."""
     fmt = fmt or table_format(path)
-    if fmt == "parquet":
-        return scrub_parquet(path, out, ids)
-    if fmt == "csv":
-        return scrub_csv(path, out, ids)
-    return None
+    scrubbers = {"parquet": scrub_parquet, "csv": scrub_csv, "xlsx": scrub_xlsx, "json": scrub_json}
+    return scrubbers[fmt](path, out, ids) if fmt in scrubbers else None
 
 
 def rewrite_file(path: Path, ids: set[str], fmt: str | None = None) -> Scrubbed | None:
-    """Scrub a Parquet or CSV file in place, atomically; an untouched file is not rewritten.
+    """Scrub a Parquet, CSV, Excel or JSON file in place, atomically; an untouched file is not rewritten.
 
     Returns what was done, or None for a file that cannot be scrubbed.
     """

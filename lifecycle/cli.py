@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from lifecycle.console import Console, emit_error
+from lifecycle.console import Console, emit_error, route_library_output
 from lifecycle.errors import UserError
 from lifecycle.settings import Settings, load_settings
 
@@ -75,10 +75,21 @@ pass_context = click.make_pass_decorator(Context)
     "--json", "as_json", is_flag=True, help="Print the result as JSON (progress stays on stderr)."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Also show what the libraries underneath say (MLflow, Feast, alembic, BentoML).",
+)
 @click.version_option(package_name="lifecycle")
 @click.pass_context
 def main(
-    ctx: click.Context, home: Path | None, config: Path | None, as_json: bool, quiet: bool
+    ctx: click.Context,
+    home: Path | None,
+    config: Path | None,
+    as_json: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Lifecycle: churn, conversion and LTV scores for every user, and the lists to act on.
 
@@ -86,7 +97,11 @@ def main(
     through the pipeline. Every command has --help.
     """
     settings = load_settings(config=config, home=home)
-    ctx.obj = Context(settings=settings, console=Console(as_json=as_json, quiet=quiet))
+    console = Console(as_json=as_json, quiet=quiet, verbose=verbose)
+    route_library_output(console)
+    console.start_heartbeat()
+    ctx.call_on_close(console.close)
+    ctx.obj = Context(settings=settings, console=console)
 
 
 @main.group(invoke_without_command=True)

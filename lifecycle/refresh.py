@@ -30,7 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
 @dataclass
 class StepOutcome:
     step: str
-    status: str  # ran | skipped
+    status: str  # ran | skipped | failed
     why: str
     seconds: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +45,17 @@ class RefreshResult:
     dataset: str
     steps: list[StepOutcome] = field(default_factory=list)
     exit_code: int = EXIT_OK
+    error: str | None = None  # the refusal that ended the refresh, in one line
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "failed"
+        return "not_promoted" if self.exit_code == EXIT_NOT_PROMOTED else "ok"
+
+    @property
+    def failed_step(self) -> str | None:
+        return next((s.step for s in self.steps if s.status == "failed"), None)
 
     @property
     def seconds(self) -> float:
@@ -53,6 +64,9 @@ class RefreshResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
+            "status": self.status,
+            "step": self.failed_step,
+            "error": self.error,
             "exit_code": self.exit_code,
             "seconds": self.seconds,
             "ran": [s.step for s in self.steps if s.status == "ran"],
@@ -63,7 +77,13 @@ class RefreshResult:
     def lines(self) -> list[str]:
         ran = sum(s.status == "ran" for s in self.steps)
         head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran in {self.seconds:.1f} s"
+        if self.error is not None:
+            head += f", then {self.failed_step} failed"
         return [head, *(s.line() for s in self.steps)]
+
+
+class RefreshFailed(Exception):
+    """A step refused: the refresh stops there (its message is the step's one line)."""
 
 
 def model_problem(settings: Settings, mlflow_client: Any, dataset: str, task: str) -> str | None:
@@ -122,7 +142,12 @@ def refresh(
     def run(step: str, why: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         progress(f"{step}: {why}")
         started = time.perf_counter()
-        detail = action()  # a refusal (UserError) ends the refresh: one line, exit 1
+        try:
+            detail = action()
+        except UserError as error:  # a refusal ends the refresh, recorded for schedulers
+            took = round(time.perf_counter() - started, 2)
+            result.steps.append(StepOutcome(step, "failed", why, took))
+            raise RefreshFailed(str(error)) from error
         result.steps.append(
             StepOutcome(step, "ran", why, round(time.perf_counter() - started, 2), detail)
         )
@@ -131,7 +156,13 @@ def refresh(
     def skip(step: str, why: str) -> None:
         result.steps.append(StepOutcome(step, "skipped", why))
 
-    _refresh_steps(settings, files, users, reload_url, accept_definition_change, result, run, skip)
+    try:
+        _refresh_steps(
+            settings, files, users, reload_url, accept_definition_change, result, run, skip
+        )
+    except RefreshFailed as failed:
+        result.error, result.exit_code = str(failed), EXIT_FAILED
+        return result
     trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
     if trained and not all(m["promoted"] for m in trained.detail.get("models", [])):
         result.exit_code = EXIT_NOT_PROMOTED

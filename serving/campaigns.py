@@ -134,17 +134,17 @@ def _control_flags(values: pd.Series, source: str) -> np.ndarray:
 
 
 def read_list(path: Path) -> pd.DataFrame:
-    """A campaign list (CSV or Parquet) as (user_id, control); clear errors for bad files."""
+    """A campaign list (CSV, Parquet, JSON or Excel, as `lifecycle at-risk --out` writes
+    them) as (user_id, control); clear errors for bad files."""
+    from serving.lists import read_list_file
+
     if not path.is_file():
         raise CampaignError(f"--from-list {path}: no such file")
     try:
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype={c.USER_ID: str}, keep_default_na=False)
+        frame = read_list_file(path)
     except Exception as error:  # any reader failure means a bad file to the user
         raise CampaignError(
-            f"--from-list {path}: cannot be read as CSV or Parquet: {error}"
+            f"--from-list {path}: cannot be read as a list (CSV, Parquet, JSON or xlsx): {error}"
         ) from None
     missing = [col for col in (c.USER_ID, CONTROL) if col not in frame.columns]
     if missing:

@@ -15,6 +15,9 @@ not of the list).
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,7 @@ from lifecycle.errors import UserError
 from lifecycle.pseudonyms import pseudonym
 from serving.batch import reasons_text
 from serving.list_fields import list_fields, non_personal, rank_by_choices
+from serving.units import Units
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -318,27 +322,112 @@ def movers(
 # -- output -------------------------------------------------------------------------------
 
 
-def export(rows: pd.DataFrame, out: Path, fmt: str | None = None) -> Path:
-    """Write a list as CSV or Parquet (from ``fmt`` or the file's suffix), atomically."""
+# File formats a list is written in, by the suffix that picks them.
+LIST_FORMATS = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".xlsx": "xlsx"}
+
+
+def list_format(out: Path, fmt: str | None = None) -> str:
+    """The format of ``out``: ``fmt`` when given, else from its suffix; anything else is
+    refused with the supported suffixes (a .xlsx of CSV text is worse than no file)."""
+    if fmt is not None and fmt in LIST_FORMATS.values():
+        return fmt
+    if fmt is None and out.suffix.lower() in LIST_FORMATS:
+        return LIST_FORMATS[out.suffix.lower()]
+    asked = f"--format {fmt}" if fmt is not None else f"--out {out.name}"
+    raise ListError(
+        f"{asked}: cannot write that format; supported: {', '.join(LIST_FORMATS)} "
+        f"(or --format {'/'.join(LIST_FORMATS.values())})",
+        "fmt" if fmt is not None else "out",
+    )
+
+
+def presentable(rows: pd.DataFrame, units: Units | None = None) -> pd.DataFrame:
+    """List rows as written for people: day counts in whole days; with ``units``, a
+    ``currency`` column and each listed score's window (``churn_window_days``)."""
+    out = rows.copy()
+    for column in out.columns:
+        if ("days" in column.split("_")) and pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column].round().astype("Int64")
+    if units is not None:
+        out["currency"] = units.currency
+        for task in tasks.all_tasks():
+            if task.name in units.horizon_days and any(o in out for o in task.outputs):
+                out[f"{task.name}_window_days"] = units.horizon_days[task.name]
+    return out
+
+
+def export(
+    rows: pd.DataFrame,
+    out: Path,
+    fmt: str | None = None,
+    *,
+    units: Units | None = None,
+    title: str = "",
+) -> Path:
+    """Write a list as CSV, Parquet, JSON or Excel (from ``fmt`` or the suffix), atomically.
+
+    Every format carries the currency and the windows (columns from :func:`presentable`);
+    Excel and JSON also carry the title and the units in words."""
     from lifecycle.storage import atomic_file
 
-    fmt = fmt or ("parquet" if out.suffix == ".parquet" else "csv")
-    if fmt not in ("csv", "parquet"):
-        raise ListError(f"--format {fmt}: expected csv or parquet", "fmt")
+    fmt = list_format(out, fmt)
+    table = presentable(rows, units)
+    about = {"title": title, **(units.to_dict() if units else {})}
     with atomic_file(out) as staging:
         if fmt == "csv":
-            rows.to_csv(staging, index=False, float_format="%.6g")
+            table.to_csv(staging, index=False, float_format="%.6g")
+        elif fmt == "parquet":
+            table.to_parquet(staging, index=False)
+        elif fmt == "json":
+            records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+            staging.write_text(json.dumps({**about, "rows": records}, indent=2, default=str))
         else:
-            rows.to_parquet(staging, index=False)
+            _write_xlsx(table, staging, about, units)
         staging.chmod(0o644)
     return out
 
 
-def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
-    """A compact text table of list rows for a terminal: the tasks' listed scores present,
-    then value at risk and context."""
+def read_list_file(path: Path) -> pd.DataFrame:
+    """A list as :func:`export` wrote it, by its suffix (any other suffix is read as CSV);
+    user ids stay text."""
+    fmt = LIST_FORMATS.get(path.suffix.lower(), "csv")
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    if fmt == "json":
+        return pd.DataFrame(json.loads(path.read_text())["rows"])
+    if fmt == "xlsx":
+        return pd.read_excel(
+            path,
+            sheet_name="list",
+            dtype={c.USER_ID: str},
+            keep_default_na=False,
+            engine="openpyxl",
+        )
+    return pd.read_csv(path, dtype={c.USER_ID: str}, keep_default_na=False)
+
+
+def _write_xlsx(
+    table: pd.DataFrame, path: Path, about: dict[str, object], units: Units | None
+) -> None:
+    """The rows on a "list" sheet, what they mean on an "about" sheet."""
+    notes = [("title", about.get("title", ""))]
+    if units is not None:
+        notes += [("currency of money columns", units.currency)]
+        notes += [(f"{task} window", text) for task, text in units.windows.items()]
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        table.to_excel(book, sheet_name="list", index=False)
+        pd.DataFrame(notes, columns=["what", "value"]).to_excel(
+            book, sheet_name="about", index=False
+        )
+
+
+def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
+    """A text table of list rows for a terminal: the tasks' listed scores present, then value
+    at risk and context; each row's reasons follow it in full, wrapped to ``width``
+    (default: the terminal's)."""
     if rows.empty:
         return ["(no users match)"]
+    width = width or shutil.get_terminal_size((100, 24)).columns
     shown = pd.DataFrame({"#": rows["rank"], "user": rows[c.USER_ID]})
     for task in tasks.all_tasks():
         if task.score not in rows or task.score not in task.listed:
@@ -362,9 +451,6 @@ def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
     shown["ctl"] = rows.get("control", pd.Series(False, index=rows.index)).map(
         lambda v: "C" if v else ""
     )
-    shown["reasons"] = rows.get("top_reasons", pd.Series("", index=rows.index)).map(
-        lambda t: t if len(t) <= width else t[: width - 1] + "…"
-    )
     at = list(shown.columns).index("stage")
     for change, label, fmt in (
         ("churn_probability_change", "churn +", "{:+.0%}"),
@@ -375,7 +461,20 @@ def format_rows(rows: pd.DataFrame, width: int = 60) -> list[str]:
                 at, label, rows[change].map(lambda v, f=fmt: f.format(v) if pd.notna(v) else "-")
             )
             at += 1
-    return shown.to_string(index=False).splitlines()
+    header, *lines = shown.to_string(index=False).splitlines()
+    reasons = rows.get("top_reasons", pd.Series("", index=rows.index)).fillna("").tolist()
+    out = [header]
+    for line, text in zip(lines, reasons, strict=True):
+        out.append(line)
+        if text:
+            out += textwrap.wrap(
+                text,
+                max(width, 40),
+                initial_indent="      reasons: ",
+                subsequent_indent=" " * 15,
+                break_on_hyphens=False,
+            )
+    return out
 
 
 def _value_text(rows: pd.DataFrame, position: int, score: str) -> str:
@@ -400,6 +499,7 @@ def print_top(
 ) -> pd.DataFrame:
     """Print the top of the at-risk list from the latest scores table; returns the rows shown."""
     from serving.batch import latest_scores
+    from serving.units import units_for
 
     table = latest_scores(settings)
     ranked = at_risk(table.frame, rank_by=rank_by, limit=top)
@@ -408,6 +508,7 @@ def print_top(
         f"top {len(rows)} at-risk users by {rank_by.replace('_', ' ')} as of {table.as_of} "
         f"(of {len(table.frame):,} scored; control group flagged C)"
     )
+    echo(units_for(settings, table.metadata).text())
     for line in format_rows(rows):
         echo(line)
     return rows

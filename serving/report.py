@@ -25,6 +25,7 @@ from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
 from serving.lists import Privacy, at_risk, list_rows
 from serving.segments import SuperUserDefinition, segment_summary, super_users
+from serving.units import Units, units_for
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -286,11 +287,14 @@ def render_report(
     top: int = TOP_ROWS,
     privacy: Privacy | None = None,
     extra_sections: Sequence[tuple[str, str]] = (),
+    units: Units | None = None,
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles
-    (``extra_sections``: (title, HTML) pairs other modules add at the end)."""
+    (``extra_sections``: (title, HTML) pairs other modules add at the end; ``units``: the
+    currency and windows the header and money columns state)."""
     scores = table.frame
     meta = table.metadata
+    money = f" ({units.currency})" if units is not None and units.currencies else ""
     images = 0
     sections: list[tuple[str, str]] = []
 
@@ -315,14 +319,17 @@ def render_report(
         ),
         (
             f"{scores['value_at_risk'].sum():,.0f}" if "value_at_risk" in scores else "-",
-            "predicted value at risk",
+            f"predicted value at risk{money}",
         ),
         (
             f"{supers.value_share:.0%}" if np.isfinite(supers.value_share) else "-",
             f"of {'predicted LTV' if value.value_column == 'ltv' else 'revenue'} from the top "
             f"{value.top_share:.0%} of users (super users)",
         ),
-        (f"{scores['ltv'].mean():,.1f}" if "ltv" in scores else "-", "mean predicted LTV per user"),
+        (
+            f"{scores['ltv'].mean():,.1f}" if "ltv" in scores else "-",
+            f"mean predicted LTV per user{money}",
+        ),
     ]
     card_html = "".join(
         f'<div class="card"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>'
@@ -431,11 +438,11 @@ def render_report(
                 "#": rows["rank"],
                 "user": rows["user_id"],
                 "churn": rows["churn_probability"].map("{:.0%}".format),
-                "predicted LTV (P10-P90)": [
+                f"predicted LTV (P10-P90){money}": [
                     f"{r['ltv']:,.0f} ({r['ltv_p10']:,.0f}-{r['ltv_p90']:,.0f})"
                     for r in rows.to_dict("records")
                 ],
-                "value at risk": rows["value_at_risk"].map("{:,.1f}".format),
+                f"value at risk{money}": rows["value_at_risk"].map("{:,.1f}".format),
                 "risk": rows.get("risk_band"),
                 "stage": rows.get("lifecycle_stage"),
                 "segment": rows.get("segment"),
@@ -463,6 +470,13 @@ def render_report(
     body = "".join(
         f"<section><h2>{html.escape(title)}</h2>{content}</section>" for title, content in sections
     )
+    units_html = (
+        '<p class="units">'
+        + " · ".join(html.escape(part) for part in units.text().split("; "))
+        + "</p>"
+        if units is not None
+        else ""
+    )
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -470,7 +484,8 @@ def render_report(
 <style>{CSS}</style></head>
 <body><header><h1>Lifecycle report: churn, conversion and value</h1>
 <p>dataset {html.escape(str(meta.get("dataset", "")))} · as of {html.escape(table.as_of)} ·
-models {html.escape(versions)} · scored {html.escape(str(meta.get("scored_at", "")))} · generated {generated}</p></header>
+models {html.escape(versions)} · scored {html.escape(str(meta.get("scored_at", "")))} · generated {generated}</p>
+{units_html}</header>
 <main><div class="cards">{card_html}</div>{body}</main></body></html>
 """
     return document, images, [title for title, _ in sections]
@@ -504,7 +519,12 @@ def build_report(
         ("Drift: inputs and scores against the training window", drift_section(settings, table))
     )
     document, images, sections = render_report(
-        table, evaluations, top=top, privacy=privacy, extra_sections=extra
+        table,
+        evaluations,
+        top=top,
+        privacy=privacy,
+        extra_sections=extra,
+        units=units_for(settings, table.metadata),
     )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:

@@ -30,52 +30,73 @@ if TYPE_CHECKING:
 
 TOP_REASONS = 3
 
-# Words an operator understands for the features that push churn up.
+# Words an operator understands for the features that push churn up. ``{s}`` is the
+# plural ending, empty when the value rounds to 1 ("1 session", "2 sessions").
 REASON_TEXT = {
-    "recency_days": "no activity for {value:.0f} days",
-    "purchase_recency_days": "no purchase for {value:.0f} days",
+    "recency_days": "no activity for {value:.0f} day{s}",
+    "purchase_recency_days": "no purchase for {value:.0f} day{s}",
     "overdue_ratio": "next purchase overdue ({value:.1f}x their usual gap)",
-    "sessions_30d": "only {value:.0f} sessions in the last 30 days",
-    "sessions_90d": "only {value:.0f} sessions in the last 90 days",
-    "active_days_30d": "active on only {value:.0f} days in the last 30",
-    "active_days_90d": "active on only {value:.0f} days in the last 90",
+    "sessions_30d": "only {value:.0f} session{s} in the last 30 days",
+    "sessions_90d": "only {value:.0f} session{s} in the last 90 days",
+    "active_days_30d": "active on only {value:.0f} day{s} in the last 30",
+    "active_days_90d": "active on only {value:.0f} day{s} in the last 90",
     "trend_active_days_30_90": "activity falling (last 30 days at {value:.1f}x the 90-day pace)",
     "trend_orders_90_365": "orders falling (last 90 days at {value:.1f}x the yearly pace)",
-    "orders_total": "{value:.0f} orders so far",
-    "orders_90d": "{value:.0f} orders in the last 90 days",
+    "orders_total": "{value:.0f} order{s} so far",
+    "orders_90d": "{value:.0f} order{s} in the last 90 days",
     "revenue_90d": "spent {value:.0f} in the last 90 days",
     "refund_rate": "{value:.0%} of spend refunded",
-    "refunds_90d": "{value:.0f} refunds in the last 90 days",
-    "tenure_days": "customer for {value:.0f} days",
+    "refunds_90d": "{value:.0f} refund{s} in the last 90 days",
+    "tenure_days": "customer for {value:.0f} day{s}",
     "channel": "acquired through {value}",
+}
+# What a count of none reads as ("only 0 sessions" is not English).
+NONE_TEXT = {
+    "sessions_30d": "no sessions in the last 30 days",
+    "sessions_90d": "no sessions in the last 90 days",
+    "active_days_30d": "not active in the last 30 days",
+    "active_days_90d": "not active in the last 90 days",
+    "orders_total": "no orders so far",
+    "orders_90d": "no orders in the last 90 days",
+    "refunds_90d": "no refunds in the last 90 days",
 }
 
 
+# Window counts without a template: plural noun -> singular noun.
 WINDOW_NOUNS = {
-    "sessions": "sessions",
-    "orders": "orders",
-    "active_days": "active days",
-    "refunds": "refunds",
-    "revenue": "spend",
-    "refund_amount": "refunded",
+    "sessions": ("sessions", "session"),
+    "orders": ("orders", "order"),
+    "active_days": ("active days", "active day"),
+    "refunds": ("refunds", "refund"),
+    "revenue": ("spend", "spend"),
+    "refund_amount": ("refunded", "refunded"),
 }
 TOTAL_PHRASES = {
     "revenue_total": "spent {value:,.0f} in all",
     "refund_amount_total": "refunded {value:,.0f} in all",
     "avg_order_value": "average order {value:,.0f}",
     "max_order_value": "largest order {value:,.0f}",
-    "first_purchase_age_days": "first purchase {value:.0f} days ago",
-    "ipt_mean_days": "buys every {value:.0f} days on average",
-    "ipt_std_days": "irregular buyer (gaps vary by {value:.0f} days)",
-    "days_to_activation": "took {value:.0f} days to activate",
-    "sessions_total": "{value:.0f} sessions in all",
+    "first_purchase_age_days": "first purchase {value:.0f} day{s} ago",
+    "ipt_mean_days": "buys every {value:.0f} day{s} on average",
+    "ipt_std_days": "irregular buyer (gaps vary by {value:.0f} day{s})",
+    "days_to_activation": "took {value:.0f} day{s} to activate",
+    "sessions_total": "{value:.0f} session{s} in all",
 }
+
+
+def _plural(value: Any) -> str:
+    """The plural ending for a count as printed with no decimals."""
+    return "" if isinstance(value, int | float) and f"{value:.0f}" == "1" else "s"
+
+
+def _is_none(value: Any) -> bool:
+    return isinstance(value, int | float) and f"{value:.0f}" in ("0", "-0")
 
 
 def _generic_reason(feature: str, value: Any) -> str:
     """Readable text for window counts (``sessions_7d``) and totals without a template."""
     if feature in TOTAL_PHRASES and isinstance(value, int | float):
-        return TOTAL_PHRASES[feature].format(value=value)
+        return TOTAL_PHRASES[feature].format(value=value, s=_plural(value))
     name, _, days = feature.rpartition("_")
     if (
         days.endswith("d")
@@ -83,12 +104,12 @@ def _generic_reason(feature: str, value: Any) -> str:
         and name in WINDOW_NOUNS
         and isinstance(value, int | float)
     ):
-        noun, window = WINDOW_NOUNS[name], days[:-1]
+        (nouns, noun), window = WINDOW_NOUNS[name], days[:-1]
         if value == 0:
-            return f"no {noun} in the last {window} days"
+            return f"no {nouns} in the last {window} days"
         amount = f"{value:,.0f}"
         return (
-            f"{amount} {noun} in the last {window} days"
+            f"{amount} {noun if amount == '1' else nouns} in the last {window} days"
             if name not in ("revenue", "refund_amount")
             else f"{noun} {amount} in the last {window} days"
         )
@@ -105,8 +126,10 @@ def reason_text(feature: str, value: Any) -> str:
         return f"{feature.replace('_', ' ')} unknown"
     if template is None:
         return _generic_reason(feature, value)
+    if feature in NONE_TEXT and _is_none(value):
+        return NONE_TEXT[feature]
     try:
-        return template.format(value=value)
+        return template.format(value=value, s=_plural(value))
     except (ValueError, TypeError):
         return f"{feature} = {value}"
 

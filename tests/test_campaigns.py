@@ -27,6 +27,7 @@ from serving.campaigns import (
     read_list,
     start_campaign,
 )
+from serving.lists import read_list_file
 from tests.services import run_cli
 
 USERS = 1_500
@@ -309,10 +310,14 @@ def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> No
 
 def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_path: Path) -> None:
     options = ["--top", "300", "--control-share", "0.3", "--seed", "4"]
-    exported = tmp_path / "list.parquet"
+    exported = tmp_path / "list.xlsx"  # an operator's spreadsheet, read back as written
     run_cli(home, "at-risk", *options, "--out", str(exported))
     run_cli(home, "campaign", "start", "from-file", "--from-list", str(exported))
-    run_cli(home, "campaign", "start", "from-options", *options)
+    written = tmp_path / "campaign.json"
+    run_cli(home, "campaign", "start", "from-options", *options, "--out", str(written))
+    assert (
+        read_list_file(written)[c.USER_ID].tolist() == read_list_file(exported)[c.USER_ID].tolist()
+    )
     settings = load_settings(home=home, environ={})
     from_file = read_campaign(settings, "from-file").members
     from_options = read_campaign(settings, "from-options").members

@@ -145,3 +145,34 @@ def test_a_broken_register_stops_forget_before_anything_changes(home: Path) -> N
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "export_register.jsonl, line 1: expected an export record" in result.output
     assert [p.read_bytes() for p in scores] == before
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".json"])
+def test_excel_and_json_lists_are_found_and_scrubbed_inside_and_outside(
+    home: Path, tmp_path: Path, suffix: str
+) -> None:
+    """Every format `--out` writes is read back by forget: outside the workspace named and
+    rewritten with --scrub-exports, inside it scrubbed with the workspace; the other users'
+    rows and the file's other sheets or fields stay."""
+    from serving.lists import read_list_file
+
+    outside, inside = tmp_path / "crm" / f"list{suffix}", home / "lists" / f"in{suffix}"
+    for path in (outside, inside):
+        invoke(home, "at-risk", "--out", str(path))
+        assert GONE in set(read_list_file(path)[c.USER_ID].astype(str))
+    out = json.loads(invoke(home, "--json", "forget", GONE))
+    findings = {f["path"]: f for f in out["exports"]}
+    assert findings[str(outside)]["status"] == "holds users"
+    assert str(inside) not in findings
+    assert sorted(read_list_file(inside)[c.USER_ID].astype(str)) == sorted(set(USERS) - {GONE})
+
+    out = json.loads(invoke(home, "--json", "forget", GONE, "--scrub-exports"))
+    assert {f["path"]: f["status"] for f in out["exports"]}[str(outside)] == "scrubbed"
+    rows = read_list_file(outside)
+    assert sorted(rows[c.USER_ID].astype(str)) == sorted(set(USERS) - {GONE})
+    if suffix == ".xlsx":  # the sheet that says what the list means is kept
+        about = pd.read_excel(outside, sheet_name="about")
+        assert "currency of money columns" in set(about["what"])
+    else:  # and what the JSON says about the list
+        document = json.loads(outside.read_text())
+        assert document["title"].startswith("top 5 users") and "horizon_days" in document

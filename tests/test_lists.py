@@ -26,7 +26,9 @@ from serving.lists import (
     list_rows,
     movers,
     pseudonyms,
+    read_list_file,
 )
+from serving.units import Units
 
 PERSONAL = ["country", "device"]
 
@@ -45,7 +47,7 @@ def scores_table() -> pd.DataFrame:
                 "feature": "sessions_30d",
                 "value": 0.0,
                 "contribution": 0.2,
-                "text": "only 0 sessions in the last 30 days",
+                "text": "no sessions in the last 30 days",
             },
         ]
     )
@@ -80,8 +82,7 @@ def test_ranked_by_value_at_risk_ties_by_user_id_and_unscored_left_out() -> None
     assert ranked["user_id"].tolist() == ["u2", "u3", "u4", "u5", "u1"]
     assert ranked["rank"].tolist() == [1, 2, 3, 4, 5]
     assert (
-        ranked.iloc[1]["top_reasons"]
-        == "no activity for 40 days; only 0 sessions in the last 30 days"
+        ranked.iloc[1]["top_reasons"] == "no activity for 40 days; no sessions in the last 30 days"
     )
     assert ranked.iloc[2]["top_reasons"] == ""  # no reasons computed for this user
 
@@ -310,15 +311,68 @@ def test_movers_rank_the_biggest_rises_of_users_in_both_tables() -> None:
 # -- output -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_export_round_trips_and_prints(tmp_path: Path, suffix: str) -> None:
-    rows = list_rows(at_risk(scores_table(), limit=3), Privacy(), PERSONAL)
-    out = export(rows, tmp_path / f"list{suffix}")
-    back = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+UNITS = Units(
+    currencies=("GBP",),
+    windows={"churn": "churn: no activity in the next 91 days", "ltv": "ltv: in the next 365 days"},
+    horizon_days={"churn": 91, "ltv": 365},
+)
+
+
+def _read_back(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".json":
+        document = json.loads(path.read_text())
+        assert document["currency"] == "GBP" and document["horizon_days"]["churn"] == 91
+        return pd.DataFrame(document["rows"])
+    about = pd.read_excel(path, sheet_name="about", engine="openpyxl")
+    assert "churn: no activity in the next 91 days" in about["value"].tolist()
+    return pd.read_excel(path, sheet_name="list", engine="openpyxl")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json", ".xlsx"])
+def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -> None:
+    table = scores_table()
+    table.loc[1, "days_since_last_activity"] = 21.8583
+    rows = list_rows(at_risk(table, limit=3), Privacy(), PERSONAL)
+    out = export(rows, tmp_path / f"list{suffix}", units=UNITS, title="top 3")
+    if suffix == ".xlsx":
+        assert out.read_bytes()[:2] == b"PK"  # a real workbook (a zip), not CSV text
+    back = _read_back(out)
     assert back["user_id"].tolist() == ["u2", "u3", "u4"]
     assert back["value_at_risk"].tolist() == pytest.approx(rows["value_at_risk"].tolist(), rel=1e-5)
+    assert back["days_since_last_activity"].tolist() == [22, 25, 26]  # whole days
+    assert back["currency"].tolist() == ["GBP"] * 3
+    assert back["churn_window_days"].tolist() == [91] * 3
+    assert back["ltv_window_days"].tolist() == [365] * 3
     assert list(tmp_path.iterdir()) == [out]  # no staging file left behind
+    again = read_list_file(out)  # as `campaign start --from-list` reads it
+    assert again["user_id"].tolist() == ["u2", "u3", "u4"]
+    assert again["control"].astype(str).str.lower().tolist() == ["false", "true", "false"]
     text = "\n".join(format_rows(rows))
     assert "u2" in text and "20%" in text and "no activity for 40 days" in text
-    with pytest.raises(ListError, match="--format"):
-        export(rows, tmp_path / "x.xlsx", "xlsx")
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("list.xls", None), ("list.txt", None), ("l.csv", "xls")]
+)
+def test_unknown_list_formats_are_refused_naming_the_supported_ones(
+    tmp_path: Path, name: str, fmt: str | None
+) -> None:
+    rows = list_rows(at_risk(scores_table(), limit=3), Privacy(), PERSONAL)
+    with pytest.raises(ListError, match=r"supported: \.csv, \.parquet, \.json, \.xlsx"):
+        export(rows, tmp_path / name, fmt)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_terminal_rows_carry_whole_reasons_wrapped() -> None:
+    long = "; ".join(f"reason number {i} that an operator must read in full" for i in range(6))
+    table = scores_table().assign(reasons=None)
+    rows = list_rows(at_risk(table, limit=2), Privacy(), PERSONAL).assign(top_reasons=long)
+    lines = format_rows(rows, width=80)
+    assert all(len(line) <= 80 for line in lines if "reason" in line)
+    assert "…" not in "\n".join(lines) and "..." not in "\n".join(lines)
+    reasons = [line.strip().removeprefix("reasons: ") for line in lines if line.startswith("   ")]
+    assert " ".join(reasons) == long + " " + long  # both rows, every word, in order

@@ -101,3 +101,13 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
     assert done["ran"] == ["score", "report", "reload"]
     reload = next(s for s in done["steps"] if s["step"] == "reload")
     assert reload["detail"]["model_versions"]["churn"]
+
+
+def test_refresh_refusal_with_json_is_a_document(trained_copy: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,when\nu1,2026-01-01\n")
+    code, document = _refresh(trained_copy, str(bad))
+    assert code == 1 and document["exit_code"] == 1
+    assert document["status"] == "failed" and document["step"] == "ingest"
+    assert "bad.csv" in document["error"]
+    assert document["steps"][-1]["status"] == "failed" and document["ran"] == []

@@ -588,3 +588,27 @@ def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) 
     assert answered.drifting == list(answered.result["drifting"])
     inputs = {c["name"] for c in answered.result["columns"] if c["source"] == "feature"}
     assert inputs >= set(scorer.state.champions.bundles["churn"].feature_names)
+
+
+def test_the_python_client_example_of_the_docs_runs(ready_server: str) -> None:
+    """The docs' Python block, as written, against the served process."""
+    import contextlib
+    import io
+    import re
+
+    docs = (Path(__file__).parents[1] / "docs" / "serving.md").read_text()
+    found = re.search(r"<!-- python-client-example -->\n```python\n(.*?)```", docs, re.S)
+    assert found, "docs/serving.md lost its Python client example"
+    code = found.group(1)
+    assert 'BASE_URL = "http://127.0.0.1:3000"' in code
+    code = code.replace("http://127.0.0.1:3000", ready_server)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "docs/serving.md", "exec"), {})
+    lines = printed.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["u0000001", "scored"],
+        ["someone-new", "unknown_user"],
+    ]
+    churn, ltv = (float(v) for v in lines[0].split()[2:])  # numbers, as the API sends them
+    assert 0 <= churn <= 1 and ltv >= 0

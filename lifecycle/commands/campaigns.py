@@ -22,7 +22,8 @@ def campaign() -> None:
     "--from-list",
     "list_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A list exported by `lifecycle at-risk --out FILE` (CSV or Parquet: user_id, control). "
+    help="A list exported by `lifecycle at-risk --out FILE` (CSV, Parquet, JSON or xlsx: "
+    "user_id, control). "
     "Without it, the list is made here from the at-risk options below.",
 )
 @click.option(
@@ -106,7 +107,7 @@ def start(
     ]
     if list_path is None and request.out is not None:
         rows = list_rows(ranked, request.privacy(obj), table.metadata.get("personal_columns", []))
-        _emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info})
+        _emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info}, table.metadata)
         obj.console.step(lines[0])
         return
     obj.console.result({**info, "path": str(recorded.path)}, lines)

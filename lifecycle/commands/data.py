@@ -276,6 +276,7 @@ def ingest(
         amount_default=amount_default,
         keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
         mode="append" if append else "replace" if replace else "guard",
+        progress=obj.console.rows("validating"),
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -481,6 +482,9 @@ def refresh(
         accept_definition_change=accept_definition_change,
         progress=obj.console.step,
     )
+    # A refusal still gives the whole document (status, step, error, exit code) with --json.
     obj.console.result(result.to_dict(), result.lines())
+    if result.error is not None:
+        click.echo(f"Error: {result.error}", err=True)
     if result.exit_code:
         sys.exit(result.exit_code)

@@ -46,8 +46,8 @@ def _list_options(function: Any) -> Any:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(["csv", "parquet"]),
-            help="File format of --out [default: from its suffix, else csv].",
+            type=click.Choice(["csv", "parquet", "json", "xlsx"]),
+            help="File format of --out [default: from its suffix: .csv, .parquet, .json, .xlsx].",
         ),
         click.option(
             "--out",
@@ -136,11 +136,22 @@ class ListRequest:
 
 
 def _emit_list(
-    obj: Context, rows: Any, title: str, request: ListRequest, data: dict[str, Any]
+    obj: Context,
+    rows: Any,
+    title: str,
+    request: ListRequest,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
 ) -> None:
-    from serving.lists import export, format_rows
+    """Print the list, or write it to --out; either way with its currency and windows."""
+    from serving.lists import export, format_rows, list_format
+    from serving.units import units_for
 
     out = request.out
+    if out is not None:
+        list_format(out, request.fmt)  # refuse an unknown format before any work
+    units = units_for(obj.settings, metadata)
+    data = {**data, "units": units.to_dict()}
     if out is not None:
         from lifecycle.exports import record_export
 
@@ -152,13 +163,15 @@ def _emit_list(
             pseudonymized=request.pseudonymize,
             scores=data.get("scores") or data.get("latest"),
         )
-        export(rows, out, request.fmt)
+        export(rows, out, request.fmt, units=units, title=title)
         obj.console.result(
-            {**data, "out": str(out), "rows": len(rows)}, [f"{title}: {len(rows):,} rows -> {out}"]
+            {**data, "out": str(out), "rows": len(rows)},
+            [f"{title}: {len(rows):,} rows -> {out}", units.text()],
         )
         return
+    # JSON rows are the values the API's /at_risk serves (units once, at the top).
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    obj.console.result({**data, "rows": records}, [title, *format_rows(rows)])
+    obj.console.result({**data, "rows": records}, [title, units.text(), *format_rows(rows)])
 
 
 @main.command("score-all")
@@ -250,6 +263,7 @@ def at_risk_list(
             "rank_by": rank_by,
             "definitions": labels,
         },
+        table.metadata,
     )
 
 
@@ -303,6 +317,7 @@ def movers(obj: Context, request: ListRequest, by: str) -> None:
         title,
         request,
         {"latest": str(latest.path), "previous": str(previous.path), "by": by},
+        latest.metadata,
     )
 
 

@@ -1,0 +1,120 @@
+"""What the numbers of a list or report are in: the currency of money columns and the window
+each score looks ahead, read from the dataset and the scores table, never assumed.
+
+The currency comes from the ``currency`` column of the dataset's events (the contract's
+optional column); the windows from the label each champion was trained on (the scores
+table's ``labels``), else from the settings' horizons, worded by the task's ``meaning``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features import contract as c
+from lifecycle import tasks
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+# Score columns holding money (the tasks' value outputs are added to these).
+MONEY_COLUMNS = ("value_at_risk", "expected_saved_value", "revenue", "monetary")
+
+
+@dataclass(frozen=True)
+class Units:
+    currencies: tuple[str, ...] = ()  # ISO codes in the dataset's events; () when none recorded
+    windows: dict[str, str] = field(default_factory=dict)  # task -> what its score predicts
+    horizon_days: dict[str, int] = field(default_factory=dict)  # task -> window in days
+
+    @property
+    def currency(self) -> str:
+        """The money columns' currency as a reader needs it."""
+        if not self.currencies:
+            return "no currency recorded (amounts as in the data)"
+        if len(self.currencies) == 1:
+            return self.currencies[0]
+        return "mixed: " + ", ".join(self.currencies)
+
+    def text(self) -> str:
+        """One line: ``money in GBP; churn: probability of no activity in the next 90 days; ...``."""
+        return "; ".join([f"money in {self.currency}", *self.windows.values()])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "windows": self.windows,
+            "horizon_days": self.horizon_days,
+        }
+
+
+def money_columns() -> tuple[str, ...]:
+    """Every scores column that holds an amount of money."""
+    value_outputs = (o for t in tasks.all_tasks() if not t.is_probability for o in t.outputs)
+    return (*MONEY_COLUMNS, *(o for o in value_outputs if o != "purchase_probability"))
+
+
+def dataset_currencies(events: Path) -> tuple[str, ...]:
+    """The currencies in an events file: from the Parquet statistics when every row group
+    has one value, else from the column itself."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not events.is_file():
+        return ()
+    parquet = pq.ParquetFile(events)
+    if c.CURRENCY not in parquet.schema_arrow.names:
+        return ()
+    index = parquet.schema_arrow.get_field_index(c.CURRENCY)
+    found: set[str] = set()
+    for group in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            if stats is not None and stats.null_count == parquet.metadata.row_group(group).num_rows:
+                continue  # a group of events without money
+            found = set()
+            break
+        if stats.min != stats.max:
+            found = set()
+            break
+        found.add(str(stats.min))
+    else:
+        return tuple(sorted(found))
+    column = parquet.read(columns=[c.CURRENCY]).column(0)
+    return tuple(sorted(str(v) for v in pc.unique(column.drop_null()).to_pylist()))
+
+
+def score_windows(labels: dict[str, dict[str, Any]], settings: Settings) -> dict[str, int]:
+    """Each task's window in whole days: the champion's label, else the settings' horizon."""
+    days = {}
+    for task in tasks.all_tasks():
+        horizon = labels.get(task.name, {}).get("horizon_days")
+        if horizon is None:
+            horizon = getattr(settings.labels, f"{task.name}_horizon_days", task.horizon_days)
+        days[task.name] = round(float(horizon))
+    return days
+
+
+def window_text(task: tasks.Task, days: int) -> str:
+    """``churn: probability of no activity in the next 90 days`` from the task's meaning."""
+    unit = "day" if days == 1 else "days"
+    return f"{task.name}: " + task.meaning.replace("in the horizon", f"in the next {days} {unit}")
+
+
+def units_for(
+    settings: Settings, metadata: dict[str, Any], scored: tuple[str, ...] | None = None
+) -> Units:
+    """The units of a scores table (its ``metadata``), for the tasks in ``scored`` (default:
+    those its columns have, as given by the metadata's labels, else all)."""
+    dataset = metadata.get("dataset") or settings.dataset
+    currencies = dataset_currencies(settings.workspace.events(dataset))
+    days = score_windows(metadata.get("labels", {}), settings)
+    names = scored if scored is not None else tuple(metadata.get("labels") or days)
+    known = {t.name: t for t in tasks.all_tasks()}
+    chosen = [n for n in days if n in names and n in known]
+    return Units(
+        currencies=currencies,
+        windows={n: window_text(known[n], days[n]) for n in chosen},
+        horizon_days={n: days[n] for n in chosen},
+    )

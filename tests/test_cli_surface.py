@@ -1,0 +1,145 @@
+"""What a person sees of the CLI: no library chatter unless --verbose, lists that say their
+currency and windows, real xlsx, whole reasons, and a JSON answer for schedulers."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from workspaces import TrainedWorkspace
+
+from lifecycle.cli import main
+from lifecycle.console import Console
+from lifecycle.settings import load_settings
+
+MLFLOW_NOTICES = ("Successfully registered", "Created version", "already exists")
+
+
+def test_train_prints_mlflow_notices_only_with_verbose(trained_copy: Path) -> None:
+    quiet = CliRunner().invoke(main, ["--home", str(trained_copy), "train", "churn"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "churn" in quiet.stdout  # the command's own result is still there
+    for notice in MLFLOW_NOTICES:
+        assert notice not in quiet.stdout + quiet.stderr, quiet.stderr
+
+    loud = CliRunner().invoke(main, ["--home", str(trained_copy), "--verbose", "train", "churn"])
+    assert loud.exit_code == 0, loud.output
+    assert "Created version" in loud.stderr, loud.stderr
+    assert "Created version" not in loud.stdout  # chatter never mixes into the result
+
+
+def test_lists_and_report_state_currency_and_windows(trained_copy: Path, tmp_path: Path) -> None:
+    home = str(trained_copy)  # the report writes monitoring references into the workspace
+    settings = load_settings(home=trained_copy, environ={})
+    horizons = {t: settings.labels.model_dump()[f"{t}_horizon_days"] for t in ("churn", "ltv")}
+    listed = CliRunner().invoke(main, ["--home", home, "--json", "at-risk", "--top", "5"])
+    assert listed.exit_code == 0, listed.output
+    document = json.loads(listed.stdout)
+    assert document["units"]["currency"] == "GBP"  # the demo's events are in GBP
+    assert document["units"]["horizon_days"]["churn"] == horizons["churn"]
+
+    human = CliRunner().invoke(main, ["--home", home, "at-risk", "--top", "5"])
+    assert "money in GBP" in human.stdout
+    assert f"churn: probability of no activity in the next {horizons['churn']} days" in (
+        human.stdout
+    )
+    assert f"in the next {horizons['ltv']} days" in human.stdout
+
+    out = tmp_path / "list.xlsx"
+    written = CliRunner().invoke(main, ["--home", home, "at-risk", "--top", "5", "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    book = pd.read_excel(out, sheet_name=None, engine="openpyxl")
+    rows = book["list"]
+    assert rows["user_id"].astype(str).tolist() == [str(r["user_id"]) for r in document["rows"]]
+    assert rows["value_at_risk"].tolist() == pytest.approx(
+        [r["value_at_risk"] for r in document["rows"]]
+    )
+    assert set(rows["currency"]) == {"GBP"} and set(rows["churn_window_days"]) == {90}
+    assert rows["days_since_last_activity"].tolist() == [
+        round(r["days_since_last_activity"]) for r in document["rows"]
+    ]  # whole days in what people open
+    assert pd.api.types.is_integer_dtype(rows["days_since_last_activity"])
+    assert "money in GBP" in written.stdout
+
+    report = tmp_path / "report.html"
+    built = CliRunner().invoke(main, ["--home", home, "report", "--out", str(report)])
+    assert built.exit_code == 0, built.output
+    text = report.read_text()
+    assert "money in GBP" in text and "value at risk (GBP)" in text
+    assert f"probability of no activity in the next {horizons['churn']} days" in text
+
+
+@pytest.mark.parametrize("name", ["list.xls", "list.txt"])
+def test_unknown_list_suffix_is_refused_in_one_line(
+    trained_workspace: TrainedWorkspace, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / name
+    result = CliRunner().invoke(
+        main, ["--home", str(trained_workspace.home), "at-risk", "--out", str(out)]
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.output
+    assert name in errors[0] and ".csv, .parquet, .json, .xlsx" in errors[0]
+    assert not out.exists()
+
+
+def test_ingest_reports_rows_read_as_it_goes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from features.ingest import ingest_events
+
+    events = tmp_path / "events.csv"
+    times = pd.date_range("2025-01-01", periods=250, freq="h").strftime("%Y-%m-%dT%H:%M:%S")
+    pd.DataFrame(
+        {"user_id": [f"u{i % 7}" for i in range(250)], "event_time": times, "event_type": "session"}
+    ).to_csv(events, index=False)
+    seen: list[tuple[str, int]] = []
+    ingest_events(
+        events, tmp_path / "ds", chunk_rows=100, progress=lambda t, n: seen.append((t, n))
+    )
+    assert [n for t, n in seen if t == "events"] == [100, 200, 250]
+
+    console = Console()
+    report = console.rows("validating", every_seconds=0)
+    report("events", 1_500)
+    assert "validating events: 1,500 rows read" in capsys.readouterr().err
+
+
+def test_a_silent_step_gets_a_heartbeat(capsys: pytest.CaptureFixture[str]) -> None:
+    console = Console()
+    console.start_heartbeat(silence_seconds=0.3)
+    try:
+        console.step("materializing the online store")
+        deadline = time.monotonic() + 20
+        while "still materializing" not in capsys.readouterr().err:
+            assert time.monotonic() < deadline, "no heartbeat after a silent step"
+            time.sleep(0.1)
+    finally:
+        console.close()
+    quiet = Console(quiet=True)
+    quiet.start_heartbeat(silence_seconds=0.1)
+    quiet.step("anything")
+    time.sleep(0.4)
+    quiet.close()
+    assert capsys.readouterr().err == ""  # --quiet: no progress, no heartbeat
+
+
+def test_currency_comes_from_the_events(tmp_path: Path) -> None:
+    from serving.units import Units, dataset_currencies
+
+    def events(name: str, currencies: list[str | None], row_group_size: int = 2) -> Path:
+        path = tmp_path / name
+        frame = pd.DataFrame({"user_id": ["a"] * len(currencies), "currency": currencies})
+        frame.to_parquet(path, row_group_size=row_group_size)
+        return path
+
+    assert dataset_currencies(events("one.parquet", ["GBP", None, "GBP", "GBP"])) == ("GBP",)
+    mixed = dataset_currencies(events("mixed.parquet", ["GBP", "EUR", None, "GBP"]))
+    assert mixed == ("EUR", "GBP") and Units(mixed).currency == "mixed: EUR, GBP"
+    assert dataset_currencies(events("none.parquet", [None, None])) == ()
+    assert dataset_currencies(tmp_path / "missing.parquet") == ()
+    assert Units().currency.startswith("no currency recorded")
