@@ -277,6 +277,13 @@ class BGNBD:
         0 <= E[Y(t) | alive] <= (r+x) t / (alpha+T) are recomputed by adaptive quadrature
         of the same expectation over the Beta(a, b+x) posterior of the dropout probability.
         """
+        return self.outlook(t, frequency, recency, T)[1]
+
+    def outlook(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> tuple[FloatArray, FloatArray]:
+        """:meth:`probability_alive` and :meth:`expected_purchases` from one check of the
+        inputs (scoring asks for both on every request)."""
         arrays = _as_arrays(t=t)
         x, t_x, t_obs = _validate_rfm(frequency, recency, T)
         horizon, x, t_x, t_obs = (
@@ -291,7 +298,8 @@ class BGNBD:
             given_alive.flat[i] = _expected_purchases_if_alive_by_quadrature(
                 self.params, horizon.flat[i], x.flat[i], t_obs.flat[i]
             )
-        return given_alive * expit(-_log_odds_dead(self.params, x, t_x, t_obs))
+        alive = expit(-_log_odds_dead(self.params, x, t_x, t_obs))
+        return alive, given_alive * alive
 
 
 def _expected_purchases_if_alive(
@@ -597,8 +605,7 @@ def outlook_of_columns(
     p_alive, expected = np.full(len(frequency), np.nan), np.full(len(frequency), np.nan)
     if customer.any():
         x, t_x, t_obs = frequency[customer], recency[customer], age[customer]
-        p_alive[customer] = model.probability_alive(x, t_x, t_obs)
-        expected[customer] = model.expected_purchases(horizon_days / 7.0, x, t_x, t_obs)
+        p_alive[customer], expected[customer] = model.outlook(horizon_days / 7.0, x, t_x, t_obs)
     return p_alive, expected
 
 
