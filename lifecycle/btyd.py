@@ -114,11 +114,14 @@ def rfm_summary(
 def _as_arrays(**named: ArrayLike) -> dict[str, FloatArray]:
     """Broadcast inputs to float arrays; reject NaN/inf and negative values with the name."""
     arrays = {name: np.asarray(value, dtype=float) for name, value in named.items()}
-    try:
-        broadcast = np.broadcast_arrays(*arrays.values())
-    except ValueError as err:
-        shapes = {name: a.shape for name, a in arrays.items()}
-        raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
+    if len({a.shape for a in arrays.values()}) == 1:  # nothing to broadcast (scoring's case)
+        broadcast = list(arrays.values())
+    else:
+        try:
+            broadcast = np.broadcast_arrays(*arrays.values())
+        except ValueError as err:
+            shapes = {name: a.shape for name, a in arrays.items()}
+            raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
     arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
     for name, values in arrays.items():
         if not np.all(np.isfinite(values)):
@@ -284,11 +287,14 @@ class BGNBD:
     ) -> tuple[FloatArray, FloatArray]:
         """:meth:`probability_alive` and :meth:`expected_purchases` from one check of the
         inputs (scoring asks for both on every request)."""
-        arrays = _as_arrays(t=t)
-        x, t_x, t_obs = _validate_rfm(frequency, recency, T)
-        horizon, x, t_x, t_obs = (
-            np.array(v, dtype=float) for v in np.broadcast_arrays(arrays["t"], x, t_x, t_obs)
-        )
+        horizon = _as_arrays(t=t)["t"]
+        x, t_x, t_obs = _validate_rfm(frequency, recency, T)  # one shape already
+        if np.broadcast_shapes(horizon.shape, x.shape) == x.shape:  # e.g. one horizon for all
+            horizon = np.full(x.shape, horizon)
+        else:
+            horizon, x, t_x, t_obs = (
+                np.array(v, dtype=float) for v in np.broadcast_arrays(horizon, x, t_x, t_obs)
+            )
         r, alpha = self.r, self.alpha
         given_alive = np.array(_expected_purchases_if_alive(self.params, horizon, x, t_obs))
         upper_bound = (r + x) * horizon / (alpha + t_obs)
