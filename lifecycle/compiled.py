@@ -159,6 +159,20 @@ def compile_registered(settings: Settings, dataset: str, task: str, version: str
     Nothing when ``serving.compile_trees`` is off."""
     if not settings.serving.compile_trees:
         return 0
+    try:
+        return _compile_registered(settings, dataset, task, version)
+    except Exception as error:  # an optimisation: a failure never fails the training
+        logger.warning(
+            "model %s of %s not compiled at registration (%s: %s): the server compiles it",
+            version,
+            task,
+            type(error).__name__,
+            error,
+        )
+        return 0
+
+
+def _compile_registered(settings: Settings, dataset: str, task: str, version: str) -> int:
     from lifecycle import registry
     from lifecycle.bundle import ModelBundle
 
