@@ -114,14 +114,11 @@ def rfm_summary(
 def _as_arrays(**named: ArrayLike) -> dict[str, FloatArray]:
     """Broadcast inputs to float arrays; reject NaN/inf and negative values with the name."""
     arrays = {name: np.asarray(value, dtype=float) for name, value in named.items()}
-    if len({a.shape for a in arrays.values()}) == 1:  # nothing to broadcast (scoring's case)
-        broadcast = list(arrays.values())
-    else:
-        try:
-            broadcast = np.broadcast_arrays(*arrays.values())
-        except ValueError as err:
-            shapes = {name: a.shape for name, a in arrays.items()}
-            raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
+    try:
+        broadcast = np.broadcast_arrays(*arrays.values())
+    except ValueError as err:
+        shapes = {name: a.shape for name, a in arrays.items()}
+        raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
     arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
     for name, values in arrays.items():
         if not np.all(np.isfinite(values)):
@@ -280,21 +277,11 @@ class BGNBD:
         0 <= E[Y(t) | alive] <= (r+x) t / (alpha+T) are recomputed by adaptive quadrature
         of the same expectation over the Beta(a, b+x) posterior of the dropout probability.
         """
-        return self.outlook(t, frequency, recency, T)[1]
-
-    def outlook(
-        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> tuple[FloatArray, FloatArray]:
-        """:meth:`probability_alive` and :meth:`expected_purchases` from one check of the
-        inputs (scoring asks for both on every request)."""
-        horizon = _as_arrays(t=t)["t"]
-        x, t_x, t_obs = _validate_rfm(frequency, recency, T)  # one shape already
-        if np.broadcast_shapes(horizon.shape, x.shape) == x.shape:  # e.g. one horizon for all
-            horizon = np.full(x.shape, horizon)
-        else:
-            horizon, x, t_x, t_obs = (
-                np.array(v, dtype=float) for v in np.broadcast_arrays(horizon, x, t_x, t_obs)
-            )
+        arrays = _as_arrays(t=t)
+        x, t_x, t_obs = _validate_rfm(frequency, recency, T)
+        horizon, x, t_x, t_obs = (
+            np.array(v, dtype=float) for v in np.broadcast_arrays(arrays["t"], x, t_x, t_obs)
+        )
         r, alpha = self.r, self.alpha
         given_alive = np.array(_expected_purchases_if_alive(self.params, horizon, x, t_obs))
         upper_bound = (r + x) * horizon / (alpha + t_obs)
@@ -304,8 +291,7 @@ class BGNBD:
             given_alive.flat[i] = _expected_purchases_if_alive_by_quadrature(
                 self.params, horizon.flat[i], x.flat[i], t_obs.flat[i]
             )
-        alive = expit(-_log_odds_dead(self.params, x, t_x, t_obs))
-        return alive, given_alive * alive
+        return given_alive * expit(-_log_odds_dead(self.params, x, t_x, t_obs))
 
 
 def _expected_purchases_if_alive(
@@ -611,7 +597,8 @@ def outlook_of_columns(
     p_alive, expected = np.full(len(frequency), np.nan), np.full(len(frequency), np.nan)
     if customer.any():
         x, t_x, t_obs = frequency[customer], recency[customer], age[customer]
-        p_alive[customer], expected[customer] = model.outlook(horizon_days / 7.0, x, t_x, t_obs)
+        p_alive[customer] = model.probability_alive(x, t_x, t_obs)
+        expected[customer] = model.expected_purchases(horizon_days / 7.0, x, t_x, t_obs)
     return p_alive, expected
 
 
