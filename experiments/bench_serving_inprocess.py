@@ -6,12 +6,23 @@ building the response. Each case is timed per call on the calling thread's CPU c
 (other processes on a shared machine do not count) and on the wall clock; ratios are of
 CPU p50s. Cases: 1 churn-eligible user with its reasons computed, without reasons, and
 100 users with the reasons precomputed by ``score-all``.
+
+Every case runs twice on the same scorer: first with the boosters predicting through
+LightGBM, then with their trees compiled (``lifecycle.compiled``, compiled once before
+measuring, as a server does after it is ready). The floor is the compiled one (issue 17);
+each engine's own floor is printed beside it.
+
+    LIFECYCLE_HOME=<trained workspace> .venv/bin/python experiments/bench_serving_inprocess.py \
+        --seconds 5 --doc docs/benchmarks.md
 """
 
 from __future__ import annotations
 
+import argparse
 import inspect
+import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +35,7 @@ CASES = {
     "hundred_precomputed": "100 users, reasons precomputed",
 }
 AIMS_MS = {"one_reasons": 1.0, "one_plain": 0.35, "hundred_precomputed": 5.0}  # issue 17
+ENGINES = {"lightgbm": "LightGBM", "compiled": "compiled trees"}
 
 
 def timed(call: Callable[[], Any], seconds: float, warmup: int = 20) -> dict[str, float]:
@@ -76,12 +88,13 @@ def floor_call(scorer: Any, user_id: str) -> Callable[[], Any]:
         boosters = [bundle.booster, *bundle.quantile_boosters.values()]
         if bundle.purchase_booster is not None:
             boosters.append(bundle.purchase_booster)
-        rows += [(booster, row) for booster in boosters]
+        rows += [(bundle, booster, row) for booster in boosters]
     versions = dict(state.champions.versions)
 
     def call() -> Any:
         online.read_rows(store.config, plan.reads, key)
-        scores = [float(b.predict(x, num_threads=1)[0]) for b, x in rows]
+        # predict_trees: the compiled trees once compiled, else LightGBM on one thread
+        scores = [float(bundle.predict_trees(b, x)[0]) for bundle, b, x in rows]
         return ScoreResponse(
             users=[
                 UserScore(
@@ -101,11 +114,15 @@ def floor_call(scorer: Any, user_id: str) -> Callable[[], Any]:
 
 
 def measure(home: Path, seconds: float) -> dict[str, Any]:
-    """Every case and the floor, in this process, against the trained workspace ``home``."""
+    """Every case and the floor, in this process, against the trained workspace ``home``:
+    through LightGBM, then with the champions' trees compiled."""
     from lifecycle.settings import load_settings
     from serving.scorer import Scorer
+    from serving.scoring import compile_champions
 
-    settings = load_settings(home=home)
+    # The scorer must not compile in the background while LightGBM is measured.
+    lightgbm_only = {**os.environ, "LIFECYCLE_SERVING__COMPILE_TREES": "false"}
+    settings = load_settings(home=home, environ=lightgbm_only)
     scorer = Scorer(settings)
     scorer.load()
     ids = eligible_users(settings.workspace.latest_scores, 200)
@@ -113,23 +130,43 @@ def measure(home: Path, seconds: float) -> dict[str, Any]:
     # Before issue 17 the scorer had no reasons option: reasons always computed.
     modes = "reasons" in inspect.signature(scorer.score).parameters
     cases = {
-        "floor": floor_call(scorer, one),
+        "floor": lambda: floor_call(scorer, one),
         "one_reasons": lambda: (
-            scorer.score([one], reasons="fresh") if modes else scorer.score([one])
+            lambda: scorer.score([one], reasons="fresh") if modes else scorer.score([one])
         ),
-        "one_plain": lambda: scorer.score([one], reasons="none"),
+        "one_plain": lambda: (
+            (lambda: scorer.score([one], reasons="none"))
+            if modes
+            else _without_reasons(scorer, one)
+        ),
         "hundred_precomputed": lambda: (
-            scorer.score(hundred, reasons="auto") if modes else scorer.score(hundred)
+            lambda: scorer.score(hundred, reasons="auto") if modes else scorer.score(hundred)
         ),
     }
-    if not modes:
-        cases["one_plain"] = _without_reasons(scorer, one)
-    results = {name: timed(call, seconds) for name, call in cases.items()}
+    engines = {"lightgbm": {name: timed(make(), seconds) for name, make in cases.items()}}
+    state = scorer.state
+    assert state is not None
+    started = time.process_time()
+    compile_champions(load_settings(home=home), state.champions, background=False)
+    compile_s = time.process_time() - started
+    compiled = sum(len(b.compiled) for b in state.champions.bundles.values())
+    if compiled:
+        engines["compiled"] = {name: timed(make(), seconds) for name, make in cases.items()}
     scorer.close()
-    floor_ms = results["floor"]["cpu_p50_ms"]
-    for row in results.values():
-        row["over_floor"] = round(row["cpu_p50_ms"] / floor_ms, 2) if floor_ms else float("nan")
-    return {"cases": results, "precomputed": modes}
+    floor_ms = engines["compiled" if compiled else "lightgbm"]["floor"]["cpu_p50_ms"]
+    for rows in engines.values():
+        own_floor = rows["floor"]["cpu_p50_ms"]
+        for row in rows.values():
+            row["over_floor"] = round(row["cpu_p50_ms"] / floor_ms, 2)
+            row["over_own_floor"] = round(row["cpu_p50_ms"] / own_floor, 2)
+    boosters = sum(len(b.booster_files()) for b in state.champions.bundles.values())
+    return {
+        "engines": engines,
+        "precomputed": modes,
+        "boosters": boosters,
+        "compiled_boosters": compiled,
+        "compile_cpu_s": round(compile_s, 2),
+    }
 
 
 def _without_reasons(scorer: Any, user_id: str) -> Callable[[], Any]:
@@ -151,16 +188,96 @@ def _without_reasons(scorer: Any, user_id: str) -> Callable[[], Any]:
 
 
 def lines(result: dict[str, Any]) -> list[str]:
-    """The table and the aims, as markdown lines."""
-    cases = result["cases"]
+    """The table and the aims, as markdown lines (one engine in results from before
+    compiled trees were measured here: ``cases``)."""
+    if "engines" not in result:
+        return _table({"": result["cases"]}, with_engine=False)
+    return _table(result["engines"], with_engine=True)
+
+
+def _table(engines: dict[str, dict[str, Any]], *, with_engine: bool) -> list[str]:
+    engine_head, engine_rule = ("engine | ", "---|") if with_engine else ("", "")
     out = [
-        "| in process | CPU p50 ms | wall p50 ms | x floor | aim ms |",
-        "|---|---:|---:|---:|---:|",
+        f"| in process | {engine_head}CPU p50 ms | wall p50 ms | x floor | aim ms |",
+        f"|---|{engine_rule}---:|---:|---:|---:|",
     ]
-    for name, row in cases.items():
-        aim = AIMS_MS.get(name)
-        out.append(
-            f"| {CASES[name]} | {row['cpu_p50_ms']:.3f} | {row['wall_p50_ms']:.3f} | "
-            f"{row['over_floor']:.1f} | {'' if aim is None else f'<= {aim}'} |"
-        )
+    for engine, cases in engines.items():
+        for name, row in cases.items():
+            aim = AIMS_MS.get(name)
+            cell = f"{ENGINES[engine]} | " if with_engine else ""
+            out.append(
+                f"| {CASES[name]} | {cell}{row['cpu_p50_ms']:.3f} | {row['wall_p50_ms']:.3f} | "
+                f"{row['over_floor']:.1f} | {'' if aim is None else f'<= {aim}'} |"
+            )
     return out
+
+
+def render_doc(name: str, document: dict[str, Any]) -> str:
+    """The in-process table of both engines, with what was compiled and the aims met."""
+    from docblocks import measured_on
+
+    result = document["in_process"]
+    engines = result["engines"]
+    best = engines.get("compiled", engines["lightgbm"])
+    met = [
+        f"{CASES[case]} {best[case]['cpu_p50_ms']:.2f} ms "
+        f"({'met' if best[case]['cpu_p50_ms'] <= aim else 'missed'}, aim {aim} ms)"
+        for case, aim in AIMS_MS.items()
+    ]
+    return "\n".join(
+        [
+            f"{measured_on(document['machine'])}; per-thread CPU time (`time.thread_time`) "
+            f"p50 over {document['seconds']:.0f} s per case, {document['users']:,} users; "
+            f"{result['compiled_boosters']} of {result['boosters']} boosters compiled "
+            f"(compiled or read from the cache in {result['compile_cpu_s']:.1f} CPU-s, before "
+            'measuring); "x floor" is '
+            "against the compiled floor:",
+            "",
+            *lines(result),
+            "",
+            f"With compiled trees: {'; '.join(met)}.",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="of calls per case")
+    parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
+    args = parser.parse_args(argv)
+    home = Path(os.environ.get("LIFECYCLE_HOME", "workspace")).resolve()
+    from docblocks import machine
+
+    meta = machine()
+    result = measure(home, args.seconds)
+    print("\n".join(lines(result)))
+    if args.doc:
+        import pyarrow.parquet as pq
+        from docblocks import record
+
+        from lifecycle.settings import load_settings
+
+        scores = load_settings(home=home).workspace.latest_scores
+        users = pq.ParquetFile(scores).metadata.num_rows
+        command = "python experiments/bench_serving_inprocess.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
+        document = {
+            "machine": meta,
+            "seconds": args.seconds,
+            "users": users,
+            "in_process": result,
+        }
+        record(
+            args.doc,
+            "bench_serving_inprocess",
+            "bench_serving_inprocess.py",
+            command,
+            document,
+            render_doc,
+        )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()

@@ -379,18 +379,16 @@ def mixture_quantiles(
     has the quantiles ``conditional`` (rows x ``levels``, sorted): level q maps to the
     conditional level (q - (1 - p)) / p, interpolated between the fitted levels and held
     at the end ones beyond them; 0 when q <= 1 - p."""
-    p = np.clip(np.asarray(purchase, dtype=float), 1e-9, 1.0)
-    out = np.zeros((len(p), len(wanted)))
-    for j, q in enumerate(wanted):
-        inner = (q - (1.0 - p)) / p
-        positive = inner > 0
-        position = np.interp(inner, levels, np.arange(len(levels)))  # fractional column
-        low = np.floor(position).astype(int)
-        high = np.minimum(low + 1, len(levels) - 1)
-        weight = position - low
-        rows = np.arange(len(p))
-        value = (1 - weight) * conditional[rows, low] + weight * conditional[rows, high]
-        out[:, j] = np.where(positive, value, 0.0)
+    p = np.clip(np.asarray(purchase, dtype=float), 1e-9, 1.0)[:, None]
+    # every wanted level at once (rows x wanted): the same operations per element
+    inner = (np.asarray(wanted, dtype=float)[None, :] - (1.0 - p)) / p
+    position = np.interp(inner, levels, np.arange(len(levels)))  # fractional column
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, len(levels) - 1)
+    weight = position - low
+    rows = np.arange(len(p))[:, None]
+    value = (1 - weight) * conditional[rows, low] + weight * conditional[rows, high]
+    out = np.where(inner > 0, value, 0.0)
     return np.maximum.accumulate(out, axis=1)
 
 

@@ -10,10 +10,15 @@ A process writes its object file under a temporary name and renames it, so two p
 compiling the same model at once both end with a whole file. Anything that goes wrong
 (lleaves not installed, an objective it does not know, a broken cache file) costs one log
 line and the booster keeps predicting through LightGBM.
+
+A champion is compiled when training registers and promotes it (``compile_registered``),
+not only when a server loads it; compiled versions no longer champion or challenger are
+pruned then, but for the newest few (``serving.compiled_versions_kept``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -27,6 +32,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from lifecycle.bundle import ModelBundle
+    from lifecycle.settings import Settings
 
 logger = logging.getLogger("lifecycle.compiled")
 
@@ -38,6 +44,8 @@ SINGLE_THREAD_ROWS = 512
 # one-row time and 1.5x slower batches, still ~10x LightGBM: a new model version serves
 # compiled sooner, and a first score-all with it gains even after paying the compile.
 INLINE = False
+# lleaves' entry point: (rows x features doubles, outputs, first row, end row), by address
+_ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
 
 
 class CompiledTrees:
@@ -46,10 +54,26 @@ class CompiledTrees:
     def __init__(self, model: Any, path: Path) -> None:
         self._model = model
         self.path = path
+        # One output per row in float64 (what lleaves compiles by default): small inputs then
+        # call the compiled function itself, with plain addresses; lleaves' predict costs
+        # ~5 µs more per call (conversions, pointer objects), as much as the trees of one row.
+        self._direct = None
+        if model._n_classes == 1 and model.use_fp64:
+            address = ctypes.cast(model._c_entry_func, ctypes.c_void_p).value
+            self._direct = _ENTRY(address)
+        self._features = model.num_feature()
 
     def predict(self, values: np.ndarray) -> np.ndarray:
-        threads = 1 if len(values) < SINGLE_THREAD_ROWS else os.cpu_count() or 1
-        return self._model.predict(values, n_jobs=threads)
+        rows = len(values)
+        if rows >= SINGLE_THREAD_ROWS or self._direct is None:
+            threads = 1 if rows < SINGLE_THREAD_ROWS else os.cpu_count() or 1
+            return self._model.predict(values, n_jobs=threads)
+        data = np.ascontiguousarray(values, dtype=np.float64)
+        if data.ndim != 2 or data.shape[1] != self._features:
+            raise ValueError(f"Data must be of dimension (N, {self._features}), is {data.shape}.")
+        out = np.zeros(rows)
+        self._direct(data.ctypes.data, out.ctypes.data, 0, rows)  # drops the GIL meanwhile
+        return out
 
 
 def cache_key(model_file: Path) -> str:
@@ -126,3 +150,103 @@ def compile_bundles(
     thread = threading.Thread(target=compile_all, name="lifecycle-compile", daemon=True)
     thread.start()
     return thread
+
+
+def compile_registered(settings: Settings, dataset: str, task: str, version: str) -> int:
+    """Compile a model version training just registered, if it is now the champion (from its
+    registered bundle: the very files a server downloads, so the server finds them cached),
+    then prune compiled versions no longer served; how many boosters were compiled now.
+    Nothing when ``serving.compile_trees`` is off."""
+    if not settings.serving.compile_trees:
+        return 0
+    try:
+        return _compile_registered(settings, dataset, task, version)
+    except Exception as error:  # an optimisation: a failure never fails the training
+        logger.warning(
+            "model %s of %s not compiled at registration (%s: %s): the server compiles it",
+            version,
+            task,
+            type(error).__name__,
+            error,
+        )
+        return 0
+
+
+def _compile_registered(settings: Settings, dataset: str, task: str, version: str) -> int:
+    from lifecycle import registry
+    from lifecycle.bundle import ModelBundle
+
+    client = registry.client(settings)
+    name = registry.model_name(dataset, task)
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    compiled = 0
+    if champion is not None and str(champion.version) == str(version):
+        cache_dir = settings.workspace.compiled_dir
+        with tempfile.TemporaryDirectory(prefix="lifecycle-compile-") as scratch:
+            source = registry.bundle_path(client, name, str(version), Path(scratch))
+            bundle = ModelBundle.load(source)
+            label = f"{name}-v{version}"
+            if not _all_cached(source, bundle.booster_files(), cache_dir, label):
+                compiled = bundle.compile_trees(cache_dir, label)
+    prune_compiled(settings, dataset)
+    return compiled
+
+
+def _all_cached(source: Path, files: Mapping[str, Any], cache_dir: Path, label: str) -> bool:
+    """Whether every booster file of a bundle has its compiled file already (no loading)."""
+    try:
+        return all(
+            (cache_dir / f"{label}-{Path(f).stem}-{cache_key(source / f)}{OBJECT_SUFFIX}").is_file()
+            for f in files
+        )
+    except ImportError:  # no compiler: compile_trees says so in its one log line
+        return False
+
+
+def prune_compiled(settings: Settings, dataset: str) -> list[Path]:
+    """Delete the compiled trees of the dataset's model versions that are neither champion
+    nor challenger, except the ``serving.compiled_versions_kept`` newest of each model (a
+    rollback serves at once); the files deleted. Files of other models are left alone."""
+    from lifecycle import registry, tasks
+
+    cache_dir = settings.workspace.compiled_dir
+    if not cache_dir.is_dir():
+        return []
+    client = registry.client(settings)
+    served: dict[str, set[str]] = {}
+    for task in tasks.names():
+        name = registry.model_name(dataset, task)
+        served[name] = {
+            str(found.version)
+            for alias in (registry.CHAMPION, registry.CHALLENGER)
+            if (found := registry.alias_version(client, name, alias)) is not None
+        }
+    return prune_versions(cache_dir, served, settings.serving.compiled_versions_kept)
+
+
+def prune_versions(cache_dir: Path, served: Mapping[str, set[str]], keep: int) -> list[Path]:
+    """Delete ``<model>-v<version>-*.o`` of each model in ``served`` whose version is not
+    served and not among the ``keep`` newest other versions; the files deleted."""
+    by_model: dict[str, dict[int, list[Path]]] = {}
+    for path in cache_dir.glob(f"*{OBJECT_SUFFIX}"):
+        for model in served:
+            version = _version_of(path.name, model)
+            if version is not None:
+                by_model.setdefault(model, {}).setdefault(version, []).append(path)
+    deleted = []
+    for model, versions in by_model.items():
+        others = sorted((v for v in versions if str(v) not in served[model]), reverse=True)
+        for version in others[keep:]:
+            for path in versions[version]:
+                path.unlink(missing_ok=True)
+                deleted.append(path)
+    return deleted
+
+
+def _version_of(file_name: str, model: str) -> int | None:
+    """The version of ``<model>-v<version>-<booster>-<key>.o``, None for another model's file."""
+    prefix = f"{model}-v"
+    if not file_name.startswith(prefix):
+        return None
+    version, dash, _ = file_name[len(prefix) :].partition("-")
+    return int(version) if dash and version.isdigit() else None

@@ -225,6 +225,12 @@ class ServingSettings(_Section):
         description="compile the champions' trees to native code (lleaves), once per model "
         "version, cached in the workspace; false: LightGBM predicts",
     )
+    compiled_versions_kept: int = Field(
+        2,
+        ge=0,
+        description="compiled model versions kept per model besides its champion and "
+        "challenger (the newest; older ones are deleted when training registers a model)",
+    )
     batch_engine: str = Field(
         "local", pattern="^(local|dask)$", description="dask: score batches as partitioned work"
     )

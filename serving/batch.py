@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 
 METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
 KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
-CHUNK_ROWS = 200_000  # users scored at once: bounds memory on millions of users
+# Users scored at once: bounds memory on millions of users. Each chunk's matrix and model
+# inputs live only while it is scored: at 50,000 rows peak memory for 200,000 users fell from
+# 3.8x to 2.0x the feature matrix (bench_batch_scoring.py), for no more CPU.
+CHUNK_ROWS = 50_000
 # Users from which compiling a new model version first pays: experiments/bench_compiled.py
 # compiled 2,627 trees in the time LightGBM predicted them for ~195k rows (each compiled
 # predict then costing ~1/8 of LightGBM's).
@@ -155,6 +158,7 @@ def score_users(
     *,
     definitions: SegmentDefinitions | None = None,
     reasons_top: int | None = REASONS_TOP,
+    reasons_by: Sequence[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     score_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
@@ -164,6 +168,8 @@ def score_users(
 
     Reasons (per-row TreeSHAP, ~200x a prediction) go to the top ``reasons_top`` users of
     each ranking (all eligible users when None); other rows have ``reasons`` null.
+    ``reasons_by`` names the rankings (default: every one a list can be ranked by; a
+    caller that only pulls the at-risk list by value at risk names that one).
     """
     from serving.scoring import score_frame, top_reasons
 
@@ -180,8 +186,9 @@ def score_users(
             score_frame(champions, features.iloc[start : start + chunk_rows], reasons=False)
             for start in range(0, len(features), chunk_rows)
         ]
-        scores = pd.concat(parts) if len(parts) > 1 else parts[0]
-    scores = scores.reset_index(drop=True)
+        scores = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if not scores.index.equals(pd.RangeIndex(len(scores))):
+        scores = scores.reset_index(drop=True)  # a copy of every column: only when needed
     if AS_OF in features:
         scores.insert(1, AS_OF, features[AS_OF].array)  # not to_numpy(): tz-aware -> objects
     scores.insert(min(2, len(scores.columns)), c.CHANNEL, features.get(c.CHANNEL))
@@ -199,7 +206,7 @@ def score_users(
     )
     scores["reasons"] = None
     if explained is not None:
-        rows = reason_rows(scores, reasons_top)
+        rows = reason_rows(scores, reasons_top, reasons_by)
         personal = set(personal_columns(features))
         found = top_reasons(explained, features.iloc[rows], np.ones(len(rows), dtype=bool))
         scores.loc[rows, "reasons"] = [
@@ -213,9 +220,11 @@ def score_users(
     return scores
 
 
-def reason_rows(scores: pd.DataFrame, top: int | None) -> np.ndarray:
+def reason_rows(
+    scores: pd.DataFrame, top: int | None, rankings: Sequence[str] | None = None
+) -> np.ndarray:
     """Row positions that get reasons: users with an explained score (churn) in the top
-    ``top`` of any ranking (value at risk, each task's score)."""
+    ``top`` of any of ``rankings`` (default: value at risk and each task's score)."""
     explained = [t.score for t in tasks.all_tasks() if t.reasons and t.score in scores]
     if not explained:
         return np.array([], dtype=int)
@@ -223,7 +232,9 @@ def reason_rows(scores: pd.DataFrame, top: int | None) -> np.ndarray:
     if top is None:
         return np.flatnonzero(eligible)
     picked = np.zeros(len(scores), dtype=bool)
-    for column in ("value_at_risk", *(t.score for t in tasks.all_tasks())):
+    if rankings is None:
+        rankings = ("value_at_risk", *(t.score for t in tasks.all_tasks()))
+    for column in rankings:
         if column in scores:
             values = np.where(eligible, scores[column].astype(float).fillna(-np.inf), -np.inf)
             count = min(top, int(eligible.sum()))

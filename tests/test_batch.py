@@ -91,6 +91,9 @@ def test_reasons_go_to_the_top_of_each_ranking() -> None:
     )
     assert reason_rows(scores, top=1).tolist() == [0, 1]  # top churn, top value at risk (and ltv)
     assert reason_rows(scores, top=None).tolist() == [0, 1, 3, 4]  # every eligible user
+    # the at-risk list by value at risk alone: its top user only
+    assert reason_rows(scores, top=1, rankings=("value_at_risk",)).tolist() == [1]
+    assert reason_rows(scores, top=2, rankings=("churn_probability",)).tolist() == [0, 3]
     assert reason_rows(scores.drop(columns="churn_probability"), top=5).size == 0
 
 

@@ -21,10 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 MAX_ABS_DIFF = 1e-9
 
 
-def latest_users(workspace: TrainedWorkspace, rows: int = 500) -> pd.DataFrame:
+def latest_users(workspace: TrainedWorkspace | Path, rows: int = 500) -> pd.DataFrame:
     from features.store import store_paths
 
-    table = pd.read_parquet(store_paths(workspace.settings()).feature_table)
+    home = workspace if isinstance(workspace, Path) else workspace.home
+    table = pd.read_parquet(store_paths(load_settings(home=home, environ={})).feature_table)
     latest = table[table["as_of"] == table["as_of"].max()]
     return latest.head(rows).reset_index(drop=True)
 
@@ -148,3 +149,70 @@ def test_benchmark_script_runs_and_finds_the_same_outputs() -> None:
     diff = float(done.stdout.split("largest |compiled - LightGBM| over 5,000 rows: ")[1].split()[0])
     assert diff < MAX_ABS_DIFF, done.stdout
     assert "one row, all boosters (CPU µs): {'lightgbm'" in done.stdout, done.stdout
+
+
+def test_pruning_keeps_served_versions_the_newest_others_and_other_models(
+    tmp_path: Path,
+) -> None:
+    from lifecycle.compiled import prune_versions
+
+    cache = tmp_path / "compiled"
+    cache.mkdir()
+    names = [
+        *(f"demo-churn-v{v}-booster-{v:016x}{OBJECT_SUFFIX}" for v in (1, 2, 3, 4, 5, 12)),
+        f"demo-churn-v2-purchase_booster-{0:016x}{OBJECT_SUFFIX}",
+        f"demo-churn-extra-v1-booster-{0:016x}{OBJECT_SUFFIX}",  # another model's name
+        f".demo-churn-v1-abc{OBJECT_SUFFIX}",  # a compile under way (staging file)
+    ]
+    for name in names:
+        (cache / name).write_bytes(b"object")
+    # v2 and v5 served; of the others (12, 4, 3, 1) the two newest stay
+    deleted = prune_versions(cache, {"demo-churn": {"2", "5"}}, keep=2)
+    assert sorted(p.name for p in deleted) == [
+        f"demo-churn-v1-booster-{1:016x}{OBJECT_SUFFIX}",
+        f"demo-churn-v3-booster-{3:016x}{OBJECT_SUFFIX}",
+    ]
+    left = {p.name for p in cache.iterdir()}
+    assert left == set(names) - {p.name for p in deleted}
+    assert prune_versions(cache, {"demo-churn": {"2", "5"}}, keep=2) == []  # nothing more
+
+
+@pytest.mark.slow
+def test_training_compiles_a_new_champion_and_prunes_unserved_versions(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """Registered and promoted by training: compiled into the workspace's cache from the
+    registered files, so a server loading the champion finds every booster cached."""
+    from lifecycle import registry
+    from serving.scoring import compile_champions, load_champions
+    from training.pipeline import train_task
+
+    settings = load_settings(
+        home=trained_copy, environ={"LIFECYCLE_SERVING__COMPILED_VERSIONS_KEPT": "0"}
+    )
+    client = registry.client(settings)
+    old = registry.alias_version(client, "demo-churn", registry.CHAMPION).version
+    client.delete_registered_model_alias("demo-churn", registry.CHAMPION)  # the gate promotes
+    cache = settings.workspace.compiled_dir
+    cache.mkdir(parents=True, exist_ok=True)
+    stale = cache / f"demo-churn-v{old}-booster-{0:016x}{OBJECT_SUFFIX}"
+    other = cache / f"demo-conversion-v1-booster-{0:016x}{OBJECT_SUFFIX}"  # conversion champion
+    for path in (stale, other):
+        path.write_bytes(b"object")
+
+    result = train_task(settings, "churn")
+
+    assert result.promoted, result.gate
+    compiled = sorted(p.name for p in cache.glob(f"demo-churn-v{result.version}-*"))
+    assert compiled and all(name.endswith(OBJECT_SUFFIX) for name in compiled)
+    assert not stale.exists()  # v{old} is no longer champion nor challenger, and none are kept
+    assert other.exists()
+    # A loading server uses them without compiling anything itself.
+    champions = load_champions(settings, cache=tmp_path / "models")
+    churn = champions.bundles["churn"]
+    compile_champions(settings, champions, cached_only=True)
+    assert len(churn.compiled) == len(churn.booster_files()) == len(compiled)
+    features = latest_users(trained_copy)
+    lightgbm = churn.booster.predict(churn.encode(features))
+    through = churn.predict_trees(churn.booster, churn.encode(features))
+    assert np.max(np.abs(through - lightgbm)) < MAX_ABS_DIFF

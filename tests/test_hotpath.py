@@ -332,3 +332,42 @@ def test_uplift_in_the_hot_path_equals_the_frame_path(scorer: Any, users: list[s
     got = np.array([u.uplift for u in answered], dtype=float)
     assert np.ptp(want) > 0  # the boosters tell users apart
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.slow
+def test_redis_online_store_scores_through_the_frame_fallback_alike(
+    scorer: Any, users: list[str], trained_copy: Path, tmp_path: Path
+) -> None:
+    """On Feast's Redis online store (a real redis-server) the hot path has no raw rows to
+    read and falls back to Feast's frame: every field and reason equals the SQLite row path."""
+    from services import redis_server
+
+    from features.store import apply, materialize, online_rows, open_store
+    from serving.scorer import Scorer
+
+    with redis_server(tmp_path / "redis") as connection:
+        (trained_copy / "lifecycle.toml").write_text(
+            f'[feast]\nonline_store = "redis"\nredis_connection = "{connection}"\n'
+        )
+        settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+        apply(settings)
+        materialize(settings)
+        on_redis = Scorer(settings)
+        on_redis.load()
+        try:
+            state = on_redis.state
+            assert state is not None and state.store.config.online_store.type == "redis"
+            service = next(iter(state.champions.services))
+            assert online_rows(open_store(settings), users[:1], service) is None  # the fallback
+            asked = [*users, "no-such-user"]
+            got = on_redis.score(asked, reasons="fresh")
+        finally:
+            on_redis.close()
+    want = scorer.score(asked, reasons="fresh")
+    assert [u.status for u in got.users] == [u.status for u in want.users]
+    assert got.users[-1].status == "unknown_user"
+    for mine, theirs in zip(got.users, want.users, strict=True):
+        for name in FIELDS:
+            assert same(getattr(mine, name), getattr(theirs, name)), (mine.user_id, name)
+        assert mine.reasons == theirs.reasons, mine.user_id
+    assert sum(bool(u.reasons) for u in got.users) >= 20

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from services import run_cli
-from workspaces import TrainedWorkspace
+from workspaces import NO_COMPILE, TrainedWorkspace
 
 from features.asof import AS_OF
 from features.labels import LABEL
@@ -116,7 +116,8 @@ def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
 def test_better_challenger_is_promoted(
     trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = load_settings(home=trained_copy, environ={})
+    # NO_COMPILE: the 1,000-tree champion would be compiled at registration (test_compiled's job)
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
     stump = dataclasses.replace(model_specs.spec_of("conversion"), num_boost_round=1)
     monkeypatch.setitem(model_specs.SPECS, "conversion", stump)
     weak = train_task(settings, "conversion")

@@ -59,7 +59,9 @@ def build_trained_workspace(
     from serving.batch import score_all
     from training.pipeline import train_task
 
-    settings = load_settings(home=home, environ={})
+    # Not compiled when training promotes the champions: minutes of CPU once per session,
+    # which only tests/test_compiled.py needs (on its own copy).
+    settings = load_settings(home=home, environ=NO_COMPILE)
     demo_dir = settings.workspace.demo_dir()
     demo = settings.demo
     generate_demo(

@@ -28,6 +28,7 @@ from features.labels import LABEL
 from lifecycle import lineage, registry, tasks
 from lifecycle.btyd import fit_purchase_process
 from lifecycle.bundle import ModelBundle
+from lifecycle.compiled import compile_registered
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
@@ -275,6 +276,7 @@ def train_task(
         label=bundle.label,
         accept_definition_change=accept_definition_change,
     )
+    compile_registered(settings, dataset, task, version)  # a new champion: served compiled
     result = TrainResult(
         task, name, version, run_id, metrics, promoted, verdict, split, training.report
     )
