@@ -203,6 +203,46 @@ def document_user_limit(spec: dict[str, Any], limit: int) -> None:
                 items["maxItems"] = limit
 
 
+def document_context(spec: dict[str, Any], settings: Settings) -> None:
+    """The document's header (title, the package's version) and what the settings fix at
+    service start: every ``risk_band`` states the configured thresholds, in words and as
+    ``x-thresholds`` (``serving.high_risk``, ``serving.medium_risk``)."""
+    from lifecycle.lineage import code_version
+
+    high, medium = settings.serving.high_risk, settings.serving.medium_risk
+    spec["info"] = {
+        "title": "Lifecycle",
+        "version": code_version().split("+")[0],  # the package's release
+        "description": (spec.get("info") or {}).get("description")
+        or "Churn, conversion and LTV scores of every user",
+    }
+    band = {
+        "description": f"churn risk band: high when churn_probability >= {high}, medium when "
+        f">= {medium}, low below (settings serving.high_risk, serving.medium_risk)",
+        "x-thresholds": {"high": high, "medium": medium},
+    }
+    _describe_bands(spec, band)
+    ready = spec.get("paths", {}).get("/readyz", {}).get("get", {})
+    if "200" in ready.get("responses", {}):
+        ready["responses"]["200"]["description"] = (
+            'ready: {"status": "ready", "warnings": [...]}; a warning names what to fix (batch '
+            "scores not written by the served champions: run `lifecycle score-all`)"
+        )
+
+
+def _describe_bands(node: Any, band: dict[str, Any]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _describe_bands(item, band)
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict) and isinstance(properties.get("risk_band"), dict):
+        properties["risk_band"].update(band)
+    for value in node.values():
+        _describe_bands(value, band)
+
+
 class OpenApiErrors:
     """ASGI middleware: rewrites ``/docs.json`` on its way out with :func:`document_errors`."""
 
@@ -241,6 +281,7 @@ class OpenApiErrors:
                     document_list_values(spec, self.settings.workspace.latest_scores)
                     document_feature_inputs(spec)
                     document_user_limit(spec, self.settings.serving.max_users_per_request)
+                    document_context(spec, self.settings)
                     body = json.dumps(spec).encode()
                 except ValueError:
                     pass

@@ -210,8 +210,8 @@ def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
 
 def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Path) -> None:
     """The field of a 400 comes from ListError.field, never from the message text."""
+    from serving.answers import list_error
     from serving.lists import Filters, ListError, at_risk_page
-    from serving.scorer import list_error
 
     write_batch_scores(home)
     for request, field in (
