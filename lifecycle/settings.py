@@ -234,6 +234,19 @@ class ServingSettings(_Section):
     batch_engine: str = Field(
         "local", pattern="^(local|dask)$", description="dask: score batches as partitioned work"
     )
+    stale_scores: str = Field(
+        "mark",
+        pattern="^(mark|refuse)$",
+        description="when the batch scores were not written by the served champions (other "
+        "versions, label definitions or features): mark (/at_risk answers with `stale`, "
+        "/readyz 200 with a warning) or refuse (/at_risk and /readyz 503 until score-all)",
+    )
+    high_risk: float = Field(
+        0.5, gt=0, le=1, description="churn probability from which a user's risk band is high"
+    )
+    medium_risk: float = Field(
+        0.2, ge=0, le=1, description="churn probability from which a user's risk band is medium"
+    )
     auth: str = Field(
         "auto",
         pattern="^(auto|on|off)$",
@@ -256,6 +269,15 @@ class ServingSettings(_Section):
     admin_token: SecretStr | None = Field(
         None, description="an admin API token (from the environment)"
     )
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> ServingSettings:
+        if self.medium_risk >= self.high_risk:
+            raise ValueError(
+                f"serving.medium_risk ({self.medium_risk}) must be below serving.high_risk "
+                f"({self.high_risk})"
+            )
+        return self
 
     @field_validator("api_token", "admin_token", mode="before")
     @classmethod

@@ -22,18 +22,20 @@ ERROR_SCHEMA: dict[str, Any] = {
     "description": "every error answer: a message and, per problem, where and what",
     "required": ["error"],
     "properties": {
-        "error": {"type": "string"},
+        "error": {"type": "string", "description": "what is wrong, and what fixes it"},
         "detail": {
             "type": "array",
+            "description": "one item per problem",
             "items": {
                 "type": "object",
                 "required": ["loc", "msg"],
                 "properties": {
                     "loc": {
                         "type": "array",
+                        "description": "the field at fault, as a path (empty: the whole request)",
                         "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
                     },
-                    "msg": {"type": "string"},
+                    "msg": {"type": "string", "description": "what is wrong there"},
                 },
             },
         },

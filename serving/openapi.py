@@ -184,11 +184,21 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
         return
     properties: dict[str, Any] = {}
     for name in SERVED_INPUTS.numeric:
-        properties[name] = {"type": "number", "nullable": True}
+        properties[name] = {
+            "type": "number",
+            "nullable": True,
+            "description": "a numeric model input in its own unit (days, counts, money in the "
+            "dataset's currency, ratios); null: unknown",
+        }
         if never_negative(name):
             properties[name]["minimum"] = 0
     for name, known in SERVED_INPUTS.categories.items():
-        properties[name] = {"type": "string", "nullable": True, "enum": [*known, None]}
+        properties[name] = {
+            "type": "string",
+            "nullable": True,
+            "enum": [*known, None],
+            "description": "a categorical model input, one of the known values; null: unknown",
+        }
     features.pop("additionalProperties", None)
     features.update(type="object", properties=properties, additionalProperties=False)
 
@@ -201,6 +211,60 @@ def document_user_limit(spec: dict[str, Any], limit: int) -> None:
             items = media.get("schema", {}).get("properties", {}).get(field)
             if items is not None:
                 items["maxItems"] = limit
+
+
+API_DESCRIPTION = (
+    "Churn, conversion and LTV scores of every user, with reasons, from the champion models "
+    "and the Feast online store; the operators' at-risk list from the batch scores. Every "
+    "answer says what it was computed from: as_of (the features' date), model_versions, "
+    "horizon_days (each score's window) and currency. Reference: docs/serving.md."
+)
+# BentoML's own component schemas (task status, its error shapes), unused by this service.
+BENTOML_SCHEMAS = ("TaskStatusResponse", "InvalidArgument", "NotFound", "InternalServerError")
+
+
+def document_context(spec: dict[str, Any], settings: Settings) -> None:
+    """The document's header (title, the package's version) and what the settings fix at
+    service start: every ``risk_band`` states the configured thresholds, in words and as
+    ``x-thresholds`` (``serving.high_risk``, ``serving.medium_risk``)."""
+    from lifecycle.lineage import code_version
+
+    high, medium = settings.serving.high_risk, settings.serving.medium_risk
+    spec["info"] = {  # BentoML's is its own README, version "None"
+        "title": "Lifecycle",
+        "version": code_version().split("+")[0],  # the package's release
+        "description": API_DESCRIPTION,
+    }
+    schemas = spec.get("components", {}).get("schemas", {})
+    text = json.dumps(spec["paths"])
+    for name in BENTOML_SCHEMAS:  # answers this service never gives: its errors are Error
+        if f'"#/components/schemas/{name}"' not in text:
+            schemas.pop(name, None)
+    band = {
+        "description": f"churn risk band: high when churn_probability >= {high}, medium when "
+        f">= {medium}, low below (settings serving.high_risk, serving.medium_risk)",
+        "x-thresholds": {"high": high, "medium": medium},
+    }
+    _describe_bands(spec, band)
+    ready = spec.get("paths", {}).get("/readyz", {}).get("get", {})
+    if "200" in ready.get("responses", {}):
+        ready["responses"]["200"]["description"] = (
+            'ready: {"status": "ready", "warnings": [...]}; a warning names what to fix (batch '
+            "scores not written by the served champions: run `lifecycle score-all`)"
+        )
+
+
+def _describe_bands(node: Any, band: dict[str, Any]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _describe_bands(item, band)
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict) and isinstance(properties.get("risk_band"), dict):
+        properties["risk_band"].update(band)
+    for value in node.values():
+        _describe_bands(value, band)
 
 
 class OpenApiErrors:
@@ -241,6 +305,7 @@ class OpenApiErrors:
                     document_list_values(spec, self.settings.workspace.latest_scores)
                     document_feature_inputs(spec)
                     document_user_limit(spec, self.settings.serving.max_users_per_request)
+                    document_context(spec, self.settings)
                     body = json.dumps(spec).encode()
                 except ValueError:
                     pass

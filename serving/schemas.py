@@ -36,52 +36,88 @@ DEFINITIONS_DOC = (
 )
 
 
+# The risk band's thresholds are settings (serving.high_risk, serving.medium_risk): the
+# served document states the configured ones (serving.openapi.document_context).
+RISK_BAND_DOC = (
+    "churn risk band from churn_probability: high from serving.high_risk, medium from "
+    "serving.medium_risk, low below"
+)
+STAGE_DOC = (
+    "where the user is in the product's lifecycle (new, active, at_risk, lapsed, ...), from "
+    "their activity and churn risk"
+)
+AS_OF_DOC = "the date (YYYY-MM-DD) of the features the scores were computed from"
+HORIZON_DOC = "task -> the window its score looks ahead, in days after as_of (label definition)"
+CURRENCY_DOC = (
+    "ISO 4217 code of every money field (ltv, value_at_risk, revenue...), from the dataset's "
+    "events (currency column); null when the events record none (amounts as in the data, "
+    "e.g. purchase counts) or several"
+)
+VERSIONS_DOC = "task -> registry version of the model whose scores these are"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class Reason(_Model):
-    feature: str
-    value: FeatureValue = Field(description="the user's value of the feature")
+    feature: str = Field(description="the model input (feature name) this reason is about")
+    value: FeatureValue = Field(
+        description="the user's value of the feature, in the feature's own unit (days, counts, "
+        "money in the response's currency, ratios)"
+    )
     contribution: float = Field(
         description="its push on the churn score: LightGBM SHAP in log-odds, or for a baseline "
         "rule served instead (model_kinds) its term of the rule's score against the average"
     )
-    text: str
+    text: str = Field(description="the reason in words an operator reads")
 
 
 class _UserScore(_Model):
-    user_id: str
+    user_id: str = Field(description="the user id as asked for")
     status: Literal["scored", "unknown_user", "supplied"] = Field(
         description="scored: features from the online store; unknown_user: not in the store, "
         "cold-start answer; supplied: features given by the caller"
     )
     churn_probability: float | None = Field(
         None,
-        description="null when churn was not asked for, or the champion's label has a lookback "
+        description="probability 0-1 of no qualifying activity within the churn window "
+        "(horizon_days.churn days after as_of); null when churn was not asked for, or the champion's label has a lookback "
         "and the user was not active in it (default: every known user is scored)",
     )
-    risk_band: Literal["low", "medium", "high"] | None = None
+    risk_band: Literal["low", "medium", "high"] | None = Field(None, description=RISK_BAND_DOC)
     conversion_probability: float | None = Field(
-        None, description="null when the user is not eligible (already converted) or not asked for"
+        None,
+        description="probability 0-1 of reaching the conversion target within its window "
+        "(horizon_days.conversion days); null when the user is not eligible (already converted) or not asked for",
     )
     ltv: float | None = Field(
         None,
-        description="expected revenue over the LTV horizon (the mean: with most of the mass at 0 "
+        description="expected revenue, in the response's currency, over the LTV window "
+        "(horizon_days.ltv days; the mean: with most of the mass at 0 "
         "and a heavy tail it can exceed ltv_p90)",
     )
     ltv_p10: float | None = Field(
-        None, description="10th percentile of the revenue (0 when P(no purchase) >= 10%)"
+        None,
+        description="10th percentile of the revenue over the LTV window, in the response's "
+        "currency (0 when P(no purchase) >= 10%)",
     )
-    ltv_p50: float | None = None
-    ltv_p90: float | None = None
+    ltv_p50: float | None = Field(
+        None, description="median revenue over the LTV window, in the response's currency"
+    )
+    ltv_p90: float | None = Field(
+        None,
+        description="90th percentile of the revenue over the LTV window, in the response's currency",
+    )
     purchase_probability: float | None = Field(
-        None, description="probability of any revenue over the LTV horizon"
+        None, description="probability 0-1 of any revenue over the LTV window"
     )
-    value_at_risk: float | None = Field(None, description="churn_probability x ltv")
+    value_at_risk: float | None = Field(
+        None, description="churn_probability x ltv, in the response's currency"
+    )
     p_alive: float | None = Field(
         None,
-        description="MBG/NBD probability that the customer is still active (null without a purchase)",
+        description="MBG/NBD probability 0-1 that the customer is still active (null without a purchase)",
     )
     expected_purchases: float | None = Field(
         None,
@@ -93,9 +129,11 @@ class _UserScore(_Model):
         description="with an uplift champion whose inputs the user has: the expected effect of "
         "acting (the campaign) on the outcome it was trained for (lifecycle train-uplift)",
     )
-    lifecycle_stage: str | None = None
+    lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
     reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
-    model_versions: dict[str, str] = Field(default_factory=dict)
+    model_versions: dict[str, str] = Field(
+        default_factory=dict, description="task -> registry version that scored this user"
+    )
 
 
 def _with_task_fields(base: type[_Model], name: str, columns: tuple[str, ...]) -> type[_Model]:
@@ -113,18 +151,23 @@ UserScore = _with_task_fields(_UserScore, "UserScore", tasks.output_columns())
 
 
 class ScoreResponse(_Model):
-    users: list[UserScore]
-    model_versions: dict[str, str] = Field(description="task -> registry version used")
+    users: list[UserScore] = Field(description="one per requested user id, in request order")
+    model_versions: dict[str, str] = Field(description=VERSIONS_DOC)
     model_kinds: dict[str, str] = Field(
         default_factory=dict,
         description="task -> what serves it: lightgbm, or the baseline rule registered when it "
         "beat LightGBM (recency_rule, rfm_score, last_period_value, bgnbd_gamma_gamma)",
     )
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
-    cold_start: str = COLD_START
+    cold_start: str = Field(COLD_START, description="how unknown users are answered")
     definitions: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description=DEFINITIONS_DOC
     )
+    as_of: str | None = Field(
+        None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"
+    )
+    horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
+    currency: str | None = Field(None, description=CURRENCY_DOC)
 
 
 def never_negative(name: str) -> bool:
@@ -138,7 +181,7 @@ def never_negative(name: str) -> bool:
 
 
 class FeatureRow(_Model):
-    user_id: UserId
+    user_id: UserId = Field(description="an id for the row, echoed in the answer")
     features: dict[str, FeatureValue] = Field(
         description="feature name -> value; a feature left out is unknown (null), a name the "
         "models do not know is an error; numeric features take numbers (not true/false), and "
@@ -147,16 +190,22 @@ class FeatureRow(_Model):
 
 
 class ModelInfo(_Model):
-    task: str
-    model: str
-    version: str
-    aliases: list[str]
+    task: str = Field(description="the task the model predicts")
+    model: str = Field(description="the registered model, <dataset>-<task>")
+    version: str = Field(description="its registry version now serving")
+    aliases: list[str] = Field(description="registry aliases on this version (champion, ...)")
     kind: str = Field(description="lightgbm, or the baseline rule that beat it")
-    feature_service: str
-    features: int
-    label: dict[str, Any]
-    training_window: dict[str, Any]
-    metrics: dict[str, float]
+    feature_service: str = Field(description="the Feast feature service it reads")
+    features: int = Field(description="number of model inputs")
+    label: dict[str, Any] = Field(description="its label definition (horizon_days, ...)")
+    horizon_days: int | None = Field(
+        None, description="the window its score looks ahead, in days (from label)"
+    )
+    training_window: dict[str, Any] = Field(description="the cutoff dates it learned from")
+    metrics: dict[str, float] = Field(
+        description="headline test metrics (AUC, Brier, ... : probabilities 0-1; money errors "
+        "in the dataset's currency)"
+    )
     realized: dict[str, Any] = Field(
         default_factory=dict,
         description="the newest matured realized quality of this version (lifecycle outcomes): "
@@ -167,19 +216,23 @@ class ModelInfo(_Model):
 
 class UpliftInfo(_Model):
     model: str = Field(description="the registered uplift model, <dataset>-uplift")
-    version: str
+    version: str = Field(description="its registry version")
     learner: str = Field(description="t_learner, x_learner or transformed_outcome")
     outcome: str = Field(description="the campaign outcome whose change it predicts")
-    treatment: dict[str, Any]
-    training_window: dict[str, Any]
+    treatment: dict[str, Any] = Field(description="the campaign treatment it learned from")
+    training_window: dict[str, Any] = Field(description="the dates it learned from")
     metrics: dict[str, float] = Field(description="test Qini and AUUC with their intervals")
 
 
 class ModelsResponse(_Model):
-    dataset: str
-    models: list[ModelInfo]
-    unavailable: dict[str, str]
-    loaded_at: str
+    dataset: str = Field(description="the dataset the models serve")
+    models: list[ModelInfo] = Field(description="one per task with a loaded champion")
+    unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
+    loaded_at: str = Field(description="when the service loaded these models (UTC, ISO 8601)")
+    as_of: str | None = Field(
+        None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"
+    )
+    currency: str | None = Field(None, description=CURRENCY_DOC)
     uplift: UpliftInfo | None = Field(
         None, description="the dataset's uplift champion (lifecycle train-uplift), if any"
     )
@@ -198,53 +251,86 @@ class _AtRiskUser(_Model):
     """One row of the operator's at-risk list: the fields of ``serving.lists.list_fields()``
     (what ``lifecycle at-risk`` prints) plus the churn reasons as structured items."""
 
-    rank: int
-    user_id: str
-    churn_probability: float | None = None
-    ltv: float | None = None
-    ltv_p10: float | None = None
-    ltv_p90: float | None = None
-    value_at_risk: float | None = None
+    rank: int = Field(description="1-based position in the whole ranked list")
+    user_id: str = Field(description="the user id as given (the CLI's default privacy)")
+    churn_probability: float | None = Field(
+        None, description="probability 0-1 of no activity within horizon_days.churn days"
+    )
+    ltv: float | None = Field(
+        None, description="expected revenue over horizon_days.ltv days, in currency"
+    )
+    ltv_p10: float | None = Field(None, description="10th percentile of that revenue, in currency")
+    ltv_p90: float | None = Field(None, description="90th percentile of that revenue, in currency")
+    value_at_risk: float | None = Field(None, description="churn_probability x ltv, in currency")
     uplift: float | None = Field(None, description="with an uplift champion: the effect of acting")
-    expected_saved_value: float | None = Field(None, description="uplift x LTV")
-    risk_band: str | None = None
-    p_alive: float | None = None
-    expected_purchases: float | None = None
-    lifecycle_stage: str | None = None
-    segment: str | None = None
-    super_user: bool | None = None
-    days_since_last_activity: float | None = None
-    orders: float | None = None
-    revenue: float | None = None
-    channel: str | None = None
+    expected_saved_value: float | None = Field(None, description="uplift x LTV, in currency")
+    risk_band: str | None = Field(None, description=RISK_BAND_DOC)
+    p_alive: float | None = Field(
+        None, description="MBG/NBD probability 0-1 that the customer is still active"
+    )
+    expected_purchases: float | None = Field(
+        None, description="MBG/NBD expected purchases over the LTV window"
+    )
+    lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
+    segment: str | None = Field(None, description="the user's value segment (RFM-based)")
+    super_user: bool | None = Field(None, description="among the most valuable users")
+    days_since_last_activity: float | None = Field(
+        None, description="days from the last activity to as_of"
+    )
+    orders: float | None = Field(None, description="orders up to as_of")
+    revenue: float | None = Field(None, description="revenue up to as_of, in currency")
+    channel: str | None = Field(None, description="the acquisition channel")
     top_reasons: str = Field("", description="the reasons as one line, as the CLI list shows them")
     control: bool = Field(
         description="in the control group: hold this user out of the campaign. A stable draw "
         "from (seed, user id) alone, so it does not depend on the filters or the page"
     )
-    reasons: list[Reason] = Field(default_factory=list)
+    reasons: list[Reason] = Field(
+        default_factory=list, description="what pushed churn up most, as structured items"
+    )
 
 
 AtRiskUser = _with_task_fields(_AtRiskUser, "AtRiskUser", list_fields())
 
 
+class StaleScores(_Model):
+    """Why the scores table /at_risk ranks is not what /score answers now, and the fix."""
+
+    reasons: list[str] = Field(description="each difference in one sentence")
+    table_versions: dict[str, str] = Field(description="task -> version that wrote the table")
+    served_versions: dict[str, str] = Field(description="task -> version /score serves")
+    table_as_of: str | None = Field(description="the table's features date (YYYY-MM-DD)")
+    served_as_of: str | None = Field(description="the online store's features date")
+    fix: str = Field(description="the command that rewrites the table with the champions")
+
+
 class AtRiskResponse(_Model):
     total: int = Field(description="users matching the filters that have the ranking score")
-    offset: int
-    limit: int
-    rank_by: RankBy
+    offset: int = Field(description="users skipped before this page")
+    limit: int = Field(description="most users on this page")
+    rank_by: RankBy = Field(description="the score the list is ranked by, highest first")
     control_share: float = Field(description="share of all scored users in the control group")
     seed: int = Field(description="the control group's seed: same seed, same group")
-    as_of: str | None = Field(None, description="the as-of date of the batch scores")
+    as_of: str | None = Field(None, description=AS_OF_DOC + " (the batch scores' as-of)")
     scored_at: str = Field(description="when the batch scores file was written")
     definitions: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description=DEFINITIONS_DOC
     )
-    users: list[AtRiskUser]
+    model_versions: dict[str, str] = Field(
+        default_factory=dict, description=VERSIONS_DOC + " (that wrote the batch scores)"
+    )
+    horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
+    currency: str | None = Field(None, description=CURRENCY_DOC)
+    stale: StaleScores | None = Field(
+        None,
+        description="null when the list is what /score answers now; else why not (other model "
+        "versions, label definitions or features) and the command that fixes it",
+    )
+    users: list[AtRiskUser] = Field(description="the page, in rank order")
 
 
 class MonitorResponse(_Model):
-    dataset: str
+    dataset: str = Field(description="the dataset monitored")
     measured: bool = Field(description="false until `lifecycle monitor` has run")
     drifting: list[str] = Field(default_factory=list, description="columns past the thresholds")
     result: dict[str, Any] = Field(
@@ -255,15 +341,15 @@ class MonitorResponse(_Model):
 
 
 class ReloadResponse(_Model):
-    model_versions: dict[str, str]
-    previous_versions: dict[str, str]
-    changed: list[str]
-    unavailable: dict[str, str]
-    seconds: float
+    model_versions: dict[str, str] = Field(description="task -> version serving now")
+    previous_versions: dict[str, str] = Field(description="task -> version served before")
+    changed: list[str] = Field(description="tasks whose version changed")
+    unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
+    seconds: float = Field(description="how long the reload took, in seconds")
 
 
 class PromoteResponse(_Model):
-    task: Task
+    task: Task = Field(description="the task whose champion moved")
     model: str = Field(description="the registered model, <dataset>-<task>")
     champion: str = Field(description="the version now champion (the challenger it was)")
     previous: str = Field(description="the version that was champion, or 'none'")

@@ -8,7 +8,6 @@ puts it behind BentoML; tests and benchmarks call it directly.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -23,22 +22,21 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
+from serving.answers import ListAnswers, as_reason, clean, dataset_currency, horizon_days
 from serving.errors import ApiError, field_errors
 from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
     TASK_FIELDS,
     AtRiskResponse,
-    AtRiskUser,
     FeatureRow,
     ModelInfo,
     ModelsResponse,
     MonitorResponse,
     PromoteResponse,
-    RankBy,
-    Reason,
     ReasonsMode,
     ReloadResponse,
     ScoreResponse,
+    StaleScores,
     Task,
     UserScore,
     never_negative,
@@ -46,12 +44,8 @@ from serving.schemas import (
 from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from lifecycle.settings import Settings
-    from serving.batch import ScoresTable
     from serving.feature_matrix import FeatureMatrix, Layout
-    from serving.lists import ListError
     from serving.scoring import Champions
 
 logger = logging.getLogger("lifecycle.serving")
@@ -70,6 +64,7 @@ class Loaded:
     uplift: Any = None  # serving.uplift.UpliftChampion, when the dataset has one
     realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
+    currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -84,7 +79,7 @@ class Scorer:
         self._reload_lock = threading.Lock()
         self._promote_lock = threading.Lock()
         self._cache = Path(tempfile.mkdtemp(prefix="lifecycle-serving-"))
-        self._scores: tuple[float, Any] | None = None  # (mtime, frame) of the batch scores
+        self.lists = ListAnswers(settings, self.dataset)
         from serving.known_reasons import ReasonsCache
 
         self._reasons = ReasonsCache(settings.workspace.latest_scores)
@@ -131,7 +126,7 @@ class Scorer:
             ):
                 features[column] = features.get(column, pd.Series([None])).astype("float64")
             features.insert(0, c.USER_ID, ["<new user>"])
-            cold = {k: _clean(v) for k, v in score_frame(champions, features).iloc[0].items()}
+            cold = {k: clean(v) for k, v in score_frame(champions, features).iloc[0].items()}
         from lifecycle.outcomes import latest_outcomes
         from serving.campaign_reports import saved_reports
         from serving.monitor import last_result
@@ -152,6 +147,7 @@ class Scorer:
             uplift=uplift,
             realized=realized,
             campaigns=campaigns,
+            currency=dataset_currency(self.settings.workspace.events(self.dataset)),
         )
 
     def ready(self) -> Loaded:
@@ -395,16 +391,21 @@ class Scorer:
             status = known_status if row is not None else "unknown_user"
             source = row if row is not None else state.cold_start
             values = {name: source.get(name) for name in fields}  # JSON-ready already
-            values["reasons"] = [_reason(r) for r in values.get("reasons") or []]
+            values["reasons"] = [as_reason(r) for r in values.get("reasons") or []]
             users.append(
                 UserScore(user_id=user_id, status=status, model_versions=versions, **values)
             )
+
+        labels = {t: b.label for t, b in champions.bundles.items()}
         return ScoreResponse(
             users=users,
             model_versions=versions,
             model_kinds=champions.kinds,
             unavailable=dict(champions.unavailable),
-            definitions={t: b.label for t, b in champions.bundles.items()},
+            definitions=labels,
+            as_of=self.lists.online.as_of(),
+            horizon_days=horizon_days(labels),
+            currency=state.currency,
         )
 
     # models and lists
@@ -420,6 +421,14 @@ class Scorer:
             drifting=list((result or {}).get("drifting", [])),
             result=result or {},
         )
+
+    def at_risk(self, **request: Any) -> AtRiskResponse:
+        """One page of the list ``lifecycle at-risk`` prints (``serving.answers.ListAnswers``)."""
+        return self.lists.at_risk(self.state, **request)
+
+    def stale_scores(self) -> StaleScores | None:
+        """Why the latest batch scores are not what /score answers now (None when they are)."""
+        return self.lists.stale(self.state)
 
     def models(self) -> ModelsResponse:
         from lifecycle import registry
@@ -441,6 +450,7 @@ class Scorer:
                     feature_service=bundle.service,
                     features=len(bundle.feature_names),
                     label=bundle.label,
+                    horizon_days=horizon_days({task: bundle.label}).get(task),
                     training_window=bundle.data_window,
                     metrics={
                         k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)
@@ -455,105 +465,9 @@ class Scorer:
             loaded_at=state.loaded_at,
             uplift=uplift_info(state.uplift),
             campaigns=state.campaigns,
+            as_of=self.lists.online.as_of(),
+            currency=state.currency,
         )
-
-    def batch_scores(self) -> tuple[float, ScoresTable]:
-        """The latest batch scores table, re-read only when the file changes."""
-        from serving.batch import read_scores
-
-        path = self.settings.workspace.latest_scores
-        if not path.is_file():
-            raise ApiError(404, f"no batch scores yet at {path}: run `lifecycle score-all`")
-        mtime = path.stat().st_mtime
-        cached = self._scores
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, read_scores(path))
-            self._scores = cached
-        return cached
-
-    def at_risk(
-        self,
-        *,
-        segment: str | None = None,
-        lifecycle_stage: str | None = None,
-        channel: str | None = None,
-        min_ltv: float | None = None,
-        min_churn: float | None = None,
-        rank_by: RankBy = "value_at_risk",
-        control_share: float | None = None,
-        seed: int | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> AtRiskResponse:
-        """One page of the list ``lifecycle at-risk`` prints, made by the same functions
-        (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
-        from serving.lists import (
-            CONTROL_SEED,
-            CONTROL_SHARE,
-            Filters,
-            ListError,
-            Privacy,
-            at_risk_page,
-            list_rows,
-        )
-        from serving.uplift import frame_to_rank
-
-        control_share = CONTROL_SHARE if control_share is None else control_share
-        seed = CONTROL_SEED if seed is None else seed
-        mtime, table = self.batch_scores()
-        try:
-            page = at_risk_page(
-                frame_to_rank(self.settings, table, rank_by, self.state and self.state.uplift),
-                Filters(segment, lifecycle_stage, channel, min_ltv, min_churn),
-                rank_by=rank_by,
-                limit=limit,
-                offset=offset,
-                control_share=control_share,
-                seed=seed,
-            )
-        except ListError as error:
-            raise list_error(error) from None
-        # user ids as given and no personal column: the CLI's default privacy
-        rows = list_rows(page.ranked, Privacy(), table.metadata.get("personal_columns", []))
-        reasons = page.ranked["reasons"] if "reasons" in page.ranked else [None] * len(rows)
-        users = [
-            _at_risk_user(row, raw)
-            for row, raw in zip(rows.to_dict(orient="records"), reasons, strict=True)
-        ]
-        return AtRiskResponse(
-            total=page.total,
-            offset=offset,
-            limit=limit,
-            rank_by=rank_by,
-            control_share=control_share,
-            seed=seed,
-            as_of=table.as_of or None,
-            scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
-            definitions=table.metadata.get("labels", {}),
-            users=users,
-        )
-
-
-# serving.lists names a parameter as its Filters field or keyword; the request field of
-# /at_risk where the two differ.
-AT_RISK_FIELDS = {"stage": "lifecycle_stage"}
-
-
-def list_error(error: ListError) -> ValidationError | ApiError:
-    """A list error as the 400 of the request field it names (``ListError.field``)."""
-    if error.field is None:
-        return ApiError(400, str(error))
-    field_name = AT_RISK_FIELDS.get(error.field, error.field)
-    return field_errors("at_risk", [((field_name,), str(error))])
-
-
-def _at_risk_user(row: dict[str, Any], raw_reasons: Any) -> AtRiskUser:
-    """A list row (``list_rows``) as the API's model, with the reasons as structured items."""
-    values = {name: _clean(value) for name, value in row.items()}
-    for name in ("user_id", "risk_band", "lifecycle_stage", "segment", "channel"):
-        if values.get(name) is not None:
-            values[name] = str(values[name])
-    return AtRiskUser(**values, reasons=_reasons_of(raw_reasons))
 
 
 def _subset(champions: Champions, tasks: list[str]) -> Champions:
@@ -563,6 +477,7 @@ def _subset(champions: Champions, tasks: list[str]) -> Champions:
         bundles={t: b for t, b in champions.bundles.items() if t in tasks},
         versions={t: v for t, v in champions.versions.items() if t in tasks},
         unavailable={t: r for t, r in champions.unavailable.items() if t in tasks},
+        bands=champions.bands,
     )
 
 
@@ -570,28 +485,3 @@ def _python_values(column: Any) -> list[Any]:
     """A scored column as JSON-ready Python values (NaN as None), converted in one go."""
     values = column.tolist() if hasattr(column, "tolist") else list(column)
     return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
-
-
-def _clean(value: Any) -> Any:
-    """numpy scalars to Python, NaN to None (JSON has no NaN)."""
-    if hasattr(value, "item") and not isinstance(value, list | dict):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _reason(raw: dict[str, Any]) -> Reason:
-    return Reason(
-        feature=str(raw["feature"]),
-        value=_clean(raw.get("value")),
-        contribution=float(raw["contribution"]),
-        text=str(raw.get("text", "")),
-    )
-
-
-def _reasons_of(raw: Any) -> list[Reason]:
-    """Reasons as batch scoring stores them: JSON text, null when not computed."""
-    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip():
-        return []
-    return [_reason(r) for r in json.loads(raw)]

@@ -141,6 +141,7 @@ class Champions:
     bundles: dict[str, ModelBundle] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    bands: tuple[float, float] = (HIGH_RISK, MEDIUM_RISK)  # risk bands: high from, medium from
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -158,7 +159,7 @@ def load_champions(
     """Download each task's champion from the registry; a task without one is reported, not fatal."""
     dataset = dataset or settings.dataset
     client = registry.client(settings)
-    champions = Champions()
+    champions = Champions(bands=(settings.serving.high_risk, settings.serving.medium_risk))
     cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-models-"))
     for task in tasks.names():
         name = registry.model_name(dataset, task)
@@ -238,12 +239,6 @@ def cold_start_features(feature_names: list[str]) -> pd.DataFrame:
     return pd.DataFrame([{name: new_user_value(name) for name in feature_names}])
 
 
-def risk_band(probability: float | None) -> str | None:
-    if probability is None or np.isnan(probability):
-        return None
-    return "high" if probability >= HIGH_RISK else "medium" if probability >= MEDIUM_RISK else "low"
-
-
 def score_frame(
     champions: Champions, features: pd.DataFrame, *, reasons: bool = True
 ) -> pd.DataFrame:
@@ -291,10 +286,9 @@ def score_matrix(
             known = {} if known_reasons is None else known_reasons(features, eligible)
             out["reasons"] = top_reasons_matrix(bundle, features, eligible, known)
     if CHURN.score in out:
-        p = out[CHURN.score]  # risk_band(), vectorised
-        bands = np.select(
-            [np.isnan(p), p >= HIGH_RISK, p >= MEDIUM_RISK], [None, "high", "medium"], "low"
-        )
+        p = out[CHURN.score]
+        high, medium = champions.bands
+        bands = np.select([np.isnan(p), p >= high, p >= medium], [None, "high", "medium"], "low")
         names = list(out)
         at = names.index(CHURN.score) + 1
         out = {
@@ -316,7 +310,9 @@ def score_matrix(
         out["p_alive"], out["expected_purchases"] = outlook_of_columns(
             process.purchase_process, features.column, float(process.label["horizon_days"])
         )
-    out["lifecycle_stage"] = stage_of_columns(features.column, out.get(CHURN.score))
+    out["lifecycle_stage"] = stage_of_columns(
+        features.column, out.get(CHURN.score), champions.bands[0]
+    )
     return out
 
 

@@ -16,13 +16,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lifecycle.settings import ServingSettings
+
 STAGES_VERSION = "stages_v1"
 STAGES = ("new", "active", "at_risk", "silent", "churned", "reactivated")
 NEW_DAYS = 30  # tenure up to this is "new"
 SILENT_DAYS = 30  # no activity for longer than this is "silent"
 CHURNED_DAYS = 90  # ... and longer than this "churned"
-# Churn probability bands: high from 0.5 (also the "at_risk" stage), medium from 0.2.
-HIGH_RISK, MEDIUM_RISK = 0.5, 0.2
+# Churn probability bands: the settings' defaults (serving.high_risk, also the "at_risk"
+# stage, and serving.medium_risk); scoring takes the configured ones (Champions.bands).
+HIGH_RISK = ServingSettings.model_fields["high_risk"].default
+MEDIUM_RISK = ServingSettings.model_fields["medium_risk"].default
 
 
 def lifecycle_stage(
@@ -38,7 +42,9 @@ def lifecycle_stage(
 
 
 def stage_of_columns(
-    column: Callable[[str], np.ndarray], churn_probability: np.ndarray | None = None
+    column: Callable[[str], np.ndarray],
+    churn_probability: np.ndarray | None = None,
+    high_risk: float = HIGH_RISK,
 ) -> np.ndarray:
     """:func:`lifecycle_stage` from float feature columns ``column(name)`` (NaN for missing)."""
 
@@ -53,7 +59,7 @@ def stage_of_columns(
     risk = (
         np.zeros(len(tenure), dtype=bool)
         if churn_probability is None
-        else np.where(np.isnan(churn_probability), 0.0, churn_probability) >= HIGH_RISK
+        else np.where(np.isnan(churn_probability), 0.0, churn_probability) >= high_risk
     )
     # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.
     returned = (recent > 0) & (quarter == recent) & (tenure > 90)

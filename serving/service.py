@@ -25,6 +25,7 @@ import bentoml
 from pydantic import Field, Strict, StringConstraints
 
 from lifecycle.tasks import names as task_names
+from serving.answers import stale_text
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError
 from serving.limits import BodyLimit, JsonOnly
@@ -49,6 +50,7 @@ from serving.stores import READINESS, ReadyReason, problem
 logger = logging.getLogger("lifecycle.serving")
 Answer = TypeVar("Answer")
 TASKS = list(task_names())  # the default of ``tasks``: every task
+TASKS_DOC = "the tasks to answer (default: every task); the others' fields stay null"
 
 
 def answer(call: Callable[[], Answer]) -> Answer:
@@ -121,13 +123,21 @@ class LifecycleScoring:
 
     def __is_ready__(self) -> bool:
         """Loaded, and the stores it reads still there, the files it opened, with rows; the
-        reason goes to the 503 (``ReadyReason``)."""
+        reason goes to the 503 (``ReadyReason``). Batch scores not written by the served
+        champions are a warning of the 200, or with ``serving.stale_scores = "refuse"`` a 503
+        (``/at_risk`` refuses them then too)."""
         state = self.scorer.state
+        warnings: list[str] = []
         if state is None:
             reason = self.scorer.error or "still loading the models and the feature store"
         else:
             reason = problem(self.settings, state.store, read=True)
-        READINESS.set(reason)
+        stale = self.scorer.stale_scores() if reason is None else None
+        if stale is not None and self.settings.serving.stale_scores == "refuse":
+            reason = stale_text(stale)
+        elif stale is not None:
+            warnings.append(stale_text(stale))
+        READINESS.set(reason, warnings)
         return reason is None
 
     @bentoml.on_shutdown
@@ -142,7 +152,7 @@ class LifecycleScoring:
             list[UserId], Field(min_length=1, description="users to score, request order kept")
         ],
         # A list or left out, never null: what the document says (default: every task).
-        tasks: Annotated[list[Task], Field(min_length=1)] = TASKS,
+        tasks: Annotated[list[Task], Field(min_length=1, description=TASKS_DOC)] = TASKS,
         reasons: Annotated[
             ReasonsMode,
             Field(
@@ -157,8 +167,10 @@ class LifecycleScoring:
     @bentoml.api
     def score_features(
         self,
-        users: Annotated[list[FeatureRow], Field(min_length=1)],
-        tasks: Annotated[list[Task], Field(min_length=1)] = TASKS,
+        users: Annotated[
+            list[FeatureRow], Field(min_length=1, description="rows to score, order kept")
+        ],
+        tasks: Annotated[list[Task], Field(min_length=1, description=TASKS_DOC)] = TASKS,
     ) -> ScoreResponse:
         """Scores for features the caller supplies (users not in the store yet)."""
         return answer(lambda: self.scorer.score_features(users, tasks))
@@ -166,13 +178,29 @@ class LifecycleScoring:
     @bentoml.api
     def at_risk(
         self,
-        segment: str | None = None,
-        lifecycle_stage: str | None = None,
-        channel: str | None = None,
+        segment: Annotated[
+            str | None, Field(description="only users of this value segment; null: all")
+        ] = None,
+        lifecycle_stage: Annotated[
+            str | None, Field(description="only users in this lifecycle stage; null: all")
+        ] = None,
+        channel: Annotated[
+            str | None, Field(description="only users acquired through this channel; null: all")
+        ] = None,
         # Strict: a number, as documented (false or "0.5" would be read as 0 and 0.5)
-        min_ltv: Annotated[float | None, Strict(), Field(ge=0)] = None,
-        min_churn: Annotated[float | None, Strict(), Field(ge=0, le=1)] = None,
-        rank_by: RankBy = "value_at_risk",
+        min_ltv: Annotated[
+            float | None,
+            Strict(),
+            Field(ge=0, description="only users with ltv at least this, in currency; null: all"),
+        ] = None,
+        min_churn: Annotated[
+            float | None,
+            Strict(),
+            Field(ge=0, le=1, description="only users with churn probability (0-1) at least this"),
+        ] = None,
+        rank_by: Annotated[
+            RankBy, Field(description="the score ranked by, highest first; ties by user id")
+        ] = "value_at_risk",
         control_share: Annotated[
             float | None,
             Strict(),
@@ -188,11 +216,16 @@ class LifecycleScoring:
             Strict(),
             Field(description="control-group seed, same seed same group; null: the CLI's"),
         ] = None,
-        limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Strict(), Field(ge=0)] = 0,
+        limit: Annotated[
+            int, Strict(), Field(ge=1, le=1000, description="most users on the page, 1-1000")
+        ] = 100,
+        offset: Annotated[
+            int, Strict(), Field(ge=0, description="users skipped before the page")
+        ] = 0,
     ) -> AtRiskResponse:
         """The list `lifecycle at-risk` gives, one page: users from the latest batch scores,
-        ranked by value at risk (or rank_by), with reasons and the control-group flag."""
+        ranked by value at risk (or rank_by), with reasons and the control-group flag; `stale`
+        says when those scores are not what /score answers now (and the command to run)."""
         return answer(
             lambda: self.scorer.at_risk(
                 segment=segment,

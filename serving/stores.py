@@ -130,10 +130,11 @@ class Readiness:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.reason: str | None = None
+        self.warnings: list[str] = []  # ready, but something to fix (stale batch scores)
 
-    def set(self, reason: str | None) -> None:
+    def set(self, reason: str | None, warnings: list[str] | None = None) -> None:
         with self._lock:
-            self.reason = reason
+            self.reason, self.warnings = reason, list(warnings or [])
 
 
 READINESS = Readiness()
@@ -141,7 +142,8 @@ READINESS = Readiness()
 
 class ReadyReason:
     """ASGI middleware: ``/readyz``'s 503 says why, in the API's error shape (BentoML's says
-    only that ``__is_ready__`` returned False)."""
+    only that ``__is_ready__`` returned False); its 200 is ``{"status": "ready", "warnings":
+    [...]}`` (BentoML's is a blank line), the warnings naming what to fix."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -149,6 +151,8 @@ class ReadyReason:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope.get("path", "").endswith("/readyz"):
             return await self.app(scope, receive, send)
+        from starlette.responses import JSONResponse
+
         from serving.errors import error_response, send_response
 
         status: list[int] = []
@@ -156,11 +160,16 @@ class ReadyReason:
         async def answer(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
-                if message["status"] != 503:
+                if message["status"] not in (200, 503):
                     await send(message)
-            elif not status or status[0] != 503:
+            elif not status or status[0] not in (200, 503):
                 await send(message)
-            elif not message.get("more_body"):
+            elif message.get("more_body"):
+                return
+            elif status[0] == 200:
+                body = {"status": "ready", "warnings": READINESS.warnings}
+                await send_response(send, JSONResponse(body))
+            else:
                 reason = READINESS.reason or "not ready"
                 await send_response(send, error_response(503, f"not ready: {reason}"))
 

@@ -30,9 +30,12 @@ from lifecycle.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 ENDPOINTS = ("/score", "/score_features", "/at_risk", "/models", "/monitor", "/reload", "/promote")
-SERVER_LIMITS = {
+SERVER_SETTINGS = {
     "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
     "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
+    # Risk bands other than the defaults: the served document and answers must follow them.
+    "LIFECYCLE_SERVING__HIGH_RISK": "0.6",
+    "LIFECYCLE_SERVING__MEDIUM_RISK": "0.3",
 }
 
 
@@ -210,8 +213,8 @@ def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
 
 def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Path) -> None:
     """The field of a 400 comes from ListError.field, never from the message text."""
+    from serving.answers import list_error
     from serving.lists import Filters, ListError, at_risk_page
-    from serving.scorer import list_error
 
     write_batch_scores(home)
     for request, field in (
@@ -235,7 +238,10 @@ def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Pa
     mapped = list_error(ListError("the list cannot be made", "stage"))
     assert isinstance(mapped, ValidationError) and mapped.errors()[0]["loc"] == ("lifecycle_stage",)
     # every parameter the list function can blame is a request field of /at_risk
-    request_fields = set(inspect.signature(scorer.at_risk).parameters)
+    from serving.service import LifecycleScoring
+
+    request_fields = set(inspect.signature(LifecycleScoring.inner.at_risk.func).parameters)
+    request_fields.discard("self")
     list_parameters = {f for f in Filters.__dataclass_fields__} | {
         p for p in inspect.signature(at_risk_page).parameters if p not in ("scores", "filters")
     }
@@ -301,7 +307,7 @@ def test_asgi_score_and_bad_input(asgi_client: Any, known_users: list[str]) -> N
 
 @pytest.fixture(scope="module")
 def server(home: Path) -> Iterator[str]:
-    with bentoml_server(home, SERVER_LIMITS) as base:
+    with bentoml_server(home, SERVER_SETTINGS) as base:
         yield base
 
 
@@ -471,6 +477,96 @@ def test_openapi_document_is_valid(ready_server: str) -> None:
             assert part in target, f"unresolved {ref}"
             target = target[part]
     assert "UserScore" in spec["components"]["schemas"]
+
+
+def test_openapi_document_names_the_api_and_describes_every_field(
+    ready_server: str, home: Path, known_users: list[str]
+) -> None:
+    """Title and the package's version, a description on every field of every model (units
+    and ranges), and the risk bands the served process was configured with."""
+    from importlib.metadata import version
+
+    spec = httpx.get(f"{ready_server}/docs.json", timeout=30).json()
+    assert spec["info"]["title"] == "Lifecycle"
+    assert spec["info"]["version"] == version("lifecycle") != "None"
+    assert "BentoML" not in spec["info"]["description"]
+    undescribed: list[str] = []
+    bands: list[dict[str, Any]] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}/{i}")
+        if not isinstance(node, dict):
+            return
+        properties = node.get("properties")
+        for name, field in (properties if isinstance(properties, dict) else {}).items():
+            if not (isinstance(field, dict) and field.get("description", "").strip()):
+                undescribed.append(f"{where}/{name}")
+            if name == "risk_band":
+                bands.append(field)
+        for key, value in node.items():
+            walk(value, f"{where}/{key}")
+
+    walk(spec, "")
+    assert undescribed == []
+    answer = spec["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert "days" in answer["schema"]["properties"]["horizon_days"]["description"]
+    user = spec["components"]["schemas"]["UserScore"]["properties"]
+    assert "0-1" in user["churn_probability"]["description"]
+    assert "currency" in user["ltv"]["description"]
+    settings = load_settings(home=home, environ=SERVER_SETTINGS).serving
+    assert (settings.high_risk, settings.medium_risk) == (0.6, 0.3)  # not the defaults
+    assert len(bands) >= 2  # /score's users and /at_risk's rows
+    for band in bands:
+        assert band["x-thresholds"] == {"high": 0.6, "medium": 0.3}
+        assert "high when churn_probability >= 0.6, medium when >= 0.3" in band["description"]
+    # ... and the answers follow them.
+    scored = httpx.post(
+        f"{ready_server}/score", json={"user_ids": known_users[:50], "tasks": ["churn"]}, timeout=30
+    ).json()["users"]
+    for user in scored:
+        p = user["churn_probability"]
+        expected = "high" if p >= 0.6 else "medium" if p >= 0.3 else "low"
+        assert user["risk_band"] == expected, user
+
+
+def test_http_at_risk_and_readyz_say_when_batch_scores_are_not_the_champions(
+    ready_server: str, home: Path
+) -> None:
+    """score-all's table of the served champions: no warning; a table they did not write:
+    /readyz stays 200 with a warning naming the fix, /at_risk answers with `stale`."""
+    written = sorted((home / "scores").glob("scores-*.parquet"))[0]  # the workspace's score-all
+    latest = home / "scores" / "latest.parquet"
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(written.name)
+    ready = httpx.get(f"{ready_server}/readyz", timeout=30)
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "warnings": []}
+    current = httpx.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()
+    scored = httpx.post(f"{ready_server}/score", json={"user_ids": ["x"]}, timeout=30).json()
+    assert current["stale"] is None
+    assert current["model_versions"] == scored["model_versions"]
+    assert current["as_of"] == scored["as_of"] and current["currency"] == scored["currency"]
+    assert (
+        current["horizon_days"]
+        == scored["horizon_days"]
+        == {
+            "churn": 90,
+            "conversion": 90,
+            "ltv": 365,
+        }
+    )
+
+    write_batch_scores(home)  # hand-made: it does not say which models wrote it
+    ready = httpx.get(f"{ready_server}/readyz", timeout=30)
+    assert ready.status_code == 200
+    (warning,) = ready.json()["warnings"]
+    assert warning.startswith("the batch scores are stale: ")
+    assert warning.endswith("run `lifecycle score-all`")
+    stale = httpx.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()["stale"]
+    assert stale["fix"] == "lifecycle score-all"
+    assert stale["served_versions"] == scored["model_versions"] and stale["table_versions"] == {}
+    assert stale["served_as_of"] == scored["as_of"]
 
 
 def test_http_reload_swaps_models_without_failed_requests(

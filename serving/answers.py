@@ -1,0 +1,331 @@
+"""One answer: what every response says it was computed from, and whether the batch scores
+``/at_risk`` serves are the served champions' own.
+
+``/score`` scores with the loaded champions on the online store's features; ``/at_risk``
+ranks the latest batch scores table. The two agree only when that table was written by the
+same model versions, under the same label definitions, from the feature table the online
+store holds. :func:`staleness` compares them (from the table's metadata and the online
+store's lineage, both written by the steps themselves) and names the command that fixes a
+difference; :func:`dataset_currency` and :func:`features_as_of` give the context every
+response carries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features import contract as c
+from lifecycle import lineage
+from serving.errors import ApiError, field_errors
+from serving.schemas import AtRiskResponse, AtRiskUser, RankBy, Reason, StaleScores
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from lifecycle.settings import Settings
+    from serving.batch import ScoresTable
+    from serving.lists import ListError
+    from serving.scorer import Loaded
+
+
+def score_all_command(settings: Settings, dataset: str) -> str:
+    """The command that rewrites the dataset's scores table with the current champions."""
+    suffix = "" if dataset == settings.dataset else f" --dataset {dataset}"
+    return f"lifecycle score-all{suffix}"
+
+
+def horizon_days(labels: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Task -> the window its score looks ahead, in whole days, from its label definition."""
+    return {
+        task: round(float(label["horizon_days"]))
+        for task, label in labels.items()
+        if label.get("horizon_days") is not None
+    }
+
+
+def dataset_currency(events: Path) -> str | None:
+    """The ISO code of the events' ``currency`` column when it holds exactly one; None when
+    the events record none (amounts as in the data, e.g. purchase counts) or several."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not events.is_file():
+        return None
+    try:
+        if c.CURRENCY not in pq.read_schema(events).names:
+            return None
+        column = pq.read_table(events, columns=[c.CURRENCY]).column(0)
+    except (OSError, ValueError):  # being replaced: no currency rather than a failed load
+        return None
+    found = pc.unique(column.drop_null()).to_pylist()
+    return str(found[0]) if len(found) == 1 else None
+
+
+class OnlineLineage:
+    """The online store's lineage (``lifecycle.lineage``: the feature table it holds and its
+    latest as-of), re-read only when ``materialize`` rewrites it: one ``stat`` a request."""
+
+    def __init__(self, settings: Settings, dataset: str) -> None:
+        self.path = lineage.lineage_path(lineage.online_store_lineage(settings, dataset))
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    def read(self) -> dict[str, Any]:
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return {}
+        cached = self._cached
+        if cached is None or cached[0] != mtime:
+            try:
+                cached = (mtime, json.loads(self.path.read_text()))
+            except (OSError, ValueError):
+                return {}
+            self._cached = cached
+        return cached[1]
+
+    def as_of(self) -> str | None:
+        """The date of the newest features the online store holds (``YYYY-MM-DD``)."""
+        latest = self.read().get("latest_as_of")
+        return str(latest)[:10] if latest else None
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the service scores with now: the champions' versions and label definitions, and
+    the feature table in the online store."""
+
+    versions: dict[str, str]
+    labels: dict[str, dict[str, Any]]
+    feature_table: str | None
+    as_of: str | None
+
+
+def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
+    """Why a scores table (its ``metadata``) is not what the served champions would answer
+    now, one sentence each; empty when it is."""
+    problems: list[str] = []
+    table_versions = {str(k): str(v) for k, v in metadata.get("model_versions", {}).items()}
+    if not table_versions:
+        problems.append("the scores table does not record the model versions that wrote it")
+    for task in sorted(set(table_versions) | set(served.versions)):
+        theirs, ours = table_versions.get(task), served.versions.get(task)
+        if table_versions and theirs != ours:
+            problems.append(
+                f"{task}: the table was scored by version {theirs or 'none'}, "
+                f"the service serves version {ours or 'none'}"
+            )
+    table_labels = metadata.get("labels", {})
+    for task, label in sorted(served.labels.items()):
+        changes = lineage.definition_changes(table_labels.get(task, {}), label)
+        if task in table_labels and changes:
+            problems.append(f"{task}: label definition changed ({', '.join(changes)})")
+    table_features = metadata.get("lineage", {}).get("feature_table")
+    if served.feature_table and table_features != served.feature_table:
+        problems.append(
+            f"the table was scored from feature table {table_features or 'unknown'} as of "
+            f"{metadata.get('as_of') or 'unknown'}, the online store holds "
+            f"{served.feature_table} as of {served.as_of or 'unknown'}"
+        )
+    return problems
+
+
+class ListAnswers:
+    """``/at_risk``: pages of the latest batch scores table, as the CLI lists them, marked
+    stale (or refused, ``serving.stale_scores``) when they are not what ``/score`` answers."""
+
+    def __init__(self, settings: Settings, dataset: str) -> None:
+        self.settings = settings
+        self.dataset = dataset
+        self.online = OnlineLineage(settings, dataset)
+        self._scores: tuple[float, ScoresTable] | None = None  # (mtime, table)
+        self._metadata: tuple[float, dict[str, Any]] | None = None  # (mtime, metadata)
+
+    def table(self) -> tuple[float, ScoresTable]:
+        """The latest batch scores table, re-read only when the file changes."""
+        from serving.batch import read_scores
+
+        path = self.settings.workspace.latest_scores
+        if not path.is_file():
+            raise ApiError(404, f"no batch scores yet at {path}: run `lifecycle score-all`")
+        mtime = path.stat().st_mtime
+        cached = self._scores
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, read_scores(path))
+            self._scores = cached
+        return cached
+
+    def metadata(self) -> dict[str, Any] | None:
+        """The latest table's metadata (no rows read), re-read on a change; None without one."""
+        import pyarrow.parquet as pq
+
+        from serving.batch import METADATA_KEY
+
+        path = self.settings.workspace.latest_scores
+        try:
+            mtime = path.stat().st_mtime
+            cached = self._metadata
+            if cached is None or cached[0] != mtime:
+                raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+                cached = (mtime, json.loads(raw) if raw else {})
+                self._metadata = cached
+        except (OSError, ValueError):  # none, or being replaced right now
+            return None
+        return cached[1]
+
+    def stale(
+        self, state: Loaded | None, metadata: dict[str, Any] | None = None
+    ) -> StaleScores | None:
+        """Why the batch scores (``metadata``, default the latest table's) are not what the
+        loaded champions answer now, with the fix; None when they are, or when it cannot be
+        judged (no table, or no models loaded yet)."""
+        metadata = self.metadata() if metadata is None else metadata
+        if state is None or metadata is None:
+            return None
+        served = Served(
+            versions=dict(state.champions.versions),
+            labels={t: b.label for t, b in state.champions.bundles.items()},
+            feature_table=self.online.read().get("feature_table"),
+            as_of=self.online.as_of(),
+        )
+        reasons = staleness(metadata, served)
+        if not reasons:
+            return None
+        return StaleScores(
+            reasons=reasons,
+            table_versions={str(k): str(v) for k, v in metadata.get("model_versions", {}).items()},
+            served_versions=served.versions,
+            table_as_of=metadata.get("as_of") or None,
+            served_as_of=served.as_of,
+            fix=score_all_command(self.settings, self.dataset),
+        )
+
+    def at_risk(
+        self,
+        state: Loaded | None,
+        *,
+        segment: str | None = None,
+        lifecycle_stage: str | None = None,
+        channel: str | None = None,
+        min_ltv: float | None = None,
+        min_churn: float | None = None,
+        rank_by: RankBy = "value_at_risk",
+        control_share: float | None = None,
+        seed: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> AtRiskResponse:
+        """One page of the list ``lifecycle at-risk`` prints, made by the same functions
+        (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
+        from serving.lists import (
+            CONTROL_SEED,
+            CONTROL_SHARE,
+            Filters,
+            ListError,
+            Privacy,
+            at_risk_page,
+            list_rows,
+        )
+        from serving.uplift import frame_to_rank
+
+        control_share = CONTROL_SHARE if control_share is None else control_share
+        seed = CONTROL_SEED if seed is None else seed
+        mtime, table = self.table()
+        stale = self.stale(state, table.metadata)
+        if stale is not None and self.settings.serving.stale_scores == "refuse":
+            raise ApiError(503, stale_text(stale))
+        try:
+            page = at_risk_page(
+                frame_to_rank(self.settings, table, rank_by, state and state.uplift),
+                Filters(segment, lifecycle_stage, channel, min_ltv, min_churn),
+                rank_by=rank_by,
+                limit=limit,
+                offset=offset,
+                control_share=control_share,
+                seed=seed,
+            )
+        except ListError as error:
+            raise list_error(error) from None
+        # user ids as given and no personal column: the CLI's default privacy
+        rows = list_rows(page.ranked, Privacy(), table.metadata.get("personal_columns", []))
+        reasons = page.ranked["reasons"] if "reasons" in page.ranked else [None] * len(rows)
+        users = [
+            _at_risk_user(row, raw)
+            for row, raw in zip(rows.to_dict(orient="records"), reasons, strict=True)
+        ]
+        labels = table.metadata.get("labels", {})
+        return AtRiskResponse(
+            total=page.total,
+            offset=offset,
+            limit=limit,
+            rank_by=rank_by,
+            control_share=control_share,
+            seed=seed,
+            as_of=table.as_of or None,
+            scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
+            definitions=labels,
+            model_versions={
+                str(k): str(v) for k, v in table.metadata.get("model_versions", {}).items()
+            },
+            horizon_days=horizon_days(labels),
+            currency=state.currency if state is not None else None,
+            stale=stale,
+            users=users,
+        )
+
+
+def stale_text(stale: StaleScores) -> str:
+    """A stale scores table in one line, with the command that fixes it."""
+    return f"the batch scores are stale: {'; '.join(stale.reasons)}; run `{stale.fix}`"
+
+
+# serving.lists names a parameter as its Filters field or keyword; the request field of
+# /at_risk where the two differ.
+AT_RISK_FIELDS = {"stage": "lifecycle_stage"}
+
+
+def list_error(error: ListError) -> ValidationError | ApiError:
+    """A list error as the 400 of the request field it names (``ListError.field``)."""
+    if error.field is None:
+        return ApiError(400, str(error))
+    field_name = AT_RISK_FIELDS.get(error.field, error.field)
+    return field_errors("at_risk", [((field_name,), str(error))])
+
+
+def _at_risk_user(row: dict[str, Any], raw_reasons: Any) -> AtRiskUser:
+    """A list row (``list_rows``) as the API's model, with the reasons as structured items."""
+    values = {name: clean(value) for name, value in row.items()}
+    for name in ("user_id", "risk_band", "lifecycle_stage", "segment", "channel"):
+        if values.get(name) is not None:
+            values[name] = str(values[name])
+    return AtRiskUser(**values, reasons=_reasons_of(raw_reasons))
+
+
+def clean(value: Any) -> Any:
+    """numpy scalars to Python, NaN to None (JSON has no NaN)."""
+    if hasattr(value, "item") and not isinstance(value, list | dict):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def as_reason(raw: dict[str, Any]) -> Reason:
+    """A reason as scoring makes it, as the API's model."""
+    return Reason(
+        feature=str(raw["feature"]),
+        value=clean(raw.get("value")),
+        contribution=float(raw["contribution"]),
+        text=str(raw.get("text", "")),
+    )
+
+
+def _reasons_of(raw: Any) -> list[Reason]:
+    """Reasons as batch scoring stores them: JSON text, null when not computed."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip():
+        return []
+    return [as_reason(r) for r in json.loads(raw)]

@@ -1,0 +1,143 @@
+"""One answer: /at_risk ranks batch scores the served champions wrote, or says they are stale
+(with the versions and the command that fixes it); every answer says what it was computed
+from. In process on a copy of the trained workspace; tests/test_service.py checks the same
+over HTTP (/readyz's warning, the OpenAPI document)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workspaces import NO_COMPILE
+
+from lifecycle.settings import SettingsError, load_settings
+from serving.answers import Served, horizon_days, staleness
+from serving.errors import ApiError
+
+LABEL_90 = {"task": "churn", "horizon_days": 90, "lookback_days": None, "target": None}
+
+
+def _metadata(**changes: Any) -> dict[str, Any]:
+    """A scores table's metadata as score-all writes it, written by what ``SERVED`` serves."""
+    return {
+        "as_of": "2025-12-31",
+        "model_versions": {"churn": "1", "ltv": "1"},
+        "labels": {"churn": LABEL_90},
+        "lineage": {"feature_table": "ft-1"},
+        **changes,
+    }
+
+
+SERVED = Served(
+    versions={"churn": "1", "ltv": "1"},
+    labels={"churn": LABEL_90},
+    feature_table="ft-1",
+    as_of="2025-12-31",
+)
+
+
+def test_staleness_names_each_difference_and_nothing_when_current() -> None:
+    assert staleness(_metadata(), SERVED) == []
+    assert staleness(_metadata(model_versions={"churn": "1", "ltv": "2"}), SERVED) == [
+        "ltv: the table was scored by version 2, the service serves version 1"
+    ]
+    label_60 = {**LABEL_90, "horizon_days": 60}
+    assert staleness(_metadata(labels={"churn": label_60}), SERVED) == [
+        "churn: label definition changed (horizon_days 60 -> 90)"
+    ]
+    older = staleness(_metadata(lineage={"feature_table": "ft-0"}, as_of="2025-12-24"), SERVED)
+    assert older == [
+        "the table was scored from feature table ft-0 as of 2025-12-24, the online store "
+        "holds ft-1 as of 2025-12-31"
+    ]
+    # A table that does not say what wrote it cannot be vouched for.
+    assert staleness({}, SERVED)[0] == (
+        "the scores table does not record the model versions that wrote it"
+    )
+    assert horizon_days({"churn": LABEL_90, "ltv": {"horizon_days": 365.0}}) == {
+        "churn": 90,
+        "ltv": 365,
+    }
+
+
+def test_risk_bands_must_be_in_order(tmp_path: Path) -> None:
+    environ = {"LIFECYCLE_SERVING__MEDIUM_RISK": "0.6"}
+    with pytest.raises(SettingsError, match=r"serving.medium_risk \(0.6\) must be below"):
+        load_settings(home=tmp_path, environ=environ)
+
+
+def _churn_of(users: list[Any]) -> dict[str, float]:
+    return {u.user_id: u.churn_probability for u in users}
+
+
+def test_a_new_champion_marks_at_risk_stale_until_score_all(trained_copy: Path) -> None:
+    """The issue's two answers: a new churn champion (a 60-day window, accepted) serves
+    /score at once; /at_risk says its table is v1's under the 90-day definition until
+    score-all, then ranks the new champion's scores, equal to /score's user by user."""
+    from serving.batch import score_all
+    from serving.scorer import Scorer
+    from training.pipeline import train_task
+
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    scorer = Scorer(settings)
+    scorer.load()
+    try:
+        page = scorer.at_risk(limit=20)
+        assert page.stale is None and scorer.stale_scores() is None
+        assert page.model_versions == scorer.score([page.users[0].user_id]).model_versions
+        assert page.currency == "GBP" and page.horizon_days["churn"] == 90
+
+        sixty = {**NO_COMPILE, "LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"}
+        trained = train_task(
+            load_settings(home=trained_copy, environ=sixty),
+            "churn",
+            accept_definition_change="product asked for 60 days",
+        )
+        assert trained.promoted, trained.gate
+        assert scorer.reload().changed == ["churn"]
+
+        page = scorer.at_risk(limit=20)
+        users = [u.user_id for u in page.users]
+        scored = scorer.score(users)
+        assert scored.model_versions["churn"] == trained.version
+        assert scored.horizon_days["churn"] == 60 and scored.currency == "GBP"
+        stale = page.stale
+        assert stale is not None and stale == scorer.stale_scores()
+        assert stale.table_versions["churn"] == "1"
+        assert stale.served_versions["churn"] == trained.version
+        assert stale.fix == "lifecycle score-all"
+        assert (
+            f"churn: the table was scored by version 1, the service serves version "
+            f"{trained.version}" in stale.reasons
+        )
+        assert "churn: label definition changed (horizon_days 90 -> 60)" in stale.reasons
+        assert page.model_versions["churn"] == "1" and page.horizon_days["churn"] == 90
+        assert _churn_of(page.users) != _churn_of(scored.users)  # the two answers
+
+        refusing = Scorer(
+            load_settings(
+                home=trained_copy,
+                environ={**NO_COMPILE, "LIFECYCLE_SERVING__STALE_SCORES": "refuse"},
+            )
+        )
+        refusing.load()
+        try:
+            with pytest.raises(ApiError) as refused:
+                refusing.at_risk(limit=5)
+            assert refused.value.status == 503
+            assert "the batch scores are stale" in refused.value.message
+            assert refused.value.message.endswith("run `lifecycle score-all`")
+        finally:
+            refusing.close()
+
+        score_all(settings)
+        page = scorer.at_risk(limit=20)
+        assert page.stale is None and scorer.stale_scores() is None
+        assert page.model_versions == scorer.score(users[:1]).model_versions
+        assert page.horizon_days["churn"] == 60 and page.as_of == scored.as_of
+        listed = _churn_of(page.users)
+        answered = _churn_of(scorer.score(list(listed), reasons="none").users)
+        assert listed == pytest.approx(answered, rel=1e-9, abs=1e-12)
+    finally:
+        scorer.close()
