@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from features import contract as c
 from lifecycle import lineage
 from serving.errors import ApiError, field_errors
 from serving.schemas import AtRiskResponse, AtRiskUser, RankBy, Reason, StaleScores
@@ -49,21 +48,16 @@ def horizon_days(labels: dict[str, dict[str, Any]]) -> dict[str, int]:
 
 
 def dataset_currency(events: Path) -> str | None:
-    """The ISO code of the events' ``currency`` column when it holds exactly one; None when
-    the events record none (amounts as in the data, e.g. purchase counts) or several."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    """The ISO code of the events' ``currency`` column when it holds exactly one
+    (``serving.units.dataset_currencies``, as lists and the report read it); None when the
+    events record none (amounts as in the data, e.g. purchase counts) or several."""
+    from serving.units import dataset_currencies
 
-    if not events.is_file():
-        return None
     try:
-        if c.CURRENCY not in pq.read_schema(events).names:
-            return None
-        column = pq.read_table(events, columns=[c.CURRENCY]).column(0)
+        found = dataset_currencies(events)
     except (OSError, ValueError):  # being replaced: no currency rather than a failed load
         return None
-    found = pc.unique(column.drop_null()).to_pylist()
-    return str(found[0]) if len(found) == 1 else None
+    return found[0] if len(found) == 1 else None
 
 
 class OnlineLineage:
