@@ -175,13 +175,28 @@ def deciles_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def segments_figure(rfm: pd.DataFrame, stages: pd.DataFrame) -> Figure:
-    """Share of users vs share of value per RFM segment and per lifecycle stage."""
+def _ltv_text(row: dict[str, Any]) -> str:
+    """Predicted LTV with its P10-P90 when the serving model gives one (a baseline rule
+    serving LTV gives none)."""
+    text = f"{row['ltv']:,.0f}" if pd.notna(row.get("ltv")) else "-"
+    low, high = row.get("ltv_p10"), row.get("ltv_p90")
+    if pd.notna(low) and pd.notna(high):
+        text += f" ({low:,.0f}-{high:,.0f})"
+    return text
+
+
+def segments_figure(rfm: pd.DataFrame | None, stages: pd.DataFrame | None) -> Figure:
+    """Share of users vs share of value per RFM segment and per lifecycle stage (a scores
+    table without one of them: that panel says so)."""
     fig, axes = _figure(12, 3.8, 2)
     for ax, table, column, title in (
         (axes[0], rfm, "segment", "RFM segments"),
         (axes[1], stages, "lifecycle_stage", "lifecycle stages"),
     ):
+        if table is None:
+            ax.set_axis_off()
+            ax.set_title(f"{title}: not in this scores table")
+            continue
         y = np.arange(len(table))
         ax.barh(y - 0.2, table["user_share"], height=0.4, color=GREY, label="share of users")
         value = "ltv_share" if "ltv_share" in table else "revenue_share"
@@ -386,8 +401,10 @@ def render_report(
         )
 
     value_columns = ("revenue", "ltv")
-    rfm = segment_summary(scores, "segment", value_columns)
-    stages = segment_summary(scores, "lifecycle_stage", value_columns)
+    rfm, stages = (
+        segment_summary(scores, column, value_columns) if column in scores else None
+        for column in ("segment", "lifecycle_stage")
+    )
     shares = {c: "{:.1%}" for c in ("user_share", "revenue_share", "ltv_share")}
     sections.append(
         (
@@ -397,9 +414,9 @@ def render_report(
             f"{supers.users:,} users bring {supers.value_share:.1%} of it. "
             f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}.</p>"
             + '<div class="models"><div>'
-            + _table(rfm, shares)
+            + (_table(rfm, shares) if rfm is not None else "")
             + "</div><div>"
-            + _table(stages, shares)
+            + (_table(stages, shares) if stages is not None else "")
             + "</div></div>",
         )
     )
@@ -438,10 +455,7 @@ def render_report(
                 "#": rows["rank"],
                 "user": rows["user_id"],
                 "churn": rows["churn_probability"].map("{:.0%}".format),
-                f"predicted LTV (P10-P90){money}": [
-                    f"{r['ltv']:,.0f} ({r['ltv_p10']:,.0f}-{r['ltv_p90']:,.0f})"
-                    for r in rows.to_dict("records")
-                ],
+                f"predicted LTV (P10-P90){money}": [_ltv_text(r) for r in rows.to_dict("records")],
                 f"value at risk{money}": rows["value_at_risk"].map("{:,.1f}".format),
                 "risk": rows.get("risk_band"),
                 "stage": rows.get("lifecycle_stage"),

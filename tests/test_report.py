@@ -204,3 +204,17 @@ def test_report_on_purchase_only_data_without_channels_or_churn() -> None:
     assert images == 4  # distributions, deciles, segments, funnel; no at-risk list without churn
     assert "(no channel)" in document and "no model evaluations" in document
     assert not any(s.startswith("Top ") for s in sections)
+
+
+def test_report_when_a_baseline_rule_serves_ltv_and_scores_lack_segments() -> None:
+    """A rule serving LTV gives no P10/P90, and a scores table may lack the RFM segment or
+    the stage: the report says what is missing instead of failing."""
+    table = synthetic_scores(500)
+    frame = table.frame.drop(columns=["ltv_p10", "ltv_p90", "segment"])
+    document, images, sections = render_report(ScoresTable(frame, table.metadata), [])
+    assert images == 4  # distributions, deciles, segments (stages only), funnel
+    assert any(s.startswith("Top ") for s in sections)
+    assert "lifecycle_stage" in document
+    # the at-risk list shows the predicted LTV without an interval
+    ltv = frame.sort_values("value_at_risk", ascending=False)["ltv"].iloc[0]
+    assert f"<td>{ltv:,.0f}</td>" in document

@@ -93,7 +93,19 @@ def build_trained_workspace(
     materialize(settings)
     results = {task: train_task(settings, task) for task in TASKS}
     scored = score_all(settings)
+    checkpoint_sqlite(home)
     return TrainedWorkspace(home, results, scored.path.resolve(), fingerprint(home))
+
+
+def checkpoint_sqlite(home: Path) -> None:
+    """Move every SQLite write-ahead log into its database: otherwise the last reader to close
+    (a server at a module's teardown) checkpoints it, and the database file changes under a
+    later test that only read."""
+    for database in home.rglob("*.db"):
+        if database.with_name(database.name + "-wal").exists():
+            with sqlite3.connect(database) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
 
 
 def copy_workspace(source: Path, destination: Path, *, skip: tuple[str, ...] = ()) -> Path:
