@@ -163,7 +163,6 @@ def monitor(
     """Drift of every champion's inputs and scores between its training window and the latest
     cutoff (see the module's docstring)."""
     from features.store import store_paths
-    from serving.batch import latest_scores
     from serving.scoring import load_champions
 
     paths = store_paths(settings, dataset)
@@ -208,7 +207,7 @@ def monitor(
     # -- scores: the latest table against the same champion on its freshest training cutoff
     scores_as_of = None
     try:
-        scores = scores or latest_scores(settings)
+        scores = scores or latest_score_columns(settings)
     except UserError as error:
         notes.append(f"scores not compared: {error}")
         scores = None
@@ -271,6 +270,24 @@ def _score_drift(
         )
         columns += compare_frames(reference, current, names, source="score", thresholds=limits)
     return columns
+
+
+def latest_score_columns(settings: Settings) -> ScoresTable:
+    """The latest scores table with only the columns drift compares (the tasks' outputs) and
+    its metadata: Parquet column projection, not every user's reasons and segments."""
+    import pyarrow.parquet as pq
+
+    from serving.batch import LATEST_SCORES, METADATA_KEY, ScoresTable, read_scores
+
+    path = settings.workspace.scores_dir / LATEST_SCORES
+    if not path.exists():
+        return read_scores(path)  # its one clear line: run `lifecycle score-all` first
+    schema = pq.read_schema(path)
+    present = set(schema.names)
+    table = pq.read_table(path, columns=[n for n in tasks.output_columns() if n in present])
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    metadata = json.loads(raw) if raw else {}
+    return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
 
 
 def reference_scores_at(
