@@ -16,12 +16,12 @@ Each side is a deterministic sample (a hash of user and cutoff) of at most
 ``monitor.max_rows`` rows: at 100,000 rows a side PSI's expected value between two samples
 of one distribution is about ``(bins - 1) * 2 / n`` = 0.0002, far below any threshold, a KS
 D of 0.1 has a p-value below 1e-100, and watching a million users costs a fraction of
-scoring them (experiments/bench_monitor.py, once the reference samples are kept: 1.55 s
-against 12.2 s of scoring; 2.30 s before :mod:`serving.drift` sorted each column once;
-half of what is left is reading the latest cutoff's rows). The reference samples depend only on the champion version and
-its training window (rows at past cutoffs do not change): they are read (and scored) once
-and kept in the workspace (``Workspace.drift_reference_features`` and
+scoring them (experiments/bench_monitor.py, its table in docs/loop.md; most of a later run is
+decoding the latest cutoff's monitored columns). The reference samples depend only on the
+champion version and its training window (rows at past cutoffs do not change): they are read
+(and scored) once and kept in the workspace (``Workspace.drift_reference_features`` and
 ``drift_reference_scores``; no user ids; deleting them is safe, the next run rebuilds them).
+Of the latest scores table only the score columns are read (:func:`latest_score_columns`).
 
 Statistics and thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
 exits ``EXIT_DRIFT`` (3) when any column's verdict is ``drift``, 1 on an error, else 0.
@@ -163,7 +163,6 @@ def monitor(
     """Drift of every champion's inputs and scores between its training window and the latest
     cutoff (see the module's docstring)."""
     from features.store import store_paths
-    from serving.batch import latest_scores
     from serving.scoring import load_champions
 
     paths = store_paths(settings, dataset)
@@ -208,7 +207,7 @@ def monitor(
     # -- scores: the latest table against the same champion on its freshest training cutoff
     scores_as_of = None
     try:
-        scores = scores or latest_scores(settings)
+        scores = scores or latest_score_columns(settings)
     except UserError as error:
         notes.append(f"scores not compared: {error}")
         scores = None
@@ -271,6 +270,24 @@ def _score_drift(
         )
         columns += compare_frames(reference, current, names, source="score", thresholds=limits)
     return columns
+
+
+def latest_score_columns(settings: Settings) -> ScoresTable:
+    """The latest scores table with only the columns drift compares (the tasks' outputs) and
+    its metadata: Parquet column projection, not every user's reasons and segments."""
+    import pyarrow.parquet as pq
+
+    from serving.batch import LATEST_SCORES, METADATA_KEY, ScoresTable, read_scores
+
+    path = settings.workspace.scores_dir / LATEST_SCORES
+    if not path.exists():
+        return read_scores(path)  # its one clear line: run `lifecycle score-all` first
+    schema = pq.read_schema(path)
+    present = set(schema.names)
+    table = pq.read_table(path, columns=[n for n in tasks.output_columns() if n in present])
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    metadata = json.loads(raw) if raw else {}
+    return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
 
 
 def reference_scores_at(

@@ -325,6 +325,22 @@ def test_the_untouched_demo_does_not_drift(workspace: Path, untouched: tuple[int
     assert reference == trained[-6:] and result["current_as_of"] > trained[-1]
 
 
+def test_the_monitor_reads_only_the_score_columns_of_the_latest_scores(workspace: Path) -> None:
+    """Parquet column projection: the tasks' outputs with their values, and the metadata."""
+    from lifecycle import tasks
+    from lifecycle.settings import load_settings
+    from serving.batch import latest_scores
+    from serving.monitor import latest_score_columns
+
+    settings = load_settings(home=workspace, environ={})
+    whole, projected = latest_scores(settings), latest_score_columns(settings)
+    expected = [name for name in tasks.output_columns() if name in whole.frame]
+    assert "churn_probability" in expected and len(whole.frame.columns) > len(expected)
+    assert list(projected.frame.columns) == expected
+    pd.testing.assert_frame_equal(projected.frame, whole.frame[expected])
+    assert projected.metadata == whole.metadata and projected.path == whole.path
+
+
 def test_the_shifted_inputs_are_flagged_and_the_stable_ones_are_not(
     workspace: Path, shifted: tuple[int, dict, str]
 ) -> None:
@@ -413,6 +429,8 @@ def test_benchmark_script_runs_quick() -> None:
     )
     later = float(done.stdout.split("later runs ")[-1].split("x")[0])
     assert later > 0 and "scoring 5,000 users" in done.stdout
+    assert "ratio to score-all (wall): ledger" in done.stdout
+    assert "ratio to score-all (cpu): ledger" in done.stdout
     assert "drifting on identically distributed cutoffs: none" in done.stdout
 
 
