@@ -266,7 +266,8 @@ def test_score_and_report_is_what_run_ends_with(trained_copy: Path) -> None:
     lines: list[str] = []
     summary = score_and_report(load_settings(home=home, environ={}), top=5, echo=lines.append)
     assert lines[0].startswith("top 5 at-risk users by value at risk as of")
-    assert "ctl" in lines[1] and summary["top"][0]["user_id"] in lines[2]
+    assert lines[1].startswith("money in ")  # the units, then the table
+    assert "ctl" in lines[2] and summary["top"][0]["user_id"] in lines[3]
     assert lines[-1] == f"report: {summary['report']}" and Path(summary["report"]).is_file()
     assert (
         read_scores(home / "scores" / LATEST_SCORES).path
