@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_DAYS = 3650  # ten years: the longest horizon, window or retention a setting may name
 MIN_MEMORY_BYTES = 16 * 2**20  # DuckDB cannot run its whole-table checks in less
@@ -74,3 +74,9 @@ MemorySize = Annotated[str, AfterValidator(_memory_size)]
 Frequency = Annotated[str, AfterValidator(_frequency)]
 IsoDate = Annotated[str, AfterValidator(_date)]
 DatasetName = Annotated[str, AfterValidator(_dataset_name)]
+
+
+class Section(BaseModel):
+    """A settings section: unknown fields refused, assignments validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)

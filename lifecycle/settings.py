@@ -19,7 +19,6 @@ from typing import Any, get_args, get_origin
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     SerializerFunctionWrapHandler,
@@ -39,7 +38,16 @@ from pydantic_settings import (
 )
 
 from lifecycle.errors import UserError
-from lifecycle.setting_types import MAX_DAYS, DatasetName, Days, Frequency, IsoDate, MemorySize
+from lifecycle.setting_types import (
+    MAX_DAYS,
+    DatasetName,
+    Days,
+    Frequency,
+    IsoDate,
+    MemorySize,
+    Section,
+)
+from lifecycle.settings_sections import DaskSettings, LedgerSettings, MonitorSettings
 from lifecycle.workspace import Workspace
 
 ENV_PREFIX = "LIFECYCLE_"
@@ -47,11 +55,7 @@ CONFIG_ENV = f"{ENV_PREFIX}CONFIG"  # the settings file, read before the others
 RETIRED_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # the pseudonym key before privacy.pseudonym_key
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DemoSettings(_Section):
+class DemoSettings(Section):
     users: int = Field(20_000, ge=10, le=50_000_000, description="users the demo generator creates")
     seed: int = 7
     start: IsoDate = "2023-01-01"
@@ -71,7 +75,7 @@ class DemoSettings(_Section):
     )
 
 
-class IngestSettings(_Section):
+class IngestSettings(Section):
     max_bad_fraction: float = Field(
         0.5, gt=0, le=1, description="above this share of bad rows a file is refused as wrong"
     )
@@ -94,7 +98,7 @@ class IngestSettings(_Section):
     )
 
 
-class LabelSettings(_Section):
+class LabelSettings(Section):
     churn_lookback_days: Days | None = Field(
         None,
         description="churn is defined for users active in this many days up to the cutoff; "
@@ -111,7 +115,7 @@ class LabelSettings(_Section):
     ltv_horizon_days: Days = 365
 
 
-class FeatureSettings(_Section):
+class FeatureSettings(Section):
     windows_days: list[Days] = Field(default_factory=lambda: [7, 30, 90, 365], min_length=1)
     cutoff_frequency: Frequency = Field(
         "7D",
@@ -121,7 +125,7 @@ class FeatureSettings(_Section):
     )
 
 
-class FeastSettings(_Section):
+class FeastSettings(Section):
     online_store: str = Field("sqlite", pattern="^(sqlite|sqlite-feast|redis)$")
     offline_store: str = Field(
         "duckdb-asof",
@@ -135,7 +139,7 @@ class FeastSettings(_Section):
     )
 
 
-class HyperParameters(_Section):
+class HyperParameters(Section):
     """LightGBM tuning values of one model, over its spec in ``training.models.SPECS``.
 
     Names are LightGBM 4.7 parameters (``num_boost_round`` and ``early_stopping_rounds``: the
@@ -176,7 +180,7 @@ class HyperParameters(_Section):
         return self.model_dump()
 
 
-class TrainingSettings(_Section):
+class TrainingSettings(Section):
     seed: int = 7
     gate_metric: dict[str, str] = Field(
         default_factory=dict,
@@ -210,7 +214,7 @@ class TrainingSettings(_Section):
     )
 
 
-class ServingSettings(_Section):
+class ServingSettings(Section):
     max_users_per_request: int = Field(
         1000, ge=1, description="user ids one score call may ask for"
     )
@@ -286,7 +290,7 @@ class ServingSettings(_Section):
         return str(value) if isinstance(value, int | float) else value
 
 
-class PrivacySettings(_Section):
+class PrivacySettings(Section):
     """The key of keyed pseudonyms (HMAC-SHA256): ids in lists and reports exported with
     ``--pseudonymize``, and the hashed ids in the erasure log. Set one of the two: the key
     itself (``LIFECYCLE_PRIVACY__PSEUDONYM_KEY``) or a file holding it. It is a secret:
@@ -332,64 +336,7 @@ class PrivacySettings(_Section):
         return secret.encode(), "privacy.pseudonym_key_file"
 
 
-class DaskSettings(_Section):
-    """The Dask cluster of ``training.engine = "dask"`` and ``serving.batch_engine = "dask"``."""
-
-    scheduler: str = Field(
-        "local:2",
-        pattern=r"^(local:[1-9]\d*|[a-z]+://\S+|[^\s:/]+:[1-9]\d*)$",
-        description="scheduler address (tcp://host:8786) or local:N for a LocalCluster",
-    )
-    threads_per_worker: int = Field(1, ge=1, description="threads of each local:N worker")
-    partition_rows: int = Field(100_000, ge=1, description="largest partition batch scoring makes")
-    rounds_per_chunk: int = Field(
-        50, ge=1, description="boosting rounds per Dask fit between early-stopping checks"
-    )
-    connect_timeout_seconds: float = Field(30, gt=0)
-
-
-class LedgerSettings(_Section):
-    """The prediction ledger every ``score-all`` appends to (``serving.ledger``)."""
-
-    retention_days: Days = Field(
-        730,
-        description="as-of dates more than this many days older than the newest one in the "
-        "ledger are dropped on append; keep it above the longest label horizon (LTV: 365) "
-        "or their outcomes are never measured",
-    )
-
-
-class MonitorSettings(_Section):
-    """When `lifecycle monitor` reports drift and exits 3 (formulas in ``serving.drift``)."""
-
-    psi_alert: float = Field(0.25, gt=0, description="PSI at or above this: drift")
-    psi_warn: float = Field(0.1, gt=0, description="PSI at or above this: watch")
-    p_value: float = Field(
-        0.001, gt=0, lt=1, description="a two-sample test below this p-value is significant"
-    )
-    min_effect: float = Field(
-        0.1,
-        ge=0,
-        le=1,
-        description="a significant test flags drift only with KS D or Cramér's V at least this",
-    )
-    bins: int = Field(10, ge=2, le=100, description="PSI bins: the reference's quantiles")
-    epsilon: float = Field(1e-4, gt=0, lt=0.01, description="the smallest share a PSI bin counts")
-    reference_cutoffs: int = Field(
-        6,
-        ge=0,
-        description="the champion's most recent training cutoffs its inputs are compared with "
-        "(0: all of them; a growing product's first cutoffs, when every user was new, are "
-        "unlike any later month)",
-    )
-    max_rows: int = Field(
-        100_000,
-        ge=1000,
-        description="rows sampled (by a hash of user and cutoff) on each side of a comparison",
-    )
-
-
-class TrackingSettings(_Section):
+class TrackingSettings(Section):
     uri: str | None = None  # None: a local SQLite store under the workspace
 
 
