@@ -266,6 +266,31 @@ def home_copy(trained: Path, destination: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def serving_copy(trained: Path, destination: Path) -> Iterator[Path]:
+    """:func:`home_copy` in which churn gets a second registered version (the same
+    artifacts) to promote."""
+    from lifecycle import registry
+    from lifecycle.settings import load_settings
+
+    with home_copy(trained, destination) as workspace:
+        settings = load_settings(home=workspace, environ={})
+        client = registry.client(settings)
+        name = registry.model_name(settings.dataset, "churn")
+        champion = registry.alias_version(client, name, registry.CHAMPION)
+        client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+        yield workspace
+
+
+def known_user_ids(home: Path, limit: int = 200) -> list[str]:
+    """The first ``limit`` users of the workspace's demo feature table."""
+    import pandas as pd
+
+    table = home / "features" / "demo" / "user_features.parquet"
+    ids = pd.read_parquet(table, columns=["user_id"])["user_id"].drop_duplicates()
+    return ids.astype(str).tolist()[:limit]
+
+
+@contextlib.contextmanager
 def redis_workspace(home: Path, redis_dir: Path, users: int, seed: int) -> Iterator[str]:
     """A demo workspace whose settings file selects a fresh redis-server, materialized into
     it; yields the Feast connection string."""

@@ -1,9 +1,8 @@
-"""The scoring API at three depths: the scorer in process, the BentoML ASGI app in process,
-and a real ``bentoml serve`` subprocess on a free local port called over HTTP."""
+"""The scoring API as served: the BentoML ASGI app in process, and a real ``bentoml serve``
+subprocess on a free local port called over HTTP (the scorer alone: tests/test_scorer.py)."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections.abc import Iterator
@@ -12,19 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
-from pydantic import ValidationError
 from services import (
     bentoml_server,
     champion_versions,
-    home_copy,
+    known_user_ids,
     promote,
     run_cli,
     service_asgi_app,
+    serving_copy,
     write_batch_scores,
 )
-from workspaces import NO_COMPILE, TrainedWorkspace
+from workspaces import TrainedWorkspace
 
 from lifecycle.settings import load_settings
 
@@ -43,241 +41,15 @@ SERVER_SETTINGS = {
 def home(
     trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
-    """A copy of the shared trained workspace; churn gets a second registered version (same
-    artifacts) to promote."""
+    """A copy of the shared trained workspace; churn gets a second registered version."""
     destination = tmp_path_factory.mktemp("serving_ws") / "workspace"
-    with home_copy(trained_workspace.home, destination) as workspace:
-        from lifecycle import registry
-
-        settings = load_settings(home=workspace, environ={})
-        client = registry.client(settings)
-        name = registry.model_name(settings.dataset, "churn")
-        champion = registry.alias_version(client, name, registry.CHAMPION)
-        client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    with serving_copy(trained_workspace.home, destination) as workspace:
         yield workspace
 
 
 @pytest.fixture(scope="module")
 def known_users(home: Path) -> list[str]:
-    table = home / "features" / "demo" / "user_features.parquet"
-    return (
-        pd.read_parquet(table, columns=["user_id"])["user_id"]
-        .drop_duplicates()
-        .astype(str)
-        .tolist()[:200]
-    )
-
-
-# -- in process: the scorer -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def scorer(home: Path) -> Iterator[Any]:
-    from serving.scorer import Scorer
-
-    loaded = Scorer(load_settings(home=home, environ=NO_COMPILE))
-    loaded.load()
-    yield loaded
-    loaded.close()
-
-
-def test_known_users_are_scored_with_reasons_and_versions(
-    scorer: Any, known_users: list[str]
-) -> None:
-    response = scorer.score(known_users[:20])
-    assert [u.user_id for u in response.users] == known_users[:20]
-    assert {u.status for u in response.users} == {"scored"}
-    assert response.model_versions == champion_versions(scorer.settings.home)
-    for user in response.users:
-        assert user.ltv is not None and user.ltv_p10 <= user.ltv_p50 <= user.ltv_p90
-        assert user.lifecycle_stage in (
-            "new",
-            "active",
-            "at_risk",
-            "silent",
-            "churned",
-            "reactivated",
-        )
-        if user.churn_probability is not None:
-            assert 0 <= user.churn_probability <= 1
-            assert user.risk_band in ("low", "medium", "high")
-            assert user.value_at_risk == pytest.approx(user.churn_probability * user.ltv)
-    assert any(u.reasons for u in response.users)
-
-
-def test_unknown_users_get_the_cold_start_answer_not_a_failure(
-    scorer: Any, known_users: list[str]
-) -> None:
-    response = scorer.score(["nobody-1", known_users[0], "nobody-2", known_users[0]])
-    statuses = [u.status for u in response.users]
-    assert statuses == ["unknown_user", "scored", "unknown_user", "scored"]
-    first, second = response.users[0], response.users[2]
-    assert first.lifecycle_stage == "new"
-    assert first.ltv is not None and first.ltv == second.ltv
-    assert "brand-new user" in response.cold_start
-
-
-def test_tasks_subset_leaves_other_fields_null(scorer: Any, known_users: list[str]) -> None:
-    user = scorer.score(known_users[:1], ["ltv"]).users[0]
-    assert user.ltv is not None
-    assert user.churn_probability is None and user.reasons == [] and user.value_at_risk is None
-    assert user.model_versions.keys() == {"ltv"}
-
-
-def test_too_many_users_names_the_field(scorer: Any) -> None:
-    limit = scorer.settings.serving.max_users_per_request
-    with pytest.raises(ValidationError) as error:
-        scorer.score([f"u{i}" for i in range(limit + 1)])
-    assert error.value.errors()[0]["loc"] == ("user_ids",)
-
-
-def test_score_features_scores_supplied_rows(scorer: Any) -> None:
-    from serving.schemas import FeatureRow
-
-    row = FeatureRow(
-        user_id="prospect", features={"recency_days": 3, "tenure_days": 10, "channel": "email"}
-    )
-    user = scorer.score_features([row]).users[0]
-    assert user.status == "supplied" and user.churn_probability is not None and user.ltv is not None
-
-
-def test_score_features_reports_each_bad_field(scorer: Any) -> None:
-    from serving.schemas import FeatureRow
-
-    rows = [
-        FeatureRow(user_id="a", features={"recency_days": "three", "channel": 4.0}),
-        FeatureRow(user_id="b", features={"bogus_feature": 1.0, "channel": "carrier-pigeon"}),
-    ]
-    with pytest.raises(ValidationError) as error:
-        scorer.score_features(rows)
-    locs = {e["loc"] for e in error.value.errors()}
-    assert locs == {
-        ("users", 0, "features", "recency_days"),
-        ("users", 0, "features", "channel"),
-        ("users", 1, "features", "bogus_feature"),
-        ("users", 1, "features", "channel"),
-    }
-
-
-def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
-    from serving.errors import ApiError
-
-    path = home / "scores" / "latest.parquet"
-    if path.exists():
-        path.unlink()
-    with pytest.raises(ApiError) as missing:
-        scorer.at_risk()
-    assert missing.value.status == 404 and "lifecycle score-all" in missing.value.message
-    write_batch_scores(home)
-    everyone = scorer.at_risk()
-    assert [u.user_id for u in everyone.users] == ["b", "c", "d", "a"]
-    assert [u.rank for u in everyone.users] == [1, 2, 3, 4]
-    filtered = scorer.at_risk(segment="s1", min_churn=0.65)
-    assert [u.user_id for u in filtered.users] == ["d", "a"] and filtered.total == 2
-    page = scorer.at_risk(limit=2, offset=1)
-    assert (
-        [u.user_id for u in page.users] == ["c", "d"]
-        and page.total == 4
-        and page.users[0].rank == 2
-    )
-    assert page.users[0].reasons[0].feature == "recency_days"
-    assert page.users[0].top_reasons == "no activity for 40 days"
-    assert [u.user_id for u in scorer.at_risk(channel="email", min_ltv=50).users] == ["c"]
-    by_churn = scorer.at_risk(rank_by="churn_probability", limit=2)
-    assert [u.user_id for u in by_churn.users] == [
-        "a",
-        "d",
-    ] and by_churn.rank_by == "churn_probability"
-
-
-def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
-    from serving.lists import CONTROL_SEED, CONTROL_SHARE, control_flags
-
-    write_batch_scores(home)
-    ids = ["b", "c", "d", "a"]
-    default = scorer.at_risk()
-    assert (default.control_share, default.seed) == (CONTROL_SHARE, CONTROL_SEED)
-    assert [u.control for u in default.users] == control_flags(
-        ids, CONTROL_SEED, CONTROL_SHARE
-    ).tolist()
-    for seed in range(20):  # some seed puts some but not all of the four in the group
-        flags = control_flags(ids, seed, 0.5).tolist()
-        if any(flags) and not all(flags):
-            break
-    assert any(flags) and not all(flags)
-    answer = scorer.at_risk(control_share=0.5, seed=seed)
-    assert [u.control for u in answer.users] == flags and answer.seed == seed
-    paged = scorer.at_risk(control_share=0.5, seed=seed, limit=1, offset=2, segment="s1")
-    assert [(u.user_id, u.control) for u in paged.users] == [("a", flags[3])]  # the user's own flag
-
-
-def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Path) -> None:
-    """The field of a 400 comes from ListError.field, never from the message text."""
-    from serving.answers import list_error
-    from serving.lists import Filters, ListError, at_risk_page
-
-    write_batch_scores(home)
-    for request, field in (
-        ({"segment": "vip"}, "segment"),
-        ({"lifecycle_stage": "asleep"}, "lifecycle_stage"),
-        ({"channel": "pigeon"}, "channel"),
-    ):
-        with pytest.raises(ValidationError) as error:
-            scorer.at_risk(**request)
-        assert [e["loc"] for e in error.value.errors()] == [(field,)]
-        assert "unknown; this scores table has" in error.value.errors()[0]["msg"]
-    no_ltv = home / "scores" / "latest.parquet"
-    pd.read_parquet(no_ltv).drop(columns=["ltv"]).to_parquet(no_ltv)
-    with pytest.raises(ValidationError) as error:
-        scorer.at_risk(rank_by="ltv")
-    assert error.value.errors()[0]["loc"] == ("rank_by",)
-    with pytest.raises(ValidationError) as error:
-        scorer.at_risk(control_share=1.0)
-    assert error.value.errors()[0]["loc"] == ("control_share",)
-    # a message that names nothing still lands on its field
-    mapped = list_error(ListError("the list cannot be made", "stage"))
-    assert isinstance(mapped, ValidationError) and mapped.errors()[0]["loc"] == ("lifecycle_stage",)
-    # every parameter the list function can blame is a request field of /at_risk
-    from serving.service import LifecycleScoring
-
-    request_fields = set(inspect.signature(LifecycleScoring.inner.at_risk.func).parameters)
-    request_fields.discard("self")
-    list_parameters = {f for f in Filters.__dataclass_fields__} | {
-        p for p in inspect.signature(at_risk_page).parameters if p not in ("scores", "filters")
-    }
-    for parameter in list_parameters:
-        found = list_error(ListError("x", parameter))
-        assert isinstance(found, ValidationError)
-        assert found.errors()[0]["loc"][0] in request_fields, parameter
-
-
-def test_models_lists_versions_aliases_window_and_metrics(scorer: Any) -> None:
-    response = scorer.models()
-    assert {m.task for m in response.models} == {"churn", "conversion", "ltv"}
-    churn = next(m for m in response.models if m.task == "churn")
-    assert "champion" in churn.aliases and churn.feature_service == "churn_v1"
-    assert "auc" in churn.metrics and churn.training_window["test_cutoff"]
-
-
-def test_not_ready_scorer_answers_503(home: Path) -> None:
-    from serving.errors import ApiError
-    from serving.scorer import Scorer
-
-    fresh = Scorer(load_settings(home=home, environ=NO_COMPILE))
-    with pytest.raises(ApiError) as error:
-        fresh.score(["x"])
-    assert error.value.status == 503
-
-
-def test_fetch_plan_looks_up_identical_services_once(scorer: Any) -> None:
-    from serving.hotpath import fetch_plan
-
-    plan = fetch_plan(scorer.state.store, {"churn_v1", "conversion_v1", "ltv_v1"})
-    assert set(plan) == {"churn_v1", "conversion_v1", "ltv_v1"}
-    assert len(set(plan.values())) == 1  # the three services hold the same features today
-
-
-# -- in process: the BentoML ASGI app ---------------------------------------------------
+    return known_user_ids(home)
 
 
 @pytest.fixture(scope="module")
@@ -669,21 +441,6 @@ def test_http_promote_moves_the_challenger_and_reloads(
         client.set_registered_model_alias(churn, registry.CHALLENGER, "1")
         httpx.post(f"{ready_server}/reload", json={}, timeout=60)
     assert champion_versions(home) == before
-
-
-def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) -> None:
-    """/monitor answers what `lifecycle monitor` saved (nothing recomputed per request)."""
-    from serving.monitor import last_result, monitor, save_result
-
-    if last_result(scorer.settings) is None:
-        assert scorer.monitor().measured is False
-    result = monitor(scorer.settings)
-    save_result(scorer.settings, result)
-    answered = scorer.monitor()
-    assert answered.measured and answered.result == last_result(scorer.settings)
-    assert answered.drifting == list(answered.result["drifting"])
-    inputs = {c["name"] for c in answered.result["columns"] if c["source"] == "feature"}
-    assert inputs >= set(scorer.state.champions.bundles["churn"].feature_names)
 
 
 def test_the_python_client_example_of_the_docs_runs(ready_server: str) -> None:
