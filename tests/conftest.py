@@ -69,3 +69,24 @@ def _shared_workspace_unchanged(request: pytest.FixtureRequest) -> Iterator[None
             f"{request.node.nodeid} changed the shared trained workspace {shared.home}: "
             f"{changed[:10]}; use the trained_copy fixture to change a workspace"
         )
+
+
+@pytest.fixture(scope="module")
+def served_home(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A module's copy of the shared trained workspace for serving tests; churn gets a
+    second registered version (same artifacts) to promote."""
+    from services import serving_copy
+
+    destination = tmp_path_factory.mktemp("serving_ws") / "workspace"
+    with serving_copy(trained_workspace.home, destination) as workspace:
+        yield workspace
+
+
+@pytest.fixture(scope="module")
+def known_users(served_home: Path) -> list[str]:
+    """The first 200 users of the served copy's demo features."""
+    from services import known_user_ids
+
+    return known_user_ids(served_home)

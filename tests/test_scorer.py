@@ -13,28 +13,16 @@ import pytest
 from pydantic import ValidationError
 from services import (
     champion_versions,
-    known_user_ids,
-    serving_copy,
     write_batch_scores,
 )
-from workspaces import NO_COMPILE, TrainedWorkspace
+from workspaces import NO_COMPILE
 
 from lifecycle.settings import load_settings
 
 
 @pytest.fixture(scope="module")
-def home(
-    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """A copy of the shared trained workspace; churn gets a second registered version."""
-    destination = tmp_path_factory.mktemp("serving_ws") / "workspace"
-    with serving_copy(trained_workspace.home, destination) as workspace:
-        yield workspace
-
-
-@pytest.fixture(scope="module")
-def known_users(home: Path) -> list[str]:
-    return known_user_ids(home)
+def home(served_home: Path) -> Path:
+    return served_home
 
 
 # -- in process: the scorer -------------------------------------------------------------

@@ -15,14 +15,11 @@ import pytest
 from services import (
     bentoml_server,
     champion_versions,
-    known_user_ids,
     promote,
     run_cli,
     service_asgi_app,
-    serving_copy,
     write_batch_scores,
 )
-from workspaces import TrainedWorkspace
 
 from lifecycle.settings import load_settings
 
@@ -38,18 +35,8 @@ SERVER_SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def home(
-    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """A copy of the shared trained workspace; churn gets a second registered version."""
-    destination = tmp_path_factory.mktemp("serving_ws") / "workspace"
-    with serving_copy(trained_workspace.home, destination) as workspace:
-        yield workspace
-
-
-@pytest.fixture(scope="module")
-def known_users(home: Path) -> list[str]:
-    return known_user_ids(home)
+def home(served_home: Path) -> Path:
+    return served_home
 
 
 @pytest.fixture(scope="module")
