@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle import lineage
 from serving.errors import ApiError, field_errors
 from serving.schemas import AtRiskResponse, AtRiskUser, RankBy, Reason, StaleScores
+from serving.units import dataset_currencies, label_windows
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -38,21 +39,10 @@ def score_all_command(settings: Settings, dataset: str) -> str:
     return f"lifecycle score-all{suffix}"
 
 
-def horizon_days(labels: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """Task -> the window its score looks ahead, in whole days, from its label definition."""
-    return {
-        task: round(float(label["horizon_days"]))
-        for task, label in labels.items()
-        if label.get("horizon_days") is not None
-    }
-
-
 def dataset_currency(events: Path) -> str | None:
     """The ISO code of the events' ``currency`` column when it holds exactly one
     (``serving.units.dataset_currencies``, as lists and the report read it); None when the
     events record none (amounts as in the data, e.g. purchase counts) or several."""
-    from serving.units import dataset_currencies
-
     try:
         found = dataset_currencies(events)
     except (OSError, ValueError):  # being replaced: no currency rather than a failed load
@@ -265,7 +255,7 @@ class ListAnswers:
             model_versions={
                 str(k): str(v) for k, v in table.metadata.get("model_versions", {}).items()
             },
-            horizon_days=horizon_days(labels),
+            horizon_days=label_windows(labels),
             currency=state.currency if state is not None else None,
             stale=stale,
             users=users,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
-from serving.answers import ListAnswers, as_reason, clean, dataset_currency, horizon_days
+from serving.answers import ListAnswers, as_reason, clean, dataset_currency
 from serving.errors import ApiError, field_errors
 from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
@@ -42,6 +42,7 @@ from serving.schemas import (
     never_negative,
 )
 from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
+from serving.units import label_windows
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -404,7 +405,7 @@ class Scorer:
             unavailable=dict(champions.unavailable),
             definitions=labels,
             as_of=self.lists.online.as_of(),
-            horizon_days=horizon_days(labels),
+            horizon_days=label_windows(labels),
             currency=state.currency,
         )
 
@@ -450,7 +451,7 @@ class Scorer:
                     feature_service=bundle.service,
                     features=len(bundle.feature_names),
                     label=bundle.label,
-                    horizon_days=horizon_days({task: bundle.label}).get(task),
+                    horizon_days=label_windows({task: bundle.label}).get(task),
                     training_window=bundle.data_window,
                     metrics={
                         k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)

@@ -85,15 +85,24 @@ def dataset_currencies(events: Path) -> tuple[str, ...]:
     return tuple(sorted(str(v) for v in pc.unique(column.drop_null()).to_pylist()))
 
 
+def label_windows(labels: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Task -> the window its score looks ahead, in whole days, from its label definition
+    (tasks whose label names none are left out)."""
+    return {
+        task: round(float(label["horizon_days"]))
+        for task, label in labels.items()
+        if label.get("horizon_days") is not None
+    }
+
+
 def score_windows(labels: dict[str, dict[str, Any]], settings: Settings) -> dict[str, int]:
     """Each task's window in whole days: the champion's label, else the settings' horizon."""
-    days = {}
-    for task in tasks.all_tasks():
-        horizon = labels.get(task.name, {}).get("horizon_days")
-        if horizon is None:
-            horizon = getattr(settings.labels, f"{task.name}_horizon_days", task.horizon_days)
-        days[task.name] = round(float(horizon))
-    return days
+    known = label_windows(labels)
+    return {
+        task.name: known.get(task.name)
+        or round(float(getattr(settings.labels, f"{task.name}_horizon_days", task.horizon_days)))
+        for task in tasks.all_tasks()
+    }
 
 
 def window_text(task: tasks.Task, days: int) -> str:

@@ -12,8 +12,9 @@ import pytest
 from workspaces import NO_COMPILE
 
 from lifecycle.settings import SettingsError, load_settings
-from serving.answers import Served, horizon_days, staleness
+from serving.answers import Served, staleness
 from serving.errors import ApiError
+from serving.units import label_windows
 
 LABEL_90 = {"task": "churn", "horizon_days": 90, "lookback_days": None, "target": None}
 
@@ -55,7 +56,7 @@ def test_staleness_names_each_difference_and_nothing_when_current() -> None:
     assert staleness({}, SERVED)[0] == (
         "the scores table does not record the model versions that wrote it"
     )
-    assert horizon_days({"churn": LABEL_90, "ltv": {"horizon_days": 365.0}}) == {
+    assert label_windows({"churn": LABEL_90, "ltv": {"horizon_days": 365.0}}) == {
         "churn": 90,
         "ltv": 365,
     }
