@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 _checked: set[tuple[Path, str]] = set()  # (database, root) already current in this process
 
@@ -62,6 +62,8 @@ def relocate_mlflow_store(database: Path, artifact_root: str) -> list[str]:
             except sqlite3.OperationalError:  # no experiments table yet: a new store
                 return []
             for old in old_roots:
+                # URIs first (they hold the path %-quoted), then any plain path left
+                _replace_prefix(connection, f"file://{quote(old)}/", f"file://{quote(new)}/")
                 _replace_prefix(connection, f"{old}/", f"{new}/")
     except sqlite3.OperationalError as error:
         if "readonly" not in str(error):
@@ -74,8 +76,7 @@ def relocate_mlflow_store(database: Path, artifact_root: str) -> list[str]:
 
 
 def _replace_prefix(connection: sqlite3.Connection, old: str, new: str) -> None:
-    """Replace ``old`` by ``new`` in every text value of every table (a ``file://`` URI holds
-    the path, so both forms change)."""
+    """Replace ``old`` by ``new`` in every text value of every table."""
     tables = [
         row[0]
         for row in connection.execute(

@@ -79,7 +79,7 @@ def test_the_registry_names_the_feature_table_relative_to_the_repository(
 def test_a_copy_of_a_moved_workspace_reads_and_writes_only_itself(
     trained_copy: Path, tmp_path: Path
 ) -> None:
-    copy = cp_r(trained_copy, tmp_path / "copy")
+    copy = cp_r(trained_copy, tmp_path / "a copy")  # a space: %20 in MLflow's URIs
     moved = trained_copy.rename(tmp_path / "moved")  # the original's paths now lead nowhere
     before = fingerprint(moved)
     env = NO_COMPILE
