@@ -8,10 +8,18 @@ one ``ASOF LEFT JOIN`` per Parquet source (views over the same source, timestamp
 share it), the TTL applied as Feast does (``ts <= row time <= ts + ttl``), rows in entity
 order. Requests it does not cover (SQL entity queries, field mappings, created-timestamp
 tie-breaks, renamed join keys, non-Parquet sources) go to Feast's own implementation.
+
+The registry names the feature table relative to the Feast repository (so a copied or moved
+workspace reads its own table). Feast's DuckDB reader opens ``FileSource.path`` as it is,
+relative to the working directory, so every read and write here first makes a relative
+path absolute against ``config.repo_path``, Feast's own rule
+(:meth:`FileSource.get_uri_for_file_path`): :class:`LocatedDuckDBOfflineStore` is Feast's
+store with that one change, :class:`AsofDuckDBOfflineStore` adds the ASOF join.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -28,6 +36,12 @@ from feast.repo_config import RepoConfig
 from lifecycle.sql import identifier, literal
 
 ROW = "__entity_row"  # entity order, carried through the join and dropped
+
+
+class LocatedDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
+    type: Literal["features.offline_store.LocatedDuckDBOfflineStore"] = (  # type: ignore[assignment]
+        "features.offline_store.LocatedDuckDBOfflineStore"
+    )
 
 
 class AsofDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
@@ -77,9 +91,7 @@ def _plan(
         join_keys = tuple(e.name for e in view.entity_columns)
         if not join_keys or any(k not in entity_df.columns for k in join_keys):
             return None
-        path = source.path
-        if not path.startswith("/") and config.repo_path is not None:
-            path = str(config.repo_path / path)
+        path = locate(config, source).path
         ttl = view.ttl if view.ttl else None
         key = (path, source.timestamp_field, join_keys, ttl)
         join = joins.setdefault(key, _SourceJoin(path, source.timestamp_field, join_keys, ttl))
@@ -186,7 +198,83 @@ class AsofRetrievalJob(RetrievalJob):
         pq.write_table(self.to_arrow(), target)
 
 
-class AsofDuckDBOfflineStore(DuckDBOfflineStore):
+def locate(config: RepoConfig, source: Any) -> Any:
+    """``source`` with a path relative to the Feast repository made absolute against it (a
+    copy; any other source as it is)."""
+    from feast.infra.offline_stores.file_source import FileSource
+
+    if not isinstance(source, FileSource) or config.repo_path is None:
+        return source
+    path = FileSource.get_uri_for_file_path(config.repo_path, source.path)
+    if path == source.path:
+        return source
+    located = copy.deepcopy(source)
+    located.file_options.uri = path
+    return located
+
+
+def _located_view(config: RepoConfig, view: Any) -> Any:
+    source = getattr(view, "batch_source", None)
+    located_source = locate(config, source)
+    if located_source is source:
+        return view
+    located = copy.copy(view)  # Feast's __copy__ keeps the projection (aliases, join keys)
+    located.batch_source = located_source
+    return located
+
+
+class LocatedDuckDBOfflineStore(DuckDBOfflineStore):
+    """Feast's DuckDB store (its ibis point-in-time join), reading and writing file sources
+    whose paths are relative to the Feast repository."""
+
+    @staticmethod
+    def pull_latest_from_table_or_query(
+        config: RepoConfig, data_source: Any, *args: Any, **kwargs: Any
+    ) -> RetrievalJob:
+        return DuckDBOfflineStore.pull_latest_from_table_or_query(
+            config, locate(config, data_source), *args, **kwargs
+        )
+
+    @staticmethod
+    def pull_all_from_table_or_query(
+        config: RepoConfig, data_source: Any, *args: Any, **kwargs: Any
+    ) -> RetrievalJob:
+        return DuckDBOfflineStore.pull_all_from_table_or_query(
+            config, locate(config, data_source), *args, **kwargs
+        )
+
+    @staticmethod
+    def get_historical_features(
+        config: RepoConfig,
+        feature_views: list[Any],
+        feature_refs: list[str],
+        entity_df: pd.DataFrame | str,
+        registry: Any,
+        project: str,
+        full_feature_names: bool = False,
+        filter_by_created_timestamp: bool = False,
+    ) -> RetrievalJob:
+        return DuckDBOfflineStore.get_historical_features(
+            config,
+            [_located_view(config, view) for view in feature_views],
+            feature_refs,
+            entity_df,
+            registry,
+            project,
+            full_feature_names=full_feature_names,
+            filter_by_created_timestamp=filter_by_created_timestamp,
+        )
+
+    @staticmethod
+    def offline_write_batch(
+        config: RepoConfig, feature_view: Any, table: pa.Table, progress: Any
+    ) -> None:
+        DuckDBOfflineStore.offline_write_batch(
+            config, _located_view(config, feature_view), table, progress
+        )
+
+
+class AsofDuckDBOfflineStore(LocatedDuckDBOfflineStore):
     @staticmethod
     def get_historical_features(
         config: RepoConfig,
@@ -211,7 +299,7 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         )
         odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
         if joins is None or odfvs:
-            return DuckDBOfflineStore.get_historical_features(
+            return LocatedDuckDBOfflineStore.get_historical_features(
                 config,
                 feature_views,
                 feature_refs,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -121,13 +120,16 @@ def current_service(
 
 
 def definitions(
-    feature_table: Path,
+    feature_table: str,
     schema: pa.Schema,
     ttl_days: int = 45,
     existing_services: Mapping[str, frozenset[str]] | None = None,
 ) -> list[Any]:
     """Feast objects for a feature table with this schema: entity, source, views, and a new
     service version for each task whose feature set no existing service holds.
+
+    ``feature_table`` is the path the file source keeps: relative to the Feast repository
+    (:attr:`features.store.StorePaths.feature_table_in_repo`), so the workspace is portable.
 
     ``existing_services`` maps each service in the registry to its ``view:feature`` refs;
     those are not returned, so applying the result leaves them as they are.
@@ -144,7 +146,7 @@ def definitions(
         value_type=ValueType.STRING,
         description="a user of the product",
     )
-    source = FileSource(name="user_features_source", path=str(feature_table), timestamp_field=AS_OF)
+    source = FileSource(name="user_features_source", path=feature_table, timestamp_field=AS_OF)
     ttl = timedelta(days=ttl_days)
     views = {
         name: FeatureView(

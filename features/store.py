@@ -56,6 +56,12 @@ class StorePaths:
     def online_db(self) -> Path:
         return self.repo / "online.db"
 
+    @property
+    def feature_table_in_repo(self) -> str:
+        """The feature table's path relative to the repository, as the registry's file source
+        holds it: a copied or moved workspace then reads (and Feast writes) its own table."""
+        return os.path.relpath(self.feature_table.resolve(), self.repo.resolve())
+
 
 def store_paths(settings: Settings, dataset: str | None = None) -> StorePaths:
     name = dataset or settings.dataset
@@ -70,7 +76,9 @@ def project_name(dataset: str) -> str:
 
 OFFLINE_STORES = {
     "duckdb-asof": "features.offline_store.AsofDuckDBOfflineStore",
-    "duckdb": "duckdb",  # Feast's own (ibis) point-in-time join, for comparison
+    # Feast's own (ibis) point-in-time join, for comparison; both resolve the registry's
+    # relative feature table path against the repository (features.offline_store)
+    "duckdb": "features.offline_store.LocatedDuckDBOfflineStore",
 }
 
 
@@ -126,11 +134,8 @@ def open_store(
     """A FeatureStore for the dataset; refuses (rather than creating an empty registry) if not
     applied. ``online_only``: without the offline store's imports (``features.online_only``)."""
     paths = store_paths(settings, dataset)
-    if must_be_applied and not paths.registry.is_file():
-        raise FeatureStoreError(
-            f"no feature store for dataset '{paths.dataset}' at {paths.repo}: "
-            "run `lifecycle features apply` first"
-        )
+    if must_be_applied:
+        _require_applied(paths)
     load_feast()
     from feast import FeatureStore, RepoConfig
 
@@ -140,7 +145,39 @@ def open_store(
 
         config["offline_store"] = {"type": ONLINE_ONLY}
     repo = str(paths.repo.resolve())  # both: Feast resolves the registry against the store's
-    return FeatureStore(repo_path=repo, config=RepoConfig(repo_path=repo, **config))
+    store = FeatureStore(repo_path=repo, config=RepoConfig(repo_path=repo, **config))
+    if must_be_applied and not online_only:
+        _require_own_feature_table(store, paths)
+    return store
+
+
+def _require_applied(paths: StorePaths) -> None:
+    if not paths.registry.is_file():
+        raise FeatureStoreError(
+            f"no feature store for dataset '{paths.dataset}' at {paths.repo}: "
+            "run `lifecycle features apply` first"
+        )
+
+
+def _require_own_feature_table(store: FeatureStore, paths: StorePaths) -> None:
+    """Refuse a registry whose file sources read another feature table than this
+    workspace's: one applied before paths were relative, then copied or moved, would read
+    (and Feast would write) the original's. ``apply`` re-points it."""
+    from feast.infra.offline_stores.file_source import FileSource
+
+    own = paths.feature_table.resolve()
+    sources = store.list_data_sources(allow_cache=True)
+    sources += [view.batch_source for view in store.list_feature_views(allow_cache=True)]
+    for source in sources:
+        if not isinstance(source, FileSource):
+            continue
+        read = Path(FileSource.get_uri_for_file_path(store.config.repo_path, source.path))
+        if read.resolve() != own:
+            raise FeatureStoreError(
+                f"the Feast registry {paths.registry} reads the feature table {read}, not this "
+                f"workspace's {paths.feature_table} (applied before it was copied or moved): "
+                f"run `lifecycle features apply --dataset {paths.dataset}`"
+            )
 
 
 def load_feast() -> None:
@@ -194,7 +231,7 @@ def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
     store = open_store(settings, dataset, must_be_applied=False)
     existing = {s.name: service_refs(s) for s in store.list_feature_services()}
     objects = repo.definitions(
-        paths.feature_table.resolve(),
+        paths.feature_table_in_repo,
         schema,
         ttl_days=settings.feast.ttl_days,
         existing_services=existing,
@@ -403,7 +440,7 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
 
     paths = store_paths(settings, dataset)
     table = lineage.require_current_features(settings, paths.dataset, "materialize")
-    open_store(settings, dataset)  # refuses an un-applied repository
+    _require_applied(paths)  # apply below re-points a registry applied elsewhere
     damage = None
     if settings.feast.online_store in ("sqlite", "sqlite-feast"):
         # derived data: a damaged file is rebuilt whole, not patched (apply re-creates tables)

@@ -60,6 +60,10 @@ def client(settings: Settings) -> Any:
     uri = tracking_uri(settings)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if not settings.tracking.uri:  # the workspace's own store: it may have been copied
+            from lifecycle.relocation import relocate_mlflow_store
+
+            relocate_mlflow_store(Path(uri.removeprefix("sqlite:///")), artifact_root(settings))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

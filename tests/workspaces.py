@@ -1,12 +1,13 @@
 """Trained demo workspaces for tests: built once through the stages' own functions, copied
 for tests that change them.
 
-A workspace holds absolute paths: in the MLflow SQLite store (experiment, run and model
-artifact locations), the Feast registry (the feature table each file source reads) and a
-few text files (``feature_store.yaml``, ``MLmodel``, ingest reports).
-:func:`copy_workspace` re-points every one of them, and every absolute symlink, at the
-copy, so a test that trains, promotes, scores or deletes in its copy never reads or writes
-the original.
+A workspace holds absolute paths in the MLflow SQLite store (experiment, run and model
+artifact locations; ``lifecycle.relocation`` re-points them on first use) and in notes
+nothing reads back (``MLmodel``, ingest reports); Feast's files name relative paths
+(tests/test_portability.py copies with plain ``cp -r``). :func:`copy_workspace` re-points
+every one of them up front, and every absolute symlink, at the copy, and checks that no
+file names the original, so a test that trains, promotes, scores or deletes in its copy
+never reads or writes the original.
 """
 
 from __future__ import annotations
