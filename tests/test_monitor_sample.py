@@ -125,3 +125,36 @@ def test_score_all_keeps_no_features_sample_of_another_feature_table(trained_cop
     )
     assert written == [scores_sample] and not features_sample.exists()
     assert monitor(settings).read_from == {"features": str(table), "scores": KEPT}
+
+
+def test_kept_features_are_read_with_the_dtypes_the_feature_table_is_read_with(
+    tmp_path: Path,
+) -> None:
+    """pyarrow reads the sample when it gives what DuckDB's ``.df()`` gives (read_rows's
+    reader); integers or flags with missing values are read by DuckDB itself."""
+    import duckdb
+    import pyarrow as pa
+
+    from serving.monitor_sample import read_like_duckdb
+
+    table = pa.table(
+        {
+            "revenue": pa.array([1.5, None, 3.0], pa.float64()),
+            "score32": pa.array([0.5, 0.25, None], pa.float32()),
+            "channel": pa.array(["email", None, "organic"]),
+            "orders": pa.array([1, 2, 3], pa.int64()),
+            "age": pa.array([30, 40, 50], pa.int32()),
+            "activated": pa.array([True, False, True]),
+            "orders_or_missing": pa.array([1, None, 3], pa.int64()),
+            "flag_or_missing": pa.array([True, None, False]),
+        }
+    )
+    path = tmp_path / "sample.parquet"
+    pq.write_table(table, path)
+    plain = ["revenue", "score32", "channel", "orders", "age", "activated"]
+    for names in (plain, [*plain, "orders_or_missing"], ["flag_or_missing"]):
+        with duckdb.connect() as connection:
+            selected = ", ".join(names)
+            expected = connection.execute(f"SELECT {selected} FROM read_parquet('{path}')").df()
+        pd.testing.assert_frame_equal(read_like_duckdb(path, names), expected)
+    assert str(read_like_duckdb(path, ["orders_or_missing"])["orders_or_missing"].dtype) == "Int64"
