@@ -16,12 +16,14 @@ Each side is a deterministic sample (a hash of user and cutoff) of at most
 ``monitor.max_rows`` rows: at 100,000 rows a side PSI's expected value between two samples
 of one distribution is about ``(bins - 1) * 2 / n`` = 0.0002, far below any threshold, a KS
 D of 0.1 has a p-value below 1e-100, and watching a million users costs a fraction of
-scoring them (experiments/bench_monitor.py, its table in docs/loop.md; most of a later run is
-decoding the latest cutoff's monitored columns). The reference samples depend only on the
-champion version and its training window (rows at past cutoffs do not change): they are read
-(and scored) once and kept in the workspace (``Workspace.drift_reference_features`` and
-``drift_reference_scores``; no user ids; deleting them is safe, the next run rebuilds them).
-Of the latest scores table only the score columns are read (:func:`latest_score_columns`).
+scoring them (experiments/bench_monitor.py, its table in docs/loop.md). The reference samples
+depend only on the champion version and its training window (rows at past cutoffs do not
+change): they are read (and scored) once and kept in the workspace
+(``Workspace.drift_reference_features`` and ``drift_reference_scores``; no user ids; deleting
+them is safe, the next run rebuilds them). The current samples are kept by `score-all`, which
+holds them in memory (:mod:`serving.monitor_sample`); without them (before any score-all,
+after a `forget`) the latest cutoff's monitored columns are read from the feature table and
+only the score columns of the latest scores table (:func:`latest_score_columns`).
 
 Statistics and thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
 exits ``EXIT_DRIFT`` (3) when any column's verdict is ``drift``, 1 on an error, else 0.
