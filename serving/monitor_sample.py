@@ -105,7 +105,7 @@ def _keep_features(
     positions = _positions(features[c.USER_ID], users)
     names = sorted({name for b in champions.bundles.values() for name in b.feature_names})
     schema = pq.read_schema(table_path)
-    if positions is None or not set(names) <= set(schema.names):
+    if positions is None or not set(names) <= set(schema.names) & set(features.columns):
         return False
     described = {
         "dataset": metadata["dataset"],
