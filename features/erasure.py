@@ -10,6 +10,9 @@ Locations, per dataset (all datasets unless one is named):
   transaction), or the entity's hash deleted from Redis.
 - ``scores/scores-*.parquet``: every scores table (``latest``/``previous`` are symlinks to
   them and keep pointing at the rewritten files); the Parquet metadata is kept.
+- ``scores/monitor-sample-*.parquet``: the rows `lifecycle monitor` compares, kept by
+  `score-all` (``serving.monitor_sample``; no ids, so no row can be told apart): deleted
+  whole when a user is found; the monitor reads the tables until the next `score-all`.
 - ``ledger/dataset=<name>/as_of=<date>/*.parquet``: the prediction ledger, every as-of
   date (``serving.ledger``), file by file; the Parquet metadata is kept. Realized outcomes
   (``outcomes/``) hold aggregates only and stay.
@@ -500,12 +503,18 @@ def forget(
     for name in names:
         _forget_online(settings, name, ids, record)
     _forget_scores(settings, ids, record)
+    if record.not_found != sorted(ids):  # some user's rows may be in the monitor's samples
+        samples = [p for p in settings.workspace.monitor_samples if p.is_file()]
+        for sample in samples:
+            sample.unlink()
+        record.removed["monitor sample files deleted"] = len(samples)
     ledger = _forget_ledger(settings, ids, record)
     demo = settings.workspace.demo_dir()
     handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
     handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}
     handled |= {p.resolve() for p in settings.workspace.features_dir.rglob("*.parquet")}
     handled |= {p.resolve() for p in ledger}
+    handled |= {p.resolve() for p in settings.workspace.monitor_samples}  # deleted or untouched
     _forget_other_files(settings, ids, terms, record, handled)
     _scan_mlflow(settings, terms, record)
     record.exports = check_exports(settings, exports, ids, scrub_exports=scrub_exports)

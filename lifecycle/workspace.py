@@ -19,6 +19,9 @@ CAMPAIGN_SUFFIX = ".parquet"  # a campaign's members, scores and definition, one
 LEDGER_PART = "part-0.parquet"  # one file per ledger partition: replaced whole on a re-run
 OUTCOMES_FILE = "outcomes.json"  # a dataset's realized quality, as `lifecycle outcomes` stored it
 CAMPAIGN_FILE = "campaign.parquet"  # a randomized campaign table (``lifecycle import hillstrom``)
+# What `score-all` keeps for `lifecycle monitor` (serving.monitor_sample): user rows, no ids.
+MONITOR_FEATURES_SAMPLE = "monitor-sample-features.parquet"
+MONITOR_SCORES_SAMPLE = "monitor-sample-scores.parquet"
 
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # one safe folder name
@@ -105,6 +108,12 @@ class Workspace:
     @property
     def previous_scores(self) -> Path:
         return self.scores_dir / PREVIOUS_SCORES
+
+    @property
+    def monitor_samples(self) -> tuple[Path, Path]:
+        """The monitor's samples of the latest cutoff's features and of the latest scores,
+        kept by `score-all` beside the scores (``serving.monitor_sample``)."""
+        return self.scores_dir / MONITOR_FEATURES_SAMPLE, self.scores_dir / MONITOR_SCORES_SAMPLE
 
     @property
     def reports_dir(self) -> Path:

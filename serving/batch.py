@@ -29,6 +29,7 @@ from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.ledger import LedgerAppend
 from serving.ledger import append as append_to_ledger
+from serving.monitor_sample import keep_samples as keep_monitor_samples
 from serving.segments import SegmentDefinitions, rfm_segment, super_users
 
 if TYPE_CHECKING:
@@ -424,7 +425,7 @@ def score_all(
     """Score every user known at ``as_of`` (default: the feature table's latest cutoff).
 
     A written table is also appended to the prediction ledger (``serving.ledger``), unless
-    ``ledger`` is false.
+    ``ledger`` is false, and the monitor's samples are kept (``serving.monitor_sample``).
 
     Churn reasons go to every eligible user by default (``reasons_top`` None): the scoring
     service serves them from the table instead of computing them per request
@@ -515,6 +516,18 @@ def score_all(
         }
         path = write_scores(settings.workspace.scores_dir, scores, metadata)
         seconds["write"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        keep_monitor_samples(  # the monitor's rows, while they are in memory
+            settings,
+            champions,
+            features,
+            scores,
+            metadata,
+            feature_table=paths.feature_table,
+            scores_table=path,
+            latest_cutoff=as_of is None or stamp == resolve_as_of(paths.feature_table, None),
+        )
+        seconds["monitor_sample"] = round(time.perf_counter() - started, 2)
         if ledger:
             started = time.perf_counter()
             appended = append_to_ledger(

@@ -16,12 +16,14 @@ Each side is a deterministic sample (a hash of user and cutoff) of at most
 ``monitor.max_rows`` rows: at 100,000 rows a side PSI's expected value between two samples
 of one distribution is about ``(bins - 1) * 2 / n`` = 0.0002, far below any threshold, a KS
 D of 0.1 has a p-value below 1e-100, and watching a million users costs a fraction of
-scoring them (experiments/bench_monitor.py, its table in docs/loop.md; most of a later run is
-decoding the latest cutoff's monitored columns). The reference samples depend only on the
-champion version and its training window (rows at past cutoffs do not change): they are read
-(and scored) once and kept in the workspace (``Workspace.drift_reference_features`` and
-``drift_reference_scores``; no user ids; deleting them is safe, the next run rebuilds them).
-Of the latest scores table only the score columns are read (:func:`latest_score_columns`).
+scoring them (experiments/bench_monitor.py, its table in docs/loop.md). The reference samples
+depend only on the champion version and its training window (rows at past cutoffs do not
+change): they are read (and scored) once and kept in the workspace
+(``Workspace.drift_reference_features`` and ``drift_reference_scores``; no user ids; deleting
+them is safe, the next run rebuilds them). The current samples are kept by `score-all`, which
+holds them in memory (:mod:`serving.monitor_sample`); without them (before any score-all,
+after a `forget`) the latest cutoff's monitored columns are read from the feature table and
+only the score columns of the latest scores table (:func:`latest_score_columns`).
 
 Statistics and thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
 exits ``EXIT_DRIFT`` (3) when any column's verdict is ``drift``, 1 on an error, else 0.
@@ -56,6 +58,7 @@ EXIT_DRIFT = 3  # `lifecycle monitor`: some input or score drifted past the thre
 HASH_BUCKETS = 1_000_003  # sampling resolution (a prime: hash % p spreads evenly)
 SCORE_CHUNK_ROWS = 200_000  # reference rows scored at once (memory on millions of users)
 VERDICT_ORDER = {"drift": 0, "watch": 1, "stable": 2}
+KEPT = "kept by score-all"  # MonitorResult.read_from: a sample serving.monitor_sample kept
 
 
 class MonitorError(UserError):
@@ -74,6 +77,9 @@ class MonitorResult:
     thresholds: Thresholds
     model_versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Where each current sample was read ("features"/"scores" -> "kept by score-all" or the
+    # table): not part of the answer, which is the same either way.
+    read_from: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def drifting(self) -> list[str]:
@@ -163,6 +169,7 @@ def monitor(
     """Drift of every champion's inputs and scores between its training window and the latest
     cutoff (see the module's docstring)."""
     from features.store import store_paths
+    from serving.monitor_sample import kept_features, kept_scores
     from serving.scoring import load_champions
 
     paths = store_paths(settings, dataset)
@@ -180,7 +187,6 @@ def monitor(
     references = {
         task: cutoffs[-recent:] if recent else cutoffs for task, cutoffs in windows.items()
     }
-    latest = feature_cutoffs(table_path)[-1]
     limits = thresholds_of(settings)
     notes = [f"{task}: {why}" for task, why in champions.unavailable.items()]
 
@@ -191,7 +197,13 @@ def monitor(
             readers.setdefault(name, []).append(task)
     categorical = {n for b in champions.bundles.values() for n in b.categories}
     limit = settings.monitor.max_rows
-    current = read_rows(table_path, [latest], list(readers), limit=limit)
+    kept = kept_features(settings, paths.dataset, table_path, champions.versions, list(readers))
+    if kept is not None:  # the same rows, kept by score-all: not decoded from the table again
+        latest, current = kept
+    else:
+        latest = feature_cutoffs(table_path)[-1]
+        current = read_rows(table_path, [latest], list(readers), limit=limit)
+    read_from = {"features": KEPT if kept is not None else str(table_path)}
     columns: list[ColumnDrift] = []
     for cutoffs, names in _group_by_window(readers, references).items():
         reference = reference_features(settings, paths.dataset, cutoffs, names)
@@ -207,7 +219,10 @@ def monitor(
     # -- scores: the latest table against the same champion on its freshest training cutoff
     scores_as_of = None
     try:
+        if scores is None and (scores := kept_scores(settings)) is not None:
+            read_from["scores"] = KEPT
         scores = scores or latest_score_columns(settings)
+        read_from.setdefault("scores", str(scores.path))
     except UserError as error:
         notes.append(f"scores not compared: {error}")
         scores = None
@@ -234,6 +249,7 @@ def monitor(
         thresholds=limits,
         model_versions=dict(champions.versions),
         notes=notes,
+        read_from=read_from,
     )
 
 
@@ -247,7 +263,7 @@ def _score_drift(
     notes: list[str],
 ) -> list[ColumnDrift]:
     made_with = {str(k): str(v) for k, v in scores.metadata.get("model_versions", {}).items()}
-    rows = _sample_rows(len(scores.frame), settings.monitor.max_rows)
+    rows = sample_positions(len(scores.frame), settings.monitor.max_rows)
     columns: list[ColumnDrift] = []
     for task in tasks.all_tasks():
         bundle = champions.bundles.get(task.name)
@@ -343,8 +359,10 @@ def _keep(path: Path, frame: pd.DataFrame) -> None:
     from lifecycle.storage import atomic_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as staging:
-        frame.to_parquet(staging)
+    from serving.monitor_sample import PLAIN
+
+    with atomic_file(path) as staging:  # read back every run: plain is fastest to read
+        frame.to_parquet(staging, **PLAIN)
 
 
 def read_rows(
@@ -395,7 +413,7 @@ def _group_by_window(
     return groups
 
 
-def _sample_rows(count: int, limit: int) -> np.ndarray | None:
+def sample_positions(count: int, limit: int) -> np.ndarray | None:
     """The positions ``DataFrame.sample(limit, random_state=0)`` picks of ``count`` rows
     (None: every row), drawn once for every task's columns."""
     if count <= limit:

@@ -62,6 +62,10 @@ def base_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scores = latest[[c.USER_ID, "as_of"]].assign(churn_probability=0.5).reset_index(drop=True)
     for _ in range(2):  # latest and previous
         write_scores(settings.workspace.scores_dir, scores, {"as_of": str(latest["as_of"].max())})
+    # What score-all keeps for the monitor: users' feature rows and scores, without ids.
+    features_sample, scores_sample = settings.workspace.monitor_samples
+    latest.drop(columns=[c.USER_ID, "as_of"]).to_parquet(features_sample)
+    scores[["churn_probability"]].to_parquet(scores_sample)
 
     reports = settings.workspace.reports_dir
     reports.mkdir(parents=True)
@@ -155,6 +159,9 @@ def test_forget_removes_users_everywhere_and_only_them(ws: Path) -> None:
     assert out["removed"]["scores"] == sum(
         hit for p, (_, hit) in before.items() if p.parent == ws / "scores"
     )
+    # The monitor's samples hold no ids to find a user's row by: deleted whole.
+    assert not any(p.exists() for p in settings.workspace.monitor_samples)
+    assert out["removed"]["monitor sample files deleted"] == 2
 
     # Reports mentioning a user are deleted (and named); others stay.
     assert out["deleted_files"] == ["reports/report-demo.html"]
