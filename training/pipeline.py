@@ -6,8 +6,8 @@ those of the 28 days before that matured by the first test cutoff; train on the 
 before. So, as in production, nothing the evaluated model learns from happened
 after the test cutoff. The model registered is then refit on every matured cutoff up to
 the test cutoff with the evaluated model's number of trees: it learns from the freshest
-customers, the ones most like those it will score (a model fit two horizons back scored
-a 9-month-old shop's customers 41% low).
+customers, the ones most like those it will score (measured against registering the
+evaluated model: ``experiments/ablations.py``, docs/decisions.md).
 """
 
 from __future__ import annotations
