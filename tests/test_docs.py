@@ -219,3 +219,61 @@ def test_reliability_counts_are_what_pytest_collects_now() -> None:
             f"{area['what']!r}: {area['cases']} recorded, {now} collected now; rerun "
             "`python experiments/reliability_counts.py --doc docs/reliability.md`"
         )
+
+
+# -- the ablations of docs/decisions.md ------------------------------------------------------
+
+
+def test_every_choice_of_decisions_md_is_measured_and_named() -> None:
+    """The recorded ablations cover every variant the experiment declares, and the prose of
+    docs/decisions.md names each variant (a decision and its measurement stay linked)."""
+    import ablations
+
+    results = docblocks.load_results("ablations")["results"]
+    assert list(results["variants"]) == list(ablations.VARIANTS)
+    assert list(results["differences"]) == [n for n in ablations.VARIANTS if n != "current"]
+    for by_metric in results["differences"].values():
+        assert set(by_metric) == set(ablations.PAIRED)
+        for interval in by_metric.values():
+            assert interval["low"] <= interval["difference"] <= interval["high"]
+    text = (DOCS / "decisions.md").read_text()
+    (block,) = [b for b in docblocks.blocks(DOCS / "decisions.md") if b.name == "ablations"]
+    words = text.replace(block.body, "")
+    unnamed = [name for name in ablations.VARIANTS if f"`{name}`" not in words]
+    assert unnamed == ["current"], f"docs/decisions.md names no decision for {unnamed}"
+
+
+def test_the_ablations_block_shows_each_variant_against_the_current_method() -> None:
+    import ablations
+
+    interval = {"difference": 0.012, "low": -0.003, "high": 0.02, "resamples": 10}
+    results = {
+        "dataset": "demo",
+        "cutoff": "2023-12-01",
+        "horizon_days": 90,
+        "command": "lifecycle backtest --dataset demo --cutoff 2023-12-01 --horizon 90",
+        "users": 1200,
+        "customers": 700,
+        "resamples": 10,
+        "variants": {
+            "current": {
+                "metrics": {"auc": 0.75, "total_error": -0.05, "inside_p10_p90": 0.8},
+                "served": {"churn": "lightgbm", "ltv": "lightgbm"},
+            },
+            "no_refit": {
+                "undone": "register the evaluated model",
+                "metrics": {"auc": 0.738, "p_alive_auc": 0.61},
+                "served": {"churn": "lightgbm", "ltv": "bgnbd_gamma_gamma"},
+            },
+        },
+        "differences": {"no_refit": {"auc": interval}},
+        "machine": {"date": "2026-11-30", "cpus": 2, "load_average_1m": 3.5},
+    }
+    rendered = ablations.render_doc("ablations", results)
+    rows = [line for line in rendered.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| **current method** | ")
+    assert "| 0.750 | -5.0% | " in rows[1] and "| 80% |" in rows[1]
+    assert rows[2].startswith("| `no_refit`: register the evaluated model | ")
+    assert rows[2].endswith("| 0.738 |  |  |  | 0.610 | ltv: bgnbd_gamma_gamma |")
+    assert rows[-1] == "| `no_refit` | +0.012 [-0.003, +0.020] |  |  |  |"
+    assert "measured 2026-11-30 on 2 CPUs" in rendered and "700 of them customers" in rendered

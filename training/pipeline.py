@@ -6,8 +6,8 @@ those of the 28 days before that matured by the first test cutoff; train on the 
 before. So, as in production, nothing the evaluated model learns from happened
 after the test cutoff. The model registered is then refit on every matured cutoff up to
 the test cutoff with the evaluated model's number of trees: it learns from the freshest
-customers, the ones most like those it will score (a model fit two horizons back scored
-a 9-month-old shop's customers 41% low).
+customers, the ones most like those it will score (measured against registering the
+evaluated model: ``experiments/ablations.py``, docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import functools
 import json
 import tempfile
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import pandas as pd
 from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import lineage, registry, tasks
-from lifecycle.btyd import fit_purchase_process
+from lifecycle.btyd import BGNBD, MBGNBD, fit_purchase_process
 from lifecycle.bundle import ModelBundle
 from lifecycle.compiled import compile_registered
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
@@ -47,6 +48,21 @@ from training.promotion import BaselineVersion, gate_on_test, serve_baseline, wi
 from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
+
+
+@dataclass(frozen=True)
+class Method:
+    """Choices of the method no setting undoes (nobody should want them undone), switchable in
+    code so that ``experiments/ablations.py`` measures each against its alternative."""
+
+    refit: bool = True  # register the refit on every matured cutoff, not the evaluated model
+    # LightGBM's own probabilities where the validation calibration does not transfer to test
+    calibrate_only_if_it_transfers: bool = True
+    purchase_process: type[BGNBD] = MBGNBD  # the served p_alive and expected purchases
+
+
+# The method of the trainings in this context; only experiments set another (``METHOD.set``).
+METHOD: ContextVar[Method] = ContextVar("method", default=Method())  # noqa: B039 (frozen)
 
 
 @dataclass(frozen=True)
@@ -211,8 +227,9 @@ def train_task(
     progress(f"{task}: evaluating against baselines on {len(parts['test']):,} test rows")
     test = parts["test"]
     y = test[LABEL].to_numpy(dtype=float)
+    method = METHOD.get()
     calibration = calibration_transfers(evaluated, test, LABEL)
-    if not calibration["transfers"]:
+    if not calibration["transfers"] and method.calibrate_only_if_it_transfers:
         evaluated.calibrator = None  # measured, and deployed, with LightGBM's own probabilities
     rule_options = {
         "horizon_days": training.spec.horizon_days,
@@ -232,30 +249,37 @@ def train_task(
         metrics["lightgbm"] |= {"below_p10": shares["below"], "above_p90": shares["above"]}
 
     matured = frame[frame[AS_OF] <= split.test_cutoff]
-    progress(
-        f"{task}: refitting on every matured cutoff ({len(matured):,} rows, "
-        f"{matured[AS_OF].nunique()} cutoffs up to {split.test_cutoff:%Y-%m-%d})"
-    )
-    bundle = refit_bundle(
-        evaluated,
-        matured,
-        label=LABEL,
-        calibration=test,
-        data_window=window
-        | {
-            "calibration": calibration,
-            "evaluated_on": split.to_dict(),
-            "trained_on": {
-                "cutoffs": [f"{t:%Y-%m-%d}" for t in sorted(matured[AS_OF].unique())],
-                "rows": len(matured),
-            },
+    learned = matured if method.refit else parts["train"]
+    history = window | {
+        "calibration": calibration,
+        "evaluated_on": split.to_dict(),
+        "trained_on": {
+            "cutoffs": [f"{t:%Y-%m-%d}" for t in sorted(learned[AS_OF].unique())],
+            "rows": len(learned),
         },
-        seed=settings.training.seed,
-        fit=fit,
-    )
+    }
+    if method.refit:
+        progress(
+            f"{task}: refitting on every matured cutoff ({len(matured):,} rows, "
+            f"{matured[AS_OF].nunique()} cutoffs up to {split.test_cutoff:%Y-%m-%d})"
+        )
+        bundle = refit_bundle(
+            evaluated,
+            matured,
+            label=LABEL,
+            calibration=test,
+            data_window=history,
+            seed=settings.training.seed,
+            fit=fit,
+        )
+    else:  # an experiment's switch: the evaluated model, with what it learned from
+        bundle = evaluated
+        bundle.data_window = history
     bundle.metrics = metrics["lightgbm"]
     if training.spec.everyone:  # rows of every known user
-        process = fit_purchase_process(frame[frame[AS_OF] == split.test_cutoff])
+        process = fit_purchase_process(
+            frame[frame[AS_OF] == split.test_cutoff], kind=method.purchase_process
+        )
         bundle.purchase_process = evaluated.purchase_process = process
 
     mlflow_client = registry.client(settings)
