@@ -307,6 +307,13 @@ class BGNBD:
         horizon, x, t_x, t_obs = (
             np.array(v, dtype=float) for v in np.broadcast_arrays(arrays["t"], x, t_x, t_obs)
         )
+        return self._outlook(horizon, x, t_x, t_obs)[1]
+
+    def _outlook(
+        self, horizon: FloatArray, x: FloatArray, t_x: FloatArray, t_obs: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """P(alive) and E[purchases in the horizon] of checked inputs (dropout odds once)."""
+        alive = expit(-_log_odds_dead(self.params, x, t_x, t_obs, self.FIRST))
         r, alpha = self.r, self.alpha
         # Given alive, the MBG/NBD is the BG/NBD with one more survived chance: b + 1.
         posterior = (r, alpha, self.a, self.b + self.FIRST)
@@ -318,7 +325,7 @@ class BGNBD:
             given_alive.flat[i] = _expected_purchases_if_alive_by_quadrature(
                 posterior, horizon.flat[i], x.flat[i], t_obs.flat[i]
             )
-        return given_alive * expit(-_log_odds_dead(self.params, x, t_x, t_obs, self.FIRST))
+        return alive, given_alive * alive
 
 
 @dataclass(frozen=True)
@@ -569,9 +576,9 @@ def outlook_of_columns(
     customer = ~np.isnan(frequency)
     p_alive, expected = np.full(len(frequency), np.nan), np.full(len(frequency), np.nan)
     if customer.any():
-        x, t_x, t_obs = frequency[customer], recency[customer], age[customer]
-        p_alive[customer] = model.probability_alive(x, t_x, t_obs)
-        expected[customer] = model.expected_purchases(horizon_days / 7.0, x, t_x, t_obs)
+        x, t_x, t_obs = _validate_rfm(frequency[customer], recency[customer], age[customer])
+        horizon = np.full(x.shape, horizon_days / 7.0)
+        p_alive[customer], expected[customer] = model._outlook(horizon, x, t_x, t_obs)
     return p_alive, expected
 
 
