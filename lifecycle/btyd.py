@@ -120,13 +120,14 @@ def rfm_summary(
 
 def _as_arrays(**named: ArrayLike) -> dict[str, FloatArray]:
     """Broadcast inputs to float arrays; reject NaN/inf and negative values with the name."""
-    arrays = {name: np.asarray(value, dtype=float) for name, value in named.items()}
-    try:
-        broadcast = np.broadcast_arrays(*arrays.values())
-    except ValueError as err:
-        shapes = {name: a.shape for name, a in arrays.items()}
-        raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
-    arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
+    arrays = {name: np.array(value, dtype=float) for name, value in named.items()}
+    if len({a.shape for a in arrays.values()}) > 1:  # else (scoring's inputs) none to broadcast
+        try:
+            broadcast = np.broadcast_arrays(*arrays.values())
+        except ValueError as err:
+            shapes = {name: a.shape for name, a in arrays.items()}
+            raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
+        arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
     for name, values in arrays.items():
         if not np.all(np.isfinite(values)):
             raise BTYDError(f"{name} has {int((~np.isfinite(values)).sum())} NaN/inf value(s)")
@@ -314,11 +315,10 @@ class BGNBD:
     ) -> tuple[FloatArray, FloatArray]:
         """P(alive) and E[purchases in the horizon] of checked inputs (dropout odds once)."""
         alive = expit(-_log_odds_dead(self.params, x, t_x, t_obs, self.FIRST))
-        r, alpha = self.r, self.alpha
         # Given alive, the MBG/NBD is the BG/NBD with one more survived chance: b + 1.
-        posterior = (r, alpha, self.a, self.b + self.FIRST)
+        posterior = (self.r, self.alpha, self.a, self.b + self.FIRST)
         given_alive = np.array(_expected_purchases_if_alive(posterior, horizon, x, t_obs))
-        upper_bound = (r + x) * horizon / (alpha + t_obs)
+        upper_bound = (self.r + x) * horizon / (self.alpha + t_obs)
         suspect = ~np.isfinite(given_alive) | (given_alive < 0)
         suspect |= given_alive > upper_bound * (1 + 1e-9) + 1e-300
         for i in np.flatnonzero(suspect.ravel()):
