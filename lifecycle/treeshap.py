@@ -6,7 +6,11 @@ answer). Here the same values come from tables built once: a leaf's share of eac
 contribution depends on the row only through which of the leaf path's features the row
 "follows" (one bit per distinct feature on the path), so for every leaf and every such
 pattern the shares are computed in advance. Per row what is left is every split's decision,
-each leaf's pattern and a gather-and-sum of the table: numpy over flat arrays, ~4x less CPU.
+each leaf's pattern and a gather-and-sum of the table: numpy over flat arrays. The tables
+are large (~10 MB for the demo's churn model) and reading them evicts a request's compiled
+trees, so where llvmlite compiles it a native kernel (``lifecycle.treeshap_native``)
+computes the row's one pattern per leaf from the cover fractions instead; the tables are
+built only without it.
 
 For a leaf with value ``v`` whose path has distinct features ``D`` with cover fractions
 ``z_k`` (the product of child count / parent count over the path's splits on ``k``) and
@@ -32,6 +36,12 @@ ROWS_PER_PASS = 32
 _ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float widened to double)
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
 _MISSING_ZERO, _MISSING_NAN = 1, 2
+
+
+def _native_kernel() -> object | None:
+    from lifecycle.treeshap_native import kernel
+
+    return kernel()
 
 
 class TreeShapUnavailable(ValueError):
@@ -118,7 +128,11 @@ class TreeShap:
     """A LightGBM model's exact TreeSHAP as tables: :meth:`contributions` is
     ``Booster.predict(X, pred_contrib=True)`` without its last (expected value) column."""
 
-    def __init__(self, model_text: str, max_table_values: int | None = None) -> None:
+    def __init__(
+        self, model_text: str, max_table_values: int | None = None, *, native: bool = True
+    ) -> None:
+        """``native``: compute each row's shares with the compiled kernel
+        (``lifecycle.treeshap_native``) when it compiles, instead of building the tables."""
         max_table_values = MAX_TABLE_VALUES if max_table_values is None else max_table_values
         self.num_features, trees = _parse(model_text)
         node_offset = 0
@@ -128,6 +142,8 @@ class TreeShap:
         steps_node, steps_left, steps_bit, steps_leaf = [], [], [], []
         entries_feature, entries_slot, entries_leaf = [], [], []
         by_depth: dict[int, list[tuple[int, float, list[float]]]] = {}
+        leaf_values: list[float] = []
+        leaf_covers: list[float] = []  # each leaf's cover fractions, slot by slot
         category_width = 1
         for tree in trees:
             if len(tree.cat_boundaries) > 1:
@@ -172,12 +188,69 @@ class TreeShap:
                 by_depth.setdefault(len(slots), []).append(
                     (leaf_id, float(tree.leaf_value[leaf]), cover)
                 )
+                leaf_values.append(float(tree.leaf_value[leaf]))
+                leaf_covers += cover
                 leaf_id += 1
             node_offset += internal
         leaves = leaf_id
         depth = np.zeros(leaves, dtype=np.int64)
         for d, group in by_depth.items():
             depth[[g[0] for g in group]] = d
+        steps_leaf_array = np.array(steps_leaf, dtype=np.int64)
+        self._leaf_starts = np.flatnonzero(np.diff(steps_leaf_array, prepend=-1))
+        self._native = None
+        self.table_values = 0
+        function = _native_kernel() if native and depth.max(initial=0) <= 63 else None
+        if function is not None:
+            from lifecycle.treeshap_native import NativeRows
+
+            self._native = NativeRows(
+                function,
+                {
+                    "snode": np.array(steps_node, dtype=np.int64),
+                    "sleft": np.array(steps_left, dtype=np.uint8),
+                    "sbit": np.array(steps_bit, dtype=np.int64),
+                    "lend": np.append(self._leaf_starts[1:], len(steps_node)).astype(np.int64),
+                    "depth": depth,
+                    "estart": np.concatenate([[0], np.cumsum(depth)[:-1]]).astype(np.int64),
+                    "efeat": np.array(entries_feature, dtype=np.int64),
+                    "cover": np.array(leaf_covers, dtype=np.float64),
+                    "value": np.array(leaf_values, dtype=np.float64),
+                },
+                leaves,
+            )
+        else:
+            self._build_tables(
+                by_depth, depth, max_table_values, steps_bit, entries_leaf, entries_slot
+            )
+        self._feature = np.concatenate(nodes["feature"]) if nodes["feature"] else np.zeros(0, int)
+        self._threshold = np.concatenate(nodes["threshold"]) if nodes["threshold"] else np.zeros(0)
+        types = np.concatenate(nodes["type"]) if nodes["type"] else np.zeros(0, int)
+        self._categorical = (types & _CATEGORICAL) != 0
+        self._default_left = (types & _DEFAULT_LEFT) != 0
+        missing = (types >> 2) & 3
+        self._missing_zero = missing == _MISSING_ZERO
+        self._missing_nan = missing == _MISSING_NAN
+        self._category_nodes = np.flatnonzero(self._categorical)
+        self._category_sets = (
+            np.concatenate(nodes["cats"])[self._category_nodes]
+            if nodes["cats"]
+            else np.zeros((0, category_width), dtype=bool)
+        )
+        self._steps_node = np.array(steps_node, dtype=np.int64)
+        self._steps_left = np.array(steps_left, dtype=bool)
+        self._entry_feature = np.array(entries_feature, dtype=np.int64)
+
+    def _build_tables(
+        self,
+        by_depth: dict[int, list[tuple[int, float, list[float]]]],
+        depth: np.ndarray,
+        max_table_values: int,
+        steps_bit: list[int],
+        entries_leaf: list[int],
+        entries_slot: list[int],
+    ) -> None:
+        """Every leaf's shares for every pattern of its path (``_leaf_shares``)."""
         sizes = (2**depth) * depth
         if depth.max(initial=0) > 15:  # pattern bits are int16
             raise TreeShapUnavailable(f"a path with {depth.max()} distinct features")
@@ -195,31 +268,12 @@ class TreeShap:
             offsets = base[ids][:, None] + np.arange(2**d * d)[None, :]
             table[offsets] = shares.reshape(len(ids), -1)
         self._table = table
-        self._feature = np.concatenate(nodes["feature"]) if nodes["feature"] else np.zeros(0, int)
-        self._threshold = np.concatenate(nodes["threshold"]) if nodes["threshold"] else np.zeros(0)
-        types = np.concatenate(nodes["type"]) if nodes["type"] else np.zeros(0, int)
-        self._categorical = (types & _CATEGORICAL) != 0
-        self._default_left = (types & _DEFAULT_LEFT) != 0
-        missing = (types >> 2) & 3
-        self._missing_zero = missing == _MISSING_ZERO
-        self._missing_nan = missing == _MISSING_NAN
-        self._category_nodes = np.flatnonzero(self._categorical)
-        self._category_sets = (
-            np.concatenate(nodes["cats"])[self._category_nodes]
-            if nodes["cats"]
-            else np.zeros((0, category_width), dtype=bool)
-        )
-        self._steps_node = np.array(steps_node, dtype=np.int64)
-        self._steps_left = np.array(steps_left, dtype=bool)
-        self._steps_bit = np.array(steps_bit, dtype=np.int16)  # at most 15 slots: tables cap
-        steps_leaf_array = np.array(steps_leaf, dtype=np.int64)
-        self._leaf_starts = np.flatnonzero(np.diff(steps_leaf_array, prepend=-1))
+        self._steps_bit = np.array(steps_bit, dtype=np.int16)  # at most 15 slots: checked
         self._all_bits = (2**depth - 1).astype(np.int16)
         entry_leaf = np.array(entries_leaf, dtype=np.int64)
         self._entry_leaf = entry_leaf
         self._entry_base = base[entry_leaf] + np.array(entries_slot, dtype=np.int64)
         self._entry_stride = depth[entry_leaf]
-        self._entry_feature = np.array(entries_feature, dtype=np.int64)
         self.table_values = int(sizes.sum())
 
     @staticmethod
@@ -266,6 +320,9 @@ class TreeShap:
         for start in range(0, len(X), ROWS_PER_PASS):
             rows = X[start : start + ROWS_PER_PASS]
             count = len(rows)
+            if self._native is not None:
+                self._native.add(self._goes_left(rows).view(np.uint8), out[start : start + count])
+                continue
             strays = self._goes_left(rows)[:, self._steps_node] != self._steps_left
             stray_bits = np.bitwise_or.reduceat(strays * self._steps_bit, self._leaf_starts, axis=1)
             pattern = self._all_bits ^ stray_bits  # bit k: the row follows the path at slot k
