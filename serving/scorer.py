@@ -41,6 +41,7 @@ from serving.schemas import (
     Task,
     UserScore,
     never_negative,
+    trusted,
 )
 from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
 from serving.units import label_windows
@@ -401,22 +402,22 @@ class Scorer:
                 if value is not None and type(value) is not float:
                     values[name] = float(value)
             values["reasons"] = [_reason(r) for r in values.get("reasons") or []]
-            users.append(
-                UserScore.model_construct(
-                    user_id=user_id, status=status, model_versions=versions, **values
-                )
-            )
+            values.update(user_id=user_id, status=status, model_versions=versions)
+            users.append(trusted(UserScore, values))
 
         labels = {t: b.label for t, b in champions.bundles.items()}
-        return ScoreResponse.model_construct(
-            users=users,
-            model_versions=versions,
-            model_kinds=champions.kinds,
-            unavailable=dict(champions.unavailable),
-            definitions=labels,
-            as_of=self.lists.online.as_of(),
-            horizon_days=label_windows(labels),
-            currency=state.currency,
+        return trusted(
+            ScoreResponse,
+            {
+                "users": users,
+                "model_versions": versions,
+                "model_kinds": champions.kinds,
+                "unavailable": dict(champions.unavailable),
+                "definitions": labels,
+                "as_of": self.lists.online.as_of(),
+                "horizon_days": label_windows(labels),
+                "currency": state.currency,
+            },
         )
 
     # models and lists
@@ -493,11 +494,14 @@ def _reason(raw: dict[str, Any]) -> Reason:
     value = clean(raw.get("value"))
     if isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    return Reason.model_construct(
-        feature=str(raw["feature"]),
-        value=value,
-        contribution=float(raw["contribution"]),
-        text=str(raw.get("text", "")),
+    return trusted(
+        Reason,
+        {
+            "feature": str(raw["feature"]),
+            "value": value,
+            "contribution": float(raw["contribution"]),
+            "text": str(raw.get("text", "")),
+        },
     )
 
 
