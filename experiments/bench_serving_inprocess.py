@@ -36,6 +36,9 @@ CASES = {
 }
 AIMS_MS = {"one_reasons": 1.0, "one_plain": 0.35, "hundred_precomputed": 5.0}  # issue 17
 ENGINES = {"lightgbm": "LightGBM", "compiled": "compiled trees"}
+# Since lifecycle.treeshap: built with the compiled trees, so the LightGBM rows explain
+# through LightGBM's pred_contrib and the compiled ones through the precomputed leaves.
+TABLES_ENGINE = "compiled trees, precomputed TreeSHAP"
 
 
 def timed(call: Callable[[], Any], seconds: float, warmup: int = 20) -> dict[str, float]:
@@ -150,6 +153,9 @@ def measure(home: Path, seconds: float) -> dict[str, Any]:
     compile_champions(load_settings(home=home), state.champions, background=False)
     compile_s = time.process_time() - started
     compiled = sum(len(b.compiled) for b in state.champions.bundles.values())
+    tables = sum(
+        getattr(b, "shap_tables", None) is not None for b in state.champions.bundles.values()
+    )
     if compiled:
         engines["compiled"] = {name: timed(make(), seconds) for name, make in cases.items()}
     scorer.close()
@@ -166,6 +172,7 @@ def measure(home: Path, seconds: float) -> dict[str, Any]:
         "boosters": boosters,
         "compiled_boosters": compiled,
         "compile_cpu_s": round(compile_s, 2),
+        "shap_tables": tables,
     }
 
 
@@ -192,10 +199,12 @@ def lines(result: dict[str, Any]) -> list[str]:
     compiled trees were measured here: ``cases``)."""
     if "engines" not in result:
         return _table({"": result["cases"]}, with_engine=False)
-    return _table(result["engines"], with_engine=True)
+    return _table(result["engines"], with_engine=True, tables=bool(result.get("shap_tables")))
 
 
-def _table(engines: dict[str, dict[str, Any]], *, with_engine: bool) -> list[str]:
+def _table(
+    engines: dict[str, dict[str, Any]], *, with_engine: bool, tables: bool = False
+) -> list[str]:
     engine_head, engine_rule = ("engine | ", "---|") if with_engine else ("", "")
     out = [
         f"| in process | {engine_head}CPU p50 ms | wall p50 ms | x floor | aim ms |",
@@ -204,7 +213,8 @@ def _table(engines: dict[str, dict[str, Any]], *, with_engine: bool) -> list[str
     for engine, cases in engines.items():
         for name, row in cases.items():
             aim = AIMS_MS.get(name)
-            cell = f"{ENGINES[engine]} | " if with_engine else ""
+            label = TABLES_ENGINE if tables and engine == "compiled" else ENGINES.get(engine, "")
+            cell = f"{label} | " if with_engine else ""
             out.append(
                 f"| {CASES[name]} | {cell}{row['cpu_p50_ms']:.3f} | {row['wall_p50_ms']:.3f} | "
                 f"{row['over_floor']:.1f} | {'' if aim is None else f'<= {aim}'} |"
@@ -230,8 +240,13 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
             f"p50 over {document['seconds']:.0f} s per case, {document['users']:,} users; "
             f"{result['compiled_boosters']} of {result['boosters']} boosters compiled "
             f"(compiled or read from the cache in {result['compile_cpu_s']:.1f} CPU-s, before "
-            'measuring); "x floor" is '
-            "against the compiled floor:",
+            "measuring"
+            + (
+                f", with the precomputed TreeSHAP (lifecycle.treeshap) of {result['shap_tables']} model"
+                if result.get("shap_tables")
+                else ""
+            )
+            + '); "x floor" is against the compiled floor:',
             "",
             *lines(result),
             "",

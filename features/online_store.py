@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,15 @@ class UserRowSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
 
 def entity_keys(join_key: str, values: Iterable[str], version: int) -> list[bytes]:
     """Feast's serialized entity keys of single-key string entities (e.g. ``user_id``)."""
+    if version >= 3:  # Feast's layout written directly: a proto per id cost ~1 µs of 2 per key
+        string = struct.pack("<I", ValueType.STRING.value)
+        name = join_key.encode("utf8")
+        prefix = struct.pack("<I", 1) + string + struct.pack("<I", len(name)) + name + string
+        keys = []
+        for value in values:
+            encoded = str(value).encode("utf8")
+            keys.append(prefix + struct.pack("<I", len(encoded)) + encoded)
+        return keys
     return [
         serialize_entity_key(
             EntityKeyProto(join_keys=[join_key], entity_values=[ValueProto(string_val=str(v))]),

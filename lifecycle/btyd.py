@@ -120,13 +120,14 @@ def rfm_summary(
 
 def _as_arrays(**named: ArrayLike) -> dict[str, FloatArray]:
     """Broadcast inputs to float arrays; reject NaN/inf and negative values with the name."""
-    arrays = {name: np.asarray(value, dtype=float) for name, value in named.items()}
-    try:
-        broadcast = np.broadcast_arrays(*arrays.values())
-    except ValueError as err:
-        shapes = {name: a.shape for name, a in arrays.items()}
-        raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
-    arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
+    arrays = {name: np.array(value, dtype=float) for name, value in named.items()}
+    if len({a.shape for a in arrays.values()}) > 1:  # else (scoring's inputs) none to broadcast
+        try:
+            broadcast = np.broadcast_arrays(*arrays.values())
+        except ValueError as err:
+            shapes = {name: a.shape for name, a in arrays.items()}
+            raise BTYDError(f"inputs have incompatible shapes {shapes}") from err
+        arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
     for name, values in arrays.items():
         if not np.all(np.isfinite(values)):
             raise BTYDError(f"{name} has {int((~np.isfinite(values)).sum())} NaN/inf value(s)")
@@ -307,18 +308,24 @@ class BGNBD:
         horizon, x, t_x, t_obs = (
             np.array(v, dtype=float) for v in np.broadcast_arrays(arrays["t"], x, t_x, t_obs)
         )
-        r, alpha = self.r, self.alpha
+        return self._outlook(horizon, x, t_x, t_obs)[1]
+
+    def _outlook(
+        self, horizon: FloatArray, x: FloatArray, t_x: FloatArray, t_obs: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """P(alive) and E[purchases in the horizon] of checked inputs (dropout odds once)."""
+        alive = expit(-_log_odds_dead(self.params, x, t_x, t_obs, self.FIRST))
         # Given alive, the MBG/NBD is the BG/NBD with one more survived chance: b + 1.
-        posterior = (r, alpha, self.a, self.b + self.FIRST)
+        posterior = (self.r, self.alpha, self.a, self.b + self.FIRST)
         given_alive = np.array(_expected_purchases_if_alive(posterior, horizon, x, t_obs))
-        upper_bound = (r + x) * horizon / (alpha + t_obs)
+        upper_bound = (self.r + x) * horizon / (self.alpha + t_obs)
         suspect = ~np.isfinite(given_alive) | (given_alive < 0)
         suspect |= given_alive > upper_bound * (1 + 1e-9) + 1e-300
         for i in np.flatnonzero(suspect.ravel()):
             given_alive.flat[i] = _expected_purchases_if_alive_by_quadrature(
                 posterior, horizon.flat[i], x.flat[i], t_obs.flat[i]
             )
-        return given_alive * expit(-_log_odds_dead(self.params, x, t_x, t_obs, self.FIRST))
+        return alive, given_alive * alive
 
 
 @dataclass(frozen=True)
@@ -569,9 +576,9 @@ def outlook_of_columns(
     customer = ~np.isnan(frequency)
     p_alive, expected = np.full(len(frequency), np.nan), np.full(len(frequency), np.nan)
     if customer.any():
-        x, t_x, t_obs = frequency[customer], recency[customer], age[customer]
-        p_alive[customer] = model.probability_alive(x, t_x, t_obs)
-        expected[customer] = model.expected_purchases(horizon_days / 7.0, x, t_x, t_obs)
+        x, t_x, t_obs = _validate_rfm(frequency[customer], recency[customer], age[customer])
+        horizon = np.full(x.shape, horizon_days / 7.0)
+        p_alive[customer], expected[customer] = model._outlook(horizon, x, t_x, t_obs)
     return p_alive, expected
 
 

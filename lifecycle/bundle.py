@@ -17,6 +17,7 @@ without ``purchase_booster``, from before, is one Tweedie model with plain quant
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -98,6 +99,8 @@ class ModelBundle:
     prediction: str | None = None
     # id(booster) -> its compiled trees (lifecycle.compiled), filled by ``compile_trees``
     compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
+    # the main booster's TreeSHAP tables (lifecycle.treeshap), filled by ``tabulate_reasons``
+    shap_tables: Any = field(default=None, init=False, repr=False)
     # the directory the bundle was loaded from: its booster files are what gets compiled
     source: Path | None = field(default=None, init=False, repr=False)
 
@@ -108,7 +111,7 @@ class ModelBundle:
     def __getstate__(self) -> dict[str, Any]:
         # Compiled trees are native code of this process (and keyed by booster identity):
         # a copy sent elsewhere (Dask workers) predicts through LightGBM.
-        return {**self.__dict__, "compiled": {}}
+        return {**self.__dict__, "compiled": {}, "shap_tables": None}
 
     @property
     def is_probability(self) -> bool:
@@ -179,6 +182,27 @@ class ModelBundle:
                 self.compiled[id(booster)] = compiled
         return len(self.compiled)
 
+    def tabulate_reasons(self) -> bool:
+        """Build the TreeSHAP tables of the main booster (``lifecycle.treeshap``) when its
+        task explains its scores; whether they are there. A model they cannot hold (or a
+        baseline rule) keeps LightGBM's ``pred_contrib``, with one log line."""
+        if self.shap_tables is not None:
+            return True
+        declared = next((t for t in tasks.all_tasks() if t.name == self.task), None)
+        if declared is None or not declared.reasons or isinstance(self.booster, RuleModel):
+            return False
+        from lifecycle.treeshap import TreeShap, TreeShapUnavailable
+
+        try:
+            self.shap_tables = TreeShap(self.booster.model_to_string())
+        except TreeShapUnavailable as error:
+            logging.getLogger("lifecycle.compiled").warning(
+                "no TreeSHAP tables for the %s model (%s): reasons through LightGBM",
+                self.task,
+                error,
+            )
+        return self.shap_tables is not None
+
     # -- numpy entry points: ``X`` is the model's input matrix (rows x feature_names) -------
     # Online requests and batch frames both score through these; the DataFrame methods
     # below only encode their frame first.
@@ -225,7 +249,11 @@ class ModelBundle:
 
     def contributions_matrix(self, X: np.ndarray) -> np.ndarray:
         """Per-row feature contributions to the raw score (LightGBM's SHAP values), rows x
-        features (the bias column dropped)."""
+        features (the bias column dropped). Small inputs read the TreeSHAP tables when
+        ``tabulate_reasons`` built them (same values to 1e-9, a fraction of the CPU); large
+        ones LightGBM on every core."""
+        if self.shap_tables is not None and len(X) < SINGLE_THREAD_ROWS:
+            return self.shap_tables.contributions(X)
         values = self.booster.predict(X, pred_contrib=True, num_threads=_threads(len(X)))
         return values[:, :-1]
 

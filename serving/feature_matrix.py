@@ -165,7 +165,16 @@ class FeatureMatrix:
         return self.values[:, self.layout.position[name]]
 
     def has_model(self, key: str) -> bool:
-        return key in self.layout.models and set(self.layout.model_features[key]) <= self.present
+        known = self.layout.__dict__.setdefault("_has_model", {})  # per (model, features held)
+        found = known.get((key, self.present))
+        if found is None:
+            found = (
+                key in self.layout.models and set(self.layout.model_features[key]) <= self.present
+            )
+            if len(known) > 256:
+                known.clear()
+            known[(key, self.present)] = found
+        return found
 
     def model(self, key: str, rows: np.ndarray | None = None) -> np.ndarray:
         """The input matrix of model ``key`` (a task name or ``UPLIFT_KEY``), C-contiguous."""

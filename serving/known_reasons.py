@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from serving.scoring import Champions, KnownReasons
 
 REASONS = "reasons"
+# Users whose parsed reasons are kept: parsing them again per request cost more than the rest.
+PARSED_KEPT = 65_536
+_UNPARSED = object()
 logger = logging.getLogger("lifecycle.serving")
 
 
@@ -79,10 +82,10 @@ class PrecomputedReasons:
             position = self.positions.get(features.user_ids[row])
             if position is None or features.as_of_us[row] != self.as_of_us:
                 continue
-            text = self.reasons[position]
-            if text is None:
+            parsed = self._parsed(position)
+            if parsed is None:
                 continue
-            reasons = json.loads(text)
+            reasons = list(parsed)  # the withheld ones are replaced in this copy only
             for i, reason in enumerate(reasons):
                 if reason["feature"] in self.withheld:  # the request has the user's value
                     value = features.raw_value(reason["feature"], row)
@@ -93,6 +96,19 @@ class PrecomputedReasons:
                     }
             found[int(row)] = reasons
         return found
+
+    def _parsed(self, position: int) -> list[dict] | None:
+        """The reasons of a row, parsed once (kept for up to ``PARSED_KEPT`` users)."""
+        cache: dict[int, list[dict] | None] = self.__dict__.setdefault("_parsed_rows", {})
+        found = cache.get(position, _UNPARSED)
+        if found is not _UNPARSED:
+            return found  # type: ignore[return-value]
+        text = self.reasons[position]
+        parsed = None if text is None else json.loads(text)
+        if len(cache) >= PARSED_KEPT:
+            cache.clear()
+        cache[position] = parsed
+        return parsed
 
 
 class ReasonsCache:

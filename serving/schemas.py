@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
@@ -168,6 +168,30 @@ class ScoreResponse(_Model):
     )
     horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
     currency: str | None = Field(None, description=CURRENCY_DOC)
+
+
+Built = TypeVar("Built", bound=BaseModel)
+_FIELD_DEFAULTS: dict[type, list[tuple[str, Any, Any]]] = {}
+
+
+def trusted(model: type[Built], values: dict[str, Any]) -> Built:
+    """``model.model_construct(**values)`` (no validation; defaults for the fields not given)
+    for this module's models (no aliases, no post-init), several times cheaper: an answer
+    builds hundreds of them from scoring's own values, of the fields' types."""
+    spec = _FIELD_DEFAULTS.get(model)
+    if spec is None:
+        spec = [(n, f.default, f.default_factory) for n, f in model.model_fields.items()]
+        _FIELD_DEFAULTS[model] = spec
+    fields = {
+        name: values[name] if name in values else (factory() if factory else default)
+        for name, default, factory in spec
+    }
+    built = model.__new__(model)
+    object.__setattr__(built, "__dict__", fields)
+    object.__setattr__(built, "__pydantic_fields_set__", set(values))
+    object.__setattr__(built, "__pydantic_extra__", None)
+    object.__setattr__(built, "__pydantic_private__", None)
+    return built
 
 
 def never_negative(name: str) -> bool:

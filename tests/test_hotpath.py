@@ -371,3 +371,36 @@ def test_redis_online_store_scores_through_the_frame_fallback_alike(
             assert same(getattr(mine, name), getattr(theirs, name)), (mine.user_id, name)
         assert mine.reasons == theirs.reasons, mine.user_id
     assert sum(bool(u.reasons) for u in got.users) >= 20
+
+
+@pytest.mark.parametrize("user_id", ["u1", "", "ünï-ç😀", "x" * 300, "42"])
+def test_entity_keys_are_feasts_own(user_id: str) -> None:
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from features.online_store import entity_keys
+
+    for version in (2, 3):
+        want = serialize_entity_key(
+            EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)]),
+            entity_key_serialization_version=version,
+        )
+        assert entity_keys("user_id", [user_id, user_id], version) == [want, want]
+
+
+def test_answers_built_without_validation_equal_validated_ones(
+    scorer: Any, users: list[str]
+) -> None:
+    """The answer's models are constructed directly: the same values, types, JSON and
+    OpenAPI document as validating them would give."""
+    from serving.schemas import ScoreResponse
+
+    for reasons in ("fresh", "auto", "none"):
+        response = scorer.score([*users[:12], "<nobody>"], reasons=reasons)
+        validated = ScoreResponse.model_validate(response.model_dump())
+        assert response.model_dump_json() == validated.model_dump_json()
+        assert response == validated
+        for user in response.users:
+            assert all(type(r.contribution) is float for r in user.reasons)
+            assert all(r.value is None or type(r.value) in (float, bool, str) for r in user.reasons)

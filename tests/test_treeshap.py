@@ -1,0 +1,177 @@
+"""TreeSHAP tables (lifecycle.treeshap): LightGBM's ``pred_contrib`` to 1e-9 on the shared
+workspace's churn champion and on models with every kind of split, the same reasons in
+the answers, and LightGBM kept where tables are not built."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from workspaces import NO_COMPILE, TrainedWorkspace
+
+from lifecycle.settings import load_settings
+from lifecycle.treeshap import TreeShap
+
+MAX_ABS_DIFF = 1e-9  # rounding of a different summation order; measured ~4e-15
+
+
+@pytest.fixture(scope="module")
+def scorer(trained_workspace: TrainedWorkspace) -> Iterator[Any]:
+    from serving.scorer import Scorer
+
+    loaded = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
+    loaded.load()
+    yield loaded
+    loaded.close()
+
+
+def hostile_rows(typical: np.ndarray, categorical: list[int], seed: int = 0) -> np.ndarray:
+    """Rows around the typical ones plus every edge a split decides on: NaN, exact zeros,
+    +-tiny values (LightGBM's zero threshold), negatives, huge values, unknown,
+    negative and out-of-range category codes."""
+    rng = np.random.default_rng(seed)
+    rows = typical[rng.integers(0, len(typical), 400)].copy()
+    shape = rows.shape
+    rows[rng.random(shape) < 0.15] = np.nan
+    rows[rng.random(shape) < 0.15] = 0.0
+    rows[rng.random(shape) < 0.05] = 1e-36
+    rows[rng.random(shape) < 0.05] = -1e-36
+    rows[rng.random(shape) < 0.05] *= -3.0
+    rows[rng.random(shape) < 0.03] = 1e12
+    for j in categorical:
+        rows[:, j] = rng.choice([np.nan, -1.0, 0.0, 1.0, 2.0, 3.0, 7.0, 40.0, 2.7], len(rows))
+    edges = np.vstack([np.full(shape[1], np.nan), np.zeros(shape[1]), np.full(shape[1], -1.0)])
+    return np.vstack([rows, edges])
+
+
+def assert_contributions_equal(booster: Any, rows: np.ndarray) -> None:
+    """Both ways of reading the leaves (the compiled kernel, the tables) give LightGBM's
+    contributions, for a batch and one row at a time (the online shape)."""
+    want = booster.predict(rows, pred_contrib=True)[:, :-1]
+    text = booster.model_to_string()
+    native, tables = TreeShap(text), TreeShap(text, native=False)
+    assert native._native is not None and tables._native is None
+    for explainer in (native, tables):
+        got = explainer.contributions(rows)
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() < MAX_ABS_DIFF
+        for position in range(0, len(rows), max(1, len(rows) // 25)):
+            one = explainer.contributions(rows[position : position + 1])
+            assert np.abs(one[0] - want[position]).max() < MAX_ABS_DIFF
+
+
+def test_tables_give_lightgbm_contributions_for_the_churn_champion(scorer: Any) -> None:
+    from features.store import store_paths
+    from serving.feature_matrix import FeatureMatrix, layout_of
+
+    bundle = scorer.state.champions.bundles["churn"]
+    frame = pd.read_parquet(store_paths(scorer.settings).feature_table)
+    latest = frame[frame["as_of"] == frame["as_of"].max()].head(300)
+    matrix = FeatureMatrix.from_frame(layout_of({"churn": bundle}), latest)
+    typical = matrix.model("churn")
+    categorical = [j for j, n in enumerate(bundle.feature_names) if n in bundle.categories]
+    assert categorical, "the demo's churn model reads a categorical feature"
+    assert_contributions_equal(
+        bundle.booster, np.vstack([typical, hostile_rows(typical, categorical)])
+    )
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_tables_follow_every_kind_of_split(zero_as_missing: bool) -> None:
+    """Missing values as NaN, as zero or none at all, default directions, categorical
+    bitsets and one feature split many times on a path."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(1)
+    rows = 3000
+    values = rng.normal(size=(rows, 6))
+    values[:, 4] = rng.integers(0, 40, rows)  # a categorical code with many categories
+    values[:, 5] = rng.integers(0, 3, rows)
+    values[rng.random((rows, 6)) < 0.1] = np.nan
+    values[rng.random((rows, 6)) < 0.1] = 0.0
+    target = (
+        np.nan_to_num(values[:, 0]) * 2
+        + np.sin(np.nan_to_num(values[:, 0]) * 3)
+        + np.isnan(values[:, 1])
+        + (np.nan_to_num(values[:, 4]) % 7 == 1)
+        + rng.normal(size=rows)
+        > 0.5
+    ).astype(float)
+    params = {
+        "objective": "binary",
+        "verbose": -1,
+        "num_leaves": 48,
+        "min_data_in_leaf": 5,
+        "max_cat_to_onehot": 2,
+        "cat_smooth": 1,
+        "zero_as_missing": zero_as_missing,
+    }
+    data = lgb.Dataset(values, target, categorical_feature=[4, 5])
+    booster = lgb.train(params, data, 30)
+    text = booster.model_to_string()
+    assert any(f"num_cat={n}" in text for n in range(1, 30)), "categorical splits are exercised"
+    assert_contributions_equal(booster, hostile_rows(values[:200], [4, 5], seed=2))
+
+
+def test_the_answers_give_the_same_reasons_with_tables(
+    trained_workspace: TrainedWorkspace,
+) -> None:
+    from serving.batch import read_scores
+    from serving.scorer import Scorer
+
+    table = read_scores(trained_workspace.scores_path).frame
+    users = table[table["churn_probability"].notna()]["user_id"].astype(str).head(40).tolist()
+    scorer = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
+    scorer.load()
+    try:
+        bundle = scorer.state.champions.bundles["churn"]
+        assert bundle.shap_tables is None  # not compiled: LightGBM explains
+        before = scorer.score(users, reasons="fresh").users
+        assert bundle.tabulate_reasons() and bundle.shap_tables is not None
+        assert not scorer.state.champions.bundles["ltv"].tabulate_reasons()  # not explained
+        after = scorer.score(users, reasons="fresh").users
+        alone = [scorer.score([u], reasons="fresh").users[0] for u in users[:5]]
+    finally:
+        scorer.close()
+    explained = 0
+    for old, new in zip(before, after, strict=True):
+        assert new.model_dump(exclude={"reasons"}) == old.model_dump(exclude={"reasons"})
+        assert [(r.feature, r.value, r.text) for r in new.reasons] == [
+            (r.feature, r.value, r.text) for r in old.reasons
+        ]
+        for a, b in zip(new.reasons, old.reasons, strict=True):
+            assert abs(a.contribution - b.contribution) < MAX_ABS_DIFF
+        explained += bool(new.reasons)
+    assert explained >= 20
+    for one, many in zip(alone, after, strict=False):
+        assert one.model_dump() == many.model_dump()
+
+
+def test_without_the_kernel_too_large_tables_keep_lightgbm_with_one_log_line(
+    scorer: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import copy
+
+    import lifecycle.treeshap as treeshap
+
+    bundle = copy.copy(scorer.state.champions.bundles["churn"])
+    bundle.shap_tables = None
+    monkeypatch.setattr(treeshap, "_native_kernel", lambda: None)  # llvmlite unavailable
+    monkeypatch.setattr(treeshap, "MAX_TABLE_VALUES", 10)
+    with caplog.at_level(logging.WARNING, logger="lifecycle.compiled"):
+        assert not bundle.tabulate_reasons()
+    assert bundle.shap_tables is None
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "no TreeSHAP tables for the churn model" in line and "limit 10" in line
+
+
+def test_a_copy_sent_elsewhere_explains_through_lightgbm(scorer: Any) -> None:
+    bundle = scorer.state.champions.bundles["churn"]
+    bundle.tabulate_reasons()
+    copied = pickle.loads(pickle.dumps(bundle))
+    assert copied.shap_tables is None and bundle.shap_tables is not None
