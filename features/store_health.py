@@ -94,7 +94,7 @@ def _online_rows_problem(store: FeatureStore, online: Path) -> str | None:
     versioned = store.config.registry.enable_online_feature_view_versioning
     try:
         views = store.list_feature_views(allow_cache=True)
-        with sqlite3.connect(f"{online.as_uri()}?mode=ro", uri=True) as connection:
+        with sqlite3.connect(f"{online.resolve().as_uri()}?mode=ro", uri=True) as connection:
             for view in views:
                 table = _table_id(store.project, view, versioned)
                 if connection.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is None:
@@ -111,7 +111,7 @@ def unreadable(database: Path) -> str | None:
     if not database.is_file():
         return None
     try:
-        with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True) as connection:
+        with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as connection:
             (verdict,) = connection.execute("PRAGMA quick_check(1)").fetchone()
     except sqlite3.DatabaseError as error:
         return str(error)
