@@ -121,7 +121,7 @@ def test_a_champion_moved_outside_lifecycle_is_served_once_the_server_has_checke
     moved = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
     client.set_registered_model_alias(name, registry.CHAMPION, moved.version)  # not mirrored
     mirror = registry.reader(load_settings(home=trained_copy, environ={}), mirrored=True)
-    assert registry.alias_version(mirror, name, registry.CHAMPION).version == champion.version
+    assert registry.alias_version(mirror, name, registry.CHAMPION).version == str(champion.version)
     with bentoml_server(trained_copy, {}, ready_path="/readyz") as base:
         deadline, served = time.monotonic() + 120, None
         while time.monotonic() < deadline:
