@@ -13,8 +13,10 @@ one run it measures, at 1 and 100 users per request:
 - plain route: a Starlette route answering a fixed, already-encoded answer: the HTTP floor;
 
 with a closed-loop aiohttp load generator (``--connections`` concurrent, for ``--seconds``)
-on 127.0.0.1, plus the time from ``bentoml serve`` to its first answer. The load generator
-shares the machine's cores with the server, as it would with a co-located caller.
+on 127.0.0.1, plus the time from ``bentoml serve`` to ``/readyz`` 200 and to its first
+answer, and of ``lifecycle --help``. The load generator shares the machine's cores with the
+server, as it would with a co-located caller. ``--workers 1,2`` serves BentoML with each
+worker count in turn.
 
 Before all that, the in-process cases of issue 17 against the floor measured in the same
 run (``bench_serving_inprocess``): 1 user with reasons computed, without reasons, 100
@@ -217,13 +219,15 @@ def over_http(
     ids: list[str],
     args: argparse.Namespace,
     ready_path: str,
-) -> tuple[list[dict[str, Any]], float]:
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """The rows of one server, and its seconds from start to ready and to a first answer."""
     base = f"http://127.0.0.1:{port}"
     process = serve(command, env)
     started = time.perf_counter()
     try:
-        wait_ready(base + ready_path, process)
-        startup = first_answer(base, ids, process, started)
+        ready = wait_ready(base + ready_path, process)
+        startup = {"ready": ready, "first_answer": first_answer(base, ids, process, started)}
+        settle(process)
         rows = []
         for users in (1, 100):
             for connections in (1, args.connections):  # latency alone, then throughput under load
@@ -232,6 +236,58 @@ def over_http(
         return rows, startup
     finally:
         stop(process)
+
+
+def cli_help_seconds(runs: int = 5) -> dict[str, float]:
+    """Median wall and CPU seconds of ``lifecycle --help`` in a fresh process."""
+    import resource
+
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "lifecycle.cli", "--help"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {"wall": sorted(walls)[runs // 2], "cpu": sorted(cpus)[runs // 2]}
+
+
+def settle(process: subprocess.Popen, timeout: float = 180) -> None:
+    """Wait until the server's post-start registry check (a child process reading the MLflow
+    registry, ``serving.service.aliases_elsewhere``) is done: rows measure a settled server."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and any(
+        "registry_aliases" in command for command in descendants(process.pid)
+    ):
+        time.sleep(0.2)
+
+
+def descendants(root: int) -> list[str]:
+    """Command lines of the processes below ``root``."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return [commands[pid] for pid in found if pid in commands]
+
+
+def bentoml_target(workers: int) -> str:
+    return BENTOML if workers == 1 else f"{BENTOML}, {workers} workers"
 
 
 # -- the bare-ASGI baseline: the same scorer behind one Starlette route -------------------
@@ -297,7 +353,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, help="load time per measurement [10; --quick 2]")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
-    parser.add_argument("--workers", type=int, default=1, help="BentoML workers")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1],
+        help="BentoML worker counts to serve in turn, e.g. 1,2 [1]",
+    )
     parser.add_argument(
         "--json", dest="json_out", type=Path, help="also write the rows as JSON here"
     )
@@ -321,8 +382,6 @@ def main(argv: list[str] | None = None) -> None:
     args.seconds = args.seconds or (2.0 if args.quick else 10.0)
     home = Path(os.environ.get("LIFECYCLE_HOME", "workspace")).resolve()
     env = {**os.environ, "LIFECYCLE_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    if args.workers > 1:
-        env["BENTOML_CONFIG_OPTIONS"] = f"services.lifecycle_scoring.workers={args.workers}"
     ids = user_sample(home)
     from docblocks import machine
 
@@ -356,12 +415,20 @@ def main(argv: list[str] | None = None) -> None:
         "/readyz",
     )
     rows += bare
-    port = free_port()
-    command = bentoml_command("127.0.0.1", port)
-    bento, bento_start = over_http(BENTOML, command, port, env, ids, args, "/readyz")
-    rows += bento
+    starts = {BARE: bare_start}
+    for workers in args.workers:
+        port = free_port()
+        served = {
+            **env,
+            "BENTOML_CONFIG_OPTIONS": f"services.lifecycle_scoring.workers={workers}",
+        }
+        command = bentoml_command("127.0.0.1", port)
+        name = bentoml_target(workers)
+        bento, starts[name] = over_http(name, command, port, served, ids, args, "/readyz")
+        rows += bento
+    cli_help = cli_help_seconds()
 
-    report(rows, {BARE: bare_start, BENTOML: bento_start}, args)
+    report(rows, starts, cli_help, args)
     if args.doc:
         from docblocks import record
 
@@ -374,18 +441,13 @@ def main(argv: list[str] | None = None) -> None:
             "users_scored": len(ids),
             "in_process": cases,
             "rows": rows,
-            "start_to_first_answer_s": {"bare": bare_start, "bentoml": bento_start},
+            "start_s": starts,
+            "cli_help_s": cli_help,
         }
         record(args.doc, "bench_serving", "bench_serving.py", command, document, render_doc)
     if args.json_out:
         args.json_out.write_text(
-            json.dumps(
-                {
-                    "rows": rows,
-                    "start_to_first_answer_s": {"bare": bare_start, "bentoml": bento_start},
-                },
-                indent=2,
-            )
+            json.dumps({"rows": rows, "start_s": starts, "cli_help_s": cli_help}, indent=2)
         )
 
 
@@ -407,7 +469,7 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
     by = {(r["target"], r["users_per_request"], r["connections"]): r for r in rows}
     lines = [
         f"{measured_on(document['machine'])}; {document['seconds']:.0f} s per row, "
-        f"{document['workers']} BentoML worker(s).",
+        f"BentoML with {' and '.join(map(str, document['workers']))} worker(s).",
         "",
         *in_process_lines(document["in_process"]),
         "",
@@ -415,8 +477,9 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        target = DOC_TARGETS.get(r["target"], r["target"].replace(BENTOML, DOC_TARGETS[BENTOML]))
         lines.append(
-            f"| {DOC_TARGETS.get(r['target'], r['target'])} | {r['users_per_request']} | "
+            f"| {target} | {r['users_per_request']} | "
             f"{r['connections']} | {r['req_per_s']:.0f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['errors']} |"
         )
@@ -432,19 +495,32 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
             f"scorer's; at {n} connections {bento_n['req_per_s']:.0f} req/s, "
             f"{bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x the bare-ASGI baseline's."
         )
-    start = document["start_to_first_answer_s"]
+    for workers in document["workers"][1:]:
+        one, more = by[(BENTOML, 1, n)], by.get((bentoml_target(workers), 1, n))
+        if more is not None:
+            lines.append(
+                f"- {workers} workers, 1 user per request at {n} connections: "
+                f"{more['req_per_s']:.0f} req/s ({more['req_per_s'] / one['req_per_s']:.2f}x one "
+                f"worker's), p99 {more['p99_ms']:.1f} ms (one worker: {one['p99_ms']:.1f})."
+            )
+    start = document["start_s"]
     lines.append(
-        f"- Start to first answer: {start['bentoml']:.1f} s for `bentoml serve`, "
-        f"{start['bare']:.1f} s for bare uvicorn."
+        f"- Start (`bentoml serve`, 1 worker) to `/readyz` 200: {start[BENTOML]['ready']:.1f} s, "
+        f"to the first answer {start[BENTOML]['first_answer']:.1f} s (bare uvicorn "
+        f"{start[BARE]['first_answer']:.1f} s); `lifecycle --help` "
+        f"{document['cli_help_s']['wall']:.2f} s ({document['cli_help_s']['cpu']:.2f} CPU-s)."
     )
     return "\n".join(lines) + "\n"
 
 
-def report(rows: list[dict[str, Any]], startup: dict[str, float], args: argparse.Namespace) -> None:
+def report(
+    rows: list[dict[str, Any]],
+    startup: dict[str, dict[str, float]],
+    cli_help: dict[str, float],
+    args: argparse.Namespace,
+) -> None:
     by = {(r["target"], r["users_per_request"], r["connections"]): r for r in rows}
-    print(
-        f"\n{args.seconds:.0f} s per row, {os.cpu_count()} cores, {args.workers} BentoML worker(s)\n"
-    )
+    print(f"\n{args.seconds:.0f} s per row, {os.cpu_count()} cores\n")
     print("| target | users/request | connections | req/s | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -465,7 +541,11 @@ def report(rows: list[dict[str, Any]], startup: dict[str, float], args: argparse
                 f"throughput at {n} connections = {bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x bare ASGI"
             )
     for name, seconds in startup.items():
-        print(f"start to first /score answer, {name}: {seconds:.1f} s")
+        print(
+            f"start to ready, {name}: {seconds['ready']:.1f} s; to the first /score answer "
+            f"{seconds['first_answer']:.1f} s"
+        )
+    print(f"lifecycle --help: {cli_help['wall']:.2f} s, {cli_help['cpu']:.2f} CPU-s")
 
 
 if __name__ == "__main__":

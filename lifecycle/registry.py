@@ -4,10 +4,16 @@ Default: MLflow with a SQLite backend and local artifacts under ``$LIFECYCLE_HOM
 ``tracking.uri`` (or ``LIFECYCLE_TRACKING__URI``) points to a server instead. A model is
 registered as ``<dataset>-<task>``; alias ``challenger`` marks the newest, ``champion``
 the one that serves.
+
+A local registry's aliases are mirrored in ``aliases.json`` beside its database, rewritten by
+every alias move made here (:func:`set_champion`, :func:`set_challenger`): a starting server
+reads its champions from there without importing the MLflow client (seconds of start-up),
+then checks them against the registry once it is ready.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +24,14 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class MirroredVersion:
+    """A model version as the aliases mirror knows it."""
+
+    name: str
+    version: str
 
 
 class RegistryError(UserError):
@@ -70,7 +84,15 @@ def client(settings: Settings) -> Any:
 
 
 def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
-    """The model version behind an alias, or None when the model or alias does not exist."""
+    """The model version behind an alias, or None when the model or alias does not exist;
+    from the mirror only its ``version`` (what serving reads)."""
+    if isinstance(mlflow_client, MirroredRegistry):
+        found = mlflow_client.models.get(name, {}).get("aliases", {}).get(alias)
+        if found is None:  # the mirror holds every registered model: none, or no such alias
+            return None
+        if mlflow_client.bundle(name, found) is not None:
+            return MirroredVersion(name, str(found))
+        mlflow_client = mlflow_client.registry()  # its bundle is elsewhere: ask MLflow
     from mlflow.exceptions import MlflowException
 
     try:
@@ -81,6 +103,13 @@ def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
 
 def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) -> Path:
     """Download a model version's bundle (the directory ``lifecycle.bundle`` loads)."""
+    if isinstance(mlflow_client, MirroredRegistry):
+        mirrored = mlflow_client.bundle(name, version)
+        if mirrored is not None:  # copied as a download would be: the files may be replaced
+            import shutil
+
+            return Path(shutil.copytree(mirrored, destination / "artifacts" / "bundle"))
+        mlflow_client = mlflow_client.registry()
     import mlflow
 
     source = mlflow_client.get_model_version_download_uri(name, version)
@@ -99,6 +128,127 @@ def set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> No
     """Point ``champion`` at a version and record why on the version (tag ``promotion``)."""
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
     mlflow_client.set_model_version_tag(name, version, "promotion", reason)
+    mirror_aliases(mlflow_client, name)
+
+
+def set_challenger(mlflow_client: Any, name: str, version: str) -> None:
+    """Point ``challenger`` at a (newly registered) version."""
+    mlflow_client.set_registered_model_alias(name, CHALLENGER, version)
+    mirror_aliases(mlflow_client, name)
+
+
+# -- the aliases mirror: champions without the MLflow client on a server's way to ready ----
+
+ALIASES_FILE = "aliases.json"
+
+
+def aliases_file(uri: str) -> Path | None:
+    """Where a registry's aliases are mirrored: beside a SQLite database; None for a server."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///")).parent / ALIASES_FILE
+
+
+def mirror_aliases(mlflow_client: Any, name: str) -> None:
+    """Rewrite the model's entry in the aliases mirror from the registry; the first write
+    mirrors every registered model, so a model missing from the mirror is not registered."""
+    import fcntl
+    import os
+
+    path = aliases_file(str(mlflow_client._registry_uri))
+    if path is None:
+        return
+    # One writer at a time: two trainings may move aliases of different models at once.
+    with open(path.with_name(ALIASES_FILE + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        models = read_mirror(path)
+        if models is None:
+            names = {m.name for m in mlflow_client.search_registered_models()} | {name}
+            models = {n: _mirror_entry(mlflow_client, n, path.parent) for n in sorted(names)}
+        else:
+            models[name] = _mirror_entry(mlflow_client, name, path.parent)
+        written = path.with_name(f".{ALIASES_FILE}.{os.getpid()}")
+        written.write_text(_json_text({"models": models}))
+        written.replace(path)
+
+
+def _json_text(document: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _mirror_entry(mlflow_client: Any, name: str, folder: Path) -> dict[str, Any]:
+    """Each alias's version and where its bundle lies, relative to the mirror (a copied
+    workspace still reads it)."""
+    import os
+
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = mlflow_client.get_registered_model(name).aliases
+    except MlflowException:
+        found = {}
+    aliases = {alias: str(version) for alias, version in found.items()}
+    bundles: dict[str, str] = {}
+    for version in sorted(set(aliases.values())):
+        source = str(mlflow_client.get_model_version_download_uri(name, version))
+        bundle = Path(source.removeprefix("file://")) / "artifacts" / "bundle"
+        if source.startswith("file://") and bundle.is_dir():
+            bundles[version] = os.path.relpath(bundle, folder)
+    return {"aliases": aliases, "bundles": bundles}
+
+
+def read_mirror(path: Path) -> dict[str, Any] | None:
+    """The mirror's models, or None when it is missing or unreadable (then: the registry)."""
+    import json
+
+    try:
+        models = json.loads(path.read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return models if isinstance(models, dict) else None
+
+
+class MirroredRegistry:
+    """Champions read from the aliases mirror; a version whose bundle is not in a local
+    folder is asked of the MLflow registry."""
+
+    def __init__(self, settings: Settings, models: dict[str, Any], path: Path) -> None:
+        self.settings, self.models, self.folder = settings, models, path.parent
+        self._client: Any = None
+
+    def registry(self) -> Any:
+        if self._client is None:
+            self._client = client(self.settings)
+        return self._client
+
+    def bundle(self, name: str, version: str) -> Path | None:
+        relative = self.models.get(name, {}).get("bundles", {}).get(str(version))
+        found = self.folder / relative if isinstance(relative, str) else None
+        return found if found is not None and found.is_dir() else None
+
+
+def reader(settings: Settings, *, mirrored: bool = False) -> Any:
+    """What champions are read from: the aliases mirror when ``mirrored`` and there is one
+    (a server starting), else the MLflow client."""
+    if mirrored and (path := aliases_file(tracking_uri(settings))) is not None:
+        models = read_mirror(path)
+        if models is not None:
+            return MirroredRegistry(settings, models, path)
+    return client(settings)
+
+
+def aliases(source: Any, name: str) -> dict[str, str]:
+    """Alias -> version of a registered model (none when it is not registered)."""
+    if isinstance(source, MirroredRegistry):
+        return dict(source.models.get(name, {}).get("aliases", {}))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return {a: str(v) for a, v in source.get_registered_model(name).aliases.items()}
+    except MlflowException:
+        return {}
 
 
 def promote(

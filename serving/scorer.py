@@ -89,10 +89,11 @@ class Scorer:
 
     # loading
 
-    def load(self) -> Loaded:
-        """Open the Feast store and the champions; keep the error for /readyz if it fails."""
+    def load(self, *, mirrored: bool = False) -> Loaded:
+        """Open the Feast store and the champions (``mirrored``: read from the registry's
+        aliases mirror, a server's start); keep the error for /readyz if it fails."""
         try:
-            state = self._build(open_feature_store(self.settings, self.dataset))
+            state = self._build(open_feature_store(self.settings, self.dataset), mirrored)
         except Exception as error:
             self.error = error.message if isinstance(error, ApiError) else f"{error!r}"
             logger.error("scoring service could not load: %s", self.error)
@@ -100,7 +101,7 @@ class Scorer:
         self.state, self.error = state, None
         return state
 
-    def _build(self, store: Any) -> Loaded:
+    def _build(self, store: Any, mirrored: bool = False) -> Loaded:
         import pandas as pd
 
         from features import contract as c
@@ -113,7 +114,7 @@ class Scorer:
             score_frame,
         )
 
-        champions = load_champions(self.settings, self.dataset, cache=self._cache)
+        champions = load_champions(self.settings, self.dataset, self._cache, mirrored=mirrored)
         compile_champions(self.settings, champions, self.dataset, background=True)
         SERVED_INPUTS.publish(champions.bundles.values())  # for the OpenAPI document
         cold: dict[str, Any] = {}
@@ -139,11 +140,13 @@ class Scorer:
         gauges.publish_realized(realized, champions.versions)
         gauges.publish_drift(last_result(self.settings, self.dataset))
         gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
-        uplift = uplift_champion_or_none(self.settings, self.dataset, self._cache)
+        uplift = uplift_champion_or_none(
+            self.settings, self.dataset, self._cache, mirrored=mirrored
+        )
         return Loaded(
             champions=champions,
             store=store,
-            aliases=registry_aliases(self.settings, self.dataset),
+            aliases=registry_aliases(self.settings, self.dataset, mirrored=mirrored),
             cold_start=cold,
             fetch=fetch_plan(store, champions.services),
             layout=layout_of(champions.bundles, uplift.bundle if uplift is not None else None),

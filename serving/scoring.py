@@ -154,11 +154,16 @@ class Champions:
 
 
 def load_champions(
-    settings: Settings, dataset: str | None = None, cache: Path | None = None
+    settings: Settings,
+    dataset: str | None = None,
+    cache: Path | None = None,
+    *,
+    mirrored: bool = False,
 ) -> Champions:
-    """Download each task's champion from the registry; a task without one is reported, not fatal."""
+    """Download each task's champion from the registry (``mirrored``: its aliases mirror, see
+    ``lifecycle.registry``); a task without one is reported, not fatal."""
     dataset = dataset or settings.dataset
-    client = registry.client(settings)
+    client = registry.reader(settings, mirrored=mirrored)
     champions = Champions(bands=(settings.serving.high_risk, settings.serving.medium_risk))
     cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-models-"))
     for task in tasks.names():

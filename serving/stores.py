@@ -66,25 +66,19 @@ def reopen_registry(settings: Settings) -> None:
             engine.dispose()  # the engine stays usable; its new connections open the file
 
 
-def registry_aliases(settings: Settings, dataset: str) -> dict[str, dict[str, str]]:
-    """Task -> alias -> version of the dataset's registered models, read from the registry."""
-    from mlflow.exceptions import MlflowException
-
+def registry_aliases(
+    settings: Settings, dataset: str, *, mirrored: bool = False
+) -> dict[str, dict[str, str]]:
+    """Task -> alias -> version of the dataset's registered models, read from the registry
+    (``mirrored``: from its aliases mirror when there is one, see ``lifecycle.registry``)."""
     from lifecycle import registry
     from lifecycle.tasks import names
 
     problem = registry_problem(settings)
     if problem is not None:  # MLflow would create an empty registry and answer "no aliases"
         raise ApiError(503, problem)
-    client = registry.client(settings)
-    aliases: dict[str, dict[str, str]] = {}
-    for task in names():
-        try:
-            found = client.get_registered_model(registry.model_name(dataset, task)).aliases
-        except MlflowException:
-            found = {}
-        aliases[task] = {alias: str(version) for alias, version in found.items()}
-    return aliases
+    source = registry.reader(settings, mirrored=mirrored)
+    return {task: registry.aliases(source, registry.model_name(dataset, task)) for task in names()}
 
 
 def open_feature_store(settings: Settings, dataset: str) -> FeatureStore:

@@ -44,12 +44,17 @@ class UpliftChampion:
 
 
 def load_uplift_champion(
-    settings: Settings, dataset: str | None = None, cache: Path | None = None
+    settings: Settings,
+    dataset: str | None = None,
+    cache: Path | None = None,
+    *,
+    mirrored: bool = False,
 ) -> UpliftChampion:
-    """The dataset's uplift champion from the registry (load once: a service keeps it)."""
+    """The dataset's uplift champion from the registry, or its aliases mirror (load once: a
+    service keeps it)."""
     dataset = dataset or settings.dataset
     name = registry.model_name(dataset, UPLIFT_TASK)
-    client = registry.client(settings)
+    client = registry.reader(settings, mirrored=mirrored)
     version = registry.alias_version(client, name, registry.CHAMPION)
     if version is None:
         raise UpliftUnavailable(
@@ -116,11 +121,11 @@ def with_expected_saved_value(
 
 
 def uplift_champion_or_none(
-    settings: Settings, dataset: str, cache: Path | None = None
+    settings: Settings, dataset: str, cache: Path | None = None, *, mirrored: bool = False
 ) -> UpliftChampion | None:
     """The dataset's uplift champion, or None (the API then answers ``uplift`` null)."""
     try:
-        return load_uplift_champion(settings, dataset, cache=cache)
+        return load_uplift_champion(settings, dataset, cache=cache, mirrored=mirrored)
     except UpliftUnavailable:
         return None
 

@@ -1,6 +1,7 @@
 """The scoring service starts without what it never runs: scikit-learn (pulled in by
-``lightgbm.compat``) and Feast's offline store (ibis). Checked in a fresh process, where
-``sys.modules`` tells what was imported."""
+``lightgbm.compat``), Feast's offline store (ibis) and the MLflow client (the champions come
+from the registry's aliases mirror). Checked in a fresh process, where ``sys.modules`` tells
+what was imported; and the mirror is checked against the registry once the server is ready."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from workspaces import TrainedWorkspace
 
 REPO = Path(__file__).resolve().parents[1]
-NOT_LOADED = ("sklearn", "ibis", "feast.infra.offline_stores.duckdb")
+NOT_LOADED = ("sklearn", "ibis", "feast.infra.offline_stores.duckdb", "mlflow")
 
 STARTUP = """
 import json, sys
@@ -22,17 +23,21 @@ from lifecycle.settings import load_settings
 from serving.scorer import Scorer
 
 import_lightgbm_without_sklearn()  # what the service does in a server process
-state = Scorer(load_settings()).load()
+state = Scorer(load_settings()).load(mirrored=True)  # what the service does at start
 print(json.dumps({
     "loaded": sorted(name for name in %r if name in sys.modules),
-    "tasks": sorted(state.champions.bundles),
+    "versions": state.champions.versions,
+    "aliases": state.aliases,
 }))
 """
 
 
-def test_a_loaded_scorer_has_imported_neither_sklearn_nor_the_offline_store(
+def test_a_loaded_scorer_has_imported_neither_sklearn_nor_the_offline_store_nor_mlflow(
     trained_workspace: TrainedWorkspace,
 ) -> None:
+    from lifecycle import registry
+    from serving.stores import registry_aliases
+
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
         "LIFECYCLE_HOME": str(trained_workspace.home),
@@ -48,7 +53,15 @@ def test_a_loaded_scorer_has_imported_neither_sklearn_nor_the_offline_store(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["tasks"] == ["churn", "conversion", "ltv"]  # it did load the champions
+    settings = trained_workspace.settings()
+    client = registry.client(settings)
+    assert report["versions"] == {  # it did load the champions, the registry's
+        task: str(
+            registry.alias_version(client, registry.model_name("demo", task), "champion").version
+        )
+        for task in ("churn", "conversion", "ltv")
+    }
+    assert report["aliases"] == registry_aliases(settings, "demo")
     assert report["loaded"] == []
 
 
@@ -63,3 +76,58 @@ def test_lightgbm_without_sklearn_leaves_sklearn_importable() -> None:
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_mirror_holds_every_alias_and_bundle_of_the_registry(
+    trained_workspace: TrainedWorkspace, tmp_path: Path
+) -> None:
+    from lifecycle import registry
+
+    settings = trained_workspace.settings()
+    client = registry.client(settings)
+    mirror = registry.reader(settings, mirrored=True)
+    assert isinstance(mirror, registry.MirroredRegistry)
+    for task in ("churn", "conversion", "ltv"):
+        name = registry.model_name("demo", task)
+        assert registry.aliases(mirror, name) == registry.aliases(client, name) != {}
+        version = registry.alias_version(mirror, name, registry.CHAMPION).version
+        assert version == str(registry.alias_version(client, name, registry.CHAMPION).version)
+        mirrored = registry.bundle_path(mirror, name, version, tmp_path / f"{task}-mirror")
+        downloaded = registry.bundle_path(client, name, version, tmp_path / f"{task}-mlflow")
+        files = sorted(p.relative_to(downloaded) for p in downloaded.rglob("*") if p.is_file())
+        assert files and files == sorted(
+            p.relative_to(mirrored) for p in mirrored.rglob("*") if p.is_file()
+        )
+        assert all((mirrored / f).read_bytes() == (downloaded / f).read_bytes() for f in files)
+    assert registry.alias_version(mirror, "demo-uplift", registry.CHAMPION) is None
+
+
+def test_a_champion_moved_outside_lifecycle_is_served_once_the_server_has_checked(
+    trained_copy: Path,
+) -> None:
+    """The mirror says churn v1; the registry was moved to v2 by hand (as the MLflow UI
+    would): the server is ready on the mirror, then serves v2 after its registry check."""
+    import time
+
+    import httpx
+    from services import bentoml_server
+
+    from lifecycle import registry
+    from lifecycle.settings import load_settings
+
+    client = registry.client(load_settings(home=trained_copy, environ={}))
+    name = registry.model_name("demo", "churn")
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    moved = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    client.set_registered_model_alias(name, registry.CHAMPION, moved.version)  # not mirrored
+    mirror = registry.reader(load_settings(home=trained_copy, environ={}), mirrored=True)
+    assert registry.alias_version(mirror, name, registry.CHAMPION).version == str(champion.version)
+    with bentoml_server(trained_copy, {}, ready_path="/readyz") as base:
+        deadline, served = time.monotonic() + 120, None
+        while time.monotonic() < deadline:
+            answer = httpx.post(f"{base}/models", json={}, timeout=30).json()
+            served = {m["task"]: m["version"] for m in answer["models"]}.get("churn")
+            if served == str(moved.version):
+                break
+            time.sleep(0.5)
+        assert served == str(moved.version)

@@ -179,7 +179,7 @@ def log_pyfunc(
         metadata=metadata,
     )
     version = str(info.registered_model_version)
-    mlflow_client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    registry.set_challenger(mlflow_client, name, version)
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(name, version, key, value)
     for key, value in metrics.items():
