@@ -9,13 +9,15 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lifecycle.console import Console, emit_error, route_library_output
 from lifecycle.errors import UserError
-from lifecycle.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # imported when a command runs: `lifecycle --help` stays fast
+    from lifecycle.settings import Settings
 
 
 @dataclass
@@ -96,6 +98,8 @@ def main(
     Start with `lifecycle run`: it generates the demo product's data and takes it
     through the pipeline. Every command has --help.
     """
+    from lifecycle.settings import load_settings
+
     settings = load_settings(config=config, home=home)
     console = Console(as_json=as_json, quiet=quiet, verbose=verbose)
     route_library_output(console)

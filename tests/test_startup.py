@@ -131,3 +131,22 @@ def test_a_champion_moved_outside_lifecycle_is_served_once_the_server_has_checke
                 break
             time.sleep(0.5)
         assert served == str(moved.version)
+
+
+def test_the_cli_help_imports_no_settings_models_nor_libraries() -> None:
+    """`lifecycle --help` builds the command tree only: pydantic, the settings, pandas,
+    Feast, MLflow and LightGBM are imported when a command runs (issue 17: help < 0.2 s)."""
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from lifecycle.cli import main\n"
+        "result = CliRunner().invoke(main, ['--help'])\n"
+        "assert result.exit_code == 0 and 'Usage' in result.output, result.output\n"
+        "heavy = ('pydantic', 'pydantic_settings', 'lifecycle.settings', 'pandas', 'feast',"
+        " 'mlflow', 'lightgbm')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"`lifecycle --help` imported {out}"
