@@ -258,6 +258,8 @@ class UserRowSqliteOnlineStore(SqliteOnlineStore):
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             rows += conn.execute(self._select(config, reads, len(chunk)), chunk).fetchall()
+        if len(rows) != len(keys):  # a left join gives one row per key; a damaged file may not
+            raise sqlite3.DatabaseError(f"{len(rows)} rows came back for {len(keys)} users")
         return rows
 
     def read_frame(
