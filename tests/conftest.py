@@ -6,9 +6,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from workspaces import TrainedWorkspace, build_trained_workspace, changed_files, copy_workspace
+from workspaces import (
+    NO_COMPILE,
+    TrainedWorkspace,
+    build_trained_workspace,
+    changed_files,
+    copy_workspace,
+)
+
+from lifecycle.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,3 +99,14 @@ def known_users(served_home: Path) -> list[str]:
     from services import known_user_ids
 
     return known_user_ids(served_home)
+
+
+@pytest.fixture(scope="module")
+def scorer(trained_workspace: TrainedWorkspace) -> Iterator[Any]:
+    """A scorer of the shared workspace, its trees through LightGBM (nothing compiled)."""
+    from serving.scorer import Scorer
+
+    loaded = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
+    loaded.load()
+    yield loaded
+    loaded.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +34,6 @@ FIELDS = (
     "expected_purchases",
     "lifecycle_stage",
 )
-
-
-@pytest.fixture(scope="module")
-def scorer(trained_workspace: TrainedWorkspace) -> Iterator[Any]:
-    from serving.scorer import Scorer
-
-    loaded = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
-    loaded.load()
-    yield loaded
-    loaded.close()
 
 
 @pytest.fixture(scope="module")

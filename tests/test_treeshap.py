@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,16 +17,6 @@ from lifecycle.settings import load_settings
 from lifecycle.treeshap import TreeShap
 
 MAX_ABS_DIFF = 1e-9  # rounding of a different summation order; measured ~4e-15
-
-
-@pytest.fixture(scope="module")
-def scorer(trained_workspace: TrainedWorkspace) -> Iterator[Any]:
-    from serving.scorer import Scorer
-
-    loaded = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
-    loaded.load()
-    yield loaded
-    loaded.close()
 
 
 def hostile_rows(typical: np.ndarray, categorical: list[int], seed: int = 0) -> np.ndarray:
