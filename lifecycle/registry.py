@@ -183,20 +183,14 @@ def _mirror_entry(mlflow_client: Any, name: str, folder: Path) -> dict[str, Any]
     workspace still reads it)."""
     import os
 
-    from mlflow.exceptions import MlflowException
-
-    try:
-        found = mlflow_client.get_registered_model(name).aliases
-    except MlflowException:
-        found = {}
-    aliases = {alias: str(version) for alias, version in found.items()}
+    found = aliases(mlflow_client, name)
     bundles: dict[str, str] = {}
-    for version in sorted(set(aliases.values())):
+    for version in sorted(set(found.values())):
         source = str(mlflow_client.get_model_version_download_uri(name, version))
         bundle = Path(source.removeprefix("file://")) / "artifacts" / "bundle"
         if source.startswith("file://") and bundle.is_dir():
             bundles[version] = os.path.relpath(bundle, folder)
-    return {"aliases": aliases, "bundles": bundles}
+    return {"aliases": found, "bundles": bundles}
 
 
 def read_mirror(path: Path) -> dict[str, Any] | None:

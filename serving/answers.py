@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage
 from serving.errors import ApiError, field_errors
-from serving.schemas import AtRiskResponse, AtRiskUser, RankBy, Reason, StaleScores
+from serving.schemas import AtRiskResponse, AtRiskUser, RankBy, Reason, StaleScores, trusted
 from serving.units import dataset_currencies, label_windows
 
 if TYPE_CHECKING:
@@ -299,12 +299,20 @@ def clean(value: Any) -> Any:
 
 
 def as_reason(raw: dict[str, Any]) -> Reason:
-    """A reason as scoring makes it, as the API's model."""
-    return Reason(
-        feature=str(raw["feature"]),
-        value=clean(raw.get("value")),
-        contribution=float(raw["contribution"]),
-        text=str(raw.get("text", "")),
+    """A reason as scoring makes it, as the API's model: built without validation, with
+    validation's coercions (a number value a float, as ``float | bool | str | None`` makes
+    it); an answer holds hundreds of them."""
+    value = clean(raw.get("value"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return trusted(
+        Reason,
+        {
+            "feature": str(raw["feature"]),
+            "value": value,
+            "contribution": float(raw["contribution"]),
+            "text": str(raw.get("text", "")),
+        },
     )
 
 

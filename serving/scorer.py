@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
-from serving.answers import ListAnswers, clean, dataset_currency
+from serving.answers import ListAnswers, as_reason, clean, dataset_currency
 from serving.errors import ApiError, field_errors
 from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
@@ -33,7 +33,6 @@ from serving.schemas import (
     ModelsResponse,
     MonitorResponse,
     PromoteResponse,
-    Reason,
     ReasonsMode,
     ReloadResponse,
     ScoreResponse,
@@ -404,7 +403,7 @@ class Scorer:
                 value = values[name]
                 if value is not None and type(value) is not float:
                     values[name] = float(value)
-            values["reasons"] = [_reason(r) for r in values.get("reasons") or []]
+            values["reasons"] = [as_reason(r) for r in values.get("reasons") or []]
             values.update(user_id=user_id, status=status, model_versions=versions)
             users.append(trusted(UserScore, values))
 
@@ -489,23 +488,6 @@ class Scorer:
 _FLOAT_FIELDS = frozenset(
     name for name, info in UserScore.model_fields.items() if info.annotation == float | None
 )
-
-
-def _reason(raw: dict[str, Any]) -> Reason:
-    """``serving.answers.as_reason`` built without validation, with its coercions (a number
-    value a float, as the model's ``float | bool | str | None`` makes it)."""
-    value = clean(raw.get("value"))
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    return trusted(
-        Reason,
-        {
-            "feature": str(raw["feature"]),
-            "value": value,
-            "contribution": float(raw["contribution"]),
-            "text": str(raw.get("text", "")),
-        },
-    )
 
 
 def _subset(champions: Champions, tasks: list[str]) -> Champions:
