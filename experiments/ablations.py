@@ -15,9 +15,13 @@ docs/results/ablations.json and the doc's ``ablations`` block is rendered from t
     uv run python experiments/ablations.py --doc docs/decisions.md         # into the doc
     uv run python experiments/ablations.py --only no_refit --doc docs/decisions.md
     uv run python experiments/ablations.py --quick --json /tmp/ablations.json   # tiny, for CI
+    uv run python experiments/ablations.py --case backtest-online_retail-august --json /tmp/a.json
 
 ``--only NAME`` re-runs that variant and the current method it is paired with, and keeps the
 other variants' recorded results (the runs are seeded: the current method reproduces).
+``--case`` pairs the variants on another case of experiments/backtests.py (the August
+origin, before the season: a new choice is judged on both origins); the doc's block is the
+September one, so such a run prints and writes ``--json`` only.
 ``--quick`` runs two variants on a demo product of 1,000 users (backtests.py's quick case):
 its numbers check the script, not the method.
 """
@@ -341,9 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, help="write the ablations block into this doc")
     parser.add_argument("--quick", action="store_true", help="CI sizes (two variants, demo)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--case", default=CASE, help=f"a case of experiments/backtests.py (default {CASE})"
+    )
     args = parser.parse_args(argv)
     if args.quick and args.doc:
         parser.error("--quick measures CI sizes: the doc keeps the full-size runs (drop --doc)")
+    if args.case != CASE and (args.doc or args.quick):
+        parser.error(f"--case {args.case}: the doc's block is {CASE}'s (drop --doc and --quick)")
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "experiments"))
     from backtests import CASES, QUICK_CASES
@@ -363,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         case, names, resamples = QUICK_CASES["backtest-demo"], list(QUICK_VARIANTS), QUICK_RESAMPLES
     else:
-        case, resamples = CASES[CASE], RESAMPLES
+        if args.case not in CASES:
+            parser.error(f"--case {args.case}: not a case of backtests.py ({', '.join(CASES)})")
+        case, resamples = CASES[args.case], RESAMPLES
         names = [CURRENT, *(n for n in args.only or VARIANTS if n != CURRENT)]
     meta = machine()
     results = run_variants(names, case, data_root, log, resamples=resamples) | {"machine": meta}

@@ -4,8 +4,13 @@ block is checked in test_docs.py."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from workspaces import TrainedWorkspace
 
 from lifecycle import registry
@@ -49,3 +54,64 @@ def test_the_method_undone_registers_the_evaluated_model_with_bg_nbd(
     assert bundle.purchase_process["first"] == 0.0  # BG/NBD: no drop-out at the first purchase
     assert current.purchase_process["first"] == 1.0  # MBG/NBD
     assert bundle.metrics == result.metrics["lightgbm"]
+
+
+# -- the script itself ----------------------------------------------------------------------
+
+ABLATIONS = Path(__file__).resolve().parents[1] / "experiments" / "ablations.py"
+# CI budget for the quick run (two demo backtests of 1,000 users); a busy shared box may
+# need more: ABLATIONS_QUICK_TIMEOUT=600.
+QUICK_TIMEOUT = float(os.environ.get("ABLATIONS_QUICK_TIMEOUT", "300"))
+
+
+def run_script(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    return subprocess.run(
+        [sys.executable, str(ABLATIONS), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--case", "nope"], "--case nope: not a case of backtests.py (backtest-online_retail"),
+        (
+            ["--case", "backtest-online_retail-august", "--doc", "docs/decisions.md"],
+            "the doc's block is backtest-online_retail's (drop --doc and --quick)",
+        ),
+    ],
+)
+def test_a_case_the_doc_cannot_show_is_refused_in_one_line(
+    args: list[str], said: str, tmp_path: Path
+) -> None:
+    """Another origin pairs the variants for --json only; nothing is run or written."""
+    done = run_script(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert said in done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(QUICK_TIMEOUT + 60)
+def test_the_quick_run_pairs_a_variant_with_the_current_method(tmp_path: Path) -> None:
+    """``--quick`` (CI sizes, the demo): the current method and ``no_refit`` each backtested,
+    their differences bootstrapped on the same users, and the table printed."""
+    out = tmp_path / "ablations.json"
+    done = run_script("--quick", "--json", str(out), cwd=tmp_path, timeout=QUICK_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert list(results["variants"]) == ["current", "no_refit"]
+    assert results["users"] >= 300
+    (difference,) = results["differences"].values()
+    for metric in ("auc", "spearman", "normalized_gini"):
+        d = difference[metric]
+        assert d["low"] <= d["difference"] <= d["high"], metric
+    refit = results["variants"]["no_refit"]
+    assert refit["method"] == {"refit": False}
+    assert "| **current method** |" in done.stdout and "| `no_refit` |" in done.stdout

@@ -77,3 +77,40 @@ def test_quality_quick_produces_a_row_per_dataset_and_task(
     block = render_doc("quality", {"header": header, "rows": records}).splitlines()
     assert block[0] == f"{header}:"
     assert block[2:] == [line for line in table.splitlines() if line.startswith("|")]
+
+
+def test_a_partial_rerun_replaces_only_its_rows_and_says_when() -> None:
+    """``--only telco_churn --doc``: the other data sets keep their recorded rows, the table
+    keeps its order, and the header says which rows are newer; a second re-run replaces
+    the first one's note instead of stacking another."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from quality import remeasured
+
+    def row(dataset: str, auc: float) -> dict[str, object]:
+        return {
+            "dataset": dataset,
+            "task": "churn",
+            "evaluation": "e",
+            "rows": 10,
+            "metrics": {"lightgbm": {"auc": auc}},
+            "verdict": "yes",
+        }
+
+    recorded = {
+        "header": "Quality (full size; 2347 s)",
+        "rows": [row("demo", 0.9), row("online_retail", 0.7), row("telco_churn", 0.8)],
+    }
+    once = remeasured(recorded, [row("telco_churn", 0.85)], "re-measured day 1, 90 s")
+    assert [(r["dataset"], r["metrics"]["lightgbm"]["auc"]) for r in once["rows"]] == [
+        ("demo", 0.9),
+        ("online_retail", 0.7),
+        ("telco_churn", 0.85),
+    ]
+    assert once["header"] == "Quality (full size; 2347 s); telco_churn re-measured day 1, 90 s"
+    twice = remeasured(
+        once, [row("telco_churn", 0.86), row("demo", 0.95)], "re-measured day 2, 9 s"
+    )
+    assert [r["dataset"] for r in twice["rows"]] == ["demo", "online_retail", "telco_churn"]
+    assert twice["header"] == (
+        "Quality (full size; 2347 s); demo re-measured day 2, 9 s; telco_churn re-measured day 2, 9 s"
+    )
