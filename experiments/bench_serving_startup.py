@@ -255,10 +255,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--startup-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=5, help="starts of each server [5]")
     parser.add_argument("--doc", type=Path, help="write the start-up block into this doc")
+    parser.add_argument("--json", dest="json_out", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     home = Path(os.environ.get("LIFECYCLE_HOME", "workspace")).resolve()
     result = measure(home, args.runs)
     print("\n".join(lines(result)))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2))
     if args.doc:
         from docblocks import record
 
