@@ -303,7 +303,7 @@ def baseline_app() -> Any:
     from serving.scorer import Scorer
 
     scorer = Scorer(load_settings())
-    scorer.load()
+    scorer.load(mirrored=True)  # as the service starts: the aliases mirror, no MLflow client
 
     def score_sync(body: bytes) -> bytes:
         payload = json.loads(body)
@@ -365,7 +365,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--doc", type=Path, help="write the table into this doc's block")
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--plain-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="only the start-up timeline, with its own options (bench_serving_startup.py)",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.startup_only:
+        from bench_serving_startup import main as startup
+
+        startup(list(argv if argv is not None else sys.argv[1:]))
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.baseline_server or args.plain_server:
         import uvicorn
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
 
 from features import contract as c
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
+
+if TYPE_CHECKING:  # DuckDB runs the builds; serving imports this module for its names only
+    import duckdb
 
 AS_OF = "as_of"  # the feature row's timestamp: features use events with event_time <= as_of
 NOT_ACTIVITY = (c.REFUND,)  # every other event type counts as the user being active
@@ -90,6 +93,8 @@ def _relation(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | P
 
 
 def connect() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     return con
@@ -217,6 +222,8 @@ def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
         raise FeatureError(
             f"no feature table at {feature_table}: run `lifecycle features build` first"
         )
+    import duckdb
+
     rows = duckdb.sql(
         f"SELECT DISTINCT {AS_OF} FROM read_parquet({literal(feature_table)}) ORDER BY 1"
     ).fetchall()

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -41,6 +40,9 @@ from features.asof import (
     orders_sql,
 )
 from lifecycle import tasks
+
+if TYPE_CHECKING:  # the caller's connection; serving imports this module for its names only
+    import duckdb
 
 LABEL = "label"
 

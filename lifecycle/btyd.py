@@ -29,9 +29,8 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import scipy  # its optimize and integrate load when fitting, not with every server start
 from numpy.typing import ArrayLike, NDArray
-from scipy.integrate import quad
-from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
 MIN_CUSTOMERS = 20
@@ -226,7 +225,7 @@ def _best_minimum(
     objective: Callable[[FloatArray], float], starts: list[FloatArray], what: str
 ) -> FloatArray:
     """Minimise from each start (bounded log-parameters) and keep the best finite optimum."""
-    best_x, best_f = None, np.inf
+    best_x, best_f, minimize = None, np.inf, scipy.optimize.minimize
     for start in starts:
         result = minimize(objective, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * len(start))
         if np.isfinite(result.fun) and result.fun < best_f:
@@ -388,7 +387,7 @@ def _expected_purchases_if_alive_by_quadrature(
     cuts = {0.0, 1.0}
     cuts |= {min(max(mean + s * sd, 0.0), 1.0) for s in (-8, -2, 0, 2, 8)}
     cuts |= {c * scale for c in (0.01, 0.1, 1.0, 10.0, 100.0) if c * scale < 1}
-    total = 0.0
+    total, quad = 0.0, scipy.integrate.quad
     for low, high in pairwise(sorted(cuts)):
         if low == 0.0:
             total += quad(

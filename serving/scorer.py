@@ -114,7 +114,6 @@ class Scorer:
         )
 
         champions = load_champions(self.settings, self.dataset, self._cache, mirrored=mirrored)
-        compile_champions(self.settings, champions, self.dataset, background=True)
         SERVED_INPUTS.publish(champions.bundles.values())  # for the OpenAPI document
         cold: dict[str, Any] = {}
         if champions.bundles:
@@ -142,7 +141,7 @@ class Scorer:
         uplift = uplift_champion_or_none(
             self.settings, self.dataset, self._cache, mirrored=mirrored
         )
-        return Loaded(
+        loaded = Loaded(
             champions=champions,
             store=store,
             aliases=registry_aliases(self.settings, self.dataset, mirrored=mirrored),
@@ -154,6 +153,10 @@ class Scorer:
             campaigns=campaigns,
             currency=dataset_currency(self.settings.workspace.events(self.dataset)),
         )
+        # Last: the compiling thread would hold the GIL against the rest of the load (a start
+        # is ready sooner); meanwhile the boosters predict through LightGBM.
+        compile_champions(self.settings, champions, self.dataset, background=True)
+        return loaded
 
     def ready(self) -> Loaded:
         if self.state is None:

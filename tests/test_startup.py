@@ -1,6 +1,7 @@
 """The scoring service starts without what it never runs: scikit-learn (pulled in by
-``lightgbm.compat``), Feast's offline store (ibis) and the MLflow client (the champions come
-from the registry's aliases mirror). Checked in a fresh process, where ``sys.modules`` tells
+``lightgbm.compat``), Feast's offline store (ibis), the MLflow client (the champions come
+from the registry's aliases mirror), DuckDB (feature builds) and SciPy's optimizers and
+integrators (BG/NBD fitting). Checked in a fresh process, where ``sys.modules`` tells
 what was imported; and the mirror is checked against the registry once the server is ready."""
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from pathlib import Path
 from workspaces import TrainedWorkspace
 
 REPO = Path(__file__).resolve().parents[1]
-NOT_LOADED = ("sklearn", "ibis", "feast.infra.offline_stores.duckdb", "mlflow")
+NOT_LOADED = (
+    "sklearn",
+    "ibis",
+    "feast.infra.offline_stores.duckdb",
+    "mlflow",
+    "duckdb",
+    "scipy.optimize",
+    "scipy.integrate",
+)
 
 STARTUP = """
 import json, sys
@@ -32,7 +41,7 @@ print(json.dumps({
 """
 
 
-def test_a_loaded_scorer_has_imported_neither_sklearn_nor_the_offline_store_nor_mlflow(
+def test_a_loaded_scorer_has_imported_nothing_it_does_not_run(
     trained_workspace: TrainedWorkspace,
 ) -> None:
     from lifecycle import registry
