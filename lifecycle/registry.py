@@ -156,46 +156,58 @@ def aliases_file(uri: str) -> Path | None:
 def mirror_aliases(mlflow_client: Any, name: str) -> None:
     """Rewrite the model's entry in the aliases mirror from the registry; the first write
     mirrors every registered model, so a model missing from the mirror is not registered."""
-    _rewrite_mirror(mlflow_client, [name])
+    path = aliases_file(str(mlflow_client._registry_uri))
+    if path is not None:
+        _rewrite_mirror(path, mlflow_client, [name])
 
 
-def sync_mirror(settings: Settings, *, announce: bool = False) -> int | None:
+def sync_mirror(
+    settings: Settings,
+    *,
+    announce: bool = False,
+    known: dict[str, dict[str, str]] | None = None,
+) -> int | None:
     """Rewrite every model's entry of the aliases mirror from the registry (an alias moved
     outside lifecycle, in the MLflow UI, is then mirrored); ``announce`` (``POST /reload``)
-    also bumps its ``reloads`` count, so that every serving worker reloads. The file is
-    written only when something changed. Returns the ``reloads`` count; None without a
-    mirror (a tracking server)."""
-    if aliases_file(tracking_uri(settings)) is None:
+    also bumps its ``reloads`` count, so that every serving worker reloads. ``known``: model
+    name -> aliases just read from the registry; when the mirror holds the same, the
+    registry is not read again. The file is written only when something changed. Returns
+    the ``reloads`` count; None without a mirror (a tracking server)."""
+    path = aliases_file(tracking_uri(settings))
+    if path is None:
         return None
-    return _rewrite_mirror(client(settings), None, announce=announce)
+    if known is not None:
+        models = read_mirror(path) or {}
+        if all(
+            (models.get(name, {}).get("aliases") or {}) == found for name, found in known.items()
+        ):
+            return _rewrite_mirror(path, None, [], announce=announce)
+    return _rewrite_mirror(path, client(settings), None, announce=announce)
 
 
 def _rewrite_mirror(
-    mlflow_client: Any, names: list[str] | None, *, announce: bool = False
-) -> int | None:
+    path: Path, mlflow_client: Any, names: list[str] | None, *, announce: bool = False
+) -> int:
     """Rewrite the entries of ``names`` (None: every registered model) under the mirror's
     lock; the ``reloads`` count is kept, or bumped with ``announce``."""
     import fcntl
     import os
 
-    path = aliases_file(str(mlflow_client._registry_uri))
-    if path is None:
-        return None
     # One writer at a time: two trainings may move aliases of different models at once.
     with open(path.with_name(ALIASES_FILE + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         document = read_mirror_document(path)
         old = document.get("models") if document is not None else None
         models = dict(old) if isinstance(old, dict) else None
-        if models is None or names is None:
+        if mlflow_client is not None and (models is None or names is None):
             names = sorted(
                 {m.name for m in mlflow_client.search_registered_models()} | set(names or [])
             )
             models = {}
-        for name in names:
-            models[name] = _mirror_entry(mlflow_client, name, path.parent)
+        for name in names or []:
+            models[name] = _mirror_entry(mlflow_client, name, path.parent)  # type: ignore[index]
         reloads = mirror_reloads(document) + int(announce)
-        if models == old and not announce:
+        if models is None or (models == old and not announce):
             return reloads
         written = path.with_name(f".{ALIASES_FILE}.{os.getpid()}")
         written.write_text(_json_text({"models": models, "reloads": reloads}))

@@ -59,11 +59,14 @@ class MirrorFollower:
     def publish(self, settings: Settings, *, reload: bool) -> None:
         """After this worker reloaded from the registry: mirror it, so that the other
         workers follow (``reload``: ``POST /reload``, announced to every worker, which
-        reopens its stores too; else only a champion moved elsewhere)."""
-        if self.path is None:
+        reopens its stores too; else only a champion moved elsewhere). The registry is read
+        again only when the aliases just loaded are not those of the mirror."""
+        state = self.scorer.state
+        if self.path is None or state is None:
             return
+        known = {name: state.aliases.get(task, {}) for task, name in self._names.items()}
         with self._lock:  # this worker's own requests do not take the announcement as news
-            reloads = registry.sync_mirror(settings, announce=reload)
+            reloads = registry.sync_mirror(settings, announce=reload, known=known)
             if reloads is not None:
                 self._reloads = reloads
 
