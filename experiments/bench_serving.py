@@ -233,6 +233,9 @@ def over_http(
             for connections in (1, args.connections):  # latency alone, then throughput under load
                 row = asyncio.run(load(f"{base}/score", ids, users, args.seconds, connections))
                 rows.append({**row, "target": name})
+        memory = worker_memory_mb(process.pid)  # after the load: what serving holds
+        if memory:
+            startup["worker_mb"] = sum(memory) / len(memory)
         return rows, startup
     finally:
         stop(process)
@@ -270,6 +273,11 @@ def settle(process: subprocess.Popen, timeout: float = 180) -> None:
 
 def descendants(root: int) -> list[str]:
     """Command lines of the processes below ``root``."""
+    return list(descendant_commands(root).values())
+
+
+def descendant_commands(root: int) -> dict[int, str]:
+    """Pid -> command line of the processes below ``root``."""
     parents: dict[int, int] = {}
     commands: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
@@ -283,7 +291,24 @@ def descendants(root: int) -> list[str]:
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier
-    return [commands[pid] for pid in found if pid in commands]
+    return {pid: commands[pid] for pid in found if pid in commands}
+
+
+def worker_memory_mb(root: int) -> list[float]:
+    """Proportional set size (MB: shared pages split between the processes sharing them) of
+    each serving worker below ``root``: BentoML's ``--worker-id`` processes."""
+    sizes = []
+    for pid, command in sorted(descendant_commands(root).items()):
+        if "--worker-id" not in command:
+            continue
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        pss = next((line.split()[1] for line in rollup if line.startswith("Pss:")), None)
+        if pss is not None:
+            sizes.append(int(pss) / 1024)
+    return sizes
 
 
 def bentoml_target(workers: int) -> str:
@@ -516,6 +541,16 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
                 f"worker's), p99 {more['p99_ms']:.1f} ms (one worker: {one['p99_ms']:.1f})."
             )
     start = document["start_s"]
+    memory = [
+        f"{workers} worker(s) {start[bentoml_target(workers)]['worker_mb']:.0f} MB each"
+        for workers in document["workers"]
+        if "worker_mb" in start.get(bentoml_target(workers), {})
+    ]
+    if memory:
+        lines.append(
+            "- Memory of a BentoML worker after the load (proportional set size: pages shared "
+            f"between processes split among them): {'; '.join(memory)}."
+        )
     lines.append(
         f"- Start (`bentoml serve`, 1 worker) to `/readyz` 200: {start[BENTOML]['ready']:.1f} s, "
         f"to the first answer {start[BENTOML]['first_answer']:.1f} s (bare uvicorn "
@@ -553,9 +588,10 @@ def report(
                 f"throughput at {n} connections = {bento_n['req_per_s'] / bare_n['req_per_s']:.2f}x bare ASGI"
             )
     for name, seconds in startup.items():
+        memory = f"; {seconds['worker_mb']:.0f} MB per worker" if "worker_mb" in seconds else ""
         print(
             f"start to ready, {name}: {seconds['ready']:.1f} s; to the first /score answer "
-            f"{seconds['first_answer']:.1f} s"
+            f"{seconds['first_answer']:.1f} s{memory}"
         )
     print(f"lifecycle --help: {cli_help['wall']:.2f} s, {cli_help['cpu']:.2f} CPU-s")
 

@@ -107,8 +107,12 @@ def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) 
         mirrored = mlflow_client.bundle(name, version)
         if mirrored is not None:  # copied as a download would be: the files may be replaced
             import shutil
+            import tempfile
 
-            return Path(shutil.copytree(mirrored, destination / "artifacts" / "bundle"))
+            copy = destination / "artifacts" / "bundle"
+            if copy.exists():  # loaded before (a worker following the mirror): a fresh folder
+                copy = Path(tempfile.mkdtemp(prefix="bundle-", dir=copy.parent)) / "bundle"
+            return Path(shutil.copytree(mirrored, copy))
         mlflow_client = mlflow_client.registry()
     import mlflow
 
@@ -152,24 +156,63 @@ def aliases_file(uri: str) -> Path | None:
 def mirror_aliases(mlflow_client: Any, name: str) -> None:
     """Rewrite the model's entry in the aliases mirror from the registry; the first write
     mirrors every registered model, so a model missing from the mirror is not registered."""
+    path = aliases_file(str(mlflow_client._registry_uri))
+    if path is not None:
+        _rewrite_mirror(path, mlflow_client, [name])
+
+
+def sync_mirror(
+    settings: Settings,
+    *,
+    announce: bool = False,
+    known: dict[str, dict[str, str]] | None = None,
+) -> int | None:
+    """Rewrite every model's entry of the aliases mirror from the registry (an alias moved
+    outside lifecycle, in the MLflow UI, is then mirrored); ``announce`` (``POST /reload``)
+    also bumps its ``reloads`` count, so that every serving worker reloads. ``known``: model
+    name -> aliases just read from the registry; when the mirror holds the same, the
+    registry is not read again. The file is written only when something changed. Returns
+    the ``reloads`` count; None without a mirror (a tracking server)."""
+    path = aliases_file(tracking_uri(settings))
+    if path is None:
+        return None
+    if known is not None:
+        models = read_mirror(path) or {}
+        if all(
+            (models.get(name, {}).get("aliases") or {}) == found for name, found in known.items()
+        ):
+            return _rewrite_mirror(path, None, [], announce=announce)
+    return _rewrite_mirror(path, client(settings), None, announce=announce)
+
+
+def _rewrite_mirror(
+    path: Path, mlflow_client: Any, names: list[str] | None, *, announce: bool = False
+) -> int:
+    """Rewrite the entries of ``names`` (None: every registered model) under the mirror's
+    lock; the ``reloads`` count is kept, or bumped with ``announce``."""
     import fcntl
     import os
 
-    path = aliases_file(str(mlflow_client._registry_uri))
-    if path is None:
-        return
     # One writer at a time: two trainings may move aliases of different models at once.
     with open(path.with_name(ALIASES_FILE + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        models = read_mirror(path)
-        if models is None:
-            names = {m.name for m in mlflow_client.search_registered_models()} | {name}
-            models = {n: _mirror_entry(mlflow_client, n, path.parent) for n in sorted(names)}
-        else:
-            models[name] = _mirror_entry(mlflow_client, name, path.parent)
+        document = read_mirror_document(path)
+        old = document.get("models") if document is not None else None
+        models = dict(old) if isinstance(old, dict) else None
+        if mlflow_client is not None and (models is None or names is None):
+            names = sorted(
+                {m.name for m in mlflow_client.search_registered_models()} | set(names or [])
+            )
+            models = {}
+        for name in names or []:
+            models[name] = _mirror_entry(mlflow_client, name, path.parent)  # type: ignore[index]
+        reloads = mirror_reloads(document) + int(announce)
+        if models is None or (models == old and not announce):
+            return reloads
         written = path.with_name(f".{ALIASES_FILE}.{os.getpid()}")
-        written.write_text(_json_text({"models": models}))
+        written.write_text(_json_text({"models": models, "reloads": reloads}))
         written.replace(path)
+        return reloads
 
 
 def _json_text(document: dict[str, Any]) -> str:
@@ -195,13 +238,34 @@ def _mirror_entry(mlflow_client: Any, name: str, folder: Path) -> dict[str, Any]
 
 def read_mirror(path: Path) -> dict[str, Any] | None:
     """The mirror's models, or None when it is missing or unreadable (then: the registry)."""
+    document = read_mirror_document(path)
+    models = document.get("models") if document is not None else None
+    return models if isinstance(models, dict) else None
+
+
+def read_mirror_document(path: Path) -> dict[str, Any] | None:
+    """The whole mirror (``models``, ``reloads``), or None when missing or unreadable."""
     import json
 
     try:
-        models = json.loads(path.read_text())["models"]
-    except (OSError, ValueError, KeyError, TypeError):
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    return models if isinstance(models, dict) else None
+    return document if isinstance(document, dict) else None
+
+
+def mirror_reloads(document: dict[str, Any] | None) -> int:
+    """How many ``POST /reload`` the mirror has announced (0 in a mirror from before)."""
+    reloads = (document or {}).get("reloads", 0)
+    return reloads if isinstance(reloads, int) and not isinstance(reloads, bool) else 0
+
+
+def mirrored_champions(models: dict[str, Any], names: dict[str, str]) -> dict[str, str | None]:
+    """Key -> the champion version the mirror names for the model ``names[key]``."""
+    return {
+        key: (models.get(name, {}).get("aliases", {}) or {}).get(CHAMPION)
+        for key, name in names.items()
+    }
 
 
 class MirroredRegistry:

@@ -32,6 +32,7 @@ from lifecycle.tasks import names as task_names
 from serving.answers import stale_text
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError
+from serving.follow import MirrorFollower
 from serving.limits import BodyLimit, JsonOnly
 from serving.logs import quiet_bad_input
 from serving.openapi import OpenApiErrors
@@ -80,15 +81,23 @@ def quiet_bentoml_deprecation() -> None:
 
 # Printed by a child process: importing the MLflow client costs seconds of CPU, which in
 # the server would hold the GIL against the first requests.
+# It first mirrors the registry (an alias moved in the MLflow UI): every worker follows.
 REGISTRY_ALIASES = """import json, sys
+from lifecycle.registry import sync_mirror
 from lifecycle.settings import load_settings
 from serving.stores import registry_aliases
-print(json.dumps(registry_aliases(load_settings(), sys.argv[1])))"""
+settings = load_settings()
+try:
+    sync_mirror(settings)
+except OSError:  # a read-only workspace: the server reloads from the registry itself
+    pass
+print(json.dumps(registry_aliases(settings, sys.argv[1])))"""
 
 
 def aliases_elsewhere(dataset: str) -> dict[str, dict[str, str]]:
     """Task -> alias -> version from the MLflow registry, read in a child process (niced)
-    with this process's settings (``LIFECYCLE_*`` and the working directory)."""
+    with this process's settings (``LIFECYCLE_*`` and the working directory), which
+    rewrites the aliases mirror first where it differs."""
     child = subprocess.Popen(
         [sys.executable, "-c", REGISTRY_ALIASES, dataset],
         stdout=subprocess.PIPE,
@@ -113,12 +122,13 @@ def aliases_elsewhere(dataset: str) -> dict[str, dict[str, str]]:
     metrics={"enabled": True, "namespace": "lifecycle"},
     traffic={"timeout": 30, "max_concurrency": 256},
     http={"response": {"trace_id": False}},
-    workers=1,
-    # BentoML runs sync APIs on ONE thread by default; the Feast read (SQLite) and LightGBM
-    # release the GIL, so a few threads overlap requests (bench: 21 -> see experiments/).
-    # Measured against an async /score run on the event loop (no thread hop): threads gave
-    # more req/s at 8 connections, as the SQLite read and the compiled trees (ctypes) let
-    # the loop parse and answer other requests meanwhile (decisions.md, "Serving").
+    # Scoring holds the GIL most of its time: a second process doubles what 8 connections
+    # get on 2 cores (bench_serving.py --workers 1,2); every worker follows the champions
+    # through the aliases mirror (serving.follow), so /promote and /reload reach them all.
+    workers=2,
+    # BentoML runs sync APIs on ONE thread by default; the Feast read (SQLite) and the
+    # compiled trees release the GIL, so a few threads overlap requests. 1, 2 and 4 threads
+    # and an async /score on the event loop measured alike with 2 workers (decisions.md).
     threads=4,
 )
 class LifecycleScoring:
@@ -136,6 +146,7 @@ class LifecycleScoring:
         auth_config(self.settings, [])  # an unreadable tokens file stops the start, clearly
         quiet_bad_input()
         self.scorer = Scorer(self.settings)
+        self.follower = MirrorFollower(self.scorer)
         self._stop = threading.Event()
         # Load in the background so liveness answers at once and readiness tells the truth.
         threading.Thread(target=self._start, name="lifecycle-load", daemon=True).start()
@@ -143,6 +154,7 @@ class LifecycleScoring:
     def _start(self) -> None:
         try:
             # The registry's aliases mirror, not the MLflow client: seconds off the start.
+            self.follower.loading()
             self.scorer.load(mirrored=True)
         except Exception:
             return
@@ -154,12 +166,14 @@ class LifecycleScoring:
             try:
                 if self.scorer.aliases_moved():
                     logger.info("champion alias moved: %s", self.scorer.reload().changed)
+                    self.follower.publish(self.settings, reload=False)  # the others follow
             except Exception as error:  # the registry may be away for a moment; keep serving
                 logger.warning("alias poll failed: %s", error)
 
     def _check_mirror(self) -> None:
         """Once ready, the registry itself: an alias moved outside lifecycle (the MLflow UI)
-        is not in the mirror; then the models are reloaded from the registry."""
+        is not in the mirror; the child rewrites the mirror and the worker follows it, or
+        (a mirror it cannot write) reloads from the registry."""
         from lifecycle.registry import aliases_file, tracking_uri
 
         mirror = aliases_file(tracking_uri(self.settings))
@@ -167,7 +181,10 @@ class LifecycleScoring:
         if state is None or mirror is None or not mirror.is_file():
             return  # loaded from the registry itself
         try:
-            if aliases_elsewhere(self.scorer.dataset) != state.aliases:
+            registered = aliases_elsewhere(self.scorer.dataset)
+            self.follower.follow()
+            state = self.scorer.state
+            if state is not None and registered != state.aliases:
                 logger.info("aliases differ from their mirror: %s", self.scorer.reload().changed)
         except Exception as error:  # the registry may be away for a moment; keep serving
             logger.warning("registry check after start failed: %s", error)
@@ -179,6 +196,7 @@ class LifecycleScoring:
         reason goes to the 503 (``ReadyReason``). Batch scores not written by the served
         champions are a warning of the 200, or with ``serving.stale_scores = "refuse"`` a 503
         (``/at_risk`` refuses them then too)."""
+        self.follower.follow()  # after a /reload that reached another worker: reopened here
         state = self.scorer.state
         warnings: list[str] = []
         if state is None:
@@ -215,6 +233,7 @@ class LifecycleScoring:
         ] = "auto",
     ) -> ScoreResponse:
         """Scores from the online store; users not in it get the documented cold-start answer."""
+        self.follower.follow()
         return answer(lambda: self.scorer.score(user_ids, tasks, reasons))
 
     @bentoml.api
@@ -226,6 +245,7 @@ class LifecycleScoring:
         tasks: Annotated[list[Task], Field(min_length=1, description=TASKS_DOC)] = TASKS,
     ) -> ScoreResponse:
         """Scores for features the caller supplies (users not in the store yet)."""
+        self.follower.follow()
         return answer(lambda: self.scorer.score_features(users, tasks))
 
     @bentoml.api
@@ -279,6 +299,7 @@ class LifecycleScoring:
         """The list `lifecycle at-risk` gives, one page: users from the latest batch scores,
         ranked by value at risk (or rank_by), with reasons and the control-group flag; `stale`
         says when those scores are not what /score answers now (and the command to run)."""
+        self.follower.follow()
         return answer(
             lambda: self.scorer.at_risk(
                 segment=segment,
@@ -297,6 +318,7 @@ class LifecycleScoring:
     @bentoml.api
     def models(self) -> ModelsResponse:
         """The serving models: versions, aliases, training window, headline test metrics."""
+        self.follower.follow()
         return answer(lambda: self.scorer.models())
 
     @bentoml.api
@@ -307,15 +329,21 @@ class LifecycleScoring:
 
     @bentoml.api
     def reload(self) -> ReloadResponse:
-        """Re-read the champion aliases and swap the models; requests in flight finish on the old ones."""
+        """Re-read the champion aliases and swap the models; requests in flight finish on the
+        old ones. Every other worker reloads before its next answer (``serving.follow``)."""
         try:
-            return self.scorer.reload()
+            reloaded = self.scorer.reload()
         except ApiError as error:
             return error.response()  # type: ignore[return-value]
         except Exception as error:  # the old models keep serving
             return ApiError(
                 503, f"reload failed, still serving the previous models: {error}"
             ).response()  # type: ignore[return-value]
+        try:
+            self.follower.publish(self.settings, reload=True)
+        except Exception as error:  # reloaded here; the other workers wait for their poll
+            logger.warning("could not announce the reload to the other workers: %s", error)
+        return reloaded
 
     @bentoml.api
     def promote(

@@ -177,6 +177,9 @@ def bentoml_server(
         # beside timed requests: served tests predict through LightGBM unless they ask
         # (compiled trees are tested equal to LightGBM in test_compiled.py).
         "LIFECYCLE_SERVING__COMPILE_TREES": "false",
+        # One worker (the default is 2): half the start-up CPU and memory per served module;
+        # test_service_workers serves two, and `lifecycle serve` tests the default.
+        "BENTOML_CONFIG_OPTIONS": "services.lifecycle_scoring.workers=1",
         **env,
     }
     base = f"http://{LOOPBACK}:{port}"

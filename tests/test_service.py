@@ -335,7 +335,12 @@ def test_http_reload_swaps_models_without_failed_requests(
         f"{ready_server}/score", json={"user_ids": known_users[:3]}, timeout=30
     ).json()
     assert before["model_versions"]["churn"] == "1"
-    promote(home, "churn", "2")
+    # Moved outside lifecycle (as the MLflow UI does): only /reload tells the service; a
+    # lifecycle promotion is followed without it (test_service_workers).
+    from lifecycle import registry
+
+    client = registry.client(load_settings(home=home, environ={}))
+    client.set_registered_model_alias(registry.model_name("demo", "churn"), registry.CHAMPION, "2")
     statuses: list[int] = []
     stop = time.monotonic() + 60
 

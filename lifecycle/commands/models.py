@@ -150,15 +150,19 @@ def models(obj: Context, dataset: str | None) -> None:
     "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port."
 )
 @click.option(
-    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes."
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (each follows the champion aliases; docs/serving.md).",
 )
 @pass_context
 def serve(obj: Context, host: str, port: int, workers: int) -> None:
     """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk,
     /models, and the admin calls /reload and /promote.
 
-    With several workers, /reload reaches one of them: set serving.poll_aliases_seconds so
-    every worker follows the champion alias.
+    Every worker follows the champions: a promotion or /reload that reached one of them is
+    served by all of them from their next answer on.
     """
     import os
     import sys
@@ -171,8 +175,11 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     }
     if root.get("config"):
         env["LIFECYCLE_CONFIG"] = str(Path(root["config"]).resolve())
-    if workers > 1:
-        env["BENTOML_CONFIG_OPTIONS"] = f"services.lifecycle_scoring.workers={workers}"
+    options = [
+        env.get("BENTOML_CONFIG_OPTIONS", ""),
+        f"services.lifecycle_scoring.workers={workers}",
+    ]
+    env["BENTOML_CONFIG_OPTIONS"] = " ".join(o for o in options if o)  # the user's kept
     from serving.launch import bentoml_command
 
     command = bentoml_command(host, port)

@@ -1,0 +1,98 @@
+"""Every worker of the service on the champions of the registry's aliases mirror.
+
+``POST /promote`` and ``POST /reload`` reach one worker process; ``lifecycle promote`` and
+training reach none. All of them rewrite the aliases mirror (``lifecycle.registry``):
+promotion its champion, ``/reload`` its ``reloads`` count. Before answering, a worker
+compares the mirror file's ``stat`` with the one it last acted on (a few microseconds);
+when it moved, it reads the mirror and, if a champion or the ``reloads`` count differs
+from what it serves, reloads from the mirror before answering. Requests that arrive during
+that reload wait for it, so once the call that moved the mirror has returned, every worker
+answers with the new champions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifecycle import registry
+from lifecycle.tasks import names as task_names
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+    from serving.scorer import Scorer
+
+logger = logging.getLogger("lifecycle.serving")
+Stamp = tuple[int, int, int, int]  # device, inode, modification ns, size
+
+
+def stamp(path: Path) -> Stamp | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+class MirrorFollower:
+    """Reloads one worker's scorer when the aliases mirror names other champions, or
+    announces a reload, than the ones it serves. Without a mirror (a tracking server) it
+    does nothing: ``serving.poll_aliases_seconds`` is the way there."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.path = registry.aliases_file(registry.tracking_uri(scorer.settings))
+        self._lock = threading.Lock()
+        self._seen: Stamp | None = None  # the mirror as last acted on
+        self._reloads: int | None = None  # its reloads count then
+        self._names = {t: registry.model_name(scorer.dataset, t) for t in task_names()}
+
+    def loading(self) -> None:
+        """Before the first load: what the mirror says now is what that load reads."""
+        if self.path is not None:
+            self._seen = stamp(self.path)
+            self._reloads = registry.mirror_reloads(registry.read_mirror_document(self.path))
+
+    def publish(self, settings: Settings, *, reload: bool) -> None:
+        """After this worker reloaded from the registry: mirror it, so that the other
+        workers follow (``reload``: ``POST /reload``, announced to every worker, which
+        reopens its stores too; else only a champion moved elsewhere). The registry is read
+        again only when the aliases just loaded are not those of the mirror."""
+        state = self.scorer.state
+        if self.path is None or state is None:
+            return
+        known = {name: state.aliases.get(task, {}) for task, name in self._names.items()}
+        with self._lock:  # this worker's own requests do not take the announcement as news
+            reloads = registry.sync_mirror(settings, announce=reload, known=known)
+            if reloads is not None:
+                self._reloads = reloads
+
+    def follow(self) -> None:
+        """Reload before answering when the mirror moved away from what is served."""
+        if self.path is None or self.scorer.state is None or stamp(self.path) == self._seen:
+            return
+        with self._lock:  # one reload; the requests meanwhile wait for its models
+            now = stamp(self.path)
+            if now == self._seen or self.scorer.state is None:
+                return
+            document = registry.read_mirror_document(self.path)
+            reloads = registry.mirror_reloads(document)
+            models = (document or {}).get("models")
+            if isinstance(models, dict) and self._moved(models, reloads):
+                try:
+                    before = dict(self.scorer.state.champions.versions)
+                    after = self.scorer.load(mirrored=True).champions.versions
+                    logger.info("followed the aliases mirror: %s -> %s", before, after)
+                except Exception as error:  # keep serving the models loaded
+                    logger.warning("following the aliases mirror failed: %s", error)
+            self._seen, self._reloads = now, reloads
+
+    def _moved(self, models: dict[str, object], reloads: int) -> bool:
+        state = self.scorer.state
+        assert state is not None
+        served = {t: state.champions.versions.get(t) for t in self._names}
+        champions = registry.mirrored_champions(models, self._names)
+        return champions != served or reloads != self._reloads

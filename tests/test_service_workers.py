@@ -1,0 +1,118 @@
+"""Two worker processes of a real ``bentoml serve`` follow the champion together: after
+``POST /promote``, ``lifecycle promote`` or ``POST /reload`` returns, every answer, from
+either worker, comes from the new champion (``serving.follow``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from services import bentoml_server, champion_versions, promote
+
+from lifecycle import registry
+from lifecycle.settings import load_settings
+
+WORKERS = 2
+REQUESTS = 80  # on fresh connections from 8 threads: both workers answer many of them
+
+
+@pytest.fixture(scope="module")
+def server(served_home: Path) -> Iterator[str]:
+    options = {"BENTOML_CONFIG_OPTIONS": f"services.lifecycle_scoring.workers={WORKERS}"}
+    with bentoml_server(served_home, options) as base:
+        yield base
+
+
+def worker_pids(home: Path) -> set[int]:
+    """The worker processes serving ``home`` (BentoML starts them with ``--worker-id``)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--worker-id" in command and f"LIFECYCLE_HOME={home}".encode() in environ:
+            found.add(int(entry.name))
+    return found
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def churn_versions(base: str, user_ids: list[str]) -> list[str]:
+    """The churn version of REQUESTS answers, each on a new connection (the kernel hands
+    new connections to either worker)."""
+
+    def one(i: int) -> str:
+        response = httpx.post(f"{base}/score", json={"user_ids": user_ids[i % 20 : i % 20 + 1]})
+        assert response.status_code == 200, response.text
+        return str(response.json()["model_versions"]["churn"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(REQUESTS)))
+
+
+@pytest.fixture(scope="module")
+def ready(server: str, known_users: list[str]) -> str:
+    """Both workers ready: every answer of a burst is 200."""
+    deadline = time.monotonic() + 180
+    while True:
+        answers = [httpx.get(f"{server}/readyz", timeout=5).status_code for _ in range(20)]
+        if set(answers) == {200}:
+            break
+        assert time.monotonic() < deadline, f"workers never all ready: {answers}"
+        time.sleep(0.5)
+    assert churn_versions(server, known_users) == ["1"] * REQUESTS
+    return server
+
+
+def test_every_worker_answers_with_the_champion_promoted_over_http(
+    ready: str, served_home: Path, known_users: list[str]
+) -> None:
+    client = registry.client(load_settings(home=served_home, environ={}))
+    churn = registry.model_name("demo", "churn")
+    pids = worker_pids(served_home)
+    assert len(pids) == WORKERS, pids
+    client.set_registered_model_alias(churn, registry.CHALLENGER, "2")
+    try:
+        moved = httpx.post(
+            f"{ready}/promote", json={"task": "churn", "reason": "two workers"}, timeout=120
+        )
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["champion"] == "2"
+        before = {pid: cpu_ticks(pid) for pid in pids}
+        assert churn_versions(ready, known_users) == ["2"] * REQUESTS
+        # Both workers answered (and so followed): each spent CPU on the requests.
+        assert all(cpu_ticks(pid) > before[pid] for pid in pids), before
+    finally:
+        promote(served_home, "churn", "1")
+        client.set_registered_model_alias(churn, registry.CHALLENGER, "1")
+    # `lifecycle promote` (the registry function) moved it back: no /reload needed.
+    assert churn_versions(ready, known_users) == ["1"] * REQUESTS
+
+
+def test_every_worker_reloads_after_post_reload(
+    ready: str, served_home: Path, known_users: list[str]
+) -> None:
+    """An alias moved outside lifecycle (the MLflow UI: the mirror does not know it) is
+    served by every worker once one of them answered POST /reload."""
+    client = registry.client(load_settings(home=served_home, environ={}))
+    churn = registry.model_name("demo", "churn")
+    client.set_registered_model_alias(churn, registry.CHAMPION, "2")
+    try:
+        assert churn_versions(ready, known_users) == ["1"] * REQUESTS  # nobody told them
+        reloaded = httpx.post(f"{ready}/reload", json={}, timeout=120)
+        assert reloaded.status_code == 200, reloaded.text
+        assert reloaded.json()["model_versions"]["churn"] == "2"
+        assert churn_versions(ready, known_users) == ["2"] * REQUESTS
+    finally:
+        promote(served_home, "churn", "1")
+    assert champion_versions(served_home)["churn"] == "1"
+    assert churn_versions(ready, known_users) == ["1"] * REQUESTS
