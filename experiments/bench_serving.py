@@ -55,10 +55,8 @@ def free_port() -> int:
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
-    )
+    ordered = sorted(values) or [float("nan")]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summary(
