@@ -183,7 +183,9 @@ class FeatureMatrix:
             raise KeyError(f"features missing for the {key} model: {', '.join(missing)}")
         columns = self.layout.models[key]
         if rows is None:
-            return self.values[:, columns]
+            # take, not values[:, columns]: fancy indexing of columns gives a Fortran-ordered
+            # array, which compiled trees (lleaves) copy to rows first, once per booster
+            return self.values.take(columns, axis=1)
         return self.values[np.ix_(rows, columns)]
 
     def raw_value(self, name: str, row: int) -> Any:

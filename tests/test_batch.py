@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,37 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
         for rs in reasons
         for r in rs
     )
+
+
+def test_score_users_in_chunks_gives_the_pre_change_scores_and_reasons(
+    scorer: Any, trained_workspace: TrainedWorkspace
+) -> None:
+    """The batch table's every score column, scored in uneven chunks, is the frozen
+    pre-change scoring's (``reference_scoring``) to the bit, and each explained row's
+    reasons are its reasons as the table stores them (personal values withheld)."""
+    import reference_scoring
+
+    settings = load_settings(home=trained_workspace.home, environ={})
+    champions = scorer.state.champions  # trees through LightGBM, as the reference predicts
+    table = store_paths(settings).feature_table
+    entity_rows = batch.known_users(table, resolve_as_of(table, None))
+    features = batch.retrieve_features(
+        open_store(settings, settings.dataset), entity_rows, champions.services
+    )
+    got = batch.score_users(
+        champions, features, reasons_top=40, reasons_by=("value_at_risk",), chunk_rows=700
+    )
+    want = reference_scoring.score_frame(champions, features)
+    assert len(features) > 2 * 700  # three chunks, the last one shorter
+    scored = [column for column in want.columns if column != "reasons"]
+    pd.testing.assert_frame_equal(got[scored], want[scored], check_exact=True)
+    explained = np.flatnonzero(got["reasons"].notna().to_numpy())
+    assert explained.tolist() == reason_rows(want, 40, ("value_at_risk",)).tolist()
+    assert len(explained) == 40
+    personal = set(batch.personal_columns(features))
+    for row in explained:
+        redacted = [batch._redact(r, personal) for r in want["reasons"].iloc[row]]
+        assert got["reasons"].iloc[row] == json.dumps(redacted, default=batch._json_value)
 
 
 def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
