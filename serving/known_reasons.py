@@ -20,10 +20,12 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
+from serving.answers import as_reason
 from serving.feature_matrix import FeatureMatrix
 from serving.scoring import reason_text
 
 if TYPE_CHECKING:
+    from serving.schemas import Reason
     from serving.scoring import Champions, KnownReasons
 
 REASONS = "reasons"
@@ -71,13 +73,14 @@ class PrecomputedReasons:
             withheld=frozenset(metadata.get("personal_columns", [])),
         )
 
-    def lookup(self, features: FeatureMatrix, eligible: np.ndarray) -> dict[int, list[dict]]:
-        """Row -> reasons for the eligible rows whose entry is still fresh; rows without
-        one (absent, not computed, features of another date) are left out for the caller
-        to compute. A personal attribute's withheld value is the request's own."""
+    def lookup(self, features: FeatureMatrix, eligible: np.ndarray) -> dict[int, list[Reason]]:
+        """Row -> reasons (the answer's models) for the eligible rows whose entry is still
+        fresh; rows without one (absent, not computed, features of another date) are left
+        out for the caller to compute. A personal attribute's withheld value is the request's
+        own."""
         if features.as_of_us is None:  # supplied features: their date is unknown
             return {}
-        found: dict[int, list[dict]] = {}
+        found: dict[int, list[Reason]] = {}
         for row in np.flatnonzero(eligible):
             position = self.positions.get(features.user_ids[row])
             if position is None or features.as_of_us[row] != self.as_of_us:
@@ -87,24 +90,28 @@ class PrecomputedReasons:
                 continue
             reasons = list(parsed)  # the withheld ones are replaced in this copy only
             for i, reason in enumerate(reasons):
-                if reason["feature"] in self.withheld:  # the request has the user's value
-                    value = features.raw_value(reason["feature"], row)
-                    reasons[i] = {
-                        **reason,
-                        "value": value,
-                        "text": reason_text(reason["feature"], value),
-                    }
+                if reason.feature in self.withheld:  # the request has the user's value
+                    value = features.raw_value(reason.feature, row)
+                    reasons[i] = as_reason(
+                        {
+                            "feature": reason.feature,
+                            "value": value,
+                            "contribution": reason.contribution,
+                            "text": reason_text(reason.feature, value),
+                        }
+                    )
             found[int(row)] = reasons
         return found
 
-    def _parsed(self, position: int) -> list[dict] | None:
-        """The reasons of a row, parsed once (kept for up to ``PARSED_KEPT`` users)."""
-        cache: dict[int, list[dict] | None] = self.__dict__.setdefault("_parsed_rows", {})
+    def _parsed(self, position: int) -> tuple[Reason, ...] | None:
+        """The reasons of a row, parsed and built as the answer's models once (kept for up to
+        ``PARSED_KEPT`` users): building them per request cost more than scoring 100 users."""
+        cache: dict[int, tuple[Reason, ...] | None] = self.__dict__.setdefault("_parsed_rows", {})
         found = cache.get(position, _UNPARSED)
         if found is not _UNPARSED:
             return found  # type: ignore[return-value]
         text = self.reasons[position]
-        parsed = None if text is None else json.loads(text)
+        parsed = None if text is None else tuple(as_reason(r) for r in json.loads(text))
         if len(cache) >= PARSED_KEPT:
             cache.clear()
         cache[position] = parsed
