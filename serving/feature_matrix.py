@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,8 @@ class Layout:
                 [self.position[n] for _, n in numbers],
                 [i for i, _ in texts],
                 [n for _, n in texts],
+                itemgetter(*(i for i, _ in numbers)) if numbers else None,
+                np.array([self.position[n] for _, n in numbers], dtype=np.intp),
             )
             cache[id(plan)] = found
         return found
@@ -131,6 +134,8 @@ class _Places:
     targets: list[int]
     texts: list[int]
     text_names: list[str]
+    picker: Any = None  # row -> the values at ``numbers`` (an itemgetter), None without any
+    target_columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
 
 
 def layout_of(bundles: Mapping[str, Any], uplift: Any = None) -> Layout:
@@ -246,14 +251,19 @@ class FeatureMatrix:
                 if stamps:
                     found[row_index] = True
                     as_of[row_index] = max(as_of[row_index], *stamps)
-            fresh = [k for k, name in enumerate(places.number_names) if name not in present]
-            if fresh:
-                source = [places.numbers[k] for k in fresh]
+            if not present:  # the first read: all its numbers, with what was worked out once
+                picked, targets, names = places.picker, places.target_columns, places.number_names
+            else:
+                fresh = [k for k, name in enumerate(places.number_names) if name not in present]
+                picked = itemgetter(*(places.numbers[k] for k in fresh)) if fresh else None
+                targets = np.array([places.targets[k] for k in fresh], dtype=np.intp)
+                names = [places.number_names[k] for k in fresh]
+            if names and picked is not None:
                 # None (a missing value or user) becomes NaN in one conversion
-                values[:, [places.targets[k] for k in fresh]] = np.array(
-                    [[row[i] for i in source] for row in rows], dtype=float
-                ).reshape(count, len(source))
-                present.update(places.number_names[k] for k in fresh)
+                values[:, targets] = np.array([picked(row) for row in rows], dtype=float).reshape(
+                    count, len(names)
+                )
+                present.update(names)
             for position, name in zip(places.texts, places.text_names, strict=True):
                 if name not in texts:
                     texts[name] = np.array([row[position] for row in rows], dtype=object)

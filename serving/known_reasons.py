@@ -20,16 +20,17 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
+from serving.answers import as_reason
 from serving.feature_matrix import FeatureMatrix
 from serving.scoring import reason_text
 
 if TYPE_CHECKING:
+    from serving.schemas import Reason
     from serving.scoring import Champions, KnownReasons
 
 REASONS = "reasons"
 # Users whose parsed reasons are kept: parsing them again per request cost more than the rest.
 PARSED_KEPT = 65_536
-_UNPARSED = object()
 logger = logging.getLogger("lifecycle.serving")
 
 
@@ -71,44 +72,54 @@ class PrecomputedReasons:
             withheld=frozenset(metadata.get("personal_columns", [])),
         )
 
-    def lookup(self, features: FeatureMatrix, eligible: np.ndarray) -> dict[int, list[dict]]:
-        """Row -> reasons for the eligible rows whose entry is still fresh; rows without
-        one (absent, not computed, features of another date) are left out for the caller
-        to compute. A personal attribute's withheld value is the request's own."""
+    def lookup(self, features: FeatureMatrix, eligible: np.ndarray) -> dict[int, list[Reason]]:
+        """Row -> reasons (the answer's models) for the eligible rows whose entry is still
+        fresh; rows without one (absent, not computed, features of another date) are left
+        out for the caller to compute. A personal attribute's withheld value is the request's
+        own."""
         if features.as_of_us is None:  # supplied features: their date is unknown
             return {}
-        found: dict[int, list[dict]] = {}
-        for row in np.flatnonzero(eligible):
-            position = self.positions.get(features.user_ids[row])
-            if position is None or features.as_of_us[row] != self.as_of_us:
+        found: dict[int, list[Reason]] = {}
+        user_ids, as_of = features.user_ids.tolist(), features.as_of_us.tolist()
+        cache: dict[int, Any] = self.__dict__.setdefault("_parsed_rows", {})
+        for row in np.flatnonzero(eligible).tolist():
+            position = self.positions.get(user_ids[row])
+            if position is None or as_of[row] != self.as_of_us:
                 continue
-            parsed = self._parsed(position)
+            entry = cache.get(position)
+            parsed, personal = self._parsed(cache, position) if entry is None else entry
             if parsed is None:
                 continue
             reasons = list(parsed)  # the withheld ones are replaced in this copy only
-            for i, reason in enumerate(reasons):
-                if reason["feature"] in self.withheld:  # the request has the user's value
-                    value = features.raw_value(reason["feature"], row)
-                    reasons[i] = {
-                        **reason,
+            for i in personal:  # the request has the user's value
+                reason = reasons[i]
+                value = features.raw_value(reason.feature, row)
+                reasons[i] = as_reason(
+                    {
+                        "feature": reason.feature,
                         "value": value,
-                        "text": reason_text(reason["feature"], value),
+                        "contribution": reason.contribution,
+                        "text": reason_text(reason.feature, value),
                     }
-            found[int(row)] = reasons
+                )
+            found[row] = reasons
         return found
 
-    def _parsed(self, position: int) -> list[dict] | None:
-        """The reasons of a row, parsed once (kept for up to ``PARSED_KEPT`` users)."""
-        cache: dict[int, list[dict] | None] = self.__dict__.setdefault("_parsed_rows", {})
-        found = cache.get(position, _UNPARSED)
-        if found is not _UNPARSED:
-            return found  # type: ignore[return-value]
+    def _parsed(
+        self, cache: dict[int, Any], position: int
+    ) -> tuple[tuple[Reason, ...] | None, tuple[int, ...]]:
+        """The reasons of a row, parsed and built as the answer's models once (kept for up to
+        ``PARSED_KEPT`` users: building them per request cost more than scoring 100 users),
+        and which of them quote a withheld value."""
         text = self.reasons[position]
-        parsed = None if text is None else json.loads(text)
+        parsed = None if text is None else tuple(as_reason(r) for r in json.loads(text))
+        personal = tuple(
+            i for i, reason in enumerate(parsed or ()) if reason.feature in self.withheld
+        )
         if len(cache) >= PARSED_KEPT:
             cache.clear()
-        cache[position] = parsed
-        return parsed
+        cache[position] = (parsed, personal)
+        return parsed, personal
 
 
 class ReasonsCache:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
@@ -33,6 +35,7 @@ from serving.schemas import (
     ModelsResponse,
     MonitorResponse,
     PromoteResponse,
+    Reason,
     ReasonsMode,
     ReloadResponse,
     ScoreResponse,
@@ -67,6 +70,8 @@ class Loaded:
     realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
     currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
+    # tasks asked -> what every answer to them repeats (scorer._answer_plan), filled on use
+    answer_plans: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -352,22 +357,32 @@ class Scorer:
         self, state: Loaded, champions: Champions, matrix: FeatureMatrix, reasons: ReasonsMode
     ) -> dict[str, dict[str, Any]]:
         """Each user's scored fields, by user id (``serving.scoring.score_matrix``)."""
+        from serving import rowpath
         from serving.feature_matrix import UPLIFT_KEY
         from serving.scoring import score_matrix
 
         if len(matrix) == 0 or not champions.bundles:
             return {}
-        scored = score_matrix(
-            champions,
-            matrix,
-            reasons=reasons != "none",
-            known_reasons=self._reasons.lookup(champions) if reasons == "auto" else None,
-        )
+        options: dict[str, Any] = {
+            "reasons": reasons != "none",
+            "known_reasons": self._reasons.lookup(champions) if reasons == "auto" else None,
+        }
+        scored: dict[str, Any] | None = None
+        if len(matrix) <= rowpath.MAX_ROWS:  # a few users: the same answers on floats
+            try:
+                scored = rowpath.score_rows(champions, matrix, **options)
+            except rowpath.OffThePath:
+                scored = None
+        clean = scored is not None  # the row path's lists are JSON-ready already
+        if scored is None:
+            scored = score_matrix(champions, matrix, **options)
         uplift = state.uplift
         if uplift is not None and matrix.has_model(UPLIFT_KEY):
-            scored["uplift"] = uplift.bundle.predict_matrix(matrix.model(UPLIFT_KEY))
+            scored["uplift"] = _python_values(
+                uplift.bundle.predict_matrix(matrix.model(UPLIFT_KEY))
+            )
         names = list(scored)
-        columns = [_python_values(scored[name]) for name in names]
+        columns = [scored[name] if clean else _python_values(scored[name]) for name in names]
         return {
             str(values[0]): dict(zip(names, values, strict=True))
             for values in zip(*columns, strict=True)
@@ -382,20 +397,11 @@ class Scorer:
         rows: dict[str, dict[str, Any]],
         known_status: str,
     ) -> ScoreResponse:
-        versions = dict(champions.versions)
-        fields = ["lifecycle_stage"] + [
-            f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
-        ]
-        if CHURN.name in champions.bundles and LTV.name in champions.bundles:
-            fields.append("value_at_risk")
-        if any(b.purchase_process for b in champions.bundles.values()):
-            fields += ["p_alive", "expected_purchases"]
-        if state.uplift is not None:
-            fields.append("uplift")
-            versions["uplift"] = state.uplift.version
+        plan = _answer_plan(state, champions, wanted)
+        versions = dict(plan.versions)
+        fields, float_fields = plan.fields, plan.float_fields
         # Built without validation (the values are scoring's own, JSON-ready, of the fields'
         # types): for 100 users validating ~400 models cost more than scoring them.
-        float_fields = [name for name in fields if name in _FLOAT_FIELDS]
         users = []
         for user_id in user_ids:
             row = rows.get(user_id)
@@ -406,21 +412,23 @@ class Scorer:
                 value = values[name]
                 if value is not None and type(value) is not float:
                     values[name] = float(value)
-            values["reasons"] = [as_reason(r) for r in values.get("reasons") or []]
+            # precomputed reasons come as the answer's models already (serving.known_reasons)
+            values["reasons"] = [
+                r if type(r) is Reason else as_reason(r) for r in values.get("reasons") or []
+            ]
             values.update(user_id=user_id, status=status, model_versions=versions)
             users.append(trusted(UserScore, values))
 
-        labels = {t: b.label for t, b in champions.bundles.items()}
         return trusted(
             ScoreResponse,
             {
                 "users": users,
                 "model_versions": versions,
-                "model_kinds": champions.kinds,
+                "model_kinds": dict(plan.kinds),
                 "unavailable": dict(champions.unavailable),
-                "definitions": labels,
+                "definitions": dict(plan.labels),
                 "as_of": self.lists.online.as_of(),
-                "horizon_days": label_windows(labels),
+                "horizon_days": dict(plan.horizon_days),
                 "currency": state.currency,
             },
         )
@@ -487,6 +495,47 @@ class Scorer:
         )
 
 
+@dataclass(frozen=True)
+class _AnswerPlan:
+    """What every answer for the same tasks repeats, worked out once per loaded model set."""
+
+    fields: list[str]  # the user fields answered, besides user_id, status, reasons, versions
+    float_fields: list[str]
+    versions: dict[str, str]
+    kinds: dict[str, str]
+    labels: dict[str, dict[str, Any]]
+    horizon_days: dict[str, Any]
+
+
+def _answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> _AnswerPlan:
+    key = tuple(wanted)
+    plan = state.answer_plans.get(key)
+    if plan is None:
+        versions = dict(champions.versions)
+        fields = ["lifecycle_stage"] + [
+            f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
+        ]
+        if CHURN.name in champions.bundles and LTV.name in champions.bundles:
+            fields.append("value_at_risk")
+        if any(b.purchase_process for b in champions.bundles.values()):
+            fields += ["p_alive", "expected_purchases"]
+        if state.uplift is not None:
+            fields.append("uplift")
+            versions["uplift"] = state.uplift.version
+        labels = {t: b.label for t, b in champions.bundles.items()}
+        plan = _AnswerPlan(
+            fields=fields,
+            float_fields=[name for name in fields if name in _FLOAT_FIELDS],
+            versions=versions,
+            kinds=champions.kinds,
+            labels=labels,
+            horizon_days=label_windows(labels),
+        )
+        if len(state.answer_plans) < 64:  # the orders of tasks a caller can ask are few
+            state.answer_plans[key] = plan
+    return plan
+
+
 # Number fields of an answer: a value given as an int is made a float, as validation would.
 _FLOAT_FIELDS = frozenset(
     name for name, info in UserScore.model_fields.items() if info.annotation == float | None
@@ -506,5 +555,8 @@ def _subset(champions: Champions, tasks: list[str]) -> Champions:
 
 def _python_values(column: Any) -> list[Any]:
     """A scored column as JSON-ready Python values (NaN as None), converted in one go."""
+    if isinstance(column, np.ndarray) and column.dtype.kind == "f":
+        values = column.tolist()
+        return [None if v != v else v for v in values] if np.isnan(column).any() else values
     values = column.tolist() if hasattr(column, "tolist") else list(column)
     return [None if isinstance(v, float) and math.isnan(v) else v for v in values]

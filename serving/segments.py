@@ -10,8 +10,10 @@ Definitions are versioned: a list or report names the version it used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,12 +63,40 @@ def stage_of_columns(
         if churn_probability is None
         else np.where(np.isnan(churn_probability), 0.0, churn_probability) >= high_risk
     )
+    rules = _stage_rules(tenure, recency, recent, quarter, risk)
+    return np.select([matched for matched, _ in rules], [stage for _, stage in rules], "active")
+
+
+def stage_of_values(
+    tenure: float,
+    recency: float,
+    recent: float,
+    quarter: float,
+    churn_probability: float | None,
+    high_risk: float = HIGH_RISK,
+) -> str:
+    """:func:`stage_of_columns` of one user's floats (NaN or None for missing): a request of
+    one user (``serving.rowpath``) without numpy calls."""
+    tenure = 0.0 if tenure != tenure else tenure
+    recency = math.inf if recency != recency else recency
+    recent = 0.0 if recent != recent else recent
+    quarter = 0.0 if quarter != quarter else quarter
+    p = churn_probability
+    risk = (0.0 if p is None or p != p else p) >= high_risk
+    rules = _stage_rules(tenure, recency, recent, quarter, risk)
+    return next((stage for matched, stage in rules if matched), "active")
+
+
+def _stage_rules(tenure: Any, recency: Any, recent: Any, quarter: Any, risk: Any) -> tuple:
+    """The stage checks in order, the first match wins: on arrays or on one user's floats."""
     # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.
     returned = (recent > 0) & (quarter == recent) & (tenure > 90)
-    return np.select(
-        [tenure <= NEW_DAYS, recency > CHURNED_DAYS, recency > SILENT_DAYS, risk, returned],
-        ["new", "churned", "silent", "at_risk", "reactivated"],
-        default="active",
+    return (
+        (tenure <= NEW_DAYS, "new"),
+        (recency > CHURNED_DAYS, "churned"),
+        (recency > SILENT_DAYS, "silent"),
+        (risk, "at_risk"),
+        (returned, "reactivated"),
     )
 
 

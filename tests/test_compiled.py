@@ -118,6 +118,33 @@ def test_two_processes_compiling_at_once_leave_one_whole_file(tmp_path: Path) ->
     assert compile_trees(model_file, cache, "m-v1", cached_only=True) is None
 
 
+def test_small_requests_through_each_threads_buffers_equal_lleaves(tmp_path: Path) -> None:
+    """Up to ``BUFFERED_ROWS`` rows predict through per-thread buffers: the values of
+    lleaves' own predict for every size around the limits, and threads never mix answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lifecycle.compiled import BUFFERED_ROWS
+
+    model_file, values = tiny_model(tmp_path)
+    compiled = compile_trees(model_file, tmp_path / "compiled", "m-v1")
+    assert compiled is not None and compiled._direct is not None
+    values = np.concatenate([values, values])  # 600 rows
+    for rows in (1, 2, 4, BUFFERED_ROWS, BUFFERED_ROWS + 1, 300):
+        want = compiled._model.predict(values[:rows], n_jobs=1)
+        assert np.array_equal(compiled.predict(values[:rows]), want), rows
+    assert np.array_equal(compiled.predict(values[5:6]), compiled._model.predict(values[5:6]))
+    with pytest.raises(ValueError, match="dimension"):
+        compiled.predict(values[:2, :3])
+
+    def one_by_one(start: int) -> list[float]:
+        return [float(compiled.predict(values[i : i + 1])[0]) for i in range(start, start + 200)]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(one_by_one, (0, 100, 200, 300)))
+    for start, got in zip((0, 100, 200, 300), answers, strict=True):
+        assert got == compiled._model.predict(values[start : start + 200], n_jobs=1).tolist()
+
+
 def test_unavailable_compiler_keeps_lightgbm_with_one_log_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -1,0 +1,154 @@
+"""The float path of a few users (serving.rowpath) answers what the array definition
+(serving.scoring.score_matrix) answers, to the bit, on every field of every user of the
+shared workspace; its float functions equal numpy's; what it cannot reproduce goes back to
+the array path."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from workspaces import TrainedWorkspace
+
+from lifecycle.bundle import QUANTILES, Calibrator
+from lifecycle.bundle import mixture_quantiles as array_mixture_quantiles
+from serving import rowpath
+from serving.batch import read_scores
+
+
+def exact(columns: dict[str, list[Any]]) -> str:
+    """Every name, order and value, floats to the last bit (repr), NaN inside reasons too."""
+
+    def default(value: Any) -> Any:
+        return value.model_dump() if hasattr(value, "model_dump") else repr(value)
+
+    return json.dumps(columns, default=default, allow_nan=True)
+
+
+def array_answer(champions: Any, matrix: Any, **options: Any) -> dict[str, list[Any]]:
+    from serving.scorer import _python_values
+    from serving.scoring import score_matrix
+
+    return {k: _python_values(v) for k, v in score_matrix(champions, matrix, **options).items()}
+
+
+@pytest.fixture(scope="module")
+def everyone(scorer: Any, trained_workspace: TrainedWorkspace) -> Any:
+    """Every user of the shared workspace's scores table, as the online store has them."""
+    from serving.hotpath import online_matrix
+
+    state = scorer.state
+    ids = read_scores(trained_workspace.scores_path).frame["user_id"].astype(str).tolist()
+    matrix = online_matrix(state.store, state.layout, state.fetch, state.champions, ids)
+    assert len(matrix) == len(ids) > 1000
+    return matrix
+
+
+def test_every_user_alone_answers_as_the_array_path(scorer: Any, everyone: Any) -> None:
+    champions = scorer.state.champions
+    kinds = {"eligible": 0, "outlook": 0}
+    for row in range(len(everyone)):
+        one = everyone.take(np.array([row]))
+        want = array_answer(champions, one, reasons=False)
+        got = rowpath.score_rows(champions, one, reasons=False)
+        assert exact(got) == exact(want), everyone.user_ids[row]
+        kinds["eligible"] += got["conversion_probability"][0] is not None
+        kinds["outlook"] += got["p_alive"][0] is not None
+    # users in and out of each population, buyers and not, were all compared
+    assert 0 < kinds["eligible"] < len(everyone)
+    assert 0 < kinds["outlook"] < len(everyone)
+
+
+def test_a_few_users_with_reasons_answer_as_the_array_path(scorer: Any, everyone: Any) -> None:
+    """Groups of up to ``MAX_ROWS`` users, reasons computed and served from ``score-all``."""
+    champions = scorer.state.champions
+    known = scorer._reasons.lookup(champions)
+    assert known is not None
+    explained = 0
+    for start in range(0, 400, rowpath.MAX_ROWS):
+        some = everyone.take(np.arange(start, start + rowpath.MAX_ROWS))
+        for options in ({"reasons": True}, {"reasons": True, "known_reasons": known}):
+            want = array_answer(champions, some, **options)
+            got = rowpath.score_rows(champions, some, **options)
+            assert exact(got) == exact(want), list(some.user_ids)
+            explained += sum(map(len, got["reasons"]))
+    assert explained > 0
+
+
+def test_the_scorer_answers_alike_through_either_path(scorer: Any, everyone: Any) -> None:
+    """A request of a few users (float path) and the same users inside a large one (arrays)."""
+    users = [str(u) for u in everyone.user_ids[:40]]
+    together = {u.user_id: u.model_dump() for u in scorer.score(users, reasons="fresh").users}
+    for user_id in users[:12]:
+        (alone,) = scorer.score([user_id], reasons="fresh").users
+        assert json.dumps(alone.model_dump()) == json.dumps(together[user_id])
+
+
+def test_what_the_float_path_cannot_reproduce_goes_to_the_array_path(
+    scorer: Any, everyone: Any
+) -> None:
+    """A purchase history the outlook refuses: the row path steps aside, the array path
+    raises its own error as it always has."""
+    from lifecycle.btyd import BTYDError
+    from serving.scoring import score_matrix
+
+    champions = scorer.state.champions
+    buyers = np.flatnonzero(everyone.column("orders_total") >= 1)
+    one = everyone.take(buyers[:1])
+    one.values[0, one.layout.position["orders_total"]] = 2.5  # not a whole number of orders
+    with pytest.raises(rowpath.OffThePath):
+        rowpath.score_rows(champions, one, reasons=False)
+    with pytest.raises(BTYDError, match="whole numbers"):
+        score_matrix(champions, one, reasons=False)
+
+
+def test_interpolation_is_numpys() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        count = int(rng.integers(1, 30))
+        xp = np.sort(np.round(rng.uniform(0, 1, count), int(rng.integers(1, 4))))  # ties too
+        fp = np.sort(rng.uniform(0, 1, count))
+        xs = np.concatenate([rng.uniform(-0.2, 1.2, 200), xp, [np.nan, -np.inf, np.inf]])
+        want = np.interp(xs, xp.tolist(), fp.tolist())
+        got = [rowpath.interp(x, xp.tolist(), fp.tolist()) for x in xs.tolist()]
+        assert exact({"v": got}) == exact({"v": want.tolist()})
+
+
+def test_calibration_and_mixture_quantiles_are_the_arrays(scorer: Any) -> None:
+    rng = np.random.default_rng(4)
+    raws = np.concatenate([rng.uniform(0, 1, 5000), [0.0, 1.0, 1e-9, 1 - 1e-9]])
+    calibrators = [b.calibrator for b in scorer.state.champions.bundles.values() if b.calibrator]
+    x = np.sort(rng.uniform(0, 1, 40))
+    calibrators.append(Calibrator(list(x), list(np.sort(rng.uniform(0, 1, 40))), 1.3, -0.2))
+    for calibrator in calibrators:
+        want = calibrator(raws).tolist()
+        got = [rowpath.calibrated(calibrator, raw) for raw in raws.tolist()]
+        assert exact({"v": got}) == exact({"v": want})
+    levels = [0.1, 0.25, 0.5, 0.75, 0.9]
+    purchase = np.concatenate([rng.uniform(0, 1, 3000), [0.0, 1.0, 0.1, 0.9]])
+    conditional = np.sort(rng.lognormal(3, 2, (len(purchase), len(levels))), axis=1)
+    want = array_mixture_quantiles(purchase, np.asarray(levels), conditional, QUANTILES)
+    positions = [float(k) for k in range(len(levels))]
+    got = [
+        rowpath.mixture_quantiles(p, levels, positions, row)
+        for p, row in zip(purchase.tolist(), conditional.tolist(), strict=True)
+    ]
+    assert exact({"v": got}) == exact({"v": want.tolist()})
+
+
+def test_the_math_functions_are_numpys() -> None:
+    """The float path calls math's exp, log and expm1 where the arrays call numpy's."""
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.normal(0, 3, 20000), rng.uniform(-700, 700, 20000)])
+    positive = np.abs(values) + 1e-300
+    for name, function, inputs in (
+        ("exp", math.exp, values),
+        ("expm1", math.expm1, values),
+        ("log", math.log, positive),
+    ):
+        want = getattr(np, name)(inputs).tolist()
+        got = [function(v) for v in inputs.tolist()]
+        assert exact({"v": got}) == exact({"v": want}), name
