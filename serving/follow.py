@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from lifecycle import registry
 from lifecycle.tasks import names as task_names
+from lifecycle.uplift_model import UPLIFT_TASK
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -49,6 +50,8 @@ class MirrorFollower:
         self._seen: Stamp | None = None  # the mirror as last acted on
         self._reloads: int | None = None  # its reloads count then
         self._names = {t: registry.model_name(scorer.dataset, t) for t in task_names()}
+        # Followed too, though not a scored task: a promoted uplift model moves the lists.
+        self._uplift = {UPLIFT_TASK: registry.model_name(scorer.dataset, UPLIFT_TASK)}
 
     def loading(self) -> None:
         """Before the first load: what the mirror says now is what that load reads."""
@@ -94,5 +97,6 @@ class MirrorFollower:
         state = self.scorer.state
         assert state is not None
         served = {t: state.champions.versions.get(t) for t in self._names}
-        champions = registry.mirrored_champions(models, self._names)
+        served[UPLIFT_TASK] = state.uplift.version if state.uplift is not None else None
+        champions = registry.mirrored_champions(models, self._names | self._uplift)
         return champions != served or reloads != self._reloads

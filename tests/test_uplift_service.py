@@ -126,3 +126,33 @@ def test_campaign_effects_are_prometheus_gauges(server: str, home: Path) -> None
         assert found[(metric, "low")] == pytest.approx(effect["low"])
         assert found[(metric, "high")] == pytest.approx(effect["high"])
     assert found[("users_saved", "estimate")] == pytest.approx(report["users_saved"]["estimate"])
+
+
+def test_a_worker_follows_a_moved_uplift_champion(home: Path, tmp_path: Path) -> None:
+    """Every worker follows the aliases mirror (``serving.follow``): the uplift champion too,
+    though it is not a scored task. Retired, the next answer serves no uplift."""
+    from workspaces import NO_COMPILE
+
+    from lifecycle import registry
+    from serving.follow import MirrorFollower
+    from serving.scorer import Scorer
+
+    copy = copy_workspace(home, tmp_path / "workspace")
+    settings = load_settings(home=copy, environ=NO_COMPILE)
+    scorer = Scorer(settings)
+    follower = MirrorFollower(scorer)
+    follower.loading()
+    try:
+        scorer.load(mirrored=True)
+        assert scorer.state is not None and scorer.state.uplift is not None
+        assert scorer.state.uplift.version == "1"
+        follower.follow()  # the mirror has not moved: nothing reloads
+        assert scorer.state.uplift is not None
+        client = registry.client(settings)
+        client.delete_registered_model_alias("demo-uplift", registry.CHAMPION)
+        registry.mirror_aliases(client, "demo-uplift")
+        follower.follow()
+        assert scorer.state is not None and scorer.state.uplift is None
+        assert scorer.state.champions.versions["churn"] == "1"
+    finally:
+        scorer.close()
