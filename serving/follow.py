@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from lifecycle import registry
 from lifecycle.tasks import names as task_names
-from lifecycle.uplift_model import UPLIFT_TASK
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -51,6 +50,8 @@ class MirrorFollower:
         self._reloads: int | None = None  # its reloads count then
         self._names = {t: registry.model_name(scorer.dataset, t) for t in task_names()}
         # Followed too, though not a scored task: a promoted uplift model moves the lists.
+        from lifecycle.uplift_model import UPLIFT_TASK  # pandas: not in the arbiter's import
+
         self._uplift = {UPLIFT_TASK: registry.model_name(scorer.dataset, UPLIFT_TASK)}
 
     def loading(self) -> None:
@@ -97,6 +98,7 @@ class MirrorFollower:
         state = self.scorer.state
         assert state is not None
         served = {t: state.champions.versions.get(t) for t in self._names}
-        served[UPLIFT_TASK] = state.uplift.version if state.uplift is not None else None
+        [uplift] = self._uplift
+        served[uplift] = state.uplift.version if state.uplift is not None else None
         champions = registry.mirrored_champions(models, self._names | self._uplift)
         return champions != served or reloads != self._reloads
