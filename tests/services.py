@@ -133,6 +133,12 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _every_worker_ok(url: str, connections: int = 20) -> bool:
+    """Each worker answers /readyz for itself, and the kernel spreads new connections over
+    them: ready when every one of a burst of new connections is answered 200."""
+    return all(_http_ok(url) for _ in range(connections))
+
+
 @contextlib.contextmanager
 def mlflow_server(workdir: Path, ready_seconds: float = 90) -> Iterator[str]:
     """``mlflow server`` with a SQLite backend and served artifacts; yields its http URI."""
@@ -314,7 +320,8 @@ def redis_workspace(home: Path, redis_dir: Path, users: int, seed: int) -> Itera
 @contextlib.contextmanager
 def lifecycle_serve(home: Path, workdir: Path, ready_seconds: float = 120) -> Iterator[str]:
     """``lifecycle --home HOME serve`` (the command operators run) on a free port, with no
-    other ``LIFECYCLE_`` variable set; yields its base URL once ``/readyz`` answers."""
+    other ``LIFECYCLE_`` variable set; yields its base URL once every worker (2 by default)
+    answers ``/readyz`` 200."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     lifecycle = Path(sys.executable).with_name("lifecycle")
@@ -334,7 +341,11 @@ def lifecycle_serve(home: Path, workdir: Path, ready_seconds: float = 120) -> It
     ]
     base = f"http://{LOOPBACK}:{port}"
     with _running(
-        command, workdir / "serve.log", lambda: _http_ok(f"{base}/readyz"), ready_seconds, env=env
+        command,
+        workdir / "serve.log",
+        lambda: _every_worker_ok(f"{base}/readyz"),
+        ready_seconds,
+        env=env,
     ):
         yield base
 
