@@ -1,5 +1,5 @@
 """The start-up benchmark runs (``bench_serving.py --startup-only``, issue 17): one start of
-``bentoml serve`` and of the bare-uvicorn baseline on the shared workspace, each mark in the
+``bentoml serve`` and of the bare-uvicorn baseline on a copy of the shared workspace, each mark in the
 order a start reaches it, and every step of a start timed."""
 
 from __future__ import annotations
@@ -10,21 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workspaces import TrainedWorkspace
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
 from bench_serving_startup import STEPS, lines  # noqa: E402
 
 
 def test_one_start_is_timed_mark_by_mark_and_step_by_step(
-    trained_workspace: TrainedWorkspace, tmp_path: Path
+    trained_copy: Path, tmp_path: Path
 ) -> None:
+    """A copy: a started server re-mirrors the registry's aliases (and takes their lock)."""
     out = tmp_path / "startup.json"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
-        "LIFECYCLE_HOME": str(trained_workspace.home),
-        "LIFECYCLE_SERVING__COMPILE_TREES": "false",  # the shared workspace is not written
+        "LIFECYCLE_HOME": str(trained_copy),
+        "LIFECYCLE_SERVING__COMPILE_TREES": "false",  # starts are timed without a compile
     }
     subprocess.run(
         [
