@@ -402,12 +402,13 @@ def main(argv: list[str] | None = None) -> None:
 
     meta = machine()
 
-    from services import bentoml_server
+    from services import bentoml_server, every_worker_settled
 
     home = args.home.resolve()
     known = user_sample(home)
     started = time.perf_counter()
     with bentoml_server(home, {}, ready_path="/readyz") as base:
+        every_worker_settled(base)  # the registry check's child process is not the server's
         pid = find_server_pid(base)
         print(
             f"server {base} (pid {pid}) ready in {time.perf_counter() - started:.1f} s; "

@@ -260,6 +260,12 @@ class ModelsResponse(_Model):
     uplift: UpliftInfo | None = Field(
         None, description="the dataset's uplift champion (lifecycle train-uplift), if any"
     )
+    settling: list[str] = Field(
+        default_factory=list,
+        description="what the worker that answered still does in the background after loading "
+        "(compiling trees, checking the champions' aliases against the registry); answers are "
+        "the same meanwhile, some slower; empty once settled. Each worker answers for itself",
+    )
     campaigns: list[dict[str, Any]] = Field(
         default_factory=list,
         description="every reported campaign of the dataset as `lifecycle campaign report` "

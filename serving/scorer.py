@@ -14,6 +14,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +92,24 @@ class Scorer:
         from serving.known_reasons import ReasonsCache
 
         self._reasons = ReasonsCache(settings.workspace.latest_scores)
+        self._compiling: threading.Thread | None = None
+        self._checks: set[str] = set()  # work of the service after a load (``checking``)
 
     # loading
+
+    @contextmanager
+    def checking(self, what: str) -> Iterator[None]:
+        """``what`` is under way in the background: ``/models`` says so (``settling``)."""
+        self._checks.add(what)
+        try:
+            yield
+        finally:
+            self._checks.discard(what)
+
+    def settling(self) -> list[str]:
+        """What this process still does in the background after a load; empty once settled."""
+        compiling = self._compiling is not None and self._compiling.is_alive()
+        return sorted(self._checks) + (["compiling trees and reasons tables"] if compiling else [])
 
     def load(self, *, mirrored: bool = False) -> Loaded:
         """Open the Feast store and the champions (``mirrored``: read from the registry's
@@ -160,7 +178,7 @@ class Scorer:
         )
         # Last: the compiling thread would hold the GIL against the rest of the load (a start
         # is ready sooner); meanwhile the boosters predict through LightGBM.
-        compile_champions(self.settings, champions, self.dataset, background=True)
+        self._compiling = compile_champions(self.settings, champions, self.dataset, background=True)
         return loaded
 
     def ready(self) -> Loaded:
@@ -492,6 +510,7 @@ class Scorer:
             campaigns=state.campaigns,
             as_of=self.lists.online.as_of(),
             currency=state.currency,
+            settling=self.settling(),
         )
 
 

@@ -26,6 +26,8 @@ from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.segments import HIGH_RISK, MEDIUM_RISK, stage_of_columns
 
 if TYPE_CHECKING:
+    import threading
+
     from lifecycle.settings import Settings
 
 TOP_REASONS = 3
@@ -195,12 +197,13 @@ def compile_champions(
     *,
     background: bool = False,
     cached_only: bool = False,
-) -> None:
+) -> threading.Thread | None:
     """Compiled trees for the champions (``lifecycle.compiled``) when ``serving.compile_trees``
-    is on: before returning, or ``background`` while they predict through LightGBM;
-    ``cached_only``: only versions already compiled (when compiling would cost more than it saves)."""
+    is on: before returning, or ``background`` while they predict through LightGBM (the
+    compiling thread is returned); ``cached_only``: only versions already compiled (when
+    compiling would cost more than it saves)."""
     if not settings.serving.compile_trees:
-        return
+        return None
     from lifecycle.compiled import compile_bundles
 
     dataset = dataset or settings.dataset
@@ -208,7 +211,7 @@ def compile_champions(
         f"{registry.model_name(dataset, task)}-v{champions.versions[task]}": bundle
         for task, bundle in champions.bundles.items()
     }
-    compile_bundles(
+    return compile_bundles(
         named, settings.workspace.compiled_dir, background=background, cached_only=cached_only
     )
 

@@ -152,15 +152,16 @@ class LifecycleScoring:
         threading.Thread(target=self._start, name="lifecycle-load", daemon=True).start()
 
     def _start(self) -> None:
-        try:
-            # The registry's aliases mirror, not the MLflow client: seconds off the start.
-            self.follower.loading()
-            self.scorer.load(mirrored=True)
-        except Exception:
-            return
-        finally:
-            quiet_bentoml_deprecation()  # again: libraries imported by load add filters first
-        self._check_mirror()
+        with self.scorer.checking("checking the champions' aliases against the registry"):
+            try:
+                # The registry's aliases mirror, not the MLflow client: seconds off the start.
+                self.follower.loading()
+                self.scorer.load(mirrored=True)
+            except Exception:
+                return
+            finally:
+                quiet_bentoml_deprecation()  # again: libraries imported by load add filters
+            self._check_mirror()
         seconds = self.settings.serving.poll_aliases_seconds
         while seconds > 0 and not self._stop.wait(seconds):
             try:

@@ -8,6 +8,7 @@ Outside CI a missing ``redis-server`` binary skips the test; with ``CI=true`` it
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -137,6 +138,34 @@ def _every_worker_ok(url: str, connections: int = 20) -> bool:
     """Each worker answers /readyz for itself, and the kernel spreads new connections over
     them: ready when every one of a burst of new connections is answered 200."""
     return all(_http_ok(url) for _ in range(connections))
+
+
+def _settling(base: str) -> list[str]:
+    """What the worker that answered still does in the background (``/models``)."""
+    request = urllib.request.Request(
+        f"{base}/models", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())["settling"]
+    except (urllib.error.URLError, OSError) as error:
+        return [f"no answer: {error}"]
+
+
+def every_worker_settled(base: str, seconds: float = 180, connections: int = 20) -> None:
+    """Wait until every worker finished its work after loading (the registry check after
+    start, compiling trees): a burst of new connections all answer ``settling: []``. The
+    start check's child process and its registry read would otherwise run during what a
+    test measures (memory) or moves (aliases)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        pending = [_settling(base) for _ in range(connections)]
+        if not any(pending):
+            return
+        assert time.monotonic() < deadline, (
+            f"workers still settling after {seconds:.0f} s: {pending}"
+        )
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager

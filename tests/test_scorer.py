@@ -216,6 +216,25 @@ def test_models_lists_versions_aliases_window_and_metrics(scorer: Any) -> None:
     assert "auc" in churn.metrics and churn.training_window["test_cutoff"]
 
 
+def test_models_says_what_the_worker_still_does_in_the_background(scorer: Any) -> None:
+    """``settling``: the registry check after start and the compiling thread, while they run."""
+    import threading
+
+    assert scorer.models().settling == []
+    with scorer.checking("checking the champions' aliases against the registry"):
+        assert scorer.models().settling == ["checking the champions' aliases against the registry"]
+    done = threading.Event()
+    compiling = threading.Thread(target=done.wait)  # stands for the compiling thread
+    compiling.start()
+    scorer._compiling = compiling
+    try:
+        assert scorer.models().settling == ["compiling trees and reasons tables"]
+    finally:
+        done.set()
+        compiling.join()
+    assert scorer.models().settling == []
+
+
 def test_not_ready_scorer_answers_503(home: Path) -> None:
     from serving.errors import ApiError
     from serving.scorer import Scorer

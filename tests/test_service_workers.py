@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from services import bentoml_server, champion_versions, promote
+from services import bentoml_server, champion_versions, every_worker_settled, promote
 
 from lifecycle import registry
 from lifecycle.settings import load_settings
@@ -69,6 +69,9 @@ def ready(server: str, known_users: list[str]) -> str:
             break
         assert time.monotonic() < deadline, f"workers never all ready: {answers}"
         time.sleep(0.5)
+    # Their registry checks after start done: a check still reading the registry would
+    # mirror the alias the tests below move behind the workers' backs.
+    every_worker_settled(server)
     assert churn_versions(server, known_users) == ["1"] * REQUESTS
     return server
 

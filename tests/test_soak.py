@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from services import bentoml_server
+from services import bentoml_server, every_worker_settled
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
@@ -39,6 +39,7 @@ def home(trained_copy: Path) -> Path:
 def test_short_soak_has_no_errors_and_flat_memory(home: Path) -> None:
     known = user_sample(home)
     with bentoml_server(home, {}, ready_path="/readyz") as base:
+        every_worker_settled(base)  # the registry check's child process is gone: not a leak
         pid = find_server_pid(base)
         result = asyncio.run(
             soak(
