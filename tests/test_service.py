@@ -15,6 +15,7 @@ import pytest
 from services import (
     bentoml_server,
     champion_versions,
+    every_worker_settled,
     promote,
     run_cli,
     service_asgi_app,
@@ -76,6 +77,8 @@ def ready_server(server: str) -> str:
     while httpx.get(f"{server}/readyz", timeout=5).status_code != 200:
         assert time.monotonic() < deadline, "service never became ready"
         time.sleep(0.2)
+    # Its registry check after start done: the reload test moves an alias behind its back.
+    every_worker_settled(server)
     return server
 
 

@@ -116,10 +116,8 @@ def test_a_champion_moved_outside_lifecycle_is_served_once_the_server_has_checke
 ) -> None:
     """The mirror says churn v1; the registry was moved to v2 by hand (as the MLflow UI
     would): the server is ready on the mirror, then serves v2 after its registry check."""
-    import time
-
     import httpx
-    from services import bentoml_server
+    from services import bentoml_server, every_worker_settled
 
     from lifecycle import registry
     from lifecycle.settings import load_settings
@@ -132,14 +130,11 @@ def test_a_champion_moved_outside_lifecycle_is_served_once_the_server_has_checke
     mirror = registry.reader(load_settings(home=trained_copy, environ={}), mirrored=True)
     assert registry.alias_version(mirror, name, registry.CHAMPION).version == str(champion.version)
     with bentoml_server(trained_copy, {}, ready_path="/readyz") as base:
-        deadline, served = time.monotonic() + 120, None
-        while time.monotonic() < deadline:
-            answer = httpx.post(f"{base}/models", json={}, timeout=30).json()
-            served = {m["task"]: m["version"] for m in answer["models"]}.get("churn")
-            if served == str(moved.version):
-                break
-            time.sleep(0.5)
-        assert served == str(moved.version)
+        # /models says when the check is over (settling): from then on, v2.
+        every_worker_settled(base)
+        answer = httpx.post(f"{base}/models", json={}, timeout=30).json()
+        assert answer["settling"] == []
+        assert {m["task"]: m["version"] for m in answer["models"]}["churn"] == str(moved.version)
 
 
 def test_the_cli_help_imports_no_settings_models_nor_libraries() -> None:
