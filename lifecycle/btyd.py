@@ -389,7 +389,8 @@ def _expected_purchases_if_alive_by_quadrature(
     cuts |= {c * scale for c in (0.01, 0.1, 1.0, 10.0, 100.0) if c * scale < 1}
     total, quad = 0.0, scipy.integrate.quad
     for low, high in pairwise(sorted(cuts)):
-        if low == 0.0:
+        # Weight p^(a-1) only where singular: without it a large-a density overflows.
+        if low == 0.0 and a < 1:
             total += quad(
                 near_zero,
                 low,

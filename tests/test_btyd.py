@@ -17,6 +17,8 @@ from lifecycle.btyd import (
     MBGNBD,
     BTYDError,
     GammaGamma,
+    _expected_purchases_if_alive,
+    _expected_purchases_if_alive_by_quadrature,
     expected_value,
     purchase_model,
     rfm_summary,
@@ -158,6 +160,22 @@ def test_expected_purchases_fall_back_where_hyp2f1_fails(
     assert not np.isfinite(closed_form)
     expected, _ = _posterior_by_quadrature(model, t, x, t_x, T)
     assert model.expected_purchases(t, x, t_x, T) == pytest.approx(expected, rel=1e-8)
+
+
+@pytest.mark.parametrize(("a", "b"), [(600.0, 5000.0), (40.0, 300.0), (1.5, 8.0), (0.7, 3.0)])
+@pytest.mark.parametrize(("t", "x", "T"), [(13.0, 3, 52.0), (52.0, 0, 30.0), (104.0, 20, 52.0)])
+def test_the_quadrature_fallback_holds_for_a_concentrated_dropout_prior(
+    a: float, b: float, t: float, x: int, T: float
+) -> None:
+    """The fallback integral equals the closed form where both hold, also for a Beta prior
+    of large a and b (a fit on few customers): its p^(a-1) factor left to the quadrature
+    weight overflowed there."""
+    params = (0.243, 4.414, a, b)
+    closed = _expected_purchases_if_alive(
+        params, np.array([t]), np.array([float(x)]), np.array([T])
+    )
+    by_quadrature = _expected_purchases_if_alive_by_quadrature(params, t, x, T)
+    assert by_quadrature == pytest.approx(float(closed[0]), rel=1e-9)
 
 
 def test_expected_purchases_matches_published_cdnow_example() -> None:

@@ -140,15 +140,50 @@ def test_calibration_and_mixture_quantiles_are_the_arrays(scorer: Any) -> None:
 
 
 def test_the_math_functions_are_numpys() -> None:
-    """The float path calls math's exp, log and expm1 where the arrays call numpy's."""
+    """The float path's exp, log and expm1 are numpy's ufuncs on a scalar: the arrays' own
+    loops (``math``'s differ from numpy's SIMD loops in the last bit on AVX-512 CPUs)."""
     rng = np.random.default_rng(5)
     values = np.concatenate([rng.normal(0, 3, 20000), rng.uniform(-700, 700, 20000)])
     positive = np.abs(values) + 1e-300
     for name, function, inputs in (
-        ("exp", math.exp, values),
-        ("expm1", math.expm1, values),
-        ("log", math.log, positive),
+        ("exp", rowpath._exp, values),
+        ("expm1", rowpath._expm1, values),
+        ("log", rowpath._log, positive),
     ):
         want = getattr(np, name)(inputs).tolist()
         got = [function(v) for v in inputs.tolist()]
         assert exact({"v": got}) == exact({"v": want}), name
+
+
+@pytest.mark.parametrize("a", [3.0, 1.5, 2.0, 1.0, 0.7])
+def test_the_purchase_outlook_is_the_arrays_for_any_dropout_prior(
+    scorer: Any, everyone: Any, a: float
+) -> None:
+    """Exponents numpy computes with other functions (a - 1 of 2, 0.5, 1, 0) and the
+    closed form's a = 1 case: the float outlook still equals the array one, every user."""
+    from dataclasses import replace
+
+    from lifecycle.btyd import outlook_of_columns, purchase_model
+
+    [model] = [
+        rowpath._model(b)
+        for b in scorer.state.champions.bundles.values()
+        if b.purchase_process is not None
+    ][:1]
+    params = {**model.bundle.purchase_process, "a": a}
+    moved = replace(model, process=purchase_model(params))
+    alive, expected = outlook_of_columns(params, everyone.column, model.horizon_weeks * 7.0)
+    histories = zip(
+        *(
+            everyone.column(name).tolist()
+            for name in ("orders_total", "first_purchase_age_days", "purchase_recency_days")
+        ),
+        strict=True,
+    )
+    got = [
+        rowpath.purchase_outlook(moved, *history) or (math.nan, math.nan) for history in histories
+    ]
+    assert sum(not math.isnan(g[0]) for g in got) > 100
+    assert exact({"v": got}) == exact(
+        {"v": list(zip(alive.tolist(), expected.tolist(), strict=True))}
+    )
