@@ -57,8 +57,9 @@ class OffThePath(ArithmeticError):
 
 
 @dataclass(frozen=True)
-class _Model:
-    """What the float path reads of a bundle, worked out once per bundle."""
+class RowModel:
+    """What the float path reads of a champion bundle besides its boosters: built with the
+    model set it belongs to (``serving.scorer.Loaded.row_models``), gone with it."""
 
     bundle: ModelBundle
     population: LabelSpec
@@ -68,27 +69,24 @@ class _Model:
     horizon_weeks: float
 
 
-_MODELS: dict[int, _Model] = {}
+def row_models(champions: Champions) -> dict[str, RowModel]:
+    """Each champion's :class:`RowModel`, by task."""
+    return {task: _row_model(bundle) for task, bundle in champions.bundles.items()}
 
 
-def _model(bundle: ModelBundle) -> _Model:
-    found = _MODELS.get(id(bundle))
-    if found is None or found.bundle is not bundle:
-        if len(_MODELS) > 64:
-            _MODELS.clear()
-        levels = sorted(bundle.quantile_boosters)
-        process = None
-        if bundle.purchase_process is not None:
-            process = purchase_model(bundle.purchase_process)
-        found = _MODELS[id(bundle)] = _Model(
-            bundle,
-            LabelSpec.from_dict(bundle.label),
-            levels,
-            [float(k) for k in range(len(levels))],
-            process,
-            float(bundle.label.get("horizon_days") or 0.0) / 7.0,
-        )
-    return found
+def _row_model(bundle: ModelBundle) -> RowModel:
+    levels = sorted(bundle.quantile_boosters)
+    process = None
+    if bundle.purchase_process is not None:
+        process = purchase_model(bundle.purchase_process)
+    return RowModel(
+        bundle,
+        LabelSpec.from_dict(bundle.label),
+        levels,
+        [float(k) for k in range(len(levels))],
+        process,
+        float(bundle.label.get("horizon_days") or 0.0) / 7.0,
+    )
 
 
 def interp(x: float, xp: list[float], fp: list[float]) -> float:
@@ -165,7 +163,7 @@ def _probabilities(bundle: ModelBundle, booster: Any, X: np.ndarray) -> list[flo
     return raw if calibrator is None else [calibrated(calibrator, v) for v in raw]
 
 
-def _value_outlook(model: _Model, X: np.ndarray) -> list[list[float]]:
+def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
     """``ModelBundle.value_outlook_matrix`` as rows of floats (NaN where no such part)."""
     bundle = model.bundle
     nan = math.nan
@@ -202,7 +200,7 @@ def _value_outlook(model: _Model, X: np.ndarray) -> list[list[float]]:
 
 
 def purchase_outlook(
-    model: _Model, orders: float, first: float, last: float
+    model: RowModel, orders: float, first: float, last: float
 ) -> tuple[float, float] | None:
     """``lifecycle.btyd.outlook_of_columns`` (p_alive, expected purchases) of one user; None
     for a user without a purchase."""
@@ -245,21 +243,24 @@ def purchase_outlook(
 
 def score_rows(
     champions: Champions,
+    models: dict[str, RowModel],
     features: FeatureMatrix,
     *,
     reasons: bool = True,
     known_reasons: KnownReasons | None = None,
 ) -> dict[str, list[Any]]:
     """:func:`serving.scoring.score_matrix` of a few rows, as JSON-ready lists (None for
-    NaN); raises :class:`OffThePath` where only the array path answers alike."""
+    NaN), ``models`` the :func:`row_models` of the champions (or of a superset); raises
+    :class:`OffThePath` where only the array path answers alike."""
     try:
-        return _score_rows(champions, features, reasons, known_reasons)
+        return _score_rows(champions, models, features, reasons, known_reasons)
     except (OverflowError, ValueError, ZeroDivisionError) as error:  # numpy: inf or NaN
         raise OffThePath(str(error)) from error
 
 
 def _score_rows(
     champions: Champions,
+    models: dict[str, RowModel],
     features: FeatureMatrix,
     reasons: bool,
     known_reasons: KnownReasons | None,
@@ -270,7 +271,7 @@ def _score_rows(
         bundle = champions.bundles.get(task.name)
         if bundle is None:
             continue
-        model = _model(bundle)
+        model = models[task.name]
         eligible = model.population.eligible_columns(features.column, count)
         chosen = eligible.tolist()
         X = features.model(task.name)
@@ -308,14 +309,13 @@ def _score_rows(
             ]
     process = next(
         (
-            b
-            for b in (champions.bundles.get(LTV.name), champions.bundles.get(CHURN.name))
-            if b is not None and b.purchase_process is not None
+            models[task]
+            for task in (LTV.name, CHURN.name)
+            if task in champions.bundles and models[task].process is not None
         ),
         None,
     )
     if process is not None:
-        model = _model(process)
         histories = zip(
             *(
                 features.column(name).tolist()
@@ -323,7 +323,7 @@ def _score_rows(
             ),
             strict=True,
         )
-        outlooks = [purchase_outlook(model, *history) for history in histories]
+        outlooks = [purchase_outlook(process, *history) for history in histories]
         out["p_alive"] = [None if o is None else o[0] for o in outlooks]
         out["expected_purchases"] = [None if o is None else o[1] for o in outlooks]
     stage_inputs = zip(

@@ -53,7 +53,7 @@ def test_every_user_alone_answers_as_the_array_path(scorer: Any, everyone: Any) 
     for row in range(len(everyone)):
         one = everyone.take(np.array([row]))
         want = array_answer(champions, one, reasons=False)
-        got = rowpath.score_rows(champions, one, reasons=False)
+        got = rowpath.score_rows(champions, scorer.state.row_models, one, reasons=False)
         assert exact(got) == exact(want), everyone.user_ids[row]
         kinds["eligible"] += got["conversion_probability"][0] is not None
         kinds["outlook"] += got["p_alive"][0] is not None
@@ -72,7 +72,7 @@ def test_a_few_users_with_reasons_answer_as_the_array_path(scorer: Any, everyone
         some = everyone.take(np.arange(start, start + rowpath.MAX_ROWS))
         for options in ({"reasons": True}, {"reasons": True, "known_reasons": known}):
             want = array_answer(champions, some, **options)
-            got = rowpath.score_rows(champions, some, **options)
+            got = rowpath.score_rows(champions, scorer.state.row_models, some, **options)
             assert exact(got) == exact(want), list(some.user_ids)
             explained += sum(map(len, got["reasons"]))
     assert explained > 0
@@ -100,7 +100,7 @@ def test_what_the_float_path_cannot_reproduce_goes_to_the_array_path(
     one = everyone.take(buyers[:1])
     one.values[0, one.layout.position["orders_total"]] = 2.5  # not a whole number of orders
     with pytest.raises(rowpath.OffThePath):
-        rowpath.score_rows(champions, one, reasons=False)
+        rowpath.score_rows(champions, scorer.state.row_models, one, reasons=False)
     with pytest.raises(BTYDError, match="whole numbers"):
         score_matrix(champions, one, reasons=False)
 
@@ -152,3 +152,36 @@ def test_the_math_functions_are_numpys() -> None:
         want = getattr(np, name)(inputs).tolist()
         got = [function(v) for v in inputs.tolist()]
         assert exact({"v": got}) == exact({"v": want}), name
+
+
+def test_a_reload_leaves_nothing_of_the_previous_models_behind(
+    trained_workspace: TrainedWorkspace, everyone: Any
+) -> None:
+    """What the float path reads of each champion is built with its model set (``Loaded``):
+    once a reload replaced the set and a request of a few users was scored, the previous
+    bundles are freed (a cache outside the set kept them, and keyed them by ``id``)."""
+    import gc
+    import weakref
+
+    from workspaces import NO_COMPILE
+
+    from lifecycle.settings import load_settings
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
+    try:
+        scorer.load()
+        scorer.reload()  # the set of a reload: the first load's is held by one of its frames
+        user = str(everyone.user_ids[0])
+        scorer.score([user], reasons="none")  # the float path
+        state = scorer.state
+        assert state is not None and state.row_models.keys() == state.champions.bundles.keys()
+        assert all(m.bundle is state.champions.bundles[t] for t, m in state.row_models.items())
+        previous = [weakref.ref(b) for b in state.champions.bundles.values()]
+        del state
+        scorer.reload()
+        scorer.score([user], reasons="none")
+        gc.collect()
+        assert [ref() for ref in previous] == [None] * len(previous)
+    finally:
+        scorer.close()
