@@ -4,19 +4,29 @@ definition (``serving.scoring.score_matrix``), giving its answers to the last bi
 For one user the array definition's maths after the trees (calibration, the LTV interval
 from its quantile models, bands, the purchase outlook) is ~60 numpy calls of 1-2 µs on
 arrays of one element, three times the trees themselves. Here each booster still predicts
-every row of the request in one call, and the same operations, in the same order, run
-on floats: IEEE arithmetic is the same on a float and on an array element, and the few
-functions (interpolation, exp, log, expm1) are the same ones (``tests/test_rowpath.py``
-compares them with numpy's, and every field with the array path's). The populations
-and reasons keep their array definitions (one call each for the request). A value
-outside what the float form handles (an overflow, a NaN prediction, an input the purchase
-outlook refuses) sends the request back to the array path, which answers or raises as it
-always has.
+every row of the request in one call, and the maths runs on floats through the same
+formula functions as the arrays, given ``lifecycle.maths.FLOATS`` in place of ``ARRAYS``:
+calibration (``Calibrator``), the expected value, conditional and mixture quantiles
+(``lifecycle.bundle``), risk bands (``serving.segments.risk_band_rules``), value at risk,
+the purchase history in weeks and the log odds of having dropped (``lifecycle.btyd``,
+``btyd_features``), the stage (``stage_of_values``). IEEE arithmetic is the same on a
+float and on an array element, and FLOATS' functions are numpy's or redo them exactly
+(``tests/test_rowpath.py`` compares them, and every field with the array path's). The
+populations and reasons keep their array definitions (one call each for the request).
+
+Written per shape, as sharing would cost the float path more than ~5% or make the arrays
+loop: stacking and sorting each user's quantile predictions (``np.sort`` of a matrix vs
+``list.sort``), the closed-form purchase count's check and its quadrature fallback (a mask
+over the rows in ``BGNBD._outlook``), which users have a purchase history and what
+``_validate_rfm`` refuses, and the answer's assembly (None for NaN, column order).
+
+A value outside what the float form handles (a NaN prediction, an input the purchase
+outlook refuses, a power numpy computes with another function) sends the request back to
+the array path, which answers or raises as it always has.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,12 +41,15 @@ from lifecycle.btyd import (
     BGNBD,
     _expected_purchases_if_alive,
     _expected_purchases_if_alive_by_quadrature,
+    log_odds_dropped,
     purchase_model,
 )
-from lifecycle.bundle import QUANTILES, Calibrator
+from lifecycle.btyd_features import rfm_of_values
+from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value, mixture_quantiles_of
+from lifecycle.maths import FLOATS
 from lifecycle.tasks import CHURN, LTV
-from serving.scoring import top_reasons_matrix
-from serving.segments import stage_of_values
+from serving.scoring import top_reasons_matrix, value_at_risk
+from serving.segments import risk_band_rules, stage_of_values
 
 if TYPE_CHECKING:
     from lifecycle.bundle import ModelBundle
@@ -89,78 +102,11 @@ def _row_model(bundle: ModelBundle) -> RowModel:
     )
 
 
-def interp(x: float, xp: list[float], fp: list[float]) -> float:
-    """``np.interp(x, xp, fp)`` of one value, as numpy's C loop computes it (``xp`` sorted)."""
-    last = len(xp) - 1
-    if last == 0:  # numpy's case of one point: its value everywhere, NaN included
-        return fp[0]
-    if x != x:
-        return x
-    j = bisect.bisect_right(xp, x) - 1
-    if j < 0:
-        return fp[0]
-    if j >= last:
-        return fp[last]
-    if xp[j] == x:
-        return fp[j]
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    value = slope * (x - xp[j]) + fp[j]
-    if value != value:  # numpy then tries from the other end
-        value = slope * (x - xp[j + 1]) + fp[j + 1]
-        if value != value and fp[j] == fp[j + 1]:
-            value = fp[j]
-    return value
-
-
-def _clip(x: float, low: float, high: float) -> float:
-    """``np.clip`` of one value (NaN stays NaN)."""
-    return x if x != x else min(max(x, low), high)
-
-
-def _at_least_zero(x: float) -> float:
-    """``np.maximum(x, 0.0)`` of one value: NaN stays NaN, -0.0 becomes 0.0."""
-    return 0.0 if x <= 0.0 else x
-
-
-def _maximum(a: float, b: float) -> float:
-    """``np.maximum`` of two values (NaN wins)."""
-    return a if (a >= b or a != a) else b
-
-
-def calibrated(calibrator: Calibrator, raw: float) -> float:
-    """``Calibrator.__call__`` of one raw score."""
-    isotonic = interp(raw, calibrator.x, calibrator.y)
-    clipped = _clip(raw, 1e-7, 1 - 1e-7)
-    logit = math.log(clipped / (1 - clipped))
-    platt = 1.0 / (1.0 + math.exp(-(calibrator.slope * logit + calibrator.intercept)))
-    share = calibrator.platt_share
-    return _clip((1 - share) * isotonic + share * platt, 0.0, 1.0)
-
-
-def mixture_quantiles(
-    purchase: float, levels: list[float], positions: list[float], conditional: list[float]
-) -> list[float]:
-    """``lifecycle.bundle.mixture_quantiles`` of one user, at ``QUANTILES``."""
-    p = _clip(purchase, 1e-9, 1.0)
-    last = len(levels) - 1
-    out: list[float] = []
-    for wanted in QUANTILES:
-        inner = (wanted - (1.0 - p)) / p
-        position = interp(inner, levels, positions)
-        low = math.floor(position)
-        high = min(low + 1, last)
-        weight = position - low
-        value = (1 - weight) * conditional[low] + weight * conditional[high]
-        value = value if inner > 0 else 0.0
-        out.append(value if not out else _maximum(out[-1], value))
-    return out
-
-
 def _probabilities(bundle: ModelBundle, booster: Any, X: np.ndarray) -> list[float]:
     """A booster's calibrated outputs (``predict_matrix`` / ``purchase_matrix``)."""
     raw = bundle.predict_trees(booster, X).tolist()
     calibrator = bundle.calibrator
-    return raw if calibrator is None else [calibrated(calibrator, v) for v in raw]
+    return raw if calibrator is None else [calibrator(v, FLOATS) for v in raw]
 
 
 def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
@@ -172,28 +118,36 @@ def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
         if bundle.purchase_booster is None
         else _probabilities(bundle, bundle.purchase_booster, X)
     )
-    values = [_at_least_zero(v) for v in bundle.raw_score_matrix(X).tolist()]
-    if purchase is not None:
-        values = [p * v for p, v in zip(purchase, values, strict=True)]
+    raw = bundle.raw_score_matrix(X).tolist()
+    values = (
+        [expected_value(v, None, FLOATS) for v in raw]
+        if purchase is None
+        else [expected_value(v, p, FLOATS) for v, p in zip(raw, purchase, strict=True)]
+    )
     quantiles = [
         bundle.predict_trees(bundle.quantile_boosters[q], X).tolist() for q in model.levels
     ]
-    log_scale = bundle.quantile_scale == "log1p"
+    scale = bundle.quantile_scale
     picked = [model.levels.index(q) for q in QUANTILES] if purchase is None else []
     rows = []
     for row, value in enumerate(values):
         interval = [nan, nan, nan]
         if quantiles:
-            stacked = [level[row] for level in quantiles]
-            if log_scale:
-                stacked = [math.expm1(v) for v in stacked]
+            stacked = [conditional_quantile(level[row], scale, FLOATS) for level in quantiles]
             if any(v != v for v in stacked):
                 raise OffThePath("a NaN quantile")  # np.sort places NaN last; sorted() does not
-            stacked = sorted(_at_least_zero(v) for v in stacked)
+            stacked.sort()
             interval = (
                 [stacked[k] for k in picked]
                 if purchase is None
-                else mixture_quantiles(purchase[row], model.levels, model.level_positions, stacked)
+                else mixture_quantiles_of(
+                    purchase[row],
+                    model.levels,
+                    model.level_positions,
+                    stacked.__getitem__,
+                    QUANTILES,
+                    FLOATS,
+                )
             )
         rows.append([value, *interval, nan if purchase is None else purchase[row]])
     return rows
@@ -208,9 +162,7 @@ def purchase_outlook(
     assert process is not None
     if not (orders >= 1 and math.isfinite(first) and math.isfinite(last)):
         return None
-    x = orders - 1  # rfm_of_columns, in weeks
-    t_x = _at_least_zero(first - last) / 7.0
-    t_obs = _at_least_zero(first) / 7.0
+    x, t_x, t_obs = rfm_of_values(orders, first, last, 7.0, FLOATS)  # rfm_of_columns's weeks
     # what _validate_rfm refuses: the array path raises its error
     if not (math.isfinite(x) and math.isfinite(t_x) and math.isfinite(t_obs)):
         raise OffThePath("a non-finite purchase history")
@@ -221,16 +173,16 @@ def purchase_outlook(
         raise OffThePath("a power numpy computes otherwise")
     first_chance = process.FIRST
     log_odds = (
-        math.log(a)
-        - math.log(b + x + first_chance - 1)
-        + (r + x) * (math.log(alpha + t_obs) - math.log(alpha + t_x))
+        log_odds_dropped(process.params, x, t_x, t_obs, first_chance, FLOATS)
         if x + first_chance > 0
         else -math.inf
     )
     alive = float(expit(-log_odds))
     posterior = (r, alpha, a, b + first_chance)
     horizon = model.horizon_weeks
-    given_alive = float(_expected_purchases_if_alive(posterior, horizon, x, t_obs))  # type: ignore[arg-type]
+    given_alive = float(
+        _expected_purchases_if_alive(posterior, horizon, x, t_obs, FLOATS)  # type: ignore[arg-type]
+    )
     upper_bound = (r + x) * horizon / (alpha + t_obs)
     if (
         not math.isfinite(given_alive)
@@ -292,7 +244,9 @@ def _score_rows(
     if churn is not None:
         high, medium = champions.bands
         bands = [
-            None if p is None else "high" if p >= high else "medium" if p >= medium else "low"
+            None
+            if p is None
+            else next((band for hit, band in risk_band_rules(p, high, medium) if hit), "low")
             for p in churn
         ]
         names = list(out)
@@ -304,7 +258,7 @@ def _score_rows(
         }
         if LTV.score in out:
             out["value_at_risk"] = [
-                None if p is None or v is None else p * v
+                None if p is None or v is None else value_at_risk(p, v)
                 for p, v in zip(churn, out[LTV.score], strict=True)
             ]
     process = next(
