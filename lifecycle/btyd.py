@@ -25,13 +25,15 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy  # its optimize and integrate load when fitting, not with every server start
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, expit, gammaln, hyp2f1
+
+from lifecycle.maths import ARRAYS, Maths
 
 MIN_CUSTOMERS = 20
 
@@ -200,18 +202,29 @@ def _log_odds_dead(
     t_obs: FloatArray,
     first: int = 0,
 ) -> FloatArray:
-    """log of  a/(b+x+first-1) ((alpha+T)/(alpha+t_x))^(r+x), the odds of having dropped
-    (0 odds for a one-time buyer under BG/NBD)."""
-    r, alpha, a, b = params
+    """:func:`log_odds_dropped`, and 0 odds for a one-time buyer under BG/NBD."""
     out = np.full(x.shape, -np.inf)
     chance = x + first > 0
-    xr = x[chance]
-    out[chance] = (
-        np.log(a)
-        - np.log(b + xr + first - 1)
-        + (r + xr) * (np.log(alpha + t_obs[chance]) - np.log(alpha + t_x[chance]))
-    )
+    out[chance] = log_odds_dropped(params, x[chance], t_x[chance], t_obs[chance], first)
     return out
+
+
+def log_odds_dropped(
+    params: tuple[float, float, float, float],
+    x: Any,
+    t_x: Any,
+    t_obs: Any,
+    first: int,
+    xp: Maths = ARRAYS,
+) -> Any:
+    """log of a/(b+x+first-1) ((alpha+T)/(alpha+t_x))^(r+x), the odds of having dropped, of
+    customers with a chance to (x + first > 0): arrays, or with ``FLOATS`` one customer."""
+    r, alpha, a, b = params
+    return (
+        xp.log(a)
+        - xp.log(b + x + first - 1)
+        + (r + x) * (xp.log(alpha + t_obs) - xp.log(alpha + t_x))
+    )
 
 
 def _unique_rows(*columns: FloatArray) -> tuple[list[FloatArray], FloatArray]:
@@ -343,15 +356,20 @@ def purchase_model(params: Mapping[str, float]) -> BGNBD:
 
 
 def _expected_purchases_if_alive(
-    params: tuple[float, float, float, float], t: FloatArray, x: FloatArray, t_obs: FloatArray
+    params: tuple[float, float, float, float],
+    t: FloatArray,
+    x: FloatArray,
+    t_obs: FloatArray,
+    xp: Maths = ARRAYS,
 ) -> FloatArray:
-    """E[Y(t) | x, T, still alive at T] in closed form (Euler-transformed 2F1)."""
+    """E[Y(t) | x, T, still alive at T] in closed form (Euler-transformed 2F1): arrays, or
+    with ``FLOATS`` one customer's floats."""
     r, alpha, a, b = params
 
     def closed_form(a: float) -> FloatArray:
         z = t / (alpha + t_obs + t)
         with np.errstate(all="ignore"):  # failures are caught and recomputed by the caller
-            scaled_2f1 = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+            scaled_2f1 = xp.power(1 - z, a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
             return (a + b + x - 1) / (a - 1) * (1 - scaled_2f1)
 
     if abs(a - 1.0) < 1e-6:
@@ -519,82 +537,3 @@ def expected_value(
     )
     spend = gg.expected_average_value(summary["frequency"], summary["monetary_value"])
     return purchases * spend
-
-
-# --------------------------------------------------------------------------- from features
-
-
-def rfm_from_features(features: pd.DataFrame, unit_days: float = 7.0) -> pd.DataFrame:
-    """frequency / recency / T from as-of feature rows (NaN for users without a purchase).
-
-    Repeat purchases are ``orders_total - 1`` (orders, not calendar days as in
-    :func:`rfm_summary`), so a model fitted and applied on feature rows agrees with itself.
-    """
-    frequency, recency, age = rfm_of_columns(
-        lambda name: features[name].astype(float).to_numpy(), unit_days
-    )
-    return pd.DataFrame(
-        {"frequency": frequency, "recency": recency, "T": age}, index=features.index
-    )
-
-
-def rfm_of_columns(
-    column: Callable[[str], np.ndarray], unit_days: float = 7.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`rfm_from_features` (frequency, recency, T) from float feature columns."""
-    orders = column("orders_total")
-    first = column("first_purchase_age_days")
-    last = column("purchase_recency_days")
-    customer = (orders >= 1) & np.isfinite(first) & np.isfinite(last)
-    nan = np.full(len(orders), np.nan)
-    return (
-        np.where(customer, orders - 1, nan),
-        np.where(customer, np.maximum(first - last, 0.0) / unit_days, nan),
-        np.where(customer, np.maximum(first, 0.0) / unit_days, nan),
-    )
-
-
-def purchase_outlook(
-    params: dict[str, float], features: pd.DataFrame, horizon_days: float
-) -> pd.DataFrame:
-    """``p_alive`` and ``expected_purchases`` in the horizon per feature row, from fitted
-    BG/NBD parameters; NaN for users without a purchase (not customers in BG/NBD terms)."""
-    p_alive, expected = outlook_of_columns(
-        params, lambda name: features[name].astype(float).to_numpy(), horizon_days
-    )
-    return pd.DataFrame(
-        {"p_alive": p_alive, "expected_purchases": expected}, index=features.index, dtype=float
-    )
-
-
-def outlook_of_columns(
-    params: dict[str, float], column: Callable[[str], np.ndarray], horizon_days: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`purchase_outlook` (p_alive, expected purchases) from float feature columns."""
-    model = purchase_model(params)
-    frequency, recency, age = rfm_of_columns(column)
-    customer = ~np.isnan(frequency)
-    p_alive, expected = np.full(len(frequency), np.nan), np.full(len(frequency), np.nan)
-    if customer.any():
-        x, t_x, t_obs = _validate_rfm(frequency[customer], recency[customer], age[customer])
-        horizon = np.full(x.shape, horizon_days / 7.0)
-        p_alive[customer], expected[customer] = model._outlook(horizon, x, t_x, t_obs)
-    return p_alive, expected
-
-
-def fit_purchase_process(
-    features: pd.DataFrame, kind: type[BGNBD] = MBGNBD
-) -> dict[str, float] | None:
-    """``kind``'s parameters (MBG/NBD unless told) fitted on the customers of feature rows
-    (one cutoff), with ``first`` naming the model (:func:`purchase_model`); None when there
-    are too few customers to fit."""
-    rfm = rfm_from_features(features).dropna()
-    if len(rfm) < MIN_CUSTOMERS:
-        return None
-    try:
-        model = kind.fit(rfm["frequency"], rfm["recency"], rfm["T"])
-    except BTYDError:
-        return None
-    return dict(zip(("r", "alpha", "a", "b"), model.params, strict=True)) | {
-        "first": float(kind.FIRST)
-    }

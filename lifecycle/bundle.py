@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle import tasks
+from lifecycle.maths import ARRAYS, Maths
 from lifecycle.rules import RULE_FILE, RuleModel
 
 BUNDLE_FILE = "bundle.json"
@@ -62,15 +63,16 @@ class Calibrator:
     intercept: float
     platt_share: float = 1e-3
 
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        isotonic = np.interp(raw, self.x, self.y)
-        platt = 1.0 / (1.0 + np.exp(-(self.slope * logit(raw) + self.intercept)))
-        return np.clip((1 - self.platt_share) * isotonic + self.platt_share * platt, 0.0, 1.0)
+    def __call__(self, raw: Any, xp: Maths = ARRAYS) -> Any:
+        """Calibrated probabilities of raw scores: an array, or with ``FLOATS`` one float."""
+        isotonic = xp.interp(raw, self.x, self.y)
+        platt = 1.0 / (1.0 + xp.exp(-(self.slope * logit(raw, xp) + self.intercept)))
+        return xp.clip((1 - self.platt_share) * isotonic + self.platt_share * platt, 0.0, 1.0)
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    clipped = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
-    return np.log(clipped / (1 - clipped))
+def logit(p: Any, xp: Maths = ARRAYS) -> Any:
+    clipped = xp.clip(p, 1e-7, 1 - 1e-7)
+    return xp.log(clipped / (1 - clipped))
 
 
 @dataclass
@@ -88,7 +90,7 @@ class ModelBundle:
     quantile_boosters: dict[float, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     # BG/NBD parameters (r, alpha, a, b) fitted on the freshest matured cutoff's users:
-    # P(alive) and expected purchases next to the scores (lifecycle.btyd.purchase_outlook).
+    # P(alive) and expected purchases next to the scores (lifecycle.btyd_features.purchase_outlook).
     purchase_process: dict[str, float] | None = None
     purchase_booster: Any = None  # LTV: P(any value in the horizon), calibrated by ``calibrator``
     # "log1p": the quantile boosters model log(1 + value) (quantiles survive the transform,
@@ -261,8 +263,7 @@ class ModelBundle:
         return self.purchase_matrix(X) if self.purchase_booster is not None else None
 
     def _value(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
-        value = np.maximum(self.raw_score_matrix(X), 0.0)
-        return value if purchase is None else purchase * value
+        return expected_value(self.raw_score_matrix(X), purchase)
 
     def _interval(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
         if not self.quantile_boosters:
@@ -271,9 +272,7 @@ class ModelBundle:
         stacked = np.column_stack(
             [self.predict_trees(self.quantile_boosters[q], X) for q in levels]
         )
-        if self.quantile_scale == "log1p":
-            stacked = np.expm1(stacked)
-        stacked = np.sort(np.maximum(stacked, 0.0), axis=1)
+        stacked = np.sort(conditional_quantile(stacked, self.quantile_scale), axis=1)
         if purchase is None:
             return stacked[:, [levels.index(q) for q in QUANTILES]]
         return mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
@@ -400,24 +399,57 @@ def category_codes(categories: list[str], values: Any) -> np.ndarray:
     return np.where(codes < 0, np.nan, codes)
 
 
+def expected_value(raw: Any, purchase: Any, xp: Maths = ARRAYS) -> Any:
+    """The value model's expectation from its raw score (never below 0), times P(any
+    value) where the model has that part (``purchase`` not None)."""
+    value = xp.at_least_zero(raw)
+    return value if purchase is None else purchase * value
+
+
+def conditional_quantile(raw: Any, scale: str, xp: Maths = ARRAYS) -> Any:
+    """A quantile booster's prediction as a value (never below 0) on ``scale``."""
+    return xp.at_least_zero(xp.expm1(raw) if scale == "log1p" else raw)
+
+
 def mixture_quantiles(
     purchase: np.ndarray, levels: np.ndarray, conditional: np.ndarray, wanted: tuple[float, ...]
 ) -> np.ndarray:
     """Quantiles ``wanted`` of a value that is 0 with probability ``1 - purchase`` and else
-    has the quantiles ``conditional`` (rows x ``levels``, sorted): level q maps to the
-    conditional level (q - (1 - p)) / p, interpolated between the fitted levels and held
-    at the end ones beyond them; 0 when q <= 1 - p."""
-    p = np.clip(np.asarray(purchase, dtype=float), 1e-9, 1.0)[:, None]
-    # every wanted level at once (rows x wanted): the same operations per element
-    inner = (np.asarray(wanted, dtype=float)[None, :] - (1.0 - p)) / p
-    position = np.interp(inner, levels, np.arange(len(levels)))  # fractional column
-    low = np.floor(position).astype(int)
-    high = np.minimum(low + 1, len(levels) - 1)
-    weight = position - low
-    rows = np.arange(len(p))[:, None]
-    value = (1 - weight) * conditional[rows, low] + weight * conditional[rows, high]
-    out = np.where(inner > 0, value, 0.0)
-    return np.maximum.accumulate(out, axis=1)
+    has the quantiles ``conditional`` (rows x ``levels``, sorted), rows x ``wanted``
+    (:func:`mixture_quantiles_of` the rows)."""
+    rows = np.arange(len(conditional))
+    return np.column_stack(
+        mixture_quantiles_of(
+            purchase, levels, np.arange(len(levels)), lambda k: conditional[rows, k], wanted
+        )
+    )
+
+
+def mixture_quantiles_of(
+    purchase: Any,
+    levels: Any,
+    positions: Any,
+    conditional_at: Any,
+    wanted: tuple[float, ...],
+    xp: Maths = ARRAYS,
+) -> list[Any]:
+    """The mixture's quantiles ``wanted`` of rows (or with ``FLOATS``, of one row), never
+    crossing: level q maps to the conditional level (q - (1 - p)) / p, interpolated between
+    the fitted ``levels`` (at ``positions`` 0, 1, ...; ``conditional_at(k)`` the k-th
+    quantile) and held at the end ones beyond them; 0 when q <= 1 - p."""
+    p = xp.clip(purchase, 1e-9, 1.0)
+    last = len(levels) - 1
+    out: list[Any] = []
+    for level in wanted:
+        inner = (level - (1.0 - p)) / p
+        position = xp.interp(inner, levels, positions)  # fractional column
+        low = xp.floor(position)
+        weight = position - low
+        high = xp.minimum(low + 1, last)
+        value = (1 - weight) * conditional_at(low) + weight * conditional_at(high)
+        value = xp.where(inner > 0, value, 0.0)
+        out.append(value if not out else xp.maximum(out[-1], value))
+    return out
 
 
 def import_lightgbm_without_sklearn() -> None:

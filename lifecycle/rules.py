@@ -117,7 +117,8 @@ class RuleModel:
         return self._bgnbd_value(matrix).reshape(-1, 1)
 
     def _bgnbd_value(self, matrix: np.ndarray) -> np.ndarray:
-        from lifecycle.btyd import GammaGamma, purchase_outlook
+        from lifecycle.btyd import GammaGamma
+        from lifecycle.btyd_features import purchase_outlook
 
         frame = pd.DataFrame({name: self._column(matrix, name) for name in self.inputs()})
         horizon = float(self.params["horizon_days"])
@@ -188,7 +189,8 @@ def fit_rule(
             "monetary": float(train["revenue_total"].median()),
         }
     elif kind == "bgnbd_gamma_gamma":
-        from lifecycle.btyd import BGNBD, BTYDError, GammaGamma, fit_purchase_process
+        from lifecycle.btyd import BGNBD, BTYDError, GammaGamma
+        from lifecycle.btyd_features import fit_purchase_process
 
         latest = (
             population if population is not None else train[train["as_of"] == train["as_of"].max()]

@@ -4,21 +4,29 @@ definition (``serving.scoring.score_matrix``), giving its answers to the last bi
 For one user the array definition's maths after the trees (calibration, the LTV interval
 from its quantile models, bands, the purchase outlook) is ~60 numpy calls of 1-2 µs on
 arrays of one element, three times the trees themselves. Here each booster still predicts
-every row of the request in one call, and the same operations, in the same order, run
-on floats: IEEE arithmetic is the same on a float and on an array element, and the few
-functions are the same ones: interpolation written here, exp, log and expm1 numpy's own
-ufuncs called on a scalar (``math``'s differ from numpy's SIMD loops in the last bit on
-CPUs with AVX-512), and the purchase outlook's powers on arrays of one element
-(``tests/test_rowpath.py`` compares the functions, and every field with the array path's). The populations
-and reasons keep their array definitions (one call each for the request). A value
-outside what the float form handles (an overflow, a NaN prediction, an input the purchase
-outlook refuses) sends the request back to the array path, which answers or raises as it
-always has.
+every row of the request in one call, and the maths runs on floats through the same
+formula functions as the arrays, given ``lifecycle.maths.FLOATS`` in place of ``ARRAYS``:
+calibration (``Calibrator``), the expected value, conditional and mixture quantiles
+(``lifecycle.bundle``), risk bands (``serving.segments.risk_band_rules``), value at risk,
+the purchase history in weeks and the log odds of having dropped (``lifecycle.btyd``,
+``btyd_features``), the stage (``stage_of_values``). IEEE arithmetic is the same on a
+float and on an array element, and FLOATS' functions are numpy's or redo them exactly
+(``tests/test_rowpath.py`` compares them, and every field with the array path's). The
+populations and reasons keep their array definitions (one call each for the request).
+
+Written per shape, as sharing would cost the float path more than ~5% or make the arrays
+loop: stacking and sorting each user's quantile predictions (``np.sort`` of a matrix vs
+``list.sort``), the closed-form purchase count's check and its quadrature fallback (a mask
+over the rows in ``BGNBD._outlook``), which users have a purchase history and what
+``_validate_rfm`` refuses, and the answer's assembly (None for NaN, column order).
+
+A value outside what the float form handles (a NaN prediction, an input the purchase
+outlook refuses, a power numpy computes with another function) sends the request back to
+the array path, which answers or raises as it always has.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,12 +41,15 @@ from lifecycle.btyd import (
     BGNBD,
     _expected_purchases_if_alive,
     _expected_purchases_if_alive_by_quadrature,
+    log_odds_dropped,
     purchase_model,
 )
-from lifecycle.bundle import QUANTILES, Calibrator
+from lifecycle.btyd_features import rfm_of_values
+from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value, mixture_quantiles_of
+from lifecycle.maths import FLOATS
 from lifecycle.tasks import CHURN, LTV
-from serving.scoring import top_reasons_matrix
-from serving.segments import stage_of_values
+from serving.scoring import top_reasons_matrix, value_at_risk
+from serving.segments import risk_band_rules, stage_of_values
 
 if TYPE_CHECKING:
     from lifecycle.bundle import ModelBundle
@@ -49,18 +60,9 @@ if TYPE_CHECKING:
 # 5,000-user demo (CPU ms of scoring, loaded box), 1 user 0.51 vs 1.13, 8: 1.15 vs 1.97,
 # 32: 2.51 vs 2.55, 64: 3.90 vs 3.73, 100: 6.09 vs 4.79.
 MAX_ROWS = 32
-
-
-def _exp(v: float) -> float:
-    return float(np.exp(v))
-
-
-def _log(v: float) -> float:
-    return float(np.log(v))
-
-
-def _expm1(v: float) -> float:
-    return float(np.expm1(v))
+# numpy computes ``array ** e`` for these exponents with other functions (square, sqrt,
+# reciprocal) than ``pow``: the purchase outlook of such a model stays on arrays.
+_NUMPY_SPECIAL_POWERS = (-1.0, 0.0, 0.5, 1.0, 2.0)
 
 
 class OffThePath(ArithmeticError):
@@ -68,8 +70,9 @@ class OffThePath(ArithmeticError):
 
 
 @dataclass(frozen=True)
-class _Model:
-    """What the float path reads of a bundle, worked out once per bundle."""
+class RowModel:
+    """What the float path reads of a champion bundle besides its boosters: built with the
+    model set it belongs to (``serving.scorer.Loaded.row_models``), gone with it."""
 
     bundle: ModelBundle
     population: LabelSpec
@@ -79,104 +82,34 @@ class _Model:
     horizon_weeks: float
 
 
-_MODELS: dict[int, _Model] = {}
+def row_models(champions: Champions) -> dict[str, RowModel]:
+    """Each champion's :class:`RowModel`, by task."""
+    return {task: _row_model(bundle) for task, bundle in champions.bundles.items()}
 
 
-def _model(bundle: ModelBundle) -> _Model:
-    found = _MODELS.get(id(bundle))
-    if found is None or found.bundle is not bundle:
-        if len(_MODELS) > 64:
-            _MODELS.clear()
-        levels = sorted(bundle.quantile_boosters)
-        process = None
-        if bundle.purchase_process is not None:
-            process = purchase_model(bundle.purchase_process)
-        found = _MODELS[id(bundle)] = _Model(
-            bundle,
-            LabelSpec.from_dict(bundle.label),
-            levels,
-            [float(k) for k in range(len(levels))],
-            process,
-            float(bundle.label.get("horizon_days") or 0.0) / 7.0,
-        )
-    return found
-
-
-def interp(x: float, xp: list[float], fp: list[float]) -> float:
-    """``np.interp(x, xp, fp)`` of one value, as numpy's C loop computes it (``xp`` sorted)."""
-    last = len(xp) - 1
-    if last == 0:  # numpy's case of one point: its value everywhere, NaN included
-        return fp[0]
-    if x != x:
-        return x
-    j = bisect.bisect_right(xp, x) - 1
-    if j < 0:
-        return fp[0]
-    if j >= last:
-        return fp[last]
-    if xp[j] == x:
-        return fp[j]
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    value = slope * (x - xp[j]) + fp[j]
-    if value != value:  # numpy then tries from the other end
-        value = slope * (x - xp[j + 1]) + fp[j + 1]
-        if value != value and fp[j] == fp[j + 1]:
-            value = fp[j]
-    return value
-
-
-def _clip(x: float, low: float, high: float) -> float:
-    """``np.clip`` of one value (NaN stays NaN)."""
-    return x if x != x else min(max(x, low), high)
-
-
-def _at_least_zero(x: float) -> float:
-    """``np.maximum(x, 0.0)`` of one value: NaN stays NaN, -0.0 becomes 0.0."""
-    return 0.0 if x <= 0.0 else x
-
-
-def _maximum(a: float, b: float) -> float:
-    """``np.maximum`` of two values (NaN wins)."""
-    return a if (a >= b or a != a) else b
-
-
-def calibrated(calibrator: Calibrator, raw: float) -> float:
-    """``Calibrator.__call__`` of one raw score."""
-    isotonic = interp(raw, calibrator.x, calibrator.y)
-    clipped = _clip(raw, 1e-7, 1 - 1e-7)
-    logit = _log(clipped / (1 - clipped))
-    platt = 1.0 / (1.0 + _exp(-(calibrator.slope * logit + calibrator.intercept)))
-    share = calibrator.platt_share
-    return _clip((1 - share) * isotonic + share * platt, 0.0, 1.0)
-
-
-def mixture_quantiles(
-    purchase: float, levels: list[float], positions: list[float], conditional: list[float]
-) -> list[float]:
-    """``lifecycle.bundle.mixture_quantiles`` of one user, at ``QUANTILES``."""
-    p = _clip(purchase, 1e-9, 1.0)
-    last = len(levels) - 1
-    out: list[float] = []
-    for wanted in QUANTILES:
-        inner = (wanted - (1.0 - p)) / p
-        position = interp(inner, levels, positions)
-        low = math.floor(position)
-        high = min(low + 1, last)
-        weight = position - low
-        value = (1 - weight) * conditional[low] + weight * conditional[high]
-        value = value if inner > 0 else 0.0
-        out.append(value if not out else _maximum(out[-1], value))
-    return out
+def _row_model(bundle: ModelBundle) -> RowModel:
+    levels = sorted(bundle.quantile_boosters)
+    process = None
+    if bundle.purchase_process is not None:
+        process = purchase_model(bundle.purchase_process)
+    return RowModel(
+        bundle,
+        LabelSpec.from_dict(bundle.label),
+        levels,
+        [float(k) for k in range(len(levels))],
+        process,
+        float(bundle.label.get("horizon_days") or 0.0) / 7.0,
+    )
 
 
 def _probabilities(bundle: ModelBundle, booster: Any, X: np.ndarray) -> list[float]:
     """A booster's calibrated outputs (``predict_matrix`` / ``purchase_matrix``)."""
     raw = bundle.predict_trees(booster, X).tolist()
     calibrator = bundle.calibrator
-    return raw if calibrator is None else [calibrated(calibrator, v) for v in raw]
+    return raw if calibrator is None else [calibrator(v, FLOATS) for v in raw]
 
 
-def _value_outlook(model: _Model, X: np.ndarray) -> list[list[float]]:
+def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
     """``ModelBundle.value_outlook_matrix`` as rows of floats (NaN where no such part)."""
     bundle = model.bundle
     nan = math.nan
@@ -185,35 +118,43 @@ def _value_outlook(model: _Model, X: np.ndarray) -> list[list[float]]:
         if bundle.purchase_booster is None
         else _probabilities(bundle, bundle.purchase_booster, X)
     )
-    values = [_at_least_zero(v) for v in bundle.raw_score_matrix(X).tolist()]
-    if purchase is not None:
-        values = [p * v for p, v in zip(purchase, values, strict=True)]
+    raw = bundle.raw_score_matrix(X).tolist()
+    values = (
+        [expected_value(v, None, FLOATS) for v in raw]
+        if purchase is None
+        else [expected_value(v, p, FLOATS) for v, p in zip(raw, purchase, strict=True)]
+    )
     quantiles = [
         bundle.predict_trees(bundle.quantile_boosters[q], X).tolist() for q in model.levels
     ]
-    log_scale = bundle.quantile_scale == "log1p"
+    scale = bundle.quantile_scale
     picked = [model.levels.index(q) for q in QUANTILES] if purchase is None else []
     rows = []
     for row, value in enumerate(values):
         interval = [nan, nan, nan]
         if quantiles:
-            stacked = [level[row] for level in quantiles]
-            if log_scale:
-                stacked = [_expm1(v) for v in stacked]
+            stacked = [conditional_quantile(level[row], scale, FLOATS) for level in quantiles]
             if any(v != v for v in stacked):
                 raise OffThePath("a NaN quantile")  # np.sort places NaN last; sorted() does not
-            stacked = sorted(_at_least_zero(v) for v in stacked)
+            stacked.sort()
             interval = (
                 [stacked[k] for k in picked]
                 if purchase is None
-                else mixture_quantiles(purchase[row], model.levels, model.level_positions, stacked)
+                else mixture_quantiles_of(
+                    purchase[row],
+                    model.levels,
+                    model.level_positions,
+                    stacked.__getitem__,
+                    QUANTILES,
+                    FLOATS,
+                )
             )
         rows.append([value, *interval, nan if purchase is None else purchase[row]])
     return rows
 
 
 def purchase_outlook(
-    model: _Model, orders: float, first: float, last: float
+    model: RowModel, orders: float, first: float, last: float
 ) -> tuple[float, float] | None:
     """``lifecycle.btyd.outlook_of_columns`` (p_alive, expected purchases) of one user; None
     for a user without a purchase."""
@@ -221,31 +162,26 @@ def purchase_outlook(
     assert process is not None
     if not (orders >= 1 and math.isfinite(first) and math.isfinite(last)):
         return None
-    x = orders - 1  # rfm_of_columns, in weeks
-    t_x = _at_least_zero(first - last) / 7.0
-    t_obs = _at_least_zero(first) / 7.0
+    x, t_x, t_obs = rfm_of_values(orders, first, last, 7.0, FLOATS)  # rfm_of_columns's weeks
     # what _validate_rfm refuses: the array path raises its error
     if not (math.isfinite(x) and math.isfinite(t_x) and math.isfinite(t_obs)):
         raise OffThePath("a non-finite purchase history")
     if x != round(x) or t_x > t_obs * (1 + 1e-12) + 1e-12:
         raise OffThePath("a purchase history the outlook refuses")
     r, alpha, a, b = process.params
+    if a - 1 in _NUMPY_SPECIAL_POWERS:
+        raise OffThePath("a power numpy computes otherwise")
     first_chance = process.FIRST
     log_odds = (
-        _log(a)
-        - _log(b + x + first_chance - 1)
-        + (r + x) * (_log(alpha + t_obs) - _log(alpha + t_x))
+        log_odds_dropped(process.params, x, t_x, t_obs, first_chance, FLOATS)
         if x + first_chance > 0
         else -math.inf
     )
     alive = float(expit(-log_odds))
     posterior = (r, alpha, a, b + first_chance)
     horizon = model.horizon_weeks
-    # On arrays of one element: numpy's power (its SIMD loop, special exponents) as the arrays.
     given_alive = float(
-        _expected_purchases_if_alive(
-            posterior, np.array([horizon]), np.array([x]), np.array([t_obs])
-        )[0]
+        _expected_purchases_if_alive(posterior, horizon, x, t_obs, FLOATS)  # type: ignore[arg-type]
     )
     upper_bound = (r + x) * horizon / (alpha + t_obs)
     if (
@@ -259,21 +195,24 @@ def purchase_outlook(
 
 def score_rows(
     champions: Champions,
+    models: dict[str, RowModel],
     features: FeatureMatrix,
     *,
     reasons: bool = True,
     known_reasons: KnownReasons | None = None,
 ) -> dict[str, list[Any]]:
     """:func:`serving.scoring.score_matrix` of a few rows, as JSON-ready lists (None for
-    NaN); raises :class:`OffThePath` where only the array path answers alike."""
+    NaN), ``models`` the :func:`row_models` of the champions (or of a superset); raises
+    :class:`OffThePath` where only the array path answers alike."""
     try:
-        return _score_rows(champions, features, reasons, known_reasons)
+        return _score_rows(champions, models, features, reasons, known_reasons)
     except (OverflowError, ValueError, ZeroDivisionError) as error:  # numpy: inf or NaN
         raise OffThePath(str(error)) from error
 
 
 def _score_rows(
     champions: Champions,
+    models: dict[str, RowModel],
     features: FeatureMatrix,
     reasons: bool,
     known_reasons: KnownReasons | None,
@@ -284,7 +223,7 @@ def _score_rows(
         bundle = champions.bundles.get(task.name)
         if bundle is None:
             continue
-        model = _model(bundle)
+        model = models[task.name]
         eligible = model.population.eligible_columns(features.column, count)
         chosen = eligible.tolist()
         X = features.model(task.name)
@@ -305,7 +244,9 @@ def _score_rows(
     if churn is not None:
         high, medium = champions.bands
         bands = [
-            None if p is None else "high" if p >= high else "medium" if p >= medium else "low"
+            None
+            if p is None
+            else next((band for hit, band in risk_band_rules(p, high, medium) if hit), "low")
             for p in churn
         ]
         names = list(out)
@@ -317,19 +258,18 @@ def _score_rows(
         }
         if LTV.score in out:
             out["value_at_risk"] = [
-                None if p is None or v is None else p * v
+                None if p is None or v is None else value_at_risk(p, v)
                 for p, v in zip(churn, out[LTV.score], strict=True)
             ]
     process = next(
         (
-            b
-            for b in (champions.bundles.get(LTV.name), champions.bundles.get(CHURN.name))
-            if b is not None and b.purchase_process is not None
+            models[task]
+            for task in (LTV.name, CHURN.name)
+            if task in champions.bundles and models[task].process is not None
         ),
         None,
     )
     if process is not None:
-        model = _model(process)
         histories = zip(
             *(
                 features.column(name).tolist()
@@ -337,7 +277,7 @@ def _score_rows(
             ),
             strict=True,
         )
-        outlooks = [purchase_outlook(model, *history) for history in histories]
+        outlooks = [purchase_outlook(process, *history) for history in histories]
         out["p_alive"] = [None if o is None else o[0] for o in outlooks]
         out["expected_purchases"] = [None if o is None else o[1] for o in outlooks]
     stage_inputs = zip(

@@ -53,6 +53,7 @@ from serving.units import label_windows
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
     from serving.feature_matrix import FeatureMatrix, Layout
+    from serving.rowpath import RowModel
     from serving.scoring import Champions
 
 logger = logging.getLogger("lifecycle.serving")
@@ -68,6 +69,7 @@ class Loaded:
     cold_start: dict[str, Any]  # the scored cold-start row (all available tasks)
     fetch: dict[str, str]  # feature service -> the service whose lookup also answers it
     layout: Layout  # the columns of every request's feature matrix, fixed at load
+    row_models: dict[str, RowModel]  # what the float path reads of each champion
     uplift: Any = None  # serving.uplift.UpliftChampion, when the dataset has one
     realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
@@ -129,6 +131,7 @@ class Scorer:
         from features import contract as c
         from serving.feature_matrix import layout_of
         from serving.hotpath import fetch_plan
+        from serving.rowpath import row_models
         from serving.scoring import (
             cold_start_features,
             compile_champions,
@@ -171,6 +174,7 @@ class Scorer:
             cold_start=cold,
             fetch=fetch_plan(store, champions.services),
             layout=layout_of(champions.bundles, uplift.bundle if uplift is not None else None),
+            row_models=row_models(champions),
             uplift=uplift,
             realized=realized,
             campaigns=campaigns,
@@ -388,7 +392,7 @@ class Scorer:
         scored: dict[str, Any] | None = None
         if len(matrix) <= rowpath.MAX_ROWS:  # a few users: the same answers on floats
             try:
-                scored = rowpath.score_rows(champions, matrix, **options)
+                scored = rowpath.score_rows(champions, state.row_models, matrix, **options)
             except rowpath.OffThePath:
                 scored = None
         clean = scored is not None  # the row path's lists are JSON-ready already

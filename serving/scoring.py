@@ -19,11 +19,11 @@ from features import contract as c
 from features.asof import new_user_value
 from features.labels import LabelSpec
 from lifecycle import registry, tasks
-from lifecycle.btyd import outlook_of_columns
+from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
 from lifecycle.tasks import CHURN, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
-from serving.segments import HIGH_RISK, MEDIUM_RISK, stage_of_columns
+from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
 
 if TYPE_CHECKING:
     import threading
@@ -296,10 +296,10 @@ def score_matrix(
     if CHURN.score in out:
         p = out[CHURN.score]
         high, medium = champions.bands
-        # as np.select([isnan, >= high, >= medium], [None, "high", "medium"], "low"), 5x cheaper
+        # as np.select over the rules, NaN first, 5x cheaper: the first matching rule last
         bands = np.full(len(p), "low", dtype=object)
-        bands[p >= medium] = "medium"
-        bands[p >= high] = "high"
+        for matched, band in reversed(risk_band_rules(p, high, medium)):
+            bands[matched] = band
         bands[np.isnan(p)] = None
         names = list(out)
         at = names.index(CHURN.score) + 1
@@ -309,7 +309,7 @@ def score_matrix(
             **{name: out[name] for name in names[at:]},
         }
         if LTV.score in out:
-            out["value_at_risk"] = out[CHURN.score] * out[LTV.score]
+            out["value_at_risk"] = value_at_risk(out[CHURN.score], out[LTV.score])
     process = next(
         (
             b
@@ -326,6 +326,11 @@ def score_matrix(
         features.column, out.get(CHURN.score), champions.bands[0]
     )
     return out
+
+
+def value_at_risk(churn_probability: Any, ltv: Any) -> Any:
+    """What a user's churn would cost: arrays, or one user's floats (``serving.rowpath``)."""
+    return churn_probability * ltv
 
 
 def top_reasons(

@@ -87,6 +87,12 @@ def stage_of_values(
     return next((stage for matched, stage in rules if matched), "active")
 
 
+def risk_band_rules(churn_probability: Any, high: float, medium: float) -> tuple:
+    """The risk band checks in order, the first match wins ("low" otherwise; no band without
+    a probability): on an array or on one user's float."""
+    return ((churn_probability >= high, "high"), (churn_probability >= medium, "medium"))
+
+
 def _stage_rules(tenure: Any, recency: Any, recent: Any, quarter: Any, risk: Any) -> tuple:
     """The stage checks in order, the first match wins: on arrays or on one user's floats."""
     # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.

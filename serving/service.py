@@ -6,7 +6,8 @@ service loads the champions and the Feast store once, in the background: ``/live
 answers at once, ``/readyz`` only when both are loaded. Every endpoint is a typed POST
 (JSON in, JSON out) and appears in the OpenAPI document at ``/docs.json``.
 
-This class only declares the routes and hands each call to the scorer (``serving.scorer``).
+This class only declares the routes and hands each call to the scorer (``serving.scorer``)
+through ``answer``, where the worker first follows the aliases mirror (``serving.follow``).
 Around it: the models of requests and answers (``serving.schemas``), the error shape
 (``serving.errors``), API tokens (``serving.auth``), the body limit (``serving.limits``),
 the documented errors (``serving.openapi``) and one-line logs of bad input
@@ -56,19 +57,6 @@ logger = logging.getLogger("lifecycle.serving")
 Answer = TypeVar("Answer")
 TASKS = list(task_names())  # the default of ``tasks``: every task
 TASKS_DOC = "the tasks to answer (default: every task); the others' fields stay null"
-
-
-def answer(call: Callable[[], Answer]) -> Answer:
-    """The scorer's answer, or the error answer it raised (field errors go to BentoML: 400);
-    a feature store that cannot answer is a 503 naming the command that fixes it."""
-    from features.store import FeatureStoreError
-
-    try:
-        return call()
-    except ApiError as error:
-        return error.response()  # type: ignore[return-value]
-    except FeatureStoreError as error:
-        return ApiError(503, str(error)).response()  # type: ignore[return-value]
 
 
 def quiet_bentoml_deprecation() -> None:
@@ -192,12 +180,28 @@ class LifecycleScoring:
         finally:
             quiet_bentoml_deprecation()
 
+    def answer(self, call: Callable[[], Answer]) -> Answer:
+        """What every route answers, and the one place a route follows the aliases mirror
+        (``serving.follow``: one ``stat`` unless it moved) before calling the scorer: its
+        answer, or the error answer it raised (field errors go to BentoML: 400); a feature
+        store that cannot answer is a 503 naming the command that fixes it."""
+        from features.store import FeatureStoreError
+
+        self.follower.follow()
+        try:
+            return call()
+        except ApiError as error:
+            return error.response()  # type: ignore[return-value]
+        except FeatureStoreError as error:
+            return ApiError(503, str(error)).response()  # type: ignore[return-value]
+
     def __is_ready__(self) -> bool:
         """Loaded, and the stores it reads still there, the files it opened, with rows; the
         reason goes to the 503 (``ReadyReason``). Batch scores not written by the served
         champions are a warning of the 200, or with ``serving.stale_scores = "refuse"`` a 503
         (``/at_risk`` refuses them then too)."""
-        self.follower.follow()  # after a /reload that reached another worker: reopened here
+        # Not a route (no ``answer``): after a /reload that reached another worker, reopened here.
+        self.follower.follow()
         state = self.scorer.state
         warnings: list[str] = []
         if state is None:
@@ -234,8 +238,7 @@ class LifecycleScoring:
         ] = "auto",
     ) -> ScoreResponse:
         """Scores from the online store; users not in it get the documented cold-start answer."""
-        self.follower.follow()
-        return answer(lambda: self.scorer.score(user_ids, tasks, reasons))
+        return self.answer(lambda: self.scorer.score(user_ids, tasks, reasons))
 
     @bentoml.api
     def score_features(
@@ -246,8 +249,7 @@ class LifecycleScoring:
         tasks: Annotated[list[Task], Field(min_length=1, description=TASKS_DOC)] = TASKS,
     ) -> ScoreResponse:
         """Scores for features the caller supplies (users not in the store yet)."""
-        self.follower.follow()
-        return answer(lambda: self.scorer.score_features(users, tasks))
+        return self.answer(lambda: self.scorer.score_features(users, tasks))
 
     @bentoml.api
     def at_risk(
@@ -300,8 +302,7 @@ class LifecycleScoring:
         """The list `lifecycle at-risk` gives, one page: users from the latest batch scores,
         ranked by value at risk (or rank_by), with reasons and the control-group flag; `stale`
         says when those scores are not what /score answers now (and the command to run)."""
-        self.follower.follow()
-        return answer(
+        return self.answer(
             lambda: self.scorer.at_risk(
                 segment=segment,
                 lifecycle_stage=lifecycle_stage,
@@ -319,32 +320,35 @@ class LifecycleScoring:
     @bentoml.api
     def models(self) -> ModelsResponse:
         """The serving models: versions, aliases, training window, headline test metrics."""
-        self.follower.follow()
-        return answer(lambda: self.scorer.models())
+        return self.answer(lambda: self.scorer.models())
 
     @bentoml.api
     def monitor(self) -> MonitorResponse:
         """Drift of the champions' inputs and scores, as `lifecycle monitor` last measured it
         (nothing is recomputed here; run the command from cron)."""
-        return answer(lambda: self.scorer.monitor())
+        return self.answer(lambda: self.scorer.monitor())
 
     @bentoml.api
     def reload(self) -> ReloadResponse:
         """Re-read the champion aliases and swap the models; requests in flight finish on the
         old ones. Every other worker reloads before its next answer (``serving.follow``)."""
-        try:
-            reloaded = self.scorer.reload()
-        except ApiError as error:
-            return error.response()  # type: ignore[return-value]
-        except Exception as error:  # the old models keep serving
-            return ApiError(
-                503, f"reload failed, still serving the previous models: {error}"
-            ).response()  # type: ignore[return-value]
-        try:
-            self.follower.publish(self.settings, reload=True)
-        except Exception as error:  # reloaded here; the other workers wait for their poll
-            logger.warning("could not announce the reload to the other workers: %s", error)
-        return reloaded
+
+        def reloaded() -> ReloadResponse:
+            try:
+                done = self.scorer.reload()
+            except ApiError:
+                raise
+            except Exception as error:  # the old models keep serving
+                raise ApiError(
+                    503, f"reload failed, still serving the previous models: {error}"
+                ) from None
+            try:
+                self.follower.publish(self.settings, reload=True)
+            except Exception as error:  # reloaded here; the other workers wait for their poll
+                logger.warning("could not announce the reload to the other workers: %s", error)
+            return done
+
+        return self.answer(reloaded)
 
     @bentoml.api
     def promote(
@@ -357,7 +361,7 @@ class LifecycleScoring:
         ],
     ) -> PromoteResponse:
         """Admin: make a task's challenger the champion, then reload; says what moved."""
-        return answer(lambda: self.scorer.promote(task, reason))
+        return self.answer(lambda: self.scorer.promote(task, reason))
 
 
 # The first added runs first: an unauthenticated request's body is never read.

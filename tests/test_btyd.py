@@ -354,7 +354,11 @@ def test_purchase_outlook_from_feature_rows_matches_the_model_on_rfm() -> None:
     frequency / recency / T as an order log with one order a day, and the same P(alive) and
     expected purchases; users without a purchase get none."""
     from features.asof import compute_features
-    from lifecycle.btyd import fit_purchase_process, purchase_outlook, rfm_from_features
+    from lifecycle.btyd_features import (
+        fit_purchase_process,
+        purchase_outlook,
+        rfm_from_features,
+    )
 
     rng = np.random.default_rng(3)
     as_of = pd.Timestamp("2024-07-01", tz="UTC")

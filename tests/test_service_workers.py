@@ -1,6 +1,7 @@
 """Two worker processes of a real ``bentoml serve`` follow the champion together: after
 ``POST /promote``, ``lifecycle promote`` or ``POST /reload`` returns, every answer, from
-either worker, comes from the new champion (``serving.follow``)."""
+either worker, comes from the new champion (``serving.follow``); in process, every route
+follows the mirror before it answers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,3 +121,64 @@ def test_every_worker_reloads_after_post_reload(
         promote(served_home, "churn", "1")
     assert champion_versions(served_home)["churn"] == "1"
     assert churn_versions(ready, known_users) == ["1"] * REQUESTS
+
+
+# A valid body for each route that needs fields (the others take ``{}``).
+ROUTE_BODIES = {
+    "/score": {"user_ids": ["ghost"]},
+    "/score_features": {"users": [{"user_id": "p1", "features": {}}]},
+    "/promote": {"task": "conversion", "reason": "every route follows"},  # none to promote: 409
+}
+
+
+def test_every_route_follows_the_aliases_mirror_before_answering(
+    trained_workspace: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: every route of the OpenAPI document, and /readyz, follows the mirror once
+    before answering (``LifecycleScoring.answer``), so a new route cannot forget; /monitor,
+    which once did not, serves the models another worker's /reload announced."""
+    from services import service_asgi_app, serving_copy
+    from starlette.testclient import TestClient
+    from workspaces import NO_COMPILE
+
+    from serving.follow import MirrorFollower
+
+    followed: list[MirrorFollower] = []
+    follow = MirrorFollower.follow
+
+    def counted(follower: MirrorFollower) -> None:
+        followed.append(follower)
+        follow(follower)
+
+    monkeypatch.setattr(MirrorFollower, "follow", counted)
+    with serving_copy(trained_workspace.home, tmp_path / "workspace") as home:
+        monkeypatch.setenv("LIFECYCLE_HOME", str(home))
+        for name, value in NO_COMPILE.items():  # nothing to wait for but the registry check
+            monkeypatch.setenv(name, value)
+        with TestClient(service_asgi_app()) as client:
+            deadline = time.monotonic() + 120
+            while (
+                client.get("/readyz").status_code != 200
+                or client.post("/models", json={}).json()["settling"]
+            ):  # the registry check after start follows too: done first
+                assert time.monotonic() < deadline, "service never ready and settled"
+                time.sleep(0.2)
+            document = client.get("/docs.json").json()
+            routes = sorted(
+                path for path, operations in document["paths"].items() if "post" in operations
+            )
+            assert {"/score", "/at_risk", "/monitor", "/reload"} <= set(routes)
+            for route in routes:
+                before = len(followed)
+                answered = client.post(route, json=ROUTE_BODIES.get(route, {}))
+                assert answered.status_code in (200, 409), (route, answered.text)
+                assert len(followed) == before + 1, f"{route} answered without following"
+            before = len(followed)
+            assert client.get("/readyz").status_code == 200
+            assert len(followed) == before + 1, "/readyz answered without following"
+            # Another worker's POST /reload, as it announces it: this worker reloads first.
+            scorer = followed[-1].scorer
+            served = scorer.state
+            registry.sync_mirror(load_settings(home=home, environ={}), announce=True)
+            assert client.post("/monitor", json={}).status_code == 200
+            assert scorer.state is not None and scorer.state is not served

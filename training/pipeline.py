@@ -27,7 +27,8 @@ import pandas as pd
 from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import lineage, registry, tasks
-from lifecycle.btyd import BGNBD, MBGNBD, fit_purchase_process
+from lifecycle.btyd import BGNBD, MBGNBD
+from lifecycle.btyd_features import fit_purchase_process
 from lifecycle.bundle import ModelBundle
 from lifecycle.compiled import compile_registered
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
