@@ -139,7 +139,7 @@ class TreeShap:
         nodes: dict[str, list[np.ndarray]] = {
             k: [] for k in ("feature", "threshold", "type", "cats")
         }
-        steps_node, steps_left, steps_bit, steps_leaf = [], [], [], []
+        steps_node, steps_left, steps_bit, steps_slot, steps_leaf = [], [], [], [], []
         entries_feature, entries_slot, entries_leaf = [], [], []
         by_depth: dict[int, list[tuple[int, float, list[float]]]] = {}
         leaf_values: list[float] = []
@@ -180,6 +180,7 @@ class TreeShap:
                     steps_node.append(node_offset + step)
                     steps_left.append(went_left)
                     steps_bit.append(1 << slots[feature])
+                    steps_slot.append(slots[feature])
                     steps_leaf.append(leaf_id)
                 for feature, slot in slots.items():
                     entries_feature.append(feature)
@@ -200,20 +201,24 @@ class TreeShap:
         self._leaf_starts = np.flatnonzero(np.diff(steps_leaf_array, prepend=-1))
         self._native = None
         self.table_values = 0
-        function = _native_kernel() if native and depth.max(initial=0) <= 63 else None
+        # the kernel's slots are 6 bits and its positions 32-bit integers
+        fits = depth.max(initial=0) <= 63 and len(steps_node) < 2**31
+        function = _native_kernel() if native and fits else None
         if function is not None:
             from lifecycle.treeshap_native import NativeRows
 
             self._native = NativeRows(
                 function,
                 {
-                    "snode": np.array(steps_node, dtype=np.int64),
-                    "sleft": np.array(steps_left, dtype=np.uint8),
-                    "sbit": np.array(steps_bit, dtype=np.int64),
-                    "lend": np.append(self._leaf_starts[1:], len(steps_node)).astype(np.int64),
-                    "depth": depth,
-                    "estart": np.concatenate([[0], np.cumsum(depth)[:-1]]).astype(np.int64),
-                    "efeat": np.array(entries_feature, dtype=np.int64),
+                    "snode": np.array(steps_node, dtype=np.int32),
+                    # the path's slot of the step's feature, and bit 7: the path goes left
+                    "sinfo": (
+                        np.array(steps_slot, dtype=np.uint8)
+                        | (np.array(steps_left, dtype=np.uint8) << 7)
+                    ),
+                    "lend": np.append(self._leaf_starts[1:], len(steps_node)).astype(np.int32),
+                    "estart": np.concatenate([[0], np.cumsum(depth)]).astype(np.int32),
+                    "efeat": np.array(entries_feature, dtype=np.int32),
                     "cover": np.array(leaf_covers, dtype=np.float64),
                     "value": np.array(leaf_values, dtype=np.float64),
                 },
