@@ -14,7 +14,8 @@ no BentoML (``bench_serving.py --baseline-server``), and ratios are against its 
 Then what the time is made of: the CPU seconds of each step a start does, each step
 timed in a fresh process after the steps before it (CPU, so other load on a shared machine
 counts little): the arbiter's imports, then the worker's imports, service construction,
-the Feast import and ``Scorer.load`` itself.
+and ``Scorer.load`` itself (Feast is not imported: the registry's mirror is read, see
+``features.registry_mirror``; a stale mirror would show here as a slower load).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ STEPS = {
         "from serving.scorer import Scorer\n"
         "scorer = Scorer(load_settings())"
     ),
-    "worker: Feast import": "from features.store import load_feast\nload_feast()",
     "worker: Scorer.load (mirror, bundles, store, cold start)": "scorer.load(mirrored=True)",
 }
 ARBITER_STEPS = 2  # the first two run in the arbiter's process, the rest in the worker's
