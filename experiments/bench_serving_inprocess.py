@@ -75,16 +75,13 @@ def floor_call(scorer: Any, user_id: str) -> Callable[[], Any]:
     """Key lookup of one user's features, each booster on one numpy row, one response."""
     import numpy as np
 
-    from features.online_store import entity_keys
-    from features.store import _read_plan, _row_store
     from serving.schemas import ScoreResponse, UserScore
 
     state = scorer.state
     store = state.store
-    online = _row_store(store)
     service = next(iter(sorted(state.champions.services)))
-    plan = _read_plan(store, service)
-    key = entity_keys(plan.text_names[0], [user_id], store.config.entity_key_serialization_version)
+    plan = store.read_plan(service)
+    key = store.keys(plan, [user_id])
     rows = []
     for bundle in state.champions.bundles.values():
         row = np.zeros((1, len(bundle.feature_names)))
@@ -95,7 +92,7 @@ def floor_call(scorer: Any, user_id: str) -> Callable[[], Any]:
     versions = dict(state.champions.versions)
 
     def call() -> Any:
-        online.read_rows(store.config, plan.reads, key)
+        store.read(plan, key)
         # predict_trees: the compiled trees once compiled, else LightGBM on one thread
         scores = [float(bundle.predict_trees(b, x)[0]) for bundle, b, x in rows]
         return ScoreResponse(

@@ -3,7 +3,8 @@
     LIFECYCLE_HOME=<trained workspace> .venv/bin/python experiments/bench_serving.py \
         --startup-only [--runs 5] [--doc docs/benchmarks.md]
 
-Each run starts ``bentoml serve`` (one worker, the command ``lifecycle serve`` execs) and
+Each run starts ``bentoml serve`` (the command ``lifecycle serve`` execs, with the
+service's workers: 2 by default, ``BENTOML_CONFIG_OPTIONS`` changes it) and
 polls it every 10 ms: when the arbiter spawned the worker (from ``/proc``), when the worker
 answered ``/livez`` (uvicorn up, the service constructed), ``/readyz`` 200 (models and
 store loaded) and the first ``/score`` answer; at ready, the CPU seconds each process of
@@ -14,7 +15,8 @@ no BentoML (``bench_serving.py --baseline-server``), and ratios are against its 
 Then what the time is made of: the CPU seconds of each step a start does, each step
 timed in a fresh process after the steps before it (CPU, so other load on a shared machine
 counts little): the arbiter's imports, then the worker's imports, service construction,
-the Feast import and ``Scorer.load`` itself.
+and ``Scorer.load`` itself (Feast is not imported: the registry's mirror is read, see
+``features.registry_mirror``; a stale mirror would show here as a slower load).
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ STEPS = {
         "from serving.scorer import Scorer\n"
         "scorer = Scorer(load_settings())"
     ),
-    "worker: Feast import": "from features.store import load_feast\nload_feast()",
     "worker: Scorer.load (mirror, bundles, store, cold start)": "scorer.load(mirrored=True)",
 }
 ARBITER_STEPS = 2  # the first two run in the arbiter's process, the rest in the worker's
@@ -131,12 +132,16 @@ def one_start(command: list[str], port: int, env: dict[str, str], user: str) -> 
     finally:
         stop(process)
     root = processes[process.pid]
-    workers = [p for p in processes.values() if WORKER in p["command"]]
+    # the arbiter's own children: a worker's child forked to run a command carries the
+    # worker's command line until it execs
+    workers = [
+        p for p in processes.values() if WORKER in p["command"] and p["parent"] == process.pid
+    ]
     cpu = {"arbiter": root["cpu"] / TICKS, "worker": sum(p["cpu"] for p in workers) / TICKS}
     cpu["others"] = sum(p["cpu"] for p in processes.values()) / TICKS - sum(cpu.values())
     if workers:
         marks["worker_spawned"] = (min(p["start"] for p in workers) - root["start"]) / TICKS
-    return {"marks": marks, "cpu_at_ready": cpu}
+    return {"marks": marks, "cpu_at_ready": cpu, "workers": len(workers)}
 
 
 def steps_cpu(env: dict[str, str], runs: int) -> dict[str, Any]:
@@ -180,6 +185,7 @@ def median_marks(starts: list[dict[str, Any]]) -> dict[str, Any]:
         "marks": marks,
         "cpu_at_ready": cpu,
         "ready_runs": [s["marks"]["ready"] for s in starts],
+        "workers": max(s.get("workers", 0) for s in starts),
     }
 
 
@@ -217,9 +223,11 @@ def lines(result: dict[str, Any]) -> list[str]:
     bento, bare = result["bentoml"], result["bare"]
     marks, cpu = bento["marks"], bento["cpu_at_ready"]
     ready = marks["ready"]
+    workers = f"{bento['workers']} worker(s)" if bento.get("workers") else "its workers"
     out = [
         f"{measured_on(result['machine'])}, {result['load_average_1m_end']} at the end; medians "
-        f"of {result['runs']} starts of one worker, each beside a start of the baseline.",
+        f"of {result['runs']} starts of the service with {workers}, each beside a start of "
+        "the baseline; ready is the first `/readyz` 200, whichever worker answers it.",
         "",
         "| `bentoml serve` start, seconds from exec | s |",
         "|---|---:|",
@@ -230,7 +238,7 @@ def lines(result: dict[str, Any]) -> list[str]:
         f"| baseline: the same scorer on bare uvicorn, `/readyz` 200 | {bare['marks']['ready']:.2f} |",
         "",
         f"- Ready in {ready / bare['marks']['ready']:.2f}x the baseline's time; CPU used by then: "
-        f"arbiter {cpu['arbiter']:.2f} s, worker {cpu['worker']:.2f} s, other processes "
+        f"arbiter {cpu['arbiter']:.2f} s, workers {cpu['worker']:.2f} s, other processes "
         f"{cpu['others']:.2f} s (baseline's server {bare['cpu_at_ready']['arbiter']:.2f} s).",
         "",
         "| step of a start (fresh process, after the steps above it) | CPU s | wall s |",

@@ -7,7 +7,8 @@ column per feature (REAL or TEXT as declared), keyed by Feast's serialized entit
 
 - :meth:`write_frames` loads a DataFrame of latest rows straight into the table (what
   ``lifecycle features materialize`` uses); :meth:`read_rows` returns the rows of many
-  users and views with one query (what ``features.store.online_features`` uses);
+  users and views with one query (``features.online_rows``, which the scoring service
+  also reads with, without Feast);
 - ``online_write_batch`` / ``online_read`` speak Feast's protobuf interface, so
   ``FeatureStore.materialize``, ``get_online_features`` and the ``feast`` CLI work as usual.
 
@@ -19,9 +20,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -40,7 +39,8 @@ from feast.repo_config import RepoConfig
 from feast.types import PrimitiveFeastType
 from feast.value_type import ValueType
 
-KEY, EVENT_TS, CREATED_TS = "entity_key", "event_ts", "created_ts"  # the fixed columns
+from features.online_rows import CREATED_TS, EVENT_TS, KEY, ReadPlan, entity_keys, select_rows
+
 _EPOCH = datetime(1970, 1, 1)
 # Feast value type -> (SQLite column type, ValueProto field); other types are refused on apply.
 _COLUMN_TYPES = {
@@ -59,24 +59,15 @@ class UserRowSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
     )
 
 
-def entity_keys(join_key: str, values: Iterable[str], version: int) -> list[bytes]:
-    """Feast's serialized entity keys of single-key string entities (e.g. ``user_id``)."""
-    if version >= 3:  # Feast's layout written directly: a proto per id cost ~1 µs of 2 per key
-        string = struct.pack("<I", ValueType.STRING.value)
-        name = join_key.encode("utf8")
-        prefix = struct.pack("<I", 1) + string + struct.pack("<I", len(name)) + name + string
-        keys = []
-        for value in values:
-            encoded = str(value).encode("utf8")
-            keys.append(prefix + struct.pack("<I", len(encoded)) + encoded)
-        return keys
-    return [
-        serialize_entity_key(
-            EntityKeyProto(join_keys=[join_key], entity_values=[ValueProto(string_val=str(v))]),
-            entity_key_serialization_version=version,
-        )
-        for v in values
-    ]
+def _value_type(feature: Any) -> ValueType | None:
+    dtype = feature.dtype
+    return dtype.to_value_type() if isinstance(dtype, PrimitiveFeastType) else None
+
+
+def column_type(feature: Any) -> str | None:
+    """The SQLite column type of a view's feature here; None for a type this store refuses."""
+    value_type = _value_type(feature)
+    return _COLUMN_TYPES[value_type][0] if value_type in _COLUMN_TYPES else None
 
 
 def _columns(view: Any) -> list[tuple[str, str, str]]:
@@ -84,7 +75,7 @@ def _columns(view: Any) -> list[tuple[str, str, str]]:
     columns = []
     for feature in view.features:
         dtype = feature.dtype
-        value_type = dtype.to_value_type() if isinstance(dtype, PrimitiveFeastType) else None
+        value_type = _value_type(feature)
         if value_type not in _COLUMN_TYPES:
             raise ValueError(
                 f"feature view {view.name!r}: feature {feature.name!r} has type {dtype}; "
@@ -114,37 +105,6 @@ def _python(value: ValueProto) -> Any:
         return None
     result = getattr(value, kind)
     return None if isinstance(result, float) and math.isnan(result) else result
-
-
-@dataclass(frozen=True)
-class ReadPlan:
-    """Views and features to read, and where each lands in a row of :meth:`read_rows`."""
-
-    reads: list[tuple[Any, list[str]]]  # (feature view, features)
-    stamps: list[int]  # positions of each view's event time
-    numbers: list[int]
-    number_names: pd.Index
-    texts: list[int]
-    text_names: pd.Index  # the join key first
-
-    @classmethod
-    def of(cls, join_key: str, reads: list[tuple[Any, list[str]]]) -> ReadPlan:
-        stamps, numbers, number_names, texts, text_names = [], [], [], [], []
-        position = 0
-        for view, features in reads:
-            types = {name: sql_type for name, sql_type, _ in _columns(view)}
-            stamps.append(position)
-            for offset, feature in enumerate(features, start=position + 1):
-                if types[feature] == "TEXT":
-                    texts.append(offset)
-                    text_names.append(feature)
-                else:
-                    numbers.append(offset)
-                    number_names.append(feature)
-            position += len(features) + 1
-        return cls(
-            reads, stamps, numbers, pd.Index(number_names), texts, pd.Index([join_key, *text_names])
-        )
 
 
 class UserRowSqliteOnlineStore(SqliteOnlineStore):
@@ -249,18 +209,16 @@ class UserRowSqliteOnlineStore(SqliteOnlineStore):
     def read_rows(
         self, config: RepoConfig, reads: Sequence[tuple[Any, Sequence[str]]], keys: list[bytes]
     ) -> list[tuple[Any, ...]]:
-        """One row per key, in key order, across views: (event µs, *features) per view, all None if absent.
+        """One row per key, in key order, across views: (event µs, *features) per view, all
+        None if absent (:func:`features.online_rows.select_rows`)."""
+        tables = [(self._table(config, view), features) for view, features in reads]
+        return self._read_tables(config, tables, keys)
 
-        One query per 500 keys: the keys are a ``VALUES`` list left-joined to every view's table.
-        """
-        conn = self._get_conn(config)
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows += conn.execute(self._select(config, reads, len(chunk)), chunk).fetchall()
-        if len(rows) != len(keys):  # a left join gives one row per key; a damaged file may not
-            raise sqlite3.DatabaseError(f"{len(rows)} rows came back for {len(keys)} users")
-        return rows
+    def _read_tables(
+        self, config: RepoConfig, tables: Sequence[tuple[str, Sequence[str]]], keys: list[bytes]
+    ) -> list[tuple[Any, ...]]:
+        selects = self.__dict__.setdefault("_selects", {})
+        return select_rows(self._get_conn(config), tables, keys, selects)
 
     def read_frame(
         self, config: RepoConfig, plan: ReadPlan, ids: list[str]
@@ -269,7 +227,7 @@ class UserRowSqliteOnlineStore(SqliteOnlineStore):
         whether each id has a row in any view)."""
         (join_key, *_) = plan.text_names
         keys = entity_keys(join_key, ids, config.entity_key_serialization_version)
-        rows = self.read_rows(config, plan.reads, keys)
+        rows = self._read_tables(config, plan.tables, keys)
         found = np.fromiter(
             (any(row[i] is not None for i in plan.stamps) for row in rows),
             dtype=bool,
@@ -298,28 +256,6 @@ class UserRowSqliteOnlineStore(SqliteOnlineStore):
             copy=False,
         )
         return frame, found
-
-    def _select(
-        self, config: RepoConfig, reads: Sequence[tuple[Any, Sequence[str]]], count: int
-    ) -> str:
-        tables = tuple((self._table(config, view), tuple(features)) for view, features in reads)
-        cache = self.__dict__.setdefault("_selects", {})
-        sql = cache.get((tables, count))
-        if sql is None:
-            selected, joins = [], []
-            for i, (table, features) in enumerate(tables):
-                alias = f"v{i}"
-                selected += [f"{alias}.{EVENT_TS}", *(f"{alias}.{_quote_id(f)}" for f in features)]
-                joins.append(f"LEFT JOIN {_quote_id(table)} {alias} ON {alias}.{KEY} = k.key")
-            values = ",".join(f"({i},?)" for i in range(count))
-            sql = (
-                f"WITH k(pos, key) AS (VALUES {values}) SELECT {', '.join(selected)} "
-                f"FROM k {' '.join(joins)} ORDER BY k.pos"
-            )
-            if len(cache) > 64:
-                cache.clear()
-            cache[(tables, count)] = sql
-        return sql
 
     def _insert(
         self,

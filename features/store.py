@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from features import contract as c
 from features.asof import AS_OF
+from features.registry_mirror import write_mirror
 from features.store_health import discard_damaged_online_store, online_file, registry_file
 from lifecycle import tasks
 from lifecycle.errors import UserError
@@ -238,6 +239,7 @@ def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
     )
     with warnings_quiet():
         store.apply(objects)  # partial: services not in ``objects`` stay as they are
+    write_mirror(settings, paths, store)  # what serving reads of it, without Feast
     current = {
         task: repo.current_service(task, repo.task_feature_refs(schema, task), existing)[0]
         for task in tasks.names()
@@ -322,27 +324,6 @@ def task_service(store: FeatureStore, paths: StorePaths, task: str) -> str:
             + ": run `lifecycle features apply`"
         )
     return name
-
-
-def service_problem(store: FeatureStore, name: str, feature_names: list[str]) -> str | None:
-    """Why a model trained on ``feature_names`` through service ``name`` cannot read them from
-    this store, worded to follow "service 'name'": it is gone or holds other features; None
-    when it can."""
-    known = {s.name: s for s in store.list_feature_services()}
-    if name not in known:
-        return (
-            f"is gone from the Feast registry {registry_file(store)} "
-            f"(it has: {', '.join(sorted(known)) or 'none'})"
-        )
-    held = [f.name for p in known[name].feature_view_projections for f in p.features]
-    if sorted(held) != sorted(feature_names):
-        lacking = sorted(set(feature_names) - set(held))
-        extra = sorted(set(held) - set(feature_names))
-        return (
-            "no longer holds exactly the features the model was trained on "
-            f"(lacks: {', '.join(lacking) or 'none'}; adds: {', '.join(extra) or 'none'})"
-        )
-    return None
 
 
 def service_features(store: FeatureStore, name: str) -> list[str]:
@@ -463,6 +444,7 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
             online.write_frames(store.config, views, latest, AS_OF)
             for view in views:
                 store.registry.apply_materialization(view, store.project, start, end)
+        write_mirror(settings, paths, store)  # the registry file changed: so does its hash
     except sqlite3.DatabaseError as error:
         if "readonly" in str(error):
             raise OSError(errno.EROFS, str(error), str(paths.repo)) from None
@@ -524,45 +506,14 @@ def online_features(store: FeatureStore, user_ids: list[str], service_name: str)
     return Online(frame=frame, found=found)
 
 
-def online_rows(
-    store: FeatureStore, user_ids: list[str], service_name: str
-) -> tuple[Any, list[tuple[Any, ...]]] | None:
-    """The raw online rows of users, one per id in order, and the ``ReadPlan`` that says
-    where each feature and event time sits in them; None when the online store is not
-    our row store (then :func:`online_features` answers). The scoring hot path builds its
-    numpy matrix from these, with no frame in between."""
-    import sqlite3
-
-    from features.online_store import entity_keys
-
-    online = _row_store(store)
-    if online is None:
-        return None
-    plan = _read_plan(store, service_name)
-    keys = entity_keys(plan.text_names[0], user_ids, store.config.entity_key_serialization_version)
-    try:
-        return plan, online.read_rows(store.config, plan.reads, keys)
-    except sqlite3.DatabaseError as error:  # deleted, never filled, or damaged on disk
-        raise FeatureStoreError(
-            f"the online store {online_file(store)} cannot answer ({error}): "
-            "run `lifecycle features materialize`"
-        ) from None
-
-
 def _read_plan(store: FeatureStore, service_name: str) -> Any:
     """The service's views and features as an online-store read, resolved once per store."""
-    from features.online_store import ReadPlan
+    from features.registry_mirror import FeatureRegistry
 
     plans = store.__dict__.setdefault("_lifecycle_read_plans", {})
     if service_name not in plans:
-        reads = [
-            (
-                store.get_feature_view(projection.name, allow_registry_cache=True),
-                [f.name for f in projection.features],
-            )
-            for projection in service(store, service_name).feature_view_projections
-        ]
-        plans[service_name] = ReadPlan.of(c.USER_ID, reads)
+        registry = FeatureRegistry.of_store(store)
+        plans[service_name] = registry.read_plan(service_name, c.USER_ID)
     return plans[service_name]
 
 

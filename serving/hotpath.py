@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,20 +16,23 @@ from serving.feature_matrix import FeatureMatrix, Layout
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.served_store import ServedStore
     from serving.scoring import Champions
 
 
 def online_matrix(
-    store: Any, layout: Layout, fetch: dict[str, str], champions: Champions, user_ids: list[str]
+    store: ServedStore,
+    layout: Layout,
+    fetch: dict[str, str],
+    champions: Champions,
+    user_ids: list[str],
 ) -> FeatureMatrix:
     """The feature matrix of the users the online store knows (unknown ones left out);
     ``fetch`` maps a feature service to the one whose lookup answers it."""
-    from features.store import any_service, online_rows
-
-    services = sorted({fetch[s] for s in champions.services}) or [any_service(store)]
+    services = sorted({fetch[s] for s in champions.services}) or [store.any_service()]
     reads = []
     for service_name in services:
-        found_rows = online_rows(store, user_ids, service_name)
+        found_rows = store.rows(user_ids, service_name)
         if found_rows is None:  # not our row store (e.g. Redis): through Feast's frame
             return FeatureMatrix.from_frame(layout, online_frame(store, user_ids, services))
         reads.append(found_rows)
@@ -37,7 +40,7 @@ def online_matrix(
     return matrix if found.all() else matrix.take(np.flatnonzero(found))
 
 
-def online_frame(store: Any, user_ids: list[str], services: list[str]) -> pd.DataFrame:
+def online_frame(store: ServedStore, user_ids: list[str], services: list[str]) -> pd.DataFrame:
     """Feast's online features of each service, merged on user id; known users only."""
     from features import contract as c
     from features.store import online_features
@@ -45,7 +48,7 @@ def online_frame(store: Any, user_ids: list[str], services: list[str]) -> pd.Dat
     frame: pd.DataFrame | None = None
     found = None
     for service_name in services:
-        online = online_features(store, user_ids, service_name)
+        online = online_features(store.feast, user_ids, service_name)
         if frame is None:
             frame, found = online.frame, online.found.to_numpy()
         else:
@@ -58,17 +61,10 @@ def online_frame(store: Any, user_ids: list[str], services: list[str]) -> pd.Dat
     return frame[found].reset_index(drop=True)
 
 
-def fetch_plan(store: Any, services: set[str]) -> dict[str, str]:
+def fetch_plan(store: ServedStore, services: set[str]) -> dict[str, str]:
     """Look up each distinct set of features once: a service whose features another
     service already returns is answered by that service's lookup (one Feast call, not three)."""
-    refs = {
-        name: frozenset(
-            f"{projection.name_to_use()}:{feature.name}"
-            for projection in store.get_feature_service(name).feature_view_projections
-            for feature in projection.features
-        )
-        for name in services
-    }
+    refs = {name: store.registry.service_refs(name) for name in services}
     plan: dict[str, str] = {}
     for name in sorted(services, key=lambda n: (-len(refs[n]), n)):
         plan[name] = next((f for f in dict.fromkeys(plan.values()) if refs[name] <= refs[f]), name)

@@ -220,16 +220,19 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
     """Make unavailable each champion whose feature service is gone from the dataset's Feast
     registry or holds other features than it was trained on: it would score on features it
     never saw. Without an applied store nothing can be checked (nor served) and all stay."""
-    from features.store import FeatureStoreError, open_store, service_problem
+    from features.served_store import served_registry
+    from features.store import FeatureStoreError
 
     if not champions.bundles:
         return
     try:
-        store = open_store(settings, dataset, online_only=True)  # reads its registry only
+        feature_registry, registry_file = served_registry(settings, dataset)
     except FeatureStoreError:
         return
     for task, bundle in list(champions.bundles.items()):
-        problem = service_problem(store, bundle.service, bundle.feature_names)
+        problem = feature_registry.service_problem(
+            bundle.service, bundle.feature_names, registry_file
+        )
         if problem is None:
             continue
         version = champions.versions.pop(task)

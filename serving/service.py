@@ -50,7 +50,6 @@ from serving.schemas import (
     Task,
     UserId,
 )
-from serving.scorer import Scorer
 from serving.stores import READINESS, ReadyReason, problem
 
 logger = logging.getLogger("lifecycle.serving")
@@ -124,6 +123,7 @@ class LifecycleScoring:
 
     def __init__(self) -> None:
         from lifecycle.settings import load_settings
+        from serving.scorer import Scorer  # here: the arbiter imports this module, not NumPy
 
         quiet_bentoml_deprecation()
         if bentoml.server_context.worker_index is not None:  # a server process, not a test's

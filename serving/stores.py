@@ -2,8 +2,8 @@
 MLflow registry.
 
 A server keeps connections open for speed; a file deleted or replaced on disk is then not
-seen (SQLite keeps reading the old file). Here: :func:`open_feature_store` opens a new Feast
-store and refuses one that cannot answer, :func:`reopen_registry` drops MLflow's pooled
+seen (SQLite keeps reading the old file). Here: :func:`open_feature_store` opens the feature
+store anew (``features.served_store``) and refuses one that cannot answer, :func:`reopen_registry` drops MLflow's pooled
 connections so the registry on disk is read, and :func:`problem` is the cheap check every
 request and ``/readyz`` run. Every refusal is a 503 naming the command that fixes it.
 """
@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any
 from serving.errors import ApiError
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
-
+    from features.served_store import ServedStore
     from lifecycle.settings import Settings
 
 SQLITE = "sqlite:///"
-_MLFLOW_DB = "_lifecycle_mlflow_db"  # kept on the Feast store object: the registry file
+_MLFLOW_DB = "_lifecycle_mlflow_db"  # kept on the served store object: the registry file
 
 
 def registry_database(settings: Settings) -> Path | None:
@@ -81,20 +80,19 @@ def registry_aliases(
     return {task: registry.aliases(source, registry.model_name(dataset, task)) for task in names()}
 
 
-def open_feature_store(settings: Settings, dataset: str) -> FeatureStore:
-    """A newly opened Feast store of the dataset (registry read from disk now), or a 503
-    naming the command that fixes it."""
-    from features.store import FeatureStoreError, open_store
-    from features.store_health import APPLY, open_online, store_problem
+def open_feature_store(settings: Settings, dataset: str) -> ServedStore:
+    """A newly opened store of the dataset (registry read from disk now: its mirror when
+    fresh, else Feast's), or a 503 naming the command that fixes it."""
+    from features.served_store import ServedStore
+    from features.store import FeatureStoreError
+    from features.store_health import APPLY, store_problem
 
     try:
-        store = open_store(settings, dataset, online_only=True)  # serving reads no offline data
-        store.list_feature_views()  # reads the registry file: a damaged one fails here
+        store = ServedStore(settings, dataset)  # reads the registry: a damaged one fails here
     except FeatureStoreError as error:
         raise ApiError(503, str(error)) from None
     except Exception as error:  # an unreadable registry (protobuf) or online store
         raise ApiError(503, f"the Feast store cannot be read ({error}): {APPLY}") from None
-    open_online(store)
     reason = store_problem(store)
     if reason is not None:
         raise ApiError(503, reason)

@@ -331,7 +331,7 @@ def test_redis_online_store_scores_through_the_frame_fallback_alike(
     read and falls back to Feast's frame: every field and reason equals the SQLite row path."""
     from services import redis_server
 
-    from features.store import apply, materialize, online_rows, open_store
+    from features.store import apply, materialize
     from serving.scorer import Scorer
 
     with redis_server(tmp_path / "redis") as connection:
@@ -345,9 +345,9 @@ def test_redis_online_store_scores_through_the_frame_fallback_alike(
         on_redis.load()
         try:
             state = on_redis.state
-            assert state is not None and state.store.config.online_store.type == "redis"
+            assert state is not None and state.store.feast.config.online_store.type == "redis"
             service = next(iter(state.champions.services))
-            assert online_rows(open_store(settings), users[:1], service) is None  # the fallback
+            assert state.store.rows(users[:1], service) is None  # the fallback
             asked = [*users, "no-such-user"]
             got = on_redis.score(asked, reasons="fresh")
         finally:

@@ -1,7 +1,8 @@
 """The scoring service starts without what it never runs: scikit-learn (pulled in by
-``lightgbm.compat``), Feast's offline store (ibis), the MLflow client (the champions come
-from the registry's aliases mirror), DuckDB (feature builds) and SciPy's optimizers and
-integrators (BG/NBD fitting). Checked in a fresh process, where ``sys.modules`` tells
+``lightgbm.compat``), Feast (what it reads of the Feast registry comes from the registry's
+mirror, the online rows from SQLite), the MLflow client (the champions come from the
+registry's aliases mirror), DuckDB (feature builds) and SciPy's optimizers and integrators
+(BG/NBD fitting). Checked in a fresh process, where ``sys.modules`` tells
 what was imported; and the mirror is checked against the registry once the server is ready."""
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from workspaces import TrainedWorkspace
 
 REPO = Path(__file__).resolve().parents[1]
 NOT_LOADED = (
     "sklearn",
+    "feast",
     "ibis",
     "feast.infra.offline_stores.duckdb",
     "mlflow",
@@ -32,28 +35,34 @@ from lifecycle.settings import load_settings
 from serving.scorer import Scorer
 
 import_lightgbm_without_sklearn()  # what the service does in a server process
-state = Scorer(load_settings()).load(mirrored=True)  # what the service does at start
+scorer = Scorer(load_settings())
+state = scorer.load(mirrored=True)  # what the service does at start
+answer = scorer.score(sys.argv[1:], reasons="fresh")  # and a first request
 print(json.dumps({
     "loaded": sorted(name for name in %r if name in sys.modules),
     "versions": state.champions.versions,
     "aliases": state.aliases,
+    "answer": [user.model_dump(mode="json") for user in answer.users],
 }))
 """
 
 
 def test_a_loaded_scorer_has_imported_nothing_it_does_not_run(
-    trained_workspace: TrainedWorkspace,
+    trained_workspace: TrainedWorkspace, scorer: Any
 ) -> None:
+    from services import known_user_ids
+
     from lifecycle import registry
     from serving.stores import registry_aliases
 
+    users = [*known_user_ids(trained_workspace.home, 20), "no-such-user"]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
         "LIFECYCLE_HOME": str(trained_workspace.home),
         "LIFECYCLE_SERVING__COMPILE_TREES": "false",  # the shared workspace is not written
     }
     done = subprocess.run(
-        [sys.executable, "-c", STARTUP % (NOT_LOADED,)],
+        [sys.executable, "-c", STARTUP % (NOT_LOADED,), *users],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -72,6 +81,10 @@ def test_a_loaded_scorer_has_imported_nothing_it_does_not_run(
     }
     assert report["aliases"] == registry_aliases(settings, "demo")
     assert report["loaded"] == []
+    # answered as a scorer in this process answers (Feast imported here by other tests)
+    want = scorer.score(users, reasons="fresh").users
+    assert report["answer"] == [user.model_dump(mode="json") for user in want]
+    assert {user["status"] for user in report["answer"]} == {"scored", "unknown_user"}
 
 
 def test_lightgbm_without_sklearn_leaves_sklearn_importable() -> None:
