@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from features.asof import AS_OF
-from lifecycle.btyd import BGNBD, fit_purchase_process, outlook_of_columns, rfm_of_columns
+from lifecycle.btyd import BGNBD, purchase_model
+from lifecycle.btyd_features import fit_purchase_process, outlook_of_columns, rfm_of_columns
 
 PURCHASE = "purchase"  # log-odds of any purchase in the horizon
 NO_PURCHASE = "no_purchase"  # log-odds of none (churn: no activity)
@@ -39,8 +40,6 @@ def starts_of_columns(
     params: Mapping[str, float], column: Callable[[str], np.ndarray], horizon_days: float
 ) -> dict[str, np.ndarray]:
     """Every role's start per user (NaN where the user has no purchase yet)."""
-    from lifecycle.btyd import purchase_model
-
     model = purchase_model(params)
     p_alive, expected = outlook_of_columns(dict(params), column, horizon_days)
     frequency, _, age = rfm_of_columns(column)

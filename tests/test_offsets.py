@@ -13,7 +13,8 @@ from scipy.special import expit
 
 from features.asof import AS_OF
 from lifecycle import offsets
-from lifecycle.btyd import MBGNBD, fit_purchase_process, outlook_of_columns
+from lifecycle.btyd import MBGNBD
+from lifecycle.btyd_features import fit_purchase_process, outlook_of_columns
 from lifecycle.bundle import ModelBundle
 
 PROCESS = {"r": 0.8, "alpha": 6.0, "a": 0.7, "b": 2.5, "first": 1.0}
