@@ -115,6 +115,13 @@ VARIANTS = {
         "BG/NBD",
         method={"purchase_process": "BGNBD"},
     ),
+    "boost_from_process": Variant(
+        "boosting from LightGBM's average (the purchase process's quantities are no input)",
+        "boosting from the MBG/NBD prediction: each booster starts at the purchase process's "
+        "log-odds of its event or log of the value given a purchase (LightGBM init_score, "
+        "fitted at each row's cutoff)",
+        method={"boost_from_process": True},
+    ),
 }
 
 

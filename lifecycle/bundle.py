@@ -99,6 +99,9 @@ class ModelBundle:
     # "probability" or "value": what the bundle predicts, saved with it so a bundle is read
     # without the task registry; from the task's declaration when not given.
     prediction: str | None = None
+    # Boosting from the purchase process (lifecycle.offsets): its parameters, horizon, each
+    # booster part's role and the fallback start; the raw score is start + trees.
+    boost_start: dict[str, Any] | None = None
     # id(booster) -> its compiled trees (lifecycle.compiled), filled by ``compile_trees``
     compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
     # the main booster's TreeSHAP tables (lifecycle.treeshap), filled by ``tabulate_reasons``
@@ -147,11 +150,36 @@ class ModelBundle:
 
     def predict_trees(self, booster: Any, values: np.ndarray) -> np.ndarray:
         """The one place a booster predicts on a float64 matrix: its compiled trees when
-        ``compile_trees`` made them (same values, several times faster), else LightGBM."""
+        ``compile_trees`` made them (same values, several times faster), else LightGBM. A
+        bundle boosted from the purchase process (a trial of ``training.pipeline.Method``)
+        predicts its start + trees through LightGBM's raw score: its compiled trees and
+        TreeSHAP tables know nothing of the start."""
+        start = self._start(booster, values)
+        if start is not None:
+            from lifecycle.offsets import finished
+
+            role, offset = start
+            raw = booster.predict(values, raw_score=True, num_threads=_threads(len(values)))
+            return finished(role, raw + offset)
         compiled = self.compiled.get(id(booster))
         if compiled is not None:
             return compiled.predict(values)
         return booster.predict(values, num_threads=_threads(len(values)))
+
+    def _start(self, booster: Any, values: np.ndarray) -> tuple[str, np.ndarray] | None:
+        """The role and start of a booster boosted from the purchase process, else None."""
+        if not self.boost_start:
+            return None
+        if booster is self.booster:
+            part = "booster"
+        elif booster is self.purchase_booster:
+            part = "purchase_booster"
+        else:
+            part = "quantile_boosters"
+        from lifecycle.offsets import bundle_start
+
+        index = {name: j for j, name in enumerate(self.feature_names)}
+        return bundle_start(self.boost_start, part, lambda name: values[:, index[name]])
 
     def booster_files(self) -> dict[str, Any]:
         """File name -> LightGBM booster, as ``save`` writes them (a baseline rule has none)."""
@@ -219,9 +247,13 @@ class ModelBundle:
         raw = self.raw_score_matrix(X)
         return self.calibrator(raw) if self.calibrator is not None else raw
 
+    def purchase_matrix_uncalibrated(self, X: np.ndarray) -> np.ndarray:
+        """LTV two-part model: its purchase part's own probability, before calibration."""
+        return self.predict_trees(self.purchase_booster, X)
+
     def purchase_matrix(self, X: np.ndarray) -> np.ndarray:
         """LTV two-part model: the calibrated probability of any value in the horizon."""
-        raw = self.predict_trees(self.purchase_booster, X)
+        raw = self.purchase_matrix_uncalibrated(X)
         return self.calibrator(raw) if self.calibrator is not None else raw
 
     def interval_matrix(self, X: np.ndarray) -> np.ndarray:
@@ -339,6 +371,7 @@ class ModelBundle:
             "two_part": self.purchase_booster is not None,
             "quantile_scale": self.quantile_scale,
             "prediction": self.prediction,
+            "boost_start": self.boost_start,
         }
         (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return directory
@@ -374,6 +407,7 @@ class ModelBundle:
             ),
             quantile_scale=meta.get("quantile_scale", "value"),
             prediction=meta.get("prediction"),
+            boost_start=meta.get("boost_start"),
         )
         bundle.source = directory
         return bundle

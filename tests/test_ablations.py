@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from workspaces import TrainedWorkspace
 
@@ -54,6 +55,48 @@ def test_the_method_undone_registers_the_evaluated_model_with_bg_nbd(
     assert bundle.purchase_process["first"] == 0.0  # BG/NBD: no drop-out at the first purchase
     assert current.purchase_process["first"] == 1.0  # MBG/NBD
     assert bundle.metrics == result.metrics["lightgbm"]
+
+
+def test_boosting_from_the_process_registers_the_starts_it_learned_from(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """The ``boost_from_process`` trial: every LTV booster learned from the MBG/NBD's start
+    and the registered bundle keeps it (the process of its freshest matured cutoff, as its
+    served p_alive), so it scores start + trees; the current method's bundle has none."""
+    from lifecycle import offsets
+    from training.datasets import build_training_set
+
+    settings = load_settings(
+        home=trained_copy, environ={"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1"}
+    )
+    token = METHOD.set(Method(boost_from_process=True))
+    try:
+        result = train_task(settings, "ltv")
+    finally:
+        METHOD.reset(token)
+    bundle = registered(settings, "ltv", result.version, tmp_path / "boosted")
+    start = bundle.boost_start
+    assert start["process"] == bundle.purchase_process and start["horizon_days"] == 365
+    assert start["roles"] == {
+        "purchase_booster": offsets.PURCHASE,
+        "booster": offsets.LOG_VALUE,
+        "quantile_boosters": offsets.LOG1P_VALUE,
+    }
+    assert set(start["fallback"]) == set(start["roles"].values())
+    frame = build_training_set(settings, "ltv").frame
+    X = bundle.encode(frame)
+    column = lambda name: X[:, bundle.feature_names.index(name)]  # noqa: E731
+    starts = offsets.starts_of_columns(start["process"], column, 365.0)
+    customers = np.isfinite(starts[offsets.LOG_VALUE])
+    assert 0 < customers.sum() < len(X)  # the demo has users without a purchase too
+    trees = bundle.booster.predict(X, raw_score=True)
+    expected = np.exp(
+        trees + offsets.filled(starts[offsets.LOG_VALUE], start["fallback"]["log_value"])
+    )
+    np.testing.assert_allclose(bundle.raw_score_matrix(X), expected, rtol=1e-12)
+    assert not np.allclose(bundle.raw_score_matrix(X), bundle.booster.predict(X))
+    current = registered(settings, "ltv", "1", tmp_path / "current")
+    assert current.boost_start is None
 
 
 # -- the script itself ----------------------------------------------------------------------

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lifecycle import tasks
+from lifecycle import offsets, tasks
 from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
+from lifecycle.offsets import INIT_SCORE, start_column
 from lifecycle.settings import Settings, SettingsError
 
 ROUNDS = ("num_boost_round", "early_stopping_rounds")  # ModelSpec fields, not LightGBM params
@@ -149,6 +150,7 @@ def fit_bundle(
     specs: Mapping[str, ModelSpec] | None = None,
     trainer: Trainer | None = None,
     rounds_of: ModelBundle | None = None,
+    boost_start: Mapping[str, Any] | None = None,
 ) -> ModelBundle:
     """Fit the task's model on ``train`` with early stopping on ``valid``; calibrate on ``valid``.
 
@@ -157,7 +159,9 @@ def fit_bundle(
     ``rounds_of``: a refit: each booster grows as many trees as the same booster of that
     (evaluated) bundle, and ``valid`` decides nothing. ``specs``: every model's spec (default
     ``SPECS``; :func:`model_specs` gives them with the settings' hyperparameters);
-    ``spec`` replaces the task's own.
+    ``spec`` replaces the task's own. ``boost_start``: boost from the purchase process
+    (``process``, ``horizon_days``: what the bundle scores with; the rows' own starts are in
+    their ``lifecycle.offsets`` columns).
     """
     specs = SPECS if specs is None else specs
     spec = spec or specs.get(task) or spec_of(task)
@@ -166,6 +170,8 @@ def fit_bundle(
     )
     draft = ModelBundle(task, None, feature_names, categories, service, label_spec, data_window)
     categorical = [i for i, name in enumerate(feature_names) if name in categories]
+    if boost_start is not None:
+        draft.boost_start = started(task, train, label, boost_start)
 
     def grow(
         rows: pd.DataFrame,
@@ -174,7 +180,10 @@ def fit_bundle(
         booster_spec: ModelSpec,
         objective: dict[str, Any],
         evaluated: Any,
+        part: str = "booster",
     ) -> Any:
+        if draft.boost_start is not None:
+            rows, check = (with_init_score(draft.boost_start, part, r) for r in (rows, check))
         if rounds_of is not None:  # the training rows as "validation": the loss only falls
             trees = max(1, int(evaluated.best_iteration or evaluated.current_iteration()))
             booster_spec = replace(
@@ -199,9 +208,10 @@ def fit_bundle(
         specs[LTV_PURCHASE],
         {},
         rounds_of and rounds_of.purchase_booster,
+        "purchase_booster",
     )
     draft.calibrator = fit_calibrator(
-        draft.purchase_booster.predict(draft.matrix(valid).to_numpy(dtype="float64")),
+        draft.purchase_matrix_uncalibrated(draft.encode(valid)),
         bought_valid[BOUGHT].to_numpy(),
     )
     buyers, buyers_valid = train[train[label] > 0], valid[valid[label] > 0]
@@ -221,10 +231,44 @@ def fit_bundle(
             specs[LTV_QUANTILE],
             {"objective": "quantile", "alpha": q, "metric": "quantile"},
             rounds_of and rounds_of.quantile_boosters[q],
+            "quantile_boosters",
         )
         for q in VALUE_LEVELS
     }
     return draft
+
+
+def started(
+    task: str, train: pd.DataFrame, label: str, boost_start: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A bundle's ``boost_start``: the process it scores with, each booster part's role and
+    the start of rows the process says nothing about (learned on ``train``)."""
+    declared = tasks.get(task)
+    if declared.is_probability:
+        event = offsets.NO_PURCHASE if declared.outcome == "no_activity" else offsets.PURCHASE
+        roles = {"booster": event}
+    else:
+        roles = {"purchase_booster": offsets.PURCHASE, "booster": offsets.LOG_VALUE}
+        roles["quantile_boosters"] = offsets.LOG1P_VALUE
+    y = train[label].to_numpy(dtype="float64")
+    fallbacks = {
+        role: offsets.fallback(
+            role,
+            (y > 0).astype(float)
+            if role == offsets.PURCHASE and not declared.is_probability
+            else y,
+            train[start_column(role)].to_numpy(dtype="float64"),
+        )
+        for role in roles.values()
+    }
+    return dict(boost_start) | {"roles": roles, "fallback": fallbacks}
+
+
+def with_init_score(boost_start: Mapping[str, Any], part: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the booster part's start, filled, where LightGBM's trainer reads it."""
+    role = boost_start["roles"][part]
+    start = rows[start_column(role)].to_numpy(dtype="float64")
+    return rows.assign(**{INIT_SCORE: offsets.filled(start, boost_start["fallback"][role])})
 
 
 def refit_bundle(
@@ -236,6 +280,7 @@ def refit_bundle(
     data_window: dict[str, Any],
     seed: int = 7,
     fit: Callable[..., ModelBundle] | None = None,
+    **boost_start: Any,
 ) -> ModelBundle:
     """The model to deploy: the evaluated model's recipe refit on ``frame`` (every matured
     cutoff up to the freshest) with the evaluated boosters' numbers of trees.
@@ -243,7 +288,7 @@ def refit_bundle(
     Nothing is left to calibrate on without leakage, so the probability calibrator is
     fitted on the evaluated model's out-of-time scores of ``calibration`` (its test rows,
     one horizon after what it learned from, as the deployed model is when it scores).
-    ``fit`` is :func:`fit_bundle` or its Dask twin.
+    ``fit`` is :func:`fit_bundle` or its Dask twin; ``boost_start`` as for it.
     """
     deployed = (fit or fit_bundle)(
         evaluated.task,
@@ -256,6 +301,7 @@ def refit_bundle(
         data_window=data_window,
         seed=seed,
         rounds_of=evaluated,
+        **boost_start,
     )
     raw, outcome = uncalibrated(evaluated, calibration, label)
     deployed.calibrator = fit_calibrator(raw, outcome) if evaluated.calibrator else None
@@ -270,8 +316,8 @@ def uncalibrated(
     matrix = bundle.matrix(rows).to_numpy(dtype="float64")
     outcome = rows[label].to_numpy(dtype="float64")
     if bundle.purchase_booster is not None:
-        return bundle.purchase_booster.predict(matrix), (outcome > 0).astype(float)
-    return bundle.booster.predict(matrix), outcome
+        return bundle.purchase_matrix_uncalibrated(matrix), (outcome > 0).astype(float)
+    return bundle.raw_score_matrix(matrix), outcome
 
 
 def calibration_transfers(evaluated: ModelBundle, rows: pd.DataFrame, label: str) -> dict[str, Any]:
@@ -311,13 +357,18 @@ def local_trainer(
     x_valid = x_train if refit else draft.matrix(valid)
     params = spec.lgb_params(seed, rows=len(train))
 
-    def booster_for(objective_params: dict[str, Any]) -> Any:
-        data = lgb.Dataset(
-            x_train, train[label], categorical_feature=categorical, free_raw_data=False
+    def dataset(matrix: pd.DataFrame, rows: pd.DataFrame, **options: Any) -> Any:
+        """LightGBM's data of ``rows``, from their start where boosting from one."""
+        start = rows[INIT_SCORE].to_numpy() if INIT_SCORE in rows.columns else None
+        return lgb.Dataset(
+            matrix, rows[label], init_score=start, categorical_feature=categorical, **options
         )
+
+    def booster_for(objective_params: dict[str, Any]) -> Any:
+        data = dataset(x_train, train, free_raw_data=False)
         if refit:
             return lgb.train(params | objective_params, data, num_boost_round=spec.num_boost_round)
-        check = lgb.Dataset(x_valid, valid[label], categorical_feature=categorical, reference=data)
+        check = dataset(x_valid, valid, reference=data)
         return lgb.train(
             params | objective_params,
             data,

@@ -31,6 +31,7 @@ from lifecycle.btyd import BGNBD, MBGNBD
 from lifecycle.btyd_features import fit_purchase_process
 from lifecycle.bundle import ModelBundle
 from lifecycle.compiled import compile_registered
+from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
@@ -60,6 +61,8 @@ class Method:
     # LightGBM's own probabilities where the validation calibration does not transfer to test
     calibrate_only_if_it_transfers: bool = True
     purchase_process: type[BGNBD] = MBGNBD  # the served p_alive and expected purchases
+    # Boost from the purchase process (LightGBM init_score, lifecycle.offsets): a trial
+    boost_from_process: bool = False
 
 
 # The method of the trainings in this context; only experiments set another (``METHOD.set``).
@@ -172,6 +175,30 @@ class TrainResult:
         ] + (self.baseline.lines() if self.baseline else [])
 
 
+def with_starts(
+    training: TrainingSet, split: TimeSplit, method: Method
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """The training frame, with each row's start from the purchase process fitted at its own
+    cutoff when the method boosts from it, and what the evaluated model (the last validation
+    cutoff's fit: nothing later than what it is calibrated on) and the deployed one (the
+    test cutoff's) score with. Only a model of every known user boosts from it: the process
+    is fitted on the rows' customers, and a task of a narrower population (conversion: users
+    before their target) has too few, and too alike, to fit it."""
+    if not method.boost_from_process or not training.spec.everyone:
+        return training.frame, {"evaluated": {}, "deployed": {}}
+    horizon = training.spec.horizon_days
+    frame, fits = with_start_columns(training.frame, horizon, method.purchase_process)
+    starts = {}
+    for model, cutoff in (("evaluated", split.valid[-1]), ("deployed", split.test_cutoff)):
+        if fits.get(cutoff) is None:
+            raise TrainingError(
+                f"{training.task}: too few customers at {cutoff:%Y-%m-%d} to fit the purchase "
+                "process the model boosts from"
+            )
+        starts[model] = {"boost_start": {"process": fits[cutoff], "horizon_days": horizon}}
+    return frame, starts
+
+
 def score_models(
     bundle: ModelBundle, rules: dict[str, RuleModel], test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
@@ -201,7 +228,8 @@ def train_task(
     progress(f"{task}: building the training set through Feast")
     training = build_training_set(settings, task, dataset=dataset)
     split = time_split(training.cutoffs, training.spec.horizon_days)
-    frame = training.frame
+    method = METHOD.get()
+    frame, starts = with_starts(training, split, method)
     parts = split.parts(frame)
     check_trainable(task, parts, settings)
     window = split.to_dict() | {"dataset": dataset, "rows": {k: len(v) for k, v in parts.items()}}
@@ -224,11 +252,11 @@ def train_task(
         label_spec=training.spec.to_dict(),
         data_window=window,
         seed=settings.training.seed,
+        **starts["evaluated"],
     )
     progress(f"{task}: evaluating against baselines on {len(parts['test']):,} test rows")
     test = parts["test"]
     y = test[LABEL].to_numpy(dtype=float)
-    method = METHOD.get()
     calibration = calibration_transfers(evaluated, test, LABEL)
     if not calibration["transfers"] and method.calibrate_only_if_it_transfers:
         evaluated.calibrator = None  # measured, and deployed, with LightGBM's own probabilities
@@ -272,6 +300,7 @@ def train_task(
             data_window=history,
             seed=settings.training.seed,
             fit=fit,
+            **starts["deployed"],
         )
     else:  # an experiment's switch: the evaluated model, with what it learned from
         bundle = evaluated
