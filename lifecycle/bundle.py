@@ -283,10 +283,10 @@ class ModelBundle:
 
     def contributions_matrix(self, X: np.ndarray) -> np.ndarray:
         """Per-row feature contributions to the raw score (LightGBM's SHAP values), rows x
-        features (the bias column dropped). Small inputs read the TreeSHAP tables when
-        ``tabulate_reasons`` built them (same values to 1e-9, a fraction of the CPU); large
-        ones LightGBM on every core."""
-        if self.shap_tables is not None and len(X) < SINGLE_THREAD_ROWS:
+        features (the bias column dropped): the TreeSHAP tables when ``tabulate_reasons``
+        built them (same values to 1e-9, about a quarter of LightGBM's CPU at any size), else
+        LightGBM on every core for large inputs."""
+        if self.shap_tables is not None:
             return self.shap_tables.contributions(X)
         values = self.booster.predict(X, pred_contrib=True, num_threads=_threads(len(X)))
         return values[:, :-1]

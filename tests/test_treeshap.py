@@ -70,6 +70,21 @@ def test_tables_give_lightgbm_contributions_for_the_churn_champion(scorer: Any) 
     )
 
 
+def test_a_large_input_is_split_over_threads_with_the_same_values(scorer: Any) -> None:
+    """Batch scoring explains thousands of rows through the tables too: split over the
+    cores, each row's values are those of one pass, and LightGBM's to 1e-9."""
+    bundle = scorer.state.champions.bundles["churn"]
+    assert bundle.tabulate_reasons()
+    rng = np.random.default_rng(3)
+    rows = rng.normal(0, 30, size=(4 * 512 + 7, len(bundle.feature_names)))
+    one_pass = np.zeros((len(rows), len(bundle.feature_names)))
+    bundle.shap_tables._add(rows, one_pass)
+    got = bundle.contributions_matrix(rows)
+    assert np.array_equal(got, one_pass)
+    want = bundle.booster.predict(rows, pred_contrib=True)[:, :-1]
+    assert np.abs(got - want).max() < MAX_ABS_DIFF
+
+
 def test_the_kernel_reads_little_per_row(scorer: Any) -> None:
     """32-bit positions and one byte per path step: half of what 64-bit ones read, which
     evicted more of the compiled trees the same request predicts with."""
