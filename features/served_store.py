@@ -23,6 +23,7 @@ from features.store_health import MATERIALIZE
 if TYPE_CHECKING:
     from feast import FeatureStore
 
+    from features.store import StorePaths
     from lifecycle.settings import Settings
 
 ROW_STORE = "sqlite"  # feast.online_store: ours (features.online_store), read here directly
@@ -37,20 +38,23 @@ def identity(path: Path) -> tuple[int, int] | None:
     return stat.st_dev, stat.st_ino
 
 
-def served_registry(
-    settings: Settings, dataset: str, feast: Callable[[], FeatureStore] | None = None
-) -> tuple[FeatureRegistry, Path]:
+def served_registry(settings: Settings, dataset: str) -> tuple[FeatureRegistry, Path]:
     """The dataset's registry as serving reads it and its file: the mirror when fresh, else
-    read from the Feast store ``feast`` opens (default: an online-only one); refuses an
-    unapplied store (``FeatureStoreError``)."""
+    read from an online-only Feast store; refuses an unapplied store (``FeatureStoreError``)."""
     from features.store import _require_applied, open_store, store_paths
 
     paths = store_paths(settings, dataset)
     _require_applied(paths)
+    return _registry(paths, settings, lambda: open_store(settings, dataset, online_only=True))
+
+
+def _registry(
+    paths: StorePaths, settings: Settings, feast: Callable[[], FeatureStore]
+) -> tuple[FeatureRegistry, Path]:
+    """The registry of an applied store: its mirror when fresh, else read from ``feast()``."""
     registry = fresh_mirror(settings, paths)
     if registry is None:
-        opened = feast() if feast else open_store(settings, dataset, online_only=True)
-        registry = FeatureRegistry.of_store(opened)
+        registry = FeatureRegistry.of_store(feast())
     return registry, paths.repo.resolve() / paths.registry.name
 
 
@@ -76,7 +80,7 @@ class ServedStore:
         if self.online_file is not None:
             self.files.append(("online", self.online_file, identity(self.online_file)))
         self._feast: FeatureStore | None = None
-        self.registry, self.registry_file = served_registry(settings, dataset, lambda: self.feast)
+        self.registry, self.registry_file = _registry(paths, settings, lambda: self.feast)
         self.mirrored = self._feast is None  # its registry read from the mirror, not Feast
         if not self.row_store:
             self.feast  # noqa: B018 - read through Feast: opened now, not on the first request

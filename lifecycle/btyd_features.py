@@ -22,6 +22,10 @@ from lifecycle.btyd import (
 )
 from lifecycle.maths import ARRAYS, Maths
 
+# A user's purchase history as the BTYD models read it: orders, days since the first and
+# since the last purchase (``rfm_of_values``).
+PURCHASE_HISTORY = ("orders_total", "first_purchase_age_days", "purchase_recency_days")
+
 
 def rfm_from_features(features: pd.DataFrame, unit_days: float = 7.0) -> pd.DataFrame:
     """frequency / recency / T from as-of feature rows (NaN for users without a purchase).
@@ -41,9 +45,7 @@ def rfm_of_columns(
     column: Callable[[str], np.ndarray], unit_days: float = 7.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`rfm_from_features` (frequency, recency, T) from float feature columns."""
-    orders = column("orders_total")
-    first = column("first_purchase_age_days")
-    last = column("purchase_recency_days")
+    orders, first, last = (column(name) for name in PURCHASE_HISTORY)
     customer = (orders >= 1) & np.isfinite(first) & np.isfinite(last)
     nan = np.full(len(orders), np.nan)
     return tuple(  # type: ignore[return-value]

@@ -30,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# Below this many rows one thread: lleaves starts a thread pool per call otherwise.
+from lifecycle.bundle import SINGLE_THREAD_ROWS
+
 if TYPE_CHECKING:
     from lifecycle.bundle import ModelBundle
     from lifecycle.settings import Settings
@@ -37,9 +40,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lifecycle.compiled")
 
 OBJECT_SUFFIX = ".o"
-# Below this many rows one thread: lleaves starts a thread pool per call otherwise
-# (same threshold as LightGBM's in lifecycle.bundle).
-SINGLE_THREAD_ROWS = 512
 # Requests up to this many rows predict through preallocated per-thread buffers.
 BUFFERED_ROWS = 128
 # Without inlining, compiling is 3.5x faster (60 trees: 0.7 vs 2.6 CPU-s) for the same

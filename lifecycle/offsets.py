@@ -29,7 +29,6 @@ LOG1P_VALUE = "log1p_value"  # log(1 + E[value | a purchase])
 ROLES = (PURCHASE, NO_PURCHASE, LOG_VALUE, LOG1P_VALUE)
 INIT_SCORE = "_init_score"  # a booster's rows: their start, filled (what LightGBM gets)
 COLUMN = "_start_{role}"  # a training row's start, from the process fitted at its own cutoff
-FEATURES = ("orders_total", "first_purchase_age_days", "purchase_recency_days", "avg_order_value")
 
 
 def start_column(role: str) -> str:

@@ -32,11 +32,12 @@ from itertools import pairwise
 
 import numpy as np
 
+from lifecycle.bundle import SINGLE_THREAD_ROWS
+
 # Leaf tables larger than this many values (8 bytes each) are not built: LightGBM explains.
 MAX_TABLE_VALUES = 16_000_000
 # Rows explained per numpy pass: bounds the (rows x path steps) temporaries to a few MB.
 ROWS_PER_PASS = 32
-THREADED_ROWS = 512  # per thread at least: fewer rows run in the calling thread
 _ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float widened to double)
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
 _MISSING_ZERO, _MISSING_NAN = 1, 2
@@ -328,7 +329,7 @@ class TreeShap:
         out = np.zeros((len(X), self.num_features))
         if len(self._entry_feature) == 0:
             return out
-        threads = min(os.cpu_count() or 1, len(X) // THREADED_ROWS)
+        threads = min(os.cpu_count() or 1, len(X) // SINGLE_THREAD_ROWS)  # rows per thread
         if threads > 1:
             bounds = np.linspace(0, len(X), threads + 1).astype(int).tolist()
             with ThreadPoolExecutor(threads) as pool:

@@ -44,7 +44,7 @@ from lifecycle.btyd import (
     log_odds_dropped,
     purchase_model,
 )
-from lifecycle.btyd_features import rfm_of_values
+from lifecycle.btyd_features import PURCHASE_HISTORY, rfm_of_values
 from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value, mixture_quantiles_of
 from lifecycle.maths import FLOATS
 from lifecycle.tasks import CHURN, LTV
@@ -271,10 +271,7 @@ def _score_rows(
     )
     if process is not None:
         histories = zip(
-            *(
-                features.column(name).tolist()
-                for name in ("orders_total", "first_purchase_age_days", "purchase_recency_days")
-            ),
+            *(features.column(name).tolist() for name in PURCHASE_HISTORY),
             strict=True,
         )
         outlooks = [purchase_outlook(process, *history) for history in histories]

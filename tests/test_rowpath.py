@@ -205,7 +205,7 @@ def test_the_purchase_outlook_is_the_arrays_for_any_dropout_prior(
     from dataclasses import replace
 
     from lifecycle.btyd import purchase_model
-    from lifecycle.btyd_features import outlook_of_columns
+    from lifecycle.btyd_features import PURCHASE_HISTORY, outlook_of_columns
 
     [model] = [m for m in scorer.state.row_models.values() if m.process is not None][:1]
     params = {**model.bundle.purchase_process, "a": a}
@@ -213,10 +213,7 @@ def test_the_purchase_outlook_is_the_arrays_for_any_dropout_prior(
     alive, expected = outlook_of_columns(params, everyone.column, model.horizon_weeks * 7.0)
     histories = list(
         zip(
-            *(
-                everyone.column(name).tolist()
-                for name in ("orders_total", "first_purchase_age_days", "purchase_recency_days")
-            ),
+            *(everyone.column(name).tolist() for name in PURCHASE_HISTORY),
             strict=True,
         )
     )
