@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,9 +186,10 @@ def write_mirror(settings: Settings, paths: StorePaths, store: FeatureStore) -> 
         "settings": mirrored_settings(settings, paths),
         **registry.as_dict(),
     }
-    scratch = target.with_name(f".{target.name}.{os.getpid()}")
-    scratch.write_text(json.dumps(document, indent=1) + "\n")
-    scratch.replace(target)  # readers see the old mirror or the new one, never half of one
+    from lifecycle.storage import atomic_file
+
+    with atomic_file(target) as staging:  # readers see the old mirror or the new one
+        staging.write_text(json.dumps(document, indent=1) + "\n")
     return True
 
 
