@@ -36,8 +36,15 @@ CASES = {
     "hundred_precomputed": "100 users, reasons precomputed",
 }
 AIMS_MS = {"one_reasons": 1.0, "one_plain": 0.35, "hundred_precomputed": 5.0}  # issue 17
-# Issue 17 asks for 1 user with reasons within 2.5x of the floor that includes TreeSHAP.
-AIMS_X_FLOOR = {"one_reasons": ("floor_reasons", 2.5)}
+# The same aims as ratios to a floor of the same run, which is what issue 17 counts ("ratios
+# in one run"): 1 user with reasons within 2.5x of the floor that includes TreeSHAP (its
+# own words); the others its aims in ms over its floor without reasons, about 0.10 ms
+# (lookup 19 µs, compiled trees 37-47 µs, response 18 µs).
+AIMS_X_FLOOR = {
+    "one_reasons": ("floor_reasons", 2.5),
+    "one_plain": ("floor", 3.5),
+    "hundred_precomputed": ("floor", 50.0),
+}
 ENGINES = {"lightgbm": "LightGBM", "compiled": "compiled trees"}
 # Since lifecycle.treeshap: built with the compiled trees, so the LightGBM rows explain
 # through LightGBM's pred_contrib and the compiled ones through the precomputed leaves.
@@ -166,15 +173,11 @@ def measure(home: Path, seconds: float) -> dict[str, Any]:
         engines["compiled"] = {name: timed(make(), seconds) for name, make in cases.items()}
     scorer.close()
     floor_ms = engines["compiled" if compiled else "lightgbm"]["floor"]["cpu_p50_ms"]
-    best = engines["compiled" if compiled else "lightgbm"]
     for rows in engines.values():
         own_floor = rows["floor"]["cpu_p50_ms"]
-        for name, row in rows.items():
+        for row in rows.values():
             row["over_floor"] = round(row["cpu_p50_ms"] / floor_ms, 2)
             row["over_own_floor"] = round(row["cpu_p50_ms"] / own_floor, 2)
-            if name in AIMS_X_FLOOR:
-                base = best[AIMS_X_FLOOR[name][0]]["cpu_p50_ms"]
-                row["over_reasons_floor"] = round(row["cpu_p50_ms"] / base, 2)
     boosters = sum(len(b.booster_files()) for b in state.champions.bundles.values())
     return {
         "engines": engines,
@@ -245,11 +248,11 @@ def render_doc(name: str, document: dict[str, Any]) -> str:
         for case, aim in AIMS_MS.items()
     ]
     for case, (floor, aim) in AIMS_X_FLOOR.items():
-        ratio = best[case].get("over_reasons_floor")
-        if ratio is not None:
+        if floor in best:  # results from before the floor with reasons was measured: none
+            ratio = best[case]["cpu_p50_ms"] / best[floor]["cpu_p50_ms"]
             met.append(
                 f"{CASES[case]} {ratio:.1f}x the {CASES[floor].split(':')[0]} "
-                f"({'met' if ratio <= aim else 'missed'}, aim {aim}x)"
+                f"({'met' if ratio <= aim else 'missed'}, aim {aim:g}x)"
             )
     return "\n".join(
         [
