@@ -23,6 +23,7 @@ from lifecycle import registry
 from lifecycle.bundle import VALUE_LEVELS, ModelBundle
 from lifecycle.cli import main
 from lifecycle.registry import PromotionError, promote
+from lifecycle.rules import feature_matrix
 from lifecycle.settings import SettingsError, load_settings
 from training import models as model_specs
 from training.pipeline import (
@@ -352,6 +353,34 @@ def test_a_baseline_that_wins_is_registered_and_served(
         assert scores.loc[~buyers, "p_alive"].isna().all()
     finally:
         promote(settings, "churn", str(before.version), reason="test: restore")
+
+
+def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a rule learns without outcomes (its quintile edges, BG/NBD parameters, the means
+    its reasons are centred on) comes from every user at the latest cutoff, the users it
+    will score, not from matured cutoffs a horizon and more older."""
+    settings = load_settings(home=trained_copy, environ={})
+    stump = dataclasses.replace(
+        model_specs.spec_of("churn"),
+        num_boost_round=1,
+        params=model_specs.spec_of("churn").params | {"num_leaves": 2},
+    )
+    monkeypatch.setitem(model_specs.SPECS, "churn", stump)
+    weak = train_task(settings, "churn")
+    assert weak.baseline is not None
+    client = registry.client(settings)
+    path = registry.bundle_path(client, "demo-churn", weak.baseline.version, tmp_path)
+    deployed = ModelBundle.load(path)
+    features = pd.read_parquet(store_paths(settings).feature_table)
+    now = features[features[AS_OF] == features[AS_OF].max()]
+    assert now[AS_OF].max() > weak.split.test_cutoff  # a horizon after the freshest label
+    rule = deployed.booster
+    terms = rule._terms(feature_matrix(now, rule.feature_names))
+    assert rule.params["term_means"] == pytest.approx(terms.mean(axis=0).tolist())
+    fitted_on = deployed.data_window["rule_fitted_on"]
+    assert fitted_on == {"cutoff": f"{now[AS_OF].max():%Y-%m-%d}", "rows": len(now)}
 
 
 def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:

@@ -35,7 +35,7 @@ from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
-from training.datasets import TrainingSet, build_training_set
+from training.datasets import TrainingSet, build_training_set, freshest_rows
 from training.errors import TrainingError
 from training.evaluation import metrics_of
 from training.models import (
@@ -63,6 +63,9 @@ class Method:
     purchase_process: type[BGNBD] = MBGNBD  # the served p_alive and expected purchases
     # Boost from the purchase process (LightGBM init_score, lifecycle.offsets): a trial
     boost_from_process: bool = False
+    # A baseline rule that won the gate is served fitted on the users of the latest cutoff
+    # (quintile edges, BG/NBD parameters need no outcome), not on the matured cutoffs
+    fresh_rules: bool = True
 
 
 # The method of the trainings in this context; only experiments set another (``METHOD.set``).
@@ -111,10 +114,14 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     valid = _latest_period(matured_by_test) if matured_by_test else []
     train = [t for t in matured_by_test if t < valid[0]] if valid else []
     if not train:
+        # train, then a validation pool a horizon before the test pool
+        needed = horizon_days + 2 * POOL_DAYS
         raise TrainingError(
             f"with a {horizon_days}-day horizon only {len(matured_by_test)} cutoff(s) had matured labels "
-            f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}); "
-            "need 2 (train and valid): use a shorter horizon or a longer history"
+            f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}, "
+            f"{(ordered[-1] - ordered[0]).days} days); need 2 (train and valid), so matured cutoffs "
+            f"spanning about {needed} days (the horizon and two {POOL_DAYS}-day pools): use a shorter "
+            "horizon or a longer history"
         )
     return TimeSplit(train=train, valid=valid, test=test)
 
@@ -337,10 +344,25 @@ def train_task(
     winner = winning_baseline(settings, task, metrics)
     if not promoted and winner in rules:
         progress(f"{task}: the baseline {winner} won; registering it as a servable model")
-        deployed_rule = fit_rule(
-            winner, task, matured, training.feature_names, population=test, **rule_options
-        )
         window = {k: v for k, v in bundle.data_window.items() if k != "calibration"}
+        # Conversion's users of now are unknown without its eligibility at the latest cutoff.
+        if method.fresh_rules and training.spec.everyone:
+            fresh = freshest_rows(settings, training)
+            window["rule_fitted_on"] = {
+                "cutoff": f"{fresh[AS_OF].max():%Y-%m-%d}",
+                "rows": len(fresh),
+            }
+            learned_from, population = fresh, fresh
+        else:
+            learned_from, population = matured, test
+        deployed_rule = fit_rule(
+            winner,
+            task,
+            learned_from,
+            training.feature_names,
+            population=population,
+            **rule_options,
+        )
         result.baseline = serve_baseline(
             settings,
             mlflow_client,
