@@ -194,6 +194,24 @@ def test_horizon_longer_than_history_is_refused(home: Path) -> None:
     assert "no cutoff of dataset 'demo' has a matured 2000-day ltv horizon" in result.stderr
 
 
+def test_too_few_matured_cutoffs_name_the_task_and_its_horizon(home: Path) -> None:
+    # A horizon that leaves one matured cutoff (a year's LTV on a one-year log).
+    features = pd.read_parquet(store_paths(load_settings(home=home, environ={})).feature_table)
+    events = pd.read_parquet(load_settings(home=home, environ={}).workspace.events("demo"))
+    horizon = (events["event_time"].max() - features[AS_OF].min()).days
+    result = CliRunner().invoke(
+        main,
+        ["--home", str(home), "train", "ltv"],
+        env={"LIFECYCLE_LABELS__LTV_HORIZON_DAYS": str(horizon)},
+    )
+    assert result.exit_code == 1
+    assert (
+        f"ltv: with a {horizon}-day horizon only 1 cutoff(s) had matured labels; need at least 3"
+        in result.stderr
+    )
+    assert "(labels.ltv_horizon_days)" in result.stderr
+
+
 def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:
     report = trained["churn"].report
     assert report["rows_without_features"] == 0

@@ -107,7 +107,9 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     ordered = sorted(cutoffs)
     if len(ordered) < 3:
         raise TrainingError(
-            f"need at least 3 matured cutoffs for train/valid/test, got {len(ordered)}"
+            f"with a {horizon_days}-day horizon only {len(ordered)} cutoff(s) had matured labels; "
+            "need at least 3 matured cutoffs for train/valid/test: use a shorter horizon or a "
+            "longer history"
         )
     test = _latest_period(ordered)
     matured_by_test = [t for t in ordered if t + pd.Timedelta(days=horizon_days) <= test[0]]
@@ -234,7 +236,10 @@ def train_task(
     lineage.require_current_features(settings, dataset, f"train {task}")
     progress(f"{task}: building the training set through Feast")
     training = build_training_set(settings, task, dataset=dataset)
-    split = time_split(training.cutoffs, training.spec.horizon_days)
+    try:
+        split = time_split(training.cutoffs, training.spec.horizon_days)
+    except TrainingError as error:  # which task, and the setting of its horizon
+        raise TrainingError(f"{task}: {error} (labels.{task}_horizon_days)") from None
     method = METHOD.get()
     frame, starts = with_starts(training, split, method)
     parts = split.parts(frame)
