@@ -50,6 +50,7 @@ from training.promotion import BaselineVersion, gate_on_test, serve_baseline, wi
 from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
+SHORTER = "use a shorter horizon (labels.<task>_horizon_days) or a longer history"
 
 
 @dataclass(frozen=True)
@@ -108,22 +109,20 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     if len(ordered) < 3:
         raise TrainingError(
             f"with a {horizon_days}-day horizon only {len(ordered)} cutoff(s) had matured labels; "
-            "need at least 3 matured cutoffs for train/valid/test: use a shorter horizon or a "
-            "longer history"
+            f"need at least 3 matured cutoffs for train/valid/test: {SHORTER}"
         )
     test = _latest_period(ordered)
     matured_by_test = [t for t in ordered if t + pd.Timedelta(days=horizon_days) <= test[0]]
     valid = _latest_period(matured_by_test) if matured_by_test else []
     train = [t for t in matured_by_test if t < valid[0]] if valid else []
     if not train:
-        # train, then a validation pool a horizon before the test pool
-        needed = horizon_days + 2 * POOL_DAYS
+        # a train cutoff, then a validation pool a horizon before the test pool (on the grid)
+        needed = horizon_days + 2 * POOL_DAYS - (ordered[1] - ordered[0]).days
         raise TrainingError(
             f"with a {horizon_days}-day horizon only {len(matured_by_test)} cutoff(s) had matured labels "
             f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}, "
             f"{(ordered[-1] - ordered[0]).days} days); need 2 (train and valid), so matured cutoffs "
-            f"spanning about {needed} days (the horizon and two {POOL_DAYS}-day pools): use a shorter "
-            "horizon or a longer history"
+            f"spanning at least {needed} days (the horizon and two {POOL_DAYS}-day pools, less one cutoff step): {SHORTER}"
         )
     return TimeSplit(train=train, valid=valid, test=test)
 
@@ -238,8 +237,8 @@ def train_task(
     training = build_training_set(settings, task, dataset=dataset)
     try:
         split = time_split(training.cutoffs, training.spec.horizon_days)
-    except TrainingError as error:  # which task, and the setting of its horizon
-        raise TrainingError(f"{task}: {error} (labels.{task}_horizon_days)") from None
+    except TrainingError as error:
+        raise TrainingError(f"{task}: {error}") from None
     method = METHOD.get()
     frame, starts = with_starts(training, split, method)
     parts = split.parts(frame)
