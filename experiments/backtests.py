@@ -256,9 +256,9 @@ def render_doc(name: str, results: dict[str, Any]) -> str:
     methods: dict[str, dict[str, float]] = cutoff["methods"]
     seconds = sum(cutoff["seconds"].values())
     served = ", ".join(
-        f"{task} {info['served_kind']}"
+        f"{task} {info['served_kind']}" if info.get("served_version") else f"{task} not trained"
         for task, info in cutoff["models"].items()
-        if info.get("served_version")
+        if info.get("served_version") or "error" in info
     )
     lines = [
         f"{results['dataset']}, cutoff {cutoff['cutoff']}, {horizons['ltv']} days "
