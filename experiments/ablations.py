@@ -122,6 +122,11 @@ VARIANTS = {
         "fitted at each row's cutoff)",
         method={"boost_from_process": True},
     ),
+    "stale_rules": Variant(
+        "a baseline rule that wins the gate served fitted on the users of the latest cutoff",
+        "fitted on the matured cutoffs (RFM edges on all of them, BG/NBD on the test cutoffs')",
+        method={"fresh_rules": False},
+    ),
 }
 
 
@@ -159,7 +164,8 @@ def run_variants(
     names: list[str], case: Any, data_root: Path, log: Callable[[str], None], *, resamples: int
 ) -> dict[str, Any]:
     """Import the case's data set once, backtest each variant, pair each with the current."""
-    from quality import environment, lifecycle, retail_source, settings_for
+    from backtests import setup_command
+    from quality import environment, lifecycle, settings_for
 
     from lifecycle.backtest import backtest_labels, parse_cutoff, run_backtest
     from lifecycle.backtest_judge import MODEL, outcomes
@@ -173,8 +179,7 @@ def run_variants(
     with tempfile.TemporaryDirectory(prefix="lifecycle-ablations-") as tmp:
         home = Path(tmp) / "workspace"
         with environment({"LIFECYCLE_HOME": str(home), **dict(case.env)}):
-            retail = retail_source(data_root, case.customer_share, Path(tmp))
-            lifecycle(home, *[arg.format(online_retail=retail) for arg in case.setup])
+            lifecycle(home, *setup_command(case, data_root, Path(tmp)))
             for name in names:
                 variant = VARIANTS[name]
                 settings = settings_for(home, dict(case.env) | dict(variant.env))
@@ -288,7 +293,9 @@ def _cell(value: Any, fmt: str) -> str:
 
 def _served(served: dict[str, str | None]) -> str:
     """What the backtest scored with where it was not LightGBM (a baseline won the gate)."""
-    others = [f"{task}: {kind}" for task, kind in served.items() if kind != "lightgbm"]
+    others = [
+        f"{task}: {kind or 'not trained'}" for task, kind in served.items() if kind != "lightgbm"
+    ]
     return ", ".join(others) or "LightGBM"
 
 

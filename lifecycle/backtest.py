@@ -215,13 +215,11 @@ def run_pipeline(
             trained[task] = train_task(scratch, task, progress=progress)
         except UserError as error:
             refused[task] = str(error)
-            progress(f"{cutoff:%Y-%m-%d}: not trained: {_why(task, str(error))}")
+            progress(f"{cutoff:%Y-%m-%d}: not trained: {_why({task: str(error)})}")
         seconds[f"train_{task}"] = round(time.perf_counter() - started, 2)
     if not trained:
-        reasons = "; ".join(_why(task, why) for task, why in refused.items())
         raise BacktestError(
-            f"backtest at {cutoff:%Y-%m-%d}: no model could be trained on the data up to the "
-            f"cutoff: {reasons}"
+            f"backtest at {cutoff:%Y-%m-%d}: no model could be trained on the data up to the cutoff: {_why(refused)}"
         )
     started = time.perf_counter()
     batch = score_all(
@@ -237,9 +235,12 @@ def run_pipeline(
     return trained, refused, batch
 
 
-def _why(task: str, error: str) -> str:
-    """A training error that names its task (they mostly start with it already)."""
-    return error if error.startswith(f"{task}:") else f"{task}: {error}"
+def _why(refused: dict[str, str]) -> str:
+    """Training errors naming their tasks; a reason several tasks share is said once."""
+    tasks_by_reason: dict[str, list[str]] = {}
+    for task, error in refused.items():
+        tasks_by_reason.setdefault(error.removeprefix(f"{task}: "), []).append(task)
+    return "; ".join(f"{', '.join(names)}: {why}" for why, names in tasks_by_reason.items())
 
 
 def _served_models(scratch: Settings, trained: dict[str, Any], refused: dict[str, str]) -> Any:
@@ -310,7 +311,7 @@ class CutoffResult:
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
         for task, model_info in self.models.items():
             if "error" in model_info:
-                lines.append(f"  not trained: {_why(task, model_info['error'])}")
+                lines.append(f"  not trained: {_why({task: model_info['error']})}")
         return lines
 
 

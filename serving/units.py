@@ -27,23 +27,38 @@ class Units:
     currencies: tuple[str, ...] = ()  # ISO codes in the dataset's events; () when none recorded
     windows: dict[str, str] = field(default_factory=dict)  # task -> what its score predicts
     horizon_days: dict[str, int] = field(default_factory=dict)  # task -> window in days
+    # A log without amounts (ingested with --amount-default N): what each purchase counts
+    purchase_counts: float | None = None
 
     @property
     def currency(self) -> str:
         """The money columns' currency as a reader needs it."""
+        if not self.currencies and self.purchase_counts is not None:
+            return "none: amounts are purchases counted"
         if not self.currencies:
             return "no currency recorded (amounts as in the data)"
         if len(self.currencies) == 1:
             return self.currencies[0]
         return "mixed: " + ", ".join(self.currencies)
 
+    @property
+    def amounts(self) -> str:
+        """What the money columns hold: a currency, or purchases counted."""
+        if self.purchase_counts is None:
+            return f"money in {self.currency}"
+        return (
+            f"amounts are purchases counted (a log without amounts: each purchase "
+            f"{self.purchase_counts:g}), no money"
+        )
+
     def text(self) -> str:
         """One line: ``money in GBP; churn: probability of no activity in the next 90 days; ...``."""
-        return "; ".join([f"money in {self.currency}", *self.windows.values()])
+        return "; ".join([self.amounts, *self.windows.values()])
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "currency": self.currency,
+            "amounts": self.amounts,
             "windows": self.windows,
             "horizon_days": self.horizon_days,
         }
@@ -83,6 +98,21 @@ def dataset_currencies(events: Path) -> tuple[str, ...]:
         return tuple(sorted(found))
     column = parquet.read(columns=[c.CURRENCY]).column(0)
     return tuple(sorted(str(v) for v in pc.unique(column.drop_null()).to_pylist()))
+
+
+def purchase_counts(dataset_dir: Path) -> float | None:
+    """What each purchase counts when the dataset's events file had no amount column
+    (``lifecycle ingest --amount-default N``, recorded in its report); None otherwise."""
+    import json
+
+    report = dataset_dir / "report.json"
+    if not report.is_file():
+        return None
+    tables = json.loads(report.read_text()).get("tables", {})
+    notes = tables.get("events", {}).get("notes", {})
+    if notes.get("amount_in_file") is False and notes.get("amount_default") is not None:
+        return float(notes["amount_default"])
+    return None
 
 
 def label_windows(labels: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -126,4 +156,5 @@ def units_for(
         currencies=currencies,
         windows={n: window_text(known[n], days[n]) for n in chosen},
         horizon_days={n: days[n] for n in chosen},
+        purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
     )

@@ -222,6 +222,16 @@ def test_too_little_data_for_training_names_the_cutoff(home: Path) -> None:
     assert "(need 100000)" in result.stderr
 
 
+def test_history_too_short_for_the_time_split_says_what_it_needs_once(home: Path) -> None:
+    # 120 days before the cutoff: a 60-day horizon leaves no train cutoff a horizon before
+    # the validation pool (a young shop cut a quarter before its end meets this).
+    result = invoke(home, "backtest", "--cutoff", "2023-05-01", "--horizon", "60")
+    assert result.exit_code == 1, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "churn, conversion, ltv: with a 60-day horizon only 0 cutoff(s)" in result.stderr
+    assert result.stderr.count("matured cutoffs spanning at least 109 days") == 1
+
+
 def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:
     cutoff = pd.Timestamp("2024-03-01", tz="UTC")
     day = pd.Timedelta(days=1)

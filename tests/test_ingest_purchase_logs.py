@@ -93,6 +93,31 @@ def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_pat
     assert summary.tables["events"]["notes"]["amount_defaulted"] == 2
 
 
+def test_units_of_a_count_only_log_say_purchases_not_money(home: Path, tmp_path: Path) -> None:
+    """Lists and the report state their units from the dataset: a log ingested without
+    amounts holds purchases counted, which no list may call money."""
+    from lifecycle.settings import load_settings
+    from serving.units import units_for
+
+    args = ["ingest", str(_grocery(tmp_path)), *GROCERY_MAPS, "--event-type", "purchase"]
+    assert CliRunner().invoke(main, [*args, "--amount-default", "1"]).exit_code == 0
+    settings = load_settings(home=home)
+    units = units_for(settings, {"dataset": "groceries"})
+    assert units.text().startswith("amounts are purchases counted (a log without amounts: each ")
+    assert units.currency == "none: amounts are purchases counted"
+    assert units.to_dict()["amounts"] == units.amounts
+    # A log with amounts and no currency keeps saying so.
+    orders = tmp_path / "orders.csv"
+    orders.write_text("Member_number,Date,Total\n1808,2015-07-21,3.5\n")
+    done = CliRunner().invoke(main, [*args[:1], str(orders), *args[2:], "--map", "amount=Total"])
+    assert done.exit_code == 0, done.output
+    assert (
+        units_for(settings, {"dataset": "orders"})
+        .text()
+        .startswith("money in no currency recorded")
+    )
+
+
 def test_amount_default_fills_empty_cells_of_a_present_column_and_counts_them(
     tmp_path: Path,
 ) -> None:

@@ -23,6 +23,7 @@ from lifecycle import registry
 from lifecycle.bundle import VALUE_LEVELS, ModelBundle
 from lifecycle.cli import main
 from lifecycle.registry import PromotionError, promote
+from lifecycle.rules import feature_matrix
 from lifecycle.settings import SettingsError, load_settings
 from training import models as model_specs
 from training.pipeline import (
@@ -193,6 +194,24 @@ def test_horizon_longer_than_history_is_refused(home: Path) -> None:
     assert "no cutoff of dataset 'demo' has a matured 2000-day ltv horizon" in result.stderr
 
 
+def test_too_few_matured_cutoffs_name_the_task_and_its_horizon(home: Path) -> None:
+    # A horizon that leaves one matured cutoff (a year's LTV on a one-year log).
+    features = pd.read_parquet(store_paths(load_settings(home=home, environ={})).feature_table)
+    events = pd.read_parquet(load_settings(home=home, environ={}).workspace.events("demo"))
+    horizon = (events["event_time"].max() - features[AS_OF].min()).days
+    result = CliRunner().invoke(
+        main,
+        ["--home", str(home), "train", "ltv"],
+        env={"LIFECYCLE_LABELS__LTV_HORIZON_DAYS": str(horizon)},
+    )
+    assert result.exit_code == 1
+    assert (
+        f"ltv: with a {horizon}-day horizon only 1 cutoff(s) had matured labels; need at least 3"
+        in result.stderr
+    )
+    assert "use a shorter horizon (labels.<task>_horizon_days)" in result.stderr
+
+
 def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:
     report = trained["churn"].report
     assert report["rows_without_features"] == 0
@@ -352,6 +371,34 @@ def test_a_baseline_that_wins_is_registered_and_served(
         assert scores.loc[~buyers, "p_alive"].isna().all()
     finally:
         promote(settings, "churn", str(before.version), reason="test: restore")
+
+
+def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a rule learns without outcomes (its quintile edges, BG/NBD parameters, the means
+    its reasons are centred on) comes from every user at the latest cutoff, the users it
+    will score, not from matured cutoffs a horizon and more older."""
+    settings = load_settings(home=trained_copy, environ={})
+    stump = dataclasses.replace(
+        model_specs.spec_of("churn"),
+        num_boost_round=1,
+        params=model_specs.spec_of("churn").params | {"num_leaves": 2},
+    )
+    monkeypatch.setitem(model_specs.SPECS, "churn", stump)
+    weak = train_task(settings, "churn")
+    assert weak.baseline is not None
+    client = registry.client(settings)
+    path = registry.bundle_path(client, "demo-churn", weak.baseline.version, tmp_path)
+    deployed = ModelBundle.load(path)
+    features = pd.read_parquet(store_paths(settings).feature_table)
+    now = features[features[AS_OF] == features[AS_OF].max()]
+    assert now[AS_OF].max() > weak.split.test_cutoff  # a horizon after the freshest label
+    rule = deployed.booster
+    terms = rule._terms(feature_matrix(now, rule.feature_names))
+    assert rule.params["term_means"] == pytest.approx(terms.mean(axis=0).tolist())
+    fitted_on = deployed.data_window["rule_fitted_on"]
+    assert fitted_on == {"cutoff": f"{now[AS_OF].max():%Y-%m-%d}", "rows": len(now)}
 
 
 def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:

@@ -72,6 +72,17 @@ def population_rows(feature_table: Path, cutoffs: list[pd.Timestamp]) -> pd.Data
     return frame
 
 
+def freshest_rows(settings: Settings, training: TrainingSet) -> pd.DataFrame:
+    """Every user of the feature table's latest cutoff (the scoring date), with the task's
+    features through its service and no label: what a rule with nothing to learn from
+    outcomes (quintile edges, BG/NBD parameters) is fitted on to serve the users of now."""
+    paths = store_paths(settings, training.report.get("dataset"))
+    latest = available_cutoffs(settings, paths.dataset)[-1]
+    entities = population_rows(paths.feature_table, [latest])[[c.USER_ID, AS_OF]]
+    store = open_store(settings, paths.dataset)
+    return historical_features(store, entities, training.service).frame
+
+
 def build_training_set(
     settings: Settings,
     task: str,

@@ -35,7 +35,7 @@ from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
-from training.datasets import TrainingSet, build_training_set
+from training.datasets import TrainingSet, build_training_set, freshest_rows
 from training.errors import TrainingError
 from training.evaluation import metrics_of
 from training.models import (
@@ -50,6 +50,7 @@ from training.promotion import BaselineVersion, gate_on_test, serve_baseline, wi
 from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
+SHORTER = "use a shorter horizon (labels.<task>_horizon_days) or a longer history"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Method:
     purchase_process: type[BGNBD] = MBGNBD  # the served p_alive and expected purchases
     # Boost from the purchase process (LightGBM init_score, lifecycle.offsets): a trial
     boost_from_process: bool = False
+    # A baseline rule that won the gate is served fitted on the users of the latest cutoff
+    # (quintile edges, BG/NBD parameters need no outcome), not on the matured cutoffs
+    fresh_rules: bool = True
 
 
 # The method of the trainings in this context; only experiments set another (``METHOD.set``).
@@ -104,17 +108,21 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     ordered = sorted(cutoffs)
     if len(ordered) < 3:
         raise TrainingError(
-            f"need at least 3 matured cutoffs for train/valid/test, got {len(ordered)}"
+            f"with a {horizon_days}-day horizon only {len(ordered)} cutoff(s) had matured labels; "
+            f"need at least 3 matured cutoffs for train/valid/test: {SHORTER}"
         )
     test = _latest_period(ordered)
     matured_by_test = [t for t in ordered if t + pd.Timedelta(days=horizon_days) <= test[0]]
     valid = _latest_period(matured_by_test) if matured_by_test else []
     train = [t for t in matured_by_test if t < valid[0]] if valid else []
     if not train:
+        # a train cutoff, then a validation pool a horizon before the test pool (on the grid)
+        needed = horizon_days + 2 * POOL_DAYS - (ordered[1] - ordered[0]).days
         raise TrainingError(
             f"with a {horizon_days}-day horizon only {len(matured_by_test)} cutoff(s) had matured labels "
-            f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}); "
-            "need 2 (train and valid): use a shorter horizon or a longer history"
+            f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}, "
+            f"{(ordered[-1] - ordered[0]).days} days); need 2 (train and valid), so matured cutoffs "
+            f"spanning at least {needed} days (the horizon and two {POOL_DAYS}-day pools, less one cutoff step): {SHORTER}"
         )
     return TimeSplit(train=train, valid=valid, test=test)
 
@@ -227,7 +235,10 @@ def train_task(
     lineage.require_current_features(settings, dataset, f"train {task}")
     progress(f"{task}: building the training set through Feast")
     training = build_training_set(settings, task, dataset=dataset)
-    split = time_split(training.cutoffs, training.spec.horizon_days)
+    try:
+        split = time_split(training.cutoffs, training.spec.horizon_days)
+    except TrainingError as error:
+        raise TrainingError(f"{task}: {error}") from None
     method = METHOD.get()
     frame, starts = with_starts(training, split, method)
     parts = split.parts(frame)
@@ -337,10 +348,25 @@ def train_task(
     winner = winning_baseline(settings, task, metrics)
     if not promoted and winner in rules:
         progress(f"{task}: the baseline {winner} won; registering it as a servable model")
-        deployed_rule = fit_rule(
-            winner, task, matured, training.feature_names, population=test, **rule_options
-        )
         window = {k: v for k, v in bundle.data_window.items() if k != "calibration"}
+        # Conversion's users of now are unknown without its eligibility at the latest cutoff.
+        if method.fresh_rules and training.spec.everyone:
+            fresh = freshest_rows(settings, training)
+            window["rule_fitted_on"] = {
+                "cutoff": f"{fresh[AS_OF].max():%Y-%m-%d}",
+                "rows": len(fresh),
+            }
+            learned_from, population = fresh, fresh
+        else:
+            learned_from, population = matured, test
+        deployed_rule = fit_rule(
+            winner,
+            task,
+            learned_from,
+            training.feature_names,
+            population=population,
+            **rule_options,
+        )
         result.baseline = serve_baseline(
             settings,
             mlflow_client,

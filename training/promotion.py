@@ -258,7 +258,8 @@ def serve_baseline(
     """Register the winning baseline rule as a model version and gate it like any model.
 
     As for LightGBM: measured on the test rows with its calibrator fitted on the
-    validation rows; deployed fitted on every matured cutoff, calibrated on the test rows.
+    validation rows; deployed as ``deployed_rule`` (fitted by the pipeline on the freshest
+    rows it has), calibrated on the test rows.
     ``window`` is the refit's data window (what it was evaluated and trained on), which the
     deployed rule shares, so a later gate knows it has seen the test cutoffs.
     """
