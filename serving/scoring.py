@@ -146,7 +146,8 @@ def _counted_reason(feature: str, value: float, purchase_counts: float) -> str |
         template = COUNTED_WINDOWS[name].replace("{window}", days[:-1])
     else:
         return None
-    return template.format(value=purchases, s=_plural(purchases))
+    text = template.format(value=purchases, s=_plural(purchases))
+    return "no" + text.removeprefix("0") if text.startswith("0 purchases") else text
 
 
 def reason_text(feature: str, value: Any, purchase_counts: float | None = None) -> str:

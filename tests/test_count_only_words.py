@@ -94,6 +94,7 @@ def _cli(settings: Settings, *args: str) -> str:
 def test_money_reasons_are_worded_as_purchases_in_a_log_without_amounts() -> None:
     assert reason_text("revenue_30d", 3.0, purchase_counts=1.0) == "3 purchases in the last 30 days"
     assert reason_text("revenue_90d", 1.0, 1.0) == "1 purchase in the last 90 days"
+    assert reason_text("revenue_7d", 0.0, 1.0) == "no purchases in the last 7 days"
     assert reason_text("revenue_total", 12.0, 2.0) == "6 purchases in all"  # 2 each
     assert reason_text("max_order_value", 8.0, 1.0) == "largest order 8 purchases"
     assert reason_text("refund_rate", 0.25, 1.0) == "25% of purchases refunded"
@@ -151,3 +152,13 @@ def test_api_answers_of_a_count_only_log_say_purchases(
         assert normal.models().amounts == "money" and normal.models().currency == "GBP"
     finally:
         normal.close()
+
+
+def test_campaign_report_of_a_count_only_log_says_purchases(counted: Settings) -> None:
+    """A win-back campaign measured once its horizon has passed: purchases per user, no
+    revenue (scored in memory at an earlier date, so the horizon lies inside the log)."""
+    started = _cli(counted, "campaign", "start", "winback", "--as-of", "2024-02-05", "--top", "200")
+    assert "winback" in started
+    report = _cli(counted, "campaign", "report", "winback")
+    assert "  purchases " in report and "value saved" in report and "purchases (95% CI" in report
+    assert not MONEY_WORDS.search(report), report
