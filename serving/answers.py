@@ -257,6 +257,7 @@ class ListAnswers:
             },
             horizon_days=label_windows(labels),
             currency=state.currency if state is not None else None,
+            amounts=state.amounts if state is not None else "money",
             stale=stale,
             users=users,
         )

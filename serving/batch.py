@@ -209,7 +209,12 @@ def score_users(
     if explained is not None:
         rows = reason_rows(scores, reasons_top, reasons_by)
         personal = set(personal_columns(features))
-        found = top_reasons(explained, features.iloc[rows], np.ones(len(rows), dtype=bool))
+        found = top_reasons(
+            explained,
+            features.iloc[rows],
+            np.ones(len(rows), dtype=bool),
+            champions.purchase_counts,
+        )
         scores.loc[rows, "reasons"] = [
             json.dumps([_redact(r, personal) for r in reasons], default=_json_value)
             for reasons in found

@@ -33,6 +33,7 @@ from features import contract as c
 from lifecycle import tasks
 from lifecycle.errors import UserError
 from serving.campaign_stats import Effect, mean_difference, proportion_difference
+from serving.units import Units, units_for
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -320,6 +321,7 @@ class CampaignReport:
     data_ends: pd.Timestamp
     unmeasured: int = 0  # members no longer in the data (erased)
     outcomes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    units: Units = field(default_factory=Units)  # revenue and value are purchases counted?
 
     @property
     def users_saved(self) -> tuple[float, float, float]:
@@ -358,7 +360,7 @@ class CampaignReport:
                 )
             else:
                 lines.append(
-                    f"  {measure:<10} targeted {effect.targeted_mean:,.2f}  control "
+                    f"  {self.units.value_name(measure):<10} targeted {effect.targeted_mean:,.2f}  control "
                     f"{effect.control_mean:,.2f}  difference {effect.difference:+,.2f} per user "
                     f"(95% CI {effect.low:+,.2f} to {effect.high:+,.2f}); detectable: "
                     f"{effect.minimum_detectable:,.2f}"
@@ -366,7 +368,8 @@ class CampaignReport:
         saved, low, high = self.users_saved
         value, v_low, v_high = self.value_saved
         lines.append(f"  users saved {saved:+,.1f} (95% CI {low:+,.1f} to {high:+,.1f})")
-        lines.append(f"  value saved {value:+,.0f} (95% CI {v_low:+,.0f} to {v_high:+,.0f})")
+        unit = f" {self.units.value_name('revenue')}" if self.units.counted else ""
+        lines.append(f"  value saved {value:+,.0f}{unit} (95% CI {v_low:+,.0f} to {v_high:+,.0f})")
         if self.unmeasured:
             lines.append(f"  {self.unmeasured:,} members are no longer in the data (not measured)")
         return lines
@@ -418,6 +421,7 @@ def report_campaign(settings: Settings, name: str) -> CampaignReport:
         data_ends=data_ends,
         unmeasured=len(campaign.members) - len(outcomes),
         outcomes=outcomes,
+        units=units_for(settings, {"dataset": dataset}),
     )
 
 
@@ -426,6 +430,9 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
     found = settings.workspace.campaigns()
     if not found:
         return None
+    units = units_for(settings, {})
+    spent = units.value_name("revenue")
+    unit = f" ({spent})" if units.counted else ""  # a log with amounts: as before
     rows = []
     for path in found:
         name = settings.workspace.campaign_name(path)
@@ -461,14 +468,14 @@ def campaigns_section(settings: Settings) -> tuple[str, str] | None:
             "targeted / control",
             "retention: targeted - control (95% CI)",
             "conversion (95% CI)",
-            "revenue per user (95% CI)",
+            f"{spent} per user (95% CI)",
             "users saved",
-            "value saved",
+            f"value saved{unit}",
         )
     )
     note = (
         '<p class="note">Outcomes in the horizon after the as-of date only; intervals: normal '
-        "approximation for proportions, Welch for revenue; detectable = the smallest effect this "
+        f"approximation for proportions, Welch for {spent}; detectable = the smallest effect this "
         "sample finds 80% of the time at 5% significance. "
         "<code>lifecycle campaign report NAME</code> for one campaign.</p>"
     )

@@ -343,12 +343,15 @@ def list_format(out: Path, fmt: str | None = None) -> str:
 
 def presentable(rows: pd.DataFrame, units: Units | None = None) -> pd.DataFrame:
     """List rows as written for people: day counts in whole days; with ``units``, a
-    ``currency`` column and each listed score's window (``churn_window_days``)."""
+    ``currency`` column, each listed score's window (``churn_window_days``) and revenue named
+    ``purchases`` in a log without amounts (``Units.value_name``)."""
     out = rows.copy()
     for column in out.columns:
         if ("days" in column.split("_")) and pd.api.types.is_float_dtype(out[column]):
             out[column] = out[column].round().astype("Int64")
     if units is not None:
+        named = {k: units.value_name(k) for k in out.columns}
+        out = out.rename(columns={k: v for k, v in named.items() if v != k and v not in out})
         out["currency"] = units.currency
         for task in tasks.all_tasks():
             if task.name in units.horizon_days and any(o in out for o in task.outputs):

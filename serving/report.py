@@ -199,10 +199,10 @@ def segments_figure(rfm: pd.DataFrame | None, stages: pd.DataFrame | None) -> Fi
             continue
         y = np.arange(len(table))
         ax.barh(y - 0.2, table["user_share"], height=0.4, color=GREY, label="share of users")
-        value = "ltv_share" if "ltv_share" in table else "revenue_share"
-        ax.barh(
-            y + 0.2, table[value].fillna(0), height=0.4, color=BLUE, label="share of predicted LTV"
-        )
+        # predicted LTV, else the value to date (revenue, or purchases in a log without amounts)
+        value = "ltv_share" if "ltv_share" in table else table.columns[-1]
+        label = "share of predicted LTV" if value == "ltv_share" else f"share of {value[:-6]}"
+        ax.barh(y + 0.2, table[value].fillna(0), height=0.4, color=BLUE, label=label)
         ax.set_yticks(y, table[column])
         ax.invert_yaxis()
         ax.set(title=title, xlabel="share")
@@ -309,7 +309,8 @@ def render_report(
     currency and windows the header and money columns state)."""
     scores = table.frame
     meta = table.metadata
-    money = f" ({units.currency})" if units is not None and units.currencies else ""
+    units = units or Units()
+    money = f" ({units.unit_name})" if units.unit_name else ""
     images = 0
     sections: list[tuple[str, str]] = []
 
@@ -338,7 +339,8 @@ def render_report(
         ),
         (
             f"{supers.value_share:.0%}" if np.isfinite(supers.value_share) else "-",
-            f"of {'predicted LTV' if value.value_column == 'ltv' else 'revenue'} from the top "
+            f"of {'predicted LTV' if value.value_column == 'ltv' else units.value_name('revenue')}"
+            f" from the top "
             f"{value.top_share:.0%} of users (super users)",
         ),
         (
@@ -401,16 +403,20 @@ def render_report(
         )
 
     value_columns = ("revenue", "ltv")
+    named = {f"{c}_share": f"{units.value_name(c)}_share" for c in value_columns}
     rfm, stages = (
-        segment_summary(scores, column, value_columns) if column in scores else None
+        segment_summary(scores, column, value_columns).rename(columns=named)
+        if column in scores
+        else None
         for column in ("segment", "lifecycle_stage")
     )
-    shares = {c: "{:.1%}" for c in ("user_share", "revenue_share", "ltv_share")}
+    shares = {c: "{:.1%}" for c in ("user_share", *named.values())}
     sections.append(
         (
             "Segments: sizes and value shares",
             figure_html(segments_figure(rfm, stages), "segments")
-            + f'<p class="note">Super users (top {value.top_share:.0%} by {value.value_column}): '
+            + f'<p class="note">Super users (top {value.top_share:.0%} by '
+            f"{units.value_name(value.value_column)}): "
             f"{supers.users:,} users bring {supers.value_share:.1%} of it. "
             f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}.</p>"
             + '<div class="models"><div>'

@@ -239,7 +239,9 @@ def _score_rows(
             out.update(zip(task.outputs, map(list, zip(*outlook, strict=True)), strict=False))
         if task.reasons and reasons:
             known = {} if known_reasons is None else known_reasons(features, eligible)
-            out["reasons"] = top_reasons_matrix(bundle, features, eligible, known)
+            out["reasons"] = top_reasons_matrix(
+                bundle, features, eligible, known, purchase_counts=champions.purchase_counts
+            )
     churn = out.get(CHURN.score)
     if churn is not None:
         high, medium = champions.bands

@@ -53,6 +53,11 @@ CURRENCY_DOC = (
     "events (currency column); null when the events record none (amounts as in the data, "
     "e.g. purchase counts) or several"
 )
+AMOUNTS_DOC = (
+    "what the amount fields (ltv, value_at_risk, revenue...) hold: 'money' (in currency), or "
+    "'purchases' for a log without amounts (ingested with --amount-default N: purchases "
+    "counted, N each; currency is then null)"
+)
 VERSIONS_DOC = "task -> registry version of the model whose scores these are"
 
 
@@ -168,6 +173,7 @@ class ScoreResponse(_Model):
     )
     horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
     currency: str | None = Field(None, description=CURRENCY_DOC)
+    amounts: Literal["money", "purchases"] = Field("money", description=AMOUNTS_DOC)
 
 
 Built = TypeVar("Built", bound=BaseModel)
@@ -257,6 +263,7 @@ class ModelsResponse(_Model):
         None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"
     )
     currency: str | None = Field(None, description=CURRENCY_DOC)
+    amounts: Literal["money", "purchases"] = Field("money", description=AMOUNTS_DOC)
     uplift: UpliftInfo | None = Field(
         None, description="the dataset's uplift champion (lifecycle train-uplift), if any"
     )
@@ -351,6 +358,7 @@ class AtRiskResponse(_Model):
     )
     horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
     currency: str | None = Field(None, description=CURRENCY_DOC)
+    amounts: Literal["money", "purchases"] = Field("money", description=AMOUNTS_DOC)
     stale: StaleScores | None = Field(
         None,
         description="null when the list is what /score answers now; else why not (other model "

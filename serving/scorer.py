@@ -48,7 +48,7 @@ from serving.schemas import (
     trusted,
 )
 from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
-from serving.units import label_windows
+from serving.units import Units, label_windows
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -74,6 +74,7 @@ class Loaded:
     realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
     currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
+    amounts: str = "money"  # or "purchases": a log without amounts (serving.units.Units)
     # tasks asked -> what every answer to them repeats (scorer._answer_plan), filled on use
     answer_plans: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -179,6 +180,7 @@ class Scorer:
             realized=realized,
             campaigns=campaigns,
             currency=dataset_currency(self.settings.workspace.events(self.dataset)),
+            amounts=Units(purchase_counts=champions.purchase_counts).amounts_are,
         )
         # Last: the compiling thread would hold the GIL against the rest of the load (a start
         # is ready sooner); meanwhile the boosters predict through LightGBM.
@@ -452,6 +454,7 @@ class Scorer:
                 "as_of": self.lists.online.as_of(),
                 "horizon_days": dict(plan.horizon_days),
                 "currency": state.currency,
+                "amounts": state.amounts,
             },
         )
 
@@ -514,6 +517,7 @@ class Scorer:
             campaigns=state.campaigns,
             as_of=self.lists.online.as_of(),
             currency=state.currency,
+            amounts=state.amounts,
             settling=self.settling(),
         )
 
@@ -573,6 +577,7 @@ def _subset(champions: Champions, tasks: list[str]) -> Champions:
         versions={t: v for t, v in champions.versions.items() if t in tasks},
         unavailable={t: r for t, r in champions.unavailable.items() if t in tasks},
         bands=champions.bands,
+        purchase_counts=champions.purchase_counts,
     )
 
 

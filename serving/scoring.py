@@ -86,6 +86,20 @@ TOTAL_PHRASES = {
 }
 
 
+# The money features' words for a log without amounts (``serving.units.Units.purchase_counts``
+# set): the value, divided by what each purchase counts, is a number of purchases.
+COUNTED_TEXT = {
+    "revenue_90d": "{value:.0f} purchase{s} in the last 90 days",
+    "revenue_total": "{value:,.0f} purchase{s} in all",
+    "refund_amount_total": "{value:,.0f} purchase{s} refunded in all",
+    "avg_order_value": "{value:,.0f} purchase{s} per order on average",
+    "max_order_value": "largest order {value:,.0f} purchase{s}",
+}
+COUNTED_WINDOWS = {"revenue": "{value:,.0f} purchase{s} in the last {window} days"}
+COUNTED_WINDOWS["refund_amount"] = "{value:,.0f} purchase{s} refunded in the last {window} days"
+COUNTED_RATIOS = {"refund_rate": "{value:.0%} of purchases refunded"}
+
+
 def _plural(value: Any) -> str:
     """The plural ending for a count as printed with no decimals."""
     return "" if isinstance(value, int | float) and f"{value:.0f}" == "1" else "s"
@@ -120,12 +134,34 @@ def _generic_reason(feature: str, value: Any) -> str:
     return f"{feature.replace('_', ' ')}: {value}"
 
 
-def reason_text(feature: str, value: Any) -> str:
+def _counted_reason(feature: str, value: float, purchase_counts: float) -> str | None:
+    """A money feature's words as purchases; None for a feature that is no amount."""
+    if feature in COUNTED_RATIOS:
+        return COUNTED_RATIOS[feature].format(value=value)
+    purchases = value / purchase_counts
+    name, _, days = feature.rpartition("_")
+    if feature in COUNTED_TEXT:
+        template = COUNTED_TEXT[feature]
+    elif name in COUNTED_WINDOWS and days.endswith("d") and days[:-1].isdigit():
+        template = COUNTED_WINDOWS[name].replace("{window}", days[:-1])
+    else:
+        return None
+    text = template.format(value=purchases, s=_plural(purchases))
+    return "no" + text.removeprefix("0") if text.startswith("0 purchases") else text
+
+
+def reason_text(feature: str, value: Any, purchase_counts: float | None = None) -> str:
+    """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
+    counts in a log without amounts, ``serving.units``) words amounts as purchases."""
     if feature == "activated":
         return "never activated" if not value else "activated"
     template = REASON_TEXT.get(feature)
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return f"{feature.replace('_', ' ')} unknown"
+    if purchase_counts and isinstance(value, int | float):
+        counted = _counted_reason(feature, float(value), purchase_counts)
+        if counted is not None:
+            return counted
     if template is None:
         return _generic_reason(feature, value)
     if feature in NONE_TEXT and _is_none(value):
@@ -144,6 +180,7 @@ class Champions:
     versions: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     bands: tuple[float, float] = (HIGH_RISK, MEDIUM_RISK)  # risk bands: high from, medium from
+    purchase_counts: float | None = None  # a log without amounts: serving.units.purchase_counts
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -164,9 +201,14 @@ def load_champions(
 ) -> Champions:
     """Download each task's champion from the registry (``mirrored``: its aliases mirror, see
     ``lifecycle.registry``); a task without one is reported, not fatal."""
+    from serving.units import purchase_counts
+
     dataset = dataset or settings.dataset
     client = registry.reader(settings, mirrored=mirrored)
-    champions = Champions(bands=(settings.serving.high_risk, settings.serving.medium_risk))
+    champions = Champions(
+        bands=(settings.serving.high_risk, settings.serving.medium_risk),
+        purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
+    )
     cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-models-"))
     for task in tasks.names():
         name = registry.model_name(dataset, task)
@@ -295,7 +337,9 @@ def score_matrix(
             out.update(zip(task.outputs, outlook.T, strict=False))  # VALUE_OUTLOOK order
         if task.reasons and reasons:
             known = {} if known_reasons is None else known_reasons(features, eligible)
-            out["reasons"] = top_reasons_matrix(bundle, features, eligible, known)
+            out["reasons"] = top_reasons_matrix(
+                bundle, features, eligible, known, purchase_counts=champions.purchase_counts
+            )
     if CHURN.score in out:
         p = out[CHURN.score]
         high, medium = champions.bands
@@ -337,11 +381,14 @@ def value_at_risk(churn_probability: Any, ltv: Any) -> Any:
 
 
 def top_reasons(
-    bundle: ModelBundle, features: pd.DataFrame, eligible: np.ndarray
+    bundle: ModelBundle,
+    features: pd.DataFrame,
+    eligible: np.ndarray,
+    purchase_counts: float | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The features that pushed each user's churn score up most, in words (a frame's rows)."""
     matrix = FeatureMatrix.from_frame(layout_of({bundle.task: bundle}), features)
-    return top_reasons_matrix(bundle, matrix, eligible)
+    return top_reasons_matrix(bundle, matrix, eligible, purchase_counts=purchase_counts)
 
 
 def top_reasons_matrix(
@@ -349,9 +396,12 @@ def top_reasons_matrix(
     features: FeatureMatrix,
     eligible: np.ndarray,
     known: dict[int, list[dict[str, Any]]] | None = None,
+    *,
+    purchase_counts: float | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """The features that pushed each user's churn score up most, in words; ``known`` rows
-    keep the reasons given.
+    """The features that pushed each user's churn score up most, in words (amounts as
+    purchases when ``purchase_counts``, see :func:`reason_text`); ``known`` rows keep the
+    reasons given.
 
     Contributions (TreeSHAP, ~200x the cost of a prediction) are computed for eligible rows only.
     """
@@ -381,7 +431,7 @@ def top_reasons_matrix(
                     "feature": name,
                     "value": value,
                     "contribution": float(values[position, j]),
-                    "text": reason_text(name, value),
+                    "text": reason_text(name, value, purchase_counts),
                 }
             )
         result[row] = picked

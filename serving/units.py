@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # Score columns holding money (the tasks' value outputs are added to these).
 MONEY_COLUMNS = ("value_at_risk", "expected_saved_value", "revenue", "monetary")
+# Columns of money spent to date: purchases counted in a log without amounts (Units.value_name).
+REVENUE_COLUMNS = ("revenue", "revenue_total", "monetary")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,29 @@ class Units:
             f"amounts are purchases counted (a log without amounts: each purchase "
             f"{self.purchase_counts:g}), no money"
         )
+
+    @property
+    def counted(self) -> bool:
+        """Whether amounts are purchases counted (a log without amounts), not money."""
+        return self.purchase_counts is not None
+
+    @property
+    def amounts_are(self) -> str:
+        """The API's word for what amount fields hold: ``money`` or ``purchases``."""
+        return "purchases" if self.counted else "money"
+
+    @property
+    def unit_name(self) -> str:
+        """What a money figure is in, for a header: the currency, ``purchases`` in a log
+        without amounts, empty when the data says neither."""
+        if self.currencies:
+            return self.currency
+        return "purchases" if self.counted else ""
+
+    def value_name(self, column: str) -> str:
+        """A value column's name for a reader: revenue is ``purchases`` in a log without
+        amounts (``ltv`` and the others keep theirs: :attr:`amounts` says what they hold)."""
+        return "purchases" if self.counted and column in REVENUE_COLUMNS else column
 
     def text(self) -> str:
         """One line: ``money in GBP; churn: probability of no activity in the next 90 days; ...``."""

@@ -336,7 +336,9 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
 
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import SuperUserDefinition, segment_summary, super_users
+    from serving.units import units_for
 
+    units = units_for(obj.settings, {"dataset": dataset} if dataset else {})
     if as_of is None:
         table = latest_scores(obj.settings)
         frame, date = table.frame, table.as_of
@@ -364,7 +366,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         lines.append(f"{title}:")
         for r in summary.to_dict(orient="records"):
             shares = ", ".join(
-                f"{k.removesuffix('_share')} {r[k]:.1%}"
+                f"{units.value_name(k.removesuffix('_share'))} {r[k]:.1%}"
                 for k in ("revenue_share", "ltv_share")
                 if k in r and pd.notna(r[k])
             )
@@ -380,7 +382,8 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
                 "value_share": found_supers.value_share,
             }
             lines.append(
-                f"super users (top {found_supers.definition.top_share:.0%} by {value}): {found_supers.users:,} users "
+                f"super users (top {found_supers.definition.top_share:.0%} by "
+                f"{units.value_name(value)}): {found_supers.users:,} users "
                 f"bring {found_supers.value_share:.1%} of it"
             )
     obj.console.result(data, lines)

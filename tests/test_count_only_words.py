@@ -1,0 +1,164 @@
+"""A log without amounts (ingested with --amount-default 1) holds purchases counted: its
+reasons, segments, lists, report and API answers say purchases, never money, revenue, spend
+or a currency; a log with amounts keeps its money words."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from workspaces import NO_COMPILE, TrainedWorkspace
+
+from features import contract as c
+from lifecycle.cli import main
+from lifecycle.settings import Settings, load_settings
+from serving.scoring import reason_text
+
+DATASET = "counts"
+# A demo product's purchases as a grocery log: customer and day, no amount.
+USERS, SEED, DAYS = 800, 11, 540
+MONEY_WORDS = re.compile(r"\b(revenue|spend|spent|money|GBP|currency)\b", re.IGNORECASE)
+
+
+def _environ(home: Path) -> dict[str, str]:
+    return {
+        "LIFECYCLE_HOME": str(home),
+        "LIFECYCLE_DATASET": DATASET,
+        "LIFECYCLE_LABELS__LTV_HORIZON_DAYS": "90",
+        **NO_COMPILE,
+    }
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A count-only log ingested as a user would, in Feast, the three tasks trained, scored."""
+    from features.asof import build_feature_table
+    from features.demo import generate_demo
+    from features.store import apply, materialize, store_paths
+    from serving.batch import score_all
+    from training.pipeline import train_task
+
+    root = tmp_path_factory.mktemp("counts")
+    home = root / "workspace"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_") and name != "LIFECYCLE_DATA_ROOT":
+                patch.delenv(name)
+        for name, value in _environ(home).items():
+            patch.setenv(name, value)
+        generate_demo(users=USERS, seed=SEED, out_dir=root / "demo", days=DAYS, future_days=0)
+        events = pd.read_parquet(root / "demo" / "events.parquet")
+        bought = events[events[c.EVENT_TYPE] == c.PURCHASE]
+        log = root / "groceries.csv"
+        pd.DataFrame(
+            {"Member_number": bought[c.USER_ID], "Date": bought[c.EVENT_TIME].dt.date}
+        ).to_csv(log, index=False)
+        ingest = CliRunner().invoke(
+            main,
+            [
+                *("ingest", str(log), "--dataset", DATASET),
+                *("--map", "user_id=Member_number", "--map", "event_time=Date"),
+                *("--event-type", "purchase", "--amount-default", "1", "--keep-repeats"),
+            ],
+        )
+        assert ingest.exit_code == 0, ingest.output
+        settings = load_settings(home=home, environ=_environ(home))
+        data = settings.workspace.dataset_dir(DATASET)
+        build_feature_table(
+            data / "events.parquet",
+            None,
+            store_paths(settings).feature_table,
+            windows=settings.features.windows_days,
+            frequency=settings.features.cutoff_frequency,
+        )
+        apply(settings)
+        materialize(settings)
+        for task in ("churn", "conversion", "ltv"):
+            train_task(settings, task)
+        score_all(settings)
+        yield settings
+
+
+def _cli(settings: Settings, *args: str) -> str:
+    done = CliRunner().invoke(main, list(args), env=_environ(settings.workspace.home))
+    assert done.exit_code == 0, done.output
+    return done.stdout
+
+
+def test_money_reasons_are_worded_as_purchases_in_a_log_without_amounts() -> None:
+    assert reason_text("revenue_30d", 3.0, purchase_counts=1.0) == "3 purchases in the last 30 days"
+    assert reason_text("revenue_90d", 1.0, 1.0) == "1 purchase in the last 90 days"
+    assert reason_text("revenue_7d", 0.0, 1.0) == "no purchases in the last 7 days"
+    assert reason_text("revenue_total", 12.0, 2.0) == "6 purchases in all"  # 2 each
+    assert reason_text("max_order_value", 8.0, 1.0) == "largest order 8 purchases"
+    assert reason_text("refund_rate", 0.25, 1.0) == "25% of purchases refunded"
+    assert reason_text("recency_days", 9.0, 1.0) == "no activity for 9 days"  # no amount
+    # A log with amounts keeps the money words.
+    assert reason_text("revenue_30d", 3.0) == "spend 3 in the last 30 days"
+    assert reason_text("revenue_90d", 3.0) == "spent 3 in the last 90 days"
+    assert reason_text("max_order_value", 8.0) == "largest order 8"
+
+
+def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
+    counted: Settings, tmp_path: Path
+) -> None:
+    listed = _cli(counted, "at-risk", "--top", "30")
+    assert "purchases" in listed and "reasons:" in listed
+    assert not MONEY_WORDS.search(listed.replace("no money", "")), listed
+    segments = _cli(counted, "segments")
+    assert "share of purchases" in segments and "by purchases)" in segments
+    assert not MONEY_WORDS.search(segments), segments
+    out = tmp_path / "list.json"
+    _cli(counted, "at-risk", "--out", str(out))
+    document = json.loads(out.read_text())
+    row = document["rows"][0]
+    assert "purchases" in row and "revenue" not in row
+    assert row["currency"] == "none: amounts are purchases counted"
+    assert not any(MONEY_WORDS.search(r["top_reasons"]) for r in document["rows"])
+    _cli(counted, "report", "--out", str(tmp_path / "report.html"))
+    page = (tmp_path / "report.html").read_text()
+    page = page.split("Drift: inputs and scores")[0]  # the drift table names features
+    text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", page)).split())
+    assert "value at risk (purchases)" in text and "purchases_share" in text
+    assert not MONEY_WORDS.search(text.replace("no money", "")), MONEY_WORDS.findall(text)
+
+
+def test_api_answers_of_a_count_only_log_say_purchases(
+    counted: Settings, trained_workspace: TrainedWorkspace
+) -> None:
+    from serving.scorer import Scorer
+
+    scorer = Scorer(counted)
+    scorer.load()
+    try:
+        page = scorer.at_risk(limit=10)
+        assert page.amounts == "purchases" and page.currency is None
+        scored = scorer.score([u.user_id for u in page.users], reasons="fresh")
+        assert scored.amounts == "purchases" and scorer.models().amounts == "purchases"
+        reasons = [r.text for u in scored.users for r in u.reasons or []]
+        assert reasons and not any(MONEY_WORDS.search(t) for t in reasons), reasons
+    finally:
+        scorer.close()
+    # A log with amounts: money in its currency.
+    normal = Scorer(trained_workspace.settings(NO_COMPILE))
+    normal.load()
+    try:
+        assert normal.models().amounts == "money" and normal.models().currency == "GBP"
+    finally:
+        normal.close()
+
+
+def test_campaign_report_of_a_count_only_log_says_purchases(counted: Settings) -> None:
+    """A win-back campaign measured once its horizon has passed: purchases per user, no
+    revenue (scored in memory at an earlier date, so the horizon lies inside the log)."""
+    started = _cli(counted, "campaign", "start", "winback", "--as-of", "2024-02-05", "--top", "200")
+    assert "winback" in started
+    report = _cli(counted, "campaign", "report", "winback")
+    assert "  purchases " in report and "value saved" in report and "purchases (95% CI" in report
+    assert not MONEY_WORDS.search(report), report
