@@ -328,6 +328,16 @@ def test_deployed_model_learned_from_every_matured_cutoff(
         assert bundle.metrics == result.metrics["lightgbm"]  # the evaluated model's figures
 
 
+def _weak_churn_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Churn trained as a one-split stump, which loses its gate to a baseline rule."""
+    stump = dataclasses.replace(
+        model_specs.spec_of("churn"),
+        num_boost_round=1,
+        params=model_specs.spec_of("churn").params | {"num_leaves": 2},
+    )
+    monkeypatch.setitem(model_specs.SPECS, "churn", stump)
+
+
 def test_a_baseline_that_wins_is_registered_and_served(
     trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -336,12 +346,7 @@ def test_a_baseline_that_wins_is_registered_and_served(
     from serving.scoring import load_champions, score_frame
 
     settings = load_settings(home=trained_copy, environ={})
-    stump = dataclasses.replace(
-        model_specs.spec_of("churn"),
-        num_boost_round=1,
-        params=model_specs.spec_of("churn").params | {"num_leaves": 2},
-    )
-    monkeypatch.setitem(model_specs.SPECS, "churn", stump)
+    _weak_churn_model(monkeypatch)
     weak = train_task(settings, "churn")
     assert not weak.promoted and "loses to the baseline" in weak.gate
     assert weak.baseline is not None and weak.baseline.kind in ("recency_rule", "rfm_score")
@@ -380,12 +385,7 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     its reasons are centred on) comes from every user at the latest cutoff, the users it
     will score, not from matured cutoffs a horizon and more older."""
     settings = load_settings(home=trained_copy, environ={})
-    stump = dataclasses.replace(
-        model_specs.spec_of("churn"),
-        num_boost_round=1,
-        params=model_specs.spec_of("churn").params | {"num_leaves": 2},
-    )
-    monkeypatch.setitem(model_specs.SPECS, "churn", stump)
+    _weak_churn_model(monkeypatch)
     weak = train_task(settings, "churn")
     assert weak.baseline is not None
     client = registry.client(settings)
