@@ -200,8 +200,10 @@ def segments_figure(rfm: pd.DataFrame | None, stages: pd.DataFrame | None) -> Fi
         y = np.arange(len(table))
         ax.barh(y - 0.2, table["user_share"], height=0.4, color=GREY, label="share of users")
         # predicted LTV, else the value to date (revenue, or purchases in a log without amounts)
-        value = "ltv_share" if "ltv_share" in table else table.columns[-1]
-        label = "share of predicted LTV" if value == "ltv_share" else f"share of {value[:-6]}"
+        shares = [k for k in table.columns if k.endswith("_share") and k != "user_share"]
+        value = "ltv_share" if "ltv_share" in shares else shares[-1]
+        what = "predicted LTV" if value == "ltv_share" else value.removesuffix("_share")
+        label = f"share of {what}"
         ax.barh(y + 0.2, table[value].fillna(0), height=0.4, color=BLUE, label=label)
         ax.set_yticks(y, table[column])
         ax.invert_yaxis()

@@ -95,8 +95,10 @@ COUNTED_TEXT = {
     "avg_order_value": "{value:,.0f} purchase{s} per order on average",
     "max_order_value": "largest order {value:,.0f} purchase{s}",
 }
-COUNTED_WINDOWS = {"revenue": "{value:,.0f} purchase{s} in the last {window} days"}
-COUNTED_WINDOWS["refund_amount"] = "{value:,.0f} purchase{s} refunded in the last {window} days"
+COUNTED_WINDOWS = {
+    "revenue": "{value:,.0f} purchase{s} in the last {window} days",
+    "refund_amount": "{value:,.0f} purchase{s} refunded in the last {window} days",
+}
 COUNTED_RATIOS = {"refund_rate": "{value:.0%} of purchases refunded"}
 
 

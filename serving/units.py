@@ -127,7 +127,9 @@ def dataset_currencies(events: Path) -> tuple[str, ...]:
 
 def purchase_counts(dataset_dir: Path) -> float | None:
     """What each purchase counts when the dataset's events file had no amount column
-    (``lifecycle ingest --amount-default N``, recorded in its report); None otherwise."""
+    (``lifecycle ingest --amount-default N``, recorded in its report); None otherwise. Read
+    here rather than through ``features.ingest.read_dataset_summary``, whose module imports
+    the Parquet reader and validation that a scoring worker's start does not need."""
     import json
 
     report = dataset_dir / "report.json"
