@@ -389,7 +389,7 @@ def backtest_cutoff(
             "model": r.model_name,
             "version": r.version,
             "promoted": r.promoted,
-            "split": r.split.to_dict(),
+            "split": r.split.to_dict() if r.split else None,
             "test_metrics": r.metrics.get("lightgbm", {}),
             "served_version": batch.versions.get(task),
             "served_kind": batch.kinds.get(task),

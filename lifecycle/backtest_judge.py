@@ -132,16 +132,10 @@ def forecasts(
         horizon: bgnbd_forecast(scratch_events, cutoff, horizon).reindex(scores[c.USER_ID])
         for horizon in {labels.churn_horizon_days, labels.ltv_horizon_days}
     }
-    btyd = fitted[labels.churn_horizon_days]
-    # P(alive) x P(at least one purchase | alive), purchases ~ Poisson; non-buyers: 0.
-    alive = btyd["p_alive"].fillna(0.0).to_numpy()
-    rate = np.divide(
-        btyd["expected_purchases"].fillna(0.0).to_numpy(),
-        alive,
-        out=np.zeros_like(alive),
-        where=alive > 0,
-    )
-    found.active["bgnbd_gamma_gamma"] = alive * -np.expm1(-rate)
+    # P(at least one purchase in the horizon), exactly (``BGNBD.probability_of_no_purchase``);
+    # non-buyers: 0.
+    purchase = fitted[labels.churn_horizon_days]["p_purchase"].fillna(0.0)
+    found.active["bgnbd_gamma_gamma"] = purchase.to_numpy()
     value = fitted[labels.ltv_horizon_days]["expected_value"].fillna(0.0)
     found.value["bgnbd_gamma_gamma"] = value.to_numpy()
     found.probabilities.add("bgnbd_gamma_gamma")

@@ -322,6 +322,21 @@ class BGNBD:
         )
         return self._outlook(horizon, x, t_x, t_obs)[1]
 
+    def probability_of_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(no purchase in (T, T + t] | x, t_x, T), exactly: a customer drops out only at a
+        purchase (or, MBG/NBD, at the first), so one alive at T makes none in the horizon
+        iff the next purchase comes after it, with probability exp(-lambda t); alive,
+        lambda ~ Gamma(r + x, alpha + T). So (1 - P(alive)) + P(alive) ((alpha + T) /
+        (alpha + T + t))^(r + x)."""
+        arrays = _as_arrays(t=t)
+        x, t_x, t_obs = _validate_rfm(frequency, recency, T)
+        horizon, x, t_obs = np.broadcast_arrays(arrays["t"], x, t_obs)
+        alive = self.probability_alive(x, np.broadcast_to(t_x, x.shape), t_obs)
+        buys_if_alive = -np.expm1(-(self.r + x) * np.log1p(horizon / (self.alpha + t_obs)))
+        return 1.0 - alive * buys_if_alive
+
     def _outlook(
         self, horizon: FloatArray, x: FloatArray, t_x: FloatArray, t_obs: FloatArray
     ) -> tuple[FloatArray, FloatArray]:

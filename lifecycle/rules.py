@@ -16,6 +16,10 @@ Kinds:
 - ``bgnbd_gamma_gamma``: BG/NBD expected purchases in the horizon x Gamma-Gamma expected
   order value, from the feature row (orders, first-purchase age, purchase recency, average
   order value) with parameters fitted on the training rows' customers.
+- ``purchase_process``: churn as MBG/NBD's P(no purchase in the horizon), a probability
+  by itself (no outcome to calibrate on): the label-free churn model of a purchase log too
+  young for the time split (``training.label_free``); no task gates on it. A user without
+  a purchase is read as a one-time buyer from their first event.
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ import pandas as pd
 from lifecycle import tasks
 
 RULE_FILE = "rule.json"
-RULE_KINDS = ("recency_rule", "rfm_score", "last_period_value", "bgnbd_gamma_gamma")
+RULE_KINDS = (
+    "recency_rule",
+    "rfm_score",
+    "last_period_value",
+    "bgnbd_gamma_gamma",
+    "purchase_process",
+)
 # Scores say "more of the outcome". These signs are for an outcome that is silence (churn: a
 # long silence, a low RFM score); a task whose outcome is activity flips them
 # (``Task.silence_sign`` -1). Value rules keep their sign.
@@ -63,6 +73,13 @@ class RuleModel:
                 "first_purchase_age_days",
                 "purchase_recency_days",
                 "avg_order_value",
+            ]
+        if self.kind == "purchase_process":
+            return [
+                "orders_total",
+                "first_purchase_age_days",
+                "purchase_recency_days",
+                "tenure_days",
             ]
         raise RuleError(f"unknown rule kind {self.kind!r}; expected one of {', '.join(RULE_KINDS)}")
 
@@ -114,7 +131,27 @@ class RuleModel:
             window, horizon = self.params["window"], self.params["horizon_days"]
             net = np.nan_to_num(col(f"revenue_{window}d") - col(f"refund_amount_{window}d"))
             return (np.maximum(net, 0.0) * horizon / window).reshape(-1, 1)
+        if self.kind == "purchase_process":
+            return self._no_purchase(matrix).reshape(-1, 1)
         return self._bgnbd_value(matrix).reshape(-1, 1)
+
+    def _no_purchase(self, matrix: np.ndarray) -> np.ndarray:
+        from lifecycle.btyd import purchase_model
+        from lifecycle.btyd_features import rfm_of_values
+
+        orders, first, last, tenure = (self._column(matrix, name) for name in self.inputs())
+        customer = (orders >= 1) & np.isfinite(first) & np.isfinite(last)
+        since_first = np.nan_to_num(np.where(customer, first, tenure), nan=0.0)
+        frequency, recency, age = rfm_of_values(
+            np.where(customer, orders, 1.0),
+            since_first,
+            np.where(customer, last, since_first),
+            7.0,
+        )
+        model = purchase_model(self.params["process"])
+        return model.probability_of_no_purchase(
+            float(self.params["horizon_days"]) / 7.0, frequency, recency, age
+        )
 
     def _bgnbd_value(self, matrix: np.ndarray) -> np.ndarray:
         from lifecycle.btyd import GammaGamma
@@ -204,6 +241,18 @@ def fit_rule(
         except BTYDError as error:
             raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
         params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
+    elif kind == "purchase_process":
+        from lifecycle.btyd import MBGNBD
+        from lifecycle.btyd_features import fit_purchase_process
+
+        if tasks.get(task).silence_sign != 1.0:
+            raise RuleError("the purchase_process rule scores silence (churn) only")
+        latest = (
+            population if population is not None else train[train["as_of"] == train["as_of"].max()]
+        )
+        params["process"] = fit_purchase_process(latest, MBGNBD)
+        if params["process"] is None:
+            raise RuleError("too few customers to fit MBG/NBD")
     rule.params["term_means"] = (
         rule._terms(feature_matrix(train, feature_names)).mean(axis=0).tolist()
     )

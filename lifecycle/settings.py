@@ -207,6 +207,13 @@ class TrainingSettings(Section):
         description="most labelled rows a model learns from (the refit on every matured "
         "cutoff): past it the cutoffs are thinned further the same way",
     )
+    label_free_fallback: bool = Field(
+        True,
+        description="a history too short to learn from outcomes (no time split) serves a "
+        "model that needs none, fitted on the users of the latest cutoff: MBG/NBD P(no "
+        "purchase in the horizon) for churn on a purchase log, BG/NBD + Gamma-Gamma for LTV; "
+        "false: refuse",
+    )
     models: dict[str, HyperParameters] = Field(
         default_factory=dict,
         description="per model (churn, conversion, ltv, ltv_purchase, ltv_quantile): LightGBM "

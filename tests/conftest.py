@@ -14,6 +14,7 @@ from workspaces import (
     TrainedWorkspace,
     build_trained_workspace,
     changed_files,
+    clear_lifecycle_environ,
     copy_workspace,
 )
 
@@ -42,9 +43,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh workspace, set as LIFECYCLE_HOME for code and subprocesses."""
     workspace = tmp_path / "workspace"
     monkeypatch.setenv("LIFECYCLE_HOME", str(workspace))
-    for name in list(os.environ):
-        if name.startswith("LIFECYCLE_") and name not in ("LIFECYCLE_HOME", "LIFECYCLE_DATA_ROOT"):
-            monkeypatch.delenv(name)
+    clear_lifecycle_environ(monkeypatch, keep=("LIFECYCLE_HOME",))
     return workspace
 
 
@@ -55,9 +54,7 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorksp
     test using it is checked afterwards (``_shared_workspace_unchanged``)."""
     home = tmp_path_factory.mktemp("trained") / "workspace"
     with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_") and name != "LIFECYCLE_DATA_ROOT":
-                patch.delenv(name)
+        clear_lifecycle_environ(patch)
         return build_trained_workspace(home)
 
 

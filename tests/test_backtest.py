@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 from services import run_cli
+from workspaces import clear_lifecycle_environ
 
 from features import contract as c
 from lifecycle import registry
@@ -38,9 +38,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A workspace with the small demo ingested as dataset `demo`, alone in the environment."""
     workspace = tmp_path_factory.mktemp("backtest_ws")
     with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_") and name != "LIFECYCLE_DATA_ROOT":
-                patch.delenv(name)
+        clear_lifecycle_environ(patch)
         for name, value in DEMO_ENV.items():
             patch.setenv(name, value)
         run_cli(workspace, "demo-data", "--users", "1500", "--seed", "5")
@@ -225,11 +223,38 @@ def test_too_little_data_for_training_names_the_cutoff(home: Path) -> None:
 def test_history_too_short_for_the_time_split_says_what_it_needs_once(home: Path) -> None:
     # 120 days before the cutoff: a 60-day horizon leaves no train cutoff a horizon before
     # the validation pool (a young shop cut a quarter before its end meets this).
-    result = invoke(home, "backtest", "--cutoff", "2023-05-01", "--horizon", "60")
+    result = invoke(
+        home,
+        "backtest",
+        *("--cutoff", "2023-05-01", "--horizon", "60"),
+        env={"LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK": "false"},
+    )
     assert result.exit_code == 1, result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert "churn, conversion, ltv: with a 60-day horizon only 0 cutoff(s)" in result.stderr
     assert result.stderr.count("matured cutoffs spanning at least 109 days") == 1
+
+
+def test_history_too_short_for_the_time_split_is_judged_label_free(home: Path) -> None:
+    # The same cutoff with the default fallback: BG/NBD + Gamma-Gamma fitted on the users at
+    # the cutoff serves the LTV and is judged; the demo has sessions, so churn (no activity)
+    # gets no purchase-process model and is not trained, with why.
+    result = invoke(
+        home,
+        "--json",
+        "backtest",
+        *("--cutoff", "2023-05-01", "--horizon", "60"),
+        "--resamples",
+        "200",
+    )
+    assert result.exit_code == 0, result.output
+    cutoff = json.loads(result.stdout)["cutoffs"][0]
+    assert cutoff["models"]["ltv"]["served_kind"] == "bgnbd_gamma_gamma"
+    assert cutoff["models"]["ltv"]["split"] is None
+    assert "no label-free churn model" in cutoff["models"]["churn"]["error"]
+    assert "conversion" in cutoff["models"] and "error" in cutoff["models"]["conversion"]
+    lifecycle = cutoff["methods"]["lifecycle"]
+    assert math.isfinite(lifecycle["spearman"]) and math.isfinite(lifecycle["normalized_gini"])
 
 
 def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:

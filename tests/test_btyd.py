@@ -465,6 +465,34 @@ def test_mbgnbd_one_time_buyers_fade_with_silence() -> None:
     assert p_alive[came_back].mean() > p_alive[~came_back].mean()
 
 
+@pytest.mark.parametrize("model", ["simulated", "simulated_mbg"])
+def test_probability_of_no_purchase_matches_the_simulated_future(
+    model: str, request: pytest.FixtureRequest
+) -> None:
+    """P(no purchase in the next 26 weeks), exact under the process, against the simulated
+    customers' futures, by group of repeat purchases (and its Poisson shortcut is off)."""
+    customers = request.getfixturevalue(model)
+    truth = TRUE_BG if model == "simulated" else TRUE_MBG
+    columns = (customers["frequency"], customers["recency"], customers["T"])
+    silent = truth.probability_of_no_purchase(FUTURE_WEEKS, *columns)
+    assert ((silent >= 0) & (silent <= 1)).all()
+    actual = customers["future_purchases"].to_numpy() == 0
+    x = customers["frequency"].to_numpy()
+    for group in (x == 0, x == 1, (x >= 2) & (x <= 4), x >= 5):
+        # binomial standard error of a group's share of silent customers, at most ~0.008
+        error = np.sqrt(actual[group].mean() * (1 - actual[group].mean()) / group.sum())
+        assert silent[group].mean() == pytest.approx(actual[group].mean(), abs=4 * error + 1e-3)
+    # The shortcut P(alive) x Poisson(expected purchases if alive) ignores that the rate
+    # varies among those alive, and says too few customers stay silent.
+    alive = truth.probability_alive(*columns)
+    shortcut = 1 - alive * -np.expm1(-truth.expected_purchases(FUTURE_WEEKS, *columns) / alive)
+    assert actual.mean() - shortcut.mean() > 3 * abs(actual.mean() - silent.mean())
+    # Monotone: more weeks of horizon, fewer silent; a longer silence, more silent.
+    assert np.all(truth.probability_of_no_purchase(13.0, *columns) >= silent - 1e-12)
+    longer = truth.probability_of_no_purchase(FUTURE_WEEKS, [3, 3], [10.0, 10.0], [20.0, 40.0])
+    assert longer[1] > longer[0]
+
+
 def test_bundles_saved_before_mbgnbd_keep_their_bg_nbd() -> None:
     params = dict(zip(("r", "alpha", "a", "b"), CDNOW.params, strict=True))
     assert type(purchase_model(params)) is BGNBD

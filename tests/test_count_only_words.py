@@ -5,7 +5,6 @@ or a currency; a log with amounts keeps its money words."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from workspaces import NO_COMPILE, TrainedWorkspace
+from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ
 
 from features import contract as c
 from lifecycle.cli import main
@@ -47,9 +46,7 @@ def counted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     root = tmp_path_factory.mktemp("counts")
     home = root / "workspace"
     with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_") and name != "LIFECYCLE_DATA_ROOT":
-                patch.delenv(name)
+        clear_lifecycle_environ(patch)
         for name, value in _environ(home).items():
             patch.setenv(name, value)
         generate_demo(users=USERS, seed=SEED, out_dir=root / "demo", days=DAYS, future_days=0)

@@ -188,7 +188,10 @@ def test_horizon_longer_than_history_is_refused(home: Path) -> None:
     result = CliRunner().invoke(
         main,
         ["--home", str(home), "train", "ltv"],
-        env={"LIFECYCLE_LABELS__LTV_HORIZON_DAYS": "2000"},
+        env={
+            "LIFECYCLE_LABELS__LTV_HORIZON_DAYS": "2000",
+            "LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK": "false",  # else BG/NBD + GG serves
+        },
     )
     assert result.exit_code == 1
     assert "no cutoff of dataset 'demo' has a matured 2000-day ltv horizon" in result.stderr
@@ -202,7 +205,10 @@ def test_too_few_matured_cutoffs_name_the_task_and_its_horizon(home: Path) -> No
     result = CliRunner().invoke(
         main,
         ["--home", str(home), "train", "ltv"],
-        env={"LIFECYCLE_LABELS__LTV_HORIZON_DAYS": str(horizon)},
+        env={
+            "LIFECYCLE_LABELS__LTV_HORIZON_DAYS": str(horizon),
+            "LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK": "false",
+        },
     )
     assert result.exit_code == 1
     assert (

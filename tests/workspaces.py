@@ -47,6 +47,14 @@ class TrainedWorkspace:
 NO_COMPILE = {"LIFECYCLE_SERVING__COMPILE_TREES": "false"}
 
 
+def clear_lifecycle_environ(patch: Any, keep: tuple[str, ...] = ()) -> None:
+    """Unset every LIFECYCLE_* variable but LIFECYCLE_DATA_ROOT and ``keep`` (``patch``: a
+    pytest MonkeyPatch), so a workspace sees only the settings its test gives it."""
+    for name in list(os.environ):
+        if name.startswith("LIFECYCLE_") and name not in ("LIFECYCLE_DATA_ROOT", *keep):
+            patch.delenv(name)
+
+
 def build_trained_workspace(
     home: Path, *, users: int = DEMO_USERS, seed: int = DEMO_SEED
 ) -> TrainedWorkspace:

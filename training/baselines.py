@@ -46,7 +46,8 @@ def last_period_value(test: pd.DataFrame, horizon_days: int, windows: list[int])
 
 def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma fitted on the purchases up to ``as_of``: per buyer (index user_id)
-    ``p_alive``, ``expected_purchases`` and ``expected_value`` in the next ``horizon_days``."""
+    ``p_alive``, ``p_purchase`` (of at least one), ``expected_purchases`` and
+    ``expected_value`` in the next ``horizon_days``."""
     import duckdb
 
     as_of = pd.Timestamp(as_of)
@@ -69,6 +70,7 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     return pd.DataFrame(
         {
             "p_alive": bgnbd.probability_alive(*rfm),
+            "p_purchase": 1.0 - bgnbd.probability_of_no_purchase(horizon_days / 7.0, *rfm),
             "expected_purchases": purchases,
             "expected_value": value,
         },

@@ -16,8 +16,9 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
-from features.store import historical_features, open_store, store_paths, task_service
+from features.store import Retrieved, historical_features, open_store, store_paths, task_service
 from lifecycle.sql import literal
+from training.errors import ShortHistory
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -76,11 +77,42 @@ def freshest_rows(settings: Settings, training: TrainingSet) -> pd.DataFrame:
     """Every user of the feature table's latest cutoff (the scoring date), with the task's
     features through its service and no label: what a rule with nothing to learn from
     outcomes (quintile edges, BG/NBD parameters) is fitted on to serve the users of now."""
-    paths = store_paths(settings, training.report.get("dataset"))
+    return _latest(settings, training.report.get("dataset"), training.service).frame
+
+
+def latest_set(settings: Settings, task: str, dataset: str | None = None) -> TrainingSet:
+    """:func:`freshest_rows` as the training set of a model that learns from no outcome
+    (``training.label_free``): the task's current service and label definition, no label."""
+    paths = store_paths(settings, dataset)
+    events_path = settings.workspace.events(paths.dataset)
+    users_path = settings.workspace.users(paths.dataset)
+    service_name = task_service(open_store(settings, paths.dataset), paths, task)
+    spec = label_spec(
+        task,
+        settings.labels,
+        events=events_path,
+        users=users_path if users_path.is_file() else None,
+    )
+    retrieved = _latest(settings, paths.dataset, service_name)
+    latest = retrieved.frame[AS_OF].max()
+    report = {
+        "dataset": paths.dataset,
+        "label": spec.describe(),
+        "rows": len(retrieved.frame),
+        "users": int(retrieved.frame[c.USER_ID].nunique()),
+        "cutoffs": [f"{latest:%Y-%m-%d}"],
+        "rows_without_features": retrieved.missing,
+    }
+    return TrainingSet(
+        task, retrieved.frame, retrieved.feature_names, service_name, spec, [latest], report
+    )
+
+
+def _latest(settings: Settings, dataset: str | None, service_name: str) -> Retrieved:
+    paths = store_paths(settings, dataset)
     latest = available_cutoffs(settings, paths.dataset)[-1]
     entities = population_rows(paths.feature_table, [latest])[[c.USER_ID, AS_OF]]
-    store = open_store(settings, paths.dataset)
-    return historical_features(store, entities, training.service).frame
+    return historical_features(open_store(settings, paths.dataset), entities, service_name)
 
 
 def build_training_set(
@@ -119,7 +151,7 @@ def build_training_set(
         matured_cutoffs(last_event, grid, spec.horizon_days), settings.training.max_cutoffs
     )
     if not ripe:
-        raise FeatureError(
+        raise ShortHistory(
             f"no cutoff of dataset '{paths.dataset}' has a matured {spec.horizon_days}-day {task} horizon: "
             f"the data ends at {_utc(last_event):%Y-%m-%d}, the cutoffs run "
             f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; shorten the horizon (labels.{task}_horizon_days) "

@@ -7,3 +7,7 @@ from lifecycle.errors import UserError
 
 class TrainingError(UserError):
     """Training cannot produce an honest model from this data; the message gives the counts."""
+
+
+class ShortHistory(TrainingError):
+    """Too few matured cutoffs to learn from outcomes and test on later ones."""

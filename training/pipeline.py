@@ -36,8 +36,9 @@ from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
 from training.datasets import TrainingSet, build_training_set, freshest_rows
-from training.errors import TrainingError
+from training.errors import ShortHistory, TrainingError
 from training.evaluation import metrics_of
+from training.label_free import train_label_free
 from training.models import (
     ModelSpec,
     calibration_transfers,
@@ -107,7 +108,7 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     the first test cutoff; train = the matured ones before valid."""
     ordered = sorted(cutoffs)
     if len(ordered) < 3:
-        raise TrainingError(
+        raise ShortHistory(
             f"with a {horizon_days}-day horizon only {len(ordered)} cutoff(s) had matured labels; "
             f"need at least 3 matured cutoffs for train/valid/test: {SHORTER}"
         )
@@ -118,7 +119,7 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     if not train:
         # a train cutoff, then a validation pool a horizon before the test pool (on the grid)
         needed = horizon_days + 2 * POOL_DAYS - (ordered[1] - ordered[0]).days
-        raise TrainingError(
+        raise ShortHistory(
             f"with a {horizon_days}-day horizon only {len(matured_by_test)} cutoff(s) had matured labels "
             f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}, "
             f"{(ordered[-1] - ordered[0]).days} days); need 2 (train and valid), so matured cutoffs "
@@ -164,7 +165,7 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]  # model and each baseline -> test metrics
     promoted: bool
     gate: str  # why it was or was not promoted
-    split: TimeSplit
+    split: TimeSplit | None  # None: a label-free model (``training.label_free``), no test
     report: dict[str, Any] = field(default_factory=dict)
     # When LightGBM lost to a baseline rule: that rule registered as a version of its own.
     baseline: BaselineVersion | None = None
@@ -176,10 +177,17 @@ class TrainResult:
             for name, m in self.metrics.items()
             if primary in m
         )
+        verdict = (
+            f"  {'promoted to champion' if self.promoted else 'kept as challenger'}: {self.gate}"
+        )
+        head = f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]})"
+        if self.split is None:
+            why = self.report.get("label_free", "")
+            return [f"{head}, label-free: no time split ({why})", verdict]
         return [
-            f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]}), test {self.split.test_cutoff:%Y-%m-%d}",
+            f"{head}, test {self.split.test_cutoff:%Y-%m-%d}",
             f"  {primary}: {table}",
-            f"  {'promoted to champion' if self.promoted else 'kept as challenger'}: {self.gate}",
+            verdict,
         ] + (self.baseline.lines() if self.baseline else [])
 
 
@@ -234,11 +242,18 @@ def train_task(
     # A feature table older than the dataset would train (and gate) on stale rows.
     lineage.require_current_features(settings, dataset, f"train {task}")
     progress(f"{task}: building the training set through Feast")
-    training = build_training_set(settings, task, dataset=dataset)
     try:
+        training = build_training_set(settings, task, dataset=dataset)
         split = time_split(training.cutoffs, training.spec.horizon_days)
-    except TrainingError as error:
-        raise TrainingError(f"{task}: {error}") from None
+    except ShortHistory as short:  # too young to learn from outcomes: what needs none
+        return train_label_free(
+            settings,
+            task,
+            dataset,
+            short,
+            progress=progress,
+            accept_definition_change=accept_definition_change,
+        )
     method = METHOD.get()
     frame, starts = with_starts(training, split, method)
     parts = split.parts(frame)

@@ -157,7 +157,7 @@ def gate_on_test(
     with ``accept_definition_change``, a reason recorded on the version.
     """
     test_cutoff = pd.Timestamp(test[AS_OF].max())
-    refused = _definition_refusal(
+    refused = definition_refusal(
         mlflow_client, name, task, version, label, accept_definition_change
     )
     if refused:  # before the baselines: a different definition is no rival at all
@@ -171,6 +171,8 @@ def gate_on_test(
                 )
         except Exception as error:  # a corrupt or incompatible champion must not block a good model
             return Unscored(f"champion v{champion.version} could not be loaded ({error})", True)
+        if current.data_window.get("label_free"):
+            return Unscored(f"champion v{champion.version} learned from no outcome", True)
         changes = lineage.definition_changes(_plain(current.label), _plain(label or current.label))
         if changes:
             changed = (
@@ -212,7 +214,7 @@ def gate_on_test(
     )
 
 
-def _definition_refusal(
+def definition_refusal(
     mlflow_client: Any,
     name: str,
     task: str,

@@ -65,7 +65,8 @@ def train(
                     "promoted": r.promoted,
                     "gate": r.gate,
                     "metrics": r.metrics,
-                    "split": r.split.to_dict(),
+                    "split": r.split.to_dict() if r.split else None,
+                    "label_free": r.report.get("label_free"),
                 }
                 for r in results
             ]
@@ -136,9 +137,10 @@ def models(obj: Context, dataset: str | None) -> None:
         )
         aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
         kind = "" if r["kind"] == "lightgbm" else f" (baseline {r['kind']})"
-        lines.append(
-            f"{r['model']} v{r['version']}{kind}{aliases} test {r['test_cutoff']}: {headline}"
-        )
+        tested = f"test {r['test_cutoff']}: {headline}"
+        if r["label_free"]:
+            kind, tested = f" (label-free {r['kind']})", "no outcome to test on"
+        lines.append(f"{r['model']} v{r['version']}{kind}{aliases} {tested}")
     obj.console.result(
         {"models": rows}, lines or ["no registered models: run `lifecycle train all`"]
     )

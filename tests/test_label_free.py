@@ -1,0 +1,226 @@
+"""A purchase log too young for the time split serves models that need no outcome
+(``training.label_free``): MBG/NBD P(no purchase in the horizon) for churn, BG/NBD +
+Gamma-Gamma for LTV, fitted on every user at the latest cutoff; conversion is refused.
+Through the real CLI, Feast, MLflow registry, batch scoring and the in-process scorer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ
+
+from features import contract as c
+from features.asof import AS_OF
+from features.store import store_paths
+from lifecycle import registry
+from lifecycle.btyd import MBGNBD
+from lifecycle.bundle import ModelBundle
+from lifecycle.cli import main
+from lifecycle.settings import Settings, load_settings
+
+DATASET = "young"
+# A shop five months old: a 90-day churn horizon leaves two months of matured cutoffs (the
+# split needs 139 days of them) and a 365-day LTV none at all.
+USERS, SEED, DAYS = 700, 3, 150
+
+
+def _environ(home: Path, **more: str) -> dict[str, str]:
+    return {"LIFECYCLE_HOME": str(home), "LIFECYCLE_DATASET": DATASET, **NO_COMPILE, **more}
+
+
+def _cli(settings: Settings, *args: str, **env: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=_environ(settings.workspace.home, **env))
+
+
+@pytest.fixture(scope="module")
+def young(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, pd.DataFrame]]:
+    """The demo product's purchases (customer, time, amount) as a young shop's log, ingested
+    and published as a user would; yields the settings and the log."""
+    from features.demo import generate_demo
+
+    root = tmp_path_factory.mktemp("young")
+    home = root / "workspace"
+    with pytest.MonkeyPatch.context() as patch:
+        clear_lifecycle_environ(patch)
+        generate_demo(users=USERS, seed=SEED, out_dir=root / "demo", days=DAYS, future_days=0)
+        events = pd.read_parquet(root / "demo" / "events.parquet")
+        bought = events[events[c.EVENT_TYPE] == c.PURCHASE]
+        log = pd.DataFrame(
+            {
+                "Customer": bought[c.USER_ID],
+                "Time": bought[c.EVENT_TIME].dt.strftime("%Y-%m-%d %H:%M:%S"),
+                "Total": bought[c.AMOUNT].round(2),
+            }
+        )
+        log.to_csv(root / "orders.csv", index=False)
+        settings = load_settings(home=home, environ=_environ(home))
+        steps = [
+            ("ingest", str(root / "orders.csv"), "--dataset", DATASET, "--event-type", "purchase"),
+            ("features", "build"),
+            ("features", "apply"),
+            ("features", "materialize"),
+        ]
+        maps = ("--map", "user_id=Customer", "--map", "event_time=Time", "--map", "amount=Total")
+        for i, step in enumerate(steps):
+            done = _cli(settings, *step, *(maps if i == 0 else ()))
+            assert done.exit_code == 0, done.output
+        yield settings, log
+
+
+def _champion(settings: Settings, task: str, tmp_path: Path) -> tuple[str, ModelBundle]:
+    client = registry.client(settings)
+    version = registry.alias_version(client, f"{DATASET}-{task}", registry.CHAMPION)
+    assert version is not None
+    path = registry.bundle_path(client, f"{DATASET}-{task}", version.version, tmp_path)
+    return str(version.version), ModelBundle.load(path)
+
+
+def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
+    young: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    settings, log = young
+    churn = _cli(settings, "train", "churn")
+    assert churn.exit_code == 0, churn.output
+    assert "label-free: no time split" in churn.stdout
+    assert "first model: label-free purchase_process" in churn.stdout
+    ltv = _cli(settings, "train", "ltv")
+    assert ltv.exit_code == 0, ltv.output
+    assert "no cutoff of dataset 'young' has a matured 365-day ltv horizon" in ltv.stdout
+    assert "first model: label-free bgnbd_gamma_gamma" in ltv.stdout
+    # Conversion has no label-free model: refused in one line, as before.
+    conversion = _cli(settings, "train", "conversion")
+    assert conversion.exit_code == 1 and "Traceback" not in conversion.output
+    assert "conversion: with a 90-day horizon only" in conversion.stderr
+
+    features = pd.read_parquet(store_paths(settings).feature_table)
+    latest = features[AS_OF].max()
+    now = features[features[AS_OF] == latest]
+    client = registry.client(settings)
+    for task, kind in (("churn", "purchase_process"), ("ltv", "bgnbd_gamma_gamma")):
+        version, bundle = _champion(settings, task, tmp_path / task)
+        assert bundle.kind == kind and bundle.calibrator is None
+        window = bundle.data_window
+        assert window["label_free"]["why"] and window["kind"] == kind
+        assert window["trained_on"] == {"cutoffs": [f"{latest:%Y-%m-%d}"], "rows": len(now)}
+        tags = client.get_model_version(f"{DATASET}-{task}", version).tags
+        assert tags["label_free"] == "true" and tags["kind"] == kind
+        run = client.get_run(client.get_model_version(f"{DATASET}-{task}", version).run_id)
+        assert run.info.run_name.startswith(f"{task}-{DATASET}-label_free_{kind}-")
+        assert run.data.params["fitted_at"] == f"{latest:%Y-%m-%d}"
+
+    # Batch scores: churn is MBG/NBD's P(no purchase in 90 days), fitted here from the log
+    # itself (each purchase an order), for every customer; LTV a non-negative amount.
+    scored = _cli(settings, "score-all", "--allow-partial")
+    assert scored.exit_code == 0, scored.output
+    scores = pd.read_parquet(settings.workspace.latest_scores)
+    times = pd.to_datetime(log["Time"], utc=True)
+    history = (
+        log.assign(time=times)
+        .groupby("Customer")["time"]
+        .agg(orders="size", first="min", last="max")
+    )
+    days = lambda t: (latest - t).dt.total_seconds() / 86400.0  # noqa: E731
+    frequency = history["orders"] - 1
+    recency = (days(history["first"]) - days(history["last"])) / 7.0
+    age = days(history["first"]) / 7.0
+    process = MBGNBD.fit(frequency, recency, age)
+    expected = pd.Series(
+        process.probability_of_no_purchase(90 / 7.0, frequency, recency, age),
+        index=history.index.astype(str),
+    )
+    served = scores.set_index(c.USER_ID)["churn_probability"]
+    assert served.notna().all() and len(served) == len(history)
+    assert np.allclose(served.reindex(expected.index), expected, atol=2e-3)
+    assert scores["ltv"].notna().all() and (scores["ltv"] >= 0).all()
+    assert "conversion_probability" not in scores
+
+    # The in-process scorer answers the same, with reasons.
+    from serving.scorer import Scorer
+
+    scorer = Scorer(settings)
+    scorer.load()
+    try:
+        users = list(expected.index[:20])
+        answer = scorer.score(users, ["churn", "ltv"], reasons="fresh")
+        for user in answer.users:
+            assert user.churn_probability == pytest.approx(served[user.user_id], abs=1e-9)
+            assert user.ltv is not None and user.ltv >= 0
+        assert any(user.reasons for user in answer.users)
+    finally:
+        scorer.close()
+    models = _cli(settings, "models")
+    assert models.exit_code == 0, models.output
+    [line] = [row for row in models.stdout.splitlines() if row.startswith(f"{DATASET}-churn v1 ")]
+    assert "(label-free purchase_process)" in line and "champion" in line
+    assert line.endswith("no outcome to test on")
+    listed = _cli(settings, "at-risk", "--top", "10")
+    assert listed.exit_code == 0 and "reasons:" in listed.stdout, listed.output
+
+
+def test_a_fresher_label_free_fit_replaces_a_label_free_champion(
+    young: tuple[Settings, pd.DataFrame],
+) -> None:
+    settings, _ = young
+    first = _cli(settings, "train", "churn")
+    assert first.exit_code == 0, first.output
+    again = _cli(settings, "train", "churn")
+    assert again.exit_code == 0, again.output
+    assert "promoted to champion: replaces label-free v" in again.stdout
+
+
+def test_the_fallback_can_be_turned_off(young: tuple[Settings, pd.DataFrame]) -> None:
+    settings, _ = young
+    refused = _cli(settings, "train", "churn", LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK="false")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "need 2 (train and valid)" in refused.stderr
+    assert "label-free" not in refused.stderr
+
+
+def test_a_label_free_model_does_not_displace_a_champion_judged_on_outcomes(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """On the demo, LightGBM's LTV is champion (judged on test cutoffs): a label-free fit
+    stays challenger; made champion by hand, the next LightGBM that beats its baselines
+    replaces it through the usual gate."""
+    from lifecycle.registry import promote
+    from training.errors import ShortHistory
+    from training.label_free import train_label_free
+    from training.pipeline import train_task
+
+    settings = load_settings(home=trained_copy, environ={})
+    client = registry.client(settings)
+    judged = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
+    label_free = train_label_free(
+        settings,
+        "ltv",
+        "demo",
+        ShortHistory("ltv: a test's short history"),
+        progress=lambda message: None,
+        accept_definition_change=None,
+    )
+    assert not label_free.promoted and label_free.split is None
+    assert f"champion v{judged.version}, which was judged on outcomes" in label_free.gate
+    promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
+    lightgbm = train_task(settings, "ltv")
+    assert lightgbm.promoted, lightgbm.gate
+    assert f"champion v{label_free.version} learned from no outcome" in lightgbm.gate
+
+
+def test_churn_of_a_log_with_sessions_gets_no_label_free_model(
+    trained_workspace: TrainedWorkspace,
+) -> None:
+    """The demo has sessions: no purchase is not no activity, so churn is refused with why
+    (and the shared workspace is left as it was)."""
+    done = CliRunner().invoke(
+        main,
+        ["--home", str(trained_workspace.home), "train", "churn"],
+        env={"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "700", **NO_COMPILE},
+    )
+    assert done.exit_code == 1 and "Traceback" not in done.output
+    assert "no label-free churn model" in done.stderr
+    assert "of users have sessions" in done.stderr

@@ -1,0 +1,213 @@
+"""Models that learn from no outcome, for a history too short for the time split.
+
+A young shop's log can hold too few matured cutoffs for the split (a horizon and two
+28-day pools: about 7.8 months of history for 91 days). Rather than refuse, training then
+serves what needs no outcome, fitted on every user at the latest cutoff (the users it
+scores): churn as MBG/NBD's P(no purchase in the horizon) on a log whose activity is its
+purchases (elsewhere no purchase is not no activity), and LTV as BG/NBD expected purchases
+x Gamma-Gamma order value. Conversion, whose users of now are unknown without labels,
+is refused as before; so is everything with ``training.label_free_fallback`` false.
+
+The version is registered like any other, its kind and ``label_free`` (why, and what it
+was fitted on) in its data window. With no outcome to test on, it becomes champion only
+where there is none or the champion learned from no outcome either; the first model
+judged on outcomes that beats its baselines replaces it (``training.promotion``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.asof import AS_OF
+from lifecycle import lineage, registry
+from lifecycle.btyd import MBGNBD
+from lifecycle.btyd_features import fit_purchase_process
+from lifecycle.bundle import ModelBundle
+from lifecycle.rules import RuleError, fit_rule
+from lifecycle.settings import Settings
+from training.datasets import latest_set
+from training.errors import ShortHistory, TrainingError
+from training.models import categories_of
+from training.promotion import definition_refusal
+from training.tracking import experiment_for, log_bundle, start_training_run
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainResult
+
+KINDS = {"churn": "purchase_process", "ltv": "bgnbd_gamma_gamma"}
+WHAT = {
+    "purchase_process": "MBG/NBD P(no purchase in the horizon)",
+    "bgnbd_gamma_gamma": "BG/NBD expected purchases x Gamma-Gamma order value",
+}
+TAG = "label_free"
+# Users with sessions, or customers active after their last purchase, beyond this share:
+# the log's activity is more than its purchases.
+OTHER_ACTIVITY_SHARE = 0.01
+
+
+def activity_beyond_purchases(frame: pd.DataFrame) -> str | None:
+    """Why a user's activity is more than their purchases in these feature rows (then churn,
+    no activity, is not the absence of purchases a purchase process models); None if not."""
+    customers = frame["orders_total"].fillna(0).to_numpy() >= 1
+    sessions = float((frame["sessions_total"].fillna(0).to_numpy() > 0).mean())
+    recency = frame["recency_days"].to_numpy(dtype=float)
+    purchase_recency = frame["purchase_recency_days"].to_numpy(dtype=float)
+    later = customers & ~np.isclose(recency, purchase_recency, rtol=0.0, atol=1e-6)
+    after = float(later.sum() / max(customers.sum(), 1))
+    if sessions <= OTHER_ACTIVITY_SHARE and after <= OTHER_ACTIVITY_SHARE:
+        return None
+    return (
+        f"{sessions:.0%} of users have sessions and {after:.0%} of customers were active after "
+        "their last purchase, so no purchase is not no activity"
+    )
+
+
+def train_label_free(
+    settings: Settings,
+    task: str,
+    dataset: str,
+    short: ShortHistory,
+    *,
+    progress: Callable[[str], None],
+    accept_definition_change: str | None,
+) -> TrainResult:
+    """Register and gate the task's label-free model, or raise ``short`` (with why not)."""
+    from training.pipeline import TrainResult
+
+    why = str(short).removeprefix(f"{task}: ")
+    kind = KINDS.get(task)
+    if not settings.training.label_free_fallback or kind is None:
+        raise TrainingError(f"{task}: {why}") from None
+    training = latest_set(settings, task, dataset)
+    if not training.spec.everyone:
+        raise TrainingError(f"{task}: {why}") from None
+    rows = training.frame
+    cutoff = pd.Timestamp(rows[AS_OF].max())
+    other = activity_beyond_purchases(rows) if task == "churn" else None
+    if other:
+        raise TrainingError(f"{task}: {why}; and no label-free churn model: {other}") from None
+    progress(
+        f"{task}: {why}; fitting the label-free {kind} on {len(rows):,} users at {cutoff:%Y-%m-%d}"
+    )
+    try:
+        rule = fit_rule(
+            kind,
+            task,
+            rows,
+            training.feature_names,
+            horizon_days=training.spec.horizon_days,
+            windows=settings.features.windows_days,
+            population=rows,
+        )
+    except RuleError as error:
+        raise TrainingError(f"{task}: {why}; and no label-free model: {error}") from None
+    fitted_on = {"cutoffs": [f"{cutoff:%Y-%m-%d}"], "rows": len(rows)}
+    window = {
+        "dataset": dataset,
+        "kind": kind,
+        TAG: {"why": why, "model": WHAT[kind]},
+        "trained_on": fitted_on,
+        "rule_fitted_on": {"cutoff": fitted_on["cutoffs"][0], "rows": len(rows)},
+    }
+    bundle = ModelBundle(
+        task,
+        rule,
+        training.feature_names,
+        categories_of(rows, training.feature_names),
+        training.service,
+        training.spec.to_dict(),
+        window,
+        purchase_process=fit_purchase_process(rows, MBGNBD),
+    )
+    mlflow_client = registry.client(settings)
+    name = registry.model_name(dataset, task)
+    run_id, version = _log(settings, mlflow_client, name, bundle, rows)
+    promoted, verdict = gate_label_free(
+        mlflow_client, name, task, version, bundle, accept_definition_change
+    )
+    report = training.report | {TAG: why}
+    return TrainResult(task, name, version, run_id, {}, promoted, verdict, None, report)
+
+
+def gate_label_free(
+    mlflow_client: Any,
+    name: str,
+    task: str,
+    version: str,
+    bundle: ModelBundle,
+    accept_definition_change: str | None,
+) -> tuple[bool, str]:
+    """Champion where there is none, or where the champion learned from no outcome either;
+    else challenger (nothing to weigh it against a model judged on outcomes)."""
+    refused = definition_refusal(
+        mlflow_client, name, task, version, bundle.label, accept_definition_change
+    )
+    if refused:
+        return False, refused
+    fitted = bundle.data_window["trained_on"]
+    what = (
+        f"label-free {bundle.kind} ({bundle.data_window[TAG]['model']}) fitted on "
+        f"{fitted['rows']:,} users at {fitted['cutoffs'][0]}"
+    )
+    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    if champion is None or (champion.tags or {}).get(TAG) == "true":
+        before = "first model" if champion is None else f"replaces label-free v{champion.version}"
+        reason = f"{before}: {what}, judged on no outcome"
+        registry.set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    return False, (
+        f"{what}: no outcome to weigh it against champion v{champion.version}, which was "
+        "judged on outcomes: kept as challenger"
+    )
+
+
+def _log(
+    settings: Settings, mlflow_client: Any, name: str, bundle: ModelBundle, rows: pd.DataFrame
+) -> tuple[str, str]:
+    """One MLflow run: why, what it was fitted on and the fitted parameters; no metrics."""
+    import mlflow
+
+    task = bundle.task
+    window = bundle.data_window
+    dataset = window["dataset"]
+    experiment_id = experiment_for(settings, mlflow_client, name)
+    fitted = bundle.booster.params
+    process = fitted.get("process") or fitted.get("bgnbd") or {}
+    with (
+        start_training_run(experiment_id, task, dataset, kind=f"label_free_{bundle.kind}") as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        mlflow.log_params(
+            {
+                "task": task,
+                "dataset": dataset,
+                "kind": bundle.kind,
+                "label_free": window[TAG]["why"][:6000],
+                "feature_service": bundle.service,
+                "rows_trained_on": window["trained_on"]["rows"],
+                "fitted_at": window["trained_on"]["cutoffs"][0],
+                **{f"process.{k}": v for k, v in process.items()},
+                **{f"gamma_gamma.{k}": v for k, v in fitted.get("gamma_gamma", {}).items()},
+            }
+        )
+        version = log_bundle(
+            mlflow_client,
+            name,
+            bundle,
+            rows,
+            Path(tmp),
+            tags={
+                "kind": bundle.kind,
+                TAG: "true",
+                "trained_through": window["trained_on"]["cutoffs"][0],
+                **lineage.model_tags(settings, dataset, bundle.service, bundle.label),
+            },
+            metrics={},
+        )
+    return run.info.run_id, version
