@@ -31,6 +31,7 @@ from lifecycle.backtest_judge import MODEL, forecasts, judge, outcomes, save_plo
 from lifecycle.errors import UserError
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
+from lifecycle.steps import refusals
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 if TYPE_CHECKING:
@@ -198,29 +199,24 @@ def run_pipeline(
     would serve: each task's champion after the gate (LightGBM, or the baseline rule
     registered when it won); a task left without one scores with the version just trained.
     """
-    from lifecycle.steps import build_features, publish_features
+    from lifecycle.steps import build_features, publish_features, train_tasks
     from serving.batch import score_all
-    from training.pipeline import train_task
+    from training.errors import NothingTrained
 
     started = time.perf_counter()
     progress(f"{cutoff:%Y-%m-%d}: computing as-of features")
     build_features(scratch, extra_cutoffs=[cutoff])
     publish_features(scratch)
     seconds["features"] = round(time.perf_counter() - started, 2)
-    trained: dict[str, Any] = {}
-    refused: dict[str, str] = {}
-    for task in tasks.names():
-        started = time.perf_counter()
-        try:
-            trained[task] = train_task(scratch, task, progress=progress)
-        except UserError as error:
-            refused[task] = str(error)
-            progress(f"{cutoff:%Y-%m-%d}: not trained: {_why({task: str(error)})}")
-        seconds[f"train_{task}"] = round(time.perf_counter() - started, 2)
-    if not trained:
+    try:
+        done = train_tasks(scratch, progress=lambda line: progress(f"{cutoff:%Y-%m-%d}: {line}"))
+    except NothingTrained as nothing:
         raise BacktestError(
-            f"backtest at {cutoff:%Y-%m-%d}: no model could be trained on the data up to the cutoff: {_why(refused)}"
-        )
+            f"backtest at {cutoff:%Y-%m-%d}: no model could be trained on the data up to the "
+            f"cutoff: {refusals(nothing.refused)}"
+        ) from None
+    seconds |= {f"train_{task}": took for task, took in done.seconds.items()}
+    trained, refused = {r.task: r for r in done.results}, done.refused
     started = time.perf_counter()
     batch = score_all(
         scratch,
@@ -233,14 +229,6 @@ def run_pipeline(
     )
     seconds["scoring"] = round(time.perf_counter() - started, 2)
     return trained, refused, batch
-
-
-def _why(refused: dict[str, str]) -> str:
-    """Training errors naming their tasks; a reason several tasks share is said once."""
-    tasks_by_reason: dict[str, list[str]] = {}
-    for task, error in refused.items():
-        tasks_by_reason.setdefault(error.removeprefix(f"{task}: "), []).append(task)
-    return "; ".join(f"{', '.join(names)}: {why}" for why, names in tasks_by_reason.items())
 
 
 def _served_models(scratch: Settings, trained: dict[str, Any], refused: dict[str, str]) -> Any:
@@ -311,7 +299,7 @@ class CutoffResult:
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
         for task, model_info in self.models.items():
             if "error" in model_info:
-                lines.append(f"  not trained: {_why({task: model_info['error']})}")
+                lines.append(f"  not trained: {refusals({task: model_info['error']})}")
         return lines
 
 

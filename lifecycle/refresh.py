@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 # Exit codes for schedulers: 0 done (or all current), 1 a step refused or failed (the
-# message says what to run), 3 done but a trained model was kept as challenger.
+# message says what to run), 3 done but a trained model was kept as challenger or a task
+# could not be trained yet.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
 
 
@@ -164,7 +165,9 @@ def refresh(
         result.error, result.exit_code = str(failed), EXIT_FAILED
         return result
     trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
-    if trained and not all(m["promoted"] for m in trained.detail.get("models", [])):
+    if trained and (
+        trained.detail["not_trained"] or not all(m["promoted"] for m in trained.detail["models"])
+    ):
         result.exit_code = EXIT_NOT_PROMOTED
     return result
 
@@ -205,12 +208,14 @@ def _refresh_steps(
         for task in tasks.names()
         if (why := model_problem(settings, mlflow_client, dataset, task))
     }
+    untrained: dict[str, str] = {}
     if stale:
-        run(
+        trained = run(
             "train",
             "; ".join(stale.values()),
             lambda: _train(settings, list(stale), accept_definition_change),
         )
+        untrained = trained["not_trained"]
     else:
         skip("train", "every model learned from the current feature table")
 
@@ -223,7 +228,8 @@ def _refresh_steps(
             champions[task] = str(version.version)
     problem = scores_problem(settings, champions, dataset)
     if problem:
-        run("score", problem, lambda: _score(settings))
+        # a task the data cannot train yet (a young shop's conversion) is left out of the table
+        run("score", problem, lambda: _score(settings, allow_partial=bool(untrained)))
         run("report", "new scores", lambda: _report(settings))
     else:
         skip("score", "the latest scores used the champions on the current feature table")
@@ -264,19 +270,20 @@ def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> di
 def _train(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:
     from lifecycle import steps
 
-    results = steps.train_tasks(settings, names, accept_definition_change=accept)
+    done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
     return {
         "models": [
             {"task": r.task, "version": r.version, "promoted": r.promoted, "gate": r.gate}
-            for r in results
-        ]
+            for r in done.results
+        ],
+        "not_trained": done.refused,
     }
 
 
-def _score(settings: Settings) -> dict[str, Any]:
+def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:
     from serving.batch import score_all
 
-    scored = score_all(settings)
+    scored = score_all(settings, allow_partial=allow_partial)
     return {"path": str(scored.path), "users": scored.users, "model_versions": scored.versions}
 
 

@@ -7,7 +7,9 @@ what it made; heavy libraries are imported inside, so importing this module is c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -55,6 +57,28 @@ def publish_features(settings: Settings, dataset: str | None = None) -> dict[str
     return {"repository": apply(settings, dataset), "online_store": materialize(settings, dataset)}
 
 
+@dataclass
+class Trainings:
+    """What :func:`train_tasks` did: each trained task's result, and why the others were
+    not trained (the data cannot train them yet, e.g. a young shop's conversion)."""
+
+    results: list[TrainResult]
+    refused: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        lines = [line for r in self.results for line in r.lines()]
+        return lines + ([f"not trained: {refusals(self.refused)}"] if self.refused else [])
+
+
+def refusals(refused: dict[str, str]) -> str:
+    """Training refusals naming their tasks; a reason several tasks share is said once."""
+    tasks_by_reason: dict[str, list[str]] = {}
+    for task, error in refused.items():
+        tasks_by_reason.setdefault(error.removeprefix(f"{task}: "), []).append(task)
+    return "; ".join(f"{', '.join(names)}: {why}" for why, names in tasks_by_reason.items())
+
+
 def train_tasks(
     settings: Settings,
     names: Sequence[str] | None = None,
@@ -62,17 +86,39 @@ def train_tasks(
     dataset: str | None = None,
     progress: Progress = lambda message: None,
     accept_definition_change: str | None = None,
-) -> list[TrainResult]:
-    """Train, evaluate, register and gate each task (every declared task by default)."""
+    must_train: bool = True,
+) -> Trainings:
+    """Train, evaluate, register and gate each task (every declared task by default).
+
+    A task whose data cannot train it (``TrainingError``, ``FeatureError``: too few rows,
+    cutoffs or users, each naming why) is reported and the others go on. With
+    ``must_train``, a refusal of the one task asked for, or of every task, is the error
+    (``NothingTrained`` for several); without it (refresh: other champions still serve)
+    refusals are only reported."""
+    from features.asof import FeatureError
+    from training.errors import NothingTrained, TrainingError
     from training.pipeline import train_task
 
-    return [
-        train_task(
-            settings,
-            name,
-            dataset=dataset,
-            progress=progress,
-            accept_definition_change=accept_definition_change,
-        )
-        for name in (names or tasks.names())
-    ]
+    chosen = list(names or tasks.names())
+    done = Trainings([])
+    for name in chosen:
+        started = time.perf_counter()
+        try:
+            done.results.append(
+                train_task(
+                    settings,
+                    name,
+                    dataset=dataset,
+                    progress=progress,
+                    accept_definition_change=accept_definition_change,
+                )
+            )
+        except (TrainingError, FeatureError) as error:
+            if len(chosen) == 1 and must_train:
+                raise
+            done.refused[name] = str(error)
+            progress(f"not trained: {refusals({name: str(error)})}")
+        done.seconds[name] = round(time.perf_counter() - started, 2)
+    if not done.results and must_train:
+        raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
+    return done

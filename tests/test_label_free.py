@@ -5,6 +5,7 @@ Through the real CLI, Feast, MLflow registry, batch scoring and the in-process s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,6 +172,31 @@ def test_a_fresher_label_free_fit_replaces_a_label_free_champion(
     again = _cli(settings, "train", "churn")
     assert again.exit_code == 0, again.output
     assert "promoted to champion: replaces label-free v" in again.stdout
+
+
+def test_train_all_and_refresh_go_on_past_a_task_the_data_cannot_train(
+    young: tuple[Settings, pd.DataFrame],
+) -> None:
+    """`train all` trains churn and the LTV and says why conversion was not trained (exit
+    0); `refresh` scores with the champions there are and exits 3 (done, not everything)."""
+    settings, _ = young
+    done = _cli(settings, "--json", "train", "all")
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.stdout)
+    assert [m["task"] for m in document["models"]] == ["churn", "ltv"]
+    assert all(m["split"] is None and m["label_free"] for m in document["models"])
+    assert list(document["not_trained"]) == ["conversion"]
+    assert "with a 90-day horizon only" in document["not_trained"]["conversion"]
+    lines = _cli(settings, "train", "all")
+    assert lines.exit_code == 0 and "not trained: conversion: " in lines.stdout, lines.output
+    refreshed = _cli(settings, "--json", "refresh")
+    assert refreshed.exit_code == 3, refreshed.output
+    report = json.loads(refreshed.stdout)
+    assert report["status"] != "failed" and report["error"] is None
+    [train] = [step for step in report["steps"] if step["step"] == "train"]
+    assert train["status"] == "ran" and list(train["detail"]["not_trained"]) == ["conversion"]
+    scores = pd.read_parquet(settings.workspace.latest_scores)
+    assert scores["churn_probability"].notna().all() and scores["ltv"].notna().all()
 
 
 def test_the_fallback_can_be_turned_off(young: tuple[Settings, pd.DataFrame]) -> None:

@@ -11,3 +11,11 @@ class TrainingError(UserError):
 
 class ShortHistory(TrainingError):
     """Too few matured cutoffs to learn from outcomes and test on later ones."""
+
+
+class NothingTrained(TrainingError):
+    """No task of those asked for could be trained; ``refused``: task -> why."""
+
+    def __init__(self, refused: dict[str, str], message: str) -> None:
+        super().__init__(message)
+        self.refused = refused

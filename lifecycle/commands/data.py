@@ -34,8 +34,8 @@ def run(obj: Context, users: int | None, seed: int | None) -> None:
     obj.console.step("applying the Feast repository and materializing the online store")
     online = steps.publish_features(settings)["online_store"]
     lines.append(f"online store: {online['users']:,} users as of {online['latest_as_of']}")
-    results = steps.train_tasks(settings, progress=obj.console.step)
-    lines += [line for r in results for line in r.lines()]
+    done = steps.train_tasks(settings, progress=obj.console.step)
+    lines += done.lines()
     from serving.report import score_and_report
 
     operator = score_and_report(settings, top=10, echo=lines.append, progress=obj.console.step)
@@ -47,7 +47,7 @@ def run(obj: Context, users: int | None, seed: int | None) -> None:
             "online_store": online,
             "models": [
                 {"task": r.task, "version": r.version, "promoted": r.promoted, "metrics": r.metrics}
-                for r in results
+                for r in done.results
             ],
             "operator": operator,
         },

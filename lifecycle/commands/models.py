@@ -43,11 +43,12 @@ def train(
     obj: Context, task: str, dataset: str | None, accept_definition_change: str | None
 ) -> None:
     """Train, evaluate against baselines, track in MLflow, register, and gate promotion.
-    Refused when the feature table is older than the dataset (run `lifecycle features build`)."""
+    Refused when the feature table is older than the dataset (run `lifecycle features build`);
+    with `all`, a task the data cannot train yet is reported and the others are trained."""
     from lifecycle.steps import train_tasks
 
     chosen = None if task == "all" else [task]
-    results = train_tasks(
+    done = train_tasks(
         obj.settings,
         chosen,
         dataset=dataset,
@@ -56,6 +57,7 @@ def train(
     )
     obj.console.result(
         {
+            "not_trained": done.refused,
             "models": [
                 {
                     "task": r.task,
@@ -68,10 +70,10 @@ def train(
                     "split": r.split.to_dict() if r.split else None,
                     "label_free": r.report.get("label_free"),
                 }
-                for r in results
-            ]
+                for r in done.results
+            ],
         },
-        [line for r in results for line in r.lines()],
+        done.lines(),
     )
 
 
