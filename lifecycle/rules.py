@@ -242,7 +242,7 @@ def fit_rule(
             raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
         params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}
     elif kind == "purchase_process":
-        from lifecycle.btyd import MBGNBD
+        from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
         from lifecycle.btyd_features import fit_purchase_process
 
         if tasks.get(task).silence_sign != 1.0:
@@ -250,6 +250,13 @@ def fit_rule(
         latest = (
             population if population is not None else train[train["as_of"] == train["as_of"].max()]
         )
+        # Without repeat purchases the purchase rate's fit runs to 0: churn 1 for everyone.
+        repeat = int((latest["orders_total"].fillna(0) >= 2).sum())
+        if repeat < MIN_CUSTOMERS:
+            raise RuleError(
+                f"MBG/NBD needs at least {MIN_CUSTOMERS} customers with a repeat purchase, "
+                f"got {repeat}"
+            )
         params["process"] = fit_purchase_process(latest, MBGNBD)
         if params["process"] is None:
             raise RuleError("too few customers to fit MBG/NBD")

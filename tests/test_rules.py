@@ -99,6 +99,39 @@ def test_bgnbd_rule_forecasts_value_for_customers_only(rows: pd.DataFrame) -> No
         fit_rule("magic", "churn", rows, NAMES, horizon_days=90, windows=[90])
 
 
+def test_purchase_process_rule_is_the_processes_own_probability(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The label-free churn model: MBG/NBD P(no purchase in the horizon) of customers, a
+    user without a purchase read as a one-time buyer from their first event; refused for
+    another task and where too few customers bought twice (the rate's fit runs to 0)."""
+    from lifecycle.btyd import purchase_model
+    from lifecycle.btyd_features import rfm_from_features
+
+    rule = fit_rule("purchase_process", "churn", rows, NAMES, horizon_days=90, windows=[90])
+    churn = rule.predict(feature_matrix(rows, NAMES))
+    assert ((churn > 0) & (churn < 1)).all()
+    customers = rows["orders_total"].to_numpy() >= 1
+    rfm = rfm_from_features(rows[customers])
+    process = purchase_model(rule.params["process"])
+    expected = process.probability_of_no_purchase(
+        90 / 7, rfm["frequency"], rfm["recency"], rfm["T"]
+    )
+    np.testing.assert_allclose(churn[customers], expected)
+    never = rows[~customers]
+    as_once = process.probability_of_no_purchase(
+        90 / 7, 0.0, 0.0, never["tenure_days"].to_numpy() / 7
+    )
+    np.testing.assert_allclose(churn[~customers], as_once)
+    bundle = ModelBundle("churn", rule, NAMES, {}, "churn_v1", {"task": "churn"}, {})
+    np.testing.assert_allclose(ModelBundle.load(bundle.save(tmp_path)).predict(rows), churn)
+    with pytest.raises(RuleError, match="silence"):
+        fit_rule("purchase_process", "ltv", rows, NAMES, horizon_days=90, windows=[90])
+    once = rows.assign(orders_total=np.minimum(rows["orders_total"], 1.0))
+    with pytest.raises(RuleError, match="at least 20 customers with a repeat purchase, got 0"):
+        fit_rule("purchase_process", "churn", once, NAMES, horizon_days=90, windows=[90])
+
+
 def test_mixture_quantiles_of_a_zero_inflated_value() -> None:
     levels = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
     conditional = np.tile([10.0, 20.0, 40.0, 80.0, 160.0], (4, 1))
