@@ -5,7 +5,8 @@ A :class:`RuleModel` stands where a LightGBM booster stands in a model bundle: i
 bundle's feature matrix (columns in ``feature_names`` order) and ``predict`` returns a
 score, higher meaning more of the task's outcome (churn, conversion, value). Probability
 tasks put a calibrator fitted out of time on top, as for LightGBM. ``pred_contrib``
-returns each input's term of the score (centred on its training mean), so reasons work.
+returns each input's term of the score (centred on its training mean), so reasons work;
+for a rule of one term of several inputs (BG/NBD, MBG/NBD), their Shapley values.
 
 Kinds:
 - ``recency_rule``: days since the last activity (churn: more is likelier; conversion: less).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from math import factorial
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +90,46 @@ class RuleModel:
     def predict(
         self, matrix: np.ndarray, *, num_threads: int = 0, pred_contrib: bool = False, **_: Any
     ) -> np.ndarray:
-        terms = self._terms(np.asarray(matrix, dtype="float64"))
+        matrix = np.asarray(matrix, dtype="float64")
+        terms = self._terms(matrix)
         score = terms.sum(axis=1)
         if not pred_contrib:
             return score
-        centred = terms - np.asarray(self.params.get("term_means", np.zeros(terms.shape[1])))
         out = np.zeros((len(score), len(self.feature_names) + 1))
-        for j, name in enumerate(self.inputs()[: terms.shape[1]]):
+        reference = self.params.get("input_reference")
+        if reference is not None:  # one term of several inputs: their Shapley values
+            centred = self._shapley(matrix, np.asarray(reference, dtype="float64"))
+        else:
+            centred = terms - np.asarray(self.params.get("term_means", np.zeros(terms.shape[1])))
+        for j, name in enumerate(self.inputs()[: centred.shape[1]]):
             out[:, self.feature_names.index(name)] = centred[:, j]
         out[:, -1] = score - centred.sum(axis=1)  # the bias column, as LightGBM's
         return out
+
+    def _shapley(self, matrix: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Exact Shapley values (rows x inputs) of a one-term rule's inputs: each input's
+        change of the score from the reference row (the training rows' medians) to the
+        row's value, averaged over the orders the inputs change in; they add up to the score
+        minus the reference's. 2^inputs evaluations of the rule (16 for 4 inputs)."""
+        names = self.inputs()
+        count = len(names)
+        values = np.column_stack([self._column(matrix, name) for name in names])
+        alone = RuleModel(self.kind, names, self.params)
+        scores = [
+            alone._terms(np.where([bool(mask >> j & 1) for j in range(count)], values, reference))[
+                :, 0
+            ]
+            for mask in range(1 << count)
+        ]
+        shares = np.zeros((len(values), count))
+        for i in range(count):
+            for mask in range(1 << count):
+                if mask >> i & 1:
+                    continue
+                size = bin(mask).count("1")
+                weight = factorial(size) * factorial(count - size - 1) / factorial(count)
+                shares[:, i] += weight * (scores[mask | 1 << i] - scores[mask])
+        return shares
 
     def current_iteration(self) -> int:
         return 0
@@ -260,6 +292,9 @@ def fit_rule(
         params["process"] = fit_purchase_process(latest, MBGNBD)
         if params["process"] is None:
             raise RuleError("too few customers to fit MBG/NBD")
+    if kind in ("bgnbd_gamma_gamma", "purchase_process"):  # one term of several inputs
+        inputs = train[rule.inputs()].apply(pd.to_numeric, errors="coerce")
+        params["input_reference"] = [float(inputs[name].median()) for name in inputs]
     rule.params["term_means"] = (
         rule._terms(feature_matrix(train, feature_names)).mean(axis=0).tolist()
     )

@@ -125,6 +125,16 @@ def test_purchase_process_rule_is_the_processes_own_probability(
     np.testing.assert_allclose(churn[~customers], as_once)
     bundle = ModelBundle("churn", rule, NAMES, {}, "churn_v1", {"task": "churn"}, {})
     np.testing.assert_allclose(ModelBundle.load(bundle.save(tmp_path)).predict(rows), churn)
+    # Reasons: the inputs' Shapley values from the training medians add up to the score; a
+    # customer long without a purchase owes most of the risk to that silence.
+    contributions = rule.predict(feature_matrix(rows, NAMES), pred_contrib=True)
+    np.testing.assert_allclose(contributions.sum(axis=1), churn)
+    reference = dict(zip(rule.inputs(), rule.params["input_reference"], strict=True))
+    typical = pd.DataFrame([reference]).reindex(columns=NAMES)
+    [at_reference] = rule.predict(feature_matrix(typical, NAMES))
+    np.testing.assert_allclose(contributions[:, -1], at_reference)
+    lapsed = int(np.nanargmax(np.where(customers, rows["purchase_recency_days"], np.nan)))
+    assert NAMES[int(np.argmax(contributions[lapsed, :-1]))] == "purchase_recency_days"
     with pytest.raises(RuleError, match="silence"):
         fit_rule("purchase_process", "ltv", rows, NAMES, horizon_days=90, windows=[90])
     once = rows.assign(orders_total=np.minimum(rows["orders_total"], 1.0))
