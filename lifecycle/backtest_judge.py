@@ -118,7 +118,7 @@ def forecasts(
         found.value[MODEL] = scores["ltv"].to_numpy(dtype=float)
         found.amounts.add(MODEL)
         low, high = (scores[k].to_numpy(dtype=float) for k in ("ltv_p10", "ltv_p90"))
-        if np.isfinite(low).all() and np.isfinite(high).all():  # a served rule has no interval
+        if np.isfinite(low).all() and np.isfinite(high).all():  # most served rules have none
             found.interval = (low, high)
             if "purchase_probability" in scores:
                 found.zero_probability = 1.0 - scores["purchase_probability"].to_numpy(dtype=float)

@@ -260,9 +260,22 @@ class ModelBundle:
         """P10/P50/P90 (rows x 3) that never cross (see :meth:`predict_interval`)."""
         return self._interval(X, self._purchase(X))
 
+    @property
+    def rule_outlook(self) -> bool:
+        """A served BG/NBD + Gamma-Gamma rule: its interval and P(any value) are the
+        processes' own (``RuleModel.value_outlook``)."""
+        return isinstance(self.booster, RuleModel) and self.booster.has_outlook
+
+    @property
+    def gives_purchase_probability(self) -> bool:
+        """Whether the value model has a P(any value): its purchase part, or a rule's."""
+        return self.purchase_booster is not None or self.rule_outlook
+
     def value_outlook_matrix(self, X: np.ndarray) -> np.ndarray:
         """Rows x ``VALUE_OUTLOOK``: the value, P10/P50/P90 and P(any value) from one pass of
         the purchase part; NaN where the model has no such part."""
+        if self.rule_outlook:
+            return np.column_stack([self._value(X, None), self.booster.value_outlook(X)])
         purchase = self._purchase(X)
         nan = np.full(len(X), np.nan)
         interval = (
@@ -277,7 +290,7 @@ class ModelBundle:
     def outputs_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """``score`` per row, plus ``p10``/``p50``/``p90`` when the model has quantiles."""
         out = {"score": self.predict_matrix(X)}
-        if self.quantile_boosters:
+        if self.quantile_boosters or self.rule_outlook:
             out.update(zip(("p10", "p50", "p90"), self.interval_matrix(X).T, strict=True))
         return out
 
@@ -298,6 +311,8 @@ class ModelBundle:
         return expected_value(self.raw_score_matrix(X), purchase)
 
     def _interval(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
+        if self.rule_outlook:
+            return self.booster.value_outlook(X)[:, :3]
         if not self.quantile_boosters:
             raise ValueError(f"the {self.task} model has no quantile models")
         levels = sorted(self.quantile_boosters)
@@ -331,7 +346,7 @@ class ModelBundle:
     def value_outlook(self, features: pd.DataFrame) -> pd.DataFrame:
         """The value, its P10/P50/P90 and P(any value) (``VALUE_OUTLOOK``) from one input matrix
         and one pass of the purchase part (what scoring asks for on every request); NaN where
-        the model has no such part (a baseline rule served for a value has no interval)."""
+        the model has no such part (a served rule other than BG/NBD + Gamma-Gamma)."""
         outlook = self.value_outlook_matrix(self.encode(features))
         return pd.DataFrame(outlook, columns=list(VALUE_OUTLOOK), index=features.index)
 

@@ -131,6 +131,31 @@ class RuleModel:
                 shares[:, i] += weight * (scores[mask | 1 << i] - scores[mask])
         return shares
 
+    @property
+    def has_outlook(self) -> bool:
+        """Whether :meth:`value_outlook` gives an interval (BG/NBD + Gamma-Gamma)."""
+        return self.kind == "bgnbd_gamma_gamma"
+
+    def value_outlook(self, matrix: np.ndarray) -> np.ndarray:
+        """Rows x (P10, P50, P90, P(any purchase)) of the value in the horizon, exactly under
+        BG/NBD + Gamma-Gamma (``lifecycle.btyd_interval``)."""
+        from lifecycle.btyd_interval import value_quantiles
+
+        if not self.has_outlook:
+            raise RuleError(f"the {self.kind} rule has no value interval")
+        matrix = np.asarray(matrix, dtype="float64")
+        orders, first, last, mean_value = (self._column(matrix, name) for name in self.inputs())
+        quantiles, buys = value_quantiles(
+            self.params["bgnbd"],
+            self.params["gamma_gamma"],
+            np.nan_to_num(orders),
+            first,
+            last,
+            mean_value,
+            float(self.params["horizon_days"]),
+        )
+        return np.column_stack([quantiles, buys])
+
     def current_iteration(self) -> int:
         return 0
 

@@ -333,7 +333,7 @@ def score_matrix(
             out[task.score] = np.where(eligible, bundle.predict_matrix(inputs), np.nan)
         else:
             outlook = bundle.value_outlook_matrix(inputs)
-            if bundle.purchase_booster is None:  # a one-part (or rule) value has no P(any value)
+            if not bundle.gives_purchase_probability:  # a one-part value, most rules
                 outlook = outlook[:, :-1]
             outlook[~eligible, :] = np.nan
             out.update(zip(task.outputs, outlook.T, strict=False))  # VALUE_OUTLOOK order

@@ -493,6 +493,52 @@ def test_probability_of_no_purchase_matches_the_simulated_future(
     assert longer[1] > longer[0]
 
 
+@pytest.mark.parametrize("model", ["simulated", "simulated_mbg"])
+def test_value_quantiles_are_calibrated_on_simulated_futures(
+    model: str, request: pytest.FixtureRequest
+) -> None:
+    """P10/P50/P90 of the value in the next 26 weeks, exact under the processes: P(N >= n)
+    sums to the expected purchases, and about one customer in ten falls below P10 and one
+    above P90 (an outcome of 0 tied with a quantile of 0 counted by its randomized PIT)."""
+    from lifecycle.btyd_interval import purchase_survival, value_quantiles
+
+    customers = request.getfixturevalue(model)
+    truth = TRUE_BG if model == "simulated" else TRUE_MBG
+    process = dict(zip(("r", "alpha", "a", "b"), truth.params, strict=True))
+    process["first"] = float(truth.FIRST)
+    x, recency, age = (customers[k].to_numpy() for k in ("frequency", "recency", "T"))
+    survival = purchase_survival(process, x, recency, age, FUTURE_WEEKS)
+    expected = truth.expected_purchases(FUTURE_WEEKS, x, recency, age)
+    np.testing.assert_allclose(survival.sum(axis=1), expected, atol=1e-7)
+    rng = np.random.default_rng(7)
+    nu = rng.gamma(TRUE_GG.q, 1.0 / TRUE_GG.v, len(x))  # each customer's spend rate
+    past = np.where(
+        x > 0, rng.gamma(np.maximum(x, 1) * TRUE_GG.p, 1.0 / (np.maximum(x, 1) * nu)), 0
+    )
+    bought = customers["future_purchases"].to_numpy()
+    future = np.where(bought > 0, rng.gamma(np.maximum(bought, 1) * TRUE_GG.p, 1.0 / nu), 0.0)
+    spend = {"p": TRUE_GG.p, "q": TRUE_GG.q, "v": TRUE_GG.v}
+    days = age * 7.0
+    quantiles, buys = value_quantiles(
+        process, spend, x + 1, days, days - recency * 7.0, past, FUTURE_WEEKS * 7.0
+    )
+    assert (np.diff(quantiles, axis=1) >= 0).all() and (quantiles >= 0).all()
+    silent = truth.probability_of_no_purchase(FUTURE_WEEKS, x, recency, age)
+    np.testing.assert_allclose(buys, 1 - silent, rtol=1e-7, atol=1e-12)
+    pit = rng.random(len(x)) * (1.0 - buys)  # where the outcome is 0
+    below = np.where(future == 0, pit < 0.1, future < quantiles[:, 0])
+    above = np.where(future == 0, pit > 0.9, future > quantiles[:, 2])
+    assert below.mean() == pytest.approx(0.1, abs=0.012) and above.mean() == pytest.approx(
+        0.1, abs=0.012
+    )
+    median_side = np.where(future == 0, pit < 0.5, future < quantiles[:, 1])
+    assert median_side.mean() == pytest.approx(0.5, abs=0.015)
+    nobody = value_quantiles(
+        process, spend, [0.0, 2.0], [np.nan, np.nan], [np.nan, 5.0], [0, 1], 91
+    )
+    assert (nobody[0] == 0).all() and (nobody[1] == 0).all()
+
+
 def test_bundles_saved_before_mbgnbd_keep_their_bg_nbd() -> None:
     params = dict(zip(("r", "alpha", "a", "b"), CDNOW.params, strict=True))
     assert type(purchase_model(params)) is BGNBD

@@ -138,6 +138,10 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert served.notna().all() and len(served) == len(history)
     assert np.allclose(served.reindex(expected.index), expected, atol=2e-3)
     assert scores["ltv"].notna().all() and (scores["ltv"] >= 0).all()
+    # Its interval and P(any purchase) are the processes' own (lifecycle.btyd_interval).
+    low, middle, high = (scores[f"ltv_p{q}"] for q in (10, 50, 90))
+    assert high.notna().all() and (low <= middle).all() and (middle <= high).all()
+    assert (high > 0).any() and scores["purchase_probability"].between(0, 1).all()
     assert "conversion_probability" not in scores
 
     # The in-process scorer answers the same, with reasons.
@@ -148,9 +152,11 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     try:
         users = list(expected.index[:20])
         answer = scorer.score(users, ["churn", "ltv"], reasons="fresh")
+        table = scores.set_index(c.USER_ID)
         for user in answer.users:
             assert user.churn_probability == pytest.approx(served[user.user_id], abs=1e-9)
-            assert user.ltv is not None and user.ltv >= 0
+            assert user.ltv == pytest.approx(table.loc[user.user_id, "ltv"], rel=1e-9)
+            assert user.ltv_p90 == pytest.approx(table.loc[user.user_id, "ltv_p90"], rel=1e-9)
         assert any(user.reasons for user in answer.users)
     finally:
         scorer.close()
