@@ -209,8 +209,9 @@ class TrainingSettings(Section):
     )
     label_free_fallback: bool = Field(
         True,
-        description="a history too short to learn from outcomes (no time split) serves a "
-        "model that needs none, fitted on the users of the latest cutoff: MBG/NBD P(no "
+        description="too few outcomes to learn from (no time split, or too few rows or "
+        "positives in it) serves a model that needs none, fitted on the users of the latest "
+        "cutoff: MBG/NBD P(no "
         "purchase in the horizon) for churn on a purchase log, BG/NBD + Gamma-Gamma for LTV; "
         "false: refuse",
     )

@@ -213,7 +213,10 @@ def test_too_little_data_for_training_names_the_cutoff(home: Path) -> None:
         "2023-06-01",
         "--horizon",
         "30",
-        env={"LIFECYCLE_TRAINING__MIN_ROWS": "100000"},
+        env={
+            "LIFECYCLE_TRAINING__MIN_ROWS": "100000",
+            "LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK": "false",  # else BG/NBD + GG serves LTV
+        },
     )
     assert result.exit_code == 1, result.output
     assert "backtest at 2023-06-01: no model could be trained" in result.stderr

@@ -214,29 +214,23 @@ def test_the_fallback_can_be_turned_off(young: tuple[Settings, pd.DataFrame]) ->
 
 
 def test_a_label_free_model_does_not_displace_a_champion_judged_on_outcomes(
-    trained_copy: Path, tmp_path: Path
+    trained_copy: Path,
 ) -> None:
-    """On the demo, LightGBM's LTV is champion (judged on test cutoffs): a label-free fit
+    """On the demo, LightGBM's LTV is champion (judged on test cutoffs). With too few rows
+    for the split's parts (a small shop), the label-free LTV serves in LightGBM's place but
     stays challenger; made champion by hand, the next LightGBM that beats its baselines
     replaces it through the usual gate."""
     from lifecycle.registry import promote
-    from training.errors import ShortHistory
-    from training.label_free import train_label_free
     from training.pipeline import train_task
 
-    settings = load_settings(home=trained_copy, environ={})
-    client = registry.client(settings)
+    small = load_settings(home=trained_copy, environ={"LIFECYCLE_TRAINING__MIN_ROWS": "100000"})
+    client = registry.client(small)
     judged = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
-    label_free = train_label_free(
-        settings,
-        "ltv",
-        "demo",
-        ShortHistory("ltv: a test's short history"),
-        progress=lambda message: None,
-        accept_definition_change=None,
-    )
+    label_free = train_task(small, "ltv")
     assert not label_free.promoted and label_free.split is None
+    assert "training rows (need 100000)" in label_free.report["label_free"]
     assert f"champion v{judged.version}, which was judged on outcomes" in label_free.gate
+    settings = load_settings(home=trained_copy, environ={})
     promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
     lightgbm = train_task(settings, "ltv")
     assert lightgbm.promoted, lightgbm.gate

@@ -18,7 +18,7 @@ from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
 from features.store import Retrieved, historical_features, open_store, store_paths, task_service
 from lifecycle.sql import literal
-from training.errors import ShortHistory
+from training.errors import TooFewOutcomes
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -151,7 +151,7 @@ def build_training_set(
         matured_cutoffs(last_event, grid, spec.horizon_days), settings.training.max_cutoffs
     )
     if not ripe:
-        raise ShortHistory(
+        raise TooFewOutcomes(
             f"no cutoff of dataset '{paths.dataset}' has a matured {spec.horizon_days}-day {task} horizon: "
             f"the data ends at {_utc(last_event):%Y-%m-%d}, the cutoffs run "
             f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; shorten the horizon (labels.{task}_horizon_days) "

@@ -9,8 +9,9 @@ class TrainingError(UserError):
     """Training cannot produce an honest model from this data; the message gives the counts."""
 
 
-class ShortHistory(TrainingError):
-    """Too few matured cutoffs to learn from outcomes and test on later ones."""
+class TooFewOutcomes(TrainingError):
+    """Too few matured outcomes to learn from and test on later ones: too few matured
+    cutoffs for the time split, or too few rows or positives in its parts."""
 
 
 class NothingTrained(TrainingError):

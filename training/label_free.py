@@ -1,7 +1,8 @@
-"""Models that learn from no outcome, for a history too short for the time split.
+"""Models that learn from no outcome, for data with too few outcomes to learn from.
 
 A young shop's log can hold too few matured cutoffs for the split (a horizon and two
-28-day pools: about 7.8 months of history for 91 days). Rather than refuse, training then
+28-day pools: about 7.8 months of history for 91 days), and a small shop's split too few
+rows or positives (``training.errors.TooFewOutcomes``). Rather than refuse, training then
 serves what needs no outcome, fitted on every user at the latest cutoff (the users it
 scores): churn as MBG/NBD's P(no purchase in the horizon) on a log whose activity is its
 purchases (elsewhere no purchase is not no activity), and LTV as BG/NBD expected purchases
@@ -32,7 +33,7 @@ from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleError, fit_rule
 from lifecycle.settings import Settings
 from training.datasets import latest_set
-from training.errors import ShortHistory, TrainingError
+from training.errors import TooFewOutcomes, TrainingError
 from training.models import categories_of
 from training.promotion import definition_refusal
 from training.tracking import experiment_for, log_bundle, start_training_run
@@ -72,15 +73,16 @@ def train_label_free(
     settings: Settings,
     task: str,
     dataset: str,
-    short: ShortHistory,
+    few: TooFewOutcomes,
     *,
     progress: Callable[[str], None],
     accept_definition_change: str | None,
 ) -> TrainResult:
-    """Register and gate the task's label-free model, or raise ``short`` (with why not)."""
+    """Register and gate the task's label-free model; refused with ``few``'s reason and
+    why no label-free model serves either."""
     from training.pipeline import TrainResult
 
-    why = str(short).removeprefix(f"{task}: ")
+    why = str(few).removeprefix(f"{task}: ")
     kind = KINDS.get(task)
     if not settings.training.label_free_fallback or kind is None:
         raise TrainingError(f"{task}: {why}") from None

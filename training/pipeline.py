@@ -36,7 +36,7 @@ from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
 from training.datasets import TrainingSet, build_training_set, freshest_rows
-from training.errors import ShortHistory, TrainingError
+from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
 from training.label_free import train_label_free
 from training.models import (
@@ -108,7 +108,7 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     the first test cutoff; train = the matured ones before valid."""
     ordered = sorted(cutoffs)
     if len(ordered) < 3:
-        raise ShortHistory(
+        raise TooFewOutcomes(
             f"with a {horizon_days}-day horizon only {len(ordered)} cutoff(s) had matured labels; "
             f"need at least 3 matured cutoffs for train/valid/test: {SHORTER}"
         )
@@ -119,7 +119,7 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     if not train:
         # a train cutoff, then a validation pool a horizon before the test pool (on the grid)
         needed = horizon_days + 2 * POOL_DAYS - (ordered[1] - ordered[0]).days
-        raise ShortHistory(
+        raise TooFewOutcomes(
             f"with a {horizon_days}-day horizon only {len(matured_by_test)} cutoff(s) had matured labels "
             f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}, "
             f"{(ordered[-1] - ordered[0]).days} days); need 2 (train and valid), so matured cutoffs "
@@ -132,13 +132,13 @@ def check_trainable(task: str, parts: dict[str, pd.DataFrame], settings: Setting
     """Too few rows, too few positives or a single class: a clear error with the counts."""
     counts = {name: len(frame) for name, frame in parts.items()}
     if counts["train"] < settings.training.min_rows:
-        raise TrainingError(
+        raise TooFewOutcomes(
             f"{task}: only {counts['train']} training rows (need {settings.training.min_rows}); counts {counts}"
         )
     if not tasks.get(task).is_probability:
         for name, frame in parts.items():
             if (frame[LABEL] > 0).sum() < settings.training.min_positives:
-                raise TrainingError(
+                raise TooFewOutcomes(
                     f"{task}: {name} has {(frame[LABEL] > 0).sum()} users with any value (need "
                     f"{settings.training.min_positives}) among {len(frame)} rows"
                 )
@@ -147,11 +147,11 @@ def check_trainable(task: str, parts: dict[str, pd.DataFrame], settings: Setting
         positives = int(frame[LABEL].sum())
         negatives = len(frame) - positives
         if positives == 0 or negatives == 0:
-            raise TrainingError(
+            raise TooFewOutcomes(
                 f"{task}: {name} rows have a single class ({positives} positive, {negatives} negative)"
             )
         if positives < settings.training.min_positives:
-            raise TrainingError(
+            raise TooFewOutcomes(
                 f"{task}: {name} has {positives} positives of {len(frame)} rows (need {settings.training.min_positives})"
             )
 
@@ -242,22 +242,22 @@ def train_task(
     # A feature table older than the dataset would train (and gate) on stale rows.
     lineage.require_current_features(settings, dataset, f"train {task}")
     progress(f"{task}: building the training set through Feast")
+    method = METHOD.get()
     try:
         training = build_training_set(settings, task, dataset=dataset)
         split = time_split(training.cutoffs, training.spec.horizon_days)
-    except ShortHistory as short:  # too young to learn from outcomes: what needs none
+        frame, starts = with_starts(training, split, method)
+        parts = split.parts(frame)
+        check_trainable(task, parts, settings)
+    except TooFewOutcomes as few:  # too young or too small to learn from outcomes
         return train_label_free(
             settings,
             task,
             dataset,
-            short,
+            few,
             progress=progress,
             accept_definition_change=accept_definition_change,
         )
-    method = METHOD.get()
-    frame, starts = with_starts(training, split, method)
-    parts = split.parts(frame)
-    check_trainable(task, parts, settings)
     window = split.to_dict() | {"dataset": dataset, "rows": {k: len(v) for k, v in parts.items()}}
     progress(
         f"{task}: fitting LightGBM on {len(parts['train']):,} rows ({len(split.train)} cutoffs)"
