@@ -17,10 +17,11 @@ Kinds:
 - ``bgnbd_gamma_gamma``: BG/NBD expected purchases in the horizon x Gamma-Gamma expected
   order value, from the feature row (orders, first-purchase age, purchase recency, average
   order value) with parameters fitted on the training rows' customers.
-- ``purchase_process``: churn as MBG/NBD's P(no purchase in the horizon), a probability
-  by itself (no outcome to calibrate on): the label-free churn model of a purchase log too
-  young for the time split (``training.label_free``); no task gates on it. A user without
-  a purchase is read as a one-time buyer from their first event.
+- ``purchase_process``: MBG/NBD's P(no purchase in the horizon) for churn, P(a purchase)
+  for one-time buyers' conversion to repeat buyers, a probability by itself (no outcome to
+  calibrate on): the label-free model of data with too few outcomes to learn from
+  (``training.label_free``); no task gates on it. A user without a purchase is read as a
+  one-time buyer from their first event.
 """
 
 from __future__ import annotations
@@ -188,8 +189,9 @@ class RuleModel:
             window, horizon = self.params["window"], self.params["horizon_days"]
             net = np.nan_to_num(col(f"revenue_{window}d") - col(f"refund_amount_{window}d"))
             return (np.maximum(net, 0.0) * horizon / window).reshape(-1, 1)
-        if self.kind == "purchase_process":
-            return self._no_purchase(matrix).reshape(-1, 1)
+        if self.kind == "purchase_process":  # P(no purchase), or P(a purchase) (sign -1)
+            silent = self._no_purchase(matrix)
+            return (silent if sign > 0 else 1.0 - silent).reshape(-1, 1)
         return self._bgnbd_value(matrix).reshape(-1, 1)
 
     def _no_purchase(self, matrix: np.ndarray) -> np.ndarray:
@@ -302,8 +304,7 @@ def fit_rule(
         from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
         from lifecycle.btyd_features import fit_purchase_process
 
-        if tasks.get(task).silence_sign != 1.0:
-            raise RuleError("the purchase_process rule scores silence (churn) only")
+        params["sign"] = tasks.get(task).silence_sign  # churn: silence; conversion: a purchase
         latest = (
             population if population is not None else train[train["as_of"] == train["as_of"].max()]
         )

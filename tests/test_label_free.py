@@ -1,6 +1,7 @@
 """A purchase log too young for the time split serves models that need no outcome
 (``training.label_free``): MBG/NBD P(no purchase in the horizon) for churn, BG/NBD +
-Gamma-Gamma for LTV, fitted on every user at the latest cutoff; conversion is refused.
+Gamma-Gamma for LTV, MBG/NBD P(a purchase) for one-time buyers' conversion to repeat
+buyers, fitted on every user at the latest cutoff.
 Through the real CLI, Feast, MLflow registry, batch scoring and the in-process scorer."""
 
 from __future__ import annotations
@@ -93,10 +94,9 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert ltv.exit_code == 0, ltv.output
     assert "no cutoff of dataset 'young' has a matured 365-day ltv horizon" in ltv.stdout
     assert "first model: label-free bgnbd_gamma_gamma" in ltv.stdout
-    # Conversion has no label-free model: refused in one line, as before.
     conversion = _cli(settings, "train", "conversion")
-    assert conversion.exit_code == 1 and "Traceback" not in conversion.output
-    assert "conversion: with a 90-day horizon only" in conversion.stderr
+    assert conversion.exit_code == 0, conversion.output
+    assert "first model: label-free purchase_process" in conversion.stdout
 
     features = pd.read_parquet(store_paths(settings).feature_table)
     latest = features[AS_OF].max()
@@ -142,7 +142,12 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     low, middle, high = (scores[f"ltv_p{q}"] for q in (10, 50, 90))
     assert high.notna().all() and (low <= middle).all() and (middle <= high).all()
     assert (high > 0).any() and scores["purchase_probability"].between(0, 1).all()
-    assert "conversion_probability" not in scores
+    # Conversion (one-time to repeat buyer): one-time buyers only, P(a purchase) of the
+    # same process, fitted on every customer.
+    once = history.index[history["orders"] == 1].astype(str)
+    converts = scores.set_index(c.USER_ID)["conversion_probability"]
+    assert converts.reindex(once).notna().all() and converts.drop(once).isna().all()
+    assert np.allclose(converts.reindex(once), 1 - expected.reindex(once), atol=2e-3)
 
     # The in-process scorer answers the same, with reasons.
     from serving.scorer import Scorer
@@ -183,19 +188,22 @@ def test_a_fresher_label_free_fit_replaces_a_label_free_champion(
 def test_train_all_and_refresh_go_on_past_a_task_the_data_cannot_train(
     young: tuple[Settings, pd.DataFrame],
 ) -> None:
-    """`train all` trains churn and the LTV and says why conversion was not trained (exit
-    0); `refresh` scores with the champions there are and exits 3 (done, not everything)."""
+    """Conversion to a first purchase has no label-free model (a purchase log has no
+    never-buyers to convert): `train all` trains churn and the LTV and says why conversion
+    was not trained (exit 0); `refresh` scores with the champions there are and exits 3
+    (done, not everything)."""
     settings, _ = young
-    done = _cli(settings, "--json", "train", "all")
+    first = {"LIFECYCLE_LABELS__CONVERSION_TARGET": "first_purchase"}
+    done = _cli(settings, "--json", "train", "all", **first)
     assert done.exit_code == 0, done.output
     document = json.loads(done.stdout)
     assert [m["task"] for m in document["models"]] == ["churn", "ltv"]
     assert all(m["split"] is None and m["label_free"] for m in document["models"])
     assert list(document["not_trained"]) == ["conversion"]
-    assert "with a 90-day horizon only" in document["not_trained"]["conversion"]
-    lines = _cli(settings, "train", "all")
+    assert "no user is eligible for conversion" in document["not_trained"]["conversion"]
+    lines = _cli(settings, "train", "all", **first)
     assert lines.exit_code == 0 and "not trained: conversion: " in lines.stdout, lines.output
-    refreshed = _cli(settings, "--json", "refresh")
+    refreshed = _cli(settings, "--json", "refresh", **first)
     assert refreshed.exit_code == 3, refreshed.output
     report = json.loads(refreshed.stdout)
     assert report["status"] != "failed" and report["error"] is None

@@ -103,8 +103,8 @@ def test_purchase_process_rule_is_the_processes_own_probability(
     rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     """The label-free churn model: MBG/NBD P(no purchase in the horizon) of customers, a
-    user without a purchase read as a one-time buyer from their first event; refused for
-    another task and where too few customers bought twice (the rate's fit runs to 0)."""
+    user without a purchase read as a one-time buyer from their first event; for conversion
+    P(a purchase); refused where too few customers bought twice (the rate's fit runs to 0)."""
     from lifecycle.btyd import purchase_model
     from lifecycle.btyd_features import rfm_from_features
 
@@ -135,8 +135,11 @@ def test_purchase_process_rule_is_the_processes_own_probability(
     np.testing.assert_allclose(contributions[:, -1], at_reference)
     lapsed = int(np.nanargmax(np.where(customers, rows["purchase_recency_days"], np.nan)))
     assert NAMES[int(np.argmax(contributions[lapsed, :-1]))] == "purchase_recency_days"
-    with pytest.raises(RuleError, match="silence"):
-        fit_rule("purchase_process", "ltv", rows, NAMES, horizon_days=90, windows=[90])
+    # Conversion (one-time to repeat buyer): P(a purchase) of the same process.
+    converts = fit_rule(
+        "purchase_process", "conversion", rows, NAMES, horizon_days=90, windows=[90]
+    )
+    np.testing.assert_allclose(converts.predict(feature_matrix(rows, NAMES)), 1 - churn)
     once = rows.assign(orders_total=np.minimum(rows["orders_total"], 1.0))
     with pytest.raises(RuleError, match="at least 20 customers with a repeat purchase, got 0"):
         fit_rule("purchase_process", "churn", once, NAMES, horizon_days=90, windows=[90])

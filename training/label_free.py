@@ -5,9 +5,10 @@ A young shop's log can hold too few matured cutoffs for the split (a horizon and
 rows or positives (``training.errors.TooFewOutcomes``). Rather than refuse, training then
 serves what needs no outcome, fitted on every user at the latest cutoff (the users it
 scores): churn as MBG/NBD's P(no purchase in the horizon) on a log whose activity is its
-purchases (elsewhere no purchase is not no activity), and LTV as BG/NBD expected purchases
-x Gamma-Gamma order value. Conversion, whose users of now are unknown without labels,
-is refused as before; so is everything with ``training.label_free_fallback`` false.
+purchases (elsewhere no purchase is not no activity), conversion of one-time buyers to
+repeat buyers as its P(a purchase), and LTV as BG/NBD expected purchases x Gamma-Gamma
+order value. A first purchase (sign-up data) and churn of a lookback population are
+refused as before, and so is everything with ``training.label_free_fallback`` false.
 
 The version is registered like any other, its kind and ``label_free`` (why, and what it
 was fitted on) in its data window. With no outcome to test on, it becomes champion only
@@ -41,10 +42,11 @@ from training.tracking import experiment_for, log_bundle, start_training_run
 if TYPE_CHECKING:
     from training.pipeline import TrainResult
 
-KINDS = {"churn": "purchase_process", "ltv": "bgnbd_gamma_gamma"}
+KINDS = {"churn": "purchase_process", "conversion": "purchase_process", "ltv": "bgnbd_gamma_gamma"}
 WHAT = {
-    "purchase_process": "MBG/NBD P(no purchase in the horizon)",
-    "bgnbd_gamma_gamma": "BG/NBD expected purchases x Gamma-Gamma order value",
+    "churn": "MBG/NBD P(no purchase in the horizon)",
+    "conversion": "MBG/NBD P(a purchase in the horizon) of one-time buyers",
+    "ltv": "BG/NBD expected purchases x Gamma-Gamma order value",
 }
 TAG = "label_free"
 # Users with sessions, or customers active after their last purchase, beyond this share:
@@ -87,7 +89,9 @@ def train_label_free(
     if not settings.training.label_free_fallback or kind is None:
         raise TrainingError(f"{task}: {why}") from None
     training = latest_set(settings, task, dataset)
-    if not training.spec.everyone:
+    # The process is fitted on every customer and scores the task's users: churn's of a
+    # lookback would differ, and the first purchase of a never-buyer it does not model.
+    if training.spec.lookback_days is not None or training.spec.target == "first_purchase":
         raise TrainingError(f"{task}: {why}") from None
     rows = training.frame
     cutoff = pd.Timestamp(rows[AS_OF].max())
@@ -113,7 +117,7 @@ def train_label_free(
     window = {
         "dataset": dataset,
         "kind": kind,
-        TAG: {"why": why, "model": WHAT[kind]},
+        TAG: {"why": why, "model": WHAT[task]},
         "trained_on": fitted_on,
         "rule_fitted_on": {"cutoff": fitted_on["cutoffs"][0], "rows": len(rows)},
     }
