@@ -22,6 +22,10 @@ Kinds:
   calibrate on): the label-free model of data with too few outcomes to learn from
   (``training.label_free``); no task gates on it. A user without a purchase is read as a
   one-time buyer from their first event.
+- ``activity_process``: churn as the same process fitted on active days instead of
+  purchases, P(no active day in the horizon), where every user's history lies within the
+  longest activity window (``active_days_<window>d`` counts all of it): the label-free
+  churn model of a young log with sessions.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ RULE_KINDS = (
     "last_period_value",
     "bgnbd_gamma_gamma",
     "purchase_process",
+    "activity_process",
 )
 # Scores say "more of the outcome". These signs are for an outcome that is silence (churn: a
 # long silence, a low RFM score); a task whose outcome is activity flips them
@@ -84,6 +89,8 @@ class RuleModel:
                 "purchase_recency_days",
                 "tenure_days",
             ]
+        if self.kind == "activity_process":  # active days, all within the window
+            return [f"active_days_{self.params['window']}d", "tenure_days", "recency_days"]
         raise RuleError(f"unknown rule kind {self.kind!r}; expected one of {', '.join(RULE_KINDS)}")
 
     # -- the booster interface a bundle uses -------------------------------------------------
@@ -190,21 +197,29 @@ class RuleModel:
             net = np.nan_to_num(col(f"revenue_{window}d") - col(f"refund_amount_{window}d"))
             return (np.maximum(net, 0.0) * horizon / window).reshape(-1, 1)
         if self.kind == "purchase_process":  # P(no purchase), or P(a purchase) (sign -1)
-            silent = self._no_purchase(matrix)
+            orders, first, last, tenure = (col(name) for name in self.inputs())
+            silent = self._silence(orders, first, last, tenure)
             return (silent if sign > 0 else 1.0 - silent).reshape(-1, 1)
+        if self.kind == "activity_process":  # P(no active day): since the first, the last
+            days, tenure, recency = (col(name) for name in self.inputs())
+            return self._silence(days, tenure, recency, tenure).reshape(-1, 1)
         return self._bgnbd_value(matrix).reshape(-1, 1)
 
-    def _no_purchase(self, matrix: np.ndarray) -> np.ndarray:
+    def _silence(
+        self, events: np.ndarray, first: np.ndarray, last: np.ndarray, tenure: np.ndarray
+    ) -> np.ndarray:
+        """The process's P(none of its events in the horizon) of users with ``events`` so far,
+        the first and the last ``first`` and ``last`` days ago; a user without one is read as
+        having had one at their first sight (``tenure`` days ago)."""
         from lifecycle.btyd import purchase_model
         from lifecycle.btyd_features import rfm_of_values
 
-        orders, first, last, tenure = (self._column(matrix, name) for name in self.inputs())
-        customer = (orders >= 1) & np.isfinite(first) & np.isfinite(last)
-        since_first = np.nan_to_num(np.where(customer, first, tenure), nan=0.0)
+        seen = (events >= 1) & np.isfinite(first) & np.isfinite(last)
+        since_first = np.nan_to_num(np.where(seen, first, tenure), nan=0.0)
         frequency, recency, age = rfm_of_values(
-            np.where(customer, orders, 1.0),
+            np.where(seen, events, 1.0),
             since_first,
-            np.where(customer, last, since_first),
+            np.where(seen, last, since_first),
             7.0,
         )
         model = purchase_model(self.params["process"])
@@ -263,6 +278,8 @@ def fit_rule(
         # the window nearest the horizon (90 days for 91): a longer one reaches back past a
         # young shop's history and a short one is noise
         params["window"] = min(windows, key=lambda w: (abs(w - horizon_days), -w))
+    if kind == "activity_process":  # the window that can hold a young log's every active day
+        params["window"] = max(windows)
     rule = RuleModel(kind, list(feature_names), params)
     missing = [name for name in rule.inputs() if name not in feature_names]
     if missing:
@@ -318,7 +335,28 @@ def fit_rule(
         params["process"] = fit_purchase_process(latest, MBGNBD)
         if params["process"] is None:
             raise RuleError("too few customers to fit MBG/NBD")
-    if kind in ("bgnbd_gamma_gamma", "purchase_process"):  # one term of several inputs
+    elif kind == "activity_process":
+        from lifecycle.btyd import MBGNBD, MIN_CUSTOMERS
+        from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
+
+        window = params["window"]
+        latest = (
+            population if population is not None else train[train["as_of"] == train["as_of"].max()]
+        )
+        if (latest["tenure_days"].fillna(0) > window).any():
+            raise RuleError(f"users were seen before the longest activity window ({window} days)")
+        days, tenure, recency = (latest[name] for name in rule.inputs())
+        again = int((days.fillna(0) >= 2).sum())
+        if again < MIN_CUSTOMERS:
+            raise RuleError(
+                f"MBG/NBD needs at least {MIN_CUSTOMERS} users active on two days, got {again}"
+            )
+        # active days as the process's events: their count, days since the first and the last
+        as_events = pd.DataFrame(dict(zip(PURCHASE_HISTORY, (days, tenure, recency), strict=True)))
+        params["process"] = fit_purchase_process(as_events, MBGNBD)
+        if params["process"] is None:
+            raise RuleError("too few active users to fit MBG/NBD")
+    if kind in ("bgnbd_gamma_gamma", "purchase_process", "activity_process"):  # one term
         inputs = train[rule.inputs()].apply(pd.to_numeric, errors="coerce")
         params["input_reference"] = [float(inputs[name].median()) for name in inputs]
     rule.params["term_means"] = (

@@ -239,9 +239,10 @@ def test_history_too_short_for_the_time_split_says_what_it_needs_once(home: Path
 
 
 def test_history_too_short_for_the_time_split_is_judged_label_free(home: Path) -> None:
-    # The same cutoff with the default fallback: BG/NBD + Gamma-Gamma fitted on the users at
-    # the cutoff serves the LTV and is judged; the demo has sessions, so churn (no activity)
-    # gets no purchase-process model and is not trained, with why.
+    # The same cutoff with the default fallback: fitted on the users at the cutoff, BG/NBD +
+    # Gamma-Gamma serves the LTV, and, the demo having sessions (churn is no activity), the
+    # process of active days serves churn; both are judged. Conversion (a first purchase)
+    # has no label-free model.
     result = invoke(
         home,
         "--json",
@@ -254,10 +255,13 @@ def test_history_too_short_for_the_time_split_is_judged_label_free(home: Path) -
     cutoff = json.loads(result.stdout)["cutoffs"][0]
     assert cutoff["models"]["ltv"]["served_kind"] == "bgnbd_gamma_gamma"
     assert cutoff["models"]["ltv"]["split"] is None
-    assert "no label-free churn model" in cutoff["models"]["churn"]["error"]
+    assert cutoff["models"]["churn"]["served_kind"] == "activity_process"
     assert "conversion" in cutoff["models"] and "error" in cutoff["models"]["conversion"]
     lifecycle = cutoff["methods"]["lifecycle"]
     assert math.isfinite(lifecycle["spearman"]) and math.isfinite(lifecycle["normalized_gini"])
+    # It ranks who stays active about as the recency rule does, and is roughly calibrated.
+    assert lifecycle["auc"] > cutoff["methods"]["recency"]["auc"] - 0.03
+    assert lifecycle["ece"] < 0.1
 
 
 def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:

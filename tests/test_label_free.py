@@ -245,16 +245,18 @@ def test_a_label_free_model_does_not_displace_a_champion_judged_on_outcomes(
     assert f"champion v{label_free.version} learned from no outcome" in lightgbm.gate
 
 
-def test_churn_of_a_log_with_sessions_gets_no_label_free_model(
+def test_churn_of_an_old_log_with_sessions_gets_no_label_free_model(
     trained_workspace: TrainedWorkspace,
 ) -> None:
-    """The demo has sessions: no purchase is not no activity, so churn is refused with why
-    (and the shared workspace is left as it was)."""
+    """The demo has sessions, so no purchase is not no activity, and users seen for longer
+    than the longest activity window, whose active days are not all counted: churn with a
+    horizon too long for its history is refused with both reasons (the shared workspace is
+    left as it was)."""
     done = CliRunner().invoke(
         main,
         ["--home", str(trained_workspace.home), "train", "churn"],
         env={"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "700", **NO_COMPILE},
     )
     assert done.exit_code == 1 and "Traceback" not in done.output
-    assert "no label-free churn model" in done.stderr
-    assert "of users have sessions" in done.stderr
+    assert "no label-free model" in done.stderr and "of users have sessions" in done.stderr
+    assert "users were seen before the longest activity window (365 days)" in done.stderr

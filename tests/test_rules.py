@@ -145,6 +145,38 @@ def test_purchase_process_rule_is_the_processes_own_probability(
         fit_rule("purchase_process", "churn", once, NAMES, horizon_days=90, windows=[90])
 
 
+def test_activity_process_rule_models_active_days_of_a_young_log() -> None:
+    """Churn of a log with sessions (no activity, not no purchase): MBG/NBD fitted on every
+    user's active days, all within the longest window, P(no active day in the horizon);
+    refused where users were seen before that window."""
+    from lifecycle.btyd import MBGNBD
+
+    rng = np.random.default_rng(3)
+    n = 500
+    tenure = rng.uniform(20, 300, n)
+    days = 1 + rng.poisson(tenure / 25)
+    rows = pd.DataFrame(
+        {
+            "as_of": pd.Timestamp("2024-06-01", tz="UTC"),
+            "active_days_365d": days.astype(float),
+            "tenure_days": tenure,
+            "recency_days": np.where(days > 1, tenure * rng.uniform(0, 1, n), tenure),
+        }
+    )
+    names = list(rows.columns[1:])
+    rule = fit_rule("activity_process", "churn", rows, names, horizon_days=60, windows=[30, 365])
+    fitted = MBGNBD.fit(days - 1, (tenure - rows["recency_days"]) / 7, tenure / 7)
+    expected = fitted.probability_of_no_purchase(
+        60 / 7, days - 1, (tenure - rows["recency_days"]) / 7, tenure / 7
+    )
+    np.testing.assert_allclose(rule.predict(feature_matrix(rows, names)), expected, rtol=1e-4)
+    contributions = rule.predict(feature_matrix(rows, names), pred_contrib=True)
+    np.testing.assert_allclose(contributions.sum(axis=1), expected, rtol=1e-4)
+    older = rows.assign(tenure_days=rows["tenure_days"] + 100.0)
+    with pytest.raises(RuleError, match="seen before the longest activity window"):
+        fit_rule("activity_process", "churn", older, names, horizon_days=60, windows=[30, 365])
+
+
 def test_mixture_quantiles_of_a_zero_inflated_value() -> None:
     levels = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
     conditional = np.tile([10.0, 20.0, 40.0, 80.0, 160.0], (4, 1))

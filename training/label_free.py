@@ -5,10 +5,12 @@ A young shop's log can hold too few matured cutoffs for the split (a horizon and
 rows or positives (``training.errors.TooFewOutcomes``). Rather than refuse, training then
 serves what needs no outcome, fitted on every user at the latest cutoff (the users it
 scores): churn as MBG/NBD's P(no purchase in the horizon) on a log whose activity is its
-purchases (elsewhere no purchase is not no activity), conversion of one-time buyers to
-repeat buyers as its P(a purchase), and LTV as BG/NBD expected purchases x Gamma-Gamma
-order value. A first purchase (sign-up data) and churn of a lookback population are
-refused as before, and so is everything with ``training.label_free_fallback`` false.
+purchases, and on one with other activity (sessions) as the same process of active days
+while every user's history lies within the longest activity window; conversion of
+one-time buyers to repeat buyers as its P(a purchase); LTV as BG/NBD expected purchases x
+Gamma-Gamma order value. A first purchase (sign-up data) and churn of a lookback
+population are refused as before, and so is everything with
+``training.label_free_fallback`` false.
 
 The version is registered like any other, its kind and ``label_free`` (why, and what it
 was fitted on) in its data window. With no outcome to test on, it becomes champion only
@@ -47,6 +49,7 @@ WHAT = {
     "churn": "MBG/NBD P(no purchase in the horizon)",
     "conversion": "MBG/NBD P(a purchase in the horizon) of one-time buyers",
     "ltv": "BG/NBD expected purchases x Gamma-Gamma order value",
+    "activity_process": "MBG/NBD of active days, P(none in the horizon)",
 }
 TAG = "label_free"
 # Users with sessions, or customers active after their last purchase, beyond this share:
@@ -96,8 +99,8 @@ def train_label_free(
     rows = training.frame
     cutoff = pd.Timestamp(rows[AS_OF].max())
     other = activity_beyond_purchases(rows) if task == "churn" else None
-    if other:
-        raise TrainingError(f"{task}: {why}; and no label-free churn model: {other}") from None
+    if other:  # churn is no activity: the process of active days, if it has all of them
+        kind = "activity_process"
     progress(
         f"{task}: {why}; fitting the label-free {kind} on {len(rows):,} users at {cutoff:%Y-%m-%d}"
     )
@@ -112,12 +115,13 @@ def train_label_free(
             population=rows,
         )
     except RuleError as error:
-        raise TrainingError(f"{task}: {why}; and no label-free model: {error}") from None
+        because = f"{other}, and {error}" if other else str(error)
+        raise TrainingError(f"{task}: {why}; and no label-free model: {because}") from None
     fitted_on = {"cutoffs": [f"{cutoff:%Y-%m-%d}"], "rows": len(rows)}
     window = {
         "dataset": dataset,
         "kind": kind,
-        TAG: {"why": why, "model": WHAT[task]},
+        TAG: {"why": why, "model": WHAT[kind if other else task]},
         "trained_on": fitted_on,
         "rule_fitted_on": {"cutoff": fitted_on["cutoffs"][0], "rows": len(rows)},
     }
