@@ -30,7 +30,7 @@ from scipy.special import betainc, betaln
 from lifecycle.btyd import purchase_model
 
 LEVELS = (0.1, 0.5, 0.9)
-MOST_PURCHASES = 400  # beyond it P(N >= n) is below TAIL for any customer seen
+MOST_PURCHASES = 400  # a cap: reaching it takes hundreds of purchases in one horizon
 TAIL = 1e-9
 BISECTIONS = 36  # on the log value from a bracket 28 wide: about 4e-10 relative
 
