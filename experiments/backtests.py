@@ -93,7 +93,12 @@ def count_only(raw: pd.DataFrame, folder: Path) -> Path:
     return path
 
 
-DERIVED = {"young_shop": young_shop, "count_only": count_only}
+def young_count_only(raw: pd.DataFrame, folder: Path) -> Path:
+    """The count-only log of the young shop (from YOUNG_SHOP_START on)."""
+    return count_only(raw[raw["InvoiceDate"] >= YOUNG_SHOP_START], folder)
+
+
+DERIVED = {"young_shop": young_shop, "count_only": count_only, "young_count_only": young_count_only}
 YOUNG_SHOP_IMPORT = ("import", "online-retail", "{source}", "--dataset", "online_retail_young")
 COUNT_ONLY_INGEST = (
     "ingest",
@@ -151,6 +156,10 @@ CASES = {
     ),
     "backtest-count_only-august": Case(
         "online_retail_counts", "2011-08-01", 45, COUNT_ONLY_INGEST, derived="count_only"
+    ),
+    # Both shapes at once: a young grocery-like log, too young for the split at 91 days.
+    "backtest-count_only-young": Case(
+        "online_retail_counts", "2011-09-09", 91, COUNT_ONLY_INGEST, derived="young_count_only"
     ),
 }
 # CI sizes: the demo's history ends 2024-03-25 (450 days from 2023-01-01), so a 90-day
