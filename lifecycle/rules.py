@@ -281,6 +281,8 @@ def fit_rule(
     if kind == "activity_process":  # the window that can hold a young log's every active day
         params["window"] = max(windows)
     rule = RuleModel(kind, list(feature_names), params)
+    # the users the processes are fitted on (features only, no label)
+    latest = population if population is not None else train[train["as_of"] == train["as_of"].max()]
     missing = [name for name in rule.inputs() if name not in feature_names]
     if missing:
         raise RuleError(f"the {kind} rule reads {', '.join(missing)}, which the features lack")
@@ -305,9 +307,6 @@ def fit_rule(
         from lifecycle.btyd import BGNBD, BTYDError, GammaGamma
         from lifecycle.btyd_features import fit_purchase_process
 
-        latest = (
-            population if population is not None else train[train["as_of"] == train["as_of"].max()]
-        )
         process = fit_purchase_process(latest, BGNBD)  # the classical baseline
         if process is None:
             raise RuleError("too few customers to fit BG/NBD")
@@ -322,9 +321,6 @@ def fit_rule(
         from lifecycle.btyd_features import fit_purchase_process
 
         params["sign"] = tasks.get(task).silence_sign  # churn: silence; conversion: a purchase
-        latest = (
-            population if population is not None else train[train["as_of"] == train["as_of"].max()]
-        )
         # Without repeat purchases the purchase rate's fit runs to 0: churn 1 for everyone.
         repeat = int((latest["orders_total"].fillna(0) >= 2).sum())
         if repeat < MIN_CUSTOMERS:
@@ -340,9 +336,6 @@ def fit_rule(
         from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
 
         window = params["window"]
-        latest = (
-            population if population is not None else train[train["as_of"] == train["as_of"].max()]
-        )
         if (latest["tenure_days"].fillna(0) > window).any():
             raise RuleError(f"users were seen before the longest activity window ({window} days)")
         days, tenure, recency = (latest[name] for name in rule.inputs())
