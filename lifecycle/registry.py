@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# The tag ("true") of a version that learned from no outcome (``training.label_free``).
+LABEL_FREE_TAG = "label_free"
+
+
+def is_label_free(version: Any) -> bool:
+    """Whether a registered model version learned from no outcome (its tag; a mirror's
+    version has none)."""
+    return (getattr(version, "tags", None) or {}).get(LABEL_FREE_TAG) == "true"
 
 
 @dataclass(frozen=True)

@@ -211,9 +211,9 @@ class TrainingSettings(Section):
         True,
         description="too few outcomes to learn from (no time split, or too few rows or "
         "positives in it) serves a model that needs none, fitted on the users of the latest "
-        "cutoff: MBG/NBD P(no purchase in the horizon) for churn on a purchase log and its "
-        "P(a purchase) for one-time buyers' conversion, BG/NBD + Gamma-Gamma for LTV; "
-        "false: refuse",
+        "cutoff: MBG/NBD P(no purchase in the horizon) for churn on a purchase log (of active "
+        "days on a young log with sessions) and its P(a purchase) for one-time buyers' "
+        "conversion, BG/NBD + Gamma-Gamma for LTV; false: refuse",
     )
     models: dict[str, HyperParameters] = Field(
         default_factory=dict,

@@ -162,8 +162,8 @@ class ScoreResponse(_Model):
         default_factory=dict,
         description="task -> what serves it: lightgbm, or the baseline rule registered when it "
         "beat LightGBM (recency_rule, rfm_score, last_period_value, bgnbd_gamma_gamma), or the "
-        "model of a history too short to learn from outcomes (purchase_process, "
-        "bgnbd_gamma_gamma)",
+        "model of data with too few outcomes to learn from (purchase_process, "
+        "activity_process, bgnbd_gamma_gamma)",
     )
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
     cold_start: str = Field(COLD_START, description="how unknown users are answered")

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
 from features import contract as c
 from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
-from features.store import Retrieved, historical_features, open_store, store_paths, task_service
+from features.store import (
+    Retrieved,
+    StorePaths,
+    historical_features,
+    open_store,
+    store_paths,
+    task_service,
+)
 from lifecycle.sql import literal
 from training.errors import TooFewOutcomes
 
@@ -77,42 +84,68 @@ def freshest_rows(settings: Settings, training: TrainingSet) -> pd.DataFrame:
     """Every user of the feature table's latest cutoff (the scoring date), with the task's
     features through its service and no label: what a rule with nothing to learn from
     outcomes (quintile edges, BG/NBD parameters) is fitted on to serve the users of now."""
-    return _latest(settings, training.report.get("dataset"), training.service).frame
+    paths = store_paths(settings, training.report.get("dataset"))
+    return _latest(settings, paths, open_store(settings, paths.dataset), training.service).frame
 
 
 def latest_set(settings: Settings, task: str, dataset: str | None = None) -> TrainingSet:
     """:func:`freshest_rows` as the training set of a model that learns from no outcome
     (``training.label_free``): the task's current service and label definition, no label."""
-    paths = store_paths(settings, dataset)
-    events_path = settings.workspace.events(paths.dataset)
-    users_path = settings.workspace.users(paths.dataset)
-    service_name = task_service(open_store(settings, paths.dataset), paths, task)
-    spec = label_spec(
-        task,
-        settings.labels,
-        events=events_path,
-        users=users_path if users_path.is_file() else None,
-    )
-    retrieved = _latest(settings, paths.dataset, service_name)
+    source = _task_source(settings, task, dataset)
+    retrieved = _latest(settings, source.paths, source.store, source.service)
     latest = retrieved.frame[AS_OF].max()
     report = {
-        "dataset": paths.dataset,
-        "label": spec.describe(),
+        "dataset": source.paths.dataset,
+        "label": source.spec.describe(),
         "rows": len(retrieved.frame),
         "users": int(retrieved.frame[c.USER_ID].nunique()),
         "cutoffs": [f"{latest:%Y-%m-%d}"],
         "rows_without_features": retrieved.missing,
     }
     return TrainingSet(
-        task, retrieved.frame, retrieved.feature_names, service_name, spec, [latest], report
+        task,
+        retrieved.frame,
+        retrieved.feature_names,
+        source.service,
+        source.spec,
+        [latest],
+        report,
     )
 
 
-def _latest(settings: Settings, dataset: str | None, service_name: str) -> Retrieved:
-    paths = store_paths(settings, dataset)
+def _latest(settings: Settings, paths: StorePaths, store: Any, service_name: str) -> Retrieved:
     latest = available_cutoffs(settings, paths.dataset)[-1]
     entities = population_rows(paths.feature_table, [latest])[[c.USER_ID, AS_OF]]
-    return historical_features(open_store(settings, paths.dataset), entities, service_name)
+    return historical_features(store, entities, service_name)
+
+
+class _TaskSource(NamedTuple):
+    """Where a task's training rows come from: the dataset's paths, its events, its Feast
+    store, the task's feature service and its label definition."""
+
+    paths: StorePaths
+    events: Path
+    users: Path | None
+    store: Any
+    service: str
+    spec: LabelSpec
+
+
+def _task_source(
+    settings: Settings, task: str, dataset: str | None, service_name: str | None = None
+) -> _TaskSource:
+    paths = store_paths(settings, dataset)
+    events_path = settings.workspace.events(paths.dataset)
+    users_path = settings.workspace.users(paths.dataset)
+    if not events_path.is_file():
+        raise FeatureError(f"dataset '{paths.dataset}' has no events at {events_path}")
+    users = users_path if users_path.is_file() else None
+    store = open_store(settings, paths.dataset)
+    # The service holding exactly the table's current features (checked before the labels
+    # are computed): the model names it and reads exactly its features, here and when served.
+    service_name = service_name or task_service(store, paths, task)
+    spec = label_spec(task, settings.labels, events=events_path, users=users)
+    return _TaskSource(paths, events_path, users, store, service_name, spec)
 
 
 def build_training_set(
@@ -126,20 +159,8 @@ def build_training_set(
     """Labels at the matured cutoffs (or those given; at most ``training.max_cutoffs`` and
     ``training.max_rows``, thinned evenly with the freshest kept) + the task's features
     through Feast."""
-    paths = store_paths(settings, dataset)
-    events_path = settings.workspace.events(paths.dataset)
-    users_path = settings.workspace.users(paths.dataset)
-    if not events_path.is_file():
-        raise FeatureError(f"dataset '{paths.dataset}' has no events at {events_path}")
-    store = open_store(settings, paths.dataset)
-    # The service holding exactly the table's current features (checked before the labels
-    # are computed): the model names it and reads exactly its features, here and when served.
-    service_name = service_name or task_service(store, paths, task)
-    spec = label_spec(
-        task,
-        settings.labels,
-        events=events_path,
-        users=users_path if users_path.is_file() else None,
+    paths, events_path, users, store, service_name, spec = _task_source(
+        settings, task, dataset, service_name
     )
     import duckdb
 
@@ -161,7 +182,7 @@ def build_training_set(
         events_path,
         ripe,
         spec,
-        users=users_path if users_path.is_file() else None,
+        users=users,
         features=population_rows(paths.feature_table, ripe),
     )
     if labels.empty:

@@ -51,7 +51,8 @@ WHAT = {
     "ltv": "BG/NBD expected purchases x Gamma-Gamma order value",
     "activity_process": "MBG/NBD of active days, P(none in the horizon)",
 }
-TAG = "label_free"
+TAG = registry.LABEL_FREE_TAG  # the version's tag and its data window's key
+PARAM_CHARS = 6000  # the longest value MLflow keeps for a run parameter
 # Users with sessions, or customers active after their last purchase, beyond this share:
 # the log's activity is more than its purchases.
 OTHER_ACTIVITY_SHARE = 0.01
@@ -166,7 +167,7 @@ def gate_label_free(
         f"{fitted['rows']:,} users at {fitted['cutoffs'][0]}"
     )
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
-    if champion is None or (champion.tags or {}).get(TAG) == "true":
+    if champion is None or registry.is_label_free(champion):
         before = "first model" if champion is None else f"replaces label-free v{champion.version}"
         reason = f"{before}: {what}, judged on no outcome"
         registry.set_champion(mlflow_client, name, version, reason)
@@ -198,7 +199,7 @@ def _log(
                 "task": task,
                 "dataset": dataset,
                 "kind": bundle.kind,
-                "label_free": window[TAG]["why"][:6000],
+                "label_free": window[TAG]["why"][:PARAM_CHARS],
                 "feature_service": bundle.service,
                 "rows_trained_on": window["trained_on"]["rows"],
                 "fitted_at": window["trained_on"]["cutoffs"][0],

@@ -164,6 +164,8 @@ def gate_on_test(
         return False, refused
 
     def champion_score(champion: Any, metric: str) -> float | Unscored:
+        if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
+            return Unscored(f"champion v{champion.version} learned from no outcome", True)
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 current = ModelBundle.load(
@@ -171,8 +173,6 @@ def gate_on_test(
                 )
         except Exception as error:  # a corrupt or incompatible champion must not block a good model
             return Unscored(f"champion v{champion.version} could not be loaded ({error})", True)
-        if current.data_window.get("label_free"):
-            return Unscored(f"champion v{champion.version} learned from no outcome", True)
         changes = lineage.definition_changes(_plain(current.label), _plain(label or current.label))
         if changes:
             changed = (

@@ -224,7 +224,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     ),
                     "test_cutoff": tags.get("test_cutoff", ""),
                     "kind": tags.get("kind", "lightgbm"),
-                    "label_free": tags.get("label_free") == "true",
+                    "label_free": registry.is_label_free(version),
                     "metrics": {
                         k.removeprefix("test."): float(v)
                         for k, v in tags.items()
