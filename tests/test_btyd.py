@@ -3,12 +3,14 @@ independent calculations, the published CDNOW numbers, the RFM summary and error
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 from btyd_simulation import simulate_bgnbd, simulate_gamma_gamma
+from experiment_runs import run_experiment
 from scipy import integrate, stats
 from scipy.special import hyp2f1
 
@@ -509,7 +511,7 @@ def test_value_quantiles_are_calibrated_on_simulated_futures(
     x, recency, age = (customers[k].to_numpy() for k in ("frequency", "recency", "T"))
     survival = purchase_survival(process, x, recency, age, FUTURE_WEEKS)
     expected = truth.expected_purchases(FUTURE_WEEKS, x, recency, age)
-    np.testing.assert_allclose(survival.sum(axis=1), expected, atol=1e-7)
+    np.testing.assert_allclose(survival.expected(), expected, atol=1e-7)
     rng = np.random.default_rng(7)
     nu = rng.gamma(TRUE_GG.q, 1.0 / TRUE_GG.v, len(x))  # each customer's spend rate
     past = np.where(
@@ -539,7 +541,65 @@ def test_value_quantiles_are_calibrated_on_simulated_futures(
     assert (nobody[0] == 0).all() and (nobody[1] == 0).all()
 
 
+def test_value_quantiles_solve_the_distribution_given_by_special_functions() -> None:
+    """The recurrences and Newton's steps of ``value_quantiles`` against the formulas
+    themselves: P(N >= n) from the regularized incomplete beta function and the Beta
+    function, and P(value <= quantile) equal to its level; a quantile is 0 exactly where
+    P(no purchase) reaches the level. Customers from 1 to 2,000 purchases, 13 and 52 weeks."""
+    from scipy.special import betainc, betaln
+
+    from lifecycle.btyd_interval import LEVELS, value_quantiles
+
+    rng = np.random.default_rng(11)
+    process = {"r": 0.8, "alpha": 8.0, "a": 0.1, "b": 1.5, "first": 1.0}
+    spend = {"p": 3.0, "q": 4.0, "v": 300.0}
+    orders = np.concatenate([1 + rng.negative_binomial(0.8, 0.2, 300), [1, 2, 300, 2000]])
+    first = np.concatenate([rng.uniform(0, 365, 300), [0.0, 365.0, 365.0, 700.0]])
+    last = np.where(orders == 1, first, first * rng.uniform(0, 1, len(orders)))
+    last[-3:] = [0.0, 1.0, 3.0]
+    mean_value = rng.gamma(3.0, 100.0, len(orders))
+    model = purchase_model(process)
+    r, alpha, a, b = model.params
+    x, t_obs, t_x = orders - 1.0, first / 7.0, (first - last) / 7.0
+    for weeks in (13.0, 52.0):
+        quantiles, buys = value_quantiles(
+            process, spend, orders, first, last, mean_value, weeks * 7.0
+        )
+        n = np.arange(1, 3001)[None, :]
+        b_post = (b + 1.0 + x)[:, None]
+        at_least = (
+            model.probability_alive(x, t_x, t_obs)[:, None]
+            * betainc(n, (r + x)[:, None], (weeks / (alpha + t_obs + weeks))[:, None])
+            * np.exp(betaln(a, b_post + n - 1) - betaln(a, b_post))
+        )
+        assert at_least[:, -1].max() < 1e-9  # the sum below is complete
+        np.testing.assert_allclose(buys, at_least[:, 0], rtol=1e-9, atol=1e-12)
+        exactly = at_least - np.column_stack([at_least[:, 1:], np.zeros(len(x))])
+        shape = spend["q"] + spend["p"] * x
+        scale = spend["v"] + x * np.where(x > 0, mean_value, 0.0)
+        for j, level in enumerate(LEVELS):
+            share = (quantiles[:, j] / (quantiles[:, j] + scale))[:, None]
+            cdf = 1 - buys + (exactly * betainc(n * spend["p"], shape[:, None], share)).sum(1)
+            zero = quantiles[:, j] == 0
+            np.testing.assert_array_equal(zero, 1 - buys >= level)
+            np.testing.assert_allclose(cdf[~zero], level, atol=1e-8)
+
+
 def test_bundles_saved_before_mbgnbd_keep_their_bg_nbd() -> None:
     params = dict(zip(("r", "alpha", "a", "b"), CDNOW.params, strict=True))
     assert type(purchase_model(params)) is BGNBD
     assert type(purchase_model(params | {"first": 1.0})) is MBGNBD
+
+
+def test_interval_benchmark_runs_quick_and_agrees_with_the_direct_evaluation() -> None:
+    """``experiments/bench_btyd_interval.py --quick``: the served recurrences and Newton's
+    steps give the direct evaluation's levels (special functions, bisection) on both shops
+    and horizons of the benchmark."""
+    stdout = run_experiment("bench_btyd_interval.py", "--quick")
+    runs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert {(run["shop"], run["horizon_days"]) for run in runs} == {
+        (shop, days) for shop in ("light", "heavy") for days in (91, 365)
+    }
+    for run in runs:
+        assert run["same_zeros"] and run["max_relative_difference"] < 1e-8, run
+        assert run["most_purchases"] > run["median_purchases"] >= 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from experiment_runs import run_experiment
 from workspaces import TrainedWorkspace
 
 from lifecycle.compiled import OBJECT_SUFFIX, compile_trees
@@ -164,18 +165,10 @@ def test_unavailable_compiler_keeps_lightgbm_with_one_log_line(
 
 @pytest.mark.slow
 def test_benchmark_script_runs_and_finds_the_same_outputs() -> None:
-    script = REPO / "experiments" / "bench_compiled.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    diff = float(done.stdout.split("largest |compiled - LightGBM| over 5,000 rows: ")[1].split()[0])
-    assert diff < MAX_ABS_DIFF, done.stdout
-    assert "one row, all boosters (CPU µs): {'lightgbm'" in done.stdout, done.stdout
+    stdout = run_experiment("bench_compiled.py", "--quick", timeout=900)
+    diff = float(stdout.split("largest |compiled - LightGBM| over 5,000 rows: ")[1].split()[0])
+    assert diff < MAX_ABS_DIFF, stdout
+    assert "one row, all boosters (CPU µs): {'lightgbm'" in stdout, stdout
 
 
 def test_pruning_keeps_served_versions_the_newest_others_and_other_models(

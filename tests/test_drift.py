@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from experiment_runs import run_experiment
 from scipy.stats import norm
 
 from serving.drift import (
@@ -419,19 +420,12 @@ def test_the_report_has_the_drift_section(
 
 @pytest.mark.slow
 def test_benchmark_script_runs_quick() -> None:
-    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_monitor.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    later = float(done.stdout.split("later runs ")[-1].split("x")[0])
-    assert later > 0 and "scoring 5,000 users" in done.stdout
-    assert "ratio to score-all (wall): ledger" in done.stdout
-    assert "ratio to score-all (cpu): ledger" in done.stdout
-    assert "drifting on identically distributed cutoffs: none" in done.stdout
+    stdout = run_experiment("bench_monitor.py", "--quick", timeout=600)
+    later = float(stdout.split("later runs ")[-1].split("x")[0])
+    assert later > 0 and "scoring 5,000 users" in stdout
+    assert "ratio to score-all (wall): ledger" in stdout
+    assert "ratio to score-all (cpu): ledger" in stdout
+    assert "drifting on identically distributed cutoffs: none" in stdout
 
 
 def test_an_unmeasurable_workspace_is_one_clear_line_and_nothing_written(

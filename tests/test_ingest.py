@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from experiment_runs import run_experiment
 
 from features import contract as c
 from features import ingest
@@ -316,18 +317,8 @@ def test_cli_ingest_takes_its_chunk_size_from_settings(
 
 @pytest.mark.slow
 def test_ingest_benchmark_runs_quick() -> None:
-    import subprocess
-    import sys
-
-    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_ingest_stream.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    (result,) = json.loads(done.stdout)
+    stdout = run_experiment("bench_ingest_stream.py", "--quick", "--json")
+    (result,) = json.loads(stdout)
     assert result["rows"] == 20_000 and result["identical"] is True
     assert 0 < result["quarantined"] < 1_000  # the generated bad rows and repeats
     for variant in ("pandas_read", "stream", "one_chunk"):

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from experiment_runs import run_experiment
 from scipy.stats import spearmanr
 from services import prepare, run_cli
 from sklearn.metrics import roc_auc_score
@@ -362,20 +363,10 @@ def test_outcomes_without_a_ledger_says_what_to_run(home: Path) -> None:
 
 @pytest.mark.slow
 def test_benchmark_script_runs_quick() -> None:
-    import subprocess
-    import sys
-
-    script = Path(__file__).resolve().parents[1] / "experiments" / "bench_ledger.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    ratio = float(done.stdout.split("ledger adds ")[1].split("%")[0])
-    assert "N 5,000:" in done.stdout and ratio > 0
-    assert "ledger append (5,000 rows" in done.stdout  # every scored user reached the ledger
+    stdout = run_experiment("bench_ledger.py", "--quick")
+    ratio = float(stdout.split("ledger adds ")[1].split("%")[0])
+    assert "N 5,000:" in stdout and ratio > 0
+    assert "ledger append (5,000 rows" in stdout  # every scored user reached the ledger
 
 
 def test_models_and_metrics_show_the_champions_realized_quality(

@@ -358,9 +358,11 @@ def test_a_baseline_that_wins_is_registered_and_served(
     assert weak.baseline is not None and weak.baseline.kind in ("recency_rule", "rfm_score")
     baseline_run = registry.client(settings).get_run(weak.baseline.run_id)
     assert baseline_run.info.run_name.startswith(f"churn-demo-baseline_{weak.baseline.kind}-")
-    assert weak.baseline.metrics["auc"] == pytest.approx(
-        weak.metrics[weak.baseline.kind]["auc"], abs=0.01
-    )
+    # served calibrated, it ranks the test users exactly as the rule the gate compared
+    for metric in ("auc", "pr_auc"):
+        assert weak.baseline.metrics[metric] == pytest.approx(
+            weak.metrics[weak.baseline.kind][metric], abs=1e-12
+        )
     assert 0 <= weak.baseline.metrics["ece"] < 0.1  # calibrated out of time, on valid
     rows = {str(r["version"]): r for r in list_models(settings) if r["task"] == "churn"}
     assert rows[weak.baseline.version]["kind"] == weak.baseline.kind
@@ -446,6 +448,37 @@ def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:
     assert deployed.booster.current_iteration() == bundle.booster.best_iteration
     p = deployed.predict(valid)
     assert ((p > 0) & (p < 1)).all()
+
+
+def test_calibration_keeps_the_order_of_a_rule_score_on_any_scale() -> None:
+    """A rule's raw score need not be a probability (days of recency, with a sign; an RFM
+    sum): calibrated, every user keeps their order, so the ranking metrics the gate compared
+    are the served version's, also where the score ranks the other way on the calibration
+    rows (a Platt slope below 0 would reverse the isotonic ties)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from training.models import fit_calibrator
+
+    rng = np.random.default_rng(3)
+    recency = rng.integers(0, 365, 5000).astype(float)
+    bought = (rng.random(5000) < 0.3 * np.exp(-recency / 120)).astype(int)
+    for raw, y in (
+        (-recency, bought),  # conversion's recency rule: fewer days, likelier
+        (recency, bought),  # ranked the wrong way on the calibration rows
+        (recency / 365, 1 - bought),  # a probability: the logit link
+    ):
+        calibrator = fit_calibrator(raw, y)
+        assert calibrator.slope > 0
+        assert calibrator.link == ("logit" if raw.min() >= 0 and raw.max() <= 1 else "identity")
+        calibrated = calibrator(raw)
+        assert ((calibrated >= 0) & (calibrated <= 1)).all()
+        order = np.argsort(raw, kind="stable")
+        assert (np.diff(calibrated[order]) >= 0).all()
+        assert len(np.unique(calibrated)) == len(np.unique(raw))  # no new ties
+        assert roc_auc_score(y, calibrated) == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
+        assert average_precision_score(y, calibrated) == pytest.approx(
+            average_precision_score(y, raw), abs=1e-12
+        )
 
 
 RUN_NAME = re.compile(r"^(?P<what>.+)-(?P<at>\d{4}-\d{2}-\d{2}T\d{4})$")

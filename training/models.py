@@ -385,13 +385,25 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
 
+    raw = np.asarray(raw, dtype="float64")
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(logit(raw).reshape(-1, 1), y)
+    probability = bool(raw.min(initial=0.0) >= 0.0 and raw.max(initial=0.0) <= 1.0)
+    linked = logit(raw) if probability else raw
+    # on a standard scale, so that the fit does not depend on the score's units
+    center, spread = float(linked.mean()), float(linked.std()) or 1.0
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(
+        ((linked - center) / spread).reshape(-1, 1), y
+    )
+    slope = float(platt.coef_[0][0]) / spread
+    intercept = float(platt.intercept_[0]) - slope * center
+    if not slope > 0:  # the score ranks the other way here: ties still follow its order
+        slope, intercept = 1.0 / spread, -center / spread
     return Calibrator(
         x=[float(v) for v in iso.X_thresholds_],
         y=[float(v) for v in iso.y_thresholds_],
-        slope=float(platt.coef_[0][0]),
-        intercept=float(platt.intercept_[0]),
+        slope=slope,
+        intercept=intercept,
+        link="logit" if probability else "identity",
     )
 
 

@@ -183,7 +183,7 @@ class TrainResult:
         head = f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]})"
         if self.split is None:
             why = self.report.get("label_free", "")
-            return [f"{head}, label-free: no time split ({why})", verdict]
+            return [f"{head}, label-free: too few outcomes to learn from ({why})", verdict]
         return [
             f"{head}, test {self.split.test_cutoff:%Y-%m-%d}",
             f"  {primary}: {table}",
