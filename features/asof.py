@@ -40,7 +40,9 @@ TOTAL_FEATURES = (
     "orders_total",
     "revenue_total",
     "refund_amount_total",
+    "net_revenue_total",
     "avg_order_value",
+    "net_order_value",
     "max_order_value",
     "ipt_mean_days",
     "ipt_std_days",
@@ -61,6 +63,7 @@ NEW_USER_ZEROS = (
     "orders_total",
     "revenue_total",
     "refund_amount_total",
+    "net_revenue_total",
     "sessions_total",
     "activated",
 )
@@ -349,7 +352,12 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
         coalesce(o.orders_total, 0) AS orders_total,
         coalesce(o.revenue_total, 0) AS revenue_total,
         coalesce(r.refund_amount_total, 0) AS refund_amount_total,
-        o.avg_order_value, o.max_order_value, o.ipt_mean_days, o.ipt_std_days,
+        -- what the user's purchases are worth after refunds: the value LTV forecasts
+        coalesce(o.revenue_total, 0) - coalesce(r.refund_amount_total, 0) AS net_revenue_total,
+        o.avg_order_value,
+        greatest(o.revenue_total - coalesce(r.refund_amount_total, 0), 0) / o.orders_total
+            AS net_order_value,
+        o.max_order_value, o.ipt_mean_days, o.ipt_std_days,
         w.sessions_total,
         (w.activation_time IS NOT NULL)::INTEGER AS activated,
         epoch(w.activation_time - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS days_to_activation,

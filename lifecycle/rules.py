@@ -54,6 +54,7 @@ RULE_KINDS = (
 # long silence, a low RFM score); a task whose outcome is activity flips them
 # (``Task.silence_sign`` -1). Value rules keep their sign.
 SILENCE_SIGNS = {"recency_rule": 1.0, "rfm_score": -1.0}
+NET_VALUES = {"revenue_total": "net_revenue_total", "avg_order_value": "net_order_value"}
 
 
 class RuleError(ValueError):
@@ -71,7 +72,7 @@ class RuleModel:
         if self.kind == "recency_rule":
             return ["recency_days", "tenure_days"]
         if self.kind == "rfm_score":
-            return ["recency_days", "orders_total", "revenue_total"]
+            return ["recency_days", "orders_total", self._net("revenue_total")]
         if self.kind == "last_period_value":
             window = self.params["window"]
             return [f"revenue_{window}d", f"refund_amount_{window}d"]
@@ -80,7 +81,7 @@ class RuleModel:
                 "orders_total",
                 "first_purchase_age_days",
                 "purchase_recency_days",
-                "avg_order_value",
+                self._net("avg_order_value"),
             ]
         if self.kind == "purchase_process":
             return [
@@ -92,6 +93,13 @@ class RuleModel:
         if self.kind == "activity_process":  # active days, all within the window
             return [f"active_days_{self.params['window']}d", "tenure_days", "recency_days"]
         raise RuleError(f"unknown rule kind {self.kind!r}; expected one of {', '.join(RULE_KINDS)}")
+
+    def _net(self, name: str) -> str:
+        """The money feature after refunds (``revenue_total`` -> ``net_revenue_total``,
+        ``avg_order_value`` -> ``net_order_value``), the value LTV forecasts; the gross one
+        for a rule saved before feature tables had it."""
+        net = NET_VALUES[name]
+        return net if net in self.feature_names else name
 
     # -- the booster interface a bundle uses -------------------------------------------------
 
@@ -189,7 +197,7 @@ class RuleModel:
             terms = [
                 _quintile(-col("recency_days"), edges["recency"], -fill["recency"]),
                 _quintile(col("orders_total"), edges["frequency"], fill["frequency"]),
-                _quintile(col("revenue_total"), edges["monetary"], fill["monetary"]),
+                _quintile(col(self._net("revenue_total")), edges["monetary"], fill["monetary"]),
             ]
             return sign * np.column_stack(terms)
         if self.kind == "last_period_value":
@@ -236,7 +244,8 @@ class RuleModel:
         purchases = purchase_outlook(self.params["bgnbd"], frame, horizon)["expected_purchases"]
         gg = GammaGamma(*(float(self.params["gamma_gamma"][k]) for k in ("p", "q", "v")))
         repeat = np.maximum(frame["orders_total"].fillna(0).to_numpy() - 1, 0)
-        spend = gg.expected_average_value(repeat, frame["avg_order_value"].fillna(0).to_numpy())
+        spent = frame[self._net("avg_order_value")].fillna(0).clip(lower=0).to_numpy()
+        spend = gg.expected_average_value(repeat, spent)
         return np.nan_to_num(purchases.to_numpy() * spend, nan=0.0)
 
     # -- persistence ------------------------------------------------------------------------
@@ -287,10 +296,11 @@ def fit_rule(
     if missing:
         raise RuleError(f"the {kind} rule reads {', '.join(missing)}, which the features lack")
     if kind == "rfm_score":
+        monetary = rule._net("revenue_total")
         columns = {
             "recency": -train["recency_days"],
             "frequency": train["orders_total"],
-            "monetary": train["revenue_total"],
+            "monetary": train[monetary],
         }
         params["edges"] = {
             name: np.unique(
@@ -301,7 +311,7 @@ def fit_rule(
         params["fill"] = {
             "recency": float(train["recency_days"].median()),
             "frequency": float(train["orders_total"].median()),
-            "monetary": float(train["revenue_total"].median()),
+            "monetary": float(train[monetary].median()),
         }
     elif kind == "bgnbd_gamma_gamma":
         from lifecycle.btyd import BGNBD, BTYDError, GammaGamma
@@ -310,9 +320,11 @@ def fit_rule(
         process = fit_purchase_process(latest, BGNBD)  # the classical baseline
         if process is None:
             raise RuleError("too few customers to fit BG/NBD")
-        repeat = latest[latest["orders_total"].fillna(0) >= 2]
+        spent = rule._net("avg_order_value")
+        # customers whose repeat purchases kept some value after refunds
+        repeat = latest[(latest["orders_total"].fillna(0) >= 2) & (latest[spent] > 0)]
         try:
-            gg = GammaGamma.fit(repeat["orders_total"] - 1, repeat["avg_order_value"])
+            gg = GammaGamma.fit(repeat["orders_total"] - 1, repeat[spent])
         except BTYDError as error:
             raise RuleError(f"Gamma-Gamma cannot be fitted: {error}") from None
         params |= {"bgnbd": process, "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v}}

@@ -65,6 +65,8 @@ def test_features_on_hand_made_events(events: pd.DataFrame) -> None:
     assert a["orders_30d"] == 0  # the last order was 42 days before
     assert a["refunds_90d"] == 1 and a["refund_amount_total"] == 5.0
     assert a["avg_order_value"] == 20.0 and a["max_order_value"] == 30.0
+    # after refunds: 40 bought - 5 refunded, over 2 orders
+    assert a["net_revenue_total"] == 35.0 and a["net_order_value"] == 17.5
     assert a["ipt_mean_days"] == pytest.approx(30.0)
     assert a["recency_days"] == 0.0
     assert a["purchase_recency_days"] == pytest.approx(41.5)
@@ -73,7 +75,27 @@ def test_features_on_hand_made_events(events: pd.DataFrame) -> None:
     assert a["active_days_7d"] == 2  # 25 and 29 Feb (an event at midnight ends the day before)
     b = features.set_index(c.USER_ID).loc["b"]
     assert b["orders_total"] == 0 and np.isnan(b["purchase_recency_days"])
+    assert b["net_revenue_total"] == 0 and np.isnan(b["net_order_value"])
     assert set(feature_names((7, 30, 90))) <= set(features.columns)
+
+
+def test_an_order_refunded_in_full_is_worth_nothing_after_refunds() -> None:
+    """A large order cancelled in full (a refund of its amount, as online_retail's 'C'
+    invoices): its user has spent, net, what the other orders kept, and never less than 0
+    per order even when more was refunded than bought in the log."""
+    rows = [
+        ev("w", "2024-01-02 10:00", c.PURCHASE, 3.0, "w1"),
+        ev("w", "2024-01-20 10:00", c.PURCHASE, 168_469.6, "w2"),
+        ev("w", "2024-01-20 10:05", c.REFUND, 168_469.6),
+        ev("r", "2024-01-05 10:00", c.PURCHASE, 10.0, "r1"),
+        ev("r", "2024-02-01 10:00", c.REFUND, 25.0),  # refunds an order from before the log
+    ]
+    features = compute_features(frame(rows), [T], windows=(7, 30, 90)).set_index(c.USER_ID)
+    whale, over = features.loc["w"], features.loc["r"]
+    assert whale["revenue_total"] == pytest.approx(168_472.6)  # what was bought
+    assert whale["net_revenue_total"] == pytest.approx(3.0)
+    assert whale["net_order_value"] == pytest.approx(1.5)
+    assert over["net_revenue_total"] == -15.0 and over["net_order_value"] == 0.0
 
 
 def test_appending_future_events_changes_no_feature(events: pd.DataFrame) -> None:

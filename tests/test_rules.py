@@ -208,3 +208,28 @@ def test_interval_shares_count_ties_at_zero_by_their_pit() -> None:
     assert pit["below"] == pytest.approx(0.1, abs=0.01)
     assert pit["above"] == pytest.approx(0.1, abs=0.01)
     assert pit["inside"] == pytest.approx(0.8, abs=0.015)
+
+
+def test_value_rules_read_money_after_refunds(rows: pd.DataFrame) -> None:
+    """BG/NBD + Gamma-Gamma and the RFM score read what purchases kept after refunds (the
+    value LTV forecasts): a customer whose large order was refunded in full is worth what
+    their other orders kept, not the order. A rule saved before feature tables had the net
+    columns reads the gross ones."""
+    rows = rows.assign(
+        net_revenue_total=rows["revenue_total"] * 0.9,
+        net_order_value=rows["avg_order_value"] * 0.9,
+    )
+    names = [*NAMES, "net_revenue_total", "net_order_value"]
+    whale = rows[rows["orders_total"] >= 3].index[0]
+    rows.loc[whale, ["revenue_total", "avg_order_value"]] = [168_000.0, 56_000.0]
+    rows.loc[whale, ["net_revenue_total", "net_order_value"]] = [30.0, 10.0]
+    matrix = feature_matrix(rows, names)
+    rule = fit_rule("bgnbd_gamma_gamma", "ltv", rows, names, horizon_days=90, windows=[90])
+    assert "net_order_value" in rule.inputs() and "avg_order_value" not in rule.inputs()
+    value = pd.Series(rule.predict(matrix), index=rows.index)
+    assert value[whale] < value[rows["orders_total"] >= 3].median()
+    gross = fit_rule("bgnbd_gamma_gamma", "ltv", rows, NAMES, horizon_days=90, windows=[90])
+    assert gross.predict(feature_matrix(rows, NAMES))[rows.index.get_loc(whale)] > value.max()
+    rfm = fit_rule("rfm_score", "churn", rows, names, horizon_days=90, windows=[90])
+    assert rfm.inputs() == ["recency_days", "orders_total", "net_revenue_total"]
+    assert rfm.params["fill"]["monetary"] == pytest.approx(rows["net_revenue_total"].median())
