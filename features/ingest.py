@@ -162,7 +162,8 @@ def ingest_events(
     appending_to = (
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
-    mapping = _with_whole_float_ids(events_path, mapping, (c.USER_ID, c.ORDER_ID), csv)
+    ids = {"csv": csv, "chunk_rows": chunk_rows}
+    mapping = _with_whole_float_ids(events_path, mapping, (c.USER_ID, c.ORDER_ID), **ids)
     tables = {
         "events": (
             events_path,
@@ -179,7 +180,7 @@ def ingest_events(
         tables["users"] = (
             users_path,
             user_rules(
-                _with_whole_float_ids(users_path, users_mapping, (c.USER_ID,), csv),
+                _with_whole_float_ids(users_path, users_mapping, (c.USER_ID,), **ids),
                 str(users_path),
             ),
         )
@@ -207,13 +208,17 @@ RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
 
 
 def _with_whole_float_ids(
-    path: Path, mapping: c.ColumnMapping | None, names: tuple[str, ...], csv: CsvFormat | None
+    path: Path,
+    mapping: c.ColumnMapping | None,
+    names: tuple[str, ...],
+    csv: CsvFormat | None,
+    chunk_rows: int,
 ) -> c.ColumnMapping:
     """The mapping, with the id columns a CSV writes as 18074.0 throughout read as integers
     (as Parquet gives them), so CSV and Parquet copies of a file give the same ids."""
     mapping = mapping or c.ColumnMapping()
     sources = {mapping.source(name): name for name in names}
-    found = whole_float_columns(path, list(sources), csv)
+    found = whole_float_columns(path, list(sources), csv, chunk_rows)
     return replace(mapping, whole_float_ids=tuple(sources[col] for col in found))
 
 

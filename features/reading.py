@@ -272,7 +272,10 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def whole_float_columns(
-    path: Path, columns: list[str], csv: CsvFormat | None = None, chunk_rows: int = 1_000_000
+    path: Path,
+    columns: list[str],
+    csv: CsvFormat | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> list[str]:
     """Of ``columns`` of a CSV, those whose every filled value is an integer written with
     ``.0`` (``18074.0``: pandas writes integer ids so when the column has a null); the file is
