@@ -56,7 +56,8 @@ def event_range(events: Path) -> EventRange | None:
 def refuse_lost_history(
     dataset_dir: Path, staging: Path, source: Path, has_users: bool, dataset: str
 ) -> None:
-    """Refuse a replace whose file starts after the dataset does, or drops its users table."""
+    """Refuse a replace whose file starts after the dataset does, ends before it does (it
+    would drop recent history), or drops its users table."""
     old = event_range(dataset_dir / EVENTS_FILE)
     if old is None:
         return
@@ -64,6 +65,8 @@ def refuse_lost_history(
     lost = []
     if new is not None and new.first > old.first:
         lost.append(f"the events before {new.first[:10]}")
+    if new is not None and new.last < old.last:
+        lost.append(f"the events after {new.last[:10]}")
     if (dataset_dir / USERS_FILE).is_file() and not has_users:
         lost.append("the users table")
     if not lost:

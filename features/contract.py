@@ -21,6 +21,7 @@ MAX_USER_ID_CHARS = 128  # the longest user id ingest loads and the HTTP API acc
 
 EVENT_REQUIRED = (USER_ID, EVENT_TIME, EVENT_TYPE)
 EVENT_OPTIONAL = (AMOUNT, CURRENCY, ORDER_ID)
+EVENT_FIELDS = EVENT_REQUIRED + EVENT_OPTIONAL  # what --map can name
 
 # The event vocabulary. Other types are kept as they are (extra signals), never dropped.
 SIGNUP = "signup"
@@ -36,6 +37,7 @@ SIGNUP_TIME = "signup_time"
 CHANNEL = "channel"
 USER_REQUIRED = (USER_ID,)
 USER_OPTIONAL = (SIGNUP_TIME, CHANNEL)
+USER_FIELDS = USER_REQUIRED + USER_OPTIONAL  # what --users-map can name
 
 # Snapshot table (one row per user with its own label, no events), e.g. telco churn
 LABEL = "label"
@@ -62,6 +64,7 @@ class ColumnMapping:
     time_format: str | None = None  # strftime format; None parses ISO 8601 and common forms
     date_order: str = "auto"  # 01/02/2023: auto (ambiguous ones quarantined), dayfirst, monthfirst
     decimal_comma: bool = False  # amounts as 1.234,50 (else a comma is only a thousands mark)
+    whole_float_ids: tuple[str, ...] = ()  # id columns (contract names) written 18074.0: 18074
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS, check_time_format, check_timezone
@@ -76,14 +79,36 @@ class ColumnMapping:
         return self.columns.get(contract_column, contract_column)
 
     @classmethod
-    def parse(cls, pairs: list[str], **options: object) -> ColumnMapping:
-        """Build from ``contract=source`` strings, as given on the command line."""
+    def parse(
+        cls,
+        pairs: list[str],
+        fields: tuple[str, ...] = EVENT_FIELDS + USER_FIELDS,
+        option: str = "--map",
+        **options: object,
+    ) -> ColumnMapping:
+        """Build from ``contract=source`` strings, as given on the command line; a name that
+        is not one of ``fields`` (extra columns are kept under their own names, never mapped)
+        or a field mapped twice is refused."""
+        import difflib
+
         columns: dict[str, str] = {}
         for pair in pairs:
-            name, sep, source = pair.partition("=")
-            if not sep or not name.strip() or not source.strip():
+            name, sep, source = (part.strip() for part in pair.partition("="))
+            if not sep or not name or not source:
                 raise ValueError(f"column mapping {pair!r}: expected CONTRACT_COLUMN=SOURCE_COLUMN")
-            columns[name.strip()] = source.strip()
+            if name not in fields:
+                close = difflib.get_close_matches(name.lower(), fields, n=1, cutoff=0.6)
+                raise ValueError(
+                    f"{pair!r}: {name!r} is not a contract column"
+                    + (f" (did you mean {close[0]}?)" if close else "")
+                    + f"; expected one of {', '.join(fields)}"
+                )
+            if name in columns:
+                raise ValueError(
+                    f"{pair!r}: {name} is mapped twice ({columns[name]!r} and "
+                    f"{source!r}); give one {option} {name}=COLUMN"
+                )
+            columns[name] = source
         return cls(columns=columns, **options)  # type: ignore[arg-type]
 
 

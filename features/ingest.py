@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,14 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.loading import stream_table
-from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES, read_chunks
+from features.reading import (
+    CSV_SUFFIXES,
+    DEFAULT_CHUNK_ROWS,
+    PARQUET_SUFFIXES,
+    CsvFormat,
+    read_chunks,
+    whole_float_columns,
+)
 from features.validation import DEFAULT_MEMORY_LIMIT, ContractError, Loaded, event_rules, user_rules
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
@@ -73,6 +80,7 @@ class DatasetSummary:
                     f"    {notes['amount_defaulted']:,} purchase/refund rows given amount "
                     f"{notes['amount_default']:g} ({why})"
                 )
+            out += _note_lines(notes, report["reasons"])
             if "repeats_kept" in notes:
                 out.append(f"    exact repeats kept as separate events: {notes['repeats_kept']:,}")
             if notes.get("late_events"):
@@ -81,6 +89,27 @@ class DatasetSummary:
                     f"{notes['late_events']:,}"
                 )
         return out
+
+
+def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
+    """Summary lines for what the report notes about how the file was read."""
+    out = []
+    for name, column in notes.get("ids_read_as_integers", {}).items():
+        out.append(
+            f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
+        )
+    if notes.get("negative_amounts_as_refunds"):
+        out.append(
+            f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
+        )
+    if "date_order_shown" in notes:
+        shown = notes["date_order_shown"]
+        out.append(
+            f"    every date of '{shown['column']}' whose order shows is {shown['order']} "
+            f"({shown['example']}): --date-order {shown['order']} reads the "
+            f"{reasons.get('ambiguous_date_order', 0):,} ambiguous_date_order rows"
+        )
+    return out
 
 
 def dataset_name_from_file(path: Path) -> str:
@@ -116,6 +145,7 @@ def ingest_events(
     keep_repeats: bool = False,
     mode: str = "replace",
     progress: RowsProgress | None = None,
+    csv: CsvFormat | None = None,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -123,19 +153,22 @@ def ingest_events(
     memory follows the chunk size, not the file size. ``amount_default`` and
     ``keep_repeats`` apply to the events (see :func:`features.validation.event_rules`).
     ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
-    events before the file's first or the users table), or ``append`` to it.
-    ``progress(table, rows_read)`` is called after each chunk read.
+    events before the file's first or after its last, or the users table), or ``append``.
+    ``progress(table, rows_read)`` is called after each chunk read. ``csv``: how the CSV
+    files are written (separator, encoding).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     appending_to = (
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
+    ids = {"csv": csv, "chunk_rows": chunk_rows}
+    mapping = _with_whole_float_ids(events_path, mapping, (c.USER_ID, c.ORDER_ID), **ids)
     tables = {
         "events": (
             events_path,
             event_rules(
-                mapping or c.ColumnMapping(),
+                mapping,
                 str(events_path),
                 allow_negative_amounts=allow_negative_amounts,
                 amount_default=amount_default,
@@ -146,7 +179,10 @@ def ingest_events(
     if users_path is not None:
         tables["users"] = (
             users_path,
-            user_rules(users_mapping or c.ColumnMapping(), str(users_path)),
+            user_rules(
+                _with_whole_float_ids(users_path, users_mapping, (c.USER_ID,), **ids),
+                str(users_path),
+            ),
         )
     try:
         return _ingest_into(
@@ -160,6 +196,7 @@ def ingest_events(
             max_bad_fraction,
             memory_limit,
             progress,
+            csv,
         )
     except _Unchanged as unchanged:
         return DatasetSummary(
@@ -168,6 +205,21 @@ def ingest_events(
 
 
 RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
+
+
+def _with_whole_float_ids(
+    path: Path,
+    mapping: c.ColumnMapping | None,
+    names: tuple[str, ...],
+    csv: CsvFormat | None,
+    chunk_rows: int,
+) -> c.ColumnMapping:
+    """The mapping, with the id columns a CSV writes as 18074.0 throughout read as integers
+    (as Parquet gives them), so CSV and Parquet copies of a file give the same ids."""
+    mapping = mapping or c.ColumnMapping()
+    sources = {mapping.source(name): name for name in names}
+    found = whole_float_columns(path, list(sources), csv, chunk_rows)
+    return replace(mapping, whole_float_ids=tuple(sources[col] for col in found))
 
 
 def _counted(
@@ -207,6 +259,7 @@ def _ingest_into(
     max_bad_fraction: float,
     memory_limit: str,
     progress: RowsProgress | None = None,
+    csv: CsvFormat | None = None,
 ) -> DatasetSummary:
     with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
         (staging / "quarantine").mkdir()
@@ -221,7 +274,7 @@ def _ingest_into(
         for table, (path, rules) in tables.items():
             reports[table] = stream_table(
                 lambda path=path, table=table: _counted(
-                    read_chunks(path, chunk_rows), table, progress, passes
+                    read_chunks(path, chunk_rows, csv), table, progress, passes
                 ),
                 rules,
                 str(path),

@@ -25,13 +25,19 @@ from lifecycle.errors import UserError
 
 # -- ids -------------------------------------------------------------------------------
 
+# How writers spell a missing value as text (pandas writes NaN and <NA> into a CSV): an id
+# cell holding one of these is missing, never a user of that name.
+NULL_TOKENS = ("", "nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None")
+WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"  # 18074.0: pandas' integer ids in a column with a null
 
-def parse_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+
+def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series, pd.Series]:
     """User ids as the text the source holds: integers without ``.0``, nothing stripped.
 
-    Returns (ids, reason): reason is ``missing_user_id`` for an empty or blank cell,
-    ``invalid_user_id`` for a value that is not text or a whole number (a list, a map,
-    bytes, true/false, 1.5) and ``user_id_too_long`` past the API's limit.
+    Returns (ids, reason): reason is ``missing_user_id`` for an empty or blank cell or a
+    null token (``nan``, ``<NA>``, ...), ``invalid_user_id`` for a value that is not text or
+    a whole number (a list, a map, bytes, true/false, 1.5) and ``user_id_too_long`` past the
+    API's limit. ``whole_floats``: text ids written ``18074.0`` are the integers they hold.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     if pd.api.types.is_bool_dtype(values):
@@ -50,7 +56,9 @@ def parse_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     else:
         ids, invalid = _object_ids(values)
         reason[invalid] = "invalid_user_id"
-    blank = ids.isna() | (ids.str.strip() == "")
+    if whole_floats:
+        ids = ids.str.replace(WHOLE_FLOAT_ID, r"\1", regex=True)
+    blank = ids.isna() | ids.str.strip().isin(NULL_TOKENS)
     reason = reason.mask(blank & reason.isna(), "missing_user_id")
     too_long = ids.str.len() > c.MAX_USER_ID_CHARS
     reason = reason.mask(too_long.fillna(False) & reason.isna(), "user_id_too_long")
@@ -211,8 +219,25 @@ def check_timezone(name: str) -> str:
     return name
 
 
+# --time-format values that are no strftime format: seconds (milliseconds) since 1970 UTC
+EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
+EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
+
+
+def looks_like_epoch_seconds(values: pd.Series) -> bool:
+    """Every filled value is a whole number of seconds since 1970 that falls in 1990..2100."""
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    text = text[text.notna() & (text != "")]
+    if text.empty or not text.str.fullmatch(r"[0-9]{9,10}").all():
+        return False
+    seconds = text.astype("int64")
+    return bool(seconds.between(*EPOCH_SECONDS).all())
+
+
 def check_time_format(time_format: str) -> str:
     """A strftime format as given with --time-format; one with an unknown directive is refused."""
+    if time_format in EPOCH_FORMATS:
+        return time_format
     probe = dt.datetime(2023, 12, 31, 13, 45, 59, tzinfo=dt.UTC)
     try:
         time.strptime(probe.strftime(time_format.replace("%z", "").replace("%Z", "")),
@@ -220,7 +245,7 @@ def check_time_format(time_format: str) -> str:
     except ValueError as error:
         raise UserError(
             f"--time-format {time_format!r}: not a usable strftime format ({error}); "
-            "e.g. '%d/%m/%Y %H:%M'"
+            "e.g. '%d/%m/%Y %H:%M', or %s for seconds since 1970"
         ) from None
     if "%" not in time_format:
         raise UserError(f"--time-format {time_format!r}: has no % directive, e.g. '%Y-%m-%d'")
@@ -254,6 +279,8 @@ def parse_times_checked(
     dates whose order shows (``31/12/2023``, ``12/31/2023``) and calls the rest ambiguous.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
+    if time_format in EPOCH_FORMATS:
+        return _parse_epoch(values, EPOCH_FORMATS[time_format])
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values)
         if parsed.dt.tz is None:
@@ -304,6 +331,17 @@ def parse_times_checked(
     reason[filled & out.isna() & reason.isna()] = "unparseable"
     out[reason.notna()] = pd.NaT
     return out, reason
+
+
+def _parse_epoch(values: pd.Series, unit: str) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers of ``unit`` since 1970-01-01 UTC; anything else is unparseable."""
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    whole = text.str.fullmatch(r"-?[0-9]{1,15}", na=False)
+    numbers = pd.to_numeric(text.where(whole), errors="coerce").astype("float64")
+    out = pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce")
+    reason = pd.Series(pd.NA, index=values.index, dtype="string")
+    reason[text.fillna("").ne("") & out.isna()] = "unparseable"  # also beyond pandas' range
+    return out.astype("datetime64[us, UTC]"), reason
 
 
 def _date_order(

@@ -3,9 +3,11 @@ each frame indexed by its 0-based data row in the file."""
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,49 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
 CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
 # reads some dozens of blocks ahead, so this bounds that read-ahead too
+OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}  # named in the hint of a 1-column header
 
 
-def read_chunks(path: Path | str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV file is written: its column separator (None: ',' or, for .tsv, tab) and
+    its text encoding, as given with --delimiter and --encoding."""
+
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ContractError(
+                f"--delimiter {self.delimiter!r}: expected one character, e.g. ';' or '|' "
+                "(a tab: --delimiter tab)"
+            )
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ContractError(
+                f"--encoding {self.encoding!r}: not a known text encoding; e.g. utf-8, "
+                "latin-1, cp1252"
+            ) from None
+
+    @classmethod
+    def given(cls, delimiter: str | None, encoding: str | None) -> CsvFormat:
+        """From the command line's options (``tab`` or ``\\t`` names a tab)."""
+        if delimiter in ("tab", "\\t"):
+            delimiter = "\t"
+        return cls(delimiter, encoding or "utf-8")
+
+
+def read_chunks(
+    path: Path | str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    csv: CsvFormat | None = None,
+    columns: list[str] | None = None,
+) -> Iterator[pd.DataFrame]:
     """Read a CSV (every column as text, so no value is lost to a guessed type) or Parquet
     file in frames of at most ``chunk_rows`` rows; a frame's index is its 0-based data row
-    in the file, so ``index + 1`` is the source row wherever the chunk starts."""
+    in the file, so ``index + 1`` is the source row wherever the chunk starts. ``columns``:
+    only these (of a CSV)."""
     path = Path(path)
     if not path.exists():
         raise ContractError(f"{path}: file not found")
@@ -35,7 +74,9 @@ def read_chunks(path: Path | str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Itera
     if name.endswith(PARQUET_SUFFIXES):
         chunks = _parquet_chunks(path, chunk_rows)
     elif name.endswith(CSV_SUFFIXES):
-        chunks = _csv_chunks(path, chunk_rows, "\t" if ".tsv" in name else ",")
+        chunks = _csv_chunks(
+            path, chunk_rows, csv or CsvFormat(), "\t" if ".tsv" in name else ",", columns
+        )
     else:
         raise ContractError(
             f"{path}: unknown file type; expected one of {CSV_SUFFIXES + PARQUET_SUFFIXES}"
@@ -65,26 +106,37 @@ def read_chunks(path: Path | str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Itera
         yield frame
 
 
-def _csv_chunks(path: Path, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]:
+def _csv_chunks(
+    path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
+) -> Iterator[pd.DataFrame]:
     """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader: it
     refuses a row with more fields than the header wherever it is (pandas' chunked reader
     silently drops the extra fields of a chunk's first row)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
+    sep = csv.delimiter or default_sep
     parse = pa_csv.ParseOptions(delimiter=sep)
+    encoding = {"encoding": csv.encoding}
+    if csv.delimiter is None:
+        _refuse_other_separator(path, sep, csv.encoding)
     try:
         with _open_binary(path) as source:
-            header = pa_csv.open_csv(source, parse_options=parse).schema.names
+            header = pa_csv.open_csv(
+                source, parse_options=parse, read_options=pa_csv.ReadOptions(**encoding)
+            ).schema.names
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise pd.errors.EmptyDataError(str(error)) from None
-        raise _csv_error(path, error) from None
+        raise _csv_error(path, error, []) from None
     names = _unique_names(header)
-    read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, **encoding)
     if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
-        read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
+        read = pa_csv.ReadOptions(
+            block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1, **encoding
+        )
     convert = pa_csv.ConvertOptions(
+        include_columns=[n for n in names if n.strip() in columns] if columns else [],
         column_types={name: pa.string() for name in names},
         null_values=[],
         strings_can_be_null=False,
@@ -111,7 +163,7 @@ def _csv_chunks(path: Path, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]
             table = pa.Table.from_batches(pending, schema=reader.schema)
             yield table.to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise _csv_error(path, error) from None
+        raise _csv_error(path, error, convert.include_columns or names) from None
     finally:
         source.close()
 
@@ -124,9 +176,35 @@ def _open_binary(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
-def _csv_error(path: Path, error: Exception) -> ValueError:
-    """Arrow's parse error, with the line it is about when the message quotes one."""
+def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
+    """A header line without ``sep`` but with another usual separator: name it and the option."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as lines:
+        header = lines.readline(1 << 16).rstrip("\r\n")
+    if sep in header:
+        return
+    for other, name in OTHER_SEPARATORS.items():
+        if other != sep and other in header:
+            shown = header if len(header) <= 60 else header[:57] + "..."
+            raise ContractError(
+                f"{path}: the header line is one column ({shown!r}) holding {name}, not "
+                f"{OTHER_SEPARATORS.get(sep, repr(sep))}: if {name} separates the columns, "
+                f"give --delimiter {'tab' if other == chr(9) else repr(other)}"
+            )
+
+
+def _csv_error(path: Path, error: Exception, names: list[str]) -> ValueError:
+    """Arrow's parse error, with the line it is about when the message quotes one, or the
+    column (by its header name) that is not text in the file's encoding."""
     message = str(error)
+    bad_text = re.search(r"CSV column #(\d+): .*invalid UTF8", message)
+    if bad_text and int(bad_text.group(1)) < len(names):
+        return ContractError(
+            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text; give the "
+            "file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+        )
     found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
     line = _line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))
@@ -191,6 +269,36 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             elif pa.types.is_boolean(arrow_type):
                 frame[name] = pd.array(batch.column(name).to_pylist(), dtype="boolean")
         yield frame
+
+
+def whole_float_columns(
+    path: Path,
+    columns: list[str],
+    csv: CsvFormat | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> list[str]:
+    """Of ``columns`` of a CSV, those whose every filled value is an integer written with
+    ``.0`` (``18074.0``: pandas writes integer ids so when the column has a null); the file is
+    read once more, those columns only. Columns the file lacks are left to validation."""
+    from features.parsing import NULL_TOKENS, WHOLE_FLOAT_ID
+
+    path = Path(path)
+    if not path.name.lower().endswith(CSV_SUFFIXES) or not columns:
+        return []
+    whole: dict[str, bool] | None = None  # column -> a filled value seen, all of them 18074.0
+    for chunk in read_chunks(path, chunk_rows, csv, columns):
+        if whole is None:
+            whole = {col: False for col in dict.fromkeys(columns) if col in chunk.columns}
+        for col in list(whole):
+            text = chunk[col].astype("string[pyarrow]").str.strip()
+            filled = text[~text.isin(NULL_TOKENS)]
+            if not filled.str.fullmatch(WHOLE_FLOAT_ID).all():
+                del whole[col]
+            elif len(filled):
+                whole[col] = True
+        if not whole:
+            break
+    return [col for col, seen in (whole or {}).items() if seen]
 
 
 def read_table(path: Path | str) -> pd.DataFrame:

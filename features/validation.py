@@ -30,8 +30,10 @@ import pandas as pd
 from features import contract as c
 from features.parsing import (
     NON_FINITE_WORDS,  # noqa: F401 (callers import the parsers from here too)
+    WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
+    looks_like_epoch_seconds,
     parse_ids,
     parse_numbers,
     parse_times,  # noqa: F401
@@ -84,6 +86,7 @@ DEFAULT_MEMORY_LIMIT = "256MB"  # as settings ingest.memory_limit
 SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it is staged
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
+NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
 
 
 class Quarantine:
@@ -195,6 +198,7 @@ class _ColumnEvidence:
     filled: int = 0
     bad: int = 0
     example: str | None = None
+    epoch_seconds: bool | None = None  # a time column whose every value is seconds since 1970
 
 
 class TableChecks:
@@ -206,7 +210,7 @@ class TableChecks:
         self.notes: dict[str, Any] = {}  # facts about the whole table for the report
         self.date_orders: dict[str, dict[str, str]] = {}  # column -> order -> an example
 
-    def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> None:
+    def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> _ColumnEvidence:
         filled = ~is_blank(raw[column])
         hits = (bad & filled).astype(bool)
         evidence = self.columns.setdefault(column, _ColumnEvidence(expected))
@@ -214,6 +218,7 @@ class TableChecks:
         evidence.bad += int(hits.sum())
         if evidence.example is None and hits.any():
             evidence.example = _example(raw, hits, column)
+        return evidence
 
     def add_date_orders(self, raw: pd.DataFrame, column: str) -> None:
         """Note rows whose numeric date can only be day first, or only month first."""
@@ -223,6 +228,18 @@ class TableChecks:
         ):
             if order not in found and rows.any():
                 found[order] = _example(raw, rows, column)
+
+    def date_order_notes(self, reasons: dict[str, int]) -> dict[str, Any]:
+        """When dates were quarantined as ambiguous and every date whose order shows has one
+        order: that order, for the summary to name the option that reads them."""
+        if not reasons.get("ambiguous_date_order"):
+            return {}
+        for column, orders in self.date_orders.items():
+            if len(orders) == 1:
+                ((order, example),) = orders.items()
+                shown = {"column": column, "order": order.replace(" ", ""), "example": example}
+                return {"date_order_shown": shown}
+        return {}
 
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
         """Refuse a column mostly not of its type, or one whose dates show both orders."""
@@ -235,10 +252,18 @@ class TableChecks:
                 )
         for column, evidence in self.columns.items():
             if evidence.filled and evidence.bad / evidence.filled > limit:
+                expected = EPOCH_TIMESTAMPS if evidence.epoch_seconds else evidence.expected
+                shown = list(self.date_orders.get(column, {}))
+                hint = (
+                    f"; every date whose order shows is {shown[0]}: use --date-order "
+                    f"{shown[0].replace(' ', '')}"
+                    if len(shown) == 1
+                    else ""
+                )
                 raise ContractError(
-                    f"{source}: column '{column}' should hold {evidence.expected}, but "
+                    f"{source}: column '{column}' should hold {expected}, but "
                     f"{evidence.bad:,} of {evidence.filled:,} filled values do not parse "
-                    f"(e.g. {evidence.example})"
+                    f"(e.g. {evidence.example}){hint}"
                 )
 
 
@@ -281,8 +306,11 @@ def check_events(
     require_columns(raw, wanted, source)
     columns = {**wanted, **optional}
 
-    user_id, id_problem = parse_ids(raw[columns[c.USER_ID]])
+    user_id, id_problem = parse_ids(
+        raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
+    )
     bad.flag_each(id_problem)
+    _note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
     event_time, time_problem = _times(raw, time_col, mapping, checks)
@@ -315,7 +343,9 @@ def check_events(
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
         negative = amount < 0
         if mapping.negative_amount_is_refund:
-            event_type = event_type.mask(negative & (event_type == c.PURCHASE), c.REFUND)
+            refunded = negative & (event_type == c.PURCHASE)
+            event_type = event_type.mask(refunded, c.REFUND)
+            bad.note(refunded, NEGATIVE_REFUNDS)
             amount = amount.abs()
         elif not allow_negative_amounts:
             bad.flag(negative, "negative_amount")
@@ -358,6 +388,8 @@ def check_events(
     for name in (c.CURRENCY, c.ORDER_ID):
         if name in columns:
             events[name] = raw[columns[name]].astype("string").str.strip().replace("", pd.NA)
+    if c.ORDER_ID in mapping.whole_float_ids and c.ORDER_ID in columns:
+        events[c.ORDER_ID] = events[c.ORDER_ID].str.replace(WHOLE_FLOAT_ID, r"\1", regex=True)
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in events.columns:
@@ -367,6 +399,15 @@ def check_events(
 
 NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
+EPOCH_TIMESTAMPS = "timestamps (these look like seconds since 1970: use --time-format %s)"
+
+
+def _note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
+    """Say in the report which id columns were written 18074.0 and read as 18074."""
+    if mapping.whole_float_ids:
+        checks.notes["ids_read_as_integers"] = {
+            name: mapping.source(name) for name in mapping.whole_float_ids
+        }
 
 
 def _times(
@@ -376,7 +417,9 @@ def _times(
     times, problem = parse_times_checked(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
-    checks.add(raw, problem.notna(), column, TIMESTAMPS)
+    evidence = checks.add(raw, problem.notna(), column, TIMESTAMPS)
+    if evidence.epoch_seconds is not False and mapping.time_format is None:
+        evidence.epoch_seconds = looks_like_epoch_seconds(raw[column])
     if mapping.time_format is None and mapping.date_order == "auto":
         checks.add_date_orders(raw, column)
     return times, problem
@@ -395,9 +438,12 @@ def check_users(
         **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
         **wanted,
     }
-    user_id, id_problem = parse_ids(raw[columns[c.USER_ID]])
+    user_id, id_problem = parse_ids(
+        raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
+    )
     users = pd.DataFrame({c.USER_ID: user_id})
     bad.flag_each(id_problem)
+    _note_whole_float_ids(mapping, checks)
     if c.SIGNUP_TIME in columns:
         col = columns[c.SIGNUP_TIME]
         users[c.SIGNUP_TIME], time_problem = _times(raw, col, mapping, checks)
@@ -469,7 +515,8 @@ def event_rules(
         check,
         order_by=(c.EVENT_TIME, c.USER_ID),
         keep_repeats=keep_repeats,
-        noted=(AMOUNT_DEFAULTED,) if amount_default is not None else (),
+        noted=((AMOUNT_DEFAULTED,) if amount_default is not None else ())
+        + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ()),
     )
 
 

@@ -196,6 +196,8 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         ),
         (["--cutoff", "2023-11-01", "--dataset", "nope"], "dataset 'nope' does not exist"),
         (["--cutoff", "2023-11-01T12:00"], "expected a date (midnight UTC)"),
+        (["--cutoff", "01/11/2023"], "--cutoff '01/11/2023': expected an ISO date YYYY-MM-DD"),
+        (["--cutoff", "Nov 1 2023"], "expected an ISO date YYYY-MM-DD"),
     ],
 )
 def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message: str) -> None:

@@ -108,6 +108,19 @@ def test_ids_are_the_text_of_the_source_and_non_scalar_or_long_ids_are_quarantin
     }
 
 
+def test_text_null_tokens_are_missing_ids_never_a_user(tmp_path: Path) -> None:
+    tokens = ["nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None", " nan "]
+    body = "".join(f"{t},2024-01-0{i % 9 + 1},session,\n" for i, t in enumerate(tokens))
+    loaded = load(write(tmp_path, HEADER + body + "u1,2024-01-01,session,\n"))
+    assert loaded.frame[c.USER_ID].tolist() == ["u1"]
+    assert reasons(loaded) == dict.fromkeys(range(1, len(tokens) + 1), "missing_user_id")
+    users = validate_users(
+        read_table(write(tmp_path, "user_id\n<NA>\nnan\nu1\nu2\n", "u.csv")), c.ColumnMapping(), "u"
+    )
+    assert balanced(users).frame[c.USER_ID].tolist() == ["u1", "u2"]
+    assert users.report.reasons == {"missing_user_id": 2}
+
+
 def test_the_id_limit_is_the_apis() -> None:
     from pydantic import TypeAdapter, ValidationError
 
@@ -238,6 +251,14 @@ def test_a_binary_time_column_is_refused_in_one_line(home: Path, tmp_path: Path)
         (["--time-format", "%Q"], "--time-format '%Q'"),
         (["--dataset", "../../escaped"], "'../../escaped'"),
         (["--dataset", ""], "dataset name ''"),
+        (
+            ["--map", "userid=CustomerID"],
+            "'userid' is not a contract column (did you mean user_id?)",
+        ),
+        (["--map", "user_id=a", "--map", "user_id=b"], "user_id is mapped twice ('a' and 'b')"),
+        (["--users-map", "signup=s"], "'signup' is not a contract column"),
+        (["--delimiter", ";;"], "--delimiter ';;': expected one character"),
+        (["--encoding", "klingon"], "--encoding 'klingon': not a known text encoding"),
         (["--dataset", "a/b"], "'a/b'"),
     ],
 )

@@ -91,9 +91,11 @@ def test_cli_ingest_human_and_json(home: Path, events_csv: Path) -> None:
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "dataset 'shop'" in result.stdout and "1 missing_user_id" in result.stdout
+    assert "negative purchase amounts booked as refunds: 1" in result.stdout
     result = runner.invoke(main, ["--json", "--quiet", *args])
     data = json.loads(result.stdout)
     assert data["tables"]["events"]["rows_loaded"] == 3  # the negative amount became a refund
+    assert data["tables"]["events"]["notes"]["negative_amounts_as_refunds"] == 1
     events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
     assert events[c.EVENT_TYPE].tolist() == ["purchase", "refund", "purchase"]
 

@@ -95,6 +95,24 @@ def test_replacing_history_with_new_days_is_refused_and_nothing_written(
     assert not (dataset / "users.parquet").exists()
 
 
+def test_replacing_recent_history_with_a_file_that_ends_earlier_is_refused(
+    home: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    dataset = home / "datasets" / "shop"
+    before = dataset.readlink()
+    head = _write(tmp_path, "head.csv", HEADER + "u1,2025-01-01 10:00:00,purchase,10\n")
+    result = runner.invoke(main, ["ingest", str(head), "--dataset", "shop"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "holds 3 events 2025-01-01 .. 2025-01-05; this file holds 1 events" in error
+    assert "would drop the events after 2025-01-01" in error and "--replace" in error
+    assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 3
+    _ingest(runner, str(head), "--replace")
+    assert len(pd.read_parquet(dataset / "events.parquet")) == 1
+
+
 def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))

@@ -314,3 +314,144 @@ def test_import_and_demo_data_keep_their_own_dataset_names(home: Path, tmp_path:
         "demo",
         "hillstrom",
     ]
+
+
+# -- purchase logs as other tools write them ---------------------------------------------
+
+PURCHASE_MAPS = ["user_id=CustomerID", "event_time=InvoiceDate", "amount=Total"]
+PURCHASE_CLI = [arg for pair in PURCHASE_MAPS for arg in ("--map", pair)]
+
+
+def _purchases(**options: object) -> c.ColumnMapping:
+    return c.ColumnMapping.parse(PURCHASE_MAPS, default_event_type=c.PURCHASE, **options)
+
+
+def test_float_ids_in_a_csv_are_the_integers_parquet_gives(tmp_path: Path) -> None:
+    invoices = pd.DataFrame(  # pandas writes an id column with a null as floats: 18074.0
+        {
+            "InvoiceNo": [536384.0, 536385.0, None, 536387.0],
+            "CustomerID": [18074.0, None, 12583.0, 18074.0],
+            "InvoiceDate": ["2010-12-01 09:53", "2010-12-01 10:00", "2010-12-02", "2010-12-03"],
+            "Total": [10.0, 5.0, 7.5, 3.0],
+        }
+    )
+    invoices.to_csv(tmp_path / "invoices.csv", index=False)
+    assert "18074.0" in (tmp_path / "invoices.csv").read_text()
+    invoices.to_parquet(tmp_path / "invoices.parquet", index=False)
+    mapping = c.ColumnMapping.parse(
+        [*PURCHASE_MAPS, "order_id=InvoiceNo"], default_event_type=c.PURCHASE
+    )
+    loaded = {}
+    for kind in ("csv", "parquet"):
+        summary = ingest.ingest_events(
+            tmp_path / f"invoices.{kind}", tmp_path / kind, mapping=mapping
+        )
+        loaded[kind] = pd.read_parquet(tmp_path / kind / "events.parquet")
+    assert loaded["csv"][c.USER_ID].tolist() == ["18074", "12583", "18074"]
+    assert loaded["csv"][c.USER_ID].tolist() == loaded["parquet"][c.USER_ID].tolist()
+    assert loaded["csv"][c.ORDER_ID].tolist() == ["536384", pd.NA, "536387"]
+    csv_notes = ingest.read_dataset_summary(tmp_path / "csv").tables["events"]["notes"]
+    assert csv_notes["ids_read_as_integers"] == {"user_id": "CustomerID", "order_id": "InvoiceNo"}
+    assert "CustomerID': every id written with .0 (18074.0), read as the integer" in "\n".join(
+        ingest.read_dataset_summary(tmp_path / "csv").lines()
+    )
+    assert "ids_read_as_integers" not in summary.tables["events"]["notes"]  # Parquet: exact
+    # A later clean export appends to the same customers, not to new ones.
+    clean = tmp_path / "next.csv"
+    clean.write_text("CustomerID,InvoiceDate,Total,InvoiceNo\n18074,2010-12-04,2,536390\n")
+    ingest.ingest_events(clean, tmp_path / "csv", mapping=mapping, mode="append")
+    after = pd.read_parquet(tmp_path / "csv" / "events.parquet")
+    assert sorted(set(after[c.USER_ID])) == ["12583", "18074"]
+    # Only when every filled id is written so: 12.0 beside x7 is text as the file holds it.
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("CustomerID,InvoiceDate,Total\n12.0,2010-12-01,1\nx7,2010-12-01,1\n")
+    ingest.ingest_events(mixed, tmp_path / "mixed", mapping=_purchases())
+    kept = pd.read_parquet(tmp_path / "mixed" / "events.parquet")
+    assert sorted(kept[c.USER_ID]) == ["12.0", "x7"]
+
+
+def test_epoch_second_times_are_named_and_read_with_time_format_s(
+    home: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "epoch.csv"
+    log.write_text("CustomerID,InvoiceDate,Total\n18074,1291197180,10\n12583,1291200000,5\n")
+    with pytest.raises(ContractError, match=r"seconds since 1970: use --time-format %s"):
+        ingest.ingest_events(log, tmp_path / "refused", mapping=_purchases())
+    args = ["ingest", str(log), *PURCHASE_CLI, "--event-type", "purchase"]
+    result = CliRunner().invoke(main, [*args, "--time-format", "%s"])
+    assert result.exit_code == 0, result.output
+    events = pd.read_parquet(home / "datasets" / "epoch" / "events.parquet")
+    assert events[c.EVENT_TIME].tolist() == [
+        pd.Timestamp("2010-12-01 09:53:00", tz="UTC"),
+        pd.Timestamp("2010-12-01 10:40:00", tz="UTC"),
+    ]
+    millis = tmp_path / "millis.csv"
+    millis.write_text("CustomerID,InvoiceDate,Total\n1,1291197180123,1\n2,soon,1\n3,1291197180,1\n")
+    loaded = ingest.ingest_events(
+        millis, tmp_path / "ms", mapping=_purchases(time_format="%ms"), max_bad_fraction=0.9
+    )
+    assert loaded.tables["events"]["reasons"] == {
+        "unparseable_event_time": 1,  # 'soon'
+        "event_time_out_of_range": 1,  # seconds read as milliseconds: 1970
+    }
+    times = pd.read_parquet(tmp_path / "ms" / "events.parquet")[c.EVENT_TIME]
+    assert times.tolist() == [pd.Timestamp("2010-12-01 09:53:00.123", tz="UTC")]
+
+
+def test_other_separators_and_encodings_are_named_with_their_option(
+    home: Path, tmp_path: Path
+) -> None:
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text("InvoiceNo;CustomerID;InvoiceDate;Total\n536384;18074;2010-12-01;12,5\n")
+    named = (
+        r"one column .* holding ';', not ',': if ';' separates the columns, give --delimiter ';'"
+    )
+    with pytest.raises(ContractError, match=r"semi\.csv: the header line is " + named):
+        ingest.ingest_events(semicolons, tmp_path / "x", mapping=_purchases())
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        "CustomerID,InvoiceDate,Total,City\n7,2010-12-01,3,Orléans\n".encode("latin-1")
+    )
+    with pytest.raises(ContractError, match=r"column 'City' is not UTF-8 text; .*--encoding"):
+        ingest.ingest_events(latin, tmp_path / "x", mapping=_purchases())
+    runner = CliRunner()
+    base = [*PURCHASE_CLI, "--event-type", "purchase"]
+    done = runner.invoke(
+        main, ["ingest", str(semicolons), *base, "--delimiter", ";", "--decimal-comma"]
+    )
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "semi" / "events.parquet")
+    assert events[c.AMOUNT].tolist() == [12.5]
+    done = runner.invoke(main, ["ingest", str(latin), *base, "--encoding", "latin-1"])
+    assert done.exit_code == 0, done.output
+    assert pd.read_parquet(home / "datasets" / "latin" / "events.parquet")["City"].tolist() == [
+        "Orléans"
+    ]
+
+
+def test_quarantined_ambiguous_dates_name_the_order_the_others_show(
+    home: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "dayfirst.csv"
+    log.write_text(
+        "CustomerID,InvoiceDate,Total\n1,13/01/2011 10:00,5\n2,01/02/2011 10:00,5\n"
+        "3,25/02/2011 10:00,5\n4,2011-03-01,5\n"
+    )
+    result = CliRunner().invoke(
+        main, ["ingest", str(log), *PURCHASE_CLI, "--event-type", "purchase"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "every date of 'InvoiceDate' whose order shows is dayfirst (row 1 has "
+        "InvoiceDate='13/01/2011 10:00'): --date-order dayfirst reads the 1 "
+        "ambiguous_date_order rows"
+    ) in result.stdout
+    notes = ingest.read_dataset_summary(home / "datasets" / "dayfirst").tables["events"]["notes"]
+    assert notes["date_order_shown"]["order"] == "dayfirst"
+    # Mostly ambiguous: the refusal names the option too.
+    mostly = tmp_path / "mostly.csv"
+    mostly.write_text(
+        "CustomerID,InvoiceDate,Total\n1,13/01/2011,5\n2,01/02/2011,5\n3,02/03/2011,5\n"
+    )
+    with pytest.raises(ContractError, match=r"order shows is day first: use --date-order dayfirst"):
+        ingest.ingest_events(mostly, tmp_path / "x", mapping=_purchases(), max_bad_fraction=0.2)

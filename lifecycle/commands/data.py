@@ -171,7 +171,9 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "--timezone", default="UTC", show_default=True, help="Zone of timestamps without an offset."
 )
 @click.option(
-    "--time-format", help="strftime format of timestamps [default: ISO 8601 and common forms]."
+    "--time-format",
+    help="strftime format of timestamps, or %s for seconds since 1970 (UTC) [default: ISO "
+    "8601 and common forms].",
 )
 @click.option(
     "--date-order",
@@ -188,6 +190,16 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "ambiguous_amount).",
 )
 @click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help="Column separator of CSV files, e.g. ';', '|' or tab [default: ',', tab for .tsv].",
+)
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="Text encoding of CSV files, e.g. latin-1 or cp1252 [default: utf-8].",
+)
+@click.option(
     "--append",
     is_flag=True,
     help="Add the file's events to the dataset: rows it already holds are quarantined as "
@@ -196,7 +208,8 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 @click.option(
     "--replace",
     is_flag=True,
-    help="Replace the dataset even when the file starts later than it or has no users table "
+    help="Replace the dataset even when the file starts later or ends earlier than it, or "
+    "has no users table "
     "(without it such an ingest is refused; `lifecycle datasets restore` undoes it).",
 )
 @pass_context
@@ -216,6 +229,8 @@ def ingest(
     time_format: str | None,
     date_order: str,
     decimal_comma: bool,
+    delimiter: str | None,
+    encoding: str | None,
     append: bool,
     replace: bool,
 ) -> None:
@@ -223,31 +238,38 @@ def ingest(
 
     The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
     fits in bounded memory. Without --dataset the dataset is named after the file. A file
-    of new days goes in with --append; replacing a dataset by a file that starts later or
-    lacks its users table is refused unless --replace.
+    of new days goes in with --append; replacing a dataset by a file that starts later,
+    ends earlier or lacks its users table is refused unless --replace.
     """
     if append and replace:
         raise click.BadParameter("give one of --append and --replace", param_hint="--append")
     import math
 
-    from features.contract import ColumnMapping
+    from features import contract as c
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
+    from features.reading import CsvFormat
     from lifecycle.errors import UserError
 
     options = {"timezone": timezone, "time_format": time_format, "date_order": date_order}
+    option = "--map"
     try:
-        mapping = ColumnMapping.parse(
+        mapping = c.ColumnMapping.parse(
             list(maps),
+            fields=c.EVENT_FIELDS,
             default_event_type=event_type,
             negative_amount_is_refund=negative_is_refund,
             decimal_comma=decimal_comma,
             **options,
         )
-        users_mapping = ColumnMapping.parse(list(users_map), **options)
+        option = "--users-map"
+        users_mapping = c.ColumnMapping.parse(
+            list(users_map), fields=c.USER_FIELDS, option=option, **options
+        )
     except UserError:
         raise  # a bad --timezone or --time-format: its own one line
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--map") from None
+        raise click.BadParameter(str(error), param_hint=option) from None
+    csv = CsvFormat.given(delimiter, encoding)
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise click.BadParameter(
             f"{amount_default} is not a positive number (e.g. 1)", param_hint="--amount-default"
@@ -277,6 +299,7 @@ def ingest(
         keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
         mode="append" if append else "replace" if replace else "guard",
         progress=obj.console.rows("validating"),
+        csv=csv,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 

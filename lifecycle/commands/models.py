@@ -225,6 +225,18 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
     )
 
 
+def _iso_dates(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
+    """Cutoffs written YYYY-MM-DD: 01/02/2011 is refused, never read in a guessed order."""
+    import re
+
+    from lifecycle.errors import UserError
+
+    for value in values:
+        if not re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]|$)", value):
+            raise UserError(f"--cutoff {value!r}: expected an ISO date YYYY-MM-DD, e.g. 2011-09-09")
+    return values
+
+
 @main.command()
 @click.option(
     "--cutoff",
@@ -232,7 +244,8 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
     multiple=True,
     required=True,
     metavar="DATE",
-    help="Cut the data at this date (midnight UTC); repeat for rolling origins.",
+    callback=_iso_dates,
+    help="Cut the data at this date, YYYY-MM-DD (midnight UTC); repeat for rolling origins.",
 )
 @click.option(
     "--horizon",
