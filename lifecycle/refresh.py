@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 # Exit codes for schedulers: 0 done (or all current), 1 a step refused or failed (the
-# message says what to run), 3 done but a trained model was kept as challenger or a task
-# could not be trained yet.
+# message says what to run), 3 done but a task's training left its champion as it was (no
+# version of it, model or baseline, was promoted) or a task could not be trained yet.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
+# What the train step records of each training (``training.pipeline.TrainResult.to_dict``).
+REFRESH_MODEL_KEYS = ("task", "version", "promoted", "gate", "baseline", "champion")
 
 
 @dataclass
@@ -80,7 +82,10 @@ class RefreshResult:
         head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran in {self.seconds:.1f} s"
         if self.error is not None:
             head += f", then {self.failed_step} failed"
-        return [head, *(s.line() for s in self.steps)]
+        lines = [head]
+        for step in self.steps:  # the train step with what each training did
+            lines += [step.line(), *(f"  {line}" for line in step.detail.get("lines", []))]
+        return lines
 
 
 class RefreshFailed(Exception):
@@ -165,11 +170,15 @@ def refresh(
         result.error, result.exit_code = str(failed), EXIT_FAILED
         return result
     trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
-    if trained and (
-        trained.detail["not_trained"] or not all(m["promoted"] for m in trained.detail["models"])
-    ):
+    if trained and not everything_promoted(trained.detail):
         result.exit_code = EXIT_NOT_PROMOTED
     return result
+
+
+def everything_promoted(trained: dict[str, Any]) -> bool:
+    """Whether every task of a train step was trained and a version of each became champion
+    (the model, or the baseline rule registered in its place)."""
+    return not trained["not_trained"] and all(m["champion"] for m in trained["models"])
 
 
 def _refresh_steps(
@@ -213,7 +222,7 @@ def _refresh_steps(
         trained = run(
             "train",
             "; ".join(stale.values()),
-            lambda: _train(settings, list(stale), accept_definition_change),
+            lambda: train_detail(settings, list(stale), accept_definition_change),
         )
         untrained = trained["not_trained"]
     else:
@@ -267,16 +276,16 @@ def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> di
     return {"files": added}
 
 
-def _train(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:
+def train_detail(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:
+    """Train ``names`` as refresh does (a task the data cannot train is reported, not fatal):
+    each model, the baseline registered in its place, which became champion, and the lines."""
     from lifecycle import steps
 
     done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
     return {
-        "models": [
-            {"task": r.task, "version": r.version, "promoted": r.promoted, "gate": r.gate}
-            for r in done.results
-        ],
+        "models": [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results],
         "not_trained": done.refused,
+        "lines": done.lines(),
     }
 
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+GATE_TAG = "gate"  # the promotion gate's verdict on a version
+TAG_CHARS = 5000  # the longest tag value MLflow keeps
 # The tag ("true") of a version that learned from no outcome (``training.label_free``).
 LABEL_FREE_TAG = "label_free"
 
@@ -141,6 +143,11 @@ def set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> No
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
     mlflow_client.set_model_version_tag(name, version, "promotion", reason)
     mirror_aliases(mlflow_client, name)
+
+
+def record_gate(mlflow_client: Any, name: str, version: str, verdict: str) -> None:
+    """Record the gate's verdict on a version (tag ``gate``), promoted or not, for the list."""
+    mlflow_client.set_model_version_tag(name, version, GATE_TAG, verdict[:TAG_CHARS])
 
 
 def set_challenger(mlflow_client: Any, name: str, version: str) -> None:

@@ -23,6 +23,7 @@ from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
 from lifecycle.tasks import CHURN, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
+from serving.reason_words import reason_text
 from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
 
 if TYPE_CHECKING:
@@ -31,147 +32,6 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 TOP_REASONS = 3
-
-# Words an operator understands for the features that push churn up. ``{s}`` is the
-# plural ending, empty when the value rounds to 1 ("1 session", "2 sessions").
-REASON_TEXT = {
-    "recency_days": "no activity for {value:.0f} day{s}",
-    "purchase_recency_days": "no purchase for {value:.0f} day{s}",
-    "overdue_ratio": "next purchase overdue ({value:.1f}x their usual gap)",
-    "sessions_30d": "only {value:.0f} session{s} in the last 30 days",
-    "sessions_90d": "only {value:.0f} session{s} in the last 90 days",
-    "active_days_30d": "active on only {value:.0f} day{s} in the last 30",
-    "active_days_90d": "active on only {value:.0f} day{s} in the last 90",
-    "trend_active_days_30_90": "activity falling (last 30 days at {value:.1f}x the 90-day pace)",
-    "trend_orders_90_365": "orders falling (last 90 days at {value:.1f}x the yearly pace)",
-    "orders_total": "{value:.0f} order{s} so far",
-    "orders_90d": "{value:.0f} order{s} in the last 90 days",
-    "revenue_90d": "spent {value:.0f} in the last 90 days",
-    "refund_rate": "{value:.0%} of spend refunded",
-    "refunds_90d": "{value:.0f} refund{s} in the last 90 days",
-    "tenure_days": "customer for {value:.0f} day{s}",
-    "channel": "acquired through {value}",
-}
-# What a count of none reads as ("only 0 sessions" is not English).
-NONE_TEXT = {
-    "sessions_30d": "no sessions in the last 30 days",
-    "sessions_90d": "no sessions in the last 90 days",
-    "active_days_30d": "not active in the last 30 days",
-    "active_days_90d": "not active in the last 90 days",
-    "orders_total": "no orders so far",
-    "orders_90d": "no orders in the last 90 days",
-    "refunds_90d": "no refunds in the last 90 days",
-}
-
-
-# Window counts without a template: plural noun -> singular noun.
-WINDOW_NOUNS = {
-    "sessions": ("sessions", "session"),
-    "orders": ("orders", "order"),
-    "active_days": ("active days", "active day"),
-    "refunds": ("refunds", "refund"),
-    "revenue": ("spend", "spend"),
-    "refund_amount": ("refunded", "refunded"),
-}
-TOTAL_PHRASES = {
-    "revenue_total": "spent {value:,.0f} in all",
-    "refund_amount_total": "refunded {value:,.0f} in all",
-    "avg_order_value": "average order {value:,.0f}",
-    "max_order_value": "largest order {value:,.0f}",
-    "first_purchase_age_days": "first purchase {value:.0f} day{s} ago",
-    "ipt_mean_days": "buys every {value:.0f} day{s} on average",
-    "ipt_std_days": "irregular buyer (gaps vary by {value:.0f} day{s})",
-    "days_to_activation": "took {value:.0f} day{s} to activate",
-    "sessions_total": "{value:.0f} session{s} in all",
-}
-
-
-# The money features' words for a log without amounts (``serving.units.Units.purchase_counts``
-# set): the value, divided by what each purchase counts, is a number of purchases.
-COUNTED_TEXT = {
-    "revenue_90d": "{value:.0f} purchase{s} in the last 90 days",
-    "revenue_total": "{value:,.0f} purchase{s} in all",
-    "refund_amount_total": "{value:,.0f} purchase{s} refunded in all",
-    "avg_order_value": "{value:,.0f} purchase{s} per order on average",
-    "max_order_value": "largest order {value:,.0f} purchase{s}",
-}
-COUNTED_WINDOWS = {
-    "revenue": "{value:,.0f} purchase{s} in the last {window} days",
-    "refund_amount": "{value:,.0f} purchase{s} refunded in the last {window} days",
-}
-COUNTED_RATIOS = {"refund_rate": "{value:.0%} of purchases refunded"}
-
-
-def _plural(value: Any) -> str:
-    """The plural ending for a count as printed with no decimals."""
-    return "" if isinstance(value, int | float) and f"{value:.0f}" == "1" else "s"
-
-
-def _is_none(value: Any) -> bool:
-    return isinstance(value, int | float) and f"{value:.0f}" in ("0", "-0")
-
-
-def _generic_reason(feature: str, value: Any) -> str:
-    """Readable text for window counts (``sessions_7d``) and totals without a template."""
-    if feature in TOTAL_PHRASES and isinstance(value, int | float):
-        return TOTAL_PHRASES[feature].format(value=value, s=_plural(value))
-    name, _, days = feature.rpartition("_")
-    if (
-        days.endswith("d")
-        and days[:-1].isdigit()
-        and name in WINDOW_NOUNS
-        and isinstance(value, int | float)
-    ):
-        (nouns, noun), window = WINDOW_NOUNS[name], days[:-1]
-        if value == 0:
-            return f"no {nouns} in the last {window} days"
-        amount = f"{value:,.0f}"
-        return (
-            f"{amount} {noun if amount == '1' else nouns} in the last {window} days"
-            if name not in ("revenue", "refund_amount")
-            else f"{noun} {amount} in the last {window} days"
-        )
-    if isinstance(value, int | float):
-        return f"{feature.replace('_', ' ')}: {value:.3g}"
-    return f"{feature.replace('_', ' ')}: {value}"
-
-
-def _counted_reason(feature: str, value: float, purchase_counts: float) -> str | None:
-    """A money feature's words as purchases; None for a feature that is no amount."""
-    if feature in COUNTED_RATIOS:
-        return COUNTED_RATIOS[feature].format(value=value)
-    purchases = value / purchase_counts
-    name, _, days = feature.rpartition("_")
-    if feature in COUNTED_TEXT:
-        template = COUNTED_TEXT[feature]
-    elif name in COUNTED_WINDOWS and days.endswith("d") and days[:-1].isdigit():
-        template = COUNTED_WINDOWS[name].replace("{window}", days[:-1])
-    else:
-        return None
-    text = template.format(value=purchases, s=_plural(purchases))
-    return "no" + text.removeprefix("0") if text.startswith("0 purchases") else text
-
-
-def reason_text(feature: str, value: Any, purchase_counts: float | None = None) -> str:
-    """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
-    counts in a log without amounts, ``serving.units``) words amounts as purchases."""
-    if feature == "activated":
-        return "never activated" if not value else "activated"
-    template = REASON_TEXT.get(feature)
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return f"{feature.replace('_', ' ')} unknown"
-    if purchase_counts and isinstance(value, int | float):
-        counted = _counted_reason(feature, float(value), purchase_counts)
-        if counted is not None:
-            return counted
-    if template is None:
-        return _generic_reason(feature, value)
-    if feature in NONE_TEXT and _is_none(value):
-        return NONE_TEXT[feature]
-    try:
-        return template.format(value=value, s=_plural(value))
-    except (ValueError, TypeError):
-        return f"{feature} = {value}"
 
 
 @dataclass
@@ -420,21 +280,43 @@ def top_reasons_matrix(
         return result
     values = bundle.contributions_matrix(features.model(bundle.task, rows))
     names = bundle.feature_names
-    order = np.argsort(-values, axis=1)[:, :TOP_REASONS]
-    for position, (row, top) in enumerate(zip(rows, order, strict=True)):
-        picked = []
-        for j in top:
-            if values[position, j] <= 0:
-                break
-            name = names[j]
-            value = features.raw_value(name, row)
-            picked.append(
-                {
-                    "feature": name,
-                    "value": value,
-                    "contribution": float(values[position, j]),
-                    "text": reason_text(name, value, purchase_counts),
-                }
-            )
+    order = np.argsort(-values, axis=1)
+    for position, (row, ranked) in enumerate(zip(rows, order, strict=True)):
+        picked = worded_reasons(
+            names,
+            values[position],
+            ranked,
+            lambda name, row=row: features.raw_value(name, row),
+            purchase_counts,
+        )
         result[row] = picked
     return result
+
+
+def worded_reasons(
+    names: list[str],
+    contributions: np.ndarray,
+    ranked: np.ndarray,
+    value_of: Callable[[str], Any],
+    purchase_counts: float | None = None,
+) -> list[dict[str, Any]]:
+    """One user's top reasons: the features in ``ranked`` order (largest contribution first)
+    that pushed the score up, each in words; a text an earlier reason already says (two
+    missing purchase features both read "no purchase yet") is said once."""
+    picked: list[dict[str, Any]] = []
+    for j in ranked:
+        if contributions[j] <= 0 or len(picked) == TOP_REASONS:
+            break
+        value = value_of(names[j])
+        text = reason_text(names[j], value, purchase_counts)
+        if any(reason["text"] == text for reason in picked):
+            continue
+        picked.append(
+            {
+                "feature": names[j],
+                "value": value,
+                "contribution": float(contributions[j]),
+                "text": text,
+            }
+        )
+    return picked

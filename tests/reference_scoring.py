@@ -19,7 +19,7 @@ from lifecycle import tasks
 from lifecycle.btyd import purchase_model
 from lifecycle.bundle import QUANTILES, mixture_quantiles
 from lifecycle.tasks import CHURN, LTV
-from serving.scoring import TOP_REASONS, reason_text
+from serving.scoring import worded_reasons
 from serving.segments import HIGH_RISK, MEDIUM_RISK
 
 SINGLE_THREAD_ROWS = 512
@@ -98,6 +98,10 @@ def value_outlook(bundle: Any, features: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(dict(zip(names, columns, strict=True)), index=features.index)
 
 
+def _plain(raw: Any) -> Any:
+    return raw.item() if hasattr(raw, "item") else raw
+
+
 def top_reasons(bundle: Any, features: pd.DataFrame, eligible: np.ndarray) -> list[list[dict]]:
     eligible = np.asarray(eligible, dtype=bool)
     result: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
@@ -110,23 +114,11 @@ def top_reasons(bundle: Any, features: pd.DataFrame, eligible: np.ndarray) -> li
     )[:, :-1]
     names = bundle.feature_names
     columns = {name: subset[name].to_numpy() for name in names}
-    order = np.argsort(-values, axis=1)[:, :TOP_REASONS]
-    for position, (row, top) in enumerate(zip(rows, order, strict=True)):
-        picked = []
-        for j in top:
-            if values[position, j] <= 0:
-                break
-            name = names[j]
-            raw = columns[name][position]
-            value = raw.item() if hasattr(raw, "item") else raw
-            picked.append(
-                {
-                    "feature": name,
-                    "value": value,
-                    "contribution": float(values[position, j]),
-                    "text": reason_text(name, value),
-                }
-            )
+    order = np.argsort(-values, axis=1)
+    for position, (row, ranked) in enumerate(zip(rows, order, strict=True)):
+        picked = worded_reasons(
+            names, values[position], ranked, lambda name, p=position: _plain(columns[name][p])
+        )
         result[row] = picked
     return result
 

@@ -97,7 +97,7 @@ def test_money_reasons_are_worded_as_purchases_in_a_log_without_amounts() -> Non
     assert reason_text("refund_rate", 0.25, 1.0) == "25% of purchases refunded"
     assert reason_text("recency_days", 9.0, 1.0) == "no activity for 9 days"  # no amount
     # A log with amounts keeps the money words.
-    assert reason_text("revenue_30d", 3.0) == "spend 3 in the last 30 days"
+    assert reason_text("revenue_30d", 3.0) == "spent 3 in the last 30 days"
     assert reason_text("revenue_90d", 3.0) == "spent 3 in the last 90 days"
     assert reason_text("max_order_value", 8.0) == "largest order 8"
 

@@ -88,7 +88,10 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     settings, log = young
     churn = _cli(settings, "train", "churn")
     assert churn.exit_code == 0, churn.output
-    assert "label-free: too few outcomes to learn from (with a 90-day horizon only" in churn.stdout
+    assert (
+        "label-free: too few outcomes to learn from (with a 90-day horizon no cutoff had matured"
+        in churn.stdout
+    )
     assert "first model: label-free purchase_process" in churn.stdout
     ltv = _cli(settings, "train", "ltv")
     assert ltv.exit_code == 0, ltv.output
@@ -190,19 +193,19 @@ def test_train_all_and_refresh_go_on_past_a_task_the_data_cannot_train(
 ) -> None:
     """Conversion to a first purchase has no label-free model (a purchase log has no
     never-buyers to convert): `train all` trains churn and the LTV and says why conversion
-    was not trained (exit 0); `refresh` scores with the champions there are and exits 3
-    (done, not everything)."""
+    was not trained, exiting 3 (done, not everything) as `refresh` does, which scores with
+    the champions there are."""
     settings, _ = young
     first = {"LIFECYCLE_LABELS__CONVERSION_TARGET": "first_purchase"}
     done = _cli(settings, "--json", "train", "all", **first)
-    assert done.exit_code == 0, done.output
+    assert done.exit_code == 3, done.output
     document = json.loads(done.stdout)
     assert [m["task"] for m in document["models"]] == ["churn", "ltv"]
     assert all(m["split"] is None and m["label_free"] for m in document["models"])
     assert list(document["not_trained"]) == ["conversion"]
     assert "no user is eligible for conversion" in document["not_trained"]["conversion"]
     lines = _cli(settings, "train", "all", **first)
-    assert lines.exit_code == 0 and "not trained: conversion: " in lines.stdout, lines.output
+    assert lines.exit_code == 3 and "not trained: conversion: " in lines.stdout, lines.output
     refreshed = _cli(settings, "--json", "refresh", **first)
     assert refreshed.exit_code == 3, refreshed.output
     report = json.loads(refreshed.stdout)
@@ -217,7 +220,8 @@ def test_the_fallback_can_be_turned_off(young: tuple[Settings, pd.DataFrame]) ->
     settings, _ = young
     refused = _cli(settings, "train", "churn", LIFECYCLE_TRAINING__LABEL_FREE_FALLBACK="false")
     assert refused.exit_code == 1 and "Traceback" not in refused.output
-    assert "need 2 (train and valid)" in refused.stderr
+    assert "no cutoff had matured labels by the first test cutoff" in refused.stderr
+    assert "a train cutoff before a validation pool needs cutoffs spanning" in refused.stderr
     assert "label-free" not in refused.stderr
 
 
@@ -243,6 +247,7 @@ def test_a_label_free_model_does_not_displace_a_champion_judged_on_outcomes(
     lightgbm = train_task(settings, "ltv")
     assert lightgbm.promoted, lightgbm.gate
     assert f"champion v{label_free.version} learned from no outcome" in lightgbm.gate
+    assert "> best baseline " in lightgbm.gate  # it beat the baselines too, as a first model
 
 
 def test_churn_of_an_old_log_with_sessions_gets_no_label_free_model(

@@ -45,13 +45,18 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
 
     week = _next_week(trained_copy, tmp_path)
     code, fresh = _refresh(trained_copy, str(week))
-    assert code in (0, 3), fresh  # 3: a retrained model was kept as challenger
+    assert code in (0, 3), fresh
     assert fresh["ran"] == ["ingest", "features", "online", "train", "score", "report"]
     steps = {s["step"]: s for s in fresh["steps"]}
     assert "learned from an older feature table" in steps["train"]["why"]
     trained = steps["train"]["detail"]["models"]
     assert [m["task"] for m in trained] == ["churn", "conversion", "ltv"]
-    assert (code == 3) == (not all(m["promoted"] for m in trained))
+    # 3 when a task's champion stayed: neither its model nor a baseline in its place promoted
+    assert (code == 3) == (not all(m["champion"] for m in trained))
+    for m in trained:
+        promoted = m["version"] if m["promoted"] else None
+        baseline = m["baseline"] and m["baseline"]["promoted"] and m["baseline"]["version"]
+        assert m["champion"] == (promoted or baseline or None), m
     settings = load_settings(home=trained_copy, environ={})
     table = lineage.read(settings.workspace.feature_table("demo"))
     assert table["dataset_version"] == lineage.dataset_version(

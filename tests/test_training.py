@@ -4,6 +4,7 @@ reproducibility, the promotion gate, manual promotion, and clear errors."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -291,6 +292,78 @@ def test_gate_first_beats_the_best_baseline(tmp_path: Path) -> None:
     assert promoted and reason == "first model: auc 0.5700 > best baseline recency_rule 0.5600"
 
 
+def test_gate_reasons_name_the_baseline_beaten_with_the_digits_that_differ(
+    tmp_path: Path,
+) -> None:
+    """A promotion over a champion that learned from no outcome says which baseline it beat,
+    as a first model's does; two scores that differ never print alike."""
+    from training.promotion import Unscored, gate
+
+    settings = load_settings(home=tmp_path, environ={}, training={"min_improvement": 0.0})
+    client = registry.client(settings)
+    name = "demo-conversion"
+    client.create_registered_model(name)
+    for _ in range(4):
+        client.create_model_version(name, source=str(tmp_path), run_id=None)
+    close = {"rfm_score": {"auc": 0.55961}, "recency_rule": {"auc": 0.5}}
+    promoted, reason = gate(
+        settings, client, name, "conversion", "1", {"auc": 0.55960}, lambda *_: 0.0, baselines=close
+    )
+    assert not promoted
+    assert reason.startswith("auc 0.55960 loses to the baseline rfm_score 0.55961 by 0.00001")
+    promoted, reason = gate(
+        settings,
+        client,
+        name,
+        "conversion",
+        "1",
+        {"auc": 0.559612},
+        lambda *_: 0.0,
+        baselines=close,
+        evidence=" on x",
+    )
+    assert (
+        promoted and reason == "first model: auc 0.559612 > best baseline rfm_score 0.559610 on x"
+    )
+    label_free = Unscored("champion v1 learned from no outcome", True)
+    promoted, reason = gate(
+        settings,
+        client,
+        name,
+        "conversion",
+        "2",
+        {"auc": 0.7291},
+        lambda *_: label_free,
+        baselines={"rfm_score": {"auc": 0.7280}},
+    )
+    assert promoted
+    assert (
+        reason == "champion v1 learned from no outcome; auc 0.7291 > best baseline rfm_score 0.7280"
+    )
+    promoted, reason = gate(
+        settings, client, name, "conversion", "3", {"auc": 0.729101}, lambda *_: 0.7291
+    )
+    assert promoted and reason == "auc 0.729101 > champion v2 0.729100 (+0.0)"
+
+
+def test_time_split_says_when_every_matured_cutoff_fell_in_the_validation_pool() -> None:
+    """A young shop's matured cutoffs all in the validation pool: said as it is, with the
+    missing train cutoff before it (not "only 4 ... need 2")."""
+    from training.errors import TooFewOutcomes
+
+    cutoffs = list(pd.date_range("2024-01-05", periods=20, freq="7D", tz="UTC"))
+    with pytest.raises(TooFewOutcomes) as refused:
+        time_split(cutoffs, 91)
+    message = str(refused.value)
+    assert (
+        "4 cutoff(s) had matured labels by the first test cutoff 2024-04-26, all in the "
+        "validation pool (their last 28 days), and no train cutoff is left before it" in message
+    )
+    assert "need 2" not in message and "only" not in message
+    with pytest.raises(TooFewOutcomes, match="no cutoff had matured labels by the first test"):
+        time_split(cutoffs[:14], 91)
+
+
 def test_time_split_pools_a_month_of_weekly_cutoffs() -> None:
     cutoffs = list(pd.date_range("2024-01-05", periods=40, freq="7D", tz="UTC"))
     split = time_split(cutoffs, 91)
@@ -336,12 +409,15 @@ def test_deployed_model_learned_from_every_matured_cutoff(
 
 def _weak_churn_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Churn trained as a one-split stump, which loses its gate to a baseline rule."""
-    stump = dataclasses.replace(
-        model_specs.spec_of("churn"),
-        num_boost_round=1,
-        params=model_specs.spec_of("churn").params | {"num_leaves": 2},
-    )
-    monkeypatch.setitem(model_specs.SPECS, "churn", stump)
+    _stumps(monkeypatch, "churn")
+
+
+def _stumps(monkeypatch: pytest.MonkeyPatch, *models: str) -> None:
+    """These models trained as one-split stumps."""
+    for model in models:
+        spec = model_specs.spec_of(model)
+        stump = dataclasses.replace(spec, num_boost_round=1, params=spec.params | {"num_leaves": 2})
+        monkeypatch.setitem(model_specs.SPECS, model, stump)
 
 
 def test_a_baseline_that_wins_is_registered_and_served(
@@ -384,6 +460,48 @@ def test_a_baseline_that_wins_is_registered_and_served(
         assert scores.loc[~buyers, "p_alive"].isna().all()
     finally:
         promote(settings, "churn", str(before.version), reason="test: restore")
+
+
+def test_a_baseline_that_replaces_a_label_free_champion_is_reported_as_the_champion(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LightGBM loses to a baseline rule, which replaces a label-free champion: the result,
+    its JSON and refresh's verdict say a version of the task was promoted (the baseline's);
+    the challenger is the LightGBM version the gate kept back, not the new champion; the
+    model list labels every kind and gives each gated version's verdict, nulls for the rest."""
+    from lifecycle.refresh import REFRESH_MODEL_KEYS, everything_promoted
+    from training.models import LTV_PURCHASE, LTV_QUANTILE
+
+    small = load_settings(home=trained_copy, environ={"LIFECYCLE_TRAINING__MIN_ROWS": "100000"})
+    label_free = train_task(small, "ltv")
+    settings = load_settings(home=trained_copy, environ={})
+    promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
+    _stumps(monkeypatch, "ltv", LTV_PURCHASE, LTV_QUANTILE)
+    weak = train_task(settings, "ltv")
+    assert not weak.promoted and weak.baseline is not None, weak.gate
+    assert weak.baseline.promoted, weak.baseline.gate
+    assert f"champion v{label_free.version} learned from no outcome" in weak.baseline.gate
+    assert weak.champion == weak.baseline.version
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
+    challenger = registry.alias_version(client, "demo-ltv", registry.CHALLENGER)
+    assert str(champion.version) == weak.champion and str(challenger.version) == weak.version
+    document = weak.to_dict()
+    assert document["baseline"]["version"] == weak.baseline.version
+    assert document["baseline"]["promoted"] and document["champion"] == weak.baseline.version
+    assert f"registered as v{weak.baseline.version}: promoted to champion" in weak.lines()[-1]
+    refreshed = {"not_trained": {}, "models": [{k: document[k] for k in REFRESH_MODEL_KEYS}]}
+    assert everything_promoted(refreshed)
+
+    listed = CliRunner().invoke(main, ["--home", str(trained_copy), "--json", "models"])
+    rows = {str(r["version"]): r for r in json.loads(listed.stdout)["models"] if r["task"] == "ltv"}
+    assert rows[weak.version]["kind"] == "lightgbm" and rows[weak.version]["promotion"] is None
+    assert rows[weak.version]["gate"] == weak.gate
+    assert rows[label_free.version]["test_cutoff"] is None
+    assert rows[weak.baseline.version]["promotion"] == weak.baseline.gate
+    text = CliRunner().invoke(main, ["--home", str(trained_copy), "models"]).stdout
+    assert f"demo-ltv v{weak.version} (lightgbm) [challenger]" in text
+    assert f"  {weak.gate}" in text
 
 
 def test_a_winning_rule_is_served_fitted_on_the_users_of_now(

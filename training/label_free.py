@@ -142,6 +142,7 @@ def train_label_free(
     promoted, verdict = gate_label_free(
         mlflow_client, name, task, version, bundle, accept_definition_change
     )
+    registry.record_gate(mlflow_client, name, version, verdict)
     report = training.report | {TAG: why}
     return TrainResult(task, name, version, run_id, {}, promoted, verdict, None, report)
 

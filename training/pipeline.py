@@ -119,11 +119,18 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
     if not train:
         # a train cutoff, then a validation pool a horizon before the test pool (on the grid)
         needed = horizon_days + 2 * POOL_DAYS - (ordered[1] - ordered[0]).days
+        matured = (
+            f"{len(matured_by_test)} cutoff(s) had matured labels by the first test cutoff "
+            f"{test[0]:%Y-%m-%d}, all in the validation pool (their last {POOL_DAYS} days), and "
+            "no train cutoff is left before it"
+            if valid
+            else f"no cutoff had matured labels by the first test cutoff {test[0]:%Y-%m-%d}"
+        )
         raise TooFewOutcomes(
-            f"with a {horizon_days}-day horizon only {len(matured_by_test)} cutoff(s) had matured labels "
-            f"by the test cutoff {test[0]:%Y-%m-%d} (cutoffs {ordered[0]:%Y-%m-%d}..{ordered[-1]:%Y-%m-%d}, "
-            f"{(ordered[-1] - ordered[0]).days} days); need 2 (train and valid), so matured cutoffs "
-            f"spanning at least {needed} days (the horizon and two {POOL_DAYS}-day pools, less one cutoff step): {SHORTER}"
+            f"with a {horizon_days}-day horizon {matured} (cutoffs {ordered[0]:%Y-%m-%d}.."
+            f"{ordered[-1]:%Y-%m-%d}, {(ordered[-1] - ordered[0]).days} days); a train cutoff "
+            f"before a validation pool needs cutoffs spanning at least {needed} days (the "
+            f"horizon and two {POOL_DAYS}-day pools, less one cutoff step): {SHORTER}"
         )
     return TimeSplit(train=train, valid=valid, test=test)
 
@@ -169,6 +176,29 @@ class TrainResult:
     report: dict[str, Any] = field(default_factory=dict)
     # When LightGBM lost to a baseline rule: that rule registered as a version of its own.
     baseline: BaselineVersion | None = None
+
+    @property
+    def champion(self) -> str | None:
+        """The version this training made champion: the model's, or the baseline's registered
+        in its place; None when the champion stayed as it was."""
+        if self.promoted:
+            return self.version
+        return self.baseline.version if self.baseline and self.baseline.promoted else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "model": self.model_name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "promoted": self.promoted,
+            "gate": self.gate,
+            "metrics": self.metrics,
+            "split": self.split.to_dict() if self.split else None,
+            "label_free": self.report.get("label_free"),
+            "baseline": self.baseline.to_dict() if self.baseline else None,
+            "champion": self.champion,
+        }
 
     def lines(self) -> list[str]:
         primary = tasks.get(self.task).gate_metric
@@ -395,6 +425,8 @@ def train_task(
             split,
             accept_definition_change,
         )
+        if result.baseline.promoted:  # the challenger is what the gate kept back, not the champion
+            registry.set_challenger(mlflow_client, name, version)
     return result
 
 

@@ -45,6 +45,16 @@ class BaselineVersion:
         verdict = "promoted to champion" if self.promoted else "kept as challenger"
         return [f"  baseline {self.kind} registered as v{self.version}: {verdict}: {self.gate}"]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "run_id": self.run_id,
+            "promoted": self.promoted,
+            "gate": self.gate,
+            "metrics": self.metrics,
+        }
+
 
 def gate_metric_of(settings: Settings, task: str) -> str:
     """The task's gate metric: ``training.gate_metric.<task>`` if set, else its declaration's."""
@@ -106,33 +116,47 @@ def gate(
     rivals = {
         b: m[metric] for b, m in (baselines or {}).items() if np.isfinite(m.get(metric, np.nan))
     }
+    mine, beaten = f"{ours:.4f}", ""  # beaten: the best baseline, said in a promotion's reason
     if rivals:
         best = max(rivals, key=lambda b: rivals[b])
+        mine, baseline = compared(ours, rivals[best])
         if not ours > rivals[best]:
+            by = f"{rivals[best] - ours:.{len(mine.partition('.')[2])}f}"
             return False, (
-                f"{kind}{metric} {ours:.4f} loses to the baseline {best} {rivals[best]:.4f} "
-                f"by {rivals[best] - ours:.4f}{evidence}: kept as challenger"
+                f"{kind}{metric} {mine} loses to the baseline {best} {baseline} "
+                f"by {by}{evidence}: kept as challenger"
             )
+        beaten = f" > best baseline {best} {baseline}{evidence}"
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
     if champion is None:
-        beaten = f" > best baseline {best} {rivals[best]:.4f}{evidence}" if rivals else ""
-        reason = f"first model: {kind}{metric} {ours:.4f}{beaten}"
+        reason = f"first model: {kind}{metric} {mine}{beaten}"
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     theirs = champion_score(champion, metric)
     if isinstance(theirs, Unscored):
         if theirs.promote:
-            reason = f"{theirs.reason}; {kind}{metric} {ours:.4f}"
+            reason = f"{theirs.reason}; {kind}{metric} {mine}{beaten}"
             registry.set_champion(mlflow_client, name, version, reason)
             return True, reason
         return False, f"{theirs.reason}; promote by hand"
     margin = settings.training.min_improvement
-    against = f"champion v{champion.version} {theirs:.4f} (+{margin}){evidence}"
+    mine, _, their = compared(ours, theirs + margin, theirs)
+    against = f"champion v{champion.version} {their} (+{margin}){evidence}"
     if ours > theirs + margin:
-        reason = f"{kind}{metric} {ours:.4f} > {against}"
+        reason = f"{kind}{metric} {mine} > {against}"
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
-    return False, f"{kind}{metric} {ours:.4f} does not beat {against}"
+    return False, f"{kind}{metric} {mine} does not beat {against}"
+
+
+def compared(*scores: float) -> tuple[str, ...]:
+    """Scores printed side by side with 4 decimals, more (up to 8) where two that differ
+    would print alike ("0.5596 > 0.5596" says nothing)."""
+    for decimals in range(4, 9):
+        printed = tuple(f"{score:.{decimals}f}" for score in scores)
+        if len(set(printed)) == len(set(scores)):
+            break
+    return printed
 
 
 def gate_on_test(
@@ -161,6 +185,7 @@ def gate_on_test(
         mlflow_client, name, task, version, label, accept_definition_change
     )
     if refused:  # before the baselines: a different definition is no rival at all
+        registry.record_gate(mlflow_client, name, version, refused)
         return False, refused
 
     def champion_score(champion: Any, metric: str) -> float | Unscored:
@@ -201,7 +226,7 @@ def gate_on_test(
         y = test[LABEL].to_numpy(dtype=float)
         return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
 
-    return gate(
+    promoted, verdict = gate(
         settings,
         mlflow_client,
         name,
@@ -212,6 +237,8 @@ def gate_on_test(
         evidence=f" on test {test_cutoff:%Y-%m-%d}",
         baselines=baselines,
     )
+    registry.record_gate(mlflow_client, name, version, verdict)
+    return promoted, verdict
 
 
 def definition_refusal(

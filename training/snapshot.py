@@ -492,6 +492,7 @@ def train_snapshot(
     run_id, version = _log(settings, mlflow_client, name, bundle, frame, cv, window)
     progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
     promoted, verdict = _gate(settings, mlflow_client, name, version, bundle.metrics, fingerprint)
+    registry.record_gate(mlflow_client, name, version, verdict)
     return SnapshotResult(dataset, name, version, run_id, cv, promoted, verdict)
 
 

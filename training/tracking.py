@@ -222,7 +222,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     "aliases": sorted(
                         a for a, v in aliases.items() if str(v) == str(version.version)
                     ),
-                    "test_cutoff": tags.get("test_cutoff", ""),
+                    "test_cutoff": tags.get("test_cutoff"),
                     "kind": tags.get("kind", "lightgbm"),
                     "label_free": registry.is_label_free(version),
                     "metrics": {
@@ -230,7 +230,8 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                         for k, v in tags.items()
                         if k.startswith("test.")
                     },
-                    "promotion": tags.get("promotion", ""),
+                    "promotion": tags.get("promotion"),  # why it became champion, if it did
+                    "gate": tags.get(registry.GATE_TAG),  # the gate's verdict, if it was gated
                 }
             )
     return sorted(rows, key=lambda r: (r["task"], -int(r["version"])))

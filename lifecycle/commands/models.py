@@ -44,7 +44,9 @@ def train(
 ) -> None:
     """Train, evaluate against baselines, track in MLflow, register, and gate promotion.
     Refused when the feature table is older than the dataset (run `lifecycle features build`);
-    with `all`, a task the data cannot train yet is reported and the others are trained."""
+    with `all`, a task the data cannot train yet is reported, the others are trained, and the
+    exit status is 3 (as `refresh`'s)."""
+    from lifecycle.refresh import EXIT_NOT_PROMOTED
     from lifecycle.steps import train_tasks
 
     chosen = None if task == "all" else [task]
@@ -56,25 +58,11 @@ def train(
         accept_definition_change=accept_definition_change,
     )
     obj.console.result(
-        {
-            "not_trained": done.refused,
-            "models": [
-                {
-                    "task": r.task,
-                    "model": r.model_name,
-                    "version": r.version,
-                    "run_id": r.run_id,
-                    "promoted": r.promoted,
-                    "gate": r.gate,
-                    "metrics": r.metrics,
-                    "split": r.split.to_dict() if r.split else None,
-                    "label_free": r.report.get("label_free"),
-                }
-                for r in done.results
-            ],
-        },
+        {"not_trained": done.refused, "models": [r.to_dict() for r in done.results]},
         done.lines(),
     )
+    if done.refused:  # done, but not every task: as refresh says it to a scheduler
+        click.get_current_context().exit(EXIT_NOT_PROMOTED)
 
 
 @main.command()
@@ -138,11 +126,13 @@ def models(obj: Context, dataset: str | None) -> None:
             if k in ("auc", "pr_auc", "ece", "normalized_gini", "spearman", "qini")
         )
         aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
-        kind = "" if r["kind"] == "lightgbm" else f" (baseline {r['kind']})"
+        kind = r["kind"] if r["kind"] == "lightgbm" else f"baseline {r['kind']}"
         tested = f"test {r['test_cutoff']}: {headline}"
         if r["label_free"]:
-            kind, tested = f" (label-free {r['kind']})", "no outcome to test on"
-        lines.append(f"{r['model']} v{r['version']}{kind}{aliases} {tested}")
+            kind, tested = f"label-free {r['kind']}", "no outcome to test on"
+        lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
+        why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
+        lines += [f"  {why}"] if why else []
     obj.console.result(
         {"models": rows}, lines or ["no registered models: run `lifecycle train all`"]
     )

@@ -1,0 +1,228 @@
+"""An operator's words for a feature's value, as a churn reason quotes it.
+
+The words follow the value, not the direction it pushed the score: a rising trend that
+pushed churn up still reads "orders rising". A missing value reads as what it means in
+the domain ("no repeat purchase yet"), never as the feature's name. One quantity has
+one wording in every window ("spent 300 in the last 30 days", "spent nothing in the last
+90 days").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Words for a total's value. ``{s}`` is the plural ending, empty when the value rounds to 1.
+REASON_TEXT = {
+    "recency_days": "no activity for {value:.0f} day{s}",
+    "purchase_recency_days": "no purchase for {value:.0f} day{s}",
+    "first_purchase_age_days": "first purchase {value:.0f} day{s} ago",
+    "tenure_days": "first seen {value:.0f} day{s} ago",
+    "orders_total": "{value:.0f} order{s} so far",
+    "sessions_total": "{value:.0f} session{s} in all",
+    "revenue_total": "spent {value:,.0f} in all",
+    "refund_amount_total": "refunded {value:,.0f} in all",
+    "avg_order_value": "average order {value:,.0f}",
+    "max_order_value": "largest order {value:,.0f}",
+    "ipt_mean_days": "buys every {value:.0f} day{s} on average",
+    "ipt_std_days": "gaps between purchases vary by {value:.0f} day{s}",
+    "days_to_activation": "took {value:.0f} day{s} to activate",
+    "refund_rate": "{value:.0%} of spend refunded",
+}
+# What a value that rounds to none reads as ("no activity for 0 days" contradicts itself).
+NONE_TEXT = {
+    "recency_days": "active within the last day",
+    "purchase_recency_days": "bought within the last day",
+    "first_purchase_age_days": "first purchase within the last day",
+    "tenure_days": "first seen within the last day",
+    "orders_total": "no orders so far",
+    "sessions_total": "no sessions so far",
+    "revenue_total": "spent nothing so far",
+    "refund_amount_total": "nothing refunded so far",
+    "ipt_mean_days": "buys again within a day on average",
+    "ipt_std_days": "gaps between purchases vary by less than a day",
+    "days_to_activation": "activated on their first day",
+}
+# What a missing value means (``features.asof``: no purchase, fewer than two, no activity).
+MISSING_TEXT = {
+    "recency_days": "no activity yet",
+    "purchase_recency_days": "no purchase yet",
+    "first_purchase_age_days": "no purchase yet",
+    "avg_order_value": "no purchase yet",
+    "max_order_value": "no purchase yet",
+    "ipt_mean_days": "no repeat purchase yet",
+    "ipt_std_days": "fewer than 3 purchases so far",
+    "overdue_ratio": "no usual gap between purchases yet",
+    "trend_active_days_30_90": "no active days in the last 90 days",
+    "trend_orders_90_365": "no orders in the last 365 days",
+    "refund_rate": "nothing spent yet",
+    "days_to_activation": "never activated",
+    "activated": "activation not recorded",
+    "tenure_days": "first visit not recorded",
+    "orders_total": "no orders recorded",
+    "sessions_total": "no sessions recorded",
+    "revenue_total": "no spend recorded",
+    "refund_amount_total": "no refunds recorded",
+    "channel": "acquisition channel not recorded",
+}
+# A trend: what moves, over which recent window, against which pace, and its value of 0.
+TRENDS = {
+    "trend_active_days_30_90": (
+        "activity",
+        "last 30 days",
+        "the 90-day pace",
+        "no active days in the last 30 days, some in the 90",
+    ),
+    "trend_orders_90_365": (
+        "orders",
+        "last 90 days",
+        "the yearly pace",
+        "no orders in the last 90 days, some in the year",
+    ),
+}
+# Window counts (``<name>_<days>d``): plural noun, singular noun; amounts have their verbs.
+WINDOW_NOUNS = {
+    "sessions": ("sessions", "session"),
+    "orders": ("orders", "order"),
+    "active_days": ("active days", "active day"),
+    "refunds": ("refunds", "refund"),
+}
+WINDOW_AMOUNTS = {  # name -> (an amount, none), each before "in the last N days"
+    "revenue": ("spent {amount}", "spent nothing"),
+    "refund_amount": ("refunded {amount}", "nothing refunded"),
+}
+
+# The money features' words for a log without amounts (``serving.units.Units.purchase_counts``
+# set): the value, divided by what each purchase counts, is a number of purchases.
+COUNTED_TEXT = {
+    "revenue_total": "{value:,.0f} purchase{s} in all",
+    "refund_amount_total": "{value:,.0f} purchase{s} refunded in all",
+    "avg_order_value": "{value:,.0f} purchase{s} per order on average",
+    "max_order_value": "largest order {value:,.0f} purchase{s}",
+}
+COUNTED_WINDOWS = {
+    "revenue": "{value:,.0f} purchase{s} in the last {window} days",
+    "refund_amount": "{value:,.0f} purchase{s} refunded in the last {window} days",
+}
+COUNTED_RATIOS = {"refund_rate": "{value:.0%} of purchases refunded"}
+COUNTED_MISSING = {"refund_rate": "no purchase yet", "revenue_total": "no purchases recorded"}
+
+
+def _plural(value: Any) -> str:
+    """The plural ending for a count as printed with no decimals."""
+    return "" if isinstance(value, int | float) and f"{value:.0f}" == "1" else "s"
+
+
+def _is_none(value: Any) -> bool:
+    return isinstance(value, int | float) and f"{value:.0f}" in ("0", "-0")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _window(feature: str) -> tuple[str, str] | None:
+    """(name, days) of a window feature such as ``sessions_30d``; None for any other."""
+    name, _, days = feature.rpartition("_")
+    if days.endswith("d") and days[:-1].isdigit() and name:
+        return name, days[:-1]
+    return None
+
+
+def _times(ratio: float) -> str:
+    """A ratio with the decimals that keep it on its side of 1 (0.96 does not print 1.0)."""
+    text = f"{ratio:.1f}"
+    for decimals in (2, 3):
+        if ratio == 1 or float(text) != 1:
+            break
+        text = f"{ratio:.{decimals}f}"
+    return text
+
+
+def _ratio_text(feature: str, value: float) -> str:
+    """The overdue ratio and the trends, worded by which side of 1 the value is on."""
+    if feature == "overdue_ratio":
+        state = "overdue" if value > 1 else "due now" if value == 1 else "not yet due"
+        return f"next purchase {state} ({_times(value)}x their usual gap)"
+    what, recent, pace, stopped = TRENDS[feature]
+    if value == 0:
+        return stopped
+    if value == 1:
+        return f"{what} steady ({recent} at {pace})"
+    direction = "rising" if value > 1 else "falling"
+    return f"{what} {direction} ({recent} at {_times(value)}x {pace})"
+
+
+def _missing_text(feature: str, purchase_counts: float | None) -> str:
+    if purchase_counts and feature in COUNTED_MISSING:
+        return COUNTED_MISSING[feature]
+    if feature in MISSING_TEXT:
+        return MISSING_TEXT[feature]
+    window = _window(feature)
+    if window is not None and window[0] in WINDOW_NOUNS:
+        return f"no {WINDOW_NOUNS[window[0]][0]} recorded in the last {window[1]} days"
+    if window is not None and window[0] in WINDOW_AMOUNTS:
+        nouns = "refunds" if window[0] == "refund_amount" else "spend"
+        nouns = "purchases" if purchase_counts and nouns == "spend" else nouns
+        return f"no {nouns} recorded in the last {window[1]} days"
+    return f"{feature.replace('_', ' ')} not recorded"  # a column of the data's own
+
+
+def _window_text(feature: str, value: float) -> str | None:
+    """A window count's or amount's words; None for a feature that is neither."""
+    window = _window(feature)
+    if window is None:
+        return None
+    name, days = window
+    last = f"in the last {days} days"
+    amount = f"{value:,.0f}"
+    if name in WINDOW_AMOUNTS:
+        some, none = WINDOW_AMOUNTS[name]
+        return f"{none if _is_none(value) else some.format(amount=amount)} {last}"
+    if name not in WINDOW_NOUNS:
+        return None
+    nouns, noun = WINDOW_NOUNS[name]
+    if _is_none(value):
+        return f"no {nouns} {last}"
+    return f"{amount} {noun if amount == '1' else nouns} {last}"
+
+
+def _counted_text(feature: str, value: float, purchase_counts: float) -> str | None:
+    """A money feature's words as purchases; None for a feature that is no amount."""
+    if feature in COUNTED_RATIOS:
+        return COUNTED_RATIOS[feature].format(value=value)
+    purchases = value / purchase_counts
+    window = _window(feature)
+    if feature in COUNTED_TEXT:
+        template = COUNTED_TEXT[feature]
+    elif window is not None and window[0] in COUNTED_WINDOWS:
+        template = COUNTED_WINDOWS[window[0]].replace("{window}", window[1])
+    else:
+        return None
+    text = template.format(value=purchases, s=_plural(purchases))
+    return "no" + text.removeprefix("0") if text.startswith("0 purchases") else text
+
+
+def reason_text(feature: str, value: Any, purchase_counts: float | None = None) -> str:
+    """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
+    counts in a log without amounts, ``serving.units``) words amounts as purchases."""
+    if _is_missing(value):
+        return _missing_text(feature, purchase_counts)
+    if feature == "activated":
+        return "activated" if value else "never activated"
+    if feature == "channel":
+        return f"acquired through {value}"
+    if not isinstance(value, int | float):
+        return f"{feature.replace('_', ' ')}: {value}"  # a personal attribute of the data's own
+    if purchase_counts:
+        counted = _counted_text(feature, float(value), purchase_counts)
+        if counted is not None:
+            return counted
+    if feature == "overdue_ratio" or feature in TRENDS:
+        return _ratio_text(feature, float(value))
+    if feature in NONE_TEXT and _is_none(value):
+        return NONE_TEXT[feature]
+    if feature in REASON_TEXT:
+        return REASON_TEXT[feature].format(value=value, s=_plural(value))
+    return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"

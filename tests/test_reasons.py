@@ -1,0 +1,96 @@
+"""Churn reasons in words: the words follow the value (not only the direction it pushed the
+score), a missing value reads in the domain's words, one quantity has one wording."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from workspaces import TrainedWorkspace
+
+from features.asof import feature_names
+from serving.scoring import reason_text, worded_reasons
+
+WINDOWS = (7, 30, 90, 365)
+# Every feature of the feature set (numeric, and the categorical channel).
+FEATURES = [*feature_names(WINDOWS), "channel"]
+SNAKE = [name for name in FEATURES if "_" in name]
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "expected"),
+    [
+        ("overdue_ratio", 0.0, "next purchase not yet due (0.0x their usual gap)"),
+        ("overdue_ratio", 0.4, "next purchase not yet due (0.4x their usual gap)"),
+        ("overdue_ratio", 0.96, "next purchase not yet due (0.96x their usual gap)"),
+        ("overdue_ratio", 1.0, "next purchase due now (1.0x their usual gap)"),
+        ("overdue_ratio", 2.3, "next purchase overdue (2.3x their usual gap)"),
+        ("trend_orders_90_365", 2.4, "orders rising (last 90 days at 2.4x the yearly pace)"),
+        ("trend_orders_90_365", 0.5, "orders falling (last 90 days at 0.5x the yearly pace)"),
+        ("trend_orders_90_365", 0.0, "no orders in the last 90 days, some in the year"),
+        ("trend_orders_90_365", 1.04, "orders rising (last 90 days at 1.04x the yearly pace)"),
+        ("trend_active_days_30_90", 1.5, "activity rising (last 30 days at 1.5x the 90-day pace)"),
+        ("trend_active_days_30_90", 1.0, "activity steady (last 30 days at the 90-day pace)"),
+        ("recency_days", 0.3, "active within the last day"),
+        ("purchase_recency_days", 12.0, "no purchase for 12 days"),
+        ("ipt_std_days", 1.0, "gaps between purchases vary by 1 day"),
+        ("sessions_30d", 25.0, "25 sessions in the last 30 days"),
+        ("active_days_30d", 1.0, "1 active day in the last 30 days"),
+    ],
+)
+def test_the_words_follow_the_value(feature: str, value: float, expected: str) -> None:
+    assert reason_text(feature, value) == expected
+
+
+@pytest.mark.parametrize("purchase_counts", [None, 1.0])
+def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: float | None) -> None:
+    for feature in FEATURES:
+        for missing in (None, math.nan):
+            text = reason_text(feature, missing, purchase_counts)
+            assert "_" not in text, (feature, text)
+            words = feature.replace("_", " ")
+            assert " " not in words or words not in text, (feature, text)
+            assert "unknown" not in text, (feature, text)
+    assert reason_text("ipt_mean_days", None) == "no repeat purchase yet"
+    assert reason_text("first_purchase_age_days", None) == "no purchase yet"
+    assert reason_text("ipt_std_days", math.nan) == "fewer than 3 purchases so far"
+
+
+def test_one_quantity_has_one_wording_in_every_window() -> None:
+    spent = [reason_text(f"revenue_{w}d", 300.0) for w in WINDOWS]
+    assert spent == [f"spent 300 in the last {w} days" for w in WINDOWS]
+    nothing = [reason_text(f"revenue_{w}d", 0.0) for w in WINDOWS]
+    assert nothing == [f"spent nothing in the last {w} days" for w in WINDOWS]
+    sessions = [reason_text(f"sessions_{w}d", 0.0) for w in WINDOWS]
+    assert sessions == [f"no sessions in the last {w} days" for w in WINDOWS]
+    active = [reason_text(f"active_days_{w}d", 2.0) for w in WINDOWS]
+    assert active == [f"2 active days in the last {w} days" for w in WINDOWS]
+
+
+def test_a_reason_already_said_is_said_once() -> None:
+    names = ["first_purchase_age_days", "purchase_recency_days", "recency_days", "orders_90d"]
+    contributions = np.array([0.4, 0.3, 0.2, 0.1])
+    values = {"recency_days": 40.0, "orders_90d": 0.0}
+    picked = worded_reasons(names, contributions, np.arange(4), values.get)
+    assert [r["text"] for r in picked] == [
+        "no purchase yet",
+        "no activity for 40 days",
+        "no orders in the last 90 days",
+    ]
+
+
+def test_scored_reasons_agree_with_their_values(trained_workspace: TrainedWorkspace) -> None:
+    """Every reason the demo's batch scores give: no feature's name, the words of its value."""
+    table = pd.read_parquet(trained_workspace.scores_path, columns=["reasons"])
+    reasons = [r for text in table["reasons"].dropna() for r in json.loads(text)]
+    assert reasons
+    for reason in reasons:
+        feature, value, text = reason["feature"], reason["value"], reason["text"]
+        assert not any(name in text or name.replace("_", " ") in text for name in SNAKE), reason
+        if feature == "overdue_ratio" and value is not None:
+            assert ("overdue" in text) == (value > 1), reason
+        if feature.startswith("trend_") and value:
+            assert ("rising" in text) == (value > 1), reason
