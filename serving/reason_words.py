@@ -23,7 +23,9 @@ REASON_TEXT = {
     "sessions_total": "{value:.0f} session{s} in all",
     "revenue_total": "spent {value:,.0f} in all",
     "refund_amount_total": "refunded {value:,.0f} in all",
+    "net_revenue_total": "spent {value:,.0f} net of refunds",
     "avg_order_value": "average order {value:,.0f}",
+    "net_order_value": "{value:,.0f} per order net of refunds",
     "max_order_value": "largest order {value:,.0f}",
     "ipt_mean_days": "buys every {value:.0f} day{s} on average",
     "ipt_std_days": "gaps between purchases vary by {value:.0f} day{s}",
@@ -40,6 +42,8 @@ NONE_TEXT = {
     "sessions_total": "no sessions so far",
     "revenue_total": "spent nothing so far",
     "refund_amount_total": "nothing refunded so far",
+    "net_revenue_total": "nothing kept after refunds",
+    "net_order_value": "nothing kept per order after refunds",
     "ipt_mean_days": "buys again within a day on average",
     "ipt_std_days": "gaps between purchases vary by less than a day",
     "days_to_activation": "activated on their first day",
@@ -50,6 +54,7 @@ MISSING_TEXT = {
     "purchase_recency_days": "no purchase yet",
     "first_purchase_age_days": "no purchase yet",
     "avg_order_value": "no purchase yet",
+    "net_order_value": "no purchase yet",
     "max_order_value": "no purchase yet",
     "ipt_mean_days": "no repeat purchase yet",
     "ipt_std_days": "fewer than 3 purchases so far",
@@ -64,6 +69,7 @@ MISSING_TEXT = {
     "sessions_total": "no sessions recorded",
     "revenue_total": "no spend recorded",
     "refund_amount_total": "no refunds recorded",
+    "net_revenue_total": "no spend recorded",
     "channel": "acquisition channel not recorded",
 }
 # A trend: what moves, over which recent window, against which pace, and its value of 0.
@@ -99,6 +105,8 @@ COUNTED_TEXT = {
     "revenue_total": "{value:,.0f} purchase{s} in all",
     "refund_amount_total": "{value:,.0f} purchase{s} refunded in all",
     "avg_order_value": "{value:,.0f} purchase{s} per order on average",
+    "net_revenue_total": "{value:,.0f} purchase{s} kept after refunds",
+    "net_order_value": "{value:,.0f} purchase{s} per order kept after refunds",
     "max_order_value": "largest order {value:,.0f} purchase{s}",
 }
 COUNTED_WINDOWS = {
@@ -106,7 +114,11 @@ COUNTED_WINDOWS = {
     "refund_amount": "{value:,.0f} purchase{s} refunded in the last {window} days",
 }
 COUNTED_RATIOS = {"refund_rate": "{value:.0%} of purchases refunded"}
-COUNTED_MISSING = {"refund_rate": "no purchase yet", "revenue_total": "no purchases recorded"}
+COUNTED_MISSING = {
+    "refund_rate": "no purchase yet",
+    "revenue_total": "no purchases recorded",
+    "net_revenue_total": "no purchases recorded",
+}
 
 
 def _plural(value: Any) -> str:
