@@ -13,6 +13,7 @@ import importlib.abc
 import importlib.util
 import json
 import logging
+import math
 import sys
 import threading
 import time
@@ -102,10 +103,24 @@ class Console:
     def result(self, data: dict[str, Any], lines: list[str]) -> None:
         """The command's result: JSON document or readable lines, on stdout."""
         if self.as_json:
-            click.echo(json.dumps(data, indent=2, default=str))
+            click.echo(json.dumps(json_ready(data), indent=2, default=str, allow_nan=False))
         else:
             for line in lines:
                 click.echo(line)
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every NaN or infinity (an unknown value) as None: JSON has neither,
+    and ``json.dumps`` would write ``NaN``, which no JSON reader accepts."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a numpy scalar (float32 is no float)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # Loggers of the libraries underneath whose INFO and WARNING lines are theirs, not ours.

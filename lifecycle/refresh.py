@@ -114,10 +114,10 @@ def model_problem(settings: Settings, mlflow_client: Any, dataset: str, task: st
 def scores_problem(settings: Settings, champions: dict[str, str], dataset: str) -> str | None:
     """Why the latest scores table is not current (None when it used these champions on
     the current feature table)."""
-    from serving.batch import ScoringError, latest_scores
+    from serving.batch import ScoringError, read_scores
 
-    try:
-        table = latest_scores(settings)
+    try:  # any dataset's: a table of another dataset is named below
+        table = read_scores(settings.workspace.latest_scores)
     except ScoringError:
         return "no scores table"
     built = table.metadata.get("lineage", {})
@@ -212,6 +212,9 @@ def _refresh_steps(
         skip("online", "the online store holds the current feature table")
 
     mlflow_client = registry.client(settings)
+    # What a running service served before this refresh: its workers follow an alias move
+    # by themselves, so its /reload answer cannot say what this refresh changed.
+    served_before = champion_versions(mlflow_client, dataset)
     stale = {
         task: why
         for task in tasks.names()
@@ -228,13 +231,7 @@ def _refresh_steps(
     else:
         skip("train", "every model learned from the current feature table")
 
-    champions = {}
-    for task in tasks.names():
-        version = registry.alias_version(
-            mlflow_client, registry.model_name(dataset, task), "champion"
-        )
-        if version is not None:
-            champions[task] = str(version.version)
+    champions = champion_versions(mlflow_client, dataset)
     problem = scores_problem(settings, champions, dataset)
     if problem:
         # a task the data cannot train yet (a young shop's conversion) is left out of the table
@@ -251,8 +248,24 @@ def _refresh_steps(
         skip("reload", "no model or scores changed")
     else:
         run(
-            "reload", f"POST {reload_url.rstrip('/')}/reload", lambda: _reload(settings, reload_url)
+            "reload",
+            f"POST {reload_url.rstrip('/')}/reload",
+            lambda: _reload(settings, reload_url, served_before),
         )
+
+
+def champion_versions(mlflow_client: Any, dataset: str) -> dict[str, str]:
+    """Task -> the version its champion alias names now (tasks without one left out)."""
+    from lifecycle import registry
+
+    champions = {}
+    for task in tasks.names():
+        version = registry.alias_version(
+            mlflow_client, registry.model_name(dataset, task), "champion"
+        )
+        if version is not None:
+            champions[task] = str(version.version)
+    return champions
 
 
 def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> dict[str, Any]:
@@ -302,7 +315,9 @@ def _report(settings: Settings) -> dict[str, Any]:
     return {"path": str(build_report(settings).path)}
 
 
-def _reload(settings: Settings, url: str) -> dict[str, Any]:
+def _reload(settings: Settings, url: str, served_before: dict[str, str]) -> dict[str, Any]:
+    """POST /reload; previous versions and changed tasks are those of this refresh (before
+    its training promoted anything), not the worker's, which may have followed already."""
     import httpx
 
     headers = {}
@@ -317,4 +332,12 @@ def _reload(settings: Settings, url: str) -> dict[str, Any]:
         raise UserError(
             f"reload of the service at {url} answered {response.status_code}: {response.text[:200]}"
         )
-    return response.json()
+    answer = response.json()
+    now = answer.get("model_versions", {})
+    return {
+        **answer,
+        "previous_versions": served_before,
+        "changed": sorted(
+            t for t in set(now) | set(served_before) if now.get(t) != served_before.get(t)
+        ),
+    }

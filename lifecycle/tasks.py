@@ -122,7 +122,7 @@ LTV = Task(
     rules=("last_period_value", "bgnbd_gamma_gamma"),
     gate_metric="normalized_gini",
     outputs=("ltv", "ltv_p10", "ltv_p50", "ltv_p90", "purchase_probability"),
-    listed=("ltv", "ltv_p10", "ltv_p90"),
+    listed=("ltv", "ltv_p10", "ltv_p50", "ltv_p90"),
     meaning="expected purchases minus refunds in the horizon",
 )
 

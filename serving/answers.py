@@ -141,6 +141,13 @@ class ListAnswers:
         if cached is None or cached[0] != mtime:
             cached = (mtime, read_scores(path))
             self._scores = cached
+        scored = cached[1].metadata.get("dataset")
+        if scored and scored != self.dataset:  # never another dataset's users
+            raise ApiError(
+                404,
+                f"no batch scores of dataset {self.dataset}: the latest scores table holds "
+                f"dataset {scored}; run `{score_all_command(self.settings, self.dataset)}`",
+            )
         return cached
 
     def metadata(self) -> dict[str, Any] | None:
@@ -235,7 +242,9 @@ class ListAnswers:
         except ListError as error:
             raise list_error(error) from None
         # user ids as given and no personal column: the CLI's default privacy
-        rows = list_rows(page.ranked, Privacy(), table.metadata.get("personal_columns", []))
+        rows = list_rows(
+            page.ranked, Privacy(), table.metadata.get("personal_columns", []), (rank_by,)
+        )
         reasons = page.ranked["reasons"] if "reasons" in page.ranked else [None] * len(rows)
         users = [
             _at_risk_user(row, raw)

@@ -319,29 +319,55 @@ def _prune(scores_dir: Path, keep: int) -> None:
 
 
 def read_scores(path: Path) -> ScoresTable:
-    """A scores table and its metadata; a clear error when it is missing."""
+    """A scores table and its metadata; a clear error when it is missing or is another file
+    (a CSV, an events table: no metadata of `score-all`)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not path.exists():
         raise ScoringError(f"no scores table at {path}: run `lifecycle score-all` first")
-    table = pq.read_table(path)
+    not_scores = f"{path}: not a scores table written by `lifecycle score-all`"
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError):
+        raise ScoringError(f"{not_scores} (not a Parquet file)") from None
+    scores = [t.score for t in tasks.all_tasks()]
+    if c.USER_ID not in table.column_names or not set(scores) & set(table.column_names):
+        expected = (c.USER_ID, *scores, "value_at_risk")
+        missing = [col for col in expected if col not in table.column_names]
+        raise ScoringError(f"{not_scores} (it lacks {', '.join(missing)})")
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
     metadata = json.loads(raw) if raw else {}
     return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
 
 
-def latest_scores(settings: Settings) -> ScoresTable:
-    return read_scores(settings.workspace.scores_dir / LATEST_SCORES)
+def of_dataset(table: ScoresTable, dataset: str) -> ScoresTable:
+    """The table, when it holds ``dataset``'s scores: a workspace keeps one latest table, so
+    after scoring another dataset its lists refuse rather than list that dataset's users."""
+    scored = table.metadata.get("dataset")
+    if scored and scored != dataset:
+        raise ScoringError(
+            f"the scores table {table.path} holds dataset {scored}, not {dataset}: run "
+            f"`lifecycle score-all --dataset {dataset}` (one latest scores table per workspace), "
+            f"or pass --dataset {scored}"
+        )
+    return table
 
 
-def previous_scores(settings: Settings) -> ScoresTable:
+def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
+    """The latest scores table, of ``dataset`` (default: the settings') or an error."""
+    table = read_scores(settings.workspace.scores_dir / LATEST_SCORES)
+    return of_dataset(table, dataset or settings.dataset)
+
+
+def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
     path = settings.workspace.scores_dir / PREVIOUS_SCORES
     if not path.exists():
         raise ScoringError(
             f"no previous scores table at {path}: `lifecycle movers` needs two runs of "
             "`lifecycle score-all`"
         )
-    return read_scores(path)
+    return of_dataset(read_scores(path), dataset or settings.dataset)
 
 
 def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:
@@ -362,10 +388,17 @@ def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: s
         )
 
 
-def find_scores(settings: Settings, as_of: pd.Timestamp) -> ScoresTable | None:
-    """The newest scores table for this as-of date, if any."""
+def find_scores(
+    settings: Settings, as_of: pd.Timestamp, dataset: str | None = None
+) -> ScoresTable | None:
+    """The newest scores table of ``dataset`` (default: the settings') for this as-of date."""
+    dataset = dataset or settings.dataset
     found = sorted(settings.workspace.scores_dir.glob(f"scores-{as_of:%Y-%m-%d}-*.parquet"))
-    return read_scores(found[-1]) if found else None
+    for path in reversed(found):
+        table = read_scores(path)
+        if table.metadata.get("dataset", dataset) == dataset:
+            return table
+    return None
 
 
 # -- the command's function ---------------------------------------------------------------

@@ -488,12 +488,12 @@ def scores_at(settings: Settings, as_of: str | None, dataset: str | None = None)
     from serving.batch import ScoresTable, find_scores, latest_scores, score_all
 
     if as_of is None:
-        return latest_scores(settings)
+        return latest_scores(settings, dataset)
     try:
         stamp = pd.Timestamp(as_of)
     except ValueError:
         raise CampaignError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
-    found = find_scores(settings, stamp)
+    found = find_scores(settings, stamp, dataset)
     if found is not None:
         return found
     # A task without a champion leaves its score out; the campaign keeps what there is.

@@ -46,8 +46,9 @@ class PrecomputedReasons:
     withheld: frozenset[str]  # personal columns: their values are not in the table
 
     @classmethod
-    def read(cls, path: Path) -> PrecomputedReasons | None:
-        """The reasons of a scores table; None when it has none or no explained model."""
+    def read(cls, path: Path, dataset: str | None = None) -> PrecomputedReasons | None:
+        """The reasons of a scores table; None when it has none, no explained model, or
+        holds another dataset than ``dataset`` (whose users may share ids)."""
         import pyarrow.parquet as pq
 
         from serving.batch import METADATA_KEY
@@ -58,6 +59,8 @@ class PrecomputedReasons:
         metadata: dict[str, Any] = json.loads(raw) if raw else {}
         version = metadata.get("model_versions", {}).get(explained)
         if explained is None or version is None or REASONS not in schema.names:
+            return None
+        if dataset is not None and metadata.get("dataset", dataset) != dataset:
             return None
         table = pq.read_table(path, columns=[c.USER_ID, REASONS])
         ids = table.column(c.USER_ID).to_pylist()
@@ -125,8 +128,9 @@ class PrecomputedReasons:
 class ReasonsCache:
     """The latest scores table's reasons, re-read only when the table changes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, dataset: str | None = None) -> None:
         self.path = path
+        self.dataset = dataset
         self._read: tuple[float, PrecomputedReasons | None] | None = None
 
     def get(self) -> PrecomputedReasons | None:
@@ -137,7 +141,7 @@ class ReasonsCache:
         read = self._read
         if read is None or read[0] != mtime:
             try:
-                read = (mtime, PrecomputedReasons.read(self.path))
+                read = (mtime, PrecomputedReasons.read(self.path, self.dataset))
             except Exception as error:  # an unreadable table: the reasons are computed instead
                 logger.warning("precomputed reasons unavailable (%s): computing them", error)
                 read = (mtime, None)

@@ -36,6 +36,7 @@ from serving.units import Units
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
+    from serving.batch import ScoresTable
 
 MOVER_BY = ("value_at_risk", "churn_probability")
 CONTROL_SHARE = 0.1
@@ -198,9 +199,7 @@ def _ranked_positions(
             f"--rank-by {rank_by}: expected one of {', '.join(rank_by_choices())}", "rank_by"
         )
     if rank_by not in scores:
-        raise ListError(
-            f"--rank-by {rank_by}: the scores table has no such column (model missing?)", "rank_by"
-        )
+        raise ListError(f"--rank-by {rank_by}: {missing_score(scores, rank_by)}", "rank_by")
     values = scores[rank_by].to_numpy(dtype=float)
     candidates = np.flatnonzero(~np.isnan(values))
     ranked = len(candidates)
@@ -211,6 +210,28 @@ def _ranked_positions(
     ids = scores[c.USER_ID].to_numpy()[candidates].astype(str)
     order = candidates[np.lexsort((ids, -values[candidates]))]
     return (order if top is None else order[:top]), ranked
+
+
+def missing_score(scores: pd.DataFrame, rank_by: str) -> str:
+    """Why the table cannot be ranked by ``rank_by``: the champion that did not score it,
+    and the rankings it can give."""
+    needs = {t.score: t.name for t in tasks.all_tasks()}
+    wanted = ("churn_probability", "ltv") if rank_by == "value_at_risk" else (rank_by,)
+    models = [needs[col] for col in wanted if col in needs and col not in scores]
+    why = f"no {' or '.join(models)} model scored it" if models else "no model scored it"
+    usable = [choice for choice in rank_by_choices() if choice in scores]
+    return f"the scores table has no {rank_by} ({why}); rank by " + (
+        ", ".join(usable) if usable else "nothing: run `lifecycle score-all`"
+    )
+
+
+def default_rank_by(scores: pd.DataFrame) -> tuple[str, str | None]:
+    """Value at risk; when the table lacks it (no LTV champion, ``score-all --allow-partial``)
+    the churn probability, with the line that says so."""
+    if "value_at_risk" in scores or "churn_probability" not in scores:
+        return "value_at_risk", None
+    why = missing_score(scores, "value_at_risk").split(";")[0]
+    return "churn_probability", f"ranked by churn probability: {why}"
 
 
 @dataclass(frozen=True)
@@ -278,7 +299,7 @@ def list_rows(
 ) -> pd.DataFrame:
     """The operator's row fields, in order, with the privacy rules applied."""
     privacy = privacy or Privacy()
-    fields = [f for f in (*list_fields(), *extra) if f in ranked.columns]
+    fields = [f for f in dict.fromkeys((*list_fields(), *extra)) if f in ranked.columns]
     allowed = [col for col in privacy.allowed_columns if col in ranked.columns]
     rows = ranked[[*fields, *allowed]].reset_index(drop=True)
     return apply_privacy(rows, privacy, personal)
@@ -317,6 +338,18 @@ def movers(
     page["control"] = control_flags(page[c.USER_ID], seed, control_share)
     page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
     return page
+
+
+def model_changes(previous: ScoresTable, latest: ScoresTable) -> dict[str, tuple[str, str]]:
+    """Task -> (previous, latest) model version, for each task scored by another version in
+    the two tables (a change between them is then partly the model's, not the user's)."""
+    before = previous.metadata.get("model_versions", {})
+    after = latest.metadata.get("model_versions", {})
+    return {
+        task: (str(before[task]), str(after[task]))
+        for task in sorted(set(before) & set(after))
+        if str(before[task]) != str(after[task])
+    }
 
 
 # -- output -------------------------------------------------------------------------------
@@ -433,7 +466,7 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
     width = width or shutil.get_terminal_size((100, 24)).columns
     shown = pd.DataFrame({"#": rows["rank"], "user": rows[c.USER_ID]})
     for task in tasks.all_tasks():
-        if task.score not in rows or task.score not in task.listed:
+        if task.score not in rows:  # listed, or the score the list is ranked by
             continue
         if task.is_probability:
             shown[task.name] = rows[task.score].map(lambda v: f"{v:.0%}" if pd.notna(v) else "-")
@@ -506,9 +539,9 @@ def print_top(
 
     table = latest_scores(settings)
     ranked = at_risk(table.frame, rank_by=rank_by, limit=top)
-    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []))
+    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []), (rank_by,))
     echo(
-        f"top {len(rows)} at-risk users by {rank_by.replace('_', ' ')} as of {table.as_of} "
+        f"{settings.dataset}: top {len(rows)} at-risk users by {rank_by.replace('_', ' ')} as of {table.as_of} "
         f"(of {len(table.frame):,} scored; control group flagged C)"
     )
     echo(units_for(settings, table.metadata).text())

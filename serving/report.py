@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from lifecycle.settings import Settings
 
+logger = logging.getLogger("lifecycle.report")
 DPI = 110
 TOP_ROWS = 20
 BLUE, ORANGE, GREY, RED = "#2f6db5", "#e08a2c", "#9aa4b1", "#c4423a"
@@ -69,9 +71,8 @@ class ModelEvaluation:
 def champion_evaluations(
     settings: Settings, dataset: str, versions: dict[str, str]
 ) -> list[ModelEvaluation]:
-    """Test metrics and evaluation plots of these model versions, from MLflow."""
-    import mlflow
-
+    """Test metrics and evaluation plots of these model versions, from MLflow: a label-free
+    version says it has no outcome to test on, a baseline rule shows its test metrics."""
     from lifecycle import registry
 
     client = registry.client(settings)
@@ -86,19 +87,36 @@ def champion_evaluations(
             evaluation.metrics = {
                 k.removeprefix("test."): float(v) for k, v in tags.items() if k.startswith("test.")
             }
-            with tempfile.TemporaryDirectory() as tmp:
-                local = Path(
-                    mlflow.artifacts.download_artifacts(
-                        run_id=model_version.run_id, artifact_path="evaluation", dst_path=tmp
-                    )
-                )
-                for filename in EVALUATION_PLOTS:
-                    if (local / filename).is_file():
-                        evaluation.images[filename] = (local / filename).read_bytes()
+            if registry.is_label_free(model_version):
+                kind = tags.get("kind", "label-free")
+                evaluation.problem = f"label-free ({kind}): no outcome to test on"
+            elif any(a.path == "evaluation" for a in client.list_artifacts(model_version.run_id)):
+                _read_plots(model_version.run_id, evaluation)
+            elif not evaluation.metrics:  # a baseline rule has its test metrics, no plots
+                evaluation.problem = f"{name} v{version} recorded no test evaluation"
         except Exception as error:  # the report still renders, and says what is missing
-            evaluation.problem = f"evaluation of {name} v{version} unavailable: {error}"
+            logger.warning("evaluation of %s v%s unreadable: %s", name, version, error)
+            evaluation.problem = (
+                f"evaluation of {name} v{version} unavailable: the registry could not be read "
+                "(see the log with --verbose)"
+            )
         found.append(evaluation)
     return found
+
+
+def _read_plots(run_id: str, evaluation: ModelEvaluation) -> None:
+    """The evaluation plots training logged with the run."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="evaluation", dst_path=tmp
+            )
+        )
+        for filename in EVALUATION_PLOTS:
+            if (local / filename).is_file():
+                evaluation.images[filename] = (local / filename).read_bytes()
 
 
 # -- figures ------------------------------------------------------------------------------

@@ -265,15 +265,9 @@ def _score_rows(
                 None if p is None or v is None else value_at_risk(p, v)
                 for p, v in zip(churn, out[LTV.score], strict=True)
             ]
-    process = next(
-        (
-            models[task]
-            for task in (LTV.name, CHURN.name)
-            if task in champions.bundles and models[task].process is not None
-        ),
-        None,
-    )
-    if process is not None:
+    outlook = champions.outlook_bundle()
+    process = models[outlook.task] if outlook is not None else None
+    if process is not None and process.process is not None:
         histories = zip(
             *(features.column(name).tolist() for name in PURCHASE_HISTORY),
             strict=True,

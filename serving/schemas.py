@@ -299,6 +299,7 @@ class _AtRiskUser(_Model):
         None, description="expected revenue over horizon_days.ltv days, in currency"
     )
     ltv_p10: float | None = Field(None, description="10th percentile of that revenue, in currency")
+    ltv_p50: float | None = Field(None, description="median of that revenue, in currency")
     ltv_p90: float | None = Field(None, description="90th percentile of that revenue, in currency")
     value_at_risk: float | None = Field(None, description="churn_probability x ltv, in currency")
     uplift: float | None = Field(None, description="with an uplift champion: the effect of acting")
@@ -329,7 +330,8 @@ class _AtRiskUser(_Model):
     )
 
 
-AtRiskUser = _with_task_fields(_AtRiskUser, "AtRiskUser", list_fields())
+# A row holds the list fields and the score it was ranked by (conversion_probability, ...).
+AtRiskUser = _with_task_fields(_AtRiskUser, "AtRiskUser", (*list_fields(), *rank_by_choices()))
 
 
 class StaleScores(_Model):

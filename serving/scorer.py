@@ -94,7 +94,7 @@ class Scorer:
         self.lists = ListAnswers(settings, self.dataset)
         from serving.known_reasons import ReasonsCache
 
-        self._reasons = ReasonsCache(settings.workspace.latest_scores)
+        self._reasons = ReasonsCache(settings.workspace.latest_scores, self.dataset)
         self._compiling: threading.Thread | None = None
         self._checks: set[str] = set()  # work of the service after a load (``checking``)
 
@@ -544,7 +544,7 @@ def _answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> _Ans
         ]
         if CHURN.name in champions.bundles and LTV.name in champions.bundles:
             fields.append("value_at_risk")
-        if any(b.purchase_process for b in champions.bundles.values()):
+        if champions.outlook_bundle() is not None:
             fields += ["p_alive", "expected_purchases"]
         if state.uplift is not None:
             fields.append("uplift")
@@ -578,6 +578,7 @@ def _subset(champions: Champions, tasks: list[str]) -> Champions:
         unavailable={t: r for t, r in champions.unavailable.items() if t in tasks},
         bands=champions.bands,
         purchase_counts=champions.purchase_counts,
+        outlook=champions.outlook_bundle(),  # expected_purchases: one horizon for any tasks
     )
 
 

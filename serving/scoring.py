@@ -43,6 +43,22 @@ class Champions:
     unavailable: dict[str, str] = field(default_factory=dict)
     bands: tuple[float, float] = (HIGH_RISK, MEDIUM_RISK)  # risk bands: high from, medium from
     purchase_counts: float | None = None  # a log without amounts: serving.units.purchase_counts
+    # The bundle whose purchase process gives p_alive and expected_purchases, kept when a
+    # request asks for some tasks only: the same horizon (the LTV's) whatever is asked.
+    outlook: ModelBundle | None = None
+
+    def outlook_bundle(self) -> ModelBundle | None:
+        """The LTV champion's purchase process, else the churn champion's (one without LTV)."""
+        if self.outlook is not None:
+            return self.outlook
+        return next(
+            (
+                b
+                for b in (self.bundles.get(LTV.name), self.bundles.get(CHURN.name))
+                if b is not None and b.purchase_process is not None
+            ),
+            None,
+        )
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -51,7 +67,10 @@ class Champions:
 
     @property
     def services(self) -> set[str]:
-        return {b.service for b in self.bundles.values()}
+        outlook = self.outlook_bundle()
+        return {b.service for b in self.bundles.values()} | (
+            {outlook.service} if outlook else set()
+        )
 
 
 def load_champions(
@@ -219,14 +238,7 @@ def score_matrix(
         }
         if LTV.score in out:
             out["value_at_risk"] = value_at_risk(out[CHURN.score], out[LTV.score])
-    process = next(
-        (
-            b
-            for b in (champions.bundles.get(LTV.name), champions.bundles.get(CHURN.name))
-            if b is not None and b.purchase_process is not None
-        ),
-        None,
-    )
+    process = champions.outlook_bundle()
     if process is not None and process.purchase_process is not None:
         out["p_alive"], out["expected_purchases"] = outlook_of_columns(
             process.purchase_process, features.column, float(process.label["horizon_days"])

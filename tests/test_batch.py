@@ -298,7 +298,7 @@ def test_score_and_report_is_what_run_ends_with(trained_copy: Path) -> None:
     home = trained_copy
     lines: list[str] = []
     summary = score_and_report(load_settings(home=home, environ={}), top=5, echo=lines.append)
-    assert lines[0].startswith("top 5 at-risk users by value at risk as of")
+    assert lines[0].startswith("demo: top 5 at-risk users by value at risk as of")
     assert lines[1].startswith("money in ")  # the units, then the table
     assert "ctl" in lines[2] and summary["top"][0]["user_id"] in lines[3]
     assert lines[-1] == f"report: {summary['report']}" and Path(summary["report"]).is_file()
@@ -325,3 +325,105 @@ def test_benchmark_script_stays_within_its_time_and_memory_bounds() -> None:
     assert ratio < MAX_QUICK_RATIO, stdout
     # Scoring must not hold several copies of the feature matrix at once (measured 1.3x).
     assert memory_multiple <= MAX_MEMORY_MULTIPLE, stdout
+
+
+def _failing(home: Path, *args: str) -> str:
+    """The one error line of a refused command (no traceback)."""
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert "Traceback" not in result.output
+    return errors[0]
+
+
+def test_lists_read_only_their_datasets_scores(trained_copy: Path) -> None:
+    """One latest scores table per workspace: once another dataset scored, the lists, movers,
+    segments and the service's /at_risk of this one refuse, naming both datasets."""
+    from serving.answers import ListAnswers
+    from serving.errors import ApiError
+
+    home = trained_copy
+    settings = load_settings(home=home, environ={})
+    table = read_scores(settings.workspace.latest_scores)
+    head = run_cli(home, "at-risk", "--top", "2").splitlines()[0]
+    assert head.startswith("demo: top 2 users by value at risk")
+    write_scores(settings.workspace.scores_dir, table.frame, {**table.metadata, "dataset": "grown"})
+    for command in (["at-risk"], ["movers"], ["segments"], ["at-risk", "--dataset", "demo"]):
+        line = _failing(home, *command)
+        assert "holds dataset grown, not demo" in line, command
+        assert "lifecycle score-all --dataset demo" in line, command
+    assert "holds dataset demo, not grown" in _failing(home, "movers", "--dataset", "grown")
+    with pytest.raises(ApiError) as refused:
+        ListAnswers(settings, "demo").table()
+    assert refused.value.status == 404 and "holds dataset grown" in refused.value.message
+
+
+def test_lists_carry_the_ranked_score_and_the_ltv_median(
+    trained_workspace: TrainedWorkspace, tmp_path: Path
+) -> None:
+    home = trained_workspace.home
+    ranked = json.loads(
+        run_cli(home, "--json", "at-risk", "--top", "5", "--rank-by", "conversion_probability")
+    )
+    values = [r["conversion_probability"] for r in ranked["rows"]]
+    assert values and values == sorted(values, reverse=True) and ranked["dataset"] == "demo"
+    plain = json.loads(run_cli(home, "--json", "at-risk", "--top", "5"))["rows"]
+    assert all(r["ltv_p10"] <= r["ltv_p50"] <= r["ltv_p90"] for r in plain)
+    assert "conversion_probability" not in plain[0]
+    printed = run_cli(home, "at-risk", "--top", "3", "--rank-by", "conversion_probability")
+    assert "conversion" in printed.splitlines()[2]  # the table's header
+
+
+def test_files_that_are_no_scores_table_are_one_line(home: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "young.csv"
+    csv.write_text("user_id,event_time\nu1,2025-01-01\n")
+    garbage = tmp_path / "bad.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    events = tmp_path / "events.parquet"
+    pd.DataFrame({"user_id": ["u1"], "event_time": [pd.Timestamp("2025-01-01")]}).to_parquet(events)
+    for path in (csv, garbage):
+        line = _failing(home, "at-risk", "--scores", str(path))
+        assert line == (
+            f"Error: {path}: not a scores table written by `lifecycle score-all` "
+            "(not a Parquet file)"
+        )
+    line = _failing(home, "at-risk", "--scores", str(events))
+    assert line.startswith(f"Error: {events}: not a scores table written by `lifecycle score-all`")
+    assert line.endswith("(it lacks churn_probability, conversion_probability, ltv, value_at_risk)")
+
+
+def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
+    trained_copy: Path,
+) -> None:
+    """`score-all --allow-partial` without an LTV champion: the default list falls back to
+    churn probability and says so; asked for value at risk, the error names the missing
+    model and the rankings the table has. Movers across another model version say so."""
+    home = trained_copy
+    settings = load_settings(home=home, environ={})
+    table = read_scores(settings.workspace.latest_scores)
+    partial = table.frame.drop(columns=["ltv", "ltv_p10", "ltv_p50", "ltv_p90", "value_at_risk"])
+    versions = {"churn": "7", "conversion": table.metadata["model_versions"]["conversion"]}
+    write_scores(
+        settings.workspace.scores_dir, partial, {**table.metadata, "model_versions": versions}
+    )
+    listed = json.loads(run_cli(home, "--json", "at-risk", "--top", "5"))
+    assert listed["rank_by"] == "churn_probability"
+    assert listed["notes"] == [
+        "ranked by churn probability: the scores table has no "
+        "value_at_risk (no ltv model scored it)"
+    ]
+    churn = [r["churn_probability"] for r in listed["rows"]]
+    assert churn == sorted(churn, reverse=True)
+    assert listed["notes"][0] in run_cli(home, "at-risk", "--top", "2")
+    line = _failing(home, "at-risk", "--rank-by", "value_at_risk")
+    assert line == (
+        "Error: --rank-by value_at_risk: the scores table has no value_at_risk (no ltv model "
+        "scored it); rank by churn_probability, conversion_probability"
+    )
+    moved = json.loads(run_cli(home, "--json", "movers", "--by", "churn_probability"))
+    before = table.metadata["model_versions"]["churn"]
+    assert moved["model_changes"] == {"churn": [before, "7"]}
+    assert moved["notes"] == [
+        f"churn: the model differs between the two tables (v{before} -> v7); part of each "
+        "change is the model's, not the user's"
+    ]

@@ -3,6 +3,7 @@ point-in-time retrieval without lost rows, online/offline parity, and clear erro
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,11 @@ def test_features_show_cli(demo_home: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "ghost  (not found in the online store)" in result.stdout
     assert "recency_days:" in result.stdout
+    # --json is valid JSON: an unknown user's unknown values are null, never NaN
+    shown = CliRunner().invoke(
+        main, ["--home", str(demo_home), "--json", "features", "show", "u0000002", "ghost"]
+    )
+    assert shown.exit_code == 0, shown.output
+    users = json.loads(shown.stdout, parse_constant=lambda name: pytest.fail(name))["users"]
+    ghost = next(u for u in users if u["user_id"] == "ghost")
+    assert ghost["recency_days"] is None

@@ -175,6 +175,19 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert line.endswith("no outcome to test on")
     listed = _cli(settings, "at-risk", "--top", "10")
     assert listed.exit_code == 0 and "reasons:" in listed.stdout, listed.output
+    # The report says a label-free champion has no outcome to test on, not MLflow's error.
+    report = _cli(settings, "report", "--out", str(tmp_path / "report.html"))
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "report.html").read_text()
+    assert "label-free (purchase_process): no outcome to test on" in text
+    assert "Failed to download" not in text and "unavailable" not in text
+    # Another dataset's models: the line names the dataset looked at and those with models.
+    other = _cli(settings, "models", LIFECYCLE_DATASET="demo")
+    assert other.exit_code == 0, other.output
+    assert other.stdout.strip() == (
+        f"no registered models of dataset demo; models are registered for {DATASET}: "
+        f"lifecycle models --dataset {DATASET}"
+    )
 
 
 def test_a_fresher_label_free_fit_replaces_a_label_free_champion(

@@ -106,6 +106,9 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
     assert done["ran"] == ["score", "report", "reload"]
     reload = next(s for s in done["steps"] if s["step"] == "reload")
     assert reload["detail"]["model_versions"]["churn"]
+    # what was served before this refresh (it promoted nothing): the same, nothing changed
+    assert reload["detail"]["previous_versions"] == reload["detail"]["model_versions"]
+    assert reload["detail"]["changed"] == []
 
 
 def test_refresh_refusal_with_json_is_a_document(trained_copy: Path, tmp_path: Path) -> None:

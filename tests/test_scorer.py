@@ -81,6 +81,24 @@ def test_tasks_subset_leaves_other_fields_null(scorer: Any, known_users: list[st
     assert user.model_versions.keys() == {"ltv"}
 
 
+def test_expected_purchases_has_one_horizon_whatever_tasks_are_asked(
+    scorer: Any, known_users: list[str]
+) -> None:
+    """expected_purchases covers the LTV horizon: asking for churn alone does not turn it
+    into the churn horizon's count (the cold-start row and score-all say the same)."""
+    buyers = known_users[:50]
+    everything = {u.user_id: u.expected_purchases for u in scorer.score(buyers).users}
+    assert any(value for value in everything.values())
+    for tasks in (["churn"], ["ltv"], ["conversion"]):
+        asked = {u.user_id: u.expected_purchases for u in scorer.score(buyers, tasks).users}
+        assert asked.keys() == everything.keys(), tasks
+        for user, value in everything.items():
+            if value is None:
+                assert asked[user] is None, (tasks, user)
+            else:
+                assert asked[user] == pytest.approx(value, rel=1e-9), (tasks, user)
+
+
 def test_too_many_users_names_the_field(scorer: Any) -> None:
     limit = scorer.settings.serving.max_users_per_request
     with pytest.raises(ValidationError) as error:

@@ -40,3 +40,19 @@ def test_bentoml_build_succeeds_offline(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     built = list((tmp_path / "bentos" / "lifecycle-scoring").glob("*/src/serving/service.py"))
     assert built, "the bento should contain the service source"
+
+
+def test_at_risk_refuses_unknown_fields_naming_the_ones_it_takes(home: Path) -> None:
+    """A misspelt filter would list everyone: {"stage": ...} (the field is lifecycle_stage)
+    and {"top": 2} (it is limit) are 400s naming the field, before any model is needed."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    with TestClient(service_asgi_app()) as client:
+        for body, unknown in (({"limit": 2, "stage": "bogus"}, "stage"), ({"top": 2}, "top")):
+            response = client.post("/at_risk", json=body)
+            assert response.status_code == 400, response.text
+            [detail] = response.json()["detail"]
+            assert detail["loc"][-1] == unknown
+            assert f"unknown field {unknown!r}" in detail["msg"]
+            assert "lifecycle_stage" in detail["msg"] and "limit" in detail["msg"]

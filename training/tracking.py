@@ -197,6 +197,15 @@ def _requirements() -> list[str]:
     ]
 
 
+def datasets_with_models(settings: Settings) -> list[str]:
+    """The datasets with a registered model of a task (names ``<dataset>-<task>``)."""
+    from lifecycle.uplift_model import UPLIFT_TASK
+
+    suffixes = tuple(f"-{task}" for task in (*tasks.names(), UPLIFT_TASK))
+    names = (m.name for m in registry.client(settings).search_registered_models())
+    return sorted({n.rsplit("-", 1)[0] for n in names if n.endswith(suffixes)})
+
+
 def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str, Any]]:
     """Every registered version of the dataset's models: aliases, test cutoff, headline metrics."""
     mlflow_client = registry.client(settings)

@@ -142,8 +142,10 @@ def _emit_list(
     request: ListRequest,
     data: dict[str, Any],
     metadata: dict[str, Any],
+    notes: tuple[str, ...] = (),
 ) -> None:
-    """Print the list, or write it to --out; either way with its currency and windows."""
+    """Print the list, or write it to --out; either way with its currency and windows (and
+    ``notes``: what the reader must know about it, one line each)."""
     from serving.lists import export, format_rows, list_format
     from serving.units import units_for
 
@@ -151,7 +153,7 @@ def _emit_list(
     if out is not None:
         list_format(out, request.fmt)  # refuse an unknown format before any work
     units = units_for(obj.settings, metadata)
-    data = {**data, "units": units.to_dict()}
+    data = {**data, "units": units.to_dict(), "notes": list(notes)}
     if out is not None:
         from lifecycle.exports import record_export
 
@@ -166,12 +168,12 @@ def _emit_list(
         export(rows, out, request.fmt, units=units, title=title)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)},
-            [f"{title}: {len(rows):,} rows -> {out}", units.text()],
+            [f"{title}: {len(rows):,} rows -> {out}", units.text(), *notes],
         )
         return
     # JSON rows are the values the API's /at_risk serves (units once, at the top).
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    obj.console.result({**data, "rows": records}, [title, units.text(), *format_rows(rows)])
+    obj.console.result({**data, "rows": records}, [title, units.text(), *notes, *format_rows(rows)])
 
 
 @main.command("score-all")
@@ -212,10 +214,9 @@ def score_all(
 @_list_options
 @click.option(
     "--rank-by",
-    default="value_at_risk",
-    show_default=True,
     help="value_at_risk, a task's score (churn_probability, ltv, ...) or expected_saved_value "
-    "(uplift x LTV; needs an uplift champion: `lifecycle train-uplift`).",
+    "(uplift x LTV; needs an uplift champion: `lifecycle train-uplift`) [default: "
+    "value_at_risk, or churn_probability when no LTV model scored the table].",
 )
 @click.option(
     "--scores",
@@ -223,17 +224,30 @@ def score_all(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Scores table [default: scores_dir/latest.parquet].",
 )
+@click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
 def at_risk_list(
-    obj: Context, request: ListRequest, rank_by: str, scores_path: Path | None
+    obj: Context,
+    request: ListRequest,
+    rank_by: str | None,
+    scores_path: Path | None,
+    dataset: str | None,
 ) -> None:
     """Today's at-risk users ranked by value at risk, with reasons and a control-group flag."""
-    from serving.batch import latest_scores, read_scores
-    from serving.lists import at_risk, list_rows
+    from serving.batch import latest_scores, of_dataset, read_scores
+    from serving.lists import at_risk, default_rank_by, list_rows
 
     privacy = request.privacy(obj)
-    table = read_scores(scores_path) if scores_path else latest_scores(obj.settings)
+    if scores_path is None:
+        table = latest_scores(obj.settings, dataset)
+    else:  # a file named: any dataset's, unless --dataset says which
+        table = read_scores(scores_path)
+        table = of_dataset(table, dataset) if dataset else table
     frame = table.frame
+    notes: tuple[str, ...] = ()
+    if rank_by is None:
+        rank_by, fallback = default_rank_by(frame)
+        notes = (fallback,) if fallback else ()
     if rank_by == "expected_saved_value" and rank_by not in frame:
         frame = _with_saved_value(obj, table)
     ranked = at_risk(
@@ -246,10 +260,12 @@ def at_risk_list(
     )
     from lifecycle.lineage import definitions_text
 
-    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []))
+    # the score ranked by is always in the rows, listed or not (conversion_probability)
+    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []), (rank_by,))
     labels = table.metadata.get("labels", {})
     title = (
-        f"top {len(rows)} users by {rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
+        f"{_dataset_of(obj, table, dataset)}: top {len(rows)} users by "
+        f"{rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
         + (f"; scores follow {definitions_text(labels)}" if labels else "")
     )
     _emit_list(
@@ -258,13 +274,20 @@ def at_risk_list(
         title,
         request,
         {
+            "dataset": _dataset_of(obj, table, dataset),
             "as_of": table.as_of,
             "scores": str(table.path),
             "rank_by": rank_by,
             "definitions": labels,
         },
         table.metadata,
+        notes,
     )
+
+
+def _dataset_of(obj: Context, table: Any, asked: str | None) -> str:
+    """The dataset a scores table holds (its metadata; an older table: the one asked for)."""
+    return str(table.metadata.get("dataset") or asked or obj.settings.dataset)
 
 
 def _with_saved_value(obj: Context, table: Any) -> Any:
@@ -288,16 +311,19 @@ def _with_saved_value(obj: Context, table: Any) -> Any:
     show_default=True,
     help="The score whose rise ranks the list.",
 )
+@click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
-def movers(obj: Context, request: ListRequest, by: str) -> None:
+def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> None:
     """Users whose churn risk or value at risk rose the most since the previous scores table."""
     from serving.batch import latest_scores, previous_scores, require_same_definitions
-    from serving.lists import MOVER_FIELDS, list_rows
+    from serving.lists import MOVER_FIELDS, list_rows, model_changes
     from serving.lists import movers as find_movers
 
     privacy = request.privacy(obj)
-    latest, previous = latest_scores(obj.settings), previous_scores(obj.settings)
+    latest = latest_scores(obj.settings, dataset)
+    previous = previous_scores(obj.settings, dataset)
     require_same_definitions(latest, previous, "movers")
+    changes = model_changes(previous, latest)
     ranked = find_movers(
         latest.frame,
         previous.frame,
@@ -310,14 +336,26 @@ def movers(obj: Context, request: ListRequest, by: str) -> None:
     rows = list_rows(
         ranked, privacy, latest.metadata.get("personal_columns", []), extra=MOVER_FIELDS
     )
-    title = f"top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
+    name = _dataset_of(obj, latest, dataset)
+    title = f"{name}: top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
     _emit_list(
         obj,
         rows,
         title,
         request,
-        {"latest": str(latest.path), "previous": str(previous.path), "by": by},
+        {
+            "dataset": name,
+            "latest": str(latest.path),
+            "previous": str(previous.path),
+            "by": by,
+            "model_changes": changes,
+        },
         latest.metadata,
+        tuple(
+            f"{task}: the model differs between the two tables (v{before} -> v{after}); "
+            "part of each change is the model's, not the user's"
+            for task, (before, after) in changes.items()
+        ),
     )
 
 
@@ -338,13 +376,14 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     from serving.segments import SuperUserDefinition, segment_summary, super_users
     from serving.units import units_for
 
-    units = units_for(obj.settings, {"dataset": dataset} if dataset else {})
+    dataset = dataset or obj.settings.dataset
+    units = units_for(obj.settings, {"dataset": dataset})
     if as_of is None:
-        table = latest_scores(obj.settings)
+        table = latest_scores(obj.settings, dataset)
         frame, date = table.frame, table.as_of
     else:
         stamp = pd.Timestamp(as_of)
-        found = find_scores(obj.settings, stamp)
+        found = find_scores(obj.settings, stamp, dataset)
         if found is not None:
             frame, date = found.frame, found.as_of
         else:
@@ -358,8 +397,8 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
                 progress=obj.console.step,
             )
             frame, date = result.scores, f"{result.as_of:%Y-%m-%d}"
-    data: dict[str, Any] = {"as_of": date, "users": len(frame)}
-    lines = [f"segments as of {date}: {len(frame):,} users"]
+    data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame)}
+    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users"]
     for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", "RFM segments")):
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")

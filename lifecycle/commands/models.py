@@ -133,8 +133,23 @@ def models(obj: Context, dataset: str | None) -> None:
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
         why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
         lines += [f"  {why}"] if why else []
-    obj.console.result(
-        {"models": rows}, lines or ["no registered models: run `lifecycle train all`"]
+    if not rows:
+        lines = [_no_models(obj, dataset or obj.settings.dataset)]
+    obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows}, lines)
+
+
+def _no_models(obj: Context, dataset: str) -> str:
+    """No model of ``dataset``: which datasets have some, or what trains one."""
+    from training.tracking import datasets_with_models
+
+    others = [name for name in datasets_with_models(obj.settings) if name != dataset]
+    if others:
+        return (
+            f"no registered models of dataset {dataset}; models are registered for "
+            f"{', '.join(others)}: lifecycle models --dataset {others[0]}"
+        )
+    return (
+        f"no registered models of dataset {dataset}: run `lifecycle train all --dataset {dataset}`"
     )
 
 
@@ -150,8 +165,9 @@ def models(obj: Context, dataset: str | None) -> None:
     type=click.IntRange(min=1),
     help="Worker processes (each follows the champion aliases; docs/serving.md).",
 )
+@click.option("--dataset", help="Dataset whose models and scores to serve [settings dataset].")
 @pass_context
-def serve(obj: Context, host: str, port: int, workers: int) -> None:
+def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None) -> None:
     """Serve the champion models over HTTP (BentoML): POST /score, /score_features, /at_risk,
     /models, and the admin calls /reload and /promote.
 
@@ -169,6 +185,10 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     }
     if root.get("config"):
         env["LIFECYCLE_CONFIG"] = str(Path(root["config"]).resolve())
+    if dataset is not None:
+        from lifecycle.workspace import check_dataset_name
+
+        env["LIFECYCLE_DATASET"] = check_dataset_name(dataset)  # the workers' settings
     options = [
         env.get("BENTOML_CONFIG_OPTIONS", ""),
         f"services.lifecycle_scoring.workers={workers}",
@@ -179,7 +199,8 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     command = bentoml_command(host, port)
     command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
     obj.console.step(
-        f"serving on http://{host}:{port} ({workers} worker(s)); ready at /readyz, API docs at /"
+        f"serving dataset {dataset or obj.settings.dataset} on http://{host}:{port} "
+        f"({workers} worker(s)); ready at /readyz, API docs at /"
     )
     os.execve(sys.executable, command, env)
 
