@@ -9,6 +9,7 @@ import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from lifecycle.bundle import VALUE_LEVELS, ModelBundle
 from lifecycle.cli import main
 from lifecycle.registry import PromotionError, promote
 from lifecycle.rules import feature_matrix
-from lifecycle.settings import SettingsError, load_settings
+from lifecycle.settings import Settings, SettingsError, load_settings
 from training import models as model_specs
 from training.pipeline import (
     TrainingError,
@@ -225,17 +226,22 @@ def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:
     assert len(report["cutoffs"]) >= 20 and AS_OF
 
 
+def _registered_versions(settings: Settings, name: str, source: Path) -> tuple[Any, str]:
+    """A real registry with model ``name`` and four empty versions for the gate to move."""
+    client = registry.client(settings)
+    client.create_registered_model(name)
+    for _ in range(4):
+        client.create_model_version(name, source=str(source), run_id=None)
+    return client, name
+
+
 def test_gate_rules_on_a_real_registry(tmp_path: Path) -> None:
     """First version promoted; a better one only by more than the margin; an unscored
     champion blocks unless the reason says to promote; an unknown metric is an error."""
     from training.promotion import Unscored, gate
 
     settings = load_settings(home=tmp_path, environ={}, training={"min_improvement": 0.01})
-    client = registry.client(settings)
-    name = "demo-churn"
-    client.create_registered_model(name)
-    for _ in range(4):
-        client.create_model_version(name, source=str(tmp_path), run_id=None)
+    client, name = _registered_versions(settings, "demo-churn", tmp_path)
 
     def scored(value: float):  # type: ignore[no-untyped-def]
         return lambda champion, metric: value
@@ -300,11 +306,7 @@ def test_gate_reasons_name_the_baseline_beaten_with_the_digits_that_differ(
     from training.promotion import Unscored, gate
 
     settings = load_settings(home=tmp_path, environ={}, training={"min_improvement": 0.0})
-    client = registry.client(settings)
-    name = "demo-conversion"
-    client.create_registered_model(name)
-    for _ in range(4):
-        client.create_model_version(name, source=str(tmp_path), run_id=None)
+    client, name = _registered_versions(settings, "demo-conversion", tmp_path)
     close = {"rfm_score": {"auc": 0.55961}, "recency_rule": {"auc": 0.5}}
     promoted, reason = gate(
         settings, client, name, "conversion", "1", {"auc": 0.55960}, lambda *_: 0.0, baselines=close
