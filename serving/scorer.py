@@ -44,6 +44,7 @@ from serving.schemas import (
     StaleScores,
     Task,
     UserScore,
+    impossible_features,
     never_negative,
     trusted,
 )
@@ -362,6 +363,8 @@ class Scorer:
                     errors.append((loc, f"{name} cannot be negative (got {value})"))
                 elif name in numeric and not math.isfinite(float(value)):
                     errors.append((loc, f"{name} must be a finite number"))
+            for name, why in impossible_features(row.features):
+                errors.append((("users", i, "features", name), why))
         if errors:
             raise field_errors("score_features", errors)
         columns = sorted(known)
