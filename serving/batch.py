@@ -30,7 +30,7 @@ from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.ledger import LedgerAppend
 from serving.ledger import append as append_to_ledger
 from serving.monitor_sample import keep_samples as keep_monitor_samples
-from serving.segments import SegmentDefinitions, rfm_segment, super_users
+from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment, super_users
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -56,7 +56,7 @@ CONTEXT_COLUMNS = {
     "purchase_recency_days": "days_since_last_purchase",
     "tenure_days": "tenure_days",
     "orders_total": "orders",
-    "revenue_total": "revenue",
+    "net_revenue_total": "revenue",  # after refunds, as LTV's value
     "sessions_total": "sessions",
     "activated": "activated",
 }
@@ -194,7 +194,8 @@ def score_users(
         scores.insert(1, AS_OF, features[AS_OF].array)  # not to_numpy(): tz-aware -> objects
     scores.insert(min(2, len(scores.columns)), c.CHANNEL, features.get(c.CHANNEL))
     for feature, column in CONTEXT_COLUMNS.items():
-        scores[column] = features[feature].astype(float) if feature in features else np.nan
+        found = feature in features or feature == KEPT
+        scores[column] = money_column(features, feature).astype(float) if found else np.nan
     scores["segment"] = rfm_segment(features, definitions.rfm)
     scores["super_user"] = super_users(features, definitions.super_users).flags
     explained = next(

@@ -3,9 +3,9 @@
 Definitions are versioned: a list or report names the version it used.
 
 - lifecycle stages (``stages_v1``): new, active, at risk, silent, churned, reactivated;
-- named RFM segments (``rfm_v1``): champions, loyal, potential, at risk, hibernating,
+- named RFM segments (``rfm_v2``, monetary after refunds): champions, loyal, potential, at risk, hibernating,
   lost from quintile scores among buyers (``no_purchase`` for users without an order);
-- super users (``super_users_v1``): the top 20% by value and the share of value they bring.
+- super users (``super_users_v2``): the top 20% by value (after refunds) and the share of value they bring.
 """
 
 from __future__ import annotations
@@ -106,9 +106,25 @@ def _stage_rules(tenure: Any, recency: Any, recent: Any, quarter: Any, risk: Any
     )
 
 
+# -- money ------------------------------------------------------------------------------
+
+KEPT = "net_revenue_total"  # what the purchases kept after refunds: the value LTV forecasts
+
+
+def money_column(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``frame[column]``; the value kept after refunds from revenue and refunds where the
+    features were read before ``net_revenue_total`` existed (a champion's older service)."""
+    if column != KEPT or KEPT in frame:
+        return frame[column]
+    if "revenue_total" not in frame:
+        return pd.Series(np.nan, index=frame.index)
+    refunds = frame.get("refund_amount_total", 0.0)
+    return frame["revenue_total"].astype(float) - refunds
+
+
 # -- RFM segments ------------------------------------------------------------------------
 
-RFM_VERSION = "rfm_v1"
+RFM_VERSION = "rfm_v2"  # v2: monetary after refunds (v1 before them)
 NO_PURCHASE = "no_purchase"
 
 
@@ -135,7 +151,7 @@ class RfmDefinition:
     bins: int = 5
     recency_column: str = "purchase_recency_days"
     frequency_column: str = "orders_total"
-    monetary_column: str = "revenue_total"
+    monetary_column: str = KEPT
     rules: tuple[RfmRule, ...] = (
         RfmRule("champions", (4, 5), (4, 5)),  # bought recently, often and a lot
         RfmRule("loyal", (3, 5), (3, 5)),  # steady buyers
@@ -165,7 +181,7 @@ def rfm_scores(features: pd.DataFrame, definition: RfmDefinition | None = None) 
         b = features.loc[buyers]
         out.loc[buyers, "r"] = quantile_score(b[d.recency_column], d.bins, higher_is_better=False)
         out.loc[buyers, "f"] = quantile_score(b[d.frequency_column], d.bins)
-        out.loc[buyers, "m"] = quantile_score(b[d.monetary_column].fillna(0), d.bins)
+        out.loc[buyers, "m"] = quantile_score(money_column(b, d.monetary_column).fillna(0), d.bins)
         mean_fm = (out.loc[buyers, "f"].astype(float) + out.loc[buyers, "m"].astype(float)) / 2
         # Round half up (numpy rounds half to even, which would make 3.5 -> 4 but 2.5 -> 2).
         out.loc[buyers, "fm"] = np.floor(mean_fm + 0.5).astype("int64")
@@ -191,7 +207,7 @@ def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None)
 
 # -- super users (the 80/20 check) ---------------------------------------------------------
 
-SUPER_USERS_VERSION = "super_users_v1"
+SUPER_USERS_VERSION = "super_users_v2"  # v2: value after refunds
 
 
 @dataclass(frozen=True)
@@ -200,7 +216,7 @@ class SuperUserDefinition:
 
     version: str = SUPER_USERS_VERSION
     top_share: float = 0.2
-    value_column: str = "revenue_total"
+    value_column: str = KEPT
 
 
 @dataclass(frozen=True)
@@ -216,7 +232,7 @@ def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = No
     d = definition or SuperUserDefinition()
     if not 0 < d.top_share <= 1:
         raise ValueError(f"super users: top_share must be in (0, 1], got {d.top_share}")
-    value = frame[d.value_column].astype(float).fillna(0).to_numpy()
+    value = money_column(frame, d.value_column).astype(float).fillna(0).to_numpy()
     count = round(d.top_share * len(value))
     flags = np.zeros(len(value), dtype=bool)
     if count:

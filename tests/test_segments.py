@@ -159,3 +159,26 @@ def test_channel_funnel_without_channels_is_one_row() -> None:
     funnel = channel_funnel(purchase_log)
     assert funnel["channel"].tolist() == [NO_CHANNEL]
     assert funnel.loc[0, "active"] == 2 and funnel.loc[0, "repeat"] == 1
+
+
+def test_money_is_counted_after_refunds() -> None:
+    """RFM's monetary part and the super users count what purchases kept after refunds:
+    a customer whose one large order was refunded in full is no champion of spend. Features
+    read before ``net_revenue_total`` existed give it as revenue minus refunds."""
+    revenue = np.array([168_000.0, 900, 800, 700, 600, 500, 400, 300, 200, 100])
+    refunds = np.array([167_990.0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    older = pd.DataFrame(
+        {
+            "purchase_recency_days": np.arange(10.0),
+            "orders_total": np.full(10, 3.0),
+            "revenue_total": revenue,
+            "refund_amount_total": refunds,
+        }
+    )
+    newer = older.assign(net_revenue_total=revenue - refunds)
+    for frame in (older, newer):
+        assert rfm_scores(frame)["m"].tolist() == [1, 5, 5, 4, 4, 3, 3, 2, 2, 1]
+        top = super_users(frame)
+        assert top.flags.tolist() == [False, True, True] + [False] * 7
+        assert top.value_share == pytest.approx(1700 / 4510)
+    assert super_users(older, SuperUserDefinition(value_column="revenue_total")).flags[0]
