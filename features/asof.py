@@ -61,12 +61,6 @@ SIGNED_FEATURES = ("net_revenue_total",)
 # Counts of things (whole numbers), windowed (``<name>_<days>d``) or in all.
 COUNTED_WINDOW_FEATURES = ("active_days", "sessions", "orders", "refunds")
 COUNTED_TOTALS = ("orders_total", "sessions_total", "activated")
-# How long ago, in days, nested: a purchase is an event, the last one is after the first.
-NESTED_AGES = (
-    ("recency_days", "tenure_days"),
-    ("first_purchase_age_days", "tenure_days"),
-    ("purchase_recency_days", "first_purchase_age_days"),
-)
 
 
 # A user seen for the first time: nothing counted yet, known for no time, the rest unknown.

@@ -211,7 +211,7 @@ def _level(
         under = gap < 0.0
         low[open_rows] = np.where(under, guess[open_rows], low[open_rows])
         high[open_rows] = np.where(under, high[open_rows], guess[open_rows])
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a flat slope
             newton = gap / slope
         step = guess[open_rows] - newton
         inside = np.isfinite(step) & (step > low[open_rows]) & (step < high[open_rows])

@@ -176,7 +176,7 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
     """``FeatureRow.features`` as the service checks it: only the served models' features,
     numbers for numeric ones (never negative for engineered ones), a known category for the
     others, null for unknown; nothing else (BentoML documents any object)."""
-    from serving.schemas import never_negative
+    from serving.schemas import never_negative, whole_number
 
     row = spec.get("components", {}).get("schemas", {}).get("FeatureRow", {})
     features = row.get("properties", {}).get("features")
@@ -192,6 +192,8 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
         }
         if never_negative(name):
             properties[name]["minimum"] = 0
+        if whole_number(name):
+            properties[name]["multipleOf"] = 1
     for name, known in SERVED_INPUTS.categories.items():
         properties[name] = {
             "type": "string",
@@ -201,6 +203,15 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
         }
     features.pop("additionalProperties", None)
     features.update(type="object", properties=properties, additionalProperties=False)
+
+
+def document_known_fields(spec: dict[str, Any]) -> None:
+    """``/at_risk`` refuses a field it does not take (``serving.service.refuse_unknown_fields``):
+    its body takes nothing else."""
+    operation = spec.get("paths", {}).get("/at_risk", {}).get("post", {})
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        if media.get("schema", {}).get("properties"):
+            media["schema"]["additionalProperties"] = False
 
 
 def document_user_limit(spec: dict[str, Any], limit: int) -> None:
@@ -305,6 +316,7 @@ class OpenApiErrors:
                     spec = document_errors(json.loads(body), bool(scope.get(AUTH_SCOPE_KEY)))
                     document_list_values(spec, self.settings.workspace.latest_scores)
                     document_feature_inputs(spec)
+                    document_known_fields(spec)
                     document_user_limit(spec, self.settings.serving.max_users_per_request)
                     document_context(spec, self.settings)
                     body = json.dumps(spec).encode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
@@ -214,31 +213,14 @@ def never_negative(name: str) -> bool:
     return counted or (name in TOTAL_FEATURES and name not in SIGNED_FEATURES)
 
 
-def impossible_features(features: dict[str, Any]) -> list[tuple[str, str]]:
-    """(feature, why) for values that no user's events can give: a count that is not a
-    whole number, or a time since something later that is longer than the time since
-    something earlier (the last purchase before the first)."""
-    from features.asof import COUNTED_TOTALS, COUNTED_WINDOW_FEATURES, NESTED_AGES
+def whole_number(name: str) -> bool:
+    """Whether a feature counts things (orders, sessions, active days, refunds), in a window
+    (``<name>_<days>d``) or in all: its values are whole numbers."""
+    from features.asof import COUNTED_TOTALS, COUNTED_WINDOW_FEATURES
 
-    found = []
-    for name, value in features.items():
-        window, _, days = name.rpartition("_")
-        counted = name in COUNTED_TOTALS or (
-            window in COUNTED_WINDOW_FEATURES and days.endswith("d") and days[:-1].isdigit()
-        )
-        if counted and _number(value) and not float(value).is_integer():
-            found.append((name, f"{name} is a count: expected a whole number, got {value}"))
-    for later, earlier in NESTED_AGES:
-        since, before = features.get(later), features.get(earlier)
-        if _number(since) and _number(before) and since > before:
-            found.append(
-                (later, f"{later} ({since}) cannot exceed {earlier} ({before}): it happened after")
-            )
-    return found
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    window, _, days = name.rpartition("_")
+    windowed = window in COUNTED_WINDOW_FEATURES and days.endswith("d") and days[:-1].isdigit()
+    return windowed or name in COUNTED_TOTALS
 
 
 class FeatureRow(_Model):
@@ -247,8 +229,7 @@ class FeatureRow(_Model):
         description="feature name -> value; a feature left out is unknown (null), a name the "
         "models do not know is an error; numeric features take numbers (not true/false), and "
         "the engineered ones (counts, days, amounts, ratios) are never negative (but "
-        "net_revenue_total), counts are whole numbers, and a time since a later event is not "
-        "longer than the time since an earlier one"
+        "net_revenue_total), and counts are whole numbers"
     )
 
 

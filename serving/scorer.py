@@ -44,9 +44,9 @@ from serving.schemas import (
     StaleScores,
     Task,
     UserScore,
-    impossible_features,
     never_negative,
     trusted,
+    whole_number,
 )
 from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
 from serving.units import Units, label_windows
@@ -363,8 +363,8 @@ class Scorer:
                     errors.append((loc, f"{name} cannot be negative (got {value})"))
                 elif name in numeric and not math.isfinite(float(value)):
                     errors.append((loc, f"{name} must be a finite number"))
-            for name, why in impossible_features(row.features):
-                errors.append((("users", i, "features", name), why))
+                elif name in numeric and whole_number(name) and not float(value).is_integer():
+                    errors.append((loc, f"{name} is a count: expected a whole number, got {value}"))
         if errors:
             raise field_errors("score_features", errors)
         columns = sorted(known)

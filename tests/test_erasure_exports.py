@@ -31,7 +31,8 @@ def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def invoke(home: Path, *args: str, key: str | None = None) -> str:
-    env = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": key} if key else {}
+    # the scores tables below are dataset shop's: the lists read only their dataset's
+    env = {"LIFECYCLE_DATASET": "shop"} | ({"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": key} if key else {})
     result = CliRunner().invoke(main, ["--home", str(home), *args], env=env)
     assert result.exit_code == 0, result.output
     return result.stdout
@@ -175,4 +176,4 @@ def test_excel_and_json_lists_are_found_and_scrubbed_inside_and_outside(
         assert "currency of money columns" in set(about["what"])
     else:  # and what the JSON says about the list
         document = json.loads(outside.read_text())
-        assert document["title"].startswith("top 5 users") and "horizon_days" in document
+        assert document["title"].startswith("shop: top 5 users") and "horizon_days" in document
