@@ -172,8 +172,8 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 )
 @click.option(
     "--time-format",
-    help="strftime format of timestamps, or %s for seconds since 1970 (UTC) [default: ISO "
-    "8601 and common forms].",
+    help="strftime format of timestamps, or %s (%ms) for seconds (milliseconds) since 1970 "
+    "(UTC) [default: ISO 8601 and common forms].",
 )
 @click.option(
     "--date-order",
@@ -345,7 +345,13 @@ def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -
     """Load a known public data set through its adapter (default path under settings data_root)."""
     from features.ingest import default_source_path, import_source
 
-    path = path or default_source_path(source, obj.settings.data_root)
+    if path is None:
+        path = default_source_path(source, obj.settings.data_root)
+        if not path.exists():
+            raise click.UsageError(
+                f"{path}: file not found; give the file as PATH (`lifecycle import {source} "
+                "PATH`) or set data_root (LIFECYCLE_DATA_ROOT) to the folder that holds it"
+            )
     name = dataset or source.replace("-", "_")
     obj.console.step(f"importing {source} from {path} as dataset '{name}'")
     summary = import_source(
@@ -487,8 +493,8 @@ def refresh(
     gate, score, report and reload, each step skipped when what it made is current.
 
     Exit codes: 0 done or all current, 1 a step refused or failed (the message names the
-    command to run), 3 done but a retrained model was kept as challenger. For cron and
-    systemd timers see docs/refresh.md.
+    command to run), 3 done but a task was not trained, or no version of a retrained task
+    was promoted. For cron and systemd timers see docs/refresh.md.
     """
     import sys
 

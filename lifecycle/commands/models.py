@@ -88,7 +88,7 @@ def promote(
     accept_definition_change: bool,
 ) -> None:
     """Make a model version (or `challenger`) the champion by hand, overriding the gate, with a
-    recorded reason. A running service picks it up on POST /reload (or use POST /promote)."""
+    recorded reason. A running service follows it by itself (every worker reads the champion alias)."""
     from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
 
