@@ -141,7 +141,8 @@ def gate(
         return False, f"{theirs.reason}; promote by hand"
     margin = settings.training.min_improvement
     mine, _, their = compared(ours, theirs + margin, theirs)
-    against = f"champion v{champion.version} {their} (+{margin}){evidence}"
+    required = f" by more than {margin}" if margin else ""  # training.min_improvement
+    against = f"champion v{champion.version} {their}{required}{evidence}"
     if ours > theirs + margin:
         reason = f"{kind}{metric} {mine} > {against}"
         registry.set_champion(mlflow_client, name, version, reason)
