@@ -13,6 +13,8 @@ Locations, per dataset (all datasets unless one is named):
 - ``scores/monitor-sample-*.parquet``: the rows `lifecycle monitor` compares, kept by
   `score-all` (``serving.monitor_sample``; no ids, so no row can be told apart): deleted
   whole when a user is found; the monitor reads the tables until the next `score-all`.
+- ``monitor/reference-{features,scores}-<name>-*.parquet``: the monitor's samples of the
+  training windows (no ids either): deleted whole when a user is found; rebuilt on demand.
 - ``ledger/dataset=<name>/as_of=<date>/*.parquet``: the prediction ledger, every as-of
   date (``serving.ledger``), file by file; the Parquet metadata is kept. Realized outcomes
   (``outcomes/``) hold aggregates only and stay.
@@ -28,23 +30,24 @@ Locations, per dataset (all datasets unless one is named):
 - MLflow artifacts: models' ``input_example.json`` / ``serving_input_example.json`` and
   other text artifacts (evaluation files) are scanned; the files that mention a user are
   reported, not changed (the models were trained with the user; retraining is the remedy).
+  LightGBM model texts hold thresholds and counts, never ids, and are not searched.
 
 In every table rewritten, the ids left in other rows' text columns (a ``description``, a
 ``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
 
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
 a crash leaves the previous file readable, and running ``forget`` again finishes the job.
-Finally one line is appended to ``$LIFECYCLE_HOME/erasure_log.jsonl``: the time, keyed
-hashes (HMAC-SHA256) of the ids, never the ids, and the rows removed per location. The
-key is the pseudonym key of the settings when one is configured (so a list pseudonym is
-the first 16 hex characters of the logged hash), else a random per-workspace key file.
+Finally, when a user was found, one line is appended to ``$LIFECYCLE_HOME/erasure_log.jsonl``
+(``features.erasure_log``): the time, the dataset, keyed hashes (HMAC-SHA256) of the ids
+found, never the ids, and the rows removed per location. The key is the pseudonym key of
+the settings when one is configured (so a list pseudonym is the first 16 hex characters of
+the logged hash), else a random per-workspace key file. Later ingests of the dataset
+quarantine the logged users' rows as ``erased_user``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,6 +57,8 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features.erasure_exports import ExportFinding, check_exports, registered
+from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
+from features.erasure_log import log_entries as log_entries
 from features.ingest import REPORT
 from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.errors import UserError
@@ -64,9 +69,8 @@ from lifecycle.storage import VERSIONS, atomic_dir, sweep_tree
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
-LOG_FILE = "erasure_log.jsonl"
-KEY_FILE = ".erasure_key"
 MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
+LIGHTGBM_MODEL_HEADER = "tree\nversion="  # a booster's text: thresholds and counts, no ids
 TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
 
 
@@ -77,8 +81,10 @@ class ErasureError(UserError):
 @dataclass
 class ErasureRecord:
     timestamp: str
-    user_hashes: list[str]
+    user_hashes: list[str]  # of the ids found and erased
     key_source: str
+    key_check: str = ""  # tells the key again (features.erasure_log), reveals nothing
+    dataset: str | None = None  # None: every dataset
     removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
     redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
     deleted_files: list[str] = field(default_factory=list)  # workspace-relative
@@ -105,6 +111,8 @@ class ErasureRecord:
             "users": len(self.user_hashes),
             "user_hashes": self.user_hashes,
             "key_source": self.key_source,
+            "key_check": self.key_check,
+            "dataset": self.dataset,
             "removed": self.removed,
             "total_removed": self.total,
             "redacted": self.redacted,
@@ -118,8 +126,7 @@ class ErasureRecord:
         }
 
     def lines(self) -> list[str]:
-        found = len(self.user_hashes) - len(self.not_found)
-        out = [f"forgot {found} user(s): {self.total:,} rows removed"]
+        out = [f"forgot {len(self.user_hashes)} user(s): {self.total:,} rows removed"]
         if self.not_found:
             out.append(f"  not found in any table (nothing to erase): {', '.join(self.not_found)}")
         width = max((len(k) for k in self.removed), default=0)
@@ -132,30 +139,11 @@ class ErasureRecord:
         out += [f"  not covered: {n}" for n in self.not_covered]
         out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
         out += [f"  export {e.text()}" for e in self.exports]
-        out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
-        return out
-
-
-# -- keyed hashes ---------------------------------------------------------------------------
-
-
-def erasure_key(settings: Settings) -> tuple[bytes, str]:
-    """The HMAC key: the settings' pseudonym key, else a random per-workspace key file (0600)."""
-    configured = settings.privacy.key()
-    if configured is not None:
-        return configured
-    home = settings.workspace.home
-    path = home / KEY_FILE
-    if not path.is_file():
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
+        if self.log_path:
+            out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode(), f"file:{KEY_FILE}"
+            out.append("no user found: nothing recorded in the erasure log")
+        return out
 
 
 # -- the locations ------------------------------------------------------------------------
@@ -249,6 +237,7 @@ def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
 
     ws = settings.workspace
     folders = [ws.dataset_dir(n) for n in names] + [ws.features_dir, ws.scores_dir, ws.ledger_dir]
+    folders.append(ws.demo_dir())
     wanted = pa.array(sorted(ids), pa.string())
     found: set[str] = set()
     for folder in folders:
@@ -382,6 +371,37 @@ def _forget_scores(settings: Settings, ids: set[str], record: ErasureRecord) -> 
     record.count("scores", _rewrite_all(tables, ids))
 
 
+def _monitor_references(settings: Settings, name: str) -> list[Path]:
+    """The monitor's reference samples of a dataset (training windows' feature rows, scores)."""
+    import re
+
+    from lifecycle import tasks
+
+    folder = settings.workspace.monitor_dir
+    if not folder.is_dir():
+        return []
+    # Exactly this dataset's (Workspace.drift_reference_*), not those of a dataset "name-x".
+    task = "|".join(map(re.escape, tasks.names()))
+    ours = re.compile(
+        rf"reference-(features-{re.escape(name)}-[0-9a-f]{{16}}"
+        rf"|scores-{re.escape(name)}-(?:{task})-v[^-]+)\.parquet"
+    )
+    return sorted(p for p in folder.glob("reference-*.parquet") if ours.fullmatch(p.name))
+
+
+def _forget_monitor_files(settings: Settings, names: list[str], record: ErasureRecord) -> None:
+    """The monitor's samples and reference files hold users' rows without ids (none can be
+    told apart): deleted whole; the monitor reads the tables again and rebuilds them."""
+    samples = [p for p in settings.workspace.monitor_samples if p.is_file()]
+    references = [p for name in names for p in _monitor_references(settings, name)]
+    for path in samples + references:
+        path.unlink()
+    record.removed["monitor sample files deleted"] = len(samples)
+    record.removed["monitor reference files deleted"] = len(references)
+    home = settings.workspace.home
+    record.deleted_files += [str(p.relative_to(home)) for p in references]
+
+
 def _forget_ledger(settings: Settings, ids: set[str], record: ErasureRecord) -> list[Path]:
     root = settings.workspace.ledger_dir
     files = table_files(root) if root.is_dir() else []
@@ -408,7 +428,7 @@ def _forget_other_files(
         (home / "datasets").resolve(),
     }
     pattern = token_pattern(terms)
-    done = Scrubbed()
+    done, reports = Scrubbed(), 0
     for path in sorted(home.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):
             continue
@@ -435,8 +455,9 @@ def _forget_other_files(
                 continue
         path.unlink()  # a report's figures and top lists were made with the user
         record.deleted_files.append(str(path.relative_to(home)))
+        reports += 1
     record.count("lists", done)
-    record.removed["report files deleted"] = len(record.deleted_files)
+    record.removed["report files deleted"] = reports
 
 
 def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> None:
@@ -457,11 +478,24 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
+        if text.startswith(LIGHTGBM_MODEL_HEADER):
+            continue  # a count or threshold equal to a numeric id is chance, not a mention
         if pattern.search(text):
             record.mlflow_examples.append(str(path.relative_to(home)))
 
 
 # -- the command ----------------------------------------------------------------------------
+
+
+def requested_ids(user_ids: Sequence[str]) -> tuple[list[str], int]:
+    """The distinct ids asked for, in order, and how many empty ones were ignored."""
+    given = [str(u) for u in user_ids]
+    ids = list(dict.fromkeys(u for u in given if u.strip()))  # exact, as ingest stores them
+    blank = sum(1 for u in given if not u.strip())
+    if not ids:
+        why = f" ({blank} empty id(s) ignored)" if blank else ""
+        raise ErasureError(f"no user ids given{why}: lifecycle forget USER_ID [USER_ID...]")
+    return ids, blank
 
 
 def forget(
@@ -475,17 +509,17 @@ def forget(
 
     Registered lists outside the workspace are checked: rewritten with ``scrub_exports``,
     else named in the record for the operator."""
-    ids = {str(u) for u in user_ids if str(u).strip()}  # exact, as ingest stores them
-    if not ids:
-        raise ErasureError("no user ids given: lifecycle forget USER_ID [USER_ID...]")
+    ids = set(requested_ids(user_ids)[0])
     home = settings.workspace.home
     if not home.is_dir():
         raise ErasureError(f"no workspace at {home}")
     key, key_source = erasure_key(settings)
     record = ErasureRecord(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
-        user_hashes=sorted(keyed_hash(key, u) for u in ids),
+        user_hashes=[],
         key_source=key_source,
+        key_check=key_check(key),
+        dataset=dataset,
     )
     terms = set(ids)
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
@@ -495,6 +529,7 @@ def forget(
     names = _dataset_names(settings, dataset)
     exports = registered(settings, dataset)  # a bad register stops us before any change
     record.not_found = sorted(ids - _present(settings, names, ids))
+    record.user_hashes = sorted(keyed_hash(key, u) for u in ids - set(record.not_found))
     for name in names:
         _forget_dataset(settings, name, ids, record)
     _forget_demo(settings, ids, record)
@@ -503,11 +538,8 @@ def forget(
     for name in names:
         _forget_online(settings, name, ids, record)
     _forget_scores(settings, ids, record)
-    if record.not_found != sorted(ids):  # some user's rows may be in the monitor's samples
-        samples = [p for p in settings.workspace.monitor_samples if p.is_file()]
-        for sample in samples:
-            sample.unlink()
-        record.removed["monitor sample files deleted"] = len(samples)
+    if record.user_hashes:  # some user's rows may be in the monitor's samples
+        _forget_monitor_files(settings, names, record)
     ledger = _forget_ledger(settings, ids, record)
     demo = settings.workspace.demo_dir()
     handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
@@ -515,6 +547,7 @@ def forget(
     handled |= {p.resolve() for p in settings.workspace.features_dir.rglob("*.parquet")}
     handled |= {p.resolve() for p in ledger}
     handled |= {p.resolve() for p in settings.workspace.monitor_samples}  # deleted or untouched
+    handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
     _forget_other_files(settings, ids, terms, record, handled)
     _scan_mlflow(settings, terms, record)
     record.exports = check_exports(settings, exports, ids, scrub_exports=scrub_exports)
@@ -523,22 +556,11 @@ def forget(
             "trained models and MLflow run artifacts are not changed (retrain to drop the users)"
         )
 
-    log = home / LOG_FILE
-    record.log_path = str(log)
-    entry = {k: v for k, v in record.to_dict().items() if k not in ("log", "not_found")}
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as out:
-        out.write(json.dumps(entry, sort_keys=True) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+    held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
+    if record.user_hashes or record.stale_staging or held:  # never for ids found nowhere
+        entry = {k: v for k, v in record.to_dict().items() if k not in ("log", "not_found")}
+        record.log_path = str(append_entry(home, entry))
     return record
-
-
-def log_entries(home: Path) -> list[dict[str, Any]]:
-    path = home / LOG_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 __all__ = ["ErasureError", "ErasureRecord", "entity_keys", "forget", "log_entries"]

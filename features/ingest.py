@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending
 from features import contract as c
+from features.erasure_log import ErasedUsers
 from features.loading import stream_table
 from features.reading import (
     CSV_SUFFIXES,
@@ -65,9 +66,12 @@ class DatasetSummary:
             )
         for table, report in self.tables.items():
             reasons = ", ".join(f"{n:,} {r}" for r, n in report["reasons"].items())
+            erased = f", {report['rows_erased']:,} erased" if report.get("rows_erased") else ""
             out.append(
                 f"  {table}: {report['rows_loaded']:,} rows loaded of {report['rows_read']:,}, "
-                f"{report['rows_quarantined']:,} quarantined" + (f" ({reasons})" if reasons else "")
+                f"{report['rows_quarantined']:,} quarantined"
+                + (f" ({reasons})" if reasons else "")
+                + erased
             )
             notes = report.get("notes", {})
             if "amount_default" in notes:
@@ -146,6 +150,7 @@ def ingest_events(
     mode: str = "replace",
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
+    erased: ErasedUsers | None = None,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -155,7 +160,8 @@ def ingest_events(
     ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
     events before the file's first or after its last, or the users table), or ``append``.
     ``progress(table, rows_read)`` is called after each chunk read. ``csv``: how the CSV
-    files are written (separator, encoding).
+    files are written (separator, encoding). ``erased``: users whose rows are quarantined
+    as ``erased_user`` (:func:`features.erasure_log.erased_users`).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -164,24 +170,29 @@ def ingest_events(
     )
     ids = {"csv": csv, "chunk_rows": chunk_rows}
     mapping = _with_whole_float_ids(events_path, mapping, (c.USER_ID, c.ORDER_ID), **ids)
+    erased = erased or ErasedUsers()
     tables = {
         "events": (
             events_path,
-            event_rules(
-                mapping,
-                str(events_path),
-                allow_negative_amounts=allow_negative_amounts,
-                amount_default=amount_default,
-                keep_repeats=keep_repeats,
+            erased.rules(
+                event_rules(
+                    mapping,
+                    str(events_path),
+                    allow_negative_amounts=allow_negative_amounts,
+                    amount_default=amount_default,
+                    keep_repeats=keep_repeats,
+                )
             ),
         )
     }
     if users_path is not None:
         tables["users"] = (
             users_path,
-            user_rules(
-                _with_whole_float_ids(users_path, users_mapping, (c.USER_ID,), **ids),
-                str(users_path),
+            erased.rules(
+                user_rules(
+                    _with_whole_float_ids(users_path, users_mapping, (c.USER_ID,), **ids),
+                    str(users_path),
+                )
             ),
         )
     try:

@@ -176,7 +176,9 @@ def stream_table(
         report.rows_loaded = report.rows_read - report.rows_quarantined
         report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
         report.notes.update(checks.date_order_notes(report.reasons))
-        if report.rows_read and report.rows_quarantined / report.rows_read > max_bad_fraction:
+        left_out = sum(reasons[r] for r in rules.not_bad)  # good rows, held back for a reason
+        judged = report.rows_read - left_out
+        if judged and (report.rows_quarantined - left_out) / judged > max_bad_fraction:
             assert first_bad is not None
             counted = ", ".join(f"{n:,} {r}" for r, n in report.reasons.items())
             raise ContractError(

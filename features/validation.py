@@ -473,6 +473,7 @@ class TableRules:
     order_by: tuple[str, ...] = ()  # then file order
     keep_repeats: bool = False  # repeats are separate events: counted, not quarantined
     noted: tuple[str, ...] = ()  # Quarantine.note names counted over the loaded rows
+    not_bad: tuple[str, ...] = ()  # quarantine reasons that say nothing of the file's quality
 
 
 def event_rules(

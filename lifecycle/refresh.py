@@ -270,8 +270,10 @@ def champion_versions(mlflow_client: Any, dataset: str) -> dict[str, str]:
 
 def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> dict[str, Any]:
     from features.contract import ColumnMapping
+    from features.erasure_log import erased_users
     from features.ingest import ingest_events
 
+    erased = erased_users(settings, settings.dataset)
     added = []
     for index, path in enumerate(files):
         summary = ingest_events(
@@ -279,6 +281,7 @@ def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> di
             settings.workspace.dataset_dir(settings.dataset),
             mapping=ColumnMapping(),
             users_path=users if index == len(files) - 1 else None,
+            erased=erased,
             max_bad_fraction=settings.ingest.max_bad_fraction,
             chunk_rows=settings.ingest.chunk_rows,
             memory_limit=settings.ingest.memory_limit,

@@ -110,6 +110,7 @@ def _generate_demo(
 
 def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     from features.contract import ColumnMapping
+    from features.erasure_log import erased_users
     from features.ingest import ingest_events
 
     obj.console.step("validating and ingesting demo data as dataset 'demo'")
@@ -118,6 +119,7 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
         obj.settings.workspace.dataset_dir("demo"),
         mapping=ColumnMapping(),
         users_path=demo_dir / USERS_FILE,
+        erased=erased_users(obj.settings, "demo"),
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
         chunk_rows=obj.settings.ingest.chunk_rows,
         memory_limit=obj.settings.ingest.memory_limit,
@@ -246,6 +248,7 @@ def ingest(
     import math
 
     from features import contract as c
+    from features.erasure_log import erased_users
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from features.reading import CsvFormat
     from lifecycle.errors import UserError
@@ -291,6 +294,7 @@ def ingest(
         mapping=mapping,
         users_path=users_file,
         users_mapping=users_mapping,
+        erased=erased_users(obj.settings, name),
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
         allow_negative_amounts=allow_negative or obj.settings.ingest.allow_negative_amounts,
         chunk_rows=obj.settings.ingest.chunk_rows,

@@ -486,9 +486,10 @@ def forget(
     are removed first. Lists written outside the workspace are checked (see --scrub-exports).
     """
     from features.erasure import forget as forget_users
+    from features.erasure import requested_ids
 
-    obj.console.step(f"forgetting {len(user_ids)} user(s)")
-    record = forget_users(
-        obj.settings, list(user_ids), dataset=dataset, scrub_exports=scrub_exports
-    )
+    ids, blank = requested_ids(user_ids)
+    ignored = f" ({blank} empty id(s) ignored)" if blank else ""
+    obj.console.step(f"forgetting {len(ids)} user(s){ignored}")
+    record = forget_users(obj.settings, ids, dataset=dataset, scrub_exports=scrub_exports)
     obj.console.result(record.to_dict(), record.lines())

@@ -1,0 +1,158 @@
+"""The erasure log, its key, and keeping erased users out of later ingests.
+
+``$LIFECYCLE_HOME/erasure_log.jsonl`` (mode 0600) gets one line per ``forget`` that found
+a user: keyed hashes (HMAC-SHA256) of the erased ids, never the ids, the dataset (none:
+all) and a check value of the key. The key is the settings' pseudonym key when one is
+configured, else a random per-workspace ``.erasure_key`` file.
+
+An ingest, append or refresh of a dataset hashes each incoming user id under the key of
+every log entry that covers the dataset: a row of an erased user is quarantined as
+``erased_user`` (counted; the quarantine keeps its source row, never its values). An entry
+whose key is no longer available (the pseudonym key unset or changed, the key file
+deleted) could not be compared, so the ingest is refused until that key is back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features import contract as c
+from lifecycle.errors import UserError
+from lifecycle.pseudonyms import keyed_hash
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from features.validation import TableChecks, TableRules
+    from lifecycle.settings import Settings
+
+LOG_FILE = "erasure_log.jsonl"
+KEY_FILE = ".erasure_key"
+ERASED_USER = "erased_user"  # quarantine reason of an incoming row of an erased user
+_KEY_CHECK = "lifecycle erasure key check"  # hashed to tell a key again, revealing nothing
+
+
+def key_check(key: bytes) -> str:
+    """A short value that tells whether a key is the one a log entry was written with."""
+    return keyed_hash(key, _KEY_CHECK)[:16]
+
+
+def erasure_key(settings: Settings) -> tuple[bytes, str]:
+    """The HMAC key: the settings' pseudonym key, else a random per-workspace key file (0600)."""
+    configured = settings.privacy.key()
+    if configured is not None:
+        return configured
+    home = settings.workspace.home
+    path = home / KEY_FILE
+    if not path.is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip().encode(), f"file:{KEY_FILE}"
+
+
+def append_entry(home: Path, entry: dict[str, Any]) -> Path:
+    """Append one erasure to the log (created 0600), synced to disk."""
+    log = home / LOG_FILE
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write(json.dumps(entry, sort_keys=True) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return log
+
+
+def log_entries(home: Path) -> list[dict[str, Any]]:
+    path = home / LOG_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class ErasedUsers:
+    """The keyed hashes of the users erased from a dataset, grouped by their key."""
+
+    by_key: tuple[tuple[bytes, frozenset[str]], ...] = ()
+
+    def mask(self, user_ids: pd.Series) -> np.ndarray:
+        """Which of these ids belong to an erased user (each distinct id hashed once)."""
+        ids = user_ids.astype("string")
+        erased = {
+            u
+            for u in ids.dropna().unique()
+            if any(keyed_hash(key, u) in hashes for key, hashes in self.by_key)
+        }
+        return ids.isin(erased).fillna(False).to_numpy(dtype=bool)
+
+    def rules(self, rules: TableRules) -> TableRules:
+        """``rules`` that also quarantine the erased users' rows, keeping none of their values."""
+        if not self.by_key:
+            return rules
+        import pandas as pd
+
+        def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Any]:
+            frame, bad = rules.check(raw, checks)
+            erased = pd.Series(self.mask(frame[c.USER_ID]), index=frame.index)
+            erased = erased.reindex(bad.raw.index, fill_value=False)
+            if erased.any():  # this reason wins: no other reason may keep their values
+                bad.reason = bad.reason.mask(erased, ERASED_USER)
+                kept = bad.raw.astype(object)
+                kept.loc[erased.to_numpy()] = None
+                bad.raw = kept
+            return frame, bad
+
+        return replace(rules, check=check, not_bad=(*rules.not_bad, ERASED_USER))
+
+
+def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
+    """The users the erasure log says were erased from ``dataset`` (or from every dataset)."""
+    home = settings.workspace.home
+    entries = [
+        e for e in log_entries(home) if e.get("user_hashes") and e.get("dataset") in (None, dataset)
+    ]
+    if not entries:
+        return ErasedUsers()
+    keys: dict[str, tuple[bytes, str]] = {}  # key check -> (key, source)
+    configured = settings.privacy.key()
+    if configured is not None:
+        keys[key_check(configured[0])] = configured
+    if (home / KEY_FILE).is_file():
+        own = (home / KEY_FILE).read_text().strip().encode()
+        keys[key_check(own)] = (own, f"file:{KEY_FILE}")
+    by_key: dict[bytes, set[str]] = {}
+    for entry in entries:
+        if "key_check" in entry:
+            found = keys.get(entry["key_check"])
+        else:  # written before key checks: its source names the key
+            found = next((k for k in keys.values() if k[1] == entry.get("key_source")), None)
+        if found is None:
+            raise UserError(
+                f"{home / LOG_FILE}: the erasure of {entry.get('timestamp')} is keyed with "
+                f"{entry.get('key_source')}, which is not available now, so its users could "
+                f"not be kept out of dataset '{dataset}'; configure that key again"
+            )
+        by_key.setdefault(found[0], set()).update(entry["user_hashes"])
+    return ErasedUsers(tuple((k, frozenset(h)) for k, h in by_key.items()))
+
+
+__all__ = [
+    "ERASED_USER",
+    "ErasedUsers",
+    "append_entry",
+    "erased_users",
+    "erasure_key",
+    "key_check",
+    "log_entries",
+]

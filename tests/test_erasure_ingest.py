@@ -1,0 +1,163 @@
+"""Erased users stay erased: a later ingest or append quarantines their rows as
+``erased_user``; the erasure log holds only the ids found; the monitor's reference samples
+are deleted with the users; a model's own numbers are not taken for an id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features import contract as c
+from features.erasure import forget
+from features.erasure_log import ERASED_USER, log_entries
+from lifecycle.cli import main
+from lifecycle.pseudonyms import keyed_hash
+from lifecycle.settings import load_settings
+
+HEADER = "user_id,event_time,event_type,amount\n"
+NOVEMBER = (
+    HEADER + "12590,2025-11-01 10:00:00,purchase,10\n"
+    "15749,2025-11-02 10:00:00,purchase,20\n"
+    "14646,2025-11-03 10:00:00,purchase,30\n"
+    "14646,2025-11-04 10:00:00,session,\n"
+    "17000,2025-11-05 10:00:00,purchase,5\n"
+)
+# An export overlapping the last: November again, then December with the erased user.
+DECEMBER = (
+    NOVEMBER
+    + "14646,2025-12-01 10:00:00,purchase,40\n"
+    + "14646,2025-12-02 10:00:00,purchase,\n"  # bad too: erased_user still wins
+    + "17000,2025-12-03 10:00:00,purchase,6\n"
+)
+USERS = "user_id,signup_time,channel\n14646,2025-10-01,ads\n17000,2025-10-02,organic\n"
+GONE = ("12590", "15749", "14646")
+
+
+def _run(*args: str) -> dict:
+    result = CliRunner().invoke(main, ["--json", "--quiet", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def shop(home: Path, tmp_path: Path) -> Path:
+    """Dataset ``shop`` from the November export, with a users file."""
+    november = _write(tmp_path, "nov.csv", NOVEMBER)
+    users = _write(tmp_path, "users.csv", USERS)
+    _run("ingest", str(november), "--users", str(users), "--dataset", "shop")
+    return home / "datasets" / "shop"
+
+
+def test_a_forgotten_user_stays_out_of_an_overlapping_append(
+    home: Path, shop: Path, tmp_path: Path
+) -> None:
+    _run("forget", *GONE)
+    listed = CliRunner().invoke(main, ["datasets"])
+    # read = loaded + quarantined + erased
+    assert "events: 1 rows loaded of 5, 0 quarantined, 4 erased" in listed.stdout
+
+    december = _write(tmp_path, "dec.csv", DECEMBER)
+    users = _write(tmp_path, "users.csv", USERS)
+    data = _run("ingest", str(december), "--users", str(users), "--dataset", "shop", "--append")
+    reasons = data["tables"]["events"]["reasons"]
+    assert reasons[ERASED_USER] == 6  # 4 November rows, 2 December rows (one also bad)
+    assert data["tables"]["users"]["reasons"] == {ERASED_USER: 1}
+    events = pd.read_parquet(shop / "events.parquet")
+    users_table = pd.read_parquet(shop / "users.parquet")
+    assert not set(GONE) & (set(events[c.USER_ID]) | set(users_table[c.USER_ID]))
+    assert events[c.USER_ID].tolist() == ["17000", "17000"]
+    # Quarantined with their source row and reason, none of their values kept.
+    quarantine = "\n".join(p.read_text() for p in (shop / "quarantine").glob("*.csv"))
+    assert ERASED_USER in quarantine
+    assert not any(user in quarantine for user in GONE)
+    [batch] = (shop / "quarantine").glob("events-append-*.csv")
+    held = pd.read_csv(batch)
+    assert sorted(held.loc[held[c.REASON] == ERASED_USER, c.SOURCE_ROW]) == [1, 2, 3, 4, 6, 7]
+
+
+def test_an_erasure_keyed_by_an_absent_key_refuses_the_ingest(
+    home: Path, shop: Path, tmp_path: Path
+) -> None:
+    key = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "list-secret"}
+    forget(load_settings(home=home, environ=key), ["14646"], dataset="shop")
+    december = str(_write(tmp_path, "dec.csv", DECEMBER))
+    args = ["--quiet", "ingest", december, "--dataset", "shop", "--append"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code != 0
+    [line] = refused.output.strip().splitlines()
+    assert "privacy.pseudonym_key" in line and "configure that key again" in line
+    assert "14646" not in pd.read_parquet(shop / "events.parquet")[c.USER_ID].tolist()
+    # With the key back, the user's rows are quarantined; another dataset is not guarded.
+    again = CliRunner().invoke(main, ["--json", *args], env=key)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["tables"]["events"]["reasons"][ERASED_USER] == 4
+    other = _run("ingest", december, "--dataset", "other")
+    assert ERASED_USER not in other["tables"]["events"]["reasons"]
+
+
+def test_the_log_holds_only_the_ids_found_once_each(home: Path, shop: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--json", "forget", "12590", "15749", "14646", "12590", "99999", ""]
+    )
+    assert result.exit_code == 0, result.output
+    assert "forgetting 4 user(s) (1 empty id(s) ignored)" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["not_found"] == ["99999"]
+    [entry] = log_entries(home)
+    assert entry["users"] == 3 and entry["dataset"] is None
+    key = (home / ".erasure_key").read_text().strip().encode()
+    assert entry["user_hashes"] == sorted(keyed_hash(key, u) for u in GONE)
+
+    alone = CliRunner().invoke(main, ["forget", "99999"])
+    assert alone.exit_code == 0, alone.output
+    assert "nothing recorded in the erasure log" in alone.stdout
+    assert len(log_entries(home)) == 1
+    empty = CliRunner().invoke(main, ["forget", ""])
+    assert empty.exit_code != 0
+    [line] = empty.output.strip().splitlines()
+    assert "no user ids given (1 empty id(s) ignored)" in line
+
+
+def test_forget_deletes_the_monitor_reference_samples(home: Path, shop: Path) -> None:
+    monitor = load_settings(home=home, environ={}).workspace.monitor_dir
+    monitor.mkdir(parents=True)
+    sample = pd.DataFrame({"orders_30d": [1.0, 2.0]})
+    ours = [
+        "reference-features-shop-0123456789abcdef.parquet",
+        "reference-scores-shop-churn-v3.parquet",
+    ]
+    others = ["reference-features-shop-x-0123456789abcdef.parquet", "drift-shop.json"]
+    for name in ours + others[:1]:
+        sample.to_parquet(monitor / name)
+    (monitor / others[1]).write_text("{}")
+    out = _run("forget", "14646", "--dataset", "shop")
+    assert not any((monitor / name).exists() for name in ours)
+    assert all((monitor / name).exists() for name in others)
+    assert out["removed"]["monitor reference files deleted"] == 2
+    assert sorted(out["deleted_files"]) == [f"monitor/{name}" for name in ours]
+    # Nobody found: nothing of the monitor's is touched.
+    sample.to_parquet(monitor / ours[0])
+    _run("forget", "99999")
+    assert (monitor / ours[0]).exists()
+
+
+def test_a_models_own_numbers_are_not_an_id(home: Path, shop: Path) -> None:
+    bundle = home / "mlflow" / "artifacts" / "1" / "model" / "bundle"
+    bundle.mkdir(parents=True)
+    (bundle / "booster.txt").write_text(
+        "tree\nversion=v4\nthreshold=30.212590408045799 2\ninternal_count=4443 12590\n"
+    )
+    evaluation = bundle.parent / "evaluation.json"
+    evaluation.write_text(json.dumps({"top_users": ["12590"], "threshold": 30.212590408045799}))
+    out = _run("forget", "12590")
+    assert out["mlflow_artifacts_mentioning_users"] == ["mlflow/artifacts/1/model/evaluation.json"]
