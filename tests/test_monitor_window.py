@@ -57,17 +57,24 @@ def test_the_reference_is_the_rows_within_the_training_window(moved: Path) -> No
     table = pd.read_parquet(settings.workspace.feature_table("demo"), columns=[AS_OF])
     stamps = pd.to_datetime(table[AS_OF], utc=True)
     latest = stamps.max()
-    windows = result.reference_cutoffs
-    first, last = (pd.Timestamp(windows["churn"][i], tz="UTC") for i in (0, -1))
-    if len(windows) == 1:  # one reference for every feature: its rows counted here
-        inside = int(((stamps >= first) & (stamps <= last) & (stamps < latest)).sum())
-        features = [col for col in result.columns if col.source == "feature"]
-        assert features and {col.reference_rows for col in features} == {inside}
-    assert all(col.reference_rows > 0 for col in result.columns)
-    current = int((stamps == latest).sum())
-    assert all(
-        col.current_rows == current for col in result.columns if col.source == "feature"
-    )  # and the reference is not those rows again
+
+    def inside(task: str) -> set[pd.Timestamp]:  # the table's cutoffs in the window's dates
+        first, last = (
+            pd.Timestamp(t, tz="UTC")
+            for t in (result.reference_cutoffs[task][0], result.reference_cutoffs[task][-1])
+        )
+        return {t for t in stamps.unique() if first <= t <= last and t < latest}
+
+    champions = load_champions(settings, "demo").bundles
+    features = [col for col in result.columns if col.source == "feature"]
+    assert features
+    for col in features:
+        readers = [task for task, bundle in champions.items() if col.name in bundle.feature_names]
+        cutoffs = set().union(*(inside(task) for task in readers))
+        expected = int(stamps.isin(cutoffs).sum())
+        assert 0 < expected < settings.monitor.max_rows  # every row read, not a sample
+        assert col.reference_rows == expected, col.name
+        assert col.current_rows == int((stamps == latest).sum())  # not those rows again
     assert any("moved since training" in note for note in result.notes), result.notes
 
 
