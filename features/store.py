@@ -28,6 +28,7 @@ from features.asof import AS_OF
 from features.registry_mirror import write_mirror
 from features.store_health import discard_damaged_online_store, online_file, registry_file
 from lifecycle import tasks
+from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 
@@ -218,6 +219,7 @@ def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
     from features import repo
 
     paths = store_paths(settings, dataset)
+    require_events(settings, paths.dataset, "features apply")
     if not paths.feature_table.is_file():
         raise FeatureStoreError(
             f"no feature table for dataset '{paths.dataset}' at {paths.feature_table}: "

@@ -28,6 +28,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.backtest_judge import MODEL, forecasts, judge, outcomes, save_plots, verdict_lines
+from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
@@ -466,6 +467,7 @@ def run_backtest(
     started = time.perf_counter()
     dataset = dataset or settings.dataset
     source = settings.workspace.dataset_dir(dataset)
+    require_events(settings, dataset, "backtest")
     if not (source / EVENTS_FILE).is_file():
         raise BacktestError(
             f"dataset '{dataset}' does not exist in {settings.workspace.home} (no "

@@ -165,6 +165,9 @@ def feature_table_problem(settings: Settings, dataset: str) -> str | None:
 def require_current_features(settings: Settings, dataset: str, step: str) -> dict[str, Any]:
     """Refuse ``step`` on a stale feature table, naming the command that rebuilds it; the
     feature table's lineage otherwise (empty for a table built before lineage)."""
+    from lifecycle.dataset_kind import require_events
+
+    require_events(settings, dataset, step)
     problem = feature_table_problem(settings, dataset)
     if problem is not None:
         raise StaleInput(

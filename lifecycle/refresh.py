@@ -272,22 +272,31 @@ def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> di
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
     from features.ingest import ingest_events
+    from features.validation import ContractError
 
     erased = erased_users(settings, settings.dataset)
     added = []
     for index, path in enumerate(files):
-        summary = ingest_events(
-            Path(path),
-            settings.workspace.dataset_dir(settings.dataset),
-            mapping=ColumnMapping(),
-            users_path=users if index == len(files) - 1 else None,
-            erased=erased,
-            max_bad_fraction=settings.ingest.max_bad_fraction,
-            chunk_rows=settings.ingest.chunk_rows,
-            memory_limit=settings.ingest.memory_limit,
-            keep_repeats=settings.ingest.keep_repeats,
-            mode="append",
-        )
+        try:
+            summary = ingest_events(
+                Path(path),
+                settings.workspace.dataset_dir(settings.dataset),
+                mapping=ColumnMapping(),
+                users_path=users if index == len(files) - 1 else None,
+                erased=erased,
+                max_bad_fraction=settings.ingest.max_bad_fraction,
+                chunk_rows=settings.ingest.chunk_rows,
+                memory_limit=settings.ingest.memory_limit,
+                keep_repeats=settings.ingest.keep_repeats,
+                mode="append",
+            )
+        except ContractError as error:  # its hint names ingest's options: refresh has none
+            raise ContractError(
+                f"{error}. `refresh` reads files in the contract's columns and takes no ingest "
+                f"options: append this one with `lifecycle ingest {path} --dataset "
+                f"{settings.dataset} --append --map CONTRACT=SOURCE ...`, then run "
+                "`lifecycle refresh`"
+            ) from None
         added.append({"file": str(path), **summary.to_dict()})
     return {"files": added}
 

@@ -139,8 +139,12 @@ def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) 
 
 
 def set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> None:
-    """Point ``champion`` at a version and record why on the version (tag ``promotion``)."""
+    """Point ``champion`` at a version and record why on the version (tag ``promotion``); a
+    challenger promoted is no longer one (nothing waits behind the champion)."""
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+    challenger = alias_version(mlflow_client, name, CHALLENGER)
+    if challenger is not None and str(challenger.version) == str(version):
+        mlflow_client.delete_registered_model_alias(name, CHALLENGER)
     mlflow_client.set_model_version_tag(name, version, "promotion", reason)
     mirror_aliases(mlflow_client, name)
 
@@ -384,9 +388,10 @@ def challenger_version(settings: Settings, task: str, dataset: str | None = None
     name = model_name(dataset or settings.dataset, task)
     mlflow_client = client(settings)
     challenger = alias_version(mlflow_client, name, CHALLENGER)
-    if challenger is None:
-        raise PromotionError(f"model {name} has no challenger: train {task} first")
     champion = alias_version(mlflow_client, name, CHAMPION)
+    if challenger is None:
+        promoted = "" if champion is None else f" (v{champion.version} is already the champion)"
+        raise PromotionError(f"model {name} has no challenger{promoted}: train {task} first")
     if champion is not None and str(champion.version) == str(challenger.version):
         raise PromotionError(
             f"model {name}: challenger v{challenger.version} is already the champion"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from lifecycle import tasks
+from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def build_features(
     from features.store import store_paths
 
     paths = store_paths(settings, dataset)
+    require_events(settings, paths.dataset, "features build")
     events = settings.workspace.events(paths.dataset)
     if not events.is_file():
         raise UserError(

@@ -24,6 +24,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
 from lifecycle import lineage, tasks
+from lifecycle.dataset_kind import SCORES_STEP, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
@@ -35,6 +36,7 @@ from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
     from serving.scoring import Champions
+
 
 METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
 KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
@@ -357,11 +359,13 @@ def of_dataset(table: ScoresTable, dataset: str) -> ScoresTable:
 
 def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
     """The latest scores table, of ``dataset`` (default: the settings') or an error."""
+    require_events(settings, dataset or settings.dataset, SCORES_STEP)
     table = read_scores(settings.workspace.scores_dir / LATEST_SCORES)
     return of_dataset(table, dataset or settings.dataset)
 
 
 def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
+    require_events(settings, dataset or settings.dataset, SCORES_STEP)
     path = settings.workspace.scores_dir / PREVIOUS_SCORES
     if not path.exists():
         raise ScoringError(
@@ -394,6 +398,7 @@ def find_scores(
 ) -> ScoresTable | None:
     """The newest scores table of ``dataset`` (default: the settings') for this as-of date."""
     dataset = dataset or settings.dataset
+    require_events(settings, dataset, SCORES_STEP)
     found = sorted(settings.workspace.scores_dir.glob(f"scores-{as_of:%Y-%m-%d}-*.parquet"))
     for path in reversed(found):
         table = read_scores(path)

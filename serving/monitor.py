@@ -3,10 +3,13 @@
 Inputs: for every feature a champion reads, the feature table's rows at the cutoffs the
 champion was trained on (``data_window.trained_on.cutoffs``: the most recent
 ``monitor.reference_cutoffs`` of them, the union over the champions reading the feature)
-against the rows at the feature table's latest cutoff. Not the whole window by default: on
-the demo (a product launched 33 months before its latest cutoff) the first cutoffs hold
-only new users, so tenure and yearly activity of the pooled 48-cutoff window differ from
-any recent month (tenure PSI 0.29) with nothing gone wrong; its last 6 cutoffs (4 months) do not.
+against the rows at the feature table's latest cutoff. A table rebuilt from a later end of
+the data has other cutoffs than the training ones: its cutoffs from the window's first to
+its last date stand for them (noted); none there is a refusal. Not the whole window by
+default: on the demo (a product launched 33 months before its latest cutoff) the first
+cutoffs hold only new users, so tenure and yearly activity of the pooled 48-cutoff window
+differ from any recent month (tenure PSI 0.29) with nothing gone wrong; its last 6 cutoffs
+(4 months) do not.
 
 Scores: the latest scores table against the same champion's scores of the rows at its
 training window's freshest cutoff (scored with :func:`serving.scoring.score_frame`, the one
@@ -44,6 +47,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
 from lifecycle import tasks
+from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
@@ -126,7 +130,8 @@ class MonitorResult:
         )
         lines.append(
             f"thresholds: drift at PSI >= {limits.psi_alert}, or p < {limits.p_value} with KS D "
-            f"or Cramér's V >= {limits.min_effect}; watch at PSI >= {limits.psi_warn}"
+            f"or Cramér's V >= {limits.min_effect}; watch at PSI >= {limits.psi_warn}, or "
+            f"p < {limits.p_value} with a smaller effect"
         )
         return lines
 
@@ -173,6 +178,7 @@ def monitor(
     from serving.scoring import load_champions
 
     paths = store_paths(settings, dataset)
+    require_events(settings, paths.dataset, "monitor")
     table_path = paths.feature_table
     if not table_path.is_file():
         raise MonitorError(
@@ -189,6 +195,11 @@ def monitor(
     }
     limits = thresholds_of(settings)
     notes = [f"{task}: {why}" for task, why in champions.unavailable.items()]
+    table_cutoffs = feature_cutoffs(table_path)
+    readable = {
+        task: rows_in_window(task, table_cutoffs, window, notes)
+        for task, window in references.items()
+    }
 
     # -- inputs: each feature against the training cutoffs of the champions that read it
     readers: dict[str, list[str]] = {}
@@ -201,11 +212,11 @@ def monitor(
     if kept is not None:  # the same rows, kept by score-all: not decoded from the table again
         latest, current = kept
     else:
-        latest = feature_cutoffs(table_path)[-1]
+        latest = table_cutoffs[-1]
         current = read_rows(table_path, [latest], list(readers), limit=limit)
     read_from = {"features": KEPT if kept is not None else str(table_path)}
     columns: list[ColumnDrift] = []
-    for cutoffs, names in _group_by_window(readers, references).items():
+    for cutoffs, names in _group_by_window(readers, readable).items():
         reference = reference_features(settings, paths.dataset, cutoffs, names)
         columns += compare_frames(
             reference,
@@ -237,7 +248,10 @@ def monitor(
                 f"the latest scores table is as of {scores_as_of}, the latest cutoff "
                 f"{latest:%Y-%m-%d}: run `lifecycle score-all`"
             )
-        columns += _score_drift(settings, paths.dataset, champions, windows, scores, limits, notes)
+        in_windows = {t: cutoffs_in_window(table_cutoffs, w) for t, w in windows.items()}
+        columns += _score_drift(
+            settings, paths.dataset, champions, in_windows, scores, limits, notes
+        )
 
     columns.sort(key=lambda col: (VERDICT_ORDER[col.verdict], col.source, -col.psi))
     return MonitorResult(
@@ -257,7 +271,7 @@ def _score_drift(
     settings: Settings,
     dataset: str,
     champions: Champions,
-    windows: dict[str, list[pd.Timestamp]],
+    in_windows: dict[str, list[pd.Timestamp]],
     scores: ScoresTable,
     limits: Thresholds,
     notes: list[str],
@@ -278,7 +292,7 @@ def _score_drift(
             )
             continue
         reference = reference_scores_at(
-            settings, dataset, task.name, version or "", bundle, windows[task.name][-1]
+            settings, dataset, task.name, version or "", bundle, in_windows[task.name][-1]
         )
         names = [n for n in task.outputs if n in reference and n in scores.frame]
         current = pd.DataFrame(  # only these columns' sampled rows (not every reason's text)
@@ -402,6 +416,44 @@ def _trained_cutoffs(task: str, window: dict[str, Any]) -> list[pd.Timestamp]:
     return sorted(pd.Timestamp(t, tz="UTC") for t in cutoffs)
 
 
+def cutoffs_in_window(
+    table_cutoffs: list[pd.Timestamp], window: list[pd.Timestamp]
+) -> list[pd.Timestamp]:
+    """The training window's own cutoffs while the feature table has each of them (before
+    its latest cutoff, the one compared with them); else the table's cutoffs from the
+    window's first to its last date (its grid moved with the data's end)."""
+    latest = table_cutoffs[-1]
+    present = set(table_cutoffs)
+    if all(t in present and t < latest for t in window):
+        return list(window)
+    return [t for t in table_cutoffs if window[0] <= t <= window[-1] and t < latest]
+
+
+def rows_in_window(
+    task: str, table_cutoffs: list[pd.Timestamp], window: list[pd.Timestamp], notes: list[str]
+) -> list[pd.Timestamp]:
+    """The reference cutoffs of a champion's window (:func:`cutoffs_in_window`): its own
+    cutoffs while the feature table's grid is the one it was trained on; after the data's end
+    moved, the rebuilt grid's cutoffs within the same dates (noted). None there: drift cannot
+    be measured against the window, and that is the answer (never the latest rows again)."""
+    span = f"{window[0]:%Y-%m-%d}..{window[-1]:%Y-%m-%d}"
+    inside = cutoffs_in_window(table_cutoffs, window)
+    if not inside:
+        raise MonitorError(
+            f"the feature table has no rows in the {task} champion's training window {span} "
+            f"(its cutoffs: {table_cutoffs[0]:%Y-%m-%d}..{table_cutoffs[-1]:%Y-%m-%d}), so "
+            f"its inputs cannot be compared with it: retrain with `lifecycle train {task}` "
+            "(or `lifecycle refresh`) on the current feature table"
+        )
+    if inside != window:
+        notes.append(
+            f"{task}: the feature table's cutoffs moved since training (rebuilt from a new "
+            f"end of the data): the reference is its {len(inside)} cutoffs within the "
+            f"training window {span}"
+        )
+    return inside
+
+
 def _group_by_window(
     readers: dict[str, list[str]], windows: dict[str, list[pd.Timestamp]]
 ) -> dict[tuple[pd.Timestamp, ...], list[str]]:
@@ -492,7 +544,8 @@ def drift_section_html(result: MonitorResult | None, problem: str | None = None)
         + f"<th>p-value</th><th>verdict</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
         + f'<p class="note">As of {html.escape(result.current_as_of)} against the training '
         + f"windows ({html.escape(windows)}). Drift: PSI ≥ {limits.psi_alert}, or p &lt; "
-        + f"{limits.p_value} with KS D / Cramér's V ≥ {limits.min_effect}. "
+        + f"{limits.p_value} with KS D / Cramér's V ≥ {limits.min_effect}. Watch: PSI ≥ "
+        + f"{limits.psi_warn}, or p &lt; {limits.p_value} with a smaller effect. "
         + "".join(html.escape(note) + " " for note in result.notes)
         + "</p>"
     )

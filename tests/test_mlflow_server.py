@@ -67,7 +67,7 @@ def test_training_registers_on_the_server(
     assert (workdir / "mlflow.db").is_file()
     assert list((workdir / "artifacts").rglob("bundle.json"))
     rows = list_models(settings)
-    assert [(r["task"], r["aliases"]) for r in rows] == [("churn", ["challenger", "champion"])]
+    assert [(r["task"], r["aliases"]) for r in rows] == [("churn", ["champion"])]
     assert "demo-churn v" in run_cli(home, "models")
 
 

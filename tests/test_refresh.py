@@ -85,6 +85,26 @@ def test_refresh_refusal_exits_1_with_one_line(trained_copy: Path, tmp_path: Pat
     assert "bad.csv" in errors[0]
 
 
+def test_refresh_of_a_raw_file_names_the_ingest_that_maps_it(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    week = pd.read_parquet(_next_week(trained_copy, tmp_path))
+    raw = tmp_path / "raw.csv"  # the source system's own column names
+    week.rename(columns={c.USER_ID: "CustomerID", c.EVENT_TIME: "InvoiceDate"}).to_csv(
+        raw, index=False
+    )
+    result = CliRunner().invoke(main, ["--home", str(trained_copy), "refresh", str(raw)])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    hint = f"lifecycle ingest {raw} --dataset demo --append --map CONTRACT=SOURCE"
+    assert hint in errors[0] and "then run `lifecycle refresh`" in errors[0], errors[0]
+    # The hint works: the same file goes in with the mapping it names.
+    maps = ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
+    ingest = [str(raw), "--dataset", "demo", "--append", *maps]
+    done = CliRunner().invoke(main, ["--home", str(trained_copy), "ingest", *ingest])
+    assert done.exit_code == 0, done.output
+
+
 def test_refresh_reloads_a_running_service_when_scores_changed(
     trained_copy: Path, tmp_path: Path
 ) -> None:

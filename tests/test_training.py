@@ -116,6 +116,27 @@ def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
     )
 
 
+def test_a_champion_carries_no_challenger_alias(trained_copy: Path, trained: dict) -> None:
+    settings = load_settings(home=trained_copy, environ={})
+    rows = list_models(settings)
+    champions = [r for r in rows if "champion" in r["aliases"]]
+    assert {r["task"] for r in champions} == {"churn", "conversion", "ltv"}
+    assert all(r["aliases"] == ["champion"] for r in champions), champions
+    again = train_task(load_settings(home=trained_copy, environ=NO_COMPILE), "churn")
+    assert not again.promoted, again.gate  # the same data: a challenger, kept back
+    challenger = registry.challenger_version(settings, "churn")
+    assert challenger == again.version
+    promote(settings, "churn", challenger, reason="alias drill")  # promoted by hand
+    aliases = {
+        str(r["version"]): r["aliases"] for r in list_models(settings) if r["task"] == "churn"
+    }
+    assert aliases[again.version] == ["champion"]
+    client = registry.client(settings)
+    assert registry.alias_version(client, "demo-churn", registry.CHALLENGER) is None
+    with pytest.raises(PromotionError, match=f"no challenger \\(v{again.version} is already"):
+        registry.challenger_version(settings, "churn")
+
+
 def test_better_challenger_is_promoted(
     trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -181,9 +181,58 @@ def test_the_gate_promotes_a_learner_that_beats_random_and_response(trained: dic
 
     listed = [r for r in list_models(trained["settings"], "constructed") if r["task"] == "uplift"]
     assert [(str(r["version"]), r["aliases"], r["kind"]) for r in listed] == [
-        (result.version, ["challenger", "champion"], "lightgbm")
+        (result.version, ["champion"], "lightgbm")
     ]
+    treated = str(result.evaluation.campaign.treatment["treated"])
+    assert (listed[0]["learner"], listed[0]["outcome"], listed[0]["treated"]) == (
+        chosen,
+        "visit",
+        treated,
+    )
     assert listed[0]["metrics"]["qini"] == pytest.approx(test.qini[chosen].value, rel=1e-5)
+
+
+def test_a_model_of_another_arm_replaces_the_champion_only_when_accepted(
+    tmp_path: Path,
+) -> None:
+    """Qinis of different outcomes or arms are not comparable: the gate cannot weigh the new
+    model against the champion, so replacing it needs a reason, as for the tasks."""
+    from lifecycle import registry
+    from lifecycle.settings import load_settings
+    from training.uplift import train_uplift
+
+    settings = load_settings(home=tmp_path / "workspace", environ={})
+    table, _ = constructed_campaign(6000)  # the fixture's table, with a small second arm
+    arm = np.random.default_rng(1).choice(["A E-Mail", "B E-Mail"], len(table), p=[0.9, 0.1])
+    table[c.ARM] = np.where(table[c.TREATMENT], arm, "No E-Mail")
+    path = settings.workspace.campaign_table("arms")
+    path.parent.mkdir(parents=True)
+    table.to_parquet(path, index=False)
+    first = train_uplift(settings, "arms", c.VISIT, draws=60)
+    assert first.promoted, first.reason
+    one_arm = train_uplift(settings, "arms", c.VISIT, arm="A E-Mail", draws=60)
+    assert one_arm.evaluation.promote, one_arm.reason  # it beats random and response ...
+    assert not one_arm.promoted  # ... but predicts another treatment than the champion
+    assert "refused" in one_arm.reason and "--accept-definition-change" in one_arm.reason
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "arms-uplift", registry.CHAMPION)
+    assert str(champion.version) == first.version
+    accepted = train_uplift(
+        settings, "arms", c.VISIT, arm="A E-Mail", draws=60, accept_definition_change="arm A only"
+    )
+    assert accepted.promoted and "accepted: arm A only" in accepted.reason
+    champion = registry.alias_version(client, "arms-uplift", registry.CHAMPION)
+    assert str(champion.version) == accepted.version
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    home = str(settings.workspace.home)
+    listing = CliRunner().invoke(main, ["--home", home, "models", "--dataset", "arms"]).stdout
+    for result in (first, one_arm, accepted):  # each version says what it predicts, and how
+        treated = result.evaluation.campaign.treatment["treated"]
+        learner = result.evaluation.chosen
+        assert f"v{result.version} ({learner}, outcome visit, treated {treated})" in listing
 
 
 def test_the_registered_pyfunc_predicts_the_bundles_uplift(trained: dict) -> None:

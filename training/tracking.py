@@ -206,6 +206,9 @@ def datasets_with_models(settings: Settings) -> list[str]:
     return sorted({n.rsplit("-", 1)[0] for n in names if n.endswith(suffixes)})
 
 
+UPLIFT_TAGS = ("outcome", "treated", "learner")  # tags of a registered uplift version
+
+
 def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str, Any]]:
     """Every registered version of the dataset's models: aliases, test cutoff, headline metrics."""
     mlflow_client = registry.client(settings)
@@ -239,6 +242,8 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                         for k, v in tags.items()
                         if k.startswith("test.")
                     },
+                    # an uplift model: what it predicts and how (versions differ in both)
+                    **{key: tags.get(key) for key in UPLIFT_TAGS if task == UPLIFT_TASK},
                     "promotion": tags.get("promotion"),  # why it became champion, if it did
                     "gate": tags.get(registry.GATE_TAG),  # the gate's verdict, if it was gated
                 }

@@ -14,7 +14,8 @@ learner of ``lifecycle.uplift_model`` is fitted with LightGBM, next to a respons
 targeting. The chosen learner is registered as ``<dataset>-uplift`` and becomes champion
 only when its test Qini beats random targeting (interval above 0) and the response model
 (paired interval of the difference above 0), and does not fall below the current champion
-of the same outcome on this test split.
+of the same outcome on this test split. A model of another outcome or treated arm than the
+champion's replaces it only with ``accept_definition_change`` (a reason, as for the tasks).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from lifecycle.uplift_model import (
     UpliftBundle,
     encode_features,
 )
+from training.promotion import same_uplift_definition, uplift_definition_change
 from training.uplift_metrics import BOOTSTRAP_DRAWS, Comparison, compare_rankings, qini_coefficient
 
 if TYPE_CHECKING:
@@ -415,9 +417,8 @@ def evaluate(
         test.outcome, test.treated, scores, RESPONSE, draws=draws, seed=seed
     )
     champion_qini = None
-    if champion is not None and (champion.outcome, champion.treatment) == (
-        campaign.outcome_name,
-        campaign.treatment,
+    if champion is not None and same_uplift_definition(
+        champion, campaign.outcome_name, campaign.treatment
     ):
         try:
             champion_qini = qini_coefficient(
@@ -481,6 +482,7 @@ def train_uplift(
     progress: Any = None,
     table: pd.DataFrame | None = None,
     source: str = "",
+    accept_definition_change: str | None = None,
 ) -> UpliftResult:
     """Fit, judge, track and register an uplift model of a dataset's campaign table, or of
     ``table`` (named ``source``), e.g. the dataset's own recorded campaigns.
@@ -529,10 +531,14 @@ def train_uplift(
         )
         mlflow.log_metrics({k: v for k, v in bundle.metrics.items() if np.isfinite(v)})
         version = _log_uplift_bundle(mlflow_client, name, bundle, campaign, Path(tmp))
-    reason = evaluation.reason()
-    if evaluation.promote:
+    allowed, change = uplift_definition_change(
+        champion, campaign.outcome_name, campaign.treatment, accept_definition_change
+    )
+    reason = evaluation.reason() + (f"; {change}" if change else "")
+    promote = evaluation.promote and allowed
+    if promote:
         registry.set_champion(mlflow_client, name, version, reason)
-    return UpliftResult(evaluation, name, version, evaluation.promote, reason)
+    return UpliftResult(evaluation, name, version, promote, reason)
 
 
 def _champion(mlflow_client: Any, name: str) -> UpliftBundle | None:

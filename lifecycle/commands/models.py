@@ -127,6 +127,8 @@ def models(obj: Context, dataset: str | None) -> None:
         )
         aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
         kind = r["kind"] if r["kind"] == "lightgbm" else f"baseline {r['kind']}"
+        if "learner" in r:  # uplift: versions of other outcomes or arms are not comparable
+            kind = f"{r['learner']}, outcome {r['outcome']}, treated {r['treated']}"
         tested = f"test {r['test_cutoff']}: {headline}"
         if r["label_free"]:
             kind, tested = f"label-free {r['kind']}", "no outcome to test on"

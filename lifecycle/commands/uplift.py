@@ -49,6 +49,12 @@ from lifecycle.cli import Context, main, pass_context
     show_default=True,
     help="Paired bootstrap draws (customers resampled) for the test intervals.",
 )
+@click.option(
+    "--accept-definition-change",
+    metavar="REASON",
+    help="Let a model of another outcome or arm than the champion's be promoted, recording "
+    "REASON; without it such a model stays challenger.",
+)
 @pass_context
 def train_uplift_command(
     obj: Context,
@@ -59,6 +65,7 @@ def train_uplift_command(
     outcome: str,
     arm: str | None,
     bootstrap_draws: int,
+    accept_definition_change: str | None,
 ) -> None:
     """Fit T-, X- and transformed-outcome uplift learners with LightGBM, judge them on a
     held-out split by Qini and AUUC against random and response-model targeting (paired
@@ -78,6 +85,7 @@ def train_uplift_command(
         progress=obj.console.step,
         table=table,
         source=source,
+        accept_definition_change=accept_definition_change,
     )
     obj.console.result(result.to_dict(), result.lines())
 

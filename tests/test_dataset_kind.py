@@ -1,0 +1,81 @@
+"""A snapshot or a campaign table given to a command that needs events: one line saying what
+the dataset is and what works on it, not a step that cannot apply (`features build` on a
+dataset that was imported, `score-all` on a dataset that cannot have scores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from lifecycle.cli import main
+
+NEEDS_EVENTS = [
+    ("features", "build"),
+    ("features", "apply"),
+    ("train", "churn"),
+    ("score-all",),
+    ("backtest", "--cutoff", "2024-01-01"),
+    ("at-risk",),
+    ("movers",),
+    ("segments",),
+    ("report",),  # of the settings' dataset (LIFECYCLE_DATASET below)
+    ("monitor",),
+    ("campaign", "start", "winback", "--top", "10"),
+]
+
+
+def _invoke(home: Path, *args: str, dataset: str | None = None):
+    env = {"LIFECYCLE_DATASET": dataset} if dataset else {}
+    return CliRunner(env=env).invoke(main, ["--home", str(home), "--quiet", *args])
+
+
+@pytest.fixture(scope="module")
+def imported(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """telco-churn and hillstrom imported by `lifecycle import` from their first 400 rows."""
+    home = tmp_path_factory.mktemp("kinds")
+    for source, file in (
+        ("telco-churn", "telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"),
+        ("hillstrom", "hillstrom/hillstrom.csv"),
+    ):
+        head = home / f"{source}.csv"
+        pd.read_csv(shared_data / file, nrows=400).to_csv(head, index=False)
+        assert _invoke(home, "import", source, str(head)).exit_code == 0
+    listed = _invoke(home, "datasets").stdout
+    assert "(snapshot)" in listed and "(campaign)" in listed
+    return home
+
+
+@pytest.mark.parametrize("command", NEEDS_EVENTS, ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize(
+    ("dataset", "what", "works"),
+    [
+        ("telco_churn", "a snapshot table", "lifecycle train-snapshot --dataset telco_churn"),
+        ("hillstrom", "a campaign table", "lifecycle train-uplift --dataset hillstrom"),
+    ],
+)
+def test_a_command_needing_events_names_what_works_on_the_dataset(
+    imported: Path, command: tuple[str, ...], dataset: str, what: str, works: str
+) -> None:
+    named = () if command == ("report",) else ("--dataset", dataset)
+    result = _invoke(imported, *command, *named, dataset=dataset)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    said = result.stderr.strip()
+    assert len(said.splitlines()) == 1, said
+    assert f"'{dataset}' is {what}" in said and works in said, said
+    assert "run `lifecycle features build" not in said and "score-all` first" not in said
+
+
+def test_a_folder_without_a_report_is_known_by_its_table(tmp_path: Path) -> None:
+    from lifecycle.dataset_kind import dataset_kind
+    from lifecycle.settings import load_settings
+
+    settings = load_settings(home=tmp_path, environ={})
+    folder = settings.workspace.campaign_table("constructed").parent
+    folder.mkdir(parents=True)
+    pd.DataFrame({"treatment": [0, 1]}).to_parquet(settings.workspace.campaign_table("constructed"))
+    assert dataset_kind(settings, "constructed") == "campaign"
+    assert dataset_kind(settings, "nothing") is None

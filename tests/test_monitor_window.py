@@ -1,0 +1,106 @@
+"""`lifecycle monitor` after the data's end moved: the feature table rebuilt from a later
+end has other weekly cutoffs than the ones the champion was trained on. The reference is
+then the rows whose cutoff falls within the training window's dates, never the latest
+cutoff's rows compared with themselves; a window with no rows left is a refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features import contract as c
+from features.asof import AS_OF, feature_cutoffs
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.monitor import MonitorError, monitor
+from serving.scoring import load_champions
+
+LATER = pd.Timedelta(days=3)  # not a whole number of weeks: every weekly cutoff moves
+
+
+def _cli(home: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+    assert "Traceback" not in result.output, result.output
+    return result.exit_code, result.output
+
+
+def _append_later_events(home: Path, folder: Path) -> None:
+    """The demo's last three days again, three days later, appended; features rebuilt."""
+    events = pd.read_parquet(home / "datasets" / "demo" / "events.parquet")
+    last = events[c.EVENT_TIME].max()
+    days = events[events[c.EVENT_TIME] > last - LATER].copy()
+    days[c.EVENT_TIME] = days[c.EVENT_TIME] + LATER
+    path = folder / "later.parquet"
+    days.to_parquet(path, index=False)
+    assert _cli(home, "ingest", str(path), "--dataset", "demo", "--append")[0] == 0
+    assert _cli(home, "features", "build")[0] == 0
+
+
+@pytest.fixture
+def moved(trained_copy: Path, tmp_path: Path) -> Path:
+    settings = load_settings(home=trained_copy, environ={})
+    before = set(feature_cutoffs(settings.workspace.feature_table("demo")))
+    _append_later_events(trained_copy, tmp_path)
+    after = set(feature_cutoffs(settings.workspace.feature_table("demo")))
+    trained = load_champions(settings, "demo").bundles["churn"].data_window["trained_on"]
+    assert not {pd.Timestamp(t, tz="UTC") for t in trained["cutoffs"]} & after  # all moved
+    assert before != after
+    return trained_copy
+
+
+def test_the_reference_is_the_rows_within_the_training_window(moved: Path) -> None:
+    settings = load_settings(home=moved, environ={})
+    result = monitor(settings)
+    table = pd.read_parquet(settings.workspace.feature_table("demo"), columns=[AS_OF])
+    stamps = pd.to_datetime(table[AS_OF], utc=True)
+    latest = stamps.max()
+
+    def inside(task: str) -> set[pd.Timestamp]:  # the table's cutoffs in the window's dates
+        first, last = (
+            pd.Timestamp(t, tz="UTC")
+            for t in (result.reference_cutoffs[task][0], result.reference_cutoffs[task][-1])
+        )
+        return {t for t in stamps.unique() if first <= t <= last and t < latest}
+
+    champions = load_champions(settings, "demo").bundles
+    features = [col for col in result.columns if col.source == "feature"]
+    assert features
+    for col in features:
+        readers = [task for task, bundle in champions.items() if col.name in bundle.feature_names]
+        cutoffs = set().union(*(inside(task) for task in readers))
+        expected = int(stamps.isin(cutoffs).sum())
+        assert 0 < expected < settings.monitor.max_rows  # every row read, not a sample
+        assert col.reference_rows == expected, col.name
+        assert col.current_rows == int((stamps == latest).sum())  # not those rows again
+    assert any("moved since training" in note for note in result.notes), result.notes
+
+
+def test_a_window_without_rows_is_a_refusal_naming_it(moved: Path) -> None:
+    environ = {"LIFECYCLE_MONITOR__REFERENCE_CUTOFFS": "1"}  # a one-day window: no cutoff
+    settings = load_settings(home=moved, environ=environ)
+    window = load_champions(settings, "demo").bundles["churn"].data_window["trained_on"]
+    with pytest.raises(MonitorError) as refused:
+        monitor(settings)
+    message = str(refused.value)
+    assert window["cutoffs"][-1] in message and "lifecycle train churn" in message
+    result = CliRunner(env=environ).invoke(main, ["--home", str(moved), "monitor"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert window["cutoffs"][-1] in result.output
+
+
+def test_the_legend_gives_both_rules_of_watch() -> None:
+    """A significant test with a small effect is "watch" at any PSI: the legend says so."""
+    from serving.drift import Thresholds, verdict
+    from serving.monitor import MonitorResult, drift_section_html
+
+    limits = Thresholds()
+    assert verdict(0.011, limits.p_value / 10, limits.min_effect / 2, limits) == "watch"
+    result = MonitorResult("demo", "2025-01-01", {"churn": ["2024-12-01"]}, None, [], limits)
+    legend = result.lines()[-1]
+    assert f"watch at PSI >= {limits.psi_warn}, or p < {limits.p_value} with a smaller" in legend
+    assert f"Watch: PSI ≥ {limits.psi_warn}, or p &lt; {limits.p_value}" in drift_section_html(
+        result
+    )
