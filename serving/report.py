@@ -498,8 +498,9 @@ def render_report(
                 '<div class="list">'
                 + _table(shown, {"days idle": "{:.0f}", "#": "{}"})
                 + "</div>"
-                + '<p class="note">control = held out of the win-back campaign (seeded 10% of all '
-                "scored users) so its effect can be measured. Full list: "
+                + '<p class="note">control = would be held out if a campaign took this list '
+                "as it stands (a seeded 10% of all scored users, as <code>lifecycle at-risk</code> "
+                "draws it); who a campaign really held out is in its record. Full list: "
                 "<code>lifecycle at-risk --top N --out list.csv</code>.</p>",
             )
         )
