@@ -290,7 +290,12 @@ def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> No
     truth = pd.read_parquet(home / "demo" / CAMPAIGNS_FILE)
     for run in metadata["campaigns"]["runs"]:
         listed = home / "demo" / CAMPAIGN_LISTS_DIR / f"{run['name']}.csv"
-        run_cli(home, "campaign", "start", run["name"], "--from-list", str(listed))
+        started = json.loads(
+            run_cli(home, "--json", "campaign", "start", run["name"], "--from-list", str(listed))
+        )
+        # a list of a date the data has passed: said, since its report measures what followed
+        (note,) = started["notes"]
+        assert f"this campaign's date {run['as_of']}" in note and "really ran then" in note
         report = json.loads(run_cli(home, "--json", "campaign", "report", run["name"]))
         expected = true_effects(truth[truth["campaign"] == run["name"]])
         assert expected == pytest.approx(run["true_effect"])
@@ -312,7 +317,10 @@ def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_pa
     options = ["--top", "300", "--control-share", "0.3", "--seed", "4"]
     exported = tmp_path / "list.xlsx"  # an operator's spreadsheet, read back as written
     run_cli(home, "at-risk", *options, "--out", str(exported))
-    run_cli(home, "campaign", "start", "from-file", "--from-list", str(exported))
+    started = json.loads(
+        run_cli(home, "--json", "campaign", "start", "from-file", "--from-list", str(exported))
+    )
+    assert "notes" not in started  # the list of the latest scores: nothing to say
     written = tmp_path / "campaign.json"
     run_cli(home, "campaign", "start", "from-options", *options, "--out", str(written))
     assert (

@@ -105,10 +105,19 @@ def start(
         f"campaign {name} started: {info['targeted']:,} targeted, {info['control']:,} held out, "
         f"as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
     ]
+    newest = _newest_scores(obj, dataset)
+    if newest is not None and newest > str(info["as_of"]):
+        info["notes"] = [
+            f"scores as of {newest} are newer than this campaign's date {info['as_of']}: its "
+            f"report will measure what followed {info['as_of']} in the data, a campaign's effect "
+            "only if the campaign really ran then"
+        ]
+        lines += [f"note: {note}" for note in info["notes"]]
     if list_path is None and request.out is not None:
         rows = list_rows(ranked, request.privacy(obj), table.metadata.get("personal_columns", []))
         _emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info}, table.metadata)
-        obj.console.step(lines[0])
+        for line in lines:
+            obj.console.step(line)
         return
     obj.console.result({**info, "path": str(recorded.path)}, lines)
 
@@ -139,3 +148,14 @@ def list_(obj: Context) -> None:
         for s in found
     ] or [f"no campaigns in {obj.settings.workspace.campaigns_dir}"]
     obj.console.result({"campaigns": found}, lines)
+
+
+def _newest_scores(obj: Context, dataset: str | None) -> str | None:
+    """The as-of date of the dataset's latest scores table, if there is one to read."""
+    from lifecycle.errors import UserError
+    from serving.batch import latest_scores
+
+    try:
+        return str(latest_scores(obj.settings, dataset).metadata.get("as_of") or "") or None
+    except (UserError, OSError):
+        return None
