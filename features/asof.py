@@ -76,10 +76,19 @@ NEW_USER_ZEROS = (
 )
 
 
+def window_of(name: str) -> tuple[str, int] | None:
+    """(feature, days) of a windowed feature's name such as ``sessions_30d`` (as
+    :func:`feature_names` makes them); None for any other name."""
+    feature, _, days = name.rpartition("_")
+    if feature and days.endswith("d") and days[:-1].isdigit():
+        return feature, int(days[:-1])
+    return None
+
+
 def new_user_value(name: str) -> float | None:
     """A feature's value for a brand-new user (cold start): 0 for counts, None if unknown."""
-    window, _, days = name.rpartition("_")
-    counted = window in WINDOW_FEATURES and days.endswith("d") and days[:-1].isdigit()
+    window = window_of(name)
+    counted = window is not None and window[0] in WINDOW_FEATURES
     return 0.0 if counted or name in NEW_USER_ZEROS else None
 
 

@@ -59,7 +59,12 @@ def erasure_key(settings: Settings) -> tuple[bytes, str]:
         else:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode(), f"file:{KEY_FILE}"
+    return _own_key(home), f"file:{KEY_FILE}"
+
+
+def _own_key(home: Path) -> bytes:
+    """The workspace's own key, from its key file."""
+    return (home / KEY_FILE).read_text().strip().encode()
 
 
 def append_entry(home: Path, entry: dict[str, Any]) -> Path:
@@ -129,7 +134,7 @@ def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
     if configured is not None:
         keys[key_check(configured[0])] = configured
     if (home / KEY_FILE).is_file():
-        own = (home / KEY_FILE).read_text().strip().encode()
+        own = _own_key(home)
         keys[key_check(own)] = (own, f"file:{KEY_FILE}")
     by_key: dict[bytes, set[str]] = {}
     for entry in entries:

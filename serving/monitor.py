@@ -248,10 +248,8 @@ def monitor(
                 f"the latest scores table is as of {scores_as_of}, the latest cutoff "
                 f"{latest:%Y-%m-%d}: run `lifecycle score-all`"
             )
-        in_windows = {t: cutoffs_in_window(table_cutoffs, w) for t, w in windows.items()}
-        columns += _score_drift(
-            settings, paths.dataset, champions, in_windows, scores, limits, notes
-        )
+        # each window's last readable cutoff (the window's own last, or the last within it)
+        columns += _score_drift(settings, paths.dataset, champions, readable, scores, limits, notes)
 
     columns.sort(key=lambda col: (VERDICT_ORDER[col.verdict], col.source, -col.psi))
     return MonitorResult(
@@ -271,7 +269,7 @@ def _score_drift(
     settings: Settings,
     dataset: str,
     champions: Champions,
-    in_windows: dict[str, list[pd.Timestamp]],
+    readable: dict[str, list[pd.Timestamp]],
     scores: ScoresTable,
     limits: Thresholds,
     notes: list[str],
@@ -292,7 +290,7 @@ def _score_drift(
             )
             continue
         reference = reference_scores_at(
-            settings, dataset, task.name, version or "", bundle, in_windows[task.name][-1]
+            settings, dataset, task.name, version or "", bundle, readable[task.name][-1]
         )
         names = [n for n in task.outputs if n in reference and n in scores.frame]
         current = pd.DataFrame(  # only these columns' sampled rows (not every reason's text)

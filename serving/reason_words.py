@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from features.asof import window_of
+
 # Words for a total's value. ``{s}`` is the plural ending, empty when the value rounds to 1.
 REASON_TEXT = {
     "recency_days": "no activity for {value:.0f} day{s}",
@@ -134,14 +136,6 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _window(feature: str) -> tuple[str, str] | None:
-    """(name, days) of a window feature such as ``sessions_30d``; None for any other."""
-    name, _, days = feature.rpartition("_")
-    if days.endswith("d") and days[:-1].isdigit() and name:
-        return name, days[:-1]
-    return None
-
-
 def _times(ratio: float) -> str:
     """A ratio with the decimals that keep it on its side of 1 (0.96 does not print 1.0)."""
     text = f"{ratio:.1f}"
@@ -171,7 +165,7 @@ def _missing_text(feature: str, purchase_counts: float | None) -> str:
         return COUNTED_MISSING[feature]
     if feature in MISSING_TEXT:
         return MISSING_TEXT[feature]
-    window = _window(feature)
+    window = window_of(feature)
     if window is not None and window[0] in WINDOW_NOUNS:
         return f"no {WINDOW_NOUNS[window[0]][0]} recorded in the last {window[1]} days"
     if window is not None and window[0] in WINDOW_AMOUNTS:
@@ -183,7 +177,7 @@ def _missing_text(feature: str, purchase_counts: float | None) -> str:
 
 def _window_text(feature: str, value: float) -> str | None:
     """A window count's or amount's words; None for a feature that is neither."""
-    window = _window(feature)
+    window = window_of(feature)
     if window is None:
         return None
     name, days = window
@@ -205,11 +199,11 @@ def _counted_text(feature: str, value: float, purchase_counts: float) -> str | N
     if feature in COUNTED_RATIOS:
         return COUNTED_RATIOS[feature].format(value=value)
     purchases = value / purchase_counts
-    window = _window(feature)
+    window = window_of(feature)
     if feature in COUNTED_TEXT:
         template = COUNTED_TEXT[feature]
     elif window is not None and window[0] in COUNTED_WINDOWS:
-        template = COUNTED_WINDOWS[window[0]].replace("{window}", window[1])
+        template = COUNTED_WINDOWS[window[0]].replace("{window}", str(window[1]))
     else:
         return None
     text = template.format(value=purchases, s=_plural(purchases))

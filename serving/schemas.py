@@ -206,21 +206,20 @@ def never_negative(name: str) -> bool:
     """Whether a feature is one ``features.asof`` computes: a count, a duration in days, an
     amount or a ratio of them, none of which can be negative (``-100`` is not a value); only
     the value kept after refunds can be."""
-    from features.asof import SIGNED_FEATURES, TOTAL_FEATURES, WINDOW_FEATURES
+    from features.asof import SIGNED_FEATURES, TOTAL_FEATURES, WINDOW_FEATURES, window_of
 
-    window, _, days = name.rpartition("_")
-    counted = window in WINDOW_FEATURES and days.endswith("d") and days[:-1].isdigit()
+    window = window_of(name)
+    counted = window is not None and window[0] in WINDOW_FEATURES
     return counted or (name in TOTAL_FEATURES and name not in SIGNED_FEATURES)
 
 
 def whole_number(name: str) -> bool:
     """Whether a feature counts things (orders, sessions, active days, refunds), in a window
     (``<name>_<days>d``) or in all: its values are whole numbers."""
-    from features.asof import COUNTED_TOTALS, COUNTED_WINDOW_FEATURES
+    from features.asof import COUNTED_TOTALS, COUNTED_WINDOW_FEATURES, window_of
 
-    window, _, days = name.rpartition("_")
-    windowed = window in COUNTED_WINDOW_FEATURES and days.endswith("d") and days[:-1].isdigit()
-    return windowed or name in COUNTED_TOTALS
+    window = window_of(name)
+    return (window is not None and window[0] in COUNTED_WINDOW_FEATURES) or name in COUNTED_TOTALS
 
 
 class FeatureRow(_Model):
