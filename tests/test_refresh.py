@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from features import contract as c
 from lifecycle import lineage
 from lifecycle.cli import main
+from lifecycle.refresh import _reload
 from lifecycle.settings import load_settings
 
 
@@ -122,6 +123,13 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
     (trained_copy / "scores" / "latest.parquet").unlink()
     with lifecycle_serve(trained_copy, tmp_path / "serve") as base:
         code, done = _refresh(trained_copy, "--reload-url", base)
+        # A refresh whose training promoted: the worker follows the registry before the
+        # reload reaches it, so only the refresh knows what was served before it.
+        served = dict(done["steps"][-1]["detail"]["model_versions"])
+        older = {**served, "churn": "0"}
+        moved = _reload(load_settings(home=trained_copy, environ={}), base, older)
+    assert moved["previous_versions"] == older and moved["model_versions"] == served
+    assert moved["changed"] == ["churn"]
     assert code == 0, done
     assert done["ran"] == ["score", "report", "reload"]
     reload = next(s for s in done["steps"] if s["step"] == "reload")
