@@ -45,6 +45,11 @@ if TYPE_CHECKING:  # the caller's connection; serving imports this module for it
     import duckdb
 
 LABEL = "label"
+# A model's data window says what its users' activity was: on a log of purchases only, the
+# churn of a one-time buyer (no activity in the horizon) is the complement of conversion to
+# a repeat buyer (a purchase in it), and serving gives the two one probability.
+ACTIVITY = "activity"
+PURCHASES, BEYOND_PURCHASES = "purchases", "beyond_purchases"
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,6 @@ from lifecycle.sql import literal
 from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
 
 if TYPE_CHECKING:
-    from lifecycle.bundle import ModelBundle
     from lifecycle.settings import Settings
     from serving.batch import ScoresTable
     from serving.scoring import Champions
@@ -281,16 +280,25 @@ def _score_drift(
         bundle = champions.bundles.get(task.name)
         if bundle is None:
             continue
-        version = champions.versions.get(task.name)
-        if made_with.get(task.name) != version:
+        scoring = champions.subset([task.name])  # with a partner whose answer it shares
+        stale = [t for t, v in scoring.versions.items() if made_with.get(t) != v]
+        if stale:
             notes.append(
                 f"{task.name} scores not compared: the scores table was made with "
-                f"v{made_with.get(task.name, '-')}, the champion is v{version}: run "
-                "`lifecycle score-all`"
+                + ", ".join(
+                    f"{t} v{made_with.get(t, '-')}, the champion is v{scoring.versions[t]}"
+                    for t in stale
+                )
+                + ": run `lifecycle score-all`"
             )
             continue
+        # A reference scored with a partner is kept per version of each.
+        key = "-".join(
+            [champions.versions.get(task.name, "")]
+            + [f"{t}-v{scoring.versions[t]}" for t in sorted(scoring.partners)]
+        )
         reference = reference_scores_at(
-            settings, dataset, task.name, version or "", bundle, readable[task.name][-1]
+            settings, dataset, task.name, key, scoring, readable[task.name][-1]
         )
         names = [n for n in task.outputs if n in reference and n in scores.frame]
         current = pd.DataFrame(  # only these columns' sampled rows (not every reason's text)
@@ -323,23 +331,23 @@ def reference_scores_at(
     dataset: str,
     task: str,
     version: str,
-    bundle: ModelBundle,
+    scoring: Champions,
     freshest: pd.Timestamp,
 ) -> pd.DataFrame:
     """The champion's scores (its task's outputs) of a sample of the rows at its freshest
-    training cutoff: read from the workspace, or computed once and kept there."""
-    from serving.scoring import Champions, score_frame
+    training cutoff: read from the workspace, or computed once and kept there. ``scoring``:
+    the task's champion (``Champions.subset``); ``version`` names it in the file."""
+    from serving.scoring import score_frame
 
     path = settings.workspace.drift_reference_scores(dataset, task, version)
     if path.is_file():
         return pd.read_parquet(path)
     table_path = settings.workspace.feature_table(dataset)
     rows = read_rows(table_path, [freshest], None, limit=settings.monitor.max_rows)
-    alone = Champions(bundles={task: bundle}, versions={task: version})
     outputs = tasks.get(task).outputs
     scored = pd.concat(
         [
-            score_frame(alone, rows.iloc[start : start + SCORE_CHUNK_ROWS], reasons=False)
+            score_frame(scoring, rows.iloc[start : start + SCORE_CHUNK_ROWS], reasons=False)
             for start in range(0, len(rows), SCORE_CHUNK_ROWS)
         ]
     )

@@ -47,7 +47,7 @@ from lifecycle.btyd import (
 from lifecycle.btyd_features import PURCHASE_HISTORY, rfm_of_values
 from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value, mixture_quantiles_of
 from lifecycle.maths import FLOATS
-from lifecycle.tasks import CHURN, LTV
+from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.scoring import top_reasons_matrix, value_at_risk
 from serving.segments import risk_band_rules, stage_of_values
 
@@ -239,11 +239,14 @@ def _score_rows(
                 for row, e in zip(_value_outlook(model, X), chosen, strict=True)
             ]
             out.update(zip(task.outputs, map(list, zip(*outlook, strict=True)), strict=False))
-        if task.reasons and reasons:
+        if task.reasons and reasons and task.name not in champions.partners:
             known = {} if known_reasons is None else known_reasons(features, eligible)
             out["reasons"] = top_reasons_matrix(
                 bundle, features, eligible, known, purchase_counts=champions.purchase_counts
             )
+    if champions.one_event:  # a one-time buyer's conversion: no churn (Champions.one_event)
+        pairs = zip(out[CHURN.score], out[CONVERSION.score], strict=True)
+        out[CONVERSION.score] = [b if a is None or b is None else 1.0 - a for a, b in pairs]
     churn = out.get(CHURN.score)
     if churn is not None:
         high, medium = champions.bands

@@ -297,7 +297,7 @@ class Scorer:
 
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = _subset(state.champions, wanted)
+        champions = state.champions.subset(wanted)
         distinct = list(dict.fromkeys(user_ids))
         matrix = online_matrix(state.store, state.layout, state.fetch, champions, distinct)
         rows = self._score_known(state, champions, matrix, reasons)
@@ -320,7 +320,7 @@ class Scorer:
             )
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = _subset(state.champions, wanted)
+        champions = state.champions.subset(wanted)
         if not champions.bundles:
             raise ApiError(503, f"no model can serve {', '.join(wanted)}: {champions.unavailable}")
         numeric: set[str] = set()
@@ -545,14 +545,15 @@ def _answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> _Ans
         fields = ["lifecycle_stage"] + [
             f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
         ]
-        if CHURN.name in champions.bundles and LTV.name in champions.bundles:
+        answered = set(champions.bundles) - champions.partners
+        if CHURN.name in answered and LTV.name in answered:
             fields.append("value_at_risk")
         if champions.outlook_bundle() is not None:
             fields += ["p_alive", "expected_purchases"]
         if state.uplift is not None:
             fields.append("uplift")
             versions["uplift"] = state.uplift.version
-        labels = {t: b.label for t, b in champions.bundles.items()}
+        labels = {t: b.label for t, b in champions.bundles.items() if t in answered}
         plan = _AnswerPlan(
             fields=fields,
             float_fields=[name for name in fields if name in _FLOAT_FIELDS],
@@ -570,19 +571,6 @@ def _answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> _Ans
 _FLOAT_FIELDS = frozenset(
     name for name, info in UserScore.model_fields.items() if info.annotation == float | None
 )
-
-
-def _subset(champions: Champions, tasks: list[str]) -> Champions:
-    from serving.scoring import Champions
-
-    return Champions(
-        bundles={t: b for t, b in champions.bundles.items() if t in tasks},
-        versions={t: v for t, v in champions.versions.items() if t in tasks},
-        unavailable={t: r for t, r in champions.unavailable.items() if t in tasks},
-        bands=champions.bands,
-        purchase_counts=champions.purchase_counts,
-        outlook=champions.outlook_bundle(),  # expected_purchases: one horizon for any tasks
-    )
 
 
 def _python_values(column: Any) -> list[Any]:

@@ -17,11 +17,11 @@ import pandas as pd
 
 from features import contract as c
 from features.asof import new_user_value
-from features.labels import LabelSpec
+from features.labels import ACTIVITY, PURCHASES, LabelSpec
 from lifecycle import registry, tasks
 from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
-from lifecycle.tasks import CHURN, LTV
+from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_words import reason_text
 from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 TOP_REASONS = 3
+CHURN_COMPLEMENT = "churn_complement"  # a one-time buyer's conversion: 1 - their churn
 
 
 @dataclass
@@ -46,6 +47,9 @@ class Champions:
     # The bundle whose purchase process gives p_alive and expected_purchases, kept when a
     # request asks for some tasks only: the same horizon (the LTV's) whatever is asked.
     outlook: ModelBundle | None = None
+    # Tasks scored only because an asked task's answer comes from theirs (one_event): their
+    # outputs and reasons are not answered; their versions are, as they made it.
+    partners: frozenset[str] = frozenset()
 
     def outlook_bundle(self) -> ModelBundle | None:
         """The LTV champion's purchase process, else the churn champion's (one without LTV)."""
@@ -61,9 +65,46 @@ class Champions:
         )
 
     @property
+    def one_event(self) -> bool:
+        """Whether churn and conversion forecast one event for their common users: on a log
+        of purchases only (the churn champion's data window), a one-time buyer's churn is no
+        purchase in the horizon and conversion to a repeat buyer a purchase in the same one.
+        Then their conversion is served as 1 - their churn probability: the churn model,
+        which learns from every customer, forecast that event better in the backtests
+        (docs/decisions.md), and the two answers agree."""
+        churn, conversion = self.bundles.get(CHURN.name), self.bundles.get(CONVERSION.name)
+        return (
+            churn is not None
+            and conversion is not None
+            and churn.data_window.get(ACTIVITY) == PURCHASES
+            and conversion.label.get("target") == "repeat_purchase"
+            and churn.label.get("horizon_days") == conversion.label.get("horizon_days")
+        )
+
+    def subset(self, asked: list[str]) -> Champions:
+        """The champions of the asked tasks, with their partners: where churn and conversion
+        forecast one event (``one_event``), asking for conversion scores churn too."""
+        needs_churn = self.one_event and CONVERSION.name in asked and CHURN.name not in asked
+        partners = {CHURN.name} if needs_churn else set()
+        scored = set(asked) | partners
+        return Champions(
+            bundles={t: b for t, b in self.bundles.items() if t in scored},
+            versions={t: v for t, v in self.versions.items() if t in scored},
+            unavailable={t: r for t, r in self.unavailable.items() if t in asked},
+            bands=self.bands,
+            purchase_counts=self.purchase_counts,
+            outlook=self.outlook_bundle(),  # expected_purchases: one horizon for any tasks
+            partners=frozenset(partners),
+        )
+
+    @property
     def kinds(self) -> dict[str, str]:
-        """Task -> what serves it: ``lightgbm`` or the baseline rule that beat it."""
-        return {task: bundle.kind for task, bundle in self.bundles.items()}
+        """Task -> what serves it: ``lightgbm`` or the baseline rule that beat it; conversion
+        of one event with churn (``one_event``): ``CHURN_COMPLEMENT``."""
+        kinds = {t: b.kind for t, b in self.bundles.items() if t not in self.partners}
+        if self.one_event and CONVERSION.name in kinds:
+            kinds[CONVERSION.name] = CHURN_COMPLEMENT
+        return kinds
 
     @property
     def services(self) -> set[str]:
@@ -216,11 +257,16 @@ def score_matrix(
                 outlook = outlook[:, :-1]
             outlook[~eligible, :] = np.nan
             out.update(zip(task.outputs, outlook.T, strict=False))  # VALUE_OUTLOOK order
-        if task.reasons and reasons:
+        if task.reasons and reasons and task.name not in champions.partners:
             known = {} if known_reasons is None else known_reasons(features, eligible)
             out["reasons"] = top_reasons_matrix(
                 bundle, features, eligible, known, purchase_counts=champions.purchase_counts
             )
+    if champions.one_event:  # a one-time buyer's conversion: no churn (Champions.one_event)
+        churn, conversion = out[CHURN.score], out[CONVERSION.score]
+        out[CONVERSION.score] = np.where(
+            np.isnan(churn) | np.isnan(conversion), conversion, 1.0 - churn
+        )
     if CHURN.score in out:
         p = out[CHURN.score]
         high, medium = champions.bands

@@ -151,6 +151,10 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     converts = scores.set_index(c.USER_ID)["conversion_probability"]
     assert converts.reindex(once).notna().all() and converts.drop(once).isna().all()
     assert np.allclose(converts.reindex(once), 1 - expected.reindex(once), atol=2e-3)
+    # On a log of purchases only the two are one event, served as one probability.
+    _, churn_bundle = _champion(settings, "churn", tmp_path / "churn-again")
+    assert churn_bundle.data_window["activity"] == "purchases"
+    assert np.allclose(converts.reindex(once) + served.reindex(once), 1.0, rtol=0, atol=1e-12)
 
     # The in-process scorer answers the same, with reasons.
     from serving.scorer import Scorer

@@ -88,6 +88,73 @@ def test_the_scorer_answers_alike_through_either_path(scorer: Any, everyone: Any
         assert json.dumps(alone.model_dump()) == json.dumps(together[user_id])
 
 
+def test_churn_and_conversion_of_one_event_answer_one_probability(
+    scorer: Any, everyone: Any
+) -> None:
+    """On a log of purchases only, a one-time buyer's churn (no purchase in the horizon) and
+    conversion to a repeat buyer (a purchase in it) are one event: conversion is served as
+    1 - churn, alike on either path and whatever tasks are asked."""
+    from dataclasses import replace
+
+    from features.labels import ACTIVITY, BEYOND_PURCHASES, PURCHASES
+    from serving.scoring import CHURN_COMPLEMENT
+
+    served = scorer.state.champions
+    churn, conversion = served.bundles["churn"], served.bundles["conversion"]
+    # the demo has sessions and sign-ups: its churn is more than the absence of purchases
+    assert churn.data_window[ACTIVITY] == BEYOND_PURCHASES and not served.one_event
+    # The same models as a purchase log's: churn's users bought only, and conversion's are
+    # the one-time buyers (its population follows the target).
+    window = {**churn.data_window, ACTIVITY: PURCHASES}
+    target = {**conversion.label, "target": "repeat_purchase"}
+    one = replace(
+        served,
+        bundles={
+            **served.bundles,
+            "churn": replace(churn, data_window=window),
+            "conversion": replace(conversion, label=target),
+        },
+    )
+    assert one.one_event
+    some = everyone.take(np.arange(12 * rowpath.MAX_ROWS))
+    own = array_answer(replace(one, bundles={**one.bundles, "churn": churn}), some, reasons=False)
+    agreed = array_answer(one, some, reasons=False)
+    p_churn, p_conversion = own["churn_probability"], own["conversion_probability"]
+    both = [i for i, p in enumerate(p_conversion) if p is not None and p_churn[i] is not None]
+    assert 0 < len(both) < len(p_churn)  # one-time buyers, and users of churn only
+    assert agreed["churn_probability"] == p_churn  # churn as its model gives it
+    for i in range(len(p_churn)):
+        if i in both:
+            assert agreed["conversion_probability"][i] == 1.0 - p_churn[i] != p_conversion[i]
+        else:
+            assert agreed["conversion_probability"][i] is None
+    models = rowpath.row_models(one)
+    for start in range(0, len(some), rowpath.MAX_ROWS):
+        few = some.take(np.arange(start, start + rowpath.MAX_ROWS))
+        got = rowpath.score_rows(one, models, few, reasons=False)
+        assert exact(got) == exact(array_answer(one, few, reasons=False))
+    # Asking for conversion scores churn too, and answers only what was asked.
+    state = scorer.state
+    scorer.state = replace(state, champions=one, row_models=models)
+    try:
+        users = [str(u) for u in some.user_ids]
+        together = {u.user_id: u for u in scorer.score(users, ["churn", "conversion"]).users}
+        for asked in (["conversion"], ["conversion", "ltv"], ["churn"]):
+            answer = scorer.score(users, asked)
+            assert set(answer.model_kinds) == set(answer.definitions) == set(asked)
+            assert answer.model_kinds.get("conversion", CHURN_COMPLEMENT) == CHURN_COMPLEMENT
+            assert set(answer.model_versions) == set(asked) | {"churn"}  # it made conversion
+            for user in answer.users:
+                for task in {"churn", "conversion"} & set(asked):
+                    field = f"{task}_probability"
+                    assert getattr(user, field) == getattr(together[user.user_id], field)
+            if "churn" not in asked:  # churn's own fields and reasons are not answered
+                assert all(u.churn_probability is None and not u.reasons for u in answer.users)
+                assert all(u.value_at_risk is None for u in answer.users)
+    finally:
+        scorer.state = state
+
+
 def test_what_the_float_path_cannot_reproduce_goes_to_the_array_path(
     scorer: Any, everyone: Any
 ) -> None:

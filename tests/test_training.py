@@ -87,6 +87,7 @@ def test_registered_model_is_one_bundle_with_metadata(
     # two-part LTV: P(any value), the value given some value, and its quantile models
     assert set(bundle.quantile_boosters) == set(VALUE_LEVELS) and bundle.purchase_booster
     assert bundle.data_window["trained_on"]["cutoffs"][-1] == bundle.data_window["test_cutoff"]
+    assert bundle.data_window["activity"] == "beyond_purchases"  # the demo has sessions
     pyfunc = mlflow.pyfunc.load_model("models:/demo-ltv@champion")
     assert (
         pyfunc.metadata.get_input_schema() is not None

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.asof import AS_OF
+from features.labels import ACTIVITY, BEYOND_PURCHASES, PURCHASES
 from lifecycle import lineage, registry
 from lifecycle.btyd import MBGNBD
 from lifecycle.btyd_features import fit_purchase_process
@@ -73,6 +74,12 @@ def activity_beyond_purchases(frame: pd.DataFrame) -> str | None:
         f"{sessions:.0%} of users have sessions and {after:.0%} of customers were active after "
         "their last purchase, so no purchase is not no activity"
     )
+
+
+def activity_of(frame: pd.DataFrame) -> str:
+    """What the users' activity is in these feature rows, kept in a model's data window
+    (``features.labels.ACTIVITY``)."""
+    return PURCHASES if activity_beyond_purchases(frame) is None else BEYOND_PURCHASES
 
 
 def train_label_free(
@@ -125,6 +132,7 @@ def train_label_free(
         TAG: {"why": why, "model": WHAT[kind if other else task]},
         "trained_on": fitted_on,
         "rule_fitted_on": {"cutoff": fitted_on["cutoffs"][0], "rows": len(rows)},
+        ACTIVITY: activity_of(rows),
     }
     bundle = ModelBundle(
         task,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features.asof import AS_OF
-from features.labels import LABEL
+from features.labels import ACTIVITY, LABEL
 from lifecycle import lineage, registry, tasks
 from lifecycle.btyd import BGNBD, MBGNBD
 from lifecycle.btyd_features import fit_purchase_process
@@ -38,7 +38,7 @@ from training import evaluation, plots
 from training.datasets import TrainingSet, build_training_set, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
-from training.label_free import train_label_free
+from training.label_free import activity_of, train_label_free
 from training.models import (
     ModelSpec,
     calibration_transfers,
@@ -288,7 +288,11 @@ def train_task(
             progress=progress,
             accept_definition_change=accept_definition_change,
         )
-    window = split.to_dict() | {"dataset": dataset, "rows": {k: len(v) for k, v in parts.items()}}
+    window = split.to_dict() | {
+        "dataset": dataset,
+        "rows": {k: len(v) for k, v in parts.items()},
+        ACTIVITY: activity_of(frame),
+    }
     progress(
         f"{task}: fitting LightGBM on {len(parts['train']):,} rows ({len(split.train)} cutoffs)"
     )
