@@ -2,7 +2,7 @@
 
 The words follow the value, not the direction it pushed the score: a rising trend that
 pushed churn up still reads "orders rising". A missing value reads as what it means in
-the domain ("no repeat purchase yet"), never as the feature's name. One quantity has
+the domain ("no purchase yet"), never as the feature's name. One quantity has
 one wording in every window ("spent 300 in the last 30 days", "spent nothing in the last
 90 days").
 """
@@ -46,7 +46,6 @@ NONE_TEXT = {
     "refund_amount_total": "nothing refunded so far",
     "net_revenue_total": "nothing kept after refunds",
     "net_order_value": "nothing kept per order after refunds",
-    "ipt_mean_days": "buys again within a day on average",
     "ipt_std_days": "gaps between purchases vary by less than a day",
     "days_to_activation": "activated on their first day",
 }
@@ -58,8 +57,8 @@ MISSING_TEXT = {
     "avg_order_value": "no purchase yet",
     "net_order_value": "no purchase yet",
     "max_order_value": "no purchase yet",
-    "ipt_mean_days": "no repeat purchase yet",
-    "ipt_std_days": "fewer than 3 purchases so far",
+    "ipt_mean_days": "no purchase on a second day yet",
+    "ipt_std_days": "purchases on fewer than 3 days so far",
     "overdue_ratio": "no usual gap between purchases yet",
     "trend_active_days_30_90": "no active days in the last 90 days",
     "trend_orders_90_365": "no orders in the last 365 days",

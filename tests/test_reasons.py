@@ -54,9 +54,9 @@ def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: float 
             words = feature.replace("_", " ")
             assert " " not in words or words not in text, (feature, text)
             assert "unknown" not in text, (feature, text)
-    assert reason_text("ipt_mean_days", None) == "no repeat purchase yet"
+    assert reason_text("ipt_mean_days", None) == "no purchase on a second day yet"
     assert reason_text("first_purchase_age_days", None) == "no purchase yet"
-    assert reason_text("ipt_std_days", math.nan) == "fewer than 3 purchases so far"
+    assert reason_text("ipt_std_days", math.nan) == "purchases on fewer than 3 days so far"
 
 
 def test_one_quantity_has_one_wording_in_every_window() -> None:
