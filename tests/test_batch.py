@@ -348,7 +348,14 @@ def test_lists_read_only_their_datasets_scores(trained_copy: Path) -> None:
     head = run_cli(home, "at-risk", "--top", "2").splitlines()[0]
     assert head.startswith("demo: top 2 users by value at risk")
     write_scores(settings.workspace.scores_dir, table.frame, {**table.metadata, "dataset": "grown"})
-    for command in (["at-risk"], ["movers"], ["segments"], ["at-risk", "--dataset", "demo"]):
+    for command in (
+        ["at-risk"],
+        ["movers"],
+        ["segments"],
+        ["report"],
+        ["at-risk", "--dataset", "demo"],
+        ["report", "--dataset", "demo"],
+    ):
         line = _failing(home, *command)
         assert "holds dataset grown, not demo" in line, command
         assert "lifecycle score-all --dataset demo" in line, command

@@ -21,15 +21,14 @@ NEEDS_EVENTS = [
     ("at-risk",),
     ("movers",),
     ("segments",),
-    ("report",),  # of the settings' dataset (LIFECYCLE_DATASET below)
+    ("report",),
     ("monitor",),
     ("campaign", "start", "winback", "--top", "10"),
 ]
 
 
-def _invoke(home: Path, *args: str, dataset: str | None = None):
-    env = {"LIFECYCLE_DATASET": dataset} if dataset else {}
-    return CliRunner(env=env).invoke(main, ["--home", str(home), "--quiet", *args])
+def _invoke(home: Path, *args: str):
+    return CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +58,7 @@ def imported(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def test_a_command_needing_events_names_what_works_on_the_dataset(
     imported: Path, command: tuple[str, ...], dataset: str, what: str, works: str
 ) -> None:
-    named = () if command == ("report",) else ("--dataset", dataset)
-    result = _invoke(imported, *command, *named, dataset=dataset)
+    result = _invoke(imported, *command, "--dataset", dataset)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     said = result.stderr.strip()

@@ -442,19 +442,24 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     is_flag=True,
     help=PSEUDONYMIZE_HELP,
 )
+@click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
-def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None:
+def report(
+    obj: Context, out: Path | None, top: int, pseudonymize: bool, dataset: str | None
+) -> None:
     """One self-contained HTML report of the latest scores and the champions' quality."""
+    from serving.batch import latest_scores
     from serving.report import build_report
 
     obj.console.step("building the report from the latest scores table")
+    # the dataset's table or a refusal naming both datasets, before anything is registered
+    table = latest_scores(obj.settings, dataset)
+    privacy = _privacy(obj, pseudonymize, ())
     if out is not None:  # may leave the workspace: erasure must find it again
         from lifecycle.exports import record_export
-        from lifecycle.workspace import LATEST_SCORES
 
-        latest = obj.settings.workspace.scores_dir / LATEST_SCORES
-        record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=latest)
-    built = build_report(obj.settings, out, top=top, privacy=_privacy(obj, pseudonymize, ()))
+        record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
+    built = build_report(obj.settings, out, top=top, privacy=privacy, table=table)
     obj.console.result(
         {"path": str(built.path), "images": built.images, "sections": built.sections},
         [f"report: {built.path} ({built.images} plots)"],
