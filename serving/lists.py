@@ -411,7 +411,9 @@ def export(
     about = {"title": title, **(units.to_dict() if units else {})}
     with atomic_file(out) as staging:
         if fmt == "csv":
-            table.to_csv(staging, index=False, float_format="%.6g")
+            # 12 significant digits: money to the penny up to 10^9, without float noise
+            # (6 wrote 57120.91 as 57120.9 and 279489.02 as 279489)
+            table.to_csv(staging, index=False, float_format="%.12g")
         elif fmt == "parquet":
             table.to_parquet(staging, index=False)
         elif fmt == "json":
