@@ -77,3 +77,23 @@ def test_a_folder_without_a_report_is_known_by_its_table(tmp_path: Path) -> None
     pd.DataFrame({"treatment": [0, 1]}).to_parquet(settings.workspace.campaign_table("constructed"))
     assert dataset_kind(settings, "constructed") == "campaign"
     assert dataset_kind(settings, "nothing") is None
+
+
+@pytest.mark.parametrize(
+    ("command", "step"), [(("features", "build"), "features build"), (("train", "all"), "train")]
+)
+def test_a_dataset_the_workspace_lacks_is_refused_naming_those_it_holds(
+    tmp_path: Path, command: tuple[str, ...], step: str
+) -> None:
+    """After `lifecycle import online-retail` the settings' dataset is still `demo`: the
+    chain's first steps said "ingest or import it first" (`features build`) or "run
+    `lifecycle features apply` first" (`train`) instead of naming the imported dataset."""
+    events = tmp_path / "datasets" / "shop" / "events.parquet"
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
+    result = _invoke(tmp_path, *command)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip() == (
+        f"Error: {step}: no dataset 'demo' in {tmp_path}; its events datasets: shop: "
+        "pass --dataset shop (or set LIFECYCLE_DATASET)"
+    )
