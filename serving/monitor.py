@@ -47,7 +47,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
 from lifecycle import tasks
-from lifecycle.dataset_kind import require_events
+from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
@@ -181,6 +181,7 @@ def monitor(
     require_events(settings, paths.dataset, "monitor")
     table_path = paths.feature_table
     if not table_path.is_file():
+        require_dataset(settings, paths.dataset, "monitor")
         raise MonitorError(
             f"no feature table at {table_path}: run `lifecycle features build` first"
         )

@@ -80,14 +80,21 @@ def test_a_folder_without_a_report_is_known_by_its_table(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("command", "step"), [(("features", "build"), "features build"), (("train", "all"), "train")]
+    ("command", "step"),
+    [
+        (("features", "build"), "features build"),
+        (("train", "all"), "train"),
+        (("score-all",), "score-all"),
+        (("monitor",), "monitor"),
+    ],
 )
 def test_a_dataset_the_workspace_lacks_is_refused_naming_those_it_holds(
     tmp_path: Path, command: tuple[str, ...], step: str
 ) -> None:
     """After `lifecycle import online-retail` the settings' dataset is still `demo`: the
-    chain's first steps said "ingest or import it first" (`features build`) or "run
-    `lifecycle features apply` first" (`train`) instead of naming the imported dataset."""
+    chain's steps said "ingest or import it first" (`features build`), "run `lifecycle features
+    apply` first" (`train`) or "run `lifecycle features build`" (`score-all`, `monitor`, which
+    then said to import) instead of naming the imported dataset."""
     events = tmp_path / "datasets" / "shop" / "events.parquet"
     events.parent.mkdir(parents=True)
     pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
