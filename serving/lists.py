@@ -144,6 +144,15 @@ class Filters:
     min_ltv: float | None = None
     min_churn: float | None = None
 
+    def text(self) -> str:
+        """The filters in words ("" without any): a written list says whom it holds."""
+        named = (("segment", self.segment), ("stage", self.stage), ("channel", self.channel))
+        bounds = (("ltv", self.min_ltv), ("churn probability", self.min_churn))
+        return ", ".join(
+            [f"{name} {value}" for name, value in named if value is not None]
+            + [f"{name} >= {value:g}" for name, value in bounds if value is not None]
+        )
+
 
 def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """Rows matching every filter; an unknown segment, stage or channel is an error naming the known ones."""

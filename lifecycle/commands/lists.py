@@ -134,6 +134,22 @@ class ListRequest:
     def privacy(self, obj: Context) -> Any:
         return _privacy(obj, self.pseudonymize, self.allow_columns)
 
+    def described(self) -> tuple[str, dict[str, Any]]:
+        """Whom the list holds and how its control flag was drawn, for its title and --json:
+        a written list filtered to `--stage churned` otherwise read as the whole ranking,
+        and the seed that reproduces its control group was nowhere in it."""
+        from dataclasses import asdict
+
+        only = self.filters.text()
+        text = (f"; only {only}" if only else "") + (
+            f"; control group: share {self.control_share:g} of all scored users, seed {self.seed}"
+        )
+        data = {
+            "filters": {k: v for k, v in asdict(self.filters).items() if v is not None},
+            "control": {"share": self.control_share, "seed": self.seed},
+        }
+        return text, data
+
 
 def _emit_list(
     obj: Context,
@@ -153,7 +169,9 @@ def _emit_list(
     if out is not None:
         list_format(out, request.fmt)  # refuse an unknown format before any work
     units = units_for(obj.settings, metadata)
-    data = {**data, "units": units.to_dict(), "notes": list(notes)}
+    described, asked = request.described()
+    title += described
+    data = {**data, **asked, "units": units.to_dict(), "notes": list(notes)}
     if out is not None:
         from lifecycle.exports import record_export
 
