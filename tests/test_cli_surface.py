@@ -146,13 +146,15 @@ def test_currency_comes_from_the_events(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "said"),
+    ("args", "option", "said"),
     [
-        (["at-risk", "--json"], "lifecycle --json at-risk ..."),
-        (["features", "build", "--home", "x"], "lifecycle --home DIR features build ..."),
+        (["at-risk", "--json"], "--json", "lifecycle --json at-risk ..."),
+        (["features", "build", "--home", "x"], "--home", "lifecycle --home DIR features build ..."),
     ],
 )
-def test_a_global_option_after_the_command_says_where_it_goes(args: list[str], said: str) -> None:
+def test_a_global_option_after_the_command_says_where_it_goes(
+    args: list[str], option: str, said: str
+) -> None:
     """`lifecycle at-risk --json` answered "No such option '--json'", as if lists had no JSON."""
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "Traceback" not in result.output
