@@ -499,13 +499,14 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
         lambda v: "C" if v else ""
     )
     at = list(shown.columns).index("stage")
-    for change, label, fmt in (
-        ("churn_probability_change", "churn +", "{:+.0%}"),
-        ("value_at_risk_change", "at risk +", "{:+,.1f}"),
+    # a probability's change in points: "+25%" read as a relative rise, and -0.003 as "-0%"
+    for change, label, word in (
+        ("churn_probability_change", "churn chg", lambda v: f"{round(v * 100):+d} pts"),
+        ("value_at_risk_change", "at risk +", "{:+,.1f}".format),
     ):
         if change in rows:
             shown.insert(
-                at, label, rows[change].map(lambda v, f=fmt: f.format(v) if pd.notna(v) else "-")
+                at, label, rows[change].map(lambda v, w=word: w(v) if pd.notna(v) else "-")
             )
             at += 1
     header, *lines = shown.to_string(index=False).splitlines()

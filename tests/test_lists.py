@@ -303,6 +303,12 @@ def test_movers_rank_the_biggest_rises_of_users_in_both_tables() -> None:
     rows = list_rows(found, Privacy(), PERSONAL, extra=MOVER_FIELDS)
     assert {"value_at_risk_change", "top_reasons", "control"} <= set(rows.columns)
     assert not set(PERSONAL) & set(rows.columns)
+    printed = "\n".join(format_rows(rows, width=200))  # churn's change in points
+    assert "churn chg" in printed and "+50 pts" in printed and "+80 pts" in printed
+    moved = found.assign(churn_probability_change=[-0.003, 0.25])
+    nearly = list_rows(moved, Privacy(), [], extra=MOVER_FIELDS)
+    shown = "\n".join(format_rows(nearly, width=200))
+    assert "+0 pts" in shown and "+25 pts" in shown and "-0" not in shown  # not "-0%"
     assert movers(latest, previous, filters=Filters(channel="email"))["user_id"].tolist() == ["u1"]
     with pytest.raises(ListError, match="--by"):
         movers(latest, previous, by="ltv")
