@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.erasure_log import ErasedUsers
 from features.loading import load_table
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
@@ -62,7 +63,11 @@ ONLINE_RETAIL_COLUMNS = (
 
 
 def online_retail(
-    path: Path | str, *, max_bad_fraction: float = 0.5, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    path: Path | str,
+    *,
+    max_bad_fraction: float = 0.5,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    erased: ErasedUsers | None = None,
 ) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their main country."""
     path = Path(path)
@@ -112,6 +117,7 @@ def online_retail(
         return events_raw, bad
 
     rules = event_rules(c.ColumnMapping(timezone="Europe/London"), source, prepare=prepare)
+    rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
     loaded = load_table(
         lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
     )
@@ -154,7 +160,11 @@ TELCO_NUMERIC = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")
 
 
 def telco_churn(
-    path: Path | str, *, max_bad_fraction: float = 0.5, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    path: Path | str,
+    *,
+    max_bad_fraction: float = 0.5,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    erased: ErasedUsers | None = None,
 ) -> Loaded:
     """IBM Telco churn snapshot -> one row per customer with ``label`` (1 = churned)."""
     path = Path(path)
@@ -188,6 +198,7 @@ def telco_churn(
     rules = TableRules(
         "snapshot", check, unique_by=(c.USER_ID,), duplicate_reason="duplicate_user_id"
     )
+    rules = (erased or ErasedUsers()).rules(rules)
     loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows)
     loaded.report.notes = {
         "churn_rate": round(float(loaded.frame[c.LABEL].mean()), 4),
@@ -197,7 +208,11 @@ def telco_churn(
 
 
 def hillstrom(
-    path: Path | str, *, max_bad_fraction: float = 0.5, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    path: Path | str,
+    *,
+    max_bad_fraction: float = 0.5,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    erased: ErasedUsers | None = None,
 ) -> Loaded:
     """Hillstrom e-mail campaign -> one row per customer; ``treatment`` = got an e-mail."""
     path = Path(path)
@@ -233,7 +248,7 @@ def hillstrom(
             )
         return campaign, bad
 
-    rules = TableRules("campaign", check, unique_by=(c.USER_ID,))
+    rules = (erased or ErasedUsers()).rules(TableRules("campaign", check, unique_by=(c.USER_ID,)))
     loaded = _finish_table(path, rules, source, max_bad_fraction, chunk_rows)
     frame = loaded.frame
     loaded.report.notes = {

@@ -369,9 +369,11 @@ def import_source(
     *,
     max_bad_fraction: float = 0.5,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    erased: ErasedUsers | None = None,
 ) -> DatasetSummary:
-    """Load one of the known public data sets through its adapter into a dataset folder."""
-    options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows}
+    """Load one of the known public data sets through its adapter into a dataset folder;
+    ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does."""
+    options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
     if source == "online-retail":
         events, users = adapters.online_retail(path, **options)
         return write_dataset(dataset_dir, "events", {"events": events, "users": users})

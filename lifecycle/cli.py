@@ -32,6 +32,15 @@ class LifecycleGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as error:  # `lifecycle at-risk --json`: say where it goes
+            if error.option_name not in GLOBAL_OPTIONS or error.ctx is None:
+                raise
+            command = error.ctx.command_path.removeprefix(f"{ctx.command_path} ")
+            raise click.UsageError(
+                f"{error.option_name} is an option of lifecycle itself, given before the "
+                f"command: lifecycle {GLOBAL_OPTIONS[error.option_name]} {command} ...",
+                error.ctx,
+            ) from None
         except UserError as error:
             emit_error(bool(ctx.params.get("as_json")), str(error))
         except OSError as error:
@@ -40,6 +49,12 @@ class LifecycleGroup(click.Group):
             emit_error(bool(ctx.params.get("as_json")), _unwritable(ctx, error))
 
 
+# lifecycle's own options, as written before a command (`--home DIR at-risk`)
+GLOBAL_OPTIONS = {
+    **{name: name for name in ("--json", "--quiet", "-q", "--verbose", "-v")},
+    "--home": "--home DIR",
+    "--config": "--config FILE",
+}
 # A workspace (or disk) that cannot take a write: the user's to fix, so one line. The files
 # already there are intact: every write goes to a staging name and is renamed when whole.
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}

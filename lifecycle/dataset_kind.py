@@ -50,3 +50,27 @@ def require_events(settings: Settings, dataset: str, step: str) -> None:
             f"{step}: needs an events dataset, and '{dataset}' is {what}; on it run "
             f"`lifecycle {command} --dataset {dataset}`"
         )
+
+
+def require_dataset(settings: Settings, dataset: str, step: str) -> None:
+    """Refuse ``step`` on a dataset the workspace does not hold, naming the ones it holds: after
+    `lifecycle import online-retail` the settings' dataset is still `demo`."""
+    if dataset_kind(settings, dataset) is not None:
+        return
+    root = settings.workspace.home / "datasets"
+    held = (
+        sorted(
+            p.name
+            for p in root.iterdir()
+            if not p.name.startswith(".") and dataset_kind(settings, p.name) == EVENTS
+        )
+        if root.is_dir()
+        else []
+    )
+    hint = (
+        f"; its events datasets: {', '.join(held)}: pass --dataset {held[0]} (or set "
+        "LIFECYCLE_DATASET)"
+        if held
+        else ": ingest or import it first"
+    )
+    raise UserError(f"{step}: no dataset '{dataset}' in {settings.workspace.home}{hint}")

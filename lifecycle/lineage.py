@@ -165,11 +165,13 @@ def feature_table_problem(settings: Settings, dataset: str) -> str | None:
 def require_current_features(settings: Settings, dataset: str, step: str) -> dict[str, Any]:
     """Refuse ``step`` on a stale feature table, naming the command that rebuilds it; the
     feature table's lineage otherwise (empty for a table built before lineage)."""
-    from lifecycle.dataset_kind import require_events
+    from lifecycle.dataset_kind import require_dataset, require_events
 
     require_events(settings, dataset, step)
     problem = feature_table_problem(settings, dataset)
     if problem is not None:
+        if not settings.workspace.feature_table(dataset).is_file():  # no dataset: say that
+            require_dataset(settings, dataset, step)
         raise StaleInput(
             f"{step} refused: {problem}; run `lifecycle features build --dataset {dataset}` "
             "first (or `lifecycle refresh`)"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from lifecycle import tasks
-from lifecycle.dataset_kind import require_events
+from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def build_features(
     from features.store import store_paths
 
     paths = store_paths(settings, dataset)
+    require_dataset(settings, paths.dataset, "features build")
     require_events(settings, paths.dataset, "features build")
     events = settings.workspace.events(paths.dataset)
     if not events.is_file():
@@ -101,6 +102,7 @@ def train_tasks(
     from training.errors import NothingTrained, TrainingError
     from training.pipeline import train_task
 
+    require_dataset(settings, dataset or settings.dataset, "train")
     chosen = list(names or tasks.names())
     done = Trainings([])
     for name in chosen:

@@ -144,6 +144,15 @@ class Filters:
     min_ltv: float | None = None
     min_churn: float | None = None
 
+    def text(self) -> str:
+        """The filters in words ("" without any): a written list says whom it holds."""
+        named = (("segment", self.segment), ("stage", self.stage), ("channel", self.channel))
+        bounds = (("ltv", self.min_ltv), ("churn probability", self.min_churn))
+        return ", ".join(
+            [f"{name} {value}" for name, value in named if value is not None]
+            + [f"{name} >= {value:g}" for name, value in bounds if value is not None]
+        )
+
 
 def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """Rows matching every filter; an unknown segment, stage or channel is an error naming the known ones."""
@@ -411,7 +420,9 @@ def export(
     about = {"title": title, **(units.to_dict() if units else {})}
     with atomic_file(out) as staging:
         if fmt == "csv":
-            table.to_csv(staging, index=False, float_format="%.6g")
+            # 12 significant digits: money to the penny up to 10^9, without float noise
+            # (6 wrote 57120.91 as 57120.9 and 279489.02 as 279489)
+            table.to_csv(staging, index=False, float_format="%.12g")
         elif fmt == "parquet":
             table.to_parquet(staging, index=False)
         elif fmt == "json":
@@ -488,13 +499,14 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
         lambda v: "C" if v else ""
     )
     at = list(shown.columns).index("stage")
-    for change, label, fmt in (
-        ("churn_probability_change", "churn +", "{:+.0%}"),
-        ("value_at_risk_change", "at risk +", "{:+,.1f}"),
+    # a probability's change in points: "+25%" read as a relative rise, and -0.003 as "-0%"
+    for change, label, word in (
+        ("churn_probability_change", "churn chg", lambda v: f"{round(v * 100):+d} pts"),
+        ("value_at_risk_change", "at risk +", "{:+,.1f}".format),
     ):
         if change in rows:
             shown.insert(
-                at, label, rows[change].map(lambda v, f=fmt: f.format(v) if pd.notna(v) else "-")
+                at, label, rows[change].map(lambda v, w=word: w(v) if pd.notna(v) else "-")
             )
             at += 1
     header, *lines = shown.to_string(index=False).splitlines()

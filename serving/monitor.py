@@ -47,7 +47,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
 from lifecycle import tasks
-from lifecycle.dataset_kind import require_events
+from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
@@ -180,6 +180,7 @@ def monitor(
     require_events(settings, paths.dataset, "monitor")
     table_path = paths.feature_table
     if not table_path.is_file():
+        require_dataset(settings, paths.dataset, "monitor")
         raise MonitorError(
             f"no feature table at {table_path}: run `lifecycle features build` first"
         )
@@ -198,11 +199,20 @@ def monitor(
     readable = {
         task: rows_in_window(task, table_cutoffs, window, notes)
         for task, window in references.items()
+        if not fitted_on_latest(task, window, table_cutoffs[-1], notes)
     }
+    if not readable:
+        raise MonitorError(
+            f"every champion was fitted on the latest cutoff itself ({table_cutoffs[-1]:%Y-%m-%d}): "
+            "there are no earlier rows to compare their inputs and scores with until the "
+            "data moves past it (`lifecycle refresh` with new events)"
+        )
 
     # -- inputs: each feature against the training cutoffs of the champions that read it
     readers: dict[str, list[str]] = {}
     for task, bundle in champions.bundles.items():
+        if task not in readable:
+            continue
         for name in bundle.feature_names:
             readers.setdefault(name, []).append(task)
     categorical = {n for b in champions.bundles.values() for n in b.categories}
@@ -278,7 +288,7 @@ def _score_drift(
     columns: list[ColumnDrift] = []
     for task in tasks.all_tasks():
         bundle = champions.bundles.get(task.name)
-        if bundle is None:
+        if bundle is None or task.name not in readable:
             continue
         scoring = champions.subset([task.name])  # with a partner whose answer it shares
         stale = [t for t, v in scoring.versions.items() if made_with.get(t) != v]
@@ -433,6 +443,21 @@ def cutoffs_in_window(
     if all(t in present and t < latest for t in window):
         return list(window)
     return [t for t in table_cutoffs if window[0] <= t <= window[-1] and t < latest]
+
+
+def fitted_on_latest(
+    task: str, window: list[pd.Timestamp], latest: pd.Timestamp, notes: list[str]
+) -> bool:
+    """A champion fitted on the latest cutoff itself (a label-free fit of a log too young for
+    the time split) has no earlier rows to be compared with: noted, not compared, until the
+    data moves past that cutoff; the other champions are still measured."""
+    if window[0] < latest:
+        return False
+    notes.append(
+        f"{task}: not compared: its champion was fitted on the latest cutoff itself "
+        f"({window[0]:%Y-%m-%d}), so there are no earlier rows to compare it with yet"
+    )
+    return True
 
 
 def rows_in_window(

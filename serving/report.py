@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-import logging
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +23,7 @@ import pandas as pd
 from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
 from serving.lists import Privacy, at_risk, list_rows
+from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
 from serving.segments import SuperUserDefinition, segment_summary, super_users
 from serving.units import Units, units_for
 
@@ -33,15 +32,9 @@ if TYPE_CHECKING:
 
     from lifecycle.settings import Settings
 
-logger = logging.getLogger("lifecycle.report")
 DPI = 110
 TOP_ROWS = 20
 BLUE, ORANGE, GREY, RED = "#2f6db5", "#e08a2c", "#9aa4b1", "#c4423a"
-EVALUATION_PLOTS = {  # MLflow artifact -> caption, in the order shown
-    "gain.png": "gain and lift on the test cutoff",
-    "calibration.png": "calibration on the test cutoff",
-    "deciles.png": "actual vs predicted by decile on the test cutoff",
-}
 HEADLINE_METRICS = (
     "auc",
     "pr_auc",
@@ -53,70 +46,6 @@ HEADLINE_METRICS = (
     "spearman",
     "p10_p90_coverage",
 )
-
-
-@dataclass
-class ModelEvaluation:
-    """A champion's test evaluation as logged by training."""
-
-    task: str
-    model: str
-    version: str
-    test_cutoff: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-    images: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG
-    problem: str | None = None
-
-
-def champion_evaluations(
-    settings: Settings, dataset: str, versions: dict[str, str]
-) -> list[ModelEvaluation]:
-    """Test metrics and evaluation plots of these model versions, from MLflow: a label-free
-    version says it has no outcome to test on, a baseline rule shows its test metrics."""
-    from lifecycle import registry
-
-    client = registry.client(settings)
-    found = []
-    for task, version in versions.items():
-        name = registry.model_name(dataset, task)
-        evaluation = ModelEvaluation(task, name, str(version))
-        try:
-            model_version = client.get_model_version(name, str(version))
-            tags = model_version.tags
-            evaluation.test_cutoff = tags.get("test_cutoff", "")
-            evaluation.metrics = {
-                k.removeprefix("test."): float(v) for k, v in tags.items() if k.startswith("test.")
-            }
-            if registry.is_label_free(model_version):
-                kind = tags.get("kind", "label-free")
-                evaluation.problem = f"label-free ({kind}): no outcome to test on"
-            elif any(a.path == "evaluation" for a in client.list_artifacts(model_version.run_id)):
-                _read_plots(model_version.run_id, evaluation)
-            elif not evaluation.metrics:  # a baseline rule has its test metrics, no plots
-                evaluation.problem = f"{name} v{version} recorded no test evaluation"
-        except Exception as error:  # the report still renders, and says what is missing
-            logger.warning("evaluation of %s v%s unreadable: %s", name, version, error)
-            evaluation.problem = (
-                f"evaluation of {name} v{version} unavailable: the registry could not be read "
-                "(see the log with --verbose)"
-            )
-        found.append(evaluation)
-    return found
-
-
-def _read_plots(run_id: str, evaluation: ModelEvaluation) -> None:
-    """The evaluation plots training logged with the run."""
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="evaluation", dst_path=tmp
-            )
-        )
-        for filename in EVALUATION_PLOTS:
-            if (local / filename).is_file():
-                evaluation.images[filename] = (local / filename).read_bytes()
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -390,7 +319,10 @@ def render_report(
     for ev in evaluations:
         metrics = {k: v for k, v in ev.metrics.items() if k in HEADLINE_METRICS}
         parts = [f"<h3>{html.escape(ev.task)}: {html.escape(ev.model)} v{html.escape(ev.version)}"]
-        parts[0] += f" <span class=note>test cutoff {html.escape(ev.test_cutoff)}</span></h3>"
+        note = ", ".join(
+            filter(None, (ev.kind, ev.test_cutoff and f"test cutoff {ev.test_cutoff}"))
+        )
+        parts[0] += f" <span class=note>{html.escape(note)}</span></h3>"
         if metrics:
             parts.append(_table(pd.DataFrame([metrics]), {k: "{:.3f}" for k in metrics}))
         for filename, caption in EVALUATION_PLOTS.items():

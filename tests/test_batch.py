@@ -217,6 +217,17 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
     assert records and all(
         r["channel"] == "email" and r["churn_probability"] >= 0.3 for r in records
     )
+    # whom a filtered list holds and how its control group was drawn, said in it
+    asked = json.loads(channel)
+    assert asked["filters"] == {"channel": "email", "min_churn": 0.3}
+    assert asked["control"] == {"share": 0.1, "seed": 0}
+    written = tmp_path / "email.json"
+    options = ("--channel", "email", "--min-churn", "0.3", "--control-share", "0.2", "--seed", "4")
+    run_cli(home, "at-risk", "--top", "5", *options, "--out", str(written))
+    assert json.loads(written.read_text())["title"].endswith(
+        "; only channel email, churn probability >= 0.3; control group: share 0.2 of all "
+        "scored users, seed 4"
+    )
     key_env = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "test-key"}
     hidden = json.loads(
         run_cli(home, "--json", "at-risk", "--top", "5", "--pseudonymize", env=key_env)
@@ -348,7 +359,14 @@ def test_lists_read_only_their_datasets_scores(trained_copy: Path) -> None:
     head = run_cli(home, "at-risk", "--top", "2").splitlines()[0]
     assert head.startswith("demo: top 2 users by value at risk")
     write_scores(settings.workspace.scores_dir, table.frame, {**table.metadata, "dataset": "grown"})
-    for command in (["at-risk"], ["movers"], ["segments"], ["at-risk", "--dataset", "demo"]):
+    for command in (
+        ["at-risk"],
+        ["movers"],
+        ["segments"],
+        ["report"],
+        ["at-risk", "--dataset", "demo"],
+        ["report", "--dataset", "demo"],
+    ):
         line = _failing(home, *command)
         assert "holds dataset grown, not demo" in line, command
         assert "lifecycle score-all --dataset demo" in line, command

@@ -143,3 +143,23 @@ def test_currency_comes_from_the_events(tmp_path: Path) -> None:
     assert dataset_currencies(events("none.parquet", [None, None])) == ()
     assert dataset_currencies(tmp_path / "missing.parquet") == ()
     assert Units().currency.startswith("no currency recorded")
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "said"),
+    [
+        (["at-risk", "--json"], "--json", "lifecycle --json at-risk ..."),
+        (["features", "build", "--home", "x"], "--home", "lifecycle --home DIR features build ..."),
+    ],
+)
+def test_a_global_option_after_the_command_says_where_it_goes(
+    args: list[str], option: str, said: str
+) -> None:
+    """`lifecycle at-risk --json` answered "No such option '--json'", as if lists had no JSON."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {option} is an option of lifecycle itself, given before the command: {said}"
+    )
+    typo = CliRunner().invoke(main, ["at-risk", "--jsn"])
+    assert typo.exit_code == 2 and "No such option '--jsn'" in typo.stderr

@@ -21,15 +21,14 @@ NEEDS_EVENTS = [
     ("at-risk",),
     ("movers",),
     ("segments",),
-    ("report",),  # of the settings' dataset (LIFECYCLE_DATASET below)
+    ("report",),
     ("monitor",),
     ("campaign", "start", "winback", "--top", "10"),
 ]
 
 
-def _invoke(home: Path, *args: str, dataset: str | None = None):
-    env = {"LIFECYCLE_DATASET": dataset} if dataset else {}
-    return CliRunner(env=env).invoke(main, ["--home", str(home), "--quiet", *args])
+def _invoke(home: Path, *args: str):
+    return CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +58,7 @@ def imported(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def test_a_command_needing_events_names_what_works_on_the_dataset(
     imported: Path, command: tuple[str, ...], dataset: str, what: str, works: str
 ) -> None:
-    named = () if command == ("report",) else ("--dataset", dataset)
-    result = _invoke(imported, *command, *named, dataset=dataset)
+    result = _invoke(imported, *command, "--dataset", dataset)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     said = result.stderr.strip()
@@ -79,3 +77,30 @@ def test_a_folder_without_a_report_is_known_by_its_table(tmp_path: Path) -> None
     pd.DataFrame({"treatment": [0, 1]}).to_parquet(settings.workspace.campaign_table("constructed"))
     assert dataset_kind(settings, "constructed") == "campaign"
     assert dataset_kind(settings, "nothing") is None
+
+
+@pytest.mark.parametrize(
+    ("command", "step"),
+    [
+        (("features", "build"), "features build"),
+        (("train", "all"), "train"),
+        (("score-all",), "score-all"),
+        (("monitor",), "monitor"),
+    ],
+)
+def test_a_dataset_the_workspace_lacks_is_refused_naming_those_it_holds(
+    tmp_path: Path, command: tuple[str, ...], step: str
+) -> None:
+    """After `lifecycle import online-retail` the settings' dataset is still `demo`: the
+    chain's steps said "ingest or import it first" (`features build`), "run `lifecycle features
+    apply` first" (`train`) or "run `lifecycle features build`" (`score-all`, `monitor`, which
+    then said to import) instead of naming the imported dataset."""
+    events = tmp_path / "datasets" / "shop" / "events.parquet"
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
+    result = _invoke(tmp_path, *command)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip() == (
+        f"Error: {step}: no dataset 'demo' in {tmp_path}; its events datasets: shop: "
+        "pass --dataset shop (or set LIFECYCLE_DATASET)"
+    )

@@ -434,9 +434,15 @@ def test_an_unmeasurable_workspace_is_one_clear_line_and_nothing_written(
     from lifecycle.settings import load_settings
 
     code, out = monitor_cli(home, "--json")
-    assert code == 1
+    assert code == 1  # no dataset at all: building features would not help
     error = json.loads(out)["error"]
-    assert "no feature table at" in error and "lifecycle features build" in error
+    assert error == f"monitor: no dataset 'demo' in {home}: ingest or import it first"
+    events = home / "datasets" / "demo" / "events.parquet"  # a dataset, no features yet
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
+    code, out = monitor_cli(home, "--json")
+    error = json.loads(out)["error"]
+    assert code == 1 and "no feature table at" in error and "lifecycle features build" in error
     assert not load_settings(home=home, environ={}).workspace.monitor_dir.exists()
     # An unknown dataset in a monitored workspace: the last good result stays as it was.
     saved = load_settings(home=workspace, environ={}).workspace.drift_result("demo")

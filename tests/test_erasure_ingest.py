@@ -161,3 +161,39 @@ def test_a_models_own_numbers_are_not_an_id(home: Path, shop: Path) -> None:
     evaluation.write_text(json.dumps({"top_users": ["12590"], "threshold": 30.212590408045799}))
     out = _run("forget", "12590")
     assert out["mlflow_artifacts_mentioning_users"] == ["mlflow/artifacts/1/model/evaluation.json"]
+
+
+RETAIL = (  # online_retail's own columns: an invoice, a cancellation, another customer
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    "536365,85123A,HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    "C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,17850,United Kingdom\n"
+    "536366,22633,WARMER,6,2010-12-01 08:28:00,1.85,13047,United Kingdom\n"
+)
+TELCO = (
+    "customerID,SeniorCitizen,tenure,MonthlyCharges,TotalCharges,Churn\n"
+    "7590-VHVEG,0,1,29.85,29.85,No\n5575-GNVDE,0,34,56.95,1889.5,Yes\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "dataset", "gone", "kept"),
+    [
+        ("online-retail", RETAIL, "online_retail", "17850", "13047"),
+        ("telco-churn", TELCO, "telco_churn", "7590-VHVEG", "5575-GNVDE"),
+    ],
+)
+def test_a_forgotten_user_stays_out_of_a_later_import(
+    home: Path, tmp_path: Path, source: str, text: str, dataset: str, gone: str, kept: str
+) -> None:
+    """`lifecycle import` read the file again with every erased customer in it."""
+    path = _write(tmp_path, f"{dataset}.csv", text)
+    _run("import", source, str(path))
+    _run("forget", gone)
+    data = _run("import", source, str(path))
+    table = next(iter(data["tables"]))
+    assert data["tables"][table]["reasons"][ERASED_USER] >= 1
+    folder = home / "datasets" / dataset
+    held = pd.concat(pd.read_parquet(p) for p in folder.glob("*.parquet"))
+    assert set(held[c.USER_ID]) == {kept}
+    quarantine = (folder / "quarantine" / f"{table}.csv").read_text()
+    assert ERASED_USER in quarantine and gone not in quarantine

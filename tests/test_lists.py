@@ -303,6 +303,12 @@ def test_movers_rank_the_biggest_rises_of_users_in_both_tables() -> None:
     rows = list_rows(found, Privacy(), PERSONAL, extra=MOVER_FIELDS)
     assert {"value_at_risk_change", "top_reasons", "control"} <= set(rows.columns)
     assert not set(PERSONAL) & set(rows.columns)
+    printed = "\n".join(format_rows(rows, width=200))  # churn's change in points
+    assert "churn chg" in printed and "+50 pts" in printed and "+80 pts" in printed
+    moved = found.assign(churn_probability_change=[-0.003, 0.25])
+    nearly = list_rows(moved, Privacy(), [], extra=MOVER_FIELDS)
+    shown = "\n".join(format_rows(nearly, width=200))
+    assert "+0 pts" in shown and "+25 pts" in shown and "-0" not in shown  # not "-0%"
     assert movers(latest, previous, filters=Filters(channel="email"))["user_id"].tolist() == ["u1"]
     with pytest.raises(ListError, match="--by"):
         movers(latest, previous, by="ltv")
@@ -336,6 +342,7 @@ def _read_back(path: Path) -> pd.DataFrame:
 def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -> None:
     table = scores_table()
     table.loc[1, "days_since_last_activity"] = 21.8583
+    table.loc[1, "revenue"] = 57120.91  # online_retail's 14096: a CSV at 6 digits said 57120.9
     rows = list_rows(at_risk(table, limit=3), Privacy(), PERSONAL)
     out = export(rows, tmp_path / f"list{suffix}", units=UNITS, title="top 3")
     if suffix == ".xlsx":
@@ -344,6 +351,7 @@ def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -
     assert back["user_id"].tolist() == ["u2", "u3", "u4"]
     assert back["value_at_risk"].tolist() == pytest.approx(rows["value_at_risk"].tolist(), rel=1e-5)
     assert back["days_since_last_activity"].tolist() == [22, 25, 26]  # whole days
+    assert back["revenue"].tolist() == [57120.91, 90, 80]  # money to the penny in every format
     assert back["currency"].tolist() == ["GBP"] * 3
     assert back["churn_window_days"].tolist() == [91] * 3
     assert back["ltv_window_days"].tolist() == [365] * 3

@@ -104,3 +104,31 @@ def test_the_legend_gives_both_rules_of_watch() -> None:
     assert f"Watch: PSI ≥ {limits.psi_warn}, or p &lt; {limits.p_value}" in drift_section_html(
         result
     )
+
+
+def test_a_champion_fitted_on_the_latest_cutoff_is_noted_and_the_others_measured(
+    trained_copy: Path,
+) -> None:
+    """A label-free LTV fitted on the latest cutoff (online_retail: one year of history for a
+    365-day horizon) has no earlier rows: the monitor says so and still measures churn and
+    conversion, instead of refusing with "no rows in the training window" it has."""
+    settings = load_settings(home=trained_copy, environ={})
+    champions = load_champions(settings, "demo")
+    latest = feature_cutoffs(settings.workspace.feature_table("demo"))[-1]
+    champions.bundles["ltv"].data_window["trained_on"]["cutoffs"] = [f"{latest:%Y-%m-%d}"]
+    result = monitor(settings, champions=champions)
+    assert any(
+        note.startswith("ltv: not compared: its champion was fitted on the latest cutoff itself")
+        for note in result.notes
+    ), result.notes
+    scored = {col.name for col in result.columns if col.source == "score"}
+    assert "churn_probability" in scored and not scored & {"ltv", "ltv_p50", "ltv_p90"}
+    only_ltv = set(champions.bundles["ltv"].feature_names) - {
+        name for task in ("churn", "conversion") for name in champions.bundles[task].feature_names
+    }
+    compared = {col.name for col in result.columns if col.source == "feature"}
+    assert compared and not compared & only_ltv
+    for task in ("churn", "conversion"):  # every champion fitted there: nothing to compare
+        champions.bundles[task].data_window["trained_on"]["cutoffs"] = [f"{latest:%Y-%m-%d}"]
+    with pytest.raises(MonitorError, match="every champion was fitted on the latest cutoff"):
+        monitor(settings, champions=champions)

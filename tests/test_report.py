@@ -15,6 +15,7 @@ import pytest
 
 from serving.batch import ScoresTable
 from serving.report import EVALUATION_PLOTS, ModelEvaluation, ltv_deciles, png, render_report
+from serving.report_models import kind_words
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -129,9 +130,18 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
             "2025-10-01",
             {"auc": 0.91, "ece": 0.02},
             {"gain.png": evaluation_png()},
+            kind="lightgbm",
         ),
         ModelEvaluation(
             "ltv", "demo-ltv", "2", problem="evaluation of demo-ltv v2 unavailable: gone"
+        ),
+        ModelEvaluation(  # a baseline rule that beat LightGBM serves (online_retail)
+            "conversion",
+            "demo-conversion",
+            "2",
+            "2025-10-01",
+            {"auc": 0.56},
+            kind=kind_words("recency_rule", label_free=False),
         ),
     ]
     document, images, sections = render_report(synthetic_scores(), evaluations, top=15)
@@ -148,6 +158,11 @@ def test_report_embeds_everything_and_no_personal_columns(report_file: tuple[Pat
     assert text.count('src="data:image/png;base64,') == images
     assert not re.search(r"(src|href)=\"(https?:)?//", text)
     assert "evaluation of demo-ltv v2 unavailable: gone" in text
+    # what serves is named, as `lifecycle models` names it
+    assert "demo-churn v3 <span class=note>lightgbm, test cutoff 2025-10-01</span>" in text
+    assert "demo-conversion v2 <span class=note>baseline recency_rule, test cutoff 2025" in text
+    assert "demo-ltv v2 <span class=note></span>" in text  # unreadable: no claim
+    assert kind_words("bgnbd_gamma_gamma", label_free=True) == "label-free bgnbd_gamma_gamma"
     assert ">country<" not in text and ">GB<" not in text  # the list withholds personal columns
     assert "no activity for 40 days" in text
 

@@ -330,6 +330,28 @@ def test_expected_saved_value_without_an_uplift_champion_says_what_to_run(
     )
 
 
+def test_uplift_of_an_events_dataset_says_how_it_learns_without_a_campaign_table(
+    tmp_path: Path,
+) -> None:
+    """online_retail: `at-risk --rank-by expected_saved_value` points to `train-uplift`, which
+    asked to `import hillstrom` (another dataset): it names the recorded campaigns instead."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    events = tmp_path / "datasets" / "shop" / "events.parquet"
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({c.USER_ID: ["a"], c.EVENT_TYPE: ["purchase"]}).to_parquet(events)
+    result = CliRunner().invoke(
+        main, ["--home", str(tmp_path), "train-uplift", "--dataset", "shop"]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    said = result.stderr.strip()
+    assert said.startswith("Error: 'shop' is an events dataset, which has no campaign table")
+    assert "`lifecycle train-uplift --dataset shop --campaigns all`" in said
+    assert "--from-list FILE" in said and "import hillstrom" not in said
+
+
 # -- bad campaign tables: one clear line, nothing written ---------------------------------
 
 

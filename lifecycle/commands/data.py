@@ -347,6 +347,7 @@ def datasets_restore(obj: Context, version: str) -> None:
 @pass_context
 def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -> None:
     """Load a known public data set through its adapter (default path under settings data_root)."""
+    from features.erasure_log import erased_users
     from features.ingest import default_source_path, import_source
 
     if path is None:
@@ -358,12 +359,18 @@ def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -
             )
     name = dataset or source.replace("-", "_")
     obj.console.step(f"importing {source} from {path} as dataset '{name}'")
+    if name != obj.settings.dataset:  # as ingest says: the next step is `features build`
+        obj.console.step(
+            f"the other commands work on dataset '{obj.settings.dataset}' (settings dataset) "
+            f"unless given --dataset {name} or LIFECYCLE_DATASET={name}"
+        )
     summary = import_source(
         source,
         path,
         obj.settings.workspace.dataset_dir(name),
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
         chunk_rows=obj.settings.ingest.chunk_rows,
+        erased=erased_users(obj.settings, name),
     )
     obj.console.result(summary.to_dict(), summary.lines())
 

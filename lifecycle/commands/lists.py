@@ -134,6 +134,22 @@ class ListRequest:
     def privacy(self, obj: Context) -> Any:
         return _privacy(obj, self.pseudonymize, self.allow_columns)
 
+    def described(self) -> tuple[str, dict[str, Any]]:
+        """Whom the list holds and how its control flag was drawn, for its title and --json:
+        a written list filtered to `--stage churned` otherwise read as the whole ranking,
+        and the seed that reproduces its control group was nowhere in it."""
+        from dataclasses import asdict
+
+        only = self.filters.text()
+        text = (f"; only {only}" if only else "") + (
+            f"; control group: share {self.control_share:g} of all scored users, seed {self.seed}"
+        )
+        data = {
+            "filters": {k: v for k, v in asdict(self.filters).items() if v is not None},
+            "control": {"share": self.control_share, "seed": self.seed},
+        }
+        return text, data
+
 
 def _emit_list(
     obj: Context,
@@ -153,7 +169,9 @@ def _emit_list(
     if out is not None:
         list_format(out, request.fmt)  # refuse an unknown format before any work
     units = units_for(obj.settings, metadata)
-    data = {**data, "units": units.to_dict(), "notes": list(notes)}
+    described, asked = request.described()
+    title += described
+    data = {**data, **asked, "units": units.to_dict(), "notes": list(notes)}
     if out is not None:
         from lifecycle.exports import record_export
 
@@ -442,19 +460,24 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     is_flag=True,
     help=PSEUDONYMIZE_HELP,
 )
+@click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
-def report(obj: Context, out: Path | None, top: int, pseudonymize: bool) -> None:
+def report(
+    obj: Context, out: Path | None, top: int, pseudonymize: bool, dataset: str | None
+) -> None:
     """One self-contained HTML report of the latest scores and the champions' quality."""
+    from serving.batch import latest_scores
     from serving.report import build_report
 
     obj.console.step("building the report from the latest scores table")
+    # the dataset's table or a refusal naming both datasets, before anything is registered
+    table = latest_scores(obj.settings, dataset)
+    privacy = _privacy(obj, pseudonymize, ())
     if out is not None:  # may leave the workspace: erasure must find it again
         from lifecycle.exports import record_export
-        from lifecycle.workspace import LATEST_SCORES
 
-        latest = obj.settings.workspace.scores_dir / LATEST_SCORES
-        record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=latest)
-    built = build_report(obj.settings, out, top=top, privacy=_privacy(obj, pseudonymize, ()))
+        record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
+    built = build_report(obj.settings, out, top=top, privacy=privacy, table=table)
     obj.console.result(
         {"path": str(built.path), "images": built.images, "sections": built.sections},
         [f"report: {built.path} ({built.images} plots)"],

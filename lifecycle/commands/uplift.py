@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from lifecycle.cli import Context, main, pass_context
+from lifecycle.errors import UserError
 
 
 @main.command("train-uplift")
@@ -71,11 +72,19 @@ def train_uplift_command(
     held-out split by Qini and AUUC against random and response-model targeting (paired
     bootstrap intervals), register the best as <dataset>-uplift; it becomes champion only
     if its Qini interval is above random's and above the response model's."""
+    from lifecycle.dataset_kind import EVENTS, dataset_kind
     from training.uplift import train_uplift
 
     table, source = None, ""
     if campaigns or lists:
         table, source = _campaigns_table(obj, dataset, campaigns, lists, horizon_days)
+    elif dataset_kind(obj.settings, dataset) == EVENTS:
+        # an events dataset never has an imported campaign table: its campaigns are recorded
+        raise UserError(
+            f"'{dataset}' is an events dataset, which has no campaign table: learn from its "
+            f"recorded campaigns (`lifecycle campaign start`, then `lifecycle train-uplift "
+            f"--dataset {dataset} --campaigns all`) or from a randomized list (--from-list FILE)"
+        )
     result = train_uplift(
         obj.settings,
         dataset,

@@ -1,0 +1,91 @@
+"""The champions' test evaluations the report shows, read from MLflow: metrics, the plots
+training logged, and what serves (LightGBM, a baseline rule that beat it, a label-free fit)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+logger = logging.getLogger("lifecycle.report")
+EVALUATION_PLOTS = {  # MLflow artifact -> caption, in the order shown
+    "gain.png": "gain and lift on the test cutoff",
+    "calibration.png": "calibration on the test cutoff",
+    "deciles.png": "actual vs predicted by decile on the test cutoff",
+}
+
+
+@dataclass
+class ModelEvaluation:
+    """A champion's test evaluation as logged by training."""
+
+    task: str
+    model: str
+    version: str
+    test_cutoff: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG
+    problem: str | None = None
+    kind: str = ""  # "lightgbm", "baseline <rule>" or "label-free <kind>", as `models` says
+
+
+def champion_evaluations(
+    settings: Settings, dataset: str, versions: dict[str, str]
+) -> list[ModelEvaluation]:
+    """Test metrics and evaluation plots of these model versions, from MLflow: a label-free
+    version says it has no outcome to test on, a baseline rule shows its test metrics."""
+    from lifecycle import registry
+
+    client = registry.client(settings)
+    found = []
+    for task, version in versions.items():
+        name = registry.model_name(dataset, task)
+        evaluation = ModelEvaluation(task, name, str(version))
+        try:
+            model_version = client.get_model_version(name, str(version))
+            tags = model_version.tags
+            evaluation.test_cutoff = tags.get("test_cutoff", "")
+            evaluation.kind = kind_words(tags.get("kind"), registry.is_label_free(model_version))
+            evaluation.metrics = {
+                k.removeprefix("test."): float(v) for k, v in tags.items() if k.startswith("test.")
+            }
+            if registry.is_label_free(model_version):
+                kind = tags.get("kind", "label-free")
+                evaluation.problem = f"label-free ({kind}): no outcome to test on"
+            elif any(a.path == "evaluation" for a in client.list_artifacts(model_version.run_id)):
+                _read_plots(model_version.run_id, evaluation)
+            elif not evaluation.metrics:  # a baseline rule has its test metrics, no plots
+                evaluation.problem = f"{name} v{version} recorded no test evaluation"
+        except Exception as error:  # the report still renders, and says what is missing
+            logger.warning("evaluation of %s v%s unreadable: %s", name, version, error)
+            evaluation.problem = (
+                f"evaluation of {name} v{version} unavailable: the registry could not be read "
+                "(see the log with --verbose)"
+            )
+        found.append(evaluation)
+    return found
+
+
+def kind_words(kind: str | None, label_free: bool) -> str:
+    """What serves: LightGBM (no kind tag), a baseline rule that beat it, or a label-free fit."""
+    return "lightgbm" if kind is None else f"{'label-free' if label_free else 'baseline'} {kind}"
+
+
+def _read_plots(run_id: str, evaluation: ModelEvaluation) -> None:
+    """The evaluation plots training logged with the run."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="evaluation", dst_path=tmp
+            )
+        )
+        for filename in EVALUATION_PLOTS:
+            if (local / filename).is_file():
+                evaluation.images[filename] = (local / filename).read_bytes()
