@@ -270,11 +270,10 @@ def render_report(
 
     # Headline numbers.
     eligible = scores["churn_probability"].notna() if "churn_probability" in scores else None
-    value = (
-        SuperUserDefinition(value_column="ltv")
-        if "ltv" in scores
-        else SuperUserDefinition(value_column="revenue")
-    )
+    # The lists' super users (their super_user flag): the top share by what they kept to
+    # date, the scores table's revenue (serving.batch.CONTEXT_COLUMNS).
+    value = SuperUserDefinition(value_column="revenue")
+    kept = "purchases to date" if units.counted else "revenue to date after refunds"
     supers = super_users(scores, value)
     cards = [
         (f"{len(scores):,}", "users scored"),
@@ -288,9 +287,7 @@ def render_report(
         ),
         (
             f"{supers.value_share:.0%}" if np.isfinite(supers.value_share) else "-",
-            f"of {'predicted LTV' if value.value_column == 'ltv' else units.value_name('revenue')}"
-            f" from the top "
-            f"{value.top_share:.0%} of users (super users)",
+            f"of {kept} from the top {value.top_share:.0%} of users (super users)",
         ),
         (
             f"{scores['ltv'].mean():,.1f}" if "ltv" in scores else "-",
@@ -367,9 +364,8 @@ def render_report(
         (
             "Segments: sizes and value shares",
             figure_html(segments_figure(rfm, stages), "segments")
-            + f'<p class="note">Super users (top {value.top_share:.0%} by '
-            f"{units.value_name(value.value_column)}): "
-            f"{supers.users:,} users bring {supers.value_share:.1%} of it. "
+            + f'<p class="note">Super users (top {value.top_share:.0%} by {kept}, the lists\' '
+            f"super_user flag): {supers.users:,} users bring {supers.value_share:.1%} of it. "
             f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}.</p>"
             + '<div class="models"><div>'
             + (_table(rfm, shares) if rfm is not None else "")

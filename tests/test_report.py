@@ -165,6 +165,17 @@ def test_report_embeds_everything_and_no_personal_columns(report_file: tuple[Pat
     assert kind_words("bgnbd_gamma_gamma", label_free=True) == "label-free bgnbd_gamma_gamma"
     assert ">country<" not in text and ">GB<" not in text  # the list withholds personal columns
     assert "no activity for 40 days" in text
+    # Super users are the lists' (their super_user flag: the top fifth by revenue kept to
+    # date), not another ranking by predicted LTV under the same name.
+    frame = synthetic_scores().frame
+    kept = frame["revenue"].fillna(0).to_numpy()
+    top = np.argsort(-kept, kind="stable")[: round(0.2 * len(kept))]
+    share = kept[top].sum() / kept.sum()
+    assert share != pytest.approx(
+        np.sort(frame["ltv"])[::-1][: len(top)].sum() / frame["ltv"].sum(), abs=5e-3
+    )
+    assert f"{share:.0%}</b><span>of revenue to date after refunds from the top 20%" in text
+    assert f"users bring {share:.1%} of it" in text
 
 
 def test_report_renders_in_chromium_with_its_plots(
