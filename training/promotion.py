@@ -86,6 +86,15 @@ class Unscored:
     promote: bool
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A champion's metric on its own out-of-time test, recorded when it was trained: what
+    it is judged by where it learned from the challenger's test outcomes."""
+
+    score: float
+    test_cutoff: str
+
+
 def gate(
     settings: Settings,
     mlflow_client: Any,
@@ -93,7 +102,7 @@ def gate(
     task: str,
     version: str,
     metrics: dict[str, float],
-    champion_score: Callable[[Any, str], float | Unscored],
+    champion_score: Callable[[Any, str], float | Recorded | Unscored],
     *,
     evidence: str = "",
     kind: str = "",
@@ -133,6 +142,13 @@ def gate(
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     theirs = champion_score(champion, metric)
+    note = ""
+    if isinstance(theirs, Recorded):
+        note = (
+            f" (its own test {theirs.test_cutoff}: it learned from outcomes within this "
+            "test's horizon)"
+        )
+        theirs = theirs.score
     if isinstance(theirs, Unscored):
         if theirs.promote:
             reason = f"{theirs.reason}; {kind}{metric} {mine}{beaten}"
@@ -142,7 +158,7 @@ def gate(
     margin = settings.training.min_improvement
     mine, _, their = compared(ours, theirs + margin, theirs)
     required = f" by more than {margin}" if margin else ""  # training.min_improvement
-    against = f"champion v{champion.version} {their}{required}{evidence}"
+    against = f"champion v{champion.version} {their}{required}{evidence}{note}"
     if ours > theirs + margin:
         reason = f"{kind}{metric} {mine} > {against}"
         registry.set_champion(mlflow_client, name, version, reason)
@@ -189,7 +205,7 @@ def gate_on_test(
         registry.record_gate(mlflow_client, name, version, refused)
         return False, refused
 
-    def champion_score(champion: Any, metric: str) -> float | Unscored:
+    def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
         try:
@@ -216,14 +232,21 @@ def gate_on_test(
             return Unscored(
                 f"champion v{champion.version} reads features this test set lacks", False
             )
+        # A champion refit on every matured cutoff learned outcomes that fall within this
+        # test's horizon whenever its latest cutoff is less than a horizon before the test
+        # cutoff (every refresh): on these rows it would be judged in sample.
         trained = current.data_window.get("trained_on", {}).get("cutoffs", [])
-        if trained and pd.Timestamp(max(trained), tz="UTC") >= test_cutoff:
+        horizon = pd.Timedelta(days=int(current.label.get("horizon_days") or 0))
+        if trained and pd.Timestamp(max(trained), tz="UTC") + horizon > test_cutoff:
             if metric not in current.metrics:
                 return Unscored(
-                    f"champion v{champion.version} learned from the test cutoff and recorded no {metric}",
+                    f"champion v{champion.version} learned from outcomes within the test "
+                    f"horizon and recorded no {metric}",
                     False,
                 )
-            return float(current.metrics[metric])
+            return Recorded(
+                float(current.metrics[metric]), str(current.data_window.get("test_cutoff"))
+            )
         y = test[LABEL].to_numpy(dtype=float)
         return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
 
