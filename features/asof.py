@@ -301,6 +301,11 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     return f"""
     WITH
     orders AS ({orders_sql(has_order_id)}),
+    order_gaps AS (
+        SELECT {u}, order_time, value,
+               epoch(order_time - lag(order_time) OVER (PARTITION BY {u} ORDER BY order_time)) / 86400.0 AS gap_days
+        FROM orders
+    ),
     days AS (
         SELECT {u}, {_day_end(t)} AS day_end,
                max({t}) FILTER (WHERE {ty} NOT IN ({not_activity})) AS last_active_time,
@@ -321,13 +326,6 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     daily AS (
         SELECT d.*, coalesce(o.orders, 0) AS orders, coalesce(o.revenue, 0) AS revenue, o.last_order_time
         FROM days d LEFT JOIN day_orders o USING ({u}, day_end)
-    ),
-    -- a user's purchase rhythm is the gaps between the days they bought on: orders minutes
-    -- apart (a basket split in two) are one visit, not a usual gap of minutes
-    purchase_day_gaps AS (
-        SELECT {u}, day_end,
-               epoch(day_end - lag(day_end) OVER (PARTITION BY {u} ORDER BY day_end)) / 86400.0 AS gap_days
-        FROM day_orders
     ),
     population AS (
         SELECT usr.{u}, a.as_of FROM users usr CROSS JOIN cutoffs a
@@ -351,13 +349,9 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
         SELECT p.{u}, p.as_of,
                count(*) AS orders_total, sum(g.value) AS revenue_total,
                avg(g.value) AS avg_order_value, max(g.value) AS max_order_value,
-               min(g.order_time) AS first_order_time
-        FROM population p JOIN orders g ON g.{u} = p.{u} AND g.order_time <= p.as_of
-        GROUP BY p.{u}, p.as_of
-    ),
-    rhythm AS (
-        SELECT p.{u}, p.as_of, avg(g.gap_days) AS ipt_mean_days, stddev_samp(g.gap_days) AS ipt_std_days
-        FROM population p JOIN purchase_day_gaps g ON g.{u} = p.{u} AND g.day_end <= p.as_of
+               min(g.order_time) AS first_order_time,
+               avg(g.gap_days) AS ipt_mean_days, stddev_samp(g.gap_days) AS ipt_std_days
+        FROM population p JOIN order_gaps g ON g.{u} = p.{u} AND g.order_time <= p.as_of
         GROUP BY p.{u}, p.as_of
     ),
     refund_agg AS (
@@ -379,20 +373,19 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
         o.avg_order_value,
         greatest(o.revenue_total - coalesce(r.refund_amount_total, 0), 0) / o.orders_total
             AS net_order_value,
-        o.max_order_value, g.ipt_mean_days, g.ipt_std_days,
+        o.max_order_value, o.ipt_mean_days, o.ipt_std_days,
         w.sessions_total,
         (w.activation_time IS NOT NULL)::INTEGER AS activated,
         epoch(w.activation_time - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS days_to_activation,
         w.active_days_{short_w}d / nullif(w.active_days_{mid_w}d / ({mid_w} / {short_w}), 0) AS trend_active_days_30_90,
         w.orders_{mid_w}d / nullif(w.orders_{long_w}d / ({long_w} / {mid_w}), 0) AS trend_orders_90_365,
         -- how overdue the next purchase is against the user's own rhythm; share of spend refunded
-        (epoch(w.as_of - w.last_order_time) / 86400.0) / nullif(g.ipt_mean_days, 0) AS overdue_ratio,
+        (epoch(w.as_of - w.last_order_time) / 86400.0) / nullif(o.ipt_mean_days, 0) AS overdue_ratio,
         coalesce(r.refund_amount_total, 0) / nullif(o.revenue_total, 0) AS refund_rate,
         usr.{c.CHANNEL}{attribute_sql}
     FROM window_agg w
     JOIN users usr USING ({u})
     LEFT JOIN order_agg o USING ({u}, as_of)
-    LEFT JOIN rhythm g USING ({u}, as_of)
     LEFT JOIN refund_agg r USING ({u}, as_of)
     ORDER BY w.as_of, w.{u}
     """

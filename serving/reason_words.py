@@ -2,7 +2,7 @@
 
 The words follow the value, not the direction it pushed the score: a rising trend that
 pushed churn up still reads "orders rising". A missing value reads as what it means in
-the domain ("no purchase yet"), never as the feature's name. One quantity has
+the domain ("no repeat purchase yet"), never as the feature's name. One quantity has
 one wording in every window ("spent 300 in the last 30 days", "spent nothing in the last
 90 days").
 """
@@ -34,6 +34,7 @@ REASON_TEXT = {
     "days_to_activation": "took {value:.0f} day{s} to activate",
     "refund_rate": "{value:.0%} of spend refunded",
 }
+USUAL_GAP = "ipt_mean_days"  # what the overdue ratio divides by
 # What a value that rounds to none reads as ("no activity for 0 days" contradicts itself).
 NONE_TEXT = {
     "recency_days": "active within the last day",
@@ -46,6 +47,7 @@ NONE_TEXT = {
     "refund_amount_total": "nothing refunded so far",
     "net_revenue_total": "nothing kept after refunds",
     "net_order_value": "nothing kept per order after refunds",
+    "ipt_mean_days": "buys again within a day on average",
     "ipt_std_days": "gaps between purchases vary by less than a day",
     "days_to_activation": "activated on their first day",
 }
@@ -57,8 +59,8 @@ MISSING_TEXT = {
     "avg_order_value": "no purchase yet",
     "net_order_value": "no purchase yet",
     "max_order_value": "no purchase yet",
-    "ipt_mean_days": "no purchase on a second day yet",
-    "ipt_std_days": "purchases on fewer than 3 days so far",
+    "ipt_mean_days": "no repeat purchase yet",
+    "ipt_std_days": "fewer than 3 purchases so far",
     "overdue_ratio": "no usual gap between purchases yet",
     "trend_active_days_30_90": "no active days in the last 90 days",
     "trend_orders_90_365": "no orders in the last 365 days",
@@ -145,6 +147,10 @@ def _times(ratio: float) -> str:
     return text
 
 
+def _under_a_day(days: Any) -> bool:
+    return isinstance(days, int | float) and not _is_missing(days) and days < 1
+
+
 def _ratio_text(feature: str, value: float) -> str:
     """The overdue ratio and the trends, worded by which side of 1 the value is on."""
     if feature == "overdue_ratio":
@@ -209,9 +215,16 @@ def _counted_text(feature: str, value: float, purchase_counts: float) -> str | N
     return "no" + text.removeprefix("0") if text.startswith("0 purchases") else text
 
 
-def reason_text(feature: str, value: Any, purchase_counts: float | None = None) -> str:
+def reason_text(
+    feature: str,
+    value: Any,
+    purchase_counts: float | None = None,
+    *,
+    usual_gap_days: Any = None,
+) -> str:
     """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
-    counts in a log without amounts, ``serving.units``) words amounts as purchases."""
+    counts in a log without amounts, ``serving.units``) words amounts as purchases;
+    ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio."""
     if _is_missing(value):
         return _missing_text(feature, purchase_counts)
     if feature == "activated":
@@ -224,6 +237,10 @@ def reason_text(feature: str, value: Any, purchase_counts: float | None = None) 
         counted = _counted_text(feature, float(value), purchase_counts)
         if counted is not None:
             return counted
+    if feature == "overdue_ratio" and value > 1 and _under_a_day(usual_gap_days):
+        # orders minutes apart (a basket split in two) make a usual gap of minutes: a ratio
+        # of thousands says nothing an operator can use
+        return "next purchase overdue (their orders so far came less than a day apart)"
     if feature == "overdue_ratio" or feature in TRENDS:
         return _ratio_text(feature, float(value))
     if feature in NONE_TEXT and _is_none(value):

@@ -23,7 +23,7 @@ from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
-from serving.reason_words import reason_text
+from serving.reason_words import USUAL_GAP, reason_text
 from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
 
 if TYPE_CHECKING:
@@ -366,7 +366,9 @@ def worded_reasons(
         if contributions[j] <= 0 or len(picked) == TOP_REASONS:
             break
         value = value_of(names[j])
-        text = reason_text(names[j], value, purchase_counts)
+        # how overdue is said against the usual gap itself where that gap is under a day
+        gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
+        text = reason_text(names[j], value, purchase_counts, usual_gap_days=gap)
         if any(reason["text"] == text for reason in picked):
             continue
         picked.append(

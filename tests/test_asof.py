@@ -55,33 +55,6 @@ def events() -> pd.DataFrame:
     )
 
 
-def test_purchase_rhythm_is_measured_between_purchase_days() -> None:
-    """Orders minutes apart (a basket split in two) are one visit: the usual gap between
-    purchases is counted between the days bought on, so the next purchase is not thousands of
-    times overdue a week later."""
-    events = frame(
-        [
-            ev("s", "2024-01-02 10:00", c.PURCHASE, 10.0, "s1"),
-            ev("s", "2024-01-02 10:04", c.PURCHASE, 20.0, "s2"),
-            ev("s", "2024-01-12 10:00", c.PURCHASE, 30.0, "s3"),
-            ev("s", "2024-01-12 10:01", c.PURCHASE, 5.0, "s4"),
-            ev("s", "2024-01-16 10:00", c.PURCHASE, 5.0, "s5"),
-            ev("t", "2024-02-20 09:00", c.PURCHASE, 10.0, "t1"),
-            ev("t", "2024-02-20 09:02", c.PURCHASE, 10.0, "t2"),
-        ]
-    )
-    features = compute_features(events, [T], windows=(7, 30, 90)).set_index(c.USER_ID)
-    s, t = features.loc["s"], features.loc["t"]
-    assert s["orders_total"] == 5  # every order still counts
-    assert s["ipt_mean_days"] == pytest.approx(7.0)  # gaps of 10 and 4 days
-    assert s["ipt_std_days"] == pytest.approx(np.std([10.0, 4.0], ddof=1))
-    since = (T - pd.Timestamp("2024-01-16 10:00", tz="UTC")).total_seconds() / 86400
-    assert s["overdue_ratio"] == pytest.approx(since / 7.0)
-    # two orders on one day and nothing since: no usual gap yet, so nothing is overdue
-    assert t["orders_total"] == 2
-    assert np.isnan(t["ipt_mean_days"]) and np.isnan(t["overdue_ratio"])
-
-
 def test_features_on_hand_made_events(events: pd.DataFrame) -> None:
     features = compute_features(events, [T], windows=(7, 30, 90))
     assert features[c.USER_ID].tolist() == ["a", "b"]  # c signed up after the cutoff
