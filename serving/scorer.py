@@ -368,16 +368,21 @@ class Scorer:
         if errors:
             raise field_errors("score_features", errors)
         columns = sorted(known)
-        records = [{c.USER_ID: r.user_id, **{n: r.features.get(n) for n in columns}} for r in users]
+        # Keyed by position, not id: two rows of one id (what-if variants) are two answers,
+        # each from its own features.
+        keys = [str(i) for i in range(len(users))]
+        records = [
+            {c.USER_ID: key, **{n: r.features.get(n) for n in columns}}
+            for key, r in zip(keys, users, strict=True)
+        ]
         frame = pd.DataFrame.from_records(records, columns=[c.USER_ID, *columns])
         for name in columns:
             if name in numeric:
                 frame[name] = frame[name].astype("float64")
-        frame = frame.drop_duplicates(c.USER_ID, keep="last").reset_index(drop=True)
         matrix = FeatureMatrix.from_frame(state.layout, frame)
         rows = self._score_known(state, champions, matrix, "fresh")
         return self._response(
-            state, champions, wanted, [r.user_id for r in users], rows, "supplied"
+            state, champions, wanted, [r.user_id for r in users], rows, "supplied", keys
         )
 
     def _score_known(
@@ -423,15 +428,18 @@ class Scorer:
         user_ids: list[str],
         rows: dict[str, dict[str, Any]],
         known_status: str,
+        keys: list[str] | None = None,
     ) -> ScoreResponse:
+        """One user per id of ``user_ids``, in order: its row of ``rows`` (looked up by its
+        key of ``keys``, default the id itself) or the cold-start answer."""
         plan = _answer_plan(state, champions, wanted)
         versions = dict(plan.versions)
         fields, float_fields = plan.fields, plan.float_fields
         # Built without validation (the values are scoring's own, JSON-ready, of the fields'
         # types): for 100 users validating ~400 models cost more than scoring them.
         users = []
-        for user_id in user_ids:
-            row = rows.get(user_id)
+        for user_id, key in zip(user_ids, keys or user_ids, strict=True):
+            row = rows.get(key)
             status = known_status if row is not None else "unknown_user"
             source = row if row is not None else state.cold_start
             values = {name: source.get(name) for name in fields}  # JSON-ready already

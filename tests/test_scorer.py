@@ -116,6 +116,26 @@ def test_score_features_scores_supplied_rows(scorer: Any) -> None:
     assert user.status == "supplied" and user.churn_probability is not None and user.ltv is not None
 
 
+def test_score_features_scores_each_row_of_one_id_from_its_own_features(scorer: Any) -> None:
+    """Two what-if rows of one id are two answers: the first was answered with the last
+    row's scores (rows were deduplicated by id)."""
+    from serving.schemas import FeatureRow
+
+    recent = {"recency_days": 1, "tenure_days": 400, "orders_total": 30}
+    gone = {"recency_days": 300, "tenure_days": 400, "orders_total": 1}
+    both = scorer.score_features(
+        [FeatureRow(user_id="what-if", features=f) for f in (recent, gone)]
+    ).users
+    alone = [
+        scorer.score_features([FeatureRow(user_id="x", features=f)]).users[0]
+        for f in (recent, gone)
+    ]
+    assert [u.user_id for u in both] == ["what-if", "what-if"]
+    assert [u.churn_probability for u in both] == [u.churn_probability for u in alone]
+    assert [u.ltv for u in both] == [u.ltv for u in alone]
+    assert both[0].churn_probability != both[1].churn_probability
+
+
 def test_score_features_reports_each_bad_field(scorer: Any) -> None:
     from serving.schemas import FeatureRow
 
