@@ -143,3 +143,27 @@ def test_currency_comes_from_the_events(tmp_path: Path) -> None:
     assert dataset_currencies(events("none.parquet", [None, None])) == ()
     assert dataset_currencies(tmp_path / "missing.parquet") == ()
     assert Units().currency.startswith("no currency recorded")
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    """BentoML's arbiter failed to bind after the start and printed its traceback; the port is
+    now tried first, and a free one passes (a port a stopped server left in TIME_WAIT too)."""
+    import socket
+
+    from serving.launch import check_can_listen
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["--home", str(tmp_path), "serve", "--port", str(port)], catch_exceptions=False
+        )
+        assert result.exit_code == 1
+        lines = result.output.strip().splitlines()
+        assert lines[-1] == (
+            f"Error: port {port} on 127.0.0.1 is already in use (another service listens there): "
+            "stop it or pick another with --port"
+        )
+        assert "Traceback" not in result.output
+    check_can_listen("127.0.0.1", port)  # released: free again

@@ -196,8 +196,9 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
         f"services.lifecycle_scoring.workers={workers}",
     ]
     env["BENTOML_CONFIG_OPTIONS"] = " ".join(o for o in options if o)  # the user's kept
-    from serving.launch import bentoml_command
+    from serving.launch import bentoml_command, check_can_listen
 
+    check_can_listen(host, port)
     command = bentoml_command(host, port)
     command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
     obj.console.step(
