@@ -118,10 +118,19 @@ class Scorer:
     def load(self, *, mirrored: bool = False) -> Loaded:
         """Open the Feast store and the champions (``mirrored``: read from the registry's
         aliases mirror, a server's start); keep the error for /readyz if it fails."""
+        from lifecycle.dataset_kind import require_events
+
         try:
+            require_events(self.settings, self.dataset, "serve")  # not "run features apply"
             state = self._build(open_feature_store(self.settings, self.dataset), mirrored)
         except Exception as error:
-            self.error = error.message if isinstance(error, ApiError) else f"{error!r}"
+            from lifecycle.errors import UserError
+
+            # an error made for the user is its own line; anything else keeps its type
+            if isinstance(error, ApiError):
+                self.error = error.message
+            else:
+                self.error = str(error) if isinstance(error, UserError) else f"{error!r}"
             logger.error("scoring service could not load: %s", self.error)
             raise
         self.state, self.error = state, None

@@ -24,6 +24,7 @@ NEEDS_EVENTS = [
     ("report",),  # of the settings' dataset (LIFECYCLE_DATASET below)
     ("monitor",),
     ("campaign", "start", "winback", "--top", "10"),
+    ("serve", "--port", "1"),  # refused before the port is tried
 ]
 
 
@@ -79,3 +80,19 @@ def test_a_folder_without_a_report_is_known_by_its_table(tmp_path: Path) -> None
     pd.DataFrame({"treatment": [0, 1]}).to_parquet(settings.workspace.campaign_table("constructed"))
     assert dataset_kind(settings, "constructed") == "campaign"
     assert dataset_kind(settings, "nothing") is None
+
+
+def test_a_server_on_a_snapshot_says_what_it_is_not_to_apply_features(imported: Path) -> None:
+    """`bentoml serve` itself (no `lifecycle serve` in front): /readyz's 503 asked for
+    `lifecycle features apply`, which refuses a snapshot too."""
+    from lifecycle.dataset_kind import NotEventsDataset
+    from lifecycle.settings import load_settings
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=imported, environ={"LIFECYCLE_DATASET": "telco_churn"}))
+    with pytest.raises(NotEventsDataset):
+        scorer.load()
+    assert scorer.error is not None
+    assert scorer.error.startswith("serve: needs an events dataset, and 'telco_churn' is a")
+    assert scorer.error.endswith("on it run `lifecycle train-snapshot --dataset telco_churn`")
+    scorer.close()
