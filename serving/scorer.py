@@ -134,6 +134,8 @@ class Scorer:
             logger.error("scoring service could not load: %s", self.error)
             raise
         self.state, self.error = state, None
+        for task, why in state.champions.unavailable.items():  # the start's log says it too
+            logger.warning("%s cannot be served: %s", task, why)
         return state
 
     def _build(self, store: Any, mirrored: bool = False) -> Loaded:
@@ -306,7 +308,7 @@ class Scorer:
 
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = _subset(state.champions, wanted)
+        champions = _serving(state.champions, wanted)
         distinct = list(dict.fromkeys(user_ids))
         matrix = online_matrix(state.store, state.layout, state.fetch, champions, distinct)
         rows = self._score_known(state, champions, matrix, reasons)
@@ -329,9 +331,7 @@ class Scorer:
             )
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = _subset(state.champions, wanted)
-        if not champions.bundles:
-            raise ApiError(503, f"no model can serve {', '.join(wanted)}: {champions.unavailable}")
+        champions = _serving(state.champions, wanted)
         numeric: set[str] = set()
         categories: dict[str, list[str]] = {}
         for bundle in champions.bundles.values():
@@ -587,6 +587,22 @@ def _answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> _Ans
 _FLOAT_FIELDS = frozenset(
     name for name, info in UserScore.model_fields.items() if info.annotation == float | None
 )
+
+
+def no_model_for(champions: Champions, tasks: list[str]) -> str | None:
+    """Why none of ``tasks`` can be answered (each one's reason), or None when one can."""
+    if any(t in champions.bundles for t in tasks):
+        return None
+    reasons = "; ".join(f"{t}: {champions.unavailable.get(t, 'no champion')}" for t in tasks)
+    return f"no model can serve {', '.join(tasks)}: {reasons}"
+
+
+def _serving(champions: Champions, tasks: list[str]) -> Champions:
+    """The champions of ``tasks``; 503 when none of them has one: an answer of nulls would
+    call every user, known or not, an unknown user."""
+    if (reason := no_model_for(champions, tasks)) is not None:
+        raise ApiError(503, reason)
+    return _subset(champions, tasks)
 
 
 def _subset(champions: Champions, tasks: list[str]) -> Champions:

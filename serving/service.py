@@ -206,8 +206,12 @@ class LifecycleScoring:
         warnings: list[str] = []
         if state is None:
             reason = self.scorer.error or "still loading the models and the feature store"
-        else:
-            reason = problem(self.settings, state.store, read=True)
+        else:  # with no champion at all there is nothing to serve
+            from serving.scorer import no_model_for
+
+            reason = problem(self.settings, state.store, read=True) or no_model_for(
+                state.champions, TASKS
+            )
         stale = self.scorer.stale_scores() if reason is None else None
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             reason = stale_text(stale)

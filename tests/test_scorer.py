@@ -4,6 +4,7 @@ workspace (the ASGI app and a real ``bentoml serve`` are in tests/test_service.p
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 from services import (
     champion_versions,
+    service_asgi_app,
     write_batch_scores,
 )
 from workspaces import NO_COMPILE
@@ -331,3 +333,47 @@ def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) 
     assert answered.drifting == list(answered.result["drifting"])
     inputs = {c["name"] for c in answered.result["columns"] if c["source"] == "feature"}
     assert inputs >= set(scorer.state.champions.bundles["churn"].feature_names)
+
+
+def test_a_workspace_never_trained_is_not_ready_and_says_to_train(
+    home: Path, tmp_path: Path, known_users: list[str]
+) -> None:
+    """Features in Feast, no MLflow registry: the start created one (two workers raced to
+    migrate it: one never loaded), /readyz was 200 and /score called every known user
+    `unknown_user` with nulls. Now nothing is created and both say to train."""
+    from starlette.testclient import TestClient
+    from workspaces import copy_workspace
+
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    untrained = copy_workspace(home, tmp_path / "untrained", skip=("mlflow",))
+    database = untrained / "mlflow" / "mlflow.db"
+    scorer = Scorer(load_settings(home=untrained, environ=NO_COMPILE))
+    try:
+        state = scorer.load(mirrored=True)  # as a server starts
+        assert not database.exists()
+        assert set(state.champions.unavailable) == {"churn", "conversion", "ltv"}
+        with pytest.raises(ApiError) as refused:
+            scorer.score(known_users[:2])
+        assert refused.value.status == 503 and "`lifecycle train all`" in refused.value.message
+    finally:
+        scorer.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIFECYCLE_HOME", str(untrained))
+        patch.setenv("LIFECYCLE_SERVING__COMPILE_TREES", "false")
+        with TestClient(service_asgi_app()) as client:
+            deadline = time.monotonic() + 60
+            while (
+                ready := client.get("/readyz")
+            ).status_code != 503 or "registry" not in ready.text:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.2)
+            assert ready.json()["error"] == (
+                f"not ready: no MLflow registry at {database} (nothing trained yet, or it was "
+                "deleted): run `lifecycle train all` to register champions, or restore it, "
+                "then POST /reload"
+            )
+            scored = client.post("/score", json={"user_ids": known_users[:1]})
+            assert scored.status_code == 503
+            assert not database.exists()
