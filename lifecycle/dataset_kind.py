@@ -50,3 +50,20 @@ def require_events(settings: Settings, dataset: str, step: str) -> None:
             f"{step}: needs an events dataset, and '{dataset}' is {what}; on it run "
             f"`lifecycle {command} --dataset {dataset}`"
         )
+
+
+def require_dataset(settings: Settings, dataset: str, step: str) -> None:
+    """Refuse ``step`` on a dataset the workspace does not hold (a misspelt ``--dataset``),
+    naming the ones it does."""
+    if dataset_kind(settings, dataset) is not None:
+        return
+    root = settings.workspace.dataset_dir(dataset).parent
+    held = sorted(
+        p.name
+        for p in root.glob("*")
+        if not p.name.startswith(".") and dataset_kind(settings, p.name)
+    )
+    raise UserError(
+        f"{step}: no dataset '{dataset}' in {root} (it has: {', '.join(held) or 'none'}); "
+        "import or ingest it, or name one of those with --dataset"
+    )

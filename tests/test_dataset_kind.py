@@ -96,3 +96,16 @@ def test_a_server_on_a_snapshot_says_what_it_is_not_to_apply_features(imported: 
     assert scorer.error.startswith("serve: needs an events dataset, and 'telco_churn' is a")
     assert scorer.error.endswith("on it run `lifecycle train-snapshot --dataset telco_churn`")
     scorer.close()
+
+
+def test_serve_of_a_dataset_the_workspace_does_not_hold_names_the_ones_it_does(
+    imported: Path,
+) -> None:
+    """A misspelt --dataset started a server whose workers answered 503 forever, asking to
+    `lifecycle features apply` a dataset that does not exist."""
+    result = _invoke(imported, "serve", "--dataset", "telco", "--port", "1")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"Error: serve: no dataset 'telco' in {imported / 'datasets'} (it has: hillstrom, "
+        "telco_churn); import or ingest it, or name one of those with --dataset"
+    )
