@@ -377,3 +377,33 @@ def test_a_workspace_never_trained_is_not_ready_and_says_to_train(
             scored = client.post("/score", json={"user_ids": known_users[:1]})
             assert scored.status_code == 503
             assert not database.exists()
+
+
+def test_a_worker_whose_start_failed_loads_once_the_aliases_mirror_moves(
+    trained_copy: Path,
+) -> None:
+    """A start before `features apply` failed in every worker; then a POST /reload (which
+    announces itself in the mirror) made one worker ready and the others stayed 503: they
+    followed the mirror only once loaded."""
+    from lifecycle import registry
+    from serving.follow import MirrorFollower
+    from serving.scorer import Scorer
+
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    feast_registry = trained_copy / "feast" / "demo" / "registry.db"
+    kept = feast_registry.rename(feast_registry.with_name("kept.db"))
+    scorer = Scorer(settings)
+    follower = MirrorFollower(scorer)
+    try:
+        follower.loading()
+        with pytest.raises(Exception, match="lifecycle features apply"):
+            scorer.load(mirrored=True)
+        kept.rename(feast_registry)
+        follower.follow()  # the mirror as it was: no new attempt on every request
+        assert scorer.state is None and scorer.error is not None
+        registry.sync_mirror(settings, announce=True)  # another worker's POST /reload
+        follower.follow()
+        assert scorer.error is None and scorer.state is not None
+        assert scorer.score(["nobody"]).users[0].status == "unknown_user"
+    finally:
+        scorer.close()
