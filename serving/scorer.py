@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
 from serving.errors import ApiError, field_errors
 from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
-    TASK_FIELDS,
     AtRiskResponse,
     FeatureRow,
     ModelInfo,
@@ -48,6 +46,7 @@ from serving.schemas import (
     trusted,
     whole_number,
 )
+from serving.served_tasks import answer_plan, serving_champions
 from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
 from serving.units import Units, label_windows
 
@@ -76,7 +75,7 @@ class Loaded:
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
     currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
     amounts: str = "money"  # or "purchases": a log without amounts (serving.units.Units)
-    # tasks asked -> what every answer to them repeats (scorer._answer_plan), filled on use
+    # tasks asked -> what every answer to them repeats (serving.served_tasks.answer_plan), filled on use
     answer_plans: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -308,7 +307,7 @@ class Scorer:
 
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = _serving(state.champions, wanted)
+        champions = serving_champions(state.champions, wanted)
         distinct = list(dict.fromkeys(user_ids))
         matrix = online_matrix(state.store, state.layout, state.fetch, champions, distinct)
         rows = self._score_known(state, champions, matrix, reasons)
@@ -331,7 +330,7 @@ class Scorer:
             )
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = _serving(state.champions, wanted)
+        champions = serving_champions(state.champions, wanted)
         numeric: set[str] = set()
         categories: dict[str, list[str]] = {}
         for bundle in champions.bundles.values():
@@ -441,7 +440,7 @@ class Scorer:
     ) -> ScoreResponse:
         """One user per id of ``user_ids``, in order: its row of ``rows`` (looked up by its
         key of ``keys``, default the id itself) or the cold-start answer."""
-        plan = _answer_plan(state, champions, wanted)
+        plan = answer_plan(state, champions, wanted)
         versions = dict(plan.versions)
         fields, float_fields = plan.fields, plan.float_fields
         # Built without validation (the values are scoring's own, JSON-ready, of the fields'
@@ -540,82 +539,6 @@ class Scorer:
             amounts=state.amounts,
             settling=self.settling(),
         )
-
-
-@dataclass(frozen=True)
-class _AnswerPlan:
-    """What every answer for the same tasks repeats, worked out once per loaded model set."""
-
-    fields: list[str]  # the user fields answered, besides user_id, status, reasons, versions
-    float_fields: list[str]
-    versions: dict[str, str]
-    kinds: dict[str, str]
-    labels: dict[str, dict[str, Any]]
-    horizon_days: dict[str, Any]
-
-
-def _answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> _AnswerPlan:
-    key = tuple(wanted)
-    plan = state.answer_plans.get(key)
-    if plan is None:
-        versions = dict(champions.versions)
-        fields = ["lifecycle_stage"] + [
-            f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
-        ]
-        if CHURN.name in champions.bundles and LTV.name in champions.bundles:
-            fields.append("value_at_risk")
-        if champions.outlook_bundle() is not None:
-            fields += ["p_alive", "expected_purchases"]
-        if state.uplift is not None:
-            fields.append("uplift")
-            versions["uplift"] = state.uplift.version
-        labels = {t: b.label for t, b in champions.bundles.items()}
-        plan = _AnswerPlan(
-            fields=fields,
-            float_fields=[name for name in fields if name in _FLOAT_FIELDS],
-            versions=versions,
-            kinds=champions.kinds,
-            labels=labels,
-            horizon_days=label_windows(labels),
-        )
-        if len(state.answer_plans) < 64:  # the orders of tasks a caller can ask are few
-            state.answer_plans[key] = plan
-    return plan
-
-
-# Number fields of an answer: a value given as an int is made a float, as validation would.
-_FLOAT_FIELDS = frozenset(
-    name for name, info in UserScore.model_fields.items() if info.annotation == float | None
-)
-
-
-def no_model_for(champions: Champions, tasks: list[str]) -> str | None:
-    """Why none of ``tasks`` can be answered (each one's reason), or None when one can."""
-    if any(t in champions.bundles for t in tasks):
-        return None
-    reasons = "; ".join(f"{t}: {champions.unavailable.get(t, 'no champion')}" for t in tasks)
-    return f"no model can serve {', '.join(tasks)}: {reasons}"
-
-
-def _serving(champions: Champions, tasks: list[str]) -> Champions:
-    """The champions of ``tasks``; 503 when none of them has one: an answer of nulls would
-    call every user, known or not, an unknown user."""
-    if (reason := no_model_for(champions, tasks)) is not None:
-        raise ApiError(503, reason)
-    return _subset(champions, tasks)
-
-
-def _subset(champions: Champions, tasks: list[str]) -> Champions:
-    from serving.scoring import Champions
-
-    return Champions(
-        bundles={t: b for t, b in champions.bundles.items() if t in tasks},
-        versions={t: v for t, v in champions.versions.items() if t in tasks},
-        unavailable={t: r for t, r in champions.unavailable.items() if t in tasks},
-        bands=champions.bands,
-        purchase_counts=champions.purchase_counts,
-        outlook=champions.outlook_bundle(),  # expected_purchases: one horizon for any tasks
-    )
 
 
 def _python_values(column: Any) -> list[Any]:

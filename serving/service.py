@@ -207,7 +207,7 @@ class LifecycleScoring:
         if state is None:
             reason = self.scorer.error or "still loading the models and the feature store"
         else:  # with no champion at all there is nothing to serve
-            from serving.scorer import no_model_for
+            from serving.served_tasks import no_model_for
 
             reason = problem(self.settings, state.store, read=True) or no_model_for(
                 state.champions, TASKS
