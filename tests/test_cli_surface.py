@@ -152,12 +152,18 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
 
     from serving.launch import check_can_listen
 
+    events = tmp_path / "shop.csv"  # a dataset to serve: the port is what is wrong
+    events.write_text("user_id,event_time,event_type,amount\nu1,2024-01-02 10:00:00,purchase,5.0\n")
+    home = ["--home", str(tmp_path / "workspace")]
+    assert CliRunner().invoke(main, [*home, "--quiet", "ingest", str(events)]).exit_code == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = CliRunner().invoke(
-            main, ["--home", str(tmp_path), "serve", "--port", str(port)], catch_exceptions=False
+            main,
+            [*home, "serve", "--dataset", "shop", "--port", str(port)],
+            catch_exceptions=False,
         )
         assert result.exit_code == 1
         lines = result.output.strip().splitlines()
