@@ -246,15 +246,19 @@ def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Pa
         with pytest.raises(ValidationError) as error:
             scorer.at_risk(**request)
         assert [e["loc"] for e in error.value.errors()] == [(field,)]
-        assert "unknown; this scores table has" in error.value.errors()[0]["msg"]
+        # named as the request names it, not as the CLI option ("--stage asleep: ...")
+        message = error.value.errors()[0]["msg"]
+        assert message.startswith(f"{field} {request[field]}: unknown; this scores table has")
     no_ltv = home / "scores" / "latest.parquet"
     pd.read_parquet(no_ltv).drop(columns=["ltv"]).to_parquet(no_ltv)
     with pytest.raises(ValidationError) as error:
         scorer.at_risk(rank_by="ltv")
     assert error.value.errors()[0]["loc"] == ("rank_by",)
+    assert error.value.errors()[0]["msg"].startswith("rank_by ltv: ")
     with pytest.raises(ValidationError) as error:
         scorer.at_risk(control_share=1.0)
     assert error.value.errors()[0]["loc"] == ("control_share",)
+    assert error.value.errors()[0]["msg"] == "control_share must be in [0, 1), got 1.0"
     # a message that names nothing still lands on its field
     mapped = list_error(ListError("the list cannot be made", "stage"))
     assert isinstance(mapped, ValidationError) and mapped.errors()[0]["loc"] == ("lifecycle_stage",)
