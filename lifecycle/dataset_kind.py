@@ -53,24 +53,26 @@ def require_events(settings: Settings, dataset: str, step: str) -> None:
 
 
 def require_dataset(settings: Settings, dataset: str, step: str) -> None:
-    """Refuse ``step`` on a dataset the workspace does not hold, naming the ones it holds: after
-    `lifecycle import online-retail` the settings' dataset is still `demo`."""
+    """Refuse ``step`` on a dataset the workspace does not hold (a misspelt ``--dataset``, or
+    the settings' `demo` after `lifecycle import online-retail`), naming the ones it holds."""
     if dataset_kind(settings, dataset) is not None:
         return
     root = settings.workspace.home / "datasets"
-    held = (
-        sorted(
-            p.name
-            for p in root.iterdir()
-            if not p.name.startswith(".") and dataset_kind(settings, p.name) == EVENTS
-        )
+    folders = (
+        sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
         if root.is_dir()
         else []
     )
-    hint = (
-        f"; its events datasets: {', '.join(held)}: pass --dataset {held[0]} (or set "
-        "LIFECYCLE_DATASET)"
-        if held
-        else ": ingest or import it first"
-    )
+    kinds = {name: dataset_kind(settings, name) for name in folders}
+    events = [name for name, kind in kinds.items() if kind == EVENTS]
+    others = [name for name, kind in kinds.items() if kind is not None and kind != EVENTS]
+    if events:
+        hint = (
+            f"; its events datasets: {', '.join(events)}: pass --dataset {events[0]} (or set "
+            "LIFECYCLE_DATASET)"
+        )
+    elif others:
+        hint = f"; it holds {', '.join(others)}, none of them events: ingest or import events first"
+    else:
+        hint = ": ingest or import it first"
     raise UserError(f"{step}: no dataset '{dataset}' in {settings.workspace.home}{hint}")

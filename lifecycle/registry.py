@@ -309,10 +309,15 @@ class MirroredRegistry:
 def reader(settings: Settings, *, mirrored: bool = False) -> Any:
     """What champions are read from: the aliases mirror when ``mirrored`` and there is one
     (a server starting), else the MLflow client."""
-    if mirrored and (path := aliases_file(tracking_uri(settings))) is not None:
+    uri = tracking_uri(settings)
+    if mirrored and (path := aliases_file(uri)) is not None:
         models = read_mirror(path)
         if models is not None:
             return MirroredRegistry(settings, models, path)
+        if not Path(uri.removeprefix("sqlite:///")).is_file():
+            # Nothing registered yet: MLflow would create the database, and a server's
+            # workers starting together raced to migrate it (one failed to load at all).
+            return MirroredRegistry(settings, {}, path)
     return client(settings)
 
 

@@ -286,8 +286,14 @@ def list_error(error: ListError) -> ValidationError | ApiError:
     """A list error as the 400 of the request field it names (``ListError.field``)."""
     if error.field is None:
         return ApiError(400, str(error))
+    from serving.lists import option_of
+
     field_name = AT_RISK_FIELDS.get(error.field, error.field)
-    return field_errors("at_risk", [((field_name,), str(error))])
+    # The message names the CLI option ("--stage asleep: ..."); a caller sent the field.
+    message, option = str(error), option_of(error.field)
+    if message.startswith(option):
+        message = field_name + message[len(option) :]
+    return field_errors("at_risk", [((field_name,), message)])
 
 
 def _at_risk_user(row: dict[str, Any], raw_reasons: Any) -> AtRiskUser:

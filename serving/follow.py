@@ -75,17 +75,25 @@ class MirrorFollower:
                 self._reloads = reloads
 
     def follow(self) -> None:
-        """Reload before answering when the mirror moved away from what is served."""
-        if self.path is None or self.scorer.state is None or stamp(self.path) == self._seen:
+        """Reload before answering when the mirror moved away from what is served; a worker
+        whose load failed tries again when it moves (a training, another worker's /reload),
+        as the worker that was reloaded did."""
+        if self.path is None or not self._serving_or_failed() or stamp(self.path) == self._seen:
             return
         with self._lock:  # one reload; the requests meanwhile wait for its models
             now = stamp(self.path)
-            if now == self._seen or self.scorer.state is None:
+            if now == self._seen or not self._serving_or_failed():
                 return
             document = registry.read_mirror_document(self.path)
             reloads = registry.mirror_reloads(document)
             models = (document or {}).get("models")
-            if isinstance(models, dict) and self._moved(models, reloads):
+            if self.scorer.state is None:
+                try:
+                    self.scorer.load(mirrored=True)
+                    logger.info("loaded after the aliases mirror moved: the start had failed")
+                except Exception as error:  # still not ready; /readyz says why
+                    logger.warning("loading after the aliases mirror moved failed: %s", error)
+            elif isinstance(models, dict) and self._moved(models, reloads):
                 try:
                     before = dict(self.scorer.state.champions.versions)
                     after = self.scorer.load(mirrored=True).champions.versions
@@ -93,6 +101,10 @@ class MirrorFollower:
                 except Exception as error:  # keep serving the models loaded
                     logger.warning("following the aliases mirror failed: %s", error)
             self._seen, self._reloads = now, reloads
+
+    def _serving_or_failed(self) -> bool:
+        """Loaded, or its load failed; not while the start's first load is under way."""
+        return self.scorer.state is not None or self.scorer.error is not None
 
     def _moved(self, models: dict[str, object], reloads: int) -> bool:
         state = self.scorer.state

@@ -10,3 +10,30 @@ SERVICE = "serving.service:LifecycleScoring"
 def bentoml_command(host: str, port: int) -> list[str]:
     """``bentoml serve`` of the scoring service, with this interpreter."""
     return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` as BentoML's arbiter will (``SO_REUSEADDR``, so a port a stopped
+    server left in TIME_WAIT passes) and let it go: a port in use or an address that is not
+    this machine's is one line naming it, not BentoML's traceback after the start."""
+    import errno
+    import socket
+
+    from lifecycle.errors import UserError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as error:
+        raise UserError(
+            f"--host {host!r}: not an address to listen on ({error.strerror})"
+        ) from None
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise UserError(
+                f"port {port} on {host} is already in use (another service listens there): "
+                "stop it or pick another with --port"
+            ) from None
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror}") from None

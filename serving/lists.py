@@ -164,7 +164,7 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     ):
         if wanted is None:
             continue
-        option = _option(name)
+        option = option_of(name)
         values = scores[column].astype("string") if column in scores else pd.Series(dtype="string")
         known = sorted(values.dropna().unique())
         if not known:
@@ -181,12 +181,12 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         if bound is None:
             continue
         if column not in scores:
-            raise ListError(f"{_option(name)}: this scores table has no {column} column", name)
+            raise ListError(f"{option_of(name)}: this scores table has no {column} column", name)
         keep &= scores[column].astype(float).fillna(-np.inf) >= bound
     return scores if keep.all() else scores[keep]  # no copy of millions of rows for nothing
 
 
-def _option(name: str) -> str:
+def option_of(name: str) -> str:
     """The CLI option of a list parameter, as error messages name it."""
     return "--" + name.replace("_", "-")
 

@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lifecycle.tasks import CHURN, LTV
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
 from serving.errors import ApiError, field_errors
 from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
-    TASK_FIELDS,
     AtRiskResponse,
     FeatureRow,
     ModelInfo,
@@ -48,6 +46,7 @@ from serving.schemas import (
     trusted,
     whole_number,
 )
+from serving.served_tasks import answer_plan, serving_champions
 from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
 from serving.units import Units, label_windows
 
@@ -76,7 +75,7 @@ class Loaded:
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
     currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
     amounts: str = "money"  # or "purchases": a log without amounts (serving.units.Units)
-    # tasks asked -> what every answer to them repeats (scorer._answer_plan), filled on use
+    # tasks asked -> what every answer to them repeats (serving.served_tasks.answer_plan), filled on use
     answer_plans: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -118,13 +117,24 @@ class Scorer:
     def load(self, *, mirrored: bool = False) -> Loaded:
         """Open the Feast store and the champions (``mirrored``: read from the registry's
         aliases mirror, a server's start); keep the error for /readyz if it fails."""
+        from lifecycle.dataset_kind import require_events
+
         try:
+            require_events(self.settings, self.dataset, "serve")  # not "run features apply"
             state = self._build(open_feature_store(self.settings, self.dataset), mirrored)
         except Exception as error:
-            self.error = error.message if isinstance(error, ApiError) else f"{error!r}"
+            from lifecycle.errors import UserError
+
+            # an error made for the user is its own line; anything else keeps its type
+            if isinstance(error, ApiError):
+                self.error = error.message
+            else:
+                self.error = str(error) if isinstance(error, UserError) else f"{error!r}"
             logger.error("scoring service could not load: %s", self.error)
             raise
         self.state, self.error = state, None
+        for task, why in state.champions.unavailable.items():  # the start's log says it too
+            logger.warning("%s cannot be served: %s", task, why)
         return state
 
     def _build(self, store: Any, mirrored: bool = False) -> Loaded:
@@ -297,7 +307,7 @@ class Scorer:
 
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = state.champions.subset(wanted)
+        champions = serving_champions(state.champions, wanted)
         distinct = list(dict.fromkeys(user_ids))
         matrix = online_matrix(state.store, state.layout, state.fetch, champions, distinct)
         rows = self._score_known(state, champions, matrix, reasons)
@@ -320,9 +330,7 @@ class Scorer:
             )
         state = self.ready()
         wanted = self.check_tasks(tasks)
-        champions = state.champions.subset(wanted)
-        if not champions.bundles:
-            raise ApiError(503, f"no model can serve {', '.join(wanted)}: {champions.unavailable}")
+        champions = serving_champions(state.champions, wanted)
         numeric: set[str] = set()
         categories: dict[str, list[str]] = {}
         for bundle in champions.bundles.values():
@@ -368,16 +376,21 @@ class Scorer:
         if errors:
             raise field_errors("score_features", errors)
         columns = sorted(known)
-        records = [{c.USER_ID: r.user_id, **{n: r.features.get(n) for n in columns}} for r in users]
+        # Keyed by position, not id: two rows of one id (what-if variants) are two answers,
+        # each from its own features.
+        keys = [str(i) for i in range(len(users))]
+        records = [
+            {c.USER_ID: key, **{n: r.features.get(n) for n in columns}}
+            for key, r in zip(keys, users, strict=True)
+        ]
         frame = pd.DataFrame.from_records(records, columns=[c.USER_ID, *columns])
         for name in columns:
             if name in numeric:
                 frame[name] = frame[name].astype("float64")
-        frame = frame.drop_duplicates(c.USER_ID, keep="last").reset_index(drop=True)
         matrix = FeatureMatrix.from_frame(state.layout, frame)
         rows = self._score_known(state, champions, matrix, "fresh")
         return self._response(
-            state, champions, wanted, [r.user_id for r in users], rows, "supplied"
+            state, champions, wanted, [r.user_id for r in users], rows, "supplied", keys
         )
 
     def _score_known(
@@ -423,15 +436,18 @@ class Scorer:
         user_ids: list[str],
         rows: dict[str, dict[str, Any]],
         known_status: str,
+        keys: list[str] | None = None,
     ) -> ScoreResponse:
-        plan = _answer_plan(state, champions, wanted)
+        """One user per id of ``user_ids``, in order: its row of ``rows`` (looked up by its
+        key of ``keys``, default the id itself) or the cold-start answer."""
+        plan = answer_plan(state, champions, wanted)
         versions = dict(plan.versions)
         fields, float_fields = plan.fields, plan.float_fields
         # Built without validation (the values are scoring's own, JSON-ready, of the fields'
         # types): for 100 users validating ~400 models cost more than scoring them.
         users = []
-        for user_id in user_ids:
-            row = rows.get(user_id)
+        for user_id, key in zip(user_ids, keys or user_ids, strict=True):
+            row = rows.get(key)
             status = known_status if row is not None else "unknown_user"
             source = row if row is not None else state.cold_start
             values = {name: source.get(name) for name in fields}  # JSON-ready already
@@ -523,54 +539,6 @@ class Scorer:
             amounts=state.amounts,
             settling=self.settling(),
         )
-
-
-@dataclass(frozen=True)
-class _AnswerPlan:
-    """What every answer for the same tasks repeats, worked out once per loaded model set."""
-
-    fields: list[str]  # the user fields answered, besides user_id, status, reasons, versions
-    float_fields: list[str]
-    versions: dict[str, str]
-    kinds: dict[str, str]
-    labels: dict[str, dict[str, Any]]
-    horizon_days: dict[str, Any]
-
-
-def _answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> _AnswerPlan:
-    key = tuple(wanted)
-    plan = state.answer_plans.get(key)
-    if plan is None:
-        versions = dict(champions.versions)
-        fields = ["lifecycle_stage"] + [
-            f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
-        ]
-        answered = set(champions.bundles) - champions.partners
-        if CHURN.name in answered and LTV.name in answered:
-            fields.append("value_at_risk")
-        if champions.outlook_bundle() is not None:
-            fields += ["p_alive", "expected_purchases"]
-        if state.uplift is not None:
-            fields.append("uplift")
-            versions["uplift"] = state.uplift.version
-        labels = {t: b.label for t, b in champions.bundles.items() if t in answered}
-        plan = _AnswerPlan(
-            fields=fields,
-            float_fields=[name for name in fields if name in _FLOAT_FIELDS],
-            versions=versions,
-            kinds=champions.kinds,
-            labels=labels,
-            horizon_days=label_windows(labels),
-        )
-        if len(state.answer_plans) < 64:  # the orders of tasks a caller can ask are few
-            state.answer_plans[key] = plan
-    return plan
-
-
-# Number fields of an answer: a value given as an int is made a float, as validation would.
-_FLOAT_FIELDS = frozenset(
-    name for name, info in UserScore.model_fields.items() if info.annotation == float | None
-)
 
 
 def _python_values(column: Any) -> list[Any]:

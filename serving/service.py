@@ -206,8 +206,12 @@ class LifecycleScoring:
         warnings: list[str] = []
         if state is None:
             reason = self.scorer.error or "still loading the models and the feature store"
-        else:
-            reason = problem(self.settings, state.store, read=True)
+        else:  # with no champion at all there is nothing to serve
+            from serving.served_tasks import no_model_for
+
+            reason = problem(self.settings, state.store, read=True) or no_model_for(
+                state.champions, TASKS
+            )
         stale = self.scorer.stale_scores() if reason is None else None
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             reason = stale_text(stale)
@@ -375,30 +379,31 @@ LifecycleScoring.add_asgi_middleware(ReadyReason)
 def refuse_unknown_fields(api: bentoml.api, route: str) -> None:  # type: ignore[valid-type]
     """A request field the route does not take is a 400 naming it and the fields it takes:
     ignored, a misspelt filter (``stage`` for ``lifecycle_stage``) would answer unfiltered."""
-    from pydantic import model_validator
+    from pydantic import create_model, model_validator
 
     from serving.errors import field_errors
 
     spec = api.input_spec  # type: ignore[attr-defined]
     taken = tuple(spec.model_fields)
 
-    class KnownFieldsOnly(spec):  # type: ignore[misc, valid-type]
-        @model_validator(mode="before")
-        @classmethod
-        def _known_fields_only(cls, data: object) -> object:
-            unknown = [k for k in data if k not in taken] if isinstance(data, dict) else []
-            if unknown:
-                raise field_errors(
-                    route,
-                    [
-                        ((k,), f"unknown field {k!r}; {route} takes {', '.join(taken)}")
-                        for k in unknown
-                    ],
-                )
-            return data
+    def known_fields_only(cls: type, data: object) -> object:
+        unknown = [k for k in data if k not in taken] if isinstance(data, dict) else []
+        if unknown:
+            raise field_errors(
+                route,
+                [((k,), f"unknown field {k!r}; {route} takes {', '.join(taken)}") for k in unknown],
+            )
+        return data
 
-    KnownFieldsOnly.__name__ = spec.__name__
-    api.input_spec = KnownFieldsOnly  # type: ignore[attr-defined]
+    # Made under the spec's own name: a subclass statement would name every 400 of the
+    # route "validation error for KnownFieldsOnly", a name that means nothing to a caller.
+    api.input_spec = create_model(  # type: ignore[attr-defined, call-overload]
+        spec.__name__,
+        __base__=spec,
+        __validators__={
+            "_known_fields_only": model_validator(mode="before")(classmethod(known_fields_only))
+        },
+    )
 
 
 refuse_unknown_fields(LifecycleScoring.apis["at_risk"], "at_risk")

@@ -39,8 +39,8 @@ def registry_problem(settings: Settings) -> str | None:
     if database is not None and not database.is_file():
         # MLflow would create an empty one on the next connection and serve "no models".
         return (
-            f"the MLflow registry {database} is gone: restore it, or run "
-            "`lifecycle train all` to register new champions, then POST /reload"
+            f"no MLflow registry at {database} (nothing trained yet, or it was deleted): run "
+            "`lifecycle train all` to register champions, or restore it, then POST /reload"
         )
     return None
 
@@ -74,7 +74,9 @@ def registry_aliases(
     from lifecycle.tasks import names
 
     problem = registry_problem(settings)
-    if problem is not None:  # MLflow would create an empty registry and answer "no aliases"
+    # MLflow would create an empty registry and answer "no aliases". A starting server reads
+    # none (``registry.reader``): it serves nothing, says why, and follows the first training.
+    if problem is not None and not mirrored:
         raise ApiError(503, problem)
     source = registry.reader(settings, mirrored=mirrored)
     return {task: registry.aliases(source, registry.model_name(dataset, task)) for task in names()}

@@ -163,3 +163,33 @@ def test_a_global_option_after_the_command_says_where_it_goes(
     )
     typo = CliRunner().invoke(main, ["at-risk", "--jsn"])
     assert typo.exit_code == 2 and "No such option '--jsn'" in typo.stderr
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    """BentoML's arbiter failed to bind after the start and printed its traceback; the port is
+    now tried first, and a free one passes (a port a stopped server left in TIME_WAIT too)."""
+    import socket
+
+    from serving.launch import check_can_listen
+
+    events = tmp_path / "shop.csv"  # a dataset to serve: the port is what is wrong
+    events.write_text("user_id,event_time,event_type,amount\nu1,2024-01-02 10:00:00,purchase,5.0\n")
+    home = ["--home", str(tmp_path / "workspace")]
+    assert CliRunner().invoke(main, [*home, "--quiet", "ingest", str(events)]).exit_code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            [*home, "serve", "--dataset", "shop", "--port", str(port)],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 1
+        lines = result.output.strip().splitlines()
+        assert lines[-1] == (
+            f"Error: port {port} on 127.0.0.1 is already in use (another service listens there): "
+            "stop it or pick another with --port"
+        )
+        assert "Traceback" not in result.output
+    check_can_listen("127.0.0.1", port)  # released: free again

@@ -24,6 +24,7 @@ NEEDS_EVENTS = [
     ("report",),
     ("monitor",),
     ("campaign", "start", "winback", "--top", "10"),
+    ("serve", "--port", "1"),  # refused before the port is tried
 ]
 
 
@@ -103,4 +104,33 @@ def test_a_dataset_the_workspace_lacks_is_refused_naming_those_it_holds(
     assert result.stderr.strip() == (
         f"Error: {step}: no dataset 'demo' in {tmp_path}; its events datasets: shop: "
         "pass --dataset shop (or set LIFECYCLE_DATASET)"
+    )
+
+
+def test_a_server_on_a_snapshot_says_what_it_is_not_to_apply_features(imported: Path) -> None:
+    """`bentoml serve` itself (no `lifecycle serve` in front): /readyz's 503 asked for
+    `lifecycle features apply`, which refuses a snapshot too."""
+    from lifecycle.dataset_kind import NotEventsDataset
+    from lifecycle.settings import load_settings
+    from serving.scorer import Scorer
+
+    scorer = Scorer(load_settings(home=imported, environ={"LIFECYCLE_DATASET": "telco_churn"}))
+    with pytest.raises(NotEventsDataset):
+        scorer.load()
+    assert scorer.error is not None
+    assert scorer.error.startswith("serve: needs an events dataset, and 'telco_churn' is a")
+    assert scorer.error.endswith("on it run `lifecycle train-snapshot --dataset telco_churn`")
+    scorer.close()
+
+
+def test_serve_of_a_dataset_the_workspace_does_not_hold_names_the_ones_it_does(
+    imported: Path,
+) -> None:
+    """A misspelt --dataset started a server whose workers answered 503 forever, asking to
+    `lifecycle features apply` a dataset that does not exist."""
+    result = _invoke(imported, "serve", "--dataset", "telco", "--port", "1")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"Error: serve: no dataset 'telco' in {imported}; it holds hillstrom, telco_churn, "
+        "none of them events: ingest or import events first"
     )

@@ -229,6 +229,7 @@ def test_the_champion_keeps_being_served_with_its_service(evolved: Evolved) -> N
 def test_a_champion_whose_service_is_gone_is_refused_with_the_fix(
     evolved: Evolved, tmp_path: Path
 ) -> None:
+    from serving.errors import ApiError
     from serving.scorer import Scorer
 
     settings = copied(evolved, tmp_path)
@@ -246,9 +247,13 @@ def test_a_champion_whose_service_is_gone_is_refused_with_the_fix(
     scorer = Scorer(settings)
     try:
         scorer.load()
-        response = scorer.score(["u0000001"], ["churn"])
-        assert response.unavailable["churn"] == refusal
-        assert response.model_versions == {} and response.users[0].churn_probability is None
+        # No model can answer (only churn was trained): a 503 with the refusal, where it was a
+        # 200 of nulls calling every user, known or not, an unknown user.
+        with pytest.raises(ApiError) as refused:
+            scorer.score(["u0000001"], ["churn"])
+        assert refused.value.status == 503
+        assert refused.value.message == f"no model can serve churn: churn: {refusal}"
+        assert scorer.models().unavailable["churn"] == refusal
     finally:
         scorer.close()
 

@@ -4,6 +4,7 @@ workspace (the ASGI app and a real ``bentoml serve`` are in tests/test_service.p
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 from services import (
     champion_versions,
+    service_asgi_app,
     write_batch_scores,
 )
 from workspaces import NO_COMPILE
@@ -114,6 +116,26 @@ def test_score_features_scores_supplied_rows(scorer: Any) -> None:
     )
     user = scorer.score_features([row]).users[0]
     assert user.status == "supplied" and user.churn_probability is not None and user.ltv is not None
+
+
+def test_score_features_scores_each_row_of_one_id_from_its_own_features(scorer: Any) -> None:
+    """Two what-if rows of one id are two answers: the first was answered with the last
+    row's scores (rows were deduplicated by id)."""
+    from serving.schemas import FeatureRow
+
+    recent = {"recency_days": 1, "tenure_days": 400, "orders_total": 30}
+    gone = {"recency_days": 300, "tenure_days": 400, "orders_total": 1}
+    both = scorer.score_features(
+        [FeatureRow(user_id="what-if", features=f) for f in (recent, gone)]
+    ).users
+    alone = [
+        scorer.score_features([FeatureRow(user_id="x", features=f)]).users[0]
+        for f in (recent, gone)
+    ]
+    assert [u.user_id for u in both] == ["what-if", "what-if"]
+    assert [u.churn_probability for u in both] == [u.churn_probability for u in alone]
+    assert [u.ltv for u in both] == [u.ltv for u in alone]
+    assert both[0].churn_probability != both[1].churn_probability
 
 
 def test_score_features_reports_each_bad_field(scorer: Any) -> None:
@@ -224,15 +246,19 @@ def test_at_risk_list_errors_map_to_request_fields_by_name(scorer: Any, home: Pa
         with pytest.raises(ValidationError) as error:
             scorer.at_risk(**request)
         assert [e["loc"] for e in error.value.errors()] == [(field,)]
-        assert "unknown; this scores table has" in error.value.errors()[0]["msg"]
+        # named as the request names it, not as the CLI option ("--stage asleep: ...")
+        message = error.value.errors()[0]["msg"]
+        assert message.startswith(f"{field} {request[field]}: unknown; this scores table has")
     no_ltv = home / "scores" / "latest.parquet"
     pd.read_parquet(no_ltv).drop(columns=["ltv"]).to_parquet(no_ltv)
     with pytest.raises(ValidationError) as error:
         scorer.at_risk(rank_by="ltv")
     assert error.value.errors()[0]["loc"] == ("rank_by",)
+    assert error.value.errors()[0]["msg"].startswith("rank_by ltv: ")
     with pytest.raises(ValidationError) as error:
         scorer.at_risk(control_share=1.0)
     assert error.value.errors()[0]["loc"] == ("control_share",)
+    assert error.value.errors()[0]["msg"] == "control_share must be in [0, 1), got 1.0"
     # a message that names nothing still lands on its field
     mapped = list_error(ListError("the list cannot be made", "stage"))
     assert isinstance(mapped, ValidationError) and mapped.errors()[0]["loc"] == ("lifecycle_stage",)
@@ -311,3 +337,77 @@ def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) 
     assert answered.drifting == list(answered.result["drifting"])
     inputs = {c["name"] for c in answered.result["columns"] if c["source"] == "feature"}
     assert inputs >= set(scorer.state.champions.bundles["churn"].feature_names)
+
+
+def test_a_workspace_never_trained_is_not_ready_and_says_to_train(
+    home: Path, tmp_path: Path, known_users: list[str]
+) -> None:
+    """Features in Feast, no MLflow registry: the start created one (two workers raced to
+    migrate it: one never loaded), /readyz was 200 and /score called every known user
+    `unknown_user` with nulls. Now nothing is created and both say to train."""
+    from starlette.testclient import TestClient
+    from workspaces import copy_workspace
+
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    untrained = copy_workspace(home, tmp_path / "untrained", skip=("mlflow",))
+    database = untrained / "mlflow" / "mlflow.db"
+    scorer = Scorer(load_settings(home=untrained, environ=NO_COMPILE))
+    try:
+        state = scorer.load(mirrored=True)  # as a server starts
+        assert not database.exists()
+        assert set(state.champions.unavailable) == {"churn", "conversion", "ltv"}
+        with pytest.raises(ApiError) as refused:
+            scorer.score(known_users[:2])
+        assert refused.value.status == 503 and "`lifecycle train all`" in refused.value.message
+    finally:
+        scorer.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIFECYCLE_HOME", str(untrained))
+        patch.setenv("LIFECYCLE_SERVING__COMPILE_TREES", "false")
+        with TestClient(service_asgi_app()) as client:
+            deadline = time.monotonic() + 60
+            while (
+                ready := client.get("/readyz")
+            ).status_code != 503 or "registry" not in ready.text:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.2)
+            assert ready.json()["error"] == (
+                f"not ready: no MLflow registry at {database} (nothing trained yet, or it was "
+                "deleted): run `lifecycle train all` to register champions, or restore it, "
+                "then POST /reload"
+            )
+            scored = client.post("/score", json={"user_ids": known_users[:1]})
+            assert scored.status_code == 503
+            assert not database.exists()
+
+
+def test_a_worker_whose_start_failed_loads_once_the_aliases_mirror_moves(
+    trained_copy: Path,
+) -> None:
+    """A start before `features apply` failed in every worker; then a POST /reload (which
+    announces itself in the mirror) made one worker ready and the others stayed 503: they
+    followed the mirror only once loaded."""
+    from lifecycle import registry
+    from serving.follow import MirrorFollower
+    from serving.scorer import Scorer
+
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    feast_registry = trained_copy / "feast" / "demo" / "registry.db"
+    kept = feast_registry.rename(feast_registry.with_name("kept.db"))
+    scorer = Scorer(settings)
+    follower = MirrorFollower(scorer)
+    try:
+        follower.loading()
+        with pytest.raises(Exception, match="lifecycle features apply"):
+            scorer.load(mirrored=True)
+        kept.rename(feast_registry)
+        follower.follow()  # the mirror as it was: no new attempt on every request
+        assert scorer.state is None and scorer.error is not None
+        registry.sync_mirror(settings, announce=True)  # another worker's POST /reload
+        follower.follow()
+        assert scorer.error is None and scorer.state is not None
+        assert scorer.score(["nobody"]).users[0].status == "unknown_user"
+    finally:
+        scorer.close()

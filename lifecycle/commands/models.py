@@ -196,8 +196,13 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
         f"services.lifecycle_scoring.workers={workers}",
     ]
     env["BENTOML_CONFIG_OPTIONS"] = " ".join(o for o in options if o)  # the user's kept
-    from serving.launch import bentoml_command
+    from lifecycle.dataset_kind import require_dataset, require_events
+    from serving.launch import bentoml_command, check_can_listen
 
+    # what would only show as each worker's 503 after the start, said here in one line
+    require_dataset(obj.settings, dataset or obj.settings.dataset, "serve")
+    require_events(obj.settings, dataset or obj.settings.dataset, "serve")
+    check_can_listen(host, port)
     command = bentoml_command(host, port)
     command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
     obj.console.step(
