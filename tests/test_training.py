@@ -312,7 +312,8 @@ def test_gate_first_beats_the_best_baseline(tmp_path: Path) -> None:
         settings, client, name, "conversion", "1", {"auc": 0.55}, lambda *_: 0.0, baselines=rules
     )
     assert not promoted
-    assert reason.startswith("auc 0.5500 loses to the baseline recency_rule 0.5600 by 0.0100")
+    # the whole verdict: `train` prints it after "kept as challenger: ", once
+    assert reason == "auc 0.5500 loses to the baseline recency_rule 0.5600 by 0.0100"
     assert registry.alias_version(client, name, registry.CHAMPION) is None
     promoted, reason = gate(
         settings, client, name, "conversion", "2", {"auc": 0.57}, lambda *_: 0.0, baselines=rules

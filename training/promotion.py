@@ -123,8 +123,7 @@ def gate(
         if not ours > rivals[best]:
             by = f"{rivals[best] - ours:.{len(mine.partition('.')[2])}f}"
             return False, (
-                f"{kind}{metric} {mine} loses to the baseline {best} {baseline} "
-                f"by {by}{evidence}: kept as challenger"
+                f"{kind}{metric} {mine} loses to the baseline {best} {baseline} by {by}{evidence}"
             )
         beaten = f" > best baseline {best} {baseline}{evidence}"
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
