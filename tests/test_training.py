@@ -550,6 +550,14 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     assert rule.params["term_means"] == pytest.approx(terms.mean(axis=0).tolist())
     fitted_on = deployed.data_window["rule_fitted_on"]
     assert fitted_on == {"cutoff": f"{now[AS_OF].max():%Y-%m-%d}", "rows": len(now)}
+    # Its MLflow run says so, under the names LightGBM's run uses (it said the refit's rows).
+    rule_run = client.get_run(weak.baseline.run_id).data.params
+    model_run = client.get_run(weak.run_id).data.params
+    assert rule_run["trained_on_rows"] == str(len(now)) != model_run["trained_on_rows"]
+    assert rule_run["rule_fitted_on"] == fitted_on["cutoff"]
+    assert rule_run["calibrated_on_rows"] == model_run["rows_test"]
+    shared = {"trained_on_rows", "trained_on_cutoffs", "test_cutoffs", "feature_service"}
+    assert shared <= set(rule_run) & set(model_run)
 
 
 def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:

@@ -56,6 +56,20 @@ class BaselineVersion:
         }
 
 
+def _rule_trained_on(window: dict[str, Any]) -> dict[str, Any]:
+    """A served rule's ``trained_on_*`` run params (and ``rule_fitted_on``, the cutoff of the
+    users it was fitted on, when it was not fitted on the matured cutoffs)."""
+    fitted = window.get("rule_fitted_on")
+    if fitted:
+        return {
+            "trained_on_cutoffs": 1,
+            "trained_on_rows": fitted["rows"],
+            "rule_fitted_on": fitted["cutoff"],
+        }
+    trained = window["trained_on"]
+    return {"trained_on_cutoffs": len(trained["cutoffs"]), "trained_on_rows": trained["rows"]}
+
+
 def gate_metric_of(settings: Settings, task: str) -> str:
     """The task's gate metric: ``training.gate_metric.<task>`` if set, else its declaration's."""
     return settings.training.gate_metric.get(task) or tasks.get(task).gate_metric
@@ -356,7 +370,10 @@ def serve_baseline(
                 "dataset": window["dataset"],
                 "kind": deployed_rule.kind,
                 "feature_service": deployed.service,
-                "rows_trained_on": window["trained_on"]["rows"],
+                # named as LightGBM's run names them; what the served rule learned from: the
+                # users of now where it is refitted on them, else the refit's matured rows
+                **_rule_trained_on(window),
+                "calibrated_on_rows": len(test),
                 **{
                     k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
                 },
