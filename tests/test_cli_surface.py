@@ -163,3 +163,29 @@ def test_a_global_option_after_the_command_says_where_it_goes(
     )
     typo = CliRunner().invoke(main, ["at-risk", "--jsn"])
     assert typo.exit_code == 2 and "No such option '--jsn'" in typo.stderr
+
+
+def test_ctrl_c_inside_a_duckdb_query_aborts_without_a_traceback() -> None:
+    """Ctrl-C during `features build` (DuckDB's COPY) printed a traceback ending in
+    'RuntimeError: Query interrupted'; it is 'Aborted!' like Ctrl-C anywhere else."""
+    import os
+    import signal
+    import threading
+
+    import click
+    import duckdb
+
+    from lifecycle.cli import LifecycleGroup
+
+    @click.group(cls=LifecycleGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def count() -> None:  # a second or more of work: the signal lands inside the query
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        duckdb.connect().execute("SELECT count(*) FROM range(1000000000) t(i) WHERE i % 7 = 3")
+
+    result = CliRunner().invoke(group, ["count"])
+    assert result.exit_code == 1 and "Aborted!" in result.output, result.output
+    assert not isinstance(result.exception, RuntimeError), result.exception
