@@ -25,6 +25,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 VERSIONS = ".versions"
 STAGING_SUFFIX = ".tmp"
@@ -200,3 +201,14 @@ def _prune(versions: Path, name: str, keep: int, current: Path) -> None:
     for old in mine[:-keep]:
         if old != current:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file written by this package; a truncated or damaged one is named in one line
+    (a bare JSONDecodeError says neither which file nor that it is damaged)."""
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path.name} is truncated or not valid JSON ({path}): {error}") from None

@@ -206,7 +206,7 @@ def test_training_beside_serving_corrupts_neither(home: Path) -> None:
     assert not load_champions(settings(home)).unavailable
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete"])
+@pytest.mark.parametrize("damage", ["truncate", "delete", "truncate bundle.json"])
 def test_a_corrupt_or_missing_champion_artifact_is_reported_unavailable(
     home: Path, damage: str
 ) -> None:
@@ -218,20 +218,22 @@ def test_a_corrupt_or_missing_champion_artifact_is_reported_unavailable(
     source = Path(
         client.get_model_version_download_uri("demo-ltv", version.version).removeprefix("file://")
     )
-    booster = next(source.rglob("booster.txt"))
-    backup = booster.read_bytes()
+    damaged = next(source.rglob("bundle.json" if "bundle.json" in damage else "booster.txt"))
+    backup = damaged.read_bytes()
     try:
-        if damage == "truncate":
-            booster.write_bytes(backup[: len(backup) // 3])
+        if damage.startswith("truncate"):
+            damaged.write_bytes(backup[: len(backup) // 3])
         else:
-            booster.unlink()
+            damaged.unlink()
         champions = load_champions(settings(home))
         assert "ltv" not in champions.bundles
         reason = champions.unavailable["ltv"]
         assert f"demo-ltv v{version.version} could not be loaded" in reason
+        if damage.startswith("truncate"):  # which file, and that it is damaged
+            assert f"{damaged.name} is truncated or not " in reason, reason
         assert {"churn", "conversion"} <= set(champions.bundles)  # the others still serve
     finally:
-        booster.write_bytes(backup)
+        damaged.write_bytes(backup)
     assert not load_champions(settings(home)).unavailable
 
 
