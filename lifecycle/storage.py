@@ -30,8 +30,10 @@ from typing import Any
 VERSIONS = ".versions"
 STAGING_SUFFIX = ".tmp"
 _KINDS = ("file", "dir", "link")
+# DuckDB's COPY into an existing staging file writes "tmp_<staging name>" first and renames
+# it when done: a writer killed mid-COPY leaves that (the table so far) under the writer's pid.
 _STAGING = re.compile(
-    r"^\.(?P<target>.+)\.(?P<kind>file|dir|link)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+\.tmp$"
+    r"^(?:tmp_)?\.(?P<target>.+)\.(?P<kind>file|dir|link)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+\.tmp$"
 )
 
 
