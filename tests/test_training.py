@@ -174,6 +174,18 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
         ["--home", str(trained_copy), "promote", "ltv", "challenger", "--reason", "again"],
     )
     assert cli.exit_code == 1 and "is already the champion" in cli.stderr
+    # The lists stay what score-all last wrote: promoting another version says so (a
+    # rollback printed only the new champion, and at-risk kept the old model's ranking).
+    scored = trained["ltv"].version
+    again = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "same model")
+    assert "scores table" not in again
+    earlier = client.get_model_version("demo-ltv", scored)
+    other = client.create_model_version(
+        "demo-ltv", source=earlier.source, run_id=earlier.run_id, tags=earlier.tags
+    ).version
+    moved = run_cli(trained_copy, "promote", "ltv", str(other), "--reason", "rollback drill")
+    assert f"was scored by v{scored}: `lifecycle at-risk`" in moved
+    assert f"follow v{other} after `lifecycle score-all`" in moved
     rows = list_models(settings)
     champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
     assert set(champions) == {"churn", "conversion", "ltv"}
