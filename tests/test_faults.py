@@ -107,6 +107,13 @@ def test_kill_during_training_keeps_the_champion_and_the_next_run_recovers(home:
     assert champion_versions(home) == before
     champions = load_champions(settings(home))
     assert not champions.unavailable and champions.versions == before
+    # the killed run's version says it was never gated (it listed with no verdict at all)
+    listed = run_cli(home, "models").splitlines()
+    killed = next(i for i, line in enumerate(listed) if line.startswith("demo-churn v2 "))
+    assert listed[killed + 1] == (
+        "  no gate verdict: its training stopped before the gate; `lifecycle train churn` "
+        "trains and gates a new version"
+    )
     run_cli(home, "train", "churn")  # recovery: the next run trains, registers and gates
     after = champion_versions(home)
     assert after["churn"] is not None and after["conversion"] == before["conversion"]

@@ -161,6 +161,11 @@ def models(obj: Context, dataset: str | None) -> None:
             kind, tested = f"label-free {r['kind']}", "no outcome to test on"
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
         why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
+        if not why and "learner" not in r:  # every trained version is gated once registered
+            why = (
+                "no gate verdict: its training stopped before the gate; "
+                f"`lifecycle train {r['task']}` trains and gates a new version"
+            )
         lines += [f"  {why}"] if why else []
     if not rows:
         lines = [_no_models(obj, dataset or obj.settings.dataset)]
