@@ -570,6 +570,21 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     assert rule_run["calibrated_on_rows"] == model_run["rows_test"]
     shared = {"trained_on_rows", "trained_on_cutoffs", "test_cutoffs", "feature_service"}
     assert shared <= set(rule_run) & set(model_run)
+    # As champion, judged on test rows of a later training (a cutoff after its trained_on,
+    # before the users it was fitted on): those users' features cover what followed the
+    # rows, so the gate takes its recorded metric (it re-scored it, and kept the stale rule).
+    from training.promotion import gate_on_test
+
+    promote(settings, "churn", weak.baseline.version, reason="test: a rule champion")
+    between = sorted(
+        t for t in features[AS_OF].unique() if weak.split.test_cutoff < t < now[AS_OF].max()
+    )
+    rows = features[features[AS_OF] == between[0]]
+    rows = rows.assign(**{LABEL: np.arange(len(rows)) % 2})  # which score is taken, not its value
+    _, verdict = gate_on_test(
+        settings, client, "demo-churn", "churn", weak.version, rows, {"auc": 0.0}
+    )
+    assert f"champion v{weak.baseline.version} {deployed.metrics['auc']:.4f}" in verdict, verdict
 
 
 def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:

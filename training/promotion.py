@@ -230,7 +230,10 @@ def gate_on_test(
                 f"champion v{champion.version} reads features this test set lacks", False
             )
         trained = current.data_window.get("trained_on", {}).get("cutoffs", [])
-        if trained and pd.Timestamp(max(trained), tz="UTC") >= test_cutoff:
+        # a served rule learned its edges and parameters from the users of its latest cutoff
+        fitted = current.data_window.get("rule_fitted_on", {}).get("cutoff")
+        learned = [*trained, *([fitted] if fitted else [])]
+        if learned and pd.Timestamp(max(learned), tz="UTC") >= test_cutoff:
             if metric not in current.metrics:
                 return Unscored(
                     f"champion v{champion.version} learned from the test cutoff and recorded no {metric}",
