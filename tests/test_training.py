@@ -584,7 +584,11 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     _, verdict = gate_on_test(
         settings, client, "demo-churn", "churn", weak.version, rows, {"auc": 0.0}
     )
-    assert f"champion v{weak.baseline.version} {deployed.metrics['auc']:.4f}" in verdict, verdict
+    recorded_on = deployed.data_window["evaluated_on"]["test_cutoff"]
+    assert (
+        f"champion v{weak.baseline.version} {deployed.metrics['auc']:.4f} "
+        f"(recorded on its test {recorded_on}) on test {between[0]:%Y-%m-%d}"
+    ) in verdict, verdict
 
 
 def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:

@@ -92,6 +92,17 @@ def winning_baseline(
     return best if not ours > rivals[best] else None
 
 
+class Recorded(float):
+    """A champion's metric as recorded on its own test cutoff (``on``), not re-scored."""
+
+    on: str
+
+    def __new__(cls, value: float, on: str) -> Recorded:
+        recorded = super().__new__(cls, value)
+        recorded.on = on
+        return recorded
+
+
 @dataclass(frozen=True)
 class Unscored:
     """Why the champion has no score on the challenger's evidence, and whether to promote anyway."""
@@ -155,7 +166,9 @@ def gate(
     margin = settings.training.min_improvement
     mine, _, their = compared(ours, theirs + margin, theirs)
     required = f" by more than {margin}" if margin else ""  # training.min_improvement
-    against = f"champion v{champion.version} {their}{required}{evidence}"
+    # a recorded metric was measured on the champion's own test cutoff, not on this evidence
+    own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
+    against = f"champion v{champion.version} {their}{own}{required}{evidence}"
     if ours > theirs + margin:
         reason = f"{kind}{metric} {mine} > {against}"
         registry.set_champion(mlflow_client, name, version, reason)
@@ -239,7 +252,8 @@ def gate_on_test(
                     f"champion v{champion.version} learned from the test cutoff and recorded no {metric}",
                     False,
                 )
-            return float(current.metrics[metric])
+            on = current.data_window.get("evaluated_on", {}).get("test_cutoff", "cutoff")
+            return Recorded(float(current.metrics[metric]), on)
         y = test[LABEL].to_numpy(dtype=float)
         return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
 
