@@ -54,10 +54,16 @@ def event_range(events: Path) -> EventRange | None:
 
 
 def refuse_lost_history(
-    dataset_dir: Path, staging: Path, source: Path, has_users: bool, dataset: str
+    dataset_dir: Path,
+    staging: Path,
+    source: Path,
+    has_users: bool,
+    dataset: str,
+    command: str = "lifecycle ingest",
 ) -> None:
     """Refuse a replace whose file starts after the dataset does, ends before it does (it
-    would drop recent history), or drops its users table."""
+    would drop recent history), or drops its users table. ``command`` wrote the file: an
+    adapter's (``lifecycle import SOURCE``) has no append, its months go in as one file."""
     old = event_range(dataset_dir / EVENTS_FILE)
     if old is None:
         return
@@ -71,11 +77,20 @@ def refuse_lost_history(
         lost.append("the users table")
     if not lost:
         return
-    raise ContractError(
+    held = (
         f"{source}: dataset '{dataset}' holds {old.text()}; this file holds "
         f"{new.text() if new else 'no events'}: replacing the dataset would drop "
-        f"{' and '.join(lost)}. Add the new events with `lifecycle ingest {source} "
-        f"--dataset {dataset} --append`, or replace the dataset with --replace"
+        f"{' and '.join(lost)}. "
+    )
+    if command == "lifecycle ingest":
+        raise ContractError(
+            f"{held}Add the new events with `lifecycle ingest {source} --dataset {dataset} "
+            "--append`, or replace the dataset with --replace"
+        )
+    raise ContractError(
+        f"{held}`{command}` cannot append: import one file holding the whole history, or add "
+        f"the new events in contract columns with `lifecycle refresh FILE --dataset {dataset}`"
+        f", or replace the dataset with `{command} {source} --dataset {dataset} --replace`"
     )
 
 

@@ -370,13 +370,19 @@ def import_source(
     max_bad_fraction: float = 0.5,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     erased: ErasedUsers | None = None,
+    guard_history: bool = False,
 ) -> DatasetSummary:
     """Load one of the known public data sets through its adapter into a dataset folder;
-    ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does."""
+    ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
+
+    With ``guard_history``, an events file that would drop the dataset's history (it starts
+    later or ends earlier, e.g. one month of a longer log) is refused, as ``ingest`` does.
+    """
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
     if source == "online-retail":
         events, users = adapters.online_retail(path, **options)
-        return write_dataset(dataset_dir, "events", {"events": events, "users": users})
+        guard = (path, f"lifecycle import {source}") if guard_history else None
+        return write_dataset(dataset_dir, "events", {"events": events, "users": users}, guard=guard)
     if source == "telco-churn":
         snapshot = adapters.telco_churn(path, **options)
         return write_dataset(dataset_dir, "snapshot", {"snapshot": snapshot})
@@ -398,14 +404,29 @@ def default_source_path(source: str, data_root: Path) -> Path:
     return data_root / files[source]
 
 
-def write_dataset(dataset_dir: Path, kind: str, tables: dict[str, Loaded]) -> DatasetSummary:
-    """Write tables, quarantines and the report; the old dataset stays until all is written."""
+def write_dataset(
+    dataset_dir: Path,
+    kind: str,
+    tables: dict[str, Loaded],
+    *,
+    guard: tuple[Path, str] | None = None,
+) -> DatasetSummary:
+    """Write tables, quarantines and the report; the old dataset stays until all is written.
+
+    ``guard`` (the source file, the command that wrote it): refuse, leaving the dataset as
+    it was, when the new events would drop history (:func:`appending.refuse_lost_history`).
+    """
     with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
         (staging / "quarantine").mkdir()
         for table, loaded in tables.items():
             loaded.frame.to_parquet(staging / f"{table}.parquet", index=False)
             if not loaded.quarantine.empty:
                 loaded.quarantine.to_csv(staging / "quarantine" / f"{table}.csv", index=False)
+        if guard is not None:
+            source, command = guard
+            appending.refuse_lost_history(
+                dataset_dir, staging, source, "users" in tables, dataset_dir.name, command
+            )
         report = _write_report(
             staging, kind, {table: loaded.report.to_dict() for table, loaded in tables.items()}
         )

@@ -487,7 +487,13 @@ def run_backtest(
         try:
             truths[stamp] = outcomes(source / EVENTS_FILE, source / USERS_FILE, stamp, labels)
         except UserError as error:  # a horizon that ends after the data
-            raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}") from None
+            room = (span[1] - stamp).days  # whole days of data after the cutoff
+            hint = (
+                f"; --horizon DAYS sets every label horizon (at most {room} here), or cut earlier"
+                if horizon_days is None and room >= 1
+                else ""
+            )
+            raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
         check_history(stamp, span[0], labels)
     base = out or Path(tempfile.mkdtemp(prefix="lifecycle-backtest-"))
     try:

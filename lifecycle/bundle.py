@@ -30,6 +30,7 @@ import pandas as pd
 from lifecycle import tasks
 from lifecycle.maths import ARRAYS, Maths
 from lifecycle.rules import RULE_FILE, RuleModel
+from lifecycle.storage import read_json
 
 BUNDLE_FILE = "bundle.json"
 PURCHASE_FILE = "purchase_booster.txt"
@@ -400,7 +401,7 @@ class ModelBundle:
         meta_path = directory / BUNDLE_FILE
         if not meta_path.is_file():
             raise FileNotFoundError(f"{directory}: not a model bundle (no {BUNDLE_FILE})")
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path)
         calibrator = meta.get("calibrator")
         bundle = cls(
             task=meta["task"],

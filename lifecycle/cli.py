@@ -47,6 +47,19 @@ class LifecycleGroup(click.Group):
             if error.errno not in UNWRITABLE:
                 raise
             emit_error(bool(ctx.params.get("as_json")), _unwritable(ctx, error))
+        except Exception as error:
+            if not _interrupted(error):
+                raise
+            # Ctrl-C inside a DuckDB query: the same "Aborted!" as anywhere else, not a trace
+            # (what was being written is staging, removed by the next write).
+            raise click.Abort() from None
+
+
+def _interrupted(error: Exception) -> bool:
+    """Whether ``error`` is DuckDB's answer to SIGINT (or to ``interrupt()``) mid-query."""
+    return type(error).__name__ == "InterruptException" or (
+        isinstance(error, RuntimeError) and str(error) == "Query interrupted"
+    )
 
 
 # lifecycle's own options, as written before a command (`--home DIR at-risk`)

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle import tasks
+from lifecycle.storage import read_json
 
 RULE_FILE = "rule.json"
 RULE_KINDS = (
@@ -255,7 +256,7 @@ class RuleModel:
 
     @classmethod
     def load(cls, directory: Path) -> RuleModel:
-        values = json.loads((directory / RULE_FILE).read_text())
+        values = read_json(directory / RULE_FILE)
         return cls(values["kind"], values["feature_names"], values["params"])
 
 

@@ -25,12 +25,15 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 VERSIONS = ".versions"
 STAGING_SUFFIX = ".tmp"
 _KINDS = ("file", "dir", "link")
+# DuckDB's COPY into an existing staging file writes "tmp_<staging name>" first and renames
+# it when done: a writer killed mid-COPY leaves that (the table so far) under the writer's pid.
 _STAGING = re.compile(
-    r"^\.(?P<target>.+)\.(?P<kind>file|dir|link)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+\.tmp$"
+    r"^(?:tmp_)?\.(?P<target>.+)\.(?P<kind>file|dir|link)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+\.tmp$"
 )
 
 
@@ -200,3 +203,14 @@ def _prune(versions: Path, name: str, keep: int, current: Path) -> None:
     for old in mine[:-keep]:
         if old != current:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file written by this package; a truncated or damaged one is named in one line
+    (a bare JSONDecodeError says neither which file nor that it is damaged)."""
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path.name} is truncated or not valid JSON ({path}): {error}") from None

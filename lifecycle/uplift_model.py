@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecycle.storage import read_json
+
 UPLIFT_FILE = "uplift.json"
 UPLIFT_TASK = "uplift"  # registered as <dataset>-uplift; not a scored task of lifecycle.tasks
 LEARNERS = ("t_learner", "x_learner", "transformed_outcome")
@@ -115,7 +117,7 @@ class UpliftBundle:
         meta_path = directory / UPLIFT_FILE
         if not meta_path.is_file():
             raise FileNotFoundError(f"{directory}: not an uplift model (no {UPLIFT_FILE})")
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path)
         return cls(
             learner=meta["learner"],
             boosters={role: load_booster(directory / f"{role}.txt") for role in meta["roles"]},

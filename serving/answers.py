@@ -89,6 +89,23 @@ class Served:
     as_of: str | None
 
 
+def scores_metadata(path: Path) -> dict[str, Any] | None:
+    """A scores table's metadata (``score-all``'s as-of date, model versions, definitions)
+    without reading its rows; None when there is no readable table."""
+    import pyarrow.parquet as pq
+
+    from serving.batch import METADATA_KEY
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    except (OSError, ValueError):  # none, being replaced, or not Parquet (ArrowInvalid)
+        return None
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+
+
 def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
     """Why a scores table (its ``metadata``) is not what the served champions would answer
     now, one sentence each; empty when it is."""
@@ -152,20 +169,17 @@ class ListAnswers:
 
     def metadata(self) -> dict[str, Any] | None:
         """The latest table's metadata (no rows read), re-read on a change; None without one."""
-        import pyarrow.parquet as pq
-
-        from serving.batch import METADATA_KEY
-
         path = self.settings.workspace.latest_scores
         try:
             mtime = path.stat().st_mtime
-            cached = self._metadata
-            if cached is None or cached[0] != mtime:
-                raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
-                cached = (mtime, json.loads(raw) if raw else {})
-                self._metadata = cached
-        except (OSError, ValueError):  # none, or being replaced right now
+        except OSError:
             return None
+        cached = self._metadata
+        if cached is None or cached[0] != mtime:
+            metadata = scores_metadata(path)
+            if metadata is None:  # none, or being replaced right now
+                return None
+            cached = self._metadata = (mtime, metadata)
         return cached[1]
 
     def stale(

@@ -207,6 +207,16 @@ def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_settings_horizon_past_the_data_names_the_option_that_fits(home: Path) -> None:
+    """Without --horizon, online_retail's 365-day LTV stopped every backtest with no word of
+    the option that makes it run (docs/quality.md's own command passes --horizon 91)."""
+    result = invoke(home, "backtest", "--cutoff", "2024-01-15")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    assert "need events up to" in line
+    assert "--horizon DAYS sets every label horizon (at most 20 here), or cut earlier" in line
+
+
 def test_too_little_data_for_training_names_the_cutoff(home: Path) -> None:
     result = invoke(
         home,

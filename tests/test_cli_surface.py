@@ -193,3 +193,63 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
         )
         assert "Traceback" not in result.output
     check_can_listen("127.0.0.1", port)  # released: free again
+
+
+def test_ctrl_c_inside_a_duckdb_query_aborts_without_a_traceback() -> None:
+    """Ctrl-C during `features build` (DuckDB's COPY) printed a traceback ending in
+    'RuntimeError: Query interrupted'; it is 'Aborted!' like Ctrl-C anywhere else."""
+    import os
+    import signal
+    import threading
+
+    import click
+    import duckdb
+
+    from lifecycle.cli import LifecycleGroup
+
+    @click.group(cls=LifecycleGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def count() -> None:  # a second or more of work: the signal lands inside the query
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        duckdb.connect().execute("SELECT count(*) FROM range(1000000000) t(i) WHERE i % 7 = 3")
+
+    result = CliRunner().invoke(group, ["count"])
+    assert result.exit_code == 1 and "Aborted!" in result.output, result.output
+    assert not isinstance(result.exception, RuntimeError), result.exception
+
+
+def test_train_lines_show_the_gate_metric_in_use_and_the_test_window() -> None:
+    """`train` printed the task's declared gate metric (auc) beside a verdict on the one the
+    settings chose (pr_auc), and named the test by its last cutoff alone."""
+    import pandas as pd
+
+    from training.pipeline import TimeSplit, TrainResult
+
+    test = [pd.Timestamp("2011-05-12"), pd.Timestamp("2011-06-02")]
+    metrics = {
+        "lightgbm": {"auc": 0.72, "pr_auc": 0.69, "n": 10776.0},
+        "rfm_score": {"auc": 0.73, "pr_auc": 0.68, "n": 10776.0},
+    }
+    verdict = "first model: pr_auc 0.6900 > best baseline rfm_score 0.6800 on test 2011-06-02"
+    split = TimeSplit([pd.Timestamp("2011-01-06")], [pd.Timestamp("2011-02-03")], test)
+    result = TrainResult(
+        "churn",
+        "shop-churn",
+        "1",
+        "0123456789",
+        metrics,
+        True,
+        verdict,
+        split,
+        gate_metric="pr_auc",
+    )
+    head, table, line = result.lines()
+    assert (
+        head
+        == "churn: shop-churn v1 (run 01234567), test 2011-05-12..2011-06-02 (2 cutoff(s), 10,776 rows)"
+    )
+    assert table == "  pr_auc: lightgbm 0.6900, rfm_score 0.6800"
+    assert line == f"  promoted to champion: {verdict}"

@@ -107,6 +107,13 @@ def test_kill_during_training_keeps_the_champion_and_the_next_run_recovers(home:
     assert champion_versions(home) == before
     champions = load_champions(settings(home))
     assert not champions.unavailable and champions.versions == before
+    # the killed run's version says it was never gated (it listed with no verdict at all)
+    listed = run_cli(home, "models").splitlines()
+    killed = next(i for i, line in enumerate(listed) if line.startswith("demo-churn v2 "))
+    assert listed[killed + 1] == (
+        "  no gate verdict: its training stopped before the gate; `lifecycle train churn` "
+        "trains and gates a new version"
+    )
     run_cli(home, "train", "churn")  # recovery: the next run trains, registers and gates
     after = champion_versions(home)
     assert after["churn"] is not None and after["conversion"] == before["conversion"]
@@ -206,7 +213,7 @@ def test_training_beside_serving_corrupts_neither(home: Path) -> None:
     assert not load_champions(settings(home)).unavailable
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete"])
+@pytest.mark.parametrize("damage", ["truncate", "delete", "truncate bundle.json"])
 def test_a_corrupt_or_missing_champion_artifact_is_reported_unavailable(
     home: Path, damage: str
 ) -> None:
@@ -218,20 +225,22 @@ def test_a_corrupt_or_missing_champion_artifact_is_reported_unavailable(
     source = Path(
         client.get_model_version_download_uri("demo-ltv", version.version).removeprefix("file://")
     )
-    booster = next(source.rglob("booster.txt"))
-    backup = booster.read_bytes()
+    damaged = next(source.rglob("bundle.json" if "bundle.json" in damage else "booster.txt"))
+    backup = damaged.read_bytes()
     try:
-        if damage == "truncate":
-            booster.write_bytes(backup[: len(backup) // 3])
+        if damage.startswith("truncate"):
+            damaged.write_bytes(backup[: len(backup) // 3])
         else:
-            booster.unlink()
+            damaged.unlink()
         champions = load_champions(settings(home))
         assert "ltv" not in champions.bundles
         reason = champions.unavailable["ltv"]
         assert f"demo-ltv v{version.version} could not be loaded" in reason
+        if damage.startswith("truncate"):  # which file, and that it is damaged
+            assert f"{damaged.name} is truncated or not " in reason, reason
         assert {"churn", "conversion"} <= set(champions.bundles)  # the others still serve
     finally:
-        booster.write_bytes(backup)
+        damaged.write_bytes(backup)
     assert not load_champions(settings(home)).unavailable
 
 

@@ -134,3 +134,35 @@ def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path
     assert result.exit_code == 1 and "has no version 'shop@nope'; kept versions:" in result.stderr
     listed = json.loads(runner.invoke(main, ["--json", "datasets"]).stdout)
     assert [d["name"] for d in listed["datasets"]] == ["shop"]
+
+
+RETAIL_HEADER = (
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+)
+RETAIL_JANUARY = "536365,85123A,HEART,6,2011-01-04 08:26:00,2.55,17850,United Kingdom\n"
+RETAIL_FEBRUARY = "536370,22728,ALARM,24,2011-02-01 08:45:00,3.75,12583,France\n"
+
+
+def test_importing_a_later_month_over_an_imported_history_is_refused(
+    home: Path, tmp_path: Path
+) -> None:
+    """`lifecycle import online-retail` of next month's file replaced the whole history with
+    that month, silently; it is refused like the same replace through `ingest`."""
+    runner = CliRunner()
+    both = _write(tmp_path, "both.csv", RETAIL_HEADER + RETAIL_JANUARY + RETAIL_FEBRUARY)
+    february = _write(tmp_path, "february.csv", RETAIL_HEADER + RETAIL_FEBRUARY)
+    command = ["--quiet", "import", "online-retail"]
+    assert runner.invoke(main, [*command, str(both)]).exit_code == 0
+    dataset = home / "datasets" / "online_retail"
+    before = dataset.readlink()
+    result = runner.invoke(main, [*command, str(february)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "holds 2 events 2011-01-04 .. 2011-02-01; this file holds 1 events" in error
+    assert "would drop the events before 2011-02-01" in error
+    assert "lifecycle refresh FILE --dataset online_retail" in error
+    assert f"lifecycle import online-retail {february} --dataset online_retail --replace" in error
+    assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 2
+    assert runner.invoke(main, [*command, str(february), "--replace"]).exit_code == 0
+    assert len(pd.read_parquet(dataset / "events.parquet")) == 1
+    assert runner.invoke(main, [*command, str(both)]).exit_code == 0  # more history: no refusal

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,12 +34,19 @@ WRITER = textwrap.dedent(
     from lifecycle.storage import atomic_dir, atomic_file
 
     kind, target = sys.argv[1], Path(sys.argv[2])
-    with (atomic_file if kind == "file" else atomic_dir)(target) as staging:
+    with (atomic_dir if kind == "dir" else atomic_file)(target) as staging:
         if kind == "file":
             staging.write_bytes(b"PAR1 half a table")
-        else:
+        elif kind == "dir":
             (staging / "events.parquet").write_bytes(b"PAR1 half a table")
         print(staging, flush=True)
+        if kind == "duckdb":  # a table written by DuckDB's COPY (features build), minutes long
+            import duckdb
+
+            duckdb.connect().execute(
+                "COPY (SELECT sum(hash(i)) AS s FROM range(100000000000) t(i)) "
+                f"TO '{staging}' (FORMAT parquet)"
+            )
         time.sleep(600)
     """
 )
@@ -98,6 +106,27 @@ def test_killed_file_writer_is_cleaned_by_the_next_write_but_a_live_one_is_kept(
     assert sorted(p.name for p in target.parent.iterdir()) == sorted(
         ["latest.parquet", running.name]
     )
+
+
+def test_a_writer_killed_mid_duckdb_copy_leaves_nothing_after_the_next_write(
+    tmp_path: Path, writers: list[subprocess.Popen[str]]
+) -> None:
+    """`features build` killed mid-COPY left DuckDB's own 'tmp_<staging name>' beside the
+    table, which no later write removed (one more per kill, holding users' features)."""
+    target = tmp_path / "features" / "user_features.parquet"
+    killed, stale = start_writer("duckdb", target)
+    writers.append(killed)
+    copying = stale.with_name(f"tmp_{stale.name}")
+    for _ in range(600):  # DuckDB opens it as the COPY starts
+        if copying.exists():
+            break
+        time.sleep(0.05)
+    assert copying.exists(), "the COPY never started"
+    kill(killed)
+
+    with atomic_file(target) as staging:
+        staging.write_bytes(b"good")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["user_features.parquet"]
 
 
 def test_killed_dataset_writer_is_cleaned_and_never_counts_as_a_version(

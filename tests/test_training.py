@@ -174,6 +174,18 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
         ["--home", str(trained_copy), "promote", "ltv", "challenger", "--reason", "again"],
     )
     assert cli.exit_code == 1 and "is already the champion" in cli.stderr
+    # The lists stay what score-all last wrote: promoting another version says so (a
+    # rollback printed only the new champion, and at-risk kept the old model's ranking).
+    scored = trained["ltv"].version
+    again = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "same model")
+    assert "scores table" not in again
+    earlier = client.get_model_version("demo-ltv", scored)
+    other = client.create_model_version(
+        "demo-ltv", source=earlier.source, run_id=earlier.run_id, tags=earlier.tags
+    ).version
+    moved = run_cli(trained_copy, "promote", "ltv", str(other), "--reason", "rollback drill")
+    assert f"was scored by v{scored}: `lifecycle at-risk`" in moved
+    assert f"follow v{other} after `lifecycle score-all`" in moved
     rows = list_models(settings)
     champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
     assert set(champions) == {"churn", "conversion", "ltv"}
@@ -312,7 +324,8 @@ def test_gate_first_beats_the_best_baseline(tmp_path: Path) -> None:
         settings, client, name, "conversion", "1", {"auc": 0.55}, lambda *_: 0.0, baselines=rules
     )
     assert not promoted
-    assert reason.startswith("auc 0.5500 loses to the baseline recency_rule 0.5600 by 0.0100")
+    # the whole verdict: `train` prints it after "kept as challenger: ", once
+    assert reason == "auc 0.5500 loses to the baseline recency_rule 0.5600 by 0.0100"
     assert registry.alias_version(client, name, registry.CHAMPION) is None
     promoted, reason = gate(
         settings, client, name, "conversion", "2", {"auc": 0.57}, lambda *_: 0.0, baselines=rules
@@ -549,6 +562,33 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     assert rule.params["term_means"] == pytest.approx(terms.mean(axis=0).tolist())
     fitted_on = deployed.data_window["rule_fitted_on"]
     assert fitted_on == {"cutoff": f"{now[AS_OF].max():%Y-%m-%d}", "rows": len(now)}
+    # Its MLflow run says so, under the names LightGBM's run uses (it said the refit's rows).
+    rule_run = client.get_run(weak.baseline.run_id).data.params
+    model_run = client.get_run(weak.run_id).data.params
+    assert rule_run["trained_on_rows"] == str(len(now)) != model_run["trained_on_rows"]
+    assert rule_run["rule_fitted_on"] == fitted_on["cutoff"]
+    assert rule_run["calibrated_on_rows"] == model_run["rows_test"]
+    shared = {"trained_on_rows", "trained_on_cutoffs", "test_cutoffs", "feature_service"}
+    assert shared <= set(rule_run) & set(model_run)
+    # As champion, judged on test rows of a later training (a cutoff after its trained_on,
+    # before the users it was fitted on): those users' features cover what followed the
+    # rows, so the gate takes its recorded metric (it re-scored it, and kept the stale rule).
+    from training.promotion import gate_on_test
+
+    promote(settings, "churn", weak.baseline.version, reason="test: a rule champion")
+    between = sorted(
+        t for t in features[AS_OF].unique() if weak.split.test_cutoff < t < now[AS_OF].max()
+    )
+    rows = features[features[AS_OF] == between[0]]
+    rows = rows.assign(**{LABEL: np.arange(len(rows)) % 2})  # which score is taken, not its value
+    _, verdict = gate_on_test(
+        settings, client, "demo-churn", "churn", weak.version, rows, {"auc": 0.0}
+    )
+    recorded_on = deployed.data_window["evaluated_on"]["test_cutoff"]
+    assert (
+        f"champion v{weak.baseline.version} {deployed.metrics['auc']:.4f} "
+        f"(recorded on its test {recorded_on}) on test {between[0]:%Y-%m-%d}"
+    ) in verdict, verdict
 
 
 def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:

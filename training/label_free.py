@@ -183,7 +183,7 @@ def gate_label_free(
         return True, reason
     return False, (
         f"{what}: no outcome to weigh it against champion v{champion.version}, which was "
-        "judged on outcomes: kept as challenger"
+        "judged on outcomes"
     )
 
 

@@ -47,7 +47,13 @@ from training.models import (
     model_specs,
     refit_bundle,
 )
-from training.promotion import BaselineVersion, gate_on_test, serve_baseline, winning_baseline
+from training.promotion import (
+    BaselineVersion,
+    gate_metric_of,
+    gate_on_test,
+    serve_baseline,
+    winning_baseline,
+)
 from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
@@ -176,6 +182,7 @@ class TrainResult:
     report: dict[str, Any] = field(default_factory=dict)
     # When LightGBM lost to a baseline rule: that rule registered as a version of its own.
     baseline: BaselineVersion | None = None
+    gate_metric: str | None = None  # what the gate compared (settings may override the task's)
 
     @property
     def champion(self) -> str | None:
@@ -201,7 +208,7 @@ class TrainResult:
         }
 
     def lines(self) -> list[str]:
-        primary = tasks.get(self.task).gate_metric
+        primary = self.gate_metric or tasks.get(self.task).gate_metric
         table = ", ".join(
             f"{name} {m.get(primary, float('nan')):.4f}"
             for name, m in self.metrics.items()
@@ -214,8 +221,15 @@ class TrainResult:
         if self.split is None:
             why = self.report.get("label_free", "")
             return [f"{head}, label-free: too few outcomes to learn from ({why})", verdict]
+        test = self.split.test
+        rows = self.metrics.get("lightgbm", {}).get("n")
+        # every model and baseline on the same test rows: which window, how many
+        window = (
+            f"{test[0]:%Y-%m-%d}..{test[-1]:%Y-%m-%d}" if len(test) > 1 else f"{test[-1]:%Y-%m-%d}"
+        )
+        size = f"{len(test)} cutoff(s)" + (f", {rows:,.0f} rows" if rows else "")
         return [
-            f"{head}, test {self.split.test_cutoff:%Y-%m-%d}",
+            f"{head}, test {window} ({size})",
             f"  {primary}: {table}",
             verdict,
         ] + (self.baseline.lines() if self.baseline else [])
@@ -392,7 +406,16 @@ def train_task(
     )
     compile_registered(settings, dataset, task, version)  # a new champion: served compiled
     result = TrainResult(
-        task, name, version, run_id, metrics, promoted, verdict, split, training.report
+        task,
+        name,
+        version,
+        run_id,
+        metrics,
+        promoted,
+        verdict,
+        split,
+        training.report,
+        gate_metric=gate_metric_of(settings, task),
     )
     winner = winning_baseline(settings, task, metrics)
     if not promoted and winner in rules:

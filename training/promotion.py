@@ -56,6 +56,20 @@ class BaselineVersion:
         }
 
 
+def _rule_trained_on(window: dict[str, Any]) -> dict[str, Any]:
+    """A served rule's ``trained_on_*`` run params (and ``rule_fitted_on``, the cutoff of the
+    users it was fitted on, when it was not fitted on the matured cutoffs)."""
+    fitted = window.get("rule_fitted_on")
+    if fitted:
+        return {
+            "trained_on_cutoffs": 1,
+            "trained_on_rows": fitted["rows"],
+            "rule_fitted_on": fitted["cutoff"],
+        }
+    trained = window["trained_on"]
+    return {"trained_on_cutoffs": len(trained["cutoffs"]), "trained_on_rows": trained["rows"]}
+
+
 def gate_metric_of(settings: Settings, task: str) -> str:
     """The task's gate metric: ``training.gate_metric.<task>`` if set, else its declaration's."""
     return settings.training.gate_metric.get(task) or tasks.get(task).gate_metric
@@ -78,21 +92,23 @@ def winning_baseline(
     return best if not ours > rivals[best] else None
 
 
+class Recorded(float):
+    """A champion's metric as recorded on its own test cutoff (``on``), not re-scored."""
+
+    on: str
+
+    def __new__(cls, value: float, on: str) -> Recorded:
+        recorded = super().__new__(cls, value)
+        recorded.on = on
+        return recorded
+
+
 @dataclass(frozen=True)
 class Unscored:
     """Why the champion has no score on the challenger's evidence, and whether to promote anyway."""
 
     reason: str
     promote: bool
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A champion's metric on its own out-of-time test, recorded when it was trained: what
-    it is judged by where it learned from the challenger's test outcomes."""
-
-    score: float
-    test_cutoff: str
 
 
 def gate(
@@ -132,8 +148,7 @@ def gate(
         if not ours > rivals[best]:
             by = f"{rivals[best] - ours:.{len(mine.partition('.')[2])}f}"
             return False, (
-                f"{kind}{metric} {mine} loses to the baseline {best} {baseline} "
-                f"by {by}{evidence}: kept as challenger"
+                f"{kind}{metric} {mine} loses to the baseline {best} {baseline} by {by}{evidence}"
             )
         beaten = f" > best baseline {best} {baseline}{evidence}"
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
@@ -142,13 +157,6 @@ def gate(
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     theirs = champion_score(champion, metric)
-    note = ""
-    if isinstance(theirs, Recorded):
-        note = (
-            f" (its own test {theirs.test_cutoff}: it learned from outcomes within this "
-            "test's horizon)"
-        )
-        theirs = theirs.score
     if isinstance(theirs, Unscored):
         if theirs.promote:
             reason = f"{theirs.reason}; {kind}{metric} {mine}{beaten}"
@@ -158,7 +166,9 @@ def gate(
     margin = settings.training.min_improvement
     mine, _, their = compared(ours, theirs + margin, theirs)
     required = f" by more than {margin}" if margin else ""  # training.min_improvement
-    against = f"champion v{champion.version} {their}{required}{evidence}{note}"
+    # a recorded metric was measured on the champion's own test cutoff, not on this evidence
+    own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
+    against = f"champion v{champion.version} {their}{own}{required}{evidence}"
     if ours > theirs + margin:
         reason = f"{kind}{metric} {mine} > {against}"
         registry.set_champion(mlflow_client, name, version, reason)
@@ -237,16 +247,20 @@ def gate_on_test(
         # cutoff (every refresh): on these rows it would be judged in sample.
         trained = current.data_window.get("trained_on", {}).get("cutoffs", [])
         horizon = pd.Timedelta(days=int(current.label.get("horizon_days") or 0))
-        if trained and pd.Timestamp(max(trained), tz="UTC") + horizon > test_cutoff:
+        # a served rule learned its edges and parameters from the users of its latest cutoff
+        fitted = current.data_window.get("rule_fitted_on", {}).get("cutoff")
+        saw_outcomes = (
+            trained and pd.Timestamp(max(trained), tz="UTC") + horizon > test_cutoff
+        ) or (fitted and pd.Timestamp(fitted, tz="UTC") >= test_cutoff)
+        if saw_outcomes:
             if metric not in current.metrics:
                 return Unscored(
                     f"champion v{champion.version} learned from outcomes within the test "
                     f"horizon and recorded no {metric}",
                     False,
                 )
-            return Recorded(
-                float(current.metrics[metric]), str(current.data_window.get("test_cutoff"))
-            )
+            on = current.data_window.get("evaluated_on", {}).get("test_cutoff", "cutoff")
+            return Recorded(float(current.metrics[metric]), on)
         y = test[LABEL].to_numpy(dtype=float)
         return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
 
@@ -380,7 +394,10 @@ def serve_baseline(
                 "dataset": window["dataset"],
                 "kind": deployed_rule.kind,
                 "feature_service": deployed.service,
-                "rows_trained_on": window["trained_on"]["rows"],
+                # named as LightGBM's run names them; what the served rule learned from: the
+                # users of now where it is refitted on them, else the refit's matured rows
+                **_rule_trained_on(window),
+                "calibrated_on_rows": len(test),
                 **{
                     k: ",".join(v) if isinstance(v, list) else v for k, v in split.to_dict().items()
                 },

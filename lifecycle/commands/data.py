@@ -344,9 +344,21 @@ def datasets_restore(obj: Context, version: str) -> None:
 @click.argument("source", type=click.Choice(["online-retail", "telco-churn", "hillstrom"]))
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--dataset", help="Dataset name in the workspace [default: the source's name].")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the dataset even when the file starts later or ends earlier than it "
+    "(without it such an import is refused; `lifecycle datasets restore` undoes it).",
+)
 @pass_context
-def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -> None:
-    """Load a known public data set through its adapter (default path under settings data_root)."""
+def import_(
+    obj: Context, source: str, path: Path | None, dataset: str | None, replace: bool
+) -> None:
+    """Load a known public data set through its adapter (default path under settings data_root).
+
+    An import replaces the dataset; one that would drop its history (a file of later or
+    fewer months) is refused unless --replace. New months in contract columns go in with
+    `lifecycle refresh FILE`."""
     from features.erasure_log import erased_users
     from features.ingest import default_source_path, import_source
 
@@ -371,6 +383,7 @@ def import_(obj: Context, source: str, path: Path | None, dataset: str | None) -
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
         chunk_rows=obj.settings.ingest.chunk_rows,
         erased=erased_users(obj.settings, name),
+        guard_history=not replace,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 

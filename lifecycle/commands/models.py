@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lifecycle import tasks
 from lifecycle.cli import Context, main, pass_context
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
 
 
 class TaskName(click.ParamType):
@@ -102,12 +105,36 @@ def promote(
         dataset,
         accept_definition_change=accept_definition_change,
     )
-    obj.console.result(
-        done,
-        [
-            f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): {reason}"
-        ],
+    lines = [
+        f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): {reason}"
+    ]
+    stale = _scored_by_another(
+        obj.settings, dataset or obj.settings.dataset, task, done["champion"]
     )
+    if stale:  # the service follows the alias; the batch lists are what score-all last wrote
+        done["scores"] = stale
+        lines.append(
+            f"  the latest scores table (as of {stale['as_of']}) was scored by v{stale['version']}: "
+            f"`lifecycle at-risk`, movers, segments and the report follow v{done['champion']} "
+            "after `lifecycle score-all`"
+        )
+    obj.console.result(done, lines)
+
+
+def _scored_by_another(
+    settings: Settings, dataset: str, task: str, champion: str
+) -> dict[str, str] | None:
+    """The latest scores table's as-of date and the task's version that scored it, when that
+    is not ``champion`` (None without a table of this dataset)."""
+    from serving.answers import scores_metadata
+
+    metadata = scores_metadata(settings.workspace.latest_scores) or {}
+    if metadata.get("dataset") != dataset:
+        return None
+    version = str(metadata.get("model_versions", {}).get(task, "none"))
+    if version == str(champion):
+        return None
+    return {"as_of": str(metadata.get("as_of")), "version": version}
 
 
 @main.command()
@@ -134,6 +161,11 @@ def models(obj: Context, dataset: str | None) -> None:
             kind, tested = f"label-free {r['kind']}", "no outcome to test on"
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
         why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
+        if not why and "learner" not in r:  # every trained version is gated once registered
+            why = (
+                "no gate verdict: its training stopped before the gate; "
+                f"`lifecycle train {r['task']}` trains and gates a new version"
+            )
         lines += [f"  {why}"] if why else []
     if not rows:
         lines = [_no_models(obj, dataset or obj.settings.dataset)]
