@@ -274,7 +274,8 @@ def render_report(
     # date, the scores table's revenue (serving.batch.CONTEXT_COLUMNS).
     value = SuperUserDefinition(value_column="revenue")
     kept = "purchases to date" if units.counted else "revenue to date after refunds"
-    supers = super_users(scores, value)
+    supers = super_users(scores, value) if value.value_column in scores else None
+    share = supers.value_share if supers is not None else float("nan")
     cards = [
         (f"{len(scores):,}", "users scored"),
         (
@@ -286,7 +287,7 @@ def render_report(
             f"predicted value at risk{money}",
         ),
         (
-            f"{supers.value_share:.0%}" if np.isfinite(supers.value_share) else "-",
+            f"{share:.0%}" if np.isfinite(share) else "-",
             f"of {kept} from the top {value.top_share:.0%} of users (super users)",
         ),
         (
@@ -365,8 +366,12 @@ def render_report(
             "Segments: sizes and value shares",
             figure_html(segments_figure(rfm, stages), "segments")
             + f'<p class="note">Super users (top {value.top_share:.0%} by {kept}, the lists\' '
-            f"super_user flag): {supers.users:,} users bring {supers.value_share:.1%} of it. "
-            f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}.</p>"
+            + (
+                f"super_user flag): {supers.users:,} users bring {share:.1%} of it. "
+                if supers is not None
+                else "super_user flag): none, the scores table has no revenue column. "
+            )
+            + f"Definitions: {html.escape(', '.join(f'{k} {v}' for k, v in meta.get('definitions', {}).items()))}.</p>"
             + '<div class="models"><div>'
             + (_table(rfm, shares) if rfm is not None else "")
             + "</div><div>"

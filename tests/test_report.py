@@ -232,6 +232,15 @@ def test_report_on_purchase_only_data_without_channels_or_churn() -> None:
     assert not any(s.startswith("Top ") for s in sections)
 
 
+def test_report_of_scores_without_revenue_says_there_are_no_super_users() -> None:
+    table = synthetic_scores(300)
+    document, _, _ = render_report(
+        ScoresTable(table.frame.drop(columns=["revenue"]), table.metadata), []
+    )
+    assert "<b>-</b><span>of revenue to date after refunds from the top 20%" in document
+    assert "super_user flag): none, the scores table has no revenue column." in document
+
+
 def test_report_when_a_baseline_rule_serves_ltv_and_scores_lack_segments() -> None:
     """A rule serving LTV gives no P10/P90, and a scores table may lack the RFM segment or
     the stage: the report says what is missing instead of failing."""
