@@ -228,13 +228,20 @@ def fingerprint(home: Path) -> dict[str, tuple[int, int]]:
     SQLite's ``-shm`` files and empty ``-wal`` files are left out: a reader of a WAL
     database creates and touches them without changing any data.
     """
-    return {
-        str(path.relative_to(home)): (path.lstat().st_size, path.lstat().st_mtime_ns)
-        for path in sorted(home.rglob("*"))
-        if (not path.is_dir() or path.is_symlink())
-        and not path.name.endswith("-shm")
-        and not (path.name.endswith("-wal") and path.lstat().st_size == 0)
-    }
+    found = {}
+    for path in sorted(home.rglob("*")):
+        if (path.is_dir() and not path.is_symlink()) or path.name.endswith("-shm"):
+            continue
+        try:
+            stat = path.lstat()
+        except FileNotFoundError:
+            if path.name.endswith("-wal"):  # a reader's connection closed since the listing
+                continue
+            raise
+        if path.name.endswith("-wal") and stat.st_size == 0:
+            continue
+        found[str(path.relative_to(home))] = (stat.st_size, stat.st_mtime_ns)
+    return found
 
 
 def changed_files(workspace: TrainedWorkspace) -> list[str]:
