@@ -52,6 +52,14 @@ class PromotionError(RegistryError):
     """A promotion cannot be done as asked (no such version, no challenger, no reason)."""
 
 
+SQLITE = "sqlite:///"
+
+
+def sqlite_database(uri: str) -> Path | None:
+    """The SQLite file of a tracking URI; None for a tracking server or another database."""
+    return Path(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else None
+
+
 def tracking_uri(settings: Settings) -> str:
     if settings.tracking.uri:
         return settings.tracking.uri
@@ -82,12 +90,13 @@ def client(settings: Settings) -> Any:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = tracking_uri(settings)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_database(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
         if not settings.tracking.uri:  # the workspace's own store: it may have been copied
             from lifecycle.relocation import relocate_mlflow_store
 
-            relocate_mlflow_store(Path(uri.removeprefix("sqlite:///")), artifact_root(settings))
+            relocate_mlflow_store(database, artifact_root(settings))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -167,9 +176,8 @@ ALIASES_FILE = "aliases.json"
 
 def aliases_file(uri: str) -> Path | None:
     """Where a registry's aliases are mirrored: beside a SQLite database; None for a server."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri.removeprefix("sqlite:///")).parent / ALIASES_FILE
+    database = sqlite_database(uri)
+    return None if database is None else database.parent / ALIASES_FILE
 
 
 def mirror_aliases(mlflow_client: Any, name: str) -> None:
@@ -314,7 +322,8 @@ def reader(settings: Settings, *, mirrored: bool = False) -> Any:
         models = read_mirror(path)
         if models is not None:
             return MirroredRegistry(settings, models, path)
-        if not Path(uri.removeprefix("sqlite:///")).is_file():
+        database = sqlite_database(uri)
+        if database is not None and not database.is_file():
             # Nothing registered yet: MLflow would create the database, and a server's
             # workers starting together raced to migrate it (one failed to load at all).
             return MirroredRegistry(settings, {}, path)

@@ -287,8 +287,7 @@ def _score_drift(
     rows = sample_positions(len(scores.frame), settings.monitor.max_rows)
     columns: list[ColumnDrift] = []
     for task in tasks.all_tasks():
-        bundle = champions.bundles.get(task.name)
-        if bundle is None or task.name not in readable:
+        if task.name not in champions.bundles or task.name not in readable:
             continue
         scoring = champions.subset([task.name])  # with a partner whose answer it shares
         stale = [t for t, v in scoring.versions.items() if made_with.get(t) != v]
@@ -304,8 +303,10 @@ def _score_drift(
             continue
         # A reference scored with a partner is kept per version of each.
         key = "-".join(
-            [champions.versions.get(task.name, "")]
-            + [f"{t}-v{scoring.versions[t]}" for t in sorted(scoring.partners)]
+            [
+                scoring.versions.get(task.name, ""),
+                *(f"{t}-v{scoring.versions[t]}" for t in sorted(scoring.partners)),
+            ]
         )
         reference = reference_scores_at(
             settings, dataset, task.name, key, scoring, readable[task.name][-1]

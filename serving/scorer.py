@@ -128,8 +128,10 @@ class Scorer:
             # an error made for the user is its own line; anything else keeps its type
             if isinstance(error, ApiError):
                 self.error = error.message
+            elif isinstance(error, UserError):
+                self.error = str(error)
             else:
-                self.error = str(error) if isinstance(error, UserError) else f"{error!r}"
+                self.error = f"{error!r}"
             logger.error("scoring service could not load: %s", self.error)
             raise
         self.state, self.error = state, None

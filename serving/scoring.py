@@ -98,10 +98,15 @@ class Champions:
         )
 
     @property
+    def answered(self) -> list[str]:
+        """The tasks whose outputs are answered: every one scored but the partners."""
+        return [t for t in self.bundles if t not in self.partners]
+
+    @property
     def kinds(self) -> dict[str, str]:
         """Task -> what serves it: ``lightgbm`` or the baseline rule that beat it; conversion
         of one event with churn (``one_event``): ``CHURN_COMPLEMENT``."""
-        kinds = {t: b.kind for t, b in self.bundles.items() if t not in self.partners}
+        kinds = {t: self.bundles[t].kind for t in self.answered}
         if self.one_event and CONVERSION.name in kinds:
             kinds[CONVERSION.name] = CHURN_COMPLEMENT
         return kinds

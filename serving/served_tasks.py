@@ -36,7 +36,7 @@ def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> Answe
         fields = ["lifecycle_stage"] + [
             f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
         ]
-        answered = set(champions.bundles) - champions.partners
+        answered = champions.answered
         if CHURN.name in answered and LTV.name in answered:
             fields.append("value_at_risk")
         if champions.outlook_bundle() is not None:

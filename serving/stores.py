@@ -21,16 +21,14 @@ if TYPE_CHECKING:
     from features.served_store import ServedStore
     from lifecycle.settings import Settings
 
-SQLITE = "sqlite:///"
 _MLFLOW_DB = "_lifecycle_mlflow_db"  # kept on the served store object: the registry file
 
 
 def registry_database(settings: Settings) -> Path | None:
     """The MLflow registry's SQLite file; None for a tracking server or another database."""
-    from lifecycle.registry import tracking_uri
+    from lifecycle.registry import sqlite_database, tracking_uri
 
-    uri = tracking_uri(settings)
-    return Path(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else None
+    return sqlite_database(tracking_uri(settings))
 
 
 def registry_problem(settings: Settings) -> str | None:
@@ -50,9 +48,9 @@ def reopen_registry(settings: Settings) -> None:
     the file now on disk (a replaced ``mlflow.db`` is otherwise read through the old one)."""
     from lifecycle.registry import tracking_uri
 
-    uri = tracking_uri(settings)
-    if not uri.startswith(SQLITE):
+    if registry_database(settings) is None:
         return
+    uri = tracking_uri(settings)
     problem = registry_problem(settings)
     if problem is not None:
         raise ApiError(503, problem)
