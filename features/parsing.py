@@ -196,6 +196,10 @@ AMBIGUOUS_ZONES = ("CST", "CDT", "IST", "BST", "AST", "ADT", "SST", "GST", "PST8
 _FIRST = dt.datetime(2000, 1, 1)
 LOCAL_TIME = "nonexistent_or_repeated_local_time"
 _OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
+# an offset follows a time of day: the '-2010' that ends 01-12-2010 is the year
+_TIME_THEN_OFFSET = re.compile(
+    rf"(?:\d:\d\d(?::\d\d)?(?:[.,]\d+)?|T\d{{2,6}}(?:[.,]\d+)?)\s*{_OFFSET}$"
+)
 _WORD_ZONE = re.compile(
     r"^(?P<body>.*\d)\s*(?P<word>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+\-]+)*)"
     r"(?P<offset>[+-]\d{1,2}(?::?\d\d)?)?$"
@@ -307,7 +311,7 @@ def parse_times_checked(
             body[named] = found.loc[named[named].index, "body"]
             offset = found.loc[named[named].index, "offset"].fillna("")
             zone[named] = found.loc[named[named].index, "word"] + "|" + offset
-    has_offset = filled & zone.isna() & body.str.contains(f"{_OFFSET}$", regex=True, na=False)
+    has_offset = filled & zone.isna() & body.str.contains(_TIME_THEN_OFFSET, na=False)
     naive = filled & zone.isna() & ~has_offset
     order = _date_order(body, filled, date_order, time_format, reason)
     if has_offset.any():

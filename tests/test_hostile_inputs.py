@@ -228,6 +228,31 @@ def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
     assert day_first.quarantine.empty
 
 
+def test_dates_with_dashes_end_in_their_year_not_a_zone_offset(tmp_path: Path) -> None:
+    # a grocery export's Date column: 21-07-2015; its '-2015' once read as a UTC offset
+    text = HEADER + "a,21-07-2015,purchase,1\nb,01-12-2010,purchase,1\nc,05-05-2015,purchase,1\n"
+    loaded = load(write(tmp_path, text))
+    assert reasons(loaded) == {2: "ambiguous_date_order"}
+    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
+    assert times == {
+        "a": pd.Timestamp("2015-07-21", tz="UTC"),
+        "c": pd.Timestamp("2015-05-05", tz="UTC"),
+    }
+    day_first = load(write(tmp_path, text), c.ColumnMapping(date_order="dayfirst"))
+    assert day_first.quarantine.empty
+    assert sorted(day_first.frame[c.EVENT_TIME]) == [
+        pd.Timestamp("2010-12-01", tz="UTC"),
+        pd.Timestamp("2015-05-05", tz="UTC"),
+        pd.Timestamp("2015-07-21", tz="UTC"),
+    ]
+    offsets = HEADER + "a,01-12-2010 10:00-05:00,session,\nb,2010-12-01T10:00:00+0100,session,\n"
+    with_offsets = load(write(tmp_path, offsets), c.ColumnMapping(date_order="dayfirst"))
+    assert sorted(with_offsets.frame[c.EVENT_TIME]) == [
+        pd.Timestamp("2010-12-01 09:00", tz="UTC"),
+        pd.Timestamp("2010-12-01 15:00", tz="UTC"),
+    ]
+
+
 def test_a_column_showing_both_date_orders_is_refused(tmp_path: Path) -> None:
     text = HEADER + "a,31/12/2023,session,\nb,2023-06-01,session,\nc,12/31/2023,session,\n"
     with pytest.raises(ContractError, match=r"mixes day-first.*row 1.*month-first.*row 3"):
