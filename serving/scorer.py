@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from features import contract as c
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
@@ -142,7 +143,6 @@ class Scorer:
     def _build(self, store: Any, mirrored: bool = False) -> Loaded:
         import pandas as pd
 
-        from features import contract as c
         from serving.feature_matrix import layout_of
         from serving.hotpath import fetch_plan
         from serving.rowpath import row_models
@@ -310,10 +310,12 @@ class Scorer:
         state = self.ready()
         wanted = self.check_tasks(tasks)
         champions = serving_champions(state.champions, wanted)
-        distinct = list(dict.fromkeys(user_ids))
-        matrix = online_matrix(state.store, state.layout, state.fetch, champions, distinct)
+        # an id written 18074.0 is the user ingest loaded as 18074, unless known as given
+        lookup = c.lookup_user_ids(user_ids)
+        matrix = online_matrix(state.store, state.layout, state.fetch, champions, lookup)
         rows = self._score_known(state, champions, matrix, reasons)
-        return self._response(state, champions, wanted, user_ids, rows, "scored")
+        keys = [c.answering_user_id(u, rows) for u in user_ids]
+        return self._response(state, champions, wanted, user_ids, rows, "scored", keys)
 
     def score_features(
         self, users: list[FeatureRow], tasks: list[Task] | None = None
@@ -321,7 +323,6 @@ class Scorer:
         """Score caller-supplied features, checked against the models' feature lists and types."""
         import pandas as pd
 
-        from features import contract as c
         from serving.feature_matrix import FeatureMatrix
 
         limit = self.settings.serving.max_users_per_request
