@@ -214,6 +214,30 @@ def never_negative(name: str) -> bool:
     return counted or (name in TOTAL_FEATURES and name not in SIGNED_FEATURES)
 
 
+# Orderings every row ``features.asof`` computes holds, as (fewer days, more days, why): a
+# supplied row breaking one describes no user, and its scores would be extrapolation.
+DAYS_ORDER = (
+    ("purchase_recency_days", "first_purchase_age_days", "the last order is not before the first"),
+    (
+        "recency_days",
+        "purchase_recency_days",
+        "an order is activity, so the last activity is not before the last order",
+    ),
+)
+
+
+def contradicting_days(features: dict[str, Any]) -> list[tuple[str, str]]:
+    """Per ordering of :data:`DAYS_ORDER` a row breaks: the field at fault and what is expected."""
+    broken = []
+    for fewer, more, why in DAYS_ORDER:
+        low, high = features.get(fewer), features.get(more)
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+            broken.append(
+                (fewer, f"{fewer} {low:g} exceeds {more} {high:g}; expected at most {more} ({why})")
+            )
+    return broken
+
+
 def whole_number(name: str) -> bool:
     """Whether a feature counts things (orders, sessions, active days, refunds), in a window
     (``<name>_<days>d``) or in all: its values are whole numbers."""

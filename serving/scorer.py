@@ -43,6 +43,7 @@ from serving.schemas import (
     StaleScores,
     Task,
     UserScore,
+    contradicting_days,
     never_negative,
     trusted,
     whole_number,
@@ -378,6 +379,11 @@ class Scorer:
                     errors.append((loc, f"{name} is a count: expected a whole number, got {value}"))
         if errors:
             raise field_errors("score_features", errors)
+        for i, row in enumerate(users):  # each value fine, together impossible: a 422
+            for name, message in contradicting_days(row.features):
+                raise ApiError(
+                    422, f"users[{i}].features: {message}", ("users", i, "features", name)
+                )
         columns = sorted(known)
         # Keyed by position, not id: two rows of one id (what-if variants) are two answers,
         # each from its own features.
