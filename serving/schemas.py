@@ -132,7 +132,13 @@ class _UserScore(_Model):
     uplift: float | None = Field(
         None,
         description="with an uplift champion whose inputs the user has: the expected effect of "
-        "acting (the campaign) on the outcome it was trained for (lifecycle train-uplift)",
+        "acting (the campaign) on the outcome it was trained for (lifecycle train-uplift); "
+        "null for a user outside the campaign's population (uplift_outside says why)",
+    )
+    uplift_outside: str | None = Field(
+        None,
+        description="why uplift is null: the user's input beyond the range the campaign's users "
+        "had (the model would extrapolate); null when the user is within it",
     )
     lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
     reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
@@ -290,6 +296,11 @@ class UpliftInfo(_Model):
     treatment: dict[str, Any] = Field(description="the campaign treatment it learned from")
     training_window: dict[str, Any] = Field(description="the dates it learned from")
     metrics: dict[str, float] = Field(description="test Qini and AUUC with their intervals")
+    population: str = Field(
+        description="whom it answers for: users within the ranges of inputs the campaign's "
+        "users had (others get a null uplift), or every user for a model trained before "
+        "the population was recorded"
+    )
 
 
 class ModelsResponse(_Model):
@@ -403,6 +414,11 @@ class AtRiskResponse(_Model):
         None,
         description="null when the list is what /score answers now; else why not (other model "
         "versions, label definitions or features) and the command that fixes it",
+    )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the list leaves out and why: ranked by expected_saved_value, the "
+        "users outside the uplift campaign's population (no uplift, not ranked)",
     )
     users: list[AtRiskUser] = Field(description="the page, in rank order")
 

@@ -427,9 +427,11 @@ class Scorer:
             scored = score_matrix(champions, matrix, **options)
         uplift = state.uplift
         if uplift is not None and matrix.has_model(UPLIFT_KEY):
-            scored["uplift"] = _python_values(
-                uplift.bundle.predict_matrix(matrix.model(UPLIFT_KEY))
-            )
+            inputs = matrix.model(UPLIFT_KEY)
+            outside = uplift.bundle.outside_population(inputs)
+            values = uplift.bundle.predict_matrix(inputs)
+            scored["uplift"] = _python_values(np.where(np.equal(outside, None), values, np.nan))
+            scored["uplift_outside"] = outside.tolist()
         names = list(scored)
         columns = [scored[name] if clean else _python_values(scored[name]) for name in names]
         return {

@@ -94,6 +94,30 @@ def test_score_answers_uplift_and_at_risk_ranks_by_expected_saved_value(server: 
     for user, listed in zip(scored["users"], users[:10], strict=True):
         assert user["status"] == "scored" and user["model_versions"]["uplift"] == "1"
         assert user["uplift"] == pytest.approx(listed["uplift"], abs=1e-9)
+        assert user["uplift_outside"] is None
+
+
+def test_users_unlike_the_campaigns_get_no_uplift_and_the_list_says_so(
+    server: str, home: Path
+) -> None:
+    """The win-back campaign reached customers idle for a week or more: for a customer
+    active since, its model would extrapolate. /score answers no uplift and why; the list
+    ranked by expected saved value leaves them out and counts them."""
+    features = pd.read_parquet(home / "features" / "demo" / "user_features.parquet")
+    latest = features[features["as_of"] == features["as_of"].max()]
+    active = latest[latest["recency_days"] < 1]["user_id"].astype(str).head(5).tolist()
+    assert active, "no customer active on the latest day"
+    for user in _post(server, "score", {"user_ids": active})["users"]:
+        assert user["status"] == "scored" and user["uplift"] is None
+        assert " outside the campaign's " in user["uplift_outside"]
+    ranked = _post(server, "at_risk", {"rank_by": "expected_saved_value", "limit": 1000})
+    [note] = ranked["notes"]
+    left_out = int(re.match(r"([\d,]+) users left out: outside the uplift campaign's", note)[1].replace(",", ""))  # fmt: skip
+    assert left_out >= len(active) and not set(active) & {u["user_id"] for u in ranked["users"]}
+    assert ranked["total"] + left_out <= len(latest)
+    population = _post(server, "models", {})["uplift"]["population"]
+    assert population.startswith("users within the campaign's ranges: ")
+    assert "recency_days " in population
 
 
 def test_models_shows_the_uplift_champion_and_the_reported_campaign(
