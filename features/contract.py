@@ -40,12 +40,13 @@ def lookup_user_ids(user_ids: Iterable[str]) -> list[str]:
 
 
 def answering_user_id(user_id: str, known: Container[str]) -> str:
-    """Whose row answers a requested id: itself when known, else the user ingest loaded from
-    its ``18074.0`` spelling. Known as given comes first: ingest keeps ``18074.0`` verbatim
-    in a column that also holds other ids (``A1``)."""
-    if user_id in known:
+    """Whose row answers a requested id: the user ingest loaded from its ``18074.0``
+    spelling when only that one is known, else the id itself. Known as given comes first:
+    ingest keeps ``18074.0`` verbatim in a column that also holds other ids (``A1``)."""
+    integer = integer_user_id(user_id)
+    if user_id in known or integer is None or integer not in known:
         return user_id
-    return integer_user_id(user_id) or user_id
+    return integer
 
 
 EVENT_REQUIRED = (USER_ID, EVENT_TIME, EVENT_TYPE)

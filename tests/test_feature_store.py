@@ -235,6 +235,7 @@ def test_an_id_written_18074_0_is_the_customer_ingest_loaded_as_18074(retail_hom
     assert c.answering_user_id("18074.0", {"18074"}) == "18074"
     assert c.answering_user_id("18074.0", {"18074.0", "18074"}) == "18074.0"
     assert c.answering_user_id("18074.5", set()) == "18074.5"
+    assert c.answering_user_id("99999.0", {"18074"}) == "99999.0"  # told as asked
     shown = CliRunner().invoke(
         main,
         ["--home", str(retail_home), "--json", "features", "show", "--dataset", "online_retail",
