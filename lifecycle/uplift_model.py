@@ -111,7 +111,7 @@ class UpliftBundle:
                 "every user: no campaign population recorded (a model trained before it was), "
                 "so its uplift is also given for users unlike the campaign's"
             )
-        ranges = ", ".join(f"{n} {population_range(*r)}" for n, r in self.population.items())
+        ranges = ", ".join(f"{n} {low:g}..{high:g}" for n, (low, high) in self.population.items())
         return f"users within the campaign's ranges: {ranges}"
 
     def outputs(self, features: pd.DataFrame) -> pd.DataFrame:
