@@ -306,7 +306,7 @@ class UpliftInfo(_Model):
 class ModelsResponse(_Model):
     dataset: str = Field(description="the dataset the models serve")
     models: list[ModelInfo] = Field(description="one per task with a loaded champion")
-    unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
+    unavailable: dict[str, str] = Field(description="task (or uplift) -> why it cannot serve")
     loaded_at: str = Field(description="when the service loaded these models (UTC, ISO 8601)")
     as_of: str | None = Field(
         None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"

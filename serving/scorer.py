@@ -171,6 +171,7 @@ class Scorer:
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = {k: clean(v) for k, v in score_frame(champions, features).iloc[0].items()}
         from lifecycle.outcomes import latest_outcomes
+        from lifecycle.uplift_model import UPLIFT_TASK
         from serving.campaign_reports import saved_reports
         from serving.monitor import last_result
         from serving.uplift import uplift_champion_or_none
@@ -179,9 +180,11 @@ class Scorer:
         gauges.publish_realized(realized, champions.versions)
         gauges.publish_drift(last_result(self.settings, self.dataset))
         gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
-        uplift = uplift_champion_or_none(
+        uplift, unloadable = uplift_champion_or_none(
             self.settings, self.dataset, self._cache, mirrored=mirrored
         )
+        if unloadable:  # the tasks still serve; /models and the start's log say why
+            champions.unavailable[UPLIFT_TASK] = unloadable
         loaded = Loaded(
             champions=champions,
             store=store,

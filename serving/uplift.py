@@ -37,6 +37,10 @@ class UpliftUnavailable(UserError):
     """No uplift champion, or one that cannot score these users; the message says which."""
 
 
+class UpliftUnloadable(UpliftUnavailable):
+    """An uplift champion whose artifact cannot be loaded: the rest serves, and says why."""
+
+
 @dataclass(frozen=True)
 class UpliftChampion:
     bundle: UpliftBundle
@@ -63,8 +67,13 @@ def load_uplift_champion(
             f"randomized campaign table of this dataset"
         )
     cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-uplift-"))
-    path = registry.bundle_path(client, name, version.version, cache / f"{name}-v{version.version}")
-    return UpliftChampion(UpliftBundle.load(path), name, str(version.version))
+    copy = cache / f"{name}-v{version.version}"
+    try:
+        bundle = UpliftBundle.load(registry.bundle_path(client, name, version.version, copy))
+    except Exception as error:  # a corrupt or missing artifact
+        why = registry.unloadable(client, name, str(version.version), error, copy)
+        raise UpliftUnloadable(f"uplift champion {why}") from None
+    return UpliftChampion(bundle, name, str(version.version))
 
 
 def uplift_per_user(champion: UpliftChampion, features: pd.DataFrame) -> pd.DataFrame:
@@ -150,12 +159,15 @@ def with_expected_saved_value(
 
 def uplift_champion_or_none(
     settings: Settings, dataset: str, cache: Path | None = None, *, mirrored: bool = False
-) -> UpliftChampion | None:
-    """The dataset's uplift champion, or None (the API then answers ``uplift`` null)."""
+) -> tuple[UpliftChampion | None, str | None]:
+    """The dataset's uplift champion, or None (the API then answers ``uplift`` null), and
+    why a champion there is cannot be loaded (None when it loaded or there is none)."""
     try:
-        return load_uplift_champion(settings, dataset, cache=cache, mirrored=mirrored)
+        return load_uplift_champion(settings, dataset, cache=cache, mirrored=mirrored), None
+    except UpliftUnloadable as error:
+        return None, str(error)
     except UpliftUnavailable:
-        return None
+        return None, None
 
 
 def uplift_info(champion: UpliftChampion | None) -> dict[str, Any] | None:

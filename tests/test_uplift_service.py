@@ -180,3 +180,34 @@ def test_a_worker_follows_a_moved_uplift_champion(home: Path, tmp_path: Path) ->
         assert scorer.state.champions.versions["churn"] == "1"
     finally:
         scorer.close()
+
+
+def test_a_corrupt_uplift_artifact_leaves_the_tasks_serving_and_names_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """A damaged uplift bundle stopped the whole load (every task unready, the error naming
+    a temporary copy): now the tasks serve, uplift is null, and the reason names the model,
+    version and where its artifact lives in the registry."""
+    from workspaces import NO_COMPILE
+
+    from lifecycle import registry
+    from serving.scorer import Scorer
+
+    copy = copy_workspace(home, tmp_path / "workspace")
+    settings = load_settings(home=copy, environ=NO_COMPILE)
+    bundle = Path(
+        registry.bundle_source(registry.reader(settings, mirrored=True), "demo-uplift", "1")
+    )
+    assert bundle.is_relative_to(copy)
+    next(bundle.glob("*.txt")).write_text("not a model\n")
+    scorer = Scorer(settings)
+    try:
+        state = scorer.load(mirrored=True)
+        assert state.uplift is None and {"churn", "ltv"} <= set(state.champions.bundles)
+        why = state.champions.unavailable["uplift"]
+        assert why.startswith(f"uplift champion demo-uplift v1 could not be loaded from {bundle}: ")
+        assert "is truncated or not a LightGBM model" in why and "lifecycle-uplift-" not in why
+        answer = scorer.score(["u0000001"])
+        assert answer.users[0].uplift is None and "uplift" not in answer.model_versions
+    finally:
+        scorer.close()
