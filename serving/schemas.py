@@ -232,12 +232,45 @@ DAYS_ORDER = (
 )
 
 
-def contradicting_days(features: dict[str, Any]) -> list[tuple[str, str]]:
-    """Per ordering of :data:`DAYS_ORDER` a row breaks: the field at fault and what is expected."""
+def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
+    """The field at fault and what is expected, per ordering a row's features break: those
+    of :data:`DAYS_ORDER`, a window's count or amount above a longer window's of the same
+    kind (``orders_30d`` above ``orders_90d``), and more active days than a window has."""
+    from itertools import pairwise
+
+    from features.asof import window_of
+
+    def number(name: str) -> float | None:
+        value = features.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+    pairs = [(fewer, more, why) for fewer, more, why in DAYS_ORDER]
+    windows: dict[str, list[tuple[int, str]]] = {}
+    for name in features:
+        window = window_of(name)
+        if window is not None and number(name) is not None:
+            windows.setdefault(window[0], []).append((window[1], name))
     broken = []
-    for fewer, more, why in DAYS_ORDER:
-        low, high = features.get(fewer), features.get(more)
-        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+    for kind, named in windows.items():
+        named.sort()
+        pairs += [
+            (short, long, f"the last {days} days are within the last {more} days")
+            for (days, short), (more, long) in pairwise(named)
+        ]
+        if kind == "active_days":
+            broken += [
+                (
+                    name,
+                    f"{name} {number(name):g} exceeds {days}; expected at most the "
+                    f"{days} days the window has",
+                )
+                for days, name in named
+                if (number(name) or 0) > days
+            ]
+    for fewer, more, why in pairs:
+        low, high = number(fewer), number(more)
+        # a window's float sums may differ from a longer window's in the last digits
+        if low is not None and high is not None and low > high + 1e-9 * max(1.0, abs(high)):
             broken.append(
                 (fewer, f"{fewer} {low:g} exceeds {more} {high:g}; expected at most {more} ({why})")
             )

@@ -43,7 +43,7 @@ from serving.schemas import (
     StaleScores,
     Task,
     UserScore,
-    contradicting_days,
+    contradictions,
     never_negative,
     trusted,
     whole_number,
@@ -383,7 +383,7 @@ class Scorer:
         if errors:
             raise field_errors("score_features", errors)
         for i, row in enumerate(users):  # each value fine, together impossible: a 422
-            for name, message in contradicting_days(row.features):
+            for name, message in contradictions(row.features):
                 raise ApiError(
                     422, f"users[{i}].features: {message}", ("users", i, "features", name)
                 )
