@@ -91,7 +91,7 @@ def online_retail(
         bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
         bad.flag(unit_price <= 0, "non_positive_unit_price")
 
-        customer = raw["CustomerID"].str.strip().str.replace(r"\.0$", "", regex=True)
+        customer = raw["CustomerID"].str.strip().str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
         valid_purchase = ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~no_customer
         counts["invoice_lines"] += len(raw)
         counts["lines_without_customer"] += int(no_customer.sum())

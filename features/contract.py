@@ -7,6 +7,7 @@ the customer is an event of type ``refund`` with a positive amount.
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 # Events table
@@ -18,6 +19,35 @@ CURRENCY = "currency"
 ORDER_ID = "order_id"  # optional: lines of one order share it (frequency counts orders)
 
 MAX_USER_ID_CHARS = 128  # the longest user id ingest loads and the HTTP API accepts
+# 18074.0: pandas writes integer ids so in a column with a null; ingest reads them as 18074
+WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"
+
+
+def integer_user_id(user_id: str) -> str | None:
+    """The id ingest reads ``user_id`` as when a file writes it ``18074.0`` (``18074``), or
+    None for an id not so written."""
+    import re
+
+    match = re.fullmatch(WHOLE_FLOAT_ID, user_id)
+    return match.group(1) if match else None
+
+
+def lookup_user_ids(user_ids: Iterable[str]) -> list[str]:
+    """The distinct requested ids, then the integer ids of those written ``18074.0``: what a
+    lookup of requested users reads (:func:`answering_user_id` picks each one's row)."""
+    given = list(dict.fromkeys(user_ids))
+    return list(dict.fromkeys([*given, *filter(None, map(integer_user_id, given))]))
+
+
+def answering_user_id(user_id: str, known: Container[str]) -> str:
+    """Whose row answers a requested id: the user ingest loaded from its ``18074.0``
+    spelling when only that one is known, else the id itself. Known as given comes first:
+    ingest keeps ``18074.0`` verbatim in a column that also holds other ids (``A1``)."""
+    integer = integer_user_id(user_id)
+    if user_id in known or integer is None or integer not in known:
+        return user_id
+    return integer
+
 
 EVENT_REQUIRED = (USER_ID, EVENT_TIME, EVENT_TYPE)
 EVENT_OPTIONAL = (AMOUNT, CURRENCY, ORDER_ID)

@@ -92,6 +92,7 @@ class ErasureRecord:
     not_covered: list[str] = field(default_factory=list)
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
+    read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
     log_path: str = ""
 
@@ -121,6 +122,7 @@ class ErasureRecord:
             "not_covered": self.not_covered,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
+            "read_as": self.read_as,
             "exports": [asdict(e) for e in self.exports],
             "log": self.log_path,
         }
@@ -129,6 +131,7 @@ class ErasureRecord:
         out = [f"forgot {len(self.user_hashes)} user(s): {self.total:,} rows removed"]
         if self.not_found:
             out.append(f"  not found in any table (nothing to erase): {', '.join(self.not_found)}")
+        out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
         width = max((len(k) for k in self.removed), default=0)
         out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
         for where, tokens in self.redacted.items():
@@ -509,7 +512,7 @@ def forget(
 
     Registered lists outside the workspace are checked: rewritten with ``scrub_exports``,
     else named in the record for the operator."""
-    ids = set(requested_ids(user_ids)[0])
+    asked = set(requested_ids(user_ids)[0])
     home = settings.workspace.home
     if not home.is_dir():
         raise ErasureError(f"no workspace at {home}")
@@ -521,14 +524,18 @@ def forget(
         key_check=key_check(key),
         dataset=dataset,
     )
-    terms = set(ids)
-    if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
-        terms |= {pseudonym(key, u) for u in ids}
     record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
 
     names = _dataset_names(settings, dataset)
     exports = registered(settings, dataset)  # a bad register stops us before any change
-    record.not_found = sorted(ids - _present(settings, names, ids))
+    present = _present(settings, names, set(c.lookup_user_ids(sorted(asked))))
+    # an id written 18074.0 is the user ingest loaded as 18074 (as /score reads it)
+    record.read_as = {u: i for u in asked if (i := c.answering_user_id(u, present)) != u}
+    ids = {record.read_as.get(u, u) for u in asked}
+    terms = set(ids)
+    if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
+        terms |= {pseudonym(key, u) for u in ids}
+    record.not_found = sorted(ids - present)
     record.user_hashes = sorted(keyed_hash(key, u) for u in ids - set(record.not_found))
     for name in names:
         _forget_dataset(settings, name, ids, record)
@@ -558,7 +565,8 @@ def forget(
 
     held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
     if record.user_hashes or record.stale_staging or held:  # never for ids found nowhere
-        entry = {k: v for k, v in record.to_dict().items() if k not in ("log", "not_found")}
+        hidden = ("log", "not_found", "read_as")  # the log holds no ids
+        entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
     return record
 

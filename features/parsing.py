@@ -28,7 +28,7 @@ from lifecycle.errors import UserError
 # How writers spell a missing value as text (pandas writes NaN and <NA> into a CSV): an id
 # cell holding one of these is missing, never a user of that name.
 NULL_TOKENS = ("", "nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None")
-WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"  # 18074.0: pandas' integer ids in a column with a null
+WHOLE_FLOAT_ID = c.WHOLE_FLOAT_ID  # 18074.0: pandas' integer ids in a column with a null
 
 
 def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series, pd.Series]:

@@ -147,6 +147,32 @@ def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) 
     return bundle
 
 
+def bundle_source(mlflow_client: Any, name: str, version: str) -> str:
+    """Where a model version's bundle lives in the registry (a folder, or an artifact URI)."""
+    if isinstance(mlflow_client, MirroredRegistry):
+        mirrored = mlflow_client.bundle(name, version)
+        if mirrored is not None:
+            return str(mirrored)
+        mlflow_client = mlflow_client.registry()
+    source = str(mlflow_client.get_model_version_download_uri(name, version))
+    return f"{source.removeprefix('file://').rstrip('/')}/artifacts/bundle"
+
+
+def unloadable(mlflow_client: Any, name: str, version: str, error: Exception, copy: Path) -> str:
+    """Why a version's bundle could not be loaded, naming the model, the version and where its
+    artifact lives in the registry: not the temporary copy under ``copy`` that was read, a
+    path gone once the load has failed."""
+    import re
+
+    try:
+        source = bundle_source(mlflow_client, name, version)
+    except Exception:  # the registry itself cannot say: the message still names the model
+        source = f"the registry's artifact of {name} v{version}"
+    # the copy's bundle folder (…/artifacts/bundle, …/bundle-x/bundle) -> the registry's
+    text = re.sub(re.escape(str(copy)) + r"(?:/[^/\s]+)*?/bundle\b", lambda _: source, str(error))
+    return f"{name} v{version} could not be loaded from {source}: {text}"
+
+
 def set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> None:
     """Point ``champion`` at a version and record why on the version (tag ``promotion``); a
     challenger promoted is no longer one (nothing waits behind the champion)."""

@@ -55,6 +55,11 @@ class UpliftBundle:
     treatment: dict[str, Any]  # which rows counted as treated and as control
     data_window: dict[str, Any]  # dataset, rows per split, split seed
     metrics: dict[str, float] = field(default_factory=dict)
+    # The campaign's population: each numeric input's [min, max] among the campaign's users.
+    # Beyond it the model extrapolates (a win-back campaign's model asked of an active
+    # customer), so serving answers no uplift there. None: a bundle trained before it was
+    # recorded, applied to every user (``population_text`` says so).
+    population: dict[str, list[float]] | None = None
 
     def __post_init__(self) -> None:
         if self.learner not in LEARNERS:
@@ -87,6 +92,28 @@ class UpliftBundle:
             return e * raw["tau0"] + (1 - e) * raw["tau1"]
         return raw["tau"]
 
+    def outside_population(self, matrix: np.ndarray) -> np.ndarray:
+        """Per row of an encoded input matrix (:meth:`matrix`), why it is outside the
+        campaign's population (its first input beyond the campaign's range), else None. A
+        missing input is not outside: the model learned what missing means."""
+        reasons = np.full(len(matrix), None, dtype=object)
+        for name, (low, high) in (self.population or {}).items():
+            values = matrix[:, self.feature_names.index(name)]
+            beyond = ((values < low) | (values > high)) & np.equal(reasons, None)
+            for row in np.flatnonzero(beyond):
+                reasons[row] = f"{name} {values[row]:g} outside {population_range(low, high)}"
+        return reasons
+
+    def population_text(self) -> str:
+        """Whom the model answers for, in one line (``/models``, list notes)."""
+        if self.population is None:
+            return (
+                "every user: no campaign population recorded (a model trained before it was), "
+                "so its uplift is also given for users unlike the campaign's"
+            )
+        ranges = ", ".join(f"{n} {low:g}..{high:g}" for n, (low, high) in self.population.items())
+        return f"users within the campaign's ranges: {ranges}"
+
     def outputs(self, features: pd.DataFrame) -> pd.DataFrame:
         """What the MLflow pyfunc returns: ``uplift`` per row."""
         return pd.DataFrame({"uplift": self.predict(features)}, index=features.index)
@@ -106,6 +133,7 @@ class UpliftBundle:
             "treatment": self.treatment,
             "data_window": self.data_window,
             "metrics": self.metrics,
+            "population": self.population,
         }
         (directory / UPLIFT_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return directory
@@ -129,6 +157,7 @@ class UpliftBundle:
             treatment=meta["treatment"],
             data_window=meta["data_window"],
             metrics=meta.get("metrics", {}),
+            population=meta.get("population"),
         )
 
 
@@ -145,3 +174,21 @@ def encode_features(
         else:
             out[:, j] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
     return out
+
+
+def population_range(low: float, high: float) -> str:
+    return f"the campaign's {low:g}..{high:g}"
+
+
+def campaign_population(
+    features: pd.DataFrame, names: list[str], categories: dict[str, list[str]]
+) -> dict[str, list[float]]:
+    """Each numeric input's [min, max] among a campaign's users (inputs never filled are
+    left out): the population an uplift model learned from."""
+    matrix = encode_features(features, names, categories)
+    population = {}
+    for j, name in enumerate(names):
+        values = matrix[:, j]
+        if name not in categories and not np.isnan(values).all():
+            population[name] = [float(np.nanmin(values)), float(np.nanmax(values))]
+    return population

@@ -233,9 +233,10 @@ class ListAnswers:
             ListError,
             Privacy,
             at_risk_page,
+            filter_scores,
             list_rows,
         )
-        from serving.uplift import frame_to_rank
+        from serving.uplift import frame_to_rank, outside_note
 
         control_share = CONTROL_SHARE if control_share is None else control_share
         seed = CONTROL_SEED if seed is None else seed
@@ -243,10 +244,12 @@ class ListAnswers:
         stale = self.stale(state, table.metadata)
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             raise ApiError(503, stale_text(stale))
+        frame = frame_to_rank(self.settings, table, rank_by, state and state.uplift)
+        filters = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn)
         try:
             page = at_risk_page(
-                frame_to_rank(self.settings, table, rank_by, state and state.uplift),
-                Filters(segment, lifecycle_stage, channel, min_ltv, min_churn),
+                frame,
+                filters,
                 rank_by=rank_by,
                 limit=limit,
                 offset=offset,
@@ -282,6 +285,8 @@ class ListAnswers:
             currency=state.currency if state is not None else None,
             amounts=state.amounts if state is not None else "money",
             stale=stale,
+            # the page's filters were checked above: the same rows, counted
+            notes=[note] if (note := outside_note(filter_scores(frame, filters))) else [],
             users=users,
         )
 

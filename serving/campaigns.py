@@ -184,6 +184,18 @@ def campaign_members(members: pd.DataFrame, table: ScoresTable, source: str) -> 
     """Members with their scores at the table's as-of date; every member must be in it."""
     scores = table.frame
     known = pd.Index(scores[c.USER_ID].astype(str))
+    # an id written 18074.0 (a list saved through a float column) is the user ingest loaded
+    # as 18074, as /score reads it
+    members = members.assign(
+        **{c.USER_ID: [c.answering_user_id(u, known) for u in members[c.USER_ID]]}
+    )
+    twice = members[c.USER_ID].duplicated()
+    if twice.any():
+        row = int(np.flatnonzero(twice.to_numpy())[0])
+        raise CampaignError(
+            f"{source}: row {row + 1}: user {members[c.USER_ID].iloc[row]} is listed twice "
+            "(as 18074 and as 18074.0: the same user); expected each user once"
+        )
     unknown = ~members[c.USER_ID].isin(known)
     if unknown.any():
         examples = ", ".join(members.loc[unknown, c.USER_ID].head(3))

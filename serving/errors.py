@@ -72,13 +72,14 @@ async def send_response(send: Any, response: JSONResponse) -> None:
 class ApiError(Exception):
     """An answer other than 200 that is not a field error (404, 409, 503)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, loc: Loc = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.loc = loc  # the field at fault, when one is (a 422's)
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.message)
+        return error_response(self.status, self.message, self.loc)
 
 
 def field_errors(title: str, errors: list[tuple[Loc, str]]) -> ValidationError:

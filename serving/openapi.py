@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 
 PATH_ERRORS = {  # answers only some routes give
     "/promote": {"409": "no challenger to promote, or it is already the champion"},
+    "/score_features": {
+        "422": "a row's features contradict each other (days since the last order above days "
+        "since the first order, days since the last activity above days since the last "
+        "order, a window's count or amount above a longer window's, more active days than "
+        "the window has): detail names the row and field and what is expected"
+    },
 }
 API_ERRORS = {
     "400": "a field is invalid, or the body is not valid JSON (detail says which)",

@@ -132,7 +132,13 @@ class _UserScore(_Model):
     uplift: float | None = Field(
         None,
         description="with an uplift champion whose inputs the user has: the expected effect of "
-        "acting (the campaign) on the outcome it was trained for (lifecycle train-uplift)",
+        "acting (the campaign) on the outcome it was trained for (lifecycle train-uplift); "
+        "null for a user outside the campaign's population (uplift_outside says why)",
+    )
+    uplift_outside: str | None = Field(
+        None,
+        description="why uplift is null: the user's input beyond the range the campaign's users "
+        "had (the model would extrapolate); null when the user is within it",
     )
     lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
     reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
@@ -214,6 +220,63 @@ def never_negative(name: str) -> bool:
     return counted or (name in TOTAL_FEATURES and name not in SIGNED_FEATURES)
 
 
+# Orderings every row ``features.asof`` computes holds, as (fewer days, more days, why): a
+# supplied row breaking one describes no user, and its scores would be extrapolation.
+DAYS_ORDER = (
+    ("purchase_recency_days", "first_purchase_age_days", "the last order is not before the first"),
+    (
+        "recency_days",
+        "purchase_recency_days",
+        "an order is activity, so the last activity is not before the last order",
+    ),
+)
+
+
+def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
+    """The field at fault and what is expected, per ordering a row's features break: those
+    of :data:`DAYS_ORDER`, a window's count or amount above a longer window's of the same
+    kind (``orders_30d`` above ``orders_90d``), and more active days than a window has."""
+    from itertools import pairwise
+
+    from features.asof import window_of
+
+    def number(name: str) -> float | None:
+        value = features.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+    pairs = [(fewer, more, why) for fewer, more, why in DAYS_ORDER]
+    windows: dict[str, list[tuple[int, str]]] = {}
+    for name in features:
+        window = window_of(name)
+        if window is not None and number(name) is not None:
+            windows.setdefault(window[0], []).append((window[1], name))
+    broken = []
+    for kind, named in windows.items():
+        named.sort()
+        pairs += [
+            (short, long, f"the last {days} days are within the last {more} days")
+            for (days, short), (more, long) in pairwise(named)
+        ]
+        if kind == "active_days":
+            broken += [
+                (
+                    name,
+                    f"{name} {number(name):g} exceeds {days}; expected at most the "
+                    f"{days} days the window has",
+                )
+                for days, name in named
+                if (number(name) or 0) > days
+            ]
+    for fewer, more, why in pairs:
+        low, high = number(fewer), number(more)
+        # a window's float sums may differ from a longer window's in the last digits
+        if low is not None and high is not None and low > high + 1e-9 * max(1.0, abs(high)):
+            broken.append(
+                (fewer, f"{fewer} {low:g} exceeds {more} {high:g}; expected at most {more} ({why})")
+            )
+    return broken
+
+
 def whole_number(name: str) -> bool:
     """Whether a feature counts things (orders, sessions, active days, refunds), in a window
     (``<name>_<days>d``) or in all: its values are whole numbers."""
@@ -266,12 +329,17 @@ class UpliftInfo(_Model):
     treatment: dict[str, Any] = Field(description="the campaign treatment it learned from")
     training_window: dict[str, Any] = Field(description="the dates it learned from")
     metrics: dict[str, float] = Field(description="test Qini and AUUC with their intervals")
+    population: str = Field(
+        description="whom it answers for: users within the ranges of inputs the campaign's "
+        "users had (others get a null uplift), or every user for a model trained before "
+        "the population was recorded"
+    )
 
 
 class ModelsResponse(_Model):
     dataset: str = Field(description="the dataset the models serve")
     models: list[ModelInfo] = Field(description="one per task with a loaded champion")
-    unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
+    unavailable: dict[str, str] = Field(description="task (or uplift) -> why it cannot serve")
     loaded_at: str = Field(description="when the service loaded these models (UTC, ISO 8601)")
     as_of: str | None = Field(
         None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"
@@ -379,6 +447,11 @@ class AtRiskResponse(_Model):
         None,
         description="null when the list is what /score answers now; else why not (other model "
         "versions, label definitions or features) and the command that fixes it",
+    )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the list leaves out and why: ranked by expected_saved_value, the "
+        "users outside the uplift campaign's population (no uplift, not ranked)",
     )
     users: list[AtRiskUser] = Field(description="the page, in rank order")
 

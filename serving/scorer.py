@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from features import contract as c
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
@@ -42,6 +43,7 @@ from serving.schemas import (
     StaleScores,
     Task,
     UserScore,
+    contradictions,
     never_negative,
     trusted,
     whole_number,
@@ -142,7 +144,6 @@ class Scorer:
     def _build(self, store: Any, mirrored: bool = False) -> Loaded:
         import pandas as pd
 
-        from features import contract as c
         from serving.feature_matrix import layout_of
         from serving.hotpath import fetch_plan
         from serving.rowpath import row_models
@@ -170,6 +171,7 @@ class Scorer:
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = {k: clean(v) for k, v in score_frame(champions, features).iloc[0].items()}
         from lifecycle.outcomes import latest_outcomes
+        from lifecycle.uplift_model import UPLIFT_TASK
         from serving.campaign_reports import saved_reports
         from serving.monitor import last_result
         from serving.uplift import uplift_champion_or_none
@@ -178,9 +180,11 @@ class Scorer:
         gauges.publish_realized(realized, champions.versions)
         gauges.publish_drift(last_result(self.settings, self.dataset))
         gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
-        uplift = uplift_champion_or_none(
+        uplift, unloadable = uplift_champion_or_none(
             self.settings, self.dataset, self._cache, mirrored=mirrored
         )
+        if unloadable:  # the tasks still serve; /models and the start's log say why
+            champions.unavailable[UPLIFT_TASK] = unloadable
         loaded = Loaded(
             champions=champions,
             store=store,
@@ -310,10 +314,12 @@ class Scorer:
         state = self.ready()
         wanted = self.check_tasks(tasks)
         champions = serving_champions(state.champions, wanted)
-        distinct = list(dict.fromkeys(user_ids))
-        matrix = online_matrix(state.store, state.layout, state.fetch, champions, distinct)
+        # an id written 18074.0 is the user ingest loaded as 18074, unless known as given
+        lookup = c.lookup_user_ids(user_ids)
+        matrix = online_matrix(state.store, state.layout, state.fetch, champions, lookup)
         rows = self._score_known(state, champions, matrix, reasons)
-        return self._response(state, champions, wanted, user_ids, rows, "scored")
+        keys = [c.answering_user_id(u, rows) for u in user_ids]
+        return self._response(state, champions, wanted, user_ids, rows, "scored", keys)
 
     def score_features(
         self, users: list[FeatureRow], tasks: list[Task] | None = None
@@ -321,7 +327,6 @@ class Scorer:
         """Score caller-supplied features, checked against the models' feature lists and types."""
         import pandas as pd
 
-        from features import contract as c
         from serving.feature_matrix import FeatureMatrix
 
         limit = self.settings.serving.max_users_per_request
@@ -377,6 +382,11 @@ class Scorer:
                     errors.append((loc, f"{name} is a count: expected a whole number, got {value}"))
         if errors:
             raise field_errors("score_features", errors)
+        for i, row in enumerate(users):  # each value fine, together impossible: a 422
+            for name, message in contradictions(row.features):
+                raise ApiError(
+                    422, f"users[{i}].features: {message}", ("users", i, "features", name)
+                )
         columns = sorted(known)
         # Keyed by position, not id: two rows of one id (what-if variants) are two answers,
         # each from its own features.
@@ -420,9 +430,11 @@ class Scorer:
             scored = score_matrix(champions, matrix, **options)
         uplift = state.uplift
         if uplift is not None and matrix.has_model(UPLIFT_KEY):
-            scored["uplift"] = _python_values(
-                uplift.bundle.predict_matrix(matrix.model(UPLIFT_KEY))
-            )
+            inputs = matrix.model(UPLIFT_KEY)
+            outside = uplift.bundle.outside_population(inputs)
+            values = uplift.bundle.predict_matrix(inputs)
+            scored["uplift"] = _python_values(np.where(np.equal(outside, None), values, np.nan))
+            scored["uplift_outside"] = outside.tolist()
         names = list(scored)
         columns = [scored[name] if clean else _python_values(scored[name]) for name in names]
         return {

@@ -145,16 +145,14 @@ def load_champions(
                 f"no champion for model {name}: run `lifecycle train {task}`"
             )
             continue
+        copy = cache / f"{name}-v{version.version}"
         try:
-            bundle_dir = registry.bundle_path(
-                client, name, version.version, cache / f"{name}-v{version.version}"
-            )
+            bundle_dir = registry.bundle_path(client, name, version.version, copy)
             champions.bundles[task] = ModelBundle.load(bundle_dir)
             champions.versions[task] = str(version.version)
         except Exception as error:  # a corrupt or missing artifact: this task cannot serve
-            champions.unavailable[task] = (
-                f"champion {name} v{version.version} could not be loaded: {error}"
-            )
+            why = registry.unloadable(client, name, str(version.version), error, copy)
+            champions.unavailable[task] = f"champion {why}"
     refuse_unserviced(settings, dataset, champions)
     return champions
 

@@ -42,7 +42,7 @@ def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> Answe
         if champions.outlook_bundle() is not None:
             fields += ["p_alive", "expected_purchases"]
         if state.uplift is not None:
-            fields.append("uplift")
+            fields += ["uplift", "uplift_outside"]
             versions["uplift"] = state.uplift.version
         labels = {t: b.label for t, b in champions.bundles.items() if t in answered}
         plan = AnswerPlan(

@@ -29,11 +29,16 @@ if TYPE_CHECKING:
     from serving.batch import ScoresTable
 
 UPLIFT = "uplift"
+UPLIFT_OUTSIDE = "uplift_outside"  # why a user has no uplift: outside the campaign's population
 EXPECTED_SAVED_VALUE = "expected_saved_value"
 
 
 class UpliftUnavailable(UserError):
     """No uplift champion, or one that cannot score these users; the message says which."""
+
+
+class UpliftUnloadable(UpliftUnavailable):
+    """An uplift champion whose artifact cannot be loaded: the rest serves, and says why."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,13 @@ def load_uplift_champion(
             f"randomized campaign table of this dataset"
         )
     cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-uplift-"))
-    path = registry.bundle_path(client, name, version.version, cache / f"{name}-v{version.version}")
-    return UpliftChampion(UpliftBundle.load(path), name, str(version.version))
+    copy = cache / f"{name}-v{version.version}"
+    try:
+        bundle = UpliftBundle.load(registry.bundle_path(client, name, version.version, copy))
+    except Exception as error:  # a corrupt or missing artifact
+        why = registry.unloadable(client, name, str(version.version), error, copy)
+        raise UpliftUnloadable(f"uplift champion {why}") from None
+    return UpliftChampion(bundle, name, str(version.version))
 
 
 def uplift_per_user(champion: UpliftChampion, features: pd.DataFrame) -> pd.DataFrame:
@@ -75,13 +85,38 @@ def uplift_per_user(champion: UpliftChampion, features: pd.DataFrame) -> pd.Data
             f"the uplift champion {champion.model} v{champion.version} reads "
             f"{', '.join(missing)}, which these rows lack"
         )
+    bundle = champion.bundle
+    matrix = bundle.matrix(features)
+    outside = bundle.outside_population(matrix)
     return pd.DataFrame(
         {
             c.USER_ID: features[c.USER_ID].to_numpy(),
-            UPLIFT: champion.bundle.predict(features),
+            # no uplift outside the campaign's population: the model would extrapolate
+            UPLIFT: np.where(np.equal(outside, None), bundle.predict_matrix(matrix), np.nan),
+            UPLIFT_OUTSIDE: outside,
             "uplift_model_version": champion.version,
         },
         index=features.index,
+    )
+
+
+def outside_note(scores: pd.DataFrame) -> str | None:
+    """How many users of a list have no uplift for being outside the campaign's population,
+    and the inputs that put them there, in one line (None when none are)."""
+    if UPLIFT_OUTSIDE not in scores:
+        return None
+    reasons = scores[UPLIFT_OUTSIDE].dropna()
+    if reasons.empty:
+        return None
+    # "recency_days 3 outside the campaign's 7..180" -> counted per input and range
+    inputs = reasons.str.replace(r"^(\S+) \S+ outside ", r"\1 outside ", regex=True)
+    counts = "; ".join(f"{n:,} {text}" for text, n in inputs.value_counts().head(3).items())
+    more = inputs.nunique() - 3
+    return (
+        f"{len(reasons):,} users left out: outside the uplift campaign's population, where its "
+        f"model would extrapolate, so no uplift or expected saved value ({counts}"
+        + (f"; {more} more inputs" if more > 0 else "")
+        + ")"
     )
 
 
@@ -111,9 +146,11 @@ def with_expected_saved_value(
         if found:
             rows = scores.merge(table[[c.USER_ID, *found]], on=c.USER_ID, how="left")
             rows.index = scores.index
-    uplift = uplift_per_user(champion, rows)[UPLIFT].to_numpy()
+    answer = uplift_per_user(champion, rows)
+    uplift = answer[UPLIFT].to_numpy()
     out = scores.copy()
     out[UPLIFT] = uplift
+    out[UPLIFT_OUTSIDE] = answer[UPLIFT_OUTSIDE].to_numpy()
     ltv = out[LTV.score].to_numpy(dtype=float)
     out[EXPECTED_SAVED_VALUE] = uplift * ltv if bundle.outcome_kind == "probability" else uplift
     out.loc[np.isnan(ltv), EXPECTED_SAVED_VALUE] = np.nan
@@ -122,12 +159,15 @@ def with_expected_saved_value(
 
 def uplift_champion_or_none(
     settings: Settings, dataset: str, cache: Path | None = None, *, mirrored: bool = False
-) -> UpliftChampion | None:
-    """The dataset's uplift champion, or None (the API then answers ``uplift`` null)."""
+) -> tuple[UpliftChampion | None, str | None]:
+    """The dataset's uplift champion, or None (the API then answers ``uplift`` null), and
+    why a champion there is cannot be loaded (None when it loaded or there is none)."""
     try:
-        return load_uplift_champion(settings, dataset, cache=cache, mirrored=mirrored)
+        return load_uplift_champion(settings, dataset, cache=cache, mirrored=mirrored), None
+    except UpliftUnloadable as error:
+        return None, str(error)
     except UpliftUnavailable:
-        return None
+        return None, None
 
 
 def uplift_info(champion: UpliftChampion | None) -> dict[str, Any] | None:
@@ -142,6 +182,7 @@ def uplift_info(champion: UpliftChampion | None) -> dict[str, Any] | None:
         "outcome": bundle.outcome,
         "treatment": bundle.treatment,
         "training_window": bundle.data_window,
+        "population": bundle.population_text(),
         "metrics": {
             key.removeprefix(f"{bundle.learner}."): float(value)
             for key, value in bundle.metrics.items()

@@ -177,6 +177,23 @@ def test_start_records_members_with_their_scores_and_refuses_a_used_name(setting
         start_campaign(settings, "../up", members, _table(), horizon_days=30, source="y.csv")
 
 
+def test_a_list_of_ids_written_18074_0_records_the_users_ingest_loaded(settings) -> None:  # type: ignore[no-untyped-def]
+    """A list saved through a float column (18074.0) was refused as "not users scored"
+    though every one is: its ids are the integers ingest loaded, as /score reads them."""
+    table = ScoresTable(
+        pd.DataFrame({c.USER_ID: ["18074", "12583", "7.0"], "churn_probability": [0.9, 0.5, 0.1]}),
+        {"as_of": "2011-12-09", "dataset": "online_retail"},
+    )
+    members = _members(["18074.0", "12583.0", "7.0"], [False, True, False])
+    start_campaign(settings, "winback", members, table, horizon_days=30, source="x.parquet")
+    recorded = read_campaign(settings, "winback").members
+    assert recorded[c.USER_ID].tolist() == ["18074", "12583", "7.0"]  # 7.0 is known as given
+    assert recorded["churn_probability"].tolist() == [0.9, 0.5, 0.1]
+    both = _members(["18074", "18074.0", "12583"], [False, True, False])
+    with pytest.raises(CampaignError, match="row 2: user 18074 is listed twice"):
+        start_campaign(settings, "twice", both, table, horizon_days=30, source="x.parquet")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -85,6 +85,25 @@ def test_a_forgotten_user_stays_out_of_an_overlapping_append(
     assert sorted(held.loc[held[c.REASON] == ERASED_USER, c.SOURCE_ROW]) == [1, 2, 3, 4, 6, 7]
 
 
+def test_an_id_written_14646_0_forgets_the_customer_ingest_loaded_as_14646(
+    home: Path, shop: Path, tmp_path: Path
+) -> None:
+    """An erasure request copied from a pandas export (14646.0) erased nothing, said "not
+    found", and logged no hash: the customer's rows stayed and a later export kept them."""
+    result = CliRunner().invoke(main, ["--json", "forget", "14646.0", "12590", "99999.0"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["read_as"] == {"14646.0": "14646"} and out["not_found"] == ["99999.0"]
+    [entry] = log_entries(home)
+    key = (home / ".erasure_key").read_text().strip().encode()
+    assert entry["user_hashes"] == sorted(keyed_hash(key, u) for u in ("14646", "12590"))
+    assert "read_as" not in entry and "14646" not in json.dumps(entry)
+    december = _write(tmp_path, "dec.csv", DECEMBER)
+    data = _run("ingest", str(december), "--dataset", "shop", "--append")
+    assert data["tables"]["events"]["reasons"][ERASED_USER] == 5  # 4 rows of 14646, 1 of 12590
+    assert "14646" not in set(pd.read_parquet(shop / "events.parquet")[c.USER_ID])
+
+
 def test_an_erasure_keyed_by_an_absent_key_refuses_the_ingest(
     home: Path, shop: Path, tmp_path: Path
 ) -> None:

@@ -225,3 +225,26 @@ def test_features_show_cli(demo_home: Path) -> None:
     users = json.loads(shown.stdout, parse_constant=lambda name: pytest.fail(name))["users"]
     ghost = next(u for u in users if u["user_id"] == "ghost")
     assert ghost["recency_days"] is None
+
+
+@pytest.mark.real_data
+def test_an_id_written_18074_0_is_the_customer_ingest_loaded_as_18074(retail_home: Path) -> None:
+    """Ingest reads CustomerID 18074.0 as 18074: a lookup of 18074.0 (an id copied from a
+    pandas export) finds that customer, not a stranger; one known as given stays itself."""
+    assert c.lookup_user_ids(["18074.0", "18074", "A1"]) == ["18074.0", "18074", "A1"]
+    assert c.answering_user_id("18074.0", {"18074"}) == "18074"
+    assert c.answering_user_id("18074.0", {"18074.0", "18074"}) == "18074.0"
+    assert c.answering_user_id("18074.5", set()) == "18074.5"
+    assert c.answering_user_id("99999.0", {"18074"}) == "99999.0"  # told as asked
+    shown = CliRunner().invoke(
+        main,
+        ["--home", str(retail_home), "--json", "features", "show", "--dataset", "online_retail",
+         "18074.0", "18074", "99999.0"],
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    users = json.loads(shown.stdout)["users"]
+    assert [u["user_id"] for u in users] == ["18074.0", "18074", "99999.0"]
+    assert [u["found"] for u in users] == [True, True, False]
+    assert {k: v for k, v in users[0].items() if k != "user_id"} == {
+        k: v for k, v in users[1].items() if k != "user_id"
+    }

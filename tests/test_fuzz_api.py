@@ -24,7 +24,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
-from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
+)
 from services import bentoml_server, home_copy
 from workspaces import TrainedWorkspace
 
@@ -62,12 +65,18 @@ load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
 # A body over serving.max_request_bytes is refused unread with 413 (documented): for invalid
 # data (e.g. a 10,000-character user id) that is a rejection like 400.
+# /score_features answers 422 (documented) to a row of well-typed features that contradict
+# each other (days since the last order above days since the first): no JSON schema can say
+# one property is at most another, so such a body is valid data the service refuses.
 CONFIG = SchemathesisConfig.from_dict(
     {
         "checks": {
             "negative_data_rejection": {
                 "expected-statuses": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
-            }
+            },
+            "positive_data_acceptance": {
+                "expected-statuses": [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "422"]
+            },
         }
     }
 )

@@ -180,6 +180,35 @@ def test_score_features_takes_counts_as_whole_numbers(scorer: Any) -> None:
     assert scorer.score_features([signed]).users[0].status == "supplied"
 
 
+def test_score_features_refuses_days_that_contradict_each_other(scorer: Any) -> None:
+    """Each value is fine, together they describe no user: a last order before the first,
+    or a last activity before the last order. A 422 names the row, the field and what is
+    expected; a row that holds together is scored."""
+    from serving.errors import ApiError
+    from serving.schemas import FeatureRow
+
+    cases = {
+        "purchase_recency_days": {"purchase_recency_days": 400, "first_purchase_age_days": 30},
+        "recency_days": {"recency_days": 90, "purchase_recency_days": 10},
+        "orders_30d": {"orders_30d": 5, "orders_90d": 2},  # a window holds the shorter one
+        "active_days_7d": {"active_days_7d": 9},  # a week has 7 days
+    }
+    for field, features in cases.items():
+        rows = [FeatureRow(user_id="fine", features={"recency_days": 3}),
+                FeatureRow(user_id="impossible", features=features)]  # fmt: skip
+        with pytest.raises(ApiError) as error:
+            scorer.score_features(rows)
+        assert error.value.status == 422
+        assert error.value.loc == ("users", 1, "features", field)
+        assert error.value.message.startswith(f"users[1].features: {field} ")
+        assert "expected at most" in error.value.message
+    fine = {"recency_days": 3, "purchase_recency_days": 3, "first_purchase_age_days": 300,
+            "orders_30d": 2, "orders_90d": 2, "revenue_30d": 0.1 + 0.2, "revenue_90d": 0.3,
+            "active_days_7d": 7}  # fmt: skip
+    answer = scorer.score_features([FeatureRow(user_id="ok", features=fine)])
+    assert answer.users[0].status == "supplied"
+
+
 def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
     from serving.errors import ApiError
 

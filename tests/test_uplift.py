@@ -272,20 +272,21 @@ def test_at_risk_ranks_by_expected_saved_value(trained: dict, tmp_path: Path) ->
     settings = trained["settings"]
     users = pd.DataFrame(
         {
-            c.USER_ID: ["a", "b", "c", "d"],
-            c.CHANNEL: ["web", "web", "store", "web"],
-            "ltv": [100.0, 400.0, 1000.0, 200.0],
-            "churn_probability": [0.5, 0.5, 0.5, 0.5],
-            "value_at_risk": [50.0, 200.0, 500.0, 100.0],
+            c.USER_ID: ["a", "b", "c", "d", "e"],
+            c.CHANNEL: ["web", "web", "store", "web", "web"],
+            "ltv": [100.0, 400.0, 1000.0, 200.0, 5000.0],
+            "churn_probability": [0.5, 0.5, 0.5, 0.5, 0.5],
+            "value_at_risk": [50.0, 200.0, 500.0, 100.0, 2500.0],
         }
     )
     as_of, later = pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-02-01", tz="UTC")
-    engagement_then = [0.9, 0.9, 0.9, 0.1]
+    # e's engagement is beyond any the campaign's users had (0..1): the model would extrapolate
+    engagement_then = [0.9, 0.9, 0.9, 0.1, 7.0]
     feature_table = pd.DataFrame(
         {
             c.USER_ID: list(users[c.USER_ID]) * 2,
-            AS_OF: [as_of] * 4 + [later] * 4,
-            "engagement": [*engagement_then, 0.1, 0.1, 0.1, 0.9],
+            AS_OF: [as_of] * 5 + [later] * 5,
+            "engagement": [*engagement_then, 0.1, 0.1, 0.1, 0.9, 0.5],
         }
     )
     path = settings.workspace.feature_table("constructed")
@@ -299,7 +300,16 @@ def test_at_risk_ranks_by_expected_saved_value(trained: dict, tmp_path: Path) ->
         ["--json", "at-risk", "--rank-by", "expected_saved_value", "--scores", str(scores)],
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["rows"]
+    listed = json.loads(result.stdout)
+    rows = listed["rows"]
+    # e is worth most but unlike anyone the campaign reached: left out, and the list says why
+    assert "e" not in {r[c.USER_ID] for r in rows} and len(rows) == 4
+    assert listed["notes"] == [
+        "1 users left out: outside the uplift campaign's population, where its model would "
+        "extrapolate, so no uplift or expected saved value (1 engagement outside the "
+        f"campaign's {trained['table']['engagement'].min():g}.."
+        f"{trained['table']['engagement'].max():g})"
+    ]
     # b (engaged web user, high LTV) is worth saving first; c (store) is worth most but gains nothing
     assert rows[0][c.USER_ID] == "b"
     saved = {r[c.USER_ID]: r["expected_saved_value"] for r in rows}
@@ -308,6 +318,30 @@ def test_at_risk_ranks_by_expected_saved_value(trained: dict, tmp_path: Path) ->
     assert uplift["b"] > uplift["d"] + 0.15 and abs(uplift["c"]) < 0.1
     ordered = [r["expected_saved_value"] for r in rows]
     assert ordered == sorted(ordered, reverse=True)
+
+
+def test_an_uplift_bundle_records_its_campaigns_population(trained: dict) -> None:
+    """The campaign's input ranges travel with the model: a user beyond them gets no uplift
+    and the reason; a bundle trained before the record existed answers every user, and its
+    description says so."""
+    from dataclasses import replace
+
+    from serving.uplift import UPLIFT_OUTSIDE, load_uplift_champion, uplift_info, uplift_per_user
+
+    champion = load_uplift_champion(trained["settings"], "constructed")
+    engagement = trained["table"]["engagement"]
+    assert champion.bundle.population == {
+        "engagement": [float(engagement.min()), float(engagement.max())]
+    }
+    rows = trained["table"].head(3).assign(engagement=[0.5, -1.0, 7.0])
+    answer = uplift_per_user(champion, rows)
+    assert np.isfinite(answer["uplift"].iloc[0]) and answer["uplift"].iloc[1:].isna().all()
+    assert answer[UPLIFT_OUTSIDE].iloc[0] is None
+    assert answer[UPLIFT_OUTSIDE].iloc[2].startswith("engagement 7 outside the campaign's ")
+    assert "users within the campaign's ranges: engagement " in uplift_info(champion)["population"]
+    older = replace(champion, bundle=replace(champion.bundle, population=None))
+    assert uplift_per_user(older, rows)["uplift"].notna().all()
+    assert uplift_info(older)["population"].startswith("every user: no campaign population")
 
 
 def test_expected_saved_value_without_an_uplift_champion_says_what_to_run(

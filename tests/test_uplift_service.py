@@ -94,6 +94,30 @@ def test_score_answers_uplift_and_at_risk_ranks_by_expected_saved_value(server: 
     for user, listed in zip(scored["users"], users[:10], strict=True):
         assert user["status"] == "scored" and user["model_versions"]["uplift"] == "1"
         assert user["uplift"] == pytest.approx(listed["uplift"], abs=1e-9)
+        assert user["uplift_outside"] is None
+
+
+def test_users_unlike_the_campaigns_get_no_uplift_and_the_list_says_so(
+    server: str, home: Path
+) -> None:
+    """The win-back campaign reached customers idle for a week or more: for a customer
+    active since, its model would extrapolate. /score answers no uplift and why; the list
+    ranked by expected saved value leaves them out and counts them."""
+    features = pd.read_parquet(home / "features" / "demo" / "user_features.parquet")
+    latest = features[features["as_of"] == features["as_of"].max()]
+    active = latest[latest["recency_days"] < 1]["user_id"].astype(str).head(5).tolist()
+    assert active, "no customer active on the latest day"
+    for user in _post(server, "score", {"user_ids": active})["users"]:
+        assert user["status"] == "scored" and user["uplift"] is None
+        assert " outside the campaign's " in user["uplift_outside"]
+    ranked = _post(server, "at_risk", {"rank_by": "expected_saved_value", "limit": 1000})
+    [note] = ranked["notes"]
+    left_out = int(re.match(r"([\d,]+) users left out: outside the uplift campaign's", note)[1].replace(",", ""))  # fmt: skip
+    assert left_out >= len(active) and not set(active) & {u["user_id"] for u in ranked["users"]}
+    assert ranked["total"] + left_out <= len(latest)
+    population = _post(server, "models", {})["uplift"]["population"]
+    assert population.startswith("users within the campaign's ranges: ")
+    assert "recency_days " in population
 
 
 def test_models_shows_the_uplift_champion_and_the_reported_campaign(
@@ -154,5 +178,36 @@ def test_a_worker_follows_a_moved_uplift_champion(home: Path, tmp_path: Path) ->
         follower.follow()
         assert scorer.state is not None and scorer.state.uplift is None
         assert scorer.state.champions.versions["churn"] == "1"
+    finally:
+        scorer.close()
+
+
+def test_a_corrupt_uplift_artifact_leaves_the_tasks_serving_and_names_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """A damaged uplift bundle stopped the whole load (every task unready, the error naming
+    a temporary copy): now the tasks serve, uplift is null, and the reason names the model,
+    version and where its artifact lives in the registry."""
+    from workspaces import NO_COMPILE
+
+    from lifecycle import registry
+    from serving.scorer import Scorer
+
+    copy = copy_workspace(home, tmp_path / "workspace")
+    settings = load_settings(home=copy, environ=NO_COMPILE)
+    bundle = Path(
+        registry.bundle_source(registry.reader(settings, mirrored=True), "demo-uplift", "1")
+    )
+    assert bundle.is_relative_to(copy)
+    next(bundle.glob("*.txt")).write_text("not a model\n")
+    scorer = Scorer(settings)
+    try:
+        state = scorer.load(mirrored=True)
+        assert state.uplift is None and {"churn", "ltv"} <= set(state.champions.bundles)
+        why = state.champions.unavailable["uplift"]
+        assert why.startswith(f"uplift champion demo-uplift v1 could not be loaded from {bundle}: ")
+        assert "is truncated or not a LightGBM model" in why and "lifecycle-uplift-" not in why
+        answer = scorer.score(["u0000001"])
+        assert answer.users[0].uplift is None and "uplift" not in answer.model_versions
     finally:
         scorer.close()

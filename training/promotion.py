@@ -218,13 +218,18 @@ def gate_on_test(
     def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
                 current = ModelBundle.load(
                     registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
                 )
-        except Exception as error:  # a corrupt or incompatible champion must not block a good model
-            return Unscored(f"champion v{champion.version} could not be loaded ({error})", True)
+            except (
+                Exception
+            ) as error:  # a corrupt or incompatible champion must not block a good model
+                why = registry.unloadable(
+                    mlflow_client, name, str(champion.version), error, Path(tmp)
+                )
+                return Unscored(f"champion {why}", True)
         changes = lineage.definition_changes(_plain(current.label), _plain(label or current.label))
         if changes:
             changed = (

@@ -36,6 +36,7 @@ from lifecycle.uplift_model import (
     PREDICTION_BOOSTERS,
     UPLIFT_TASK,
     UpliftBundle,
+    campaign_population,
     encode_features,
 )
 from training.promotion import same_uplift_definition, uplift_definition_change
@@ -304,6 +305,8 @@ def fit_all(
         "split_shares": list(SPLIT_SHARES),
         **split.sizes(),
     }
+    # every user of the campaign (all splits): whom its effect was measured on
+    population = campaign_population(campaign.features, campaign.feature_names, campaign.categories)
     bundles = {
         learner: UpliftBundle(
             learner=learner,
@@ -315,6 +318,7 @@ def fit_all(
             treated_share=e,
             treatment=campaign.treatment,
             data_window=window,
+            population=population,
         )
         for learner in learners
     }

@@ -470,14 +470,19 @@ def features_show(
     obj: Context, user_ids: tuple[str, ...], dataset: str | None, service_name: str
 ) -> None:
     """Show users' online features (unknown users are reported as not found)."""
+    from features import contract as c
     from features.store import online_features, open_store
 
-    online = online_features(open_store(obj.settings, dataset), list(user_ids), service_name)
-    records = online.frame.assign(found=online.found).to_dict(orient="records")
-    lines = []
-    for record in records:
+    store = open_store(obj.settings, dataset)
+    online = online_features(store, c.lookup_user_ids(user_ids), service_name)
+    rows = {r[c.USER_ID]: r for r in online.frame.assign(found=online.found).to_dict("records")}
+    known = {user_id for user_id, row in rows.items() if row["found"]}
+    records, lines = [], []
+    for user_id in user_ids:  # an id written 18074.0 answered by user 18074, as /score does
+        record = {**rows[c.answering_user_id(user_id, known)], c.USER_ID: user_id}
+        records.append(record)
         status = "" if record["found"] else "  (not found in the online store)"
-        lines.append(f"{record['user_id']}{status}")
+        lines.append(f"{user_id}{status}")
         if record["found"]:
             lines += [f"  {k}: {v}" for k, v in record.items() if k not in ("user_id", "found")]
     obj.console.result({"users": records}, lines)

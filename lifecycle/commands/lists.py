@@ -268,6 +268,7 @@ def at_risk_list(
         notes = (fallback,) if fallback else ()
     if rank_by == "expected_saved_value" and rank_by not in frame:
         frame = _with_saved_value(obj, table)
+        notes += _outside_notes(frame, request)
     ranked = at_risk(
         frame,
         request.filters,
@@ -308,13 +309,24 @@ def _dataset_of(obj: Context, table: Any, asked: str | None) -> str:
     return str(table.metadata.get("dataset") or asked or obj.settings.dataset)
 
 
+def _outside_notes(frame: Any, request: ListRequest) -> tuple[str, ...]:
+    """The list's users the uplift model does not answer for, in a note (none: no note)."""
+    from serving.lists import filter_scores
+    from serving.uplift import outside_note
+
+    note = outside_note(filter_scores(frame, request.filters))
+    return (note,) if note else ()
+
+
 def _with_saved_value(obj: Context, table: Any) -> Any:
     """The scores with the dataset's uplift champion's uplift and expected saved value."""
     from serving.uplift import load_uplift_champion, with_expected_saved_value
 
     dataset = table.metadata.get("dataset") or obj.settings.dataset
     champion = load_uplift_champion(obj.settings, dataset)
-    obj.console.step(f"uplift from {champion.model} v{champion.version}")
+    obj.console.step(
+        f"uplift from {champion.model} v{champion.version}, for {champion.bundle.population_text()}"
+    )
     return with_expected_saved_value(
         table.frame, champion, obj.settings.workspace.feature_table(dataset), table.as_of
     )
