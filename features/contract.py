@@ -7,6 +7,7 @@ the customer is an event of type ``refund`` with a positive amount.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
@@ -26,8 +27,6 @@ WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"
 def integer_user_id(user_id: str) -> str | None:
     """The id ingest reads ``user_id`` as when a file writes it ``18074.0`` (``18074``), or
     None for an id not so written."""
-    import re
-
     match = re.fullmatch(WHOLE_FLOAT_ID, user_id)
     return match.group(1) if match else None
 
