@@ -138,7 +138,18 @@ def online_retail(
         "timezone": "naive times read as Europe/London",
     }
 
-    # One users row per customer: the country they bought from most (no sign-up time: left-censored).
+    users = online_retail_users(events)
+    users_report = LoadReport(
+        source=source, table="users", rows_read=len(users), rows_loaded=len(users)
+    )
+    users_report.notes = {"derived_from": "events (main country per customer)"}
+    empty = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
+    return loaded, Loaded(frame=users, quarantine=empty, report=users_report)
+
+
+def online_retail_users(events: pd.DataFrame) -> pd.DataFrame:
+    """One users row per customer: the country they bought from most, by invoice lines (no
+    sign-up time: left-censored). An append derives it again from all the events."""
     country = (
         events.groupby([c.USER_ID, "country"], observed=True)
         .size()
@@ -147,13 +158,7 @@ def online_retail(
         .sort_values([c.USER_ID, "lines", "country"], ascending=[True, False, True], kind="stable")
         .drop_duplicates(c.USER_ID)
     )
-    users = country[[c.USER_ID, "country"]].reset_index(drop=True)
-    users_report = LoadReport(
-        source=source, table="users", rows_read=len(users), rows_loaded=len(users)
-    )
-    users_report.notes = {"derived_from": "events (main country per customer)"}
-    empty = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
-    return loaded, Loaded(frame=users, quarantine=empty, report=users_report)
+    return country[[c.USER_ID, "country"]].reset_index(drop=True)
 
 
 TELCO_NUMERIC = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")

@@ -62,8 +62,8 @@ def refuse_lost_history(
     command: str = "lifecycle ingest",
 ) -> None:
     """Refuse a replace whose file starts after the dataset does, ends before it does (it
-    would drop recent history), or drops its users table. ``command`` wrote the file: an
-    adapter's (``lifecycle import SOURCE``) has no append, its months go in as one file."""
+    would drop recent history), or drops its users table. ``command`` wrote the file
+    (``lifecycle ingest`` or ``lifecycle import SOURCE``); both append with --append."""
     old = event_range(dataset_dir / EVENTS_FILE)
     if old is None:
         return
@@ -82,23 +82,23 @@ def refuse_lost_history(
         f"{new.text() if new else 'no events'}: replacing the dataset would drop "
         f"{' and '.join(lost)}. "
     )
-    if command == "lifecycle ingest":
-        raise ContractError(
-            f"{held}Add the new events with `lifecycle ingest {source} --dataset {dataset} "
-            "--append`, or replace the dataset with --replace"
-        )
+    again = f"{command} {source} --dataset {dataset}"
     raise ContractError(
-        f"{held}`{command}` cannot append: import one file holding the whole history, or add "
-        f"the new events in contract columns with `lifecycle refresh FILE --dataset {dataset}`"
-        f", or replace the dataset with `{command} {source} --dataset {dataset} --replace`"
+        f"{held}Add the new events with `{again} --append`, or replace the dataset with "
+        f"`{again} --replace`"
     )
 
 
+class ColumnsDiffer(ContractError):
+    """An appended file whose events have other columns than the dataset's."""
+
+
 def merge_events(
-    old_events: Path, new_events: Path, out: Path, quarantine_out: Path
+    old_events: Path, new_events: Path, out: Path, quarantine_out: Path, *, source: str
 ) -> dict[str, int]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
-    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``."""
+    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``. ``source`` is the
+    user's file the new events were read from (``new_events`` is a staging copy)."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -107,9 +107,15 @@ def merge_events(
     old_schema = pq.read_schema(old_events)
     new_schema = pq.read_schema(new_events)
     if set(old_schema.names) != set(new_schema.names):
-        raise ContractError(
-            f"{new_events}: the new events have columns {sorted(new_schema.names)}, the "
-            f"dataset {sorted(old_schema.names)}; give the file the same columns (or --replace)"
+        missing = sorted(set(old_schema.names) - set(new_schema.names))
+        extra = sorted(set(new_schema.names) - set(old_schema.names))
+        differ = [
+            f"lacks {', '.join(missing)}" if missing else "",
+            f"adds {', '.join(extra)}" if extra else "",
+        ]
+        raise ColumnsDiffer(
+            f"{source}: its events have other columns than the dataset's (the file {' and '.join(d for d in differ if d)}; the dataset has "
+            f"{', '.join(sorted(old_schema.names))}); an appended file needs the same columns"
         )
     columns = list(old_schema.names)
     same = " AND ".join(
@@ -165,8 +171,18 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
     if old_users is None:
         _link_or_copy(new_users, out)
         return {"users_added": pq.read_metadata(new_users).num_rows, "users_updated": 0}
-    schema = pq.read_schema(old_users)
-    kept = ", ".join(identifier(n) for n in schema.names if n in pq.read_schema(new_users).names)
+    import pyarrow as pa
+
+    old_schema, new_schema = pq.read_schema(old_users), pq.read_schema(new_users)
+    # Every column of either table: a file without one of the dataset's columns keeps the
+    # users' own values of it (new users get none), a new column is empty for the others.
+    fields = [*old_schema, *(f for f in new_schema if f.name not in old_schema.names)]
+    names = [f.name for f in fields]
+    held = {frozenset(s.names): s.metadata for s in (old_schema, new_schema)}
+    schema = pa.schema(fields, metadata=held.get(frozenset(names)))  # its pandas types
+    theirs = ", ".join(
+        f"n.{identifier(n)}" if n in new_schema.names else f"o.{identifier(n)}" for n in names
+    )
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         old = f"read_parquet({literal(old_users)})"
@@ -176,10 +192,12 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
         ).fetchall()
         ((added,),) = con.execute(f"SELECT count(*) FROM {new}").fetchall()
         merged = con.sql(
-            f"SELECT {kept} FROM {old} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {new}) "
-            f"UNION ALL BY NAME SELECT {kept} FROM {new} ORDER BY {c.USER_ID}"
+            f"SELECT {', '.join(identifier(n) for n in names)} FROM ("
+            f"SELECT * FROM {old} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {new}) "
+            f"UNION ALL BY NAME SELECT {theirs} FROM {new} n LEFT JOIN {old} o "
+            f"ON n.{c.USER_ID} = o.{c.USER_ID}) ORDER BY {c.USER_ID}"
         )
-        _write_batches(merged, pq.read_schema(new_users), out)
+        _write_batches(merged, schema, out)
     return {"users_updated": int(updated), "users_added": int(added - updated)}
 
 
