@@ -10,7 +10,6 @@ none the users table is carried over. Every version stays restorable
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,12 +19,13 @@ from typing import Any
 
 from features import contract as c
 from features.validation import ContractError, LoadReport
+from lifecycle.dataset_kind import REPORT, read_report
+from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
-REPORT = "report.json"
 
 
 @dataclass(frozen=True)
@@ -216,16 +216,14 @@ def carry_quarantine(old_dir: Path, staging: Path) -> int:
     if old.is_dir():
         for path in old.iterdir():
             _link_or_copy(path, staging / "quarantine" / path.name)
-    report = old_dir / REPORT
-    batches = json.loads(report.read_text()).get("batches", []) if report.is_file() else []
+    batches = (read_report(old_dir) or {}).get("batches", [])
     return len([b for b in batches if b.get("mode") == "append"]) + 1
 
 
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
-    report = old_dir / REPORT
-    if not report.is_file():
+    data = read_report(old_dir)
+    if data is None:
         return []
-    data = json.loads(report.read_text())
     return data.get("batches") or [{"mode": "ingest", "created_at": data.get("created_at")}]
 
 
@@ -273,7 +271,10 @@ def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
         else []
     )
     for path in sorted(found, key=lambda p: p.name.split("@", 1)[1], reverse=True):
-        report = json.loads((path / REPORT).read_text()) if (path / REPORT).is_file() else {}
+        try:
+            report = read_report(path) or {}
+        except UserError:  # listed all the same: the history is the way back from it
+            report = {"created_at": f"({REPORT} damaged)"}
 
         def rows(name: str, path: Path = path) -> int | None:
             return pq.read_metadata(path / name).num_rows if (path / name).is_file() else None

@@ -42,13 +42,13 @@ from features.validation import (
     event_rules,
     user_rules,
 )
+from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
 SOURCES = ("online-retail", "telco-churn", "hillstrom")
-REPORT = "report.json"
 DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept for `lifecycle datasets restore`
 MODES = ("replace", "guard", "append")
 
@@ -545,12 +545,11 @@ def _write_report(folder: Path, kind: str, tables: dict[str, Any], **extra: Any)
 
 
 def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
-    report_path = dataset_dir / REPORT
-    if not report_path.is_file():
+    report = read_report(dataset_dir)
+    if report is None:
         raise ContractError(
             f"no dataset at {dataset_dir}: run `lifecycle ingest` or `lifecycle import` first"
         )
-    report = json.loads(report_path.read_text())
     return DatasetSummary(
         dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals")
     )
