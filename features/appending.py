@@ -109,13 +109,14 @@ def merge_events(
     if set(old_schema.names) != set(new_schema.names):
         missing = sorted(set(old_schema.names) - set(new_schema.names))
         extra = sorted(set(new_schema.names) - set(old_schema.names))
-        differ = [
-            f"lacks {', '.join(missing)}" if missing else "",
-            f"adds {', '.join(extra)}" if extra else "",
-        ]
+        differ = " and ".join(
+            ([f"lacks {', '.join(missing)}"] if missing else [])
+            + ([f"adds {', '.join(extra)}"] if extra else [])
+        )
         raise ColumnsDiffer(
-            f"{source}: its events have other columns than the dataset's (the file {' and '.join(d for d in differ if d)}; the dataset has "
-            f"{', '.join(sorted(old_schema.names))}); an appended file needs the same columns"
+            f"{source}: its events have other columns than dataset '{old_events.parent.name}' "
+            f"holds (the file {differ}; the dataset has {', '.join(sorted(old_schema.names))}); "
+            "an appended file needs the same columns"
         )
     columns = list(old_schema.names)
     same = " AND ".join(

@@ -264,7 +264,8 @@ def test_an_appended_file_with_other_columns_is_named_not_its_staging_copy(
         assert result.exit_code == 1 and "Traceback" not in result.output
         (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
         assert error.startswith(f"Error: {coupons}: its events have other columns"), error
-        assert "the file adds coupon" in error and "amount, event_time" in error
+        assert "other columns than dataset 'shop' holds (the file adds coupon;" in error
+        assert "the dataset has amount, event_time, event_type, user_id)" in error
         assert ".tmp" not in error and ".versions" not in error and ".work" not in error
         assert "--map" not in error  # no mapping makes a column the dataset lacks
         assert dataset.readlink() == before
