@@ -240,7 +240,11 @@ def _refresh_steps(
 
     champions = champion_versions(mlflow_client, dataset)
     problem = scores_problem(settings, champions, dataset)
-    if problem:
+    if problem and not champions and untrained:
+        # score-all would refuse, asking to train what the train step just could not
+        skip("score", f"no champion to score with: {', '.join(untrained)} cannot be trained yet")
+        skip("report", "no scores")
+    elif problem:
         # a task the data cannot train yet (a young shop's conversion) is left out of the table
         run("score", problem, lambda: _score(settings, allow_partial=bool(untrained)))
         run("report", "new scores", lambda: _report(settings))
