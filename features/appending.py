@@ -128,8 +128,9 @@ def merge_events(
         con.execute(
             f"CREATE TEMP VIEW old AS SELECT {kept} FROM read_parquet({literal(old_events)})"
         )
+        typed = _in_dataset_types(con, old_events, new_events, columns, source)
         con.execute(
-            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {kept} "
+            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {typed} "
             f"FROM read_parquet({literal(new_events)})"
         )
         con.execute(
@@ -156,6 +157,38 @@ def merge_events(
                 f"WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
             ).df().to_csv(quarantine_out, index=False)
     return {"already_ingested": int(repeats), "late_events": int(late), "events_total": int(rows)}
+
+
+def _in_dataset_types(
+    con: Any, old_events: Path, new_events: Path, columns: list[str], source: str
+) -> str:
+    """The new events' columns as a select list in the dataset's types (an extra column of
+    a Parquet file may come as numbers where the dataset holds text); a value that type
+    cannot take is refused naming the column (DuckDB's ConversionException was a traceback)."""
+
+    def types(path: Path) -> dict[str, str]:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(path)})")
+        return {name: kind for name, kind, *_ in described.fetchall()}
+
+    old, new = types(old_events), types(new_events)
+    selected = []
+    for name in columns:
+        column = identifier(name)
+        if old[name] == new[name]:
+            selected.append(column)
+            continue
+        bad = con.execute(
+            f"SELECT {column}::VARCHAR FROM read_parquet({literal(new_events)}) WHERE {column} "
+            f"IS NOT NULL AND TRY_CAST({column} AS {old[name]}) IS NULL LIMIT 1"
+        ).fetchall()
+        if bad:
+            raise ColumnsDiffer(
+                f"{source}: column '{name}' holds {new[name]} values, the dataset's "
+                f"{old[name]}, and {bad[0][0]!r} is no {old[name]}; give the column the "
+                "dataset's type"
+            )
+        selected.append(f"CAST({column} AS {old[name]}) AS {column}")
+    return ", ".join(selected)
 
 
 def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> dict[str, int]:

@@ -295,3 +295,27 @@ def test_an_appended_users_file_keeps_the_columns_it_lacks_and_adds_its_own(
     assert users.loc["u3", [c.CHANNEL, "plan"]].tolist() == ["ads", "pro"]
     assert users.loc["u1", c.CHANNEL] == "ads" and users["plan"].isna().sum() == 2
     assert str(users.loc["u3", c.SIGNUP_TIME].date()) == "2025-01-06"  # kept: the file lacks it
+
+
+def test_an_extra_column_of_another_type_is_cast_or_refused_in_one_line(
+    home: Path, tmp_path: Path
+) -> None:
+    """A Parquet file whose extra column had another type than the dataset's ended the
+    append (and refresh) in a DuckDB ConversionException traceback."""
+    runner = CliRunner()
+    day = {c.USER_ID: ["u1"], c.EVENT_TIME: ["2025-01-01 10:00:00"], c.EVENT_TYPE: ["session"]}
+    pd.DataFrame({**day, "discount": [0.1], "code": ["A7"]}).to_parquet(tmp_path / "a.parquet")
+    _ingest(runner, str(tmp_path / "a.parquet"))
+    later = {**day, c.EVENT_TIME: ["2025-01-02 10:00:00"]}
+    pd.DataFrame({**later, "discount": [0.2], "code": [7]}).to_parquet(tmp_path / "b.parquet")
+    _ingest(runner, str(tmp_path / "b.parquet"), "--append")  # a number is text too
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events["code"].tolist() == ["A7", "7"]
+    bad = tmp_path / "c.parquet"
+    pd.DataFrame({**later, "discount": ["10%"], "code": ["B"]}).to_parquet(bad)
+    result = runner.invoke(main, ["ingest", str(bad), "--dataset", "shop", "--append"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: {bad}: column 'discount' holds VARCHAR values, the dataset's DOUBLE, " in (
+        result.stderr
+    )
+    assert "'10%' is no DOUBLE" in result.stderr
