@@ -19,7 +19,7 @@ from typing import Any
 
 from features import contract as c
 from features.validation import ContractError, LoadReport
-from lifecycle.dataset_kind import REPORT, read_report
+from lifecycle.dataset_kind import REPORT, folder_kind, read_report, what_it_is
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
@@ -89,8 +89,25 @@ def refuse_lost_history(
     )
 
 
-class ColumnsDiffer(ContractError):
-    """An appended file whose events have other columns than the dataset's."""
+class NotAppendable(ContractError):
+    """A file no ingest option makes appendable to the dataset: its events have other
+    columns or types than the dataset's, or the dataset is of another kind."""
+
+
+def refuse_other_kind(
+    dataset_dir: Path, kind: str, source: Path, command: str = "lifecycle ingest"
+) -> None:
+    """Refuse to append to, or replace, a dataset of another kind (a snapshot table by an
+    events file, or events by a campaign table): that drops the whole dataset, silently."""
+    held = folder_kind(dataset_dir)
+    if held is None or held == kind:
+        return
+    again = f"{command} {source} --dataset {dataset_dir.name}"
+    raise NotAppendable(
+        f"{source}: dataset '{dataset_dir.name}' is {what_it_is(held)}, and this file "
+        f"holds {what_it_is(kind)}: nothing to add to it, and replacing it would drop it. Give "
+        f"another --dataset, or replace it with `{again} --replace`"
+    )
 
 
 def merge_events(
@@ -113,7 +130,7 @@ def merge_events(
             ([f"lacks {', '.join(missing)}"] if missing else [])
             + ([f"adds {', '.join(extra)}"] if extra else [])
         )
-        raise ColumnsDiffer(
+        raise NotAppendable(
             f"{source}: its events have other columns than dataset '{old_events.parent.name}' "
             f"holds (the file {differ}; the dataset has {', '.join(sorted(old_schema.names))}); "
             "an appended file needs the same columns"
@@ -182,7 +199,7 @@ def _in_dataset_types(
             f"IS NOT NULL AND TRY_CAST({column} AS {old[name]}) IS NULL LIMIT 1"
         ).fetchall()
         if bad:
-            raise ColumnsDiffer(
+            raise NotAppendable(
                 f"{source}: column '{name}' holds {new[name]} values, the dataset's "
                 f"{old[name]}, and {bad[0][0]!r} is no {old[name]}; give the column the "
                 "dataset's type"

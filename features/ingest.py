@@ -172,6 +172,8 @@ def ingest_events(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "replace":
+        appending.refuse_other_kind(dataset_dir, "events", events_path)
     appending_to = (
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
@@ -430,6 +432,9 @@ def import_source(
     adds them (a later month of the same log); only an events source has any to add.
     """
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
+    kinds = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
+    if (append or guard_history) and source in kinds:
+        appending.refuse_other_kind(dataset_dir, kinds[source], path, f"lifecycle import {source}")
     if append and source != "online-retail":
         raise ContractError(
             f"{path}: {source} is one table of customers, not a log of events: it has no "

@@ -53,15 +53,24 @@ def read_report(folder: Path) -> dict[str, Any] | None:
 def dataset_kind(settings: Settings, dataset: str) -> str | None:
     """The dataset's kind as its ingest recorded it; a folder written without a report is
     known by its table (``<kind>.parquet``, as imports write it); None: no such dataset."""
+    return folder_kind(settings.workspace.dataset_dir(dataset))
+
+
+def folder_kind(folder: Path) -> str | None:
+    """:func:`dataset_kind` of a dataset folder."""
     from lifecycle.workspace import EVENTS_FILE
 
-    folder = settings.workspace.dataset_dir(dataset)
     report = read_report(folder)
     if report is not None:
         return str(report.get("kind", EVENTS))
     if (folder / EVENTS_FILE).is_file():
         return EVENTS
     return next((kind for kind in NOT_EVENTS if (folder / f"{kind}.parquet").is_file()), None)
+
+
+def what_it_is(kind: str) -> str:
+    """A dataset kind in words: "a snapshot table (one row a customer)", "an events log"."""
+    return NOT_EVENTS[kind][0] if kind in NOT_EVENTS else f"an {kind} log"
 
 
 def require_events(settings: Settings, dataset: str, step: str) -> None:

@@ -282,7 +282,7 @@ def champion_versions(mlflow_client: Any, dataset: str) -> dict[str, str]:
 def _ingest(
     settings: Settings, files: Sequence[Path], users: Path | None, source: str | None
 ) -> dict[str, Any]:
-    from features.appending import ColumnsDiffer
+    from features.appending import NotAppendable
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
     from features.ingest import import_source, ingest_events
@@ -321,8 +321,8 @@ def _ingest(
                 keep_repeats=settings.ingest.keep_repeats,
                 mode="append",
             )
-        except ColumnsDiffer:
-            raise  # no option of ingest's would help: the file needs the dataset's columns
+        except NotAppendable:
+            raise  # no option of ingest's would help: the file does not fit the dataset
         except ContractError as error:  # its hint names ingest's options: refresh has none
             raise ContractError(
                 f"{error}. `refresh` reads files in the contract's columns and takes no ingest "

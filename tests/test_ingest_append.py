@@ -319,3 +319,39 @@ def test_an_extra_column_of_another_type_is_cast_or_refused_in_one_line(
         result.stderr
     )
     assert "'10%' is no DOUBLE" in result.stderr
+
+
+TELCO = (
+    "customerID,Churn,SeniorCitizen,tenure,MonthlyCharges,TotalCharges\n"
+    "7590-VHVEG,No,0,1,29.85,29.85\n5575-GNVDE,Yes,0,34,56.95,1889.5\n"
+)
+
+
+def test_a_dataset_of_another_kind_is_not_appended_to_or_replaced_silently(
+    home: Path, tmp_path: Path
+) -> None:
+    """`ingest --append` (and refresh) of events into the telco snapshot replaced the
+    snapshot with them, as did an import of one data set under another's name."""
+    runner = CliRunner()
+    telco = _write(tmp_path, "telco.csv", TELCO)
+    assert runner.invoke(main, ["-q", "import", "telco-churn", str(telco)]).exit_code == 0
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))  # dataset shop: events
+    snapshot, shop = home / "datasets" / "telco_churn", home / "datasets" / "shop"
+    before = {snapshot: snapshot.readlink(), shop: shop.readlink()}
+    retail = _write(tmp_path, "retail.csv", RETAIL_HEADER + RETAIL_JANUARY)
+    first = str(tmp_path / "first.csv")
+    for command, said in [
+        (["ingest", first, "--dataset", "telco_churn", "--append"], "a snapshot table"),
+        (["ingest", first, "--dataset", "telco_churn"], "a snapshot table"),
+        (["refresh", first, "--dataset", "telco_churn"], "a snapshot table"),
+        (["import", "online-retail", str(retail), "--dataset", "telco_churn"], "a snapshot"),
+        (["import", "telco-churn", str(telco), "--dataset", "shop"], "an events log"),
+    ]:
+        result = runner.invoke(main, command)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert f"is {said}" in error and "replacing it would drop it" in error, error
+        assert "--replace`" in error and "--map" not in error
+        assert {path: path.readlink() for path in before} == before
+    replaced = runner.invoke(main, ["-q", "ingest", first, "--dataset", "telco_churn", "--replace"])
+    assert replaced.exit_code == 0 and (snapshot / "events.parquet").is_file()
