@@ -4,6 +4,7 @@ dataset that was imported, `score-all` on a dataset that cannot have scores)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -167,12 +168,20 @@ def test_a_damaged_report_of_a_dataset_is_named_in_one_line(tmp_path: Path) -> N
     (folder / "report.json").write_text('{"kind": "ev')
     with pytest.raises(UserError, match=r"report\.json is truncated or not valid JSON"):
         dataset_kind(settings, "shop")
-    for command in (("features", "build", "--dataset", "shop"), ("datasets",)):
-        result = _invoke(tmp_path, *command)
-        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
-        assert result.stderr.strip().endswith(
-            f"dataset 'shop': report.json is truncated or not valid JSON "
-            f"({folder / 'report.json'}): Unterminated string starting at: line 1 column 10 "
-            "(char 9); point it at a kept version (`lifecycle datasets history shop`, then "
-            "`lifecycle datasets restore VERSION`) or ingest it again"
-        ), result.stderr
+    # The list goes on past it (the other datasets are fine), saying what is wrong with it.
+    other = settings.workspace.dataset_dir("other")
+    other.mkdir()
+    (other / "report.json").write_text('{"kind": "events", "tables": {}}')
+    listed = _invoke(tmp_path, "--json", "datasets")
+    assert listed.exit_code == 0, listed.output
+    found = {d["name"]: d for d in json.loads(listed.stdout)["datasets"]}
+    assert found["other"]["kind"] == "events"
+    assert "report.json is truncated or not valid JSON" in found["shop"]["error"]
+    result = _invoke(tmp_path, "features", "build", "--dataset", "shop")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip().endswith(
+        f"dataset 'shop': report.json is truncated or not valid JSON "
+        f"({folder / 'report.json'}): Unterminated string starting at: line 1 column 10 "
+        "(char 9); point it at a kept version (`lifecycle datasets history shop`, then "
+        "`lifecycle datasets restore VERSION`) or ingest it again"
+    ), result.stderr
