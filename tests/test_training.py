@@ -274,7 +274,7 @@ def test_too_few_matured_cutoffs_name_the_task_and_its_horizon(home: Path) -> No
         f"ltv: with a {horizon}-day horizon only 1 cutoff(s) had matured labels; need at least 3"
         in result.stderr
     )
-    assert "use a shorter horizon (labels.<task>_horizon_days)" in result.stderr
+    assert "use a shorter horizon (labels.ltv_horizon_days)" in result.stderr  # was <task>
 
 
 def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:
