@@ -62,6 +62,14 @@ ONLINE_RETAIL_COLUMNS = (
 )
 
 
+def not_its_file(source: str) -> str:
+    """What to do with a file that lacks an adapter's columns (adapters take no --map)."""
+    return (
+        f"`lifecycle import {source}` reads that data set's own file; a file of another shape "
+        "goes in with `lifecycle ingest FILE --map CONTRACT=SOURCE`"
+    )
+
+
 def online_retail(
     path: Path | str,
     *,
@@ -77,7 +85,9 @@ def online_retail(
     valid_customers: set[str] = set()
 
     def prepare(raw: pd.DataFrame) -> tuple[pd.DataFrame, Quarantine]:
-        require_columns(raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source)
+        require_columns(
+            raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source, not_its_file("online-retail")
+        )
         bad = Quarantine(raw)
         quantity = parse_amounts(raw["Quantity"])
         unit_price = parse_amounts(raw["UnitPrice"])
@@ -178,7 +188,8 @@ def telco_churn(
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
         nonlocal blank_total
-        require_columns(raw, {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}, source)
+        wanted = {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}
+        require_columns(raw, wanted, source, not_its_file("telco-churn"))
         bad = Quarantine(raw)
         snapshot = pd.DataFrame({c.USER_ID: raw["customerID"].astype("string").str.strip()})
         bad.flag(is_blank(snapshot[c.USER_ID]), "missing_user_id")
@@ -225,9 +236,8 @@ def hillstrom(
     outcome_columns = ("visit", "conversion", "spend")
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
-        require_columns(
-            raw, {n: n for n in ("segment", *outcome_columns, "recency", "history")}, source
-        )
+        wanted = {n: n for n in ("segment", *outcome_columns, "recency", "history")}
+        require_columns(raw, wanted, source, not_its_file("hillstrom"))
         bad = Quarantine(raw)
         arm = raw["segment"].astype("string").str.strip()
         bad.flag(is_blank(arm), "missing_segment")

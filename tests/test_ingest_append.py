@@ -229,6 +229,8 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
     result = runner.invoke(main, ["import", "online-retail", str(bad), "--append"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"Error: {bad}: missing column" in result.stderr
+    assert "Map other names with --map" not in result.stderr  # import has no --map
+    assert "`lifecycle import online-retail` reads that data set's own file" in result.stderr
     assert dataset.readlink() == before
     # A snapshot has no months to add.
     result = runner.invoke(main, ["import", "telco-churn", str(bad), "--append"])
