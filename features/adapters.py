@@ -62,6 +62,14 @@ ONLINE_RETAIL_COLUMNS = (
 )
 
 
+def not_its_file(source: str) -> str:
+    """What to do with a file that lacks an adapter's columns (adapters take no --map)."""
+    return (
+        f"`lifecycle import {source}` reads that data set's own file; a file of another shape "
+        "goes in with `lifecycle ingest FILE --map CONTRACT=SOURCE`"
+    )
+
+
 def online_retail(
     path: Path | str,
     *,
@@ -77,7 +85,9 @@ def online_retail(
     valid_customers: set[str] = set()
 
     def prepare(raw: pd.DataFrame) -> tuple[pd.DataFrame, Quarantine]:
-        require_columns(raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source)
+        require_columns(
+            raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source, not_its_file("online-retail")
+        )
         bad = Quarantine(raw)
         quantity = parse_amounts(raw["Quantity"])
         unit_price = parse_amounts(raw["UnitPrice"])
@@ -138,7 +148,18 @@ def online_retail(
         "timezone": "naive times read as Europe/London",
     }
 
-    # One users row per customer: the country they bought from most (no sign-up time: left-censored).
+    users = online_retail_users(events)
+    users_report = LoadReport(
+        source=source, table="users", rows_read=len(users), rows_loaded=len(users)
+    )
+    users_report.notes = {"derived_from": "events (main country per customer)"}
+    empty = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
+    return loaded, Loaded(frame=users, quarantine=empty, report=users_report)
+
+
+def online_retail_users(events: pd.DataFrame) -> pd.DataFrame:
+    """One users row per customer: the country they bought from most, by invoice lines (no
+    sign-up time: left-censored). An append derives it again from all the events."""
     country = (
         events.groupby([c.USER_ID, "country"], observed=True)
         .size()
@@ -147,13 +168,7 @@ def online_retail(
         .sort_values([c.USER_ID, "lines", "country"], ascending=[True, False, True], kind="stable")
         .drop_duplicates(c.USER_ID)
     )
-    users = country[[c.USER_ID, "country"]].reset_index(drop=True)
-    users_report = LoadReport(
-        source=source, table="users", rows_read=len(users), rows_loaded=len(users)
-    )
-    users_report.notes = {"derived_from": "events (main country per customer)"}
-    empty = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
-    return loaded, Loaded(frame=users, quarantine=empty, report=users_report)
+    return country[[c.USER_ID, "country"]].reset_index(drop=True)
 
 
 TELCO_NUMERIC = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")
@@ -173,7 +188,8 @@ def telco_churn(
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
         nonlocal blank_total
-        require_columns(raw, {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}, source)
+        wanted = {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}
+        require_columns(raw, wanted, source, not_its_file("telco-churn"))
         bad = Quarantine(raw)
         snapshot = pd.DataFrame({c.USER_ID: raw["customerID"].astype("string").str.strip()})
         bad.flag(is_blank(snapshot[c.USER_ID]), "missing_user_id")
@@ -220,9 +236,8 @@ def hillstrom(
     outcome_columns = ("visit", "conversion", "spend")
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
-        require_columns(
-            raw, {n: n for n in ("segment", *outcome_columns, "recency", "history")}, source
-        )
+        wanted = {n: n for n in ("segment", *outcome_columns, "recency", "history")}
+        require_columns(raw, wanted, source, not_its_file("hillstrom"))
         bad = Quarantine(raw)
         arm = raw["segment"].astype("string").str.strip()
         bad.flag(is_blank(arm), "missing_segment")

@@ -10,7 +10,6 @@ none the users table is carried over. Every version stays restorable
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,12 +19,13 @@ from typing import Any
 
 from features import contract as c
 from features.validation import ContractError, LoadReport
+from lifecycle.dataset_kind import REPORT, folder_kind, read_report, what_it_is
+from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
-REPORT = "report.json"
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def refuse_lost_history(
     command: str = "lifecycle ingest",
 ) -> None:
     """Refuse a replace whose file starts after the dataset does, ends before it does (it
-    would drop recent history), or drops its users table. ``command`` wrote the file: an
-    adapter's (``lifecycle import SOURCE``) has no append, its months go in as one file."""
+    would drop recent history), or drops its users table. ``command`` wrote the file
+    (``lifecycle ingest`` or ``lifecycle import SOURCE``); both append with --append."""
     old = event_range(dataset_dir / EVENTS_FILE)
     if old is None:
         return
@@ -82,23 +82,40 @@ def refuse_lost_history(
         f"{new.text() if new else 'no events'}: replacing the dataset would drop "
         f"{' and '.join(lost)}. "
     )
-    if command == "lifecycle ingest":
-        raise ContractError(
-            f"{held}Add the new events with `lifecycle ingest {source} --dataset {dataset} "
-            "--append`, or replace the dataset with --replace"
-        )
+    again = f"{command} {source} --dataset {dataset}"
     raise ContractError(
-        f"{held}`{command}` cannot append: import one file holding the whole history, or add "
-        f"the new events in contract columns with `lifecycle refresh FILE --dataset {dataset}`"
-        f", or replace the dataset with `{command} {source} --dataset {dataset} --replace`"
+        f"{held}Add the new events with `{again} --append`, or replace the dataset with "
+        f"`{again} --replace`"
+    )
+
+
+class NotAppendable(ContractError):
+    """A file no ingest option makes appendable to the dataset: its events have other
+    columns or types than the dataset's, or the dataset is of another kind."""
+
+
+def refuse_other_kind(
+    dataset_dir: Path, kind: str, source: Path, command: str = "lifecycle ingest"
+) -> None:
+    """Refuse to append to, or replace, a dataset of another kind (a snapshot table by an
+    events file, or events by a campaign table): that drops the whole dataset, silently."""
+    held = folder_kind(dataset_dir)
+    if held is None or held == kind:
+        return
+    again = f"{command} {source} --dataset {dataset_dir.name}"
+    raise NotAppendable(
+        f"{source}: dataset '{dataset_dir.name}' is {what_it_is(held)}, and this file "
+        f"holds {what_it_is(kind)}: nothing to add to it, and replacing it would drop it. Give "
+        f"another --dataset, or replace it with `{again} --replace`"
     )
 
 
 def merge_events(
-    old_events: Path, new_events: Path, out: Path, quarantine_out: Path
+    old_events: Path, new_events: Path, out: Path, quarantine_out: Path, *, source: str
 ) -> dict[str, int]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
-    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``."""
+    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``. ``source`` is the
+    user's file the new events were read from (``new_events`` is a staging copy)."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -107,9 +124,16 @@ def merge_events(
     old_schema = pq.read_schema(old_events)
     new_schema = pq.read_schema(new_events)
     if set(old_schema.names) != set(new_schema.names):
-        raise ContractError(
-            f"{new_events}: the new events have columns {sorted(new_schema.names)}, the "
-            f"dataset {sorted(old_schema.names)}; give the file the same columns (or --replace)"
+        missing = sorted(set(old_schema.names) - set(new_schema.names))
+        extra = sorted(set(new_schema.names) - set(old_schema.names))
+        differ = " and ".join(
+            ([f"lacks {', '.join(missing)}"] if missing else [])
+            + ([f"adds {', '.join(extra)}"] if extra else [])
+        )
+        raise NotAppendable(
+            f"{source}: its events have other columns than dataset '{old_events.parent.name}' "
+            f"holds (the file {differ}; the dataset has {', '.join(sorted(old_schema.names))}); "
+            "an appended file needs the same columns"
         )
     columns = list(old_schema.names)
     same = " AND ".join(
@@ -121,8 +145,9 @@ def merge_events(
         con.execute(
             f"CREATE TEMP VIEW old AS SELECT {kept} FROM read_parquet({literal(old_events)})"
         )
+        typed = _in_dataset_types(con, old_events, new_events, columns, source)
         con.execute(
-            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {kept} "
+            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {typed} "
             f"FROM read_parquet({literal(new_events)})"
         )
         con.execute(
@@ -151,6 +176,38 @@ def merge_events(
     return {"already_ingested": int(repeats), "late_events": int(late), "events_total": int(rows)}
 
 
+def _in_dataset_types(
+    con: Any, old_events: Path, new_events: Path, columns: list[str], source: str
+) -> str:
+    """The new events' columns as a select list in the dataset's types (an extra column of
+    a Parquet file may come as numbers where the dataset holds text); a value that type
+    cannot take is refused naming the column (DuckDB's ConversionException was a traceback)."""
+
+    def types(path: Path) -> dict[str, str]:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(path)})")
+        return {name: kind for name, kind, *_ in described.fetchall()}
+
+    old, new = types(old_events), types(new_events)
+    selected = []
+    for name in columns:
+        column = identifier(name)
+        if old[name] == new[name]:
+            selected.append(column)
+            continue
+        bad = con.execute(
+            f"SELECT {column}::VARCHAR FROM read_parquet({literal(new_events)}) WHERE {column} "
+            f"IS NOT NULL AND TRY_CAST({column} AS {old[name]}) IS NULL LIMIT 1"
+        ).fetchall()
+        if bad:
+            raise NotAppendable(
+                f"{source}: column '{name}' holds {new[name]} values, the dataset's "
+                f"{old[name]}, and {bad[0][0]!r} is no {old[name]}; give the column the "
+                "dataset's type"
+            )
+        selected.append(f"CAST({column} AS {old[name]}) AS {column}")
+    return ", ".join(selected)
+
+
 def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> dict[str, int]:
     """The users table after an append: the new file's rows win, old users it lacks stay."""
     import duckdb
@@ -165,8 +222,18 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
     if old_users is None:
         _link_or_copy(new_users, out)
         return {"users_added": pq.read_metadata(new_users).num_rows, "users_updated": 0}
-    schema = pq.read_schema(old_users)
-    kept = ", ".join(identifier(n) for n in schema.names if n in pq.read_schema(new_users).names)
+    import pyarrow as pa
+
+    old_schema, new_schema = pq.read_schema(old_users), pq.read_schema(new_users)
+    # Every column of either table: a file without one of the dataset's columns keeps the
+    # users' own values of it (new users get none), a new column is empty for the others.
+    fields = [*old_schema, *(f for f in new_schema if f.name not in old_schema.names)]
+    names = [f.name for f in fields]
+    held = {frozenset(s.names): s.metadata for s in (old_schema, new_schema)}
+    schema = pa.schema(fields, metadata=held.get(frozenset(names)))  # its pandas types
+    theirs = ", ".join(
+        f"n.{identifier(n)}" if n in new_schema.names else f"o.{identifier(n)}" for n in names
+    )
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         old = f"read_parquet({literal(old_users)})"
@@ -176,10 +243,12 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
         ).fetchall()
         ((added,),) = con.execute(f"SELECT count(*) FROM {new}").fetchall()
         merged = con.sql(
-            f"SELECT {kept} FROM {old} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {new}) "
-            f"UNION ALL BY NAME SELECT {kept} FROM {new} ORDER BY {c.USER_ID}"
+            f"SELECT {', '.join(identifier(n) for n in names)} FROM ("
+            f"SELECT * FROM {old} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {new}) "
+            f"UNION ALL BY NAME SELECT {theirs} FROM {new} n LEFT JOIN {old} o "
+            f"ON n.{c.USER_ID} = o.{c.USER_ID}) ORDER BY {c.USER_ID}"
         )
-        _write_batches(merged, pq.read_schema(new_users), out)
+        _write_batches(merged, schema, out)
     return {"users_updated": int(updated), "users_added": int(added - updated)}
 
 
@@ -198,16 +267,14 @@ def carry_quarantine(old_dir: Path, staging: Path) -> int:
     if old.is_dir():
         for path in old.iterdir():
             _link_or_copy(path, staging / "quarantine" / path.name)
-    report = old_dir / REPORT
-    batches = json.loads(report.read_text()).get("batches", []) if report.is_file() else []
+    batches = (read_report(old_dir) or {}).get("batches", [])
     return len([b for b in batches if b.get("mode") == "append"]) + 1
 
 
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
-    report = old_dir / REPORT
-    if not report.is_file():
+    data = read_report(old_dir)
+    if data is None:
         return []
-    data = json.loads(report.read_text())
     return data.get("batches") or [{"mode": "ingest", "created_at": data.get("created_at")}]
 
 
@@ -255,7 +322,10 @@ def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
         else []
     )
     for path in sorted(found, key=lambda p: p.name.split("@", 1)[1], reverse=True):
-        report = json.loads((path / REPORT).read_text()) if (path / REPORT).is_file() else {}
+        try:
+            report = read_report(path) or {}
+        except UserError:  # listed all the same: the history is the way back from it
+            report = {"created_at": f"({REPORT} damaged)"}
 
         def rows(name: str, path: Path = path) -> int | None:
             return pq.read_metadata(path / name).num_rows if (path / name).is_file() else None

@@ -61,6 +61,7 @@ from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, 
 from features.erasure_log import log_entries as log_entries
 from features.ingest import REPORT
 from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
+from lifecycle.dataset_kind import read_report
 from lifecycle.errors import UserError
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
@@ -218,9 +219,9 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
 def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
     """The dataset's report.json after an erasure: each table's loaded and quarantined rows
     less the erased ones, which are counted (read = loaded + quarantined + erased)."""
-    if not report_path.is_file():
+    report = read_report(report_path.parent)
+    if report is None:
         return
-    report = json.loads(report_path.read_text())
     for file, rows in erased.items():
         table, quarantined = file.stem, file.parts[0] == "quarantine"
         counts = report.get("tables", {}).get(table)

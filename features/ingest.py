@@ -34,14 +34,21 @@ from features.reading import (
     read_chunks,
     whole_float_columns,
 )
-from features.validation import DEFAULT_MEMORY_LIMIT, ContractError, Loaded, event_rules, user_rules
+from features.validation import (
+    DEFAULT_MEMORY_LIMIT,
+    ContractError,
+    Loaded,
+    LoadReport,
+    event_rules,
+    user_rules,
+)
+from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
 SOURCES = ("online-retail", "telco-churn", "hillstrom")
-REPORT = "report.json"
 DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept for `lifecycle datasets restore`
 MODES = ("replace", "guard", "append")
 
@@ -165,6 +172,8 @@ def ingest_events(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "replace":
+        appending.refuse_other_kind(dataset_dir, "events", events_path)
     appending_to = (
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
@@ -298,26 +307,14 @@ def _ingest_into(
             shutil.rmtree(work / table)
         totals = None
         if appending_to is not None:
-            merged = appending.merge_events(
-                appending_to / EVENTS_FILE,
-                work / EVENTS_FILE,
-                staging / EVENTS_FILE,
-                staging / "quarantine" / f"events-{appending.ALREADY_INGESTED}-{batch}.csv",
+            totals = _merge_append(
+                staging,
+                appending_to,
+                batch,
+                reports,
+                str(events_path),
+                work / USERS_FILE if users_path is not None else None,
             )
-            appending.add_reason(
-                reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"]
-            )
-            reports["events"].notes["late_events"] = merged["late_events"]
-            new_users = work / USERS_FILE if users_path is not None else None
-            old_users = appending_to / USERS_FILE
-            users_notes = appending.merge_users(
-                old_users if old_users.is_file() else None, new_users, staging / USERS_FILE
-            )
-            if "users" in reports:
-                reports["users"].notes.update(users_notes)
-            totals = {"events": merged["events_total"]}
-            if (staging / USERS_FILE).is_file():
-                totals["users"] = pq.read_metadata(staging / USERS_FILE).num_rows
             if reports["events"].rows_loaded == 0 and users_path is None:
                 # Nothing new: the dataset keeps its version (later steps stay current).
                 raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
@@ -325,27 +322,80 @@ def _ingest_into(
             appending.refuse_lost_history(
                 dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
             )
-        if (staging / USERS_FILE).is_file():
-            reports["events"].notes["users_without_profile"] = _users_without_profile(staging)
-        shutil.rmtree(work)
-        previous = appending.previous_batches(appending_to) if appending_to else []
-        batches = [
-            *previous,
-            {
-                "mode": "append" if appending_to else "ingest",
-                "source": str(events_path),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "rows_added": reports["events"].rows_loaded,
-            },
-        ]
-        report = _write_report(
-            staging,
-            "events",
-            {t: r.to_dict() for t, r in reports.items()},
-            batches=batches,
-            totals=totals,
-        )
+        report = _finish_events(staging, reports, str(events_path), appending_to, totals)
     return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"], totals)
+
+
+def _finish_events(
+    staging: Path,
+    reports: dict[str, LoadReport],
+    source: str,
+    appending_to: Path | None,
+    totals: dict[str, int] | None,
+) -> dict[str, Any]:
+    """The last of an events version: users without a profile counted, the work folder
+    gone, this batch added to the dataset's batches, the report written."""
+    if (staging / USERS_FILE).is_file():
+        reports["events"].notes["users_without_profile"] = _users_without_profile(staging)
+    shutil.rmtree(staging / ".work", ignore_errors=True)
+    previous = appending.previous_batches(appending_to) if appending_to else []
+    batches = [
+        *previous,
+        {
+            "mode": "append" if appending_to else "ingest",
+            "source": source,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rows_added": reports["events"].rows_loaded,
+        },
+    ]
+    return _write_report(
+        staging,
+        "events",
+        {t: r.to_dict() for t, r in reports.items()},
+        batches=batches,
+        totals=totals,
+    )
+
+
+def _merge_append(
+    staging: Path,
+    appending_to: Path,
+    batch: int,
+    reports: dict[str, LoadReport],
+    source: str,
+    new_users: Path | None,
+    users_of: Callable[[Path], pd.DataFrame] | None = None,
+) -> dict[str, int]:
+    """Merge the validated new events (``staging/.work``) with the dataset's into
+    ``staging``, then the users table: ``new_users`` rows win, or, for a table an adapter
+    derives from the events (``users_of``), it is derived again from all of them. The new
+    version's totals."""
+    work = staging / ".work"
+    merged = appending.merge_events(
+        appending_to / EVENTS_FILE,
+        work / EVENTS_FILE,
+        staging / EVENTS_FILE,
+        staging / "quarantine" / f"events-{appending.ALREADY_INGESTED}-{batch}.csv",
+        source=source,
+    )
+    appending.add_reason(reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"])
+    reports["events"].notes["late_events"] = merged["late_events"]
+    if users_of is not None:
+        new_users = work / USERS_FILE
+        users_of(staging / EVENTS_FILE).to_parquet(new_users, index=False)
+    old_users = appending_to / USERS_FILE
+    users_notes = appending.merge_users(
+        old_users if old_users.is_file() else None, new_users, staging / USERS_FILE
+    )
+    totals = {"events": merged["events_total"]}
+    if (staging / USERS_FILE).is_file():
+        totals["users"] = pq.read_metadata(staging / USERS_FILE).num_rows
+    if users_of is not None:  # every row was derived again: only the new customers count
+        before = pq.read_metadata(old_users).num_rows if old_users.is_file() else 0
+        users_notes = {"users_added": totals.get("users", 0) - before}
+    if "users" in reports:
+        reports["users"].notes.update(users_notes)
+    return totals
 
 
 def _users_without_profile(folder: Path) -> int:
@@ -371,16 +421,29 @@ def import_source(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     erased: ErasedUsers | None = None,
     guard_history: bool = False,
+    append: bool = False,
 ) -> DatasetSummary:
     """Load one of the known public data sets through its adapter into a dataset folder;
     ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
 
     With ``guard_history``, an events file that would drop the dataset's history (it starts
     later or ends earlier, e.g. one month of a longer log) is refused, as ``ingest`` does.
+    With ``append``, the file's events are added to the dataset's as ``ingest --append``
+    adds them (a later month of the same log); only an events source has any to add.
     """
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
+    kinds = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
+    if (append or guard_history) and source in kinds:
+        appending.refuse_other_kind(dataset_dir, kinds[source], path, f"lifecycle import {source}")
+    if append and source != "online-retail":
+        raise ContractError(
+            f"{path}: {source} is one table of customers, not a log of events: it has no "
+            f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
+        )
     if source == "online-retail":
         events, users = adapters.online_retail(path, **options)
+        if append and (dataset_dir / EVENTS_FILE).is_file():
+            return _append_import(dataset_dir, path, events, users, adapters.online_retail_users)
         guard = (path, f"lifecycle import {source}") if guard_history else None
         return write_dataset(dataset_dir, "events", {"events": events, "users": users}, guard=guard)
     if source == "telco-churn":
@@ -391,6 +454,48 @@ def import_source(
             dataset_dir, "campaign", {"campaign": adapters.hillstrom(path, **options)}
         )
     raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+
+
+def _append_import(
+    dataset_dir: Path,
+    path: Path,
+    events: Loaded,
+    users: Loaded,
+    users_of: Callable[[pd.DataFrame], pd.DataFrame],
+) -> DatasetSummary:
+    """An adapter's events (read and checked from ``path``) added to the dataset as
+    ``ingest --append`` adds a file's; the users table is derived again from all events,
+    so months imported one by one give the dataset that importing them together gives."""
+    try:
+        with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
+            (staging / "quarantine").mkdir()
+            (staging / ".work").mkdir()
+            batch = appending.carry_quarantine(dataset_dir, staging)
+            events.frame.to_parquet(staging / ".work" / EVENTS_FILE, index=False)
+            if not events.quarantine.empty:
+                events.quarantine.to_csv(
+                    staging / "quarantine" / f"events-append-{batch}.csv", index=False
+                )
+            reports = {"events": events.report, "users": users.report}
+            totals = _merge_append(
+                staging,
+                dataset_dir,
+                batch,
+                reports,
+                str(path),
+                None,
+                users_of=lambda merged: users_of(
+                    pd.read_parquet(merged, columns=[c.USER_ID, "country"])
+                ),
+            )
+            if events.report.rows_loaded == 0:
+                raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
+            report = _finish_events(staging, reports, str(path), dataset_dir, totals)
+    except _Unchanged as unchanged:
+        return DatasetSummary(
+            dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
+        )
+    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"], totals)
 
 
 def default_source_path(source: str, data_root: Path) -> Path:
@@ -445,12 +550,11 @@ def _write_report(folder: Path, kind: str, tables: dict[str, Any], **extra: Any)
 
 
 def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
-    report_path = dataset_dir / REPORT
-    if not report_path.is_file():
+    report = read_report(dataset_dir)
+    if report is None:
         raise ContractError(
             f"no dataset at {dataset_dir}: run `lifecycle ingest` or `lifecycle import` first"
         )
-    report = json.loads(report_path.read_text())
     return DatasetSummary(
         dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals")
     )

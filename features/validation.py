@@ -169,16 +169,21 @@ def _beside(names: list[str], ours: tuple[str, ...]) -> list[str]:
     return out
 
 
-def require_columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> None:
-    """Fail fast when a mapped column is absent; ``wanted`` maps contract name -> source name."""
+MAP_HINT = "Map other names with --map CONTRACT=SOURCE"
+
+
+def require_columns(
+    raw: pd.DataFrame, wanted: dict[str, str], source: str, hint: str = MAP_HINT
+) -> None:
+    """Fail fast when a mapped column is absent; ``wanted`` maps contract name -> source name;
+    ``hint`` says what to do (an adapter has no --map)."""
     missing = {name: col for name, col in wanted.items() if col not in raw.columns}
     if missing:
         described = ", ".join(
             f"'{col}'" + (f" (for {name})" if name != col else "") for name, col in missing.items()
         )
         raise ContractError(
-            f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
-            "Map other names with --map CONTRACT=SOURCE"
+            f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. {hint}"
         )
 
 

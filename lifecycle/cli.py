@@ -149,9 +149,17 @@ def datasets(ctx: click.Context) -> None:
 
     root = obj.settings.workspace.home / "datasets"
     found = sorted(p for p in root.iterdir() if not p.name.startswith(".")) if root.is_dir() else []
-    summaries = [read_dataset_summary(p) for p in found if (p / "report.json").is_file()]
-    lines = [line for s in summaries for line in s.lines()] or [f"no datasets in {root}"]
-    obj.console.result({"datasets": [s.to_dict() for s in summaries]}, lines)
+    listed, lines = [], []
+    for folder in (p for p in found if (p / "report.json").is_file()):
+        try:
+            summary = read_dataset_summary(folder)
+        except UserError as error:  # one damaged report: the others are still listed
+            listed.append({"name": folder.name, "path": str(folder), "error": str(error)})
+            lines.append(f"dataset '{folder.name}' at {folder}: {error}")
+            continue
+        listed.append(summary.to_dict())
+        lines += summary.lines()
+    obj.console.result({"datasets": listed}, lines or [f"no datasets in {root}"])
 
 
 @main.command("settings")

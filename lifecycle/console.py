@@ -47,6 +47,11 @@ class Console:
         self._say(message)
         self._doing_since = self._last_line
 
+    def note(self, message: str) -> None:
+        """A progress line that is no step of its own (a hint): a heartbeat still names the
+        step before it, not "... still <the hint>"."""
+        self._say(message)
+
     def _say(self, message: str) -> None:
         if not self.quiet:
             self._last_line = time.perf_counter()

@@ -5,8 +5,8 @@ so, and what works on it, instead of asking for a step that cannot apply."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 EVENTS = "events"
+REPORT = "report.json"  # what an ingest or import recorded in a dataset folder
 # what reads scores, named when the dataset has none to read
 SCORES_STEP = "scores (at-risk, movers, segments, report, campaigns)"
 # kind -> what the dataset is, and the command that learns from it
@@ -27,18 +28,49 @@ class NotEventsDataset(UserError):
     """A command that needs an events dataset was given a snapshot or a campaign table."""
 
 
+def read_report(folder: Path) -> dict[str, Any] | None:
+    """A dataset folder's ``report.json`` (None without one). A damaged one is refused in
+    one line naming it and the way back, a :class:`UserError` like the commands' other
+    refusals (a bare JSONDecodeError reached the user as a traceback)."""
+    from lifecycle.storage import read_json
+
+    path = folder / REPORT
+    if not path.is_file():
+        return None
+    try:
+        report = read_json(path)
+        if not isinstance(report, dict):
+            raise ValueError(f"{path.name} is not a JSON object ({path})")
+    except ValueError as error:
+        name = folder.name.split("@", 1)[0]  # a kept version's folder is NAME@STAMP
+        raise UserError(
+            f"dataset '{name}': {error}; point it at a kept version (`lifecycle datasets "
+            f"history {name}`, then `lifecycle datasets restore VERSION`) or ingest it again"
+        ) from None
+    return report
+
+
 def dataset_kind(settings: Settings, dataset: str) -> str | None:
     """The dataset's kind as its ingest recorded it; a folder written without a report is
     known by its table (``<kind>.parquet``, as imports write it); None: no such dataset."""
-    from features.ingest import REPORT
+    return folder_kind(settings.workspace.dataset_dir(dataset))
+
+
+def folder_kind(folder: Path) -> str | None:
+    """:func:`dataset_kind` of a dataset folder."""
     from lifecycle.workspace import EVENTS_FILE
 
-    folder = settings.workspace.dataset_dir(dataset)
-    if (folder / REPORT).is_file():
-        return str(json.loads((folder / REPORT).read_text()).get("kind", EVENTS))
+    report = read_report(folder)
+    if report is not None:
+        return str(report.get("kind", EVENTS))
     if (folder / EVENTS_FILE).is_file():
         return EVENTS
     return next((kind for kind in NOT_EVENTS if (folder / f"{kind}.parquet").is_file()), None)
+
+
+def what_it_is(kind: str) -> str:
+    """A dataset kind in words: "a snapshot table (one row a customer)", "an events log"."""
+    return NOT_EVENTS[kind][0] if kind in NOT_EVENTS else f"an {kind} log"
 
 
 def require_events(settings: Settings, dataset: str, step: str) -> None:
@@ -71,8 +103,16 @@ def require_dataset(settings: Settings, dataset: str, step: str) -> None:
             f"; its events datasets: {', '.join(events)}: pass --dataset {events[0]} (or set "
             "LIFECYCLE_DATASET)"
         )
-    elif others:
-        hint = f"; it holds {', '.join(others)}, none of them events: ingest or import events first"
+    elif others:  # what works on them, since nothing that needs events does
+        works = ", ".join(
+            f"`lifecycle {NOT_EVENTS[kinds[name]][1]} --dataset {name}`"
+            for name in others
+            if kinds[name] in NOT_EVENTS
+        )
+        hint = (
+            f"; it holds {', '.join(others)}, none of them events: ingest or import events first"
+            + (f"; on what it holds run {works}" if works else "")
+        )
     else:
         hint = ": ingest or import it first"
     raise UserError(f"{step}: no dataset '{dataset}' in {settings.workspace.home}{hint}")

@@ -233,6 +233,11 @@ def compute_outcomes(
     workspace = settings.workspace
     found = entries(workspace, dataset)
     if not found:
+        from lifecycle.dataset_kind import require_dataset, require_events
+
+        # a snapshot or campaign table, or no such dataset: "run score-all" would be refused too
+        require_events(settings, dataset, "outcomes")
+        require_dataset(settings, dataset, "outcomes")
         raise OutcomesError(
             f"no prediction ledger for dataset {dataset} at {workspace.ledger(dataset)}: "
             "run `lifecycle score-all` first"

@@ -136,12 +136,14 @@ def refresh(
     files: Sequence[Path] = (),
     *,
     users: Path | None = None,
+    source: str | None = None,
     reload_url: str | None = None,
     accept_definition_change: str | None = None,
     progress: Progress = lambda message: None,
 ) -> RefreshResult:
-    """Append ``files`` (events, contract columns) to the settings' dataset, then run each
-    later step whose inputs are newer than what it made; skip the rest."""
+    """Append ``files`` (events, contract columns; or ``source``'s format read by its
+    adapter, e.g. ``online-retail``) to the settings' dataset, then run each later step
+    whose inputs are newer than what it made; skip the rest."""
     dataset = settings.dataset
     result = RefreshResult(dataset)
 
@@ -164,7 +166,7 @@ def refresh(
 
     try:
         _refresh_steps(
-            settings, files, users, reload_url, accept_definition_change, result, run, skip
+            settings, files, users, source, reload_url, accept_definition_change, result, run, skip
         )
     except RefreshFailed as failed:
         result.error, result.exit_code = str(failed), EXIT_FAILED
@@ -185,6 +187,7 @@ def _refresh_steps(
     settings: Settings,
     files: Sequence[Path],
     users: Path | None,
+    source: str | None,
     reload_url: str | None,
     accept_definition_change: str | None,
     result: RefreshResult,
@@ -195,7 +198,11 @@ def _refresh_steps(
 
     dataset = settings.dataset
     if files:
-        run("ingest", f"appending {len(files)} file(s)", lambda: _ingest(settings, files, users))
+        run(
+            "ingest",
+            f"appending {len(files)} file(s)",
+            lambda: _ingest(settings, files, users, source),
+        )
     else:
         skip("ingest", "no new files")
 
@@ -233,7 +240,11 @@ def _refresh_steps(
 
     champions = champion_versions(mlflow_client, dataset)
     problem = scores_problem(settings, champions, dataset)
-    if problem:
+    if problem and not champions and untrained:
+        # score-all would refuse, asking to train what the train step just could not
+        skip("score", f"no champion to score with: {', '.join(untrained)} cannot be trained yet")
+        skip("report", "no scores")
+    elif problem:
         # a task the data cannot train yet (a young shop's conversion) is left out of the table
         run("score", problem, lambda: _score(settings, allow_partial=bool(untrained)))
         run("report", "new scores", lambda: _report(settings))
@@ -268,15 +279,35 @@ def champion_versions(mlflow_client: Any, dataset: str) -> dict[str, str]:
     return champions
 
 
-def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> dict[str, Any]:
+def _ingest(
+    settings: Settings, files: Sequence[Path], users: Path | None, source: str | None
+) -> dict[str, Any]:
+    from features.appending import NotAppendable
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
-    from features.ingest import ingest_events
+    from features.ingest import import_source, ingest_events
     from features.validation import ContractError
 
     erased = erased_users(settings, settings.dataset)
     added = []
+    if source is not None and users is not None:
+        raise UserError(
+            f"{users}: {source} files hold their own customers (the adapter derives the users "
+            "table from the events); give the events files only"
+        )
     for index, path in enumerate(files):
+        if source is not None:  # the adapter's checks and the append of `import --append`
+            summary = import_source(
+                source,
+                Path(path),
+                settings.workspace.dataset_dir(settings.dataset),
+                max_bad_fraction=settings.ingest.max_bad_fraction,
+                chunk_rows=settings.ingest.chunk_rows,
+                erased=erased,
+                append=True,
+            )
+            added.append({"file": str(path), **summary.to_dict()})
+            continue
         try:
             summary = ingest_events(
                 Path(path),
@@ -290,6 +321,8 @@ def _ingest(settings: Settings, files: Sequence[Path], users: Path | None) -> di
                 keep_repeats=settings.ingest.keep_repeats,
                 mode="append",
             )
+        except NotAppendable:
+            raise  # no option of ingest's would help: the file does not fit the dataset
         except ContractError as error:  # its hint names ingest's options: refresh has none
             raise ContractError(
                 f"{error}. `refresh` reads files in the contract's columns and takes no ingest "

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 GATE_TAG = "gate"  # the promotion gate's verdict on a version
+# Set (to the gate's reason) when the gate makes a version champion; a promotion by hand
+# rewrites tag ``promotion`` but not this, so a rollback to a former champion stays allowed.
+GATE_PASSED_TAG = "gate_passed"
+PROMOTION_TAG = "promotion"  # why a version became champion (the gate's reason, or manual)
+MANUAL = "manual: "  # how a promotion by hand starts its reason
 TAG_CHARS = 5000  # the longest tag value MLflow keeps
 # The tag ("true") of a version that learned from no outcome (``training.label_free``).
 LABEL_FREE_TAG = "label_free"
@@ -173,15 +178,37 @@ def unloadable(mlflow_client: Any, name: str, version: str, error: Exception, co
     return f"{name} v{version} could not be loaded from {source}: {text}"
 
 
-def set_champion(mlflow_client: Any, name: str, version: str, reason: str) -> None:
-    """Point ``champion`` at a version and record why on the version (tag ``promotion``); a
-    challenger promoted is no longer one (nothing waits behind the champion)."""
+def set_champion(
+    mlflow_client: Any, name: str, version: str, reason: str, *, by_gate: bool = True
+) -> None:
+    """Point ``champion`` at a version and record why on the version (tag ``promotion``, and
+    ``gate_passed`` when the gate did it, not a hand); a challenger promoted is no longer
+    one (nothing waits behind the champion)."""
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
     challenger = alias_version(mlflow_client, name, CHALLENGER)
     if challenger is not None and str(challenger.version) == str(version):
         mlflow_client.delete_registered_model_alias(name, CHALLENGER)
-    mlflow_client.set_model_version_tag(name, version, "promotion", reason)
+    mlflow_client.set_model_version_tag(name, version, PROMOTION_TAG, reason[:TAG_CHARS])
+    if by_gate:
+        mlflow_client.set_model_version_tag(name, version, GATE_PASSED_TAG, reason[:TAG_CHARS])
     mirror_aliases(mlflow_client, name)
+
+
+def gate_refusal(version: Any) -> str | None:
+    """Why the promotion gate never made this model version champion (None when it did,
+    once: a rollback to a former champion needs no override)."""
+    tags = version.tags or {}
+    promotion = tags.get(PROMOTION_TAG, "")
+    # a version the gate promoted before gate_passed was recorded has its reason, not a hand's
+    if tags.get(GATE_PASSED_TAG) or (promotion and not promotion.startswith(MANUAL)):
+        return None
+    verdict = tags.get(GATE_TAG)
+    if verdict:
+        return f"the promotion gate kept v{version.version} back: {verdict}"
+    return (
+        f"v{version.version} was never judged by the promotion gate (its training stopped "
+        "before the gate, or it was registered by hand)"
+    )
 
 
 def record_gate(mlflow_client: Any, name: str, version: str, verdict: str) -> None:
@@ -376,12 +403,15 @@ def promote(
     dataset: str | None = None,
     *,
     accept_definition_change: bool = False,
+    gated_only: bool = False,
 ) -> dict[str, str]:
-    """Make a version champion by hand, overriding the gate, with the reason on the version.
+    """Make a version champion by hand, with the reason on the version.
 
     The one promotion path of ``lifecycle promote`` and the service's ``POST /promote``. A
     version whose label definition differs from the champion's needs
-    ``accept_definition_change`` (the reason then says why the meaning may change).
+    ``accept_definition_change`` (the reason then says why the meaning may change). With
+    ``gated_only`` (``lifecycle promote`` without --force), a version the gate never made
+    champion is refused with the gate's verdict; a former champion (a rollback) is not.
     """
     import json
 
@@ -412,14 +442,22 @@ def promote(
             f"v{previous.version}'s ({', '.join(changes)}); its scores would mean something "
             "else to their users: add --accept-definition-change to promote it anyway"
         )
+    current = previous is not None and str(previous.version) == str(version)
+    refused = None if current else gate_refusal(chosen)
+    if refused and gated_only:
+        raise PromotionError(
+            f"model {name}: {refused}; promote it anyway with --force (the reason is recorded "
+            "on the version)"
+        )
     if changes:
         reason = f"{reason} (label definition changed: {', '.join(changes)})"
-    set_champion(mlflow_client, name, version, f"manual: {reason}")
+    set_champion(mlflow_client, name, version, f"{MANUAL}{reason}", by_gate=False)
     return {
         "model": name,
         "champion": str(version),
         "previous": str(previous.version) if previous else "none",
         "reason": reason,
+        "gate_overridden": refused,  # what the gate said of a version it kept back, if so
     }
 
 

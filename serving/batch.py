@@ -24,7 +24,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
 from lifecycle import lineage, tasks
-from lifecycle.dataset_kind import SCORES_STEP, require_events
+from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
@@ -360,7 +360,10 @@ def of_dataset(table: ScoresTable, dataset: str) -> ScoresTable:
 def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
     """The latest scores table, of ``dataset`` (default: the settings') or an error."""
     require_events(settings, dataset or settings.dataset, SCORES_STEP)
-    table = read_scores(settings.workspace.scores_dir / LATEST_SCORES)
+    path = settings.workspace.scores_dir / LATEST_SCORES
+    if not path.exists():  # no such dataset: "run score-all" would be refused too
+        require_dataset(settings, dataset or settings.dataset, SCORES_STEP)
+    table = read_scores(path)
     return of_dataset(table, dataset or settings.dataset)
 
 

@@ -208,7 +208,7 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
             f"champion {registry.model_name(dataset, task)} v{version} reads feature service "
             f"'{bundle.service}', which {problem}: train a model on the current service with "
             f"`lifecycle train {task}`, and if the gate keeps v{version}, serve the new one with "
-            f'`lifecycle promote {task} challenger --reason "{bundle.service} unavailable"`'
+            f'`lifecycle promote {task} challenger --reason "{bundle.service} unavailable" --force`'
         )
 
 

@@ -130,12 +130,9 @@ def purchase_counts(dataset_dir: Path) -> float | None:
     (``lifecycle ingest --amount-default N``, recorded in its report); None otherwise. Read
     here rather than through ``features.ingest.read_dataset_summary``, whose module imports
     the Parquet reader and validation that a scoring worker's start does not need."""
-    import json
+    from lifecycle.dataset_kind import read_report
 
-    report = dataset_dir / "report.json"
-    if not report.is_file():
-        return None
-    tables = json.loads(report.read_text()).get("tables", {})
+    tables = (read_report(dataset_dir) or {}).get("tables", {})
     notes = tables.get("events", {}).get("notes", {})
     if notes.get("amount_in_file") is False and notes.get("amount_default") is not None:
         return float(notes["amount_default"])

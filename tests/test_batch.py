@@ -242,6 +242,24 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
     parquet = tmp_path / "list.parquet"
     run_cli(home, "at-risk", "--top", "3", "--rank-by", "ltv", "--out", str(parquet))
     assert pd.read_parquet(parquet)["ltv"].is_monotonic_decreasing
+    # After an append (or a restore) the list is still the last score-all's, without a word
+    # that the data moved on; an erasure (the feature table follows it) is no such change.
+    assert "behind the data" not in printed
+    run_cli(home, "forget", plain[-1]["user_id"])
+    assert "behind the data" not in run_cli(home, "at-risk", "--top", "2")
+    later = tmp_path / "later.csv"
+    later.write_text(
+        "user_id,event_time,event_type,amount,currency,order_id\n"
+        "u0000001,2026-06-01 10:00:00,session,,,\n"
+    )
+    run_cli(home, "ingest", str(later), "--dataset", "demo", "--append")
+    behind = json.loads(run_cli(home, "--json", "at-risk", "--top", "2"))["notes"]
+    assert behind == [
+        f"note: these scores are behind the data (the feature table of 'demo' was built from "
+        f"dataset version {behind[0].split('version ')[1].split(',')[0]}, the dataset is now "
+        f"{(home / 'datasets' / 'demo').readlink().name}): `lifecycle refresh --dataset demo` "
+        "scores it again"
+    ]
 
 
 def test_as_of_must_be_a_cutoff_and_features_build_adds_one(trained_copy: Path) -> None:

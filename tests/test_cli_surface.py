@@ -120,6 +120,21 @@ def test_a_silent_step_gets_a_heartbeat(capsys: pytest.CaptureFixture[str]) -> N
             time.sleep(0.1)
     finally:
         console.close()
+    # A hint after the step is no step: `import` said "... still the other commands work on
+    # dataset 'demo' ..." while it read the file.
+    console = Console()
+    console.start_heartbeat(silence_seconds=0.3)
+    try:
+        console.step("importing online-retail")
+        console.note("the other commands work on dataset 'demo'")
+        deadline, said = time.monotonic() + 20, ""
+        while "still importing" not in said:
+            assert time.monotonic() < deadline, "no heartbeat after a silent step"
+            time.sleep(0.1)
+            said += capsys.readouterr().err
+        assert "still the other commands" not in said
+    finally:
+        console.close()
     quiet = Console(quiet=True)
     quiet.start_heartbeat(silence_seconds=0.1)
     quiet.step("anything")

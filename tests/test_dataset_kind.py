@@ -4,6 +4,7 @@ dataset that was imported, `score-all` on a dataset that cannot have scores)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -132,5 +133,55 @@ def test_serve_of_a_dataset_the_workspace_does_not_hold_names_the_ones_it_does(
     assert result.exit_code == 1, result.output
     assert result.stderr.strip() == (
         f"Error: serve: no dataset 'telco' in {imported}; it holds hillstrom, telco_churn, "
-        "none of them events: ingest or import events first"
+        "none of them events: ingest or import events first; on what it holds run "
+        "`lifecycle train-uplift --dataset hillstrom`, `lifecycle train-snapshot --dataset "
+        "telco_churn`"
     )
+
+
+@pytest.mark.parametrize("command", [("report",), ("at-risk",), ("segments",), ("outcomes",)])
+def test_lists_of_a_workspace_without_events_do_not_ask_for_score_all(
+    imported: Path, command: tuple[str, ...]
+) -> None:
+    """On a workspace holding only telco_churn and hillstrom, `report` (and every reader of
+    the scores) said "run `lifecycle score-all` first", which refuses both datasets."""
+    result = _invoke(imported, *command)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    said = result.stderr.strip()
+    assert len(said.splitlines()) == 1 and "score-all" not in said, said
+    assert "no dataset 'demo'" in said and "none of them events" in said
+    assert "`lifecycle train-snapshot --dataset telco_churn`" in said
+    assert "`lifecycle train-uplift --dataset hillstrom`" in said
+
+
+def test_a_damaged_report_of_a_dataset_is_named_in_one_line(tmp_path: Path) -> None:
+    """dataset_kind read report.json with plain json: a truncated one gave a JSONDecodeError
+    traceback from every command that checks the dataset, naming no file."""
+    from lifecycle.dataset_kind import dataset_kind
+    from lifecycle.errors import UserError
+    from lifecycle.settings import load_settings
+
+    settings = load_settings(home=tmp_path, environ={})
+    folder = settings.workspace.dataset_dir("shop")
+    folder.mkdir(parents=True)
+    pd.DataFrame({"user_id": ["a"]}).to_parquet(folder / "events.parquet")
+    (folder / "report.json").write_text('{"kind": "ev')
+    with pytest.raises(UserError, match=r"report\.json is truncated or not valid JSON"):
+        dataset_kind(settings, "shop")
+    # The list goes on past it (the other datasets are fine), saying what is wrong with it.
+    other = settings.workspace.dataset_dir("other")
+    other.mkdir()
+    (other / "report.json").write_text('{"kind": "events", "tables": {}}')
+    listed = _invoke(tmp_path, "--json", "datasets")
+    assert listed.exit_code == 0, listed.output
+    found = {d["name"]: d for d in json.loads(listed.stdout)["datasets"]}
+    assert found["other"]["kind"] == "events"
+    assert "report.json is truncated or not valid JSON" in found["shop"]["error"]
+    result = _invoke(tmp_path, "features", "build", "--dataset", "shop")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip().endswith(
+        f"dataset 'shop': report.json is truncated or not valid JSON "
+        f"({folder / 'report.json'}): Unterminated string starting at: line 1 column 10 "
+        "(char 9); point it at a kept version (`lifecycle datasets history shop`, then "
+        "`lifecycle datasets restore VERSION`) or ingest it again"
+    ), result.stderr

@@ -153,7 +153,7 @@ def test_kill_during_promotion_leaves_old_or_new_champion_that_loads(home: Path)
     champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
     old = str(champion.version)
     new = str(client.create_model_version("demo-churn", champion.source, champion.run_id).version)
-    kill_at(home, "alias", "promote", "churn", new, "--reason", "fault test")
+    kill_at(home, "alias", "promote", "churn", new, "--reason", "fault test", "--force")
     assert champion_versions(home)["churn"] in (old, new)  # never missing
     champions = load_champions(settings(home))
     assert not champions.unavailable and champions.versions["churn"] in (old, new)

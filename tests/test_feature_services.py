@@ -243,7 +243,7 @@ def test_a_champion_whose_service_is_gone_is_refused_with_the_fix(
     )
     assert "(it has: churn_v2, conversion_v1, conversion_v2, ltv_v1, ltv_v2)" in refusal
     assert "`lifecycle train churn`" in refusal
-    assert '`lifecycle promote churn challenger --reason "churn_v1 unavailable"`' in refusal
+    assert '`lifecycle promote churn challenger --reason "churn_v1 unavailable" --force`' in refusal
     scorer = Scorer(settings)
     try:
         scorer.load()

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from features import contract as c
 from lifecycle.cli import main
+from lifecycle.refresh import _ingest as refresh_ingest
+from lifecycle.settings import load_settings
 
 HEADER = "user_id,event_time,event_type,amount\n"
 FIRST = (
@@ -160,9 +162,198 @@ def test_importing_a_later_month_over_an_imported_history_is_refused(
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert "holds 2 events 2011-01-04 .. 2011-02-01; this file holds 1 events" in error
     assert "would drop the events before 2011-02-01" in error
-    assert "lifecycle refresh FILE --dataset online_retail" in error
+    assert f"lifecycle import online-retail {february} --dataset online_retail --append" in error
     assert f"lifecycle import online-retail {february} --dataset online_retail --replace" in error
     assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 2
     assert runner.invoke(main, [*command, str(february), "--replace"]).exit_code == 0
     assert len(pd.read_parquet(dataset / "events.parquet")) == 1
     assert runner.invoke(main, [*command, str(both)]).exit_code == 0  # more history: no refusal
+
+
+# Next month of the shop in its own raw format: a line already imported, one without a
+# customer, one of a customer forgotten since, and 12583 now buying from Germany.
+RETAIL_MORE_JANUARY = (
+    "536366,22633,HAND WARMER,6,2011-01-05 08:28:00,1.85,12583,France\n"
+    "536367,84879,BIRD,32,2011-01-06 08:34:00,1.69,13047,United Kingdom\n"
+)
+RETAIL_NEXT_FEBRUARY = (
+    RETAIL_JANUARY
+    + "536370,22728,ALARM,24,2011-02-01 08:45:00,3.75,12583,Germany\n"
+    + "536370,22727,ALARM RED,24,2011-02-01 08:45:00,3.75,12583,Germany\n"
+    + "536371,22720,CAKE TINS,3,2011-02-02 09:00:00,4.95,,United Kingdom\n"
+    + "536372,21730,LANTERN,6,2011-02-03 09:00:00,4.25,13047,United Kingdom\n"
+)
+RETAIL_MARCH = "536380,22728,ALARM,12,2011-03-01 10:00:00,3.75,14000,Spain\n"
+
+
+def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
+    home: Path, tmp_path: Path
+) -> None:
+    """Raw invoice lines of the next month could not be appended: `import` replaced (or
+    refused), `refresh` wanted contract columns. `import --append` reads them with the
+    adapter and appends them as `ingest --append` does."""
+    runner = CliRunner()
+    january = _write(tmp_path, "jan.csv", RETAIL_HEADER + RETAIL_JANUARY + RETAIL_MORE_JANUARY)
+    february = _write(tmp_path, "feb.csv", RETAIL_HEADER + RETAIL_NEXT_FEBRUARY)
+    run = ["--json", "--quiet", "import", "online-retail"]
+    assert runner.invoke(main, [*run, str(january)]).exit_code == 0
+    assert runner.invoke(main, ["--quiet", "forget", "13047"]).exit_code == 0
+    result = runner.invoke(main, [*run, str(february), "--append"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["tables"]["events"]["reasons"] == {
+        "missing_user_id": 1,
+        "erased_user": 1,
+        "already_ingested": 1,
+    }
+    assert data["totals"] == {"events": 4, "users": 2}
+    assert data["tables"]["users"]["notes"]["users_added"] == 0
+    dataset = home / "datasets" / "online_retail"
+    events = pd.read_parquet(dataset / "events.parquet")
+    assert events[c.ORDER_ID].tolist() == ["536365", "536366", "536370", "536370"]
+    assert events[c.EVENT_TIME].is_monotonic_increasing and "13047" not in set(events[c.USER_ID])
+    # The users table is derived again from all months: 12583's main country is Germany now.
+    users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)["country"]
+    assert users.to_dict() == {"12583": "Germany", "17850": "United Kingdom"}
+    # Both quarantines are kept, each row with its reason.
+    held = pd.read_csv(dataset / "quarantine" / "events-append-1.csv")
+    assert sorted(held[c.REASON]) == ["erased_user", "missing_user_id"]
+    assert (dataset / "quarantine" / "events-already_ingested-1.csv").is_file()
+    # The same month again brings nothing: the dataset keeps its version.
+    before = dataset.readlink()
+    again = json.loads(runner.invoke(main, [*run, str(february), "--append"]).stdout)
+    assert again["tables"]["events"]["reasons"]["already_ingested"] == 3
+    assert dataset.readlink() == before
+    # A file the adapter refuses leaves the dataset as it was, and names that file.
+    bad = _write(tmp_path, "bad.csv", "InvoiceNo,Quantity\n1,2\n")
+    result = runner.invoke(main, ["import", "online-retail", str(bad), "--append"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: {bad}: missing column" in result.stderr
+    assert "Map other names with --map" not in result.stderr  # import has no --map
+    assert "`lifecycle import online-retail` reads that data set's own file" in result.stderr
+    assert dataset.readlink() == before
+    # A snapshot has no months to add.
+    result = runner.invoke(main, ["import", "telco-churn", str(bad), "--append"])
+    assert result.exit_code == 1 and "not a log of events" in result.stderr
+    # `refresh --source online-retail` appends through the same path (its ingest step; the
+    # later steps are refresh's own tests), and refuses a users file the adapter derives.
+    march = _write(tmp_path, "mar.csv", RETAIL_HEADER + RETAIL_MARCH)
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "online_retail"})
+    step = refresh_ingest(settings, [march], None, "online-retail")
+    assert step["files"][0]["totals"] == {"events": 5, "users": 3}
+    result = runner.invoke(
+        main, ["refresh", str(march), "--source", "online-retail", "--users", str(bad)]
+    )
+    assert result.exit_code == 1 and "derives the users table from the events" in result.stderr
+
+
+def test_an_appended_file_with_other_columns_is_named_not_its_staging_copy(
+    home: Path, tmp_path: Path
+) -> None:
+    """The refusal named the validated copy inside the dataset's staging folder
+    (`.versions/.shop.dir....tmp/.work/events.parquet`), a path the user never gave."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    dataset = home / "datasets" / "shop"
+    before = dataset.readlink()
+    coupons = _write(
+        tmp_path,
+        "coupons.csv",
+        "user_id,event_time,event_type,amount,coupon\nu3,2025-01-06 10:00:00,purchase,7,SPRING\n",
+    )
+    for command in (["refresh", str(coupons)], ["ingest", str(coupons), "--append"]):
+        result = runner.invoke(main, [*command, "--dataset", "shop"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert error.startswith(f"Error: {coupons}: its events have other columns"), error
+        assert "other columns than dataset 'shop' holds (the file adds coupon;" in error
+        assert "the dataset has amount, event_time, event_type, user_id)" in error
+        assert ".tmp" not in error and ".versions" not in error and ".work" not in error
+        assert "--map" not in error  # no mapping makes a column the dataset lacks
+        assert dataset.readlink() == before
+
+
+def test_an_appended_users_file_keeps_the_columns_it_lacks_and_adds_its_own(
+    home: Path, tmp_path: Path
+) -> None:
+    """A users file without `channel` dropped the column from every user; one with a new
+    column stopped the append with a pyarrow traceback."""
+    runner = CliRunner()
+    _ingest(
+        runner,
+        str(_write(tmp_path, "first.csv", FIRST)),
+        "--users",
+        str(_write(tmp_path, "users.csv", USERS)),
+    )
+    second = str(_write(tmp_path, "second.csv", SECOND))
+    fewer = _write(tmp_path, "fewer.csv", "user_id,signup_time\nu2,2024-12-03\nu3,2025-01-06\n")
+    _ingest(runner, second, "--users", str(fewer), "--append")
+    users = pd.read_parquet(home / "datasets" / "shop" / "users.parquet").set_index(c.USER_ID)
+    assert users[c.CHANNEL].dropna().to_dict() == {"u1": "ads", "u2": "organic"}  # u3: none
+    assert str(users.loc["u2", c.SIGNUP_TIME].date()) == "2024-12-03"  # the file's row wins
+    more = _write(tmp_path, "more.csv", "user_id,channel,plan\nu3,ads,pro\n")
+    _ingest(runner, second, "--users", str(more), "--append")
+    users = pd.read_parquet(home / "datasets" / "shop" / "users.parquet").set_index(c.USER_ID)
+    assert users.loc["u3", [c.CHANNEL, "plan"]].tolist() == ["ads", "pro"]
+    assert users.loc["u1", c.CHANNEL] == "ads" and users["plan"].isna().sum() == 2
+    assert str(users.loc["u3", c.SIGNUP_TIME].date()) == "2025-01-06"  # kept: the file lacks it
+
+
+def test_an_extra_column_of_another_type_is_cast_or_refused_in_one_line(
+    home: Path, tmp_path: Path
+) -> None:
+    """A Parquet file whose extra column had another type than the dataset's ended the
+    append (and refresh) in a DuckDB ConversionException traceback."""
+    runner = CliRunner()
+    day = {c.USER_ID: ["u1"], c.EVENT_TIME: ["2025-01-01 10:00:00"], c.EVENT_TYPE: ["session"]}
+    pd.DataFrame({**day, "discount": [0.1], "code": ["A7"]}).to_parquet(tmp_path / "a.parquet")
+    _ingest(runner, str(tmp_path / "a.parquet"))
+    later = {**day, c.EVENT_TIME: ["2025-01-02 10:00:00"]}
+    pd.DataFrame({**later, "discount": [0.2], "code": [7]}).to_parquet(tmp_path / "b.parquet")
+    _ingest(runner, str(tmp_path / "b.parquet"), "--append")  # a number is text too
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events["code"].tolist() == ["A7", "7"]
+    bad = tmp_path / "c.parquet"
+    pd.DataFrame({**later, "discount": ["10%"], "code": ["B"]}).to_parquet(bad)
+    result = runner.invoke(main, ["ingest", str(bad), "--dataset", "shop", "--append"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: {bad}: column 'discount' holds VARCHAR values, the dataset's DOUBLE, " in (
+        result.stderr
+    )
+    assert "'10%' is no DOUBLE" in result.stderr
+
+
+TELCO = (
+    "customerID,Churn,SeniorCitizen,tenure,MonthlyCharges,TotalCharges\n"
+    "7590-VHVEG,No,0,1,29.85,29.85\n5575-GNVDE,Yes,0,34,56.95,1889.5\n"
+)
+
+
+def test_a_dataset_of_another_kind_is_not_appended_to_or_replaced_silently(
+    home: Path, tmp_path: Path
+) -> None:
+    """`ingest --append` (and refresh) of events into the telco snapshot replaced the
+    snapshot with them, as did an import of one data set under another's name."""
+    runner = CliRunner()
+    telco = _write(tmp_path, "telco.csv", TELCO)
+    assert runner.invoke(main, ["-q", "import", "telco-churn", str(telco)]).exit_code == 0
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))  # dataset shop: events
+    snapshot, shop = home / "datasets" / "telco_churn", home / "datasets" / "shop"
+    before = {snapshot: snapshot.readlink(), shop: shop.readlink()}
+    retail = _write(tmp_path, "retail.csv", RETAIL_HEADER + RETAIL_JANUARY)
+    first = str(tmp_path / "first.csv")
+    for command, said in [
+        (["ingest", first, "--dataset", "telco_churn", "--append"], "a snapshot table"),
+        (["ingest", first, "--dataset", "telco_churn"], "a snapshot table"),
+        (["refresh", first, "--dataset", "telco_churn"], "a snapshot table"),
+        (["import", "online-retail", str(retail), "--dataset", "telco_churn"], "a snapshot"),
+        (["import", "telco-churn", str(telco), "--dataset", "shop"], "an events log"),
+    ]:
+        result = runner.invoke(main, command)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert f"is {said}" in error and "replacing it would drop it" in error, error
+        assert "--replace`" in error and "--map" not in error
+        assert {path: path.readlink() for path in before} == before
+    replaced = runner.invoke(main, ["-q", "ingest", first, "--dataset", "telco_churn", "--replace"])
+    assert replaced.exit_code == 0 and (snapshot / "events.parquet").is_file()

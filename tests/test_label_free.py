@@ -282,3 +282,28 @@ def test_churn_of_an_old_log_with_sessions_gets_no_label_free_model(
     assert done.exit_code == 1 and "Traceback" not in done.output
     assert "no label-free model" in done.stderr and "of users have sessions" in done.stderr
     assert "users were seen before the longest activity window (365 days)" in done.stderr
+
+
+def test_refresh_of_a_shop_too_young_for_any_model_skips_scoring(
+    young: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    """With no task trainable (two customers, one order each), refresh's score step failed:
+    "cannot score with every champion: ... run `lifecycle train churn`", the command the
+    train step had just run and reported as impossible."""
+    settings, _ = young
+    orders = tmp_path / "newborn.csv"
+    orders.write_text(
+        "user_id,event_time,event_type,amount\n"
+        "a,2025-01-04 08:26:00,purchase,15.3\nb,2025-02-01 08:45:00,purchase,90\n"
+    )
+    done = _cli(settings, "--json", "refresh", str(orders), "--dataset", "newborn")
+    assert done.exit_code == 3, done.output  # done, but a task could not be trained
+    report = json.loads(done.stdout)
+    assert report["status"] == "not_promoted" and report["error"] is None
+    steps = {step["step"]: step for step in report["steps"]}
+    assert set(steps["train"]["detail"]["not_trained"]) == {"churn", "conversion", "ltv"}
+    assert steps["score"]["status"] == "skipped" and steps["report"]["status"] == "skipped"
+    assert steps["score"]["why"] == (
+        "no champion to score with: churn, conversion, ltv cannot be trained yet"
+    )
+    assert "lifecycle train" not in done.output

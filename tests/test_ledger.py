@@ -354,6 +354,13 @@ def test_forget_removes_the_users_from_every_ledger_partition(ws: tuple[Path, st
 
 
 def test_outcomes_without_a_ledger_says_what_to_run(home: Path) -> None:
+    # No dataset 'shop' at all: score-all would refuse it too, so that is not the advice.
+    result = CliRunner().invoke(main, ["--home", str(home), "outcomes", "--dataset", "shop"])
+    assert result.exit_code == 1 and "score-all" not in result.output
+    assert f"outcomes: no dataset 'shop' in {home}: ingest or import it first" in result.output
+    events = home / "datasets" / "shop" / "events.parquet"  # an events dataset, never scored
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({c.USER_ID: ["a"], c.EVENT_TYPE: ["purchase"]}).to_parquet(events)
     result = CliRunner().invoke(main, ["--home", str(home), "outcomes", "--dataset", "shop"])
     assert result.exit_code != 0
     assert "no prediction ledger for dataset shop" in result.output

@@ -186,6 +186,29 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     moved = run_cli(trained_copy, "promote", "ltv", str(other), "--reason", "rollback drill")
     assert f"was scored by v{scored}: `lifecycle at-risk`" in moved
     assert f"follow v{other} after `lifecycle score-all`" in moved
+    # A version the gate never judged, or kept back, was promoted without a word: refused
+    # unless --force, with what the gate said; a rollback to a gate's champion needs nothing.
+    unjudged = client.create_model_version(
+        "demo-ltv", source=earlier.source, run_id=earlier.run_id
+    ).version
+    command = ["--home", str(trained_copy), "promote", "ltv", str(unjudged), "--reason", "why"]
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert f"v{unjudged} was never judged by the promotion gate" in refused.stderr
+    verdict = "normalized_gini 0.4012 loses to the baseline rfm_value 0.4410 by 0.0398"
+    client.set_model_version_tag("demo-ltv", unjudged, registry.GATE_TAG, verdict)
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code == 1
+    assert (
+        f"the promotion gate kept v{unjudged} back: {verdict}; promote it anyway with --force"
+        in (refused.stderr)
+    )
+    assert registry.alias_version(client, "demo-ltv", registry.CHAMPION).version == other
+    forced = run_cli(trained_copy, *command[2:], "--force")
+    assert f"champion is now v{unjudged}" in forced
+    assert f"promoted over the gate (--force): the promotion gate kept v{unjudged} back" in forced
+    back = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "rollback to the gate's")
+    assert f"champion is now v{scored} (was {unjudged})" in back and "over the gate" not in back
     rows = list_models(settings)
     champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
     assert set(champions) == {"churn", "conversion", "ltv"}
@@ -251,7 +274,7 @@ def test_too_few_matured_cutoffs_name_the_task_and_its_horizon(home: Path) -> No
         f"ltv: with a {horizon}-day horizon only 1 cutoff(s) had matured labels; need at least 3"
         in result.stderr
     )
-    assert "use a shorter horizon (labels.<task>_horizon_days)" in result.stderr
+    assert "use a shorter horizon (labels.ltv_horizon_days)" in result.stderr  # was <task>
 
 
 def test_training_rows_come_from_every_matured_cutoff(trained: dict) -> None:

@@ -57,7 +57,7 @@ from training.promotion import (
 from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
-SHORTER = "use a shorter horizon (labels.<task>_horizon_days) or a longer history"
+SHORTER = "use a shorter horizon (labels.{task}_horizon_days) or a longer history"
 
 
 @dataclass(frozen=True)
@@ -109,14 +109,16 @@ def _latest_period(cutoffs: list[pd.Timestamp]) -> list[pd.Timestamp]:
     return [t for t in cutoffs if t > cutoffs[-1] - pd.Timedelta(days=POOL_DAYS)]
 
 
-def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
+def time_split(cutoffs: list[pd.Timestamp], horizon_days: int, task: str = "<task>") -> TimeSplit:
     """Test = the cutoffs of the last POOL_DAYS; valid = those of the last POOL_DAYS matured by
-    the first test cutoff; train = the matured ones before valid."""
+    the first test cutoff; train = the matured ones before valid. ``task`` names the setting
+    a refusal suggests."""
+    shorter = SHORTER.format(task=task)
     ordered = sorted(cutoffs)
     if len(ordered) < 3:
         raise TooFewOutcomes(
             f"with a {horizon_days}-day horizon only {len(ordered)} cutoff(s) had matured labels; "
-            f"need at least 3 matured cutoffs for train/valid/test: {SHORTER}"
+            f"need at least 3 matured cutoffs for train/valid/test: {shorter}"
         )
     test = _latest_period(ordered)
     matured_by_test = [t for t in ordered if t + pd.Timedelta(days=horizon_days) <= test[0]]
@@ -136,7 +138,7 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int) -> TimeSplit:
             f"with a {horizon_days}-day horizon {matured} (cutoffs {ordered[0]:%Y-%m-%d}.."
             f"{ordered[-1]:%Y-%m-%d}, {(ordered[-1] - ordered[0]).days} days); a train cutoff "
             f"before a validation pool needs cutoffs spanning at least {needed} days (the "
-            f"horizon and two {POOL_DAYS}-day pools, less one cutoff step): {SHORTER}"
+            f"horizon and two {POOL_DAYS}-day pools, less one cutoff step): {shorter}"
         )
     return TimeSplit(train=train, valid=valid, test=test)
 
@@ -289,7 +291,7 @@ def train_task(
     method = METHOD.get()
     try:
         training = build_training_set(settings, task, dataset=dataset)
-        split = time_split(training.cutoffs, training.spec.horizon_days)
+        split = time_split(training.cutoffs, training.spec.horizon_days, task)
         frame, starts = with_starts(training, split, method)
         parts = split.parts(frame)
         check_trainable(task, parts, settings)

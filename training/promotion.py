@@ -240,7 +240,7 @@ def gate_on_test(
             return Unscored(
                 f"{changed}: refused, scores would change meaning under their users; accept it "
                 f"with `lifecycle train {task} --accept-definition-change REASON` or `lifecycle "
-                f"promote {task} {version} --reason REASON --accept-definition-change`",
+                f"promote {task} {version} --reason REASON --accept-definition-change --force`",
                 False,
             )
         if set(current.feature_names) - set(test.columns):
@@ -305,7 +305,7 @@ def definition_refusal(
         f"label definition differs from champion v{champion.version} ({', '.join(changes)}): "
         "refused, the scores would change meaning under their users; accept it with `lifecycle "
         f"train {task} --accept-definition-change REASON` or `lifecycle promote {task} "
-        f"{version} --reason REASON --accept-definition-change`"
+        f"{version} --reason REASON --accept-definition-change --force`"
     )
 
 

@@ -279,9 +279,9 @@ def ingest(
         )
     if dataset is None:
         name = dataset_name_from_file(events)
-        obj.console.step(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
+        obj.console.note(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
         if name != obj.settings.dataset:
-            obj.console.step(
+            obj.console.note(
                 f"the other commands work on dataset '{obj.settings.dataset}' (settings dataset) "
                 f"unless given --dataset {name} or LIFECYCLE_DATASET={name}"
             )
@@ -345,6 +345,12 @@ def datasets_restore(obj: Context, version: str) -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--dataset", help="Dataset name in the workspace [default: the source's name].")
 @click.option(
+    "--append",
+    is_flag=True,
+    help="Add the file's events (a later month of the same log) to the dataset, as "
+    "`ingest --append` does: rows it already holds are quarantined as already_ingested.",
+)
+@click.option(
     "--replace",
     is_flag=True,
     help="Replace the dataset even when the file starts later or ends earlier than it "
@@ -352,13 +358,15 @@ def datasets_restore(obj: Context, version: str) -> None:
 )
 @pass_context
 def import_(
-    obj: Context, source: str, path: Path | None, dataset: str | None, replace: bool
+    obj: Context, source: str, path: Path | None, dataset: str | None, append: bool, replace: bool
 ) -> None:
     """Load a known public data set through its adapter (default path under settings data_root).
 
     An import replaces the dataset; one that would drop its history (a file of later or
-    fewer months) is refused unless --replace. New months in contract columns go in with
-    `lifecycle refresh FILE`."""
+    fewer months) is refused unless --replace. A later month of online-retail in the same
+    format goes in with --append (or `lifecycle refresh FILE --source online-retail`)."""
+    if append and replace:
+        raise click.BadParameter("give one of --append and --replace", param_hint="--append")
     from features.erasure_log import erased_users
     from features.ingest import default_source_path, import_source
 
@@ -372,7 +380,7 @@ def import_(
     name = dataset or source.replace("-", "_")
     obj.console.step(f"importing {source} from {path} as dataset '{name}'")
     if name != obj.settings.dataset:  # as ingest says: the next step is `features build`
-        obj.console.step(
+        obj.console.note(
             f"the other commands work on dataset '{obj.settings.dataset}' (settings dataset) "
             f"unless given --dataset {name} or LIFECYCLE_DATASET={name}"
         )
@@ -384,6 +392,7 @@ def import_(
         chunk_rows=obj.settings.ingest.chunk_rows,
         erased=erased_users(obj.settings, name),
         guard_history=not replace,
+        append=append,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -498,6 +507,12 @@ def features_show(
     help="A users file updating the users table (with the last events file).",
 )
 @click.option(
+    "--source",
+    type=click.Choice(["online-retail"]),
+    help="The files are in this public data set's own format (e.g. a later month of "
+    "online-retail's invoice lines): read them with its adapter, as `import --append` does.",
+)
+@click.option(
     "--reload-url",
     envvar="LIFECYCLE_RELOAD_URL",
     metavar="URL",
@@ -515,6 +530,7 @@ def refresh(
     files: tuple[Path, ...],
     dataset: str | None,
     users_file: Path | None,
+    source: str | None,
     reload_url: str | None,
     accept_definition_change: str | None,
 ) -> None:
@@ -536,6 +552,7 @@ def refresh(
         settings,
         files,
         users=users_file,
+        source=source,
         reload_url=reload_url,
         accept_definition_change=accept_definition_change,
         progress=obj.console.step,

@@ -169,6 +169,8 @@ def _emit_list(
     if out is not None:
         list_format(out, request.fmt)  # refuse an unknown format before any work
     units = units_for(obj.settings, metadata)
+    behind = _behind_the_dataset(obj, metadata)
+    notes = (*notes, behind) if behind else notes
     described, asked = request.described()
     title += described
     data = {**data, **asked, "units": units.to_dict(), "notes": list(notes)}
@@ -192,6 +194,27 @@ def _emit_list(
     # JSON rows are the values the API's /at_risk serves (units once, at the top).
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
     obj.console.result({**data, "rows": records}, [title, units.text(), *notes, *format_rows(rows)])
+
+
+def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
+    """A note when the data moved on since the scores were made (an append, a restore, a
+    rebuilt feature table): the list is still the last score-all's until a refresh."""
+    from lifecycle import lineage
+
+    dataset = metadata.get("dataset")
+    built = (metadata.get("lineage") or {}).get("feature_table")
+    if not dataset or not built:
+        return None
+    problem = lineage.feature_table_problem(obj.settings, str(dataset))
+    current = lineage.read(obj.settings.workspace.feature_table(str(dataset))) or {}
+    if problem is None and current.get("id") not in (None, built):
+        problem = f"the feature table of '{dataset}' was rebuilt since"
+    if problem is None:
+        return None
+    return (
+        f"note: these scores are behind the data ({problem}): `lifecycle refresh --dataset "
+        f"{dataset}` scores it again"
+    )
 
 
 @main.command("score-all")

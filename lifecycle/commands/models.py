@@ -81,6 +81,12 @@ def train(
     help="Promote although the version's label definition differs from the champion's "
     "(--reason says why the scores may change meaning).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote a version the promotion gate kept back (lost to a baseline or the champion) "
+    "or never judged; without it such a promotion is refused with the gate's verdict.",
+)
 @pass_context
 def promote(
     obj: Context,
@@ -89,9 +95,12 @@ def promote(
     reason: str,
     dataset: str | None,
     accept_definition_change: bool,
+    force: bool,
 ) -> None:
-    """Make a model version (or `challenger`) the champion by hand, overriding the gate, with a
-    recorded reason. A running service follows it by itself (every worker reads the champion alias)."""
+    """Make a model version (or `challenger`) the champion by hand, with a recorded reason.
+    A version the gate made champion before (a rollback) needs nothing more; one it kept back
+    (a challenger) needs --force. A running service follows it by itself (every worker reads
+    the champion alias)."""
     from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
 
@@ -104,10 +113,13 @@ def promote(
         reason,
         dataset,
         accept_definition_change=accept_definition_change,
+        gated_only=not force,
     )
     lines = [
         f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): {reason}"
     ]
+    if done["gate_overridden"]:
+        lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
     stale = _scored_by_another(
         obj.settings, dataset or obj.settings.dataset, task, done["champion"]
     )
