@@ -404,6 +404,7 @@ def promote(
     *,
     accept_definition_change: bool = False,
     gated_only: bool = False,
+    override: str = "--force",
 ) -> dict[str, str]:
     """Make a version champion by hand, with the reason on the version.
 
@@ -411,7 +412,8 @@ def promote(
     version whose label definition differs from the champion's needs
     ``accept_definition_change`` (the reason then says why the meaning may change). With
     ``gated_only`` (``lifecycle promote`` without --force), a version the gate never made
-    champion is refused with the gate's verdict; a former champion (a rollback) is not.
+    champion is refused with the gate's verdict, naming ``override`` (how the caller asks
+    anyway); a former champion (a rollback) is not.
     """
     import json
 
@@ -446,8 +448,8 @@ def promote(
     refused = None if current else gate_refusal(chosen)
     if refused and gated_only:
         raise PromotionError(
-            f"model {name}: {refused}; promote it anyway with --force (the reason is recorded "
-            "on the version)"
+            f"model {name}: {refused}; promote it anyway with {override} (the reason is "
+            "recorded on the version)"
         )
     if changes:
         reason = f"{reason} (label definition changed: {', '.join(changes)})"

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 PATH_ERRORS = {  # answers only some routes give
-    "/promote": {"409": "no challenger to promote, or it is already the champion"},
+    "/promote": {
+        "409": "no challenger to promote, it is already the champion, or the promotion gate "
+        'kept it back and "force" is not true (the error quotes the gate)'
+    },
     "/score_features": {
         "422": "a row's features contradict each other (days since the last order above days "
         "since the first order, days since the last activity above days since the last "

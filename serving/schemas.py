@@ -481,4 +481,9 @@ class PromoteResponse(_Model):
     champion: str = Field(description="the version now champion (the challenger it was)")
     previous: str = Field(description="the version that was champion, or 'none'")
     reason: str = Field(description="as recorded on the version (tag promotion)")
+    gate_overridden: str | None = Field(
+        None,
+        description="what the promotion gate said of a version it never made champion, "
+        "promoted anyway with force; null when the gate had passed it",
+    )
     reload: ReloadResponse = Field(description="the models this service now serves")

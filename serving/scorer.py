@@ -233,16 +233,23 @@ class Scorer:
             seconds=round(time.perf_counter() - started, 3),
         )
 
-    def promote(self, task: str, reason: str) -> PromoteResponse:
+    def promote(self, task: str, reason: str, force: bool = False) -> PromoteResponse:
         """Make the task's challenger the champion (the registry's one promotion path), then
-        reload; 409 when there is no challenger to promote."""
+        reload; 409 when there is no challenger to promote, or the gate kept it back and
+        ``force`` is not set."""
         from lifecycle.registry import PromotionError, challenger_version, promote
 
         with self._promote_lock:
             try:
                 version = challenger_version(self.settings, task, self.dataset)
                 done = promote(
-                    self.settings, task, version, f"{reason} (POST /promote)", self.dataset
+                    self.settings,
+                    task,
+                    version,
+                    f"{reason} (POST /promote)",
+                    self.dataset,
+                    gated_only=not force,
+                    override='"force": true',
                 )
             except PromotionError as error:
                 raise ApiError(409, str(error)) from None
@@ -267,6 +274,7 @@ class Scorer:
             champion=done["champion"],
             previous=done["previous"],
             reason=f"manual: {reason} (POST /promote)",
+            gate_overridden=done["gate_overridden"],
             reload=reloaded,
         )
 

@@ -363,9 +363,17 @@ class LifecycleScoring:
             StringConstraints(min_length=1, max_length=500, pattern=r"\S"),
             Field(description="why, recorded on the version"),
         ],
+        force: Annotated[
+            bool,
+            Field(
+                description="promote a challenger the promotion gate kept back (lost to the "
+                "champion or the best baseline) or never judged; without it such a "
+                "promotion is a 409 quoting the gate"
+            ),
+        ] = False,
     ) -> PromoteResponse:
         """Admin: make a task's challenger the champion, then reload; says what moved."""
-        return self.answer(lambda: self.scorer.promote(task, reason))
+        return self.answer(lambda: self.scorer.promote(task, reason, force))
 
 
 # The first added runs first: an unauthenticated request's body is never read.

@@ -395,9 +395,16 @@ def test_http_promote_moves_the_challenger_and_reloads(
 
     client.set_registered_model_alias(churn, registry.CHALLENGER, "2")
     try:
-        moved = post({"task": "churn", "reason": "canary looked good"})
+        # v2 was registered by hand, never judged by the gate: refused unless forced
+        kept = post({"task": "churn", "reason": "canary looked good"})
+        assert kept.status_code == 409, kept.text
+        error = kept.json()["error"]
+        assert "v2 was never judged by the promotion gate" in error and '"force": true' in error
+        assert champion_versions(home) == before
+        moved = post({"task": "churn", "reason": "canary looked good", "force": True})
         assert moved.status_code == 200, moved.text
         body = moved.json()
+        assert "v2 was never judged by the promotion gate" in body["gate_overridden"]
         assert (body["task"], body["model"], body["champion"], body["previous"]) == (
             "churn",
             churn,

@@ -88,7 +88,9 @@ def test_every_worker_answers_with_the_champion_promoted_over_http(
     client.set_registered_model_alias(churn, registry.CHALLENGER, "2")
     try:
         moved = httpx.post(
-            f"{ready}/promote", json={"task": "churn", "reason": "two workers"}, timeout=120
+            f"{ready}/promote",
+            json={"task": "churn", "reason": "two workers", "force": True},
+            timeout=120,
         )
         assert moved.status_code == 200, moved.text
         assert moved.json()["champion"] == "2"
