@@ -43,6 +43,7 @@ from features.parsing import (
 from lifecycle.errors import UserError
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
+REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
 
 
 class ContractError(UserError):
@@ -167,6 +168,22 @@ def _beside(names: list[str], ours: tuple[str, ...]) -> list[str]:
         taken.add(unique)
         out.append(unique)
     return out
+
+
+def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: str) -> None:
+    """A contract column the file's header names twice: which one holds the values is unknown,
+    so the file is refused rather than the first one taken (``columns``: contract -> source)."""
+    repeated = [col for col in columns.values() if col in raw.attrs.get(REPEATED_COLUMNS, ())]
+    if repeated:
+        named = ", ".join(
+            f"'{col}'" + (f" (for {name})" if name != col else "")
+            for name, col in columns.items()
+            if col in repeated
+        )
+        raise ContractError(
+            f"{source}: the header has more than one column {named}; expected one: rename or "
+            "drop the others"
+        )
 
 
 def require_columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> None:
@@ -305,6 +322,7 @@ def check_events(
         wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
     require_columns(raw, wanted, source)
     columns = {**wanted, **optional}
+    refuse_repeated_columns(raw, columns, source)
 
     user_id, id_problem = parse_ids(
         raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
@@ -438,6 +456,7 @@ def check_users(
         **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
         **wanted,
     }
+    refuse_repeated_columns(raw, columns, source)
     user_id, id_problem = parse_ids(
         raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
     )

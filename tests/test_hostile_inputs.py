@@ -295,6 +295,41 @@ def test_user_columns_named_like_ours_never_collide(tmp_path: Path) -> None:
     assert loaded.frame["__lifecycle_source_row"].tolist() == ["x"]
 
 
+def test_a_header_naming_a_contract_column_twice_is_refused(home: Path, tmp_path: Path) -> None:
+    """Two 'amount' columns: which holds the amounts is unknown, so the file is refused (a
+    CSV once silently took the first; a Parquet file was a traceback). Two columns of
+    another name are kept, the second with a suffix."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def table(*names: str) -> pa.Table:
+        values = {"user_id": ["a", "b"], "event_time": ["2024-01-01", "2024-01-02"]}
+        extra = {"event_type": ["session"] * 2, "amount": ["1", "2"], "note": ["x", "y"]}
+        return pa.table([pa.array({**values, **extra}[n.strip()]) for n in names], names=names)
+
+    twice = ("user_id", "event_time", "event_type", "amount", " amount")
+    csv = tmp_path / "twice.csv"
+    csv.write_text(",".join(twice) + "\na,2024-01-01,purchase,1,10\n")
+    pq.write_table(table(*twice), tmp_path / "twice.parquet")
+    for path in (csv, tmp_path / "twice.parquet"):
+        result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "twice"])
+        one_line_error(result, path.name, "more than one column 'amount'")
+    users = write(tmp_path, "user_id,channel,user_id\na,email,b\n", "users.csv")
+    good = write(tmp_path, HEADER + "a,2024-01-01,session,\n", "good.csv")
+    result = CliRunner().invoke(
+        main, ["ingest", str(good), "--users", str(users), "--dataset", "twice"]
+    )
+    one_line_error(result, "users.csv", "more than one column 'user_id'")
+    assert not (home / "datasets" / "twice").exists()
+
+    pq.write_table(
+        table("user_id", "event_time", "event_type", "note", "note"), csv.with_suffix(".pq")
+    )
+    summary = ingest_events(csv.with_suffix(".pq"), tmp_path / "d")
+    events = pd.read_parquet(summary.path / "events.parquet")
+    assert events[["note", "note.1"]].values.tolist() == [["x", "x"], ["y", "y"]]
+
+
 def test_a_repeated_header_line_is_quarantined(tmp_path: Path) -> None:
     text = HEADER + "a,2024-01-01,purchase,3\n" + HEADER + "b,2024-01-02,purchase,4\n"
     loaded = load(write(tmp_path, text))

@@ -408,6 +408,15 @@ def test_other_separators_and_encodings_are_named_with_their_option(
     )
     with pytest.raises(ContractError, match=r"semi\.csv: the header line is " + named):
         ingest.ingest_events(semicolons, tmp_path / "x", mapping=_purchases())
+    # A .tsv written with commas (and a BOM, not shown) names ','; a file named
+    # orders.tsv.csv is a CSV, read with commas (it was read with tabs: 'missing column').
+    tsv = tmp_path / "orders.tsv"
+    tsv.write_text("\ufeffCustomerID,InvoiceDate,Total\n18074,2010-12-01,3\n")
+    with pytest.raises(ContractError, match=r"\('CustomerID,.*holding ',', not tab: .*','$"):
+        ingest.ingest_events(tsv, tmp_path / "x", mapping=_purchases())
+    csv = tsv.rename(tmp_path / "orders.tsv.csv")
+    loaded = ingest.ingest_events(csv, tmp_path / "x", mapping=_purchases())
+    assert loaded.tables["events"]["rows_loaded"] == 1
     latin = tmp_path / "latin.csv"
     latin.write_bytes(
         "CustomerID,InvoiceDate,Total,City\n7,2010-12-01,3,Orléans\n".encode("latin-1")
