@@ -224,14 +224,19 @@ EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
 
 
-def looks_like_epoch_seconds(values: pd.Series) -> bool:
-    """Every filled value is a whole number of seconds since 1970 that falls in 1990..2100."""
+def epoch_format(values: pd.Series) -> str | None:
+    """``%s`` when every filled value is a whole number of seconds since 1970 that falls in
+    1990..2100, ``%ms`` when of milliseconds (what a JavaScript export writes), else None."""
     text = as_text(values).astype(FAST_TEXT).str.strip()
     text = text[text.notna() & (text != "")]
-    if text.empty or not text.str.fullmatch(r"[0-9]{9,10}").all():
-        return False
-    seconds = text.astype("int64")
-    return bool(seconds.between(*EPOCH_SECONDS).all())
+    for time_format, digits, per_second in (
+        ("%s", "[0-9]{9,10}", 1),
+        ("%ms", "[0-9]{12,13}", 1000),
+    ):
+        if not text.empty and text.str.fullmatch(digits).all():
+            seconds = text.astype("int64") // per_second
+            return time_format if seconds.between(*EPOCH_SECONDS).all() else None
+    return None
 
 
 def check_time_format(time_format: str) -> str:

@@ -33,7 +33,7 @@ from features.parsing import (
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
-    looks_like_epoch_seconds,
+    epoch_format,
     parse_ids,
     parse_numbers,
     parse_times,  # noqa: F401
@@ -206,7 +206,11 @@ def is_blank(values: pd.Series) -> pd.Series:
 
 def _example(raw: pd.DataFrame, mask: pd.Series, column: str) -> str:
     index = mask[mask].index[0]
-    return f"row {index + 1} has {column}={raw.at[index, column]!r}"
+    value = raw.at[index, column]
+    # a Parquet cell is a NumPy scalar: shown as the file's value (True, 1300000000000),
+    # not its repr (np.True_, np.int64(1300000000000))
+    shown = value.item() if isinstance(value, np.generic) else value
+    return f"row {index + 1} has {column}={shown!r}"
 
 
 @dataclass
@@ -215,7 +219,9 @@ class _ColumnEvidence:
     filled: int = 0
     bad: int = 0
     example: str | None = None
-    epoch_seconds: bool | None = None  # a time column whose every value is seconds since 1970
+    # a time column whose every value is seconds (%s) or milliseconds (%ms) since 1970;
+    # False: not every value
+    epoch_format: str | bool | None = None
 
 
 class TableChecks:
@@ -269,7 +275,11 @@ class TableChecks:
                 )
         for column, evidence in self.columns.items():
             if evidence.filled and evidence.bad / evidence.filled > limit:
-                expected = EPOCH_TIMESTAMPS if evidence.epoch_seconds else evidence.expected
+                expected = (
+                    EPOCH_TIMESTAMPS[evidence.epoch_format]
+                    if evidence.epoch_format
+                    else evidence.expected
+                )
                 shown = list(self.date_orders.get(column, {}))
                 hint = (
                     f"; every date whose order shows is {shown[0]}: use --date-order "
@@ -417,7 +427,10 @@ def check_events(
 
 NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
-EPOCH_TIMESTAMPS = "timestamps (these look like seconds since 1970: use --time-format %s)"
+EPOCH_TIMESTAMPS = {
+    unit: f"timestamps (these look like {word} since 1970: use --time-format {unit})"
+    for unit, word in (("%s", "seconds"), ("%ms", "milliseconds"))
+}
 
 
 def _note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
@@ -436,8 +449,10 @@ def _times(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
     evidence = checks.add(raw, problem.notna(), column, TIMESTAMPS)
-    if evidence.epoch_seconds is not False and mapping.time_format is None:
-        evidence.epoch_seconds = looks_like_epoch_seconds(raw[column])
+    if evidence.epoch_format is not False and mapping.time_format is None:
+        found = epoch_format(raw[column])  # every chunk's the same, or no hint
+        same = evidence.epoch_format in (None, found)
+        evidence.epoch_format = found if found and same else False
     if mapping.time_format is None and mapping.date_order == "auto":
         checks.add_date_orders(raw, column)
     return times, problem
