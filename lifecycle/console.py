@@ -47,6 +47,11 @@ class Console:
         self._say(message)
         self._doing_since = self._last_line
 
+    def note(self, message: str) -> None:
+        """A progress line that is no step: a heartbeat goes on naming the step before it
+        (it said '... still the other commands work on dataset ...' during an import)."""
+        self._say(message)
+
     def _say(self, message: str) -> None:
         if not self.quiet:
             self._last_line = time.perf_counter()

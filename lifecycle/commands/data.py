@@ -279,9 +279,9 @@ def ingest(
         )
     if dataset is None:
         name = dataset_name_from_file(events)
-        obj.console.step(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
+        obj.console.note(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
         if name != obj.settings.dataset:
-            obj.console.step(
+            obj.console.note(
                 f"the other commands work on dataset '{obj.settings.dataset}' (settings dataset) "
                 f"unless given --dataset {name} or LIFECYCLE_DATASET={name}"
             )
@@ -372,7 +372,7 @@ def import_(
     name = dataset or source.replace("-", "_")
     obj.console.step(f"importing {source} from {path} as dataset '{name}'")
     if name != obj.settings.dataset:  # as ingest says: the next step is `features build`
-        obj.console.step(
+        obj.console.note(
             f"the other commands work on dataset '{obj.settings.dataset}' (settings dataset) "
             f"unless given --dataset {name} or LIFECYCLE_DATASET={name}"
         )
