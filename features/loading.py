@@ -185,6 +185,7 @@ def stream_table(
                 f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
                 f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
                 f"{first_bad[0]}: {first_bad[1]}. Is this the right file and mapping?"
+                + _repeats_hint(report.reasons)
             )
         if len(repeats):
             # Their raw values, as the file has them: a second read, picking only those rows.
@@ -304,3 +305,14 @@ def validate_users(
 def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
     data = report.to_dict() if isinstance(report, LoadReport) else report
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _repeats_hint(reasons: dict[str, int]) -> str:
+    """When exact repeats are the most common bad rows, the option that keeps them: a log
+    without a product column repeats a row for two items of one price in one order."""
+    if reasons and next(iter(reasons)) == "duplicate_row":
+        return (
+            " Most are exact repeats: if those are separate events (two items of one price "
+            "in one order), --keep-repeats loads every copy"
+        )
+    return ""

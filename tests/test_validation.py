@@ -144,9 +144,15 @@ def test_too_many_bad_rows_refuses_the_file(tmp_path: Path) -> None:
     path = write(
         tmp_path, HEADER + ",2024-01-01,session,\n,2024-01-01,session,\nu1,2024-01-01,session,\n"
     )
-    with pytest.raises(ContractError, match=r"2 of 3 rows are bad.*missing_user_id"):
+    with pytest.raises(ContractError, match=r"2 of 3 rows are bad.*missing_user_id") as refused:
         load(path)
+    assert "--keep-repeats" not in str(refused.value)
     assert load(path, max_bad_fraction=0.9).report.rows_loaded == 1
+    # Mostly exact repeats (invoice lines without their product): the option that keeps them
+    lines = write(tmp_path, HEADER + "u1,2024-01-01,purchase,2.5\n" * 3, "lines.csv")
+    with pytest.raises(ContractError, match=r"2 duplicate_row.*exact repeats.*--keep-repeats"):
+        load(lines)
+    assert load(lines, keep_repeats=True).report.rows_loaded == 3
 
 
 def test_purchase_only_log_with_other_names(tmp_path: Path) -> None:
