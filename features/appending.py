@@ -95,10 +95,15 @@ def refuse_lost_history(
 
 
 def merge_events(
-    old_events: Path, new_events: Path, out: Path, quarantine_out: Path
+    old_events: Path, new_events: Path, out: Path, quarantine_out: Path, source: str
 ) -> dict[str, int]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
-    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``."""
+    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``.
+
+    The new file may lack columns the dataset has (an adapter's extra columns, or a file in
+    contract columns after an import): its rows have them empty, and a new row is held when
+    it equals an old one in every column the file has. A column the dataset lacks is
+    refused, naming ``source`` (the file as given)."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -106,23 +111,26 @@ def merge_events(
 
     old_schema = pq.read_schema(old_events)
     new_schema = pq.read_schema(new_events)
-    if set(old_schema.names) != set(new_schema.names):
+    unknown = sorted(set(new_schema.names) - set(old_schema.names))
+    if unknown:
         raise ContractError(
-            f"{new_events}: the new events have columns {sorted(new_schema.names)}, the "
-            f"dataset {sorted(old_schema.names)}; give the file the same columns (or --replace)"
+            f"{source}: the new events have columns {unknown} that the dataset lacks (it has "
+            f"{sorted(old_schema.names)}); drop them from the file (or --replace)"
         )
     columns = list(old_schema.names)
-    same = " AND ".join(
-        f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in columns
-    )
+    shared = [n for n in columns if n in new_schema.names]
+    same = " AND ".join(f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in shared)
     kept = ", ".join(identifier(n) for n in columns)
+    filled = ", ".join(
+        identifier(n) if n in shared else f"NULL AS {identifier(n)}" for n in columns
+    )
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(
             f"CREATE TEMP VIEW old AS SELECT {kept} FROM read_parquet({literal(old_events)})"
         )
         con.execute(
-            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {kept} "
+            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {filled} "
             f"FROM read_parquet({literal(new_events)})"
         )
         con.execute(
@@ -145,7 +153,8 @@ def merge_events(
         ((rows,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if repeats:
             con.sql(
-                f"SELECT {kept}, '{ALREADY_INGESTED}' AS {identifier(c.REASON)} FROM new "
+                f"SELECT {', '.join(identifier(n) for n in shared)}, '{ALREADY_INGESTED}' AS "
+                f"{identifier(c.REASON)} FROM new "
                 f"WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
             ).df().to_csv(quarantine_out, index=False)
     return {"already_ingested": int(repeats), "late_events": int(late), "events_total": int(rows)}

@@ -303,6 +303,7 @@ def _ingest_into(
                 work / EVENTS_FILE,
                 staging / EVENTS_FILE,
                 staging / "quarantine" / f"events-{appending.ALREADY_INGESTED}-{batch}.csv",
+                str(events_path),
             )
             appending.add_reason(
                 reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"]

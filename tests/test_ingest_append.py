@@ -166,3 +166,37 @@ def test_importing_a_later_month_over_an_imported_history_is_refused(
     assert runner.invoke(main, [*command, str(february), "--replace"]).exit_code == 0
     assert len(pd.read_parquet(dataset / "events.parquet")) == 1
     assert runner.invoke(main, [*command, str(both)]).exit_code == 0  # more history: no refusal
+
+
+def test_new_days_in_contract_columns_append_to_an_imported_dataset(
+    home: Path, tmp_path: Path
+) -> None:
+    """What docs/refresh.md and the import refusal advise, new events in contract columns
+    after `import online-retail`, was refused for lacking the adapter's extra columns (naming
+    a staging file). They go in with those columns empty; a row the dataset holds in every
+    column the file has is already_ingested; a column the dataset lacks is refused."""
+    runner = CliRunner()
+    both = _write(tmp_path, "both.csv", RETAIL_HEADER + RETAIL_JANUARY + RETAIL_FEBRUARY)
+    assert runner.invoke(main, ["--quiet", "import", "online-retail", str(both)]).exit_code == 0
+    header = "user_id,event_time,event_type,amount,currency,order_id\n"
+    new = _write(
+        tmp_path,
+        "new.csv",
+        header + "12583,2011-02-01 08:45:00,purchase,90,GBP,536370\n"  # February's line
+        "12583,2011-03-01 10:00:00,purchase,5,GBP,600001\n",
+    )
+    args = ["--json", "--quiet", "ingest", str(new), "--dataset", "online_retail", "--append"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 1
+    events = pd.read_parquet(home / "datasets" / "online_retail" / "events.parquet")
+    assert events["order_id"].tolist() == ["536365", "536370", "600001"]
+    assert events["stock_code"].tolist()[:2] == ["85123A", "22728"]
+    assert events["stock_code"].isna().tolist() == [False, False, True]
+    extra = _write(tmp_path, "extra.csv", header.strip() + ",coupon\n1,2011-03-02,session,,,,x\n")
+    result = runner.invoke(main, [*args[2:3], str(extra), *args[4:]])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{extra}: the new events have columns ['coupon'] that the dataset lacks" in (
+        result.stderr
+    )
