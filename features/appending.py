@@ -96,9 +96,12 @@ def refuse_lost_history(
 
 def merge_events(
     old_events: Path, new_events: Path, out: Path, quarantine_out: Path, source: str
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
-    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``.
+    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``, with their source
+    row and reason first when ``new_events`` was staged with its rows
+    (:func:`features.loading.stream_table` ``keep_rows``); ``notes`` counts each note of
+    the rows added (a row held back adds none).
 
     The new file may lack columns the dataset has (an adapter's extra columns, or a file in
     contract columns after an import): its rows have them empty, and a new row is held when
@@ -107,11 +110,15 @@ def merge_events(
     import duckdb
     import pyarrow.parquet as pq
 
-    from features.loading import _write_batches
+    from features.loading import ROW_COLUMNS, _write_batches
+    from features.validation import _beside
 
     old_schema = pq.read_schema(old_events)
     new_schema = pq.read_schema(new_events)
-    unknown = sorted(set(new_schema.names) - set(old_schema.names))
+    rows = json.loads((new_schema.metadata or {}).get(ROW_COLUMNS, b"{}"))
+    noted: dict[str, str] = rows.get("noted", {})
+    staging = [rows["source_row"], *noted.values(), rows["repeat"]] if rows else []
+    unknown = sorted(set(new_schema.names) - set(old_schema.names) - set(staging))
     if unknown:
         raise ContractError(
             f"{source}: the new events have columns {unknown} that the dataset lacks (it has "
@@ -124,13 +131,15 @@ def merge_events(
     filled = ", ".join(
         identifier(n) if n in shared else f"NULL AS {identifier(n)}" for n in columns
     )
+    new_row = identifier(rows["source_row"]) if rows else "row_number() OVER ()"
+    flags = "".join(f", {identifier(n)}" for n in staging[1:])
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(
             f"CREATE TEMP VIEW old AS SELECT {kept} FROM read_parquet({literal(old_events)})"
         )
         con.execute(
-            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {filled} "
+            f"CREATE TEMP TABLE new AS SELECT {new_row} AS new_row, {filled}{flags} "
             f"FROM read_parquet({literal(new_events)})"
         )
         con.execute(
@@ -139,25 +148,40 @@ def merge_events(
         )
         ((repeats,),) = con.execute("SELECT count(*) FROM held").fetchall()
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
+        added = "new_row NOT IN (SELECT new_row FROM held)"
         ((late,),) = con.execute(
-            f"SELECT count(*) FROM new WHERE new_row NOT IN (SELECT new_row FROM held) "
-            f"AND {c.EVENT_TIME} < ?",
-            [latest],
+            f"SELECT count(*) FROM new WHERE {added} AND {c.EVENT_TIME} < ?", [latest]
         ).fetchall()
+        notes = {}
+        for name, column in [*noted.items(), *([("repeats_kept", rows["repeat"])] if rows else [])]:
+            ((count,),) = con.execute(
+                f"SELECT count(*) FROM new WHERE {added} AND {identifier(column)}"
+            ).fetchall()
+            notes[name] = int(count)
         merged = con.sql(
             f"SELECT {kept} FROM (SELECT {kept} FROM old UNION ALL "
-            f"SELECT {kept} FROM new WHERE new_row NOT IN (SELECT new_row FROM held)) "
+            f"SELECT {kept} FROM new WHERE {added}) "
             f"ORDER BY {c.EVENT_TIME}, {c.USER_ID}"
         )
         _write_batches(merged, old_schema, out)
-        ((rows,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
+        ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if repeats:
+            # as every quarantine file: source row and reason first (when the rows are known)
+            shown = _beside(shared, (c.SOURCE_ROW, c.REASON))
+            values = ", ".join(
+                f"{identifier(n)} AS {identifier(s)}" for n, s in zip(shared, shown, strict=True)
+            )
+            first = f"new_row AS {identifier(c.SOURCE_ROW)}, " if rows else ""
             con.sql(
-                f"SELECT {', '.join(identifier(n) for n in shared)}, '{ALREADY_INGESTED}' AS "
-                f"{identifier(c.REASON)} FROM new "
-                f"WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
+                f"SELECT {first}'{ALREADY_INGESTED}' AS {identifier(c.REASON)}, {values} "
+                f"FROM new WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
             ).df().to_csv(quarantine_out, index=False)
-    return {"already_ingested": int(repeats), "late_events": int(late), "events_total": int(rows)}
+    return {
+        "already_ingested": int(repeats),
+        "late_events": int(late),
+        "events_total": int(total),
+        "notes": notes,
+    }
 
 
 def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> dict[str, int]:

@@ -294,6 +294,7 @@ def _ingest_into(
                 work_dir=work / table,
                 max_bad_fraction=max_bad_fraction,
                 memory_limit=memory_limit,
+                keep_rows=appending_to is not None and table == "events",
             )
             shutil.rmtree(work / table)
         totals = None
@@ -309,6 +310,9 @@ def _ingest_into(
                 reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"]
             )
             reports["events"].notes["late_events"] = merged["late_events"]
+            for name, count in merged["notes"].items():  # of the rows added, not the file's
+                if name in reports["events"].notes:
+                    reports["events"].notes[name] = count
             new_users = work / USERS_FILE if users_path is not None else None
             old_users = appending_to / USERS_FILE
             users_notes = appending.merge_users(

@@ -62,6 +62,8 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     assert (events[c.USER_ID] == "u1").sum() == 3  # the repeated purchase is there once
     held = pd.read_csv(dataset / "quarantine" / "events-already_ingested-1.csv")
     assert held[c.REASON].tolist() == ["already_ingested"] and held[c.USER_ID].tolist() == ["u1"]
+    # as in every quarantine file, the row of the file first (it had none, reason last)
+    assert list(held.columns[:2]) == [c.SOURCE_ROW, c.REASON] and held[c.SOURCE_ROW].tolist() == [1]
     users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)
     assert sorted(users.index) == ["u1", "u2", "u3"]  # u1 kept though the new file lacks it
     assert users.loc["u2", c.CHANNEL] == "referral"  # the new file's row wins
@@ -70,6 +72,22 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     assert again["totals"]["events"] == 6
     assert again["tables"]["events"]["reasons"]["already_ingested"] == 4
     assert again["totals"]["users"] == 3  # no users file: the users table carried over
+
+
+def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Path) -> None:
+    """A re-sent export: its refund and repeat were counted again though held back as
+    already_ingested (the summary said 26 refunds booked, 322 repeats kept, 1 row added)."""
+    runner = CliRunner()
+    body = "u1,2025-01-01,purchase,-4\nu1,2025-01-02,purchase,3\nu1,2025-01-02,purchase,3\n"
+    options = ("--negative-is-refund", "--keep-repeats")
+    first = _ingest(runner, str(_write(tmp_path, "first.csv", HEADER + body)), *options)
+    notes = first["tables"]["events"]["notes"]
+    assert notes["negative_amounts_as_refunds"] == 1 and notes["repeats_kept"] == 1
+    again = _write(tmp_path, "again.csv", HEADER + body + "u2,2025-01-03,purchase,5\n")
+    report = _ingest(runner, str(again), *options, "--append")["tables"]["events"]
+    assert report["rows_loaded"] == 1 and report["reasons"] == {"already_ingested": 3}
+    assert report["notes"]["negative_amounts_as_refunds"] == 0
+    assert report["notes"]["repeats_kept"] == 0
 
 
 def test_replacing_history_with_new_days_is_refused_and_nothing_written(
