@@ -85,7 +85,8 @@ def refuse_lost_history(
     if command == "lifecycle ingest":
         raise ContractError(
             f"{held}Add the new events with `lifecycle ingest {source} --dataset {dataset} "
-            "--append`, or replace the dataset with --replace"
+            "--append` and this command's other options (--map, --event-type, ...), or replace "
+            "the dataset with --replace"
         )
     raise ContractError(
         f"{held}`{command}` cannot append: import one file holding the whole history, or add "

@@ -106,6 +106,7 @@ def test_replacing_history_with_new_days_is_refused_and_nothing_written(
     error = errors[0]
     assert "would drop the events before 2025-01-06 and the users table" in error
     assert f"lifecycle ingest {later} --dataset shop --append" in error and "--replace" in error
+    assert "and this command's other options (--map, --event-type, ...)" in error
     assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 3
     # --replace does it, and the old version stays restorable.
     _ingest(runner, str(later), "--replace")
