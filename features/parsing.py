@@ -29,6 +29,7 @@ from lifecycle.errors import UserError
 # cell holding one of these is missing, never a user of that name.
 NULL_TOKENS = ("", "nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None")
 WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"  # 18074.0: pandas' integer ids in a column with a null
+CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
 
 
 def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -62,6 +63,10 @@ def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series,
     reason = reason.mask(blank & reason.isna(), "missing_user_id")
     too_long = ids.str.len() > c.MAX_USER_ID_CHARS
     reason = reason.mask(too_long.fillna(False) & reason.isna(), "user_id_too_long")
+    # A control character (the NUL of a damaged export, a line break in a quoted cell) is in
+    # no id anyone can type, list or ask the API for: '7\x00' is not a user beside '7'.
+    control = ids.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER, regex=True)
+    reason = reason.mask(control.fillna(False).astype(bool) & reason.isna(), "invalid_user_id")
     return ids.where(reason.isna()), reason
 
 

@@ -108,6 +108,18 @@ def test_ids_are_the_text_of_the_source_and_non_scalar_or_long_ids_are_quarantin
     }
 
 
+def test_ids_holding_a_control_character_are_quarantined_never_a_user(tmp_path: Path) -> None:
+    """A NUL of a damaged export ('2\\x00') or a line break in a quoted cell made a user of
+    its own beside '2', one no list reader or API caller can name."""
+    text = HEADER + '2\x00,2024-01-01,session,\n"a\nb",2024-01-01,session,\n2,2024-01-01,session,\n'
+    path = tmp_path / "events.csv"
+    path.write_bytes(text.encode())
+    loaded = load(path)
+    assert loaded.frame[c.USER_ID].tolist() == ["2"]
+    assert reasons(loaded) == {1: "invalid_user_id", 2: "invalid_user_id"}
+    assert loaded.quarantine[c.USER_ID].tolist() == ["2\x00", "a\nb"]  # kept as read
+
+
 def test_text_null_tokens_are_missing_ids_never_a_user(tmp_path: Path) -> None:
     tokens = ["nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None", " nan "]
     body = "".join(f"{t},2024-01-0{i % 9 + 1},session,\n" for i, t in enumerate(tokens))
