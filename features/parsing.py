@@ -201,6 +201,7 @@ AMBIGUOUS_ZONES = ("CST", "CDT", "IST", "BST", "AST", "ADT", "SST", "GST", "PST8
 _FIRST = dt.datetime(2000, 1, 1)
 LOCAL_TIME = "nonexistent_or_repeated_local_time"
 _OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
+MAX_OFFSET_HOURS = 14  # Kiribati's +14:00; the lowest is -12:00
 _WORD_ZONE = re.compile(
     r"^(?P<body>.*\d)\s*(?P<word>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+\-]+)*)"
     r"(?P<offset>[+-]\d{1,2}(?::?\d\d)?)?$"
@@ -319,6 +320,10 @@ def parse_times_checked(
             zone[named] = found.loc[named[named].index, "word"] + "|" + offset
     has_offset = filled & zone.isna() & body.str.contains(f"{_OFFSET}$", regex=True, na=False)
     naive = filled & zone.isna() & ~has_offset
+    # +25:00 or +05:75 is no offset (the world's run -12:00..+14:00): never a shifted time
+    parts = body[has_offset].str.extract(r"([0-9]{2}):?([0-9]{2})$").astype(float)
+    impossible = (parts[0] > MAX_OFFSET_HOURS) | (parts[1] >= 60)
+    reason[impossible[impossible].index] = "unparseable"
     order = _date_order(body, filled, date_order, time_format, reason)
     if has_offset.any():
         out[has_offset] = _parse_text(body[has_offset], time_format, order[has_offset], utc=True)
@@ -456,8 +461,10 @@ def _apply_zone(local: pd.Series, word: str, offset: str) -> tuple[pd.Series, st
     nothing = pd.Series(pd.NaT, index=local.index, dtype="datetime64[us, UTC]")
     if offset and upper not in ("UTC", "GMT", "UT"):
         return nothing, "unknown_time_zone"
+    if offset and _offset_hours(offset) is None:
+        return nothing, "unknown_time_zone"  # UTC+25
     if upper in ZONE_OFFSETS_HOURS:
-        hours = ZONE_OFFSETS_HOURS[upper] + (_offset_hours(offset) if offset else 0)
+        hours = ZONE_OFFSETS_HOURS[upper] + (_offset_hours(offset) or 0 if offset else 0)
         shifted = local - pd.Timedelta(hours=hours)
         return shifted.dt.tz_localize("UTC"), pd.NA
     if upper in AMBIGUOUS_ZONES:
@@ -470,8 +477,11 @@ def _apply_zone(local: pd.Series, word: str, offset: str) -> tuple[pd.Series, st
     return localized.dt.tz_convert("UTC"), pd.NA
 
 
-def _offset_hours(offset: str) -> float:
+def _offset_hours(offset: str) -> float | None:
+    """Hours of ``+05:30`` or ``-3``; None for one no clock has (``+25``, ``+05:75``)."""
     sign = -1 if offset.startswith("-") else 1
     digits = offset[1:].replace(":", "")
     hours, minutes = (digits[:-2], digits[-2:]) if len(digits) > 2 else (digits, "0")
+    if int(hours) > MAX_OFFSET_HOURS or int(minutes) >= 60:
+        return None
     return sign * (int(hours) + int(minutes) / 60)

@@ -216,6 +216,11 @@ def test_zone_words_are_applied_or_quarantined_never_taken_as_utc(tmp_path: Path
         "Mon, 01 Jan 2024 10:00:00 GMT": "2024-01-01 10:00",
         "2024-01-01 10:00:00 CST": None,  # China or US Central
         "2024-01-01 10:00:00 Mars/Olympus": None,
+        "2024-01-01 10:00:00 UTC+25": None,  # no clock is 25 hours off
+        "2024-01-01T10:00:00+25:00": None,  # these loaded a day off
+        "2024-01-01T10:00:00+05:75": None,
+        "2024-01-01T10:00:00+14:00": "2023-12-31 20:00",  # Kiribati
+        "2024-01-01T10:00:00-12:00": "2024-01-01 22:00",
     }
     body = "".join(f'u{i},"{s}",session,\n' for i, s in enumerate(stamps))
     loaded = load(write(tmp_path, HEADER + body))
@@ -223,7 +228,13 @@ def test_zone_words_are_applied_or_quarantined_never_taken_as_utc(tmp_path: Path
     for i, expected in enumerate(stamps.values()):
         if expected is not None:
             assert times[f"u{i}"] == pd.Timestamp(expected, tz="UTC"), i
-    assert reasons(loaded) == {8: "ambiguous_time_zone", 9: "unknown_time_zone"}
+    assert reasons(loaded) == {
+        8: "ambiguous_time_zone",
+        9: "unknown_time_zone",
+        10: "unknown_time_zone",
+        11: "unparseable_event_time",
+        12: "unparseable_event_time",
+    }
 
 
 def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
