@@ -97,7 +97,8 @@ def read_chunks(
             raise ContractError(f"{path}: file is empty (no header, no rows)") from None
         except ContractError:
             raise
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, EOFError) as error:
+            # EOFError: a truncated .gz (click took it for Ctrl-D and printed only 'Aborted!')
             where = f" (after data row {rows:,})" if rows else ""
             raise ContractError(f"{path}: cannot be read as {kind}{where}: {error}") from None
         if frame.empty:

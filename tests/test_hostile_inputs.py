@@ -267,6 +267,18 @@ def test_a_binary_time_column_is_refused_in_one_line(home: Path, tmp_path: Path)
     assert not (home / "datasets" / "bin").exists()
 
 
+def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path) -> None:
+    """A .csv.gz cut short (a copy interrupted) printed only 'Aborted!': click took the
+    decompressor's EOFError for Ctrl-D."""
+    import gzip
+
+    path = tmp_path / "events.csv.gz"
+    path.write_bytes(gzip.compress((HEADER + "a,2024-01-01,session,\n").encode())[:40])
+    result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
+    one_line_error(result, "events.csv.gz: cannot be read as gz", "ended before")
+    assert not (home / "datasets" / "cut").exists()
+
+
 @pytest.mark.parametrize(
     ("option", "named"),
     [
