@@ -24,7 +24,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import AS_OF, feature_cutoffs
 from lifecycle import lineage, tasks
-from lifecycle.dataset_kind import SCORES_STEP, require_events
+from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
@@ -344,11 +344,14 @@ def read_scores(path: Path) -> ScoresTable:
     return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
 
 
-def of_dataset(table: ScoresTable, dataset: str) -> ScoresTable:
+def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = None) -> ScoresTable:
     """The table, when it holds ``dataset``'s scores: a workspace keeps one latest table, so
-    after scoring another dataset its lists refuse rather than list that dataset's users."""
+    after scoring another dataset its lists refuse rather than list that dataset's users
+    (a dataset the workspace lacks is named as such, not given a score-all to run)."""
     scored = table.metadata.get("dataset")
     if scored and scored != dataset:
+        if settings is not None:
+            require_dataset(settings, dataset, SCORES_STEP)
         raise ScoringError(
             f"the scores table {table.path} holds dataset {scored}, not {dataset}: run "
             f"`lifecycle score-all --dataset {dataset}` (one latest scores table per workspace), "
@@ -361,7 +364,7 @@ def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable
     """The latest scores table, of ``dataset`` (default: the settings') or an error."""
     require_events(settings, dataset or settings.dataset, SCORES_STEP)
     table = read_scores(settings.workspace.scores_dir / LATEST_SCORES)
-    return of_dataset(table, dataset or settings.dataset)
+    return of_dataset(table, dataset or settings.dataset, settings)
 
 
 def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
@@ -372,7 +375,7 @@ def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTab
             f"no previous scores table at {path}: `lifecycle movers` needs two runs of "
             "`lifecycle score-all`"
         )
-    return of_dataset(read_scores(path), dataset or settings.dataset)
+    return of_dataset(read_scores(path), dataset or settings.dataset, settings)
 
 
 def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:

@@ -147,6 +147,18 @@ def test_movers_refuses_a_latest_table_older_than_the_previous(home: Path) -> No
     assert "run `lifecycle score-all`" in result.stderr
 
 
+def test_lists_of_a_dataset_the_workspace_lacks_name_it(home: Path) -> None:
+    """A misspelt --dataset was told to run `score-all --dataset shpo`, which then failed."""
+    from serving.batch import write_scores
+
+    scores = pd.DataFrame({c.USER_ID: ["u1"], "churn_probability": [0.2]})
+    write_scores(home / "scores", scores, {"as_of": "2025-01-01", "dataset": "shop"})
+    for command in (["at-risk"], ["segments"], ["report"]):
+        result = CliRunner().invoke(main, [*command, "--dataset", "shpo"])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert "no dataset 'shpo'" in result.stderr and "score-all" not in result.stderr
+
+
 def test_score_and_lists_say_which_definition_each_score_follows(
     trained_workspace: TrainedWorkspace, trained_copy: Path
 ) -> None:
