@@ -375,7 +375,7 @@ def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTab
             f"no previous scores table at {path}: `lifecycle movers` needs two runs of "
             "`lifecycle score-all`"
         )
-    return of_dataset(read_scores(path), dataset or settings.dataset, settings)
+    return of_dataset(read_scores(path), dataset or settings.dataset)
 
 
 def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:
