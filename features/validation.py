@@ -193,9 +193,21 @@ def require_columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> N
         described = ", ".join(
             f"'{col}'" + (f" (for {name})" if name != col else "") for name, col in missing.items()
         )
+        # a column of the same name but for case (User_ID): the --map that takes it
+        folded = {str(col).casefold(): str(col) for col in raw.columns}
+        close = [
+            f"--map {name}={folded[col.casefold()]}"
+            for name, col in missing.items()
+            if col.casefold() in folded
+        ]
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
-            "Map other names with --map CONTRACT=SOURCE"
+            + (
+                f"Map them with {' '.join(close)}"
+                if close
+                else "Map other names with --map CONTRACT=SOURCE"
+            )
+            + ("; the others with --map CONTRACT=SOURCE" if 0 < len(close) < len(missing) else "")
         )
 
 

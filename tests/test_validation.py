@@ -69,6 +69,14 @@ def test_missing_column_names_column_and_mapping_hint(tmp_path: Path) -> None:
     message = str(error.value)
     assert "events.csv" in message and "'user_id'" in message
     assert "customer" in message and "--map" in message
+    # the same name but for case: the --map that takes it, the others' hint after it
+    path = write(tmp_path, "User_ID,Event_Time,kind\nu1,2024-01-01,session\n")
+    with pytest.raises(ContractError) as error:
+        load(path)
+    assert str(error.value).endswith(
+        "Map them with --map user_id=User_ID --map event_time=Event_Time; the others with "
+        "--map CONTRACT=SOURCE"
+    )
 
 
 def test_mapped_column_missing_names_both_names(tmp_path: Path) -> None:
