@@ -90,6 +90,21 @@ def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Pa
     assert report["notes"]["repeats_kept"] == 0
 
 
+def test_appending_a_file_named_after_no_dataset_is_refused(home: Path, tmp_path: Path) -> None:
+    """`ingest orders-2025-01.csv --append` without --dataset made a new dataset named after
+    the file, the new days beside the history they were meant for."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    new_days = _write(tmp_path, "shop-2025-01.csv", SECOND)
+    result = runner.invoke(
+        main, ["ingest", str(new_days), "--append"], env={"LIFECYCLE_DATASET": "shop"}
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no dataset 'shop-2025-01' (the name shop-2025-01.csv gives)" in result.stderr
+    assert "--dataset NAME, e.g. --dataset shop" in result.stderr
+    assert sorted(p.name for p in (home / "datasets").iterdir() if p.name[0] != ".") == ["shop"]
+
+
 def test_replacing_history_with_new_days_is_refused_and_nothing_written(
     home: Path, tmp_path: Path
 ) -> None:

@@ -279,6 +279,15 @@ def ingest(
         )
     if dataset is None:
         name = dataset_name_from_file(events)
+        home = obj.settings.workspace
+        if append and not home.dataset_dir(name).exists():
+            # new days named after their file (orders-2026-01) made a dataset of their own
+            known = home.dataset_dir(obj.settings.dataset).exists()
+            raise UserError(
+                f"--append adds to a dataset, and there is no dataset '{name}' (the name "
+                f"{events.name} gives): name the one to add to with --dataset NAME"
+                + (f", e.g. --dataset {obj.settings.dataset}" if known else "")
+            )
         obj.console.note(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
         if name != obj.settings.dataset:
             obj.console.note(
