@@ -338,7 +338,8 @@ def _repeats_hint(reasons: dict[str, int]) -> str:
     without a product column repeats a row for two items of one price in one order."""
     if reasons and next(iter(reasons)) == "duplicate_row":
         return (
-            " Most are exact repeats: if those are separate events (two items of one price "
-            "in one order), --keep-repeats loads every copy"
+            " Most are exact repeats: if those are separate events (two purchases at one "
+            "moment, as invoice lines exported without their product), --keep-repeats loads "
+            "every copy"
         )
     return ""
