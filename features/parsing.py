@@ -30,6 +30,7 @@ from lifecycle.errors import UserError
 NULL_TOKENS = ("", "nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None")
 WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"  # 18074.0: pandas' integer ids in a column with a null
 CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
+ROUNDED_ID = r"[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]+"  # 1.23457E+11, as Excel shows a long number
 
 
 def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -67,7 +68,15 @@ def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series,
     # no id anyone can type, list or ask the API for: '7\x00' is not a user beside '7'.
     control = ids.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER, regex=True)
     reason = reason.mask(control.fillna(False).astype(bool) & reason.isna(), "invalid_user_id")
+    reason = reason.mask(rounded_ids(ids) & reason.isna(), "invalid_user_id")
     return ids.where(reason.isna()), reason
+
+
+def rounded_ids(values: pd.Series) -> pd.Series:
+    """Ids written as a spreadsheet shows a long number (``1.23457E+11``): rounded, so users
+    whose ids agree in the first digits would share one; never an id of its own."""
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    return text.str.fullmatch(ROUNDED_ID, na=False).fillna(False).astype(bool)
 
 
 def _object_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:

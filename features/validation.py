@@ -39,6 +39,7 @@ from features.parsing import (
     parse_times,  # noqa: F401
     parse_times_checked,
     raw_text,
+    rounded_ids,
 )
 from lifecycle.errors import UserError
 
@@ -350,6 +351,7 @@ def check_events(
         raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
     )
     bad.flag_each(id_problem)
+    checks.add(raw, rounded_ids(raw[columns[c.USER_ID]]), columns[c.USER_ID], ROUNDED)
     _note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
@@ -438,6 +440,7 @@ def check_events(
 
 
 NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
+ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
 EPOCH_TIMESTAMPS = {
     unit: f"timestamps (these look like {word} since 1970: use --time-format {unit})"

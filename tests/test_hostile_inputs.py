@@ -120,6 +120,23 @@ def test_ids_holding_a_control_character_are_quarantined_never_a_user(tmp_path: 
     assert loaded.quarantine[c.USER_ID].tolist() == ["2\x00", "a\nb"]  # kept as read
 
 
+def test_ids_a_spreadsheet_rounded_are_quarantined_or_the_column_refused(tmp_path: Path) -> None:
+    """Excel shows 123456789012 as 1.23457E+11: every customer whose id starts so loaded as
+    one user. A few such ids are quarantined; a column of them is refused, saying why."""
+    rows = "1.23457E+11,2024-01-01,session,\n1.23457E+11,2024-01-02,session,\n"
+    others = "".join(f"00{i},2024-01-01,session,\n" for i in range(3))
+    loaded = load(write(tmp_path, HEADER + rows + others))
+    assert sorted(loaded.frame[c.USER_ID]) == ["000", "001", "002"]
+    assert reasons(loaded) == {1: "invalid_user_id", 2: "invalid_user_id"}
+    with pytest.raises(
+        ContractError,
+        match=r"column 'user_id' should hold ids in full, not as a "
+        r"spreadsheet shows long numbers .*user_id='1.23457E\+11'",
+    ):
+        rounded = "".join(f"1.23457E+11,2024-01-{d:02},session,\n" for d in range(1, 11))
+        load(write(tmp_path, HEADER + rounded + "8,2024-01-01,session,\n", "excel.csv"))
+
+
 def test_text_null_tokens_are_missing_ids_never_a_user(tmp_path: Path) -> None:
     tokens = ["nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None", " nan "]
     body = "".join(f"{t},2024-01-0{i % 9 + 1},session,\n" for i, t in enumerate(tokens))
