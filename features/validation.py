@@ -380,7 +380,13 @@ def check_events(
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
         amount, amount_problem = parse_numbers(raw[amount_col], mapping.decimal_comma)
-        checks.add(raw, amount_problem.notna(), amount_col, NUMBERS)
+        # '£12.50', '12.50 EUR': the decimal-comma hint would mislead, name the sign instead
+        text = as_text(raw[amount_col][amount_problem.notna()])  # the bad cells only
+        signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
+            CURRENCY_MARK, regex=True, na=False
+        )
+        expected = MONEY if bool(signed.any()) else NUMBERS
+        checks.add(raw, amount_problem.notna(), amount_col, expected)
         bad.flag_each(amount_problem)
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
         negative = amount < 0
@@ -440,6 +446,11 @@ def check_events(
 
 
 NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
+MONEY = (
+    "numbers without a currency sign or code (the currency goes in a 'currency' column, "
+    "e.g. --map currency=COLUMN)"
+)
+CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
 EPOCH_TIMESTAMPS = {

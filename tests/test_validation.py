@@ -93,6 +93,14 @@ def test_wrong_type_column_fails_fast_with_example_row(tmp_path: Path) -> None:
     message = str(error.value)
     assert "column 'amount' should hold numbers" in message
     assert "row 1 has amount='abc'" in message
+    # amounts with a currency sign or code: that is named, not the decimal-comma option
+    for amounts in (("£12.50", "£3.00"), ("12.50 EUR", "3 EUR"), ("USD 4", "USD5")):
+        body = "".join(f"u{i},2024-01-01,purchase,{a}\n" for i, a in enumerate(amounts))
+        with pytest.raises(ContractError) as error:
+            load(write(tmp_path, HEADER + body, "money.csv"))
+        message = str(error.value)
+        assert "should hold numbers without a currency sign or code" in message, message
+        assert "--map currency=COLUMN" in message and "--decimal-comma" not in message
 
 
 def test_unparseable_timestamps_mostly_is_a_wrong_column(tmp_path: Path) -> None:
