@@ -10,6 +10,7 @@ none the users table is carried over. Every version stays restorable
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -83,8 +84,11 @@ def refuse_lost_history(
         f"{' and '.join(lost)}. "
     )
     again = f"{command} {source} --dataset {dataset}"
+    # an ingest's other options (--map, --event-type) are needed to read the file again
+    others = " and this command's other options (--map, --event-type, ...)"
     raise ContractError(
-        f"{held}Add the new events with `{again} --append`, or replace the dataset with "
+        f"{held}Add the new events with `{again} --append`"
+        f"{others if command == 'lifecycle ingest' else ''}, or replace the dataset with "
         f"`{again} --replace`"
     )
 
@@ -112,34 +116,43 @@ def refuse_other_kind(
 
 def merge_events(
     old_events: Path, new_events: Path, out: Path, quarantine_out: Path, *, source: str
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
-    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``. ``source`` is the
-    user's file the new events were read from (``new_events`` is a staging copy)."""
+    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``, with their source
+    row and reason first when ``new_events`` was staged with its rows
+    (:func:`features.loading.stream_table` ``keep_rows``); ``notes`` counts each note of
+    the rows added (a row held back adds none). ``source`` is the user's file the new
+    events were read from (``new_events`` is a staging copy).
+
+    The new file may lack columns the dataset has (an adapter's extra columns, or a file in
+    contract columns after an import): its rows have them empty, and a new row is held when
+    it equals an old one in every column the file has. A column the dataset lacks is
+    refused, and a shared column is read in the dataset's type (or refused naming it)."""
     import duckdb
     import pyarrow.parquet as pq
 
-    from features.loading import _write_batches
+    from features.loading import ROW_COLUMNS, _write_batches
+    from features.validation import _beside
 
     old_schema = pq.read_schema(old_events)
     new_schema = pq.read_schema(new_events)
-    if set(old_schema.names) != set(new_schema.names):
-        missing = sorted(set(old_schema.names) - set(new_schema.names))
-        extra = sorted(set(new_schema.names) - set(old_schema.names))
-        differ = " and ".join(
-            ([f"lacks {', '.join(missing)}"] if missing else [])
-            + ([f"adds {', '.join(extra)}"] if extra else [])
-        )
+    rows = json.loads((new_schema.metadata or {}).get(ROW_COLUMNS, b"{}"))
+    noted: dict[str, str] = rows.get("noted", {})
+    staging = [rows["source_row"], *noted.values(), rows["repeat"]] if rows else []
+    extra = sorted(set(new_schema.names) - set(old_schema.names) - set(staging))
+    if extra:
         raise NotAppendable(
             f"{source}: its events have other columns than dataset '{old_events.parent.name}' "
-            f"holds (the file {differ}; the dataset has {', '.join(sorted(old_schema.names))}); "
-            "an appended file needs the same columns"
+            f"holds (the file adds {', '.join(extra)}; the dataset has "
+            f"{', '.join(sorted(old_schema.names))}); drop them from the file, or replace "
+            "the dataset with --replace"
         )
     columns = list(old_schema.names)
-    same = " AND ".join(
-        f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in columns
-    )
+    shared = [n for n in columns if n in new_schema.names]
+    same = " AND ".join(f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in shared)
     kept = ", ".join(identifier(n) for n in columns)
+    new_row = identifier(rows["source_row"]) if rows else "row_number() OVER ()"
+    flags = "".join(f", {identifier(n)}" for n in staging[1:])
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(
@@ -147,7 +160,7 @@ def merge_events(
         )
         typed = _in_dataset_types(con, old_events, new_events, columns, source)
         con.execute(
-            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {typed} "
+            f"CREATE TEMP TABLE new AS SELECT {new_row} AS new_row, {typed}{flags} "
             f"FROM read_parquet({literal(new_events)})"
         )
         con.execute(
@@ -156,32 +169,49 @@ def merge_events(
         )
         ((repeats,),) = con.execute("SELECT count(*) FROM held").fetchall()
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
+        added = "new_row NOT IN (SELECT new_row FROM held)"
         ((late,),) = con.execute(
-            f"SELECT count(*) FROM new WHERE new_row NOT IN (SELECT new_row FROM held) "
-            f"AND {c.EVENT_TIME} < ?",
-            [latest],
+            f"SELECT count(*) FROM new WHERE {added} AND {c.EVENT_TIME} < ?", [latest]
         ).fetchall()
+        notes = {}
+        for name, column in [*noted.items(), *([("repeats_kept", rows["repeat"])] if rows else [])]:
+            ((count,),) = con.execute(
+                f"SELECT count(*) FROM new WHERE {added} AND {identifier(column)}"
+            ).fetchall()
+            notes[name] = int(count)
         merged = con.sql(
             f"SELECT {kept} FROM (SELECT {kept} FROM old UNION ALL "
-            f"SELECT {kept} FROM new WHERE new_row NOT IN (SELECT new_row FROM held)) "
+            f"SELECT {kept} FROM new WHERE {added}) "
             f"ORDER BY {c.EVENT_TIME}, {c.USER_ID}"
         )
         _write_batches(merged, old_schema, out)
-        ((rows,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
+        ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if repeats:
+            # as every quarantine file: source row and reason first (when the rows are known)
+            shown = _beside(shared, (c.SOURCE_ROW, c.REASON))
+            values = ", ".join(
+                f"{identifier(n)} AS {identifier(s)}" for n, s in zip(shared, shown, strict=True)
+            )
+            first = f"new_row AS {identifier(c.SOURCE_ROW)}, " if rows else ""
             con.sql(
-                f"SELECT {kept}, '{ALREADY_INGESTED}' AS {identifier(c.REASON)} FROM new "
-                f"WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
+                f"SELECT {first}'{ALREADY_INGESTED}' AS {identifier(c.REASON)}, {values} "
+                f"FROM new WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
             ).df().to_csv(quarantine_out, index=False)
-    return {"already_ingested": int(repeats), "late_events": int(late), "events_total": int(rows)}
+    return {
+        "already_ingested": int(repeats),
+        "late_events": int(late),
+        "events_total": int(total),
+        "notes": notes,
+    }
 
 
 def _in_dataset_types(
     con: Any, old_events: Path, new_events: Path, columns: list[str], source: str
 ) -> str:
-    """The new events' columns as a select list in the dataset's types (an extra column of
-    a Parquet file may come as numbers where the dataset holds text); a value that type
-    cannot take is refused naming the column (DuckDB's ConversionException was a traceback)."""
+    """The dataset's columns as a select list of the new events in the dataset's types (an
+    extra column of a Parquet file may come as numbers where the dataset holds text; one
+    the file lacks is empty); a value that type cannot take is refused naming the column
+    (DuckDB's ConversionException was a traceback)."""
 
     def types(path: Path) -> dict[str, str]:
         described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(path)})")
@@ -191,6 +221,9 @@ def _in_dataset_types(
     selected = []
     for name in columns:
         column = identifier(name)
+        if name not in new:  # a column the file lacks: empty for its rows
+            selected.append(f"NULL::{old[name]} AS {column}")
+            continue
         if old[name] == new[name]:
             selected.append(column)
             continue

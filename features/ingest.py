@@ -303,6 +303,7 @@ def _ingest_into(
                 work_dir=work / table,
                 max_bad_fraction=max_bad_fraction,
                 memory_limit=memory_limit,
+                keep_rows=appending_to is not None and table == "events",
             )
             shutil.rmtree(work / table)
         totals = None
@@ -380,6 +381,9 @@ def _merge_append(
     )
     appending.add_reason(reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"])
     reports["events"].notes["late_events"] = merged["late_events"]
+    for name, count in merged["notes"].items():  # of the rows added, not the file's
+        if name in reports["events"].notes:
+            reports["events"].notes[name] = count
     if users_of is not None:
         new_users = work / USERS_FILE
         users_of(staging / EVENTS_FILE).to_parquet(new_users, index=False)

@@ -85,6 +85,7 @@ def stream_table(
     work_dir: Path,
     max_bad_fraction: float = 0.5,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    keep_rows: bool = False,
 ) -> LoadReport:
     """Check a table chunk by chunk into ``out`` (Parquet) and its bad rows into
     ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
@@ -93,6 +94,9 @@ def stream_table(
     Good rows are staged in ``work_dir``; the whole-table rules then run in DuckDB and
     the final table is written in ``rules.order_by`` then file order. With
     ``rules.keep_repeats`` repeats are counted (``notes["repeats_kept"]``) and loaded.
+    ``keep_rows`` (an append, which holds back rows later): ``out`` also has each row's
+    source row, its notes and whether it is a kept repeat, named in its schema metadata
+    (:data:`ROW_COLUMNS`), so what is finally added is counted and quarantined by row.
     """
     import duckdb
 
@@ -157,6 +161,7 @@ def stream_table(
         if rules.keep_repeats:
             # Genuine repeats (the same purchase twice at one moment): every copy loads.
             kept_repeats = len(repeats)
+            con.execute("CREATE TEMP TABLE kept_repeats AS SELECT source_row FROM repeats")
             con.execute("DELETE FROM repeats").fetchall()
             repeats = repeats[:0]
         if len(repeats):
@@ -185,6 +190,7 @@ def stream_table(
                 f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
                 f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
                 f"{first_bad[0]}: {first_bad[1]}. Is this the right file and mapping?"
+                + _repeats_hint(report.reasons)
             )
         if len(repeats):
             # Their raw values, as the file has them: a second read, picking only those rows.
@@ -197,11 +203,18 @@ def stream_table(
 
         order = ", ".join([*(identifier(n) for n in rules.order_by), row])
         kept = ", ".join(identifier(n) for n in columns)
+        schema = good.schema
+        if keep_rows:
+            repeat = _unused(REPEAT_COLUMN, [*columns, source_row, *noted.values()])
+            is_repeat = f"{row} IN (SELECT source_row FROM kept_repeats)"
+            kept += "".join(f", {identifier(n)}" for n in [source_row, *noted.values()])
+            kept += f", {is_repeat if rules.keep_repeats else 'false'} AS {identifier(repeat)}"
+            schema = _with_row_columns(good.schema, source_row, noted, repeat)
         final = con.sql(
             f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM repeats) "
             f"ORDER BY {order}"
         )
-        _write_batches(final, good.schema, out)
+        _write_batches(final, schema, out)
         if held.rows or quarantine_out.suffix != ".csv":
             ordered = con.sql(
                 f"SELECT * FROM read_parquet({literal(held.path)}) ORDER BY {identifier(c.SOURCE_ROW)}"
@@ -212,6 +225,20 @@ def stream_table(
         good.close()
         held.close()
     return report
+
+
+ROW_COLUMNS = b"lifecycle.row_columns"  # schema metadata of a table kept with its rows
+REPEAT_COLUMN = "__lifecycle_kept_repeat"
+
+
+def _with_row_columns(schema: Any, source_row: str, noted: dict[str, str], repeat: str) -> Any:
+    """``schema`` plus the source row, note and kept-repeat columns, named in its metadata."""
+    import pyarrow as pa
+
+    fields = [pa.field(source_row, pa.int64()), *(pa.field(n, pa.bool_()) for n in noted.values())]
+    named = {"source_row": source_row, "noted": noted, "repeat": repeat}
+    metadata = {**(schema.metadata or {}), ROW_COLUMNS: json.dumps(named).encode()}
+    return pa.schema([*schema, *fields, pa.field(repeat, pa.bool_())], metadata=metadata)
 
 
 def _unused(name: str, columns: Iterable[str]) -> str:
@@ -304,3 +331,15 @@ def validate_users(
 def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
     data = report.to_dict() if isinstance(report, LoadReport) else report
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _repeats_hint(reasons: dict[str, int]) -> str:
+    """When exact repeats are the most common bad rows, the option that keeps them: a log
+    without a product column repeats a row for two items of one price in one order."""
+    if reasons and next(iter(reasons)) == "duplicate_row":
+        return (
+            " Most are exact repeats: if those are separate events (two purchases at one "
+            "moment, as invoice lines exported without their product), --keep-repeats loads "
+            "every copy"
+        )
+    return ""

@@ -29,6 +29,8 @@ from lifecycle.errors import UserError
 # cell holding one of these is missing, never a user of that name.
 NULL_TOKENS = ("", "nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None")
 WHOLE_FLOAT_ID = c.WHOLE_FLOAT_ID  # 18074.0: pandas' integer ids in a column with a null
+CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
+ROUNDED_ID = r"[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]+"  # 1.23457E+11, as Excel shows a long number
 
 
 def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -62,7 +64,19 @@ def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series,
     reason = reason.mask(blank & reason.isna(), "missing_user_id")
     too_long = ids.str.len() > c.MAX_USER_ID_CHARS
     reason = reason.mask(too_long.fillna(False) & reason.isna(), "user_id_too_long")
+    # A control character (the NUL of a damaged export, a line break in a quoted cell) is in
+    # no id anyone can type, list or ask the API for: '7\x00' is not a user beside '7'.
+    control = ids.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER, regex=True)
+    reason = reason.mask(control.fillna(False).astype(bool) & reason.isna(), "invalid_user_id")
+    reason = reason.mask(rounded_ids(ids) & reason.isna(), "invalid_user_id")
     return ids.where(reason.isna()), reason
+
+
+def rounded_ids(values: pd.Series) -> pd.Series:
+    """Ids written as a spreadsheet shows a long number (``1.23457E+11``): rounded, so users
+    whose ids agree in the first digits would share one; never an id of its own."""
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    return text.str.fullmatch(ROUNDED_ID, na=False).fillna(False).astype(bool)
 
 
 def _object_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -200,6 +214,7 @@ _OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
 _TIME_THEN_OFFSET = re.compile(
     rf"(?:\d:\d\d(?::\d\d)?(?:[.,]\d+)?|T\d{{2,6}}(?:[.,]\d+)?)\s*{_OFFSET}$"
 )
+MAX_OFFSET_HOURS = 14  # Kiribati's +14:00; the lowest is -12:00
 _WORD_ZONE = re.compile(
     r"^(?P<body>.*\d)\s*(?P<word>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+\-]+)*)"
     r"(?P<offset>[+-]\d{1,2}(?::?\d\d)?)?$"
@@ -228,14 +243,19 @@ EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
 
 
-def looks_like_epoch_seconds(values: pd.Series) -> bool:
-    """Every filled value is a whole number of seconds since 1970 that falls in 1990..2100."""
+def epoch_format(values: pd.Series) -> str | None:
+    """``%s`` when every filled value is a whole number of seconds since 1970 that falls in
+    1990..2100, ``%ms`` when of milliseconds (what a JavaScript export writes), else None."""
     text = as_text(values).astype(FAST_TEXT).str.strip()
     text = text[text.notna() & (text != "")]
-    if text.empty or not text.str.fullmatch(r"[0-9]{9,10}").all():
-        return False
-    seconds = text.astype("int64")
-    return bool(seconds.between(*EPOCH_SECONDS).all())
+    for time_format, digits, per_second in (
+        ("%s", "[0-9]{9,10}", 1),
+        ("%ms", "[0-9]{12,13}", 1000),
+    ):
+        if not text.empty and text.str.fullmatch(digits).all():
+            seconds = text.astype("int64") // per_second
+            return time_format if seconds.between(*EPOCH_SECONDS).all() else None
+    return None
 
 
 def check_time_format(time_format: str) -> str:
@@ -313,6 +333,10 @@ def parse_times_checked(
             zone[named] = found.loc[named[named].index, "word"] + "|" + offset
     has_offset = filled & zone.isna() & body.str.contains(_TIME_THEN_OFFSET, na=False)
     naive = filled & zone.isna() & ~has_offset
+    # +25:00 or +05:75 is no offset (the world's run -12:00..+14:00): never a shifted time
+    parts = body[has_offset].str.extract(r"([0-9]{2}):?([0-9]{2})$").astype(float)
+    impossible = (parts[0] > MAX_OFFSET_HOURS) | (parts[1] >= 60)
+    reason[impossible[impossible].index] = "unparseable"
     order = _date_order(body, filled, date_order, time_format, reason)
     if has_offset.any():
         out[has_offset] = _parse_text(body[has_offset], time_format, order[has_offset], utc=True)
@@ -450,8 +474,10 @@ def _apply_zone(local: pd.Series, word: str, offset: str) -> tuple[pd.Series, st
     nothing = pd.Series(pd.NaT, index=local.index, dtype="datetime64[us, UTC]")
     if offset and upper not in ("UTC", "GMT", "UT"):
         return nothing, "unknown_time_zone"
+    if offset and _offset_hours(offset) is None:
+        return nothing, "unknown_time_zone"  # UTC+25
     if upper in ZONE_OFFSETS_HOURS:
-        hours = ZONE_OFFSETS_HOURS[upper] + (_offset_hours(offset) if offset else 0)
+        hours = ZONE_OFFSETS_HOURS[upper] + (_offset_hours(offset) or 0 if offset else 0)
         shifted = local - pd.Timedelta(hours=hours)
         return shifted.dt.tz_localize("UTC"), pd.NA
     if upper in AMBIGUOUS_ZONES:
@@ -464,8 +490,11 @@ def _apply_zone(local: pd.Series, word: str, offset: str) -> tuple[pd.Series, st
     return localized.dt.tz_convert("UTC"), pd.NA
 
 
-def _offset_hours(offset: str) -> float:
+def _offset_hours(offset: str) -> float | None:
+    """Hours of ``+05:30`` or ``-3``; None for one no clock has (``+25``, ``+05:75``)."""
     sign = -1 if offset.startswith("-") else 1
     digits = offset[1:].replace(":", "")
     hours, minutes = (digits[:-2], digits[-2:]) if len(digits) > 2 else (digits, "0")
+    if int(hours) > MAX_OFFSET_HOURS or int(minutes) >= 60:
+        return None
     return sign * (int(hours) + int(minutes) / 60)

@@ -13,14 +13,15 @@ from typing import Any
 
 import pandas as pd
 
-from features.validation import ContractError
+from features.validation import REPEATED_COLUMNS, ContractError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
 CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
 # reads some dozens of blocks ahead, so this bounds that read-ahead too
-OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}  # named in the hint of a 1-column header
+# named in the hint of a 1-column header (a ',' one: a .tsv file written with commas)
+OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ def read_chunks(
         chunks = _parquet_chunks(path, chunk_rows)
     elif name.endswith(CSV_SUFFIXES):
         chunks = _csv_chunks(
-            path, chunk_rows, csv or CsvFormat(), "\t" if ".tsv" in name else ",", columns
+            path,
+            chunk_rows,
+            csv or CsvFormat(),
+            "\t" if name.endswith((".tsv", ".tsv.gz")) else ",",
+            columns,
         )
     else:
         raise ContractError(
@@ -92,15 +97,25 @@ def read_chunks(
             raise ContractError(f"{path}: file is empty (no header, no rows)") from None
         except ContractError:
             raise
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, EOFError) as error:
+            # EOFError: a truncated .gz (click took it for Ctrl-D and printed only 'Aborted!')
             where = f" (after data row {rows:,})" if rows else ""
             raise ContractError(f"{path}: cannot be read as {kind}{where}: {error}") from None
         if frame.empty:
             if rows == 0:
-                columns = ", ".join(str(col).strip() for col in frame.columns)
-                raise ContractError(f"{path}: no data rows (columns: {columns})")
+                # a read of some columns (ids) names all of the file's, as the full read does
+                header = next(read_chunks(path, 1, csv)).columns if columns else frame.columns
+                shown = ", ".join(str(col).strip() for col in header)
+                raise ContractError(f"{path}: no data rows (columns: {shown})")
             continue
-        frame.columns = [str(col).strip() for col in frame.columns]
+        names = [str(col).strip() for col in frame.columns]
+        # A name the header repeats (a Parquet file can, as a CSV, or once stripped) gets a
+        # suffix, as pandas gives it; validation refuses a repeated contract column.
+        counts = Counter(names)
+        repeated = {*frame.attrs.get(REPEATED_COLUMNS, ()), *(n for n in counts if counts[n] > 1)}
+        frame.columns = _unique_names(names)
+        if repeated:
+            frame.attrs[REPEATED_COLUMNS] = sorted(repeated)
         frame.index = pd.RangeIndex(rows, rows + len(frame))
         rows += len(frame)
         yield frame
@@ -130,6 +145,8 @@ def _csv_chunks(
             raise pd.errors.EmptyDataError(str(error)) from None
         raise _csv_error(path, error, []) from None
     names = _unique_names(header)
+    counts = Counter(name.strip() for name in header)
+    repeated = sorted(name for name in counts if counts[name] > 1)
     read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, **encoding)
     if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
         read = pa_csv.ReadOptions(
@@ -155,17 +172,23 @@ def _csv_chunks(
             pending_rows += batch.num_rows
             while pending_rows >= chunk_rows:
                 table = pa.Table.from_batches(pending)
-                yield table.slice(0, chunk_rows).to_pandas()
+                yield _with_repeated(table.slice(0, chunk_rows).to_pandas(), repeated)
                 yielded = True
                 rest = table.slice(chunk_rows)
                 pending, pending_rows = rest.to_batches(), rest.num_rows
         if pending_rows or not yielded:
             table = pa.Table.from_batches(pending, schema=reader.schema)
-            yield table.to_pandas()
+            yield _with_repeated(table.to_pandas(), repeated)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise _csv_error(path, error, convert.include_columns or names) from None
     finally:
         source.close()
+
+
+def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
+    if repeated:
+        frame.attrs[REPEATED_COLUMNS] = repeated
+    return frame
 
 
 def _open_binary(path: Path) -> Any:
@@ -182,7 +205,7 @@ def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding=encoding, errors="replace", newline="") as lines:
-        header = lines.readline(1 << 16).rstrip("\r\n")
+        header = lines.readline(1 << 16).lstrip("\ufeff").rstrip("\r\n")
     if sep in header:
         return
     for other, name in OTHER_SEPARATORS.items():

@@ -33,16 +33,18 @@ from features.parsing import (
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
-    looks_like_epoch_seconds,
+    epoch_format,
     parse_ids,
     parse_numbers,
     parse_times,  # noqa: F401
     parse_times_checked,
     raw_text,
+    rounded_ids,
 )
 from lifecycle.errors import UserError
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
+REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
 
 
 class ContractError(UserError):
@@ -172,6 +174,22 @@ def _beside(names: list[str], ours: tuple[str, ...]) -> list[str]:
 MAP_HINT = "Map other names with --map CONTRACT=SOURCE"
 
 
+def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: str) -> None:
+    """A contract column the file's header names twice: which one holds the values is unknown,
+    so the file is refused rather than the first one taken (``columns``: contract -> source)."""
+    repeated = [col for col in columns.values() if col in raw.attrs.get(REPEATED_COLUMNS, ())]
+    if repeated:
+        named = ", ".join(
+            f"'{col}'" + (f" (for {name})" if name != col else "")
+            for name, col in columns.items()
+            if col in repeated
+        )
+        raise ContractError(
+            f"{source}: the header has more than one column {named}; expected one: rename or "
+            "drop the others"
+        )
+
+
 def require_columns(
     raw: pd.DataFrame, wanted: dict[str, str], source: str, hint: str = MAP_HINT
 ) -> None:
@@ -182,8 +200,21 @@ def require_columns(
         described = ", ".join(
             f"'{col}'" + (f" (for {name})" if name != col else "") for name, col in missing.items()
         )
+        # a column of the same name but for case (User_ID): the --map that takes it
+        folded = {str(col).casefold(): str(col) for col in raw.columns}
+        close = [
+            f"--map {name}={folded[col.casefold()]}"
+            for name, col in missing.items()
+            if col.casefold() in folded
+        ]
         raise ContractError(
-            f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. {hint}"
+            f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
+            + (f"Map them with {' '.join(close)}" if close and hint == MAP_HINT else hint)
+            + (
+                "; the others with --map CONTRACT=SOURCE"
+                if hint == MAP_HINT and 0 < len(close) < len(missing)
+                else ""
+            )
         )
 
 
@@ -194,7 +225,11 @@ def is_blank(values: pd.Series) -> pd.Series:
 
 def _example(raw: pd.DataFrame, mask: pd.Series, column: str) -> str:
     index = mask[mask].index[0]
-    return f"row {index + 1} has {column}={raw.at[index, column]!r}"
+    value = raw.at[index, column]
+    # a Parquet cell is a NumPy scalar: shown as the file's value (True, 1300000000000),
+    # not its repr (np.True_, np.int64(1300000000000))
+    shown = value.item() if isinstance(value, np.generic) else value
+    return f"row {index + 1} has {column}={shown!r}"
 
 
 @dataclass
@@ -203,7 +238,9 @@ class _ColumnEvidence:
     filled: int = 0
     bad: int = 0
     example: str | None = None
-    epoch_seconds: bool | None = None  # a time column whose every value is seconds since 1970
+    # a time column whose every value is seconds (%s) or milliseconds (%ms) since 1970;
+    # False: not every value
+    epoch_format: str | bool | None = None
 
 
 class TableChecks:
@@ -257,7 +294,11 @@ class TableChecks:
                 )
         for column, evidence in self.columns.items():
             if evidence.filled and evidence.bad / evidence.filled > limit:
-                expected = EPOCH_TIMESTAMPS if evidence.epoch_seconds else evidence.expected
+                expected = (
+                    EPOCH_TIMESTAMPS[evidence.epoch_format]
+                    if evidence.epoch_format
+                    else evidence.expected
+                )
                 shown = list(self.date_orders.get(column, {}))
                 hint = (
                     f"; every date whose order shows is {shown[0]}: use --date-order "
@@ -310,11 +351,13 @@ def check_events(
         wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
     require_columns(raw, wanted, source)
     columns = {**wanted, **optional}
+    refuse_repeated_columns(raw, columns, source)
 
     user_id, id_problem = parse_ids(
         raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
     )
     bad.flag_each(id_problem)
+    checks.add(raw, rounded_ids(raw[columns[c.USER_ID]]), columns[c.USER_ID], ROUNDED)
     _note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
@@ -343,7 +386,13 @@ def check_events(
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
         amount, amount_problem = parse_numbers(raw[amount_col], mapping.decimal_comma)
-        checks.add(raw, amount_problem.notna(), amount_col, NUMBERS)
+        # '£12.50', '12.50 EUR': the decimal-comma hint would mislead, name the sign instead
+        text = as_text(raw[amount_col][amount_problem.notna()])  # the bad cells only
+        signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
+            CURRENCY_MARK, regex=True, na=False
+        )
+        expected = MONEY if bool(signed.any()) else NUMBERS
+        checks.add(raw, amount_problem.notna(), amount_col, expected)
         bad.flag_each(amount_problem)
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
         negative = amount < 0
@@ -403,8 +452,17 @@ def check_events(
 
 
 NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
+MONEY = (
+    "numbers without a currency sign or code (the currency goes in a 'currency' column, "
+    "e.g. --map currency=COLUMN)"
+)
+CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
+ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
-EPOCH_TIMESTAMPS = "timestamps (these look like seconds since 1970: use --time-format %s)"
+EPOCH_TIMESTAMPS = {
+    unit: f"timestamps (these look like {word} since 1970: use --time-format {unit})"
+    for unit, word in (("%s", "seconds"), ("%ms", "milliseconds"))
+}
 
 
 def _note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
@@ -423,8 +481,10 @@ def _times(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
     evidence = checks.add(raw, problem.notna(), column, TIMESTAMPS)
-    if evidence.epoch_seconds is not False and mapping.time_format is None:
-        evidence.epoch_seconds = looks_like_epoch_seconds(raw[column])
+    if evidence.epoch_format is not False and mapping.time_format is None:
+        found = epoch_format(raw[column])  # every chunk's the same, or no hint
+        same = evidence.epoch_format in (None, found)
+        evidence.epoch_format = found if found and same else False
     if mapping.time_format is None and mapping.date_order == "auto":
         checks.add_date_orders(raw, column)
     return times, problem
@@ -443,6 +503,7 @@ def check_users(
         **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
         **wanted,
     }
+    refuse_repeated_columns(raw, columns, source)
     user_id, id_problem = parse_ids(
         raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
     )

@@ -48,8 +48,8 @@ class Console:
         self._doing_since = self._last_line
 
     def note(self, message: str) -> None:
-        """A progress line that is no step of its own (a hint): a heartbeat still names the
-        step before it, not "... still <the hint>"."""
+        """A progress line that is no step: a heartbeat goes on naming the step before it
+        (it said '... still the other commands work on dataset ...' during an import)."""
         self._say(message)
 
     def _say(self, message: str) -> None:

@@ -344,11 +344,14 @@ def read_scores(path: Path) -> ScoresTable:
     return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
 
 
-def of_dataset(table: ScoresTable, dataset: str) -> ScoresTable:
+def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = None) -> ScoresTable:
     """The table, when it holds ``dataset``'s scores: a workspace keeps one latest table, so
-    after scoring another dataset its lists refuse rather than list that dataset's users."""
+    after scoring another dataset its lists refuse rather than list that dataset's users
+    (a dataset the workspace lacks is named as such, not given a score-all to run)."""
     scored = table.metadata.get("dataset")
     if scored and scored != dataset:
+        if settings is not None:
+            require_dataset(settings, dataset, SCORES_STEP)
         raise ScoringError(
             f"the scores table {table.path} holds dataset {scored}, not {dataset}: run "
             f"`lifecycle score-all --dataset {dataset}` (one latest scores table per workspace), "
@@ -364,7 +367,7 @@ def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable
     if not path.exists():  # no such dataset: "run score-all" would be refused too
         require_dataset(settings, dataset or settings.dataset, SCORES_STEP)
     table = read_scores(path)
-    return of_dataset(table, dataset or settings.dataset)
+    return of_dataset(table, dataset or settings.dataset, settings)
 
 
 def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:

@@ -109,13 +109,42 @@ def test_ingest_reports_rows_read_as_it_goes(
     assert "validating events: 1,500 rows read" in capsys.readouterr().err
 
 
+def test_features_build_refuses_an_as_of_that_is_no_date_or_past_the_data(tmp_path: Path) -> None:
+    """`features build --as-of yesterday` was a traceback; --as-of 2030-01-01 (for 2020) made
+    the feature table's latest cutoff, which materialize and score-all read as today, a date
+    years past the last event."""
+    home = tmp_path / "home"
+    events = tmp_path / "shop.csv"
+    events.write_text("user_id,event_time,event_type\nu1,2025-01-01 10:00,session\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["--home", str(home), "-q", "ingest", str(events)]).exit_code == 0
+    build = ["--home", str(home), "features", "build", "--dataset", "shop", "--as-of"]
+    for as_of, said in (
+        ("yesterday", "--as-of 'yesterday': expected a date such as 2025-06-01"),
+        (
+            "2030-01-01",
+            "--as-of 2030-01-01: after the data of dataset 'shop' (last event "
+            "2025-01-01 10:00); the latest cutoff it can have is 2025-01-02",
+        ),
+    ):
+        result = runner.invoke(main, [*build, as_of])
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "Traceback" not in result.output and said in result.stderr, result.output
+    assert not (home / "features" / "shop").exists()  # nothing built
+    assert runner.invoke(main, [*build, "2025-01-02"]).exit_code == 0
+
+
 def test_a_silent_step_gets_a_heartbeat(capsys: pytest.CaptureFixture[str]) -> None:
     console = Console()
     console.start_heartbeat(silence_seconds=0.3)
     try:
         console.step("materializing the online store")
+        # a note after the step is no step: the heartbeat names the step, not the note
+        console.note("the other commands work on dataset 'demo'")
         deadline = time.monotonic() + 20
-        while "still materializing" not in capsys.readouterr().err:
+        while "still materializing" not in (err := capsys.readouterr().err):
+            assert "still the other" not in err
             assert time.monotonic() < deadline, "no heartbeat after a silent step"
             time.sleep(0.1)
     finally:

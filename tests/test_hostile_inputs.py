@@ -108,6 +108,35 @@ def test_ids_are_the_text_of_the_source_and_non_scalar_or_long_ids_are_quarantin
     }
 
 
+def test_ids_holding_a_control_character_are_quarantined_never_a_user(tmp_path: Path) -> None:
+    """A NUL of a damaged export ('2\\x00') or a line break in a quoted cell made a user of
+    its own beside '2', one no list reader or API caller can name."""
+    text = HEADER + '2\x00,2024-01-01,session,\n"a\nb",2024-01-01,session,\n2,2024-01-01,session,\n'
+    path = tmp_path / "events.csv"
+    path.write_bytes(text.encode())
+    loaded = load(path)
+    assert loaded.frame[c.USER_ID].tolist() == ["2"]
+    assert reasons(loaded) == {1: "invalid_user_id", 2: "invalid_user_id"}
+    assert loaded.quarantine[c.USER_ID].tolist() == ["2\x00", "a\nb"]  # kept as read
+
+
+def test_ids_a_spreadsheet_rounded_are_quarantined_or_the_column_refused(tmp_path: Path) -> None:
+    """Excel shows 123456789012 as 1.23457E+11: every customer whose id starts so loaded as
+    one user. A few such ids are quarantined; a column of them is refused, saying why."""
+    rows = "1.23457E+11,2024-01-01,session,\n1.23457E+11,2024-01-02,session,\n"
+    others = "".join(f"00{i},2024-01-01,session,\n" for i in range(3))
+    loaded = load(write(tmp_path, HEADER + rows + others))
+    assert sorted(loaded.frame[c.USER_ID]) == ["000", "001", "002"]
+    assert reasons(loaded) == {1: "invalid_user_id", 2: "invalid_user_id"}
+    with pytest.raises(
+        ContractError,
+        match=r"column 'user_id' should hold ids in full, not as a "
+        r"spreadsheet shows long numbers .*user_id='1.23457E\+11'",
+    ):
+        rounded = "".join(f"1.23457E+11,2024-01-{d:02},session,\n" for d in range(1, 11))
+        load(write(tmp_path, HEADER + rounded + "8,2024-01-01,session,\n", "excel.csv"))
+
+
 def test_text_null_tokens_are_missing_ids_never_a_user(tmp_path: Path) -> None:
     tokens = ["nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None", " nan "]
     body = "".join(f"{t},2024-01-0{i % 9 + 1},session,\n" for i, t in enumerate(tokens))
@@ -204,6 +233,11 @@ def test_zone_words_are_applied_or_quarantined_never_taken_as_utc(tmp_path: Path
         "Mon, 01 Jan 2024 10:00:00 GMT": "2024-01-01 10:00",
         "2024-01-01 10:00:00 CST": None,  # China or US Central
         "2024-01-01 10:00:00 Mars/Olympus": None,
+        "2024-01-01 10:00:00 UTC+25": None,  # no clock is 25 hours off
+        "2024-01-01T10:00:00+25:00": None,  # these loaded a day off
+        "2024-01-01T10:00:00+05:75": None,
+        "2024-01-01T10:00:00+14:00": "2023-12-31 20:00",  # Kiribati
+        "2024-01-01T10:00:00-12:00": "2024-01-01 22:00",
     }
     body = "".join(f'u{i},"{s}",session,\n' for i, s in enumerate(stamps))
     loaded = load(write(tmp_path, HEADER + body))
@@ -211,7 +245,13 @@ def test_zone_words_are_applied_or_quarantined_never_taken_as_utc(tmp_path: Path
     for i, expected in enumerate(stamps.values()):
         if expected is not None:
             assert times[f"u{i}"] == pd.Timestamp(expected, tz="UTC"), i
-    assert reasons(loaded) == {8: "ambiguous_time_zone", 9: "unknown_time_zone"}
+    assert reasons(loaded) == {
+        8: "ambiguous_time_zone",
+        9: "unknown_time_zone",
+        10: "unknown_time_zone",
+        11: "unparseable_event_time",
+        12: "unparseable_event_time",
+    }
 
 
 def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
@@ -269,6 +309,18 @@ def test_a_binary_time_column_is_refused_in_one_line(home: Path, tmp_path: Path)
     assert not (home / "datasets" / "bin").exists()
 
 
+def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path) -> None:
+    """A .csv.gz cut short (a copy interrupted) printed only 'Aborted!': click took the
+    decompressor's EOFError for Ctrl-D."""
+    import gzip
+
+    path = tmp_path / "events.csv.gz"
+    path.write_bytes(gzip.compress((HEADER + "a,2024-01-01,session,\n").encode())[:40])
+    result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
+    one_line_error(result, "events.csv.gz: cannot be read as gz", "ended before")
+    assert not (home / "datasets" / "cut").exists()
+
+
 @pytest.mark.parametrize(
     ("option", "named"),
     [
@@ -318,6 +370,41 @@ def test_user_columns_named_like_ours_never_collide(tmp_path: Path) -> None:
     assert loaded.quarantine["reason.1"].tolist() == ["why", "why"]
     assert loaded.quarantine["source_row.1"].tolist() == ["2", "1"]
     assert loaded.frame["__lifecycle_source_row"].tolist() == ["x"]
+
+
+def test_a_header_naming_a_contract_column_twice_is_refused(home: Path, tmp_path: Path) -> None:
+    """Two 'amount' columns: which holds the amounts is unknown, so the file is refused (a
+    CSV once silently took the first; a Parquet file was a traceback). Two columns of
+    another name are kept, the second with a suffix."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def table(*names: str) -> pa.Table:
+        values = {"user_id": ["a", "b"], "event_time": ["2024-01-01", "2024-01-02"]}
+        extra = {"event_type": ["session"] * 2, "amount": ["1", "2"], "note": ["x", "y"]}
+        return pa.table([pa.array({**values, **extra}[n.strip()]) for n in names], names=names)
+
+    twice = ("user_id", "event_time", "event_type", "amount", " amount")
+    csv = tmp_path / "twice.csv"
+    csv.write_text(",".join(twice) + "\na,2024-01-01,purchase,1,10\n")
+    pq.write_table(table(*twice), tmp_path / "twice.parquet")
+    for path in (csv, tmp_path / "twice.parquet"):
+        result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "twice"])
+        one_line_error(result, path.name, "more than one column 'amount'")
+    users = write(tmp_path, "user_id,channel,user_id\na,email,b\n", "users.csv")
+    good = write(tmp_path, HEADER + "a,2024-01-01,session,\n", "good.csv")
+    result = CliRunner().invoke(
+        main, ["ingest", str(good), "--users", str(users), "--dataset", "twice"]
+    )
+    one_line_error(result, "users.csv", "more than one column 'user_id'")
+    assert not (home / "datasets" / "twice").exists()
+
+    pq.write_table(
+        table("user_id", "event_time", "event_type", "note", "note"), csv.with_suffix(".pq")
+    )
+    summary = ingest_events(csv.with_suffix(".pq"), tmp_path / "d")
+    events = pd.read_parquet(summary.path / "events.parquet")
+    assert events[["note", "note.1"]].values.tolist() == [["x", "x"], ["y", "y"]]
 
 
 def test_a_repeated_header_line_is_quarantined(tmp_path: Path) -> None:

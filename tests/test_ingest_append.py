@@ -64,6 +64,8 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     assert (events[c.USER_ID] == "u1").sum() == 3  # the repeated purchase is there once
     held = pd.read_csv(dataset / "quarantine" / "events-already_ingested-1.csv")
     assert held[c.REASON].tolist() == ["already_ingested"] and held[c.USER_ID].tolist() == ["u1"]
+    # as in every quarantine file, the row of the file first (it had none, reason last)
+    assert list(held.columns[:2]) == [c.SOURCE_ROW, c.REASON] and held[c.SOURCE_ROW].tolist() == [1]
     users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)
     assert sorted(users.index) == ["u1", "u2", "u3"]  # u1 kept though the new file lacks it
     assert users.loc["u2", c.CHANNEL] == "referral"  # the new file's row wins
@@ -72,6 +74,37 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     assert again["totals"]["events"] == 6
     assert again["tables"]["events"]["reasons"]["already_ingested"] == 4
     assert again["totals"]["users"] == 3  # no users file: the users table carried over
+
+
+def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Path) -> None:
+    """A re-sent export: its refund and repeat were counted again though held back as
+    already_ingested (the summary said 26 refunds booked, 322 repeats kept, 1 row added)."""
+    runner = CliRunner()
+    body = "u1,2025-01-01,purchase,-4\nu1,2025-01-02,purchase,3\nu1,2025-01-02,purchase,3\n"
+    options = ("--negative-is-refund", "--keep-repeats")
+    first = _ingest(runner, str(_write(tmp_path, "first.csv", HEADER + body)), *options)
+    notes = first["tables"]["events"]["notes"]
+    assert notes["negative_amounts_as_refunds"] == 1 and notes["repeats_kept"] == 1
+    again = _write(tmp_path, "again.csv", HEADER + body + "u2,2025-01-03,purchase,5\n")
+    report = _ingest(runner, str(again), *options, "--append")["tables"]["events"]
+    assert report["rows_loaded"] == 1 and report["reasons"] == {"already_ingested": 3}
+    assert report["notes"]["negative_amounts_as_refunds"] == 0
+    assert report["notes"]["repeats_kept"] == 0
+
+
+def test_appending_a_file_named_after_no_dataset_is_refused(home: Path, tmp_path: Path) -> None:
+    """`ingest orders-2025-01.csv --append` without --dataset made a new dataset named after
+    the file, the new days beside the history they were meant for."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    new_days = _write(tmp_path, "shop-2025-01.csv", SECOND)
+    result = runner.invoke(
+        main, ["ingest", str(new_days), "--append"], env={"LIFECYCLE_DATASET": "shop"}
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no dataset 'shop-2025-01' (the name shop-2025-01.csv gives)" in result.stderr
+    assert "--dataset NAME, e.g. --dataset shop" in result.stderr
+    assert sorted(p.name for p in (home / "datasets").iterdir() if p.name[0] != ".") == ["shop"]
 
 
 def test_replacing_history_with_new_days_is_refused_and_nothing_written(
@@ -90,6 +123,7 @@ def test_replacing_history_with_new_days_is_refused_and_nothing_written(
     error = errors[0]
     assert "would drop the events before 2025-01-06 and the users table" in error
     assert f"lifecycle ingest {later} --dataset shop --append" in error and "--replace" in error
+    assert "and this command's other options (--map, --event-type, ...)" in error
     assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 3
     # --replace does it, and the old version stays restorable.
     _ingest(runner, str(later), "--replace")
@@ -357,3 +391,38 @@ def test_a_dataset_of_another_kind_is_not_appended_to_or_replaced_silently(
         assert {path: path.readlink() for path in before} == before
     replaced = runner.invoke(main, ["-q", "ingest", first, "--dataset", "telco_churn", "--replace"])
     assert replaced.exit_code == 0 and (snapshot / "events.parquet").is_file()
+
+
+def test_new_days_in_contract_columns_append_to_an_imported_dataset(
+    home: Path, tmp_path: Path
+) -> None:
+    """What docs/refresh.md and the import refusal advise, new events in contract columns
+    after `import online-retail`, was refused for lacking the adapter's extra columns (naming
+    a staging file). They go in with those columns empty; a row the dataset holds in every
+    column the file has is already_ingested; a column the dataset lacks is refused."""
+    runner = CliRunner()
+    both = _write(tmp_path, "both.csv", RETAIL_HEADER + RETAIL_JANUARY + RETAIL_FEBRUARY)
+    assert runner.invoke(main, ["--quiet", "import", "online-retail", str(both)]).exit_code == 0
+    header = "user_id,event_time,event_type,amount,currency,order_id\n"
+    new = _write(
+        tmp_path,
+        "new.csv",
+        header + "12583,2011-02-01 08:45:00,purchase,90,GBP,536370\n"  # February's line
+        "12583,2011-03-01 10:00:00,purchase,5,GBP,600001\n",
+    )
+    args = ["--json", "--quiet", "ingest", str(new), "--dataset", "online_retail", "--append"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 1
+    events = pd.read_parquet(home / "datasets" / "online_retail" / "events.parquet")
+    assert events["order_id"].tolist() == ["536365", "536370", "600001"]
+    assert events["stock_code"].tolist()[:2] == ["85123A", "22728"]
+    assert events["stock_code"].isna().tolist() == [False, False, True]
+    extra = _write(tmp_path, "extra.csv", header.strip() + ",coupon\n1,2011-03-02,session,,,,x\n")
+    result = runner.invoke(main, [*args[2:3], str(extra), *args[4:]])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        f"{extra}: its events have other columns than dataset 'online_retail' holds (the file "
+        "adds coupon;" in result.stderr
+    )

@@ -385,6 +385,17 @@ def test_epoch_second_times_are_named_and_read_with_time_format_s(
         pd.Timestamp("2010-12-01 09:53:00", tz="UTC"),
         pd.Timestamp("2010-12-01 10:40:00", tz="UTC"),
     ]
+    # Milliseconds (a JavaScript export) in a Parquet integer column are named too, the example
+    # as the file's value (it read 'InvoiceDate=np.int64(1291197180123)')
+    millis_pq = tmp_path / "millis.parquet"
+    pd.DataFrame(
+        {"CustomerID": [1, 2], "InvoiceDate": [1291197180123, 1291197190000], "Total": [1, 2]}
+    ).to_parquet(millis_pq)
+    with pytest.raises(
+        ContractError,
+        match=r"milliseconds since 1970: use --time-format %ms\), .*InvoiceDate=1291197180123\)$",
+    ):
+        ingest.ingest_events(millis_pq, tmp_path / "refused", mapping=_purchases())
     millis = tmp_path / "millis.csv"
     millis.write_text("CustomerID,InvoiceDate,Total\n1,1291197180123,1\n2,soon,1\n3,1291197180,1\n")
     loaded = ingest.ingest_events(
@@ -408,6 +419,15 @@ def test_other_separators_and_encodings_are_named_with_their_option(
     )
     with pytest.raises(ContractError, match=r"semi\.csv: the header line is " + named):
         ingest.ingest_events(semicolons, tmp_path / "x", mapping=_purchases())
+    # A .tsv written with commas (and a BOM, not shown) names ','; a file named
+    # orders.tsv.csv is a CSV, read with commas (it was read with tabs: 'missing column').
+    tsv = tmp_path / "orders.tsv"
+    tsv.write_text("\ufeffCustomerID,InvoiceDate,Total\n18074,2010-12-01,3\n")
+    with pytest.raises(ContractError, match=r"\('CustomerID,.*holding ',', not tab: .*','$"):
+        ingest.ingest_events(tsv, tmp_path / "x", mapping=_purchases())
+    csv = tsv.rename(tmp_path / "orders.tsv.csv")
+    loaded = ingest.ingest_events(csv, tmp_path / "x", mapping=_purchases())
+    assert loaded.tables["events"]["rows_loaded"] == 1
     latin = tmp_path / "latin.csv"
     latin.write_bytes(
         "CustomerID,InvoiceDate,Total,City\n7,2010-12-01,3,Orléans\n".encode("latin-1")

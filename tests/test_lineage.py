@@ -131,6 +131,34 @@ def test_movers_refuses_scores_of_different_definitions(home: Path) -> None:
     assert "churn: horizon_days 90 -> 60" in result.stderr
 
 
+def test_movers_refuses_a_latest_table_older_than_the_previous(home: Path) -> None:
+    """`score-all --as-of` an earlier date after a later one: risers would be users whose
+    score fell over time (the list was shown, 2025-01-08 -> 2025-01-01)."""
+    from serving.batch import write_scores
+
+    label = {"task": "churn", "horizon_days": 90, "lookback_days": None, "target": None}
+    for as_of, churn in (("2025-01-08", [0.2, 0.5]), ("2025-01-01", [0.6, 0.1])):
+        scores = pd.DataFrame({c.USER_ID: ["u1", "u2"], "churn_probability": churn})
+        write_scores(home / "scores", scores, {"as_of": as_of, "labels": {"churn": label}})
+    result = CliRunner().invoke(main, ["movers", "--by", "churn_probability"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "latest scores table is of 2025-01-01" in result.stderr
+    assert "earlier than the previous one of 2025-01-08" in result.stderr
+    assert "run `lifecycle score-all`" in result.stderr
+
+
+def test_lists_of_a_dataset_the_workspace_lacks_name_it(home: Path) -> None:
+    """A misspelt --dataset was told to run `score-all --dataset shpo`, which then failed."""
+    from serving.batch import write_scores
+
+    scores = pd.DataFrame({c.USER_ID: ["u1"], "churn_probability": [0.2]})
+    write_scores(home / "scores", scores, {"as_of": "2025-01-01", "dataset": "shop"})
+    for command in (["at-risk"], ["segments"], ["report"]):
+        result = CliRunner().invoke(main, [*command, "--dataset", "shpo"])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert "no dataset 'shpo'" in result.stderr and "score-all" not in result.stderr
+
+
 def test_score_and_lists_say_which_definition_each_score_follows(
     trained_workspace: TrainedWorkspace, trained_copy: Path
 ) -> None:

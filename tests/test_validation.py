@@ -69,6 +69,14 @@ def test_missing_column_names_column_and_mapping_hint(tmp_path: Path) -> None:
     message = str(error.value)
     assert "events.csv" in message and "'user_id'" in message
     assert "customer" in message and "--map" in message
+    # the same name but for case: the --map that takes it, the others' hint after it
+    path = write(tmp_path, "User_ID,Event_Time,kind\nu1,2024-01-01,session\n")
+    with pytest.raises(ContractError) as error:
+        load(path)
+    assert str(error.value).endswith(
+        "Map them with --map user_id=User_ID --map event_time=Event_Time; the others with "
+        "--map CONTRACT=SOURCE"
+    )
 
 
 def test_mapped_column_missing_names_both_names(tmp_path: Path) -> None:
@@ -85,6 +93,14 @@ def test_wrong_type_column_fails_fast_with_example_row(tmp_path: Path) -> None:
     message = str(error.value)
     assert "column 'amount' should hold numbers" in message
     assert "row 1 has amount='abc'" in message
+    # amounts with a currency sign or code: that is named, not the decimal-comma option
+    for amounts in (("£12.50", "£3.00"), ("12.50 EUR", "3 EUR"), ("USD 4", "USD5")):
+        body = "".join(f"u{i},2024-01-01,purchase,{a}\n" for i, a in enumerate(amounts))
+        with pytest.raises(ContractError) as error:
+            load(write(tmp_path, HEADER + body, "money.csv"))
+        message = str(error.value)
+        assert "should hold numbers without a currency sign or code" in message, message
+        assert "--map currency=COLUMN" in message and "--decimal-comma" not in message
 
 
 def test_unparseable_timestamps_mostly_is_a_wrong_column(tmp_path: Path) -> None:
@@ -144,9 +160,15 @@ def test_too_many_bad_rows_refuses_the_file(tmp_path: Path) -> None:
     path = write(
         tmp_path, HEADER + ",2024-01-01,session,\n,2024-01-01,session,\nu1,2024-01-01,session,\n"
     )
-    with pytest.raises(ContractError, match=r"2 of 3 rows are bad.*missing_user_id"):
+    with pytest.raises(ContractError, match=r"2 of 3 rows are bad.*missing_user_id") as refused:
         load(path)
+    assert "--keep-repeats" not in str(refused.value)
     assert load(path, max_bad_fraction=0.9).report.rows_loaded == 1
+    # Mostly exact repeats (invoice lines without their product): the option that keeps them
+    lines = write(tmp_path, HEADER + "u1,2024-01-01,purchase,2.5\n" * 3, "lines.csv")
+    with pytest.raises(ContractError, match=r"2 duplicate_row.*exact repeats.*--keep-repeats"):
+        load(lines)
+    assert load(lines, keep_repeats=True).report.rows_loaded == 3
 
 
 def test_purchase_only_log_with_other_names(tmp_path: Path) -> None:

@@ -279,6 +279,15 @@ def ingest(
         )
     if dataset is None:
         name = dataset_name_from_file(events)
+        home = obj.settings.workspace
+        if append and not home.dataset_dir(name).exists():
+            # new days named after their file (orders-2026-01) made a dataset of their own
+            known = home.dataset_dir(obj.settings.dataset).exists()
+            raise UserError(
+                f"--append adds to a dataset, and there is no dataset '{name}' (the name "
+                f"{events.name} gives): name the one to add to with --dataset NAME"
+                + (f", e.g. --dataset {obj.settings.dataset}" if known else "")
+            )
         obj.console.note(f"dataset '{name}', named after {events.name} (--dataset NAME to choose)")
         if name != obj.settings.dataset:
             obj.console.note(
@@ -418,6 +427,8 @@ def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) ->
     from lifecycle.steps import build_features
 
     paths = store_paths(obj.settings, dataset)
+    if as_of:
+        _refuse_cutoffs_past_the_data(obj.settings, paths.dataset, as_of)
     obj.console.step(f"computing as-of features for dataset '{paths.dataset}'")
     summary = build_features(obj.settings, paths.dataset, extra_cutoffs=as_of)
     obj.console.result(
@@ -427,6 +438,39 @@ def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) ->
             f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}"
         ],
     )
+
+
+def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str, ...]) -> None:
+    """An --as-of that is no date is one line (it was a traceback); one after today's cutoff
+    (the midnight after the last event) is refused: the feature table's latest cutoff, which
+    the online store, score-all and the monitor read as today, would be a date no data
+    reaches (a typo, 2030 for 2020, scored every user as silent for years)."""
+    import pandas as pd
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from features import contract as c
+    from lifecycle.errors import UserError
+
+    stamps = []
+    for value in as_of:
+        try:
+            stamp = pd.Timestamp(value)
+        except ValueError:
+            raise UserError(f"--as-of {value!r}: expected a date such as 2025-06-01") from None
+        stamps.append(stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC"))
+    events = settings.workspace.events(dataset)
+    if not events.is_file():
+        return  # build_features names what is missing
+    last = pc.max(pq.read_table(events, columns=[c.EVENT_TIME])[c.EVENT_TIME]).as_py()
+    today = pd.Timestamp(last).tz_convert("UTC").normalize() + pd.Timedelta(days=1)
+    late = [t for t in stamps if t > today]
+    if late:
+        raise UserError(
+            f"--as-of {late[0]:%Y-%m-%d}: after the data of dataset '{dataset}' (last event "
+            f"{pd.Timestamp(last):%Y-%m-%d %H:%M}); the latest cutoff it can have is "
+            f"{today:%Y-%m-%d} (today's, built without --as-of)"
+        )
 
 
 @features.command("apply")

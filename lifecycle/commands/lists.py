@@ -368,7 +368,14 @@ def _with_saved_value(obj: Context, table: Any) -> Any:
 @pass_context
 def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> None:
     """Users whose churn risk or value at risk rose the most since the previous scores table."""
-    from serving.batch import latest_scores, previous_scores, require_same_definitions
+    import pandas as pd
+
+    from serving.batch import (
+        ScoringError,
+        latest_scores,
+        previous_scores,
+        require_same_definitions,
+    )
     from serving.lists import MOVER_FIELDS, list_rows, model_changes
     from serving.lists import movers as find_movers
 
@@ -376,6 +383,13 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
     latest = latest_scores(obj.settings, dataset)
     previous = previous_scores(obj.settings, dataset)
     require_same_definitions(latest, previous, "movers")
+    if pd.Timestamp(previous.as_of or 0) > pd.Timestamp(latest.as_of or 0):
+        # `score-all --as-of` an earlier date: a rise between the two would run back in time
+        raise ScoringError(
+            f"movers refused: the latest scores table is of {latest.as_of} ({latest.path.name}), "
+            f"earlier than the previous one of {previous.as_of}; run `lifecycle score-all` for "
+            "the latest date, then `lifecycle movers` compares the two in time order"
+        )
     changes = model_changes(previous, latest)
     ranked = find_movers(
         latest.frame,
