@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
 
 SERVICE = "serving.service:LifecycleScoring"
 
@@ -37,3 +41,20 @@ def check_can_listen(host: str, port: int) -> None:
                 "stop it or pick another with --port"
             ) from None
         raise UserError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def refuse_auth_without_tokens(settings: Settings, host: str) -> None:
+    """A server whose API token auth is on (``--host`` not loopback, or serving.auth = on)
+    with no token configured would refuse every call but the probes: said before the start
+    in one line, not found out from a log warning and a wall of 401s."""
+    from lifecycle.errors import UserError
+    from serving.auth import auth_config
+
+    config = auth_config(settings, [host])
+    if config.enabled and not config.tokens:
+        raise UserError(
+            f"--host {host}: API token auth is on ({config.reason}) and no token is "
+            "configured, so every call would be refused: set LIFECYCLE_SERVING__API_TOKEN "
+            "(and LIFECYCLE_SERVING__ADMIN_TOKEN for /reload and /promote) or "
+            "serving.api_tokens_file, or serve on 127.0.0.1"
+        )

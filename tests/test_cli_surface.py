@@ -237,6 +237,19 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
         )
         assert "Traceback" not in result.output
     check_can_listen("127.0.0.1", port)  # released: free again
+    # a public address with auth on and no token: every call would be a 401, said up front
+    public = CliRunner().invoke(
+        main,
+        [*home, "serve", "--dataset", "shop", "--host", "0.0.0.0", "--port", str(port)],
+        catch_exceptions=False,
+    )
+    assert public.exit_code == 1 and "Traceback" not in public.output
+    assert public.output.strip().splitlines()[-1] == (
+        "Error: --host 0.0.0.0: API token auth is on (serving.auth = auto, bound to 0.0.0.0) "
+        "and no token is configured, so every call would be refused: set "
+        "LIFECYCLE_SERVING__API_TOKEN (and LIFECYCLE_SERVING__ADMIN_TOKEN for /reload and "
+        "/promote) or serving.api_tokens_file, or serve on 127.0.0.1"
+    )
 
 
 def test_ctrl_c_inside_a_duckdb_query_aborts_without_a_traceback() -> None:

@@ -241,12 +241,13 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
     ]
     env["BENTOML_CONFIG_OPTIONS"] = " ".join(o for o in options if o)  # the user's kept
     from lifecycle.dataset_kind import require_dataset, require_events
-    from serving.launch import bentoml_command, check_can_listen
+    from serving.launch import bentoml_command, check_can_listen, refuse_auth_without_tokens
 
     # what would only show as each worker's 503 after the start, said here in one line
     require_dataset(obj.settings, dataset or obj.settings.dataset, "serve")
     require_events(obj.settings, dataset or obj.settings.dataset, "serve")
     check_can_listen(host, port)
+    refuse_auth_without_tokens(obj.settings, host)
     command = bentoml_command(host, port)
     command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
     obj.console.step(
