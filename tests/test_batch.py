@@ -221,6 +221,13 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
     asked = json.loads(channel)
     assert asked["filters"] == {"channel": "email", "min_churn": 0.3}
     assert asked["control"] == {"share": 0.1, "seed": 0}
+    assert not [n for n in asked["notes"] if n.startswith("no scored user matches")]
+    nobody = json.loads(
+        run_cli(home, "--json", "at-risk", "--channel", "email", "--min-ltv", "1e12")
+    )
+    assert nobody["rows"] == []
+    matches = "no scored user matches all of: channel email, ltv >= 1e+12"
+    assert [n for n in nobody["notes"] if n.startswith("no scored user")] == [matches]
     written = tmp_path / "email.json"
     options = ("--channel", "email", "--min-churn", "0.3", "--control-share", "0.2", "--seed", "4")
     run_cli(home, "at-risk", "--top", "5", *options, "--out", str(written))

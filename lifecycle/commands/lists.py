@@ -171,6 +171,8 @@ def _emit_list(
     units = units_for(obj.settings, metadata)
     behind = _behind_the_dataset(obj, metadata)
     notes = (*notes, behind) if behind else notes
+    if len(rows) == 0 and request.filters.text():  # "top 0 users" alone read as a failure
+        notes = (*notes, f"no scored user matches all of: {request.filters.text()}")
     described, asked = request.described()
     title += described
     data = {**data, **asked, "units": units.to_dict(), "notes": list(notes)}
