@@ -29,7 +29,9 @@ Locations, per dataset (all datasets unless one is named):
   and rewritten without the users with ``scrub_exports`` (``features.erasure_exports``).
 - MLflow artifacts: models' ``input_example.json`` / ``serving_input_example.json`` and
   other text artifacts (evaluation files) are scanned; the files that mention a user are
-  reported, not changed (the models were trained with the user; retraining is the remedy).
+  reported, not changed (the models were trained with the user), and the serving champions
+  are named: retraining and promoting the new versions is the remedy (the gate alone keeps
+  a champion the retrained model does not beat).
   LightGBM model texts hold thresholds and counts, never ids, and are not searched.
 
 In every table rewritten, the ids left in other rows' text columns (a ``description``, a
@@ -71,6 +73,10 @@ if TYPE_CHECKING:
 
 MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
 LIGHTGBM_MODEL_HEADER = "tree\nversion="  # a booster's text: thresholds and counts, no ids
+RETRAIN = (
+    "retrain with `lifecycle train TASK`, then `lifecycle promote TASK VERSION --reason erasure`: "
+    "the gate keeps a champion that the retrained model does not beat"
+)
 TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
 
 
@@ -90,6 +96,7 @@ class ErasureRecord:
     deleted_files: list[str] = field(default_factory=list)  # workspace-relative
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
+    champions: list[str] = field(default_factory=list)  # models that learned from the users
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
@@ -119,6 +126,7 @@ class ErasureRecord:
             "deleted_files": self.deleted_files,
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
+            "champions_trained_with_users": self.champions,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
             "exports": [asdict(e) for e in self.exports],
@@ -484,6 +492,19 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
             record.mlflow_examples.append(str(path.relative_to(home)))
 
 
+def _champions(settings: Settings, names: list[str]) -> list[str]:
+    """The datasets' champions now: trained before this erasure, on data holding the users."""
+    from lifecycle import registry, tasks
+
+    try:
+        source = registry.reader(settings, mirrored=True)
+        models = [registry.model_name(name, task) for name in names for task in tasks.names()]
+        found = {m: registry.aliases(source, m).get(registry.CHAMPION) for m in models}
+    except Exception as error:  # the erasure is done: naming the models must not stop its log
+        return [f"(the registry could not be read: {str(error).splitlines()[0]})"]
+    return [f"{model} v{version}" for model, version in found.items() if version]
+
+
 # -- the command ----------------------------------------------------------------------------
 
 
@@ -552,8 +573,16 @@ def forget(
     _scan_mlflow(settings, terms, record)
     record.exports = check_exports(settings, exports, ids, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
+        if record.user_hashes:
+            record.champions = _champions(settings, names)
         record.not_covered.append(
-            "trained models and MLflow run artifacts are not changed (retrain to drop the users)"
+            "trained models and MLflow run artifacts are not changed"
+            + (
+                f"; serving champions that learned from the users: {', '.join(record.champions)}"
+                f" ({RETRAIN})"
+                if record.champions
+                else " (retrain to drop the users)"
+            )
         )
 
     held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
