@@ -38,7 +38,8 @@ In every table rewritten, the ids left in other rows' text columns (a ``descript
 ``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
 
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
-a crash leaves the previous file readable, and running ``forget`` again finishes the job.
+a crash leaves the previous file readable, and running ``forget`` again finishes the job
+(the erasure is recorded as pending first: ``features.erasure_log``).
 Finally, when a user was found, one line is appended to ``$LIFECYCLE_HOME/erasure_log.jsonl``
 (``features.erasure_log``): the time, the dataset, keyed hashes (HMAC-SHA256) of the ids
 found, never the ids, and the rows removed per location. The key is the pseudonym key of
@@ -58,6 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features import erasure_log
 from features.erasure_exports import ExportFinding, check_exports, registered
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
@@ -100,6 +102,7 @@ class ErasureRecord:
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
+    unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
     log_path: str = ""
 
     @property
@@ -130,6 +133,7 @@ class ErasureRecord:
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
             "exports": [asdict(e) for e in self.exports],
+            "unfinished_erasures": self.unfinished,
             "log": self.log_path,
         }
 
@@ -147,6 +151,7 @@ class ErasureRecord:
         out += [f"  not covered: {n}" for n in self.not_covered]
         out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
         out += [f"  export {e.text()}" for e in self.exports]
+        out += [f"  NOT finished, run forget again with its ids: {u}" for u in self.unfinished]
         if self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:
@@ -494,15 +499,12 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
 
 def _champions(settings: Settings, names: list[str]) -> list[str]:
     """The datasets' champions now: trained before this erasure, on data holding the users."""
-    from lifecycle import registry, tasks
+    from lifecycle.registry import champion_versions
 
     try:
-        source = registry.reader(settings, mirrored=True)
-        models = [registry.model_name(name, task) for name in names for task in tasks.names()]
-        found = {m: registry.aliases(source, m).get(registry.CHAMPION) for m in models}
+        return champion_versions(settings, names)
     except Exception as error:  # the erasure is done: naming the models must not stop its log
         return [f"(the registry could not be read: {str(error).splitlines()[0]})"]
-    return [f"{model} v{version}" for model, version in found.items() if version]
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -549,8 +551,13 @@ def forget(
 
     names = _dataset_names(settings, dataset)
     exports = registered(settings, dataset)  # a bad register stops us before any change
-    record.not_found = sorted(ids - _present(settings, names, ids))
-    record.user_hashes = sorted(keyed_hash(key, u) for u in ids - set(record.not_found))
+    started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
+    found = _present(settings, names, ids) | {u for u in ids if keyed_hash(key, u) in started}
+    record.not_found = sorted(ids - found)
+    record.user_hashes = sorted(keyed_hash(key, u) for u in found)
+    pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
+    if record.user_hashes:
+        erasure_log.begin_erasure(home, pending | {"user_hashes": record.user_hashes})
     for name in names:
         _forget_dataset(settings, name, ids, record)
     _forget_demo(settings, ids, record)
@@ -573,22 +580,19 @@ def forget(
     _scan_mlflow(settings, terms, record)
     record.exports = check_exports(settings, exports, ids, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
-        if record.user_hashes:
-            record.champions = _champions(settings, names)
+        record.champions = _champions(settings, names) if record.user_hashes else []
+        learned = f"; serving champions that learned from the users: {', '.join(record.champions)}"
+        remedy = f"{learned} ({RETRAIN})" if record.champions else " (retrain to drop the users)"
         record.not_covered.append(
-            "trained models and MLflow run artifacts are not changed"
-            + (
-                f"; serving champions that learned from the users: {', '.join(record.champions)}"
-                f" ({RETRAIN})"
-                if record.champions
-                else " (retrain to drop the users)"
-            )
+            f"trained models and MLflow run artifacts are not changed{remedy}"
         )
 
     held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
     if record.user_hashes or record.stale_staging or held:  # never for ids found nowhere
         entry = {k: v for k, v in record.to_dict().items() if k not in ("log", "not_found")}
         record.log_path = str(append_entry(home, entry))
+    left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})
+    record.unfinished = [f"started {e['timestamp']}, {len(e['user_hashes'])} user(s)" for e in left]
     return record
 
 

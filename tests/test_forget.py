@@ -295,3 +295,44 @@ def test_forget_deletes_users_from_redis(tmp_path_factory: pytest.TempPathFactor
             False,
             True,
         ]
+
+
+def test_forget_killed_before_its_log_line_keeps_the_users_out_and_a_rerun_logs_them(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Killed after erasing everything but before the log line: the users are already kept
+    out of an append, a forget of other ids says the erasure is unfinished, and a re-run
+    with the ids logs them although nothing of them is left to find."""
+    import features.erasure as erasure
+
+    settings = load_settings(home=ws, environ={})
+    events = pd.read_parquet(settings.workspace.dataset_dir("demo") / "events.parquet")
+    back = tmp_path / "back.csv"
+    events[events[c.USER_ID].isin(GONE)].head(4).to_csv(back, index=False)
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt("killed before the log line")
+
+    monkeypatch.setattr(erasure, "append_entry", killed)
+    with pytest.raises(KeyboardInterrupt):
+        forget(settings, list(GONE))
+    monkeypatch.undo()
+    assert not (ws / "erasure_log.jsonl").exists()
+
+    result = CliRunner().invoke(
+        main, ["--home", str(ws), "ingest", str(back), "--dataset", "demo", "--append"]
+    )
+    assert result.exit_code == 0, result.output
+    appended = pd.read_parquet(settings.workspace.dataset_dir("demo") / "events.parquet")
+    assert not appended[c.USER_ID].isin(GONE).any() and "4 erased_user" in result.output
+
+    other = forget(settings, ["nobody"])
+    assert [u.split(", ")[1] for u in other.unfinished] == ["2 user(s)"]
+    assert "NOT finished, run forget again with its ids: started " in "\n".join(other.lines())
+
+    again = forget(settings, list(GONE))
+    assert again.not_found == [] and again.unfinished == []
+    key = (ws / ".erasure_key").read_text().strip().encode()
+    [entry] = log_entries(ws)
+    assert entry["user_hashes"] == sorted(keyed_hash(key, u) for u in GONE)
+    assert not (ws / ".erasure_pending.json").exists()
