@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features import erasure_log
-from features.erasure_exports import ExportFinding, check_exports, registered
+from features.erasure_exports import ExportFinding, check_exports, forget_inner_scratch, registered
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.ingest import REPORT
@@ -558,6 +558,7 @@ def forget(
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     if record.user_hashes:
         erasure_log.begin_erasure(home, pending | {"user_hashes": record.user_hashes})
+    record.exports = forget_inner_scratch(settings, exports, ids)
     for name in names:
         _forget_dataset(settings, name, ids, record)
     _forget_demo(settings, ids, record)
@@ -578,7 +579,7 @@ def forget(
     handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
     _forget_other_files(settings, ids, terms, record, handled)
     _scan_mlflow(settings, terms, record)
-    record.exports = check_exports(settings, exports, ids, scrub_exports=scrub_exports)
+    record.exports += check_exports(settings, exports, ids, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
         record.champions = _champions(settings, names) if record.user_hashes else []
         learned = f"; serving champions that learned from the users: {', '.join(record.champions)}"

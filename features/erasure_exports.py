@@ -132,6 +132,23 @@ def _check_report(path: Path, terms: set[str], scrub_exports: bool) -> list[Expo
     return [ExportFinding(str(path), "holds users", redacted=mentions)]
 
 
+def forget_inner_scratch(
+    settings: Settings, exports: list[Export], ids: set[str]
+) -> list[ExportFinding]:
+    """Backtest scratch workspaces kept inside the workspace (``--out`` under it): part of
+    the workspace, so deleted whole when their copy holds a user (before the workspace's
+    other files are scrubbed, which would hide the users from the count but not from their
+    online store)."""
+    home = settings.workspace.home.resolve()
+    inner = [Path(e.path) for e in exports if Path(e.path).is_relative_to(home)]
+    return [
+        found
+        for path in inner
+        if (path / SCRATCH_MARKER).is_file()
+        for found in _check_scratch(path, ids, scrub_exports=True)
+    ]
+
+
 def _check_scratch(path: Path, ids: set[str], scrub_exports: bool) -> list[ExportFinding]:
     """A backtest's scratch workspace: its copied dataset's rows of the users, counted; with
     ``scrub_exports`` the workspace is renamed to a staging name (the path is gone at once)

@@ -336,3 +336,22 @@ def test_forget_killed_before_its_log_line_keeps_the_users_out_and_a_rerun_logs_
     [entry] = log_entries(ws)
     assert entry["user_hashes"] == sorted(keyed_hash(key, u) for u in GONE)
     assert not (ws / ".erasure_pending.json").exists()
+
+
+def test_a_backtest_workspace_kept_inside_the_workspace_is_deleted_whole(ws: Path) -> None:
+    """`backtest --out` under $LIFECYCLE_HOME: its copy is part of the workspace, so it goes
+    whole (its online store too, which the scrub of other files would not reach)."""
+    import shutil
+
+    from lifecycle.exports import SCRATCH_MARKER, record_scratch
+
+    settings = load_settings(home=ws, environ={})
+    scratch = ws / "bt" / "2023-11-01" / "workspace"
+    shutil.copytree(settings.workspace.dataset_dir("demo").resolve(), scratch / "datasets" / "demo")
+    (scratch / SCRATCH_MARKER).write_text("")
+    (scratch / "feast").mkdir()
+    (scratch / "feast" / "online.db").write_bytes(GONE[0].encode())  # entity keys, as bytes
+    record_scratch(settings, scratch, 300)
+    record = forget(settings, list(GONE))
+    assert [(e.path, e.status) for e in record.exports] == [(str(scratch), "deleted")]
+    assert not scratch.exists() and scratch.parent.is_dir()
