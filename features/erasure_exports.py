@@ -140,10 +140,11 @@ def forget_inner_scratch(
     other files are scrubbed, which would hide the users from the count but not from their
     online store)."""
     home = settings.workspace.home.resolve()
-    inner = [Path(e.path) for e in exports if Path(e.path).is_relative_to(home)]
+    inner = {Path(e.path) for e in exports if Path(e.path).is_relative_to(home)}
+    inner |= {marker.parent for marker in home.rglob(SCRATCH_MARKER)}  # registered or not
     return [
         found
-        for path in inner
+        for path in sorted(inner)
         if (path / SCRATCH_MARKER).is_file()
         for found in _check_scratch(path, ids, scrub_exports=True)
     ]

@@ -351,7 +351,12 @@ def test_a_backtest_workspace_kept_inside_the_workspace_is_deleted_whole(ws: Pat
     (scratch / SCRATCH_MARKER).write_text("")
     (scratch / "feast").mkdir()
     (scratch / "feast" / "online.db").write_bytes(GONE[0].encode())  # entity keys, as bytes
+    unregistered = ws / "bt" / "2023-12-01" / "workspace"  # kept before backtests registered
+    shutil.copytree(scratch, unregistered)
     record_scratch(settings, scratch, 300)
     record = forget(settings, list(GONE))
-    assert [(e.path, e.status) for e in record.exports] == [(str(scratch), "deleted")]
-    assert not scratch.exists() and scratch.parent.is_dir()
+    assert sorted((e.path, e.status) for e in record.exports) == [
+        (str(scratch), "deleted"),
+        (str(unregistered), "deleted"),
+    ]
+    assert not scratch.exists() and not unregistered.exists() and scratch.parent.is_dir()
