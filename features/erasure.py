@@ -393,11 +393,11 @@ def _monitor_references(settings: Settings, name: str) -> list[Path]:
     folder = settings.workspace.monitor_dir
     if not folder.is_dir():
         return []
-    # Exactly this dataset's (Workspace.drift_reference_*), not those of a dataset "name-x".
+    # This dataset's, not "name-x"'s; a scores reference may name partners' versions too.
     task = "|".join(map(re.escape, tasks.names()))
     ours = re.compile(
         rf"reference-(features-{re.escape(name)}-[0-9a-f]{{16}}"
-        rf"|scores-{re.escape(name)}-(?:{task})-v[^-]+)\.parquet"
+        rf"|scores-{re.escape(name)}-(?:{task})-v[^-]+(?:-(?:{task})-v[^-]+)*)\.parquet"
     )
     return sorted(p for p in folder.glob("reference-*.parquet") if ours.fullmatch(p.name))
 
