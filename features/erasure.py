@@ -29,14 +29,17 @@ Locations, per dataset (all datasets unless one is named):
   and rewritten without the users with ``scrub_exports`` (``features.erasure_exports``).
 - MLflow artifacts: models' ``input_example.json`` / ``serving_input_example.json`` and
   other text artifacts (evaluation files) are scanned; the files that mention a user are
-  reported, not changed (the models were trained with the user; retraining is the remedy).
+  reported, not changed (the models were trained with the user), and the serving champions
+  are named: retraining and promoting the new versions is the remedy (the gate alone keeps
+  a champion the retrained model does not beat).
   LightGBM model texts hold thresholds and counts, never ids, and are not searched.
 
 In every table rewritten, the ids left in other rows' text columns (a ``description``, a
 ``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
 
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
-a crash leaves the previous file readable, and running ``forget`` again finishes the job.
+a crash leaves the previous file readable, and running ``forget`` again finishes the job
+(the erasure is recorded as pending first: ``features.erasure_log``).
 Finally, when a user was found, one line is appended to ``$LIFECYCLE_HOME/erasure_log.jsonl``
 (``features.erasure_log``): the time, the dataset, keyed hashes (HMAC-SHA256) of the ids
 found, never the ids, and the rows removed per location. The key is the pseudonym key of
@@ -56,9 +59,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
-from features.erasure_exports import ExportFinding, check_exports, registered
+from features import erasure_log
+from features.erasure_exports import ExportFinding, check_exports, forget_inner_scratch, registered
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
+from features.erasure_online import entity_keys, forget_online
 from features.ingest import REPORT
 from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.dataset_kind import read_report
@@ -72,6 +77,10 @@ if TYPE_CHECKING:
 
 MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
 LIGHTGBM_MODEL_HEADER = "tree\nversion="  # a booster's text: thresholds and counts, no ids
+RETRAIN = (
+    "retrain with `lifecycle train TASK`, then `lifecycle promote TASK VERSION --force --reason "
+    "erasure`: the gate keeps a champion that the retrained model does not beat"
+)
 TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
 
 
@@ -91,10 +100,12 @@ class ErasureRecord:
     deleted_files: list[str] = field(default_factory=list)  # workspace-relative
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
+    champions: list[str] = field(default_factory=list)  # models that learned from the users
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
+    unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
     log_path: str = ""
 
     @property
@@ -121,10 +132,12 @@ class ErasureRecord:
             "deleted_files": self.deleted_files,
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
+            "champions_trained_with_users": self.champions,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
             "read_as": self.read_as,
             "exports": [asdict(e) for e in self.exports],
+            "unfinished_erasures": self.unfinished,
             "log": self.log_path,
         }
 
@@ -143,6 +156,7 @@ class ErasureRecord:
         out += [f"  not covered: {n}" for n in self.not_covered]
         out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
         out += [f"  export {e.text()}" for e in self.exports]
+        out += [f"  NOT finished, run forget again with its ids: {u}" for u in self.unfinished]
         if self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:
@@ -286,87 +300,6 @@ def _forget_features(settings: Settings, name: str, ids: set[str], record: Erasu
         record.count(f"features/{name}", _rewrite_all([table], ids))
 
 
-def entity_keys(user_ids: Iterable[str], version: int = 3) -> list[bytes]:
-    """The serialized Feast entity keys of users (the online store's row keys)."""
-    from features.store import load_feast
-
-    load_feast()
-    from features.online_store import entity_keys as serialized
-
-    return serialized(c.USER_ID, user_ids, version)
-
-
-def _forget_online(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
-    from features.store import project_name, store_paths
-
-    paths = store_paths(settings, name)
-    store = settings.feast.online_store
-    location = f"online/{name}"
-    if store in ("sqlite", "sqlite-feast"):
-        if not paths.online_db.is_file():
-            return
-        import sqlite3
-
-        keys = entity_keys(sorted(ids))
-        prefix = project_name(name)
-        conn = sqlite3.connect(paths.online_db)
-        try:
-            tables = [
-                t
-                for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                if t.startswith(f"{prefix}_")
-                and any(col[1] == "entity_key" for col in conn.execute(f'PRAGMA table_info("{t}")'))
-            ]
-            marks = ",".join("?" * len(keys))
-            entities = 0
-            with conn:  # one transaction: all tables or none
-                for t in tables:
-                    found = conn.execute(
-                        f'SELECT COUNT(DISTINCT entity_key) FROM "{t}" WHERE entity_key IN ({marks})',
-                        keys,
-                    ).fetchone()[0]
-                    conn.execute(f'DELETE FROM "{t}" WHERE entity_key IN ({marks})', keys)
-                    entities += found
-            if entities:
-                # Deleted rows linger in free pages, B-tree dividers and the write-ahead log:
-                # rebuild the file and empty the log so the bytes are gone too.
-                conn.execute("VACUUM")
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-        record.removed[location] = entities  # (user, feature view) rows
-        return
-    if store == "redis":
-        if not paths.registry.is_file():
-            return
-        from features.store import load_feast, open_store
-
-        load_feast()
-        from feast.infra.online_stores.helpers import _redis_key
-        from feast.infra.online_stores.redis import RedisOnlineStore
-
-        feast_store = open_store(settings, name)
-        config = feast_store.config
-        keys = [
-            _redis_key(config.project, key, config.entity_key_serialization_version)
-            for key in _entity_protos(sorted(ids))
-        ]
-        client = RedisOnlineStore()._get_client(config.online_store)
-        record.removed[location] = int(client.delete(*keys)) if keys else 0
-        return
-    record.not_covered.append(f"online store type {store!r}")
-
-
-def _entity_protos(user_ids: Sequence[str]) -> list[Any]:
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-
-    return [
-        EntityKeyProto(join_keys=[c.USER_ID], entity_values=[ValueProto(string_val=u)])
-        for u in user_ids
-    ]
-
-
 def _forget_scores(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
     folder = settings.workspace.scores_dir
     if not folder.is_dir():
@@ -384,11 +317,11 @@ def _monitor_references(settings: Settings, name: str) -> list[Path]:
     folder = settings.workspace.monitor_dir
     if not folder.is_dir():
         return []
-    # Exactly this dataset's (Workspace.drift_reference_*), not those of a dataset "name-x".
+    # This dataset's, not "name-x"'s; a scores reference may name partners' versions too.
     task = "|".join(map(re.escape, tasks.names()))
     ours = re.compile(
         rf"reference-(features-{re.escape(name)}-[0-9a-f]{{16}}"
-        rf"|scores-{re.escape(name)}-(?:{task})-v[^-]+)\.parquet"
+        rf"|scores-{re.escape(name)}-(?:{task})-v[^-]+(?:-(?:{task})-v[^-]+)*)\.parquet"
     )
     return sorted(p for p in folder.glob("reference-*.parquet") if ours.fullmatch(p.name))
 
@@ -488,6 +421,16 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
             record.mlflow_examples.append(str(path.relative_to(home)))
 
 
+def _champions(settings: Settings, names: list[str]) -> list[str]:
+    """The datasets' champions now: trained before this erasure, on data holding the users."""
+    from lifecycle.registry import champion_versions
+
+    try:
+        return champion_versions(settings, names)
+    except Exception as error:  # the erasure is done: naming the models must not stop its log
+        return [f"(the registry could not be read: {str(error).splitlines()[0]})"]
+
+
 # -- the command ----------------------------------------------------------------------------
 
 
@@ -536,15 +479,23 @@ def forget(
     terms = set(ids)
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms |= {pseudonym(key, u) for u in ids}
-    record.not_found = sorted(ids - present)
-    record.user_hashes = sorted(keyed_hash(key, u) for u in ids - set(record.not_found))
+    started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
+    found = (present & ids) | {u for u in ids if keyed_hash(key, u) in started}
+    record.not_found = sorted(ids - found)
+    record.user_hashes = sorted(keyed_hash(key, u) for u in found)
+    pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
+    if record.user_hashes:
+        erasure_log.begin_erasure(home, pending | {"user_hashes": record.user_hashes})
+    record.exports = forget_inner_scratch(settings, exports, ids)
     for name in names:
         _forget_dataset(settings, name, ids, record)
     _forget_demo(settings, ids, record)
     for name in names:
         _forget_features(settings, name, ids, record)
     for name in names:
-        _forget_online(settings, name, ids, record)
+        removed, not_covered = forget_online(settings, name, ids)
+        record.removed.update(removed)
+        record.not_covered += not_covered
     _forget_scores(settings, ids, record)
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, names, record)
@@ -558,10 +509,13 @@ def forget(
     handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
     _forget_other_files(settings, ids, terms, record, handled)
     _scan_mlflow(settings, terms, record)
-    record.exports = check_exports(settings, exports, ids, scrub_exports=scrub_exports)
+    record.exports += check_exports(settings, exports, ids, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
+        record.champions = _champions(settings, names) if record.user_hashes else []
+        learned = f"; serving champions that learned from the users: {', '.join(record.champions)}"
+        remedy = f"{learned} ({RETRAIN})" if record.champions else " (retrain to drop the users)"
         record.not_covered.append(
-            "trained models and MLflow run artifacts are not changed (retrain to drop the users)"
+            f"trained models and MLflow run artifacts are not changed{remedy}"
         )
 
     held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
@@ -569,6 +523,8 @@ def forget(
         hidden = ("log", "not_found", "read_as")  # the log holds no ids
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
+    left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})
+    record.unfinished = [f"started {e['timestamp']}, {len(e['user_hashes'])} user(s)" for e in left]
     return record
 
 

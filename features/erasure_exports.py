@@ -5,18 +5,23 @@ the ids, a pseudonymized one for their keyed pseudonyms (the key configured now 
 one the list was made with). A list holding a user is named for the operator to handle or,
 with ``--scrub-exports``, rewritten without the user's rows (atomically, mode kept). Lists
 that are gone are reported as gone. Lists inside the workspace are scrubbed with it. An
-HTML report written with ``report --out`` that mentions a user is named, or deleted.
+HTML report written with ``report --out`` that mentions a user is named, or deleted. A
+backtest's scratch workspace (``backtest --out``) whose copied dataset holds a user is named,
+or deleted whole: everything in it (features, online store, scores, models) was made from
+that copy, so a user it does not hold is in none of it; its plots beside it hold no ids.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.scrub import Scrubbed, rewrite_file, scrub, token_pattern
-from lifecycle.exports import Export, registered_exports
+from lifecycle.exports import SCRATCH_MARKER, Export, registered_exports
 from lifecycle.pseudonyms import pseudonym
+from lifecycle.storage import fsync_dir, staging_name, sweep_stale
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -41,6 +46,8 @@ class ExportFinding:
         held = ", ".join(parts)
         if self.status == "scrubbed":
             return f"rewritten without {held}: {self.path}"
+        if self.status == "deleted" and self.detail:
+            return f"{self.detail} deleted ({held}): {self.path}"
         if self.status == "deleted":
             return f"report deleted ({self.redacted:,} mention(s) of the users): {self.path}"
         if self.status == "holds users":
@@ -80,6 +87,10 @@ def check_exports(
         path = Path(export.path)
         if path.is_relative_to(home):
             continue  # scrubbed with the workspace
+        sweep_stale(path.parent, target=path.name)  # a deletion killed midway
+        if (path / SCRATCH_MARKER).is_file():
+            findings += _check_scratch(path, ids, scrub_exports)
+            continue
         if not path.is_file():
             findings.append(ExportFinding(export.path, "gone"))
             continue
@@ -119,6 +130,53 @@ def _check_report(path: Path, terms: set[str], scrub_exports: bool) -> list[Expo
         path.unlink()
         return [ExportFinding(str(path), "deleted", redacted=mentions)]
     return [ExportFinding(str(path), "holds users", redacted=mentions)]
+
+
+def forget_inner_scratch(
+    settings: Settings, exports: list[Export], ids: set[str]
+) -> list[ExportFinding]:
+    """Backtest scratch workspaces kept inside the workspace (``--out`` under it): part of
+    the workspace, so deleted whole when their copy holds a user (before the workspace's
+    other files are scrubbed, which would hide the users from the count but not from their
+    online store)."""
+    home = settings.workspace.home.resolve()
+    inner = {Path(e.path) for e in exports if Path(e.path).is_relative_to(home)}
+    inner |= {marker.parent for marker in home.rglob(SCRATCH_MARKER)}  # registered or not
+    return [
+        found
+        for path in sorted(inner)
+        if (path / SCRATCH_MARKER).is_file()
+        for found in _check_scratch(path, ids, scrub_exports=True)
+    ]
+
+
+def _check_scratch(path: Path, ids: set[str], scrub_exports: bool) -> list[ExportFinding]:
+    """A backtest's scratch workspace: its copied dataset's rows of the users, counted; with
+    ``scrub_exports`` the workspace is renamed to a staging name (the path is gone at once)
+    and removed, so a deletion killed midway is swept by the next ``forget``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from features import contract as c
+
+    wanted = pa.array(sorted(ids), pa.string())
+    rows = 0
+    for table in sorted((path / "datasets").rglob("*.parquet")):
+        try:
+            column = pc.cast(pq.read_table(table, columns=[c.USER_ID])[c.USER_ID], pa.string())
+        except KeyError:
+            continue  # a table without users
+        rows += int(pc.sum(pc.is_in(column, value_set=wanted)).as_py() or 0)
+    if not rows:
+        return []
+    if not scrub_exports:
+        return [ExportFinding(str(path), "holds users", rows, detail="backtest workspace")]
+    doomed = path.with_name(staging_name(path.name, "dir"))
+    path.rename(doomed)
+    fsync_dir(path.parent)
+    shutil.rmtree(doomed)
+    return [ExportFinding(str(path), "deleted", rows, detail="backtest scratch workspace")]
 
 
 def _count(path: Path, terms: set[str], fmt: str) -> Scrubbed | None:

@@ -10,6 +10,12 @@ every log entry that covers the dataset: a row of an erased user is quarantined 
 ``erased_user`` (counted; the quarantine keeps its source row, never its values). An entry
 whose key is no longer available (the pseudonym key unset or changed, the key file
 deleted) could not be compared, so the ingest is refused until that key is back.
+
+Before changing anything, ``forget`` records the erasure it starts in ``.erasure_pending.json``
+(0600, the same fields, no ids) and clears it once the log line is written: a ``forget``
+killed midway leaves it, so its users are already kept out of ingests, a re-run with the
+same ids logs them even when nothing of them is left to find, and one without them says
+the earlier erasure is not finished.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 LOG_FILE = "erasure_log.jsonl"
+PENDING_FILE = ".erasure_pending.json"  # erasures started and not yet logged
 KEY_FILE = ".erasure_key"
 ERASED_USER = "erased_user"  # quarantine reason of an incoming row of an erased user
 _KEY_CHECK = "lifecycle erasure key check"  # hashed to tell a key again, revealing nothing
@@ -85,6 +92,51 @@ def log_entries(home: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def pending_entries(home: Path) -> list[dict[str, Any]]:
+    """The erasures started and not finished (a ``forget`` killed midway), oldest first."""
+    path = home / PENDING_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def started_hashes(home: Path, check: str) -> set[str]:
+    """The users (keyed hashes) of unfinished erasures made with the key of ``check``."""
+    return {h for e in pending_entries(home) if e["key_check"] == check for h in e["user_hashes"]}
+
+
+def _write_pending(home: Path, entries: list[dict[str, Any]]) -> None:
+    from lifecycle.storage import atomic_file, fsync_dir
+
+    path = home / PENDING_FILE
+    if not entries:
+        path.unlink(missing_ok=True)
+        fsync_dir(home)
+        return
+    with atomic_file(path) as staged:  # created 0600
+        staged.write_text(json.dumps(entries, sort_keys=True))
+
+
+def begin_erasure(home: Path, entry: dict[str, Any]) -> None:
+    """Record an erasure before it changes anything (``timestamp``, ``dataset``,
+    ``key_check``, ``key_source``, ``user_hashes``)."""
+    _write_pending(home, [*pending_entries(home), entry])
+
+
+def finish_erasure(home: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Once ``entry`` is logged: its users leave every pending erasure it covered (same
+    key, its dataset or all); the erasures still unfinished are returned."""
+    done, left = set(entry["user_hashes"]), []
+    for pending in pending_entries(home):
+        if pending["key_check"] == entry["key_check"] and entry["dataset"] in (
+            None,
+            pending["dataset"],
+        ):
+            pending = {**pending, "user_hashes": sorted(set(pending["user_hashes"]) - done)}
+        if pending["user_hashes"]:
+            left.append(pending)
+    _write_pending(home, left)
+    return left
+
+
 @dataclass(frozen=True)
 class ErasedUsers:
     """The keyed hashes of the users erased from a dataset, grouped by their key."""
@@ -124,8 +176,10 @@ class ErasedUsers:
 def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
     """The users the erasure log says were erased from ``dataset`` (or from every dataset)."""
     home = settings.workspace.home
-    entries = [
-        e for e in log_entries(home) if e.get("user_hashes") and e.get("dataset") in (None, dataset)
+    entries = [  # an erasure killed midway keeps its users out already
+        e
+        for e in [*log_entries(home), *pending_entries(home)]
+        if e.get("user_hashes") and e.get("dataset") in (None, dataset)
     ]
     if not entries:
         return ErasedUsers()
@@ -156,8 +210,12 @@ __all__ = [
     "ERASED_USER",
     "ErasedUsers",
     "append_entry",
+    "begin_erasure",
     "erased_users",
     "erasure_key",
+    "finish_erasure",
     "key_check",
     "log_entries",
+    "pending_entries",
+    "started_hashes",
 ]

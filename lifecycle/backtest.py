@@ -30,6 +30,7 @@ from lifecycle import tasks
 from lifecycle.backtest_judge import MODEL, forecasts, judge, outcomes, save_plots, verdict_lines
 from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
+from lifecycle.exports import SCRATCH_MARKER, record_scratch
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
 from lifecycle.steps import refusals
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from serving.batch import BatchResult
 
 RESAMPLES = 1000
-SCRATCH_MARKER = ".lifecycle-backtest"  # a folder holding it is ours to replace on a re-run
 
 Progress = Callable[[str], None]
 
@@ -330,6 +330,8 @@ def backtest_cutoff(
     started = time.perf_counter()
     data_dir = scratch.workspace.dataset_dir(dataset)
     copied = copy_dataset_until(source, data_dir, cutoff)
+    if keep:  # a kept copy of users' data outside the workspace: forget must find it
+        record_scratch(settings, scratch.home, copied.get("users", 0))
     seconds["copy"] = round(time.perf_counter() - started, 2)
     progress(f"{cutoff:%Y-%m-%d}: {copied['events']:,} events up to the cutoff copied to {folder}")
     trained, refused, batch = run_pipeline(

@@ -4,6 +4,8 @@ Lists leave the workspace (``lifecycle at-risk --out /shared/crm/list.csv``), an
 must still know of them: ``$LIFECYCLE_HOME/export_register.jsonl`` gets one JSON line per
 list written (its absolute path, when, the dataset, how many users, whether the ids are
 pseudonyms). It holds no ids. ``lifecycle forget`` reads it (``features.erasure``).
+A backtest's scratch workspace kept with ``--out`` (a copy of the dataset up to a cutoff,
+with its features, online store and scores) is registered the same way, as a folder.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 REGISTER_FILE = "export_register.jsonl"
 SCORES_METADATA_KEY = b"lifecycle"  # where a scores table names its dataset
+SCRATCH_MARKER = ".lifecycle-backtest"  # a backtest's scratch workspace: ours to replace
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,18 @@ def record_export(
         out.flush()
         os.fsync(out.fileno())
     return entry
+
+
+def record_scratch(settings: Settings, home: Path, users: int) -> None:
+    """Register a backtest's scratch workspace kept outside the workspace (``--out``): a copy
+    of the users' data that ``forget`` must find. One the register cannot take is removed."""
+    import shutil
+
+    try:
+        record_export(settings, home, users, pseudonymized=False)
+    except OSError:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
 
 
 def registered_exports(home: Path) -> list[Export]:

@@ -395,6 +395,16 @@ def aliases(source: Any, name: str) -> dict[str, str]:
         return {}
 
 
+def champion_versions(settings: Settings, datasets: list[str]) -> list[str]:
+    """``<model> v<version>`` of each champion of these datasets' tasks."""
+    from lifecycle import tasks
+
+    source = reader(settings, mirrored=True)
+    models = [model_name(name, task) for name in datasets for task in tasks.names()]
+    found = {model: aliases(source, model).get(CHAMPION) for model in models}
+    return [f"{model} v{version}" for model, version in found.items() if version]
+
+
 def promote(
     settings: Settings,
     task: str,

@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 from services import run_cli
-from workspaces import clear_lifecycle_environ
+from workspaces import clear_lifecycle_environ, copy_workspace
 
 from features import contract as c
 from lifecycle import registry
 from lifecycle.backtest import copy_dataset_until
 from lifecycle.backtest_judge import BASELINES, MODEL, outcomes
 from lifecycle.cli import main
+from lifecycle.exports import registered_exports
 from lifecycle.settings import LabelSettings, load_settings
 
 CUTOFF = "2023-11-01"  # the demo runs 2023-01-01 .. 2024-02-05
@@ -301,3 +302,28 @@ def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:
     assert copied == {"events": 2, "users": 2}
     assert sorted(events[c.USER_ID]) == ["early", "seen"]  # an event at the cutoff is kept
     assert sorted(users[c.USER_ID]) == ["early", "seen"]  # signed up later, or silent: dropped
+
+
+def test_forget_finds_and_deletes_a_kept_scratch_workspace(
+    home: Path, backtest: tuple[dict, Path], tmp_path: Path
+) -> None:
+    """`--out` keeps a copy of the users' data outside the workspace: it is registered, named
+    by `forget` and deleted whole with `--scrub-exports` (its plots stay: they hold no ids).
+    Runs last: it deletes the module's scratch workspace (on a copy of the workspace)."""
+    document, _ = backtest
+    [result] = document["cutoffs"]
+    scratch = Path(result["scratch"]["workspace"])
+    [entry] = [e for e in registered_exports(home) if e.path == str(scratch.resolve())]
+    assert (entry.dataset, entry.users) == ("demo", result["scratch"]["users"])
+    data = scratch / "datasets" / "demo"
+    user = str(pd.read_parquet(data / "users.parquet")[c.USER_ID][0])
+    rows = 1 + int((pd.read_parquet(data / "events.parquet")[c.USER_ID] == user).sum())
+    copy = copy_workspace(home, tmp_path / "ws")
+    named = run_cli(copy, "forget", user)
+    assert f"HOLDS {rows} row(s) of the users" in named and str(scratch.resolve()) in named
+    assert (data / "events.parquet").is_file()
+    deleted = run_cli(copy, "forget", "--scrub-exports", user)
+    assert f"backtest scratch workspace deleted ({rows} row(s)" in deleted
+    assert not scratch.exists()
+    assert sorted(p.name for p in scratch.parent.iterdir()) == sorted(result["plots"])
+    assert "gone (no longer on disk)" in run_cli(copy, "forget", "--scrub-exports", user)

@@ -154,15 +154,21 @@ def test_forget_deletes_the_monitor_reference_samples(home: Path, shop: Path) ->
     ours = [
         "reference-features-shop-0123456789abcdef.parquet",
         "reference-scores-shop-churn-v3.parquet",
+        # scored with a partner's output (conversion uses churn's): serving.monitor's key
+        "reference-scores-shop-conversion-v2-churn-v1.parquet",
     ]
-    others = ["reference-features-shop-x-0123456789abcdef.parquet", "drift-shop.json"]
-    for name in ours + others[:1]:
+    others = [
+        "reference-features-shop-x-0123456789abcdef.parquet",
+        "drift-shop.json",
+        "reference-scores-shop-x-conversion-v2-churn-v1.parquet",
+    ]
+    for name in ours + others[:1] + others[2:]:
         sample.to_parquet(monitor / name)
     (monitor / others[1]).write_text("{}")
     out = _run("forget", "14646", "--dataset", "shop")
     assert not any((monitor / name).exists() for name in ours)
     assert all((monitor / name).exists() for name in others)
-    assert out["removed"]["monitor reference files deleted"] == 2
+    assert out["removed"]["monitor reference files deleted"] == 3
     assert sorted(out["deleted_files"]) == [f"monitor/{name}" for name in ours]
     # Nobody found: nothing of the monitor's is touched.
     sample.to_parquet(monitor / ours[0])

@@ -295,3 +295,68 @@ def test_forget_deletes_users_from_redis(tmp_path_factory: pytest.TempPathFactor
             False,
             True,
         ]
+
+
+def test_forget_killed_before_its_log_line_keeps_the_users_out_and_a_rerun_logs_them(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Killed after erasing everything but before the log line: the users are already kept
+    out of an append, a forget of other ids says the erasure is unfinished, and a re-run
+    with the ids logs them although nothing of them is left to find."""
+    import features.erasure as erasure
+
+    settings = load_settings(home=ws, environ={})
+    events = pd.read_parquet(settings.workspace.dataset_dir("demo") / "events.parquet")
+    back = tmp_path / "back.csv"
+    events[events[c.USER_ID].isin(GONE)].head(4).to_csv(back, index=False)
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt("killed before the log line")
+
+    monkeypatch.setattr(erasure, "append_entry", killed)
+    with pytest.raises(KeyboardInterrupt):
+        forget(settings, list(GONE))
+    monkeypatch.undo()
+    assert not (ws / "erasure_log.jsonl").exists()
+
+    result = CliRunner().invoke(
+        main, ["--home", str(ws), "ingest", str(back), "--dataset", "demo", "--append"]
+    )
+    assert result.exit_code == 0, result.output
+    appended = pd.read_parquet(settings.workspace.dataset_dir("demo") / "events.parquet")
+    assert not appended[c.USER_ID].isin(GONE).any() and "4 erased_user" in result.output
+
+    other = forget(settings, ["nobody"])
+    assert [u.split(", ")[1] for u in other.unfinished] == ["2 user(s)"]
+    assert "NOT finished, run forget again with its ids: started " in "\n".join(other.lines())
+
+    again = forget(settings, list(GONE))
+    assert again.not_found == [] and again.unfinished == []
+    key = (ws / ".erasure_key").read_text().strip().encode()
+    [entry] = log_entries(ws)
+    assert entry["user_hashes"] == sorted(keyed_hash(key, u) for u in GONE)
+    assert not (ws / ".erasure_pending.json").exists()
+
+
+def test_a_backtest_workspace_kept_inside_the_workspace_is_deleted_whole(ws: Path) -> None:
+    """`backtest --out` under $LIFECYCLE_HOME: its copy is part of the workspace, so it goes
+    whole (its online store too, which the scrub of other files would not reach)."""
+    import shutil
+
+    from lifecycle.exports import SCRATCH_MARKER, record_scratch
+
+    settings = load_settings(home=ws, environ={})
+    scratch = ws / "bt" / "2023-11-01" / "workspace"
+    shutil.copytree(settings.workspace.dataset_dir("demo").resolve(), scratch / "datasets" / "demo")
+    (scratch / SCRATCH_MARKER).write_text("")
+    (scratch / "feast").mkdir()
+    (scratch / "feast" / "online.db").write_bytes(GONE[0].encode())  # entity keys, as bytes
+    unregistered = ws / "bt" / "2023-12-01" / "workspace"  # kept before backtests registered
+    shutil.copytree(scratch, unregistered)
+    record_scratch(settings, scratch, 300)
+    record = forget(settings, list(GONE))
+    assert sorted((e.path, e.status) for e in record.exports) == [
+        (str(scratch), "deleted"),
+        (str(unregistered), "deleted"),
+    ]
+    assert not scratch.exists() and not unregistered.exists() and scratch.parent.is_dir()

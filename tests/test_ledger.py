@@ -25,6 +25,7 @@ from workspaces import TrainedWorkspace, copy_workspace
 from features import contract as c
 from features.asof import feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels
+from lifecycle import registry, tasks
 from lifecycle.cli import main
 from lifecycle.grades import GRADES, grade
 from lifecycle.outcomes import latest_outcomes, outcomes_section
@@ -344,7 +345,18 @@ def test_forget_removes_the_users_from_every_ledger_partition(ws: tuple[Path, st
     gone = sorted(set(frames[0][c.USER_ID]) & set(frames[1][c.USER_ID]))[:2]
     result = CliRunner().invoke(main, ["--home", str(home), "--json", "forget", *gone])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["removed"]["ledger"] == 2 * len(gone)
+    out = json.loads(result.stdout)
+    assert out["removed"]["ledger"] == 2 * len(gone)
+    # The champions learned from them: named, with the way to replace them (the gate may keep
+    # a champion a retrained model does not beat, so retraining alone is not enough).
+    client = registry.client(settings)
+    champions = {
+        f"{name} v{version}"
+        for name in (registry.model_name("demo", t) for t in tasks.names())
+        if (version := registry.aliases(client, name).get(registry.CHAMPION))
+    }
+    assert len(champions) >= 3 and set(out["champions_trained_with_users"]) == champions
+    assert "lifecycle promote TASK VERSION" in out["not_covered"][0]
     for path, frame in zip(files, frames, strict=True):
         after = pq.read_table(path)
         assert not set(gone) & set(after[c.USER_ID].to_pylist())

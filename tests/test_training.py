@@ -96,6 +96,9 @@ def test_registered_model_is_one_bundle_with_metadata(
     features = pd.DataFrame(pyfunc.input_example)
     scored = pyfunc.predict(features)
     np.testing.assert_allclose(scored["score"].to_numpy(), bundle.predict(features))
+    # Nobody's row: MLflow keeps the example where `forget` cannot reach it.
+    table = pd.read_parquet(store_paths(settings).feature_table, columns=list(features.columns))
+    assert len(features) == 1 and features.merge(table.astype(features.dtypes)).empty
     assert (scored["p10"] <= scored["p50"]).all() and (scored["p50"] <= scored["p90"]).all()
 
 

@@ -148,6 +148,25 @@ def log_bundle(
     )
 
 
+def nobodys_row(rows: pd.DataFrame) -> pd.DataFrame:
+    """MLflow's input example: one row of each column's mean (numbers; rounded where every
+    value is whole, as counts are) or most frequent value, in the columns' types. Real rows
+    would stay in every model's artifacts, where ``lifecycle forget`` cannot reach them, and
+    carry no id to even find them by."""
+    example = {}
+    for name, column in rows.items():
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        counts = column.value_counts()
+        value = column.mean() if numeric else (counts.index[0] if len(counts) else None)
+        if numeric and pd.notna(value) and (column.dropna() % 1 == 0).all():
+            value = round(value)
+        try:
+            example[name] = pd.Series([value], dtype=column.dtype)
+        except (TypeError, ValueError):  # e.g. no value at all for a non-nullable type
+            example[name] = pd.Series([value])
+    return pd.DataFrame(example)
+
+
 def log_pyfunc(
     mlflow_client: Any,
     name: str,
@@ -167,7 +186,7 @@ def log_pyfunc(
     from mlflow.models import infer_signature
 
     bundle_dir = bundle.save(workdir / "bundle")
-    example = rows.head(5).reset_index(drop=True)
+    example = nobodys_row(rows)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(Path(lifecycle.__file__).with_name(model_file)),

@@ -544,8 +544,8 @@ def report(
     "--scrub-exports",
     is_flag=True,
     help="Also rewrite registered lists outside the workspace (--out of at-risk, movers) "
-    "without the users, and delete reports (report --out) that mention them [default: "
-    "only name those files].",
+    "without the users, and delete reports (report --out) and backtest scratch workspaces "
+    "(backtest --out) that hold them [default: only name those files].",
 )
 @pass_context
 def forget(
@@ -558,6 +558,8 @@ def forget(
     privacy.pseudonym_key or privacy.pseudonym_key_file, else a random
     $LIFECYCLE_HOME/.erasure_key), never the ids. Staging files left by killed writers
     are removed first. Lists written outside the workspace are checked (see --scrub-exports).
+    Trained models and MLflow runs are not changed: the serving champions that learned from
+    the users are named (retrain, then `lifecycle promote`); see docs/privacy.md.
     """
     from features.erasure import forget as forget_users
     from features.erasure import requested_ids

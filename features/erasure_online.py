@@ -1,0 +1,93 @@
+"""Erasure from a dataset's online store (SQLite or Redis): the users' Feast entity keys,
+deleted and, in SQLite, vacuumed so the bytes are gone too (``features.erasure``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from features import contract as c
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+
+def entity_keys(user_ids: Iterable[str], version: int = 3) -> list[bytes]:
+    """The serialized Feast entity keys of users (the online store's row keys)."""
+    from features.store import load_feast
+
+    load_feast()
+    from features.online_store import entity_keys as serialized
+
+    return serialized(c.USER_ID, user_ids, version)
+
+
+def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[str, int], list[str]]:
+    """Delete the users' rows from the dataset's online store: ({location: rows removed},
+    [a store type this cannot reach]); nothing when the store was never materialized."""
+    from features.store import project_name, store_paths
+
+    paths = store_paths(settings, name)
+    store = settings.feast.online_store
+    location = f"online/{name}"
+    if store in ("sqlite", "sqlite-feast"):
+        if not paths.online_db.is_file():
+            return {}, []
+        import sqlite3
+
+        keys = entity_keys(sorted(ids))
+        prefix = project_name(name)
+        conn = sqlite3.connect(paths.online_db)
+        try:
+            tables = [
+                t
+                for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if t.startswith(f"{prefix}_")
+                and any(col[1] == "entity_key" for col in conn.execute(f'PRAGMA table_info("{t}")'))
+            ]
+            marks = ",".join("?" * len(keys))
+            entities = 0
+            with conn:  # one transaction: all tables or none
+                for t in tables:
+                    found = conn.execute(
+                        f'SELECT COUNT(DISTINCT entity_key) FROM "{t}" WHERE entity_key IN ({marks})',
+                        keys,
+                    ).fetchone()[0]
+                    conn.execute(f'DELETE FROM "{t}" WHERE entity_key IN ({marks})', keys)
+                    entities += found
+            if entities:
+                # Deleted rows linger in free pages, B-tree dividers and the write-ahead log:
+                # rebuild the file and empty the log so the bytes are gone too.
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        return {location: entities}, []  # (user, feature view) rows
+    if store == "redis":
+        if not paths.registry.is_file():
+            return {}, []
+        from features.store import load_feast, open_store
+
+        load_feast()
+        from feast.infra.online_stores.helpers import _redis_key
+        from feast.infra.online_stores.redis import RedisOnlineStore
+
+        feast_store = open_store(settings, name)
+        config = feast_store.config
+        keys = [
+            _redis_key(config.project, key, config.entity_key_serialization_version)
+            for key in _entity_protos(sorted(ids))
+        ]
+        client = RedisOnlineStore()._get_client(config.online_store)
+        return {location: int(client.delete(*keys)) if keys else 0}, []
+    return {}, [f"online store type {store!r}"]
+
+
+def _entity_protos(user_ids: Sequence[str]) -> list[Any]:
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+    return [
+        EntityKeyProto(join_keys=[c.USER_ID], entity_values=[ValueProto(string_val=u)])
+        for u in user_ids
+    ]
