@@ -75,11 +75,19 @@ class Trainings:
 
 
 def refusals(refused: dict[str, str]) -> str:
-    """Training refusals naming their tasks; a reason several tasks share is said once."""
+    """Training refusals naming their tasks; a reason several tasks share is said once (a
+    setting named after its task, labels.churn_horizon_days, then as labels.<task>_...)."""
     tasks_by_reason: dict[str, list[str]] = {}
+    said: dict[str, str] = {}
     for task, error in refused.items():
-        tasks_by_reason.setdefault(error.removeprefix(f"{task}: "), []).append(task)
-    return "; ".join(f"{', '.join(names)}: {why}" for why, names in tasks_by_reason.items())
+        why = error.removeprefix(f"{task}: ")
+        shared = why.replace(f"labels.{task}_", "labels.<task>_")
+        tasks_by_reason.setdefault(shared, []).append(task)
+        said.setdefault(shared, why)
+    return "; ".join(
+        f"{', '.join(names)}: {why if len(names) > 1 else said[why]}"
+        for why, names in tasks_by_reason.items()
+    )
 
 
 def train_tasks(
