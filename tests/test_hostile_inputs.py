@@ -41,6 +41,11 @@ def balanced(loaded: Loaded) -> Loaded:
     return loaded
 
 
+def times_of(loaded: Loaded) -> dict[str, pd.Timestamp]:
+    """Each loaded user's event time (one event per user in these files)."""
+    return dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
+
+
 def reasons(loaded: Loaded) -> dict[int, str]:
     quarantine = loaded.quarantine
     return dict(zip(quarantine[c.SOURCE_ROW].astype(int), quarantine[c.REASON], strict=True))
@@ -241,7 +246,7 @@ def test_zone_words_are_applied_or_quarantined_never_taken_as_utc(tmp_path: Path
     }
     body = "".join(f'u{i},"{s}",session,\n' for i, s in enumerate(stamps))
     loaded = load(write(tmp_path, HEADER + body))
-    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
+    times = times_of(loaded)
     for i, expected in enumerate(stamps.values()):
         if expected is not None:
             assert times[f"u{i}"] == pd.Timestamp(expected, tz="UTC"), i
@@ -258,8 +263,7 @@ def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
     text = HEADER + "a,01/02/2023,session,\nb,31/12/2023,session,\nc,05/05/2023,session,\n"
     loaded = load(write(tmp_path, text))
     assert reasons(loaded) == {1: "ambiguous_date_order"}
-    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
-    assert times == {
+    assert times_of(loaded) == {
         "b": pd.Timestamp("2023-12-31", tz="UTC"),
         "c": pd.Timestamp("2023-05-05", tz="UTC"),
     }
@@ -273,8 +277,7 @@ def test_dates_with_dashes_end_in_their_year_not_a_zone_offset(tmp_path: Path) -
     text = HEADER + "a,21-07-2015,purchase,1\nb,01-12-2010,purchase,1\nc,05-05-2015,purchase,1\n"
     loaded = load(write(tmp_path, text))
     assert reasons(loaded) == {2: "ambiguous_date_order"}
-    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
-    assert times == {
+    assert times_of(loaded) == {
         "a": pd.Timestamp("2015-07-21", tz="UTC"),
         "c": pd.Timestamp("2015-05-05", tz="UTC"),
     }
@@ -511,8 +514,7 @@ def test_parquet_decimal_and_nullable_integer_amounts_are_numbers(tmp_path: Path
 def test_partial_and_bare_times_never_take_fields_from_today(tmp_path: Path) -> None:
     text = HEADER + "a,January 2024,session,\nb,2024-06,session,\nc,10:00,session,\nd,5,session,\n"
     loaded = load(write(tmp_path, text))
-    times = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.EVENT_TIME], strict=True))
-    assert times == {
+    assert times_of(loaded) == {
         "a": pd.Timestamp("2024-01-01", tz="UTC"),
         "b": pd.Timestamp("2024-06-01", tz="UTC"),
     }
