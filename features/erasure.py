@@ -63,10 +63,9 @@ from features import erasure_log
 from features.erasure_exports import ExportFinding, check_exports, forget_inner_scratch, registered
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
-from features.erasure_online import entity_keys, forget_online
-from features.ingest import REPORT
+from features.erasure_online import forget_online
 from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
-from lifecycle.dataset_kind import read_report
+from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.errors import UserError
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
@@ -528,4 +527,4 @@ def forget(
     return record
 
 
-__all__ = ["ErasureError", "ErasureRecord", "entity_keys", "forget", "log_entries"]
+__all__ = ["ErasureError", "ErasureRecord", "forget", "log_entries"]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from features import contract as c
 from lifecycle.errors import UserError
 from lifecycle.pseudonyms import keyed_hash
+from lifecycle.storage import read_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,7 +96,15 @@ def log_entries(home: Path) -> list[dict[str, Any]]:
 def pending_entries(home: Path) -> list[dict[str, Any]]:
     """The erasures started and not finished (a ``forget`` killed midway), oldest first."""
     path = home / PENDING_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        return read_json(path)
+    except ValueError as error:  # every ingest reads it: one line naming the file
+        raise UserError(
+            f"{error}; it lists the erasures a killed `lifecycle forget` did not finish: "
+            "delete it and run `lifecycle forget` again with the same ids"
+        ) from None
 
 
 def started_hashes(home: Path, check: str) -> set[str]:

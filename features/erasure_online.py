@@ -3,23 +3,14 @@ deleted and, in SQLite, vacuumed so the bytes are gone too (``features.erasure``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.online_rows import entity_keys
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
-
-
-def entity_keys(user_ids: Iterable[str], version: int = 3) -> list[bytes]:
-    """The serialized Feast entity keys of users (the online store's row keys)."""
-    from features.store import load_feast
-
-    load_feast()
-    from features.online_store import entity_keys as serialized
-
-    return serialized(c.USER_ID, user_ids, version)
 
 
 def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[str, int], list[str]]:
@@ -35,7 +26,7 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
             return {}, []
         import sqlite3
 
-        keys = entity_keys(sorted(ids))
+        keys = entity_keys(c.USER_ID, sorted(ids), 3)  # the sqlite store's key layout
         prefix = project_name(name)
         conn = sqlite3.connect(paths.online_db)
         try:

@@ -48,7 +48,8 @@ from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
-SOURCES = ("online-retail", "telco-churn", "hillstrom")
+SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
+SOURCES = tuple(SOURCE_KINDS)
 DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept for `lifecycle datasets restore`
 MODES = ("replace", "guard", "append")
 
@@ -436,9 +437,10 @@ def import_source(
     adds them (a later month of the same log); only an events source has any to add.
     """
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
-    kinds = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
-    if (append or guard_history) and source in kinds:
-        appending.refuse_other_kind(dataset_dir, kinds[source], path, f"lifecycle import {source}")
+    if (append or guard_history) and source in SOURCE_KINDS:
+        appending.refuse_other_kind(
+            dataset_dir, SOURCE_KINDS[source], path, f"lifecycle import {source}"
+        )
     if append and source != "online-retail":
         raise ContractError(
             f"{path}: {source} is one table of customers, not a log of events: it has no "
@@ -449,13 +451,15 @@ def import_source(
         if append and (dataset_dir / EVENTS_FILE).is_file():
             return _append_import(dataset_dir, path, events, users, adapters.online_retail_users)
         guard = (path, f"lifecycle import {source}") if guard_history else None
-        return write_dataset(dataset_dir, "events", {"events": events, "users": users}, guard=guard)
+        return write_dataset(
+            dataset_dir, SOURCE_KINDS[source], {"events": events, "users": users}, guard=guard
+        )
     if source == "telco-churn":
         snapshot = adapters.telco_churn(path, **options)
-        return write_dataset(dataset_dir, "snapshot", {"snapshot": snapshot})
+        return write_dataset(dataset_dir, SOURCE_KINDS[source], {"snapshot": snapshot})
     if source == "hillstrom":
         return write_dataset(
-            dataset_dir, "campaign", {"campaign": adapters.hillstrom(path, **options)}
+            dataset_dir, SOURCE_KINDS[source], {"campaign": adapters.hillstrom(path, **options)}
         )
     raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
 

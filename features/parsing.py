@@ -474,10 +474,11 @@ def _apply_zone(local: pd.Series, word: str, offset: str) -> tuple[pd.Series, st
     nothing = pd.Series(pd.NaT, index=local.index, dtype="datetime64[us, UTC]")
     if offset and upper not in ("UTC", "GMT", "UT"):
         return nothing, "unknown_time_zone"
-    if offset and _offset_hours(offset) is None:
+    extra = _offset_hours(offset) if offset else 0.0
+    if extra is None:
         return nothing, "unknown_time_zone"  # UTC+25
     if upper in ZONE_OFFSETS_HOURS:
-        hours = ZONE_OFFSETS_HOURS[upper] + (_offset_hours(offset) or 0 if offset else 0)
+        hours = ZONE_OFFSETS_HOURS[upper] + extra
         shifted = local - pd.Timedelta(hours=hours)
         return shifted.dt.tz_localize("UTC"), pd.NA
     if upper in AMBIGUOUS_ZONES:

@@ -142,6 +142,7 @@ def datasets(ctx: click.Context) -> None:
     """List the datasets in the workspace with their row counts; `history` and `restore`
     show and bring back earlier versions of one."""
     from features.ingest import read_dataset_summary
+    from lifecycle.dataset_kind import REPORT
 
     if ctx.invoked_subcommand is not None:
         return
@@ -150,7 +151,7 @@ def datasets(ctx: click.Context) -> None:
     root = obj.settings.workspace.home / "datasets"
     found = sorted(p for p in root.iterdir() if not p.name.startswith(".")) if root.is_dir() else []
     listed, lines = [], []
-    for folder in (p for p in found if (p / "report.json").is_file()):
+    for folder in (p for p in found if (p / REPORT).is_file()):
         try:
             summary = read_dataset_summary(folder)
         except UserError as error:  # one damaged report: the others are still listed

@@ -360,3 +360,15 @@ def test_a_backtest_workspace_kept_inside_the_workspace_is_deleted_whole(ws: Pat
         (str(unregistered), "deleted"),
     ]
     assert not scratch.exists() and not unregistered.exists() and scratch.parent.is_dir()
+
+
+def test_a_damaged_pending_erasure_file_is_named_in_one_line(tmp_path: Path) -> None:
+    """Every ingest reads it: a damaged one was a bare JSONDecodeError naming no file."""
+    from features.erasure_log import PENDING_FILE, pending_entries
+    from lifecycle.errors import UserError
+
+    (tmp_path / PENDING_FILE).write_text('[{"user_hashes": ["ab')
+    with pytest.raises(UserError, match=rf"{PENDING_FILE} is truncated or not valid JSON") as error:
+        pending_entries(tmp_path)
+    assert str(tmp_path / PENDING_FILE) in str(error.value)
+    assert "run `lifecycle forget` again with the same ids" in str(error.value)
