@@ -99,10 +99,17 @@ class UpliftBundle:
         reasons = np.full(len(matrix), None, dtype=object)
         for name, (low, high) in (self.population or {}).items():
             values = matrix[:, self.feature_names.index(name)]
-            beyond = ((values < low) | (values > high)) & np.equal(reasons, None)
-            for row in np.flatnonzero(beyond):
-                reasons[row] = f"{name} {values[row]:g} outside {population_range(low, high)}"
+            beyond = np.flatnonzero(((values < low) | (values > high)) & np.equal(reasons, None))
+            where = population_range(low, high)
+            reasons[beyond] = [f"{name} {v:g} outside {where}" for v in values[beyond]]
         return reasons
+
+    def predict_within(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Uplift per row of an encoded input matrix, NaN outside the campaign's population
+        (the model would extrapolate there), and why each such row is outside
+        (:meth:`outside_population`)."""
+        outside = self.outside_population(matrix)
+        return np.where(np.equal(outside, None), self.predict_matrix(matrix), np.nan), outside
 
     def population_text(self) -> str:
         """Whom the model answers for, in one line (``/models``, list notes)."""

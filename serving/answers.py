@@ -233,7 +233,6 @@ class ListAnswers:
             ListError,
             Privacy,
             at_risk_page,
-            filter_scores,
             list_rows,
         )
         from serving.uplift import frame_to_rank, outside_note
@@ -286,7 +285,7 @@ class ListAnswers:
             amounts=state.amounts if state is not None else "money",
             stale=stale,
             # the page's filters were checked above: the same rows, counted
-            notes=[note] if (note := outside_note(filter_scores(frame, filters))) else [],
+            notes=[note] if (note := outside_note(frame, filters)) else [],
             users=users,
         )
 

@@ -186,15 +186,16 @@ def campaign_members(members: pd.DataFrame, table: ScoresTable, source: str) -> 
     known = pd.Index(scores[c.USER_ID].astype(str))
     # an id written 18074.0 (a list saved through a float column) is the user ingest loaded
     # as 18074, as /score reads it
-    members = members.assign(
-        **{c.USER_ID: [c.answering_user_id(u, known) for u in members[c.USER_ID]]}
-    )
+    listed = members[c.USER_ID]
+    members = members.assign(**{c.USER_ID: [c.answering_user_id(u, known) for u in listed]})
     twice = members[c.USER_ID].duplicated()
     if twice.any():
         row = int(np.flatnonzero(twice.to_numpy())[0])
+        user = members[c.USER_ID].iloc[row]
+        spellings = " and as ".join(dict.fromkeys(listed[members[c.USER_ID] == user]))
         raise CampaignError(
-            f"{source}: row {row + 1}: user {members[c.USER_ID].iloc[row]} is listed twice "
-            "(as 18074 and as 18074.0: the same user); expected each user once"
+            f"{source}: row {row + 1}: user {user} is listed twice (as {spellings}: the same "
+            "user); expected each user once"
         )
     unknown = ~members[c.USER_ID].isin(known)
     if unknown.any():

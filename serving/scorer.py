@@ -128,12 +128,7 @@ class Scorer:
             from lifecycle.errors import UserError
 
             # an error made for the user is its own line; anything else keeps its type
-            if isinstance(error, ApiError):
-                self.error = error.message
-            elif isinstance(error, UserError):
-                self.error = str(error)
-            else:
-                self.error = f"{error!r}"
+            self.error = str(error) if isinstance(error, ApiError | UserError) else repr(error)
             logger.error("scoring service could not load: %s", self.error)
             raise
         self.state, self.error = state, None
@@ -438,10 +433,8 @@ class Scorer:
             scored = score_matrix(champions, matrix, **options)
         uplift = state.uplift
         if uplift is not None and matrix.has_model(UPLIFT_KEY):
-            inputs = matrix.model(UPLIFT_KEY)
-            outside = uplift.bundle.outside_population(inputs)
-            values = uplift.bundle.predict_matrix(inputs)
-            scored["uplift"] = _python_values(np.where(np.equal(outside, None), values, np.nan))
+            values, outside = uplift.bundle.predict_within(matrix.model(UPLIFT_KEY))
+            scored["uplift"] = _python_values(values)
             scored["uplift_outside"] = outside.tolist()
         names = list(scored)
         columns = [scored[name] if clean else _python_values(scored[name]) for name in names]

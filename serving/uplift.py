@@ -27,6 +27,7 @@ from lifecycle.uplift_model import UPLIFT_TASK, UpliftBundle
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
     from serving.batch import ScoresTable
+    from serving.lists import Filters
 
 UPLIFT = "uplift"
 UPLIFT_OUTSIDE = "uplift_outside"  # why a user has no uplift: outside the campaign's population
@@ -85,14 +86,11 @@ def uplift_per_user(champion: UpliftChampion, features: pd.DataFrame) -> pd.Data
             f"the uplift champion {champion.model} v{champion.version} reads "
             f"{', '.join(missing)}, which these rows lack"
         )
-    bundle = champion.bundle
-    matrix = bundle.matrix(features)
-    outside = bundle.outside_population(matrix)
+    uplift, outside = champion.bundle.predict_within(champion.bundle.matrix(features))
     return pd.DataFrame(
         {
             c.USER_ID: features[c.USER_ID].to_numpy(),
-            # no uplift outside the campaign's population: the model would extrapolate
-            UPLIFT: np.where(np.equal(outside, None), bundle.predict_matrix(matrix), np.nan),
+            UPLIFT: uplift,
             UPLIFT_OUTSIDE: outside,
             "uplift_model_version": champion.version,
         },
@@ -100,12 +98,15 @@ def uplift_per_user(champion: UpliftChampion, features: pd.DataFrame) -> pd.Data
     )
 
 
-def outside_note(scores: pd.DataFrame) -> str | None:
-    """How many users of a list have no uplift for being outside the campaign's population,
-    and the inputs that put them there, in one line (None when none are)."""
+def outside_note(scores: pd.DataFrame, filters: Filters) -> str | None:
+    """How many users a list of ``filters`` leaves out for being outside the uplift
+    campaign's population, and the inputs that put them there, in one line (None when none
+    are; a table without uplift is not filtered for it)."""
     if UPLIFT_OUTSIDE not in scores:
         return None
-    reasons = scores[UPLIFT_OUTSIDE].dropna()
+    from serving.lists import filter_scores
+
+    reasons = filter_scores(scores, filters)[UPLIFT_OUTSIDE].dropna()
     if reasons.empty:
         return None
     # "recency_days 3 outside the campaign's 7..180" -> counted per input and range

@@ -223,9 +223,8 @@ def gate_on_test(
                 current = ModelBundle.load(
                     registry.bundle_path(mlflow_client, name, champion.version, Path(tmp))
                 )
-            except (
-                Exception
-            ) as error:  # a corrupt or incompatible champion must not block a good model
+            # a corrupt or incompatible champion must not block a good model
+            except Exception as error:
                 why = registry.unloadable(
                     mlflow_client, name, str(champion.version), error, Path(tmp)
                 )

@@ -156,8 +156,11 @@ def nobodys_row(rows: pd.DataFrame) -> pd.DataFrame:
     example = {}
     for name, column in rows.items():
         numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-        counts = column.value_counts()
-        value = column.mean() if numeric else (counts.index[0] if len(counts) else None)
+        if numeric:
+            value = column.mean()
+        else:
+            counts = column.value_counts()
+            value = counts.index[0] if len(counts) else None
         if numeric and pd.notna(value) and (column.dropna() % 1 == 0).all():
             value = round(value)
         try:

@@ -208,9 +208,10 @@ def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
     if not dataset or not built:
         return None
     problem = lineage.feature_table_problem(obj.settings, str(dataset))
-    current = lineage.read(obj.settings.workspace.feature_table(str(dataset))) or {}
-    if problem is None and current.get("id") not in (None, built):
-        problem = f"the feature table of '{dataset}' was rebuilt since"
+    if problem is None:
+        current = lineage.read(obj.settings.workspace.feature_table(str(dataset))) or {}
+        if current.get("id") not in (None, built):
+            problem = f"the feature table of '{dataset}' was rebuilt since"
     if problem is None:
         return None
     return (
@@ -336,10 +337,9 @@ def _dataset_of(obj: Context, table: Any, asked: str | None) -> str:
 
 def _outside_notes(frame: Any, request: ListRequest) -> tuple[str, ...]:
     """The list's users the uplift model does not answer for, in a note (none: no note)."""
-    from serving.lists import filter_scores
     from serving.uplift import outside_note
 
-    note = outside_note(filter_scores(frame, request.filters))
+    note = outside_note(frame, request.filters)
     return (note,) if note else ()
 
 
