@@ -301,7 +301,7 @@ class ModelInfo(_Model):
     model: str = Field(description="the registered model, <dataset>-<task>")
     version: str = Field(description="its registry version now serving")
     aliases: list[str] = Field(description="registry aliases on this version (champion, ...)")
-    kind: str = Field(description="lightgbm, or the baseline rule that beat it")
+    kind: str = Field(description="what serves the task, as model_kinds of /score says")
     feature_service: str = Field(description="the Feast feature service it reads")
     features: int = Field(description="number of model inputs")
     label: dict[str, Any] = Field(description="its label definition (horizon_days, ...)")

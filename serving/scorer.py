@@ -520,6 +520,7 @@ class Scorer:
 
         state = self.ready()
         infos = []
+        kinds = state.champions.kinds
         for task, bundle in state.champions.bundles.items():
             version = state.champions.versions[task]
             infos.append(
@@ -530,7 +531,7 @@ class Scorer:
                     aliases=sorted(
                         a for a, v in state.aliases.get(task, {}).items() if v == version
                     ),
-                    kind=bundle.kind,
+                    kind=kinds.get(task, bundle.kind),
                     feature_service=bundle.service,
                     features=len(bundle.feature_names),
                     label=bundle.label,

@@ -231,6 +231,27 @@ def score_frame(
 KnownReasons = Callable[[FeatureMatrix, np.ndarray], dict[int, list[dict[str, Any]]]]
 
 
+def _probabilities(
+    champions: Champions,
+    task: str,
+    bundle: ModelBundle,
+    features: FeatureMatrix,
+    eligible: np.ndarray,
+    scored: dict[str, Any],
+) -> np.ndarray:
+    """A probability task's column: NaN where the user is not eligible. Where churn and
+    conversion forecast one event (``Champions.one_event``), a one-time buyer's conversion
+    is 1 - their churn, so the conversion model runs only on users without a churn score."""
+    churn = scored.get(CHURN.score) if task == CONVERSION.name and champions.one_event else None
+    if churn is None:
+        return np.where(eligible, bundle.predict_matrix(features.model(task)), np.nan)
+    column = np.where(eligible, 1.0 - churn, np.nan)
+    rows = np.flatnonzero(eligible & np.isnan(churn))
+    if rows.size:
+        column[rows] = bundle.predict_matrix(features.model(task, rows))
+    return column
+
+
 def score_matrix(
     champions: Champions,
     features: FeatureMatrix,
@@ -251,11 +272,10 @@ def score_matrix(
         if bundle is None:
             continue
         eligible = LabelSpec.from_dict(bundle.label).eligible_columns(features.column, rows)
-        inputs = features.model(task.name)
         if bundle.is_probability:
-            out[task.score] = np.where(eligible, bundle.predict_matrix(inputs), np.nan)
+            out[task.score] = _probabilities(champions, task.name, bundle, features, eligible, out)
         else:
-            outlook = bundle.value_outlook_matrix(inputs)
+            outlook = bundle.value_outlook_matrix(features.model(task.name))
             if not bundle.gives_purchase_probability:  # a one-part value, most rules
                 outlook = outlook[:, :-1]
             outlook[~eligible, :] = np.nan
@@ -265,11 +285,6 @@ def score_matrix(
             out["reasons"] = top_reasons_matrix(
                 bundle, features, eligible, known, purchase_counts=champions.purchase_counts
             )
-    if champions.one_event:  # a one-time buyer's conversion: no churn (Champions.one_event)
-        churn, conversion = out[CHURN.score], out[CONVERSION.score]
-        out[CONVERSION.score] = np.where(
-            np.isnan(churn) | np.isnan(conversion), conversion, 1.0 - churn
-        )
     if CHURN.score in out:
         p = out[CHURN.score]
         high, medium = champions.bands

@@ -151,6 +151,10 @@ def test_churn_and_conversion_of_one_event_answer_one_probability(
             if "churn" not in asked:  # churn's own fields and reasons are not answered
                 assert all(u.churn_probability is None and not u.reasons for u in answer.users)
                 assert all(u.value_at_risk is None for u in answer.users)
+        # /models says what serves conversion as /score does
+        kinds = {m.task: m.kind for m in scorer.models().models}
+        assert kinds["conversion"] == CHURN_COMPLEMENT
+        assert kinds["churn"] == churn.kind
     finally:
         scorer.state = state
 
