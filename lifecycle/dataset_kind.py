@@ -73,9 +73,12 @@ def what_it_is(kind: str) -> str:
     return NOT_EVENTS[kind][0] if kind in NOT_EVENTS else f"an {kind} log"
 
 
-def require_events(settings: Settings, dataset: str, step: str) -> None:
-    """Refuse ``step`` on a snapshot or campaign dataset, naming what works on it."""
+def require_events(settings: Settings, dataset: str, step: str, *, held: bool = False) -> None:
+    """Refuse ``step`` on a snapshot or campaign dataset, naming what works on it; ``held``:
+    on a dataset the workspace does not hold too (:func:`require_dataset`)."""
     kind = dataset_kind(settings, dataset)
+    if kind is None and held:
+        require_dataset(settings, dataset, step)
     if kind in NOT_EVENTS:
         what, command = NOT_EVENTS[kind]
         raise NotEventsDataset(
@@ -95,7 +98,7 @@ def require_dataset(settings: Settings, dataset: str, step: str) -> None:
         if root.is_dir()
         else []
     )
-    kinds = {name: dataset_kind(settings, name) for name in folders}
+    kinds = {name: _kind_or_none(settings, name) for name in folders}
     events = [name for name, kind in kinds.items() if kind == EVENTS]
     others = [name for name, kind in kinds.items() if kind is not None and kind != EVENTS]
     if events:
@@ -116,3 +119,12 @@ def require_dataset(settings: Settings, dataset: str, step: str) -> None:
     else:
         hint = ": ingest or import it first"
     raise UserError(f"{step}: no dataset '{dataset}' in {settings.workspace.home}{hint}")
+
+
+def _kind_or_none(settings: Settings, dataset: str) -> str | None:
+    """A held dataset's kind for a hint; a damaged report of another dataset does not hide
+    the refusal the user needs (the missing dataset), its own commands name it."""
+    try:
+        return dataset_kind(settings, dataset)
+    except UserError:
+        return None

@@ -35,8 +35,7 @@ def build_features(
     from features.store import store_paths
 
     paths = store_paths(settings, dataset)
-    require_dataset(settings, paths.dataset, "features build")
-    require_events(settings, paths.dataset, "features build")
+    require_events(settings, paths.dataset, "features build", held=True)
     events = settings.workspace.events(paths.dataset)
     if not events.is_file():
         raise UserError(

@@ -185,3 +185,10 @@ def test_a_damaged_report_of_a_dataset_is_named_in_one_line(tmp_path: Path) -> N
         "(char 9); point it at a kept version (`lifecycle datasets history shop`, then "
         "`lifecycle datasets restore VERSION`) or ingest it again"
     ), result.stderr
+    # A misspelt --dataset is told that, not about the damaged report of another dataset.
+    result = _invoke(tmp_path, "features", "build", "--dataset", "shpo")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip() == (
+        f"Error: features build: no dataset 'shpo' in {tmp_path}; its events datasets: "
+        "other: pass --dataset other (or set LIFECYCLE_DATASET)"
+    ), result.stderr

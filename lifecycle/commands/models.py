@@ -240,12 +240,11 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
         f"services.lifecycle_scoring.workers={workers}",
     ]
     env["BENTOML_CONFIG_OPTIONS"] = " ".join(o for o in options if o)  # the user's kept
-    from lifecycle.dataset_kind import require_dataset, require_events
+    from lifecycle.dataset_kind import require_events
     from serving.launch import bentoml_command, check_can_listen, refuse_auth_without_tokens
 
     # what would only show as each worker's 503 after the start, said here in one line
-    require_dataset(obj.settings, dataset or obj.settings.dataset, "serve")
-    require_events(obj.settings, dataset or obj.settings.dataset, "serve")
+    require_events(obj.settings, dataset or obj.settings.dataset, "serve", held=True)
     check_can_listen(host, port)
     refuse_auth_without_tokens(obj.settings, host)
     command = bentoml_command(host, port)
