@@ -422,10 +422,15 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
 
 def _champions(settings: Settings, names: list[str]) -> list[str]:
     """The datasets' champions now: trained before this erasure, on data holding the users."""
-    from lifecycle.registry import champion_versions
+    from lifecycle.registry import champion_versions, model_name, reader
 
     try:
-        return champion_versions(settings, names)
+        source = reader(settings, mirrored=True)
+        return [
+            f"{model_name(name, task)} v{version}"
+            for name in names
+            for task, version in champion_versions(source, name).items()
+        ]
     except Exception as error:  # the erasure is done: naming the models must not stop its log
         return [f"(the registry could not be read: {str(error).splitlines()[0]})"]
 

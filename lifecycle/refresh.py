@@ -221,7 +221,7 @@ def _refresh_steps(
     mlflow_client = registry.client(settings)
     # What a running service served before this refresh: its workers follow an alias move
     # by themselves, so its /reload answer cannot say what this refresh changed.
-    served_before = champion_versions(mlflow_client, dataset)
+    served_before = registry.champion_versions(mlflow_client, dataset)
     stale = {
         task: why
         for task in tasks.names()
@@ -238,7 +238,7 @@ def _refresh_steps(
     else:
         skip("train", "every model learned from the current feature table")
 
-    champions = champion_versions(mlflow_client, dataset)
+    champions = registry.champion_versions(mlflow_client, dataset)
     problem = scores_problem(settings, champions, dataset)
     if problem and not champions and untrained:
         # score-all would refuse, asking to train what the train step just could not
@@ -263,20 +263,6 @@ def _refresh_steps(
             f"POST {reload_url.rstrip('/')}/reload",
             lambda: _reload(settings, reload_url, served_before),
         )
-
-
-def champion_versions(mlflow_client: Any, dataset: str) -> dict[str, str]:
-    """Task -> the version its champion alias names now (tasks without one left out)."""
-    from lifecycle import registry
-
-    champions = {}
-    for task in tasks.names():
-        version = registry.alias_version(
-            mlflow_client, registry.model_name(dataset, task), "champion"
-        )
-        if version is not None:
-            champions[task] = str(version.version)
-    return champions
 
 
 def _ingest(

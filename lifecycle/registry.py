@@ -395,14 +395,13 @@ def aliases(source: Any, name: str) -> dict[str, str]:
         return {}
 
 
-def champion_versions(settings: Settings, datasets: list[str]) -> list[str]:
-    """``<model> v<version>`` of each champion of these datasets' tasks."""
+def champion_versions(source: Any, dataset: str) -> dict[str, str]:
+    """Task -> the version its champion alias names now (tasks without one left out), read
+    from ``source``: the tracking client or the aliases mirror (:func:`reader`)."""
     from lifecycle import tasks
 
-    source = reader(settings, mirrored=True)
-    models = [model_name(name, task) for name in datasets for task in tasks.names()]
-    found = {model: aliases(source, model).get(CHAMPION) for model in models}
-    return [f"{model} v{version}" for model, version in found.items() if version]
+    found = {t: aliases(source, model_name(dataset, t)).get(CHAMPION) for t in tasks.names()}
+    return {task: version for task, version in found.items() if version}
 
 
 def promote(
