@@ -195,6 +195,7 @@ def _refresh_steps(
     skip: Callable[[str, str], None],
 ) -> None:
     from lifecycle import registry, steps
+    from lifecycle.dataset_kind import require_events
 
     dataset = settings.dataset
     if files:
@@ -204,6 +205,11 @@ def _refresh_steps(
             lambda: _ingest(settings, files, users, source),
         )
     else:
+        try:  # nothing to append to a dataset the workspace lacks: say so, naming those it has
+            require_events(settings, dataset, "refresh", held=True)
+        except UserError as error:
+            result.steps.append(StepOutcome("ingest", "failed", "no new files", 0.0))
+            raise RefreshFailed(str(error)) from error
         skip("ingest", "no new files")
 
     problem = lineage.feature_table_problem(settings, dataset)

@@ -151,3 +151,16 @@ def test_refresh_refusal_with_json_is_a_document(trained_copy: Path, tmp_path: P
     assert document["status"] == "failed" and document["step"] == "ingest"
     assert "bad.csv" in document["error"]
     assert document["steps"][-1]["status"] == "failed" and document["ran"] == []
+
+
+def test_refresh_of_a_dataset_the_workspace_lacks_is_refused_before_any_step(
+    tmp_path: Path,
+) -> None:
+    """Without --dataset after `import online-retail`, refresh went on to build the features
+    of 'demo' ("dataset 'demo' has no feature table") and failed there, naming that step."""
+    code, document = _refresh(tmp_path)
+    assert code == 1 and document["status"] == "failed" and document["step"] == "ingest"
+    assert document["error"] == (
+        f"refresh: no dataset 'demo' in {tmp_path}: ingest or import it first"
+    ), document["error"]
+    assert [s["step"] for s in document["steps"]] == ["ingest"]
