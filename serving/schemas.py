@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
@@ -209,6 +210,7 @@ def trusted(model: type[Built], values: dict[str, Any]) -> Built:
     return built
 
 
+@lru_cache(maxsize=4096)  # asked per value of every /score_features row
 def never_negative(name: str) -> bool:
     """Whether a feature is one ``features.asof`` computes: a count, a duration in days, an
     amount or a ratio of them, none of which can be negative (``-100`` is not a value); only
@@ -238,45 +240,56 @@ def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
     kind (``orders_30d`` above ``orders_90d``), and more active days than a window has."""
     from itertools import pairwise
 
-    from features.asof import window_of
-
-    def number(name: str) -> float | None:
-        value = features.get(name)
-        return float(value) if isinstance(value, int | float) else None
-
-    pairs = [(fewer, more, why) for fewer, more, why in DAYS_ORDER]
-    windows: dict[str, list[tuple[int, str]]] = {}
-    for name in features:
-        window = window_of(name)
-        if window is not None and number(name) is not None:
-            windows.setdefault(window[0], []).append((window[1], name))
+    values = {
+        name: float(value) for name, value in features.items() if isinstance(value, int | float)
+    }
+    days_order, windows = _orderings(frozenset(values))
     broken = []
-    for kind, named in windows.items():
-        named.sort()
-        pairs += [
-            (short, long, f"the last {days} days are within the last {more} days")
-            for (days, short), (more, long) in pairwise(named)
-        ]
+    # (fewer, more, why) of every ordering the row's numbers can break; why is made lazily
+    pairs: list[tuple[str, str, Any]] = list(days_order)
+    for kind, named in windows:
+        pairs += [(short, long, (days, more)) for (days, short), (more, long) in pairwise(named)]
         if kind == "active_days":
             broken += [
                 (
                     name,
-                    f"{name} {number(name):g} exceeds {days}; expected at most the "
+                    f"{name} {values[name]:g} exceeds {days}; expected at most the "
                     f"{days} days the window has",
                 )
                 for days, name in named
-                if (number(name) or 0) > days
+                if values[name] > days
             ]
     for fewer, more, why in pairs:
-        low, high = number(fewer), number(more)
+        low, high = values.get(fewer), values.get(more)
         # a window's float sums may differ from a longer window's in the last digits
         if low is not None and high is not None and low > high + 1e-9 * max(1.0, abs(high)):
+            if isinstance(why, tuple):
+                why = f"the last {why[0]} days are within the last {why[1]} days"
             broken.append(
                 (fewer, f"{fewer} {low:g} exceeds {more} {high:g}; expected at most {more} ({why})")
             )
     return broken
 
 
+@lru_cache(maxsize=64)
+def _orderings(
+    names: frozenset[str],
+) -> tuple[tuple[tuple[str, str, str], ...], tuple[tuple[str, tuple[tuple[int, str], ...]], ...]]:
+    """What :func:`contradictions` compares among these numeric features, worked out once
+    per set of names (a request's rows share theirs): the :data:`DAYS_ORDER` pairs among
+    them, and each windowed feature's windows among them, shortest first."""
+    from features.asof import window_of
+
+    windows: dict[str, list[tuple[int, str]]] = {}
+    for name in sorted(names):
+        window = window_of(name)
+        if window is not None:
+            windows.setdefault(window[0], []).append((window[1], name))
+    days_order = tuple(o for o in DAYS_ORDER if o[0] in names and o[1] in names)
+    return days_order, tuple((kind, tuple(sorted(named))) for kind, named in windows.items())
+
+
+@lru_cache(maxsize=4096)
 def whole_number(name: str) -> bool:
     """Whether a feature counts things (orders, sessions, active days, refunds), in a window
     (``<name>_<days>d``) or in all: its values are whole numbers."""
