@@ -140,10 +140,13 @@ def refresh(
     reload_url: str | None = None,
     accept_definition_change: str | None = None,
     progress: Progress = lambda message: None,
+    dataset_named: bool = True,
 ) -> RefreshResult:
     """Append ``files`` (events, contract columns; or ``source``'s format read by its
     adapter, e.g. ``online-retail``) to the settings' dataset, then run each later step
-    whose inputs are newer than what it made; skip the rest."""
+    whose inputs are newer than what it made; skip the rest. Files start a dataset the
+    workspace lacks only when the caller named it (``dataset_named``; the CLI's --dataset),
+    never under the settings' default name."""
     dataset = settings.dataset
     result = RefreshResult(dataset)
 
@@ -166,7 +169,16 @@ def refresh(
 
     try:
         _refresh_steps(
-            settings, files, users, source, reload_url, accept_definition_change, result, run, skip
+            settings,
+            files,
+            users,
+            source,
+            reload_url,
+            accept_definition_change,
+            result,
+            run,
+            skip,
+            may_start=dataset_named,
         )
     except RefreshFailed as failed:
         result.error, result.exit_code = str(failed), EXIT_FAILED
@@ -193,24 +205,24 @@ def _refresh_steps(
     result: RefreshResult,
     run: Callable[[str, str, Callable[[], dict[str, Any]]], dict[str, Any]],
     skip: Callable[[str, str], None],
+    *,
+    may_start: bool,
 ) -> None:
     from lifecycle import registry, steps
     from lifecycle.dataset_kind import require_events
 
     dataset = settings.dataset
-    if files:
-        run(
-            "ingest",
-            f"appending {len(files)} file(s)",
-            lambda: _ingest(settings, files, users, source),
-        )
-    else:
-        try:  # nothing to append to a dataset the workspace lacks: say so, naming those it has
+    why = f"appending {len(files)} file(s)" if files else "no new files"
+    if not (files and may_start):
+        try:  # nothing to refresh, or the default name: say so, naming the datasets it has
             require_events(settings, dataset, "refresh", held=True)
         except UserError as error:
-            result.steps.append(StepOutcome("ingest", "failed", "no new files", 0.0))
+            result.steps.append(StepOutcome("ingest", "failed", why, 0.0))
             raise RefreshFailed(str(error)) from error
-        skip("ingest", "no new files")
+    if files:
+        run("ingest", why, lambda: _ingest(settings, files, users, source))
+    else:
+        skip("ingest", why)
 
     problem = lineage.feature_table_problem(settings, dataset)
     if problem:

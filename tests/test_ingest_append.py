@@ -276,7 +276,11 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
     step = refresh_ingest(settings, [march], None, "online-retail")
     assert step["files"][0]["totals"] == {"events": 5, "users": 3}
     result = runner.invoke(
-        main, ["refresh", str(march), "--source", "online-retail", "--users", str(bad)]
+        main,
+        [
+            *("refresh", str(march), "--dataset", "online_retail"),
+            *("--source", "online-retail", "--users", str(bad)),
+        ],
     )
     assert result.exit_code == 1 and "derives the users table from the events" in result.stderr
 

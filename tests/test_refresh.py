@@ -164,3 +164,14 @@ def test_refresh_of_a_dataset_the_workspace_lacks_is_refused_before_any_step(
         f"refresh: no dataset 'demo' in {tmp_path}: ingest or import it first"
     ), document["error"]
     assert [s["step"] for s in document["steps"]] == ["ingest"]
+    # New files do not start a dataset under the settings' default name either: the user's
+    # data would silently become 'demo' (issue 12); under a name given, they do.
+    new = tmp_path / "shop.csv"
+    new.write_text("user_id,event_time,event_type\nu1,2025-01-01 10:00,session\n")
+    code, document = _refresh(tmp_path, str(new))
+    assert code == 1 and document["step"] == "ingest", document
+    assert document["error"].startswith("refresh: no dataset 'demo' in "), document["error"]
+    assert not (tmp_path / "datasets").exists()
+    code, document = _refresh(tmp_path, str(new), "--dataset", "shop")
+    assert document["steps"][0] == {**document["steps"][0], "step": "ingest", "status": "ran"}
+    assert (tmp_path / "datasets" / "shop" / "events.parquet").is_file()

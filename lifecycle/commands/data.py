@@ -600,6 +600,7 @@ def refresh(
         reload_url=reload_url,
         accept_definition_change=accept_definition_change,
         progress=obj.console.step,
+        dataset_named=bool(dataset),
     )
     # A refusal still gives the whole document (status, step, error, exit code) with --json.
     obj.console.result(result.to_dict(), result.lines())
