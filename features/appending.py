@@ -2,7 +2,8 @@
 
 An append writes a new dataset version holding the old events plus the new file's good
 rows: a new row equal to one the dataset already holds (every column) is quarantined as
-``already_ingested``; events older than the dataset's newest are accepted (late events,
+``already_ingested``, as many copies of it as the dataset holds (a further copy is a new
+event: a repeat purchase kept with --keep-repeats); events older than the dataset's newest are accepted (late events,
 counted). A users file updates the users table (its rows win, users it lacks stay); with
 none the users table is carried over. Every version stays restorable
 (``lifecycle datasets history`` / ``restore``).
@@ -163,9 +164,18 @@ def merge_events(
             f"CREATE TEMP TABLE new AS SELECT {new_row} AS new_row, {typed}{flags} "
             f"FROM read_parquet({literal(new_events)})"
         )
+        # A row is held as often as the dataset holds it: the n-th copy of a row in the file
+        # is already_ingested when the dataset has n copies, else a new event (a repeat
+        # purchase --keep-repeats kept; without it the file has one copy of each row).
+        keys = ", ".join(identifier(n) for n in shared)
         con.execute(
-            f"CREATE TEMP TABLE held AS SELECT n.new_row FROM new n "
-            f"WHERE EXISTS (SELECT 1 FROM old o WHERE {same})"
+            f"CREATE TEMP TABLE copies AS SELECT {keys}, count(*) AS copies FROM old o "
+            f"WHERE EXISTS (SELECT 1 FROM new n WHERE {same}) GROUP BY ALL"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE held AS SELECT n.new_row FROM (SELECT *, row_number() OVER "
+            f"(PARTITION BY {keys} ORDER BY new_row) AS copy FROM new) n "
+            f"JOIN copies o ON {same} WHERE n.copy <= o.copies"
         )
         ((repeats,),) = con.execute("SELECT count(*) FROM held").fetchall()
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()

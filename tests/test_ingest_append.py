@@ -92,6 +92,36 @@ def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Pa
     assert report["notes"]["repeats_kept"] == 0
 
 
+def test_keep_repeats_appends_a_new_copy_of_a_row_the_dataset_holds(
+    home: Path, tmp_path: Path
+) -> None:
+    """A log by day: the first export ends mid-day 3 with one purchase of u1, the next one
+    has day 3 whole (u1 bought the same again: two equal rows) and two equal purchases on
+    day 5. Both copies of day 3 were held back as already_ingested; the n-th copy of a row
+    is held only when the dataset holds n, so the append equals one ingest of the whole log,
+    and re-sending either file adds nothing."""
+    runner = CliRunner()
+    early = "u2,2025-01-01,purchase,4\n"
+    day3 = "u1,2025-01-03,purchase,5\n"
+    later = day3 + day3 + "u3,2025-01-05,purchase,6\n" * 2 + "u2,2025-01-05,purchase,4\n"
+    first = _write(tmp_path, "first.csv", HEADER + early + day3)
+    second = _write(tmp_path, "second.csv", HEADER + later)
+    whole = _write(tmp_path, "whole.csv", HEADER + early + later)
+    _ingest(runner, str(first), "--keep-repeats")
+    report = _ingest(runner, str(second), "--keep-repeats", "--append")["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 4
+    assert report["notes"]["repeats_kept"] == 2  # u1's second copy, u3's second
+    appended = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    result = runner.invoke(main, ["--quiet", "ingest", str(whole), "--keep-repeats"])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(
+        appended, pd.read_parquet(home / "datasets" / "whole" / "events.parquet")
+    )
+    for again in (first, second):
+        resent = _ingest(runner, str(again), "--keep-repeats", "--append")
+        assert resent["tables"]["events"]["rows_loaded"] == 0 and resent["totals"]["events"] == 6
+
+
 def test_appending_a_file_named_after_no_dataset_is_refused(home: Path, tmp_path: Path) -> None:
     """`ingest orders-2025-01.csv --append` without --dataset made a new dataset named after
     the file, the new days beside the history they were meant for."""
