@@ -13,6 +13,7 @@ Each reads its file in chunks and checks it with the same machinery as ``lifecyc
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,27 @@ def online_retail(
     erased: ErasedUsers | None = None,
 ) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their main country."""
-    path = Path(path)
+    source = str(path)
+    rules, add_notes = online_retail_rules(path, erased)
+    loaded = load_table(
+        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
+    )
+    add_notes(loaded.report, loaded.frame)
+    users = online_retail_users(loaded.frame)
+    return loaded, Loaded(
+        frame=users, quarantine=EMPTY_QUARANTINE, report=users_report(users, source)
+    )
+
+
+RetailNotes = Callable[[LoadReport, pd.DataFrame], None]
+
+
+def online_retail_rules(
+    path: Path | str, erased: ErasedUsers | None = None
+) -> tuple[TableRules, RetailNotes]:
+    """The events rules of Online Retail's invoice lines (an import and an append of a later
+    month read them alike), and what then writes the report's notes: the lines' counts,
+    gathered as the chunks are checked, and those of the loaded events (the frame given)."""
     source = str(path)
     counts: Counter[str] = Counter()
     customers: set[str] = set()
@@ -126,35 +147,38 @@ def online_retail(
         )
         return events_raw, bad
 
-    rules = event_rules(c.ColumnMapping(timezone="Europe/London"), source, prepare=prepare)
-    rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
-    loaded = load_table(
-        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
-    )
-    events = loaded.frame
-    loaded.report.notes = {
-        "invoice_lines": counts["invoice_lines"],
-        "customers": len(customers),
-        "lines_without_customer": counts["lines_without_customer"],
-        "cancellation_lines": counts["cancellation_lines"],
-        "valid_purchase_lines": counts["valid_purchase_lines"],
-        "valid_purchase_customers": len(valid_customers),
-        "purchase_events": int((events[c.EVENT_TYPE] == c.PURCHASE).sum()),
-        "refund_events": int((events[c.EVENT_TYPE] == c.REFUND).sum()),
-        "non_product_lines": int(events["stock_code"].str.upper().isin(NON_PRODUCT_CODES).sum()),
-        "revenue_gbp": round(
-            float(events.loc[events[c.EVENT_TYPE] == c.PURCHASE, c.AMOUNT].sum()), 2
-        ),
-        "timezone": "naive times read as Europe/London",
-    }
+    def add_notes(report: LoadReport, events: pd.DataFrame) -> None:
+        report.notes = {
+            "invoice_lines": counts["invoice_lines"],
+            "customers": len(customers),
+            "lines_without_customer": counts["lines_without_customer"],
+            "cancellation_lines": counts["cancellation_lines"],
+            "valid_purchase_lines": counts["valid_purchase_lines"],
+            "valid_purchase_customers": len(valid_customers),
+            "purchase_events": int((events[c.EVENT_TYPE] == c.PURCHASE).sum()),
+            "refund_events": int((events[c.EVENT_TYPE] == c.REFUND).sum()),
+            "non_product_lines": int(
+                events["stock_code"].str.upper().isin(NON_PRODUCT_CODES).sum()
+            ),
+            "revenue_gbp": round(
+                float(events.loc[events[c.EVENT_TYPE] == c.PURCHASE, c.AMOUNT].sum()), 2
+            ),
+            "timezone": "naive times read as Europe/London",
+        }
 
-    users = online_retail_users(events)
-    users_report = LoadReport(
-        source=source, table="users", rows_read=len(users), rows_loaded=len(users)
-    )
-    users_report.notes = {"derived_from": "events (main country per customer)"}
-    empty = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
-    return loaded, Loaded(frame=users, quarantine=empty, report=users_report)
+    rules = event_rules(c.ColumnMapping(timezone="Europe/London"), source, prepare=prepare)
+    return (erased or ErasedUsers()).rules(rules), add_notes  # `forget` keeps them out
+
+
+RETAIL_NOTES_COLUMNS = (c.EVENT_TYPE, c.AMOUNT, "stock_code")  # what RetailNotes reads
+EMPTY_QUARANTINE = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
+
+
+def users_report(users: pd.DataFrame, source: str) -> LoadReport:
+    """The report of a users table derived from the events (every row loads)."""
+    report = LoadReport(source=source, table="users", rows_read=len(users), rows_loaded=len(users))
+    report.notes = {"derived_from": "events (main country per customer)"}
+    return report
 
 
 def online_retail_users(events: pd.DataFrame) -> pd.DataFrame:

@@ -35,24 +35,25 @@ class EventRange:
     rows: int
     first: str
     last: str
+    users: int = 0  # distinct users with events
 
     def text(self) -> str:
         return f"{self.rows:,} events {self.first[:10]} .. {self.last[:10]}"
 
 
 def event_range(events: Path) -> EventRange | None:
-    """Rows and time range of an events table (None when there is none)."""
+    """Rows, users and time range of an events table (None when there is none)."""
     import duckdb
 
     if not events.is_file():
         return None
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        rows, first, last = con.execute(
-            f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}) "
-            f"FROM read_parquet({literal(events)})"
+        rows, first, last, users = con.execute(
+            f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}), "
+            f"count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(events)})"
         ).fetchone()
-    return EventRange(int(rows), str(first), str(last))
+    return EventRange(int(rows), str(first), str(last), int(users))
 
 
 def refuse_lost_history(
@@ -252,7 +253,8 @@ def _in_dataset_types(
 
 
 def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> dict[str, int]:
-    """The users table after an append: the new file's rows win, old users it lacks stay."""
+    """The users table after an append: the new file's rows win, old users it lacks stay.
+    Counted: the users added, and the users whose row it changed (``users_updated``)."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -281,10 +283,20 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
         con.execute("SET TimeZone = 'UTC'")
         old = f"read_parquet({literal(old_users)})"
         new = f"read_parquet({literal(new_users)})"
+        # a row the same as the user's (a users table an adapter derives again from every
+        # event repeats most) updates nothing; values compared as text, as types may differ
+        changed = " OR ".join(
+            f"n.{identifier(n)}::VARCHAR IS DISTINCT FROM o.{identifier(n)}::VARCHAR"
+            for n in new_schema.names
+            if n in old_schema.names and n != c.USER_ID
+        )
         ((updated,),) = con.execute(
-            f"SELECT count(*) FROM {new} WHERE {c.USER_ID} IN (SELECT {c.USER_ID} FROM {old})"
+            f"SELECT count(*) FROM {new} n JOIN {old} o ON n.{c.USER_ID} = o.{c.USER_ID} "
+            f"WHERE {changed or 'false'}"
         ).fetchall()
-        ((added,),) = con.execute(f"SELECT count(*) FROM {new}").fetchall()
+        ((added,),) = con.execute(
+            f"SELECT count(*) FROM {new} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {old})"
+        ).fetchall()
         merged = con.sql(
             f"SELECT {', '.join(identifier(n) for n in names)} FROM ("
             f"SELECT * FROM {old} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {new}) "
@@ -292,7 +304,7 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
             f"ON n.{c.USER_ID} = o.{c.USER_ID}) ORDER BY {c.USER_ID}"
         )
         _write_batches(merged, schema, out)
-    return {"users_updated": int(updated), "users_added": int(added - updated)}
+    return {"users_updated": int(updated), "users_added": int(added)}
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

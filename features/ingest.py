@@ -205,24 +205,19 @@ def ingest_events(
                 )
             ),
         )
-    try:
-        return _ingest_into(
-            dataset_dir,
-            tables,
-            events_path,
-            users_path,
-            appending_to,
-            mode,
-            chunk_rows,
-            max_bad_fraction,
-            memory_limit,
-            progress,
-            csv,
-        )
-    except _Unchanged as unchanged:
-        return DatasetSummary(
-            dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
-        )
+    return _ingest_into(
+        dataset_dir,
+        tables,
+        events_path,
+        users_path,
+        appending_to,
+        mode,
+        chunk_rows,
+        max_bad_fraction,
+        memory_limit,
+        progress,
+        csv,
+    )
 
 
 RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
@@ -281,51 +276,60 @@ def _ingest_into(
     memory_limit: str,
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
+    adapter: Adapter | None = None,
 ) -> DatasetSummary:
-    with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
-        (staging / "quarantine").mkdir()
-        work = staging / ".work"
-        work.mkdir()
-        # An append validates the new file beside the dataset, then merges the two.
-        batch = appending.carry_quarantine(appending_to, staging) if appending_to else 0
-        into = work if appending_to else staging
-        suffix = f"-append-{batch}" if appending_to else ""
-        reports = {}
-        passes: dict[str, int] = {}
-        for table, (path, rules) in tables.items():
-            reports[table] = stream_table(
-                lambda path=path, table=table: _counted(
-                    read_chunks(path, chunk_rows, csv), table, progress, passes
-                ),
-                rules,
-                str(path),
-                into / f"{table}.parquet",
-                staging / "quarantine" / f"{table}{suffix}.csv",
-                work_dir=work / table,
-                max_bad_fraction=max_bad_fraction,
-                memory_limit=memory_limit,
-                keep_rows=appending_to is not None and table == "events",
-            )
-            shutil.rmtree(work / table)
-        totals = None
-        if appending_to is not None:
-            totals = _merge_append(
-                staging,
-                appending_to,
-                batch,
-                reports,
-                str(events_path),
-                work / USERS_FILE if users_path is not None else None,
-            )
-            if reports["events"].rows_loaded == 0 and users_path is None:
-                # Nothing new: the dataset keeps its version (later steps stay current).
-                raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
-        elif mode == "guard":
-            appending.refuse_lost_history(
-                dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
-            )
-        report = _finish_events(staging, reports, str(events_path), appending_to, totals)
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"], totals)
+    try:
+        with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
+            (staging / "quarantine").mkdir()
+            work = staging / ".work"
+            work.mkdir()
+            # An append validates the new file beside the dataset, then merges the two.
+            batch = appending.carry_quarantine(appending_to, staging) if appending_to else 0
+            into = work if appending_to else staging
+            suffix = f"-append-{batch}" if appending_to else ""
+            reports = {}
+            passes: dict[str, int] = {}
+            for table, (path, rules) in tables.items():
+                reports[table] = stream_table(
+                    lambda path=path, table=table: _counted(
+                        read_chunks(path, chunk_rows, csv), table, progress, passes
+                    ),
+                    rules,
+                    str(path),
+                    into / f"{table}.parquet",
+                    staging / "quarantine" / f"{table}{suffix}.csv",
+                    work_dir=work / table,
+                    max_bad_fraction=max_bad_fraction,
+                    memory_limit=memory_limit,
+                    keep_rows=appending_to is not None and table == "events",
+                )
+                shutil.rmtree(work / table)
+            if adapter is not None:  # its notes, of the events this file gives
+                staged = into / EVENTS_FILE
+                adapter.notes(reports["events"], pd.read_parquet(staged, columns=adapter.notes_of))
+            totals = None
+            if appending_to is not None:
+                totals = _merge_append(
+                    staging,
+                    appending_to,
+                    batch,
+                    reports,
+                    str(events_path),
+                    work / USERS_FILE if users_path is not None else None,
+                    adapter,
+                )
+                if reports["events"].rows_loaded == 0 and users_path is None:
+                    # Nothing new: the dataset keeps its version (later steps stay current).
+                    raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
+            elif mode == "guard":
+                appending.refuse_lost_history(
+                    dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
+                )
+            report = _finish_events(staging, reports, str(events_path), appending_to, totals)
+        reported = report["tables"]
+    except _Unchanged as unchanged:  # the dataset keeps its version
+        reported, totals = unchanged.tables, unchanged.totals
+    return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals)
 
 
 def _finish_events(
@@ -359,6 +363,26 @@ def _finish_events(
     )
 
 
+@dataclass(frozen=True)
+class Adapter:
+    """What an adapter's events file adds to the path every events file takes: the notes
+    of its report, written from the events it gives (columns ``notes_of``), and the users
+    table, derived from the dataset's events (columns ``users_of``)."""
+
+    notes: adapters.RetailNotes
+    notes_of: list[str]
+    users: Callable[[pd.DataFrame], pd.DataFrame]
+    users_of: list[str]
+
+
+def online_retail_adapter(path: Path, erased: ErasedUsers | None) -> tuple[Any, Adapter]:
+    """Online Retail's rules for its invoice lines, and what its adapter adds."""
+    rules, notes = adapters.online_retail_rules(path, erased)
+    users_of = [c.USER_ID, "country"]
+    notes_of = list(adapters.RETAIL_NOTES_COLUMNS)
+    return rules, Adapter(notes, notes_of, adapters.online_retail_users, users_of)
+
+
 def _merge_append(
     staging: Path,
     appending_to: Path,
@@ -366,12 +390,12 @@ def _merge_append(
     reports: dict[str, LoadReport],
     source: str,
     new_users: Path | None,
-    users_of: Callable[[Path], pd.DataFrame] | None = None,
+    adapter: Adapter | None = None,
 ) -> dict[str, int]:
     """Merge the validated new events (``staging/.work``) with the dataset's into
     ``staging``, then the users table: ``new_users`` rows win, or, for a table an adapter
-    derives from the events (``users_of``), it is derived again from all of them. The new
-    version's totals."""
+    derives from the events, it is derived again from all of them. The new version's
+    totals."""
     work = staging / ".work"
     merged = appending.merge_events(
         appending_to / EVENTS_FILE,
@@ -385,9 +409,11 @@ def _merge_append(
     for name, count in merged["notes"].items():  # of the rows added, not the file's
         if name in reports["events"].notes:
             reports["events"].notes[name] = count
-    if users_of is not None:
+    if adapter is not None:
         new_users = work / USERS_FILE
-        users_of(staging / EVENTS_FILE).to_parquet(new_users, index=False)
+        users = adapter.users(pd.read_parquet(staging / EVENTS_FILE, columns=adapter.users_of))
+        users.to_parquet(new_users, index=False)
+        reports["users"] = adapters.users_report(users, source)
     old_users = appending_to / USERS_FILE
     users_notes = appending.merge_users(
         old_users if old_users.is_file() else None, new_users, staging / USERS_FILE
@@ -395,9 +421,6 @@ def _merge_append(
     totals = {"events": merged["events_total"]}
     if (staging / USERS_FILE).is_file():
         totals["users"] = pq.read_metadata(staging / USERS_FILE).num_rows
-    if users_of is not None:  # every row was derived again: only the new customers count
-        before = pq.read_metadata(old_users).num_rows if old_users.is_file() else 0
-        users_notes = {"users_added": totals.get("users", 0) - before}
     if "users" in reports:
         reports["users"].notes.update(users_notes)
     return totals
@@ -446,10 +469,23 @@ def import_source(
             f"{path}: {source} is one table of customers, not a log of events: it has no "
             f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
         )
+    if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
+        rules, adapter = online_retail_adapter(path, erased)
+        # the path of `ingest --append`, with the adapter's rules, notes and users table
+        return _ingest_into(
+            dataset_dir,
+            {"events": (path, rules)},
+            path,
+            None,
+            dataset_dir,
+            "append",
+            chunk_rows,
+            max_bad_fraction,
+            DEFAULT_MEMORY_LIMIT,
+            adapter=adapter,
+        )
     if source == "online-retail":
         events, users = adapters.online_retail(path, **options)
-        if append and (dataset_dir / EVENTS_FILE).is_file():
-            return _append_import(dataset_dir, path, events, users, adapters.online_retail_users)
         guard = (path, f"lifecycle import {source}") if guard_history else None
         return write_dataset(
             dataset_dir, SOURCE_KINDS[source], {"events": events, "users": users}, guard=guard
@@ -462,48 +498,6 @@ def import_source(
             dataset_dir, SOURCE_KINDS[source], {"campaign": adapters.hillstrom(path, **options)}
         )
     raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-
-
-def _append_import(
-    dataset_dir: Path,
-    path: Path,
-    events: Loaded,
-    users: Loaded,
-    users_of: Callable[[pd.DataFrame], pd.DataFrame],
-) -> DatasetSummary:
-    """An adapter's events (read and checked from ``path``) added to the dataset as
-    ``ingest --append`` adds a file's; the users table is derived again from all events,
-    so months imported one by one give the dataset that importing them together gives."""
-    try:
-        with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
-            (staging / "quarantine").mkdir()
-            (staging / ".work").mkdir()
-            batch = appending.carry_quarantine(dataset_dir, staging)
-            events.frame.to_parquet(staging / ".work" / EVENTS_FILE, index=False)
-            if not events.quarantine.empty:
-                events.quarantine.to_csv(
-                    staging / "quarantine" / f"events-append-{batch}.csv", index=False
-                )
-            reports = {"events": events.report, "users": users.report}
-            totals = _merge_append(
-                staging,
-                dataset_dir,
-                batch,
-                reports,
-                str(path),
-                None,
-                users_of=lambda merged: users_of(
-                    pd.read_parquet(merged, columns=[c.USER_ID, "country"])
-                ),
-            )
-            if events.report.rows_loaded == 0:
-                raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
-            report = _finish_events(staging, reports, str(path), dataset_dir, totals)
-    except _Unchanged as unchanged:
-        return DatasetSummary(
-            dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
-        )
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"], totals)
 
 
 def default_source_path(source: str, data_root: Path) -> Path:

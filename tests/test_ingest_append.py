@@ -69,6 +69,7 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)
     assert sorted(users.index) == ["u1", "u2", "u3"]  # u1 kept though the new file lacks it
     assert users.loc["u2", c.CHANNEL] == "referral"  # the new file's row wins
+    assert data["tables"]["users"]["notes"] == {"users_updated": 1, "users_added": 1}
     # Appending the same file again adds nothing: every row is already there.
     again = _ingest(runner, str(second), "--append")
     assert again["totals"]["events"] == 6
@@ -271,7 +272,11 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
         "already_ingested": 1,
     }
     assert data["totals"] == {"events": 4, "users": 2}
-    assert data["tables"]["users"]["notes"]["users_added"] == 0
+    # the users derived again from every event: 12583's row changed, none added (every old
+    # user was counted as updated, then the count overwritten by the rows added)
+    users_report = data["tables"]["users"]
+    assert users_report["notes"]["users_added"] == 0 and users_report["notes"]["users_updated"] == 1
+    assert users_report["rows_loaded"] == 2  # the users table, not the file's customers
     dataset = home / "datasets" / "online_retail"
     events = pd.read_parquet(dataset / "events.parquet")
     assert events[c.ORDER_ID].tolist() == ["536365", "536366", "536370", "536370"]
@@ -282,7 +287,11 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
     # Both quarantines are kept, each row with its reason.
     held = pd.read_csv(dataset / "quarantine" / "events-append-1.csv")
     assert sorted(held[c.REASON]) == ["erased_user", "missing_user_id"]
-    assert (dataset / "quarantine" / "events-already_ingested-1.csv").is_file()
+    # as ingest --append's: each held row with its source row (the adapter's had none)
+    held = pd.read_csv(dataset / "quarantine" / "events-already_ingested-1.csv", dtype=str)
+    assert held[[c.SOURCE_ROW, c.REASON, c.ORDER_ID]].values.tolist() == [
+        ["1", "already_ingested", "536365"]
+    ]
     # The same month again brings nothing: the dataset keeps its version.
     before = dataset.readlink()
     again = json.loads(runner.invoke(main, [*run, str(february), "--append"]).stdout)
