@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,26 +81,35 @@ def online_retail(
 ) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their main country."""
     source = str(path)
-    rules, add_notes = online_retail_rules(path, erased)
+    rules, adapter = online_retail_rules(path, erased)
     loaded = load_table(
         lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
     )
-    add_notes(loaded.report, loaded.frame)
+    adapter.notes(loaded.report, loaded.frame)
     users = online_retail_users(loaded.frame)
     return loaded, Loaded(
         frame=users, quarantine=EMPTY_QUARANTINE, report=users_report(users, source)
     )
 
 
-RetailNotes = Callable[[LoadReport, pd.DataFrame], None]
+@dataclass(frozen=True)
+class Adapter:
+    """What an adapter's events file adds to the path every events file takes: the notes
+    of its report, written from the events it gives (columns ``notes_of``), and the users
+    table, derived from the dataset's events (columns ``users_of``)."""
+
+    notes: Callable[[LoadReport, pd.DataFrame], None]
+    notes_of: list[str]
+    users: Callable[[pd.DataFrame], pd.DataFrame]
+    users_of: list[str]
 
 
 def online_retail_rules(
     path: Path | str, erased: ErasedUsers | None = None
-) -> tuple[TableRules, RetailNotes]:
+) -> tuple[TableRules, Adapter]:
     """The events rules of Online Retail's invoice lines (an import and an append of a later
-    month read them alike), and what then writes the report's notes: the lines' counts,
-    gathered as the chunks are checked, and those of the loaded events (the frame given)."""
+    month read them alike), and its adapter's notes (the lines' counts, gathered as the
+    chunks are checked, and those of the loaded events) and users table."""
     source = str(path)
     counts: Counter[str] = Counter()
     customers: set[str] = set()
@@ -167,10 +177,11 @@ def online_retail_rules(
         }
 
     rules = event_rules(c.ColumnMapping(timezone="Europe/London"), source, prepare=prepare)
-    return (erased or ErasedUsers()).rules(rules), add_notes  # `forget` keeps them out
+    rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
+    notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]
+    return rules, Adapter(add_notes, notes_of, online_retail_users, [c.USER_ID, "country"])
 
 
-RETAIL_NOTES_COLUMNS = (c.EVENT_TYPE, c.AMOUNT, "stock_code")  # what RetailNotes reads
 EMPTY_QUARANTINE = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
 
 

@@ -56,6 +56,26 @@ def event_range(events: Path) -> EventRange | None:
     return EventRange(int(rows), str(first), str(last), int(users))
 
 
+def dataset_now(dataset_dir: Path) -> dict[str, Any] | None:
+    """An events dataset as it is (after every append, erasure or restore), read from its
+    tables: events, users with events, first and last event, the users table's rows, and
+    the appends since its first ingest. None without an events table."""
+    import pyarrow.parquet as pq
+
+    found = event_range(dataset_dir / EVENTS_FILE)
+    if found is None:
+        return None
+    now: dict[str, Any] = {"events": found.rows, "users": found.users}
+    now |= {"first_event": found.first, "last_event": found.last}
+    if (dataset_dir / USERS_FILE).is_file():
+        now["users_table"] = pq.read_metadata(dataset_dir / USERS_FILE).num_rows
+    report = read_report(dataset_dir) or {}
+    now["appends"] = sum(b.get("mode") == "append" for b in report.get("batches", []))
+    if report.get("rows_erased"):  # by `forget` since the last batch's report
+        now["rows_erased"] = report["rows_erased"]
+    return now
+
+
 def refuse_lost_history(
     dataset_dir: Path,
     staging: Path,

@@ -61,14 +61,31 @@ class DatasetSummary:
     kind: str  # events | snapshot | campaign
     tables: dict[str, dict[str, Any]]  # table -> its LoadReport as a dict (the last batch's)
     totals: dict[str, int] | None = None  # after an append: rows in the whole dataset
+    now: dict[str, Any] | None = None  # the events dataset as it is (appending.dataset_now)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}
-        return out | ({"totals": self.totals} if self.totals else {})
+        return out | ({"totals": self.totals} if self.totals else {}) | {"now": self.now}
 
     def lines(self) -> list[str]:
         out = [f"dataset '{self.name}' ({self.kind}) at {self.path}"]
-        if self.totals:
+        if self.now:
+            now = self.now
+            line = (
+                f"  now: {now['events']:,} events of {now['users']:,} users, "
+                f"{now['first_event'][:10]} .. {now['last_event'][:10]}"
+            )
+            if "users_table" in now:
+                line += f"; users table {now['users_table']:,} rows"
+            if now.get("rows_erased"):
+                line += "; erased since the last append: " + ", ".join(
+                    f"{n:,} rows of {table}" for table, n in now["rows_erased"].items()
+                )
+            out.append(line)
+            if now["appends"]:
+                source = next(iter(self.tables.values()))["source"]
+                out.append(f"  {now['appends']} append(s); the last, of {source}:")
+        elif self.totals:
             out.append(
                 "  appended: now " + ", ".join(f"{n:,} {what}" for what, n in self.totals.items())
             )
@@ -276,7 +293,7 @@ def _ingest_into(
     memory_limit: str,
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
-    adapter: Adapter | None = None,
+    adapter: adapters.Adapter | None = None,
 ) -> DatasetSummary:
     try:
         with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
@@ -329,7 +346,8 @@ def _ingest_into(
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
         reported, totals = unchanged.tables, unchanged.totals
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals)
+    now = appending.dataset_now(dataset_dir) if appending_to is not None else None
+    return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now)
 
 
 def _finish_events(
@@ -363,26 +381,6 @@ def _finish_events(
     )
 
 
-@dataclass(frozen=True)
-class Adapter:
-    """What an adapter's events file adds to the path every events file takes: the notes
-    of its report, written from the events it gives (columns ``notes_of``), and the users
-    table, derived from the dataset's events (columns ``users_of``)."""
-
-    notes: adapters.RetailNotes
-    notes_of: list[str]
-    users: Callable[[pd.DataFrame], pd.DataFrame]
-    users_of: list[str]
-
-
-def online_retail_adapter(path: Path, erased: ErasedUsers | None) -> tuple[Any, Adapter]:
-    """Online Retail's rules for its invoice lines, and what its adapter adds."""
-    rules, notes = adapters.online_retail_rules(path, erased)
-    users_of = [c.USER_ID, "country"]
-    notes_of = list(adapters.RETAIL_NOTES_COLUMNS)
-    return rules, Adapter(notes, notes_of, adapters.online_retail_users, users_of)
-
-
 def _merge_append(
     staging: Path,
     appending_to: Path,
@@ -390,7 +388,7 @@ def _merge_append(
     reports: dict[str, LoadReport],
     source: str,
     new_users: Path | None,
-    adapter: Adapter | None = None,
+    adapter: adapters.Adapter | None = None,
 ) -> dict[str, int]:
     """Merge the validated new events (``staging/.work``) with the dataset's into
     ``staging``, then the users table: ``new_users`` rows win, or, for a table an adapter
@@ -470,7 +468,7 @@ def import_source(
             f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
         )
     if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
-        rules, adapter = online_retail_adapter(path, erased)
+        rules, adapter = adapters.online_retail_rules(path, erased)
         # the path of `ingest --append`, with the adapter's rules, notes and users table
         return _ingest_into(
             dataset_dir,
@@ -557,8 +555,9 @@ def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
         raise ContractError(
             f"no dataset at {dataset_dir}: run `lifecycle ingest` or `lifecycle import` first"
         )
+    now = appending.dataset_now(dataset_dir) if report["kind"] == "events" else None
     return DatasetSummary(
-        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals")
+        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals"), now
     )
 
 

@@ -75,6 +75,25 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     assert again["totals"]["events"] == 6
     assert again["tables"]["events"]["reasons"]["already_ingested"] == 4
     assert again["totals"]["users"] == 3  # no users file: the users table carried over
+    # `datasets` shows the dataset as it is, then the last append's counts (it showed only
+    # those: "events: 3 rows loaded of 4"); after `forget`, what is left, no count below 0.
+    listed = runner.invoke(main, ["datasets"]).stdout.splitlines()
+    assert listed[1:3] == [
+        "  now: 6 events of 3 users, 2025-01-01 .. 2025-01-07; users table 3 rows",
+        "  1 append(s); the last, of " + str(second) + ":",
+    ]
+    assert runner.invoke(main, ["--quiet", "forget", "u1"]).exit_code == 0
+    (shop,) = json.loads(runner.invoke(main, ["--json", "datasets"]).stdout)["datasets"]
+    assert shop["now"] == {
+        "events": 3,
+        "users": 2,
+        "first_event": "2025-01-02 10:00:00+00:00",
+        "last_event": "2025-01-06 10:00:00+00:00",
+        "users_table": 2,
+        "appends": 1,
+        "rows_erased": {"events": 3, "users": 1},
+    }
+    assert shop["tables"]["events"]["rows_loaded"] == 3  # the append's, not less u1's 3 events
 
 
 def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Path) -> None:
