@@ -347,6 +347,7 @@ def _repeats_hint(reasons: dict[str, int]) -> str:
     if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
         return (
             " Most have another number of fields than the header: is the header this "
-            "file's, the separator right (--delimiter), or does every line end with one?"
+            "file's, the separator right (--delimiter), and do the header and the rows both "
+            "end with one, or neither?"
         )
     return ""

@@ -368,9 +368,12 @@ def _line_number(path: Path, text: str) -> int | None:
 
 
 def _unique_names(names: list[str]) -> list[str]:
+    """Names as pandas gives them: a repeated one with a suffix (a, a.1), a blank one (a
+    header ending with a separator) ``Unnamed: N`` by its place (SQL has no empty name)."""
     seen: Counter[str] = Counter()
     unique = []
-    for name in names:
+    for i, name in enumerate(names):
+        name = name if name.strip() else f"Unnamed: {i}"
         unique.append(f"{name}.{seen[name]}" if seen[name] else name)
         seen[name] += 1
     return unique

@@ -277,7 +277,9 @@ def test_chunked_errors_name_the_file_row_and_column(
     # refused, naming what makes rows so; a long run of them is refused as it is read.
     trailing = tmp_path / "trailing.csv"
     trailing.write_text(HEADER_3 + "".join(f"u{i},2024-01-01,session,\n" for i in range(6)))
-    with pytest.raises(ContractError, match=r"6 of 6 rows.*6 extra_fields.*every line end"):
+    with pytest.raises(
+        ContractError, match=r"6 of 6 rows.*6 extra_fields.*the rows both end with one"
+    ):
         ingest.ingest_events(trailing, tmp_path / "d", chunk_rows=2)
     monkeypatch.setattr(reading, "RAGGED_RUN_LIMIT", 4)
     with pytest.raises(ContractError, match=r"trailing\.csv: 4 rows in a row from data row 1 "):
@@ -347,6 +349,18 @@ def test_ragged_rows_are_quarantined_in_place(
         assert events[c.USER_ID].tolist() == ["u1", "u3"]
         assert events["note"].tolist() == ["two\nlines, quoted", "ok"]
     assert chunked.tables == whole.tables
+
+
+def test_a_header_ending_with_a_separator_loads(tmp_path: Path) -> None:
+    """Every line ending with a comma (spreadsheet exports) gave the header a blank column
+    name, and ingest ended in DuckDB's 'zero-length delimited identifier' traceback; the
+    column is named as pandas names it."""
+    path = tmp_path / "trailing.csv"
+    path.write_text("user_id,event_time,event_type,\nu1,2024-01-01,session,\nu2,2024-01-02,x,\n")
+    summary = ingest.ingest_events(path, tmp_path / "d", chunk_rows=1)
+    assert summary.tables["events"]["rows_loaded"] == 2
+    events = pd.read_parquet(summary.path / "events.parquet")
+    assert events["Unnamed: 3"].tolist() == ["", ""]
 
 
 def test_cli_ingest_takes_its_chunk_size_from_settings(
