@@ -86,7 +86,7 @@ def read_chunks(
         chunks = _csv_chunks(
             path,
             chunk_rows,
-            csv or CsvFormat(),
+            _with_bom_encoding(path, csv or CsvFormat()),
             "\t" if name.endswith((".tsv", ".tsv.gz")) else ",",
             columns,
         )
@@ -305,6 +305,30 @@ def _unused_name(name: str, taken: list[str]) -> str:
     while name in taken:
         name += "_"
     return name
+
+
+# Byte order marks of the encodings a UTF-8 reader cannot read (Excel's "Unicode text"
+# export is UTF-16 with tabs); UTF-32's first, as UTF-16's is a prefix of it.
+BOMS = {
+    codecs.BOM_UTF32_LE: "utf-32",
+    codecs.BOM_UTF32_BE: "utf-32",
+    codecs.BOM_UTF16_LE: "utf-16",
+    codecs.BOM_UTF16_BE: "utf-16",
+}
+
+
+def _with_bom_encoding(path: Path, csv: CsvFormat) -> CsvFormat:
+    """A file that starts with a UTF-16 or UTF-32 byte order mark is read in that encoding
+    (read as UTF-8 it was 'one column holding tab', then 'can't decode byte 0xff')."""
+    if codecs.lookup(csv.encoding).name != "utf-8":
+        return csv
+    try:
+        with _open_binary(path) as source:
+            start = source.read(4)
+    except (OSError, EOFError):  # a damaged .gz: the read names it
+        return csv
+    found = next((name for bom, name in BOMS.items() if start.startswith(bom)), None)
+    return CsvFormat(csv.delimiter, found) if found else csv
 
 
 def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:

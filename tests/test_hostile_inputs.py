@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from features import contract as c
 from features.ingest import ingest_events
 from features.loading import Loaded, validate_events, validate_users
-from features.reading import read_table
+from features.reading import CsvFormat, read_table
 from features.validation import ContractError
 from lifecycle.cli import main
 
@@ -322,6 +322,20 @@ def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path
     result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
     one_line_error(result, "events.csv.gz: cannot be read as gz", "ended before")
     assert not (home / "datasets" / "cut").exists()
+
+
+def test_a_unicode_text_export_is_read_by_its_byte_order_mark(tmp_path: Path) -> None:
+    """Excel's 'Unicode text' is UTF-16 with tabs: read as UTF-8 it was 'the header line is
+    one column' and then, with --delimiter tab, "'utf-8' codec can't decode byte 0xff"."""
+    import codecs
+
+    text = HEADER.replace(",", "\t") + "u1\t2024-01-01\tpurchase\t1,234.50\n"
+    for encoding, bom in (("utf-16", b""), ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-32", b"")):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_bytes(bom + text.encode(encoding))
+        summary = ingest_events(path, tmp_path / encoding, csv=CsvFormat.given("tab", None))
+        events = pd.read_parquet(summary.path / "events.parquet")
+        assert events[[c.USER_ID, c.AMOUNT]].values.tolist() == [["u1", 1234.5]], encoding
 
 
 @pytest.mark.parametrize(
