@@ -21,7 +21,7 @@ from typing import Any
 
 from features import contract as c
 from features.validation import ContractError, LoadReport
-from lifecycle.dataset_kind import REPORT, folder_kind, read_report, what_it_is
+from lifecycle.dataset_kind import REPORT, damaged, folder_kind, read_report, what_it_is
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
@@ -47,12 +47,16 @@ def event_range(events: Path) -> EventRange | None:
 
     if not events.is_file():
         return None
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        rows, first, last, users = con.execute(
-            f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}), "
-            f"count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(events)})"
-        ).fetchone()
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            rows, first, last, users = con.execute(
+                f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}), "
+                f"count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(events)})"
+            ).fetchone()
+    except duckdb.Error as error:  # a damaged table: one line, not DuckDB's traceback
+        problem = str(error).splitlines()[0]
+        raise damaged(events.parent, f"{events.name} cannot be read ({problem})") from None
     return EventRange(int(rows), str(first), str(last), int(users))
 
 
@@ -87,7 +91,10 @@ def refuse_lost_history(
     """Refuse a replace whose file starts after the dataset does, ends before it does (it
     would drop recent history), or drops its users table. ``command`` wrote the file
     (``lifecycle ingest`` or ``lifecycle import SOURCE``); both append with --append."""
-    old = event_range(dataset_dir / EVENTS_FILE)
+    try:
+        old = event_range(dataset_dir / EVENTS_FILE)
+    except UserError:  # a damaged table keeps no history: the ingest mends the dataset
+        return
     if old is None:
         return
     new = event_range(staging / EVENTS_FILE)
@@ -156,7 +163,10 @@ def merge_events(
     from features.loading import ROW_COLUMNS, _write_batches
     from features.validation import _beside
 
-    old_schema = pq.read_schema(old_events)
+    try:
+        old_schema = pq.read_schema(old_events)
+    except (OSError, ValueError) as error:  # ArrowInvalid: a damaged table, in one line
+        raise damaged(old_events.parent, f"{old_events.name} cannot be read ({error})") from None
     new_schema = pq.read_schema(new_events)
     rows = json.loads((new_schema.metadata or {}).get(ROW_COLUMNS, b"{}"))
     noted: dict[str, str] = rows.get("noted", {})

@@ -142,6 +142,26 @@ def test_keep_repeats_appends_a_new_copy_of_a_row_the_dataset_holds(
         assert resent["tables"]["events"]["rows_loaded"] == 0 and resent["totals"]["events"] == 6
 
 
+def test_a_damaged_events_table_is_one_line_and_ingest_mends_it(home: Path, tmp_path: Path) -> None:
+    """An events table that is no Parquet (a disk fault) ended `datasets`, `ingest --append`
+    and `ingest` in Arrow's or DuckDB's traceback; each names it and the way back in one
+    line, and an ingest replaces it (no history is left to keep)."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    events = (home / "datasets" / "shop").resolve() / "events.parquet"
+    events.unlink()  # a new file: the version's own, no other version shares it
+    events.write_text("not parquet")
+    named = "dataset 'shop': events.parquet cannot be read ("
+    listed = runner.invoke(main, ["datasets"])
+    assert listed.exit_code == 0 and named in listed.stdout
+    second = _write(tmp_path, "second.csv", SECOND)
+    result = runner.invoke(main, ["ingest", str(second), "--dataset", "shop", "--append"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert named in result.stderr and "lifecycle datasets history shop" in result.stderr
+    data = _ingest(runner, str(second))
+    assert data["tables"]["events"]["rows_loaded"] == 4
+
+
 def test_appending_a_file_named_after_no_dataset_is_refused(home: Path, tmp_path: Path) -> None:
     """`ingest orders-2025-01.csv --append` without --dataset made a new dataset named after
     the file, the new days beside the history they were meant for."""
