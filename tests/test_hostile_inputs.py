@@ -210,6 +210,27 @@ def test_decimal_comma_option_reads_european_amounts(tmp_path: Path) -> None:
     assert reasons(loaded) == {3: "invalid_amount", 4: "invalid_amount"}
 
 
+def test_amounts_grouped_by_spaces_are_read_in_either_form(tmp_path: Path) -> None:
+    """French and Nordic exports group thousands with a (no-break) space: '1 234,50' was
+    invalid_amount even with --decimal-comma. A space groups thousands in either form; its
+    decimal comma still needs the option."""
+    spaced = ["1 234,50", "1\u00a0234,50", "1\u202f234.50", "1 234", "12 34", "1 234 567,8"]
+    body = "".join(f'u{i},2024-01-01,purchase,"{a}"\n' for i, a in enumerate(spaced))
+    loaded = load(write(tmp_path, HEADER + body))
+    amounts = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.AMOUNT], strict=True))
+    assert amounts == {"u2": 1234.5, "u3": 1234.0}
+    assert reasons(loaded) == {
+        1: "ambiguous_amount",
+        2: "ambiguous_amount",
+        5: "invalid_amount",
+        6: "ambiguous_amount",
+    }
+    loaded = load(write(tmp_path, HEADER + body), c.ColumnMapping(decimal_comma=True))
+    amounts = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.AMOUNT], strict=True))
+    assert amounts == {"u0": 1234.5, "u1": 1234.5, "u3": 1234.0, "u5": 1234567.8}
+    assert reasons(loaded) == {3: "invalid_amount", 5: "invalid_amount"}
+
+
 def test_a_boolean_amount_column_is_not_numbers(tmp_path: Path) -> None:
     path = tmp_path / "events.parquet"
     pd.DataFrame(
