@@ -356,6 +356,16 @@ def carry_quarantine(old_dir: Path, staging: Path) -> int:
     return len([b for b in batches if b.get("mode") == "append"]) + 1
 
 
+def dataset_timezone(dataset_dir: Path) -> str | None:
+    """The zone the dataset's last ingest or append read times without an offset in (an
+    append reads its file in it unless told otherwise: read in another, a re-sent row is a
+    new event hours away from itself). None when not recorded."""
+    for batch in reversed(previous_batches(dataset_dir)):
+        if batch.get("timezone"):
+            return str(batch["timezone"])
+    return None
+
+
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
     data = read_report(old_dir)
     if data is None:

@@ -234,6 +234,7 @@ def ingest_events(
         memory_limit,
         progress,
         csv,
+        timezone=mapping.timezone,
     )
 
 
@@ -294,6 +295,7 @@ def _ingest_into(
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
     adapter: adapters.Adapter | None = None,
+    timezone: str | None = None,
 ) -> DatasetSummary:
     try:
         with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
@@ -342,7 +344,9 @@ def _ingest_into(
                 appending.refuse_lost_history(
                     dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
                 )
-            report = _finish_events(staging, reports, str(events_path), appending_to, totals)
+            report = _finish_events(
+                staging, reports, str(events_path), appending_to, totals, timezone
+            )
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
         reported, totals = unchanged.tables, unchanged.totals
@@ -356,6 +360,7 @@ def _finish_events(
     source: str,
     appending_to: Path | None,
     totals: dict[str, int] | None,
+    timezone: str | None = None,
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written."""
@@ -370,6 +375,8 @@ def _finish_events(
             "source": source,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows_added": reports["events"].rows_loaded,
+            # the zone of its times without an offset: an append reads its file in it too
+            **({"timezone": timezone} if timezone else {}),
         },
     ]
     return _write_report(

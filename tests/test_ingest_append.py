@@ -162,6 +162,23 @@ def test_a_damaged_events_table_is_one_line_and_ingest_mends_it(home: Path, tmp_
     assert data["tables"]["events"]["rows_loaded"] == 4
 
 
+def test_an_append_reads_times_in_the_zone_of_the_dataset(home: Path, tmp_path: Path) -> None:
+    """A dataset ingested with --timezone Europe/London: a re-sent export appended without
+    the option read its summer times as UTC, so a row already held came back an hour away
+    from itself, a second purchase. An append (and refresh) reads them in the dataset's."""
+    runner = CliRunner()
+    day = "u1,2025-07-01 10:00:00,purchase,5\n"
+    _ingest(runner, str(_write(tmp_path, "first.csv", HEADER + day)), "--timezone", "Europe/London")
+    again = _write(tmp_path, "again.csv", HEADER + day + "u2,2025-07-02 10:00:00,purchase,5\n")
+    report = _ingest(runner, str(again), "--append")["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 1
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    step = refresh_ingest(settings, [again], None, None)
+    assert step["files"][0]["tables"]["events"]["reasons"] == {"already_ingested": 2}
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events[c.EVENT_TIME].dt.hour.tolist() == [9, 9]  # 10:00 in London is 9:00 UTC
+
+
 def test_appending_a_file_named_after_no_dataset_is_refused(home: Path, tmp_path: Path) -> None:
     """`ingest orders-2025-01.csv --append` without --dataset made a new dataset named after
     the file, the new days beside the history they were meant for."""
