@@ -53,6 +53,7 @@ NON_PRODUCT_CODES = (
     "S",
     "B",
 )
+RETAIL_TIMEZONE = "Europe/London"  # of the shop's invoice times (they have no offset)
 ONLINE_RETAIL_COLUMNS = (
     "InvoiceNo",
     "StockCode",
@@ -173,10 +174,10 @@ def online_retail_rules(
             "revenue_gbp": round(
                 float(events.loc[events[c.EVENT_TYPE] == c.PURCHASE, c.AMOUNT].sum()), 2
             ),
-            "timezone": "naive times read as Europe/London",
+            "timezone": f"naive times read as {RETAIL_TIMEZONE}",
         }
 
-    rules = event_rules(c.ColumnMapping(timezone="Europe/London"), source, prepare=prepare)
+    rules = event_rules(c.ColumnMapping(timezone=RETAIL_TIMEZONE), source, prepare=prepare)
     rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
     notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]
     return rules, Adapter(add_notes, notes_of, online_retail_users, [c.USER_ID, "country"])

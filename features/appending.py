@@ -363,7 +363,8 @@ def dataset_timezone(dataset_dir: Path) -> str | None:
     for batch in reversed(previous_batches(dataset_dir)):
         if batch.get("timezone"):
             return str(batch["timezone"])
-    return None
+    zone = (read_report(dataset_dir) or {}).get("timezone")  # an import's (an adapter's)
+    return str(zone) if zone else None
 
 
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:

@@ -488,12 +488,18 @@ def import_source(
             max_bad_fraction,
             DEFAULT_MEMORY_LIMIT,
             adapter=adapter,
+            timezone=adapters.RETAIL_TIMEZONE,
         )
     if source == "online-retail":
         events, users = adapters.online_retail(path, **options)
         guard = (path, f"lifecycle import {source}") if guard_history else None
+        tables = {"events": events, "users": users}
         return write_dataset(
-            dataset_dir, SOURCE_KINDS[source], {"events": events, "users": users}, guard=guard
+            dataset_dir,
+            SOURCE_KINDS[source],
+            tables,
+            guard=guard,
+            timezone=adapters.RETAIL_TIMEZONE,
         )
     if source == "telco-churn":
         snapshot = adapters.telco_churn(path, **options)
@@ -522,6 +528,7 @@ def write_dataset(
     tables: dict[str, Loaded],
     *,
     guard: tuple[Path, str] | None = None,
+    timezone: str | None = None,
 ) -> DatasetSummary:
     """Write tables, quarantines and the report; the old dataset stays until all is written.
 
@@ -540,7 +547,10 @@ def write_dataset(
                 dataset_dir, staging, source, "users" in tables, dataset_dir.name, command
             )
         report = _write_report(
-            staging, kind, {table: loaded.report.to_dict() for table, loaded in tables.items()}
+            staging,
+            kind,
+            {table: loaded.report.to_dict() for table, loaded in tables.items()},
+            timezone=timezone,  # of its times without an offset, for appends (dataset_timezone)
         )
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
 

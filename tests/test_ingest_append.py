@@ -179,6 +179,31 @@ def test_an_append_reads_times_in_the_zone_of_the_dataset(home: Path, tmp_path: 
     assert events[c.EVENT_TIME].dt.hour.tolist() == [9, 9]  # 10:00 in London is 9:00 UTC
 
 
+def test_contract_columns_appended_to_online_retail_read_its_london_times(
+    home: Path, tmp_path: Path
+) -> None:
+    """The adapter reads the shop's invoice times in Europe/London; new days in contract
+    columns appended to the import were read as UTC, a re-sent July line an hour off."""
+    runner = CliRunner()
+    july = "536400,22728,ALARM,24,2011-07-01 08:45:00,3.75,12583,France\n"
+    imported = _write(tmp_path, "july.csv", RETAIL_HEADER + RETAIL_JANUARY + july)
+    assert runner.invoke(main, ["--quiet", "import", "online-retail", str(imported)]).exit_code == 0
+    new = _write(
+        tmp_path,
+        "new.csv",
+        "user_id,event_time,event_type,amount,currency,order_id\n"
+        "12583,2011-07-01 08:45:00,purchase,90,GBP,536400\n"  # July's line, re-sent
+        "12583,2011-07-02 10:00:00,purchase,5,GBP,600001\n",
+    )
+    args = ["--json", "--quiet", "ingest", str(new), "--dataset", "online_retail", "--append"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 1
+    events = pd.read_parquet(home / "datasets" / "online_retail" / "events.parquet")
+    assert events[c.EVENT_TIME].dt.hour.tolist() == [8, 7, 9]  # London summer: UTC+1
+
+
 def test_appending_a_file_named_after_no_dataset_is_refused(home: Path, tmp_path: Path) -> None:
     """`ingest orders-2025-01.csv --append` without --dataset made a new dataset named after
     the file, the new days beside the history they were meant for."""
