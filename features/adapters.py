@@ -13,6 +13,8 @@ Each reads its file in chunks and checks it with the same machinery as ``lifecyc
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,7 @@ NON_PRODUCT_CODES = (
     "S",
     "B",
 )
+RETAIL_TIMEZONE = "Europe/London"  # of the shop's invoice times (they have no offset)
 ONLINE_RETAIL_COLUMNS = (
     "InvoiceNo",
     "StockCode",
@@ -78,7 +81,36 @@ def online_retail(
     erased: ErasedUsers | None = None,
 ) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their main country."""
-    path = Path(path)
+    source = str(path)
+    rules, adapter = online_retail_rules(path, erased)
+    loaded = load_table(
+        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
+    )
+    adapter.notes(loaded.report, loaded.frame)
+    users = online_retail_users(loaded.frame)
+    return loaded, Loaded(
+        frame=users, quarantine=EMPTY_QUARANTINE, report=users_report(users, source)
+    )
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What an adapter's events file adds to the path every events file takes: the notes
+    of its report, written from the events it gives (columns ``notes_of``), and the users
+    table, derived from the dataset's events (columns ``users_of``)."""
+
+    notes: Callable[[LoadReport, pd.DataFrame], None]
+    notes_of: list[str]
+    users: Callable[[pd.DataFrame], pd.DataFrame]
+    users_of: list[str]
+
+
+def online_retail_rules(
+    path: Path | str, erased: ErasedUsers | None = None
+) -> tuple[TableRules, Adapter]:
+    """The events rules of Online Retail's invoice lines (an import and an append of a later
+    month read them alike), and its adapter's notes (the lines' counts, gathered as the
+    chunks are checked, and those of the loaded events) and users table."""
     source = str(path)
     counts: Counter[str] = Counter()
     customers: set[str] = set()
@@ -126,35 +158,39 @@ def online_retail(
         )
         return events_raw, bad
 
-    rules = event_rules(c.ColumnMapping(timezone="Europe/London"), source, prepare=prepare)
-    rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
-    loaded = load_table(
-        lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
-    )
-    events = loaded.frame
-    loaded.report.notes = {
-        "invoice_lines": counts["invoice_lines"],
-        "customers": len(customers),
-        "lines_without_customer": counts["lines_without_customer"],
-        "cancellation_lines": counts["cancellation_lines"],
-        "valid_purchase_lines": counts["valid_purchase_lines"],
-        "valid_purchase_customers": len(valid_customers),
-        "purchase_events": int((events[c.EVENT_TYPE] == c.PURCHASE).sum()),
-        "refund_events": int((events[c.EVENT_TYPE] == c.REFUND).sum()),
-        "non_product_lines": int(events["stock_code"].str.upper().isin(NON_PRODUCT_CODES).sum()),
-        "revenue_gbp": round(
-            float(events.loc[events[c.EVENT_TYPE] == c.PURCHASE, c.AMOUNT].sum()), 2
-        ),
-        "timezone": "naive times read as Europe/London",
-    }
+    def add_notes(report: LoadReport, events: pd.DataFrame) -> None:
+        report.notes = {
+            "invoice_lines": counts["invoice_lines"],
+            "customers": len(customers),
+            "lines_without_customer": counts["lines_without_customer"],
+            "cancellation_lines": counts["cancellation_lines"],
+            "valid_purchase_lines": counts["valid_purchase_lines"],
+            "valid_purchase_customers": len(valid_customers),
+            "purchase_events": int((events[c.EVENT_TYPE] == c.PURCHASE).sum()),
+            "refund_events": int((events[c.EVENT_TYPE] == c.REFUND).sum()),
+            "non_product_lines": int(
+                events["stock_code"].str.upper().isin(NON_PRODUCT_CODES).sum()
+            ),
+            "revenue_gbp": round(
+                float(events.loc[events[c.EVENT_TYPE] == c.PURCHASE, c.AMOUNT].sum()), 2
+            ),
+            "timezone": f"naive times read as {RETAIL_TIMEZONE}",
+        }
 
-    users = online_retail_users(events)
-    users_report = LoadReport(
-        source=source, table="users", rows_read=len(users), rows_loaded=len(users)
-    )
-    users_report.notes = {"derived_from": "events (main country per customer)"}
-    empty = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
-    return loaded, Loaded(frame=users, quarantine=empty, report=users_report)
+    rules = event_rules(c.ColumnMapping(timezone=RETAIL_TIMEZONE), source, prepare=prepare)
+    rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
+    notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]
+    return rules, Adapter(add_notes, notes_of, online_retail_users, [c.USER_ID, "country"])
+
+
+EMPTY_QUARANTINE = pd.DataFrame(columns=[c.SOURCE_ROW, c.REASON])
+
+
+def users_report(users: pd.DataFrame, source: str) -> LoadReport:
+    """The report of a users table derived from the events (every row loads)."""
+    report = LoadReport(source=source, table="users", rows_read=len(users), rows_loaded=len(users))
+    report.notes = {"derived_from": "events (main country per customer)"}
+    return report
 
 
 def online_retail_users(events: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 An append writes a new dataset version holding the old events plus the new file's good
 rows: a new row equal to one the dataset already holds (every column) is quarantined as
-``already_ingested``; events older than the dataset's newest are accepted (late events,
+``already_ingested``, as many copies of it as the dataset holds (a further copy is a new
+event: a repeat purchase kept with --keep-repeats); events older than the dataset's newest are accepted (late events,
 counted). A users file updates the users table (its rows win, users it lacks stay); with
 none the users table is carried over. Every version stays restorable
 (``lifecycle datasets history`` / ``restore``).
@@ -20,7 +21,7 @@ from typing import Any
 
 from features import contract as c
 from features.validation import ContractError, LoadReport
-from lifecycle.dataset_kind import REPORT, folder_kind, read_report, what_it_is
+from lifecycle.dataset_kind import REPORT, damaged, folder_kind, read_report, what_it_is
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
@@ -34,24 +35,49 @@ class EventRange:
     rows: int
     first: str
     last: str
+    users: int = 0  # distinct users with events
 
     def text(self) -> str:
         return f"{self.rows:,} events {self.first[:10]} .. {self.last[:10]}"
 
 
 def event_range(events: Path) -> EventRange | None:
-    """Rows and time range of an events table (None when there is none)."""
+    """Rows, users and time range of an events table (None when there is none)."""
     import duckdb
 
     if not events.is_file():
         return None
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        rows, first, last = con.execute(
-            f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}) "
-            f"FROM read_parquet({literal(events)})"
-        ).fetchone()
-    return EventRange(int(rows), str(first), str(last))
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            rows, first, last, users = con.execute(
+                f"SELECT count(*), min({c.EVENT_TIME}), max({c.EVENT_TIME}), "
+                f"count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(events)})"
+            ).fetchone()
+    except duckdb.Error as error:  # a damaged table: one line, not DuckDB's traceback
+        problem = str(error).splitlines()[0]
+        raise damaged(events.parent, f"{events.name} cannot be read ({problem})") from None
+    return EventRange(int(rows), str(first), str(last), int(users))
+
+
+def dataset_now(dataset_dir: Path) -> dict[str, Any] | None:
+    """An events dataset as it is (after every append, erasure or restore), read from its
+    tables: events, users with events, first and last event, the users table's rows, and
+    the appends since its first ingest. None without an events table."""
+    import pyarrow.parquet as pq
+
+    found = event_range(dataset_dir / EVENTS_FILE)
+    if found is None:
+        return None
+    now: dict[str, Any] = {"events": found.rows, "users": found.users}
+    now |= {"first_event": found.first, "last_event": found.last}
+    if (dataset_dir / USERS_FILE).is_file():
+        now["users_table"] = pq.read_metadata(dataset_dir / USERS_FILE).num_rows
+    report = read_report(dataset_dir) or {}
+    now["appends"] = sum(b.get("mode") == "append" for b in report.get("batches", []))
+    if report.get("rows_erased"):  # by `forget` since the last batch's report
+        now["rows_erased"] = report["rows_erased"]
+    return now
 
 
 def refuse_lost_history(
@@ -65,7 +91,10 @@ def refuse_lost_history(
     """Refuse a replace whose file starts after the dataset does, ends before it does (it
     would drop recent history), or drops its users table. ``command`` wrote the file
     (``lifecycle ingest`` or ``lifecycle import SOURCE``); both append with --append."""
-    old = event_range(dataset_dir / EVENTS_FILE)
+    try:
+        old = event_range(dataset_dir / EVENTS_FILE)
+    except UserError:  # a damaged table keeps no history: the ingest mends the dataset
+        return
     if old is None:
         return
     new = event_range(staging / EVENTS_FILE)
@@ -134,7 +163,10 @@ def merge_events(
     from features.loading import ROW_COLUMNS, _write_batches
     from features.validation import _beside
 
-    old_schema = pq.read_schema(old_events)
+    try:
+        old_schema = pq.read_schema(old_events)
+    except (OSError, ValueError) as error:  # ArrowInvalid: a damaged table, in one line
+        raise damaged(old_events.parent, f"{old_events.name} cannot be read ({error})") from None
     new_schema = pq.read_schema(new_events)
     rows = json.loads((new_schema.metadata or {}).get(ROW_COLUMNS, b"{}"))
     noted: dict[str, str] = rows.get("noted", {})
@@ -163,9 +195,18 @@ def merge_events(
             f"CREATE TEMP TABLE new AS SELECT {new_row} AS new_row, {typed}{flags} "
             f"FROM read_parquet({literal(new_events)})"
         )
+        # A row is held as often as the dataset holds it: the n-th copy of a row in the file
+        # is already_ingested when the dataset has n copies, else a new event (a repeat
+        # purchase --keep-repeats kept; without it the file has one copy of each row).
+        keys = ", ".join(identifier(n) for n in shared)
         con.execute(
-            f"CREATE TEMP TABLE held AS SELECT n.new_row FROM new n "
-            f"WHERE EXISTS (SELECT 1 FROM old o WHERE {same})"
+            f"CREATE TEMP TABLE copies AS SELECT {keys}, count(*) AS copies FROM old o "
+            f"WHERE EXISTS (SELECT 1 FROM new n WHERE {same}) GROUP BY ALL"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE held AS SELECT n.new_row FROM (SELECT *, row_number() OVER "
+            f"(PARTITION BY {keys} ORDER BY new_row) AS copy FROM new) n "
+            f"JOIN copies o ON {same} WHERE n.copy <= o.copies"
         )
         ((repeats,),) = con.execute("SELECT count(*) FROM held").fetchall()
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
@@ -242,7 +283,8 @@ def _in_dataset_types(
 
 
 def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> dict[str, int]:
-    """The users table after an append: the new file's rows win, old users it lacks stay."""
+    """The users table after an append: the new file's rows win, old users it lacks stay.
+    Counted: the users added, and the users whose row it changed (``users_updated``)."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -271,10 +313,20 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
         con.execute("SET TimeZone = 'UTC'")
         old = f"read_parquet({literal(old_users)})"
         new = f"read_parquet({literal(new_users)})"
+        # a row the same as the user's (a users table an adapter derives again from every
+        # event repeats most) updates nothing; values compared as text, as types may differ
+        changed = " OR ".join(
+            f"n.{identifier(n)}::VARCHAR IS DISTINCT FROM o.{identifier(n)}::VARCHAR"
+            for n in new_schema.names
+            if n in old_schema.names and n != c.USER_ID
+        )
         ((updated,),) = con.execute(
-            f"SELECT count(*) FROM {new} WHERE {c.USER_ID} IN (SELECT {c.USER_ID} FROM {old})"
+            f"SELECT count(*) FROM {new} n JOIN {old} o ON n.{c.USER_ID} = o.{c.USER_ID} "
+            f"WHERE {changed or 'false'}"
         ).fetchall()
-        ((added,),) = con.execute(f"SELECT count(*) FROM {new}").fetchall()
+        ((added,),) = con.execute(
+            f"SELECT count(*) FROM {new} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {old})"
+        ).fetchall()
         merged = con.sql(
             f"SELECT {', '.join(identifier(n) for n in names)} FROM ("
             f"SELECT * FROM {old} WHERE {c.USER_ID} NOT IN (SELECT {c.USER_ID} FROM {new}) "
@@ -282,7 +334,7 @@ def merge_users(old_users: Path | None, new_users: Path | None, out: Path) -> di
             f"ON n.{c.USER_ID} = o.{c.USER_ID}) ORDER BY {c.USER_ID}"
         )
         _write_batches(merged, schema, out)
-    return {"users_updated": int(updated), "users_added": int(added - updated)}
+    return {"users_updated": int(updated), "users_added": int(added)}
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -302,6 +354,17 @@ def carry_quarantine(old_dir: Path, staging: Path) -> int:
             _link_or_copy(path, staging / "quarantine" / path.name)
     batches = (read_report(old_dir) or {}).get("batches", [])
     return len([b for b in batches if b.get("mode") == "append"]) + 1
+
+
+def dataset_timezone(dataset_dir: Path) -> str | None:
+    """The zone the dataset's last ingest or append read times without an offset in (an
+    append reads its file in it unless told otherwise: read in another, a re-sent row is a
+    new event hours away from itself). None when not recorded."""
+    for batch in reversed(previous_batches(dataset_dir)):
+        if batch.get("timezone"):
+            return str(batch["timezone"])
+    zone = (read_report(dataset_dir) or {}).get("timezone")  # an import's (an adapter's)
+    return str(zone) if zone else None
 
 
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:

@@ -235,8 +235,14 @@ def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
     report = read_report(report_path.parent)
     if report is None:
         return
+    appended = any(b.get("mode") == "append" for b in report.get("batches", []))
     for file, rows in erased.items():
         table, quarantined = file.stem, file.parts[0] == "quarantine"
+        if appended:  # the tables' counts are the last append's: the dataset's erased rows
+            if not quarantined and rows:  # apart (they went negative), until the next one
+                erased_rows = report.setdefault("rows_erased", {})
+                erased_rows[table] = erased_rows.get(table, 0) + rows
+            continue
         counts = report.get("tables", {}).get(table)
         if counts is None or not rows:
             continue

@@ -61,14 +61,31 @@ class DatasetSummary:
     kind: str  # events | snapshot | campaign
     tables: dict[str, dict[str, Any]]  # table -> its LoadReport as a dict (the last batch's)
     totals: dict[str, int] | None = None  # after an append: rows in the whole dataset
+    now: dict[str, Any] | None = None  # the events dataset as it is (appending.dataset_now)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}
-        return out | ({"totals": self.totals} if self.totals else {})
+        return out | ({"totals": self.totals} if self.totals else {}) | {"now": self.now}
 
     def lines(self) -> list[str]:
         out = [f"dataset '{self.name}' ({self.kind}) at {self.path}"]
-        if self.totals:
+        if self.now:
+            now = self.now
+            line = (
+                f"  now: {now['events']:,} events of {now['users']:,} users, "
+                f"{now['first_event'][:10]} .. {now['last_event'][:10]}"
+            )
+            if "users_table" in now:
+                line += f"; users table {now['users_table']:,} rows"
+            if now.get("rows_erased"):
+                line += "; erased since the last append: " + ", ".join(
+                    f"{n:,} rows of {table}" for table, n in now["rows_erased"].items()
+                )
+            out.append(line)
+            if now["appends"]:
+                source = next(iter(self.tables.values()))["source"]
+                out.append(f"  {now['appends']} append(s); the last, of {source}:")
+        elif self.totals:
             out.append(
                 "  appended: now " + ", ".join(f"{n:,} {what}" for what, n in self.totals.items())
             )
@@ -205,24 +222,20 @@ def ingest_events(
                 )
             ),
         )
-    try:
-        return _ingest_into(
-            dataset_dir,
-            tables,
-            events_path,
-            users_path,
-            appending_to,
-            mode,
-            chunk_rows,
-            max_bad_fraction,
-            memory_limit,
-            progress,
-            csv,
-        )
-    except _Unchanged as unchanged:
-        return DatasetSummary(
-            dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
-        )
+    return _ingest_into(
+        dataset_dir,
+        tables,
+        events_path,
+        users_path,
+        appending_to,
+        mode,
+        chunk_rows,
+        max_bad_fraction,
+        memory_limit,
+        progress,
+        csv,
+        timezone=mapping.timezone,
+    )
 
 
 RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
@@ -281,51 +294,64 @@ def _ingest_into(
     memory_limit: str,
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
+    adapter: adapters.Adapter | None = None,
+    timezone: str | None = None,
 ) -> DatasetSummary:
-    with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
-        (staging / "quarantine").mkdir()
-        work = staging / ".work"
-        work.mkdir()
-        # An append validates the new file beside the dataset, then merges the two.
-        batch = appending.carry_quarantine(appending_to, staging) if appending_to else 0
-        into = work if appending_to else staging
-        suffix = f"-append-{batch}" if appending_to else ""
-        reports = {}
-        passes: dict[str, int] = {}
-        for table, (path, rules) in tables.items():
-            reports[table] = stream_table(
-                lambda path=path, table=table: _counted(
-                    read_chunks(path, chunk_rows, csv), table, progress, passes
-                ),
-                rules,
-                str(path),
-                into / f"{table}.parquet",
-                staging / "quarantine" / f"{table}{suffix}.csv",
-                work_dir=work / table,
-                max_bad_fraction=max_bad_fraction,
-                memory_limit=memory_limit,
-                keep_rows=appending_to is not None and table == "events",
+    try:
+        with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
+            (staging / "quarantine").mkdir()
+            work = staging / ".work"
+            work.mkdir()
+            # An append validates the new file beside the dataset, then merges the two.
+            batch = appending.carry_quarantine(appending_to, staging) if appending_to else 0
+            into = work if appending_to else staging
+            suffix = f"-append-{batch}" if appending_to else ""
+            reports = {}
+            passes: dict[str, int] = {}
+            for table, (path, rules) in tables.items():
+                reports[table] = stream_table(
+                    lambda path=path, table=table: _counted(
+                        read_chunks(path, chunk_rows, csv), table, progress, passes
+                    ),
+                    rules,
+                    str(path),
+                    into / f"{table}.parquet",
+                    staging / "quarantine" / f"{table}{suffix}.csv",
+                    work_dir=work / table,
+                    max_bad_fraction=max_bad_fraction,
+                    memory_limit=memory_limit,
+                    keep_rows=appending_to is not None and table == "events",
+                )
+                shutil.rmtree(work / table)
+            if adapter is not None:  # its notes, of the events this file gives
+                staged = into / EVENTS_FILE
+                adapter.notes(reports["events"], pd.read_parquet(staged, columns=adapter.notes_of))
+            totals = None
+            if appending_to is not None:
+                totals = _merge_append(
+                    staging,
+                    appending_to,
+                    batch,
+                    reports,
+                    str(events_path),
+                    work / USERS_FILE if users_path is not None else None,
+                    adapter,
+                )
+                if reports["events"].rows_loaded == 0 and users_path is None:
+                    # Nothing new: the dataset keeps its version (later steps stay current).
+                    raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
+            elif mode == "guard":
+                appending.refuse_lost_history(
+                    dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
+                )
+            report = _finish_events(
+                staging, reports, str(events_path), appending_to, totals, timezone
             )
-            shutil.rmtree(work / table)
-        totals = None
-        if appending_to is not None:
-            totals = _merge_append(
-                staging,
-                appending_to,
-                batch,
-                reports,
-                str(events_path),
-                work / USERS_FILE if users_path is not None else None,
-            )
-            if reports["events"].rows_loaded == 0 and users_path is None:
-                # Nothing new: the dataset keeps its version (later steps stay current).
-                raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
-        elif mode == "guard":
-            appending.refuse_lost_history(
-                dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
-            )
-        report = _finish_events(staging, reports, str(events_path), appending_to, totals)
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"], totals)
+        reported = report["tables"]
+    except _Unchanged as unchanged:  # the dataset keeps its version
+        reported, totals = unchanged.tables, unchanged.totals
+    now = appending.dataset_now(dataset_dir) if appending_to is not None else None
+    return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now)
 
 
 def _finish_events(
@@ -334,6 +360,7 @@ def _finish_events(
     source: str,
     appending_to: Path | None,
     totals: dict[str, int] | None,
+    timezone: str | None = None,
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written."""
@@ -348,6 +375,8 @@ def _finish_events(
             "source": source,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows_added": reports["events"].rows_loaded,
+            # the zone of its times without an offset: an append reads its file in it too
+            **({"timezone": timezone} if timezone else {}),
         },
     ]
     return _write_report(
@@ -366,12 +395,12 @@ def _merge_append(
     reports: dict[str, LoadReport],
     source: str,
     new_users: Path | None,
-    users_of: Callable[[Path], pd.DataFrame] | None = None,
+    adapter: adapters.Adapter | None = None,
 ) -> dict[str, int]:
     """Merge the validated new events (``staging/.work``) with the dataset's into
     ``staging``, then the users table: ``new_users`` rows win, or, for a table an adapter
-    derives from the events (``users_of``), it is derived again from all of them. The new
-    version's totals."""
+    derives from the events, it is derived again from all of them. The new version's
+    totals."""
     work = staging / ".work"
     merged = appending.merge_events(
         appending_to / EVENTS_FILE,
@@ -385,9 +414,11 @@ def _merge_append(
     for name, count in merged["notes"].items():  # of the rows added, not the file's
         if name in reports["events"].notes:
             reports["events"].notes[name] = count
-    if users_of is not None:
+    if adapter is not None:
         new_users = work / USERS_FILE
-        users_of(staging / EVENTS_FILE).to_parquet(new_users, index=False)
+        users = adapter.users(pd.read_parquet(staging / EVENTS_FILE, columns=adapter.users_of))
+        users.to_parquet(new_users, index=False)
+        reports["users"] = adapters.users_report(users, source)
     old_users = appending_to / USERS_FILE
     users_notes = appending.merge_users(
         old_users if old_users.is_file() else None, new_users, staging / USERS_FILE
@@ -395,9 +426,6 @@ def _merge_append(
     totals = {"events": merged["events_total"]}
     if (staging / USERS_FILE).is_file():
         totals["users"] = pq.read_metadata(staging / USERS_FILE).num_rows
-    if users_of is not None:  # every row was derived again: only the new customers count
-        before = pq.read_metadata(old_users).num_rows if old_users.is_file() else 0
-        users_notes = {"users_added": totals.get("users", 0) - before}
     if "users" in reports:
         reports["users"].notes.update(users_notes)
     return totals
@@ -446,13 +474,32 @@ def import_source(
             f"{path}: {source} is one table of customers, not a log of events: it has no "
             f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
         )
+    if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
+        rules, adapter = adapters.online_retail_rules(path, erased)
+        # the path of `ingest --append`, with the adapter's rules, notes and users table
+        return _ingest_into(
+            dataset_dir,
+            {"events": (path, rules)},
+            path,
+            None,
+            dataset_dir,
+            "append",
+            chunk_rows,
+            max_bad_fraction,
+            DEFAULT_MEMORY_LIMIT,
+            adapter=adapter,
+            timezone=adapters.RETAIL_TIMEZONE,
+        )
     if source == "online-retail":
         events, users = adapters.online_retail(path, **options)
-        if append and (dataset_dir / EVENTS_FILE).is_file():
-            return _append_import(dataset_dir, path, events, users, adapters.online_retail_users)
         guard = (path, f"lifecycle import {source}") if guard_history else None
+        tables = {"events": events, "users": users}
         return write_dataset(
-            dataset_dir, SOURCE_KINDS[source], {"events": events, "users": users}, guard=guard
+            dataset_dir,
+            SOURCE_KINDS[source],
+            tables,
+            guard=guard,
+            timezone=adapters.RETAIL_TIMEZONE,
         )
     if source == "telco-churn":
         snapshot = adapters.telco_churn(path, **options)
@@ -462,48 +509,6 @@ def import_source(
             dataset_dir, SOURCE_KINDS[source], {"campaign": adapters.hillstrom(path, **options)}
         )
     raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-
-
-def _append_import(
-    dataset_dir: Path,
-    path: Path,
-    events: Loaded,
-    users: Loaded,
-    users_of: Callable[[pd.DataFrame], pd.DataFrame],
-) -> DatasetSummary:
-    """An adapter's events (read and checked from ``path``) added to the dataset as
-    ``ingest --append`` adds a file's; the users table is derived again from all events,
-    so months imported one by one give the dataset that importing them together gives."""
-    try:
-        with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
-            (staging / "quarantine").mkdir()
-            (staging / ".work").mkdir()
-            batch = appending.carry_quarantine(dataset_dir, staging)
-            events.frame.to_parquet(staging / ".work" / EVENTS_FILE, index=False)
-            if not events.quarantine.empty:
-                events.quarantine.to_csv(
-                    staging / "quarantine" / f"events-append-{batch}.csv", index=False
-                )
-            reports = {"events": events.report, "users": users.report}
-            totals = _merge_append(
-                staging,
-                dataset_dir,
-                batch,
-                reports,
-                str(path),
-                None,
-                users_of=lambda merged: users_of(
-                    pd.read_parquet(merged, columns=[c.USER_ID, "country"])
-                ),
-            )
-            if events.report.rows_loaded == 0:
-                raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
-            report = _finish_events(staging, reports, str(path), dataset_dir, totals)
-    except _Unchanged as unchanged:
-        return DatasetSummary(
-            dataset_dir.name, dataset_dir, "events", unchanged.tables, unchanged.totals
-        )
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", report["tables"], totals)
 
 
 def default_source_path(source: str, data_root: Path) -> Path:
@@ -523,6 +528,7 @@ def write_dataset(
     tables: dict[str, Loaded],
     *,
     guard: tuple[Path, str] | None = None,
+    timezone: str | None = None,
 ) -> DatasetSummary:
     """Write tables, quarantines and the report; the old dataset stays until all is written.
 
@@ -541,7 +547,10 @@ def write_dataset(
                 dataset_dir, staging, source, "users" in tables, dataset_dir.name, command
             )
         report = _write_report(
-            staging, kind, {table: loaded.report.to_dict() for table, loaded in tables.items()}
+            staging,
+            kind,
+            {table: loaded.report.to_dict() for table, loaded in tables.items()},
+            timezone=timezone,  # of its times without an offset, for appends (dataset_timezone)
         )
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
 
@@ -563,8 +572,9 @@ def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
         raise ContractError(
             f"no dataset at {dataset_dir}: run `lifecycle ingest` or `lifecycle import` first"
         )
+    now = appending.dataset_now(dataset_dir) if report["kind"] == "events" else None
     return DatasetSummary(
-        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals")
+        dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals"), now
     )
 
 

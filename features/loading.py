@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.reading import EXTRA_FIELDS, MISSING_FIELDS
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
     NOTED_COLUMN,
@@ -335,11 +336,18 @@ def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
 
 def _repeats_hint(reasons: dict[str, int]) -> str:
     """When exact repeats are the most common bad rows, the option that keeps them: a log
-    without a product column repeats a row for two items of one price in one order."""
+    without a product column repeats a row for two items of one price in one order. When
+    rows out of line with the header are, what makes them so."""
     if reasons and next(iter(reasons)) == "duplicate_row":
         return (
             " Most are exact repeats: if those are separate events (two purchases at one "
             "moment, as invoice lines exported without their product), --keep-repeats loads "
             "every copy"
+        )
+    if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
+        return (
+            " Most have another number of fields than the header: is the header this "
+            "file's, the separator right (--delimiter), and do the header and the rows both "
+            "end with one, or neither?"
         )
     return ""

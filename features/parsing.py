@@ -121,7 +121,13 @@ _PLAIN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _POINT_GROUPED = r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+"  # 1,234.50: commas group thousands
 _COMMA_PLAIN = r"[+-]?[0-9]+(?:,[0-9]+)?"  # decimal comma: 12,5
 _COMMA_GROUPED = r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?"  # 1.234,50
-_MAYBE_COMMA = r"[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+|[0-9]+,[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)"
+# a space groups thousands in either form (French, Nordic exports; often a no-break space)
+_SPACE = "[ \u00a0\u202f]"
+_SPACE_GROUPED = rf"[+-]?[0-9]{{1,3}}(?:{_SPACE}[0-9]{{3}})+"
+_MAYBE_COMMA = (
+    r"[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+|[0-9]+,[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)"
+    rf"|{_SPACE_GROUPED},[0-9]+"  # 1 234,50: a decimal comma, read with --decimal-comma
+)
 
 
 def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -142,13 +148,16 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
     text = as_text(values).astype(FAST_TEXT).str.strip()
     filled = ~(text.isna() | (text == ""))
     if decimal_comma:
-        plain = text.str.fullmatch(f"{_COMMA_PLAIN}|{_COMMA_GROUPED}", na=False)
+        spaced = rf"{_SPACE_GROUPED}(?:,[0-9]+)?"
+        plain = text.str.fullmatch(f"{_COMMA_PLAIN}|{_COMMA_GROUPED}|{spaced}", na=False)
         normal = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         ambiguous = pd.Series(False, index=values.index)
     else:
-        plain = text.str.fullmatch(f"{_PLAIN}|{_POINT_GROUPED}", na=False)
+        spaced = rf"{_SPACE_GROUPED}(?:\.[0-9]+)?"
+        plain = text.str.fullmatch(f"{_PLAIN}|{_POINT_GROUPED}|{spaced}", na=False)
         normal = text.str.replace(",", "", regex=False)
         ambiguous = ~plain & text.str.fullmatch(_MAYBE_COMMA, na=False)
+    normal = normal.str.replace(_SPACE, "", regex=True)
     words = text.str.lower().isin(NON_FINITE_WORDS).fillna(False).astype(bool)
     numbers = pd.to_numeric(normal.where(plain), errors="coerce").astype("float64")
     reason[filled & ambiguous] = "ambiguous_amount"

@@ -4,6 +4,9 @@ each frame indexed by its 0-based data row in the file."""
 from __future__ import annotations
 
 import codecs
+import csv as csv_text
+import io
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -13,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.validation import REPEATED_COLUMNS, ContractError
+from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -22,6 +25,11 @@ CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit 
 # reads some dozens of blocks ahead, so this bounds that read-ahead too
 # named in the hint of a 1-column header (a ',' one: a .tsv file written with commas)
 OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
+EXTRA_FIELDS = "extra_fields"  # quarantine reason: more fields than the header has
+MISSING_FIELDS = "missing_fields"  # quarantine reason: fewer fields than the header has
+# Ragged rows wait in memory until the good row after them is read: a longer run of them is
+# no row gone wrong but a file whose header is not its rows' (refused, naming both)
+RAGGED_RUN_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ def read_chunks(
         chunks = _csv_chunks(
             path,
             chunk_rows,
-            csv or CsvFormat(),
+            _with_bom_encoding(path, csv or CsvFormat()),
             "\t" if name.endswith((".tsv", ".tsv.gz")) else ",",
             columns,
         )
@@ -117,6 +125,9 @@ def read_chunks(
         if repeated:
             frame.attrs[REPEATED_COLUMNS] = sorted(repeated)
         frame.index = pd.RangeIndex(rows, rows + len(frame))
+        if RAGGED_ROWS in frame.attrs:  # offsets in the frame -> its row labels
+            ragged = frame.attrs[RAGGED_ROWS]
+            frame.attrs[RAGGED_ROWS] = {rows + offset: reason for offset, reason in ragged.items()}
         rows += len(frame)
         yield frame
 
@@ -124,21 +135,24 @@ def read_chunks(
 def _csv_chunks(
     path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
 ) -> Iterator[pd.DataFrame]:
-    """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader: it
-    refuses a row with more fields than the header wherever it is (pandas' chunked reader
-    silently drops the extra fields of a chunk's first row)."""
+    """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader
+    (pandas' chunked reader silently drops the extra fields of a chunk's first row). A row
+    with more or fewer fields than the header (an unquoted comma in a free-text cell) is put
+    back in its place with its fields as read and named in ``attrs[RAGGED_ROWS]``, for the
+    quarantine; a quoted cell may span lines."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     sep = csv.delimiter or default_sep
-    parse = pa_csv.ParseOptions(delimiter=sep)
     encoding = {"encoding": csv.encoding}
     if csv.delimiter is None:
         _refuse_other_separator(path, sep, csv.encoding)
     try:
         with _open_binary(path) as source:
             header = pa_csv.open_csv(
-                source, parse_options=parse, read_options=pa_csv.ReadOptions(**encoding)
+                source,
+                parse_options=_parse_options(sep, lambda row: "skip"),
+                read_options=pa_csv.ReadOptions(**encoding),
             ).schema.names
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
@@ -147,42 +161,174 @@ def _csv_chunks(
     names = _unique_names(header)
     counts = Counter(name.strip() for name in header)
     repeated = sorted(name for name in counts if counts[name] > 1)
-    read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, **encoding)
+    # one thread: Arrow then numbers the rows it skips (and parses them in file order)
+    options: dict[str, Any] = {"block_size": CSV_BLOCK_BYTES, "use_threads": False, **encoding}
     if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
-        read = pa_csv.ReadOptions(
-            block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1, **encoding
-        )
+        options |= {"column_names": names, "skip_rows": 1}
+    included = [n for n in names if n.strip() in columns] if columns else names
     convert = pa_csv.ConvertOptions(
-        include_columns=[n for n in names if n.strip() in columns] if columns else [],
+        include_columns=included if columns else [],
         column_types={name: pa.string() for name in names},
         null_values=[],
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
+    ragged = _RaggedRows(sep, names, included)
     source = _open_binary(path)
     try:
         reader = pa_csv.open_csv(
-            source, read_options=read, parse_options=parse, convert_options=convert
+            source,
+            read_options=pa_csv.ReadOptions(**options),
+            parse_options=_parse_options(sep, ragged),
+            convert_options=convert,
         )
         pending: list[Any] = []
         pending_rows = 0
         yielded = False
-        for batch in reader:
-            pending.append(batch)
-            pending_rows += batch.num_rows
+        for batch in itertools.chain(reader, [None]):  # None: the end, the last ragged rows
+            table = ragged.put_back(batch)
+            pending.append(table)
+            pending_rows += table.num_rows
             while pending_rows >= chunk_rows:
-                table = pa.Table.from_batches(pending)
-                yield _with_repeated(table.slice(0, chunk_rows).to_pandas(), repeated)
+                table = pa.concat_tables(pending)
+                yield ragged.frame(table.slice(0, chunk_rows), repeated)
                 yielded = True
                 rest = table.slice(chunk_rows)
-                pending, pending_rows = rest.to_batches(), rest.num_rows
+                pending, pending_rows = [rest], rest.num_rows
         if pending_rows or not yielded:
-            table = pa.Table.from_batches(pending, schema=reader.schema)
-            yield _with_repeated(table.to_pandas(), repeated)
+            yield ragged.frame(pa.concat_tables(pending), repeated)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise _csv_error(path, error, convert.include_columns or names) from None
+        raise ragged.refusal(path) or _csv_error(path, error, included) from None
     finally:
         source.close()
+
+
+def _parse_options(sep: str, on_ragged: Any) -> Any:
+    import pyarrow.csv as pa_csv
+
+    return pa_csv.ParseOptions(
+        delimiter=sep, newlines_in_values=True, invalid_row_handler=on_ragged
+    )
+
+
+class _RaggedRows:
+    """Rows whose number of fields is not the header's: Arrow's reader skips them (this is
+    its ``invalid_row_handler``), and :meth:`put_back` puts them back between the good rows
+    at their place in the file, so every row after one keeps its true source row."""
+
+    def __init__(self, sep: str, names: list[str], included: list[str]) -> None:
+        self.sep, self.width = sep, len(names)
+        self.at = [names.index(n) for n in included]
+        self.included = included
+        self.reason_column = _unused_name("__lifecycle_ragged", names)
+        self.waiting: list[tuple[int, str]] = []  # (0-based data row, text), in file order
+        self.put = 0  # ragged rows put back so far (all before the good rows to come)
+        self.good = 0  # good rows read so far
+        self.run_too_long: tuple[int, int] | None = None  # (its first row, fields)
+
+    def __call__(self, row: Any) -> str:
+        if row.number is None:  # no place to put it back: the file is refused naming it
+            return "error"
+        if len(self.waiting) >= RAGGED_RUN_LIMIT:
+            self.run_too_long = (self.waiting[0][0] + 1, row.actual_columns)
+            return "error"
+        self.waiting.append((row.number - 2, row.text))  # the header is row 1
+        return "skip"
+
+    def put_back(self, batch: Any) -> Any:
+        """``batch`` (good rows; None at the end) with the ragged rows that come before the
+        next good row in place, and a column of their reasons (null for the good rows)."""
+        import numpy as np
+        import pyarrow as pa
+
+        rows = batch.num_rows if batch is not None else 0
+        ordinals = np.arange(self.good, self.good + rows)
+        self.good += rows
+        # a ragged row waiting is preceded by its position minus the ragged rows before it
+        good_before = np.array([row for row, _ in self.waiting], dtype=np.int64) - (
+            self.put + np.arange(len(self.waiting))
+        )
+        due = len(self.waiting) if batch is None else int((good_before <= self.good).sum())
+        places = ordinals + self.put + np.searchsorted(good_before, ordinals, side="right")
+        good = pa.Table.from_batches([batch]) if batch is not None else None
+        if good is not None:
+            good = good.append_column(self.reason_column, pa.nulls(rows, pa.string()))
+        if not due:
+            return good if good is not None else self._table([])
+        back, self.waiting = self.waiting[:due], self.waiting[due:]
+        self.put += due
+        bad = self._table(back)
+        if good is None:
+            return bad
+        order = np.argsort(np.concatenate([places, [row for row, _ in back]]), kind="stable")
+        return pa.concat_tables([good, bad]).take(order)
+
+    def _table(self, rows: list[tuple[int, str]]) -> Any:
+        import pyarrow as pa
+
+        cells: list[list[str]] = [[] for _ in self.at]
+        reasons = []
+        for _, text in rows:
+            fields = next(csv_text.reader(io.StringIO(text, newline=""), delimiter=self.sep), [])
+            reasons.append(EXTRA_FIELDS if len(fields) > self.width else MISSING_FIELDS)
+            # the cells as the file has them: the extra fields stay in the last column
+            fields = [*fields[: self.width - 1], self.sep.join(fields[self.width - 1 :])]
+            fields += [""] * (self.width - len(fields))
+            for cell, at in zip(cells, self.at, strict=True):
+                cell.append(fields[at])
+        data = {
+            n: pa.array(cell, pa.string()) for n, cell in zip(self.included, cells, strict=True)
+        }
+        return pa.table({**data, self.reason_column: pa.array(reasons, pa.string())})
+
+    def frame(self, table: Any, repeated: list[str]) -> pd.DataFrame:
+        """A chunk as a frame, its ragged rows named by their offset in it."""
+        reasons = table.column(self.reason_column).to_pylist()
+        frame = _with_repeated(table.drop_columns([self.reason_column]).to_pandas(), repeated)
+        ragged = {offset: reason for offset, reason in enumerate(reasons) if reason}
+        if ragged:
+            frame.attrs[RAGGED_ROWS] = ragged
+        return frame
+
+    def refusal(self, path: Path) -> ContractError | None:
+        if self.run_too_long is None:
+            return None
+        first, fields = self.run_too_long
+        return ContractError(
+            f"{path}: {RAGGED_RUN_LIMIT:,} rows in a row from data row {first:,} on have "
+            f"another number of fields than the header's {self.width} (e.g. {fields}): is the "
+            "header this file's, and the separator right (--delimiter)?"
+        )
+
+
+def _unused_name(name: str, taken: list[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
+
+
+# Byte order marks of the encodings a UTF-8 reader cannot read (Excel's "Unicode text"
+# export is UTF-16 with tabs); UTF-32's first, as UTF-16's is a prefix of it.
+BOMS = {
+    codecs.BOM_UTF32_LE: "utf-32",
+    codecs.BOM_UTF32_BE: "utf-32",
+    codecs.BOM_UTF16_LE: "utf-16",
+    codecs.BOM_UTF16_BE: "utf-16",
+}
+
+
+def _with_bom_encoding(path: Path, csv: CsvFormat) -> CsvFormat:
+    """A file that starts with a UTF-16 or UTF-32 byte order mark is read in that encoding
+    (read as UTF-8 it was 'one column holding tab', then 'can't decode byte 0xff')."""
+    if codecs.lookup(csv.encoding).name != "utf-8":
+        return csv
+    try:
+        with _open_binary(path) as source:
+            start = source.read(4)
+    except (OSError, EOFError):  # a damaged .gz: the read names it
+        return csv
+    found = next((name for bom, name in BOMS.items() if start.startswith(bom)), None)
+    return CsvFormat(csv.delimiter, found) if found else csv
 
 
 def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
@@ -246,9 +392,12 @@ def _line_number(path: Path, text: str) -> int | None:
 
 
 def _unique_names(names: list[str]) -> list[str]:
+    """Names as pandas gives them: a repeated one with a suffix (a, a.1), a blank one (a
+    header ending with a separator) ``Unnamed: N`` by its place (SQL has no empty name)."""
     seen: Counter[str] = Counter()
     unique = []
-    for name in names:
+    for i, name in enumerate(names):
+        name = name if name.strip() else f"Unnamed: {i}"
         unique.append(f"{name}.{seen[name]}" if seen[name] else name)
         seen[name] += 1
     return unique
@@ -310,6 +459,7 @@ def whole_float_columns(
         return []
     whole: dict[str, bool] | None = None  # column -> a filled value seen, all of them 18074.0
     for chunk in read_chunks(path, chunk_rows, csv, columns):
+        chunk = chunk.drop(index=list(chunk.attrs.get(RAGGED_ROWS, ())))  # quarantined
         if whole is None:
             whole = {col: False for col in dict.fromkeys(columns) if col in chunk.columns}
         for col in list(whole):

@@ -45,6 +45,7 @@ from lifecycle.errors import UserError
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
+RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of line with the header
 
 
 class ContractError(UserError):
@@ -99,7 +100,9 @@ class Quarantine:
         self.raw = raw
         self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
         self.noted: dict[str, pd.Series] = {}
-        # files concatenated with their headers: a data row that is the header again
+        # rows out of line with the header (features.reading: no cell of theirs is trusted),
+        # and files concatenated with their headers: a data row that is the header again
+        self.flag_each(pd.Series(raw.attrs.get(RAGGED_ROWS, {}), dtype="string"))
         self.flag(repeated_header(raw), "repeated_header")
 
     def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
@@ -253,7 +256,7 @@ class TableChecks:
         self.date_orders: dict[str, dict[str, str]] = {}  # column -> order -> an example
 
     def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> _ColumnEvidence:
-        filled = ~is_blank(raw[column])
+        filled = ~is_blank(raw[column]) & ~raw.index.isin(list(raw.attrs.get(RAGGED_ROWS, ())))
         hits = (bad & filled).astype(bool)
         evidence = self.columns.setdefault(column, _ColumnEvidence(expected))
         evidence.filled += int(filled.sum())

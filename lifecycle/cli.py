@@ -177,6 +177,7 @@ def show_settings(obj: Context) -> None:
 # The subcommands register themselves on ``main`` when their modules are imported.
 import lifecycle.commands.campaigns  # noqa: E402
 import lifecycle.commands.data  # noqa: E402
+import lifecycle.commands.features  # noqa: E402
 import lifecycle.commands.lists  # noqa: E402
 import lifecycle.commands.models  # noqa: E402
 import lifecycle.commands.monitor  # noqa: E402

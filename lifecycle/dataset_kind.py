@@ -42,12 +42,17 @@ def read_report(folder: Path) -> dict[str, Any] | None:
         if not isinstance(report, dict):
             raise ValueError(f"{path.name} is not a JSON object ({path})")
     except ValueError as error:
-        name = folder.name.split("@", 1)[0]  # a kept version's folder is NAME@STAMP
-        raise UserError(
-            f"dataset '{name}': {error}; point it at a kept version (`lifecycle datasets "
-            f"history {name}`, then `lifecycle datasets restore VERSION`) or ingest it again"
-        ) from None
+        raise damaged(folder, str(error)) from None
     return report
+
+
+def damaged(folder: Path, problem: str) -> UserError:
+    """A dataset whose files are damaged: the problem, and the way back, in one line."""
+    name = folder.name.split("@", 1)[0]  # a kept version's folder is NAME@STAMP
+    return UserError(
+        f"dataset '{name}': {problem}; point it at a kept version (`lifecycle datasets "
+        f"history {name}`, then `lifecycle datasets restore VERSION`) or ingest it again"
+    )
 
 
 def dataset_kind(settings: Settings, dataset: str) -> str | None:

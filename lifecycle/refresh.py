@@ -286,13 +286,14 @@ def _refresh_steps(
 def _ingest(
     settings: Settings, files: Sequence[Path], users: Path | None, source: str | None
 ) -> dict[str, Any]:
-    from features.appending import NotAppendable
+    from features.appending import NotAppendable, dataset_timezone
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
     from features.ingest import import_source, ingest_events
     from features.validation import ContractError
 
     erased = erased_users(settings, settings.dataset)
+    dataset_dir = settings.workspace.dataset_dir(settings.dataset)
     added = []
     if source is not None and users is not None:
         raise UserError(
@@ -304,7 +305,7 @@ def _ingest(
             summary = import_source(
                 source,
                 Path(path),
-                settings.workspace.dataset_dir(settings.dataset),
+                dataset_dir,
                 max_bad_fraction=settings.ingest.max_bad_fraction,
                 chunk_rows=settings.ingest.chunk_rows,
                 erased=erased,
@@ -315,8 +316,9 @@ def _ingest(
         try:
             summary = ingest_events(
                 Path(path),
-                settings.workspace.dataset_dir(settings.dataset),
-                mapping=ColumnMapping(),
+                dataset_dir,
+                # times without an offset in the zone the dataset's were read in
+                mapping=ColumnMapping(timezone=dataset_timezone(dataset_dir) or "UTC"),
                 users_path=users if index == len(files) - 1 else None,
                 erased=erased,
                 max_bad_fraction=settings.ingest.max_bad_fraction,

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from features import contract as c
 from features.ingest import ingest_events
 from features.loading import Loaded, validate_events, validate_users
-from features.reading import read_table
+from features.reading import CsvFormat, read_table
 from features.validation import ContractError
 from lifecycle.cli import main
 
@@ -210,6 +210,27 @@ def test_decimal_comma_option_reads_european_amounts(tmp_path: Path) -> None:
     assert reasons(loaded) == {3: "invalid_amount", 4: "invalid_amount"}
 
 
+def test_amounts_grouped_by_spaces_are_read_in_either_form(tmp_path: Path) -> None:
+    """French and Nordic exports group thousands with a (no-break) space: '1 234,50' was
+    invalid_amount even with --decimal-comma. A space groups thousands in either form; its
+    decimal comma still needs the option."""
+    spaced = ["1 234,50", "1\u00a0234,50", "1\u202f234.50", "1 234", "12 34", "1 234 567,8"]
+    body = "".join(f'u{i},2024-01-01,purchase,"{a}"\n' for i, a in enumerate(spaced))
+    loaded = load(write(tmp_path, HEADER + body))
+    amounts = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.AMOUNT], strict=True))
+    assert amounts == {"u2": 1234.5, "u3": 1234.0}
+    assert reasons(loaded) == {
+        1: "ambiguous_amount",
+        2: "ambiguous_amount",
+        5: "invalid_amount",
+        6: "ambiguous_amount",
+    }
+    loaded = load(write(tmp_path, HEADER + body), c.ColumnMapping(decimal_comma=True))
+    amounts = dict(zip(loaded.frame[c.USER_ID], loaded.frame[c.AMOUNT], strict=True))
+    assert amounts == {"u0": 1234.5, "u1": 1234.5, "u3": 1234.0, "u5": 1234567.8}
+    assert reasons(loaded) == {3: "invalid_amount", 5: "invalid_amount"}
+
+
 def test_a_boolean_amount_column_is_not_numbers(tmp_path: Path) -> None:
     path = tmp_path / "events.parquet"
     pd.DataFrame(
@@ -322,6 +343,20 @@ def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path
     result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
     one_line_error(result, "events.csv.gz: cannot be read as gz", "ended before")
     assert not (home / "datasets" / "cut").exists()
+
+
+def test_a_unicode_text_export_is_read_by_its_byte_order_mark(tmp_path: Path) -> None:
+    """Excel's 'Unicode text' is UTF-16 with tabs: read as UTF-8 it was 'the header line is
+    one column' and then, with --delimiter tab, "'utf-8' codec can't decode byte 0xff"."""
+    import codecs
+
+    text = HEADER.replace(",", "\t") + "u1\t2024-01-01\tpurchase\t1,234.50\n"
+    for encoding, bom in (("utf-16", b""), ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-32", b"")):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_bytes(bom + text.encode(encoding))
+        summary = ingest_events(path, tmp_path / encoding, csv=CsvFormat.given("tab", None))
+        events = pd.read_parquet(summary.path / "events.parquet")
+        assert events[[c.USER_ID, c.AMOUNT]].values.tolist() == [["u1", 1234.5]], encoding
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from experiment_runs import run_experiment
 
 from features import contract as c
-from features import ingest
+from features import ingest, reading
 from features.validation import ContractError
 from lifecycle.cli import main
 
@@ -258,7 +258,9 @@ def test_chunked_parquet_ingest_equals_one_chunk(tmp_path: Path) -> None:
     assert str(pd.read_parquet(chunked.path / "events.parquet")["visits"].dtype) == "Int64"
 
 
-def test_chunked_errors_name_the_file_row_and_column(tmp_path: Path) -> None:
+def test_chunked_errors_name_the_file_row_and_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     header_only = tmp_path / "header.csv"
     header_only.write_text("user_id,event_time,event_type\n")
     # every column of the header, though the id columns are read first on their own
@@ -271,10 +273,17 @@ def test_chunked_errors_name_the_file_row_and_column(tmp_path: Path) -> None:
     wrong.write_text("customer,event_time,event_type\n" + "u1,2024-01-01,session\n" * 9)
     with pytest.raises(ContractError, match=r"wrong\.csv: missing column 'user_id'.*customer"):
         ingest.ingest_events(wrong, tmp_path / "d", chunk_rows=2)
-    ragged = tmp_path / "ragged.csv"
-    ragged.write_text(HEADER_3 + "u1,2024-01-01,session\n" * 6 + "u1,2024-01-01,session,x,y\n")
-    with pytest.raises(ContractError, match=r"ragged\.csv: cannot be read as csv.*line 8"):
-        ingest.ingest_events(ragged, tmp_path / "d", chunk_rows=2)
+    # Every row out of line with the header (each line ends with a separator): the file is
+    # refused, naming what makes rows so; a long run of them is refused as it is read.
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text(HEADER_3 + "".join(f"u{i},2024-01-01,session,\n" for i in range(6)))
+    with pytest.raises(
+        ContractError, match=r"6 of 6 rows.*6 extra_fields.*the rows both end with one"
+    ):
+        ingest.ingest_events(trailing, tmp_path / "d", chunk_rows=2)
+    monkeypatch.setattr(reading, "RAGGED_RUN_LIMIT", 4)
+    with pytest.raises(ContractError, match=r"trailing\.csv: 4 rows in a row from data row 1 "):
+        ingest.ingest_events(trailing, tmp_path / "d", chunk_rows=2)
     # A column is judged over the whole file: 2 of 3 chunks all bad is still the wrong column,
     # and the example is the first bad value, in a later chunk, with its row.
     amounts = tmp_path / "amounts.csv"
@@ -295,6 +304,63 @@ def test_chunked_errors_name_the_file_row_and_column(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match=r"5 of 9 rows are bad.*first bad row 5: missing_user"):
         ingest.ingest_events(late, tmp_path / "d", chunk_rows=2)
     assert not (tmp_path / "d").exists()  # nothing half-written became a dataset
+
+
+RAGGED = (
+    "user_id,event_time,event_type,amount,note\n"
+    'u1,2024-01-01 10:00,purchase,10,"two\nlines, quoted"\n'
+    "u2,2024-01-02 10:00,purchase,20,hello, world\n"  # row 2: an unquoted comma
+    "u3,2024-01-03 10:00,purchase,30,ok\n"
+    "u4,2024-01-04 10:00,purchase\n"  # row 4: cut short
+    ",2024-01-05 10:00,purchase,50,no user\n"  # row 5: after them, its own row number
+    "u6,2024-01-06 10:00,purchase,60,a,b,c\n"  # row 6: the last line, ragged too
+)
+
+
+@pytest.mark.parametrize(("name", "chunk_rows"), [("r.csv", 1), ("r.csv", 3), ("r.csv.gz", 2)])
+def test_ragged_rows_are_quarantined_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, chunk_rows: int
+) -> None:
+    """A row with more or fewer fields than the header is quarantined (extra_fields,
+    missing_fields) with its source row, the rest loads, and the rows after it keep theirs,
+    whatever the chunks, the reader's blocks (a quoted line break across one), or gzip."""
+    import gzip
+
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(RAGGED.encode()) if name.endswith(".gz") else RAGGED.encode())
+    options = {"max_bad_fraction": 0.9}
+    whole = ingest.ingest_events(path, tmp_path / "whole", chunk_rows=1000, **options)
+    monkeypatch.setattr(reading, "CSV_BLOCK_BYTES", 48)  # a few rows per block
+    chunked = ingest.ingest_events(path, tmp_path / "chunked", chunk_rows=chunk_rows, **options)
+    for summary in (whole, chunked):
+        report = summary.tables["events"]
+        assert report["rows_read"] == 6 and report["rows_loaded"] == 2
+        assert report["reasons"] == {"extra_fields": 2, "missing_fields": 1, "missing_user_id": 1}
+        held = pd.read_csv(
+            summary.path / "quarantine" / "events.csv", dtype=str, keep_default_na=False
+        )
+        assert held[[c.SOURCE_ROW, c.REASON, "note"]].values.tolist() == [
+            ["2", "extra_fields", "hello, world"],  # the row's cells as the file has them
+            ["4", "missing_fields", ""],
+            ["5", "missing_user_id", "no user"],
+            ["6", "extra_fields", "a,b,c"],
+        ]
+        events = pd.read_parquet(summary.path / "events.parquet")
+        assert events[c.USER_ID].tolist() == ["u1", "u3"]
+        assert events["note"].tolist() == ["two\nlines, quoted", "ok"]
+    assert chunked.tables == whole.tables
+
+
+def test_a_header_ending_with_a_separator_loads(tmp_path: Path) -> None:
+    """Every line ending with a comma (spreadsheet exports) gave the header a blank column
+    name, and ingest ended in DuckDB's 'zero-length delimited identifier' traceback; the
+    column is named as pandas names it."""
+    path = tmp_path / "trailing.csv"
+    path.write_text("user_id,event_time,event_type,\nu1,2024-01-01,session,\nu2,2024-01-02,x,\n")
+    summary = ingest.ingest_events(path, tmp_path / "d", chunk_rows=1)
+    assert summary.tables["events"]["rows_loaded"] == 2
+    events = pd.read_parquet(summary.path / "events.parquet")
+    assert events["Unnamed: 3"].tolist() == ["", ""]
 
 
 def test_cli_ingest_takes_its_chunk_size_from_settings(

@@ -69,11 +69,31 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)
     assert sorted(users.index) == ["u1", "u2", "u3"]  # u1 kept though the new file lacks it
     assert users.loc["u2", c.CHANNEL] == "referral"  # the new file's row wins
+    assert data["tables"]["users"]["notes"] == {"users_updated": 1, "users_added": 1}
     # Appending the same file again adds nothing: every row is already there.
     again = _ingest(runner, str(second), "--append")
     assert again["totals"]["events"] == 6
     assert again["tables"]["events"]["reasons"]["already_ingested"] == 4
     assert again["totals"]["users"] == 3  # no users file: the users table carried over
+    # `datasets` shows the dataset as it is, then the last append's counts (it showed only
+    # those: "events: 3 rows loaded of 4"); after `forget`, what is left, no count below 0.
+    listed = runner.invoke(main, ["datasets"]).stdout.splitlines()
+    assert listed[1:3] == [
+        "  now: 6 events of 3 users, 2025-01-01 .. 2025-01-07; users table 3 rows",
+        "  1 append(s); the last, of " + str(second) + ":",
+    ]
+    assert runner.invoke(main, ["--quiet", "forget", "u1"]).exit_code == 0
+    (shop,) = json.loads(runner.invoke(main, ["--json", "datasets"]).stdout)["datasets"]
+    assert shop["now"] == {
+        "events": 3,
+        "users": 2,
+        "first_event": "2025-01-02 10:00:00+00:00",
+        "last_event": "2025-01-06 10:00:00+00:00",
+        "users_table": 2,
+        "appends": 1,
+        "rows_erased": {"events": 3, "users": 1},
+    }
+    assert shop["tables"]["events"]["rows_loaded"] == 3  # the append's, not less u1's 3 events
 
 
 def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Path) -> None:
@@ -90,6 +110,98 @@ def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Pa
     assert report["rows_loaded"] == 1 and report["reasons"] == {"already_ingested": 3}
     assert report["notes"]["negative_amounts_as_refunds"] == 0
     assert report["notes"]["repeats_kept"] == 0
+
+
+def test_keep_repeats_appends_a_new_copy_of_a_row_the_dataset_holds(
+    home: Path, tmp_path: Path
+) -> None:
+    """A log by day: the first export ends mid-day 3 with one purchase of u1, the next one
+    has day 3 whole (u1 bought the same again: two equal rows) and two equal purchases on
+    day 5. Both copies of day 3 were held back as already_ingested; the n-th copy of a row
+    is held only when the dataset holds n, so the append equals one ingest of the whole log,
+    and re-sending either file adds nothing."""
+    runner = CliRunner()
+    early = "u2,2025-01-01,purchase,4\n"
+    day3 = "u1,2025-01-03,purchase,5\n"
+    later = day3 + day3 + "u3,2025-01-05,purchase,6\n" * 2 + "u2,2025-01-05,purchase,4\n"
+    first = _write(tmp_path, "first.csv", HEADER + early + day3)
+    second = _write(tmp_path, "second.csv", HEADER + later)
+    whole = _write(tmp_path, "whole.csv", HEADER + early + later)
+    _ingest(runner, str(first), "--keep-repeats")
+    report = _ingest(runner, str(second), "--keep-repeats", "--append")["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 4
+    assert report["notes"]["repeats_kept"] == 2  # u1's second copy, u3's second
+    appended = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    result = runner.invoke(main, ["--quiet", "ingest", str(whole), "--keep-repeats"])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(
+        appended, pd.read_parquet(home / "datasets" / "whole" / "events.parquet")
+    )
+    for again in (first, second):
+        resent = _ingest(runner, str(again), "--keep-repeats", "--append")
+        assert resent["tables"]["events"]["rows_loaded"] == 0 and resent["totals"]["events"] == 6
+
+
+def test_a_damaged_events_table_is_one_line_and_ingest_mends_it(home: Path, tmp_path: Path) -> None:
+    """An events table that is no Parquet (a disk fault) ended `datasets`, `ingest --append`
+    and `ingest` in Arrow's or DuckDB's traceback; each names it and the way back in one
+    line, and an ingest replaces it (no history is left to keep)."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    events = (home / "datasets" / "shop").resolve() / "events.parquet"
+    events.unlink()  # a new file: the version's own, no other version shares it
+    events.write_text("not parquet")
+    named = "dataset 'shop': events.parquet cannot be read ("
+    listed = runner.invoke(main, ["datasets"])
+    assert listed.exit_code == 0 and named in listed.stdout
+    second = _write(tmp_path, "second.csv", SECOND)
+    result = runner.invoke(main, ["ingest", str(second), "--dataset", "shop", "--append"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert named in result.stderr and "lifecycle datasets history shop" in result.stderr
+    data = _ingest(runner, str(second))
+    assert data["tables"]["events"]["rows_loaded"] == 4
+
+
+def test_an_append_reads_times_in_the_zone_of_the_dataset(home: Path, tmp_path: Path) -> None:
+    """A dataset ingested with --timezone Europe/London: a re-sent export appended without
+    the option read its summer times as UTC, so a row already held came back an hour away
+    from itself, a second purchase. An append (and refresh) reads them in the dataset's."""
+    runner = CliRunner()
+    day = "u1,2025-07-01 10:00:00,purchase,5\n"
+    _ingest(runner, str(_write(tmp_path, "first.csv", HEADER + day)), "--timezone", "Europe/London")
+    again = _write(tmp_path, "again.csv", HEADER + day + "u2,2025-07-02 10:00:00,purchase,5\n")
+    report = _ingest(runner, str(again), "--append")["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 1
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    step = refresh_ingest(settings, [again], None, None)
+    assert step["files"][0]["tables"]["events"]["reasons"] == {"already_ingested": 2}
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events[c.EVENT_TIME].dt.hour.tolist() == [9, 9]  # 10:00 in London is 9:00 UTC
+
+
+def test_contract_columns_appended_to_online_retail_read_its_london_times(
+    home: Path, tmp_path: Path
+) -> None:
+    """The adapter reads the shop's invoice times in Europe/London; new days in contract
+    columns appended to the import were read as UTC, a re-sent July line an hour off."""
+    runner = CliRunner()
+    july = "536400,22728,ALARM,24,2011-07-01 08:45:00,3.75,12583,France\n"
+    imported = _write(tmp_path, "july.csv", RETAIL_HEADER + RETAIL_JANUARY + july)
+    assert runner.invoke(main, ["--quiet", "import", "online-retail", str(imported)]).exit_code == 0
+    new = _write(
+        tmp_path,
+        "new.csv",
+        "user_id,event_time,event_type,amount,currency,order_id\n"
+        "12583,2011-07-01 08:45:00,purchase,90,GBP,536400\n"  # July's line, re-sent
+        "12583,2011-07-02 10:00:00,purchase,5,GBP,600001\n",
+    )
+    args = ["--json", "--quiet", "ingest", str(new), "--dataset", "online_retail", "--append"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1} and report["rows_loaded"] == 1
+    events = pd.read_parquet(home / "datasets" / "online_retail" / "events.parquet")
+    assert events[c.EVENT_TIME].dt.hour.tolist() == [8, 7, 9]  # London summer: UTC+1
 
 
 def test_appending_a_file_named_after_no_dataset_is_refused(home: Path, tmp_path: Path) -> None:
@@ -241,7 +353,11 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
         "already_ingested": 1,
     }
     assert data["totals"] == {"events": 4, "users": 2}
-    assert data["tables"]["users"]["notes"]["users_added"] == 0
+    # the users derived again from every event: 12583's row changed, none added (every old
+    # user was counted as updated, then the count overwritten by the rows added)
+    users_report = data["tables"]["users"]
+    assert users_report["notes"]["users_added"] == 0 and users_report["notes"]["users_updated"] == 1
+    assert users_report["rows_loaded"] == 2  # the users table, not the file's customers
     dataset = home / "datasets" / "online_retail"
     events = pd.read_parquet(dataset / "events.parquet")
     assert events[c.ORDER_ID].tolist() == ["536365", "536366", "536370", "536370"]
@@ -252,7 +368,11 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
     # Both quarantines are kept, each row with its reason.
     held = pd.read_csv(dataset / "quarantine" / "events-append-1.csv")
     assert sorted(held[c.REASON]) == ["erased_user", "missing_user_id"]
-    assert (dataset / "quarantine" / "events-already_ingested-1.csv").is_file()
+    # as ingest --append's: each held row with its source row (the adapter's had none)
+    held = pd.read_csv(dataset / "quarantine" / "events-already_ingested-1.csv", dtype=str)
+    assert held[[c.SOURCE_ROW, c.REASON, c.ORDER_ID]].values.tolist() == [
+        ["1", "already_ingested", "536365"]
+    ]
     # The same month again brings nothing: the dataset keeps its version.
     before = dataset.readlink()
     again = json.loads(runner.invoke(main, [*run, str(february), "--append"]).stdout)
