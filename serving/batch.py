@@ -219,7 +219,10 @@ def score_users(
             champions.purchase_counts,
         )
         scores.loc[rows, "reasons"] = [
-            json.dumps([_redact(r, personal) for r in reasons], default=_json_value)
+            json.dumps(
+                [_redact(r, personal) for r in reasons],
+                default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
+            )
             for reasons in found
         ]
     for col in personal_columns(features):
@@ -257,10 +260,6 @@ def _redact(reason: dict[str, Any], personal: set[str]) -> dict[str, Any]:
     if reason["feature"] not in personal:
         return reason
     return {**reason, "value": None, "text": f"{reason['feature'].replace('_', ' ')} (withheld)"}
-
-
-def _json_value(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)
 
 
 def reasons_text(raw: str | None, withheld: Sequence[str] = ()) -> str:
