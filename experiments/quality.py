@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from quick import UNCOMPILED, single_threaded_models
 
 from lifecycle.workspace import EVENTS_FILE
 
@@ -72,6 +73,7 @@ class Sizes:
     telco_rows: int | None  # None: all rows
     folds: int
     demo_env: dict[str, str] = field(default_factory=dict)  # settings for the demo run
+    training_env: dict[str, str] = field(default_factory=dict)  # settings of every training
 
     @classmethod
     def of(cls, quick: bool, demo_users: int) -> Sizes:
@@ -86,6 +88,7 @@ class Sizes:
                     "LIFECYCLE_DEMO__DAYS": "450",
                     "LIFECYCLE_LABELS__LTV_HORIZON_DAYS": "90",
                 },
+                training_env=UNCOMPILED,
             )
         return cls(demo_users=demo_users, retail_customer_share=1.0, telco_rows=None, folds=5)
 
@@ -215,7 +218,7 @@ def run_demo(home: Path, sizes: Sizes, seed: int, log: Callable[[str], None]) ->
         lifecycle(home, "demo-data", "--users", str(sizes.demo_users), "--seed", str(seed))
         lifecycle(home, "features", "build", "--dataset", "demo")
         lifecycle(home, "features", "apply", "--dataset", "demo")
-    settings = settings_for(home, sizes.demo_env)
+    settings = settings_for(home, sizes.demo_env | sizes.training_env)
     truth = pd.read_parquet(settings.workspace.demo_dir() / "ground_truth.parquet")
     rows = []
     for task in ("churn", "conversion", "ltv"):
@@ -361,7 +364,7 @@ def run_online_retail(
         lifecycle(home, "import", "online-retail", str(source), "--dataset", "online_retail")
         lifecycle(home, "features", "build", "--dataset", "online_retail")
         lifecycle(home, "features", "apply", "--dataset", "online_retail")
-    settings = settings_for(home, RETAIL_ENV)
+    settings = settings_for(home, RETAIL_ENV | sizes.training_env)
     rows = []
     for task in ("churn", "conversion", "ltv"):
         log(f"online_retail: training {task}")
@@ -503,19 +506,6 @@ def remeasured(recorded: dict[str, Any], fresh: list[dict[str, Any]], took: str)
     base = recorded.get("full_run_header", recorded["header"])
     header = base + "".join(f"; {dataset} {when}" for dataset, when in notes.items())
     return {"header": header, "full_run_header": base, "remeasured": notes, "rows": rows}
-
-
-def single_threaded_models() -> None:
-    """Quick mode: LightGBM on one thread (tiny data; two threads on a busy 2-core box spin
-    on OpenMP barriers, 0.3 s per tree instead of 5 ms)."""
-    import dataclasses
-
-    from lifecycle import tasks
-    from training import models
-
-    for name in [*tasks.names(), *models.SPECS]:
-        spec = models.spec_of(name)
-        models.SPECS[name] = dataclasses.replace(spec, params=spec.params | {"num_threads": 1})
 
 
 def main(argv: list[str] | None = None) -> int:

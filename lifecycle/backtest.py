@@ -77,8 +77,9 @@ def backtest_labels(labels: LabelSettings, horizon_days: int | None) -> LabelSet
 def scratch_settings(
     settings: Settings, home: Path, dataset: str, labels: LabelSettings
 ) -> Settings:
-    """The current settings in a scratch workspace: its own tracking store, and never a shared
-    online store (a Redis store would be overwritten with the cut data)."""
+    """The current settings in a scratch workspace: its own tracking store, never a shared
+    online store (a Redis store would be overwritten with the cut data), and no champion's
+    trees compiled (nothing serves a scratch: its one batch is far below COMPILE_PAYS_ROWS)."""
     feast = settings.feast
     if feast.online_store == "redis":
         feast = feast.model_copy(update={"online_store": "sqlite"})
@@ -89,6 +90,7 @@ def scratch_settings(
             "labels": labels,
             "tracking": TrackingSettings(),
             "feast": feast,
+            "serving": settings.serving.model_copy(update={"compile_trees": False}),
         }
     )
 

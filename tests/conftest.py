@@ -16,6 +16,7 @@ from workspaces import (
     changed_files,
     clear_lifecycle_environ,
     copy_workspace,
+    shared_trained_workspace,
 )
 
 from lifecycle.settings import load_settings
@@ -51,10 +52,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorkspace:
     """The demo (2,000 users, seed 5) ingested, in Feast, trained, registered and batch
     scored, built once per session with default settings. Read it, never change it: every
-    test using it is checked afterwards (``_shared_workspace_unchanged``)."""
+    test using it is checked afterwards (``_shared_workspace_unchanged``). Under
+    pytest-xdist it is built once for all workers and each gets its own copy."""
     home = tmp_path_factory.mktemp("trained") / "workspace"
     with pytest.MonkeyPatch.context() as patch:
         clear_lifecycle_environ(patch)
+        if "PYTEST_XDIST_WORKER" in os.environ:  # the workers' base folders share a parent
+            return shared_trained_workspace(tmp_path_factory.getbasetemp().parent, home)
         return build_trained_workspace(home)
 
 

@@ -130,6 +130,7 @@ def test_scratch_workspace_has_nothing_after_the_cutoff(backtest: tuple[dict, Pa
     assert (users[c.SIGNUP_TIME] <= cutoff).all() and len(users) == result["scratch"]["users"]
     features = pd.read_parquet(workspace / "features" / "demo", columns=["as_of"])
     assert features["as_of"].max() <= cutoff
+    assert not (workspace / "compiled").exists()  # nothing serves a scratch: none compiled
     scores = pd.read_parquet(result["scratch"]["scores"])
     assert len(scores) == result["users"] and scores[c.USER_ID].is_unique
     for name in result["plots"]:

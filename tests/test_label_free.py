@@ -259,7 +259,8 @@ def test_a_label_free_model_does_not_displace_a_champion_judged_on_outcomes(
     assert not label_free.promoted and label_free.split is None
     assert "training rows (need 100000)" in label_free.report["label_free"]
     assert f"champion v{judged.version}, which was judged on outcomes" in label_free.gate
-    settings = load_settings(home=trained_copy, environ={})
+    # Nothing serves here: the promoted LightGBM's trees need no compiling (test_compiled).
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
     promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
     lightgbm = train_task(settings, "ltv")
     assert lightgbm.promoted, lightgbm.gate

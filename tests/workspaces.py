@@ -12,7 +12,9 @@ never reads or writes the original.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -104,6 +106,24 @@ def build_trained_workspace(
     scored = score_all(settings)
     checkpoint_sqlite(home)
     return TrainedWorkspace(home, results, scored.path.resolve(), fingerprint(home))
+
+
+def shared_trained_workspace(root: Path, home: Path) -> TrainedWorkspace:
+    """The trained demo workspace of :func:`build_trained_workspace`, built once under
+    ``root`` (a folder every pytest-xdist worker of the run shares: the first to ask builds
+    it while the others wait) and copied to ``home`` for this worker. No test reads the
+    build itself: a reader's SQLite files could change it under a copy in progress."""
+    build = root / "trained-demo"
+    with (root / "trained-demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (build / "results.pickle").is_file():
+            built = build_trained_workspace(build / "workspace")
+            relative = built.scores_path.relative_to(built.home.resolve())
+            # Written last: its presence means a whole build (a failed one is redone).
+            (build / "results.pickle").write_bytes(pickle.dumps((built.results, relative)))
+    results, relative = pickle.loads((build / "results.pickle").read_bytes())
+    copy_workspace(build / "workspace", home)
+    return TrainedWorkspace(home, results, (home / relative).resolve(), fingerprint(home))
 
 
 def checkpoint_sqlite(home: Path) -> None:
