@@ -268,10 +268,26 @@ def test_ctrl_c_inside_a_duckdb_query_aborts_without_a_traceback() -> None:
     def group() -> None:
         pass
 
+    # SIGINT every 50 ms while the command runs, none after it (a busy machine once ran
+    # the whole query before a single timer's thread got to send its one signal)
+    done, lock = threading.Event(), threading.Lock()
+
+    def interrupt() -> None:
+        while not done.wait(0.05):
+            with lock:
+                if not done.is_set():
+                    os.kill(os.getpid(), signal.SIGINT)
+
     @group.command()
-    def count() -> None:  # a second or more of work: the signal lands inside the query
-        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
-        duckdb.connect().execute("SELECT count(*) FROM range(1000000000) t(i) WHERE i % 7 = 3")
+    def count() -> None:  # minutes of work unless interrupted: a signal lands in the query
+        threading.Thread(target=interrupt, daemon=True).start()
+        try:
+            duckdb.connect().execute(
+                "SELECT count(*) FROM range(100000000000) t(i) WHERE i % 7 = 3"
+            )
+        finally:
+            with lock:
+                done.set()
 
     result = CliRunner().invoke(group, ["count"])
     assert result.exit_code == 1 and "Aborted!" in result.output, result.output
