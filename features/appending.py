@@ -3,8 +3,8 @@
 An append writes a new dataset version holding the old events plus the new file's good
 rows: a new row equal to one the dataset already holds (every column) is quarantined as
 ``already_ingested``, as many copies of it as the dataset holds (a further copy is a new
-event: a repeat purchase kept with --keep-repeats); events older than the dataset's newest are accepted (late events,
-counted). A users file updates the users table (its rows win, users it lacks stay); with
+event: a repeat purchase kept with --keep-repeats); events older than the dataset's newest
+are accepted (late events, counted). A users file updates the users table (its rows win, users it lacks stay); with
 none the users table is carried over. Every version stays restorable
 (``lifecycle datasets history`` / ``restore``).
 """
