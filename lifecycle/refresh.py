@@ -178,7 +178,7 @@ def refresh(
             result,
             run,
             skip,
-            may_start=dataset_named,
+            dataset_named=dataset_named,
         )
     except RefreshFailed as failed:
         result.error, result.exit_code = str(failed), EXIT_FAILED
@@ -206,14 +206,14 @@ def _refresh_steps(
     run: Callable[[str, str, Callable[[], dict[str, Any]]], dict[str, Any]],
     skip: Callable[[str, str], None],
     *,
-    may_start: bool,
+    dataset_named: bool,
 ) -> None:
     from lifecycle import registry, steps
     from lifecycle.dataset_kind import require_events
 
     dataset = settings.dataset
     why = f"appending {len(files)} file(s)" if files else "no new files"
-    if not (files and may_start):
+    if not (files and dataset_named):
         try:  # nothing to refresh, or the default name: say so, naming the datasets it has
             require_events(settings, dataset, "refresh", held=True)
         except UserError as error:
