@@ -270,7 +270,8 @@ def document_context(spec: dict[str, Any], settings: Settings) -> None:
     ready = spec.get("paths", {}).get("/readyz", {}).get("get", {})
     if "200" in ready.get("responses", {}):
         ready["responses"]["200"]["description"] = (
-            'ready: {"status": "ready", "warnings": [...]}; a warning names what to fix (batch '
+            'ready: {"status": "ready", "worker": pid, "warnings": [...]}; worker is the process '
+            "that answered (each is ready for itself), a warning names what to fix (batch "
             "scores not written by the served champions: run `lifecycle score-all`)"
         )
 

@@ -134,8 +134,9 @@ READINESS = Readiness()
 
 class ReadyReason:
     """ASGI middleware: ``/readyz``'s 503 says why, in the API's error shape (BentoML's says
-    only that ``__is_ready__`` returned False); its 200 is ``{"status": "ready", "warnings":
-    [...]}`` (BentoML's is a blank line), the warnings naming what to fix."""
+    only that ``__is_ready__`` returned False); its 200 is ``{"status": "ready", "worker":
+    pid, "warnings": [...]}`` (BentoML's is a blank line), the warnings naming what to fix
+    and ``worker`` the process that answered (each worker is ready for itself)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -159,7 +160,7 @@ class ReadyReason:
             elif message.get("more_body"):
                 return
             elif status[0] == 200:
-                body = {"status": "ready", "warnings": READINESS.warnings}
+                body = {"status": "ready", "worker": os.getpid(), "warnings": READINESS.warnings}
                 await send_response(send, JSONResponse(body))
             else:
                 reason = READINESS.reason or "not ready"

@@ -134,10 +134,35 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _every_worker_ok(url: str, connections: int = 20) -> bool:
-    """Each worker answers /readyz for itself, and the kernel spreads new connections over
-    them: ready when every one of a burst of new connections is answered 200."""
-    return all(_http_ok(url) for _ in range(connections))
+def _ready_worker(url: str) -> int | None:
+    """The process that answered /readyz 200 (its ``worker``); None when not ready."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.loads(response.read())["worker"] if response.status == 200 else None
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _every_worker_ready(url: str, workers: int, connections: int = 20) -> Callable[[], bool]:
+    """Each worker answers /readyz for itself, but a worker that is not yet accepting leaves
+    its connections to the others, so a burst of 200s alone can miss it: ready when a burst
+    is all 200 and ``workers`` different processes have answered 200."""
+    seen: set[int] = set()
+
+    def ready() -> bool:
+        answered = [_ready_worker(url) for _ in range(connections)]
+        seen.update(pid for pid in answered if pid is not None)
+        return None not in answered and len(seen) >= workers
+
+    return ready
+
+
+def every_worker_ready(base: str, workers: int, seconds: float = 180) -> None:
+    """Wait until each of ``workers`` has answered /readyz 200 and a burst is all 200."""
+    ready, deadline = _every_worker_ready(f"{base}/readyz", workers), time.monotonic() + seconds
+    while not ready():
+        assert time.monotonic() < deadline, f"{workers} workers never all ready at {base}"
+        time.sleep(0.5)
 
 
 def _settling(base: str) -> list[str]:
@@ -372,7 +397,7 @@ def lifecycle_serve(home: Path, workdir: Path, ready_seconds: float = 120) -> It
     with _running(
         command,
         workdir / "serve.log",
-        lambda: _every_worker_ok(f"{base}/readyz"),
+        _every_worker_ready(f"{base}/readyz", workers=2),
         ready_seconds,
         env=env,
     ):

@@ -13,7 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from services import bentoml_server, champion_versions, every_worker_settled, promote
+from services import (
+    bentoml_server,
+    champion_versions,
+    every_worker_ready,
+    every_worker_settled,
+    promote,
+)
 
 from lifecycle import registry
 from lifecycle.settings import load_settings
@@ -63,14 +69,8 @@ def churn_versions(base: str, user_ids: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ready(server: str, known_users: list[str]) -> str:
-    """Both workers ready: every answer of a burst is 200."""
-    deadline = time.monotonic() + 180
-    while True:
-        answers = [httpx.get(f"{server}/readyz", timeout=5).status_code for _ in range(20)]
-        if set(answers) == {200}:
-            break
-        assert time.monotonic() < deadline, f"workers never all ready: {answers}"
-        time.sleep(0.5)
+    """Both workers ready: each has answered 200 and every answer of a burst is 200."""
+    every_worker_ready(server, WORKERS)
     # Their registry checks after start done: a check still reading the registry would
     # mirror the alias the tests below move behind the workers' backs.
     every_worker_settled(server)
