@@ -98,6 +98,9 @@ def client(settings: Settings) -> Any:
     database = sqlite_database(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
+        from lifecycle.store_template import start_from_template
+
+        start_from_template(database)  # a new store: copied, not migrated (when it can)
         if not settings.tracking.uri:  # the workspace's own store: it may have been copied
             from lifecycle.relocation import relocate_mlflow_store
 
