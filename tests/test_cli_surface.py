@@ -270,7 +270,8 @@ def test_ctrl_c_inside_a_duckdb_query_aborts_without_a_traceback() -> None:
 
     # SIGINT every 50 ms while the command runs, none after it (a busy machine once ran
     # the whole query before a single timer's thread got to send its one signal), read by
-    # Python's own handler: a test run before this one in the worker may have left another
+    # Python's own handler: pytest started as a shell's background job inherits SIGINT
+    # ignored (POSIX, without job control), and Python then keeps it ignored
     done, lock = threading.Event(), threading.Lock()
 
     def interrupt() -> None:
