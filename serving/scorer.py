@@ -82,6 +82,11 @@ class Loaded:
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
+# Longest a request waits for a starting worker's first load; below the service's 30 s
+# request timeout (serving.service), and far above a load's 2 s (docs/benchmarks.md).
+START_WAIT_SECONDS = 20
+
+
 class Scorer:
     """Loads once, scores many times; swaps models atomically on reload."""
 
@@ -90,6 +95,7 @@ class Scorer:
         self.dataset = settings.dataset
         self.state: Loaded | None = None
         self.error: str | None = None
+        self._first_load = threading.Event()  # set once the first load succeeded or failed
         self._reload_lock = threading.Lock()
         self._promote_lock = threading.Lock()
         self._cache = Path(tempfile.mkdtemp(prefix="lifecycle-serving-"))
@@ -124,6 +130,7 @@ class Scorer:
         try:
             require_events(self.settings, self.dataset, "serve")  # not "run features apply"
             state = self._build(open_feature_store(self.settings, self.dataset), mirrored)
+            self.state, self.error = state, None
         except Exception as error:
             from lifecycle.errors import UserError
 
@@ -131,7 +138,8 @@ class Scorer:
             self.error = str(error) if isinstance(error, ApiError | UserError) else repr(error)
             logger.error("scoring service could not load: %s", self.error)
             raise
-        self.state, self.error = state, None
+        finally:
+            self._first_load.set()
         for task, why in state.champions.unavailable.items():  # the start's log says it too
             logger.warning("%s cannot be served: %s", task, why)
         return state
@@ -200,6 +208,10 @@ class Scorer:
         return loaded
 
     def ready(self) -> Loaded:
+        if self.state is None and self.error is None:
+            # A request that reaches a worker still starting waits for its load (about 2 s)
+            # rather than a 503: the other worker may have answered /readyz for the server.
+            self._first_load.wait(START_WAIT_SECONDS)
         if self.state is None:
             reason = self.error or "still loading the models and the feature store"
             raise ApiError(503, f"not ready: {reason}")

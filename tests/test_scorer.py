@@ -3,6 +3,7 @@ workspace (the ASGI app and a real ``bentoml serve`` are in tests/test_service.p
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from collections.abc import Iterator
@@ -440,3 +441,50 @@ def test_a_worker_whose_start_failed_loads_once_the_aliases_mirror_moves(
         assert scorer.score(["nobody"]).users[0].status == "unknown_user"
     finally:
         scorer.close()
+
+
+def test_a_request_during_a_start_waits_for_the_load_or_its_failure(
+    home: Path, tmp_path: Path, known_users: list[str]
+) -> None:
+    """A worker still loading answered 503 to a request the kernel gave it while the other
+    worker had made the server ready; now the request waits for the load and is answered,
+    or, if the load fails, is refused with the load's own reason as soon as it fails."""
+    import threading
+
+    from workspaces import copy_workspace
+
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    def start_later(scorer: Any) -> threading.Thread:
+        def load() -> None:
+            time.sleep(1.0)
+            with contextlib.suppress(Exception):
+                scorer.load(mirrored=True)
+
+        thread = threading.Thread(target=load)
+        thread.start()
+        return thread
+
+    starting = Scorer(load_settings(home=home, environ=NO_COMPILE))
+    try:
+        thread, began = start_later(starting), time.monotonic()
+        answer = starting.score(known_users[:2])  # before the load is under way
+        assert time.monotonic() - began >= 1.0
+        assert [u.status for u in answer.users] == ["scored", "scored"]
+        thread.join()
+    finally:
+        starting.close()
+
+    unservable = copy_workspace(home, tmp_path / "no-feast", skip=("feast",))
+    failing = Scorer(load_settings(home=unservable, environ=NO_COMPILE))
+    try:
+        thread, began = start_later(failing), time.monotonic()
+        with pytest.raises(ApiError) as refused:
+            failing.score(known_users[:2])
+        assert 1.0 <= time.monotonic() - began < 15  # not the whole wait
+        assert refused.value.status == 503 and "still loading" not in refused.value.message
+        assert refused.value.message == f"not ready: {failing.error}"
+        thread.join()
+    finally:
+        failing.close()
