@@ -33,13 +33,16 @@ CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
 ROUNDED_ID = r"[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]+"  # 1.23457E+11, as Excel shows a long number
 
 
-def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series, pd.Series]:
+def parse_ids(
+    values: pd.Series, whole_floats: bool = False, rounded: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series]:
     """User ids as the text the source holds: integers without ``.0``, nothing stripped.
 
     Returns (ids, reason): reason is ``missing_user_id`` for an empty or blank cell or a
     null token (``nan``, ``<NA>``, ...), ``invalid_user_id`` for a value that is not text or
     a whole number (a list, a map, bytes, true/false, 1.5) and ``user_id_too_long`` past the
     API's limit. ``whole_floats``: text ids written ``18074.0`` are the integers they hold.
+    ``rounded``: :func:`rounded_ids` of ``values`` when the caller has it already.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     if pd.api.types.is_bool_dtype(values):
@@ -68,7 +71,8 @@ def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series,
     # no id anyone can type, list or ask the API for: '7\x00' is not a user beside '7'.
     control = ids.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER, regex=True)
     reason = reason.mask(control.fillna(False).astype(bool) & reason.isna(), "invalid_user_id")
-    reason = reason.mask(rounded_ids(ids) & reason.isna(), "invalid_user_id")
+    rounded = rounded_ids(values) if rounded is None else rounded
+    reason = reason.mask(rounded & reason.isna(), "invalid_user_id")
     return ids.where(reason.isna()), reason
 
 

@@ -356,11 +356,11 @@ def check_events(
     columns = {**wanted, **optional}
     refuse_repeated_columns(raw, columns, source)
 
-    user_id, id_problem = parse_ids(
-        raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
-    )
+    ids = raw[columns[c.USER_ID]]
+    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
+    user_id, id_problem = parse_ids(ids, c.USER_ID in mapping.whole_float_ids, rounded)
     bad.flag_each(id_problem)
-    checks.add(raw, rounded_ids(raw[columns[c.USER_ID]]), columns[c.USER_ID], ROUNDED)
+    checks.add(raw, rounded, columns[c.USER_ID], ROUNDED)
     _note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]

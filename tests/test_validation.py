@@ -282,3 +282,39 @@ def test_count_only_frame_with_amount_default_and_kept_repeats(tmp_path: Path) -
     assert kept.report.notes["repeats_kept"] == 1 and kept.report.notes["amount_defaulted"] == 3
     with pytest.raises(ValueError, match="amount_default must be a positive number"):
         load(path, mapping, amount_default=0.0)
+
+
+def test_ids_are_checked_for_spreadsheet_rounding_once_per_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id's quarantine reason and the column's share of rounded ids are one look at the
+    ids (the chunk's ids were matched twice: once in parse_ids, once for the column)."""
+    from features import parsing, validation
+
+    looks: list[int] = []
+    rounded_ids = parsing.rounded_ids
+
+    def counted(values: pd.Series) -> pd.Series:
+        looks.append(len(values))
+        return rounded_ids(values)
+
+    monkeypatch.setattr(validation, "rounded_ids", counted)
+    monkeypatch.setattr(parsing, "rounded_ids", counted)
+    path = write(tmp_path, HEADER + "1.23457E+11,2024-01-01,session,\n7,2024-01-01,session,\n")
+    loaded = load(path, max_bad_fraction=0.9)
+    assert looks == [2]
+    assert loaded.report.reasons == {"invalid_user_id": 1}
+
+
+def test_float_ids_beyond_exact_integers_are_quarantined_never_wrapped(tmp_path: Path) -> None:
+    """A Parquet float id column holding 1.2e20 loaded the user '-9223372036854775808' (the
+    float wrapped around int64); a float that large is a rounded id, as 1.23457E+11 is."""
+    raw = pd.DataFrame(
+        {"user_id": [1.2e20, 17850.0, np.nan], "event_time": "2024-01-01", "event_type": "session"}
+    )
+    raw.to_parquet(tmp_path / "events.parquet")
+    loaded = validate_events(
+        read_table(tmp_path / "events.parquet"), c.ColumnMapping(), "e", max_bad_fraction=0.9
+    )
+    assert loaded.frame[c.USER_ID].tolist() == ["17850"]
+    assert loaded.report.reasons == {"invalid_user_id": 1, "missing_user_id": 1}
