@@ -127,6 +127,11 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
         )
+    for column in notes.get("empty_unnamed_columns_ignored", []):
+        out.append(
+            f"    column '{column}' ignored: no name in the header and no value in any row "
+            "(a separator ending every line)"
+        )
     if notes.get("negative_amounts_as_refunds"):
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"

@@ -30,6 +30,8 @@ MISSING_FIELDS = "missing_fields"  # quarantine reason: fewer fields than the he
 # Ragged rows wait in memory until the good row after them is read: a longer run of them is
 # no row gone wrong but a file whose header is not its rows' (refused, naming both)
 RAGGED_RUN_LIMIT = 100_000
+# attrs key of a raw frame: the names given to columns the header leaves blank (Unnamed: N)
+BLANK_NAMED = "blank_named_columns"
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,13 @@ def read_chunks(
         # suffix, as pandas gives it; validation refuses a repeated contract column.
         counts = Counter(names)
         repeated = {*frame.attrs.get(REPEATED_COLUMNS, ()), *(n for n in counts if counts[n] > 1)}
-        frame.columns = _unique_names(names)
+        frame.columns = unique = _unique_names(names)
+        blank = [*frame.attrs.get(BLANK_NAMED, ())]
+        blank += [name for name, given in zip(unique, names, strict=True) if not given]
         if repeated:
             frame.attrs[REPEATED_COLUMNS] = sorted(repeated)
+        if blank:
+            frame.attrs[BLANK_NAMED] = blank
         frame.index = pd.RangeIndex(rows, rows + len(frame))
         if RAGGED_ROWS in frame.attrs:  # offsets in the frame -> its row labels
             ragged = frame.attrs[RAGGED_ROWS]
@@ -159,6 +165,7 @@ def _csv_chunks(
             raise pd.errors.EmptyDataError(str(error)) from None
         raise _csv_error(path, error, []) from None
     names = _unique_names(header)
+    blank = [name for name, given in zip(names, header, strict=True) if not given.strip()]
     counts = Counter(name.strip() for name in header)
     repeated = sorted(name for name in counts if counts[name] > 1)
     # one thread: Arrow then numbers the rows it skips (and parses them in file order)
@@ -191,12 +198,12 @@ def _csv_chunks(
             pending_rows += table.num_rows
             while pending_rows >= chunk_rows:
                 table = pa.concat_tables(pending)
-                yield ragged.frame(table.slice(0, chunk_rows), repeated)
+                yield ragged.frame(table.slice(0, chunk_rows), repeated, blank)
                 yielded = True
                 rest = table.slice(chunk_rows)
                 pending, pending_rows = [rest], rest.num_rows
         if pending_rows or not yielded:
-            yield ragged.frame(pa.concat_tables(pending), repeated)
+            yield ragged.frame(pa.concat_tables(pending), repeated, blank)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ragged.refusal(path) or _csv_error(path, error, included) from None
     finally:
@@ -281,10 +288,12 @@ class _RaggedRows:
         }
         return pa.table({**data, self.reason_column: pa.array(reasons, pa.string())})
 
-    def frame(self, table: Any, repeated: list[str]) -> pd.DataFrame:
+    def frame(self, table: Any, repeated: list[str], blank: list[str]) -> pd.DataFrame:
         """A chunk as a frame, its ragged rows named by their offset in it."""
         reasons = table.column(self.reason_column).to_pylist()
         frame = _with_repeated(table.drop_columns([self.reason_column]).to_pandas(), repeated)
+        if blank := [name for name in blank if name in frame.columns]:
+            frame.attrs[BLANK_NAMED] = blank
         ragged = {offset: reason for offset, reason in enumerate(reasons) if reason}
         if ragged:
             frame.attrs[RAGGED_ROWS] = ragged

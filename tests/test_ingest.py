@@ -354,13 +354,21 @@ def test_ragged_rows_are_quarantined_in_place(
 def test_a_header_ending_with_a_separator_loads(tmp_path: Path) -> None:
     """Every line ending with a comma (spreadsheet exports) gave the header a blank column
     name, and ingest ended in DuckDB's 'zero-length delimited identifier' traceback; the
-    column is named as pandas names it."""
+    column is named as pandas names it. Empty in every row (over every chunk), it carries
+    nothing and is not stored, and the summary says so; with a value it is a column."""
     path = tmp_path / "trailing.csv"
     path.write_text("user_id,event_time,event_type,\nu1,2024-01-01,session,\nu2,2024-01-02,x,\n")
     summary = ingest.ingest_events(path, tmp_path / "d", chunk_rows=1)
     assert summary.tables["events"]["rows_loaded"] == 2
     events = pd.read_parquet(summary.path / "events.parquet")
-    assert events["Unnamed: 3"].tolist() == ["", ""]
+    assert list(events.columns) == [c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT]
+    assert summary.tables["events"]["notes"]["empty_unnamed_columns_ignored"] == ["Unnamed: 3"]
+    assert "column 'Unnamed: 3' ignored: no name in the header" in "\n".join(summary.lines())
+    path.write_text("user_id,event_time,event_type,\nu1,2024-01-01,session,\nu2,2024-01-02,x,7\n")
+    summary = ingest.ingest_events(path, tmp_path / "d", chunk_rows=1)
+    events = pd.read_parquet(summary.path / "events.parquet")
+    assert events["Unnamed: 3"].tolist() == ["", "7"]
+    assert "empty_unnamed_columns_ignored" not in summary.tables["events"]["notes"]
 
 
 def test_cli_ingest_takes_its_chunk_size_from_settings(

@@ -428,6 +428,21 @@ def test_an_appended_file_with_other_columns_is_named_not_its_staging_copy(
         assert dataset.readlink() == before
 
 
+def test_a_file_whose_lines_end_with_a_separator_appends_to_one_without(
+    home: Path, tmp_path: Path
+) -> None:
+    """An append of the next export saved with a comma ending every line was refused ('the
+    file adds Unnamed: 4'): a column with no name and no value carries nothing to add."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    trailing = SECOND.replace("\n", ",\n")
+    data = _ingest(runner, str(_write(tmp_path, "second.csv", trailing)), "--append")
+    assert data["totals"] == {"events": 6}
+    assert data["tables"]["events"]["notes"]["empty_unnamed_columns_ignored"] == ["Unnamed: 4"]
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert list(events.columns) == [c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT]
+
+
 def test_an_appended_users_file_keeps_the_columns_it_lacks_and_adds_its_own(
     home: Path, tmp_path: Path
 ) -> None:
