@@ -23,6 +23,7 @@ import pandas as pd
 from features import contract as c
 from features.erasure_log import ErasedUsers
 from features.loading import load_table
+from features.parsing import parse_amounts
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
     ContractError,
@@ -33,7 +34,6 @@ from features.validation import (
     TableRules,
     event_rules,
     is_blank,
-    parse_amounts,
     require_columns,
 )
 

@@ -169,6 +169,12 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
     return numbers.where(np.isfinite(numbers)), reason
 
 
+def parse_amounts(values: pd.Series) -> pd.Series:
+    """Parse numbers; anything that is not a finite number becomes NaN."""
+    numbers, _ = parse_numbers(values)
+    return numbers
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """Text of a raw column; bytes are decoded as UTF-8 (undecodable: NA), lists and maps
     are NA-free placeholders that parse as nothing."""

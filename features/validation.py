@@ -29,14 +29,14 @@ import pandas as pd
 
 from features import contract as c
 from features.parsing import (
-    NON_FINITE_WORDS,  # noqa: F401 (callers import the parsers from here too)
+    CONTROL_CHARACTER,
+    FAST_TEXT,
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
     epoch_format,
     parse_ids,
     parse_numbers,
-    parse_times,  # noqa: F401
     parse_times_checked,
     raw_text,
     rounded_ids,
@@ -316,12 +316,6 @@ class TableChecks:
                 )
 
 
-def parse_amounts(values: pd.Series) -> pd.Series:
-    """Parse numbers; anything that is not a finite number becomes NaN."""
-    numbers, _ = parse_numbers(values)
-    return numbers
-
-
 # -- row rules, one chunk at a time ----------------------------------------------------
 
 
@@ -385,6 +379,7 @@ def check_events(
         if mapping.default_event_type is not None:
             event_type = event_type.mask(is_blank(event_type), mapping.default_event_type)
         bad.flag(is_blank(event_type), "missing_event_type")
+        bad.flag(event_type.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER), INVALID_TYPE)
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
@@ -460,6 +455,7 @@ MONEY = (
     "e.g. --map currency=COLUMN)"
 )
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
+INVALID_TYPE = "invalid_event_type"  # a type with a line break or a NUL: none anyone meant
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
 EPOCH_TIMESTAMPS = {

@@ -125,6 +125,16 @@ def test_ids_holding_a_control_character_are_quarantined_never_a_user(tmp_path: 
     assert loaded.quarantine[c.USER_ID].tolist() == ["2\x00", "a\nb"]  # kept as read
 
 
+def test_an_event_type_holding_a_control_character_is_quarantined(tmp_path: Path) -> None:
+    """A quoted line break ('sess\\r\\nion') loaded as an unknown type, kept as unknown types
+    are: no one meant it; quarantined as invalid_event_type, counted as the other reasons."""
+    text = HEADER + 'u1,2024-01-01,"sess\r\nion",\nu2,2024-01-01,"a\tb",\nu3,2024-01-01,trial,\n'
+    loaded = load(write(tmp_path, text))
+    assert loaded.frame[c.EVENT_TYPE].tolist() == ["trial"]  # an unknown type is still kept
+    assert reasons(loaded) == {1: "invalid_event_type", 2: "invalid_event_type"}
+    assert loaded.report.reasons == {"invalid_event_type": 2}
+
+
 def test_ids_a_spreadsheet_rounded_are_quarantined_or_the_column_refused(tmp_path: Path) -> None:
     """Excel shows 123456789012 as 1.23457E+11: every customer whose id starts so loaded as
     one user. A few such ids are quarantined; a column of them is refused, saying why."""
