@@ -361,7 +361,10 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     )
     SELECT w.{u}, w.as_of,
         {", ".join(_window_columns(windows))},
-        epoch(w.as_of - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS tenure_days,
+        -- known since sign-up or the first event, the earlier (DuckDB's least skips a null):
+        -- a sign-up after the first event (or after the cutoff) is no later start, so tenure
+        -- holds every other day count (recency, first purchase age) and reads no future
+        epoch(w.as_of - {_known_since()}) / 86400.0 AS tenure_days,
         epoch(w.as_of - w.last_active_time) / 86400.0 AS recency_days,
         epoch(w.as_of - o.first_order_time) / 86400.0 AS first_purchase_age_days,
         epoch(w.as_of - w.last_order_time) / 86400.0 AS purchase_recency_days,
@@ -376,7 +379,7 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
         o.max_order_value, o.ipt_mean_days, o.ipt_std_days,
         w.sessions_total,
         (w.activation_time IS NOT NULL)::INTEGER AS activated,
-        epoch(w.activation_time - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS days_to_activation,
+        epoch(w.activation_time - {_known_since()}) / 86400.0 AS days_to_activation,
         w.active_days_{short_w}d / nullif(w.active_days_{mid_w}d / ({mid_w} / {short_w}), 0) AS trend_active_days_30_90,
         w.orders_{mid_w}d / nullif(w.orders_{long_w}d / ({long_w} / {mid_w}), 0) AS trend_orders_90_365,
         -- how overdue the next purchase is against the user's own rhythm; share of spend refunded
@@ -389,6 +392,11 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     LEFT JOIN refund_agg r USING ({u}, as_of)
     ORDER BY w.as_of, w.{u}
     """
+
+
+def _known_since() -> str:
+    """When the user was first known as of the cutoff: tenure and activation count from it."""
+    return f"least(usr.{c.SIGNUP_TIME}, w.first_event_time)"
 
 
 def orders_sql(has_order_id: bool) -> str:
