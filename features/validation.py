@@ -375,11 +375,11 @@ def check_events(
     if mapping.default_event_type is not None and c.EVENT_TYPE not in columns:
         event_type = pd.Series(mapping.default_event_type, index=raw.index, dtype="string")
     else:
-        event_type = raw[columns[c.EVENT_TYPE]].astype("string").str.strip().str.lower()
+        event_type = as_text(raw[columns[c.EVENT_TYPE]]).str.strip().str.lower()
         if mapping.default_event_type is not None:
             event_type = event_type.mask(is_blank(event_type), mapping.default_event_type)
         bad.flag(is_blank(event_type), "missing_event_type")
-        bad.flag(event_type.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER), INVALID_TYPE)
+        bad.flag(event_type.astype(FAST_TEXT).str.contains(NOT_A_TYPE), INVALID_TYPE)
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
@@ -455,7 +455,8 @@ MONEY = (
     "e.g. --map currency=COLUMN)"
 )
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
-INVALID_TYPE = "invalid_event_type"  # a type with a line break or a NUL: none anyone meant
+INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
+NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
 EPOCH_TIMESTAMPS = {

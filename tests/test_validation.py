@@ -318,3 +318,26 @@ def test_float_ids_beyond_exact_integers_are_quarantined_never_wrapped(tmp_path:
     )
     assert loaded.frame[c.USER_ID].tolist() == ["17850"]
     assert loaded.report.reasons == {"invalid_user_id": 1, "missing_user_id": 1}
+
+
+def test_event_types_that_are_no_text_are_read_as_text_or_quarantined(tmp_path: Path) -> None:
+    """A Parquet event_type of bytes loaded b'Purchase' as the unknown type "b'purchase'" (a
+    purchase lost to LTV), and one of lists "['a']": bytes are read as UTF-8 text, and a
+    list or bytes that are not UTF-8 are invalid_event_type."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = pa.array([b"Purchase", b"\xff\xfe", b"session", None], pa.binary())
+    table = {"user_id": ["u1", "u2", "u3", "u4"], "event_time": ["2024-01-02"] * 4}
+    pq.write_table(pa.table({**table, "event_type": types, "amount": [3.0] * 4}), tmp_path / "b.pq")
+    pq.write_table(pa.table({**table, "event_type": [["a"], ["b"], [], None]}), tmp_path / "l.pq")
+    loaded = validate_events(
+        read_table(tmp_path / "b.pq"), c.ColumnMapping(), "b", max_bad_fraction=0.9
+    )
+    assert loaded.frame[c.EVENT_TYPE].tolist() == ["purchase", "session"]
+    assert loaded.report.reasons == {"invalid_event_type": 1, "missing_event_type": 1}
+    lists = validate_events(
+        read_table(tmp_path / "l.pq"), c.ColumnMapping(), "l", max_bad_fraction=1
+    )
+    assert lists.frame.empty
+    assert lists.report.reasons == {"invalid_event_type": 3, "missing_event_type": 1}
