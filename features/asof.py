@@ -22,7 +22,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle.errors import UserError
-from lifecycle.sql import literal
+from lifecycle.sql import identifier, literal
 
 if TYPE_CHECKING:  # DuckDB runs the builds; serving imports this module for its names only
     import duckdb
@@ -267,9 +267,8 @@ def _users_view(con: duckdb.DuckDBPyConnection, users: pd.DataFrame | Path | Non
     signup = c.SIGNUP_TIME if c.SIGNUP_TIME in columns else f"NULL::TIMESTAMPTZ AS {c.SIGNUP_TIME}"
     channel = c.CHANNEL if c.CHANNEL in columns else f"NULL::VARCHAR AS {c.CHANNEL}"
     attributes = [col for col in columns if col not in (c.USER_ID, c.SIGNUP_TIME, c.CHANNEL)]
-    selected = ", ".join(
-        [c.USER_ID, signup, channel, *(f'"{a}"::VARCHAR AS "{a}"' for a in attributes)]
-    )
+    typed = [f"{identifier(a)}::VARCHAR AS {identifier(a)}" for a in attributes]
+    selected = ", ".join([c.USER_ID, signup, channel, *typed])
     # Users seen only in events still get a row (no sign-up time, no channel).
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW users AS
@@ -297,7 +296,7 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     long_w = max(windows)
     mid_w = 90 if 90 in windows else windows[len(windows) // 2]
     short_w = 30 if 30 in windows else windows[0]
-    attribute_sql = "".join(f', usr."{a}"' for a in attributes)
+    attribute_sql = "".join(f", usr.{identifier(a)}" for a in attributes)
     return f"""
     WITH
     orders AS ({orders_sql(has_order_id)}),

@@ -276,3 +276,12 @@ def test_tenure_counts_from_the_earlier_of_sign_up_and_first_event() -> None:
     users.loc[1, c.SIGNUP_TIME] = pd.Timestamp("2025-06-01", tz="UTC")
     later = compute_features(rows, [T], users=users, windows=(7, 30)).set_index(c.USER_ID)
     pd.testing.assert_frame_equal(features, later)
+
+
+def test_user_attributes_named_with_a_quote_or_a_keyword_are_features(events: pd.DataFrame) -> None:
+    """A users file with a column named 'we"ird' ended `features build` in DuckDB's
+    'syntax error at or near' traceback: attribute names were quoted by hand."""
+    users = pd.DataFrame({c.USER_ID: ["a", "b"], 'we"ird': ["x", "y"], "select": ["1", "2"]})
+    features = compute_features(events, [T], users=users, windows=(7,)).set_index(c.USER_ID)
+    assert features['we"ird'].to_dict() == {"a": "x", "b": "y"}
+    assert features["select"].to_dict() == {"a": "1", "b": "2"}
