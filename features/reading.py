@@ -379,13 +379,28 @@ def _csv_error(path: Path, error: Exception, names: list[str]) -> ValueError:
     message = str(error)
     bad_text = re.search(r"CSV column #(\d+): .*invalid UTF8", message)
     if bad_text and int(bad_text.group(1)) < len(names):
+        found_line = _first_line_not_utf8(path)
+        where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
-            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text; give the "
-            "file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; give "
+            "the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
         )
     found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
     line = _line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))
+
+
+def _first_line_not_utf8(path: Path) -> tuple[int, str] | None:
+    """The first line (header = line 1) that is not UTF-8, shown with its bytes escaped: a
+    file of millions of rows with one such row is refused, and says where."""
+    with _open_binary(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                shown = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+                return number, shown if len(shown) <= 80 else shown[:77] + "..."
+    return None
 
 
 def _line_number(path: Path, text: str) -> int | None:
