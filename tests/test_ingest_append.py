@@ -256,6 +256,23 @@ def test_replacing_recent_history_with_a_file_that_ends_earlier_is_refused(
     assert len(pd.read_parquet(dataset / "events.parquet")) == 1
 
 
+def test_history_lost_within_a_day_is_named_to_the_second(home: Path, tmp_path: Path) -> None:
+    """The refusal of a file ending hours before the dataset said it would drop 'the events
+    after 2025-01-05' of a dataset holding '2025-01-01 .. 2025-01-05': a day names no loss."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    head = _write(
+        tmp_path, "morning.csv", FIRST.replace("2025-01-05 10:00:00", "2025-01-05 08:00:00")
+    )
+    result = runner.invoke(main, ["ingest", str(head), "--dataset", "shop"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        "holds 3 events 2025-01-01 10:00:00 .. 2025-01-05 10:00:00; this file holds 3 events "
+        "2025-01-01 10:00:00 .. 2025-01-05 08:00:00: replacing the dataset would drop the events "
+        "after 2025-01-05 08:00:00."
+    ) in result.stderr
+
+
 def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
