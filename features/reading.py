@@ -172,9 +172,11 @@ def _csv_chunks(
     options: dict[str, Any] = {"block_size": CSV_BLOCK_BYTES, "use_threads": False, **encoding}
     if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
         options |= {"column_names": names, "skip_rows": 1}
-    included = [n for n in names if n.strip() in columns] if columns else names
+    # none of ``columns`` in the file: every column, as Arrow reads an empty list (the rows
+    # put back must have the columns read; the caller finds its columns absent)
+    included = [n for n in names if n.strip() in (columns or ())] or names
     convert = pa_csv.ConvertOptions(
-        include_columns=included if columns else [],
+        include_columns=included,
         column_types={name: pa.string() for name in names},
         null_values=[],
         strings_can_be_null=False,

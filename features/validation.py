@@ -19,6 +19,8 @@ counted). A table held in memory goes through the same path as one chunk.
 from __future__ import annotations
 
 import math
+import re
+import shlex
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -203,12 +205,12 @@ def require_columns(
         described = ", ".join(
             f"'{col}'" + (f" (for {name})" if name != col else "") for name, col in missing.items()
         )
-        # a column of the same name but for case (User_ID): the --map that takes it
-        folded = {str(col).casefold(): str(col) for col in raw.columns}
+        # a column named so but for case and separators (User_ID, 'user id'): its --map
+        folded = {re.sub(r"[\s_-]", "", str(col)).casefold(): str(col) for col in raw.columns}
         close = [
-            f"--map {name}={folded[col.casefold()]}"
+            f"--map {shlex.quote(f'{name}={folded[key]}')}"  # quoted for the shell
             for name, col in missing.items()
-            if col.casefold() in folded
+            if (key := re.sub(r"[\s_-]", "", col).casefold()) in folded
         ]
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "

@@ -112,6 +112,26 @@ def test_cli_errors_are_one_clear_line(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "CONTRACT_COLUMN=SOURCE_COLUMN" in result.output
 
 
+def test_a_file_without_the_id_columns_names_the_column_and_the_map(
+    home: Path, tmp_path: Path
+) -> None:
+    """A file lacking user_id (and order_id) ended in 'cannot be read as csv: Schema at
+    index 1 was different:' and a dump of both schemas: the read of the id columns alone
+    found none of them. The missing column is named, with the --map that takes a column
+    of that name but for case and separators (quoted for the shell)."""
+    path = tmp_path / "spaced.csv"
+    path.write_text("User ID,Event-Time,event_type\nu1,2024-01-01,session\n")
+    result = CliRunner().invoke(main, ["ingest", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error == (
+        f"Error: {path}: missing column 'user_id', 'event_time'; the file has: User ID, "
+        "Event-Time, event_type. Map them with --map 'user_id=User ID' --map event_time=Event-Time"
+    )
+    mapped = ["--map", "user_id=User ID", "--map", "event_time=Event-Time"]
+    assert CliRunner().invoke(main, ["ingest", str(path), *mapped]).exit_code == 0
+
+
 def test_every_command_has_help() -> None:
     runner = CliRunner()
     top = runner.invoke(main, ["--help"])
