@@ -387,9 +387,46 @@ def _csv_error(path: Path, error: Exception, names: list[str]) -> ValueError:
             f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; give "
             "the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
         )
+    if "straddling object straddles" in message:  # Arrow's words for a row over a block
+        return _row_too_long(path)
     found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
     line = _line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))
+
+
+def _row_too_long(path: Path) -> ContractError:
+    """A row the reader cannot take, longer than its block: most often a quote opened and
+    never closed, which makes the rest of the file one cell; named by its lines."""
+    limit = f"{CSV_BLOCK_BYTES / (1 << 20):g} MB"
+    opened: tuple[int, str] | None = None  # the line of the quote still open, and its text
+    size = 0  # bytes of the quoted cell so far
+    with _open_binary(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            size += len(line)
+            if not line.count(b'"') % 2:
+                if opened is None and len(line) > CSV_BLOCK_BYTES:
+                    return ContractError(
+                        f"{path}: line {number:,} is longer than {limit}, more than the "
+                        "reader takes in one row; is a cell holding a whole document?"
+                    )
+                continue
+            if opened is None:
+                shown = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+                opened, size = (number, shown[:60]), len(line)
+            elif size > CSV_BLOCK_BYTES:
+                return ContractError(
+                    f"{path}: the quoted cell of lines {opened[0]:,} to {number:,} is longer "
+                    f"than {limit}, more than the reader takes in one row"
+                )
+            else:
+                opened = None
+    if opened is not None:
+        return ContractError(
+            f"{path}: the quote opened on line {opened[0]:,} ({opened[1]!r}) never closes, "
+            "making the rest of the file one cell: close it, or remove the stray quote (a "
+            'quote inside a cell is written "")'
+        )
+    return ContractError(f"{path}: a row is longer than {limit}, more than the reader takes")
 
 
 def _first_line_not_utf8(path: Path) -> tuple[int, str] | None:

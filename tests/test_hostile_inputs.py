@@ -355,6 +355,24 @@ def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path
     assert not (home / "datasets" / "cut").exists()
 
 
+def test_a_quote_never_closed_is_named_by_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stray quote made the rest of the file one cell: 'straddling object straddles two
+    block boundaries (try to increase block size?)', no line, nothing to do about it."""
+    from features import reading
+
+    monkeypatch.setattr(reading, "CSV_BLOCK_BYTES", 256)
+    rows = "".join(f"u{i},2024-01-02,session,\n" for i in range(40))
+    two = "u0,2024-01-02,session,\nu1,2024-01-02,session,\n"
+    stray = write(tmp_path, HEADER + two + 'u9,2024-01-02,"session,\n' + rows)
+    with pytest.raises(ContractError, match=r"quote opened on line 4 \('u9,2024-01-02,.* never"):
+        read_table(stray)
+    long = write(tmp_path, HEADER + 'u1,2024-01-02,"' + "x\n" * 400 + '",\n' + rows, "long.csv")
+    with pytest.raises(ContractError, match=r"quoted cell of lines 2 to 402 is longer than"):
+        read_table(long)
+
+
 def test_a_unicode_text_export_is_read_by_its_byte_order_mark(tmp_path: Path) -> None:
     """Excel's 'Unicode text' is UTF-16 with tabs: read as UTF-8 it was 'the header line is
     one column' and then, with --delimiter tab, "'utf-8' codec can't decode byte 0xff"."""
