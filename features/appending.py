@@ -168,7 +168,7 @@ def merge_events(
     import pyarrow.parquet as pq
 
     from features.loading import ROW_COLUMNS, _write_batches
-    from features.validation import _beside
+    from features.quarantine import _beside
 
     try:
         old_schema = pq.read_schema(old_events)

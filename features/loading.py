@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.quarantine import quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
@@ -27,7 +28,6 @@ from features.validation import (
     TableRules,
     event_rules,
     is_blank,
-    quarantine_rows,
     user_rules,
 )
 from lifecycle.sql import identifier, literal

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -40,14 +39,13 @@ from features.parsing import (
     parse_ids,
     parse_numbers,
     parse_times_checked,
-    raw_text,
     rounded_ids,
 )
+from features.quarantine import RAGGED_ROWS, Quarantine
 from lifecycle.errors import UserError
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
-RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of line with the header
 
 
 class ContractError(UserError):
@@ -92,88 +90,6 @@ SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
-
-
-class Quarantine:
-    """Collects bad rows of one raw frame with the first reason found for each, and notes
-    on rows that load with a caveat the report counts (e.g. a defaulted amount)."""
-
-    def __init__(self, raw: pd.DataFrame) -> None:
-        self.raw = raw
-        self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
-        self.noted: dict[str, pd.Series] = {}
-        # rows out of line with the header (features.reading: no cell of theirs is trusted),
-        # and files concatenated with their headers: a data row that is the header again
-        self.flag_each(pd.Series(raw.attrs.get(RAGGED_ROWS, {}), dtype="string"))
-        self.flag(repeated_header(raw), "repeated_header")
-
-    def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
-        """Mark rows as bad; a row keeps the first reason it was flagged with."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
-        self.reason = self.reason.mask(mask & self.reason.isna(), reason)
-
-    def flag_each(self, reasons: pd.Series) -> None:
-        """Mark rows as bad, each with its own reason (NA: not bad)."""
-        reasons = reasons.reindex(self.raw.index).astype("string")
-        self.reason = self.reason.mask(reasons.notna() & self.reason.isna(), reasons)
-
-    def note(self, mask: pd.Series | np.ndarray, name: str) -> None:
-        """Mark rows the report counts under ``notes[name]`` if they load."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
-        self.noted[name] = self.noted.get(name, pd.Series(False, index=self.raw.index)) | mask
-
-    def noted_rows(self, name: str) -> np.ndarray:
-        return self.noted.get(name, pd.Series(False, index=self.raw.index)).to_numpy(dtype=bool)
-
-    @property
-    def good(self) -> pd.Series:
-        return self.reason.isna()
-
-    def frame(self) -> pd.DataFrame:
-        bad = ~self.good
-        return quarantine_rows(self.raw, bad.to_numpy(), self.reason[bad])
-
-    def counts(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}
-
-
-def repeated_header(raw: pd.DataFrame) -> pd.Series:
-    """Rows whose every cell is its column's name (a header repeated inside the file)."""
-    if raw.empty or any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
-        return pd.Series(False, index=raw.index)
-    same = pd.Series(True, index=raw.index)
-    for col in raw.columns:  # narrowed column by column: the first one rules out most rows
-        rows = same[same].index
-        if rows.empty:
-            break
-        text = as_text(raw.loc[rows, col]).str.strip()
-        same[rows] = (text == str(col).strip()).fillna(False).astype(bool)
-    return same
-
-
-def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:
-    """The raw values of the masked rows as text, after their 1-based source row and reason;
-    a file's own column called ``source_row`` or ``reason`` is kept as ``source_row.1`` ..."""
-    rows = raw.loc[mask].apply(raw_text)
-    rows.columns = _beside(list(rows.columns), (c.SOURCE_ROW, c.REASON))
-    reason = reasons if isinstance(reasons, str) else reasons.to_numpy()
-    rows.insert(0, c.REASON, pd.array(np.broadcast_to(reason, len(rows)), dtype="string"))
-    rows.insert(0, c.SOURCE_ROW, rows.index.to_numpy(dtype="int64") + 1)
-    return rows.reset_index(drop=True)
-
-
-def _beside(names: list[str], ours: tuple[str, ...]) -> list[str]:
-    """``names`` with a suffix where they would take one of ``ours`` or each other's name."""
-    taken = set(ours)
-    out = []
-    for name in names:
-        unique, n = name, 0
-        while unique in taken:
-            n += 1
-            unique = f"{name}.{n}"
-        taken.add(unique)
-        out.append(unique)
-    return out
 
 
 MAP_HINT = "Map other names with --map CONTRACT=SOURCE"
