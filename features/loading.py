@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.quarantine import quarantine_rows
+from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
@@ -192,7 +192,12 @@ def stream_table(
         report.rows_loaded = report.rows_read - report.rows_quarantined
         report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
         report.notes.update(checks.date_order_notes(report.reasons))
-        left_out = sum(reasons[r] for r in rules.not_bad)  # good rows, held back for a reason
+        if reasons[EMPTY_ROW] == report.rows_read:
+            raise ContractError(
+                f"{source}: no data rows: its {report.rows_read:,} rows are empty (every cell blank)"
+            )
+        # good rows held back for a reason, and rows of nothing: not the file's quality
+        left_out = sum(reasons[r] for r in {*rules.not_bad, EMPTY_ROW})
         judged = report.rows_read - left_out
         if judged and (report.rows_quarantined - left_out) / judged > max_bad_fraction:
             assert first_bad is not None

@@ -5,6 +5,7 @@ and the reason), and notes on rows that load with a caveat the report counts."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ from features import contract as c
 from features.parsing import as_text, raw_text
 
 RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of line with the header
+# a row whose every cell is blank (a spreadsheet saves rows it once used as ',,,'): it carries
+# nothing, so it is quarantined and counted, but not against the file's bad-row limit
+EMPTY_ROW = "empty_row"
 
 
 class Quarantine:
@@ -26,6 +30,8 @@ class Quarantine:
         # rows out of line with the header (features.reading: no cell of theirs is trusted),
         # and files concatenated with their headers: a data row that is the header again
         self.flag_each(pd.Series(raw.attrs.get(RAGGED_ROWS, {}), dtype="string"))
+        if len(raw.columns) > 1:  # of one column, a blank cell is that column's value missing
+            self.flag(every_cell(raw, lambda text, _: text.str.strip() == ""), EMPTY_ROW)
         self.flag(repeated_header(raw), "repeated_header")
 
     def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
@@ -60,16 +66,22 @@ class Quarantine:
 
 def repeated_header(raw: pd.DataFrame) -> pd.Series:
     """Rows whose every cell is its column's name (a header repeated inside the file)."""
-    if raw.empty or any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
+    if any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
         return pd.Series(False, index=raw.index)
-    same = pd.Series(True, index=raw.index)
-    for col in raw.columns:  # narrowed column by column: the first one rules out most rows
-        rows = same[same].index
+    return every_cell(raw, lambda text, col: (text.str.strip() == str(col).strip()).fillna(False))
+
+
+def every_cell(raw: pd.DataFrame, test: Callable[[pd.Series, str], pd.Series]) -> pd.Series:
+    """Rows whose every cell passes ``test(text of the cells, column)`` (a missing cell is
+    blank text); narrowed column by column, as the first one rules out most rows."""
+    passed = pd.Series(not raw.empty and len(raw.columns) > 0, index=raw.index)
+    for col in raw.columns:
+        rows = passed[passed].index
         if rows.empty:
             break
-        text = as_text(raw.loc[rows, col]).str.strip()
-        same[rows] = (text == str(col).strip()).fillna(False).astype(bool)
-    return same
+        text = as_text(raw.loc[rows, col]).fillna("")
+        passed[rows] = test(text, col).astype(bool)
+    return passed
 
 
 def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:

@@ -370,3 +370,16 @@ def test_one_row_not_utf8_is_named_by_its_line_and_the_dataset_kept(
         "--encoding latin-1 or cp1252)"
     )
     assert (home / "datasets" / "s").readlink() == before
+
+
+def test_rows_of_blank_cells_are_quarantined_but_do_not_refuse_the_file(tmp_path: Path) -> None:
+    """A spreadsheet saves rows it once used as ',,,': two good rows and three such made the
+    file '3 of 5 rows are bad' (missing_user_id), refused. They are empty_row, counted and
+    quarantined, not against the limit; a file of nothing else has no data rows."""
+    body = "u1,2024-01-02,session,\n,,,\n , ,,\n,,,\nu2,2024-01-03,session,\n"
+    loaded = load(write(tmp_path, HEADER + body))
+    assert loaded.frame[c.USER_ID].tolist() == ["u1", "u2"]
+    assert loaded.report.reasons == {"empty_row": 3} and loaded.report.rows_read == 5
+    assert loaded.quarantine[c.SOURCE_ROW].tolist() == [2, 3, 4]
+    with pytest.raises(ContractError, match=r"no data rows: its 2 rows are empty"):
+        load(write(tmp_path, HEADER + ",,,\n,,,\n", "empty.csv"))
