@@ -157,6 +157,13 @@ def compute_features(
         [[t.to_pydatetime() for t in stamps]],
     )
     user_columns = _users_view(con, users)
+    clashing = sorted({AS_OF, *feature_names(windows)} & set(user_columns))
+    if clashing:  # DuckDB's 'Ambiguous reference to column name' traceback otherwise
+        table = f"the users table {users}" if isinstance(users, Path) else "the users table"
+        raise FeatureError(
+            f"{table} has column(s) named as the feature table's own: "
+            f"{', '.join(clashing)}; rename them in the users file and ingest it again"
+        )
     has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
     numeric = ", ".join(f"{name}::DOUBLE AS {name}" for name in feature_names(windows))
     sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id)})"

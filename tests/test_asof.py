@@ -285,3 +285,14 @@ def test_user_attributes_named_with_a_quote_or_a_keyword_are_features(events: pd
     features = compute_features(events, [T], users=users, windows=(7,)).set_index(c.USER_ID)
     assert features['we"ird'].to_dict() == {"a": "x", "b": "y"}
     assert features["select"].to_dict() == {"a": "1", "b": "2"}
+
+
+def test_user_attributes_named_as_features_are_refused_in_one_line(events: pd.DataFrame) -> None:
+    """A users column named as_of or tenure_days ended `features build` in DuckDB's
+    'Ambiguous reference to column name' traceback."""
+    users = pd.DataFrame({c.USER_ID: ["a", "b"], "tenure_days": ["1", "2"], AS_OF: ["x", "y"]})
+    with pytest.raises(
+        FeatureError,
+        match=r"column\(s\) named as the feature table's own: as_of, tenure_days; rename",
+    ):
+        compute_features(events, [T], users=users, windows=(7,))
