@@ -141,6 +141,48 @@ def read_chunks(
 def _csv_chunks(
     path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
 ) -> Iterator[pd.DataFrame]:
+    """:func:`_csv_frames` of a file that is text. Arrow decodes a row out of line with the
+    header as UTF-8 before its handler sees it: one that is not UTF-8 fails there, where
+    Arrow can only print the error ('Exception ignored in ...') and stop at the row; such
+    errors are kept quiet while the file is read, and the refusal names the line."""
+    import sys
+
+    _refuse_binary(path, csv.encoding)
+    previous = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = quiet
+    try:
+        yield from _csv_frames(path, chunk_rows, csv, default_sep, columns)
+    finally:
+        sys.unraisablehook = previous
+
+
+def _refuse_binary(path: Path, encoding: str) -> None:
+    """A file that is no text, by its first bytes (a Parquet, zip, gzip or Excel file named
+    .csv) or a NUL in its header line: refused, before Arrow parses binary as rows."""
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):  # NULs are their text
+        return
+    try:
+        with _open_binary(path) as source:
+            start = source.read(4096)
+    except (OSError, EOFError):  # a damaged .gz: the read names it
+        return
+    what = next((kind for magic, kind in BINARY_KINDS.items() if start.startswith(magic)), None)
+    if what is None and b"\x00" not in start.split(b"\n", 1)[0]:
+        return
+    raise ContractError(
+        f"{path}: is not a text file ({what or 'its header line holds NUL bytes'}); expected "
+        "a CSV file"
+    )
+
+
+def _csv_frames(
+    path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
+) -> Iterator[pd.DataFrame]:
     """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader
     (pandas' chunked reader silently drops the extra fields of a chunk's first row). A row
     with more or fewer fields than the header (an unquoted comma in a free-text cell) is put
@@ -163,7 +205,7 @@ def _csv_chunks(
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise pd.errors.EmptyDataError(str(error)) from None
-        raise _csv_error(path, error, []) from None
+        raise _csv_error(path, error, [], csv.encoding) from None
     names = _unique_names(header)
     blank = [name for name, given in zip(names, header, strict=True) if not given.strip()]
     counts = Counter(name.strip() for name in header)
@@ -207,7 +249,7 @@ def _csv_chunks(
         if pending_rows or not yielded:
             yield ragged.frame(pa.concat_tables(pending), repeated, blank)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise ragged.refusal(path) or _csv_error(path, error, included) from None
+        raise ragged.refusal(path) or _csv_error(path, error, included, csv.encoding) from None
     finally:
         source.close()
 
@@ -318,6 +360,13 @@ def _unused_name(name: str, taken: list[str]) -> str:
     return name
 
 
+# What a file named .csv is when it starts so, and what to do with it
+BINARY_KINDS = {
+    b"PAR1": "a Parquet file: name it .parquet",
+    b"PK\x03\x04": "a zip archive, as an Excel .xlsx is: save the sheet as CSV",
+    b"\xd0\xcf\x11\xe0": "an Excel .xls workbook: save the sheet as CSV",
+    b"\x1f\x8b": "gzip-compressed: name it .csv.gz",
+}
 # Byte order marks of the encodings a UTF-8 reader cannot read (Excel's "Unicode text"
 # export is UTF-16 with tabs); UTF-32's first, as UTF-16's is a prefix of it.
 BOMS = {
@@ -375,7 +424,7 @@ def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
             )
 
 
-def _csv_error(path: Path, error: Exception, names: list[str]) -> ValueError:
+def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) -> ValueError:
     """Arrow's parse error, with the line it is about when the message quotes one, or the
     column (by its header name) that is not text in the file's encoding."""
     message = str(error)
@@ -390,6 +439,12 @@ def _csv_error(path: Path, error: Exception, names: list[str]) -> ValueError:
     if "straddling object straddles" in message:  # Arrow's words for a row over a block
         return _row_too_long(path)
     found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
+    # the rows out of line with the header are skipped, but for one Arrow could not decode
+    if found and codecs.lookup(encoding).name == "utf-8" and (line := _first_line_not_utf8(path)):
+        return ContractError(
+            f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); give the "
+            "file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+        )
     line = _line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))
 
