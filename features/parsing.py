@@ -262,11 +262,20 @@ EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
 
 
+SERIAL_DAYS = (32_874, 73_051)  # 1990-01-01 .. 2100-01-01 as a spreadsheet's serial dates
+SPREADSHEET_SERIAL = "serial"  # epoch_format of days since 1899-12-30 (no --time-format)
+
+
 def epoch_format(values: pd.Series) -> str | None:
     """``%s`` when every filled value is a whole number of seconds since 1970 that falls in
-    1990..2100, ``%ms`` when of milliseconds (what a JavaScript export writes), else None."""
+    1990..2100, ``%ms`` when of milliseconds (what a JavaScript export writes),
+    :data:`SPREADSHEET_SERIAL` when of days since 1899-12-30 (a spreadsheet's date column
+    saved unformatted: 45292.4375), else None."""
     text = as_text(values).astype(FAST_TEXT).str.strip()
     text = text[text.notna() & (text != "")]
+    if not text.empty and text.str.fullmatch(r"[0-9]{5}(?:\.[0-9]+)?").all():
+        days = text.astype("float64")
+        return SPREADSHEET_SERIAL if days.between(*SERIAL_DAYS).all() else None
     for time_format, digits, per_second in (
         ("%s", "[0-9]{9,10}", 1),
         ("%ms", "[0-9]{12,13}", 1000),

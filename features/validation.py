@@ -32,6 +32,7 @@ from features import contract as c
 from features.parsing import (
     CONTROL_CHARACTER,
     FAST_TEXT,
+    SPREADSHEET_SERIAL,
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
@@ -380,6 +381,9 @@ TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
 EPOCH_TIMESTAMPS = {
     unit: f"timestamps (these look like {word} since 1970: use --time-format {unit})"
     for unit, word in (("%s", "seconds"), ("%ms", "milliseconds"))
+} | {
+    SPREADSHEET_SERIAL: "timestamps (these look like a spreadsheet's serial dates, days "
+    "since 1899-12-30: format the column as dates in the sheet before saving it as CSV)"
 }
 
 

@@ -412,3 +412,11 @@ def test_a_binary_file_named_csv_is_named_for_what_it_is(tmp_path: Path) -> None
     (tmp_path / "sheet.csv").write_bytes(b"PK\x03\x04" + bytes(200))
     with pytest.raises(ContractError, match=r"a zip archive, as an Excel .xlsx is: save the sheet"):
         read_table(tmp_path / "sheet.csv")
+
+
+def test_a_time_column_of_spreadsheet_serial_dates_is_refused_saying_so(tmp_path: Path) -> None:
+    """A sheet's date column saved unformatted (45292.4375 for 2024-01-01 10:30) was refused
+    as 'should hold timestamps (name their form with --time-format ...)': no format reads it."""
+    rows = "u1,45292.4375,session,\nu2,45293,session,\nu3,45300.5,session,\n"
+    with pytest.raises(ContractError, match=r"spreadsheet's serial dates, days since 1899-12-30"):
+        load(write(tmp_path, HEADER + rows))
