@@ -145,7 +145,7 @@ def online_retail_rules(
         events_raw = pd.DataFrame(
             {
                 c.USER_ID: customer,
-                c.EVENT_TIME: raw["InvoiceDate"],
+                "InvoiceDate": raw["InvoiceDate"],  # by its name: refusals name the file's
                 c.EVENT_TYPE: np.where(cancellation, c.REFUND, c.PURCHASE),
                 c.AMOUNT: (quantity * unit_price).abs().round(6),
                 c.CURRENCY: "GBP",
@@ -178,7 +178,9 @@ def online_retail_rules(
             "timezone": f"naive times read as {RETAIL_TIMEZONE}",
         }
 
-    mapping = c.ColumnMapping(timezone=RETAIL_TIMEZONE, date_order=date_order)
+    mapping = c.ColumnMapping(
+        {c.EVENT_TIME: "InvoiceDate"}, timezone=RETAIL_TIMEZONE, date_order=date_order
+    )
     rules = event_rules(mapping, source, prepare=prepare)
     rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
     notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]

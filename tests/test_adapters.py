@@ -162,7 +162,8 @@ def test_online_retail_with_month_first_dates_reads_them_with_date_order(
     home: Path, tmp_path: Path
 ) -> None:
     """Copies of the data set write InvoiceDate as 12/1/2010 8:26 (month first): the import
-    was refused with a hint naming --date-order, an option `import` did not have."""
+    was refused naming column 'event_time' (the file has InvoiceDate) and --date-order, an
+    option `import` did not have."""
     from click.testing import CliRunner
 
     from lifecycle.cli import main
@@ -176,6 +177,8 @@ def test_online_retail_with_month_first_dates_reads_them_with_date_order(
     runner = CliRunner()
     refused = runner.invoke(main, ["import", "online-retail", str(path)])
     assert refused.exit_code == 1 and "--date-order" in refused.stderr
+    # the file's column, not the contract's name for it (event_time)
+    assert "column 'InvoiceDate' should hold timestamps" in refused.stderr
     done = runner.invoke(main, ["import", "online-retail", str(path), "--date-order", "monthfirst"])
     assert done.exit_code == 0, done.output
     events = pd.read_parquet(home / "datasets" / "online_retail" / "events.parquet")
