@@ -23,6 +23,7 @@ import pandas as pd
 from features import contract as c
 from features.erasure_log import ErasedUsers
 from features.loading import load_table
+from features.parsing import parse_amounts
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
     ContractError,
@@ -33,7 +34,6 @@ from features.validation import (
     TableRules,
     event_rules,
     is_blank,
-    parse_amounts,
     require_columns,
 )
 
@@ -79,10 +79,11 @@ def online_retail(
     max_bad_fraction: float = 0.5,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     erased: ErasedUsers | None = None,
+    date_order: str = "auto",
 ) -> tuple[Loaded, Loaded]:
     """UCI Online Retail invoice lines -> (events, users). Users carry their main country."""
     source = str(path)
-    rules, adapter = online_retail_rules(path, erased)
+    rules, adapter = online_retail_rules(path, erased, date_order)
     loaded = load_table(
         lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
     )
@@ -106,7 +107,7 @@ class Adapter:
 
 
 def online_retail_rules(
-    path: Path | str, erased: ErasedUsers | None = None
+    path: Path | str, erased: ErasedUsers | None = None, date_order: str = "auto"
 ) -> tuple[TableRules, Adapter]:
     """The events rules of Online Retail's invoice lines (an import and an append of a later
     month read them alike), and its adapter's notes (the lines' counts, gathered as the
@@ -144,7 +145,7 @@ def online_retail_rules(
         events_raw = pd.DataFrame(
             {
                 c.USER_ID: customer,
-                c.EVENT_TIME: raw["InvoiceDate"],
+                "InvoiceDate": raw["InvoiceDate"],  # by its name: refusals name the file's
                 c.EVENT_TYPE: np.where(cancellation, c.REFUND, c.PURCHASE),
                 c.AMOUNT: (quantity * unit_price).abs().round(6),
                 c.CURRENCY: "GBP",
@@ -177,7 +178,10 @@ def online_retail_rules(
             "timezone": f"naive times read as {RETAIL_TIMEZONE}",
         }
 
-    rules = event_rules(c.ColumnMapping(timezone=RETAIL_TIMEZONE), source, prepare=prepare)
+    mapping = c.ColumnMapping(
+        {c.EVENT_TIME: "InvoiceDate"}, timezone=RETAIL_TIMEZONE, date_order=date_order
+    )
+    rules = event_rules(mapping, source, prepare=prepare)
     rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
     notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]
     return rules, Adapter(add_notes, notes_of, online_retail_users, [c.USER_ID, "country"])

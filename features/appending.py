@@ -37,8 +37,9 @@ class EventRange:
     last: str
     users: int = 0  # distinct users with events
 
-    def text(self) -> str:
-        return f"{self.rows:,} events {self.first[:10]} .. {self.last[:10]}"
+    def text(self, to_the_second: bool = False) -> str:
+        size = 19 if to_the_second else 10  # 2025-01-05 10:00:00 (UTC) or its day
+        return f"{self.rows:,} events {self.first[:size]} .. {self.last[:size]}"
 
 
 def event_range(events: Path) -> EventRange | None:
@@ -99,17 +100,23 @@ def refuse_lost_history(
         return
     new = event_range(staging / EVENTS_FILE)
     lost = []
+    # within one day, days would name no difference ('.. 2010-12-01' against '.. 2010-12-01')
+    same_day = new is not None and (
+        (new.first > old.first and new.first[:10] == old.first[:10])
+        or (new.last < old.last and new.last[:10] == old.last[:10])
+    )
+    size = 19 if same_day else 10
     if new is not None and new.first > old.first:
-        lost.append(f"the events before {new.first[:10]}")
+        lost.append(f"the events before {new.first[:size]}")
     if new is not None and new.last < old.last:
-        lost.append(f"the events after {new.last[:10]}")
+        lost.append(f"the events after {new.last[:size]}")
     if (dataset_dir / USERS_FILE).is_file() and not has_users:
         lost.append("the users table")
     if not lost:
         return
     held = (
-        f"{source}: dataset '{dataset}' holds {old.text()}; this file holds "
-        f"{new.text() if new else 'no events'}: replacing the dataset would drop "
+        f"{source}: dataset '{dataset}' holds {old.text(same_day)}; this file holds "
+        f"{new.text(same_day) if new else 'no events'}: replacing the dataset would drop "
         f"{' and '.join(lost)}. "
     )
     again = f"{command} {source} --dataset {dataset}"
@@ -161,7 +168,7 @@ def merge_events(
     import pyarrow.parquet as pq
 
     from features.loading import ROW_COLUMNS, _write_batches
-    from features.validation import _beside
+    from features.quarantine import _beside
 
     try:
         old_schema = pq.read_schema(old_events)

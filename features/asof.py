@@ -22,7 +22,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle.errors import UserError
-from lifecycle.sql import literal
+from lifecycle.sql import identifier, literal
 
 if TYPE_CHECKING:  # DuckDB runs the builds; serving imports this module for its names only
     import duckdb
@@ -157,6 +157,13 @@ def compute_features(
         [[t.to_pydatetime() for t in stamps]],
     )
     user_columns = _users_view(con, users)
+    clashing = sorted({AS_OF, *feature_names(windows)} & set(user_columns))
+    if clashing:  # DuckDB's 'Ambiguous reference to column name' traceback otherwise
+        table = f"the users table {users}" if isinstance(users, Path) else "the users table"
+        raise FeatureError(
+            f"{table} has column(s) named as the feature table's own: "
+            f"{', '.join(clashing)}; rename them in the users file and ingest it again"
+        )
     has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
     numeric = ", ".join(f"{name}::DOUBLE AS {name}" for name in feature_names(windows))
     sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id)})"
@@ -267,9 +274,8 @@ def _users_view(con: duckdb.DuckDBPyConnection, users: pd.DataFrame | Path | Non
     signup = c.SIGNUP_TIME if c.SIGNUP_TIME in columns else f"NULL::TIMESTAMPTZ AS {c.SIGNUP_TIME}"
     channel = c.CHANNEL if c.CHANNEL in columns else f"NULL::VARCHAR AS {c.CHANNEL}"
     attributes = [col for col in columns if col not in (c.USER_ID, c.SIGNUP_TIME, c.CHANNEL)]
-    selected = ", ".join(
-        [c.USER_ID, signup, channel, *(f'"{a}"::VARCHAR AS "{a}"' for a in attributes)]
-    )
+    typed = [f"{identifier(a)}::VARCHAR AS {identifier(a)}" for a in attributes]
+    selected = ", ".join([c.USER_ID, signup, channel, *typed])
     # Users seen only in events still get a row (no sign-up time, no channel).
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW users AS
@@ -297,7 +303,7 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     long_w = max(windows)
     mid_w = 90 if 90 in windows else windows[len(windows) // 2]
     short_w = 30 if 30 in windows else windows[0]
-    attribute_sql = "".join(f', usr."{a}"' for a in attributes)
+    attribute_sql = "".join(f", usr.{identifier(a)}" for a in attributes)
     return f"""
     WITH
     orders AS ({orders_sql(has_order_id)}),
@@ -361,7 +367,10 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     )
     SELECT w.{u}, w.as_of,
         {", ".join(_window_columns(windows))},
-        epoch(w.as_of - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS tenure_days,
+        -- known since sign-up or the first event, the earlier (DuckDB's least skips a null):
+        -- a sign-up after the first event (or after the cutoff) is no later start, so tenure
+        -- holds every other day count (recency, first purchase age) and reads no future
+        epoch(w.as_of - {_known_since()}) / 86400.0 AS tenure_days,
         epoch(w.as_of - w.last_active_time) / 86400.0 AS recency_days,
         epoch(w.as_of - o.first_order_time) / 86400.0 AS first_purchase_age_days,
         epoch(w.as_of - w.last_order_time) / 86400.0 AS purchase_recency_days,
@@ -376,7 +385,7 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
         o.max_order_value, o.ipt_mean_days, o.ipt_std_days,
         w.sessions_total,
         (w.activation_time IS NOT NULL)::INTEGER AS activated,
-        epoch(w.activation_time - coalesce(usr.{c.SIGNUP_TIME}, w.first_event_time)) / 86400.0 AS days_to_activation,
+        epoch(w.activation_time - {_known_since()}) / 86400.0 AS days_to_activation,
         w.active_days_{short_w}d / nullif(w.active_days_{mid_w}d / ({mid_w} / {short_w}), 0) AS trend_active_days_30_90,
         w.orders_{mid_w}d / nullif(w.orders_{long_w}d / ({long_w} / {mid_w}), 0) AS trend_orders_90_365,
         -- how overdue the next purchase is against the user's own rhythm; share of spend refunded
@@ -389,6 +398,11 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     LEFT JOIN refund_agg r USING ({u}, as_of)
     ORDER BY w.as_of, w.{u}
     """
+
+
+def _known_since() -> str:
+    """When the user was first known as of the cutoff: tenure and activation count from it."""
+    return f"least(usr.{c.SIGNUP_TIME}, w.first_event_time)"
 
 
 def orders_sql(has_order_id: bool) -> str:

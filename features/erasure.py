@@ -199,6 +199,7 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
         from lifecycle import lineage
 
         before = lineage.dataset_version(path)
+        read_report(current)  # a damaged report is refused as the dataset's, before any copy
         with atomic_dir(path) as staging:
             for item in current.rglob("*"):
                 target = staging / item.relative_to(current)

@@ -127,6 +127,11 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
         )
+    for column in notes.get("empty_unnamed_columns_ignored", []):
+        out.append(
+            f"    column '{column}' ignored: no name in the header and no value in any row "
+            "(a separator ending every line)"
+        )
     if notes.get("negative_amounts_as_refunds"):
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
@@ -455,6 +460,7 @@ def import_source(
     erased: ErasedUsers | None = None,
     guard_history: bool = False,
     append: bool = False,
+    date_order: str = "auto",
 ) -> DatasetSummary:
     """Load one of the known public data sets through its adapter into a dataset folder;
     ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
@@ -463,19 +469,22 @@ def import_source(
     later or ends earlier, e.g. one month of a longer log) is refused, as ``ingest`` does.
     With ``append``, the file's events are added to the dataset's as ``ingest --append``
     adds them (a later month of the same log); only an events source has any to add.
+    ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option.
     """
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
     if (append or guard_history) and source in SOURCE_KINDS:
         appending.refuse_other_kind(
             dataset_dir, SOURCE_KINDS[source], path, f"lifecycle import {source}"
         )
+    if date_order != "auto" and source != "online-retail":
+        raise ContractError(f"--date-order: {source} has no dates; only online-retail reads them")
     if append and source != "online-retail":
         raise ContractError(
             f"{path}: {source} is one table of customers, not a log of events: it has no "
             f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
         )
     if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
-        rules, adapter = adapters.online_retail_rules(path, erased)
+        rules, adapter = adapters.online_retail_rules(path, erased, date_order)
         # the path of `ingest --append`, with the adapter's rules, notes and users table
         return _ingest_into(
             dataset_dir,
@@ -491,7 +500,7 @@ def import_source(
             timezone=adapters.RETAIL_TIMEZONE,
         )
     if source == "online-retail":
-        events, users = adapters.online_retail(path, **options)
+        events, users = adapters.online_retail(path, **options, date_order=date_order)
         guard = (path, f"lifecycle import {source}") if guard_history else None
         tables = {"events": events, "users": users}
         return write_dataset(

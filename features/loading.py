@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.reading import EXTRA_FIELDS, MISSING_FIELDS
+from features.quarantine import EMPTY_ROW, quarantine_rows
+from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
     NOTED_COLUMN,
+    RAGGED_ROWS,
     SOURCE_ROW_COLUMN,
     ContractError,
     Loaded,
@@ -25,7 +27,7 @@ from features.validation import (
     TableChecks,
     TableRules,
     event_rules,
-    quarantine_rows,
+    is_blank,
     user_rules,
 )
 from lifecycle.sql import identifier, literal
@@ -100,6 +102,7 @@ def stream_table(
     (:data:`ROW_COLUMNS`), so what is finally added is counted and quarantined by row.
     """
     import duckdb
+    import pyarrow as pa
 
     work_dir.mkdir(parents=True, exist_ok=True)
     good = _ParquetSink(work_dir / f"{rules.table}.staged.parquet", source)
@@ -110,8 +113,10 @@ def stream_table(
     first_bad: tuple[int, str] | None = None
     source_row = SOURCE_ROW_COLUMN
     noted = {name: NOTED_COLUMN.format(name) for name in rules.noted}
+    unnamed: dict[str, bool] = {}  # a column the header leaves blank -> a value seen in it
     try:
         for raw in chunks():
+            _note_unnamed(raw, unnamed)
             frame, bad = rules.check(raw, checks)
             if not report.rows_read:  # our staging columns must not be one of the file's
                 source_row = _unused(SOURCE_ROW_COLUMN, frame.columns)
@@ -131,6 +136,11 @@ def stream_table(
         if good.schema is None:
             raise ContractError(f"{source}: no data rows")
         checks.refuse_if_mostly_bad(source, max_bad_fraction)
+        # what a separator ending every line makes carries nothing: not stored, not a column
+        # an append adds; one with values is a column of its own (Unnamed: N)
+        ignored = [n for n, seen in unnamed.items() if not seen and n in good.schema.names]
+        if ignored:
+            checks.notes[EMPTY_UNNAMED] = ignored
 
         con = duckdb.connect()
         spill = work_dir / "duckdb"
@@ -139,7 +149,7 @@ def stream_table(
         con.execute(f"SET temp_directory = {literal(spill)}")
         staged = f"read_parquet({literal(good.path)})"
         row = identifier(source_row)
-        columns = list(good.schema.names)
+        columns = [n for n in good.schema.names if n not in ignored]
         keys = ", ".join(identifier(n) for n in (rules.unique_by or columns))
         # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
         # (row, hash) pairs are held for every row, so this stays small for any file.
@@ -182,7 +192,12 @@ def stream_table(
         report.rows_loaded = report.rows_read - report.rows_quarantined
         report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
         report.notes.update(checks.date_order_notes(report.reasons))
-        left_out = sum(reasons[r] for r in rules.not_bad)  # good rows, held back for a reason
+        if reasons[EMPTY_ROW] == report.rows_read:
+            raise ContractError(
+                f"{source}: no data rows: its {report.rows_read:,} rows are empty (every cell blank)"
+            )
+        # good rows held back for a reason, and rows of nothing: not the file's quality
+        left_out = sum(reasons[r] for r in {*rules.not_bad, EMPTY_ROW})
         judged = report.rows_read - left_out
         if judged and (report.rows_quarantined - left_out) / judged > max_bad_fraction:
             assert first_bad is not None
@@ -204,13 +219,13 @@ def stream_table(
 
         order = ", ".join([*(identifier(n) for n in rules.order_by), row])
         kept = ", ".join(identifier(n) for n in columns)
-        schema = good.schema
+        schema = pa.schema([f for f in good.schema if f.name in columns], good.schema.metadata)
         if keep_rows:
             repeat = _unused(REPEAT_COLUMN, [*columns, source_row, *noted.values()])
             is_repeat = f"{row} IN (SELECT source_row FROM kept_repeats)"
             kept += "".join(f", {identifier(n)}" for n in [source_row, *noted.values()])
             kept += f", {is_repeat if rules.keep_repeats else 'false'} AS {identifier(repeat)}"
-            schema = _with_row_columns(good.schema, source_row, noted, repeat)
+            schema = _with_row_columns(schema, source_row, noted, repeat)
         final = con.sql(
             f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM repeats) "
             f"ORDER BY {order}"
@@ -226,6 +241,18 @@ def stream_table(
         good.close()
         held.close()
     return report
+
+
+EMPTY_UNNAMED = "empty_unnamed_columns_ignored"  # report note: blank-named, empty columns
+
+
+def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:
+    """Whether each column the header leaves blank has a value in this chunk (rows out of
+    line with the header aside: their cells are not the column's)."""
+    ragged = raw.index.isin(list(raw.attrs.get(RAGGED_ROWS, ())))
+    for name in raw.attrs.get(BLANK_NAMED, ()):
+        seen = unnamed.get(name, False) or bool((~is_blank(raw[name]) & ~ragged).any())
+        unnamed[name] = seen
 
 
 ROW_COLUMNS = b"lifecycle.row_columns"  # schema metadata of a table kept with its rows

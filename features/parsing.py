@@ -33,13 +33,16 @@ CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
 ROUNDED_ID = r"[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]+"  # 1.23457E+11, as Excel shows a long number
 
 
-def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series, pd.Series]:
+def parse_ids(
+    values: pd.Series, whole_floats: bool = False, rounded: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series]:
     """User ids as the text the source holds: integers without ``.0``, nothing stripped.
 
     Returns (ids, reason): reason is ``missing_user_id`` for an empty or blank cell or a
     null token (``nan``, ``<NA>``, ...), ``invalid_user_id`` for a value that is not text or
     a whole number (a list, a map, bytes, true/false, 1.5) and ``user_id_too_long`` past the
     API's limit. ``whole_floats``: text ids written ``18074.0`` are the integers they hold.
+    ``rounded``: :func:`rounded_ids` of ``values`` when the caller has it already.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     if pd.api.types.is_bool_dtype(values):
@@ -68,7 +71,8 @@ def parse_ids(values: pd.Series, whole_floats: bool = False) -> tuple[pd.Series,
     # no id anyone can type, list or ask the API for: '7\x00' is not a user beside '7'.
     control = ids.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER, regex=True)
     reason = reason.mask(control.fillna(False).astype(bool) & reason.isna(), "invalid_user_id")
-    reason = reason.mask(rounded_ids(ids) & reason.isna(), "invalid_user_id")
+    rounded = rounded_ids(values) if rounded is None else rounded
+    reason = reason.mask(rounded & reason.isna(), "invalid_user_id")
     return ids.where(reason.isna()), reason
 
 
@@ -165,6 +169,12 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
     return numbers.where(np.isfinite(numbers)), reason
 
 
+def parse_amounts(values: pd.Series) -> pd.Series:
+    """Parse numbers; anything that is not a finite number becomes NaN."""
+    numbers, _ = parse_numbers(values)
+    return numbers
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """Text of a raw column; bytes are decoded as UTF-8 (undecodable: NA), lists and maps
     are NA-free placeholders that parse as nothing."""
@@ -252,11 +262,20 @@ EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
 
 
+SERIAL_DAYS = (32_874, 73_051)  # 1990-01-01 .. 2100-01-01 as a spreadsheet's serial dates
+SPREADSHEET_SERIAL = "serial"  # epoch_format of days since 1899-12-30 (no --time-format)
+
+
 def epoch_format(values: pd.Series) -> str | None:
     """``%s`` when every filled value is a whole number of seconds since 1970 that falls in
-    1990..2100, ``%ms`` when of milliseconds (what a JavaScript export writes), else None."""
+    1990..2100, ``%ms`` when of milliseconds (what a JavaScript export writes),
+    :data:`SPREADSHEET_SERIAL` when of days since 1899-12-30 (a spreadsheet's date column
+    saved unformatted: 45292.4375), else None."""
     text = as_text(values).astype(FAST_TEXT).str.strip()
     text = text[text.notna() & (text != "")]
+    if not text.empty and text.str.fullmatch(r"[0-9]{5}(?:\.[0-9]+)?").all():
+        days = text.astype("float64")
+        return SPREADSHEET_SERIAL if days.between(*SERIAL_DAYS).all() else None
     for time_format, digits, per_second in (
         ("%s", "[0-9]{9,10}", 1),
         ("%ms", "[0-9]{12,13}", 1000),

@@ -30,6 +30,8 @@ MISSING_FIELDS = "missing_fields"  # quarantine reason: fewer fields than the he
 # Ragged rows wait in memory until the good row after them is read: a longer run of them is
 # no row gone wrong but a file whose header is not its rows' (refused, naming both)
 RAGGED_RUN_LIMIT = 100_000
+# attrs key of a raw frame: the names given to columns the header leaves blank (Unnamed: N)
+BLANK_NAMED = "blank_named_columns"
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,13 @@ def read_chunks(
         # suffix, as pandas gives it; validation refuses a repeated contract column.
         counts = Counter(names)
         repeated = {*frame.attrs.get(REPEATED_COLUMNS, ()), *(n for n in counts if counts[n] > 1)}
-        frame.columns = _unique_names(names)
+        frame.columns = unique = _unique_names(names)
+        blank = [*frame.attrs.get(BLANK_NAMED, ())]
+        blank += [name for name, given in zip(unique, names, strict=True) if not given]
         if repeated:
             frame.attrs[REPEATED_COLUMNS] = sorted(repeated)
+        if blank:
+            frame.attrs[BLANK_NAMED] = blank
         frame.index = pd.RangeIndex(rows, rows + len(frame))
         if RAGGED_ROWS in frame.attrs:  # offsets in the frame -> its row labels
             ragged = frame.attrs[RAGGED_ROWS]
@@ -133,6 +139,48 @@ def read_chunks(
 
 
 def _csv_chunks(
+    path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
+) -> Iterator[pd.DataFrame]:
+    """:func:`_csv_frames` of a file that is text. Arrow decodes a row out of line with the
+    header as UTF-8 before its handler sees it: one that is not UTF-8 fails there, where
+    Arrow can only print the error ('Exception ignored in ...') and stop at the row; such
+    errors are kept quiet while the file is read, and the refusal names the line."""
+    import sys
+
+    _refuse_binary(path, csv.encoding)
+    previous = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = quiet
+    try:
+        yield from _csv_frames(path, chunk_rows, csv, default_sep, columns)
+    finally:
+        sys.unraisablehook = previous
+
+
+def _refuse_binary(path: Path, encoding: str) -> None:
+    """A file that is no text, by its first bytes (a Parquet, zip, gzip or Excel file named
+    .csv) or a NUL in its header line: refused, before Arrow parses binary as rows."""
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):  # NULs are their text
+        return
+    try:
+        with _open_binary(path) as source:
+            start = source.read(4096)
+    except (OSError, EOFError):  # a damaged .gz: the read names it
+        return
+    what = next((kind for magic, kind in BINARY_KINDS.items() if start.startswith(magic)), None)
+    if what is None and b"\x00" not in start.split(b"\n", 1)[0]:
+        return
+    raise ContractError(
+        f"{path}: is not a text file ({what or 'its header line holds NUL bytes'}); expected "
+        "a CSV file"
+    )
+
+
+def _csv_frames(
     path: Path, chunk_rows: int, csv: CsvFormat, default_sep: str, columns: list[str] | None
 ) -> Iterator[pd.DataFrame]:
     """Text columns in frames of ``chunk_rows`` rows, parsed by Arrow's streaming reader
@@ -157,17 +205,20 @@ def _csv_chunks(
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise pd.errors.EmptyDataError(str(error)) from None
-        raise _csv_error(path, error, []) from None
+        raise _csv_error(path, error, [], csv.encoding) from None
     names = _unique_names(header)
+    blank = [name for name, given in zip(names, header, strict=True) if not given.strip()]
     counts = Counter(name.strip() for name in header)
     repeated = sorted(name for name in counts if counts[name] > 1)
     # one thread: Arrow then numbers the rows it skips (and parses them in file order)
     options: dict[str, Any] = {"block_size": CSV_BLOCK_BYTES, "use_threads": False, **encoding}
     if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
         options |= {"column_names": names, "skip_rows": 1}
-    included = [n for n in names if n.strip() in columns] if columns else names
+    # none of ``columns`` in the file: every column, as Arrow reads an empty list (the rows
+    # put back must have the columns read; the caller finds its columns absent)
+    included = [n for n in names if n.strip() in (columns or ())] or names
     convert = pa_csv.ConvertOptions(
-        include_columns=included if columns else [],
+        include_columns=included,
         column_types={name: pa.string() for name in names},
         null_values=[],
         strings_can_be_null=False,
@@ -191,14 +242,14 @@ def _csv_chunks(
             pending_rows += table.num_rows
             while pending_rows >= chunk_rows:
                 table = pa.concat_tables(pending)
-                yield ragged.frame(table.slice(0, chunk_rows), repeated)
+                yield ragged.frame(table.slice(0, chunk_rows), repeated, blank)
                 yielded = True
                 rest = table.slice(chunk_rows)
                 pending, pending_rows = [rest], rest.num_rows
         if pending_rows or not yielded:
-            yield ragged.frame(pa.concat_tables(pending), repeated)
+            yield ragged.frame(pa.concat_tables(pending), repeated, blank)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise ragged.refusal(path) or _csv_error(path, error, included) from None
+        raise ragged.refusal(path) or _csv_error(path, error, included, csv.encoding) from None
     finally:
         source.close()
 
@@ -281,10 +332,12 @@ class _RaggedRows:
         }
         return pa.table({**data, self.reason_column: pa.array(reasons, pa.string())})
 
-    def frame(self, table: Any, repeated: list[str]) -> pd.DataFrame:
+    def frame(self, table: Any, repeated: list[str], blank: list[str]) -> pd.DataFrame:
         """A chunk as a frame, its ragged rows named by their offset in it."""
         reasons = table.column(self.reason_column).to_pylist()
         frame = _with_repeated(table.drop_columns([self.reason_column]).to_pandas(), repeated)
+        if blank := [name for name in blank if name in frame.columns]:
+            frame.attrs[BLANK_NAMED] = blank
         ragged = {offset: reason for offset, reason in enumerate(reasons) if reason}
         if ragged:
             frame.attrs[RAGGED_ROWS] = ragged
@@ -307,6 +360,13 @@ def _unused_name(name: str, taken: list[str]) -> str:
     return name
 
 
+# What a file named .csv is when it starts so, and what to do with it
+BINARY_KINDS = {
+    b"PAR1": "a Parquet file: name it .parquet",
+    b"PK\x03\x04": "a zip archive, as an Excel .xlsx is: save the sheet as CSV",
+    b"\xd0\xcf\x11\xe0": "an Excel .xls workbook: save the sheet as CSV",
+    b"\x1f\x8b": "gzip-compressed: name it .csv.gz",
+}
 # Byte order marks of the encodings a UTF-8 reader cannot read (Excel's "Unicode text"
 # export is UTF-16 with tabs); UTF-32's first, as UTF-16's is a prefix of it.
 BOMS = {
@@ -364,19 +424,77 @@ def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
             )
 
 
-def _csv_error(path: Path, error: Exception, names: list[str]) -> ValueError:
+def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) -> ValueError:
     """Arrow's parse error, with the line it is about when the message quotes one, or the
     column (by its header name) that is not text in the file's encoding."""
     message = str(error)
     bad_text = re.search(r"CSV column #(\d+): .*invalid UTF8", message)
     if bad_text and int(bad_text.group(1)) < len(names):
+        found_line = _first_line_not_utf8(path)
+        where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
-            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text; give the "
+            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; give "
+            "the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+        )
+    if "straddling object straddles" in message:  # Arrow's words for a row over a block
+        return _row_too_long(path)
+    found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
+    # the rows out of line with the header are skipped, but for one Arrow could not decode
+    if found and codecs.lookup(encoding).name == "utf-8" and (line := _first_line_not_utf8(path)):
+        return ContractError(
+            f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); give the "
             "file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
         )
-    found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
     line = _line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))
+
+
+def _row_too_long(path: Path) -> ContractError:
+    """A row the reader cannot take, longer than its block: most often a quote opened and
+    never closed, which makes the rest of the file one cell; named by its lines."""
+    limit = f"{CSV_BLOCK_BYTES / (1 << 20):g} MB"
+    opened: tuple[int, str] | None = None  # the line of the quote still open, and its text
+    size = 0  # bytes of the quoted cell so far
+    with _open_binary(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            size += len(line)
+            if not line.count(b'"') % 2:
+                if opened is None and len(line) > CSV_BLOCK_BYTES:
+                    return ContractError(
+                        f"{path}: line {number:,} is longer than {limit}, more than the "
+                        "reader takes in one row; is a cell holding a whole document?"
+                    )
+                continue
+            if opened is None:
+                shown = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+                opened, size = (number, shown[:60]), len(line)
+            elif size > CSV_BLOCK_BYTES:
+                return ContractError(
+                    f"{path}: the quoted cell of lines {opened[0]:,} to {number:,} is longer "
+                    f"than {limit}, more than the reader takes in one row"
+                )
+            else:
+                opened = None
+    if opened is not None:
+        return ContractError(
+            f"{path}: the quote opened on line {opened[0]:,} ({opened[1]!r}) never closes, "
+            "making the rest of the file one cell: close it, or remove the stray quote (a "
+            'quote inside a cell is written "")'
+        )
+    return ContractError(f"{path}: a row is longer than {limit}, more than the reader takes")
+
+
+def _first_line_not_utf8(path: Path) -> tuple[int, str] | None:
+    """The first line (header = line 1) that is not UTF-8, shown with its bytes escaped: a
+    file of millions of rows with one such row is refused, and says where."""
+    with _open_binary(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                shown = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+                return number, shown if len(shown) <= 80 else shown[:77] + "..."
+    return None
 
 
 def _line_number(path: Path, text: str) -> int | None:

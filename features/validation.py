@@ -19,7 +19,8 @@ counted). A table held in memory goes through the same path as one chunk.
 from __future__ import annotations
 
 import math
-from collections import Counter
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,23 +30,23 @@ import pandas as pd
 
 from features import contract as c
 from features.parsing import (
-    NON_FINITE_WORDS,  # noqa: F401 (callers import the parsers from here too)
+    CONTROL_CHARACTER,
+    FAST_TEXT,
+    SPREADSHEET_SERIAL,
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
     epoch_format,
     parse_ids,
     parse_numbers,
-    parse_times,  # noqa: F401
     parse_times_checked,
-    raw_text,
     rounded_ids,
 )
+from features.quarantine import RAGGED_ROWS, Quarantine
 from lifecycle.errors import UserError
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
-RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of line with the header
 
 
 class ContractError(UserError):
@@ -92,88 +93,6 @@ AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount i
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
 
 
-class Quarantine:
-    """Collects bad rows of one raw frame with the first reason found for each, and notes
-    on rows that load with a caveat the report counts (e.g. a defaulted amount)."""
-
-    def __init__(self, raw: pd.DataFrame) -> None:
-        self.raw = raw
-        self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
-        self.noted: dict[str, pd.Series] = {}
-        # rows out of line with the header (features.reading: no cell of theirs is trusted),
-        # and files concatenated with their headers: a data row that is the header again
-        self.flag_each(pd.Series(raw.attrs.get(RAGGED_ROWS, {}), dtype="string"))
-        self.flag(repeated_header(raw), "repeated_header")
-
-    def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
-        """Mark rows as bad; a row keeps the first reason it was flagged with."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
-        self.reason = self.reason.mask(mask & self.reason.isna(), reason)
-
-    def flag_each(self, reasons: pd.Series) -> None:
-        """Mark rows as bad, each with its own reason (NA: not bad)."""
-        reasons = reasons.reindex(self.raw.index).astype("string")
-        self.reason = self.reason.mask(reasons.notna() & self.reason.isna(), reasons)
-
-    def note(self, mask: pd.Series | np.ndarray, name: str) -> None:
-        """Mark rows the report counts under ``notes[name]`` if they load."""
-        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
-        self.noted[name] = self.noted.get(name, pd.Series(False, index=self.raw.index)) | mask
-
-    def noted_rows(self, name: str) -> np.ndarray:
-        return self.noted.get(name, pd.Series(False, index=self.raw.index)).to_numpy(dtype=bool)
-
-    @property
-    def good(self) -> pd.Series:
-        return self.reason.isna()
-
-    def frame(self) -> pd.DataFrame:
-        bad = ~self.good
-        return quarantine_rows(self.raw, bad.to_numpy(), self.reason[bad])
-
-    def counts(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}
-
-
-def repeated_header(raw: pd.DataFrame) -> pd.Series:
-    """Rows whose every cell is its column's name (a header repeated inside the file)."""
-    if raw.empty or any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
-        return pd.Series(False, index=raw.index)
-    same = pd.Series(True, index=raw.index)
-    for col in raw.columns:  # narrowed column by column: the first one rules out most rows
-        rows = same[same].index
-        if rows.empty:
-            break
-        text = as_text(raw.loc[rows, col]).str.strip()
-        same[rows] = (text == str(col).strip()).fillna(False).astype(bool)
-    return same
-
-
-def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:
-    """The raw values of the masked rows as text, after their 1-based source row and reason;
-    a file's own column called ``source_row`` or ``reason`` is kept as ``source_row.1`` ..."""
-    rows = raw.loc[mask].apply(raw_text)
-    rows.columns = _beside(list(rows.columns), (c.SOURCE_ROW, c.REASON))
-    reason = reasons if isinstance(reasons, str) else reasons.to_numpy()
-    rows.insert(0, c.REASON, pd.array(np.broadcast_to(reason, len(rows)), dtype="string"))
-    rows.insert(0, c.SOURCE_ROW, rows.index.to_numpy(dtype="int64") + 1)
-    return rows.reset_index(drop=True)
-
-
-def _beside(names: list[str], ours: tuple[str, ...]) -> list[str]:
-    """``names`` with a suffix where they would take one of ``ours`` or each other's name."""
-    taken = set(ours)
-    out = []
-    for name in names:
-        unique, n = name, 0
-        while unique in taken:
-            n += 1
-            unique = f"{name}.{n}"
-        taken.add(unique)
-        out.append(unique)
-    return out
-
-
 MAP_HINT = "Map other names with --map CONTRACT=SOURCE"
 
 
@@ -203,12 +122,12 @@ def require_columns(
         described = ", ".join(
             f"'{col}'" + (f" (for {name})" if name != col else "") for name, col in missing.items()
         )
-        # a column of the same name but for case (User_ID): the --map that takes it
-        folded = {str(col).casefold(): str(col) for col in raw.columns}
+        # a column named so but for case and separators (User_ID, 'user id'): its --map
+        folded = {re.sub(r"[\s_-]", "", str(col)).casefold(): str(col) for col in raw.columns}
         close = [
-            f"--map {name}={folded[col.casefold()]}"
+            f"--map {shlex.quote(f'{name}={folded[key]}')}"  # quoted for the shell
             for name, col in missing.items()
-            if col.casefold() in folded
+            if (key := re.sub(r"[\s_-]", "", col).casefold()) in folded
         ]
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
@@ -316,12 +235,6 @@ class TableChecks:
                 )
 
 
-def parse_amounts(values: pd.Series) -> pd.Series:
-    """Parse numbers; anything that is not a finite number becomes NaN."""
-    numbers, _ = parse_numbers(values)
-    return numbers
-
-
 # -- row rules, one chunk at a time ----------------------------------------------------
 
 
@@ -356,11 +269,11 @@ def check_events(
     columns = {**wanted, **optional}
     refuse_repeated_columns(raw, columns, source)
 
-    user_id, id_problem = parse_ids(
-        raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
-    )
+    ids = raw[columns[c.USER_ID]]
+    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
+    user_id, id_problem = parse_ids(ids, c.USER_ID in mapping.whole_float_ids, rounded)
     bad.flag_each(id_problem)
-    checks.add(raw, rounded_ids(raw[columns[c.USER_ID]]), columns[c.USER_ID], ROUNDED)
+    checks.add(raw, rounded, columns[c.USER_ID], ROUNDED)
     _note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
@@ -381,10 +294,11 @@ def check_events(
     if mapping.default_event_type is not None and c.EVENT_TYPE not in columns:
         event_type = pd.Series(mapping.default_event_type, index=raw.index, dtype="string")
     else:
-        event_type = raw[columns[c.EVENT_TYPE]].astype("string").str.strip().str.lower()
+        event_type = as_text(raw[columns[c.EVENT_TYPE]]).str.strip().str.lower()
         if mapping.default_event_type is not None:
             event_type = event_type.mask(is_blank(event_type), mapping.default_event_type)
         bad.flag(is_blank(event_type), "missing_event_type")
+        bad.flag(event_type.astype(FAST_TEXT).str.contains(NOT_A_TYPE), INVALID_TYPE)
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
@@ -460,11 +374,16 @@ MONEY = (
     "e.g. --map currency=COLUMN)"
 )
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
+INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
+NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
 EPOCH_TIMESTAMPS = {
     unit: f"timestamps (these look like {word} since 1970: use --time-format {unit})"
     for unit, word in (("%s", "seconds"), ("%ms", "milliseconds"))
+} | {
+    SPREADSHEET_SERIAL: "timestamps (these look like a spreadsheet's serial dates, days "
+    "since 1899-12-30: format the column as dates in the sheet before saving it as CSV)"
 }
 
 

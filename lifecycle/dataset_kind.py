@@ -48,7 +48,11 @@ def read_report(folder: Path) -> dict[str, Any] | None:
 
 def damaged(folder: Path, problem: str) -> UserError:
     """A dataset whose files are damaged: the problem, and the way back, in one line."""
-    name = folder.name.split("@", 1)[0]  # a kept version's folder is NAME@STAMP
+    from lifecycle.storage import staging_target
+
+    # a kept version's folder is NAME@STAMP; a staging copy (forget rewrites a dataset
+    # in one) is named for the dataset it is written for, never its hidden name
+    name = staging_target(folder).name.split("@", 1)[0]
     return UserError(
         f"dataset '{name}': {problem}; point it at a kept version (`lifecycle datasets "
         f"history {name}`, then `lifecycle datasets restore VERSION`) or ingest it again"

@@ -156,3 +156,33 @@ def test_documented_counts_are_the_measured_ones(online_retail_loaded, shared_da
         f"{len(hillstrom.frame):,} customers; visit {h['visit_rate']:.3%}, conversion "
         f"{h['conversion_rate']:.3%}, mean spend {h['mean_spend']:.4f}"
     )
+
+
+def test_online_retail_with_month_first_dates_reads_them_with_date_order(
+    home: Path, tmp_path: Path
+) -> None:
+    """Copies of the data set write InvoiceDate as 12/1/2010 8:26 (month first): the import
+    was refused naming column 'event_time' (the file has InvoiceDate) and --date-order, an
+    option `import` did not have."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    path = tmp_path / "retail.csv"
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    lines = "".join(
+        f"5363{i},85123A,MUG,2,12/{i}/2010 8:26,2.55,1785{i},United Kingdom\n" for i in range(1, 6)
+    )
+    path.write_text(header + lines)
+    runner = CliRunner()
+    refused = runner.invoke(main, ["import", "online-retail", str(path)])
+    assert refused.exit_code == 1 and "--date-order" in refused.stderr
+    # the file's column, not the contract's name for it (event_time)
+    assert "column 'InvoiceDate' should hold timestamps" in refused.stderr
+    done = runner.invoke(main, ["import", "online-retail", str(path), "--date-order", "monthfirst"])
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "online_retail" / "events.parquet")
+    assert events[c.EVENT_TIME].dt.day.tolist() == [1, 2, 3, 4, 5]  # 8:26 in London is UTC
+    assert (events[c.EVENT_TIME].dt.month == 12).all()
+    hillstrom = runner.invoke(main, ["import", "hillstrom", str(path), "--date-order", "dayfirst"])
+    assert hillstrom.exit_code == 1 and "hillstrom has no dates" in hillstrom.stderr

@@ -244,3 +244,55 @@ def test_auto_conversion_target_follows_the_data(events: pd.DataFrame) -> None:
     assert label_spec("conversion", fixed, events=purchases).target == "first_purchase"
     with pytest.raises(FeatureError, match="needs the events"):
         label_spec("conversion", auto)
+
+
+def test_tenure_counts_from_the_earlier_of_sign_up_and_first_event() -> None:
+    """A users file whose sign-up is after the user's first event gave recency above tenure
+    (days since the last event above days known), a row /score_features calls contradictory;
+    a sign-up after the cutoff gave a negative tenure, read from the future. Tenure counts
+    from the earlier of the two, so it holds every other day count."""
+    rows = frame(
+        [
+            ev("late", "2024-01-01 10:00", c.PURCHASE, 5.0, "l1"),
+            ev("late", "2024-01-02 10:00", c.ACTIVATION),
+            ev("future", "2024-02-01 10:00", c.SESSION),
+            ev("early", "2024-02-01 10:00", c.SESSION),
+        ]
+    )
+    signups = ["2024-02-15", "2024-04-01", "2024-01-15"]
+    users = pd.DataFrame(
+        {
+            c.USER_ID: ["late", "future", "early"],
+            c.SIGNUP_TIME: pd.to_datetime(signups, utc=True).astype("datetime64[us, UTC]"),
+        }
+    )
+    features = compute_features(rows, [T], users=users, windows=(7, 30)).set_index(c.USER_ID)
+    days_since = {"late": 60 - 10 / 24, "future": 29 - 10 / 24, "early": 46}
+    assert features["tenure_days"].to_dict() == pytest.approx(days_since)
+    assert (features["tenure_days"] >= features["recency_days"]).all()
+    assert features.loc["late", "first_purchase_age_days"] <= features.loc["late", "tenure_days"]
+    assert features.loc["late", "days_to_activation"] == pytest.approx(1.0)
+    # the sign-up after the cutoff is read by no feature: any later one gives the same row
+    users.loc[1, c.SIGNUP_TIME] = pd.Timestamp("2025-06-01", tz="UTC")
+    later = compute_features(rows, [T], users=users, windows=(7, 30)).set_index(c.USER_ID)
+    pd.testing.assert_frame_equal(features, later)
+
+
+def test_user_attributes_named_with_a_quote_or_a_keyword_are_features(events: pd.DataFrame) -> None:
+    """A users file with a column named 'we"ird' ended `features build` in DuckDB's
+    'syntax error at or near' traceback: attribute names were quoted by hand."""
+    users = pd.DataFrame({c.USER_ID: ["a", "b"], 'we"ird': ["x", "y"], "select": ["1", "2"]})
+    features = compute_features(events, [T], users=users, windows=(7,)).set_index(c.USER_ID)
+    assert features['we"ird'].to_dict() == {"a": "x", "b": "y"}
+    assert features["select"].to_dict() == {"a": "1", "b": "2"}
+
+
+def test_user_attributes_named_as_features_are_refused_in_one_line(events: pd.DataFrame) -> None:
+    """A users column named as_of or tenure_days ended `features build` in DuckDB's
+    'Ambiguous reference to column name' traceback."""
+    users = pd.DataFrame({c.USER_ID: ["a", "b"], "tenure_days": ["1", "2"], AS_OF: ["x", "y"]})
+    with pytest.raises(
+        FeatureError,
+        match=r"column\(s\) named as the feature table's own: as_of, tenure_days; rename",
+    ):
+        compute_features(events, [T], users=users, windows=(7,))

@@ -372,3 +372,25 @@ def test_a_damaged_pending_erasure_file_is_named_in_one_line(tmp_path: Path) -> 
         pending_entries(tmp_path)
     assert str(tmp_path / PENDING_FILE) in str(error.value)
     assert "run `lifecycle forget` again with the same ids" in str(error.value)
+
+
+def test_a_dataset_with_a_damaged_report_is_named_by_its_name_not_its_copy(
+    tmp_path: Path,
+) -> None:
+    """forget over a dataset whose report.json is damaged named "dataset '.b.dir.<host>-
+    <pid>-<token>.tmp'" and that hidden staging copy's path: the dataset and its own file
+    are named, before any copy is made."""
+    runner = CliRunner()
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event_time,event_type\nu1,2024-01-02,session\nu2,2024-01-03,x\n")
+    home = ["--home", str(tmp_path / "ws")]
+    assert runner.invoke(main, [*home, "ingest", str(events), "--dataset", "b"]).exit_code == 0
+    version = (tmp_path / "ws" / "datasets" / "b").resolve()
+    (version / "report.json").write_text("{bad json")
+    result = runner.invoke(main, [*home, "forget", "u1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(
+        f"Error: dataset 'b': report.json is truncated or not valid JSON ({version}"
+    )
+    assert ".tmp" not in error

@@ -125,6 +125,16 @@ def test_ids_holding_a_control_character_are_quarantined_never_a_user(tmp_path: 
     assert loaded.quarantine[c.USER_ID].tolist() == ["2\x00", "a\nb"]  # kept as read
 
 
+def test_an_event_type_holding_a_control_character_is_quarantined(tmp_path: Path) -> None:
+    """A quoted line break ('sess\\r\\nion') loaded as an unknown type, kept as unknown types
+    are: no one meant it; quarantined as invalid_event_type, counted as the other reasons."""
+    text = HEADER + 'u1,2024-01-01,"sess\r\nion",\nu2,2024-01-01,"a\tb",\nu3,2024-01-01,trial,\n'
+    loaded = load(write(tmp_path, text))
+    assert loaded.frame[c.EVENT_TYPE].tolist() == ["trial"]  # an unknown type is still kept
+    assert reasons(loaded) == {1: "invalid_event_type", 2: "invalid_event_type"}
+    assert loaded.report.reasons == {"invalid_event_type": 2}
+
+
 def test_ids_a_spreadsheet_rounded_are_quarantined_or_the_column_refused(tmp_path: Path) -> None:
     """Excel shows 123456789012 as 1.23457E+11: every customer whose id starts so loaded as
     one user. A few such ids are quarantined; a column of them is refused, saying why."""
@@ -343,6 +353,24 @@ def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path
     result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
     one_line_error(result, "events.csv.gz: cannot be read as gz", "ended before")
     assert not (home / "datasets" / "cut").exists()
+
+
+def test_a_quote_never_closed_is_named_by_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stray quote made the rest of the file one cell: 'straddling object straddles two
+    block boundaries (try to increase block size?)', no line, nothing to do about it."""
+    from features import reading
+
+    monkeypatch.setattr(reading, "CSV_BLOCK_BYTES", 256)
+    rows = "".join(f"u{i},2024-01-02,session,\n" for i in range(40))
+    two = "u0,2024-01-02,session,\nu1,2024-01-02,session,\n"
+    stray = write(tmp_path, HEADER + two + 'u9,2024-01-02,"session,\n' + rows)
+    with pytest.raises(ContractError, match=r"quote opened on line 4 \('u9,2024-01-02,.* never"):
+        read_table(stray)
+    long = write(tmp_path, HEADER + 'u1,2024-01-02,"' + "x\n" * 400 + '",\n' + rows, "long.csv")
+    with pytest.raises(ContractError, match=r"quoted cell of lines 2 to 402 is longer than"):
+        read_table(long)
 
 
 def test_a_unicode_text_export_is_read_by_its_byte_order_mark(tmp_path: Path) -> None:

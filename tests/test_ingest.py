@@ -112,6 +112,26 @@ def test_cli_errors_are_one_clear_line(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "CONTRACT_COLUMN=SOURCE_COLUMN" in result.output
 
 
+def test_a_file_without_the_id_columns_names_the_column_and_the_map(
+    home: Path, tmp_path: Path
+) -> None:
+    """A file lacking user_id (and order_id) ended in 'cannot be read as csv: Schema at
+    index 1 was different:' and a dump of both schemas: the read of the id columns alone
+    found none of them. The missing column is named, with the --map that takes a column
+    of that name but for case and separators (quoted for the shell)."""
+    path = tmp_path / "spaced.csv"
+    path.write_text("User ID,Event-Time,event_type\nu1,2024-01-01,session\n")
+    result = CliRunner().invoke(main, ["ingest", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error == (
+        f"Error: {path}: missing column 'user_id', 'event_time'; the file has: User ID, "
+        "Event-Time, event_type. Map them with --map 'user_id=User ID' --map event_time=Event-Time"
+    )
+    mapped = ["--map", "user_id=User ID", "--map", "event_time=Event-Time"]
+    assert CliRunner().invoke(main, ["ingest", str(path), *mapped]).exit_code == 0
+
+
 def test_every_command_has_help() -> None:
     runner = CliRunner()
     top = runner.invoke(main, ["--help"])
@@ -354,13 +374,21 @@ def test_ragged_rows_are_quarantined_in_place(
 def test_a_header_ending_with_a_separator_loads(tmp_path: Path) -> None:
     """Every line ending with a comma (spreadsheet exports) gave the header a blank column
     name, and ingest ended in DuckDB's 'zero-length delimited identifier' traceback; the
-    column is named as pandas names it."""
+    column is named as pandas names it. Empty in every row (over every chunk), it carries
+    nothing and is not stored, and the summary says so; with a value it is a column."""
     path = tmp_path / "trailing.csv"
     path.write_text("user_id,event_time,event_type,\nu1,2024-01-01,session,\nu2,2024-01-02,x,\n")
     summary = ingest.ingest_events(path, tmp_path / "d", chunk_rows=1)
     assert summary.tables["events"]["rows_loaded"] == 2
     events = pd.read_parquet(summary.path / "events.parquet")
-    assert events["Unnamed: 3"].tolist() == ["", ""]
+    assert list(events.columns) == [c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT]
+    assert summary.tables["events"]["notes"]["empty_unnamed_columns_ignored"] == ["Unnamed: 3"]
+    assert "column 'Unnamed: 3' ignored: no name in the header" in "\n".join(summary.lines())
+    path.write_text("user_id,event_time,event_type,\nu1,2024-01-01,session,\nu2,2024-01-02,x,7\n")
+    summary = ingest.ingest_events(path, tmp_path / "d", chunk_rows=1)
+    events = pd.read_parquet(summary.path / "events.parquet")
+    assert events["Unnamed: 3"].tolist() == ["", "7"]
+    assert "empty_unnamed_columns_ignored" not in summary.tables["events"]["notes"]
 
 
 def test_cli_ingest_takes_its_chunk_size_from_settings(

@@ -256,6 +256,23 @@ def test_replacing_recent_history_with_a_file_that_ends_earlier_is_refused(
     assert len(pd.read_parquet(dataset / "events.parquet")) == 1
 
 
+def test_history_lost_within_a_day_is_named_to_the_second(home: Path, tmp_path: Path) -> None:
+    """The refusal of a file ending hours before the dataset said it would drop 'the events
+    after 2025-01-05' of a dataset holding '2025-01-01 .. 2025-01-05': a day names no loss."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    head = _write(
+        tmp_path, "morning.csv", FIRST.replace("2025-01-05 10:00:00", "2025-01-05 08:00:00")
+    )
+    result = runner.invoke(main, ["ingest", str(head), "--dataset", "shop"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        "holds 3 events 2025-01-01 10:00:00 .. 2025-01-05 10:00:00; this file holds 3 events "
+        "2025-01-01 10:00:00 .. 2025-01-05 08:00:00: replacing the dataset would drop the events "
+        "after 2025-01-05 08:00:00."
+    ) in result.stderr
+
+
 def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
@@ -426,6 +443,21 @@ def test_an_appended_file_with_other_columns_is_named_not_its_staging_copy(
         assert ".tmp" not in error and ".versions" not in error and ".work" not in error
         assert "--map" not in error  # no mapping makes a column the dataset lacks
         assert dataset.readlink() == before
+
+
+def test_a_file_whose_lines_end_with_a_separator_appends_to_one_without(
+    home: Path, tmp_path: Path
+) -> None:
+    """An append of the next export saved with a comma ending every line was refused ('the
+    file adds Unnamed: 4'): a column with no name and no value carries nothing to add."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    trailing = SECOND.replace("\n", ",\n")
+    data = _ingest(runner, str(_write(tmp_path, "second.csv", trailing)), "--append")
+    assert data["totals"] == {"events": 6}
+    assert data["tables"]["events"]["notes"]["empty_unnamed_columns_ignored"] == ["Unnamed: 4"]
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert list(events.columns) == [c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT]
 
 
 def test_an_appended_users_file_keeps_the_columns_it_lacks_and_adds_its_own(

@@ -432,7 +432,8 @@ def test_other_separators_and_encodings_are_named_with_their_option(
     latin.write_bytes(
         "CustomerID,InvoiceDate,Total,City\n7,2010-12-01,3,Orléans\n".encode("latin-1")
     )
-    with pytest.raises(ContractError, match=r"column 'City' is not UTF-8 text; .*--encoding"):
+    not_utf8 = r"column 'City' is not UTF-8 text \(line 2 reads '7,2010-12-01,3,Orl\\xe9ans'\); "
+    with pytest.raises(ContractError, match=not_utf8 + ".*--encoding"):
         ingest.ingest_events(latin, tmp_path / "x", mapping=_purchases())
     runner = CliRunner()
     base = [*PURCHASE_CLI, "--event-type", "purchase"]

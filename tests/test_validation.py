@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from features import contract as c
 from features.loading import validate_events, validate_users
 from features.reading import read_table
 from features.validation import ContractError
+from lifecycle.cli import main
 
 HEADER = "user_id,event_time,event_type,amount\n"
 
@@ -282,3 +284,139 @@ def test_count_only_frame_with_amount_default_and_kept_repeats(tmp_path: Path) -
     assert kept.report.notes["repeats_kept"] == 1 and kept.report.notes["amount_defaulted"] == 3
     with pytest.raises(ValueError, match="amount_default must be a positive number"):
         load(path, mapping, amount_default=0.0)
+
+
+def test_ids_are_checked_for_spreadsheet_rounding_once_per_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id's quarantine reason and the column's share of rounded ids are one look at the
+    ids (the chunk's ids were matched twice: once in parse_ids, once for the column)."""
+    from features import parsing, validation
+
+    looks: list[int] = []
+    rounded_ids = parsing.rounded_ids
+
+    def counted(values: pd.Series) -> pd.Series:
+        looks.append(len(values))
+        return rounded_ids(values)
+
+    monkeypatch.setattr(validation, "rounded_ids", counted)
+    monkeypatch.setattr(parsing, "rounded_ids", counted)
+    path = write(tmp_path, HEADER + "1.23457E+11,2024-01-01,session,\n7,2024-01-01,session,\n")
+    loaded = load(path, max_bad_fraction=0.9)
+    assert looks == [2]
+    assert loaded.report.reasons == {"invalid_user_id": 1}
+
+
+def test_float_ids_beyond_exact_integers_are_quarantined_never_wrapped(tmp_path: Path) -> None:
+    """A Parquet float id column holding 1.2e20 loaded the user '-9223372036854775808' (the
+    float wrapped around int64); a float that large is a rounded id, as 1.23457E+11 is."""
+    raw = pd.DataFrame(
+        {"user_id": [1.2e20, 17850.0, np.nan], "event_time": "2024-01-01", "event_type": "session"}
+    )
+    raw.to_parquet(tmp_path / "events.parquet")
+    loaded = validate_events(
+        read_table(tmp_path / "events.parquet"), c.ColumnMapping(), "e", max_bad_fraction=0.9
+    )
+    assert loaded.frame[c.USER_ID].tolist() == ["17850"]
+    assert loaded.report.reasons == {"invalid_user_id": 1, "missing_user_id": 1}
+
+
+def test_event_types_that_are_no_text_are_read_as_text_or_quarantined(tmp_path: Path) -> None:
+    """A Parquet event_type of bytes loaded b'Purchase' as the unknown type "b'purchase'" (a
+    purchase lost to LTV), and one of lists "['a']": bytes are read as UTF-8 text, and a
+    list or bytes that are not UTF-8 are invalid_event_type."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = pa.array([b"Purchase", b"\xff\xfe", b"session", None], pa.binary())
+    table = {"user_id": ["u1", "u2", "u3", "u4"], "event_time": ["2024-01-02"] * 4}
+    pq.write_table(pa.table({**table, "event_type": types, "amount": [3.0] * 4}), tmp_path / "b.pq")
+    pq.write_table(pa.table({**table, "event_type": [["a"], ["b"], [], None]}), tmp_path / "l.pq")
+    loaded = validate_events(
+        read_table(tmp_path / "b.pq"), c.ColumnMapping(), "b", max_bad_fraction=0.9
+    )
+    assert loaded.frame[c.EVENT_TYPE].tolist() == ["purchase", "session"]
+    assert loaded.report.reasons == {"invalid_event_type": 1, "missing_event_type": 1}
+    lists = validate_events(
+        read_table(tmp_path / "l.pq"), c.ColumnMapping(), "l", max_bad_fraction=1
+    )
+    assert lists.frame.empty
+    assert lists.report.reasons == {"invalid_event_type": 3, "missing_event_type": 1}
+
+
+def test_one_row_not_utf8_is_named_by_its_line_and_the_dataset_kept(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One latin-1 byte in a late chunk refused the file naming the column only (which of a
+    million rows?): the line is named, its byte escaped, and the dataset keeps its version."""
+    from features import reading
+
+    monkeypatch.setenv("LIFECYCLE_INGEST__CHUNK_ROWS", "7")
+    monkeypatch.setattr(reading, "CSV_BLOCK_BYTES", 64)  # good chunks staged before the error
+    rows = "".join(f"u{i},2024-01-0{i % 9 + 1},session,\n" for i in range(40))
+    runner = CliRunner()
+    first = runner.invoke(main, ["ingest", str(write(tmp_path, HEADER + rows)), "--dataset", "s"])
+    assert first.exit_code == 0, first.output
+    before = (home / "datasets" / "s").readlink()
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes((HEADER + rows).encode() + "u9,2024-02-01,caf\xe9,\n".encode("latin-1"))
+    result = runner.invoke(main, ["ingest", str(bad), "--dataset", "s", "--append"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error == (
+        f"Error: {bad}: column 'event_type' is not UTF-8 text (line 42 reads "
+        "'u9,2024-02-01,caf\\xe9,'); give the file's encoding with --encoding (e.g. "
+        "--encoding latin-1 or cp1252)"
+    )
+    assert (home / "datasets" / "s").readlink() == before
+
+
+def test_rows_of_blank_cells_are_quarantined_but_do_not_refuse_the_file(tmp_path: Path) -> None:
+    """A spreadsheet saves rows it once used as ',,,': two good rows and three such made the
+    file '3 of 5 rows are bad' (missing_user_id), refused. They are empty_row, counted and
+    quarantined, not against the limit; a file of nothing else has no data rows."""
+    body = "u1,2024-01-02,session,\n,,,\n , ,,\n,,,\nu2,2024-01-03,session,\n"
+    loaded = load(write(tmp_path, HEADER + body))
+    assert loaded.frame[c.USER_ID].tolist() == ["u1", "u2"]
+    assert loaded.report.reasons == {"empty_row": 3} and loaded.report.rows_read == 5
+    assert loaded.quarantine[c.SOURCE_ROW].tolist() == [2, 3, 4]
+    with pytest.raises(ContractError, match=r"no data rows: its 2 rows are empty"):
+        load(write(tmp_path, HEADER + ",,,\n,,,\n", "empty.csv"))
+
+
+def test_a_row_out_of_line_and_not_utf8_is_an_encoding_refusal(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Arrow decodes a row out of line with the header before its handler sees it: a latin-1
+    byte there printed 'Exception ignored in ... UnicodeDecodeError' and refused the file as
+    'CSV parse error: Expected 4 columns, got 5' (sometimes then 'terminate called', exit 134)."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes(f"{HEADER}u1,2024-01-02,session,\n".encode() + b"u2,2024-01-02,caf\xe9,,x\n")
+    with pytest.raises(ContractError) as refused:
+        read_table(path)
+    assert str(refused.value) == (
+        f"{path}: line 3 is not UTF-8 text (it reads 'u2,2024-01-02,caf\\xe9,,x'); give the "
+        "file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+    )
+    assert not [w for w in recwarn if "Unraisable" in type(w.message).__name__]
+
+
+def test_a_binary_file_named_csv_is_named_for_what_it_is(tmp_path: Path) -> None:
+    """A Parquet file saved as .csv was parsed as rows of binary: an Arrow parse error
+    quoting them, and an abort at exit ('terminate called without an active exception')."""
+    frame = pd.DataFrame({"user_id": ["u1"], "event_time": ["2024-01-02"], "event_type": ["x"]})
+    frame.to_parquet(tmp_path / "events.csv")
+    with pytest.raises(ContractError, match=r"is not a text file \(a Parquet file: name it"):
+        read_table(tmp_path / "events.csv")
+    (tmp_path / "sheet.csv").write_bytes(b"PK\x03\x04" + bytes(200))
+    with pytest.raises(ContractError, match=r"a zip archive, as an Excel .xlsx is: save the sheet"):
+        read_table(tmp_path / "sheet.csv")
+
+
+def test_a_time_column_of_spreadsheet_serial_dates_is_refused_saying_so(tmp_path: Path) -> None:
+    """A sheet's date column saved unformatted (45292.4375 for 2024-01-01 10:30) was refused
+    as 'should hold timestamps (name their form with --time-format ...)': no format reads it."""
+    rows = "u1,45292.4375,session,\nu2,45293,session,\nu3,45300.5,session,\n"
+    with pytest.raises(ContractError, match=r"spreadsheet's serial dates, days since 1899-12-30"):
+        load(write(tmp_path, HEADER + rows))

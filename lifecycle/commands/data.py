@@ -371,9 +371,23 @@ def datasets_restore(obj: Context, version: str) -> None:
     help="Replace the dataset even when the file starts later or ends earlier than it "
     "(without it such an import is refused; `lifecycle datasets restore` undoes it).",
 )
+@click.option(
+    "--date-order",
+    type=click.Choice(["auto", "dayfirst", "monthfirst"]),
+    default="auto",
+    show_default=True,
+    help="How online-retail's InvoiceDate 12/1/2010 reads (copies of the file write it "
+    "month first); auto reads only dates whose order shows, as ingest does.",
+)
 @pass_context
 def import_(
-    obj: Context, source: str, path: Path | None, dataset: str | None, append: bool, replace: bool
+    obj: Context,
+    source: str,
+    path: Path | None,
+    dataset: str | None,
+    append: bool,
+    replace: bool,
+    date_order: str,
 ) -> None:
     """Load a known public data set through its adapter (default path under settings data_root).
 
@@ -408,6 +422,7 @@ def import_(
         erased=erased_users(obj.settings, name),
         guard_history=not replace,
         append=append,
+        date_order=date_order,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 

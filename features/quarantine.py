@@ -1,0 +1,109 @@
+"""The quarantine of one raw chunk: each bad row with the first reason found for it, as
+the rows of ``quarantine/<table>.csv`` (the raw values as text after the 1-based source row
+and the reason), and notes on rows that load with a caveat the report counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.parsing import as_text, raw_text
+
+RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of line with the header
+# a row whose every cell is blank (a spreadsheet saves rows it once used as ',,,'): it carries
+# nothing, so it is quarantined and counted, but not against the file's bad-row limit
+EMPTY_ROW = "empty_row"
+
+
+class Quarantine:
+    """Collects bad rows of one raw frame with the first reason found for each, and notes
+    on rows that load with a caveat the report counts (e.g. a defaulted amount)."""
+
+    def __init__(self, raw: pd.DataFrame) -> None:
+        self.raw = raw
+        self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
+        self.noted: dict[str, pd.Series] = {}
+        # rows out of line with the header (features.reading: no cell of theirs is trusted),
+        # and files concatenated with their headers: a data row that is the header again
+        self.flag_each(pd.Series(raw.attrs.get(RAGGED_ROWS, {}), dtype="string"))
+        if len(raw.columns) > 1:  # of one column, a blank cell is that column's value missing
+            self.flag(every_cell(raw, lambda text, _: text.str.strip() == ""), EMPTY_ROW)
+        self.flag(repeated_header(raw), "repeated_header")
+
+    def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
+        """Mark rows as bad; a row keeps the first reason it was flagged with."""
+        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        self.reason = self.reason.mask(mask & self.reason.isna(), reason)
+
+    def flag_each(self, reasons: pd.Series) -> None:
+        """Mark rows as bad, each with its own reason (NA: not bad)."""
+        reasons = reasons.reindex(self.raw.index).astype("string")
+        self.reason = self.reason.mask(reasons.notna() & self.reason.isna(), reasons)
+
+    def note(self, mask: pd.Series | np.ndarray, name: str) -> None:
+        """Mark rows the report counts under ``notes[name]`` if they load."""
+        mask = pd.Series(mask, index=self.raw.index).fillna(False).astype(bool)
+        self.noted[name] = self.noted.get(name, pd.Series(False, index=self.raw.index)) | mask
+
+    def noted_rows(self, name: str) -> np.ndarray:
+        return self.noted.get(name, pd.Series(False, index=self.raw.index)).to_numpy(dtype=bool)
+
+    @property
+    def good(self) -> pd.Series:
+        return self.reason.isna()
+
+    def frame(self) -> pd.DataFrame:
+        bad = ~self.good
+        return quarantine_rows(self.raw, bad.to_numpy(), self.reason[bad])
+
+    def counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}
+
+
+def repeated_header(raw: pd.DataFrame) -> pd.Series:
+    """Rows whose every cell is its column's name (a header repeated inside the file)."""
+    if any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
+        return pd.Series(False, index=raw.index)
+    return every_cell(raw, lambda text, col: (text.str.strip() == str(col).strip()).fillna(False))
+
+
+def every_cell(raw: pd.DataFrame, test: Callable[[pd.Series, str], pd.Series]) -> pd.Series:
+    """Rows whose every cell passes ``test(text of the cells, column)`` (a missing cell is
+    blank text); narrowed column by column, as the first one rules out most rows."""
+    passed = pd.Series(not raw.empty and len(raw.columns) > 0, index=raw.index)
+    for col in raw.columns:
+        rows = passed[passed].index
+        if rows.empty:
+            break
+        text = as_text(raw.loc[rows, col]).fillna("")
+        passed[rows] = test(text, col).astype(bool)
+    return passed
+
+
+def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:
+    """The raw values of the masked rows as text, after their 1-based source row and reason;
+    a file's own column called ``source_row`` or ``reason`` is kept as ``source_row.1`` ..."""
+    rows = raw.loc[mask].apply(raw_text)
+    rows.columns = _beside(list(rows.columns), (c.SOURCE_ROW, c.REASON))
+    reason = reasons if isinstance(reasons, str) else reasons.to_numpy()
+    rows.insert(0, c.REASON, pd.array(np.broadcast_to(reason, len(rows)), dtype="string"))
+    rows.insert(0, c.SOURCE_ROW, rows.index.to_numpy(dtype="int64") + 1)
+    return rows.reset_index(drop=True)
+
+
+def _beside(names: list[str], ours: tuple[str, ...]) -> list[str]:
+    """``names`` with a suffix where they would take one of ``ours`` or each other's name."""
+    taken = set(ours)
+    out = []
+    for name in names:
+        unique, n = name, 0
+        while unique in taken:
+            n += 1
+            unique = f"{name}.{n}"
+        taken.add(unique)
+        out.append(unique)
+    return out
