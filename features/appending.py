@@ -64,11 +64,16 @@ def event_range(events: Path) -> EventRange | None:
 def dataset_now(dataset_dir: Path) -> dict[str, Any] | None:
     """An events dataset as it is (after every append, erasure or restore), read from its
     tables: events, users with events, first and last event, the users table's rows, and
-    the appends since its first ingest. None without an events table."""
+    the appends since its first ingest. None without an events table, unless its report
+    counts events loaded: then it is damaged (listed from its report, it showed rows it no
+    longer has)."""
     import pyarrow.parquet as pq
 
     found = event_range(dataset_dir / EVENTS_FILE)
     if found is None:
+        held = (read_report(dataset_dir) or {}).get("tables", {}).get("events", {})
+        if held.get("rows_loaded"):
+            raise damaged(dataset_dir, f"its events table ({EVENTS_FILE}) is missing")
         return None
     now: dict[str, Any] = {"events": found.rows, "users": found.users}
     now |= {"first_event": found.first, "last_event": found.last}

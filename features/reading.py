@@ -226,6 +226,7 @@ def _csv_frames(
     )
     ragged = _RaggedRows(sep, names, included)
     source = _open_binary(path)
+    reader = None
     try:
         reader = pa_csv.open_csv(
             source,
@@ -250,7 +251,9 @@ def _csv_frames(
             yield ragged.frame(pa.concat_tables(pending), repeated, blank)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ragged.refusal(path) or _csv_error(path, error, included, csv.encoding) from None
-    finally:
+    finally:  # the reader first: it may read ahead from the file on a thread of its own
+        if reader is not None:
+            reader.close()
         source.close()
 
 

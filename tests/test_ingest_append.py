@@ -160,6 +160,10 @@ def test_a_damaged_events_table_is_one_line_and_ingest_mends_it(home: Path, tmp_
     assert named in result.stderr and "lifecycle datasets history shop" in result.stderr
     data = _ingest(runner, str(second))
     assert data["tables"]["events"]["rows_loaded"] == 4
+    # one gone: `datasets` listed it from its report as if whole (4 rows loaded)
+    (home / "datasets" / "shop").resolve().joinpath("events.parquet").unlink()
+    listed = runner.invoke(main, ["datasets"])
+    assert "dataset 'shop': its events table (events.parquet) is missing" in listed.stdout
 
 
 def test_an_append_reads_times_in_the_zone_of_the_dataset(home: Path, tmp_path: Path) -> None:
