@@ -231,6 +231,13 @@ DAYS_ORDER = (
         "purchase_recency_days",
         "an order is activity, so the last activity is not before the last order",
     ),
+    # tenure counts from sign-up or the first event, the earlier (features.asof)
+    ("recency_days", "tenure_days", "a user's activity is not before they were known"),
+    (
+        "first_purchase_age_days",
+        "tenure_days",
+        "a user's first order is not before they were known",
+    ),
 )
 
 

@@ -188,13 +188,15 @@ def test_score_features_refuses_days_that_contradict_each_other(scorer: Any) -> 
     from serving.errors import ApiError
     from serving.schemas import FeatureRow
 
-    cases = {
-        "purchase_recency_days": {"purchase_recency_days": 400, "first_purchase_age_days": 30},
-        "recency_days": {"recency_days": 90, "purchase_recency_days": 10},
-        "orders_30d": {"orders_30d": 5, "orders_90d": 2},  # a window holds the shorter one
-        "active_days_7d": {"active_days_7d": 9},  # a week has 7 days
-    }
-    for field, features in cases.items():
+    cases = [
+        ("purchase_recency_days", {"purchase_recency_days": 400, "first_purchase_age_days": 30}),
+        ("recency_days", {"recency_days": 90, "purchase_recency_days": 10}),
+        ("recency_days", {"recency_days": 90, "tenure_days": 20}),  # known for 20 days
+        ("first_purchase_age_days", {"first_purchase_age_days": 40, "tenure_days": 20}),
+        ("orders_30d", {"orders_30d": 5, "orders_90d": 2}),  # a window holds the shorter one
+        ("active_days_7d", {"active_days_7d": 9}),  # a week has 7 days
+    ]
+    for field, features in cases:
         rows = [FeatureRow(user_id="fine", features={"recency_days": 3}),
                 FeatureRow(user_id="impossible", features=features)]  # fmt: skip
         with pytest.raises(ApiError) as error:
@@ -204,7 +206,7 @@ def test_score_features_refuses_days_that_contradict_each_other(scorer: Any) -> 
         assert error.value.message.startswith(f"users[1].features: {field} ")
         assert "expected at most" in error.value.message
     fine = {"recency_days": 3, "purchase_recency_days": 3, "first_purchase_age_days": 300,
-            "orders_30d": 2, "orders_90d": 2, "revenue_30d": 0.1 + 0.2, "revenue_90d": 0.3,
+            "tenure_days": 300, "orders_30d": 2, "orders_90d": 2, "revenue_30d": 0.1 + 0.2, "revenue_90d": 0.3,
             "active_days_7d": 7}  # fmt: skip
     answer = scorer.score_features([FeatureRow(user_id="ok", features=fine)])
     assert answer.users[0].status == "supplied"
