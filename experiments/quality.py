@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from quick import UNCOMPILED, single_threaded_models
+from quick import QUICK_ROUNDS, UNCOMPILED, few_rounds, single_threaded_models
 
 from lifecycle.workspace import EVENTS_FILE
 
@@ -88,7 +88,7 @@ class Sizes:
                     "LIFECYCLE_DEMO__DAYS": "450",
                     "LIFECYCLE_LABELS__LTV_HORIZON_DAYS": "90",
                 },
-                training_env=UNCOMPILED,
+                training_env=UNCOMPILED | few_rounds(),
             )
         return cls(demo_users=demo_users, retail_customer_share=1.0, telco_rows=None, folds=5)
 
@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows += run_online_retail(home, data_root, sizes, log)
             if "telco_churn" in only:
                 rows += run_telco(home, data_root, sizes, log)
-    mode = "quick (CI sizes)" if args.quick else "full size"
+    mode = f"quick (CI sizes, {QUICK_ROUNDS} rounds at most)" if args.quick else "full size"
     header = (
         f"Quality ({mode}: demo {sizes.demo_users:,} users seed {args.seed}"
         + "".join(f", {k}={v}" for k, v in sizes.demo_env.items())

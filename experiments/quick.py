@@ -20,3 +20,21 @@ def single_threaded_models() -> None:
     for name in [*tasks.names(), *models.SPECS]:
         spec = models.spec_of(name)
         models.SPECS[name] = dataclasses.replace(spec, params=spec.params | {"num_threads": 1})
+
+
+# Boosting rounds of every LightGBM model in a quick run whose test checks the script's
+# output, not the models' quality (early stopping otherwise grows 150 to 560 trees per
+# booster on the quick demo: most of a training's CPU).
+QUICK_ROUNDS = 100
+
+
+def few_rounds() -> dict[str, str]:
+    """At most QUICK_ROUNDS boosting rounds for every model, as LIFECYCLE_* settings of a run
+    (``training.models.<name>.num_boost_round``)."""
+    from lifecycle import tasks
+    from training import models
+
+    return {
+        f"LIFECYCLE_TRAINING__MODELS__{name.upper()}__NUM_BOOST_ROUND": str(QUICK_ROUNDS)
+        for name in [*tasks.names(), *models.SPECS]
+    }

@@ -283,10 +283,11 @@ def run_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def prepare(home: Path, *steps: list[str]) -> None:
-    """Run CLI commands against the workspace ``home``, in order, failing loudly."""
+def prepare(home: Path, *steps: list[str], env: dict[str, str] | None = None) -> None:
+    """Run CLI commands against the workspace ``home``, in order, failing loudly; ``env``:
+    settings of every step (``LIFECYCLE_*``)."""
     for args in steps:
-        run_cli(home, *args)
+        run_cli(home, *args, env=env)
 
 
 # A small trained workspace with batch scores (the demo's 2,000 users, seed 5).

@@ -401,6 +401,9 @@ def test_models_and_metrics_show_the_champions_realized_quality(
     settings = load_settings(home=home, environ={})
     stored = latest_outcomes(settings)
     monkeypatch.setenv("LIFECYCLE_HOME", str(home))
+    # Predicting through LightGBM: the service's background compile of the nine boosters
+    # (~30 s of CPU) outlived the test in this process, and nothing here reads them.
+    monkeypatch.setenv("LIFECYCLE_SERVING__COMPILE_TREES", "false")
     with TestClient(service_asgi_app()) as client:
         deadline = time.monotonic() + 120
         while client.get("/readyz").status_code != 200:

@@ -97,7 +97,8 @@ def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: P
     from training.pipeline import train_task
 
     environ = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"}
-    settings = load_settings(home=trained_copy, environ=environ)
+    # Not compiled when the accepted model is promoted: only the gate is asserted here.
+    settings = load_settings(home=trained_copy, environ=environ | NO_COMPILE)
     client = registry.client(settings)
     name = registry.model_name("demo", "churn")
     before = registry.alias_version(client, name, "champion").version

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from services import mlflow_server, run_cli
-from workspaces import TrainedWorkspace, copy_workspace
+from workspaces import NO_COMPILE, TrainedWorkspace, copy_workspace
 
 from lifecycle import registry
 from lifecycle.settings import load_settings
@@ -46,7 +46,9 @@ def home(
 
 @pytest.fixture(scope="module")
 def trained(home: Path) -> object:
-    return train_task(load_settings(home=home, environ={}), "churn")
+    # Not compiled at promotion: nothing here reads compiled trees (load_champions predicts
+    # through LightGBM), and compiling needs the bundle back from the server.
+    return train_task(load_settings(home=home, environ=NO_COMPILE), "churn")
 
 
 def test_training_registers_on_the_server(

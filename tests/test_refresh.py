@@ -28,6 +28,15 @@ def _next_week(home: Path, folder: Path) -> Path:
     return path
 
 
+def _uncompiled(home: Path) -> Path:
+    """``home`` with ``serving.compile_trees`` off in its settings file, for the refresh and a
+    server started on it: compiling the champions a refresh promotes (or a server's
+    background compile of all three, ~20 s of CPU) is asserted nowhere here; compiled trees
+    are tested equal to LightGBM's in test_compiled.py."""
+    (home / "lifecycle.toml").write_text("[serving]\ncompile_trees = false\n")
+    return home
+
+
 def _refresh(home: Path, *args: str) -> tuple[int, dict]:
     result = CliRunner().invoke(main, ["--home", str(home), "--json", "refresh", *args])
     assert "Traceback" not in result.output, result.output
@@ -37,6 +46,7 @@ def _refresh(home: Path, *args: str) -> tuple[int, dict]:
 def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
     trained_copy: Path, tmp_path: Path
 ) -> None:
+    _uncompiled(trained_copy)
     code, current = _refresh(trained_copy)
     assert code == 0, current
     assert current["ran"] == []
@@ -115,6 +125,7 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
 ) -> None:
     from services import free_port, lifecycle_serve
 
+    _uncompiled(trained_copy)
     unreachable = f"http://127.0.0.1:{free_port()}"
     (trained_copy / "scores" / "latest.parquet").unlink()  # the scores must be made again
     result = CliRunner().invoke(
