@@ -146,16 +146,18 @@ class RequestMaker:
         self.rng.shuffle(ids)
         return Request("score_20", "/score", json.dumps({"user_ids": ids}).encode(), b'"scored"')
 
+    def prospect(self) -> dict[str, Any]:
+        """Features a user can have: known for ``tenure_days``, silent for at most that."""
+        tenure = self.rng.randint(1, 900)
+        return {
+            "recency_days": self.rng.randint(0, min(400, tenure)),
+            "tenure_days": tenure,
+            "channel": self.rng.choice(["email", "organic", "paid_search"]),
+        }
+
     def score_features(self) -> Request:
         users = [
-            {
-                "user_id": f"prospect-{self.counter}-{i}",
-                "features": {
-                    "recency_days": self.rng.randint(0, 400),
-                    "tenure_days": self.rng.randint(1, 900),
-                    "channel": self.rng.choice(["email", "organic", "paid_search"]),
-                },
-            }
+            {"user_id": f"prospect-{self.counter}-{i}", "features": self.prospect()}
             for i in range(self.rng.randint(1, 3))
         ]
         body: dict[str, Any] = {"users": users}

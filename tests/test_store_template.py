@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,12 +21,24 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache_dir()
 
 
-def schema(database: Path) -> tuple[list[tuple[str, str]], list[tuple[str]]]:
+def schema(database: Path) -> tuple[list[tuple[str, str, list[Any]]], list[tuple[str]]]:
+    """Tables (their columns: name, type, not null, key), indexes (their columns), triggers,
+    and the revision: what migrations make. Not the SQL text: where SQLite rebuilds a table
+    in a migration, a second run in one process may write its constraints in another order."""
+
+    def shape(db: sqlite3.Connection, kind: str, name: str) -> list[Any]:
+        if kind == "table":
+            return sorted(r[1:4] + r[5:6] for r in db.execute(f"PRAGMA table_info('{name}')"))
+        if kind == "index":
+            return [r[2] for r in db.execute(f"PRAGMA index_info('{name}')")]
+        return []
+
     with sqlite3.connect(database) as db:
-        tables = db.execute(
-            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+        objects = db.execute(
+            "SELECT type, name FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
         ).fetchall()
-        return tables, db.execute("SELECT version_num FROM alembic_version").fetchall()
+        shapes = [(kind, name, shape(db, kind, name)) for kind, name in objects]
+        return shapes, db.execute("SELECT version_num FROM alembic_version").fetchall()
 
 
 def store_works(home: Path) -> str:
