@@ -268,31 +268,39 @@ def test_ctrl_c_inside_a_duckdb_query_aborts_without_a_traceback() -> None:
     def group() -> None:
         pass
 
-    # SIGINT every 50 ms while the command runs, none after it (a busy machine once ran
-    # the whole query before a single timer's thread got to send its one signal), read by
-    # Python's own handler: pytest started as a shell's background job inherits SIGINT
-    # ignored (POSIX, without job control), and Python then keeps it ignored
-    done, lock = threading.Event(), threading.Lock()
+    # SIGINT every 50 ms until the command receives one (a busy machine once ran the whole query
+    # before a single timer's thread got to send its one signal), read by a handler that
+    # raises KeyboardInterrupt, as Python's own does, only while the command runs: a
+    # signal received in the command's `finally` once left the sender running, and its
+    # next signal, after the command, interrupted the worker's next test. pytest started
+    # as a background job inherits SIGINT ignored (POSIX), so the test sets its own.
+    running, received, stop = threading.Event(), threading.Event(), threading.Event()
 
     def interrupt() -> None:
-        while not done.wait(0.05):
-            with lock:
-                if not done.is_set():
-                    os.kill(os.getpid(), signal.SIGINT)
+        while not received.is_set() and not stop.wait(0.05):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def handler(signum: int, frame: object) -> None:
+        if running.is_set():
+            received.set()
+            raise KeyboardInterrupt
 
     @group.command()
     def count() -> None:  # seconds of work unless interrupted: a signal lands in the query
-        threading.Thread(target=interrupt, daemon=True).start()
+        running.set()
         try:
             duckdb.connect().execute("SELECT count(*) FROM range(3000000000) t(i) WHERE i % 7 = 3")
         finally:
-            with lock:
-                done.set()
+            running.clear()
 
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sender = threading.Thread(target=interrupt, daemon=True)
+    previous = signal.signal(signal.SIGINT, handler)
     try:
+        sender.start()
         result = CliRunner().invoke(group, ["count"])
     finally:
+        stop.set()
+        sender.join()
         signal.signal(signal.SIGINT, previous)
     assert result.exit_code == 1 and "Aborted!" in result.output, result.output
     assert not isinstance(result.exception, RuntimeError), result.exception
