@@ -95,6 +95,7 @@ class Scorer:
         self.dataset = settings.dataset
         self.state: Loaded | None = None
         self.error: str | None = None
+        self._load_expected = threading.Event()  # a start's load is coming (expect_load)
         self._first_load = threading.Event()  # set once the first load succeeded or failed
         self._reload_lock = threading.Lock()
         self._promote_lock = threading.Lock()
@@ -121,6 +122,11 @@ class Scorer:
         """What this process still does in the background after a load; empty once settled."""
         compiling = self._compiling is not None and self._compiling.is_alive()
         return sorted(self._checks) + (["compiling trees and reasons tables"] if compiling else [])
+
+    def expect_load(self) -> None:
+        """A load is on its way (a server's start, in the background): until it ends, a
+        request waits for it (``ready``) instead of a 503."""
+        self._load_expected.set()
 
     def load(self, *, mirrored: bool = False) -> Loaded:
         """Open the Feast store and the champions (``mirrored``: read from the registry's
@@ -208,7 +214,7 @@ class Scorer:
         return loaded
 
     def ready(self) -> Loaded:
-        if self.state is None and self.error is None:
+        if self.state is None and self.error is None and self._load_expected.is_set():
             # A request that reaches a worker still starting waits for its load (about 2 s)
             # rather than a 503: the other worker may have answered /readyz for the server.
             self._first_load.wait(START_WAIT_SECONDS)

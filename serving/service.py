@@ -137,6 +137,7 @@ class LifecycleScoring:
         self.follower = MirrorFollower(self.scorer)
         self._stop = threading.Event()
         # Load in the background so liveness answers at once and readiness tells the truth.
+        self.scorer.expect_load()
         threading.Thread(target=self._start, name="lifecycle-load", daemon=True).start()
 
     def _start(self) -> None:

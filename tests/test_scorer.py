@@ -340,9 +340,11 @@ def test_not_ready_scorer_answers_503(home: Path) -> None:
     from serving.scorer import Scorer
 
     fresh = Scorer(load_settings(home=home, environ=NO_COMPILE))
+    began = time.monotonic()
     with pytest.raises(ApiError) as error:
         fresh.score(["x"])
     assert error.value.status == 503
+    assert time.monotonic() - began < 5  # no load announced: nothing to wait for
 
 
 def test_fetch_plan_looks_up_identical_services_once(scorer: Any) -> None:
@@ -459,6 +461,8 @@ def test_a_request_during_a_start_waits_for_the_load_or_its_failure(
     from serving.scorer import Scorer
 
     def start_later(scorer: Any) -> threading.Thread:
+        scorer.expect_load()  # as the service does before its loading thread
+
         def load() -> None:
             time.sleep(1.0)
             with contextlib.suppress(Exception):
