@@ -95,8 +95,9 @@ class Scorer:
         self.dataset = settings.dataset
         self.state: Loaded | None = None
         self.error: str | None = None
-        self._load_expected = threading.Event()  # a start's load is coming (expect_load)
-        self._first_load = threading.Event()  # set once the first load succeeded or failed
+        # clear while an announced load is under way (expect_load): what a request waits on
+        self._no_load_pending = threading.Event()
+        self._no_load_pending.set()
         self._reload_lock = threading.Lock()
         self._promote_lock = threading.Lock()
         self._cache = Path(tempfile.mkdtemp(prefix="lifecycle-serving-"))
@@ -126,7 +127,7 @@ class Scorer:
     def expect_load(self) -> None:
         """A load is on its way (a server's start, in the background): until it ends, a
         request waits for it (``ready``) instead of a 503."""
-        self._load_expected.set()
+        self._no_load_pending.clear()
 
     def load(self, *, mirrored: bool = False) -> Loaded:
         """Open the Feast store and the champions (``mirrored``: read from the registry's
@@ -145,7 +146,7 @@ class Scorer:
             logger.error("scoring service could not load: %s", self.error)
             raise
         finally:
-            self._first_load.set()
+            self._no_load_pending.set()
         for task, why in state.champions.unavailable.items():  # the start's log says it too
             logger.warning("%s cannot be served: %s", task, why)
         return state
@@ -214,10 +215,10 @@ class Scorer:
         return loaded
 
     def ready(self) -> Loaded:
-        if self.state is None and self.error is None and self._load_expected.is_set():
+        if self.state is None:
             # A request that reaches a worker still starting waits for its load (about 2 s)
             # rather than a 503: the other worker may have answered /readyz for the server.
-            self._first_load.wait(START_WAIT_SECONDS)
+            self._no_load_pending.wait(START_WAIT_SECONDS)
         if self.state is None:
             reason = self.error or "still loading the models and the feature store"
             raise ApiError(503, f"not ready: {reason}")
