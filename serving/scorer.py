@@ -129,6 +129,10 @@ class Scorer:
         request waits for it (``ready``) instead of a 503."""
         self._no_load_pending.clear()
 
+    def load_ended(self) -> None:
+        """The announced load is over, loaded or not: requests stop waiting for it."""
+        self._no_load_pending.set()
+
     def load(self, *, mirrored: bool = False) -> Loaded:
         """Open the Feast store and the champions (``mirrored``: read from the registry's
         aliases mirror, a server's start); keep the error for /readyz if it fails."""
@@ -146,7 +150,7 @@ class Scorer:
             logger.error("scoring service could not load: %s", self.error)
             raise
         finally:
-            self._no_load_pending.set()
+            self.load_ended()
         for task, why in state.champions.unavailable.items():  # the start's log says it too
             logger.warning("%s cannot be served: %s", task, why)
         return state

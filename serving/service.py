@@ -149,6 +149,7 @@ class LifecycleScoring:
             except Exception:
                 return
             finally:
+                self.scorer.load_ended()  # also when it failed before loading: nobody waits
                 quiet_bentoml_deprecation()  # again: libraries imported by load add filters
             self._check_mirror()
         seconds = self.settings.serving.poll_aliases_seconds
