@@ -127,6 +127,11 @@ VARIANTS = {
         "fitted on the matured cutoffs (RFM edges on all of them, BG/NBD on the test cutoffs')",
         method={"fresh_rules": False},
     ),
+    "no_blend": Variant(
+        "the LTV blended with BG/NBD + Gamma-Gamma where the test cutoffs prefer it",
+        "LightGBM's LTV alone",
+        method={"blend": False},
+    ),
 }
 
 

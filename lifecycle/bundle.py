@@ -34,6 +34,7 @@ from lifecycle.storage import read_json
 
 BUNDLE_FILE = "bundle.json"
 PURCHASE_FILE = "purchase_booster.txt"
+BLEND_DIR = "blend"  # the rule a value is blended with (its rule.json)
 QUANTILES = (0.1, 0.5, 0.9)  # the interval reported
 # A value model's outputs, in the order of a value task's declared outputs (LTV: ltv, ltv_p10, ...).
 VALUE_OUTLOOK = ("value", "p10", "p50", "p90", "purchase_probability")
@@ -107,6 +108,11 @@ class ModelBundle:
     # Boosting from the purchase process (lifecycle.offsets): its parameters, horizon, each
     # booster part's role and the fallback start; the raw score is start + trees.
     boost_start: dict[str, Any] | None = None
+    # A value blended with a rule's (training.combination): the served value is
+    # blend_weight x LightGBM's + the rest x the rule's; its interval and P(any value) stay
+    # LightGBM's parts'.
+    blend: RuleModel | None = None
+    blend_weight: float = 1.0
     # id(booster) -> its compiled trees (lifecycle.compiled), filled by ``compile_trees``
     compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
     # the main booster's TreeSHAP tables (lifecycle.treeshap), filled by ``tabulate_reasons``
@@ -129,8 +135,11 @@ class ModelBundle:
 
     @property
     def kind(self) -> str:
-        """``lightgbm``, or the baseline rule served in its place (``lifecycle.rules``)."""
-        return self.booster.kind if isinstance(self.booster, RuleModel) else "lightgbm"
+        """``lightgbm``, the baseline rule served in its place (``lifecycle.rules``), or
+        ``lightgbm+<rule>`` for a value blended with the rule's."""
+        if isinstance(self.booster, RuleModel):
+            return self.booster.kind
+        return "lightgbm" if self.blend is None else f"lightgbm+{self.blend.kind}"
 
     def encode(self, features: pd.DataFrame) -> np.ndarray:
         """The model's input matrix as one float array: its columns in its order, categories
@@ -313,7 +322,17 @@ class ModelBundle:
         return self.purchase_matrix(X) if self.purchase_booster is not None else None
 
     def _value(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
-        return expected_value(self.raw_score_matrix(X), purchase)
+        return self.blended(expected_value(self.raw_score_matrix(X), purchase), X)
+
+    def blended(self, value: Any, X: np.ndarray) -> Any:
+        """LightGBM's expected ``value`` of the rows of ``X``, blended with the rule's where the
+        bundle has one (rows of floats stay a list)."""
+        if self.blend is None:
+            return value
+        mixed = blend_values(
+            self.blend_weight, np.asarray(value, dtype="float64"), self.blend.predict(X)
+        )
+        return mixed.tolist() if isinstance(value, list) else mixed
 
     def _interval(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
         if self.rule_outlook:
@@ -377,6 +396,9 @@ class ModelBundle:
             booster.save_model(str(directory / f"quantile_{q:.2f}.txt"))
         if self.purchase_booster is not None:
             self.purchase_booster.save_model(str(directory / PURCHASE_FILE))
+        if self.blend is not None:
+            (directory / BLEND_DIR).mkdir(exist_ok=True)
+            self.blend.save(directory / BLEND_DIR)
         meta = {
             "task": self.task,
             "feature_names": self.feature_names,
@@ -392,6 +414,7 @@ class ModelBundle:
             "quantile_scale": self.quantile_scale,
             "prediction": self.prediction,
             "boost_start": self.boost_start,
+            "blend_weight": self.blend_weight,
         }
         (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return directory
@@ -428,6 +451,12 @@ class ModelBundle:
             quantile_scale=meta.get("quantile_scale", "value"),
             prediction=meta.get("prediction"),
             boost_start=meta.get("boost_start"),
+            blend=(
+                RuleModel.load(directory / BLEND_DIR)
+                if (directory / BLEND_DIR / RULE_FILE).is_file()
+                else None
+            ),
+            blend_weight=float(meta.get("blend_weight", 1.0)),
         )
         bundle.source = directory
         return bundle
@@ -451,6 +480,11 @@ def category_codes(categories: list[str], values: Any) -> np.ndarray:
     """Training codes of categorical values (a Series or array); unknown or missing is NaN."""
     codes = pd.Index(categories).get_indexer(pd.Series(values).astype("string"))
     return np.where(codes < 0, np.nan, codes)
+
+
+def blend_values(weight: float, value: np.ndarray, rule_value: np.ndarray) -> np.ndarray:
+    """A blended value (``training.combination``): ``weight`` of LightGBM's, the rest the rule's."""
+    return weight * value + (1.0 - weight) * rule_value
 
 
 def expected_value(raw: Any, purchase: Any, xp: Maths = ARRAYS) -> Any:

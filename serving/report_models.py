@@ -72,8 +72,11 @@ def champion_evaluations(
 
 
 def kind_words(kind: str | None, label_free: bool) -> str:
-    """What serves: LightGBM (no kind tag), a baseline rule that beat it, or a label-free fit."""
-    return "lightgbm" if kind is None else f"{'label-free' if label_free else 'baseline'} {kind}"
+    """What serves: LightGBM (no kind tag, or ``lightgbm+<rule>`` for a value blended with a
+    rule's), a baseline rule that beat it, or a label-free fit."""
+    if kind is None or kind.startswith("lightgbm"):
+        return kind or "lightgbm"
+    return f"{'label-free' if label_free else 'baseline'} {kind}"
 
 
 def _read_plots(run_id: str, evaluation: ModelEvaluation) -> None:

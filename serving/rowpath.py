@@ -126,6 +126,7 @@ def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
         if purchase is None
         else [expected_value(v, p, FLOATS) for v, p in zip(raw, purchase, strict=True)]
     )
+    values = bundle.blended(values, X)
     quantiles = [
         bundle.predict_trees(bundle.quantile_boosters[q], X).tolist() for q in model.levels
     ]

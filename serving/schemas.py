@@ -167,7 +167,9 @@ class ScoreResponse(_Model):
     model_versions: dict[str, str] = Field(description=VERSIONS_DOC)
     model_kinds: dict[str, str] = Field(
         default_factory=dict,
-        description="task -> what serves it: lightgbm, or the baseline rule registered when it "
+        description="task -> what serves it: lightgbm (lightgbm+bgnbd_gamma_gamma: a value "
+        "blended with that rule's, as the test cutoffs preferred), or the baseline rule "
+        "registered when it "
         "beat LightGBM (recency_rule, rfm_score, last_period_value, bgnbd_gamma_gamma), or the "
         "model of data with too few outcomes to learn from (purchase_process, "
         "activity_process, bgnbd_gamma_gamma); conversion on a log of purchases only: "

@@ -29,6 +29,8 @@ from lifecycle.rules import feature_matrix
 from lifecycle.settings import Settings, SettingsError, load_settings
 from training import models as model_specs
 from training.pipeline import (
+    METHOD,
+    Method,
     TrainingError,
     check_trainable,
     time_split,
@@ -510,7 +512,7 @@ def test_a_baseline_that_wins_is_registered_and_served(
     try:
         champions = load_champions(settings, cache=tmp_path)
         assert champions.kinds["churn"] == weak.baseline.kind
-        assert champions.kinds["ltv"] == "lightgbm"
+        assert champions.kinds["ltv"] == "lightgbm+bgnbd_gamma_gamma"  # as trained: blended
         assert champions.bundles["churn"].purchase_process is not None  # the rule's own
         features = pd.read_parquet(store_paths(settings).feature_table)
         latest = features[features[AS_OF] == features[AS_OF].max()].head(300)
@@ -540,7 +542,12 @@ def test_a_baseline_that_replaces_a_label_free_champion_is_reported_as_the_champ
     settings = load_settings(home=trained_copy, environ={})
     promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
     _stumps(monkeypatch, "ltv", LTV_PURCHASE, LTV_QUANTILE)
-    weak = train_task(settings, "ltv")
+    # LightGBM alone: blended with BG/NBD + Gamma-Gamma even stumps beat the rule alone
+    token = METHOD.set(Method(blend=False))
+    try:
+        weak = train_task(settings, "ltv")
+    finally:
+        METHOD.reset(token)
     assert not weak.promoted and weak.baseline is not None, weak.gate
     assert weak.baseline.promoted, weak.baseline.gate
     assert f"champion v{label_free.version} learned from no outcome" in weak.baseline.gate

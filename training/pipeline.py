@@ -29,12 +29,13 @@ from features.labels import ACTIVITY, LABEL
 from lifecycle import lineage, registry, tasks
 from lifecycle.btyd import BGNBD, MBGNBD
 from lifecycle.btyd_features import fit_purchase_process
-from lifecycle.bundle import ModelBundle
+from lifecycle.bundle import ModelBundle, blend_values
 from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
+from training.combination import BLEND_RULE, choose_blend
 from training.datasets import TrainingSet, build_training_set, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
@@ -74,6 +75,9 @@ class Method:
     # A baseline rule that won the gate is served fitted on the users of the latest cutoff
     # (quintile edges, BG/NBD parameters need no outcome), not on the matured cutoffs
     fresh_rules: bool = True
+    # A value task's LightGBM value blended with BG/NBD + Gamma-Gamma's where the test
+    # cutoffs prefer a blend (training.combination)
+    blend: bool = True
 
 
 # The method of the trainings in this context; only experiments set another (``METHOD.set``).
@@ -344,6 +348,12 @@ def train_task(
         task, parts["train"], training.feature_names, population=test, **rule_options
     )
     scores = score_models(evaluated, rules, test)
+    blend = None
+    if method.blend and not tasks.get(task).is_probability:
+        blend = choose_blend(task, y, scores, gate_metric_of(settings, task))
+    if blend is not None and blend.weight < 1.0:  # what is measured is what will serve
+        evaluated.blend, evaluated.blend_weight = rules[BLEND_RULE], blend.weight
+        scores["lightgbm"] = blend_values(blend.weight, scores["lightgbm"], scores[BLEND_RULE])
     metrics = metrics_of(task, y, scores)
     if not tasks.get(task).is_probability:
         outlook = evaluated.value_outlook(test)
@@ -382,6 +392,19 @@ def train_task(
         bundle = evaluated
         bundle.data_window = history
     bundle.metrics = metrics["lightgbm"]
+    if blend is not None:
+        bundle.data_window["blend"] = blend.to_dict()
+    if blend is not None and blend.weight < 1.0:
+        # the rule of the blend as a winning rule is served: fitted on the users of now
+        fresh = freshest_rows(settings, training)
+        bundle.blend = fit_rule(
+            BLEND_RULE, task, fresh, training.feature_names, population=fresh, **rule_options
+        )
+        bundle.blend_weight = blend.weight
+        bundle.data_window["rule_fitted_on"] = {
+            "cutoff": f"{fresh[AS_OF].max():%Y-%m-%d}",
+            "rows": len(fresh),
+        }
     if training.spec.everyone:  # rows of every known user
         process = fit_purchase_process(
             frame[frame[AS_OF] == split.test_cutoff], kind=method.purchase_process
@@ -422,7 +445,9 @@ def train_task(
     winner = winning_baseline(settings, task, metrics)
     if not promoted and winner in rules:
         progress(f"{task}: the baseline {winner} won; registering it as a servable model")
-        window = {k: v for k, v in bundle.data_window.items() if k != "calibration"}
+        # the LightGBM version's own: its calibration, and the blend it would have served
+        own = ("calibration", "blend", "rule_fitted_on")
+        window = {k: v for k, v in bundle.data_window.items() if k not in own}
         # Conversion's users of now are unknown without its eligibility at the latest cutoff.
         if method.fresh_rules and training.spec.everyone:
             fresh = freshest_rows(settings, training)
@@ -494,6 +519,7 @@ def _log(
                 "seed": settings.training.seed,
                 "best_iteration": bundle.booster.current_iteration(),
                 "calibrated": bundle.calibrator is not None,
+                "blend_weight": bundle.blend_weight,
                 "trained_on_cutoffs": len(
                     bundle.data_window.get("trained_on", {}).get("cutoffs", [])
                 ),
@@ -543,6 +569,7 @@ def _log(
                 "test_cutoff": split.to_dict()["test_cutoff"],
                 "trained_through": split.to_dict()["test_cutoff"],
                 **lineage.model_tags(settings, dataset, bundle.service, bundle.label),
+                **({"kind": bundle.kind} if bundle.blend is not None else {}),
             },
             metrics=metrics["lightgbm"],
         )

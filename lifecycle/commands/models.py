@@ -165,7 +165,7 @@ def models(obj: Context, dataset: str | None) -> None:
             if k in ("auc", "pr_auc", "ece", "normalized_gini", "spearman", "qini")
         )
         aliases = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
-        kind = r["kind"] if r["kind"] == "lightgbm" else f"baseline {r['kind']}"
+        kind = r["kind"] if r["kind"].startswith("lightgbm") else f"baseline {r['kind']}"
         if "learner" in r:  # uplift: versions of other outcomes or arms are not comparable
             kind = f"{r['learner']}, outcome {r['outcome']}, treated {r['treated']}"
         tested = f"test {r['test_cutoff']}: {headline}"
