@@ -358,7 +358,7 @@ def check_events(
     )
     for name in (c.CURRENCY, c.ORDER_ID):
         if name in columns:
-            events[name] = raw[columns[name]].astype("string").str.strip().replace("", pd.NA)
+            events[name] = text_column(raw, columns[name], name, bad).str.strip().replace("", pd.NA)
     if c.ORDER_ID in mapping.whole_float_ids and c.ORDER_ID in columns:
         events[c.ORDER_ID] = events[c.ORDER_ID].str.replace(WHOLE_FLOAT_ID, r"\1", regex=True)
     used = set(columns.values())
@@ -412,10 +412,45 @@ def _times(
     return times, problem
 
 
+def text_column(raw: pd.DataFrame, column: str, name: str, bad: Quarantine) -> pd.Series:
+    """A column of text (currency, order id, channel, a users attribute) as text, bytes read
+    as UTF-8; a cell with a control character (a line break of a quoted cell, a tab, a NUL)
+    or no text (a list, bytes not UTF-8) is no value anyone meant: ``invalid_<name>``."""
+    text = as_text(raw[column])
+    bad.flag(text.astype(FAST_TEXT).str.contains(NOT_A_TYPE), f"invalid_{name}")
+    return text
+
+
+def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:
+    """A users file that is an events file (given as --users by mistake), or one whose
+    attribute is named as a feature is (it would clash at `features build`): refused now,
+    when the file can still be fixed."""
+    from features.asof import is_feature_name
+
+    used = {mapping.source(name) for name in mapping.columns} | {mapping.source(c.USER_ID)}
+    attributes = [str(col) for col in raw.columns if col not in used]
+    events = [col for col in attributes if col in (c.EVENT_TIME, c.EVENT_TYPE)]
+    if events and c.SIGNUP_TIME not in raw.columns:
+        raise ContractError(
+            f"{source}: given as the users file, but it has the columns of an events file "
+            f"({', '.join(events)}); a users file holds one row per user: user_id, optional "
+            "signup_time and channel, and attributes"
+        )
+    clashing = [col for col in attributes if is_feature_name(col)]
+    if clashing:
+        raise ContractError(
+            f"{source}: column '{clashing[0]}' is named as a feature the feature table "
+            f"computes ({', '.join(clashing)}); rename the column in the users file, e.g. "
+            f"'user_{clashing[0]}'"
+        )
+
+
 def check_users(
     raw: pd.DataFrame, mapping: c.ColumnMapping, source: str, bad: Quarantine, checks: TableChecks
 ) -> pd.DataFrame:
-    """Contract-shaped users of one raw chunk: user id, optional sign-up time and channel."""
+    """Contract-shaped users of one raw chunk: user id, optional sign-up time and channel,
+    and attributes (a text one with a control character is ``invalid_<column>``)."""
+    refuse_unusable_users(raw, mapping, source)
     wanted = {c.USER_ID: mapping.source(c.USER_ID)}
     for name in c.USER_OPTIONAL:
         if name in mapping.columns:
@@ -438,11 +473,15 @@ def check_users(
         bad.flag(time_problem == "unparseable", "unparseable_signup_time")
         bad.flag_each(time_problem)
     if c.CHANNEL in columns:
-        users[c.CHANNEL] = raw[columns[c.CHANNEL]].astype("string").str.strip().replace("", pd.NA)
+        channel = text_column(raw, columns[c.CHANNEL], c.CHANNEL, bad)
+        users[c.CHANNEL] = channel.str.strip().replace("", pd.NA)
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in users.columns:
-            users[extra] = raw[extra]
+            text = pd.api.types.is_object_dtype(raw[extra]) or pd.api.types.is_string_dtype(
+                raw[extra]
+            )
+            users[extra] = text_column(raw, extra, str(extra), bad) if text else raw[extra]
     return users
 
 
