@@ -32,9 +32,11 @@ from features.validation import (
     Quarantine,
     TableChecks,
     TableRules,
+    check_user_ids,
     event_rules,
     is_blank,
     require_columns,
+    text_column,
 )
 
 ONLINE_RETAIL_FILE = "online_retail/online_retail_transactions.csv.gz"
@@ -134,7 +136,8 @@ def online_retail_rules(
         bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
         bad.flag(unit_price <= 0, "non_positive_unit_price")
 
-        customer = raw["CustomerID"].str.strip().str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
+        # spaces only: a control character makes the id invalid_user_id, as in ingest
+        customer = raw["CustomerID"].str.strip(" ").str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
         valid_purchase = ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~no_customer
         counts["invoice_lines"] += len(raw)
         counts["lines_without_customer"] += int(no_customer.sum())
@@ -231,8 +234,8 @@ def telco_churn(
         wanted = {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}
         require_columns(raw, wanted, source, not_its_file("telco-churn"))
         bad = Quarantine(raw)
-        snapshot = pd.DataFrame({c.USER_ID: raw["customerID"].astype("string").str.strip()})
-        bad.flag(is_blank(snapshot[c.USER_ID]), "missing_user_id")
+        # as ingest reads ids: control characters, spreadsheet-rounded ids (7.59E+3) are bad
+        snapshot = pd.DataFrame({c.USER_ID: check_user_ids(raw, "customerID", bad, checks)})
         churn = raw["Churn"].astype("string").str.strip().str.lower()
         label = churn.map({"yes": 1, "no": 0, "1": 1, "0": 0, "true": 1, "false": 0})
         bad.flag(label.isna(), "invalid_label")
@@ -248,7 +251,7 @@ def telco_churn(
                 bad.flag(invalid, f"invalid_{name}")
                 snapshot[name] = values
             else:
-                snapshot[name] = raw[name].astype("string").str.strip()
+                snapshot[name] = text_column(raw, name, name, bad).str.strip()
         return snapshot, bad
 
     rules = TableRules(

@@ -24,6 +24,7 @@ from features.csv_lines import (
     open_quote,
     row_too_long,
 )
+from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
@@ -365,7 +366,7 @@ class _RaggedRows:
         return ContractError(
             f"{path}: {RAGGED_RUN_LIMIT:,} rows in a row from data row {first:,} on have "
             f"another number of fields than the header's {self.width} (e.g. {fields}): is the "
-            "header this file's, and the separator right (--delimiter)?"
+            f"header this file's, and the separator right{option_hint(' (--delimiter)')}?"
         )
 
 
@@ -427,8 +428,14 @@ def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
             raise ContractError(
                 f"{path}: the header line is one column ({shown!r}) holding {name}, not "
                 f"{OTHER_SEPARATORS.get(sep, repr(sep))}: if {name} separates the columns, "
-                f"give --delimiter {'tab' if other == chr(9) else repr(other)}"
+                + option_hint(
+                    f"give --delimiter {'tab' if other == chr(9) else repr(other)}",
+                    f"save the file with {OTHER_SEPARATORS.get(sep, repr(sep))} between them",
+                )
             )
+
+
+ENCODING_HINT = "give the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
 
 
 def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) -> ValueError:
@@ -440,8 +447,8 @@ def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) ->
         found_line = first_line_not_utf8(path)
         where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
-            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; give "
-            "the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; "
+            + option_hint(ENCODING_HINT, "save the file as UTF-8")
         )
     if "straddling object straddles" in message:  # Arrow's words for a row over a block
         return row_too_long(path, CSV_BLOCK_BYTES)
@@ -449,8 +456,8 @@ def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) ->
     # the rows out of line with the header are skipped, but for one Arrow could not decode
     if found and codecs.lookup(encoding).name == "utf-8" and (line := first_line_not_utf8(path)):
         return ContractError(
-            f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); give the "
-            "file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+            f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); "
+            + option_hint(ENCODING_HINT, "save the file as UTF-8")
         )
     line = line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.hints import MAP_HINT, MONEY, NUMBERS, epoch_timestamps, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
     FAST_TEXT,
-    SPREADSHEET_SERIAL,
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
@@ -43,7 +43,7 @@ from features.parsing import (
     rounded_ids,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
-from lifecycle.errors import UserError
+from lifecycle.errors import UserError, offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
@@ -91,9 +91,6 @@ SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
-
-
-MAP_HINT = "Map other names with --map CONTRACT=SOURCE"
 
 
 def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: str) -> None:
@@ -209,25 +206,31 @@ class TableChecks:
         """Refuse a column mostly not of its type, or one whose dates show both orders."""
         for column, orders in self.date_orders.items():
             if len(orders) == 2:
+                forms = {"--time-format": "--time-format (e.g. '%d/%m/%Y')"}
+                named = [
+                    forms.get(option, f"{option} dayfirst|monthfirst")
+                    for option in offered("--time-format", "--date-order")
+                ]
                 raise ContractError(
                     f"{source}: column '{column}' mixes day-first dates ({orders['day first']}) "
-                    f"and month-first dates ({orders['month first']}); name the form with "
-                    "--time-format (e.g. '%d/%m/%Y') or --date-order dayfirst|monthfirst"
+                    f"and month-first dates ({orders['month first']}); "
+                    + (
+                        f"name the form with {' or '.join(named)}"
+                        if named
+                        else "write every date in one order (best as 2024-12-31)"
+                    )
                 )
         for column, evidence in self.columns.items():
             if evidence.filled and evidence.bad / evidence.filled > limit:
                 expected = (
-                    EPOCH_TIMESTAMPS[evidence.epoch_format]
+                    epoch_timestamps(evidence.epoch_format)
                     if evidence.epoch_format
                     else evidence.expected
                 )
                 shown = list(self.date_orders.get(column, {}))
-                hint = (
-                    f"; every date whose order shows is {shown[0]}: use --date-order "
-                    f"{shown[0].replace(' ', '')}"
-                    if len(shown) == 1
-                    else ""
-                )
+                hint = f"; every date whose order shows is {shown[0]}" if len(shown) == 1 else ""
+                if hint and offered("--date-order"):
+                    hint += f": use --date-order {shown[0].replace(' ', '')}"
                 raise ContractError(
                     f"{source}: column '{column}' should hold {expected}, but "
                     f"{evidence.bad:,} of {evidence.filled:,} filled values do not parse "
@@ -269,11 +272,9 @@ def check_events(
     columns = {**wanted, **optional}
     refuse_repeated_columns(raw, columns, source)
 
-    ids = raw[columns[c.USER_ID]]
-    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
-    user_id, id_problem = parse_ids(ids, c.USER_ID in mapping.whole_float_ids, rounded)
-    bad.flag_each(id_problem)
-    checks.add(raw, rounded, columns[c.USER_ID], ROUNDED)
+    user_id = check_user_ids(
+        raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
+    )
     _note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
@@ -368,23 +369,27 @@ def check_events(
     return events
 
 
-NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
-MONEY = (
-    "numbers without a currency sign or code (the currency goes in a 'currency' column, "
-    "e.g. --map currency=COLUMN)"
-)
+def check_user_ids(
+    raw: pd.DataFrame,
+    column: str,
+    bad: Quarantine,
+    checks: TableChecks,
+    whole_floats: bool = False,
+) -> pd.Series:
+    """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
+    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole."""
+    ids = raw[column]
+    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
+    user_id, problem = parse_ids(ids, whole_floats, rounded)
+    bad.flag_each(problem)
+    checks.add(raw, rounded, column, ROUNDED)
+    return user_id
+
+
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
-TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
-EPOCH_TIMESTAMPS = {
-    unit: f"timestamps (these look like {word} since 1970: use --time-format {unit})"
-    for unit, word in (("%s", "seconds"), ("%ms", "milliseconds"))
-} | {
-    SPREADSHEET_SERIAL: "timestamps (these look like a spreadsheet's serial dates, days "
-    "since 1899-12-30: format the column as dates in the sheet before saving it as CSV)"
-}
 
 
 def _note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
@@ -402,7 +407,7 @@ def _times(
     times, problem = parse_times_checked(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
-    evidence = checks.add(raw, problem.notna(), column, TIMESTAMPS)
+    evidence = checks.add(raw, problem.notna(), column, timestamps())
     if evidence.epoch_format is not False and mapping.time_format is None:
         found = epoch_format(raw[column])  # every chunk's the same, or no hint
         same = evidence.epoch_format in (None, found)
@@ -461,11 +466,10 @@ def check_users(
         **wanted,
     }
     refuse_repeated_columns(raw, columns, source)
-    user_id, id_problem = parse_ids(
-        raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
+    user_id = check_user_ids(
+        raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
     )
     users = pd.DataFrame({c.USER_ID: user_id})
-    bad.flag_each(id_problem)
     _note_whole_float_ids(mapping, checks)
     if c.SIGNUP_TIME in columns:
         col = columns[c.SIGNUP_TIME]
