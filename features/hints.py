@@ -11,7 +11,6 @@ import re
 from features.parsing import SPREADSHEET_SERIAL
 from lifecycle.errors import offered
 
-MAP_HINT = "Map other names with --map CONTRACT=SOURCE"
 NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
 MONEY = (
     "numbers without a currency sign or code (the currency goes in a 'currency' column, "

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.hints import MAP_HINT, MONEY, NUMBERS, epoch_timestamps, timestamps
+from features.hints import MONEY, NUMBERS, epoch_timestamps, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
     FAST_TEXT,
@@ -110,10 +110,15 @@ def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: 
 
 
 def require_columns(
-    raw: pd.DataFrame, wanted: dict[str, str], source: str, hint: str = MAP_HINT
+    raw: pd.DataFrame,
+    wanted: dict[str, str],
+    source: str,
+    hint: str | None = None,
+    option: str = "--map",
 ) -> None:
     """Fail fast when a mapped column is absent; ``wanted`` maps contract name -> source name;
-    ``hint`` says what to do (an adapter has no --map)."""
+    ``hint`` says what to do (an adapter has no --map), else ``option`` maps the file's
+    columns (``--users-map`` for a users file)."""
     missing = {name: col for name, col in wanted.items() if col not in raw.columns}
     if missing:
         described = ", ".join(
@@ -122,18 +127,22 @@ def require_columns(
         # a column named so but for case and separators (User_ID, 'user id'): its --map
         folded = {re.sub(r"[\s_-]", "", str(col)).casefold(): str(col) for col in raw.columns}
         close = [
-            f"--map {shlex.quote(f'{name}={folded[key]}')}"  # quoted for the shell
+            f"{option} {shlex.quote(f'{name}={folded[key]}')}"  # quoted for the shell
             for name, col in missing.items()
             if (key := re.sub(r"[\s_-]", "", col).casefold()) in folded
         ]
+        others = f"{option} CONTRACT=SOURCE"
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
-            + (f"Map them with {' '.join(close)}" if close and hint == MAP_HINT else hint)
             + (
-                "; the others with --map CONTRACT=SOURCE"
-                if hint == MAP_HINT and 0 < len(close) < len(missing)
-                else ""
+                hint
+                or (
+                    f"Map them with {' '.join(close)}"
+                    if close
+                    else f"Map other names with {others}"
+                )
             )
+            + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
         )
 
 
@@ -460,7 +469,7 @@ def check_users(
     for name in c.USER_OPTIONAL:
         if name in mapping.columns:
             wanted[name] = mapping.source(name)
-    require_columns(raw, wanted, source)
+    require_columns(raw, wanted, source, option="--users-map")
     columns = {
         **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
         **wanted,

@@ -121,3 +121,20 @@ def test_a_users_attribute_named_as_a_feature_is_refused_at_ingest(
     ]
     kept = pd.read_parquet(home / "datasets" / "shop" / "users.parquet")
     assert kept.columns.tolist() == [c.USER_ID, "plan"]
+
+
+def test_a_users_file_without_its_id_column_names_users_map(
+    home: Path, events_csv: Path, tmp_path: Path
+) -> None:
+    """A users file keyed 'User ID' said 'Map them with --map user_id=User ID', which maps
+    the events file's columns (it then lacked user_id): the users file's option is --users-map."""
+    users = tmp_path / "users.csv"
+    users.write_text("User ID,channel\nu1,organic\n")
+    result = CliRunner().invoke(main, ["ingest", str(events_csv), "--users", str(users)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {users}: missing column 'user_id'; the file has: User ID, channel. Map them "
+        "with --users-map 'user_id=User ID'"
+    )
+    args = ["ingest", str(events_csv), "--users", str(users), "--users-map", "user_id=User ID"]
+    assert CliRunner().invoke(main, args).exit_code == 0  # the hint works
