@@ -199,7 +199,8 @@ def campaign_members(members: pd.DataFrame, table: ScoresTable, source: str) -> 
         )
     unknown = ~members[c.USER_ID].isin(known)
     if unknown.any():
-        examples = ", ".join(members.loc[unknown, c.USER_ID].head(3))
+        # as written (repr): an id with a line break or spaces is one line, and shows them
+        examples = ", ".join(repr(user) for user in members.loc[unknown, c.USER_ID].head(3))
         raise CampaignError(
             f"{source}: {int(unknown.sum()):,} of {len(members):,} user ids are not users scored "
             f"as of {table.as_of} (e.g. {examples}); expected the real ids of a list from "

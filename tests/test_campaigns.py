@@ -148,6 +148,9 @@ def _members(ids: list[str], control: list[bool]) -> pd.DataFrame:
     ("ids", "control", "message"),
     [
         (["u1", "u2", "nobody"], [True, False, False], "1 of 3 user ids are not users scored"),
+        # an id with a line break (a quoted cell of a list edited by hand) was shown as is:
+        # the one-line error broke in two, and ' u2' showed no space
+        (["u1", "u2\n", " u3"], [True, False, False], r"\(e\.g\. 'u2\\n', ' u3'\); expected"),
         (["u1", "u2"], [False, False], "no control users"),
         (["u1", "u2"], [True, True], "nobody is targeted"),
     ],
