@@ -9,6 +9,7 @@ feature table and settings, a scores table its models and feature table.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -331,7 +332,10 @@ def _ingest(
                 )
         except NotAppendable:
             raise  # no option of ingest's would help: the file does not fit the dataset
-        except ContractError as error:  # its hint names ingest's options: refresh has none
+        except ContractError as error:
+            if not re.search(r"(?<![\w-])--[a-z]", str(error)):
+                raise  # a file not found, empty, ...: no option of ingest's would help
+            # its hint names ingest's options: refresh has none
             raise ContractError(
                 f"{error}. `refresh` reads files in the contract's columns and takes no ingest "
                 f"options: append this one with `lifecycle ingest {path} --dataset "
