@@ -300,10 +300,11 @@ def hillstrom(
         for name in raw.columns:
             if name in (*outcome_columns, "segment"):
                 continue
-            numeric = name in ("recency", "history", "mens", "womens", "newbie")
-            campaign[name] = (
-                parse_amounts(raw[name]) if numeric else raw[name].astype("string").str.strip()
-            )
+            if name in ("recency", "history", "mens", "womens", "newbie"):
+                campaign[name] = parse_amounts(raw[name])  # a word is no number: not null
+                bad.flag(campaign[name].isna() & ~is_blank(raw[name]), f"invalid_{name}")
+            else:  # a control character is no category (as ingest reads attributes)
+                campaign[name] = text_column(raw, name, name, bad).str.strip()
         return campaign, bad
 
     rules = (erased or ErasedUsers()).rules(TableRules("campaign", check, unique_by=(c.USER_ID,)))

@@ -95,3 +95,22 @@ def test_import_of_text_not_utf8_says_to_save_it_so_and_ingest_names_encoding(
     assert result.stderr.strip().splitlines()[-1].endswith("; save the file as UTF-8")
     result = CliRunner().invoke(main, ["ingest", str(path), "--map", "user_id=CustomerID"])
     assert "--encoding latin-1" in result.stderr  # ingest has the option
+
+
+def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
+    tmp_path: Path,
+) -> None:
+    """A history of 'abc' loaded as null (an unknown spend history, silently), a zip_code
+    with a tab as a category of its own."""
+    path = tmp_path / "hillstrom.csv"
+    header = "recency,history_segment,history,mens,womens,zip_code,newbie,channel,segment,"
+    path.write_text(
+        header + "visit,conversion,spend\n"
+        "10,x,142.44,1,0,Rural,0,Phone,Womens E-Mail,0,0,0\n"
+        '6,x,329.08,1,1,"Ru\tral",1,Web,No E-Mail,1,1,5.5\n'
+        "6,x,abc,1,1,Rural,1,Web,No E-Mail,1,1,5.5\n"
+        "6,x,,1,1,Urban,1,Web,No E-Mail,1,0,0\n"
+    )
+    loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"invalid_zip_code": 1, "invalid_history": 1}
+    assert loaded.frame["zip_code"].tolist() == ["Rural", "Urban"]  # a blank history is null
