@@ -435,6 +435,13 @@ def text_column(raw: pd.DataFrame, column: str, name: str, bad: Quarantine) -> p
     return text
 
 
+def _is_text(values: pd.Series) -> bool:
+    """A column of text (or of bytes, a Parquet's binary): not numbers, times, lists."""
+    if not pd.api.types.is_object_dtype(values):
+        return pd.api.types.is_string_dtype(values)
+    return {type(v) for v in values.dropna().tolist()[:1000]} <= {str, bytes, bytearray}
+
+
 def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:
     """A users file that is an events file (given as --users by mistake), or one whose
     attribute is named as a feature is (it would clash at `features build`): refused now,
@@ -491,9 +498,7 @@ def check_users(
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in users.columns:
-            text = pd.api.types.is_object_dtype(raw[extra]) or pd.api.types.is_string_dtype(
-                raw[extra]
-            )
+            text = _is_text(raw[extra])  # lists, maps (a Parquet's) are kept as they are
             users[extra] = text_column(raw, extra, str(extra), bad) if text else raw[extra]
     return users
 
