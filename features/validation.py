@@ -93,6 +93,20 @@ AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount i
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
 
 
+def refuse_shadowed_columns(
+    raw: pd.DataFrame, columns: dict[str, str], source: str, option: str = "--map"
+) -> None:
+    """A column named as a contract column that the mapping takes from another column
+    (``--users-map signup_time=created`` and a 'signup_time' column too): it was dropped
+    without a word; which one is meant is the user's to say."""
+    for name, col in columns.items():
+        if col != name and name in raw.columns:
+            raise ContractError(
+                f"{source}: has a column '{name}', and {option} {name}={col} takes {name} "
+                f"from '{col}': rename or drop one of them"
+            )
+
+
 def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: str) -> None:
     """A contract column the file's header names twice: which one holds the values is unknown,
     so the file is refused rather than the first one taken (``columns``: contract -> source)."""
@@ -280,6 +294,7 @@ def check_events(
     require_columns(raw, wanted, source)
     columns = {**wanted, **optional}
     refuse_repeated_columns(raw, columns, source)
+    refuse_shadowed_columns(raw, columns, source)
 
     user_id = check_user_ids(
         raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
@@ -482,6 +497,7 @@ def check_users(
         **wanted,
     }
     refuse_repeated_columns(raw, columns, source)
+    refuse_shadowed_columns(raw, columns, source, "--users-map")
     user_id = check_user_ids(
         raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
     )

@@ -136,3 +136,20 @@ def test_a_users_file_without_its_id_column_names_users_map(
     )
     args = ["ingest", str(events_csv), "--users", str(users), "--users-map", "user_id=User ID"]
     assert CliRunner().invoke(main, args).exit_code == 0  # the hint works
+
+
+def test_a_column_named_as_a_contract_column_mapped_from_another_is_refused(
+    home: Path, events_csv: Path, tmp_path: Path
+) -> None:
+    """`--users-map signup_time=created` of a file with a 'signup_time' column too dropped
+    that column without a word (the events' --map alike)."""
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,created,signup_time\nu1,2024-01-01,2023-05-05\n")
+    args = ["ingest", str(events_csv), "--users", str(users)]
+    result = CliRunner().invoke(main, [*args, "--users-map", "signup_time=created"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {users}: has a column 'signup_time', and --users-map signup_time=created takes "
+        "signup_time from 'created': rename or drop one of them"
+    )
+    assert not (home / "datasets" / "events").exists()
