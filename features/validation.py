@@ -389,7 +389,8 @@ def check_events(
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in events.columns:
-            events[extra] = raw[extra]
+            # free text is kept as it is, but as text: bytes decoded (forget scrubs text)
+            events[extra] = as_text(raw[extra]) if _is_text(raw[extra]) else raw[extra]
     return events
 
 
