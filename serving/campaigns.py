@@ -235,8 +235,13 @@ def start_campaign(
     from lifecycle.storage import atomic_file
 
     path = check_name(settings, name)
-    if horizon_days < 1:
-        raise CampaignError(f"--horizon-days {horizon_days}: expected at least 1 day")
+    from lifecycle.setting_types import MAX_DAYS
+
+    if not 1 <= horizon_days <= MAX_DAYS:  # past pandas' dates, `campaign list` failed for good
+        raise CampaignError(
+            f"--horizon-days {horizon_days}: expected 1 to {MAX_DAYS:,} days (as the settings' "
+            "horizons)"
+        )
     recorded = campaign_members(members, table, source)
     metadata = {
         "name": name,

@@ -179,6 +179,11 @@ def test_start_records_members_with_their_scores_and_refuses_a_used_name(setting
     assert recorded.path.read_bytes() == before
     with pytest.raises(CampaignError, match="campaign name"):
         start_campaign(settings, "../up", members, _table(), horizon_days=30, source="y.csv")
+    # a horizon of 100,000,000 days was recorded, then `campaign list` and `report` raised
+    # OutOfBoundsTimedelta for good (a record is never overwritten)
+    with pytest.raises(CampaignError, match="--horizon-days 100000000: expected 1 to 3,650"):
+        start_campaign(settings, "far", members, _table(), horizon_days=10**8, source="y.csv")
+    assert [path.stem for path in settings.workspace.campaigns()] == ["spring"]
 
 
 def test_a_list_of_ids_written_18074_0_records_the_users_ingest_loaded(settings) -> None:  # type: ignore[no-untyped-def]
