@@ -1,5 +1,6 @@
-"""`lifecycle refresh FILE` of files its ingest step refuses: the refusal says what helps, and
-names `lifecycle ingest` only when one of its options would."""
+"""Refusals of operators' commands on hostile input, each one line saying what helps:
+`lifecycle refresh FILE` of files its ingest step refuses names `lifecycle ingest` only when
+one of its options would; `segments --as-of` of no date."""
 
 from __future__ import annotations
 
@@ -34,3 +35,12 @@ def test_a_refusal_no_ingest_option_helps_is_not_sent_to_ingest(home: Path, tmp_
     raw = tmp_path / "raw.csv"  # its own column names: ingest's --map reads it
     raw.write_text("CustomerID,event_time,event_type\nu1,2024-01-02,session\n")
     assert f"`lifecycle ingest {raw} --dataset demo --append --map" in _error(["refresh", str(raw)])
+
+
+def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path) -> None:
+    """`lifecycle segments --as-of 99999-01-01` (or 'nope') was a DateParseError traceback;
+    score-all and features build said it in one line."""
+    for value in ("99999-01-01", "nope"):
+        assert _error(["segments", "--as-of", value]) == (
+            f"Error: --as-of '{value}': expected a date such as 2025-06-01"
+        )
