@@ -23,7 +23,7 @@ import pandas as pd
 from features import contract as c
 from features.erasure_log import ErasedUsers
 from features.loading import load_table
-from features.parsing import parse_amounts
+from features.parsing import as_text, parse_amounts
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
     ContractError,
@@ -130,14 +130,20 @@ def online_retail_rules(
         bad.flag(no_customer, "missing_user_id")
         bad.flag(quantity.isna(), "invalid_quantity")
         bad.flag(unit_price.isna(), "invalid_unit_price")
-        cancellation = raw["InvoiceNo"].str.upper().str.startswith("C")
+        # as text whatever the file's types (a Parquet copy: CustomerID floats, 17850.0)
+        text = {name: as_text(raw[name]) for name in ("InvoiceNo", "StockCode", "Country")}
+        text["CustomerID"] = as_text(raw["CustomerID"])
+        invoice = text["InvoiceNo"].str.strip()
+        cancellation = invoice.str.upper().str.startswith("C").fillna(False).astype(bool)
         # A cancellation reverses earlier lines: negative quantity, booked as a refund.
         bad.flag(cancellation & (quantity >= 0), "cancellation_with_positive_quantity")
         bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
         bad.flag(unit_price <= 0, "non_positive_unit_price")
 
         # spaces only: a control character makes the id invalid_user_id, as in ingest
-        customer = raw["CustomerID"].str.strip(" ").str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
+        customer = (
+            text["CustomerID"].str.strip(" ").str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
+        )
         valid_purchase = ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~no_customer
         counts["invoice_lines"] += len(raw)
         counts["lines_without_customer"] += int(no_customer.sum())
@@ -152,12 +158,14 @@ def online_retail_rules(
                 c.EVENT_TYPE: np.where(cancellation, c.REFUND, c.PURCHASE),
                 c.AMOUNT: (quantity * unit_price).abs().round(6),
                 c.CURRENCY: "GBP",
-                c.ORDER_ID: raw["InvoiceNo"].str.strip(),
-                "stock_code": raw["StockCode"].str.strip(),
-                "description": raw.get("Description", pd.Series("", index=raw.index)).str.strip(),
+                c.ORDER_ID: invoice,
+                "stock_code": text["StockCode"].str.strip(),
+                "description": as_text(
+                    raw.get("Description", pd.Series("", index=raw.index))
+                ).str.strip(),
                 "quantity": quantity.abs(),
                 "unit_price": unit_price,
-                "country": raw["Country"].str.strip(),
+                "country": text["Country"].str.strip(),
             }
         )
         return events_raw, bad

@@ -114,3 +114,22 @@ def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
     loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
     assert loaded.report.reasons == {"invalid_zip_code": 1, "invalid_history": 1}
     assert loaded.frame["zip_code"].tolist() == ["Rural", "Urban"]  # a blank history is null
+
+
+def test_online_retail_parquet_copy_loads_as_its_csv(tmp_path: Path) -> None:
+    """`import online-retail retail.parquet` (pandas' copy: CustomerID floats, Quantity ints)
+    was "AttributeError: Can only use .str accessor with string values!"."""
+    import pandas as pd
+
+    path = tmp_path / "retail.csv"
+    line = "53636{i},85123A,X,6,2010-12-01 08:2{i}:00,2.55,{who},United Kingdom\n"
+    customers = ["7", "8", ""]
+    path.write_text(
+        RETAIL_HEADER + "".join(line.format(i=i, who=w) for i, w in enumerate(customers))
+    )
+    pd.read_csv(path).to_parquet(tmp_path / "retail.parquet")
+    from_csv, _ = adapters.online_retail(path)
+    from_parquet, _ = adapters.online_retail(tmp_path / "retail.parquet")
+    assert from_parquet.frame[c.USER_ID].tolist() == ["7", "8"]
+    pd.testing.assert_frame_equal(from_parquet.frame, from_csv.frame)
+    assert from_parquet.report.reasons == from_csv.report.reasons == {"missing_user_id": 1}
