@@ -14,6 +14,7 @@ import re
 import time
 import warnings
 import zoneinfo
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -183,6 +184,22 @@ def as_text(values: pd.Series) -> pd.Series:
         if kinds - {str}:
             values = values.map(_cell_text, na_action="ignore")
     return values.astype("string")
+
+
+def is_text(values: pd.Series) -> bool:
+    """A column of text (or of bytes, a Parquet's binary): not numbers, times, lists."""
+    if not pd.api.types.is_object_dtype(values):
+        return pd.api.types.is_string_dtype(values)
+    return {type(v) for v in values.dropna().tolist()[:1000]} <= {str, bytes, bytearray}
+
+
+def kept_text(values: pd.Series, read: Callable[[], pd.Series]) -> pd.Series:
+    """An extra column as stored: its text (``read()``: bytes decoded) in the column's own
+    kind (an object column stays one, as a CSV's is); the values themselves if no text."""
+    if not is_text(values):
+        return values
+    text = read()
+    return text.astype(object).where(text.notna(), None) if values.dtype == object else text
 
 
 def raw_text(values: pd.Series) -> pd.Series:

@@ -23,6 +23,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from features.parsing import (
     as_text,
     date_order_evidence,
     epoch_format,
+    kept_text,
     parse_ids,
     parse_numbers,
     parse_times_checked,
@@ -390,7 +392,7 @@ def check_events(
     for extra in raw.columns:
         if extra not in used and extra not in events.columns:
             # free text is kept as it is, but as text: bytes decoded (forget scrubs text)
-            events[extra] = as_text(raw[extra]) if _is_text(raw[extra]) else raw[extra]
+            events[extra] = kept_text(raw[extra], partial(as_text, raw[extra]))
     return events
 
 
@@ -451,13 +453,6 @@ def text_column(raw: pd.DataFrame, column: str, name: str, bad: Quarantine) -> p
     return text
 
 
-def _is_text(values: pd.Series) -> bool:
-    """A column of text (or of bytes, a Parquet's binary): not numbers, times, lists."""
-    if not pd.api.types.is_object_dtype(values):
-        return pd.api.types.is_string_dtype(values)
-    return {type(v) for v in values.dropna().tolist()[:1000]} <= {str, bytes, bytearray}
-
-
 def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:
     """A users file that is an events file (given as --users by mistake), or one whose
     attribute is named as a feature is (it would clash at `features build`): refused now,
@@ -515,8 +510,8 @@ def check_users(
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in users.columns:
-            text = _is_text(raw[extra])  # lists, maps (a Parquet's) are kept as they are
-            users[extra] = text_column(raw, extra, str(extra), bad) if text else raw[extra]
+            # lists, maps (a Parquet's) are kept as they are
+            users[extra] = kept_text(raw[extra], partial(text_column, raw, extra, str(extra), bad))
     return users
 
 
