@@ -206,7 +206,8 @@ def stream_table(
             raise ContractError(
                 f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
                 f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
-                f"{first_bad[0]}: {first_bad[1]}. Is this the right file and mapping?"
+                f"{first_bad[0]}: {first_bad[1]}. Is this the right file"
+                + (" and mapping?" if offered("--map") else "?")
                 + _repeats_hint(report.reasons)
             )
         if len(repeats):

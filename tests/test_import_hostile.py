@@ -83,6 +83,7 @@ def test_import_refusals_name_only_options_import_has(
     assert error.startswith(f"Error: {path}")
     own = {o for p in main.commands["import"].params for o in p.opts}
     assert set(re.findall(r"--[a-z-]+", error)) <= own, error
+    assert "mapping" not in error  # import maps nothing
 
 
 def test_import_of_text_not_utf8_says_to_save_it_so_and_ingest_names_encoding(
