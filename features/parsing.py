@@ -179,6 +179,8 @@ def parse_amounts(values: pd.Series) -> pd.Series:
 def as_text(values: pd.Series) -> pd.Series:
     """Text of a raw column; bytes are decoded as UTF-8 (undecodable: NA), lists and maps
     are NA-free placeholders that parse as nothing."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
+        values = values.astype(object)
     if pd.api.types.is_object_dtype(values):
         kinds = {type(v) for v in values.dropna().tolist()[:1000]}
         if kinds - {str}:
@@ -188,6 +190,8 @@ def as_text(values: pd.Series) -> pd.Series:
 
 def is_text(values: pd.Series) -> bool:
     """A column of text (or of bytes, a Parquet's binary): not numbers, times, lists."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
+        values = values.cat.categories.to_series()
     if not pd.api.types.is_object_dtype(values):
         return pd.api.types.is_string_dtype(values)
     return {type(v) for v in values.dropna().tolist()[:1000]} <= {str, bytes, bytearray}
@@ -205,6 +209,8 @@ def kept_text(values: pd.Series, read: Callable[[], pd.Series]) -> pd.Series:
 def raw_text(values: pd.Series) -> pd.Series:
     """A raw column as text for the quarantine file: every value shown, none parsed
     (bytes that are not UTF-8 as escapes, a list as its repr)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
+        values = values.astype(object)
     if not pd.api.types.is_object_dtype(values):
         return values.astype("string")
     return values.map(_shown, na_action="ignore").astype("string")

@@ -153,3 +153,34 @@ def test_a_column_named_as_a_contract_column_mapped_from_another_is_refused(
         "signup_time from 'created': rename or drop one of them"
     )
     assert not (home / "datasets" / "events").exists()
+
+
+def test_dictionary_encoded_text_columns_are_read_as_the_plain_ones(tmp_path: Path) -> None:
+    """Parquet dictionary columns of bytes (pandas' categoricals): an event type not UTF-8
+    was a UnicodeDecodeError traceback, and a note or a users plan loaded as bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def encoded(values: list[bytes]) -> pa.Array:
+        return pa.array(values, pa.binary()).dictionary_encode()
+
+    events = {
+        c.USER_ID: ["u1", "u2", "u3"],
+        c.EVENT_TIME: ["2024-01-02"] * 3,
+        c.EVENT_TYPE: encoded([b"Purchase", b"\xff", b"session"]),
+        c.AMOUNT: [1.0, 2.0, 3.0],
+        "note": encoded([b"a", b"b", b"c"]),
+    }
+    pq.write_table(pa.table(events), tmp_path / "events.parquet")
+    loaded = validate_events(read_table(tmp_path / "events.parquet"), c.ColumnMapping(), "e")
+    assert loaded.report.reasons == {"invalid_event_type": 1}
+    assert loaded.quarantine[c.EVENT_TYPE].tolist() == ["\\xff"]  # shown, escaped
+    assert loaded.frame[[c.EVENT_TYPE, "note"]].values.tolist() == [
+        ["purchase", "a"],
+        ["session", "c"],
+    ]
+    users = {c.USER_ID: ["u1", "u2"], "plan": encoded([b"x", b"y\tz"])}
+    pq.write_table(pa.table(users), tmp_path / "users.parquet")
+    loaded = validate_users(read_table(tmp_path / "users.parquet"), c.ColumnMapping(), "u")
+    assert loaded.frame["plan"].tolist() == ["x"]
+    assert loaded.report.reasons == {"invalid_plan": 1}
