@@ -185,6 +185,7 @@ class _ColumnEvidence:
     # a time column whose every value is seconds (%s) or milliseconds (%ms) since 1970;
     # False: not every value
     epoch_format: str | bool | None = None
+    also: str = ""  # what the refusal adds (the users file: its options read the events too)
 
 
 class TableChecks:
@@ -260,6 +261,7 @@ class TableChecks:
                     f"{source}: column '{column}' should hold {expected}, but "
                     f"{evidence.bad:,} of {evidence.filled:,} filled values do not parse "
                     f"(e.g. {evidence.example}){hint}"
+                    + (evidence.also if offered("--time-format", "--date-order") else "")
                 )
 
 
@@ -502,6 +504,10 @@ def check_users(
     if c.SIGNUP_TIME in columns:
         col = columns[c.SIGNUP_TIME]
         users[c.SIGNUP_TIME], time_problem = _times(raw, col, mapping, checks)
+        checks.columns[col].also = (
+            "; --time-format and --date-order read the events file's times too: if those are "
+            "written otherwise, write the sign-up times as the events' are"
+        )
         bad.flag(time_problem == "unparseable", "unparseable_signup_time")
         bad.flag_each(time_problem)
     if c.CHANNEL in columns:

@@ -184,3 +184,24 @@ def test_dictionary_encoded_text_columns_are_read_as_the_plain_ones(tmp_path: Pa
     loaded = validate_users(read_table(tmp_path / "users.parquet"), c.ColumnMapping(), "u")
     assert loaded.frame["plan"].tolist() == ["x"]
     assert loaded.report.reasons == {"invalid_plan": 1}
+
+
+def test_a_users_time_refusal_says_its_options_read_the_events_too(
+    home: Path, events_csv: Path, tmp_path: Path
+) -> None:
+    """Sign-up times in epoch seconds beside ISO event times: the refusal said 'use
+    --time-format %s', which then refused the events file (one option reads both)."""
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,signup_time\nu1,1700000000\n")
+    result = CliRunner().invoke(main, ["ingest", str(events_csv), "--users", str(users)])
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "(these look like seconds since 1970: use --time-format %s), but 1 of 1 filled values "
+            "do not parse (e.g. row 1 has signup_time='1700000000'); --time-format and "
+            "--date-order read the events file's times too: if those are written otherwise, write "
+            "the sign-up times as the events' are"
+        )
+    )
