@@ -23,7 +23,7 @@ import pandas as pd
 from features import contract as c
 from features.erasure_log import ErasedUsers
 from features.loading import load_table
-from features.parsing import parse_amounts
+from features.parsing import as_text, parse_amounts
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
     ContractError,
@@ -32,9 +32,11 @@ from features.validation import (
     Quarantine,
     TableChecks,
     TableRules,
+    check_user_ids,
     event_rules,
     is_blank,
     require_columns,
+    text_column,
 )
 
 ONLINE_RETAIL_FILE = "online_retail/online_retail_transactions.csv.gz"
@@ -128,13 +130,20 @@ def online_retail_rules(
         bad.flag(no_customer, "missing_user_id")
         bad.flag(quantity.isna(), "invalid_quantity")
         bad.flag(unit_price.isna(), "invalid_unit_price")
-        cancellation = raw["InvoiceNo"].str.upper().str.startswith("C")
+        # as text whatever the file's types (a Parquet copy: CustomerID floats, 17850.0)
+        text = {name: as_text(raw[name]) for name in ("InvoiceNo", "StockCode", "Country")}
+        text["CustomerID"] = as_text(raw["CustomerID"])
+        invoice = text["InvoiceNo"].str.strip()
+        cancellation = invoice.str.upper().str.startswith("C").fillna(False).astype(bool)
         # A cancellation reverses earlier lines: negative quantity, booked as a refund.
         bad.flag(cancellation & (quantity >= 0), "cancellation_with_positive_quantity")
         bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
         bad.flag(unit_price <= 0, "non_positive_unit_price")
 
-        customer = raw["CustomerID"].str.strip().str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
+        # spaces only: a control character makes the id invalid_user_id, as in ingest
+        customer = (
+            text["CustomerID"].str.strip(" ").str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
+        )
         valid_purchase = ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~no_customer
         counts["invoice_lines"] += len(raw)
         counts["lines_without_customer"] += int(no_customer.sum())
@@ -149,12 +158,14 @@ def online_retail_rules(
                 c.EVENT_TYPE: np.where(cancellation, c.REFUND, c.PURCHASE),
                 c.AMOUNT: (quantity * unit_price).abs().round(6),
                 c.CURRENCY: "GBP",
-                c.ORDER_ID: raw["InvoiceNo"].str.strip(),
-                "stock_code": raw["StockCode"].str.strip(),
-                "description": raw.get("Description", pd.Series("", index=raw.index)).str.strip(),
+                c.ORDER_ID: invoice,
+                "stock_code": text["StockCode"].str.strip(),
+                "description": as_text(
+                    raw.get("Description", pd.Series("", index=raw.index))
+                ).str.strip(),
                 "quantity": quantity.abs(),
                 "unit_price": unit_price,
-                "country": raw["Country"].str.strip(),
+                "country": text["Country"].str.strip(),
             }
         )
         return events_raw, bad
@@ -231,8 +242,8 @@ def telco_churn(
         wanted = {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}
         require_columns(raw, wanted, source, not_its_file("telco-churn"))
         bad = Quarantine(raw)
-        snapshot = pd.DataFrame({c.USER_ID: raw["customerID"].astype("string").str.strip()})
-        bad.flag(is_blank(snapshot[c.USER_ID]), "missing_user_id")
+        # as ingest reads ids: control characters, spreadsheet-rounded ids (7.59E+3) are bad
+        snapshot = pd.DataFrame({c.USER_ID: check_user_ids(raw, "customerID", bad, checks)})
         churn = raw["Churn"].astype("string").str.strip().str.lower()
         label = churn.map({"yes": 1, "no": 0, "1": 1, "0": 0, "true": 1, "false": 0})
         bad.flag(label.isna(), "invalid_label")
@@ -248,7 +259,7 @@ def telco_churn(
                 bad.flag(invalid, f"invalid_{name}")
                 snapshot[name] = values
             else:
-                snapshot[name] = raw[name].astype("string").str.strip()
+                snapshot[name] = text_column(raw, name, name, bad).str.strip()
         return snapshot, bad
 
     rules = TableRules(
@@ -297,10 +308,11 @@ def hillstrom(
         for name in raw.columns:
             if name in (*outcome_columns, "segment"):
                 continue
-            numeric = name in ("recency", "history", "mens", "womens", "newbie")
-            campaign[name] = (
-                parse_amounts(raw[name]) if numeric else raw[name].astype("string").str.strip()
-            )
+            if name in ("recency", "history", "mens", "womens", "newbie"):
+                campaign[name] = parse_amounts(raw[name])  # a word is no number: not null
+                bad.flag(campaign[name].isna() & ~is_blank(raw[name]), f"invalid_{name}")
+            else:  # a control character is no category (as ingest reads attributes)
+                campaign[name] = text_column(raw, name, name, bad).str.strip()
         return campaign, bad
 
     rules = (erased or ErasedUsers()).rules(TableRules("campaign", check, unique_by=(c.USER_ID,)))

@@ -85,6 +85,13 @@ def window_of(name: str) -> tuple[str, int] | None:
     return None
 
 
+def is_feature_name(name: str) -> bool:
+    """Whether the feature table has a column so named with some windows: a users attribute
+    of that name would clash with it whatever ``features.windows`` is set to."""
+    window = window_of(name)
+    return name in (AS_OF, *TOTAL_FEATURES) or (window is not None and window[0] in WINDOW_FEATURES)
+
+
 def new_user_value(name: str) -> float | None:
     """A feature's value for a brand-new user (cold start): 0 for counts, None if unknown."""
     window = window_of(name)
@@ -157,7 +164,7 @@ def compute_features(
         [[t.to_pydatetime() for t in stamps]],
     )
     user_columns = _users_view(con, users)
-    clashing = sorted({AS_OF, *feature_names(windows)} & set(user_columns))
+    clashing = sorted(name for name in user_columns if is_feature_name(name))
     if clashing:  # DuckDB's 'Ambiguous reference to column name' traceback otherwise
         table = f"the users table {users}" if isinstance(users, Path) else "the users table"
         raise FeatureError(

@@ -30,6 +30,7 @@ from features.validation import (
     is_blank,
     user_rules,
 )
+from lifecycle.errors import offered
 from lifecycle.sql import identifier, literal
 
 # -- one table, chunk by chunk ---------------------------------------------------------
@@ -205,7 +206,8 @@ def stream_table(
             raise ContractError(
                 f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
                 f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
-                f"{first_bad[0]}: {first_bad[1]}. Is this the right file and mapping?"
+                f"{first_bad[0]}: {first_bad[1]}. Is this the right file"
+                + (" and mapping?" if offered("--map") else "?")
                 + _repeats_hint(report.reasons)
             )
         if len(repeats):
@@ -366,15 +368,17 @@ def _repeats_hint(reasons: dict[str, int]) -> str:
     without a product column repeats a row for two items of one price in one order. When
     rows out of line with the header are, what makes them so."""
     if reasons and next(iter(reasons)) == "duplicate_row":
-        return (
-            " Most are exact repeats: if those are separate events (two purchases at one "
-            "moment, as invoice lines exported without their product), --keep-repeats loads "
-            "every copy"
+        return " Most are exact repeats" + (
+            ": if those are separate events (two purchases at one moment, as invoice lines "
+            "exported without their product), --keep-repeats loads every copy"
+            if offered("--keep-repeats")
+            else ""
         )
     if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
+        separator = " (--delimiter)" if offered("--delimiter") else ""
         return (
             " Most have another number of fields than the header: is the header this "
-            "file's, the separator right (--delimiter), and do the header and the rows both "
+            f"file's, the separator right{separator}, and do the header and the rows both "
             "end with one, or neither?"
         )
     return ""

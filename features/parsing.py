@@ -14,6 +14,7 @@ import re
 import time
 import warnings
 import zoneinfo
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -178,6 +179,8 @@ def parse_amounts(values: pd.Series) -> pd.Series:
 def as_text(values: pd.Series) -> pd.Series:
     """Text of a raw column; bytes are decoded as UTF-8 (undecodable: NA), lists and maps
     are NA-free placeholders that parse as nothing."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
+        values = values.astype(object)
     if pd.api.types.is_object_dtype(values):
         kinds = {type(v) for v in values.dropna().tolist()[:1000]}
         if kinds - {str}:
@@ -185,9 +188,29 @@ def as_text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
+def is_text(values: pd.Series) -> bool:
+    """A column of text (or of bytes, a Parquet's binary): not numbers, times, lists."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
+        values = values.cat.categories.to_series()
+    if not pd.api.types.is_object_dtype(values):
+        return pd.api.types.is_string_dtype(values)
+    return {type(v) for v in values.dropna().tolist()[:1000]} <= {str, bytes, bytearray}
+
+
+def kept_text(values: pd.Series, read: Callable[[], pd.Series]) -> pd.Series:
+    """An extra column as stored: its text (``read()``: bytes decoded) in the column's own
+    kind (an object column stays one, as a CSV's is); the values themselves if no text."""
+    if not is_text(values):
+        return values
+    text = read()
+    return text.astype(object).where(text.notna(), None) if values.dtype == object else text
+
+
 def raw_text(values: pd.Series) -> pd.Series:
     """A raw column as text for the quarantine file: every value shown, none parsed
     (bytes that are not UTF-8 as escapes, a list as its repr)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
+        values = values.astype(object)
     if not pd.api.types.is_object_dtype(values):
         return values.astype("string")
     return values.map(_shown, na_action="ignore").astype("string")

@@ -16,6 +16,15 @@ from typing import Any
 
 import pandas as pd
 
+from features.csv_lines import (
+    ends_in_line_breaks,
+    first_line_not_utf8,
+    line_number,
+    open_binary,
+    open_quote,
+    row_too_long,
+)
+from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
@@ -167,7 +176,7 @@ def _refuse_binary(path: Path, encoding: str) -> None:
     if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):  # NULs are their text
         return
     try:
-        with _open_binary(path) as source:
+        with open_binary(path) as source:
             start = source.read(4096)
     except (OSError, EOFError):  # a damaged .gz: the read names it
         return
@@ -196,7 +205,7 @@ def _csv_frames(
     if csv.delimiter is None:
         _refuse_other_separator(path, sep, csv.encoding)
     try:
-        with _open_binary(path) as source:
+        with open_binary(path) as source:
             header = pa_csv.open_csv(
                 source,
                 parse_options=_parse_options(sep, lambda row: "skip"),
@@ -225,7 +234,7 @@ def _csv_frames(
         quoted_strings_can_be_null=False,
     )
     ragged = _RaggedRows(sep, names, included)
-    source = _open_binary(path)
+    source = open_binary(path)
     reader = None
     try:
         reader = pa_csv.open_csv(
@@ -237,8 +246,12 @@ def _csv_frames(
         pending: list[Any] = []
         pending_rows = 0
         yielded = False
+        last = None  # the rows read last: a quote never closed made the rest their cell
         for batch in itertools.chain(reader, [None]):  # None: the end, the last ragged rows
             table = ragged.put_back(batch)
+            last = table if table.num_rows else last
+            if batch is None and ends_in_line_breaks(last) and (unclosed := open_quote(path)):
+                raise unclosed
             pending.append(table)
             pending_rows += table.num_rows
             while pending_rows >= chunk_rows:
@@ -353,7 +366,7 @@ class _RaggedRows:
         return ContractError(
             f"{path}: {RAGGED_RUN_LIMIT:,} rows in a row from data row {first:,} on have "
             f"another number of fields than the header's {self.width} (e.g. {fields}): is the "
-            "header this file's, and the separator right (--delimiter)?"
+            f"header this file's, and the separator right{option_hint(' (--delimiter)')}?"
         )
 
 
@@ -386,7 +399,7 @@ def _with_bom_encoding(path: Path, csv: CsvFormat) -> CsvFormat:
     if codecs.lookup(csv.encoding).name != "utf-8":
         return csv
     try:
-        with _open_binary(path) as source:
+        with open_binary(path) as source:
             start = source.read(4)
     except (OSError, EOFError):  # a damaged .gz: the read names it
         return csv
@@ -398,14 +411,6 @@ def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
     if repeated:
         frame.attrs[REPEATED_COLUMNS] = repeated
     return frame
-
-
-def _open_binary(path: Path) -> Any:
-    """A plain Python file for Arrow's CSV reader: given a path, Arrow reads far ahead of the
-    parser (most of a large file in memory at once); a Python file is read as parsed."""
-    import gzip
-
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
 def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
@@ -423,8 +428,14 @@ def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
             raise ContractError(
                 f"{path}: the header line is one column ({shown!r}) holding {name}, not "
                 f"{OTHER_SEPARATORS.get(sep, repr(sep))}: if {name} separates the columns, "
-                f"give --delimiter {'tab' if other == chr(9) else repr(other)}"
+                + option_hint(
+                    f"give --delimiter {'tab' if other == chr(9) else repr(other)}",
+                    f"save the file with {OTHER_SEPARATORS.get(sep, repr(sep))} between them",
+                )
             )
+
+
+ENCODING_HINT = "give the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
 
 
 def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) -> ValueError:
@@ -433,83 +444,23 @@ def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) ->
     message = str(error)
     bad_text = re.search(r"CSV column #(\d+): .*invalid UTF8", message)
     if bad_text and int(bad_text.group(1)) < len(names):
-        found_line = _first_line_not_utf8(path)
+        found_line = first_line_not_utf8(path)
         where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
-            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; give "
-            "the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; "
+            + option_hint(ENCODING_HINT, "save the file as UTF-8")
         )
     if "straddling object straddles" in message:  # Arrow's words for a row over a block
-        return _row_too_long(path)
+        return row_too_long(path, CSV_BLOCK_BYTES)
     found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
     # the rows out of line with the header are skipped, but for one Arrow could not decode
-    if found and codecs.lookup(encoding).name == "utf-8" and (line := _first_line_not_utf8(path)):
+    if found and codecs.lookup(encoding).name == "utf-8" and (line := first_line_not_utf8(path)):
         return ContractError(
-            f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); give the "
-            "file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+            f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); "
+            + option_hint(ENCODING_HINT, "save the file as UTF-8")
         )
-    line = _line_number(path, found.group(1)) if found else None
+    line = line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))
-
-
-def _row_too_long(path: Path) -> ContractError:
-    """A row the reader cannot take, longer than its block: most often a quote opened and
-    never closed, which makes the rest of the file one cell; named by its lines."""
-    limit = f"{CSV_BLOCK_BYTES / (1 << 20):g} MB"
-    opened: tuple[int, str] | None = None  # the line of the quote still open, and its text
-    size = 0  # bytes of the quoted cell so far
-    with _open_binary(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            size += len(line)
-            if not line.count(b'"') % 2:
-                if opened is None and len(line) > CSV_BLOCK_BYTES:
-                    return ContractError(
-                        f"{path}: line {number:,} is longer than {limit}, more than the "
-                        "reader takes in one row; is a cell holding a whole document?"
-                    )
-                continue
-            if opened is None:
-                shown = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
-                opened, size = (number, shown[:60]), len(line)
-            elif size > CSV_BLOCK_BYTES:
-                return ContractError(
-                    f"{path}: the quoted cell of lines {opened[0]:,} to {number:,} is longer "
-                    f"than {limit}, more than the reader takes in one row"
-                )
-            else:
-                opened = None
-    if opened is not None:
-        return ContractError(
-            f"{path}: the quote opened on line {opened[0]:,} ({opened[1]!r}) never closes, "
-            "making the rest of the file one cell: close it, or remove the stray quote (a "
-            'quote inside a cell is written "")'
-        )
-    return ContractError(f"{path}: a row is longer than {limit}, more than the reader takes")
-
-
-def _first_line_not_utf8(path: Path) -> tuple[int, str] | None:
-    """The first line (header = line 1) that is not UTF-8, shown with its bytes escaped: a
-    file of millions of rows with one such row is refused, and says where."""
-    with _open_binary(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                shown = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
-                return number, shown if len(shown) <= 80 else shown[:77] + "..."
-    return None
-
-
-def _line_number(path: Path, text: str) -> int | None:
-    """The 1-based line of the file (header = line 1) that reads ``text``, for errors."""
-    import gzip
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as lines:
-        for number, line in enumerate(lines, start=1):
-            if line.rstrip("\r\n") == text:
-                return number
-    return None
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -23,27 +23,29 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.hints import MONEY, NUMBERS, epoch_timestamps, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
     FAST_TEXT,
-    SPREADSHEET_SERIAL,
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
     epoch_format,
+    kept_text,
     parse_ids,
     parse_numbers,
     parse_times_checked,
     rounded_ids,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
-from lifecycle.errors import UserError
+from lifecycle.errors import UserError, offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
@@ -93,7 +95,18 @@ AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount i
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
 
 
-MAP_HINT = "Map other names with --map CONTRACT=SOURCE"
+def refuse_shadowed_columns(
+    raw: pd.DataFrame, columns: dict[str, str], source: str, option: str = "--map"
+) -> None:
+    """A column named as a contract column that the mapping takes from another column
+    (``--users-map signup_time=created`` and a 'signup_time' column too): it was dropped
+    without a word; which one is meant is the user's to say."""
+    for name, col in columns.items():
+        if col != name and name in raw.columns:
+            raise ContractError(
+                f"{source}: has a column '{name}', and {option} {name}={col} takes {name} "
+                f"from '{col}': rename or drop one of them"
+            )
 
 
 def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: str) -> None:
@@ -113,10 +126,15 @@ def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: 
 
 
 def require_columns(
-    raw: pd.DataFrame, wanted: dict[str, str], source: str, hint: str = MAP_HINT
+    raw: pd.DataFrame,
+    wanted: dict[str, str],
+    source: str,
+    hint: str | None = None,
+    option: str = "--map",
 ) -> None:
     """Fail fast when a mapped column is absent; ``wanted`` maps contract name -> source name;
-    ``hint`` says what to do (an adapter has no --map)."""
+    ``hint`` says what to do (an adapter has no --map), else ``option`` maps the file's
+    columns (``--users-map`` for a users file)."""
     missing = {name: col for name, col in wanted.items() if col not in raw.columns}
     if missing:
         described = ", ".join(
@@ -125,18 +143,22 @@ def require_columns(
         # a column named so but for case and separators (User_ID, 'user id'): its --map
         folded = {re.sub(r"[\s_-]", "", str(col)).casefold(): str(col) for col in raw.columns}
         close = [
-            f"--map {shlex.quote(f'{name}={folded[key]}')}"  # quoted for the shell
+            f"{option} {shlex.quote(f'{name}={folded[key]}')}"  # quoted for the shell
             for name, col in missing.items()
             if (key := re.sub(r"[\s_-]", "", col).casefold()) in folded
         ]
+        others = f"{option} CONTRACT=SOURCE"
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
-            + (f"Map them with {' '.join(close)}" if close and hint == MAP_HINT else hint)
             + (
-                "; the others with --map CONTRACT=SOURCE"
-                if hint == MAP_HINT and 0 < len(close) < len(missing)
-                else ""
+                hint
+                or (
+                    f"Map them with {' '.join(close)}"
+                    if close
+                    else f"Map other names with {others}"
+                )
             )
+            + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
         )
 
 
@@ -163,6 +185,7 @@ class _ColumnEvidence:
     # a time column whose every value is seconds (%s) or milliseconds (%ms) since 1970;
     # False: not every value
     epoch_format: str | bool | None = None
+    also: str = ""  # what the refusal adds (the users file: its options read the events too)
 
 
 class TableChecks:
@@ -209,29 +232,36 @@ class TableChecks:
         """Refuse a column mostly not of its type, or one whose dates show both orders."""
         for column, orders in self.date_orders.items():
             if len(orders) == 2:
+                forms = {"--time-format": "--time-format (e.g. '%d/%m/%Y')"}
+                named = [
+                    forms.get(option, f"{option} dayfirst|monthfirst")
+                    for option in offered("--time-format", "--date-order")
+                ]
                 raise ContractError(
                     f"{source}: column '{column}' mixes day-first dates ({orders['day first']}) "
-                    f"and month-first dates ({orders['month first']}); name the form with "
-                    "--time-format (e.g. '%d/%m/%Y') or --date-order dayfirst|monthfirst"
+                    f"and month-first dates ({orders['month first']}); "
+                    + (
+                        f"name the form with {' or '.join(named)}"
+                        if named
+                        else "write every date in one order (best as 2024-12-31)"
+                    )
                 )
         for column, evidence in self.columns.items():
             if evidence.filled and evidence.bad / evidence.filled > limit:
                 expected = (
-                    EPOCH_TIMESTAMPS[evidence.epoch_format]
+                    epoch_timestamps(evidence.epoch_format)
                     if evidence.epoch_format
                     else evidence.expected
                 )
                 shown = list(self.date_orders.get(column, {}))
-                hint = (
-                    f"; every date whose order shows is {shown[0]}: use --date-order "
-                    f"{shown[0].replace(' ', '')}"
-                    if len(shown) == 1
-                    else ""
-                )
+                hint = f"; every date whose order shows is {shown[0]}" if len(shown) == 1 else ""
+                if hint and offered("--date-order"):
+                    hint += f": use --date-order {shown[0].replace(' ', '')}"
                 raise ContractError(
                     f"{source}: column '{column}' should hold {expected}, but "
                     f"{evidence.bad:,} of {evidence.filled:,} filled values do not parse "
                     f"(e.g. {evidence.example}){hint}"
+                    + (evidence.also if offered("--time-format", "--date-order") else "")
                 )
 
 
@@ -268,12 +298,11 @@ def check_events(
     require_columns(raw, wanted, source)
     columns = {**wanted, **optional}
     refuse_repeated_columns(raw, columns, source)
+    refuse_shadowed_columns(raw, columns, source)
 
-    ids = raw[columns[c.USER_ID]]
-    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
-    user_id, id_problem = parse_ids(ids, c.USER_ID in mapping.whole_float_ids, rounded)
-    bad.flag_each(id_problem)
-    checks.add(raw, rounded, columns[c.USER_ID], ROUNDED)
+    user_id = check_user_ids(
+        raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
+    )
     _note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
@@ -358,33 +387,38 @@ def check_events(
     )
     for name in (c.CURRENCY, c.ORDER_ID):
         if name in columns:
-            events[name] = raw[columns[name]].astype("string").str.strip().replace("", pd.NA)
+            events[name] = text_column(raw, columns[name], name, bad).str.strip().replace("", pd.NA)
     if c.ORDER_ID in mapping.whole_float_ids and c.ORDER_ID in columns:
         events[c.ORDER_ID] = events[c.ORDER_ID].str.replace(WHOLE_FLOAT_ID, r"\1", regex=True)
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in events.columns:
-            events[extra] = raw[extra]
+            # free text is kept as it is, but as text: bytes decoded (forget scrubs text)
+            events[extra] = kept_text(raw[extra], partial(as_text, raw[extra]))
     return events
 
 
-NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
-MONEY = (
-    "numbers without a currency sign or code (the currency goes in a 'currency' column, "
-    "e.g. --map currency=COLUMN)"
-)
+def check_user_ids(
+    raw: pd.DataFrame,
+    column: str,
+    bad: Quarantine,
+    checks: TableChecks,
+    whole_floats: bool = False,
+) -> pd.Series:
+    """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
+    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole."""
+    ids = raw[column]
+    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
+    user_id, problem = parse_ids(ids, whole_floats, rounded)
+    bad.flag_each(problem)
+    checks.add(raw, rounded, column, ROUNDED)
+    return user_id
+
+
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
-TIMESTAMPS = "timestamps (name their form with --time-format or --date-order)"
-EPOCH_TIMESTAMPS = {
-    unit: f"timestamps (these look like {word} since 1970: use --time-format {unit})"
-    for unit, word in (("%s", "seconds"), ("%ms", "milliseconds"))
-} | {
-    SPREADSHEET_SERIAL: "timestamps (these look like a spreadsheet's serial dates, days "
-    "since 1899-12-30: format the column as dates in the sheet before saving it as CSV)"
-}
 
 
 def _note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
@@ -402,7 +436,7 @@ def _times(
     times, problem = parse_times_checked(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
-    evidence = checks.add(raw, problem.notna(), column, TIMESTAMPS)
+    evidence = checks.add(raw, problem.notna(), column, timestamps())
     if evidence.epoch_format is not False and mapping.time_format is None:
         found = epoch_format(raw[column])  # every chunk's the same, or no hint
         same = evidence.epoch_format in (None, found)
@@ -412,37 +446,78 @@ def _times(
     return times, problem
 
 
+def text_column(raw: pd.DataFrame, column: str, name: str, bad: Quarantine) -> pd.Series:
+    """A column of text (currency, order id, channel, a users attribute) as text, bytes read
+    as UTF-8; a cell with a control character (a line break of a quoted cell, a tab, a NUL)
+    or no text (a list, bytes not UTF-8) is no value anyone meant: ``invalid_<name>``."""
+    text = as_text(raw[column])
+    bad.flag(text.astype(FAST_TEXT).str.contains(NOT_A_TYPE), f"invalid_{name}")
+    return text
+
+
+def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:
+    """A users file that is an events file (given as --users by mistake), or one whose
+    attribute is named as a feature is (it would clash at `features build`): refused now,
+    when the file can still be fixed."""
+    from features.asof import is_feature_name
+
+    used = {mapping.source(name) for name in mapping.columns} | {mapping.source(c.USER_ID)}
+    attributes = [str(col) for col in raw.columns if col not in used]
+    events = [col for col in attributes if col in (c.EVENT_TIME, c.EVENT_TYPE)]
+    if events and c.SIGNUP_TIME not in raw.columns:
+        raise ContractError(
+            f"{source}: given as the users file, but it has the columns of an events file "
+            f"({', '.join(events)}); a users file holds one row per user: user_id, optional "
+            "signup_time and channel, and attributes"
+        )
+    clashing = [col for col in attributes if is_feature_name(col)]
+    if clashing:
+        raise ContractError(
+            f"{source}: column '{clashing[0]}' is named as a feature the feature table "
+            f"computes ({', '.join(clashing)}); rename the column in the users file, e.g. "
+            f"'user_{clashing[0]}'"
+        )
+
+
 def check_users(
     raw: pd.DataFrame, mapping: c.ColumnMapping, source: str, bad: Quarantine, checks: TableChecks
 ) -> pd.DataFrame:
-    """Contract-shaped users of one raw chunk: user id, optional sign-up time and channel."""
+    """Contract-shaped users of one raw chunk: user id, optional sign-up time and channel,
+    and attributes (a text one with a control character is ``invalid_<column>``)."""
+    refuse_unusable_users(raw, mapping, source)
     wanted = {c.USER_ID: mapping.source(c.USER_ID)}
     for name in c.USER_OPTIONAL:
         if name in mapping.columns:
             wanted[name] = mapping.source(name)
-    require_columns(raw, wanted, source)
+    require_columns(raw, wanted, source, option="--users-map")
     columns = {
         **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
         **wanted,
     }
     refuse_repeated_columns(raw, columns, source)
-    user_id, id_problem = parse_ids(
-        raw[columns[c.USER_ID]], whole_floats=c.USER_ID in mapping.whole_float_ids
+    refuse_shadowed_columns(raw, columns, source, "--users-map")
+    user_id = check_user_ids(
+        raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
     )
     users = pd.DataFrame({c.USER_ID: user_id})
-    bad.flag_each(id_problem)
     _note_whole_float_ids(mapping, checks)
     if c.SIGNUP_TIME in columns:
         col = columns[c.SIGNUP_TIME]
         users[c.SIGNUP_TIME], time_problem = _times(raw, col, mapping, checks)
+        checks.columns[col].also = (
+            "; --time-format and --date-order read the events file's times too: if those are "
+            "written otherwise, write the sign-up times as the events' are"
+        )
         bad.flag(time_problem == "unparseable", "unparseable_signup_time")
         bad.flag_each(time_problem)
     if c.CHANNEL in columns:
-        users[c.CHANNEL] = raw[columns[c.CHANNEL]].astype("string").str.strip().replace("", pd.NA)
+        channel = text_column(raw, columns[c.CHANNEL], c.CHANNEL, bad)
+        users[c.CHANNEL] = channel.str.strip().replace("", pd.NA)
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in users.columns:
-            users[extra] = raw[extra]
+            # lists, maps (a Parquet's) are kept as they are
+            users[extra] = kept_text(raw[extra], partial(text_column, raw, extra, str(extra), bad))
     return users
 
 

@@ -9,6 +9,7 @@ feature table and settings, a scores table its models and feature table.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage, tasks
-from lifecycle.errors import UserError
+from lifecycle.errors import UserError, command_options
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -314,22 +315,27 @@ def _ingest(
             added.append({"file": str(path), **summary.to_dict()})
             continue
         try:
-            summary = ingest_events(
-                Path(path),
-                dataset_dir,
-                # times without an offset in the zone the dataset's were read in
-                mapping=ColumnMapping(timezone=dataset_timezone(dataset_dir) or "UTC"),
-                users_path=users if index == len(files) - 1 else None,
-                erased=erased,
-                max_bad_fraction=settings.ingest.max_bad_fraction,
-                chunk_rows=settings.ingest.chunk_rows,
-                memory_limit=settings.ingest.memory_limit,
-                keep_repeats=settings.ingest.keep_repeats,
-                mode="append",
-            )
+            # its refusals name ingest's options: the one below says to append with ingest
+            with command_options(None):
+                summary = ingest_events(
+                    Path(path),
+                    dataset_dir,
+                    # times without an offset in the zone the dataset's were read in
+                    mapping=ColumnMapping(timezone=dataset_timezone(dataset_dir) or "UTC"),
+                    users_path=users if index == len(files) - 1 else None,
+                    erased=erased,
+                    max_bad_fraction=settings.ingest.max_bad_fraction,
+                    chunk_rows=settings.ingest.chunk_rows,
+                    memory_limit=settings.ingest.memory_limit,
+                    keep_repeats=settings.ingest.keep_repeats,
+                    mode="append",
+                )
         except NotAppendable:
             raise  # no option of ingest's would help: the file does not fit the dataset
-        except ContractError as error:  # its hint names ingest's options: refresh has none
+        except ContractError as error:
+            if not re.search(r"(?<![\w-])--[a-z]", str(error)):
+                raise  # a file not found, empty, ...: no option of ingest's would help
+            # its hint names ingest's options: refresh has none
             raise ContractError(
                 f"{error}. `refresh` reads files in the contract's columns and takes no ingest "
                 f"options: append this one with `lifecycle ingest {path} --dataset "

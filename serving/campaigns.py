@@ -199,7 +199,8 @@ def campaign_members(members: pd.DataFrame, table: ScoresTable, source: str) -> 
         )
     unknown = ~members[c.USER_ID].isin(known)
     if unknown.any():
-        examples = ", ".join(members.loc[unknown, c.USER_ID].head(3))
+        # as written (repr): an id with a line break or spaces is one line, and shows them
+        examples = ", ".join(repr(user) for user in members.loc[unknown, c.USER_ID].head(3))
         raise CampaignError(
             f"{source}: {int(unknown.sum()):,} of {len(members):,} user ids are not users scored "
             f"as of {table.as_of} (e.g. {examples}); expected the real ids of a list from "
@@ -234,8 +235,13 @@ def start_campaign(
     from lifecycle.storage import atomic_file
 
     path = check_name(settings, name)
-    if horizon_days < 1:
-        raise CampaignError(f"--horizon-days {horizon_days}: expected at least 1 day")
+    from lifecycle.setting_types import MAX_DAYS
+
+    if not 1 <= horizon_days <= MAX_DAYS:  # past pandas' dates, `campaign list` failed for good
+        raise CampaignError(
+            f"--horizon-days {horizon_days}: expected 1 to {MAX_DAYS:,} days (as the settings' "
+            "horizons)"
+        )
     recorded = campaign_members(members, table, source)
     metadata = {
         "name": name,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifecycle import registry
+from lifecycle.errors import UserError
 from lifecycle.tasks import names as task_names
 
 if TYPE_CHECKING:
@@ -58,7 +59,15 @@ class MirrorFollower:
         """Before the first load: what the mirror says now is what that load reads."""
         if self.path is not None:
             self._seen = stamp(self.path)
-            self._reloads = registry.mirror_reloads(registry.read_mirror_document(self.path))
+            try:
+                document = registry.read_mirror_document(self.path)
+            except Exception as error:  # damaged past reading (nested too deep): name it
+                raise UserError(
+                    f"the champions' aliases mirror {self.path} cannot be read ({error}): "
+                    "delete it and start the service again (it then reads the MLflow "
+                    "registry; a training or `lifecycle promote` writes the mirror again)"
+                ) from None
+            self._reloads = registry.mirror_reloads(document)
 
     def publish(self, settings: Settings, *, reload: bool) -> None:
         """After this worker reloaded from the registry: mirror it, so that the other

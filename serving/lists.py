@@ -180,6 +180,8 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     ):
         if bound is None:
             continue
+        if not np.isfinite(bound):  # nan matched nobody: 'no users match', or no control group
+            raise ListError(f"{option_of(name)} {bound}: expected a number, e.g. 0.5", name)
         if column not in scores:
             raise ListError(f"{option_of(name)}: this scores table has no {column} column", name)
         keep &= scores[column].astype(float).fillna(-np.inf) >= bound

@@ -133,6 +133,14 @@ class Scorer:
         """The announced load is over, loaded or not: requests stop waiting for it."""
         self._no_load_pending.set()
 
+    def failed(self, error: Exception) -> None:
+        """Keep why the load (or the start, before it) failed: /readyz and requests say it."""
+        from lifecycle.errors import UserError
+
+        # an error made for the user is its own line; anything else keeps its type
+        self.error = str(error) if isinstance(error, ApiError | UserError) else repr(error)
+        logger.error("scoring service could not load: %s", self.error)
+
     def load(self, *, mirrored: bool = False) -> Loaded:
         """Open the Feast store and the champions (``mirrored``: read from the registry's
         aliases mirror, a server's start); keep the error for /readyz if it fails."""
@@ -143,11 +151,7 @@ class Scorer:
             state = self._build(open_feature_store(self.settings, self.dataset), mirrored)
             self.state, self.error = state, None
         except Exception as error:
-            from lifecycle.errors import UserError
-
-            # an error made for the user is its own line; anything else keeps its type
-            self.error = str(error) if isinstance(error, ApiError | UserError) else repr(error)
-            logger.error("scoring service could not load: %s", self.error)
+            self.failed(error)
             raise
         finally:
             self.load_ended()

@@ -146,7 +146,9 @@ class LifecycleScoring:
                 # The registry's aliases mirror, not the MLflow client: seconds off the start.
                 self.follower.loading()
                 self.scorer.load(mirrored=True)
-            except Exception:
+            except Exception as error:
+                if self.scorer.error is None:  # failed before the load: say why all the same
+                    self.scorer.failed(error)
                 return
             finally:
                 self.scorer.load_ended()  # also when it failed before loading: nobody waits

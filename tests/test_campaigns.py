@@ -148,6 +148,9 @@ def _members(ids: list[str], control: list[bool]) -> pd.DataFrame:
     ("ids", "control", "message"),
     [
         (["u1", "u2", "nobody"], [True, False, False], "1 of 3 user ids are not users scored"),
+        # an id with a line break (a quoted cell of a list edited by hand) was shown as is:
+        # the one-line error broke in two, and ' u2' showed no space
+        (["u1", "u2\n", " u3"], [True, False, False], r"\(e\.g\. 'u2\\n', ' u3'\); expected"),
         (["u1", "u2"], [False, False], "no control users"),
         (["u1", "u2"], [True, True], "nobody is targeted"),
     ],
@@ -176,6 +179,11 @@ def test_start_records_members_with_their_scores_and_refuses_a_used_name(setting
     assert recorded.path.read_bytes() == before
     with pytest.raises(CampaignError, match="campaign name"):
         start_campaign(settings, "../up", members, _table(), horizon_days=30, source="y.csv")
+    # a horizon of 100,000,000 days was recorded, then `campaign list` and `report` raised
+    # OutOfBoundsTimedelta for good (a record is never overwritten)
+    with pytest.raises(CampaignError, match="--horizon-days 100000000: expected 1 to 3,650"):
+        start_campaign(settings, "far", members, _table(), horizon_days=10**8, source="y.csv")
+    assert [path.stem for path in settings.workspace.campaigns()] == ["spring"]
 
 
 def test_a_list_of_ids_written_18074_0_records_the_users_ingest_loaded(settings) -> None:  # type: ignore[no-untyped-def]

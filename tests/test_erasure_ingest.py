@@ -222,3 +222,25 @@ def test_a_forgotten_user_stays_out_of_a_later_import(
     assert set(held[c.USER_ID]) == {kept}
     quarantine = (folder / "quarantine" / f"{table}.csv").read_text()
     assert ERASED_USER in quarantine and gone not in quarantine
+
+
+def test_an_id_in_a_parquet_text_column_of_bytes_is_forgotten(home: Path, tmp_path: Path) -> None:
+    """A Parquet events 'note' of bytes was stored as bytes: `forget u1` left 'referred by u1'
+    in another user's row (only text columns are scrubbed). Bytes are read as their text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    events = {
+        c.USER_ID: ["u1", "u2"],
+        c.EVENT_TIME: ["2025-11-01", "2025-11-02"],
+        c.EVENT_TYPE: ["session", "session"],
+        "note": pa.array([b"x", b"referred by u1"]),
+    }
+    pq.write_table(pa.table(events), path)
+    assert CliRunner().invoke(main, ["ingest", str(path), "--dataset", "shop"]).exit_code == 0
+    assert CliRunner().invoke(main, ["forget", "u1"]).exit_code == 0
+    kept = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert kept[[c.USER_ID, "note"]].to_dict("records") == [
+        {c.USER_ID: "u2", "note": "referred by [forgotten]"}
+    ]

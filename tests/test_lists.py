@@ -127,6 +127,11 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
         at_risk(frame.assign(channel=None), Filters(channel="email"))
     with pytest.raises(ListError, match="--min-ltv"):
         at_risk(frame.drop(columns="ltv"), Filters(min_ltv=1), rank_by="churn_probability")
+    # `at-risk --min-churn nan` said 'no users match', `campaign start --min-ltv nan` 'no
+    # control users': a bound that is no number is refused naming it
+    for bounds in ({"min_churn": float("nan")}, {"min_ltv": float("inf")}):
+        with pytest.raises(ListError, match=r"--min-(churn nan|ltv inf): expected a number"):
+            at_risk(frame, Filters(**bounds))
 
 
 def test_error_names_the_parameter_at_fault_structurally() -> None:

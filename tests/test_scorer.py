@@ -494,3 +494,37 @@ def test_a_request_during_a_start_waits_for_the_load_or_its_failure(
         thread.join()
     finally:
         failing.close()
+
+
+def test_a_start_that_fails_before_the_load_says_why(
+    home: Path, tmp_path: Path, known_users: list[str]
+) -> None:
+    """A start that failed before the scorer's load (its aliases mirror unreadable: nested
+    past what JSON reads) left /readyz and every request at 'still loading' for good."""
+    from starlette.testclient import TestClient
+    from workspaces import copy_workspace
+
+    from lifecycle import registry
+
+    damaged = copy_workspace(home, tmp_path / "damaged-mirror")
+    settings = load_settings(home=damaged, environ=NO_COMPILE)
+    mirror = registry.aliases_file(registry.tracking_uri(settings))
+    assert mirror is not None and mirror.is_file()
+    mirror.write_text("[" * 100_000)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIFECYCLE_HOME", str(damaged))
+        patch.setenv("LIFECYCLE_SERVING__COMPILE_TREES", "false")
+        with TestClient(service_asgi_app()) as client:
+            deadline = time.monotonic() + 30
+            while "still loading" in (ready := client.get("/readyz")).text:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.2)
+            assert ready.status_code == 503
+            assert ready.json()["error"].startswith(
+                f"not ready: the champions' aliases mirror {mirror} cannot be read (maximum "
+                "recursion depth exceeded"
+            )
+            began = time.monotonic()
+            scored = client.post("/score", json={"user_ids": known_users[:1]})
+            assert time.monotonic() - began < 5  # the failure is known: no wait for a load
+            assert scored.status_code == 503 and scored.json()["error"] == ready.json()["error"]

@@ -1,0 +1,46 @@
+"""The words of refusals that suggest an option. Those an adapter's file can meet name only
+options the command running has (:func:`lifecycle.errors.offered`: `import` has no
+--time-format, --encoding, --delimiter), and otherwise say what to change in the file; the
+others are of contract-column files, read by `ingest` (whose options they name) and by
+`refresh`, which says to append such a file with `ingest`."""
+
+from __future__ import annotations
+
+import re
+
+from features.parsing import SPREADSHEET_SERIAL
+from lifecycle.errors import offered
+
+NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
+MONEY = (
+    "numbers without a currency sign or code (the currency goes in a 'currency' column, "
+    "e.g. --map currency=COLUMN)"
+)
+
+
+def timestamps() -> str:
+    """What a time column should hold, and the options that name other forms of it."""
+    options = offered("--time-format", "--date-order")
+    if options:
+        return f"timestamps (name their form with {' or '.join(options)})"
+    return "timestamps (as 2024-01-31 13:45:00, or a common form of a date and time)"
+
+
+def epoch_timestamps(unit: str) -> str:
+    """What a time column should hold whose every value is of ``unit`` (``%s``, ``%ms``, or
+    :data:`SPREADSHEET_SERIAL`), and what reads them."""
+    if unit == SPREADSHEET_SERIAL:
+        return (
+            "timestamps (these look like a spreadsheet's serial dates, days since "
+            "1899-12-30: format the column as dates in the sheet before saving it as CSV)"
+        )
+    word = {"%s": "seconds", "%ms": "milliseconds"}[unit]
+    fix = f"use --time-format {unit}" if offered("--time-format") else "write them as dates"
+    return f"timestamps (these look like {word} since 1970: {fix})"
+
+
+def option_hint(hint: str, otherwise: str = "") -> str:
+    """``hint`` when the command running has the option it names (its first --word), else
+    ``otherwise``."""
+    option = re.search(r"--[a-z-]+", hint)
+    return hint if option is None or offered(option.group()) else otherwise

@@ -1,0 +1,48 @@
+"""A quote never closed in a CSV that fits in the reader's block: the rest of the file is one
+cell, refused naming the line it opens on, never loaded as a shorter file."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from features.reading import read_table
+from features.validation import ContractError
+from lifecycle.cli import main
+
+HEADER = "user_id,event_time,event_type,note\n"
+
+
+def rows(start: int, stop: int) -> str:
+    return "".join(f"u{i},2024-01-02,session,n{i}\n" for i in range(start, stop))
+
+
+def test_a_quote_never_closed_is_refused_not_half_the_file_loaded(
+    home: Path, tmp_path: Path
+) -> None:
+    """`ingest` of a .csv.gz whose free-text cell on line 6 opens a quote loaded 4 rows of 10
+    ('4 rows loaded of 4, 0 quarantined'): Arrow took the other 6 as that cell."""
+    path = tmp_path / "events.csv.gz"
+    stray = 'u4,2024-01-02,session,"n4\n'
+    path.write_bytes(gzip.compress((HEADER + rows(0, 4) + stray + rows(5, 10)).encode()))
+    result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {path}: the quote opened on line 6 ('u4,2024-01-02,session,\"n4') never "
+        "closes, making the rest of the file one cell: close it, or remove the stray quote (a "
+        'quote inside a cell is written "")'
+    )
+    assert not (home / "datasets" / "cut").exists()
+
+
+def test_a_last_cell_of_several_lines_whose_quote_closes_loads(tmp_path: Path) -> None:
+    """A quoted cell may hold line breaks, also in the last row: only an open quote refuses."""
+    path = tmp_path / "events.csv"
+    path.write_text(HEADER + rows(0, 3) + 'u3,2024-01-02,session,"two\nlines"\n')
+    assert read_table(path)["note"].tolist() == ["n0", "n1", "n2", "two\nlines"]
+    path.write_text(HEADER + rows(0, 3) + 'u3,2024-01-02,session,"two\nlines\n')
+    with pytest.raises(ContractError, match=r"quote opened on line 5 .* never closes"):
+        read_table(path)

@@ -1,0 +1,136 @@
+"""`lifecycle import` of hostile copies of the public data sets: ids and text are judged as
+ingest judges them, and a refusal names only options `import` has."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from features import adapters
+from features import contract as c
+from lifecycle.cli import main
+
+TELCO_HEADER = (
+    "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,"
+    "InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,"
+    "StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,Churn\n"
+)
+TELCO_REST = (
+    ",0,Yes,No,1,No,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,Yes,"
+    "Electronic check,29.85,29.85,No\n"
+)
+RETAIL_HEADER = (
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+)
+
+
+def test_telco_ids_and_text_are_judged_as_ingest_judges_them(tmp_path: Path) -> None:
+    """A customerID with a line break, a NUL, or written as a spreadsheet rounds it (7.59e3)
+    loaded as a customer (the line break stripped into another's id); a tab in an attribute
+    loaded as a category of its own."""
+    path = tmp_path / "telco.csv"
+    ids = ['"7590-VHVEG\n"', "7.59e3", "3668-QPYBK\x00", "5575-GNVDE", "9237-HQITU"]
+    genders = ["Female"] * 4 + ['"Fe\tmale"']
+    path.write_text(
+        TELCO_HEADER + "".join(f"{i},{g}{TELCO_REST}" for i, g in zip(ids, genders, strict=True))
+    )
+    loaded = adapters.telco_churn(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"invalid_user_id": 3, "invalid_gender": 1}
+    assert loaded.frame[c.USER_ID].tolist() == ["5575-GNVDE"]
+
+
+def test_online_retail_customer_ids_with_control_characters_are_invalid(tmp_path: Path) -> None:
+    """'17850\\n' was stripped into customer 17850 (ingest quarantines it)."""
+    path = tmp_path / "retail.csv"
+    line = "536365,85123A,X,6,2010-12-01 08:26:00,2.55,{},United Kingdom\n"
+    customers = ['"17850\n"', "1.785E+4", " 17851", "17852"]
+    path.write_text(RETAIL_HEADER + "".join(line.format(who) for who in customers))
+    events, _ = adapters.online_retail(path, max_bad_fraction=0.9)
+    assert events.report.reasons == {"invalid_user_id": 2}
+    assert sorted(events.frame[c.USER_ID]) == ["17851", "17852"]
+
+
+RETAIL_ROW = "536365,85123A,X,6,{when},2.55,17850,United Kingdom\n"
+HOSTILE_RETAIL = {
+    "words.csv": RETAIL_HEADER + RETAIL_ROW.format(when="yesterday") * 2,
+    "epoch.csv": RETAIL_HEADER
+    + RETAIL_ROW.format(when="1291191960")
+    + RETAIL_ROW.format(when="1291191961"),
+    "mixed.csv": RETAIL_HEADER
+    + RETAIL_ROW.format(when="13/12/2010 08:26")
+    + RETAIL_ROW.format(when="12/13/2010 08:26"),
+    "repeats.csv": RETAIL_HEADER + RETAIL_ROW.format(when="2010-12-01 08:26:00") * 3,
+    "semicolons.csv": RETAIL_HEADER.replace(",", ";") + "1;2;3;4;5;6;7;8\n",
+    "ragged.csv": RETAIL_HEADER + "1,2\n" * 3,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_RETAIL))
+def test_import_refusals_name_only_options_import_has(
+    home: Path, tmp_path: Path, name: str
+) -> None:
+    """`import online-retail` of a file of unreadable times said 'name their form with
+    --time-format', an option import does not have (nor --encoding, --delimiter,
+    --keep-repeats)."""
+    path = tmp_path / name
+    path.write_text(HOSTILE_RETAIL[name])
+    result = CliRunner().invoke(main, ["import", "online-retail", str(path)])
+    assert result.exit_code == 1, result.output
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"Error: {path}")
+    own = {o for p in main.commands["import"].params for o in p.opts}
+    assert set(re.findall(r"--[a-z-]+", error)) <= own, error
+    assert "mapping" not in error  # import maps nothing
+
+
+def test_import_of_text_not_utf8_says_to_save_it_so_and_ingest_names_encoding(
+    home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(RETAIL_HEADER.encode() + RETAIL_ROW.format(when="2010-12-01").encode()[:-1])
+    path.write_bytes(path.read_bytes().replace(b",X,", b",caf\xe9,") + b"\n")
+    result = CliRunner().invoke(main, ["import", "online-retail", str(path)])
+    assert result.stderr.strip().splitlines()[-1].endswith("; save the file as UTF-8")
+    result = CliRunner().invoke(main, ["ingest", str(path), "--map", "user_id=CustomerID"])
+    assert "--encoding latin-1" in result.stderr  # ingest has the option
+
+
+def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
+    tmp_path: Path,
+) -> None:
+    """A history of 'abc' loaded as null (an unknown spend history, silently), a zip_code
+    with a tab as a category of its own."""
+    path = tmp_path / "hillstrom.csv"
+    header = "recency,history_segment,history,mens,womens,zip_code,newbie,channel,segment,"
+    path.write_text(
+        header + "visit,conversion,spend\n"
+        "10,x,142.44,1,0,Rural,0,Phone,Womens E-Mail,0,0,0\n"
+        '6,x,329.08,1,1,"Ru\tral",1,Web,No E-Mail,1,1,5.5\n'
+        "6,x,abc,1,1,Rural,1,Web,No E-Mail,1,1,5.5\n"
+        "6,x,,1,1,Urban,1,Web,No E-Mail,1,0,0\n"
+    )
+    loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"invalid_zip_code": 1, "invalid_history": 1}
+    assert loaded.frame["zip_code"].tolist() == ["Rural", "Urban"]  # a blank history is null
+
+
+def test_online_retail_parquet_copy_loads_as_its_csv(tmp_path: Path) -> None:
+    """`import online-retail retail.parquet` (pandas' copy: CustomerID floats, Quantity ints)
+    was "AttributeError: Can only use .str accessor with string values!"."""
+    import pandas as pd
+
+    path = tmp_path / "retail.csv"
+    line = "53636{i},85123A,X,6,2010-12-01 08:2{i}:00,2.55,{who},United Kingdom\n"
+    customers = ["7", "8", ""]
+    path.write_text(
+        RETAIL_HEADER + "".join(line.format(i=i, who=w) for i, w in enumerate(customers))
+    )
+    pd.read_csv(path).to_parquet(tmp_path / "retail.parquet")
+    from_csv, _ = adapters.online_retail(path)
+    from_parquet, _ = adapters.online_retail(tmp_path / "retail.parquet")
+    assert from_parquet.frame[c.USER_ID].tolist() == ["7", "8"]
+    pd.testing.assert_frame_equal(from_parquet.frame, from_csv.frame)
+    assert from_parquet.report.reasons == from_csv.report.reasons == {"missing_user_id": 1}
