@@ -155,6 +155,9 @@ def test_training_registers_the_blend_the_test_rows_chose(
     assert bundle.blend is not None and bundle.kind == f"lightgbm+{BLEND_RULE}"
     # measured as served: the recorded gate metric is the blend's
     assert result.metrics["lightgbm"][result.gate_metric] == best
+    assert result.to_dict()["blend"] == chosen  # `train --json` and the run's words say so
+    said = [line for line in result.lines() if "LightGBM alone" in line]
+    assert len(said) == 1 and f"{BLEND_RULE}'s" in said[0] and f"{tried['1']:.4f}" in said[0]
     table = pd.read_parquet(store_paths(trained_workspace.settings()).feature_table)
     assert bundle.data_window["rule_fitted_on"]["cutoff"] == f"{table['as_of'].max():%Y-%m-%d}"
     client = registry.client(trained_workspace.settings())

@@ -36,6 +36,16 @@ class Blend:
             "tried": self.tried
         }
 
+    def lines(self) -> list[str]:
+        """What the training serves, where a blend beat LightGBM alone on the test rows."""
+        if self.weight >= 1.0:
+            return []
+        return [
+            f"  lightgbm above is LightGBM's value {self.weight:.0%} and {BLEND_RULE}'s "
+            f"{1 - self.weight:.0%} ({self.metric} {self.tried[f'{self.weight:g}']:.4f}; "
+            f"LightGBM alone {self.tried['1']:.4f})"
+        ]
+
 
 def choose_blend(
     task: str, y: np.ndarray, scores: dict[str, np.ndarray], metric: str

@@ -35,7 +35,7 @@ from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation, plots
-from training.combination import BLEND_RULE, choose_blend
+from training.combination import BLEND_RULE, Blend, choose_blend
 from training.datasets import TrainingSet, build_training_set, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
@@ -189,6 +189,7 @@ class TrainResult:
     # When LightGBM lost to a baseline rule: that rule registered as a version of its own.
     baseline: BaselineVersion | None = None
     gate_metric: str | None = None  # what the gate compared (settings may override the task's)
+    blend: Blend | None = None  # a value task's shares of LightGBM tried (training.combination)
 
     @property
     def champion(self) -> str | None:
@@ -211,6 +212,7 @@ class TrainResult:
             "label_free": self.report.get("label_free"),
             "baseline": self.baseline.to_dict() if self.baseline else None,
             "champion": self.champion,
+            "blend": self.blend.to_dict() if self.blend else None,
         }
 
     def lines(self) -> list[str]:
@@ -234,11 +236,10 @@ class TrainResult:
             f"{test[0]:%Y-%m-%d}..{test[-1]:%Y-%m-%d}" if len(test) > 1 else f"{test[-1]:%Y-%m-%d}"
         )
         size = f"{len(test)} cutoff(s)" + (f", {rows:,.0f} rows" if rows else "")
-        return [
-            f"{head}, test {window} ({size})",
-            f"  {primary}: {table}",
-            verdict,
-        ] + (self.baseline.lines() if self.baseline else [])
+        blend = self.blend.lines() if self.blend else []
+        return [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, verdict] + (
+            self.baseline.lines() if self.baseline else []
+        )
 
 
 def with_starts(
@@ -441,6 +442,7 @@ def train_task(
         split,
         training.report,
         gate_metric=gate_metric_of(settings, task),
+        blend=blend,
     )
     winner = winning_baseline(settings, task, metrics)
     if not promoted and winner in rules:
