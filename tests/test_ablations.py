@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from experiment_runs import few_rounds
 from workspaces import TrainedWorkspace
 
 from lifecycle import registry
@@ -19,18 +20,6 @@ from lifecycle.btyd import BGNBD
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import load_settings
 from training.pipeline import METHOD, Method, train_task
-
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def few_rounds() -> dict[str, str]:
-    """experiments/quick.py's cap on every model's boosting rounds, as LIFECYCLE_* settings:
-    what these tests check of a training (what it registers and how it scores) holds for
-    any number of trees, and early stopping grows ~2,500 trees over LTV's boosters."""
-    sys.path.insert(0, str(EXPERIMENTS))
-    from quick import few_rounds as capped
-
-    return capped()
 
 
 def registered(settings: object, task: str, version: str, folder: Path) -> ModelBundle:
