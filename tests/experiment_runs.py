@@ -21,3 +21,13 @@ def run_experiment(script: str, *args: str, timeout: int = 300) -> str:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def few_rounds() -> dict[str, str]:
+    """experiments/quick.py's cap on every model's boosting rounds, as LIFECYCLE_* settings,
+    for a test whose assertions hold for any number of trees (early stopping otherwise grows
+    ~2,500 trees over LTV's five boosters on the demo)."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from quick import few_rounds as capped
+
+    return capped()

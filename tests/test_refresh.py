@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
+from experiment_runs import few_rounds
 
 from features import contract as c
 from lifecycle import lineage
@@ -37,8 +38,8 @@ def _uncompiled(home: Path) -> Path:
     return home
 
 
-def _refresh(home: Path, *args: str) -> tuple[int, dict]:
-    result = CliRunner().invoke(main, ["--home", str(home), "--json", "refresh", *args])
+def _refresh(home: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "refresh", *args], env=env)
     assert "Traceback" not in result.output, result.output
     return result.exit_code, json.loads(result.stdout)
 
@@ -55,7 +56,9 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
     ]  # fmt: skip
 
     week = _next_week(trained_copy, tmp_path)
-    code, fresh = _refresh(trained_copy, str(week))
+    # What is asserted of the three trainings is how refresh runs and gates them (the steps,
+    # the verdicts against champion v1, which version is champion): any number of trees.
+    code, fresh = _refresh(trained_copy, str(week), env=few_rounds())
     assert code in (0, 3), fresh
     assert fresh["ran"] == ["ingest", "features", "online", "train", "score", "report"]
     steps = {s["step"]: s for s in fresh["steps"]}

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from services import run_cli
-from workspaces import NO_COMPILE, TrainedWorkspace
+from workspaces import NO_COMPILE, TrainedWorkspace, copy_workspace
 
 from features.asof import AS_OF
 from features.labels import LABEL
@@ -32,6 +32,7 @@ from training.pipeline import (
     METHOD,
     Method,
     TrainingError,
+    TrainResult,
     check_trainable,
     time_split,
     train_task,
@@ -49,6 +50,29 @@ def home(trained_workspace: TrainedWorkspace) -> Path:
 def trained(trained_workspace: TrainedWorkspace) -> dict:
     """The first training of each task, as the shared workspace was built."""
     return trained_workspace.results
+
+
+def _trained_again(
+    shared: TrainedWorkspace, folder: Path, *stumps: str
+) -> tuple[Path, TrainResult]:
+    """A copy of the shared workspace with churn trained again (its ``stumps`` as one-split
+    stumps), once per module: the tests below read it, or change a copy of it."""
+    home = copy_workspace(shared.home, folder / "workspace")
+    with pytest.MonkeyPatch.context() as patch:
+        _stumps(patch, *stumps)
+        return home, train_task(load_settings(home=home, environ={}), "churn")
+
+
+@pytest.fixture(scope="module")
+def churn_again(trained_workspace: TrainedWorkspace, tmp_path_factory: Any) -> Any:
+    """Churn trained again on the same data with the same seed."""
+    return _trained_again(trained_workspace, tmp_path_factory.mktemp("again"))
+
+
+@pytest.fixture(scope="module")
+def rule_won(trained_workspace: TrainedWorkspace, tmp_path_factory: Any) -> Any:
+    """Churn trained again as a one-split stump, which loses its gate to a baseline rule."""
+    return _trained_again(trained_workspace, tmp_path_factory.mktemp("rule"), "churn")
 
 
 def test_models_beat_simple_baselines_and_are_calibrated(trained: dict) -> None:
@@ -105,10 +129,10 @@ def test_registered_model_is_one_bundle_with_metadata(
 
 
 def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
-    trained_copy: Path, trained: dict
+    churn_again: tuple[Path, TrainResult], trained: dict
 ) -> None:
-    settings = load_settings(home=trained_copy, environ={})
-    again = train_task(settings, "churn")
+    home, again = churn_again
+    settings = load_settings(home=home, environ={})
     assert again.metrics == trained["churn"].metrics
     assert not again.promoted and "does not beat champion" in again.gate
     client = registry.client(settings)
@@ -122,13 +146,15 @@ def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
     )
 
 
-def test_a_champion_carries_no_challenger_alias(trained_copy: Path, trained: dict) -> None:
-    settings = load_settings(home=trained_copy, environ={})
+def test_a_champion_carries_no_challenger_alias(
+    churn_again: tuple[Path, TrainResult], tmp_path: Path
+) -> None:
+    home, again = churn_again  # churn again, on a copy: promoted by hand below
+    settings = load_settings(home=copy_workspace(home, tmp_path / "workspace"), environ={})
     rows = list_models(settings)
     champions = [r for r in rows if "champion" in r["aliases"]]
     assert {r["task"] for r in champions} == {"churn", "conversion", "ltv"}
     assert all(r["aliases"] == ["champion"] for r in champions), champions
-    again = train_task(load_settings(home=trained_copy, environ=NO_COMPILE), "churn")
     assert not again.promoted, again.gate  # the same data: a challenger, kept back
     challenger = registry.challenger_version(settings, "churn")
     assert challenger == again.version
@@ -472,11 +498,6 @@ def test_deployed_model_learned_from_every_matured_cutoff(
         assert bundle.metrics == result.metrics["lightgbm"]  # the evaluated model's figures
 
 
-def _weak_churn_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Churn trained as a one-split stump, which loses its gate to a baseline rule."""
-    _stumps(monkeypatch, "churn")
-
-
 def _stumps(monkeypatch: pytest.MonkeyPatch, *models: str) -> None:
     """These models trained as one-split stumps."""
     for model in models:
@@ -486,15 +507,14 @@ def _stumps(monkeypatch: pytest.MonkeyPatch, *models: str) -> None:
 
 
 def test_a_baseline_that_wins_is_registered_and_served(
-    trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    rule_won: tuple[Path, TrainResult], tmp_path: Path
 ) -> None:
     """A one-split stump loses to the recency rule: the rule becomes a model version of its
     own, with its kind, and serves (probabilities, reasons, BG/NBD outlook) once promoted."""
     from serving.scoring import load_champions, score_frame
 
-    settings = load_settings(home=trained_copy, environ={})
-    _weak_churn_model(monkeypatch)
-    weak = train_task(settings, "churn")
+    home, weak = rule_won
+    settings = load_settings(home=copy_workspace(home, tmp_path / "workspace"), environ={})
     assert not weak.promoted and "loses to the baseline" in weak.gate
     assert weak.baseline is not None and weak.baseline.kind in ("recency_rule", "rfm_score")
     baseline_run = registry.client(settings).get_run(weak.baseline.run_id)
@@ -575,14 +595,13 @@ def test_a_baseline_that_replaces_a_label_free_champion_is_reported_as_the_champ
 
 
 def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
-    trained_copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    rule_won: tuple[Path, TrainResult], tmp_path: Path
 ) -> None:
     """What a rule learns without outcomes (its quintile edges, BG/NBD parameters, the means
     its reasons are centred on) comes from every user at the latest cutoff, the users it
     will score, not from matured cutoffs a horizon and more older."""
-    settings = load_settings(home=trained_copy, environ={})
-    _weak_churn_model(monkeypatch)
-    weak = train_task(settings, "churn")
+    home, weak = rule_won
+    settings = load_settings(home=copy_workspace(home, tmp_path / "workspace"), environ={})
     assert weak.baseline is not None
     client = registry.client(settings)
     path = registry.bundle_path(client, "demo-churn", weak.baseline.version, tmp_path)

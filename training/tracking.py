@@ -190,23 +190,28 @@ def log_pyfunc(
 
     bundle_dir = bundle.save(workdir / "bundle")
     example = nobodys_row(rows)
-    info = mlflow.pyfunc.log_model(
+    mlflow.pyfunc.log_model(
         name="model",
         python_model=str(Path(lifecycle.__file__).with_name(model_file)),
         artifacts={"bundle": str(bundle_dir)},
         signature=infer_signature(example, bundle.outputs(example)),
         input_example=example,
-        registered_model_name=name,
         pip_requirements=_requirements(),
         metadata=metadata,
     )
-    version = str(info.registered_model_version)
+    version_tags = tags | {
+        f"test.{key}": f"{value:.6g}"
+        for key, value in metrics.items()
+        if value is not None and np.isfinite(value)
+    }
+    # Registered as log_model(registered_model_name=...) does (the run's model, by its runs:/
+    # URI, so the version keeps the run), with its tags in the same call: one tag at a time
+    # cost a registry round trip each (~20 ms; ~18 tags a version).
+    registered = mlflow.register_model(
+        f"runs:/{mlflow.active_run().info.run_id}/model", name, tags=version_tags
+    )
+    version = str(registered.version)
     registry.set_challenger(mlflow_client, name, version)
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(name, version, key, value)
-    for key, value in metrics.items():
-        if value is not None and np.isfinite(value):
-            mlflow_client.set_model_version_tag(name, version, f"test.{key}", f"{value:.6g}")
     return version
 
 
