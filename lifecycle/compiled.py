@@ -201,7 +201,7 @@ def _compile_registered(settings: Settings, dataset: str, task: str, version: st
     from lifecycle import registry
     from lifecycle.bundle import ModelBundle
 
-    client = registry.client(settings)
+    client = registry.client(settings, fluent=False)  # often a background thread
     name = registry.model_name(dataset, task)
     champion = registry.alias_version(client, name, registry.CHAMPION)
     compiled = 0
@@ -237,7 +237,7 @@ def prune_compiled(settings: Settings, dataset: str) -> list[Path]:
     cache_dir = settings.workspace.compiled_dir
     if not cache_dir.is_dir():
         return []
-    client = registry.client(settings)
+    client = registry.client(settings, fluent=False)
     served: dict[str, set[str]] = {}
     for task in tasks.names():
         name = registry.model_name(dataset, task)

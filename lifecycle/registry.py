@@ -79,8 +79,13 @@ def model_name(dataset: str, task: str) -> str:
     return f"{dataset}-{task}"
 
 
-def client(settings: Settings) -> Any:
-    """An MlflowClient on the settings' tracking and registry store (created on first use)."""
+def client(settings: Settings, *, fluent: bool = True) -> Any:
+    """An MlflowClient on the settings' tracking and registry store (created on first use).
+
+    ``fluent``: also make it the process's store for MLflow's fluent API (``mlflow.start_run``,
+    ``log_model``), which trainings use. Code that may run in a background thread (serving's
+    loads, compiling champions) passes False: the process-wide store it would set could
+    move another thread's training run to another workspace's store mid-run."""
     import logging
     import os
     import warnings
@@ -105,8 +110,9 @@ def client(settings: Settings) -> Any:
             from lifecycle.relocation import relocate_mlflow_store
 
             relocate_mlflow_store(database, artifact_root(settings))
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    if fluent:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -144,8 +150,11 @@ def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) 
     import mlflow
 
     source = mlflow_client.get_model_version_download_uri(name, version)
+    uri = mlflow_client.tracking_uri  # this client's store, whatever the process's is
     local = Path(
-        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(destination))
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=str(destination), tracking_uri=uri, registry_uri=uri
+        )
     )
     bundle = local / "artifacts" / "bundle"
     if not bundle.is_dir():
@@ -361,7 +370,7 @@ class MirroredRegistry:
 
     def registry(self) -> Any:
         if self._client is None:
-            self._client = client(self.settings)
+            self._client = client(self.settings, fluent=False)
         return self._client
 
     def bundle(self, name: str, version: str) -> Path | None:
@@ -383,7 +392,7 @@ def reader(settings: Settings, *, mirrored: bool = False) -> Any:
             # Nothing registered yet: MLflow would create the database, and a server's
             # workers starting together raced to migrate it (one failed to load at all).
             return MirroredRegistry(settings, {}, path)
-    return client(settings)
+    return client(settings, fluent=False)
 
 
 def aliases(source: Any, name: str) -> dict[str, str]:

@@ -41,7 +41,7 @@ def champion_evaluations(
     version says it has no outcome to test on, a baseline rule shows its test metrics."""
     from lifecycle import registry
 
-    client = registry.client(settings)
+    client = registry.client(settings, fluent=False)  # the report may be drawn in a thread
     found = []
     for task, version in versions.items():
         name = registry.model_name(dataset, task)
@@ -58,7 +58,7 @@ def champion_evaluations(
                 kind = tags.get("kind", "label-free")
                 evaluation.problem = f"label-free ({kind}): no outcome to test on"
             elif any(a.path == "evaluation" for a in client.list_artifacts(model_version.run_id)):
-                _read_plots(model_version.run_id, evaluation)
+                _read_plots(client.tracking_uri, model_version.run_id, evaluation)
             elif not evaluation.metrics:  # a baseline rule has its test metrics, no plots
                 evaluation.problem = f"{name} v{version} recorded no test evaluation"
         except Exception as error:  # the report still renders, and says what is missing
@@ -79,14 +79,14 @@ def kind_words(kind: str | None, label_free: bool) -> str:
     return f"{'label-free' if label_free else 'baseline'} {kind}"
 
 
-def _read_plots(run_id: str, evaluation: ModelEvaluation) -> None:
+def _read_plots(tracking_uri: str, run_id: str, evaluation: ModelEvaluation) -> None:
     """The evaluation plots training logged with the run."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="evaluation", dst_path=tmp
+                run_id=run_id, artifact_path="evaluation", dst_path=tmp, tracking_uri=tracking_uri
             )
         )
         for filename in EVALUATION_PLOTS:
