@@ -63,7 +63,13 @@ def _purchase(bundle: Any, values: np.ndarray) -> np.ndarray | None:
 
 def _value(bundle: Any, values: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
     value = np.maximum(_predict(bundle.booster, values), 0.0)
-    return value if purchase is None else purchase * value
+    value = value if purchase is None else purchase * value
+    if bundle.blend is None:
+        return value
+    # a value blended with a rule's (training.combination, after the hot path): its weight
+    # of LightGBM's, the rest the rule's
+    weight = bundle.blend_weight
+    return weight * value + (1.0 - weight) * bundle.blend.predict(values)
 
 
 def _interval(bundle: Any, values: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
