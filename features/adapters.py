@@ -131,8 +131,8 @@ def online_retail_rules(
         bad.flag(quantity.isna(), "invalid_quantity")
         bad.flag(unit_price.isna(), "invalid_unit_price")
         # as text whatever the file's types (a Parquet copy: CustomerID floats, 17850.0)
-        text = {name: as_text(raw[name]) for name in ("InvoiceNo", "StockCode", "Country")}
-        text["CustomerID"] = as_text(raw["CustomerID"])
+        columns = ("InvoiceNo", "StockCode", "Country", "CustomerID")
+        text = {name: as_text(raw[name]) for name in columns}
         invoice = text["InvoiceNo"].str.strip()
         cancellation = invoice.str.upper().str.startswith("C").fillna(False).astype(bool)
         # A cancellation reverses earlier lines: negative quantity, booked as a refund.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lifecycle.console import Console, emit_error, route_library_output
-from lifecycle.errors import UserError, set_command_options
+from lifecycle.errors import UserError, command_options
 
 if TYPE_CHECKING:  # imported when a command runs: `lifecycle --help` stays fast
     from lifecycle.settings import Settings
@@ -138,8 +138,9 @@ def main(
     name = ctx.invoked_subcommand
     command = main.get_command(ctx, name) if name else None
     leaf = command is not None and not isinstance(command, click.Group)
-    set_command_options([o for p in command.params for o in p.opts] if leaf else None)
-    ctx.call_on_close(lambda: set_command_options(None))
+    ctx.with_resource(
+        command_options([o for p in command.params for o in p.opts] if leaf else None)
+    )
 
 
 @main.group(invoke_without_command=True)

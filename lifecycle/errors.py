@@ -28,11 +28,6 @@ def command_options(options: Iterable[str] | None) -> Iterator[None]:
         _COMMAND_OPTIONS.reset(token)
 
 
-def set_command_options(options: Iterable[str] | None) -> None:
-    """Say which options the running command has (None when it ends)."""
-    _COMMAND_OPTIONS.set(None if options is None else frozenset(options))
-
-
 def offered(*options: str) -> list[str]:
     """Of ``options``, those the running command has (all of them outside a command)."""
     known = _COMMAND_OPTIONS.get()

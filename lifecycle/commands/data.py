@@ -11,6 +11,18 @@ from lifecycle.cli import Context, datasets, main, pass_context
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
+def date_order_option(words: str) -> Any:
+    """``--date-order`` of ingest and import: how a numeric date such as 01/02/2023 reads
+    (the orders of features.parsing.DATE_ORDERS, not imported here: `--help` stays fast)."""
+    return click.option(
+        "--date-order",
+        type=click.Choice(["auto", "dayfirst", "monthfirst"]),
+        default="auto",
+        show_default=True,
+        help=words,
+    )
+
+
 @main.command()
 @click.option(
     "--users", type=click.IntRange(min=10), help="Demo users to generate [settings demo.users]."
@@ -178,13 +190,9 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     help="strftime format of timestamps, or %s (%ms) for seconds (milliseconds) since 1970 "
     "(UTC) [default: ISO 8601 and common forms].",
 )
-@click.option(
-    "--date-order",
-    type=click.Choice(["auto", "dayfirst", "monthfirst"]),
-    default="auto",
-    show_default=True,
-    help="How 01/02/2023 reads; auto reads only dates whose order shows (31/12/2023) and "
-    "quarantines the rest as ambiguous_date_order.",
+@date_order_option(
+    "How 01/02/2023 reads; auto reads only dates whose order shows (31/12/2023) and "
+    "quarantines the rest as ambiguous_date_order."
 )
 @click.option(
     "--decimal-comma",
@@ -371,13 +379,9 @@ def datasets_restore(obj: Context, version: str) -> None:
     help="Replace the dataset even when the file starts later or ends earlier than it "
     "(without it such an import is refused; `lifecycle datasets restore` undoes it).",
 )
-@click.option(
-    "--date-order",
-    type=click.Choice(["auto", "dayfirst", "monthfirst"]),
-    default="auto",
-    show_default=True,
-    help="How online-retail's InvoiceDate 12/1/2010 reads (copies of the file write it "
-    "month first); auto reads only dates whose order shows, as ingest does.",
+@date_order_option(
+    "How online-retail's InvoiceDate 12/1/2010 reads (copies of the file write it month "
+    "first); auto reads only dates whose order shows, as ingest does."
 )
 @pass_context
 def import_(
