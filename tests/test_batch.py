@@ -348,21 +348,24 @@ def test_score_and_report_is_what_run_ends_with(trained_copy: Path) -> None:
 
 
 MAX_QUICK_RATIO = 10  # batch scoring time / pure LightGBM predict time, 5k users
-MAX_MEMORY_MULTIPLE = 3  # peak memory above start / feature matrix size (the benchmark's aim)
+MAX_MEMORY_MULTIPLE = 2  # peak memory above start / feature matrix size (the benchmark's aim)
 
 
 @pytest.mark.slow
 def test_benchmark_script_stays_within_its_time_and_memory_bounds() -> None:
     stdout = run_experiment("bench_batch_scoring.py", "--quick")
     ratio = float(stdout.split("ratio to LightGBM predict: ")[1].split("x")[0])
-    memory_multiple = float(stdout.split("MiB = ")[1].split("x")[0])
+    memory_multiple = float(stdout.split(" MiB = ")[1].split("x")[0])
     reasons = int(stdout.split("reasons for ")[1].split(" users")[0].replace(",", ""))
     assert "users: 5,000" in stdout and reasons > 0
     # At 5k users fixed per-call costs (segments, reasons, ranking) dominate: measured 4.6x
     # pure predict on a loaded 2-core box (the 1.5x aim is for 1M users). Scoring that did
     # per-row Python work, or scored each user more than once, would be far above 10x.
     assert ratio < MAX_QUICK_RATIO, stdout
-    # Scoring must not hold several copies of the feature matrix at once (measured 1.3x).
+    # Scoring must not hold several copies of the feature matrix at once: 1.57x by traced
+    # allocations in chunks of 1,000 rows, the same in every run (the resident set of this
+    # 2 MiB matrix moved 1.3x-3.1x from run to run: CI failed at 3.13x); one chunk of all
+    # 5,000 rows is 2.9x.
     assert memory_multiple <= MAX_MEMORY_MULTIPLE, stdout
 
 
