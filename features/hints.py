@@ -7,7 +7,9 @@ others are of contract-column files, read by `ingest` (whose options they name) 
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
+from features import contract as c
 from features.parsing import SPREADSHEET_SERIAL
 from lifecycle.errors import offered
 
@@ -44,3 +46,12 @@ def option_hint(hint: str, otherwise: str = "") -> str:
     ``otherwise``."""
     option = re.search(r"--[a-z-]+", hint)
     return hint if option is None or offered(option.group()) else otherwise
+
+
+def purchase_log(wanted: dict[str, str], columns: Container[str]) -> str:
+    """The end of a refusal of an events file without event types: a log of purchases only
+    (user, time, amount, as most shops export them) names its one type."""
+    if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns:
+        return ""
+    fix = "takes --event-type purchase" if offered("--event-type") else "needs an event_type column"
+    return f"; a log of purchases only (user, time, amount) {fix}"

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.hints import MONEY, NUMBERS, epoch_timestamps, timestamps
+from features.hints import MONEY, NUMBERS, epoch_timestamps, purchase_log, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
     FAST_TEXT,
@@ -131,10 +131,11 @@ def require_columns(
     source: str,
     hint: str | None = None,
     option: str = "--map",
+    note: str = "",
 ) -> None:
     """Fail fast when a mapped column is absent; ``wanted`` maps contract name -> source name;
     ``hint`` says what to do (an adapter has no --map), else ``option`` maps the file's
-    columns (``--users-map`` for a users file)."""
+    columns (``--users-map`` for a users file); ``note`` ends the message."""
     missing = {name: col for name, col in wanted.items() if col not in raw.columns}
     if missing:
         described = ", ".join(
@@ -159,6 +160,7 @@ def require_columns(
                 )
             )
             + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
+            + note
         )
 
 
@@ -295,7 +297,7 @@ def check_events(
     }
     if c.AMOUNT in mapping.columns and c.AMOUNT not in optional:
         wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
-    require_columns(raw, wanted, source)
+    require_columns(raw, wanted, source, note=purchase_log(wanted, raw.columns))
     columns = {**wanted, **optional}
     refuse_repeated_columns(raw, columns, source)
     refuse_shadowed_columns(raw, columns, source)

@@ -62,6 +62,27 @@ def test_count_only_log_without_amount_default_is_refused_in_one_line(
     assert ingest.ingest_events(sessions, tmp_path / "s").tables["events"]["rows_loaded"] == 1
 
 
+def test_a_purchase_log_without_event_types_is_told_its_option(home: Path, tmp_path: Path) -> None:
+    """A shop's export (customer, time, amount: no event types) was refused naming only the
+    missing column and --map, which cannot make one; the refusal names --event-type."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text("user_id,event_time,amount\nc1,2024-01-01,12.5\n")
+    result = CliRunner().invoke(main, ["ingest", str(orders)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(f"Error: {orders}: missing column 'event_type'")
+    assert error.endswith(
+        "a log of purchases only (user, time, amount) takes --event-type purchase"
+    )
+    loaded = CliRunner().invoke(main, ["ingest", str(orders), "--event-type", "purchase"])
+    assert loaded.exit_code == 0, loaded.output
+    # A file missing other columns only is not told about event types.
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text("user_id,event_type\nc1,session\n")
+    refused = CliRunner().invoke(main, ["ingest", str(sessions)])
+    assert "missing column 'event_time'" in refused.stderr and "--event-type" not in refused.stderr
+
+
 def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
     log = _grocery(tmp_path)
     args = ["ingest", str(log), *GROCERY_MAPS, "--event-type", "purchase", "--amount-default", "1"]
