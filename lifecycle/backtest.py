@@ -22,12 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
-from lifecycle.backtest_judge import MODEL, forecasts, judge, outcomes, save_plots, verdict_lines
+from lifecycle.backtest_judge import (
+    MODEL,
+    across_cutoffs,
+    across_lines,
+    flat_metrics,
+    forecasts,
+    judge,
+    outcomes,
+    save_plots,
+    verdict_lines,
+)
 from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
 from lifecycle.exports import SCRATCH_MARKER, record_scratch
@@ -123,9 +132,7 @@ def check_before_end(cutoff: pd.Timestamp, last_event: pd.Timestamp) -> None:
 def check_history(cutoff: pd.Timestamp, first_event: pd.Timestamp, labels: LabelSettings) -> None:
     """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
     learn from); finer limits are the training's own errors."""
-    history = max(
-        labels.churn_horizon_days, labels.conversion_horizon_days, labels.ltv_horizon_days
-    )
+    history = max(getattr(labels, field) for field in _horizon_fields())
     earliest = (first_event + pd.Timedelta(days=history)).normalize() + pd.Timedelta(days=1)
     if cutoff < earliest:
         raise BacktestError(
@@ -154,11 +161,8 @@ def copy_dataset_until(source: Path, target: Path, cutoff: pd.Timestamp) -> dict
         f"COPY (SELECT * FROM {events} WHERE {c.EVENT_TIME} <= {at}) "
         f"TO {literal(target / 'events.parquet')} (FORMAT parquet)"
     )
-    copied = {
-        "events": con.execute(
-            f"SELECT count(*) FROM {events} WHERE {c.EVENT_TIME} <= {at}"
-        ).fetchone()[0]
-    }
+    counted = con.execute(f"SELECT count(*) FROM {events} WHERE {c.EVENT_TIME} <= {at}")
+    copied = {"events": counted.fetchone()[0]}
     users_path = source / USERS_FILE
     if users_path.is_file():
         users = f"read_parquet({literal(users_path)})"
@@ -418,6 +422,7 @@ class BacktestResult:
             "horizons_days": _horizons(self.labels),
             "settings": self.settings,
             "cutoffs": [r.to_dict() for r in self.cutoffs],
+            "over_cutoffs": across_cutoffs([r.verdict for r in self.cutoffs]),
             "mlflow": self.mlflow,
             "out": str(self.out) if self.out else None,
             "seconds": round(self.seconds, 1),
@@ -428,6 +433,7 @@ class BacktestResult:
         lines = [f"backtest of dataset '{self.dataset}' (horizons: {horizons})"]
         for result in self.cutoffs:
             lines += result.lines(self.labels)
+        lines += across_lines(across_cutoffs([r.verdict for r in self.cutoffs]))
         lines.append(
             f"MLflow run {self.mlflow['run_id']} in experiment {self.mlflow['experiment']}"
             + (f"; plots and scratch workspaces in {self.out}" if self.out else "")
@@ -571,18 +577,10 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
     for step, r in enumerate(result.cutoffs):
         values = {"users": float(r.users), "seconds": sum(r.seconds.values())}
         values |= {f"outcome.{k}": v for k, v in r.outcome.items() if k != "resamples"}
-        for method, by_metric in r.verdict["methods"].items():
-            values |= {f"{method}.{k}": v for k, v in by_metric.items()}
-        conversion = r.verdict["conversion"]
-        values |= {f"conversion.{k}": v for k, v in conversion.items() if k != "error"}
-        for baseline, by_metric in r.verdict["bootstrap"].items():
-            for metric_name, interval in by_metric.items():
-                values |= {
-                    f"{MODEL}_minus_{baseline}.{metric_name}.{k}": v for k, v in interval.items()
-                }
-        metrics += [
-            Metric(key, float(v), now, step) for key, v in values.items() if np.isfinite(float(v))
-        ]
+        metrics += [Metric(k, v, now, step) for k, v in flat_metrics(values | r.verdict).items()]
+    over = across_cutoffs([r.verdict for r in result.cutoffs]) or {"methods": {}}
+    means = flat_metrics({"methods": over["methods"]})  # rolling origins: each metric's mean
+    metrics += [Metric(f"mean.{k}", v, now, 0) for k, v in means.items()]
     try:
         client.log_batch(
             run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()]

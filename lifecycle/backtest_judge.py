@@ -5,6 +5,7 @@ them. Outcomes use the label definitions of ``features.labels`` on the full data
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,21 +280,7 @@ METRIC_NAMES = {"auc": "AUC", "spearman": "Spearman", "normalized_gini": "Gini"}
 def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> list[str]:
     """The methods table (Spearman, Gini, AUC of P(active), total error, ECE, coverage), the
     conversion model's line and the bootstrap intervals, as lines for a terminal."""
-    lines = [
-        f"  {'method':<20}{'Spearman':>9}{'Gini':>8}{'AUC P(active)':>15}{'total error':>13}"
-        f"{'ECE':>8}   coverage <P10 / in / >P90"
-    ]
-    for method, m in verdict["methods"].items():
-        coverage = (
-            f"{m['below_p10']:.0%} / {m['inside_p10_p90']:.0%} / {m['above_p90']:.0%}"
-            if "inside_p10_p90" in m
-            else "-"
-        )
-        lines.append(
-            f"  {method:<20}{_cell(m, 'spearman', '.3f', 9)}{_cell(m, 'normalized_gini', '.3f', 8)}"
-            f"{_cell(m, 'auc', '.3f', 15)}{_cell(m, 'total_error', '+.1%', 13)}"
-            f"{_cell(m, 'ece', '.3f', 8)}   {coverage}"
-        )
+    lines = method_rows(verdict["methods"])
     model = verdict["methods"].get(MODEL, {})
     if "mean_p_active" in model:
         lines.append(
@@ -321,6 +308,89 @@ def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> 
             ]
             lines.append(f"    {baseline:<20}" + "   ".join(parts))
     return lines
+
+
+def method_rows(methods: dict[str, dict[str, float]]) -> list[str]:
+    """The methods table: Spearman, Gini, AUC of P(active), total error, ECE, coverage."""
+    lines = [
+        f"  {'method':<20}{'Spearman':>9}{'Gini':>8}{'AUC P(active)':>15}{'total error':>13}"
+        f"{'ECE':>8}   coverage <P10 / in / >P90"
+    ]
+    for method, m in methods.items():
+        coverage = (
+            f"{m['below_p10']:.0%} / {m['inside_p10_p90']:.0%} / {m['above_p90']:.0%}"
+            if "inside_p10_p90" in m
+            else "-"
+        )
+        lines.append(
+            f"  {method:<20}{_cell(m, 'spearman', '.3f', 9)}{_cell(m, 'normalized_gini', '.3f', 8)}"
+            f"{_cell(m, 'auc', '.3f', 15)}{_cell(m, 'total_error', '+.1%', 13)}"
+            f"{_cell(m, 'ece', '.3f', 8)}   {coverage}"
+        )
+    return lines
+
+
+def across_cutoffs(verdicts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Rolling origins summed up: each method's metrics averaged over the cutoffs that have
+    them, and per baseline and metric at how many cutoffs the model's paired interval lies
+    above zero (``ahead``), below it (``behind``) or across it (``level``). None for one
+    cutoff."""
+    if len(verdicts) < 2:
+        return None
+    methods: dict[str, dict[str, float]] = {}
+    for method in dict.fromkeys(m for v in verdicts for m in v["methods"]):
+        found = [v["methods"].get(method, {}) for v in verdicts]
+        names = dict.fromkeys(k for metrics in found for k in metrics)
+        methods[method] = {
+            k: float(np.mean(values))
+            for k in names
+            if (values := [m[k] for m in found if k in m and np.isfinite(m[k])])
+        }
+    versus: dict[str, dict[str, dict[str, int]]] = {}
+    for verdict in verdicts:
+        for baseline, by_metric in verdict["bootstrap"].items():
+            for name, d in by_metric.items():
+                side = "ahead" if d["low"] > 0 else "behind" if d["high"] < 0 else "level"
+                counts = versus.setdefault(baseline, {}).setdefault(
+                    name, {"ahead": 0, "level": 0, "behind": 0}
+                )
+                counts[side] += 1
+    return {"cutoffs": len(verdicts), "methods": methods, "versus": versus}
+
+
+def across_lines(summary: dict[str, Any] | None) -> list[str]:
+    """:func:`across_cutoffs` as lines for a terminal (none for one cutoff)."""
+    if summary is None:
+        return []
+    lines = [f"over the {summary['cutoffs']} cutoffs: the mean of each metric"]
+    lines += method_rows(summary["methods"])
+    if summary["versus"]:
+        lines.append(
+            f"  {MODEL} against each baseline: cutoffs where the 95% interval of the difference "
+            "is above zero / across it / below it"
+        )
+        for baseline, by_metric in summary["versus"].items():
+            parts = [
+                f"{METRIC_NAMES[name]} {n['ahead']} / {n['level']} / {n['behind']}"
+                for name, n in by_metric.items()
+            ]
+            lines.append(f"    {baseline:<20}" + "   ".join(parts))
+    return lines
+
+
+def flat_metrics(verdict: dict[str, Any]) -> dict[str, float]:
+    """A verdict's (or :func:`across_cutoffs`') finite numbers as MLflow metric names:
+    ``<method>.<metric>``, ``conversion.<metric>``, ``lifecycle_minus_<baseline>.<metric>.
+    <difference|low|high>``, and any plain number at the top as it is."""
+    values = {k: v for k, v in verdict.items() if isinstance(v, numbers.Real)}
+    for method, by_metric in verdict.get("methods", {}).items():
+        values |= {f"{method}.{k}": v for k, v in by_metric.items()}
+    conversion = verdict.get("conversion", {})
+    values |= {f"conversion.{k}": v for k, v in conversion.items() if k != "error"}
+    for baseline, by_metric in verdict.get("bootstrap", {}).items():
+        for name, interval in by_metric.items():
+            values |= {f"{MODEL}_minus_{baseline}.{name}.{k}": v for k, v in interval.items()}
+    return {k: float(v) for k, v in values.items() if np.isfinite(float(v))}
 
 
 def _cell(metrics: dict[str, float], key: str, fmt: str, width: int) -> str:

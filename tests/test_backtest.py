@@ -76,6 +76,7 @@ def test_json_has_every_method_and_metric_in_range(backtest: tuple[dict, Path]) 
     assert document["horizons_days"] == {"churn": HORIZON, "conversion": HORIZON, "ltv": HORIZON}
     assert document["settings"]["labels"]["ltv_horizon_days"] == HORIZON
     assert document["mlflow"]["experiment"] == "backtest-demo"
+    assert document["over_cutoffs"] is None  # one origin: nothing to sum up
     [result] = document["cutoffs"]
     assert result["cutoff"] == CUTOFF and result["users"] > 500
     assert result["outcome"]["users_without_outcome"] == 0
@@ -252,21 +253,32 @@ def test_history_too_short_for_the_time_split_says_what_it_needs_once(home: Path
     assert result.stderr.count("needs cutoffs spanning at least 109 days") == 1
 
 
-def test_history_too_short_for_the_time_split_is_judged_label_free(home: Path) -> None:
+@pytest.fixture(scope="module")
+def label_free(home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict]:
+    """Two origins too early for the time split, through the CLI's terminal output: (its
+    lines, the result's JSON as logged to the MLflow run, with the run's id)."""
+    result = invoke(
+        home, "backtest", "--cutoff", "2023-05-01", "--cutoff", "2023-05-15", "--horizon", "60",
+        "--resamples", "200",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    terminal = result.stdout.splitlines()
+    run_id = terminal[-1].split("MLflow run ")[1].split()[0]
+    client = registry.client(load_settings(home=home, environ={}))
+    logged = client.download_artifacts(run_id, "backtest.json", tmp_path_factory.mktemp("run"))
+    return terminal, json.loads(Path(logged).read_text()) | {"run_id": run_id}
+
+
+def test_history_too_short_for_the_time_split_is_judged_label_free(
+    label_free: tuple[list[str], dict],
+) -> None:
     # The same cutoff with the default fallback: fitted on the users at the cutoff, BG/NBD +
     # Gamma-Gamma serves the LTV, and, the demo having sessions (churn is no activity), the
     # process of active days serves churn; both are judged. Conversion (a first purchase)
     # has no label-free model.
-    result = invoke(
-        home,
-        "--json",
-        "backtest",
-        *("--cutoff", "2023-05-01", "--horizon", "60"),
-        "--resamples",
-        "200",
-    )
-    assert result.exit_code == 0, result.output
-    cutoff = json.loads(result.stdout)["cutoffs"][0]
+    _, document = label_free
+    cutoff = document["cutoffs"][0]
+    assert cutoff["cutoff"] == "2023-05-01"
     assert cutoff["models"]["ltv"]["served_kind"] == "bgnbd_gamma_gamma"
     assert cutoff["models"]["ltv"]["split"] is None
     assert cutoff["models"]["churn"]["served_kind"] == "activity_process"
@@ -276,6 +288,38 @@ def test_history_too_short_for_the_time_split_is_judged_label_free(home: Path) -
     # It ranks who stays active about as the recency rule does, and is roughly calibrated.
     assert lifecycle["auc"] > cutoff["methods"]["recency"]["auc"] - 0.03
     assert lifecycle["ece"] < 0.1
+
+
+def test_rolling_origins_are_summed_up_over_the_cutoffs(
+    home: Path, label_free: tuple[list[str], dict]
+) -> None:
+    """Each method's metrics averaged over the cutoffs, and per baseline at how many the
+    model's interval is above, across or below zero: in the JSON, on the terminal and as the
+    MLflow run's mean.* metrics."""
+    terminal, document = label_free
+    over, each = document["over_cutoffs"], document["cutoffs"]
+    assert over["cutoffs"] == 2 and [r["cutoff"] for r in each] == ["2023-05-01", "2023-05-15"]
+    for method in (MODEL, *BASELINES):
+        for metric in ("auc", "spearman", "normalized_gini"):
+            mean = (each[0]["methods"][method][metric] + each[1]["methods"][method][metric]) / 2
+            assert over["methods"][method][metric] == pytest.approx(mean), (method, metric)
+    for baseline in BASELINES:
+        for metric in ("auc", "spearman", "normalized_gini"):
+            intervals = [r["bootstrap"][baseline][metric] for r in each]
+            assert over["versus"][baseline][metric] == {
+                "ahead": sum(d["low"] > 0 for d in intervals),
+                "level": sum(d["low"] <= 0 <= d["high"] for d in intervals),
+                "behind": sum(d["high"] < 0 for d in intervals),
+            }
+    client = registry.client(load_settings(home=home, environ={}))
+    metrics = client.get_run(document["run_id"]).data.metrics
+    assert metrics[f"mean.{MODEL}.auc"] == pytest.approx(over["methods"][MODEL]["auc"])
+    at = terminal.index("over the 2 cutoffs: the mean of each metric")
+    row = next(line for line in terminal[at:] if line.startswith(f"  {MODEL} "))
+    assert row.split()[1] == f"{over['methods'][MODEL]['spearman']:.3f}"
+    counts = over["versus"]["rfm_score"]["auc"]
+    shown = f"AUC {counts['ahead']} / {counts['level']} / {counts['behind']}"
+    assert any(line.startswith("    rfm_score") and shown in line for line in terminal[at:])
 
 
 def test_copy_keeps_only_what_was_known_at_the_cutoff(tmp_path: Path) -> None:
