@@ -40,6 +40,7 @@ from lifecycle.backtest_judge import (
 from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
 from lifecycle.exports import SCRATCH_MARKER, record_scratch
+from lifecycle.setting_types import MAX_DAYS
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
 from lifecycle.steps import refusals
@@ -76,8 +77,8 @@ def backtest_labels(labels: LabelSettings, horizon_days: int | None) -> LabelSet
     """The label settings of the backtest: every horizon set to ``horizon_days`` when given."""
     if horizon_days is None:
         return labels
-    if horizon_days < 1:
-        raise BacktestError(f"--horizon {horizon_days}: expected a positive number of days")
+    if not 1 <= horizon_days <= MAX_DAYS:
+        raise BacktestError(f"--horizon {horizon_days}: expected 1 to {MAX_DAYS:,} days")
     return LabelSettings(
         **labels.model_dump() | {field: horizon_days for field in _horizon_fields()}
     )
@@ -347,14 +348,8 @@ def backtest_cutoff(
     scores = batch.scores.reset_index(drop=True)
     ids = scores[c.USER_ID]
     feature_table = store_paths(scratch).feature_table
-    rows = (
-        connect()
-        .execute(
-            f"SELECT * FROM read_parquet({literal(feature_table)}) WHERE {AS_OF} = $1",
-            [cutoff.to_pydatetime()],
-        )
-        .df()
-    )
+    query = f"SELECT * FROM read_parquet({literal(feature_table)}) WHERE {AS_OF} = $1"
+    rows = connect().execute(query, [cutoff.to_pydatetime()]).df()
     rows = rows.set_index(c.USER_ID).reindex(ids).reset_index()
     truth = truth.reindex(ids)
     missing = int(truth["value"].isna().sum())  # known in the scratch data, not in the full
@@ -505,7 +500,11 @@ def run_backtest(
             )
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
         check_history(stamp, span[0], labels)
-    base = out or Path(tempfile.mkdtemp(prefix="lifecycle-backtest-"))
+    try:  # before anything runs: a folder that cannot be made stops here, not at the end
+        base = out or Path(tempfile.mkdtemp(prefix="lifecycle-backtest-"))
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BacktestError(f"--out {out}: cannot make that folder ({error.strerror})") from None
     try:
         results = [
             backtest_cutoff(

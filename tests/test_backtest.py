@@ -201,6 +201,9 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         (["--cutoff", "2023-11-01T12:00"], "expected a date (midnight UTC)"),
         (["--cutoff", "01/11/2023"], "--cutoff '01/11/2023': expected an ISO date YYYY-MM-DD"),
         (["--cutoff", "Nov 1 2023"], "expected an ISO date YYYY-MM-DD"),
+        # a pydantic dump of three errors, and a traceback once the pipeline had run
+        (["--cutoff", "2023-11-01", "--horizon", "100000"], "--horizon 100000: expected 1 to"),
+        (["--cutoff", "2023-11-01", "--out", "/proc/bt"], "--out /proc/bt: cannot make that"),
     ],
 )
 def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message: str) -> None:
