@@ -275,6 +275,15 @@ def _cell(metrics: dict[str, float], key: str, fmt: str, bold: bool) -> str:
     return f"**{text}**" if bold else text
 
 
+def _method_cells(
+    m: dict[str, float], method: str, best: dict[str, str | None], total_error: str
+) -> list[str]:
+    """Spearman, Gini, AUC, total error (in format ``total_error``) and ECE; the best bold."""
+    keys = (("spearman", ".3f"), ("normalized_gini", ".3f"), ("auc", ".3f"))
+    keys += (("total_error", total_error), ("ece", ".3f"))
+    return [_cell(m, key, fmt, best[key] == method) for key, fmt in keys]
+
+
 def render_rolling(results: dict[str, Any]) -> str:
     """The doc's block of rolling origins: each origin's outcome and the served model's
     metrics, each method's mean over the origins (total error as the mean of its size), and
@@ -323,14 +332,7 @@ def render_rolling(results: dict[str, Any]) -> str:
     best = {key: _best(means, key) for key in HIGHER_IS_BETTER + CLOSER_TO_ZERO_IS_BETTER}
     for method, words in METHODS.items():
         if method in means:
-            m = means[method]
-            cells = [
-                _cell(m, "spearman", ".3f", best["spearman"] == method),
-                _cell(m, "normalized_gini", ".3f", best["normalized_gini"] == method),
-                _cell(m, "auc", ".3f", best["auc"] == method),
-                _cell(m, "total_error", ".1%", best["total_error"] == method),
-                _cell(m, "ece", ".3f", best["ece"] == method),
-            ]
+            cells = _method_cells(means[method], method, best, total_error=".1%")
             lines.append(f"| {words.format(horizon=horizon)} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -392,14 +394,7 @@ def render_doc(name: str, results: dict[str, Any]) -> str:
             else ""
         )
         label = words.format(horizon=horizons["ltv"])
-        cells = [
-            _cell(m, "spearman", ".3f", best["spearman"] == method),
-            _cell(m, "normalized_gini", ".3f", best["normalized_gini"] == method),
-            _cell(m, "auc", ".3f", best["auc"] == method),
-            _cell(m, "total_error", "+.1%", best["total_error"] == method),
-            _cell(m, "ece", ".3f", best["ece"] == method),
-            coverage,
-        ]
+        cells = [*_method_cells(m, method, best, total_error="+.1%"), coverage]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     ceiling = results.get("hindsight")
     if ceiling:
