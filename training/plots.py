@@ -185,12 +185,13 @@ def _render_png(fig: Figure, path: Path, dpi: int) -> None:
     import matplotlib.image
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    shown_dpi = fig.dpi
+    shown_canvas, shown_dpi = fig.canvas, fig.dpi
     fig.set_dpi(dpi)
     try:
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         # What FigureCanvasAgg.print_png writes after its own draw.
         matplotlib.image.imsave(path, canvas.buffer_rgba(), format="png", origin="upper", dpi=dpi)
-    finally:
+    finally:  # the figure as it was, without the drawing's pixel buffer (as savefig leaves it)
+        fig.set_canvas(shown_canvas)
         fig.set_dpi(shown_dpi)
