@@ -371,6 +371,9 @@ def test_plots_return_figures_with_data_and_save_png(
         content = path.read_bytes()
         assert content.startswith(PNG_SIGNATURE), name
         assert len(content) > 1_000, name
+        # Drawn once, it is the very file matplotlib's savefig writes (which draws twice).
+        fig.savefig(tmp_path / f"{name}-savefig.png", format="png", dpi=plots.DPI)
+        assert content == (tmp_path / f"{name}-savefig.png").read_bytes(), name
     importance_ax = figures["importance"].axes[0]
     assert len(importance_ax.patches) == 20
 
