@@ -26,6 +26,7 @@ from features.asof import AS_OF, feature_cutoffs
 from lifecycle import lineage, tasks
 from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
+from lifecycle.list_fields import CONTEXT_COLUMNS, model_version_column
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.ledger import LedgerAppend
@@ -52,16 +53,6 @@ COMPILE_PAYS_ROWS = 200_000
 # score_all explains every eligible user, for the scoring service to reuse.
 REASONS_TOP = 5_000
 
-# Feature -> scores-table column an operator reads (the list's row fields).
-CONTEXT_COLUMNS = {
-    "recency_days": "days_since_last_activity",
-    "purchase_recency_days": "days_since_last_purchase",
-    "tenure_days": "tenure_days",
-    "orders_total": "orders",
-    "net_revenue_total": "revenue",  # after refunds, as LTV's value
-    "sessions_total": "sessions",
-    "activated": "activated",
-}
 NOT_PERSONAL = (c.USER_ID, AS_OF, c.CHANNEL)  # channel is the acquisition channel, kept
 
 
@@ -228,7 +219,7 @@ def score_users(
     for col in personal_columns(features):
         scores[col] = features[col].to_numpy()
     for task, version in champions.versions.items():
-        scores[f"{task}_model_version"] = version
+        scores[model_version_column(task)] = version
     return scores
 
 

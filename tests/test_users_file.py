@@ -121,6 +121,26 @@ def test_a_users_attribute_named_as_a_feature_is_refused_at_ingest(
     assert kept.columns.tolist() == [c.USER_ID, "plan"]
 
 
+def test_a_users_attribute_named_as_a_scores_column_is_refused_at_ingest(
+    home: Path, events_csv: Path, tmp_path: Path
+) -> None:
+    """A users column named segment or ltv was a model input, then silently gone from scores
+    and lists: score_users' copy of the attribute overwrote the RFM segment (a score wins
+    over an attribute of its name the other way round)."""
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,plan,segment,ltv_model_version\nu1,a,gold,3\n")
+    args = ["ingest", str(events_csv), "--dataset", "shop", "--users", str(users)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1:] == [
+        f"Error: {users}: column 'segment' is named as a column of the scores table (segment, "
+        "ltv_model_version); rename the column in the users file, e.g. 'user_segment'"
+    ]
+    assert not (home / "datasets" / "shop").exists()
+    users.write_text("user_id,plan,user_segment,channel\nu1,a,gold,organic\n")
+    assert CliRunner().invoke(main, args).exit_code == 0  # the hint works
+
+
 def test_a_users_file_without_its_id_column_names_users_map(
     home: Path, events_csv: Path, tmp_path: Path
 ) -> None:
