@@ -23,6 +23,8 @@ from features.csv_lines import (
     open_binary,
     open_quote,
     row_too_long,
+    swallowed_cell,
+    swallowed_rows,
 )
 from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
@@ -249,6 +251,8 @@ def _csv_frames(
         last = None  # the rows read last: a quote never closed made the rest their cell
         for batch in itertools.chain(reader, [None]):  # None: the end, the last ragged rows
             table = ragged.put_back(batch)
+            if (cell := swallowed_cell(table, names, sep)) is not None:
+                raise swallowed_rows(path, cell, csv.encoding)
             last = table if table.num_rows else last
             if batch is None and ends_in_line_breaks(last) and (unclosed := open_quote(path)):
                 raise unclosed
