@@ -401,7 +401,7 @@ def import_(
     if append and replace:
         raise click.BadParameter("give one of --append and --replace", param_hint="--append")
     from features.erasure_log import erased_users
-    from features.ingest import default_source_path, import_source
+    from features.importing import default_source_path, import_source
 
     if path is None:
         path = default_source_path(source, obj.settings.data_root)
