@@ -193,6 +193,12 @@ def ingest_events(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if users_path is not None and _same_file(users_path, events_path):
+        # its columns under --map'ped names would load as user attributes
+        raise ContractError(
+            f"{users_path}: given as the users file, but it is the events file; a users file "
+            "holds one row per user: user_id, optional signup_time and channel, and attributes"
+        )
     if mode != "replace":
         appending.refuse_other_kind(dataset_dir, "events", events_path)
     appending_to = (
@@ -242,6 +248,13 @@ def ingest_events(
 
 
 RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.samefile(other)
+    except OSError:  # one is missing: reading it says so
+        return False
 
 
 def _with_whole_float_ids(
