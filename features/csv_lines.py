@@ -157,6 +157,29 @@ def _never_closes(path: Path, opened: tuple[int, str]) -> ContractError:
     )
 
 
+def cut_short(path: Path) -> str:
+    """Where a gzip file cut short (a copy or download interrupted) ends, by its whole lines
+    (the rows read before the error are not it: the reader reads ahead of what it hands on)."""
+    import zlib
+
+    lines = 0
+    unpack = zlib.decompressobj(wbits=31)  # gzip
+    try:
+        with path.open("rb") as raw:
+            while block := raw.read(1 << 20):
+                while block:
+                    lines += unpack.decompress(block).count(b"\n")
+                    block = unpack.unused_data  # the next member of a concatenated file
+                    if unpack.eof:
+                        unpack = zlib.decompressobj(wbits=31)
+    except zlib.error:  # damaged, not only cut short: as far as it reads
+        pass
+    return (
+        f"the file is cut short after line {lines:,} (the header is line 1): copy or "
+        "download it whole again"
+    )
+
+
 def first_line_not_utf8(path: Path) -> tuple[int, str] | None:
     """The first line (header = line 1) that is not UTF-8, shown with its bytes escaped: a
     file of millions of rows with one such row is refused, and says where."""

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from features.csv_lines import (
+    cut_short,
     ends_in_line_breaks,
     first_line_not_utf8,
     line_number,
@@ -118,8 +119,11 @@ def read_chunks(
             raise ContractError(f"{path}: file is empty (no header, no rows)") from None
         except ContractError:
             raise
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, EOFError) as error:
-            # EOFError: a truncated .gz (click took it for Ctrl-D and printed only 'Aborted!')
+        except EOFError as error:  # click took it for Ctrl-D and printed only 'Aborted!'
+            raise ContractError(
+                f"{path}: cannot be read as {kind}: {error}; {cut_short(path)}"
+            ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
             where = f" (after data row {rows:,})" if rows else ""
             raise ContractError(f"{path}: cannot be read as {kind}{where}: {error}") from None
         if frame.empty:
