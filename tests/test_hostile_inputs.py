@@ -358,8 +358,8 @@ def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path
 def test_a_truncated_gzip_file_says_after_which_line_it_ends(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """'cannot be read as gz (after data row 500)' of a file whose first 1,200 rows were
-    whole: the count was where the reader's chunks ended, not where the file does."""
+    """A file whose first 1,200 rows were whole said nothing of where it ends, and a larger
+    one 'after data row 30,000' of 101,646 whole rows: where the reader's chunks ended."""
     import zlib
 
     path = tmp_path / "events.csv.gz"
