@@ -8,12 +8,13 @@ from pathlib import Path
 from features import adapters, appending
 from features.erasure_log import ErasedUsers
 from features.ingest import DatasetSummary, ingest_into, write_dataset
-from features.reading import DEFAULT_CHUNK_ROWS
+from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
 from features.validation import DEFAULT_MEMORY_LIMIT, ContractError
 from lifecycle.workspace import EVENTS_FILE
 
 SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
 SOURCES = tuple(SOURCE_KINDS)
+DATA_SUFFIXES = tuple(suffix for suffix in CSV_SUFFIXES + PARQUET_SUFFIXES if suffix != ".txt")
 
 
 def import_source(
@@ -33,10 +34,12 @@ def import_source(
 
     With ``guard_history``, an events file that would drop the dataset's history (it starts
     later or ends earlier, e.g. one month of a longer log) is refused, as ``ingest`` does.
+    ``path`` may be a folder holding the file (:func:`source_file`).
     With ``append``, the file's events are added to the dataset's as ``ingest --append``
     adds them (a later month of the same log); only an events source has any to add.
     ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option.
     """
+    path = source_file(source, path)
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
     if (append or guard_history) and source in SOURCE_KINDS:
         appending.refuse_other_kind(
@@ -95,3 +98,29 @@ def default_source_path(source: str, data_root: Path) -> Path:
     if source not in files:
         raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     return data_root / files[source]
+
+
+def source_file(source: str, path: Path) -> Path:
+    """The data file of ``source`` that ``path`` names: the path of a file as given; in a
+    folder, the file under its usual name (also as the data root holds it, e.g.
+    online_retail/...), else the one CSV or Parquet file there; several are listed."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    usual = default_source_path(source, path)
+    for known in (usual, path / usual.name):
+        if known.is_file():
+            return known
+    found = sorted(
+        p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(DATA_SUFFIXES)
+    )
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ContractError(
+            f"{path}: is a folder with no CSV or Parquet file; give the {source} file as PATH"
+        )
+    raise ContractError(
+        f"{path}: is a folder of {len(found)} data files ({', '.join(p.name for p in found)}); "
+        f"give the {source} file as PATH"
+    )
