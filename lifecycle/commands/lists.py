@@ -167,7 +167,10 @@ def _emit_list(
 
     out = request.out
     if out is not None:
+        from lifecycle.storage import refuse_unwritable
+
         list_format(out, request.fmt)  # refuse an unknown format before any work
+        refuse_unwritable(out, "the list")
     units = units_for(obj.settings, metadata)
     behind = _behind_the_dataset(obj, metadata)
     notes = (*notes, behind) if behind else notes
@@ -531,7 +534,9 @@ def report(
     privacy = _privacy(obj, pseudonymize, ())
     if out is not None:  # may leave the workspace: erasure must find it again
         from lifecycle.exports import record_export
+        from lifecycle.storage import refuse_unwritable
 
+        refuse_unwritable(out, "the report")
         record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
     built = build_report(obj.settings, out, top=top, privacy=privacy, table=table)
     obj.console.result(
