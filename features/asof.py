@@ -15,6 +15,7 @@ ends at or before ``as_of`` is wholly in the past and no event after ``as_of`` i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -247,6 +248,34 @@ def build_feature_table(
         "first_event": str(_utc(first)),
         "last_event": str(_utc(last)),
     }
+
+
+@dataclass(frozen=True)
+class EventSpan:
+    """The first and last event of a dataset, in UTC, and the cutoffs they allow."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    @property
+    def earliest_cutoff(self) -> pd.Timestamp:
+        """The first midnight not before the first event (an earlier one has no features)."""
+        return self.first.ceil("D")
+
+    @property
+    def latest_cutoff(self) -> pd.Timestamp:
+        """Today's: the midnight after the last event (a later one would read as today a date
+        no data reaches)."""
+        return self.last.normalize() + pd.Timedelta(days=1)
+
+
+def event_span(events: Path) -> EventSpan:
+    """The span of a dataset's events table."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    bounds = pc.min_max(pq.read_table(events, columns=[c.EVENT_TIME])[c.EVENT_TIME]).as_py()
+    return EventSpan(_utc(bounds["min"]), _utc(bounds["max"]))
 
 
 def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, feature_cutoffs
+from features.asof import AS_OF, event_span, feature_cutoffs
 from lifecycle import lineage, tasks
 from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
@@ -76,8 +76,11 @@ class ScoresTable:
 # -- as-of dates and users ----------------------------------------------------------------
 
 
-def resolve_as_of(feature_table: Path, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
-    """The requested as-of if it is a cutoff of the feature table, else its latest cutoff."""
+def resolve_as_of(
+    feature_table: Path, as_of: str | pd.Timestamp | None, events: Path | None = None
+) -> pd.Timestamp:
+    """The as-of if a cutoff of the feature table (None: its latest); any other is refused,
+    advising `features build` only for a date the ``events`` allow."""
     cutoffs = feature_cutoffs(feature_table)
     if not cutoffs:
         raise ScoringError(f"the feature table {feature_table} is empty")
@@ -89,10 +92,16 @@ def resolve_as_of(feature_table: Path, as_of: str | pd.Timestamp | None) -> pd.T
         raise ScoringError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     if stamp not in cutoffs:
-        nearby = ", ".join(f"{t:%Y-%m-%d}" for t in cutoffs[-3:])
+        advice = f"run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
+        span = event_span(events) if events and events.is_file() else None
+        if span and not span.earliest_cutoff <= stamp <= span.latest_cutoff:
+            advice = (
+                f"the data allows cutoffs from {span.earliest_cutoff:%Y-%m-%d} to "
+                f"{span.latest_cutoff:%Y-%m-%d} only, e.g. --as-of {cutoffs[-1]:%Y-%m-%d}"
+            )
         raise ScoringError(
-            f"{stamp:%Y-%m-%d} is not a cutoff of the feature table {feature_table} "
-            f"(latest: {nearby}): run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
+            f"{stamp:%Y-%m-%d} is not a cutoff of the feature table {feature_table} (latest: "
+            f"{', '.join(f'{t:%Y-%m-%d}' for t in cutoffs[-3:])}): {advice}"
         )
     return stamp
 
@@ -482,7 +491,7 @@ def score_all(
     started = time.perf_counter()
     paths = store_paths(settings, dataset)
     built = lineage.require_current_features(settings, paths.dataset, "score-all")
-    stamp = resolve_as_of(paths.feature_table, as_of)
+    stamp = resolve_as_of(paths.feature_table, as_of, settings.workspace.events(paths.dataset))
     if champions is None:
         say("loading the champion models from the registry")
         champions = load_champions(settings, paths.dataset)
