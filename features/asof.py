@@ -292,6 +292,18 @@ def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
     return [_utc(row[0]) for row in rows]
 
 
+def as_of_date(value: str | pd.Timestamp, option: str = "--as-of") -> pd.Timestamp:
+    """A date given on the command line, in UTC; one that is no date ('nope', '' or 'NaT':
+    pandas reads those two as no time at all; 99999-01-01, past pandas' dates) in one line."""
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise UserError(f"{option} {value!r}: expected a date such as 2025-06-01")
+    return _utc(stamp)
+
+
 def _utc(value: pd.Timestamp | str | object) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

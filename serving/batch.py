@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, event_span, feature_cutoffs
+from features.asof import AS_OF, as_of_date, event_span, feature_cutoffs
 from lifecycle import lineage, tasks
 from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
@@ -86,11 +86,7 @@ def resolve_as_of(
         raise ScoringError(f"the feature table {feature_table} is empty")
     if as_of is None:
         return cutoffs[-1]
-    try:
-        stamp = pd.Timestamp(as_of)
-    except ValueError:
-        raise ScoringError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = as_of_date(as_of)
     if stamp not in cutoffs:
         advice = f"run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
         span = event_span(events) if events and events.is_file() else None

@@ -539,10 +539,9 @@ def scores_at(settings: Settings, as_of: str | None, dataset: str | None = None)
 
     if as_of is None:
         return latest_scores(settings, dataset)
-    try:
-        stamp = pd.Timestamp(as_of)
-    except ValueError:
-        raise CampaignError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
+    from features.asof import as_of_date
+
+    stamp = as_of_date(as_of)
     found = find_scores(settings, stamp, dataset)
     if found is not None:
         return found

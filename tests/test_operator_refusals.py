@@ -10,6 +10,11 @@ from click.testing import CliRunner
 
 from lifecycle.cli import main
 
+EVENTS = (
+    "user_id,event_time,event_type,amount\nu1,2024-01-02 10:00,signup,\n"
+    "u1,2024-02-03 09:00,purchase,5\nu2,2024-03-01 12:00,session,\n"
+)
+
 
 def _error(args: list[str]) -> str:
     result = CliRunner().invoke(main, args)
@@ -46,6 +51,24 @@ def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path) -> None:
         )
 
 
+def test_an_empty_as_of_is_one_line_in_every_command_that_takes_one(
+    home: Path, tmp_path: Path
+) -> None:
+    """`segments --as-of ''` (an unset shell variable) and 'NaT' were tracebacks ('NaTType
+    does not support strftime'; features build: no attribute 'normalize'): pandas reads
+    both as no time at all, not as an error."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
+    assert CliRunner().invoke(main, ["features", "build"]).exit_code == 0
+    commands = (["segments"], ["score-all"], ["features", "build"], ["campaign", "start", "c"])
+    for command in commands:
+        for value in ("", "NaT"):
+            assert _error([*command, "--as-of", value]) == (
+                f"Error: --as-of '{value}': expected a date such as 2025-06-01"
+            )
+
+
 def test_segments_of_a_date_outside_the_data_advises_a_date_that_works(
     home: Path, tmp_path: Path
 ) -> None:
@@ -57,10 +80,7 @@ def test_segments_of_a_date_outside_the_data_advises_a_date_that_works(
     from serving.batch import resolve_as_of
 
     events = tmp_path / "events.csv"
-    events.write_text(
-        "user_id,event_time,event_type,amount\nu1,2024-01-02 10:00,signup,\n"
-        "u1,2024-02-03 09:00,purchase,5\nu2,2024-03-01 12:00,session,\n"
-    )
+    events.write_text(EVENTS)
     assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
     assert CliRunner().invoke(main, ["features", "build"]).exit_code == 0
     table = str(store_paths(load_settings(home=home, environ={})).feature_table)

@@ -49,18 +49,11 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
     (the midnight after the last event) is refused: the feature table's latest cutoff, which
     the online store, score-all and the monitor read as today, would be a date no data
     reaches (a typo, 2030 for 2020, scored every user as silent for years)."""
-    import pandas as pd
 
-    from features.asof import event_span
+    from features.asof import as_of_date, event_span
     from lifecycle.errors import UserError
 
-    stamps = []
-    for value in as_of:
-        try:
-            stamp = pd.Timestamp(value)
-        except ValueError:
-            raise UserError(f"--as-of {value!r}: expected a date such as 2025-06-01") from None
-        stamps.append(stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC"))
+    stamps = [as_of_date(value) for value in as_of]
     events = settings.workspace.events(dataset)
     if not events.is_file():
         return  # build_features names what is missing

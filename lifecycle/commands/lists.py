@@ -454,12 +454,9 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         table = latest_scores(obj.settings, dataset)
         frame, date = table.frame, table.as_of
     else:
-        from lifecycle.errors import UserError
+        from features.asof import as_of_date
 
-        try:
-            stamp = pd.Timestamp(as_of)
-        except ValueError:  # 'notadate', 99999-01-01 (past pandas' dates): were tracebacks
-            raise UserError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
+        stamp = as_of_date(as_of)  # 'notadate', '', 99999-01-01: were tracebacks
         found = find_scores(obj.settings, stamp, dataset)
         if found is not None:
             frame, date = found.frame, found.as_of
