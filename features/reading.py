@@ -106,7 +106,10 @@ def read_chunks(
         )
     else:
         raise ContractError(
-            f"{path}: unknown file type; expected one of {CSV_SUFFIXES + PARQUET_SUFFIXES}"
+            f"{path}: unknown file type; expected a name ending in "
+            f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)} ("
+            + ("an Excel file: save it as CSV" if ".xls" in name else "a CSV file: name it .csv")
+            + ")"
         )
     rows = 0
     kind = name.rsplit(".", 1)[-1]

@@ -58,6 +58,22 @@ def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
         read_table(write(tmp_path, "x", "events.xlsx"))
 
 
+def test_unknown_file_type_names_the_suffixes_and_what_to_do(tmp_path: Path) -> None:
+    """It said "expected one of ('.csv', '.csv.gz', ...)", a Python tuple, and nothing of
+    what to do with an export named without a suffix, or an Excel workbook."""
+    suffixes = ".csv, .csv.gz, .tsv, .tsv.gz, .txt, .parquet, .pq"
+    for name, advice in (
+        ("export", "a CSV file: name it .csv"),
+        ("e.xlsx", "an Excel file: save it as CSV"),
+    ):
+        path = write(tmp_path, "user_id\nu1\n", name)
+        with pytest.raises(ContractError) as refused:
+            read_table(path)
+        assert str(refused.value) == (
+            f"{path}: unknown file type; expected a name ending in {suffixes} ({advice})"
+        )
+
+
 @pytest.mark.parametrize("text", ["", HEADER])
 def test_empty_file_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ContractError, match=r"events\.csv: (file is empty|no data rows)"):
