@@ -74,6 +74,26 @@ def test_unknown_file_type_names_the_suffixes_and_what_to_do(tmp_path: Path) -> 
         )
 
 
+def test_a_truncated_gzip_file_says_after_which_line_it_ends(tmp_path: Path) -> None:
+    """A .csv.gz whose first 1,200 rows were whole said nothing of where it ends, and a larger
+    one 'after data row 30,000' of 101,646 whole rows: where the reader's chunks ended."""
+    import zlib
+
+    from features.reading import read_chunks
+
+    path = tmp_path / "events.csv.gz"
+    whole = "user_id,event_time,event_type\n" + "u1,2024-01-01,session\n" * 1200
+    pack = zlib.compressobj(wbits=31)  # gzip, flushed after row 1,200 and cut there
+    path.write_bytes(pack.compress(whole.encode()) + pack.flush(zlib.Z_FULL_FLUSH))
+    with pytest.raises(ContractError) as refused:
+        list(read_chunks(path, 500))
+    assert str(refused.value) == (
+        f"{path}: cannot be read as gz: Compressed file ended before the end-of-stream marker "
+        "was reached; the file is cut short after line 1,201 (the header is line 1): copy or "
+        "download it whole again"
+    )
+
+
 @pytest.mark.parametrize("text", ["", HEADER])
 def test_empty_file_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ContractError, match=r"events\.csv: (file is empty|no data rows)"):
