@@ -286,9 +286,15 @@ def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
         )
     import duckdb
 
-    rows = duckdb.sql(
-        f"SELECT DISTINCT {AS_OF} FROM read_parquet({literal(feature_table)}) ORDER BY 1"
-    ).fetchall()
+    try:
+        rows = duckdb.sql(
+            f"SELECT DISTINCT {AS_OF} FROM read_parquet({literal(feature_table)}) ORDER BY 1"
+        ).fetchall()
+    except duckdb.Error as error:  # cut short (a disk full), or no feature table at all
+        raise FeatureError(
+            f"{feature_table}: the feature table cannot be read "
+            f"({str(error).splitlines()[0][:200]}): rebuild it with `lifecycle features build`"
+        ) from None
     return [_utc(row[0]) for row in rows]
 
 
