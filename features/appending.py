@@ -185,11 +185,13 @@ def merge_events(
     staging = [rows["source_row"], *noted.values(), rows["repeat"]] if rows else []
     extra = sorted(set(new_schema.names) - set(old_schema.names) - set(staging))
     if extra:
+        name = old_events.parent.name
+        # the whole command: refresh, which appends through here too, has no --replace
+        replace = f"`lifecycle ingest {source} --dataset {name} --replace`"
         raise NotAppendable(
-            f"{source}: its events have other columns than dataset '{old_events.parent.name}' "
-            f"holds (the file adds {', '.join(extra)}; the dataset has "
-            f"{', '.join(sorted(old_schema.names))}); drop them from the file, or replace "
-            "the dataset with --replace"
+            f"{source}: its events have other columns than dataset '{name}' holds (the file "
+            f"adds {', '.join(extra)}; the dataset has {', '.join(sorted(old_schema.names))}); "
+            f"drop them from the file, or replace the dataset with {replace}"
         )
     columns = list(old_schema.names)
     shared = [n for n in columns if n in new_schema.names]

@@ -15,6 +15,7 @@ ends at or before ``as_of`` is wholly in the past and no event after ``as_of`` i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -249,6 +250,34 @@ def build_feature_table(
     }
 
 
+@dataclass(frozen=True)
+class EventSpan:
+    """The first and last event of a dataset, in UTC, and the cutoffs they allow."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    @property
+    def earliest_cutoff(self) -> pd.Timestamp:
+        """The first midnight not before the first event (an earlier one has no features)."""
+        return self.first.ceil("D")
+
+    @property
+    def latest_cutoff(self) -> pd.Timestamp:
+        """Today's: the midnight after the last event (a later one would read as today a date
+        no data reaches)."""
+        return self.last.normalize() + pd.Timedelta(days=1)
+
+
+def event_span(events: Path) -> EventSpan:
+    """The span of a dataset's events table."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    bounds = pc.min_max(pq.read_table(events, columns=[c.EVENT_TIME])[c.EVENT_TIME]).as_py()
+    return EventSpan(_utc(bounds["min"]), _utc(bounds["max"]))
+
+
 def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
     """The as-of dates a feature table has rows for, oldest first, in UTC."""
     if not feature_table.is_file():
@@ -257,10 +286,28 @@ def feature_cutoffs(feature_table: Path) -> list[pd.Timestamp]:
         )
     import duckdb
 
-    rows = duckdb.sql(
-        f"SELECT DISTINCT {AS_OF} FROM read_parquet({literal(feature_table)}) ORDER BY 1"
-    ).fetchall()
+    try:
+        rows = duckdb.sql(
+            f"SELECT DISTINCT {AS_OF} FROM read_parquet({literal(feature_table)}) ORDER BY 1"
+        ).fetchall()
+    except duckdb.Error as error:  # cut short (a disk full), or no feature table at all
+        raise FeatureError(
+            f"{feature_table}: the feature table cannot be read "
+            f"({str(error).splitlines()[0][:200]}): rebuild it with `lifecycle features build`"
+        ) from None
     return [_utc(row[0]) for row in rows]
+
+
+def as_of_date(value: str | pd.Timestamp, option: str = "--as-of") -> pd.Timestamp:
+    """A date given on the command line, in UTC; one that is no date ('nope', '' or 'NaT':
+    pandas reads those two as no time at all; 99999-01-01, past pandas' dates) in one line."""
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise UserError(f"{option} {value!r}: expected a date such as 2025-06-01")
+    return _utc(stamp)
 
 
 def _utc(value: pd.Timestamp | str | object) -> pd.Timestamp:

@@ -4,6 +4,7 @@ These scan the file line by line, only once a read has gone wrong (or looks so).
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,76 @@ def open_quote(path: Path) -> ContractError | None:
             if line.count(b'"') % 2:
                 opened = None if opened else (number, _shown(line))
     return _never_closes(path, opened) if opened else None
+
+
+def swallowed_cell(table: Any, names: list[str], sep: str) -> str | None:
+    """The first cell of an Arrow ``table`` that spans lines each reading as a whole row of
+    the file (a separator for every field of the header): a stray quote closed by another on
+    a later line takes the rows between into one cell, and a quote count's parity cannot
+    tell (the closing line may hold an even number). None for a file of one column."""
+    import pyarrow.compute as pc
+
+    if len(names) < 2:  # every line a row: nothing tells a stray quote from a cell's lines
+        return None
+    for name, column in zip(table.schema.names, table.columns, strict=True):
+        if name not in names:  # a column of our own (the reasons of rows put back)
+            continue
+        if not _holds_line_break(column):  # a normal file: one memchr over its bytes
+            continue
+        breaks = pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r"))
+        at = names.index(name)  # the separators before it on the line its cell ends on
+        for cell in column.filter(breaks).to_pylist():
+            pieces = cell.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            whole = any(piece.count(sep) >= len(names) - 1 for piece in pieces[1:-1])
+            # both the line it opens on and the one it closes on hold a whole row's fields
+            # (a cell of lines of text, even with a comma, seldom makes both)
+            opens = pieces[0].count(sep) >= len(names) - 1 - at
+            if whole or (opens and pieces[-1].count(sep) >= at):
+                return cell
+    return None
+
+
+def _holds_line_break(column: Any) -> bool:
+    """Whether the bytes of a string column's cells hold a line break (or, rarely, those of
+    cells sliced off it: the caller then looks cell by cell)."""
+    for chunk in column.chunks:
+        data = chunk.buffers()[2]  # validity, offsets, the cells' bytes
+        if data is not None and (b"\n" in (text := data.to_pybytes()) or b"\r" in text):
+            return True
+    return False
+
+
+def swallowed_rows(path: Path, cell: str, encoding: str) -> ContractError:
+    """The refusal of a file whose quoted ``cell`` took in lines that read as rows, naming
+    the lines it spans (found by their text, quotes aside: the reader unescaped them)."""
+    pieces = cell.replace('"', "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    window: deque[str] = deque(maxlen=len(pieces))  # the last lines read, as many as pieces
+    opened = None
+    with open_binary(path) as raw:
+        for number, line in enumerate(raw, start=1):
+            window.append(line.decode(encoding, errors="replace").rstrip("\r\n"))
+            lines = [text.replace('"', "") for text in window]
+            if (
+                len(lines) == len(pieces)
+                and lines[0].endswith(pieces[0])
+                and lines[1:-1] == pieces[1:-1]
+                and lines[-1].startswith(pieces[-1])
+            ):
+                opened = number - len(pieces) + 1, window[0][:60]
+                break
+    if opened is None:  # the cell runs to the end of the file, or its text is not the lines'
+        return open_quote(path) or ContractError(
+            f"{path}: a quoted cell ({cell[:60]!r}) takes in lines that read as rows of their "
+            'own: remove the stray quote (a quote inside a cell is written "")'
+        )
+    where = (
+        f"the quote opened on line {opened[0]:,} ({opened[1]!r}) closes only on line "
+        f"{number:,}, making lines {opened[0]:,} to {number:,} one cell (a row each, by "
+        "their separators)"
+    )
+    return ContractError(
+        f'{path}: {where}: remove the stray quote (a quote inside a cell is written "")'
+    )
 
 
 def row_too_long(path: Path, block_bytes: int) -> ContractError:
@@ -83,6 +154,29 @@ def _never_closes(path: Path, opened: tuple[int, str]) -> ContractError:
         f"{path}: the quote opened on line {opened[0]:,} ({opened[1]!r}) never closes, "
         "making the rest of the file one cell: close it, or remove the stray quote (a "
         'quote inside a cell is written "")'
+    )
+
+
+def cut_short(path: Path) -> str:
+    """Where a gzip file cut short (a copy or download interrupted) ends, by its whole lines
+    (the rows read before the error are not it: the reader reads ahead of what it hands on)."""
+    import zlib
+
+    lines = 0
+    unpack = zlib.decompressobj(wbits=31)  # gzip
+    try:
+        with path.open("rb") as raw:
+            while block := raw.read(1 << 20):
+                while block:
+                    lines += unpack.decompress(block).count(b"\n")
+                    block = unpack.unused_data  # the next member of a concatenated file
+                    if unpack.eof:
+                        unpack = zlib.decompressobj(wbits=31)
+    except zlib.error:  # damaged, not only cut short: as far as it reads
+        pass
+    return (
+        f"the file is cut short after line {lines:,} (the header is line 1): copy or "
+        "download it whole again"
     )
 
 

@@ -382,7 +382,13 @@ def _forget_other_files(
             continue
         suffix = path.suffix.lower()
         if suffix in (".parquet", ".xlsx"):
-            done += rewrite_file(path, terms)
+            try:
+                done += rewrite_file(path, terms)
+            except Exception as error:  # damaged, or no table: the other files still erased
+                record.not_covered.append(
+                    f"{path.relative_to(home)}: cannot be read ({type(error).__name__}), so "
+                    "not checked for the users: delete or restore it, then run forget again"
+                )
             continue
         if suffix not in TEXT_SUFFIXES:
             continue

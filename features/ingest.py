@@ -48,8 +48,6 @@ from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
-SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
-SOURCES = tuple(SOURCE_KINDS)
 DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept for `lifecycle datasets restore`
 MODES = ("replace", "guard", "append")
 
@@ -195,6 +193,12 @@ def ingest_events(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if users_path is not None and _same_file(users_path, events_path):
+        # its columns under --map'ped names would load as user attributes
+        raise ContractError(
+            f"{users_path}: given as the users file, but it is the events file; a users file "
+            "holds one row per user: user_id, optional signup_time and channel, and attributes"
+        )
     if mode != "replace":
         appending.refuse_other_kind(dataset_dir, "events", events_path)
     appending_to = (
@@ -227,7 +231,7 @@ def ingest_events(
                 )
             ),
         )
-    return _ingest_into(
+    return ingest_into(
         dataset_dir,
         tables,
         events_path,
@@ -244,6 +248,13 @@ def ingest_events(
 
 
 RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.samefile(other)
+    except OSError:  # one is missing: reading it says so
+        return False
 
 
 def _with_whole_float_ids(
@@ -287,7 +298,7 @@ class _Unchanged(Exception):
         self.tables, self.totals = tables, totals
 
 
-def _ingest_into(
+def ingest_into(
     dataset_dir: Path,
     tables: dict[str, Any],
     events_path: Path,
@@ -448,87 +459,6 @@ def _users_without_profile(folder: Path) -> int:
             f"WHERE user_id NOT IN (SELECT user_id FROM read_parquet({users}))"
         ).fetchone()
     return int(count)
-
-
-def import_source(
-    source: str,
-    path: Path,
-    dataset_dir: Path,
-    *,
-    max_bad_fraction: float = 0.5,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    erased: ErasedUsers | None = None,
-    guard_history: bool = False,
-    append: bool = False,
-    date_order: str = "auto",
-) -> DatasetSummary:
-    """Load one of the known public data sets through its adapter into a dataset folder;
-    ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
-
-    With ``guard_history``, an events file that would drop the dataset's history (it starts
-    later or ends earlier, e.g. one month of a longer log) is refused, as ``ingest`` does.
-    With ``append``, the file's events are added to the dataset's as ``ingest --append``
-    adds them (a later month of the same log); only an events source has any to add.
-    ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option.
-    """
-    options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
-    if (append or guard_history) and source in SOURCE_KINDS:
-        appending.refuse_other_kind(
-            dataset_dir, SOURCE_KINDS[source], path, f"lifecycle import {source}"
-        )
-    if date_order != "auto" and source != "online-retail":
-        raise ContractError(f"--date-order: {source} has no dates; only online-retail reads them")
-    if append and source != "online-retail":
-        raise ContractError(
-            f"{path}: {source} is one table of customers, not a log of events: it has no "
-            f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
-        )
-    if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
-        rules, adapter = adapters.online_retail_rules(path, erased, date_order)
-        # the path of `ingest --append`, with the adapter's rules, notes and users table
-        return _ingest_into(
-            dataset_dir,
-            {"events": (path, rules)},
-            path,
-            None,
-            dataset_dir,
-            "append",
-            chunk_rows,
-            max_bad_fraction,
-            DEFAULT_MEMORY_LIMIT,
-            adapter=adapter,
-            timezone=adapters.RETAIL_TIMEZONE,
-        )
-    if source == "online-retail":
-        events, users = adapters.online_retail(path, **options, date_order=date_order)
-        guard = (path, f"lifecycle import {source}") if guard_history else None
-        tables = {"events": events, "users": users}
-        return write_dataset(
-            dataset_dir,
-            SOURCE_KINDS[source],
-            tables,
-            guard=guard,
-            timezone=adapters.RETAIL_TIMEZONE,
-        )
-    if source == "telco-churn":
-        snapshot = adapters.telco_churn(path, **options)
-        return write_dataset(dataset_dir, SOURCE_KINDS[source], {"snapshot": snapshot})
-    if source == "hillstrom":
-        return write_dataset(
-            dataset_dir, SOURCE_KINDS[source], {"campaign": adapters.hillstrom(path, **options)}
-        )
-    raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-
-
-def default_source_path(source: str, data_root: Path) -> Path:
-    files = {
-        "online-retail": adapters.ONLINE_RETAIL_FILE,
-        "telco-churn": adapters.TELCO_CHURN_FILE,
-        "hillstrom": adapters.HILLSTROM_FILE,
-    }
-    if source not in files:
-        raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-    return data_root / files[source]
 
 
 def write_dataset(

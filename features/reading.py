@@ -17,12 +17,15 @@ from typing import Any
 import pandas as pd
 
 from features.csv_lines import (
+    cut_short,
     ends_in_line_breaks,
     first_line_not_utf8,
     line_number,
     open_binary,
     open_quote,
     row_too_long,
+    swallowed_cell,
+    swallowed_rows,
 )
 from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
@@ -103,7 +106,10 @@ def read_chunks(
         )
     else:
         raise ContractError(
-            f"{path}: unknown file type; expected one of {CSV_SUFFIXES + PARQUET_SUFFIXES}"
+            f"{path}: unknown file type; expected a name ending in "
+            f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)} ("
+            + ("an Excel file: save it as CSV" if ".xls" in name else "a CSV file: name it .csv")
+            + ")"
         )
     rows = 0
     kind = name.rsplit(".", 1)[-1]
@@ -116,8 +122,11 @@ def read_chunks(
             raise ContractError(f"{path}: file is empty (no header, no rows)") from None
         except ContractError:
             raise
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, EOFError) as error:
-            # EOFError: a truncated .gz (click took it for Ctrl-D and printed only 'Aborted!')
+        except EOFError as error:  # click took it for Ctrl-D and printed only 'Aborted!'
+            raise ContractError(
+                f"{path}: cannot be read as {kind}: {error}; {cut_short(path)}"
+            ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
             where = f" (after data row {rows:,})" if rows else ""
             raise ContractError(f"{path}: cannot be read as {kind}{where}: {error}") from None
         if frame.empty:
@@ -249,6 +258,8 @@ def _csv_frames(
         last = None  # the rows read last: a quote never closed made the rest their cell
         for batch in itertools.chain(reader, [None]):  # None: the end, the last ragged rows
             table = ragged.put_back(batch)
+            if (cell := swallowed_cell(table, names, sep)) is not None:
+                raise swallowed_rows(path, cell, csv.encoding)
             last = table if table.num_rows else last
             if batch is None and ends_in_line_breaks(last) and (unclosed := open_quote(path)):
                 raise unclosed

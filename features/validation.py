@@ -459,9 +459,11 @@ def text_column(raw: pd.DataFrame, column: str, name: str, bad: Quarantine) -> p
 
 def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:
     """A users file that is an events file (given as --users by mistake), or one whose
-    attribute is named as a feature is (it would clash at `features build`): refused now,
-    when the file can still be fixed."""
+    attribute is named as a feature is (it would clash at `features build`) or as a column
+    of the scores table (one would overwrite the other when scored): refused now, when the
+    file can still be fixed."""
     from features.asof import is_feature_name
+    from lifecycle.list_fields import scores_columns
 
     used = {mapping.source(name) for name in mapping.columns} | {mapping.source(c.USER_ID)}
     attributes = [str(col) for col in raw.columns if col not in used]
@@ -473,11 +475,14 @@ def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: s
             "signup_time and channel, and attributes"
         )
     clashing = [col for col in attributes if is_feature_name(col)]
+    what = "a feature the feature table computes"
+    if not clashing:
+        clashing = [col for col in attributes if col in scores_columns()]
+        what = "a column of the scores table"
     if clashing:
         raise ContractError(
-            f"{source}: column '{clashing[0]}' is named as a feature the feature table "
-            f"computes ({', '.join(clashing)}); rename the column in the users file, e.g. "
-            f"'user_{clashing[0]}'"
+            f"{source}: column '{clashing[0]}' is named as {what} ({', '.join(clashing)}); "
+            f"rename the column in the users file, e.g. 'user_{clashing[0]}'"
         )
 
 

@@ -290,7 +290,8 @@ def _ingest(
     from features.appending import NotAppendable, dataset_timezone
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
-    from features.ingest import import_source, ingest_events
+    from features.importing import import_source
+    from features.ingest import ingest_events
     from features.validation import ContractError
 
     erased = erased_users(settings, settings.dataset)

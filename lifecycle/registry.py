@@ -270,8 +270,10 @@ def sync_mirror(
         return None
     if known is not None:
         models = read_mirror(path) or {}
+        entries = {name: models.get(name) for name in known}  # a damaged one is rewritten
         if all(
-            (models.get(name, {}).get("aliases") or {}) == found for name, found in known.items()
+            isinstance(entry, dict) and (entry.get("aliases") or {}) == known[name]
+            for name, entry in entries.items()
         ):
             return _rewrite_mirror(path, None, [], announce=announce)
     return _rewrite_mirror(path, client(settings), None, announce=announce)
@@ -288,7 +290,10 @@ def _rewrite_mirror(
     # One writer at a time: two trainings may move aliases of different models at once.
     with open(path.with_name(ALIASES_FILE + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        document = read_mirror_document(path)
+        try:
+            document = read_mirror_document(path)
+        except RecursionError:  # damaged past reading: rewritten whole from the registry
+            document = None
         old = document.get("models") if document is not None else None
         models = dict(old) if isinstance(old, dict) else None
         if mlflow_client is not None and (models is None or names is None):
@@ -330,7 +335,10 @@ def _mirror_entry(mlflow_client: Any, name: str, folder: Path) -> dict[str, Any]
 
 def read_mirror(path: Path) -> dict[str, Any] | None:
     """The mirror's models, or None when it is missing or unreadable (then: the registry)."""
-    document = read_mirror_document(path)
+    try:
+        document = read_mirror_document(path)
+    except RecursionError:  # nested past what JSON reads
+        return None
     models = document.get("models") if document is not None else None
     return models if isinstance(models, dict) else None
 

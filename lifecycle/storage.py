@@ -132,6 +132,26 @@ def fsync_tree(root: Path) -> None:
         fsync_dir(Path(folder))
 
 
+def refuse_unwritable(path: Path, what: str) -> None:
+    """Refuse, before any work, a file ``path`` out of the workspace (an --out) that cannot be
+    written there, in one line naming it and why (it was an OSError traceback at the end)."""
+    from lifecycle.errors import UserError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(staging_name(path.name, "file"))  # as atomic_file stages it
+        probe.touch(mode=0o600, exist_ok=False)
+        probe.unlink()
+    except (FileExistsError, NotADirectoryError):
+        file = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+        raise UserError(
+            f"{path}: cannot write {what} there: {file} is a file, not a folder"
+        ) from None
+    except OSError as error:  # read-only, no permission, a virtual folder (/proc), disk full
+        why = "it takes no new files" if isinstance(error, FileNotFoundError) else error.strerror
+        raise UserError(f"{path}: cannot write {what} in {path.parent}: {why}") from None
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.

@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, feature_cutoffs
+from features.asof import AS_OF, as_of_date, event_span, feature_cutoffs
 from lifecycle import lineage, tasks
 from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
+from lifecycle.list_fields import CONTEXT_COLUMNS, model_version_column
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.ledger import LedgerAppend
@@ -52,16 +53,6 @@ COMPILE_PAYS_ROWS = 200_000
 # score_all explains every eligible user, for the scoring service to reuse.
 REASONS_TOP = 5_000
 
-# Feature -> scores-table column an operator reads (the list's row fields).
-CONTEXT_COLUMNS = {
-    "recency_days": "days_since_last_activity",
-    "purchase_recency_days": "days_since_last_purchase",
-    "tenure_days": "tenure_days",
-    "orders_total": "orders",
-    "net_revenue_total": "revenue",  # after refunds, as LTV's value
-    "sessions_total": "sessions",
-    "activated": "activated",
-}
 NOT_PERSONAL = (c.USER_ID, AS_OF, c.CHANNEL)  # channel is the acquisition channel, kept
 
 
@@ -85,23 +76,28 @@ class ScoresTable:
 # -- as-of dates and users ----------------------------------------------------------------
 
 
-def resolve_as_of(feature_table: Path, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
-    """The requested as-of if it is a cutoff of the feature table, else its latest cutoff."""
+def resolve_as_of(
+    feature_table: Path, as_of: str | pd.Timestamp | None, events: Path | None = None
+) -> pd.Timestamp:
+    """The as-of if a cutoff of the feature table (None: its latest); any other is refused,
+    advising `features build` only for a date the ``events`` allow."""
     cutoffs = feature_cutoffs(feature_table)
     if not cutoffs:
         raise ScoringError(f"the feature table {feature_table} is empty")
     if as_of is None:
         return cutoffs[-1]
-    try:
-        stamp = pd.Timestamp(as_of)
-    except ValueError:
-        raise ScoringError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = as_of_date(as_of)
     if stamp not in cutoffs:
-        nearby = ", ".join(f"{t:%Y-%m-%d}" for t in cutoffs[-3:])
+        advice = f"run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
+        span = event_span(events) if events and events.is_file() else None
+        if span and not span.earliest_cutoff <= stamp <= span.latest_cutoff:
+            advice = (
+                f"the data allows cutoffs from {span.earliest_cutoff:%Y-%m-%d} to "
+                f"{span.latest_cutoff:%Y-%m-%d} only, e.g. --as-of {cutoffs[-1]:%Y-%m-%d}"
+            )
         raise ScoringError(
-            f"{stamp:%Y-%m-%d} is not a cutoff of the feature table {feature_table} "
-            f"(latest: {nearby}): run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
+            f"{stamp:%Y-%m-%d} is not a cutoff of the feature table {feature_table} (latest: "
+            f"{', '.join(f'{t:%Y-%m-%d}' for t in cutoffs[-3:])}): {advice}"
         )
     return stamp
 
@@ -228,7 +224,7 @@ def score_users(
     for col in personal_columns(features):
         scores[col] = features[col].to_numpy()
     for task, version in champions.versions.items():
-        scores[f"{task}_model_version"] = version
+        scores[model_version_column(task)] = version
     return scores
 
 
@@ -491,7 +487,7 @@ def score_all(
     started = time.perf_counter()
     paths = store_paths(settings, dataset)
     built = lineage.require_current_features(settings, paths.dataset, "score-all")
-    stamp = resolve_as_of(paths.feature_table, as_of)
+    stamp = resolve_as_of(paths.feature_table, as_of, settings.workspace.events(paths.dataset))
     if champions is None:
         say("loading the champion models from the registry")
         champions = load_champions(settings, paths.dataset)

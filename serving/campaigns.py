@@ -77,7 +77,14 @@ class Campaign:
 
     @property
     def horizon_end(self) -> pd.Timestamp:
-        return self.as_of + pd.Timedelta(days=self.horizon_days)
+        try:
+            return self.as_of + pd.Timedelta(days=self.horizon_days)
+        except (OverflowError, ValueError):  # recorded before such horizons were refused
+            raise CampaignError(
+                f"campaign {self.name} ({self.path}): its {self.horizon_days:,}-day horizon ends "
+                "past 2262-04-11, the last date pandas holds: it cannot be reported; start it again "
+                "under another name with a --horizon-days it can reach"
+            ) from None
 
     @property
     def targeted(self) -> int:
@@ -88,11 +95,16 @@ class Campaign:
         return int(self.members[CONTROL].sum())
 
     def summary(self) -> dict[str, Any]:
+        try:
+            end, problem = f"{self.horizon_end:%Y-%m-%d}", None
+        except CampaignError as error:  # listed all the same, flagged: the others are too
+            end, problem = None, str(error)
         return {
             "name": self.name,
             "as_of": f"{self.as_of:%Y-%m-%d}",
             "horizon_days": self.horizon_days,
-            "horizon_end": f"{self.horizon_end:%Y-%m-%d}",
+            "horizon_end": end,
+            **({"problem": problem} if problem else {}),
             "dataset": self.metadata.get("dataset"),
             "targeted": self.targeted,
             "control": self.held_out,
@@ -275,14 +287,32 @@ def read_campaign(settings: Settings, name: str) -> Campaign:
             f"no campaign named {name!r} in {settings.workspace.campaigns_dir} "
             f"(known: {known or 'none'}); start one with `lifecycle campaign start`"
         )
-    arrow = pq.read_table(path)
-    metadata = json.loads((arrow.schema.metadata or {})[METADATA_KEY])
-    return Campaign(name, arrow.to_pandas(), metadata, path)
+    try:
+        arrow = pq.read_table(path)
+        metadata = json.loads((arrow.schema.metadata or {})[METADATA_KEY])
+        campaign = Campaign(name, arrow.to_pandas(), metadata, path)
+        campaign.summary()  # its fields as listed: as_of, horizon_days, the members' control
+    except (OSError, ValueError, KeyError, TypeError) as error:  # ArrowInvalid: a ValueError
+        raise CampaignError(
+            f"campaign {name}: its record {path} cannot be read ({type(error).__name__}: "
+            f"{str(error)[:200]}); it was damaged or is no campaign record"
+        ) from None
+    return campaign
 
 
-def list_campaigns(settings: Settings) -> list[Campaign]:
+def list_campaigns(settings: Settings, unreadable: list[str] | None = None) -> list[Campaign]:
+    """Every recorded campaign; one whose record cannot be read is named in ``unreadable``
+    (when given) and the others listed, else refused."""
     ws = settings.workspace
-    return [read_campaign(settings, ws.campaign_name(p)) for p in ws.campaigns()]
+    found = []
+    for path in ws.campaigns():
+        try:
+            found.append(read_campaign(settings, ws.campaign_name(path)))
+        except CampaignError as error:
+            if unreadable is None:
+                raise
+            unreadable.append(str(error))
+    return found
 
 
 # -- outcomes and the report --------------------------------------------------------------
@@ -412,6 +442,7 @@ def measure(campaign: Campaign, outcomes: pd.DataFrame) -> dict[str, Effect]:
 def report_campaign(settings: Settings, name: str) -> CampaignReport:
     """Measure a campaign whose horizon has passed in the ingested events."""
     campaign = read_campaign(settings, name)
+    horizon_end = campaign.horizon_end  # a horizon no data can reach: first, in one line
     dataset = str(campaign.metadata.get("dataset") or settings.dataset)
     events = settings.workspace.events(dataset)
     if not events.is_file():
@@ -419,10 +450,10 @@ def report_campaign(settings: Settings, name: str) -> CampaignReport:
             f"campaign {name}: dataset {dataset!r} has no events at {events}: ingest it first"
         )
     data_ends = last_event_time(events)
-    if campaign.horizon_end > data_ends:
+    if horizon_end > data_ends:
         raise CampaignError(
             f"campaign {name}: its {campaign.horizon_days}-day horizon ends "
-            f"{campaign.horizon_end:%Y-%m-%d} but the events of {dataset!r} end "
+            f"{horizon_end:%Y-%m-%d} but the events of {dataset!r} end "
             f"{data_ends:%Y-%m-%d}: report once events up to then are ingested"
         )
     outcomes = campaign_outcomes(
@@ -508,10 +539,9 @@ def scores_at(settings: Settings, as_of: str | None, dataset: str | None = None)
 
     if as_of is None:
         return latest_scores(settings, dataset)
-    try:
-        stamp = pd.Timestamp(as_of)
-    except ValueError:
-        raise CampaignError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
+    from features.asof import as_of_date
+
+    stamp = as_of_date(as_of)
     found = find_scores(settings, stamp, dataset)
     if found is not None:
         return found

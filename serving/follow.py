@@ -38,6 +38,14 @@ def stamp(path: Path) -> Stamp | None:
     return (found.st_dev, found.st_ino, found.st_mtime_ns, found.st_size)
 
 
+def unreadable(path: Path, error: Exception) -> str:
+    """What a worker says of a mirror damaged once it serves: it keeps its champions."""
+    return (
+        f"the champions' aliases mirror {path} cannot be read ({error}): still serving the "
+        "champions loaded before it was damaged; POST /reload rewrites it from the registry"
+    )
+
+
 class MirrorFollower:
     """Reloads one worker's scorer when the aliases mirror names other champions, or
     announces a reload, than the ones it serves. Without a mirror (a tracking server) it
@@ -49,6 +57,7 @@ class MirrorFollower:
         self._lock = threading.Lock()
         self._seen: Stamp | None = None  # the mirror as last acted on
         self._reloads: int | None = None  # its reloads count then
+        self.problem: str | None = None  # why the mirror as it is now cannot be followed
         self._names = {t: registry.model_name(scorer.dataset, t) for t in task_names()}
         # Followed too, though not a scored task: a promoted uplift model moves the lists.
         from lifecycle.uplift_model import UPLIFT_TASK  # pandas: not in the arbiter's import
@@ -93,16 +102,24 @@ class MirrorFollower:
             now = stamp(self.path)
             if now == self._seen or not self._serving_or_failed():
                 return
-            document = registry.read_mirror_document(self.path)
-            reloads = registry.mirror_reloads(document)
-            models = (document or {}).get("models")
+            try:
+                document = registry.read_mirror_document(self.path)
+                reloads = registry.mirror_reloads(document)
+                models = (document or {}).get("models")
+                served = isinstance(models, dict) and self.scorer.state is not None
+                moved = served and self._moved(models, reloads)  # not the shape written: raises
+            except Exception as error:  # damaged past reading: every request was a 500
+                self._seen, self.problem = now, unreadable(self.path, error)
+                logger.warning("%s", self.problem)
+                return
+            self.problem = None
             if self.scorer.state is None:
                 try:
                     self.scorer.load(mirrored=True)
                     logger.info("loaded after the aliases mirror moved: the start had failed")
                 except Exception as error:  # still not ready; /readyz says why
                     logger.warning("loading after the aliases mirror moved failed: %s", error)
-            elif isinstance(models, dict) and self._moved(models, reloads):
+            elif moved:
                 try:
                     before = dict(self.scorer.state.champions.versions)
                     after = self.scorer.load(mirrored=True).champions.versions

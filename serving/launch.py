@@ -9,11 +9,30 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 SERVICE = "serving.service:LifecycleScoring"
+# Scoring holds the GIL: past a few processes per core, workers only wait for a core, each
+# with its own copy of the models in memory.
+WORKERS_PER_CORE = 4
 
 
 def bentoml_command(host: str, port: int) -> list[str]:
     """``bentoml serve`` of the scoring service, with this interpreter."""
     return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+
+
+def check_workers(workers: int) -> None:
+    """A worker count that would start a process per digit typed (--workers 100000, a typo
+    for 10: a hundred thousand copies of the models) is one line before any starts."""
+    import os
+
+    from lifecycle.errors import UserError
+
+    cores = os.cpu_count() or 1
+    if workers > WORKERS_PER_CORE * cores:
+        raise UserError(
+            f"--workers {workers}: at most {WORKERS_PER_CORE * cores} on this machine "
+            f"({WORKERS_PER_CORE} per core, {cores} cores): each worker holds its own copy of "
+            "the models, and past that they only wait for a core"
+        )
 
 
 def check_can_listen(host: str, port: int) -> None:

@@ -29,9 +29,9 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.errors import UserError
+from lifecycle.list_fields import list_fields, non_personal, rank_by_choices
 from lifecycle.pseudonyms import pseudonym
 from serving.batch import reasons_text
-from serving.list_fields import list_fields, non_personal, rank_by_choices
 from serving.units import Units
 
 if TYPE_CHECKING:

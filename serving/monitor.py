@@ -322,14 +322,16 @@ def _score_drift(
 def latest_score_columns(settings: Settings) -> ScoresTable:
     """The latest scores table with only the columns drift compares (the tasks' outputs) and
     its metadata: Parquet column projection, not every user's reasons and segments."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from serving.batch import LATEST_SCORES, METADATA_KEY, ScoresTable, read_scores
 
     path = settings.workspace.scores_dir / LATEST_SCORES
-    if not path.exists():
-        return read_scores(path)  # its one clear line: run `lifecycle score-all` first
-    schema = pq.read_schema(path)
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError):  # missing or damaged: read_scores' one clear line
+        return read_scores(path)
     present = set(schema.names)
     table = pq.read_table(path, columns=[n for n in tasks.output_columns() if n in present])
     raw = (schema.metadata or {}).get(METADATA_KEY)

@@ -226,6 +226,7 @@ def _same_in_pandas(column: pa.ChunkedArray) -> bool:
 def kept_scores(settings: Settings) -> ScoresTable | None:
     """The sampled score columns of the table ``latest`` points to, with its metadata, as
     `score-all` kept them (the rows the monitor would sample); None when not kept."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from serving.batch import LATEST_SCORES, METADATA_KEY, ScoresTable
@@ -240,6 +241,9 @@ def kept_scores(settings: Settings) -> ScoresTable | None:
         or described.get("max_rows") != settings.monitor.max_rows
     ):
         return None
-    raw = (pq.read_schema(latest).metadata or {}).get(METADATA_KEY)
+    try:
+        raw = (pq.read_schema(latest).metadata or {}).get(METADATA_KEY)
+    except (pa.ArrowException, OSError):  # damaged: read whole next, and refused naming it
+        return None
     metadata = json.loads(raw) if raw else {}
     return ScoresTable(pq.read_table(path).to_pandas(), metadata, latest.resolve())

@@ -271,7 +271,7 @@ def render_report(
     # Headline numbers.
     eligible = scores["churn_probability"].notna() if "churn_probability" in scores else None
     # The lists' super users (their super_user flag): the top share by what they kept to
-    # date, the scores table's revenue (serving.batch.CONTEXT_COLUMNS).
+    # date, the scores table's revenue (lifecycle.list_fields.CONTEXT_COLUMNS).
     value = SuperUserDefinition(value_column="revenue")
     kept = "purchases to date" if units.counted else "revenue to date after refunds"
     supers = super_users(scores, value) if value.value_column in scores else None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 
 from features.contract import MAX_USER_ID_CHARS
 from lifecycle import tasks
-from serving.list_fields import list_fields, rank_by_choices
+from lifecycle.list_fields import list_fields, rank_by_choices
 
 # The API follows the task registry (lifecycle.tasks), read when the service is defined: a
 # task declared in a module named by LIFECYCLE_TASK_MODULES is asked for, answered and

@@ -216,6 +216,8 @@ class LifecycleScoring:
             reason = problem(self.settings, state.store, read=True) or no_model_for(
                 state.champions, TASKS
             )
+        if reason is None and self.follower.problem is not None:
+            warnings.append(self.follower.problem)  # still served: the champions loaded
         stale = self.scorer.stale_scores() if reason is None else None
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             reason = stale_text(stale)

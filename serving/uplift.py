@@ -21,6 +21,7 @@ from features import contract as c
 from features.asof import AS_OF
 from lifecycle import registry
 from lifecycle.errors import UserError
+from lifecycle.list_fields import UPLIFT_OUTSIDE, model_version_column
 from lifecycle.tasks import LTV
 from lifecycle.uplift_model import UPLIFT_TASK, UpliftBundle
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from serving.lists import Filters
 
 UPLIFT = "uplift"
-UPLIFT_OUTSIDE = "uplift_outside"  # why a user has no uplift: outside the campaign's population
 EXPECTED_SAVED_VALUE = "expected_saved_value"
 
 
@@ -92,7 +92,7 @@ def uplift_per_user(champion: UpliftChampion, features: pd.DataFrame) -> pd.Data
             c.USER_ID: features[c.USER_ID].to_numpy(),
             UPLIFT: uplift,
             UPLIFT_OUTSIDE: outside,
-            "uplift_model_version": champion.version,
+            model_version_column(UPLIFT): champion.version,
         },
         index=features.index,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -296,3 +297,16 @@ def test_user_attributes_named_as_features_are_refused_in_one_line(events: pd.Da
         match=r"column\(s\) named as the feature table's own: as_of, tenure_days; rename",
     ):
         compute_features(events, [T], users=users, windows=(7,))
+
+
+def test_a_damaged_feature_table_is_one_line_naming_it(tmp_path: Path) -> None:
+    """`segments` and `score-all` over a feature table cut short (a disk full mid-build) were
+    a DuckDB 'No magic bytes found' traceback."""
+    from features.asof import feature_cutoffs
+
+    table = tmp_path / "user_features.parquet"
+    table.write_bytes(b"PAR1 cut short")
+    with pytest.raises(FeatureError) as refused:
+        feature_cutoffs(table)
+    assert str(refused.value).startswith(f"{table}: the feature table cannot be read (")
+    assert str(refused.value).endswith("): rebuild it with `lifecycle features build`")

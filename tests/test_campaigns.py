@@ -186,6 +186,54 @@ def test_start_records_members_with_their_scores_and_refuses_a_used_name(setting
     assert [path.stem for path in settings.workspace.campaigns()] == ["spring"]
 
 
+def test_records_of_a_huge_horizon_or_damaged_do_not_break_the_list(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A record of a 100,000,000-day horizon written before such horizons were refused made
+    `campaign list` an OutOfBoundsTimedelta traceback for good (and a file that is no record
+    an ArrowInvalid one). Now the list shows the others, that record with its horizon
+    flagged and the damaged file named; `campaign report` of it is one line."""
+    import json
+
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from serving.campaigns import METADATA_KEY
+
+    members = _members(["u3", "u1", "u2"], [False, True, False])
+    for name in ("far", "spring"):
+        start_campaign(settings, name, members, _table(), horizon_days=30, source="x.csv")
+    far = settings.workspace.campaign("far")
+    arrow = pq.read_table(far)
+    metadata = json.loads(arrow.schema.metadata[METADATA_KEY]) | {"horizon_days": 10**8}
+    pq.write_table(arrow.replace_schema_metadata({METADATA_KEY: json.dumps(metadata)}), far)
+    settings.workspace.campaign("junk").write_text("no parquet\n")
+    monkeypatch.setenv("LIFECYCLE_HOME", str(settings.workspace.home))
+    listed = CliRunner().invoke(main, ["--json", "campaign", "list"])
+    assert listed.exit_code == 0, listed.output
+    found = json.loads(listed.stdout)
+    assert [(s["name"], s["horizon_end"]) for s in found["campaigns"]] == [
+        ("far", None),
+        ("spring", "2024-03-31"),
+    ]
+    refusal = (
+        f"campaign far ({far}): its 100,000,000-day horizon ends past 2262-04-11, the last "
+        "date pandas holds: it cannot be reported; start it again under another name with a "
+        "--horizon-days it can reach"
+    )
+    assert found["campaigns"][0]["problem"] == refusal
+    [junk] = found["unreadable"]
+    assert junk.startswith(
+        f"campaign junk: its record {settings.workspace.campaign('junk')} cannot"
+    )
+    text = CliRunner().invoke(main, ["campaign", "list"]).stdout
+    assert "far: as of 2024-03-01, 100,000,000-day horizon (ends past 2262: cannot be" in text
+    reported = CliRunner().invoke(main, ["campaign", "report", "far"])
+    assert reported.exit_code == 1
+    assert reported.stderr.strip().splitlines()[-1] == f"Error: {refusal}"
+
+
 def test_a_list_of_ids_written_18074_0_records_the_users_ingest_loaded(settings) -> None:  # type: ignore[no-untyped-def]
     """A list saved through a float column (18074.0) was refused as "not users scored"
     though every one is: its ids are the integers ingest loaded, as /score reads them."""

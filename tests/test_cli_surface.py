@@ -255,6 +255,36 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_serve_with_workers_past_the_cores_is_refused_before_any_starts(tmp_path: Path) -> None:
+    """`serve --workers 100000` (a typo for 10) started process after process, each loading
+    the models, until the machine gave out. The port is taken too: without the refusal the
+    test fails on that message, never starting a server."""
+    import os
+    import socket
+
+    from serving.launch import WORKERS_PER_CORE
+
+    events = tmp_path / "shop.csv"
+    events.write_text("user_id,event_time,event_type,amount\nu1,2024-01-02 10:00:00,purchase,5.0\n")
+    home = ["--home", str(tmp_path / "workspace")]
+    assert CliRunner().invoke(main, [*home, "--quiet", "ingest", str(events)]).exit_code == 0
+    most = WORKERS_PER_CORE * (os.cpu_count() or 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = [*home, "serve", "--dataset", "shop", "--port", port, "--workers"]
+        result = CliRunner().invoke(main, [*args, "100000"], catch_exceptions=False)
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines()[-1] == (
+            f"Error: --workers 100000: at most {most} on this machine ({WORKERS_PER_CORE} per "
+            f"core, {os.cpu_count() or 1} cores): each worker holds its own copy of the "
+            "models, and past that they only wait for a core"
+        )
+        allowed = CliRunner().invoke(main, [*args, str(most)], catch_exceptions=False)
+        assert "already in use" in allowed.output.strip().splitlines()[-1]  # the next check
+
+
 def test_ctrl_c_inside_a_duckdb_query_aborts_without_a_traceback() -> None:
     """Ctrl-C during `features build` (DuckDB's COPY) printed a traceback ending in
     'RuntimeError: Query interrupted'; it is 'Aborted!' like Ctrl-C anywhere else."""

@@ -46,3 +46,25 @@ def test_a_last_cell_of_several_lines_whose_quote_closes_loads(tmp_path: Path) -
     path.write_text(HEADER + rows(0, 3) + 'u3,2024-01-02,session,"two\nlines\n')
     with pytest.raises(ContractError, match=r"quote opened on line 5 .* never closes"):
         read_table(path)
+
+
+def test_a_stray_quote_closed_by_a_later_one_is_refused_naming_its_lines(
+    home: Path, tmp_path: Path
+) -> None:
+    """A stray quote on line 3 closed by the quoted cell of line 4 (two quotes: every line
+    after it even, so parity saw nothing) made lines 3 and 4 one row: '1 rows loaded of 2,
+    1 quarantined (1 invalid_event_type)' of 3 rows, u2 gone without a word."""
+    path = tmp_path / "events.csv"
+    stray = 'u1,2024-01-02,"session,n1\nu2,2024-01-02,session,"n2"\n'
+    path.write_text(HEADER + rows(0, 1) + stray + rows(3, 5))
+    result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {path}: the quote opened on line 3 ('u1,2024-01-02,\"session,n1') closes only "
+        "on line 4, making lines 3 to 4 one cell (a row each, by their separators): remove the "
+        'stray quote (a quote inside a cell is written "")'
+    )
+    assert not (home / "datasets" / "cut").exists()
+    # a cell of several lines that read as no row of their own loads as before
+    path.write_text(HEADER + rows(0, 2) + 'u2,2024-01-02,session,"one, two\nthree"\n' + rows(3, 5))
+    assert read_table(path)["note"].tolist() == ["n0", "n1", "one, two\nthree", "n3", "n4"]

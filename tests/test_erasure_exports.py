@@ -177,3 +177,29 @@ def test_excel_and_json_lists_are_found_and_scrubbed_inside_and_outside(
     else:  # and what the JSON says about the list
         document = json.loads(outside.read_text())
         assert document["title"].startswith("shop: top 5 users") and "horizon_days" in document
+
+
+def test_an_out_path_that_cannot_be_written_is_one_line_and_not_registered(
+    home: Path, tmp_path: Path
+) -> None:
+    """`at-risk --out /proc/x.csv` was a FileNotFoundError traceback about a hidden staging
+    file, after the list had been registered as written."""
+    env = {"LIFECYCLE_DATASET": "shop"}
+    note = tmp_path / "note.txt"
+    note.write_text("a file, not a folder\n")
+    cases = [(note / "x.csv", f"cannot write the list there: {note} is a file, not a folder")]
+    if Path("/proc/self").is_dir():  # a virtual folder: no new files, whoever asks
+        cases.append((Path("/proc/x.csv"), "cannot write the list in /proc: "))
+    for out, said in cases:
+        for command in ("at-risk", "movers", "report"):
+            result = CliRunner().invoke(
+                main, ["--home", str(home), command, "--out", str(out)], env=env
+            )
+            assert result.exit_code == 1, result.output
+            what = "the report" if command == "report" else "the list"
+            assert (
+                result.stderr.strip()
+                .splitlines()[-1]
+                .startswith(f"Error: {out}: {said.replace('the list', what)}")
+            ), result.stderr
+    assert not registered_exports(home)

@@ -394,3 +394,25 @@ def test_a_dataset_with_a_damaged_report_is_named_by_its_name_not_its_copy(
         f"Error: dataset 'b': report.json is truncated or not valid JSON ({version}"
     )
     assert ".tmp" not in error
+
+
+def test_a_damaged_table_file_is_named_and_the_others_still_erased(tmp_path: Path) -> None:
+    """A damaged .parquet anywhere in the workspace (a campaign record cut short) made
+    `forget` an ArrowInvalid traceback mid-way, the files after it not erased. Now it is
+    named as not covered, and the others are."""
+    runner = CliRunner()
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event_time,event_type\nu1,2024-01-02,session\nu2,2024-01-03,x\n")
+    home = tmp_path / "ws"
+    assert runner.invoke(main, ["--home", str(home), "ingest", str(events)]).exit_code == 0
+    (home / "campaigns").mkdir()
+    (home / "campaigns" / "cut.parquet").write_bytes(b"PAR1 cut short")
+    (home / "zlists").mkdir()  # after the damaged file in the walk
+    (home / "zlists" / "calls.csv").write_text("user_id,note\nu1,a\nu2,b\n")
+    result = runner.invoke(main, ["--home", str(home), "forget", "u1"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "  not covered: campaigns/cut.parquet: cannot be read (ArrowInvalid), so not checked "
+        "for the users: delete or restore it, then run forget again"
+    ) in result.stdout.splitlines()
+    assert (home / "zlists" / "calls.csv").read_text() == "user_id,note\nu2,b\n"

@@ -134,3 +134,29 @@ def test_online_retail_parquet_copy_loads_as_its_csv(tmp_path: Path) -> None:
     assert from_parquet.frame[c.USER_ID].tolist() == ["7", "8"]
     pd.testing.assert_frame_equal(from_parquet.frame, from_csv.frame)
     assert from_parquet.report.reasons == from_csv.report.reasons == {"missing_user_id": 1}
+
+
+def test_import_of_a_folder_takes_the_one_data_file_in_it_or_lists_them(
+    home: Path, tmp_path: Path
+) -> None:
+    """`import telco-churn ../shared/data/telco_churn` (the folder) was refused: 'is a
+    directory, expected a CSV or Parquet file'. Its one data file (beside SOURCE.txt) is
+    read; a folder of several names them; the data root finds it by its usual path."""
+    folder = tmp_path / "telco_churn"
+    folder.mkdir()
+    (folder / "SOURCE.txt").write_text("where it came from\n")
+    (folder / "customers.csv").write_text(TELCO_HEADER + "7590-VHVEG,Female" + TELCO_REST)
+    result = CliRunner().invoke(main, ["import", "telco-churn", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert f"from {folder / 'customers.csv'} as dataset" in result.stderr
+    (folder / "old.csv").write_text(TELCO_HEADER)
+    result = CliRunner().invoke(main, ["import", "telco-churn", str(folder)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {folder}: is a folder of 2 data files (customers.csv, old.csv); give the "
+        "telco-churn file as PATH"
+    )
+    (folder / "customers.csv").rename(folder / Path(adapters.TELCO_CHURN_FILE).name)
+    result = CliRunner().invoke(main, ["import", "telco-churn", str(tmp_path), "--replace"])
+    assert result.exit_code == 0, result.output
+    assert f"from {tmp_path / adapters.TELCO_CHURN_FILE} as dataset" in result.stderr

@@ -158,3 +158,18 @@ def test_kept_features_are_read_with_the_dtypes_the_feature_table_is_read_with(
             expected = connection.execute(f"SELECT {selected} FROM read_parquet('{path}')").df()
         pd.testing.assert_frame_equal(read_like_duckdb(path, names), expected)
     assert str(read_like_duckdb(path, ["orders_or_missing"])["orders_or_missing"].dtype) == "Int64"
+
+
+def test_a_damaged_latest_scores_table_is_a_note_not_a_traceback(trained_copy: Path) -> None:
+    """`lifecycle monitor` over a latest scores table cut short (a disk full mid-copy) was an
+    ArrowInvalid traceback, from the kept samples' check and then from the table's read:
+    now the features are compared and the scores are not, saying why."""
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    latest = (settings.workspace.scores_dir / "latest.parquet").resolve()
+    latest.write_bytes(latest.read_bytes()[:1000])
+    result = monitor(settings)
+    assert {c.source for c in result.columns} == {"feature"}
+    assert result.notes == [
+        f"scores not compared: {settings.workspace.scores_dir / 'latest.parquet'}: not a scores "
+        "table written by `lifecycle score-all` (not a Parquet file)"
+    ]

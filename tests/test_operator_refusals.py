@@ -1,6 +1,6 @@
 """Refusals of operators' commands on hostile input, each one line saying what helps:
 `lifecycle refresh FILE` of files its ingest step refuses names `lifecycle ingest` only when
-one of its options would; `segments --as-of` of no date."""
+one of its options would; `segments --as-of` of no date, or of one outside the data."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lifecycle.cli import main
+
+EVENTS = (
+    "user_id,event_time,event_type,amount\nu1,2024-01-02 10:00,signup,\n"
+    "u1,2024-02-03 09:00,purchase,5\nu2,2024-03-01 12:00,session,\n"
+)
 
 
 def _error(args: list[str]) -> str:
@@ -44,3 +49,63 @@ def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path) -> None:
         assert _error(["segments", "--as-of", value]) == (
             f"Error: --as-of '{value}': expected a date such as 2025-06-01"
         )
+
+
+def test_an_empty_as_of_is_one_line_in_every_command_that_takes_one(
+    home: Path, tmp_path: Path
+) -> None:
+    """`segments --as-of ''` (an unset shell variable) and 'NaT' were tracebacks ('NaTType
+    does not support strftime'; features build: no attribute 'normalize'): pandas reads
+    both as no time at all, not as an error."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
+    assert CliRunner().invoke(main, ["features", "build"]).exit_code == 0
+    commands = (["segments"], ["score-all"], ["features", "build"], ["campaign", "start", "c"])
+    for command in commands:
+        for value in ("", "NaT"):
+            assert _error([*command, "--as-of", value]) == (
+                f"Error: --as-of '{value}': expected a date such as 2025-06-01"
+            )
+
+
+def test_segments_of_a_date_outside_the_data_advises_a_date_that_works(
+    home: Path, tmp_path: Path
+) -> None:
+    """`segments --as-of 1900-01-01` advised `features build --as-of 1900-01-01`, which
+    refuses it ('before the first event'); a date outside the data now gets the dates it
+    allows and a cutoff the table has. A date inside it still gets `features build`."""
+    from features.store import store_paths
+    from lifecycle.settings import load_settings
+    from serving.batch import resolve_as_of
+
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
+    assert CliRunner().invoke(main, ["features", "build"]).exit_code == 0
+    table = str(store_paths(load_settings(home=home, environ={})).feature_table)
+    for outside in ("1900-01-01", "2030-01-01"):
+        error = _error(["segments", "--as-of", outside])
+        assert error.startswith(f"Error: {outside} is not a cutoff of the feature table {table}")
+        assert error.endswith(
+            "the data allows cutoffs from 2024-01-03 to 2024-03-02 only, e.g. --as-of 2024-03-02"
+        )
+    assert resolve_as_of(Path(table), "2024-03-02") == resolve_as_of(Path(table), None)
+    assert _error(["segments", "--as-of", "2024-02-11"]).endswith(
+        "run `lifecycle features build --as-of 2024-02-11` first"
+    )
+
+
+def test_refresh_of_a_file_with_other_columns_advises_a_command_that_exists(
+    home: Path, tmp_path: Path
+) -> None:
+    """`refresh new.csv` of a file with a column the dataset lacks said 'or replace the
+    dataset with --replace', an option refresh does not have ('No such option')."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
+    new = tmp_path / "new.csv"
+    new.write_text("user_id,event_time,event_type,amount,note\nu3,2024-03-02,signup,,x\n")
+    command = f"lifecycle ingest {new} --dataset demo --replace"
+    assert _error(["refresh", str(new)]).endswith(f"replace the dataset with `{command}`")
+    assert CliRunner().invoke(main, command.split()[1:]).exit_code == 0  # it works

@@ -528,3 +528,47 @@ def test_a_start_that_fails_before_the_load_says_why(
             scored = client.post("/score", json={"user_ids": known_users[:1]})
             assert time.monotonic() - began < 5  # the failure is known: no wait for a load
             assert scored.status_code == 503 and scored.json()["error"] == ready.json()["error"]
+
+
+def test_a_mirror_damaged_after_the_start_keeps_the_champions_served_and_says_so(
+    home: Path, tmp_path: Path, known_users: list[str]
+) -> None:
+    """An aliases mirror damaged once the service was ready (nested past what JSON reads, or
+    not the shape written) made every request a 500: each one's follow() raised. Now the
+    champions loaded keep answering, /readyz warns naming the mirror, and POST /reload
+    rewrites it from the registry."""
+    import json
+
+    from starlette.testclient import TestClient
+    from workspaces import copy_workspace
+
+    from lifecycle import registry
+
+    damaged = copy_workspace(home, tmp_path / "damaged-later")
+    mirror = registry.aliases_file(registry.tracking_uri(load_settings(home=damaged, environ={})))
+    assert mirror is not None and mirror.is_file()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIFECYCLE_HOME", str(damaged))
+        patch.setenv("LIFECYCLE_SERVING__COMPILE_TREES", "false")
+        with TestClient(service_asgi_app()) as client:
+            deadline = time.monotonic() + 60
+            while (ready := client.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.2)
+            before = client.post("/score", json={"user_ids": known_users[:1]}).json()
+            for damage in ("[" * 100_000, json.dumps({"models": {"demo-churn": 5}})):
+                mirror.write_text(damage)
+                scored = client.post("/score", json={"user_ids": known_users[:1]})
+                assert scored.status_code == 200 and scored.json() == before
+                ready = client.get("/readyz")
+                assert ready.status_code == 200
+                assert any(
+                    f"the champions' aliases mirror {mirror} cannot be read" in warning
+                    and "POST /reload rewrites it from the registry" in warning
+                    for warning in ready.json()["warnings"]
+                ), ready.text
+            assert client.post("/reload").status_code == 200
+            assert registry.read_mirror(mirror)  # whole again
+            assert "warnings" not in client.get("/readyz").json() or not any(
+                "aliases mirror" in w for w in client.get("/readyz").json()["warnings"]
+            )

@@ -17,7 +17,7 @@ def test_at_risk_rows_carry_every_field_of_the_cli_list() -> None:
     """A list field without a place in the API's row would be refused, not silently dropped."""
     from typing import get_args
 
-    from serving.list_fields import list_fields, rank_by_choices
+    from lifecycle.list_fields import list_fields, rank_by_choices
     from serving.schemas import AtRiskUser, RankBy
 
     assert set(list_fields()) <= set(AtRiskUser.model_fields)

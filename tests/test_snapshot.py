@@ -154,7 +154,7 @@ def test_train_snapshot_refuses_a_dataset_without_a_snapshot(home: Path) -> None
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_real_telco_cv_auc_is_in_the_published_range(shared_data: Path, tmp_path: Path) -> None:
-    from features.ingest import default_source_path, import_source
+    from features.importing import default_source_path, import_source
 
     path = default_source_path("telco-churn", shared_data)
     import_source("telco-churn", path, tmp_path / "telco_churn")

@@ -18,8 +18,8 @@ from features.asof import AS_OF
 from features.labels import LABEL, compute_labels, label_spec
 from features.store import open_store
 from lifecycle import registry, tasks
+from lifecycle.list_fields import list_fields, rank_by_choices
 from lifecycle.settings import load_settings
-from serving.list_fields import list_fields, rank_by_choices
 
 SCORE = "buy_soon_probability"
 

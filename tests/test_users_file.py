@@ -89,15 +89,49 @@ def events_csv(tmp_path: Path) -> Path:
 def test_an_events_file_given_as_users_is_refused_naming_it(
     home: Path, events_csv: Path, tmp_path: Path
 ) -> None:
-    """`ingest EVENTS --users EVENTS` loaded event_time and event_type as user attributes."""
-    result = CliRunner().invoke(main, ["ingest", str(events_csv), "--users", str(events_csv)])
+    """`ingest EVENTS --users EVENTS` loaded event_time and event_type as user attributes;
+    a copy of the events file is judged by its columns (the file itself by its path, below)."""
+    copy = tmp_path / "users.csv"
+    copy.write_text(EVENTS)
+    result = CliRunner().invoke(main, ["ingest", str(events_csv), "--users", str(copy)])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1:] == [
-        f"Error: {events_csv}: given as the users file, but it has the columns of an events "
+        f"Error: {copy}: given as the users file, but it has the columns of an events "
         "file (event_time, event_type); a users file holds one row per user: user_id, "
         "optional signup_time and channel, and attributes"
     ]
     assert not (home / "datasets" / "events").exists()
+
+
+def test_the_events_file_given_as_users_under_mapped_names_is_refused(
+    home: Path, tmp_path: Path
+) -> None:
+    """`ingest EVENTS --users EVENTS --map event_time=ts ...` (names other than the
+    contract's) loaded ts, kind and amount as user attributes, once --users-map named its id."""
+    events = tmp_path / "log.csv"
+    events.write_text(EVENTS.replace("user_id,event_time,event_type", "uid,ts,kind"))
+    maps = ["--map", "user_id=uid", "--map", "event_time=ts", "--map", "event_type=kind"]
+    for users in (["--users-map", "user_id=uid"], []):
+        args = ["ingest", str(events), *maps, "--users", str(events), *users]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1
+        assert result.stderr.strip().splitlines()[-1:] == [
+            f"Error: {events}: given as the users file, but it is the events file; a users "
+            "file holds one row per user: user_id, optional signup_time and channel, and "
+            "attributes"
+        ]
+    assert not (home / "datasets" / "log").exists()
+    events.write_text(EVENTS)  # contract names: the same file is named so too
+    result = CliRunner().invoke(main, ["ingest", str(events), "--users", str(events)])
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "but it is the events file; a "
+            "users file holds one row per user: user_id, optional signup_time and channel, and "
+            "attributes"
+        )
+    )
 
 
 def test_a_users_attribute_named_as_a_feature_is_refused_at_ingest(
@@ -119,6 +153,26 @@ def test_a_users_attribute_named_as_a_feature_is_refused_at_ingest(
     ]
     kept = pd.read_parquet(home / "datasets" / "shop" / "users.parquet")
     assert kept.columns.tolist() == [c.USER_ID, "plan"]
+
+
+def test_a_users_attribute_named_as_a_scores_column_is_refused_at_ingest(
+    home: Path, events_csv: Path, tmp_path: Path
+) -> None:
+    """A users column named segment or ltv was a model input, then silently gone from scores
+    and lists: score_users' copy of the attribute overwrote the RFM segment (a score wins
+    over an attribute of its name the other way round)."""
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,plan,segment,ltv_model_version\nu1,a,gold,3\n")
+    args = ["ingest", str(events_csv), "--dataset", "shop", "--users", str(users)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1:] == [
+        f"Error: {users}: column 'segment' is named as a column of the scores table (segment, "
+        "ltv_model_version); rename the column in the users file, e.g. 'user_segment'"
+    ]
+    assert not (home / "datasets" / "shop").exists()
+    users.write_text("user_id,plan,user_segment,channel\nu1,a,gold,organic\n")
+    assert CliRunner().invoke(main, args).exit_code == 0  # the hint works
 
 
 def test_a_users_file_without_its_id_column_names_users_map(

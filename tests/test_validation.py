@@ -58,6 +58,42 @@ def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
         read_table(write(tmp_path, "x", "events.xlsx"))
 
 
+def test_unknown_file_type_names_the_suffixes_and_what_to_do(tmp_path: Path) -> None:
+    """It said "expected one of ('.csv', '.csv.gz', ...)", a Python tuple, and nothing of
+    what to do with an export named without a suffix, or an Excel workbook."""
+    suffixes = ".csv, .csv.gz, .tsv, .tsv.gz, .txt, .parquet, .pq"
+    for name, advice in (
+        ("export", "a CSV file: name it .csv"),
+        ("e.xlsx", "an Excel file: save it as CSV"),
+    ):
+        path = write(tmp_path, "user_id\nu1\n", name)
+        with pytest.raises(ContractError) as refused:
+            read_table(path)
+        assert str(refused.value) == (
+            f"{path}: unknown file type; expected a name ending in {suffixes} ({advice})"
+        )
+
+
+def test_a_truncated_gzip_file_says_after_which_line_it_ends(tmp_path: Path) -> None:
+    """A .csv.gz whose first 1,200 rows were whole said nothing of where it ends, and a larger
+    one 'after data row 30,000' of 101,646 whole rows: where the reader's chunks ended."""
+    import zlib
+
+    from features.reading import read_chunks
+
+    path = tmp_path / "events.csv.gz"
+    whole = "user_id,event_time,event_type\n" + "u1,2024-01-01,session\n" * 1200
+    pack = zlib.compressobj(wbits=31)  # gzip, flushed after row 1,200 and cut there
+    path.write_bytes(pack.compress(whole.encode()) + pack.flush(zlib.Z_FULL_FLUSH))
+    with pytest.raises(ContractError) as refused:
+        list(read_chunks(path, 500))
+    assert str(refused.value) == (
+        f"{path}: cannot be read as gz: Compressed file ended before the end-of-stream marker "
+        "was reached; the file is cut short after line 1,201 (the header is line 1): copy or "
+        "download it whole again"
+    )
+
+
 @pytest.mark.parametrize("text", ["", HEADER])
 def test_empty_file_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ContractError, match=r"events\.csv: (file is empty|no data rows)"):

@@ -141,13 +141,15 @@ def list_(obj: Context) -> None:
     """Every recorded campaign: as-of date, horizon, targeted and control users."""
     from serving.campaigns import list_campaigns
 
-    found = [c.summary() for c in list_campaigns(obj.settings)]
+    unreadable: list[str] = []
+    found = [c.summary() for c in list_campaigns(obj.settings, unreadable)]
     lines: list[Any] = [
-        f"{s['name']}: as of {s['as_of']}, {s['horizon_days']}-day horizon (to {s['horizon_end']}), "
+        f"{s['name']}: as of {s['as_of']}, {s['horizon_days']:,}-day horizon "
+        f"({f'to {end}' if (end := s['horizon_end']) else 'ends past 2262: cannot be reported'}), "
         f"{s['targeted']:,} targeted, {s['control']:,} control; from {s['source']}"
         for s in found
-    ] or [f"no campaigns in {obj.settings.workspace.campaigns_dir}"]
-    obj.console.result({"campaigns": found}, lines)
+    ] + unreadable or [f"no campaigns in {obj.settings.workspace.campaigns_dir}"]
+    obj.console.result({"campaigns": found, "unreadable": unreadable}, lines)
 
 
 def _newest_scores(obj: Context, dataset: str | None) -> str | None:

@@ -401,8 +401,10 @@ def import_(
     if append and replace:
         raise click.BadParameter("give one of --append and --replace", param_hint="--append")
     from features.erasure_log import erased_users
-    from features.ingest import default_source_path, import_source
+    from features.importing import default_source_path, import_source, source_file
 
+    if path is not None:
+        path = source_file(source, path)  # of a folder: the file in it, named in the step
     if path is None:
         path = default_source_path(source, obj.settings.data_root)
         if not path.exists():

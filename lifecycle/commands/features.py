@@ -49,31 +49,21 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
     (the midnight after the last event) is refused: the feature table's latest cutoff, which
     the online store, score-all and the monitor read as today, would be a date no data
     reaches (a typo, 2030 for 2020, scored every user as silent for years)."""
-    import pandas as pd
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    from features import contract as c
+    from features.asof import as_of_date, event_span
     from lifecycle.errors import UserError
 
-    stamps = []
-    for value in as_of:
-        try:
-            stamp = pd.Timestamp(value)
-        except ValueError:
-            raise UserError(f"--as-of {value!r}: expected a date such as 2025-06-01") from None
-        stamps.append(stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC"))
+    stamps = [as_of_date(value) for value in as_of]
     events = settings.workspace.events(dataset)
     if not events.is_file():
         return  # build_features names what is missing
-    last = pc.max(pq.read_table(events, columns=[c.EVENT_TIME])[c.EVENT_TIME]).as_py()
-    today = pd.Timestamp(last).tz_convert("UTC").normalize() + pd.Timedelta(days=1)
-    late = [t for t in stamps if t > today]
+    span = event_span(events)
+    late = [t for t in stamps if t > span.latest_cutoff]
     if late:
         raise UserError(
             f"--as-of {late[0]:%Y-%m-%d}: after the data of dataset '{dataset}' (last event "
-            f"{pd.Timestamp(last):%Y-%m-%d %H:%M}); the latest cutoff it can have is "
-            f"{today:%Y-%m-%d} (today's, built without --as-of)"
+            f"{span.last:%Y-%m-%d %H:%M}); the latest cutoff it can have is "
+            f"{span.latest_cutoff:%Y-%m-%d} (today's, built without --as-of)"
         )
 
 

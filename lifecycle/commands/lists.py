@@ -167,7 +167,10 @@ def _emit_list(
 
     out = request.out
     if out is not None:
+        from lifecycle.storage import refuse_unwritable
+
         list_format(out, request.fmt)  # refuse an unknown format before any work
+        refuse_unwritable(out, "the list")
     units = units_for(obj.settings, metadata)
     behind = _behind_the_dataset(obj, metadata)
     notes = (*notes, behind) if behind else notes
@@ -451,12 +454,9 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         table = latest_scores(obj.settings, dataset)
         frame, date = table.frame, table.as_of
     else:
-        from lifecycle.errors import UserError
+        from features.asof import as_of_date
 
-        try:
-            stamp = pd.Timestamp(as_of)
-        except ValueError:  # 'notadate', 99999-01-01 (past pandas' dates): were tracebacks
-            raise UserError(f"--as-of {as_of!r}: expected a date such as 2025-06-01") from None
+        stamp = as_of_date(as_of)  # 'notadate', '', 99999-01-01: were tracebacks
         found = find_scores(obj.settings, stamp, dataset)
         if found is not None:
             frame, date = found.frame, found.as_of
@@ -531,7 +531,9 @@ def report(
     privacy = _privacy(obj, pseudonymize, ())
     if out is not None:  # may leave the workspace: erasure must find it again
         from lifecycle.exports import record_export
+        from lifecycle.storage import refuse_unwritable
 
+        refuse_unwritable(out, "the report")
         record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
     built = build_report(obj.settings, out, top=top, privacy=privacy, table=table)
     obj.console.result(

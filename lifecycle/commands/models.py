@@ -241,10 +241,16 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
     ]
     env["BENTOML_CONFIG_OPTIONS"] = " ".join(o for o in options if o)  # the user's kept
     from lifecycle.dataset_kind import require_events
-    from serving.launch import bentoml_command, check_can_listen, refuse_auth_without_tokens
+    from serving.launch import (
+        bentoml_command,
+        check_can_listen,
+        check_workers,
+        refuse_auth_without_tokens,
+    )
 
     # what would only show as each worker's 503 after the start, said here in one line
     require_events(obj.settings, dataset or obj.settings.dataset, "serve", held=True)
+    check_workers(workers)
     check_can_listen(host, port)
     refuse_auth_without_tokens(obj.settings, host)
     command = bentoml_command(host, port)

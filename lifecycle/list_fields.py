@@ -1,5 +1,6 @@
 """The fields of an operator's list, from the task registry: what the CLI prints, exports
-carry and the API's list rows hold (a light module: the service reads it at start)."""
+carry and the API's list rows hold; and every column of the scores table, which ingest keeps
+users attributes from being named as (a light module: the service reads it at start)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,19 @@ CONTEXT_AFTER = (
     "top_reasons",
     "control",
 )
+# Feature -> scores-table column an operator reads (the list's row fields).
+CONTEXT_COLUMNS = {
+    "recency_days": "days_since_last_activity",
+    "purchase_recency_days": "days_since_last_purchase",
+    "tenure_days": "tenure_days",
+    "orders_total": "orders",
+    "net_revenue_total": "revenue",  # after refunds, as LTV's value
+    "sessions_total": "sessions",
+    "activated": "activated",
+}
+UPLIFT_OUTSIDE = "uplift_outside"  # why a user has no uplift: outside the campaign's population
+# Scores-table columns that are in no list row: churn reasons as JSON, UPLIFT_OUTSIDE.
+SCORES_ONLY = ("reasons", UPLIFT_OUTSIDE)
 # Fields kept in exports besides those (never personal), and the movers' columns.
 OTHER_NON_PERSONAL = (
     "as_of",
@@ -52,3 +66,21 @@ def list_fields() -> tuple[str, ...]:
 def non_personal() -> frozenset[str]:
     """Columns an export may always carry: list fields, every task output, context."""
     return frozenset((*list_fields(), *tasks.output_columns(), *OTHER_NON_PERSONAL))
+
+
+def model_version_column(task: str) -> str:
+    """The scores table's column of the model version that scored ``task``."""
+    return f"{task}_model_version"
+
+
+def scores_columns() -> frozenset[str]:
+    """Every column the scores table and a list row hold besides the user id and channel:
+    a users attribute named as one would be overwritten by it (or overwrite it) when scored."""
+    return (
+        non_personal()
+        | frozenset(CONTEXT_COLUMNS.values())
+        | frozenset(SCORES_ONLY)
+        | frozenset(
+            model_version_column(n) for n in ("uplift", *(t.name for t in tasks.all_tasks()))
+        )
+    ) - {c.USER_ID, c.CHANNEL}

@@ -1,0 +1,126 @@
+"""Import: the known public data sets (online-retail, telco-churn, hillstrom) loaded through
+their adapters into a dataset, as ``lifecycle import`` and ``refresh`` do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from features import adapters, appending
+from features.erasure_log import ErasedUsers
+from features.ingest import DatasetSummary, ingest_into, write_dataset
+from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
+from features.validation import DEFAULT_MEMORY_LIMIT, ContractError
+from lifecycle.workspace import EVENTS_FILE
+
+SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
+SOURCES = tuple(SOURCE_KINDS)
+DATA_SUFFIXES = tuple(suffix for suffix in CSV_SUFFIXES + PARQUET_SUFFIXES if suffix != ".txt")
+
+
+def import_source(
+    source: str,
+    path: Path,
+    dataset_dir: Path,
+    *,
+    max_bad_fraction: float = 0.5,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    erased: ErasedUsers | None = None,
+    guard_history: bool = False,
+    append: bool = False,
+    date_order: str = "auto",
+) -> DatasetSummary:
+    """Load one of the known public data sets through its adapter into a dataset folder;
+    ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
+
+    With ``guard_history``, an events file that would drop the dataset's history (it starts
+    later or ends earlier, e.g. one month of a longer log) is refused, as ``ingest`` does.
+    ``path`` may be a folder holding the file (:func:`source_file`).
+    With ``append``, the file's events are added to the dataset's as ``ingest --append``
+    adds them (a later month of the same log); only an events source has any to add.
+    ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option.
+    """
+    path = source_file(source, path)
+    options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
+    if (append or guard_history) and source in SOURCE_KINDS:
+        appending.refuse_other_kind(
+            dataset_dir, SOURCE_KINDS[source], path, f"lifecycle import {source}"
+        )
+    if date_order != "auto" and source != "online-retail":
+        raise ContractError(f"--date-order: {source} has no dates; only online-retail reads them")
+    if append and source != "online-retail":
+        raise ContractError(
+            f"{path}: {source} is one table of customers, not a log of events: it has no "
+            f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
+        )
+    if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
+        rules, adapter = adapters.online_retail_rules(path, erased, date_order)
+        # the path of `ingest --append`, with the adapter's rules, notes and users table
+        return ingest_into(
+            dataset_dir,
+            {"events": (path, rules)},
+            path,
+            None,
+            dataset_dir,
+            "append",
+            chunk_rows,
+            max_bad_fraction,
+            DEFAULT_MEMORY_LIMIT,
+            adapter=adapter,
+            timezone=adapters.RETAIL_TIMEZONE,
+        )
+    if source == "online-retail":
+        events, users = adapters.online_retail(path, **options, date_order=date_order)
+        guard = (path, f"lifecycle import {source}") if guard_history else None
+        tables = {"events": events, "users": users}
+        return write_dataset(
+            dataset_dir,
+            SOURCE_KINDS[source],
+            tables,
+            guard=guard,
+            timezone=adapters.RETAIL_TIMEZONE,
+        )
+    if source == "telco-churn":
+        snapshot = adapters.telco_churn(path, **options)
+        return write_dataset(dataset_dir, SOURCE_KINDS[source], {"snapshot": snapshot})
+    if source == "hillstrom":
+        return write_dataset(
+            dataset_dir, SOURCE_KINDS[source], {"campaign": adapters.hillstrom(path, **options)}
+        )
+    raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+
+
+def default_source_path(source: str, data_root: Path) -> Path:
+    files = {
+        "online-retail": adapters.ONLINE_RETAIL_FILE,
+        "telco-churn": adapters.TELCO_CHURN_FILE,
+        "hillstrom": adapters.HILLSTROM_FILE,
+    }
+    if source not in files:
+        raise ContractError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    return data_root / files[source]
+
+
+def source_file(source: str, path: Path) -> Path:
+    """The data file of ``source`` that ``path`` names: the path of a file as given; in a
+    folder, the file under its usual name (also as the data root holds it, e.g.
+    online_retail/...), else the one CSV or Parquet file there; several are listed."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    usual = default_source_path(source, path)
+    for known in (usual, path / usual.name):
+        if known.is_file():
+            return known
+    found = sorted(
+        p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(DATA_SUFFIXES)
+    )
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ContractError(
+            f"{path}: is a folder with no CSV or Parquet file; give the {source} file as PATH"
+        )
+    raise ContractError(
+        f"{path}: is a folder of {len(found)} data files ({', '.join(p.name for p in found)}); "
+        f"give the {source} file as PATH"
+    )
