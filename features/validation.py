@@ -149,16 +149,10 @@ def require_columns(
             if (key := re.sub(r"[\s_-]", "", col).casefold()) in folded
         ]
         others = f"{option} CONTRACT=SOURCE"
+        mapped = f"Map them with {' '.join(close)}" if close else f"Map other names with {others}"
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
-            + (
-                hint
-                or (
-                    f"Map them with {' '.join(close)}"
-                    if close
-                    else f"Map other names with {others}"
-                )
-            )
+            + (hint or mapped)
             + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
             + note
         )
