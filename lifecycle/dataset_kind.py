@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 EVENTS = "events"
 REPORT = "report.json"  # what an ingest or import recorded in a dataset folder
+PARQUET_MAGIC = b"PAR1"  # the first and last four bytes of every Parquet file
 # what reads scores, named when the dataset has none to read
 SCORES_STEP = "scores (at-risk, movers, segments, report, campaigns)"
 # kind -> what the dataset is, and the command that learns from it
@@ -94,6 +95,25 @@ def require_events(settings: Settings, dataset: str, step: str, *, held: bool = 
             f"{step}: needs an events dataset, and '{dataset}' is {what}; on it run "
             f"`lifecycle {command} --dataset {dataset}`"
         )
+    if kind == EVENTS:
+        require_whole_events(settings.workspace.dataset_dir(dataset))
+
+
+def require_whole_events(folder: Path) -> None:
+    """Refuse an events table that is not a whole Parquet file (cut short by a full disk or a
+    copy, overwritten): every reader of it failed with its own library's traceback. A Parquet
+    file starts and ends with its magic bytes; only its ends are read."""
+    from lifecycle.workspace import EVENTS_FILE
+
+    path = folder / EVENTS_FILE
+    if not path.is_file():
+        return
+    with path.open("rb") as table:
+        head = table.read(4)
+        table.seek(max(0, path.stat().st_size - 4))
+        whole = head == PARQUET_MAGIC and table.read(4) == PARQUET_MAGIC
+    if not whole:
+        raise damaged(folder, f"its events table {path} is not a whole Parquet file (cut short?)")
 
 
 def require_dataset(settings: Settings, dataset: str, step: str) -> None:
