@@ -48,10 +48,11 @@ def option_hint(hint: str, otherwise: str = "") -> str:
     return hint if option is None or offered(option.group()) else otherwise
 
 
-def purchase_log(wanted: dict[str, str], columns: Container[str]) -> str:
-    """The end of a refusal of an events file without event types: a log of purchases only
-    (user, time, amount, as most shops export them) names its one type."""
-    if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns:
+def purchase_log(wanted: dict[str, str], columns: Container[str], amount: str) -> str:
+    """The end of a refusal of an events file without event types but with amounts (column
+    ``amount``): a log of purchases only (user, time, amount, as shops export them) names
+    its one type."""
+    if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns or amount not in columns:
         return ""
     fix = "takes --event-type purchase" if offered("--event-type") else "needs an event_type column"
     return f"; a log of purchases only (user, time, amount) {fix}"

@@ -291,7 +291,8 @@ def check_events(
     }
     if c.AMOUNT in mapping.columns and c.AMOUNT not in optional:
         wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
-    require_columns(raw, wanted, source, note=purchase_log(wanted, raw.columns))
+    note = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
+    require_columns(raw, wanted, source, note=note)
     columns = {**wanted, **optional}
     refuse_repeated_columns(raw, columns, source)
     refuse_shadowed_columns(raw, columns, source)

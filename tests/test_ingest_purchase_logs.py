@@ -76,11 +76,15 @@ def test_a_purchase_log_without_event_types_is_told_its_option(home: Path, tmp_p
     )
     loaded = CliRunner().invoke(main, ["ingest", str(orders), "--event-type", "purchase"])
     assert loaded.exit_code == 0, loaded.output
-    # A file missing other columns only is not told about event types.
+    # A file missing other columns only, or without amounts, is not told about event types.
     sessions = tmp_path / "sessions.csv"
     sessions.write_text("user_id,event_type\nc1,session\n")
     refused = CliRunner().invoke(main, ["ingest", str(sessions)])
     assert "missing column 'event_time'" in refused.stderr and "--event-type" not in refused.stderr
+    visits = tmp_path / "visits.csv"
+    visits.write_text("user_id,event_time,kind\nc1,2024-01-01,session\n")
+    refused = CliRunner().invoke(main, ["ingest", str(visits)])
+    assert "missing column 'event_type'" in refused.stderr and "--event-type" not in refused.stderr
 
 
 def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
