@@ -65,7 +65,7 @@ from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, 
 from features.erasure_log import log_entries as log_entries
 from features.erasure_online import forget_online
 from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
-from lifecycle.dataset_kind import REPORT, read_report, require_whole_events
+from lifecycle.dataset_kind import REPORT, read_report, require_whole_tables
 from lifecycle.errors import UserError
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
@@ -489,7 +489,7 @@ def forget(
 
     names = _dataset_names(settings, dataset)
     for name in names:  # a damaged events table stops us before any change, naming the way back
-        require_whole_events(settings.workspace.dataset_dir(name))
+        require_whole_tables(settings.workspace.dataset_dir(name))
     exports = registered(settings, dataset)  # a bad register stops us before any change
     present = _present(settings, names, set(c.lookup_user_ids(sorted(asked))))
     # an id written 18074.0 is the user ingest loaded as 18074 (as /score reads it)

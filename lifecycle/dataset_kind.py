@@ -96,24 +96,26 @@ def require_events(settings: Settings, dataset: str, step: str, *, held: bool = 
             f"`lifecycle {command} --dataset {dataset}`"
         )
     if kind == EVENTS:
-        require_whole_events(settings.workspace.dataset_dir(dataset))
+        require_whole_tables(settings.workspace.dataset_dir(dataset))
 
 
-def require_whole_events(folder: Path) -> None:
-    """Refuse an events table that is not a whole Parquet file (cut short by a full disk or a
-    copy, overwritten): every reader of it failed with its own library's traceback. A Parquet
-    file starts and ends with its magic bytes; only its ends are read."""
-    from lifecycle.workspace import EVENTS_FILE
+def require_whole_tables(folder: Path) -> None:
+    """Refuse an events or users table that is not a whole Parquet file (cut short by a full
+    disk or a copy, overwritten): every reader of it failed with its own library's traceback.
+    A Parquet file starts and ends with its magic bytes; only its ends are read."""
+    from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
-    path = folder / EVENTS_FILE
-    if not path.is_file():
-        return
-    with path.open("rb") as table:
-        head = table.read(4)
-        table.seek(max(0, path.stat().st_size - 4))
-        whole = head == PARQUET_MAGIC and table.read(4) == PARQUET_MAGIC
-    if not whole:
-        raise damaged(folder, f"its events table {path} is not a whole Parquet file (cut short?)")
+    for name, path in (("events", folder / EVENTS_FILE), ("users", folder / USERS_FILE)):
+        if not path.is_file():
+            continue
+        with path.open("rb") as table:
+            head = table.read(4)
+            table.seek(max(0, path.stat().st_size - 4))
+            whole = head == PARQUET_MAGIC and table.read(4) == PARQUET_MAGIC
+        if not whole:
+            raise damaged(
+                folder, f"its {name} table {path} is not a whole Parquet file (cut short?)"
+            )
 
 
 def require_dataset(settings: Settings, dataset: str, step: str) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from lifecycle import tasks
-from lifecycle.dataset_kind import require_whole_events
+from lifecycle.dataset_kind import require_whole_tables
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -104,7 +104,7 @@ def dataset_currencies(events: Path) -> tuple[str, ...]:
 
     if not events.is_file():
         return ()
-    require_whole_events(events.parent)
+    require_whole_tables(events.parent)
     parquet = pq.ParquetFile(events)
     if c.CURRENCY not in parquet.schema_arrow.names:
         return ()

@@ -194,26 +194,31 @@ def test_a_damaged_report_of_a_dataset_is_named_in_one_line(tmp_path: Path) -> N
     ), result.stderr
 
 
+@pytest.mark.parametrize("damaged", ["events", "users"])
 @pytest.mark.parametrize(
     "command",
     [*NEEDS_EVENTS, ("refresh",), ("forget", "u1")],
     ids=lambda c: " ".join(c[:2]),
 )
-def test_an_events_table_cut_short_is_named_in_one_line(tmp_path: Path, command: tuple) -> None:
-    """An events table cut short (a full disk, a copy stopped half-way) was DuckDB's or
-    Arrow's traceback ('No magic bytes found', 'Parquet magic bytes not found in footer') in
-    features build, train, segments and forget; now one line naming it and the way back."""
+def test_a_table_cut_short_is_named_in_one_line(
+    tmp_path: Path, command: tuple, damaged: str
+) -> None:
+    """An events or users table cut short (a full disk, a copy stopped half-way) was DuckDB's
+    or Arrow's traceback ('No magic bytes found', 'Parquet magic bytes not found in footer')
+    in features build, train, segments and forget; now one line naming it and the way back."""
     events = tmp_path / "shop.csv"
     events.write_text("user_id,event_time,event_type,amount\nu1,2024-01-01,purchase,5\n")
-    assert _invoke(tmp_path, "ingest", str(events)).exit_code == 0
-    table = tmp_path / "datasets" / "shop" / "events.parquet"
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,channel\nu1,ads\n")
+    assert _invoke(tmp_path, "ingest", str(events), "--users", str(users)).exit_code == 0
+    table = tmp_path / "datasets" / "shop" / f"{damaged}.parquet"
     whole = table.resolve().read_bytes()
     table.resolve().write_bytes(whole[: len(whole) // 2])
     # forget looks through every dataset: it needs no --dataset
     result = _invoke(tmp_path, *command, *(() if command[0] == "forget" else ("--dataset", "shop")))
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.stderr.strip() == (
-        f"Error: dataset 'shop': its events table {table} is not a whole Parquet file (cut "
+        f"Error: dataset 'shop': its {damaged} table {table} is not a whole Parquet file (cut "
         "short?); point it at a kept version (`lifecycle datasets history shop`, then "
         "`lifecycle datasets restore VERSION`) or ingest it again"
     ), result.stderr
