@@ -488,7 +488,7 @@ def forget(
     record.stale_staging = sorted(str(p.relative_to(home)) for p in sweep_tree(home))
 
     names = _dataset_names(settings, dataset)
-    for name in names:  # a damaged events table stops us before any change, naming the way back
+    for name in names:  # a damaged events or users table stops us before any change
         require_whole_tables(settings.workspace.dataset_dir(name))
     exports = registered(settings, dataset)  # a bad register stops us before any change
     present = _present(settings, names, set(c.lookup_user_ids(sorted(asked))))

@@ -472,7 +472,8 @@ def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: s
     clashing = [col for col in attributes if is_feature_name(col)]
     what = "a feature the feature table computes"
     if not clashing:
-        clashing = [col for col in attributes if col in scores_columns()]
+        scored = scores_columns()
+        clashing = [col for col in attributes if col in scored]
         what = "a column of the scores table"
     if clashing:
         raise ContractError(

@@ -63,11 +63,9 @@ class BacktestError(UserError):
 
 def parse_cutoff(value: str | pd.Timestamp) -> pd.Timestamp:
     """A cutoff date as midnight UTC (features see events at or before it)."""
-    try:
-        stamp = pd.Timestamp(value)
-    except ValueError:
-        raise BacktestError(f"cutoff {value!r}: expected a date such as 2011-09-09") from None
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    from features.asof import as_of_date
+
+    stamp = as_of_date(value, "cutoff")  # the commands' one date reader ('', 'NaT' refused)
     if stamp != stamp.normalize():
         raise BacktestError(f"cutoff {value!r}: expected a date (midnight UTC), not a time of day")
     return stamp

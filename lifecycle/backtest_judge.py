@@ -6,6 +6,7 @@ them. Outcomes use the label definitions of ``features.labels`` on the full data
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,13 +302,20 @@ def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> 
         lines.append(
             f"  {MODEL} minus baseline, 95% bootstrap interval ({resamples:,} resamples of users):"
         )
-        for baseline, by_metric in verdict["bootstrap"].items():
-            parts = [
-                f"{METRIC_NAMES[name]} {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-                for name, d in by_metric.items()
-            ]
-            lines.append(f"    {baseline:<20}" + "   ".join(parts))
+        lines += baseline_rows(
+            verdict["bootstrap"],
+            lambda d: f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
+        )
     return lines
+
+
+def baseline_rows(by_baseline: dict[str, dict[str, Any]], cell: Callable[[Any], str]) -> list[str]:
+    """One terminal line per baseline: each metric's name and ``cell`` of what it holds."""
+    return [
+        f"    {baseline:<20}"
+        + "   ".join(f"{METRIC_NAMES[name]} {cell(held)}" for name, held in by_metric.items())
+        for baseline, by_metric in by_baseline.items()
+    ]
 
 
 def method_rows(methods: dict[str, dict[str, float]]) -> list[str]:
@@ -369,12 +377,9 @@ def across_lines(summary: dict[str, Any] | None) -> list[str]:
             f"  {MODEL} against each baseline: cutoffs where the 95% interval of the difference "
             "is above zero / across it / below it"
         )
-        for baseline, by_metric in summary["versus"].items():
-            parts = [
-                f"{METRIC_NAMES[name]} {n['ahead']} / {n['level']} / {n['behind']}"
-                for name, n in by_metric.items()
-            ]
-            lines.append(f"    {baseline:<20}" + "   ".join(parts))
+        lines += baseline_rows(
+            summary["versus"], lambda n: f"{n['ahead']} / {n['level']} / {n['behind']}"
+        )
     return lines
 
 
