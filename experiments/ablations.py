@@ -127,6 +127,16 @@ VARIANTS = {
         "fitted on the matured cutoffs (RFM edges on all of them, BG/NBD on the test cutoffs')",
         method={"fresh_rules": False},
     ),
+    "transferred_calibration": Variant(
+        "the deployed refit calibrated on its own recipe's out-of-fold scores",
+        "calibrated on the evaluated model's test scores",
+        method={"deployed_calibration": "transferred"},
+    ),
+    "uncalibrated_refit": Variant(
+        "the deployed refit calibrated on its own recipe's out-of-fold scores",
+        "LightGBM's own probabilities",
+        method={"deployed_calibration": "none"},
+    ),
     "no_blend": Variant(
         "the LTV blended with BG/NBD + Gamma-Gamma where the test cutoffs prefer it",
         "LightGBM's LTV alone",

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from features.contract import USER_ID
 from lifecycle import offsets, tasks
 from lifecycle.bundle import VALUE_LEVELS, Calibrator, ModelBundle, logit
 from lifecycle.offsets import INIT_SCORE, start_column
@@ -128,6 +129,7 @@ def categories_of(frame: pd.DataFrame, feature_names: list[str]) -> dict[str, li
     return out
 
 
+CalibrationKind = Literal["cross_fitted", "transferred", "none"]
 Booster = Callable[[dict[str, Any]], Any]  # objective overrides -> a fitted LightGBM booster
 # (draft bundle, train, valid, label column, categorical feature indices, spec, seed) -> Booster
 Trainer = Callable[
@@ -151,6 +153,7 @@ def fit_bundle(
     trainer: Trainer | None = None,
     rounds_of: ModelBundle | None = None,
     boost_start: Mapping[str, Any] | None = None,
+    probability_only: bool = False,
 ) -> ModelBundle:
     """Fit the task's model on ``train`` with early stopping on ``valid``; calibrate on ``valid``.
 
@@ -161,7 +164,8 @@ def fit_bundle(
     ``SPECS``; :func:`model_specs` gives them with the settings' hyperparameters);
     ``spec`` replaces the task's own. ``boost_start``: boost from the purchase process
     (``process``, ``horizon_days``: what the bundle scores with; the rows' own starts are in
-    their ``lifecycle.offsets`` columns).
+    their ``lifecycle.offsets`` columns). ``probability_only``: a value task's purchase part
+    alone (what a calibrator is fitted on).
     """
     specs = SPECS if specs is None else specs
     spec = spec or specs.get(task) or spec_of(task)
@@ -214,6 +218,8 @@ def fit_bundle(
         draft.purchase_matrix_uncalibrated(draft.encode(valid)),
         bought_valid[BOUGHT].to_numpy(),
     )
+    if probability_only:
+        return draft
     buyers, buyers_valid = train[train[label] > 0], valid[valid[label] > 0]
     draft.booster = grow(buyers, buyers_valid, label, spec, {}, rounds_of and rounds_of.booster)
     # Quantiles of log(1 + value) are log(1 + quantiles of value): the same intervals, learned
@@ -280,14 +286,16 @@ def refit_bundle(
     data_window: dict[str, Any],
     seed: int = 7,
     fit: Callable[..., ModelBundle] | None = None,
+    calibration_kind: CalibrationKind = "cross_fitted",
     **boost_start: Any,
 ) -> ModelBundle:
     """The model to deploy: the evaluated model's recipe refit on ``frame`` (every matured
     cutoff up to the freshest) with the evaluated boosters' numbers of trees.
 
-    Nothing is left to calibrate on without leakage, so the probability calibrator is
-    fitted on the evaluated model's out-of-time scores of ``calibration`` (its test rows,
-    one horizon after what it learned from, as the deployed model is when it scores).
+    Calibrated where the evaluated model's calibration was kept (it transferred out of
+    time), on ``calibration_kind``: "cross_fitted", the recipe's out-of-fold scores of
+    ``frame`` (:func:`cross_fitted_scores`); "transferred", the evaluated model's scores of
+    ``calibration`` (its test rows), which the ablations keep to measure against; "none".
     ``fit`` is :func:`fit_bundle` or its Dask twin; ``boost_start`` as for it.
     """
     deployed = (fit or fit_bundle)(
@@ -303,9 +311,64 @@ def refit_bundle(
         rounds_of=evaluated,
         **boost_start,
     )
-    raw, outcome = uncalibrated(evaluated, calibration, label)
-    deployed.calibrator = fit_calibrator(raw, outcome) if evaluated.calibrator else None
+    if not evaluated.calibrator or calibration_kind == "none":
+        deployed.calibrator = None
+    elif calibration_kind == "cross_fitted":
+        raw, outcome = cross_fitted_scores(
+            evaluated, frame, label=label, seed=seed, fit=fit or fit_bundle, **boost_start
+        )
+        deployed.calibrator = fit_calibrator(raw, outcome)
+    else:  # "transferred": the evaluated model's calibration of its test rows
+        raw, outcome = uncalibrated(evaluated, calibration, label)
+        deployed.calibrator = fit_calibrator(raw, outcome)
     return deployed
+
+
+CALIBRATION_FOLDS = 2  # the refit's recipe fitted twice more, each on half of the users
+
+
+def user_folds(users: pd.Series, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold: every row of a user (all their cutoffs) in the same one."""
+    codes, names = pd.factorize(users.astype(str), sort=True)
+    return np.random.default_rng(seed).permutation(len(names))[codes] % folds
+
+
+def cross_fitted_scores(
+    evaluated: ModelBundle,
+    frame: pd.DataFrame,
+    *,
+    label: str,
+    seed: int,
+    fit: Callable[..., ModelBundle],
+    **boost_start: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the refit's calibrator is fitted on: its recipe's probability (uncalibrated) of
+    each row of ``frame``, scored by the recipe refit on the other folds' users, and the
+    outcome. No row is scored by a model that learned from its user, and the scores are on
+    the refit's own scale and level (the evaluated model's test scores are neither: it
+    learned from older cutoffs, and calibrating the refit with them undoes a drift that
+    the refit has already learned)."""
+    fold = user_folds(frame[USER_ID], CALIBRATION_FOLDS, seed)
+    raw, outcome = np.empty(len(frame)), np.empty(len(frame))
+    for k in range(CALIBRATION_FOLDS):
+        held = fold == k
+        rest = frame[~held]
+        part = fit(
+            evaluated.task,
+            rest,
+            rest,
+            label=label,
+            feature_names=evaluated.feature_names,
+            service=evaluated.service,
+            label_spec=evaluated.label,
+            data_window={},
+            seed=seed,
+            rounds_of=evaluated,
+            probability_only=True,
+            **boost_start,
+        )
+        raw[held], outcome[held] = uncalibrated(part, frame[held], label)
+    return raw, outcome
 
 
 def uncalibrated(

@@ -41,6 +41,7 @@ from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
 from training.label_free import activity_of, train_label_free
 from training.models import (
+    CalibrationKind,
     ModelSpec,
     calibration_transfers,
     fit_bundle,
@@ -78,6 +79,9 @@ class Method:
     # A value task's LightGBM value blended with BG/NBD + Gamma-Gamma's where the test
     # cutoffs prefer a blend (training.combination)
     blend: bool = True
+    # The deployed refit calibrated on its own recipe's out-of-fold scores (training.models
+    # .cross_fitted_scores), not on the evaluated model's test scores
+    deployed_calibration: CalibrationKind = "cross_fitted"
 
 
 # The method of the trainings in this context; only experiments set another (``METHOD.set``).
@@ -366,6 +370,10 @@ def train_task(
 
     matured = frame[frame[AS_OF] <= split.test_cutoff]
     learned = matured if method.refit else parts["train"]
+    if evaluated.calibrator is None:
+        calibration["deployed"] = "none"
+    else:
+        calibration["deployed"] = method.deployed_calibration if method.refit else "validation"
     history = window | {
         "calibration": calibration,
         "evaluated_on": split.to_dict(),
@@ -387,6 +395,7 @@ def train_task(
             data_window=history,
             seed=settings.training.seed,
             fit=fit,
+            calibration_kind=method.deployed_calibration,
             **starts["deployed"],
         )
     else:  # an experiment's switch: the evaluated model, with what it learned from
