@@ -53,6 +53,11 @@ def test_the_method_undone_registers_the_evaluated_model_with_bg_nbd(
     assert max(learned) < min(bundle.data_window["test_cutoffs"])
     assert set(bundle.data_window["test_cutoffs"]) <= set(refit)  # the refit learned from them
     assert bundle.calibrator is not None
+    assert bundle.data_window["calibration"]["deployed"] == "validation"
+    # the method's refit: calibrated on its own out-of-fold scores where calibration transfers
+    calibration = current.data_window["calibration"]
+    assert calibration["deployed"] == ("cross_fitted" if calibration["transfers"] else "none")
+    assert (current.calibrator is not None) == calibration["transfers"]
     assert bundle.purchase_process["first"] == 0.0  # BG/NBD: no drop-out at the first purchase
     assert current.purchase_process["first"] == 1.0  # MBG/NBD
     assert bundle.metrics == result.metrics["lightgbm"]
