@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from workspaces import TrainedWorkspace, copy_workspace
+from workspaces import NO_PLOTS, TrainedWorkspace, copy_workspace
 
 from features.asof import AS_OF
 from features.labels import LABEL
@@ -48,10 +48,10 @@ def trained(trained_workspace: TrainedWorkspace) -> dict:
 
 @pytest.fixture(scope="module")
 def churn_again(trained_workspace: TrainedWorkspace, tmp_path_factory: Any) -> Any:
-    """Churn trained again on the same data with the same seed: the tests below read it, or
-    change a copy of it."""
+    """Churn trained again on the same data with the same seed, without plots: the tests
+    below read it, or change a copy of it."""
     home = copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("again") / "workspace")
-    return home, train_task(load_settings(home=home, environ={}), "churn")
+    return home, train_task(load_settings(home=home, environ=NO_PLOTS), "churn")
 
 
 def test_models_beat_simple_baselines_and_are_calibrated(trained: dict) -> None:
@@ -123,6 +123,28 @@ def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
         str(registry.alias_version(client, "demo-churn", registry.CHALLENGER).version)
         == again.version
     )
+
+
+def test_plots_off_draw_no_png_and_leave_the_rest_of_the_run_as_it_was(
+    churn_again: tuple[Path, TrainResult], trained: dict, tmp_path: Path
+) -> None:
+    """training.plots = false (churn again): its run logs no PNG, and the same evaluation
+    files, bytes for bytes, parameters and metrics as the first training, which drew them."""
+    home, again = churn_again
+    client = registry.client(load_settings(home=home, environ={}))
+
+    def evaluation(run_id: str) -> dict[str, bytes]:
+        folder = Path(client.download_artifacts(run_id, "evaluation", str(tmp_path / run_id)))
+        return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+    drawn, plain = evaluation(trained["churn"].run_id), evaluation(again.run_id)
+    plots = {"importance.png", "calibration.png", "gain.png"}
+    assert {name for name in drawn if name.endswith(".png")} == plots
+    assert all(drawn[name].startswith(b"\x89PNG") for name in plots)
+    assert not any(name.endswith(".png") for name in plain)
+    assert plain == {name: data for name, data in drawn.items() if name not in plots}
+    first, second = (client.get_run(r.run_id).data for r in (trained["churn"], again))
+    assert first.params == second.params and first.metrics == second.metrics
 
 
 def test_a_champion_carries_no_challenger_alias(
@@ -415,7 +437,7 @@ def test_environment_hyperparameters_reach_the_booster_and_the_run(trained_copy:
         "LIFECYCLE_TRAINING__MODELS__CHURN__NUM_BOOST_ROUND": "40",
         "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1",
     }
-    settings = load_settings(home=trained_copy, environ=env)
+    settings = load_settings(home=trained_copy, environ=env | NO_PLOTS)
     result = train_task(settings, "churn")
     assert not result.promoted
     client = registry.client(settings)
