@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from services import run_cli
+from workspaces import NO_PLOTS
 
 from lifecycle.settings import Settings, load_settings
 
@@ -82,8 +83,11 @@ def online(home: Path) -> pd.DataFrame:
 
 
 @pytest.fixture
-def home(trained_copy: Path) -> Path:
-    """This test's own copy of the trained, materialized and batch-scored demo workspace."""
+def home(trained_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own copy of the trained, materialized and batch-scored demo workspace;
+    the commands run on it (and their subprocesses) draw no plots."""
+    for name, value in NO_PLOTS.items():
+        monkeypatch.setenv(name, value)
     return trained_copy
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from services import run_cli
-from workspaces import NO_COMPILE, TrainedWorkspace, copy_workspace
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
 
 from features.asof import AS_OF
 from features.labels import LABEL
@@ -48,14 +48,14 @@ def rule_won(trained_workspace: TrainedWorkspace, tmp_path_factory: Any) -> Any:
     home = copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("rule") / "workspace")
     with pytest.MonkeyPatch.context() as patch:
         _stumps(patch, "churn")
-        return home, train_task(load_settings(home=home, environ={}), "churn")
+        return home, train_task(load_settings(home=home, environ=NO_PLOTS), "churn")
 
 
 def test_better_challenger_is_promoted(
     trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # NO_COMPILE: the 1,000-tree champion would be compiled at registration (test_compiled's job)
-    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS)
     stump = dataclasses.replace(model_specs.spec_of("conversion"), num_boost_round=1)
     monkeypatch.setitem(model_specs.SPECS, "conversion", stump)
     weak = train_task(settings, "conversion")
@@ -311,9 +311,9 @@ def test_a_baseline_that_replaces_a_label_free_champion_is_reported_as_the_champ
     from lifecycle.refresh import REFRESH_MODEL_KEYS, everything_promoted
     from training.models import LTV_PURCHASE, LTV_QUANTILE
 
-    small = load_settings(home=trained_copy, environ={"LIFECYCLE_TRAINING__MIN_ROWS": "100000"})
-    label_free = train_task(small, "ltv")
-    settings = load_settings(home=trained_copy, environ={})
+    environ = NO_PLOTS | {"LIFECYCLE_TRAINING__MIN_ROWS": "100000"}
+    label_free = train_task(load_settings(home=trained_copy, environ=environ), "ltv")
+    settings = load_settings(home=trained_copy, environ=NO_PLOTS)
     promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
     _stumps(monkeypatch, "ltv", LTV_PURCHASE, LTV_QUANTILE)
     # LightGBM alone: blended with BG/NBD + Gamma-Gamma even stumps beat the rule alone
