@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from quick import NO_PLOTS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "lifecycle"  # lifecycle.backtest_judge.MODEL: what the product serves
@@ -184,6 +185,7 @@ QUICK_CASES = {
         "2011-09-09",
         91,
         ("import", "online-retail", "{source}"),
+        env=tuple(NO_PLOTS.items()),
         customer_share=0.25,
     ),
     "backtest-demo": Case(
@@ -191,7 +193,7 @@ QUICK_CASES = {
         "2023-12-01",
         90,
         ("demo-data", "--users", "1000", "--seed", "7"),
-        env=(("LIFECYCLE_DEMO__DAYS", "450"),),
+        env=(("LIFECYCLE_DEMO__DAYS", "450"), *NO_PLOTS.items()),
     ),
 }
 QUICK_RESAMPLES = 200

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from quick import QUICK_ROUNDS, UNCOMPILED, few_rounds, single_threaded_models
+from quick import NO_PLOTS, QUICK_ROUNDS, UNCOMPILED, few_rounds, single_threaded_models
 
 from lifecycle.workspace import EVENTS_FILE
 
@@ -74,6 +74,7 @@ class Sizes:
     folds: int
     demo_env: dict[str, str] = field(default_factory=dict)  # settings for the demo run
     training_env: dict[str, str] = field(default_factory=dict)  # settings of every training
+    snapshot_env: dict[str, str] = field(default_factory=dict)  # telco's cross-validation
 
     @classmethod
     def of(cls, quick: bool, demo_users: int) -> Sizes:
@@ -88,7 +89,8 @@ class Sizes:
                     "LIFECYCLE_DEMO__DAYS": "450",
                     "LIFECYCLE_LABELS__LTV_HORIZON_DAYS": "90",
                 },
-                training_env=UNCOMPILED | few_rounds(),
+                training_env=UNCOMPILED | NO_PLOTS | few_rounds(),
+                snapshot_env=NO_PLOTS,
             )
         return cls(demo_users=demo_users, retail_customer_share=1.0, telco_rows=None, folds=5)
 
@@ -407,7 +409,8 @@ def run_telco(home: Path, data_root: Path, sizes: Sizes, log: Callable[[str], No
         raw.sample(n=min(sizes.telco_rows, len(raw)), random_state=0).to_csv(source, index=False)
     log(f"telco_churn: import and {sizes.folds}-fold CV")
     lifecycle(home, "import", "telco-churn", str(source), "--dataset", "telco_churn")
-    result = train_snapshot(settings_for(home), "telco_churn", folds=sizes.folds)
+    settings = settings_for(home, sizes.snapshot_env)
+    result = train_snapshot(settings, "telco_churn", folds=sizes.folds)
     summary = result.cv.summary()
     return [
         Row(

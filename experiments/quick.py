@@ -7,6 +7,9 @@ from __future__ import annotations
 # per model, and nothing an experiment measures reads them (compiled trees score as
 # LightGBM does: tests/test_compiled.py). As LIFECYCLE_* settings of a run.
 UNCOMPILED = {"LIFECYCLE_SERVING__COMPILE_TREES": "false"}
+# No evaluation plots drawn (training.plots): PNG files nothing a quick run prints or
+# records reads, and their drawing is ~15% of a quick training's CPU.
+NO_PLOTS = {"LIFECYCLE_TRAINING__PLOTS": "false"}
 
 
 def single_threaded_models() -> None:

@@ -364,7 +364,7 @@ def backtest_cutoff(
     verdict = judge(truth, found, scores, resamples=resamples, seed=seed)
     seconds["judge"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
-    figures = save_plots(folder, truth, found)
+    figures = save_plots(folder, truth, found) if settings.training.plots else []
     seconds["plots"] = round(time.perf_counter() - started, 2)
     outcome = {
         "active_rate": float(truth["active"].mean()),

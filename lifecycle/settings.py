@@ -215,6 +215,12 @@ class TrainingSettings(Section):
         "days on a young log with sessions) and its P(a purchase) for one-time buyers' "
         "conversion, BG/NBD + Gamma-Gamma for LTV; false: refuse",
     )
+    plots: bool = Field(
+        True,
+        description="draw the evaluation plots (PNG) of every training run and backtest "
+        "cutoff; false: the same run, metrics and tables without them (their drawing is a "
+        "good part of a small training's CPU)",
+    )
     models: dict[str, HyperParameters] = Field(
         default_factory=dict,
         description="per model (churn, conversion, ltv, ltv_purchase, ltv_quantile): LightGBM "

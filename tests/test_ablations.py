@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from experiment_runs import few_rounds
-from workspaces import TrainedWorkspace
+from workspaces import NO_PLOTS, TrainedWorkspace
 
 from lifecycle import registry
 from lifecycle.btyd import BGNBD
@@ -36,7 +36,8 @@ def test_the_method_undone_registers_the_evaluated_model_with_bg_nbd(
     with BG/NBD's purchase process; only the trainings inside the switch see it."""
     champion = trained_workspace.results["ltv"]
     settings = load_settings(
-        home=trained_copy, environ={"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1", **few_rounds()}
+        home=trained_copy,
+        environ={"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1", **few_rounds(), **NO_PLOTS},
     )
     undone = Method(refit=False, calibrate_only_if_it_transfers=False, purchase_process=BGNBD)
     token = METHOD.set(undone)
@@ -75,7 +76,7 @@ def test_boosting_from_the_process_registers_the_starts_it_learned_from(
     # A purchase process is fitted at each cutoff the model learns from: 12 of the demo's 47
     # (thinned as training.max_cutoffs does) keep train, validation and test cutoffs.
     environ = {"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1", "LIFECYCLE_TRAINING__MAX_CUTOFFS": "12"}
-    settings = load_settings(home=trained_copy, environ=environ | few_rounds())
+    settings = load_settings(home=trained_copy, environ=environ | few_rounds() | NO_PLOTS)
     token = METHOD.set(Method(boost_from_process=True))
     try:
         result = train_task(settings, "ltv")

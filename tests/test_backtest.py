@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 from services import run_cli
-from workspaces import clear_lifecycle_environ, copy_workspace
+from workspaces import NO_PLOTS, clear_lifecycle_environ, copy_workspace
 
 from features import contract as c
 from lifecycle import registry
@@ -259,10 +259,10 @@ def test_history_too_short_for_the_time_split_says_what_it_needs_once(home: Path
 @pytest.fixture(scope="module")
 def label_free(home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict]:
     """Two origins too early for the time split, through the CLI's terminal output: (its
-    lines, the result's JSON as logged to the MLflow run, with the run's id)."""
+    lines, the result's JSON as logged to the MLflow run, with the run's id); no plots drawn."""
     result = invoke(
         home, "backtest", "--cutoff", "2023-05-01", "--cutoff", "2023-05-15", "--horizon", "60",
-        "--resamples", "200",
+        "--resamples", "200", env=NO_PLOTS,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     terminal = result.stdout.splitlines()
@@ -291,6 +291,16 @@ def test_history_too_short_for_the_time_split_is_judged_label_free(
     # It ranks who stays active about as the recency rule does, and is roughly calibrated.
     assert lifecycle["auc"] > cutoff["methods"]["recency"]["auc"] - 0.03
     assert lifecycle["ece"] < 0.1
+
+
+def test_plots_off_name_and_log_none(home: Path, label_free: tuple[list[str], dict]) -> None:
+    """With training.plots = false a backtest names no plot and logs only its result."""
+    _, document = label_free
+    assert [cutoff["plots"] for cutoff in document["cutoffs"]] == [[], []]
+    client = registry.client(load_settings(home=home, environ={}))
+    assert [artifact.path for artifact in client.list_artifacts(document["run_id"])] == [
+        "backtest.json"
+    ]
 
 
 def test_rolling_origins_are_summed_up_over_the_cutoffs(

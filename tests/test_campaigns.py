@@ -29,7 +29,7 @@ from serving.campaigns import (
 )
 from serving.lists import read_list_file
 from tests.services import run_cli
-from tests.workspaces import NO_COMPILE
+from tests.workspaces import NO_COMPILE, NO_PLOTS
 
 USERS = 1_500
 SEED = 3
@@ -354,8 +354,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_cli(home, "features", "build")
     run_cli(home, "features", "apply")
     # Nothing here serves: the champions' trees need no compiling (test_compiled does it).
-    run_cli(home, "train", "churn", env=NO_COMPILE)
-    run_cli(home, "train", "ltv", env=NO_COMPILE)
+    run_cli(home, "train", "churn", env=NO_COMPILE | NO_PLOTS)
+    run_cli(home, "train", "ltv", env=NO_COMPILE | NO_PLOTS)
     run_cli(home, "score-all", "--allow-partial")
     return home
 

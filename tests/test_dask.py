@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workspaces import TrainedWorkspace, copy_workspace
+from workspaces import NO_PLOTS, TrainedWorkspace, copy_workspace
 
 from features import contract as c
 from features.labels import LABEL
@@ -67,7 +67,7 @@ def churn_results(trained_workspace: TrainedWorkspace, home: Path) -> dict:
     # The Dask model's metrics differ from the local one's only by chance (partitioning), so
     # which one the gate keeps would too: the in-process model stays champion for the tests
     # that score with it.
-    never_promoted = DASK_ENV | {"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1"}
+    never_promoted = DASK_ENV | NO_PLOTS | {"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1"}
     distributed = train_task(load_settings(home=home, environ=never_promoted), "churn")
     return {"local": local, "dask": distributed}
 

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from experiment_runs import few_rounds
 from services import run_cli
+from workspaces import NO_PLOTS
 
 from lifecycle.settings import Settings, load_settings
 
@@ -82,8 +84,11 @@ def online(home: Path) -> pd.DataFrame:
 
 
 @pytest.fixture
-def home(trained_copy: Path) -> Path:
-    """This test's own copy of the trained, materialized and batch-scored demo workspace."""
+def home(trained_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own copy of the trained, materialized and batch-scored demo workspace;
+    the commands run on it (and their subprocesses) draw no plots."""
+    for name, value in NO_PLOTS.items():
+        monkeypatch.setenv(name, value)
     return trained_copy
 
 
@@ -98,9 +103,14 @@ def test_kill_during_materialize_keeps_the_online_store_and_the_next_run_recover
     pd.testing.assert_frame_equal(online(home), before)
 
 
-def test_kill_during_training_keeps_the_champion_and_the_next_run_recovers(home: Path) -> None:
+def test_kill_during_training_keeps_the_champion_and_the_next_run_recovers(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from serving.scoring import load_champions
 
+    # What is killed and recovered is asserted here, not the model: few boosting rounds.
+    for name, value in few_rounds().items():
+        monkeypatch.setenv(name, value)
     before = champion_versions(home)
     assert None not in before.values()
     kill_at(home, "register", "train", "churn")  # a new version exists, no alias moved

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from services import prepare
-from workspaces import NO_COMPILE
+from workspaces import NO_COMPILE, NO_PLOTS
 
 from features import contract as c
 from features import repo
@@ -56,7 +56,7 @@ class Evolved:
 
 
 def settings_of(home: Path) -> Settings:
-    return load_settings(home=home, environ=NO_COMPILE)
+    return load_settings(home=home, environ=NO_COMPILE | NO_PLOTS)
 
 
 def add_feature(settings: Settings) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 from experiment_runs import few_rounds
-from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, clear_lifecycle_environ
 
 from features import contract as c
 from features.asof import AS_OF
@@ -33,7 +33,8 @@ USERS, SEED, DAYS = 700, 3, 150
 
 
 def _environ(home: Path, **more: str) -> dict[str, str]:
-    return {"LIFECYCLE_HOME": str(home), "LIFECYCLE_DATASET": DATASET, **NO_COMPILE, **more}
+    environ = {"LIFECYCLE_HOME": str(home), "LIFECYCLE_DATASET": DATASET}
+    return environ | NO_COMPILE | NO_PLOTS | more
 
 
 def _cli(settings: Settings, *args: str, **env: str) -> Result:
@@ -253,7 +254,8 @@ def test_a_label_free_model_does_not_displace_a_champion_judged_on_outcomes(
     from lifecycle.registry import promote
     from training.pipeline import train_task
 
-    small = load_settings(home=trained_copy, environ={"LIFECYCLE_TRAINING__MIN_ROWS": "100000"})
+    environ = NO_PLOTS | {"LIFECYCLE_TRAINING__MIN_ROWS": "100000"}
+    small = load_settings(home=trained_copy, environ=environ)
     client = registry.client(small)
     judged = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
     label_free = train_task(small, "ltv")
@@ -262,7 +264,7 @@ def test_a_label_free_model_does_not_displace_a_champion_judged_on_outcomes(
     assert f"champion v{judged.version}, which was judged on outcomes" in label_free.gate
     # Nothing serves here: the promoted LightGBM's trees need no compiling (test_compiled);
     # what replaces the label-free champion is any LightGBM beating the baselines: few trees.
-    settings = load_settings(home=trained_copy, environ=NO_COMPILE | few_rounds())
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
     promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
     lightgbm = train_task(settings, "ltv")
     assert lightgbm.promoted, lightgbm.gate

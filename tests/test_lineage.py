@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from workspaces import NO_COMPILE, TrainedWorkspace
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace
 
 from features import contract as c
 from features.ingest import ingest_events
@@ -98,7 +98,7 @@ def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: P
 
     environ = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"}
     # Not compiled when the accepted model is promoted: only the gate is asserted here.
-    settings = load_settings(home=trained_copy, environ=environ | NO_COMPILE)
+    settings = load_settings(home=trained_copy, environ=environ | NO_COMPILE | NO_PLOTS)
     client = registry.client(settings)
     name = registry.model_name("demo", "churn")
     before = registry.alias_version(client, name, "champion").version

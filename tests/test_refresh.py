@@ -30,11 +30,14 @@ def _next_week(home: Path, folder: Path) -> Path:
 
 
 def _uncompiled(home: Path) -> Path:
-    """``home`` with ``serving.compile_trees`` off in its settings file, for the refresh and a
-    server started on it: compiling the champions a refresh promotes (or a server's
-    background compile of all three, ~20 s of CPU) is asserted nowhere here; compiled trees
-    are tested equal to LightGBM's in test_compiled.py."""
-    (home / "lifecycle.toml").write_text("[serving]\ncompile_trees = false\n")
+    """``home`` with ``serving.compile_trees`` and ``training.plots`` off in its settings file,
+    for the refresh and a server started on it: compiling the champions a refresh promotes
+    (or a server's background compile of all three, ~20 s of CPU) and the trainings' plots
+    are asserted nowhere here; compiled trees are tested equal to LightGBM's in
+    test_compiled.py, plots in test_evaluation.py and test_batch.py's report."""
+    (home / "lifecycle.toml").write_text(
+        "[serving]\ncompile_trees = false\n[training]\nplots = false\n"
+    )
     return home
 
 

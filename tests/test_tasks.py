@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from services import prepare, run_cli
-from workspaces import NO_COMPILE
+from workspaces import NO_COMPILE, NO_PLOTS
 
 from features import contract as c
 from features.asof import AS_OF
@@ -48,7 +48,8 @@ def home(tmp_path_factory: pytest.TempPathFactory, buy_soon: tasks.Task) -> Path
         ["train", buy_soon.name],
         ["train", "churn"],
         ["score-all", "--allow-partial"],  # conversion and LTV are not trained here
-        env=NO_COMPILE,  # the champions' trees are never compiled: the test server predicts
+        env=NO_COMPILE
+        | NO_PLOTS,  # the champions' trees are never compiled: the test server predicts
     )
     return home
 

@@ -47,6 +47,9 @@ class TrainedWorkspace:
 # In-process scorers in tests: no background compile of the champions (minutes of CPU, and
 # it writes compiled trees into the workspace); tests/test_compiled.py compiles on purpose.
 NO_COMPILE = {"LIFECYCLE_SERVING__COMPILE_TREES": "false"}
+# Trainings whose plots no test reads draw none (training.plots): ~15% of a small
+# training's CPU. The shared workspace keeps them (the report's tests show them).
+NO_PLOTS = {"LIFECYCLE_TRAINING__PLOTS": "false"}
 
 
 def clear_lifecycle_environ(patch: Any, keep: tuple[str, ...] = ()) -> None:

@@ -34,7 +34,7 @@ from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
-from training import evaluation, plots
+from training import evaluation
 from training.combination import BLEND_RULE, Blend, choose_blend
 from training.datasets import TrainingSet, build_training_set, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
@@ -549,23 +549,13 @@ def _log(
         mlflow.log_metrics(
             {f"test.{k}": float(v) for k, v in metrics["lightgbm"].items() if np.isfinite(v)}
         )
-        figures = {
-            "importance.png": plots.importance_plot(
-                bundle.feature_names, importances(bundle).reindex(bundle.feature_names).to_numpy()
-            )
-        }
-        if not tasks.get(task).is_probability:
-            figures["deciles.png"] = plots.decile_plot(y, scores)
-            figures["gain.png"] = plots.gain_plot(y, scores, value_label="value")
-            evaluation.decile_table(y, scores["lightgbm"]).to_csv(out / "deciles.csv", index=False)
+        if tasks.get(task).is_probability:
+            table = evaluation.calibration_table(y, scores["lightgbm"])
+            table.to_csv(out / "calibration.csv", index=False)
         else:
-            figures["calibration.png"] = plots.calibration_plot(y, {"lightgbm": scores["lightgbm"]})
-            figures["gain.png"] = plots.gain_plot(y, scores)
-            evaluation.calibration_table(y, scores["lightgbm"]).to_csv(
-                out / "calibration.csv", index=False
-            )
-        for filename, figure in figures.items():
-            plots.save(figure, out / filename)
+            evaluation.decile_table(y, scores["lightgbm"]).to_csv(out / "deciles.csv", index=False)
+        if settings.training.plots:
+            _save_plots(out, task, bundle, y, scores)
         (out / "training_set.json").write_text(json.dumps(training.report, indent=2, default=str))
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
         mlflow.log_artifacts(str(out), artifact_path="evaluation")
@@ -585,3 +575,24 @@ def _log(
             metrics=metrics["lightgbm"],
         )
     return run.info.run_id, version
+
+
+def _save_plots(
+    out: Path, task: str, bundle: ModelBundle, y: np.ndarray, scores: dict[str, np.ndarray]
+) -> None:
+    """Importance, gain and calibration (a probability) or deciles (a value) as PNG files."""
+    from training import plots  # matplotlib: imported only by a run that draws
+
+    figures = {
+        "importance.png": plots.importance_plot(
+            bundle.feature_names, importances(bundle).reindex(bundle.feature_names).to_numpy()
+        )
+    }
+    if not tasks.get(task).is_probability:
+        figures["deciles.png"] = plots.decile_plot(y, scores)
+        figures["gain.png"] = plots.gain_plot(y, scores, value_label="value")
+    else:
+        figures["calibration.png"] = plots.calibration_plot(y, {"lightgbm": scores["lightgbm"]})
+        figures["gain.png"] = plots.gain_plot(y, scores)
+    for filename, figure in figures.items():
+        plots.save(figure, out / filename)

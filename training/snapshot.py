@@ -507,7 +507,6 @@ def _log(
 ) -> tuple[str, str]:
     import mlflow
 
-    from training import plots
     from training.models import importances
     from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
@@ -540,15 +539,19 @@ def _log(
                 {f"{model}.cv_{k}": float(v) for k, v in values.items() if np.isfinite(v)}
             )
         scores = {LIGHTGBM: cv.oof_probability}
-        figures = {
-            "importance.png": plots.importance_plot(
-                bundle.feature_names, importances(bundle).reindex(bundle.feature_names).to_numpy()
-            ),
-            "calibration_oof.png": plots.calibration_plot(y, scores),
-            "gain_oof.png": plots.gain_plot(y, scores),
-        }
-        for filename, figure in figures.items():
-            plots.save(figure, out / filename)
+        if settings.training.plots:
+            from training import plots  # matplotlib: imported only to draw
+
+            figures = {
+                "importance.png": plots.importance_plot(
+                    bundle.feature_names,
+                    importances(bundle).reindex(bundle.feature_names).to_numpy(),
+                ),
+                "calibration_oof.png": plots.calibration_plot(y, scores),
+                "gain_oof.png": plots.gain_plot(y, scores),
+            }
+            for filename, figure in figures.items():
+                plots.save(figure, out / filename)
         evaluation.calibration_table(y, cv.oof_probability).to_csv(
             out / "calibration_oof.csv", index=False
         )

@@ -1,0 +1,397 @@
+"""The promotion gate on a real MLflow registry: its rules and reasons, a better challenger,
+manual promotion, and a baseline rule that wins its gate and is registered and served."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from services import run_cli
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
+
+from features.asof import AS_OF
+from features.labels import LABEL
+from features.store import store_paths
+from lifecycle import registry
+from lifecycle.bundle import ModelBundle
+from lifecycle.cli import main
+from lifecycle.registry import PromotionError, promote
+from lifecycle.rules import feature_matrix
+from lifecycle.settings import Settings, load_settings
+from training import models as model_specs
+from training.pipeline import (
+    METHOD,
+    Method,
+    TrainingError,
+    TrainResult,
+    train_task,
+)
+from training.tracking import list_models
+
+
+@pytest.fixture
+def trained(trained_workspace: TrainedWorkspace) -> dict:
+    """The first training of each task, as the shared workspace was built."""
+    return trained_workspace.results
+
+
+@pytest.fixture(scope="module")
+def rule_won(trained_workspace: TrainedWorkspace, tmp_path_factory: Any) -> Any:
+    """Churn trained again as a one-split stump, which loses its gate to a baseline rule,
+    once per module: the tests below change copies of it."""
+    home = copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("rule") / "workspace")
+    with pytest.MonkeyPatch.context() as patch:
+        _stumps(patch, "churn")
+        return home, train_task(load_settings(home=home, environ=NO_PLOTS), "churn")
+
+
+def test_better_challenger_is_promoted(
+    trained_copy: Path, trained: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NO_COMPILE: the 1,000-tree champion would be compiled at registration (test_compiled's job)
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS)
+    stump = dataclasses.replace(model_specs.spec_of("conversion"), num_boost_round=1)
+    monkeypatch.setitem(model_specs.SPECS, "conversion", stump)
+    weak = train_task(settings, "conversion")
+    promote(settings, "conversion", weak.version, reason="test: install a weak champion")
+    monkeypatch.setitem(
+        model_specs.SPECS, "conversion", dataclasses.replace(stump, num_boost_round=1000)
+    )
+    strong = train_task(settings, "conversion")
+    assert strong.promoted, strong.gate
+    assert f"> champion v{weak.version}" in strong.gate
+
+
+def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:
+    settings = load_settings(home=trained_copy, environ={})
+    done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")
+    assert done["champion"] == trained["ltv"].version
+    client = registry.client(settings)
+    assert (
+        client.get_model_version("demo-ltv", trained["ltv"].version).tags["promotion"]
+        == "manual: rollback drill"
+    )
+    with pytest.raises(PromotionError, match="has no version 999"):
+        promote(settings, "ltv", "999", reason="nope")
+    with pytest.raises(PromotionError, match="needs a reason"):
+        promote(settings, "ltv", trained["ltv"].version, reason=" ")
+    # `challenger` names the challenger version; here it already is the champion
+    cli = CliRunner().invoke(
+        main,
+        ["--home", str(trained_copy), "promote", "ltv", "challenger", "--reason", "again"],
+    )
+    assert cli.exit_code == 1 and "is already the champion" in cli.stderr
+    # The lists stay what score-all last wrote: promoting another version says so (a
+    # rollback printed only the new champion, and at-risk kept the old model's ranking).
+    scored = trained["ltv"].version
+    again = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "same model")
+    assert "scores table" not in again
+    earlier = client.get_model_version("demo-ltv", scored)
+    other = client.create_model_version(
+        "demo-ltv", source=earlier.source, run_id=earlier.run_id, tags=earlier.tags
+    ).version
+    moved = run_cli(trained_copy, "promote", "ltv", str(other), "--reason", "rollback drill")
+    assert f"was scored by v{scored}: `lifecycle at-risk`" in moved
+    assert f"follow v{other} after `lifecycle score-all`" in moved
+    # A version the gate never judged, or kept back, was promoted without a word: refused
+    # unless --force, with what the gate said; a rollback to a gate's champion needs nothing.
+    unjudged = client.create_model_version(
+        "demo-ltv", source=earlier.source, run_id=earlier.run_id
+    ).version
+    command = ["--home", str(trained_copy), "promote", "ltv", str(unjudged), "--reason", "why"]
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert f"v{unjudged} was never judged by the promotion gate" in refused.stderr
+    verdict = "normalized_gini 0.4012 loses to the baseline rfm_value 0.4410 by 0.0398"
+    client.set_model_version_tag("demo-ltv", unjudged, registry.GATE_TAG, verdict)
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code == 1
+    assert (
+        f"the promotion gate kept v{unjudged} back: {verdict}; promote it anyway with --force"
+        in (refused.stderr)
+    )
+    assert registry.alias_version(client, "demo-ltv", registry.CHAMPION).version == other
+    forced = run_cli(trained_copy, *command[2:], "--force")
+    assert f"champion is now v{unjudged}" in forced
+    assert f"promoted over the gate (--force): the promotion gate kept v{unjudged} back" in forced
+    back = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "rollback to the gate's")
+    assert f"champion is now v{scored} (was {unjudged})" in back and "over the gate" not in back
+    rows = list_models(settings)
+    champions = {r["task"]: r["version"] for r in rows if "champion" in r["aliases"]}
+    assert set(champions) == {"churn", "conversion", "ltv"}
+    listing = run_cli(trained_copy, "models")
+    assert "demo-ltv v" in listing and "champion" in listing
+
+
+def _registered_versions(settings: Settings, name: str, source: Path) -> tuple[Any, str]:
+    """A real registry with model ``name`` and four empty versions for the gate to move."""
+    client = registry.client(settings)
+    client.create_registered_model(name)
+    for _ in range(4):
+        client.create_model_version(name, source=str(source), run_id=None)
+    return client, name
+
+
+def test_gate_rules_on_a_real_registry(tmp_path: Path) -> None:
+    """First version promoted; a better one only by more than the margin; an unscored
+    champion blocks unless the reason says to promote; an unknown metric is an error."""
+    from training.promotion import Unscored, gate
+
+    settings = load_settings(home=tmp_path, environ={}, training={"min_improvement": 0.01})
+    client, name = _registered_versions(settings, "demo-churn", tmp_path)
+
+    def scored(value: float):  # type: ignore[no-untyped-def]
+        return lambda champion, metric: value
+
+    def champion() -> str:
+        return str(registry.alias_version(client, name, registry.CHAMPION).version)
+
+    assert gate(settings, client, name, "churn", "1", {"auc": 0.70}, scored(0.0)) == (
+        True,
+        "first model: auc 0.7000",
+    )
+    promoted, reason = gate(settings, client, name, "churn", "2", {"auc": 0.705}, scored(0.70))
+    assert not promoted and "does not beat champion v1 0.7000 by more than 0.01" in reason
+    assert champion() == "1"
+    promoted, reason = gate(
+        settings, client, name, "churn", "3", {"auc": 0.72}, scored(0.70), evidence=" on x"
+    )
+    assert promoted and reason == "auc 0.7200 > champion v1 0.7000 by more than 0.01 on x"
+    assert champion() == "3"
+    assert client.get_model_version(name, "3").tags["promotion"] == reason
+    blocked = gate(
+        settings, client, name, "churn", "4", {"auc": 0.99}, lambda *_: Unscored("odd", False)
+    )
+    assert blocked == (False, "odd; promote by hand") and champion() == "3"
+    forced = gate(
+        settings, client, name, "churn", "4", {"auc": 0.5}, lambda *_: Unscored("gone", True)
+    )
+    assert forced == (True, "gone; auc 0.5000") and champion() == "4"
+    with pytest.raises(TrainingError, match=r"gate_metric\.churn = 'auc' is not a churn metric"):
+        gate(settings, client, name, "churn", "4", {"brier": 0.1}, scored(0.5))
+
+
+def test_gate_first_beats_the_best_baseline(tmp_path: Path) -> None:
+    """Even the first model must beat the best baseline on the gate metric; the refusal
+    says which baseline won and by how much, and nothing becomes champion."""
+    from training.promotion import gate
+
+    settings = load_settings(home=tmp_path, environ={})
+    client = registry.client(settings)
+    name = "demo-conversion"
+    client.create_registered_model(name)
+    for _ in range(2):
+        client.create_model_version(name, source=str(tmp_path), run_id=None)
+    rules = {"recency_rule": {"auc": 0.56, "pr_auc": 0.4}, "rfm_score": {"auc": 0.55}}
+    promoted, reason = gate(
+        settings, client, name, "conversion", "1", {"auc": 0.55}, lambda *_: 0.0, baselines=rules
+    )
+    assert not promoted
+    # the whole verdict: `train` prints it after "kept as challenger: ", once
+    assert reason == "auc 0.5500 loses to the baseline recency_rule 0.5600 by 0.0100"
+    assert registry.alias_version(client, name, registry.CHAMPION) is None
+    promoted, reason = gate(
+        settings, client, name, "conversion", "2", {"auc": 0.57}, lambda *_: 0.0, baselines=rules
+    )
+    assert promoted and reason == "first model: auc 0.5700 > best baseline recency_rule 0.5600"
+
+
+def test_gate_reasons_name_the_baseline_beaten_with_the_digits_that_differ(
+    tmp_path: Path,
+) -> None:
+    """A promotion over a champion that learned from no outcome says which baseline it beat,
+    as a first model's does; two scores that differ never print alike."""
+    from training.promotion import Unscored, gate
+
+    settings = load_settings(home=tmp_path, environ={}, training={"min_improvement": 0.0})
+    client, name = _registered_versions(settings, "demo-conversion", tmp_path)
+    close = {"rfm_score": {"auc": 0.55961}, "recency_rule": {"auc": 0.5}}
+    promoted, reason = gate(
+        settings, client, name, "conversion", "1", {"auc": 0.55960}, lambda *_: 0.0, baselines=close
+    )
+    assert not promoted
+    assert reason.startswith("auc 0.55960 loses to the baseline rfm_score 0.55961 by 0.00001")
+    promoted, reason = gate(
+        settings,
+        client,
+        name,
+        "conversion",
+        "1",
+        {"auc": 0.559612},
+        lambda *_: 0.0,
+        baselines=close,
+        evidence=" on x",
+    )
+    assert (
+        promoted and reason == "first model: auc 0.559612 > best baseline rfm_score 0.559610 on x"
+    )
+    label_free = Unscored("champion v1 learned from no outcome", True)
+    promoted, reason = gate(
+        settings,
+        client,
+        name,
+        "conversion",
+        "2",
+        {"auc": 0.7291},
+        lambda *_: label_free,
+        baselines={"rfm_score": {"auc": 0.7280}},
+    )
+    assert promoted
+    assert (
+        reason == "champion v1 learned from no outcome; auc 0.7291 > best baseline rfm_score 0.7280"
+    )
+    promoted, reason = gate(
+        settings, client, name, "conversion", "3", {"auc": 0.729101}, lambda *_: 0.7291
+    )
+    assert promoted and reason == "auc 0.729101 > champion v2 0.729100"
+
+
+def _stumps(monkeypatch: pytest.MonkeyPatch, *models: str) -> None:
+    """These models trained as one-split stumps."""
+    for model in models:
+        spec = model_specs.spec_of(model)
+        stump = dataclasses.replace(spec, num_boost_round=1, params=spec.params | {"num_leaves": 2})
+        monkeypatch.setitem(model_specs.SPECS, model, stump)
+
+
+def test_a_baseline_that_wins_is_registered_and_served(
+    rule_won: tuple[Path, TrainResult], tmp_path: Path
+) -> None:
+    """A one-split stump loses to the recency rule: the rule becomes a model version of its
+    own, with its kind, and serves (probabilities, reasons, BG/NBD outlook) once promoted."""
+    from serving.scoring import load_champions, score_frame
+
+    home, weak = rule_won
+    settings = load_settings(home=copy_workspace(home, tmp_path / "workspace"), environ={})
+    assert not weak.promoted and "loses to the baseline" in weak.gate
+    assert weak.baseline is not None and weak.baseline.kind in ("recency_rule", "rfm_score")
+    baseline_run = registry.client(settings).get_run(weak.baseline.run_id)
+    assert baseline_run.info.run_name.startswith(f"churn-demo-baseline_{weak.baseline.kind}-")
+    # served calibrated, it ranks the test users exactly as the rule the gate compared
+    for metric in ("auc", "pr_auc"):
+        assert weak.baseline.metrics[metric] == pytest.approx(
+            weak.metrics[weak.baseline.kind][metric], abs=1e-12
+        )
+    assert 0 <= weak.baseline.metrics["ece"] < 0.1  # calibrated out of time, on valid
+    rows = {str(r["version"]): r for r in list_models(settings) if r["task"] == "churn"}
+    assert rows[weak.baseline.version]["kind"] == weak.baseline.kind
+    before = registry.alias_version(registry.client(settings), "demo-churn", registry.CHAMPION)
+    promote(settings, "churn", weak.baseline.version, reason="test: serve the rule")
+    try:
+        champions = load_champions(settings, cache=tmp_path)
+        assert champions.kinds["churn"] == weak.baseline.kind
+        assert champions.kinds["ltv"] == "lightgbm+bgnbd_gamma_gamma"  # as trained: blended
+        assert champions.bundles["churn"].purchase_process is not None  # the rule's own
+        features = pd.read_parquet(store_paths(settings).feature_table)
+        latest = features[features[AS_OF] == features[AS_OF].max()].head(300)
+        scores = score_frame(champions, latest)
+        p = scores["churn_probability"].to_numpy()
+        assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+        assert any(scores["reasons"].map(len) > 0)
+        buyers = latest["orders_total"].to_numpy() > 0
+        assert scores.loc[buyers, "p_alive"].between(0, 1).all()
+        assert scores.loc[~buyers, "p_alive"].isna().all()
+    finally:
+        promote(settings, "churn", str(before.version), reason="test: restore")
+
+
+def test_a_baseline_that_replaces_a_label_free_champion_is_reported_as_the_champion(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LightGBM loses to a baseline rule, which replaces a label-free champion: the result,
+    its JSON and refresh's verdict say a version of the task was promoted (the baseline's);
+    the challenger is the LightGBM version the gate kept back, not the new champion; the
+    model list labels every kind and gives each gated version's verdict, nulls for the rest."""
+    from lifecycle.refresh import REFRESH_MODEL_KEYS, everything_promoted
+    from training.models import LTV_PURCHASE, LTV_QUANTILE
+
+    environ = NO_PLOTS | {"LIFECYCLE_TRAINING__MIN_ROWS": "100000"}
+    label_free = train_task(load_settings(home=trained_copy, environ=environ), "ltv")
+    settings = load_settings(home=trained_copy, environ=NO_PLOTS)
+    promote(settings, "ltv", label_free.version, reason="test: a label-free champion")
+    _stumps(monkeypatch, "ltv", LTV_PURCHASE, LTV_QUANTILE)
+    # LightGBM alone: blended with BG/NBD + Gamma-Gamma even stumps beat the rule alone
+    token = METHOD.set(Method(blend=False))
+    try:
+        weak = train_task(settings, "ltv")
+    finally:
+        METHOD.reset(token)
+    assert not weak.promoted and weak.baseline is not None, weak.gate
+    assert weak.baseline.promoted, weak.baseline.gate
+    assert f"champion v{label_free.version} learned from no outcome" in weak.baseline.gate
+    assert weak.champion == weak.baseline.version
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "demo-ltv", registry.CHAMPION)
+    challenger = registry.alias_version(client, "demo-ltv", registry.CHALLENGER)
+    assert str(champion.version) == weak.champion and str(challenger.version) == weak.version
+    document = weak.to_dict()
+    assert document["baseline"]["version"] == weak.baseline.version
+    assert document["baseline"]["promoted"] and document["champion"] == weak.baseline.version
+    assert f"registered as v{weak.baseline.version}: promoted to champion" in weak.lines()[-1]
+    refreshed = {"not_trained": {}, "models": [{k: document[k] for k in REFRESH_MODEL_KEYS}]}
+    assert everything_promoted(refreshed)
+
+    listed = CliRunner().invoke(main, ["--home", str(trained_copy), "--json", "models"])
+    rows = {str(r["version"]): r for r in json.loads(listed.stdout)["models"] if r["task"] == "ltv"}
+    assert rows[weak.version]["kind"] == "lightgbm" and rows[weak.version]["promotion"] is None
+    assert rows[weak.version]["gate"] == weak.gate
+    assert rows[label_free.version]["test_cutoff"] is None
+    assert rows[weak.baseline.version]["promotion"] == weak.baseline.gate
+    text = CliRunner().invoke(main, ["--home", str(trained_copy), "models"]).stdout
+    assert f"demo-ltv v{weak.version} (lightgbm) [challenger]" in text
+    assert f"  {weak.gate}" in text
+
+
+def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
+    rule_won: tuple[Path, TrainResult], tmp_path: Path
+) -> None:
+    """What a rule learns without outcomes (its quintile edges, BG/NBD parameters, the means
+    its reasons are centred on) comes from every user at the latest cutoff, the users it
+    will score, not from matured cutoffs a horizon and more older."""
+    home, weak = rule_won
+    settings = load_settings(home=copy_workspace(home, tmp_path / "workspace"), environ={})
+    assert weak.baseline is not None
+    client = registry.client(settings)
+    path = registry.bundle_path(client, "demo-churn", weak.baseline.version, tmp_path)
+    deployed = ModelBundle.load(path)
+    features = pd.read_parquet(store_paths(settings).feature_table)
+    now = features[features[AS_OF] == features[AS_OF].max()]
+    assert now[AS_OF].max() > weak.split.test_cutoff  # a horizon after the freshest label
+    rule = deployed.booster
+    terms = rule._terms(feature_matrix(now, rule.feature_names))
+    assert rule.params["term_means"] == pytest.approx(terms.mean(axis=0).tolist())
+    fitted_on = deployed.data_window["rule_fitted_on"]
+    assert fitted_on == {"cutoff": f"{now[AS_OF].max():%Y-%m-%d}", "rows": len(now)}
+    # Its MLflow run says so, under the names LightGBM's run uses (it said the refit's rows).
+    rule_run = client.get_run(weak.baseline.run_id).data.params
+    model_run = client.get_run(weak.run_id).data.params
+    assert rule_run["trained_on_rows"] == str(len(now)) != model_run["trained_on_rows"]
+    assert rule_run["rule_fitted_on"] == fitted_on["cutoff"]
+    assert rule_run["calibrated_on_rows"] == model_run["rows_test"]
+    shared = {"trained_on_rows", "trained_on_cutoffs", "test_cutoffs", "feature_service"}
+    assert shared <= set(rule_run) & set(model_run)
+    # As champion, judged on test rows of a later training (a cutoff after its trained_on,
+    # before the users it was fitted on): those users' features cover what followed the
+    # rows, so the gate takes its recorded metric (it re-scored it, and kept the stale rule).
+    from training.promotion import gate_on_test
+
+    promote(settings, "churn", weak.baseline.version, reason="test: a rule champion")
+    between = sorted(
+        t for t in features[AS_OF].unique() if weak.split.test_cutoff < t < now[AS_OF].max()
+    )
+    rows = features[features[AS_OF] == between[0]]
+    rows = rows.assign(**{LABEL: np.arange(len(rows)) % 2})  # which score is taken, not its value
+    _, verdict = gate_on_test(
+        settings, client, "demo-churn", "churn", weak.version, rows, {"auc": 0.0}
+    )
+    recorded_on = deployed.data_window["evaluated_on"]["test_cutoff"]
+    assert (
+        f"champion v{weak.baseline.version} {deployed.metrics['auc']:.4f} "
+        f"(recorded on its test {recorded_on}) on test {between[0]:%Y-%m-%d}"
+    ) in verdict, verdict
