@@ -454,10 +454,34 @@ def restore(dataset_dir: Path, version: str) -> DatasetVersion:
     """Point the dataset at one of its kept versions again."""
     kept = {v.version: v for v in versions(dataset_dir)}
     if version not in kept:
-        names = ", ".join(kept) or "none"
-        raise ContractError(
-            f"dataset '{dataset_dir.name}' has no version {version!r}; kept versions: {names} "
-            f"(`lifecycle datasets history {dataset_dir.name}`)"
-        )
+        raise ContractError(_unknown_version(dataset_dir, version, list(kept.values())))
     atomic_symlink(dataset_dir, Path(VERSIONS) / version)  # relative, as atomic_dir makes it
     return DatasetVersion(**{**kept[version].to_dict(), "current": True})
+
+
+def _unknown_version(dataset_dir: Path, version: str, kept: list[DatasetVersion]) -> str:
+    """What exists and what to type, when VERSION names no kept version."""
+    if kept:
+        named = ", ".join(v.version + (" (current)" if v.current else "") for v in kept)
+        older = next((v.version for v in kept if not v.current), None)
+        return (
+            f"dataset '{dataset_dir.name}' has no version {version!r}; kept versions: "
+            + named
+            + (f": type e.g. `lifecycle datasets restore {older}`" if older else " (none older)")
+        )
+    folder = dataset_dir.parent / VERSIONS
+    held = sorted(
+        {p.name.split("@", 1)[0] for p in folder.iterdir() if "@" in p.name and p.is_dir()}
+        if folder.is_dir()
+        else set()
+    )
+    if not held:
+        return (
+            f"no dataset '{dataset_dir.name}' (from {version!r}) in {dataset_dir.parent}, and no "
+            "dataset has kept versions: ingest or import one first"
+        )
+    return (
+        f"no dataset '{dataset_dir.name}' (from {version!r}) has kept versions; the datasets "
+        f"that have: {', '.join(held)}. VERSION is DATASET@STAMP: `lifecycle datasets history "
+        f"{held[0]}` lists them, then type `lifecycle datasets restore {held[0]}@STAMP`"
+    )
