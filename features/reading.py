@@ -29,6 +29,7 @@ from features.csv_lines import (
 )
 from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
+from lifecycle.storage import missing_file
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -87,8 +88,8 @@ def read_chunks(
     in the file, so ``index + 1`` is the source row wherever the chunk starts. ``columns``:
     only these (of a CSV)."""
     path = Path(path)
-    if not path.exists():
-        raise ContractError(f"{path}: file not found")
+    if why := missing_file(path):
+        raise ContractError(f"{path}: {why}")
     if path.is_dir():
         raise ContractError(f"{path}: is a directory, expected a CSV or Parquet file")
     if chunk_rows < 1:

@@ -453,7 +453,9 @@ def settings_file(
     named = config or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
     if named is not None:
         if not named.is_file():
-            raise SettingsError(f"settings file {named} does not exist")
+            from lifecycle.storage import not_a_file
+
+            raise SettingsError(f"settings file {named}: {not_a_file(named)}")
         return named
     found = Path(home or environ.get(f"{ENV_PREFIX}HOME") or "workspace") / "lifecycle.toml"
     return found if found.is_file() else None

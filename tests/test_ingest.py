@@ -112,6 +112,33 @@ def test_cli_errors_are_one_clear_line(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "CONTRACT_COLUMN=SOURCE_COLUMN" in result.output
 
 
+def test_a_symlink_loop_or_a_broken_link_is_named_as_such(home: Path, tmp_path: Path) -> None:
+    """A symlink loop as the events, users, list or settings file was 'file not found'."""
+    loop, other, broken = tmp_path / "loop.csv", tmp_path / "other.csv", tmp_path / "gone.csv"
+    loop.symlink_to(other)
+    other.symlink_to(loop)
+    broken.symlink_to(tmp_path / "nowhere.csv")
+    looped = "a symlink loop (following its links leads back to them), not a file"
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event_time\nu1,2025-01-01\n")
+    runner = CliRunner()
+    for args in (
+        ["ingest", str(loop)],
+        ["ingest", str(events), "--users", str(loop)],
+        ["import", "online-retail", str(loop)],
+    ):
+        result = runner.invoke(main, ["--quiet", *args])
+        assert result.exit_code == 1 and "Traceback" not in result.output, args
+        assert result.stderr.strip() == f"Error: {loop}: {looped}", args
+    result = runner.invoke(main, ["--config", str(loop), "settings"])
+    assert result.stderr.strip() == f"Error: settings file {loop}: {looped}"
+    result = runner.invoke(main, ["--quiet", "ingest", str(broken)])
+    assert result.stderr.strip() == (
+        f"Error: {broken}: a broken symlink: it points to {tmp_path / 'nowhere.csv'}, which "
+        "does not exist"
+    )
+
+
 def test_a_file_without_the_id_columns_names_the_column_and_the_map(
     home: Path, tmp_path: Path
 ) -> None:

@@ -52,7 +52,7 @@ def test_broken_or_missing_file_is_named(tmp_path: Path) -> None:
     broken.write_text("[labels\n")
     with pytest.raises(SettingsError, match=r"broken\.toml"):
         load_settings(config=broken, environ={})
-    with pytest.raises(SettingsError, match=r"absent\.toml does not exist"):
+    with pytest.raises(SettingsError, match=r"absent\.toml: file not found"):
         load_settings(config=tmp_path / "absent.toml", environ={})
 
 
