@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from experiment_runs import few_rounds
 
 from features import contract as c
-from lifecycle import lineage
+from lifecycle import lineage, registry
 from lifecycle.cli import main
-from lifecycle.refresh import _reload
+from lifecycle.refresh import _reload, model_problem
 from lifecycle.settings import load_settings
 
 
@@ -189,3 +189,22 @@ def test_refresh_of_a_dataset_the_workspace_lacks_is_refused_before_any_step(
     code, document = _refresh(tmp_path, str(new), "--dataset", "shop")
     assert document["steps"][0] == {**document["steps"][0], "step": "ingest", "status": "ran"}
     assert (tmp_path / "datasets" / "shop" / "events.parquet").is_file()
+
+
+def test_a_training_stopped_before_the_gate_is_trained_again(trained_copy: Path) -> None:
+    """Ctrl-C between a version's registration and its gate left it the newest, learned from
+    the current feature table: refresh skipped train ('every model learned from the current
+    feature table'), the fresher model never judged and the champion on older data."""
+    settings = load_settings(home=trained_copy, environ={})
+    client = registry.client(settings)
+    assert model_problem(settings, client, "demo", "ltv") is None
+    newest = max(client.search_model_versions("name = 'demo-ltv'"), key=lambda v: int(v.version))
+    verdicts = (registry.GATE_TAG, registry.PROMOTION_TAG, registry.GATE_PASSED_TAG)
+    tags = {k: v for k, v in newest.tags.items() if k not in verdicts}
+    stopped = client.create_model_version(
+        "demo-ltv", source=newest.source, run_id=newest.run_id, tags=tags
+    ).version
+    assert model_problem(settings, client, "demo", "ltv") == (
+        f"ltv v{stopped} was never judged by the promotion gate (its training stopped before "
+        "the gate, or it was registered by hand)"
+    )
