@@ -42,13 +42,27 @@ def test_a_refusal_no_ingest_option_helps_is_not_sent_to_ingest(home: Path, tmp_
     assert f"`lifecycle ingest {raw} --dataset demo --append --map" in _error(["refresh", str(raw)])
 
 
-def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path) -> None:
+def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path, tmp_path: Path) -> None:
     """`lifecycle segments --as-of 99999-01-01` (or 'nope') was a DateParseError traceback;
-    score-all and features build said it in one line."""
-    for value in ("99999-01-01", "nope"):
+    score-all and features build said it in one line. 0000-01-01 (and backtest --cutoff
+    0000-01-01) passed the reader, then was an OutOfBoundsDatetime or strftime traceback."""
+    for value, why in (
+        ("99999-01-01", " (year 99999 is out of range)"),
+        ("nope", ""),
+        ("2025-02-29", " (day is out of range for month)"),
+        ("0000-01-01", " between 1677-09-22 and 2262-04-11"),
+        ("1600-01-01", " between 1677-09-22 and 2262-04-11"),
+    ):
         assert _error(["segments", "--as-of", value]) == (
-            f"Error: --as-of '{value}': expected a date such as 2025-06-01"
+            f"Error: --as-of '{value}': expected a date such as 2025-06-01{why}"
         )
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
+    assert _error(["backtest", "--cutoff", "0000-01-01"]) == (
+        "Error: cutoff '0000-01-01': expected a date such as 2025-06-01 between 1677-09-22 and "
+        "2262-04-11"
+    )
 
 
 def test_an_empty_as_of_is_one_line_in_every_command_that_takes_one(
