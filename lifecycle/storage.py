@@ -155,6 +155,17 @@ def not_a_file(path: Path) -> str | None:
     return missing_file(path) or ("a folder, not a file" if path.is_dir() else "not a file")
 
 
+def not_a_folder(path: Path) -> str | None:
+    """Why ``path`` can be no folder (it, or the first of its parents that exists, is a file,
+    a broken symlink or a symlink loop), or None; nothing is created."""
+    for part in (path, *path.parents):
+        if part.is_dir():
+            return None
+        if os.path.lexists(part):
+            return f"{part} is " + (missing_file(part) or "a file, not a folder")
+    return None
+
+
 def refuse_unwritable(path: Path, what: str) -> None:
     """Refuse, before any work, a file ``path`` out of the workspace (an --out) that cannot be
     written there, in one line naming it and why (it was an OSError traceback at the end)."""

@@ -123,3 +123,26 @@ def test_refresh_of_a_file_with_other_columns_advises_a_command_that_exists(
     command = f"lifecycle ingest {new} --dataset demo --replace"
     assert _error(["refresh", str(new)]).endswith(f"replace the dataset with `{command}`")
     assert CliRunner().invoke(main, command.split()[1:]).exit_code == 0  # it works
+
+
+def test_a_home_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
+    """`--home FILE/ws` (or below a broken symlink) was a NotADirectoryError or
+    FileExistsError traceback from the first write (demo-data, ingest)."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    broken = tmp_path / "gone"
+    broken.symlink_to(tmp_path / "nowhere")
+    for home, why in (
+        (events / "ws", f"{events} is a file, not a folder"),
+        (
+            broken / "ws",
+            f"{broken} is a broken symlink: it points to {tmp_path / 'nowhere'}, which does "
+            "not exist",
+        ),
+    ):
+        for command in (["ingest", str(events)], ["demo-data", "--users", "10"]):
+            assert _error(["--home", str(home), *command]) == (
+                f"Error: workspace {home} (--home, LIFECYCLE_HOME): cannot be a folder: {why}; "
+                "choose another --home"
+            )
+    assert not (tmp_path / "nowhere").exists()
