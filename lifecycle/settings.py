@@ -470,6 +470,13 @@ class _SettingsFile(TomlConfigSettingsSource):
             super().__init__(settings_cls, toml_file=path)
         except tomllib.TOMLDecodeError as error:
             raise SettingsError(f"settings file {path}: {error}") from None
+        except UnicodeDecodeError as error:  # TOML is UTF-8: a file saved as UTF-16 or latin-1
+            raise SettingsError(
+                f"settings file {path}: not UTF-8 text (byte {error.start + 1:,}); TOML files "
+                "are UTF-8: save it as UTF-8"
+            ) from None
+        except OSError as error:  # unreadable (permissions, a folder named so)
+            raise SettingsError(f"settings file {path}: cannot be read: {error.strerror}") from None
 
 
 class _Environment(EnvSettingsSource):
