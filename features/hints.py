@@ -23,10 +23,11 @@ MONEY = (
 
 def amounts(signed: bool, comma: bool) -> str:
     """What an amount column should hold, by what its bad cells show: a currency sign, a
-    comma (12,5), or both (each hint alone misled about the other half of the cells)."""
+    comma (12,5), both (each hint alone misled about the other cells), or neither (words,
+    true/false: no hint of a decimal comma)."""
     if signed and comma:
         return f"{MONEY.removesuffix(')')}; {DECIMAL_COMMA})"
-    return MONEY if signed else NUMBERS
+    return MONEY if signed else NUMBERS if comma else "numbers"
 
 
 def timestamps() -> str:

@@ -129,7 +129,7 @@ def test_wrong_type_column_fails_fast_with_example_row(tmp_path: Path) -> None:
     with pytest.raises(ContractError) as error:
         load(path)
     message = str(error.value)
-    assert "column 'amount' should hold numbers" in message
+    assert "column 'amount' should hold numbers, but 2 of 2" in message  # no decimal-comma hint
     assert "row 1 has amount='abc'" in message
     # amounts with a currency sign or code: that is named, not the decimal-comma option
     for amounts in (("£12.50", "£3.00"), ("12.50 EUR", "3 EUR"), ("USD 4", "USD5")):
