@@ -21,7 +21,15 @@ from typing import Any
 
 from features import contract as c
 from features.validation import ContractError, LoadReport
-from lifecycle.dataset_kind import REPORT, damaged, folder_kind, read_report, what_it_is
+from lifecycle.dataset_kind import (
+    EVENTS,
+    NOT_EVENTS,
+    REPORT,
+    damaged,
+    folder_kind,
+    read_report,
+    what_it_is,
+)
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
@@ -408,6 +416,8 @@ class DatasetVersion:
     events: int | None
     users: int | None
     batches: int
+    kind: str = EVENTS
+    rows: int | None = None  # of a snapshot's or a campaign's one table
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -415,6 +425,8 @@ class DatasetVersion:
     def line(self) -> str:
         mark = "*" if self.current else " "
         counts = f"{self.events:,} events" if self.events is not None else "no events"
+        if self.events is None and self.rows is not None:  # was "no events" of a snapshot
+            counts = f"{what_it_is(self.kind)}: {self.rows:,} rows"
         if self.users is not None:
             counts += f", {self.users:,} users"
         return f"{mark} {self.version}  {self.created_at}  {counts}  ({self.batches} batch(es))"
@@ -440,6 +452,7 @@ def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
         def rows(name: str, path: Path = path) -> int | None:
             return pq.read_metadata(path / name).num_rows if (path / name).is_file() else None
 
+        kind = str(report.get("kind", EVENTS))
         yield DatasetVersion(
             path.name,
             path.name == current,
@@ -447,6 +460,8 @@ def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
             rows(EVENTS_FILE),
             rows(USERS_FILE),
             len(report.get("batches") or [None]),
+            kind,
+            rows(f"{kind}.parquet") if kind in NOT_EVENTS else None,
         )
 
 
