@@ -146,3 +146,15 @@ def test_a_home_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
                 "choose another --home"
             )
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_report_out_that_is_no_html_file_is_refused(home: Path, tmp_path: Path) -> None:
+    """`report --out r.pdf` wrote the HTML report into r.pdf (no PDF reader opens it)."""
+    for out in (tmp_path / "r.pdf", tmp_path / "a b"):
+        quoted = f"'{out}'" if " " in str(out) else str(out)
+        html = f"'{out}.html'" if " " in str(out) else str(out.with_suffix(".html"))
+        assert _error(["report", "--out", str(out)]) == (
+            f"Error: --out {quoted}: the report is one HTML file; name it .html or .htm, e.g. "
+            f"{html}"
+        )
+        assert not out.exists()
