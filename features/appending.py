@@ -21,7 +21,15 @@ from typing import Any
 
 from features import contract as c
 from features.validation import ContractError, LoadReport
-from lifecycle.dataset_kind import REPORT, damaged, folder_kind, read_report, what_it_is
+from lifecycle.dataset_kind import (
+    EVENTS,
+    NOT_EVENTS,
+    REPORT,
+    damaged,
+    folder_kind,
+    read_report,
+    what_it_is,
+)
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
@@ -408,6 +416,8 @@ class DatasetVersion:
     events: int | None
     users: int | None
     batches: int
+    kind: str = EVENTS
+    rows: int | None = None  # of a snapshot's or a campaign's one table
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -415,6 +425,8 @@ class DatasetVersion:
     def line(self) -> str:
         mark = "*" if self.current else " "
         counts = f"{self.events:,} events" if self.events is not None else "no events"
+        if self.events is None and self.rows is not None:  # was "no events" of a snapshot
+            counts = f"{what_it_is(self.kind)}: {self.rows:,} rows"
         if self.users is not None:
             counts += f", {self.users:,} users"
         return f"{mark} {self.version}  {self.created_at}  {counts}  ({self.batches} batch(es))"
@@ -440,6 +452,7 @@ def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
         def rows(name: str, path: Path = path) -> int | None:
             return pq.read_metadata(path / name).num_rows if (path / name).is_file() else None
 
+        kind = str(report.get("kind", EVENTS))
         yield DatasetVersion(
             path.name,
             path.name == current,
@@ -447,6 +460,8 @@ def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
             rows(EVENTS_FILE),
             rows(USERS_FILE),
             len(report.get("batches") or [None]),
+            kind,
+            rows(f"{kind}.parquet") if kind in NOT_EVENTS else None,
         )
 
 
@@ -454,10 +469,34 @@ def restore(dataset_dir: Path, version: str) -> DatasetVersion:
     """Point the dataset at one of its kept versions again."""
     kept = {v.version: v for v in versions(dataset_dir)}
     if version not in kept:
-        names = ", ".join(kept) or "none"
-        raise ContractError(
-            f"dataset '{dataset_dir.name}' has no version {version!r}; kept versions: {names} "
-            f"(`lifecycle datasets history {dataset_dir.name}`)"
-        )
+        raise ContractError(_unknown_version(dataset_dir, version, list(kept.values())))
     atomic_symlink(dataset_dir, Path(VERSIONS) / version)  # relative, as atomic_dir makes it
     return DatasetVersion(**{**kept[version].to_dict(), "current": True})
+
+
+def _unknown_version(dataset_dir: Path, version: str, kept: list[DatasetVersion]) -> str:
+    """What exists and what to type, when VERSION names no kept version."""
+    if kept:
+        named = ", ".join(v.version + (" (current)" if v.current else "") for v in kept)
+        older = next((v.version for v in kept if not v.current), None)
+        return (
+            f"dataset '{dataset_dir.name}' has no version {version!r}; kept versions: "
+            + named
+            + (f": type e.g. `lifecycle datasets restore {older}`" if older else " (none older)")
+        )
+    folder = dataset_dir.parent / VERSIONS
+    held = sorted(
+        {p.name.split("@", 1)[0] for p in folder.iterdir() if "@" in p.name and p.is_dir()}
+        if folder.is_dir()
+        else set()
+    )
+    if not held:
+        return (
+            f"no dataset '{dataset_dir.name}' (from {version!r}) in {dataset_dir.parent}, and no "
+            "dataset has kept versions: ingest or import one first"
+        )
+    return (
+        f"no dataset '{dataset_dir.name}' (from {version!r}) has kept versions; the datasets "
+        f"that have: {', '.join(held)}. VERSION is DATASET@STAMP: `lifecycle datasets history "
+        f"{held[0]}` lists them, then type `lifecycle datasets restore {held[0]}@STAMP`"
+    )

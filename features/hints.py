@@ -13,11 +13,21 @@ from features import contract as c
 from features.parsing import SPREADSHEET_SERIAL
 from lifecycle.errors import offered
 
-NUMBERS = "numbers (for a decimal comma, as in 12,50, use --decimal-comma)"
+DECIMAL_COMMA = "for a decimal comma, as in 12,50, use --decimal-comma"
+NUMBERS = f"numbers ({DECIMAL_COMMA})"
 MONEY = (
     "numbers without a currency sign or code (the currency goes in a 'currency' column, "
     "e.g. --map currency=COLUMN)"
 )
+
+
+def amounts(signed: bool, comma: bool) -> str:
+    """What an amount column should hold, by what its bad cells show: a currency sign, a
+    comma (12,5), both (each hint alone misled about the other cells), or neither (words,
+    true/false: no hint of a decimal comma)."""
+    if signed and comma:
+        return f"{MONEY.removesuffix(')')}; {DECIMAL_COMMA})"
+    return MONEY if signed else NUMBERS if comma else "numbers"
 
 
 def timestamps() -> str:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.erasure_log import ErasedUsers
+from features.hints import option_hint
 from features.loading import stream_table
 from features.reading import (
     CSV_SUFFIXES,
@@ -133,6 +134,12 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if notes.get("negative_amounts_as_refunds"):
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
+        )
+    if reasons.get("ambiguous_amount"):  # quarantined, with the option that reads them
+        out.append(
+            f"    {reasons['ambiguous_amount']:,} ambiguous_amount rows (12,5 or 1,234: a decimal "
+            "comma or a thousands separator)"
+            + option_hint(": if the file writes decimals with a comma, --decimal-comma reads them")
         )
     if "date_order_shown" in notes:
         shown = notes["date_order_shown"]

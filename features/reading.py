@@ -29,6 +29,7 @@ from features.csv_lines import (
 )
 from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
+from lifecycle.storage import missing_file
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -87,8 +88,8 @@ def read_chunks(
     in the file, so ``index + 1`` is the source row wherever the chunk starts. ``columns``:
     only these (of a CSV)."""
     path = Path(path)
-    if not path.exists():
-        raise ContractError(f"{path}: file not found")
+    if why := missing_file(path):
+        raise ContractError(f"{path}: {why}")
     if path.is_dir():
         raise ContractError(f"{path}: is a directory, expected a CSV or Parquet file")
     if chunk_rows < 1:
@@ -233,16 +234,19 @@ def _csv_frames(
     if names != header:  # repeated names: ours, like pandas (a, a.1, ...), header skipped
         options |= {"column_names": names, "skip_rows": 1}
     # none of ``columns`` in the file: every column, as Arrow reads an empty list (the rows
-    # put back must have the columns read; the caller finds its columns absent)
+    # put back must have the columns read; the caller finds its columns absent). Every column
+    # is read all the same and ``included`` kept after the checks: a stray quote in a column
+    # not kept swallows rows just as well, and only its cell shows it.
     included = [n for n in names if n.strip() in (columns or ())] or names
     convert = pa_csv.ConvertOptions(
-        include_columns=included,
+        include_columns=names,
         column_types={name: pa.string() for name in names},
         null_values=[],
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    ragged = _RaggedRows(sep, names, included)
+    ragged = _RaggedRows(sep, names)
+    kept = [*included, ragged.reason_column]
     source = open_binary(path)
     reader = None
     try:
@@ -263,6 +267,7 @@ def _csv_frames(
             last = table if table.num_rows else last
             if batch is None and ends_in_line_breaks(last) and (unclosed := open_quote(path)):
                 raise unclosed
+            table = table.select(kept) if included != names else table
             pending.append(table)
             pending_rows += table.num_rows
             while pending_rows >= chunk_rows:
@@ -274,7 +279,7 @@ def _csv_frames(
         if pending_rows or not yielded:
             yield ragged.frame(pa.concat_tables(pending), repeated, blank)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise ragged.refusal(path) or _csv_error(path, error, included, csv.encoding) from None
+        raise ragged.refusal(path) or _csv_error(path, error, names, csv.encoding) from None
     finally:  # the reader first: it may read ahead from the file on a thread of its own
         if reader is not None:
             reader.close()
@@ -294,10 +299,8 @@ class _RaggedRows:
     its ``invalid_row_handler``), and :meth:`put_back` puts them back between the good rows
     at their place in the file, so every row after one keeps its true source row."""
 
-    def __init__(self, sep: str, names: list[str], included: list[str]) -> None:
-        self.sep, self.width = sep, len(names)
-        self.at = [names.index(n) for n in included]
-        self.included = included
+    def __init__(self, sep: str, names: list[str]) -> None:
+        self.sep, self.width, self.names = sep, len(names), names
         self.reason_column = _unused_name("__lifecycle_ragged", names)
         self.waiting: list[tuple[int, str]] = []  # (0-based data row, text), in file order
         self.put = 0  # ragged rows put back so far (all before the good rows to come)
@@ -344,7 +347,7 @@ class _RaggedRows:
     def _table(self, rows: list[tuple[int, str]]) -> Any:
         import pyarrow as pa
 
-        cells: list[list[str]] = [[] for _ in self.at]
+        cells: list[list[str]] = [[] for _ in self.names]
         reasons = []
         for _, text in rows:
             fields = next(csv_text.reader(io.StringIO(text, newline=""), delimiter=self.sep), [])
@@ -352,11 +355,9 @@ class _RaggedRows:
             # the cells as the file has them: the extra fields stay in the last column
             fields = [*fields[: self.width - 1], self.sep.join(fields[self.width - 1 :])]
             fields += [""] * (self.width - len(fields))
-            for cell, at in zip(cells, self.at, strict=True):
-                cell.append(fields[at])
-        data = {
-            n: pa.array(cell, pa.string()) for n, cell in zip(self.included, cells, strict=True)
-        }
+            for cell, field in zip(cells, fields, strict=True):
+                cell.append(field)
+        data = {n: pa.array(cell, pa.string()) for n, cell in zip(self.names, cells, strict=True)}
         return pa.table({**data, self.reason_column: pa.array(reasons, pa.string())})
 
     def frame(self, table: Any, repeated: list[str], blank: list[str]) -> pd.DataFrame:

@@ -126,6 +126,10 @@ class FeatureRegistry:
         reads = []
         for projection in self.projections(service):
             view = self.views[projection.view]
+            if lost := next((f for f in projection.features if f not in view.columns), None):
+                from features.store import FeatureStoreError
+
+                raise FeatureStoreError(lost_feature(service, projection.view, lost))
             reads.append((view.table, projection.features, view.columns))
         return ReadPlan.of(join_key, reads)
 
@@ -138,6 +142,10 @@ class FeatureRegistry:
                 f"is gone from the Feast registry {registry} "
                 f"(it has: {', '.join(self.service_names()) or 'none'})"
             )
+        for projection in self.projections(service):
+            columns = self.views[projection.view].columns
+            if lost := next((f for f in projection.features if f not in columns), None):
+                return lost_feature(service, projection.view, lost, way_back=False)
         held = self.service_features(service)
         if sorted(held) != sorted(feature_names):
             lacking = sorted(set(feature_names) - set(held))
@@ -147,6 +155,21 @@ class FeatureRegistry:
                 f"(lacks: {', '.join(lacking) or 'none'}; adds: {', '.join(extra) or 'none'})"
             )
         return None
+
+
+def lost_feature(service: str, view: str, feature: str, *, way_back: bool = True) -> str:
+    """A feature service naming a feature its view no longer has, and the way back (without
+    ``way_back``: the words after "service S, which", for a refusal that names its own)."""
+    lost = (
+        f"asks feature view {view} for {feature}, which the dataset no longer has (its "
+        "columns changed since: a users table dropped or renamed?)"
+    )
+    if not way_back:
+        return lost
+    return (
+        f"feature service {service} (what the models learned from) {lost}: retrain with "
+        "`lifecycle train all`, or bring the dataset back with `lifecycle datasets restore`"
+    )
 
 
 def mirror_file(paths: StorePaths) -> Path:

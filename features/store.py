@@ -14,6 +14,7 @@ import errno
 import io
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -345,6 +346,12 @@ class Retrieved:
     missing: int  # rows with no feature row at their point in time (all features null)
 
 
+# Feast's ValueError when a feature service names a feature its view no longer has
+_LOST_FEATURE = re.compile(
+    r"projection for (?P<view>\S+) cannot be applied because it contains (?P<feature>\S+) which"
+)
+
+
 def historical_features(
     store: FeatureStore, entity_rows: pd.DataFrame, service_name: str
 ) -> Retrieved:
@@ -362,10 +369,18 @@ def historical_features(
     if not unique:
         keys = keys.drop_duplicates()
     request = keys.rename(columns={AS_OF: ENTITY_TIMESTAMP})
-    with warnings_quiet():
-        result = store.get_historical_features(
-            entity_df=request, features=feature_service
-        ).to_arrow()
+    try:
+        with warnings_quiet():
+            result = store.get_historical_features(
+                entity_df=request, features=feature_service
+            ).to_arrow()
+    except ValueError as error:  # Feast's words for a view that lost a column: a traceback
+        lost = _LOST_FEATURE.search(str(error))
+        if lost is None:
+            raise
+        from features.registry_mirror import lost_feature
+
+        raise FeatureStoreError(lost_feature(service_name, lost["view"], lost["feature"])) from None
     if unique and _in_entity_order(result, entity_rows):
         # Came back row for row (our ASOF offline store keeps entity order): no join needed.
         features = result.select(names).to_pandas()

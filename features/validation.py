@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.hints import MONEY, NUMBERS, epoch_timestamps, purchase_log, timestamps
+from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
     FAST_TEXT,
@@ -334,7 +334,8 @@ def check_events(
         signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
             CURRENCY_MARK, regex=True, na=False
         )
-        expected = MONEY if bool(signed.any()) else NUMBERS
+        comma = bool((amount_problem == "ambiguous_amount").any())
+        expected = amounts(bool(signed.any()), comma)
         checks.add(raw, amount_problem.notna(), amount_col, expected)
         bad.flag_each(amount_problem)
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")

@@ -44,12 +44,14 @@ from lifecycle.setting_types import MAX_DAYS
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
 from lifecycle.steps import refusals
+from lifecycle.storage import refuse_unwritable
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 if TYPE_CHECKING:
     from serving.batch import BatchResult
 
 RESAMPLES = 1000
+RESULT_FILE = "backtest.json"  # the whole result, in --out and as the MLflow run's artifact
 
 Progress = Callable[[str], None]
 
@@ -498,11 +500,10 @@ def run_backtest(
             )
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
         check_history(stamp, span[0], labels)
-    try:  # before anything runs: a folder that cannot be made stops here, not at the end
-        base = out or Path(tempfile.mkdtemp(prefix="lifecycle-backtest-"))
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BacktestError(f"--out {out}: cannot make that folder ({error.strerror})") from None
+    # before anything runs: a folder that cannot be made, or written (read-only), stops here
+    if out is not None:
+        refuse_unwritable(out / RESULT_FILE, "the backtest (--out)")
+    base = out or Path(tempfile.mkdtemp(prefix="lifecycle-backtest-"))
     try:
         results = [
             backtest_cutoff(
@@ -535,7 +536,7 @@ def run_backtest(
         result.mlflow = log_run(settings, result, base)
         result.seconds = time.perf_counter() - started
         if out is not None:
-            (out / "backtest.json").write_text(
+            (out / RESULT_FILE).write_text(
                 json.dumps(result.to_dict(), indent=2, default=str) + "\n"
             )
         return result
@@ -585,9 +586,7 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
         for r in result.cutoffs:
             for plot in r.plots:
                 client.log_artifact(run_id, plot, artifact_path=f"{r.cutoff:%Y-%m-%d}")
-        client.log_text(
-            run_id, json.dumps(result.to_dict(), indent=2, default=str), "backtest.json"
-        )
+        client.log_text(run_id, json.dumps(result.to_dict(), indent=2, default=str), RESULT_FILE)
     except Exception:
         client.set_terminated(run_id, status="FAILED")
         raise

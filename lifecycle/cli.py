@@ -129,6 +129,13 @@ def main(
     from lifecycle.settings import load_settings
 
     settings = load_settings(config=config, home=home)
+    from lifecycle.storage import not_a_folder
+
+    if why := not_a_folder(settings.workspace.home):  # every command's first write failed so
+        raise UserError(
+            f"workspace {settings.workspace.home} (--home, LIFECYCLE_HOME): cannot be a folder: "
+            f"{why}; choose another --home"
+        )
     console = Console(as_json=as_json, quiet=quiet, verbose=verbose)
     route_library_output(console)
     console.start_heartbeat()

@@ -9,6 +9,7 @@ are routed through :meth:`Console.debug`, shown only with ``--verbose``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.util
 import json
@@ -22,6 +23,8 @@ from types import ModuleType
 from typing import Any
 
 import click
+
+from lifecycle.errors import UserError
 
 
 class Console:
@@ -107,11 +110,19 @@ class Console:
 
     def result(self, data: dict[str, Any], lines: list[str]) -> None:
         """The command's result: JSON document or readable lines, on stdout."""
-        if self.as_json:
-            click.echo(json.dumps(json_ready(data), indent=2, default=str, allow_nan=False))
-        else:
-            for line in lines:
-                click.echo(line)
+        try:
+            if self.as_json:
+                click.echo(json.dumps(json_ready(data), indent=2, default=str, allow_nan=False))
+            else:
+                for line in lines:
+                    click.echo(line)
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            raise
+        except OSError as error:  # `> /dev/full`, a full disk: not the workspace's to fix
+            raise UserError(
+                f"cannot write the result to standard output (where it was sent: a file, a "
+                f"pipe): {error.strerror}"
+            ) from None
 
 
 def json_ready(value: Any) -> Any:
@@ -227,6 +238,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 def emit_error(as_json: bool, message: str) -> None:
     """Errors always reach stderr; in JSON mode stdout also gets ``{"error": ...}``."""
     if as_json:
-        click.echo(json.dumps({"error": message}))
+        with contextlib.suppress(OSError):  # stdout itself may be what failed: stderr says it
+            click.echo(json.dumps({"error": message}))
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)

@@ -95,7 +95,7 @@ class RefreshFailed(Exception):
 
 def model_problem(settings: Settings, mlflow_client: Any, dataset: str, task: str) -> str | None:
     """Why ``task`` needs training (None when its newest version learned from the current
-    feature table with the current settings)."""
+    feature table with the current settings and was judged by the gate)."""
     from lifecycle import registry
 
     name = registry.model_name(dataset, task)
@@ -109,6 +109,8 @@ def model_problem(settings: Settings, mlflow_client: Any, dataset: str, task: st
         return f"{task} v{newest.version} learned from an older feature table"
     if tags.get(f"{lineage.TAG_PREFIX}settings_hash") != lineage.settings_hash(settings):
         return f"{task} v{newest.version} was trained with other features or labels settings"
+    if not registry.judged(newest):  # a training stopped (Ctrl-C) between register and gate
+        return f"{task} v{newest.version} {registry.NEVER_JUDGED}"
     return None
 
 

@@ -217,10 +217,19 @@ def gate_refusal(version: Any) -> str | None:
     verdict = tags.get(GATE_TAG)
     if verdict:
         return f"the promotion gate kept v{version.version} back: {verdict}"
-    return (
-        f"v{version.version} was never judged by the promotion gate (its training stopped "
-        "before the gate, or it was registered by hand)"
-    )
+    return f"v{version.version} {NEVER_JUDGED}"
+
+
+NEVER_JUDGED = (
+    "was never judged by the promotion gate (its training stopped before the gate, or it was "
+    "registered by hand)"
+)
+
+
+def judged(version: Any) -> bool:
+    """Whether the gate gave this model version a verdict, or a hand promoted it."""
+    tags = version.tags or {}
+    return bool(tags.get(GATE_TAG) or tags.get(PROMOTION_TAG))
 
 
 def record_gate(mlflow_client: Any, name: str, version: str, verdict: str) -> None:

@@ -459,7 +459,9 @@ def settings_file(
     named = config or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
     if named is not None:
         if not named.is_file():
-            raise SettingsError(f"settings file {named} does not exist")
+            from lifecycle.storage import not_a_file
+
+            raise SettingsError(f"settings file {named}: {not_a_file(named)}")
         return named
     found = Path(home or environ.get(f"{ENV_PREFIX}HOME") or "workspace") / "lifecycle.toml"
     return found if found.is_file() else None
@@ -474,6 +476,13 @@ class _SettingsFile(TomlConfigSettingsSource):
             super().__init__(settings_cls, toml_file=path)
         except tomllib.TOMLDecodeError as error:
             raise SettingsError(f"settings file {path}: {error}") from None
+        except UnicodeDecodeError as error:  # TOML is UTF-8: a file saved as UTF-16 or latin-1
+            raise SettingsError(
+                f"settings file {path}: not UTF-8 text (byte {error.start + 1:,}); TOML files "
+                "are UTF-8: save it as UTF-8"
+            ) from None
+        except OSError as error:  # unreadable (permissions, a folder named so)
+            raise SettingsError(f"settings file {path}: cannot be read: {error.strerror}") from None
 
 
 class _Environment(EnvSettingsSource):

@@ -16,6 +16,7 @@ on another host is left alone (its pid cannot be checked from here).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -130,6 +131,39 @@ def fsync_tree(root: Path) -> None:
         for name in files:
             fsync_file(Path(folder) / name)
         fsync_dir(Path(folder))
+
+
+def missing_file(path: Path) -> str | None:
+    """Why ``path`` leads to nothing ("file not found", a symlink loop, a broken symlink),
+    or None when something is there; ``Path.exists`` says False to all three alike."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symlink loop (following its links leads back to them), not a file"
+        if path.is_symlink():
+            return f"a broken symlink: it points to {os.readlink(path)}, which does not exist"
+        return "file not found"
+    return None
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (:func:`missing_file`, a folder, a device), or
+    None for a regular file."""
+    if path.is_file():
+        return None
+    return missing_file(path) or ("a folder, not a file" if path.is_dir() else "not a file")
+
+
+def not_a_folder(path: Path) -> str | None:
+    """Why ``path`` can be no folder (it, or the first of its parents that exists, is a file,
+    a broken symlink or a symlink loop), or None; nothing is created."""
+    for part in (path, *path.parents):
+        if part.is_dir():
+            return None
+        if os.path.lexists(part):
+            return f"{part} is " + (missing_file(part) or "a file, not a folder")
+    return None
 
 
 def refuse_unwritable(path: Path, what: str) -> None:

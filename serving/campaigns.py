@@ -152,7 +152,9 @@ def read_list(path: Path) -> pd.DataFrame:
     from serving.lists import read_list_file
 
     if not path.is_file():
-        raise CampaignError(f"--from-list {path}: no such file")
+        from lifecycle.storage import not_a_file
+
+        raise CampaignError(f"--from-list {path}: {not_a_file(path)}")
     try:
         frame = read_list_file(path)
     except Exception as error:  # any reader failure means a bad file to the user

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import textwrap
 from collections.abc import Callable, Sequence
@@ -377,9 +378,12 @@ def list_format(out: Path, fmt: str | None = None) -> str:
         return fmt
     if fmt is None and out.suffix.lower() in LIST_FORMATS:
         return LIST_FORMATS[out.suffix.lower()]
-    asked = f"--format {fmt}" if fmt is not None else f"--out {out.name}"
+    # the whole path as given (quoted when it has spaces): the name alone hid which file
+    asked = f"--format {fmt}" if fmt is not None else f"--out {shlex.quote(str(out))}"
+    what = f"a {out.suffix} file" if out.suffix else "a file without a suffix"
+    what = "that format" if fmt is not None else what
     raise ListError(
-        f"{asked}: cannot write that format; supported: {', '.join(LIST_FORMATS)} "
+        f"{asked}: cannot write {what}; supported: {', '.join(LIST_FORMATS)} "
         f"(or --format {'/'.join(LIST_FORMATS.values())})",
         "fmt" if fmt is not None else "out",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lifecycle.errors import UserError
 from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
 from serving.lists import Privacy, at_risk, list_rows
@@ -463,6 +465,19 @@ models {html.escape(versions)} · scored {html.escape(str(meta.get("scored_at", 
 <main><div class="cards">{card_html}</div>{body}</main></body></html>
 """
     return document, images, [title for title, _ in sections]
+
+
+REPORT_SUFFIXES = (".html", ".htm")
+
+
+def check_report_out(out: Path) -> None:
+    """Refuse an --out the report cannot be (it is one HTML file: a .pdf of HTML opens in no
+    PDF reader), naming the whole path given."""
+    if out.suffix.lower() not in REPORT_SUFFIXES:
+        raise UserError(
+            f"--out {shlex.quote(str(out))}: the report is one HTML file; name it "
+            f"{' or '.join(REPORT_SUFFIXES)}, e.g. {shlex.quote(str(out.with_suffix('.html')))}"
+        )
 
 
 def build_report(

@@ -283,6 +283,22 @@ def run_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
+# root writes through file modes: it gets the folder mounted read-only instead, in a mount
+# namespace of its own (nothing outside the command sees the mount)
+MOUNT_READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+
+
+def run_read_only(read_only: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """``lifecycle ARGS`` in a subprocess on workspace ``home``; as root with ``read_only``
+    mounted read-only for it (others: the caller takes the folder's write modes away)."""
+    command = [str(Path(sys.executable).with_name("lifecycle")), *args]
+    if os.geteuid() == 0:
+        command = ["unshare", "-m", "sh", "-c", MOUNT_READ_ONLY, "sh", str(read_only), *command]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    environ["LIFECYCLE_HOME"] = str(home)
+    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=600)
+
+
 def prepare(home: Path, *steps: list[str], env: dict[str, str] | None = None) -> None:
     """Run CLI commands against the workspace ``home``, in order, failing loudly; ``env``:
     settings of every step (``LIFECYCLE_*``)."""

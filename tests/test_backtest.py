@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
-from services import run_cli
+from services import run_cli, run_read_only
 from workspaces import NO_PLOTS, clear_lifecycle_environ, copy_workspace
 
 from features import contract as c
@@ -203,7 +205,10 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         (["--cutoff", "Nov 1 2023"], "expected an ISO date YYYY-MM-DD"),
         # a pydantic dump of three errors, and a traceback once the pipeline had run
         (["--cutoff", "2023-11-01", "--horizon", "100000"], "--horizon 100000: expected 1 to"),
-        (["--cutoff", "2023-11-01", "--out", "/proc/bt"], "--out /proc/bt: cannot make that"),
+        (
+            ["--cutoff", "2023-11-01", "--out", "/proc/bt"],
+            "/proc/bt/backtest.json: cannot write the backtest (--out) in /proc/bt: ",
+        ),
     ],
 )
 def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message: str) -> None:
@@ -211,6 +216,29 @@ def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message
     assert result.exit_code == 1, result.output
     assert message in result.stderr and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_read_only_out_is_refused_before_the_pipeline_runs(home: Path, tmp_path: Path) -> None:
+    """An existing read-only --out passed the early check (a mkdir) and failed once the whole
+    pipeline had run; the shared check of every --out now stops it first."""
+    out = tmp_path / "kept"
+    out.mkdir()
+    if os.geteuid() == 0 and shutil.which("unshare") is None:
+        pytest.skip("running as root without unshare: no way to make a folder read-only")
+    out.chmod(0o555)  # root: mounted read-only by run_read_only
+    try:
+        args = ("--quiet", "backtest", "--cutoff", CUTOFF, "--horizon", str(HORIZON))
+        result = run_read_only(out, *args, "--out", str(out), home=home)
+    finally:
+        out.chmod(0o755)
+    if os.geteuid() == 0 and "mount" in result.stderr and result.returncode != 1:
+        pytest.skip(f"cannot mount read-only here: {result.stderr.strip()}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"Error: {out / 'backtest.json'}: cannot write the backtest (--out) in {out}: "
+    ), line
+    assert list(out.iterdir()) == []
 
 
 def test_a_settings_horizon_past_the_data_names_the_option_that_fits(home: Path) -> None:

@@ -435,6 +435,11 @@ def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(
         home, "campaign", "start", "x", "--from-list", str(no_control), "--segment", "loyal"
     )
     assert "no campaign named 'nope'" in run_failing(home, "campaign", "report", "nope")
+    # filters nobody matches: it was "no control users (every row has control false)"
+    nobody = run_failing(home, "campaign", "start", "x", "--min-ltv", "1e12")
+    assert nobody.endswith(
+        "matches all of: ltv >= 1e+12: nobody to target or hold out; loosen the filters"
+    ), nobody
     after = _digests(settings.workspace.campaigns_dir) if settings.workspace.campaigns() else {}
     assert after == before
     run_cli(home, "campaign", "start", "twice", "--top", "50")

@@ -4,6 +4,9 @@ currency and windows, real xlsx, whole reasons, and a JSON answer for schedulers
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -371,3 +374,24 @@ def test_train_lines_show_the_gate_metric_in_use_and_the_test_window() -> None:
     )
     assert table == "  pr_auc: lightgbm 0.6900, rfm_score 0.6800"
     assert line == f"  promoted to champion: {verdict}"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to write to")
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_result_that_stdout_cannot_take_is_one_line_not_the_workspace(
+    tmp_path: Path, as_json: bool
+) -> None:
+    """`lifecycle models > /dev/full` (a full disk) said 'make the workspace HOME writable';
+    with --json it was a traceback (the error document went to the same full stdout)."""
+    command = [str(Path(sys.executable).with_name("lifecycle")), *(["--json"] * as_json)]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    environ["LIFECYCLE_HOME"] = str(tmp_path / "home")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [*command, "settings"], stdout=full, stderr=subprocess.PIPE, text=True, env=environ
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: cannot write the result to standard output (where it was sent: a file, a "
+        "pipe): No space left on device"
+    )

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from features.reading import read_table
-from features.validation import ContractError
+from features.reading import read_chunks, read_table
+from features.validation import RAGGED_ROWS, ContractError
 from lifecycle.cli import main
 
 HEADER = "user_id,event_time,event_type,note\n"
@@ -68,3 +68,23 @@ def test_a_stray_quote_closed_by_a_later_one_is_refused_naming_its_lines(
     # a cell of several lines that read as no row of their own loads as before
     path.write_text(HEADER + rows(0, 2) + 'u2,2024-01-02,session,"one, two\nthree"\n' + rows(3, 5))
     assert read_table(path)["note"].tolist() == ["n0", "n1", "one, two\nthree", "n3", "n4"]
+
+
+def test_a_stray_quote_in_a_column_not_read_is_refused_as_in_a_full_read(tmp_path: Path) -> None:
+    """A read of some columns (the ids' pass of ingest) looked for swallowed rows only in
+    those: a stray quote in `note` took lines 4 and 5 into its cell and the read gave 3 rows
+    of 5, u2 and u3 gone without a word."""
+    path = tmp_path / "events.csv"
+    stray = 'u1,2024-01-02,session,"n1\nu2,2024-01-02,session,n2\nu3,2024-01-02,session,n3"\n'
+    path.write_text(HEADER + rows(0, 1) + stray + rows(4, 5))
+    with pytest.raises(ContractError, match=r"quote opened on line 3 .* closes only on line 5"):
+        list(read_chunks(path, columns=["user_id", "event_time"]))
+    path.write_text(HEADER + rows(0, 1) + 'u1,2024-01-02,session,"n1\n' + rows(2, 4))
+    with pytest.raises(ContractError, match=r"quote opened on line 3 .* never closes"):
+        list(read_chunks(path, columns=["user_id"]))
+    # a read of some columns still gives those only, with ragged rows in their place
+    path.write_text(HEADER + rows(0, 2) + "u2,2024-01-02,session,a,b\n" + rows(3, 4))
+    (chunk,) = read_chunks(path, columns=["user_id", "note"])
+    assert chunk.columns.tolist() == ["user_id", "note"]
+    assert chunk["note"].tolist() == ["n0", "n1", "a,b", "n3"]
+    assert chunk.attrs[RAGGED_ROWS] == {2: "extra_fields"}

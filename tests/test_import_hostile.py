@@ -160,3 +160,16 @@ def test_import_of_a_folder_takes_the_one_data_file_in_it_or_lists_them(
     result = CliRunner().invoke(main, ["import", "telco-churn", str(tmp_path), "--replace"])
     assert result.exit_code == 0, result.output
     assert f"from {tmp_path / adapters.TELCO_CHURN_FILE} as dataset" in result.stderr
+
+
+def test_history_of_a_snapshot_counts_its_rows_not_no_events(home: Path, tmp_path: Path) -> None:
+    """`datasets history telco_churn` said 'no events' of every version of a snapshot."""
+    path = tmp_path / "telco.csv"
+    ids = ["7590-VHVEG", "5575-GNVDE", "9237-HQITU"]
+    path.write_text(TELCO_HEADER + "".join(f"{i},Female{TELCO_REST}" for i in ids))
+    runner = CliRunner()
+    assert runner.invoke(main, ["-q", "import", "telco-churn", str(path)]).exit_code == 0
+    result = runner.invoke(main, ["datasets", "history", "telco_churn"])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("* ")]
+    assert "  a snapshot table (one row a customer): 3 rows  (1 batch(es))" in line, line

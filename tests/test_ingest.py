@@ -112,6 +112,52 @@ def test_cli_errors_are_one_clear_line(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "CONTRACT_COLUMN=SOURCE_COLUMN" in result.output
 
 
+def test_quarantined_comma_amounts_name_the_option_that_reads_them(
+    home: Path, tmp_path: Path
+) -> None:
+    """A '1,5' among plain amounts was quarantined as ambiguous_amount with no word of
+    --decimal-comma (the refusal of a file of them names it)."""
+    path = tmp_path / "shop.csv"
+    path.write_text(
+        'user_id,event_time,event_type,amount\nu1,2024-01-01,purchase,"1,5"\n'
+        "u2,2024-01-02,purchase,3\nu3,2024-01-02,purchase,4\n"
+    )
+    result = CliRunner().invoke(main, ["--quiet", "ingest", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-2:] == [
+        "  events: 2 rows loaded of 3, 1 quarantined (1 ambiguous_amount)",
+        "    1 ambiguous_amount rows (12,5 or 1,234: a decimal comma or a thousands separator): "
+        "if the file writes decimals with a comma, --decimal-comma reads them",
+    ]
+
+
+def test_a_symlink_loop_or_a_broken_link_is_named_as_such(home: Path, tmp_path: Path) -> None:
+    """A symlink loop as the events, users, list or settings file was 'file not found'."""
+    loop, other, broken = tmp_path / "loop.csv", tmp_path / "other.csv", tmp_path / "gone.csv"
+    loop.symlink_to(other)
+    other.symlink_to(loop)
+    broken.symlink_to(tmp_path / "nowhere.csv")
+    looped = "a symlink loop (following its links leads back to them), not a file"
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event_time\nu1,2025-01-01\n")
+    runner = CliRunner()
+    for args in (
+        ["ingest", str(loop)],
+        ["ingest", str(events), "--users", str(loop)],
+        ["import", "online-retail", str(loop)],
+    ):
+        result = runner.invoke(main, ["--quiet", *args])
+        assert result.exit_code == 1 and "Traceback" not in result.output, args
+        assert result.stderr.strip() == f"Error: {loop}: {looped}", args
+    result = runner.invoke(main, ["--config", str(loop), "settings"])
+    assert result.stderr.strip() == f"Error: settings file {loop}: {looped}"
+    result = runner.invoke(main, ["--quiet", "ingest", str(broken)])
+    assert result.stderr.strip() == (
+        f"Error: {broken}: a broken symlink: it points to {tmp_path / 'nowhere.csv'}, which "
+        "does not exist"
+    )
+
+
 def test_a_file_without_the_id_columns_names_the_column_and_the_map(
     home: Path, tmp_path: Path
 ) -> None:

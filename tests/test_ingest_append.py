@@ -300,6 +300,30 @@ def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path
     assert [d["name"] for d in listed["datasets"]] == ["shop"]
 
 
+def test_restore_of_an_unknown_version_names_what_exists_and_what_to_type(
+    home: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    _ingest(runner, str(_write(tmp_path, "second.csv", SECOND)), "--append")
+    history = json.loads(runner.invoke(main, ["--json", "datasets", "history", "shop"]).stdout)
+    newest, older = (v["version"] for v in history["versions"])
+
+    result = runner.invoke(main, ["datasets", "restore", "nope"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        "Error: no dataset 'nope' (from 'nope') has kept versions; the datasets that have: "
+        "shop. VERSION is DATASET@STAMP: `lifecycle datasets history shop` lists them, then "
+        "type `lifecycle datasets restore shop@STAMP`"
+    )
+    result = runner.invoke(main, ["datasets", "restore", "shop"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: dataset 'shop' has no version 'shop'; kept versions: {newest} (current), "
+        f"{older}: type e.g. `lifecycle datasets restore {older}`"
+    )
+
+
 RETAIL_HEADER = (
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 )

@@ -23,6 +23,7 @@ from serving.lists import (
     export,
     format_rows,
     list_fields,
+    list_format,
     list_rows,
     movers,
     pseudonyms,
@@ -378,6 +379,19 @@ def test_unknown_list_formats_are_refused_naming_the_supported_ones(
     with pytest.raises(ListError, match=r"supported: \.csv, \.parquet, \.json, \.xlsx"):
         export(rows, tmp_path / name, fmt)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_unknown_out_suffix_is_refused_naming_the_whole_path(tmp_path: Path) -> None:
+    """It named only the file name: which of several `a b.unknown` was meant was a guess."""
+    out = tmp_path / "sub dir" / "a b.unknown"
+    with pytest.raises(ListError) as refused:
+        list_format(out)
+    assert str(refused.value) == (
+        f"--out '{out}': cannot write a .unknown file; supported: .csv, .parquet, .json, "
+        ".xlsx (or --format csv/parquet/json/xlsx)"
+    )
+    with pytest.raises(ListError, match=r"^--out list: cannot write a file without a suffix;"):
+        list_format(Path("list"))
 
 
 def test_terminal_rows_carry_whole_reasons_wrapped() -> None:

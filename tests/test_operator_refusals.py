@@ -42,13 +42,27 @@ def test_a_refusal_no_ingest_option_helps_is_not_sent_to_ingest(home: Path, tmp_
     assert f"`lifecycle ingest {raw} --dataset demo --append --map" in _error(["refresh", str(raw)])
 
 
-def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path) -> None:
+def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path, tmp_path: Path) -> None:
     """`lifecycle segments --as-of 99999-01-01` (or 'nope') was a DateParseError traceback;
-    score-all and features build said it in one line."""
-    for value in ("99999-01-01", "nope"):
+    score-all and features build said it in one line. 0000-01-01 (and backtest --cutoff
+    0000-01-01) passed the reader, then was an OutOfBoundsDatetime or strftime traceback."""
+    for value, why in (
+        ("99999-01-01", " (year 99999 is out of range)"),
+        ("nope", ""),
+        ("2025-02-29", " (day is out of range for month)"),
+        ("0000-01-01", " between 1677-09-22 and 2262-04-11"),
+        ("1600-01-01", " between 1677-09-22 and 2262-04-11"),
+    ):
         assert _error(["segments", "--as-of", value]) == (
-            f"Error: --as-of '{value}': expected a date such as 2025-06-01"
+            f"Error: --as-of '{value}': expected a date such as 2025-06-01{why}"
         )
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
+    assert _error(["backtest", "--cutoff", "0000-01-01"]) == (
+        "Error: cutoff '0000-01-01': expected a date such as 2025-06-01 between 1677-09-22 and "
+        "2262-04-11"
+    )
 
 
 def test_an_empty_as_of_is_one_line_in_every_command_that_takes_one(
@@ -109,3 +123,38 @@ def test_refresh_of_a_file_with_other_columns_advises_a_command_that_exists(
     command = f"lifecycle ingest {new} --dataset demo --replace"
     assert _error(["refresh", str(new)]).endswith(f"replace the dataset with `{command}`")
     assert CliRunner().invoke(main, command.split()[1:]).exit_code == 0  # it works
+
+
+def test_a_home_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
+    """`--home FILE/ws` (or below a broken symlink) was a NotADirectoryError or
+    FileExistsError traceback from the first write (demo-data, ingest)."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    broken = tmp_path / "gone"
+    broken.symlink_to(tmp_path / "nowhere")
+    for home, why in (
+        (events / "ws", f"{events} is a file, not a folder"),
+        (
+            broken / "ws",
+            f"{broken} is a broken symlink: it points to {tmp_path / 'nowhere'}, which does "
+            "not exist",
+        ),
+    ):
+        for command in (["ingest", str(events)], ["demo-data", "--users", "10"]):
+            assert _error(["--home", str(home), *command]) == (
+                f"Error: workspace {home} (--home, LIFECYCLE_HOME): cannot be a folder: {why}; "
+                "choose another --home"
+            )
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_report_out_that_is_no_html_file_is_refused(home: Path, tmp_path: Path) -> None:
+    """`report --out r.pdf` wrote the HTML report into r.pdf (no PDF reader opens it)."""
+    for out in (tmp_path / "r.pdf", tmp_path / "a b"):
+        quoted = f"'{out}'" if " " in str(out) else str(out)
+        html = f"'{out}.html'" if " " in str(out) else str(out.with_suffix(".html"))
+        assert _error(["report", "--out", str(out)]) == (
+            f"Error: --out {quoted}: the report is one HTML file; name it .html or .htm, e.g. "
+            f"{html}"
+        )
+        assert not out.exists()

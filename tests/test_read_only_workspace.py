@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services import run_read_only
 from workspaces import TrainedWorkspace, fingerprint
-
-LIFECYCLE = Path(sys.executable).with_name("lifecycle")
-# root writes through file modes: it gets the workspace mounted read-only instead, in a
-# mount namespace of its own (nothing outside the command sees the mount)
-MOUNT_READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
 
 
 @pytest.fixture
@@ -38,15 +32,6 @@ def read_only_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[P
         folder.chmod(0o755)
 
 
-def run_read_only(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(LIFECYCLE), *args]
-    if os.geteuid() == 0:
-        command = ["unshare", "-m", "sh", "-c", MOUNT_READ_ONLY, "sh", str(home), *command]
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
-    environ["LIFECYCLE_HOME"] = str(home)
-    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -65,7 +50,8 @@ def test_a_read_only_workspace_is_one_line_and_left_intact(
     events = tmp_path / "events.csv"
     events.write_text("user_id,event_time,event_type\nu1,2024-01-01,session\n")
     before = fingerprint(read_only_home)
-    result = run_read_only(read_only_home, *(str(events) if a == "EVENTS" else a for a in args))
+    given = (str(events) if a == "EVENTS" else a for a in args)
+    result = run_read_only(read_only_home, *given, home=read_only_home)
     if os.geteuid() == 0 and "mount" in result.stderr and result.returncode != 1:
         pytest.skip(f"cannot mount read-only here: {result.stderr.strip()}")
     assert result.returncode == 1, result.stderr

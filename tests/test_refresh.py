@@ -5,6 +5,7 @@ appended -> build, apply, materialize, train, gate, score and report run; the sa
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +13,9 @@ from click.testing import CliRunner
 from experiment_runs import few_rounds
 
 from features import contract as c
-from lifecycle import lineage
+from lifecycle import lineage, registry
 from lifecycle.cli import main
-from lifecycle.refresh import _reload
+from lifecycle.refresh import _reload, model_problem
 from lifecycle.settings import load_settings
 
 
@@ -192,3 +193,59 @@ def test_refresh_of_a_dataset_the_workspace_lacks_is_refused_before_any_step(
     code, document = _refresh(tmp_path, str(new), "--dataset", "shop")
     assert document["steps"][0] == {**document["steps"][0], "step": "ingest", "status": "ran"}
     assert (tmp_path / "datasets" / "shop" / "events.parquet").is_file()
+
+
+def test_a_training_stopped_before_the_gate_is_trained_again(trained_copy: Path) -> None:
+    """Ctrl-C between a version's registration and its gate left it the newest, learned from
+    the current feature table: refresh skipped train ('every model learned from the current
+    feature table'), the fresher model never judged and the champion on older data."""
+    settings = load_settings(home=trained_copy, environ={})
+    client = registry.client(settings)
+    assert model_problem(settings, client, "demo", "ltv") is None
+    newest = max(client.search_model_versions("name = 'demo-ltv'"), key=lambda v: int(v.version))
+    verdicts = (registry.GATE_TAG, registry.PROMOTION_TAG, registry.GATE_PASSED_TAG)
+    tags = {k: v for k, v in newest.tags.items() if k not in verdicts}
+    stopped = client.create_model_version(
+        "demo-ltv", source=newest.source, run_id=newest.run_id, tags=tags
+    ).version
+    assert model_problem(settings, client, "demo", "ltv") == (
+        f"ltv v{stopped} was never judged by the promotion gate (its training stopped before "
+        "the gate, or it was registered by hand)"
+    )
+
+
+def test_scoring_after_a_column_went_away_names_it_and_the_way_back(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """`ingest --replace` of the events alone (the users table, with `country`, gone), then
+    features build and apply: score-all and refresh's score step were Feast's ValueError
+    traceback ('The projection for user_profile cannot be applied ...')."""
+    events = tmp_path / "events.parquet"
+    shutil.copy(trained_copy / "datasets" / "demo" / "events.parquet", events)
+    home = ["--home", str(trained_copy), "--quiet"]
+    runner = CliRunner()
+    for args in (["ingest", str(events), "--dataset", "demo", "--replace"], ["features", "build"]):
+        assert runner.invoke(main, [*home, *args]).exit_code == 0, args
+    assert runner.invoke(main, [*home, "features", "apply"]).exit_code == 0
+    lost = (
+        "asks feature view user_profile for country, which the dataset no longer has (its "
+        "columns changed since: a users table dropped or renamed?)"
+    )
+    result = runner.invoke(main, [*home, "score-all"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: cannot score with every champion: champion demo-churn v1 reads feature "
+            f"service 'churn_v1', which {lost}: train a model on the current service with "
+            "`lifecycle train churn`"
+        )
+    )
+    # features show (and /score) read the online store by the same plan: it was a KeyError
+    result = runner.invoke(main, [*home, "features", "show", "u0000001"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: feature service churn_v1 (what the models learned from) {lost}: retrain with "
+        "`lifecycle train all`, or bring the dataset back with `lifecycle datasets restore`"
+    )

@@ -52,8 +52,17 @@ def test_broken_or_missing_file_is_named(tmp_path: Path) -> None:
     broken.write_text("[labels\n")
     with pytest.raises(SettingsError, match=r"broken\.toml"):
         load_settings(config=broken, environ={})
-    with pytest.raises(SettingsError, match=r"absent\.toml does not exist"):
+    with pytest.raises(SettingsError, match=r"absent\.toml: file not found"):
         load_settings(config=tmp_path / "absent.toml", environ={})
+    # saved as UTF-16 (Windows' Notepad) or latin-1: was a UnicodeDecodeError traceback
+    for text, encoding, byte in (("[labels]\n", "utf-16", 1), ('x = "café"\n', "latin-1", 9)):
+        broken.write_bytes(text.encode(encoding))
+        with pytest.raises(SettingsError) as refused:
+            load_settings(config=broken, environ={})
+        assert str(refused.value) == (
+            f"settings file {broken}: not UTF-8 text (byte {byte}); TOML files are UTF-8: "
+            "save it as UTF-8"
+        )
 
 
 def test_importing_the_cli_does_nothing_and_loads_no_heavy_library(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_wrong_type_column_fails_fast_with_example_row(tmp_path: Path) -> None:
     with pytest.raises(ContractError) as error:
         load(path)
     message = str(error.value)
-    assert "column 'amount' should hold numbers" in message
+    assert "column 'amount' should hold numbers, but 2 of 2" in message  # no decimal-comma hint
     assert "row 1 has amount='abc'" in message
     # amounts with a currency sign or code: that is named, not the decimal-comma option
     for amounts in (("£12.50", "£3.00"), ("12.50 EUR", "3 EUR"), ("USD 4", "USD5")):
@@ -139,6 +139,15 @@ def test_wrong_type_column_fails_fast_with_example_row(tmp_path: Path) -> None:
         message = str(error.value)
         assert "should hold numbers without a currency sign or code" in message, message
         assert "--map currency=COLUMN" in message and "--decimal-comma" not in message
+    # both (£3 and 1,5): the example row was '1,5' under the currency hint alone
+    body = HEADER + 'u1,2024-01-01,purchase,"1,5"\nu2,2024-01-01,purchase,£3\n'
+    with pytest.raises(ContractError) as error:
+        load(write(tmp_path, body, "both.csv"))
+    assert (
+        "should hold numbers without a currency sign or code (the currency goes in a 'currency' "
+        "column, e.g. --map currency=COLUMN; for a decimal comma, as in 12,50, use "
+        "--decimal-comma), but 2 of 2 filled values do not parse (e.g. row 1 has amount='1,5')"
+    ) in str(error.value)
 
 
 def test_unparseable_timestamps_mostly_is_a_wrong_column(tmp_path: Path) -> None:

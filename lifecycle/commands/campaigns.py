@@ -91,6 +91,11 @@ def start(
             control_share=request.control_share,
             seed=request.seed,
         )
+        if ranked.empty:  # it was "no control users (every row has control false)"
+            raise CampaignError(
+                f"no user scored as of {table.as_of} matches all of: {request.filters.text()}: "
+                "nobody to target or hold out; loosen the filters"
+            )
         members = ranked[[c.USER_ID, "control"]].reset_index(drop=True)
         members[c.USER_ID] = members[c.USER_ID].astype(str)
         source = (

@@ -523,8 +523,10 @@ def report(
 ) -> None:
     """One self-contained HTML report of the latest scores and the champions' quality."""
     from serving.batch import latest_scores
-    from serving.report import build_report
+    from serving.report import build_report, check_report_out
 
+    if out is not None:
+        check_report_out(out)
     obj.console.step("building the report from the latest scores table")
     # the dataset's table or a refusal naming both datasets, before anything is registered
     table = latest_scores(obj.settings, dataset)
