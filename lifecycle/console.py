@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -119,6 +120,8 @@ class Console:
         except BrokenPipeError:  # `| head`: the reader has what it wanted
             raise
         except OSError as error:  # `> /dev/full`, a full disk: not the workspace's to fix
+            # what stdout holds goes nowhere: else the flush at exit fails again (exit 120)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise UserError(
                 f"cannot write the result to standard output (where it was sent: a file, a "
                 f"pipe): {error.strerror}"
