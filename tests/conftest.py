@@ -68,6 +68,12 @@ def trained_copy(trained_workspace: TrainedWorkspace, tmp_path: Path) -> Path:
     return copy_workspace(trained_workspace.home, tmp_path / "workspace")
 
 
+@pytest.fixture
+def trained(trained_workspace: TrainedWorkspace) -> dict:
+    """The first training of each task, as the shared workspace was built."""
+    return trained_workspace.results
+
+
 @pytest.fixture(autouse=True)
 def _shared_workspace_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test that wrote into the shared workspace would change what later tests see."""

@@ -35,12 +35,6 @@ from training.pipeline import (
 from training.tracking import list_models
 
 
-@pytest.fixture
-def trained(trained_workspace: TrainedWorkspace) -> dict:
-    """The first training of each task, as the shared workspace was built."""
-    return trained_workspace.results
-
-
 @pytest.fixture(scope="module")
 def rule_won(trained_workspace: TrainedWorkspace, tmp_path_factory: Any) -> Any:
     """Churn trained again as a one-split stump, which loses its gate to a baseline rule,

@@ -40,12 +40,6 @@ def home(trained_workspace: TrainedWorkspace) -> Path:
     return trained_workspace.home
 
 
-@pytest.fixture
-def trained(trained_workspace: TrainedWorkspace) -> dict:
-    """The first training of each task, as the shared workspace was built."""
-    return trained_workspace.results
-
-
 @pytest.fixture(scope="module")
 def churn_again(trained_workspace: TrainedWorkspace, tmp_path_factory: Any) -> Any:
     """Churn trained again on the same data with the same seed, without plots: the tests

@@ -298,10 +298,38 @@ def refit_bundle(
     ``calibration`` (its test rows), which the ablations keep to measure against; "none".
     ``fit`` is :func:`fit_bundle` or its Dask twin; ``boost_start`` as for it.
     """
-    deployed = (fit or fit_bundle)(
+    fit = fit or fit_bundle
+    deployed = refit_recipe(
+        evaluated, frame, label=label, data_window=data_window, seed=seed, fit=fit, **boost_start
+    )
+    if not evaluated.calibrator or calibration_kind == "none":
+        deployed.calibrator = None
+    elif calibration_kind == "cross_fitted":
+        raw, outcome = cross_fitted_scores(
+            evaluated, frame, label=label, seed=seed, fit=fit, **boost_start
+        )
+        deployed.calibrator = fit_calibrator(raw, outcome)
+    else:  # "transferred": the evaluated model's calibration of its test rows
+        raw, outcome = uncalibrated(evaluated, calibration, label)
+        deployed.calibrator = fit_calibrator(raw, outcome)
+    return deployed
+
+
+def refit_recipe(
+    evaluated: ModelBundle,
+    rows: pd.DataFrame,
+    *,
+    label: str,
+    data_window: dict[str, Any],
+    seed: int,
+    fit: Callable[..., ModelBundle],
+    **options: Any,
+) -> ModelBundle:
+    """The evaluated model's recipe fitted on ``rows`` with its boosters' numbers of trees."""
+    return fit(
         evaluated.task,
-        frame,
-        frame,
+        rows,
+        rows,
         label=label,
         feature_names=evaluated.feature_names,
         service=evaluated.service,
@@ -309,19 +337,8 @@ def refit_bundle(
         data_window=data_window,
         seed=seed,
         rounds_of=evaluated,
-        **boost_start,
+        **options,
     )
-    if not evaluated.calibrator or calibration_kind == "none":
-        deployed.calibrator = None
-    elif calibration_kind == "cross_fitted":
-        raw, outcome = cross_fitted_scores(
-            evaluated, frame, label=label, seed=seed, fit=fit or fit_bundle, **boost_start
-        )
-        deployed.calibrator = fit_calibrator(raw, outcome)
-    else:  # "transferred": the evaluated model's calibration of its test rows
-        raw, outcome = uncalibrated(evaluated, calibration, label)
-        deployed.calibrator = fit_calibrator(raw, outcome)
-    return deployed
 
 
 CALIBRATION_FOLDS = 2  # the refit's recipe fitted twice more, each on half of the users
@@ -352,18 +369,13 @@ def cross_fitted_scores(
     raw, outcome = np.empty(len(frame)), np.empty(len(frame))
     for k in range(CALIBRATION_FOLDS):
         held = fold == k
-        rest = frame[~held]
-        part = fit(
-            evaluated.task,
-            rest,
-            rest,
+        part = refit_recipe(
+            evaluated,
+            frame[~held],
             label=label,
-            feature_names=evaluated.feature_names,
-            service=evaluated.service,
-            label_spec=evaluated.label,
             data_window={},
             seed=seed,
-            rounds_of=evaluated,
+            fit=fit,
             probability_only=True,
             **boost_start,
         )
