@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lifecycle.cli import main
@@ -146,6 +147,17 @@ def test_a_home_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
                 "choose another --home"
             )
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_home_that_cannot_be_created_is_one_line() -> None:
+    """`--home /proc/x` (a folder no one can create) was a FileNotFoundError traceback from the
+    first write."""
+    for command in (["ingest", "events.csv"], ["demo-data", "--users", "10"], ["datasets"]):
+        assert _error(["--home", "/proc/x", *command]) == (
+            "Error: workspace /proc/x (--home, LIFECYCLE_HOME): cannot be a folder: /proc: it "
+            "takes no new folders; choose another --home"
+        )
 
 
 def test_a_report_out_that_is_no_html_file_is_refused(home: Path, tmp_path: Path) -> None:
