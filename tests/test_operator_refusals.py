@@ -61,7 +61,7 @@ def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path, tmp_path: Pa
     events.write_text(EVENTS)
     assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
     assert _error(["backtest", "--cutoff", "0000-01-01"]) == (
-        "Error: cutoff '0000-01-01': expected a date such as 2025-06-01 between 1677-09-22 and "
+        "Error: --cutoff '0000-01-01': expected a date such as 2025-06-01 between 1677-09-22 and "
         "2262-04-11"
     )
 
