@@ -242,6 +242,32 @@ def test_replacing_history_with_new_days_is_refused_and_nothing_written(
     assert not (dataset / "users.parquet").exists()
 
 
+def test_a_replace_that_drops_the_users_table_says_so(home: Path, tmp_path: Path) -> None:
+    """`ingest --replace` of an events file without --users dropped the users table without
+    a word; the summary now names it and the restore that brings it back."""
+    runner = CliRunner()
+    first = _write(tmp_path, "first.csv", FIRST)
+    _ingest(runner, str(first), "--users", str(_write(tmp_path, "users.csv", USERS)))
+    dataset = home / "datasets" / "shop"
+    kept = dataset.readlink().name
+    result = runner.invoke(main, ["ingest", str(first), "--dataset", "shop", "--replace"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"    users table of 2 rows dropped (no --users file): `lifecycle datasets restore "
+        f"{kept}` brings it back, or ingest again with --users FILE"
+    ) in result.stdout.splitlines()
+    assert not (dataset / "users.parquet").exists()
+    assert runner.invoke(main, ["datasets", "restore", kept]).exit_code == 0
+    assert len(pd.read_parquet(dataset / "users.parquet")) == 2
+    # a replace that keeps a users table (or had none) says nothing of it
+    again = runner.invoke(main, ["ingest", str(first), "--dataset", "shop", "--replace"])
+    assert "dropped" in again.stdout
+    assert (
+        "dropped"
+        not in runner.invoke(main, ["ingest", str(first), "--dataset", "shop", "--replace"]).stdout
+    )
+
+
 def test_replacing_recent_history_with_a_file_that_ends_earlier_is_refused(
     home: Path, tmp_path: Path
 ) -> None:
