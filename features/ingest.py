@@ -35,13 +35,13 @@ from features.reading import (
     read_chunks,
     whole_float_columns,
 )
+from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
     ContractError,
     Loaded,
     LoadReport,
     event_rules,
-    user_rules,
 )
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.errors import UserError
