@@ -133,12 +133,23 @@ def refuse_lost_history(
         f"{' and '.join(lost)}. "
     )
     again = f"{command} {source} --dataset {dataset}"
+    replace = f"replace the dataset with `{again} --replace`"
+    adds = events_to_add(dataset_dir / EVENTS_FILE, staging / EVENTS_FILE, str(source))
+    if adds == 0:  # an older export: --append would add nothing
+        raise ContractError(
+            f"{held}Every event of this file is in the dataset already: --append would add "
+            f"none, and the dataset needs nothing from this file; or {replace}"
+        )
+    if adds is None:
+        raise ContractError(
+            f"{held}Its events have other columns or types than the dataset's, so --append "
+            f"cannot add them; {replace}"
+        )
     # an ingest's other options (--map, --event-type) are needed to read the file again
     others = " and this command's other options (--map, --event-type, ...)"
     raise ContractError(
-        f"{held}Add the new events with `{again} --append`"
-        f"{others if command == 'lifecycle ingest' else ''}, or replace the dataset with "
-        f"`{again} --replace`"
+        f"{held}Add the events the dataset lacks ({adds:,}) with `{again} --append`"
+        f"{others if command == 'lifecycle ingest' else ''}, or {replace}"
     )
 
 
@@ -203,7 +214,6 @@ def merge_events(
         )
     columns = list(old_schema.names)
     shared = [n for n in columns if n in new_schema.names]
-    same = " AND ".join(f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in shared)
     kept = ", ".join(identifier(n) for n in columns)
     new_row = identifier(rows["source_row"]) if rows else "row_number() OVER ()"
     flags = "".join(f", {identifier(n)}" for n in staging[1:])
@@ -217,20 +227,7 @@ def merge_events(
             f"CREATE TEMP TABLE new AS SELECT {new_row} AS new_row, {typed}{flags} "
             f"FROM read_parquet({literal(new_events)})"
         )
-        # A row is held as often as the dataset holds it: the n-th copy of a row in the file
-        # is already_ingested when the dataset has n copies, else a new event (a repeat
-        # purchase --keep-repeats kept; without it the file has one copy of each row).
-        keys = ", ".join(identifier(n) for n in shared)
-        con.execute(
-            f"CREATE TEMP TABLE copies AS SELECT {keys}, count(*) AS copies FROM old o "
-            f"WHERE EXISTS (SELECT 1 FROM new n WHERE {same}) GROUP BY ALL"
-        )
-        con.execute(
-            f"CREATE TEMP TABLE held AS SELECT n.new_row FROM (SELECT *, row_number() OVER "
-            f"(PARTITION BY {keys} ORDER BY new_row) AS copy FROM new) n "
-            f"JOIN copies o ON {same} WHERE n.copy <= o.copies"
-        )
-        ((repeats,),) = con.execute("SELECT count(*) FROM held").fetchall()
+        repeats = _hold(con, shared)
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
         added = "new_row NOT IN (SELECT new_row FROM held)"
         ((late,),) = con.execute(
@@ -266,6 +263,54 @@ def merge_events(
         "events_total": int(total),
         "notes": notes,
     }
+
+
+def _same_row(shared: list[str]) -> str:
+    return " AND ".join(f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in shared)
+
+
+def _hold(con: Any, shared: list[str]) -> int:
+    """Fill table ``held`` with the rows of table ``new`` the view ``old`` holds, compared in
+    the ``shared`` columns, and count them. A row is held as often as the dataset holds it:
+    the n-th copy of a row in the file is already_ingested when the dataset has n copies,
+    else a new event (a repeat purchase --keep-repeats kept)."""
+    keys, same = ", ".join(identifier(n) for n in shared), _same_row(shared)
+    con.execute(
+        f"CREATE TEMP TABLE copies AS SELECT {keys}, count(*) AS copies FROM old o "
+        f"WHERE EXISTS (SELECT 1 FROM new n WHERE {same}) GROUP BY ALL"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE held AS SELECT n.new_row FROM (SELECT *, row_number() OVER "
+        f"(PARTITION BY {keys} ORDER BY new_row) AS copy FROM new) n "
+        f"JOIN copies o ON {same} WHERE n.copy <= o.copies"
+    )
+    ((held,),) = con.execute("SELECT count(*) FROM held").fetchall()
+    return int(held)
+
+
+def events_to_add(old_events: Path, new_events: Path, source: str) -> int | None:
+    """How many events of ``new_events`` an append would add to ``old_events`` (the rows it
+    does not hold, compared as :func:`merge_events` does), or None when it cannot append
+    them (other columns or types: the append's refusal)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    columns, new_names = pq.read_schema(old_events).names, pq.read_schema(new_events).names
+    if set(new_names) - set(columns):
+        return None
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"CREATE TEMP VIEW old AS SELECT * FROM read_parquet({literal(old_events)})")
+        try:
+            typed = _in_dataset_types(con, old_events, new_events, columns, source)
+        except NotAppendable:
+            return None
+        con.execute(
+            f"CREATE TEMP TABLE new AS SELECT row_number() OVER () AS new_row, {typed} "
+            f"FROM read_parquet({literal(new_events)})"
+        )
+        ((rows,),) = con.execute("SELECT count(*) FROM new").fetchall()
+        return int(rows) - _hold(con, [n for n in columns if n in new_names])
 
 
 def _in_dataset_types(

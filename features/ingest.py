@@ -35,13 +35,13 @@ from features.reading import (
     read_chunks,
     whole_float_columns,
 )
+from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
     ContractError,
     Loaded,
     LoadReport,
     event_rules,
-    user_rules,
 )
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.errors import UserError
@@ -111,6 +111,12 @@ class DatasetSummary:
             out += _note_lines(notes, report["reasons"])
             if "repeats_kept" in notes:
                 out.append(f"    exact repeats kept as separate events: {notes['repeats_kept']:,}")
+            if dropped := notes.get("users_table_dropped"):
+                out.append(
+                    f"    users table of {dropped['rows']:,} rows dropped (no --users file): "
+                    f"`lifecycle datasets restore {dropped['version']}` brings it back, or "
+                    "ingest again with --users FILE"
+                )
             if notes.get("late_events"):
                 out.append(
                     f"    late events accepted (older than the dataset's newest): "
@@ -367,6 +373,12 @@ def ingest_into(
                 appending.refuse_lost_history(
                     dataset_dir, staging, events_path, users_path is not None, dataset_dir.name
                 )
+            elif users_path is None and (dataset_dir / USERS_FILE).is_file():
+                # --replace without --users: the users table goes, said in the summary
+                reports["events"].notes["users_table_dropped"] = {
+                    "rows": pq.read_metadata(dataset_dir / USERS_FILE).num_rows,
+                    "version": dataset_dir.resolve().name,
+                }
             report = _finish_events(
                 staging, reports, str(events_path), appending_to, totals, timezone
             )

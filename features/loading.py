@@ -16,6 +16,7 @@ import pandas as pd
 from features import contract as c
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
+from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
     NOTED_COLUMN,
@@ -28,7 +29,6 @@ from features.validation import (
     TableRules,
     event_rules,
     is_blank,
-    user_rules,
 )
 from lifecycle.errors import offered
 from lifecycle.sql import identifier, literal

@@ -300,10 +300,10 @@ def check_events(
     user_id = check_user_ids(
         raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
     )
-    _note_whole_float_ids(mapping, checks)
+    note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
-    event_time, time_problem = _times(raw, time_col, mapping, checks)
+    event_time, time_problem = column_times(raw, time_col, mapping, checks)
     # Far-off years parse to nothing (beyond pandas' range): out of range, not unparseable.
     year = pd.to_numeric(
         as_text(raw[time_col]).str.extract(r"^\s*(\d{4})-", expand=False), errors="coerce"
@@ -419,7 +419,7 @@ NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, b
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 
 
-def _note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
+def note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
     """Say in the report which id columns were written 18074.0 and read as 18074."""
     if mapping.whole_float_ids:
         checks.notes["ids_read_as_integers"] = {
@@ -427,7 +427,7 @@ def _note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None
         }
 
 
-def _times(
+def column_times(
     raw: pd.DataFrame, column: str, mapping: c.ColumnMapping, checks: TableChecks
 ) -> tuple[pd.Series, pd.Series]:
     """A time column parsed, with the evidence the whole-table checks need."""
@@ -453,78 +453,6 @@ def text_column(raw: pd.DataFrame, column: str, name: str, bad: Quarantine) -> p
     return text
 
 
-def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:
-    """A users file that is an events file (given as --users by mistake), or one whose
-    attribute is named as a feature is (it would clash at `features build`) or as a column
-    of the scores table (one would overwrite the other when scored): refused now, when the
-    file can still be fixed."""
-    from features.asof import is_feature_name
-    from lifecycle.list_fields import scores_columns
-
-    used = {mapping.source(name) for name in mapping.columns} | {mapping.source(c.USER_ID)}
-    attributes = [str(col) for col in raw.columns if col not in used]
-    events = [col for col in attributes if col in (c.EVENT_TIME, c.EVENT_TYPE)]
-    if events and c.SIGNUP_TIME not in raw.columns:
-        raise ContractError(
-            f"{source}: given as the users file, but it has the columns of an events file "
-            f"({', '.join(events)}); a users file holds one row per user: user_id, optional "
-            "signup_time and channel, and attributes"
-        )
-    clashing = [col for col in attributes if is_feature_name(col)]
-    what = "a feature the feature table computes"
-    if not clashing:
-        scored = scores_columns()
-        clashing = [col for col in attributes if col in scored]
-        what = "a column of the scores table"
-    if clashing:
-        raise ContractError(
-            f"{source}: column '{clashing[0]}' is named as {what} ({', '.join(clashing)}); "
-            f"rename the column in the users file, e.g. 'user_{clashing[0]}'"
-        )
-
-
-def check_users(
-    raw: pd.DataFrame, mapping: c.ColumnMapping, source: str, bad: Quarantine, checks: TableChecks
-) -> pd.DataFrame:
-    """Contract-shaped users of one raw chunk: user id, optional sign-up time and channel,
-    and attributes (a text one with a control character is ``invalid_<column>``)."""
-    refuse_unusable_users(raw, mapping, source)
-    wanted = {c.USER_ID: mapping.source(c.USER_ID)}
-    for name in c.USER_OPTIONAL:
-        if name in mapping.columns:
-            wanted[name] = mapping.source(name)
-    require_columns(raw, wanted, source, option="--users-map")
-    columns = {
-        **{n: mapping.source(n) for n in c.USER_OPTIONAL if mapping.source(n) in raw.columns},
-        **wanted,
-    }
-    refuse_repeated_columns(raw, columns, source)
-    refuse_shadowed_columns(raw, columns, source, "--users-map")
-    user_id = check_user_ids(
-        raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
-    )
-    users = pd.DataFrame({c.USER_ID: user_id})
-    _note_whole_float_ids(mapping, checks)
-    if c.SIGNUP_TIME in columns:
-        col = columns[c.SIGNUP_TIME]
-        users[c.SIGNUP_TIME], time_problem = _times(raw, col, mapping, checks)
-        checks.columns[col].also = (
-            "; --time-format and --date-order read the events file's times too: if those are "
-            "written otherwise, write the sign-up times as the events' are"
-        )
-        bad.flag(time_problem == "unparseable", "unparseable_signup_time")
-        bad.flag_each(time_problem)
-    if c.CHANNEL in columns:
-        channel = text_column(raw, columns[c.CHANNEL], c.CHANNEL, bad)
-        users[c.CHANNEL] = channel.str.strip().replace("", pd.NA)
-    used = set(columns.values())
-    for extra in raw.columns:
-        if extra not in used and extra not in users.columns:
-            # lists, maps (a Parquet's) are kept as they are
-            users[extra] = kept_text(raw[extra], partial(text_column, raw, extra, str(extra), bad))
-    return users
-
-
 Check = Callable[[pd.DataFrame, TableChecks], tuple[pd.DataFrame, Quarantine]]
 Prepare = Callable[[pd.DataFrame], tuple[pd.DataFrame, Quarantine]]
 
@@ -541,6 +469,12 @@ class TableRules:
     keep_repeats: bool = False  # repeats are separate events: counted, not quarantined
     noted: tuple[str, ...] = ()  # Quarantine.note names counted over the loaded rows
     not_bad: tuple[str, ...] = ()  # quarantine reasons that say nothing of the file's quality
+
+
+def latest_time(latest: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The newest time an event or a sign-up may hold: ``latest``, by default a day past now
+    (a clock or zone a little ahead); later ones are quarantined."""
+    return latest or pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
 
 
 def event_rules(
@@ -562,7 +496,7 @@ def event_rules(
     """
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise ValueError(f"amount_default must be a positive number, got {amount_default}")
-    latest = latest_event or pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+    latest = latest_time(latest_event)
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
         shaped, bad = prepare(raw) if prepare else (raw, Quarantine(raw))
@@ -586,13 +520,3 @@ def event_rules(
         noted=((AMOUNT_DEFAULTED,) if amount_default is not None else ())
         + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ()),
     )
-
-
-def user_rules(mapping: c.ColumnMapping, source: str) -> TableRules:
-    """The users contract: one row per user id (the first good one kept)."""
-
-    def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
-        bad = Quarantine(raw)
-        return check_users(raw, mapping, source, bad, checks), bad
-
-    return TableRules("users", check, unique_by=(c.USER_ID,), duplicate_reason="duplicate_user_id")

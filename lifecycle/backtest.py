@@ -67,9 +67,11 @@ def parse_cutoff(value: str | pd.Timestamp) -> pd.Timestamp:
     """A cutoff date as midnight UTC (features see events at or before it)."""
     from features.asof import as_of_date
 
-    stamp = as_of_date(value, "cutoff")  # the commands' one date reader ('', 'NaT' refused)
+    stamp = as_of_date(value, "--cutoff")  # the commands' one date reader ('', 'NaT' refused)
     if stamp != stamp.normalize():
-        raise BacktestError(f"cutoff {value!r}: expected a date (midnight UTC), not a time of day")
+        raise BacktestError(
+            f"--cutoff {value!r}: expected a date (midnight UTC), not a time of day"
+        )
     return stamp
 
 
@@ -125,7 +127,7 @@ def check_before_end(cutoff: pd.Timestamp, last_event: pd.Timestamp) -> None:
     """Refuse a cutoff after the data: nothing happened after it to judge by."""
     if cutoff > last_event:
         raise BacktestError(
-            f"cutoff {cutoff:%Y-%m-%d} is after the last event ({last_event:%Y-%m-%d %H:%M}): "
+            f"--cutoff {cutoff:%Y-%m-%d} is after the last event ({last_event:%Y-%m-%d %H:%M}): "
             "nothing happened after it to judge the scores by"
         )
 
@@ -137,7 +139,7 @@ def check_history(cutoff: pd.Timestamp, first_event: pd.Timestamp, labels: Label
     earliest = (first_event + pd.Timedelta(days=history)).normalize() + pd.Timedelta(days=1)
     if cutoff < earliest:
         raise BacktestError(
-            f"cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
+            f"--cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
             f"and training needs at least one {history}-day label horizon of history before "
             f"the cutoff; the earliest cutoff is {earliest:%Y-%m-%d} (or give a shorter --horizon)"
         )

@@ -129,11 +129,12 @@ def main(
     from lifecycle.settings import load_settings
 
     settings = load_settings(config=config, home=home)
-    from lifecycle.storage import not_a_folder
+    from lifecycle.storage import not_a_folder, uncreatable_folder
 
-    if why := not_a_folder(settings.workspace.home):  # every command's first write failed so
+    home_dir = settings.workspace.home
+    if why := not_a_folder(home_dir) or uncreatable_folder(home_dir):  # the first write failed so
         raise UserError(
-            f"workspace {settings.workspace.home} (--home, LIFECYCLE_HOME): cannot be a folder: "
+            f"workspace {home_dir} (--home, LIFECYCLE_HOME): cannot be a folder: "
             f"{why}; choose another --home"
         )
     console = Console(as_json=as_json, quiet=quiet, verbose=verbose)

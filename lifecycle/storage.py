@@ -166,6 +166,25 @@ def not_a_folder(path: Path) -> str | None:
     return None
 
 
+def uncreatable_folder(path: Path) -> str | None:
+    """Why a missing folder ``path`` cannot be created (its first existing parent takes no new
+    folders: read-only, no permission, a virtual folder such as /proc), or None; a probe
+    folder is made there and removed at once."""
+    if path.is_dir():
+        return None
+    parent = next((p for p in path.parents if p.is_dir()), None)
+    if parent is None:
+        return None
+    try:
+        probe = parent / staging_name(path.name, "dir")
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as error:
+        why = "it takes no new folders" if isinstance(error, FileNotFoundError) else error.strerror
+        return f"{parent}: {why}"
+    return None
+
+
 def refuse_unwritable(path: Path, what: str) -> None:
     """Refuse, before any work, a file ``path`` out of the workspace (an --out) that cannot be
     written there, in one line naming it and why (it was an OSError traceback at the end)."""

@@ -192,15 +192,21 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--cutoff", "2023-01-20"], "is too early: the data starts at 2023-01-01"),
-        (["--cutoff", "2024-03-01"], "cutoff 2024-03-01 is after the last event (2024-02-04"),
+        (
+            ["--cutoff", "2023-01-20"],
+            "--cutoff 2023-01-20 is too early: the data starts at 2023-01-01",
+        ),
+        (["--cutoff", "2024-03-01"], "--cutoff 2024-03-01 is after the last event (2024-02-04"),
         (
             ["--cutoff", "2024-01-15"],
             "backtest at 2024-01-15: ltv labels with a 60-day horizon need events up to "
             "2024-03-15, but the data ends at 2024-02-04",
         ),
         (["--cutoff", "2023-11-01", "--dataset", "nope"], "dataset 'nope' does not exist"),
-        (["--cutoff", "2023-11-01T12:00"], "expected a date (midnight UTC)"),
+        (
+            ["--cutoff", "2023-11-01T12:00"],
+            "--cutoff '2023-11-01T12:00': expected a date (midnight UTC)",
+        ),
         (["--cutoff", "01/11/2023"], "--cutoff '01/11/2023': expected an ISO date YYYY-MM-DD"),
         (["--cutoff", "Nov 1 2023"], "expected an ISO date YYYY-MM-DD"),
         # a pydantic dump of three errors, and a traceback once the pipeline had run

@@ -242,6 +242,61 @@ def test_replacing_history_with_new_days_is_refused_and_nothing_written(
     assert not (dataset / "users.parquet").exists()
 
 
+def test_a_replace_that_drops_the_users_table_says_so(home: Path, tmp_path: Path) -> None:
+    """`ingest --replace` of an events file without --users dropped the users table without
+    a word; the summary now names it and the restore that brings it back."""
+    runner = CliRunner()
+    first = _write(tmp_path, "first.csv", FIRST)
+    _ingest(runner, str(first), "--users", str(_write(tmp_path, "users.csv", USERS)))
+    dataset = home / "datasets" / "shop"
+    kept = dataset.readlink().name
+    result = runner.invoke(main, ["ingest", str(first), "--dataset", "shop", "--replace"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"    users table of 2 rows dropped (no --users file): `lifecycle datasets restore "
+        f"{kept}` brings it back, or ingest again with --users FILE"
+    ) in result.stdout.splitlines()
+    assert not (dataset / "users.parquet").exists()
+    assert runner.invoke(main, ["datasets", "restore", kept]).exit_code == 0
+    assert len(pd.read_parquet(dataset / "users.parquet")) == 2
+    # a replace that keeps a users table (or had none) says nothing of it
+    again = runner.invoke(main, ["ingest", str(first), "--dataset", "shop", "--replace"])
+    assert "dropped" in again.stdout
+    assert (
+        "dropped"
+        not in runner.invoke(main, ["ingest", str(first), "--dataset", "shop", "--replace"]).stdout
+    )
+
+
+def test_an_older_export_is_not_sent_to_append_which_adds_nothing(
+    home: Path, tmp_path: Path
+) -> None:
+    """Replacing a dataset by an older export (all its events already in the dataset) was
+    refused with 'Add the new events with `... --append`': that append adds nothing. The
+    advice to append now comes only with events it would add, counted."""
+    runner = CliRunner()
+    first = _write(tmp_path, "first.csv", FIRST)
+    _ingest(runner, str(first))
+    _ingest(runner, str(_write(tmp_path, "second.csv", SECOND)), "--append")
+    result = runner.invoke(main, ["ingest", str(first), "--dataset", "shop"])
+    assert result.exit_code == 1, result.output
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "would drop the events after 2025-01-05" in error
+    assert error.endswith(
+        "Every event of this file is in the dataset already: --append would add none, and the "
+        f"dataset needs nothing from this file; or replace the dataset with `lifecycle ingest "
+        f"{first} --dataset shop --replace`"
+    )
+    # true: the append it no longer suggests adds nothing
+    appended = _ingest(runner, str(first), "--append")
+    assert appended["tables"]["events"]["rows_loaded"] == 0
+    # a file with one event the dataset lacks is sent to --append, counted
+    both = _write(tmp_path, "both.csv", FIRST + "u4,2025-01-03 10:00:00,session,\n")
+    result = runner.invoke(main, ["ingest", str(both), "--dataset", "shop"])
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert f"Add the events the dataset lacks (1) with `lifecycle ingest {both} --dataset " in error
+
+
 def test_replacing_recent_history_with_a_file_that_ends_earlier_is_refused(
     home: Path, tmp_path: Path
 ) -> None:
@@ -350,7 +405,9 @@ def test_importing_a_later_month_over_an_imported_history_is_refused(
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert "holds 2 events 2011-01-04 .. 2011-02-01; this file holds 1 events" in error
     assert "would drop the events before 2011-02-01" in error
-    assert f"lifecycle import online-retail {february} --dataset online_retail --append" in error
+    # both.csv held February already: an append of it adds nothing, so it is not advised
+    assert "Every event of this file is in the dataset already: --append would add none" in error
+    assert "--append`" not in error
     assert f"lifecycle import online-retail {february} --dataset online_retail --replace" in error
     assert dataset.readlink() == before and len(pd.read_parquet(dataset / "events.parquet")) == 2
     assert runner.invoke(main, [*command, str(february), "--replace"]).exit_code == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lifecycle.cli import main
@@ -60,7 +61,7 @@ def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path, tmp_path: Pa
     events.write_text(EVENTS)
     assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
     assert _error(["backtest", "--cutoff", "0000-01-01"]) == (
-        "Error: cutoff '0000-01-01': expected a date such as 2025-06-01 between 1677-09-22 and "
+        "Error: --cutoff '0000-01-01': expected a date such as 2025-06-01 between 1677-09-22 and "
         "2262-04-11"
     )
 
@@ -146,6 +147,17 @@ def test_a_home_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
                 "choose another --home"
             )
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_home_that_cannot_be_created_is_one_line() -> None:
+    """`--home /proc/x` (a folder no one can create) was a FileNotFoundError traceback from the
+    first write."""
+    for command in (["ingest", "events.csv"], ["demo-data", "--users", "10"], ["datasets"]):
+        assert _error(["--home", "/proc/x", *command]) == (
+            "Error: workspace /proc/x (--home, LIFECYCLE_HOME): cannot be a folder: /proc: it "
+            "takes no new folders; choose another --home"
+        )
 
 
 def test_a_report_out_that_is_no_html_file_is_refused(home: Path, tmp_path: Path) -> None:

@@ -259,3 +259,38 @@ def test_a_users_time_refusal_says_its_options_read_the_events_too(
             "the sign-up times as the events' are"
         )
     )
+
+
+def test_sign_ups_in_the_future_are_quarantined_as_future_events_are(
+    home: Path, tmp_path: Path
+) -> None:
+    """A sign-up time in the future loaded (the user then in no feature table row until that
+    day came, unless it had events), while events in the future were quarantined: a sign-up
+    past the events' cut-off (a day past now) is ``signup_time_in_future`` now."""
+    now = pd.Timestamp.now(tz="UTC")
+    soon, later = (
+        (now + pd.Timedelta(hours=12)).isoformat(),
+        (now + pd.Timedelta(days=2)).isoformat(),
+    )
+    events = tmp_path / "events.csv"
+    events.write_text(
+        f"user_id,event_time,event_type,amount\nu1,2024-01-02,signup,\nu2,{soon},session,\n"
+        f"u3,{later},session,\nu3,2024-01-03,session,\n"
+    )
+    users = tmp_path / "users.csv"
+    users.write_text(
+        f"user_id,signup_time,channel\nu1,2024-01-01,ads\nu2,{soon},ads\nu3,{later},seo\n"
+        "u4,2099-01-01,seo\n"
+    )
+    result = CliRunner().invoke(main, ["ingest", str(events), "--users", str(users)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "  events: 3 rows loaded of 4, 1 quarantined (1 event_time_out_of_range)" in lines
+    assert "  users: 2 rows loaded of 4, 2 quarantined (2 signup_time_in_future)" in lines
+    quarantine = pd.read_csv(home / "datasets" / "events" / "quarantine" / "users.csv", dtype=str)
+    assert dict(zip(quarantine[c.SOURCE_ROW], quarantine[c.REASON], strict=True)) == {
+        "3": "signup_time_in_future",
+        "4": "signup_time_in_future",
+    }
+    loaded = pd.read_parquet(home / "datasets" / "events" / "users.parquet")
+    assert loaded[c.USER_ID].tolist() == ["u1", "u2"]
