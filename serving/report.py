@@ -26,7 +26,7 @@ from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
 from serving.lists import Privacy, at_risk, list_rows
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
-from serving.segments import SuperUserDefinition, segment_summary, super_users
+from serving.segments import SuperUserDefinition, segment_summary, super_users, super_users_words
 from serving.units import Units, units_for
 
 if TYPE_CHECKING:
@@ -369,7 +369,7 @@ def render_report(
             figure_html(segments_figure(rfm, stages), "segments")
             + f'<p class="note">Super users (top {value.top_share:.0%} by {kept}, the lists\' '
             + (
-                f"super_user flag): {supers.users:,} users bring {share:.1%} of it. "
+                f"super_user flag): {super_users_words(supers)}. "
                 if supers is not None
                 else "super_user flag): none, the scores table has no revenue column. "
             )

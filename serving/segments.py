@@ -242,6 +242,26 @@ def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = No
     return SuperUsers(flags=flags, users=int(count), value_share=share, definition=d)
 
 
+def super_users_words(found: SuperUsers) -> str:
+    """The super users in words: 'N users bring S of it', or why there are none (too few
+    users for a top share: two users have no top 20%)."""
+
+    def users(n: int) -> str:
+        return f"{n:,} user" if n == 1 else f"{n:,} users"
+
+    if found.users == 0:
+        share = found.definition.top_share
+        needed = next(n for n in range(1, 10**6) if round(share * n) >= 1)
+        return (
+            f"none: {users(len(found.flags))} {'is' if len(found.flags) == 1 else 'are'} too "
+            f"few for a top {share:.0%} (it takes {needed:,} or more)"
+        )
+    if not math.isfinite(found.value_share):
+        return f"{users(found.users)}; nobody has any of it"
+    bring = "brings" if found.users == 1 else "bring"
+    return f"{users(found.users)} {bring} {found.value_share:.1%} of it"
+
+
 # -- all segments together -----------------------------------------------------------------
 
 

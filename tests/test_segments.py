@@ -18,6 +18,7 @@ from serving.segments import (
     rfm_segment,
     segment_summary,
     super_users,
+    super_users_words,
 )
 
 
@@ -104,8 +105,22 @@ def test_super_users_are_the_top_share_and_their_value_share() -> None:
     assert by_ltv.flags.tolist() == [False, True] and by_ltv.value_share == pytest.approx(0.9)
     with pytest.raises(ValueError, match="top_share"):
         super_users(frame, SuperUserDefinition(top_share=0))
-    nothing = super_users(pd.DataFrame({"revenue_total": [0.0, 0.0]}))
+    nothing = super_users(pd.DataFrame({"revenue_total": [0.0, 0.0, 0.0]}))
     assert np.isnan(nothing.value_share)
+    assert super_users_words(found) == "2 users bring 75.0% of it"
+    assert super_users_words(nothing) == "1 user; nobody has any of it"
+
+
+def test_too_few_users_for_a_top_share_say_so() -> None:
+    """Two users have no top 20% (0.4 of a user rounds to none): the line said '0 users
+    bring 0.0% of it', as if the value were spread evenly."""
+    two = super_users(pd.DataFrame({"revenue_total": [100.0, 5.0]}))
+    assert two.users == 0 and not two.flags.any()
+    assert super_users_words(two) == "none: 2 users are too few for a top 20% (it takes 3 or more)"
+    half = SuperUserDefinition(top_share=0.05)
+    one = super_users(pd.DataFrame({"revenue_total": [1.0]}), half)
+    assert super_users_words(one) == "none: 1 user is too few for a top 5% (it takes 11 or more)"
+    assert super_users(pd.DataFrame({"revenue_total": [1.0] * 11}), half).users == 1
 
 
 def test_segment_summary_sizes_and_shares_add_up() -> None:

@@ -445,7 +445,12 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     import pandas as pd
 
     from serving.batch import find_scores, latest_scores, score_all
-    from serving.segments import SuperUserDefinition, segment_summary, super_users
+    from serving.segments import (
+        SuperUserDefinition,
+        segment_summary,
+        super_users,
+        super_users_words,
+    )
     from serving.units import units_for
 
     dataset = dataset or obj.settings.dataset
@@ -496,8 +501,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
             }
             lines.append(
                 f"super users (top {found_supers.definition.top_share:.0%} by "
-                f"{units.value_name(value)}): {found_supers.users:,} users "
-                f"bring {found_supers.value_share:.1%} of it"
+                f"{units.value_name(value)}): {super_users_words(found_supers)}"
             )
     obj.console.result(data, lines)
 
