@@ -123,15 +123,23 @@ class FeatureRegistry:
 
     def read_plan(self, service: str, join_key: str) -> ReadPlan:
         """The service's views and features as a read of the row store's tables."""
+        if lost := self.lost_feature(service):
+            from features.store import FeatureStoreError
+
+            raise FeatureStoreError(lost_feature(service, *lost))
         reads = []
         for projection in self.projections(service):
             view = self.views[projection.view]
-            if lost := next((f for f in projection.features if f not in view.columns), None):
-                from features.store import FeatureStoreError
-
-                raise FeatureStoreError(lost_feature(service, projection.view, lost))
             reads.append((view.table, projection.features, view.columns))
         return ReadPlan.of(join_key, reads)
+
+    def lost_feature(self, service: str) -> tuple[str, str] | None:
+        """The first (view, feature) the service asks for that its view no longer has."""
+        for projection in self.projections(service):
+            columns = self.views[projection.view].columns
+            if lost := next((f for f in projection.features if f not in columns), None):
+                return projection.view, lost
+        return None
 
     def service_problem(self, service: str, feature_names: list[str], registry: Path) -> str | None:
         """Why a model trained on ``feature_names`` through ``service`` cannot read them from
@@ -142,10 +150,8 @@ class FeatureRegistry:
                 f"is gone from the Feast registry {registry} "
                 f"(it has: {', '.join(self.service_names()) or 'none'})"
             )
-        for projection in self.projections(service):
-            columns = self.views[projection.view].columns
-            if lost := next((f for f in projection.features if f not in columns), None):
-                return lost_feature(service, projection.view, lost, way_back=False)
+        if lost := self.lost_feature(service):
+            return lost_feature(service, *lost, way_back=False)
         held = self.service_features(service)
         if sorted(held) != sorted(feature_names):
             lacking = sorted(set(feature_names) - set(held))

@@ -413,13 +413,17 @@ class BacktestResult:
     out: Path | None
     seconds: float
 
+    @property
+    def over_cutoffs(self) -> dict[str, Any] | None:  # rolling origins summed up; one: None
+        return across_cutoffs([r.verdict for r in self.cutoffs])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
             "horizons_days": _horizons(self.labels),
             "settings": self.settings,
             "cutoffs": [r.to_dict() for r in self.cutoffs],
-            "over_cutoffs": across_cutoffs([r.verdict for r in self.cutoffs]),
+            "over_cutoffs": self.over_cutoffs,
             "mlflow": self.mlflow,
             "out": str(self.out) if self.out else None,
             "seconds": round(self.seconds, 1),
@@ -430,7 +434,7 @@ class BacktestResult:
         lines = [f"backtest of dataset '{self.dataset}' (horizons: {horizons})"]
         for result in self.cutoffs:
             lines += result.lines(self.labels)
-        lines += across_lines(across_cutoffs([r.verdict for r in self.cutoffs]))
+        lines += across_lines(self.over_cutoffs)
         lines.append(
             f"MLflow run {self.mlflow['run_id']} in experiment {self.mlflow['experiment']}"
             + (f"; plots and scratch workspaces in {self.out}" if self.out else "")
@@ -578,7 +582,7 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
         values = {"users": float(r.users), "seconds": sum(r.seconds.values())}
         values |= {f"outcome.{k}": v for k, v in r.outcome.items() if k != "resamples"}
         metrics += [Metric(k, v, now, step) for k, v in flat_metrics(values | r.verdict).items()]
-    over = across_cutoffs([r.verdict for r in result.cutoffs]) or {"methods": {}}
+    over = result.over_cutoffs or {"methods": {}}
     means = flat_metrics({"methods": over["methods"]})  # rolling origins: each metric's mean
     metrics += [Metric(f"mean.{k}", v, now, 0) for k, v in means.items()]
     try:

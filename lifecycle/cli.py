@@ -132,7 +132,8 @@ def main(
     from lifecycle.storage import not_a_folder, uncreatable_folder
 
     home_dir = settings.workspace.home
-    if why := not_a_folder(home_dir) or uncreatable_folder(home_dir):  # the first write failed so
+    # one line before any work, not the traceback of the first write into it
+    if why := not_a_folder(home_dir) or uncreatable_folder(home_dir):
         raise UserError(
             f"workspace {home_dir} (--home, LIFECYCLE_HOME): cannot be a folder: "
             f"{why}; choose another --home"
