@@ -143,8 +143,27 @@ def missing_file(path: Path) -> str | None:
             return "a symlink loop (following its links leads back to them), not a file"
         if path.is_symlink():
             return f"a broken symlink: it points to {os.readlink(path)}, which does not exist"
-        return "file not found"
+        return "file not found" + _looked_in(path)
     return None
+
+
+CALLER_DIR = "RUN_CALLER_DIR"  # where `./run` was started, before it went to the project
+
+
+def _looked_in(path: Path) -> str:
+    """For a relative ``path``: the folder it was looked for in and, where `./run` was started
+    in another one that holds it, its full path there."""
+    if path.is_absolute():
+        return ""
+    here = Path.cwd()
+    said = f" in {here}"
+    caller = os.environ.get(CALLER_DIR)
+    if caller and Path(caller).resolve() != here.resolve() and os.path.lexists(Path(caller) / path):
+        said += (
+            f"; it is in {caller}, where ./run was started (./run runs commands from the "
+            f"project's folder): give its full path, {Path(caller) / path}"
+        )
+    return said
 
 
 def not_a_file(path: Path) -> str | None:

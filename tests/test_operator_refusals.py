@@ -170,3 +170,27 @@ def test_a_report_out_that_is_no_html_file_is_refused(home: Path, tmp_path: Path
             f"{html}"
         )
         assert not out.exists()
+
+
+def test_a_relative_file_not_found_says_where_it_was_looked_for(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/repo/run lifecycle ingest orders.csv` started in the folder holding orders.csv said
+    'orders.csv: file not found': ./run goes to the project's folder first. The error now
+    names the folder searched and, where ./run was started elsewhere, the file's full path."""
+    project, caller = tmp_path / "project", tmp_path / "caller"
+    project.mkdir()
+    caller.mkdir()
+    (caller / "orders.csv").write_text(EVENTS)
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("RUN_CALLER_DIR", raising=False)
+    assert _error(["ingest", "orders.csv"]) == f"Error: orders.csv: file not found in {project}"
+    monkeypatch.setenv("RUN_CALLER_DIR", str(caller))
+    assert _error(["ingest", "orders.csv"]) == (
+        f"Error: orders.csv: file not found in {project}; it is in {caller}, where ./run was "
+        "started (./run runs commands from the project's folder): give its full path, "
+        f"{caller / 'orders.csv'}"
+    )
+    assert _error(["ingest", "other.csv"]) == f"Error: other.csv: file not found in {project}"
+    monkeypatch.chdir(caller)  # started where it is: read as given
+    assert CliRunner().invoke(main, ["ingest", "orders.csv", "--dataset", "d"]).exit_code == 0
