@@ -374,6 +374,12 @@ def _repeats_hint(reasons: dict[str, int]) -> str:
             if offered("--keep-repeats")
             else ""
         )
+    if reasons and next(iter(reasons)) == f"missing_{c.USER_ID}":
+        return (
+            " Most have no user id (guest or anonymous orders, which no user's scores can use): "
+            "if the file is right, a larger ingest.max_bad_fraction "
+            "(LIFECYCLE_INGEST__MAX_BAD_FRACTION=0.9) loads the rest, those rows quarantined"
+        )
     if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
         separator = " (--delimiter)" if offered("--delimiter") else ""
         return (
