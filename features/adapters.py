@@ -67,6 +67,18 @@ ONLINE_RETAIL_COLUMNS = (
 )
 
 
+def source_shaped_like(path: Path | str) -> str | None:
+    """The public data set whose own file ``path`` looks like (its adapter's columns), or
+    None (also when the file cannot be read: its reader says why elsewhere)."""
+    from features.reading import read_chunks
+
+    try:
+        columns = set(next(iter(read_chunks(Path(path), 1))).columns)
+    except (OSError, ValueError, StopIteration):
+        return None
+    return "online-retail" if set(ONLINE_RETAIL_COLUMNS) <= columns else None
+
+
 def not_its_file(source: str) -> str:
     """What to do with a file that lacks an adapter's columns (adapters take no --map)."""
     return (

@@ -289,6 +289,7 @@ def _refresh_steps(
 def _ingest(
     settings: Settings, files: Sequence[Path], users: Path | None, source: str | None
 ) -> dict[str, Any]:
+    from features import adapters
     from features.appending import NotAppendable, dataset_timezone
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
@@ -338,6 +339,14 @@ def _ingest(
         except ContractError as error:
             if not re.search(r"(?<![\w-])--[a-z]", str(error)):
                 raise  # a file not found, empty, ...: no option of ingest's would help
+            shaped_like = adapters.source_shaped_like(path)
+            if shaped_like:  # imported with its adapter: refresh appends through it too
+                raise ContractError(
+                    f"{path}: a file of {shaped_like}'s own columns, which `lifecycle ingest` "
+                    f"reads only with --map: append it through its adapter, as "
+                    f"`lifecycle import {shaped_like}` reads it: "
+                    f"`lifecycle refresh {path} --source {shaped_like}`"
+                ) from None
             # its hint names ingest's options: refresh has none
             raise ContractError(
                 f"{error}. `refresh` reads files in the contract's columns and takes no ingest "

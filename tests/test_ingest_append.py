@@ -491,6 +491,12 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
     # `refresh --source online-retail` appends through the same path (its ingest step; the
     # later steps are refresh's own tests), and refuses a users file the adapter derives.
     march = _write(tmp_path, "mar.csv", RETAIL_HEADER + RETAIL_MARCH)
+    # Without --source the file was sent to `lifecycle ingest --map`, which cannot read
+    # invoice lines (amounts are Quantity x UnitPrice, cancellations are refunds).
+    result = runner.invoke(main, ["refresh", str(march), "--dataset", "online_retail"])
+    assert result.exit_code == 1 and "--append --map CONTRACT=SOURCE" not in result.stderr
+    assert f"`lifecycle refresh {march} --source online-retail`" in result.stderr.splitlines()[-1]
+    assert dataset.readlink() == before
     settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "online_retail"})
     step = refresh_ingest(settings, [march], None, "online-retail")
     assert step["files"][0]["totals"] == {"events": 5, "users": 3}
