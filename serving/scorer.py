@@ -49,7 +49,7 @@ from serving.schemas import (
     whole_number,
 )
 from serving.served_tasks import answer_plan, serving_champions
-from serving.stores import open_feature_store, problem, registry_aliases, reopen_registry
+from serving.stores import open_for_champions, problem, registry_aliases, reopen_registry
 from serving.units import Units, label_windows
 
 if TYPE_CHECKING:
@@ -148,7 +148,8 @@ class Scorer:
 
         try:
             require_events(self.settings, self.dataset, "serve")  # not "run features apply"
-            state = self._build(open_feature_store(self.settings, self.dataset), mirrored)
+            store = open_for_champions(self.settings, self.dataset, self._cache, mirrored=mirrored)
+            state = self._build(store, mirrored)
             self.state, self.error = state, None
         except Exception as error:
             self.failed(error)
@@ -243,7 +244,7 @@ class Scorer:
             if previous is None:
                 new = self.load()
             else:  # a new store: the registry and online files now on disk, not the old ones
-                new = self._build(open_feature_store(self.settings, self.dataset))
+                new = self._build(open_for_champions(self.settings, self.dataset, self._cache))
                 self.state = new  # one assignment: a request sees the old set or the new one
         before = previous.champions.versions if previous else {}
         after = new.champions.versions

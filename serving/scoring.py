@@ -42,6 +42,8 @@ class Champions:
     bundles: dict[str, ModelBundle] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Tasks whose champion's feature service lost a feature, changed or is gone (of unavailable)
+    unserviced: set[str] = field(default_factory=set)
     bands: tuple[float, float] = (HIGH_RISK, MEDIUM_RISK)  # risk bands: high from, medium from
     purchase_counts: float | None = None  # a log without amounts: serving.units.purchase_counts
     # The bundle whose purchase process gives p_alive and expected_purchases, kept when a
@@ -204,6 +206,7 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
             continue
         version = champions.versions.pop(task)
         del champions.bundles[task]
+        champions.unserviced.add(task)
         champions.unavailable[task] = (
             f"champion {registry.model_name(dataset, task)} v{version} reads feature service "
             f"'{bundle.service}', which {problem}: train a model on the current service with "

@@ -99,6 +99,32 @@ def open_feature_store(settings: Settings, dataset: str) -> ServedStore:
     return store
 
 
+def open_for_champions(
+    settings: Settings, dataset: str, cache: Path, *, mirrored: bool = False
+) -> ServedStore:
+    """:func:`open_feature_store`; when it refuses and no champion could read the store
+    anyway (a feature its service asks for is gone, the service changed or vanished: a
+    dataset that lost a column, then ``features apply``), the refusal says that first, as
+    materializing alone would only lead to it."""
+    try:
+        return open_feature_store(settings, dataset)
+    except ApiError as error:
+        from lifecycle.tasks import names
+        from serving.scoring import load_champions
+        from serving.served_tasks import no_model_for
+
+        if registry_problem(settings) is not None:  # reading it would create an empty one
+            raise
+        try:
+            champions = load_champions(settings, dataset, cache, mirrored=mirrored)
+        except Exception:  # the registry cannot be read either: the store's refusal stands
+            raise error from None
+        unserved = no_model_for(champions, list(names()))
+        if unserved is None or not champions.unserviced:
+            raise
+        raise ApiError(error.status, f"{unserved}; and {error.message}") from None
+
+
 def problem(settings: Settings, store: Any, *, read: bool = False) -> str | None:
     """Why the served stores cannot answer now (``read``: look into the online tables too);
     a few ``stat`` calls without ``read``, as every request asks."""

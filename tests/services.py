@@ -445,6 +445,16 @@ def promote(home: Path, task: str, version: str) -> None:
     promote_version(load_settings(home=home, environ={}), task, version, "serving reload test")
 
 
+def workspace_batch_scores(home: Path) -> Path:
+    """Point ``latest`` back at the copied workspace's own ``score-all`` table (written by the
+    champions served: the shared build's) after a test wrote a hand-made one; returns it."""
+    written = sorted((home / "scores").glob("scores-*.parquet"))[0]
+    latest = home / "scores" / "latest.parquet"
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(written.name)
+    return written
+
+
 def write_batch_scores(home: Path) -> Path:
     """A hand-made scores table as ``latest`` (reasons as batch scoring stores them: JSON)."""
     import json

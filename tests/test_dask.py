@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,20 +38,13 @@ DASK_ENV = {"LIFECYCLE_TRAINING__ENGINE": "dask", "LIFECYCLE_DASK__SCHEDULER": "
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
-    from distributed import Client, LocalCluster
+    """The module's one cluster, started as ``dask.scheduler = "local:2"`` starts it
+    (``lifecycle.cluster``); the pipeline's training below reaches it by its address (that
+    path of ``dask_client``), so the module starts 2 worker processes once, not twice."""
+    from lifecycle.cluster import dask_client
 
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=40,
-        ) as cluster,
-        Client(cluster) as dask_client,
-    ):
-        yield dask_client
+    with dask_client(load_settings(environ=DASK_ENV)) as dask:
+        yield dask
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +54,21 @@ def home(trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
-def churn_results(trained_workspace: TrainedWorkspace, home: Path) -> dict:
+def churn_results(trained_workspace: TrainedWorkspace, home: Path, client: Any) -> dict:
     """The churn model the pipeline trained in process (the workspace's champion), and the
-    same training with ``training.engine = dask``."""
+    same training with ``training.engine = dask`` (on the module's cluster)."""
     local = trained_workspace.results["churn"]
     # The Dask model's metrics differ from the local one's only by chance (partitioning), so
     # which one the gate keeps would too: the in-process model stays champion for the tests
     # that score with it.
-    never_promoted = DASK_ENV | NO_PLOTS | {"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1"}
+    never_promoted = (
+        DASK_ENV
+        | NO_PLOTS
+        | {
+            "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1",
+            "LIFECYCLE_DASK__SCHEDULER": client.scheduler.address,
+        }
+    )
     distributed = train_task(load_settings(home=home, environ=never_promoted), "churn")
     return {"local": local, "dask": distributed}
 

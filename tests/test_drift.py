@@ -268,7 +268,7 @@ def inject_shift(feature_table: Path) -> int:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from services import prepare
-    from workspaces import NO_PLOTS
+    from workspaces import NO_COMPILE, NO_PLOTS
 
     home = tmp_path_factory.mktemp("drift_ws")
     prepare(
@@ -278,7 +278,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["features", "apply"],
         ["train", "churn"],  # one champion is enough: inputs and scores are per champion
         ["score-all", "--allow-partial"],
-        env=NO_PLOTS,
+        # nothing here serves: the champion's trees need no compiling (test_compiled does it)
+        env=NO_PLOTS | NO_COMPILE,
     )
     return home
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from click.testing import CliRunner
 from experiment_runs import few_rounds
+from services import run_cli
 
 from features import contract as c
 from lifecycle import lineage, registry
@@ -219,7 +220,9 @@ def test_scoring_after_a_column_went_away_names_it_and_the_way_back(
 ) -> None:
     """`ingest --replace` of the events alone (the users table, with `country`, gone), then
     features build and apply: score-all and refresh's score step were Feast's ValueError
-    traceback ('The projection for user_profile cannot be applied ...')."""
+    traceback ('The projection for user_profile cannot be applied ...'). A real server
+    started in that state said only `run lifecycle features materialize` (the view's online
+    table is new and empty), which led to the lost column; now both, the column first."""
     events = tmp_path / "events.parquet"
     shutil.copy(trained_copy / "datasets" / "demo" / "events.parquet", events)
     home = ["--home", str(trained_copy), "--quiet"]
@@ -249,3 +252,50 @@ def test_scoring_after_a_column_went_away_names_it_and_the_way_back(
         f"Error: feature service churn_v1 (what the models learned from) {lost}: retrain with "
         "`lifecycle train all`, or bring the dataset back with `lifecycle datasets restore`"
     )
+    served_lost_column(trained_copy, lost)
+
+
+def served_lost_column(home: Path, lost: str) -> None:
+    """A real ``bentoml serve`` (one worker) started on ``home`` in that state: never ready,
+    /readyz and /score say which champion lost which column, then why the online store cannot
+    answer; materialized and reloaded, the same refusal; never a traceback, never a score."""
+    import time
+
+    import httpx
+    from services import bentoml_server
+
+    def reasons() -> list[str]:
+        """The 503 of /readyz, /score and /score_features, once the start has finished."""
+        answers = [httpx.get(f"{base}/readyz", timeout=30)] + [
+            httpx.post(f"{base}/{route}", json=body, timeout=30)
+            for route, body in (
+                ("score", {"user_ids": ["u0000001"]}),
+                ("score_features", {"users": [{"user_id": "p", "features": {}}]}),
+            )
+        ]
+        assert [a.status_code for a in answers] == [503] * 3, [a.text for a in answers]
+        return [a.json()["error"].removeprefix("not ready: ") for a in answers]
+
+    unserved = "no model can serve churn, conversion, ltv: " + "; ".join(
+        f"{task}: champion demo-{task} v1 reads feature service '{task}_v1', which {lost}: "
+        f"train a model on the current service with `lifecycle train {task}`, and if the gate "
+        f'keeps v1, serve the new one with `lifecycle promote {task} challenger --reason "'
+        f'{task}_v1 unavailable" --force`'
+        for task in ("churn", "conversion", "ltv")
+    )
+    with bentoml_server(home, {}) as base:
+        deadline = time.monotonic() + 120
+        while "still loading" in httpx.get(f"{base}/readyz", timeout=30).text:
+            assert time.monotonic() < deadline, "the service never finished its start"
+            time.sleep(0.2)
+        online = home / "feast" / "demo" / "online.db"
+        empty = f"the online store {online} has no rows for user_profile: run `lifecycle "
+        assert reasons() == [f"{unserved}; and {empty}features materialize`"] * 3
+        run_cli(home, "features", "materialize")
+        reloaded = httpx.post(f"{base}/reload", json={}, timeout=120)
+        assert reloaded.status_code == 200, reloaded.text
+        assert reloaded.json()["model_versions"] == {}
+        assert all(lost in why for why in reloaded.json()["unavailable"].values())
+        assert reasons() == [unserved] * 3
+    log = (home / "server.log").read_text()
+    assert "Traceback" not in log and "country" in log

@@ -19,8 +19,10 @@ from services import (
     promote,
     run_cli,
     service_asgi_app,
+    workspace_batch_scores,
     write_batch_scores,
 )
+from workspaces import NO_COMPILE
 
 from lifecycle.settings import load_settings
 
@@ -46,6 +48,11 @@ def asgi_client(home: Path) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LIFECYCLE_HOME", str(home))
+        # As the served process (services.bentoml_server): otherwise this process compiles the
+        # champions' trees in a background thread (~a minute of CPU on 2 cores, into the next
+        # tests and, under xdist, the next modules of this worker) that nothing here asserts.
+        for name, value in NO_COMPILE.items():
+            patch.setenv(name, value)
         with TestClient(service_asgi_app()) as client:
             deadline = time.monotonic() + 120
             while client.get("/readyz").status_code != 200:
@@ -82,13 +89,15 @@ def ready_server(server: str) -> str:
     return server
 
 
-def test_readiness_and_liveness(ready_server: str) -> None:
-    assert httpx.get(f"{ready_server}/livez").status_code == 200
-    assert httpx.get(f"{ready_server}/readyz").status_code == 200
+def test_readiness_and_liveness(ready_server: str, http: httpx.Client) -> None:
+    assert http.get(f"{ready_server}/livez").status_code == 200
+    assert http.get(f"{ready_server}/readyz").status_code == 200
 
 
-def test_http_score_known_and_unknown(ready_server: str, known_users: list[str]) -> None:
-    response = httpx.post(
+def test_http_score_known_and_unknown(
+    ready_server: str, known_users: list[str], http: httpx.Client
+) -> None:
+    response = http.post(
         f"{ready_server}/score", json={"user_ids": [known_users[1], "stranger"]}, timeout=30
     )
     assert response.status_code == 200
@@ -97,8 +106,8 @@ def test_http_score_known_and_unknown(ready_server: str, known_users: list[str])
     assert body["users"][0]["ltv"] is not None and body["model_versions"]["churn"]
 
 
-def test_http_score_features(ready_server: str) -> None:
-    response = httpx.post(
+def test_http_score_features(ready_server: str, http: httpx.Client) -> None:
+    response = http.post(
         f"{ready_server}/score_features",
         json={
             "users": [{"user_id": "p1", "features": {"recency_days": 5, "channel": "organic"}}],
@@ -110,20 +119,20 @@ def test_http_score_features(ready_server: str) -> None:
     assert response.json()["users"][0]["churn_probability"] is not None
 
 
-def test_http_models_and_at_risk(ready_server: str, home: Path) -> None:
-    models = httpx.post(f"{ready_server}/models", json={}, timeout=30)
+def test_http_models_and_at_risk(ready_server: str, home: Path, http: httpx.Client) -> None:
+    models = http.post(f"{ready_server}/models", json={}, timeout=30)
     assert models.status_code == 200 and len(models.json()["models"]) == 3
     write_batch_scores(home)
-    at_risk = httpx.post(
+    at_risk = http.post(
         f"{ready_server}/at_risk", json={"lifecycle_stage": "at_risk", "limit": 1}, timeout=30
     )
     assert at_risk.status_code == 200
     assert at_risk.json()["total"] == 2 and [u["user_id"] for u in at_risk.json()["users"]] == ["c"]
 
 
-def test_http_metrics_are_prometheus(ready_server: str) -> None:
-    httpx.post(f"{ready_server}/score", json={"user_ids": ["x"]}, timeout=30)
-    text = httpx.get(f"{ready_server}/metrics").text
+def test_http_metrics_are_prometheus(ready_server: str, http: httpx.Client) -> None:
+    http.post(f"{ready_server}/score", json={"user_ids": ["x"]}, timeout=30)
+    text = http.get(f"{ready_server}/metrics").text
     assert 'lifecycle_request_total{endpoint="/score"' in text
 
 
@@ -141,26 +150,26 @@ def test_http_metrics_are_prometheus(ready_server: str) -> None:
     ],
 )
 def test_http_bad_score_requests_are_400_naming_the_field(
-    ready_server: str, body: dict[str, Any], field: str
+    ready_server: str, body: dict[str, Any], field: str, http: httpx.Client
 ) -> None:
-    response = httpx.post(f"{ready_server}/score", json=body, timeout=30)
+    response = http.post(f"{ready_server}/score", json=body, timeout=30)
     assert response.status_code == 400, response.text
     assert response.json()["detail"][0]["loc"][0] == field
 
 
-def test_http_malformed_json_and_oversized_body(ready_server: str) -> None:
-    malformed = httpx.post(
+def test_http_malformed_json_and_oversized_body(ready_server: str, http: httpx.Client) -> None:
+    malformed = http.post(
         f"{ready_server}/score",
         content=b'{"user_ids": [',
         headers={"content-type": "application/json"},
     )
     assert malformed.status_code == 400 and "JSON" in malformed.json()["detail"][0]["msg"]
-    huge = httpx.post(f"{ready_server}/score", json={"user_ids": ["x" * 100] * 300}, timeout=30)
+    huge = http.post(f"{ready_server}/score", json={"user_ids": ["x" * 100] * 300}, timeout=30)
     assert huge.status_code == 413 and "max_request_bytes" in huge.json()["error"]
 
 
-def test_http_bad_feature_values_name_each_field(ready_server: str) -> None:
-    response = httpx.post(
+def test_http_bad_feature_values_name_each_field(ready_server: str, http: httpx.Client) -> None:
+    response = http.post(
         f"{ready_server}/score_features",
         json={"users": [{"user_id": "p", "features": {"tenure_days": "long", "colour": "red"}}]},
         timeout=30,
@@ -170,8 +179,8 @@ def test_http_bad_feature_values_name_each_field(ready_server: str) -> None:
     assert locs == [["users", 0, "features", "colour"], ["users", 0, "features", "tenure_days"]]
 
 
-def test_http_at_risk_bad_filters(ready_server: str, home: Path) -> None:
-    response = httpx.post(f"{ready_server}/at_risk", json={"limit": 0, "min_churn": 2}, timeout=30)
+def test_http_at_risk_bad_filters(ready_server: str, home: Path, http: httpx.Client) -> None:
+    response = http.post(f"{ready_server}/at_risk", json={"limit": 0, "min_churn": 2}, timeout=30)
     assert response.status_code == 400
     assert {e["loc"][0] for e in response.json()["detail"]} == {"limit", "min_churn"}
     write_batch_scores(home)
@@ -180,22 +189,24 @@ def test_http_at_risk_bad_filters(ready_server: str, home: Path) -> None:
         ({"lifecycle_stage": "x"}, "lifecycle_stage"),
         ({"control_share": 1}, "control_share"),  # the list's own check: [0, 1)
     ):
-        unknown = httpx.post(f"{ready_server}/at_risk", json=body, timeout=30)
+        unknown = http.post(f"{ready_server}/at_risk", json=body, timeout=30)
         assert unknown.status_code == 400, unknown.text
         assert [e["loc"] for e in unknown.json()["detail"]] == [[field]]
 
 
-def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path) -> None:
+def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx.Client) -> None:
     """Same rows, order, values and control flags from HTTP as from `lifecycle at-risk` on
-    the same (real, batch-scored) workspace."""
-    run_cli(home, "score-all")
+    the same (real, batch-scored) workspace: its own `score-all` table of the champions
+    served (not scored again: the shared build's, ~10 s of CPU less)."""
+    workspace_batch_scores(home)
     for options, body in (
         (["--control-share", "0.3", "--seed", "7"], {"control_share": 0.3, "seed": 7}),
         (["--min-churn", "0.2", "--rank-by", "ltv"], {"min_churn": 0.2, "rank_by": "ltv"}),
     ):
         cli = json.loads(run_cli(home, "--json", "at-risk", "--top", "60", *options))["rows"]
-        response = httpx.post(f"{ready_server}/at_risk", json={"limit": 60, **body}, timeout=60)
+        response = http.post(f"{ready_server}/at_risk", json={"limit": 60, **body}, timeout=60)
         assert response.status_code == 200, response.text
+        assert response.json()["stale"] is None  # scored by the champions served
         served = response.json()["users"]
         assert len(cli) == len(served) == 60
         assert [u["user_id"] for u in served] == [r["user_id"] for r in cli]
@@ -211,9 +222,9 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path) -> None:
         assert any(flags) and not all(flags)  # the share drew some of the 60, not all
 
 
-def test_openapi_document_is_valid(ready_server: str) -> None:
+def test_openapi_document_is_valid(ready_server: str, http: httpx.Client) -> None:
     """Structure of OpenAPI 3 and every $ref resolves (openapi-spec-validator is not installed)."""
-    spec = httpx.get(f"{ready_server}/docs.json").json()
+    spec = http.get(f"{ready_server}/docs.json").json()
     assert spec["openapi"].startswith("3.") and spec["info"]["title"]
     for path in ENDPOINTS:
         operation = spec["paths"][path]["post"]
@@ -242,13 +253,13 @@ def test_openapi_document_is_valid(ready_server: str) -> None:
 
 
 def test_openapi_document_names_the_api_and_describes_every_field(
-    ready_server: str, home: Path, known_users: list[str]
+    ready_server: str, home: Path, known_users: list[str], http: httpx.Client
 ) -> None:
     """Title and the package's version, a description on every field of every model (units
     and ranges), and the risk bands the served process was configured with."""
     from importlib.metadata import version
 
-    spec = httpx.get(f"{ready_server}/docs.json", timeout=30).json()
+    spec = http.get(f"{ready_server}/docs.json", timeout=30).json()
     assert spec["info"]["title"] == "Lifecycle"
     assert spec["info"]["version"] == version("lifecycle") != "None"
     assert "BentoML" not in spec["info"]["description"]
@@ -284,7 +295,7 @@ def test_openapi_document_names_the_api_and_describes_every_field(
         assert band["x-thresholds"] == {"high": 0.6, "medium": 0.3}
         assert "high when churn_probability >= 0.6, medium when >= 0.3" in band["description"]
     # ... and the answers follow them.
-    scored = httpx.post(
+    scored = http.post(
         f"{ready_server}/score", json={"user_ids": known_users[:50], "tasks": ["churn"]}, timeout=30
     ).json()["users"]
     for user in scored:
@@ -294,20 +305,17 @@ def test_openapi_document_names_the_api_and_describes_every_field(
 
 
 def test_http_at_risk_and_readyz_say_when_batch_scores_are_not_the_champions(
-    ready_server: str, home: Path
+    ready_server: str, home: Path, http: httpx.Client
 ) -> None:
     """score-all's table of the served champions: no warning; a table they did not write:
     /readyz stays 200 with a warning naming the fix, /at_risk answers with `stale`."""
-    written = sorted((home / "scores").glob("scores-*.parquet"))[0]  # the workspace's score-all
-    latest = home / "scores" / "latest.parquet"
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(written.name)
-    ready = httpx.get(f"{ready_server}/readyz", timeout=30)
+    workspace_batch_scores(home)
+    ready = http.get(f"{ready_server}/readyz", timeout=30)
     assert ready.status_code == 200, ready.text
     body = ready.json()
     assert isinstance(body.pop("worker"), int) and body == {"status": "ready", "warnings": []}
-    current = httpx.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()
-    scored = httpx.post(f"{ready_server}/score", json={"user_ids": ["x"]}, timeout=30).json()
+    current = http.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()
+    scored = http.post(f"{ready_server}/score", json={"user_ids": ["x"]}, timeout=30).json()
     assert current["stale"] is None
     assert current["model_versions"] == scored["model_versions"]
     assert current["as_of"] == scored["as_of"] and current["currency"] == scored["currency"]
@@ -322,21 +330,21 @@ def test_http_at_risk_and_readyz_say_when_batch_scores_are_not_the_champions(
     )
 
     write_batch_scores(home)  # hand-made: it does not say which models wrote it
-    ready = httpx.get(f"{ready_server}/readyz", timeout=30)
+    ready = http.get(f"{ready_server}/readyz", timeout=30)
     assert ready.status_code == 200
     (warning,) = ready.json()["warnings"]
     assert warning.startswith("the batch scores are stale: ")
     assert warning.endswith("run `lifecycle score-all`")
-    stale = httpx.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()["stale"]
+    stale = http.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()["stale"]
     assert stale["fix"] == "lifecycle score-all"
     assert stale["served_versions"] == scored["model_versions"] and stale["table_versions"] == {}
     assert stale["served_as_of"] == scored["as_of"]
 
 
 def test_http_reload_swaps_models_without_failed_requests(
-    ready_server: str, home: Path, known_users: list[str]
+    ready_server: str, home: Path, known_users: list[str], http: httpx.Client
 ) -> None:
-    before = httpx.post(
+    before = http.post(
         f"{ready_server}/score", json={"user_ids": known_users[:3]}, timeout=30
     ).json()
     assert before["model_versions"]["churn"] == "1"
@@ -363,7 +371,7 @@ def test_http_reload_swaps_models_without_failed_requests(
     try:
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(hammer) for _ in range(3)]
-            reload = httpx.post(f"{ready_server}/reload", json={}, timeout=60)
+            reload = http.post(f"{ready_server}/reload", json={}, timeout=60)
             for future in futures:
                 future.result()
         assert reload.status_code == 200, reload.text
@@ -372,18 +380,18 @@ def test_http_reload_swaps_models_without_failed_requests(
             and reload.json()["model_versions"]["churn"] == "2"
         )
         assert statuses and set(statuses) == {200}
-        after = httpx.post(
+        after = http.post(
             f"{ready_server}/score", json={"user_ids": known_users[:3]}, timeout=30
         ).json()
         assert after["model_versions"]["churn"] == "2"
         assert after["users"][0]["model_versions"]["churn"] == "2"
     finally:
         promote(home, "churn", "1")
-        httpx.post(f"{ready_server}/reload", json={}, timeout=60)
+        http.post(f"{ready_server}/reload", json={}, timeout=60)
 
 
 def test_http_promote_moves_the_challenger_and_reloads(
-    ready_server: str, home: Path, known_users: list[str]
+    ready_server: str, home: Path, known_users: list[str], http: httpx.Client
 ) -> None:
     from lifecycle import registry
 
@@ -393,7 +401,7 @@ def test_http_promote_moves_the_challenger_and_reloads(
     assert before["churn"] == "1"
 
     def post(body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(f"{ready_server}/promote", json=body, timeout=120)
+        return http.post(f"{ready_server}/promote", json=body, timeout=120)
 
     client.set_registered_model_alias(churn, registry.CHALLENGER, "2")
     try:
@@ -418,7 +426,7 @@ def test_http_promote_moves_the_challenger_and_reloads(
         assert champion_versions(home) == {**before, "churn": "2"}
         recorded = client.get_model_version(churn, "2").tags["promotion"]
         assert recorded == body["reason"] == "manual: canary looked good (POST /promote)"
-        scored = httpx.post(
+        scored = http.post(
             f"{ready_server}/score", json={"user_ids": known_users[:2]}, timeout=30
         ).json()
         assert scored["model_versions"]["churn"] == "2"  # serving the promoted model
@@ -443,7 +451,7 @@ def test_http_promote_moves_the_challenger_and_reloads(
     finally:
         promote(home, "churn", "1")
         client.set_registered_model_alias(churn, registry.CHALLENGER, "1")
-        httpx.post(f"{ready_server}/reload", json={}, timeout=60)
+        http.post(f"{ready_server}/reload", json={}, timeout=60)
     assert champion_versions(home) == before
 
 

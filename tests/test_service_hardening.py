@@ -61,29 +61,33 @@ def error_of(response: httpx.Response) -> str:
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_every_route_refuses_bodies_it_does_not_take_with_4xx(base: str, route: str) -> None:
+def test_every_route_refuses_bodies_it_does_not_take_with_4xx(
+    base: str, route: str, http: httpx.Client
+) -> None:
     url = f"{base}{route}"
     for content_type in NOT_JSON:
-        response = httpx.post(url, content=b"user_ids=1", headers={"Content-Type": content_type})
+        response = http.post(url, content=b"user_ids=1", headers={"Content-Type": content_type})
         assert response.status_code == 415, (content_type, response.text)
         assert "application/json" in error_of(response)
     bad_bodies = [b'{"user_ids": [', b"\xff\xfe", b"[]", b"null", b'"text"', b"12"]
     for body in bad_bodies:
-        response = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
+        response = http.post(url, content=body, headers={"Content-Type": "application/json"})
         assert response.status_code == 400, (body, response.text)
-    huge = httpx.post(url, content=b" " * 30_000, headers={"Content-Type": "application/json"})
+    huge = http.post(url, content=b" " * 30_000, headers={"Content-Type": "application/json"})
     assert huge.status_code == 413 and "max_request_bytes" in error_of(huge)
-    wrong_method = httpx.get(url)
+    wrong_method = http.get(url)
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
 
 
-def test_the_document_states_which_bodies_are_required_and_they_are(base: str) -> None:
-    document = httpx.get(f"{base}/docs.json").json()
+def test_the_document_states_which_bodies_are_required_and_they_are(
+    base: str, http: httpx.Client
+) -> None:
+    document = http.get(f"{base}/docs.json").json()
     for route in ROUTES:
         operation = document["paths"][route]["post"]
         assert "415" in operation["responses"], route
         required = operation["requestBody"]["required"]
-        empty = httpx.post(f"{base}{route}", headers={"Content-Type": "application/json"})
+        empty = http.post(f"{base}{route}", headers={"Content-Type": "application/json"})
         if required:  # an empty body is read as {}: refused exactly when a field is required
             assert empty.status_code == 400, (route, empty.text)
         else:
@@ -94,14 +98,15 @@ def test_the_document_states_which_bodies_are_required_and_they_are(base: str) -
 
 def test_null_is_refused_where_the_document_says_array_and_taken_where_nullable(
     base: str,
+    http: httpx.Client,
 ) -> None:
-    document = httpx.get(f"{base}/docs.json").json()
+    document = http.get(f"{base}/docs.json").json()
     score = document["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
     tasks = score["schema"]["properties"]["tasks"]
     assert tasks["type"] == "array" and not tasks.get("nullable")
-    refused = httpx.post(f"{base}/score", json={"user_ids": KNOWN[:1], "tasks": None})
+    refused = http.post(f"{base}/score", json={"user_ids": KNOWN[:1], "tasks": None})
     assert refused.status_code == 400 and refused.json()["detail"][0]["loc"] == ["tasks"]
-    left_out = httpx.post(f"{base}/score", json={"user_ids": KNOWN[:1]})
+    left_out = http.post(f"{base}/score", json={"user_ids": KNOWN[:1]})
     assert left_out.status_code == 200 and set(left_out.json()["model_versions"]) == {
         "churn",
         "conversion",
@@ -111,16 +116,16 @@ def test_null_is_refused_where_the_document_says_array_and_taken_where_nullable(
     at_risk = document["paths"]["/at_risk"]["post"]["requestBody"]["content"]["application/json"]
     fields = at_risk["schema"]["properties"]
     assert fields["segment"]["nullable"] is True
-    assert httpx.post(f"{base}/at_risk", json={"segment": None}).status_code == 200
+    assert http.post(f"{base}/at_risk", json={"segment": None}).status_code == 200
     share = fields["control_share"]
     assert share["maximum"] == 1 and share["exclusiveMaximum"] is True  # OpenAPI 3.0 form
-    assert httpx.post(f"{base}/at_risk", json={"control_share": 1}).status_code == 400
-    assert httpx.post(f"{base}/at_risk", json={"control_share": 0.5}).status_code == 200
+    assert http.post(f"{base}/at_risk", json={"control_share": 1}).status_code == 400
+    assert http.post(f"{base}/at_risk", json={"control_share": 0.5}).status_code == 200
 
 
-def test_impossible_feature_values_are_400_naming_each_field(base: str) -> None:
+def test_impossible_feature_values_are_400_naming_each_field(base: str, http: httpx.Client) -> None:
     features = {"recency_days": -1e9, "tenure_days": -100, "orders_total": True}
-    response = httpx.post(
+    response = http.post(
         f"{base}/score_features", json={"users": [{"user_id": "x", "features": features}]}
     )
     assert response.status_code == 400, response.text
@@ -129,16 +134,18 @@ def test_impossible_feature_values_are_400_naming_each_field(base: str) -> None:
     assert "negative" in problems[("users", 0, "features", "recency_days")]
     assert "expected a number, got true" in problems[("users", 0, "features", "orders_total")]
     fine = {"recency_days": 3.0, "tenure_days": 100, "orders_total": 2}
-    accepted = httpx.post(
+    accepted = http.post(
         f"{base}/score_features", json={"users": [{"user_id": "x", "features": fine}]}
     )
     assert accepted.status_code == 200, accepted.text
 
 
-def test_no_warning_per_request_in_the_log(served_copy: tuple[Path, str]) -> None:
+def test_no_warning_per_request_in_the_log(
+    served_copy: tuple[Path, str], http: httpx.Client
+) -> None:
     home, base = served_copy
     for _ in range(20):
-        assert httpx.post(f"{base}/score", json={"user_ids": KNOWN}).status_code == 200
+        assert http.post(f"{base}/score", json={"user_ids": KNOWN}).status_code == 200
     log = (home / "server.log").read_text()
     assert "Accessing the 'model_fields' attribute" not in log  # was one warning per request
 
@@ -157,6 +164,7 @@ def _corrupt(database: Path) -> None:
 
 def test_a_store_damaged_under_load_is_503_then_rebuilt_and_reloaded_is_200(
     served_copy: tuple[Path, str],
+    http: httpx.Client,
 ) -> None:
     home, base = served_copy
     online = home / "feast" / "demo" / "online.db"
@@ -177,10 +185,10 @@ def test_a_store_damaged_under_load_is_503_then_rebuilt_and_reloaded_is_200(
         worker.start()
     try:
         _corrupt(online)
-        damaged = httpx.post(f"{base}/score", json={"user_ids": SPREAD})
-        ready = httpx.get(f"{base}/readyz")
+        damaged = http.post(f"{base}/score", json={"user_ids": SPREAD})
+        ready = http.get(f"{base}/readyz")
         run_cli(home, "features", "materialize")  # rebuilds the damaged file whole
-        reloaded = httpx.post(f"{base}/reload")
+        reloaded = http.post(f"{base}/reload")
     finally:
         stop.set()
         for worker in workers:
@@ -190,14 +198,15 @@ def test_a_store_damaged_under_load_is_503_then_rebuilt_and_reloaded_is_200(
     assert reloaded.status_code == 200, reloaded.text
     assert set(statuses) <= {200, 503}, (statuses, messages)  # never a 500
     assert all(MATERIALIZE in m or "POST /reload" in m for m in messages), messages
-    after = [httpx.post(f"{base}/score", json={"user_ids": KNOWN}) for _ in range(20)]
+    after = [http.post(f"{base}/score", json={"user_ids": KNOWN}) for _ in range(20)]
     assert {r.status_code for r in after} == {200}
     assert {u["status"] for u in after[-1].json()["users"]} == {"scored"}
-    assert httpx.get(f"{base}/readyz").status_code == 200
+    assert http.get(f"{base}/readyz").status_code == 200
 
 
 def test_a_replaced_store_is_reported_until_reload_picks_it_up(
     served_copy: tuple[Path, str],
+    http: httpx.Client,
 ) -> None:
     home, base = served_copy
     online = home / "feast" / "demo" / "online.db"
@@ -205,16 +214,17 @@ def test_a_replaced_store_is_reported_until_reload_picks_it_up(
     with sqlite3.connect(online) as source, sqlite3.connect(replacement) as target:
         source.backup(target)
     os.replace(replacement, online)  # a new file at the path; the server still has the old one
-    stale = httpx.post(f"{base}/score", json={"user_ids": KNOWN})
+    stale = http.post(f"{base}/score", json={"user_ids": KNOWN})
     assert stale.status_code == 503 and "POST /reload" in error_of(stale)
-    assert httpx.get(f"{base}/readyz").status_code == 503
-    assert httpx.post(f"{base}/reload").status_code == 200
-    assert httpx.post(f"{base}/score", json={"user_ids": KNOWN}).status_code == 200
-    assert httpx.get(f"{base}/readyz").status_code == 200
+    assert http.get(f"{base}/readyz").status_code == 503
+    assert http.post(f"{base}/reload").status_code == 200
+    assert http.post(f"{base}/score", json={"user_ids": KNOWN}).status_code == 200
+    assert http.get(f"{base}/readyz").status_code == 200
 
 
 def test_a_lost_or_emptied_online_store_is_reported_with_the_command(
     served_copy: tuple[Path, str],
+    http: httpx.Client,
 ) -> None:
     home, base = served_copy
     online = home / "feast" / "demo" / "online.db"
@@ -224,31 +234,32 @@ def test_a_lost_or_emptied_online_store_is_reported_with_the_command(
         ]
         for table in tables:
             connection.execute(f'DELETE FROM "{table}"')
-    emptied = httpx.get(f"{base}/readyz")
+    emptied = http.get(f"{base}/readyz")
     assert emptied.status_code == 503 and "no rows" in error_of(emptied)
     assert MATERIALIZE in error_of(emptied)
     for suffix in ("", "-wal", "-shm"):
         online.with_name(online.name + suffix).unlink(missing_ok=True)
-    lost = httpx.get(f"{base}/readyz")
+    lost = http.get(f"{base}/readyz")
     assert lost.status_code == 503 and "is gone" in error_of(lost) and MATERIALIZE in error_of(lost)
-    scored = httpx.post(f"{base}/score", json={"user_ids": KNOWN})
+    scored = http.post(f"{base}/score", json={"user_ids": KNOWN})
     assert scored.status_code == 503 and MATERIALIZE in error_of(scored)
     run_cli(home, "features", "materialize")
-    assert httpx.post(f"{base}/reload").status_code == 200
-    assert httpx.get(f"{base}/readyz").status_code == 200
+    assert http.post(f"{base}/reload").status_code == 200
+    assert http.get(f"{base}/readyz").status_code == 200
 
 
 def test_a_deleted_mlflow_registry_is_503_not_a_stale_reload(
     served_copy: tuple[Path, str],
+    http: httpx.Client,
 ) -> None:
     home, base = served_copy
     database = home / "mlflow" / "mlflow.db"
     kept = database.with_name("kept.db")
     database.rename(kept)
     try:
-        reload = httpx.post(f"{base}/reload")
-        ready = httpx.get(f"{base}/readyz")
-        scored = httpx.post(f"{base}/score", json={"user_ids": KNOWN})
+        reload = http.post(f"{base}/reload")
+        ready = http.get(f"{base}/readyz")
+        scored = http.post(f"{base}/score", json={"user_ids": KNOWN})
         assert not database.exists()  # nothing created an empty registry in its place
     finally:
         kept.rename(database)
@@ -256,9 +267,9 @@ def test_a_deleted_mlflow_registry_is_503_not_a_stale_reload(
     assert "lifecycle train all" in error_of(reload) and "changed" not in reload.json()
     assert ready.status_code == 503 and str(database) in error_of(ready)
     assert scored.status_code == 503
-    back = httpx.post(f"{base}/reload")
+    back = http.post(f"{base}/reload")
     assert back.status_code == 200 and back.json()["changed"] == []
-    assert httpx.get(f"{base}/readyz").status_code == 200
+    assert http.get(f"{base}/readyz").status_code == 200
 
 
 def test_feast_apply_in_a_copied_workspace_never_touches_the_original(
