@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lifecycle import tasks
+from lifecycle import bridge, tasks
 from lifecycle.maths import ARRAYS, Maths
 from lifecycle.rules import RULE_FILE, RuleModel
 from lifecycle.storage import read_json
@@ -113,6 +113,9 @@ class ModelBundle:
     # LightGBM's parts'.
     blend: RuleModel | None = None
     blend_weight: float = 1.0
+    # Learned at a shorter horizon than its label's (lifecycle.bridge): learned_days,
+    # served_days, the process and the fallback factors that put its outputs on the label's.
+    bridge: dict[str, Any] | None = None
     # id(booster) -> its compiled trees (lifecycle.compiled), filled by ``compile_trees``
     compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
     # the main booster's TreeSHAP tables (lifecycle.treeshap), filled by ``tabulate_reasons``
@@ -257,9 +260,26 @@ class ModelBundle:
     def predict_matrix(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probability (churn, conversion) or expected value (LTV)."""
         if not self.is_probability:
-            return self._value(X, self._purchase(X))
+            return self._bridged_value(self._value(X, self._purchase(X)), X)
         raw = self.raw_score_matrix(X)
-        return self.calibrator(raw) if self.calibrator is not None else raw
+        probability = self.calibrator(raw) if self.calibrator is not None else raw
+        factors = self._bridge_factors(X)
+        if factors is None:
+            return probability
+        if tasks.get(self.task).outcome == "no_activity":
+            return bridge.none_longer(probability, factors[0])
+        return bridge.any_longer(probability, factors[0])
+
+    def _bridge_factors(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per row, the factors that put a bridged model on its label's horizon, else None."""
+        if self.bridge is None:
+            return None
+        index = {name: j for j, name in enumerate(self.feature_names)}
+        return bridge.factors(self.bridge, lambda name: X[:, index[name]].astype("float64"))
+
+    def _bridged_value(self, value: np.ndarray, X: np.ndarray) -> np.ndarray:
+        factors = self._bridge_factors(X)
+        return value if factors is None else value * factors[1]
 
     def purchase_matrix_uncalibrated(self, X: np.ndarray) -> np.ndarray:
         """LTV two-part model: its purchase part's own probability, before calibration."""
@@ -272,7 +292,7 @@ class ModelBundle:
 
     def interval_matrix(self, X: np.ndarray) -> np.ndarray:
         """P10/P50/P90 (rows x 3) that never cross (see :meth:`predict_interval`)."""
-        return self._interval(X, self._purchase(X))
+        return self._bridged_value(self._interval(X, self._purchase(X)).T, X).T
 
     @property
     def rule_outlook(self) -> bool:
@@ -288,6 +308,14 @@ class ModelBundle:
     def value_outlook_matrix(self, X: np.ndarray) -> np.ndarray:
         """Rows x ``VALUE_OUTLOOK``: the value, P10/P50/P90 and P(any value) from one pass of
         the purchase part; NaN where the model has no such part."""
+        outlook = self._value_outlook(X)
+        factors = self._bridge_factors(X)
+        if factors is not None:
+            outlook[:, :4] *= factors[1][:, None]
+            outlook[:, 4] = bridge.any_longer(outlook[:, 4], factors[0])
+        return outlook
+
+    def _value_outlook(self, X: np.ndarray) -> np.ndarray:
         if self.rule_outlook:
             return np.column_stack([self._value(X, None), self.booster.value_outlook(X)])
         purchase = self._purchase(X)
@@ -415,6 +443,7 @@ class ModelBundle:
             "prediction": self.prediction,
             "boost_start": self.boost_start,
             "blend_weight": self.blend_weight,
+            "bridge": self.bridge,
         }
         (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return directory
@@ -457,6 +486,7 @@ class ModelBundle:
                 else None
             ),
             blend_weight=float(meta.get("blend_weight", 1.0)),
+            bridge=meta.get("bridge"),
         )
         bundle.source = directory
         return bundle

@@ -215,6 +215,11 @@ class TrainingSettings(Section):
         "days on a young log with sessions) and its P(a purchase) for one-time buyers' "
         "conversion, BG/NBD + Gamma-Gamma for LTV; false: refuse",
     )
+    bridge_horizon: bool = Field(
+        True,
+        description="before that: churn and LTV learned at the longest horizon that splits "
+        "(at least a third of the asked), put on the asked one by MBG/NBD (lifecycle.bridge)",
+    )
     plots: bool = Field(
         True,
         description="draw the evaluation plots (PNG) of every training run and backtest "

@@ -226,6 +226,8 @@ def _score_rows(
         bundle = champions.bundles.get(task.name)
         if bundle is None:
             continue
+        if bundle.bridge is not None:
+            raise OffThePath("a model put on a longer horizon than it learned")
         model = models[task.name]
         eligible = model.population.eligible_columns(features.column, count)
         chosen = eligible.tolist()

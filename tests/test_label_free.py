@@ -312,3 +312,72 @@ def test_refresh_of_a_shop_too_young_for_any_model_skips_scoring(
         "no champion to score with: churn, conversion, ltv cannot be trained yet"
     )
     assert "lifecycle train" not in done.output
+
+
+def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
+    young: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    """The young shop with a 70-day churn horizon: no split at 70 days, one at 28 with as
+    many train cutoffs as test ones, so churn is learned, evaluated and gated at 28 days and
+    served on 70 through the purchase process (``training.bridge``), not label-free."""
+    settings, log = young
+    orders = tmp_path / "orders.csv"
+    log.to_csv(orders, index=False)
+    env = {"LIFECYCLE_DATASET": "bridged", "LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "70"}
+    env |= {"LIFECYCLE_TRAINING__MIN_ROWS": "10", "LIFECYCLE_TRAINING__MIN_POSITIVES": "5"}
+    maps = ("--map", "user_id=Customer", "--map", "event_time=Time", "--map", "amount=Total")
+    for step in (
+        ("ingest", str(orders), "--dataset", "bridged", "--event-type", "purchase", *maps),
+        ("features", "build"),
+        ("features", "apply"),
+        ("features", "materialize"),
+    ):
+        done = _cli(settings, *step, **env)
+        assert done.exit_code == 0, done.output
+    churn = _cli(settings, "train", "churn", **env)
+    assert churn.exit_code == 0, churn.output
+    assert "learning at 28 days instead, served on 70 days through the purchase process" in (
+        churn.output
+    )
+    assert "label-free" not in churn.stdout, churn.output
+    client = registry.client(settings)
+    version = registry.alias_version(client, "bridged-churn", registry.CHAMPION)
+    assert version is not None
+    bundle = ModelBundle.load(
+        registry.bundle_path(client, "bridged-churn", version.version, tmp_path / "bundle")
+    )
+    assert bundle.label["horizon_days"] == 70  # what its scores mean
+    assert bundle.data_window["bridge"] == {"learned_days": 28, "served_days": 70}
+    assert bundle.bridge is not None and bundle.bridge["process"]["first"] == 1.0  # MBG/NBD
+    learned_on = bundle.data_window["test_cutoffs"]
+    assert len(bundle.data_window["train_cutoffs"]) >= len(learned_on)
+    # Scored on 70 days: the learned probability of no activity in 28 days, times the
+    # process's chance of none in the 42 after; the in-process scorer (the array path:
+    # the row path does not bridge) answers the same.
+    scored = _cli(settings, "score-all", "--allow-partial", **env)
+    assert scored.exit_code == 0, scored.output
+    bridged = load_settings(
+        home=settings.workspace.home, environ=_environ(settings.workspace.home, **env)
+    )
+    scores = pd.read_parquet(bridged.workspace.latest_scores)
+    assert scores["churn_model_version"].astype(str).eq(str(version.version)).all()
+    features = pd.read_parquet(store_paths(bridged).feature_table)
+    now = features[features[AS_OF] == features[AS_OF].max()].set_index(c.USER_ID)
+    X = bundle.encode(now)
+    served = bundle.predict_matrix(X)
+    bridge, bundle.bridge = bundle.bridge, None
+    learned = bundle.predict_matrix(X)
+    assert (served <= learned + 1e-12).all() and (served < learned - 1e-6).any()
+    table = scores.set_index(c.USER_ID)["churn_probability"].reindex(now.index.astype(str))
+    assert np.allclose(table.to_numpy(), served, rtol=0, atol=1e-9)
+    from serving.scorer import Scorer
+
+    scorer = Scorer(bridged)
+    scorer.load()
+    try:
+        users = list(table.index[:5])
+        for user in scorer.score(users, ["churn"], reasons="none").users:
+            assert user.churn_probability == pytest.approx(table[user.user_id], abs=1e-9)
+    finally:
+        scorer.close()
+    assert bridge["learned_days"] == 28

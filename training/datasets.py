@@ -24,6 +24,7 @@ from features.store import (
     store_paths,
     task_service,
 )
+from lifecycle import tasks
 from lifecycle.sql import literal
 from training.errors import TooFewOutcomes
 
@@ -205,3 +206,31 @@ def build_training_set(
         "rows_by_cutoff": {f"{k:%Y-%m-%d}": int(v) for k, v in by_cutoff["size"].items()},
     }
     return TrainingSet(task, frame, retrieved.feature_names, service_name, spec, ripe, report)
+
+
+def check_trainable(task: str, parts: dict[str, pd.DataFrame], settings: Settings) -> None:
+    """Too few rows, too few positives or a single class: a clear error with the counts."""
+    counts = {name: len(frame) for name, frame in parts.items()}
+    if counts["train"] < settings.training.min_rows:
+        raise TooFewOutcomes(
+            f"{task}: only {counts['train']} training rows (need {settings.training.min_rows}); counts {counts}"
+        )
+    if not tasks.get(task).is_probability:
+        for name, frame in parts.items():
+            if (frame[LABEL] > 0).sum() < settings.training.min_positives:
+                raise TooFewOutcomes(
+                    f"{task}: {name} has {(frame[LABEL] > 0).sum()} users with any value (need "
+                    f"{settings.training.min_positives}) among {len(frame)} rows"
+                )
+        return
+    for name, frame in parts.items():
+        positives = int(frame[LABEL].sum())
+        negatives = len(frame) - positives
+        if positives == 0 or negatives == 0:
+            raise TooFewOutcomes(
+                f"{task}: {name} rows have a single class ({positives} positive, {negatives} negative)"
+            )
+        if positives < settings.training.min_positives:
+            raise TooFewOutcomes(
+                f"{task}: {name} has {positives} positives of {len(frame)} rows (need {settings.training.min_positives})"
+            )

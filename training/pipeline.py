@@ -12,6 +12,7 @@ evaluated model: ``experiments/ablations.py``, docs/decisions.md).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import tempfile
@@ -25,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from features.asof import AS_OF
-from features.labels import ACTIVITY, LABEL
+from features.labels import ACTIVITY, LABEL, PURCHASES
 from lifecycle import lineage, registry, tasks
+from lifecycle.bridge import served_label
 from lifecycle.btyd import BGNBD, MBGNBD
 from lifecycle.btyd_features import fit_purchase_process
 from lifecycle.bundle import ModelBundle, blend_values
@@ -35,8 +37,9 @@ from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import evaluation
+from training.bridge import bridge_for, check_bridgeable, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend
-from training.datasets import TrainingSet, build_training_set, freshest_rows
+from training.datasets import TrainingSet, build_training_set, check_trainable, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
 from training.label_free import activity_of, train_label_free
@@ -151,34 +154,6 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int, task: str = "<tas
     return TimeSplit(train=train, valid=valid, test=test)
 
 
-def check_trainable(task: str, parts: dict[str, pd.DataFrame], settings: Settings) -> None:
-    """Too few rows, too few positives or a single class: a clear error with the counts."""
-    counts = {name: len(frame) for name, frame in parts.items()}
-    if counts["train"] < settings.training.min_rows:
-        raise TooFewOutcomes(
-            f"{task}: only {counts['train']} training rows (need {settings.training.min_rows}); counts {counts}"
-        )
-    if not tasks.get(task).is_probability:
-        for name, frame in parts.items():
-            if (frame[LABEL] > 0).sum() < settings.training.min_positives:
-                raise TooFewOutcomes(
-                    f"{task}: {name} has {(frame[LABEL] > 0).sum()} users with any value (need "
-                    f"{settings.training.min_positives}) among {len(frame)} rows"
-                )
-        return
-    for name, frame in parts.items():
-        positives = int(frame[LABEL].sum())
-        negatives = len(frame) - positives
-        if positives == 0 or negatives == 0:
-            raise TooFewOutcomes(
-                f"{task}: {name} rows have a single class ({positives} positive, {negatives} negative)"
-            )
-        if positives < settings.training.min_positives:
-            raise TooFewOutcomes(
-                f"{task}: {name} has {positives} positives of {len(frame)} rows (need {settings.training.min_positives})"
-            )
-
-
 @dataclass
 class TrainResult:
     task: str
@@ -287,11 +262,13 @@ def train_task(
     dataset: str | None = None,
     progress: Callable[[str], None] = lambda message: None,
     accept_definition_change: str | None = None,
+    served_days: int | None = None,
 ) -> TrainResult:
     """The whole training of one task: data, split, fit, evaluate, track, register, gate.
 
     ``accept_definition_change``: the reason a changed label definition may replace the
-    champion's (without it such a challenger is not promoted)."""
+    champion's (without it such a challenger is not promoted). ``served_days``: learned at
+    the settings' (shorter) horizon, served on this one (``training.bridge``)."""
     dataset = dataset or settings.dataset
     specs = model_specs(settings)  # before the slow part: a wrong model name fails at once
     # A feature table older than the dataset would train (and gate) on stale rows.
@@ -304,7 +281,21 @@ def train_task(
         frame, starts = with_starts(training, split, method)
         parts = split.parts(frame)
         check_trainable(task, parts, settings)
+        if served_days is not None:
+            check_bridgeable(task, training, activity_of(frame), PURCHASES)
+            bridged = bridge_for(settings, training, served_days)
     except TooFewOutcomes as few:  # too young or too small to learn from outcomes
+        if served_days is not None:
+            raise
+        with contextlib.suppress(TooFewOutcomes):  # a shorter horizon that splits
+            return train_bridged(
+                settings,
+                task,
+                dataset,
+                few,
+                progress=progress,
+                accept_definition_change=accept_definition_change,
+            )
         return train_label_free(
             settings,
             task,
@@ -421,6 +412,9 @@ def train_task(
         )
         bundle.purchase_process = evaluated.purchase_process = process
 
+    if served_days is not None:  # measured at the learned horizon, served on the asked one
+        bundle.bridge, bundle.label = bridged, served_label(bundle.label, bridged)
+        bundle.data_window["bridge"] = {k: bridged[k] for k in ("learned_days", "served_days")}
     mlflow_client = registry.client(settings)
     name = registry.model_name(dataset, task)
     run_id, version = _log(
@@ -489,6 +483,7 @@ def train_task(
             window,
             split,
             accept_definition_change,
+            bridge=bundle.bridge,
         )
         if result.baseline.promoted:  # the challenger is what the gate kept back, not the champion
             registry.set_challenger(mlflow_client, name, version)

@@ -18,6 +18,7 @@ import pandas as pd
 from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import lineage, registry, tasks
+from lifecycle.bridge import served_label
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel
 from lifecycle.settings import Settings
@@ -349,8 +350,10 @@ def serve_baseline(
     window: dict[str, Any],
     split: TimeSplit,
     accept_definition_change: str | None = None,
+    bridge: dict[str, Any] | None = None,
 ) -> BaselineVersion:
-    """Register the winning baseline rule as a model version and gate it like any model.
+    """Register the winning baseline rule as a model version and gate it like any model
+    (served through ``bridge`` on a longer horizon, as LightGBM's would have been).
 
     As for LightGBM: measured on the test rows with its calibrator fitted on the
     validation rows; deployed as ``deployed_rule`` (fitted by the pipeline on the freshest
@@ -385,6 +388,8 @@ def serve_baseline(
     full = metrics_of(task, y, {"lightgbm": measured.predict(test)})["lightgbm"]
     deployed = bundle_of(deployed_rule, test, window | {"kind": deployed_rule.kind})
     deployed.metrics = full
+    if bridge is not None:
+        deployed.bridge, deployed.label = bridge, served_label(deployed.label, bridge)
     experiment_id = experiment_for(settings, mlflow_client, name)
     with (
         start_training_run(

@@ -1,0 +1,81 @@
+"""A model learned at a shorter horizon than the one it serves, put on the served horizon's
+scale with the purchase process (``training.bridge``: a log too young for the time split at
+the asked horizon often splits at a shorter one).
+
+Per user, from the MBG/NBD fitted on the users of the latest cutoff (the users it scores;
+kept in the bundle's ``bridge``): P(no activity in H) = P(none in h) x P(no purchase in H) / P(no
+purchase in h) (none in H is none in h and none after it, the second factor the process's
+conditional chance), the value and its quantiles x E[purchases in H] / E[purchases in h],
+and P(any value in H) as 1 - P(none in H). A user the process knows nothing of (no purchase
+yet) takes the factors' means over the customers it was fitted on (``fallback``), so that a
+row's score never depends on the rows scored with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lifecycle.btyd import _validate_rfm, purchase_model
+from lifecycle.btyd_features import rfm_of_columns
+
+WEEK = 7.0
+
+
+def factors(
+    bridge: dict[str, Any], column: Callable[[str], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (P(no purchase in H) / P(no purchase in h), E[purchases in H] / E[purchases
+    in h]), ``bridge`` holding ``learned_days`` (h), ``served_days`` (H), the ``process``'s
+    parameters and the ``fallback`` factors."""
+    frequency, recency, age = rfm_of_columns(column)
+    none_ratio = np.full(len(frequency), float(bridge["fallback"]["none_ratio"]))
+    value_ratio = np.full(len(frequency), float(bridge["fallback"]["value_ratio"]))
+    customer = ~np.isnan(frequency)
+    if customer.any():
+        model = purchase_model(bridge["process"])
+        x, t_x, t_obs = _validate_rfm(frequency[customer], recency[customer], age[customer])
+        short, long = (float(bridge[k]) / WEEK for k in ("learned_days", "served_days"))
+        none_short, none_long = (
+            model.probability_of_no_purchase(t, x, t_x, t_obs) for t in (short, long)
+        )
+        bought_short, bought_long = (
+            model.expected_purchases(t, x, t_x, t_obs) for t in (short, long)
+        )
+        none_ratio[customer] = np.where(none_short > 0, none_long / none_short, 1.0)
+        value_ratio[customer] = np.where(bought_short > 0, bought_long / bought_short, 1.0)
+    return none_ratio, value_ratio
+
+
+def bridge_of(
+    learned_days: int,
+    served_days: int,
+    process: dict[str, float],
+    column: Callable[[str], np.ndarray],
+) -> dict[str, Any]:
+    """What a bundle keeps to put its outputs on ``served_days``: the horizons, the process
+    and, for users it knows nothing of, the factors' means over the customers of
+    ``column``'s rows (the users it was fitted on)."""
+    bridge = {"learned_days": learned_days, "served_days": served_days, "process": process}
+    none_ratio, value_ratio = factors(
+        bridge | {"fallback": {"none_ratio": np.nan, "value_ratio": np.nan}}, column
+    )
+    mean = lambda ratio: float(np.nanmean(ratio)) if np.isfinite(ratio).any() else 1.0  # noqa: E731
+    return bridge | {"fallback": {"none_ratio": mean(none_ratio), "value_ratio": mean(value_ratio)}}
+
+
+def served_label(label: dict[str, Any], bridge: dict[str, Any]) -> dict[str, Any]:
+    """The label definition a bridged model's scores follow: the served horizon's."""
+    return label | {"horizon_days": int(bridge["served_days"])}
+
+
+def none_longer(probability_none: np.ndarray, none_ratio: np.ndarray) -> np.ndarray:
+    """P(no event in H) from P(none in h)."""
+    return np.clip(np.asarray(probability_none, dtype="float64") * none_ratio, 0.0, 1.0)
+
+
+def any_longer(probability_any: np.ndarray, none_ratio: np.ndarray) -> np.ndarray:
+    """P(an event in H) from P(one in h)."""
+    return 1.0 - none_longer(1.0 - np.asarray(probability_any, dtype="float64"), none_ratio)

@@ -1,0 +1,113 @@
+"""A horizon too long for the time split, learned at a shorter one and served on the asked
+one through the purchase process (``training.bridge``, ``lifecycle.bridge``): which
+horizons are learnable, the bundle's outputs on the served horizon (batch, reload, the
+row path's fallback), and a young log's churn trained, registered and scored that way
+through the real CLI, Feast and MLflow registry (``test_label_free``'s young shop)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.asof import AS_OF
+from features.contract import USER_ID
+from features.labels import LABEL
+from lifecycle.bridge import bridge_of, factors
+from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
+from lifecycle.bundle import ModelBundle
+from training.bridge import MIN_DAYS, learnable_horizons
+from training.models import fit_bundle
+from training.pipeline import time_split
+
+WEEKLY = list(pd.date_range("2011-03-04", "2011-09-09", freq="7D", tz="UTC"))
+
+
+def test_the_longest_horizon_that_splits_with_as_many_train_cutoffs_as_test_ones() -> None:
+    horizons = learnable_horizons(WEEKLY, 91)
+    assert horizons and horizons == sorted(horizons, reverse=True)
+    for learned in horizons:
+        assert learned % 7 == 0 and max(MIN_DAYS, 31) <= learned < 91
+        matured = [t for t in WEEKLY if t + pd.Timedelta(days=learned) <= WEEKLY[-1]]
+        split = time_split(matured, learned)
+        assert len(split.train) >= len(split.test)
+    longer = horizons[0] + 7  # a week longer: no split, or fewer train cutoffs than test ones
+    matured = [t for t in WEEKLY if t + pd.Timedelta(days=longer) <= WEEKLY[-1]]
+    try:
+        split = time_split(matured, longer)
+    except Exception:
+        split = None
+    assert split is None or len(split.train) < len(split.test)
+    # a year asked of six months: nothing of a third of it or more splits
+    assert learnable_horizons(WEEKLY, 365) == []
+
+
+def _customers(users: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Feature rows of customers at one cutoff: orders, days since the first and the last."""
+    rng = np.random.default_rng(seed)
+    first = rng.uniform(10, 180, users)
+    orders = 1 + rng.poisson(2.0, users)
+    last = np.where(orders > 1, rng.uniform(0, 1, users) * first, first)
+    value = rng.gamma(2.0, 20.0, users) * (rng.random(users) < 0.5)
+    return pd.DataFrame(
+        {
+            USER_ID: [f"u{i}" for i in range(users)],
+            AS_OF: pd.Timestamp("2024-06-01", tz="UTC"),
+            "orders_total": orders.astype(float),
+            "first_purchase_age_days": first,
+            "purchase_recency_days": last,
+            LABEL: value,
+        }
+    )
+
+
+def _bundle(task: str, rows: pd.DataFrame) -> ModelBundle:
+    label = (rows[LABEL] > 0).astype(int) if task == "churn" else rows[LABEL]
+    frame = rows.assign(**{LABEL: label})
+    return fit_bundle(
+        task,
+        frame,
+        frame,
+        label=LABEL,
+        feature_names=list(PURCHASE_HISTORY),
+        service=f"{task}_v1",
+        label_spec={"task": task, "horizon_days": 35},
+        data_window={},
+    )
+
+
+@pytest.mark.parametrize("task", ["churn", "ltv"])
+def test_a_bridged_bundle_serves_on_the_longer_horizon(task: str, tmp_path) -> None:
+    rows = _customers()
+    bundle = _bundle(task, rows)
+    process = fit_purchase_process(rows)
+    assert process is not None
+    column = lambda name: rows[name].to_numpy(dtype=float)  # noqa: E731
+    X = rows[list(PURCHASE_HISTORY)].to_numpy(dtype=float)
+    learned = bundle.predict_matrix(X)
+    outlook = bundle.value_outlook_matrix(X) if task == "ltv" else None
+    bundle.bridge = bridge_of(35, 91, process, column)
+    none_ratio, value_ratio = factors(bundle.bridge, column)
+    assert (none_ratio > 0).all() and (none_ratio <= 1).all()
+    assert (value_ratio >= 1 - 1e-12).all() and (value_ratio <= 91 / 35 + 1e-9).all()
+    served = bundle.predict_matrix(X)
+    if task == "churn":  # P(no activity in 91 days) = P(none in 35) x P(none in 91 | none in 35)
+        assert np.allclose(served, learned * none_ratio) and (served <= learned + 1e-12).all()
+    else:
+        assert np.allclose(served, learned * value_ratio)
+        bridged = bundle.value_outlook_matrix(X)
+        assert np.allclose(bridged[:, :4], outlook[:, :4] * value_ratio[:, None])
+        assert np.allclose(bridged[:, 4], 1 - (1 - outlook[:, 4]) * none_ratio)
+        assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()  # P10 <= P50 <= P90
+        assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
+    # A user the process knows nothing of (no purchase yet) takes the fallback factors.
+    newcomer = X[:1].copy()
+    newcomer[0, 0] = 0.0
+    assert np.allclose(
+        factors(bundle.bridge, lambda name: newcomer[:, PURCHASE_HISTORY.index(name)])[0],
+        bundle.bridge["fallback"]["none_ratio"],
+    )
+    # Saved and loaded (the registry's way), it serves the same.
+    loaded = ModelBundle.load(bundle.save(tmp_path / "bundle"))
+    assert loaded.bridge == bundle.bridge
+    assert np.allclose(loaded.predict_matrix(X), served, rtol=0, atol=1e-12)
