@@ -287,23 +287,11 @@ def train_task(
     except TooFewOutcomes as few:  # too young or too small to learn from outcomes
         if served_days is not None:
             raise
+        fallback = (settings, task, dataset, few)
+        options = {"progress": progress, "accept_definition_change": accept_definition_change}
         with contextlib.suppress(TooFewOutcomes):  # a shorter horizon that splits
-            return train_bridged(
-                settings,
-                task,
-                dataset,
-                few,
-                progress=progress,
-                accept_definition_change=accept_definition_change,
-            )
-        return train_label_free(
-            settings,
-            task,
-            dataset,
-            few,
-            progress=progress,
-            accept_definition_change=accept_definition_change,
-        )
+            return train_bridged(*fallback, **options)
+        return train_label_free(*fallback, **options)
     window = split.to_dict() | {
         "dataset": dataset,
         "rows": {k: len(v) for k, v in parts.items()},
