@@ -79,3 +79,11 @@ def none_longer(probability_none: np.ndarray, none_ratio: np.ndarray) -> np.ndar
 def any_longer(probability_any: np.ndarray, none_ratio: np.ndarray) -> np.ndarray:
     """P(an event in H) from P(one in h)."""
     return 1.0 - none_longer(1.0 - np.asarray(probability_any, dtype="float64"), none_ratio)
+
+
+LEARNED_TAG = "learned_days"  # a bridged version's tag: the horizon its outputs were learned at
+
+
+def tags_of(bridge: dict[str, Any] | None) -> dict[str, str]:
+    """The registry tags of a version served through ``bridge`` (none without one)."""
+    return {} if bridge is None else {LEARNED_TAG: str(bridge["learned_days"])}

@@ -349,6 +349,9 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
     assert bundle.label["horizon_days"] == 70  # what its scores mean
     assert bundle.data_window["bridge"] == {"learned_days": 28, "served_days": 70}
     assert bundle.bridge is not None and bundle.bridge["process"]["first"] == 1.0  # MBG/NBD
+    models = _cli(settings, "models", **env)
+    [line] = [row for row in models.stdout.splitlines() if row.startswith("bridged-churn v1 ")]
+    assert "learned at 28 days, test " in line, models.stdout
     learned_on = bundle.data_window["test_cutoffs"]
     assert len(bundle.data_window["train_cutoffs"]) >= len(learned_on)
     # Scored on 70 days: the learned probability of no activity in 28 days, times the

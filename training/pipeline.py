@@ -29,6 +29,7 @@ from features.asof import AS_OF
 from features.labels import ACTIVITY, LABEL, PURCHASES
 from lifecycle import lineage, registry, tasks
 from lifecycle.bridge import served_label
+from lifecycle.bridge import tags_of as bridge_tags
 from lifecycle.btyd import BGNBD, MBGNBD
 from lifecycle.btyd_features import fit_purchase_process
 from lifecycle.bundle import ModelBundle, blend_values
@@ -554,6 +555,7 @@ def _log(
                 "trained_through": split.to_dict()["test_cutoff"],
                 **lineage.model_tags(settings, dataset, bundle.service, bundle.label),
                 **({"kind": bundle.kind} if bundle.blend is not None else {}),
+                **bridge_tags(bundle.bridge),
             },
             metrics=metrics["lightgbm"],
         )

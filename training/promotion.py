@@ -19,6 +19,7 @@ from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle import lineage, registry, tasks
 from lifecycle.bridge import served_label
+from lifecycle.bridge import tags_of as bridge_tags
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleModel
 from lifecycle.settings import Settings
@@ -422,6 +423,7 @@ def serve_baseline(
             tags={
                 "test_cutoff": split.to_dict()["test_cutoff"],
                 "kind": deployed_rule.kind,
+                **bridge_tags(bridge),
                 **lineage.model_tags(settings, window["dataset"], deployed.service, deployed.label),
             },
             metrics=full,

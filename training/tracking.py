@@ -19,6 +19,7 @@ import pandas as pd
 
 import lifecycle
 from lifecycle import registry, tasks
+from lifecycle.bridge import LEARNED_TAG
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
 
@@ -264,6 +265,8 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     "test_cutoff": tags.get("test_cutoff"),
                     "kind": tags.get("kind", "lightgbm"),
                     "label_free": registry.is_label_free(version),
+                    # learned at a shorter horizon than it serves (lifecycle.bridge)
+                    "learned_days": tags.get(LEARNED_TAG),
                     "metrics": {
                         k.removeprefix("test."): float(v)
                         for k, v in tags.items()

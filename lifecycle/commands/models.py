@@ -169,6 +169,8 @@ def models(obj: Context, dataset: str | None) -> None:
         if "learner" in r:  # uplift: versions of other outcomes or arms are not comparable
             kind = f"{r['learner']}, outcome {r['outcome']}, treated {r['treated']}"
         tested = f"test {r['test_cutoff']}: {headline}"
+        if r.get("learned_days"):
+            tested = f"learned at {r['learned_days']} days, {tested}"
         if r["label_free"]:
             kind, tested = f"label-free {r['kind']}", "no outcome to test on"
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
