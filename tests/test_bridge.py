@@ -111,3 +111,26 @@ def test_a_bridged_bundle_serves_on_the_longer_horizon(task: str, tmp_path) -> N
     loaded = ModelBundle.load(bundle.save(tmp_path / "bundle"))
     assert loaded.bridge == bundle.bridge
     assert np.allclose(loaded.predict_matrix(X), served, rtol=0, atol=1e-12)
+
+
+def test_what_the_purchase_process_cannot_carry_is_not_bridged() -> None:
+    from features.labels import BEYOND_PURCHASES, PURCHASES, label_spec
+    from lifecycle.settings import LabelSettings
+    from training.bridge import NotBridgeable, check_bridgeable
+    from training.datasets import TrainingSet
+
+    def training(task: str, names: tuple[str, ...] = PURCHASE_HISTORY, **labels: object):
+        spec = label_spec(task, LabelSettings(**labels))
+        return TrainingSet(task, pd.DataFrame(), list(names), f"{task}_v1", spec, [])
+
+    check_bridgeable("churn", training("churn"), PURCHASES, PURCHASES)  # every known user
+    check_bridgeable("ltv", training("ltv"), BEYOND_PURCHASES, PURCHASES)  # value: purchases
+    with pytest.raises(NotBridgeable, match="activity beyond purchases"):  # sessions
+        check_bridgeable("churn", training("churn"), BEYOND_PURCHASES, PURCHASES)
+    with pytest.raises(NotBridgeable, match="not every known user"):
+        check_bridgeable("churn", training("churn", churn_lookback_days=90), PURCHASES, PURCHASES)
+    with pytest.raises(NotBridgeable, match="not every known user"):
+        conversion = training("conversion", conversion_target="repeat_purchase")
+        check_bridgeable("conversion", conversion, PURCHASES, PURCHASES)
+    with pytest.raises(NotBridgeable, match="no purchase history"):
+        check_bridgeable("ltv", training("ltv", names=("orders_total",)), PURCHASES, PURCHASES)

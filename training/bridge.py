@@ -94,7 +94,13 @@ def train_bridged(
             )
         except TooFewOutcomes as shorter:
             few = TooFewOutcomes(f"at {learned} days: {str(shorter).removeprefix(f'{task}: ')}")
+            if isinstance(shorter, NotBridgeable):  # no shorter horizon helps either
+                break
     raise few
+
+
+class NotBridgeable(TooFewOutcomes):
+    """A task or log the purchase process cannot carry to another horizon."""
 
 
 def check_bridgeable(task: str, training: TrainingSet, activity: str, purchases: str) -> None:
@@ -102,11 +108,11 @@ def check_bridgeable(task: str, training: TrainingSet, activity: str, purchases:
     than every known user, churn of a log whose activity is more than its purchases, or a
     model without the purchase history among its features."""
     if not training.spec.everyone:
-        raise TooFewOutcomes(f"{task}: its users are not every known user: no bridge")
+        raise NotBridgeable(f"{task}: its users are not every known user: no bridge")
     if tasks.get(task).outcome == "no_activity" and activity != purchases:
-        raise TooFewOutcomes(f"{task}: activity beyond purchases: no bridge")
+        raise NotBridgeable(f"{task}: activity beyond purchases: no bridge")
     if set(PURCHASE_HISTORY) - set(training.feature_names):
-        raise TooFewOutcomes(f"{task}: no purchase history among the features: no bridge")
+        raise NotBridgeable(f"{task}: no purchase history among the features: no bridge")
 
 
 def bridge_for(settings: Settings, training: TrainingSet, served_days: int) -> dict[str, Any]:
