@@ -128,9 +128,13 @@ class DatasetSummary:
 def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     """Summary lines for what the report notes about how the file was read."""
     out = []
+    both_ways = notes.get("ids_written_both_ways", {})
     for name, column in notes.get("ids_read_as_integers", {}).items():
         out.append(
-            f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
+            f"    {name} '{column}': ids written both 18074 and 18074.0, each read as the "
+            "integer (one id, not two)"
+            if name in both_ways
+            else f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
         )
     for column in notes.get("empty_unnamed_columns_ignored", []):
         out.append(
@@ -277,12 +281,17 @@ def _with_whole_float_ids(
     csv: CsvFormat | None,
     chunk_rows: int,
 ) -> c.ColumnMapping:
-    """The mapping, with the id columns a CSV writes as 18074.0 throughout read as integers
-    (as Parquet gives them), so CSV and Parquet copies of a file give the same ids."""
+    """The mapping, with the id columns a CSV writes as 18074.0 (throughout, or beside
+    18074) read as integers (as Parquet gives them): CSV and Parquet copies of a file give the
+    same ids, and 18074.0 is never a second user beside 18074."""
     mapping = mapping or c.ColumnMapping()
     sources = {mapping.source(name): name for name in names}
     found = whole_float_columns(path, list(sources), csv, chunk_rows)
-    return replace(mapping, whole_float_ids=tuple(sources[col] for col in found))
+    return replace(
+        mapping,
+        whole_float_ids=tuple(sources[col] for col in found),
+        ids_written_both_ways=tuple(sources[col] for col, both in found.items() if both),
+    )
 
 
 def _counted(

@@ -532,30 +532,34 @@ def whole_float_columns(
     columns: list[str],
     csv: CsvFormat | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
-) -> list[str]:
-    """Of ``columns`` of a CSV, those whose every filled value is an integer written with
-    ``.0`` (``18074.0``: pandas writes integer ids so when the column has a null); the file is
-    read once more, those columns only. Columns the file lacks are left to validation."""
+) -> dict[str, bool]:
+    """Of ``columns`` of a CSV, those whose every filled value is an integer and some are
+    written with ``.0`` (``18074.0``: pandas writes integer ids so when the column has a null),
+    each with whether others are written plainly (``18074``: two exports concatenated); the
+    file is read once more, those columns only. Columns the file lacks are left to validation."""
     from features.parsing import NULL_TOKENS, WHOLE_FLOAT_ID
 
     path = Path(path)
     if not path.name.lower().endswith(CSV_SUFFIXES) or not columns:
-        return []
-    whole: dict[str, bool] | None = None  # column -> a filled value seen, all of them 18074.0
+        return {}
+    seen: dict[str, list[bool]] | None = None  # column -> [an 18074.0 seen, an 18074 seen]
     for chunk in read_chunks(path, chunk_rows, csv, columns):
         chunk = chunk.drop(index=list(chunk.attrs.get(RAGGED_ROWS, ())))  # quarantined
-        if whole is None:
-            whole = {col: False for col in dict.fromkeys(columns) if col in chunk.columns}
-        for col in list(whole):
+        if seen is None:
+            seen = {col: [False, False] for col in dict.fromkeys(columns) if col in chunk.columns}
+        for col in list(seen):
             text = chunk[col].astype("string[pyarrow]").str.strip()
             filled = text[~text.isin(NULL_TOKENS)]
-            if not filled.str.fullmatch(WHOLE_FLOAT_ID).all():
-                del whole[col]
-            elif len(filled):
-                whole[col] = True
-        if not whole:
+            point_zero = filled.str.fullmatch(WHOLE_FLOAT_ID).astype(bool)
+            plain = filled.str.fullmatch(r"-?[0-9]+").astype(bool)
+            if not (point_zero | plain).all():
+                del seen[col]
+                continue
+            seen[col][0] |= bool(point_zero.any())
+            seen[col][1] |= bool(plain.any())
+        if not seen:
             break
-    return [col for col, seen in (whole or {}).items() if seen]
+    return {col: both for col, (point_zero, both) in (seen or {}).items() if point_zero}
 
 
 def read_table(path: Path | str) -> pd.DataFrame:

@@ -425,6 +425,10 @@ def note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
         checks.notes["ids_read_as_integers"] = {
             name: mapping.source(name) for name in mapping.whole_float_ids
         }
+    if mapping.ids_written_both_ways:
+        checks.notes["ids_written_both_ways"] = {
+            name: mapping.source(name) for name in mapping.ids_written_both_ways
+        }
 
 
 def column_times(
