@@ -283,6 +283,8 @@ def check_timezone(name: str) -> str:
 # --time-format values that are no strftime format: seconds (milliseconds) since 1970 UTC
 EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
+# 1291192440.0 (pandas writes a column with a null so), 1291192440.25 (time.time())
+EPOCH_FRACTION = r"(?:\.[0-9]+)?"
 
 
 SERIAL_DAYS = (32_874, 73_051)  # 1990-01-01 .. 2100-01-01 as a spreadsheet's serial dates
@@ -300,11 +302,11 @@ def epoch_format(values: pd.Series) -> str | None:
         days = text.astype("float64")
         return SPREADSHEET_SERIAL if days.between(*SERIAL_DAYS).all() else None
     for time_format, digits, per_second in (
-        ("%s", "[0-9]{9,10}", 1),
-        ("%ms", "[0-9]{12,13}", 1000),
+        ("%s", f"[0-9]{{9,10}}{EPOCH_FRACTION}", 1),
+        ("%ms", f"[0-9]{{12,13}}{EPOCH_FRACTION}", 1000),
     ):
         if not text.empty and text.str.fullmatch(digits).all():
-            seconds = text.astype("int64") // per_second
+            seconds = text.astype("float64") // per_second
             return time_format if seconds.between(*EPOCH_SECONDS).all() else None
     return None
 
@@ -413,11 +415,18 @@ def parse_times_checked(
 
 
 def _parse_epoch(values: pd.Series, unit: str) -> tuple[pd.Series, pd.Series]:
-    """Whole numbers of ``unit`` since 1970-01-01 UTC; anything else is unparseable."""
+    """Numbers of ``unit`` since 1970-01-01 UTC (``1291192440``, ``1291192440.0`` as a
+    column with a null is written, ``1291192440.25``); anything else is unparseable."""
     text = as_text(values).astype(FAST_TEXT).str.strip()
-    whole = text.str.fullmatch(r"-?[0-9]{1,15}", na=False)
-    numbers = pd.to_numeric(text.where(whole), errors="coerce").astype("float64")
+    parts = text.str.extract(f"^(-?[0-9]{{1,15}})({EPOCH_FRACTION})$")
+    numbers = pd.to_numeric(parts[0], errors="coerce").astype("float64")
     out = pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce")
+    # the fraction exactly, to the microsecond (as a float, .001 s would be 999.928 us)
+    digits = 6 if unit == "s" else 3
+    fraction = parts[1].str[1:].str.ljust(digits, "0").str[:digits].replace("", "0")
+    micros = pd.to_numeric(fraction, errors="coerce").fillna(0).astype("int64")
+    sign = np.where(parts[0].str.startswith("-").fillna(False).astype(bool), -1, 1)
+    out = out + pd.to_timedelta(micros * sign, unit="us")
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     reason[text.fillna("").ne("") & out.isna()] = "unparseable"  # also beyond pandas' range
     return out.astype("datetime64[us, UTC]"), reason

@@ -33,6 +33,7 @@ from features import contract as c
 from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
+    EPOCH_FORMATS,
     FAST_TEXT,
     WHOLE_FLOAT_ID,
     as_text,
@@ -439,8 +440,9 @@ def column_times(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
     evidence = checks.add(raw, problem.notna(), column, timestamps())
-    if evidence.epoch_format is not False and mapping.time_format is None:
+    if evidence.epoch_format is not False and mapping.time_format in (None, *EPOCH_FORMATS):
         found = epoch_format(raw[column])  # every chunk's the same, or no hint
+        found = None if found == mapping.time_format else found  # right unit: no hint
         same = evidence.epoch_format in (None, found)
         evidence.epoch_format = found if found and same else False
     if mapping.time_format is None and mapping.date_order == "auto":

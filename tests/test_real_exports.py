@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from features import contract as c
 from features import ingest
+from features.validation import ContractError
 
 PURCHASE_MAPS = ["user_id=CustomerID", "event_time=InvoiceDate", "amount=Total"]
 
@@ -58,3 +60,39 @@ def test_ids_written_both_18074_and_18074_0_are_one_user(tmp_path: Path) -> None
     ingest.ingest_events(text, tmp_path / "text", mapping=_purchases())
     kept = pd.read_parquet(tmp_path / "text" / "events.parquet")
     assert sorted(kept[c.USER_ID]) == ["12", "12.0", "x7"]
+
+
+def test_epoch_times_written_as_floats_read_with_their_time_format(tmp_path: Path) -> None:
+    # pandas writes an epoch column with a null as floats (1291192440.0, in CSV and Parquet);
+    # time.time() gives fractions: with --time-format %s they are the times they say, exactly.
+    frame = pd.DataFrame(
+        {
+            "CustomerID": ["a", "b", "c", "d"],
+            "InvoiceDate": [1291192440.0, None, 1700000000.001, 1291192500.0],
+            "Total": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    frame.to_csv(tmp_path / "epoch.csv", index=False)
+    assert "1291192440.0" in (tmp_path / "epoch.csv").read_text()
+    frame.to_parquet(tmp_path / "epoch.parquet", index=False)
+    for kind in ("csv", "parquet"):
+        path = tmp_path / f"epoch.{kind}"
+        with pytest.raises(ContractError, match=r"seconds since 1970: use --time-format %s"):
+            ingest.ingest_events(path, tmp_path / f"refused_{kind}", mapping=_purchases())
+        ingest.ingest_events(path, tmp_path / kind, mapping=_purchases(time_format="%s"))
+        loaded = pd.read_parquet(tmp_path / kind / "events.parquet")
+        assert loaded[c.EVENT_TIME].astype(str).tolist() == [
+            "2010-12-01 08:34:00+00:00",
+            "2010-12-01 08:35:00+00:00",
+            "2023-11-14 22:13:20.001000+00:00",
+        ]
+    millis = tmp_path / "millis.csv"
+    millis.write_text("CustomerID,InvoiceDate,Total\na,1291192440000.0,1\nb,,2\n")
+    with pytest.raises(ContractError, match=r"milliseconds since 1970: use --time-format %ms"):
+        ingest.ingest_events(millis, tmp_path / "ms", mapping=_purchases())
+    # milliseconds read as seconds are no times: the refusal names the unit they are in
+    with pytest.raises(ContractError, match=r"milliseconds since 1970: use --time-format %ms"):
+        ingest.ingest_events(millis, tmp_path / "ms", mapping=_purchases(time_format="%s"))
+    ingest.ingest_events(millis, tmp_path / "ms", mapping=_purchases(time_format="%ms"))
+    loaded = pd.read_parquet(tmp_path / "ms" / "events.parquet")
+    assert loaded[c.EVENT_TIME].astype(str).tolist() == ["2010-12-01 08:34:00+00:00"]
