@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.erasure_log import ErasedUsers
+from features.forms import column_forms
 from features.hints import option_hint
 from features.loading import stream_table
 from features.reading import (
@@ -33,7 +34,6 @@ from features.reading import (
     PARQUET_SUFFIXES,
     CsvFormat,
     read_chunks,
-    whole_float_columns,
 )
 from features.user_validation import user_rules
 from features.validation import (
@@ -148,7 +148,14 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if reasons.get("ambiguous_amount"):  # quarantined, with the option that reads them
         out.append(
             f"    {reasons['ambiguous_amount']:,} ambiguous_amount rows (12,5 or 1,234: a decimal "
-            "comma or a thousands separator)"
+            "comma or a thousands separator"
+            + (
+                f"; '{notes['amounts_grouped_by_points']}' groups thousands with a point, "
+                "as in 1.785 for 1785"
+                if "amounts_grouped_by_points" in notes
+                else ""
+            )
+            + ")"
             + option_hint(": if the file writes decimals with a comma, --decimal-comma reads them")
         )
     if "date_order_shown" in notes:
@@ -222,7 +229,7 @@ def ingest_events(
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
     ids = {"csv": csv, "chunk_rows": chunk_rows}
-    mapping = _with_whole_float_ids(events_path, mapping, (c.USER_ID, c.ORDER_ID), **ids)
+    mapping = _with_column_forms(events_path, mapping, (c.USER_ID, c.ORDER_ID, c.AMOUNT), **ids)
     erased = erased or ErasedUsers()
     tables = {
         "events": (
@@ -243,7 +250,7 @@ def ingest_events(
             users_path,
             erased.rules(
                 user_rules(
-                    _with_whole_float_ids(users_path, users_mapping, (c.USER_ID,), **ids),
+                    _with_column_forms(users_path, users_mapping, (c.USER_ID,), **ids),
                     str(users_path),
                 )
             ),
@@ -274,23 +281,28 @@ def _same_file(path: Path, other: Path) -> bool:
         return False
 
 
-def _with_whole_float_ids(
+def _with_column_forms(
     path: Path,
     mapping: c.ColumnMapping | None,
     names: tuple[str, ...],
     csv: CsvFormat | None,
     chunk_rows: int,
 ) -> c.ColumnMapping:
-    """The mapping, with the id columns a CSV writes as 18074.0 (throughout, or beside
-    18074) read as integers (as Parquet gives them): CSV and Parquet copies of a file give the
-    same ids, and 18074.0 is never a second user beside 18074."""
+    """The mapping, with what the whole CSV shows of its id and amount columns: ids written
+    18074.0 (throughout, or beside 18074) read as integers, as Parquet gives them (CSV and
+    Parquet copies give the same ids, and 18074.0 is never a second user beside 18074); an
+    amount column grouping thousands with a point (1.785 is then ambiguous_amount)."""
     mapping = mapping or c.ColumnMapping()
     sources = {mapping.source(name): name for name in names}
-    found = whole_float_columns(path, list(sources), csv, chunk_rows)
+    amount = None if mapping.decimal_comma or c.AMOUNT not in names else mapping.source(c.AMOUNT)
+    ids = [col for col, name in sources.items() if name != c.AMOUNT]
+    forms = column_forms(path, ids, amount, csv, chunk_rows)
+    found = forms.whole_float_ids
     return replace(
         mapping,
         whole_float_ids=tuple(sources[col] for col in found),
         ids_written_both_ways=tuple(sources[col] for col, both in found.items() if both),
+        dot_thousands=forms.dot_thousands,
     )
 
 

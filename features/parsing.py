@@ -126,6 +126,8 @@ _PLAIN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _POINT_GROUPED = r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+"  # 1,234.50: commas group thousands
 _COMMA_PLAIN = r"[+-]?[0-9]+(?:,[0-9]+)?"  # decimal comma: 12,5
 _COMMA_GROUPED = r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?"  # 1.234,50
+# 1.785: 1785 where a point groups thousands (features.forms tells such a column), else 1.785
+DOT_GROUPED = r"[+-]?[1-9][0-9]{0,2}(?:\.[0-9]{3})+"
 # a space groups thousands in either form (French, Nordic exports; often a no-break space)
 _SPACE = "[ \u00a0\u202f]"
 _SPACE_GROUPED = rf"[+-]?[0-9]{{1,3}}(?:{_SPACE}[0-9]{{3}})+"
@@ -135,12 +137,15 @@ _MAYBE_COMMA = (
 )
 
 
-def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Series, pd.Series]:
+def parse_numbers(
+    values: pd.Series, decimal_comma: bool = False, dot_thousands: bool = False
+) -> tuple[pd.Series, pd.Series]:
     """Numbers of a column: (finite values or NaN, reason per filled cell that is not one).
 
     Reasons: ``invalid_amount`` (not a number: words, true/false, ``1,2,3``) and
     ``ambiguous_amount`` (``12,5``, ``1.234,50``, ``1,234``: a decimal comma or a thousands
-    separator, unknowable without ``decimal_comma``). ``nan`` and ``inf`` parse to NaN with
+    separator, unknowable without ``decimal_comma``; and ``1.785`` in a column that groups
+    thousands with a point, ``dot_thousands``). ``nan`` and ``inf`` parse to NaN with
     no reason: the caller calls them non-finite.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
@@ -162,6 +167,9 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
         plain = text.str.fullmatch(f"{_PLAIN}|{_POINT_GROUPED}|{spaced}", na=False)
         normal = text.str.replace(",", "", regex=False)
         ambiguous = ~plain & text.str.fullmatch(_MAYBE_COMMA, na=False)
+        if dot_thousands:
+            ambiguous |= text.str.fullmatch(DOT_GROUPED, na=False)
+            plain &= ~ambiguous
     normal = normal.str.replace(_SPACE, "", regex=True)
     words = text.str.lower().isin(NON_FINITE_WORDS).fillna(False).astype(bool)
     numbers = pd.to_numeric(normal.where(plain), errors="coerce").astype("float64")

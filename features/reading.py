@@ -527,41 +527,6 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield frame
 
 
-def whole_float_columns(
-    path: Path,
-    columns: list[str],
-    csv: CsvFormat | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-) -> dict[str, bool]:
-    """Of ``columns`` of a CSV, those whose every filled value is an integer and some are
-    written with ``.0`` (``18074.0``: pandas writes integer ids so when the column has a null),
-    each with whether others are written plainly (``18074``: two exports concatenated); the
-    file is read once more, those columns only. Columns the file lacks are left to validation."""
-    from features.parsing import NULL_TOKENS, WHOLE_FLOAT_ID
-
-    path = Path(path)
-    if not path.name.lower().endswith(CSV_SUFFIXES) or not columns:
-        return {}
-    seen: dict[str, list[bool]] | None = None  # column -> [an 18074.0 seen, an 18074 seen]
-    for chunk in read_chunks(path, chunk_rows, csv, columns):
-        chunk = chunk.drop(index=list(chunk.attrs.get(RAGGED_ROWS, ())))  # quarantined
-        if seen is None:
-            seen = {col: [False, False] for col in dict.fromkeys(columns) if col in chunk.columns}
-        for col in list(seen):
-            text = chunk[col].astype("string[pyarrow]").str.strip()
-            filled = text[~text.isin(NULL_TOKENS)]
-            point_zero = filled.str.fullmatch(WHOLE_FLOAT_ID).astype(bool)
-            plain = filled.str.fullmatch(r"-?[0-9]+").astype(bool)
-            if not (point_zero | plain).all():
-                del seen[col]
-                continue
-            seen[col][0] |= bool(point_zero.any())
-            seen[col][1] |= bool(plain.any())
-        if not seen:
-            break
-    return {col: both for col, (point_zero, both) in (seen or {}).items() if point_zero}
-
-
 def read_table(path: Path | str) -> pd.DataFrame:
     """A whole (small) file in one frame: the chunks of :func:`read_chunks`, concatenated."""
     return pd.concat(list(read_chunks(path)))

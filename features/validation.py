@@ -329,14 +329,18 @@ def check_events(
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
-        amount, amount_problem = parse_numbers(raw[amount_col], mapping.decimal_comma)
+        amount, amount_problem = parse_numbers(
+            raw[amount_col], mapping.decimal_comma, mapping.dot_thousands
+        )
+        if mapping.dot_thousands:
+            checks.notes["amounts_grouped_by_points"] = amount_col
         # '£12.50', '12.50 EUR': the decimal-comma hint would mislead, name the sign instead
         text = as_text(raw[amount_col][amount_problem.notna()])  # the bad cells only
         signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
             CURRENCY_MARK, regex=True, na=False
         )
         comma = bool((amount_problem == "ambiguous_amount").any())
-        expected = amounts(bool(signed.any()), comma)
+        expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
         checks.add(raw, amount_problem.notna(), amount_col, expected)
         bad.flag_each(amount_problem)
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")

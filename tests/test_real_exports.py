@@ -11,6 +11,7 @@ import pytest
 
 from features import contract as c
 from features import ingest
+from features.reading import CsvFormat
 from features.validation import ContractError
 
 PURCHASE_MAPS = ["user_id=CustomerID", "event_time=InvoiceDate", "amount=Total"]
@@ -96,3 +97,48 @@ def test_epoch_times_written_as_floats_read_with_their_time_format(tmp_path: Pat
     ingest.ingest_events(millis, tmp_path / "ms", mapping=_purchases(time_format="%ms"))
     loaded = pd.read_parquet(tmp_path / "ms" / "events.parquet")
     assert loaded[c.EVENT_TIME].astype(str).tolist() == ["2010-12-01 08:34:00+00:00"]
+
+
+def test_amounts_grouped_by_points_are_ambiguous_never_read_as_decimals(tmp_path: Path) -> None:
+    # A shop in a currency without cents, exported where a point groups thousands: 1.785 is
+    # 1785 there, 950 is 950. Read as decimals, 1.785 became 1.785 and 950 stayed 950.
+    grouped = tmp_path / "grouped.csv"
+    grouped.write_text(
+        "CustomerID;InvoiceDate;Total\n"
+        "a;2011-01-01;950\nc;2011-01-03;1.785\nd;2011-01-04;2.500\n"
+        "e;2011-01-05;1.234.567\nf;2011-01-06;35\n"
+    )
+    semicolon = CsvFormat.given(";", None)
+    with pytest.raises(ContractError, match=r"a point groups thousands .* use --decimal-comma"):
+        ingest.ingest_events(grouped, tmp_path / "g", mapping=_purchases(), csv=semicolon)
+    summary = ingest.ingest_events(
+        grouped,
+        tmp_path / "g",
+        mapping=_purchases(),
+        csv=semicolon,
+        chunk_rows=2,  # the evidence of points grouping thousands in other chunks
+        max_bad_fraction=0.9,
+    )
+    loaded = pd.read_parquet(tmp_path / "g" / "events.parquet")
+    assert dict(zip(loaded[c.USER_ID], loaded[c.AMOUNT], strict=True)) == {"a": 950.0, "f": 35.0}
+    quarantine = pd.read_csv(tmp_path / "g" / "quarantine" / "events.csv", dtype=str)
+    assert quarantine[c.REASON].tolist() == ["ambiguous_amount"] * 3
+    assert "'Total' groups thousands with a point, as in 1.785 for 1785" in "\n".join(
+        summary.lines()
+    )
+    ingest.ingest_events(
+        grouped, tmp_path / "dc", mapping=_purchases(decimal_comma=True), csv=semicolon
+    )
+    loaded = pd.read_parquet(tmp_path / "dc" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist() == [950.0, 1785.0, 2500.0, 1234567.0, 35.0]
+    # A point is a decimal point where the column shows one (12.5, 0.125, 1500 ungrouped):
+    # then 1.785 is 1.785, as before.
+    for decimal in ("12.5", "0.125", "1500", "1,234.50"):
+        prices = tmp_path / "prices.csv"
+        prices.write_text(
+            "CustomerID,InvoiceDate,Total\n"
+            f'a,2011-01-01,2\nb,2011-01-02,1.785\nc,2011-01-03,"{decimal}"\n'
+        )
+        ingest.ingest_events(prices, tmp_path / "p", mapping=_purchases())
+        loaded = pd.read_parquet(tmp_path / "p" / "events.parquet")
+        assert loaded[c.AMOUNT].tolist()[:2] == [2.0, 1.785], decimal
