@@ -136,6 +136,13 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             if name in both_ways
             else f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
         )
+    if spelt := notes.get("user_ids_spelt_apart"):
+        example = " and ".join(repr(user_id) for user_id in spelt["example"][:3])
+        out.append(
+            f"    {spelt['ids']:,} user ids differ from another only by case, spaces or leading "
+            f"zeros (e.g. {example}): each loaded as its own user, as the file writes it; "
+            "if they are one customer, write the ids one way in the file"
+        )
     for column in notes.get("empty_unnamed_columns_ignored", []):
         out.append(
             f"    column '{column}' ignored: no name in the header and no value in any row "

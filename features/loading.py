@@ -181,6 +181,8 @@ def stream_table(
             if first_bad is None or repeats[0] < first_bad[0]:
                 first_bad = (int(repeats[0]), rules.duplicate_reason)
         report.notes.update(checks.notes)
+        if c.USER_ID in columns:
+            report.notes.update(_ids_spelt_apart(con, staged))
         for name, column in noted.items():  # counted over the rows that load
             ((count,),) = con.execute(
                 f"SELECT count(*) FROM {staged} WHERE {identifier(column)} "
@@ -246,6 +248,23 @@ def stream_table(
 
 
 EMPTY_UNNAMED = "empty_unnamed_columns_ignored"  # report note: blank-named, empty columns
+SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
+
+
+def _ids_spelt_apart(con: Any, staged: str) -> dict[str, Any]:
+    """Loaded ids that differ from another only by case, surrounding spaces or leading zeros
+    (' 13047 ', '013047', '13047'): each stays the user the file names (ids are the file's
+    text), but a user written two ways is two users, so the summary says how many and one
+    example."""
+    ((groups, ids, example),) = con.execute(
+        "SELECT count(*), sum(n), min(spellings) FROM ("
+        "SELECT count(*) AS n, list(id ORDER BY id) AS spellings FROM ("
+        f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
+        ") GROUP BY ltrim(lower(trim(id)), '0') HAVING count(*) > 1)"
+    ).fetchall()
+    if not groups:
+        return {}
+    return {SPELT_APART: {"ids": int(ids), "groups": int(groups), "example": list(example)}}
 
 
 def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:

@@ -142,3 +142,37 @@ def test_amounts_grouped_by_points_are_ambiguous_never_read_as_decimals(tmp_path
         ingest.ingest_events(prices, tmp_path / "p", mapping=_purchases())
         loaded = pd.read_parquet(tmp_path / "p" / "events.parquet")
         assert loaded[c.AMOUNT].tolist()[:2] == [2.0, 1.785], decimal
+
+
+def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> None:
+    # Ids are the file's text (' 13047 ' and '13047' are two users), but a customer written
+    # two ways was two users without a word: the summary and report now count them.
+    events = tmp_path / "orders.csv"
+    events.write_text(
+        "CustomerID,InvoiceDate,Total\n"
+        "13047,2011-01-01,5\n 13047 ,2011-01-02,5\n0013047,2011-01-03,5\n"
+        "Ann@x.org,2011-01-04,5\nann@x.org,2011-01-05,5\n12346,2011-01-06,5\n12346,2011-01-07,5\n"
+    )
+    summary = ingest.ingest_events(events, tmp_path / "o", mapping=_purchases(), chunk_rows=2)
+    loaded = pd.read_parquet(tmp_path / "o" / "events.parquet")
+    assert loaded[c.USER_ID].nunique() == 6  # as the file writes them
+    notes = json.loads((tmp_path / "o" / "report.json").read_text())["tables"]["events"]["notes"]
+    assert notes["user_ids_spelt_apart"] == {
+        "ids": 5,
+        "groups": 2,
+        "example": [" 13047 ", "0013047", "13047"],
+    }
+    assert (
+        "5 user ids differ from another only by case, spaces or leading zeros "
+        "(e.g. ' 13047 ' and '0013047' and '13047'): each loaded as its own user"
+    ) in "\n".join(summary.lines())
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,channel\nA7,ads\na7,email\n")
+    ingest.ingest_events(events, tmp_path / "u", mapping=_purchases(), users_path=users)
+    report = json.loads((tmp_path / "u" / "report.json").read_text())["tables"]
+    assert report["users"]["notes"]["user_ids_spelt_apart"]["example"] == ["A7", "a7"]
+    clean = tmp_path / "clean.csv"
+    clean.write_text("CustomerID,InvoiceDate,Total\n7,2011-01-01,5\n70,2011-01-02,5\n")
+    ingest.ingest_events(clean, tmp_path / "c", mapping=_purchases())
+    notes = json.loads((tmp_path / "c" / "report.json").read_text())["tables"]["events"]["notes"]
+    assert "user_ids_spelt_apart" not in notes
