@@ -179,7 +179,7 @@ def dataset_name_from_file(path: Path) -> str:
     """The dataset name a file gives when none is asked for: its name without the file type
     suffix, lowercased, any character but a-z, 0-9, '-' and '_' replaced by '_'
     (``Orders 2024.csv.gz`` -> ``orders_2024``)."""
-    name = Path(path).name
+    name = re.sub(r"\.zip$", "", Path(path).name, flags=re.IGNORECASE) or Path(path).name
     for suffix in sorted(CSV_SUFFIXES + PARQUET_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]

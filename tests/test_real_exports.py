@@ -4,6 +4,7 @@ forms of ids, times and amounts. Each is read as the user meant or refused, neve
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -176,3 +177,39 @@ def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> No
     ingest.ingest_events(clean, tmp_path / "c", mapping=_purchases())
     notes = json.loads((tmp_path / "c" / "report.json").read_text())["tables"]["events"]["notes"]
     assert "user_ids_spelt_apart" not in notes
+
+
+def test_a_zip_of_one_csv_is_read_as_the_csv(tmp_path: Path) -> None:
+    # Shops and BI tools mail exports zipped; a .zip was refused as 'a CSV file: name it .csv'
+    text = "CustomerID,InvoiceDate,Total\n13047,2011-01-01,5\n12346.0,2011-01-02,1.5\n"
+    (tmp_path / "orders.csv").write_text(text)
+    with zipfile.ZipFile(tmp_path / "orders.csv.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export/orders.csv", text)
+        archive.writestr("__MACOSX/export/._orders.csv", b"\x00\x05")  # a Mac's zip adds it
+    for name in ("orders.csv", "orders.csv.zip"):
+        ingest.ingest_events(tmp_path / name, tmp_path / f"d_{name}", mapping=_purchases())
+    read = {
+        name: pd.read_parquet(tmp_path / f"d_{name}" / "events.parquet")
+        for name in ("orders.csv", "orders.csv.zip")
+    }
+    pd.testing.assert_frame_equal(read["orders.csv"], read["orders.csv.zip"])
+    assert read["orders.csv"][c.USER_ID].tolist() == ["13047", "12346"]
+    assert ingest.dataset_name_from_file(tmp_path / "orders.csv.zip") == "orders"
+    with zipfile.ZipFile(tmp_path / "tabs.zip", "w") as archive:  # a .tsv inside: tabs
+        archive.writestr("orders.tsv", text.replace(",", "\t"))
+    ingest.ingest_events(tmp_path / "tabs.zip", tmp_path / "tabs", mapping=_purchases())
+    assert len(pd.read_parquet(tmp_path / "tabs" / "events.parquet")) == 2
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", text)
+        archive.writestr("b.csv", text)
+    with pytest.raises(ContractError, match=r"two.zip: a zip archive of 2 files \(a.csv, b.csv\)"):
+        ingest.ingest_events(tmp_path / "two.zip", tmp_path / "two", mapping=_purchases())
+    with zipfile.ZipFile(tmp_path / "pq.zip", "w") as archive:
+        archive.writestr("orders.parquet", b"PAR1")
+    with pytest.raises(ContractError, match=r"holding orders.parquet, not a CSV file"):
+        ingest.ingest_events(tmp_path / "pq.zip", tmp_path / "pq", mapping=_purchases())
+    whole = (tmp_path / "orders.csv.zip").read_bytes()
+    (tmp_path / "cut.zip").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ContractError, match=r"cut.zip: not a whole zip archive"):
+        ingest.ingest_events(tmp_path / "cut.zip", tmp_path / "cut", mapping=_purchases())
+    assert not (tmp_path / "cut").exists()
