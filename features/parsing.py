@@ -259,7 +259,7 @@ ZONE_OFFSETS_HOURS = {
 AMBIGUOUS_ZONES = ("CST", "CDT", "IST", "BST", "AST", "ADT", "SST", "GST", "PST8", "ECT")
 _FIRST = dt.datetime(2000, 1, 1)
 LOCAL_TIME = "nonexistent_or_repeated_local_time"
-_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
+_OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)"  # +01 alone too: PostgreSQL writes timestamptz so
 # an offset follows a time of day: the '-2010' that ends 01-12-2010 is the year
 _TIME_THEN_OFFSET = re.compile(
     rf"(?:\d:\d\d(?::\d\d)?(?:[.,]\d+)?|T\d{{2,6}}(?:[.,]\d+)?)\s*{_OFFSET}$"
@@ -395,8 +395,8 @@ def parse_times_checked(
     has_offset = filled & zone.isna() & body.str.contains(_TIME_THEN_OFFSET, na=False)
     naive = filled & zone.isna() & ~has_offset
     # +25:00 or +05:75 is no offset (the world's run -12:00..+14:00): never a shifted time
-    parts = body[has_offset].str.extract(r"([0-9]{2}):?([0-9]{2})$").astype(float)
-    impossible = (parts[0] > MAX_OFFSET_HOURS) | (parts[1] >= 60)
+    parts = body[has_offset].str.extract(r"[+-]([0-9]{2})(?::?([0-9]{2}))?$").astype(float)
+    impossible = (parts[0] > MAX_OFFSET_HOURS) | (parts[1].fillna(0) >= 60)
     reason[impossible[impossible].index] = "unparseable"
     order = _date_order(body, filled, date_order, time_format, reason)
     if has_offset.any():
@@ -511,7 +511,9 @@ def _parse_text(
 
 
 def _naive_or_utc(parsed: Any, utc: bool, kind: str) -> pd.Series:
-    if not utc and getattr(parsed.dt, "tz", None) is not None:
+    # a naive read that found offsets (or several: an object column) is no naive time
+    naive = pd.api.types.is_datetime64_any_dtype(parsed) and getattr(parsed.dt, "tz", None) is None
+    if not utc and not naive:
         return pd.Series(pd.NaT, index=parsed.index, dtype=kind)
     return parsed.astype(kind)
 

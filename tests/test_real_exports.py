@@ -213,3 +213,25 @@ def test_a_zip_of_one_csv_is_read_as_the_csv(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match=r"cut.zip: not a whole zip archive"):
         ingest.ingest_events(tmp_path / "cut.zip", tmp_path / "cut", mapping=_purchases())
     assert not (tmp_path / "cut").exists()
+
+
+def test_postgres_times_with_hour_offsets_are_read(tmp_path: Path) -> None:
+    # psql's COPY writes a timestamptz as 2010-12-01 08:26:00+00 (+01, -05, -03:30 only with
+    # minutes): every such time was unparseable, and a column of two offsets beside a time
+    # without one was an AttributeError traceback.
+    events = tmp_path / "orders.csv"
+    events.write_text(
+        "CustomerID,InvoiceDate,Total\n"
+        "a,2010-12-01 08:26:00+00,1\nb,2010-12-01 08:26:00+01,1\nc,2010-12-01 08:26:00.25-05,1\n"
+        "d,2010-12-01 08:26:00,1\ne,2010-12-01 08:26:00-03:30,1\nf,2010-12-01 08:26:00+25,1\n"
+    )
+    summary = ingest.ingest_events(events, tmp_path / "o", mapping=_purchases())
+    loaded = pd.read_parquet(tmp_path / "o" / "events.parquet")
+    assert dict(zip(loaded[c.USER_ID], loaded[c.EVENT_TIME].astype(str), strict=True)) == {
+        "a": "2010-12-01 08:26:00+00:00",
+        "b": "2010-12-01 07:26:00+00:00",
+        "c": "2010-12-01 13:26:00.250000+00:00",
+        "d": "2010-12-01 08:26:00+00:00",
+        "e": "2010-12-01 11:56:00+00:00",
+    }
+    assert summary.tables["events"]["reasons"] == {"unparseable_event_time": 1}  # +25: no zone
