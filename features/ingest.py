@@ -35,6 +35,7 @@ from features.reading import (
     CsvFormat,
     read_chunks,
 )
+from features.user_overlap import ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
@@ -45,7 +46,6 @@ from features.validation import (
 )
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.errors import UserError
-from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
@@ -142,6 +142,11 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"    {spelt['ids']:,} user ids differ from another only by case, spaces or leading "
             f"zeros (e.g. {example}): each loaded as its own user, as the file writes it; "
             "if they are one customer, write the ids one way in the file"
+        )
+    if spare := notes.get("users_without_events"):
+        out.append(
+            f"    {spare['users']:,} users of the users file have no event (e.g. "
+            f"{spare['example']!r}): known users who never bought, or ids written another way"
         )
     for column in notes.get("empty_unnamed_columns_ignored", []):
         out.append(
@@ -428,7 +433,15 @@ def _finish_events(
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written."""
     if (staging / USERS_FILE).is_file():
-        reports["events"].notes["users_without_profile"] = _users_without_profile(staging)
+        apart = ids_apart(staging / EVENTS_FILE, staging / USERS_FILE)
+        if "users" in reports:  # a users file given now: its ids and the events' meet
+            refuse_users_of_no_events(apart, reports["users"].source, source)
+            if apart["without_events"]:
+                reports["users"].notes["users_without_events"] = {
+                    "users": apart["without_events"],
+                    "example": apart["example_without_events"],
+                }
+        reports["events"].notes["users_without_profile"] = apart["without_profile"]
     shutil.rmtree(staging / ".work", ignore_errors=True)
     previous = appending.previous_batches(appending_to) if appending_to else []
     batches = [
@@ -492,20 +505,6 @@ def _merge_append(
     if "users" in reports:
         reports["users"].notes.update(users_notes)
     return totals
-
-
-def _users_without_profile(folder: Path) -> int:
-    """Distinct users with events but no row in the users table."""
-    import duckdb
-
-    events = literal(folder / EVENTS_FILE)
-    users = literal(folder / USERS_FILE)
-    with duckdb.connect() as con:
-        (count,) = con.execute(
-            f"SELECT count(DISTINCT user_id) FROM read_parquet({events}) "
-            f"WHERE user_id NOT IN (SELECT user_id FROM read_parquet({users}))"
-        ).fetchone()
-    return int(count)
 
 
 def write_dataset(

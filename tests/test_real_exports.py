@@ -168,10 +168,10 @@ def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> No
         "(e.g. ' 13047 ' and '0013047' and '13047'): each loaded as its own user"
     ) in "\n".join(summary.lines())
     users = tmp_path / "users.csv"
-    users.write_text("user_id,channel\nA7,ads\na7,email\n")
+    users.write_text("user_id,channel\nAnn@x.org,ads\nann@x.org,email\n")
     ingest.ingest_events(events, tmp_path / "u", mapping=_purchases(), users_path=users)
     report = json.loads((tmp_path / "u" / "report.json").read_text())["tables"]
-    assert report["users"]["notes"]["user_ids_spelt_apart"]["example"] == ["A7", "a7"]
+    assert report["users"]["notes"]["user_ids_spelt_apart"]["example"] == ["Ann@x.org", "ann@x.org"]
     clean = tmp_path / "clean.csv"
     clean.write_text("CustomerID,InvoiceDate,Total\n7,2011-01-01,5\n70,2011-01-02,5\n")
     ingest.ingest_events(clean, tmp_path / "c", mapping=_purchases())
@@ -235,3 +235,32 @@ def test_postgres_times_with_hour_offsets_are_read(tmp_path: Path) -> None:
         "e": "2010-12-01 11:56:00+00:00",
     }
     assert summary.tables["events"]["reasons"] == {"unparseable_event_time": 1}  # +25: no zone
+
+
+def test_a_users_file_whose_ids_meet_no_event_is_refused(tmp_path: Path) -> None:
+    # A CRM export writing ids 'C12346' beside orders of 12346 loaded as 2 users more, who
+    # never bought, and left both buyers without a profile: the population doubled silently.
+    events = tmp_path / "orders.csv"
+    events.write_text("CustomerID,InvoiceDate,Total\n12346,2011-01-01,5\n12347,2011-01-02,5\n")
+    matching = tmp_path / "users.csv"
+    matching.write_text("user_id,country\n12346,UK\n12347,FR\n")
+    folder = tmp_path / "orders"
+    ingest.ingest_events(events, folder, mapping=_purchases(), users_path=matching)
+    before = pd.read_parquet(folder / "users.parquet")
+    other = tmp_path / "crm.csv"
+    other.write_text("user_id,country\nC12346,UK\nC12347,FR\n")
+    with pytest.raises(
+        ContractError,
+        match=r"crm.csv: none of its 2 users is a user of the events \(.*orders.csv\): "
+        r"e.g. user_id 'C12346' in the users file, '12346' in the events",
+    ):
+        ingest.ingest_events(events, folder, mapping=_purchases(), users_path=other)
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "users.parquet"), before)
+    # Some users without events are users who never bought: loaded, counted, one named.
+    some = tmp_path / "some.csv"
+    some.write_text("user_id,country\n12346,UK\n99999,FR\n")
+    summary = ingest.ingest_events(events, folder, mapping=_purchases(), users_path=some)
+    notes = summary.tables["users"]["notes"]
+    assert notes["users_without_events"] == {"users": 1, "example": "99999"}
+    assert summary.tables["events"]["notes"]["users_without_profile"] == 1
+    assert "1 users of the users file have no event (e.g. '99999')" in "\n".join(summary.lines())
