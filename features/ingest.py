@@ -27,7 +27,7 @@ from features import contract as c
 from features.erasure_log import ErasedUsers
 from features.forms import column_forms
 from features.hints import option_hint
-from features.loading import stream_table
+from features.loading import SPELT_APART, ids_spelt_apart, stream_table
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -141,7 +141,7 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    {spelt['ids']:,} user ids differ from another only by case, spaces or leading "
             f"zeros (e.g. {example}): each loaded as its own user, as the file writes it; "
-            "if they are one customer, write the ids one way in the file"
+            "if they are one customer, write the ids one way in every file"
         )
     if spare := notes.get("users_without_events"):
         out.append(
@@ -432,6 +432,10 @@ def _finish_events(
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written."""
+    if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
+        notes = reports["events"].notes
+        notes.pop(SPELT_APART, None)
+        notes.update(ids_spelt_apart(staging / EVENTS_FILE))
     if (staging / USERS_FILE).is_file():
         apart = ids_apart(staging / EVENTS_FILE, staging / USERS_FILE)
         if "users" in reports:  # a users file given now: its ids and the events' meet

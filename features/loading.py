@@ -251,6 +251,15 @@ EMPTY_UNNAMED = "empty_unnamed_columns_ignored"  # report note: blank-named, emp
 SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
 
 
+def ids_spelt_apart(events: Path) -> dict[str, Any]:
+    """:func:`_ids_spelt_apart` of a table's file (an appended dataset's events, whose new
+    ids may be an old user written another way)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return _ids_spelt_apart(con, f"read_parquet({literal(events)})")
+
+
 def _ids_spelt_apart(con: Any, staged: str) -> dict[str, Any]:
     """Loaded ids that differ from another only by case, surrounding spaces or leading zeros
     (' 13047 ', '013047', '13047'): each stays the user the file names (ids are the file's

@@ -264,3 +264,17 @@ def test_a_users_file_whose_ids_meet_no_event_is_refused(tmp_path: Path) -> None
     assert notes["users_without_events"] == {"users": 1, "example": "99999"}
     assert summary.tables["events"]["notes"]["users_without_profile"] == 1
     assert "1 users of the users file have no event (e.g. '99999')" in "\n".join(summary.lines())
+
+
+def test_an_append_writing_a_known_user_another_way_is_counted(tmp_path: Path) -> None:
+    # The next month's export went through a spreadsheet: 013047 is customer 13047
+    first = tmp_path / "january.csv"
+    first.write_text("CustomerID,InvoiceDate,Total\n13047,2011-01-01,5\n12346,2011-01-02,5\n")
+    later = tmp_path / "february.csv"
+    later.write_text("CustomerID,InvoiceDate,Total\n013047,2011-02-01,5\n12346,2011-02-02,5\n")
+    folder = tmp_path / "orders"
+    ingest.ingest_events(first, folder, mapping=_purchases())
+    summary = ingest.ingest_events(later, folder, mapping=_purchases(), mode="append")
+    notes = summary.tables["events"]["notes"]
+    assert notes["user_ids_spelt_apart"] == {"ids": 2, "groups": 1, "example": ["013047", "13047"]}
+    assert "(e.g. '013047' and '13047'): each loaded as its own user" in "\n".join(summary.lines())
