@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.erasure_log import ErasedUsers
+from features.event_types import OTHER_TYPES, other_types, other_types_line
 from features.forms import column_forms
 from features.hints import option_hint
 from features.loading import SPELT_APART, ids_spelt_apart, stream_table
@@ -148,6 +149,8 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"    {spare['users']:,} users of the users file have no event (e.g. "
             f"{spare['example']!r}): known users who never bought, or ids written another way"
         )
+    if OTHER_TYPES in notes:
+        out.append(other_types_line(notes[OTHER_TYPES]))
     for column in notes.get("empty_unnamed_columns_ignored", []):
         out.append(
             f"    column '{column}' ignored: no name in the header and no value in any row "
@@ -432,6 +435,12 @@ def _finish_events(
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written."""
+    try:
+        others = other_types(staging / EVENTS_FILE)
+    except ContractError as refused:
+        raise ContractError(f"{source}: {refused}") from None
+    if others:
+        reports["events"].notes[OTHER_TYPES] = others
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)

@@ -278,3 +278,36 @@ def test_an_append_writing_a_known_user_another_way_is_counted(tmp_path: Path) -
     notes = summary.tables["events"]["notes"]
     assert notes["user_ids_spelt_apart"] == {"ids": 2, "groups": 1, "example": ["013047", "13047"]}
     assert "(e.g. '013047' and '13047'): each loaded as its own user" in "\n".join(summary.lines())
+
+
+def test_event_types_the_contract_does_not_know_are_named_and_money_on_them_refused(
+    tmp_path: Path,
+) -> None:
+    # An order export typed 'Order' and 'Return' loaded as 1,777 events of no purchase:
+    # every amount counted nowhere, without a word.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Total,Type\n1,2011-01-01,5,Order\n2,2011-01-02,3,Return\n"
+        "1,2011-01-03,4,Order\n"
+    )
+    mapping = c.ColumnMapping.parse([*PURCHASE_MAPS, "event_type=Type"])
+    with pytest.raises(
+        ContractError,
+        match=r"orders.csv: no event is a purchase or refund, but rows of other types carry "
+        r"amounts \('order' 2 rows, 'return' 1 row\)",
+    ):
+        ingest.ingest_events(orders, tmp_path / "o", mapping=mapping)
+    assert not (tmp_path / "o" / "events.parquet").exists()
+    # Beside purchases, other types load as activity, and the summary names them.
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "CustomerID,InvoiceDate,Total,Type\n1,2011-01-01,5,purchase\n1,2011-01-02,,page_view\n"
+        "2,2011-01-03,7,Sale\n"
+    )
+    summary = ingest.ingest_events(mixed, tmp_path / "m", mapping=mapping)
+    notes = summary.tables["events"]["notes"]
+    assert notes["other_event_types"] == {"page_view": [1, 0], "sale": [1, 1]}
+    assert (
+        "event types kept as activity, not as purchases or refunds: 'page_view' 1 row, "
+        "'sale' 1 row; the amounts of 1 of their rows count nowhere"
+    ) in "\n".join(summary.lines())
