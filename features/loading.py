@@ -394,13 +394,27 @@ def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
 def _repeats_hint(reasons: dict[str, int]) -> str:
     """When exact repeats are the most common bad rows, the option that keeps them: a log
     without a product column repeats a row for two items of one price in one order. When
-    rows out of line with the header are, what makes them so."""
+    rows out of line with the header are, what makes them so; when ambiguous amounts or
+    dates are, the option that reads them."""
     if reasons and next(iter(reasons)) == "duplicate_row":
         return " Most are exact repeats" + (
             ": if those are separate events (two purchases at one moment, as invoice lines "
             "exported without their product), --keep-repeats loads every copy"
             if offered("--keep-repeats")
             else ""
+        )
+    ambiguous = {  # the option that reads them, and what they look like
+        "ambiguous_amount": (
+            "--decimal-comma",
+            "12,5, 1,234, 1.785: a decimal comma or a thousands mark",
+        ),
+        "ambiguous_date_order": ("--date-order", "01/02/2023: day or month first"),
+    }
+    if reasons and next(iter(reasons)) in ambiguous:
+        option, what = ambiguous[next(iter(reasons))]
+        reads = "--date-order dayfirst (or monthfirst)" if option == "--date-order" else option
+        return f" Most are {next(iter(reasons))} ({what})" + (
+            f": {reads} reads them" if offered(option) else ""
         )
     if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
         separator = " (--delimiter)" if offered("--delimiter") else ""

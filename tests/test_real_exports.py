@@ -311,3 +311,32 @@ def test_event_types_the_contract_does_not_know_are_named_and_money_on_them_refu
         "event types kept as activity, not as purchases or refunds: 'page_view' 1 row, "
         "'sale' 1 row; the amounts of 1 of their rows count nowhere"
     ) in "\n".join(summary.lines())
+
+
+def test_a_refusal_of_mostly_ambiguous_rows_names_the_option_that_reads_them(
+    tmp_path: Path,
+) -> None:
+    # Most bad rows ambiguous, but other reasons among them: the refusal asked only "Is this
+    # the right file and mapping?", with no word of --decimal-comma or --date-order.
+    amounts = tmp_path / "amounts.csv"
+    amounts.write_text(
+        'CustomerID,InvoiceDate,Total\na,2011-01-01,950\nb,2011-01-02,-20\nc,2011-01-03,"12,5"\n'
+        'd,2011-01-04,"7,25"\ne,2011-01-05,"3,5"\nf,2011-01-06,35\n'
+    )
+    with pytest.raises(
+        ContractError,
+        match=r"4 of 6 rows are bad.* Most are ambiguous_amount \(12,5, 1,234, 1.785: a decimal "
+        r"comma or a thousands mark\): --decimal-comma reads them",
+    ):
+        ingest.ingest_events(amounts, tmp_path / "a", mapping=_purchases())
+    dates = tmp_path / "dates.csv"
+    dates.write_text(
+        "CustomerID,InvoiceDate,Total\na,01/02/2011,5\nb,02/03/2011,-5\nc,13/01/2011,5\n"
+        "d,2011-01-01,x\n"
+    )
+    with pytest.raises(
+        ContractError,
+        match=r"Most are ambiguous_date_order \(01/02/2023: day or month first\): "
+        r"--date-order dayfirst \(or monthfirst\) reads them",
+    ):
+        ingest.ingest_events(dates, tmp_path / "d", mapping=_purchases())
