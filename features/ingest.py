@@ -140,8 +140,8 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if spelt := notes.get("user_ids_spelt_apart"):
         example = " and ".join(repr(user_id) for user_id in spelt["example"][:3])
         out.append(
-            f"    {spelt['ids']:,} user ids differ from another only by case, spaces or leading "
-            f"zeros (e.g. {example}): each loaded as its own user, as the file writes it; "
+            f"    {spelt['ids']:,} user ids differ from another only by case, spaces, leading "
+            f"zeros or accent encoding (e.g. {example}): each loaded as its own user, as the file writes it; "
             "if they are one customer, write the ids one way in every file"
         )
     if spare := notes.get("users_without_events"):

@@ -261,15 +261,16 @@ def ids_spelt_apart(events: Path) -> dict[str, Any]:
 
 
 def _ids_spelt_apart(con: Any, staged: str) -> dict[str, Any]:
-    """Loaded ids that differ from another only by case, surrounding spaces or leading zeros
-    (' 13047 ', '013047', '13047'): each stays the user the file names (ids are the file's
+    """Loaded ids that differ from another only by case, surrounding spaces, leading zeros or
+    the Unicode form of an accent (' 13047 ', '013047', '13047'; 'é' as one character or as
+    'e' and an accent, as a Mac writes names): each stays the user the file names (ids are the file's
     text), but a user written two ways is two users, so the summary says how many and one
     example."""
     ((groups, ids, example),) = con.execute(
         "SELECT count(*), sum(n), min(spellings) FROM ("
         "SELECT count(*) AS n, list(id ORDER BY id) AS spellings FROM ("
         f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
-        ") GROUP BY ltrim(lower(trim(id)), '0') HAVING count(*) > 1)"
+        ") GROUP BY ltrim(lower(nfc_normalize(trim(id))), '0') HAVING count(*) > 1)"
     ).fetchall()
     if not groups:
         return {}

@@ -164,14 +164,22 @@ def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> No
         "example": [" 13047 ", "0013047", "13047"],
     }
     assert (
-        "5 user ids differ from another only by case, spaces or leading zeros "
-        "(e.g. ' 13047 ' and '0013047' and '13047'): each loaded as its own user"
+        "5 user ids differ from another only by case, spaces, leading zeros or accent "
+        "encoding (e.g. ' 13047 ' and '0013047' and '13047'): each loaded as its own user"
     ) in "\n".join(summary.lines())
     users = tmp_path / "users.csv"
     users.write_text("user_id,channel\nAnn@x.org,ads\nann@x.org,email\n")
     ingest.ingest_events(events, tmp_path / "u", mapping=_purchases(), users_path=users)
     report = json.loads((tmp_path / "u" / "report.json").read_text())["tables"]
     assert report["users"]["notes"]["user_ids_spelt_apart"]["example"] == ["Ann@x.org", "ann@x.org"]
+    accents = tmp_path / "accents.csv"  # José as a Mac writes it (e and a combining accent)
+    accents.write_text(
+        "CustomerID,InvoiceDate,Total\nJos\u00e9,2011-01-01,5\nJose\u0301,2011-01-02,5\n",
+        encoding="utf-8",
+    )
+    ingest.ingest_events(accents, tmp_path / "accents", mapping=_purchases())
+    report = json.loads((tmp_path / "accents" / "report.json").read_text())
+    assert report["tables"]["events"]["notes"]["user_ids_spelt_apart"]["ids"] == 2
     clean = tmp_path / "clean.csv"
     clean.write_text("CustomerID,InvoiceDate,Total\n7,2011-01-01,5\n70,2011-01-02,5\n")
     ingest.ingest_events(clean, tmp_path / "c", mapping=_purchases())
