@@ -39,6 +39,7 @@ from features.parsing import (
     as_text,
     date_order_evidence,
     epoch_format,
+    is_text,
     kept_text,
     parse_ids,
     parse_numbers,
@@ -409,8 +410,17 @@ def check_user_ids(
     whole_floats: bool = False,
 ) -> pd.Series:
     """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
-    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole."""
+    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
+    written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
+    is the text inside, counted in the report."""
     ids = raw[column]
+    if is_text(ids):
+        text = as_text(ids)
+        formula = text.astype(FAST_TEXT).str.fullmatch('=".*"')
+        if formula.fillna(False).astype(bool).any():
+            ids = text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
+            seen = checks.notes.setdefault(FORMULA_IDS, {"column": column, "rows": 0})
+            seen["rows"] += int(formula.fillna(False).astype(bool).sum())
     rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
     user_id, problem = parse_ids(ids, whole_floats, rounded)
     bad.flag_each(problem)
@@ -418,6 +428,8 @@ def check_user_ids(
     return user_id
 
 
+SPREADSHEET_TEXT = r'^="(.*)"$'  # ="00123": a spreadsheet's formula keeping a number as text
+FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8

@@ -348,3 +348,30 @@ def test_a_refusal_of_mostly_ambiguous_rows_names_the_option_that_reads_them(
         r"--date-order dayfirst \(or monthfirst\) reads them",
     ):
         ingest.ingest_events(dates, tmp_path / "d", mapping=_purchases())
+
+
+def test_ids_written_as_spreadsheet_text_formulas_are_the_text_inside(tmp_path: Path) -> None:
+    # Exports write ="00123" so a spreadsheet keeps the zeros: the user was '="00123"', whom
+    # no lookup of 00123 finds and whom a plain export of 00123 made a second user.
+    events = tmp_path / "orders.csv"
+    events.write_text(
+        'CustomerID,InvoiceDate,Total\n="00123",2011-01-01,5\n"=""00124""",2011-01-02,6\n'
+        "00123,2011-01-03,7\n"
+    )
+    users = tmp_path / "users.csv"
+    users.write_text('user_id,country\n="00123",UK\n00124,FR\n')
+    summary = ingest.ingest_events(
+        events, tmp_path / "o", mapping=_purchases(), users_path=users, chunk_rows=1
+    )
+    loaded = pd.read_parquet(tmp_path / "o" / "events.parquet")
+    assert loaded[c.USER_ID].tolist() == ["00123", "00124", "00123"]
+    assert sorted(pd.read_parquet(tmp_path / "o" / "users.parquet")[c.USER_ID]) == [
+        "00123",
+        "00124",
+    ]
+    notes = summary.tables["events"]["notes"]
+    assert notes["ids_written_as_formulas"] == {"column": "CustomerID", "rows": 2}
+    assert (
+        "user_id 'CustomerID': 2 ids written as spreadsheet formulas (=\"00123\"), read as the "
+        "text inside"
+    ) in "\n".join(summary.lines())
