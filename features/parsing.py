@@ -155,7 +155,7 @@ def parse_numbers(
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
         return numbers.where(np.isfinite(numbers)), reason
-    text = as_text(values).astype(FAST_TEXT).str.strip()
+    text = _signed(as_text(values).astype(FAST_TEXT).str.strip())
     filled = ~(text.isna() | (text == ""))
     if decimal_comma:
         spaced = rf"{_SPACE_GROUPED}(?:,[0-9]+)?"
@@ -176,6 +176,18 @@ def parse_numbers(
     reason[filled & ambiguous] = "ambiguous_amount"
     reason[filled & ~plain & ~ambiguous & ~words] = "invalid_amount"
     return numbers.where(np.isfinite(numbers)), reason
+
+
+# Minus as accounting and ERP exports write it: (12.50), 12.50- (SAP), and U+2212 MINUS SIGN
+_PARENTHESES = rf"^\(([0-9][0-9.,]*(?:{_SPACE}[0-9.,]+)*)\)$"
+_TRAILING_MINUS = rf"^([0-9][0-9.,]*(?:{_SPACE}[0-9.,]+)*)-$"
+
+
+def _signed(text: pd.Series) -> pd.Series:
+    """Amounts written negative in an accounting form, as -12.50 (never another number)."""
+    text = text.str.replace("\u2212", "-", regex=False)
+    text = text.str.replace(_PARENTHESES, r"-\1", regex=True)
+    return text.str.replace(_TRAILING_MINUS, r"-\1", regex=True)
 
 
 def parse_amounts(values: pd.Series) -> pd.Series:

@@ -375,3 +375,27 @@ def test_ids_written_as_spreadsheet_text_formulas_are_the_text_inside(tmp_path: 
         "user_id 'CustomerID': 2 ids written as spreadsheet formulas (=\"00123\"), read as the "
         "text inside"
     ) in "\n".join(summary.lines())
+
+
+def test_negative_amounts_in_accounting_forms_are_negative(tmp_path: Path) -> None:
+    # Accounting and ERP exports write a return as (12.50), 12.50- (SAP) or with a minus
+    # sign U+2212: each was invalid_amount, so the refunds fell out of net revenue and LTV.
+    events = tmp_path / "orders.csv"
+    events.write_text(
+        "CustomerID,InvoiceDate,Total\na,2011-01-01,20.00\na,2011-01-02,(12.50)\n"
+        'b,2011-01-03,"(1,234.50)"\nb,2011-01-04,7.25-\nc,2011-01-05,\u221203.00\n'
+        "c,2011-01-06,(abc)\n",
+        encoding="utf-8",
+    )
+    summary = ingest.ingest_events(
+        events, tmp_path / "o", mapping=_purchases(negative_amount_is_refund=True)
+    )
+    loaded = pd.read_parquet(tmp_path / "o" / "events.parquet")
+    assert list(zip(loaded[c.EVENT_TYPE], loaded[c.AMOUNT], strict=True)) == [
+        ("purchase", 20.0),
+        ("refund", 12.5),
+        ("refund", 1234.5),
+        ("refund", 7.25),
+        ("refund", 3.0),
+    ]
+    assert summary.tables["events"]["reasons"] == {"invalid_amount": 1}  # (abc): no number
