@@ -185,9 +185,14 @@ _TRAILING_MINUS = rf"^([0-9][0-9.,]*(?:{_SPACE}[0-9.,]+)*)-$"
 
 def _signed(text: pd.Series) -> pd.Series:
     """Amounts written negative in an accounting form, as -12.50 (never another number)."""
-    text = text.str.replace("\u2212", "-", regex=False)
-    text = text.str.replace(_PARENTHESES, r"-\1", regex=True)
-    return text.str.replace(_TRAILING_MINUS, r"-\1", regex=True)
+    marked = text.str.contains("[()\u2212]|-$", regex=True).fillna(False).astype(bool)
+    if not marked.any():  # the usual file: no row pays for the replacements below
+        return text
+    signed = text[marked].str.replace("\u2212", "-", regex=False)
+    signed = signed.str.replace(_PARENTHESES, r"-\1", regex=True)
+    text = text.copy()
+    text[marked] = signed.str.replace(_TRAILING_MINUS, r"-\1", regex=True)
+    return text
 
 
 def parse_amounts(values: pd.Series) -> pd.Series:
