@@ -94,6 +94,8 @@ class ColumnMapping:
     date_order: str = "auto"  # 01/02/2023: auto (ambiguous ones quarantined), dayfirst, monthfirst
     decimal_comma: bool = False  # amounts as 1.234,50 (else a comma is only a thousands mark)
     whole_float_ids: tuple[str, ...] = ()  # id columns (contract names) written 18074.0: 18074
+    ids_written_both_ways: tuple[str, ...] = ()  # of those, the ones also writing 18074
+    dot_thousands: bool = False  # the amount column groups thousands with '.': 1.785 ambiguous
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS, check_time_format, check_timezone

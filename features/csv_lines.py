@@ -4,6 +4,7 @@ These scan the file line by line, only once a read has gone wrong (or looks so).
 
 from __future__ import annotations
 
+import io
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,92 @@ from features.validation import ContractError
 
 def open_binary(path: Path) -> Any:
     """A plain Python file for Arrow's CSV reader: given a path, Arrow reads far ahead of the
-    parser (most of a large file in memory at once); a Python file is read as parsed."""
+    parser (most of a large file in memory at once); a Python file is read as parsed. A
+    ``.gz`` file is unpacked as read, and so is the one file of a ``.zip`` archive."""
     import gzip
 
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if not name.endswith(".zip"):
+        return path.open("rb")
+    with _zip_archive(path) as archive:  # the member keeps the file open until closed
+        return io.BufferedReader(_ZipMember(archive.open(_zip_member(path, archive))))
+
+
+def open_text(path: Path, encoding: str) -> Any:
+    """The file's text as lines, with line ends as written (``.gz`` and ``.zip`` unpacked)."""
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors="replace", newline="")
+
+
+def text_name(path: Path) -> str:
+    """The name that tells what the text is (``orders.tsv`` of ``orders.zip``), lower case."""
+    if not path.name.lower().endswith(".zip"):
+        return path.name.lower()
+    with _zip_archive(path) as archive:
+        return _zip_member(path, archive).lower()
+
+
+class _ZipMember(io.RawIOBase):
+    """A zip archive's file whose damaged data fails as an OSError, as a damaged .gz's does
+    (zipfile raises zlib.error or BadZipFile), so readers name the file in one line."""
+
+    def __init__(self, member: Any) -> None:
+        self._member = member
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        import zipfile
+        import zlib
+
+        try:
+            data = self._member.read(len(buffer))
+        except (zlib.error, zipfile.BadZipFile) as error:
+            raise OSError(f"damaged zip archive: {error}") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._member.close()
+        super().close()
+
+
+def _zip_archive(path: Path) -> Any:
+    """The zip archive at ``path``; one that is not (or not whole) is refused in one line."""
+    import zipfile
+
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise ContractError(
+            f"{path}: not a whole zip archive ({error}): copy or download it whole again"
+        ) from None
+
+
+def _zip_member(path: Path, archive: Any) -> str:
+    """The one file a zip archive holds (a Mac's __MACOSX folder and hidden files aside);
+    an archive of none, several, or one that is no CSV is refused naming what it holds."""
+    members = [
+        info.filename
+        for info in archive.infolist()
+        if not info.is_dir()
+        and not info.filename.startswith("__MACOSX/")
+        and not Path(info.filename).name.startswith(".")
+    ]
+    shown = ", ".join(members[:5]) + (f" and {len(members) - 5:,} more" if len(members) > 5 else "")
+    if len(members) != 1:
+        raise ContractError(
+            f"{path}: a zip archive of {len(members):,} files ({shown or 'none'}); expected one "
+            "CSV file in it: unzip it and give the file to read"
+        )
+    if not members[0].lower().endswith((".csv", ".tsv", ".txt")):
+        raise ContractError(
+            f"{path}: a zip archive holding {members[0]}, not a CSV file (.csv, .tsv or .txt): "
+            "unzip it and give that file"
+        )
+    return members[0]
 
 
 def ends_in_line_breaks(table: Any) -> bool:
@@ -195,10 +278,7 @@ def first_line_not_utf8(path: Path) -> tuple[int, str] | None:
 
 def line_number(path: Path, text: str) -> int | None:
     """The 1-based line of the file (header = line 1) that reads ``text``, for errors."""
-    import gzip
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as lines:
+    with open_text(path, "utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if line.rstrip("\r\n") == text:
                 return number

@@ -15,16 +15,23 @@ from lifecycle.errors import offered
 
 DECIMAL_COMMA = "for a decimal comma, as in 12,50, use --decimal-comma"
 NUMBERS = f"numbers ({DECIMAL_COMMA})"
+DOT_THOUSANDS = (
+    "a point groups thousands in this column, as in 1.785 for 1785 beside amounts under 1000 "
+    "written without one: use --decimal-comma"
+)
 MONEY = (
     "numbers without a currency sign or code (the currency goes in a 'currency' column, "
     "e.g. --map currency=COLUMN)"
 )
 
 
-def amounts(signed: bool, comma: bool) -> str:
+def amounts(signed: bool, comma: bool, dot_thousands: bool = False) -> str:
     """What an amount column should hold, by what its bad cells show: a currency sign, a
     comma (12,5), both (each hint alone misled about the other cells), or neither (words,
-    true/false: no hint of a decimal comma)."""
+    true/false: no hint of a decimal comma); ``dot_thousands``: the column groups thousands
+    with a point (1.785), which --decimal-comma reads too."""
+    if dot_thousands and comma and not signed:
+        return f"numbers ({DOT_THOUSANDS})"
     if signed and comma:
         return f"{MONEY.removesuffix(')')}; {DECIMAL_COMMA})"
     return MONEY if signed else NUMBERS if comma else "numbers"

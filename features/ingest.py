@@ -25,16 +25,18 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.erasure_log import ErasedUsers
+from features.event_types import OTHER_TYPES, other_types, other_types_line
+from features.forms import column_forms
 from features.hints import option_hint
-from features.loading import stream_table
+from features.loading import SPELT_APART, ids_spelt_apart, stream_table
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
     PARQUET_SUFFIXES,
     CsvFormat,
     read_chunks,
-    whole_float_columns,
 )
+from features.user_overlap import ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
@@ -45,7 +47,6 @@ from features.validation import (
 )
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.errors import UserError
-from lifecycle.sql import literal
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
@@ -128,10 +129,33 @@ class DatasetSummary:
 def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     """Summary lines for what the report notes about how the file was read."""
     out = []
+    if formulas := notes.get("ids_written_as_formulas"):
+        out.append(
+            f"    user_id '{formulas['column']}': {formulas['rows']:,} ids written as spreadsheet "
+            'formulas (="00123"), read as the text inside'
+        )
+    both_ways = notes.get("ids_written_both_ways", {})
     for name, column in notes.get("ids_read_as_integers", {}).items():
         out.append(
-            f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
+            f"    {name} '{column}': ids written both 18074 and 18074.0, each read as the "
+            "integer (one id, not two)"
+            if name in both_ways
+            else f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
         )
+    if spelt := notes.get("user_ids_spelt_apart"):
+        example = " and ".join(repr(user_id) for user_id in spelt["example"][:3])
+        out.append(
+            f"    {spelt['ids']:,} user ids differ from another only by case, spaces, leading "
+            f"zeros or accent encoding (e.g. {example}): each loaded as its own user, as the file writes it; "
+            "if they are one customer, write the ids one way in every file"
+        )
+    if spare := notes.get("users_without_events"):
+        out.append(
+            f"    {spare['users']:,} users of the users file have no event (e.g. "
+            f"{spare['example']!r}): known users who never bought, or ids written another way"
+        )
+    if OTHER_TYPES in notes:
+        out.append(other_types_line(notes[OTHER_TYPES]))
     for column in notes.get("empty_unnamed_columns_ignored", []):
         out.append(
             f"    column '{column}' ignored: no name in the header and no value in any row "
@@ -144,7 +168,14 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if reasons.get("ambiguous_amount"):  # quarantined, with the option that reads them
         out.append(
             f"    {reasons['ambiguous_amount']:,} ambiguous_amount rows (12,5 or 1,234: a decimal "
-            "comma or a thousands separator)"
+            "comma or a thousands separator"
+            + (
+                f"; '{notes['amounts_grouped_by_points']}' groups thousands with a point, "
+                "as in 1.785 for 1785"
+                if "amounts_grouped_by_points" in notes
+                else ""
+            )
+            + ")"
             + option_hint(": if the file writes decimals with a comma, --decimal-comma reads them")
         )
     if "date_order_shown" in notes:
@@ -161,7 +192,7 @@ def dataset_name_from_file(path: Path) -> str:
     """The dataset name a file gives when none is asked for: its name without the file type
     suffix, lowercased, any character but a-z, 0-9, '-' and '_' replaced by '_'
     (``Orders 2024.csv.gz`` -> ``orders_2024``)."""
-    name = Path(path).name
+    name = re.sub(r"\.zip$", "", Path(path).name, flags=re.IGNORECASE) or Path(path).name
     for suffix in sorted(CSV_SUFFIXES + PARQUET_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
@@ -218,7 +249,7 @@ def ingest_events(
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
     ids = {"csv": csv, "chunk_rows": chunk_rows}
-    mapping = _with_whole_float_ids(events_path, mapping, (c.USER_ID, c.ORDER_ID), **ids)
+    mapping = _with_column_forms(events_path, mapping, (c.USER_ID, c.ORDER_ID, c.AMOUNT), **ids)
     erased = erased or ErasedUsers()
     tables = {
         "events": (
@@ -239,7 +270,7 @@ def ingest_events(
             users_path,
             erased.rules(
                 user_rules(
-                    _with_whole_float_ids(users_path, users_mapping, (c.USER_ID,), **ids),
+                    _with_column_forms(users_path, users_mapping, (c.USER_ID,), **ids),
                     str(users_path),
                 )
             ),
@@ -270,19 +301,29 @@ def _same_file(path: Path, other: Path) -> bool:
         return False
 
 
-def _with_whole_float_ids(
+def _with_column_forms(
     path: Path,
     mapping: c.ColumnMapping | None,
     names: tuple[str, ...],
     csv: CsvFormat | None,
     chunk_rows: int,
 ) -> c.ColumnMapping:
-    """The mapping, with the id columns a CSV writes as 18074.0 throughout read as integers
-    (as Parquet gives them), so CSV and Parquet copies of a file give the same ids."""
+    """The mapping, with what the whole CSV shows of its id and amount columns: ids written
+    18074.0 (throughout, or beside 18074) read as integers, as Parquet gives them (CSV and
+    Parquet copies give the same ids, and 18074.0 is never a second user beside 18074); an
+    amount column grouping thousands with a point (1.785 is then ambiguous_amount)."""
     mapping = mapping or c.ColumnMapping()
     sources = {mapping.source(name): name for name in names}
-    found = whole_float_columns(path, list(sources), csv, chunk_rows)
-    return replace(mapping, whole_float_ids=tuple(sources[col] for col in found))
+    amount = None if mapping.decimal_comma or c.AMOUNT not in names else mapping.source(c.AMOUNT)
+    ids = [col for col, name in sources.items() if name != c.AMOUNT]
+    forms = column_forms(path, ids, amount, csv, chunk_rows)
+    found = forms.whole_float_ids
+    return replace(
+        mapping,
+        whole_float_ids=tuple(sources[col] for col in found),
+        ids_written_both_ways=tuple(sources[col] for col, both in found.items() if both),
+        dot_thousands=forms.dot_thousands,
+    )
 
 
 def _counted(
@@ -399,8 +440,26 @@ def _finish_events(
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written."""
+    try:
+        others = other_types(staging / EVENTS_FILE)
+    except ContractError as refused:
+        raise ContractError(f"{source}: {refused}") from None
+    if others:
+        reports["events"].notes[OTHER_TYPES] = others
+    if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
+        notes = reports["events"].notes
+        notes.pop(SPELT_APART, None)
+        notes.update(ids_spelt_apart(staging / EVENTS_FILE))
     if (staging / USERS_FILE).is_file():
-        reports["events"].notes["users_without_profile"] = _users_without_profile(staging)
+        apart = ids_apart(staging / EVENTS_FILE, staging / USERS_FILE)
+        if "users" in reports:  # a users file given now: its ids and the events' meet
+            refuse_users_of_no_events(apart, reports["users"].source, source)
+            if apart["without_events"]:
+                reports["users"].notes["users_without_events"] = {
+                    "users": apart["without_events"],
+                    "example": apart["example_without_events"],
+                }
+        reports["events"].notes["users_without_profile"] = apart["without_profile"]
     shutil.rmtree(staging / ".work", ignore_errors=True)
     previous = appending.previous_batches(appending_to) if appending_to else []
     batches = [
@@ -464,20 +523,6 @@ def _merge_append(
     if "users" in reports:
         reports["users"].notes.update(users_notes)
     return totals
-
-
-def _users_without_profile(folder: Path) -> int:
-    """Distinct users with events but no row in the users table."""
-    import duckdb
-
-    events = literal(folder / EVENTS_FILE)
-    users = literal(folder / USERS_FILE)
-    with duckdb.connect() as con:
-        (count,) = con.execute(
-            f"SELECT count(DISTINCT user_id) FROM read_parquet({events}) "
-            f"WHERE user_id NOT IN (SELECT user_id FROM read_parquet({users}))"
-        ).fetchone()
-    return int(count)
 
 
 def write_dataset(

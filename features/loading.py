@@ -181,6 +181,8 @@ def stream_table(
             if first_bad is None or repeats[0] < first_bad[0]:
                 first_bad = (int(repeats[0]), rules.duplicate_reason)
         report.notes.update(checks.notes)
+        if c.USER_ID in columns:
+            report.notes.update(_ids_spelt_apart(con, staged))
         for name, column in noted.items():  # counted over the rows that load
             ((count,),) = con.execute(
                 f"SELECT count(*) FROM {staged} WHERE {identifier(column)} "
@@ -246,6 +248,33 @@ def stream_table(
 
 
 EMPTY_UNNAMED = "empty_unnamed_columns_ignored"  # report note: blank-named, empty columns
+SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
+
+
+def ids_spelt_apart(events: Path) -> dict[str, Any]:
+    """:func:`_ids_spelt_apart` of a table's file (an appended dataset's events, whose new
+    ids may be an old user written another way)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return _ids_spelt_apart(con, f"read_parquet({literal(events)})")
+
+
+def _ids_spelt_apart(con: Any, staged: str) -> dict[str, Any]:
+    """Loaded ids that differ from another only by case, surrounding spaces, leading zeros or
+    the Unicode form of an accent (' 13047 ', '013047', '13047'; 'é' as one character or as
+    'e' and an accent, as a Mac writes names): each stays the user the file names (ids are the file's
+    text), but a user written two ways is two users, so the summary says how many and one
+    example."""
+    ((groups, ids, example),) = con.execute(
+        "SELECT count(*), sum(n), min(spellings) FROM ("
+        "SELECT count(*) AS n, list(id ORDER BY id) AS spellings FROM ("
+        f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
+        ") GROUP BY ltrim(lower(nfc_normalize(trim(id))), '0') HAVING count(*) > 1)"
+    ).fetchall()
+    if not groups:
+        return {}
+    return {SPELT_APART: {"ids": int(ids), "groups": int(groups), "example": list(example)}}
 
 
 def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:
@@ -366,7 +395,9 @@ def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
 def _repeats_hint(reasons: dict[str, int]) -> str:
     """When exact repeats are the most common bad rows, the option that keeps them: a log
     without a product column repeats a row for two items of one price in one order. When
-    rows out of line with the header are, what makes them so."""
+    rows out of line with the header are, what makes them so; when rows without a user id
+    are, the setting that loads the rest; when ambiguous amounts or dates are, the option
+    that reads them."""
     if reasons and next(iter(reasons)) == "duplicate_row":
         return " Most are exact repeats" + (
             ": if those are separate events (two purchases at one moment, as invoice lines "
@@ -379,6 +410,19 @@ def _repeats_hint(reasons: dict[str, int]) -> str:
             " Most have no user id (guest or anonymous orders, which no user's scores can use): "
             "if the file is right, a larger ingest.max_bad_fraction "
             "(LIFECYCLE_INGEST__MAX_BAD_FRACTION=0.9) loads the rest, those rows quarantined"
+        )
+    ambiguous = {  # the option that reads them, and what they look like
+        "ambiguous_amount": (
+            "--decimal-comma",
+            "12,5, 1,234, 1.785: a decimal comma or a thousands mark",
+        ),
+        "ambiguous_date_order": ("--date-order", "01/02/2023: day or month first"),
+    }
+    if reasons and next(iter(reasons)) in ambiguous:
+        option, what = ambiguous[next(iter(reasons))]
+        reads = "--date-order dayfirst (or monthfirst)" if option == "--date-order" else option
+        return f" Most are {next(iter(reasons))} ({what})" + (
+            f": {reads} reads them" if offered(option) else ""
         )
     if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
         separator = " (--delimiter)" if offered("--delimiter") else ""

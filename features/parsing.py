@@ -126,6 +126,8 @@ _PLAIN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _POINT_GROUPED = r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+"  # 1,234.50: commas group thousands
 _COMMA_PLAIN = r"[+-]?[0-9]+(?:,[0-9]+)?"  # decimal comma: 12,5
 _COMMA_GROUPED = r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?"  # 1.234,50
+# 1.785: 1785 where a point groups thousands (features.forms tells such a column), else 1.785
+DOT_GROUPED = r"[+-]?[1-9][0-9]{0,2}(?:\.[0-9]{3})+"
 # a space groups thousands in either form (French, Nordic exports; often a no-break space)
 _SPACE = "[ \u00a0\u202f]"
 _SPACE_GROUPED = rf"[+-]?[0-9]{{1,3}}(?:{_SPACE}[0-9]{{3}})+"
@@ -135,12 +137,15 @@ _MAYBE_COMMA = (
 )
 
 
-def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Series, pd.Series]:
+def parse_numbers(
+    values: pd.Series, decimal_comma: bool = False, dot_thousands: bool = False
+) -> tuple[pd.Series, pd.Series]:
     """Numbers of a column: (finite values or NaN, reason per filled cell that is not one).
 
     Reasons: ``invalid_amount`` (not a number: words, true/false, ``1,2,3``) and
     ``ambiguous_amount`` (``12,5``, ``1.234,50``, ``1,234``: a decimal comma or a thousands
-    separator, unknowable without ``decimal_comma``). ``nan`` and ``inf`` parse to NaN with
+    separator, unknowable without ``decimal_comma``; and ``1.785`` in a column that groups
+    thousands with a point, ``dot_thousands``). ``nan`` and ``inf`` parse to NaN with
     no reason: the caller calls them non-finite.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
@@ -150,7 +155,7 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
         return numbers.where(np.isfinite(numbers)), reason
-    text = as_text(values).astype(FAST_TEXT).str.strip()
+    text = _signed(as_text(values).astype(FAST_TEXT).str.strip())
     filled = ~(text.isna() | (text == ""))
     if decimal_comma:
         spaced = rf"{_SPACE_GROUPED}(?:,[0-9]+)?"
@@ -162,12 +167,32 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
         plain = text.str.fullmatch(f"{_PLAIN}|{_POINT_GROUPED}|{spaced}", na=False)
         normal = text.str.replace(",", "", regex=False)
         ambiguous = ~plain & text.str.fullmatch(_MAYBE_COMMA, na=False)
+        if dot_thousands:
+            ambiguous |= text.str.fullmatch(DOT_GROUPED, na=False)
+            plain &= ~ambiguous
     normal = normal.str.replace(_SPACE, "", regex=True)
     words = text.str.lower().isin(NON_FINITE_WORDS).fillna(False).astype(bool)
     numbers = pd.to_numeric(normal.where(plain), errors="coerce").astype("float64")
     reason[filled & ambiguous] = "ambiguous_amount"
     reason[filled & ~plain & ~ambiguous & ~words] = "invalid_amount"
     return numbers.where(np.isfinite(numbers)), reason
+
+
+# Minus as accounting and ERP exports write it: (12.50), 12.50- (SAP), and U+2212 MINUS SIGN
+_PARENTHESES = rf"^\(([0-9][0-9.,]*(?:{_SPACE}[0-9.,]+)*)\)$"
+_TRAILING_MINUS = rf"^([0-9][0-9.,]*(?:{_SPACE}[0-9.,]+)*)-$"
+
+
+def _signed(text: pd.Series) -> pd.Series:
+    """Amounts written negative in an accounting form, as -12.50 (never another number)."""
+    marked = text.str.contains("[()\u2212]|-$", regex=True).fillna(False).astype(bool)
+    if not marked.any():  # the usual file: no row pays for the replacements below
+        return text
+    signed = text[marked].str.replace("\u2212", "-", regex=False)
+    signed = signed.str.replace(_PARENTHESES, r"-\1", regex=True)
+    text = text.copy()
+    text[marked] = signed.str.replace(_TRAILING_MINUS, r"-\1", regex=True)
+    return text
 
 
 def parse_amounts(values: pd.Series) -> pd.Series:
@@ -251,7 +276,7 @@ ZONE_OFFSETS_HOURS = {
 AMBIGUOUS_ZONES = ("CST", "CDT", "IST", "BST", "AST", "ADT", "SST", "GST", "PST8", "ECT")
 _FIRST = dt.datetime(2000, 1, 1)
 LOCAL_TIME = "nonexistent_or_repeated_local_time"
-_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)"
+_OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)"  # +01 alone too: PostgreSQL writes timestamptz so
 # an offset follows a time of day: the '-2010' that ends 01-12-2010 is the year
 _TIME_THEN_OFFSET = re.compile(
     rf"(?:\d:\d\d(?::\d\d)?(?:[.,]\d+)?|T\d{{2,6}}(?:[.,]\d+)?)\s*{_OFFSET}$"
@@ -283,6 +308,8 @@ def check_timezone(name: str) -> str:
 # --time-format values that are no strftime format: seconds (milliseconds) since 1970 UTC
 EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
+# 1291192440.0 (pandas writes a column with a null so), 1291192440.25 (time.time())
+EPOCH_FRACTION = r"(?:\.[0-9]+)?"
 
 
 SERIAL_DAYS = (32_874, 73_051)  # 1990-01-01 .. 2100-01-01 as a spreadsheet's serial dates
@@ -300,11 +327,11 @@ def epoch_format(values: pd.Series) -> str | None:
         days = text.astype("float64")
         return SPREADSHEET_SERIAL if days.between(*SERIAL_DAYS).all() else None
     for time_format, digits, per_second in (
-        ("%s", "[0-9]{9,10}", 1),
-        ("%ms", "[0-9]{12,13}", 1000),
+        ("%s", f"[0-9]{{9,10}}{EPOCH_FRACTION}", 1),
+        ("%ms", f"[0-9]{{12,13}}{EPOCH_FRACTION}", 1000),
     ):
         if not text.empty and text.str.fullmatch(digits).all():
-            seconds = text.astype("int64") // per_second
+            seconds = text.astype("float64") // per_second
             return time_format if seconds.between(*EPOCH_SECONDS).all() else None
     return None
 
@@ -385,8 +412,8 @@ def parse_times_checked(
     has_offset = filled & zone.isna() & body.str.contains(_TIME_THEN_OFFSET, na=False)
     naive = filled & zone.isna() & ~has_offset
     # +25:00 or +05:75 is no offset (the world's run -12:00..+14:00): never a shifted time
-    parts = body[has_offset].str.extract(r"([0-9]{2}):?([0-9]{2})$").astype(float)
-    impossible = (parts[0] > MAX_OFFSET_HOURS) | (parts[1] >= 60)
+    parts = body[has_offset].str.extract(r"[+-]([0-9]{2})(?::?([0-9]{2}))?$").astype(float)
+    impossible = (parts[0] > MAX_OFFSET_HOURS) | (parts[1].fillna(0) >= 60)
     reason[impossible[impossible].index] = "unparseable"
     order = _date_order(body, filled, date_order, time_format, reason)
     if has_offset.any():
@@ -413,11 +440,18 @@ def parse_times_checked(
 
 
 def _parse_epoch(values: pd.Series, unit: str) -> tuple[pd.Series, pd.Series]:
-    """Whole numbers of ``unit`` since 1970-01-01 UTC; anything else is unparseable."""
+    """Numbers of ``unit`` since 1970-01-01 UTC (``1291192440``, ``1291192440.0`` as a
+    column with a null is written, ``1291192440.25``); anything else is unparseable."""
     text = as_text(values).astype(FAST_TEXT).str.strip()
-    whole = text.str.fullmatch(r"-?[0-9]{1,15}", na=False)
-    numbers = pd.to_numeric(text.where(whole), errors="coerce").astype("float64")
+    parts = text.str.extract(f"^(-?[0-9]{{1,15}})({EPOCH_FRACTION})$")
+    numbers = pd.to_numeric(parts[0], errors="coerce").astype("float64")
     out = pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce")
+    # the fraction exactly, to the microsecond (as a float, .001 s would be 999.928 us)
+    digits = 6 if unit == "s" else 3
+    fraction = parts[1].str[1:].str.ljust(digits, "0").str[:digits].replace("", "0")
+    micros = pd.to_numeric(fraction, errors="coerce").fillna(0).astype("int64")
+    sign = np.where(parts[0].str.startswith("-").fillna(False).astype(bool), -1, 1)
+    out = out + pd.to_timedelta(micros * sign, unit="us")
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     reason[text.fillna("").ne("") & out.isna()] = "unparseable"  # also beyond pandas' range
     return out.astype("datetime64[us, UTC]"), reason
@@ -494,7 +528,9 @@ def _parse_text(
 
 
 def _naive_or_utc(parsed: Any, utc: bool, kind: str) -> pd.Series:
-    if not utc and getattr(parsed.dt, "tz", None) is not None:
+    # a naive read that found offsets (or several: an object column) is no naive time
+    naive = pd.api.types.is_datetime64_any_dtype(parsed) and getattr(parsed.dt, "tz", None) is None
+    if not utc and not naive:
         return pd.Series(pd.NaT, index=parsed.index, dtype=kind)
     return parsed.astype(kind)
 

@@ -23,15 +23,17 @@ from features.csv_lines import (
     line_number,
     open_binary,
     open_quote,
+    open_text,
     row_too_long,
     swallowed_cell,
     swallowed_rows,
+    text_name,
 )
 from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
 from lifecycle.storage import missing_file
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".zip")  # .zip: of one CSV
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
 CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
@@ -102,7 +104,7 @@ def read_chunks(
             path,
             chunk_rows,
             _with_bom_encoding(path, csv or CsvFormat()),
-            "\t" if name.endswith((".tsv", ".tsv.gz")) else ",",
+            "\t" if text_name(path).endswith((".tsv", ".tsv.gz")) else ",",
             columns,
         )
     else:
@@ -427,10 +429,7 @@ def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
 
 def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
     """A header line without ``sep`` but with another usual separator: name it and the option."""
-    import gzip
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as lines:
+    with open_text(path, encoding) as lines:
         header = lines.readline(1 << 16).lstrip("\ufeff").rstrip("\r\n")
     if sep in header:
         return
@@ -525,37 +524,6 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             elif pa.types.is_boolean(arrow_type):
                 frame[name] = pd.array(batch.column(name).to_pylist(), dtype="boolean")
         yield frame
-
-
-def whole_float_columns(
-    path: Path,
-    columns: list[str],
-    csv: CsvFormat | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-) -> list[str]:
-    """Of ``columns`` of a CSV, those whose every filled value is an integer written with
-    ``.0`` (``18074.0``: pandas writes integer ids so when the column has a null); the file is
-    read once more, those columns only. Columns the file lacks are left to validation."""
-    from features.parsing import NULL_TOKENS, WHOLE_FLOAT_ID
-
-    path = Path(path)
-    if not path.name.lower().endswith(CSV_SUFFIXES) or not columns:
-        return []
-    whole: dict[str, bool] | None = None  # column -> a filled value seen, all of them 18074.0
-    for chunk in read_chunks(path, chunk_rows, csv, columns):
-        chunk = chunk.drop(index=list(chunk.attrs.get(RAGGED_ROWS, ())))  # quarantined
-        if whole is None:
-            whole = {col: False for col in dict.fromkeys(columns) if col in chunk.columns}
-        for col in list(whole):
-            text = chunk[col].astype("string[pyarrow]").str.strip()
-            filled = text[~text.isin(NULL_TOKENS)]
-            if not filled.str.fullmatch(WHOLE_FLOAT_ID).all():
-                del whole[col]
-            elif len(filled):
-                whole[col] = True
-        if not whole:
-            break
-    return [col for col, seen in (whole or {}).items() if seen]
 
 
 def read_table(path: Path | str) -> pd.DataFrame:

@@ -33,11 +33,13 @@ from features import contract as c
 from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
+    EPOCH_FORMATS,
     FAST_TEXT,
     WHOLE_FLOAT_ID,
     as_text,
     date_order_evidence,
     epoch_format,
+    is_text,
     kept_text,
     parse_ids,
     parse_numbers,
@@ -328,14 +330,18 @@ def check_events(
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
-        amount, amount_problem = parse_numbers(raw[amount_col], mapping.decimal_comma)
+        amount, amount_problem = parse_numbers(
+            raw[amount_col], mapping.decimal_comma, mapping.dot_thousands
+        )
+        if mapping.dot_thousands:
+            checks.notes["amounts_grouped_by_points"] = amount_col
         # '£12.50', '12.50 EUR': the decimal-comma hint would mislead, name the sign instead
         text = as_text(raw[amount_col][amount_problem.notna()])  # the bad cells only
         signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
             CURRENCY_MARK, regex=True, na=False
         )
         comma = bool((amount_problem == "ambiguous_amount").any())
-        expected = amounts(bool(signed.any()), comma)
+        expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
         checks.add(raw, amount_problem.notna(), amount_col, expected)
         bad.flag_each(amount_problem)
         bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
@@ -404,8 +410,17 @@ def check_user_ids(
     whole_floats: bool = False,
 ) -> pd.Series:
     """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
-    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole."""
+    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
+    written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
+    is the text inside, counted in the report."""
     ids = raw[column]
+    if is_text(ids):
+        text = as_text(ids)
+        formula = text.astype(FAST_TEXT).str.fullmatch('=".*"')
+        if formula.fillna(False).astype(bool).any():
+            ids = text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
+            seen = checks.notes.setdefault(FORMULA_IDS, {"column": column, "rows": 0})
+            seen["rows"] += int(formula.fillna(False).astype(bool).sum())
     rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
     user_id, problem = parse_ids(ids, whole_floats, rounded)
     bad.flag_each(problem)
@@ -413,6 +428,8 @@ def check_user_ids(
     return user_id
 
 
+SPREADSHEET_TEXT = r'^="(.*)"$'  # ="00123": a spreadsheet's formula keeping a number as text
+FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
@@ -425,6 +442,10 @@ def note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
         checks.notes["ids_read_as_integers"] = {
             name: mapping.source(name) for name in mapping.whole_float_ids
         }
+    if mapping.ids_written_both_ways:
+        checks.notes["ids_written_both_ways"] = {
+            name: mapping.source(name) for name in mapping.ids_written_both_ways
+        }
 
 
 def column_times(
@@ -435,8 +456,9 @@ def column_times(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
     evidence = checks.add(raw, problem.notna(), column, timestamps())
-    if evidence.epoch_format is not False and mapping.time_format is None:
+    if evidence.epoch_format is not False and mapping.time_format in (None, *EPOCH_FORMATS):
         found = epoch_format(raw[column])  # every chunk's the same, or no hint
+        found = None if found == mapping.time_format else found  # right unit: no hint
         same = evidence.epoch_format in (None, found)
         evidence.epoch_format = found if found and same else False
     if mapping.time_format is None and mapping.date_order == "auto":

@@ -34,6 +34,12 @@ REASON_TEXT = {
     "days_to_activation": "took {value:.0f} day{s} to activate",
     "refund_rate": "{value:.0%} of spend refunded",
 }
+# What a value below 0 reads as, given its size: refunds of purchases before the log can
+# exceed what the log's purchases kept ("spent -30 net of refunds" said nothing).
+NEGATIVE_TEXT = {
+    "net_revenue_total": "refunded {value:,.0f} more than spent",
+    "net_order_value": "refunds exceed spend by {value:,.0f} per order",
+}
 USUAL_GAP = "ipt_mean_days"  # what the overdue ratio divides by
 # What a value that rounds to none reads as ("no activity for 0 days" contradicts itself).
 NONE_TEXT = {
@@ -111,6 +117,10 @@ COUNTED_TEXT = {
     "net_revenue_total": "{value:,.0f} purchase{s} kept after refunds",
     "net_order_value": "{value:,.0f} purchase{s} per order kept after refunds",
     "max_order_value": "largest order {value:,.0f} purchase{s}",
+}
+COUNTED_NEGATIVE = {
+    "net_revenue_total": "{value:,.0f} purchase{s} more refunded than bought",
+    "net_order_value": "{value:,.0f} purchase{s} more refunded than bought per order",
 }
 COUNTED_WINDOWS = {
     "revenue": "{value:,.0f} purchase{s} in the last {window} days",
@@ -204,7 +214,10 @@ def _counted_text(feature: str, value: float, purchase_counts: float) -> str | N
     if feature in COUNTED_RATIOS:
         return COUNTED_RATIOS[feature].format(value=value)
     purchases = value / purchase_counts
+    purchases = 0.0 if _is_none(purchases) else purchases  # -0.4 reads as none, not "-0"
     window = window_of(feature)
+    if feature in COUNTED_NEGATIVE and purchases < 0:
+        return COUNTED_NEGATIVE[feature].format(value=-purchases, s=_plural(-purchases))
     if feature in COUNTED_TEXT:
         template = COUNTED_TEXT[feature]
     elif window is not None and window[0] in COUNTED_WINDOWS:
@@ -245,6 +258,8 @@ def reason_text(
         return _ratio_text(feature, float(value))
     if feature in NONE_TEXT and _is_none(value):
         return NONE_TEXT[feature]
+    if feature in NEGATIVE_TEXT and value < 0:
+        return NEGATIVE_TEXT[feature].format(value=-value)
     if feature in REASON_TEXT:
         return REASON_TEXT[feature].format(value=value, s=_plural(value))
     return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"

@@ -59,6 +59,22 @@ def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: float 
     assert reason_text("ipt_std_days", math.nan) == "fewer than 3 purchases so far"
 
 
+def test_refunds_beyond_spend_read_as_such_never_as_negative_spend() -> None:
+    # Refunds of purchases made before the log: the at-risk list of a real purchase log said
+    # "spent -153 net of refunds" (and "-0 purchases kept after refunds" in a count-only log).
+    assert reason_text("net_revenue_total", -153.2) == "refunded 153 more than spent"
+    assert reason_text("net_order_value", -30.0) == "refunds exceed spend by 30 per order"
+    assert reason_text("net_revenue_total", -0.4) == "nothing kept after refunds"
+    assert reason_text("net_revenue_total", 12.0) == "spent 12 net of refunds"
+    assert reason_text("net_revenue_total", -3.0, 1.0) == "3 purchases more refunded than bought"
+    assert reason_text("net_revenue_total", -1.0, 1.0) == "1 purchase more refunded than bought"
+    assert reason_text("net_revenue_total", -0.4, 1.0) == "no purchases kept after refunds"
+    for feature in ("net_revenue_total", "net_order_value"):  # the amounts that can be < 0
+        for purchase_counts in (None, 1.0, 2.0):
+            for value in (-5.0, -0.3):
+                assert "-" not in reason_text(feature, value, purchase_counts), (feature, value)
+
+
 def test_one_quantity_has_one_wording_in_every_window() -> None:
     spent = [reason_text(f"revenue_{w}d", 300.0) for w in WINDOWS]
     assert spent == [f"spent 300 in the last {w} days" for w in WINDOWS]

@@ -61,7 +61,7 @@ def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
 def test_unknown_file_type_names_the_suffixes_and_what_to_do(tmp_path: Path) -> None:
     """It said "expected one of ('.csv', '.csv.gz', ...)", a Python tuple, and nothing of
     what to do with an export named without a suffix, or an Excel workbook."""
-    suffixes = ".csv, .csv.gz, .tsv, .tsv.gz, .txt, .parquet, .pq"
+    suffixes = ".csv, .csv.gz, .tsv, .tsv.gz, .txt, .zip, .parquet, .pq"
     for name, advice in (
         ("export", "a CSV file: name it .csv"),
         ("e.xlsx", "an Excel file: save it as CSV"),

@@ -1,0 +1,61 @@
+"""Event types the contract does not know ('order', 'sale', 'return'): kept, and counted as
+activity, but never as a purchase or refund, so their amounts count nowhere. A dataset whose
+money is all on such types is refused; otherwise the summary names them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from features import contract as c
+from features.validation import ContractError
+from lifecycle.sql import literal
+
+OTHER_TYPES = "other_event_types"  # report note: type -> [rows, rows with an amount]
+SHOWN = 5  # types named in a line
+
+
+def other_types(events: Path) -> dict[str, list[int]]:
+    """The loaded events' types the contract does not know, each with its rows and the rows
+    with an amount, most rows first."""
+    import duckdb
+
+    known = ", ".join(f"'{name}'" for name in c.KNOWN_EVENT_TYPES)
+    with duckdb.connect() as con:
+        table = con.execute(f"SELECT * FROM read_parquet({literal(events)}) LIMIT 0")
+        names = [column[0] for column in table.description]
+        amount = f"count({c.AMOUNT})" if c.AMOUNT in names else "0"
+        rows = con.execute(
+            f"SELECT {c.EVENT_TYPE}, count(*), {amount} FROM read_parquet({literal(events)}) "
+            f"WHERE {c.EVENT_TYPE} NOT IN ({known}) GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+        (money,) = con.execute(
+            f"SELECT count(*) FROM read_parquet({literal(events)}) "
+            f"WHERE {c.EVENT_TYPE} IN ('{c.PURCHASE}', '{c.REFUND}')"
+        ).fetchone()
+    found = {str(name): [int(n), int(with_amount)] for name, n, with_amount in rows}
+    if not money and any(with_amount for _, with_amount in found.values()):
+        raise ContractError(
+            f"no event is a purchase or refund, but rows of other types carry amounts "
+            f"({_shown(found)}): their amounts would count nowhere (LTV, revenue and "
+            f"segments read {c.PURCHASE} and {c.REFUND} only); write those types as "
+            f"{c.PURCHASE} and {c.REFUND} in the file"
+        )
+    return found
+
+
+def other_types_line(found: dict[str, list[int]]) -> str:
+    """The summary's line for a dataset with types the contract does not know."""
+    priced = sum(with_amount for _, with_amount in found.values())
+    return f"    event types kept as activity, not as purchases or refunds: {_shown(found)}" + (
+        f"; the amounts of {priced:,} of their rows count nowhere" if priced else ""
+    )
+
+
+def _shown(found: dict[str, Any]) -> str:
+    names = [
+        f"{name!r} {rows:,} row{'' if rows == 1 else 's'}"
+        for name, (rows, _) in list(found.items())[:SHOWN]
+    ]
+    more = len(found) - SHOWN
+    return ", ".join(names) + (f" and {more:,} more types" if more > 0 else "")

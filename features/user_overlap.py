@@ -1,0 +1,52 @@
+"""How a users table and the events meet: users with events but no profile, users of the
+table with no event, and a users file whose ids meet none of the events' (written another
+way), refused before it doubles the population."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from features.hints import option_hint
+from features.validation import ContractError
+from lifecycle.sql import literal
+
+
+def ids_apart(events_file: Path, users_file: Path) -> dict[str, Any]:
+    """Distinct users with events but no row in the users table, and users of the table with
+    no event, each with the first id as an example."""
+    import duckdb
+
+    events = f"(SELECT DISTINCT user_id FROM read_parquet({literal(events_file)}))"
+    users = f"(SELECT DISTINCT user_id FROM read_parquet({literal(users_file)}))"
+    with duckdb.connect() as con:
+        ((without_profile, example_without_profile, events_users),) = con.execute(
+            f"SELECT count(*) FILTER (WHERE user_id NOT IN {users}), "
+            f"min(user_id) FILTER (WHERE user_id NOT IN {users}), count(*) FROM {events}"
+        ).fetchall()
+        ((without_events, example_without_events, users_rows),) = con.execute(
+            f"SELECT count(*) FILTER (WHERE user_id NOT IN {events}), "
+            f"min(user_id) FILTER (WHERE user_id NOT IN {events}), count(*) FROM {users}"
+        ).fetchall()
+    return {
+        "events_users": int(events_users),
+        "users": int(users_rows),
+        "without_profile": int(without_profile),
+        "example_without_profile": example_without_profile,
+        "without_events": int(without_events),
+        "example_without_events": example_without_events,
+    }
+
+
+def refuse_users_of_no_events(apart: dict[str, Any], users_source: str, source: str) -> None:
+    """A users file none of whose ids is a user of the events writes its ids another way
+    ('C12346' for 12346, a padded or spaced id): loaded, it doubled the population with
+    users who never bought, and left every buyer without a profile."""
+    if apart["users"] and apart["events_users"] and apart["without_events"] == apart["users"]:
+        raise ContractError(
+            f"{users_source}: none of its {apart['users']:,} users is a user of the events "
+            f"({source}): e.g. user_id {apart['example_without_events']!r} in the users file, "
+            f"{apart['example_without_profile']!r} in the events; write the ids one way in "
+            "both files"
+            + option_hint(", or map the users file's id column with --users-map user_id=COLUMN")
+        )
