@@ -103,10 +103,7 @@ class LabelSpec:
     @property
     def everyone(self) -> bool:
         """Whether every user known at as_of is in the population."""
-        population = tasks.get(self.task).population
-        return population == "known" or (
-            population == "recently_active" and self.lookback_days is None
-        )
+        return of_everyone(self.task, self.lookback_days)
 
     @property
     def orders_before_target(self) -> int:
@@ -118,6 +115,12 @@ class LabelSpec:
         return cls(
             **{k: values.get(k) for k in ("task", "horizon_days", "lookback_days", "target")}
         )
+
+
+def of_everyone(task: str, lookback_days: int | None) -> bool:
+    """Whether the task's population is every user known at as_of (with this lookback)."""
+    population = tasks.get(task).population
+    return population == "known" or (population == "recently_active" and lookback_days is None)
 
 
 def label_spec(

@@ -123,14 +123,14 @@ def test_what_the_purchase_process_cannot_carry_is_not_bridged() -> None:
         spec = label_spec(task, LabelSettings(**labels))
         return TrainingSet(task, pd.DataFrame(), list(names), f"{task}_v1", spec, [])
 
-    check_bridgeable("churn", training("churn"), PURCHASES, PURCHASES)  # every known user
-    check_bridgeable("ltv", training("ltv"), BEYOND_PURCHASES, PURCHASES)  # value: purchases
+    check_bridgeable("churn", training("churn"), PURCHASES)  # every known user
+    check_bridgeable("ltv", training("ltv"), BEYOND_PURCHASES)  # value: purchases
     with pytest.raises(NotBridgeable, match="activity beyond purchases"):  # sessions
-        check_bridgeable("churn", training("churn"), BEYOND_PURCHASES, PURCHASES)
+        check_bridgeable("churn", training("churn"), BEYOND_PURCHASES)
     with pytest.raises(NotBridgeable, match="not every known user"):
-        check_bridgeable("churn", training("churn", churn_lookback_days=90), PURCHASES, PURCHASES)
+        check_bridgeable("churn", training("churn", churn_lookback_days=90), PURCHASES)
     with pytest.raises(NotBridgeable, match="not every known user"):
         conversion = training("conversion", conversion_target="repeat_purchase")
-        check_bridgeable("conversion", conversion, PURCHASES, PURCHASES)
+        check_bridgeable("conversion", conversion, PURCHASES)
     with pytest.raises(NotBridgeable, match="no purchase history"):
-        check_bridgeable("ltv", training("ltv", names=("orders_total",)), PURCHASES, PURCHASES)
+        check_bridgeable("ltv", training("ltv", names=("orders_total",)), PURCHASES)

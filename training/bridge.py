@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from features.labels import PURCHASES, of_everyone
 from lifecycle import bridge, tasks
 from lifecycle.btyd import MBGNBD
 from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
@@ -70,11 +71,7 @@ def train_bridged(
     from training.pipeline import train_task
 
     asked = int(getattr(settings.labels, f"{task}_horizon_days", 0) or 0)
-    declared = tasks.get(task)
-    everyone = declared.population == "known" or (
-        declared.population == "recently_active"
-        and getattr(settings.labels, f"{task}_lookback_days", None) is None
-    )
+    everyone = of_everyone(task, getattr(settings.labels, f"{task}_lookback_days", None))
     if not settings.training.bridge_horizon or not asked or not everyone:
         raise few
     for learned in learnable_horizons(available_cutoffs(settings, dataset), asked)[:TRIES]:
@@ -103,13 +100,13 @@ class NotBridgeable(TooFewOutcomes):
     """A task or log the purchase process cannot carry to another horizon."""
 
 
-def check_bridgeable(task: str, training: TrainingSet, activity: str, purchases: str) -> None:
+def check_bridgeable(task: str, training: TrainingSet, activity: str) -> None:
     """Refuse a bridge the purchase process cannot carry: a task of a narrower population
     than every known user, churn of a log whose activity is more than its purchases, or a
     model without the purchase history among its features."""
     if not training.spec.everyone:
         raise NotBridgeable(f"{task}: its users are not every known user: no bridge")
-    if tasks.get(task).outcome == "no_activity" and activity != purchases:
+    if tasks.get(task).outcome == "no_activity" and activity != PURCHASES:
         raise NotBridgeable(f"{task}: activity beyond purchases: no bridge")
     if set(PURCHASE_HISTORY) - set(training.feature_names):
         raise NotBridgeable(f"{task}: no purchase history among the features: no bridge")

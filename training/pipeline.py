@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features.asof import AS_OF
-from features.labels import ACTIVITY, LABEL, PURCHASES
+from features.labels import ACTIVITY, LABEL
 from lifecycle import lineage, registry, tasks
 from lifecycle.bridge import served_label
 from lifecycle.bridge import tags_of as bridge_tags
@@ -283,7 +283,7 @@ def train_task(
         parts = split.parts(frame)
         check_trainable(task, parts, settings)
         if served_days is not None:
-            check_bridgeable(task, training, activity_of(frame), PURCHASES)
+            check_bridgeable(task, training, activity_of(frame))
             bridged = bridge_for(settings, training, served_days)
     except TooFewOutcomes as few:  # too young or too small to learn from outcomes
         if served_days is not None:
