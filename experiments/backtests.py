@@ -99,12 +99,37 @@ def count_only(raw: pd.DataFrame, folder: Path) -> Path:
     return path
 
 
+def count_items(raw: pd.DataFrame, folder: Path) -> Path:
+    """A grocery-like log of basket items: one row per purchased invoice line, customer, day
+    (written day first, 21-07-2011) and item only, so a basket is several rows of one day and
+    an item bought twice that day is two identical rows."""
+    path = folder / "online_retail_items.csv"
+    price, quantity = (pd.to_numeric(raw[k], errors="coerce") for k in ("UnitPrice", "Quantity"))
+    purchase = (
+        raw["CustomerID"].ne("")
+        & ~raw["InvoiceNo"].str.upper().str.startswith("C")
+        & quantity.gt(0)
+        & price.gt(0)
+    )
+    lines = raw[purchase]
+    day = pd.to_datetime(lines["InvoiceDate"]).dt.strftime("%d-%m-%Y")
+    pd.DataFrame(
+        {"CustomerID": lines["CustomerID"], "Date": day, "Item": lines["Description"]}
+    ).to_csv(path, index=False)
+    return path
+
+
 def young_count_only(raw: pd.DataFrame, folder: Path) -> Path:
     """The count-only log of the young shop (from YOUNG_SHOP_START on)."""
     return count_only(raw[raw["InvoiceDate"] >= YOUNG_SHOP_START], folder)
 
 
-DERIVED = {"young_shop": young_shop, "count_only": count_only, "young_count_only": young_count_only}
+DERIVED = {
+    "young_shop": young_shop,
+    "count_only": count_only,
+    "count_items": count_items,
+    "young_count_only": young_count_only,
+}
 YOUNG_SHOP_IMPORT = ("import", "online-retail", "{source}", "--dataset", "online_retail_young")
 COUNT_ONLY_INGEST = (
     "ingest",
@@ -115,6 +140,24 @@ COUNT_ONLY_INGEST = (
     "user_id=CustomerID",
     "--map",
     "event_time=InvoiceDate",
+    "--event-type",
+    "purchase",
+    "--amount-default",
+    "1",
+    "--keep-repeats",
+)
+
+COUNT_ITEMS_INGEST = (
+    "ingest",
+    "{source}",
+    "--dataset",
+    "online_retail_items",
+    "--map",
+    "user_id=CustomerID",
+    "--map",
+    "event_time=Date",
+    "--date-order",
+    "dayfirst",
     "--event-type",
     "purchase",
     "--amount-default",
@@ -171,6 +214,10 @@ CASES = {
     ),
     "backtest-count_only-august": Case(
         "online_retail_counts", "2011-08-01", 45, COUNT_ONLY_INGEST, derived="count_only"
+    ),
+    # Count-only again, one row per basket item (an invoice line), so the value is items bought.
+    "backtest-count_items": Case(
+        "online_retail_items", "2011-09-09", 91, COUNT_ITEMS_INGEST, derived="count_items"
     ),
     # Both shapes at once: a young grocery-like log, too young for the split at 91 days.
     "backtest-count_only-young": Case(
