@@ -66,7 +66,7 @@ MISSING_TEXT = {
     "net_order_value": "no purchase yet",
     "max_order_value": "no purchase yet",
     "ipt_mean_days": "no repeat purchase yet",
-    "ipt_std_days": "fewer than 3 purchases so far",
+    "ipt_std_days": "fewer than 3 orders so far",
     "overdue_ratio": "no usual gap between purchases yet",
     "trend_active_days_30_90": "no active days in the last 90 days",
     "trend_orders_90_365": "no orders in the last 365 days",

@@ -21,6 +21,7 @@ from features.labels import ACTIVITY, PURCHASES, LabelSpec
 from lifecycle import registry, tasks
 from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
+from lifecycle.rules import NET_VALUES
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_words import USUAL_GAP, reason_text
@@ -372,6 +373,17 @@ def top_reasons_matrix(
     return result
 
 
+GROSS_OF = {net: gross for gross, net in NET_VALUES.items()}  # net_order_value -> avg_order_value
+
+
+def _same(gross: Any, net: Any) -> bool:
+    """Whether a value after refunds is the one before (both numbers, equal to the cent)."""
+    try:
+        return bool(np.isclose(float(gross), float(net), rtol=0.0, atol=0.005))
+    except (TypeError, ValueError):
+        return False
+
+
 def worded_reasons(
     names: list[str],
     contributions: np.ndarray,
@@ -381,7 +393,9 @@ def worded_reasons(
 ) -> list[dict[str, Any]]:
     """One user's top reasons: the features in ``ranked`` order (largest contribution first)
     that pushed the score up, each in words; a text an earlier reason already says (two
-    missing purchase features both read "no purchase yet") is said once."""
+    missing purchase features both read "no purchase yet") is said once. A value after
+    refunds equal to the one before (nothing refunded) is said as that one: "average order
+    145" once, not again as "145 per order net of refunds"."""
     picked: list[dict[str, Any]] = []
     for j in ranked:
         if contributions[j] <= 0 or len(picked) == TOP_REASONS:
@@ -389,7 +403,10 @@ def worded_reasons(
         value = value_of(names[j])
         # how overdue is said against the usual gap itself where that gap is under a day
         gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
-        text = reason_text(names[j], value, purchase_counts, usual_gap_days=gap)
+        said = GROSS_OF.get(names[j], names[j])
+        if said == names[j] or said not in names or not _same(value_of(said), value):
+            said = names[j]
+        text = reason_text(said, value, purchase_counts, usual_gap_days=gap)
         if any(reason["text"] == text for reason in picked):
             continue
         picked.append(

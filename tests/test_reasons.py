@@ -56,7 +56,7 @@ def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: float 
             assert "unknown" not in text, (feature, text)
     assert reason_text("ipt_mean_days", None) == "no repeat purchase yet"
     assert reason_text("first_purchase_age_days", None) == "no purchase yet"
-    assert reason_text("ipt_std_days", math.nan) == "fewer than 3 purchases so far"
+    assert reason_text("ipt_std_days", math.nan) == "fewer than 3 orders so far"
 
 
 def test_refunds_beyond_spend_read_as_such_never_as_negative_spend() -> None:
@@ -96,6 +96,33 @@ def test_a_reason_already_said_is_said_once() -> None:
         "no activity for 40 days",
         "no orders in the last 90 days",
     ]
+
+
+def test_a_value_after_no_refunds_is_said_as_the_value_itself() -> None:
+    """A customer who refunded nothing has the same average order before and after refunds:
+    said once, in the plain words ("145 purchases per order on average" beside "145
+    purchases per order kept after refunds" on a count-only log filled two of three reasons
+    with one fact); with a refund the value after it is said as such."""
+    names = ["net_order_value", "avg_order_value", "net_revenue_total", "orders_90d"]
+    contributions = np.array([0.4, 0.3, 0.2, 0.1])
+    kept = {"net_order_value": 145.0, "avg_order_value": 145.0, "net_revenue_total": 290.0}
+    kept["orders_90d"] = 0.0
+    picked = worded_reasons(names, contributions, np.arange(4), kept.get)
+    assert [r["text"] for r in picked] == [
+        "average order 145",
+        "spent 290 net of refunds",  # its gross (revenue_total) is not among the features
+        "no orders in the last 90 days",
+    ]
+    assert picked[0]["feature"] == "net_order_value" and picked[0]["value"] == 145.0
+    counted = worded_reasons(names, contributions, np.arange(4), kept.get, 1.0)
+    assert counted[0]["text"] == "145 purchases per order on average"
+    assert "kept after refunds" not in " ".join(r["text"] for r in counted[:1])
+    refunded = kept | {"avg_order_value": 160.0}
+    picked = worded_reasons(names, contributions, np.arange(4), refunded.get)
+    assert [r["text"] for r in picked[:2]] == ["145 per order net of refunds", "average order 160"]
+    missing = {"net_order_value": None, "avg_order_value": None, "orders_90d": 0.0}
+    picked = worded_reasons(names, contributions, np.arange(4), missing.get)
+    assert picked[0]["text"] == "no purchase yet"
 
 
 def test_overdue_against_a_usual_gap_under_a_day_says_so() -> None:
