@@ -62,6 +62,46 @@ def test_better_challenger_is_promoted(
     assert f"> champion v{weak.version}" in strong.gate
 
 
+def test_a_champion_that_learned_outcomes_of_the_earliest_test_cutoff_is_not_rescored(
+    trained_copy: Path,
+) -> None:
+    """Test rows span several cutoffs: a champion whose training labels reach past the
+    earliest of them (not past the last) knows part of those rows' outcomes. On online_retail
+    after appending three months, champion v1 re-scored so scored 0.7449 against the fresh
+    model's 0.7339 and kept serving the model of June; its recorded out-of-time metric is
+    what the gate takes."""
+    from training.promotion import gate_on_test
+
+    settings = load_settings(home=trained_copy, environ=NO_PLOTS)
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    path = registry.bundle_path(client, "demo-churn", champion.version, trained_copy.parent)
+    current = ModelBundle.load(path)
+    last = pd.Timestamp(max(current.data_window["trained_on"]["cutoffs"]), tz="UTC")
+    horizon = pd.Timedelta(days=int(current.label["horizon_days"]))
+    features = pd.read_parquet(store_paths(settings).feature_table)
+    rows = features[features[AS_OF] == features[AS_OF].max()].head(400).copy()
+    # the first half a week after the champion's last cutoff (its outcomes overlap what the
+    # champion learned), the second a week after its labels end
+    rows[AS_OF] = np.where(
+        np.arange(len(rows)) < len(rows) // 2,
+        last + pd.Timedelta(days=7),
+        last + horizon + pd.Timedelta(days=7),
+    )
+    rows = rows.assign(**{LABEL: np.arange(len(rows)) % 2})
+    _, verdict = gate_on_test(
+        settings, client, "demo-churn", "churn", champion.version, rows, {"auc": 0.0}
+    )
+    on = current.data_window["evaluated_on"]["test_cutoff"]
+    assert f"{current.metrics['auc']:.4f} (recorded on its test {on})" in verdict, verdict
+    # every test cutoff a horizon after what it learned: re-scored on the rows themselves
+    late = rows.assign(**{AS_OF: last + horizon + pd.Timedelta(days=7)})
+    _, verdict = gate_on_test(
+        settings, client, "demo-churn", "churn", champion.version, late, {"auc": 0.0}
+    )
+    assert "recorded on its test" not in verdict and f"champion v{champion.version} " in verdict
+
+
 def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:
     settings = load_settings(home=trained_copy, environ={})
     done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")

@@ -249,15 +249,16 @@ def gate_on_test(
                 f"champion v{champion.version} reads features this test set lacks", False
             )
         # A champion refit on every matured cutoff learned outcomes that fall within this
-        # test's horizon whenever its latest cutoff is less than a horizon before the test
-        # cutoff (every refresh): on these rows it would be judged in sample.
+        # test's horizons whenever its latest cutoff is less than a horizon before the
+        # earliest test cutoff (every refresh): on these rows it would be judged in sample.
         trained = current.data_window.get("trained_on", {}).get("cutoffs", [])
         horizon = pd.Timedelta(days=int(current.label.get("horizon_days") or 0))
         # a served rule learned its edges and parameters from the users of its latest cutoff
         fitted = current.data_window.get("rule_fitted_on", {}).get("cutoff")
-        saw_outcomes = (
-            trained and pd.Timestamp(max(trained), tz="UTC") + horizon > test_cutoff
-        ) or (fitted and pd.Timestamp(fitted, tz="UTC") >= test_cutoff)
+        earliest = pd.Timestamp(test[AS_OF].min())
+        saw_outcomes = (trained and pd.Timestamp(max(trained), tz="UTC") + horizon > earliest) or (
+            fitted and pd.Timestamp(fitted, tz="UTC") >= earliest
+        )
         if saw_outcomes:
             if metric not in current.metrics:
                 return Unscored(
