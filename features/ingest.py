@@ -178,13 +178,6 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             + ")"
             + option_hint(": if the file writes decimals with a comma, --decimal-comma reads them")
         )
-    if "date_order_shown" in notes:
-        shown = notes["date_order_shown"]
-        out.append(
-            f"    every date of '{shown['column']}' whose order shows is {shown['order']} "
-            f"({shown['example']}): --date-order {shown['order']} reads the "
-            f"{reasons.get('ambiguous_date_order', 0):,} ambiguous_date_order rows"
-        )
     return out
 
 

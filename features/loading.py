@@ -194,7 +194,6 @@ def stream_table(
         report.rows_quarantined = int(sum(reasons.values()))
         report.rows_loaded = report.rows_read - report.rows_quarantined
         report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
-        report.notes.update(checks.date_order_notes(report.reasons))
         if reasons[EMPTY_ROW] == report.rows_read:
             raise ContractError(
                 f"{source}: no data rows: its {report.rows_read:,} rows are empty (every cell blank)"
@@ -212,6 +211,7 @@ def stream_table(
                 + (" and mapping?" if offered("--map") else "?")
                 + _repeats_hint(report.reasons)
             )
+        checks.refuse_ambiguous_dates(source, report.reasons)
         if len(repeats):
             # Their raw values, as the file has them: a second read, picking only those rows.
             for raw in chunks():

@@ -50,6 +50,7 @@ from features.quarantine import RAGGED_ROWS, Quarantine
 from lifecycle.errors import UserError, offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
+EITHER_ORDER = "either order"  # TableChecks.date_orders: a date that reads both ways
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
 
 
@@ -205,31 +206,44 @@ class TableChecks:
             evidence.example = _example(raw, hits, column)
         return evidence
 
-    def add_date_orders(self, raw: pd.DataFrame, column: str) -> None:
-        """Note rows whose numeric date can only be day first, or only month first."""
+    def add_date_orders(self, raw: pd.DataFrame, column: str, problem: pd.Series) -> None:
+        """Note rows whose numeric date can only be day first, or only month first, and the
+        first that reads either way (``problem``: the column's row problems)."""
         found = self.date_orders.setdefault(column, {})
+        either = problem == "ambiguous_date_order"
         for order, rows in zip(
-            ("day first", "month first"), date_order_evidence(raw[column]), strict=True
+            ("day first", "month first", EITHER_ORDER),
+            (*date_order_evidence(raw[column]), either.fillna(False).astype(bool)),
+            strict=True,
         ):
             if order not in found and rows.any():
                 found[order] = _example(raw, rows, column)
 
-    def date_order_notes(self, reasons: dict[str, int]) -> dict[str, Any]:
-        """When dates were quarantined as ambiguous and every date whose order shows has one
-        order: that order, for the summary to name the option that reads them."""
+    def refuse_ambiguous_dates(self, source: str, reasons: dict[str, int]) -> None:
+        """Refuse a column whose dates that show their order all show one, when others read
+        either way: the file has an order, so its 01/02 rows are not bad rows to quarantine
+        (a day-first file lost every date up to the 12th), nor to be read the other way."""
         if not reasons.get("ambiguous_date_order"):
-            return {}
+            return
         for column, orders in self.date_orders.items():
-            if len(orders) == 1:
-                ((order, example),) = orders.items()
-                shown = {"column": column, "order": order.replace(" ", ""), "example": example}
-                return {"date_order_shown": shown}
-        return {}
+            shown = [order for order in orders if order != EITHER_ORDER]
+            if len(shown) == 1 and EITHER_ORDER in orders:
+                order = shown[0].replace(" ", "")
+                fix = (
+                    f"use --date-order {order} to read them all"
+                    if offered("--date-order")
+                    else "write every date as 2024-12-31"
+                )
+                raise ContractError(
+                    f"{source}: column '{column}' writes its dates {shown[0]} "
+                    f"({orders[shown[0]]}), but {reasons['ambiguous_date_order']:,} of them read "
+                    f"either way (ambiguous_date_order, e.g. {orders[EITHER_ORDER]}): {fix}"
+                )
 
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
         """Refuse a column mostly not of its type, or one whose dates show both orders."""
         for column, orders in self.date_orders.items():
-            if len(orders) == 2:
+            if {"day first", "month first"} <= orders.keys():
                 forms = {"--time-format": "--time-format (e.g. '%d/%m/%Y')"}
                 named = [
                     forms.get(option, f"{option} dayfirst|monthfirst")
@@ -251,7 +265,7 @@ class TableChecks:
                     if evidence.epoch_format
                     else evidence.expected
                 )
-                shown = list(self.date_orders.get(column, {}))
+                shown = [o for o in self.date_orders.get(column, {}) if o != EITHER_ORDER]
                 hint = f"; every date whose order shows is {shown[0]}" if len(shown) == 1 else ""
                 if hint and offered("--date-order"):
                     hint += f": use --date-order {shown[0].replace(' ', '')}"
@@ -462,7 +476,7 @@ def column_times(
         same = evidence.epoch_format in (None, found)
         evidence.epoch_format = found if found and same else False
     if mapping.time_format is None and mapping.date_order == "auto":
-        checks.add_date_orders(raw, column)
+        checks.add_date_orders(raw, column, problem)
     return times, problem
 
 
