@@ -129,11 +129,12 @@ class DatasetSummary:
 def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     """Summary lines for what the report notes about how the file was read."""
     out = []
-    if formulas := notes.get("ids_written_as_formulas"):
-        out.append(
-            f"    user_id '{formulas['column']}': {formulas['rows']:,} ids written as spreadsheet "
-            'formulas (="00123"), read as the text inside'
-        )
+    for name, what, example in (("user_id", "ids", "00123"), ("amount", "amounts", "7.50")):
+        if formulas := notes.get(f"{what}_written_as_formulas"):
+            out.append(
+                f"    {name} '{formulas['column']}': {formulas['rows']:,} {what} written as "
+                f'spreadsheet formulas (="{example}"), read as the text inside'
+            )
     both_ways = notes.get("ids_written_both_ways", {})
     for name, column in notes.get("ids_read_as_integers", {}).items():
         out.append(

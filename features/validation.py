@@ -344,13 +344,14 @@ def check_events(
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
+        written = inside_formulas(raw[amount_col], amount_col, checks, FORMULA_AMOUNTS)
         amount, amount_problem = parse_numbers(
-            raw[amount_col], mapping.decimal_comma, mapping.dot_thousands
+            written, mapping.decimal_comma, mapping.dot_thousands
         )
         if mapping.dot_thousands:
             checks.notes["amounts_grouped_by_points"] = amount_col
         # '£12.50', '12.50 EUR': the decimal-comma hint would mislead, name the sign instead
-        text = as_text(raw[amount_col][amount_problem.notna()])  # the bad cells only
+        text = as_text(written[amount_problem.notna()])  # the bad cells only
         signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
             CURRENCY_MARK, regex=True, na=False
         )
@@ -358,7 +359,7 @@ def check_events(
         expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
         checks.add(raw, amount_problem.notna(), amount_col, expected)
         bad.flag_each(amount_problem)
-        bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
+        bad.flag(amount.isna() & ~is_blank(written), "non_finite_amount")
         negative = amount < 0
         if mapping.negative_amount_is_refund:
             refunded = negative & (event_type == c.PURCHASE)
@@ -369,7 +370,7 @@ def check_events(
             bad.flag(negative, "negative_amount")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         if amount_default is not None:
-            defaulted = monetary & is_blank(raw[amount_col])
+            defaulted = monetary & is_blank(written)
             amount = amount.mask(defaulted, amount_default)
             bad.note(defaulted, AMOUNT_DEFAULTED)
             checks.notes.update(
@@ -427,14 +428,7 @@ def check_user_ids(
     column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
     written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
     is the text inside, counted in the report."""
-    ids = raw[column]
-    if is_text(ids):
-        text = as_text(ids)
-        formula = text.astype(FAST_TEXT).str.fullmatch('=".*"')
-        if formula.fillna(False).astype(bool).any():
-            ids = text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
-            seen = checks.notes.setdefault(FORMULA_IDS, {"column": column, "rows": 0})
-            seen["rows"] += int(formula.fillna(False).astype(bool).sum())
+    ids = inside_formulas(raw[column], column, checks, FORMULA_IDS)
     rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
     user_id, problem = parse_ids(ids, whole_floats, rounded)
     bad.flag_each(problem)
@@ -442,8 +436,24 @@ def check_user_ids(
     return user_id
 
 
+def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: str) -> pd.Series:
+    """``values`` with each spreadsheet text formula (="00123", ="7.50": what exports write to
+    keep a number as they show it) replaced by the text inside, counted in the report's
+    ``note``; a column with none is returned as it is."""
+    if not is_text(values):
+        return values
+    text = as_text(values)
+    formula = text.astype(FAST_TEXT).str.fullmatch('=".*"').fillna(False).astype(bool)
+    if not formula.any():
+        return values
+    seen = checks.notes.setdefault(note, {"column": column, "rows": 0})
+    seen["rows"] += int(formula.sum())
+    return text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
+
+
 SPREADSHEET_TEXT = r'^="(.*)"$'  # ="00123": a spreadsheet's formula keeping a number as text
 FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
+FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8

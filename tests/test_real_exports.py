@@ -377,6 +377,27 @@ def test_ids_written_as_spreadsheet_text_formulas_are_the_text_inside(tmp_path: 
     ) in "\n".join(summary.lines())
 
 
+def test_amounts_written_as_spreadsheet_text_formulas_are_the_number_inside(
+    tmp_path: Path,
+) -> None:
+    # ="7.50" was invalid_amount (the whole column refused) where ="00123" ids were read.
+    events = tmp_path / "orders.csv"
+    events.write_text(
+        'CustomerID,InvoiceDate,Total\n1,2011-01-01,="7.50"\n2,2011-01-02,"=""1,234.50"""\n'
+        '3,2011-01-03,12\n4,2011-01-04,="x"\n'
+    )
+    summary = ingest.ingest_events(events, tmp_path / "o", mapping=_purchases(), chunk_rows=2)
+    loaded = pd.read_parquet(tmp_path / "o" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist() == [7.5, 1234.5, 12.0]
+    assert summary.tables["events"]["reasons"] == {"invalid_amount": 1}
+    notes = summary.tables["events"]["notes"]
+    assert notes["amounts_written_as_formulas"] == {"column": "Total", "rows": 3}
+    assert (
+        "amount 'Total': 3 amounts written as spreadsheet formulas (=\"7.50\"), read as the "
+        "text inside"
+    ) in "\n".join(summary.lines())
+
+
 def test_negative_amounts_in_accounting_forms_are_negative(tmp_path: Path) -> None:
     # Accounting and ERP exports write a return as (12.50), 12.50- (SAP) or with a minus
     # sign U+2212: each was invalid_amount, so the refunds fell out of net revenue and LTV.
