@@ -184,6 +184,8 @@ class _ColumnEvidence:
     # a time column whose every value is seconds (%s) or milliseconds (%ms) since 1970;
     # False: not every value
     epoch_format: str | bool | None = None
+    declared: str | None = None  # the --time-format the column is read with
+    first: str | None = None  # its first filled value (what a unit refusal shows)
     also: str = ""  # what the refusal adds (the users file: its options read the events too)
 
 
@@ -241,7 +243,18 @@ class TableChecks:
                 )
 
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
-        """Refuse a column mostly not of its type, or one whose dates show both orders."""
+        """Refuse a column mostly not of its type, one whose dates show both orders, or one
+        read as epoch seconds (milliseconds) whose every value is of the other unit."""
+        for column, evidence in self.columns.items():
+            unit = evidence.epoch_format
+            if evidence.declared in EPOCH_FORMATS and unit in EPOCH_FORMATS:
+                words = {"%s": "seconds", "%ms": "milliseconds"}
+                raise ContractError(
+                    f"{source}: column '{column}' is read with --time-format "
+                    f"{evidence.declared} ({words[evidence.declared]} since 1970), but every "
+                    f"value looks like {words[str(unit)]} since 1970 ({evidence.first}): "
+                    f"use --time-format {unit}"
+                )
         for column, orders in self.date_orders.items():
             if {"day first", "month first"} <= orders.keys():
                 forms = {"--time-format": "--time-format (e.g. '%d/%m/%Y')"}
@@ -480,6 +493,9 @@ def column_times(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
     evidence = checks.add(raw, problem.notna(), column, timestamps())
+    evidence.declared = mapping.time_format
+    if evidence.first is None and (filled := ~is_blank(raw[column])).any():
+        evidence.first = _example(raw, filled, column)
     if evidence.epoch_format is not False and mapping.time_format in (None, *EPOCH_FORMATS):
         found = epoch_format(raw[column])  # every chunk's the same, or no hint
         found = None if found == mapping.time_format else found  # right unit: no hint

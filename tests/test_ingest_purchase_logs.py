@@ -432,6 +432,17 @@ def test_epoch_second_times_are_named_and_read_with_time_format_s(
     }
     times = pd.read_parquet(tmp_path / "ms" / "events.parquet")[c.EVENT_TIME]
     assert times.tolist() == [pd.Timestamp("2010-12-01 09:53:00.123", tz="UTC")]
+    # Every value of the other unit: each row was event_time_out_of_range (1970) and the
+    # file refused as mostly bad rows, the unit never named.
+    for declared, written, unit in (("%ms", log, "seconds"), ("%s", millis_pq, "milliseconds")):
+        result = CliRunner().invoke(
+            main, [*args[:1], str(written), *args[2:], "--time-format", declared]
+        )
+        assert result.exit_code == 1, result.output
+        error = result.stderr.splitlines()[-1]
+        assert error.startswith(f"Error: {written}: column 'InvoiceDate' is read with "), error
+        assert f"but every value looks like {unit} since 1970 (row 1 has InvoiceDate=" in error
+        assert error.endswith(f"use --time-format {'%ms' if declared == '%s' else '%s'}"), error
 
 
 def test_other_separators_and_encodings_are_named_with_their_option(
