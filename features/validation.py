@@ -252,8 +252,8 @@ class TableChecks:
                 raise ContractError(
                     f"{source}: column '{column}' is read with --time-format "
                     f"{evidence.declared} ({words[evidence.declared]} since 1970), but every "
-                    f"value looks like {words[str(unit)]} since 1970 ({evidence.first}): "
-                    f"use --time-format {unit}"
+                    f"value looks like {words[str(unit)]} since 1970: use --time-format {unit} "
+                    f"({evidence.first})"
                 )
         for column, orders in self.date_orders.items():
             if {"day first", "month first"} <= orders.keys():
