@@ -178,6 +178,11 @@ def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             )
             + ")"
             + option_hint(": if the file writes decimals with a comma, --decimal-comma reads them")
+            + (
+                option_hint("; if with a point (1.785 is one and a bit), --decimal-point")
+                if "amounts_grouped_by_points" in notes
+                else ""
+            )
         )
     return out
 
@@ -308,7 +313,8 @@ def _with_column_forms(
     amount column grouping thousands with a point (1.785 is then ambiguous_amount)."""
     mapping = mapping or c.ColumnMapping()
     sources = {mapping.source(name): name for name in names}
-    amount = None if mapping.decimal_comma or c.AMOUNT not in names else mapping.source(c.AMOUNT)
+    told = mapping.decimal_comma or mapping.decimal_point  # the file's decimal mark is given
+    amount = None if told or c.AMOUNT not in names else mapping.source(c.AMOUNT)
     ids = [col for col, name in sources.items() if name != c.AMOUNT]
     forms = column_forms(path, ids, amount, csv, chunk_rows)
     found = forms.whole_float_ids

@@ -359,7 +359,7 @@ def check_events(
         amount_col = columns[c.AMOUNT]
         written = inside_formulas(raw[amount_col], amount_col, checks, FORMULA_AMOUNTS)
         amount, amount_problem = parse_numbers(
-            written, mapping.decimal_comma, mapping.dot_thousands
+            written, mapping.decimal_comma, mapping.dot_thousands, mapping.decimal_point
         )
         if mapping.dot_thousands:
             checks.notes["amounts_grouped_by_points"] = amount_col

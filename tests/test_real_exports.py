@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from features import contract as c
 from features import ingest
 from features.reading import CsvFormat
 from features.validation import ContractError
+from lifecycle.cli import main
 
 PURCHASE_MAPS = ["user_id=CustomerID", "event_time=InvoiceDate", "amount=Total"]
 
@@ -143,6 +145,38 @@ def test_amounts_grouped_by_points_are_ambiguous_never_read_as_decimals(tmp_path
         ingest.ingest_events(prices, tmp_path / "p", mapping=_purchases())
         loaded = pd.read_parquet(tmp_path / "p" / "events.parquet")
         assert loaded[c.AMOUNT].tolist()[:2] == [2.0, 1.785], decimal
+
+
+def test_decimal_point_reads_three_decimal_prices_a_column_seems_to_group_by_points(
+    home: Path, tmp_path: Path
+) -> None:
+    # Prices to the tenth of a cent beside whole ones (2, 5) look like a column grouping
+    # thousands with a point: 1.785 was ambiguous_amount, and no option said the point is a
+    # decimal mark.
+    prices = tmp_path / "prices.csv"
+    prices.write_text(
+        "CustomerID,InvoiceDate,Total\na,2011-01-01,2\nb,2011-01-02,1.785\nc,2011-01-03,5\n"
+        "d,2011-01-04,2.125\ne,2011-01-05,3.450\n"
+    )
+    args = ["ingest", str(prices), *(f"--map={m}" for m in PURCHASE_MAPS), "--event-type=purchase"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1, refused.output
+    assert "a point groups thousands in this column" in refused.stderr
+    assert "--decimal-point" in refused.stderr.splitlines()[-1]
+    done = CliRunner().invoke(main, [*args, "--decimal-point"])
+    assert done.exit_code == 0, done.output
+    loaded = pd.read_parquet(home / "datasets" / "prices" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist() == [2.0, 1.785, 5.0, 2.125, 3.45]
+    # the point a decimal mark, a comma can only group thousands: 1,250 is 1250, never 1.25
+    prices.write_text(prices.read_text() + 'f,2011-01-06,"1,250"\ng,2011-01-07,"12,5"\n')
+    done = CliRunner().invoke(main, [*args, "--decimal-point"])
+    assert done.exit_code == 0, done.output
+    loaded = pd.read_parquet(home / "datasets" / "prices" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist()[-1] == 1250.0
+    quarantine = pd.read_csv(home / "datasets" / "prices" / "quarantine" / "events.csv")
+    assert quarantine[c.REASON].tolist() == ["invalid_amount"]  # 12,5
+    both = CliRunner().invoke(main, [*args, "--decimal-point", "--decimal-comma"])
+    assert both.exit_code == 2 and "give one of --decimal-comma and --decimal-point" in both.output
 
 
 def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> None:
