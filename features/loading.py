@@ -4,6 +4,7 @@ good rows to Parquet and the bad ones to quarantine (see :mod:`features.validati
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -150,6 +151,8 @@ def stream_table(
         con.execute(f"SET temp_directory = {literal(spill)}")
         staged = f"read_parquet({literal(good.path)})"
         row = identifier(source_row)
+        if rules.table == "events":
+            _refuse_currencies(con, staged, row, good.schema.names, source, checks.named)
         columns = [n for n in good.schema.names if n not in ignored]
         keys = ", ".join(identifier(n) for n in (rules.unique_by or columns))
         # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
@@ -245,6 +248,35 @@ def stream_table(
         good.close()
         held.close()
     return report
+
+
+def _refuse_currencies(
+    con: Any, staged: str, row: str, names: list[str], source: str, read_as: dict[str, str]
+) -> None:
+    """Refuse events whose purchases and refunds are in more than one currency (the contract's
+    column, or one named so: 'Currency', 'currency_code'): their amounts would be summed as
+    one money in every revenue, LTV and value at risk. ``read_as``: contract -> file column."""
+    folded = {re.sub(r"[\s_-]", "", name).casefold(): name for name in reversed(names)}
+    column = (
+        c.CURRENCY if c.CURRENCY in names else folded.get("currency", folded.get("currencycode"))
+    )
+    if column is None:
+        return
+    code = f"upper(trim(CAST({identifier(column)} AS VARCHAR)))"
+    monetary = ", ".join(literal(t) for t in c.MONETARY_EVENT_TYPES)
+    found = con.execute(
+        f"SELECT {code} AS code, min({row}) AS first FROM {staged} "
+        f"WHERE {identifier(c.EVENT_TYPE)} IN ({monetary}) AND {code} <> '' "
+        "GROUP BY code ORDER BY first"
+    ).fetchall()
+    if len(found) > 1:
+        named = ", ".join(f"{code} from row {first:,}" for code, first in found[:4])
+        more = f" and {len(found) - 4:,} more" if len(found) > 4 else ""
+        raise ContractError(
+            f"{source}: column '{read_as.get(column, column)}' holds amounts in {len(found):,} currencies ({named}"
+            f"{more}); summed as one they would make every revenue, LTV and value at risk "
+            "wrong: ingest each currency as a dataset of its own (a file per currency)"
+        )
 
 
 EMPTY_UNNAMED = "empty_unnamed_columns_ignored"  # report note: blank-named, empty columns

@@ -196,6 +196,7 @@ class TableChecks:
     def __init__(self) -> None:
         self.columns: dict[str, _ColumnEvidence] = {}
         self.notes: dict[str, Any] = {}  # facts about the whole table for the report
+        self.named: dict[str, str] = {}  # contract column -> the file's column read as it
         self.date_orders: dict[str, dict[str, str]] = {}  # column -> order -> an example
 
     def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> _ColumnEvidence:
@@ -323,6 +324,7 @@ def check_events(
     note = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
     require_columns(raw, wanted, source, note=note)
     columns = {**wanted, **optional}
+    checks.named = columns
     refuse_repeated_columns(raw, columns, source)
     refuse_shadowed_columns(raw, columns, source)
 

@@ -179,6 +179,33 @@ def test_decimal_point_reads_three_decimal_prices_a_column_seems_to_group_by_poi
     assert both.exit_code == 2 and "give one of --decimal-comma and --decimal-point" in both.output
 
 
+def test_amounts_in_several_currencies_are_refused_never_summed(home: Path, tmp_path: Path) -> None:
+    # GBP, EUR and USD orders loaded as one money: every revenue, LTV and value at risk
+    # summed them. The column is found mapped or by its name; rows that do not load and
+    # sessions without an amount do not count.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Total,Currency\na,2011-01-01,5,GBP\nb,2011-01-02,6, gbp\n"
+        "c,2011-01-03,7,EUR\nd,2011-01-04,x,USD\n"
+    )
+    args = ["ingest", str(orders), *(f"--map={m}" for m in PURCHASE_MAPS), "--event-type=purchase"]
+    for mapped in ([], ["--map", "currency=Currency"]):
+        refused = CliRunner().invoke(main, [*args, *mapped, "--dataset", "orders"])
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.splitlines()[-1] == (
+            f"Error: {orders}: column 'Currency' holds amounts in 2 currencies (GBP from row 1, "
+            "EUR from row 3); summed as one they would make every revenue, LTV and value at "
+            "risk wrong: ingest each currency as a dataset of its own (a file per currency)"
+        )
+        assert not (home / "datasets" / "orders").exists()
+    one = tmp_path / "one.csv"
+    one.write_text(orders.read_text().replace("EUR", "GBP").replace("USD", "EUR"))
+    done = CliRunner().invoke(main, ["ingest", str(one), *args[2:], "--map", "currency=Currency"])
+    assert done.exit_code == 0, done.output  # the EUR row is invalid_amount: not loaded
+    events = pd.read_parquet(home / "datasets" / "one" / "events.parquet")
+    assert events[c.CURRENCY].tolist() == ["GBP", "gbp", "GBP"]
+
+
 def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> None:
     # Ids are the file's text (' 13047 ' and '13047' are two users), but a customer written
     # two ways was two users without a word: the summary and report now count them.
