@@ -39,6 +39,7 @@ from features.reading import (
 from features.user_overlap import ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
+    DEFAULT_MAX_AMOUNT_RATIO,
     DEFAULT_MEMORY_LIMIT,
     ContractError,
     Loaded,
@@ -157,6 +158,7 @@ def ingest_events(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     amount_default: float | None = None,
     keep_repeats: bool = False,
+    max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
     mode: str = "replace",
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
@@ -165,8 +167,8 @@ def ingest_events(
     """Validate an events file (and optionally a users file) into a dataset folder.
 
     Files are read ``chunk_rows`` rows at a time and good rows written as they come, so
-    memory follows the chunk size, not the file size. ``amount_default`` and
-    ``keep_repeats`` apply to the events (see :func:`features.validation.event_rules`).
+    memory follows the chunk size, not the file size. ``amount_default``, ``keep_repeats``
+    and ``max_amount_ratio`` apply to the events (see :func:`features.validation.event_rules`).
     ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
     events before the file's first or after its last, or the users table), or ``append``.
     ``progress(table, rows_read)`` is called after each chunk read. ``csv``: how the CSV
@@ -199,6 +201,7 @@ def ingest_events(
                     allow_negative_amounts=allow_negative_amounts,
                     amount_default=amount_default,
                     keep_repeats=keep_repeats,
+                    max_amount_ratio=max_amount_ratio,
                 )
             ),
         )

@@ -50,6 +50,18 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
         )
+    if absurd := notes.get("absurd_amounts"):
+        out.append(
+            f"    {reasons.get('absurd_amount', 0):,} absurd_amount rows: '{absurd['column']}' "
+            f"above {absurd['limit']:,.2f} ("
+            + (
+                f"{absurd['ratio']:,g} times the file's median amount, {absurd['median']:,.2f}: "
+                "settings ingest.max_amount_ratio"
+                if absurd["ratio"]
+                else "beyond what a number holds to the cent"
+            )
+            + ")"
+        )
     if reasons.get("ambiguous_amount"):  # quarantined, with the option that reads them
         out.append(
             f"    {reasons['ambiguous_amount']:,} ambiguous_amount rows (12,5 or 1,234: a decimal "

@@ -206,6 +206,44 @@ def test_amounts_in_several_currencies_are_refused_never_summed(home: Path, tmp_
     assert events[c.CURRENCY].tolist() == ["GBP", "gbp", "GBP"]
 
 
+def test_absurd_amounts_are_quarantined_with_their_limit_never_summed(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1e15 and 98765432101 loaded as purchases: one row outweighed the shop's whole revenue.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Total\na,2011-01-01,5\nb,2011-01-02,6\nc,2011-01-03,1e15\n"
+        "d,2011-01-04,7\ne,2011-01-05,8\nf,2011-01-06,900\nf,2011-01-07,-98765432101\n"
+    )
+    args = ["ingest", str(orders), *(f"--map={m}" for m in PURCHASE_MAPS), "--event-type=purchase"]
+    monkeypatch.setenv("LIFECYCLE_INGEST__CHUNK_ROWS", "2")  # rows judged over every chunk
+    monkeypatch.setenv("LIFECYCLE_INGEST__MAX_AMOUNT_RATIO", "100")
+    done = CliRunner().invoke(main, [*args, "--negative-is-refund"])
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "orders" / "events.parquet")
+    assert events[c.AMOUNT].tolist() == [5.0, 6.0, 7.0, 8.0]  # median 8 (of 7 rows): limit 800
+    quarantine = pd.read_csv(home / "datasets" / "orders" / "quarantine" / "events.csv", dtype=str)
+    assert quarantine[[c.SOURCE_ROW, c.REASON, "Total"]].values.tolist() == [
+        ["3", "absurd_amount", "1e15"],
+        ["6", "absurd_amount", "900"],
+        ["7", "absurd_amount", "-98765432101"],  # a refund as absurd as a purchase
+    ]
+    assert (
+        "    3 absurd_amount rows: 'Total' above 800.00 (100 times the file's median amount, "
+        "8.00: settings ingest.max_amount_ratio)"
+    ) in done.stdout
+    # ratio 0: only what no number holds to the cent
+    summary = ingest.ingest_events(
+        orders,
+        tmp_path / "o",
+        mapping=_purchases(),
+        max_amount_ratio=0,
+        allow_negative_amounts=True,
+    )
+    assert summary.tables["events"]["reasons"] == {"absurd_amount": 1}  # 1e15
+    assert "beyond what a number holds to the cent" in "\n".join(summary.lines())
+
+
 def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> None:
     # Ids are the file's text (' 13047 ' and '13047' are two users), but a customer written
     # two ways was two users without a word: the summary and report now count them.

@@ -337,6 +337,7 @@ def ingest(
         memory_limit=obj.settings.ingest.memory_limit,
         amount_default=amount_default,
         keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
+        max_amount_ratio=obj.settings.ingest.max_amount_ratio,
         mode="append" if append else "replace" if replace else "guard",
         progress=obj.console.rows("validating"),
         csv=csv,
