@@ -50,6 +50,12 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
         )
+    if unused := notes.get("time_column_unused"):
+        out.append(
+            f"    '{unused['beside']}' holds dates without a time, so every event was read at "
+            f"midnight; column '{unused['column']}' holds times of day: --map "
+            f"event_time={unused['beside']}+{unused['column']} reads the two together"
+        )
     if absurd := notes.get("absurd_amounts"):
         out.append(
             f"    {reasons.get('absurd_amount', 0):,} absurd_amount rows: '{absurd['column']}' "

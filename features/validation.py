@@ -47,6 +47,7 @@ from features.parsing import (
     rounded_ids,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
+from features.time_columns import join_date_and_time, note_unused_time
 from lifecycle.errors import UserError, offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
@@ -198,6 +199,7 @@ class TableChecks:
         self.columns: dict[str, _ColumnEvidence] = {}
         self.notes: dict[str, Any] = {}  # facts about the whole table for the report
         self.named: dict[str, str] = {}  # contract column -> the file's column read as it
+        self.ruled_out: set[str] = set()  # notes a chunk showed false for the whole file
         self.date_orders: dict[str, dict[str, str]] = {}  # column -> order -> an example
 
     def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> _ColumnEvidence:
@@ -322,6 +324,7 @@ def check_events(
     }
     if c.AMOUNT in mapping.columns and c.AMOUNT not in optional:
         wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
+    raw = join_date_and_time(raw, mapping.source(c.EVENT_TIME))
     note = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
     require_columns(raw, wanted, source, note=note)
     columns = {**wanted, **optional}
@@ -335,6 +338,7 @@ def check_events(
     note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
+    note_unused_time(raw, time_col, set(columns.values()), checks.notes, checks.ruled_out)
     event_time, time_problem = column_times(raw, time_col, mapping, checks)
     # Far-off years parse to nothing (beyond pandas' range): out of range, not unparseable.
     year = pd.to_numeric(

@@ -244,6 +244,50 @@ def test_absurd_amounts_are_quarantined_with_their_limit_never_summed(
     assert "beyond what a number holds to the cent" in "\n".join(summary.lines())
 
 
+def test_a_date_and_a_time_in_two_columns_are_read_together_or_the_time_named(
+    tmp_path: Path,
+) -> None:
+    # InvoiceDate=2011-09-01 and Time=14:05: mapping the date alone read every event at
+    # midnight, without a word.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Time,Total\na,2011-09-01,14:05,5\nb,2011-09-02,9:30:15,6\n"
+        "c,2011-09-03,,7\nd,,10:00,8\n"
+    )
+    summary = ingest.ingest_events(
+        orders, tmp_path / "o", mapping=_purchases(), chunk_rows=2, max_bad_fraction=0.9
+    )
+    notes = summary.tables["events"]["notes"]
+    assert notes["time_column_unused"] == {"column": "Time", "beside": "InvoiceDate"}
+    assert (
+        "    'InvoiceDate' holds dates without a time, so every event was read at midnight; "
+        "column 'Time' holds times of day: --map event_time=InvoiceDate+Time reads the two "
+        "together"
+    ) in summary.lines()
+    joined = c.ColumnMapping.parse(
+        ["user_id=CustomerID", "event_time=InvoiceDate+Time", "amount=Total"],
+        default_event_type=c.PURCHASE,
+    )
+    summary = ingest.ingest_events(
+        orders, tmp_path / "j", mapping=joined, chunk_rows=2, max_bad_fraction=0.9
+    )
+    events = pd.read_parquet(tmp_path / "j" / "events.parquet")
+    assert events[c.EVENT_TIME].tolist() == [
+        pd.Timestamp("2011-09-01 14:05", tz="UTC"),
+        pd.Timestamp("2011-09-02 09:30:15", tz="UTC"),
+        pd.Timestamp("2011-09-03", tz="UTC"),  # no time: the date alone
+    ]
+    assert summary.tables["events"]["reasons"] == {"missing_event_time": 1}  # no date
+    assert "InvoiceDate+Time" not in events.columns and "Time" in events.columns
+    assert "time_column_unused" not in summary.tables["events"]["notes"]
+    quarantine = pd.read_csv(tmp_path / "j" / "quarantine" / "events.csv", dtype=str)
+    assert quarantine.columns.tolist() == [
+        "source_row",
+        "reason",
+        *orders.read_text().split("\n")[0].split(","),
+    ]
+
+
 def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> None:
     # Ids are the file's text (' 13047 ' and '13047' are two users), but a customer written
     # two ways was two users without a word: the summary and report now count them.
