@@ -93,6 +93,7 @@ class ColumnMapping:
     time_format: str | None = None  # strftime format; None parses ISO 8601 and common forms
     date_order: str = "auto"  # 01/02/2023: auto (ambiguous ones quarantined), dayfirst, monthfirst
     decimal_comma: bool = False  # amounts as 1.234,50 (else a comma is only a thousands mark)
+    decimal_point: bool = False  # amounts as 1,234.50 throughout: 1.785 and 1,234 never ambiguous
     whole_float_ids: tuple[str, ...] = ()  # id columns (contract names) written 18074.0: 18074
     ids_written_both_ways: tuple[str, ...] = ()  # of those, the ones also writing 18074
     dot_thousands: bool = False  # the amount column groups thousands with '.': 1.785 ambiguous

@@ -17,7 +17,8 @@ DECIMAL_COMMA = "for a decimal comma, as in 12,50, use --decimal-comma"
 NUMBERS = f"numbers ({DECIMAL_COMMA})"
 DOT_THOUSANDS = (
     "a point groups thousands in this column, as in 1.785 for 1785 beside amounts under 1000 "
-    "written without one: use --decimal-comma"
+    "written without one: use --decimal-comma; if its point is a decimal mark (1.785 is one "
+    "and a bit), --decimal-point"
 )
 MONEY = (
     "numbers without a currency sign or code (the currency goes in a 'currency' column, "

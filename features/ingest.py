@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.erasure_log import ErasedUsers
-from features.event_types import OTHER_TYPES, other_types, other_types_line
+from features.event_types import OTHER_TYPES, other_types
 from features.forms import column_forms
-from features.hints import option_hint
 from features.loading import SPELT_APART, ids_spelt_apart, stream_table
+from features.read_notes import note_lines
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -39,6 +39,7 @@ from features.reading import (
 from features.user_overlap import ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
+    DEFAULT_MAX_AMOUNT_RATIO,
     DEFAULT_MEMORY_LIMIT,
     ContractError,
     Loaded,
@@ -109,7 +110,7 @@ class DatasetSummary:
                     f"    {notes['amount_defaulted']:,} purchase/refund rows given amount "
                     f"{notes['amount_default']:g} ({why})"
                 )
-            out += _note_lines(notes, report["reasons"])
+            out += note_lines(notes, report["reasons"])
             if "repeats_kept" in notes:
                 out.append(f"    exact repeats kept as separate events: {notes['repeats_kept']:,}")
             if dropped := notes.get("users_table_dropped"):
@@ -124,68 +125,6 @@ class DatasetSummary:
                     f"{notes['late_events']:,}"
                 )
         return out
-
-
-def _note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
-    """Summary lines for what the report notes about how the file was read."""
-    out = []
-    if formulas := notes.get("ids_written_as_formulas"):
-        out.append(
-            f"    user_id '{formulas['column']}': {formulas['rows']:,} ids written as spreadsheet "
-            'formulas (="00123"), read as the text inside'
-        )
-    both_ways = notes.get("ids_written_both_ways", {})
-    for name, column in notes.get("ids_read_as_integers", {}).items():
-        out.append(
-            f"    {name} '{column}': ids written both 18074 and 18074.0, each read as the "
-            "integer (one id, not two)"
-            if name in both_ways
-            else f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
-        )
-    if spelt := notes.get("user_ids_spelt_apart"):
-        example = " and ".join(repr(user_id) for user_id in spelt["example"][:3])
-        out.append(
-            f"    {spelt['ids']:,} user ids differ from another only by case, spaces, leading "
-            f"zeros or accent encoding (e.g. {example}): each loaded as its own user, as the file writes it; "
-            "if they are one customer, write the ids one way in every file"
-        )
-    if spare := notes.get("users_without_events"):
-        out.append(
-            f"    {spare['users']:,} users of the users file have no event (e.g. "
-            f"{spare['example']!r}): known users who never bought, or ids written another way"
-        )
-    if OTHER_TYPES in notes:
-        out.append(other_types_line(notes[OTHER_TYPES]))
-    for column in notes.get("empty_unnamed_columns_ignored", []):
-        out.append(
-            f"    column '{column}' ignored: no name in the header and no value in any row "
-            "(a separator ending every line)"
-        )
-    if notes.get("negative_amounts_as_refunds"):
-        out.append(
-            f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
-        )
-    if reasons.get("ambiguous_amount"):  # quarantined, with the option that reads them
-        out.append(
-            f"    {reasons['ambiguous_amount']:,} ambiguous_amount rows (12,5 or 1,234: a decimal "
-            "comma or a thousands separator"
-            + (
-                f"; '{notes['amounts_grouped_by_points']}' groups thousands with a point, "
-                "as in 1.785 for 1785"
-                if "amounts_grouped_by_points" in notes
-                else ""
-            )
-            + ")"
-            + option_hint(": if the file writes decimals with a comma, --decimal-comma reads them")
-        )
-    if "date_order_shown" in notes:
-        shown = notes["date_order_shown"]
-        out.append(
-            f"    every date of '{shown['column']}' whose order shows is {shown['order']} "
-            f"({shown['example']}): --date-order {shown['order']} reads the "
-            f"{reasons.get('ambiguous_date_order', 0):,} ambiguous_date_order rows"
-        )
-    return out
 
 
 def dataset_name_from_file(path: Path) -> str:
@@ -219,6 +158,7 @@ def ingest_events(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     amount_default: float | None = None,
     keep_repeats: bool = False,
+    max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
     mode: str = "replace",
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
@@ -227,8 +167,8 @@ def ingest_events(
     """Validate an events file (and optionally a users file) into a dataset folder.
 
     Files are read ``chunk_rows`` rows at a time and good rows written as they come, so
-    memory follows the chunk size, not the file size. ``amount_default`` and
-    ``keep_repeats`` apply to the events (see :func:`features.validation.event_rules`).
+    memory follows the chunk size, not the file size. ``amount_default``, ``keep_repeats``
+    and ``max_amount_ratio`` apply to the events (see :func:`features.validation.event_rules`).
     ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
     events before the file's first or after its last, or the users table), or ``append``.
     ``progress(table, rows_read)`` is called after each chunk read. ``csv``: how the CSV
@@ -261,6 +201,7 @@ def ingest_events(
                     allow_negative_amounts=allow_negative_amounts,
                     amount_default=amount_default,
                     keep_repeats=keep_repeats,
+                    max_amount_ratio=max_amount_ratio,
                 )
             ),
         )
@@ -314,7 +255,8 @@ def _with_column_forms(
     amount column grouping thousands with a point (1.785 is then ambiguous_amount)."""
     mapping = mapping or c.ColumnMapping()
     sources = {mapping.source(name): name for name in names}
-    amount = None if mapping.decimal_comma or c.AMOUNT not in names else mapping.source(c.AMOUNT)
+    told = mapping.decimal_comma or mapping.decimal_point  # the file's decimal mark is given
+    amount = None if told or c.AMOUNT not in names else mapping.source(c.AMOUNT)
     ids = [col for col, name in sources.items() if name != c.AMOUNT]
     forms = column_forms(path, ids, amount, csv, chunk_rows)
     found = forms.whole_float_ids

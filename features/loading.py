@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.user_validation import user_rules
@@ -150,6 +151,8 @@ def stream_table(
         con.execute(f"SET temp_directory = {literal(spill)}")
         staged = f"read_parquet({literal(good.path)})"
         row = identifier(source_row)
+        if rules.table == "events":
+            refuse_currencies(con, staged, row, good.schema.names, source, checks.named)
         columns = [n for n in good.schema.names if n not in ignored]
         keys = ", ".join(identifier(n) for n in (rules.unique_by or columns))
         # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
@@ -163,30 +166,39 @@ def stream_table(
             "WHERE h IN (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1)"
         )
         con.execute(
-            f"CREATE TEMP TABLE repeats AS SELECT source_row FROM ("
+            f"CREATE TEMP TABLE held_back AS SELECT source_row FROM ("
             f"SELECT {row} AS source_row, min({row}) OVER (PARTITION BY {keys}) AS first "
             f"FROM {staged} WHERE {row} IN (SELECT source_row FROM suspects)"
             f") WHERE source_row <> first"
         )
-        repeats = np.sort(con.execute("SELECT source_row FROM repeats").fetchnumpy()["source_row"])
+        repeats = np.sort(
+            con.execute("SELECT source_row FROM held_back").fetchnumpy()["source_row"]
+        )
         kept_repeats = 0
         if rules.keep_repeats:
             # Genuine repeats (the same purchase twice at one moment): every copy loads.
             kept_repeats = len(repeats)
-            con.execute("CREATE TEMP TABLE kept_repeats AS SELECT source_row FROM repeats")
-            con.execute("DELETE FROM repeats").fetchall()
+            con.execute("CREATE TEMP TABLE kept_repeats AS SELECT source_row FROM held_back")
+            con.execute("DELETE FROM held_back").fetchall()
             repeats = repeats[:0]
-        if len(repeats):
-            reasons[rules.duplicate_reason] += len(repeats)
-            if first_bad is None or repeats[0] < first_bad[0]:
-                first_bad = (int(repeats[0]), rules.duplicate_reason)
+        # held back besides repeats, each for a reason of its own: amounts no order has
+        absurd = (
+            absurd_amounts(con, staged, row, rules.max_amount_ratio, checks)
+            if rules.table == "events" and c.AMOUNT in columns
+            else repeats[:0]
+        )
+        for rows_out, reason in ((repeats, rules.duplicate_reason), (absurd, ABSURD_AMOUNT)):
+            if len(rows_out):
+                reasons[reason] += len(rows_out)
+                if first_bad is None or rows_out[0] < first_bad[0]:
+                    first_bad = (int(rows_out[0]), reason)
         report.notes.update(checks.notes)
         if c.USER_ID in columns:
             report.notes.update(_ids_spelt_apart(con, staged))
         for name, column in noted.items():  # counted over the rows that load
             ((count,),) = con.execute(
                 f"SELECT count(*) FROM {staged} WHERE {identifier(column)} "
-                f"AND {row} NOT IN (SELECT source_row FROM repeats)"
+                f"AND {row} NOT IN (SELECT source_row FROM held_back)"
             ).fetchall()
             report.notes[name] = int(count)
         if rules.keep_repeats:
@@ -194,7 +206,6 @@ def stream_table(
         report.rows_quarantined = int(sum(reasons.values()))
         report.rows_loaded = report.rows_read - report.rows_quarantined
         report.reasons = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
-        report.notes.update(checks.date_order_notes(report.reasons))
         if reasons[EMPTY_ROW] == report.rows_read:
             raise ContractError(
                 f"{source}: no data rows: its {report.rows_read:,} rows are empty (every cell blank)"
@@ -212,13 +223,19 @@ def stream_table(
                 + (" and mapping?" if offered("--map") else "?")
                 + _repeats_hint(report.reasons)
             )
-        if len(repeats):
+        checks.refuse_ambiguous_dates(source, report.reasons)
+        if len(repeats) or len(absurd):
             # Their raw values, as the file has them: a second read, picking only those rows.
             for raw in chunks():
                 rows = raw.index.to_numpy() + 1
-                picked = np.isin(rows, repeats[(repeats >= rows[0]) & (repeats <= rows[-1])])
-                if picked.any():
-                    held.write(quarantine_rows(raw, picked, rules.duplicate_reason))
+                for rows_out, reason in (
+                    (repeats, rules.duplicate_reason),
+                    (absurd, ABSURD_AMOUNT),
+                ):
+                    within = rows_out[(rows_out >= rows[0]) & (rows_out <= rows[-1])]
+                    picked = np.isin(rows, within)
+                    if picked.any():
+                        held.write(quarantine_rows(raw, picked, reason))
         held.close()
 
         order = ", ".join([*(identifier(n) for n in rules.order_by), row])
@@ -231,7 +248,7 @@ def stream_table(
             kept += f", {is_repeat if rules.keep_repeats else 'false'} AS {identifier(repeat)}"
             schema = _with_row_columns(schema, source_row, noted, repeat)
         final = con.sql(
-            f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM repeats) "
+            f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM held_back) "
             f"ORDER BY {order}"
         )
         _write_batches(final, schema, out)

@@ -138,15 +138,19 @@ _MAYBE_COMMA = (
 
 
 def parse_numbers(
-    values: pd.Series, decimal_comma: bool = False, dot_thousands: bool = False
+    values: pd.Series,
+    decimal_comma: bool = False,
+    dot_thousands: bool = False,
+    decimal_point: bool = False,
 ) -> tuple[pd.Series, pd.Series]:
     """Numbers of a column: (finite values or NaN, reason per filled cell that is not one).
 
     Reasons: ``invalid_amount`` (not a number: words, true/false, ``1,2,3``) and
     ``ambiguous_amount`` (``12,5``, ``1.234,50``, ``1,234``: a decimal comma or a thousands
     separator, unknowable without ``decimal_comma``; and ``1.785`` in a column that groups
-    thousands with a point, ``dot_thousands``). ``nan`` and ``inf`` parse to NaN with
-    no reason: the caller calls them non-finite.
+    thousands with a point, ``dot_thousands``); ``decimal_point``: the point is a decimal
+    mark, so a comma only groups thousands (1,234 is 1234; 12,5 invalid). ``nan`` and ``inf``
+    parse to NaN with no reason: the caller calls them non-finite.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     if pd.api.types.is_bool_dtype(values):
@@ -166,8 +170,10 @@ def parse_numbers(
         spaced = rf"{_SPACE_GROUPED}(?:\.[0-9]+)?"
         plain = text.str.fullmatch(f"{_PLAIN}|{_POINT_GROUPED}|{spaced}", na=False)
         normal = text.str.replace(",", "", regex=False)
-        ambiguous = ~plain & text.str.fullmatch(_MAYBE_COMMA, na=False)
-        if dot_thousands:
+        if decimal_point:
+            plain |= text.str.fullmatch(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+", na=False)
+        ambiguous = ~plain & text.str.fullmatch(_MAYBE_COMMA, na=False) & (not decimal_point)
+        if dot_thousands and not decimal_point:
             ambiguous |= text.str.fullmatch(DOT_GROUPED, na=False)
             plain &= ~ambiguous
     normal = normal.str.replace(_SPACE, "", regex=True)

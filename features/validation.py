@@ -47,9 +47,11 @@ from features.parsing import (
     rounded_ids,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
+from features.time_columns import join_date_and_time, note_unused_time
 from lifecycle.errors import UserError, offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
+EITHER_ORDER = "either order"  # TableChecks.date_orders: a date that reads both ways
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
 
 
@@ -91,6 +93,7 @@ class Loaded:
 
 
 DEFAULT_MEMORY_LIMIT = "256MB"  # as settings ingest.memory_limit
+DEFAULT_MAX_AMOUNT_RATIO = 100_000.0  # as settings ingest.max_amount_ratio
 SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it is staged
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
@@ -183,6 +186,8 @@ class _ColumnEvidence:
     # a time column whose every value is seconds (%s) or milliseconds (%ms) since 1970;
     # False: not every value
     epoch_format: str | bool | None = None
+    declared: str | None = None  # the --time-format the column is read with
+    first: str | None = None  # its first filled value (what a unit refusal shows)
     also: str = ""  # what the refusal adds (the users file: its options read the events too)
 
 
@@ -193,6 +198,8 @@ class TableChecks:
     def __init__(self) -> None:
         self.columns: dict[str, _ColumnEvidence] = {}
         self.notes: dict[str, Any] = {}  # facts about the whole table for the report
+        self.named: dict[str, str] = {}  # contract column -> the file's column read as it
+        self.ruled_out: set[str] = set()  # notes a chunk showed false for the whole file
         self.date_orders: dict[str, dict[str, str]] = {}  # column -> order -> an example
 
     def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> _ColumnEvidence:
@@ -205,31 +212,55 @@ class TableChecks:
             evidence.example = _example(raw, hits, column)
         return evidence
 
-    def add_date_orders(self, raw: pd.DataFrame, column: str) -> None:
-        """Note rows whose numeric date can only be day first, or only month first."""
+    def add_date_orders(self, raw: pd.DataFrame, column: str, problem: pd.Series) -> None:
+        """Note rows whose numeric date can only be day first, or only month first, and the
+        first that reads either way (``problem``: the column's row problems)."""
         found = self.date_orders.setdefault(column, {})
+        either = problem == "ambiguous_date_order"
         for order, rows in zip(
-            ("day first", "month first"), date_order_evidence(raw[column]), strict=True
+            ("day first", "month first", EITHER_ORDER),
+            (*date_order_evidence(raw[column]), either.fillna(False).astype(bool)),
+            strict=True,
         ):
             if order not in found and rows.any():
                 found[order] = _example(raw, rows, column)
 
-    def date_order_notes(self, reasons: dict[str, int]) -> dict[str, Any]:
-        """When dates were quarantined as ambiguous and every date whose order shows has one
-        order: that order, for the summary to name the option that reads them."""
+    def refuse_ambiguous_dates(self, source: str, reasons: dict[str, int]) -> None:
+        """Refuse a column whose dates that show their order all show one, when others read
+        either way: the file has an order, so its 01/02 rows are not bad rows to quarantine
+        (a day-first file lost every date up to the 12th), nor to be read the other way."""
         if not reasons.get("ambiguous_date_order"):
-            return {}
+            return
         for column, orders in self.date_orders.items():
-            if len(orders) == 1:
-                ((order, example),) = orders.items()
-                shown = {"column": column, "order": order.replace(" ", ""), "example": example}
-                return {"date_order_shown": shown}
-        return {}
+            shown = [order for order in orders if order != EITHER_ORDER]
+            if len(shown) == 1 and EITHER_ORDER in orders:
+                order = shown[0].replace(" ", "")
+                fix = (
+                    f"use --date-order {order} to read them all"
+                    if offered("--date-order")
+                    else "write every date as 2024-12-31"
+                )
+                raise ContractError(
+                    f"{source}: column '{column}' writes its dates {shown[0]} "
+                    f"({orders[shown[0]]}), but {reasons['ambiguous_date_order']:,} of them read "
+                    f"either way (ambiguous_date_order, e.g. {orders[EITHER_ORDER]}): {fix}"
+                )
 
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
-        """Refuse a column mostly not of its type, or one whose dates show both orders."""
+        """Refuse a column mostly not of its type, one whose dates show both orders, or one
+        read as epoch seconds (milliseconds) whose every value is of the other unit."""
+        for column, evidence in self.columns.items():
+            unit = evidence.epoch_format
+            if evidence.declared in EPOCH_FORMATS and unit in EPOCH_FORMATS:
+                words = {"%s": "seconds", "%ms": "milliseconds"}
+                raise ContractError(
+                    f"{source}: column '{column}' is read with --time-format "
+                    f"{evidence.declared} ({words[evidence.declared]} since 1970), but every "
+                    f"value looks like {words[str(unit)]} since 1970: use --time-format {unit} "
+                    f"({evidence.first})"
+                )
         for column, orders in self.date_orders.items():
-            if len(orders) == 2:
+            if {"day first", "month first"} <= orders.keys():
                 forms = {"--time-format": "--time-format (e.g. '%d/%m/%Y')"}
                 named = [
                     forms.get(option, f"{option} dayfirst|monthfirst")
@@ -251,7 +282,7 @@ class TableChecks:
                     if evidence.epoch_format
                     else evidence.expected
                 )
-                shown = list(self.date_orders.get(column, {}))
+                shown = [o for o in self.date_orders.get(column, {}) if o != EITHER_ORDER]
                 hint = f"; every date whose order shows is {shown[0]}" if len(shown) == 1 else ""
                 if hint and offered("--date-order"):
                     hint += f": use --date-order {shown[0].replace(' ', '')}"
@@ -293,9 +324,11 @@ def check_events(
     }
     if c.AMOUNT in mapping.columns and c.AMOUNT not in optional:
         wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
+    raw = join_date_and_time(raw, mapping.source(c.EVENT_TIME))
     note = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
     require_columns(raw, wanted, source, note=note)
     columns = {**wanted, **optional}
+    checks.named = columns
     refuse_repeated_columns(raw, columns, source)
     refuse_shadowed_columns(raw, columns, source)
 
@@ -305,6 +338,7 @@ def check_events(
     note_whole_float_ids(mapping, checks)
 
     time_col = columns[c.EVENT_TIME]
+    note_unused_time(raw, time_col, set(columns.values()), checks.notes, checks.ruled_out)
     event_time, time_problem = column_times(raw, time_col, mapping, checks)
     # Far-off years parse to nothing (beyond pandas' range): out of range, not unparseable.
     year = pd.to_numeric(
@@ -330,13 +364,14 @@ def check_events(
 
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
+        written = inside_formulas(raw[amount_col], amount_col, checks, FORMULA_AMOUNTS)
         amount, amount_problem = parse_numbers(
-            raw[amount_col], mapping.decimal_comma, mapping.dot_thousands
+            written, mapping.decimal_comma, mapping.dot_thousands, mapping.decimal_point
         )
         if mapping.dot_thousands:
             checks.notes["amounts_grouped_by_points"] = amount_col
         # '£12.50', '12.50 EUR': the decimal-comma hint would mislead, name the sign instead
-        text = as_text(raw[amount_col][amount_problem.notna()])  # the bad cells only
+        text = as_text(written[amount_problem.notna()])  # the bad cells only
         signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
             CURRENCY_MARK, regex=True, na=False
         )
@@ -344,7 +379,7 @@ def check_events(
         expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
         checks.add(raw, amount_problem.notna(), amount_col, expected)
         bad.flag_each(amount_problem)
-        bad.flag(amount.isna() & ~is_blank(raw[amount_col]), "non_finite_amount")
+        bad.flag(amount.isna() & ~is_blank(written), "non_finite_amount")
         negative = amount < 0
         if mapping.negative_amount_is_refund:
             refunded = negative & (event_type == c.PURCHASE)
@@ -355,7 +390,7 @@ def check_events(
             bad.flag(negative, "negative_amount")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         if amount_default is not None:
-            defaulted = monetary & is_blank(raw[amount_col])
+            defaulted = monetary & is_blank(written)
             amount = amount.mask(defaulted, amount_default)
             bad.note(defaulted, AMOUNT_DEFAULTED)
             checks.notes.update(
@@ -413,14 +448,7 @@ def check_user_ids(
     column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
     written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
     is the text inside, counted in the report."""
-    ids = raw[column]
-    if is_text(ids):
-        text = as_text(ids)
-        formula = text.astype(FAST_TEXT).str.fullmatch('=".*"')
-        if formula.fillna(False).astype(bool).any():
-            ids = text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
-            seen = checks.notes.setdefault(FORMULA_IDS, {"column": column, "rows": 0})
-            seen["rows"] += int(formula.fillna(False).astype(bool).sum())
+    ids = inside_formulas(raw[column], column, checks, FORMULA_IDS)
     rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
     user_id, problem = parse_ids(ids, whole_floats, rounded)
     bad.flag_each(problem)
@@ -428,8 +456,24 @@ def check_user_ids(
     return user_id
 
 
+def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: str) -> pd.Series:
+    """``values`` with each spreadsheet text formula (="00123", ="7.50": what exports write to
+    keep a number as they show it) replaced by the text inside, counted in the report's
+    ``note``; a column with none is returned as it is."""
+    if not is_text(values):
+        return values
+    text = as_text(values)
+    formula = text.astype(FAST_TEXT).str.fullmatch('=".*"').fillna(False).astype(bool)
+    if not formula.any():
+        return values
+    seen = checks.notes.setdefault(note, {"column": column, "rows": 0})
+    seen["rows"] += int(formula.sum())
+    return text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
+
+
 SPREADSHEET_TEXT = r'^="(.*)"$'  # ="00123": a spreadsheet's formula keeping a number as text
 FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
+FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
@@ -456,13 +500,16 @@ def column_times(
         raw[column], mapping.timezone, mapping.time_format, mapping.date_order
     )
     evidence = checks.add(raw, problem.notna(), column, timestamps())
+    evidence.declared = mapping.time_format
+    if evidence.first is None and (filled := ~is_blank(raw[column])).any():
+        evidence.first = _example(raw, filled, column)
     if evidence.epoch_format is not False and mapping.time_format in (None, *EPOCH_FORMATS):
         found = epoch_format(raw[column])  # every chunk's the same, or no hint
         found = None if found == mapping.time_format else found  # right unit: no hint
         same = evidence.epoch_format in (None, found)
         evidence.epoch_format = found if found and same else False
     if mapping.time_format is None and mapping.date_order == "auto":
-        checks.add_date_orders(raw, column)
+        checks.add_date_orders(raw, column, problem)
     return times, problem
 
 
@@ -491,6 +538,7 @@ class TableRules:
     keep_repeats: bool = False  # repeats are separate events: counted, not quarantined
     noted: tuple[str, ...] = ()  # Quarantine.note names counted over the loaded rows
     not_bad: tuple[str, ...] = ()  # quarantine reasons that say nothing of the file's quality
+    max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO  # amounts beyond ratio x median: absurd
 
 
 def latest_time(latest: pd.Timestamp | None = None) -> pd.Timestamp:
@@ -508,6 +556,7 @@ def event_rules(
     prepare: Prepare | None = None,
     amount_default: float | None = None,
     keep_repeats: bool = False,
+    max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO,
 ) -> TableRules:
     """The events contract; ``prepare`` lets an adapter reshape a raw chunk and flag rows
     for its own reasons first (its quarantine keeps the original raw values).
@@ -515,6 +564,7 @@ def event_rules(
     ``amount_default``: the amount of purchase and refund rows that have none (see
     :func:`check_events`). ``keep_repeats``: exact repeats are separate events (two
     identical purchases at the same moment), counted as ``repeats_kept``, not quarantined.
+    ``max_amount_ratio``: see :func:`features.money_checks.absurd_amounts`.
     """
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise ValueError(f"amount_default must be a positive number, got {amount_default}")
@@ -539,6 +589,7 @@ def event_rules(
         check,
         order_by=(c.EVENT_TIME, c.USER_ID),
         keep_repeats=keep_repeats,
+        max_amount_ratio=max_amount_ratio,
         noted=((AMOUNT_DEFAULTED,) if amount_default is not None else ())
         + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ()),
     )

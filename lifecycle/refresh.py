@@ -332,6 +332,7 @@ def _ingest(
                     chunk_rows=settings.ingest.chunk_rows,
                     memory_limit=settings.ingest.memory_limit,
                     keep_repeats=settings.ingest.keep_repeats,
+                    max_amount_ratio=settings.ingest.max_amount_ratio,
                     mode="append",
                 )
         except NotAppendable:

@@ -85,6 +85,12 @@ class IngestSettings(Section):
         description="keep exact repeat event rows as separate events (genuine same-moment "
         "purchases), counted as repeats_kept, instead of quarantining them as duplicate_row",
     )
+    max_amount_ratio: float = Field(
+        100_000,
+        ge=0,
+        description="a purchase or refund amount more than this many times the file's median "
+        "amount is quarantined as absurd_amount (0: only amounts no number holds to the cent)",
+    )
     chunk_rows: int = Field(
         100_000,
         ge=1,

@@ -106,10 +106,12 @@ def train_tasks(
     (``NothingTrained`` for several); without it (refresh: other champions still serve)
     refusals are only reported."""
     from features.asof import FeatureError
+    from lifecycle import registry, train_refusals
     from training.errors import NothingTrained, TrainingError
     from training.pipeline import train_task
 
-    require_dataset(settings, dataset or settings.dataset, "train")
+    dataset = dataset or settings.dataset
+    require_dataset(settings, dataset, "train")
     chosen = list(names or tasks.names())
     done = Trainings([])
     for name in chosen:
@@ -124,7 +126,12 @@ def train_tasks(
                     accept_definition_change=accept_definition_change,
                 )
             )
+            train_refusals.record(settings, dataset, {}, [name])
         except (TrainingError, FeatureError) as error:
+            if not registry.alias_version(
+                registry.reader(settings), registry.model_name(dataset, name), registry.CHAMPION
+            ):  # only an absent champion is explained by it (a refusal leaves a workspace be)
+                train_refusals.record(settings, dataset, {name: str(error)}, [])
             if len(chosen) == 1 and must_train:
                 raise
             done.refused[name] = str(error)

@@ -92,6 +92,11 @@ class Workspace:
     def mlflow_dir(self) -> Path:
         return self.home / "mlflow"
 
+    def training_refusals(self, dataset: str) -> Path:
+        """Why tasks could not be trained on the dataset's feature table (lifecycle.train_refusals)."""
+        check_dataset_name(dataset)
+        return self.home / "training" / dataset / "refusals.json"
+
     @property
     def compiled_dir(self) -> Path:
         """Compiled trees of model versions (``lifecycle.compiled``), reused across starts."""

@@ -18,7 +18,7 @@ import pandas as pd
 from features import contract as c
 from features.asof import new_user_value
 from features.labels import ACTIVITY, PURCHASES, LabelSpec
-from lifecycle import registry, tasks
+from lifecycle import registry, tasks, train_refusals
 from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import NET_VALUES
@@ -144,8 +144,11 @@ def load_champions(
         name = registry.model_name(dataset, task)
         version = registry.alias_version(client, name, registry.CHAMPION)
         if version is None:
-            champions.unavailable[task] = (
-                f"no champion for model {name}: run `lifecycle train {task}`"
+            why = train_refusals.refused(settings, dataset, task)
+            champions.unavailable[task] = f"no champion for model {name}: " + (
+                f"`lifecycle train {task}` cannot train one on this data yet ({why})"
+                if why
+                else f"run `lifecycle train {task}`"
             )
             continue
         copy = cache / f"{name}-v{version.version}"

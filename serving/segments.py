@@ -2,7 +2,9 @@
 
 Definitions are versioned: a list or report names the version it used.
 
-- lifecycle stages (``stages_v1``): new, active, at risk, silent, churned, reactivated;
+- lifecycle stages (``stages_v2``): never active, new, active, at risk, silent, churned,
+  reactivated (v2: never active for users with no activity, only refunds or no event, who
+  were churned in v1 though they never bought);
 - named RFM segments (``rfm_v2``, monetary after refunds): champions, loyal, potential, at risk, hibernating,
   lost from quintile scores among buyers (``no_purchase`` for users without an order);
 - super users (``super_users_v2``): the top 20% by value (after refunds) and the share of value they bring.
@@ -20,8 +22,8 @@ import pandas as pd
 
 from lifecycle.settings import ServingSettings
 
-STAGES_VERSION = "stages_v1"
-STAGES = ("new", "active", "at_risk", "silent", "churned", "reactivated")
+STAGES_VERSION = "stages_v2"
+STAGES = ("never_active", "new", "active", "at_risk", "silent", "churned", "reactivated")
 NEW_DAYS = 30  # tenure up to this is "new"
 SILENT_DAYS = 30  # no activity for longer than this is "silent"
 CHURNED_DAYS = 90  # ... and longer than this "churned"
@@ -55,6 +57,7 @@ def stage_of_columns(
         return np.where(np.isnan(values), missing, values)
 
     tenure = filled("tenure_days", 0.0)
+    never = np.isnan(column("recency_days"))  # no activity: refunds only, or no event
     recency = filled("recency_days", np.inf)
     recent = filled("active_days_30d", 0.0)
     quarter = filled("active_days_90d", 0.0)
@@ -63,7 +66,7 @@ def stage_of_columns(
         if churn_probability is None
         else np.where(np.isnan(churn_probability), 0.0, churn_probability) >= high_risk
     )
-    rules = _stage_rules(tenure, recency, recent, quarter, risk)
+    rules = _stage_rules(never, tenure, recency, recent, quarter, risk)
     return np.select([matched for matched, _ in rules], [stage for _, stage in rules], "active")
 
 
@@ -78,12 +81,13 @@ def stage_of_values(
     """:func:`stage_of_columns` of one user's floats (NaN or None for missing): a request of
     one user (``serving.rowpath``) without numpy calls."""
     tenure = 0.0 if tenure != tenure else tenure
-    recency = math.inf if recency != recency else recency
+    never = recency != recency
+    recency = math.inf if never else recency
     recent = 0.0 if recent != recent else recent
     quarter = 0.0 if quarter != quarter else quarter
     p = churn_probability
     risk = (0.0 if p is None or p != p else p) >= high_risk
-    rules = _stage_rules(tenure, recency, recent, quarter, risk)
+    rules = _stage_rules(never, tenure, recency, recent, quarter, risk)
     return next((stage for matched, stage in rules if matched), "active")
 
 
@@ -93,11 +97,16 @@ def risk_band_rules(churn_probability: Any, high: float, medium: float) -> tuple
     return ((churn_probability >= high, "high"), (churn_probability >= medium, "medium"))
 
 
-def _stage_rules(tenure: Any, recency: Any, recent: Any, quarter: Any, risk: Any) -> tuple:
-    """The stage checks in order, the first match wins: on arrays or on one user's floats."""
+def _stage_rules(
+    never: Any, tenure: Any, recency: Any, recent: Any, quarter: Any, risk: Any
+) -> tuple:
+    """The stage checks in order, the first match wins: on arrays or on one user's floats.
+    ``never``: no activity to date (a user whose only events are refunds never bought: not
+    churned, nor new)."""
     # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.
     returned = (recent > 0) & (quarter == recent) & (tenure > 90)
     return (
+        (never, "never_active"),
         (tenure <= NEW_DAYS, "new"),
         (recency > CHURNED_DAYS, "churned"),
         (recency > SILENT_DAYS, "silent"),

@@ -291,7 +291,7 @@ def test_zone_words_are_applied_or_quarantined_never_taken_as_utc(tmp_path: Path
 
 
 def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
-    text = HEADER + "a,01/02/2023,session,\nb,31/12/2023,session,\nc,05/05/2023,session,\n"
+    text = HEADER + "a,01/02/2023,session,\nb,2023-12-31,session,\nc,05/05/2023,session,\n"
     loaded = load(write(tmp_path, text))
     assert reasons(loaded) == {1: "ambiguous_date_order"}
     assert times_of(loaded) == {
@@ -301,17 +301,28 @@ def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
     day_first = load(write(tmp_path, text), c.ColumnMapping(date_order="dayfirst"))
     assert day_first.frame[c.EVENT_TIME].min() == pd.Timestamp("2023-02-01", tz="UTC")
     assert day_first.quarantine.empty
+    # A date that shows the order (31/12): the file has one, its 01/02 are not bad rows.
+    shown = HEADER + "a,01/02/2023,session,\nb,31/12/2023,session,\nc,05/05/2023,session,\n"
+    with pytest.raises(
+        ContractError,
+        match=r"column 'event_time' writes its dates day first \(row 2 has "
+        r"event_time='31/12/2023'\), but 1 of them read either way \(ambiguous_date_order, "
+        r"e.g. row 1 has event_time='01/02/2023'\): use --date-order dayfirst",
+    ):
+        load(write(tmp_path, shown))
+    day_first = load(write(tmp_path, shown), c.ColumnMapping(date_order="dayfirst"))
+    assert times_of(day_first) == {
+        "a": pd.Timestamp("2023-02-01", tz="UTC"),
+        "b": pd.Timestamp("2023-12-31", tz="UTC"),
+        "c": pd.Timestamp("2023-05-05", tz="UTC"),
+    }
 
 
 def test_dates_with_dashes_end_in_their_year_not_a_zone_offset(tmp_path: Path) -> None:
     # a grocery export's Date column: 21-07-2015; its '-2015' once read as a UTC offset
     text = HEADER + "a,21-07-2015,purchase,1\nb,01-12-2010,purchase,1\nc,05-05-2015,purchase,1\n"
-    loaded = load(write(tmp_path, text))
-    assert reasons(loaded) == {2: "ambiguous_date_order"}
-    assert times_of(loaded) == {
-        "a": pd.Timestamp("2015-07-21", tz="UTC"),
-        "c": pd.Timestamp("2015-05-05", tz="UTC"),
-    }
+    with pytest.raises(ContractError, match=r"writes its dates day first .*row 1 has"):
+        load(write(tmp_path, text))
     day_first = load(write(tmp_path, text), c.ColumnMapping(date_order="dayfirst"))
     assert day_first.quarantine.empty
     assert sorted(day_first.frame[c.EVENT_TIME]) == [
@@ -325,6 +336,13 @@ def test_dates_with_dashes_end_in_their_year_not_a_zone_offset(tmp_path: Path) -
         pd.Timestamp("2010-12-01 09:00", tz="UTC"),
         pd.Timestamp("2010-12-01 15:00", tz="UTC"),
     ]
+    month_first = HEADER + "a,07-21-2015,purchase,1\nb,01-12-2010,purchase,1\n"
+    assert times_of(
+        load(write(tmp_path, month_first), c.ColumnMapping(date_order="monthfirst"))
+    ) == {
+        "a": pd.Timestamp("2015-07-21", tz="UTC"),
+        "b": pd.Timestamp("2010-01-12", tz="UTC"),
+    }
 
 
 def test_a_column_showing_both_date_orders_is_refused(tmp_path: Path) -> None:

@@ -432,6 +432,18 @@ def test_epoch_second_times_are_named_and_read_with_time_format_s(
     }
     times = pd.read_parquet(tmp_path / "ms" / "events.parquet")[c.EVENT_TIME]
     assert times.tolist() == [pd.Timestamp("2010-12-01 09:53:00.123", tz="UTC")]
+    # Every value of the other unit: each row was event_time_out_of_range (1970) and the
+    # file refused as mostly bad rows, the unit never named.
+    for declared, written, unit in (("%ms", log, "seconds"), ("%s", millis_pq, "milliseconds")):
+        result = CliRunner().invoke(
+            main, [*args[:1], str(written), *args[2:], "--time-format", declared]
+        )
+        assert result.exit_code == 1, result.output
+        error = result.stderr.splitlines()[-1]
+        assert error.startswith(f"Error: {written}: column 'InvoiceDate' is read with "), error
+        other = "%ms" if declared == "%s" else "%s"
+        assert f"but every value looks like {unit} since 1970: use --time-format {other} (" in error
+        assert f"{other} (row 1 has InvoiceDate=" in error and error.endswith(")"), error
 
 
 def test_other_separators_and_encodings_are_named_with_their_option(
@@ -475,25 +487,35 @@ def test_other_separators_and_encodings_are_named_with_their_option(
     ]
 
 
-def test_quarantined_ambiguous_dates_name_the_order_the_others_show(
+def test_a_day_first_file_is_refused_naming_date_order_never_partly_quarantined(
     home: Path, tmp_path: Path
 ) -> None:
+    # A DD/MM/YYYY export lost its dates up to the 12th of each month (38% of the rows) to
+    # the quarantine, with a hint in the summary; it is one order, so it is one line.
     log = tmp_path / "dayfirst.csv"
     log.write_text(
         "CustomerID,InvoiceDate,Total\n1,13/01/2011 10:00,5\n2,01/02/2011 10:00,5\n"
         "3,25/02/2011 10:00,5\n4,2011-03-01,5\n"
     )
-    result = CliRunner().invoke(
-        main, ["ingest", str(log), *PURCHASE_CLI, "--event-type", "purchase"]
+    cli = ["ingest", str(log), *PURCHASE_CLI, "--event-type", "purchase"]
+    result = CliRunner().invoke(main, cli)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {log}: column 'InvoiceDate' writes its dates day first (row 1 has "
+        "InvoiceDate='13/01/2011 10:00'), but 1 of them read either way "
+        "(ambiguous_date_order, e.g. row 2 has InvoiceDate='01/02/2011 10:00'): use "
+        "--date-order dayfirst to read them all"
     )
-    assert result.exit_code == 0, result.output
-    assert (
-        "every date of 'InvoiceDate' whose order shows is dayfirst (row 1 has "
-        "InvoiceDate='13/01/2011 10:00'): --date-order dayfirst reads the 1 "
-        "ambiguous_date_order rows"
-    ) in result.stdout
-    notes = ingest.read_dataset_summary(home / "datasets" / "dayfirst").tables["events"]["notes"]
-    assert notes["date_order_shown"]["order"] == "dayfirst"
+    assert not (home / "datasets" / "dayfirst").exists()
+    done = CliRunner().invoke(main, [*cli, "--date-order", "dayfirst"])
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "dayfirst" / "events.parquet")
+    assert sorted(events[c.EVENT_TIME].dt.strftime("%Y-%m-%d")) == [
+        "2011-01-13",
+        "2011-02-01",  # never January 2nd
+        "2011-02-25",
+        "2011-03-01",
+    ]
     # Mostly ambiguous: the refusal names the option too.
     mostly = tmp_path / "mostly.csv"
     mostly.write_text(

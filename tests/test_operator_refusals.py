@@ -194,3 +194,30 @@ def test_a_relative_file_not_found_says_where_it_was_looked_for(
     assert _error(["ingest", "other.csv"]) == f"Error: other.csv: file not found in {project}"
     monkeypatch.chdir(caller)  # started where it is: read as given
     assert CliRunner().invoke(main, ["ingest", "orders.csv", "--dataset", "d"]).exit_code == 0
+
+
+def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
+    home: Path, tmp_path: Path
+) -> None:
+    """A dataset of one user: `score-all` said 'run `lifecycle train churn`', which refused
+    (too short a history, too few customers); it says that refusal, and a new feature table
+    (new data) brings the advice to train back."""
+    events = tmp_path / "one.csv"
+    events.write_text(
+        "user_id,event_time,event_type,amount\nu1,2024-01-02 10:00,purchase,5\n"
+        "u1,2024-02-03 09:00,purchase,7\n"
+    )
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "one"]).exit_code == 0
+    for step in (["features", "build"], ["features", "apply"]):
+        assert CliRunner().invoke(main, [*step, "--dataset", "one"]).exit_code == 0
+    refused = _error(["train", "churn", "--dataset", "one"])
+    why = refused.removeprefix("Error: churn: ")
+    advice = _error(["score-all", "--dataset", "one"])
+    assert (
+        f"no champion for model one-churn: `lifecycle train churn` cannot train one on this data "
+        f"yet ({why})"
+    ) in advice
+    assert "run `lifecycle train churn`" not in advice
+    assert "run `lifecycle train ltv`" in advice  # never tried: train is the advice
+    assert CliRunner().invoke(main, ["features", "build", "--dataset", "one"]).exit_code == 0
+    assert "run `lifecycle train churn`" in _error(["score-all", "--dataset", "one"])

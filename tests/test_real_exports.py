@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from features import contract as c
 from features import ingest
 from features.reading import CsvFormat
 from features.validation import ContractError
+from lifecycle.cli import main
 
 PURCHASE_MAPS = ["user_id=CustomerID", "event_time=InvoiceDate", "amount=Total"]
 
@@ -143,6 +145,147 @@ def test_amounts_grouped_by_points_are_ambiguous_never_read_as_decimals(tmp_path
         ingest.ingest_events(prices, tmp_path / "p", mapping=_purchases())
         loaded = pd.read_parquet(tmp_path / "p" / "events.parquet")
         assert loaded[c.AMOUNT].tolist()[:2] == [2.0, 1.785], decimal
+
+
+def test_decimal_point_reads_three_decimal_prices_a_column_seems_to_group_by_points(
+    home: Path, tmp_path: Path
+) -> None:
+    # Prices to the tenth of a cent beside whole ones (2, 5) look like a column grouping
+    # thousands with a point: 1.785 was ambiguous_amount, and no option said the point is a
+    # decimal mark.
+    prices = tmp_path / "prices.csv"
+    prices.write_text(
+        "CustomerID,InvoiceDate,Total\na,2011-01-01,2\nb,2011-01-02,1.785\nc,2011-01-03,5\n"
+        "d,2011-01-04,2.125\ne,2011-01-05,3.450\n"
+    )
+    args = ["ingest", str(prices), *(f"--map={m}" for m in PURCHASE_MAPS), "--event-type=purchase"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1, refused.output
+    assert "a point groups thousands in this column" in refused.stderr
+    assert "--decimal-point" in refused.stderr.splitlines()[-1]
+    done = CliRunner().invoke(main, [*args, "--decimal-point"])
+    assert done.exit_code == 0, done.output
+    loaded = pd.read_parquet(home / "datasets" / "prices" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist() == [2.0, 1.785, 5.0, 2.125, 3.45]
+    # the point a decimal mark, a comma can only group thousands: 1,250 is 1250, never 1.25
+    prices.write_text(prices.read_text() + 'f,2011-01-06,"1,250"\ng,2011-01-07,"12,5"\n')
+    done = CliRunner().invoke(main, [*args, "--decimal-point"])
+    assert done.exit_code == 0, done.output
+    loaded = pd.read_parquet(home / "datasets" / "prices" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist()[-1] == 1250.0
+    quarantine = pd.read_csv(home / "datasets" / "prices" / "quarantine" / "events.csv")
+    assert quarantine[c.REASON].tolist() == ["invalid_amount"]  # 12,5
+    both = CliRunner().invoke(main, [*args, "--decimal-point", "--decimal-comma"])
+    assert both.exit_code == 2 and "give one of --decimal-comma and --decimal-point" in both.output
+
+
+def test_amounts_in_several_currencies_are_refused_never_summed(home: Path, tmp_path: Path) -> None:
+    # GBP, EUR and USD orders loaded as one money: every revenue, LTV and value at risk
+    # summed them. The column is found mapped or by its name; rows that do not load and
+    # sessions without an amount do not count.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Total,Currency\na,2011-01-01,5,GBP\nb,2011-01-02,6, gbp\n"
+        "c,2011-01-03,7,EUR\nd,2011-01-04,x,USD\n"
+    )
+    args = ["ingest", str(orders), *(f"--map={m}" for m in PURCHASE_MAPS), "--event-type=purchase"]
+    for mapped in ([], ["--map", "currency=Currency"]):
+        refused = CliRunner().invoke(main, [*args, *mapped, "--dataset", "orders"])
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.splitlines()[-1] == (
+            f"Error: {orders}: column 'Currency' holds amounts in 2 currencies (GBP from row 1, "
+            "EUR from row 3); summed as one they would make every revenue, LTV and value at "
+            "risk wrong: ingest each currency as a dataset of its own (a file per currency)"
+        )
+        assert not (home / "datasets" / "orders").exists()
+    one = tmp_path / "one.csv"
+    one.write_text(orders.read_text().replace("EUR", "GBP").replace("USD", "EUR"))
+    done = CliRunner().invoke(main, ["ingest", str(one), *args[2:], "--map", "currency=Currency"])
+    assert done.exit_code == 0, done.output  # the EUR row is invalid_amount: not loaded
+    events = pd.read_parquet(home / "datasets" / "one" / "events.parquet")
+    assert events[c.CURRENCY].tolist() == ["GBP", "gbp", "GBP"]
+
+
+def test_absurd_amounts_are_quarantined_with_their_limit_never_summed(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1e15 and 98765432101 loaded as purchases: one row outweighed the shop's whole revenue.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Total\na,2011-01-01,5\nb,2011-01-02,6\nc,2011-01-03,1e15\n"
+        "d,2011-01-04,7\ne,2011-01-05,8\nf,2011-01-06,900\nf,2011-01-07,-98765432101\n"
+    )
+    args = ["ingest", str(orders), *(f"--map={m}" for m in PURCHASE_MAPS), "--event-type=purchase"]
+    monkeypatch.setenv("LIFECYCLE_INGEST__CHUNK_ROWS", "2")  # rows judged over every chunk
+    monkeypatch.setenv("LIFECYCLE_INGEST__MAX_AMOUNT_RATIO", "100")
+    done = CliRunner().invoke(main, [*args, "--negative-is-refund"])
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "orders" / "events.parquet")
+    assert events[c.AMOUNT].tolist() == [5.0, 6.0, 7.0, 8.0]  # median 8 (of 7 rows): limit 800
+    quarantine = pd.read_csv(home / "datasets" / "orders" / "quarantine" / "events.csv", dtype=str)
+    assert quarantine[[c.SOURCE_ROW, c.REASON, "Total"]].values.tolist() == [
+        ["3", "absurd_amount", "1e15"],
+        ["6", "absurd_amount", "900"],
+        ["7", "absurd_amount", "-98765432101"],  # a refund as absurd as a purchase
+    ]
+    assert (
+        "    3 absurd_amount rows: 'Total' above 800.00 (100 times the file's median amount, "
+        "8.00: settings ingest.max_amount_ratio)"
+    ) in done.stdout
+    # ratio 0: only what no number holds to the cent
+    summary = ingest.ingest_events(
+        orders,
+        tmp_path / "o",
+        mapping=_purchases(),
+        max_amount_ratio=0,
+        allow_negative_amounts=True,
+    )
+    assert summary.tables["events"]["reasons"] == {"absurd_amount": 1}  # 1e15
+    assert "beyond what a number holds to the cent" in "\n".join(summary.lines())
+
+
+def test_a_date_and_a_time_in_two_columns_are_read_together_or_the_time_named(
+    tmp_path: Path,
+) -> None:
+    # InvoiceDate=2011-09-01 and Time=14:05: mapping the date alone read every event at
+    # midnight, without a word.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Time,Total\na,2011-09-01,14:05,5\nb,2011-09-02,9:30:15,6\n"
+        "c,2011-09-03,,7\nd,,10:00,8\n"
+    )
+    summary = ingest.ingest_events(
+        orders, tmp_path / "o", mapping=_purchases(), chunk_rows=2, max_bad_fraction=0.9
+    )
+    notes = summary.tables["events"]["notes"]
+    assert notes["time_column_unused"] == {"column": "Time", "beside": "InvoiceDate"}
+    assert (
+        "    'InvoiceDate' holds dates without a time, so every event was read at midnight; "
+        "column 'Time' holds times of day: --map event_time=InvoiceDate+Time reads the two "
+        "together"
+    ) in summary.lines()
+    joined = c.ColumnMapping.parse(
+        ["user_id=CustomerID", "event_time=InvoiceDate+Time", "amount=Total"],
+        default_event_type=c.PURCHASE,
+    )
+    summary = ingest.ingest_events(
+        orders, tmp_path / "j", mapping=joined, chunk_rows=2, max_bad_fraction=0.9
+    )
+    events = pd.read_parquet(tmp_path / "j" / "events.parquet")
+    assert events[c.EVENT_TIME].tolist() == [
+        pd.Timestamp("2011-09-01 14:05", tz="UTC"),
+        pd.Timestamp("2011-09-02 09:30:15", tz="UTC"),
+        pd.Timestamp("2011-09-03", tz="UTC"),  # no time: the date alone
+    ]
+    assert summary.tables["events"]["reasons"] == {"missing_event_time": 1}  # no date
+    assert "InvoiceDate+Time" not in events.columns and "Time" in events.columns
+    assert "time_column_unused" not in summary.tables["events"]["notes"]
+    quarantine = pd.read_csv(tmp_path / "j" / "quarantine" / "events.csv", dtype=str)
+    assert quarantine.columns.tolist() == [
+        "source_row",
+        "reason",
+        *orders.read_text().split("\n")[0].split(","),
+    ]
 
 
 def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> None:
@@ -373,6 +516,27 @@ def test_ids_written_as_spreadsheet_text_formulas_are_the_text_inside(tmp_path: 
     assert notes["ids_written_as_formulas"] == {"column": "CustomerID", "rows": 2}
     assert (
         "user_id 'CustomerID': 2 ids written as spreadsheet formulas (=\"00123\"), read as the "
+        "text inside"
+    ) in "\n".join(summary.lines())
+
+
+def test_amounts_written_as_spreadsheet_text_formulas_are_the_number_inside(
+    tmp_path: Path,
+) -> None:
+    # ="7.50" was invalid_amount (the whole column refused) where ="00123" ids were read.
+    events = tmp_path / "orders.csv"
+    events.write_text(
+        'CustomerID,InvoiceDate,Total\n1,2011-01-01,="7.50"\n2,2011-01-02,"=""1,234.50"""\n'
+        '3,2011-01-03,12\n4,2011-01-04,="x"\n'
+    )
+    summary = ingest.ingest_events(events, tmp_path / "o", mapping=_purchases(), chunk_rows=2)
+    loaded = pd.read_parquet(tmp_path / "o" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist() == [7.5, 1234.5, 12.0]
+    assert summary.tables["events"]["reasons"] == {"invalid_amount": 1}
+    notes = summary.tables["events"]["notes"]
+    assert notes["amounts_written_as_formulas"] == {"column": "Total", "rows": 3}
+    assert (
+        "amount 'Total': 3 amounts written as spreadsheet formulas (=\"7.50\"), read as the "
         "text inside"
     ) in "\n".join(summary.lines())
 

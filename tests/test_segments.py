@@ -17,6 +17,7 @@ from serving.segments import (
     rfm_scores,
     rfm_segment,
     segment_summary,
+    stage_of_values,
     super_users,
     super_users_words,
 )
@@ -146,6 +147,26 @@ def test_lifecycle_stages_v1_on_a_hand_made_frame() -> None:
     churn = pd.Series([0.1, 0.9, 0.9, 0.8, 0.1, 0.1])
     stages = lifecycle_stage(features, churn).tolist()
     assert stages == ["new", "churned", "silent", "at_risk", "reactivated", "active"]
+
+
+def test_users_with_no_activity_are_never_active_not_churned() -> None:
+    """A user whose only events are refunds (an order placed before the log began, returned
+    in it) has no activity: stages_v1 called them churned (or new), though they never
+    bought; the one-user path of the API says the same."""
+    nan = float("nan")
+    features = pd.DataFrame(
+        {
+            "tenure_days": [400, 10, 400],
+            "recency_days": [nan, nan, 200],
+            "active_days_30d": [0, 0, 0],
+            "active_days_90d": [0, 0, 0],
+        }
+    )
+    churn = pd.Series([0.9, 0.9, 0.9])
+    assert lifecycle_stage(features, churn).tolist() == ["never_active", "never_active", "churned"]
+    assert stage_of_values(400, nan, 0, 0, 0.9) == "never_active"
+    assert stage_of_values(400, 200, 0, 0, 0.9) == "churned"
+    assert SegmentDefinitions().versions["lifecycle_stage"] == "stages_v2"
 
 
 def test_channel_funnel_steps_rates_and_value() -> None:

@@ -201,6 +201,13 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "ambiguous_amount).",
 )
 @click.option(
+    "--decimal-point",
+    is_flag=True,
+    help="Amounts are written 1,234.50 throughout: 1.785 is one and a bit, 1,234 is 1234 "
+    "(else 1,234, and 1.785 in a column that seems to group thousands with a point, are "
+    "ambiguous_amount).",
+)
+@click.option(
     "--delimiter",
     metavar="CHAR",
     help="Column separator of CSV files, e.g. ';', '|' or tab [default: ',', tab for .tsv].",
@@ -240,6 +247,7 @@ def ingest(
     time_format: str | None,
     date_order: str,
     decimal_comma: bool,
+    decimal_point: bool,
     delimiter: str | None,
     encoding: str | None,
     append: bool,
@@ -254,6 +262,10 @@ def ingest(
     """
     if append and replace:
         raise click.BadParameter("give one of --append and --replace", param_hint="--append")
+    if decimal_comma and decimal_point:
+        raise click.BadParameter(
+            "give one of --decimal-comma and --decimal-point", param_hint="--decimal-point"
+        )
     import math
 
     from features import contract as c
@@ -276,6 +288,7 @@ def ingest(
             default_event_type=event_type,
             negative_amount_is_refund=negative_is_refund,
             decimal_comma=decimal_comma,
+            decimal_point=decimal_point,
             **options,
         )
         option = "--users-map"
@@ -324,6 +337,7 @@ def ingest(
         memory_limit=obj.settings.ingest.memory_limit,
         amount_default=amount_default,
         keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
+        max_amount_ratio=obj.settings.ingest.max_amount_ratio,
         mode="append" if append else "replace" if replace else "guard",
         progress=obj.console.rows("validating"),
         csv=csv,

@@ -1,0 +1,81 @@
+"""Whole-table checks of an events file's money, run in DuckDB over its staged good rows
+(:func:`features.loading.stream_table`): one currency, and no amount far beyond any order the
+file has."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from features import contract as c
+from features.validation import ContractError, TableChecks
+from lifecycle.sql import identifier, literal
+
+ABSURD_AMOUNT = "absurd_amount"  # quarantine reason
+ABSURD_NOTE = "absurd_amounts"  # report note: {"column", "median", "ratio", "limit"}
+# Beyond 2**53 cents a float64 holds no amount to the cent: no order, in any currency.
+CENT_LIMIT = 2.0**53 / 100
+
+
+def absurd_amounts(
+    con: Any, staged: str, row: str, ratio: float, checks: TableChecks
+) -> np.ndarray:
+    """Source rows (sorted, none already held back) whose amount is more than ``ratio`` times
+    the median of the file's positive amounts (``ratio`` 0: not judged so), or beyond what a
+    number holds to the cent (1e15): a typo or a test row, which would dwarf every revenue,
+    LTV and value at risk. They are added to the ``held_back`` table; the limit is noted."""
+    amount = identifier(c.AMOUNT)
+    loaded = f"{row} NOT IN (SELECT source_row FROM held_back)"
+    ((median,),) = con.execute(
+        f"SELECT median({amount}) FROM {staged} WHERE {amount} > 0 AND {loaded}"
+    ).fetchall()
+    limit = min(CENT_LIMIT, ratio * median) if ratio and median else CENT_LIMIT
+    found = np.sort(
+        con.execute(
+            f"SELECT {row} AS source_row FROM {staged} WHERE {amount} > {limit!r} AND {loaded}"
+        ).fetchnumpy()["source_row"]
+    )
+    if len(found):
+        con.execute(
+            f"INSERT INTO held_back SELECT {row} FROM {staged} WHERE {amount} > {limit!r} "
+            f"AND {loaded}"
+        )
+        column = checks.named.get(c.AMOUNT, c.AMOUNT)
+        checks.notes[ABSURD_NOTE] = {
+            "column": column,
+            "median": median,
+            "ratio": ratio if limit < CENT_LIMIT else None,
+            "limit": limit,
+        }
+    return found
+
+
+def refuse_currencies(
+    con: Any, staged: str, row: str, names: list[str], source: str, read_as: dict[str, str]
+) -> None:
+    """Refuse events whose purchases and refunds are in more than one currency (the contract's
+    column, or one named so: 'Currency', 'currency_code'): their amounts would be summed as
+    one money in every revenue, LTV and value at risk. ``read_as``: contract -> file column."""
+    folded = {re.sub(r"[\s_-]", "", name).casefold(): name for name in reversed(names)}
+    column = (
+        c.CURRENCY if c.CURRENCY in names else folded.get("currency", folded.get("currencycode"))
+    )
+    if column is None:
+        return
+    code = f"upper(trim(CAST({identifier(column)} AS VARCHAR)))"
+    monetary = ", ".join(literal(t) for t in c.MONETARY_EVENT_TYPES)
+    found = con.execute(
+        f"SELECT {code} AS code, min({row}) AS first FROM {staged} "
+        f"WHERE {identifier(c.EVENT_TYPE)} IN ({monetary}) AND {code} <> '' "
+        "GROUP BY code ORDER BY first"
+    ).fetchall()
+    if len(found) > 1:
+        named = ", ".join(f"{code} from row {first:,}" for code, first in found[:4])
+        more = f" and {len(found) - 4:,} more" if len(found) > 4 else ""
+        raise ContractError(
+            f"{source}: column '{read_as.get(column, column)}' holds amounts in {len(found):,} currencies ({named}"
+            f"{more}); summed as one they would make every revenue, LTV and value at risk "
+            "wrong: ingest each currency as a dataset of its own (a file per currency)"
+        )

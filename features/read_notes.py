@@ -1,0 +1,89 @@
+"""The summary lines of what an ingest's report notes about how a file was read: forms read
+one way (formulas, ids written 18074.0), what was counted apart, and the options that read
+the rows quarantined as ambiguous."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from features.event_types import OTHER_TYPES, other_types_line
+from features.hints import option_hint
+
+
+def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
+    """Summary lines for what the report notes about how the file was read."""
+    out = []
+    for name, what, example in (("user_id", "ids", "00123"), ("amount", "amounts", "7.50")):
+        if formulas := notes.get(f"{what}_written_as_formulas"):
+            out.append(
+                f"    {name} '{formulas['column']}': {formulas['rows']:,} {what} written as "
+                f'spreadsheet formulas (="{example}"), read as the text inside'
+            )
+    both_ways = notes.get("ids_written_both_ways", {})
+    for name, column in notes.get("ids_read_as_integers", {}).items():
+        out.append(
+            f"    {name} '{column}': ids written both 18074 and 18074.0, each read as the "
+            "integer (one id, not two)"
+            if name in both_ways
+            else f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
+        )
+    if spelt := notes.get("user_ids_spelt_apart"):
+        example = " and ".join(repr(user_id) for user_id in spelt["example"][:3])
+        out.append(
+            f"    {spelt['ids']:,} user ids differ from another only by case, spaces, leading "
+            f"zeros or accent encoding (e.g. {example}): each loaded as its own user, as the file writes it; "
+            "if they are one customer, write the ids one way in every file"
+        )
+    if spare := notes.get("users_without_events"):
+        out.append(
+            f"    {spare['users']:,} users of the users file have no event (e.g. "
+            f"{spare['example']!r}): known users who never bought, or ids written another way"
+        )
+    if OTHER_TYPES in notes:
+        out.append(other_types_line(notes[OTHER_TYPES]))
+    for column in notes.get("empty_unnamed_columns_ignored", []):
+        out.append(
+            f"    column '{column}' ignored: no name in the header and no value in any row "
+            "(a separator ending every line)"
+        )
+    if notes.get("negative_amounts_as_refunds"):
+        out.append(
+            f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
+        )
+    if unused := notes.get("time_column_unused"):
+        out.append(
+            f"    '{unused['beside']}' holds dates without a time, so every event was read at "
+            f"midnight; column '{unused['column']}' holds times of day: --map "
+            f"event_time={unused['beside']}+{unused['column']} reads the two together"
+        )
+    if absurd := notes.get("absurd_amounts"):
+        out.append(
+            f"    {reasons.get('absurd_amount', 0):,} absurd_amount rows: '{absurd['column']}' "
+            f"above {absurd['limit']:,.2f} ("
+            + (
+                f"{absurd['ratio']:,g} times the file's median amount, {absurd['median']:,.2f}: "
+                "settings ingest.max_amount_ratio"
+                if absurd["ratio"]
+                else "beyond what a number holds to the cent"
+            )
+            + ")"
+        )
+    if reasons.get("ambiguous_amount"):  # quarantined, with the option that reads them
+        out.append(
+            f"    {reasons['ambiguous_amount']:,} ambiguous_amount rows (12,5 or 1,234: a decimal "
+            "comma or a thousands separator"
+            + (
+                f"; '{notes['amounts_grouped_by_points']}' groups thousands with a point, "
+                "as in 1.785 for 1785"
+                if "amounts_grouped_by_points" in notes
+                else ""
+            )
+            + ")"
+            + option_hint(": if the file writes decimals with a comma, --decimal-comma reads them")
+            + (
+                option_hint("; if with a point (1.785 is one and a bit), --decimal-point")
+                if "amounts_grouped_by_points" in notes
+                else ""
+            )
+        )
+    return out

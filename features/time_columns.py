@@ -1,0 +1,58 @@
+"""An event time held in two columns: a date column and a time-of-day column beside it, as
+shop and till exports write them (``InvoiceDate`` = ``2011-09-01``, ``Time`` = ``14:05``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.parsing import FAST_TEXT, as_text
+
+JOINED = "+"  # --map event_time=Date+Time: the date column, then the time column
+TIME_OF_DAY = r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:\s*[AaPp][Mm])?"
+
+
+def join_date_and_time(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """``raw`` with a column ``source`` that joins its two columns ``DATE+TIME`` (the date,
+    a space, the time: a row without a date has none, one without a time is the date
+    alone), when ``source`` is no column of its own; otherwise ``raw`` as it is."""
+    date, joined, time = source.partition(JOINED)
+    if not joined or source in raw.columns or date not in raw.columns or time not in raw.columns:
+        return raw
+    day = as_text(raw[date]).str.strip()
+    hour = as_text(raw[time]).str.strip().fillna("")
+    both = (day + " " + hour).str.strip().where(day.notna() & (day != ""))
+    out = raw.assign(**{source: both})
+    out.attrs = dict(raw.attrs)
+    return out
+
+
+UNUSED_TIME = "time_column_unused"  # report note: {"column", "beside"}
+
+
+def note_unused_time(
+    raw: pd.DataFrame, time_column: str, used: set[str], notes: dict, ruled_out: set[str]
+) -> None:
+    """Note in ``notes`` a column the mapping leaves unused whose every filled value is a
+    time of day (``14:05``) beside a time column of dates alone (``2011-09-01``): every
+    event was read at midnight. A chunk with a time in its dates, or no such column, rules
+    it out for the whole file (``ruled_out``)."""
+    if UNUSED_TIME in ruled_out:
+        return
+    dates = as_text(raw[time_column]).astype(FAST_TEXT)
+    column = None
+    if not dates.str.contains(":", regex=False).fillna(False).astype(bool).any():
+        column = next(
+            (str(col) for col in raw.columns if col not in used and _times(raw[col])), None
+        )
+    if column is None:
+        notes.pop(UNUSED_TIME, None)
+        ruled_out.add(UNUSED_TIME)
+    else:
+        notes.setdefault(UNUSED_TIME, {"column": column, "beside": time_column})
+
+
+def _times(values: pd.Series) -> bool:
+    """Whether every filled value is a time of day, and one is."""
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    text = text[text.notna() & (text != "")]
+    return not text.empty and bool(text.str.fullmatch(TIME_OF_DAY).all())

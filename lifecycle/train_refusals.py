@@ -1,0 +1,66 @@
+"""Why each task without a champion could not be trained on a dataset's feature table as
+it is: a command that finds no champion says why, instead of advising a `lifecycle train`
+that refuses again (a dataset of one user, a history too short).
+
+A refusal holds while the feature table is the one it was judged on (its size and time);
+a new table (new data, `lifecycle features build`) may train, and the advice is to try."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+
+def _path(settings: Settings, dataset: str) -> Path:
+    return settings.workspace.training_refusals(dataset)
+
+
+def _table_stamp(settings: Settings, dataset: str) -> list[int] | None:
+    table = settings.workspace.feature_table(dataset)
+    try:
+        stat = table.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def record(settings: Settings, dataset: str, refused: dict[str, str], trained: list[str]) -> None:
+    """Keep the refusals of ``refused`` (task -> why) for this feature table; forget those of
+    ``trained``."""
+    path = _path(settings, dataset)
+    stamp = _table_stamp(settings, dataset)
+    kept = {
+        task: entry
+        for task, entry in _read(path).items()
+        if task not in trained and task not in refused and entry.get("table") == stamp
+    }
+    kept |= {
+        task: {"why": why.removeprefix(f"{task}: "), "table": stamp}
+        for task, why in refused.items()
+    }
+    if not kept and not path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".tmp")
+    staged.write_text(json.dumps(kept, indent=2) + "\n")
+    staged.replace(path)
+
+
+def refused(settings: Settings, dataset: str, task: str) -> str | None:
+    """Why ``task`` was last refused on the dataset's feature table as it is now, if it was."""
+    entry = _read(_path(settings, dataset)).get(task)
+    if entry and entry.get("table") == _table_stamp(settings, dataset):
+        return str(entry["why"])
+    return None
+
+
+def _read(path: Path) -> dict[str, dict]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
