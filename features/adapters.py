@@ -151,6 +151,8 @@ def online_retail_rules(
         bad.flag(cancellation & (quantity >= 0), "cancellation_with_positive_quantity")
         bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
         bad.flag(unit_price <= 0, "non_positive_unit_price")
+        if len(raw) and raw.index[0] == 0:  # a pass over the file begins: count it alone
+            counts.clear(), customers.clear(), valid_customers.clear()
 
         # spaces only: a control character makes the id invalid_user_id, as in ingest
         customer = (
@@ -183,7 +185,7 @@ def online_retail_rules(
         return events_raw, bad
 
     def add_notes(report: LoadReport, events: pd.DataFrame) -> None:
-        report.notes = {
+        report.notes |= {
             "invoice_lines": counts["invoice_lines"],
             "customers": len(customers),
             "lines_without_customer": counts["lines_without_customer"],

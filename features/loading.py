@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.date_orders import DATES_READ_AS
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
@@ -91,6 +92,7 @@ def stream_table(
     max_bad_fraction: float = 0.5,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     keep_rows: bool = False,
+    dates_read_as: dict[str, dict[str, Any]] | None = None,
 ) -> LoadReport:
     """Check a table chunk by chunk into ``out`` (Parquet) and its bad rows into
     ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
@@ -102,6 +104,8 @@ def stream_table(
     ``keep_rows`` (an append, which holds back rows later): ``out`` also has each row's
     source row, its notes and whether it is a kept repeat, named in its schema metadata
     (:data:`ROW_COLUMNS`), so what is finally added is counted and quarantined by row.
+    A file whose numeric dates show one order (``features.date_orders``) is read a second
+    time in it (``dates_read_as``).
     """
     import duckdb
     import pyarrow as pa
@@ -109,7 +113,9 @@ def stream_table(
     work_dir.mkdir(parents=True, exist_ok=True)
     good = _ParquetSink(work_dir / f"{rules.table}.staged.parquet", source)
     held = _ParquetSink(work_dir / f"{rules.table}.quarantine.parquet", source)
-    checks = TableChecks()
+    checks = TableChecks(dates_read_as)
+    if dates_read_as:
+        checks.notes[DATES_READ_AS] = dates_read_as
     reasons: Counter[str] = Counter()
     report = LoadReport(source=source, table=rules.table, rows_read=0)
     first_bad: tuple[int, str] | None = None
@@ -137,6 +143,21 @@ def stream_table(
         good.close()
         if good.schema is None:
             raise ContractError(f"{source}: no data rows")
+        read_as = checks.dates.to_read(reasons)
+        if read_as:  # the order the file's dates showed: read them all in it
+            held.close()
+            return stream_table(
+                chunks,
+                rules,
+                source,
+                out,
+                quarantine_out,
+                work_dir=work_dir,
+                max_bad_fraction=max_bad_fraction,
+                memory_limit=memory_limit,
+                keep_rows=keep_rows,
+                dates_read_as=read_as,
+            )
         checks.refuse_if_mostly_bad(source, max_bad_fraction)
         # what a separator ending every line makes carries nothing: not stored, not a column
         # an append adds; one with values is a column of its own (Unnamed: N)

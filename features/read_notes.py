@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from features.date_orders import read_as_lines
 from features.event_types import OTHER_TYPES, other_types_line
 from features.hints import option_hint
 
@@ -50,6 +51,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
         )
+    out.extend(read_as_lines(notes))
     if unused := notes.get("time_column_unused"):
         out.append(
             f"    '{unused['beside']}' holds dates without a time, so every event was read at "

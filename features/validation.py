@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.date_orders import DAY_FIRST, MONTH_FIRST, DateOrders
 from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
@@ -37,7 +38,6 @@ from features.parsing import (
     FAST_TEXT,
     WHOLE_FLOAT_ID,
     as_text,
-    date_order_evidence,
     epoch_format,
     is_text,
     kept_text,
@@ -51,7 +51,6 @@ from features.time_columns import join_date_and_time, note_unused_time
 from lifecycle.errors import UserError, offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
-EITHER_ORDER = "either order"  # TableChecks.date_orders: a date that reads both ways
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
 
 
@@ -195,12 +194,12 @@ class TableChecks:
     """Whole-table evidence gathered chunk by chunk: whether a column is mostly not of its
     type (then it is the wrong column, not bad rows), judged once every chunk is seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, dates_read_as: dict[str, dict[str, Any]] | None = None) -> None:
         self.columns: dict[str, _ColumnEvidence] = {}
         self.notes: dict[str, Any] = {}  # facts about the whole table for the report
         self.named: dict[str, str] = {}  # contract column -> the file's column read as it
         self.ruled_out: set[str] = set()  # notes a chunk showed false for the whole file
-        self.date_orders: dict[str, dict[str, str]] = {}  # column -> order -> an example
+        self.dates = DateOrders(dates_read_as)  # numeric dates: day or month first
 
     def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> _ColumnEvidence:
         filled = ~is_blank(raw[column]) & ~raw.index.isin(list(raw.attrs.get(RAGGED_ROWS, ())))
@@ -212,39 +211,12 @@ class TableChecks:
             evidence.example = _example(raw, hits, column)
         return evidence
 
-    def add_date_orders(self, raw: pd.DataFrame, column: str, problem: pd.Series) -> None:
-        """Note rows whose numeric date can only be day first, or only month first, and the
-        first that reads either way (``problem``: the column's row problems)."""
-        found = self.date_orders.setdefault(column, {})
-        either = problem == "ambiguous_date_order"
-        for order, rows in zip(
-            ("day first", "month first", EITHER_ORDER),
-            (*date_order_evidence(raw[column]), either.fillna(False).astype(bool)),
-            strict=True,
-        ):
-            if order not in found and rows.any():
-                found[order] = _example(raw, rows, column)
-
     def refuse_ambiguous_dates(self, source: str, reasons: dict[str, int]) -> None:
-        """Refuse a column whose dates that show their order all show one, when others read
-        either way: the file has an order, so its 01/02 rows are not bad rows to quarantine
-        (a day-first file lost every date up to the 12th), nor to be read the other way."""
-        if not reasons.get("ambiguous_date_order"):
-            return
-        for column, orders in self.date_orders.items():
-            shown = [order for order in orders if order != EITHER_ORDER]
-            if len(shown) == 1 and EITHER_ORDER in orders:
-                order = shown[0].replace(" ", "")
-                fix = (
-                    f"use --date-order {order} to read them all"
-                    if offered("--date-order")
-                    else "write every date as 2024-12-31"
-                )
-                raise ContractError(
-                    f"{source}: column '{column}' writes its dates {shown[0]} "
-                    f"({orders[shown[0]]}), but {reasons['ambiguous_date_order']:,} of them read "
-                    f"either way (ambiguous_date_order, e.g. {orders[EITHER_ORDER]}): {fix}"
-                )
+        """Refuse dates too few of which show the order the others are read in
+        (:meth:`DateOrders.refusal`)."""
+        refused = self.dates.refusal(source, reasons)
+        if refused:
+            raise ContractError(refused)
 
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
         """Refuse a column mostly not of its type, one whose dates show both orders, or one
@@ -259,16 +231,16 @@ class TableChecks:
                     f"value looks like {words[str(unit)]} since 1970: use --time-format {unit} "
                     f"({evidence.first})"
                 )
-        for column, orders in self.date_orders.items():
-            if {"day first", "month first"} <= orders.keys():
+        for column, orders in self.dates.examples.items():
+            if {DAY_FIRST, MONTH_FIRST} <= orders.keys():
                 forms = {"--time-format": "--time-format (e.g. '%d/%m/%Y')"}
                 named = [
                     forms.get(option, f"{option} dayfirst|monthfirst")
                     for option in offered("--time-format", "--date-order")
                 ]
                 raise ContractError(
-                    f"{source}: column '{column}' mixes day-first dates ({orders['day first']}) "
-                    f"and month-first dates ({orders['month first']}); "
+                    f"{source}: column '{column}' mixes day-first dates ({orders[DAY_FIRST]}) "
+                    f"and month-first dates ({orders[MONTH_FIRST]}); "
                     + (
                         f"name the form with {' or '.join(named)}"
                         if named
@@ -282,7 +254,7 @@ class TableChecks:
                     if evidence.epoch_format
                     else evidence.expected
                 )
-                shown = [o for o in self.date_orders.get(column, {}) if o != EITHER_ORDER]
+                shown = self.dates.shown(column)
                 hint = f"; every date whose order shows is {shown[0]}" if len(shown) == 1 else ""
                 if hint and offered("--date-order"):
                     hint += f": use --date-order {shown[0].replace(' ', '')}"
@@ -496,9 +468,8 @@ def column_times(
     raw: pd.DataFrame, column: str, mapping: c.ColumnMapping, checks: TableChecks
 ) -> tuple[pd.Series, pd.Series]:
     """A time column parsed, with the evidence the whole-table checks need."""
-    times, problem = parse_times_checked(
-        raw[column], mapping.timezone, mapping.time_format, mapping.date_order
-    )
+    order = checks.dates.order_of(column, mapping.date_order)
+    times, problem = parse_times_checked(raw[column], mapping.timezone, mapping.time_format, order)
     evidence = checks.add(raw, problem.notna(), column, timestamps())
     evidence.declared = mapping.time_format
     if evidence.first is None and (filled := ~is_blank(raw[column])).any():
@@ -508,8 +479,8 @@ def column_times(
         found = None if found == mapping.time_format else found  # right unit: no hint
         same = evidence.epoch_format in (None, found)
         evidence.epoch_format = found if found and same else False
-    if mapping.time_format is None and mapping.date_order == "auto":
-        checks.add_date_orders(raw, column, problem)
+    if mapping.time_format is None and order == "auto":
+        checks.dates.add(raw, column, problem, _example)
     return times, problem
 
 

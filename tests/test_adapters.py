@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -186,3 +187,15 @@ def test_online_retail_with_month_first_dates_reads_them_with_date_order(
     assert (events[c.EVENT_TIME].dt.month == 12).all()
     hillstrom = runner.invoke(main, ["import", "hillstrom", str(path), "--date-order", "dayfirst"])
     assert hillstrom.exit_code == 1 and "hillstrom has no dates" in hillstrom.stderr
+    # A copy long enough to have a 13th (12/13/2010) shows its order: read month first on its
+    # own, said, and the invoice lines counted once though the file is read twice.
+    path.write_text(header + lines + "536399,22423,CAKE STAND,1,12/13/2010 9:02,12.75,17850,UK\n")
+    shown = runner.invoke(main, ["import", "online-retail", str(path), "--dataset", "shown"])
+    assert shown.exit_code == 0, shown.output
+    assert "'InvoiceDate' read month first: all 1 of its dates whose order shows" in shown.stdout
+    events = pd.read_parquet(home / "datasets" / "shown" / "events.parquet")
+    assert events[c.EVENT_TIME].dt.day.tolist() == [1, 2, 3, 4, 5, 13]
+    notes = json.loads((home / "datasets" / "shown" / "report.json").read_text())
+    notes = notes["tables"]["events"]["notes"]
+    assert notes["invoice_lines"] == 6 and notes["valid_purchase_lines"] == 6
+    assert notes["dates_read_as"]["InvoiceDate"]["order"] == "monthfirst"

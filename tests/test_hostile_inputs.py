@@ -301,30 +301,54 @@ def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
     day_first = load(write(tmp_path, text), c.ColumnMapping(date_order="dayfirst"))
     assert day_first.frame[c.EVENT_TIME].min() == pd.Timestamp("2023-02-01", tz="UTC")
     assert day_first.quarantine.empty
-    # A date that shows the order (31/12): the file has one, its 01/02 are not bad rows.
+    # A date that shows the order (31/12): the file has one, its 01/02 are not bad rows; it
+    # is read in it, as --date-order dayfirst reads it, and the report says why.
     shown = HEADER + "a,01/02/2023,session,\nb,31/12/2023,session,\nc,05/05/2023,session,\n"
+    read = load(write(tmp_path, shown))
+    told = load(write(tmp_path, shown), c.ColumnMapping(date_order="dayfirst"))
+    assert read.quarantine.empty and told.quarantine.empty
+    assert (
+        times_of(read)
+        == times_of(told)
+        == {
+            "a": pd.Timestamp("2023-02-01", tz="UTC"),
+            "b": pd.Timestamp("2023-12-31", tz="UTC"),
+            "c": pd.Timestamp("2023-05-05", tz="UTC"),
+        }
+    )
+    assert read.report.notes["dates_read_as"] == {
+        "event_time": {
+            "order": "dayfirst",
+            "example": "row 2 has event_time='31/12/2023'",
+            "showing": 1,
+            "either_way": 1,  # 05/05 is one date either way
+        }
+    }
+    assert "dates_read_as" not in told.report.notes
+    # Month first the same way (12/31).
+    us = HEADER + "a,01/02/2023,session,\nb,12/31/2023,session,\n"
+    assert times_of(load(write(tmp_path, us)))["a"] == pd.Timestamp("2023-01-02", tz="UTC")
+    # Too few show it to tell the file's order (one 13th among 30 days of the first twelve):
+    # refused, never guessed.
+    few = HEADER + "".join(f"u{i},0{i % 9 + 1}/02/2023,session,\n" for i in range(30))
+    few += "z,13/01/2023,session,\n"
     with pytest.raises(
         ContractError,
-        match=r"column 'event_time' writes its dates day first \(row 2 has "
-        r"event_time='31/12/2023'\), but 1 of them read either way \(ambiguous_date_order, "
-        r"e.g. row 1 has event_time='01/02/2023'\): use --date-order dayfirst",
+        match=r"column 'event_time' writes 1 date day first \(row 31 has "
+        r"event_time='13/01/2023'\), too few to tell the file's order: 26 read either way "
+        r"\(ambiguous_date_order, e.g. row 1 has event_time='01/02/2023'\): use --date-order",
     ):
-        load(write(tmp_path, shown))
-    day_first = load(write(tmp_path, shown), c.ColumnMapping(date_order="dayfirst"))
-    assert times_of(day_first) == {
-        "a": pd.Timestamp("2023-02-01", tz="UTC"),
-        "b": pd.Timestamp("2023-12-31", tz="UTC"),
-        "c": pd.Timestamp("2023-05-05", tz="UTC"),
-    }
+        load(write(tmp_path, few))
 
 
 def test_dates_with_dashes_end_in_their_year_not_a_zone_offset(tmp_path: Path) -> None:
     # a grocery export's Date column: 21-07-2015; its '-2015' once read as a UTC offset
     text = HEADER + "a,21-07-2015,purchase,1\nb,01-12-2010,purchase,1\nc,05-05-2015,purchase,1\n"
-    with pytest.raises(ContractError, match=r"writes its dates day first .*row 1 has"):
-        load(write(tmp_path, text))
+    read = load(write(tmp_path, text))  # 21-07: day first, so the file is
+    assert read.report.notes["dates_read_as"]["event_time"]["order"] == "dayfirst"
     day_first = load(write(tmp_path, text), c.ColumnMapping(date_order="dayfirst"))
-    assert day_first.quarantine.empty
+    assert times_of(read) == times_of(day_first)
+    assert read.quarantine.empty and day_first.quarantine.empty
     assert sorted(day_first.frame[c.EVENT_TIME]) == [
         pd.Timestamp("2010-12-01", tz="UTC"),
         pd.Timestamp("2015-05-05", tz="UTC"),

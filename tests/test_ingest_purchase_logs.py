@@ -487,11 +487,12 @@ def test_other_separators_and_encodings_are_named_with_their_option(
     ]
 
 
-def test_a_day_first_file_is_refused_naming_date_order_never_partly_quarantined(
+def test_a_day_first_file_is_read_day_first_never_partly_quarantined(
     home: Path, tmp_path: Path
 ) -> None:
     # A DD/MM/YYYY export lost its dates up to the 12th of each month (38% of the rows) to
-    # the quarantine, with a hint in the summary; it is one order, so it is one line.
+    # the quarantine, with a hint in the summary (the grocery log's Date is 21-07-2015): its
+    # dates that show their order all show day first, so every date is read so, and said.
     log = tmp_path / "dayfirst.csv"
     log.write_text(
         "CustomerID,InvoiceDate,Total\n1,13/01/2011 10:00,5\n2,01/02/2011 10:00,5\n"
@@ -499,16 +500,12 @@ def test_a_day_first_file_is_refused_naming_date_order_never_partly_quarantined(
     )
     cli = ["ingest", str(log), *PURCHASE_CLI, "--event-type", "purchase"]
     result = CliRunner().invoke(main, cli)
-    assert result.exit_code == 1, result.output
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: {log}: column 'InvoiceDate' writes its dates day first (row 1 has "
-        "InvoiceDate='13/01/2011 10:00'), but 1 of them read either way "
-        "(ambiguous_date_order, e.g. row 2 has InvoiceDate='01/02/2011 10:00'): use "
-        "--date-order dayfirst to read them all"
-    )
-    assert not (home / "datasets" / "dayfirst").exists()
-    done = CliRunner().invoke(main, [*cli, "--date-order", "dayfirst"])
-    assert done.exit_code == 0, done.output
+    assert result.exit_code == 0, result.output
+    assert (
+        "    'InvoiceDate' read day first: all 2 of its dates whose order shows are day first "
+        "(row 1 has InvoiceDate='13/01/2011 10:00'), so the 1 that read either way "
+        "(01/02/2011) are read day first too (--date-order dayfirst says so)"
+    ) in result.stdout.splitlines()
     events = pd.read_parquet(home / "datasets" / "dayfirst" / "events.parquet")
     assert sorted(events[c.EVENT_TIME].dt.strftime("%Y-%m-%d")) == [
         "2011-01-13",
@@ -516,10 +513,17 @@ def test_a_day_first_file_is_refused_naming_date_order_never_partly_quarantined(
         "2011-02-25",
         "2011-03-01",
     ]
-    # Mostly ambiguous: the refusal names the option too.
+    notes = ingest.read_dataset_summary(home / "datasets" / "dayfirst").tables["events"]["notes"]
+    assert notes["dates_read_as"]["InvoiceDate"]["order"] == "dayfirst"
+    told = CliRunner().invoke(main, [*cli, "--date-order", "dayfirst", "--dataset", "told"])
+    assert told.exit_code == 0, told.output
+    assert "read day first" not in told.stdout
+    assert pd.read_parquet(home / "datasets" / "told" / "events.parquet").equals(events)
+    # Mostly ambiguous and too few showing the order: the refusal names the option.
     mostly = tmp_path / "mostly.csv"
     mostly.write_text(
-        "CustomerID,InvoiceDate,Total\n1,13/01/2011,5\n2,01/02/2011,5\n3,02/03/2011,5\n"
+        "CustomerID,InvoiceDate,Total\n1,13/01/2011,5\n"
+        + "".join(f"{i},0{i % 9 + 1}/02/2011,5\n" for i in range(2, 22))
     )
     with pytest.raises(ContractError, match=r"order shows is day first: use --date-order dayfirst"):
         ingest.ingest_events(mostly, tmp_path / "x", mapping=_purchases(), max_bad_fraction=0.2)

@@ -480,10 +480,13 @@ def test_a_refusal_of_mostly_ambiguous_rows_names_the_option_that_reads_them(
         r"comma or a thousands mark\): --decimal-comma reads them",
     ):
         ingest.ingest_events(amounts, tmp_path / "a", mapping=_purchases())
+    # (one date of 22 shows its order: too few to read the others in it)
     dates = tmp_path / "dates.csv"
     dates.write_text(
-        "CustomerID,InvoiceDate,Total\na,01/02/2011,5\nb,02/03/2011,-5\nc,13/01/2011,5\n"
-        "d,2011-01-01,x\n"
+        "CustomerID,InvoiceDate,Total\n"
+        + "".join(f"a{day},{day:02d}/12/2011,5\n" for day in range(1, 12))
+        + "".join(f"b{day},2011-01-{day:02d},x\n" for day in range(1, 11))
+        + "c,13/01/2011,5\n"
     )
     with pytest.raises(
         ContractError,
