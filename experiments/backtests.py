@@ -81,10 +81,9 @@ def young_shop(raw: pd.DataFrame, folder: Path) -> Path:
     return path
 
 
-def count_only(raw: pd.DataFrame, folder: Path) -> Path:
-    """A grocery-like log: one row per purchase invoice of a customer, customer and day only
-    (no amount, no invoice number), so two invoices on one day are identical rows."""
-    path = folder / "online_retail_counts.csv"
+def purchase_lines(raw: pd.DataFrame) -> pd.DataFrame:
+    """online_retail's invoice lines of a purchase by a known customer (no cancellation, a
+    positive quantity and price)."""
     price, quantity = (pd.to_numeric(raw[k], errors="coerce") for k in ("UnitPrice", "Quantity"))
     purchase = (
         raw["CustomerID"].ne("")
@@ -92,7 +91,14 @@ def count_only(raw: pd.DataFrame, folder: Path) -> Path:
         & quantity.gt(0)
         & price.gt(0)
     )
-    invoices = raw[purchase].drop_duplicates("InvoiceNo")
+    return raw[purchase]
+
+
+def count_only(raw: pd.DataFrame, folder: Path) -> Path:
+    """A grocery-like log: one row per purchase invoice of a customer, customer and day only
+    (no amount, no invoice number), so two invoices on one day are identical rows."""
+    path = folder / "online_retail_counts.csv"
+    invoices = purchase_lines(raw).drop_duplicates("InvoiceNo")
     pd.DataFrame(
         {"CustomerID": invoices["CustomerID"], "InvoiceDate": invoices["InvoiceDate"].str[:10]}
     ).to_csv(path, index=False)
@@ -104,14 +110,7 @@ def count_items(raw: pd.DataFrame, folder: Path) -> Path:
     (written day first, 21-07-2011) and item only, so a basket is several rows of one day and
     an item bought twice that day is two identical rows."""
     path = folder / "online_retail_items.csv"
-    price, quantity = (pd.to_numeric(raw[k], errors="coerce") for k in ("UnitPrice", "Quantity"))
-    purchase = (
-        raw["CustomerID"].ne("")
-        & ~raw["InvoiceNo"].str.upper().str.startswith("C")
-        & quantity.gt(0)
-        & price.gt(0)
-    )
-    lines = raw[purchase]
+    lines = purchase_lines(raw)
     day = pd.to_datetime(lines["InvoiceDate"]).dt.strftime("%d-%m-%Y")
     pd.DataFrame(
         {"CustomerID": lines["CustomerID"], "Date": day, "Item": lines["Description"]}
