@@ -373,8 +373,19 @@ class ModelBundle:
         )
         stacked = np.sort(conditional_quantile(stacked, self.quantile_scale), axis=1)
         if purchase is None:
-            return stacked[:, [levels.index(q) for q in QUANTILES]]
-        return mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
+            interval = stacked[:, [levels.index(q) for q in QUANTILES]]
+        else:
+            interval = mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
+        if not self.blends_interval:
+            return interval
+        return blend_values(self.blend_weight, interval, self.blend.value_outlook(X)[:, :3])
+
+    @property
+    def blends_interval(self) -> bool:
+        """Whether the interval is blended as the value is: each quantile the same weights of
+        LightGBM's and the rule's own (BG/NBD + Gamma-Gamma's), so that a value blended
+        below LightGBM's P10 is not shown outside its own interval."""
+        return self.blend is not None and self.blend.has_outlook and bool(self.quantile_boosters)
 
     # -- the DataFrame API: encode, then the numpy entry points ----------------------------
 

@@ -112,7 +112,7 @@ def _probabilities(bundle: ModelBundle, booster: Any, X: np.ndarray) -> list[flo
 def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
     """``ModelBundle.value_outlook_matrix`` as rows of floats (NaN where no such part)."""
     bundle = model.bundle
-    if bundle.rule_outlook:
+    if bundle.rule_outlook or bundle.blends_interval:
         raise OffThePath("a BG/NBD + Gamma-Gamma rule's interval")  # arrays: no float form
     nan = math.nan
     purchase = (
