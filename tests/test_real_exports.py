@@ -241,6 +241,15 @@ def test_absurd_amounts_are_quarantined_with_their_limit_never_summed(
         allow_negative_amounts=True,
     )
     assert summary.tables["events"]["reasons"] == {"absurd_amount": 1}  # 1e15
+    orders.write_text(orders.read_text().replace("1e15", "-1e15"))  # kept negative: as absurd
+    summary = ingest.ingest_events(
+        orders,
+        tmp_path / "n",
+        mapping=_purchases(),
+        max_amount_ratio=0,
+        allow_negative_amounts=True,
+    )
+    assert summary.tables["events"]["reasons"] == {"absurd_amount": 1}
     assert "beyond what a number holds to the cent" in "\n".join(summary.lines())
 
 
