@@ -58,7 +58,8 @@ def refuse_currencies(
 ) -> None:
     """Refuse events whose purchases and refunds are in more than one currency (the contract's
     column, or one named so: 'Currency', 'currency_code'): their amounts would be summed as
-    one money in every revenue, LTV and value at risk. ``read_as``: contract -> file column."""
+    one money in every revenue, LTV and value at risk. ``read_as``: contract -> file column;
+    a ``row`` of 0 is a row of the dataset a file is appended to."""
     folded = {re.sub(r"[\s_-]", "", name).casefold(): name for name in reversed(names)}
     column = (
         c.CURRENCY if c.CURRENCY in names else folded.get("currency", folded.get("currencycode"))
@@ -73,7 +74,10 @@ def refuse_currencies(
         "GROUP BY code ORDER BY first"
     ).fetchall()
     if len(found) > 1:
-        named = ", ".join(f"{code} from row {first:,}" for code, first in found[:4])
+        named = ", ".join(
+            f"{code} in the dataset" if first == 0 else f"{code} from row {first:,}"
+            for code, first in found[:4]
+        )
         more = f" and {len(found) - 4:,} more" if len(found) > 4 else ""
         raise ContractError(
             f"{source}: column '{read_as.get(column, column)}' holds amounts in {len(found):,} currencies ({named}"
