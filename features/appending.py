@@ -192,6 +192,7 @@ def merge_events(
     import pyarrow.parquet as pq
 
     from features.loading import ROW_COLUMNS, _write_batches
+    from features.money_checks import refuse_currencies
     from features.quarantine import _beside
 
     try:
@@ -233,6 +234,12 @@ def merge_events(
         ((late,),) = con.execute(
             f"SELECT count(*) FROM new WHERE {added} AND {c.EVENT_TIME} < ?", [latest]
         ).fetchall()
+        # the dataset's currency and the file's: one money, or the sums mean nothing
+        both = (
+            f"(SELECT {kept}, 0 AS new_row FROM old UNION ALL "
+            f"SELECT {kept}, new_row FROM new WHERE {added})"
+        )
+        refuse_currencies(con, both, "new_row", columns, source, {})
         notes = {}
         for name, column in [*noted.items(), *([("repeats_kept", rows["repeat"])] if rows else [])]:
             ((count,),) = con.execute(

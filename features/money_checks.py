@@ -22,10 +22,11 @@ CENT_LIMIT = 2.0**53 / 100
 def absurd_amounts(
     con: Any, staged: str, row: str, ratio: float, checks: TableChecks
 ) -> np.ndarray:
-    """Source rows (sorted, none already held back) whose amount is more than ``ratio`` times
-    the median of the file's positive amounts (``ratio`` 0: not judged so), or beyond what a
-    number holds to the cent (1e15): a typo or a test row, which would dwarf every revenue,
-    LTV and value at risk. They are added to the ``held_back`` table; the limit is noted."""
+    """Source rows (sorted, none already held back) whose amount (kept negative: its size) is
+    more than ``ratio`` times the median of the file's positive amounts (``ratio`` 0: not
+    judged so), or beyond what a number holds to the cent (1e15): a typo or a test row, which
+    would dwarf every revenue, LTV and value at risk. They are added to the ``held_back``
+    table; the limit is noted."""
     amount = identifier(c.AMOUNT)
     loaded = f"{row} NOT IN (SELECT source_row FROM held_back)"
     ((median,),) = con.execute(
@@ -34,12 +35,12 @@ def absurd_amounts(
     limit = min(CENT_LIMIT, ratio * median) if ratio and median else CENT_LIMIT
     found = np.sort(
         con.execute(
-            f"SELECT {row} AS source_row FROM {staged} WHERE {amount} > {limit!r} AND {loaded}"
+            f"SELECT {row} AS source_row FROM {staged} WHERE abs({amount}) > {limit!r} AND {loaded}"
         ).fetchnumpy()["source_row"]
     )
     if len(found):
         con.execute(
-            f"INSERT INTO held_back SELECT {row} FROM {staged} WHERE {amount} > {limit!r} "
+            f"INSERT INTO held_back SELECT {row} FROM {staged} WHERE abs({amount}) > {limit!r} "
             f"AND {loaded}"
         )
         column = checks.named.get(c.AMOUNT, c.AMOUNT)
@@ -57,7 +58,8 @@ def refuse_currencies(
 ) -> None:
     """Refuse events whose purchases and refunds are in more than one currency (the contract's
     column, or one named so: 'Currency', 'currency_code'): their amounts would be summed as
-    one money in every revenue, LTV and value at risk. ``read_as``: contract -> file column."""
+    one money in every revenue, LTV and value at risk. ``read_as``: contract -> file column;
+    a ``row`` of 0 is a row of the dataset a file is appended to."""
     folded = {re.sub(r"[\s_-]", "", name).casefold(): name for name in reversed(names)}
     column = (
         c.CURRENCY if c.CURRENCY in names else folded.get("currency", folded.get("currencycode"))
@@ -72,7 +74,10 @@ def refuse_currencies(
         "GROUP BY code ORDER BY first"
     ).fetchall()
     if len(found) > 1:
-        named = ", ".join(f"{code} from row {first:,}" for code, first in found[:4])
+        named = ", ".join(
+            f"{code} in the dataset" if first == 0 else f"{code} from row {first:,}"
+            for code, first in found[:4]
+        )
         more = f" and {len(found) - 4:,} more" if len(found) > 4 else ""
         raise ContractError(
             f"{source}: column '{read_as.get(column, column)}' holds amounts in {len(found):,} currencies ({named}"

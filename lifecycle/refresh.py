@@ -274,16 +274,30 @@ def _refresh_steps(
         skip("report", "the scores did not change")
 
     changed = any(s.status == "ran" for s in result.steps if s.step in ("train", "score"))
+    # A reload that failed left the service on what it served before: every later refresh
+    # tries again (it would find nothing changed since) until one reaches it.
+    pending = settings.workspace.pending_reload(dataset)
+    failed_before = pending.read_text().strip() if pending.is_file() else None
     if reload_url is None:
-        skip("reload", "no running service configured (--reload-url)")
-    elif not changed:
+        skip(
+            "reload",
+            "no running service configured (--reload-url)"
+            + (f"; the last reload failed ({failed_before})" if failed_before else ""),
+        )
+    elif not changed and not failed_before:
         skip("reload", "no model or scores changed")
     else:
-        run(
-            "reload",
-            f"POST {reload_url.rstrip('/')}/reload",
-            lambda: _reload(settings, reload_url, served_before),
-        )
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        pending.write_text(f"{reload_url}: not reached yet\n")  # until it answers
+        why = f"POST {reload_url.rstrip('/')}/reload"
+        if failed_before and not changed:
+            why += f": the last refresh's reload failed ({failed_before})"
+        try:
+            run("reload", why, lambda: _reload(settings, reload_url, served_before))
+        except RefreshFailed as failed:
+            pending.write_text(f"{failed}\n")
+            raise
+        pending.unlink()
 
 
 def _ingest(

@@ -92,6 +92,11 @@ class Workspace:
     def mlflow_dir(self) -> Path:
         return self.home / "mlflow"
 
+    def pending_reload(self, dataset: str) -> Path:
+        """Why the last refresh's reload of a running service failed (none: it did not)."""
+        check_dataset_name(dataset)
+        return self.home / "serving" / dataset / "reload-pending.txt"
+
     def training_refusals(self, dataset: str) -> Path:
         """Why tasks could not be trained on the dataset's feature table (lifecycle.train_refusals)."""
         check_dataset_name(dataset)

@@ -44,8 +44,8 @@ RISK_BAND_DOC = (
     "serving.medium_risk, low below"
 )
 STAGE_DOC = (
-    "where the user is in the product's lifecycle (new, active, at_risk, lapsed, ...), from "
-    "their activity and churn risk"
+    "where the user is in the product's lifecycle (never_active, new, active, at_risk, "
+    "silent, churned, reactivated), from their activity and churn risk"
 )
 AS_OF_DOC = "the date (YYYY-MM-DD) of the features the scores were computed from"
 HORIZON_DOC = "task -> the window its score looks ahead, in days after as_of (label definition)"

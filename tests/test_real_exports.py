@@ -204,6 +204,20 @@ def test_amounts_in_several_currencies_are_refused_never_summed(home: Path, tmp_
     assert done.exit_code == 0, done.output  # the EUR row is invalid_amount: not loaded
     events = pd.read_parquet(home / "datasets" / "one" / "events.parquet")
     assert events[c.CURRENCY].tolist() == ["GBP", "gbp", "GBP"]
+    # new days in another currency, appended: the dataset's and the file's would be summed
+    euros = tmp_path / "euros.csv"
+    euros.write_text("CustomerID,InvoiceDate,Total,Currency\na,2011-02-01,5,EUR\n")
+    appended = CliRunner().invoke(
+        main,
+        ["ingest", str(euros), *args[2:], "--map=currency=Currency", "--dataset=one", "--append"],
+    )
+    assert appended.exit_code == 1, appended.output
+    assert appended.stderr.splitlines()[-1] == (
+        f"Error: {euros}: column 'currency' holds amounts in 2 currencies (GBP in the dataset, "
+        "EUR from row 1); summed as one they would make every revenue, LTV and value at risk "
+        "wrong: ingest each currency as a dataset of its own (a file per currency)"
+    )
+    assert len(pd.read_parquet(home / "datasets" / "one" / "events.parquet")) == 3
 
 
 def test_absurd_amounts_are_quarantined_with_their_limit_never_summed(
@@ -241,6 +255,15 @@ def test_absurd_amounts_are_quarantined_with_their_limit_never_summed(
         allow_negative_amounts=True,
     )
     assert summary.tables["events"]["reasons"] == {"absurd_amount": 1}  # 1e15
+    orders.write_text(orders.read_text().replace("1e15", "-1e15"))  # kept negative: as absurd
+    summary = ingest.ingest_events(
+        orders,
+        tmp_path / "n",
+        mapping=_purchases(),
+        max_amount_ratio=0,
+        allow_negative_amounts=True,
+    )
+    assert summary.tables["events"]["reasons"] == {"absurd_amount": 1}
     assert "beyond what a number holds to the cent" in "\n".join(summary.lines())
 
 

@@ -162,6 +162,30 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
     assert reload["detail"]["changed"] == []
 
 
+def test_a_reload_that_failed_is_tried_again_by_the_next_refresh(trained_copy: Path) -> None:
+    """A service that refused /reload (or could not be reached) stayed on what it served:
+    the next refresh found no model or scores changed and skipped the reload, exit 0, not a
+    word. Each later refresh tries again, saying why, until one reaches the service."""
+    from services import free_port
+
+    _uncompiled(trained_copy)
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    (trained_copy / "scores" / "latest.parquet").unlink()  # the scores must be made again
+    code, first = _refresh(trained_copy, "--reload-url", unreachable)
+    assert code == 1 and first["step"] == "reload", first
+    assert first["ran"] == ["score", "report"]
+    code, quiet = _refresh(trained_copy)
+    assert code == 0 and quiet["ran"] == []
+    reload = next(s for s in quiet["steps"] if s["step"] == "reload")
+    assert reload["why"].startswith("no running service configured (--reload-url); the last ")
+    assert f"reload of the service at {unreachable} failed" in reload["why"]
+    code, again = _refresh(trained_copy, "--reload-url", unreachable)
+    assert code == 1 and again["step"] == "reload", again  # tried, though nothing changed
+    failed = next(s for s in again["steps"] if s["step"] == "reload")
+    assert failed["status"] == "failed"
+    assert failed["why"].startswith(f"POST {unreachable}/reload: the last refresh's reload failed")
+
+
 def test_refresh_refusal_with_json_is_a_document(trained_copy: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,when\nu1,2026-01-01\n")

@@ -156,7 +156,8 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "maps",
     multiple=True,
     metavar="CONTRACT=SOURCE",
-    help="Events column mapping, e.g. --map user_id=CustomerID --map event_time=InvoiceDate.",
+    help="Events column mapping, e.g. --map user_id=CustomerID --map event_time=InvoiceDate "
+    "(a date and a time column: --map event_time=Date+Time).",
 )
 @click.option("--users-map", multiple=True, metavar="CONTRACT=SOURCE", help="Users column mapping.")
 @click.option(
