@@ -109,8 +109,8 @@ class ModelBundle:
     # booster part's role and the fallback start; the raw score is start + trees.
     boost_start: dict[str, Any] | None = None
     # A value blended with a rule's (training.combination): the served value is
-    # blend_weight x LightGBM's + the rest x the rule's; its interval and P(any value) stay
-    # LightGBM's parts'.
+    # blend_weight x LightGBM's + the rest x the rule's, each quantile too where the rule has
+    # an interval (``blends_interval``); P(any value) stays LightGBM's part's.
     blend: RuleModel | None = None
     blend_weight: float = 1.0
     # Learned at a shorter horizon than its label's (lifecycle.bridge): learned_days,

@@ -112,7 +112,7 @@ def _probabilities(bundle: ModelBundle, booster: Any, X: np.ndarray) -> list[flo
 def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
     """``ModelBundle.value_outlook_matrix`` as rows of floats (NaN where no such part)."""
     bundle = model.bundle
-    if bundle.rule_outlook or bundle.blends_interval:
+    if bundle.rule_outlook:
         raise OffThePath("a BG/NBD + Gamma-Gamma rule's interval")  # arrays: no float form
     nan = math.nan
     purchase = (
@@ -132,6 +132,12 @@ def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
     ]
     scale = bundle.quantile_scale
     picked = [model.levels.index(q) for q in QUANTILES] if purchase is None else []
+    # a blended interval: the rule's exact quantiles (arrays, of these rows only), then the
+    # weighted mean as ModelBundle.blend_values takes it, in floats
+    weight = bundle.blend_weight
+    rule_quantiles = (
+        bundle.blend.value_outlook(X)[:, :3].tolist() if bundle.blends_interval else None
+    )
     rows = []
     for row, value in enumerate(values):
         interval = [nan, nan, nan]
@@ -152,6 +158,11 @@ def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
                     FLOATS,
                 )
             )
+            if rule_quantiles is not None:
+                interval = [
+                    weight * own + (1.0 - weight) * rule
+                    for own, rule in zip(interval, rule_quantiles[row], strict=True)
+                ]
         rows.append([value, *interval, nan if purchase is None else purchase[row]])
     return rows
 
@@ -220,14 +231,15 @@ def _score_rows(
     reasons: bool,
     known_reasons: KnownReasons | None,
 ) -> dict[str, list[Any]]:
+    for bundle in champions.bundles.values():  # before any work: the array path answers
+        if bundle.bridge is not None:
+            raise OffThePath("a model put on a longer horizon than it learned")
     count = len(features)
     out: dict[str, list[Any]] = {c.USER_ID: features.user_ids.tolist()}
     for task in tasks.all_tasks():
         bundle = champions.bundles.get(task.name)
         if bundle is None:
             continue
-        if bundle.bridge is not None:
-            raise OffThePath("a model put on a longer horizon than it learned")
         model = models[task.name]
         eligible = model.population.eligible_columns(features.column, count)
         chosen = eligible.tolist()

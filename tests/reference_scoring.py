@@ -79,8 +79,15 @@ def _interval(bundle: Any, values: np.ndarray, purchase: np.ndarray | None) -> n
         stacked = np.expm1(stacked)
     stacked = np.sort(np.maximum(stacked, 0.0), axis=1)
     if purchase is None:
-        return stacked[:, [levels.index(q) for q in QUANTILES]]
-    return mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
+        interval = stacked[:, [levels.index(q) for q in QUANTILES]]
+    else:
+        interval = mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
+    if bundle.blend is None or not bundle.blend.has_outlook:
+        return interval
+    # an interval blended as the value is (after the hot path): each quantile the same
+    # weights of LightGBM's and the rule's exact one
+    weight = bundle.blend_weight
+    return weight * interval + (1.0 - weight) * bundle.blend.value_outlook(values)[:, :3]
 
 
 def predict(bundle: Any, features: pd.DataFrame) -> np.ndarray:

@@ -85,7 +85,19 @@ def test_a_blended_bundle_predicts_saves_and_loads_as_one_model(
     assert np.array_equal(blend.predict_matrix(X), want)
     outlook, own = blend.value_outlook_matrix(X), alone.value_outlook_matrix(X)
     assert np.array_equal(outlook[:, 0], want)  # the value is the blend's
-    assert np.array_equal(outlook[:, 1:], own[:, 1:], equal_nan=True)  # interval, P(any) kept
+    # So is each quantile, with the same weights (the rule's exact P10-P90), and the interval
+    # holds the blended value wherever each part's interval holds its own; P(any) is kept.
+    rules = blend.blend.value_outlook(X)[:, :3]
+    assert blend.blends_interval and not alone.blends_interval
+    assert np.allclose(outlook[:, 1:4], 0.75 * own[:, 1:4] + 0.25 * rules, rtol=0, atol=1e-9)
+    assert np.allclose(blend.interval_matrix(X), outlook[:, 1:4], rtol=0, atol=1e-9)
+    assert (np.diff(outlook[:, 1:4], axis=1) >= 0).all()
+    held = (own[:, 1] <= own[:, 0]) & (own[:, 0] <= own[:, 3])
+    held &= (rules[:, 0] <= rule) & (rule <= rules[:, 2])
+    assert held.any()
+    inside = (outlook[:, 1] <= want + 1e-9) & (want <= outlook[:, 3] + 1e-9)
+    assert inside[held].all()
+    assert np.array_equal(outlook[:, 4], own[:, 4], equal_nan=True)
     assert (alone.kind, blend.kind) == ("lightgbm", f"lightgbm+{BLEND_RULE}")
 
     loaded = ModelBundle.load(blend.save(tmp_path / "bundle"))
@@ -99,7 +111,8 @@ def test_a_blended_bundle_predicts_saves_and_loads_as_one_model(
 def test_a_blended_value_answers_alike_on_either_path(
     blend_of: Any, scorer: Any, trained_workspace: TrainedWorkspace
 ) -> None:
-    """The float path of a few users and the array path, to the bit, and /models says so."""
+    """The float path of a few users and the array path, to the bit (the value and its
+    interval, both blended), and /models says so."""
     from serving import rowpath
     from serving.batch import read_scores
     from serving.hotpath import online_matrix
@@ -120,7 +133,7 @@ def test_a_blended_value_answers_alike_on_either_path(
         }
         got = rowpath.score_rows(champions, models, few, reasons=False)
         assert json.dumps(got, default=repr) == json.dumps(want, default=repr)
-        compared += sum(v is not None for v in got["ltv"])
+        compared += sum(v is not None for v in got["ltv_p10"])
     assert compared > 0
     scorer.state = replace(state, champions=champions, row_models=models)
     try:
