@@ -1,11 +1,20 @@
-"""Settings sections of the Dask engine, the prediction ledger and the drift monitor (the
-rest are in :mod:`lifecycle.settings`, which assembles them all)."""
+"""Settings sections of the Dask engine, the prediction ledger, the drift monitor, privacy
+and tracking (the rest are in :mod:`lifecycle.settings`, which assembles them all), and the
+error a setting that does not fit raises."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Any
 
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from lifecycle.errors import UserError
 from lifecycle.setting_types import Days, Section
+
+
+class SettingsError(UserError):
+    """A settings file or variable that does not fit; the message says which and why."""
 
 
 class DaskSettings(Section):
@@ -63,3 +72,53 @@ class MonitorSettings(Section):
         ge=1000,
         description="rows sampled (by a hash of user and cutoff) on each side of a comparison",
     )
+
+
+class PrivacySettings(Section):
+    """The key of keyed pseudonyms (HMAC-SHA256): ids in lists and reports exported with
+    ``--pseudonymize``, and the hashed ids in the erasure log. Set one of the two: the key
+    itself (``LIFECYCLE_PRIVACY__PSEUDONYM_KEY``) or a file holding it. It is a secret:
+    ``SecretStr`` keeps it out of ``lifecycle settings``, reprs and logs."""
+
+    pseudonym_key: SecretStr | None = Field(
+        None, description="the pseudonym key (from the environment)"
+    )
+    pseudonym_key_file: Path | None = Field(
+        None, description="a file whose first line is the pseudonym key (keep it mode 0600)"
+    )
+
+    @field_validator("pseudonym_key", mode="before")
+    @classmethod
+    def _key_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PrivacySettings:
+        if self.pseudonym_key is not None and self.pseudonym_key_file is not None:
+            raise ValueError("set pseudonym_key or pseudonym_key_file, not both")
+        return self
+
+    def key(self) -> tuple[bytes, str] | None:
+        """The pseudonym key and the setting it came from; None when none is configured."""
+        if self.pseudonym_key is not None:
+            secret = self.pseudonym_key.get_secret_value()
+            if not secret:
+                raise SettingsError("privacy.pseudonym_key is set but empty")
+            return secret.encode(), "privacy.pseudonym_key"
+        if self.pseudonym_key_file is None:
+            return None
+        path = self.pseudonym_key_file
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as error:
+            raise SettingsError(
+                f"privacy.pseudonym_key_file {path} cannot be read: {error.strerror}"
+            ) from None
+        secret = lines[0].strip() if lines else ""
+        if not secret:
+            raise SettingsError(f"privacy.pseudonym_key_file {path}: the first line is empty")
+        return secret.encode(), "privacy.pseudonym_key_file"
+
+
+class TrackingSettings(Section):
+    uri: str | None = None  # None: a local SQLite store under the workspace

@@ -45,8 +45,9 @@ from lifecycle.btyd import (
     purchase_model,
 )
 from lifecycle.btyd_features import PURCHASE_HISTORY, rfm_of_values
-from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value, mixture_quantiles_of
+from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value
 from lifecycle.maths import FLOATS
+from lifecycle.mixture import mixture_quantiles_of
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.scoring import top_reasons_matrix, value_at_risk
 from serving.segments import risk_band_rules, stage_of_values

@@ -17,7 +17,8 @@ from features import contract as c
 from features.labels import LabelSpec
 from lifecycle import tasks
 from lifecycle.btyd import purchase_model
-from lifecycle.bundle import QUANTILES, mixture_quantiles
+from lifecycle.bundle import QUANTILES
+from lifecycle.mixture import mixture_quantiles
 from lifecycle.tasks import CHURN, LTV
 from serving.scoring import worded_reasons
 from serving.segments import HIGH_RISK, MEDIUM_RISK

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from workspaces import TrainedWorkspace
 
-from lifecycle.bundle import QUANTILES, Calibrator, mixture_quantiles_of
-from lifecycle.bundle import mixture_quantiles as array_mixture_quantiles
+from lifecycle.bundle import QUANTILES, Calibrator
 from lifecycle.maths import FLOATS
+from lifecycle.mixture import mixture_quantiles as array_mixture_quantiles
+from lifecycle.mixture import mixture_quantiles_of
 from serving import rowpath
 from serving.batch import read_scores
 

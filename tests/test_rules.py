@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle.bundle import ModelBundle, mixture_quantiles
+from lifecycle.bundle import ModelBundle
+from lifecycle.mixture import mixture_quantiles
 from lifecycle.rules import RuleError, RuleModel, feature_matrix, fit_rule
 from training import evaluation
 from training.baselines import classification_baselines, last_period_value
