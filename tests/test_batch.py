@@ -307,6 +307,12 @@ def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     biggest = (now - before).dropna().sort_values(ascending=False)
     assert rows[0]["user_id"] == biggest.index[0]
     assert not {"country", "device"} & set(rows[0])
+    # Scored again with nothing new: no one rose, and the list says so (it said only "(no
+    # users match)", as a filter that matched nobody does).
+    again = batch.score_all(settings, reasons_top=None)
+    printed = run_cli(home, "movers").splitlines()
+    dates = (read_scores(path).as_of for path in (latest.path, again.path))
+    assert "nobody's value at risk rose from {} to {}".format(*dates) in printed, printed
 
 
 def test_report_is_self_contained_with_model_plots(trained_copy: Path) -> None:

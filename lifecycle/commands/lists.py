@@ -427,6 +427,11 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
             f"{task}: the model differs between the two tables (v{before} -> v{after}); "
             "part of each change is the model's, not the user's"
             for task, (before, after) in changes.items()
+        )
+        + (  # "(no users match)" alone read as a filter that matched nobody
+            (f"nobody's {by.replace('_', ' ')} rose from {previous.as_of} to {latest.as_of}",)
+            if len(rows) == 0 and not request.filters.text()
+            else ()
         ),
     )
 
