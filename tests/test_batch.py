@@ -478,7 +478,9 @@ def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
     moved = json.loads(run_cli(home, "--json", "movers", "--by", "churn_probability"))
     before = table.metadata["model_versions"]["churn"]
     assert moved["model_changes"] == {"churn": [before, "7"]}
-    assert moved["notes"] == [
+    # the same scores under another version's name: nobody rose, and the list says so
+    assert moved["rows"] == [] and moved["notes"] == [
         f"churn: the model differs between the two tables (v{before} -> v7); part of each "
-        "change is the model's, not the user's"
+        "change is the model's, not the user's",
+        f"nobody's churn probability rose from {table.as_of} to {table.as_of}",
     ]
