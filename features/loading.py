@@ -156,7 +156,7 @@ def stream_table(
                 max_bad_fraction=max_bad_fraction,
                 memory_limit=memory_limit,
                 keep_rows=keep_rows,
-                dates_read_as=read_as,
+                dates_read_as={**(dates_read_as or {}), **read_as},  # every column found
             )
         checks.refuse_if_mostly_bad(source, max_bad_fraction)
         # what a separator ending every line makes carries nothing: not stored, not a column
