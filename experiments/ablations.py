@@ -16,12 +16,14 @@ docs/results/ablations.json and the doc's ``ablations`` block is rendered from t
     uv run python experiments/ablations.py --only no_refit --doc docs/decisions.md
     uv run python experiments/ablations.py --quick --json /tmp/ablations.json   # tiny, for CI
     uv run python experiments/ablations.py --case backtest-online_retail-august --json /tmp/a.json
+    uv run python experiments/ablations.py --case backtest-online_retail-monthly --cutoff 2011-07-01
 
 ``--only NAME`` re-runs that variant and the current method it is paired with, and keeps the
 other variants' recorded results (the runs are seeded: the current method reproduces).
 ``--case`` pairs the variants on another case of experiments/backtests.py (the August
 origin, before the season: a new choice is judged on both origins); the doc's block is the
-September one, so such a run prints and writes ``--json`` only.
+September one, so such a run prints and writes ``--json`` only; so does ``--cutoff``, which
+pairs them at another origin of the case (its horizon).
 ``--quick`` runs two variants on a demo product of 1,000 users (backtests.py's quick case):
 its numbers check the script, not the method.
 """
@@ -29,6 +31,7 @@ its numbers check the script, not the method.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -106,9 +109,16 @@ VARIANTS = {
         ),
     ),
     "always_calibrate": Variant(
-        "LightGBM's own probabilities where calibration does not transfer out of time",
+        "the LTV's purchase part: LightGBM's own probabilities where calibration does not "
+        "transfer out of time",
         "isotonic calibration always",
-        method={"calibrate_only_if_it_transfers": False},
+        method={"calibration_check": "none"},
+    ),
+    "uncalibrated_churn": Variant(
+        "churn and conversion calibrated always",
+        "LightGBM's own probabilities where calibration does not transfer out of time, as "
+        "for the LTV's purchase part",
+        method={"calibration_check": "all"},
     ),
     "bgnbd_p_alive": Variant(
         "MBG/NBD for the served p_alive and expected purchases",
@@ -377,7 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--case", default=CASE, help=f"a case of experiments/backtests.py (default {CASE})"
     )
+    parser.add_argument(
+        "--cutoff", help="pair at this origin of the case instead (its horizon; with --case)"
+    )
     args = parser.parse_args(argv)
+    if args.cutoff and (args.doc or args.quick):
+        parser.error(
+            f"--cutoff {args.cutoff}: the doc's block is {CASE}'s (drop --doc and --quick)"
+        )
     if args.quick and args.doc:
         parser.error("--quick measures CI sizes: the doc keeps the full-size runs (drop --doc)")
     if args.case != CASE and (args.doc or args.quick):
@@ -404,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.case not in CASES:
             parser.error(f"--case {args.case}: not a case of backtests.py ({', '.join(CASES)})")
         case, resamples = CASES[args.case], RESAMPLES
+        if args.cutoff:
+            case = dataclasses.replace(case, cutoff=args.cutoff, later_cutoffs=())
         names = [CURRENT, *(n for n in args.only or VARIANTS if n != CURRENT)]
     meta = machine()
     results = run_variants(names, case, data_root, log, resamples=resamples) | {"machine": meta}

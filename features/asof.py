@@ -369,7 +369,8 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     orders AS ({orders_sql(has_order_id)}),
     order_gaps AS (
         SELECT {u}, order_time, value,
-               epoch(order_time - lag(order_time) OVER (PARTITION BY {u} ORDER BY order_time)) / 86400.0 AS gap_days
+               (epoch_us(order_time) - lag(epoch_us(order_time)) OVER (PARTITION BY {u} ORDER BY order_time))
+                   // 1000000 AS gap_seconds
         FROM orders
     ),
     days AS (
@@ -378,7 +379,7 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
                bool_or({ty} NOT IN ({not_activity})) AS active,
                count(*) FILTER (WHERE {ty} = '{c.SESSION}') AS sessions,
                count(*) FILTER (WHERE {ty} = '{c.REFUND}') AS refunds,
-               coalesce(sum({amt}) FILTER (WHERE {ty} = '{c.REFUND}'), 0) AS refund_amount,
+               coalesce(sum({money(amt)}) FILTER (WHERE {ty} = '{c.REFUND}'), 0) AS refund_amount,
                min({t}) FILTER (WHERE {ty} = '{c.ACTIVATION}') AS activation_time,
                min({t}) AS first_time,
                max({t}) AS last_time
@@ -416,12 +417,18 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
                count(*) AS orders_total, sum(g.value) AS revenue_total,
                avg(g.value) AS avg_order_value, max(g.value) AS max_order_value,
                min(g.order_time) AS first_order_time,
-               avg(g.gap_days) AS ipt_mean_days, stddev_samp(g.gap_days) AS ipt_std_days
+               avg(g.gap_seconds) / 86400.0 AS ipt_mean_days,
+               -- from exact integer moments (DuckDB's stddev_samp merges threads' partial
+               -- states in no fixed order, so its last bits vary from run to run)
+               sqrt((count(g.gap_seconds) * sum(g.gap_seconds::HUGEINT * g.gap_seconds)
+                     - sum(g.gap_seconds)::HUGEINT * sum(g.gap_seconds))::DOUBLE
+                    / nullif(count(g.gap_seconds) * (count(g.gap_seconds) - 1), 0)) / 86400.0
+                   AS ipt_std_days
         FROM population p JOIN order_gaps g ON g.{u} = p.{u} AND g.order_time <= p.as_of
         GROUP BY p.{u}, p.as_of
     ),
     refund_agg AS (
-        SELECT p.{u}, p.as_of, sum(e.{amt}) AS refund_amount_total
+        SELECT p.{u}, p.as_of, sum({money("e." + amt)}) AS refund_amount_total
         FROM population p JOIN events e ON e.{u} = p.{u} AND e.{t} <= p.as_of AND e.{ty} = '{c.REFUND}'
         GROUP BY p.{u}, p.as_of
     )
@@ -465,11 +472,18 @@ def _known_since() -> str:
     return f"least(usr.{c.SIGNUP_TIME}, w.first_event_time)"
 
 
+def money(column: str) -> str:
+    """An amount as an exact decimal, so that its sums are exact: DuckDB adds a group's rows
+    on several threads in no fixed order, and float sums then differ in their last bits
+    from run to run (and so the trees and models learned from them)."""
+    return f"{column}::DECIMAL(38, 6)"
+
+
 def orders_sql(has_order_id: bool) -> str:
     """Orders, the one definition features and labels share: the purchase lines of one order
     id at one moment (lines after a cutoff never join it); ``user_id, order_time, value``."""
     order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
-    return f"""SELECT {c.USER_ID}, {c.EVENT_TIME} AS order_time, sum({c.AMOUNT}) AS value
+    return f"""SELECT {c.USER_ID}, {c.EVENT_TIME} AS order_time, sum({money(c.AMOUNT)}) AS value
         FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
         GROUP BY {c.USER_ID}, {order} {c.EVENT_TIME}"""
 

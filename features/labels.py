@@ -37,6 +37,7 @@ from features.asof import (
     _utc,
     compute_features,
     connect,
+    money,
     orders_sql,
 )
 from lifecycle import tasks
@@ -257,8 +258,9 @@ def _label_sql(spec: LabelSpec, has_order_id: bool) -> str:
         SELECT DISTINCT e.{u}, a.as_of FROM events e JOIN cutoffs a ON e.{t} <= a.as_of"""
     outcome = tasks.get(spec.task).outcome
     if outcome == "net_value":
-        measure = f"""coalesce(sum(CASE WHEN e.{ty} = '{c.PURCHASE}' THEN e.{amt}
-                                  WHEN e.{ty} = '{c.REFUND}' THEN -e.{amt} END), 0)"""
+        exact = money(f"e.{amt}")
+        measure = f"""coalesce(sum(CASE WHEN e.{ty} = '{c.PURCHASE}' THEN {exact}
+                                  WHEN e.{ty} = '{c.REFUND}' THEN -{exact} END), 0)"""
         return f"""
         WITH known AS ({known}),
         value AS (

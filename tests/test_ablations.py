@@ -39,7 +39,7 @@ def test_the_method_undone_registers_the_evaluated_model_with_bg_nbd(
         home=trained_copy,
         environ={"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1", **few_rounds(), **NO_PLOTS},
     )
-    undone = Method(refit=False, calibrate_only_if_it_transfers=False, purchase_process=BGNBD)
+    undone = Method(refit=False, calibration_check="none", purchase_process=BGNBD)
     token = METHOD.set(undone)
     try:
         result = train_task(settings, "ltv")

@@ -292,10 +292,30 @@ def test_deployed_model_learned_from_every_matured_cutoff(
         assert bundle.metrics == result.metrics["lightgbm"]  # the evaluated model's figures
 
 
+def test_only_the_ltv_goes_uncalibrated_where_calibration_does_not_transfer() -> None:
+    """The method's check drops the calibrator of the LTV's purchase part only: calibrating
+    it re-ranks the values (a product with the spend) and moves the total. Churn and
+    conversion keep theirs, which only moves their level (the deployed one is fitted on the
+    refit's own out-of-fold scores up to the freshest cutoff). The ablations' variants undo
+    it both ways."""
+    from training.pipeline import Method, calibration_checked
+
+    method = Method()
+    assert [calibration_checked(method, t) for t in ("churn", "conversion", "ltv")] == [
+        False,
+        False,
+        True,
+    ]
+    every = Method(calibration_check="all")
+    assert all(calibration_checked(every, t) for t in ("churn", "conversion", "ltv"))
+    never = Method(calibration_check="none")
+    assert not any(calibration_checked(never, t) for t in ("churn", "conversion", "ltv"))
+
+
 def test_calibration_is_kept_only_when_it_transfers_out_of_time() -> None:
     """Calibrating on an earlier period is kept when it helps a later one and dropped when
-    the later period's base rate moved (a seasonal swing): then the refit deploys
-    LightGBM's own probabilities, with no calibrator."""
+    the later period's base rate moved (a seasonal swing): then the refit of a checked task
+    deploys LightGBM's own probabilities, with no calibrator."""
     from training.models import calibration_transfers, fit_bundle, refit_bundle
 
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF
+from features.asof import AS_OF, money
 from lifecycle.btyd import BGNBD, BTYDError, GammaGamma, expected_value, rfm_summary
 from lifecycle.rules import RuleModel, feature_matrix, fit_rule
 from lifecycle.sql import literal
@@ -52,10 +52,11 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
 
     as_of = pd.Timestamp(as_of)
     orders = duckdb.sql(
-        f"""SELECT {c.USER_ID} AS user_id, {c.EVENT_TIME} AS order_time, sum({c.AMOUNT}) AS value
+        f"""SELECT {c.USER_ID} AS user_id, {c.EVENT_TIME} AS order_time,
+                   sum({money(c.AMOUNT)})::DOUBLE AS value
             FROM read_parquet({literal(events_path)})
             WHERE {c.EVENT_TYPE} = '{c.PURCHASE}' AND {c.EVENT_TIME} <= '{as_of.isoformat()}'::TIMESTAMPTZ
-            GROUP BY ALL"""
+            GROUP BY ALL ORDER BY user_id, order_time"""
     ).df()
     summary = rfm_summary(orders, as_of)
     bgnbd = BGNBD.fit(summary["frequency"], summary["recency"], summary["T"])

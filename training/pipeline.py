@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,8 +72,11 @@ class Method:
     code so that ``experiments/ablations.py`` measures each against its alternative."""
 
     refit: bool = True  # register the refit on every matured cutoff, not the evaluated model
-    # LightGBM's own probabilities where the validation calibration does not transfer to test
-    calibrate_only_if_it_transfers: bool = True
+    # LightGBM's own probabilities where the validation calibration does not transfer to test:
+    # for the value tasks ("values": calibrating the LTV's purchase part re-ranks the values
+    # and moves the total), for every task ("all"), or for none ("none"). Churn's and
+    # conversion's calibration only moves their level: they stay calibrated.
+    calibration_check: Literal["all", "values", "none"] = "values"
     purchase_process: type[BGNBD] = MBGNBD  # the served p_alive and expected purchases
     # Boost from the purchase process (LightGBM init_score, lifecycle.offsets): a trial
     boost_from_process: bool = False
@@ -86,6 +89,13 @@ class Method:
     # The deployed refit calibrated on its own recipe's out-of-fold scores (training.models
     # .cross_fitted_scores), not on the evaluated model's test scores
     deployed_calibration: CalibrationKind = "cross_fitted"
+
+
+def calibration_checked(method: Method, task: str) -> bool:
+    """Whether the task's model goes uncalibrated where calibration does not transfer."""
+    if method.calibration_check == "values":
+        return not tasks.get(task).is_probability
+    return method.calibration_check == "all"
 
 
 # The method of the trainings in this context; only experiments set another (``METHOD.set``).
@@ -323,7 +333,7 @@ def train_task(
     test = parts["test"]
     y = test[LABEL].to_numpy(dtype=float)
     calibration = calibration_transfers(evaluated, test, LABEL)
-    if not calibration["transfers"] and method.calibrate_only_if_it_transfers:
+    if not calibration["transfers"] and calibration_checked(method, task):
         evaluated.calibrator = None  # measured, and deployed, with LightGBM's own probabilities
     rule_options = {
         "horizon_days": training.spec.horizon_days,
