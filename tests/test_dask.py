@@ -67,6 +67,9 @@ def churn_results(trained_workspace: TrainedWorkspace, home: Path, client: Any) 
         | {
             "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1",
             "LIFECYCLE_DASK__SCHEDULER": client.scheduler.address,
+            # Fewer round trips to the cluster (each Dask fit starts a LightGBM network on
+            # the workers), as the LTV test below: the early-stopping checks stay per tree.
+            "LIFECYCLE_DASK__ROUNDS_PER_CHUNK": "100",
         }
     )
     distributed = train_task(load_settings(home=home, environ=never_promoted), "churn")
