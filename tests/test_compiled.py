@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from experiment_runs import run_experiment
-from workspaces import TrainedWorkspace
+from experiment_runs import few_rounds, run_experiment
+from workspaces import NO_PLOTS, TrainedWorkspace
 
 from lifecycle.compiled import OBJECT_SUFFIX, compile_trees
 from lifecycle.settings import load_settings
@@ -207,9 +207,11 @@ def test_training_compiles_a_new_champion_and_prunes_unserved_versions(
     from serving.scoring import compile_champions, load_champions
     from training.pipeline import train_task
 
-    settings = load_settings(
-        home=trained_copy, environ={"LIFECYCLE_SERVING__COMPILED_VERSIONS_KEPT": "0"}
-    )
+    # What is asserted is what training compiles, prunes and a server finds cached, and that
+    # compiled trees predict as LightGBM's: any number of trees, so few boosting rounds (each
+    # tree is also compiled), and no plots.
+    environ = {"LIFECYCLE_SERVING__COMPILED_VERSIONS_KEPT": "0"} | NO_PLOTS | few_rounds()
+    settings = load_settings(home=trained_copy, environ=environ)
     client = registry.client(settings)
     old = registry.alias_version(client, "demo-churn", registry.CHAMPION).version
     client.delete_registered_model_alias("demo-churn", registry.CHAMPION)  # the gate promotes

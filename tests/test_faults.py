@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from experiment_runs import few_rounds
 from services import run_cli
-from workspaces import NO_PLOTS
+from workspaces import NO_COMPILE, NO_PLOTS
 
 from lifecycle.settings import Settings, load_settings
 
@@ -86,8 +86,9 @@ def online(home: Path) -> pd.DataFrame:
 @pytest.fixture
 def home(trained_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This test's own copy of the trained, materialized and batch-scored demo workspace;
-    the commands run on it (and their subprocesses) draw no plots."""
-    for name, value in NO_PLOTS.items():
+    the commands run on it (and their subprocesses) draw no plots and compile no champion
+    they promote (seconds of CPU a training; compiled trees are tested in test_compiled)."""
+    for name, value in (NO_PLOTS | NO_COMPILE).items():
         monkeypatch.setenv(name, value)
     return trained_copy
 
@@ -193,10 +194,16 @@ def test_kill_during_ingest_keeps_the_dataset_and_the_next_ingest_cleans_up(
     pd.testing.assert_frame_equal(pd.read_parquet(dataset / "events.parquet"), before)
 
 
-def test_training_beside_serving_corrupts_neither(home: Path) -> None:
+def test_training_beside_serving_corrupts_neither(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from features.store import latest_feature_rows, store_paths
     from serving.scoring import load_champions, score_frame
 
+    # What is asserted is the serving side while a training registers and promotes beside
+    # it, not the model: few boosting rounds (the loop scores at least 3 times regardless).
+    for name, value in few_rounds().items():
+        monkeypatch.setenv(name, value)
     features = latest_feature_rows(store_paths(settings(home))).head(200)
     process = subprocess.Popen(
         [sys.executable, str(ENTRY), "none", "-", "--home", str(home), "--quiet", "train", "churn"],

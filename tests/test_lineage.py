@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from experiment_runs import few_rounds
 from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace
 
 from features import contract as c
@@ -97,8 +98,10 @@ def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: P
     from training.pipeline import train_task
 
     environ = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"}
-    # Not compiled when the accepted model is promoted: only the gate is asserted here.
-    settings = load_settings(home=trained_copy, environ=environ | NO_COMPILE | NO_PLOTS)
+    # Not compiled when the accepted model is promoted, and few boosting rounds: only the
+    # gate is asserted here.
+    environ |= NO_COMPILE | NO_PLOTS | few_rounds()
+    settings = load_settings(home=trained_copy, environ=environ)
     client = registry.client(settings)
     name = registry.model_name("demo", "churn")
     before = registry.alias_version(client, name, "champion").version
