@@ -244,7 +244,10 @@ def score_all(
     obj: Context, as_of: str | None, dataset: str | None, reasons_top: int, allow_partial: bool
 ) -> None:
     """Score every known user with the champion models into one Parquet scores table."""
+    from lifecycle.steps import foresee_refusals
     from serving.batch import score_all as run_scoring
+
+    foresee_refusals(obj.settings, dataset)  # a model no training can make: say so, not 'train'
 
     result = run_scoring(
         obj.settings,

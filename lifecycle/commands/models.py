@@ -252,6 +252,9 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
 
     # what would only show as each worker's 503 after the start, said here in one line
     require_events(obj.settings, dataset or obj.settings.dataset, "serve", held=True)
+    from lifecycle.steps import foresee_refusals
+
+    foresee_refusals(obj.settings, dataset)  # the workers say why no training makes a model
     check_workers(workers)
     check_can_listen(host, port)
     refuse_auth_without_tokens(obj.settings, host)
