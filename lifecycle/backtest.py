@@ -495,6 +495,7 @@ def run_backtest(
     truths = {}
     for stamp in stamps:  # every cutoff is checked before anything runs
         check_before_end(stamp, span[1])
+        check_history(stamp, span[0], labels)  # one before the data: never 'cut earlier'
         try:
             truths[stamp] = outcomes(source / EVENTS_FILE, source / USERS_FILE, stamp, labels)
         except UserError as error:  # a horizon that ends after the data
@@ -505,7 +506,6 @@ def run_backtest(
                 else ""
             )
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
-        check_history(stamp, span[0], labels)
     # before anything runs: a folder that cannot be made, or written (read-only), stops here
     if out is not None:
         refuse_unwritable(out / RESULT_FILE, "the backtest (--out)")

@@ -257,6 +257,16 @@ def test_a_settings_horizon_past_the_data_names_the_option_that_fits(home: Path)
     assert "--horizon DAYS sets every label horizon (at most 20 here), or cut earlier" in line
 
 
+def test_a_cutoff_on_the_first_day_of_data_names_the_earliest_that_works(home: Path) -> None:
+    """A cutoff on the data's first day (before its first event) was told 'features there would
+    be empty; --horizon DAYS ... (at most 400 here), or cut earlier': earlier has no data."""
+    result = invoke(home, "backtest", "--cutoff", "2023-01-01")
+    [line] = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and "cut earlier" not in line
+    assert line.startswith("Error: --cutoff 2023-01-01 is too early: the data starts at 2023-01-01")
+    assert "the earliest cutoff is " in line
+
+
 def test_too_little_data_for_training_names_the_cutoff(home: Path) -> None:
     result = invoke(
         home,
