@@ -237,3 +237,20 @@ def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
         assert CliRunner().invoke(main, [*step, "--dataset", "many"]).exit_code == 0
     told = _error(["score-all", "--dataset", "many"])
     assert all(f"run `lifecycle train {t}`" in told for t in ("churn", "conversion", "ltv"))
+
+
+def test_a_campaign_from_a_list_refuses_every_option_that_makes_a_list(
+    home: Path, tmp_path: Path
+) -> None:
+    """`campaign start --from-list FILE --control-share 0.5` recorded the list's own control
+    flags (1 held out of 20) without a word; --top, --seed and --rank-by were ignored too."""
+    listed = tmp_path / "list.csv"
+    listed.write_text("user_id,control\nu1,false\nu2,true\n")
+    start = ["campaign", "start", "winback", "--from-list", str(listed)]
+    assert _error([*start, "--control-share", "0.5"]) == (
+        "Error: --from-list takes the list as it is (its users and their control flags): drop "
+        "the options that make a list (--control-share), or --from-list"
+    )
+    many = _error([*start, "--top", "5", "--seed", "3", "--rank-by", "ltv", "--stage", "silent"])
+    assert all(o in many for o in ("--top", "--seed", "--rank-by", "--stage"))
+    assert not (home / "campaigns").exists()
