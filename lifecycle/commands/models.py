@@ -115,8 +115,12 @@ def promote(
         accept_definition_change=accept_definition_change,
         gated_only=not force,
     )
-    lines = [
-        f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): {reason}"
+    lines = [  # the champion promoted again: "champion is now v2 (was 2)" read as a change
+        f"{done['model']}: v{done['champion']} is already the champion; "
+        f"the reason is recorded on it: {reason}"
+        if done["previous"] == done["champion"]
+        else f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): "
+        f"{reason}"
     ]
     if done["gate_overridden"]:
         lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
