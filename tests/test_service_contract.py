@@ -86,3 +86,21 @@ def test_every_route_refuses_fields_it_does_not_take(home: Path) -> None:
             ), (route, response.text)
         # what a route takes is still taken (an empty body where it takes nothing)
         assert client.post("/models", json={}).status_code != 400
+
+
+def test_a_user_id_with_a_control_character_is_refused_as_ingest_refuses_it(home: Path) -> None:
+    """'7\\x00' is no user ingest loads (invalid_user_id): /score answered it as an unknown
+    user with the cold-start scores; it is a 400 naming the id's place."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    with TestClient(service_asgi_app()) as client:
+        for route, body, place in (
+            ("score", {"user_ids": ["u1", "7\x00"]}, ["user_ids", 1]),
+            ("score_features", {"users": [{"user_id": "a\nb", "features": {}}]}, ["users", 0]),
+        ):
+            response = client.post(f"/{route}", json=body)
+            assert response.status_code == 400, (route, response.text)
+            [detail] = response.json()["detail"]
+            assert detail["loc"][: len(place)] == place, detail
+            assert "a user id holds no control character" in detail["msg"]
