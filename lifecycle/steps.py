@@ -7,6 +7,7 @@ what it made; heavy libraries are imported inside, so importing this module is c
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -169,4 +170,5 @@ def foresee_refusals(settings: Settings, dataset: str | None = None) -> None:
         if why is not None:
             foreseen[task] = why
     if foreseen:
-        train_refusals.record(settings, dataset, foreseen, [])
+        with contextlib.suppress(OSError):  # a read-only workspace: the advice stays 'train'
+            train_refusals.record(settings, dataset, foreseen, [])
