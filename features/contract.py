@@ -20,6 +20,8 @@ CURRENCY = "currency"
 ORDER_ID = "order_id"  # optional: lines of one order share it (frequency counts orders)
 
 MAX_USER_ID_CHARS = 128  # the longest user id ingest loads and the HTTP API accepts
+# In no id ingest loads nor the HTTP API takes: the NUL of a damaged export, a line break
+CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
 # 18074.0: pandas writes integer ids so in a column with a null; ingest reads them as 18074
 WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"
 

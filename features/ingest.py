@@ -333,6 +333,10 @@ def ingest_into(
                     max_bad_fraction=max_bad_fraction,
                     memory_limit=memory_limit,
                     keep_rows=appending_to is not None and table == "events",
+                    # an append's amounts are judged beside the dataset's
+                    stored_events=appending_to / EVENTS_FILE
+                    if appending_to is not None and table == "events"
+                    else None,
                 )
                 shutil.rmtree(work / table)
             if adapter is not None:  # its notes, of the events this file gives

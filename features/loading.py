@@ -93,6 +93,7 @@ def stream_table(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     keep_rows: bool = False,
     dates_read_as: dict[str, dict[str, Any]] | None = None,
+    stored_events: Path | None = None,
 ) -> LoadReport:
     """Check a table chunk by chunk into ``out`` (Parquet) and its bad rows into
     ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
@@ -105,7 +106,8 @@ def stream_table(
     source row, its notes and whether it is a kept repeat, named in its schema metadata
     (:data:`ROW_COLUMNS`), so what is finally added is counted and quarantined by row.
     A file whose numeric dates show one order (``features.date_orders``) is read a second
-    time in it (``dates_read_as``).
+    time in it (``dates_read_as``). ``stored_events``: the events of the dataset an append
+    adds to, whose amounts the file's are judged beside (``absurd_amount``).
     """
     import duckdb
     import pyarrow as pa
@@ -157,6 +159,7 @@ def stream_table(
                 memory_limit=memory_limit,
                 keep_rows=keep_rows,
                 dates_read_as={**(dates_read_as or {}), **read_as},  # every column found
+                stored_events=stored_events,
             )
         checks.refuse_if_mostly_bad(source, max_bad_fraction)
         # what a separator ending every line makes carries nothing: not stored, not a column
@@ -204,7 +207,7 @@ def stream_table(
             repeats = repeats[:0]
         # held back besides repeats, each for a reason of its own: amounts no order has
         absurd = (
-            absurd_amounts(con, staged, row, rules.max_amount_ratio, checks)
+            absurd_amounts(con, staged, row, rules.max_amount_ratio, checks, stored_events)
             if rules.table == "events" and c.AMOUNT in columns
             else repeats[:0]
         )

@@ -5,6 +5,7 @@ file has."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,18 +21,36 @@ CENT_LIMIT = 2.0**53 / 100
 
 
 def absurd_amounts(
-    con: Any, staged: str, row: str, ratio: float, checks: TableChecks
+    con: Any,
+    staged: str,
+    row: str,
+    ratio: float,
+    checks: TableChecks,
+    stored: Path | None = None,
 ) -> np.ndarray:
     """Source rows (sorted, none already held back) whose amount (kept negative: its size) is
-    more than ``ratio`` times the median of the file's positive amounts (``ratio`` 0: not
-    judged so), or beyond what a number holds to the cent (1e15): a typo or a test row, which
-    would dwarf every revenue, LTV and value at risk. They are added to the ``held_back``
-    table; the limit is noted."""
+    more than ``ratio`` times the median of the positive amounts (``ratio`` 0: not judged so),
+    or beyond what a number holds to the cent (1e15): a typo or a test row, which would dwarf
+    every revenue, LTV and value at risk. The median is the file's, or with ``stored`` (the
+    events of the dataset an append adds to) the dataset's with the file's: a few huge rows
+    appended, or a file of nothing else, are their own median. They are added to the
+    ``held_back`` table; the limit is noted."""
     amount = identifier(c.AMOUNT)
     loaded = f"{row} NOT IN (SELECT source_row FROM held_back)"
-    ((median,),) = con.execute(
-        f"SELECT median({amount}) FROM {staged} WHERE {amount} > 0 AND {loaded}"
-    ).fetchall()
+    positive = f"SELECT {amount} AS amount FROM {staged} WHERE {amount} > 0 AND {loaded}"
+    if stored is not None:
+        import pyarrow.parquet as pq
+
+        try:
+            if c.AMOUNT not in pq.read_schema(stored).names:
+                stored = None
+        except (OSError, ValueError):  # damaged: the merge that follows names it in one line
+            stored = None
+    if stored is not None:
+        positive += (
+            f" UNION ALL SELECT {amount} FROM read_parquet({literal(stored)}) WHERE {amount} > 0"
+        )
+    ((median,),) = con.execute(f"SELECT median(amount) FROM ({positive})").fetchall()
     limit = min(CENT_LIMIT, ratio * median) if ratio and median else CENT_LIMIT
     found = np.sort(
         con.execute(
@@ -49,6 +68,7 @@ def absurd_amounts(
             "median": median,
             "ratio": ratio if limit < CENT_LIMIT else None,
             "limit": limit,
+            "median_of": "dataset" if stored is not None else "file",
         }
     return found
 

@@ -30,7 +30,7 @@ from lifecycle.errors import UserError
 # cell holding one of these is missing, never a user of that name.
 NULL_TOKENS = ("", "nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None")
 WHOLE_FLOAT_ID = c.WHOLE_FLOAT_ID  # 18074.0: pandas' integer ids in a column with a null
-CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
+CONTROL_CHARACTER = c.CONTROL_CHARACTER
 ROUNDED_ID = r"[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]+"  # 1.23457E+11, as Excel shows a long number
 
 

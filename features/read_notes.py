@@ -63,7 +63,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"    {reasons.get('absurd_amount', 0):,} absurd_amount rows: '{absurd['column']}' "
             f"above {absurd['limit']:,.2f} ("
             + (
-                f"{absurd['ratio']:,g} times the file's median amount, {absurd['median']:,.2f}: "
+                f"{absurd['ratio']:,g} times the {absurd.get('median_of', 'file')}'s median "
+                f"amount, {absurd['median']:,.2f}: "
                 "settings ingest.max_amount_ratio"
                 if absurd["ratio"]
                 else "beyond what a number holds to the cent"

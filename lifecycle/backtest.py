@@ -33,6 +33,7 @@ from lifecycle.backtest_judge import (
     flat_metrics,
     forecasts,
     judge,
+    nothing_to_judge,
     outcomes,
     save_plots,
     verdict_lines,
@@ -357,12 +358,8 @@ def backtest_cutoff(
     missing = int(truth["value"].isna().sum())  # known in the scratch data, not in the full
     truth["value"] = truth["value"].fillna(0.0)
     truth[["active", "bought"]] = truth[["active", "bought"]].eq(True)
-    active_users, value_total = int(truth["active"].sum()), float(truth["value"].sum())
-    if active_users in (0, len(ids)) or value_total <= 0:
-        raise BacktestError(
-            f"backtest at {cutoff:%Y-%m-%d}: of {len(ids):,} users {active_users:,} were active "
-            f"and their value sums to {value_total:,.2f} after the cutoff: nothing to judge by"
-        )
+    if why := nothing_to_judge(truth, cutoff):
+        raise BacktestError(why)
     found = forecasts(scores, rows, data_dir / EVENTS_FILE, source / EVENTS_FILE, cutoff, labels)
     progress(f"{cutoff:%Y-%m-%d}: judging {len(ids):,} users ({resamples:,} bootstrap resamples)")
     verdict = judge(truth, found, scores, resamples=resamples, seed=seed)
@@ -373,7 +370,7 @@ def backtest_cutoff(
     outcome = {
         "active_rate": float(truth["active"].mean()),
         "bought_rate": float(truth["bought"].mean()),
-        "value_total": value_total,
+        "value_total": float(truth["value"].sum()),
         "users_without_outcome": missing,
         "blank_churn": found.blank_churn,
         "resamples": resamples,
@@ -495,6 +492,7 @@ def run_backtest(
     truths = {}
     for stamp in stamps:  # every cutoff is checked before anything runs
         check_before_end(stamp, span[1])
+        check_history(stamp, span[0], labels)  # one before the data: never 'cut earlier'
         try:
             truths[stamp] = outcomes(source / EVENTS_FILE, source / USERS_FILE, stamp, labels)
         except UserError as error:  # a horizon that ends after the data
@@ -505,7 +503,8 @@ def run_backtest(
                 else ""
             )
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
-        check_history(stamp, span[0], labels)
+        if why := nothing_to_judge(truths[stamp], stamp):  # known before anything runs
+            raise BacktestError(why)
     # before anything runs: a folder that cannot be made, or written (read-only), stops here
     if out is not None:
         refuse_unwritable(out / RESULT_FILE, "the backtest (--out)")

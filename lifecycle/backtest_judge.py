@@ -25,6 +25,18 @@ BASELINES = ("recency", "last_period_value", "rfm_score", "bgnbd_gamma_gamma")
 # -- what happened, and what each method forecast ----------------------------------------
 
 
+def nothing_to_judge(truth: pd.DataFrame, cutoff: pd.Timestamp) -> str | None:
+    """Why no score can be judged by what followed ``cutoff`` (:func:`outcomes` of its users):
+    nobody or everybody active, or no value (a 1-day horizon on a day the shop was shut)."""
+    active, value = int(truth["active"].eq(True).sum()), float(truth["value"].fillna(0).sum())
+    if active in (0, len(truth)) or value <= 0:
+        return (
+            f"backtest at {cutoff:%Y-%m-%d}: of {len(truth):,} users {active:,} were active "
+            f"and their value sums to {value:,.2f} after the cutoff: nothing to judge by"
+        )
+    return None
+
+
 def outcomes(
     events_path: Path, users_path: Path | None, cutoff: pd.Timestamp, labels: LabelSettings
 ) -> pd.DataFrame:

@@ -33,6 +33,7 @@ CONTEXT_COLUMNS = {
     "tenure_days": "tenure_days",
     "orders_total": "orders",
     "net_revenue_total": "revenue",  # after refunds, as LTV's value
+    "refund_amount_total": "refunds",  # to date: segments share revenue out before them
     "sessions_total": "sessions",
     "activated": "activated",
 }

@@ -95,7 +95,8 @@ class IngestSettings(Section):
         100_000,
         ge=0,
         description="a purchase or refund amount more than this many times the file's median "
-        "amount is quarantined as absurd_amount (0: only amounts no number holds to the cent)",
+        "amount (an append's: the dataset's with the file's) is quarantined as absurd_amount "
+        "(0: only amounts no number holds to the cent)",
     )
     chunk_rows: int = Field(
         100_000,

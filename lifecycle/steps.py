@@ -7,6 +7,7 @@ what it made; heavy libraries are imported inside, so importing this module is c
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,3 +141,34 @@ def train_tasks(
     if not done.results and must_train:
         raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
     return done
+
+
+def foresee_refusals(settings: Settings, dataset: str | None = None) -> None:
+    """Record, for each task without a champion that no training was refused for yet, why
+    `lifecycle train` would refuse it where that is certain without training
+    (``training.foresight``): `score-all` and `serve` then say so in their first answer,
+    not 'run `lifecycle train`'."""
+    import duckdb
+
+    from lifecycle import registry, train_refusals
+    from training.foresight import foreseen_refusal
+
+    dataset = dataset or settings.dataset
+    if not settings.workspace.feature_table(dataset).is_file():
+        return
+    reader = registry.reader(settings)
+    foreseen = {}
+    for task in tasks.names():
+        if registry.alias_version(reader, registry.model_name(dataset, task), registry.CHAMPION):
+            continue
+        if train_refusals.refused(settings, dataset, task) is not None:
+            continue
+        try:
+            why = foreseen_refusal(settings, task, dataset)
+        except (UserError, OSError, ValueError, duckdb.Error):
+            continue  # advice only: the command's own checks name what is wrong
+        if why is not None:
+            foreseen[task] = why
+    if foreseen:
+        with contextlib.suppress(OSError):  # a read-only workspace: the advice stays 'train'
+            train_refusals.record(settings, dataset, foreseen, [])

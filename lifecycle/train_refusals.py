@@ -2,11 +2,14 @@
 it is: a command that finds no champion says why, instead of advising a `lifecycle train`
 that refuses again (a dataset of one user, a history too short).
 
-A refusal holds while the feature table is the one it was judged on (its size and time);
-a new table (new data, `lifecycle features build`) may train, and the advice is to try."""
+A refusal holds while the feature table is the one it was judged on (its size and time),
+under the same labels and training settings; a new table (new data, `lifecycle features
+build`) or another horizon may train, and the advice is to try. Commands that find no
+champion first record what training would certainly refuse (``training.foresight``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,13 +22,16 @@ def _path(settings: Settings, dataset: str) -> Path:
     return settings.workspace.training_refusals(dataset)
 
 
-def _table_stamp(settings: Settings, dataset: str) -> list[int] | None:
+def _table_stamp(settings: Settings, dataset: str) -> list[int | str] | None:
+    """The feature table (its size and time) and the settings a refusal was judged with (the
+    labels' horizons, training's limits): another horizon may train."""
     table = settings.workspace.feature_table(dataset)
     try:
         stat = table.stat()
     except OSError:
         return None
-    return [stat.st_size, stat.st_mtime_ns]
+    judged = json.dumps([settings.labels.model_dump(), settings.training.model_dump()], default=str)
+    return [stat.st_size, stat.st_mtime_ns, hashlib.sha256(judged.encode()).hexdigest()[:16]]
 
 
 def record(settings: Settings, dataset: str, refused: dict[str, str], trained: list[str]) -> None:

@@ -215,12 +215,13 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
 
 
 def document_known_fields(spec: dict[str, Any]) -> None:
-    """``/at_risk`` refuses a field it does not take (``serving.service.refuse_unknown_fields``):
+    """Every route refuses a field it does not take (``serving.service.refuse_unknown_fields``):
     its body takes nothing else."""
-    operation = spec.get("paths", {}).get("/at_risk", {}).get("post", {})
-    for media in operation.get("requestBody", {}).get("content", {}).values():
-        if media.get("schema", {}).get("properties"):
-            media["schema"]["additionalProperties"] = False
+    for path in spec.get("paths", {}).values():
+        operation = path.get("post", {})
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            if "properties" in media.get("schema", {}):
+                media["schema"]["additionalProperties"] = False
 
 
 def document_user_limit(spec: dict[str, Any], limit: int) -> None:

@@ -26,7 +26,15 @@ from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
 from serving.lists import Privacy, at_risk, list_rows
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
-from serving.segments import SuperUserDefinition, segment_summary, super_users, super_users_words
+from serving.segments import (
+    SuperUserDefinition,
+    revenue_totals,
+    revenue_words,
+    segment_summary,
+    share_label,
+    super_users,
+    super_users_words,
+)
 from serving.units import Units, units_for
 
 if TYPE_CHECKING:
@@ -150,7 +158,7 @@ def segments_figure(rfm: pd.DataFrame | None, stages: pd.DataFrame | None) -> Fi
         ax.barh(y - 0.2, table["user_share"], height=0.4, color=GREY, label="share of users")
         # predicted LTV, else the value to date (revenue, or purchases in a log without amounts)
         shares = [k for k in table.columns if k.endswith("_share") and k != "user_share"]
-        value = "ltv_share" if "ltv_share" in shares else shares[-1]
+        value = "ltv_share" if "ltv_share" in shares else shares[0]  # revenue before refunds
         what = "predicted LTV" if value == "ltv_share" else value.removesuffix("_share")
         label = f"share of {what}"
         ax.barh(y + 0.2, table[value].fillna(0), height=0.4, color=BLUE, label=label)
@@ -159,6 +167,17 @@ def segments_figure(rfm: pd.DataFrame | None, stages: pd.DataFrame | None) -> Fi
         ax.set(title=title, xlabel="share")
         ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def _shares_named(summary: pd.DataFrame, revenue: str) -> pd.DataFrame:
+    """A segment summary with its share columns named for a reader (``revenue_share`` before
+    refunds, ``refunds_share``; ``purchases_share`` in a count-only log)."""
+    named = {
+        k: f"{share_label(k, revenue)}_share".replace(" ", "_")
+        for k in summary.columns
+        if k.endswith("_share") and k != "user_share"
+    }
+    return summary.rename(columns=named)
 
 
 def funnel_figure(funnel: pd.DataFrame) -> Figure:
@@ -354,20 +373,33 @@ def render_report(
             )
         )
 
-    value_columns = ("revenue", "ltv")
-    named = {f"{c}_share": f"{units.value_name(c)}_share" for c in value_columns}
+    revenue = units.value_name("revenue")
     rfm, stages = (
-        segment_summary(scores, column, value_columns).rename(columns=named)
+        _shares_named(segment_summary(scores, column, ("revenue", "ltv")), revenue)
         if column in scores
         else None
         for column in ("segment", "lifecycle_stage")
     )
-    shares = {c: "{:.1%}" for c in ("user_share", *named.values())}
+    shares = {
+        c: "{:.1%}"
+        for table in (rfm, stages)
+        if table is not None
+        for c in table.columns
+        if c.endswith("_share")
+    }
+    totals = revenue_totals(scores)
     sections.append(
         (
             "Segments: sizes and value shares",
             figure_html(segments_figure(rfm, stages), "segments")
-            + f'<p class="note">Super users (top {value.top_share:.0%} by {kept}, the lists\' '
+            + '<p class="note">'
+            + (  # a sales report's head: refunds on their own, shares before them
+                f"{html.escape(revenue_words(totals, revenue)).capitalize()}; shares of "
+                f"{revenue} are before refunds, refunds a share of their own. "
+                if totals is not None
+                else ""
+            )
+            + f"Super users (top {value.top_share:.0%} by {kept}, the lists' "
             + (
                 f"super_user flag): {super_users_words(supers)}. "
                 if supers is not None

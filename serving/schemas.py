@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    create_model,
+)
 
-from features.contract import MAX_USER_ID_CHARS
+from features.contract import CONTROL_CHARACTER, MAX_USER_ID_CHARS
 from lifecycle import tasks
 from lifecycle.list_fields import list_fields, rank_by_choices
 
@@ -15,7 +24,29 @@ from lifecycle.list_fields import list_fields, rank_by_choices
 # task declared in a module named by LIFECYCLE_TASK_MODULES is asked for, answered and
 # listed like the built-in ones.
 Task = Literal[tasks.names()]  # type: ignore[valid-type]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_USER_ID_CHARS)]
+
+
+def _no_control_character(user_id: str) -> str:
+    """An id with a control character is no user ingest loads ('7\x00' was answered as an
+    unknown user, with the cold-start scores)."""
+    if re.search(CONTROL_CHARACTER, user_id):
+        raise ValueError("a user id holds no control character (a NUL, a tab, a line break)")
+    return user_id
+
+
+UserId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_USER_ID_CHARS),
+    AfterValidator(_no_control_character),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_USER_ID_CHARS,
+            "pattern": f"^[^{CONTROL_CHARACTER[1:-1]}]*$",
+        }
+    ),
+]
 FeatureValue = float | bool | str | None
 COLD_START = (
     "unknown users are scored as a brand-new user: tenure 0, no activity or orders counted "

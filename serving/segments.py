@@ -290,10 +290,18 @@ class SegmentDefinitions:
         }
 
 
+REFUNDS = "refunds"  # scores column: refunds to date ("revenue" is what was kept after them)
+BEFORE_REFUNDS = "revenue_before_refunds"  # a summary's share column of revenue before refunds
+
+
 def segment_summary(
     scores: pd.DataFrame, column: str, value_columns: tuple[str, ...] = ("revenue_total", "ltv")
 ) -> pd.DataFrame:
-    """Users and share of users per value of ``column``, and each group's share of every value column."""
+    """Users and share of users per value of ``column``, and each group's share of every value
+    column. Revenue (kept after refunds) is shared out as a sales report does: before refunds
+    (``revenue_before_refunds_share``), refunds a share of their own (``refunds_share``), where
+    the table has them: kept after refunds, a group refunded more than it bought in the data
+    (users whose only events are refunds) had a negative share of revenue."""
     groups = scores[column].astype("string").fillna("(none)")
     summary = groups.value_counts().rename("users").to_frame()
     summary["user_share"] = summary["users"] / max(len(scores), 1)
@@ -301,9 +309,48 @@ def segment_summary(
         if value not in scores:
             continue
         amounts = scores[value].astype(float).fillna(0)
-        total = amounts.sum()
-        summary[f"{value}_share"] = (
-            amounts.groupby(groups).sum().reindex(summary.index) / total if total > 0 else np.nan
-        )
+        shared = {value: amounts}
+        if value == "revenue" and REFUNDS in scores:
+            refunds = scores[REFUNDS].astype(float).fillna(0)
+            shared = {BEFORE_REFUNDS: amounts + refunds, REFUNDS: refunds}
+        for name, part in shared.items():
+            total = part.sum()
+            summary[f"{name}_share"] = (
+                part.groupby(groups).sum().reindex(summary.index) / total if total > 0 else np.nan
+            )
     summary.index.name = column
     return summary.reset_index()
+
+
+def share_label(share_column: str, revenue: str = "revenue") -> str:
+    """A summary's share column for a reader: ``revenue`` (before refunds), ``refunds``,
+    ``revenue after refunds`` (a scores table without its refunds), or the value column's
+    name; ``revenue`` is revenue's name for the reader (``purchases`` in a count-only log)."""
+    name = share_column.removesuffix("_share")
+    words = {BEFORE_REFUNDS: revenue, REFUNDS: REFUNDS, "revenue": f"{revenue} after refunds"}
+    return words.get(name, name)
+
+
+def revenue_totals(scores: pd.DataFrame) -> dict[str, float] | None:
+    """Revenue to date of a scores table as a sales report heads it: before refunds, refunded,
+    kept after refunds (None without its revenue and refunds)."""
+    if "revenue" not in scores or REFUNDS not in scores:
+        return None
+    kept = float(scores["revenue"].astype(float).fillna(0).sum())
+    refunded = float(scores[REFUNDS].astype(float).fillna(0).sum())
+    return {"before_refunds": kept + refunded, "refunds": refunded, "kept": kept}
+
+
+def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
+    """The totals in words: 'revenue to date 1,234.00 before refunds, 56.00 refunded (4.5%),
+    1,178.00 kept'; ``revenue`` is its name for the reader (``purchases`` in a count-only log)."""
+
+    def amount(value: float) -> str:  # a count of purchases is whole
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+    before, refunded = totals["before_refunds"], totals["refunds"]
+    part = f" ({refunded / before:.1%})" if before > 0 else ""
+    return (
+        f"{revenue} to date {amount(before)} before refunds, {amount(refunded)} refunded{part}, "
+        f"{amount(totals['kept'])} kept"
+    )

@@ -392,7 +392,9 @@ LifecycleScoring.add_asgi_middleware(ReadyReason)
 
 def refuse_unknown_fields(api: bentoml.api, route: str) -> None:  # type: ignore[valid-type]
     """A request field the route does not take is a 400 naming it and the fields it takes:
-    ignored, a misspelt filter (``stage`` for ``lifecycle_stage``) would answer unfiltered."""
+    ignored, a misspelt filter (``stage`` for ``lifecycle_stage``) would answer unfiltered, a
+    misspelt option (``reason`` for ``reasons``) be left at its default, and /models of
+    ``{"dataset": "other"}`` answer for the served dataset."""
     from pydantic import create_model, model_validator
 
     from serving.errors import field_errors
@@ -402,10 +404,10 @@ def refuse_unknown_fields(api: bentoml.api, route: str) -> None:  # type: ignore
 
     def known_fields_only(cls: type, data: object) -> object:
         unknown = [k for k in data if k not in taken] if isinstance(data, dict) else []
+        takes = f"takes {', '.join(taken)}" if taken else "takes no field"
         if unknown:
             raise field_errors(
-                route,
-                [((k,), f"unknown field {k!r}; {route} takes {', '.join(taken)}") for k in unknown],
+                route, [((k,), f"unknown field {k!r}; {route} {takes}") for k in unknown]
             )
         return data
 
@@ -420,4 +422,5 @@ def refuse_unknown_fields(api: bentoml.api, route: str) -> None:  # type: ignore
     )
 
 
-refuse_unknown_fields(LifecycleScoring.apis["at_risk"], "at_risk")
+for _route, _api in LifecycleScoring.apis.items():
+    refuse_unknown_fields(_api, _route)

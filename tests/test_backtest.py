@@ -257,6 +257,42 @@ def test_a_settings_horizon_past_the_data_names_the_option_that_fits(home: Path)
     assert "--horizon DAYS sets every label horizon (at most 20 here), or cut earlier" in line
 
 
+def test_a_cutoff_on_the_first_day_of_data_names_the_earliest_that_works(home: Path) -> None:
+    """A cutoff on the data's first day (before its first event) was told 'features there would
+    be empty; --horizon DAYS ... (at most 400 here), or cut earlier': earlier has no data."""
+    result = invoke(home, "backtest", "--cutoff", "2023-01-01")
+    [line] = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and "cut earlier" not in line
+    assert line.startswith("Error: --cutoff 2023-01-01 is too early: the data starts at 2023-01-01")
+    assert "the earliest cutoff is " in line
+
+
+def test_a_horizon_after_which_nothing_happened_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """--horizon 1 on a day the shop was shut: the whole pipeline ran (features, three
+    trainings) before 'nothing to judge by'; what followed the cutoff is known at the start."""
+    shop = tmp_path / "shop.csv"
+    days = [d for d in pd.date_range("2023-01-02", "2023-12-30") if d.day_name() != "Sunday"]
+    shop.write_text(
+        "user_id,event_time,event_type,amount\n"
+        + "".join(
+            f"u{i % 25},{d:%Y-%m-%d} 10:00,purchase,{5 + i % 7}\n" for i, d in enumerate(days)
+        )
+    )
+    assert invoke(tmp_path, "ingest", str(shop)).exit_code == 0
+    out = tmp_path / "kept"  # where the cutoff's scratch workspace would be made
+    args = ("--cutoff", "2023-10-01", "--horizon", "1", "--dataset", "shop", "--out", str(out))
+    result = invoke(tmp_path, "backtest", *args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line == (
+        "Error: backtest at 2023-10-01: of 25 users 0 were active and their value sums to 0.00 "
+        "after the cutoff: nothing to judge by"
+    )
+    assert not out.exists()  # nothing ran
+
+
 def test_too_little_data_for_training_names_the_cutoff(home: Path) -> None:
     result = invoke(
         home,

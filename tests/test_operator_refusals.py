@@ -200,8 +200,9 @@ def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
     home: Path, tmp_path: Path
 ) -> None:
     """A dataset of one user: `score-all` said 'run `lifecycle train churn`', which refused
-    (too short a history, too few customers); it says that refusal, and a new feature table
-    (new data) brings the advice to train back."""
+    (too short a history, too few customers); it says why no training can make a model from
+    its first answer on (before any `train`: what training would certainly refuse), then
+    `train`'s own words once it refused; data that may train is still told to train."""
     events = tmp_path / "one.csv"
     events.write_text(
         "user_id,event_time,event_type,amount\nu1,2024-01-02 10:00,purchase,5\n"
@@ -210,6 +211,13 @@ def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
     assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "one"]).exit_code == 0
     for step in (["features", "build"], ["features", "apply"]):
         assert CliRunner().invoke(main, [*step, "--dataset", "one"]).exit_code == 0
+    first = _error(["score-all", "--dataset", "one"])
+    assert "run `lifecycle train" not in first
+    for task in ("churn", "conversion", "ltv"):
+        assert f"`lifecycle train {task}` cannot train one on this data yet (" in first
+    assert (
+        first.count("needs at least 20 customers, the latest cutoff 2024-02-04 has 1 user(s)") == 3
+    )
     refused = _error(["train", "churn", "--dataset", "one"])
     why = refused.removeprefix("Error: churn: ")
     advice = _error(["score-all", "--dataset", "one"])
@@ -217,7 +225,32 @@ def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
         f"no champion for model one-churn: `lifecycle train churn` cannot train one on this data "
         f"yet ({why})"
     ) in advice
-    assert "run `lifecycle train churn`" not in advice
-    assert "run `lifecycle train ltv`" in advice  # never tried: train is the advice
-    assert CliRunner().invoke(main, ["features", "build", "--dataset", "one"]).exit_code == 0
-    assert "run `lifecycle train churn`" in _error(["score-all", "--dataset", "one"])
+    # 20 customers buying again: a model that learns from no outcome may serve: train is the advice
+    many = tmp_path / "many.csv"
+    many.write_text(
+        "user_id,event_time,event_type,amount\n"
+        + "".join(f"u{i},2024-01-0{1 + i % 5} 10:00,purchase,5\n" for i in range(20))
+        + "".join(f"u{i},2024-02-0{1 + i % 5} 10:00,purchase,7\n" for i in range(20))
+    )
+    assert CliRunner().invoke(main, ["ingest", str(many), "--dataset", "many"]).exit_code == 0
+    for step in (["features", "build"], ["features", "apply"]):
+        assert CliRunner().invoke(main, [*step, "--dataset", "many"]).exit_code == 0
+    told = _error(["score-all", "--dataset", "many"])
+    assert all(f"run `lifecycle train {t}`" in told for t in ("churn", "conversion", "ltv"))
+
+
+def test_a_campaign_from_a_list_refuses_every_option_that_makes_a_list(
+    home: Path, tmp_path: Path
+) -> None:
+    """`campaign start --from-list FILE --control-share 0.5` recorded the list's own control
+    flags (1 held out of 20) without a word; --top, --seed and --rank-by were ignored too."""
+    listed = tmp_path / "list.csv"
+    listed.write_text("user_id,control\nu1,false\nu2,true\n")
+    start = ["campaign", "start", "winback", "--from-list", str(listed)]
+    assert _error([*start, "--control-share", "0.5"]) == (
+        "Error: --from-list takes the list as it is (its users and their control flags): drop "
+        "the options that make a list (--control-share), or --from-list"
+    )
+    many = _error([*start, "--top", "5", "--seed", "3", "--rank-by", "ltv", "--stage", "silent"])
+    assert all(o in many for o in ("--top", "--seed", "--rank-by", "--stage"))
+    assert not (home / "campaigns").exists()

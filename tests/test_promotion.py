@@ -126,6 +126,8 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     scored = trained["ltv"].version
     again = run_cli(trained_copy, "promote", "ltv", scored, "--reason", "same model")
     assert "scores table" not in again
+    # it said "champion is now v3 (was 3)", as if something had changed
+    assert f"demo-ltv: v{scored} is already the champion; the reason is recorded" in again
     earlier = client.get_model_version("demo-ltv", scored)
     other = client.create_model_version(
         "demo-ltv", source=earlier.source, run_id=earlier.run_id, tags=earlier.tags

@@ -241,6 +241,25 @@ def test_report_of_scores_without_revenue_says_there_are_no_super_users() -> Non
     assert "super_user flag): none, the scores table has no revenue column." in document
 
 
+def test_report_shares_revenue_before_refunds_never_below_zero() -> None:
+    """Users whose only events are refunds gave the segments tables a negative share of
+    revenue: shares are before refunds now, refunds a column and the totals a line."""
+    table = synthetic_scores(300)
+    frame = table.frame.assign(refunds=0.0)
+    refunded = frame["segment"] == "no_purchase"
+    frame.loc[refunded, "refunds"] = 25.0
+    frame.loc[refunded, "revenue"] = -25.0  # kept after refunds: less than nothing
+    document, _, _ = render_report(ScoresTable(frame, table.metadata), [])
+    segments = document.split("Segments: sizes and value shares")[1].split("<h2")[0]
+    assert "<th>revenue_share</th>" in segments and "<th>refunds_share</th>" in segments
+    assert not re.search(r"<td class=num>-[\d.]+%</td>", segments)
+    before = frame["revenue"].sum() + frame["refunds"].sum()
+    assert f"Revenue to date {before:,.2f} before refunds, {frame['refunds'].sum():,.0f} " in (
+        segments
+    )
+    assert "shares of revenue are before refunds, refunds a share of their own" in segments
+
+
 def test_report_when_a_baseline_rule_serves_ltv_and_scores_lack_segments() -> None:
     """A rule serving LTV gives no P10/P90, and a scores table may lack the RFM segment or
     the stage: the report says what is missing instead of failing."""

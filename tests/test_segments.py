@@ -14,9 +14,12 @@ from serving.segments import (
     SuperUserDefinition,
     lifecycle_stage,
     quantile_score,
+    revenue_totals,
+    revenue_words,
     rfm_scores,
     rfm_segment,
     segment_summary,
+    share_label,
     stage_of_values,
     super_users,
     super_users_words,
@@ -133,6 +136,42 @@ def test_segment_summary_sizes_and_shares_add_up() -> None:
     assert summary["user_share"].sum() == pytest.approx(1)
     assert summary.loc["a", "revenue_share"] == pytest.approx(0.4)
     assert summary.loc["b", "ltv_share"] == pytest.approx(0.25)
+
+
+def test_revenue_is_shared_before_refunds_with_refunds_a_share_of_their_own() -> None:
+    """Users whose only events are refunds (orders placed before the log) kept less than
+    nothing: shared out after refunds, their group had a share of revenue of -0.1% (segments
+    and the report). A sales report's way: shares before refunds, refunds on their own."""
+    scores = pd.DataFrame(
+        {
+            "segment": ["champions", "champions", "lost", NO_PURCHASE],
+            "revenue": [90.0, 10.0, 20.0, -20.0],  # kept after refunds
+            "refunds": [10.0, 0.0, 0.0, 20.0],
+            "ltv": [5.0, 3.0, 2.0, 0.0],
+        }
+    )
+    summary = segment_summary(scores, "segment", ("revenue", "ltv")).set_index("segment")
+    shares = [c for c in summary.columns if c.endswith("_share")]
+    assert shares == ["user_share", "revenue_before_refunds_share", "refunds_share", "ltv_share"]
+    assert (summary[shares] >= 0).all().all()
+    assert summary["revenue_before_refunds_share"].to_dict() == pytest.approx(
+        {"champions": 110 / 130, "lost": 20 / 130, NO_PURCHASE: 0.0}
+    )
+    assert summary["refunds_share"].to_dict() == pytest.approx(
+        {"champions": 1 / 3, "lost": 0.0, NO_PURCHASE: 2 / 3}
+    )
+    totals = revenue_totals(scores)
+    assert totals == {"before_refunds": 130.0, "refunds": 30.0, "kept": 100.0}
+    assert revenue_words(totals) == (
+        "revenue to date 130 before refunds, 30 refunded (23.1%), 100 kept"
+    )
+    named = [share_label(c, "purchases") for c in shares[1:]]
+    assert named == ["purchases", "refunds", "ltv"]
+    # a table scored before it had refunds: shared after them, and said so
+    old = segment_summary(scores.drop(columns="refunds"), "segment", ("revenue",))
+    assert share_label("revenue_share") == "revenue after refunds"
+    assert old.set_index("segment").loc[NO_PURCHASE, "revenue_share"] == pytest.approx(-0.2)
+    assert revenue_totals(scores.drop(columns="refunds")) is None
 
 
 def test_lifecycle_stages_v1_on_a_hand_made_frame() -> None:

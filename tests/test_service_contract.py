@@ -61,3 +61,46 @@ def test_at_risk_refuses_unknown_fields_naming_the_ones_it_takes(home: Path) -> 
             response = client.post("/at_risk", json=body)
             assert response.status_code == 400, response.text
             assert response.json()["error"] == "1 validation error for Input", response.text
+
+
+def test_every_route_refuses_fields_it_does_not_take(home: Path) -> None:
+    """/score ignored {"reason": "none"} (it is reasons: every reason was computed) and /models
+    answered {"dataset": "other"} for the served dataset: each is a 400 naming the field."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    with TestClient(service_asgi_app()) as client:
+        for route, body, unknown, takes in (
+            ("score", {"user_ids": ["u1"], "reason": "none"}, "reason", "user_ids, tasks, reasons"),
+            ("score_features", {"users": [], "dataset": "x"}, "dataset", "users, tasks"),
+            ("models", {"dataset": "other"}, "dataset", "no field"),
+            ("reload", {"force": True}, "force", "no field"),
+            ("promote", {"task": "churn", "reason": "x", "forced": True}, "forced", "task, reason"),
+        ):
+            response = client.post(f"/{route}", json=body)
+            assert response.status_code == 400, (route, response.text)
+            assert any(
+                d["loc"][-1] == unknown
+                and f"unknown field {unknown!r}; {route} takes {takes}" in d["msg"]
+                for d in response.json()["detail"]
+            ), (route, response.text)
+        # what a route takes is still taken (an empty body where it takes nothing)
+        assert client.post("/models", json={}).status_code != 400
+
+
+def test_a_user_id_with_a_control_character_is_refused_as_ingest_refuses_it(home: Path) -> None:
+    """'7\\x00' is no user ingest loads (invalid_user_id): /score answered it as an unknown
+    user with the cold-start scores; it is a 400 naming the id's place."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    with TestClient(service_asgi_app()) as client:
+        for route, body, place in (
+            ("score", {"user_ids": ["u1", "7\x00"]}, ["user_ids", 1]),
+            ("score_features", {"users": [{"user_id": "a\nb", "features": {}}]}, ["users", 0]),
+        ):
+            response = client.post(f"/{route}", json=body)
+            assert response.status_code == 400, (route, response.text)
+            [detail] = response.json()["detail"]
+            assert detail["loc"][: len(place)] == place, detail
+            assert "a user id holds no control character" in detail["msg"]

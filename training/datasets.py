@@ -163,22 +163,13 @@ def build_training_set(
     paths, events_path, users, store, service_name, spec = _task_source(
         settings, task, dataset, service_name
     )
-    import duckdb
-
-    last_event = duckdb.sql(
-        f"SELECT max({c.EVENT_TIME}) FROM read_parquet('{str(events_path).replace(chr(39), chr(39) * 2)}')"
-    ).fetchall()[0][0]
+    last_event = last_event_time(events_path)
     grid = cutoffs or available_cutoffs(settings, paths.dataset)
     ripe = thin_cutoffs(
         matured_cutoffs(last_event, grid, spec.horizon_days), settings.training.max_cutoffs
     )
     if not ripe:
-        raise TooFewOutcomes(
-            f"no cutoff of dataset '{paths.dataset}' has a matured {spec.horizon_days}-day {task} horizon: "
-            f"the data ends at {_utc(last_event):%Y-%m-%d}, the cutoffs run "
-            f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; shorten the horizon (labels.{task}_horizon_days) "
-            "or use a longer history"
-        )
+        raise none_matured(paths.dataset, task, spec.horizon_days, last_event, grid)
     labels = compute_labels(
         events_path,
         ripe,
@@ -206,6 +197,27 @@ def build_training_set(
         "rows_by_cutoff": {f"{k:%Y-%m-%d}": int(v) for k, v in by_cutoff["size"].items()},
     }
     return TrainingSet(task, frame, retrieved.feature_names, service_name, spec, ripe, report)
+
+
+def last_event_time(events_path: Path) -> Any:
+    """The time of a dataset's last event (what a cutoff's horizon matures against)."""
+    import duckdb
+
+    return duckdb.sql(
+        f"SELECT max({c.EVENT_TIME}) FROM read_parquet('{str(events_path).replace(chr(39), chr(39) * 2)}')"
+    ).fetchall()[0][0]
+
+
+def none_matured(
+    dataset: str, task: str, horizon_days: int, last_event: Any, grid: list[pd.Timestamp]
+) -> TooFewOutcomes:
+    """The refusal of a task none of whose cutoffs has a matured horizon."""
+    return TooFewOutcomes(
+        f"no cutoff of dataset '{dataset}' has a matured {horizon_days}-day {task} horizon: "
+        f"the data ends at {_utc(last_event):%Y-%m-%d}, the cutoffs run "
+        f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; shorten the horizon (labels.{task}_horizon_days) "
+        "or use a longer history"
+    )
 
 
 def check_trainable(task: str, parts: dict[str, pd.DataFrame], settings: Settings) -> None:

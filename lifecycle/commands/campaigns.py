@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from lifecycle.cli import Context, main, pass_context
 from lifecycle.commands.lists import ListRequest, _emit_list, _list_options
@@ -61,15 +62,24 @@ def start(
     """Record who is targeted and who is held out, with their scores at the as-of date."""
     from features import contract as c
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
-    from serving.lists import Filters, at_risk, list_rows
+    from serving.lists import at_risk, list_rows
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
     if list_path is not None:
-        if request.filters != Filters() or request.out is not None:
+        # every option that makes a list: given with one, it was ignored (--control-share 0.5
+        # recorded the list's own 1 held out of 20)
+        context = click.get_current_context()
+        making = [
+            p.opts[0]
+            for p in context.command.params
+            if p.name not in {"name", "list_path", "as_of", "horizon_days", "dataset"}
+            and context.get_parameter_source(p.name) is not ParameterSource.DEFAULT
+        ]
+        if making:
             raise CampaignError(
-                "--from-list takes the list as it is: drop the list options "
-                "(--segment, --stage, --channel, --min-ltv, --min-churn, --out)"
+                "--from-list takes the list as it is (its users and their control flags): "
+                f"drop the options that make a list ({', '.join(making)}), or --from-list"
             )
         members = read_list(list_path)
         if as_of is None and "as_of" in members:

@@ -244,7 +244,10 @@ def score_all(
     obj: Context, as_of: str | None, dataset: str | None, reasons_top: int, allow_partial: bool
 ) -> None:
     """Score every known user with the champion models into one Parquet scores table."""
+    from lifecycle.steps import foresee_refusals
     from serving.batch import score_all as run_scoring
+
+    foresee_refusals(obj.settings, dataset)  # a model no training can make: say so, not 'train'
 
     result = run_scoring(
         obj.settings,
@@ -452,7 +455,10 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import (
         SuperUserDefinition,
+        revenue_totals,
+        revenue_words,
         segment_summary,
+        share_label,
         super_users,
         super_users_words,
     )
@@ -483,15 +489,19 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
             frame, date = result.scores, f"{result.as_of:%Y-%m-%d}"
     data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame)}
     lines = [f"{dataset}: segments as of {date}: {len(frame):,} users"]
+    revenue = units.value_name("revenue")
+    if totals := revenue_totals(frame):  # shares of revenue are before refunds: say so
+        data["revenue_to_date"] = totals
+        lines.append(f"{revenue_words(totals, revenue)}; shares of {revenue} are before refunds")
     for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", "RFM segments")):
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")
         lines.append(f"{title}:")
         for r in summary.to_dict(orient="records"):
             shares = ", ".join(
-                f"{units.value_name(k.removesuffix('_share'))} {r[k]:.1%}"
-                for k in ("revenue_share", "ltv_share")
-                if k in r and pd.notna(r[k])
+                f"{share_label(k, revenue)} {r[k]:.1%}"
+                for k in r
+                if k.endswith("_share") and k != "user_share" and pd.notna(r[k])
             )
             lines.append(
                 f"  {r[column]:<14} {r['users']:>9,} users ({r['user_share']:.1%}); share of {shares}"

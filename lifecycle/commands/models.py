@@ -115,8 +115,12 @@ def promote(
         accept_definition_change=accept_definition_change,
         gated_only=not force,
     )
-    lines = [
-        f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): {reason}"
+    lines = [  # the champion promoted again: "champion is now v2 (was 2)" read as a change
+        f"{done['model']}: v{done['champion']} is already the champion; "
+        f"the reason is recorded on it: {reason}"
+        if done["previous"] == done["champion"]
+        else f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): "
+        f"{reason}"
     ]
     if done["gate_overridden"]:
         lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
@@ -252,6 +256,9 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
 
     # what would only show as each worker's 503 after the start, said here in one line
     require_events(obj.settings, dataset or obj.settings.dataset, "serve", held=True)
+    from lifecycle.steps import foresee_refusals
+
+    foresee_refusals(obj.settings, dataset)  # the workers say why no training makes a model
     check_workers(workers)
     check_can_listen(host, port)
     refuse_auth_without_tokens(obj.settings, host)

@@ -1,0 +1,65 @@
+"""Amounts of new days (`ingest --append`, `refresh FILE`) judged beside the dataset's: a few
+huge rows appended were their own median, and loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features import contract as c
+from lifecycle.cli import main
+
+HEADER = "user_id,event_time,event_type,amount\n"
+# a shop whose orders are 10 to 19 (median 14.5)
+HISTORY = HEADER + "".join(f"u{i},2011-01-{i + 1:02d},purchase,{10 + i}\n" for i in range(10))
+
+
+def _run(*args: str) -> tuple[int, str]:
+    done = CliRunner().invoke(main, ["--quiet", *args])
+    return done.exit_code, done.output
+
+
+def test_an_append_of_a_few_huge_rows_is_judged_against_the_dataset(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_INGEST__MAX_AMOUNT_RATIO", "100")
+    history = tmp_path / "history.csv"
+    history.write_text(HISTORY)
+    assert _run("ingest", str(history), "--dataset", "shop")[0] == 0
+    dataset = home / "datasets" / "shop"
+    # two typos among four rows: the file's own median (45,006.50) let them in
+    appended = tmp_path / "february.csv"
+    appended.write_text(
+        HEADER + "u1,2011-02-01,purchase,90000\nu2,2011-02-02,purchase,12\n"
+        "u3,2011-02-03,refund,95000\nu4,2011-02-04,purchase,13\n"
+    )
+    code, output = _run("ingest", str(appended), "--dataset", "shop", "--append")
+    assert code == 0, output
+    events = pd.read_parquet(dataset / "events.parquet")
+    assert len(events) == 12 and events[c.AMOUNT].max() == 19
+    held = pd.read_csv(dataset / "quarantine" / "events-append-1.csv", dtype=str)
+    assert held[[c.SOURCE_ROW, c.REASON, c.AMOUNT]].values.tolist() == [
+        ["1", "absurd_amount", "90000"],
+        ["3", "absurd_amount", "95000"],
+    ]
+    # the median of the dataset with the file's rows: 10..19, 12, 13 and the two -> 14.5
+    assert (
+        "2 absurd_amount rows: 'amount' above 1,450.00 (100 times the dataset's median amount, "
+        "14.50: settings ingest.max_amount_ratio)"
+    ) in output
+    note = json.loads((dataset / "report.json").read_text())["tables"]["events"]["notes"]
+    assert note["absurd_amounts"]["median_of"] == "dataset"
+    # a file of nothing but typos is refused whole, by ingest and by refresh: the dataset
+    # keeps its version
+    version = dataset.resolve()
+    typos = tmp_path / "march.csv"
+    typos.write_text(HEADER + "u4,2011-03-01,purchase,5e6\nu5,2011-03-02,purchase,6e6\n")
+    for command in (["ingest", str(typos), "--append"], ["refresh", str(typos)]):
+        code, output = _run(*command, "--dataset", "shop")
+        assert code != 0
+        assert "march.csv: 2 of 2 rows are bad" in output and "(2 absurd_amount)" in output
+        assert dataset.resolve() == version
