@@ -238,7 +238,7 @@ def build_feature_table(
         },
     )
     rows, users_n = con.execute(
-        f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet('{str(out).replace(chr(39), chr(39) * 2)}')"
+        f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(out)})"
     ).fetchone()
     return {
         "path": str(out),

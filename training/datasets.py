@@ -204,7 +204,7 @@ def last_event_time(events_path: Path) -> Any:
     import duckdb
 
     return duckdb.sql(
-        f"SELECT max({c.EVENT_TIME}) FROM read_parquet('{str(events_path).replace(chr(39), chr(39) * 2)}')"
+        f"SELECT max({c.EVENT_TIME}) FROM read_parquet({literal(events_path)})"
     ).fetchall()[0][0]
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.asof import AS_OF, _utc
+from features.asof import AS_OF, _utc, connect
 from features.labels import label_spec, matured_cutoffs
 from features.store import store_paths
 from lifecycle.btyd import MIN_CUSTOMERS
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 def foreseen_refusal(settings: Settings, task: str, dataset: str) -> str | None:
     """Why `lifecycle train TASK` would refuse on the dataset's feature table as it is, when
     that is certain without training; None otherwise."""
-    import duckdb
-
     from training.pipeline import time_split
 
     paths = store_paths(settings, dataset)
@@ -48,8 +46,7 @@ def foreseen_refusal(settings: Settings, task: str, dataset: str) -> str | None:
     ripe = thin_cutoffs(
         matured_cutoffs(last_event, grid, spec.horizon_days), settings.training.max_cutoffs
     )
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with connect() as con:
         rows = con.execute(
             f"SELECT {AS_OF}, count(*) FROM read_parquet({literal(paths.feature_table)}) "
             "GROUP BY ALL"
