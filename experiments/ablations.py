@@ -192,7 +192,8 @@ def run_variants(
     from backtests import setup_command
     from quality import environment, lifecycle, settings_for
 
-    from lifecycle.backtest import backtest_labels, parse_cutoff, run_backtest
+    from lifecycle.backtest import run_backtest
+    from lifecycle.backtest_inputs import backtest_labels, parse_cutoff
     from lifecycle.backtest_judge import MODEL, outcomes
     from lifecycle.workspace import EVENTS_FILE, USERS_FILE
     from training import evaluation

@@ -252,7 +252,8 @@ def run_case(
     from hindsight import hindsight_ceiling
     from quality import environment, lifecycle, settings_for
 
-    from lifecycle.backtest import backtest_labels, parse_cutoff, run_backtest
+    from lifecycle.backtest import run_backtest
+    from lifecycle.backtest_inputs import backtest_labels, parse_cutoff
     from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
     with tempfile.TemporaryDirectory(prefix="lifecycle-backtests-") as tmp:

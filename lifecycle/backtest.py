@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features import contract as c
-from lifecycle import tasks
+from lifecycle.backtest_inputs import (
+    BacktestError,
+    backtest_labels,
+    check_before_end,
+    check_history,
+    data_span,
+    horizons,
+    parse_cutoffs,
+)
 from lifecycle.backtest_judge import (
     MODEL,
     across_cutoffs,
@@ -41,7 +49,6 @@ from lifecycle.backtest_judge import (
 from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
 from lifecycle.exports import SCRATCH_MARKER, record_scratch
-from lifecycle.setting_types import MAX_DAYS
 from lifecycle.settings import LabelSettings, Settings, TrackingSettings
 from lifecycle.sql import literal
 from lifecycle.steps import refusals
@@ -55,36 +62,6 @@ RESAMPLES = 1000
 RESULT_FILE = "backtest.json"  # the whole result, in --out and as the MLflow run's artifact
 
 Progress = Callable[[str], None]
-
-
-class BacktestError(UserError):
-    """A backtest cannot run as asked; the message names the cutoff, dataset or horizon."""
-
-
-# -- inputs -------------------------------------------------------------------------------
-
-
-def parse_cutoff(value: str | pd.Timestamp) -> pd.Timestamp:
-    """A cutoff date as midnight UTC (features see events at or before it)."""
-    from features.asof import as_of_date
-
-    stamp = as_of_date(value, "--cutoff")  # the commands' one date reader ('', 'NaT' refused)
-    if stamp != stamp.normalize():
-        raise BacktestError(
-            f"--cutoff {value!r}: expected a date (midnight UTC), not a time of day"
-        )
-    return stamp
-
-
-def backtest_labels(labels: LabelSettings, horizon_days: int | None) -> LabelSettings:
-    """The label settings of the backtest: every horizon set to ``horizon_days`` when given."""
-    if horizon_days is None:
-        return labels
-    if not 1 <= horizon_days <= MAX_DAYS:
-        raise BacktestError(f"--horizon {horizon_days}: expected 1 to {MAX_DAYS:,} days")
-    return LabelSettings(
-        **labels.model_dump() | {field: horizon_days for field in _horizon_fields()}
-    )
 
 
 def scratch_settings(
@@ -106,44 +83,6 @@ def scratch_settings(
             "serving": settings.serving.model_copy(update={"compile_trees": False}),
         }
     )
-
-
-def data_span(events_path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The first and last event time of an events table (UTC)."""
-    from features.asof import connect
-
-    first, last = (
-        connect()
-        .execute(
-            f"SELECT min({c.EVENT_TIME}), max({c.EVENT_TIME}) FROM read_parquet({literal(events_path)})"
-        )
-        .fetchone()
-    )
-    if first is None:
-        raise BacktestError(f"{events_path}: the events table is empty")
-    return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")
-
-
-def check_before_end(cutoff: pd.Timestamp, last_event: pd.Timestamp) -> None:
-    """Refuse a cutoff after the data: nothing happened after it to judge by."""
-    if cutoff > last_event:
-        raise BacktestError(
-            f"--cutoff {cutoff:%Y-%m-%d} is after the last event ({last_event:%Y-%m-%d %H:%M}): "
-            "nothing happened after it to judge the scores by"
-        )
-
-
-def check_history(cutoff: pd.Timestamp, first_event: pd.Timestamp, labels: LabelSettings) -> None:
-    """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
-    learn from); finer limits are the training's own errors."""
-    history = max(getattr(labels, field) for field in _horizon_fields())
-    earliest = (first_event + pd.Timedelta(days=history)).normalize() + pd.Timedelta(days=1)
-    if cutoff < earliest:
-        raise BacktestError(
-            f"--cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
-            f"and training needs at least one {history}-day label horizon of history before "
-            f"the cutoff; the earliest cutoff is {earliest:%Y-%m-%d} (or give a shorter --horizon)"
-        )
 
 
 # -- the scratch workspace ----------------------------------------------------------------
@@ -417,7 +356,7 @@ class BacktestResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
-            "horizons_days": _horizons(self.labels),
+            "horizons_days": horizons(self.labels),
             "settings": self.settings,
             "cutoffs": [r.to_dict() for r in self.cutoffs],
             "over_cutoffs": self.over_cutoffs,
@@ -427,8 +366,8 @@ class BacktestResult:
         }
 
     def lines(self) -> list[str]:
-        horizons = ", ".join(f"{t} {d} days" for t, d in _horizons(self.labels).items())
-        lines = [f"backtest of dataset '{self.dataset}' (horizons: {horizons})"]
+        said = ", ".join(f"{t} {d} days" for t, d in horizons(self.labels).items())
+        lines = [f"backtest of dataset '{self.dataset}' (horizons: {said})"]
         for result in self.cutoffs:
             lines += result.lines(self.labels)
         lines += across_lines(self.over_cutoffs)
@@ -438,22 +377,6 @@ class BacktestResult:
             + f"; {self.seconds:.0f} s in all"
         )
         return lines
-
-
-def _horizon_fields() -> list[str]:
-    """The label settings that set a task's horizon (``<task>_horizon_days``)."""
-    return [
-        f"{t}_horizon_days"
-        for t in tasks.names()
-        if f"{t}_horizon_days" in LabelSettings.model_fields
-    ]
-
-
-def _horizons(labels: LabelSettings) -> dict[str, int]:
-    return {
-        t.name: getattr(labels, f"{t.name}_horizon_days", None) or t.horizon_days
-        for t in tasks.all_tasks()
-    }
 
 
 def run_backtest(
@@ -486,7 +409,7 @@ def run_backtest(
     if resamples < 1:
         raise BacktestError(f"resamples must be at least 1, got {resamples}")
     labels = backtest_labels(settings.labels, horizon_days)
-    stamps = sorted({parse_cutoff(t) for t in cutoffs})
+    stamps = parse_cutoffs(cutoffs)
     span = data_span(source / EVENTS_FILE)
     progress("computing what happened after each cutoff")
     truths = {}
@@ -567,7 +490,7 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
     params = {
         "dataset": result.dataset,
         "cutoffs": ",".join(cutoffs),
-        **{f"{task}_horizon_days": days for task, days in _horizons(result.labels).items()},
+        **{f"{task}_horizon_days": days for task, days in horizons(result.labels).items()},
         "conversion_target": result.labels.conversion_target,
         "churn_lookback_days": result.labels.churn_lookback_days,
         "feature_windows_days": ",".join(str(w) for w in settings.features.windows_days),

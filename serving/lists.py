@@ -175,14 +175,17 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
                 f"{option} {wanted}: unknown; this scores table has {', '.join(known)}", name
             )
         keep &= (values == wanted).fillna(False).to_numpy()
-    for name, column, bound in (
-        ("min_ltv", "ltv", filters.min_ltv),
-        ("min_churn", "churn_probability", filters.min_churn),
+    for name, column, bound, most in (
+        ("min_ltv", "ltv", filters.min_ltv, np.inf),
+        ("min_churn", "churn_probability", filters.min_churn, 1.0),
     ):
         if bound is None:
             continue
         if not np.isfinite(bound):  # nan matched nobody: 'no users match', or no control group
             raise ListError(f"{option_of(name)} {bound}: expected a number, e.g. 0.5", name)
+        if not 0 <= bound <= most:  # scores are never below 0: a bound of -5 filtered nothing
+            expected = "0 or more" if most == np.inf else f"0 to {most:g}"
+            raise ListError(f"{option_of(name)} {bound:g}: expected {expected}", name)
         if column not in scores:
             raise ListError(f"{option_of(name)}: this scores table has no {column} column", name)
         keep &= scores[column].astype(float).fillna(-np.inf) >= bound
@@ -364,6 +367,22 @@ def model_changes(previous: ScoresTable, latest: ScoresTable) -> dict[str, tuple
     }
 
 
+def mover_notes(previous: ScoresTable, latest: ScoresTable, by: str, *, nobody: bool) -> tuple:
+    """A movers list's notes: each task whose model changed, two tables of one day (rescored:
+    "from D to D" read as time passing), and that ``nobody`` rose ("(no users match)" alone
+    read as a filter that matched nobody)."""
+    notes = [
+        f"{task}: the model differs between the two tables (v{before} -> v{after}); "
+        "part of each change is the model's, not the user's"
+        for task, (before, after) in model_changes(previous, latest).items()
+    ]
+    day, same_day = latest.as_of, previous.as_of == latest.as_of
+    if same_day:
+        notes.append(f"both tables are of {day}: each change comes from the models or the data")
+    span = f"between the two tables of {day}" if same_day else f"from {previous.as_of} to {day}"
+    return (*notes, *([f"nobody's {by.replace('_', ' ')} rose {span}"] if nobody else []))
+
+
 # -- output -------------------------------------------------------------------------------
 
 
@@ -373,7 +392,15 @@ LIST_FORMATS = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".xlsx": 
 
 def list_format(out: Path, fmt: str | None = None) -> str:
     """The format of ``out``: ``fmt`` when given, else from its suffix; anything else is
-    refused with the supported suffixes (a .xlsx of CSV text is worse than no file)."""
+    refused with the supported suffixes (a .xlsx of CSV text is worse than no file), and so
+    is a ``fmt`` that another format's suffix contradicts (CSV text in a .parquet file)."""
+    named = LIST_FORMATS.get(out.suffix.lower())
+    if fmt in LIST_FORMATS.values() and named is not None and fmt != named:
+        raise ListError(
+            f"--format {fmt} contradicts --out {shlex.quote(str(out))} (a {out.suffix} file "
+            f"holds {named}): name the file {out.stem}.{fmt} or drop --format",
+            "fmt",
+        )
     if fmt is not None and fmt in LIST_FORMATS.values():
         return fmt
     if fmt is None and out.suffix.lower() in LIST_FORMATS:

@@ -209,6 +209,11 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         ),
         (["--cutoff", "01/11/2023"], "--cutoff '01/11/2023': expected an ISO date YYYY-MM-DD"),
         (["--cutoff", "Nov 1 2023"], "expected an ISO date YYYY-MM-DD"),
+        # the same day twice (also written differently) was silently run once
+        (
+            ["--cutoff", "2023-11-01", "--cutoff", "2023-10-01", "--cutoff", "2023-11-01T00:00"],
+            "--cutoff 2023-11-01 is given 2 times: give each cutoff once",
+        ),
         # a pydantic dump of three errors, and a traceback once the pipeline had run
         (["--cutoff", "2023-11-01", "--horizon", "100000"], "--horizon 100000: expected 1 to"),
         (

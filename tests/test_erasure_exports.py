@@ -64,10 +64,10 @@ def test_lists_outside_the_workspace_are_registered_named_and_scrubbed(
     home: Path, tmp_path: Path
 ) -> None:
     crm = tmp_path / "crm"
-    plain, hashed, risers = crm / "at_risk.csv", crm / "hashed.csv", crm / "movers.csv"
+    plain, hashed, risers = crm / "at_risk.csv", crm / "hashed.dat", crm / "movers.csv"
     gone, inside, report = crm / "old.csv", home / "lists" / "in.csv", crm / "report.html"
     invoke(home, "at-risk", "--out", str(plain))
-    # Parquet bytes behind a .csv name: read by content, not by suffix.
+    # Parquet bytes behind a name of no format: read by content, not by suffix.
     invoke(home, "at-risk", "--pseudonymize", "--format", "parquet", "--out", str(hashed), key=KEY)
     invoke(home, "movers", "--out", str(risers))
     invoke(home, "at-risk", "--out", str(gone))

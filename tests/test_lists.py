@@ -133,6 +133,11 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
     for bounds in ({"min_churn": float("nan")}, {"min_ltv": float("inf")}):
         with pytest.raises(ListError, match=r"--min-(churn nan|ltv inf): expected a number"):
             at_risk(frame, Filters(**bounds))
+    # `at-risk --min-ltv -5` was taken and filtered nobody out: no score is below 0
+    with pytest.raises(ListError, match=r"^--min-ltv -5: expected 0 or more$"):
+        at_risk(frame, Filters(min_ltv=-5))
+    with pytest.raises(ListError, match=r"^--min-churn 1.5: expected 0 to 1$"):
+        at_risk(frame, Filters(min_churn=1.5))
 
 
 def test_error_names_the_parameter_at_fault_structurally() -> None:
@@ -392,6 +397,21 @@ def test_an_unknown_out_suffix_is_refused_naming_the_whole_path(tmp_path: Path) 
     )
     with pytest.raises(ListError, match=r"^--out list: cannot write a file without a suffix;"):
         list_format(Path("list"))
+
+
+def test_a_format_that_the_out_suffix_contradicts_is_refused(tmp_path: Path) -> None:
+    """`--format csv --out list.parquet` wrote CSV text into a file named .parquet."""
+    rows = list_rows(at_risk(scores_table(), limit=3), Privacy(), PERSONAL)
+    with pytest.raises(ListError) as refused:
+        export(rows, tmp_path / "list.parquet", "csv")
+    assert str(refused.value) == (
+        f"--format csv contradicts --out {tmp_path / 'list.parquet'} (a .parquet file holds "
+        "parquet): name the file list.csv or drop --format"
+    )
+    assert list(tmp_path.iterdir()) == []
+    # a suffix that names no format still takes --format
+    export(rows, tmp_path / "list.txt", "csv")
+    assert read_list_file(tmp_path / "list.txt")["user_id"].tolist() == rows["user_id"].tolist()
 
 
 def test_terminal_rows_carry_whole_reasons_wrapped() -> None:

@@ -384,7 +384,7 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
         previous_scores,
         require_same_definitions,
     )
-    from serving.lists import MOVER_FIELDS, list_rows, model_changes
+    from serving.lists import MOVER_FIELDS, list_rows, model_changes, mover_notes
     from serving.lists import movers as find_movers
 
     privacy = request.privacy(obj)
@@ -426,16 +426,7 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
             "model_changes": changes,
         },
         latest.metadata,
-        tuple(
-            f"{task}: the model differs between the two tables (v{before} -> v{after}); "
-            "part of each change is the model's, not the user's"
-            for task, (before, after) in changes.items()
-        )
-        + (  # "(no users match)" alone read as a filter that matched nobody
-            (f"nobody's {by.replace('_', ' ')} rose from {previous.as_of} to {latest.as_of}",)
-            if len(rows) == 0 and not request.filters.text()
-            else ()
-        ),
+        mover_notes(previous, latest, by, nobody=len(rows) == 0 and not request.filters.text()),
     )
 
 

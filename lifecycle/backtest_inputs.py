@@ -1,0 +1,112 @@
+"""The inputs of a backtest: its cutoffs, its horizon and the data span they must fit in.
+
+Every input is checked before any pipeline runs; each refusal is one line naming the cutoff,
+the horizon or the data's first and last day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from features import contract as c
+from lifecycle import tasks
+from lifecycle.errors import UserError
+from lifecycle.setting_types import MAX_DAYS
+from lifecycle.settings import LabelSettings
+from lifecycle.sql import literal
+
+
+class BacktestError(UserError):
+    """A backtest cannot run as asked; the message names the cutoff, dataset or horizon."""
+
+
+def parse_cutoff(value: str | pd.Timestamp) -> pd.Timestamp:
+    """A cutoff date as midnight UTC (features see events at or before it)."""
+    from features.asof import as_of_date
+
+    stamp = as_of_date(value, "--cutoff")  # the commands' one date reader ('', 'NaT' refused)
+    if stamp != stamp.normalize():
+        raise BacktestError(
+            f"--cutoff {value!r}: expected a date (midnight UTC), not a time of day"
+        )
+    return stamp
+
+
+def parse_cutoffs(values: Sequence[str | pd.Timestamp]) -> list[pd.Timestamp]:
+    """The cutoffs in time order; one given twice is refused (it was silently run once)."""
+    stamps = [parse_cutoff(v) for v in values]
+    for stamp in stamps:
+        if stamps.count(stamp) > 1:
+            raise BacktestError(
+                f"--cutoff {stamp:%Y-%m-%d} is given {stamps.count(stamp)} times: give each "
+                "cutoff once"
+            )
+    return sorted(stamps)
+
+
+def backtest_labels(labels: LabelSettings, horizon_days: int | None) -> LabelSettings:
+    """The label settings of the backtest: every horizon set to ``horizon_days`` when given."""
+    if horizon_days is None:
+        return labels
+    if not 1 <= horizon_days <= MAX_DAYS:
+        raise BacktestError(f"--horizon {horizon_days}: expected 1 to {MAX_DAYS:,} days")
+    return LabelSettings(
+        **labels.model_dump() | {field: horizon_days for field in horizon_fields()}
+    )
+
+
+def data_span(events_path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last event time of an events table (UTC)."""
+    from features.asof import connect
+
+    first, last = (
+        connect()
+        .execute(
+            f"SELECT min({c.EVENT_TIME}), max({c.EVENT_TIME}) FROM read_parquet({literal(events_path)})"
+        )
+        .fetchone()
+    )
+    if first is None:
+        raise BacktestError(f"{events_path}: the events table is empty")
+    return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")
+
+
+def check_before_end(cutoff: pd.Timestamp, last_event: pd.Timestamp) -> None:
+    """Refuse a cutoff after the data: nothing happened after it to judge by."""
+    if cutoff > last_event:
+        raise BacktestError(
+            f"--cutoff {cutoff:%Y-%m-%d} is after the last event ({last_event:%Y-%m-%d %H:%M}): "
+            "nothing happened after it to judge the scores by"
+        )
+
+
+def check_history(cutoff: pd.Timestamp, first_event: pd.Timestamp, labels: LabelSettings) -> None:
+    """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
+    learn from); finer limits are the training's own errors."""
+    history = max(getattr(labels, field) for field in horizon_fields())
+    earliest = (first_event + pd.Timedelta(days=history)).normalize() + pd.Timedelta(days=1)
+    if cutoff < earliest:
+        raise BacktestError(
+            f"--cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
+            f"and training needs at least one {history}-day label horizon of history before "
+            f"the cutoff; the earliest cutoff is {earliest:%Y-%m-%d} (or give a shorter --horizon)"
+        )
+
+
+def horizon_fields() -> list[str]:
+    """The label settings that set a task's horizon (``<task>_horizon_days``)."""
+    return [
+        f"{t}_horizon_days"
+        for t in tasks.names()
+        if f"{t}_horizon_days" in LabelSettings.model_fields
+    ]
+
+
+def horizons(labels: LabelSettings) -> dict[str, int]:
+    return {
+        t.name: getattr(labels, f"{t.name}_horizon_days", None) or t.horizon_days
+        for t in tasks.all_tasks()
+    }
