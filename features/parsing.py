@@ -157,7 +157,7 @@ def parse_numbers(
         reason[values.notna()] = "invalid_amount"
         return pd.Series(np.nan, index=values.index), reason
     if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype("float64")
+        numbers = _widened(values) + 0.0  # + 0.0: -0.0 is 0
         return numbers.where(np.isfinite(numbers)), reason
     text = _signed(as_text(values).astype(FAST_TEXT).str.strip())
     filled = ~(text.isna() | (text == ""))
@@ -182,6 +182,18 @@ def parse_numbers(
     reason[filled & ambiguous] = "ambiguous_amount"
     reason[filled & ~plain & ~ambiguous & ~words] = "invalid_amount"
     return numbers.where(np.isfinite(numbers)), reason
+
+
+def _widened(values: pd.Series) -> pd.Series:
+    """Numbers as float64; a float32 (or float16) column as the decimals it shows.
+
+    A Parquet amount of 139.12 saved as float32 holds 139.1199951171875: widened as it is,
+    that noise would be the amount (and every sum); its shortest text is what was written.
+    """
+    if pd.api.types.is_float_dtype(values) and values.dtype.itemsize < 8:
+        narrow = values.to_numpy(dtype=f"f{values.dtype.itemsize}", na_value=np.nan)
+        return pd.Series(narrow.astype(str).astype("float64"), index=values.index)
+    return values.astype("float64")
 
 
 # Minus as accounting and ERP exports write it: (12.50), 12.50- (SAP), and U+2212 MINUS SIGN

@@ -639,3 +639,27 @@ def test_unsigned_parquet_ids_beyond_int64_with_a_null_stay_exact(tmp_path: Path
     loaded = load(path)
     assert sorted(loaded.frame[c.USER_ID]) == ["18446744073709551615", "5"]
     assert reasons(loaded) == {2: "missing_user_id"}
+
+
+def test_parquet_float32_amounts_are_the_decimals_written_not_their_binary_noise(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    amounts = [np.float32(139.12), np.float32(22.2), np.float32(-0.0)]
+    table = pa.table(
+        {
+            "user_id": ["a", "b", "c"],
+            "event_time": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "event_type": ["purchase"] * 3,
+            "amount": pa.array(amounts, pa.float32()),
+        }
+    )
+    pq.write_table(table, path)
+    loaded = load(path)
+    # the CSV copy's amounts: 139.12, not 139.1199951171875; -0.0 is 0 (no sign to show)
+    assert loaded.frame[c.AMOUNT].tolist() == [139.12, 22.2, 0.0]
+    assert str(loaded.frame[c.AMOUNT].iloc[2]) == "0.0"
