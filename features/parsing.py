@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 import warnings
 import zoneinfo
 from collections.abc import Callable
@@ -22,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from lifecycle.errors import UserError
 
 # -- ids -------------------------------------------------------------------------------
 
@@ -185,11 +183,8 @@ def parse_numbers(
 
 
 def _widened(values: pd.Series) -> pd.Series:
-    """Numbers as float64; a float32 (or float16) column as the decimals it shows.
-
-    A Parquet amount of 139.12 saved as float32 holds 139.1199951171875: widened as it is,
-    that noise would be the amount (and every sum); its shortest text is what was written.
-    """
+    """Numbers as float64; a float32 (or float16) as the decimals it shows: 139.12 saved
+    as float32 holds 139.1199951171875, noise every sum would carry."""
     if pd.api.types.is_float_dtype(values) and values.dtype.itemsize < 8:
         narrow = values.to_numpy(dtype=f"f{values.dtype.itemsize}", na_value=np.nan)
         return pd.Series(narrow.astype(str).astype("float64"), index=values.index)
@@ -311,18 +306,6 @@ _HAS_YEAR = re.compile(r"\d{4}|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}")
 _MERIDIEM = ("AM", "PM", "A", "P")
 
 
-def check_timezone(name: str) -> str:
-    """A zone name as given with --timezone; an unknown one is refused in one line."""
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise UserError(
-            f"--timezone {name!r}: not a time zone name; expected an IANA name such as UTC, "
-            "Europe/Paris or America/New_York"
-        ) from None
-    return name
-
-
 # --time-format values that are no strftime format: seconds (milliseconds) since 1970 UTC
 EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
@@ -352,24 +335,6 @@ def epoch_format(values: pd.Series) -> str | None:
             seconds = text.astype("float64") // per_second
             return time_format if seconds.between(*EPOCH_SECONDS).all() else None
     return None
-
-
-def check_time_format(time_format: str) -> str:
-    """A strftime format as given with --time-format; one with an unknown directive is refused."""
-    if time_format in EPOCH_FORMATS:
-        return time_format
-    probe = dt.datetime(2023, 12, 31, 13, 45, 59, tzinfo=dt.UTC)
-    try:
-        time.strptime(probe.strftime(time_format.replace("%z", "").replace("%Z", "")),
-                      time_format.replace("%z", "").replace("%Z", ""))  # fmt: skip
-    except ValueError as error:
-        raise UserError(
-            f"--time-format {time_format!r}: not a usable strftime format ({error}); "
-            "e.g. '%d/%m/%Y %H:%M', or %s for seconds since 1970"
-        ) from None
-    if "%" not in time_format:
-        raise UserError(f"--time-format {time_format!r}: has no % directive, e.g. '%Y-%m-%d'")
-    return time_format
 
 
 def parse_times(
