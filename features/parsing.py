@@ -378,6 +378,8 @@ def parse_times_checked(
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]"), reason
     text = as_text(values).astype(FAST_TEXT).str.strip()
     filled = ~(text.isna() | (text == ""))
+    # a damaged cell ('2024-01-0\x002') is no time: the parser would skip the NUL and guess
+    reason[filled & text.str.contains(CONTROL_CHARACTER, regex=True, na=False)] = "unparseable"
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     body = text.copy()
     zone = pd.Series(pd.NA, index=values.index, dtype="string")  # a zone word, upper case

@@ -125,6 +125,27 @@ def test_ids_holding_a_control_character_are_quarantined_never_a_user(tmp_path: 
     assert loaded.quarantine[c.USER_ID].tolist() == ["2\x00", "a\nb"]  # kept as read
 
 
+def test_times_holding_a_control_character_are_unparseable_never_read_around_it(
+    tmp_path: Path,
+) -> None:
+    """A NUL of a damaged export inside a date ('2024-01-0\\x002') was skipped by the parser
+    and the row loaded as 2 January: a guess. Events and users alike."""
+    events = tmp_path / "events.csv"
+    events.write_bytes(
+        (
+            HEADER + "a,2024-01-0\x002,session,\nb,2024-01-03,session,\nc,2024-01-04,session,\n"
+        ).encode()
+    )
+    loaded = load(events)
+    assert sorted(loaded.frame[c.USER_ID]) == ["b", "c"]
+    assert reasons(loaded) == {1: "unparseable_event_time"}
+    users = tmp_path / "users.csv"
+    users.write_bytes(b"user_id,signup_time\nb,2024-01-0\x001\nc,2024-01-02\n")
+    signed = validate_users(read_table(users), c.ColumnMapping(), "users", max_bad_fraction=0.9)
+    assert signed.frame[c.USER_ID].tolist() == ["c"]
+    assert reasons(signed) == {1: "unparseable_signup_time"}
+
+
 def test_an_event_type_holding_a_control_character_is_quarantined(tmp_path: Path) -> None:
     """A quoted line break ('sess\\r\\nion') loaded as an unknown type, kept as unknown types
     are: no one meant it; quarantined as invalid_event_type, counted as the other reasons."""
