@@ -467,25 +467,6 @@ def export(
     return out
 
 
-def read_list_file(path: Path) -> pd.DataFrame:
-    """A list as :func:`export` wrote it, by its suffix (any other suffix is read as CSV);
-    user ids stay text."""
-    fmt = LIST_FORMATS.get(path.suffix.lower(), "csv")
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    if fmt == "json":
-        return pd.DataFrame(json.loads(path.read_text())["rows"])
-    if fmt == "xlsx":
-        return pd.read_excel(
-            path,
-            sheet_name="list",
-            dtype={c.USER_ID: str},
-            keep_default_na=False,
-            engine="openpyxl",
-        )
-    return pd.read_csv(path, dtype={c.USER_ID: str}, keep_default_na=False)
-
-
 def _write_xlsx(
     table: pd.DataFrame, path: Path, about: dict[str, object], units: Units | None
 ) -> None:

@@ -28,7 +28,7 @@ from serving.campaigns import (
     read_list,
     start_campaign,
 )
-from serving.lists import read_list_file
+from serving.list_files import read_list_file
 from tests.services import run_cli
 from tests.workspaces import NO_COMPILE, NO_PLOTS
 
@@ -274,6 +274,26 @@ def test_a_list_reads_the_flags_at_risk_writes(tmp_path: Path) -> None:
     members = read_list(path)
     assert members[c.USER_ID].tolist() == ["007", "u2"]  # ids stay text
     assert members["control"].tolist() == [True, False]
+
+
+def test_a_list_saved_again_by_a_spreadsheet_or_as_a_json_array_reads_the_same(
+    tmp_path: Path,
+) -> None:
+    """Excel in a decimal-comma locale saves a CSV with ';': it was 'missing column(s)
+    user_id, control' beside a header naming both; a JSON array of rows failed with
+    'list indices must be integers or slices, not str'."""
+    semicolons = tmp_path / "list.csv"
+    semicolons.write_text("user_id;control;churn_probability\n007;True;0,53\nu2;False;0,4\n")
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([{"user_id": "007", "control": True}, {"user_id": "u2"}]))
+    for path in (semicolons, rows):
+        members = read_list(path)
+        assert members[c.USER_ID].tolist() == ["007", "u2"]
+        assert members["control"].tolist() == [True, False]
+    shapeless = tmp_path / "other.json"
+    shapeless.write_text(json.dumps({"rows": "007"}))
+    with pytest.raises(CampaignError, match=r"expected \{\"rows\": \[\{\"user_id\""):
+        read_list(shapeless)
 
 
 # -- the demo's randomized campaigns -------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from serving.list_files import read_list_file
 from serving.lists import (
     MOVER_FIELDS,
     Filters,
@@ -27,7 +28,6 @@ from serving.lists import (
     list_rows,
     movers,
     pseudonyms,
-    read_list_file,
 )
 from serving.units import Units
 
