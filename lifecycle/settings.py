@@ -58,6 +58,10 @@ from lifecycle.workspace import Workspace
 
 ENV_PREFIX = "LIFECYCLE_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"  # the settings file, read before the others
+RELOAD_URL_ENV = f"{ENV_PREFIX}RELOAD_URL"  # `lifecycle refresh --reload-url`
+# variables of command options, not settings: set for one command (a systemd unit's
+# Environment=), they must not make every other command refuse the settings
+OPTION_VARIABLES = {name.removeprefix(ENV_PREFIX).lower() for name in (CONFIG_ENV, RELOAD_URL_ENV)}
 RETIRED_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # the pseudonym key before privacy.pseudonym_key
 
 
@@ -477,7 +481,11 @@ class _Environment(EnvSettingsSource):
         fields = self.settings_cls.model_fields
         for name, value in self.env_vars.items():
             key = name[len(prefix) :]
-            if name.startswith(prefix) and key != "config" and key.split("__")[0] not in fields:
+            if (
+                name.startswith(prefix)
+                and key not in OPTION_VARIABLES
+                and key.split("__")[0] not in fields
+            ):
                 data[key] = value
         return data
 

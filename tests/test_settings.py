@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 from lifecycle.settings import SettingsError, load_settings
@@ -151,6 +152,33 @@ def test_unknown_variables_and_keys_are_refused_by_name(tmp_path: Path) -> None:
         r"did you mean churn_horizon_days",
     ):
         load_settings(config=config, environ={})
+
+
+def test_the_variables_of_command_options_are_no_unknown_settings(tmp_path: Path) -> None:
+    """docs/refresh.md's systemd unit sets LIFECYCLE_RELOAD_URL (refresh --reload-url): every
+    command refused it as 'reload_url (from LIFECYCLE_RELOAD_URL): not a setting'."""
+    import click
+
+    from lifecycle.cli import main
+    from lifecycle.settings import CONFIG_ENV, RELOAD_URL_ENV
+
+    def variables(command: click.Command) -> set[str]:
+        found = {p.envvar for p in command.params if isinstance(p.envvar, str)}
+        for sub in getattr(command, "commands", {}).values():
+            found |= variables(sub)
+        return found
+
+    options = variables(main)
+    assert {RELOAD_URL_ENV, CONFIG_ENV, "LIFECYCLE_HOME"} <= options
+    config = tmp_path / "lifecycle.toml"
+    config.write_text('dataset = "shop"\n')
+    environ = {name: "http://127.0.0.1:3000" for name in options}
+    environ |= {CONFIG_ENV: str(config), "LIFECYCLE_HOME": str(tmp_path)}
+    assert load_settings(environ=environ).dataset == "shop"
+    result = CliRunner().invoke(
+        main, ["--home", str(tmp_path), "datasets"], env={RELOAD_URL_ENV: "http://127.0.0.1:3000"}
+    )
+    assert result.exit_code == 0, result.output
 
 
 def test_hyperparameters_per_model_from_file_and_environment(tmp_path: Path) -> None:

@@ -465,7 +465,7 @@ def import_(
 )
 @click.option(
     "--reload-url",
-    envvar="LIFECYCLE_RELOAD_URL",
+    envvar="LIFECYCLE_RELOAD_URL",  # settings.RELOAD_URL_ENV (not imported: --help stays fast)
     metavar="URL",
     help="A running service to reload when models or scores changed, e.g. "
     "http://127.0.0.1:3000 [env LIFECYCLE_RELOAD_URL].",
