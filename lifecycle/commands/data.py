@@ -467,6 +467,7 @@ def import_(
     "--reload-url",
     envvar="LIFECYCLE_RELOAD_URL",  # settings.RELOAD_URL_ENV (not imported: --help stays fast)
     metavar="URL",
+    callback=lambda ctx, param, url: _checked_reload_url(url),
     help="A running service to reload when models or scores changed, e.g. "
     "http://127.0.0.1:3000 [env LIFECYCLE_RELOAD_URL].",
 )
@@ -515,3 +516,13 @@ def refresh(
         click.echo(f"Error: {result.error}", err=True)
     if result.exit_code:
         sys.exit(result.exit_code)
+
+
+def _checked_reload_url(url: str | None) -> str | None:
+    from lifecycle.errors import UserError
+    from lifecycle.refresh import check_reload_url
+
+    try:
+        return check_reload_url(url)
+    except UserError as error:
+        raise click.BadParameter(str(error)) from None
