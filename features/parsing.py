@@ -110,6 +110,8 @@ def _whole_number(value: Any) -> bool:
         return False
     if isinstance(value, int | np.integer):
         return True
+    if isinstance(value, Decimal):  # a database's NUMERIC(20, 0) / Spark's DecimalType ids
+        return value.is_finite() and value == value.to_integral_value()
     return isinstance(value, float | np.floating) and float(value).is_integer()
 
 

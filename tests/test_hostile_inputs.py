@@ -684,3 +684,26 @@ def test_parquet_float32_amounts_are_the_decimals_written_not_their_binary_noise
     # the CSV copy's amounts: 139.12, not 139.1199951171875; -0.0 is 0 (no sign to show)
     assert loaded.frame[c.AMOUNT].tolist() == [139.12, 22.2, 0.0]
     assert str(loaded.frame[c.AMOUNT].iloc[2]) == "0.0"
+
+
+def test_parquet_decimal_ids_of_whole_numbers_are_their_integers(tmp_path: Path) -> None:
+    """A database's NUMERIC(20, 0) id column (Spark writes JDBC ids as DecimalType(38, 0))
+    was invalid_user_id on every row, and the file refused."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    ids = [decimal.Decimal("12345678901234567890"), decimal.Decimal("17850.00")]
+    table = pa.table(
+        {
+            "user_id": pa.array([*ids, decimal.Decimal("7.50")], pa.decimal128(22, 2)),
+            "event_time": ["2024-01-01"] * 3,
+            "event_type": ["session"] * 3,
+        }
+    )
+    pq.write_table(table, path)
+    loaded = load(path)
+    assert loaded.frame[c.USER_ID].tolist() == ["12345678901234567890", "17850"]
+    assert reasons(loaded) == {3: "invalid_user_id"}  # 7.50 is no whole number: no id
