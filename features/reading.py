@@ -94,6 +94,11 @@ def read_chunks(
         raise ContractError(f"{path}: {why}")
     if path.is_dir():
         raise ContractError(f"{path}: is a directory, expected a CSV or Parquet file")
+    if not path.is_file():  # a named pipe waited forever: ingest reads a file more than once
+        raise ContractError(
+            f"{path}: not a regular file (a named pipe, a device or a socket), expected a CSV or "
+            "Parquet file: save what it gives to a file first (it is read more than once)"
+        )
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     name = path.name.lower()

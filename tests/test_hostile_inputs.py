@@ -406,6 +406,19 @@ def test_a_binary_time_column_is_refused_in_one_line(home: Path, tmp_path: Path)
     assert not (home / "datasets" / "bin").exists()
 
 
+@pytest.mark.timeout(30)
+def test_a_named_pipe_is_refused_in_one_line_never_waited_on(home: Path, tmp_path: Path) -> None:
+    """`mkfifo events.csv` (to stream an export in): ingest waited for ever, with no writer
+    or after the first of its reads had drained the pipe."""
+    import os
+
+    pipe = tmp_path / "events.csv"
+    os.mkfifo(pipe)
+    result = CliRunner().invoke(main, ["ingest", str(pipe), "--dataset", "piped"])
+    one_line_error(result, "events.csv: not a regular file (a named pipe")
+    assert not (home / "datasets" / "piped").exists()
+
+
 def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path) -> None:
     """A .csv.gz cut short (a copy interrupted) printed only 'Aborted!': click took the
     decompressor's EOFError for Ctrl-D."""
