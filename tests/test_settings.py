@@ -181,6 +181,30 @@ def test_the_variables_of_command_options_are_no_unknown_settings(tmp_path: Path
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("[labels]\nchurn_horizon_days = true\n", "labels.churn_horizon_days"),
+        ("[ingest]\nmax_bad_fraction = true\n", "ingest.max_bad_fraction"),
+        ("[features]\nwindows_days = [7, true]\n", "features.windows_days"),
+        ("[training.models.churn]\nnum_leaves = true\n", "training.models.churn.num_leaves"),
+    ],
+)
+def test_true_or_false_where_a_number_is_due_is_refused(
+    tmp_path: Path, text: str, field: str
+) -> None:
+    """pydantic reads true as 1: a one-day churn horizon, or every row of a file allowed bad."""
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(text)
+    with pytest.raises(
+        SettingsError, match=rf"{field} \(from settings file .*\): .*not true or false"
+    ):
+        load_settings(config=config, environ={})
+    flags = tmp_path / "flags.toml"
+    flags.write_text("[training]\nplots = false\n[training.models.churn]\nextra_trees = true\n")
+    assert load_settings(config=flags, environ={}).training.models["churn"].extra_trees is True
+
+
 def test_hyperparameters_per_model_from_file_and_environment(tmp_path: Path) -> None:
     (tmp_path / "lifecycle.toml").write_text(
         "[training.models.churn]\nlearning_rate = 0.03\nnum_leaves = 7\n"
