@@ -235,6 +235,34 @@ def test_records_of_a_huge_horizon_or_damaged_do_not_break_the_list(
     assert reported.stderr.strip().splitlines()[-1] == f"Error: {refusal}"
 
 
+def test_train_uplift_takes_each_campaign_once_and_names_a_list_without_its_date(
+    settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """`--campaigns wb1,wb1` trained on every member twice, in the training and the test split
+    alike (a Qini judged on rows the learners had seen); an at-risk list (no as_of column)
+    given as --from-list was 'column as_of has 0 dates'."""
+    from lifecycle.cli import main
+
+    start_campaign(
+        settings, "wb1", _members(["u1", "u2"], [True, False]), _table(), horizon_days=30,
+        source="x.csv",
+    )  # fmt: skip
+    home = ["--home", str(settings.home)]
+    twice = CliRunner().invoke(
+        main, [*home, "train-uplift", "--dataset", "demo", "--campaigns", "wb1, wb1"]
+    )
+    assert twice.exit_code == 1 and "Traceback" not in twice.output
+    assert twice.stderr.strip() == "Error: wb1: given twice; each campaign counts once"
+    listed = tmp_path / "list.csv"
+    listed.write_text("rank,user_id,control\n1,u1,True\n2,u2,False\n")
+    undated = CliRunner().invoke(
+        main, [*home, "train-uplift", "--dataset", "demo", "--from-list", str(listed)]
+    )
+    assert undated.exit_code == 1 and "Traceback" not in undated.output
+    assert f"{listed}: no as_of column" in undated.stderr
+    assert "`lifecycle campaign start NAME --from-list FILE`" in undated.stderr
+
+
 def test_a_list_of_ids_written_18074_0_records_the_users_ingest_loaded(settings) -> None:  # type: ignore[no-untyped-def]
     """A list saved through a float column (18074.0) was refused as "not users scored"
     though every one is: its ids are the integers ingest loaded, as /score reads them."""
