@@ -419,6 +419,29 @@ def test_a_named_pipe_is_refused_in_one_line_never_waited_on(home: Path, tmp_pat
     assert not (home / "datasets" / "piped").exists()
 
 
+def test_a_users_file_another_system_wrote_takes_its_own_separator_and_encoding(
+    home: Path, tmp_path: Path
+) -> None:
+    """Events from the shop (',', UTF-8), users from a CRM export (';', cp1252): the users
+    file's refusal said 'give --delimiter ;', which then broke the events file."""
+    events = write(tmp_path, HEADER + "a,2024-01-03,purchase,5\nb,2024-01-03,purchase,6\n")
+    users = tmp_path / "users.csv"
+    users.write_bytes(
+        "user_id;signup_time;channel\na;2024-01-01;café\nb;2024-01-02;web\n".encode("cp1252")
+    )
+    ingest = ["ingest", str(events), "--users", str(users), "--dataset", "shop"]
+    said = one_line_error(CliRunner().invoke(main, ingest), "users.csv")
+    assert said.endswith("give --users-delimiter ';'"), said
+    said = one_line_error(CliRunner().invoke(main, [*ingest, "--users-delimiter", ";"]))
+    assert "--users-encoding latin-1 or cp1252" in said, said
+    done = CliRunner().invoke(
+        main, [*ingest, "--users-delimiter", ";", "--users-encoding", "cp1252"]
+    )
+    assert done.exit_code == 0, done.output
+    loaded = pd.read_parquet(home / "datasets" / "shop" / "users.parquet")
+    assert loaded[c.CHANNEL].tolist() == ["café", "web"]
+
+
 def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path) -> None:
     """A .csv.gz cut short (a copy interrupted) printed only 'Aborted!': click took the
     decompressor's EOFError for Ctrl-D."""
