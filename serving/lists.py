@@ -480,6 +480,10 @@ def _write_xlsx(
         pd.DataFrame(notes, columns=["what", "value"]).to_excel(
             book, sheet_name="about", index=False
         )
+        # openpyxl writes text that starts with '=' as a formula: a user id or channel '=1+1'
+        # (or '=HYPERLINK(...)') was live in Excel, and read back as no id at all
+        for cell in (c for sheet in book.book.worksheets for row in sheet.iter_rows() for c in row):
+            cell.data_type = "s" if cell.data_type == "f" else cell.data_type
 
 
 def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
