@@ -399,7 +399,10 @@ def check_events(
     for name in (c.CURRENCY, c.ORDER_ID):
         if name in columns:
             events[name] = text_column(raw, columns[name], name, bad).str.strip().replace("", pd.NA)
-    if c.ORDER_ID in mapping.whole_float_ids and c.ORDER_ID in columns:
+    # 536365.0 is the order 536365: CSV text written so, or a Parquet integer column with a
+    # null (floats), as user ids: else re-sent orders were new ones beside their other copy
+    floats = c.ORDER_ID in columns and pd.api.types.is_float_dtype(raw[columns[c.ORDER_ID]])
+    if c.ORDER_ID in columns and (c.ORDER_ID in mapping.whole_float_ids or floats):
         events[c.ORDER_ID] = events[c.ORDER_ID].str.replace(WHOLE_FLOAT_ID, r"\1", regex=True)
     used = set(columns.values())
     for extra in raw.columns:

@@ -92,6 +92,28 @@ def test_parquet_integer_ids_with_a_null_stay_integers_in_events_and_users(
         assert report["reasons"] == {"missing_user_id": 1}
 
 
+def test_parquet_order_ids_of_floats_are_the_integers_a_csv_copy_gives(tmp_path: Path) -> None:
+    """pandas writes integer order ids with a null as floats: they were '536365.0', and the
+    same orders re-sent as CSV ('536365') loaded again beside them, counted twice."""
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c"],
+            "event_time": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "event_type": "purchase",
+            "amount": [5.0, 6.0, 7.0],
+            "order_id": [536365.0, None, 7.0],
+        }
+    )
+    events.to_parquet(tmp_path / "events.parquet")
+    ingest_events(tmp_path / "events.parquet", tmp_path / "shop")
+    loaded = pd.read_parquet(tmp_path / "shop" / "events.parquet")
+    assert loaded[c.ORDER_ID].tolist() == ["536365", pd.NA, "7"]
+    copy = events.assign(order_id=events["order_id"].astype("Int64"))
+    copy.to_csv(tmp_path / "again.csv", index=False)
+    again = ingest_events(tmp_path / "again.csv", tmp_path / "shop", mode="append")
+    assert again.tables["events"]["reasons"] == {"already_ingested": 3}
+
+
 def test_ids_are_the_text_of_the_source_and_non_scalar_or_long_ids_are_quarantined() -> None:
     long_id = "x" * (c.MAX_USER_ID_CHARS + 1)
     fitting = "y" * c.MAX_USER_ID_CHARS
