@@ -112,6 +112,21 @@ def test_parquet_order_ids_of_floats_are_the_integers_a_csv_copy_gives(tmp_path:
     copy.to_csv(tmp_path / "again.csv", index=False)
     again = ingest_events(tmp_path / "again.csv", tmp_path / "shop", mode="append")
     assert again.tables["events"]["reasons"] == {"already_ingested": 3}
+    # a database's NUMERIC(20, 2) order ids: 536365.00 is the order 536365 too
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    numbers = [decimal.Decimal("536365.00"), None, decimal.Decimal("7")]
+    table = pa.Table.from_pandas(events.drop(columns="order_id"), preserve_index=False)
+    pq.write_table(
+        table.append_column("order_id", pa.array(numbers, pa.decimal128(20, 2))),
+        tmp_path / "decimal.parquet",
+    )
+    ingest_events(tmp_path / "decimal.parquet", tmp_path / "numeric")
+    loaded = pd.read_parquet(tmp_path / "numeric" / "events.parquet")
+    assert loaded[c.ORDER_ID].tolist() == ["536365", pd.NA, "7"]
 
 
 def test_ids_are_the_text_of_the_source_and_non_scalar_or_long_ids_are_quarantined() -> None:
