@@ -70,6 +70,9 @@ def _dataset_name(value: str) -> str:
 
 
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+# the feature windows as the feature table has them: [30, 7, 7] is [7, 30] (it was another
+# setting to the lineage, so every feature table and model looked stale)
+Windows = Annotated[list[Days], AfterValidator(lambda days: sorted(set(days)))]
 MemorySize = Annotated[str, AfterValidator(_memory_size)]
 Frequency = Annotated[str, AfterValidator(_frequency)]
 IsoDate = Annotated[str, AfterValidator(_date)]

@@ -45,6 +45,7 @@ from lifecycle.setting_types import (
     IsoDate,
     MemorySize,
     Section,
+    Windows,
 )
 from lifecycle.settings_sections import (
     DaskSettings,
@@ -133,7 +134,7 @@ class LabelSettings(Section):
 
 
 class FeatureSettings(Section):
-    windows_days: list[Days] = Field(default_factory=lambda: [7, 30, 90, 365], min_length=1)
+    windows_days: Windows = Field(default_factory=lambda: [7, 30, 90, 365], min_length=1)
     cutoff_frequency: Frequency = Field(
         "7D",
         description="spacing of the feature table's cutoffs: a fixed length (pandas alias such "

@@ -205,6 +205,21 @@ def test_true_or_false_where_a_number_is_due_is_refused(
     assert load_settings(config=flags, environ={}).training.models["churn"].extra_trees is True
 
 
+def test_feature_windows_in_another_order_or_twice_are_the_same_setting(tmp_path: Path) -> None:
+    """[30, 7, 7] builds the table [7, 30] builds, but its lineage digest differed: every
+    feature table and model looked stale, and `refresh` rebuilt and retrained them all."""
+    from lifecycle import lineage
+
+    shuffled = load_settings(
+        environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[30, 7, 7]"}, home=tmp_path
+    )
+    ordered = load_settings(environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[7, 30]"}, home=tmp_path)
+    assert shuffled.features.windows_days == [7, 30]
+    assert lineage.features_digest(
+        shuffled.features.windows_days, shuffled.features.cutoff_frequency
+    ) == lineage.features_digest(ordered.features.windows_days, ordered.features.cutoff_frequency)
+
+
 def test_hyperparameters_per_model_from_file_and_environment(tmp_path: Path) -> None:
     (tmp_path / "lifecycle.toml").write_text(
         "[training.models.churn]\nlearning_rate = 0.03\nnum_leaves = 7\n"
