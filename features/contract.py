@@ -101,7 +101,8 @@ class ColumnMapping:
     dot_thousands: bool = False  # the amount column groups thousands with '.': 1.785 ambiguous
 
     def __post_init__(self) -> None:
-        from features.parsing import DATE_ORDERS, check_time_format, check_timezone
+        from features.parsing import DATE_ORDERS
+        from features.time_columns import check_time_format, check_timezone
 
         check_timezone(self.timezone)
         if self.time_format is not None:

@@ -163,6 +163,7 @@ def ingest_events(
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
     erased: ErasedUsers | None = None,
+    users_csv: CsvFormat | None = None,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -172,7 +173,8 @@ def ingest_events(
     ``mode``: ``replace`` the dataset, ``guard`` (replace, but refuse when that drops
     events before the file's first or after its last, or the users table), or ``append``.
     ``progress(table, rows_read)`` is called after each chunk read. ``csv``: how the CSV
-    files are written (separator, encoding). ``erased``: users whose rows are quarantined
+    files are written (separator, encoding); ``users_csv`` the users file's, when another
+    system wrote it (default: ``csv``). ``erased``: users whose rows are quarantined
     as ``erased_user`` (:func:`features.erasure_log.erased_users`).
     """
     if mode not in MODES:
@@ -211,7 +213,9 @@ def ingest_events(
             users_path,
             erased.rules(
                 user_rules(
-                    _with_column_forms(users_path, users_mapping, (c.USER_ID,), **ids),
+                    _with_column_forms(
+                        users_path, users_mapping, (c.USER_ID,), users_csv or csv, chunk_rows
+                    ),
                     str(users_path),
                 )
             ),
@@ -229,6 +233,7 @@ def ingest_events(
         progress,
         csv,
         timezone=mapping.timezone,
+        users_csv=users_csv,
     )
 
 
@@ -308,6 +313,7 @@ def ingest_into(
     csv: CsvFormat | None = None,
     adapter: adapters.Adapter | None = None,
     timezone: str | None = None,
+    users_csv: CsvFormat | None = None,
 ) -> DatasetSummary:
     try:
         with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
@@ -323,7 +329,10 @@ def ingest_into(
             for table, (path, rules) in tables.items():
                 reports[table] = stream_table(
                     lambda path=path, table=table: _counted(
-                        read_chunks(path, chunk_rows, csv), table, progress, passes
+                        read_chunks(path, chunk_rows, (table == "users" and users_csv) or csv),
+                        table,
+                        progress,
+                        passes,
                     ),
                     rules,
                     str(path),

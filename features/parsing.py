@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 import warnings
 import zoneinfo
 from collections.abc import Callable
@@ -22,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from lifecycle.errors import UserError
 
 # -- ids -------------------------------------------------------------------------------
 
@@ -112,6 +110,8 @@ def _whole_number(value: Any) -> bool:
         return False
     if isinstance(value, int | np.integer):
         return True
+    if isinstance(value, Decimal):  # a database's NUMERIC(20, 0) / Spark's DecimalType ids
+        return value.is_finite() and value == value.to_integral_value()
     return isinstance(value, float | np.floating) and float(value).is_integer()
 
 
@@ -157,7 +157,7 @@ def parse_numbers(
         reason[values.notna()] = "invalid_amount"
         return pd.Series(np.nan, index=values.index), reason
     if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype("float64")
+        numbers = _widened(values) + 0.0  # + 0.0: -0.0 is 0
         return numbers.where(np.isfinite(numbers)), reason
     text = _signed(as_text(values).astype(FAST_TEXT).str.strip())
     filled = ~(text.isna() | (text == ""))
@@ -182,6 +182,15 @@ def parse_numbers(
     reason[filled & ambiguous] = "ambiguous_amount"
     reason[filled & ~plain & ~ambiguous & ~words] = "invalid_amount"
     return numbers.where(np.isfinite(numbers)), reason
+
+
+def _widened(values: pd.Series) -> pd.Series:
+    """Numbers as float64; a float32 (or float16) as the decimals it shows: 139.12 saved
+    as float32 holds 139.1199951171875, noise every sum would carry."""
+    if pd.api.types.is_float_dtype(values) and values.dtype.itemsize < 8:
+        narrow = values.to_numpy(dtype=f"f{values.dtype.itemsize}", na_value=np.nan)
+        return pd.Series(narrow.astype(str).astype("float64"), index=values.index)
+    return values.astype("float64")
 
 
 # Minus as accounting and ERP exports write it: (12.50), 12.50- (SAP), and U+2212 MINUS SIGN
@@ -299,18 +308,6 @@ _HAS_YEAR = re.compile(r"\d{4}|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}")
 _MERIDIEM = ("AM", "PM", "A", "P")
 
 
-def check_timezone(name: str) -> str:
-    """A zone name as given with --timezone; an unknown one is refused in one line."""
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise UserError(
-            f"--timezone {name!r}: not a time zone name; expected an IANA name such as UTC, "
-            "Europe/Paris or America/New_York"
-        ) from None
-    return name
-
-
 # --time-format values that are no strftime format: seconds (milliseconds) since 1970 UTC
 EPOCH_FORMATS = {"%s": "s", "%ms": "ms"}
 EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, the epoch seconds hint
@@ -340,24 +337,6 @@ def epoch_format(values: pd.Series) -> str | None:
             seconds = text.astype("float64") // per_second
             return time_format if seconds.between(*EPOCH_SECONDS).all() else None
     return None
-
-
-def check_time_format(time_format: str) -> str:
-    """A strftime format as given with --time-format; one with an unknown directive is refused."""
-    if time_format in EPOCH_FORMATS:
-        return time_format
-    probe = dt.datetime(2023, 12, 31, 13, 45, 59, tzinfo=dt.UTC)
-    try:
-        time.strptime(probe.strftime(time_format.replace("%z", "").replace("%Z", "")),
-                      time_format.replace("%z", "").replace("%Z", ""))  # fmt: skip
-    except ValueError as error:
-        raise UserError(
-            f"--time-format {time_format!r}: not a usable strftime format ({error}); "
-            "e.g. '%d/%m/%Y %H:%M', or %s for seconds since 1970"
-        ) from None
-    if "%" not in time_format:
-        raise UserError(f"--time-format {time_format!r}: has no % directive, e.g. '%Y-%m-%d'")
-    return time_format
 
 
 def parse_times(
@@ -401,6 +380,8 @@ def parse_times_checked(
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]"), reason
     text = as_text(values).astype(FAST_TEXT).str.strip()
     filled = ~(text.isna() | (text == ""))
+    # a damaged cell ('2024-01-0\x002') is no time: the parser would skip the NUL and guess
+    reason[filled & text.str.contains(CONTROL_CHARACTER, regex=True, na=False)] = "unparseable"
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     body = text.copy()
     zone = pd.Series(pd.NA, index=values.index, dtype="string")  # a zone word, upper case

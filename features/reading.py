@@ -56,27 +56,32 @@ class CsvFormat:
 
     delimiter: str | None = None
     encoding: str = "utf-8"
+    options: str = ""  # the options that set them: --delimiter; 'users-': --users-delimiter
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise ContractError(
-                f"--delimiter {self.delimiter!r}: expected one character, e.g. ';' or '|' "
-                "(a tab: --delimiter tab)"
+                f"{self.option('delimiter')} {self.delimiter!r}: expected one character, e.g. "
+                f"';' or '|' (a tab: {self.option('delimiter')} tab)"
             )
         try:
             codecs.lookup(self.encoding)
         except LookupError:
             raise ContractError(
-                f"--encoding {self.encoding!r}: not a known text encoding; e.g. utf-8, "
+                f"{self.option('encoding')} {self.encoding!r}: not a known text encoding; e.g. utf-8, "
                 "latin-1, cp1252"
             ) from None
 
     @classmethod
-    def given(cls, delimiter: str | None, encoding: str | None) -> CsvFormat:
+    def given(cls, delimiter: str | None, encoding: str | None, options: str = "") -> CsvFormat:
         """From the command line's options (``tab`` or ``\\t`` names a tab)."""
         if delimiter in ("tab", "\\t"):
             delimiter = "\t"
-        return cls(delimiter, encoding or "utf-8")
+        return cls(delimiter, encoding or "utf-8", options)
+
+    def option(self, name: str) -> str:
+        """The command line option that sets ``name`` (delimiter, encoding) of this file."""
+        return f"--{self.options}{name}"
 
 
 def read_chunks(
@@ -94,6 +99,11 @@ def read_chunks(
         raise ContractError(f"{path}: {why}")
     if path.is_dir():
         raise ContractError(f"{path}: is a directory, expected a CSV or Parquet file")
+    if not path.is_file():  # a named pipe waited forever: ingest reads a file more than once
+        raise ContractError(
+            f"{path}: not a regular file (a named pipe, a device or a socket), expected a CSV or "
+            "Parquet file: save what it gives to a file first (it is read more than once)"
+        )
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     name = path.name.lower()
@@ -215,7 +225,7 @@ def _csv_frames(
     sep = csv.delimiter or default_sep
     encoding = {"encoding": csv.encoding}
     if csv.delimiter is None:
-        _refuse_other_separator(path, sep, csv.encoding)
+        _refuse_other_separator(path, sep, csv)
     try:
         with open_binary(path) as source:
             header = pa_csv.open_csv(
@@ -226,7 +236,7 @@ def _csv_frames(
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise pd.errors.EmptyDataError(str(error)) from None
-        raise _csv_error(path, error, [], csv.encoding) from None
+        raise _csv_error(path, error, [], csv) from None
     names = _unique_names(header)
     blank = [name for name, given in zip(names, header, strict=True) if not given.strip()]
     counts = Counter(name.strip() for name in header)
@@ -281,7 +291,7 @@ def _csv_frames(
         if pending_rows or not yielded:
             yield ragged.frame(pa.concat_tables(pending), repeated, blank)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise ragged.refusal(path) or _csv_error(path, error, names, csv.encoding) from None
+        raise ragged.refusal(path) or _csv_error(path, error, names, csv) from None
     finally:  # the reader first: it may read ahead from the file on a thread of its own
         if reader is not None:
             reader.close()
@@ -418,7 +428,7 @@ def _with_bom_encoding(path: Path, csv: CsvFormat) -> CsvFormat:
     except (OSError, EOFError):  # a damaged .gz: the read names it
         return csv
     found = next((name for bom, name in BOMS.items() if start.startswith(bom)), None)
-    return CsvFormat(csv.delimiter, found) if found else csv
+    return CsvFormat(csv.delimiter, found, csv.options) if found else csv
 
 
 def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
@@ -427,9 +437,9 @@ def _with_repeated(frame: pd.DataFrame, repeated: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
+def _refuse_other_separator(path: Path, sep: str, csv: CsvFormat) -> None:
     """A header line without ``sep`` but with another usual separator: name it and the option."""
-    with open_text(path, encoding) as lines:
+    with open_text(path, csv.encoding) as lines:
         header = lines.readline(1 << 16).lstrip("\ufeff").rstrip("\r\n")
     if sep in header:
         return
@@ -440,16 +450,17 @@ def _refuse_other_separator(path: Path, sep: str, encoding: str) -> None:
                 f"{path}: the header line is one column ({shown!r}) holding {name}, not "
                 f"{OTHER_SEPARATORS.get(sep, repr(sep))}: if {name} separates the columns, "
                 + option_hint(
-                    f"give --delimiter {'tab' if other == chr(9) else repr(other)}",
+                    f"give {csv.option('delimiter')} {'tab' if other == chr(9) else repr(other)}",
                     f"save the file with {OTHER_SEPARATORS.get(sep, repr(sep))} between them",
                 )
             )
 
 
-ENCODING_HINT = "give the file's encoding with --encoding (e.g. --encoding latin-1 or cp1252)"
+def encoding_hint(option: str = "--encoding") -> str:
+    return f"give the file's encoding with {option} (e.g. {option} latin-1 or cp1252)"
 
 
-def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) -> ValueError:
+def _csv_error(path: Path, error: Exception, names: list[str], csv: CsvFormat) -> ValueError:
     """Arrow's parse error, with the line it is about when the message quotes one, or the
     column (by its header name) that is not text in the file's encoding."""
     message = str(error)
@@ -459,16 +470,17 @@ def _csv_error(path: Path, error: Exception, names: list[str], encoding: str) ->
         where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
             f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; "
-            + option_hint(ENCODING_HINT, "save the file as UTF-8")
+            + option_hint(encoding_hint(csv.option("encoding")), "save the file as UTF-8")
         )
     if "straddling object straddles" in message:  # Arrow's words for a row over a block
         return row_too_long(path, CSV_BLOCK_BYTES)
     found = re.search(r"Expected \d+ columns, got \d+: (.*)$", message, re.DOTALL)
     # the rows out of line with the header are skipped, but for one Arrow could not decode
-    if found and codecs.lookup(encoding).name == "utf-8" and (line := first_line_not_utf8(path)):
+    utf8 = codecs.lookup(csv.encoding).name == "utf-8"
+    if found and utf8 and (line := first_line_not_utf8(path)):
         return ContractError(
             f"{path}: line {line[0]:,} is not UTF-8 text (it reads '{line[1]}'); "
-            + option_hint(ENCODING_HINT, "save the file as UTF-8")
+            + option_hint(encoding_hint(csv.option("encoding")), "save the file as UTF-8")
         )
     line = line_number(path, found.group(1)) if found else None
     return ValueError(message + (f" (line {line:,})" if line else ""))

@@ -3,9 +3,14 @@ shop and till exports write them (``InvoiceDate`` = ``2011-09-01``, ``Time`` = `
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+import zoneinfo
+
 import pandas as pd
 
-from features.parsing import FAST_TEXT, as_text
+from features.parsing import EPOCH_FORMATS, FAST_TEXT, as_text
+from lifecycle.errors import UserError
 
 JOINED = "+"  # --map event_time=Date+Time: the date column, then the time column
 TIME_OF_DAY = r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:\s*[AaPp][Mm])?"
@@ -56,3 +61,33 @@ def _times(values: pd.Series) -> bool:
     text = as_text(values).astype(FAST_TEXT).str.strip()
     text = text[text.notna() & (text != "")]
     return not text.empty and bool(text.str.fullmatch(TIME_OF_DAY).all())
+
+
+def check_timezone(name: str) -> str:
+    """A zone name as given with --timezone; an unknown one is refused in one line."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise UserError(
+            f"--timezone {name!r}: not a time zone name; expected an IANA name such as UTC, "
+            "Europe/Paris or America/New_York"
+        ) from None
+    return name
+
+
+def check_time_format(time_format: str) -> str:
+    """A strftime format as given with --time-format; one with an unknown directive is refused."""
+    if time_format in EPOCH_FORMATS:
+        return time_format
+    probe = dt.datetime(2023, 12, 31, 13, 45, 59, tzinfo=dt.UTC)
+    try:
+        time.strptime(probe.strftime(time_format.replace("%z", "").replace("%Z", "")),
+                      time_format.replace("%z", "").replace("%Z", ""))  # fmt: skip
+    except ValueError as error:
+        raise UserError(
+            f"--time-format {time_format!r}: not a usable strftime format ({error}); "
+            "e.g. '%d/%m/%Y %H:%M', or %s for seconds since 1970"
+        ) from None
+    if "%" not in time_format:
+        raise UserError(f"--time-format {time_format!r}: has no % directive, e.g. '%Y-%m-%d'")
+    return time_format

@@ -36,7 +36,6 @@ from features.parsing import (
     CONTROL_CHARACTER,
     EPOCH_FORMATS,
     FAST_TEXT,
-    WHOLE_FLOAT_ID,
     as_text,
     epoch_format,
     is_text,
@@ -399,8 +398,15 @@ def check_events(
     for name in (c.CURRENCY, c.ORDER_ID):
         if name in columns:
             events[name] = text_column(raw, columns[name], name, bad).str.strip().replace("", pd.NA)
-    if c.ORDER_ID in mapping.whole_float_ids and c.ORDER_ID in columns:
-        events[c.ORDER_ID] = events[c.ORDER_ID].str.replace(WHOLE_FLOAT_ID, r"\1", regex=True)
+    # 536365.0 is the order 536365: CSV text written so, or a Parquet integer column with a
+    # null (floats) or of decimals (536365.00), as user ids: else re-sent orders were new
+    # ones beside their other copy
+    order = raw[columns[c.ORDER_ID]] if c.ORDER_ID in columns else None
+    numbers = order is not None and (
+        pd.api.types.is_float_dtype(order) or pd.api.types.infer_dtype(order) == "decimal"
+    )
+    if order is not None and (c.ORDER_ID in mapping.whole_float_ids or numbers):
+        events[c.ORDER_ID] = events[c.ORDER_ID].str.replace(r"^(-?[0-9]+)\.0+$", r"\1", regex=True)
     used = set(columns.values())
     for extra in raw.columns:
         if extra not in used and extra not in events.columns:

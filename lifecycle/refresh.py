@@ -399,6 +399,25 @@ def _report(settings: Settings) -> dict[str, Any]:
     return {"path": str(build_report(settings).path)}
 
 
+def check_reload_url(url: str | None) -> str | None:
+    """``--reload-url`` as an http(s) URL with a host (and a port that is one), refused in one
+    line before anything runs: a typo was only found by the reload, after the training."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # 'http://[::1', a port that is no number
+        usable = False
+    if not usable:
+        raise UserError(
+            f"{url!r} is not the service's http:// or https:// address (e.g. http://127.0.0.1:3000)"
+        )
+    return url
+
+
 def _reload(settings: Settings, url: str, served_before: dict[str, str]) -> dict[str, Any]:
     """POST /reload; previous versions and changed tasks are those of this refresh (before
     its training promoted anything), not the worker's, which may have followed already."""
@@ -410,13 +429,21 @@ def _reload(settings: Settings, url: str, served_before: dict[str, str]) -> dict
         headers["Authorization"] = f"Bearer {token.get_secret_value()}"
     try:
         response = httpx.post(f"{url.rstrip('/')}/reload", headers=headers, timeout=120)
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise UserError(f"reload of the service at {url} failed: {error}") from None
     if response.status_code != 200:
         raise UserError(
             f"reload of the service at {url} answered {response.status_code}: {response.text[:200]}"
         )
-    answer = response.json()
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):  # another server at that address
+        raise UserError(
+            f"reload of the service at {url} answered 200 without the service's JSON "
+            f"({response.text[:80]!r}): is --reload-url the lifecycle service's address?"
+        )
     now = answer.get("model_versions", {})
     return {
         **answer,

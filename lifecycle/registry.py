@@ -466,12 +466,16 @@ def promote(
     name = model_name(dataset or settings.dataset, task)
     from mlflow.exceptions import MlflowException
 
+    # 'v3' as `lifecycle models` shows it is version 3; ' 3' or '03' (which MLflow finds)
+    # is named as the registry spells it, never 'champion is now v 3 (was 3)'
+    wanted = version.strip().removeprefix("v").removeprefix("V")
     try:
-        chosen = mlflow_client.get_model_version(name, version)
+        chosen = mlflow_client.get_model_version(name, wanted if wanted.isdigit() else version)
     except MlflowException:
         raise PromotionError(
             f"model {name} has no version {version}; see `lifecycle models`"
         ) from None
+    version = str(chosen.version)
     previous = alias_version(mlflow_client, name, CHAMPION)
     theirs = (previous.tags or {}).get(DEFINITION_TAG) if previous else None
     ours = (chosen.tags or {}).get(DEFINITION_TAG)

@@ -4,9 +4,9 @@ bad value is refused there, naming the setting, and never fails later in a pipel
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_DAYS = 3650  # ten years: the longest horizon, window or retention a setting may name
 MIN_MEMORY_BYTES = 16 * 2**20  # DuckDB cannot run its whole-table checks in less
@@ -70,6 +70,9 @@ def _dataset_name(value: str) -> str:
 
 
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+# the feature windows as the feature table has them: [30, 7, 7] is [7, 30] (it was another
+# setting to the lineage, so every feature table and model looked stale)
+Windows = Annotated[list[Days], AfterValidator(lambda days: sorted(set(days)))]
 MemorySize = Annotated[str, AfterValidator(_memory_size)]
 Frequency = Annotated[str, AfterValidator(_frequency)]
 IsoDate = Annotated[str, AfterValidator(_date)]
@@ -80,3 +83,19 @@ class Section(BaseModel):
     """A settings section: unknown fields refused, assignments validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """true/false where a number is due: pydantic reads true as 1, so
+        ``churn_horizon_days = true`` was a horizon of one day, not a refusal."""
+        types = _types(cls.model_fields[info.field_name].annotation) if info.field_name else set()
+        flags = value if isinstance(value, list | tuple) else [value]
+        if types & {int, float} and bool not in types and any(isinstance(v, bool) for v in flags):
+            raise ValueError("expected a number, not true or false")
+        return value
+
+
+def _types(annotation: Any) -> set[Any]:
+    """Every type an annotation names (``list[Days] | None``: list, int, NoneType)."""
+    return {annotation, *(t for arg in get_args(annotation) for t in _types(arg))}

@@ -45,6 +45,7 @@ from lifecycle.setting_types import (
     IsoDate,
     MemorySize,
     Section,
+    Windows,
 )
 from lifecycle.settings_sections import (
     DaskSettings,
@@ -58,6 +59,10 @@ from lifecycle.workspace import Workspace
 
 ENV_PREFIX = "LIFECYCLE_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"  # the settings file, read before the others
+RELOAD_URL_ENV = f"{ENV_PREFIX}RELOAD_URL"  # `lifecycle refresh --reload-url`
+# variables of command options, not settings: set for one command (a systemd unit's
+# Environment=), they must not make every other command refuse the settings
+OPTION_VARIABLES = {name.removeprefix(ENV_PREFIX).lower() for name in (CONFIG_ENV, RELOAD_URL_ENV)}
 RETIRED_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # the pseudonym key before privacy.pseudonym_key
 
 
@@ -129,7 +134,7 @@ class LabelSettings(Section):
 
 
 class FeatureSettings(Section):
-    windows_days: list[Days] = Field(default_factory=lambda: [7, 30, 90, 365], min_length=1)
+    windows_days: Windows = Field(default_factory=lambda: [7, 30, 90, 365], min_length=1)
     cutoff_frequency: Frequency = Field(
         "7D",
         description="spacing of the feature table's cutoffs: a fixed length (pandas alias such "
@@ -477,7 +482,11 @@ class _Environment(EnvSettingsSource):
         fields = self.settings_cls.model_fields
         for name, value in self.env_vars.items():
             key = name[len(prefix) :]
-            if name.startswith(prefix) and key != "config" and key.split("__")[0] not in fields:
+            if (
+                name.startswith(prefix)
+                and key not in OPTION_VARIABLES
+                and key.split("__")[0] not in fields
+            ):
                 data[key] = value
         return data
 

@@ -45,7 +45,13 @@ def list_campaign(path: Path, horizon_days: int, dataset: str) -> Campaign:
     """A campaign list with its ``as_of`` column (the demo's ``campaign_lists/*.csv``) as a
     campaign, without recording it: its name is the file's stem."""
     members = read_list(path)
-    dates = sorted(set(members["as_of"])) if "as_of" in members else []
+    if "as_of" not in members:  # a list as `lifecycle at-risk --out` writes it
+        raise CampaignError(
+            f"{path}: no as_of column, the date the campaign's list was drawn; a list from "
+            "`lifecycle at-risk --out` goes in as a recorded campaign: `lifecycle campaign "
+            "start NAME --from-list FILE`, then `train-uplift --campaigns NAME`"
+        )
+    dates = sorted(set(members["as_of"]))
     if len(dates) != 1:
         raise CampaignError(
             f"{path}: column as_of has {len(dates)} dates; expected the campaign's one date"

@@ -149,7 +149,7 @@ def _control_flags(values: pd.Series, source: str) -> np.ndarray:
 def read_list(path: Path) -> pd.DataFrame:
     """A campaign list (CSV, Parquet, JSON or Excel, as `lifecycle at-risk --out` writes
     them) as (user_id, control); clear errors for bad files."""
-    from serving.lists import read_list_file
+    from serving.list_files import read_list_file
 
     if not path.is_file():
         from lifecycle.storage import not_a_file

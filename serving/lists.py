@@ -467,25 +467,6 @@ def export(
     return out
 
 
-def read_list_file(path: Path) -> pd.DataFrame:
-    """A list as :func:`export` wrote it, by its suffix (any other suffix is read as CSV);
-    user ids stay text."""
-    fmt = LIST_FORMATS.get(path.suffix.lower(), "csv")
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    if fmt == "json":
-        return pd.DataFrame(json.loads(path.read_text())["rows"])
-    if fmt == "xlsx":
-        return pd.read_excel(
-            path,
-            sheet_name="list",
-            dtype={c.USER_ID: str},
-            keep_default_na=False,
-            engine="openpyxl",
-        )
-    return pd.read_csv(path, dtype={c.USER_ID: str}, keep_default_na=False)
-
-
 def _write_xlsx(
     table: pd.DataFrame, path: Path, about: dict[str, object], units: Units | None
 ) -> None:
@@ -499,6 +480,10 @@ def _write_xlsx(
         pd.DataFrame(notes, columns=["what", "value"]).to_excel(
             book, sheet_name="about", index=False
         )
+        # openpyxl writes text that starts with '=' as a formula: a user id or channel '=1+1'
+        # (or '=HYPERLINK(...)') was live in Excel, and read back as no id at all
+        for cell in (c for sheet in book.book.worksheets for row in sheet.iter_rows() for c in row):
+            cell.data_type = "s" if cell.data_type == "f" else cell.data_type
 
 
 def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:

@@ -196,11 +196,17 @@ def monitor(
     limits = thresholds_of(settings)
     notes = [f"{task}: {why}" for task, why in champions.unavailable.items()]
     table_cutoffs = feature_cutoffs(table_path)
-    readable = {
-        task: rows_in_window(task, table_cutoffs, window, notes)
-        for task, window in references.items()
-        if not fitted_on_latest(task, window, table_cutoffs[-1], notes)
-    }
+    readable, unmeasured = {}, []  # a champion with no rows left is noted, the others measured
+    for task, window in references.items():
+        if fitted_on_latest(task, window, table_cutoffs[-1], notes):
+            continue
+        try:
+            readable[task] = rows_in_window(task, table_cutoffs, window, notes)
+        except MonitorError as error:
+            unmeasured.append(str(error))
+            notes.append(f"{task}: not compared: {error}")
+    if not readable and unmeasured:
+        raise MonitorError("; ".join(unmeasured))
     if not readable:
         raise MonitorError(
             f"every champion was fitted on the latest cutoff itself ({table_cutoffs[-1]:%Y-%m-%d}): "
@@ -468,8 +474,8 @@ def rows_in_window(
 ) -> list[pd.Timestamp]:
     """The reference cutoffs of a champion's window (:func:`cutoffs_in_window`): its own
     cutoffs while the feature table's grid is the one it was trained on; after the data's end
-    moved, the rebuilt grid's cutoffs within the same dates (noted). None there: drift cannot
-    be measured against the window, and that is the answer (never the latest rows again)."""
+    moved, the rebuilt grid's cutoffs within the same dates (noted). None there: a refusal
+    (never the latest rows again); the caller notes it and measures the other champions."""
     span = f"{window[0]:%Y-%m-%d}..{window[-1]:%Y-%m-%d}"
     inside = cutoffs_in_window(table_cutoffs, window)
     if not inside:

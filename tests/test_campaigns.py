@@ -28,7 +28,7 @@ from serving.campaigns import (
     read_list,
     start_campaign,
 )
-from serving.lists import read_list_file
+from serving.list_files import read_list_file
 from tests.services import run_cli
 from tests.workspaces import NO_COMPILE, NO_PLOTS
 
@@ -235,6 +235,34 @@ def test_records_of_a_huge_horizon_or_damaged_do_not_break_the_list(
     assert reported.stderr.strip().splitlines()[-1] == f"Error: {refusal}"
 
 
+def test_train_uplift_takes_each_campaign_once_and_names_a_list_without_its_date(
+    settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """`--campaigns wb1,wb1` trained on every member twice, in the training and the test split
+    alike (a Qini judged on rows the learners had seen); an at-risk list (no as_of column)
+    given as --from-list was 'column as_of has 0 dates'."""
+    from lifecycle.cli import main
+
+    start_campaign(
+        settings, "wb1", _members(["u1", "u2"], [True, False]), _table(), horizon_days=30,
+        source="x.csv",
+    )  # fmt: skip
+    home = ["--home", str(settings.home)]
+    twice = CliRunner().invoke(
+        main, [*home, "train-uplift", "--dataset", "demo", "--campaigns", "wb1, wb1"]
+    )
+    assert twice.exit_code == 1 and "Traceback" not in twice.output
+    assert twice.stderr.strip() == "Error: wb1: given twice; each campaign counts once"
+    listed = tmp_path / "list.csv"
+    listed.write_text("rank,user_id,control\n1,u1,True\n2,u2,False\n")
+    undated = CliRunner().invoke(
+        main, [*home, "train-uplift", "--dataset", "demo", "--from-list", str(listed)]
+    )
+    assert undated.exit_code == 1 and "Traceback" not in undated.output
+    assert f"{listed}: no as_of column" in undated.stderr
+    assert "`lifecycle campaign start NAME --from-list FILE`" in undated.stderr
+
+
 def test_a_list_of_ids_written_18074_0_records_the_users_ingest_loaded(settings) -> None:  # type: ignore[no-untyped-def]
     """A list saved through a float column (18074.0) was refused as "not users scored"
     though every one is: its ids are the integers ingest loaded, as /score reads them."""
@@ -274,6 +302,26 @@ def test_a_list_reads_the_flags_at_risk_writes(tmp_path: Path) -> None:
     members = read_list(path)
     assert members[c.USER_ID].tolist() == ["007", "u2"]  # ids stay text
     assert members["control"].tolist() == [True, False]
+
+
+def test_a_list_saved_again_by_a_spreadsheet_or_as_a_json_array_reads_the_same(
+    tmp_path: Path,
+) -> None:
+    """Excel in a decimal-comma locale saves a CSV with ';': it was 'missing column(s)
+    user_id, control' beside a header naming both; a JSON array of rows failed with
+    'list indices must be integers or slices, not str'."""
+    semicolons = tmp_path / "list.csv"
+    semicolons.write_text("user_id;control;churn_probability\n007;True;0,53\nu2;False;0,4\n")
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([{"user_id": "007", "control": True}, {"user_id": "u2"}]))
+    for path in (semicolons, rows):
+        members = read_list(path)
+        assert members[c.USER_ID].tolist() == ["007", "u2"]
+        assert members["control"].tolist() == [True, False]
+    shapeless = tmp_path / "other.json"
+    shapeless.write_text(json.dumps({"rows": "007"}))
+    with pytest.raises(CampaignError, match=r"expected \{\"rows\": \[\{\"user_id\""):
+        read_list(shapeless)
 
 
 # -- the demo's randomized campaigns -------------------------------------------------------

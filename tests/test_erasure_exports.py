@@ -155,7 +155,7 @@ def test_excel_and_json_lists_are_found_and_scrubbed_inside_and_outside(
     """Every format `--out` writes is read back by forget: outside the workspace named and
     rewritten with --scrub-exports, inside it scrubbed with the workspace; the other users'
     rows and the file's other sheets or fields stay."""
-    from serving.lists import read_list_file
+    from serving.list_files import read_list_file
 
     outside, inside = tmp_path / "crm" / f"list{suffix}", home / "lists" / f"in{suffix}"
     for path in (outside, inside):

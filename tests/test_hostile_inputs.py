@@ -92,6 +92,43 @@ def test_parquet_integer_ids_with_a_null_stay_integers_in_events_and_users(
         assert report["reasons"] == {"missing_user_id": 1}
 
 
+def test_parquet_order_ids_of_floats_are_the_integers_a_csv_copy_gives(tmp_path: Path) -> None:
+    """pandas writes integer order ids with a null as floats: they were '536365.0', and the
+    same orders re-sent as CSV ('536365') loaded again beside them, counted twice."""
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c"],
+            "event_time": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "event_type": "purchase",
+            "amount": [5.0, 6.0, 7.0],
+            "order_id": [536365.0, None, 7.0],
+        }
+    )
+    events.to_parquet(tmp_path / "events.parquet")
+    ingest_events(tmp_path / "events.parquet", tmp_path / "shop")
+    loaded = pd.read_parquet(tmp_path / "shop" / "events.parquet")
+    assert loaded[c.ORDER_ID].tolist() == ["536365", pd.NA, "7"]
+    copy = events.assign(order_id=events["order_id"].astype("Int64"))
+    copy.to_csv(tmp_path / "again.csv", index=False)
+    again = ingest_events(tmp_path / "again.csv", tmp_path / "shop", mode="append")
+    assert again.tables["events"]["reasons"] == {"already_ingested": 3}
+    # a database's NUMERIC(20, 2) order ids: 536365.00 is the order 536365 too
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    numbers = [decimal.Decimal("536365.00"), None, decimal.Decimal("7")]
+    table = pa.Table.from_pandas(events.drop(columns="order_id"), preserve_index=False)
+    pq.write_table(
+        table.append_column("order_id", pa.array(numbers, pa.decimal128(20, 2))),
+        tmp_path / "decimal.parquet",
+    )
+    ingest_events(tmp_path / "decimal.parquet", tmp_path / "numeric")
+    loaded = pd.read_parquet(tmp_path / "numeric" / "events.parquet")
+    assert loaded[c.ORDER_ID].tolist() == ["536365", pd.NA, "7"]
+
+
 def test_ids_are_the_text_of_the_source_and_non_scalar_or_long_ids_are_quarantined() -> None:
     long_id = "x" * (c.MAX_USER_ID_CHARS + 1)
     fitting = "y" * c.MAX_USER_ID_CHARS
@@ -123,6 +160,27 @@ def test_ids_holding_a_control_character_are_quarantined_never_a_user(tmp_path: 
     assert loaded.frame[c.USER_ID].tolist() == ["2"]
     assert reasons(loaded) == {1: "invalid_user_id", 2: "invalid_user_id"}
     assert loaded.quarantine[c.USER_ID].tolist() == ["2\x00", "a\nb"]  # kept as read
+
+
+def test_times_holding_a_control_character_are_unparseable_never_read_around_it(
+    tmp_path: Path,
+) -> None:
+    """A NUL of a damaged export inside a date ('2024-01-0\\x002') was skipped by the parser
+    and the row loaded as 2 January: a guess. Events and users alike."""
+    events = tmp_path / "events.csv"
+    events.write_bytes(
+        (
+            HEADER + "a,2024-01-0\x002,session,\nb,2024-01-03,session,\nc,2024-01-04,session,\n"
+        ).encode()
+    )
+    loaded = load(events)
+    assert sorted(loaded.frame[c.USER_ID]) == ["b", "c"]
+    assert reasons(loaded) == {1: "unparseable_event_time"}
+    users = tmp_path / "users.csv"
+    users.write_bytes(b"user_id,signup_time\nb,2024-01-0\x001\nc,2024-01-02\n")
+    signed = validate_users(read_table(users), c.ColumnMapping(), "users", max_bad_fraction=0.9)
+    assert signed.frame[c.USER_ID].tolist() == ["c"]
+    assert reasons(signed) == {1: "unparseable_signup_time"}
 
 
 def test_an_event_type_holding_a_control_character_is_quarantined(tmp_path: Path) -> None:
@@ -385,6 +443,42 @@ def test_a_binary_time_column_is_refused_in_one_line(home: Path, tmp_path: Path)
     assert not (home / "datasets" / "bin").exists()
 
 
+@pytest.mark.timeout(30)
+def test_a_named_pipe_is_refused_in_one_line_never_waited_on(home: Path, tmp_path: Path) -> None:
+    """`mkfifo events.csv` (to stream an export in): ingest waited for ever, with no writer
+    or after the first of its reads had drained the pipe."""
+    import os
+
+    pipe = tmp_path / "events.csv"
+    os.mkfifo(pipe)
+    result = CliRunner().invoke(main, ["ingest", str(pipe), "--dataset", "piped"])
+    one_line_error(result, "events.csv: not a regular file (a named pipe")
+    assert not (home / "datasets" / "piped").exists()
+
+
+def test_a_users_file_another_system_wrote_takes_its_own_separator_and_encoding(
+    home: Path, tmp_path: Path
+) -> None:
+    """Events from the shop (',', UTF-8), users from a CRM export (';', cp1252): the users
+    file's refusal said 'give --delimiter ;', which then broke the events file."""
+    events = write(tmp_path, HEADER + "a,2024-01-03,purchase,5\nb,2024-01-03,purchase,6\n")
+    users = tmp_path / "users.csv"
+    users.write_bytes(
+        "user_id;signup_time;channel\na;2024-01-01;café\nb;2024-01-02;web\n".encode("cp1252")
+    )
+    ingest = ["ingest", str(events), "--users", str(users), "--dataset", "shop"]
+    said = one_line_error(CliRunner().invoke(main, ingest), "users.csv")
+    assert said.endswith("give --users-delimiter ';'"), said
+    said = one_line_error(CliRunner().invoke(main, [*ingest, "--users-delimiter", ";"]))
+    assert "--users-encoding latin-1 or cp1252" in said, said
+    done = CliRunner().invoke(
+        main, [*ingest, "--users-delimiter", ";", "--users-encoding", "cp1252"]
+    )
+    assert done.exit_code == 0, done.output
+    loaded = pd.read_parquet(home / "datasets" / "shop" / "users.parquet")
+    assert loaded[c.CHANNEL].tolist() == ["café", "web"]
+
+
 def test_a_truncated_gzip_file_is_refused_in_one_line(home: Path, tmp_path: Path) -> None:
     """A .csv.gz cut short (a copy interrupted) printed only 'Aborted!': click took the
     decompressor's EOFError for Ctrl-D."""
@@ -639,3 +733,50 @@ def test_unsigned_parquet_ids_beyond_int64_with_a_null_stay_exact(tmp_path: Path
     loaded = load(path)
     assert sorted(loaded.frame[c.USER_ID]) == ["18446744073709551615", "5"]
     assert reasons(loaded) == {2: "missing_user_id"}
+
+
+def test_parquet_float32_amounts_are_the_decimals_written_not_their_binary_noise(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    amounts = [np.float32(139.12), np.float32(22.2), np.float32(-0.0)]
+    table = pa.table(
+        {
+            "user_id": ["a", "b", "c"],
+            "event_time": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "event_type": ["purchase"] * 3,
+            "amount": pa.array(amounts, pa.float32()),
+        }
+    )
+    pq.write_table(table, path)
+    loaded = load(path)
+    # the CSV copy's amounts: 139.12, not 139.1199951171875; -0.0 is 0 (no sign to show)
+    assert loaded.frame[c.AMOUNT].tolist() == [139.12, 22.2, 0.0]
+    assert str(loaded.frame[c.AMOUNT].iloc[2]) == "0.0"
+
+
+def test_parquet_decimal_ids_of_whole_numbers_are_their_integers(tmp_path: Path) -> None:
+    """A database's NUMERIC(20, 0) id column (Spark writes JDBC ids as DecimalType(38, 0))
+    was invalid_user_id on every row, and the file refused."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    ids = [decimal.Decimal("12345678901234567890"), decimal.Decimal("17850.00")]
+    table = pa.table(
+        {
+            "user_id": pa.array([*ids, decimal.Decimal("7.50")], pa.decimal128(22, 2)),
+            "event_time": ["2024-01-01"] * 3,
+            "event_type": ["session"] * 3,
+        }
+    )
+    pq.write_table(table, path)
+    loaded = load(path)
+    assert loaded.frame[c.USER_ID].tolist() == ["12345678901234567890", "17850"]
+    assert reasons(loaded) == {3: "invalid_user_id"}  # 7.50 is no whole number: no id

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from serving.list_files import read_list_file
 from serving.lists import (
     MOVER_FIELDS,
     Filters,
@@ -27,7 +28,6 @@ from serving.lists import (
     list_rows,
     movers,
     pseudonyms,
-    read_list_file,
 )
 from serving.units import Units
 
@@ -412,6 +412,27 @@ def test_a_format_that_the_out_suffix_contradicts_is_refused(tmp_path: Path) -> 
     # a suffix that names no format still takes --format
     export(rows, tmp_path / "list.txt", "csv")
     assert read_list_file(tmp_path / "list.txt")["user_id"].tolist() == rows["user_id"].tolist()
+
+
+def test_an_xlsx_list_holds_text_that_starts_with_equals_as_text_never_a_formula(
+    tmp_path: Path,
+) -> None:
+    """A user id '=1+1' or a channel '=HYPERLINK(...)' (ingest loads them as given) was
+    written as a live formula: Excel showed 2 and followed the link, and the list read back
+    (`campaign start --from-list`) had no id in that row."""
+    import openpyxl
+
+    rows = list_rows(at_risk(scores_table(), limit=2), Privacy(), PERSONAL)
+    rows["user_id"] = ["=1+1", '=HYPERLINK("http://example.com","x")']
+    out = export(rows, tmp_path / "list.xlsx")
+    sheet = openpyxl.load_workbook(out)["list"]
+    column = [cell.value for cell in sheet[1]].index("user_id")
+    cells = [row[column] for row in sheet.iter_rows(min_row=2)]
+    assert [(cell.value, cell.data_type) for cell in cells] == [
+        ("=1+1", "s"),
+        ('=HYPERLINK("http://example.com","x")', "s"),
+    ]
+    assert read_list_file(out)["user_id"].tolist() == rows["user_id"].tolist()
 
 
 def test_terminal_rows_carry_whole_reasons_wrapped() -> None:

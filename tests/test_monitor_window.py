@@ -1,7 +1,8 @@
 """`lifecycle monitor` after the data's end moved: the feature table rebuilt from a later
 end has other weekly cutoffs than the ones the champion was trained on. The reference is
 then the rows whose cutoff falls within the training window's dates, never the latest
-cutoff's rows compared with themselves; a window with no rows left is a refusal."""
+cutoff's rows compared with themselves; a window with no rows left is not compared (noted),
+and a refusal when no champion has rows."""
 
 from __future__ import annotations
 
@@ -132,3 +133,27 @@ def test_a_champion_fitted_on_the_latest_cutoff_is_noted_and_the_others_measured
         champions.bundles[task].data_window["trained_on"]["cutoffs"] = [f"{latest:%Y-%m-%d}"]
     with pytest.raises(MonitorError, match="every champion was fitted on the latest cutoff"):
         monitor(settings, champions=champions)
+
+
+def test_a_champion_with_no_rows_left_in_its_window_is_noted_and_the_others_measured(
+    trained_copy: Path,
+) -> None:
+    """A label-free LTV fitted on one date that the rebuilt weekly grid no longer holds (a
+    rollback to it after a refresh, online_retail) refused the whole monitor: churn and
+    conversion went unmeasured too."""
+    settings = load_settings(home=trained_copy, environ={})
+    champions = load_champions(settings, "demo")
+    latest = feature_cutoffs(settings.workspace.feature_table("demo"))[-1]
+    gone = f"{latest - pd.Timedelta(days=1):%Y-%m-%d}"  # between two weekly cutoffs
+    champions.bundles["ltv"].data_window["trained_on"]["cutoffs"] = [gone]
+    result = monitor(settings, champions=champions)
+    assert any(
+        note.startswith(
+            f"ltv: not compared: the feature table has no rows in the ltv champion's "
+            f"training window {gone}..{gone}"
+        )
+        and "lifecycle train ltv" in note
+        for note in result.notes
+    ), result.notes
+    scored = {col.name for col in result.columns if col.source == "score"}
+    assert "churn_probability" in scored and not scored & {"ltv", "ltv_p50", "ltv_p90"}

@@ -128,6 +128,11 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     assert "scores table" not in again
     # it said "champion is now v3 (was 3)", as if something had changed
     assert f"demo-ltv: v{scored} is already the champion; the reason is recorded" in again
+    # as `lifecycle models` writes it (refused: 'no version v3'), or padded (' 3', which
+    # MLflow finds: 'champion is now v 3 (was 3)'): the version, named as the registry does
+    for spelt in (f"v{scored}", f" {scored}"):
+        same = run_cli(trained_copy, "promote", "ltv", spelt, "--reason", "same model")
+        assert f"demo-ltv: v{scored} is already the champion; the reason is recorded" in same
     earlier = client.get_model_version("demo-ltv", scored)
     other = client.create_model_version(
         "demo-ltv", source=earlier.source, run_id=earlier.run_id, tags=earlier.tags

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from experiment_runs import few_rounds
 from services import run_cli
@@ -16,6 +17,7 @@ from services import run_cli
 from features import contract as c
 from lifecycle import lineage, registry
 from lifecycle.cli import main
+from lifecycle.errors import UserError
 from lifecycle.refresh import _reload, model_problem
 from lifecycle.settings import load_settings
 
@@ -184,6 +186,44 @@ def test_a_reload_that_failed_is_tried_again_by_the_next_refresh(trained_copy: P
     failed = next(s for s in again["steps"] if s["step"] == "reload")
     assert failed["status"] == "failed"
     assert failed["why"].startswith(f"POST {unreachable}/reload: the last refresh's reload failed")
+
+
+@pytest.mark.parametrize("url", ["localhost:3000", "http://[::1", "http://127.0.0.1:0"])
+def test_a_reload_url_that_is_no_address_is_refused_before_any_step(
+    tmp_path: Path, url: str
+) -> None:
+    """A typo in --reload-url (LIFECYCLE_RELOAD_URL) was found only by the reload, after the
+    training: 'localhost:3000' failed then, 'http://[::1' with a traceback (InvalidURL)."""
+    for args, env in (([], {"LIFECYCLE_RELOAD_URL": url}), (["--reload-url", url], {})):
+        result = CliRunner().invoke(main, ["--home", str(tmp_path), "refresh", *args], env=env)
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert result.exit_code == 2 and len(errors) == 1, result.output
+        assert f"{url!r} is not the service's http:// or https:// address" in errors[0]
+        assert "Traceback" not in result.output
+
+
+def test_a_reload_answered_by_another_server_says_so(tmp_path: Path) -> None:
+    """A 200 that is no JSON (a web server on that port) failed with a JSONDecodeError."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>it works</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with pytest.raises(UserError, match="answered 200 without the service's JSON"):
+            _reload(load_settings(home=tmp_path, environ={}), url, {})
+    finally:
+        server.shutdown()
 
 
 def test_refresh_refusal_with_json_is_a_document(trained_copy: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 from lifecycle.settings import SettingsError, load_settings
@@ -151,6 +152,72 @@ def test_unknown_variables_and_keys_are_refused_by_name(tmp_path: Path) -> None:
         r"did you mean churn_horizon_days",
     ):
         load_settings(config=config, environ={})
+
+
+def test_the_variables_of_command_options_are_no_unknown_settings(tmp_path: Path) -> None:
+    """docs/refresh.md's systemd unit sets LIFECYCLE_RELOAD_URL (refresh --reload-url): every
+    command refused it as 'reload_url (from LIFECYCLE_RELOAD_URL): not a setting'."""
+    import click
+
+    from lifecycle.cli import main
+    from lifecycle.settings import CONFIG_ENV, RELOAD_URL_ENV
+
+    def variables(command: click.Command) -> set[str]:
+        found = {p.envvar for p in command.params if isinstance(p.envvar, str)}
+        for sub in getattr(command, "commands", {}).values():
+            found |= variables(sub)
+        return found
+
+    options = variables(main)
+    assert {RELOAD_URL_ENV, CONFIG_ENV, "LIFECYCLE_HOME"} <= options
+    config = tmp_path / "lifecycle.toml"
+    config.write_text('dataset = "shop"\n')
+    environ = {name: "http://127.0.0.1:3000" for name in options}
+    environ |= {CONFIG_ENV: str(config), "LIFECYCLE_HOME": str(tmp_path)}
+    assert load_settings(environ=environ).dataset == "shop"
+    result = CliRunner().invoke(
+        main, ["--home", str(tmp_path), "datasets"], env={RELOAD_URL_ENV: "http://127.0.0.1:3000"}
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("[labels]\nchurn_horizon_days = true\n", "labels.churn_horizon_days"),
+        ("[ingest]\nmax_bad_fraction = true\n", "ingest.max_bad_fraction"),
+        ("[features]\nwindows_days = [7, true]\n", "features.windows_days"),
+        ("[training.models.churn]\nnum_leaves = true\n", "training.models.churn.num_leaves"),
+    ],
+)
+def test_true_or_false_where_a_number_is_due_is_refused(
+    tmp_path: Path, text: str, field: str
+) -> None:
+    """pydantic reads true as 1: a one-day churn horizon, or every row of a file allowed bad."""
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(text)
+    with pytest.raises(
+        SettingsError, match=rf"{field} \(from settings file .*\): .*not true or false"
+    ):
+        load_settings(config=config, environ={})
+    flags = tmp_path / "flags.toml"
+    flags.write_text("[training]\nplots = false\n[training.models.churn]\nextra_trees = true\n")
+    assert load_settings(config=flags, environ={}).training.models["churn"].extra_trees is True
+
+
+def test_feature_windows_in_another_order_or_twice_are_the_same_setting(tmp_path: Path) -> None:
+    """[30, 7, 7] builds the table [7, 30] builds, but its lineage digest differed: every
+    feature table and model looked stale, and `refresh` rebuilt and retrained them all."""
+    from lifecycle import lineage
+
+    shuffled = load_settings(
+        environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[30, 7, 7]"}, home=tmp_path
+    )
+    ordered = load_settings(environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[7, 30]"}, home=tmp_path)
+    assert shuffled.features.windows_days == [7, 30]
+    assert lineage.features_digest(
+        shuffled.features.windows_days, shuffled.features.cutoff_frequency
+    ) == lineage.features_digest(ordered.features.windows_days, ordered.features.cutoff_frequency)
 
 
 def test_hyperparameters_per_model_from_file_and_environment(tmp_path: Path) -> None:

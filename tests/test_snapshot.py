@@ -101,6 +101,15 @@ def test_bad_snapshots_get_clear_errors(change, message: str) -> None:
         cross_validate(frame, folds=3)
 
 
+def test_a_label_that_is_not_0_1_names_its_first_row_1_based_and_its_value() -> None:
+    """It named row 0 for the first row, unlike every other message, and np.float64(34.0)."""
+    frame = synthetic_snapshot()
+    frame[LABEL] = frame[LABEL].astype(float)
+    frame.loc[1, LABEL] = 34.0
+    with pytest.raises(SnapshotError, match=r"1 of 1500 rows are not \(first at row 2: 34\.0\)$"):
+        cross_validate(frame, folds=3)
+
+
 def test_fold_count_is_checked() -> None:
     frame = synthetic_snapshot()
     with pytest.raises(SnapshotError, match="at least 2 folds"):

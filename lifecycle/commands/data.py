@@ -219,6 +219,16 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     help="Text encoding of CSV files, e.g. latin-1 or cp1252 [default: utf-8].",
 )
 @click.option(
+    "--users-delimiter",
+    metavar="CHAR",
+    help="Column separator of a CSV --users file that another system wrote [default: --delimiter's].",
+)
+@click.option(
+    "--users-encoding",
+    metavar="NAME",
+    help="Text encoding of a CSV --users file [default: --encoding's].",
+)
+@click.option(
     "--append",
     is_flag=True,
     help="Add the file's events to the dataset: rows it already holds are quarantined as "
@@ -251,6 +261,8 @@ def ingest(
     decimal_point: bool,
     delimiter: str | None,
     encoding: str | None,
+    users_delimiter: str | None,
+    users_encoding: str | None,
     append: bool,
     replace: bool,
 ) -> None:
@@ -301,6 +313,7 @@ def ingest(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint=option) from None
     csv = CsvFormat.given(delimiter, encoding)
+    users_csv = CsvFormat.given(users_delimiter or delimiter, users_encoding or encoding, "users-")
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise click.BadParameter(
             f"{amount_default} is not a positive number (e.g. 1)", param_hint="--amount-default"
@@ -342,6 +355,7 @@ def ingest(
         mode="append" if append else "replace" if replace else "guard",
         progress=obj.console.rows("validating"),
         csv=csv,
+        users_csv=users_csv,
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -465,8 +479,9 @@ def import_(
 )
 @click.option(
     "--reload-url",
-    envvar="LIFECYCLE_RELOAD_URL",
+    envvar="LIFECYCLE_RELOAD_URL",  # settings.RELOAD_URL_ENV (not imported: --help stays fast)
     metavar="URL",
+    callback=lambda ctx, param, url: _checked_reload_url(url),
     help="A running service to reload when models or scores changed, e.g. "
     "http://127.0.0.1:3000 [env LIFECYCLE_RELOAD_URL].",
 )
@@ -515,3 +530,13 @@ def refresh(
         click.echo(f"Error: {result.error}", err=True)
     if result.exit_code:
         sys.exit(result.exit_code)
+
+
+def _checked_reload_url(url: str | None) -> str | None:
+    from lifecycle.errors import UserError
+    from lifecycle.refresh import check_reload_url
+
+    try:
+        return check_reload_url(url)
+    except UserError as error:
+        raise click.BadParameter(str(error)) from None

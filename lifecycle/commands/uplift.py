@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,12 @@ def _campaigns_table(
         ]
     else:
         chosen = [read_campaign(settings, n.strip()) for n in (names or "").split(",") if n.strip()]
+    # one campaign twice put each member in the table twice (in the training and the test
+    # split alike): its Qini was judged on rows the learners had seen
+    twice = [n for n, count in Counter(c.name for c in chosen).items() if count > 1]
+    twice += [str(p) for p, count in Counter(p.resolve() for p in lists).items() if count > 1]
+    if twice:
+        raise UserError(f"{', '.join(twice)}: given twice; each campaign counts once")
     horizon = horizon_days or settings.labels.churn_horizon_days
     chosen += [list_campaign(path, horizon, dataset) for path in lists]
     obj.console.step(f"campaign table from {len(chosen)} campaign(s) of dataset {dataset!r}")

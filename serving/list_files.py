@@ -1,0 +1,55 @@
+"""A list file read back (`campaign start --from-list`), as `lifecycle at-risk --out` wrote
+it or as an operator saved it again from a spreadsheet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features import contract as c
+from serving.lists import LIST_FORMATS
+
+# a spreadsheet saves CSV with ';' where the decimal mark is a comma (Excel in de, fr, ...)
+OTHER_SEPARATORS = (";", "\t", "|")
+JSON_SHAPE = (
+    'expected {"rows": [{"user_id": ..., "control": ...}, ...]} as `lifecycle at-risk --out '
+    "FILE.json` writes it, or an array of such rows"
+)
+
+
+def read_list_file(path: Path) -> pd.DataFrame:
+    """A list by its suffix (any other suffix is read as CSV); user ids stay text."""
+    fmt = LIST_FORMATS.get(path.suffix.lower(), "csv")
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    if fmt == "json":
+        return pd.DataFrame(_json_rows(path))
+    if fmt == "xlsx":
+        return pd.read_excel(
+            path,
+            sheet_name="list",
+            dtype={c.USER_ID: str},
+            keep_default_na=False,
+            engine="openpyxl",
+        )
+    return pd.read_csv(path, sep=_separator(path), dtype={c.USER_ID: str}, keep_default_na=False)
+
+
+def _separator(path: Path) -> str:
+    """',' unless the header line holds none and one of :data:`OTHER_SEPARATORS`."""
+    with path.open(encoding="utf-8", errors="replace") as text:
+        header = text.readline()
+    if "," in header:
+        return ","
+    return next((sep for sep in OTHER_SEPARATORS if sep in header), ",")
+
+
+def _json_rows(path: Path) -> list[dict[str, Any]]:
+    document = json.loads(path.read_text(encoding="utf-8-sig"))
+    rows = document.get("rows") if isinstance(document, dict) else document
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValueError(JSON_SHAPE)
+    return rows
