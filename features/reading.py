@@ -237,7 +237,8 @@ def _csv_frames(
         if "Empty CSV file" in str(error):
             raise pd.errors.EmptyDataError(str(error)) from None
         raise _csv_error(path, error, [], csv) from None
-    names = _unique_names(header)
+    # a byte order mark inside the first name's quotes ('"\ufeffuser_id"') is no part of it
+    names = _unique_names([header[0].lstrip("\ufeff"), *header[1:]] if header else header)
     blank = [name for name, given in zip(names, header, strict=True) if not given.strip()]
     counts = Counter(name.strip() for name in header)
     repeated = sorted(name for name in counts if counts[name] > 1)

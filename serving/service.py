@@ -371,6 +371,7 @@ class LifecycleScoring:
         ],
         force: Annotated[
             bool,
+            Strict(),  # "yes" or 1 read as true would force a promotion the gate kept back
             Field(
                 description="promote a challenger the promotion gate kept back (lost to the "
                 "champion or the best baseline) or never judged; without it such a "

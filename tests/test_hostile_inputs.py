@@ -523,6 +523,19 @@ def test_a_unicode_text_export_is_read_by_its_byte_order_mark(tmp_path: Path) ->
         assert events[[c.USER_ID, c.AMOUNT]].values.tolist() == [["u1", 1234.5]], encoding
 
 
+def test_a_byte_order_mark_inside_the_first_names_quotes_is_no_part_of_it(
+    tmp_path: Path,
+) -> None:
+    """'"\ufeffuser_id",...' (quoted after the mark) said "missing column user_id", the mark
+    invisible in the message."""
+    quoted = ",".join(f'"{name}"' for name in HEADER.strip().split(","))
+    path = tmp_path / "quoted.csv"
+    path.write_text('"\ufeff' + quoted[1:] + "\nu1,2024-01-01,purchase,12.50\n")
+    summary = ingest_events(path, tmp_path / "quoted")
+    events = pd.read_parquet(summary.path / "events.parquet")
+    assert events[[c.USER_ID, c.AMOUNT]].values.tolist() == [["u1", 12.5]]
+
+
 @pytest.mark.parametrize(
     ("option", "named"),
     [

@@ -411,6 +411,11 @@ def test_http_promote_moves_the_challenger_and_reloads(
         error = kept.json()["error"]
         assert "v2 was never judged by the promotion gate" in error and '"force": true' in error
         assert champion_versions(home) == before
+        # a force that is no JSON true ("yes", 1) was read as true and forced the promotion
+        for lax in ("yes", 1):
+            refused = post({"task": "churn", "reason": "canary looked good", "force": lax})
+            assert refused.status_code == 400 and "force" in refused.text, refused.text
+        assert champion_versions(home) == before
         moved = post({"task": "churn", "reason": "canary looked good", "force": True})
         assert moved.status_code == 200, moved.text
         body = moved.json()
