@@ -46,33 +46,54 @@ AREAS: dict[str, tuple[tuple[str, ...], str | None]] = {
 }
 
 
-def collected(modules: tuple[str, ...], keyword: str | None = None) -> dict[str, int]:
-    """Test cases pytest collects per module of ``modules`` (matching ``keyword``)."""
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-    command += [str(ROOT / "tests" / m) for m in modules]
-    if keyword:
-        command += ["-k", keyword]
+# Runs in a fresh interpreter: each collection is one pytest.main() call, the later ones
+# reusing the test modules (and the libraries they import) the first one imported.
+_COLLECT = """
+import json, sys
+import pytest
+for args in json.loads(sys.argv[1]):
+    print("%s", flush=True)
+    code = pytest.main([*args, "--collect-only", "-q", "-p", "no:cacheprovider"])
+    if code not in (0, 5):  # 5: nothing collected
+        print(f"collecting {args} failed ({code})", file=sys.stderr)
+        sys.exit(1)
+"""
+_SEPARATOR = "=== next collection ==="
+
+
+def collected(*requests: tuple[tuple[str, ...], str | None]) -> list[dict[str, int]]:
+    """Test cases pytest collects per module, for each request of (``modules``, a ``-k``
+    keyword or None): one ``pytest --collect-only`` each, all in one subprocess."""
+    argument_lists = [
+        [str(ROOT / "tests" / m) for m in modules] + (["-k", keyword] if keyword else [])
+        for modules, keyword in requests
+    ]
+    command = [sys.executable, "-c", _COLLECT % _SEPARATOR, json.dumps(argument_lists)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-    if done.returncode not in (0, 5):  # 5: nothing collected
+    if done.returncode != 0:
         raise SystemExit(
-            f"collecting {modules} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            f"collecting {requests} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
-    found = dict.fromkeys(modules, 0)
-    for line in done.stdout.splitlines():
-        if "::" in line:
-            module = Path(line.split("::", 1)[0]).name
-            found[module] = found.get(module, 0) + 1
+    outputs = done.stdout.split(_SEPARATOR + "\n")[1:]
+    found = []
+    for (modules, _), output in zip(requests, outputs, strict=True):
+        per_module = dict.fromkeys(modules, 0)
+        for line in output.splitlines():
+            if "::" in line:
+                module = Path(line.split("::", 1)[0]).name
+                per_module[module] = per_module.get(module, 0) + 1
+        found.append(per_module)
     return found
 
 
 def counts() -> dict[str, int]:
     """Each area's test cases: one collection of every plain module, one per keyword area."""
     plain = tuple(sorted({m for ms, k in AREAS.values() if k is None for m in ms}))
-    per_module = collected(plain)
+    keyworded = [(what, ms, k) for what, (ms, k) in AREAS.items() if k is not None]
+    per_module, *per_keyword = collected((plain, None), *((ms, k) for _, ms, k in keyworded))
+    by_keyword = {what: found for (what, _, _), found in zip(keyworded, per_keyword, strict=True)}
     return {
-        what: sum(
-            (per_module if keyword is None else collected(modules, keyword))[m] for m in modules
-        )
+        what: sum((per_module if keyword is None else by_keyword[what])[m] for m in modules)
         for what, (modules, keyword) in AREAS.items()
     }
 

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from services import prepare
+from workspaces import TrainedWorkspace, copy_workspace
 
 from features import contract as c
 from features.asof import AS_OF, compute_features
@@ -30,16 +31,12 @@ from training.datasets import build_training_set
 
 
 @pytest.fixture(scope="module")
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("demo_ws")
-    prepare(
-        home,
-        ["demo-data", "--users", "1500", "--seed", "3"],
-        ["features", "build"],
-        ["features", "apply"],
-        ["features", "materialize"],
-    )
-    return home
+def demo_home(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The module's copy of the shared demo workspace (ingested, features built, applied
+    and materialized with default settings): what a workspace of its own would be."""
+    return copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("demo_ws") / "workspace")
 
 
 @pytest.fixture(scope="module")
