@@ -224,6 +224,15 @@ def refuse_unwritable(path: Path, what: str) -> None:
         raise UserError(f"{path}: cannot write {what} in {path.parent}: {why}") from None
 
 
+def probe_writable(folder: Path, target: str) -> None:
+    """Raise, before the work whose result goes there, the OSError that writing ``target`` in
+    ``folder`` would raise at the end (a read-only workspace or a full disk)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / staging_name(target, "file")  # named as the file meant in the error
+    probe.touch(mode=0o600, exist_ok=False)
+    probe.unlink()
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.

@@ -480,6 +480,7 @@ def score_all(
     churn scores must not silently replace a complete ``latest``.
     """
     from features.store import open_store, store_paths
+    from lifecycle.storage import probe_writable
     from serving.scoring import compile_champions, load_champions
 
     say = progress or (lambda _message: None)
@@ -487,6 +488,8 @@ def score_all(
     started = time.perf_counter()
     paths = store_paths(settings, dataset)
     built = lineage.require_current_features(settings, paths.dataset, "score-all")
+    if write:  # a read-only workspace refused before every user is scored, not after
+        probe_writable(settings.workspace.scores_dir, "scores.parquet")
     stamp = resolve_as_of(paths.feature_table, as_of, settings.workspace.events(paths.dataset))
     if champions is None:
         say("loading the champion models from the registry")

@@ -59,4 +59,6 @@ def test_a_read_only_workspace_is_one_line_and_left_intact(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"Error: cannot write {read_only_home}"), last
     assert ".tmp" not in last  # the file meant, not its staging name
+    if args == ("score-all",):  # refused before every user was scored, not after
+        assert "retrieving features" not in result.stderr, result.stderr
     assert fingerprint(read_only_home) == before
