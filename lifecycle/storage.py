@@ -210,10 +210,7 @@ def refuse_unwritable(path: Path, what: str) -> None:
     from lifecycle.errors import UserError
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.with_name(staging_name(path.name, "file"))  # as atomic_file stages it
-        probe.touch(mode=0o600, exist_ok=False)
-        probe.unlink()
+        probe_writable(path.parent, path.name)
     except (FileExistsError, NotADirectoryError):
         file = next(p for p in (path.parent, *path.parent.parents) if p.exists())
         raise UserError(
@@ -228,7 +225,7 @@ def probe_writable(folder: Path, target: str) -> None:
     """Raise, before the work whose result goes there, the OSError that writing ``target`` in
     ``folder`` would raise at the end (a read-only workspace or a full disk)."""
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / staging_name(target, "file")  # named as the file meant in the error
+    probe = folder / staging_name(target, "file")  # as atomic_file stages it, named for it
     probe.touch(mode=0o600, exist_ok=False)
     probe.unlink()
 

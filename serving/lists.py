@@ -367,14 +367,21 @@ def model_changes(previous: ScoresTable, latest: ScoresTable) -> dict[str, tuple
     }
 
 
-def mover_notes(previous: ScoresTable, latest: ScoresTable, by: str, *, nobody: bool) -> tuple:
-    """A movers list's notes: each task whose model changed, two tables of one day (rescored:
-    "from D to D" read as time passing), and that ``nobody`` rose ("(no users match)" alone
-    read as a filter that matched nobody)."""
+def mover_notes(
+    changes: dict[str, tuple[str, str]],
+    previous: ScoresTable,
+    latest: ScoresTable,
+    by: str,
+    *,
+    nobody: bool,
+) -> tuple:
+    """A movers list's notes: each task whose model changed (``changes``, :func:`model_changes`),
+    two tables of one day (rescored: "from D to D" read as time passing), and that ``nobody``
+    rose ("(no users match)" alone read as a filter that matched nobody)."""
     notes = [
         f"{task}: the model differs between the two tables (v{before} -> v{after}); "
         "part of each change is the model's, not the user's"
-        for task, (before, after) in model_changes(previous, latest).items()
+        for task, (before, after) in changes.items()
     ]
     day, same_day = latest.as_of, previous.as_of == latest.as_of
     if same_day:

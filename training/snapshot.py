@@ -111,11 +111,12 @@ def check_snapshot(
     values = pd.to_numeric(frame[label], errors="coerce")
     bad = values.isna() | ~values.isin([0, 1])
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])  # 1-based, as ingest's rows; the value
-        found = frame[label].iloc[row]  # as Python holds it: 34.0, not np.float64(34.0)
-        raise SnapshotError(
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        found = frame[label].iloc[row]
+        found = found.item() if isinstance(found, np.generic) else found  # 34.0, not np.float64
+        raise SnapshotError(  # rows counted from 1, as ingest's
             f"{source}: label '{label}' must be 0/1; {int(bad.sum())} of {len(frame)} rows are not "
-            f"(first at row {row + 1}: {getattr(found, 'item', lambda: found)()!r})"
+            f"(first at row {row + 1}: {found!r})"
         )
     y = values.to_numpy(dtype=float)
     positives, rows = int(y.sum()), len(y)

@@ -426,7 +426,9 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
             "model_changes": changes,
         },
         latest.metadata,
-        mover_notes(previous, latest, by, nobody=len(rows) == 0 and not request.filters.text()),
+        mover_notes(
+            changes, previous, latest, by, nobody=len(rows) == 0 and not request.filters.text()
+        ),
     )
 
 
