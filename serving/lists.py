@@ -454,6 +454,7 @@ def export(
     Every format carries the currency and the windows (columns from :func:`presentable`);
     Excel and JSON also carry the title and the units in words."""
     from lifecycle.storage import atomic_file
+    from serving.list_files import spreadsheet_safe
 
     fmt = list_format(out, fmt)
     table = presentable(rows, units)
@@ -462,7 +463,7 @@ def export(
         if fmt == "csv":
             # 12 significant digits: money to the penny up to 10^9, without float noise
             # (6 wrote 57120.91 as 57120.9 and 279489.02 as 279489)
-            table.to_csv(staging, index=False, float_format="%.12g")
+            spreadsheet_safe(table).to_csv(staging, index=False, float_format="%.12g")
         elif fmt == "parquet":
             table.to_parquet(staging, index=False)
         elif fmt == "json":

@@ -435,6 +435,33 @@ def test_an_xlsx_list_holds_text_that_starts_with_equals_as_text_never_a_formula
     assert read_list_file(out)["user_id"].tolist() == rows["user_id"].tolist()
 
 
+def test_a_csv_list_quotes_text_a_spreadsheet_would_run_and_reads_it_back_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A user id or channel '=HYPERLINK(...)', '@SUM(A1)' or '-2+3' (ingest loads them as
+    given) was written into a CSV list as it was: a spreadsheet opening the list ran it as a
+    formula. Such text cells are quoted with one "'"; `campaign start --from-list` reads
+    every id back as it was, an id that starts with "'" too; numbers are not quoted."""
+    rows = list_rows(at_risk(scores_table(), limit=5), Privacy(), PERSONAL)
+    ids = ['=HYPERLINK("http://example.com","x")', "@SUM(A1)", "-2+3", "'=1", "'a"]
+    rows["user_id"] = ids
+    out = export(rows, tmp_path / "list.csv")
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert written["user_id"].tolist() == [
+        '\'=HYPERLINK("http://example.com","x")',
+        "'@SUM(A1)",
+        "'-2+3",
+        "''=1",
+        "'a",
+    ]
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in written.to_numpy().ravel())
+    assert read_list_file(out)["user_id"].tolist() == ids
+    numbers = pd.read_csv(out)
+    assert numbers["churn_probability"].tolist() == pytest.approx(
+        rows["churn_probability"].tolist()
+    )
+
+
 def test_terminal_rows_carry_whole_reasons_wrapped() -> None:
     long = "; ".join(f"reason number {i} that an operator must read in full" for i in range(6))
     table = scores_table().assign(reasons=None)
