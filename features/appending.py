@@ -215,6 +215,7 @@ def merge_events(
         )
     columns = list(old_schema.names)
     shared = [n for n in columns if n in new_schema.names]
+    absent = [n for n in columns if n not in new_schema.names]
     kept = ", ".join(identifier(n) for n in columns)
     new_row = identifier(rows["source_row"]) if rows else "row_number() OVER ()"
     flags = "".join(f", {identifier(n)}" for n in staging[1:])
@@ -231,6 +232,7 @@ def merge_events(
         repeats = _hold(con, shared)
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
         added = "new_row NOT IN (SELECT new_row FROM held)"
+        ((adding,),) = con.execute(f"SELECT count(*) FROM new WHERE {added}").fetchall()
         ((late,),) = con.execute(
             f"SELECT count(*) FROM new WHERE {added} AND {c.EVENT_TIME} < ?", [latest]
         ).fetchall()
@@ -269,6 +271,9 @@ def merge_events(
         "late_events": int(late),
         "events_total": int(total),
         "notes": notes,
+        # the dataset's columns the file lacks, empty in its rows added (order_id: their
+        # orders are counted by user and time)
+        "columns_absent": {"columns": absent, "rows": int(adding)} if absent and adding else {},
     }
 
 

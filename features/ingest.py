@@ -119,6 +119,15 @@ class DatasetSummary:
                     f"`lifecycle datasets restore {dropped['version']}` brings it back, or "
                     "ingest again with --users FILE"
                 )
+            if absent := notes.get("columns_absent"):
+                counted = " (their orders counted by user and time)" * (
+                    c.ORDER_ID in absent["columns"]
+                )
+                rows = f"{absent['rows']:,} row{'s' * (absent['rows'] != 1)}"
+                out.append(
+                    f"    columns the dataset has and this file lacks, empty in the {rows} "
+                    f"added{counted}: {', '.join(absent['columns'])}"
+                )
             if notes.get("late_events"):
                 out.append(
                     f"    late events accepted (older than the dataset's newest): "
@@ -460,6 +469,8 @@ def _merge_append(
     )
     appending.add_reason(reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"])
     reports["events"].notes["late_events"] = merged["late_events"]
+    if merged["columns_absent"]:
+        reports["events"].notes["columns_absent"] = merged["columns_absent"]
     for name, count in merged["notes"].items():  # of the rows added, not the file's
         if name in reports["events"].notes:
             reports["events"].notes[name] = count

@@ -112,6 +112,43 @@ def test_an_append_counts_the_notes_of_the_rows_it_adds(home: Path, tmp_path: Pa
     assert report["notes"]["repeats_kept"] == 0
 
 
+def test_an_append_without_a_column_the_dataset_has_says_so(home: Path, tmp_path: Path) -> None:
+    """A next export without order_id was appended to a dataset with it in silence: its
+    rows' orders are counted by user and time, not by order id. The summary and the report
+    name the columns the file lacks and the rows added without them."""
+    runner = CliRunner()
+    first = "user_id,event_time,event_type,amount,order_id\nu1,2025-01-01,purchase,10,A1\n"
+    _ingest(runner, str(_write(tmp_path, "first.csv", first)))
+    second = _write(
+        tmp_path,
+        "second.csv",
+        HEADER + "u1,2025-01-02,purchase,4\n"
+        "u1,2025-01-02,purchase,6\nu1,2025-01-01 00:00:00,purchase,10\n",
+    )
+    report = _ingest(runner, str(second), "--append")["tables"]["events"]
+    assert report["reasons"] == {"already_ingested": 1}
+    assert report["notes"]["columns_absent"] == {"columns": ["order_id"], "rows": 2}
+    said = runner.invoke(main, ["ingest", str(second), "--dataset", "shop", "--append"])
+    assert said.exit_code == 0, said.output
+    assert "lacks" not in said.stdout  # nothing added this time: nothing to say
+    third = _write(tmp_path, "third.csv", HEADER + "u2,2025-01-03,purchase,1\n")
+    said = runner.invoke(main, ["ingest", str(third), "--dataset", "shop", "--append"])
+    assert (
+        "    columns the dataset has and this file lacks, empty in the 1 row added (their "
+        "orders counted by user and time): order_id"
+    ) in said.stdout.splitlines()
+    # given the column, nothing is said
+    fourth = _write(
+        tmp_path,
+        "fourth.csv",
+        first.replace("2025-01-01,purchase,10,A1", "2025-01-04,purchase,2,A2"),
+    )
+    assert (
+        "lacks"
+        not in runner.invoke(main, ["ingest", str(fourth), "--dataset", "shop", "--append"]).stdout
+    )
+
+
 def test_keep_repeats_appends_a_new_copy_of_a_row_the_dataset_holds(
     home: Path, tmp_path: Path
 ) -> None:
