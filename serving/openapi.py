@@ -185,7 +185,7 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
     """``FeatureRow.features`` as the service checks it: only the served models' features,
     numbers for numeric ones (never negative for engineered ones), a known category for the
     others, null for unknown; nothing else (BentoML documents any object)."""
-    from serving.schemas import never_negative, whole_number
+    from serving.schemas import largest, never_negative, whole_number
 
     row = spec.get("components", {}).get("schemas", {}).get("FeatureRow", {})
     features = row.get("properties", {}).get("features")
@@ -203,6 +203,8 @@ def document_feature_inputs(spec: dict[str, Any]) -> None:
             properties[name]["minimum"] = 0
         if whole_number(name):
             properties[name]["multipleOf"] = 1
+        if largest(name) is not None:
+            properties[name]["maximum"] = largest(name)
     for name, known in SERVED_INPUTS.categories.items():
         properties[name] = {
             "type": "string",

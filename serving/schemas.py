@@ -256,6 +256,25 @@ def never_negative(name: str) -> bool:
     return counted or (name in TOTAL_FEATURES and name not in SIGNED_FEATURES)
 
 
+# A day count of ``features.asof`` (tenure, recency, a gap between orders) spans the user's
+# events, and the data contract takes none before 1990 (``features.validation``): a hundred
+# years is beyond any, and 1e300 days describes no user.
+LONGEST_DAYS = 36_525
+
+
+@lru_cache(maxsize=4096)
+def largest(name: str) -> float | None:
+    """The largest value a feature ``features.asof`` computes can take, where there is one
+    apart from other fields (:func:`contradictions` compares those): a flag's 1, a day
+    count's :data:`LONGEST_DAYS`; None for counts and amounts."""
+    from features.asof import TOTAL_FEATURES
+
+    if name == "activated":
+        return 1.0
+    days = name.endswith("_days") or name.startswith("days_")
+    return float(LONGEST_DAYS) if days and name in TOTAL_FEATURES else None
+
+
 # Orderings every row ``features.asof`` computes holds, as (fewer days, more days, why): a
 # supplied row breaking one describes no user, and its scores would be extrapolation.
 DAYS_ORDER = (

@@ -44,6 +44,7 @@ from serving.schemas import (
     Task,
     UserScore,
     contradictions,
+    largest,
     never_negative,
     trusted,
     whole_number,
@@ -411,6 +412,8 @@ class Scorer:
                     errors.append((loc, f"{name} must be a finite number"))
                 elif name in numeric and whole_number(name) and not float(value).is_integer():
                     errors.append((loc, f"{name} is a count: expected a whole number, got {value}"))
+                elif name in numeric and value > (largest(name) or math.inf):
+                    errors.append((loc, f"{name} is at most {largest(name):g} (got {value:g})"))
         if errors:
             raise field_errors("score_features", errors)
         for i, row in enumerate(users):  # each value fine, together impossible: a 422

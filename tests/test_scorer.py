@@ -181,6 +181,39 @@ def test_score_features_takes_counts_as_whole_numbers(scorer: Any) -> None:
     assert scorer.score_features([signed]).users[0].status == "supplied"
 
 
+def test_score_features_refuses_days_no_user_has_and_says_so_in_the_api_document(
+    scorer: Any,
+) -> None:
+    """tenure_days 1e300 or activated 7 (a flag) was scored as if real. A day count is at
+    most a hundred years (the data contract takes no event before 1990), a flag at most 1;
+    the API document states both maxima, and values within them are scored."""
+    from serving.openapi import document_feature_inputs
+    from serving.schemas import LONGEST_DAYS, FeatureRow
+
+    rows = [
+        FeatureRow(user_id="a", features={"tenure_days": 1e300, "recency_days": 3}),
+        FeatureRow(user_id="b", features={"activated": 7, "ipt_mean_days": 40_000}),
+    ]
+    with pytest.raises(ValidationError) as error:
+        scorer.score_features(rows)
+    found = {e["loc"]: e["msg"] for e in error.value.errors()}
+    assert found == {
+        ("users", 0, "features", "tenure_days"): "tenure_days is at most 36525 (got 1e+300)",
+        ("users", 1, "features", "activated"): "activated is at most 1 (got 7)",
+        ("users", 1, "features", "ipt_mean_days"): "ipt_mean_days is at most 36525 (got 40000)",
+    }
+    fine = {"tenure_days": LONGEST_DAYS, "recency_days": 3, "activated": 1, "orders_total": 1e6}
+    assert scorer.score_features([FeatureRow(user_id="c", features=fine)]).users[0].status == (
+        "supplied"
+    )
+    spec = {"components": {"schemas": {"FeatureRow": {"properties": {"features": {}}}}}}
+    document_feature_inputs(spec)
+    documented = spec["components"]["schemas"]["FeatureRow"]["properties"]["features"]
+    maxima = {k: v["maximum"] for k, v in documented["properties"].items() if "maximum" in v}
+    assert maxima["tenure_days"] == maxima["recency_days"] == LONGEST_DAYS
+    assert maxima["activated"] == 1 and "orders_total" not in maxima
+
+
 def test_score_features_refuses_days_that_contradict_each_other(scorer: Any) -> None:
     """Each value is fine, together they describe no user: a last order before the first,
     or a last activity before the last order. A 422 names the row, the field and what is
