@@ -87,6 +87,7 @@ def campaign_uplift_table(
     )
     cutoffs = cutoffs.tz_localize("UTC") if cutoffs.tz is None else cutoffs.tz_convert("UTC")
     tables = []
+    seen: list[tuple[Campaign, pd.DataFrame]] = []  # the campaigns before, their members
     for campaign in campaigns:
         if campaign.horizon_end > data_ends:
             raise CampaignError(
@@ -102,6 +103,7 @@ def campaign_uplift_table(
         features = pd.read_parquet(feature_table, filters=[(AS_OF, "==", before.max())])
         features = features.drop(columns=[AS_OF]).astype({c.USER_ID: str})
         members = campaign.members[[c.USER_ID, CONTROL]].astype({c.USER_ID: str})
+        _refuse_shared_members(campaign, members, seen)
         outcomes = campaign_outcomes(
             events,
             settings.workspace.users_if_any(dataset),
@@ -120,3 +122,27 @@ def campaign_uplift_table(
         )
         tables.append(pd.concat([table, rows[features.columns.drop(c.USER_ID)]], axis=1))
     return pd.concat(tables, ignore_index=True)
+
+
+def _refuse_shared_members(
+    campaign: Campaign, members: pd.DataFrame, seen: list[tuple[Campaign, pd.DataFrame]]
+) -> None:
+    """One membership counted twice: a campaign given again under another name (a recorded
+    campaign and the list it was started from, dated by its scores table or by the list),
+    or members of two campaigns of one as-of day, whose effects cannot be told apart. Either
+    way the learners would be judged on rows they had seen."""
+    day = campaign.as_of.normalize()
+    for other, held in seen:
+        same = members.sort_values(c.USER_ID, ignore_index=True).equals(
+            held.sort_values(c.USER_ID, ignore_index=True)
+        )
+        shared = set(members[c.USER_ID]) & set(held[c.USER_ID])
+        if same or (shared and other.as_of.normalize() == day):
+            raise CampaignError(
+                f"campaigns {other.name} and {campaign.name} share {len(shared):,} members"
+                f"{'' if same else f' on {day:%Y-%m-%d}'} (e.g. {min(shared)}"
+                f"{', every one with the same control flag' if same else ''}): the same "
+                "campaign given twice (a recorded campaign and its list), or two of one day "
+                "whose effects cannot be told apart; give one of them"
+            )
+    seen.append((campaign, members))

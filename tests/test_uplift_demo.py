@@ -135,6 +135,41 @@ def test_non_randomized_campaigns_are_refused_with_one_line_and_nothing_written(
     assert not (campaign_demo / "mlflow").exists()
 
 
+def test_one_campaign_under_two_names_is_refused_before_training(campaign_demo: Path) -> None:
+    """A recorded campaign and the list it was started from (here: a list and a copy dated a
+    day later, as a campaign recorded from it is dated by its scores table) put every member
+    in the table twice, in the training and the test split alike; so do two campaigns of one
+    day sharing members, whose effects cannot be told apart."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    first = sorted((campaign_demo / "demo" / "campaign_lists").glob("*.csv"))[0]
+    rows = pd.read_csv(first, dtype={"user_id": str})
+    day = pd.Timestamp(rows["as_of"].iloc[0])
+    later = campaign_demo.parent / "later.csv"
+    rows.assign(as_of=f"{day + pd.Timedelta(days=1):%Y-%m-%d}").to_csv(later, index=False)
+    flipped = campaign_demo.parent / "flipped.csv"
+    rows.assign(control=~rows["control"].astype(bool)).to_csv(flipped, index=False)
+    before = fingerprint(campaign_demo)
+    same = " (e.g. {}, every one with the same control flag)"
+    for copy, shared in ((later, same), (flipped, f" on {day:%Y-%m-%d} (e.g. {{}})")):
+        result = CliRunner().invoke(
+            main,
+            ["--home", str(campaign_demo), "--quiet", "train-uplift", "--dataset", "demo",
+             "--from-list", str(first), "--from-list", str(copy)],
+        )  # fmt: skip
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.stderr.strip() == (
+            f"Error: campaigns {first.stem} and {copy.stem} share {len(rows):,} members"
+            f"{shared.format(min(rows['user_id']))}: the same campaign given twice (a recorded "
+            "campaign and its list), or two of one day whose effects cannot be told apart; "
+            "give one of them"
+        )
+    assert fingerprint(campaign_demo) == before
+    assert not (campaign_demo / "mlflow").exists()
+
+
 def test_cli_trains_from_the_demo_campaign_lists(campaign_demo: Path) -> None:
     lists = sorted((campaign_demo / "demo" / "campaign_lists").glob("*.csv"))
     args = [arg for path in lists for arg in ("--from-list", str(path))]
