@@ -89,4 +89,13 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
                 else ""
             )
         )
+    if reasons.get("duplicate_row"):  # quarantined below the refusal, which says it too
+        out.append(
+            f"    {reasons['duplicate_row']:,} duplicate_row rows: the same in every column as a "
+            "row loaded, kept once"
+            + option_hint(
+                "; if they are separate events (two purchases at one moment, invoice lines "
+                "exported without their product), --keep-repeats loads every copy"
+            )
+        )
     return out
