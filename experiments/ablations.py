@@ -147,6 +147,12 @@ VARIANTS = {
         "LightGBM's own probabilities",
         method={"deployed_calibration": "none"},
     ),
+    "long_windows": Variant(
+        "LightGBM learns from no feature of a window that no user had outlived at the cutoffs "
+        "learned from, where a user of the latest cutoff has",
+        "learning from every feature",
+        method={"long_windows": True},
+    ),
     "no_blend": Variant(
         "the LTV blended with BG/NBD + Gamma-Gamma where the test cutoffs prefer it",
         "LightGBM's LTV alone",

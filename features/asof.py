@@ -86,6 +86,26 @@ def window_of(name: str) -> tuple[str, int] | None:
     return None
 
 
+def trend_windows(windows: Sequence[int]) -> dict[str, tuple[int, int]]:
+    """The (shorter, longer) windows each pace trend compares: named for the default windows
+    (7, 30, 90, 365), the nearest the settings have otherwise."""
+    windows = sorted(windows)
+    mid = 90 if 90 in windows else windows[len(windows) // 2]
+    return {
+        "trend_active_days_30_90": (30 if 30 in windows else windows[0], mid),
+        "trend_orders_90_365": (mid, max(windows)),
+    }
+
+
+def windows_read(name: str, windows: Sequence[int]) -> tuple[int, ...]:
+    """The windows (days) a feature counts over: a windowed one's, a trend's two; none for a
+    lifetime total."""
+    window = window_of(name)
+    if window is not None and window[0] in WINDOW_FEATURES:
+        return (window[1],)
+    return trend_windows(windows).get(name, ())
+
+
 def is_feature_name(name: str) -> bool:
     """Whether the feature table has a column so named with some windows: a users attribute
     of that name would clash with it whatever ``features.windows`` is set to."""
@@ -360,9 +380,9 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
             f"coalesce(sum(d.refunds) FILTER (WHERE {since}), 0) AS refunds_{w}d",
             f"coalesce(sum(d.refund_amount) FILTER (WHERE {since}), 0) AS refund_amount_{w}d",
         ]
-    long_w = max(windows)
-    mid_w = 90 if 90 in windows else windows[len(windows) // 2]
-    short_w = 30 if 30 in windows else windows[0]
+    trends = trend_windows(windows)
+    short_w, mid_w = trends["trend_active_days_30_90"]
+    long_w = trends["trend_orders_90_365"][1]
     attribute_sql = "".join(f", usr.{identifier(a)}" for a in attributes)
     return f"""
     WITH

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs
+from features.asof import AS_OF, FeatureError, _utc, feature_cutoffs, windows_read
 from features.labels import LABEL, LabelSpec, compute_labels, label_spec, matured_cutoffs
 from features.store import (
     Retrieved,
@@ -217,6 +217,62 @@ def none_matured(
         f"the data ends at {_utc(last_event):%Y-%m-%d}, the cutoffs run "
         f"{grid[0]:%Y-%m-%d}..{grid[-1]:%Y-%m-%d}; shorten the horizon (labels.{task}_horizon_days) "
         "or use a longer history"
+    )
+
+
+LEFT_OUT = "left_out"  # the data window's record of the features a model did not learn from
+
+
+def unlearned(
+    training: TrainingSet,
+    parts: dict[str, pd.DataFrame],
+    settings: Settings,
+    window: dict[str, Any],
+    keep_all: bool = False,
+) -> tuple[list[str], dict[str, Any]]:
+    """The features LightGBM does not learn from on these rows (``parts``: train, valid and
+    test), and the data window recording them (:data:`LEFT_OUT`): those counted over a window
+    no shorter than every row's history (the longest ``tenure_days``), which some user of the
+    latest cutoff, the one scored now, has outlived. On each row such a feature equals its
+    lifetime total, yet for that user it counts less than the total: a one-time buyer whose
+    one order left the 365-day window reads as a buyer of nothing. On CDNOW's cohort, scored
+    12 to 15 months after their first orders, every one of them got the churn of the
+    customers whose one order was worth 0 (P(active) 0.00002; 3.0% bought)."""
+    if keep_all:  # an experiment's choice (training.pipeline.Method.long_windows)
+        return [], window
+    windows = settings.features.windows_days
+    known = [p["tenure_days"].max() for p in parts.values() if "tenure_days" in p.columns]
+    history = float(max(known, default=float("nan")))
+    now = longest_history_now(settings, training.report.get("dataset"))
+    past = [
+        n
+        for n in training.feature_names
+        if any(history <= w < now for w in windows_read(n, windows))
+    ]
+    if not past:  # also where no row has a history (NaN compares false)
+        return [], window
+    left_out = {"features": past, "longest_history_days": history, "now_days": now}
+    return past, window | {LEFT_OUT: left_out}
+
+
+def longest_history_now(settings: Settings, dataset: str | None) -> float:
+    """The longest ``tenure_days`` at the feature table's latest cutoff (NaN if none)."""
+    import duckdb
+
+    table = literal(settings.workspace.feature_table(dataset or settings.dataset))
+    ((longest,),) = duckdb.sql(
+        f"SELECT max(tenure_days) FROM read_parquet({table}) "
+        f"WHERE {AS_OF} = (SELECT max({AS_OF}) FROM read_parquet({table}))"
+    ).fetchall()
+    return float("nan") if longest is None else float(longest)
+
+
+def left_out_text(left_out: dict[str, Any]) -> str:
+    return (
+        f"{', '.join(left_out['features'])}: no user was known longer than their windows at "
+        f"the cutoffs learned from ({left_out['longest_history_days']:.0f} days at most), so "
+        "there they repeat the lifetime totals; users of the latest cutoff are known up to "
+        f"{left_out['now_days']:.0f} days, and for them they would not"
     )
 
 

@@ -11,7 +11,7 @@ data and seed give the same model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -154,6 +154,7 @@ def fit_bundle(
     rounds_of: ModelBundle | None = None,
     boost_start: Mapping[str, Any] | None = None,
     probability_only: bool = False,
+    unlearned: Sequence[str] = (),
 ) -> ModelBundle:
     """Fit the task's model on ``train`` with early stopping on ``valid``; calibrate on ``valid``.
 
@@ -165,7 +166,9 @@ def fit_bundle(
     ``spec`` replaces the task's own. ``boost_start``: boost from the purchase process
     (``process``, ``horizon_days``: what the bundle scores with; the rows' own starts are in
     their ``lifecycle.offsets`` columns). ``probability_only``: a value task's purchase part
-    alone (what a calibrator is fitted on).
+    alone (what a calibrator is fitted on). ``unlearned``: features the trees may not split
+    on (``training.datasets.unlearned``): empty in every row they learn from, so that the
+    bundle reads the same features as the rules and the service.
     """
     specs = SPECS if specs is None else specs
     spec = spec or specs.get(task) or spec_of(task)
@@ -186,6 +189,8 @@ def fit_bundle(
         evaluated: Any,
         part: str = "booster",
     ) -> Any:
+        if unlearned:
+            rows, check = (r.assign(**dict.fromkeys(unlearned, np.nan)) for r in (rows, check))
         if draft.boost_start is not None:
             rows, check = (with_init_score(draft.boost_start, part, r) for r in (rows, check))
         if rounds_of is not None:  # the training rows as "validation": the loss only falls
@@ -326,6 +331,8 @@ def refit_recipe(
     **options: Any,
 ) -> ModelBundle:
     """The evaluated model's recipe fitted on ``rows`` with its boosters' numbers of trees."""
+    from training.datasets import LEFT_OUT
+
     return fit(
         evaluated.task,
         rows,
@@ -337,6 +344,7 @@ def refit_recipe(
         data_window=data_window,
         seed=seed,
         rounds_of=evaluated,
+        unlearned=evaluated.data_window.get(LEFT_OUT, {}).get("features", ()),
         **options,
     )
 

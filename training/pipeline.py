@@ -37,7 +37,7 @@ from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
-from training import evaluation
+from training import datasets, evaluation
 from training.bridge import bridge_for, check_bridgeable, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend
 from training.datasets import TrainingSet, build_training_set, check_trainable, freshest_rows
@@ -89,6 +89,9 @@ class Method:
     # The deployed refit calibrated on its own recipe's out-of-fold scores (training.models
     # .cross_fitted_scores), not on the evaluated model's test scores
     deployed_calibration: CalibrationKind = "cross_fitted"
+    # LightGBM also learns from features of windows no shorter than every training row's
+    # history (training.datasets.past_history), which there repeat the lifetime totals
+    long_windows: bool = False
 
 
 def calibration_checked(method: Method, task: str) -> bool:
@@ -308,6 +311,9 @@ def train_task(
         "rows": {k: len(v) for k, v in parts.items()},
         ACTIVITY: activity_of(frame),
     }
+    unlearned, window = datasets.unlearned(training, parts, settings, window, method.long_windows)
+    if unlearned:
+        progress(f"{task}: not learning from {datasets.left_out_text(window[datasets.LEFT_OUT])}")
     progress(
         f"{task}: fitting LightGBM on {len(parts['train']):,} rows ({len(split.train)} cutoffs)"
     )
@@ -323,6 +329,7 @@ def train_task(
         parts["valid"],
         label=LABEL,
         feature_names=training.feature_names,
+        unlearned=unlearned,
         service=training.service,
         label_spec=training.spec.to_dict(),
         data_window=window,
@@ -450,7 +457,7 @@ def train_task(
     if not promoted and winner in rules:
         progress(f"{task}: the baseline {winner} won; registering it as a servable model")
         # the LightGBM version's own: its calibration, and the blend it would have served
-        own = ("calibration", "blend", "rule_fitted_on")
+        own = ("calibration", "blend", "rule_fitted_on", datasets.LEFT_OUT)
         window = {k: v for k, v in bundle.data_window.items() if k not in own}
         # Conversion's users of now are unknown without its eligibility at the latest cutoff.
         if method.fresh_rules and training.spec.everyone:
