@@ -7,6 +7,7 @@ Through the real CLI, Feast, MLflow registry, batch scoring and the in-process s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -384,3 +385,14 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
     finally:
         scorer.close()
     assert bridge["learned_days"] == 28
+    # Where no shorter horizon serves either, the last one tried says why before the
+    # label-free model is fitted (it said only why 70 days did not split).
+    env |= {"LIFECYCLE_TRAINING__MIN_ROWS": "1000000"}
+    again = _cli(settings, "train", "churn", **env)
+    assert again.exit_code == 0, again.output
+    assert re.search(
+        r"churn: at 2\d days: only \d+ training rows \(need 1000000\); counts \{.*\}; no "
+        "shorter horizon tried serves",
+        again.output,
+    ), again.output
+    assert "label-free" in again.stdout

@@ -93,6 +93,8 @@ def train_bridged(
             few = TooFewOutcomes(f"at {learned} days: {str(shorter).removeprefix(f'{task}: ')}")
             if isinstance(shorter, NotBridgeable):  # no shorter horizon helps either
                 break
+    if str(few).startswith("at "):  # the last shorter horizon tried: why it did not serve
+        progress(f"{task}: {few}; no shorter horizon tried serves")
     raise few
 
 
