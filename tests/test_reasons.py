@@ -98,6 +98,36 @@ def test_a_reason_already_said_is_said_once() -> None:
     ]
 
 
+def test_an_empty_window_is_said_once_as_the_emptiest_with_both_contributions() -> None:
+    """CDNOW's top at-risk customer read "spent nothing in the last 90 days; no active days
+    in the last 90 days; no orders in the last 90 days": one fact three times. No active days
+    says no orders and no spend in that window: one reason, carrying the three contributions
+    (they add up), ranked by that sum; so does a shorter window's emptiness, which the longer
+    one holds; a longer window, or orders in it, stay apart."""
+    names = ["revenue_90d", "active_days_90d", "orders_90d", "recency_days", "orders_30d"]
+    names += ["orders_365d"]
+    contributions = np.array([0.4, 0.3, 0.2, 0.5, 0.1, 0.05])
+    values = {"revenue_90d": 0.0, "active_days_90d": 0.0, "orders_90d": 0.0}
+    values |= {"recency_days": 120.0, "orders_30d": 0.0, "orders_365d": 0.0}
+    ranked = np.argsort(-contributions)
+    picked = worded_reasons(names, contributions, ranked, values.get)
+    assert [(r["text"], r["feature"]) for r in picked] == [
+        ("no active days in the last 90 days", "active_days_90d"),
+        ("no activity for 120 days", "recency_days"),
+        ("no orders in the last 365 days", "orders_365d"),
+    ]
+    # no active days, spend or orders in 90 days and no orders in 30 days: one fact
+    assert picked[0]["contribution"] == pytest.approx(1.0) and picked[0]["value"] == 0.0
+    # orders in the window: the spend of none is said apart
+    bought = values | {"orders_90d": 2.0, "active_days_90d": 1.0}
+    texts = [r["text"] for r in worded_reasons(names, contributions, ranked, bought.get)]
+    assert texts == [
+        "no activity for 120 days",
+        "spent nothing in the last 90 days",
+        "1 active day in the last 90 days",
+    ]
+
+
 def test_a_value_after_no_refunds_is_said_as_the_value_itself() -> None:
     """A customer who refunded nothing has the same average order before and after refunds:
     said once, in the plain words ("145 purchases per order on average" beside "145
