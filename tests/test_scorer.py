@@ -157,6 +157,13 @@ def test_score_features_reports_each_bad_field(scorer: Any) -> None:
     }
 
 
+def _refused_fields(scorer: Any, rows: list[Any]) -> dict[tuple[Any, ...], str]:
+    """Each refused field's location and message of a /score_features request."""
+    with pytest.raises(ValidationError) as error:
+        scorer.score_features(rows)
+    return {e["loc"]: e["msg"] for e in error.value.errors()}
+
+
 def test_score_features_takes_counts_as_whole_numbers(scorer: Any) -> None:
     """Half an order is no user's history (the API document says counts are multiples of 1);
     the value kept after refunds may be below 0 (refunds of purchases before the log)."""
@@ -166,9 +173,7 @@ def test_score_features_takes_counts_as_whole_numbers(scorer: Any) -> None:
         FeatureRow(user_id="b", features={"orders_total": 0.5, "orders_30d": 2}),
         FeatureRow(user_id="c", features={"sessions_90d": 2.5, "recency_days": 3.5}),
     ]
-    with pytest.raises(ValidationError) as error:
-        scorer.score_features(rows)
-    found = {e["loc"]: e["msg"] for e in error.value.errors()}
+    found = _refused_fields(scorer, rows)
     assert set(found) == {
         ("users", 0, "features", "orders_total"),
         ("users", 1, "features", "sessions_90d"),
@@ -194,10 +199,7 @@ def test_score_features_refuses_days_no_user_has_and_says_so_in_the_api_document
         FeatureRow(user_id="a", features={"tenure_days": 1e300, "recency_days": 3}),
         FeatureRow(user_id="b", features={"activated": 7, "ipt_mean_days": 40_000}),
     ]
-    with pytest.raises(ValidationError) as error:
-        scorer.score_features(rows)
-    found = {e["loc"]: e["msg"] for e in error.value.errors()}
-    assert found == {
+    assert _refused_fields(scorer, rows) == {
         ("users", 0, "features", "tenure_days"): "tenure_days is at most 36525 (got 1e+300)",
         ("users", 1, "features", "activated"): "activated is at most 1 (got 7)",
         ("users", 1, "features", "ipt_mean_days"): "ipt_mean_days is at most 36525 (got 40000)",
