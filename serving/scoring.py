@@ -24,7 +24,7 @@ from lifecycle.bundle import ModelBundle
 from lifecycle.rules import NET_VALUES
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
-from serving.reason_words import USUAL_GAP, _is_missing, reason_text
+from serving.reason_words import USUAL_GAP, reason_text
 from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
 
 if TYPE_CHECKING:
@@ -395,7 +395,8 @@ EMPTY_IMPLIES = {"active_days": ("orders", "revenue", "sessions"), "orders": ("r
 def _empty_window(name: str, value: Any) -> tuple[str, int] | None:
     """(kind, days) of a windowed count or sum that is 0, as ``orders_90d`` = 0."""
     window = window_of(name)
-    return window if window is not None and not _is_missing(value) and value == 0 else None
+    empty = isinstance(value, int | float | np.number) and value == 0  # not None, NaN, NA
+    return window if window is not None and empty else None
 
 
 def _implies(stronger: tuple[str, int] | None, weaker: tuple[str, int] | None) -> bool:
