@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 
 
 @main.group()
@@ -24,6 +24,7 @@ def features() -> None:
     metavar="DATE",
     help="Extra cutoff date(s) to compute features at, e.g. for `score-all --as-of DATE`.",
 )
+@changes_workspace
 @pass_context
 def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) -> None:
     """Compute per-user features as of each cutoff (weekly, plus today) into the feature table."""
@@ -69,6 +70,7 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
 
 @features.command("apply")
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace
 @pass_context
 def features_apply(obj: Context, dataset: str | None) -> None:
     """Register the Feast entity, feature views and feature services. A task's service holds
@@ -91,6 +93,7 @@ def features_apply(obj: Context, dataset: str | None) -> None:
 
 @features.command("materialize")
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace
 @pass_context
 def features_materialize(obj: Context, dataset: str | None) -> None:
     """Load every user's latest features into the online store."""
