@@ -446,7 +446,6 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
 @pass_context
 def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     """Sizes and value shares of lifecycle stages, RFM segments and super users as of a date."""
-    import pandas as pd
 
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import (
@@ -454,7 +453,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         revenue_totals,
         revenue_words,
         segment_summary,
-        share_label,
+        summary_line,
         super_users,
         super_users_words,
     )
@@ -493,15 +492,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")
         lines.append(f"{title}:")
-        for r in summary.to_dict(orient="records"):
-            shares = ", ".join(
-                f"{share_label(k, revenue)} {r[k]:.1%}"
-                for k in r
-                if k.endswith("_share") and k != "user_share" and pd.notna(r[k])
-            )
-            lines.append(
-                f"  {r[column]:<14} {r['users']:>9,} users ({r['user_share']:.1%}); share of {shares}"
-            )
+        lines += [summary_line(r, column, revenue) for r in summary.to_dict(orient="records")]
     data["super_users"] = {}
     for value in ("revenue", "ltv"):
         if value in frame:
