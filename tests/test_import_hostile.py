@@ -117,6 +117,69 @@ def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
     assert loaded.frame["zip_code"].tolist() == ["Rural", "Urban"]  # a blank history is null
 
 
+HILLSTROM_HEADER = (
+    "recency,history_segment,history,mens,womens,zip_code,newbie,channel,segment,"
+    "visit,conversion,spend"
+)
+
+
+def test_hillstrom_outcomes_are_0_or_1_and_the_control_arm_is_read_in_any_case(
+    tmp_path: Path,
+) -> None:
+    """A conversion of 300 was a traceback (no Int8), a visit of 2 or 0.5 loaded as a visit,
+    and 'no e-mail' (a copy's lower case) was an arm of its own, counted as treated."""
+    path = tmp_path / "hillstrom.csv"
+    row = "10,x,142.44,1,0,Rural,0,Phone,{arm},{visit},{conversion},0\n"
+    rows = [
+        ("Womens E-Mail", 1, 1),
+        ("no e-mail", 0, 0),
+        ("NO E-MAIL ", 1, 0),
+        ("Mens E-Mail", 2, 0),
+        ("Mens E-Mail", 0.5, 0),
+        ("No E-Mail", 0, 300),
+    ]
+    path.write_text(
+        HILLSTROM_HEADER
+        + "\n"
+        + "".join(row.format(arm=a, visit=v, conversion=k) for a, v, k in rows)
+    )
+    loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"invalid_visit": 2, "invalid_conversion": 1}
+    frame = loaded.frame
+    assert frame[c.TREATMENT].tolist() == [True, False, False]
+    assert frame[c.ARM].tolist() == ["Womens E-Mail", "No E-Mail", "No E-Mail"]
+    assert frame[c.VISIT].tolist() == [1, 0, 1]
+
+
+TELCO_ROW = "7590-VHVEG,Female" + TELCO_REST.replace("No\n", "No,x\n")
+HILLSTROM_ROW = "10,x,142.44,1,0,Rural,0,Phone,No E-Mail,0,0,0,1\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "column"),
+    [
+        ("telco-churn", TELCO_HEADER.replace(",Churn", ",Churn,user_id") + TELCO_ROW, "user_id"),
+        ("telco-churn", TELCO_HEADER.replace(",Churn", ",Churn,label") + TELCO_ROW, "label"),
+        ("hillstrom", HILLSTROM_HEADER + ",treatment\n" + HILLSTROM_ROW, "treatment"),
+    ],
+)
+def test_a_column_named_as_one_the_adapter_makes_is_refused_in_one_line(
+    home: Path, tmp_path: Path, source: str, text: str, column: str
+) -> None:
+    """A telco copy with a user_id column had every customer id replaced by it: 7,042 of
+    7,043 rows refused as duplicate_user_id, the column never named."""
+    path = tmp_path / "copy.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["--quiet", "import", source, str(path)])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(
+        f"Error: {path}: column '{column}' has the name of the column this adapter makes from"
+    ), line
+    assert "rename it in the file" in line
+    assert not (home / "datasets").exists()
+
+
 def test_online_retail_parquet_copy_loads_as_its_csv(tmp_path: Path) -> None:
     """`import online-retail retail.parquet` (pandas' copy: CustomerID floats, Quantity ints)
     was "AttributeError: Can only use .str accessor with string values!"."""
