@@ -55,6 +55,12 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
     from lifecycle.errors import UserError
 
     stamps = [as_of_date(value) for value in as_of]
+    for value, stamp in zip(as_of, stamps, strict=True):  # 2025-01-02T10:00 read as its day
+        if stamp != stamp.normalize():  # was refused as past the data on the day it allows
+            raise UserError(
+                f"--as-of {value!r}: a cutoff is a date (midnight UTC), not a time of day: "
+                f"--as-of {stamp:%Y-%m-%d}"
+            )
     events = settings.workspace.events(dataset)
     if not events.is_file():
         return  # build_features names what is missing
