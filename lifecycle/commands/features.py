@@ -40,7 +40,12 @@ def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) ->
         summary,
         [
             f"feature table {summary['path']}: {summary['rows']:,} rows, {summary['users']:,} users, "
-            f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}"
+            f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}",
+            *[
+                f"  '{name}' identifies people (a value for most users), not a group of them: "
+                "kept in the table, never a model's feature"
+                for name in summary["not_features"]
+            ],
         ],
     )
 

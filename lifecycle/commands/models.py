@@ -300,6 +300,7 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
             "rows": result.cv.rows,
             "cv": result.cv.summary(),
             "beats_baseline": result.cv.beats_every_baseline(),
+            "not_features": result.left_out,  # columns that identify people -> distinct values
         },
         result.lines(),
     )
