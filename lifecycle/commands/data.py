@@ -291,10 +291,16 @@ def ingest(
     from features.reading import CsvFormat
     from lifecycle.errors import UserError
 
+    named = dataset or (dataset_name_from_file(events) if append or not timezone else "")
+    zone = append and dataset_timezone(obj.settings.workspace.dataset_dir(named))
     if timezone is None:  # re-sent rows read in another zone would be new events
-        named = dataset or dataset_name_from_file(events)
-        zone = append and dataset_timezone(obj.settings.workspace.dataset_dir(named))
         timezone = zone or "UTC"
+    elif zone and timezone.casefold() != zone.casefold():  # the same, said outright
+        raise UserError(
+            f"--timezone {timezone}: dataset '{named}' reads times without an offset in {zone} "
+            "(its last ingest); appended in another zone, a row sent again would be a new "
+            f"event hours away from itself: drop --timezone (or give {zone})"
+        )
     options = {"timezone": timezone, "time_format": time_format, "date_order": date_order}
     option = "--map"
     try:
