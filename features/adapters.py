@@ -274,6 +274,8 @@ def telco_churn(
         snapshot = pd.DataFrame({c.USER_ID: check_user_ids(raw, "customerID", bad, checks)})
         churn = raw["Churn"].astype("string").str.strip().str.lower()
         label = churn.map({"yes": 1, "no": 0, "1": 1, "0": 0, "true": 1, "false": 0})
+        number = pd.to_numeric(churn, errors="coerce")  # 1.0 / 0.0, as pandas writes a label
+        label = label.fillna(number.where(number.isin((0, 1))))
         bad.flag(label.isna(), "invalid_label")
         snapshot[c.LABEL] = label.astype("Int8")
         blank_total += int(is_blank(raw["TotalCharges"]).sum())

@@ -42,6 +42,18 @@ def test_telco_ids_and_text_are_judged_as_ingest_judges_them(tmp_path: Path) -> 
     assert loaded.frame[c.USER_ID].tolist() == ["5575-GNVDE"]
 
 
+def test_a_telco_label_written_as_pandas_writes_a_float_column_is_read(tmp_path: Path) -> None:
+    """A copy whose Churn was label-encoded and saved by pandas (1.0 / 0.0): every row
+    invalid_label, the file refused as 'not the right file'."""
+    path = tmp_path / "telco.csv"
+    rest = TELCO_REST.removesuffix("No\n")
+    churn = ["1.0", "0.0", "1", "0.5", "2.0"]
+    path.write_text(TELCO_HEADER + "".join(f"c{i},Male{rest}{v}\n" for i, v in enumerate(churn)))
+    loaded = adapters.telco_churn(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"invalid_label": 2}  # 0.5 and 2.0 are no 0/1 label
+    assert loaded.frame[c.LABEL].tolist() == [1, 0, 1]
+
+
 def test_online_retail_customer_ids_with_control_characters_are_invalid(tmp_path: Path) -> None:
     """'17850\\n' was stripped into customer 17850 (ingest quarantines it)."""
     path = tmp_path / "retail.csv"
