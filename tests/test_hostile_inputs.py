@@ -839,3 +839,14 @@ def test_events_a_decade_away_from_every_other_are_isolated_event_time(
 def test_a_return_after_a_pause_is_no_isolated_time(tmp_path: Path, typos: dict[int, str]) -> None:
     loaded = load(write(tmp_path, _year_of_purchases(typos)))
     assert reasons(loaded) == {}
+
+
+def test_ids_holding_a_character_nobody_sees_are_invalid(tmp_path: Path) -> None:
+    """'bob' + a zero-width space loaded as a second 'bob' (lists, the report and the API
+    showed two of them; `forget bob` left one), a right-to-left override showed
+    'u1<RLO>gnp.exe' as 'u1exe.png', a byte order mark of joined files hid in front of 'ann'."""
+    rows = ["bob", "bob\u200b", "u1\u202egnp.exe", "\ufeffann", "x\u00a0y", "José"]
+    path = write(tmp_path, HEADER + "".join(f"{u},2025-03-01 10:00,purchase,5\n" for u in rows))
+    loaded = load(path)
+    assert reasons(loaded) == {2: "invalid_user_id", 3: "invalid_user_id", 4: "invalid_user_id"}
+    assert sorted(loaded.frame[c.USER_ID]) == ["José", "bob", "x\u00a0y"]  # a space shows
