@@ -25,6 +25,11 @@ AREAS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "commands killed (SIGKILL) or files corrupted mid-way: the previous state kept, the next "
     "run recovers": (("test_faults.py",), None),
     "writers killed mid-write, staging swept; writes flushed to disk": (("test_storage.py",), None),
+    "two commands changing one workspace at once: the second refused naming the first, "
+    "nothing of it done; the lock freed when its holder is killed": (
+        ("test_concurrency.py",),
+        None,
+    ),
     "hostile files, options and rows (ids, amounts, times and zones, repeated headers, "
     "column clashes, dataset names): one line or quarantined with a reason, loaded + "
     "quarantined = read": (("test_hostile_inputs.py", "test_validation.py"), None),

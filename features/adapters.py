@@ -87,6 +87,18 @@ def not_its_file(source: str) -> str:
     )
 
 
+def refuse_own_columns(raw: pd.DataFrame, made: dict[str, str], source: str) -> None:
+    """A file column named as a column the adapter makes (``made``: name -> what it is made
+    from) took its place: a ``user_id`` column replaced every customer id (7,042 of 7,043
+    rows then refused as duplicates), a ``visit`` of text... Refused in one line."""
+    for name, origin in made.items():
+        if name in raw.columns:
+            raise ContractError(
+                f"{source}: column '{name}' has the name of the column this adapter makes "
+                f"from {origin}; rename it in the file (the file has: {', '.join(raw.columns)})"
+            )
+
+
 def online_retail(
     path: Path | str,
     *,
@@ -255,11 +267,15 @@ def telco_churn(
         nonlocal blank_total
         wanted = {n: n for n in ("customerID", "Churn", *TELCO_NUMERIC)}
         require_columns(raw, wanted, source, not_its_file("telco-churn"))
+        own = {c.USER_ID: "'customerID'", c.LABEL: "'Churn'"}
+        refuse_own_columns(raw, own, source)
         bad = Quarantine(raw)
         # as ingest reads ids: control characters, spreadsheet-rounded ids (7.59E+3) are bad
         snapshot = pd.DataFrame({c.USER_ID: check_user_ids(raw, "customerID", bad, checks)})
         churn = raw["Churn"].astype("string").str.strip().str.lower()
         label = churn.map({"yes": 1, "no": 0, "1": 1, "0": 0, "true": 1, "false": 0})
+        number = pd.to_numeric(churn, errors="coerce")  # 1.0 / 0.0, as pandas writes a label
+        label = label.fillna(number.where(number.isin((0, 1))))
         bad.flag(label.isna(), "invalid_label")
         snapshot[c.LABEL] = label.astype("Int8")
         blank_total += int(is_blank(raw["TotalCharges"]).sum())
@@ -288,6 +304,9 @@ def telco_churn(
     return loaded
 
 
+HILLSTROM_CONTROL = "No E-Mail"  # the arm that got no e-mail, however a copy writes its case
+
+
 def hillstrom(
     path: Path | str,
     *,
@@ -303,22 +322,27 @@ def hillstrom(
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
         wanted = {n: n for n in ("segment", *outcome_columns, "recency", "history")}
         require_columns(raw, wanted, source, not_its_file("hillstrom"))
+        own = {c.USER_ID: "the row number", c.TREATMENT: "'segment'", c.ARM: "'segment'"}
+        refuse_own_columns(raw, own, source)
         bad = Quarantine(raw)
         arm = raw["segment"].astype("string").str.strip()
         bad.flag(is_blank(arm), "missing_segment")
+        control = arm.str.casefold().eq(HILLSTROM_CONTROL.casefold())  # 'no e-mail' too
         campaign = pd.DataFrame(
             {
                 # The file has no customer ids: the row number is the id, stable for this file.
                 c.USER_ID: [f"h{i + 1:05d}" for i in raw.index],
-                c.TREATMENT: arm.ne("No E-Mail") & arm.notna(),
-                c.ARM: arm,
+                c.TREATMENT: ~control.fillna(False) & arm.notna(),
+                c.ARM: arm.mask(control.fillna(False), HILLSTROM_CONTROL),
             },
             index=raw.index,
         )
         for name in outcome_columns:
             values = parse_amounts(raw[name])
-            bad.flag(values.isna() | (values < 0), f"invalid_{name}")
-            campaign[name] = values if name == "spend" else values.round().astype("Int8")
+            # visit and conversion happened or not: 2, 0.5 or 300 (which broke the load) are bad
+            wrong = values.isna() | (values < 0) if name == "spend" else ~values.isin((0, 1))
+            bad.flag(wrong, f"invalid_{name}")
+            campaign[name] = values if name == "spend" else values.where(~wrong).astype("Int8")
         for name in raw.columns:
             if name in (*outcome_columns, "segment"):
                 continue

@@ -14,6 +14,7 @@ ends at or before ``as_of`` is wholly in the past and no event after ``as_of`` i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features import contract as c
+from features.identifiers import IDENTIFYING_KEY, identifies, identifying_of
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 
@@ -197,7 +199,12 @@ def compute_features(
     sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id)})"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY ({sql}) TO {literal(out)} (FORMAT parquet)")
+        # an email beside the id: kept in the table (lists), never a model's feature
+        said = json.dumps(_identifying(con, user_columns)).replace("'", "''")
+        key = IDENTIFYING_KEY.decode()
+        con.execute(
+            f"COPY ({sql}) TO {literal(out)} (FORMAT parquet, KV_METADATA {{'{key}': '{said}'}})"
+        )
         return None
     frame = con.execute(sql).df()
     frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
@@ -260,10 +267,13 @@ def build_feature_table(
     rows, users_n = con.execute(
         f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(out)})"
     ).fetchone()
+    import pyarrow.parquet as pq
+
     return {
         "path": str(out),
         "rows": rows,
         "users": users_n,
+        "not_features": identifying_of(pq.read_schema(out)),  # attributes that identify people
         "cutoffs": [f"{t:%Y-%m-%d}" for t in cutoffs],
         "first_event": str(_utc(first)),
         "last_event": str(_utc(last)),
@@ -364,6 +374,28 @@ def _users_view(con: duckdb.DuckDBPyConnection, users: pd.DataFrame | Path | Non
         SELECT DISTINCT e.{c.USER_ID} FROM events e ANTI JOIN users_raw u USING ({c.USER_ID})"""
     )
     return attributes
+
+
+def _identifying(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> list[str]:
+    """The users text attributes that identify people (:mod:`features.identifiers`)."""
+    if not attributes:  # no users table (then no users_raw), or nothing beside its id
+        return []
+    types = dict(
+        con.execute("SELECT column_name, column_type FROM (DESCRIBE users_raw)").fetchall()
+    )
+    attributes = [a for a in attributes if types.get(a) == "VARCHAR"]
+    if not attributes:
+        return []
+    counted = ", ".join(
+        f"count(DISTINCT {identifier(a)}), count({identifier(a)})" for a in attributes
+    )
+    found = con.execute(f"SELECT {counted} FROM users_raw").fetchone()
+    pairs = zip(found[0::2], found[1::2], strict=True)
+    return [
+        a
+        for a, (distinct, filled) in zip(attributes, pairs, strict=True)
+        if identifies(distinct, filled)
+    ]
 
 
 def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id: bool) -> str:

@@ -22,6 +22,13 @@ ORDER_ID = "order_id"  # optional: lines of one order share it (frequency counts
 MAX_USER_ID_CHARS = 128  # the longest user id ingest loads and the HTTP API accepts
 # In no id ingest loads nor the HTTP API takes: the NUL of a damaged export, a line break
 CONTROL_CHARACTER = r"[\x00-\x1f\x7f]"
+# ... nor one nobody sees: 'bob' + a zero-width space looks like 'bob' and is another user, a
+# right-to-left override shows 'u1<RLO>gnp.exe' as 'u1exe.png', a byte order mark left inside
+# a value by files joined together hides in front of it; soft hyphen, joiners, bidi marks too
+# (the invisible ones as characters: Arrow's RE2 reads no \\u escape)
+ID_REFUSED_CHARACTER = (
+    CONTROL_CHARACTER[:-1] + "\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 # 18074.0: pandas writes integer ids so in a column with a null; ingest reads them as 18074
 WHOLE_FLOAT_ID = r"^(-?[0-9]+)\.0$"
 

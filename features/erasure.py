@@ -64,6 +64,7 @@ from features.erasure_exports import ExportFinding, check_exports, forget_inner_
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_online import forget_online
+from features.id_spellings import other_spellings, shown
 from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.dataset_kind import REPORT, read_report, require_whole_tables
 from lifecycle.errors import UserError
@@ -103,6 +104,8 @@ class ErasureRecord:
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
+    # ids held under another spelling of one asked for (Bob / 'Bob '): told, never logged
+    other_spellings: dict[str, list[str]] = field(default_factory=dict)
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
     unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
     log_path: str = ""
@@ -135,6 +138,7 @@ class ErasureRecord:
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
             "read_as": self.read_as,
+            "other_spellings": self.other_spellings,
             "exports": [asdict(e) for e in self.exports],
             "unfinished_erasures": self.unfinished,
             "log": self.log_path,
@@ -145,6 +149,13 @@ class ErasureRecord:
         if self.not_found:
             out.append(f"  not found in any table (nothing to erase): {', '.join(self.not_found)}")
         out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
+        for asked, held in self.other_spellings.items():
+            also = "" if asked in self.not_found else "also "
+            out.append(
+                f"  {shown(asked)}: {also}held written as {', '.join(map(shown, held))} (case, "
+                "spaces, leading zeros or accent encoding apart), NOT erased; if that is the "
+                "same person, run forget again with the id exactly as held"
+            )
         width = max((len(k) for k in self.removed), default=0)
         out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
         for where, tokens in self.redacted.items():
@@ -501,6 +512,8 @@ def forget(
     started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
     found = (present & ids) | {u for u in ids if keyed_hash(key, u) in started}
     record.not_found = sorted(ids - found)
+    tables = [t for n in names for t in settings.workspace.dataset_dir(n).glob("*.parquet")]
+    record.other_spellings = other_spellings(tables, ids)
     record.user_hashes = sorted(keyed_hash(key, u) for u in found)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     if record.user_hashes:
@@ -539,7 +552,7 @@ def forget(
 
     held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
     if record.user_hashes or record.stale_staging or held:  # never for ids found nowhere
-        hidden = ("log", "not_found", "read_as")  # the log holds no ids
+        hidden = ("log", "not_found", "read_as", "other_spellings")  # the log holds no ids
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
     left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})

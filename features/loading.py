@@ -18,6 +18,7 @@ from features.date_orders import DATES_READ_AS
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
+from features.time_gaps import ISOLATED_EVENT_TIME, isolated_times
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
@@ -211,7 +212,17 @@ def stream_table(
             if rules.table == "events" and c.AMOUNT in columns
             else repeats[:0]
         )
-        for rows_out, reason in ((repeats, rules.duplicate_reason), (absurd, ABSURD_AMOUNT)):
+        isolated = (  # a year typed wrong: the dataset would end (or start) there
+            isolated_times(con, staged, row, checks)
+            if rules.table == "events" and c.EVENT_TIME in columns
+            else repeats[:0]
+        )
+        held_rows = (
+            (repeats, rules.duplicate_reason),
+            (absurd, ABSURD_AMOUNT),
+            (isolated, ISOLATED_EVENT_TIME),
+        )
+        for rows_out, reason in held_rows:
             if len(rows_out):
                 reasons[reason] += len(rows_out)
                 if first_bad is None or rows_out[0] < first_bad[0]:
@@ -248,14 +259,11 @@ def stream_table(
                 + _repeats_hint(report.reasons)
             )
         checks.refuse_ambiguous_dates(source, report.reasons)
-        if len(repeats) or len(absurd):
+        if any(len(rows_out) for rows_out, _ in held_rows):
             # Their raw values, as the file has them: a second read, picking only those rows.
             for raw in chunks():
                 rows = raw.index.to_numpy() + 1
-                for rows_out, reason in (
-                    (repeats, rules.duplicate_reason),
-                    (absurd, ABSURD_AMOUNT),
-                ):
+                for rows_out, reason in held_rows:
                     within = rows_out[(rows_out >= rows[0]) & (rows_out <= rows[-1])]
                     picked = np.isin(rows, within)
                     if picked.any():

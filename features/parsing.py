@@ -67,8 +67,9 @@ def parse_ids(
     too_long = ids.str.len() > c.MAX_USER_ID_CHARS
     reason = reason.mask(too_long.fillna(False) & reason.isna(), "user_id_too_long")
     # A control character (the NUL of a damaged export, a line break in a quoted cell) is in
-    # no id anyone can type, list or ask the API for: '7\x00' is not a user beside '7'.
-    control = ids.astype(FAST_TEXT).str.contains(CONTROL_CHARACTER, regex=True)
+    # no id anyone can type, list or ask the API for: '7\x00' is not a user beside '7'; nor
+    # is one nobody sees ('bob' + a zero-width space, a right-to-left override).
+    control = ids.astype(FAST_TEXT).str.contains(c.ID_REFUSED_CHARACTER, regex=True)
     reason = reason.mask(control.fillna(False).astype(bool) & reason.isna(), "invalid_user_id")
     rounded = rounded_ids(values) if rounded is None else rounded
     reason = reason.mask(rounded & reason.isna(), "invalid_user_id")

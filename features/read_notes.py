@@ -9,6 +9,7 @@ from typing import Any
 from features.date_orders import read_as_lines
 from features.event_types import OTHER_TYPES, other_types_line
 from features.hints import option_hint
+from features.time_gaps import ISOLATED_NOTE, isolated_line
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -71,6 +72,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             )
             + ")"
         )
+    if isolated := notes.get(ISOLATED_NOTE):
+        out.append(isolated_line(isolated))
     if reasons.get("ambiguous_amount"):  # quarantined, with the option that reads them
         out.append(
             f"    {reasons['ambiguous_amount']:,} ambiguous_amount rows (12,5 or 1,234: a decimal "

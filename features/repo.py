@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from features import contract as c
 from features.asof import AS_OF, TOTAL_FEATURES, WINDOW_FEATURES
+from features.identifiers import identifying_of
 from lifecycle import tasks
 
 ENTITY = "user"
@@ -93,9 +94,15 @@ def view_features(schema: pa.Schema) -> dict[str, list[tuple[str, bool]]]:
 
 
 def task_features(schema: pa.Schema, task: str) -> dict[str, list[str]]:
-    """View -> the features the task's model reads from it (today: all of them)."""
+    """View -> the features the task's model reads from it: all of them but the users
+    attributes that identify people (an email: :mod:`features.identifiers`)."""
     tasks.get(task)  # an unknown task is an error naming the known ones
-    return {view: [name for name, _ in fields] for view, fields in view_features(schema).items()}
+    people = set(identifying_of(schema))
+    wanted = {
+        view: [name for name, _ in fields if name not in people]
+        for view, fields in view_features(schema).items()
+    }
+    return {view: names for view, names in wanted.items() if names}
 
 
 def task_feature_refs(schema: pa.Schema, task: str) -> frozenset[str]:

@@ -7,6 +7,8 @@ that ``lifecycle --help`` answers at once.
 from __future__ import annotations
 
 import errno
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +88,33 @@ def _unwritable(ctx: click.Context, error: OSError) -> str:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def changes_workspace(
+    command: Callable[..., Any] | None = None,
+    *,
+    when: Callable[[dict[str, Any]], bool] | None = None,
+) -> Any:
+    """The command changes the workspace (``when`` its arguments say so): it runs only
+    while no other such command does (:mod:`lifecycle.workspace_lock`). Placed above
+    ``pass_context``."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            from lifecycle.workspace_lock import changing
+
+            ctx = click.get_current_context()
+            if when is not None and not when(kwargs):
+                return function(*args, **kwargs)
+            home = ctx.find_object(Context).settings.workspace.home
+            name = ctx.command_path.partition(" ")[2] or ctx.command_path
+            with changing(home, name):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate(command) if command is not None else decorate
 
 
 @click.group(cls=LifecycleGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,6 +10,7 @@ environment variable ``LIFECYCLE_<SECTION>__<FIELD>`` sets one field, e.g.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import tomllib
@@ -453,6 +454,12 @@ class _SettingsFile(TomlConfigSettingsSource):
         except OSError as error:  # unreadable (permissions, a folder named so)
             raise SettingsError(f"settings file {path}: cannot be read: {error.strerror}") from None
 
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        # Notepad saves UTF-8 with a byte order mark, which TOML does not take: the error
+        # was 'Invalid statement (at line 1, column 1)' on a line that looks right.
+        text = file_path.read_bytes().removeprefix(codecs.BOM_UTF8).decode("utf-8")
+        return tomllib.loads(text)
+
 
 class _Environment(EnvSettingsSource):
     """``LIFECYCLE_*`` variables of ``environ``. Values are TOML values where they parse as one
@@ -526,14 +533,19 @@ def _origin(
     """`` (from <where>)`` for the source, highest precedence first, that set ``loc``."""
     for source in sources:
         value: Any = source()
-        for part in loc:
-            value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
+        named = loc  # what a variable names: a list is one value, its items have no names
+        for depth, part in enumerate(loc):
+            if isinstance(value, list) and part.isdigit():  # an item of a list it set
+                named = loc[:depth]
+                value = value[int(part)] if int(part) < len(value) else _MISSING
+            else:
+                value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
         if value is _MISSING:
             continue
         if isinstance(source, _SettingsFile):
             return f" (from settings file {source.path})"
         if isinstance(source, _Environment):
-            variable = (ENV_PREFIX + "__".join(loc)).upper()
+            variable = (ENV_PREFIX + "__".join(named)).upper()
             named = [name for name in environ if name.upper() == variable]
             return f" (from {named[0] if named else ENV_PREFIX + '* variables'})"
         return " (from the options)"

@@ -16,7 +16,7 @@ from pydantic import (
     create_model,
 )
 
-from features.contract import CONTROL_CHARACTER, MAX_USER_ID_CHARS
+from features.contract import ID_REFUSED_CHARACTER, MAX_USER_ID_CHARS
 from lifecycle import tasks
 from lifecycle.list_fields import list_fields, rank_by_choices
 
@@ -27,10 +27,13 @@ Task = Literal[tasks.names()]  # type: ignore[valid-type]
 
 
 def _no_control_character(user_id: str) -> str:
-    """An id with a control character is no user ingest loads ('7\x00' was answered as an
-    unknown user, with the cold-start scores)."""
-    if re.search(CONTROL_CHARACTER, user_id):
-        raise ValueError("a user id holds no control character (a NUL, a tab, a line break)")
+    """An id with a control or invisible character is no user ingest loads ('7\x00' was
+    answered as an unknown user, with the cold-start scores)."""
+    if re.search(ID_REFUSED_CHARACTER, user_id):
+        raise ValueError(
+            "a user id holds no control character (a NUL, a tab, a line break) nor an "
+            "invisible one (a zero-width space, a right-to-left mark, a byte order mark)"
+        )
     return user_id
 
 
@@ -43,7 +46,7 @@ UserId = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_USER_ID_CHARS,
-            "pattern": f"^[^{CONTROL_CHARACTER[1:-1]}]*$",
+            "pattern": f"^[^{ID_REFUSED_CHARACTER[1:-1]}]*$",
         }
     ),
 ]

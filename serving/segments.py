@@ -331,6 +331,19 @@ def share_label(share_column: str, revenue: str = "revenue") -> str:
     return words.get(name, name)
 
 
+def summary_line(row: dict[str, Any], column: str, revenue: str = "revenue") -> str:
+    """One group of a :func:`segment_summary` for the terminal: its users, share of users and
+    shares of each value; a value nobody has (a log of sessions only) has no share to give."""
+    shares = ", ".join(
+        f"{share_label(k, revenue)} {row[k]:.1%}"
+        for k in row
+        if k.endswith("_share") and k != "user_share" and pd.notna(row[k])
+    )
+    noun = "user " if row["users"] == 1 else "users"
+    said = f"  {row[column]:<14} {row['users']:>9,} {noun} ({row['user_share']:.1%})"
+    return f"{said}; share of {shares}" if shares else f"{said}; no {revenue} to share"
+
+
 def revenue_totals(scores: pd.DataFrame) -> dict[str, float] | None:
     """Revenue to date of a scores table as a sales report heads it: before refunds, refunded,
     kept after refunds (None without its revenue and refunds)."""

@@ -127,6 +127,11 @@ def test_features_build_refuses_an_as_of_that_is_no_date_or_past_the_data(tmp_pa
     build = ["--home", str(home), "features", "build", "--dataset", "shop", "--as-of"]
     for as_of, said in (
         ("yesterday", "--as-of 'yesterday': expected a date such as 2025-06-01"),
+        (  # said 'after the data ... the latest cutoff it can have is 2025-01-02'
+            "2025-01-02T10:00",
+            "--as-of '2025-01-02T10:00': a cutoff is a date (midnight UTC), not a time of day: "
+            "--as-of 2025-01-02",
+        ),
         (
             "2030-01-01",
             "--as-of 2030-01-01: after the data of dataset 'shop' (last event "

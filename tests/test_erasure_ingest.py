@@ -104,6 +104,35 @@ def test_an_id_written_14646_0_forgets_the_customer_ingest_loaded_as_14646(
     assert "14646" not in set(pd.read_parquet(shop / "events.parquet")[c.USER_ID])
 
 
+def test_an_id_held_under_another_spelling_is_named_never_erased_nor_logged(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget josé` (typed: one character) of a customer a Mac export wrote 'jose' + a
+    combining accent, or `forget Bob` of 'Bob ', said "not found in any table (nothing to
+    erase)" and nothing else: the operator took the person for absent, the rows stayed."""
+    nfd = "jose\u0301"
+    events = (
+        HEADER + f"{nfd},2025-11-01 10:00:00,purchase,10\nBob ,2025-11-02 10:00:00,purchase,5\n"
+    )
+    events += "bob,2025-11-03 10:00:00,purchase,5\n"
+    _run("ingest", str(_write(tmp_path, "shop.csv", events)), "--dataset", "shop")
+    result = CliRunner().invoke(main, ["forget", "jos\u00e9", "bob"])
+    assert result.exit_code == 0, result.output
+    said = result.stdout.splitlines()
+    assert (
+        '  "jos\\u00e9": held written as "jose\\u0301" (case, spaces, leading zeros or accent '
+        "encoding apart), NOT erased; if that is the same person, run forget again with the id "
+        "exactly as held"
+    ) in said
+    assert any(line.startswith('  "bob": also held written as "Bob "') for line in said), said
+    held = set(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID])
+    assert held == {nfd, "Bob "}  # named, not erased: only bob was
+    [entry] = log_entries(home)
+    assert len(entry["user_hashes"]) == 1 and "Bob" not in json.dumps(entry)
+    out = _run("forget", nfd)
+    assert out["other_spellings"] == {} and out["users"] == 1
+
+
 def test_an_erasure_keyed_by_an_absent_key_refuses_the_ingest(
     home: Path, shop: Path, tmp_path: Path
 ) -> None:

@@ -272,3 +272,41 @@ def test_a_champion_whose_service_changed_under_its_name_is_refused(
         f"exactly the features the model was trained on (lacks: none; adds: {NEW_FEATURE})"
     )
     assert "`lifecycle train churn`" in refusal
+
+
+def test_an_attribute_that_identifies_people_is_in_the_table_but_no_service(
+    tmp_path: Path,
+) -> None:
+    """A users file with an email column made it a categorical feature of every model: each
+    user's email in the LightGBM model's own files and the MLflow artifacts, where forget
+    cannot reach, for a 'category' no new user has."""
+    from features.asof import build_feature_table
+
+    users = pd.DataFrame(
+        {
+            c.USER_ID: [f"u{i}" for i in range(60)],
+            "email": [f"person{i}@example.com" for i in range(60)],
+            "country": ["UK", "FR", "DE"] * 20,
+            "age": [str(20 + i) for i in range(60)],  # read as text: a number, no identity
+        }
+    ).astype({"age": "int64"})
+    events = pd.DataFrame(
+        {
+            c.USER_ID: [f"u{i}" for i in range(60)],
+            c.EVENT_TIME: pd.date_range("2025-01-01", periods=60, freq="D", tz="UTC").as_unit("us"),
+            c.EVENT_TYPE: "purchase",
+            c.AMOUNT: 10.0,
+        }
+    )
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    users.to_parquet(tmp_path / "users.parquet", index=False)
+    out = tmp_path / "user_features.parquet"
+    summary = build_feature_table(
+        tmp_path / "events.parquet", tmp_path / "users.parquet", out, windows=[30], frequency="7D"
+    )
+    assert summary["not_features"] == ["email"]
+    schema = pq.read_schema(out)
+    assert "email" in schema.names  # kept in the table: lists take it with --allow-column
+    profile = repo.task_features(schema, "churn")[repo.PROFILE_VIEW]
+    assert "email" not in profile and {"country", "age"} <= set(profile)
+    assert "email" in dict(repo.view_features(schema)[repo.PROFILE_VIEW])

@@ -793,3 +793,60 @@ def test_parquet_decimal_ids_of_whole_numbers_are_their_integers(tmp_path: Path)
     loaded = load(path)
     assert loaded.frame[c.USER_ID].tolist() == ["12345678901234567890", "17850"]
     assert reasons(loaded) == {3: "invalid_user_id"}  # 7.50 is no whole number: no id
+
+
+def _year_of_purchases(typos: dict[int, str], rows: int = 1_200) -> str:
+    """A year of purchases, one a few hours apart (2015), with some rows' dates replaced."""
+    times = pd.date_range("2015-01-01", periods=rows, freq="7h")
+    lines = [
+        f"u{i % 97},{typos.get(i + 1, f'{t:%Y-%m-%d %H:%M}')},purchase,{5 + i % 40}\n"
+        for i, t in enumerate(times)
+    ]
+    return HEADER + "".join(lines)
+
+
+def test_events_a_decade_away_from_every_other_are_isolated_event_time(
+    tmp_path: Path,
+) -> None:
+    """One purchase dated 2025 in a 2015 log (a year typed wrong) made 2025 the dataset's
+    today: every user silent for ten years, every churn label one class, nothing said. At
+    either end; the rest of the file loads as it was."""
+    typos = {7: "2005-03-01 10:00", 1_199: "2025-06-01 10:00"}
+    path = write(tmp_path, _year_of_purchases(typos))
+    loaded = load(path)
+    assert reasons(loaded) == {7: "isolated_event_time", 1_199: "isolated_event_time"}
+    assert loaded.frame[c.EVENT_TIME].max() < pd.Timestamp("2016-01-01", tz="UTC")
+    note = loaded.report.notes["isolated_event_times"]
+    assert note == {
+        "column": "event_time",
+        "rows": 2,
+        "first_row": 7,
+        "gap_days": note["gap_days"],
+        "rest": "2015-01-01 .. 2015-12-16",
+    }
+    assert note["gap_days"] >= 3_000
+    summary = ingest_events(path, tmp_path / "workspace" / "datasets" / "typo").lines()
+    assert any("2 isolated_event_time rows (the first is row 7)" in line for line in summary)
+
+
+@pytest.mark.parametrize(
+    "typos",
+    [
+        {1_200: "2016-06-01 10:00"},  # a return after 178 days: no silence of a year
+        {n: "2017-06-01 10:00" for n in range(1_190, 1_201)},  # 11 rows: more than 0.1% of the file
+    ],
+)
+def test_a_return_after_a_pause_is_no_isolated_time(tmp_path: Path, typos: dict[int, str]) -> None:
+    loaded = load(write(tmp_path, _year_of_purchases(typos)))
+    assert reasons(loaded) == {}
+
+
+def test_ids_holding_a_character_nobody_sees_are_invalid(tmp_path: Path) -> None:
+    """'bob' + a zero-width space loaded as a second 'bob' (lists, the report and the API
+    showed two of them; `forget bob` left one), a right-to-left override showed
+    'u1<RLO>gnp.exe' as 'u1exe.png', a byte order mark of joined files hid in front of 'ann'."""
+    rows = ["bob", "bob\u200b", "u1\u202egnp.exe", "\ufeffann", "x\u00a0y", "José"]
+    path = write(tmp_path, HEADER + "".join(f"{u},2025-03-01 10:00,purchase,5\n" for u in rows))
+    loaded = load(path)
+    assert reasons(loaded) == {2: "invalid_user_id", 3: "invalid_user_id", 4: "invalid_user_id"}
+    assert sorted(loaded.frame[c.USER_ID]) == ["José", "bob", "x\u00a0y"]  # a space shows

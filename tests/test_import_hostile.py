@@ -42,6 +42,18 @@ def test_telco_ids_and_text_are_judged_as_ingest_judges_them(tmp_path: Path) -> 
     assert loaded.frame[c.USER_ID].tolist() == ["5575-GNVDE"]
 
 
+def test_a_telco_label_written_as_pandas_writes_a_float_column_is_read(tmp_path: Path) -> None:
+    """A copy whose Churn was label-encoded and saved by pandas (1.0 / 0.0): every row
+    invalid_label, the file refused as 'not the right file'."""
+    path = tmp_path / "telco.csv"
+    rest = TELCO_REST.removesuffix("No\n")
+    churn = ["1.0", "0.0", "1", "0.5", "2.0"]
+    path.write_text(TELCO_HEADER + "".join(f"c{i},Male{rest}{v}\n" for i, v in enumerate(churn)))
+    loaded = adapters.telco_churn(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"invalid_label": 2}  # 0.5 and 2.0 are no 0/1 label
+    assert loaded.frame[c.LABEL].tolist() == [1, 0, 1]
+
+
 def test_online_retail_customer_ids_with_control_characters_are_invalid(tmp_path: Path) -> None:
     """'17850\\n' was stripped into customer 17850 (ingest quarantines it)."""
     path = tmp_path / "retail.csv"
@@ -115,6 +127,69 @@ def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
     loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
     assert loaded.report.reasons == {"invalid_zip_code": 1, "invalid_history": 1}
     assert loaded.frame["zip_code"].tolist() == ["Rural", "Urban"]  # a blank history is null
+
+
+HILLSTROM_HEADER = (
+    "recency,history_segment,history,mens,womens,zip_code,newbie,channel,segment,"
+    "visit,conversion,spend"
+)
+
+
+def test_hillstrom_outcomes_are_0_or_1_and_the_control_arm_is_read_in_any_case(
+    tmp_path: Path,
+) -> None:
+    """A conversion of 300 was a traceback (no Int8), a visit of 2 or 0.5 loaded as a visit,
+    and 'no e-mail' (a copy's lower case) was an arm of its own, counted as treated."""
+    path = tmp_path / "hillstrom.csv"
+    row = "10,x,142.44,1,0,Rural,0,Phone,{arm},{visit},{conversion},0\n"
+    rows = [
+        ("Womens E-Mail", 1, 1),
+        ("no e-mail", 0, 0),
+        ("NO E-MAIL ", 1, 0),
+        ("Mens E-Mail", 2, 0),
+        ("Mens E-Mail", 0.5, 0),
+        ("No E-Mail", 0, 300),
+    ]
+    path.write_text(
+        HILLSTROM_HEADER
+        + "\n"
+        + "".join(row.format(arm=a, visit=v, conversion=k) for a, v, k in rows)
+    )
+    loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"invalid_visit": 2, "invalid_conversion": 1}
+    frame = loaded.frame
+    assert frame[c.TREATMENT].tolist() == [True, False, False]
+    assert frame[c.ARM].tolist() == ["Womens E-Mail", "No E-Mail", "No E-Mail"]
+    assert frame[c.VISIT].tolist() == [1, 0, 1]
+
+
+TELCO_ROW = "7590-VHVEG,Female" + TELCO_REST.replace("No\n", "No,x\n")
+HILLSTROM_ROW = "10,x,142.44,1,0,Rural,0,Phone,No E-Mail,0,0,0,1\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "column"),
+    [
+        ("telco-churn", TELCO_HEADER.replace(",Churn", ",Churn,user_id") + TELCO_ROW, "user_id"),
+        ("telco-churn", TELCO_HEADER.replace(",Churn", ",Churn,label") + TELCO_ROW, "label"),
+        ("hillstrom", HILLSTROM_HEADER + ",treatment\n" + HILLSTROM_ROW, "treatment"),
+    ],
+)
+def test_a_column_named_as_one_the_adapter_makes_is_refused_in_one_line(
+    home: Path, tmp_path: Path, source: str, text: str, column: str
+) -> None:
+    """A telco copy with a user_id column had every customer id replaced by it: 7,042 of
+    7,043 rows refused as duplicate_user_id, the column never named."""
+    path = tmp_path / "copy.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["--quiet", "import", source, str(path)])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(
+        f"Error: {path}: column '{column}' has the name of the column this adapter makes from"
+    ), line
+    assert "rename it in the file" in line
+    assert not (home / "datasets").exists()
 
 
 def test_online_retail_parquet_copy_loads_as_its_csv(tmp_path: Path) -> None:

@@ -220,6 +220,28 @@ def test_an_append_reads_times_in_the_zone_of_the_dataset(home: Path, tmp_path: 
     assert events[c.EVENT_TIME].dt.hour.tolist() == [9, 9]  # 10:00 in London is 9:00 UTC
 
 
+def test_an_append_told_another_zone_than_the_datasets_is_refused(
+    home: Path, tmp_path: Path
+) -> None:
+    """Appended with --timezone Europe/London to a dataset read in Europe/Paris, a re-sent
+    row loaded as a second purchase an hour from the first, nothing said."""
+    runner = CliRunner()
+    day = "u1,2025-07-01 10:00:00,purchase,5\n"
+    _ingest(runner, str(_write(tmp_path, "first.csv", HEADER + day)), "--timezone", "Europe/Paris")
+    again = _write(tmp_path, "again.csv", HEADER + day)
+    told = ["--append", "--timezone", "Europe/London", "--dataset", "shop"]
+    result = runner.invoke(main, ["ingest", str(again), *told])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: --timezone Europe/London: dataset 'shop' reads times without an offset in "
+        "Europe/Paris (its last ingest); appended in another zone, a row sent again would be a "
+        "new event hours away from itself: drop --timezone (or give Europe/Paris)"
+    )
+    assert len(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")) == 1
+    report = _ingest(runner, str(again), "--append", "--timezone", "Europe/Paris")
+    assert report["tables"]["events"]["reasons"] == {"already_ingested": 1}
+
+
 def test_contract_columns_appended_to_online_retail_read_its_london_times(
     home: Path, tmp_path: Path
 ) -> None:

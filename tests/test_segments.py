@@ -21,6 +21,7 @@ from serving.segments import (
     segment_summary,
     share_label,
     stage_of_values,
+    summary_line,
     super_users,
     super_users_words,
 )
@@ -136,6 +137,25 @@ def test_segment_summary_sizes_and_shares_add_up() -> None:
     assert summary["user_share"].sum() == pytest.approx(1)
     assert summary.loc["a", "revenue_share"] == pytest.approx(0.4)
     assert summary.loc["b", "ltv_share"] == pytest.approx(0.25)
+
+
+def test_a_log_without_revenue_says_so_instead_of_an_empty_share() -> None:
+    """A log of sessions only (no purchase, no LTV model) printed 'share of ' and nothing."""
+    scores = pd.DataFrame(
+        {"stage": ["silent", "churned", "silent"], "revenue": [0.0] * 3, "refunds": [0.0] * 3}
+    )
+    summary = segment_summary(scores, "stage", ("revenue", "ltv"))
+    lines = [summary_line(r, "stage", "purchases") for r in summary.to_dict(orient="records")]
+    assert lines == [
+        "  silent                 2 users (66.7%); no purchases to share",
+        "  churned                1 user  (33.3%); no purchases to share",
+    ]
+    scores["revenue"] = [5.0, 15.0, 0.0]
+    row = segment_summary(scores, "stage", ("revenue",)).to_dict(orient="records")[0]
+    assert (
+        summary_line(row, "stage")
+        == "  silent                 2 users (66.7%); share of revenue 25.0%"
+    )
 
 
 def test_revenue_is_shared_before_refunds_with_refunds_a_share_of_their_own() -> None:

@@ -98,6 +98,8 @@ def test_a_user_id_with_a_control_character_is_refused_as_ingest_refuses_it(home
         for route, body, place in (
             ("score", {"user_ids": ["u1", "7\x00"]}, ["user_ids", 1]),
             ("score_features", {"users": [{"user_id": "a\nb", "features": {}}]}, ["users", 0]),
+            ("score", {"user_ids": ["bob\u200b"]}, ["user_ids", 0]),  # 'bob' to every eye
+            ("score", {"user_ids": ["u1\u202egnp.exe"]}, ["user_ids", 0]),  # shown u1exe.png
         ):
             response = client.post(f"/{route}", json=body)
             assert response.status_code == 400, (route, response.text)

@@ -66,6 +66,29 @@ def test_broken_or_missing_file_is_named(tmp_path: Path) -> None:
         )
 
 
+def test_a_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad's "UTF-8" starts with a BOM: it was 'Invalid statement (at line 1, column 1)'."""
+    config = tmp_path / "lifecycle.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + b'dataset = "shop"\n[labels]\nchurn_horizon_days = 60\n')
+    settings = load_settings(config=config, environ={})
+    assert settings.dataset == "shop" and settings.labels.churn_horizon_days == 60
+
+
+def test_a_bad_item_of_a_list_names_where_the_list_came_from(tmp_path: Path) -> None:
+    """An item of a list (features.windows_days.1) said no source, or 'LIFECYCLE_* variables'."""
+    config = tmp_path / "lifecycle.toml"
+    config.write_text("[features]\nwindows_days = [7, -1]\n")
+    with pytest.raises(SettingsError) as refused:
+        load_settings(config=config, environ={})
+    assert str(refused.value) == (
+        f"invalid settings: features.windows_days.1 (from settings file {config}): "
+        "Input should be greater than or equal to 1"
+    )
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[-7, 30]"}, home=tmp_path)
+    assert "features.windows_days.0 (from LIFECYCLE_FEATURES__WINDOWS_DAYS): " in str(refused.value)
+
+
 def test_importing_the_cli_does_nothing_and_loads_no_heavy_library(tmp_path: Path) -> None:
     code = (
         "import sys, lifecycle.cli;"

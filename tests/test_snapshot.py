@@ -173,3 +173,23 @@ def test_real_telco_cv_auc_is_in_the_published_range(shared_data: Path, tmp_path
     assert summary[LIGHTGBM]["auc"] >= 0.83, summary[LIGHTGBM]
     assert summary[LIGHTGBM]["auc"] > summary["contract_rule"]["auc"]
     assert summary[LIGHTGBM]["ece"] < 0.05
+
+
+def test_a_column_that_identifies_people_is_no_feature() -> None:
+    """A telco copy with an email column trained on it as a category: every customer's email
+    in the model's bundle.json (7,043 of them) and one in its MLflow input example, where
+    `forget` cannot reach, for a feature that predicts nothing for anyone new."""
+    from features.identifiers import identifying_columns, left_out_line
+
+    frame = synthetic_snapshot(rows=200)
+    frame["email"] = [f"person{i}@example.com" for i in range(200)]
+    frame["name"] = [f"name {i % 120}" if i % 4 else None for i in range(200)]  # 90 in 150
+    frame["plan"] = [f"plan {i % 40}" for i in range(200)]  # 40 plans: a category
+    features = snapshot_features(frame)
+    assert "email" not in features and "name" not in features
+    assert {"Contract", "tenure", "plan", "colour"} <= set(features)
+    assert identifying_columns(frame, frame.columns[2:]) == {"email": 200, "name": 90}
+    assert left_out_line({"email": 200}, 200) == (
+        "  not features (they identify people, not groups of them): 'email' (200 distinct "
+        "values in 200 rows); kept in the table, never in a model"
+    )

@@ -430,6 +430,18 @@ def test_an_unknown_arm_names_the_known_ones(home: Path) -> None:
         campaign_from_frame(table, "t.parquet", c.VISIT, arm="Mens E-Mail")
 
 
+def test_a_column_that_identifies_people_is_no_uplift_feature() -> None:
+    """A campaign table with an email column learned it as a category: every customer's
+    email in the uplift model's files, where forget cannot reach."""
+    from training.uplift import campaign_from_frame
+
+    table, _ = constructed_campaign(400)
+    table["email"] = [f"person{i}@example.com" for i in range(len(table))]
+    campaign = campaign_from_frame(table, "t.parquet", c.VISIT)
+    assert "email" not in campaign.feature_names and "email" not in campaign.categories
+    assert campaign.feature_names  # the others stay
+
+
 # -- the real hillstrom file --------------------------------------------------------------
 
 

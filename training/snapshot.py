@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.identifiers import identifying_columns, left_out_line
 from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.bundle import ModelBundle
@@ -52,8 +53,7 @@ SNAPSHOT_SPEC = ModelSpec(
         "min_data_per_group": 30,
         "cat_smooth": 20,
         "feature_fraction": 0.7,
-        # Small data: one thread is as fast and does not fight other jobs for cores.
-        "num_threads": 1,
+        "num_threads": 1,  # small data: one thread is as fast and leaves the cores to others
     },
     num_boost_round=3000,
     early_stopping_rounds=100,
@@ -85,8 +85,9 @@ def load_snapshot(settings: Settings, dataset: str) -> pd.DataFrame:
 
 
 def snapshot_features(frame: pd.DataFrame, label: str = LABEL) -> list[str]:
-    """Every column except the user id and the label, in table order."""
-    return [name for name in frame.columns if name not in (c.USER_ID, label)]
+    """Every column but the user id, the label and ones identifying people (an email), in order."""
+    names = [name for name in frame.columns if name not in (c.USER_ID, label)]
+    return [name for name in names if name not in identifying_columns(frame, names)]
 
 
 def check_snapshot(
@@ -405,6 +406,7 @@ class SnapshotResult:
     cv: CrossValidation
     promoted: bool
     gate: str
+    left_out: dict[str, int] = field(default_factory=dict)  # identifying column -> distinct values
 
     def lines(self) -> list[str]:
         summary = self.cv.summary()
@@ -433,7 +435,7 @@ class SnapshotResult:
         out.append(
             f"  {'promoted to champion' if self.promoted else 'kept as challenger'}: {self.gate}"
         )
-        return out
+        return out + ([left_out_line(self.left_out, self.cv.rows)] if self.left_out else [])
 
 
 def train_snapshot(
@@ -495,7 +497,8 @@ def train_snapshot(
     progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
     promoted, verdict = _gate(settings, mlflow_client, name, version, bundle.metrics, fingerprint)
     registry.record_gate(mlflow_client, name, version, verdict)
-    return SnapshotResult(dataset, name, version, run_id, cv, promoted, verdict)
+    left_out = identifying_columns(frame, [n for n in frame if n not in (c.USER_ID, label)])
+    return SnapshotResult(dataset, name, version, run_id, cv, promoted, verdict, left_out)
 
 
 def _log(

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.identifiers import identifying_columns
 from lifecycle import registry
 from lifecycle.errors import UserError
 from lifecycle.uplift_model import (
@@ -163,7 +164,9 @@ def campaign_from_frame(
                 f"{source}: column {outcome!r} is {distinct[0]:g} in every {name} row; uplift "
                 f"needs both outcomes in each arm"
             )
-    features = frame[[col for col in frame.columns if col not in NOT_FEATURES]]
+    candidates = [col for col in frame.columns if col not in NOT_FEATURES]
+    people = identifying_columns(frame, candidates)  # an email: in no model (features.identifiers)
+    features = frame[[col for col in candidates if col not in people]]
     if features.shape[1] == 0:
         raise UpliftInputError(
             f"{source}: no feature columns besides {', '.join(sorted(NOT_FEATURES))}"

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 from lifecycle.commands.lists import ListRequest, _emit_list, _list_options
 
 
@@ -48,6 +48,7 @@ def campaign() -> None:
     help="Without --from-list: what ranks the at-risk list.",
 )
 @_list_options
+@changes_workspace
 @pass_context
 def start(
     obj: Context,
@@ -139,6 +140,7 @@ def start(
 
 @campaign.command("report")
 @click.argument("name")
+@changes_workspace
 @pass_context
 def report(obj: Context, name: str) -> None:
     """Retention, conversion and revenue of targeted vs control once the horizon has passed."""

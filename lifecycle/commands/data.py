@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, datasets, main, pass_context
+from lifecycle.cli import Context, changes_workspace, datasets, main, pass_context
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
@@ -28,6 +28,7 @@ def date_order_option(words: str) -> Any:
     "--users", type=click.IntRange(min=10), help="Demo users to generate [settings demo.users]."
 )
 @click.option("--seed", type=int, help="Random seed [settings demo.seed].")
+@changes_workspace
 @pass_context
 def run(obj: Context, users: int | None, seed: int | None) -> None:
     """The main job on the embedded default: demo data -> features -> models -> list and report."""
@@ -79,6 +80,7 @@ def run(obj: Context, users: int | None, seed: int | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder [default: $LIFECYCLE_HOME/demo, then ingested as dataset 'demo'].",
 )
+@changes_workspace
 @pass_context
 def demo_data(obj: Context, users: int | None, seed: int | None, out: Path | None) -> None:
     """Generate the demo product's users, events and ground truth."""
@@ -241,6 +243,7 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "has no users table "
     "(without it such an ingest is refused; `lifecycle datasets restore` undoes it).",
 )
+@changes_workspace
 @pass_context
 def ingest(
     obj: Context,
@@ -288,10 +291,16 @@ def ingest(
     from features.reading import CsvFormat
     from lifecycle.errors import UserError
 
+    named = dataset or (dataset_name_from_file(events) if append or not timezone else "")
+    zone = append and dataset_timezone(obj.settings.workspace.dataset_dir(named))
     if timezone is None:  # re-sent rows read in another zone would be new events
-        named = dataset or dataset_name_from_file(events)
-        zone = append and dataset_timezone(obj.settings.workspace.dataset_dir(named))
         timezone = zone or "UTC"
+    elif zone and timezone.casefold() != zone.casefold():  # the same, said outright
+        raise UserError(
+            f"--timezone {timezone}: dataset '{named}' reads times without an offset in {zone} "
+            "(its last ingest); appended in another zone, a row sent again would be a new "
+            f"event hours away from itself: drop --timezone (or give {zone})"
+        )
     options = {"timezone": timezone, "time_format": time_format, "date_order": date_order}
     option = "--map"
     try:
@@ -377,6 +386,7 @@ def datasets_history(obj: Context, dataset: str | None) -> None:
 
 @datasets.command("restore")
 @click.argument("version")
+@changes_workspace
 @pass_context
 def datasets_restore(obj: Context, version: str) -> None:
     """Point a dataset at one of its kept versions again (VERSION from `datasets history`,
@@ -412,6 +422,7 @@ def datasets_restore(obj: Context, version: str) -> None:
     "How online-retail's InvoiceDate 12/1/2010 reads (copies of the file write it month "
     "first); auto reads only dates whose order shows, as ingest does."
 )
+@changes_workspace
 @pass_context
 def import_(
     obj: Context,
@@ -490,6 +501,7 @@ def import_(
     metavar="REASON",
     help="Let retrained models whose label definition changed replace the champions.",
 )
+@changes_workspace
 @pass_context
 def refresh(
     obj: Context,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 
 
 @main.group()
@@ -24,6 +24,7 @@ def features() -> None:
     metavar="DATE",
     help="Extra cutoff date(s) to compute features at, e.g. for `score-all --as-of DATE`.",
 )
+@changes_workspace
 @pass_context
 def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) -> None:
     """Compute per-user features as of each cutoff (weekly, plus today) into the feature table."""
@@ -39,7 +40,12 @@ def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) ->
         summary,
         [
             f"feature table {summary['path']}: {summary['rows']:,} rows, {summary['users']:,} users, "
-            f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}"
+            f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}",
+            *[
+                f"  '{name}' identifies people (a value for most users), not a group of them: "
+                "kept in the table, never a model's feature"
+                for name in summary["not_features"]
+            ],
         ],
     )
 
@@ -54,6 +60,12 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
     from lifecycle.errors import UserError
 
     stamps = [as_of_date(value) for value in as_of]
+    for value, stamp in zip(as_of, stamps, strict=True):  # 2025-01-02T10:00 read as its day
+        if stamp != stamp.normalize():  # was refused as past the data on the day it allows
+            raise UserError(
+                f"--as-of {value!r}: a cutoff is a date (midnight UTC), not a time of day: "
+                f"--as-of {stamp:%Y-%m-%d}"
+            )
     events = settings.workspace.events(dataset)
     if not events.is_file():
         return  # build_features names what is missing
@@ -69,6 +81,7 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
 
 @features.command("apply")
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace
 @pass_context
 def features_apply(obj: Context, dataset: str | None) -> None:
     """Register the Feast entity, feature views and feature services. A task's service holds
@@ -91,6 +104,7 @@ def features_apply(obj: Context, dataset: str | None) -> None:
 
 @features.command("materialize")
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace
 @pass_context
 def features_materialize(obj: Context, dataset: str | None) -> None:
     """Load every user's latest features into the online store."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 
 PSEUDONYMIZE_HELP = (
     "Keyed pseudonyms instead of user ids (key: settings privacy.pseudonym_key, e.g. "
@@ -239,6 +239,7 @@ def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
 @click.option(
     "--allow-partial", is_flag=True, help="Write the table even when a task has no usable champion."
 )
+@changes_workspace
 @pass_context
 def score_all(
     obj: Context, as_of: str | None, dataset: str | None, reasons_top: int, allow_partial: bool
@@ -275,6 +276,7 @@ def score_all(
     help="Scores table [default: scores_dir/latest.parquet].",
 )
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace(when=lambda kwargs: kwargs["request"].out is not None)
 @pass_context
 def at_risk_list(
     obj: Context,
@@ -373,6 +375,7 @@ def _with_saved_value(obj: Context, table: Any) -> Any:
     help="The score whose rise ranks the list.",
 )
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace(when=lambda kwargs: kwargs["request"].out is not None)
 @pass_context
 def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> None:
     """Users whose churn risk or value at risk rose the most since the previous scores table."""
@@ -443,7 +446,6 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
 @pass_context
 def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     """Sizes and value shares of lifecycle stages, RFM segments and super users as of a date."""
-    import pandas as pd
 
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import (
@@ -451,7 +453,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         revenue_totals,
         revenue_words,
         segment_summary,
-        share_label,
+        summary_line,
         super_users,
         super_users_words,
     )
@@ -490,15 +492,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")
         lines.append(f"{title}:")
-        for r in summary.to_dict(orient="records"):
-            shares = ", ".join(
-                f"{share_label(k, revenue)} {r[k]:.1%}"
-                for k in r
-                if k.endswith("_share") and k != "user_share" and pd.notna(r[k])
-            )
-            lines.append(
-                f"  {r[column]:<14} {r['users']:>9,} users ({r['user_share']:.1%}); share of {shares}"
-            )
+        lines += [summary_line(r, column, revenue) for r in summary.to_dict(orient="records")]
     data["super_users"] = {}
     for value in ("revenue", "ltv"):
         if value in frame:
@@ -529,6 +523,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     help=PSEUDONYMIZE_HELP,
 )
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace
 @pass_context
 def report(
     obj: Context, out: Path | None, top: int, pseudonymize: bool, dataset: str | None
@@ -568,6 +563,7 @@ def report(
     "without the users, and delete reports (report --out) and backtest scratch workspaces "
     "(backtest --out) that hold them [default: only name those files].",
 )
+@changes_workspace
 @pass_context
 def forget(
     obj: Context, user_ids: tuple[str, ...], dataset: str | None, scrub_exports: bool

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lifecycle import tasks
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -41,6 +41,7 @@ class TaskName(click.ParamType):
     help="Let a model whose label definition (horizon, target, lookback) differs from the "
     "champion's be promoted, recording REASON; without it such a model stays challenger.",
 )
+@changes_workspace
 @pass_context
 def train(
     obj: Context, task: str, dataset: str | None, accept_definition_change: str | None
@@ -87,6 +88,7 @@ def train(
     help="Promote a version the promotion gate kept back (lost to a baseline or the champion) "
     "or never judged; without it such a promotion is refused with the gate's verdict.",
 )
+@changes_workspace
 @pass_context
 def promote(
     obj: Context,
@@ -280,6 +282,7 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
 )
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="CV folds.")
 @click.option("--label", default="label", show_default=True, help="The 0/1 label column.")
+@changes_workspace
 @pass_context
 def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
     """Churn from a snapshot table: cross-validated LightGBM vs baselines, then track, register, gate."""
@@ -297,6 +300,7 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
             "rows": result.cv.rows,
             "cv": result.cv.summary(),
             "beats_baseline": result.cv.beats_every_baseline(),
+            "not_features": result.left_out,  # columns that identify people -> distinct values
         },
         result.lines(),
     )
@@ -343,6 +347,7 @@ def _iso_dates(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     show_default=True,
     help="Bootstrap resamples of users for the model-minus-baseline intervals.",
 )
+@changes_workspace(when=lambda kwargs: kwargs["out"] is not None)
 @pass_context
 def backtest(
     obj: Context,

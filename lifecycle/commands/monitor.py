@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 from lifecycle.console import Console
 
 EXIT_CODES_HELP = (
@@ -16,6 +16,7 @@ EXIT_CODES_HELP = (
 @main.command(epilog=EXIT_CODES_HELP)
 @click.option("--dataset", help="Dataset name [settings dataset].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@changes_workspace
 @pass_context
 @click.pass_context
 def monitor(ctx: click.Context, obj: Context, dataset: str | None, as_json: bool) -> None:

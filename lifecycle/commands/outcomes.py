@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 from lifecycle.grades import GRADE_HELP
 
 
@@ -20,6 +20,7 @@ from lifecycle.grades import GRADE_HELP
     )
 )
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@changes_workspace
 @pass_context
 def outcomes(obj: Context, dataset: str | None) -> None:
     from lifecycle.outcomes import compute_outcomes

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lifecycle.cli import Context, main, pass_context
+from lifecycle.cli import Context, changes_workspace, main, pass_context
 from lifecycle.errors import UserError
 
 
@@ -57,6 +57,7 @@ from lifecycle.errors import UserError
     help="Let a model of another outcome or arm than the champion's be promoted, recording "
     "REASON; without it such a model stays challenger.",
 )
+@changes_workspace
 @pass_context
 def train_uplift_command(
     obj: Context,

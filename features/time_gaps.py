@@ -1,0 +1,95 @@
+"""Event times far from all the others: a year typed wrong (2025 for 2015).
+
+The dataset's newest event is its "today": one purchase dated ten years after the rest made
+every user of the log silent for ten years, every churn label one class and every score
+meaningless, with nothing said. A few rows (at most 0.1% of a file of 1,000 rows or more)
+separated from every other event by a silence of a year or more, and ten times longer than
+any other silence of the file, are held back as ``isolated_event_time``, at either end. The
+file alone is judged: new days appended after a long pause are the dataset's to hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from features import contract as c
+from features.validation import TableChecks
+from lifecycle.sql import identifier
+
+ISOLATED_EVENT_TIME = "isolated_event_time"  # quarantine reason
+ISOLATED_NOTE = "isolated_event_times"  # report note: {"rows", "gap_days", "rest"}
+MIN_ROWS = 1_000  # a smaller file has too few events to tell a typo from a return
+MAX_SHARE = 0.001  # of the file's rows
+MIN_GAP_DAYS = 365
+GAP_RATIO = 10  # times the longest other silence of the file
+
+
+def isolated_times(con: Any, staged: str, row: str, checks: TableChecks) -> np.ndarray:
+    """Source rows (sorted, none already held back) of events isolated in time, added to the
+    ``held_back`` table; the gap and the range of the rest are noted."""
+    time = identifier(c.EVENT_TIME)
+    loaded = f"{row} NOT IN (SELECT source_row FROM held_back)"
+    days = con.execute(
+        f"SELECT CAST({time} AS DATE) AS day, count(*) AS n FROM {staged} WHERE {loaded} "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchnumpy()
+    day, rows = days["day"].astype("datetime64[D]"), days["n"].astype(np.int64)
+    total = int(rows.sum())
+    if total < MIN_ROWS or len(day) < 3:
+        return np.array([], dtype=np.int64)
+    gaps = np.diff(day).astype(np.int64)  # gaps[k]: between day[k] and day[k + 1]
+    limit = max(1.0, MAX_SHARE * total)
+    # each end's widest silence with few enough rows beyond it
+    before = np.cumsum(rows)[:-1]  # rows on or before day[k]
+    head = np.flatnonzero(before <= limit).tolist()
+    tail = np.flatnonzero(total - before <= limit).tolist()
+    cuts = {
+        end: max(ks, key=lambda k: gaps[k])
+        for end, ks in (("head", head), ("tail", tail))
+        if ks and gaps[max(ks, key=lambda k: gaps[k])] >= MIN_GAP_DAYS
+    }
+    first = cuts["head"] + 1 if "head" in cuts else 0
+    last = cuts["tail"] if "tail" in cuts else len(day) - 1
+    if first >= last:
+        return np.array([], dtype=np.int64)
+    inside = int(gaps[first:last].max())  # the longest silence of the rest
+    for end, k in list(cuts.items()):
+        if gaps[k] < GAP_RATIO * max(inside, 1):
+            del cuts[end]
+    first = cuts["head"] + 1 if "head" in cuts else 0
+    last = cuts["tail"] if "tail" in cuts else len(day) - 1
+    if not cuts:
+        return np.array([], dtype=np.int64)
+    longest = min(int(gaps[k]) for k in cuts.values())
+    rest = (str(day[first]), str(day[last]))
+    outside = (
+        f"({loaded}) AND (CAST({time} AS DATE) < DATE '{rest[0]}' "
+        f"OR CAST({time} AS DATE) > DATE '{rest[1]}')"
+    )
+    found = np.sort(
+        con.execute(f"SELECT {row} AS source_row FROM {staged} WHERE {outside}").fetchnumpy()[
+            "source_row"
+        ]
+    )
+    con.execute(f"INSERT INTO held_back SELECT {row} FROM {staged} WHERE {outside}")
+    column = checks.named.get(c.EVENT_TIME, c.EVENT_TIME)
+    checks.notes[ISOLATED_NOTE] = {
+        "column": column,
+        "rows": len(found),
+        "first_row": int(found[0]),
+        "gap_days": longest,
+        "rest": f"{rest[0]} .. {rest[1]}",
+    }
+    return found
+
+
+def isolated_line(note: dict[str, Any]) -> str:
+    """The summary line of the note."""
+    return (
+        f"    {note['rows']:,} isolated_event_time rows (the first is row {note['first_row']:,}): "
+        f"'{note['column']}' at least {note['gap_days']:,} days away from every other event "
+        f"({note['rest']}), a year typed wrong? They would make the dataset end (or start) "
+        "there; fix the date at the source and ingest again"
+    )

@@ -1,0 +1,76 @@
+"""One changing command at a time per workspace.
+
+Every write is atomic, but two commands that each read a state and write the next one lose
+one's work when they overlap: two appends each merge the dataset they read and the second
+swap drops the first's rows; a `forget` beside an append or a `report` lets the erased
+users back in (the other command read them before the erasure and writes them after it).
+So a command that changes the workspace holds an exclusive ``flock`` on the workspace
+folder itself while it runs, and a second one is refused in one line naming the first
+(its pid and command line, from ``/proc``). The lock is no file: nothing is written to
+take it, and the kernel releases it when its holder ends, killed or not, so nothing is
+ever left to clean up. Readers (`at-risk` without `--out`, `segments`, `models`, the
+service) take no lock: they read whole files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from lifecycle.errors import UserError
+
+# This process's held locks (a command run inside another one, as `run` does, holds it already).
+_held: dict[Path, str] = {}
+
+
+@contextlib.contextmanager
+def changing(home: Path, command: str) -> Iterator[None]:
+    """Hold the workspace's lock while ``command`` changes it; refuse (UserError) while
+    another process holds it. A workspace not made yet has nothing to keep apart."""
+    key = Path(os.path.abspath(home))
+    if key in _held or not key.is_dir():
+        yield
+        return
+    fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"the workspace {key} is being changed by another lifecycle command "
+                f"({holder(key)}); nothing was done: run this one again when it has finished"
+            ) from None
+        _held[key] = command
+        try:
+            yield
+        finally:
+            del _held[key]
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def holder(folder: Path) -> str:
+    """The process holding ``folder``'s lock, as ``/proc/locks`` and its command line say."""
+    found = folder.stat()
+    device = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
+    try:
+        locks = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return "another process"
+    for line in locks:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == device:
+            pid = fields[4]
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            except OSError:
+                return f"pid {pid}"
+            # python .../bin/lifecycle ARGS: from the program's own name on
+            words = [os.fsdecode(a) for a in argv]
+            start = next((i for i, w in enumerate(words) if Path(w).name == "lifecycle"), 0)
+            said = " ".join(" ".join([Path(words[start]).name, *words[start + 1 :]]).split())
+            return f"pid {pid}: {said[:200]}{'...' if len(said) > 200 else ''}"
+    return "a process ending now"

@@ -1,0 +1,92 @@
+"""Two commands that change one workspace at once: the second is refused in one line naming
+the first, and nothing of it is done; readers are never held up; a holder killed mid-way
+leaves nothing that blocks the next command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lifecycle.cli import main
+from lifecycle.workspace_lock import changing, holder
+
+EVENTS = "user_id,event_time,event_type,amount\nu1,2025-01-02 10:00:00,purchase,5\n"
+HOLD = """
+import sys, time
+from pathlib import Path
+from lifecycle.workspace_lock import changing
+with changing(Path(sys.argv[1]), "refresh"):
+    Path(sys.argv[2]).write_text("held")
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def other_command(home: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process changing the workspace (as a `refresh` would) until killed."""
+    home.mkdir()
+    marker = tmp_path / "held"
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(home), str(marker)])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "no lock taken"
+            time.sleep(0.02)
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def lifecycle(home: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
+    return result.exit_code, result.output
+
+
+def test_a_second_changing_command_is_refused_naming_the_first_and_readers_still_run(
+    home: Path, tmp_path: Path, other_command: subprocess.Popen[bytes]
+) -> None:
+    events = tmp_path / "orders.csv"
+    events.write_text(EVENTS)
+    code, output = lifecycle(home, "ingest", str(events))
+    assert code == 1
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert f"(pid {other_command.pid}: python -c " in lines[0] and str(home) in lines[0], lines[0]
+    assert "nothing was done" in lines[0]
+    assert not (home / "datasets" / "orders").exists()  # nothing of it was done
+    code, output = lifecycle(home, "datasets")  # a reader takes no lock
+    assert code == 0, output
+    code, output = lifecycle(home, "forget", "u1")
+    assert code == 1 and "being changed by another lifecycle command" in output
+    assert not (home / "erasure_log.jsonl").exists()
+
+    other_command.send_signal(signal.SIGKILL)  # killed mid-way: the kernel frees the lock
+    other_command.wait(timeout=30)
+    code, output = lifecycle(home, "ingest", str(events))
+    assert code == 0, output
+    assert (home / "datasets" / "orders" / "events.parquet").is_file()
+
+
+def test_one_process_takes_its_own_lock_again_and_writes_nothing(home: Path) -> None:
+    home.mkdir()
+    with changing(home, "run"), changing(home, "ingest"):  # `run` does what `ingest` does
+        assert holder(home).startswith(f"pid {os.getpid()}: ")
+        probe = "from pathlib import Path; from lifecycle.workspace_lock import changing\n"
+        probe += f"with changing(Path({str(home)!r}), 'score-all'): print('ran')"
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+        assert done.returncode == 1 and "being changed by another" in done.stderr
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
+    assert list(home.iterdir()) == []  # the lock is the folder's own: no file to leave
