@@ -579,7 +579,7 @@ def print_top(
     ranked = at_risk(table.frame, rank_by=rank_by, limit=top)
     rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []), (rank_by,))
     echo(
-        f"{settings.dataset}: top {len(rows)} at-risk users by {rank_by.replace('_', ' ')} as of {table.as_of} "
+        f"{settings.dataset}: top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by {rank_by.replace('_', ' ')} as of {table.as_of} "
         f"(of {len(table.frame):,} scored; control group flagged C)"
     )
     echo(units_for(settings, table.metadata).text())

@@ -461,7 +461,7 @@ def render_report(
         )
         sections.append(
             (
-                f"Top {len(rows)} at-risk users by value at risk",
+                f"Top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by value at risk",
                 '<div class="list">'
                 + _table(shown, {"days idle": "{:.0f}", "#": "{}"})
                 + "</div>"

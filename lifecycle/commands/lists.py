@@ -317,7 +317,7 @@ def at_risk_list(
     rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []), (rank_by,))
     labels = table.metadata.get("labels", {})
     title = (
-        f"{_dataset_of(obj, table, dataset)}: top {len(rows)} users by "
+        f"{_dataset_of(obj, table, dataset)}: top {len(rows)} user{'s' * (len(rows) != 1)} by "
         f"{rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
         + (f"; scores follow {definitions_text(labels)}" if labels else "")
     )
