@@ -96,11 +96,12 @@ PREDICT_ONLY = frozenset({"score-all", "report", "monitor", "outcomes", "segment
 _OWN_PROCESS = False
 
 
-def run() -> None:
-    """The ``lifecycle`` script: :func:`main` in a process of its own."""
+def run(args: list[str] | None = None) -> None:
+    """The ``lifecycle`` script: :func:`main` in a process of its own (``args``: instead of
+    the command line's)."""
     global _OWN_PROCESS
     _OWN_PROCESS = True
-    main()
+    main(args=args, prog_name="lifecycle")
 
 
 @click.group(cls=LifecycleGroup, context_settings={"help_option_names": ["-h", "--help"]})
