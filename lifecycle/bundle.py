@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle import bridge, tasks
+from lifecycle.lightgbm_import import import_lightgbm_without_sklearn, predicting_only
 from lifecycle.maths import ARRAYS, Maths
 from lifecycle.mixture import mixture_quantiles
 from lifecycle.rules import RULE_FILE, RuleModel
@@ -541,25 +541,11 @@ def conditional_quantile(raw: Any, scale: str, xp: Maths = ARRAYS) -> Any:
     return xp.at_least_zero(xp.expm1(raw) if scale == "log1p" else raw)
 
 
-def import_lightgbm_without_sklearn() -> None:
-    """Import LightGBM for a process that only predicts: ``lightgbm.compat`` imports
-    scikit-learn (0.6 s of a server start) for LightGBM's estimator classes alone, which
-    such a process never uses, and they stay absent from it. No-op once LightGBM is in."""
-    if "lightgbm" in sys.modules:
-        return
-    blocked = "sklearn" not in sys.modules
-    if blocked:
-        sys.modules["sklearn"] = None  # type: ignore[assignment]  # ImportError: compat skips it
-    try:
-        import lightgbm  # noqa: F401
-    finally:
-        if blocked:
-            del sys.modules["sklearn"]
-
-
 def load_booster(path: Path) -> Any:
     """A LightGBM booster from a complete model file; LightGBM itself can crash the process
     (not raise) on a truncated file, so a file without its closing sections is refused."""
+    if predicting_only():
+        import_lightgbm_without_sklearn()
     import lightgbm as lgb
 
     text = path.read_text(errors="replace")  # FileNotFoundError names a missing file

@@ -89,6 +89,22 @@ def _unwritable(ctx: click.Context, error: OSError) -> str:
 
 pass_context = click.make_pass_decorator(Context)
 
+# Commands that may predict with LightGBM boosters but never train: in their own process
+# (the `lifecycle` script, :func:`run`) LightGBM, when a booster is loaded, comes without
+# scikit-learn, whose import (~0.9 CPU-s with the SciPy parts it pulls) only LightGBM's
+# estimator classes need (`lightgbm.dask` training), which these commands never reach. Not in
+# a process that called ``main`` itself (a test's CliRunner): it may train afterwards.
+PREDICT_ONLY = frozenset({"score-all", "report", "monitor", "outcomes", "segments", "movers"})
+_OWN_PROCESS = False
+
+
+def run(args: list[str] | None = None) -> None:
+    """The ``lifecycle`` script: :func:`main` in a process of its own (``args``: instead of
+    the command line's)."""
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    main(args=args, prog_name="lifecycle")
+
 
 def changes_workspace(
     command: Callable[..., Any] | None = None,
@@ -167,6 +183,10 @@ def main(
             f"workspace {home_dir} (--home, LIFECYCLE_HOME): cannot be a folder: "
             f"{why}; choose another --home"
         )
+    if _OWN_PROCESS and ctx.invoked_subcommand in PREDICT_ONLY:
+        from lifecycle.lightgbm_import import predict_only_process
+
+        predict_only_process()
     console = Console(as_json=as_json, quiet=quiet, verbose=verbose)
     route_library_output(console)
     console.start_heartbeat()

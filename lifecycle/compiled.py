@@ -24,7 +24,8 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,15 +134,21 @@ def compile_trees(
             model.compile(cache=str(path), finline=INLINE)
             return CompiledTrees(model, path)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        # lleaves writes its cache in place: write a private file, then rename it whole.
-        handle, staging = tempfile.mkstemp(prefix=f".{name}-", suffix=OBJECT_SUFFIX, dir=cache_dir)
-        os.close(handle)
-        os.unlink(staging)  # lleaves compiles only when the cache path does not exist
-        try:
-            model.compile(cache=staging, finline=INLINE)
-            os.replace(staging, path)
-        finally:
-            Path(staging).unlink(missing_ok=True)
+        with _compiling(cache_dir):
+            if path.is_file():  # another process compiled it while this one waited
+                model.compile(cache=str(path), finline=INLINE)
+                return CompiledTrees(model, path)
+            # lleaves writes its cache in place: write a private file, then rename it whole.
+            handle, staging = tempfile.mkstemp(
+                prefix=f".{name}-", suffix=OBJECT_SUFFIX, dir=cache_dir
+            )
+            os.close(handle)
+            os.unlink(staging)  # lleaves compiles only when the cache path does not exist
+            try:
+                model.compile(cache=staging, finline=INLINE)
+                os.replace(staging, path)
+            finally:
+                Path(staging).unlink(missing_ok=True)
         return CompiledTrees(model, path)
     except Exception as error:  # any failure: LightGBM predicts instead
         logger.warning(
@@ -151,6 +158,21 @@ def compile_trees(
             error,
         )
         return None
+
+
+@contextmanager
+def _compiling(cache_dir: Path) -> Iterator[None]:
+    """One compile at a time in a cache folder, across processes and threads: the two workers
+    of a starting server compiled the same trees side by side (twice the CPU, ~10 s each on
+    the demo's champions); the second now waits and loads the first one's file."""
+    import fcntl
+
+    folder = os.open(cache_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)  # released when the descriptor closes
+        yield
+    finally:
+        os.close(folder)
 
 
 def compile_bundles(

@@ -70,6 +70,6 @@ def install(point: str, marker: str) -> None:
 if __name__ == "__main__":
     point, marker, *cli_args = sys.argv[1:]
     install(point, marker)
-    from lifecycle.cli import main
+    from lifecycle.cli import run
 
-    main(args=cli_args, prog_name="lifecycle")
+    run(cli_args)  # as the lifecycle script runs it

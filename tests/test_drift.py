@@ -372,7 +372,7 @@ def test_the_shifted_inputs_are_flagged_and_the_stable_ones_are_not(
 def test_the_process_exit_status_is_what_cron_sees(
     workspace: Path, shifted: tuple[int, dict, str]
 ) -> None:
-    command = [sys.executable, "-c", "from lifecycle.cli import main; main()"]
+    command = [str(Path(sys.executable).with_name("lifecycle"))]  # the script cron runs
     done = subprocess.run(
         [*command, "--home", str(workspace), "-q", "monitor", "--dataset", "demo"],
         capture_output=True,

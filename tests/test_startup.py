@@ -100,6 +100,31 @@ def test_lightgbm_without_sklearn_leaves_sklearn_importable() -> None:
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
+def test_a_scoring_command_of_the_lifecycle_script_loads_lightgbm_without_sklearn(
+    trained_copy: Path,
+) -> None:
+    """`lifecycle monitor` re-predicts the champions' training windows: LightGBM is loaded,
+    scikit-learn (only LightGBM's estimator classes need it) is not."""
+    probe = (
+        "import atexit, sys\n"
+        "from lifecycle.cli import run\n"
+        "atexit.register(lambda: print('lightgbm' in sys.modules, 'sklearn' in sys.modules,"
+        " file=sys.stderr))\n"
+        "sys.argv = ['lifecycle', *sys.argv[1:]]\n"
+        "run()"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--home", str(trained_copy), "-q", "monitor"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environ,
+    )
+    assert done.returncode in (0, 3), done.stderr[-2000:]  # 3: drift, as cron sees it
+    assert done.stderr.strip().splitlines()[-1] == "True False", done.stderr[-2000:]
+
+
 def test_the_mirror_holds_every_alias_and_bundle_of_the_registry(
     trained_workspace: TrainedWorkspace, tmp_path: Path
 ) -> None:
