@@ -29,9 +29,16 @@ _held: dict[Path, str] = {}
 @contextlib.contextmanager
 def changing(home: Path, command: str) -> Iterator[None]:
     """Hold the workspace's lock while ``command`` changes it; refuse (UserError) while
-    another process holds it. A workspace not made yet has nothing to keep apart."""
+    another process holds it. A workspace not made yet is made to be locked (two first
+    commands on a new ``--home`` ran side by side, each making it); one that cannot be made
+    is the command's to refuse."""
     key = Path(os.path.abspath(home))
-    if key in _held or not key.is_dir():
+    if key in _held:
+        yield
+        return
+    try:
+        key.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a file there, a folder that takes no write: the command says which
         yield
         return
     fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY)

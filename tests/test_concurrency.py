@@ -46,6 +46,30 @@ def other_command(home: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes
         process.wait(timeout=30)
 
 
+def test_a_workspace_not_made_yet_is_locked_as_it_is_made(
+    tmp_path: Path,
+) -> None:
+    """Two first commands on a new --home ran side by side: the lock needed the folder. The
+    first command makes it and holds it, and a second is refused until it ends."""
+    home = tmp_path / "new" / "workspace"
+    marker = tmp_path / "held"
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(home), str(marker)])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "no lock taken"
+            time.sleep(0.02)
+        events = tmp_path / "orders.csv"
+        events.write_text(EVENTS)
+        code, output = lifecycle(home, "ingest", str(events))
+        assert code == 1 and "being changed by another lifecycle command" in output, output
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    code, output = lifecycle(home, "ingest", str(events))  # the holder gone: it runs
+    assert code == 0 and (home / "datasets" / "orders" / "events.parquet").is_file(), output
+
+
 def lifecycle(home: Path, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["--home", str(home), "--quiet", *args])
     assert not isinstance(result.exception, Exception) or isinstance(
