@@ -4,6 +4,7 @@ leaves nothing that blocks the next command."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,11 +30,9 @@ with changing(Path(sys.argv[1]), "refresh"):
 """
 
 
-@pytest.fixture
-def other_command(home: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Another process changing the workspace (as a `refresh` would) until killed."""
-    home.mkdir()
-    marker = tmp_path / "held"
+@contextlib.contextmanager
+def holding(home: Path, marker: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process changing the workspace ``home`` (as a `refresh` would) until killed."""
     process = subprocess.Popen([sys.executable, "-c", HOLD, str(home), str(marker)])
     try:
         deadline = time.monotonic() + 30
@@ -46,26 +45,24 @@ def other_command(home: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes
         process.wait(timeout=30)
 
 
+@pytest.fixture
+def other_command(home: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    home.mkdir()
+    with holding(home, tmp_path / "held") as process:
+        yield process
+
+
 def test_a_workspace_not_made_yet_is_locked_as_it_is_made(
     tmp_path: Path,
 ) -> None:
     """Two first commands on a new --home ran side by side: the lock needed the folder. The
     first command makes it and holds it, and a second is refused until it ends."""
     home = tmp_path / "new" / "workspace"
-    marker = tmp_path / "held"
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(home), str(marker)])
-    try:
-        deadline = time.monotonic() + 30
-        while not marker.exists():
-            assert process.poll() is None and time.monotonic() < deadline, "no lock taken"
-            time.sleep(0.02)
-        events = tmp_path / "orders.csv"
-        events.write_text(EVENTS)
+    events = tmp_path / "orders.csv"
+    events.write_text(EVENTS)
+    with holding(home, tmp_path / "held"):
         code, output = lifecycle(home, "ingest", str(events))
         assert code == 1 and "being changed by another lifecycle command" in output, output
-    finally:
-        process.kill()
-        process.wait(timeout=30)
     code, output = lifecycle(home, "ingest", str(events))  # the holder gone: it runs
     assert code == 0 and (home / "datasets" / "orders" / "events.parquet").is_file(), output
 
