@@ -45,23 +45,18 @@ def isolated_times(con: Any, staged: str, row: str, checks: TableChecks) -> np.n
     before = np.cumsum(rows)[:-1]  # rows on or before day[k]
     head = np.flatnonzero(before <= limit).tolist()
     tail = np.flatnonzero(total - before <= limit).tolist()
-    cuts = {
-        end: max(ks, key=lambda k: gaps[k])
-        for end, ks in (("head", head), ("tail", tail))
-        if ks and gaps[max(ks, key=lambda k: gaps[k])] >= MIN_GAP_DAYS
+    widest = {
+        end: max(ks, key=gaps.__getitem__) for end, ks in (("head", head), ("tail", tail)) if ks
     }
-    first = cuts["head"] + 1 if "head" in cuts else 0
-    last = cuts["tail"] if "tail" in cuts else len(day) - 1
+    cuts = {end: k for end, k in widest.items() if gaps[k] >= MIN_GAP_DAYS}
+    first, last = _rest(cuts, len(day))
     if first >= last:
         return np.array([], dtype=np.int64)
     inside = int(gaps[first:last].max())  # the longest silence of the rest
-    for end, k in list(cuts.items()):
-        if gaps[k] < GAP_RATIO * max(inside, 1):
-            del cuts[end]
-    first = cuts["head"] + 1 if "head" in cuts else 0
-    last = cuts["tail"] if "tail" in cuts else len(day) - 1
+    cuts = {end: k for end, k in cuts.items() if gaps[k] >= GAP_RATIO * max(inside, 1)}
     if not cuts:
         return np.array([], dtype=np.int64)
+    first, last = _rest(cuts, len(day))
     longest = min(int(gaps[k]) for k in cuts.values())
     rest = (str(day[first]), str(day[last]))
     outside = (
@@ -83,6 +78,11 @@ def isolated_times(con: Any, staged: str, row: str, checks: TableChecks) -> np.n
         "rest": f"{rest[0]} .. {rest[1]}",
     }
     return found
+
+
+def _rest(cuts: dict[str, int], days: int) -> tuple[int, int]:
+    """The first and last day (indices) of the events left between the cuts."""
+    return (cuts["head"] + 1 if "head" in cuts else 0, cuts["tail"] if "tail" in cuts else days - 1)
 
 
 def isolated_line(note: dict[str, Any]) -> str:
