@@ -119,7 +119,8 @@ def forecasts(
     labels: LabelSettings,
 ) -> Forecasts:
     """The model's scores and the baselines', from data at or before the cutoff only."""
-    from training.baselines import bgnbd_forecast, classification_baselines
+    from training.baselines import bgnbd_activity, bgnbd_forecast, classification_baselines
+    from training.label_free import activity_beyond_purchases
 
     found = Forecasts()
     if "churn_probability" in scores:
@@ -147,9 +148,13 @@ def forecasts(
         for horizon in {labels.churn_horizon_days, labels.ltv_horizon_days}
     }
     # P(at least one purchase in the horizon), exactly (``BGNBD.probability_of_no_purchase``);
-    # non-buyers: 0.
-    purchase = fitted[labels.churn_horizon_days]["p_purchase"].fillna(0.0)
-    found.active["bgnbd_gamma_gamma"] = purchase.to_numpy()
+    # non-buyers: 0. Where activity is more than purchases, churn is no activity: BG/NBD
+    # of active days, as a log of visits is modelled.
+    if activity_beyond_purchases(feature_rows) is None:
+        active = fitted[labels.churn_horizon_days]["p_purchase"]
+    else:
+        active = bgnbd_activity(scratch_events, cutoff, labels.churn_horizon_days)
+    found.active["bgnbd_gamma_gamma"] = active.reindex(scores[c.USER_ID]).fillna(0.0).to_numpy()
     value = fitted[labels.ltv_horizon_days]["expected_value"].fillna(0.0)
     found.value["bgnbd_gamma_gamma"] = value.to_numpy()
     found.probabilities.add("bgnbd_gamma_gamma")

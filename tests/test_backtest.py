@@ -173,6 +173,27 @@ def test_outcomes_equal_a_direct_count_of_the_events(
     assert truth["value"].sum() == pytest.approx(result["outcome"]["value_total"])
 
 
+def test_the_btyd_baseline_of_a_log_with_sessions_models_active_days(
+    backtest: tuple[dict, Path],
+) -> None:
+    """The demo's activity is more than its purchases: BG/NBD's P(active) is its model of
+    active days, refitted here on the scratch events, not P(a purchase) judged on activity."""
+    from training.baselines import bgnbd_activity, bgnbd_forecast
+
+    document, _ = backtest
+    [result] = document["cutoffs"]
+    events = Path(result["scratch"]["workspace"]) / "datasets" / "demo" / "events.parquet"
+    cutoff = pd.Timestamp(CUTOFF, tz="UTC")
+    scored = pd.read_parquet(result["scratch"]["scores"])[c.USER_ID]
+    active = bgnbd_activity(events, cutoff, HORIZON).reindex(scored).fillna(0.0)
+    purchase = bgnbd_forecast(events, cutoff, HORIZON)["p_purchase"].reindex(scored).fillna(0.0)
+    baseline = result["methods"]["bgnbd_gamma_gamma"]
+    assert baseline["mean_p_active"] == pytest.approx(active.mean())
+    # P(a purchase) is far below the share active; the model of active days is near it.
+    rate = result["outcome"]["active_rate"]
+    assert abs(active.mean() - rate) < abs(purchase.mean() - rate) / 2
+
+
 def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dict, Path]) -> None:
     document, _ = backtest
     client = registry.client(load_settings(home=home, environ={}))

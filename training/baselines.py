@@ -79,6 +79,30 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     )
 
 
+def bgnbd_activity(events_path: Path, as_of: pd.Timestamp, horizon_days: int) -> pd.Series:
+    """BG/NBD of active days (any event but a refund, ``features.asof.NOT_ACTIVITY``) up to
+    ``as_of``: per user (index user_id) P(at least one active day in the next
+    ``horizon_days``), the textbook model of a log whose activity is more than its purchases
+    (visits, sessions), judged as churn's P(active) is."""
+    import duckdb
+
+    from features.asof import NOT_ACTIVITY
+
+    as_of = pd.Timestamp(as_of)
+    not_activity = ", ".join(literal(t) for t in NOT_ACTIVITY)
+    days = duckdb.sql(
+        f"""SELECT {c.USER_ID} AS user_id, {c.EVENT_TIME} AS order_time, 0.0 AS value
+            FROM read_parquet({literal(events_path)})
+            WHERE {c.EVENT_TYPE} NOT IN ({not_activity})
+              AND {c.EVENT_TIME} <= '{as_of.isoformat()}'::TIMESTAMPTZ"""
+    ).df()
+    summary = rfm_summary(days, as_of)  # calendar days: a day of sessions is one period
+    bgnbd = BGNBD.fit(summary["frequency"], summary["recency"], summary["T"])
+    rfm = (summary["frequency"], summary["recency"], summary["T"])
+    none = bgnbd.probability_of_no_purchase(horizon_days / 7.0, *rfm)
+    return pd.Series(1.0 - np.asarray(none, dtype=float), index=summary.index)
+
+
 def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.ndarray:
     """BG/NBD + Gamma-Gamma expected revenue in the horizon, fitted on history up to the cutoff."""
     forecast = bgnbd_forecast(events_path, pd.Timestamp(test[AS_OF].iloc[0]), horizon_days)
