@@ -158,7 +158,8 @@ def _require_applied(paths: StorePaths) -> None:
     if not paths.registry.is_file():
         raise FeatureStoreError(
             f"no feature store for dataset '{paths.dataset}' at {paths.repo}: "
-            "run `lifecycle features apply` first"
+            f"run `lifecycle features apply --dataset {paths.dataset}` first "
+            "(or `lifecycle refresh`, which takes a dataset through every step)"
         )
 
 

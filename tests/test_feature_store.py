@@ -201,7 +201,10 @@ def test_unknown_service_and_unapplied_repo_are_clear_errors(
         match=r"unknown feature service 'churn_v9'.*churn_v1, conversion_v1, ltv_v1",
     ):
         online_features(store, ["u0000001"], "churn_v9")
-    with pytest.raises(FeatureStoreError, match="run `lifecycle features apply` first"):
+    with pytest.raises(
+        FeatureStoreError,
+        match=r"run `lifecycle features apply --dataset demo` first \(or `lifecycle refresh`",
+    ):
         open_store(load_settings(home=tmp_path, environ={}))
     result = CliRunner().invoke(main, ["--home", str(tmp_path), "features", "apply"])
     assert result.exit_code == 1 and "run `lifecycle features build` first" in result.stderr
