@@ -471,3 +471,18 @@ def test_terminal_rows_carry_whole_reasons_wrapped() -> None:
     assert "…" not in "\n".join(lines) and "..." not in "\n".join(lines)
     reasons = [line.strip().removeprefix("reasons: ") for line in lines if line.startswith("   ")]
     assert " ".join(reasons) == long + " " + long  # both rows, every word, in order
+
+
+def test_terminal_values_below_100_keep_the_digits_they_need() -> None:
+    """A count-only log's values are a few purchases: 0.06 at risk is not printed as 0."""
+    small = scores_table().assign(
+        ltv=[1.3, 0.4, 2.0, 2.0, 250.0, 1.0],
+        ltv_p10=[0.0, 0.05, 0.0, 0.0, 120.4, 0.0],
+        ltv_p90=[4.0, 1.0, 5.5, 5.5, 610.0, 3.0],
+    )
+    small = small.assign(value_at_risk=small["churn_probability"] * small["ltv"])
+    rows = list_rows(at_risk(small, limit=None), Privacy(), PERSONAL)
+    lines = {line.split()[1]: line for line in format_rows(rows, width=200)[1:] if line[:2] != "  "}
+    assert "1.3 (0-4.0)" in lines["u1"] and lines["u1"].split()[-4] == "1.2"  # 0.9 x 1.3
+    assert "0.40 (0.05-1.0)" in lines["u2"] and " 0.08 " in lines["u2"]
+    assert "250 (120-610)" in lines["u5"] and " 12.5 " in lines["u5"]
