@@ -509,10 +509,12 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
             shown[task.name] = rows[task.score].map(lambda v: f"{v:.0%}" if pd.notna(v) else "-")
         else:
             shown[f"{task.name} (p10-p90)"] = [
-                _value_text(rows, i, task.score) for i in range(len(rows))
+                value_text(rows, i, task.score) for i in range(len(rows))
             ]
     if "value_at_risk" in rows:
-        shown["at risk"] = rows["value_at_risk"].map(lambda v: _amount(v) if pd.notna(v) else "-")
+        shown["at risk"] = rows["value_at_risk"].map(
+            lambda v: amount_text(v) if pd.notna(v) else "-"
+        )
     if "expected_saved_value" in rows:
         shown["saved"] = rows["expected_saved_value"].map(
             lambda v: f"{v:,.1f}" if pd.notna(v) else "-"
@@ -551,7 +553,7 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
     return out
 
 
-def _value_text(rows: pd.DataFrame, position: int, score: str) -> str:
+def value_text(rows: pd.DataFrame, position: int, score: str) -> str:
     """A value with its P10-P90 interval when the list has one (``ltv``, ``ltv_p10``, ...)."""
     value = rows[score].iloc[position]
     if pd.isna(value):
@@ -559,11 +561,11 @@ def _value_text(rows: pd.DataFrame, position: int, score: str) -> str:
     low = rows[f"{score}_p10"].iloc[position] if f"{score}_p10" in rows else None
     high = rows[f"{score}_p90"].iloc[position] if f"{score}_p90" in rows else None
     if low is None or high is None or pd.isna(low) or pd.isna(high):
-        return _amount(value)
-    return f"{_amount(value)} ({_amount(low)}-{_amount(high)})"
+        return amount_text(value)
+    return f"{amount_text(value)} ({amount_text(low)}-{amount_text(high)})"
 
 
-def _amount(value: float) -> str:
+def amount_text(value: float) -> str:
     """Whole from 100 up, else with the digits a small value needs: a count-only log's
     value at risk of 0.06 purchases is not 0."""
     digits = 0 if abs(value) >= 100 or value == 0 else 1 if abs(value) >= 1 else 2

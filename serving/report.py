@@ -24,7 +24,7 @@ import pandas as pd
 from lifecycle.errors import UserError
 from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
-from serving.lists import Privacy, at_risk, list_rows
+from serving.lists import Privacy, amount_text, at_risk, list_rows, value_text
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
 from serving.segments import (
     SuperUserDefinition,
@@ -130,16 +130,6 @@ def deciles_figure(table: pd.DataFrame) -> Figure:
         xticks=table["decile"],
     )
     return fig
-
-
-def _ltv_text(row: dict[str, Any]) -> str:
-    """Predicted LTV with its P10-P90 when the serving model gives one (a baseline rule
-    serving LTV gives none)."""
-    text = f"{row['ltv']:,.0f}" if pd.notna(row.get("ltv")) else "-"
-    low, high = row.get("ltv_p10"), row.get("ltv_p90")
-    if pd.notna(low) and pd.notna(high):
-        text += f" ({low:,.0f}-{high:,.0f})"
-    return text
 
 
 def segments_figure(rfm: pd.DataFrame | None, stages: pd.DataFrame | None) -> Figure:
@@ -448,8 +438,10 @@ def render_report(
                 "#": rows["rank"],
                 "user": rows["user_id"],
                 "churn": rows["churn_probability"].map("{:.0%}".format),
-                f"predicted LTV (P10-P90){money}": [_ltv_text(r) for r in rows.to_dict("records")],
-                f"value at risk{money}": rows["value_at_risk"].map("{:,.1f}".format),
+                f"predicted LTV (P10-P90){money}": [
+                    value_text(rows, i, "ltv") for i in range(len(rows))
+                ],
+                f"value at risk{money}": rows["value_at_risk"].map(amount_text),
                 "risk": rows.get("risk_band"),
                 "stage": rows.get("lifecycle_stage"),
                 "segment": rows.get("segment"),
