@@ -250,6 +250,12 @@ def test_bad_inputs_are_refused_in_one_line(home: Path, args: list[str], message
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_too_few_resamples_for_an_interval_are_refused(home: Path) -> None:
+    """One resample printed "AUC +0.024 [+0.050, +0.050]": an interval of one draw."""
+    result = invoke(home, "backtest", "--cutoff", CUTOFF, "--resamples", "20")
+    assert result.exit_code == 2 and "'--resamples': 20 is not in the range x>=100" in result.stderr
+
+
 def test_a_read_only_out_is_refused_before_the_pipeline_runs(home: Path, tmp_path: Path) -> None:
     """An existing read-only --out passed the early check (a mkdir) and failed once the whole
     pipeline had run; the shared check of every --out now stops it first."""

@@ -342,10 +342,11 @@ def _iso_dates(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 )
 @click.option(
     "--resamples",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=100),
     default=1000,
     show_default=True,
-    help="Bootstrap resamples of users for the model-minus-baseline intervals.",
+    help="Bootstrap resamples of users for the model-minus-baseline intervals (at least 100: "
+    "a 95% interval is read from the 2.5% at each end).",
 )
 @changes_workspace(when=lambda kwargs: kwargs["out"] is not None)
 @pass_context
