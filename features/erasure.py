@@ -293,13 +293,16 @@ def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
 
 
 def _csv_cells(path: Path, ids: set[str]) -> set[str]:
-    """The ids some cell of a CSV body holds (read row by row)."""
+    """The ids some cell of a CSV body holds (read row by row; a quoted formula-like cell
+    unquoted, as it was written: features.spreadsheet_cells)."""
     import csv
+
+    from features.spreadsheet_cells import unquoted
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
         rows = csv.reader(src)
         next(rows, None)
-        return {cell for row in rows for cell in row if cell in ids}
+        return {str(unquoted(cell)) for row in rows for cell in row if unquoted(cell) in ids}
 
 
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features import contract as c
+from features.spreadsheet_cells import unquoted
 from lifecycle.storage import atomic_file
 
 if TYPE_CHECKING:
@@ -168,11 +169,12 @@ def scrub_csv(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
     if not rows:
         return Scrubbed()
     header, body = rows[0], rows[1:]
+    # a formula-like id is written quoted (features.spreadsheet_cells): compared unquoted
     if c.USER_ID in header:  # a list, or a quarantine file in the contract's names
         at = header.index(c.USER_ID)
-        kept = [r for r in body if (r[at] if at < len(r) else None) not in ids]
+        kept = [r for r in body if (unquoted(r[at]) if at < len(r) else None) not in ids]
     else:  # raw rows may name the user column anything: an id in any cell
-        kept = [r for r in body if not any(cell in ids for cell in r)]  # ids are exact text
+        kept = [r for r in body if not any(unquoted(cell) in ids for cell in r)]  # exact text
     done = Scrubbed(removed=len(body) - len(kept))
     pattern = token_pattern(ids)
     for row in kept:
