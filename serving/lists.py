@@ -32,7 +32,7 @@ from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.list_fields import list_fields, non_personal, rank_by_choices
 from lifecycle.pseudonyms import pseudonym
-from serving.batch import reasons_text
+from serving.reason_words import reasons_text
 from serving.units import Units
 
 if TYPE_CHECKING:
