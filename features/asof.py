@@ -578,7 +578,7 @@ def _cancelled_sql(has_order_id: bool) -> str:
     order id at one moment) cancels an order of exactly its value before it, one for one (the
     k-th such note of a user the k-th such order): from then on the pair is neither purchase
     nor refund (an order of 168,470 cancelled the same day made a customer of 2.90 worth
-    10,000). The pairs depend on no later event; a partial refund stays a refund."""
+    6,000). The pairs depend on no later event; a partial refund stays a refund."""
     order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
     u, t = c.USER_ID, c.EVENT_TIME
     nth = f"row_number() OVER (PARTITION BY {u}, value ORDER BY"

@@ -84,7 +84,7 @@ def test_an_order_refunded_in_full_is_worth_nothing_after_refunds() -> None:
     """A large order cancelled in full (a refund of its amount, as online_retail's 'C'
     invoices): once cancelled it is no order and its refund no refund (customer 16446, an
     order of 168,469.60 cancelled the same day, was a two-order customer who had bought
-    168,472.60, worth 10,000 to the LTV model and top of the movers). Before the refund the
+    168,472.60, an LTV of 6,031, 306th of 4,371). Before the refund the
     order counts (no later event changes a cutoff's features); a partial refund stays one;
     a user never has less than 0 per order even when more was refunded than bought."""
     rows = [
