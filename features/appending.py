@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from features import contract as c
+from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import ContractError, LoadReport
 from lifecycle.dataset_kind import (
     EVENTS,
@@ -262,10 +263,11 @@ def merge_events(
                 f"{identifier(n)} AS {identifier(s)}" for n, s in zip(shared, shown, strict=True)
             )
             first = f"new_row AS {identifier(c.SOURCE_ROW)}, " if rows else ""
-            con.sql(
+            held_rows = con.sql(
                 f"SELECT {first}'{ALREADY_INGESTED}' AS {identifier(c.REASON)}, {values} "
                 f"FROM new WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
-            ).df().to_csv(quarantine_out, index=False)
+            ).df()
+            spreadsheet_safe(held_rows).to_csv(quarantine_out, index=False)
     return {
         "already_ingested": int(repeats),
         "late_events": int(late),

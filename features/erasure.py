@@ -81,6 +81,7 @@ RETRAIN = (
     "retrain with `lifecycle train TASK`, then `lifecycle promote TASK VERSION --force --reason "
     "erasure`: the gate keeps a champion that the retrained model does not beat"
 )
+NOT_FOUND_SHOWN = 20  # unknown ids a summary names; --json has them all
 TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
 
 
@@ -146,8 +147,11 @@ class ErasureRecord:
 
     def lines(self) -> list[str]:
         out = [f"forgot {len(self.user_hashes)} user(s): {self.total:,} rows removed"]
-        if self.not_found:
-            out.append(f"  not found in any table (nothing to erase): {', '.join(self.not_found)}")
+        if self.not_found:  # 10,000 unknown ids of an id file were one line of 150 kB
+            more = len(self.not_found) - NOT_FOUND_SHOWN
+            listed = ", ".join(self.not_found[:NOT_FOUND_SHOWN])
+            listed += f" and {more:,} more (--json lists them all)" if more > 0 else ""
+            out.append(f"  not found in any table (nothing to erase): {listed}")
         out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
         for asked, held in self.other_spellings.items():
             also = "" if asked in self.not_found else "also "
@@ -293,13 +297,16 @@ def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
 
 
 def _csv_cells(path: Path, ids: set[str]) -> set[str]:
-    """The ids some cell of a CSV body holds (read row by row)."""
+    """The ids some cell of a CSV body holds (read row by row; a quoted formula-like cell
+    unquoted, as it was written: features.spreadsheet_cells)."""
     import csv
+
+    from features.spreadsheet_cells import unquoted
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
         rows = csv.reader(src)
         next(rows, None)
-        return {cell for row in rows for cell in row if cell in ids}
+        return {str(unquoted(cell)) for row in rows for cell in row if unquoted(cell) in ids}
 
 
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:

@@ -13,8 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-MIN_DISTINCT = 50  # fewer values are categories even in a small table
+MIN_DISTINCT = 50  # from this many values, a value for most rows identifies people
 MAX_DISTINCT_SHARE = 0.5  # of the rows that have a value
+# Fewer values: a small table (a snapshot of 30 customers under a lowered training.min_rows,
+# an events log of few users over many cutoffs) trains too, and there a column identifies
+# people when its values hardly repeat (30 emails in 30 rows), while a category repeats
+# ('plan', 'country', even 20 cities in 30 rows). From 10 rows, the fewest any training takes.
+SMALL_TABLE_SHARE = 0.9
+MIN_FILLED = 10
 
 
 # The feature table's Parquet metadata: its users attributes that identify people (JSON list)
@@ -23,7 +29,9 @@ IDENTIFYING_KEY = b"lifecycle.identifying_attributes"
 
 def identifies(distinct: int, filled: int) -> bool:
     """Whether a text column with ``distinct`` values in ``filled`` rows identifies people."""
-    return distinct >= MIN_DISTINCT and distinct > MAX_DISTINCT_SHARE * filled
+    if distinct >= MIN_DISTINCT:
+        return distinct > MAX_DISTINCT_SHARE * filled
+    return filled >= MIN_FILLED and distinct >= SMALL_TABLE_SHARE * filled
 
 
 def identifying_columns(frame: pd.DataFrame, names: Iterable[str]) -> dict[str, int]:

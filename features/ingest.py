@@ -36,6 +36,7 @@ from features.reading import (
     CsvFormat,
     read_chunks,
 )
+from features.spreadsheet_cells import spreadsheet_safe
 from features.user_overlap import ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
@@ -509,7 +510,8 @@ def write_dataset(
         for table, loaded in tables.items():
             loaded.frame.to_parquet(staging / f"{table}.parquet", index=False)
             if not loaded.quarantine.empty:
-                loaded.quarantine.to_csv(staging / "quarantine" / f"{table}.csv", index=False)
+                quarantined = spreadsheet_safe(loaded.quarantine)  # an operator opens it
+                quarantined.to_csv(staging / "quarantine" / f"{table}.csv", index=False)
         if guard is not None:
             source, command = guard
             appending.refuse_lost_history(

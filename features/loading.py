@@ -18,6 +18,7 @@ from features.date_orders import DATES_READ_AS
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
+from features.spreadsheet_cells import spreadsheet_safe
 from features.time_gaps import ISOLATED_EVENT_TIME, isolated_times
 from features.user_validation import user_rules
 from features.validation import (
@@ -365,10 +366,10 @@ def _write_batches(relation: Any, schema: Any, out: Path, batch_rows: int = 100_
     import pyarrow.parquet as pq
 
     reader = relation.to_arrow_reader(batch_rows)
-    if out.suffix == ".csv":
+    if out.suffix == ".csv":  # a quarantine, which an operator opens: no cell a formula
         header = True
         for batch in reader:
-            frame = pa.Table.from_batches([batch]).cast(schema).to_pandas()
+            frame = spreadsheet_safe(pa.Table.from_batches([batch]).cast(schema).to_pandas())
             frame.to_csv(out, mode="w" if header else "a", header=header, index=False)
             header = False
         return

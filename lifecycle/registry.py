@@ -13,6 +13,7 @@ then checks them against the registry once it is ready.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -467,10 +468,16 @@ def promote(
     from mlflow.exceptions import MlflowException
 
     # 'v3' as `lifecycle models` shows it is version 3; ' 3' or '03' (which MLflow finds)
-    # is named as the registry spells it, never 'champion is now v 3 (was 3)'
-    wanted = version.strip().removeprefix("v").removeprefix("V")
+    # is named as the registry spells it, never 'champion is now v 3 (was 3)'. Anything
+    # else is no version: '1.0' was 'has no version 1.0', as if v1 were missing.
+    number = re.fullmatch(r"\s*[vV]?([0-9]+)\s*", version)
+    if number is None:
+        raise PromotionError(
+            f"{version!r} is no model version: a version is a whole number as `lifecycle "
+            "models` shows it (3 or v3), or `challenger`"
+        )
     try:
-        chosen = mlflow_client.get_model_version(name, wanted if wanted.isdigit() else version)
+        chosen = mlflow_client.get_model_version(name, str(int(number.group(1))))
     except MlflowException:
         raise PromotionError(
             f"model {name} has no version {version}; see `lifecycle models`"

@@ -32,6 +32,7 @@ from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.ledger import LedgerAppend
 from serving.ledger import append as append_to_ledger
 from serving.monitor_sample import keep_samples as keep_monitor_samples
+from serving.no_scores import no_scores_yet
 from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment, super_users
 
 if TYPE_CHECKING:
@@ -258,13 +259,6 @@ def _redact(reason: dict[str, Any], personal: set[str]) -> dict[str, Any]:
     return {**reason, "value": None, "text": f"{reason['feature'].replace('_', ' ')} (withheld)"}
 
 
-def reasons_text(raw: str | None, withheld: Sequence[str] = ()) -> str:
-    """The stored reasons as one line an operator reads (``;``-separated)."""
-    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
-        return ""
-    return "; ".join(r["text"] for r in json.loads(raw) if r["feature"] not in withheld)
-
-
 # -- the scores table on disk -------------------------------------------------------------
 
 
@@ -359,8 +353,9 @@ def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable
     """The latest scores table, of ``dataset`` (default: the settings') or an error."""
     require_events(settings, dataset or settings.dataset, SCORES_STEP)
     path = settings.workspace.scores_dir / LATEST_SCORES
-    if not path.exists():  # no such dataset: "run score-all" would be refused too
+    if not path.exists():  # no such dataset, or one score-all cannot score: say so
         require_dataset(settings, dataset or settings.dataset, SCORES_STEP)
+        raise ScoringError(no_scores_yet(settings, dataset or settings.dataset, path))
     table = read_scores(path)
     return of_dataset(table, dataset or settings.dataset, settings)
 

@@ -4,23 +4,17 @@ it or as an operator saved it again from a spreadsheet."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from features import contract as c
+from features.spreadsheet_cells import spreadsheet_text
 from serving.lists import LIST_FORMATS
 
 # a spreadsheet saves CSV with ';' where the decimal mark is a comma (Excel in de, fr, ...)
 OTHER_SEPARATORS = (";", "\t", "|")
-# a spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV injection
-# list); a written CSV list quotes such text cells with one "'", which the spreadsheet shows
-# as text and hides, and reading the list back removes it. Text that already starts with "'"
-# before one of them gets one more, so that every id reads back as it was.
-FORMULA_START = re.compile(r"^'*[=+\-@\t\r]")
-QUOTED_FORMULA = re.compile(r"^'+[=+\-@\t\r]")
 JSON_SHAPE = (
     'expected {"rows": [{"user_id": ..., "control": ...}, ...]} as `lifecycle at-risk --out '
     "FILE.json` writes it, or an array of such rows"
@@ -43,30 +37,7 @@ def read_list_file(path: Path) -> pd.DataFrame:
             engine="openpyxl",
         )
     rows = pd.read_csv(path, sep=_separator(path), dtype={c.USER_ID: str}, keep_default_na=False)
-    for column in _text_columns(rows):
-        rows[column] = rows[column].map(
-            lambda v: v[1:] if isinstance(v, str) and QUOTED_FORMULA.match(v) else v
-        )
-    return rows
-
-
-def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with each text cell a spreadsheet would run as a formula (``=1+1``,
-    ``@SUM(A1)``, ``-2+3``) quoted by a leading "'" (:data:`FORMULA_START`); numbers stay."""
-    out = table.copy()
-    for column in _text_columns(out):
-        out[column] = out[column].map(
-            lambda v: f"'{v}" if isinstance(v, str) and FORMULA_START.match(v) else v
-        )
-    return out
-
-
-def _text_columns(table: pd.DataFrame) -> list[str]:
-    return [
-        k
-        for k in table.columns
-        if pd.api.types.is_object_dtype(table[k]) or isinstance(table[k].dtype, pd.StringDtype)
-    ]
+    return spreadsheet_text(rows)  # a written CSV list quotes formula-like cells
 
 
 def _separator(path: Path) -> str:

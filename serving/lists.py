@@ -32,7 +32,7 @@ from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.list_fields import list_fields, non_personal, rank_by_choices
 from lifecycle.pseudonyms import pseudonym
-from serving.batch import reasons_text
+from serving.reason_words import reasons_text
 from serving.units import Units
 
 if TYPE_CHECKING:
@@ -453,8 +453,8 @@ def export(
 
     Every format carries the currency and the windows (columns from :func:`presentable`);
     Excel and JSON also carry the title and the units in words."""
+    from features.spreadsheet_cells import spreadsheet_safe
     from lifecycle.storage import atomic_file
-    from serving.list_files import spreadsheet_safe
 
     fmt = list_format(out, fmt)
     table = presentable(rows, units)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 PATH_ERRORS = {  # answers only some routes give
     "/promote": {
         "409": "no challenger to promote, it is already the champion, or the promotion gate "
-        'kept it back and "force" is not true (the error quotes the gate)'
+        'kept it back and "force" is not true (the error quotes the gate), or another '
+        "lifecycle command is changing the workspace (the error names it)"
     },
     "/score_features": {
         "422": "a row's features contradict each other (days since the last order above days "

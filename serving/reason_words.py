@@ -9,6 +9,8 @@ one wording in every window ("spent 300 in the last 30 days", "spent nothing in 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -263,3 +265,10 @@ def reason_text(
     if feature in REASON_TEXT:
         return REASON_TEXT[feature].format(value=value, s=_plural(value))
     return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"
+
+
+def reasons_text(raw: str | None, withheld: Sequence[str] = ()) -> str:
+    """The stored reasons as one line an operator reads (``;``-separated)."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return ""
+    return "; ".join(r["text"] for r in json.loads(raw) if r["feature"] not in withheld)

@@ -259,23 +259,26 @@ class Scorer:
 
     def promote(self, task: str, reason: str, force: bool = False) -> PromoteResponse:
         """Make the task's challenger the champion (the registry's one promotion path), then
-        reload; 409 when there is no challenger to promote, or the gate kept it back and
-        ``force`` is not set."""
-        from lifecycle.registry import PromotionError, challenger_version, promote
+        reload; 409 when there is no challenger, the gate kept it back and ``force`` is not
+        set, or another command (`train`, `forget`) holds the workspace lock, as the CLI's."""
+        from lifecycle.errors import UserError
+        from lifecycle.registry import challenger_version, promote
+        from lifecycle.workspace_lock import changing
 
         with self._promote_lock:
-            try:
-                version = challenger_version(self.settings, task, self.dataset)
-                done = promote(
-                    self.settings,
-                    task,
-                    version,
-                    f"{reason} (POST /promote)",
-                    self.dataset,
-                    gated_only=not force,
-                    override='"force": true',
-                )
-            except PromotionError as error:
+            try:  # a PromotionError, or the workspace lock's refusal
+                with changing(self.settings.workspace.home, "POST /promote"):
+                    version = challenger_version(self.settings, task, self.dataset)
+                    done = promote(
+                        self.settings,
+                        task,
+                        version,
+                        f"{reason} (POST /promote)",
+                        self.dataset,
+                        gated_only=not force,
+                        override='"force": true',
+                    )
+            except UserError as error:
                 raise ApiError(409, str(error)) from None
             logger.info(
                 "promoted %s v%s to champion (was %s) over HTTP",

@@ -82,30 +82,56 @@ def test_features_on_hand_made_events(events: pd.DataFrame) -> None:
 
 def test_an_order_refunded_in_full_is_worth_nothing_after_refunds() -> None:
     """A large order cancelled in full (a refund of its amount, as online_retail's 'C'
-    invoices): its user has spent, net, what the other orders kept, and never less than 0
-    per order even when more was refunded than bought in the log."""
+    invoices): once cancelled it is no order and its refund no refund (customer 16446, an
+    order of 168,469.60 cancelled the same day, was a two-order customer who had bought
+    168,472.60, an LTV of 6,031, 306th of 4,371). Before the refund the
+    order counts (no later event changes a cutoff's features); a partial refund stays one;
+    a user never has less than 0 per order even when more was refunded than bought."""
     rows = [
         ev("w", "2024-01-02 10:00", c.PURCHASE, 3.0, "w1"),
         ev("w", "2024-01-20 10:00", c.PURCHASE, 168_469.6, "w2"),
-        ev("w", "2024-01-20 10:05", c.REFUND, 168_469.6),
+        ev("w", "2024-01-21 10:05", c.REFUND, 100_000.0, "Cw2"),  # two lines of one note
+        ev("w", "2024-01-21 10:05", c.REFUND, 68_469.6, "Cw2"),
         ev("r", "2024-01-05 10:00", c.PURCHASE, 10.0, "r1"),
         ev("r", "2024-02-01 10:00", c.REFUND, 25.0),  # refunds an order from before the log
+        ev("h", "2024-01-05 10:00", c.PURCHASE, 10.0, "h1"),
+        ev("h", "2024-02-20 10:00", c.PURCHASE, 40.0, "h2"),
+        ev("h", "2024-02-21 10:00", c.REFUND, 30.0),  # part of an order: a refund
     ]
-    features = compute_features(frame(rows), [T], windows=(7, 30, 90)).set_index(c.USER_ID)
-    whale, over = features.loc["w"], features.loc["r"]
-    assert whale["revenue_total"] == pytest.approx(168_472.6)  # what was bought
-    assert whale["net_revenue_total"] == pytest.approx(3.0)
-    assert whale["net_order_value"] == pytest.approx(1.5)
+    cutoffs = [pd.Timestamp("2024-01-21", tz="UTC"), T]  # the order known, its refund not yet
+    features = compute_features(frame(rows), cutoffs, windows=(7, 30, 90))
+    before, at = (features[features[AS_OF] == t].set_index(c.USER_ID) for t in cutoffs)
+    whale, over, part = at.loc["w"], at.loc["r"], at.loc["h"]
+    assert before.loc["w", "orders_total"] == 2  # not cancelled yet: what was known then
+    assert before.loc["w", "revenue_total"] == pytest.approx(168_472.6)
+    assert before.loc["w", "refund_amount_total"] == 0
+    assert (whale["orders_total"], whale["revenue_total"], whale["max_order_value"]) == (1, 3, 3)
+    assert whale["refund_amount_total"] == 0 and whale["net_revenue_total"] == 3.0
+    assert whale["net_order_value"] == 3.0 and whale["avg_order_value"] == 3.0
+    assert whale["purchase_recency_days"] == pytest.approx(
+        (T - pd.Timestamp("2024-01-02 10:00", tz="UTC")).total_seconds() / 86400
+    )
+    assert whale[["orders_30d", "revenue_30d", "refunds_30d", "refund_amount_30d"]].sum() == 0
+    assert whale[["orders_90d", "revenue_90d", "refunds_90d", "refund_amount_90d"]].tolist() == [
+        *(1, 3, 0, 0)  # the order of 3 kept; the cancelled one and its two refund lines not
+    ]
+    assert whale["active_days_90d"] == 2  # the days it ordered: it was there
     assert over["net_revenue_total"] == -15.0 and over["net_order_value"] == 0.0
+    assert (part["orders_total"], part["revenue_total"], part["refund_amount_total"]) == (2, 50, 30)
+    assert part["refunds_30d"] == 1 and part["net_revenue_total"] == 20.0
 
 
 def test_money_is_summed_exactly_so_every_run_learns_the_same_model() -> None:
     """Sums of amounts are exact, whatever order DuckDB's threads add a group's rows in:
     float sums differed in their last bits from run to run (online_retail: 11,850 values of
     revenue_365d in one of three runs), and so did the trees learned from them. Ten orders of
-    0.10 add up to 1.00, not 0.9999999999999999; so do their refunds and the LTV label."""
+    0.10 add up to 1.00, not 0.9999999999999999; so do twenty refunds of 0.05 and the LTV
+    label. (Ten refunds of 0.10, each an order's whole value, now cancel the orders: the
+    test above.)"""
     rows = [ev("p", f"2024-01-{d:02d} 10:00", c.PURCHASE, 0.1, f"p{d}") for d in range(1, 11)]
-    rows += [ev("p", f"2024-02-{d:02d} 10:00", c.REFUND, 0.1) for d in range(1, 11)]
+    rows += [
+        ev("p", f"2024-02-{d:02d} {h}:00", c.REFUND, 0.05) for d in range(1, 11) for h in (10, 11)
+    ]
     rows += [ev("p", f"2024-03-{d:02d} 10:00", c.PURCHASE, 0.1, f"q{d}") for d in range(2, 12)]
     rows.append(ev("p", "2024-05-01 10:00", c.SESSION))  # the labels' horizon has matured
     features = compute_features(frame(rows), [T], windows=(30, 90)).set_index(c.USER_ID)

@@ -111,3 +111,34 @@ def test_one_process_takes_its_own_lock_again_and_writes_nothing(home: Path) -> 
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
     assert list(home.iterdir()) == []  # the lock is the folder's own: no file to leave
+
+
+def test_http_promote_is_refused_while_another_command_changes_the_workspace(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """`POST /promote` took only the registry's alias lock: a promotion over HTTP moved the
+    champion under a running `train` or `forget`. It now holds the workspace lock as
+    `lifecycle promote` does, and is refused (409) naming the holder."""
+    from lifecycle import registry
+    from lifecycle.settings import load_settings
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    settings = load_settings(home=trained_copy, environ={})
+    client = registry.client(settings)
+    name = registry.model_name(settings.dataset, "churn")
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    added = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    client.set_registered_model_alias(name, registry.CHALLENGER, added.version)
+    scorer = Scorer(settings)
+    try:
+        with holding(trained_copy, tmp_path / "held") as other, pytest.raises(ApiError) as refused:
+            scorer.promote("churn", "canary looked good", force=True)
+        assert refused.value.status == 409
+        message = refused.value.message
+        assert "being changed by another lifecycle command" in message, message
+        assert f"(pid {other.pid}: python -c " in message and "nothing was done" in message
+        kept = registry.alias_version(client, name, registry.CHAMPION)
+        assert str(kept.version) == str(champion.version)  # the champion did not move
+    finally:
+        scorer.close()

@@ -189,3 +189,31 @@ def test_whole_token_redaction_of_a_text_column(text: str | None, expected: str 
         assert redacted.column("note").to_pylist() == [want], kind
         assert count == (0 if expected is None else len(token_pattern({"7", "a.b*"}).findall(text)))
         assert redacted.schema == table.schema
+
+
+def test_many_ids_are_found_in_one_pass_over_every_kind_of_chunk() -> None:
+    """A forget of 20,000 ids copied and scanned each text column's bytes once per id (262 s
+    on the demo workspace; docs/privacy.md): a column is now scanned once for all. The
+    same cells are found: ids anywhere in the set, with regex characters or not ASCII, in a
+    column of several chunks (dictionaries that differ, a sliced chunk, nulls)."""
+    ids = {f"u{n:07d}" for n in range(20_000)} | {"a.b*", "zoë", "(x)"}
+    kinds = (pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string()))
+    texts = [["from u0019999", None, "u00199990 is no id"], ["zoë said", "see (x)", "ab*"]]
+    for kind in kinds:
+        chunks = [pa.array(t, pa.string()).cast(kind) for t in texts]
+        chunks.append(pa.array(["x", "a.b* here", "u0000000"], pa.string()).cast(kind).slice(1))
+        table = pa.table(
+            {c.USER_ID: pa.array(["o"] * 8), "note": pa.chunked_array(chunks, type=kind)}
+        )
+        redacted, count = redact_table(table, ids)
+        assert redacted.column("note").to_pylist() == [
+            f"from {REDACTED}",
+            None,
+            "u00199990 is no id",
+            f"{REDACTED} said",
+            f"see {REDACTED}",
+            "ab*",
+            f"{REDACTED} here",
+            REDACTED,
+        ], kind
+        assert count == 5 and redacted.schema == table.schema

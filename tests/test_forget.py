@@ -193,6 +193,14 @@ def test_unknown_user_is_zero_removals_and_changes_nothing(ws: Path) -> None:
     assert log_entries(ws) == []  # nobody found: no entry, not even a keyed hash
     text = CliRunner().invoke(main, ["--home", str(ws), "forget", "ghost"])
     assert text.exit_code == 0 and "0 rows removed" in text.stdout
+    # 10,000 unknown ids were one line of 150 kB: the summary names 20, --json all of them
+    ghosts = [f"ghost-{n:03d}" for n in range(25)]
+    many = CliRunner().invoke(main, ["--home", str(ws), "forget", *ghosts])
+    assert many.exit_code == 0, many.output
+    line = next(x for x in many.stdout.splitlines() if "not found in any table" in x)
+    assert line.endswith(f"{', '.join(ghosts[:20])} and 5 more (--json lists them all)"), line
+    every = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", *ghosts])
+    assert json.loads(every.stdout)["not_found"] == ghosts
 
 
 def test_pseudonymized_lists_are_found_with_the_list_key(

@@ -850,3 +850,43 @@ def test_ids_holding_a_character_nobody_sees_are_invalid(tmp_path: Path) -> None
     loaded = load(path)
     assert reasons(loaded) == {2: "invalid_user_id", 3: "invalid_user_id", 4: "invalid_user_id"}
     assert sorted(loaded.frame[c.USER_ID]) == ["José", "bob", "x\u00a0y"]  # a space shows
+
+
+def test_quarantine_files_never_hold_a_formula_and_forget_still_finds_the_users(
+    home: Path, tmp_path: Path
+) -> None:
+    """A hostile input's bad rows went to quarantine/<table>.csv as given: an id or cell
+    '=1+1', '@SUM(A1)' or '+cmd|...' ran as a formula when an operator opened the file (the
+    lists were quoted, the quarantine not). Such cells are quoted with one "'" as in a list
+    (a plain number such as a refund's -5 stays), in ingest's and an append's quarantines,
+    its rows already held included; `forget` finds the users' quarantined rows as before."""
+    hostile = ["=1+1", "@SUM(A1)", "+cmd|' /C calc'!A0", "'=2"]
+    lines = [f"{user},not a time,purchase,5" for user in hostile]  # unparseable_event_time
+    lines += ["u1,2024-01-01,purchase,-5", "u2,2024-01-02,purchase,=7*6", "-2+3,2024-01-02,x,"]
+    lines += [f"u{n},2024-01-0{n},purchase,{n}" for n in range(3, 10)]
+    events = write(tmp_path, HEADER + "\n".join(lines) + "\n")
+    more = write(tmp_path, HEADER + "\n".join([*lines, "u10,2024-01-10,purchase,1"]), "more.csv")
+    runner = CliRunner()
+    for args in (["ingest", str(events)], ["ingest", str(more), "--append", "--dataset=events"]):
+        done = runner.invoke(main, ["--quiet", *args])
+        assert done.exit_code == 0, done.output
+    folder = home / "datasets" / "events" / "quarantine"
+    files = {file.name: file for file in folder.glob("*.csv")}
+    assert sorted(files) == ["events-already_ingested-1.csv", "events-append-1.csv", "events.csv"]
+    for file in files.values():
+        cells = pd.read_csv(file, dtype=str, keep_default_na=False).to_numpy().ravel()
+        formulas = [v for v in cells if v.startswith(("=", "+", "-", "@", "\t", "\r"))]
+        assert formulas in ([], ["-5"]), (file.name, formulas)
+    first = pd.read_csv(files["events.csv"], dtype=str, keep_default_na=False)
+    quoted = ["'=1+1", "'@SUM(A1)", "'+cmd|' /C calc'!A0", "''=2"]
+    assert first[c.USER_ID].tolist() == [*quoted, "u1", "u2"]
+    assert first[c.AMOUNT].tolist()[4:] == ["-5", "'=7*6"]  # a number stays, a formula not
+    held = pd.read_csv(files["events-already_ingested-1.csv"], dtype=str, keep_default_na=False)
+    assert "'-2+3" in held[c.USER_ID].tolist()
+    done = runner.invoke(main, ["--quiet", "forget", "--", "=1+1", "'=2", "-2+3"])
+    assert done.exit_code == 0, done.output
+    for name in ("events.csv", "events-append-1.csv"):
+        left = pd.read_csv(files[name], dtype=str, keep_default_na=False)
+        assert left[c.USER_ID].tolist() == ["'@SUM(A1)", "'+cmd|' /C calc'!A0", "u1", "u2"]
+    held = pd.read_csv(files["events-already_ingested-1.csv"], dtype=str, keep_default_na=False)
+    assert "'-2+3" not in held[c.USER_ID].tolist() and len(held) == 7

@@ -239,6 +239,37 @@ def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
     assert all(f"run `lifecycle train {t}`" in told for t in ("churn", "conversion", "ltv"))
 
 
+def test_lists_of_data_no_training_can_learn_from_say_why_not_to_score_all(
+    home: Path, tmp_path: Path
+) -> None:
+    """`at-risk`, `movers` and `segments` of a dataset too small to train said 'run
+    `lifecycle score-all` first', which refused in turn. Without features they name the
+    command that builds them, trains and scores; with features but no model any training
+    can make, why (each reason says what would help), never `score-all`."""
+    events = tmp_path / "one.csv"
+    events.write_text(
+        "user_id,event_time,event_type,amount\nu1,2024-01-02 10:00,purchase,5\n"
+        "u1,2024-02-03 09:00,purchase,7\n"
+    )
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "one"]).exit_code == 0
+    for command in ("at-risk", "movers", "segments"):
+        error = _error([command, "--dataset", "one"])
+        assert "dataset 'one' has no features yet; `lifecycle refresh --dataset one`" in error
+    for step in (["features", "build"], ["features", "apply"]):
+        assert CliRunner().invoke(main, [*step, "--dataset", "one"]).exit_code == 0
+    _error(["train", "churn", "--dataset", "one"])  # refused: recorded for this feature table
+    _error(["score-all", "--dataset", "one"])  # what training would refuse: recorded too
+    for command in ("at-risk", "movers", "segments"):
+        error = _error([command, "--dataset", "one"])
+        assert "run `lifecycle score-all`" not in error, error
+        assert (
+            "`lifecycle score-all` cannot make one: no model can be trained on dataset 'one'"
+            in error
+        )
+        assert error.count("needs at least 20 customers") == 3, error
+        assert "churn: " in error and "conversion: " in error and "ltv: " in error
+
+
 def test_a_campaign_from_a_list_refuses_every_option_that_makes_a_list(
     home: Path, tmp_path: Path
 ) -> None:

@@ -130,9 +130,20 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     assert f"demo-ltv: v{scored} is already the champion; the reason is recorded" in again
     # as `lifecycle models` writes it (refused: 'no version v3'), or padded (' 3', which
     # MLflow finds: 'champion is now v 3 (was 3)'): the version, named as the registry does
-    for spelt in (f"v{scored}", f" {scored}"):
+    for spelt in (f"v{scored}", f" {scored}", f" {scored} ", f"0{scored}", f"V{scored}"):
         same = run_cli(trained_copy, "promote", "ltv", spelt, "--reason", "same model")
         assert f"demo-ltv: v{scored} is already the champion; the reason is recorded" in same
+    # '1.0' was 'has no version 1.0' (as if v1 were missing), U+0661 (an Arabic 1) was v1:
+    # what is no whole number in ASCII digits is refused in one line saying what one is
+    for spelt in (f"{scored}.0", f"{scored}e0", "\u0661", "one", "v", f"v {scored}"):
+        refused = CliRunner().invoke(
+            main, ["--home", str(trained_copy), "promote", "ltv", spelt, "--reason", "x"]
+        )
+        assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
+        assert refused.stderr.strip() == (
+            f"Error: {spelt!r} is no model version: a version is a whole number as "
+            "`lifecycle models` shows it (3 or v3), or `challenger`"
+        ), refused.stderr
     earlier = client.get_model_version("demo-ltv", scored)
     other = client.create_model_version(
         "demo-ltv", source=earlier.source, run_id=earlier.run_id, tags=earlier.tags

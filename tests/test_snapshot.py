@@ -175,6 +175,29 @@ def test_real_telco_cv_auc_is_in_the_published_range(shared_data: Path, tmp_path
     assert summary[LIGHTGBM]["ece"] < 0.05
 
 
+def test_a_column_that_identifies_people_is_no_feature_in_a_small_table_either() -> None:
+    """The rule counted only from 50 distinct values: 30 customers with their emails (a
+    snapshot trained with training.min_rows lowered, or few users of an events log) made
+    the email a category of the model. In a small table a column whose values hardly
+    repeat identifies people; categories repeat (5 plans, 20 cities in 30 rows) and stay."""
+    from features.identifiers import identifies, identifying_columns
+
+    frame = synthetic_snapshot(rows=30)
+    frame["email"] = [f"person{i}@example.com" for i in range(30)]
+    frame["name"] = [f"name {i}" if i % 10 else None for i in range(30)]  # 27 in 27
+    frame["plan"] = [f"plan {i % 5}" for i in range(30)]
+    frame["city"] = [f"city {i % 20}" for i in range(30)]
+    features = snapshot_features(frame)
+    assert "email" not in features and "name" not in features
+    assert {"plan", "city"} <= set(features)
+    assert identifying_columns(frame, ["email", "name", "plan", "city"]) == {
+        "email": 30,
+        "name": 27,
+    }
+    assert identifies(10, 10) and not identifies(9, 9)  # fewer rows than any training takes
+    assert identifies(27, 30) and not identifies(26, 30) and not identifies(49, 100)
+
+
 def test_a_column_that_identifies_people_is_no_feature() -> None:
     """A telco copy with an email column trained on it as a category: every customer's email
     in the model's bundle.json (7,043 of them) and one in its MLflow input example, where
