@@ -60,3 +60,33 @@ def test_online_stores_small_run_renders_both_stores(tmp_path: Path) -> None:
     table = bench_online_store.render_doc("bench_online_store", results)
     assert "| SQLite (our bulk path) |" in table and "| Redis (Feast's path) |" in table
     assert "Redis against SQLite in this run" in table
+
+
+def test_backtest_scale_replicas_are_new_customers_on_nearby_days(tmp_path: Path) -> None:
+    """experiments/bench_backtest_scale.py's larger logs: the first copy is the log itself,
+    each other copy has its own user ids and moves each purchase by at most 3 days, never
+    outside the log's span; a row whose time is no date is kept once, as it was."""
+    import bench_backtest_scale
+    import pandas as pd
+
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "user_id,event_time,event_type,amount\n"
+        "a,2020-01-01,purchase,5\nb,2020-01-10,purchase,7\na,2020-02-01,purchase,3\n"
+        "c,yesterday,purchase,1\n"
+    )
+    out = tmp_path / "x3.csv"
+    counts = bench_backtest_scale.replicate(log, 3, out)
+    table = pd.read_csv(out, dtype=str)
+    assert counts == {"rows": 4 + 2 * 3, "users": 3 + 2 * 2}
+    assert table.iloc[:4].equals(pd.read_csv(log, dtype=str))
+    copies = table.iloc[4:]
+    assert sorted(copies["user_id"].unique()) == ["ar1", "ar2", "br1", "br2"]
+    original = pd.to_datetime(table.iloc[:3]["event_time"]).to_numpy()
+    for replica in ("r1", "r2"):
+        rows = copies[copies["user_id"].str.endswith(replica)]
+        moved = pd.to_datetime(rows["event_time"]).to_numpy() - original
+        assert (abs(moved) <= pd.Timedelta(days=3)).all()
+        assert rows["amount"].tolist() == ["5", "7", "3"]
+    stamps = pd.to_datetime(copies["event_time"])
+    assert stamps.min() >= pd.Timestamp("2020-01-01") and stamps.max() <= pd.Timestamp("2020-02-01")

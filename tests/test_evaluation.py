@@ -288,6 +288,32 @@ def test_paired_bootstrap_at_once_equals_one_draw_at_a_time(
         assert fast["tied"]["resamples"] < 200  # the skipping was exercised
 
 
+@pytest.mark.parametrize("metric", [ev.roc_auc, ev.spearman, ev.normalized_gini])
+def test_paired_bootstrap_over_several_batches_equals_one_draw_at_a_time(
+    metric: Callable[..., float], rng: np.random.Generator
+) -> None:
+    """With more rows than one batch of draws holds (about 1M row weights), every batch is
+    scored with the sorts made once and the target's side of its own draws, not a batch's
+    before it: the same intervals as drawing rows one draw at a time."""
+    rows = 25_000  # 40 draws a batch: 60 draws are two batches, the second one smaller
+    bought = rng.random(rows) < 0.2
+    target = (
+        bought.astype(float)
+        if metric is ev.roc_auc
+        else np.where(bought, np.round(rng.gamma(1, 5, rows)), 0.0)
+    )
+    score = np.round(rng.random(rows) * 50)
+    others = {"tied": np.round(rng.random(rows) * 5), "noisy": score + rng.random(rows)}
+    fast = ev.paired_bootstrap(metric, target, score, others, resamples=60, seed=2)
+    slow = ev.paired_bootstrap(
+        lambda y, s: metric(y, s), target, score, others, resamples=60, seed=2
+    )
+    for name in others:
+        assert fast[name]["resamples"] == slow[name]["resamples"] == 60, name
+        for key in ("difference", "low", "high"):
+            assert fast[name][key] == pytest.approx(slow[name][key], abs=1e-12), (name, key)
+
+
 # --- errors -------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ set: a row without features keeps nulls and is counted, never dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -156,10 +157,12 @@ def build_training_set(
     dataset: str | None = None,
     cutoffs: list[pd.Timestamp] | None = None,
     service_name: str | None = None,
+    check_cutoffs: Callable[[list[pd.Timestamp], int], object] | None = None,
 ) -> TrainingSet:
     """Labels at the matured cutoffs (or those given; at most ``training.max_cutoffs`` and
     ``training.max_rows``, thinned evenly with the freshest kept) + the task's features
-    through Feast."""
+    through Feast. ``check_cutoffs(cutoffs, horizon_days)`` runs before the features are
+    retrieved (the slow part), so a set that cannot split is refused without them."""
     paths, events_path, users, store, service_name, spec = _task_source(
         settings, task, dataset, service_name
     )
@@ -181,6 +184,8 @@ def build_training_set(
         raise FeatureError(f"no user is eligible for {task} at any of {len(ripe)} matured cutoffs")
     ripe = within_rows(labels[AS_OF].value_counts(), ripe, settings.training.max_rows)
     labels = labels[labels[AS_OF].isin(ripe)].reset_index(drop=True)
+    if check_cutoffs is not None:
+        check_cutoffs(ripe, spec.horizon_days)
     retrieved = historical_features(store, labels, service_name)
     frame = retrieved.frame
     by_cutoff = frame.groupby(AS_OF)[LABEL].agg(["size", "mean"])

@@ -1,13 +1,12 @@
 """Train, evaluate, track, register and gate one task's model (the gate in
 ``training.promotion``, the MLflow logging in ``training.tracking``).
 
-Time-ordered split to measure: test on the matured cutoffs of the last 28 days; validate on
-those of the 28 days before that matured by the first test cutoff; train on the cutoffs
-before. So, as in production, nothing the evaluated model learns from happened
-after the test cutoff. The model registered is then refit on every matured cutoff up to
-the test cutoff with the evaluated model's number of trees: it learns from the freshest
-customers, the ones most like those it will score (measured against registering the
-evaluated model: ``experiments/ablations.py``, docs/decisions.md).
+Time-ordered split to measure: test on the matured cutoffs of the last 28 days; validate on those of
+the 28 days before that matured by the first test cutoff; train on the cutoffs before. So, as in
+production, nothing the evaluated model learns from happened after the test cutoff. The model
+registered is then refit on every matured cutoff up to the test cutoff with the evaluated model's
+number of trees: it learns from the freshest customers, the ones most like those it will score
+(measured against registering the evaluated model: ``experiments/ablations.py``, docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -290,8 +289,9 @@ def train_task(
     progress(f"{task}: building the training set through Feast")
     method = METHOD.get()
     try:
-        training = build_training_set(settings, task, dataset=dataset)
-        split = time_split(training.cutoffs, training.spec.horizon_days, task)
+        check = functools.partial(time_split, task=task)  # refused before Feast's retrieval
+        training = build_training_set(settings, task, dataset=dataset, check_cutoffs=check)
+        split = check(training.cutoffs, training.spec.horizon_days)
         frame, starts = with_starts(training, split, method)
         parts = split.parts(frame)
         check_trainable(task, parts, settings)
