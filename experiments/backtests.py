@@ -303,6 +303,12 @@ def run_case(
 # --- the tables ---------------------------------------------------------------------------
 
 
+def _load(results: dict[str, Any]) -> str:
+    """', load average 3.2 at the start' where the run recorded it."""
+    meta = results.get("machine")
+    return f", load average {meta['load_average_1m']} at the start" if meta else ""
+
+
 def _best(methods: dict[str, dict[str, float]], key: str) -> str | None:
     values = {m: v[key] for m, v in methods.items() if _finite(v.get(key))}
     if not values:
@@ -342,7 +348,7 @@ def render_rolling(results: dict[str, Any]) -> str:
     seconds = sum(sum(cutoff["seconds"].values()) for cutoff in cutoffs)
     lines = [
         f"{results['dataset']}, {len(cutoffs)} origins, {horizon} days each (`{results['command']}`; "
-        f"{seconds:.0f} s on this 2-core machine):",
+        f"{seconds:.0f} s on this 2-core machine{_load(results)}):",
         "",
         "| origin | users | active after | served LTV | Spearman | Gini | AUC P(active) | "
         "total error | ECE | coverage <P10 / in / >P90 |",
@@ -425,7 +431,7 @@ def render_doc(name: str, results: dict[str, Any]) -> str:
     lines = [
         f"{results['dataset']}, cutoff {cutoff['cutoff']}, {horizons['ltv']} days "
         f"(`{results['command']}`; {cutoff['users']:,} users known, {seconds:.0f} s on this "
-        f"2-core machine): {outcome['active_rate']:.1%} active and {outcome['bought_rate']:.1%} "
+        f"2-core machine{_load(results)}): {outcome['active_rate']:.1%} active and {outcome['bought_rate']:.1%} "
         f"buying after the cutoff; served: {served}.",
         "",
         "| method | Spearman | Gini | AUC P(active) | total error | ECE | "
@@ -496,7 +502,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--quick has no case {', '.join(unknown)}: it runs {', '.join(cases)}")
     documents = {}
     for name in args.only or list(cases):
-        results = run_case(cases[name], data_root, log, resamples=resamples)
+        from docblocks import machine
+
+        meta = machine()  # the load beside the timing: other work slows a run
+        results = run_case(cases[name], data_root, log, resamples=resamples) | {"machine": meta}
         documents[name] = results
         print(render_doc(name, results))
         if args.doc:
