@@ -476,7 +476,9 @@ def requested_ids(user_ids: Sequence[str]) -> tuple[list[str], int]:
     blank = sum(1 for u in given if not u.strip())
     if not ids:
         why = f" ({blank} empty id(s) ignored)" if blank else ""
-        raise ErasureError(f"no user ids given{why}: lifecycle forget USER_ID [USER_ID...]")
+        raise ErasureError(
+            f"no user ids given{why}: lifecycle forget USER_ID [USER_ID...] or --ids-file FILE"
+        )
     return ids, blank
 
 

@@ -201,6 +201,14 @@ def test_unknown_user_is_zero_removals_and_changes_nothing(ws: Path) -> None:
     assert line.endswith(f"{', '.join(ghosts[:20])} and 5 more (--json lists them all)"), line
     every = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", *ghosts])
     assert json.loads(every.stdout)["not_found"] == ghosts
+    # thousands of ids need no command line: --ids-file, one a line, exactly (a space kept)
+    listed = ws.parent / "ids.txt"
+    listed.write_text("\n".join([*ghosts[1:], "", " ghost-000"]) + "\r\n")
+    for source, stdin in ((str(listed), None), ("-", listed.read_text())):
+        args = ["--home", str(ws), "--json", "forget", ghosts[0], "--ids-file", source]
+        read = CliRunner().invoke(main, args, input=stdin)
+        assert read.exit_code == 0, read.output
+        assert json.loads(read.stdout)["not_found"] == sorted([*ghosts, " ghost-000"])
 
 
 def test_pseudonymized_lists_are_found_with_the_list_key(

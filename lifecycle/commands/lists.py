@@ -552,7 +552,12 @@ def report(
 
 
 @main.command()
-@click.argument("user_ids", nargs=-1, required=True)
+@click.argument("user_ids", nargs=-1)
+@click.option(
+    "--ids-file",
+    type=click.File(encoding="utf-8"),
+    help="Also the ids in this file, one a line, exactly as held ('-': standard input).",
+)
 @click.option(
     "--dataset", help="Only this dataset's data, features and online store [default: all]."
 )
@@ -566,7 +571,7 @@ def report(
 @changes_workspace
 @pass_context
 def forget(
-    obj: Context, user_ids: tuple[str, ...], dataset: str | None, scrub_exports: bool
+    obj: Context, user_ids: tuple[str, ...], ids_file: Any, dataset: str | None, scrub_exports: bool
 ) -> None:
     """Erase users from raw data copies, features, the online store, scores, lists and reports.
 
@@ -581,7 +586,8 @@ def forget(
     from features.erasure import forget as forget_users
     from features.erasure import requested_ids
 
-    ids, blank = requested_ids(user_ids)
+    listed = [line.rstrip("\r\n") for line in ids_file] if ids_file else []
+    ids, blank = requested_ids([*user_ids, *listed])  # 20,000 ids need no command line
     ignored = f" ({blank} empty id(s) ignored)" if blank else ""
     obj.console.step(f"forgetting {len(ids)} user(s){ignored}")
     record = forget_users(obj.settings, ids, dataset=dataset, scrub_exports=scrub_exports)
