@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LIFECYCLE = [sys.executable, "-c", "from lifecycle.cli import run; run()"]
+# The installed script: under ``python -c`` DuckDB takes the session for an interactive one
+# (``__main__`` has no file) and draws progress bars on stdout, before the JSON.
+LIFECYCLE = [sys.executable, str(Path(sys.executable).with_name("lifecycle"))]
 
 
 def replicate(events: Path, replicas: int, out: Path, seed: int = 11) -> dict[str, int]:
@@ -62,7 +64,7 @@ def measured(args: list[str], stdout: Path) -> dict[str, float]:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         tail = stdout.with_suffix(".log").read_text()[-2000:]
-        raise SystemExit(f"{' '.join(args[3:])} failed:\n{tail}")
+        raise SystemExit(f"{' '.join(args[2:])} failed:\n{tail}")
     return {
         "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
@@ -95,7 +97,9 @@ def run_size(events: Path, replicas: int, cutoff: str, horizon: int, folder: Pat
 
 def table(results: list[dict]) -> str:
     first = results[0]
-    per_1k = {cmd: first[cmd]["wall_s"] / first["users"] * 1000 for cmd in ("ingest", "backtest")}
+    per_1k = {
+        cmd: first[cmd]["wall_s"] / first["customers"] * 1000 for cmd in ("ingest", "backtest")
+    }
     lines = [
         "| customers | rows | command | wall s | CPU s | peak RSS MB | s per 1k customers | vs smallest |",
         "|---:|---:|---|---:|---:|---:|---:|---:|",
@@ -103,14 +107,17 @@ def table(results: list[dict]) -> str:
     for size in results:
         for cmd in ("ingest", "backtest"):
             took = size[cmd]
-            rate = took["wall_s"] / size["users"] * 1000
+            rate = took["wall_s"] / size["customers"] * 1000
             lines.append(
-                f"| {size['users']:,} | {size['rows']:,} | {cmd} | {took['wall_s']:.1f} | "
+                f"| {size['customers']:,} | {size['rows']:,} | {cmd} | {took['wall_s']:.1f} | "
                 f"{took['cpu_s']:.1f} | {took['peak_rss_mb']:,} | {rate:.2f} | "
                 f"{rate / per_1k[cmd]:.2f}x |"
             )
     steps = sorted({step for size in results for step in size["steps_s"]})
-    lines += ["", "| backtest step, s | " + " | ".join(f"{s['users']:,}" for s in results) + " |"]
+    lines += [
+        "",
+        "| backtest step, s | " + " | ".join(f"{s['customers']:,}" for s in results) + " |",
+    ]
     lines.append("|---|" + "---:|" * len(results))
     for step in steps:
         cells = " | ".join(f"{size['steps_s'].get(step, 0):.1f}" for size in results)
