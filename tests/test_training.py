@@ -272,6 +272,50 @@ def test_thinning_keeps_the_freshest_cutoffs_evenly() -> None:
     assert within_rows(rows, cutoffs, 50) == cutoffs[::-4][::-1]  # 3 cutoffs at the least
 
 
+def test_many_users_are_sampled_rather_than_thinning_away_the_split() -> None:
+    """26 weekly cutoffs of 94,000 customers each (a replicated 9-month log) under 120,000
+    rows: thinning to three cutoffs left no time split, and every task learned from no
+    outcome. Now the thinning that splits with the most of its rows to train on keeps a share
+    of the users, the same at every cutoff, hashed on their id; where thinning alone splits,
+    nothing changes."""
+    from training.datasets import within_rows, within_rows_split
+    from training.errors import TooFewOutcomes
+    from training.pipeline import TimeSplit, time_split
+
+    def split(chosen: list[pd.Timestamp]) -> TimeSplit | None:
+        try:
+            return time_split(chosen, 91)
+        except TooFewOutcomes:
+            return None
+
+    cutoffs = list(pd.date_range("1997-01-07", periods=26, freq="7D", tz="UTC"))
+    users = [f"u{i}" for i in range(2_000)]  # 2,000 stand for 94,000: max rows scaled alike
+    labels = pd.DataFrame(
+        [(u, t, i % 3 == 0) for t in cutoffs for i, u in enumerate(users)],
+        columns=["user_id", "as_of", "label"],
+    )
+    most = 2_550  # 120,000 x 2,000 / 94,000
+    assert split(within_rows(labels["as_of"].value_counts(), cutoffs, most)) is None  # before
+    rows, kept, share = within_rows_split(labels, cutoffs, most, split)
+    parts = split(kept)
+    assert parts is not None and set(kept) <= set(cutoffs) and kept[-1] == cutoffs[-1]
+    # of the thinnings that split, none has a larger share of its rows to train on
+    for step in range(1, len(cutoffs) + 1):
+        other = split(cutoffs[::-step][::-1])
+        if other is not None:
+            assert len(other.train) / len(cutoffs[::-step]) <= len(parts.train) / len(kept)
+    assert len(rows[rows["as_of"].isin(parts.train)]) > 0.3 * most
+    assert 0 < share < 1 and abs(len(rows) - most) < 0.1 * most
+    chosen = rows.groupby("as_of")["user_id"].apply(frozenset)
+    assert chosen.nunique() == 1 and len(chosen.iloc[0]) == len(rows) // len(kept)  # same users
+    again, _, _ = within_rows_split(labels, cutoffs, most, split)
+    assert again.equals(rows)  # the same sample every run
+    few = labels[labels["user_id"].isin(users[:100])]  # 2,600 rows: thinning alone fits
+    rows, kept, share = within_rows_split(few, cutoffs, most, split)
+    assert share == 1.0 and kept == within_rows(few["as_of"].value_counts(), cutoffs, most)
+    assert split(kept) is not None and len(rows) == 100 * len(kept)
+
+
 def test_deployed_model_learned_from_every_matured_cutoff(
     home: Path, trained: dict, tmp_path: Path
 ) -> None:
