@@ -433,9 +433,9 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     WITH
     orders AS ({orders_sql(has_order_id)}),
     {_cancelled_sql(has_order_id)},
-    order_gaps AS (
+    order_gaps AS (  -- ties broken by value: a cancelled one of two orders of one moment
         SELECT {u}, order_time, value,
-               (epoch_us(order_time) - lag(epoch_us(order_time)) OVER (PARTITION BY {u} ORDER BY order_time))
+               (epoch_us(order_time) - lag(epoch_us(order_time)) OVER (PARTITION BY {u} ORDER BY order_time, value))
                    // 1000000 AS gap_seconds
         FROM orders
     ),
