@@ -306,7 +306,7 @@ def _csv_cells(path: Path, ids: set[str]) -> set[str]:
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
         rows = csv.reader(src)
         next(rows, None)
-        return {str(unquoted(cell)) for row in rows for cell in row if unquoted(cell) in ids}
+        return {str(held) for row in rows for cell in row if (held := unquoted(cell)) in ids}
 
 
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:

@@ -143,14 +143,18 @@ def forecasts(
     spent = spend_before(full_events, scores[c.USER_ID], cutoff, labels.ltv_horizon_days)
     found.active["last_period_value"] = found.value["last_period_value"] = spent
     found.amounts.add("last_period_value")
-    fitted = {  # one fit per distinct horizon
-        horizon: bgnbd_forecast(scratch_events, cutoff, horizon).reindex(scores[c.USER_ID])
-        for horizon in {labels.churn_horizon_days, labels.ltv_horizon_days}
-    }
     # P(at least one purchase in the horizon), exactly (``BGNBD.probability_of_no_purchase``);
     # non-buyers: 0. Where activity is more than purchases, churn is no activity: BG/NBD
     # of active days, as a log of visits is modelled.
-    if activity_beyond_purchases(feature_rows) is None:
+    purchases_only = activity_beyond_purchases(feature_rows) is None
+    horizons = {labels.ltv_horizon_days} | (
+        {labels.churn_horizon_days} if purchases_only else set()
+    )
+    fitted = {  # one fit per distinct horizon
+        horizon: bgnbd_forecast(scratch_events, cutoff, horizon).reindex(scores[c.USER_ID])
+        for horizon in horizons
+    }
+    if purchases_only:
         active = fitted[labels.churn_horizon_days]["p_purchase"]
     else:
         active = bgnbd_activity(scratch_events, cutoff, labels.churn_horizon_days)

@@ -351,13 +351,13 @@ def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = Non
 
 def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
     """The latest scores table, of ``dataset`` (default: the settings') or an error."""
-    require_events(settings, dataset or settings.dataset, SCORES_STEP)
+    dataset = dataset or settings.dataset
+    require_events(settings, dataset, SCORES_STEP)
     path = settings.workspace.scores_dir / LATEST_SCORES
     if not path.exists():  # no such dataset, or one score-all cannot score: say so
-        require_dataset(settings, dataset or settings.dataset, SCORES_STEP)
-        raise ScoringError(no_scores_yet(settings, dataset or settings.dataset, path))
-    table = read_scores(path)
-    return of_dataset(table, dataset or settings.dataset, settings)
+        require_dataset(settings, dataset, SCORES_STEP)
+        raise ScoringError(no_scores_yet(settings, dataset, path))
+    return of_dataset(read_scores(path), dataset, settings)
 
 
 def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:

@@ -58,9 +58,7 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
             WHERE {c.EVENT_TYPE} = '{c.PURCHASE}' AND {c.EVENT_TIME} <= '{as_of.isoformat()}'::TIMESTAMPTZ
             GROUP BY ALL ORDER BY user_id, order_time"""
     ).df()
-    summary = rfm_summary(orders, as_of)
-    bgnbd = BGNBD.fit(summary["frequency"], summary["recency"], summary["T"])
-    rfm = (summary["frequency"], summary["recency"], summary["T"])
+    summary, bgnbd, rfm = _fitted(orders, as_of)
     purchases = bgnbd.expected_purchases(horizon_days / 7.0, *rfm)
     try:
         gamma = GammaGamma.fit(summary["frequency"], summary["monetary_value"])
@@ -96,11 +94,19 @@ def bgnbd_activity(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
             WHERE {c.EVENT_TYPE} NOT IN ({not_activity})
               AND {c.EVENT_TIME} <= '{as_of.isoformat()}'::TIMESTAMPTZ"""
     ).df()
-    summary = rfm_summary(days, as_of)  # calendar days: a day of sessions is one period
-    bgnbd = BGNBD.fit(summary["frequency"], summary["recency"], summary["T"])
-    rfm = (summary["frequency"], summary["recency"], summary["T"])
+    summary, bgnbd, rfm = _fitted(days, as_of)  # calendar days: a day of sessions is one
     none = bgnbd.probability_of_no_purchase(horizon_days / 7.0, *rfm)
     return pd.Series(1.0 - np.asarray(none, dtype=float), index=summary.index)
+
+
+def _fitted(
+    orders: pd.DataFrame, as_of: pd.Timestamp
+) -> tuple[pd.DataFrame, BGNBD, tuple[pd.Series, pd.Series, pd.Series]]:
+    """BG/NBD fitted on ``orders`` (user_id, order_time, value) up to ``as_of``: the users'
+    summary, the model and their (frequency, recency, T)."""
+    summary = rfm_summary(orders, as_of)
+    rfm = (summary["frequency"], summary["recency"], summary["T"])
+    return summary, BGNBD.fit(*rfm), rfm
 
 
 def bgnbd_value(events_path: Path, test: pd.DataFrame, horizon_days: int) -> np.ndarray:

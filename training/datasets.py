@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
@@ -74,10 +73,11 @@ def within_rows_split(
     labels: pd.DataFrame,
     cutoffs: list[pd.Timestamp],
     most: int,
-    split: Callable[[list[pd.Timestamp]], Any],
+    split: Callable[[list[pd.Timestamp]], Any] | None,
 ) -> tuple[pd.DataFrame, list[pd.Timestamp], float]:
     """Labelled rows of at most ``most`` (:func:`within_rows`'s cutoffs) that still make a
-    time split (``split``: its parts, or None) where all of ``cutoffs`` do. Where every
+    time split (``split``: its parts, or None; no ``split``: as thinned) where all of
+    ``cutoffs`` do. Where every
     thinning that fits the rows leaves none, the thinning that splits with the largest share
     of its rows in the train part, and a share of its users drawn by a hash of the user id
     (in or out at every cutoff; the same each run). Returns the rows, their cutoffs and the
@@ -85,7 +85,7 @@ def within_rows_split(
     thinned away, and learned from no outcome at all."""
     counts = labels[AS_OF].value_counts()
     kept = within_rows(counts, cutoffs, most)
-    if split(kept) is not None or split(cutoffs) is None:
+    if split is None or split(kept) is not None or split(cutoffs) is None:
         return labels[labels[AS_OF].isin(kept)], kept, 1.0
 
     def rows(chosen: list[pd.Timestamp]) -> int:
@@ -216,9 +216,8 @@ def build_training_set(
     )
     if labels.empty:
         raise FeatureError(f"no user is eligible for {task} at any of {len(ripe)} matured cutoffs")
-    labels, ripe, user_share = within_rows_split(
-        labels, ripe, settings.training.max_rows, _splits(check_cutoffs, spec.horizon_days)
-    )
+    split = _splits(check_cutoffs, spec.horizon_days) if check_cutoffs else None
+    labels, ripe, user_share = within_rows_split(labels, ripe, settings.training.max_rows, split)
     labels = labels.reset_index(drop=True)
     if check_cutoffs is not None:
         check_cutoffs(ripe, spec.horizon_days)
@@ -243,14 +242,11 @@ def build_training_set(
 
 
 def _splits(
-    check: Callable[[list[pd.Timestamp], int], Any] | None, horizon_days: int
+    check: Callable[[list[pd.Timestamp], int], Any], horizon_days: int
 ) -> Callable[[list[pd.Timestamp]], Any]:
-    """The time split ``check`` makes of these cutoffs (None where it refuses); without a
-    check, every set of cutoffs is taken as it is."""
+    """The time split ``check`` makes of these cutoffs, None where it refuses."""
 
     def split(cutoffs: list[pd.Timestamp]) -> Any:
-        if check is None:
-            return SimpleNamespace(train=cutoffs)
         try:
             return check(cutoffs, horizon_days)
         except TooFewOutcomes:
