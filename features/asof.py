@@ -432,9 +432,9 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     return f"""
     WITH
     orders AS ({orders_sql(has_order_id)}),
-    {_cancelled_sql(has_order_id)},
+    {cancelled_sql(has_order_id)},
     order_gaps AS (  -- ties broken by value: a cancelled one of two orders of one moment
-        SELECT {u}, order_time, value,
+        SELECT {u}, order_time, value, nth,
                (epoch_us(order_time) - lag(epoch_us(order_time)) OVER (PARTITION BY {u} ORDER BY order_time, value))
                    // 1000000 AS gap_seconds
         FROM orders
@@ -491,8 +491,8 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
                     / nullif(count(g.gap_seconds) * (count(g.gap_seconds) - 1), 0)) / 86400.0
                    AS ipt_std_days
         FROM population p JOIN order_gaps g ON g.{u} = p.{u} AND g.order_time <= p.as_of
-        LEFT JOIN cancelled k ON k.{u} = g.{u} AND k.order_time = g.order_time
-            AND k.value = g.value AND k.refund_time <= p.as_of
+        LEFT JOIN cancelled k ON k.{u} = g.{u} AND k.value = g.value AND k.nth = g.nth
+            AND k.refund_time <= p.as_of  -- one of two like orders of one moment, not both
         WHERE k.{u} IS NULL  -- an order cancelled by the cutoff is no purchase then
         GROUP BY p.{u}, p.as_of
     ),
@@ -555,11 +555,13 @@ def money(column: str) -> str:
 
 def orders_sql(has_order_id: bool) -> str:
     """Orders, the one definition features and labels share: the purchase lines of one order
-    id at one moment (lines after a cutoff never join it); ``user_id, order_time, value``."""
+    id at one moment (lines after a cutoff never join it); ``user_id, order_time, value``, and
+    ``nth``: the user's k-th order of that value (what a credit note cancels, :func:`cancelled_sql`)."""
     order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
-    return f"""SELECT {c.USER_ID}, {c.EVENT_TIME} AS order_time, sum({money(c.AMOUNT)}) AS value
-        FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
-        GROUP BY {c.USER_ID}, {order} {c.EVENT_TIME}"""
+    return f"""SELECT *, row_number() OVER (PARTITION BY {c.USER_ID}, value ORDER BY order_time) AS nth
+        FROM (SELECT {c.USER_ID}, {c.EVENT_TIME} AS order_time, sum({money(c.AMOUNT)}) AS value
+              FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
+              GROUP BY {c.USER_ID}, {order} {c.EVENT_TIME})"""
 
 
 def _window_columns(windows: Sequence[int]) -> list[str]:
@@ -573,23 +575,22 @@ def _window_columns(windows: Sequence[int]) -> list[str]:
     ]
 
 
-def _cancelled_sql(has_order_id: bool) -> str:
-    """``cancelled``: orders wholly refunded, and when. A credit note (the refund lines of one
+def cancelled_sql(has_order_id: bool) -> str:
+    """``cancelled`` (of the CTE ``orders``): orders wholly refunded, and when. A credit note (the refund lines of one
     order id at one moment) cancels an order of exactly its value before it, one for one (the
     k-th such note of a user the k-th such order): from then on the pair is neither purchase
     nor refund (an order of 168,470 cancelled the same day made a customer of 2.90 worth
     6,000). The pairs depend on no later event; a partial refund stays a refund."""
     order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
     u, t = c.USER_ID, c.EVENT_TIME
-    nth = f"row_number() OVER (PARTITION BY {u}, value ORDER BY"
     return f"""refund_notes AS (
         SELECT {u}, {t} AS refund_time, sum({money(c.AMOUNT)}) AS value, count(*) AS lines
         FROM events WHERE {c.EVENT_TYPE} = '{c.REFUND}' GROUP BY {u}, {order} {t}
     ),
     cancelled AS (
-        SELECT {u}, o.order_time, value, n.refund_time, n.lines
-        FROM (SELECT *, {nth} order_time) AS nth FROM orders WHERE value > 0) o
-        JOIN (SELECT *, {nth} refund_time) AS nth FROM refund_notes) n USING ({u}, value, nth)
+        SELECT {u}, o.order_time, value, nth, n.refund_time, n.lines
+        FROM orders o JOIN (SELECT *, row_number() OVER (PARTITION BY {u}, value ORDER BY refund_time)
+            AS nth FROM refund_notes WHERE value > 0) n USING ({u}, value, nth)
         WHERE o.order_time <= n.refund_time
     )"""
 

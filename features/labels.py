@@ -8,8 +8,9 @@ last event is refused: it would be labelled from partial data.
   ``(as_of - lookback, as_of]``); 1 when they have no activity in the horizon. Lapsed users
   are scored by default: on real purchase logs ~40% of them buy again within a quarter.
 - conversion: users who have not reached the target by ``as_of``; 1 when they reach it
-  in the horizon. Target ``first_purchase`` (sign-up data) or ``repeat_purchase``
-  (one-time buyers becoming repeat buyers, for purchase-only logs).
+  in the horizon by an order not wholly refunded within it (as features count orders).
+  Target ``first_purchase`` (sign-up data) or ``repeat_purchase`` (one-time buyers
+  becoming repeat buyers, for purchase-only logs).
 - ltv: every user known at ``as_of``; purchases minus refunds in the horizon, at least 0.
 
 The population is defined once, on feature rows (:meth:`LabelSpec.eligible`): labels are
@@ -35,6 +36,7 @@ from features.asof import (
     _relation,
     _users_view,
     _utc,
+    cancelled_sql,
     compute_features,
     connect,
     money,
@@ -269,17 +271,22 @@ def _label_sql(spec: LabelSpec, has_order_id: bool) -> str:
             GROUP BY ALL
         )
         SELECT {u}, as_of, greatest(net, 0)::DOUBLE AS {LABEL} FROM value ORDER BY as_of, {u}"""
+    orders = ""
     if outcome == "no_activity":
         happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN events e
               ON e.{u} = k.{u} AND {in_horizon}
               AND e.{ty} NOT IN ({", ".join(repr(x) for x in NOT_ACTIVITY)})"""
         flag = f"(h.{u} IS NULL)"
-    else:  # any_purchase: an order (as the features count orders) in the horizon
-        happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN ({orders_sql(has_order_id)}) o
-              ON o.{u} = k.{u} AND o.order_time > k.as_of AND o.order_time <= k.as_of + {h}"""
+    else:  # any_purchase: an order in the horizon not cancelled in it (as features count orders)
+        happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN orders o
+              ON o.{u} = k.{u} AND o.order_time > k.as_of AND o.order_time <= k.as_of + {h}
+              LEFT JOIN cancelled x ON x.{u} = o.{u} AND x.value = o.value AND x.nth = o.nth
+                  AND x.refund_time <= k.as_of + {h}
+              WHERE x.{u} IS NULL"""
         flag = f"(h.{u} IS NOT NULL)"
+        orders = f"orders AS ({orders_sql(has_order_id)}), {cancelled_sql(has_order_id)},"
     return f"""
-        WITH known AS ({known}), happened AS ({happened})
+        WITH known AS ({known}), {orders} happened AS ({happened})
         SELECT k.{u}, k.as_of, {flag}::INTEGER AS {LABEL}
         FROM known k LEFT JOIN happened h USING ({u}, as_of)
         ORDER BY k.as_of, k.{u}"""

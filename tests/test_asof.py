@@ -140,6 +140,40 @@ def test_the_gaps_between_orders_do_not_depend_on_which_of_two_at_one_moment_was
         assert t["ipt_mean_days"] == pytest.approx(10.0)  # 10 days, then 10 (and not 0, 10)
 
 
+def test_a_credit_note_cancels_one_of_two_like_orders_of_one_moment_not_both() -> None:
+    """Two orders of one user, one moment and one value (two order ids), and one credit note of
+    that value: one order is cancelled. Both were taken out (the cancelled order was matched by
+    its time and value), leaving a two-order customer with no order at all."""
+    rows = [
+        ev("d", "2024-01-05 10:00", c.PURCHASE, 6.0, "d1"),
+        ev("d", "2024-01-05 10:00", c.PURCHASE, 6.0, "d2"),
+        ev("d", "2024-01-06 10:00", c.REFUND, 6.0, "Cd2"),
+    ]
+    d = compute_features(frame(rows), [T], windows=(90,)).set_index(c.USER_ID).loc["d"]
+    assert (d["orders_total"], d["revenue_total"], d["refund_amount_total"]) == (1, 6.0, 0.0)
+    assert (d["orders_90d"], d["revenue_90d"], d["net_revenue_total"]) == (1, 6.0, 6.0)
+
+
+def test_an_order_cancelled_within_the_horizon_converts_nobody() -> None:
+    """The conversion label counts orders as the features do: a one-time buyer whose second
+    order is wholly refunded within the horizon is still a one-time buyer at its end (label 0);
+    refunded after the horizon, the order converted them (label 1: no later event changes a
+    label); a partial refund leaves an order."""
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    rows = [ev(u, "2023-12-01 10:00", c.PURCHASE, 5.0, f"{u}0") for u in "wlp"]
+    rows += [
+        ev("w", "2024-01-10 10:00", c.PURCHASE, 8.0, "w1"),
+        ev("w", "2024-01-11 10:00", c.REFUND, 8.0, "Cw1"),  # within the 30 days
+        ev("l", "2024-01-10 10:00", c.PURCHASE, 8.0, "l1"),
+        ev("l", "2024-02-15 10:00", c.REFUND, 8.0, "Cl1"),  # after them
+        ev("p", "2024-01-10 10:00", c.PURCHASE, 8.0, "p1"),
+        ev("p", "2024-01-11 10:00", c.REFUND, 3.0, "Cp1"),
+    ]
+    spec = LabelSpec("conversion", 30, target="repeat_purchase")
+    labels = compute_labels(frame(rows), [start], spec).set_index(c.USER_ID)[LABEL]
+    assert labels.to_dict() == {"l": 1, "p": 1, "w": 0}
+
+
 def test_money_is_summed_exactly_so_every_run_learns_the_same_model() -> None:
     """Sums of amounts are exact, whatever order DuckDB's threads add a group's rows in:
     float sums differed in their last bits from run to run (online_retail: 11,850 values of
