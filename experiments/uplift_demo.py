@@ -68,6 +68,7 @@ def build_demo(home: Path, users: int, seed: int, design: Any = None) -> None:
         settings.workspace.feature_table("demo"),
         windows=settings.features.windows_days,
         frequency=settings.features.cutoff_frequency,
+        memory_limit=settings.features.memory_limit,
     )
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features import contract as c
+from features.duckdb_memory import DEFAULT_MEMORY_LIMIT, bounded, connect
 from features.identifiers import IDENTIFYING_KEY, identifies, identifying_of
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
@@ -148,14 +149,6 @@ def _relation(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | P
         )
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
-
-
 def compute_features(
     events: pd.DataFrame | Path,
     cutoffs: Sequence[pd.Timestamp | str],
@@ -247,22 +240,28 @@ def build_feature_table(
     windows: Sequence[int],
     frequency: str = "MS",
     extra_cutoffs: Sequence[pd.Timestamp | str] = (),
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
 ) -> dict[str, object]:
     """Compute the dataset's feature table at its cutoff grid (plus ``extra_cutoffs``, e.g. a
-    scoring date) and replace ``out`` atomically."""
+    scoring date) and replace ``out`` atomically; DuckDB spills beyond ``memory_limit``."""
+    import pyarrow.parquet as pq
+
     from lifecycle import lineage
     from lifecycle.storage import atomic_file
 
-    con = connect()
-    _relation(con, "events", events)
-    first, last = con.execute(
-        f"SELECT min({c.EVENT_TIME}), max({c.EVENT_TIME}) FROM events"
-    ).fetchone()
-    if first is None:
-        raise FeatureError(f"{events}: the events table is empty")
-    cutoffs = sorted({*cutoff_grid(first, last, frequency), *(_utc(t) for t in extra_cutoffs)})
-    with atomic_file(out) as staging:
-        compute_features(events, cutoffs, users=users, windows=windows, out=staging, con=con)
+    with bounded(connect(), memory_limit, out) as con:
+        _relation(con, "events", events)
+        first, last = con.execute(
+            f"SELECT min({c.EVENT_TIME}), max({c.EVENT_TIME}) FROM events"
+        ).fetchone()
+        if first is None:
+            raise FeatureError(f"{events}: the events table is empty")
+        cutoffs = sorted({*cutoff_grid(first, last, frequency), *(_utc(t) for t in extra_cutoffs)})
+        with atomic_file(out) as staging:
+            compute_features(events, cutoffs, users=users, windows=windows, out=staging, con=con)
+        rows, users_n = con.execute(
+            f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(out)})"
+        ).fetchone()
     # What it was built from: a step reading it refuses when the dataset has moved on.
     lineage.record(
         out,
@@ -271,10 +270,6 @@ def build_feature_table(
             "settings_hash": lineage.features_digest(windows, frequency),
         },
     )
-    rows, users_n = con.execute(
-        f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(out)})"
-    ).fetchone()
-    import pyarrow.parquet as pq
 
     return {
         "path": str(out),

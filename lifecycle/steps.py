@@ -49,6 +49,7 @@ def build_features(
         windows=settings.features.windows_days,
         frequency=settings.features.cutoff_frequency,
         extra_cutoffs=extra_cutoffs,
+        memory_limit=settings.features.memory_limit,
     )
 
 

@@ -638,6 +638,8 @@ def test_a_repeated_header_line_is_quarantined(tmp_path: Path) -> None:
         ('[features]\ncutoff_frequency = "nonsense"\n', "features.cutoff_frequency"),
         ('[features]\ncutoff_frequency = "1h"\n', "features.cutoff_frequency"),
         ('[ingest]\nmemory_limit = "1KB"\n', "ingest.memory_limit"),
+        ('[features]\nmemory_limit = "1KB"\n', "features.memory_limit"),
+        ('[features]\nmemory_limit = "plenty"\n', "features.memory_limit"),
         ("[labels]\nchurn_horizon_days = 100000000\n", "labels.churn_horizon_days"),
         ("[features]\nwindows_days = [0, 30]\n", "features.windows_days"),
         ('[demo]\nstart = "yesterday"\n', "demo.start"),

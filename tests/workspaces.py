@@ -102,6 +102,7 @@ def build_trained_workspace(
         store_paths(settings).feature_table,
         windows=settings.features.windows_days,
         frequency=settings.features.cutoff_frequency,
+        memory_limit=settings.features.memory_limit,
     )
     apply(settings)
     materialize(settings)
