@@ -25,8 +25,11 @@ def memory_bytes(size: str) -> int:
 
 
 def _memory_size(size: str) -> str:
-    if memory_bytes(size) < MIN_MEMORY_BYTES:
-        raise ValueError(f"{size!r} is too little memory; expected at least 16MB")
+    if (given := memory_bytes(size)) < MIN_MEMORY_BYTES:  # 16MB is 16,000,000 bytes: too few
+        raise ValueError(
+            f"{size!r} ({given:,} bytes) is too little memory; expected at least 16MiB "
+            f"({MIN_MEMORY_BYTES:,} bytes, e.g. 17MB)"
+        )
     return size
 
 

@@ -319,3 +319,16 @@ def test_task_modules_are_imported_when_settings_load(tmp_path: Path) -> None:
         UnknownTaskError, match=r"task_modules .*'no_such_tasks', which cannot be imported"
     ):
         load_settings(home=tmp_path, environ={"LIFECYCLE_TASK_MODULES": "no_such_tasks"})
+
+
+def test_the_least_memory_is_said_in_the_unit_it_is_counted_in(tmp_path: Path) -> None:
+    """DuckDB needs 16MiB; "16MB" (16,000,000 bytes) was refused with "expected at least
+    16MB", which reads as enough. The refusal now gives the bytes and a size that is enough."""
+    (tmp_path / "lifecycle.toml").write_text('[features]\nmemory_limit = "16MB"\n')
+    with pytest.raises(SettingsError) as refused:
+        load_settings(home=tmp_path)
+    said = str(refused.value)
+    assert "features.memory_limit" in said and "16,000,000 bytes" in said, said
+    assert "at least 16MiB (16,777,216 bytes, e.g. 17MB)" in said, said
+    (tmp_path / "lifecycle.toml").write_text('[features]\nmemory_limit = "17MB"\n')
+    assert load_settings(home=tmp_path).features.memory_limit == "17MB"
