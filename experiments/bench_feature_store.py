@@ -9,7 +9,9 @@ Steps, each in its own subprocess so peak RSS (``ru_maxrss``) belongs to that st
    default) and through Feast's own DuckDB (ibis) offline store;
 3. same-run baselines producing the same rows and columns: a DuckDB ``ASOF LEFT JOIN``
    and a pandas ``merge_asof``, TTL applied as Feast does; values are checked cell by
-   cell against both Feast retrievals (NaN == NaN);
+   cell against both Feast retrievals (NaN == NaN); and scoring one date (the latest
+   cutoff's users only) through both offline stores, checked against each other (ours reads
+   only the source rows such a request can reach);
 4. materializing every user's latest row into our one-row-per-user SQLite online store
    and into Feast's stock one, each into a fresh online db;
 5. online lookup latency (1 and 100 random known users) from our store, through
@@ -43,6 +45,7 @@ from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "churn_v1"
 STORES = {"rows": "sqlite", "feast": "sqlite-feast"}  # online store kinds, by home suffix
+LATEST = ("feast_asof_latest", "feast_ibis_latest")  # scoring one date: ours, Feast's
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,8 +190,12 @@ def step_apply(run: Run, probe: Probe) -> None:
     }
 
 
-def step_feast_historical(run: Run, probe: Probe, offline: str, name: str) -> None:
-    """``historical_features`` through the given offline store; output ``out/<name>.parquet``."""
+def step_feast_historical(
+    run: Run, probe: Probe, offline: str, name: str, latest: bool = False
+) -> None:
+    """``historical_features`` through the given offline store; output ``out/<name>.parquet``.
+    ``latest``: only the latest cutoff's rows, as scoring asks."""
+    from features.asof import AS_OF
     from features.store import historical_features, load_feast, open_store
 
     load_feast()
@@ -196,6 +203,8 @@ def step_feast_historical(run: Run, probe: Probe, offline: str, name: str) -> No
     with probe.timed("open_seconds"):
         store = open_store(run.settings(offline=offline))
     entity_rows = _entity_rows(run.feature_table())
+    if latest:
+        entity_rows = entity_rows[entity_rows[AS_OF] == entity_rows[AS_OF].max()]
     with probe.timed():
         got = historical_features(store, entity_rows, SERVICE)
     got.frame.to_parquet(run.out / f"{name}.parquet")
@@ -294,7 +303,8 @@ def _mismatches(left: pd.DataFrame, right: pd.DataFrame, columns: list[str]) -> 
 
 
 def step_verify(run: Run, probe: Probe) -> None:
-    """Both Feast retrievals and pandas vs DuckDB: same keys, same values cell by cell."""
+    """Both Feast retrievals and pandas vs DuckDB, and the two stores' scoring of one date
+    against each other: same keys, same values cell by cell."""
     import pandas as pd
 
     from features import contract as c
@@ -304,23 +314,23 @@ def step_verify(run: Run, probe: Probe) -> None:
     names = json.loads((run.results / "feast_asof.json").read_text())["feature_names"]
     keys = [c.USER_ID, AS_OF]
     frames = {}
-    for name in ("feast_asof", "feast_ibis", "duckdb", "pandas"):
+    for name in ("feast_asof", "feast_ibis", "duckdb", "pandas", *LATEST):
         frame = pd.read_parquet(run.out / f"{name}.parquet")
         frame[AS_OF] = pd.to_datetime(frame[AS_OF], utc=True).astype("datetime64[us, UTC]")
         frames[name] = frame.sort_values(keys, kind="stable").reset_index(drop=True)
-    base = frames["duckdb"]
-    for name in ("feast_asof", "feast_ibis", "pandas"):
-        other = frames[name]
+    pairs = [(n, "duckdb") for n in ("feast_asof", "feast_ibis", "pandas")]
+    for name, against in [*pairs, LATEST]:
+        base, other = frames[against], frames[name]
         same_keys = len(other) == len(base) and bool((other[keys] == base[keys]).all(axis=None))
         bad = _mismatches(other, base, names) if same_keys else {"<rows differ>": len(other)}
-        probe.result[f"{name}_vs_duckdb"] = {
+        probe.result[f"{name}_vs_{against}"] = {
             "same_rows": same_keys,
             "cells": len(base) * len(names),
             "mismatching_cells": sum(bad.values()),
             "by_column": bad,
         }
     probe.result |= {
-        "rows": len(base),
+        "rows": len(frames["duckdb"]),
         "note": f"{len(names)} columns compared",
     }
 
@@ -435,6 +445,14 @@ STEPS: dict[str, tuple[str, Callable[[Run, Probe], None]]] = {
     "feast_ibis": (
         "2 Feast historical, Feast's duckdb",
         lambda run, probe: step_feast_historical(run, probe, "duckdb", "feast_ibis"),
+    ),
+    "feast_asof_latest": (
+        "2 scoring one date, ASOF store",
+        lambda run, probe: step_feast_historical(run, probe, "duckdb-asof", LATEST[0], True),
+    ),
+    "feast_ibis_latest": (
+        "2 scoring one date, Feast's duckdb",
+        lambda run, probe: step_feast_historical(run, probe, "duckdb", LATEST[1], True),
     ),
     "duckdb_asof": ("3 DuckDB ASOF LEFT JOIN", step_duckdb_asof),
     "pandas_asof": ("3 pandas merge_asof", step_pandas_asof),

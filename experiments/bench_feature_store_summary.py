@@ -30,6 +30,12 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "feast_over_pandas": _ratio(feast, pandas_s),
         "pandas_over_duckdb": _ratio(pandas_s, duck),
         "materialize_feast_store_over_ours": _ratio(stock["seconds"], ours["seconds"]),
+        "scoring_feast_store_over_ours": _ratio(
+            results["feast_ibis_latest"]["seconds"], results["feast_asof_latest"]["seconds"]
+        ),
+        "scoring_peak_feast_store_over_ours": _ratio(
+            results["feast_ibis_latest"]["peak_rss_mb"], results["feast_asof_latest"]["peak_rss_mb"]
+        ),
     }
 
     def verdict(ok: bool) -> str:
@@ -66,6 +72,12 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             f"{verify['feast_asof_vs_duckdb']['cells']:,}; pandas "
             f"{verify['pandas_vs_duckdb']['mismatching_cells']}",
             verdict(same("feast_asof_vs_duckdb") and same("feast_ibis_vs_duckdb")),
+        ),
+        (
+            "scoring one date: our store == Feast's (mismatching cells)",
+            f"{verify['feast_asof_latest_vs_feast_ibis_latest']['mismatching_cells']} of "
+            f"{verify['feast_asof_latest_vs_feast_ibis_latest']['cells']:,}",
+            verdict(same("feast_asof_latest_vs_feast_ibis_latest")),
         ),
         (
             "online == latest offline row (mismatching cells)",
@@ -111,7 +123,9 @@ def report(
         f"ratios: Feast/DuckDB {r['feast_over_duckdb']}x (Feast's own store "
         f"{r['feast_ibis_over_duckdb']}x), Feast/pandas {r['feast_over_pandas']}x, "
         f"pandas/DuckDB {r['pandas_over_duckdb']}x; materialize Feast store/ours "
-        f"{r['materialize_feast_store_over_ours']}x"
+        f"{r['materialize_feast_store_over_ours']}x; scoring one date Feast store/ours "
+        f"{r['scoring_feast_store_over_ours']}x time, {r['scoring_peak_feast_store_over_ours']}x "
+        "peak RSS"
     )
     p()
     p(f"{'online lookup (our store)':<38} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'reps':>5}")

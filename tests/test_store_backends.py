@@ -276,9 +276,12 @@ def test_feature_store_benchmark_runs_small_and_finds_no_difference() -> None:
     result = json.loads(done.stdout)
     steps = result["steps"]
     verify = steps["verify"]
-    for name in ("feast_asof_vs_duckdb", "feast_ibis_vs_duckdb", "pandas_vs_duckdb"):
+    pairs = ("feast_asof_vs_duckdb", "feast_ibis_vs_duckdb", "pandas_vs_duckdb")
+    for name in (*pairs, "feast_asof_latest_vs_feast_ibis_latest"):
         assert verify[name]["same_rows"] and verify[name]["mismatching_cells"] == 0, name
     assert steps["feast_asof"]["rows"] == steps["feast_asof"]["rows_in"] > 1500
+    latest = steps["feast_asof_latest"]  # one date: the latest cutoff's users, about all of them
+    assert 1000 < latest["rows"] == latest["rows_in"] < steps["feast_asof"]["rows"] / 2
     assert steps["online"]["parity_mismatching_cells"] == 0
     assert steps["online"]["parity_found"] == steps["online"]["parity_users"] == 100
     assert steps["materialize_rows"]["online_rows"] == 3 * steps["materialize_rows"]["rows"]
