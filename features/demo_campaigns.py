@@ -150,7 +150,7 @@ def plan_campaigns(
         )
         value = np.maximum(value, 0.01)
         retained = _window(times[active], users[active], n, as_of, end)[members]
-        purchased = _window(times[purchase], users[purchase], n, as_of, end)[members]
+        purchased = _converted(events, user_ids, date, design.horizon_days)[members]
         net = _net(times, users, signed, n, as_of, end)[members]
         gain = np.where(won_back, value, 0.0)
         name = campaign_name(date)
@@ -207,6 +207,18 @@ def plan_campaigns(
     return CampaignOverlay(
         pd.concat(orders, ignore_index=True), pd.concat(truths), lists, summaries
     )
+
+
+def _converted(
+    events: pd.DataFrame, user_ids: np.ndarray, date: datetime, horizon_days: int
+) -> np.ndarray:
+    """Per user, an order in the horizon not wholly refunded within it: the conversion outcome
+    as the labels count it (``features.labels``; a cancelled order converts nobody)."""
+    from features.labels import LABEL, LabelSpec, compute_labels
+
+    spec = LabelSpec("conversion", horizon_days, target="first_purchase")
+    labels = compute_labels(events, [pd.Timestamp(date)], spec, every_known_user=True)
+    return np.isin(user_ids, labels.loc[labels[LABEL] == 1, contract.USER_ID].to_numpy())
 
 
 def true_effects(truth: pd.DataFrame) -> dict[str, float]:
