@@ -25,6 +25,7 @@ import pandas as pd
 from features import contract as c
 from features.duckdb_memory import DEFAULT_MEMORY_LIMIT, bounded, connect
 from features.identifiers import IDENTIFYING_KEY, identifies, identifying_of
+from features.orders import cancelled_by, cancelled_sql, money, orders_sql
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 
@@ -486,8 +487,7 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
                     / nullif(count(g.gap_seconds) * (count(g.gap_seconds) - 1), 0)) / 86400.0
                    AS ipt_std_days
         FROM population p JOIN order_gaps g ON g.{u} = p.{u} AND g.order_time <= p.as_of
-        LEFT JOIN cancelled k ON k.{u} = g.{u} AND k.value = g.value AND k.nth = g.nth
-            AND k.refund_time <= p.as_of  -- one of two like orders of one moment, not both
+        {cancelled_by("g", "p.as_of", "k")}
         WHERE k.{u} IS NULL  -- an order cancelled by the cutoff is no purchase then
         GROUP BY p.{u}, p.as_of
     ),
@@ -541,24 +541,6 @@ def _known_since() -> str:
     return f"least(usr.{c.SIGNUP_TIME}, w.first_event_time)"
 
 
-def money(column: str) -> str:
-    """An amount as an exact decimal, so that its sums are exact: DuckDB adds a group's rows
-    on several threads in no fixed order, and float sums then differ in their last bits
-    from run to run (and so the trees and models learned from them)."""
-    return f"{column}::DECIMAL(38, 6)"
-
-
-def orders_sql(has_order_id: bool) -> str:
-    """Orders, the one definition features and labels share: the purchase lines of one order
-    id at one moment (lines after a cutoff never join it); ``user_id, order_time, value``, and
-    ``nth``: the user's k-th order of that value (what a credit note cancels, :func:`cancelled_sql`)."""
-    order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
-    return f"""SELECT *, row_number() OVER (PARTITION BY {c.USER_ID}, value ORDER BY order_time) AS nth
-        FROM (SELECT {c.USER_ID}, {c.EVENT_TIME} AS order_time, sum({money(c.AMOUNT)}) AS value
-              FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
-              GROUP BY {c.USER_ID}, {order} {c.EVENT_TIME})"""
-
-
 def _window_columns(windows: Sequence[int]) -> list[str]:
     """The window features, less what the orders cancelled by the cutoff added."""
     return [
@@ -568,26 +550,6 @@ def _window_columns(windows: Sequence[int]) -> list[str]:
         for w in windows
         for n in WINDOW_FEATURES
     ]
-
-
-def cancelled_sql(has_order_id: bool) -> str:
-    """``cancelled`` (of the CTE ``orders``): orders wholly refunded, and when. A credit note (the refund lines of one
-    order id at one moment) cancels an order of exactly its value before it, one for one (the
-    k-th such note of a user the k-th such order): from then on the pair is neither purchase
-    nor refund (an order of 168,470 cancelled the same day made a customer of 2.90 worth
-    6,000). The pairs depend on no later event; a partial refund stays a refund."""
-    order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
-    u, t = c.USER_ID, c.EVENT_TIME
-    return f"""refund_notes AS (
-        SELECT {u}, {t} AS refund_time, sum({money(c.AMOUNT)}) AS value, count(*) AS lines
-        FROM events WHERE {c.EVENT_TYPE} = '{c.REFUND}' GROUP BY {u}, {order} {t}
-    ),
-    cancelled AS (
-        SELECT {u}, o.order_time, value, nth, n.refund_time, n.lines
-        FROM orders o JOIN (SELECT *, row_number() OVER (PARTITION BY {u}, value ORDER BY refund_time)
-            AS nth FROM refund_notes WHERE value > 0) n USING ({u}, value, nth)
-        WHERE o.order_time <= n.refund_time
-    )"""
 
 
 def _day_end(column: str) -> str:

@@ -36,12 +36,10 @@ from features.asof import (
     _relation,
     _users_view,
     _utc,
-    cancelled_sql,
     compute_features,
     connect,
-    money,
-    orders_sql,
 )
+from features.orders import cancelled_by, cancelled_sql, money, orders_sql
 from lifecycle import tasks
 
 if TYPE_CHECKING:  # the caller's connection; serving imports this module for its names only
@@ -280,8 +278,7 @@ def _label_sql(spec: LabelSpec, has_order_id: bool) -> str:
     else:  # any_purchase: an order in the horizon not cancelled in it (as features count orders)
         happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN orders o
               ON o.{u} = k.{u} AND o.order_time > k.as_of AND o.order_time <= k.as_of + {h}
-              LEFT JOIN cancelled x ON x.{u} = o.{u} AND x.value = o.value AND x.nth = o.nth
-                  AND x.refund_time <= k.as_of + {h}
+              {cancelled_by("o", f"k.as_of + {h}", "x")}
               WHERE x.{u} IS NULL"""
         flag = f"(h.{u} IS NOT NULL)"
         orders = f"orders AS ({orders_sql(has_order_id)}), {cancelled_sql(has_order_id)},"

@@ -7,8 +7,9 @@ of the same rows. This subclass answers :meth:`get_historical_features` with one
 one ``ASOF LEFT JOIN`` per Parquet source (views over the same source, timestamp and TTL
 share it), the TTL applied as Feast does (``ts <= row time <= ts + ttl``), rows in entity
 order, reading only the source rows some entity row can reach (scoring one date reads the
-cutoffs of one TTL, not the whole table). Requests it does not cover (SQL entity queries, field mappings, created-timestamp
-tie-breaks, renamed join keys, non-Parquet sources) go to Feast's own implementation.
+cutoffs of one TTL, not the whole table). Requests it does not cover (SQL entity queries,
+field mappings, created-timestamp tie-breaks, renamed join keys, non-Parquet sources) go to
+Feast's own implementation.
 
 The registry names the feature table relative to the Feast repository (so a copied or moved
 workspace reads its own table). Feast's DuckDB reader opens ``FileSource.path`` as it is,
@@ -60,6 +61,11 @@ class _SourceJoin:
     join_keys: tuple[str, ...]
     ttl: timedelta | None
     columns: list[tuple[str, str]] = field(default_factory=list)  # (source column, output name)
+
+    def older_than_ttl(self, when: str) -> str:
+        """SQL: ``when`` less the TTL, the oldest row time still fresh at ``when``."""
+        assert self.ttl is not None
+        return f"{when} - INTERVAL {int(self.ttl.total_seconds() * 1e6)} MICROSECONDS"
 
 
 def _plan(
@@ -113,11 +119,13 @@ def _reachable(entity: str, timestamp: str, join: _SourceJoin) -> str:
     reads in memory; the others would find no entity row or be dropped as stale, so leaving
     them out changes no answer, and scoring one date reads a few cutoffs, not the table."""
     row_time = f"CAST({identifier(join.timestamp)} AS TIMESTAMPTZ)"
-    times = f"(SELECT {{}}({identifier(timestamp)}) FROM {entity})"
-    bounds = [f"{row_time} <= {times.format('max')}"]
+
+    def entity_time(of: str) -> str:
+        return f"(SELECT {of}({identifier(timestamp)}) FROM {entity})"
+
+    bounds = [f"{row_time} <= {entity_time('max')}"]
     if join.ttl:
-        micros = int(join.ttl.total_seconds() * 1e6)
-        bounds.append(f"{row_time} >= {times.format('min')} - INTERVAL {micros} MICROSECONDS")
+        bounds.append(f"{row_time} >= {join.older_than_ttl(entity_time('min'))}")
     if len(join.join_keys) == 1:
         key = identifier(join.join_keys[0])
         bounds.append(f"{key} IN (SELECT {key} FROM {entity})")
@@ -131,11 +139,7 @@ def _query(entity: str, timestamp: str, entity_columns: list[str], joins: list[_
     for i, join in enumerate(joins):
         alias = f"s{i}"
         row_time = f"{alias}.__row_time"
-        fresh = (
-            f"{row_time} >= {ts} - INTERVAL {int(join.ttl.total_seconds() * 1e6)} MICROSECONDS"
-            if join.ttl
-            else None
-        )
+        fresh = f"{row_time} >= {join.older_than_ttl(ts)}" if join.ttl else None
         needed = [*join.join_keys, *dict.fromkeys(column for column, _ in join.columns)]
         inner = ", ".join(
             [identifier(n) for n in needed]

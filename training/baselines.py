@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, money
+from features.asof import AS_OF
+from features.orders import money
 from lifecycle.btyd import BGNBD, BTYDError, GammaGamma, expected_value, rfm_summary
 from lifecycle.rules import RuleModel, feature_matrix, fit_rule
 from lifecycle.sql import literal
