@@ -123,10 +123,12 @@ def scorer(trained_workspace: TrainedWorkspace) -> Iterator[Any]:
 def http() -> Iterator[Any]:
     """One HTTP client for a module's requests to a served process. It keeps no connection
     alive (a new one per request, as ``httpx.post`` makes) but is built once: ``httpx.post``
-    builds a client per call, ~25 ms of CPU each."""
+    builds a client per call, ~25 ms of CPU each. Its timeout is a minute, not httpx's 5 s:
+    a cold ``/reload`` takes ~3 s on a quiet machine, and a loaded CI runner doubles that."""
     import httpx
 
-    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(limits=limits, timeout=60) as client:
         yield client
 
 

@@ -59,7 +59,9 @@ def churn_versions(base: str, user_ids: list[str]) -> list[str]:
     new connections to either worker)."""
     # One client that keeps no connection alive: a new connection per request, without a
     # client per request (httpx.post builds one: ~25 ms of CPU each, 12 s in this module).
-    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
+    # A worker that follows a moved alias reloads before it answers: a minute, not 5 s.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(limits=limits, timeout=60) as client:
 
         def one(i: int) -> str:
             response = client.post(
