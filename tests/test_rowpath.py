@@ -50,11 +50,14 @@ def everyone(scorer: Any, trained_workspace: TrainedWorkspace) -> Any:
 
 
 def test_every_user_alone_answers_as_the_array_path(scorer: Any, everyone: Any) -> None:
+    """Each user alone through the float path, against the array path of everyone at once
+    (a user's answer depends on no other row)."""
     champions = scorer.state.champions
+    together = array_answer(champions, everyone, reasons=False)
     kinds = {"eligible": 0, "outlook": 0}
     for row in range(len(everyone)):
         one = everyone.take(np.array([row]))
-        want = array_answer(champions, one, reasons=False)
+        want = {name: [values[row]] for name, values in together.items()}
         got = rowpath.score_rows(champions, scorer.state.row_models, one, reasons=False)
         assert exact(got) == exact(want), everyone.user_ids[row]
         kinds["eligible"] += got["conversion_probability"][0] is not None
