@@ -170,7 +170,8 @@ def step_features(run: Run, probe: Probe) -> None:
 
 def step_apply(run: Run, probe: Probe) -> None:
     """Fresh registry and online db for both stores (the second home shares the table file)."""
-    from features.store import apply, load_feast
+    from features.feast_loader import load_feast
+    from features.store import apply
 
     load_feast()
     probe.imported()
@@ -196,7 +197,8 @@ def step_feast_historical(
     """``historical_features`` through the given offline store; output ``out/<name>.parquet``.
     ``latest``: only the latest cutoff's rows, as scoring asks."""
     from features.asof import AS_OF
-    from features.store import historical_features, load_feast, open_store
+    from features.feast_loader import load_feast
+    from features.store import historical_features, open_store
 
     load_feast()
     probe.imported()
@@ -338,7 +340,8 @@ def step_verify(run: Run, probe: Probe) -> None:
 def step_materialize(run: Run, probe: Probe, store: str) -> None:
     import sqlite3
 
-    from features.store import load_feast, materialize, store_paths
+    from features.feast_loader import load_feast
+    from features.store import materialize, store_paths
 
     load_feast()
     probe.imported()
@@ -383,7 +386,8 @@ def step_online(run: Run, probe: Probe) -> None:
     import duckdb
 
     from features import contract as c
-    from features.store import load_feast, online_features, open_store, service, store_paths
+    from features.feast_loader import load_feast
+    from features.store import online_features, open_store, service, store_paths
 
     load_feast()
     probe.imported()

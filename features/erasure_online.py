@@ -57,7 +57,8 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
     if store == "redis":
         if not paths.registry.is_file():
             return {}, []
-        from features.store import load_feast, open_store
+        from features.feast_loader import load_feast
+        from features.store import open_store
 
         load_feast()
         from feast.infra.online_stores.helpers import _redis_key

@@ -31,6 +31,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from features.feast_loader import load_feast
+
+load_feast()  # before Feast's modules: they import without its slow type checks
+
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
 from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
 from feast.repo_config import RepoConfig

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from features.feast_loader import load_feast
+
+load_feast()  # before Feast's modules: they import without its slow type checks
+
 from feast.infra.offline_stores.offline_store import OfflineStore
 from feast.repo_config import FeastConfigBaseModel
 

@@ -26,6 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from features.feast_loader import load_feast
+
+load_feast()  # before Feast's modules: they import without its slow type checks
+
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.sqlite import (
     SqliteOnlineStore,

@@ -141,7 +141,7 @@ def definitions(
     ``existing_services`` maps each service in the registry to its ``view:feature`` refs;
     those are not returned, so applying the result leaves them as they are.
     """
-    from features.store import load_feast
+    from features.feast_loader import load_feast
 
     load_feast()
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType

@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import logging
 import os
 import re
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ import pyarrow.parquet as pq
 
 from features import contract as c
 from features.asof import AS_OF
+from features.feast_loader import load_feast
 from features.registry_mirror import write_mirror
 from features.store_health import discard_damaged_online_store, online_file, registry_file
 from lifecycle import tasks
@@ -182,36 +181,6 @@ def _require_own_feature_table(store: FeatureStore, paths: StorePaths) -> None:
                 f"workspace's {paths.feature_table} (applied before it was copied or moved): "
                 f"run `lifecycle features apply --dataset {paths.dataset}`"
             )
-
-
-def load_feast() -> None:
-    """Import Feast once, quietly, with its runtime type checks off.
-
-    Feast decorates ~260 functions with typeguard's ``@typechecked``, which re-parses their
-    source at import: 5.6 s instead of 2.0 s here, paid by every command and server start.
-    Set ``LIFECYCLE_FEAST__TYPECHECKS=1`` to keep them (e.g. when debugging Feast itself).
-    """
-    if "feast" not in sys.modules and os.environ.get("LIFECYCLE_FEAST__TYPECHECKS") != "1":
-        import typeguard
-
-        typeguard.typechecked = _unchecked
-    import feast  # noqa: F401
-
-    logging.getLogger("feast").setLevel(logging.WARNING)
-    logging.getLogger("feast.repo_config").addFilter(_no_file_registry_advice)
-
-
-def _no_file_registry_advice(record: logging.LogRecord) -> bool:
-    """Drop Feast's advice that ``serve_features_while_materializing`` does nothing for a file
-    registry: it does here (a killed ``FeatureStore.materialize`` otherwise leaves views
-    unservable; tests/test_faults.py), and it printed on every store opened."""
-    return "`serve_features_while_materializing` is enabled but `registry_type`" not in str(
-        record.msg
-    )
-
-
-def _unchecked(target: Any = None, **_: Any) -> Any:
-    return target if target is not None else (lambda function: function)
 
 
 def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:

@@ -160,7 +160,7 @@ class FeastSettings(Section):
     redis_connection: str = "127.0.0.1:6379"
     ttl_days: Days = Field(45, description="how old a feature row may be at a point in time")
     typechecks: bool = (
-        False  # Feast's runtime type checks (slow import); read by features.store.load_feast
+        False  # Feast's runtime type checks (slow import); read by features.feast_loader.load_feast
     )
 
 

@@ -192,3 +192,40 @@ def test_the_cli_help_imports_no_settings_models_nor_libraries() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"`lifecycle --help` imported {out}"
+
+
+FEAST_CHECKED = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+init = sys.modules["feast.feature_view"].FeatureView.__init__  # typeguard recompiles it
+print("typeguard" in init.__code__.co_names)
+"""
+
+
+def test_a_module_that_imports_feast_at_its_top_turns_feasts_type_checks_off() -> None:
+    """Feast's typeguard checks re-parse ~260 functions at import (~5 s of every command,
+    server start and test worker): each module that imports Feast at its top calls
+    ``load_feast`` first, whoever imports it first; ``LIFECYCLE_FEAST__TYPECHECKS=1`` keeps
+    the checks (and shows that the probe sees them)."""
+    at_top = sorted(
+        f"features.{path.stem}"
+        for path in (REPO / "features").glob("*.py")
+        if any(
+            line.startswith(("from feast", "import feast"))
+            for line in path.read_text().splitlines()
+        )
+    )
+    assert {"features.online_store", "features.offline_store"} <= set(at_top), at_top
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    cases = [(module, environ, "False") for module in at_top]
+    cases.append((at_top[0], environ | {"LIFECYCLE_FEAST__TYPECHECKS": "1"}, "True"))
+    for module, env, checked in cases:
+        done = subprocess.run(
+            [sys.executable, "-c", FEAST_CHECKED, module],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == checked, (module, env.get("LIFECYCLE_FEAST__TYPECHECKS"))

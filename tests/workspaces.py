@@ -204,7 +204,7 @@ def _repoint_feast_registry(registry: Path, old: str, new: str) -> None:
     """Replace the ``old`` path prefix in every string of the Feast registry protobuf."""
     from feast.protos.feast.core.Registry_pb2 import Registry
 
-    from features.store import load_feast
+    from features.feast_loader import load_feast
 
     load_feast()  # Feast imported the project's way (without its slow import-time checks)
     from feast.infra.registry.registry import Registry as FileRegistry
