@@ -126,7 +126,8 @@ def redis_server(workdir: Path, ready_seconds: float = 20) -> Iterator[str]:
         yield f"{LOOPBACK}:{port}"
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
+    """A GET of ``url`` answered 200 within 2 s (a server busy loading may not answer yet)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -216,7 +217,7 @@ def mlflow_server(workdir: Path, ready_seconds: float = 90) -> Iterator[str]:
     # Tracking, registry and served artifacts are the same server without it.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with _running(
-        command, workdir / "mlflow.log", lambda: _http_ok(f"{uri}/health"), ready_seconds, env=env
+        command, workdir / "mlflow.log", lambda: http_ok(f"{uri}/health"), ready_seconds, env=env
     ):
         yield uri
 
@@ -252,7 +253,7 @@ def bentoml_server(
     with _running(
         bentoml_command(LOOPBACK, port),
         home / "server.log",
-        lambda: _http_ok(f"{base}{ready_path}"),
+        lambda: http_ok(f"{base}{ready_path}"),
         ready_seconds,
         env=full_env,
         cwd=repo,

@@ -16,6 +16,7 @@ from services import (
     bentoml_server,
     champion_versions,
     every_worker_settled,
+    http_ok,
     promote,
     run_cli,
     service_asgi_app,
@@ -81,7 +82,7 @@ def server(home: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def ready_server(server: str) -> str:
     deadline = time.monotonic() + 120
-    while httpx.get(f"{server}/readyz", timeout=5).status_code != 200:
+    while not http_ok(f"{server}/readyz"):
         assert time.monotonic() < deadline, "service never became ready"
         time.sleep(0.2)
     # Its registry check after start done: the reload test moves an alias behind its back.

@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from services import bentoml_server, run_cli
+from services import bentoml_server, http_ok, run_cli
 from workspaces import TrainedWorkspace, copy_workspace
 
 from lifecycle.settings import load_settings
@@ -67,7 +67,7 @@ def home(trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathF
 def server(home: Path) -> Iterator[str]:
     with bentoml_server(home, {}) as base:
         deadline = time.monotonic() + 120
-        while httpx.get(f"{base}/readyz", timeout=5).status_code != 200:
+        while not http_ok(f"{base}/readyz"):
             assert time.monotonic() < deadline, "service never became ready"
             time.sleep(0.2)
         yield base
@@ -137,7 +137,7 @@ def test_models_shows_the_uplift_champion_and_the_reported_campaign(
 
 def test_campaign_effects_are_prometheus_gauges(server: str, home: Path) -> None:
     report = json.loads((home / "campaigns" / "reports" / f"{CAMPAIGN}.json").read_text())
-    text = httpx.get(f"{server}/metrics", timeout=10).text
+    text = httpx.get(f"{server}/metrics", timeout=60).text
     found = {}
     for line in text.splitlines():  # a served worker adds a pid label; labels come sorted
         if line.startswith("lifecycle_campaign_effect{"):
