@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from services import bentoml_server, http_ok, run_cli
+from services import bentoml_server, run_cli
 from workspaces import TrainedWorkspace, copy_workspace
 
 from lifecycle.settings import load_settings
@@ -65,11 +64,7 @@ def home(trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture(scope="module")
 def server(home: Path) -> Iterator[str]:
-    with bentoml_server(home, {}) as base:
-        deadline = time.monotonic() + 120
-        while not http_ok(f"{base}/readyz"):
-            assert time.monotonic() < deadline, "service never became ready"
-            time.sleep(0.2)
+    with bentoml_server(home, {}, ready_path="/readyz") as base:
         yield base
 
 

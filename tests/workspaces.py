@@ -202,12 +202,11 @@ def _repoint_sqlite(database: Path, old: str, new: str) -> None:
 
 def _repoint_feast_registry(registry: Path, old: str, new: str) -> None:
     """Replace the ``old`` path prefix in every string of the Feast registry protobuf."""
-    from feast.protos.feast.core.Registry_pb2 import Registry
-
     from features.feast_loader import load_feast
 
-    load_feast()  # Feast imported the project's way (without its slow import-time checks)
+    load_feast()  # before any Feast module: imported without its slow import-time checks
     from feast.infra.registry.registry import Registry as FileRegistry
+    from feast.protos.feast.core.Registry_pb2 import Registry
 
     proto = Registry()
     proto.ParseFromString(registry.read_bytes())
