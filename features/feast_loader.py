@@ -10,15 +10,18 @@ import sys
 from typing import Any
 
 
-def load_feast() -> None:
+def load_feast(typechecks: bool | None = None) -> None:
     """Import Feast once, quietly, with its runtime type checks off.
 
     Feast decorates ~260 functions with typeguard's ``@typechecked``, which re-parses their
     source at import: 8.5 s instead of 3.5 s on a 2-core machine, paid by every command,
-    server start and test worker. Set ``LIFECYCLE_FEAST__TYPECHECKS=1`` to keep them (e.g.
-    when debugging Feast itself).
+    server start and test worker. ``typechecks`` (the setting ``feast.typechecks``, passed by
+    :func:`features.store.open_store`; unset: the variable ``LIFECYCLE_FEAST__TYPECHECKS``)
+    keeps them, e.g. when debugging Feast itself. Only Feast's first import decides.
     """
-    if "feast" not in sys.modules and os.environ.get("LIFECYCLE_FEAST__TYPECHECKS") != "1":
+    if typechecks is None:
+        typechecks = os.environ.get("LIFECYCLE_FEAST__TYPECHECKS", "").lower() in ("1", "true")
+    if "feast" not in sys.modules and not typechecks:
         import typeguard
 
         typeguard.typechecked = _unchecked

@@ -138,7 +138,7 @@ def open_store(
     paths = store_paths(settings, dataset)
     if must_be_applied:
         _require_applied(paths)
-    load_feast()
+    load_feast(settings.feast.typechecks)
     from feast import FeatureStore, RepoConfig
 
     config = repo_config_dict(settings, paths)

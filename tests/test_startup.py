@@ -196,17 +196,26 @@ def test_the_cli_help_imports_no_settings_models_nor_libraries() -> None:
 
 FEAST_CHECKED = """
 import importlib, sys
-importlib.import_module(sys.argv[1])
+if sys.argv[1] == "open_store":  # a command: the settings file decides
+    from pathlib import Path
+    from features.store import open_store
+    from lifecycle.settings import load_settings
+    open_store(load_settings(Path(sys.argv[2])), "demo", must_be_applied=False)
+else:
+    importlib.import_module(sys.argv[1])
 init = sys.modules["feast.feature_view"].FeatureView.__init__  # typeguard recompiles it
 print("typeguard" in init.__code__.co_names)
 """
 
 
-def test_a_module_that_imports_feast_at_its_top_turns_feasts_type_checks_off() -> None:
+def test_a_module_that_imports_feast_at_its_top_turns_feasts_type_checks_off(
+    tmp_path: Path,
+) -> None:
     """Feast's typeguard checks re-parse ~260 functions at import (~5 s of every command,
     server start and test worker): each module that imports Feast at its top calls
     ``load_feast`` first, whoever imports it first; ``LIFECYCLE_FEAST__TYPECHECKS=1`` keeps
-    the checks (and shows that the probe sees them)."""
+    the checks (and shows that the probe sees them), and so does the setting
+    ``feast.typechecks`` in the settings file of a command, which opens the store."""
     at_top = sorted(
         f"features.{path.stem}"
         for path in (REPO / "features").glob("*.py")
@@ -217,15 +226,20 @@ def test_a_module_that_imports_feast_at_its_top_turns_feasts_type_checks_off() -
     )
     assert {"features.online_store", "features.offline_store"} <= set(at_top), at_top
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
-    cases = [(module, environ, "False") for module in at_top]
-    cases.append((at_top[0], environ | {"LIFECYCLE_FEAST__TYPECHECKS": "1"}, "True"))
-    for module, env, checked in cases:
+    cases = [([module], environ, "False") for module in at_top]
+    cases.append(([at_top[0]], environ | {"LIFECYCLE_FEAST__TYPECHECKS": "1"}, "True"))
+    for typechecks in ("true", "false"):
+        config = tmp_path / f"typechecks-{typechecks}.toml"
+        config.write_text(f"[feast]\ntypechecks = {typechecks}\n")
+        env = environ | {"LIFECYCLE_HOME": str(tmp_path / typechecks)}
+        cases.append((["open_store", str(config)], env, typechecks.capitalize()))
+    for argv, env, checked in cases:
         done = subprocess.run(
-            [sys.executable, "-c", FEAST_CHECKED, module],
+            [sys.executable, "-c", FEAST_CHECKED, *argv],
             capture_output=True,
             text=True,
             env=env,
             timeout=300,
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stdout.strip() == checked, (module, env.get("LIFECYCLE_FEAST__TYPECHECKS"))
+        assert done.stdout.strip() == checked, (argv, env.get("LIFECYCLE_FEAST__TYPECHECKS"))
