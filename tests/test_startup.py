@@ -196,11 +196,10 @@ def test_the_cli_help_imports_no_settings_models_nor_libraries() -> None:
 
 FEAST_CHECKED = """
 import importlib, sys
-if sys.argv[1] == "open_store":  # a command: the settings file decides
-    from pathlib import Path
+if sys.argv[1] == "open_store":  # as a command: $LIFECYCLE_HOME/lifecycle.toml decides
     from features.store import open_store
     from lifecycle.settings import load_settings
-    open_store(load_settings(Path(sys.argv[2])), "demo", must_be_applied=False)
+    open_store(load_settings(), "demo", must_be_applied=False)
 else:
     importlib.import_module(sys.argv[1])
 init = sys.modules["feast.feature_view"].FeatureView.__init__  # typeguard recompiles it
@@ -228,9 +227,9 @@ def test_a_module_that_imports_feast_at_its_top_turns_feasts_type_checks_off(
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
     cases = [([module], environ, "False") for module in at_top]
     cases.append(([at_top[0]], environ | {"LIFECYCLE_FEAST__TYPECHECKS": "1"}, "True"))
-    config = tmp_path / "lifecycle.toml"  # the default (off) is the modules' cases above
-    config.write_text("[feast]\ntypechecks = true\n")
-    cases.append((["open_store", str(config)], environ | {"LIFECYCLE_HOME": str(tmp_path)}, "True"))
+    # The workspace's settings file; its default (off) is the modules' cases above.
+    (tmp_path / "lifecycle.toml").write_text("[feast]\ntypechecks = true\n")
+    cases.append((["open_store"], environ | {"LIFECYCLE_HOME": str(tmp_path)}, "True"))
     for argv, env, checked in cases:
         done = subprocess.run(
             [sys.executable, "-c", FEAST_CHECKED, *argv],
