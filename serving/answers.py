@@ -108,7 +108,8 @@ def scores_metadata(path: Path) -> dict[str, Any] | None:
 
 def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
     """Why a scores table (its ``metadata``) is not what the served champions would answer
-    now, one sentence each; empty when it is."""
+    now, one sentence each; empty when it is: the same versions, label definitions, feature
+    table and as-of date."""
     problems: list[str] = []
     table_versions = {str(k): str(v) for k, v in metadata.get("model_versions", {}).items()}
     if not table_versions:
@@ -131,6 +132,12 @@ def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
             f"the table was scored from feature table {table_features or 'unknown'} as of "
             f"{metadata.get('as_of') or 'unknown'}, the online store holds "
             f"{served.feature_table} as of {served.as_of or 'unknown'}"
+        )
+    elif served.as_of and str(metadata.get("as_of") or "")[:10] != served.as_of:
+        # the same feature table at an earlier cutoff (`score-all --as-of`)
+        problems.append(
+            f"the table was scored as of {metadata.get('as_of') or 'unknown'}, the online "
+            f"store's features (what /score answers from) are as of {served.as_of}"
         )
     return problems
 

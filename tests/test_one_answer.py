@@ -53,6 +53,11 @@ def test_staleness_names_each_difference_and_nothing_when_current() -> None:
         "the table was scored from feature table ft-0 as of 2025-12-24, the online store "
         "holds ft-1 as of 2025-12-31"
     ]
+    # The same feature table at an earlier cutoff (`score-all --as-of`): not /score's answer.
+    assert staleness(_metadata(as_of="2025-12-24"), SERVED) == [
+        "the table was scored as of 2025-12-24, the online store's features (what /score "
+        "answers from) are as of 2025-12-31"
+    ]
     # A table that does not say what wrote it cannot be vouched for.
     assert staleness({}, SERVED)[0] == (
         "the scores table does not record the model versions that wrote it"
@@ -147,5 +152,19 @@ def test_a_new_champion_marks_at_risk_stale_until_score_all(trained_copy: Path) 
         listed = _churn_of(page.users)
         answered = _churn_of(scorer.score(list(listed), reasons="none").users)
         assert listed == pytest.approx(answered, rel=1e-9, abs=1e-12)
+
+        # The same models and feature table at an earlier cutoff (`score-all --as-of`):
+        # /at_risk said nothing while /score answered from the latest features.
+        from features.asof import feature_cutoffs
+        from features.store import store_paths
+
+        earlier = feature_cutoffs(store_paths(settings).feature_table)[-2]
+        score_all(settings, earlier)
+        page = scorer.at_risk(limit=5)
+        assert page.stale is not None and page.as_of == f"{earlier:%Y-%m-%d}"
+        assert page.stale.reasons == [
+            f"the table was scored as of {earlier:%Y-%m-%d}, the online store's features "
+            f"(what /score answers from) are as of {scored.as_of}"
+        ]
     finally:
         scorer.close()
