@@ -349,6 +349,18 @@ def as_of_date(value: str | pd.Timestamp, option: str = "--as-of") -> pd.Timesta
     return _utc(stamp)
 
 
+def cutoff_date(value: str | pd.Timestamp, option: str = "--as-of") -> pd.Timestamp:
+    """:func:`as_of_date` of a cutoff: midnight UTC, so a time of day is refused in one line
+    naming the date (``2011-12-10T05:00`` was refused as "2011-12-10 is not a cutoff")."""
+    stamp = as_of_date(value, option)
+    if stamp != stamp.normalize():
+        raise UserError(
+            f"{option} {value!r}: a cutoff is a date (midnight UTC), not a time of day: "
+            f"{option} {stamp:%Y-%m-%d}"
+        )
+    return stamp
+
+
 def _utc(value: pd.Timestamp | str | object) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

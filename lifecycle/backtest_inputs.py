@@ -25,14 +25,9 @@ class BacktestError(UserError):
 
 def parse_cutoff(value: str | pd.Timestamp) -> pd.Timestamp:
     """A cutoff date as midnight UTC (features see events at or before it)."""
-    from features.asof import as_of_date
+    from features.asof import cutoff_date
 
-    stamp = as_of_date(value, "--cutoff")  # the commands' one date reader ('', 'NaT' refused)
-    if stamp != stamp.normalize():
-        raise BacktestError(
-            f"--cutoff {value!r}: expected a date (midnight UTC), not a time of day"
-        )
-    return stamp
+    return cutoff_date(value, "--cutoff")  # the commands' one date reader ('', 'NaT' refused)
 
 
 def parse_cutoffs(values: Sequence[str | pd.Timestamp]) -> list[pd.Timestamp]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import AS_OF, as_of_date, event_span, feature_cutoffs
+from features.asof import AS_OF, cutoff_date, event_span, feature_cutoffs
 from lifecycle import lineage, tasks
 from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
@@ -87,7 +87,7 @@ def resolve_as_of(
         raise ScoringError(f"the feature table {feature_table} is empty")
     if as_of is None:
         return cutoffs[-1]
-    stamp = as_of_date(as_of)
+    stamp = cutoff_date(as_of)
     if stamp not in cutoffs:
         advice = f"run `lifecycle features build --as-of {stamp:%Y-%m-%d}` first"
         span = event_span(events) if events and events.is_file() else None

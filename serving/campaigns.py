@@ -541,9 +541,9 @@ def scores_at(settings: Settings, as_of: str | None, dataset: str | None = None)
 
     if as_of is None:
         return latest_scores(settings, dataset)
-    from features.asof import as_of_date
+    from features.asof import cutoff_date
 
-    stamp = as_of_date(as_of)
+    stamp = cutoff_date(as_of)
     found = find_scores(settings, stamp, dataset)
     if found is not None:
         return found

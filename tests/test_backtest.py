@@ -226,7 +226,7 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         (["--cutoff", "2023-11-01", "--dataset", "nope"], "dataset 'nope' does not exist"),
         (
             ["--cutoff", "2023-11-01T12:00"],
-            "--cutoff '2023-11-01T12:00': expected a date (midnight UTC)",
+            "--cutoff '2023-11-01T12:00': a cutoff is a date (midnight UTC), not a time of day",
         ),
         (["--cutoff", "01/11/2023"], "--cutoff '01/11/2023': expected an ISO date YYYY-MM-DD"),
         (["--cutoff", "Nov 1 2023"], "expected an ISO date YYYY-MM-DD"),

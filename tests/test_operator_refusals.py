@@ -82,6 +82,11 @@ def test_an_empty_as_of_is_one_line_in_every_command_that_takes_one(
             assert _error([*command, "--as-of", value]) == (
                 f"Error: --as-of '{value}': expected a date such as 2025-06-01"
             )
+        # A time of day: `score-all` said '2024-03-02 is not a cutoff ... e.g. --as-of 2024-03-02'.
+        assert _error([*command, "--as-of", "2024-03-02T05:00"]) == (
+            "Error: --as-of '2024-03-02T05:00': a cutoff is a date (midnight UTC), not a time "
+            "of day: --as-of 2024-03-02"
+        )
 
 
 def test_segments_of_a_date_outside_the_data_advises_a_date_that_works(

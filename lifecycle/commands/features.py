@@ -56,16 +56,11 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
     the online store, score-all and the monitor read as today, would be a date no data
     reaches (a typo, 2030 for 2020, scored every user as silent for years)."""
 
-    from features.asof import as_of_date, event_span
+    from features.asof import cutoff_date, event_span
     from lifecycle.errors import UserError
 
-    stamps = [as_of_date(value) for value in as_of]
-    for value, stamp in zip(as_of, stamps, strict=True):  # 2025-01-02T10:00 read as its day
-        if stamp != stamp.normalize():  # was refused as past the data on the day it allows
-            raise UserError(
-                f"--as-of {value!r}: a cutoff is a date (midnight UTC), not a time of day: "
-                f"--as-of {stamp:%Y-%m-%d}"
-            )
+    # 2025-01-02T10:00 was refused as past the data on the day it allows
+    stamps = [cutoff_date(value) for value in as_of]
     events = settings.workspace.events(dataset)
     if not events.is_file():
         return  # build_features names what is missing

@@ -465,9 +465,9 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         table = latest_scores(obj.settings, dataset)
         frame, date = table.frame, table.as_of
     else:
-        from features.asof import as_of_date
+        from features.asof import cutoff_date
 
-        stamp = as_of_date(as_of)  # 'notadate', '', 99999-01-01: were tracebacks
+        stamp = cutoff_date(as_of)  # 'notadate', '', 99999-01-01: were tracebacks
         found = find_scores(obj.settings, stamp, dataset)
         if found is not None:
             frame, date = found.frame, found.as_of
