@@ -89,3 +89,15 @@ def field_errors(title: str, errors: list[tuple[Loc, str]]) -> ValidationError:
         for loc, message in errors
     ]
     return ValidationError.from_exception_data(title, details)
+
+
+def as_json(value: Any) -> str:
+    """A request's value as the client wrote it in JSON: the bodies' numbers arrive as
+    floats (``5`` is ``5.0``), so 'got float' named what the client never sent."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {value:g}"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__

@@ -27,7 +27,7 @@ from features import contract as c
 from lifecycle.tasks import names as task_names
 from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
-from serving.errors import ApiError, field_errors
+from serving.errors import ApiError, as_json, field_errors
 from serving.openapi import SERVED_INPUTS
 from serving.schemas import (
     AtRiskResponse,
@@ -396,7 +396,7 @@ class Scorer:
                     errors.append(
                         (
                             loc,
-                            f"{name} is categorical: expected a string, got {type(value).__name__}",
+                            f"{name} is categorical: expected a string, got {as_json(value)}",
                         )
                     )
                 elif name in categories and value not in categories[name]:
@@ -407,7 +407,7 @@ class Scorer:
                         )
                     )
                 elif name in numeric and isinstance(value, str | bool):
-                    got = "a string" if isinstance(value, str) else f"{value}".lower()
+                    got = as_json(value)
                     errors.append((loc, f"{name} is numeric: expected a number, got {got}"))
                 elif name in numeric and never_negative(name) and value < 0:
                     errors.append((loc, f"{name} cannot be negative (got {value})"))

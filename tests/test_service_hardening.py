@@ -124,7 +124,7 @@ def test_null_is_refused_where_the_document_says_array_and_taken_where_nullable(
 
 
 def test_impossible_feature_values_are_400_naming_each_field(base: str, http: httpx.Client) -> None:
-    features = {"recency_days": -1e9, "tenure_days": -100, "orders_total": True}
+    features = {"recency_days": -1e9, "tenure_days": -100, "orders_total": True, "channel": 5}
     response = http.post(
         f"{base}/score_features", json={"users": [{"user_id": "x", "features": features}]}
     )
@@ -133,6 +133,10 @@ def test_impossible_feature_values_are_400_naming_each_field(base: str, http: ht
     assert set(problems) == {("users", 0, "features", name) for name in features}
     assert "negative" in problems[("users", 0, "features", "recency_days")]
     assert "expected a number, got true" in problems[("users", 0, "features", "orders_total")]
+    # JSON's 5 arrives as 5.0: it said 'got float', a type the client never sent
+    assert problems[("users", 0, "features", "channel")] == (
+        "channel is categorical: expected a string, got the number 5"
+    )
     fine = {"recency_days": 3.0, "tenure_days": 100, "orders_total": 2}
     accepted = http.post(
         f"{base}/score_features", json={"users": [{"user_id": "x", "features": fine}]}
