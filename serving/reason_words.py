@@ -248,6 +248,9 @@ def reason_text(
         return f"acquired through {value}"
     if not isinstance(value, int | float):
         return f"{feature.replace('_', ' ')}: {value}"  # a personal attribute of the data's own
+    if feature == "refund_rate" and value < 0.005:  # "0% of spend refunded" said 0.3% too
+        spend = "purchases" if purchase_counts else "spend"
+        return "nothing refunded so far" if value == 0 else f"under 1% of {spend} refunded"
     if purchase_counts:
         counted = _counted_text(feature, float(value), purchase_counts)
         if counted is not None:

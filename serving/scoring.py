@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import new_user_value, window_of
+from features.asof import new_user_value
 from features.labels import ACTIVITY, PURCHASES, LabelSpec
 from lifecycle import registry, tasks, train_refusals
 from lifecycle.btyd_features import outlook_of_columns
@@ -24,6 +24,7 @@ from lifecycle.bundle import ModelBundle
 from lifecycle.rules import NET_VALUES
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
+from serving.reason_facts import merged
 from serving.reason_words import USUAL_GAP, reason_text
 from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
 
@@ -387,52 +388,6 @@ def _same(gross: Any, net: Any) -> bool:
         return False
 
 
-# Nothing of one kind in a window says nothing of another there: every order and session is
-# activity, and spend comes with an order (refunds aside).
-EMPTY_IMPLIES = {"active_days": ("orders", "revenue", "sessions"), "orders": ("revenue",)}
-
-
-def _empty_window(name: str, value: Any) -> tuple[str, int] | None:
-    """(kind, days) of a windowed count or sum that is 0, as ``orders_90d`` = 0."""
-    window = window_of(name)
-    empty = isinstance(value, int | float | np.number) and value == 0  # not None, NaN, NA
-    return window if window is not None and empty else None
-
-
-def _implies(stronger: tuple[str, int] | None, weaker: tuple[str, int] | None) -> bool:
-    """Whether one empty window says the other is empty: a window holds the shorter ones."""
-    return (
-        stronger is not None
-        and weaker is not None
-        and stronger[1] >= weaker[1]
-        and (weaker[0] == stronger[0] or weaker[0] in EMPTY_IMPLIES.get(stronger[0], ()))
-        and stronger != weaker
-    )
-
-
-def _merged(
-    picked: list[dict[str, Any]],
-    feature: str,
-    value: Any,
-    text: str,
-    contribution: float,
-    empty: tuple[str, int] | None,
-) -> bool:
-    """Whether an empty window is one fact with a picked reason's (:data:`EMPTY_IMPLIES`):
-    then that reason says the emptier of the two and carries both contributions (they add
-    up); "spent nothing in the last 90 days" and "no active days in the last 90 days" are
-    said once, as the second."""
-    for reason in picked:
-        said = _empty_window(reason["feature"], reason["value"])
-        if _implies(empty, said):
-            reason.update(feature=feature, value=value, text=text)
-        if _implies(empty, said) or _implies(said, empty):
-            reason["contribution"] += contribution
-            picked.sort(key=lambda r: -r["contribution"])
-            return True
-    return False
-
-
 def worded_reasons(
     names: list[str],
     contributions: np.ndarray,
@@ -442,8 +397,9 @@ def worded_reasons(
 ) -> list[dict[str, Any]]:
     """One user's top reasons: the features in ``ranked`` order (largest contribution first)
     that pushed the score up, each in words; a text an earlier reason already says (two
-    missing purchase features both read "no purchase yet") is said once, and an empty window
-    with an emptier one as one reason (:func:`_merged`). A value after
+    missing purchase features both read "no purchase yet"), an empty window with an emptier
+    one, or any reason with one that says the same fact, is one reason carrying both
+    contributions (:func:`serving.reason_facts.merged`). A value after
     refunds equal to the one before (nothing refunded) is said as that one: "average order
     145" once, not again as "145 per order net of refunds"."""
     picked: list[dict[str, Any]] = []
@@ -457,17 +413,12 @@ def worded_reasons(
         if said == names[j] or said not in names or not _same(value_of(said), value):
             said = names[j]
         text = reason_text(said, value, purchase_counts, usual_gap_days=gap)
-        empty = _empty_window(names[j], value)
-        if any(reason["text"] == text for reason in picked) or _merged(
-            picked, names[j], value, text, float(contributions[j]), empty
-        ):
-            continue
-        picked.append(
-            {
-                "feature": names[j],
-                "value": value,
-                "contribution": float(contributions[j]),
-                "text": text,
-            }
-        )
+        reason = {
+            "feature": names[j],
+            "value": value,
+            "contribution": float(contributions[j]),
+            "text": text,
+        }
+        if not merged(picked, reason, value_of, names):
+            picked.append(reason)
     return picked

@@ -95,6 +95,10 @@ def test_money_reasons_are_worded_as_purchases_in_a_log_without_amounts() -> Non
     assert reason_text("revenue_total", 12.0, 2.0) == "6 purchases in all"  # 2 each
     assert reason_text("max_order_value", 8.0, 1.0) == "largest order 8 purchases"
     assert reason_text("refund_rate", 0.25, 1.0) == "25% of purchases refunded"
+    # a share that rounds to 0% is not none ('0% of spend refunded' beside 'refunded 10 in all')
+    assert reason_text("refund_rate", 0.003, 1.0) == "under 1% of purchases refunded"
+    assert reason_text("refund_rate", 0.003) == "under 1% of spend refunded"
+    assert reason_text("refund_rate", 0.0) == "nothing refunded so far"
     assert reason_text("recency_days", 9.0, 1.0) == "no activity for 9 days"  # no amount
     # A log with amounts keeps the money words.
     assert reason_text("revenue_30d", 3.0) == "spent 3 in the last 30 days"

@@ -91,11 +91,75 @@ def test_a_reason_already_said_is_said_once() -> None:
     contributions = np.array([0.4, 0.3, 0.2, 0.1])
     values = {"recency_days": 40.0, "orders_90d": 0.0}
     picked = worded_reasons(names, contributions, np.arange(4), values.get)
-    assert [r["text"] for r in picked] == [
-        "no purchase yet",
-        "no activity for 40 days",
-        "no orders in the last 90 days",
+    # no purchase yet says no orders in the last 90 days too: one reason with all three
+    assert [r["text"] for r in picked] == ["no purchase yet", "no activity for 40 days"]
+    assert picked[0]["contribution"] == pytest.approx(0.8)
+
+
+def test_reasons_that_say_one_fact_are_one_reason() -> None:
+    """online_retail's scores said one fact two or three times: "spent nothing so far; no
+    purchase yet; spent nothing in the last 90 days" (26 users), "fewer than 3 orders so far;
+    2 orders so far" (215), "fewer than 3 orders so far; no usual gap between purchases yet"
+    (247). The reason that says the most is kept, carrying the contributions of all."""
+    names = ["revenue_total", "purchase_recency_days", "revenue_90d", "recency_days"]
+    contributions = np.array([0.4, 0.3, 0.2, 0.1])
+    never = {"revenue_total": 0.0, "purchase_recency_days": None, "revenue_90d": 0.0}
+    picked = worded_reasons(names, contributions, np.arange(4), (never | {"recency_days": 9.0}).get)
+    assert [(r["text"], r["feature"]) for r in picked] == [
+        ("no purchase yet", "purchase_recency_days"),
+        ("no activity for 9 days", "recency_days"),
     ]
+    assert picked[0]["contribution"] == pytest.approx(0.9) and picked[0]["value"] is None
+
+    names = ["ipt_std_days", "orders_total", "overdue_ratio", "ipt_mean_days", "recency_days"]
+    contributions = np.array([0.5, 0.3, 0.2, 0.1, 0.05])
+    two = {"ipt_std_days": None, "orders_total": 2.0, "overdue_ratio": 1.5}
+    two |= {"ipt_mean_days": 30.0, "recency_days": 45.0}
+    picked = worded_reasons(names, contributions, np.arange(5), two.get)
+    assert [r["text"] for r in picked] == [
+        "2 orders so far",  # says fewer than 3
+        "next purchase overdue (1.5x their usual gap)",
+        "buys every 30 days on average",
+    ]
+    assert picked[0]["contribution"] == pytest.approx(0.8)
+    one = {"ipt_std_days": None, "orders_total": 1.0, "overdue_ratio": None}
+    one |= {"ipt_mean_days": None, "recency_days": 45.0}
+    picked = worded_reasons(names, contributions, np.arange(5), one.get)
+    assert [r["text"] for r in picked] == ["1 order so far", "no activity for 45 days"]
+    assert picked[0]["contribution"] == pytest.approx(1.1)
+    # Without the order count: the bound that says more (no gap: fewer than 2 orders).
+    names = ["ipt_std_days", "overdue_ratio", "recency_days", "ipt_mean_days"]
+    picked = worded_reasons(names, np.array([0.5, 0.2, 0.05, -0.1]), np.arange(4), one.get)
+    assert [r["text"] for r in picked] == [
+        "no usual gap between purchases yet",
+        "no activity for 45 days",
+    ]
+    # Orders of one moment: a usual gap of 0 makes no ratio, yet there were two orders.
+    moment = one | {"orders_total": 2.0, "ipt_mean_days": 0.0}
+    names = ["orders_total", "overdue_ratio", "ipt_mean_days"]
+    picked = worded_reasons(names, np.array([0.5, 0.2, 0.1]), np.arange(3), moment.get)
+    assert [r["text"] for r in picked] == [
+        "2 orders so far",
+        "no usual gap between purchases yet",
+        "buys again within a day on average",
+    ]
+    # Refunds: none so far says none in any window, counted or summed; 0% refunded says none.
+    names = ["refund_rate", "refunds_90d", "refund_amount_30d", "refund_amount_total"]
+    none = {"refund_rate": 0.0, "refunds_90d": 0.0, "refund_amount_30d": 0.0}
+    picked = worded_reasons(
+        names,
+        np.array([0.1, 0.2, 0.3, 0.4]),
+        np.arange(4)[::-1],
+        (none | {"refund_amount_total": 0.0}).get,
+    )
+    assert [r["text"] for r in picked] == ["nothing refunded so far"]
+    assert picked[0]["contribution"] == pytest.approx(1.0)
+    picked = worded_reasons(names[1:3], np.array([0.2, 0.3]), np.array([1, 0]), none.get)
+    assert [r["text"] for r in picked] == ["no refunds in the last 90 days"]
+    # A model without the usual gap knows nothing of why there is no ratio: said apart.
+    names = ["orders_total", "overdue_ratio"]
+    picked = worded_reasons(names, np.array([0.5, 0.2]), np.arange(2), one.get)
+    assert [r["text"] for r in picked] == ["1 order so far", "no usual gap between purchases yet"]
 
 
 def test_an_empty_window_is_said_once_as_the_emptiest_with_both_contributions() -> None:
