@@ -290,3 +290,14 @@ def test_a_campaign_from_a_list_refuses_every_option_that_makes_a_list(
     many = _error([*start, "--top", "5", "--seed", "3", "--rank-by", "ltv", "--stage", "silent"])
     assert all(o in many for o in ("--top", "--seed", "--rank-by", "--stage"))
     assert not (home / "campaigns").exists()
+
+
+@pytest.mark.parametrize("command", [["at-risk"], ["movers"]])
+def test_a_list_format_without_a_file_is_refused(home: Path, command: list[str]) -> None:
+    """`at-risk --format csv` printed the terminal's text list as if no --format were given."""
+    result = CliRunner().invoke(main, [*command, "--format", "csv"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "Error: --format csv is the format of the file --out writes: add --out FILE (printed "
+        "lists are text; --json prints them as JSON)"
+    )

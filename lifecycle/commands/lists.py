@@ -101,6 +101,11 @@ def _list_options(function: Any) -> Any:
     ) -> Any:
         from serving.lists import Filters
 
+        if fmt is not None and out is None:  # was ignored: the list printed as text
+            raise click.UsageError(
+                f"--format {fmt} is the format of the file --out writes: add --out FILE "
+                "(printed lists are text; --json prints them as JSON)"
+            )
         request = ListRequest(
             top,
             Filters(segment, stage, channel, min_ltv, min_churn),
