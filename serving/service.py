@@ -33,6 +33,7 @@ from lifecycle.tasks import names as task_names
 from serving.answers import stale_text
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError
+from serving.field_errors import FieldErrors
 from serving.follow import MirrorFollower
 from serving.limits import BodyLimit, JsonOnly
 from serving.logs import quiet_bad_input
@@ -389,6 +390,7 @@ LifecycleScoring.add_asgi_middleware(JsonOnly)
 LifecycleScoring.add_asgi_middleware(BodyLimit)
 LifecycleScoring.add_asgi_middleware(OpenApiErrors)
 LifecycleScoring.add_asgi_middleware(ReadyReason)
+LifecycleScoring.add_asgi_middleware(FieldErrors)  # a 400's error names its fields
 
 
 def refuse_unknown_fields(api: bentoml.api, route: str) -> None:  # type: ignore[valid-type]

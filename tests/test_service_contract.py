@@ -56,11 +56,52 @@ def test_at_risk_refuses_unknown_fields_naming_the_ones_it_takes(home: Path) -> 
             assert detail["loc"][-1] == unknown
             assert f"unknown field {unknown!r}" in detail["msg"]
             assert "lifecycle_stage" in detail["msg"] and "limit" in detail["msg"]
-        # Every 400 of the route names the request, not the validator's class.
-        for body in ({"stage": "bogus"}, {"limit": 0}):
+        # Every 400's error names the field and what is wrong, not a validator's class (it
+        # said "1 validation error for Input", or "... for KnownFieldsOnly" once).
+        for body, error in (
+            ({"stage": "bogus"}, "stage: unknown field 'stage'; at_risk takes segment, "),
+            ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
+        ):
             response = client.post("/at_risk", json=body)
             assert response.status_code == 400, response.text
-            assert response.json()["error"] == "1 validation error for Input", response.text
+            assert response.json()["error"].startswith(error), response.text
+
+
+def test_a_400_says_in_its_error_which_fields_and_what_is_wrong(home: Path) -> None:
+    """A product service logs ``error``: it read "1 validation error for Input" whatever the
+    field; an id sent as a number (online_retail's ids are numbers) is told to quote it."""
+    from services import service_asgi_app
+    from starlette.testclient import TestClient
+
+    with TestClient(service_asgi_app()) as client:
+        for route, body, error in (
+            (
+                "score",
+                {"user_ids": ["12346", 12347]},
+                "user_ids[1]: Input should be a valid string (ids are text: send them in quotes)",
+            ),
+            ("score", {}, "user_ids: Field required"),
+            (
+                "score_features",
+                {"users": [{"user_id": "a", "features": {"x": [1]}}]},
+                "users[0].features.x: Input should be a valid number, boolean or string",
+            ),
+            (
+                "score",
+                {"user_ids": [1, 2, 3, 4, 5]},
+                "user_ids[0]: Input should be a valid string (ids are text: send them in "
+                "quotes); user_ids[1]: Input should be a valid string (ids are text: send them "
+                "in quotes); user_ids[2]: Input should be a valid string (ids are text: send "
+                "them in quotes); and 2 more (see detail)",
+            ),
+        ):
+            response = client.post(f"/{route}", json=body)
+            assert response.status_code == 400, response.text
+            answer = response.json()
+            assert answer["error"] == error, answer
+            assert answer["detail"] and all("loc" in d and "msg" in d for d in answer["detail"])
+        # every other answer passes untouched
+        assert client.get("/livez").status_code == 200
 
 
 def test_every_route_refuses_fields_it_does_not_take(home: Path) -> None:

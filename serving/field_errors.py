@@ -1,0 +1,107 @@
+"""A 400 of the request's fields says, in its ``error``, which fields and what is wrong.
+
+BentoML answers a pydantic ``ValidationError`` (its own check of the body, and the routes'
+``serving.errors.field_errors``) with ``{"error": "1 validation error for Input", "detail":
+[...]}``: the sentence named the validator's model, and only ``detail`` the field. The
+middleware writes the ``error`` from the details, as every other error answer has it:
+``user_ids[0]: Input should be a valid string (ids are text: send them in quotes)``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from serving.errors import send_response
+
+TITLE = re.compile(r"^\d+ validation errors? for \w+$")
+SHOWN = 3  # problems the sentence names; ``detail`` holds every one
+UNION_MEMBERS = {"float", "int", "bool", "str", "none"}  # pydantic's loc of a union's branch
+ID_FIELDS = {"user_ids", "user_id"}
+VALID = "Input should be a valid "
+
+
+def place(loc: list[Any]) -> str:
+    """``["users", 0, "features", "x"]`` as ``users[0].features.x``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "body"
+
+
+def problems(detail: list[dict[str, Any]]) -> list[str]:
+    """One sentence per field: a union's branches as one (``Input should be a valid number,
+    boolean or string``), an id sent as a number with how to send it."""
+    said: dict[str, list[str]] = {}
+    branches: dict[str, list[str]] = {}
+    for item in detail:
+        loc, msg = list(item.get("loc") or []), str(item.get("msg", ""))
+        if len(loc) > 1 and loc[-1] in UNION_MEMBERS and msg.startswith(VALID):
+            branches.setdefault(place(loc[:-1]), []).append(msg.removeprefix(VALID))
+            said.setdefault(place(loc[:-1]), [])
+        else:
+            said.setdefault(place(loc), []).append(msg)
+    out = []
+    for where, msgs in said.items():
+        kinds = branches.get(where, [])
+        if kinds:
+            listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+            msgs = [*msgs, f"{VALID}{listed}"]
+        msg = "; ".join(msgs)
+        if msg == f"{VALID}string" and ID_FIELDS & set(re.split(r"[.\[]", where)):
+            msg += " (ids are text: send them in quotes)"
+        out.append(f"{where}: {msg}")
+    return out
+
+
+def sentence(detail: list[dict[str, Any]]) -> str:
+    """The ``error`` of a 400: the first problems, and how many more ``detail`` holds."""
+    found = problems(detail)
+    more = len(found) - SHOWN
+    return "; ".join(found[:SHOWN]) + (f"; and {more} more (see detail)" if more > 0 else "")
+
+
+class FieldErrors:
+    """ASGI middleware: a 400 whose ``error`` is pydantic's title gets the sentence instead
+    (only 400s are held back to be read; every other answer passes as it comes)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message.get("status") == 400:
+                held.update(message)
+                return None
+            if not held or message["type"] != "http.response.body":
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                await send_response(send, _rewritten(held, b"".join(chunks)))
+            return None
+
+        await self.app(scope, receive, capture)
+
+
+def _rewritten(start: dict[str, Any], body: bytes) -> Any:
+    from starlette.responses import Response
+
+    headers = {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in start.get("headers", [])
+        if k.lower() != b"content-length"
+    }
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and TITLE.match(str(data.get("error", ""))):
+            data["error"] = sentence(data.get("detail") or [])
+            body = json.dumps(data).encode()
+    except ValueError:  # not JSON: as it came
+        pass
+    return Response(body, status_code=400, headers=headers)
