@@ -15,6 +15,7 @@ import pandas as pd
 
 from features import contract as c
 from features.date_orders import DATES_READ_AS
+from features.erasure_log import ERASED_USER
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
@@ -126,6 +127,7 @@ def stream_table(
     source_row = SOURCE_ROW_COLUMN
     noted = {name: NOTED_COLUMN.format(name) for name in rules.noted}
     unnamed: dict[str, bool] = {}  # a column the header leaves blank -> a value seen in it
+    lost: list[np.ndarray] = []  # user ids of quarantined rows
     try:
         for raw in chunks():
             _note_unnamed(raw, unnamed)
@@ -139,6 +141,9 @@ def stream_table(
             for name, column in noted.items():
                 staged_extra[column] = bad.noted_rows(name)[keep]
             good.write(frame.loc[keep], staged_extra)
+            if c.USER_ID in frame.columns:  # users of bad rows whose id is no reason of theirs
+                trusted = ~keep & ~bad.reason.isin(ID_REASONS).to_numpy()
+                lost.append(frame[c.USER_ID].to_numpy()[trusted])
             quarantined = bad.frame()
             held.write(quarantined)
             reasons.update(bad.counts())
@@ -231,6 +236,8 @@ def stream_table(
         report.notes.update(checks.notes)
         if c.USER_ID in columns:
             report.notes.update(_ids_spelt_apart(con, staged))
+        if rules.table == "events" and c.USER_ID in columns:
+            report.notes.update(_users_only_quarantined(con, staged, row, lost, stored_events))
         for name, column in noted.items():  # counted over the rows that load
             ((count,),) = con.execute(
                 f"SELECT count(*) FROM {staged} WHERE {identifier(column)} "
@@ -298,6 +305,45 @@ def stream_table(
 
 
 EMPTY_UNNAMED = "empty_unnamed_columns_ignored"  # report note: blank-named, empty columns
+ONLY_QUARANTINED = "users_only_quarantined"  # report note: {"users", "example"}
+# a row quarantined for these has no id to trust (a cell out of line, a header, none), or
+# one never to be said (an erased user's)
+ID_REASONS = (
+    ERASED_USER,
+    "missing_user_id",
+    "invalid_user_id",
+    "user_id_too_long",
+    EMPTY_ROW,
+    "repeated_header",
+    EXTRA_FIELDS,
+    MISSING_FIELDS,
+)
+
+
+def _users_only_quarantined(
+    con: Any, staged: str, row: str, lost: list[np.ndarray], stored_events: Path | None
+) -> dict[str, Any]:
+    """Users every row of whom was quarantined (or held back), and who are not in the dataset
+    an append adds to: their rows are counted by reason, but the user was gone unsaid."""
+    import duckdb
+
+    ids = np.concatenate(lost) if lost else np.array([], dtype=object)
+    con.register("lost_ids", pd.DataFrame({"u": pd.array(ids, dtype="string")}).dropna())
+    uid = identifier(c.USER_ID)
+    held = f"SELECT {uid} FROM {staged} WHERE {row} IN (SELECT source_row FROM held_back)"
+    loaded = f"SELECT {uid} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM held_back)"
+    gone = f"SELECT DISTINCT u FROM (SELECT u FROM lost_ids UNION ALL {held}) WHERE u NOT IN ({loaded})"
+    if stored_events is not None:
+        gone += f" AND u NOT IN (SELECT {uid} FROM read_parquet({literal(stored_events)}))"
+    try:
+        ((users, example),) = con.execute(f"SELECT count(*), min(u) FROM ({gone})").fetchall()
+    except duckdb.Error:  # a damaged dataset: the append names it in one line next
+        return {}
+    finally:
+        con.unregister("lost_ids")
+    return {ONLY_QUARANTINED: {"users": int(users), "example": str(example)}} if users else {}
+
+
 SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
 
 

@@ -101,4 +101,10 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
                 "exported without their product), --keep-repeats loads every copy"
             )
         )
+    if gone := notes.get("users_only_quarantined"):
+        some = f"{gone['users']:,} user{'s' * (gone['users'] != 1)}"
+        out.append(
+            f"    {some} with no row loaded (e.g. {gone['example']!r}): every row of theirs is in "
+            "the quarantine file, so they are not in the dataset"
+        )
     return out

@@ -71,6 +71,8 @@ def test_a_forgotten_user_stays_out_of_an_overlapping_append(
     data = _run("ingest", str(december), "--users", str(users), "--dataset", "shop", "--append")
     reasons = data["tables"]["events"]["reasons"]
     assert reasons[ERASED_USER] == 6  # 4 November rows, 2 December rows (one also bad)
+    # no row of theirs loads, yet they are not named as users with no row loaded
+    assert "users_only_quarantined" not in data["tables"]["events"]["notes"]
     assert data["tables"]["users"]["reasons"] == {ERASED_USER: 1}
     events = pd.read_parquet(shop / "events.parquet")
     users_table = pd.read_parquet(shop / "users.parquet")

@@ -124,11 +124,51 @@ def test_quarantined_comma_amounts_name_the_option_that_reads_them(
     )
     result = CliRunner().invoke(main, ["--quiet", "ingest", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-2:] == [
+    assert result.stdout.splitlines()[-3:] == [
         "  events: 2 rows loaded of 3, 1 quarantined (1 ambiguous_amount)",
         "    1 ambiguous_amount rows (12,5 or 1,234: a decimal comma or a thousands separator): "
         "if the file writes decimals with a comma, --decimal-comma reads them",
+        "    1 user with no row loaded (e.g. 'u1'): every row of theirs is in the quarantine "
+        "file, so they are not in the dataset",
     ]
+
+
+def test_users_whose_every_row_is_quarantined_are_counted_and_named(
+    home: Path, tmp_path: Path
+) -> None:
+    """online_retail's customer 13256 has one invoice line, at price 0: quarantined, and the
+    customer was gone from the dataset with no word of it. A user of the dataset an append
+    adds to is not gone; an id that is itself the fault names no user."""
+    path = tmp_path / "shop.csv"
+    path.write_text(
+        "user_id,event_time,event_type,amount\nu1,2024-01-01,purchase,5\n"
+        "u2,2024-01-02,purchase,abc\nu2,2024-01-03,purchase,-3\n,2024-01-04,purchase,4\n"
+        "u3,2024-01-05,purchase,7\nu4,2024-13-45,purchase,1\nu5,2024-01-06,purchase,2\n"
+        'u5,2024-01-07,purchase,x\n"u6\x00",2024-01-08,purchase,1\nu7,2024-01-09,purchase,3\n'
+        + "".join(f"u1{k},2024-01-1{k},purchase,3\n" for k in range(4))
+    )
+    result = CliRunner().invoke(main, ["--quiet", "ingest", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "    2 users with no row loaded (e.g. 'u2'): every row of theirs is in the quarantine "
+        "file, so they are not in the dataset"
+    )
+    report = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    assert report["tables"]["events"]["notes"]["users_only_quarantined"] == {
+        "users": 2,  # u2 and u4; not u5 (a row loaded), nor the row without an id or a bad one
+        "example": "u2",
+    }
+    more = tmp_path / "more.csv"
+    more.write_text(
+        "user_id,event_time,event_type,amount\nu1,2024-02-01,purchase,-1\n"
+        "u8,2024-02-02,purchase,-2\nu9,2024-02-03,purchase,1\nu3,2024-02-04,purchase,2\n"
+    )
+    args = ["--json", "--quiet", "ingest", str(more), "--dataset", "shop", "--append"]
+    appended = json.loads(CliRunner().invoke(main, args).stdout)
+    assert appended["tables"]["events"]["notes"]["users_only_quarantined"] == {
+        "users": 1,  # u8; u1 is in the dataset
+        "example": "u8",
+    }
 
 
 def test_a_symlink_loop_or_a_broken_link_is_named_as_such(home: Path, tmp_path: Path) -> None:
