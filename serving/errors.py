@@ -69,6 +69,15 @@ async def send_response(send: Any, response: JSONResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+async def send_body(send: Any, start: dict[str, Any], body: bytes) -> None:
+    """Send a response held back by middleware (its ``http.response.start`` message) with a
+    new body, its content-length made to match."""
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class ApiError(Exception):
     """An answer other than 200 that is not a field error (404, 409, 503)."""
 

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from serving.errors import send_response
+from serving.errors import send_body
 
 TITLE = re.compile(r"^\d+ validation errors? for \w+$")
 SHOWN = 3  # problems the sentence names; ``detail`` holds every one
@@ -83,25 +83,19 @@ class FieldErrors:
                 return await send(message)
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
-                await send_response(send, _rewritten(held, b"".join(chunks)))
+                await send_body(send, held, _rewritten(b"".join(chunks)))
             return None
 
         await self.app(scope, receive, capture)
 
 
-def _rewritten(start: dict[str, Any], body: bytes) -> Any:
-    from starlette.responses import Response
-
-    headers = {
-        k.decode("latin-1"): v.decode("latin-1")
-        for k, v in start.get("headers", [])
-        if k.lower() != b"content-length"
-    }
+def _rewritten(body: bytes) -> bytes:
+    """The body with pydantic's title replaced by :func:`sentence` (other bodies as they are)."""
     try:
         data = json.loads(body)
-        if isinstance(data, dict) and TITLE.match(str(data.get("error", ""))):
-            data["error"] = sentence(data.get("detail") or [])
-            body = json.dumps(data).encode()
     except ValueError:  # not JSON: as it came
-        pass
-    return Response(body, status_code=400, headers=headers)
+        return body
+    if not isinstance(data, dict) or not TITLE.match(str(data.get("error", ""))):
+        return body
+    data["error"] = sentence(data.get("detail") or [])
+    return json.dumps(data).encode()

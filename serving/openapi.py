@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serving.auth import ADMIN_PATHS, AUTH_SCOPE_KEY, OPEN_PATHS
-from serving.errors import ERROR_SCHEMA
+from serving.errors import ERROR_SCHEMA, send_body
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -336,11 +336,6 @@ class OpenApiErrors:
                     body = json.dumps(spec).encode()
                 except ValueError:
                     pass
-            headers = [
-                (k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"
-            ]
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send_body(send, start, body)
 
         await self.app(scope, receive, capture)

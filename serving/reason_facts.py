@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from features.asof import window_of
-from serving.reason_words import USUAL_GAP
+from serving.reason_words import USUAL_GAP, is_missing
 
 # Nothing of one kind in a window says nothing of another there: every order and session is
 # activity, spend comes with an order, and refunds counted and refunds summed are one fact.
@@ -52,19 +52,15 @@ FEWER_ORDERS = {"ipt_mean_days": 1, "ipt_std_days": 2}
 Fact = tuple[str, Any, Any]  # ("empty", kind, days) or ("orders", at most, exactly)
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float | np.floating) and np.isnan(value))
-
-
 def fact_of(name: str, value: Any, value_of: Callable[[str], Any]) -> Fact | None:
     """What ``name``'s ``value`` says happened, or did not; None for any other value."""
-    if _missing(value):
+    if is_missing(value):
         if name in NONE_EVER:
             return ("empty", NONE_EVER[name], EVER)
         if name in FEWER_ORDERS:
             return ("orders", FEWER_ORDERS[name], False)
         # no usual gap: fewer than 2 orders, unless the gap is 0 (orders of one moment)
-        if name == "overdue_ratio" and _missing(value_of(USUAL_GAP)):
+        if name == "overdue_ratio" and is_missing(value_of(USUAL_GAP)):
             return ("orders", 1, False)
         return None
     if not isinstance(value, int | float | np.number):  # a category, NA
@@ -101,8 +97,9 @@ def merged(
     names: Sequence[str],
 ) -> bool:
     """Whether ``reason`` says what a picked reason says, in the same words or as a fact one
-    of the two says (:func:`says`): then that reason says the stronger of the two (the first, if each says the other) and carries
-    both contributions (they add up). ``value_of`` gives the values of ``names``."""
+    of the two says (:func:`says`): then that reason says the stronger of the two (the first,
+    if each says the other) and carries both contributions (they add up). ``value_of`` gives
+    the values of ``names``."""
     if USUAL_GAP not in names:  # a model without it: nothing is known of the gap
         value_of = lambda name, given=value_of: 1.0 if name == USUAL_GAP else given(name)  # noqa: E731
     fact = fact_of(reason["feature"], reason["value"], value_of)

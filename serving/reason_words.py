@@ -145,7 +145,8 @@ def _is_none(value: Any) -> bool:
     return isinstance(value, int | float) and f"{value:.0f}" in ("0", "-0")
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """None or NaN: a feature the user has no value of."""
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
@@ -160,7 +161,7 @@ def _times(ratio: float) -> str:
 
 
 def _under_a_day(days: Any) -> bool:
-    return isinstance(days, int | float) and not _is_missing(days) and days < 1
+    return isinstance(days, int | float) and not is_missing(days) and days < 1
 
 
 def _ratio_text(feature: str, value: float) -> str:
@@ -240,7 +241,7 @@ def reason_text(
     """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
     counts in a log without amounts, ``serving.units``) words amounts as purchases;
     ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio."""
-    if _is_missing(value):
+    if is_missing(value):
         return _missing_text(feature, purchase_counts)
     if feature == "activated":
         return "activated" if value else "never activated"
@@ -250,7 +251,7 @@ def reason_text(
         return f"{feature.replace('_', ' ')}: {value}"  # a personal attribute of the data's own
     if feature == "refund_rate" and value < 0.005:  # "0% of spend refunded" said 0.3% too
         spend = "purchases" if purchase_counts else "spend"
-        return "nothing refunded so far" if value == 0 else f"under 1% of {spend} refunded"
+        return NONE_TEXT["refund_amount_total"] if value == 0 else f"under 1% of {spend} refunded"
     if purchase_counts:
         counted = _counted_text(feature, float(value), purchase_counts)
         if counted is not None:
