@@ -107,7 +107,6 @@ def in_process(home: Path, ids: list[str], users: int, seconds: float) -> dict[s
         t0 = time.perf_counter()
         scorer.score(batch)
         latencies.append(time.perf_counter() - t0)
-    scorer.close()
     return {
         **summary(SCORER, users, latencies, time.perf_counter() - started),
         "connections": 1,
@@ -357,7 +356,6 @@ def plain_app(home: Path) -> Any:
     scorer = Scorer(load_settings(home=home))
     scorer.load()
     body = scorer.score(user_sample(home, 1)).model_dump_json().encode()
-    scorer.close()
 
     async def score(request: Request) -> Response:
         await request.body()

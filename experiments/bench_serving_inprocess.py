@@ -171,7 +171,6 @@ def measure(home: Path, seconds: float) -> dict[str, Any]:
     )
     if compiled:
         engines["compiled"] = {name: timed(make(), seconds) for name, make in cases.items()}
-    scorer.close()
     floor_ms = engines["compiled" if compiled else "lightgbm"]["floor"]["cpu_p50_ms"]
     for rows in engines.values():
         own_floor = rows["floor"]["cpu_p50_ms"]

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -101,7 +98,6 @@ class Scorer:
         self._no_load_pending.set()
         self._reload_lock = threading.Lock()
         self._promote_lock = threading.Lock()
-        self._cache = Path(tempfile.mkdtemp(prefix="lifecycle-serving-"))
         self.lists = ListAnswers(settings, self.dataset)
         from serving.known_reasons import ReasonsCache
 
@@ -149,7 +145,7 @@ class Scorer:
 
         try:
             require_events(self.settings, self.dataset, "serve")  # not "run features apply"
-            store = open_for_champions(self.settings, self.dataset, self._cache, mirrored=mirrored)
+            store = open_for_champions(self.settings, self.dataset, mirrored=mirrored)
             state = self._build(store, mirrored)
             self.state, self.error = state, None
         except Exception as error:
@@ -174,7 +170,7 @@ class Scorer:
             score_frame,
         )
 
-        champions = load_champions(self.settings, self.dataset, self._cache, mirrored=mirrored)
+        champions = load_champions(self.settings, self.dataset, mirrored=mirrored)
         SERVED_INPUTS.publish(champions.bundles.values())  # for the OpenAPI document
         cold: dict[str, Any] = {}
         if champions.bundles:
@@ -200,9 +196,7 @@ class Scorer:
         gauges.publish_realized(realized, champions.versions)
         gauges.publish_drift(last_result(self.settings, self.dataset))
         gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
-        uplift, unloadable = uplift_champion_or_none(
-            self.settings, self.dataset, self._cache, mirrored=mirrored
-        )
+        uplift, unloadable = uplift_champion_or_none(self.settings, self.dataset, mirrored=mirrored)
         if unloadable:  # the tasks still serve; /models and the start's log say why
             champions.unavailable[UPLIFT_TASK] = unloadable
         loaded = Loaded(
@@ -245,7 +239,7 @@ class Scorer:
             if previous is None:
                 new = self.load()
             else:  # a new store: the registry and online files now on disk, not the old ones
-                new = self._build(open_for_champions(self.settings, self.dataset, self._cache))
+                new = self._build(open_for_champions(self.settings, self.dataset))
                 self.state = new  # one assignment: a request sees the old set or the new one
         before = previous.champions.versions if previous else {}
         after = new.champions.versions
@@ -314,9 +308,6 @@ class Scorer:
             t: a.get("champion") for t, a in registry_aliases(self.settings, self.dataset).items()
         }
         return current != {t: state.champions.versions.get(t) for t in task_names()}
-
-    def close(self) -> None:
-        shutil.rmtree(self._cache, ignore_errors=True)
 
     # scoring
 

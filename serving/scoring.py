@@ -131,8 +131,17 @@ def load_champions(
     mirrored: bool = False,
 ) -> Champions:
     """Download each task's champion from the registry (``mirrored``: its aliases mirror, see
-    ``lifecycle.registry``); a task without one is reported, not fatal."""
+    ``lifecycle.registry``); a task without one is reported, not fatal. The downloads stay in
+    ``cache`` (a bundle's ``source``); without one they go to a temporary folder that is
+    removed once loaded, as the bundles hold all they serve."""
     from serving.units import purchase_counts
+
+    if cache is None:
+        with tempfile.TemporaryDirectory(prefix="lifecycle-models-") as scratch:
+            champions = load_champions(settings, dataset, Path(scratch), mirrored=mirrored)
+        for bundle in champions.bundles.values():
+            bundle.source = None  # its files are gone: compiling writes out the model text
+        return champions
 
     dataset = dataset or settings.dataset
     client = registry.reader(settings, mirrored=mirrored)
@@ -140,7 +149,6 @@ def load_champions(
         bands=(settings.serving.high_risk, settings.serving.medium_risk),
         purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
     )
-    cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-models-"))
     for task in tasks.names():
         name = registry.model_name(dataset, task)
         version = registry.alias_version(client, name, registry.CHAMPION)

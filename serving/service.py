@@ -230,7 +230,6 @@ class LifecycleScoring:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self._stop.set()
-        self.scorer.close()
 
     @bentoml.api
     def score(

@@ -99,9 +99,7 @@ def open_feature_store(settings: Settings, dataset: str) -> ServedStore:
     return store
 
 
-def open_for_champions(
-    settings: Settings, dataset: str, cache: Path, *, mirrored: bool = False
-) -> ServedStore:
+def open_for_champions(settings: Settings, dataset: str, *, mirrored: bool = False) -> ServedStore:
     """:func:`open_feature_store`; when it refuses and no champion could read the store
     anyway (a feature its service asks for is gone, the service changed or vanished: a
     dataset that lost a column, then ``features apply``), the refusal says that first, as
@@ -116,7 +114,7 @@ def open_for_champions(
         if registry_problem(settings) is not None:  # reading it would create an empty one
             raise
         try:
-            champions = load_champions(settings, dataset, cache, mirrored=mirrored)
+            champions = load_champions(settings, dataset, mirrored=mirrored)
         except Exception:  # the registry cannot be read either: the store's refusal stands
             raise error from None
         unserved = no_model_for(champions, list(names()))

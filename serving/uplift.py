@@ -67,13 +67,13 @@ def load_uplift_champion(
             f"no uplift champion {name}: run `lifecycle train-uplift --dataset {dataset}` on a "
             f"randomized campaign table of this dataset"
         )
-    cache = cache or Path(tempfile.mkdtemp(prefix="lifecycle-uplift-"))
-    copy = cache / f"{name}-v{version.version}"
-    try:
-        bundle = UpliftBundle.load(registry.bundle_path(client, name, version.version, copy))
-    except Exception as error:  # a corrupt or missing artifact
-        why = registry.unloadable(client, name, str(version.version), error, copy)
-        raise UpliftUnloadable(f"uplift champion {why}") from None
+    with tempfile.TemporaryDirectory(prefix="lifecycle-uplift-") as scratch:
+        copy = Path(cache or scratch) / f"{name}-v{version.version}"
+        try:
+            bundle = UpliftBundle.load(registry.bundle_path(client, name, version.version, copy))
+        except Exception as error:  # a corrupt or missing artifact
+            why = registry.unloadable(client, name, str(version.version), error, copy)
+            raise UpliftUnloadable(f"uplift champion {why}") from None
     return UpliftChampion(bundle, name, str(version.version))
 
 
@@ -159,12 +159,12 @@ def with_expected_saved_value(
 
 
 def uplift_champion_or_none(
-    settings: Settings, dataset: str, cache: Path | None = None, *, mirrored: bool = False
+    settings: Settings, dataset: str, *, mirrored: bool = False
 ) -> tuple[UpliftChampion | None, str | None]:
     """The dataset's uplift champion, or None (the API then answers ``uplift`` null), and
     why a champion there is cannot be loaded (None when it loaded or there is none)."""
     try:
-        return load_uplift_champion(settings, dataset, cache=cache, mirrored=mirrored), None
+        return load_uplift_champion(settings, dataset, mirrored=mirrored), None
     except UpliftUnloadable as error:
         return None, str(error)
     except UpliftUnavailable:

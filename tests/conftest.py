@@ -109,14 +109,13 @@ def known_users(served_home: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def scorer(trained_workspace: TrainedWorkspace) -> Iterator[Any]:
+def scorer(trained_workspace: TrainedWorkspace) -> Any:
     """A scorer of the shared workspace, its trees through LightGBM (nothing compiled)."""
     from serving.scorer import Scorer
 
     loaded = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
     loaded.load()
-    yield loaded
-    loaded.close()
+    return loaded
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from experiment_runs import few_rounds, run_experiment
-from workspaces import NO_PLOTS, TrainedWorkspace
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace
 
 from lifecycle.compiled import OBJECT_SUFFIX, compile_trees
 from lifecycle.settings import load_settings
@@ -77,6 +77,46 @@ def test_compiled_champions_give_lightgbm_outputs(
     compile_champions(off, plain)
     assert not any(b.compiled for b in plain.bundles.values())
     assert not off.workspace.compiled_dir.exists()
+
+
+def test_champions_loaded_without_a_folder_leave_none_behind(
+    trained_workspace: TrainedWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`score-all`, `monitor` and the service load the champions without a folder of their
+    own: the downloads are gone once loaded (each load left 6 MB in the temporary folder),
+    the bundles score as those kept on disk, and compiling one writes out the registry's
+    very file, so it finds the same compiled trees."""
+    import tempfile
+
+    from serving.scorer import Scorer
+    from serving.scoring import load_champions
+    from serving.uplift import uplift_champion_or_none
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    settings = trained_workspace.settings()
+    champions = load_champions(settings)
+    assert champions.bundles and not champions.unavailable
+    assert uplift_champion_or_none(settings, settings.dataset) == (None, None)
+    scorer = Scorer(trained_workspace.settings(NO_COMPILE))
+    scorer.load()
+    scorer.reload()
+    assert scorer.score(list(latest_users(trained_workspace, 3)["user_id"])).users
+    assert sorted(p.name for p in scratch.iterdir()) == []
+
+    kept = load_champions(settings, cache=tmp_path / "models")
+    features = latest_users(trained_workspace)
+    for task, bundle in champions.bundles.items():
+        assert bundle.source is None
+        np.testing.assert_array_equal(
+            outputs(bundle, features), outputs(kept.bundles[task], features)
+        )
+        for name, booster in bundle.booster_files().items():
+            written = tmp_path / "written" / task / name
+            written.parent.mkdir(parents=True, exist_ok=True)
+            booster.save_model(str(written))
+            assert written.read_bytes() == (kept.bundles[task].source / name).read_bytes()
 
 
 def tiny_model(directory: Path) -> tuple[Path, np.ndarray]:

@@ -131,14 +131,11 @@ def test_http_promote_is_refused_while_another_command_changes_the_workspace(
     added = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
     client.set_registered_model_alias(name, registry.CHALLENGER, added.version)
     scorer = Scorer(settings)
-    try:
-        with holding(trained_copy, tmp_path / "held") as other, pytest.raises(ApiError) as refused:
-            scorer.promote("churn", "canary looked good", force=True)
-        assert refused.value.status == 409
-        message = refused.value.message
-        assert "being changed by another lifecycle command" in message, message
-        assert f"(pid {other.pid}: python -c " in message and "nothing was done" in message
-        kept = registry.alias_version(client, name, registry.CHAMPION)
-        assert str(kept.version) == str(champion.version)  # the champion did not move
-    finally:
-        scorer.close()
+    with holding(trained_copy, tmp_path / "held") as other, pytest.raises(ApiError) as refused:
+        scorer.promote("churn", "canary looked good", force=True)
+    assert refused.value.status == 409
+    message = refused.value.message
+    assert "being changed by another lifecycle command" in message, message
+    assert f"(pid {other.pid}: python -c " in message and "nothing was done" in message
+    kept = registry.alias_version(client, name, registry.CHAMPION)
+    assert str(kept.version) == str(champion.version)  # the champion did not move

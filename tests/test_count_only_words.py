@@ -137,22 +137,16 @@ def test_api_answers_of_a_count_only_log_say_purchases(
 
     scorer = Scorer(counted)
     scorer.load()
-    try:
-        page = scorer.at_risk(limit=10)
-        assert page.amounts == "purchases" and page.currency is None
-        scored = scorer.score([u.user_id for u in page.users], reasons="fresh")
-        assert scored.amounts == "purchases" and scorer.models().amounts == "purchases"
-        reasons = [r.text for u in scored.users for r in u.reasons or []]
-        assert reasons and not any(MONEY_WORDS.search(t) for t in reasons), reasons
-    finally:
-        scorer.close()
+    page = scorer.at_risk(limit=10)
+    assert page.amounts == "purchases" and page.currency is None
+    scored = scorer.score([u.user_id for u in page.users], reasons="fresh")
+    assert scored.amounts == "purchases" and scorer.models().amounts == "purchases"
+    reasons = [r.text for u in scored.users for r in u.reasons or []]
+    assert reasons and not any(MONEY_WORDS.search(t) for t in reasons), reasons
     # A log with amounts: money in its currency.
     normal = Scorer(trained_workspace.settings(NO_COMPILE))
     normal.load()
-    try:
-        assert normal.models().amounts == "money" and normal.models().currency == "GBP"
-    finally:
-        normal.close()
+    assert normal.models().amounts == "money" and normal.models().currency == "GBP"
 
 
 def test_campaign_report_of_a_count_only_log_says_purchases(counted: Settings) -> None:

@@ -121,7 +121,6 @@ def test_a_server_on_a_snapshot_says_what_it_is_not_to_apply_features(imported: 
     assert scorer.error is not None
     assert scorer.error.startswith("serve: needs an events dataset, and 'telco_churn' is a")
     assert scorer.error.endswith("on it run `lifecycle train-snapshot --dataset telco_churn`")
-    scorer.close()
 
 
 def test_serve_of_a_dataset_the_workspace_does_not_hold_names_the_ones_it_does(

@@ -207,18 +207,15 @@ def test_the_champion_keeps_being_served_with_its_service(evolved: Evolved) -> N
     latest = latest_feature_rows(store_paths(settings)).head(40)
     users = latest[c.USER_ID].tolist()
     scorer = Scorer(settings)
-    try:
-        state = scorer.load()
-        assert state.fetch == {"churn_v1": "churn_v1"}
-        response = scorer.score(users, ["churn"])
-        assert response.model_versions == {"churn": "1"}
-        assert "churn" not in response.unavailable
-        served = [u.churn_probability for u in response.users]
-        assert [u.status for u in response.users] == ["scored"] * len(users)
-        models = scorer.models().models
-        assert [(m.task, m.feature_service) for m in models] == [("churn", "churn_v1")]
-    finally:
-        scorer.close()
+    state = scorer.load()
+    assert state.fetch == {"churn_v1": "churn_v1"}
+    response = scorer.score(users, ["churn"])
+    assert response.model_versions == {"churn": "1"}
+    assert "churn" not in response.unavailable
+    served = [u.churn_probability for u in response.users]
+    assert [u.status for u in response.users] == ["scored"] * len(users)
+    models = scorer.models().models
+    assert [(m.task, m.feature_service) for m in models] == [("churn", "churn_v1")]
     # The same scores as the champion on the table's rows without the new feature.
     expected = score_frame(champions, latest.drop(columns=NEW_FEATURE), reasons=False)
     np.testing.assert_allclose(
@@ -245,17 +242,14 @@ def test_a_champion_whose_service_is_gone_is_refused_with_the_fix(
     assert "`lifecycle train churn`" in refusal
     assert '`lifecycle promote churn challenger --reason "churn_v1 unavailable" --force`' in refusal
     scorer = Scorer(settings)
-    try:
-        scorer.load()
-        # No model can answer (only churn was trained): a 503 with the refusal, where it was a
-        # 200 of nulls calling every user, known or not, an unknown user.
-        with pytest.raises(ApiError) as refused:
-            scorer.score(["u0000001"], ["churn"])
-        assert refused.value.status == 503
-        assert refused.value.message == f"no model can serve churn: churn: {refusal}"
-        assert scorer.models().unavailable["churn"] == refusal
-    finally:
-        scorer.close()
+    scorer.load()
+    # No model can answer (only churn was trained): a 503 with the refusal, where it was a
+    # 200 of nulls calling every user, known or not, an unknown user.
+    with pytest.raises(ApiError) as refused:
+        scorer.score(["u0000001"], ["churn"])
+    assert refused.value.status == 503
+    assert refused.value.message == f"no model can serve churn: churn: {refusal}"
+    assert scorer.models().unavailable["churn"] == refusal
 
 
 def test_a_champion_whose_service_changed_under_its_name_is_refused(

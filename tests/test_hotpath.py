@@ -343,15 +343,12 @@ def test_redis_online_store_scores_through_the_frame_fallback_alike(
         materialize(settings)
         on_redis = Scorer(settings)
         on_redis.load()
-        try:
-            state = on_redis.state
-            assert state is not None and state.store.feast.config.online_store.type == "redis"
-            service = next(iter(state.champions.services))
-            assert state.store.rows(users[:1], service) is None  # the fallback
-            asked = [*users, "no-such-user"]
-            got = on_redis.score(asked, reasons="fresh")
-        finally:
-            on_redis.close()
+        state = on_redis.state
+        assert state is not None and state.store.feast.config.online_store.type == "redis"
+        service = next(iter(state.champions.services))
+        assert state.store.rows(users[:1], service) is None  # the fallback
+        asked = [*users, "no-such-user"]
+        got = on_redis.score(asked, reasons="fresh")
     want = scorer.score(asked, reasons="fresh")
     assert [u.status for u in got.users] == [u.status for u in want.users]
     assert got.users[-1].status == "unknown_user"

@@ -164,17 +164,14 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
 
     scorer = Scorer(settings)
     scorer.load()
-    try:
-        users = list(expected.index[:20])
-        answer = scorer.score(users, ["churn", "ltv"], reasons="fresh")
-        table = scores.set_index(c.USER_ID)
-        for user in answer.users:
-            assert user.churn_probability == pytest.approx(served[user.user_id], abs=1e-9)
-            assert user.ltv == pytest.approx(table.loc[user.user_id, "ltv"], rel=1e-9)
-            assert user.ltv_p90 == pytest.approx(table.loc[user.user_id, "ltv_p90"], rel=1e-9)
-        assert any(user.reasons for user in answer.users)
-    finally:
-        scorer.close()
+    users = list(expected.index[:20])
+    answer = scorer.score(users, ["churn", "ltv"], reasons="fresh")
+    table = scores.set_index(c.USER_ID)
+    for user in answer.users:
+        assert user.churn_probability == pytest.approx(served[user.user_id], abs=1e-9)
+        assert user.ltv == pytest.approx(table.loc[user.user_id, "ltv"], rel=1e-9)
+        assert user.ltv_p90 == pytest.approx(table.loc[user.user_id, "ltv_p90"], rel=1e-9)
+    assert any(user.reasons for user in answer.users)
     models = _cli(settings, "models")
     assert models.exit_code == 0, models.output
     [line] = [row for row in models.stdout.splitlines() if row.startswith(f"{DATASET}-churn v1 ")]
@@ -378,12 +375,9 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
 
     scorer = Scorer(bridged)
     scorer.load()
-    try:
-        users = list(table.index[:5])
-        for user in scorer.score(users, ["churn"], reasons="none").users:
-            assert user.churn_probability == pytest.approx(table[user.user_id], abs=1e-9)
-    finally:
-        scorer.close()
+    users = list(table.index[:5])
+    for user in scorer.score(users, ["churn"], reasons="none").users:
+        assert user.churn_probability == pytest.approx(table[user.user_id], abs=1e-9)
     assert bridge["learned_days"] == 28
     # Where no shorter horizon serves either, the last one tried says why before the
     # label-free model is fitted (it said only why 70 days did not split).

@@ -181,12 +181,9 @@ def test_score_and_lists_say_which_definition_each_score_follows(
 
     scorer = Scorer(load_settings(home=trained_copy, environ=NO_COMPILE))
     scorer.load()
-    try:
-        user = str(pd.read_parquet(trained_copy / "scores" / "latest.parquet")[c.USER_ID].iloc[0])
-        response = scorer.score([user])
-        assert response.definitions["churn"]["horizon_days"] == 90
-        assert response.definitions["conversion"]["target"]
-        page = scorer.at_risk(limit=2)
-        assert page.definitions["churn"]["horizon_days"] == 90
-    finally:
-        scorer.close()
+    user = str(pd.read_parquet(trained_copy / "scores" / "latest.parquet")[c.USER_ID].iloc[0])
+    response = scorer.score([user])
+    assert response.definitions["churn"]["horizon_days"] == 90
+    assert response.definitions["conversion"]["target"]
+    page = scorer.at_risk(limit=2)
+    assert page.definitions["churn"]["horizon_days"] == 90

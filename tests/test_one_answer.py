@@ -89,82 +89,76 @@ def test_a_new_champion_marks_at_risk_stale_until_score_all(trained_copy: Path) 
     settings = load_settings(home=trained_copy, environ=NO_COMPILE)
     scorer = Scorer(settings)
     scorer.load()
-    try:
-        page = scorer.at_risk(limit=20)
-        assert page.stale is None and scorer.stale_scores() is None
-        assert page.model_versions == scorer.score([page.users[0].user_id]).model_versions
-        assert page.currency == "GBP" and page.horizon_days["churn"] == 90
+    page = scorer.at_risk(limit=20)
+    assert page.stale is None and scorer.stale_scores() is None
+    assert page.model_versions == scorer.score([page.users[0].user_id]).model_versions
+    assert page.currency == "GBP" and page.horizon_days["churn"] == 90
 
-        # What is asserted is which table and model answer, not the trees: few rounds.
-        sixty = {
-            **NO_COMPILE,
-            **NO_PLOTS,
-            **few_rounds(),
-            "LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60",
-        }
-        trained = train_task(
-            load_settings(home=trained_copy, environ=sixty),
-            "churn",
-            accept_definition_change="product asked for 60 days",
+    # What is asserted is which table and model answer, not the trees: few rounds.
+    sixty = {
+        **NO_COMPILE,
+        **NO_PLOTS,
+        **few_rounds(),
+        "LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60",
+    }
+    trained = train_task(
+        load_settings(home=trained_copy, environ=sixty),
+        "churn",
+        accept_definition_change="product asked for 60 days",
+    )
+    assert trained.promoted, trained.gate
+    assert scorer.reload().changed == ["churn"]
+
+    page = scorer.at_risk(limit=20)
+    users = [u.user_id for u in page.users]
+    scored = scorer.score(users)
+    assert scored.model_versions["churn"] == trained.version
+    assert scored.horizon_days["churn"] == 60 and scored.currency == "GBP"
+    stale = page.stale
+    assert stale is not None and stale == scorer.stale_scores()
+    assert stale.table_versions["churn"] == "1"
+    assert stale.served_versions["churn"] == trained.version
+    assert stale.fix == "lifecycle score-all"
+    assert (
+        f"churn: the table was scored by version 1, the service serves version "
+        f"{trained.version}" in stale.reasons
+    )
+    assert "churn: label definition changed (horizon_days 90 -> 60)" in stale.reasons
+    assert page.model_versions["churn"] == "1" and page.horizon_days["churn"] == 90
+    assert _churn_of(page.users) != _churn_of(scored.users)  # the two answers
+
+    refusing = Scorer(
+        load_settings(
+            home=trained_copy,
+            environ={**NO_COMPILE, "LIFECYCLE_SERVING__STALE_SCORES": "refuse"},
         )
-        assert trained.promoted, trained.gate
-        assert scorer.reload().changed == ["churn"]
+    )
+    refusing.load()
+    with pytest.raises(ApiError) as refused:
+        refusing.at_risk(limit=5)
+    assert refused.value.status == 503
+    assert "the batch scores are stale" in refused.value.message
+    assert refused.value.message.endswith("run `lifecycle score-all`")
 
-        page = scorer.at_risk(limit=20)
-        users = [u.user_id for u in page.users]
-        scored = scorer.score(users)
-        assert scored.model_versions["churn"] == trained.version
-        assert scored.horizon_days["churn"] == 60 and scored.currency == "GBP"
-        stale = page.stale
-        assert stale is not None and stale == scorer.stale_scores()
-        assert stale.table_versions["churn"] == "1"
-        assert stale.served_versions["churn"] == trained.version
-        assert stale.fix == "lifecycle score-all"
-        assert (
-            f"churn: the table was scored by version 1, the service serves version "
-            f"{trained.version}" in stale.reasons
-        )
-        assert "churn: label definition changed (horizon_days 90 -> 60)" in stale.reasons
-        assert page.model_versions["churn"] == "1" and page.horizon_days["churn"] == 90
-        assert _churn_of(page.users) != _churn_of(scored.users)  # the two answers
+    score_all(settings)
+    page = scorer.at_risk(limit=20)
+    assert page.stale is None and scorer.stale_scores() is None
+    assert page.model_versions == scorer.score(users[:1]).model_versions
+    assert page.horizon_days["churn"] == 60 and page.as_of == scored.as_of
+    listed = _churn_of(page.users)
+    answered = _churn_of(scorer.score(list(listed), reasons="none").users)
+    assert listed == pytest.approx(answered, rel=1e-9, abs=1e-12)
 
-        refusing = Scorer(
-            load_settings(
-                home=trained_copy,
-                environ={**NO_COMPILE, "LIFECYCLE_SERVING__STALE_SCORES": "refuse"},
-            )
-        )
-        refusing.load()
-        try:
-            with pytest.raises(ApiError) as refused:
-                refusing.at_risk(limit=5)
-            assert refused.value.status == 503
-            assert "the batch scores are stale" in refused.value.message
-            assert refused.value.message.endswith("run `lifecycle score-all`")
-        finally:
-            refusing.close()
+    # The same models and feature table at an earlier cutoff (`score-all --as-of`):
+    # /at_risk said nothing while /score answered from the latest features.
+    from features.asof import feature_cutoffs
+    from features.store import store_paths
 
-        score_all(settings)
-        page = scorer.at_risk(limit=20)
-        assert page.stale is None and scorer.stale_scores() is None
-        assert page.model_versions == scorer.score(users[:1]).model_versions
-        assert page.horizon_days["churn"] == 60 and page.as_of == scored.as_of
-        listed = _churn_of(page.users)
-        answered = _churn_of(scorer.score(list(listed), reasons="none").users)
-        assert listed == pytest.approx(answered, rel=1e-9, abs=1e-12)
-
-        # The same models and feature table at an earlier cutoff (`score-all --as-of`):
-        # /at_risk said nothing while /score answered from the latest features.
-        from features.asof import feature_cutoffs
-        from features.store import store_paths
-
-        earlier = feature_cutoffs(store_paths(settings).feature_table)[-2]
-        score_all(settings, earlier)
-        page = scorer.at_risk(limit=5)
-        assert page.stale is not None and page.as_of == f"{earlier:%Y-%m-%d}"
-        assert page.stale.reasons == [
-            f"the table was scored as of {earlier:%Y-%m-%d}, the online store's features "
-            f"(what /score answers from) are as of {scored.as_of}"
-        ]
-    finally:
-        scorer.close()
+    earlier = feature_cutoffs(store_paths(settings).feature_table)[-2]
+    score_all(settings, earlier)
+    page = scorer.at_risk(limit=5)
+    assert page.stale is not None and page.as_of == f"{earlier:%Y-%m-%d}"
+    assert page.stale.reasons == [
+        f"the table was scored as of {earlier:%Y-%m-%d}, the online store's features "
+        f"(what /score answers from) are as of {scored.as_of}"
+    ]

@@ -97,19 +97,13 @@ def test_without_a_fresh_mirror_serving_reads_feast_with_the_same_answers(
     settings = load_settings(home=trained_copy, environ=NO_COMPILE)
     users = [*known_user_ids(trained_copy)[:40], "no-such-user"]
     mirrored = Scorer(settings)
-    try:
-        assert mirrored.load(mirrored=True).store.mirrored
-        want = mirrored.score(users, reasons="fresh")
-    finally:
-        mirrored.close()
+    assert mirrored.load(mirrored=True).store.mirrored
+    want = mirrored.score(users, reasons="fresh")
     spoil(trained_copy)  # type: ignore[operator]
     fallback = Scorer(settings)
-    try:
-        state = fallback.load(mirrored=True)
-        assert not state.store.mirrored  # its registry read by Feast
-        got = fallback.score(users, reasons="fresh")
-    finally:
-        fallback.close()
+    state = fallback.load(mirrored=True)
+    assert not state.store.mirrored  # its registry read by Feast
+    got = fallback.score(users, reasons="fresh")
     assert [u.user_id for u in got.users] == users and got.users[-1].status == "unknown_user"
     assert [u.model_dump_json() for u in got.users] == [u.model_dump_json() for u in want.users]
 
@@ -126,8 +120,5 @@ def test_a_fresh_mirror_is_what_serving_reads(trained_copy: Path) -> None:
     _poison(mirror_file(store_paths(settings)))
     assert fresh_mirror(settings, store_paths(settings)) is not None
     scorer = Scorer(settings)
-    try:
-        with pytest.raises(ApiError, match="_not_there"):
-            scorer.load(mirrored=True)
-    finally:
-        scorer.close()
+    with pytest.raises(ApiError, match="_not_there"):
+        scorer.load(mirrored=True)

@@ -252,22 +252,19 @@ def test_a_reload_leaves_nothing_of_the_previous_models_behind(
     from serving.scorer import Scorer
 
     scorer = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
-    try:
-        scorer.load()
-        scorer.reload()  # the set of a reload: the first load's is held by one of its frames
-        user = str(everyone.user_ids[0])
-        scorer.score([user], reasons="none")  # the float path
-        state = scorer.state
-        assert state is not None and state.row_models.keys() == state.champions.bundles.keys()
-        assert all(m.bundle is state.champions.bundles[t] for t, m in state.row_models.items())
-        previous = [weakref.ref(b) for b in state.champions.bundles.values()]
-        del state
-        scorer.reload()
-        scorer.score([user], reasons="none")
-        gc.collect()
-        assert [ref() for ref in previous] == [None] * len(previous)
-    finally:
-        scorer.close()
+    scorer.load()
+    scorer.reload()  # the set of a reload: the first load's is held by one of its frames
+    user = str(everyone.user_ids[0])
+    scorer.score([user], reasons="none")  # the float path
+    state = scorer.state
+    assert state is not None and state.row_models.keys() == state.champions.bundles.keys()
+    assert all(m.bundle is state.champions.bundles[t] for t, m in state.row_models.items())
+    previous = [weakref.ref(b) for b in state.champions.bundles.values()]
+    del state
+    scorer.reload()
+    scorer.score([user], reasons="none")
+    gc.collect()
+    assert [ref() for ref in previous] == [None] * len(previous)
 
 
 @pytest.mark.parametrize("a", [3.0, 1.5, 2.0, 1.0, 0.7])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,12 @@ def home(served_home: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def scorer(home: Path) -> Iterator[Any]:
+def scorer(home: Path) -> Any:
     from serving.scorer import Scorer
 
     loaded = Scorer(load_settings(home=home, environ=NO_COMPILE))
     loaded.load()
-    yield loaded
-    loaded.close()
+    return loaded
 
 
 def test_known_users_are_scored_with_reasons_and_versions(
@@ -423,15 +421,12 @@ def test_a_workspace_never_trained_is_not_ready_and_says_to_train(
     untrained = copy_workspace(home, tmp_path / "untrained", skip=("mlflow",))
     database = untrained / "mlflow" / "mlflow.db"
     scorer = Scorer(load_settings(home=untrained, environ=NO_COMPILE))
-    try:
-        state = scorer.load(mirrored=True)  # as a server starts
-        assert not database.exists()
-        assert set(state.champions.unavailable) == {"churn", "conversion", "ltv"}
-        with pytest.raises(ApiError) as refused:
-            scorer.score(known_users[:2])
-        assert refused.value.status == 503 and "`lifecycle train all`" in refused.value.message
-    finally:
-        scorer.close()
+    state = scorer.load(mirrored=True)  # as a server starts
+    assert not database.exists()
+    assert set(state.champions.unavailable) == {"churn", "conversion", "ltv"}
+    with pytest.raises(ApiError) as refused:
+        scorer.score(known_users[:2])
+    assert refused.value.status == 503 and "`lifecycle train all`" in refused.value.message
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LIFECYCLE_HOME", str(untrained))
         patch.setenv("LIFECYCLE_SERVING__COMPILE_TREES", "false")
@@ -467,19 +462,16 @@ def test_a_worker_whose_start_failed_loads_once_the_aliases_mirror_moves(
     kept = feast_registry.rename(feast_registry.with_name("kept.db"))
     scorer = Scorer(settings)
     follower = MirrorFollower(scorer)
-    try:
-        follower.loading()
-        with pytest.raises(Exception, match="lifecycle features apply"):
-            scorer.load(mirrored=True)
-        kept.rename(feast_registry)
-        follower.follow()  # the mirror as it was: no new attempt on every request
-        assert scorer.state is None and scorer.error is not None
-        registry.sync_mirror(settings, announce=True)  # another worker's POST /reload
-        follower.follow()
-        assert scorer.error is None and scorer.state is not None
-        assert scorer.score(["nobody"]).users[0].status == "unknown_user"
-    finally:
-        scorer.close()
+    follower.loading()
+    with pytest.raises(Exception, match="lifecycle features apply"):
+        scorer.load(mirrored=True)
+    kept.rename(feast_registry)
+    follower.follow()  # the mirror as it was: no new attempt on every request
+    assert scorer.state is None and scorer.error is not None
+    registry.sync_mirror(settings, announce=True)  # another worker's POST /reload
+    follower.follow()
+    assert scorer.error is None and scorer.state is not None
+    assert scorer.score(["nobody"]).users[0].status == "unknown_user"
 
 
 def test_a_request_during_a_start_waits_for_the_load_or_its_failure(
@@ -508,27 +500,21 @@ def test_a_request_during_a_start_waits_for_the_load_or_its_failure(
         return thread
 
     starting = Scorer(load_settings(home=home, environ=NO_COMPILE))
-    try:
-        thread, began = start_later(starting), time.monotonic()
-        answer = starting.score(known_users[:2])  # before the load is under way
-        assert time.monotonic() - began >= 1.0
-        assert [u.status for u in answer.users] == ["scored", "scored"]
-        thread.join()
-    finally:
-        starting.close()
+    thread, began = start_later(starting), time.monotonic()
+    answer = starting.score(known_users[:2])  # before the load is under way
+    assert time.monotonic() - began >= 1.0
+    assert [u.status for u in answer.users] == ["scored", "scored"]
+    thread.join()
 
     unservable = copy_workspace(home, tmp_path / "no-feast", skip=("feast",))
     failing = Scorer(load_settings(home=unservable, environ=NO_COMPILE))
-    try:
-        thread, began = start_later(failing), time.monotonic()
-        with pytest.raises(ApiError) as refused:
-            failing.score(known_users[:2])
-        assert 1.0 <= time.monotonic() - began < 15  # not the whole wait
-        assert refused.value.status == 503 and "still loading" not in refused.value.message
-        assert refused.value.message == f"not ready: {failing.error}"
-        thread.join()
-    finally:
-        failing.close()
+    thread, began = start_later(failing), time.monotonic()
+    with pytest.raises(ApiError) as refused:
+        failing.score(known_users[:2])
+    assert 1.0 <= time.monotonic() - began < 15  # not the whole wait
+    assert refused.value.status == 503 and "still loading" not in refused.value.message
+    assert refused.value.message == f"not ready: {failing.error}"
+    thread.join()
 
 
 def test_a_start_that_fails_before_the_load_says_why(

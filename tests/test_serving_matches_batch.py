@@ -59,10 +59,7 @@ def test_api_scores_equal_the_batch_scores_table(trained_workspace: TrainedWorks
     users = sample_users(trained_workspace)
     scorer = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
     scorer.load()
-    try:
-        response = scorer.score(users)
-    finally:
-        scorer.close()
+    response = scorer.score(users)
     assert [u.user_id for u in response.users] == users
     assert_same_as_batch(trained_workspace, [u.model_dump() for u in response.users])
 

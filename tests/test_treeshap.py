@@ -140,16 +140,13 @@ def test_the_answers_give_the_same_reasons_with_tables(
     users = table[table["churn_probability"].notna()]["user_id"].astype(str).head(40).tolist()
     scorer = Scorer(load_settings(home=trained_workspace.home, environ=NO_COMPILE))
     scorer.load()
-    try:
-        bundle = scorer.state.champions.bundles["churn"]
-        assert bundle.shap_tables is None  # not compiled: LightGBM explains
-        before = scorer.score(users, reasons="fresh").users
-        assert bundle.tabulate_reasons() and bundle.shap_tables is not None
-        assert not scorer.state.champions.bundles["ltv"].tabulate_reasons()  # not explained
-        after = scorer.score(users, reasons="fresh").users
-        alone = [scorer.score([u], reasons="fresh").users[0] for u in users[:5]]
-    finally:
-        scorer.close()
+    bundle = scorer.state.champions.bundles["churn"]
+    assert bundle.shap_tables is None  # not compiled: LightGBM explains
+    before = scorer.score(users, reasons="fresh").users
+    assert bundle.tabulate_reasons() and bundle.shap_tables is not None
+    assert not scorer.state.champions.bundles["ltv"].tabulate_reasons()  # not explained
+    after = scorer.score(users, reasons="fresh").users
+    alone = [scorer.score([u], reasons="fresh").users[0] for u in users[:5]]
     explained = 0
     for old, new in zip(before, after, strict=True):
         assert new.model_dump(exclude={"reasons"}) == old.model_dump(exclude={"reasons"})

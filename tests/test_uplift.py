@@ -248,10 +248,16 @@ def test_the_registered_pyfunc_predicts_the_bundles_uplift(trained: dict) -> Non
     np.testing.assert_allclose(predicted["uplift"].to_numpy(), bundle.predict(rows))
 
 
-def test_uplift_per_user_for_the_api(trained: dict) -> None:
+def test_uplift_per_user_for_the_api(
+    trained: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
     from serving.uplift import UpliftUnavailable, load_uplift_champion, uplift_per_user
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     champion = load_uplift_champion(trained["settings"], "constructed")
+    assert list(tmp_path.iterdir()) == []  # the download is gone once loaded
     rows = trained["table"].head(4)
     answer = uplift_per_user(champion, rows)
     assert list(answer[c.USER_ID]) == list(rows[c.USER_ID])

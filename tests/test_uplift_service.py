@@ -161,20 +161,17 @@ def test_a_worker_follows_a_moved_uplift_champion(home: Path, tmp_path: Path) ->
     scorer = Scorer(settings)
     follower = MirrorFollower(scorer)
     follower.loading()
-    try:
-        scorer.load(mirrored=True)
-        assert scorer.state is not None and scorer.state.uplift is not None
-        assert scorer.state.uplift.version == "1"
-        follower.follow()  # the mirror has not moved: nothing reloads
-        assert scorer.state.uplift is not None
-        client = registry.client(settings)
-        client.delete_registered_model_alias("demo-uplift", registry.CHAMPION)
-        registry.mirror_aliases(client, "demo-uplift")
-        follower.follow()
-        assert scorer.state is not None and scorer.state.uplift is None
-        assert scorer.state.champions.versions["churn"] == "1"
-    finally:
-        scorer.close()
+    scorer.load(mirrored=True)
+    assert scorer.state is not None and scorer.state.uplift is not None
+    assert scorer.state.uplift.version == "1"
+    follower.follow()  # the mirror has not moved: nothing reloads
+    assert scorer.state.uplift is not None
+    client = registry.client(settings)
+    client.delete_registered_model_alias("demo-uplift", registry.CHAMPION)
+    registry.mirror_aliases(client, "demo-uplift")
+    follower.follow()
+    assert scorer.state is not None and scorer.state.uplift is None
+    assert scorer.state.champions.versions["churn"] == "1"
 
 
 def test_a_corrupt_uplift_artifact_leaves_the_tasks_serving_and_names_it(
@@ -196,13 +193,10 @@ def test_a_corrupt_uplift_artifact_leaves_the_tasks_serving_and_names_it(
     assert bundle.is_relative_to(copy)
     next(bundle.glob("*.txt")).write_text("not a model\n")
     scorer = Scorer(settings)
-    try:
-        state = scorer.load(mirrored=True)
-        assert state.uplift is None and {"churn", "ltv"} <= set(state.champions.bundles)
-        why = state.champions.unavailable["uplift"]
-        assert why.startswith(f"uplift champion demo-uplift v1 could not be loaded from {bundle}: ")
-        assert "is truncated or not a LightGBM model" in why and "lifecycle-uplift-" not in why
-        answer = scorer.score(["u0000001"])
-        assert answer.users[0].uplift is None and "uplift" not in answer.model_versions
-    finally:
-        scorer.close()
+    state = scorer.load(mirrored=True)
+    assert state.uplift is None and {"churn", "ltv"} <= set(state.champions.bundles)
+    why = state.champions.unavailable["uplift"]
+    assert why.startswith(f"uplift champion demo-uplift v1 could not be loaded from {bundle}: ")
+    assert "is truncated or not a LightGBM model" in why and "lifecycle-uplift-" not in why
+    answer = scorer.score(["u0000001"])
+    assert answer.users[0].uplift is None and "uplift" not in answer.model_versions
