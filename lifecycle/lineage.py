@@ -199,8 +199,15 @@ def online_store_problem(settings: Settings, dataset: str) -> str | None:
 def model_tags(
     settings: Settings, dataset: str, feature_service: str, label: dict[str, Any]
 ) -> dict[str, str]:
-    """The MLflow model version tags saying what a model was built from."""
+    """The MLflow model version tags saying what a model was built from. The settings hash
+    is of the settings on the label's horizon: a model learned at a shorter one and served
+    on the asked one (``lifecycle.bridge``) was trained for the settings asked, so that
+    `refresh` finds it current."""
     table = read(settings.workspace.feature_table(dataset)) or {}
+    horizon = f"{label.get('task')}_horizon_days"
+    if label.get("horizon_days") is not None and hasattr(settings.labels, horizon):
+        labels = settings.labels.model_copy(update={horizon: int(label["horizon_days"])})
+        settings = settings.model_copy(update={"labels": labels})
     return {
         f"{TAG_PREFIX}dataset_version": str(table.get("dataset_version", "")),
         f"{TAG_PREFIX}feature_table": str(table.get("id", "")),

@@ -18,12 +18,13 @@ from services import run_cli, run_read_only
 from workspaces import NO_PLOTS, clear_lifecycle_environ, copy_workspace
 
 from features import contract as c
-from lifecycle import registry
+from lifecycle import lineage, registry
 from lifecycle.backtest import copy_dataset_until
 from lifecycle.backtest_judge import BASELINES, MODEL, outcomes
 from lifecycle.cli import main
 from lifecycle.exports import registered_exports
 from lifecycle.settings import LabelSettings, load_settings
+from training.tracking import code_version
 
 CUTOFF = "2023-11-01"  # the demo runs 2023-01-01 .. 2024-02-05
 HORIZON = 60
@@ -208,6 +209,14 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
     assert f"{CUTOFF}/gain_value.png" in artifacts
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == "backtest-demo"
+    # tied to the data judged and the code that ran, as a training run is
+    settings = load_settings(home=home, environ={})
+    judged = lineage.dataset_version(settings.workspace.dataset_dir("demo"))
+    assert judged and document["settings"]["dataset_version"] == judged
+    assert document["settings"]["code_version"] == lineage.code_version()
+    assert run.data.tags["lineage.dataset_version"] == judged
+    assert run.data.tags["lineage.code_version"] == lineage.code_version()
+    assert run.data.tags["mlflow.source.git.commit"] == code_version()["mlflow.source.git.commit"]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from lifecycle import registry
 from lifecycle.btyd import MBGNBD
 from lifecycle.bundle import ModelBundle
 from lifecycle.cli import main
+from lifecycle.refresh import model_problem
 from lifecycle.settings import Settings, load_settings
 
 DATASET = "young"
@@ -347,6 +348,11 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
     assert bundle.label["horizon_days"] == 70  # what its scores mean
     assert bundle.data_window["bridge"] == {"learned_days": 28, "served_days": 70}
     assert bundle.bridge is not None and bundle.bridge["process"]["first"] == 1.0  # MBG/NBD
+    # trained for the settings asked (70 days): `refresh` does not train it again
+    asked = load_settings(
+        home=settings.workspace.home, environ=_environ(settings.workspace.home, **env)
+    )
+    assert model_problem(asked, client, "bridged", "churn") is None
     models = _cli(settings, "models", **env)
     [line] = [row for row in models.stdout.splitlines() if row.startswith("bridged-churn v1 ")]
     assert "learned at 28 days, test " in line, models.stdout
