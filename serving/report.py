@@ -518,7 +518,12 @@ def build_report(
 
     table = table or latest_scores(settings)
     dataset = str(table.metadata.get("dataset", settings.dataset))
-    evaluations = champion_evaluations(settings, dataset, table.metadata.get("model_versions", {}))
+    evaluations = champion_evaluations(
+        settings,
+        dataset,
+        table.metadata.get("model_versions", {}),
+        table.metadata.get("model_kinds", {}),
+    )
     from lifecycle.outcomes import outcomes_section
     from serving.campaigns import campaigns_section
     from serving.monitor import drift_section

@@ -3,6 +3,7 @@ training logged, and what serves (LightGBM, a baseline rule that beat it, a labe
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -35,11 +36,16 @@ class ModelEvaluation:
 
 
 def champion_evaluations(
-    settings: Settings, dataset: str, versions: dict[str, str]
+    settings: Settings, dataset: str, versions: dict[str, str], kinds: dict[str, str] | None = None
 ) -> list[ModelEvaluation]:
     """Test metrics and evaluation plots of these model versions, from MLflow: a label-free
-    version says it has no outcome to test on, a baseline rule shows its test metrics."""
+    version says it has no outcome to test on, a baseline rule shows its test metrics, a
+    version learned at a shorter horizon says which, and one whose scores are not served
+    (``kinds``, the scores table's: conversion of one event is 1 - churn) says so."""
     from lifecycle import registry
+    from lifecycle.bridge import LEARNED_TAG
+    from lifecycle.lineage import DEFINITION_TAG
+    from serving.scoring import CHURN_COMPLEMENT
 
     client = registry.client(settings, fluent=False)  # the report may be drawn in a thread
     found = []
@@ -51,6 +57,9 @@ def champion_evaluations(
             tags = model_version.tags
             evaluation.test_cutoff = tags.get("test_cutoff", "")
             evaluation.kind = kind_words(tags.get("kind"), registry.is_label_free(model_version))
+            if learned := tags.get(LEARNED_TAG):  # its test metrics are of that horizon
+                served = json.loads(tags.get(DEFINITION_TAG, "{}")).get("horizon_days")
+                evaluation.kind += f", learned at {learned} days, served on {served}"
             evaluation.metrics = {
                 k.removeprefix("test."): float(v) for k, v in tags.items() if k.startswith("test.")
             }
@@ -61,6 +70,11 @@ def champion_evaluations(
                 _read_plots(client.tracking_uri, model_version.run_id, evaluation)
             elif not evaluation.metrics:  # a baseline rule has its test metrics, no plots
                 evaluation.problem = f"{name} v{version} recorded no test evaluation"
+            if (kinds or {}).get(task) == CHURN_COMPLEMENT:
+                evaluation.problem = (
+                    f"{name} v{version} is not what serves: on a log of one event a user's "
+                    "conversion is their next purchase, served as 1 - churn"
+                )
         except Exception as error:  # the report still renders, and says what is missing
             logger.warning("evaluation of %s v%s unreadable: %s", name, version, error)
             evaluation.problem = (

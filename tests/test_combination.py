@@ -176,3 +176,8 @@ def test_training_registers_the_blend_the_test_rows_chose(
     client = registry.client(trained_workspace.settings())
     version = client.get_model_version(result.model_name, result.version)
     assert version.tags["kind"] == bundle.kind
+    # the run's lightgbm.* metrics are the blend's; each share tried is logged beside them
+    logged = client.get_run(result.run_id).data.metrics
+    assert logged[f"lightgbm.{result.gate_metric}"] == pytest.approx(best)
+    for share, value in tried.items():
+        assert logged[f"lightgbm_share_{share}.{result.gate_metric}"] == pytest.approx(value)

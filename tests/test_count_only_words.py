@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -128,6 +129,13 @@ def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
     text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", page)).split())
     assert "value at risk (purchases)" in text and "purchases_share" in text
     assert not MONEY_WORDS.search(text.replace("no money", "")), MONEY_WORDS.findall(text)
+    # its conversion model is not what serves (1 - churn on a log of one event): said so
+    served = pd.read_parquet(counted.workspace.latest_scores)
+    conversion, churn = served["conversion_probability"], served["churn_probability"]
+    scored = conversion.notna()  # the users yet to convert
+    assert scored.any() and np.allclose(conversion[scored], 1 - churn[scored], rtol=0, atol=1e-12)
+    said = rf"{DATASET}-conversion v\d+ is not what serves: on a log of one event"
+    assert re.search(said, text), text
 
 
 def test_api_answers_of_a_count_only_log_say_purchases(

@@ -27,6 +27,7 @@ from lifecycle.bundle import ModelBundle
 from lifecycle.cli import main
 from lifecycle.refresh import model_problem
 from lifecycle.settings import Settings, load_settings
+from serving.report_models import champion_evaluations
 
 DATASET = "young"
 # A shop five months old: a 90-day churn horizon leaves two months of matured cutoffs (the
@@ -353,6 +354,9 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
         home=settings.workspace.home, environ=_environ(settings.workspace.home, **env)
     )
     assert model_problem(asked, client, "bridged", "churn") is None
+    # the report says the test metrics shown are of the learned horizon
+    [shown] = champion_evaluations(asked, "bridged", {"churn": str(version.version)})
+    assert shown.kind.endswith(", learned at 28 days, served on 70") and shown.problem is None
     models = _cli(settings, "models", **env)
     [line] = [row for row in models.stdout.splitlines() if row.startswith("bridged-churn v1 ")]
     assert "learned at 28 days, test " in line, models.stdout

@@ -61,3 +61,13 @@ def choose_blend(
     tried = {k: float(m.get(metric, np.nan)) for k, m in measured.items()}
     best = max(candidates, key=lambda w: (np.nan_to_num(tried[f"{w:g}"], nan=-np.inf), w))
     return Blend(best, metric, tried)
+
+
+def shares_tried(data_window: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The gate metric of each LightGBM share tried, as MLflow metrics of models named
+    ``lightgbm_share_<share>`` (``lightgbm_share_1``: LightGBM alone), where a blend serves:
+    the run's ``lightgbm.*`` metrics are then the blend's."""
+    blend = data_window.get("blend")
+    if not blend or blend["weight"] >= 1.0:
+        return {}
+    return {f"lightgbm_share_{k}": {blend["metric"]: v} for k, v in blend["tried"].items()}

@@ -38,7 +38,7 @@ from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import datasets, evaluation
 from training.bridge import bridge_for, check_bridgeable, train_bridged
-from training.combination import BLEND_RULE, Blend, choose_blend
+from training.combination import BLEND_RULE, Blend, choose_blend, shares_tried
 from training.datasets import TrainingSet, build_training_set, check_trainable, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
@@ -543,7 +543,7 @@ def _log(
                 **hyperparameters(bundle, specs),
             }
         )
-        for model, values in metrics.items():
+        for model, values in (metrics | shares_tried(bundle.data_window)).items():
             mlflow.log_metrics(
                 {f"{model}.{k}": float(v) for k, v in values.items() if np.isfinite(v)}
             )
