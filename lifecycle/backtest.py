@@ -416,7 +416,7 @@ def run_backtest(
     truths = {}
     for stamp in stamps:  # every cutoff is checked before anything runs
         check_before_end(stamp, span[1])
-        check_history(stamp, span[0], labels)  # one before the data: never 'cut earlier'
+        check_history(stamp, span, labels)  # one before the data: never 'cut earlier'
         try:
             truths[stamp] = outcomes(source / EVENTS_FILE, source / USERS_FILE, stamp, labels)
         except UserError as error:  # a horizon that ends after the data

@@ -78,11 +78,23 @@ def check_before_end(cutoff: pd.Timestamp, last_event: pd.Timestamp) -> None:
         )
 
 
-def check_history(cutoff: pd.Timestamp, first_event: pd.Timestamp, labels: LabelSettings) -> None:
+def check_history(
+    cutoff: pd.Timestamp, span: tuple[pd.Timestamp, pd.Timestamp], labels: LabelSettings
+) -> None:
     """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
-    learn from); finer limits are the training's own errors."""
+    learn from), first where no cutoff of the data has a horizon before it and one after it;
+    finer limits are the training's own errors."""
+    first_event, last_event = span
     history = max(getattr(labels, field) for field in horizon_fields())
     earliest = (first_event + pd.Timedelta(days=history)).normalize() + pd.Timedelta(days=1)
+    if earliest + pd.Timedelta(days=history) > last_event:
+        days = (last_event - first_event).days
+        raise BacktestError(
+            f"no cutoff of this data fits a {history}-day horizon: it spans {days} days "
+            f"({first_event:%Y-%m-%d} to {last_event:%Y-%m-%d}), and a backtest needs one "
+            f"horizon of history before the cutoff and one after it to judge by: give "
+            f"--horizon {max(1, (days - 1) // 2)} or shorter"
+        )
     if cutoff < earliest:
         raise BacktestError(
             f"--cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "

@@ -246,6 +246,14 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         ),
         # a pydantic dump of three errors, and a traceback once the pipeline had run
         (["--cutoff", "2023-11-01", "--horizon", "100000"], "--horizon 100000: expected 1 to"),
+        # the default 365-day LTV on a year's log: "too early, the earliest is <a date that
+        # cannot mature>", then "cut earlier"; now that no date fits, and what horizon does
+        (
+            ["--cutoff", "2023-11-01", "--horizon", "300"],
+            "no cutoff of this data fits a 300-day horizon: it spans 399 days (2023-01-01 to "
+            "2024-02-04), and a backtest needs one horizon of history before the cutoff and one "
+            "after it to judge by: give --horizon 199 or shorter",
+        ),
         (
             ["--cutoff", "2023-11-01", "--out", "/proc/bt"],
             "/proc/bt/backtest.json: cannot write the backtest (--out) in /proc/bt: ",
