@@ -368,7 +368,13 @@ def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTab
             f"no previous scores table at {path}: `lifecycle movers` needs two runs of "
             "`lifecycle score-all`"
         )
-    return of_dataset(read_scores(path), dataset or settings.dataset)
+    previous, dataset = read_scores(path), dataset or settings.dataset
+    if (scored := previous.metadata.get("dataset")) and scored != dataset:
+        raise ScoringError(  # not "pass --dataset": the latest table is of this dataset
+            f"the previous scores table {path} holds dataset {scored}, not {dataset}: `movers` "
+            f"compares two runs of one dataset: run `lifecycle score-all --dataset {dataset}`"
+        )
+    return previous
 
 
 def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:

@@ -413,7 +413,10 @@ def test_lists_read_only_their_datasets_scores(trained_copy: Path) -> None:
         line = _failing(home, *command)
         assert "holds dataset grown, not demo" in line, command
         assert "lifecycle score-all --dataset demo" in line, command
-    assert "holds dataset demo, not grown" in _failing(home, "movers", "--dataset", "grown")
+    # the latest table is grown's, the previous demo's: no "pass --dataset demo" back
+    line = _failing(home, "movers", "--dataset", "grown")
+    assert "the previous scores table " in line and "holds dataset demo, not grown" in line
+    assert "pass --dataset" not in line and "lifecycle score-all --dataset grown" in line
     with pytest.raises(ApiError) as refused:
         ListAnswers(settings, "demo").table()
     assert refused.value.status == 404 and "holds dataset grown" in refused.value.message
