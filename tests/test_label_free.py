@@ -360,6 +360,10 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
     models = _cli(settings, "models", **env)
     [line] = [row for row in models.stdout.splitlines() if row.startswith("bridged-churn v1 ")]
     assert "learned at 28 days, test " in line, models.stdout
+    # in JSON a version is text, as `train --json` and the API give it, and days a number
+    listed = json.loads(_cli(settings, "--json", "models", **env).stdout)["models"]
+    [row] = [r for r in listed if r["model"] == "bridged-churn" and r["version"] == "1"]
+    assert row["learned_days"] == 28
     learned_on = bundle.data_window["test_cutoffs"]
     assert len(bundle.data_window["train_cutoffs"]) >= len(learned_on)
     # Scored on 70 days: the learned probability of no activity in 28 days, times the

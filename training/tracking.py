@@ -258,7 +258,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                 {
                     "model": name,
                     "task": task,
-                    "version": version.version,
+                    "version": str(version.version),
                     "aliases": sorted(
                         a for a, v in aliases.items() if str(v) == str(version.version)
                     ),
@@ -266,7 +266,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     "kind": tags.get("kind", "lightgbm"),
                     "label_free": registry.is_label_free(version),
                     # learned at a shorter horizon than it serves (lifecycle.bridge)
-                    "learned_days": tags.get(LEARNED_TAG),
+                    "learned_days": int(tags[LEARNED_TAG]) if LEARNED_TAG in tags else None,
                     "metrics": {
                         k.removeprefix("test."): float(v)
                         for k, v in tags.items()
