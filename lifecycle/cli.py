@@ -234,6 +234,9 @@ def show_settings(obj: Context) -> None:
     """Show the effective settings (defaults < file < LIFECYCLE_* variables < options)."""
     import json
 
+    from training.models import model_specs
+
+    model_specs(obj.settings)  # a misspelt model under training.models, refused as `train` does
     data = json.loads(obj.settings.model_dump_json())
     lines = [f"{section}: {value}" for section, value in data.items()]
     obj.console.result(data, lines)

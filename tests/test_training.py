@@ -532,6 +532,13 @@ def test_model_specs_take_settings_per_model_and_refuse_unknown_models(tmp_path:
         model_specs.model_specs(typo)
     with pytest.raises(SettingsError, match=r"training\.models\.chrun"):
         train_task(typo, "churn")  # before any data is read
+    # `lifecycle settings` refuses it too (it showed the misspelt model as set)
+    shown = CliRunner().invoke(
+        main,
+        ["--home", str(tmp_path), "settings"],
+        env={"LIFECYCLE_TRAINING__MODELS__CHRUN__LEARNING_RATE": "0.1"},
+    )
+    assert shown.exit_code == 1 and "training.models.chrun: there is no model" in shown.output
 
 
 def test_code_version_names_the_commit_and_is_absent_outside_git(
