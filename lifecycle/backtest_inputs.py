@@ -82,25 +82,34 @@ def check_history(
     cutoff: pd.Timestamp, span: tuple[pd.Timestamp, pd.Timestamp], labels: LabelSettings
 ) -> None:
     """Refuse a cutoff too early for one label horizon to have matured before it (nothing to
-    learn from), first where no cutoff of the data has a horizon before it and one after it;
-    finer limits are the training's own errors."""
+    learn from), naming the earliest cutoff that works, or, where no cutoff of the data has
+    a horizon before it and one after it, the longest horizon that fits; finer limits are
+    the training's own errors."""
     first_event, last_event = span
+
+    def earliest(days: int) -> pd.Timestamp:
+        return (first_event + pd.Timedelta(days=days)).normalize() + pd.Timedelta(days=1)
+
     history = max(getattr(labels, field) for field in horizon_fields())
-    earliest = (first_event + pd.Timedelta(days=history)).normalize() + pd.Timedelta(days=1)
-    if earliest + pd.Timedelta(days=history) > last_event:
-        days = (last_event - first_event).days
+    if cutoff >= earliest(history):
+        return
+    why = (
+        f"--cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
+        f"and training needs at least one {history}-day label horizon of history before "
+        "the cutoff"
+    )
+    if earliest(history) + pd.Timedelta(days=history) <= last_event:
         raise BacktestError(
-            f"no cutoff of this data fits a {history}-day horizon: it spans {days} days "
-            f"({first_event:%Y-%m-%d} to {last_event:%Y-%m-%d}), and a backtest needs one "
-            f"horizon of history before the cutoff and one after it to judge by: give "
-            f"--horizon {max(1, (days - 1) // 2)} or shorter"
+            f"{why}; the earliest cutoff is {earliest(history):%Y-%m-%d} (or give a shorter "
+            "--horizon)"
         )
-    if cutoff < earliest:
-        raise BacktestError(
-            f"--cutoff {cutoff:%Y-%m-%d} is too early: the data starts at {first_event:%Y-%m-%d} "
-            f"and training needs at least one {history}-day label horizon of history before "
-            f"the cutoff; the earliest cutoff is {earliest:%Y-%m-%d} (or give a shorter --horizon)"
-        )
+    days = (last_event - first_event).days
+    fits = max(1, (days - 1) // 2)  # one horizon before the cutoff and one after it
+    raise BacktestError(
+        f"{why}, and no cutoff of this data ({days} days, to {last_event:%Y-%m-%d}) has that "
+        f"and a {history}-day horizon after it to judge by: give --horizon {fits} or shorter "
+        f"(the earliest cutoff is then {earliest(fits):%Y-%m-%d})"
+    )
 
 
 def horizon_fields() -> list[str]:

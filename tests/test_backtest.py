@@ -249,10 +249,10 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         # the default 365-day LTV on a year's log: "too early, the earliest is <a date that
         # cannot mature>", then "cut earlier"; now that no date fits, and what horizon does
         (
-            ["--cutoff", "2023-11-01", "--horizon", "300"],
-            "no cutoff of this data fits a 300-day horizon: it spans 399 days (2023-01-01 to "
-            "2024-02-04), and a backtest needs one horizon of history before the cutoff and one "
-            "after it to judge by: give --horizon 199 or shorter",
+            ["--cutoff", "2023-06-01", "--horizon", "300"],
+            "history before the cutoff, and no cutoff of this data (399 days, to 2024-02-04) has "
+            "that and a 300-day horizon after it to judge by: give --horizon 199 or shorter (the "
+            "earliest cutoff is then 2023-07-20)",
         ),
         (
             ["--cutoff", "2023-11-01", "--out", "/proc/bt"],
