@@ -144,7 +144,7 @@ def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) 
             import tempfile
 
             copy = destination / "artifacts" / "bundle"
-            if copy.exists():  # loaded before (a worker following the mirror): a fresh folder
+            if copy.exists():  # loaded into this folder before (a caller's cache): a fresh one
                 copy = Path(tempfile.mkdtemp(prefix="bundle-", dir=copy.parent)) / "bundle"
             return Path(shutil.copytree(mirrored, copy))
         mlflow_client = mlflow_client.registry()
