@@ -147,7 +147,9 @@ def online_retail_rules(
         require_columns(
             raw, {n: n for n in ONLINE_RETAIL_COLUMNS}, source, not_its_file("online-retail")
         )
-        bad = Quarantine(raw)
+        # the invoice, product and country codes as the file names them and as loaded
+        codes = ("InvoiceNo", "StockCode", "Country", "stock_code", "country")
+        bad = Quarantine(raw, "CustomerID", codes)
         quantity = parse_amounts(raw["Quantity"])
         unit_price = parse_amounts(raw["UnitPrice"])
         no_customer = is_blank(raw["CustomerID"])
@@ -269,7 +271,7 @@ def telco_churn(
         require_columns(raw, wanted, source, not_its_file("telco-churn"))
         own = {c.USER_ID: "'customerID'", c.LABEL: "'Churn'"}
         refuse_own_columns(raw, own, source)
-        bad = Quarantine(raw)
+        bad = Quarantine(raw, "customerID")
         # as ingest reads ids: control characters, spreadsheet-rounded ids (7.59E+3) are bad
         snapshot = pd.DataFrame({c.USER_ID: check_user_ids(raw, "customerID", bad, checks)})
         churn = raw["Churn"].astype("string").str.strip().str.lower()

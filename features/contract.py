@@ -76,6 +76,9 @@ CHANNEL = "channel"
 USER_REQUIRED = (USER_ID,)
 USER_OPTIONAL = (SIGNUP_TIME, CHANNEL)
 USER_FIELDS = USER_REQUIRED + USER_OPTIONAL  # what --users-map can name
+# Columns of codes, not text: a value equal to a user id there (order 7 of user 17) is no
+# mention of that user, and `forget` leaves it (features.scrub)
+CODE_COLUMNS = (EVENT_TYPE, CURRENCY, ORDER_ID, CHANNEL)
 
 # Snapshot table (one row per user with its own label, no events), e.g. telco churn
 LABEL = "label"

@@ -65,8 +65,21 @@ from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, 
 from features.erasure_log import log_entries as log_entries
 from features.erasure_online import forget_online
 from features.id_spellings import other_spellings, shown
-from features.scrub import REDACTED, Scrubbed, rewrite_file, scrub, table_files, token_pattern
-from lifecycle.dataset_kind import REPORT, read_report, require_whole_tables
+from features.scrub import (
+    REDACTED,
+    Scrubbed,
+    csv_user_ids,
+    recorded_columns,
+    rewrite_file,
+    scrub,
+    table_files,
+    token_pattern,
+)
+from lifecycle.dataset_kind import (
+    REPORT,
+    read_report,
+    require_whole_tables,
+)
 from lifecycle.errors import UserError
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
@@ -208,7 +221,8 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
     done, older = Scrubbed(), Scrubbed()
     current = path.resolve()
     # The current version, replaced as a whole: readers see the old or the new dataset.
-    counts = {file: scrub(file, None, ids) for file in table_files(current)}
+    columns = recorded_columns(current)
+    counts = {file: scrub(file, None, ids, **columns(file)) for file in table_files(current)}
     erased: dict[Path, int] = {}  # dataset-relative file -> rows removed
     if any(counts.values()):
         from lifecycle import lineage
@@ -223,7 +237,7 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if counts.get(item):
-                    scrubbed = scrub(item, target, ids) or Scrubbed()
+                    scrubbed = scrub(item, target, ids, **columns(item)) or Scrubbed()
                     erased[item.relative_to(current)] = scrubbed.removed
                     done += scrubbed
                 else:
@@ -238,8 +252,9 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
     if versions.is_dir():
         for old in sorted(versions.iterdir()):
             if old.name.startswith(f"{name}@") and old.is_dir() and old.resolve() != path.resolve():
+                of_old = recorded_columns(old)
                 for file in table_files(old):
-                    older += rewrite_file(file, ids)
+                    older += rewrite_file(file, ids, **of_old(file))
     record.count(f"datasets/{name}", done)
     if older:
         record.count(f"datasets/{name} (older versions)", older)
@@ -280,9 +295,10 @@ def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
     wanted = pa.array(sorted(ids), pa.string())
     found: set[str] = set()
     for folder in folders:
+        columns = recorded_columns(folder.resolve())
         for file in table_files(folder.resolve()) if folder.is_dir() else []:
             if file.suffix.lower() == ".csv":
-                found |= _csv_cells(file, ids)
+                found |= csv_user_ids(file, ids, columns(file)["user_column"])
                 continue
             try:
                 table = pq.read_table(file, columns=[c.USER_ID])
@@ -294,19 +310,6 @@ def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
             if found == ids:
                 return found
     return found
-
-
-def _csv_cells(path: Path, ids: set[str]) -> set[str]:
-    """The ids some cell of a CSV body holds (read row by row; a quoted formula-like cell
-    unquoted, as it was written: features.spreadsheet_cells)."""
-    import csv
-
-    from features.spreadsheet_cells import unquoted
-
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
-        rows = csv.reader(src)
-        next(rows, None)
-        return {str(held) for row in rows for cell in row if (held := unquoted(cell)) in ids}
 
 
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:

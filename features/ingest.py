@@ -47,7 +47,7 @@ from features.validation import (
     LoadReport,
     event_rules,
 )
-from lifecycle.dataset_kind import REPORT, read_report
+from lifecycle.dataset_kind import CODE_COLUMNS, QUARANTINE_USER_COLUMNS, REPORT, read_report
 from lifecycle.errors import UserError
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
@@ -386,7 +386,7 @@ def ingest_into(
                     "version": dataset_dir.resolve().name,
                 }
             report = _finish_events(
-                staging, reports, str(events_path), appending_to, totals, timezone
+                staging, reports, str(events_path), appending_to, totals, timezone, suffix
             )
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
@@ -402,9 +402,11 @@ def _finish_events(
     appending_to: Path | None,
     totals: dict[str, int] | None,
     timezone: str | None = None,
+    suffix: str = "",
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
-    gone, this batch added to the dataset's batches, the report written."""
+    gone, this batch added to the dataset's batches, the report written (with the user id
+    column of each quarantine file, this batch's beside the earlier ones')."""
     try:
         others = other_types(staging / EVENTS_FILE)
     except ContractError as refused:
@@ -438,13 +440,30 @@ def _finish_events(
             **({"timezone": timezone} if timezone else {}),
         },
     ]
+    earlier = (read_report(appending_to) or {}) if appending_to else {}
     return _write_report(
         staging,
         "events",
         {t: r.to_dict() for t, r in reports.items()},
         batches=batches,
         totals=totals,
+        **erasure_columns(reports, suffix, earlier),
     )
+
+
+def erasure_columns(
+    reports: dict[str, LoadReport], suffix: str = "", earlier: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What `forget` reads in the report, this batch's beside the earlier ones': each
+    quarantine file's column of user ids (its raw name: ``CustomerID``) and the dataset's
+    columns of codes (``features.scrub``)."""
+    earlier = earlier or {}
+    users = {f"{t}{suffix}.csv": r.user_column for t, r in reports.items() if r.user_column}
+    codes = {n for r in reports.values() for n in r.code_columns}
+    return {
+        QUARANTINE_USER_COLUMNS: earlier.get(QUARANTINE_USER_COLUMNS, {}) | users,
+        CODE_COLUMNS: sorted(codes.union(earlier.get(CODE_COLUMNS, []))),
+    }
 
 
 def _merge_append(
@@ -521,6 +540,7 @@ def write_dataset(
             staging,
             kind,
             {table: loaded.report.to_dict() for table, loaded in tables.items()},
+            **erasure_columns({table: loaded.report for table, loaded in tables.items()}),
             timezone=timezone,  # of its times without an offset, for appends (dataset_timezone)
         )
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])

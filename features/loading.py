@@ -135,6 +135,7 @@ def stream_table(
             if not report.rows_read:  # our staging columns must not be one of the file's
                 source_row = _unused(SOURCE_ROW_COLUMN, frame.columns)
                 noted = {name: _unused(col, frame.columns) for name, col in noted.items()}
+                report.user_column, report.code_columns = bad.user_header(), bad.code_headers()
             report.rows_read += len(raw)
             keep = bad.good.to_numpy()
             staged_extra = {source_row: frame.index.to_numpy()[keep] + 1}

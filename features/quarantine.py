@@ -23,8 +23,15 @@ class Quarantine:
     """Collects bad rows of one raw frame with the first reason found for each, and notes
     on rows that load with a caveat the report counts (e.g. a defaulted amount)."""
 
-    def __init__(self, raw: pd.DataFrame) -> None:
+    def __init__(
+        self, raw: pd.DataFrame, user_column: str | None = None, codes: tuple[str, ...] = ()
+    ) -> None:
         self.raw = raw
+        # the raw column read as the user id, which `forget` matches in the quarantine file
+        # (another column may hold a value equal to an id: a product code 15036), and the
+        # columns of codes (an invoice number, a product code), which it leaves as they are
+        self.user_column = user_column
+        self.codes = codes
         self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
         self.noted: dict[str, pd.Series] = {}
         # rows out of line with the header (features.reading: no cell of theirs is trusted),
@@ -59,6 +66,19 @@ class Quarantine:
     def frame(self) -> pd.DataFrame:
         bad = ~self.good
         return quarantine_rows(self.raw, bad.to_numpy(), self.reason[bad])
+
+    def user_header(self) -> str | None:
+        """The user id column's name in the quarantine file (None: the file has none)."""
+        return self._headers().get(self.user_column) if self.user_column else None
+
+    def code_headers(self) -> list[str]:
+        """The names of the columns of codes, in the quarantine file (or as loaded)."""
+        headers = self._headers()
+        return sorted({headers.get(name, name) for name in self.codes})
+
+    def _headers(self) -> dict[str, str]:
+        names = [str(n) for n in self.raw.columns]
+        return dict(zip(names, _beside(names, (c.SOURCE_ROW, c.REASON)), strict=True))
 
     def counts(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}

@@ -1,8 +1,12 @@
 """Scrubbing one table file for erasure: the users' rows dropped, their ids redacted elsewhere.
 
-A row whose user column (Parquet) or any cell (CSV, whose raw quarantined rows may name the
-user column differently) is one of the ids is dropped. In the rows that stay, every text
-cell (an event's ``description``, a user's ``referrer`` or ``note``) has each occurrence of
+A row whose user column is one of the ids is dropped: ``user_id``, or in a quarantine file
+the raw column the ingest read the ids from (``CustomerID``, recorded in the dataset's
+report; a value equal to an id in another column, such as a product code, is no user's); in
+a CSV without either (an older dataset's quarantine), any cell equal to an id. In the rows
+that stay, every text cell (an event's ``description``, a user's ``referrer`` or ``note``)
+but those of codes (an order id, event type, currency or channel, and the columns of codes
+a dataset's report names: an invoice number or product code) has each occurrence of
 an id *as a whole token* replaced by :data:`REDACTED`: the id neither preceded nor followed
 by a letter, digit, ``_`` or ``-``, nor part of a dotted word or number (forgetting ``7``
 leaves ``17``, ``7.5``, ``a.7`` and ``7-day`` alone, and redacts ``7`` in ``"ask 7, then 8."``).
@@ -18,19 +22,23 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.reading import EXTRA_FIELDS, MISSING_FIELDS
 from features.spreadsheet_cells import unquoted
+from lifecycle.dataset_kind import CODE_COLUMNS, QUARANTINE_USER_COLUMNS, read_report
+from lifecycle.errors import UserError
 from lifecycle.storage import atomic_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 REDACTED = "[forgotten]"
+OUT_OF_LINE = (EXTRA_FIELDS, MISSING_FIELDS)  # quarantined rows whose columns are not the header's
 TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 _BEFORE = r"(?<![\w-])(?<!\w\.)"  # no word character or hyphen before, not after "x."
 _AFTER = r"(?![\w-])(?!\.\w)"  # and none after, nor ".x" (7.5, 7.csv)
@@ -133,16 +141,19 @@ def _redact_column(column: pa.ChunkedArray, terms: set[str]) -> tuple[pa.Chunked
     return pa.chunked_array([replaced]), count
 
 
-def redact_table(table: pa.Table, terms: set[str]) -> tuple[pa.Table, int]:
-    """Every text column but the user id's with the ids redacted as whole tokens."""
+def redact_table(
+    table: pa.Table, terms: set[str], codes: Iterable[str] = ()
+) -> tuple[pa.Table, int]:
+    """Every text column but the user id's and the codes' with the ids redacted as whole
+    tokens."""
     import pyarrow as pa
 
-    count = 0
+    count, left = 0, {c.USER_ID, *c.CODE_COLUMNS, *codes}
     for position, column_field in enumerate(table.schema):
         kind = column_field.type
         if pa.types.is_dictionary(kind):
             kind = kind.value_type
-        if column_field.name == c.USER_ID or not (
+        if column_field.name in left or not (
             pa.types.is_string(kind) or pa.types.is_large_string(kind)
         ):
             continue
@@ -153,7 +164,9 @@ def redact_table(table: pa.Table, terms: set[str]) -> tuple[pa.Table, int]:
     return table, count
 
 
-def scrub_parquet(path: Path, out: Path | None, ids: set[str]) -> Scrubbed | None:
+def scrub_parquet(
+    path: Path, out: Path | None, ids: set[str], codes: Iterable[str] = ()
+) -> Scrubbed | None:
     """Scrub ``path`` into ``out`` (None: only count); None for a table with neither a user
     column nor text. The schema and its key-value metadata stay."""
     import pyarrow as pa
@@ -168,7 +181,7 @@ def scrub_parquet(path: Path, out: Path | None, ids: set[str]) -> Scrubbed | Non
         done.removed = int(pc.sum(drop).as_py() or 0)
         if done.removed:
             table = table.filter(pc.invert(drop))
-    table, done.redacted = redact_table(table, ids)
+    table, done.redacted = redact_table(table, ids, codes)
     if not done and c.USER_ID not in table.column_names:
         return None
     if done and out is not None:
@@ -176,9 +189,65 @@ def scrub_parquet(path: Path, out: Path | None, ids: set[str]) -> Scrubbed | Non
     return done
 
 
-def scrub_csv(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
-    """Scrub a CSV file: the users' rows dropped (by the ``user_id`` column, else any cell
-    equal to an id), ids redacted in the others' cells (CSV has no types: all are text)."""
+def user_cells(
+    header: list[str], user_column: str | None
+) -> tuple[int | None, Callable[[list[str]], tuple[list[str], bool]]]:
+    """Where a CSV header has ``user_column`` (a quarantine file's), else ``user_id`` (None:
+    neither), and for a row the cells that may hold its user's id, and whether they are all
+    of its cells: that column's, or every cell of an older dataset's raw rows (no user column
+    recorded) and of a row quarantined as out of line with the header (no column of theirs
+    is what it says). A formula-like id is written quoted (features.spreadsheet_cells): the
+    cells are unquoted."""
+    named = next((n for n in (user_column, c.USER_ID) if n in header), None)
+    at = None if named is None else header.index(named)
+    reason = header.index(c.REASON) if c.REASON in header else len(header)
+
+    def cells(row: list[str]) -> tuple[list[str], bool]:
+        if at is None or (reason < len(row) and row[reason] in OUT_OF_LINE):
+            return [unquoted(cell) for cell in row], True
+        return ([unquoted(row[at])] if at < len(row) else []), False
+
+    return at, cells
+
+
+def csv_user_ids(path: Path, ids: set[str], user_column: str | None = None) -> set[str]:
+    """The ids a CSV body holds where :func:`scrub_csv` looks for its users (read row by
+    row)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
+        rows = csv.reader(src)
+        _, cells = user_cells(next(rows, []), user_column)
+        return {held for row in rows for held in cells(row)[0] if held in ids}
+
+
+def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
+    """A dataset version's file -> what its report records for scrubbing it: a quarantine
+    file's raw column of user ids, and the dataset's columns of codes (none of either in a
+    version from before they were recorded)."""
+    try:
+        report = read_report(version) or {}
+    except UserError:  # a damaged report: refused where the dataset itself is rewritten
+        report = {}
+    users, codes = report.get(QUARANTINE_USER_COLUMNS) or {}, tuple(report.get(CODE_COLUMNS) or ())
+
+    def of(file: Path) -> dict[str, Any]:
+        quarantined = file.parent.name == "quarantine"
+        return {"user_column": users.get(file.name) if quarantined else None, "codes": codes}
+
+    return of
+
+
+def scrub_csv(
+    path: Path,
+    out: Path | None,
+    ids: set[str],
+    user_column: str | None = None,
+    codes: Iterable[str] = (),
+) -> Scrubbed:
+    """Scrub a CSV file: the users' rows dropped (by ``user_column``, a quarantine file's
+    raw column of user ids, else the ``user_id`` column, else any cell equal to an id), ids
+    redacted in the others' cells (CSV has no types: all are text)."""
     import csv
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
@@ -186,16 +255,15 @@ def scrub_csv(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
     if not rows:
         return Scrubbed()
     header, body = rows[0], rows[1:]
-    # a formula-like id is written quoted (features.spreadsheet_cells): compared unquoted
-    if c.USER_ID in header:  # a list, or a quarantine file in the contract's names
-        at = header.index(c.USER_ID)
-        kept = [r for r in body if (unquoted(r[at]) if at < len(r) else None) not in ids]
-    else:  # raw rows may name the user column anything: an id in any cell
-        kept = [r for r in body if not any(unquoted(cell) in ids for cell in r)]  # exact text
+    at, cells = user_cells(header, user_column)
+    kept = [r for r in body if not any(cell in ids for cell in cells(r)[0])]  # exact text
     done = Scrubbed(removed=len(body) - len(kept))
     pattern = token_pattern(ids)
+    left = {*c.CODE_COLUMNS, *codes}
+    text = [i for i, name in enumerate(header) if i != at and name not in left]
     for row in kept:
-        for i, cell in enumerate(row):
+        every = cells(row)[1]
+        for i, cell in enumerate(row) if every else ((i, row[i]) for i in text if i < len(row)):
             if any(t in cell for t in ids):  # cheap before the regex
                 row[i], found = redact_text(cell, pattern)
                 done.redacted += found
@@ -277,15 +345,33 @@ def table_format(path: Path) -> str | None:
     return suffix.removeprefix(".") if suffix in TABLE_SUFFIXES else None
 
 
-def scrub(path: Path, out: Path | None, ids: set[str], fmt: str | None = None) -> Scrubbed | None:
+def scrub(
+    path: Path,
+    out: Path | None,
+    ids: set[str],
+    fmt: str | None = None,
+    user_column: str | None = None,
+    codes: Iterable[str] = (),
+) -> Scrubbed | None:
     """:func:`scrub_parquet`, :func:`scrub_csv`, :func:`scrub_xlsx` or :func:`scrub_json` by
-    ``fmt`` (default: the suffix); None for any other file."""
+    ``fmt`` (default: the suffix); None for any other file. ``user_column``: a CSV's;
+    ``codes``: a table's columns of codes, left as they are."""
     fmt = fmt or table_format(path)
-    scrubbers = {"parquet": scrub_parquet, "csv": scrub_csv, "xlsx": scrub_xlsx, "json": scrub_json}
+    if fmt == "csv":
+        return scrub_csv(path, out, ids, user_column, codes)
+    if fmt == "parquet":
+        return scrub_parquet(path, out, ids, codes)
+    scrubbers = {"xlsx": scrub_xlsx, "json": scrub_json}
     return scrubbers[fmt](path, out, ids) if fmt in scrubbers else None
 
 
-def rewrite_file(path: Path, ids: set[str], fmt: str | None = None) -> Scrubbed | None:
+def rewrite_file(
+    path: Path,
+    ids: set[str],
+    fmt: str | None = None,
+    user_column: str | None = None,
+    codes: Iterable[str] = (),
+) -> Scrubbed | None:
     """Scrub a Parquet, CSV, Excel or JSON file in place, atomically; an untouched file is not rewritten.
 
     Returns what was done, or None for a file that cannot be scrubbed.
@@ -296,7 +382,7 @@ def rewrite_file(path: Path, ids: set[str], fmt: str | None = None) -> Scrubbed 
     mode = path.stat().st_mode & 0o777
     try:
         with atomic_file(path) as staging:
-            done = scrub(path, staging, ids, fmt)
+            done = scrub(path, staging, ids, fmt, user_column, codes)
             if not done:
                 # Nothing to change: keep the original (replacing it by a copy is wasteful).
                 raise _Unchanged(done)

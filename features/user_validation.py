@@ -113,7 +113,7 @@ def user_rules(
     latest = latest_time(latest_signup)
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
-        bad = Quarantine(raw)
+        bad = Quarantine(raw, mapping.source(c.USER_ID), (mapping.source(c.CHANNEL),))
         return check_users(raw, mapping, source, bad, checks, latest), bad
 
     return TableRules("users", check, unique_by=(c.USER_ID,), duplicate_reason="duplicate_user_id")

@@ -66,6 +66,8 @@ class LoadReport:
     rows_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    user_column: str | None = None  # the quarantine file's column of user ids, if it has one
+    code_columns: list[str] = field(default_factory=list)  # its (and the table's) codes
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -549,6 +551,9 @@ def event_rules(
 
     def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Quarantine]:
         shaped, bad = prepare(raw) if prepare else (raw, Quarantine(raw))
+        if bad.user_column is None:
+            bad.user_column = mapping.source(c.USER_ID)
+        bad.codes = (*bad.codes, *(mapping.source(n) for n in c.CODE_COLUMNS))
         events = check_events(
             shaped,
             mapping,

@@ -1,0 +1,101 @@
+"""`lifecycle forget` matches a user by the column the ingest read their id from: a product
+code, an invoice number or an order id equal to a forgotten id is no mention of that user,
+and the rows holding one stay (online_retail: 27 customer ids are also stock codes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from features import contract as c
+from lifecycle.cli import main
+
+# Customer 15036 beside product 15036, invoice 15036 and an anonymous line of product 15036.
+RETAIL = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+536001,85123A,WHITE HANGING HEART,6,2010-12-01 08:26,2.55,15036,United Kingdom
+536002,71053,WHITE METAL LANTERN,6,2010-12-02 08:26,3.39,15036,United Kingdom
+536003,15036,ASSORTED COLOURS SILK FAN,12,2010-12-01 09:00,0.85,17850,United Kingdom
+15036,22633,HAND WARMER UNION JACK,6,2010-12-03 09:00,1.85,12583,France
+536005,15036,ASSORTED COLOURS SILK FAN,12,2010-12-01 10:00,0.85,,United Kingdom
+536006,22632,HAND WARMER RED POLKA DOT,6,2010-12-04 10:00,0,15036,United Kingdom
+536007,84029G,KNITTED UNION FLAG HOT WATER BOTTLE,6,2010-12-05 10:00,3.39,17850,United Kingdom
+"""
+# A log of its own names: user 7's rows, user 17's order 7 and note, a row out of line
+# with the header that mentions 7, and an anonymous row whose free text names 7.
+SHOP = """Customer,When,Kind,Total,OrderNo,Note
+7,2024-01-01,purchase,10,1,first
+7,2024-01-02,purchase,oops,2,bad amount
+17,2024-01-03,purchase,12,7,gift for 7
+17,2024-01-04,purchase,5,8,again
+7,2024-01-05,purchase,3,9,x,extra
+,2024-01-06,purchase,4,10,called 7
+"""
+SHOP_MAP = ["user_id=Customer", "event_time=When", "event_type=Kind", "amount=Total"]
+
+
+def invoke(home: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def quarantine(home: Path, dataset: str) -> pd.DataFrame:
+    path = home / "datasets" / dataset / "quarantine" / "events.csv"
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_a_product_code_or_invoice_equal_to_a_forgotten_customer_stays(tmp_path: Path) -> None:
+    (tmp_path / "retail.csv").write_text(RETAIL)
+    home = tmp_path / "ws"
+    invoke(home, "--quiet", "import", "online-retail", str(tmp_path / "retail.csv"), "--dataset", "shop")  # fmt: skip
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    held = quarantine(home, "shop")
+    assert (events[c.USER_ID] == "15036").sum() == 2 and (held["CustomerID"] == "15036").sum() == 1
+    report = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    assert report["quarantine_user_columns"] == {"events.csv": "CustomerID"}
+
+    # An id that is only a product code is no user: nothing found, nothing changed.
+    untouched = invoke(home, "--json", "forget", "71053")
+    assert json.loads(untouched)["not_found"] == ["71053"]
+    assert quarantine(home, "shop").equals(held)
+
+    out = json.loads(invoke(home, "--json", "forget", "15036"))
+    # the customer's 2 events, 1 quarantined line and 1 users row; nobody else's
+    assert out["removed"]["datasets/shop"] == 4
+    assert out["redacted"] == {}
+    after = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert after.equals(events[events[c.USER_ID] != "15036"].reset_index(drop=True))
+    assert after.loc[after[c.USER_ID] == "17850", "stock_code"].tolist() == ["15036", "84029G"]
+    assert after.loc[after[c.USER_ID] == "12583", c.ORDER_ID].tolist() == ["15036"]
+    left = quarantine(home, "shop")
+    assert left.equals(held[held["CustomerID"] != "15036"].reset_index(drop=True))
+    assert left[["reason", "StockCode"]].values.tolist() == [["missing_user_id", "15036"]]
+    counts = json.loads((home / "datasets" / "shop" / "report.json").read_text())["tables"]
+    assert counts["events"]["rows_quarantined"] == 1 and counts["events"]["rows_erased"] == 3
+
+
+def test_a_mapped_log_loses_its_users_rows_and_keeps_other_users_order_ids(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "shop.csv").write_text(SHOP)
+    home = tmp_path / "ws"
+    maps = [arg for pair in [*SHOP_MAP, "order_id=OrderNo"] for arg in ("--map", pair)]
+    invoke(home, "--quiet", "ingest", str(tmp_path / "shop.csv"), "--dataset", "shop", *maps)
+    held = quarantine(home, "shop")
+    assert sorted(held["reason"]) == ["extra_fields", "invalid_amount", "missing_user_id"]
+
+    out = json.loads(invoke(home, "--json", "forget", "7"))
+    after = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert after[c.USER_ID].tolist() == ["17", "17"]
+    assert after[c.ORDER_ID].tolist() == ["7", "8"]  # an order id, not a mention
+    assert after["Note"].tolist() == ["gift for [forgotten]", "again"]
+    left = quarantine(home, "shop")
+    # the user's bad row and the row out of line (whose columns say nothing) are gone; the
+    # anonymous row stays, its free text redacted
+    assert left["reason"].tolist() == ["missing_user_id"]
+    assert left["Note"].tolist() == ["called [forgotten]"]
+    assert left["OrderNo"].tolist() == ["10"]
+    assert out["removed"]["datasets/shop"] == 1 + 2  # the event and two quarantined rows
