@@ -1,8 +1,9 @@
 """Grades of realized quality a person reads at a glance (``lifecycle outcomes``).
 
-The grade is the top decile's lift as a share of what a perfect ranking reaches on the
-same outcomes (a 60% churn rate caps lift at 1.67, a 5% rate allows 10): comparable across
-tasks and base rates. A light module: the CLI's help reads it without pandas.
+The grade is the top decile's lift above a random ranking's (1) as a share of what a
+perfect ranking reaches above it on the same outcomes, (lift - 1) / (perfect lift - 1) (a
+60% churn rate caps lift at 1.67, a 5% rate allows 10): comparable across tasks and base
+rates, and 0 for a ranking no better than chance. A light module: the CLI's help reads it without pandas.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import math
 GRADES: tuple[tuple[str, float], ...] = (("excellent", 0.6), ("good", 0.4), ("fair", 0.2))
 POOR = "poor"
 GRADE_HELP = (
-    "Grade: the top decile's lift as a share of a perfect ranking's lift on the same outcomes: "
+    "Grade: the top decile's lift above 1 (a random ranking) as a share of a perfect "
+    "ranking's on the same outcomes, (lift - 1) / (perfect lift - 1): "
     + ", ".join(f"{name} >= {low:.0%}" for name, low in GRADES)
     + f", {POOR} below."
 )

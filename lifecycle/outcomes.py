@@ -10,9 +10,9 @@ predicted, per task and model version:
   as a share of actual), P10-P90 coverage (about 0.8 when the intervals are right);
 - every task: lift in the top decile by score, and a grade from it.
 
-The grade reads lift on one scale for every task: the top decile's lift as a share of the
-lift a perfect ranking would reach on the same outcomes (``attainment``, (lift - 1) /
-(perfect lift - 1)). A churn rate of 60% caps lift at 1.67 while a 5% conversion rate
+The grade reads lift on one scale for every task: the top decile's lift above a random
+ranking's as a share of what a perfect ranking would reach above it on the same outcomes
+(``attainment``, (lift - 1) / (perfect lift - 1)). A churn rate of 60% caps lift at 1.67 while a 5% conversion rate
 allows 10; the share makes both comparable. GRADES: excellent >= 0.6, good >= 0.4,
 fair >= 0.2, poor below (or no lift at all).
 

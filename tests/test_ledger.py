@@ -27,13 +27,15 @@ from features.asof import feature_cutoffs
 from features.labels import LABEL, LabelSpec, compute_labels
 from lifecycle import registry, tasks
 from lifecycle.cli import main
-from lifecycle.grades import GRADES, grade
+from lifecycle.grades import GRADE_HELP, GRADES, grade
 from lifecycle.outcomes import latest_outcomes, outcomes_section
 from lifecycle.settings import load_settings
 from lifecycle.tasks import LTV
 from lifecycle.workspace import Workspace
 from serving.ledger import LedgerError, append, entries, read_entry
 from training.evaluation import expected_calibration_error
+
+REPO = Path(__file__).resolve().parents[1]
 
 # -- the ledger on disk (no models needed) ------------------------------------------------
 
@@ -164,6 +166,8 @@ def test_an_entry_without_label_definitions_is_refused_naming_the_file(tmp_path:
         (0.8, 10.0, "poor"),  # worse than random
         (4.0, 10.0, "fair"),  # 33%: a 5% base rate allows lift 10
         (1.0, 1.0, "n/a"),  # every outcome equal: nothing to rank
+        # online_retail's churn: 1.493 / 2.30 is 65% of a perfect lift, but 38% of its gain
+        (1.493, 1 / 0.434, "fair"),
     ],
 )
 def test_grade_reads_lift_against_a_perfect_ranking(
@@ -171,6 +175,11 @@ def test_grade_reads_lift_against_a_perfect_ranking(
 ) -> None:
     assert grade(lift, perfect) == expected
     assert [name for name, _ in GRADES] == ["excellent", "good", "fair"]
+    # what the help, the report and docs/loop.md say it is (they said "lift as a share of a
+    # perfect ranking's lift", which would grade 1.493 / 2.30 excellent)
+    formula = "(lift - 1) / (perfect lift - 1)"
+    assert formula in GRADE_HELP
+    assert formula in " ".join((REPO / "docs" / "loop.md").read_text().split())
 
 
 # -- end to end on a trained demo workspace -------------------------------------------------
