@@ -422,7 +422,9 @@ def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> No
         )
         # a list of a date the data has passed: said, since its report measures what followed
         (note,) = started["notes"]
-        assert f"this campaign's date {run['as_of']}" in note and "really ran then" in note
+        assert f"this campaign's date {run['as_of']} is before the latest scores" in note
+        assert f"its users and their scores as of {run['as_of']}" in note  # not the latest's
+        assert "really ran then" in note
         report = json.loads(run_cli(home, "--json", "campaign", "report", run["name"]))
         expected = true_effects(truth[truth["campaign"] == run["name"]])
         assert expected == pytest.approx(run["true_effect"])

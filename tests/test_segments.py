@@ -183,7 +183,8 @@ def test_revenue_is_shared_before_refunds_with_refunds_a_share_of_their_own() ->
     totals = revenue_totals(scores)
     assert totals == {"before_refunds": 130.0, "refunds": 30.0, "kept": 100.0}
     assert revenue_words(totals) == (
-        "revenue to date 130 before refunds, 30 refunded (23.1%), 100 kept"
+        "revenue to date 130 before refunds, 30 refunded (23.1%), 100 kept "
+        "(orders refunded whole count in none of these)"
     )
     named = [share_label(c, "purchases") for c in shares[1:]]
     assert named == ["purchases", "refunds", "ltv"]

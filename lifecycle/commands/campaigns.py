@@ -124,9 +124,10 @@ def start(
     newest = _newest_scores(obj, dataset)
     if newest is not None and newest > str(info["as_of"]):
         info["notes"] = [
-            f"scores as of {newest} are newer than this campaign's date {info['as_of']}: its "
-            f"report will measure what followed {info['as_of']} in the data, a campaign's effect "
-            "only if the campaign really ran then"
+            f"this campaign's date {info['as_of']} is before the latest scores ({newest}): it "
+            f"took its users and their scores as of {info['as_of']}, and its report will "
+            f"measure what followed that date in the data, a campaign's effect only if the "
+            "campaign really ran then"
         ]
         lines += [f"note: {note}" for note in info["notes"]]
     if list_path is None and request.out is not None:
