@@ -28,11 +28,11 @@ from serving.lists import Privacy, amount_text, at_risk, list_rows, value_text
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
 from serving.segments import (
     SuperUserDefinition,
+    listed_super_users,
     revenue_totals,
     revenue_words,
     segment_summary,
     share_label,
-    super_users,
     super_users_words,
 )
 from serving.units import Units, units_for
@@ -285,7 +285,7 @@ def render_report(
     # date, the scores table's revenue (lifecycle.list_fields.CONTEXT_COLUMNS).
     value = SuperUserDefinition(value_column="revenue")
     kept = "purchases to date" if units.counted else "revenue to date after refunds"
-    supers = super_users(scores, value) if value.value_column in scores else None
+    supers = listed_super_users(scores, value) if value.value_column in scores else None
     share = supers.value_share if supers is not None else float("nan")
     cards = [
         (f"{len(scores):,}", "users scored"),

@@ -251,6 +251,21 @@ def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = No
     return SuperUsers(flags=flags, users=int(count), value_share=share, definition=d)
 
 
+def listed_super_users(scores: pd.DataFrame, definition: SuperUserDefinition) -> SuperUsers:
+    """The super users the lists flag (a scores table's ``super_user``, set when it was
+    scored), with the share of ``definition``'s value they hold in the table; computed where
+    the table has no flag or the value is another. After `forget` the flags stay the
+    scoring's until the next `score-all` (recomputed, two users fewer would shift the top
+    20%), and the report and `segments` count the same users the lists flag."""
+    if "super_user" not in scores or definition.value_column != "revenue":
+        return super_users(scores, definition)
+    flags = scores["super_user"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    value = scores["revenue"].astype(float).fillna(0).to_numpy()
+    total = value.sum()
+    share = float(value[flags].sum() / total) if total > 0 else float("nan")
+    return SuperUsers(flags=flags, users=int(flags.sum()), value_share=share, definition=definition)
+
+
 def super_users_words(found: SuperUsers) -> str:
     """The super users in words: 'N users bring S of it', or why there are none (too few
     users for a top share: two users have no top 20%)."""

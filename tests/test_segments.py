@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from features import contract as c
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.batch import write_scores
 from serving.funnel import NO_CHANNEL, channel_funnel
 from serving.segments import (
     NO_PURCHASE,
@@ -13,6 +21,7 @@ from serving.segments import (
     SegmentDefinitions,
     SuperUserDefinition,
     lifecycle_stage,
+    listed_super_users,
     quantile_score,
     revenue_totals,
     revenue_words,
@@ -278,3 +287,38 @@ def test_money_is_counted_after_refunds() -> None:
         assert top.flags.tolist() == [False, True, True] + [False] * 7
         assert top.value_share == pytest.approx(1700 / 4510)
     assert super_users(older, SuperUserDefinition(value_column="revenue_total")).flags[0]
+
+
+def test_segments_and_the_report_count_the_super_users_the_lists_flag(tmp_path: Path) -> None:
+    """After `forget` a scores table keeps the flags it was scored with: 10 users flagged
+    2, and with the top user forgotten (9 users) the top 20% recomputed would also be 2, the
+    next one taking its place; `segments` and the report said that while the lists flagged 1."""
+    home = tmp_path / "ws"
+    revenue = [100.0, 50, 20, 10, 10, 5, 5, 5, 5, 0]
+    scores = pd.DataFrame(
+        {
+            c.USER_ID: [f"u{i}" for i in range(10)],
+            "revenue": revenue,
+            "refunds": 0.0,
+            "churn_probability": 0.5,
+            "conversion_probability": 0.5,
+            "ltv": 1.0,
+            "value_at_risk": 0.5,
+            "lifecycle_stage": "active",
+            "segment": "loyal",
+            "risk_band": "medium",
+            "super_user": super_users(pd.DataFrame({"revenue_total": revenue})).flags,
+        }
+    ).iloc[1:]  # u0 forgotten: its row removed, the others' flags kept
+    settings = load_settings(home=home, environ={})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-05"})
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "segments"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["super_users"]["revenue"]
+    assert found == {"users": 1, "value_share": pytest.approx(50 / 110)}  # u1, as listed
+    assert listed_super_users(scores, SuperUserDefinition(value_column="revenue")).users == 1
+    assert super_users(scores, SuperUserDefinition(value_column="revenue")).users == 2
+    report = tmp_path / "report.html"
+    done = CliRunner().invoke(main, ["--home", str(home), "report", "--out", str(report)])
+    assert done.exit_code == 0, done.output
+    assert "super_user flag): 1 user brings 45.5% of it" in report.read_text()

@@ -455,11 +455,11 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import (
         SuperUserDefinition,
+        listed_super_users,
         revenue_totals,
         revenue_words,
         segment_summary,
         summary_line,
-        super_users,
         super_users_words,
     )
     from serving.units import units_for
@@ -501,7 +501,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     data["super_users"] = {}
     for value in ("revenue", "ltv"):
         if value in frame:
-            found_supers = super_users(frame, SuperUserDefinition(value_column=value))
+            found_supers = listed_super_users(frame, SuperUserDefinition(value_column=value))
             data["super_users"][value] = {
                 "users": found_supers.users,
                 "value_share": found_supers.value_share,
