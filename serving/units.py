@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 # Score columns holding money (the tasks' value outputs are added to these).
 MONEY_COLUMNS = ("value_at_risk", "expected_saved_value", "revenue", "monetary")
+# What p_alive and expected_purchases hold: p_alive is no chance of buying soon (a customer
+# who buys once a year is alive and still unlikely to buy in the next 90 days)
+OUTLOOK = (
+    "p_alive: probability the customer has not left for good (MBG/NBD), not of buying soon; "
+    "expected_purchases: in the next {days} days"
+)
 # Columns of money spent to date: purchases counted in a log without amounts (Units.value_name).
 REVENUE_COLUMNS = ("revenue", "revenue_total", "monetary")
 
@@ -78,8 +84,12 @@ class Units:
         return "purchases" if self.counted and column in REVENUE_COLUMNS else column
 
     def text(self) -> str:
-        """One line: ``money in GBP; churn: probability of no activity in the next 90 days; ...``."""
-        return "; ".join([self.amounts, *self.windows.values()])
+        """One line: ``money in GBP; churn: probability of no activity in the next 90 days; ...``
+        and what the purchase process's columns hold (``serving.scoring``: over the LTV
+        champion's horizon, else churn's)."""
+        days = self.horizon_days.get(tasks.LTV.name, self.horizon_days.get(tasks.CHURN.name))
+        outlook = [OUTLOOK.format(days=days)] if days else []
+        return "; ".join([self.amounts, *self.windows.values(), *outlook])
 
     def to_dict(self) -> dict[str, Any]:
         return {

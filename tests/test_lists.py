@@ -374,6 +374,17 @@ def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -
     assert "u2" in text and "20%" in text and "no activity for 40 days" in text
 
 
+def test_the_units_line_says_what_p_alive_is_and_the_window_of_expected_purchases() -> None:
+    """A list showed p_alive 0.99 beside a churn probability of 0.67 with no word on either
+    column (a customer who buys once a year is alive and unlikely to buy in 91 days)."""
+    text = UNITS.text()
+    assert "p_alive: probability the customer has not left for good" in text
+    assert "expected_purchases: in the next 365 days" in text  # the LTV's horizon
+    churn_only = Units(windows={"churn": "churn"}, horizon_days={"churn": 91})
+    assert churn_only.text().endswith("expected_purchases: in the next 91 days")
+    assert "p_alive" not in Units().text()
+
+
 @pytest.mark.parametrize(
     ("name", "fmt"), [("list.xls", None), ("list.txt", None), ("l.csv", "xls")]
 )
