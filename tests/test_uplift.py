@@ -171,6 +171,14 @@ def test_the_gate_promotes_a_learner_that_beats_random_and_response(trained: dic
     assert test.qini["response_model"].value < test.qini[chosen].low
     for ranking in test.qini.values():
         assert ranking.low <= ranking.value <= ranking.high
+    # the test users' ATE with its interval (random targeting's AUUC doubled), not a bare
+    # point: on hillstrom's 20% test split +0.288 where the whole table gives +0.597
+    ate = test.random_auuc
+    said = result.evaluation.lines()[0].split("test ATE ")[1]
+    assert said == (
+        f"{2 * ate.value:+.5f} [{2 * ate.low:+.5f}, {2 * ate.high:+.5f}] (95%, the test users only)"
+    )
+    assert ate.low < ate.value < ate.high
     from lifecycle import registry
 
     client = registry.client(trained["settings"])

@@ -382,10 +382,12 @@ class Evaluation:
 
     def lines(self) -> list[str]:
         t = self.test
+        r = t.random_auuc  # random targeting's AUUC is ATE / 2: its interval, doubled
         head = (
             f"uplift on {self.campaign.source}: outcome {self.campaign.outcome_name}, "
             f"treated = {self.campaign.treatment['treated']}; split {self.split.sizes()}; "
-            f"test ATE {2 * t.random_auuc.value:+.5f}"
+            f"test ATE {2 * r.value:+.5f} [{2 * r.low:+.5f}, {2 * r.high:+.5f}] (95%, the test "
+            "users only)"
         )
         rows = [head, f"{'ranking':<30}{'Qini [95% CI]':<34}{'AUUC [95% CI]':<34}Qini - response"]
         for name in (*self.fitted.bundles, RESPONSE):
