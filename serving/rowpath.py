@@ -50,7 +50,7 @@ from lifecycle.maths import FLOATS
 from lifecycle.mixture import mixture_quantiles_of
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.scoring import top_reasons_matrix, value_at_risk
-from serving.segments import risk_band_rules, stage_of_values
+from serving.segments import beyond_signup, risk_band_rules, stage_of_values
 
 if TYPE_CHECKING:
     from lifecycle.bundle import ModelBundle
@@ -300,10 +300,11 @@ def _score_rows(
             for name in ("tenure_days", "recency_days", "active_days_30d", "active_days_90d")
         ),
         churn or [None] * count,
+        zip(*(v.tolist() for v in beyond_signup(features.column, count)), strict=True),
         strict=True,
     )
     out["lifecycle_stage"] = [
-        stage_of_values(*inputs, champions.bands[0]) for inputs in stage_inputs
+        stage_of_values(*inputs, champions.bands[0], beyond) for *inputs, beyond in stage_inputs
     ]
     for name, values in out.items():  # NaN as None, as the answer has it
         if name != "reasons" and any(v != v for v in values):

@@ -2,9 +2,10 @@
 
 Definitions are versioned: a list or report names the version it used.
 
-- lifecycle stages (``stages_v2``): never active, new, active, at risk, silent, churned,
+- lifecycle stages (``stages_v3``): never active, new, active, at risk, silent, churned,
   reactivated (v2: never active for users with no activity, only refunds or no event, who
-  were churned in v1 though they never bought);
+  were churned in v1 though they never bought; v3: also for users who only signed up, whom
+  the funnel counts as not active, and v2 called churned, silent or new);
 - named RFM segments (``rfm_v2``, monetary after refunds): champions, loyal, potential, at risk, hibernating,
   lost from quintile scores among buyers (``no_purchase`` for users without an order);
 - super users (``super_users_v2``): the top 20% by value (after refunds) and the share of value they bring.
@@ -22,7 +23,10 @@ import pandas as pd
 
 from lifecycle.settings import ServingSettings
 
-STAGES_VERSION = "stages_v2"
+STAGES_VERSION = "stages_v3"
+# What a user did beyond signing up, as the funnel counts it (serving.funnel): activations,
+# sessions, orders (feature columns)
+BEYOND_SIGNUP = ("activated", "sessions_total", "orders_total")
 STAGES = ("never_active", "new", "active", "at_risk", "silent", "churned", "reactivated")
 NEW_DAYS = 30  # tenure up to this is "new"
 SILENT_DAYS = 30  # no activity for longer than this is "silent"
@@ -57,8 +61,10 @@ def stage_of_columns(
         return np.where(np.isnan(values), missing, values)
 
     tenure = filled("tenure_days", 0.0)
-    never = np.isnan(column("recency_days"))  # no activity: refunds only, or no event
     recency = filled("recency_days", np.inf)
+    never = np.isnan(column("recency_days")) | only_signed_up(  # refunds only, or no event
+        tenure, recency, *beyond_signup(column, len(tenure))
+    )
     recent = filled("active_days_30d", 0.0)
     quarter = filled("active_days_90d", 0.0)
     risk = (
@@ -70,6 +76,26 @@ def stage_of_columns(
     return np.select([matched for matched, _ in rules], [stage for _, stage in rules], "active")
 
 
+def beyond_signup(column: Callable[[str], Any], rows: int) -> list[Any]:
+    """The :data:`BEYOND_SIGNUP` columns, NaN where the features read lack one (a service
+    whose feature views hold only its models' features)."""
+    found = []
+    for name in BEYOND_SIGNUP:
+        try:
+            found.append(column(name))
+        except KeyError:
+            found.append(np.full(rows, np.nan))
+    return found
+
+
+def only_signed_up(tenure: Any, recency: Any, activated: Any, sessions: Any, orders: Any) -> Any:
+    """Users whose activity was all on their first day and none of it an activation, a
+    session or an order (:data:`BEYOND_SIGNUP`): a sign-up, or one event of a type the
+    contract does not know. On arrays or one user's floats; a missing count (NaN) is no
+    evidence either way, so it is not this."""
+    return (recency >= tenure - 1) & (activated == 0) & (sessions == 0) & (orders == 0)
+
+
 def stage_of_values(
     tenure: float,
     recency: float,
@@ -77,12 +103,15 @@ def stage_of_values(
     quarter: float,
     churn_probability: float | None,
     high_risk: float = HIGH_RISK,
+    beyond_signup: tuple[float, float, float] = (math.nan, math.nan, math.nan),
 ) -> str:
     """:func:`stage_of_columns` of one user's floats (NaN or None for missing): a request of
-    one user (``serving.rowpath``) without numpy calls."""
+    one user (``serving.rowpath``) without numpy calls. ``beyond_signup``: the user's
+    :data:`BEYOND_SIGNUP` counts."""
     tenure = 0.0 if tenure != tenure else tenure
     never = recency != recency
     recency = math.inf if never else recency
+    never = never or bool(only_signed_up(tenure, recency, *beyond_signup))
     recent = 0.0 if recent != recent else recent
     quarter = 0.0 if quarter != quarter else quarter
     p = churn_probability
@@ -101,8 +130,8 @@ def _stage_rules(
     never: Any, tenure: Any, recency: Any, recent: Any, quarter: Any, risk: Any
 ) -> tuple:
     """The stage checks in order, the first match wins: on arrays or on one user's floats.
-    ``never``: no activity to date (a user whose only events are refunds never bought: not
-    churned, nor new)."""
+    ``never``: no activity to date (a user whose only events are refunds never bought, one
+    who only signed up never used the product: neither is churned, nor new)."""
     # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.
     returned = (recent > 0) & (quarter == recent) & (tenure > 90)
     return (

@@ -154,8 +154,18 @@ def _outlook(params: dict[str, float], features: pd.DataFrame, horizon: float) -
 
 
 def _stage(features: pd.DataFrame, churn: pd.Series | None) -> np.ndarray:
+    """The stages (their definition moved on: stages_v3's never active, users with no
+    activity or only a sign-up, comes first, written here on its own)."""
     tenure = features["tenure_days"].astype(float).fillna(0).to_numpy()
     recency = features["recency_days"].astype(float).fillna(np.inf).to_numpy()
+    nothing_beyond_signup = (recency >= tenure - 1) & np.all(
+        [
+            features[n].astype(float).to_numpy() == 0
+            for n in ("activated", "sessions_total", "orders_total")
+        ],
+        axis=0,
+    )
+    never = features["recency_days"].isna().to_numpy() | nothing_beyond_signup
     recent = features["active_days_30d"].astype(float).fillna(0).to_numpy()
     quarter = features["active_days_90d"].astype(float).fillna(0).to_numpy()
     risk = (
@@ -165,8 +175,8 @@ def _stage(features: pd.DataFrame, churn: pd.Series | None) -> np.ndarray:
     )
     returned = (recent > 0) & (quarter == recent) & (tenure > 90)
     return np.select(
-        [tenure <= 30, recency > 90, recency > 30, risk, returned],
-        ["new", "churned", "silent", "at_risk", "reactivated"],
+        [never, tenure <= 30, recency > 90, recency > 30, risk, returned],
+        ["never_active", "new", "churned", "silent", "at_risk", "reactivated"],
         default="active",
     )
 

@@ -154,6 +154,20 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
     )
 
 
+def test_stages_and_the_funnel_agree_on_who_never_was_active(
+    trained_workspace: TrainedWorkspace,
+) -> None:
+    """The demo's users who only signed up (the funnel's signed up, not active) are
+    never_active, not churned, silent or new, as stages_v2 called them."""
+    from serving.funnel import channel_funnel
+
+    table = read_scores(trained_workspace.home / "scores" / LATEST_SCORES).frame
+    funnel = channel_funnel(table)
+    not_active = int(funnel["signed_up"].sum() - funnel["active"].sum())
+    assert not_active > 100
+    assert int((table["lifecycle_stage"] == "never_active").sum()) == not_active
+
+
 def test_score_users_in_chunks_gives_the_pre_change_scores_and_reasons(
     scorer: Any, trained_workspace: TrainedWorkspace
 ) -> None:
@@ -285,7 +299,7 @@ def test_as_of_must_be_a_cutoff_and_features_build_adds_one(trained_copy: Path) 
     assert resolve_as_of(table, "2025-06-15") == pd.Timestamp("2025-06-15", tz="UTC")
     segments = run_cli(home, "segments", "--as-of", "2025-06-15")
     assert "segments as of 2025-06-15" in segments and "champions" in segments
-    assert "super users (top 20% by revenue kept (after refunds))" in segments
+    assert "super users (top 20% by revenue kept after refunds)" in segments
     # Nothing was written: the latest table is still the one scored before.
     assert read_scores(home / "scores" / LATEST_SCORES).path == latest
 

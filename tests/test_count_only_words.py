@@ -114,7 +114,7 @@ def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
     assert "purchases" in listed and "reasons:" in listed
     assert not MONEY_WORDS.search(listed.replace("no money", "")), listed
     segments = _cli(counted, "segments")
-    assert "share of purchases" in segments and "by purchases)" in segments
+    assert "share of purchases" in segments and "by purchases kept after refunds)" in segments
     assert not MONEY_WORDS.search(segments), segments
     out = tmp_path / "list.json"
     _cli(counted, "at-risk", "--out", str(out))

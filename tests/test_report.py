@@ -99,6 +99,10 @@ def synthetic_scores(users: int = 3000, seed: int = 1) -> ScoresTable:
     )
     frame["value_at_risk"] = frame["churn_probability"] * frame["ltv"]
     frame["risk_band"] = np.where(frame["churn_probability"] >= 0.5, "high", "low")
+    # flagged as score-all flags them: the top 20% by revenue kept (ties by row order)
+    frame.loc[
+        np.argsort(-frame["revenue"].to_numpy(), kind="stable")[: users // 5], "super_user"
+    ] = True
     metadata = {
         "dataset": "demo",
         "as_of": "2025-12-31",

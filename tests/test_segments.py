@@ -235,7 +235,38 @@ def test_users_with_no_activity_are_never_active_not_churned() -> None:
     assert lifecycle_stage(features, churn).tolist() == ["never_active", "never_active", "churned"]
     assert stage_of_values(400, nan, 0, 0, 0.9) == "never_active"
     assert stage_of_values(400, 200, 0, 0, 0.9) == "churned"
-    assert SegmentDefinitions().versions["lifecycle_stage"] == "stages_v2"
+    assert SegmentDefinitions().versions["lifecycle_stage"] == "stages_v3"
+
+
+def test_users_who_only_signed_up_are_never_active_as_the_funnel_counts_them() -> None:
+    """A sign-up counts as activity (for the churn label too), so stages_v2 called a user who
+    signed up 200 days ago and did nothing since churned (218 of the demo's 275 such users;
+    others silent or new), where the funnel counts them not active."""
+    nan = float("nan")
+    features = pd.DataFrame(
+        {
+            "tenure_days": [200, 5, 200, 200, 200, 200],
+            "recency_days": [200, 5, 200, 200, 120, 200],
+            "active_days_30d": [0, 1, 0, 0, 0, 0],
+            "active_days_90d": [0, 1, 0, 0, 0, 0],
+            "activated": [0, 0, 0, 0, 0, nan],
+            "sessions_total": [0, 0, 3, 0, 0, nan],
+            "orders_total": [0, 0, 0, 1, 0, nan],
+        }
+    )
+    # only signed up, 200 and 5 days ago; sessions on the first day; an order on it; another
+    # event later than the first day; counts unknown (no evidence: as v2)
+    expected = ["never_active", "never_active", "churned", "churned", "churned", "churned"]
+    assert lifecycle_stage(features).tolist() == expected
+    one_by_one = [
+        stage_of_values(*row[:4], None, beyond_signup=tuple(row[4:]))
+        for row in features.itertuples(index=False)
+    ]
+    assert one_by_one == expected
+    assert stage_of_values(200, 200, 0, 0, None) == "churned"  # no counts given
+    scores = features.rename(columns={"sessions_total": "sessions", "orders_total": "orders"})
+    funnel = channel_funnel(scores.iloc[:5])
+    assert int(funnel["signed_up"].sum() - funnel["active"].sum()) == 2 + 1  # and the later one
 
 
 def test_channel_funnel_steps_rates_and_value() -> None:

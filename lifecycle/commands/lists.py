@@ -506,7 +506,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
                 "users": found_supers.users,
                 "value_share": found_supers.value_share,
             }
-            kept = " kept (after refunds)" if value == "revenue" else ""  # the shares above: before
+            kept = " kept after refunds" if value == "revenue" else ""  # the shares above: before
             lines.append(
                 f"super users (top {found_supers.definition.top_share:.0%} by "
                 f"{units.value_name(value)}{kept}): {super_users_words(found_supers)}"
