@@ -75,11 +75,7 @@ from features.scrub import (
     table_files,
     token_pattern,
 )
-from lifecycle.dataset_kind import (
-    REPORT,
-    read_report,
-    require_whole_tables,
-)
+from lifecycle.dataset_kind import REPORT, read_report, require_whole_tables
 from lifecycle.errors import UserError
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym

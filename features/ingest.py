@@ -47,7 +47,12 @@ from features.validation import (
     LoadReport,
     event_rules,
 )
-from lifecycle.dataset_kind import CODE_COLUMNS, QUARANTINE_USER_COLUMNS, REPORT, read_report
+from lifecycle.dataset_kind import (
+    DATASET_CODE_COLUMNS,
+    QUARANTINE_USER_COLUMNS,
+    REPORT,
+    read_report,
+)
 from lifecycle.errors import UserError
 from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
@@ -462,7 +467,7 @@ def erasure_columns(
     codes = {n for r in reports.values() for n in r.code_columns}
     return {
         QUARANTINE_USER_COLUMNS: earlier.get(QUARANTINE_USER_COLUMNS, {}) | users,
-        CODE_COLUMNS: sorted(codes.union(earlier.get(CODE_COLUMNS, []))),
+        DATASET_CODE_COLUMNS: sorted(codes.union(earlier.get(DATASET_CODE_COLUMNS, []))),
     }
 
 

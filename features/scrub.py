@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from features import contract as c
 from features.reading import EXTRA_FIELDS, MISSING_FIELDS
 from features.spreadsheet_cells import unquoted
-from lifecycle.dataset_kind import CODE_COLUMNS, QUARANTINE_USER_COLUMNS, read_report
+from lifecycle.dataset_kind import DATASET_CODE_COLUMNS, QUARANTINE_USER_COLUMNS, read_report
 from lifecycle.errors import UserError
 from lifecycle.storage import atomic_file
 
@@ -229,7 +229,10 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
         report = read_report(version) or {}
     except UserError:  # a damaged report: refused where the dataset itself is rewritten
         report = {}
-    users, codes = report.get(QUARANTINE_USER_COLUMNS) or {}, tuple(report.get(CODE_COLUMNS) or ())
+    users, codes = (
+        report.get(QUARANTINE_USER_COLUMNS) or {},
+        tuple(report.get(DATASET_CODE_COLUMNS) or ()),
+    )
 
     def of(file: Path) -> dict[str, Any]:
         quarantined = file.parent.name == "quarantine"
