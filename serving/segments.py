@@ -89,11 +89,13 @@ def beyond_signup(column: Callable[[str], Any], rows: int) -> list[Any]:
 
 
 def only_signed_up(tenure: Any, recency: Any, activated: Any, sessions: Any, orders: Any) -> Any:
-    """Users whose activity was all on their first day and none of it an activation, a
-    session or an order (:data:`BEYOND_SIGNUP`): a sign-up, or one event of a type the
+    """Users past their first NEW_DAYS whose activity was all on their first day, none of it an
+    activation, a session or an order (:data:`BEYOND_SIGNUP`): a sign-up, or one event of a type the
     contract does not know. On arrays or one user's floats; a missing count (NaN) is no
     evidence either way, so it is not this."""
-    return (recency >= tenure - 1) & (activated == 0) & (sessions == 0) & (orders == 0)
+    # within NEW_DAYS of sign-up a user is new: there has been little time to do more
+    nothing = (activated == 0) & (sessions == 0) & (orders == 0)
+    return (tenure > NEW_DAYS) & (recency >= tenure - 1) & nothing
 
 
 def stage_of_values(

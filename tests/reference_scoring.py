@@ -158,12 +158,16 @@ def _stage(features: pd.DataFrame, churn: pd.Series | None) -> np.ndarray:
     activity or only a sign-up, comes first, written here on its own)."""
     tenure = features["tenure_days"].astype(float).fillna(0).to_numpy()
     recency = features["recency_days"].astype(float).fillna(np.inf).to_numpy()
-    nothing_beyond_signup = (recency >= tenure - 1) & np.all(
-        [
-            features[n].astype(float).to_numpy() == 0
-            for n in ("activated", "sessions_total", "orders_total")
-        ],
-        axis=0,
+    nothing_beyond_signup = (
+        (tenure > 30)
+        & (recency >= tenure - 1)
+        & np.all(
+            [
+                features[n].astype(float).to_numpy() == 0
+                for n in ("activated", "sessions_total", "orders_total")
+            ],
+            axis=0,
+        )
     )
     never = features["recency_days"].isna().to_numpy() | nothing_beyond_signup
     recent = features["active_days_30d"].astype(float).fillna(0).to_numpy()

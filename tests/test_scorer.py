@@ -49,6 +49,7 @@ def test_known_users_are_scored_with_reasons_and_versions(
     for user in response.users:
         assert user.ltv is not None and user.ltv_p10 <= user.ltv_p50 <= user.ltv_p90
         assert user.lifecycle_stage in (
+            "never_active",  # stages_v3: u0000006 only signed up, long ago
             "new",
             "active",
             "at_risk",

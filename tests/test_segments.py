@@ -254,9 +254,9 @@ def test_users_who_only_signed_up_are_never_active_as_the_funnel_counts_them() -
             "orders_total": [0, 0, 0, 1, 0, nan],
         }
     )
-    # only signed up, 200 and 5 days ago; sessions on the first day; an order on it; another
+    # only signed up, 200 and 5 days ago (new: little time to do more); sessions on the first day; an order on it; another
     # event later than the first day; counts unknown (no evidence: as v2)
-    expected = ["never_active", "never_active", "churned", "churned", "churned", "churned"]
+    expected = ["never_active", "new", "churned", "churned", "churned", "churned"]
     assert lifecycle_stage(features).tolist() == expected
     one_by_one = [
         stage_of_values(*row[:4], None, beyond_signup=tuple(row[4:]))
