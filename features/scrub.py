@@ -259,13 +259,14 @@ def scrub_csv(
         return Scrubbed()
     header, body = rows[0], rows[1:]
     at, cells = user_cells(header, user_column)
-    kept = [r for r in body if not any(cell in ids for cell in cells(r)[0])]  # exact text
+    judged = [(row, *cells(row)) for row in body]
+    # exact text; a row out of line is redacted in every cell (no column is what it says)
+    kept = [(row, every) for row, held, every in judged if not any(h in ids for h in held)]
     done = Scrubbed(removed=len(body) - len(kept))
     pattern = token_pattern(ids)
     left = {*c.CODE_COLUMNS, *codes}
     text = [i for i, name in enumerate(header) if i != at and name not in left]
-    for row in kept:
-        every = cells(row)[1]
+    for row, every in kept:
         for i, cell in enumerate(row) if every else ((i, row[i]) for i in text if i < len(row)):
             if any(t in cell for t in ids):  # cheap before the regex
                 row[i], found = redact_text(cell, pattern)
@@ -274,7 +275,7 @@ def scrub_csv(
         with out.open("w", newline="", encoding="utf-8", errors="surrogateescape") as dst:
             writer = csv.writer(dst)
             writer.writerow(header)
-            writer.writerows(kept)
+            writer.writerows(row for row, _ in kept)
     return done
 
 

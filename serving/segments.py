@@ -277,9 +277,14 @@ def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = No
     flags = np.zeros(len(value), dtype=bool)
     if count:
         flags[np.argsort(-value, kind="stable")[:count]] = True
+    return _flagged(value, flags, d)
+
+
+def _flagged(value: np.ndarray, flags: np.ndarray, definition: SuperUserDefinition) -> SuperUsers:
+    """The flagged users and the share of all value they hold (NaN when there is none)."""
     total = value.sum()
     share = float(value[flags].sum() / total) if total > 0 else float("nan")
-    return SuperUsers(flags=flags, users=int(count), value_share=share, definition=d)
+    return SuperUsers(flags=flags, users=int(flags.sum()), value_share=share, definition=definition)
 
 
 def listed_super_users(scores: pd.DataFrame, definition: SuperUserDefinition) -> SuperUsers:
@@ -291,10 +296,8 @@ def listed_super_users(scores: pd.DataFrame, definition: SuperUserDefinition) ->
     if "super_user" not in scores or definition.value_column != "revenue":
         return super_users(scores, definition)
     flags = scores["super_user"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    value = scores["revenue"].astype(float).fillna(0).to_numpy()
-    total = value.sum()
-    share = float(value[flags].sum() / total) if total > 0 else float("nan")
-    return SuperUsers(flags=flags, users=int(flags.sum()), value_share=share, definition=definition)
+    value = money_column(scores, definition.value_column).astype(float).fillna(0).to_numpy()
+    return _flagged(value, flags, definition)
 
 
 def super_users_words(found: SuperUsers) -> str:
