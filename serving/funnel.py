@@ -1,7 +1,10 @@
 """The funnel by acquisition channel: signed up -> active -> converted -> repeat, and value.
 
-Read from a scores table. "Active" means the user did something beyond signing up
-(activation, a session or an order); "converted" at least one order; "repeat" two or more.
+Read from a scores table. "Active" means the user did something beyond signing up: an
+activation, a session or an order, or any event on a later day than their first (an event
+of a type the contract does not know, such as a clickstream's ``catalog``), as the stages
+count it (``serving.segments.only_signed_up``); "converted" at least one order; "repeat" two
+or more.
 Data without channels (purchase-only logs) comes back as one ``(no channel)`` row.
 """
 
@@ -24,7 +27,15 @@ def channel_funnel(scores: pd.DataFrame) -> pd.DataFrame:
         else pd.Series(NO_CHANNEL, index=scores.index, dtype="string")
     )
     orders = _column(scores, "orders")
-    active = (_column(scores, "activated") > 0) | (_column(scores, "sessions") > 0) | (orders > 0)
+    later = _column(scores, "days_since_last_activity", np.inf) < (
+        _column(scores, "tenure_days", -np.inf) - 1
+    )
+    active = (
+        (_column(scores, "activated") > 0)
+        | (_column(scores, "sessions") > 0)
+        | (orders > 0)
+        | later
+    )
     steps = pd.DataFrame(
         {
             "channel": channel,

@@ -29,6 +29,7 @@ from serving.batch import (
     resolve_as_of,
     write_scores,
 )
+from serving.funnel import channel_funnel
 
 # -- the scores table on disk (no models needed) ------------------------------------------
 
@@ -157,11 +158,15 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
 def test_stages_and_the_funnel_agree_on_who_never_was_active(
     trained_workspace: TrainedWorkspace,
 ) -> None:
-    """The demo's users who only signed up (the funnel's signed up, not active) are
-    never_active once past their first 30 days (new before), not churned or silent, as
-    stages_v2 called them."""
+    """The demo's users who only signed up (the funnel's signed up, not active: no activation,
+    session or order, and no event after their first day) are never_active once past their
+    first 30 days (new before), not churned or silent, as stages_v2 called them."""
     table = read_scores(trained_workspace.home / "scores" / LATEST_SCORES).frame
-    not_active = (table["activated"] == 0) & (table["sessions"] == 0) & (table["orders"] == 0)
+    counts = (table["activated"] == 0) & (table["sessions"] == 0) & (table["orders"] == 0)
+    later_day = table["days_since_last_activity"] < table["tenure_days"] - 1  # NaN: no activity
+    not_active = counts & ~later_day
+    funnel = channel_funnel(table)
+    assert int(funnel["signed_up"].sum() - funnel["active"].sum()) == not_active.sum()
     assert not_active.sum() > 100
     stages = table.loc[not_active, "lifecycle_stage"]
     assert set(stages) == {"never_active", "new"}

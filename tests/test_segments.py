@@ -264,9 +264,43 @@ def test_users_who_only_signed_up_are_never_active_as_the_funnel_counts_them() -
     ]
     assert one_by_one == expected
     assert stage_of_values(200, 200, 0, 0, None) == "churned"  # no counts given
-    scores = features.rename(columns={"sessions_total": "sessions", "orders_total": "orders"})
+    names = {"sessions_total": "sessions", "orders_total": "orders"}
+    scores = features.rename(columns=names | {"recency_days": "days_since_last_activity"})
     funnel = channel_funnel(scores.iloc[:5])
-    assert int(funnel["signed_up"].sum() - funnel["active"].sum()) == 2 + 1  # and the later one
+    # the two who only signed up; the event on a later day is activity (as the stages count it)
+    assert int(funnel["signed_up"].sum() - funnel["active"].sum()) == 2
+
+
+def test_events_of_types_the_contract_does_not_know_after_the_first_day_are_activity() -> None:
+    """A clickstream's own event types (catalog, cart) are no session, activation or order:
+    a user who came back on another day is active in the funnel as in the stages, and one who
+    only browsed on their first day is neither (never_active past the first 30 days)."""
+    features = pd.DataFrame(
+        {
+            "tenure_days": [200.0, 200, 200, 10],
+            "recency_days": [150.0, 198, 199, 10],
+            "active_days_30d": [0.0, 0, 0, 1],
+            "active_days_90d": [0.0, 0, 0, 1],
+            "activated": [0.0, 0, 0, 0],
+            "sessions_total": [0.0, 0, 0, 0],
+            "orders_total": [0.0, 0, 0, 0],
+        }
+    )
+    stages = lifecycle_stage(features).tolist()
+    assert stages == ["churned", "churned", "never_active", "new"]
+    scores = features.rename(
+        columns={
+            "recency_days": "days_since_last_activity",
+            "sessions_total": "sessions",
+            "orders_total": "orders",
+        }
+    )
+    scores["channel"] = ["a", "b", "c", "d"]
+    funnel = channel_funnel(scores).set_index("channel")
+    assert funnel["active"].to_dict() == {"a": 1, "b": 1, "c": 0, "d": 0}
+    # a table scored before these columns existed keeps the counts' answer
+    older = scores.drop(columns=["days_since_last_activity", "tenure_days"])
+    assert channel_funnel(older)["active"].sum() == 0
 
 
 def test_channel_funnel_steps_rates_and_value() -> None:
