@@ -404,3 +404,37 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
         again.output,
     ), again.output
     assert "label-free" in again.stdout
+
+
+def test_users_who_came_back_without_a_purchase_make_activity_more_than_purchases() -> None:
+    """A clickstream whose types the contract does not know (catalog, cart), with no purchase
+    read as one: churn was the absence of purchases, none to fit, and no label-free churn served
+    (\"MBG/NBD needs at least 20 customers with a repeat purchase, got 0\"). Users who came
+    back after their first day without buying are activity beyond purchases; a purchase log's
+    users who only signed up (their last activity is their first) are not."""
+    from training.label_free import activity_beyond_purchases
+
+    users = 200
+    no_orders = np.zeros(users)
+    browsing = pd.DataFrame(
+        {
+            "orders_total": no_orders,
+            "sessions_total": no_orders,
+            "tenure_days": np.full(users, 100.0),
+            "recency_days": np.linspace(0, 100, users),  # most came back on a later day
+            "purchase_recency_days": np.full(users, np.nan),
+        }
+    )
+    why = activity_beyond_purchases(browsing)
+    assert why is not None and "of users came back without one" in why
+    signed_up = browsing.assign(recency_days=browsing["tenure_days"])  # sign-ups only
+    buyers = pd.DataFrame(  # and buyers whose last activity is their last purchase
+        {
+            "orders_total": np.ones(users),
+            "sessions_total": no_orders,
+            "tenure_days": np.full(users, 100.0),
+            "recency_days": np.linspace(0, 100, users),
+            "purchase_recency_days": np.linspace(0, 100, users),
+        }
+    )
+    assert activity_beyond_purchases(pd.concat([signed_up, buyers])) is None

@@ -68,11 +68,15 @@ def activity_beyond_purchases(frame: pd.DataFrame) -> str | None:
     purchase_recency = frame["purchase_recency_days"].to_numpy(dtype=float)
     later = customers & ~np.isclose(recency, purchase_recency, rtol=0.0, atol=1e-6)
     after = float(later.sum() / max(customers.sum(), 1))
-    if sessions <= OTHER_ACTIVITY_SHARE and after <= OTHER_ACTIVITY_SHARE:
+    # users without a purchase who came back after their first day (a clickstream's own types)
+    tenure = frame["tenure_days"].to_numpy(dtype=float)
+    back = float((~customers & (recency < tenure - 1)).mean())
+    if max(sessions, after, back) <= OTHER_ACTIVITY_SHARE:
         return None
     return (
-        f"{sessions:.0%} of users have sessions and {after:.0%} of customers were active after "
-        "their last purchase, so no purchase is not no activity"
+        f"{sessions:.0%} of users have sessions, {after:.0%} of customers were active after "
+        f"their last purchase and {back:.0%} of users came back without one, so no purchase is "
+        "not no activity"
     )
 
 
