@@ -448,6 +448,15 @@ def dataset_timezone(dataset_dir: Path) -> str | None:
     return str(zone) if zone else None
 
 
+def dataset_event_types(dataset_dir: Path) -> dict[str, str]:
+    """The map of the file's event types to the contract's that the dataset's files were read
+    with (``ingest --map-type``): an append reads its file with it too. Empty when none."""
+    for batch in reversed(previous_batches(dataset_dir)):
+        if batch.get("event_types"):
+            return {str(k): str(v) for k, v in batch["event_types"].items()}
+    return {}
+
+
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
     data = read_report(old_dir)
     if data is None:

@@ -109,6 +109,8 @@ class ColumnMapping:
     whole_float_ids: tuple[str, ...] = ()  # id columns (contract names) written 18074.0: 18074
     ids_written_both_ways: tuple[str, ...] = ()  # of those, the ones also writing 18074
     dot_thousands: bool = False  # the amount column groups thousands with '.': 1.785 ambiguous
+    # a source's own event type (lower case) -> the contract's: payment_done -> purchase
+    event_types: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS
@@ -155,6 +157,35 @@ class ColumnMapping:
                 )
             columns[name] = source
         return cls(columns=columns, **options)  # type: ignore[arg-type]
+
+
+def parse_event_types(pairs: list[str], option: str = "--map-type") -> dict[str, str]:
+    """``contract_type=source_type`` strings, as given on the command line, as a map of the
+    source's types (lower case, as events are read) to the contract's; a type that is not
+    the contract's, or a source type given twice, is refused."""
+    import difflib
+
+    found: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, source = (part.strip() for part in pair.partition("="))
+        source = source.lower()
+        if not sep or not name or not source:
+            raise ValueError(f"{option} {pair!r}: expected CONTRACT_TYPE=SOURCE_TYPE")
+        if name not in KNOWN_EVENT_TYPES:
+            close = difflib.get_close_matches(name.lower(), KNOWN_EVENT_TYPES, n=1, cutoff=0.6)
+            raise ValueError(
+                f"{option} {pair!r}: {name!r} is not an event type of the contract"
+                + (f" (did you mean {close[0]}?)" if close else "")
+                + f"; expected one of {', '.join(KNOWN_EVENT_TYPES)}"
+            )
+        if found.get(source, name) != name:
+            raise ValueError(
+                f"{option} {pair!r}: the file's type {source!r} is mapped twice "
+                f"({found[source]} and {name}); give it one type"
+            )
+        if source != name:
+            found[source] = name
+    return found
 
 
 # Campaign table (randomised treatment vs control with outcomes), e.g. hillstrom

@@ -12,12 +12,13 @@ from features.validation import ContractError
 from lifecycle.sql import literal
 
 OTHER_TYPES = "other_event_types"  # report note: type -> [rows, rows with an amount]
+NO_PURCHASES = "no_purchase_events"  # report note: beside other types, no purchase or refund
 SHOWN = 5  # types named in a line
 
 
-def other_types(events: Path) -> dict[str, list[int]]:
+def other_types(events: Path) -> tuple[dict[str, list[int]], int]:
     """The loaded events' types the contract does not know, each with its rows and the rows
-    with an amount, most rows first."""
+    with an amount, most rows first; and the number of purchases and refunds."""
     import duckdb
 
     known = ", ".join(f"'{name}'" for name in c.KNOWN_EVENT_TYPES)
@@ -38,17 +39,25 @@ def other_types(events: Path) -> dict[str, list[int]]:
         raise ContractError(
             f"no event is a purchase or refund, but rows of other types carry amounts "
             f"({_shown(found)}): their amounts would count nowhere (LTV, revenue and "
-            f"segments read {c.PURCHASE} and {c.REFUND} only); write those types as "
-            f"{c.PURCHASE} and {c.REFUND} in the file"
+            f"segments read {c.PURCHASE} and {c.REFUND} only); read those types as such with "
+            f"--map-type {c.PURCHASE}=TYPE (and {c.REFUND}=TYPE), or write them so in the file"
         )
-    return found
+    return found, int(money)
 
 
-def other_types_line(found: dict[str, list[int]]) -> str:
-    """The summary's line for a dataset with types the contract does not know."""
+def other_types_line(found: dict[str, list[int]], purchases: bool = True) -> str:
+    """The summary's line for a dataset with types the contract does not know (``purchases``:
+    whether any event is a purchase or refund)."""
     priced = sum(with_amount for _, with_amount in found.values())
-    return f"    event types kept as activity, not as purchases or refunds: {_shown(found)}" + (
-        f"; the amounts of {priced:,} of their rows count nowhere" if priced else ""
+    return (
+        f"    event types kept as activity, not as purchases or refunds: {_shown(found)}"
+        + (f"; the amounts of {priced:,} of their rows count nowhere" if priced else "")
+        + (
+            ""
+            if purchases
+            else f"; no event is a {c.PURCHASE} (LTV and conversion count purchases): if one "
+            f"of these types is, ingest again with --map-type {c.PURCHASE}=TYPE"
+        )
     )
 
 

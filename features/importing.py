@@ -66,7 +66,7 @@ def import_source(
             max_bad_fraction,
             DEFAULT_MEMORY_LIMIT,
             adapter=adapter,
-            timezone=adapters.RETAIL_TIMEZONE,
+            read_as={"timezone": adapters.RETAIL_TIMEZONE},
         )
     if source == "online-retail":
         events, users = adapters.online_retail(path, **options, date_order=date_order)

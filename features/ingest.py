@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.erasure_log import ErasedUsers
-from features.event_types import OTHER_TYPES, other_types
+from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types
 from features.forms import column_forms
 from features.loading import SPELT_APART, ids_spelt_apart, stream_table
 from features.read_notes import note_lines
@@ -247,7 +247,7 @@ def ingest_events(
         memory_limit,
         progress,
         csv,
-        timezone=mapping.timezone,
+        read_as={"timezone": mapping.timezone, "event_types": mapping.event_types},
         users_csv=users_csv,
     )
 
@@ -327,7 +327,7 @@ def ingest_into(
     progress: RowsProgress | None = None,
     csv: CsvFormat | None = None,
     adapter: adapters.Adapter | None = None,
-    timezone: str | None = None,
+    read_as: dict[str, Any] | None = None,
     users_csv: CsvFormat | None = None,
 ) -> DatasetSummary:
     try:
@@ -391,7 +391,7 @@ def ingest_into(
                     "version": dataset_dir.resolve().name,
                 }
             report = _finish_events(
-                staging, reports, str(events_path), appending_to, totals, timezone, suffix
+                staging, reports, str(events_path), appending_to, totals, read_as, suffix
             )
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
@@ -406,18 +406,19 @@ def _finish_events(
     source: str,
     appending_to: Path | None,
     totals: dict[str, int] | None,
-    timezone: str | None = None,
+    read_as: dict[str, Any] | None = None,
     suffix: str = "",
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written (with the user id
     column of each quarantine file, this batch's beside the earlier ones')."""
     try:
-        others = other_types(staging / EVENTS_FILE)
+        others, purchases = other_types(staging / EVENTS_FILE)
     except ContractError as refused:
         raise ContractError(f"{source}: {refused}") from None
     if others:
         reports["events"].notes[OTHER_TYPES] = others
+        reports["events"].notes[NO_PURCHASES] = not purchases
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)
@@ -441,8 +442,9 @@ def _finish_events(
             "source": source,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows_added": reports["events"].rows_loaded,
-            # the zone of its times without an offset: an append reads its file in it too
-            **({"timezone": timezone} if timezone else {}),
+            # how its file was read (the zone of times without an offset, the map of the
+            # file's event types): an append reads its file so too
+            **{key: value for key, value in (read_as or {}).items() if value},
         },
     ]
     earlier = (read_report(appending_to) or {}) if appending_to else {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from features.date_orders import read_as_lines
-from features.event_types import OTHER_TYPES, other_types_line
+from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types_line
 from features.hints import option_hint
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 
@@ -42,7 +42,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"{spare['example']!r}): known users who never bought, or ids written another way"
         )
     if OTHER_TYPES in notes:
-        out.append(other_types_line(notes[OTHER_TYPES]))
+        out.append(other_types_line(notes[OTHER_TYPES], not notes.get(NO_PURCHASES)))
     for column in notes.get("empty_unnamed_columns_ignored", []):
         out.append(
             f"    column '{column}' ignored: no name in the header and no value in any row "

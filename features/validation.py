@@ -330,6 +330,8 @@ def check_events(
         event_type = pd.Series(mapping.default_event_type, index=raw.index, dtype="string")
     else:
         event_type = as_text(raw[columns[c.EVENT_TYPE]]).str.strip().str.lower()
+        if mapping.event_types:  # --map-type purchase=payment_done
+            event_type = event_type.replace(mapping.event_types)
         if mapping.default_event_type is not None:
             event_type = event_type.mask(is_blank(event_type), mapping.default_event_type)
         bad.flag(is_blank(event_type), "missing_event_type")

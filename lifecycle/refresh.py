@@ -304,7 +304,7 @@ def _ingest(
     settings: Settings, files: Sequence[Path], users: Path | None, source: str | None
 ) -> dict[str, Any]:
     from features import adapters
-    from features.appending import NotAppendable, dataset_timezone
+    from features.appending import NotAppendable, dataset_event_types, dataset_timezone
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
     from features.importing import import_source
@@ -339,7 +339,10 @@ def _ingest(
                     Path(path),
                     dataset_dir,
                     # times without an offset in the zone the dataset's were read in
-                    mapping=ColumnMapping(timezone=dataset_timezone(dataset_dir) or "UTC"),
+                    mapping=ColumnMapping(
+                        timezone=dataset_timezone(dataset_dir) or "UTC",
+                        event_types=dataset_event_types(dataset_dir),  # read as before
+                    ),
                     users_path=users if index == len(files) - 1 else None,
                     erased=erased,
                     max_bad_fraction=settings.ingest.max_bad_fraction,

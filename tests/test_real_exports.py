@@ -487,6 +487,79 @@ def test_event_types_the_contract_does_not_know_are_named_and_money_on_them_refu
     ) in "\n".join(summary.lines())
 
 
+def test_a_files_own_event_types_are_read_as_the_contracts_and_appends_read_them_so(
+    tmp_path: Path,
+) -> None:
+    # A clickstream's payment_done, an export's Order and Return: without a way to read them
+    # as purchases and refunds, the file had to be rewritten before ingest.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "CustomerID,InvoiceDate,Total,Type\n1,2011-01-01,5,Order\n2,2011-01-02,3,Return\n"
+        "1,2011-01-03,4,Order\n2,2011-01-04,,Browse\n"
+    )
+    maps = [f"--map={pair}" for pair in [*PURCHASE_MAPS, "event_type=Type"]]
+    # without the map, a file of no purchase says which option reads one
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text(
+        "CustomerID,InvoiceDate,Type\n1,2011-01-01,catalog\n1,2011-01-02,payment_done\n"
+    )
+    click_maps = [
+        "--map=user_id=CustomerID",
+        "--map=event_time=InvoiceDate",
+        "--map=event_type=Type",
+    ]
+    as_is = CliRunner().invoke(
+        main,
+        ["--home", str(tmp_path / "ws"), "ingest", "--dataset", "clicks", *click_maps, str(clicks)],
+    )
+    assert as_is.exit_code == 0, as_is.output
+    assert (
+        "no event is a purchase (LTV and conversion count purchases): if one of these types "
+        "is, ingest again with --map-type purchase=TYPE"
+    ) in as_is.output
+    ingest_orders = ["--home", str(tmp_path / "ws"), "ingest", "--dataset", "orders", *maps]
+    typed = ["--map-type", "purchase=order", "--map-type", "refund=Return"]
+    done = CliRunner().invoke(main, [*ingest_orders, *typed, str(orders)])
+    assert done.exit_code == 0, done.output
+    folder = tmp_path / "ws" / "datasets" / "orders"
+    events = pd.read_parquet(folder / "events.parquet")
+    assert sorted(events["event_type"]) == ["browse", "purchase", "purchase", "refund"]
+    assert events.loc[events["event_type"] == "purchase", "amount"].sum() == 9
+    assert "'browse' 1 row" in done.output  # still activity, and named
+    report = json.loads((folder / "report.json").read_text())
+    assert report["batches"][-1]["event_types"] == {"order": "purchase", "return": "refund"}
+    # an append reads its file with the dataset's map, unless told another, which is refused
+    later = tmp_path / "later.csv"
+    later.write_text("CustomerID,InvoiceDate,Total,Type\n1,2011-02-01,6,ORDER\n")
+    other = CliRunner().invoke(
+        main, [*ingest_orders, "--append", "--map-type", "session=order", str(later)]
+    )
+    assert other.exit_code != 0
+    assert "reads the file's event types as purchase=order, refund=return" in other.output
+    assert len(pd.read_parquet(folder / "events.parquet")) == 4  # unchanged
+    appended = CliRunner().invoke(main, [*ingest_orders, "--append", str(later)])
+    assert appended.exit_code == 0, appended.output
+    events = pd.read_parquet(folder / "events.parquet")
+    assert events.loc[events["event_type"] == "purchase", "amount"].sum() == 15
+    # the option's own refusals, each one line, nothing written
+    for pairs, said in [
+        (
+            ["purchse=order"],
+            "'purchse' is not an event type of the contract (did you mean purchase?)",
+        ),
+        (["purchase=order", "refund=ORDER"], "the file's type 'order' is mapped twice"),
+        (["purchase"], "expected CONTRACT_TYPE=SOURCE_TYPE"),
+    ]:
+        refused = CliRunner().invoke(
+            main,
+            [*ingest_orders[:3], "--dataset", "refused", *maps]
+            + [f"--map-type={pair}" for pair in pairs]
+            + [str(orders)],
+        )
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+        assert not (tmp_path / "ws" / "datasets" / "refused").exists()
+
+
 def test_a_refusal_of_mostly_ambiguous_rows_names_the_option_that_reads_them(
     tmp_path: Path,
 ) -> None:

@@ -163,6 +163,15 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 )
 @click.option("--users-map", multiple=True, metavar="CONTRACT=SOURCE", help="Users column mapping.")
 @click.option(
+    "--map-type",
+    "type_maps",
+    multiple=True,
+    metavar="TYPE=SOURCE_TYPE",
+    help="Read the file's own event type as one of the contract's (signup, session, "
+    "activation, purchase, refund), e.g. --map-type purchase=payment_done --map-type "
+    "session=app_open; repeat for each. Recorded with the dataset: appends read so too.",
+)
+@click.option(
     "--event-type",
     help="Event type for rows without one; a purchase log (user, time, amount) uses --event-type purchase.",
 )
@@ -252,6 +261,7 @@ def ingest(
     dataset: str | None,
     maps: tuple[str, ...],
     users_map: tuple[str, ...],
+    type_maps: tuple[str, ...],
     event_type: str | None,
     amount_default: float | None,
     negative_is_refund: bool,
@@ -285,7 +295,7 @@ def ingest(
     import math
 
     from features import contract as c
-    from features.appending import dataset_timezone
+    from features.appending import dataset_event_types, dataset_timezone
     from features.erasure_log import erased_users
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from features.reading import CsvFormat
@@ -302,11 +312,22 @@ def ingest(
             f"event hours away from itself: drop --timezone (or give {zone})"
         )
     options = {"timezone": timezone, "time_format": time_format, "date_order": date_order}
+    try:
+        event_types = c.parse_event_types(list(type_maps))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--map-type") from None
+    read_before = dataset_event_types(obj.settings.workspace.dataset_dir(named)) if append else {}
+    if type_maps and append and event_types != read_before:  # one meaning of a type per dataset
+        raise UserError(
+            f"--map-type: dataset '{named}' reads the file's event types as "
+            f"{_type_map_words(read_before)}; an append reads its file so: drop --map-type"
+        )
     option = "--map"
     try:
         mapping = c.ColumnMapping.parse(
             list(maps),
             fields=c.EVENT_FIELDS,
+            event_types=event_types or read_before,
             default_event_type=event_type,
             negative_amount_is_refund=negative_is_refund,
             decimal_comma=decimal_comma,
@@ -552,3 +573,10 @@ def _checked_reload_url(url: str | None) -> str | None:
         return check_reload_url(url)
     except UserError as error:
         raise click.BadParameter(str(error)) from None
+
+
+def _type_map_words(event_types: dict[str, str]) -> str:
+    """A map of the file's event types in the words of --map-type, or that there is none."""
+    if not event_types:
+        return "they are (no --map-type)"
+    return ", ".join(f"{name}={source}" for source, name in event_types.items())
