@@ -8,7 +8,7 @@ the customer is an event of type ``refund`` with a positive amount.
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 
 # Events table
@@ -136,20 +136,10 @@ class ColumnMapping:
         """Build from ``contract=source`` strings, as given on the command line; a name that
         is not one of ``fields`` (extra columns are kept under their own names, never mapped)
         or a field mapped twice is refused."""
-        import difflib
-
         columns: dict[str, str] = {}
-        for pair in pairs:
-            name, sep, source = (part.strip() for part in pair.partition("="))
-            if not sep or not name or not source:
-                raise ValueError(f"column mapping {pair!r}: expected CONTRACT_COLUMN=SOURCE_COLUMN")
-            if name not in fields:
-                close = difflib.get_close_matches(name.lower(), fields, n=1, cutoff=0.6)
-                raise ValueError(
-                    f"{pair!r}: {name!r} is not a contract column"
-                    + (f" (did you mean {close[0]}?)" if close else "")
-                    + f"; expected one of {', '.join(fields)}"
-                )
+        for pair, name, source in _named_pairs(
+            pairs, fields, "a contract column", "CONTRACT_COLUMN=SOURCE_COLUMN", "column mapping "
+        ):
             if name in columns:
                 raise ValueError(
                     f"{pair!r}: {name} is mapped twice ({columns[name]!r} and "
@@ -163,21 +153,16 @@ def parse_event_types(pairs: list[str], option: str = "--map-type") -> dict[str,
     """``contract_type=source_type`` strings, as given on the command line, as a map of the
     source's types (lower case, as events are read) to the contract's; a type that is not
     the contract's, or a source type given twice, is refused."""
-    import difflib
-
     found: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, source = (part.strip() for part in pair.partition("="))
+    for pair, name, source in _named_pairs(
+        pairs,
+        KNOWN_EVENT_TYPES,
+        "an event type of the contract",
+        "CONTRACT_TYPE=SOURCE_TYPE",
+        f"{option} ",
+        f"{option} ",
+    ):
         source = source.lower()
-        if not sep or not name or not source:
-            raise ValueError(f"{option} {pair!r}: expected CONTRACT_TYPE=SOURCE_TYPE")
-        if name not in KNOWN_EVENT_TYPES:
-            close = difflib.get_close_matches(name.lower(), KNOWN_EVENT_TYPES, n=1, cutoff=0.6)
-            raise ValueError(
-                f"{option} {pair!r}: {name!r} is not an event type of the contract"
-                + (f" (did you mean {close[0]}?)" if close else "")
-                + f"; expected one of {', '.join(KNOWN_EVENT_TYPES)}"
-            )
         if found.get(source, name) != name:
             raise ValueError(
                 f"{option} {pair!r}: the file's type {source!r} is mapped twice "
@@ -186,6 +171,32 @@ def parse_event_types(pairs: list[str], option: str = "--map-type") -> dict[str,
         if source != name:
             found[source] = name
     return found
+
+
+def _named_pairs(
+    pairs: list[str],
+    names: tuple[str, ...],
+    what: str,
+    form: str,
+    malformed: str = "",
+    unknown: str = "",
+) -> Iterator[tuple[str, str, str]]:
+    """(pair, name, source) of ``name=source`` strings; one that is not of that form, or
+    whose name is not one of ``names`` (the closest one suggested), is refused."""
+    import difflib
+
+    for pair in pairs:
+        name, sep, source = (part.strip() for part in pair.partition("="))
+        if not sep or not name or not source:
+            raise ValueError(f"{malformed}{pair!r}: expected {form}")
+        if name not in names:
+            close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+            raise ValueError(
+                f"{unknown}{pair!r}: {name!r} is not {what}"
+                + (f" (did you mean {close[0]}?)" if close else "")
+                + f"; expected one of {', '.join(names)}"
+            )
+        yield pair, name, source
 
 
 # Campaign table (randomised treatment vs control with outcomes), e.g. hillstrom
