@@ -8,7 +8,8 @@ Definitions are versioned: a list or report names the version it used.
   the funnel counts as not active, and v2 called churned, silent or new);
 - named RFM segments (``rfm_v2``, monetary after refunds): champions, loyal, potential, at risk, hibernating,
   lost from quintile scores among buyers (``no_purchase`` for users without an order);
-- super users (``super_users_v2``): the top 20% by value (after refunds) and the share of value they bring.
+- super users (``super_users_v3``): the top 20% by value (after refunds) and the share of value they bring;
+  a user without value is none (v3), so where fewer than 20% have any, every one of them is.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None)
 
 # -- super users (the 80/20 check) ---------------------------------------------------------
 
-SUPER_USERS_VERSION = "super_users_v2"  # v2: value after refunds
+SUPER_USERS_VERSION = "super_users_v3"  # v2: value after refunds; v3: none without value
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,9 @@ class SuperUsers:
 
 
 def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = None) -> SuperUsers:
-    """Flag the top share by value (ties broken by user order) and the share of value they hold."""
+    """Flag the top share by value (ties broken by user order) and the share of value they
+    hold. A user without value (none, or less) is no super user: where fewer than the top
+    share of users have any (a shop where few visitors buy), every user with some is one."""
     d = definition or SuperUserDefinition()
     if not 0 < d.top_share <= 1:
         raise ValueError(f"super users: top_share must be in (0, 1], got {d.top_share}")
@@ -277,7 +280,7 @@ def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = No
     flags = np.zeros(len(value), dtype=bool)
     if count:
         flags[np.argsort(-value, kind="stable")[:count]] = True
-    return _flagged(value, flags, d)
+    return _flagged(value, flags & (value > 0), d)
 
 
 def _flagged(value: np.ndarray, flags: np.ndarray, definition: SuperUserDefinition) -> SuperUsers:
@@ -301,14 +304,17 @@ def listed_super_users(scores: pd.DataFrame, definition: SuperUserDefinition) ->
 
 
 def super_users_words(found: SuperUsers) -> str:
-    """The super users in words: 'N users bring S of it', or why there are none (too few
+    """The super users in words: 'N users bring S of it' (and where fewer than the top share
+    have any, that these are all who have), or why there are none (nobody has any; too few
     users for a top share: two users have no top 20%)."""
 
     def users(n: int) -> str:
         return f"{n:,} user" if n == 1 else f"{n:,} users"
 
+    share = found.definition.top_share
+    if found.users == 0 and round(share * len(found.flags)) >= 1:
+        return f"none: none of {users(len(found.flags))} has any of it"
     if found.users == 0:
-        share = found.definition.top_share
         needed = next(n for n in range(1, 10**6) if round(share * n) >= 1)
         return (
             f"none: {users(len(found.flags))} {'is' if len(found.flags) == 1 else 'are'} too "
@@ -317,7 +323,12 @@ def super_users_words(found: SuperUsers) -> str:
     if not math.isfinite(found.value_share):
         return f"{users(found.users)}; nobody has any of it"
     bring = "brings" if found.users == 1 else "bring"
-    return f"{users(found.users)} {bring} {found.value_share:.1%} of it"
+    fewer = found.users < round(share * len(found.flags))
+    return f"{users(found.users)} {bring} {found.value_share:.1%} of it" + (
+        f" (every user with any: {found.users / len(found.flags):.1%} of {users(len(found.flags))})"
+        if fewer
+        else ""
+    )
 
 
 # -- all segments together -----------------------------------------------------------------

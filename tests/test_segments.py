@@ -119,10 +119,21 @@ def test_super_users_are_the_top_share_and_their_value_share() -> None:
     assert by_ltv.flags.tolist() == [False, True] and by_ltv.value_share == pytest.approx(0.9)
     with pytest.raises(ValueError, match="top_share"):
         super_users(frame, SuperUserDefinition(top_share=0))
-    nothing = super_users(pd.DataFrame({"revenue_total": [0.0, 0.0, 0.0]}))
-    assert np.isnan(nothing.value_share)
+    nothing = super_users(pd.DataFrame({"revenue_total": [0.0, 0.0, 0.0, 0.0, 0.0]}))
+    assert nothing.users == 0 and np.isnan(nothing.value_share)
     assert super_users_words(found) == "2 users bring 75.0% of it"
-    assert super_users_words(nothing) == "1 user; nobody has any of it"
+    assert super_users_words(nothing) == "none: none of 5 users has any of it"
+
+
+def test_a_user_without_value_is_no_super_user() -> None:
+    """A clickstream where 653 of 3,751 visitors bought: the top 20% (750) took 97 who never
+    bought, by their order in the table, and said "750 users bring 100.0%"."""
+    revenue = [0.0] * 7 + [30.0, 0.0, -5.0]  # one buyer, one refund only, of ten users
+    found = super_users(pd.DataFrame({"revenue_total": revenue}))
+    assert found.flags.tolist() == [False] * 7 + [True, False, False]
+    assert super_users_words(found) == (
+        "1 user brings 120.0% of it (every user with any: 10.0% of 10 users)"
+    )
 
 
 def test_too_few_users_for_a_top_share_say_so() -> None:
