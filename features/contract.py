@@ -173,6 +173,16 @@ def parse_event_types(pairs: list[str], option: str = "--map-type") -> dict[str,
     return found
 
 
+MAPPED_TYPE = (
+    "map_type:"  # report note of the rows read as a contract's type: map_type:purchase=paid
+)
+
+
+def mapped_type_note(name: str, source_type: str) -> str:
+    """The report note counting the rows of the file's type ``source_type`` read as ``name``."""
+    return f"{MAPPED_TYPE}{name}={source_type}"
+
+
 def _named_pairs(
     pairs: list[str],
     names: tuple[str, ...],

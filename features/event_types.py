@@ -35,10 +35,12 @@ def other_types(events: Path) -> tuple[dict[str, list[int]], int]:
             f"WHERE {c.EVENT_TYPE} IN ('{c.PURCHASE}', '{c.REFUND}')"
         ).fetchone()
     found = {str(name): [int(n), int(with_amount)] for name, n, with_amount in rows}
-    if not money and any(with_amount for _, with_amount in found.values()):
+    priced = {name: [n, n] for name, (_, n) in found.items() if n}  # the types with amounts
+    if not money and priced:
+        priced = dict(sorted(priced.items(), key=lambda item: -item[1][0]))
         raise ContractError(
             f"no event is a purchase or refund, but rows of other types carry amounts "
-            f"({_shown(found)}): their amounts would count nowhere (LTV, revenue and "
+            f"({_shown(priced)} with one): their amounts would count nowhere (LTV, revenue and "
             f"segments read {c.PURCHASE} and {c.REFUND} only); read those types as such with "
             f"--map-type {c.PURCHASE}=TYPE (and {c.REFUND}=TYPE), or write them so in the file"
         )
@@ -68,3 +70,41 @@ def _shown(found: dict[str, Any]) -> str:
     ]
     more = len(found) - SHOWN
     return ", ".join(names) + (f" and {more:,} more types" if more > 0 else "")
+
+
+def mapped_types(notes: dict[str, Any]) -> dict[str, int]:
+    """``--map-type`` pairs (``purchase=payment_done``) and the rows each read, from a report's
+    notes."""
+    return {
+        key.removeprefix(c.MAPPED_TYPE): int(n)
+        for key, n in notes.items()
+        if key.startswith(c.MAPPED_TYPE)
+    }
+
+
+def mapped_types_line(notes: dict[str, Any]) -> str | None:
+    """The summary's line of the file's types read as the contract's, or None."""
+    found = mapped_types(notes)
+    if not found:
+        return None
+    read = ", ".join(f"{pair} {n:,} row{'' if n == 1 else 's'}" for pair, n in found.items())
+    return f"    read as the contract's event types (--map-type): {read}"
+
+
+def refuse_types_not_found(notes: dict[str, Any], source: str) -> None:
+    """A ``--map-type`` of a type no row of the file has (a typo: ``payment_don``) would load
+    the type meant as activity, its purchases counted nowhere: refused, with the file's
+    types that are left and the closest one."""
+    import difflib
+
+    left = list(notes.get(OTHER_TYPES, {}))
+    for pair, n in mapped_types(notes).items():
+        if n:
+            continue
+        source_type = pair.partition("=")[2]
+        close = difflib.get_close_matches(source_type, left, n=1, cutoff=0.6)
+        raise ContractError(
+            f"{source}: --map-type {pair}: no row of the file has the type {source_type!r}"
+            + (f" (did you mean {close[0]}?)" if close else "")
+            + (f"; its types the contract does not know: {', '.join(left[:SHOWN])}" if left else "")
+        )

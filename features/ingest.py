@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from features import adapters, appending
 from features import contract as c
 from features.erasure_log import ErasedUsers
-from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types
+from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
 from features.forms import column_forms
 from features.loading import SPELT_APART, ids_spelt_apart, stream_table
 from features.read_notes import note_lines
@@ -419,6 +419,8 @@ def _finish_events(
     if others:
         reports["events"].notes[OTHER_TYPES] = others
         reports["events"].notes[NO_PURCHASES] = not purchases
+    if appending_to is None:  # an append reads its file with the dataset's map, typed or not
+        refuse_types_not_found(reports["events"].notes, source)
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)

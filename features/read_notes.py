@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from features.date_orders import read_as_lines
-from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types_line
+from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 
@@ -41,6 +41,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"    {spare['users']:,} users of the users file have no event (e.g. "
             f"{spare['example']!r}): known users who never bought, or ids written another way"
         )
+    if mapped := mapped_types_line(notes):
+        out.append(mapped)
     if OTHER_TYPES in notes:
         out.append(other_types_line(notes[OTHER_TYPES], not notes.get(NO_PURCHASES)))
     for column in notes.get("empty_unnamed_columns_ignored", []):

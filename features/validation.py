@@ -330,7 +330,9 @@ def check_events(
         event_type = pd.Series(mapping.default_event_type, index=raw.index, dtype="string")
     else:
         event_type = as_text(raw[columns[c.EVENT_TYPE]]).str.strip().str.lower()
-        if mapping.event_types:  # --map-type purchase=payment_done
+        if mapping.event_types:  # --map-type purchase=payment_done, each one's rows counted
+            for source_type, name in mapping.event_types.items():
+                bad.note(event_type == source_type, c.mapped_type_note(name, source_type))
             event_type = event_type.replace(mapping.event_types)
         if mapping.default_event_type is not None:
             event_type = event_type.mask(is_blank(event_type), mapping.default_event_type)
@@ -575,5 +577,6 @@ def event_rules(
         keep_repeats=keep_repeats,
         max_amount_ratio=max_amount_ratio,
         noted=((AMOUNT_DEFAULTED,) if amount_default is not None else ())
-        + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ()),
+        + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ())
+        + tuple(c.mapped_type_note(name, source) for source, name in mapping.event_types.items()),
     )

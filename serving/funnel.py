@@ -1,7 +1,7 @@
 """The funnel by acquisition channel: signed up -> active -> converted -> repeat, and value.
 
 Read from a scores table. "Active" means the user did something beyond signing up: an
-activation, a session or an order, or any event on a later day than their first (an event
+activation, a session or an order, or any event more than a day after their first (an event
 of a type the contract does not know, such as a clickstream's ``catalog``), as the stages
 count it (``serving.segments.only_signed_up``); "converted" at least one order; "repeat" two
 or more.

@@ -462,13 +462,13 @@ def test_event_types_the_contract_does_not_know_are_named_and_money_on_them_refu
     orders = tmp_path / "orders.csv"
     orders.write_text(
         "CustomerID,InvoiceDate,Total,Type\n1,2011-01-01,5,Order\n2,2011-01-02,3,Return\n"
-        "1,2011-01-03,4,Order\n"
-    )
+        "1,2011-01-03,4,Order\n1,2011-01-04,,page_view\n2,2011-01-04,,page_view\n"
+    )  # the refusal names the types with amounts, not the most frequent (page_view)
     mapping = c.ColumnMapping.parse([*PURCHASE_MAPS, "event_type=Type"])
     with pytest.raises(
         ContractError,
         match=r"orders.csv: no event is a purchase or refund, but rows of other types carry "
-        r"amounts \('order' 2 rows, 'return' 1 row\)",
+        r"amounts \('order' 2 rows, 'return' 1 row with one\)",
     ):
         ingest.ingest_events(orders, tmp_path / "o", mapping=mapping)
     assert not (tmp_path / "o" / "events.parquet").exists()
@@ -526,6 +526,15 @@ def test_a_files_own_event_types_are_read_as_the_contracts_and_appends_read_them
     assert sorted(events["event_type"]) == ["browse", "purchase", "purchase", "refund"]
     assert events.loc[events["event_type"] == "purchase", "amount"].sum() == 9
     assert "'browse' 1 row" in done.output  # still activity, and named
+    assert "(--map-type): purchase=order 2 rows, refund=return 1 row" in done.output
+    # a type no row has (a typo) is refused, naming the closest; the dataset stays as it was
+    typo = CliRunner().invoke(
+        main, [*ingest_orders, *typed[2:], "--map-type", "purchase=ordr", str(orders)]
+    )
+    assert typo.exit_code != 0
+    assert "--map-type purchase=ordr: no row of the file has the type 'ordr'" in typo.output
+    assert "(did you mean order?)" in typo.output
+    assert len(pd.read_parquet(folder / "events.parquet")) == 4
     report = json.loads((folder / "report.json").read_text())
     assert report["batches"][-1]["event_types"] == {"order": "purchase", "return": "refund"}
     # an append reads its file with the dataset's map, unless told another, which is refused
