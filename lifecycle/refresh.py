@@ -93,9 +93,16 @@ class RefreshFailed(Exception):
     """A step refused: the refresh stops there (its message is the step's one line)."""
 
 
-def model_problem(settings: Settings, mlflow_client: Any, dataset: str, task: str) -> str | None:
+def model_problem(
+    settings: Settings,
+    mlflow_client: Any,
+    dataset: str,
+    task: str,
+    accept_definition_change: str | None = None,
+) -> str | None:
     """Why ``task`` needs training (None when its newest version learned from the current
-    feature table with the current settings and was judged by the gate)."""
+    feature table with the current settings and was judged by the gate; with
+    ``accept_definition_change``, not when the gate held it back for its label definition)."""
     from lifecycle import registry
 
     name = registry.model_name(dataset, task)
@@ -111,7 +118,20 @@ def model_problem(settings: Settings, mlflow_client: Any, dataset: str, task: st
         return f"{task} v{newest.version} was trained with other features or labels settings"
     if not registry.judged(newest):  # a training stopped (Ctrl-C) between register and gate
         return f"{task} v{newest.version} {registry.NEVER_JUDGED}"
+    held = tags.get(registry.GATE_TAG, "").startswith(registry.DEFINITION_HELD)
+    if accept_definition_change and held and not _serves(mlflow_client, name, newest.version):
+        return (
+            f"{task} v{newest.version} was held back for its label definition, "
+            "now accepted (--accept-definition-change)"
+        )
     return None
+
+
+def _serves(mlflow_client: Any, name: str, version: str) -> bool:
+    from lifecycle import registry
+
+    champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    return champion is not None and str(champion.version) == str(version)
 
 
 def scores_problem(settings: Settings, champions: dict[str, str], dataset: str) -> str | None:
@@ -246,7 +266,7 @@ def _refresh_steps(
     stale = {
         task: why
         for task in tasks.names()
-        if (why := model_problem(settings, mlflow_client, dataset, task))
+        if (why := model_problem(settings, mlflow_client, dataset, task, accept_definition_change))
     }
     untrained: dict[str, str] = {}
     if stale:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 GATE_TAG = "gate"  # the promotion gate's verdict on a version
+DEFINITION_HELD = "label definition differs from champion"  # a verdict holding a version back
 # Set (to the gate's reason) when the gate makes a version champion; a promotion by hand
 # rewrites tag ``promotion`` but not this, so a rollback to a former champion stays allowed.
 GATE_PASSED_TAG = "gate_passed"

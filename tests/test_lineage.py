@@ -17,6 +17,7 @@ from features import contract as c
 from features.ingest import ingest_events
 from lifecycle import lineage, registry
 from lifecycle.cli import main
+from lifecycle.refresh import model_problem
 from lifecycle.settings import load_settings
 
 TASKS = ("churn", "conversion", "ltv")
@@ -114,12 +115,21 @@ def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: P
     # By hand, too, only when the definition change is accepted.
     with pytest.raises(registry.PromotionError, match="label definition differs"):
         registry.promote(settings, "churn", refused.version, "looks better")
+    # `refresh` retrains it only when told to accept (it found every model current, and did
+    # nothing with --accept-definition-change, while the old definition served on)
+    assert model_problem(settings, client, "demo", "churn") is None
+    held = model_problem(settings, client, "demo", "churn", "product asked for 60 days")
+    assert held == (
+        f"churn v{refused.version} was held back for its label definition, now accepted "
+        "(--accept-definition-change)"
+    )
 
     accepted = train_task(settings, "churn", accept_definition_change="product asked for 60 days")
     assert accepted.promoted, accepted.gate
     champion = registry.alias_version(client, name, "champion")
     assert str(champion.version) == accepted.version
     assert "accepted: product asked for 60 days" in champion.tags["promotion"]
+    assert model_problem(settings, client, "demo", "churn", "again") is None  # it serves now
 
 
 def test_movers_refuses_scores_of_different_definitions(home: Path) -> None:

@@ -304,7 +304,7 @@ def definition_refusal(
     if not changes:
         return None
     return (
-        f"label definition differs from champion v{champion.version} ({', '.join(changes)}): "
+        f"{registry.DEFINITION_HELD} v{champion.version} ({', '.join(changes)}): "
         "refused, the scores would change meaning under their users; accept it with `lifecycle "
         f"train {task} --accept-definition-change REASON` or `lifecycle promote {task} "
         f"{version} --reason REASON --accept-definition-change --force`"
