@@ -155,6 +155,13 @@ def require_columns(
         ]
         others = f"{option} CONTRACT=SOURCE"
         mapped = f"Map them with {' '.join(close)}" if close else f"Map other names with {others}"
+        if len(raw.columns) == 1 and re.search(r"\S\s+\S", str(raw.columns[0])):
+            # columns aligned by runs of spaces (CDNOW's): no mapping reads them
+            mapped = (
+                "It reads as one column whose name holds spaces: if its fields are separated by "
+                "spaces, give one separator between them (e.g. tr -s ' ' < FILE > OUT.csv, "
+                "runs of spaces made one) and --delimiter ' '"
+            )
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
             + (hint or mapped)

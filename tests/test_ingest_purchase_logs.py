@@ -13,6 +13,7 @@ from test_ingest import HEADER_3, _events_file, _users_file
 
 from features import contract as c
 from features import ingest
+from features.reading import CsvFormat
 from features.validation import ContractError
 from lifecycle.cli import main
 from lifecycle.errors import UserError
@@ -472,6 +473,18 @@ def test_other_separators_and_encodings_are_named_with_their_option(
         ingest.ingest_events(tsv, tmp_path / "x", mapping=_purchases())
     csv = tsv.rename(tmp_path / "orders.tsv.csv")
     loaded = ingest.ingest_events(csv, tmp_path / "x", mapping=_purchases())
+    assert loaded.tables["events"]["rows_loaded"] == 1
+    # columns aligned by runs of spaces (CDNOW_master.txt): "Map other names with --map", which
+    # cannot read it; with --delimiter ' ' every row was out of line with the header
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("CustomerID  InvoiceDate   Total\n00001 2010-12-01  11.77\n")
+    with pytest.raises(ContractError, match=r"one column whose name holds spaces: .*tr -s ' '"):
+        ingest.ingest_events(spaced, tmp_path / "x", mapping=_purchases())
+    squeezed = tmp_path / "squeezed.csv"
+    squeezed.write_text("CustomerID InvoiceDate Total\n00001 2010-12-01 11.77\n")  # tr -s
+    loaded = ingest.ingest_events(
+        squeezed, tmp_path / "x", mapping=_purchases(), csv=CsvFormat.given(" ", None)
+    )
     assert loaded.tables["events"]["rows_loaded"] == 1
     latin = tmp_path / "latin.csv"
     latin.write_bytes(
