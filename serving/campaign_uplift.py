@@ -18,7 +18,7 @@ Training and serving stay apart: the CLI hands this table to ``training.uplift``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 # The campaign table's outcome columns -> the campaign report's measure they hold.
 OUTCOME_MEASURES = {c.VISIT: "retention", c.CONVERSION: "conversion", c.SPEND: "revenue"}
+LEFT_OUT = "left_out"  # the table's attrs: campaign -> members without features, and why
 
 
 def list_campaign(path: Path, horizon_days: int, dataset: str) -> Campaign:
@@ -87,6 +88,7 @@ def campaign_uplift_table(
     )
     cutoffs = cutoffs.tz_localize("UTC") if cutoffs.tz is None else cutoffs.tz_convert("UTC")
     tables = []
+    unknown: dict[str, dict[str, Any]] = {}  # members without features, per campaign
     seen: list[tuple[Campaign, pd.DataFrame]] = []  # the campaigns before, their members
     for campaign in campaigns:
         if campaign.horizon_end > data_ends:
@@ -112,6 +114,18 @@ def campaign_uplift_table(
             members[c.USER_ID],
         )
         rows = members.merge(outcomes, on=c.USER_ID).merge(features, on=c.USER_ID)
+        if left_out := len(members) - len(rows):  # not known at the cutoff: no features
+            if rows.empty:
+                raise CampaignError(
+                    f"campaign {campaign.name}: none of its {len(members):,} members is a user "
+                    f"of {dataset!r} known at {before.max():%Y-%m-%d}, the last feature cutoff "
+                    f"at or before its as-of date {campaign.as_of:%Y-%m-%d}"
+                )
+            unknown[campaign.name] = {
+                "members": len(members),
+                "left_out": left_out,
+                "cutoff": f"{before.max():%Y-%m-%d}",
+            }
         table = pd.DataFrame(
             {
                 c.USER_ID: rows[c.USER_ID],
@@ -121,7 +135,19 @@ def campaign_uplift_table(
             }
         )
         tables.append(pd.concat([table, rows[features.columns.drop(c.USER_ID)]], axis=1))
-    return pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs[LEFT_OUT] = unknown
+    return table
+
+
+def left_out_lines(table: pd.DataFrame) -> list[str]:
+    """What :func:`campaign_uplift_table` left out: members no feature row knew."""
+    return [
+        f"campaign {name}: {n['left_out']:,} of {n['members']:,} members left out, not yet "
+        f"users at {n['cutoff']} (the last feature cutoff before its as-of date): no features "
+        "to learn from"
+        for name, n in table.attrs.get(LEFT_OUT, {}).items()
+    ]
 
 
 def _refuse_shared_members(

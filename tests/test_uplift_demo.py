@@ -195,3 +195,32 @@ def test_experiment_script_runs_on_a_built_demo(
     for ranking in ("t_learner", "x_learner", "transformed_outcome", "response_model", "oracle"):
         assert re.search(rf"^  {ranking}.* Qini -?\d\.\d{{4}} \[", printed, re.MULTILINE), printed
     assert "user types' Spearman (test):" in printed
+
+
+def test_members_unknown_at_the_campaign_date_are_counted_not_dropped_silently(
+    campaign_demo: Path,
+) -> None:
+    """A randomized test whose users enter at their first visit (retentioneering's A/B log):
+    `train-uplift --from-list` fitted on 234 of 1,127 members and said nothing of the 893
+    who were no users yet at the feature cutoff before the list's date."""
+    from serving.campaign_uplift import campaign_uplift_table, left_out_lines, list_campaign
+    from serving.campaigns import CampaignError
+
+    settings = load_settings(home=campaign_demo, environ={})
+    first = sorted((campaign_demo / "demo" / "campaign_lists").glob("*.csv"))[0]
+    rows = pd.read_csv(first, dtype={"user_id": str})
+    strangers = rows.head(7).assign(user_id=[f"newcomer-{i}" for i in range(7)])
+    mixed = campaign_demo.parent / "with_newcomers.csv"
+    pd.concat([rows, strangers]).to_csv(mixed, index=False)
+    table = campaign_uplift_table(settings, [list_campaign(mixed, 90, "demo")], "demo")
+    assert len(table) == len(rows)
+    (line,) = left_out_lines(table)
+    assert line.startswith(
+        f"campaign with_newcomers: 7 of {len(rows) + 7:,} members left out, not yet users at "
+    )
+    known = campaign_uplift_table(settings, [list_campaign(first, 90, "demo")], "demo")
+    assert left_out_lines(known) == []
+    only = campaign_demo.parent / "newcomers.csv"
+    strangers.to_csv(only, index=False)
+    with pytest.raises(CampaignError, match=r"campaign newcomers: none of its 7 members is a user"):
+        campaign_uplift_table(settings, [list_campaign(only, 90, "demo")], "demo")

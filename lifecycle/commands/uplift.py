@@ -109,7 +109,12 @@ def _campaigns_table(
     horizon_days: int | None,
 ) -> tuple[Any, str]:
     """The campaign table of recorded campaigns and lists: members, outcomes, as-of features."""
-    from serving.campaign_uplift import campaign_uplift_table, campaigns_source, list_campaign
+    from serving.campaign_uplift import (
+        campaign_uplift_table,
+        campaigns_source,
+        left_out_lines,
+        list_campaign,
+    )
     from serving.campaigns import list_campaigns, read_campaign
 
     settings = obj.settings
@@ -130,4 +135,7 @@ def _campaigns_table(
     horizon = horizon_days or settings.labels.churn_horizon_days
     chosen += [list_campaign(path, horizon, dataset) for path in lists]
     obj.console.step(f"campaign table from {len(chosen)} campaign(s) of dataset {dataset!r}")
-    return campaign_uplift_table(settings, chosen, dataset), campaigns_source(chosen)
+    table = campaign_uplift_table(settings, chosen, dataset)
+    for line in left_out_lines(table):
+        obj.console.note(line)
+    return table, campaigns_source(chosen)
