@@ -287,6 +287,8 @@ def render_report(
     kept = "purchases to date" if units.counted else "revenue to date after refunds"
     supers = listed_super_users(scores, value) if value.value_column in scores else None
     share = supers.value_share if supers is not None else float("nan")
+    # the users flagged: fewer than the top share where fewer have any value (super_users_v3)
+    flagged = supers.users / len(scores) if supers is not None and supers.users else None
     cards = [
         (f"{len(scores):,}", "users scored"),
         (
@@ -299,7 +301,7 @@ def render_report(
         ),
         (
             f"{share:.0%}" if np.isfinite(share) else "-",
-            f"of {kept} from the top {value.top_share:.0%} of users (super users)",
+            f"of {kept} from the top {flagged or value.top_share:.0%} of users (super users)",
         ),
         (
             f"{scores['ltv'].mean():,.1f}" if "ltv" in scores else "-",

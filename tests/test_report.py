@@ -245,6 +245,19 @@ def test_report_of_scores_without_revenue_says_there_are_no_super_users() -> Non
     assert "super_user flag): none, the scores table has no revenue column." in document
 
 
+def test_report_names_the_share_of_users_that_are_super_users_where_few_have_value() -> None:
+    """A clickstream where a tenth of the visitors bought: the super users are those who did
+    (super_users_v3), and the headline says the top 10% of users, not 20%."""
+    table = synthetic_scores(300)
+    frame = table.frame.assign(revenue=0.0)
+    frame.loc[:29, "revenue"] = 10.0
+    frame["super_user"] = frame["revenue"] > 0
+    document, _, _ = render_report(ScoresTable(frame, table.metadata), [])
+    assert "<b>100%</b><span>of revenue to date after refunds from the top 10% of users" in (
+        document
+    )
+
+
 def test_report_shares_revenue_before_refunds_never_below_zero() -> None:
     """Users whose only events are refunds gave the segments tables a negative share of
     revenue: shares are before refunds now, refunds a column and the totals a line."""
