@@ -123,7 +123,7 @@ LTV = Task(
     gate_metric="normalized_gini",
     outputs=("ltv", "ltv_p10", "ltv_p50", "ltv_p90", "purchase_probability"),
     listed=("ltv", "ltv_p10", "ltv_p50", "ltv_p90"),
-    meaning="expected purchases minus refunds in the horizon",
+    meaning="expected value of purchases minus refunds in the horizon",
 )
 
 _BUILT_IN = (CHURN, CONVERSION, LTV)

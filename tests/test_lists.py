@@ -383,6 +383,13 @@ def test_the_units_line_says_what_p_alive_is_and_the_window_of_expected_purchase
     churn_only = Units(windows={"churn": "churn"}, horizon_days={"churn": 91})
     assert churn_only.text().endswith("expected_purchases: in the next 91 days")
     assert "p_alive" not in Units().text()
+    # "ltv: expected purchases minus refunds" read as a count on a log of money (CDNOW)
+    from lifecycle import tasks
+    from serving.units import window_text
+
+    assert window_text(tasks.get("ltv"), 365) == (
+        "ltv: expected value of purchases minus refunds in the next 365 days"
+    )
 
 
 @pytest.mark.parametrize(
