@@ -128,6 +128,7 @@ def model_problem(
 
 
 def _serves(mlflow_client: Any, name: str, version: str) -> bool:
+    """Whether ``version`` is the champion (a search of versions does not give aliases)."""
     from lifecycle import registry
 
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
