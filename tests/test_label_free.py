@@ -340,6 +340,8 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
         churn.output
     )
     assert "label-free" not in churn.stdout, churn.output
+    # the result's own line (what `refresh` repeats) says it too, not only the progress
+    assert ", learned at 28 days, served on 70, test " in churn.stdout, churn.stdout
     client = registry.client(settings)
     version = registry.alias_version(client, "bridged-churn", registry.CHAMPION)
     assert version is not None

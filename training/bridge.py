@@ -102,6 +102,15 @@ class NotBridgeable(TooFewOutcomes):
     """A task or log the purchase process cannot carry to another horizon."""
 
 
+def learned(report: dict[str, Any]) -> str:
+    """What a training's lines say of a model learned at a shorter horizon than it serves
+    (the training report's ``bridge``); nothing for one learned at its own."""
+    found = report.get("bridge")
+    if not found:
+        return ""
+    return f", learned at {found['learned_days']} days, served on {found['served_days']}"
+
+
 def check_bridgeable(task: str, training: TrainingSet, activity: str) -> None:
     """Refuse a bridge the purchase process cannot carry: a task of a narrower population
     than every known user, churn of a log whose activity is more than its purchases, or a

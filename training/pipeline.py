@@ -37,7 +37,7 @@ from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from training import datasets, evaluation
-from training.bridge import bridge_for, check_bridgeable, train_bridged
+from training.bridge import bridge_for, check_bridgeable, learned, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend, shares_tried
 from training.datasets import TrainingSet, build_training_set, check_trainable, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
@@ -218,12 +218,12 @@ class TrainResult:
             f"  {'promoted to champion' if self.promoted else 'kept as challenger'}: {self.gate}"
         )
         head = f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]})"
+        head += learned(self.report)  # a horizon bridged: learned at a shorter one
         if self.split is None:
             why = self.report.get("label_free", "")
             return [f"{head}, label-free: too few outcomes to learn from ({why})", verdict]
-        test = self.split.test
+        test = self.split.test  # every model and baseline on its rows: which window, how many
         rows = self.metrics.get("lightgbm", {}).get("n")
-        # every model and baseline on the same test rows: which window, how many
         window = (
             f"{test[0]:%Y-%m-%d}..{test[-1]:%Y-%m-%d}" if len(test) > 1 else f"{test[-1]:%Y-%m-%d}"
         )
@@ -449,7 +449,7 @@ def train_task(
         promoted,
         verdict,
         split,
-        training.report,
+        training.report | {"bridge": bundle.data_window.get("bridge")},  # said in its lines
         gate_metric=gate_metric_of(settings, task),
         blend=blend,
     )
