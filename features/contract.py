@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 # Events table
 USER_ID = "user_id"
@@ -69,6 +70,15 @@ PURCHASE = "purchase"
 REFUND = "refund"
 KNOWN_EVENT_TYPES = (SIGNUP, SESSION, ACTIVATION, PURCHASE, REFUND)
 MONETARY_EVENT_TYPES = (PURCHASE, REFUND)  # these need an amount
+
+
+def came_back(tenure_days: Any, recency_days: Any) -> Any:
+    """Whether a user's last activity came more than a day after their first (the features
+    ``tenure_days`` and ``recency_days``): beyond a sign-up or one day's visit, whatever the
+    types of its events. On arrays or one user's floats; a NaN is no evidence (False). The
+    stages, the funnel and the label-free models' check of activity share it."""
+    return recency_days < tenure_days - 1
+
 
 # Users table
 SIGNUP_TIME = "signup_time"
@@ -173,9 +183,8 @@ def parse_event_types(pairs: list[str], option: str = "--map-type") -> dict[str,
     return found
 
 
-MAPPED_TYPE = (
-    "map_type:"  # report note of the rows read as a contract's type: map_type:purchase=paid
-)
+# the report note of the rows read as a contract's type: map_type:purchase=paid
+MAPPED_TYPE = "map_type:"
 
 
 def mapped_type_note(name: str, source_type: str) -> str:

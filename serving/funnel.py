@@ -3,7 +3,7 @@
 Read from a scores table. "Active" means the user did something beyond signing up: an
 activation, a session or an order, or any event more than a day after their first (an event
 of a type the contract does not know, such as a clickstream's ``catalog``), as the stages
-count it (``serving.segments.only_signed_up``); "converted" at least one order; "repeat" two
+count it (``features.contract.came_back``); "converted" at least one order; "repeat" two
 or more.
 Data without channels (purchase-only logs) comes back as one ``(no channel)`` row.
 """
@@ -27,15 +27,9 @@ def channel_funnel(scores: pd.DataFrame) -> pd.DataFrame:
         else pd.Series(NO_CHANNEL, index=scores.index, dtype="string")
     )
     orders = _column(scores, "orders")
-    later = _column(scores, "days_since_last_activity", np.inf) < (
-        _column(scores, "tenure_days", -np.inf) - 1
-    )
-    active = (
-        (_column(scores, "activated") > 0)
-        | (_column(scores, "sessions") > 0)
-        | (orders > 0)
-        | later
-    )
+    idle = _column(scores, "days_since_last_activity", np.nan)  # NaN: no activity, no evidence
+    active = (_column(scores, "activated") > 0) | (_column(scores, "sessions") > 0) | (orders > 0)
+    active |= c.came_back(_column(scores, "tenure_days", np.nan), idle)
     steps = pd.DataFrame(
         {
             "channel": channel,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features import contract as c
 from lifecycle.settings import ServingSettings
 
 STAGES_VERSION = "stages_v3"
@@ -96,7 +97,7 @@ def only_signed_up(tenure: Any, recency: Any, activated: Any, sessions: Any, ord
     evidence either way, so it is not this."""
     # within NEW_DAYS of sign-up a user is new: there has been little time to do more
     nothing = (activated == 0) & (sessions == 0) & (orders == 0)
-    return (tenure > NEW_DAYS) & (recency >= tenure - 1) & nothing
+    return (tenure > NEW_DAYS) & np.logical_not(c.came_back(tenure, recency)) & nothing
 
 
 def stage_of_values(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features import contract as c
 from features.asof import AS_OF
 from features.labels import ACTIVITY, BEYOND_PURCHASES, PURCHASES
 from lifecycle import lineage, registry
@@ -69,8 +70,9 @@ def activity_beyond_purchases(frame: pd.DataFrame) -> str | None:
     later = customers & ~np.isclose(recency, purchase_recency, rtol=0.0, atol=1e-6)
     after = float(later.sum() / max(customers.sum(), 1))
     # users without a purchase who came back after their first day (a clickstream's own types)
-    tenure = frame["tenure_days"].to_numpy(dtype=float)
-    back = float((~customers & (recency < tenure - 1)).mean())
+    back = float(
+        (~customers & c.came_back(frame["tenure_days"].to_numpy(dtype=float), recency)).mean()
+    )
     if max(sessions, after, back) <= OTHER_ACTIVITY_SHARE:
         return None
     return (
