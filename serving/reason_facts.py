@@ -5,9 +5,12 @@ A reason's fact is what its value says happened, or did not: an empty window (``
 ``purchase_recency_days``: no order so far), or a bound on the orders so far (a missing
 ``ipt_std_days``: fewer than 3; ``orders_total`` = 2: exactly 2). One fact can say another:
 no active days in 90 days says no orders, spend or sessions in them and in any shorter
-window; no order so far says every bound on the orders. "spent nothing so far; no purchase
-yet; spent nothing in the last 90 days" was one fact three times, and "fewer than 3 orders
-so far; 2 orders so far" one fact twice.
+window; no order so far says every bound on the orders. A window as long as the user is
+known holds all of it: "1 active day in the last 90 days" of a user known for 20 days is
+a total (``("total", kind, value)``; orders as an exact count), so the 365 days' same count
+is no second fact. "spent nothing so far; no purchase yet; spent nothing in the last 90
+days" was one fact three times, and "fewer than 3 orders so far; 2 orders so far" one fact
+twice.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from features.asof import window_of
+from features.asof import WINDOW_FEATURES, window_of
 from serving.reason_words import USUAL_GAP, is_missing
 
 # Nothing of one kind in a window says nothing of another there: every order and session is
@@ -49,11 +52,14 @@ NONE_EVER = {
 # A missing value that bounds the orders so far: a gap takes two orders, its spread three.
 FEWER_ORDERS = {"ipt_mean_days": 1, "ipt_std_days": 2}
 
-Fact = tuple[str, Any, Any]  # ("empty", kind, days) or ("orders", at most, exactly)
+TENURE = "tenure_days"  # how long the user is known: a window at least as long holds it all
+# ("empty", kind, days), ("orders", at most, exactly) or ("total", kind, value)
+Fact = tuple[str, Any, Any]
 
 
 def fact_of(name: str, value: Any, value_of: Callable[[str], Any]) -> Fact | None:
-    """What ``name``'s ``value`` says happened, or did not; None for any other value."""
+    """What ``name``'s ``value`` says happened, or did not; None for any other value.
+    ``value_of(TENURE)`` is None where the model has no tenure."""
     if is_missing(value):
         if name in NONE_EVER:
             return ("empty", NONE_EVER[name], EVER)
@@ -67,18 +73,27 @@ def fact_of(name: str, value: Any, value_of: Callable[[str], Any]) -> Fact | Non
         return None
     if name == "orders_total" and value > 0:
         return ("orders", float(value), True)
-    if name in TOTALS and value == 0:
-        return ("empty", TOTALS[name], EVER)
+    if name in TOTALS:
+        return ("empty", TOTALS[name], EVER) if value == 0 else ("total", TOTALS[name], value)
     if name == "refund_rate" and value == 0:  # "0% of spend refunded": nothing refunded
         return ("empty", "refund_amount", EVER)
     window = window_of(name)
-    return ("empty", window[0], window[1]) if window is not None and value == 0 else None
+    if window is None or window[0] not in WINDOW_FEATURES:
+        return None
+    if value == 0:
+        return ("empty", window[0], window[1])
+    tenure = value_of(TENURE)
+    if is_missing(tenure) or float(tenure) >= window[1]:
+        return None
+    return ("orders", float(value), True) if window[0] == "orders" else ("total", window[0], value)
 
 
 def says(stronger: Fact | None, weaker: Fact | None) -> bool:
     """Whether the first fact says the second (each fact says itself)."""
     if stronger is None or weaker is None:
         return False
+    if stronger[0] == "total" or weaker[0] == "total":  # the same amount of one kind
+        return stronger[:2] == weaker[:2] and math.isclose(stronger[2], weaker[2], abs_tol=0.005)
     if stronger[0] == "empty" and weaker[0] == "empty":
         _, kind, days = stronger
         return days >= weaker[2] and (weaker[1] == kind or weaker[1] in EMPTY_IMPLIES.get(kind, ()))
@@ -102,6 +117,8 @@ def merged(
     the values of ``names``."""
     if USUAL_GAP not in names:  # a model without it: nothing is known of the gap
         value_of = lambda name, given=value_of: 1.0 if name == USUAL_GAP else given(name)  # noqa: E731
+    if TENURE not in names:  # nor how long the user is known
+        value_of = lambda name, given=value_of: None if name == TENURE else given(name)  # noqa: E731
     fact = fact_of(reason["feature"], reason["value"], value_of)
     for kept in picked:
         said = fact_of(kept["feature"], kept["value"], value_of)

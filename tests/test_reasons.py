@@ -192,6 +192,49 @@ def test_an_empty_window_is_said_once_as_the_emptiest_with_both_contributions() 
     ]
 
 
+def test_windows_as_long_as_the_user_is_known_say_one_total_once() -> None:
+    """A user seen once read "1 active day in the last 90 days; 1 active day in the last 365
+    days": both windows hold all of a user known for 20 days, one fact twice. Such windows
+    are one reason with both contributions, and with the total of the same kind (spend so
+    far, the orders so far); a window shorter than the user is known, a different count, or
+    a model without tenure keep them apart."""
+    names = ["active_days_90d", "active_days_365d", "revenue_90d", "revenue_total"]
+    names += ["orders_365d", "orders_total", "tenure_days", "recency_days"]
+    contributions = np.array([0.5, 0.4, 0.3, 0.29, 0.35, 0.32, -0.1, 0.05])
+    young = {"active_days_90d": 1.0, "active_days_365d": 1.0, "revenue_90d": 42.0}
+    young |= {"revenue_total": 42.0, "orders_365d": 1.0, "orders_total": 1.0}
+    young |= {"tenure_days": 20.0, "recency_days": 20.0}
+    ranked = np.argsort(-contributions)
+    picked = worded_reasons(names, contributions, ranked, young.get)
+    assert [r["text"] for r in picked] == [
+        "1 active day in the last 90 days",
+        "1 order in the last 365 days",
+        "spent 42 in the last 90 days",
+    ]
+    assert [r["contribution"] for r in picked] == pytest.approx([0.9, 0.67, 0.3])
+    spend = ["revenue_90d", "revenue_total", "tenure_days"]
+    picked = worded_reasons(spend, np.array([0.3, 0.2, -0.1]), np.arange(3), young.get)
+    assert [(r["text"], r["contribution"]) for r in picked] == [
+        ("spent 42 in the last 90 days", pytest.approx(0.5))
+    ]
+    # known for 200 days: the 90 days are part of it, the 365 all of it
+    older = young | {"tenure_days": 200.0}
+    texts = [r["text"] for r in worded_reasons(names, contributions, ranked, older.get)]
+    assert texts == [
+        "1 active day in the last 90 days",
+        "1 active day in the last 365 days",
+        "1 order in the last 365 days",  # the 365 days hold all of it still
+    ]
+    apart = young | {"active_days_365d": 3.0}
+    texts = [r["text"] for r in worded_reasons(names, contributions, ranked, apart.get)]
+    assert texts[:2] == ["1 active day in the last 90 days", "3 active days in the last 365 days"]
+    no_tenure = [n for n in names if n != "tenure_days"]
+    shares = contributions[[names.index(n) for n in no_tenure]]
+    picked = worded_reasons(no_tenure, shares, np.argsort(-shares), young.get)
+    texts = [r["text"] for r in picked]
+    assert texts[:2] == ["1 active day in the last 90 days", "1 active day in the last 365 days"]
+
+
 def test_a_value_after_no_refunds_is_said_as_the_value_itself() -> None:
     """A customer who refunded nothing has the same average order before and after refunds:
     said once, in the plain words ("145 purchases per order on average" beside "145
