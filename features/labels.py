@@ -51,6 +51,9 @@ LABEL = "label"
 # a repeat buyer (a purchase in it), and serving gives the two one probability.
 ACTIVITY = "activity"
 PURCHASES, BEYOND_PURCHASES = "purchases", "beyond_purchases"
+# Users active without a purchase, as a share of all, above which a log has prospects to
+# convert to a first purchase (a few session rows of a purchase log are not that).
+PROSPECT_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,10 @@ def conversion_target_of(
     events: pd.DataFrame | Path, users: pd.DataFrame | Path | None = None
 ) -> str:
     """``first_purchase`` for sign-up data (sign-up events, or users with a sign-up time: some
-    are known before they buy); ``repeat_purchase`` for a purchase-only log, where every
-    known user has bought and only a second purchase is left to convert to."""
+    are known before they buy) and for a log whose users are active without buying (more
+    than ``PROSPECT_SHARE`` of them: a clickstream's browsers); ``repeat_purchase`` for a
+    purchase-only log, where every known user has bought and only a second purchase is left
+    to convert to."""
     con = connect()
     _relation(con, "events", events)
     signups = con.execute(
@@ -167,7 +172,16 @@ def conversion_target_of(
         columns = {row[0] for row in con.execute("DESCRIBE users_raw").fetchall()}
         if c.SIGNUP_TIME in columns:
             signups = con.execute(f"SELECT count({c.SIGNUP_TIME}) FROM users_raw").fetchone()[0]
-    return "first_purchase" if signups else "repeat_purchase"
+    if signups:
+        return "first_purchase"
+    monetary = ", ".join(f"'{t}'" for t in c.MONETARY_EVENT_TYPES)
+    prospects = con.execute(
+        f"""SELECT coalesce(avg(CASE WHEN active AND NOT bought THEN 1.0 ELSE 0.0 END), 0.0)
+        FROM (SELECT bool_or({c.EVENT_TYPE} NOT IN ({monetary})) AS active,
+                     bool_or({c.EVENT_TYPE} = '{c.PURCHASE}') AS bought
+              FROM events GROUP BY {c.USER_ID})"""
+    ).fetchone()[0]
+    return "first_purchase" if prospects > PROSPECT_SHARE else "repeat_purchase"
 
 
 def matured_cutoffs(

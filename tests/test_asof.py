@@ -332,6 +332,22 @@ def test_auto_conversion_target_follows_the_data(events: pd.DataFrame) -> None:
     purchases = events[events[c.EVENT_TYPE] == c.PURCHASE]
     assert conversion_target_of(events) == "first_purchase"  # sign-up events
     assert conversion_target_of(purchases) == "repeat_purchase"  # a purchase-only log
+    # A clickstream without sign-ups whose browsers never bought: prospects of a first
+    # purchase; a purchase log's few session rows (1% of users or fewer) are not that.
+    day = pd.Timestamp("2024-01-05", tz="UTC")
+    shop = pd.DataFrame(
+        {
+            c.USER_ID: [f"u{i}" for i in range(150)],
+            c.EVENT_TIME: day,
+            c.EVENT_TYPE: c.PURCHASE,
+            c.AMOUNT: 10.0,
+        }
+    )
+    browsing = shop.head(3).assign(**{c.USER_ID: ["b1", "b2", "b3"], c.EVENT_TYPE: c.SESSION})
+    assert conversion_target_of(pd.concat([shop, browsing])) == "first_purchase"
+    assert conversion_target_of(pd.concat([shop, browsing.head(1)])) == "repeat_purchase"
+    sessions_of_buyers = browsing.assign(**{c.USER_ID: ["u1", "u2", "u3"]})
+    assert conversion_target_of(pd.concat([shop, sessions_of_buyers])) == "repeat_purchase"
     signed_up = pd.DataFrame(
         {c.USER_ID: ["a"], c.SIGNUP_TIME: [pd.Timestamp("2023-12-01", tz="UTC")]}
     )
