@@ -276,8 +276,8 @@ def test_many_users_are_sampled_rather_than_thinning_away_the_split() -> None:
     """26 weekly cutoffs of 94,000 customers each (a replicated 9-month log) under 120,000
     rows: thinning to three cutoffs left no time split, and every task learned from no
     outcome. Now the thinning that splits with the most of its rows to train on keeps a share
-    of the users, the same at every cutoff, hashed on their id; where thinning alone splits,
-    nothing changes."""
+    of the users, the same at every cutoff, hashed on their id, and the training's line says
+    so; where thinning alone splits, nothing changes."""
     from training.datasets import within_rows, within_rows_split
     from training.errors import TooFewOutcomes
     from training.pipeline import TimeSplit, time_split
@@ -314,6 +314,17 @@ def test_many_users_are_sampled_rather_than_thinning_away_the_split() -> None:
     rows, kept, share = within_rows_split(few, cutoffs, most, split)
     assert share == 1.0 and kept == within_rows(few["as_of"].value_counts(), cutoffs, most)
     assert split(kept) is not None and len(rows) == 100 * len(kept)
+    # The training's line says the users were a share (it was said in training_set.json only)
+    sampled = TrainResult(
+        "churn", "m-churn", "3", "0123456789", {"lightgbm": {"auc": 0.7, "n": 400.0}}, True,
+        "first model", parts, report={"user_share": round(share, 4)},
+    )  # fmt: skip
+    assert (
+        f"(1 cutoff(s), 400 rows, {share:.0%} of the users (training.max_rows))"
+        in (sampled.lines()[0])
+    )
+    sampled.report = {}
+    assert sampled.lines()[0].endswith("(1 cutoff(s), 400 rows)")
 
 
 def test_deployed_model_learned_from_every_matured_cutoff(

@@ -241,6 +241,13 @@ def build_training_set(
     return TrainingSet(task, frame, retrieved.feature_names, service_name, spec, ripe, report)
 
 
+def sampled_users(report: dict[str, Any]) -> str:
+    """What a training's lines say of a training set that kept a share of the users (its
+    report's ``user_share``, for ``training.max_rows``); nothing where it kept every user."""
+    share = report.get("user_share")
+    return f", {share:.0%} of the users (training.max_rows)" if share else ""
+
+
 def _splits(
     check: Callable[[list[pd.Timestamp], int], Any], horizon_days: int
 ) -> Callable[[list[pd.Timestamp]], Any]:

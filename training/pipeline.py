@@ -214,9 +214,8 @@ class TrainResult:
             for name, m in self.metrics.items()
             if primary in m
         )
-        verdict = (
-            f"  {'promoted to champion' if self.promoted else 'kept as challenger'}: {self.gate}"
-        )
+        verdict = f"  {'promoted to champion' if self.promoted else 'kept as challenger'}"
+        verdict += f": {self.gate}"
         head = f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]})"
         head += learned(self.report)  # a horizon bridged: learned at a shorter one
         if self.split is None:
@@ -228,6 +227,7 @@ class TrainResult:
             f"{test[0]:%Y-%m-%d}..{test[-1]:%Y-%m-%d}" if len(test) > 1 else f"{test[-1]:%Y-%m-%d}"
         )
         size = f"{len(test)} cutoff(s)" + (f", {rows:,.0f} rows" if rows else "")
+        size += datasets.sampled_users(self.report)  # training.max_rows kept a share
         blend = self.blend.lines() if self.blend else []
         return [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, verdict] + (
             self.baseline.lines() if self.baseline else []
