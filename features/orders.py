@@ -13,35 +13,63 @@ def money(column: str) -> str:
     return f"{column}::DECIMAL(38, 6)"
 
 
+def _moment(has_order_id: bool) -> str:
+    """What groups one order's (or credit note's) lines: its id and UTC day, so lines written a
+    minute apart are one order and lines after a cutoff (a midnight) never join it; lines
+    without an id, the moment they share."""
+    if not has_order_id:
+        return c.EVENT_TIME
+    day = f"date_trunc('day', {c.EVENT_TIME})"
+    return f"{c.ORDER_ID}, CASE WHEN {c.ORDER_ID} IS NULL THEN {c.EVENT_TIME} ELSE {day} END"
+
+
 def orders_sql(has_order_id: bool) -> str:
     """Orders, the one definition features and labels share: the purchase lines of one order
-    id at one moment (lines after a cutoff never join it); ``user_id, order_time, value``, and
+    id and day (:func:`_moment`) at the time of the first; ``user_id, order_time, value``, and
     ``nth``: the user's k-th order of that value (what a credit note cancels, :func:`cancelled_sql`)."""
-    order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
     return f"""SELECT *, row_number() OVER (PARTITION BY {c.USER_ID}, value ORDER BY order_time) AS nth
-        FROM (SELECT {c.USER_ID}, {c.EVENT_TIME} AS order_time, sum({money(c.AMOUNT)}) AS value
+        FROM (SELECT {c.USER_ID}, min({c.EVENT_TIME}) AS order_time, sum({money(c.AMOUNT)}) AS value
               FROM events WHERE {c.EVENT_TYPE} = '{c.PURCHASE}'
-              GROUP BY {c.USER_ID}, {order} {c.EVENT_TIME})"""
+              GROUP BY {c.USER_ID}, {_moment(has_order_id)})"""
 
 
 def cancelled_sql(has_order_id: bool) -> str:
     """``cancelled`` (of the CTE ``orders``): orders wholly refunded, and when. A credit note
-    (the refund lines of one order id at one moment) cancels an order of exactly its value
-    before it, one for one (the k-th such note of a user the k-th such order): from then on
-    the pair is neither purchase nor refund (an order of 168,470 cancelled the same day made
-    a customer of 2.90 worth 6,000). The pairs depend on no later event; a partial refund
-    stays a refund; of two like orders of one moment, one is cancelled, not both."""
-    order = f"coalesce({c.ORDER_ID}, '')," if has_order_id else ""
+    (the refund lines of one order id and day) cancels an order of exactly its value before
+    it (at the same moment or earlier), the earliest not yet cancelled; a note with none
+    before it stays a refund (online_retail writes notes of an order's value minutes before
+    it as well as after). From then on the pair is neither purchase nor refund (an order of
+    168,470 cancelled the same day made a customer of 2.90 worth 6,000). The pairs depend on
+    no later event; a partial refund stays a refund; of two like orders of one moment, one is
+    cancelled, not both.
+
+    In time order per user and value, ``owed`` counts notes less orders so far: a note finds
+    an order open unless it takes ``owed`` above every earlier value (and 0); the j-th note
+    that finds one cancels the j-th order."""
     u, t = c.USER_ID, c.EVENT_TIME
     return f"""refund_notes AS (
-        SELECT {u}, {t} AS refund_time, sum({money(c.AMOUNT)}) AS value, count(*) AS lines
-        FROM events WHERE {c.EVENT_TYPE} = '{c.REFUND}' GROUP BY {u}, {order} {t}
+        SELECT {u}, min({t}) AS refund_time, sum({money(c.AMOUNT)}) AS value, count(*) AS lines
+        FROM events WHERE {c.EVENT_TYPE} = '{c.REFUND}' GROUP BY {u}, {_moment(has_order_id)}
+    ),
+    value_moves AS (
+        SELECT *, sum(CASE WHEN note THEN 1 ELSE -1 END) OVER (
+                PARTITION BY {u}, value ORDER BY moved_at, note ROWS UNBOUNDED PRECEDING) AS owed
+        FROM (SELECT {u}, value, order_time AS moved_at, false AS note, NULL::BIGINT AS lines
+              FROM orders WHERE value > 0
+              UNION ALL
+              SELECT {u}, value, refund_time, true, lines FROM refund_notes WHERE value > 0)
+    ),
+    matched_notes AS (
+        SELECT {u}, value, moved_at AS refund_time, lines,
+               row_number() OVER (PARTITION BY {u}, value ORDER BY moved_at) AS nth
+        FROM (SELECT *, greatest(0, coalesce(max(owed) OVER (PARTITION BY {u}, value ORDER BY moved_at, note
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS most_owed
+              FROM value_moves)
+        WHERE note AND owed <= most_owed
     ),
     cancelled AS (
         SELECT {u}, o.order_time, value, nth, n.refund_time, n.lines
-        FROM orders o JOIN (SELECT *, row_number() OVER (PARTITION BY {u}, value ORDER BY refund_time)
-            AS nth FROM refund_notes WHERE value > 0) n USING ({u}, value, nth)
-        WHERE o.order_time <= n.refund_time
+        FROM orders o JOIN matched_notes n USING ({u}, value, nth)
     )"""
 
 

@@ -154,6 +154,38 @@ def test_a_credit_note_cancels_one_of_two_like_orders_of_one_moment_not_both() -
     assert (d["orders_90d"], d["revenue_90d"], d["net_revenue_total"]) == (1, 6.0, 6.0)
 
 
+def test_an_order_written_over_two_minutes_is_one_order_and_a_note_cancels_an_earlier_one() -> None:
+    """online_retail: invoice 550645 has lines at 16:30 and 16:31, counted as two orders (22
+    customers of the first half-year); order 560413 (550.64, 14:33) had credit notes of its
+    value at 14:24 and 14:35, and was not cancelled (the first note was paired with it, then
+    dropped as earlier). One order id and day is one order, at its first line; a note cancels
+    the earliest order of its value before it not yet cancelled, and a note with none before
+    it stays a refund. Lines of one order id on two days (across a cutoff) stay two orders."""
+    rows = [
+        ev("s", "2024-01-05 16:30", c.PURCHASE, 10.0, "550645"),
+        ev("s", "2024-01-05 16:31", c.PURCHASE, 5.0, "550645"),
+        ev("s", "2024-01-20 09:00", c.PURCHASE, 20.0, "550700"),
+        ev("s", "2024-01-20 23:59", c.PURCHASE, 1.0, "550800"),
+        ev("s", "2024-01-21 00:01", c.PURCHASE, 2.0, "550800"),  # the next day: another
+        ev("n", "2024-01-02 10:00", c.PURCHASE, 3.0, "559000"),
+        ev("n", "2024-01-10 14:24", c.REFUND, 550.64, "C560408"),  # nothing before it
+        ev("n", "2024-01-10 14:33", c.PURCHASE, 550.64, "560413"),
+        ev("n", "2024-01-10 14:35", c.REFUND, 550.64, "C560414"),  # cancels 560413
+        ev("n", "2024-01-15 10:00", c.PURCHASE, 72.9, "560500"),
+    ]
+    features = compute_features(frame(rows), [T], windows=(90,)).set_index(c.USER_ID)
+    split, noted = features.loc["s"], features.loc["n"]
+    assert (split["orders_total"], split["revenue_total"]) == (4, 38.0)
+    assert split["max_order_value"] == 20.0 and split["ipt_mean_days"] == pytest.approx(
+        (pd.Timestamp("2024-01-21 00:01") - pd.Timestamp("2024-01-05 16:30")).total_seconds()
+        / 86400
+        / 3
+    )
+    assert (noted["orders_total"], noted["revenue_total"]) == (2, 75.9)
+    assert noted["refund_amount_total"] == pytest.approx(550.64)  # the first note, a refund
+    assert noted["refunds_90d"] == 1
+
+
 def test_an_order_cancelled_within_the_horizon_converts_nobody() -> None:
     """The conversion label counts orders as the features do: a one-time buyer whose second
     order is wholly refunded within the horizon is still a one-time buyer at its end (label 0);
