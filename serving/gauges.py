@@ -41,13 +41,14 @@ def publish_realized(
 _DRIFT_GAUGE: Any = None
 
 
-def publish_drift(result: dict[str, Any] | None) -> None:
+def publish_drift(result: dict[str, Any] | None, stale: bool = False) -> None:
     """Prometheus gauge ``lifecycle_drift_psi{source,column}`` from the last saved monitor
-    result, and ``{source="alert",column="drifting"}`` the number of drifting columns."""
+    result, ``{source="alert",column="drifting"}`` the number of drifting columns, and
+    ``{source="alert",column="stale"}`` 1 where that result is not of what is served."""
     global _DRIFT_GAUGE
     import bentoml
 
-    from serving.monitor import drift_gauges
+    from serving.drift_results import drift_gauges
 
     if result is None:
         return
@@ -55,10 +56,11 @@ def publish_drift(result: dict[str, Any] | None) -> None:
         _DRIFT_GAUGE = bentoml.metrics.Gauge(
             name="lifecycle_drift_psi",
             documentation="population stability of each model input and score (lifecycle "
-            'monitor); source="alert",column="drifting": how many columns drift',
+            'monitor); source="alert",column="drifting": how many columns drift, '
+            'column="stale": 1 where the result is not of the served models and features',
             labelnames=["source", "column"],
         )
-    for (source, column), value in drift_gauges(result).items():
+    for (source, column), value in drift_gauges(result, stale).items():
         _DRIFT_GAUGE.labels(source=source, column=column).set(value)
 
 

@@ -50,6 +50,7 @@ from lifecycle import tasks
 from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
+from serving import drift_results
 from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
 
 if TYPE_CHECKING:
@@ -519,35 +520,6 @@ def _span(cutoffs: list[str]) -> str:
     )
 
 
-# -- the last result, for the report and the HTTP service -----------------------------------
-
-
-def save_result(settings: Settings, result: MonitorResult) -> Path:
-    """Write the result atomically where :func:`last_result` reads it."""
-    from lifecycle.storage import atomic_file
-
-    path = settings.workspace.drift_result(result.dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as staging:
-        staging.write_text(json.dumps(result.to_dict(), indent=2, default=str))
-        staging.chmod(0o644)  # the HTTP service may run as another user
-    return path
-
-
-def last_result(settings: Settings, dataset: str | None = None) -> dict[str, Any] | None:
-    """The last saved monitor result (``to_dict``), or None when monitor never ran."""
-    path = settings.workspace.drift_result(dataset or settings.dataset)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def drift_gauges(result: dict[str, Any]) -> dict[tuple[str, str], float]:
-    """Prometheus gauge values from a saved result: (source, column) -> PSI, and
-    ("alert", "drifting") -> how many columns drift (what the service exports)."""
-    gauges = {(col["source"], col["name"]): float(col["psi"]) for col in result["columns"]}
-    gauges[("alert", "drifting")] = float(len(result["drifting"]))
-    return gauges
-
-
 def drift_section_html(result: MonitorResult | None, problem: str | None = None) -> str:
     """The report's drift section: the drifting columns named, then the table."""
     if result is None:
@@ -592,9 +564,12 @@ def drift_section_html(result: MonitorResult | None, problem: str | None = None)
 
 
 def drift_section(settings: Settings, scores: ScoresTable | None = None) -> str:
-    """The report section for the current workspace; a note when drift cannot be measured."""
+    """The report section for the current workspace, saved as `lifecycle monitor` saves it
+    (``refresh`` ends with the report); a note when drift cannot be measured."""
     dataset = str(scores.metadata.get("dataset", "")) or None if scores is not None else None
     try:
-        return drift_section_html(monitor(settings, dataset, scores=scores))
+        result = monitor(settings, dataset, scores=scores)
     except UserError as error:
         return drift_section_html(None, str(error))
+    drift_results.save_result(settings, result)  # as `lifecycle monitor`: /monitor is current
+    return drift_section_html(result)

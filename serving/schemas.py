@@ -536,6 +536,11 @@ class MonitorResponse(_Model):
     dataset: str = Field(description="the dataset monitored")
     measured: bool = Field(description="false until `lifecycle monitor` has run")
     drifting: list[str] = Field(default_factory=list, description="columns past the thresholds")
+    stale: list[str] = Field(
+        default_factory=list,
+        description="why the saved result is not of the models and features served now, "
+        "then the fix; empty when it is",
+    )
     result: dict[str, Any] = Field(
         default_factory=dict,
         description="the saved result: every input and score with PSI, test and verdict "

@@ -189,12 +189,14 @@ class Scorer:
         from lifecycle.outcomes import latest_outcomes
         from lifecycle.uplift_model import UPLIFT_TASK
         from serving.campaign_reports import saved_reports
-        from serving.monitor import last_result
+        from serving.drift_results import drift_staleness, last_result
         from serving.uplift import uplift_champion_or_none
 
         realized = latest_outcomes(self.settings, self.dataset)
         gauges.publish_realized(realized, champions.versions)
-        gauges.publish_drift(last_result(self.settings, self.dataset))
+        drift = last_result(self.settings, self.dataset)
+        served = (champions.versions, self.lists.online.as_of())
+        gauges.publish_drift(drift, stale=bool(drift_staleness(drift, *served)))
         gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
         uplift, unloadable = uplift_champion_or_none(self.settings, self.dataset, mirrored=mirrored)
         if unloadable:  # the tasks still serve; /models and the start's log say why
@@ -520,14 +522,17 @@ class Scorer:
     # models and lists
 
     def monitor(self) -> MonitorResponse:
-        from serving.monitor import last_result
+        from serving.drift_results import drift_staleness, last_result
 
         result = last_result(self.settings, self.dataset)
-        gauges.publish_drift(result)
+        versions = dict(self.state.champions.versions) if self.state is not None else None
+        stale = drift_staleness(result, versions, self.lists.online.as_of())
+        gauges.publish_drift(result, stale=bool(stale))
         return MonitorResponse(
             dataset=self.dataset,
             measured=result is not None,
             drifting=list((result or {}).get("drifting", [])),
+            stale=stale,
             result=result or {},
         )
 

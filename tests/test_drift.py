@@ -349,7 +349,7 @@ def test_the_shifted_inputs_are_flagged_and_the_stable_ones_are_not(
     workspace: Path, shifted: tuple[int, dict, str]
 ) -> None:
     from lifecycle.settings import load_settings
-    from serving.monitor import drift_gauges, last_result
+    from serving.drift_results import drift_gauges, last_result
 
     code, result, text = shifted
     assert code == 3  # EXIT_DRIFT: what cron or an orchestrator alerts on
@@ -412,8 +412,15 @@ def test_the_report_has_the_drift_section(
 ) -> None:
     from services import run_cli
 
+    from lifecycle.settings import load_settings
+    from serving.drift_results import last_result
+
+    settings = load_settings(home=workspace, environ={})
+    settings.workspace.drift_result(settings.dataset).unlink()
     out = tmp_path / "report.html"
     built = json.loads(run_cli(workspace, "--json", "report", "--out", str(out)))
+    # saved as `lifecycle monitor` saves it: what /monitor answers is of this report's day
+    assert last_result(settings)["columns"] == shifted[1]["columns"]
     title = "Drift: inputs and scores against the training window"
     assert title in built["sections"]
     document = out.read_text()

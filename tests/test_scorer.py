@@ -393,8 +393,13 @@ def test_fetch_plan_looks_up_identical_services_once(scorer: Any) -> None:
 
 
 def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) -> None:
-    """/monitor answers what `lifecycle monitor` saved (nothing recomputed per request)."""
-    from serving.monitor import last_result, monitor, save_result
+    """/monitor answers what `lifecycle monitor` saved (nothing recomputed per request), and
+    says when that is not of what is served: after three months of refreshes it answered
+    August's drift for models and features since replaced, with nothing to tell."""
+    import dataclasses
+
+    from serving.drift_results import drift_gauges, last_result, save_result
+    from serving.monitor import monitor
 
     if last_result(scorer.settings) is None:
         assert scorer.monitor().measured is False
@@ -403,8 +408,25 @@ def test_monitor_route_serves_the_last_drift_result_and_its_gauges(scorer: Any) 
     answered = scorer.monitor()
     assert answered.measured and answered.result == last_result(scorer.settings)
     assert answered.drifting == list(answered.result["drifting"])
+    assert answered.stale == [] and drift_gauges(answered.result)[("alert", "stale")] == 0
     inputs = {c["name"] for c in answered.result["columns"] if c["source"] == "feature"}
     assert inputs >= set(scorer.state.champions.bundles["churn"].feature_names)
+    served = scorer.state.champions.versions["churn"]
+    older = {**result.model_versions, "churn": "0"}
+    save_result(
+        scorer.settings,
+        dataclasses.replace(result, model_versions=older, current_as_of="2000-01-01"),
+    )
+    try:
+        assert scorer.monitor().stale == [
+            f"churn: measured with version 0, the service serves version {served}",
+            f"measured as of 2000-01-01, the online store's features (what /score answers "
+            f"from) are as of {result.current_as_of}",
+            "run `lifecycle monitor` (`lifecycle refresh` measures it with its report)",
+        ]
+        assert drift_gauges(last_result(scorer.settings), stale=True)[("alert", "stale")] == 1
+    finally:
+        save_result(scorer.settings, result)
 
 
 def test_a_workspace_never_trained_is_not_ready_and_says_to_train(

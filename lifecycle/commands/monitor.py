@@ -22,7 +22,8 @@ EXIT_CODES_HELP = (
 def monitor(ctx: click.Context, obj: Context, dataset: str | None, as_json: bool) -> None:
     """PSI and a two-sample test (KS, chi-square) for every model input and score: the
     training window against the latest cutoff; the drifting ones named."""
-    from serving.monitor import EXIT_DRIFT, monitor, save_result
+    from serving.drift_results import save_result
+    from serving.monitor import EXIT_DRIFT, monitor
 
     console = obj.console
     if as_json and not console.as_json:
