@@ -69,9 +69,11 @@ class DatasetSummary:
     tables: dict[str, dict[str, Any]]  # table -> its LoadReport as a dict (the last batch's)
     totals: dict[str, int] | None = None  # after an append: rows in the whole dataset
     now: dict[str, Any] | None = None  # the events dataset as it is (appending.dataset_now)
+    unchanged: bool = False  # an append that brought nothing new: the dataset kept its version
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}
+        out |= {"unchanged": True} if self.unchanged else {}
         return out | ({"totals": self.totals} if self.totals else {}) | {"now": self.now}
 
     def lines(self) -> list[str]:
@@ -89,8 +91,13 @@ class DatasetSummary:
                     f"{n:,} rows of {table}" for table, n in now["rows_erased"].items()
                 )
             out.append(line)
-            if now["appends"]:
-                source = next(iter(self.tables.values()))["source"]
+            source = next(iter(self.tables.values()))["source"]
+            if self.unchanged:
+                out.append(
+                    f"  nothing new in {source}: the dataset keeps its version "
+                    f"({now['appends']} append(s) before); of this file:"
+                )
+            elif now["appends"]:
                 out.append(f"  {now['appends']} append(s); the last, of {source}:")
         elif self.totals:
             out.append(
@@ -395,9 +402,11 @@ def ingest_into(
             )
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
-        reported, totals = unchanged.tables, unchanged.totals
+        reported, totals, kept = unchanged.tables, unchanged.totals, True
+    else:
+        kept = False
     now = appending.dataset_now(dataset_dir) if appending_to is not None else None
-    return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now)
+    return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now, kept)
 
 
 def _finish_events(

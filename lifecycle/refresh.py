@@ -351,7 +351,7 @@ def _ingest(
                 erased=erased,
                 append=True,
             )
-            added.append({"file": str(path), **summary.to_dict()})
+            added.append({"file": str(path), **summary.to_dict(), "lines": summary.lines()[1:]})
             continue
         try:
             # its refusals name ingest's options: the one below says to append with ingest
@@ -393,8 +393,9 @@ def _ingest(
                 f"{settings.dataset} --append --map CONTRACT=SOURCE ...`, then run "
                 "`lifecycle refresh`"
             ) from None
-        added.append({"file": str(path), **summary.to_dict()})
-    return {"files": added}
+        added.append({"file": str(path), **summary.to_dict(), "lines": summary.lines()[1:]})
+    # what ingest would print of each file (its dataset line aside): the step's lines
+    return {"files": added, "lines": [line for file in added for line in file.pop("lines")]}
 
 
 def train_detail(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:

@@ -75,6 +75,15 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     assert again["totals"]["events"] == 6
     assert again["tables"]["events"]["reasons"]["already_ingested"] == 4
     assert again["totals"]["users"] == 3  # no users file: the users table carried over
+    # Said as nothing new, not as the dataset's last append (it read "1 append(s); the last,
+    # of FILE: 0 rows loaded", of a file that appended nothing).
+    assert again["unchanged"] is True
+    said = runner.invoke(main, ["--quiet", "ingest", str(second), "--append", "--dataset", "shop"])
+    assert said.exit_code == 0 and said.stdout.splitlines()[2:4] == [
+        f"  nothing new in {second}: the dataset keeps its version (1 append(s) before); "
+        "of this file:",
+        "  events: 0 rows loaded of 4, 4 quarantined (4 already_ingested)",
+    ], said.stdout
     # `datasets` shows the dataset as it is, then the last append's counts (it showed only
     # those: "events: 3 rows loaded of 4"); after `forget`, what is left, no count below 0.
     listed = runner.invoke(main, ["datasets"]).stdout.splitlines()

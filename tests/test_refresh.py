@@ -99,6 +99,18 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
     assert added["rows_loaded"] == 0 and added["reasons"] == {
         "already_ingested": added["rows_read"]
     }
+    assert again["steps"][0]["detail"]["files"][0]["unchanged"] is True
+    # and the terminal says so, with the counts (it said only "appending 1 file(s)")
+    assert f"  1 append(s); the last, of {week}:" in fresh["steps"][0]["detail"]["lines"]
+    said = CliRunner().invoke(main, ["--home", str(trained_copy), "refresh", str(week)])
+    assert said.exit_code == 0, said.output
+    read, ingested = added["rows_read"], added["reasons"]["already_ingested"]
+    assert (
+        f"    nothing new in {week}: the dataset keeps its version (1 append(s) before); "
+        "of this file:\n"
+        f"    events: 0 rows loaded of {read:,}, {read:,} quarantined ({ingested:,} "
+        "already_ingested)\n"
+    ) in said.stdout
 
 
 def test_refresh_refusal_exits_1_with_one_line(trained_copy: Path, tmp_path: Path) -> None:
