@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lifecycle.console import Console, emit_error, route_library_output
-from lifecycle.errors import UserError, command_options
+from lifecycle.errors import UserError, command_options, interrupted
 
 if TYPE_CHECKING:  # imported when a command runs: `lifecycle --help` stays fast
     from lifecycle.settings import Settings
@@ -50,18 +50,11 @@ class LifecycleGroup(click.Group):
                 raise
             emit_error(bool(ctx.params.get("as_json")), _unwritable(ctx, error))
         except Exception as error:
-            if not _interrupted(error):
+            if not interrupted(error):
                 raise
             # Ctrl-C inside a DuckDB query: the same "Aborted!" as anywhere else, not a trace
             # (what was being written is staging, removed by the next write).
             raise click.Abort() from None
-
-
-def _interrupted(error: Exception) -> bool:
-    """Whether ``error`` is DuckDB's answer to SIGINT (or to ``interrupt()``) mid-query."""
-    return type(error).__name__ == "InterruptException" or (
-        isinstance(error, RuntimeError) and str(error) == "Query interrupted"
-    )
 
 
 # lifecycle's own options, as written before a command (`--home DIR at-risk`)

@@ -32,3 +32,42 @@ def offered(*options: str) -> list[str]:
     """Of ``options``, those the running command has (all of them outside a command)."""
     known = _COMMAND_OPTIONS.get()
     return [option for option in options if known is None or option in known]
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop asked by a signal other than Ctrl-C (a scheduler's SIGTERM), met as Ctrl-C is."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is a stop asked for: Ctrl-C (or :class:`Stopped`), or DuckDB's answer
+    to SIGINT (or to ``interrupt()``) mid-query."""
+    return isinstance(error, KeyboardInterrupt) or (
+        type(error).__name__ == "InterruptException"
+        or (isinstance(error, RuntimeError) and str(error) == "Query interrupted")
+    )
+
+
+@contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """Within the block, SIGTERM (a scheduler's stop) raises :class:`Stopped` as Ctrl-C raises
+    KeyboardInterrupt, so the command ends as it would on Ctrl-C (outside the main thread,
+    where no handler can be set, nothing changes)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

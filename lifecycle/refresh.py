@@ -10,6 +10,7 @@ feature table and settings, a scores table its models and feature table.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage, tasks
-from lifecycle.errors import UserError, command_options
+from lifecycle.errors import UserError, command_options, interrupted
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 # Exit codes for schedulers: 0 done (or all current), 1 a step refused or failed (the
 # message says what to run), 3 done but a task's training left its champion as it was (no
-# version of it, model or baseline, was promoted) or a task could not be trained yet.
+# version of it, model or baseline, was promoted) or a task could not be trained yet; 128 +
+# the signal's number when stopped mid-way (130 Ctrl-C, 143 SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
+STOP_EXIT_BASE = 128
 # What the train step records of each training (``training.pipeline.TrainResult.to_dict``).
 REFRESH_MODEL_KEYS = ("task", "version", "promoted", "gate", "baseline", "champion")
 
@@ -34,7 +37,7 @@ REFRESH_MODEL_KEYS = ("task", "version", "promoted", "gate", "baseline", "champi
 @dataclass
 class StepOutcome:
     step: str
-    status: str  # ran | skipped | failed
+    status: str  # ran | skipped | failed | interrupted
     why: str
     seconds: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
@@ -54,12 +57,12 @@ class RefreshResult:
     @property
     def status(self) -> str:
         if self.error is not None:
-            return "failed"
+            return "interrupted" if self.exit_code > STOP_EXIT_BASE else "failed"
         return "not_promoted" if self.exit_code == EXIT_NOT_PROMOTED else "ok"
 
     @property
     def failed_step(self) -> str | None:
-        return next((s.step for s in self.steps if s.status == "failed"), None)
+        return next((s.step for s in self.steps if s.status in ("failed", "interrupted")), None)
 
     @property
     def seconds(self) -> float:
@@ -82,7 +85,7 @@ class RefreshResult:
         ran = sum(s.status == "ran" for s in self.steps)
         head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran in {self.seconds:.1f} s"
         if self.error is not None:
-            head += f", then {self.failed_step} failed"
+            head += f", then {self.failed_step} {self.status}"
         lines = [head]
         for step in self.steps:  # the train step with what each training did
             lines += [step.line(), *(f"  {line}" for line in step.detail.get("lines", []))]
@@ -91,6 +94,14 @@ class RefreshResult:
 
 class RefreshFailed(Exception):
     """A step refused: the refresh stops there (its message is the step's one line)."""
+
+
+class RefreshStopped(Exception):
+    """Ctrl-C or a scheduler's stop (SIGTERM) during a step: the refresh stops there."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def model_problem(
@@ -183,6 +194,12 @@ def refresh(
             took = round(time.perf_counter() - started, 2)
             result.steps.append(StepOutcome(step, "failed", why, took))
             raise RefreshFailed(str(error)) from error
+        except BaseException as error:  # a stop asked for: recorded too, as far as it got
+            if not interrupted(error):
+                raise
+            took = round(time.perf_counter() - started, 2)
+            result.steps.append(StepOutcome(step, "interrupted", why, took))
+            raise RefreshStopped(getattr(error, "signum", signal.SIGINT)) from None
         result.steps.append(
             StepOutcome(step, "ran", why, round(time.perf_counter() - started, 2), detail)
         )
@@ -206,6 +223,17 @@ def refresh(
         )
     except RefreshFailed as failed:
         result.error, result.exit_code = str(failed), EXIT_FAILED
+        return result
+    except RefreshStopped as stop:
+        done = [s.step for s in result.steps if s.status == "ran"]
+        step = result.steps[-1].step
+        result.error = (
+            f"stopped ({signal.Signals(stop.signum).name}) during the {step} step: "
+            + (f"{', '.join(done)} done and kept; " if done else "")
+            + f"the {step} step left what it writes as it was; `lifecycle refresh` runs what "
+            "is left"
+        )
+        result.exit_code = STOP_EXIT_BASE + stop.signum
         return result
     trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
     if trained and not everything_promoted(trained.detail):

@@ -113,6 +113,69 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
     ) in said.stdout
 
 
+def test_a_stopped_refresh_still_gives_its_document_and_keeps_what_it_did(
+    trained_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kill -INT` (or `kill -TERM`, a scheduler's stop) during a refresh printed nothing on
+    stdout with --json, only "Aborted!" (or nothing) on stderr: not the step, nor that the
+    append before it was kept. Now the document says it (status interrupted, the step, the
+    steps done), with exit 128 + the signal (130, 143)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from lifecycle import steps
+
+    _uncompiled(trained_copy)
+    week = _next_week(trained_copy, tmp_path)
+
+    def ctrl_c(_settings: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(steps, "build_features", ctrl_c)
+    code, stopped = _refresh(trained_copy, str(week))
+    assert code == 130 and stopped["status"] == "interrupted" and stopped["step"] == "features"
+    assert stopped["ran"] == ["ingest"] and stopped["exit_code"] == 130
+    assert stopped["error"] == (
+        "stopped (SIGINT) during the features step: ingest done and kept; the features step "
+        "left what it writes as it was; `lifecycle refresh` runs what is left"
+    )
+    monkeypatch.undo()
+    # SIGTERM in a process of its own, mid-way through the next file's ingest (its first
+    # rows staged): the dataset stays as the first refresh left it.
+    settings = load_settings(home=trained_copy, environ={})
+    version = lineage.dataset_version(settings.workspace.dataset_dir("demo"))
+    (tmp_path / "later").mkdir()
+    later = _next_week(trained_copy, tmp_path / "later")
+    marker = tmp_path / f"reached-{uuid.uuid4().hex}"
+    entry = [sys.executable, str(Path(__file__).with_name("fault_entry.py")), "ingest"]
+    process = subprocess.Popen(
+        [*entry, str(marker), "--home", str(trained_copy), "--json", "refresh", str(later)],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the refresh never reached its ingest"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    document = json.loads(out)
+    assert process.returncode == 143 and document["exit_code"] == 143, err
+    assert document["status"] == "interrupted" and document["step"] == "ingest", document
+    assert document["ran"] == [] and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "Error: stopped (SIGTERM) during the ingest step: the ingest step left what it writes "
+        "as it was; `lifecycle refresh` runs what is left"
+    )
+    assert lineage.dataset_version(settings.workspace.dataset_dir("demo")) == version
+
+
 def test_refresh_refusal_exits_1_with_one_line(trained_copy: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,when\nu1,2026-01-01\n")

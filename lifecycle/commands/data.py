@@ -538,25 +538,28 @@ def refresh(
 
     Exit codes: 0 done or all current, 1 a step refused or failed (the message names the
     command to run), 3 done but a task was not trained, or no version of a retrained task
-    was promoted. For cron and systemd timers see docs/refresh.md.
+    was promoted, 130 (Ctrl-C) or 143 (SIGTERM) stopped mid-way, the steps done kept. For
+    cron and systemd timers see docs/refresh.md.
     """
     import sys
 
+    from lifecycle.errors import sigterm_stops
     from lifecycle.refresh import refresh as run_refresh
 
     settings = obj.settings
     if dataset:
         settings = settings.model_copy(update={"dataset": dataset})
-    result = run_refresh(
-        settings,
-        files,
-        users=users_file,
-        source=source,
-        reload_url=reload_url,
-        accept_definition_change=accept_definition_change,
-        progress=obj.console.step,
-        dataset_named=bool(dataset),
-    )
+    with sigterm_stops():  # a scheduler's stop ends the refresh as Ctrl-C does, said
+        result = run_refresh(
+            settings,
+            files,
+            users=users_file,
+            source=source,
+            reload_url=reload_url,
+            accept_definition_change=accept_definition_change,
+            progress=obj.console.step,
+            dataset_named=bool(dataset),
+        )
     # A refusal still gives the whole document (status, step, error, exit code) with --json.
     obj.console.result(result.to_dict(), result.lines())
     if result.error is not None:
