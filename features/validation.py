@@ -147,14 +147,14 @@ def require_columns(
             f"'{col}'" + (f" (for {name})" if name != col else "") for name, col in missing.items()
         )
         # a column named so but for case and separators (User_ID, 'user id'): its --map
-        folded = {re.sub(r"[\s_-]", "", str(col)).casefold(): str(col) for col in raw.columns}
-        close = [
-            f"{option} {shlex.quote(f'{name}={folded[key]}')}"  # quoted for the shell
-            for name, col in missing.items()
-            if (key := re.sub(r"[\s_-]", "", col).casefold()) in folded
-        ]
+        folded = {_fold(col): str(col) for col in raw.columns}
+        near = {name: folded[_fold(col)] for name, col in missing.items() if _fold(col) in folded}
+        close = [f"{option} {shlex.quote(f'{name}={col}')}" for name, col in near.items()]
         others = f"{option} CONTRACT=SOURCE"
         mapped = f"Map them with {' '.join(close)}" if close else f"Map other names with {others}"
+        if hint and near:  # an adapter reads its own names: a renamed one is put back
+            renames = ", ".join(f"'{col}' to '{missing[name]}'" for name, col in near.items())
+            hint = f"Rename {renames}; {hint}"
         if len(raw.columns) == 1 and re.search(r"\S\s+\S", str(raw.columns[0])):
             # columns aligned by runs of spaces (CDNOW's): no mapping reads them
             mapped = (
@@ -168,6 +168,11 @@ def require_columns(
             + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
             + note
         )
+
+
+def _fold(name: object) -> str:
+    """A column's name without case, spaces, _ or - (User_ID, 'user id' and userid agree)."""
+    return re.sub(r"[\s_-]", "", str(name)).casefold()
 
 
 def is_blank(values: pd.Series) -> pd.Series:

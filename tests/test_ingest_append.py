@@ -553,6 +553,16 @@ def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
     assert "Map other names with --map" not in result.stderr  # import has no --map
     assert "`lifecycle import online-retail` reads that data set's own file" in result.stderr
     assert dataset.readlink() == before
+    # A month whose CustomerID was renamed: put it back, not `ingest --map` (which asked for
+    # an amount column this file does not have).
+    renamed = february.read_text().replace("CustomerID", "Customer ID", 1)
+    result = runner.invoke(
+        main, ["import", "online-retail", str(_write(tmp_path, "renamed.csv", renamed)), "--append"]
+    )
+    assert result.exit_code == 1 and "missing column 'CustomerID'" in result.stderr
+    assert "Rename 'Customer ID' to 'CustomerID'; `lifecycle import online-retail`" in (
+        result.stderr
+    )
     # A snapshot has no months to add.
     result = runner.invoke(main, ["import", "telco-churn", str(bad), "--append"])
     assert result.exit_code == 1 and "not a log of events" in result.stderr
