@@ -243,8 +243,11 @@ def refresh(
 
 def everything_promoted(trained: dict[str, Any]) -> bool:
     """Whether every task of a train step was trained and a version of each became champion
-    (the model, or the baseline rule registered in its place)."""
-    return not trained["not_trained"] and all(m["champion"] for m in trained["models"])
+    (the model, or the baseline rule registered in its place), but for a task whose answers
+    the churn champion gives (``served_by_churn``)."""
+    return not trained["not_trained"] and all(
+        m["champion"] or m.get("served_by_churn") for m in trained["models"]
+    )
 
 
 def _refresh_steps(
@@ -432,11 +435,24 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
     from lifecycle import steps
 
     done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
-    return {
-        "models": [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results],
-        "not_trained": done.refused,
-        "lines": done.lines(),
-    }
+    models = [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results]
+    held = {m["task"] for m in models if not m["champion"]}
+    answered = answered_by_churn(settings) if "conversion" in held else set()
+    for model in models:  # its champion stayed, but churn's answers it: no exit 3 for it
+        model["served_by_churn"] = model["task"] in answered
+    said = [
+        "conversion: answered as 1 - churn (one event on a log of purchases, see `lifecycle "
+        "models`): its champion staying leaves the served answers current"
+    ] * bool(answered)
+    return {"models": models, "not_trained": done.refused, "lines": done.lines() + said}
+
+
+def answered_by_churn(settings: Settings) -> set[str]:
+    """The tasks whose answers the churn champion gives: conversion of one-time buyers on a
+    log of purchases (``serving.scoring.Champions.one_event``), else none."""
+    from serving.scoring import load_champions
+
+    return {"conversion"} if load_champions(settings).one_event else set()
 
 
 def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:

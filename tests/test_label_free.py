@@ -105,6 +105,16 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     conversion = _cli(settings, "train", "conversion")
     assert conversion.exit_code == 0, conversion.output
     assert "first model: label-free purchase_process" in conversion.stdout
+    # One event on a log of purchases: churn's champion answers conversion, so a refresh
+    # whose conversion champion stayed is not "not promoted" for it (exit 3 every month).
+    from lifecycle.refresh import answered_by_churn, everything_promoted
+
+    assert answered_by_churn(settings) == {"conversion"}
+    held = {"task": "conversion", "champion": None, "served_by_churn": True}
+    assert everything_promoted({"not_trained": {}, "models": [held]})
+    assert not everything_promoted(
+        {"not_trained": {}, "models": [held | {"served_by_churn": False}]}
+    )
 
     features = pd.read_parquet(store_paths(settings).feature_table)
     latest = features[AS_OF].max()
