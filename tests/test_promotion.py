@@ -111,6 +111,15 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
         client.get_model_version("demo-ltv", trained["ltv"].version).tags["promotion"]
         == "manual: rollback drill"
     )
+    # `models` keeps the gate's verdict beside the hand's reason (it showed the reason only)
+    listed = run_cli(trained_copy, "models").splitlines()
+    at = listed.index(
+        next(line for line in listed if line.startswith(f"demo-ltv v{done['champion']} "))
+    )
+    assert listed[at + 1 : at + 3] == [
+        "  manual: rollback drill",
+        f"  the gate's verdict: {trained['ltv'].gate}",
+    ]
     with pytest.raises(PromotionError, match="has no version 999"):
         promote(settings, "ltv", "999", reason="nope")
     with pytest.raises(PromotionError, match="needs a reason"):

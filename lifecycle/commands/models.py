@@ -187,6 +187,8 @@ def models(obj: Context, dataset: str | None) -> None:
                 f"`lifecycle train {r['task']}` trains and gates a new version"
             )
         lines += [f"  {why}"] if why else []
+        if r["promotion"] and r["gate"] and r["gate"] != r["promotion"]:  # promoted by hand
+            lines.append(f"  the gate's verdict: {r['gate']}")  # kept beside the hand's reason
     if not rows:
         lines = [_no_models(obj, dataset or obj.settings.dataset)]
     obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows}, lines)
