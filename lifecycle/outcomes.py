@@ -149,12 +149,12 @@ class Outcomes:
                 f"{name} {_number(row.get(name))}" for name in HEADLINE[kind] if name in row
             )
             out.append(
-                f"  {row['as_of']} {row['task']:<11} v{row['model_version']:<4} "
+                f"  {row['as_of']} {row['task']:<11} {_model(row):<5} "
                 f"{row['grade']:<9} n={int(row['n']):,} {shown}"
             )
         for row in self.pending:
             out.append(
-                f"  {row['as_of']} {row['task']:<11} v{row['model_version']:<4} "
+                f"  {row['as_of']} {row['task']:<11} {_model(row):<5} "
                 f"pending until {row['matures_on']}"
             )
         return out
@@ -206,15 +206,30 @@ def _entry_outcome(
     }
 
 
+# A task answered by another's champion (``serving.scoring.CHURN_COMPLEMENT``): conversion
+# of one-time buyers as 1 - churn on a log of purchases.
+ANSWERED_BY = {"churn_complement": ("churn", "1 - churn v{}")}
+
+
 def _identity(entry: LedgerEntry, task_name: str) -> dict[str, Any]:
     label = entry.labels[task_name]
-    return {
+    kind = str(entry.metadata.get("model_kinds", {}).get(task_name, ""))
+    row = {
         "as_of": f"{entry.as_of:%Y-%m-%d}",
         "task": task_name,
         "model_version": str(entry.model_versions.get(task_name, "")),
-        "model_kind": str(entry.metadata.get("model_kinds", {}).get(task_name, "")),
+        "model_kind": kind,
         "horizon_days": int(label["horizon_days"]),
     }
+    if kind in ANSWERED_BY:  # what made the answers judged: said, not the task's own version
+        task, words = ANSWERED_BY[kind]
+        row["answered_by"] = words.format(entry.model_versions.get(task, "?"))
+    return row
+
+
+def _model(row: dict[str, Any]) -> str:
+    """What made an outcome row's predictions, as the lines and the report name it."""
+    return row.get("answered_by") or f"v{row['model_version']}"
 
 
 def compute_outcomes(
@@ -332,13 +347,13 @@ def outcomes_section(settings: Settings, dataset: str | None = None) -> tuple[st
             for name in HEADLINE[kind]
             if name in row
         )
-        version, users = f"v{row['model_version']}", f"{int(row['n']):,}"
+        version, users = _model(row), f"{int(row['n']):,}"
         rows.append((row["as_of"], row["task"], version, users, metrics, row["grade"]))
     rows += [
         (
             r["as_of"],
             r["task"],
-            f"v{r['model_version']}",
+            _model(r),
             "",
             f"matures {r['matures_on']}",
             "pending",

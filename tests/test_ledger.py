@@ -315,6 +315,33 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     )
 
 
+def test_an_outcome_of_conversion_answered_by_churn_names_churns_version(tmp_path: Path) -> None:
+    """On a log of purchases, conversion is answered as 1 - churn: `outcomes` said "conversion
+    v1 ... auc 0.584", crediting a version that answered nothing."""
+    from lifecycle.outcomes import Outcomes, _identity
+    from serving.ledger import LedgerEntry
+    from serving.scoring import CHURN_COMPLEMENT
+
+    labels = {t: {"task": t, "horizon_days": 90} for t in ("churn", "conversion")}
+    entry = LedgerEntry(
+        tmp_path / "part-0.parquet",
+        {
+            "as_of": "2011-07-01",
+            "model_versions": {"churn": "5", "conversion": "1"},
+            "model_kinds": {"churn": "lightgbm", "conversion": CHURN_COMPLEMENT},
+            "labels": labels,
+        },
+    )
+    answered = _identity(entry, "conversion")
+    assert answered["answered_by"] == "1 - churn v5" and answered["model_version"] == "1"
+    assert "answered_by" not in _identity(entry, "churn")
+    row = answered | {"grade": "fair", "n": 1364, "auc": 0.584}
+    pending = answered | {"matures_on": "2011-09-29"}
+    lines = Outcomes("shop", "2011-09-09", "now", [row], [pending]).lines()
+    assert lines[1].startswith("  2011-07-01 conversion  1 - churn v5 fair ")
+    assert lines[2] == "  2011-07-01 conversion  1 - churn v5 pending until 2011-09-29"
+
+
 def test_a_rerun_at_the_same_as_of_does_not_duplicate_the_ledger(
     ws: tuple[Path, str, str],
 ) -> None:
