@@ -95,14 +95,31 @@ def winning_baseline(
 
 
 class Recorded(float):
-    """A champion's metric as recorded on its own test cutoff (``on``), not re-scored."""
+    """A champion's metric as recorded on its own test cutoff (``on``), not re-scored; with
+    the best of the challenger's baselines as recorded on that test (``baseline``: name,
+    metric), where its run logged them."""
 
     on: str
+    baseline: tuple[str, float] | None
 
-    def __new__(cls, value: float, on: str) -> Recorded:
+    def __new__(cls, value: float, on: str, baseline: tuple[str, float] | None = None) -> Recorded:
         recorded = super().__new__(cls, value)
-        recorded.on = on
+        recorded.on, recorded.baseline = on, baseline
         return recorded
+
+
+def recorded_baseline(
+    mlflow_client: Any, version: Any, metric: str, names: Any
+) -> tuple[str, float] | None:
+    """The best of the baselines ``names`` on a version's own test, as its training run
+    logged them (``<baseline>.<metric>``); None where it logged none of them."""
+    try:
+        logged = mlflow_client.get_run(version.run_id).data.metrics if version.run_id else {}
+    except Exception:  # a run gone from the tracking store: nothing recorded to compare
+        return None
+    found = {n: logged[f"{n}.{metric}"] for n in names or () if f"{n}.{metric}" in logged}
+    found = {n: v for n, v in found.items() if np.isfinite(v)}
+    return max(found.items(), key=lambda item: item[1]) if found else None
 
 
 @dataclass(frozen=True)
@@ -128,7 +145,10 @@ def gate(
 ) -> tuple[bool, str]:
     """Make ``version`` champion if it beats the best of ``baselines`` (their metrics on the
     same evidence) and, when there is a champion, the champion's score
-    (``champion_score(champion version, metric)``) by ``training.min_improvement``.
+    (``champion_score(champion version, metric)``) by ``training.min_improvement``. A score
+    recorded on the champion's own earlier test (:class:`Recorded`) is of another period:
+    where its run logged those baselines, the two are compared by how far each beats the
+    best baseline on its own test, else by the metric itself.
 
     ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
     " on test 2025-06-01").
@@ -166,8 +186,23 @@ def gate(
             return True, reason
         return False, f"{theirs.reason}; promote by hand"
     margin = settings.training.min_improvement
-    mine, _, their = compared(ours, theirs + margin, theirs)
     required = f" by more than {margin}" if margin else ""  # training.min_improvement
+    if isinstance(theirs, Recorded) and theirs.baseline is not None and rivals:
+        # Two tests of other periods: each model is judged by how far it beats the best
+        # baseline on its own test, so that a harder period holds no challenger back.
+        rival, level = theirs.baseline
+        ours_over, theirs_over = ours - rivals[best], theirs - level
+        said = f"{kind}{metric} {mine}, {ours_over:+.4f} over the best baseline {best}{evidence}"
+        against = (
+            f"champion v{champion.version} {theirs:.4f}, {theirs_over:+.4f} over {rival} "
+            f"(recorded on its test {theirs.on}){required}"
+        )
+        if ours_over > theirs_over + margin:
+            reason = f"{said} > {against}"
+            registry.set_champion(mlflow_client, name, version, reason)
+            return True, reason
+        return False, f"{said} does not beat {against}"
+    mine, _, their = compared(ours, theirs + margin, theirs)
     # a recorded metric was measured on the champion's own test cutoff, not on this evidence
     own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
     against = f"champion v{champion.version} {their}{own}{required}{evidence}"
@@ -203,7 +238,7 @@ def gate_on_test(
 ) -> tuple[bool, str]:
     """Promote the challenger only if it beats the best of ``baselines`` and the champion
     on the same test rows; a champion that learned from those rows is judged by its
-    recorded out-of-time metric instead.
+    recorded out-of-time metric instead, against the baselines recorded with it.
 
     A challenger whose ``label`` definition (horizon, target, lookback...) differs from the
     champion's is never promoted by its metric (the two predict different things); only
@@ -267,7 +302,8 @@ def gate_on_test(
                     False,
                 )
             on = current.data_window.get("evaluated_on", {}).get("test_cutoff", "cutoff")
-            return Recorded(float(current.metrics[metric]), on)
+            level = recorded_baseline(mlflow_client, champion, metric, baselines)
+            return Recorded(float(current.metrics[metric]), on, level)
         y = test[LABEL].to_numpy(dtype=float)
         return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
 
