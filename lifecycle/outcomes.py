@@ -206,12 +206,9 @@ def _entry_outcome(
     }
 
 
-# A task answered by another's champion (``serving.scoring.CHURN_COMPLEMENT``): conversion
-# of one-time buyers as 1 - churn on a log of purchases.
-ANSWERED_BY = {"churn_complement": ("churn", "1 - churn v{}")}
-
-
 def _identity(entry: LedgerEntry, task_name: str) -> dict[str, Any]:
+    from serving.scoring import CHURN_COMPLEMENT
+
     label = entry.labels[task_name]
     kind = str(entry.metadata.get("model_kinds", {}).get(task_name, ""))
     row = {
@@ -221,9 +218,8 @@ def _identity(entry: LedgerEntry, task_name: str) -> dict[str, Any]:
         "model_kind": kind,
         "horizon_days": int(label["horizon_days"]),
     }
-    if kind in ANSWERED_BY:  # what made the answers judged: said, not the task's own version
-        task, words = ANSWERED_BY[kind]
-        row["answered_by"] = words.format(entry.model_versions.get(task, "?"))
+    if kind == CHURN_COMPLEMENT:  # conversion as 1 - churn: churn's version made the answers
+        row["answered_by"] = f"1 - churn v{entry.model_versions.get('churn', '?')}"
     return row
 
 
