@@ -366,6 +366,7 @@ def _ingest(
     erased = erased_users(settings, settings.dataset)
     dataset_dir = settings.workspace.dataset_dir(settings.dataset)
     added = []
+    said: list[str] = []  # what ingest would print of each file (its dataset line aside)
     if source is not None and users is not None:
         raise UserError(
             f"{users}: {source} files hold their own customers (the adapter derives the users "
@@ -382,7 +383,8 @@ def _ingest(
                 erased=erased,
                 append=True,
             )
-            added.append({"file": str(path), **summary.to_dict(), "lines": summary.lines()[1:]})
+            added.append({"file": str(path), **summary.to_dict()})
+            said += summary.lines()[1:]
             continue
         try:
             # its refusals name ingest's options: the one below says to append with ingest
@@ -424,9 +426,9 @@ def _ingest(
                 f"{settings.dataset} --append --map CONTRACT=SOURCE ...`, then run "
                 "`lifecycle refresh`"
             ) from None
-        added.append({"file": str(path), **summary.to_dict(), "lines": summary.lines()[1:]})
-    # what ingest would print of each file (its dataset line aside): the step's lines
-    return {"files": added, "lines": [line for file in added for line in file.pop("lines")]}
+        added.append({"file": str(path), **summary.to_dict()})
+        said += summary.lines()[1:]
+    return {"files": added, "lines": said}
 
 
 def train_detail(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:
