@@ -200,11 +200,14 @@ def compute_labels(
     features: pd.DataFrame | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     every_known_user: bool = False,
+    floored: bool = True,
 ) -> pd.DataFrame:
     """(user_id, as_of, label) for the users in the task's population at each cutoff.
 
     ``every_known_user``: label every user known at the cutoff whatever the task's population
-    (a campaign measures the outcome of whoever it targeted).
+    (a campaign measures the outcome of whoever it targeted). ``floored``: a value outcome at
+    least 0, as the LTV label is; False: purchases minus refunds as they are (a campaign's
+    revenue, where a member's refund of an earlier order is revenue lost).
 
     ``features``: the feature rows at these cutoffs (at least ``user_id``, ``as_of`` and what
     :meth:`LabelSpec.eligible` reads), e.g. from the feature table; computed from ``events``
@@ -232,7 +235,7 @@ def compute_labels(
         [[t.to_pydatetime() for t in stamps]],
     )
     has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
-    frame = con.execute(_label_sql(spec, has_order_id)).df()
+    frame = con.execute(_label_sql(spec, has_order_id, floored)).df()
     frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     if tasks.get(spec.task).is_probability:
         frame[LABEL] = frame[LABEL].astype("int8")
@@ -261,7 +264,7 @@ def _in_population(
     return kept.sort_values([AS_OF, c.USER_ID], kind="stable").reset_index(drop=True)
 
 
-def _label_sql(spec: LabelSpec, has_order_id: bool) -> str:
+def _label_sql(spec: LabelSpec, has_order_id: bool, floored: bool = True) -> str:
     """The task's outcome in the horizon for every user known at each cutoff."""
     u, t, ty, amt = c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT
     h = f"INTERVAL {spec.horizon_days} DAY"
@@ -282,7 +285,8 @@ def _label_sql(spec: LabelSpec, has_order_id: bool) -> str:
             FROM known k LEFT JOIN events e ON e.{u} = k.{u} AND {in_horizon}
             GROUP BY ALL
         )
-        SELECT {u}, as_of, greatest(net, 0)::DOUBLE AS {LABEL} FROM value ORDER BY as_of, {u}"""
+        SELECT {u}, as_of, {"greatest(net, 0)" if floored else "net"}::DOUBLE AS {LABEL}
+        FROM value ORDER BY as_of, {u}"""
     orders = ""
     if outcome == "no_activity":
         happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN events e

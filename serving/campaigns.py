@@ -9,7 +9,8 @@ happened in ``(as_of, as_of + horizon]`` only, read by the label code
 
 - retention: any activity in the horizon (the churn outcome, inverted);
 - conversion: an order in the horizon;
-- revenue: purchases minus refunds in the horizon, at least 0.
+- revenue: purchases minus refunds in the horizon (a refund of an earlier order counts: not
+  floored at 0 as the LTV label is, which raised both groups' means by members' refunds).
 
 Each difference comes with a confidence interval and the smallest effect the sample could
 have detected (:mod:`serving.campaign_stats`); users and value saved are the difference
@@ -356,7 +357,9 @@ def campaign_outcomes(
     out = pd.DataFrame({c.USER_ID: user_ids.astype(str).to_numpy()})
     for measure, (outcome, inverted) in MEASURES.items():
         spec = LabelSpec(_task_with(outcome).name, horizon_days)
-        labels = compute_labels(events, [as_of], spec, users=users, every_known_user=True)
+        labels = compute_labels(
+            events, [as_of], spec, users=users, every_known_user=True, floored=False
+        )
         values = labels.set_index(c.USER_ID)[LABEL].astype(float)
         out[measure] = (1 - values if inverted else values).reindex(out[c.USER_ID]).to_numpy()
     return out.dropna().reset_index(drop=True)
