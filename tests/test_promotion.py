@@ -59,7 +59,8 @@ def test_better_challenger_is_promoted(
     )
     strong = train_task(settings, "conversion")
     assert strong.promoted, strong.gate
-    assert f"> champion v{weak.version}" in strong.gate
+    # the champion's metric was recorded on its own test: each against the best baseline
+    assert f", more than champion v{weak.version} was against " in strong.gate, strong.gate
 
 
 def test_a_champion_that_learned_outcomes_of_the_earliest_test_cutoff_is_not_rescored(
@@ -107,11 +108,14 @@ def test_a_champion_that_learned_outcomes_of_the_earliest_test_cutoff_is_not_res
             baselines=rivals,
         )  # fmt: skip
         against = (
-            f"champion v{champion.version} {current.metrics['auc']:.4f}, {theirs:+.4f} over "
-            f"{level} (recorded on its test {on})"
+            f"more than champion v{champion.version} was against {level} on its test {on} "
+            f"({theirs:+.4f}; it recorded {current.metrics['auc']:.4f})"
         )
         assert won == promoted and against in verdict, verdict
-        assert f"auc {ours:.4f}, {ours - 0.5:+.4f} over the best baseline rfm_score" in verdict
+        assert verdict.startswith(f"auc {ours:.4f} on test ") and (
+            f" is {ours - 0.5:+.4f} against the best baseline rfm_score, " in verdict
+        )
+        assert (", not more than " in verdict) == (not won), verdict
         if won:  # the one promoted goes back: the case below is the champion's
             promote(settings, "churn", str(champion.version), reason="test: back")
     # every test cutoff a horizon after what it learned: re-scored on the rows themselves

@@ -107,7 +107,8 @@ def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
     home, again = churn_again
     settings = load_settings(home=home, environ={})
     assert again.metrics == trained["churn"].metrics
-    assert not again.promoted and "does not beat champion" in again.gate
+    # judged by its lead over the baselines against the champion's, on its own earlier test
+    assert not again.promoted and ", not more than champion v" in again.gate, again.gate
     client = registry.client(settings)
     assert (
         str(registry.alias_version(client, "demo-churn", registry.CHAMPION).version)

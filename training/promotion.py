@@ -192,16 +192,18 @@ def gate(
         # baseline on its own test, so that a harder period holds no challenger back.
         rival, level = theirs.baseline
         ours_over, theirs_over = ours - rivals[best], theirs - level
-        said = f"{kind}{metric} {mine}, {ours_over:+.4f} over the best baseline {best}{evidence}"
+        said = (
+            f"{kind}{metric} {mine}{evidence} is {ours_over:+.4f} against the best baseline {best}"
+        )
         against = (
-            f"champion v{champion.version} {theirs:.4f}, {theirs_over:+.4f} over {rival} "
-            f"(recorded on its test {theirs.on}){required}"
+            f"champion v{champion.version} was against {rival} on its test {theirs.on} "
+            f"({theirs_over:+.4f}; it recorded {theirs:.4f}){required}"
         )
         if ours_over > theirs_over + margin:
-            reason = f"{said} > {against}"
+            reason = f"{said}, more than {against}"
             registry.set_champion(mlflow_client, name, version, reason)
             return True, reason
-        return False, f"{said} does not beat {against}"
+        return False, f"{said}, not more than {against}"
     mine, _, their = compared(ours, theirs + margin, theirs)
     # a recorded metric was measured on the champion's own test cutoff, not on this evidence
     own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
