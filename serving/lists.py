@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-import shutil
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.list_fields import list_fields, non_personal, rank_by_choices
 from lifecycle.pseudonyms import pseudonym
+from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
 from serving.units import Units
 
@@ -129,6 +128,12 @@ def apply_privacy(
     always = non_personal()
     keep = [col for col in rows.columns if col in always or col in privacy.allowed_columns]
     out = rows[keep].copy()
+    allowed = [col for col in privacy.allowed_columns if col in out]
+    if allowed and "top_reasons" in out:  # an allowed column's reason says its value again
+        out["top_reasons"] = [
+            unwithheld(text, {col: out[col].iloc[i] for col in allowed})
+            for i, text in enumerate(out["top_reasons"])
+        ]
     if privacy.pseudonym_key is not None:
         out[c.USER_ID] = pseudonyms(out[c.USER_ID], privacy.pseudonym_key)
     return out
@@ -492,84 +497,6 @@ def _write_xlsx(
         # (or '=HYPERLINK(...)') was live in Excel, and read back as no id at all
         for cell in (c for sheet in book.book.worksheets for row in sheet.iter_rows() for c in row):
             cell.data_type = "s" if cell.data_type == "f" else cell.data_type
-
-
-def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
-    """A text table of list rows for a terminal: the tasks' listed scores present, then value
-    at risk and context; each row's reasons follow it in full, wrapped to ``width``
-    (default: the terminal's)."""
-    if rows.empty:
-        return ["(no users match)"]
-    width = width or shutil.get_terminal_size((100, 24)).columns
-    shown = pd.DataFrame({"#": rows["rank"], "user": rows[c.USER_ID]})
-    for task in tasks.all_tasks():
-        if task.score not in rows:  # listed, or the score the list is ranked by
-            continue
-        if task.is_probability:
-            shown[task.name] = rows[task.score].map(lambda v: f"{v:.0%}" if pd.notna(v) else "-")
-        else:
-            shown[f"{task.name} (p10-p90)"] = [
-                value_text(rows, i, task.score) for i in range(len(rows))
-            ]
-    if "value_at_risk" in rows:
-        shown["at risk"] = rows["value_at_risk"].map(
-            lambda v: amount_text(v) if pd.notna(v) else "-"
-        )
-    if "expected_saved_value" in rows:
-        shown["saved"] = rows["expected_saved_value"].map(
-            lambda v: f"{v:,.1f}" if pd.notna(v) else "-"
-        )
-    shown["stage"] = rows.get("lifecycle_stage", "")
-    shown["segment"] = rows.get("segment", "")
-    idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))
-    shown["idle d"] = idle.map(lambda v: f"{v:.0f}" if pd.notna(v) else "-")
-    shown["ctl"] = rows.get("control", pd.Series(False, index=rows.index)).map(
-        lambda v: "C" if v else ""
-    )
-    at = list(shown.columns).index("stage")
-    # a probability's change in points: "+25%" read as a relative rise, and -0.003 as "-0%"
-    for change, label, word in (
-        ("churn_probability_change", "churn chg", lambda v: f"{round(v * 100):+d} pts"),
-        ("value_at_risk_change", "at risk +", "{:+,.1f}".format),
-    ):
-        if change in rows:
-            shown.insert(
-                at, label, rows[change].map(lambda v, w=word: w(v) if pd.notna(v) else "-")
-            )
-            at += 1
-    header, *lines = shown.to_string(index=False).splitlines()
-    reasons = rows.get("top_reasons", pd.Series("", index=rows.index)).fillna("").tolist()
-    out = [header]
-    for line, text in zip(lines, reasons, strict=True):
-        out.append(line)
-        if text:
-            out += textwrap.wrap(
-                text,
-                max(width, 40),
-                initial_indent="      reasons: ",
-                subsequent_indent=" " * 15,
-                break_on_hyphens=False,
-            )
-    return out
-
-
-def value_text(rows: pd.DataFrame, position: int, score: str) -> str:
-    """A value with its P10-P90 interval when the list has one (``ltv``, ``ltv_p10``, ...)."""
-    value = rows[score].iloc[position]
-    if pd.isna(value):
-        return "-"
-    low = rows[f"{score}_p10"].iloc[position] if f"{score}_p10" in rows else None
-    high = rows[f"{score}_p90"].iloc[position] if f"{score}_p90" in rows else None
-    if low is None or high is None or pd.isna(low) or pd.isna(high):
-        return amount_text(value)
-    return f"{amount_text(value)} ({amount_text(low)}-{amount_text(high)})"
-
-
-def amount_text(value: float) -> str:
-    """Whole from 100 up, else with the digits a small value needs: a count-only log's
-    value at risk of 0.06 purchases is not 0."""
-    digits = 0 if abs(value) >= 100 or value == 0 else 1 if abs(value) >= 1 else 2
-    return f"{value:,.{digits}f}"
 
 
 def print_top(

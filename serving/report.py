@@ -24,7 +24,8 @@ import pandas as pd
 from lifecycle.errors import UserError
 from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
-from serving.lists import Privacy, amount_text, at_risk, list_rows, value_text
+from serving.list_text import amount_text, value_text
+from serving.lists import Privacy, at_risk, list_rows
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
 from serving.segments import (
     SuperUserDefinition,

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from serving.list_files import read_list_file
+from serving.list_text import format_rows
 from serving.lists import (
     MOVER_FIELDS,
     Filters,
@@ -22,7 +23,6 @@ from serving.lists import (
     at_risk_page,
     control_flags,
     export,
-    format_rows,
     list_fields,
     list_format,
     list_rows,
@@ -224,6 +224,17 @@ def test_lists_carry_no_personal_column_unless_allowed() -> None:
     assert "reasons" not in rows.columns  # the raw JSON stays in the scores table
     allowed = list_rows(ranked, Privacy(allowed_columns=("country",)), PERSONAL)
     assert "country" in allowed.columns and "device" not in allowed.columns
+    # Allowed, the column is on the terminal too, and its reason says the value again (the
+    # terminal had no country column, and every reason read "country (withheld)").
+    said = json.dumps([{"feature": "country", "value": None, "text": "country (withheld)"}])
+    withheld = scores_table().assign(reasons=said)
+    shown = list_rows(at_risk(withheld, limit=2), Privacy(), PERSONAL)
+    assert set(shown["top_reasons"]) == {"country (withheld)"}
+    allowed = list_rows(at_risk(withheld, limit=2), Privacy(allowed_columns=("country",)), PERSONAL)
+    assert [f"country: {c}" for c in allowed["country"]] == allowed["top_reasons"].tolist()
+    header, first = format_rows(allowed, width=200)[:2]
+    assert "country" in header.split() and "country" not in format_rows(shown, width=200)[0]
+    assert allowed["country"].iloc[0] in first.split()
     with pytest.raises(ListError, match="--allow-column email_address: not a personal column"):
         list_rows(ranked, Privacy(allowed_columns=("email_address",)), PERSONAL)
 

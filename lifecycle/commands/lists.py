@@ -167,7 +167,8 @@ def _emit_list(
 ) -> None:
     """Print the list, or write it to --out; either way with its currency and windows (and
     ``notes``: what the reader must know about it, one line each)."""
-    from serving.lists import export, format_rows, list_format
+    from serving.list_text import format_rows
+    from serving.lists import export, list_format
     from serving.units import units_for
 
     out = request.out
