@@ -74,7 +74,24 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
                 subsequent_indent=" " * 15,
                 break_on_hyphens=False,
             )
-    return out
+    return out + above_p90_note(rows)
+
+
+def above_p90_note(rows: pd.DataFrame) -> list[str]:
+    """A line for a list where a value is above its own P90 ("140 (0-0)", which reads as a
+    fault): the value is the mean, and a small chance of a large spend makes it so."""
+    for task in tasks.all_tasks():
+        high = f"{task.score}_p90"
+        if task.is_probability or task.score not in rows or high not in rows:
+            continue
+        above = int((rows[task.score] > rows[high]).sum())
+        if above:
+            return [
+                f"({above:,} {task.name} value{'s' * (above != 1)} above the P90: the value is "
+                "the mean, which a small chance of a large spend lifts above what 9 in 10 such "
+                "users bring)"
+            ]
+    return []
 
 
 def value_text(rows: pd.DataFrame, position: int, score: str) -> str:

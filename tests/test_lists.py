@@ -515,3 +515,13 @@ def test_terminal_values_below_100_keep_the_digits_they_need() -> None:
     assert "1.3 (0-4.0)" in lines["u1"] and lines["u1"].split()[-4] == "1.2"  # 0.9 x 1.3
     assert "0.40 (0.05-1.0)" in lines["u2"] and " 0.08 " in lines["u2"]
     assert "250 (120-610)" in lines["u5"] and " 12.5 " in lines["u5"]
+    assert not format_rows(rows, width=200)[-1].startswith("(")  # every value within its P90
+    # "140 (0-0)" read as a fault: the list says what such a value is
+    above = small.assign(ltv=[140.0, 0.4, 2.0, 2.0, 250.0, 1.0], ltv_p90=[0.0, 1, 5.5, 5.5, 610, 3])
+    rows = list_rows(at_risk(above, limit=None), Privacy(), PERSONAL)
+    printed = format_rows(rows, width=200)
+    assert any("140 (0-0)" in line for line in printed)
+    assert printed[-1] == (
+        "(1 ltv value above the P90: the value is the mean, which a small chance of a large "
+        "spend lifts above what 9 in 10 such users bring)"
+    )
