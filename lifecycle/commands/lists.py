@@ -167,14 +167,13 @@ def _emit_list(
 ) -> None:
     """Print the list, or write it to --out; either way with its currency and windows (and
     ``notes``: what the reader must know about it, one line each)."""
+    from lifecycle.storage import refuse_unwritable
     from serving.list_text import format_rows
     from serving.lists import export, list_format
     from serving.units import units_for
 
     out = request.out
     if out is not None:
-        from lifecycle.storage import refuse_unwritable
-
         list_format(out, request.fmt)  # refuse an unknown format before any work
         refuse_unwritable(out, "the list")
     units = units_for(obj.settings, metadata)
