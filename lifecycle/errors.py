@@ -45,10 +45,10 @@ class Stopped(KeyboardInterrupt):
 def interrupted(error: BaseException) -> bool:
     """Whether ``error`` is a stop asked for: Ctrl-C (or :class:`Stopped`), or DuckDB's answer
     to SIGINT (or to ``interrupt()``) mid-query."""
-    return isinstance(error, KeyboardInterrupt) or (
-        type(error).__name__ == "InterruptException"
-        or (isinstance(error, RuntimeError) and str(error) == "Query interrupted")
+    mid_query = type(error).__name__ == "InterruptException" or (
+        isinstance(error, RuntimeError) and str(error) == "Query interrupted"
     )
+    return isinstance(error, KeyboardInterrupt) or mid_query
 
 
 @contextmanager

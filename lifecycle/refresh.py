@@ -438,23 +438,24 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
 
     done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
     models = [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results]
-    held = {m["task"] for m in models if not m["champion"]}
-    answered = answered_by_churn(settings) if "conversion" in held else set()
+    held = any(not m["champion"] for m in models)
+    answered = answered_by_churn(settings) if held else set()
     for model in models:  # its champion stayed, but churn's answers it: no exit 3 for it
         model["served_by_churn"] = model["task"] in answered
     said = [
-        "conversion: answered as 1 - churn (one event on a log of purchases, see `lifecycle "
+        f"{task}: answered as 1 - churn (one event on a log of purchases, see `lifecycle "
         "models`): its champion staying leaves the served answers current"
-    ] * bool(answered)
+        for task in sorted(answered)
+    ]
     return {"models": models, "not_trained": done.refused, "lines": done.lines() + said}
 
 
 def answered_by_churn(settings: Settings) -> set[str]:
-    """The tasks whose answers the churn champion gives: conversion of one-time buyers on a
-    log of purchases (``serving.scoring.Champions.one_event``), else none."""
-    from serving.scoring import load_champions
+    """The tasks whose answers the churn champion gives (``serving.scoring.Champions.kinds``:
+    conversion of one-time buyers on a log of purchases), else none."""
+    from serving.scoring import CHURN_COMPLEMENT, load_champions
 
-    return {"conversion"} if load_champions(settings).one_event else set()
+    return {t for t, kind in load_champions(settings).kinds.items() if kind == CHURN_COMPLEMENT}
 
 
 def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from serving.ledger import LedgerAppend
 from serving.ledger import append as append_to_ledger
 from serving.monitor_sample import keep_samples as keep_monitor_samples
 from serving.no_scores import no_scores_yet
+from serving.reason_words import redacted
 from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment, super_users
 
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ def score_users(
         )
         scores.loc[rows, "reasons"] = [
             json.dumps(
-                [_redact(r, personal) for r in reasons],
+                [redacted(r, personal) for r in reasons],
                 default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
             )
             for reasons in found
@@ -250,13 +251,6 @@ def reason_rows(
             if count:
                 picked[np.argpartition(-values, count - 1)[:count]] = True
     return np.flatnonzero(picked & eligible)
-
-
-def _redact(reason: dict[str, Any], personal: set[str]) -> dict[str, Any]:
-    """A reason about a personal attribute keeps its feature name, never the user's value."""
-    if reason["feature"] not in personal:
-        return reason
-    return {**reason, "value": None, "text": f"{reason['feature'].replace('_', ' ')} (withheld)"}
 
 
 # -- the scores table on disk -------------------------------------------------------------

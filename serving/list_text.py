@@ -14,6 +14,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.list_fields import non_personal
+from serving.reason_words import reason_text, withheld_text
 
 
 def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
@@ -43,7 +44,8 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
         )
     shown["stage"] = rows.get("lifecycle_stage", "")
     shown["segment"] = rows.get("segment", "")
-    for col in (col for col in rows.columns if col not in non_personal()):  # allowed by name
+    always = non_personal()
+    for col in (col for col in rows.columns if col not in always):  # allowed by name
         shown[col] = rows[col].fillna("-")
     idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))
     shown["idle d"] = idle.map(lambda v: f"{v:.0f}" if pd.notna(v) else "-")
@@ -114,12 +116,10 @@ def amount_text(value: float) -> str:
 
 
 def unwithheld(text: Any, values: dict[str, Any]) -> Any:
-    """A list's reasons with each allowed column's "(withheld)" said as ``/score`` says it."""
-    from serving.reason_words import reason_text
-
+    """A list's reasons with each allowed column's withheld reason said as ``/score`` says it."""
     if not isinstance(text, str):
         return text
     for col, value in values.items():
         if pd.notna(value):
-            text = text.replace(f"{col.replace('_', ' ')} (withheld)", reason_text(col, value))
+            text = text.replace(withheld_text(col), reason_text(col, value))
     return text

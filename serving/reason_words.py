@@ -10,7 +10,7 @@ one wording in every window ("spent 300 in the last 30 days", "spent nothing in 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -269,6 +269,18 @@ def reason_text(
     if feature in REASON_TEXT:
         return REASON_TEXT[feature].format(value=value, s=_plural(value))
     return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"
+
+
+def withheld_text(feature: str) -> str:
+    """A reason about a personal attribute as a list says it: the feature, never the value."""
+    return f"{feature.replace('_', ' ')} (withheld)"
+
+
+def redacted(reason: dict[str, Any], personal: Collection[str]) -> dict[str, Any]:
+    """A reason about a personal attribute keeps its feature name, never the user's value."""
+    if reason["feature"] not in personal:
+        return reason
+    return {**reason, "value": None, "text": withheld_text(reason["feature"])}
 
 
 def reasons_text(raw: str | None, withheld: Sequence[str] = ()) -> str:

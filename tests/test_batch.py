@@ -30,6 +30,7 @@ from serving.batch import (
     write_scores,
 )
 from serving.funnel import channel_funnel
+from serving.reason_words import redacted
 
 # -- the scores table on disk (no models needed) ------------------------------------------
 
@@ -200,9 +201,9 @@ def test_score_users_in_chunks_gives_the_pre_change_scores_and_reasons(
     assert len(explained) == 40
     personal = set(batch.personal_columns(features))
     for row in explained:
-        redacted = [batch._redact(r, personal) for r in want["reasons"].iloc[row]]
+        said = [redacted(r, personal) for r in want["reasons"].iloc[row]]
         assert got["reasons"].iloc[row] == json.dumps(
-            redacted, default=lambda v: v.item() if hasattr(v, "item") else str(v)
+            said, default=lambda v: v.item() if hasattr(v, "item") else str(v)
         )
 
 

@@ -191,28 +191,27 @@ def gate(
         # Two tests of other periods: each model is judged by how far it beats the best
         # baseline on its own test, so that a harder period holds no challenger back.
         rival, level = theirs.baseline
-        ours_over, theirs_over = ours - rivals[best], theirs - level
+        weighed = (ours - rivals[best], theirs - level)  # the leads over the baselines
         said = (
-            f"{kind}{metric} {mine}{evidence} is {ours_over:+.4f} against the best baseline {best}"
+            f"{kind}{metric} {mine}{evidence} is {weighed[0]:+.4f} against the best baseline {best}"
         )
         against = (
             f"champion v{champion.version} was against {rival} on its test {theirs.on} "
-            f"({theirs_over:+.4f}; it recorded {theirs:.4f}){required}"
+            f"({weighed[1]:+.4f}; it recorded {theirs:.4f}){required}"
         )
-        if ours_over > theirs_over + margin:
-            reason = f"{said}, more than {against}"
-            registry.set_champion(mlflow_client, name, version, reason)
-            return True, reason
-        return False, f"{said}, not more than {against}"
-    mine, _, their = compared(ours, theirs + margin, theirs)
-    # a recorded metric was measured on the champion's own test cutoff, not on this evidence
-    own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
-    against = f"champion v{champion.version} {their}{own}{required}{evidence}"
-    if ours > theirs + margin:
-        reason = f"{kind}{metric} {mine} > {against}"
+        better, worse = ", more than ", ", not more than "
+    else:
+        weighed = (ours, theirs)
+        mine, _, their = compared(ours, theirs + margin, theirs)
+        # a recorded metric was measured on the champion's own test cutoff, not on this evidence
+        own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
+        said, better, worse = f"{kind}{metric} {mine}", " > ", " does not beat "
+        against = f"champion v{champion.version} {their}{own}{required}{evidence}"
+    if weighed[0] > weighed[1] + margin:
+        reason = f"{said}{better}{against}"
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
-    return False, f"{kind}{metric} {mine} does not beat {against}"
+    return False, f"{said}{worse}{against}"
 
 
 def compared(*scores: float) -> tuple[str, ...]:
