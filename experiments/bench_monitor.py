@@ -2,7 +2,7 @@
 
 One process, one synthetic workspace: a feature table of ``--users`` users at
 ``--cutoffs`` training cutoffs (the monitor's default reference, ``monitor.reference_cutoffs``)
-plus a latest cutoff, the same distribution at every cutoff; the three champions of
+plus a latest cutoff and one before them (the comparison made one gap earlier reads it), the same distribution at every cutoff; the three champions of
 ``bench_batch_scoring.synthetic_models`` (churn, conversion, LTV with quantiles).
 
 - score-all (the baseline): :func:`serving.batch.score_users` on the latest cutoff's rows and
@@ -13,7 +13,8 @@ plus a latest cutoff, the same distribution at every cutoff; the three champions
   :func:`serving.monitor_sample.keep_samples` (the latest cutoff's sampled feature rows and
   the sampled score columns, taken from memory), counted as the monitor's cost;
 - monitor: :func:`serving.monitor.monitor` as `lifecycle monitor` runs it: the first run
-  (which reads and scores the reference samples and keeps them) and a later run (reads them
+  (which reads and scores the reference samples, makes the comparison one gap earlier, and
+  keeps them) and a later run (reads them
   back), both reading the samples score-all kept; and a later run without them
   (``monitor_unkept``: the latest cutoff read from the feature table, the score columns from
   the scores table, as after a `forget` or before any score-all).
@@ -88,7 +89,8 @@ def bench(users: int, cutoff_count: int, max_rows: int | None, home: Path) -> di
     from serving.monitor_sample import keep_samples
 
     quick = users <= 5_000
-    cutoffs = list(pd.date_range("2025-01-01", periods=cutoff_count + 1, freq="21D", tz="UTC"))
+    # one cutoff before the training ones: the comparison made one gap earlier reaches it
+    cutoffs = list(pd.date_range("2025-01-01", periods=cutoff_count + 2, freq="21D", tz="UTC"))
     settings = Settings(home=home)
     if max_rows:
         settings.monitor.max_rows = max_rows
@@ -100,7 +102,7 @@ def bench(users: int, cutoff_count: int, max_rows: int | None, home: Path) -> di
         f"({table_path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - started:.1f} s"
     )
     champions = synthetic_models(rows=5_000 if quick else 20_000)
-    trained = [f"{t:%Y-%m-%d}" for t in cutoffs[:-1]]
+    trained = [f"{t:%Y-%m-%d}" for t in cutoffs[1:-1]]
     for task, bundle in champions.bundles.items():
         bundle.data_window = {"trained_on": {"cutoffs": trained, "rows": users * len(trained)}}
         # a label spec names its task and horizon (features.labels.LabelSpec)
@@ -140,6 +142,7 @@ def bench(users: int, cutoff_count: int, max_rows: int | None, home: Path) -> di
         runs.append(run)
     assert result.scores_as_of == metadata["as_of"], result.notes  # the scores were compared
     assert set(result.read_from.values()) == {KEPT}, result.read_from
+    assert all(col.usual_psi is not None for col in result.columns), result.notes  # mirrored
     for sample in kept:
         sample.unlink()
     with Clock() as unkept:

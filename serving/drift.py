@@ -44,14 +44,14 @@ are named as text. Every row is still compared: no subsample beyond ``monitor.ma
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 Kind = Literal["number", "category"]
-Verdict = Literal["drift", "watch", "stable"]
+Verdict = Literal["drift", "watch", "usual", "stable"]
 MISSING = "(missing)"
 
 
@@ -82,6 +82,9 @@ class ColumnDrift:
     verdict: Verdict
     reference_rows: int
     current_rows: int
+    # The same comparison one gap earlier (:func:`beyond_usual`), when it could be made.
+    usual_psi: float | None = None
+    usual_effect: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -362,6 +365,45 @@ def verdict(psi: float, p_value: float, effect: float, limits: Thresholds) -> Ve
     if psi >= limits.psi_warn or significant:
         return "watch"
     return "stable"
+
+
+def beyond_usual(now: ColumnDrift, before: ColumnDrift, limits: Thresholds) -> ColumnDrift:
+    """``now`` judged by how much more it moved than ``before``, the same comparison made one
+    gap earlier in the training history (what customers ageing and lapsed users accumulating
+    move as usual). The excess of PSI and of the effect over ``before``'s is judged as
+    :func:`verdict` judges a column: drift past the drift thresholds (with ``now``'s test
+    significant for the effect); watch past the watch PSI, or with ``now`` significant and
+    an excess effect at least the smallest one its samples could find significant
+    (:func:`smallest_significant_effect`). A column ``now`` puts on watch or drift whose
+    excess is below those is ``usual``; a stable one stays stable. Never more severe than
+    ``now``'s own verdict: the excess is at most ``now``'s numbers."""
+    psi = max(now.psi - before.psi, 0.0)
+    effect = max(now.effect - before.effect, 0.0)
+    judged = now.verdict
+    if now.verdict != "stable":
+        significant = not np.isnan(now.p_value) and now.p_value < limits.p_value
+        smallest = smallest_significant_effect(now, limits.p_value)
+        if psi >= limits.psi_alert or (significant and effect >= limits.min_effect):
+            judged = "drift"
+        elif psi >= limits.psi_warn or (significant and effect >= smallest):
+            judged = "watch"
+        else:
+            judged = "usual"
+    return replace(now, verdict=judged, usual_psi=before.psi, usual_effect=before.effect)
+
+
+def smallest_significant_effect(col: ColumnDrift, p_value: float) -> float:
+    """The smallest effect the column's two samples find significant at ``p_value``: KS D
+    ``c * sqrt(1/n + 1/m)`` with ``c = sqrt(-ln(p/2) / 2)``; Cramér's V ``sqrt(x / N)``, ``x``
+    chi-square's critical value with one degree of freedom (two categories, the fewest)."""
+    n, m = col.reference_rows, col.current_rows
+    if not n or not m:
+        return float("inf")
+    if col.test == "ks":
+        return float(np.sqrt(-np.log(p_value / 2) / 2) * np.sqrt(1 / n + 1 / m))
+    from scipy.stats import chi2
+
+    return float(np.sqrt(chi2.isf(p_value, 1) / (n + m)))
 
 
 def column_kind(values: pd.Series) -> Kind:

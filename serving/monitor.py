@@ -28,16 +28,19 @@ holds them in memory (:mod:`serving.monitor_sample`); without them (before any s
 after a `forget`) the latest cutoff's monitored columns are read from the feature table and
 only the score columns of the latest scores table (:func:`latest_score_columns`).
 
-Statistics and thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
+Each comparison is also made one gap earlier (:func:`earlier_cutoffs`): customers age and
+lapsed users accumulate between any two cutoffs, so only what moved beyond that counts
+(:func:`serving.drift.beyond_usual`; verdict ``usual`` for the rest). Statistics and
+thresholds: :mod:`serving.drift` (settings ``monitor.*``). `lifecycle monitor`
 exits ``EXIT_DRIFT`` (3) when any column's verdict is ``drift``, 1 on an error, else 0.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +54,8 @@ from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
 from serving import drift_results
-from serving.drift import ColumnDrift, Thresholds, column_drift, column_kind
+from serving.drift import ColumnDrift, Thresholds, beyond_usual, column_drift, column_kind
+from serving.monitor_result import VERDICT_ORDER, MonitorResult, drift_section_html
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -61,79 +65,11 @@ if TYPE_CHECKING:
 EXIT_DRIFT = 3  # `lifecycle monitor`: some input or score drifted past the thresholds
 HASH_BUCKETS = 1_000_003  # sampling resolution (a prime: hash % p spreads evenly)
 SCORE_CHUNK_ROWS = 200_000  # reference rows scored at once (memory on millions of users)
-VERDICT_ORDER = {"drift": 0, "watch": 1, "stable": 2}
 KEPT = "kept by score-all"  # MonitorResult.read_from: a sample serving.monitor_sample kept
 
 
 class MonitorError(UserError):
     """Drift cannot be measured; the message says what to run first."""
-
-
-@dataclass
-class MonitorResult:
-    """Every monitored column's drift, and what was compared with what."""
-
-    dataset: str
-    current_as_of: str
-    reference_cutoffs: dict[str, list[str]]  # task -> the training cutoffs of its champion
-    scores_as_of: str | None
-    columns: list[ColumnDrift]
-    thresholds: Thresholds
-    model_versions: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    # Where each current sample was read ("features"/"scores" -> "kept by score-all" or the
-    # table): not part of the answer, which is the same either way.
-    read_from: dict[str, str] = field(default_factory=dict, compare=False)
-
-    @property
-    def drifting(self) -> list[str]:
-        return [col.name for col in self.columns if col.verdict == "drift"]
-
-    @property
-    def alerting(self) -> bool:
-        return bool(self.drifting)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset,
-            "current_as_of": self.current_as_of,
-            "reference_cutoffs": self.reference_cutoffs,
-            "scores_as_of": self.scores_as_of,
-            "model_versions": self.model_versions,
-            "thresholds": self.thresholds.__dict__,
-            "drifting": self.drifting,
-            "columns": [col.to_dict() for col in self.columns],
-            "notes": self.notes,
-        }
-
-    def lines(self) -> list[str]:
-        windows = "; ".join(
-            f"{task} {_span(cutoffs)}" for task, cutoffs in self.reference_cutoffs.items()
-        )
-        lines = [
-            f"drift of {self.dataset} as of {self.current_as_of} against the training windows "
-            f"({windows}); scores as of {self.scores_as_of or '-'}",
-            f"{'column':<32} {'source':<8} {'PSI':>7} {'test':<5} {'statistic':>10} "
-            f"{'p-value':>9} verdict",
-        ]
-        for col in self.columns:
-            lines.append(
-                f"{col.name:<32} {col.source:<8} {col.psi:>7.3f} {col.test:<5} "
-                f"{col.statistic:>10.3f} {col.p_value:>9.2g} {col.verdict}"
-            )
-        lines += [f"note: {note}" for note in self.notes]
-        limits = self.thresholds
-        lines.append(
-            f"drifting ({len(self.drifting)}): {', '.join(self.drifting)}"
-            if self.drifting
-            else "no drift"
-        )
-        lines.append(
-            f"thresholds: drift at PSI >= {limits.psi_alert}, or p < {limits.p_value} with KS D "
-            f"or Cramér's V >= {limits.min_effect}; watch at PSI >= {limits.psi_warn}, or "
-            f"p < {limits.p_value} with a smaller effect"
-        )
-        return lines
 
 
 def thresholds_of(settings: Settings) -> Thresholds:
@@ -232,15 +168,36 @@ def monitor(
         current = read_rows(table_path, [latest], list(readers), limit=limit)
     read_from = {"features": KEPT if kept is not None else str(table_path)}
     columns: list[ColumnDrift] = []
+    unmirrored: list[str] = []
     for cutoffs, names in _group_by_window(readers, readable).items():
-        reference = reference_features(settings, paths.dataset, cutoffs, names)
-        columns += compare_frames(
-            reference,
-            current,
-            names,
+        compare = functools.partial(
+            compare_frames,
+            columns=names,
             source="feature",
             thresholds=limits,
             categorical=sorted(categorical),
+        )
+        now = compare(reference_features(settings, paths.dataset, cutoffs, names), current)
+        earlier = earlier_cutoffs(table_cutoffs, cutoffs, latest)
+        if not earlier:
+            columns += now
+            unmirrored += names
+            continue
+        kept_at = comparison_path(
+            settings, paths.dataset, [[f"{t:%Y-%m-%d}" for t in (*earlier, cutoffs[-1])], names]
+        )
+        before = read_comparison(kept_at) or keep_comparison(
+            kept_at,
+            compare(
+                reference_features(settings, paths.dataset, earlier, names),
+                reference_features(settings, paths.dataset, cutoffs[-1:], names),
+            ),
+        )
+        columns += [beyond_usual(a, b, limits) for a, b in zip(now, before, strict=True)]
+    if unmirrored:
+        notes.append(
+            f"{len(unmirrored)} input(s) judged against the reference alone: the feature table "
+            "has no rows one gap before its first cutoff to tell how far they move as usual"
         )
 
     # -- scores: the latest table against the same champion on its freshest training cutoff
@@ -265,7 +222,9 @@ def monitor(
                 f"{latest:%Y-%m-%d}: run `lifecycle score-all`"
             )
         # each window's last readable cutoff (the window's own last, or the last within it)
-        columns += _score_drift(settings, paths.dataset, champions, readable, scores, limits, notes)
+        columns += _score_drift(
+            settings, paths.dataset, champions, readable, scores, limits, notes, table_cutoffs
+        )
 
     columns.sort(key=lambda col: (VERDICT_ORDER[col.verdict], col.source, -col.psi))
     return MonitorResult(
@@ -289,6 +248,7 @@ def _score_drift(
     scores: ScoresTable,
     limits: Thresholds,
     notes: list[str],
+    table_cutoffs: list[pd.Timestamp],
 ) -> list[ColumnDrift]:
     made_with = {str(k): str(v) for k, v in scores.metadata.get("model_versions", {}).items()}
     rows = sample_positions(len(scores.frame), settings.monitor.max_rows)
@@ -315,15 +275,80 @@ def _score_drift(
                 *(f"{t}-v{scoring.versions[t]}" for t in sorted(scoring.partners)),
             ]
         )
-        reference = reference_scores_at(
-            settings, dataset, task.name, key, scoring, readable[task.name][-1]
-        )
+        freshest = readable[task.name][-1]
+        reference = reference_scores_at(settings, dataset, task.name, key, scoring, freshest)
         names = [n for n in task.outputs if n in reference and n in scores.frame]
         current = pd.DataFrame(  # only these columns' sampled rows (not every reason's text)
             {n: scores.frame[n] if rows is None else scores.frame[n].iloc[rows] for n in names}
         )
-        columns += compare_frames(reference, current, names, source="score", thresholds=limits)
+        now = compare_frames(reference, current, names, source="score", thresholds=limits)
+        earlier = earlier_cutoffs(table_cutoffs, [freshest], table_cutoffs[-1])
+        if not earlier:
+            columns += now
+            notes.append(
+                f"{task.name} scores judged against the reference alone: no rows one "
+                "gap before it to tell how far they move as usual"
+            )
+            continue
+        (before_at,) = earlier  # its champion's scores then: kept per version and date
+        kept_at = comparison_path(
+            settings, dataset, [task.name, key, f"{before_at:%Y-%m-%d}", f"{freshest:%Y-%m-%d}"]
+        )
+        before = read_comparison(kept_at) or keep_comparison(
+            kept_at,
+            compare_frames(
+                reference_scores_at(
+                    settings, dataset, task.name, f"{key}-{before_at:%Y%m%d}", scoring, before_at
+                ),
+                reference,
+                names,
+                source="score",
+                thresholds=limits,
+            ),
+        )
+        columns += [beyond_usual(a, b, limits) for a, b in zip(now, before, strict=True)]
     return columns
+
+
+def comparison_path(settings: Settings, dataset: str, key: list[Any]) -> Path:
+    """Where the comparison made one gap earlier is kept: it reads past cutoffs' rows only,
+    so it is computed once per ``key`` (cutoffs or versions), samples and thresholds."""
+    import hashlib
+
+    limits = thresholds_of(settings)
+    text = json.dumps([key, settings.monitor.max_rows, list(limits.__dict__.values())])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return settings.workspace.drift_reference_features(dataset, f"usual-{digest}")
+
+
+def read_comparison(path: Path) -> list[ColumnDrift] | None:
+    if not path.is_file():
+        return None
+    return [ColumnDrift(**row) for row in pd.read_parquet(path).to_dict("records")]
+
+
+def keep_comparison(path: Path, columns: list[ColumnDrift]) -> list[ColumnDrift]:
+    _keep(path, pd.DataFrame([asdict(col) for col in columns]))
+    return columns
+
+
+def earlier_cutoffs(
+    table_cutoffs: list[pd.Timestamp], reference: Sequence[pd.Timestamp], latest: pd.Timestamp
+) -> list[pd.Timestamp]:
+    """The reference cutoffs one gap earlier, the gap being from the reference's last cutoff
+    to ``latest``: each the table's last cutoff at or before it. Comparing their rows with
+    the rows at the reference's last cutoff is the monitor's comparison made one gap earlier,
+    within the training history: how far the columns moved over the same span as usual
+    (:func:`serving.drift.beyond_usual`). Empty when the table does not reach that far back
+    for every reference cutoff."""
+    gap = latest - reference[-1]
+    earlier = []
+    for cutoff in reference:
+        before = [t for t in table_cutoffs if t <= cutoff - gap]
+        if not before or gap <= pd.Timedelta(0):
+            return []
+        earlier.append(before[-1])
+    return sorted(set(earlier))
 
 
 def latest_score_columns(settings: Settings) -> ScoresTable:
@@ -352,18 +377,19 @@ def reference_scores_at(
     task: str,
     version: str,
     scoring: Champions,
-    freshest: pd.Timestamp,
+    cutoff: pd.Timestamp,
 ) -> pd.DataFrame:
-    """The champion's scores (its task's outputs) of a sample of the rows at its freshest
-    training cutoff: read from the workspace, or computed once and kept there. ``scoring``:
-    the task's champion (``Champions.subset``); ``version`` names it in the file."""
+    """The champion's scores (its task's outputs) of a sample of the rows at ``cutoff`` (its
+    freshest training cutoff, or that one gap earlier): read from the workspace, or computed
+    once and kept there. ``scoring``: the task's champion (``Champions.subset``);
+    ``version`` names it (and a cutoff other than the freshest) in the file."""
     from serving.scoring import score_frame
 
     path = settings.workspace.drift_reference_scores(dataset, task, version)
     if path.is_file():
         return pd.read_parquet(path)
     table_path = settings.workspace.feature_table(dataset)
-    rows = read_rows(table_path, [freshest], None, limit=settings.monitor.max_rows)
+    rows = read_rows(table_path, [cutoff], None, limit=settings.monitor.max_rows)
     outputs = tasks.get(task).outputs
     scored = pd.concat(
         [
@@ -512,55 +538,6 @@ def sample_positions(count: int, limit: int) -> np.ndarray | None:
     if count <= limit:
         return None
     return np.random.RandomState(0).choice(count, size=limit, replace=False)
-
-
-def _span(cutoffs: list[str]) -> str:
-    return (
-        cutoffs[0] if len(cutoffs) == 1 else f"{cutoffs[0]}..{cutoffs[-1]} ({len(cutoffs)} cutoffs)"
-    )
-
-
-def drift_section_html(result: MonitorResult | None, problem: str | None = None) -> str:
-    """The report's drift section: the drifting columns named, then the table."""
-    if result is None:
-        return f'<p class="note warn">{html.escape(problem or "drift not measured")}</p>'
-    named = ", ".join(result.drifting)
-    head = (
-        f'<p class="warn"><b>Drifting ({len(result.drifting)}):</b> {html.escape(named)}</p>'
-        if result.drifting
-        else '<p class="note">No input or score drifts past the thresholds.</p>'
-    )
-    cells = []
-    for col in result.columns:
-        p_value = "" if np.isnan(col.p_value) else f"{col.p_value:.2g}"
-        cells.append(
-            "<tr>"
-            + "".join(
-                f"<td{' class=num' if numeric else ''}>{html.escape(text)}</td>"
-                for text, numeric in (
-                    (col.name, False),
-                    (col.source, False),
-                    (f"{col.psi:.3f}", True),
-                    (f"{col.test} {col.statistic:.3f}", True),
-                    (p_value, True),
-                    (col.verdict, False),
-                )
-            )
-            + "</tr>"
-        )
-    windows = "; ".join(f"{t} {_span(w)}" for t, w in result.reference_cutoffs.items())
-    limits = result.thresholds
-    return (
-        head
-        + "<table><thead><tr><th>column</th><th>source</th><th>PSI</th><th>test statistic</th>"
-        + f"<th>p-value</th><th>verdict</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
-        + f'<p class="note">As of {html.escape(result.current_as_of)} against the training '
-        + f"windows ({html.escape(windows)}). Drift: PSI ≥ {limits.psi_alert}, or p &lt; "
-        + f"{limits.p_value} with KS D / Cramér's V ≥ {limits.min_effect}. Watch: PSI ≥ "
-        + f"{limits.psi_warn}, or p &lt; {limits.p_value} with a smaller effect. "
-        + "".join(html.escape(note) + " " for note in result.notes)
-        + "</p>"
-    )
 
 
 def drift_section(settings: Settings, scores: ScoresTable | None = None) -> str:

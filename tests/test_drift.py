@@ -16,13 +16,16 @@ from experiment_runs import run_experiment
 from scipy.stats import norm
 
 from serving.drift import (
+    ColumnDrift,
     Thresholds,
+    beyond_usual,
     categorical_psi,
     chi_square_test,
     column_drift,
     ks_test,
     numeric_psi,
     quantile_edges,
+    smallest_significant_effect,
     verdict,
 )
 
@@ -218,6 +221,51 @@ def test_verdict_thresholds() -> None:
     assert verdict(0.15, 0.5, 0.0, limits) == "watch"
     assert verdict(0.05, 0.5, 0.3, limits) == "stable"
     assert verdict(0.0, float("nan"), float("nan"), limits) == "stable"
+
+
+def _moved(psi: float, effect: float, p_value: float, rows: int = 20_000) -> ColumnDrift:
+    limits = Thresholds()
+    return ColumnDrift(
+        "tenure_days", "feature", "number", psi, "ks", effect, effect, p_value,
+        verdict(psi, p_value, effect, limits), rows * 5, rows,
+    )  # fmt: skip
+
+
+def test_only_what_moved_beyond_the_usual_counts() -> None:
+    """The excess over the same comparison one gap earlier is judged by the thresholds."""
+    limits = Thresholds()
+    ageing = beyond_usual(_moved(0.22, 0.18, 0.0), _moved(0.26, 0.20, 0.0), limits)
+    assert ageing.verdict == "usual" and (ageing.usual_psi, ageing.usual_effect) == (0.26, 0.20)
+    assert ageing.psi == 0.22 and ageing.effect == 0.18  # the numbers stay today's
+    # A real shift on a column that also ages: the excess itself is past the drift PSI.
+    assert beyond_usual(_moved(0.60, 0.30, 0.0), _moved(0.26, 0.20, 0.0), limits).verdict == (
+        "drift"
+    )
+    # ... or its effect is: PSI excess 0.1 (watch), D excess 0.12 with a significant test.
+    assert beyond_usual(_moved(0.36, 0.32, 0.0), _moved(0.26, 0.20, 0.0), limits).verdict == (
+        "drift"
+    )
+    # A small move that the same span never showed is still watched: an excess D of 0.05 is
+    # more than 20,000 against 100,000 rows find by chance at p < 0.001.
+    smallest = smallest_significant_effect(_moved(0.05, 0.05, 1e-9), limits.p_value)
+    assert 0.014 < smallest < 0.016  # 1.95 * sqrt(1/100000 + 1/20000)
+    assert beyond_usual(_moved(0.05, 0.05, 1e-9), _moved(0.0, 0.0, 1.0), limits).verdict == (
+        "watch"
+    )
+    # ... and one within what chance finds at that size is as usual.
+    assert beyond_usual(_moved(0.05, 0.05, 1e-9), _moved(0.05, 0.04, 1e-9), limits).verdict == (
+        "usual"
+    )
+    # Never more severe than today's own verdict: a stable column stays stable.
+    assert beyond_usual(_moved(0.05, 0.01, 0.5), _moved(0.0, 0.0, 1.0), limits).verdict == (
+        "stable"
+    )
+    # Cramer's V: chi-square's critical value with one degree of freedom over all the rows.
+    categories = ColumnDrift("channel", "feature", "category", 0.0, "chi2", 20.0, 0.03, 1e-5,
+                             "watch", 90_000, 10_000)  # fmt: skip
+    assert smallest_significant_effect(categories, 0.001) == pytest.approx(
+        np.sqrt(10.828 / 100_000), rel=1e-3
+    )
 
 
 # -- `lifecycle monitor` on a trained demo workspace, before and after a shift -------------

@@ -157,3 +157,43 @@ def test_a_champion_with_no_rows_left_in_its_window_is_noted_and_the_others_meas
     ), result.notes
     scored = {col.name for col in result.columns if col.source == "score"}
     assert "churn_probability" in scored and not scored & {"ltv", "ltv_p50", "ltv_p90"}
+
+
+def test_the_earlier_cutoffs_are_the_reference_one_gap_back() -> None:
+    from serving.monitor import earlier_cutoffs
+
+    weekly = list(pd.date_range("2024-01-03", "2025-12-31", freq="7D", tz="UTC"))
+    reference = weekly[-20:-13:2]  # four cutoffs, the last 13 weeks before the latest
+    earlier = earlier_cutoffs(weekly, reference, weekly[-1])
+    gap = weekly[-1] - reference[-1]
+    assert len(earlier) == len(reference)
+    for before, cutoff in zip(earlier, reference, strict=True):
+        assert before <= cutoff - gap < before + pd.Timedelta(days=7)  # the table's last by then
+    assert earlier[-1] == weekly[-1] - 2 * gap  # the mirror of the latest against the reference
+    # A table that does not reach one gap before every reference cutoff: none at all.
+    assert earlier_cutoffs(weekly[5:], weekly[5:9], weekly[-1]) == []
+
+
+def test_customers_ageing_as_they_did_before_is_not_drift(trained_copy: Path) -> None:
+    """On the freshly trained demo, tenure and the purchase probability moved past the drift
+    thresholds since the training window (customers a quarter older, LTV's window a year
+    back): by as much as the same comparison one gap earlier, so no drift and exit 0."""
+    from serving.drift import verdict
+
+    settings = load_settings(home=trained_copy, environ={})
+    result = monitor(settings)
+    limits = result.thresholds
+    judged = {(col.source, col.name): col for col in result.columns}
+    aged = [
+        col
+        for col in result.columns
+        if verdict(col.psi, col.p_value, col.effect, limits) == "drift"  # by today's numbers
+    ]
+    assert {(col.source, col.name) for col in aged} >= {("feature", "tenure_days")}
+    for col in aged:
+        assert col.verdict == "usual" and col.usual_psi is not None
+        assert col.psi < col.usual_psi + limits.psi_warn and col.effect < col.usual_effect + 0.1
+    assert all(col.usual_psi is not None for col in judged.values())  # every column mirrored
+    assert result.drifting == [] and not result.alerting
+    code, text = _cli(trained_copy, "monitor")
+    assert code == 0 and "no drift" in text and "before: the PSI of the same comparison" in text

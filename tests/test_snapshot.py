@@ -3,6 +3,7 @@ calibrated model in a real MLflow store, the gate, clear errors, and the real te
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from features.labels import LABEL
 from lifecycle import registry
+from lifecycle.bundle import ModelBundle
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from training.snapshot import (
@@ -216,3 +218,75 @@ def test_a_column_that_identifies_people_is_no_feature() -> None:
         "  not features (they identify people, not groups of them): 'email' (200 distinct "
         "values in 200 rows); kept in the table, never in a model"
     )
+
+
+def linear_snapshot(rows: int = 600, seed: int = 4) -> pd.DataFrame:
+    """A label linear in six numbers: the logistic regression's own model, LightGBM's worst."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 6))
+    churned = rng.random(rows) < 1 / (1 + np.exp(-(x @ [0.8, -0.6, 0.5, 0.4, -0.3, 0.2])))
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(6)])
+    frame.insert(0, LABEL, churned.astype(int))
+    frame.insert(0, "user_id", [f"c{i:04d}" for i in range(rows)])
+    return frame
+
+
+def _snapshot_dataset(home: Path, name: str, frame: pd.DataFrame) -> None:
+    folder = home / "datasets" / name
+    folder.mkdir(parents=True)
+    frame.to_parquet(folder / "snapshot.parquet", index=False)
+
+
+def test_a_first_model_that_loses_to_a_baseline_is_not_champion(home: Path) -> None:
+    """The gate asks the first snapshot model, too, to beat the best baseline on its folds."""
+    _snapshot_dataset(home, "linear", linear_snapshot())
+    done = _invoke(home, "--json", "train-snapshot", "--dataset", "linear", "--folds", "3")
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    cv = {model: values["auc"] for model, values in result["cv"].items()}
+    assert cv[LOGISTIC] > cv[LIGHTGBM]  # the data's own model wins on the same folds
+    assert result["promoted"] is False and result["beats_baseline"][LOGISTIC] is False
+    assert result["gate"].startswith(f"CV auc {cv[LIGHTGBM]:.4f} loses to the baseline {LOGISTIC}")
+    client = registry.client(load_settings(home=home, environ={}))
+    assert registry.alias_version(client, "linear-churn", registry.CHAMPION) is None
+    # The rules a table cannot give are named, not silently left out of "every baseline".
+    assert result["missing_rules"] == {"tenure_rule": "tenure", "contract_rule": "contract"}
+    text = _invoke(home, "train-snapshot", "--dataset", "linear", "--folds", "3").stdout
+    assert "no contract_rule: the table has no 'contract' column" in text
+
+
+def test_a_column_that_gives_the_label_away_is_named_and_not_promoted(
+    home: Path, tmp_path: Path
+) -> None:
+    """A churn reason, written only for those who left, ranks the label perfectly: the model
+    would learn the answer. It is named, the model stays challenger, and `--exclude` trains
+    without it; another label column is its own model, never `-churn`."""
+    frame = synthetic_snapshot()
+    frame["ChurnReason"] = np.where(frame[LABEL] == 1, "moved", "")
+    frame["vip"] = (frame["x2"] > 1).astype(int)  # a second 0/1 column, learned on its own
+    _snapshot_dataset(home, "leaky", frame)
+    done = _invoke(home, "--json", "train-snapshot", "--dataset", "leaky", "--folds", "3")
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["leak"]["column"] == "ChurnReason" and result["leak"]["cv_auc"] >= 0.99
+    assert result["best_single_feature"] == ["ChurnReason"] * 3 and not result["promoted"]
+    assert "'ChurnReason' alone ranks the label at CV AUC 1.0000" in result["gate"]
+    assert "`--exclude ChurnReason`" in result["gate"]
+    text = _invoke(home, "train-snapshot", "--dataset", "leaky", "--folds", "3").stdout
+    assert "best_single_feature" in text and "the column: ChurnReason" in text
+    args = ["--json", "train-snapshot", "--dataset", "leaky", "--folds", "3"]
+    without = json.loads(_invoke(home, *args, "--exclude", "ChurnReason").stdout)
+    assert without["leak"] is None and without["promoted"] is True
+    assert "ChurnReason" not in without["best_single_feature"]
+    unknown = _invoke(home, *args, "--exclude", "Nope")
+    assert unknown.exit_code == 1 and "no column 'Nope' to exclude" in unknown.stderr
+    other = json.loads(_invoke(home, *args, "--exclude", "ChurnReason", "--label", "vip").stdout)
+    assert other["model"] == "leaky-vip" and other["label"] == "vip"
+    bundle = mlflow_bundle(home, "leaky-vip", tmp_path)
+    assert LABEL not in bundle.feature_names and "vip" not in bundle.feature_names
+
+
+def mlflow_bundle(home: Path, name: str, destination: Path) -> ModelBundle:
+    client = registry.client(load_settings(home=home, environ={}))
+    latest = max(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    return ModelBundle.load(registry.bundle_path(client, name, str(latest), destination))

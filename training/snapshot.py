@@ -7,16 +7,20 @@ fold's training rows, and scored on the held-out fold, next to baselines fitted 
 same rows: a logistic regression (one-hot + scaled numeric) and simple rules. The served
 model is then fitted on all rows (the folds' median number of trees), calibrated on the
 out-of-fold scores, logged in MLflow and registered as ``<dataset>-churn`` like the event
-pipeline's models. Its gate compares CV metrics only with a champion cross-validated on
-the same rows, folds and seed (the same held-out rows).
+pipeline's models (another label column: ``<dataset>-<label>``). Its gate asks it to beat
+the best baseline on the same folds, the first model too, and compares CV metrics only with
+a champion cross-validated on the same rows, label, folds and seed (the same held-out rows).
+A column that alone ranks the label almost perfectly (``LEAK_AUC``) is named and the model
+is not promoted: such a column is written after the outcome.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,12 @@ from training.errors import TrainingError
 from training.evaluation import metrics_of
 from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator
 from training.promotion import Unscored, gate
+from training.snapshot_baselines import (
+    BEST_SINGLE,
+    logistic_regression,
+    missing_rules,
+    rule_scores,
+)
 
 SNAPSHOT_FILE = "snapshot.parquet"
 LIGHTGBM = "lightgbm"
@@ -59,6 +69,9 @@ SNAPSHOT_SPEC = ModelSpec(
     early_stopping_rounds=100,
 )
 INNER_VALID_SHARE = 0.2
+# One column that alone ranks the label this well is almost always written after the outcome
+# (a churn reason, a closing date): the model would learn the answer, not the risk.
+LEAK_AUC = 0.99
 
 
 class SnapshotError(TrainingError):
@@ -84,9 +97,19 @@ def load_snapshot(settings: Settings, dataset: str) -> pd.DataFrame:
     return frame
 
 
-def snapshot_features(frame: pd.DataFrame, label: str = LABEL) -> list[str]:
-    """Every column but the user id, the label and ones identifying people (an email), in order."""
-    names = [name for name in frame.columns if name not in (c.USER_ID, label)]
+def snapshot_features(
+    frame: pd.DataFrame, label: str = LABEL, exclude: Sequence[str] = ()
+) -> list[str]:
+    """Every column but the user id, the label (and the table's own label, an outcome, when
+    another column is learned), ``exclude`` and ones identifying people (an email), in order."""
+    source = frame.attrs.get("source", "the snapshot table")
+    unknown = [name for name in exclude if name not in frame.columns]
+    if unknown:
+        raise SnapshotError(
+            f"{source} has no column {', '.join(map(repr, unknown))} to exclude; columns: "
+            + ", ".join(map(str, frame.columns))
+        )
+    names = [n for n in frame.columns if n not in (c.USER_ID, label, LABEL, *exclude)]
     return [name for name in names if name not in identifying_columns(frame, names)]
 
 
@@ -146,111 +169,6 @@ def _fingerprint(frame: pd.DataFrame, label: str, folds: int, seed: int) -> str:
     return digest[:16]
 
 
-# --- baselines ----------------------------------------------------------------------------
-
-
-def _is_categorical(column: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(column)
-
-
-def _find(frame: pd.DataFrame, name: str) -> str | None:
-    return next((col for col in frame.columns if str(col).lower() == name), None)
-
-
-def _single_feature_score(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, name: str):
-    """A feature as a score: numeric as is, a category as its training positive rate."""
-    if _is_categorical(train[name]):
-        keys_train = train[name].astype("string").fillna("<null>")
-        rates = pd.Series(y).groupby(keys_train.to_numpy()).mean()
-        keys_test = test[name].astype("string").fillna("<null>")
-        return (
-            keys_train.map(rates).to_numpy(dtype=float),
-            keys_test.map(rates).fillna(float(y.mean())).to_numpy(dtype=float),
-        )
-    values_train = pd.to_numeric(train[name], errors="coerce")
-    fill = float(values_train.median()) if values_train.notna().any() else 0.0
-    return (
-        values_train.fillna(fill).to_numpy(dtype=float),
-        pd.to_numeric(test[name], errors="coerce").fillna(fill).to_numpy(dtype=float),
-    )
-
-
-def rule_scores(
-    train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame, feature_names: list[str]
-) -> dict[str, np.ndarray]:
-    """Simple rules, higher = more likely positive; directions and orders learned on ``train``.
-
-    - ``best_single_feature``: the one feature that ranks the training rows best;
-    - ``tenure_rule`` (with a ``tenure`` column): shorter tenure first;
-    - ``contract_rule`` (with a ``contract`` column): contract types by their training
-      rate (month-to-month first), then shorter tenure first.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    out: dict[str, np.ndarray] = {}
-    best: tuple[float, str, np.ndarray] | None = None
-    for name in feature_names:
-        score_train, score_test = _single_feature_score(train, y_train, test, name)
-        if np.ptp(score_train) == 0:
-            continue
-        auc = roc_auc_score(y_train, score_train)
-        sign = 1.0 if auc >= 0.5 else -1.0
-        strength = max(auc, 1.0 - auc)
-        if best is None or strength > best[0]:
-            best = (strength, name, sign * score_test)
-    if best is not None:
-        out["best_single_feature"] = best[2]
-    tenure = _find(test, "tenure")
-    if tenure is not None:
-        out["tenure_rule"] = (
-            -pd.to_numeric(test[tenure], errors="coerce").fillna(0).to_numpy(dtype=float)
-        )
-    contract = _find(test, "contract")
-    if contract is not None:
-        _, contract_rate = _single_feature_score(train, y_train, test, contract)
-        # Rates are < 1, so the contract order dominates and tenure only breaks ties.
-        tie_break = out.get("tenure_rule", np.zeros(len(test)))
-        tie_break = (tie_break - tie_break.min()) / (np.ptp(tie_break) or 1.0)
-        out["contract_rule"] = contract_rate * 1000.0 + tie_break
-    return out
-
-
-def logistic_regression(
-    train: pd.DataFrame,
-    y_train: np.ndarray,
-    test: pd.DataFrame,
-    feature_names: list[str],
-    seed: int,
-) -> np.ndarray:
-    """Probabilities of a logistic regression on one-hot categories and scaled numbers."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    categorical = [n for n in feature_names if _is_categorical(train[n])]
-    numeric = [n for n in feature_names if n not in categorical]
-
-    def prepared(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame[feature_names].copy()
-        for name in categorical:
-            out[name] = out[name].astype("string").fillna("<null>").astype(object)
-        for name in numeric:
-            out[name] = pd.to_numeric(out[name], errors="coerce").astype(float)
-        return out
-
-    columns = ColumnTransformer(
-        [
-            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-        ]
-    )
-    model = make_pipeline(columns, LogisticRegression(max_iter=2000, random_state=seed))
-    model.fit(prepared(train), y_train)
-    return model.predict_proba(prepared(test))[:, 1]
-
-
 # --- cross-validation ---------------------------------------------------------------------
 
 
@@ -267,6 +185,16 @@ class CrossValidation:
     oof_probability: np.ndarray  # calibrated fold probabilities, same rows
     best_iterations: list[int]
     fold_of_row: np.ndarray = field(repr=False)
+    best_single: list[str] = field(default_factory=list)  # the column it was, fold by fold
+    missing_rules: dict[str, str] = field(default_factory=dict)  # rule -> the column it lacks
+
+    def leak(self) -> tuple[str, float] | None:
+        """The column that alone ranks the label at ``LEAK_AUC`` or better, with its mean
+        CV AUC; None when no column does."""
+        auc = self.summary().get(BEST_SINGLE, {}).get("auc", 0.0)
+        if auc < LEAK_AUC or not self.best_single:
+            return None
+        return max(set(self.best_single), key=self.best_single.count), auc
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean and standard deviation (``<metric>_sd``) over folds, per model."""
@@ -313,7 +241,7 @@ def cross_validate(
     oof_raw = np.zeros(len(rows))
     oof_probability = np.zeros(len(rows))
     fold_of_row = np.zeros(len(rows), dtype=int)
-    best_iterations = []
+    best_iterations, best_single = [], []
     for k, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(y)), y)):
         progress(f"fold {k + 1}/{folds}: {len(train_index):,} training rows")
         train, test = rows.iloc[train_index], rows.iloc[test_index]
@@ -339,10 +267,9 @@ def cross_validate(
         oof_probability[test_index] = bundle.predict(test)
         fold_of_row[test_index] = k
         y_train = y[train_index]
-        scores = {
-            LIGHTGBM: oof_probability[test_index],
-            **rule_scores(train, y_train, test, feature_names),
-        }
+        rules = rule_scores(train, y_train, test, feature_names)
+        best_single += [rules.best_single] if rules.best_single else []
+        scores = {LIGHTGBM: oof_probability[test_index], **rules.scores}
         metrics = metrics_of("churn", y_test, scores)
         metrics[LOGISTIC] = evaluation.classification_metrics(
             y_test, logistic_regression(train, y_train, test, feature_names, seed)
@@ -360,6 +287,8 @@ def cross_validate(
         oof_probability=oof_probability,
         best_iterations=best_iterations,
         fold_of_row=fold_of_row,
+        best_single=best_single,
+        missing_rules=missing_rules(frame[feature_names]),
     )
 
 
@@ -407,12 +336,21 @@ class SnapshotResult:
     promoted: bool
     gate: str
     left_out: dict[str, int] = field(default_factory=dict)  # identifying column -> distinct values
+    label: str = LABEL
+
+    def _single_columns(self) -> str:
+        chosen = pd.Series(self.cv.best_single).value_counts(sort=False)
+        return "; the column: " + ", ".join(
+            name if count == self.cv.folds else f"{name} ({count} folds)"
+            for name, count in chosen.items()
+        )
 
     def lines(self) -> list[str]:
         summary = self.cv.summary()
+        learned = "churn" if self.label == LABEL else f"'{self.label}'"
         out = [
-            f"{self.dataset} churn (snapshot, {self.cv.rows:,} rows, {self.cv.positives:,} positive): "
-            f"{self.model_name} v{self.version} (run {self.run_id[:8]})",
+            f"{self.dataset} {learned} (snapshot, {self.cv.rows:,} rows, {self.cv.positives:,} "
+            f"positive): {self.model_name} v{self.version} (run {self.run_id[:8]})",
             f"  {self.cv.folds}-fold CV, mean ± sd over folds:",
         ]
         for model, m in summary.items():
@@ -424,6 +362,7 @@ class SnapshotResult:
             out.append(
                 f"    {model:<22} AUC {m['auc']:.4f} ± {m['auc_sd']:.4f}, PR-AUC {m['pr_auc']:.4f}"
                 f"{probability}, lift@10% {m['lift_top_decile']:.2f}, capture@10% {m['capture_top_decile']:.3f}"
+                + (self._single_columns() if model == BEST_SINGLE else "")
             )
         beaten = self.cv.beats_every_baseline()
         losers = [m for m, won in beaten.items() if not won]
@@ -435,6 +374,10 @@ class SnapshotResult:
         out.append(
             f"  {'promoted to champion' if self.promoted else 'kept as challenger'}: {self.gate}"
         )
+        out += [
+            f"  no {rule}: the table has no '{column}' column"
+            for rule, column in self.cv.missing_rules.items()
+        ]
         return out + ([left_out_line(self.left_out, self.cv.rows)] if self.left_out else [])
 
 
@@ -444,11 +387,13 @@ def train_snapshot(
     *,
     folds: int = 5,
     label: str = LABEL,
+    exclude: Sequence[str] = (),
     progress: Callable[[str], None] = lambda message: None,
 ) -> SnapshotResult:
-    """Cross-validate, fit the final calibrated model, log it in MLflow, register and gate it."""
+    """Cross-validate, fit the final calibrated model, log it in MLflow, register and gate it:
+    ``<dataset>-churn`` for the table's own label, ``<dataset>-<label>`` for another column."""
     frame = load_snapshot(settings, dataset)
-    feature_names = snapshot_features(frame, label)
+    feature_names = snapshot_features(frame, label, exclude)
     seed = settings.training.seed
     progress(f"{dataset}: {folds}-fold cross-validation of LightGBM and baselines")
     cv = cross_validate(
@@ -492,13 +437,28 @@ def train_snapshot(
     summary = cv.summary()
     bundle.metrics = {k: v for k, v in summary[LIGHTGBM].items() if not k.endswith("_sd")}
     mlflow_client = registry.client(settings)
-    name = registry.model_name(dataset, "churn")
+    learned = "churn" if label == LABEL else re.sub(r"[^0-9A-Za-z_.-]+", "_", label)
+    name = registry.model_name(dataset, learned)
     run_id, version = _log(settings, mlflow_client, name, bundle, frame, cv, window)
     progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
-    promoted, verdict = _gate(settings, mlflow_client, name, version, bundle.metrics, fingerprint)
+    leak = cv.leak()
+    if leak is not None:  # the gate would compare answers learned from the outcome itself
+        column, auc = leak
+        promoted, verdict = (
+            False,
+            (
+                f"'{column}' alone ranks the label at CV AUC {auc:.4f}: a column written after the "
+                f"outcome leaks it; train without it (`--exclude {column}`)"
+            ),
+        )
+    else:
+        baselines = {m: v for m, v in summary.items() if m != LIGHTGBM}
+        promoted, verdict = _gate(
+            settings, mlflow_client, name, version, bundle.metrics, fingerprint, baselines
+        )
     registry.record_gate(mlflow_client, name, version, verdict)
     left_out = identifying_columns(frame, [n for n in frame if n not in (c.USER_ID, label)])
-    return SnapshotResult(dataset, name, version, run_id, cv, promoted, verdict, left_out)
+    return SnapshotResult(dataset, name, version, run_id, cv, promoted, verdict, left_out, label)
 
 
 def _log(
@@ -561,7 +521,11 @@ def _log(
             out / "calibration_oof.csv", index=False
         )
         (out / "cv_metrics.json").write_text(
-            json.dumps({"summary": summary, "folds": cv.fold_metrics}, indent=2, default=float)
+            json.dumps(
+                {"summary": summary, "folds": cv.fold_metrics, BEST_SINGLE: cv.best_single},
+                indent=2,
+                default=float,
+            )
         )
         mlflow.log_artifacts(str(out), artifact_path="evaluation")
         version = log_bundle(
@@ -583,18 +547,29 @@ def _gate(
     version: str,
     metrics: dict[str, float],
     fingerprint: str,
+    baselines: dict[str, dict[str, float]],
 ) -> tuple[bool, str]:
-    """Promote only over a champion cross-validated on the same rows, folds and seed."""
+    """Promote only past the best baseline on the same folds (the first model too), and over
+    a champion cross-validated on the same rows, label, folds and seed."""
 
     def champion_score(champion: Any, metric: str) -> float | Unscored:
         tags = champion.tags
         if tags.get("fingerprint") != fingerprint or f"test.{metric}" not in tags:
             return Unscored(
-                f"champion v{champion.version} was not cross-validated on the same rows and folds",
+                f"champion v{champion.version} was not cross-validated on the same rows, label "
+                "and folds",
                 False,
             )
         return float(tags[f"test.{metric}"])
 
     return gate(
-        settings, mlflow_client, name, "churn", version, metrics, champion_score, kind="CV "
+        settings,
+        mlflow_client,
+        name,
+        "churn",
+        version,
+        metrics,
+        champion_score,
+        kind="CV ",
+        baselines=baselines,
     )

@@ -283,17 +283,34 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
     help="A snapshot dataset (one row per user with its own label), e.g. from `lifecycle import telco-churn`.",
 )
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="CV folds.")
-@click.option("--label", default="label", show_default=True, help="The 0/1 label column.")
+@click.option(
+    "--label",
+    default="label",
+    show_default=True,
+    help="The 0/1 label column; another than the table's own is registered as <dataset>-<label>.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="COLUMN",
+    help="A column not to learn from (repeatable), e.g. one written after the outcome.",
+)
 @changes_workspace
 @pass_context
-def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
+def train_snapshot(
+    obj: Context, dataset: str, folds: int, label: str, exclude: tuple[str, ...]
+) -> None:
     """Churn from a snapshot table: cross-validated LightGBM vs baselines, then track, register, gate."""
     from training.snapshot import train_snapshot as train
 
-    result = train(obj.settings, dataset, folds=folds, label=label, progress=obj.console.step)
+    result = train(
+        obj.settings, dataset, folds=folds, label=label, exclude=exclude, progress=obj.console.step
+    )
+    leak = result.cv.leak()
     obj.console.result(
         {
             "model": result.model_name,
+            "label": label,
             "version": result.version,
             "run_id": result.run_id,
             "promoted": result.promoted,
@@ -302,6 +319,9 @@ def train_snapshot(obj: Context, dataset: str, folds: int, label: str) -> None:
             "rows": result.cv.rows,
             "cv": result.cv.summary(),
             "beats_baseline": result.cv.beats_every_baseline(),
+            "best_single_feature": result.cv.best_single,
+            "leak": None if leak is None else {"column": leak[0], "cv_auc": leak[1]},
+            "missing_rules": result.cv.missing_rules,
             "not_features": result.left_out,  # columns that identify people -> distinct values
         },
         result.lines(),

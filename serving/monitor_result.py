@@ -1,0 +1,151 @@
+"""What `lifecycle monitor` found: every monitored column's drift and what was compared with
+what (:class:`MonitorResult`), as terminal lines, JSON and the report's HTML section."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from serving.drift import ColumnDrift, Thresholds
+
+VERDICT_ORDER = {"drift": 0, "watch": 1, "usual": 2, "stable": 3}
+
+
+@dataclass
+class MonitorResult:
+    """Every monitored column's drift, and what was compared with what."""
+
+    dataset: str
+    current_as_of: str
+    reference_cutoffs: dict[str, list[str]]  # task -> the training cutoffs of its champion
+    scores_as_of: str | None
+    columns: list[ColumnDrift]
+    thresholds: Thresholds
+    model_versions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # Where each current sample was read ("features"/"scores" -> "kept by score-all" or the
+    # table): not part of the answer, which is the same either way.
+    read_from: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def drifting(self) -> list[str]:
+        return [col.name for col in self.columns if col.verdict == "drift"]
+
+    @property
+    def alerting(self) -> bool:
+        return bool(self.drifting)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "current_as_of": self.current_as_of,
+            "reference_cutoffs": self.reference_cutoffs,
+            "scores_as_of": self.scores_as_of,
+            "model_versions": self.model_versions,
+            "thresholds": self.thresholds.__dict__,
+            "drifting": self.drifting,
+            "columns": [col.to_dict() for col in self.columns],
+            "notes": self.notes,
+        }
+
+    def lines(self) -> list[str]:
+        windows = "; ".join(
+            f"{task} {_span(cutoffs)}" for task, cutoffs in self.reference_cutoffs.items()
+        )
+        lines = [
+            f"drift of {self.dataset} as of {self.current_as_of} against the training windows "
+            f"({windows}); scores as of {self.scores_as_of or '-'}",
+            f"{'column':<32} {'source':<8} {'PSI':>7} {'before':>7} {'test':<5} "
+            f"{'statistic':>10} {'p-value':>9} verdict",
+        ]
+        for col in self.columns:
+            lines.append(
+                f"{col.name:<32} {col.source:<8} {col.psi:>7.3f} {_before(col):>7} {col.test:<5} "
+                f"{col.statistic:>10.3f} {col.p_value:>9.2g} {col.verdict}"
+            )
+        lines += [f"note: {note}" for note in self.notes]
+        if any(col.usual_psi is not None for col in self.columns):
+            lines.append(f"before: {USUAL}")
+        limits = self.thresholds
+        lines.append(
+            f"drifting ({len(self.drifting)}): {', '.join(self.drifting)}"
+            if self.drifting
+            else "no drift"
+        )
+        lines.append(
+            f"thresholds: drift at PSI >= {limits.psi_alert}, or p < {limits.p_value} with KS D "
+            f"or Cramér's V >= {limits.min_effect}; watch at PSI >= {limits.psi_warn}, or "
+            f"p < {limits.p_value} with a smaller effect"
+        )
+        return lines
+
+
+USUAL = (
+    "the PSI of the same comparison one gap earlier (the reference's cutoffs then, against "
+    "its last): how far the column moves over that span as usual, as customers age and "
+    "lapsed users accumulate. Drift and watch count only what moved beyond it (PSI and "
+    "effect); a column past the thresholds that moved no further is 'usual'"
+)
+
+
+def _before(col: ColumnDrift) -> str:
+    return "-" if col.usual_psi is None else f"{col.usual_psi:.3f}"
+
+
+def _span(cutoffs: list[str]) -> str:
+    return (
+        cutoffs[0] if len(cutoffs) == 1 else f"{cutoffs[0]}..{cutoffs[-1]} ({len(cutoffs)} cutoffs)"
+    )
+
+
+def drift_section_html(result: MonitorResult | None, problem: str | None = None) -> str:
+    """The report's drift section: the drifting columns named, then the table."""
+    if result is None:
+        return f'<p class="note warn">{html.escape(problem or "drift not measured")}</p>'
+    named = ", ".join(result.drifting)
+    head = (
+        f'<p class="warn"><b>Drifting ({len(result.drifting)}):</b> {html.escape(named)}</p>'
+        if result.drifting
+        else '<p class="note">No input or score drifts past the thresholds.</p>'
+    )
+    cells = []
+    for col in result.columns:
+        p_value = "" if np.isnan(col.p_value) else f"{col.p_value:.2g}"
+        cells.append(
+            "<tr>"
+            + "".join(
+                f"<td{' class=num' if numeric else ''}>{html.escape(text)}</td>"
+                for text, numeric in (
+                    (col.name, False),
+                    (col.source, False),
+                    (f"{col.psi:.3f}", True),
+                    (_before(col), True),
+                    (f"{col.test} {col.statistic:.3f}", True),
+                    (p_value, True),
+                    (col.verdict, False),
+                )
+            )
+            + "</tr>"
+        )
+    windows = "; ".join(f"{t} {_span(w)}" for t, w in result.reference_cutoffs.items())
+    limits = result.thresholds
+    return (
+        head
+        + "<table><thead><tr><th>column</th><th>source</th><th>PSI</th><th>PSI before</th>"
+        + "<th>test statistic</th>"
+        + f"<th>p-value</th><th>verdict</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
+        + f'<p class="note">As of {html.escape(result.current_as_of)} against the training '
+        + f"windows ({html.escape(windows)}). Drift: PSI ≥ {limits.psi_alert}, or p &lt; "
+        + f"{limits.p_value} with KS D / Cramér's V ≥ {limits.min_effect}. Watch: PSI ≥ "
+        + f"{limits.psi_warn}, or p &lt; {limits.p_value} with a smaller effect. "
+        + (
+            f"PSI before: {html.escape(USUAL)}. "
+            if any(col.usual_psi is not None for col in result.columns)
+            else ""
+        )
+        + "".join(html.escape(note) + " " for note in result.notes)
+        + "</p>"
+    )
