@@ -215,7 +215,7 @@ def compute_features(
 def cutoff_grid(
     first_event: pd.Timestamp, last_event: pd.Timestamp, frequency: str = "7D"
 ) -> list[pd.Timestamp]:
-    """Regular cutoffs after the first event, plus the midnight after the last event (today's scores).
+    """Regular cutoffs after the first event, plus today's (:attr:`EventSpan.latest_cutoff`).
 
     A fixed-length frequency (``7D``) counts back from that scoring date, so whatever the
     horizon, the freshest matured cutoff is less than one step older than the horizon: a
@@ -224,7 +224,7 @@ def cutoff_grid(
     """
     first, last = _utc(first_event), _utc(last_event)
     start = first.normalize() + pd.Timedelta(days=1)
-    serving = last.normalize() + pd.Timedelta(days=1)
+    serving = EventSpan(first, last).latest_cutoff
     offset = pd.tseries.frequencies.to_offset(frequency)
     if isinstance(offset, pd.offsets.Tick):
         steps = int((serving - start) // pd.Timedelta(offset))
@@ -297,9 +297,12 @@ class EventSpan:
 
     @property
     def latest_cutoff(self) -> pd.Timestamp:
-        """Today's: the midnight after the last event (a later one would read as today a date
-        no data reaches)."""
-        return self.last.normalize() + pd.Timedelta(days=1)
+        """Today's: the first midnight not before the last event (a later one would read as
+        today a date no data reaches). An event at exactly midnight is of the cutoff it
+        meets, so on a log of dates only (every event at midnight) today's cutoff is its last
+        date: the next export's first day falls after it, in the outcomes' horizon, not in a
+        day the scores counted without having seen it."""
+        return self.last.ceil("D")
 
 
 def event_span(events: Path) -> EventSpan:

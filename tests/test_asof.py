@@ -357,6 +357,35 @@ def test_cutoff_grid_counts_back_from_the_scoring_date() -> None:
     ]
 
 
+def test_a_log_of_dates_only_is_scored_as_of_its_last_date_and_the_next_day_is_an_outcome() -> None:
+    """Every event of a dates-only export (CDNOW) is at midnight. The export through
+    1997-09-30 is scored as of 1997-09-30, with that day's purchases; the next export's
+    purchases of 1997-10-01 are then in the outcome's horizon, not in a day the scores
+    counted without having seen it (before: as of 10-01, and 10-01's buyers were neither)."""
+    from features.asof import EventSpan, cutoff_grid
+
+    september = [
+        ev("a", "1997-09-02", c.PURCHASE, 10.0, "a1"),
+        ev("b", "1997-09-30", c.PURCHASE, 20.0, "b1"),
+    ]
+    span = EventSpan(*(pd.Timestamp(d, tz="UTC") for d in ("1997-09-02", "1997-09-30")))
+    today = span.latest_cutoff
+    assert today == pd.Timestamp("1997-09-30", tz="UTC")
+    assert cutoff_grid(span.first, span.last, "7D")[-1] == today
+    seen = compute_features(frame(september), [today], windows=[7])
+    assert dict(zip(seen[c.USER_ID], seen["orders_total"], strict=True)) == {"a": 1, "b": 1}
+    october = [
+        *september,
+        ev("a", "1997-10-01", c.PURCHASE, 15.0, "a2"),
+        ev("c", "1997-10-30", c.PURCHASE, 5.0, "c1"),  # the horizon has matured
+    ]
+    outcome = compute_labels(frame(october), [today], LabelSpec("churn", 30), every_known_user=True)
+    assert dict(zip(outcome[c.USER_ID], outcome[LABEL], strict=True)) == {"a": 0, "b": 1}
+    # A log with times: today is still the midnight after its last event.
+    timed = EventSpan(span.first, pd.Timestamp("1997-09-30 14:00", tz="UTC"))
+    assert timed.latest_cutoff == pd.Timestamp("1997-10-01", tz="UTC")
+
+
 def test_auto_conversion_target_follows_the_data(events: pd.DataFrame) -> None:
     from features.labels import conversion_target_of, label_spec
     from lifecycle.settings import LabelSettings
