@@ -457,6 +457,33 @@ def dataset_event_types(dataset_dir: Path) -> dict[str, str]:
     return {}
 
 
+# How a dataset's files were read, recorded with each batch (``ingest_events``' read_as)
+# and read by an append that is not told otherwise, so that a month appended by `refresh`
+# is read as the first file was: repeats kept, a count-only log's amount, negative amounts.
+READ_OPTIONS = ("keep_repeats", "amount_default", "negative_is_refund")
+
+
+def read_as(mapping: Any, keep_repeats: bool, amount_default: float | None) -> dict[str, Any]:
+    """How an events file was read, recorded with its batch (``mapping``: its
+    ``ColumnMapping``): the zone of times without an offset, the map of the file's event
+    types and ``READ_OPTIONS``."""
+    return {
+        "timezone": mapping.timezone,
+        "event_types": mapping.event_types,
+        "keep_repeats": keep_repeats,
+        "amount_default": amount_default,
+        "negative_is_refund": mapping.negative_amount_is_refund,
+    }
+
+
+def dataset_read_options(dataset_dir: Path) -> dict[str, Any]:
+    """The last recorded value of each of ``READ_OPTIONS`` (absent: never recorded)."""
+    found: dict[str, Any] = {}
+    for batch in previous_batches(dataset_dir):
+        found.update({key: batch[key] for key in READ_OPTIONS if key in batch})
+    return found
+
+
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
     data = read_report(old_dir)
     if data is None:

@@ -254,7 +254,7 @@ def ingest_events(
         memory_limit,
         progress,
         csv,
-        read_as={"timezone": mapping.timezone, "event_types": mapping.event_types},
+        read_as=appending.read_as(mapping, keep_repeats, amount_default),
         users_csv=users_csv,
     )
 
@@ -454,8 +454,8 @@ def _finish_events(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows_added": reports["events"].rows_loaded,
             # how its file was read (the zone of times without an offset, the map of the
-            # file's event types): an append reads its file so too
-            **{key: value for key, value in (read_as or {}).items() if value},
+            # file's event types, appending.READ_OPTIONS): an append reads its file so too
+            **{key: value for key, value in (read_as or {}).items() if value not in (None, {})},
         },
     ]
     earlier = (read_report(appending_to) or {}) if appending_to else {}

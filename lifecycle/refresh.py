@@ -356,7 +356,12 @@ def _ingest(
     settings: Settings, files: Sequence[Path], users: Path | None, source: str | None
 ) -> dict[str, Any]:
     from features import adapters
-    from features.appending import NotAppendable, dataset_event_types, dataset_timezone
+    from features.appending import (
+        NotAppendable,
+        dataset_event_types,
+        dataset_read_options,
+        dataset_timezone,
+    )
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
     from features.importing import import_source
@@ -386,6 +391,7 @@ def _ingest(
             added.append({"file": str(path), **summary.to_dict()})
             said += summary.lines()[1:]
             continue
+        read = dataset_read_options(dataset_dir)  # repeats, amounts: as its files were read
         try:
             # its refusals name ingest's options: the one below says to append with ingest
             with command_options(None):
@@ -396,13 +402,15 @@ def _ingest(
                     mapping=ColumnMapping(
                         timezone=dataset_timezone(dataset_dir) or "UTC",
                         event_types=dataset_event_types(dataset_dir),  # read as before
+                        negative_amount_is_refund=bool(read.get("negative_is_refund")),
                     ),
                     users_path=users if index == len(files) - 1 else None,
                     erased=erased,
                     max_bad_fraction=settings.ingest.max_bad_fraction,
                     chunk_rows=settings.ingest.chunk_rows,
                     memory_limit=settings.ingest.memory_limit,
-                    keep_repeats=settings.ingest.keep_repeats,
+                    keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
+                    amount_default=read.get("amount_default"),
                     max_amount_ratio=settings.ingest.max_amount_ratio,
                     mode="append",
                 )

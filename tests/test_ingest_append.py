@@ -188,6 +188,37 @@ def test_keep_repeats_appends_a_new_copy_of_a_row_the_dataset_holds(
         assert resent["tables"]["events"]["rows_loaded"] == 0 and resent["totals"]["events"] == 6
 
 
+def test_an_append_reads_its_file_as_the_datasets_were_read(home: Path, tmp_path: Path) -> None:
+    """CDNOW-like: a count-only log of dates, ingested with --keep-repeats, --amount-default 1
+    and --negative-is-refund. `refresh` has none of these options and `ingest --append` was
+    not told them again: both dropped the next months' real repeats as duplicate_row (142
+    rows over nine months of CDNOW) and would quarantine every row of a log without amounts.
+    Now an append reads its file as the dataset's were, unless told otherwise."""
+    runner = CliRunner()
+    header = "user_id,event_time,event_type\n"
+    day = "u1,2025-01-03,purchase\n"
+    first = _write(tmp_path, "first.csv", header + "u2,2025-01-01,purchase\n" + day + day)
+    options = ("--keep-repeats", "--amount-default", "1", "--negative-is-refund")
+    assert _ingest(runner, str(first), *options)["tables"]["events"]["rows_loaded"] == 3
+    second = _write(tmp_path, "second.csv", header + "u3,2025-02-01,purchase\n" * 2)
+    report = _ingest(runner, str(second), "--append")["tables"]["events"]
+    assert report["rows_loaded"] == 2 and report["notes"]["repeats_kept"] == 1
+    assert report["notes"]["amount_defaulted"] == 2 and not report["reasons"]
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    third = _write(tmp_path, "third.csv", "user_id,event_time,event_type,amount\n"
+                   "u1,2025-03-01,purchase,\nu1,2025-03-01,purchase,\nu2,2025-03-02,purchase,-4\n")  # fmt: skip
+    step = refresh_ingest(settings, [third], None, None)
+    report = step["files"][0]["tables"]["events"]
+    assert report["rows_loaded"] == 3 and report["notes"]["repeats_kept"] == 1, report
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert len(events) == 8 and events[c.EVENT_TYPE].tolist()[-1] == c.REFUND  # -4 refunded
+    assert events[c.AMOUNT].tolist()[:7] == [1.0] * 7 and events[c.AMOUNT].iloc[-1] == 4.0
+    # Told otherwise, an append does otherwise: the repeat is held back.
+    fourth = _write(tmp_path, "fourth.csv", header + "u4,2025-04-01,purchase\n" * 2)
+    report = _ingest(runner, str(fourth), "--append", "--no-keep-repeats")["tables"]["events"]
+    assert report["reasons"] == {"duplicate_row": 1} and report["rows_loaded"] == 1
+
+
 def test_a_damaged_events_table_is_one_line_and_ingest_mends_it(home: Path, tmp_path: Path) -> None:
     """An events table that is no Parquet (a disk fault) ended `datasets`, `ingest --append`
     and `ingest` in Arrow's or DuckDB's traceback; each names it and the way back in one

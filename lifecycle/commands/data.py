@@ -295,7 +295,7 @@ def ingest(
     import math
 
     from features import contract as c
-    from features.appending import dataset_event_types, dataset_timezone
+    from features.appending import dataset_event_types, dataset_read_options, dataset_timezone
     from features.erasure_log import erased_users
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from features.reading import CsvFormat
@@ -317,6 +317,13 @@ def ingest(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--map-type") from None
     read_before = dataset_event_types(obj.settings.workspace.dataset_dir(named)) if append else {}
+    # an append not told otherwise reads its file as the dataset's were (repeats, amounts)
+    read = dataset_read_options(obj.settings.workspace.dataset_dir(named)) if append else {}
+    if keep_repeats is None:
+        keep_repeats = read.get("keep_repeats", obj.settings.ingest.keep_repeats)
+    if amount_default is None:
+        amount_default = read.get("amount_default")
+    negative_is_refund = negative_is_refund or bool(read.get("negative_is_refund"))
     if type_maps and append and event_types != read_before:  # one meaning of a type per dataset
         raise UserError(
             f"--map-type: dataset '{named}' reads the file's event types as "
@@ -380,7 +387,7 @@ def ingest(
         chunk_rows=obj.settings.ingest.chunk_rows,
         memory_limit=obj.settings.ingest.memory_limit,
         amount_default=amount_default,
-        keep_repeats=obj.settings.ingest.keep_repeats if keep_repeats is None else keep_repeats,
+        keep_repeats=keep_repeats,
         max_amount_ratio=obj.settings.ingest.max_amount_ratio,
         mode="append" if append else "replace" if replace else "guard",
         progress=obj.console.rows("validating"),
