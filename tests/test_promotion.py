@@ -126,6 +126,57 @@ def test_a_champion_that_learned_outcomes_of_the_earliest_test_cutoff_is_not_res
     assert "recorded on its test" not in verdict and f"champion v{champion.version} " in verdict
 
 
+def test_a_champion_level_within_noise_gives_way_to_the_model_of_fresher_data(
+    trained_copy: Path,
+) -> None:
+    """CDNOW, monthly refreshes: churn v1 of July stayed champion for nine months, each
+    challenger 0.0001-0.003 AUC behind on the same test rows, while v1's churn of every
+    one-time buyer reached 0.9999. Level within noise (the 95% paired bootstrap interval of
+    the difference reaches above zero), the challenger of fresher data replaces it; not
+    when it learned from the same data, nor when it is behind beyond noise."""
+    from training.evaluation import roc_auc
+    from training.promotion import gate_on_test
+
+    settings = load_settings(home=trained_copy, environ=NO_PLOTS)
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    current = ModelBundle.load(
+        registry.bundle_path(client, "demo-churn", champion.version, trained_copy.parent)
+    )
+    last = max(current.data_window["trained_on"]["cutoffs"])
+    horizon = pd.Timedelta(days=int(current.label["horizon_days"]))
+    features = pd.read_parquet(store_paths(settings).feature_table)
+    rows = features[features[AS_OF] == features[AS_OF].max()].head(600).copy()
+    rows[AS_OF] = pd.Timestamp(last, tz="UTC") + horizon + pd.Timedelta(days=7)  # re-scored
+    theirs = current.predict(rows)
+    rng = np.random.default_rng(0)
+    rows[LABEL] = (rng.random(len(rows)) < theirs).astype(int)  # outcomes as it foresees
+    level = theirs + rng.normal(0, 0.05, len(rows))  # the same ranking, a little noise
+    ours = roc_auc(rows[LABEL], level)
+    assert ours < roc_auc(rows[LABEL], theirs)  # behind on these rows, by noise
+    later = f"{pd.Timestamp(last) + pd.Timedelta(days=28):%Y-%m-%d}"
+
+    def judged(scores: np.ndarray, through: str) -> tuple[bool, str]:
+        return gate_on_test(
+            settings, client, "demo-churn", "churn", champion.version, rows,
+            {"auc": roc_auc(rows[LABEL], scores)}, scores={"lightgbm": scores},
+            trained_through=through,
+        )  # fmt: skip
+
+    won, verdict = judged(level, last)  # the same data: nothing fresher to prefer
+    assert not won and " does not beat " in verdict and "within noise" not in verdict
+    won, verdict = judged(rng.random(len(rows)), later)  # behind beyond noise
+    assert not won and "within noise" not in verdict, verdict
+    won, verdict = judged(level, later)
+    assert won, verdict
+    assert verdict.startswith(f"auc {ours:.4f} does not beat champion v{champion.version} ")
+    low, high = (float(x) for x in verdict.split("difference [")[1].split("]")[0].split(", "))
+    assert low < ours - roc_auc(rows[LABEL], theirs) < 0 < high
+    assert verdict.endswith("]): the model of the fresher data replaces it")
+    recorded = client.get_model_version("demo-churn", champion.version).tags[registry.GATE_TAG]
+    assert recorded == verdict  # `lifecycle models` shows why
+
+
 def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:
     settings = load_settings(home=trained_copy, environ={})
     done = promote(settings, "ltv", trained["ltv"].version, reason="rollback drill")
@@ -434,7 +485,7 @@ def test_a_baseline_that_replaces_a_label_free_champion_is_reported_as_the_champ
 
 
 def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
-    rule_won: tuple[Path, TrainResult], tmp_path: Path
+    rule_won: tuple[Path, TrainResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a rule learns without outcomes (its quintile edges, BG/NBD parameters, the means
     its reasons are centred on) comes from every user at the latest cutoff, the users it
@@ -462,9 +513,12 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     shared = {"trained_on_rows", "trained_on_cutoffs", "test_cutoffs", "feature_service"}
     assert shared <= set(rule_run) & set(model_run)
     # As champion, judged on test rows of a later training (a cutoff after its trained_on,
-    # before the users it was fitted on): those users' features cover what followed the
-    # rows, so the gate takes its recorded metric (it re-scored it, and kept the stale rule).
-    from training.promotion import gate_on_test
+    # before the users it was fitted on). A rule with something fitted to rank by (RFM's
+    # edges, on users whose features cover what followed the rows) is judged by its recorded
+    # metric; recency ranks by nothing fitted, so it is re-scored on the rows themselves (its
+    # recorded metric held a recency rule v4 of CDNOW over v6, the same rule, for a month).
+    from training.evaluation import roc_auc
+    from training.promotion import UNFITTED_RULES, gate_on_test
 
     promote(settings, "churn", weak.baseline.version, reason="test: a rule champion")
     between = sorted(
@@ -476,6 +530,14 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
         settings, client, "demo-churn", "churn", weak.version, rows, {"auc": 0.0}
     )
     recorded_on = deployed.data_window["evaluated_on"]["test_cutoff"]
+    assert rule.kind in UNFITTED_RULES  # the stump loses to recency on the demo
+    rescored = roc_auc(rows[LABEL], deployed.predict(rows))
+    assert f"champion v{weak.baseline.version} {rescored:.4f} on test" in verdict, verdict
+    assert "recorded on its test" not in verdict
+    monkeypatch.setattr("training.promotion.UNFITTED_RULES", frozenset())  # as if fitted
+    _, verdict = gate_on_test(
+        settings, client, "demo-churn", "churn", weak.version, rows, {"auc": 0.0}
+    )
     assert (
         f"champion v{weak.baseline.version} {deployed.metrics['auc']:.4f} "
         f"(recorded on its test {recorded_on}) on test {between[0]:%Y-%m-%d}"

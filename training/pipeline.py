@@ -427,17 +427,14 @@ def train_task(
         settings, mlflow_client, name, task, bundle, training, parts, scores, metrics, split, specs
     )
     progress(f"{task}: registered {name} version {version}; checking the promotion gate")
+    rivals = {k: v for k, v in metrics.items() if k != "lightgbm"}
     promoted, verdict = gate_on_test(
-        settings,
-        mlflow_client,
-        name,
-        task,
-        version,
-        test,
-        metrics["lightgbm"],
-        baselines={k: v for k, v in metrics.items() if k != "lightgbm"},
+        *(settings, mlflow_client, name, task, version, test, metrics["lightgbm"]),
+        baselines=rivals,
         label=bundle.label,
         accept_definition_change=accept_definition_change,
+        scores=scores,
+        trained_through=max(bundle.data_window["trained_on"]["cutoffs"]),
     )
     compile_registered(settings, dataset, task, version)  # a new champion: served compiled
     result = TrainResult(

@@ -101,6 +101,8 @@ class Recorded(float):
 
     on: str
     baseline: tuple[str, float] | None
+    older = False  # learned from data that ends before the challenger's (set by the gate)
+    through: pd.Timestamp | None = None  # the latest cutoff it learned from (or was fitted on)
 
     def __new__(cls, value: float, on: str, baseline: tuple[str, float] | None = None) -> Recorded:
         recorded = super().__new__(cls, value)
@@ -120,6 +122,47 @@ def recorded_baseline(
     found = {n: logged[f"{n}.{metric}"] for n in names or () if f"{n}.{metric}" in logged}
     found = {n: v for n, v in found.items() if np.isfinite(v)}
     return max(found.items(), key=lambda item: item[1]) if found else None
+
+
+class Rescored(float):
+    """A champion's metric re-scored on the challenger's test rows, with the 95% paired
+    bootstrap interval of the challenger's lead over it (``lead``; None where the metric has
+    no bootstrap): a lead whose interval reaches above zero is level within noise."""
+
+    lead: tuple[float, float] | None
+    older = False  # learned from data that ends before the challenger's (set by the gate)
+    through: pd.Timestamp | None = None  # the latest cutoff it learned from (or was fitted on)
+
+    def __new__(cls, value: float, lead: tuple[float, float] | None) -> Rescored:
+        rescored = super().__new__(cls, value)
+        rescored.lead = lead
+        return rescored
+
+
+# Gate metrics that rank: a served rule's monotone calibration leaves them as they are.
+RANK_METRICS = frozenset({"auc", "pr_auc", "normalized_gini", "spearman", "lift_top_decile"})
+# Rules whose ranking has nothing fitted (RFM's quintile edges are, on the users of a later
+# cutoff): re-scored on any test, like a model that ended before it.
+UNFITTED_RULES = frozenset({"recency_rule", "last_period_value"})
+LEAD_RESAMPLES = 1000
+
+
+def leads(
+    metric: str, y: np.ndarray, ours: np.ndarray, others: dict[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
+    """The 95% paired bootstrap interval of ``metric(ours) - metric(other)`` on the same rows,
+    per other; empty where the metric has no bootstrap here."""
+    from training import evaluation
+
+    of = {
+        "auc": evaluation.roc_auc,
+        "normalized_gini": evaluation.normalized_gini,
+        "spearman": evaluation.spearman,
+    }.get(metric)
+    if of is None or not others:
+        return {}
+    found = evaluation.paired_bootstrap(of, y, ours, others, resamples=LEAD_RESAMPLES, seed=0)
+    return {name: (d["low"], d["high"]) for name, d in found.items() if np.isfinite(d["high"])}
 
 
 @dataclass(frozen=True)
@@ -142,6 +185,7 @@ def gate(
     evidence: str = "",
     kind: str = "",
     baselines: dict[str, dict[str, float]] | None = None,
+    lead_over: Callable[[str], tuple[float, float] | None] = lambda baseline: None,
 ) -> tuple[bool, str]:
     """Make ``version`` champion if it beats the best of ``baselines`` (their metrics on the
     same evidence) and, when there is a champion, the champion's score
@@ -149,6 +193,12 @@ def gate(
     recorded on the champion's own earlier test (:class:`Recorded`) is of another period:
     where its run logged those baselines, the two are compared by how far each beats the
     best baseline on its own test, else by the metric itself.
+
+    Where the two are level within noise (the champion :class:`Rescored` on these rows, or
+    its recorded lead over the baseline within ``lead_over(best baseline)``, the interval of
+    the challenger's lead on its rows), the challenger, of fresher data, replaces it: a
+    months-old champion 0.0003 ahead on AUC served churn 0.9999 to every one-time buyer of
+    CDNOW. Not with ``training.min_improvement`` set, which asks for a lead.
 
     ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
     " on test 2025-06-01").
@@ -200,6 +250,7 @@ def gate(
             f"({weighed[1]:+.4f}; it recorded {theirs:.4f}){required}"
         )
         better, worse = ", more than ", ", not more than "
+        noise = lead_over(best)
     else:
         weighed = (ours, theirs)
         mine, _, their = compared(ours, theirs + margin, theirs)
@@ -207,8 +258,19 @@ def gate(
         own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
         said, better, worse = f"{kind}{metric} {mine}", " > ", " does not beat "
         against = f"champion v{champion.version} {their}{own}{required}{evidence}"
+        noise = theirs.lead if isinstance(theirs, Rescored) else None
+        if noise is not None:  # the lead over the champion itself, not a level to reach
+            noise = (noise[0] + weighed[1], noise[1] + weighed[1])
     if weighed[0] > weighed[1] + margin:
         reason = f"{said}{better}{against}"
+        registry.set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    if not margin and noise is not None and weighed[1] < noise[1] and theirs.older:
+        low, high = noise[0] - weighed[1], noise[1] - weighed[1]
+        reason = (
+            f"{said}{worse}{against}, but level within noise (95% interval of the difference "
+            f"[{low:+.4f}, {high:+.4f}]): the model of the fresher data replaces it"
+        )
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     return False, f"{said}{worse}{against}"
@@ -236,10 +298,17 @@ def gate_on_test(
     baselines: dict[str, dict[str, float]] | None = None,
     label: dict[str, Any] | None = None,
     accept_definition_change: str | None = None,
+    scores: dict[str, np.ndarray] | None = None,
+    trained_through: str | None = None,
 ) -> tuple[bool, str]:
     """Promote the challenger only if it beats the best of ``baselines`` and the champion
     on the same test rows; a champion that learned from those rows is judged by its
-    recorded out-of-time metric instead, against the baselines recorded with it.
+    recorded out-of-time metric instead, against the baselines recorded with it. With the
+    test ``scores`` (``lightgbm``: the challenger's, and each baseline's), a champion level
+    with it within noise gives way to it (:func:`gate`) when it learned from data that ends
+    before ``trained_through`` (the challenger's latest training cutoff). A served rule with
+    nothing fitted to rank by (recency) is re-scored on the test rows by a ranking gate
+    metric, wherever it was calibrated.
 
     A challenger whose ``label`` definition (horizon, target, lookback...) differs from the
     champion's is never promoted by its metric (the two predict different things); only
@@ -254,6 +323,12 @@ def gate_on_test(
         return False, refused
 
     def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
+        score = _champion_score(champion, metric)
+        if isinstance(score, Recorded | Rescored) and trained_through and score.through:
+            score.older = score.through < pd.Timestamp(trained_through, tz="UTC")
+        return score
+
+    def _champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -295,6 +370,9 @@ def gate_on_test(
         saw_outcomes = (trained and pd.Timestamp(max(trained), tz="UTC") + horizon > earliest) or (
             fitted and pd.Timestamp(fitted, tz="UTC") >= earliest
         )
+        rule = getattr(current.booster, "kind", None)  # a served rule (lifecycle.rules)
+        if rule in UNFITTED_RULES and metric in RANK_METRICS:
+            saw_outcomes = False  # nothing it ranks by was fitted; a ranking ignores calibration
         if saw_outcomes:
             if metric not in current.metrics:
                 return Unscored(
@@ -304,9 +382,26 @@ def gate_on_test(
                 )
             on = current.data_window.get("evaluated_on", {}).get("test_cutoff", "cutoff")
             level = recorded_baseline(mlflow_client, champion, metric, baselines)
-            return Recorded(float(current.metrics[metric]), on, level)
-        y = test[LABEL].to_numpy(dtype=float)
-        return metrics_of(task, y, {"lightgbm": current.predict(test)})["lightgbm"][metric]
+            found: Recorded | Rescored = Recorded(float(current.metrics[metric]), on, level)
+        else:
+            predicted = current.predict(test)
+            value = metrics_of(task, y, {"lightgbm": predicted})["lightgbm"][metric]
+            ours = (scores or {}).get("lightgbm")
+            lead = None if ours is None else leads(metric, y, ours, {"champion": predicted})
+            found = Rescored(value, (lead or {}).get("champion"))
+        ends = [pd.Timestamp(t, tz="UTC") for t in (*trained, *([fitted] if fitted else []))]
+        found.through = max(ends) if ends else None
+        return found
+
+    y = test[LABEL].to_numpy(dtype=float)
+
+    def lead_over(baseline: str) -> tuple[float, float] | None:
+        given = scores or {}
+        if "lightgbm" not in given or baseline not in given:
+            return None
+        metric = gate_metric_of(settings, task)
+        found = leads(metric, y, given["lightgbm"], {baseline: given[baseline]})
+        return found.get(baseline)
 
     promoted, verdict = gate(
         settings,
@@ -318,6 +413,7 @@ def gate_on_test(
         champion_score,
         evidence=f" on test {test_cutoff:%Y-%m-%d}",
         baselines=baselines,
+        lead_over=lead_over,
     )
     registry.record_gate(mlflow_client, name, version, verdict)
     return promoted, verdict
