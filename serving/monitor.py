@@ -230,7 +230,10 @@ def monitor(
     return MonitorResult(
         dataset=paths.dataset,
         current_as_of=f"{latest:%Y-%m-%d}",
-        reference_cutoffs={t: [f"{x:%Y-%m-%d}" for x in w] for t, w in references.items()},
+        # the cutoffs compared with: the table's, where its grid moved since training
+        reference_cutoffs={
+            t: [f"{x:%Y-%m-%d}" for x in readable.get(t, w)] for t, w in references.items()
+        },
         scores_as_of=scores_as_of,
         columns=columns,
         thresholds=limits,
@@ -472,13 +475,18 @@ def cutoffs_in_window(
     table_cutoffs: list[pd.Timestamp], window: list[pd.Timestamp]
 ) -> list[pd.Timestamp]:
     """The training window's own cutoffs while the feature table has each of them (before
-    its latest cutoff, the one compared with them); else the table's cutoffs from the
-    window's first to its last date (its grid moved with the data's end)."""
+    its latest cutoff, the one compared with them); else, its grid moved with the data's
+    end, the table's cutoff nearest each of them within the window's first to last date:
+    as many as the window's, not every weekly cutoff between (25 for 6 monthly ones on
+    CDNOW, with the weeks customers were acquired in: PSI twice what it was)."""
     latest = table_cutoffs[-1]
     present = set(table_cutoffs)
     if all(t in present and t < latest for t in window):
         return list(window)
-    return [t for t in table_cutoffs if window[0] <= t <= window[-1] and t < latest]
+    inside = [t for t in table_cutoffs if window[0] <= t <= window[-1] and t < latest]
+    if not inside:
+        return []
+    return sorted({min(inside, key=lambda c, t=t: (abs(c - t), c)) for t in window})
 
 
 def fitted_on_latest(
@@ -515,8 +523,8 @@ def rows_in_window(
     if inside != window:
         notes.append(
             f"{task}: the feature table's cutoffs moved since training (rebuilt from a new "
-            f"end of the data): the reference is its {len(inside)} cutoffs within the "
-            f"training window {span}"
+            f"end of the data): the reference is its {len(inside)} cutoff(s) nearest the "
+            f"training window's {len(window)} within {span}"
         )
     return inside
 

@@ -6,6 +6,7 @@ and a refusal when no champion has rows."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -59,14 +60,22 @@ def test_the_reference_is_the_rows_within_the_training_window(moved: Path) -> No
     stamps = pd.to_datetime(table[AS_OF], utc=True)
     latest = stamps.max()
 
-    def inside(task: str) -> set[pd.Timestamp]:  # the table's cutoffs in the window's dates
-        first, last = (
-            pd.Timestamp(t, tz="UTC")
-            for t in (result.reference_cutoffs[task][0], result.reference_cutoffs[task][-1])
-        )
-        return {t for t in stamps.unique() if first <= t <= last and t < latest}
-
     champions = load_champions(settings, "demo").bundles
+
+    grid = set(stamps.unique())
+
+    @functools.cache
+    def inside(task: str) -> set[pd.Timestamp]:  # the table's cutoffs nearest the window's
+        trained = champions[task].data_window["trained_on"]["cutoffs"][-6:]
+        first, last = (pd.Timestamp(t, tz="UTC") for t in (trained[0], trained[-1]))
+        used = {pd.Timestamp(t, tz="UTC") for t in result.reference_cutoffs[task]}
+        assert all(first <= t <= last and t < latest and t in grid for t in used)
+        assert len(used) == len(trained)  # as many as it trained on, not every week between
+        for t in (pd.Timestamp(d, tz="UTC") for d in trained):
+            nearest = min(used, key=lambda u, t=t: abs(u - t))
+            assert abs(nearest - t) < pd.Timedelta(days=7)  # within one step of the grid
+        return used
+
     features = [col for col in result.columns if col.source == "feature"]
     assert features
     for col in features:
@@ -76,7 +85,7 @@ def test_the_reference_is_the_rows_within_the_training_window(moved: Path) -> No
         assert 0 < expected < settings.monitor.max_rows  # every row read, not a sample
         assert col.reference_rows == expected, col.name
         assert col.current_rows == int((stamps == latest).sum())  # not those rows again
-    assert any("moved since training" in note for note in result.notes), result.notes
+    assert any("cutoff(s) nearest the training window's 6" in n for n in result.notes), result.notes
 
 
 def test_a_window_without_rows_is_a_refusal_naming_it(moved: Path) -> None:
