@@ -454,16 +454,18 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
         f"{task}: answered as 1 - churn (one event on a log of purchases, see `lifecycle "
         "models`): its champion staying leaves the served answers current"
         for task in sorted(answered)
+        if any(m["task"] == task and not m["champion"] for m in models)  # it stayed
     ]
     return {"models": models, "not_trained": done.refused, "lines": done.lines() + said}
 
 
-def answered_by_churn(settings: Settings) -> set[str]:
+def answered_by_churn(settings: Settings, dataset: str | None = None) -> set[str]:
     """The tasks whose answers the churn champion gives (``serving.scoring.Champions.kinds``:
     conversion of one-time buyers on a log of purchases), else none."""
     from serving.scoring import CHURN_COMPLEMENT, load_champions
 
-    return {t for t, kind in load_champions(settings).kinds.items() if kind == CHURN_COMPLEMENT}
+    kinds = load_champions(settings, dataset).kinds
+    return {t for t, kind in kinds.items() if kind == CHURN_COMPLEMENT}
 
 
 def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def monitor(
     cutoff (see the module's docstring)."""
     from features.store import store_paths
     from serving.monitor_sample import kept_features, kept_scores
-    from serving.scoring import load_champions
+    from serving.scoring import CHURN_COMPLEMENT, load_champions
 
     paths = store_paths(settings, dataset)
     require_events(settings, paths.dataset, "monitor")
@@ -126,6 +126,11 @@ def monitor(
         problems = "; ".join(champions.unavailable.values()) or "no models"
         raise MonitorError(f"no champion model to monitor: {problems}")
     windows = {task: _trained_cutoffs(task, b.data_window) for task, b in champions.bundles.items()}
+    # conversion answered as 1 - churn: its scores are churn's, of churn's window; the inputs
+    # of its own champion answer nothing and are not watched
+    by_churn = champions.kinds.get(tasks.CONVERSION.name) == CHURN_COMPLEMENT
+    if by_churn:
+        windows[tasks.CONVERSION.name] = windows[tasks.CHURN.name]
     recent = settings.monitor.reference_cutoffs
     references = {
         task: cutoffs[-recent:] if recent else cutoffs for task, cutoffs in windows.items()
@@ -154,7 +159,7 @@ def monitor(
     # -- inputs: each feature against the training cutoffs of the champions that read it
     readers: dict[str, list[str]] = {}
     for task, bundle in champions.bundles.items():
-        if task not in readable:
+        if task not in readable or (by_churn and task == tasks.CONVERSION.name):
             continue
         for name in bundle.feature_names:
             readers.setdefault(name, []).append(task)

@@ -110,6 +110,19 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     from lifecycle.refresh import answered_by_churn, everything_promoted
 
     assert answered_by_churn(settings) == {"conversion"}
+    # `models` says so beside the conversion champion, which answers nothing served (CDNOW:
+    # "conversion v9 (baseline rfm_score) [champion]" while every answer was 1 - churn v1)
+    churn_version, _ = _champion(settings, "churn", tmp_path / "churn-version")
+    listed = _cli(settings, "models")
+    assert listed.exit_code == 0, listed.output
+    assert (
+        f"  answers nothing served: conversion is served as 1 - churn v{churn_version} "
+        "(one event on a log of purchases)"
+    ) in listed.stdout.splitlines(), listed.stdout
+    rows = json.loads(_cli(settings, "--json", "models").stdout)["models"]
+    assert [r.get("answered_by") for r in rows if "champion" in r["aliases"]].count(
+        f"1 - churn v{churn_version}"
+    ) == 1
     held = {"task": "conversion", "champion": None, "served_by_churn": True}
     assert everything_promoted({"not_trained": {}, "models": [held]})
     assert not everything_promoted(

@@ -206,3 +206,29 @@ def test_customers_ageing_as_they_did_before_is_not_drift(trained_copy: Path) ->
     assert result.drifting == [] and not result.alerting
     code, text = _cli(trained_copy, "monitor")
     assert code == 0 and "no drift" in text and "before: the PSI of the same comparison" in text
+
+
+def test_conversion_answered_as_one_minus_churn_is_watched_on_churns_window(
+    trained_copy: Path,
+) -> None:
+    """On a log of purchases conversion is served as 1 - churn (``Champions.one_event``): its
+    drift reference followed the conversion champion, which answered nothing, so CDNOW's
+    collapse of 1 - churn read PSI 3.9 one month and "stable" the next, when a new rule
+    became conversion champion. Its window is churn's; its own champion's inputs are not
+    watched."""
+    from features.labels import ACTIVITY, PURCHASES
+    from serving.scoring import CHURN_COMPLEMENT
+
+    settings = load_settings(home=trained_copy, environ={})
+    champions = load_champions(settings, "demo")
+    churn, conversion = champions.bundles["churn"], champions.bundles["conversion"]
+    churn.data_window[ACTIVITY] = PURCHASES  # a log of purchases: one event
+    conversion.label.update(target="repeat_purchase", horizon_days=churn.label["horizon_days"])
+    assert champions.kinds["conversion"] == CHURN_COMPLEMENT
+    own = conversion.data_window["trained_on"]["cutoffs"]
+    conversion.data_window["trained_on"]["cutoffs"] = own[:3]  # another window than churn's
+    conversion.feature_names = [*conversion.feature_names, "only_conversion_reads_this"]
+    result = monitor(settings, champions=champions)
+    assert result.reference_cutoffs["conversion"] == result.reference_cutoffs["churn"]
+    watched = {col.name for col in result.columns if col.source == "feature"}
+    assert watched == set(churn.feature_names) | set(champions.bundles["ltv"].feature_names)

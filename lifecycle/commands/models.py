@@ -163,6 +163,7 @@ def models(obj: Context, dataset: str | None) -> None:
     from training.tracking import list_models
 
     rows = list_models(obj.settings, dataset)
+    answered = _answered_by_churn(obj, dataset, rows)
     lines = []
     for r in rows:
         headline = ", ".join(
@@ -189,9 +190,27 @@ def models(obj: Context, dataset: str | None) -> None:
         lines += [f"  {why}"] if why else []
         if r["promotion"] and r["gate"] and r["gate"] != r["promotion"]:  # promoted by hand
             lines.append(f"  the gate's verdict: {r['gate']}")  # kept beside the hand's reason
+        if "champion" in r["aliases"] and r["task"] in answered:
+            r["answered_by"] = answered[r["task"]]
+            lines.append(
+                f"  answers nothing served: {r['task']} is served as {answered[r['task']]} "
+                "(one event on a log of purchases)"
+            )
     if not rows:
         lines = [_no_models(obj, dataset or obj.settings.dataset)]
     obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows}, lines)
+
+
+def _answered_by_churn(
+    obj: Context, dataset: str | None, rows: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Task -> ``1 - churn vN`` for a task whose champion's answers churn's gives."""
+    from lifecycle.refresh import answered_by_churn
+
+    churn = [r["version"] for r in rows if r["task"] == "churn" and "champion" in r["aliases"]]
+    if not churn or not any(r["task"] == "conversion" for r in rows):
+        return {}
+    return {t: f"1 - churn v{churn[0]}" for t in answered_by_churn(obj.settings, dataset)}
 
 
 def _no_models(obj: Context, dataset: str) -> str:
