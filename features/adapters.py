@@ -80,7 +80,14 @@ def source_shaped_like(path: Path | str) -> str | None:
 
 
 def not_its_file(source: str) -> str:
-    """What to do with a file that lacks an adapter's columns (adapters take no --map)."""
+    """What to do with a file that lacks an adapter's columns (adapters take no --map): an
+    events file of another shape goes in with `ingest --map`; a snapshot or a campaign table
+    has no other way in (``ingest`` reads events), so its columns are renamed."""
+    if source != "online-retail":
+        return (
+            f"`lifecycle import {source}` reads that data set's own columns, and only it reads "
+            "such a table (`lifecycle ingest` reads events): rename the file's columns to them"
+        )
     return (
         f"`lifecycle import {source}` reads that data set's own file; a file of another shape "
         "goes in with `lifecycle ingest FILE --map CONTRACT=SOURCE`"

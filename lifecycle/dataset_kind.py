@@ -103,6 +103,20 @@ def require_events(settings: Settings, dataset: str, step: str, *, held: bool = 
         require_whole_tables(settings.workspace.dataset_dir(dataset))
 
 
+def require_kind(settings: Settings, dataset: str, kind: str, step: str) -> None:
+    """Refuse ``step``, which reads a ``kind`` dataset (a snapshot or a campaign table), on a
+    dataset the workspace does not hold or of another kind, naming what works on it."""
+    found = dataset_kind(settings, dataset)
+    if found is None:
+        require_dataset(settings, dataset, step)
+    if found not in (None, kind):
+        command = NOT_EVENTS[found][1] if found in NOT_EVENTS else "train"
+        raise UserError(
+            f"{step}: needs {what_it_is(kind)}, and '{dataset}' is {what_it_is(found)}; on it "
+            f"run `lifecycle {command} --dataset {dataset}`"
+        )
+
+
 def require_whole_tables(folder: Path) -> None:
     """Refuse an events or users table that is not a whole Parquet file (cut short by a full
     disk or a copy, overwritten): every reader of it failed with its own library's traceback.

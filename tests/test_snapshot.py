@@ -156,10 +156,42 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     assert str(registry.alias_version(client, "synth-churn", registry.CHALLENGER).version) == "2"
 
 
-def test_train_snapshot_refuses_a_dataset_without_a_snapshot(home: Path) -> None:
+def test_train_snapshot_refuses_a_dataset_without_a_snapshot(home: Path, tmp_path: Path) -> None:
     result = _invoke(home, "train-snapshot", "--dataset", "nothing")
     assert result.exit_code == 1
-    assert "dataset 'nothing' has no snapshot table" in result.stderr
+    assert "train-snapshot: no dataset 'nothing' in " in result.stderr
+    # A table of another kind names what works on it (it said "import one first, e.g.
+    # `lifecycle import telco-churn`" of a campaign table, and train-uplift of a snapshot
+    # "import one first (`lifecycle import hillstrom`)").
+    _snapshot_dataset(home, "telco", synthetic_snapshot(rows=300))
+    campaign = home / "datasets" / "mail"
+    campaign.mkdir(parents=True)
+    (campaign / "campaign.parquet").write_bytes(b"")  # known by its table's name
+    refused = _invoke(home, "train-snapshot", "--dataset", "mail")
+    assert (
+        refused.exit_code == 1
+        and (
+            "needs a snapshot table (one row a customer), and 'mail' is a campaign table "
+            "(treatment and outcomes); on it run `lifecycle train-uplift --dataset mail`"
+        )
+        in refused.stderr
+    )
+    refused = _invoke(home, "train-uplift", "--dataset", "telco")
+    assert (
+        refused.exit_code == 1
+        and (
+            "needs a campaign table (treatment and outcomes), and 'telco' is a snapshot table (one "
+            "row a customer); on it run `lifecycle train-snapshot --dataset telco`"
+        )
+        in refused.stderr
+    )
+    # The telco adapter's file with its label renamed: `ingest --map` cannot read a snapshot.
+    renamed = synthetic_snapshot(rows=50).rename(columns={"user_id": "customerID"})
+    renamed.to_csv(tmp_path / "renamed.csv", index=False)
+    imported = _invoke(home, "import", "telco-churn", str(tmp_path / "renamed.csv"))
+    assert imported.exit_code == 1 and "missing column 'Churn'" in imported.stderr
+    assert "`lifecycle ingest` reads events): rename the file's columns" in imported.stderr
+    assert "--map" not in imported.stderr
 
 
 @pytest.mark.real_data
@@ -263,7 +295,8 @@ def test_a_column_that_gives_the_label_away_is_named_and_not_promoted(
     without it; another label column is its own model, never `-churn`."""
     frame = synthetic_snapshot()
     frame["ChurnReason"] = np.where(frame[LABEL] == 1, "moved", "")
-    frame["vip"] = (frame["x2"] > 1).astype(int)  # a second 0/1 column, learned on its own
+    noise = np.random.default_rng(1).normal(0, 20, len(frame))
+    frame["vip"] = (frame["tenure"] + noise > 40).astype(int)  # a second 0/1 column
     _snapshot_dataset(home, "leaky", frame)
     done = _invoke(home, "--json", "train-snapshot", "--dataset", "leaky", "--folds", "3")
     assert done.exit_code == 0, done.output
@@ -284,6 +317,9 @@ def test_a_column_that_gives_the_label_away_is_named_and_not_promoted(
     assert other["model"] == "leaky-vip" and other["label"] == "vip"
     bundle = mlflow_bundle(home, "leaky-vip", tmp_path)
     assert LABEL not in bundle.feature_names and "vip" not in bundle.feature_names
+    listed = _invoke(home, "models", "--dataset", "leaky").stdout  # listed with its label
+    assert "leaky-vip v1 (lightgbm) [" in listed and "] 3-fold CV: auc " in listed, listed
+    assert "test None" not in listed
 
 
 def mlflow_bundle(home: Path, name: str, destination: Path) -> ModelBundle:

@@ -83,6 +83,9 @@ class SnapshotError(TrainingError):
 
 def load_snapshot(settings: Settings, dataset: str) -> pd.DataFrame:
     """The dataset's snapshot table, as written by ``lifecycle import telco-churn``."""
+    from lifecycle.dataset_kind import require_kind
+
+    require_kind(settings, dataset, "snapshot", "train-snapshot")
     path = settings.workspace.dataset_dir(dataset) / SNAPSHOT_FILE
     if not path.is_file():
         events = path.with_name(EVENTS_FILE).is_file()
@@ -437,7 +440,7 @@ def train_snapshot(
     summary = cv.summary()
     bundle.metrics = {k: v for k, v in summary[LIGHTGBM].items() if not k.endswith("_sd")}
     mlflow_client = registry.client(settings)
-    learned = "churn" if label == LABEL else re.sub(r"[^0-9A-Za-z_.-]+", "_", label)
+    learned = "churn" if label == LABEL else re.sub(r"[^0-9A-Za-z_.]+", "_", label)  # no '-'
     name = registry.model_name(dataset, learned)
     run_id, version = _log(settings, mlflow_client, name, bundle, frame, cv, window)
     progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")

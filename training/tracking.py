@@ -246,7 +246,16 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
 
     from lifecycle.uplift_model import UPLIFT_TASK
 
-    for task in (*tasks.names(), UPLIFT_TASK):
+    known = (*tasks.names(), UPLIFT_TASK)
+    prefix = registry.model_name(dataset, "")
+    try:  # and a snapshot's models of another label than churn (<dataset>-<label>)
+        found = mlflow_client.search_registered_models(f"name LIKE '{prefix}%'")
+    except MlflowException:
+        found = []
+    # a label's name has no '-' (training.snapshot): "eu-churn" is dataset shop-eu's churn
+    others = sorted({m.name.removeprefix(prefix) for m in found} - set(known))
+    others = [label for label in others if "-" not in label]
+    for task in (*known, *others):
         name = registry.model_name(dataset, task)
         try:
             aliases = mlflow_client.get_registered_model(name).aliases  # alias -> version
@@ -263,6 +272,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                         a for a, v in aliases.items() if str(v) == str(version.version)
                     ),
                     "test_cutoff": tags.get("test_cutoff"),
+                    "evaluation": tags.get("evaluation"),  # a snapshot's: "5-fold CV"
                     "kind": tags.get("kind", "lightgbm"),
                     "label_free": registry.is_label_free(version),
                     # learned at a shorter horizon than it serves (lifecycle.bridge)

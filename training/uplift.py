@@ -500,10 +500,12 @@ def train_uplift(
     """
     import mlflow
 
+    from lifecycle.dataset_kind import require_kind
     from training.tracking import experiment_for, start_training_run
 
     say = progress or (lambda _: None)
     if table is None:
+        require_kind(settings, dataset, "campaign", "train-uplift")
         campaign = read_campaign(settings.workspace.campaign_table(dataset), outcome, arm)
     else:
         if outcome not in OUTCOME_KINDS:

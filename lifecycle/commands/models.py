@@ -175,7 +175,8 @@ def models(obj: Context, dataset: str | None) -> None:
         kind = r["kind"] if r["kind"].startswith("lightgbm") else f"baseline {r['kind']}"
         if "learner" in r:  # uplift: versions of other outcomes or arms are not comparable
             kind = f"{r['learner']}, outcome {r['outcome']}, treated {r['treated']}"
-        tested = f"test {r['test_cutoff']}: {headline}"
+        tested = f"test {r['test_cutoff']}" if r["test_cutoff"] else r["evaluation"] or "tested"
+        tested = f"{tested}: {headline}"
         if r.get("learned_days"):
             tested = f"learned at {r['learned_days']} days, {tested}"
         if r["label_free"]:
