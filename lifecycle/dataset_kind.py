@@ -95,9 +95,18 @@ def require_events(settings: Settings, dataset: str, step: str, *, held: bool = 
         require_dataset(settings, dataset, step)
     if kind in NOT_EVENTS:
         what, command = NOT_EVENTS[kind]
+        listed = ""
+        if kind == "snapshot":  # what an operator of a snapshot reads instead of the lists
+            found = sorted(settings.workspace.scores_dir.glob(f"{dataset}-*-at-risk.csv"))
+            listed = (
+                "; its customers still with you, most likely to leave first by its champion, "
+                f"are in {', '.join(map(str, found))}"
+                if found
+                else ", whose champion ranks its customers still with you in scores/"
+            )
         raise NotEventsDataset(
             f"{step}: needs an events dataset, and '{dataset}' is {what}; on it run "
-            f"`lifecycle {command} --dataset {dataset}`"
+            f"`lifecycle {command} --dataset {dataset}`{listed}"
         )
     if kind == EVENTS:
         require_whole_tables(settings.workspace.dataset_dir(dataset))

@@ -150,10 +150,27 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     scored = model.predict(frame.drop(columns=["user_id", LABEL]).head(200))
     assert scored["score"].between(0, 1).all() and scored["score"].nunique() > 5
 
+    # The operator's list: the customers still with you (label 0), most likely to leave
+    # first, by out-of-fold probabilities (the final model learned every row's label);
+    # the scoring commands, which need events, name it.
+    listed = pd.read_csv(home / "scores" / "synth-churn-at-risk.csv", dtype={"user_id": str})
+    stayed = frame[frame[LABEL] == 0]
+    assert set(listed["user_id"]) == set(stayed["user_id"]) and len(listed) == len(stayed)
+    assert listed["probability"].is_monotonic_decreasing
+    assert listed["rank"].tolist() == list(range(1, len(listed) + 1))
+    folds = cross_validate(frame, folds=3, seed=settings.training.seed)
+    oof = pd.Series(folds.oof_probability, index=frame["user_id"])
+    assert np.allclose(listed["probability"], oof[listed["user_id"]].to_numpy())
+    refused = _invoke(home, "at-risk", "--dataset", "synth")
+    assert refused.exit_code == 1 and str(home / "scores" / "synth-churn-at-risk.csv") in (
+        refused.stderr
+    )
+
     again = _invoke(home, "train-snapshot", "--dataset", "synth", "--folds", "3")
     assert again.exit_code == 0, again.output
     assert "kept as challenger" in again.stdout and "does not beat champion v1" in again.stdout
     assert str(registry.alias_version(client, "synth-churn", registry.CHALLENGER).version) == "2"
+    assert (home / "scores" / "synth-churn-at-risk-v2.csv").is_file()  # the champion's stays
 
 
 def test_train_snapshot_refuses_a_dataset_without_a_snapshot(home: Path, tmp_path: Path) -> None:

@@ -17,9 +17,7 @@ is not promoted: such a column is written after the outcome.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +44,7 @@ from training.snapshot_baselines import (
     missing_rules,
     rule_scores,
 )
+from training.snapshot_outputs import log_run, write_at_risk
 
 SNAPSHOT_FILE = "snapshot.parquet"
 LIGHTGBM = "lightgbm"
@@ -340,6 +339,7 @@ class SnapshotResult:
     gate: str
     left_out: dict[str, int] = field(default_factory=dict)  # identifying column -> distinct values
     label: str = LABEL
+    at_risk: Path | None = None  # the customers still with you, most likely to leave first
 
     def _single_columns(self) -> str:
         chosen = pd.Series(self.cv.best_single).value_counts(sort=False)
@@ -381,6 +381,12 @@ class SnapshotResult:
             f"  no {rule}: the table has no '{column}' column"
             for rule, column in self.cv.missing_rules.items()
         ]
+        if self.at_risk is not None:
+            whose = "the champion's" if self.promoted else "this challenger's"
+            out.append(
+                f"  at risk ({whose}): the {self.cv.rows - self.cv.positives:,} customers with "
+                f"label 0, most likely first (out-of-fold probabilities): {self.at_risk}"
+            )
         return out + ([left_out_line(self.left_out, self.cv.rows)] if self.left_out else [])
 
 
@@ -442,7 +448,7 @@ def train_snapshot(
     mlflow_client = registry.client(settings)
     learned = "churn" if label == LABEL else re.sub(r"[^0-9A-Za-z_.]+", "_", label)  # no '-'
     name = registry.model_name(dataset, learned)
-    run_id, version = _log(settings, mlflow_client, name, bundle, frame, cv, window)
+    run_id, version = log_run(settings, mlflow_client, name, bundle, frame, cv, window)
     progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
     leak = cv.leak()
     if leak is not None:  # the gate would compare answers learned from the outcome itself
@@ -461,86 +467,10 @@ def train_snapshot(
         )
     registry.record_gate(mlflow_client, name, version, verdict)
     left_out = identifying_columns(frame, [n for n in frame if n not in (c.USER_ID, label)])
-    return SnapshotResult(dataset, name, version, run_id, cv, promoted, verdict, left_out, label)
-
-
-def _log(
-    settings: Settings,
-    mlflow_client: Any,
-    name: str,
-    bundle: ModelBundle,
-    frame: pd.DataFrame,
-    cv: CrossValidation,
-    window: dict[str, Any],
-) -> tuple[str, str]:
-    import mlflow
-
-    from training.models import importances
-    from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
-
-    summary = cv.summary()
-    y = frame[bundle.label["label_column"]].to_numpy(dtype=float)
-    with (
-        start_training_run(
-            experiment_for(settings, mlflow_client, name), "churn", window["dataset"]
-        ) as run,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        out = Path(tmp)
-        mlflow.log_params(
-            {
-                "task": "churn",
-                "source": "snapshot",
-                "feature_service": bundle.service,
-                "label": bundle.label["definition"],
-                "seed": cv.seed,
-                "folds": cv.folds,
-                "rows": cv.rows,
-                "num_boost_round": bundle.booster.current_iteration(),
-                "fold_best_iterations": ",".join(map(str, cv.best_iterations)),
-                "fingerprint": window["fingerprint"],
-                **hyperparameters(bundle, {bundle.task: SNAPSHOT_SPEC}),
-            }
-        )
-        for model, values in summary.items():
-            mlflow.log_metrics(
-                {f"{model}.cv_{k}": float(v) for k, v in values.items() if np.isfinite(v)}
-            )
-        scores = {LIGHTGBM: cv.oof_probability}
-        if settings.training.plots:
-            from training import plots  # matplotlib: imported only to draw
-
-            figures = {
-                "importance.png": plots.importance_plot(
-                    bundle.feature_names,
-                    importances(bundle).reindex(bundle.feature_names).to_numpy(),
-                ),
-                "calibration_oof.png": plots.calibration_plot(y, scores),
-                "gain_oof.png": plots.gain_plot(y, scores),
-            }
-            for filename, figure in figures.items():
-                plots.save(figure, out / filename)
-        evaluation.calibration_table(y, cv.oof_probability).to_csv(
-            out / "calibration_oof.csv", index=False
-        )
-        (out / "cv_metrics.json").write_text(
-            json.dumps(
-                {"summary": summary, "folds": cv.fold_metrics, BEST_SINGLE: cv.best_single},
-                indent=2,
-                default=float,
-            )
-        )
-        mlflow.log_artifacts(str(out), artifact_path="evaluation")
-        version = log_bundle(
-            mlflow_client,
-            name,
-            bundle,
-            frame,
-            out,
-            tags={"evaluation": f"{cv.folds}-fold CV", "fingerprint": window["fingerprint"]},
-            metrics=bundle.metrics,
-        )
-    return run.info.run_id, version
+    at_risk = write_at_risk(settings, name, version, frame, label, cv, promoted)
+    return SnapshotResult(
+        dataset, name, version, run_id, cv, promoted, verdict, left_out, label, at_risk
+    )
 
 
 def _gate(

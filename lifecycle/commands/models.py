@@ -342,6 +342,7 @@ def train_snapshot(
             "best_single_feature": result.cv.best_single,
             "leak": None if leak is None else {"column": leak[0], "cv_auc": leak[1]},
             "missing_rules": result.cv.missing_rules,
+            "at_risk": str(result.at_risk) if result.at_risk else None,
             "not_features": result.left_out,  # columns that identify people -> distinct values
         },
         result.lines(),

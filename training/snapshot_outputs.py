@@ -1,0 +1,129 @@
+"""What a snapshot training leaves besides the model: its MLflow run's parameters, metrics
+and evaluation files, and the ranked list of the customers still with you."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from training import evaluation
+from training.snapshot_baselines import BEST_SINGLE
+
+if TYPE_CHECKING:
+    from lifecycle.bundle import ModelBundle
+    from lifecycle.settings import Settings
+    from training.snapshot import CrossValidation
+
+
+def log_run(
+    settings: Settings,
+    mlflow_client: Any,
+    name: str,
+    bundle: ModelBundle,
+    frame: pd.DataFrame,
+    cv: CrossValidation,
+    window: dict[str, Any],
+) -> tuple[str, str]:
+    import mlflow
+
+    from training.models import importances
+    from training.snapshot import LIGHTGBM, SNAPSHOT_SPEC
+    from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
+
+    summary = cv.summary()
+    y = frame[bundle.label["label_column"]].to_numpy(dtype=float)
+    with (
+        start_training_run(
+            experiment_for(settings, mlflow_client, name), "churn", window["dataset"]
+        ) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        out = Path(tmp)
+        mlflow.log_params(
+            {
+                "task": "churn",
+                "source": "snapshot",
+                "feature_service": bundle.service,
+                "label": bundle.label["definition"],
+                "seed": cv.seed,
+                "folds": cv.folds,
+                "rows": cv.rows,
+                "num_boost_round": bundle.booster.current_iteration(),
+                "fold_best_iterations": ",".join(map(str, cv.best_iterations)),
+                "fingerprint": window["fingerprint"],
+                **hyperparameters(bundle, {bundle.task: SNAPSHOT_SPEC}),
+            }
+        )
+        for model, values in summary.items():
+            mlflow.log_metrics(
+                {f"{model}.cv_{k}": float(v) for k, v in values.items() if np.isfinite(v)}
+            )
+        scores = {LIGHTGBM: cv.oof_probability}
+        if settings.training.plots:
+            from training import plots  # matplotlib: imported only to draw
+
+            figures = {
+                "importance.png": plots.importance_plot(
+                    bundle.feature_names,
+                    importances(bundle).reindex(bundle.feature_names).to_numpy(),
+                ),
+                "calibration_oof.png": plots.calibration_plot(y, scores),
+                "gain_oof.png": plots.gain_plot(y, scores),
+            }
+            for filename, figure in figures.items():
+                plots.save(figure, out / filename)
+        evaluation.calibration_table(y, cv.oof_probability).to_csv(
+            out / "calibration_oof.csv", index=False
+        )
+        (out / "cv_metrics.json").write_text(
+            json.dumps(
+                {"summary": summary, "folds": cv.fold_metrics, BEST_SINGLE: cv.best_single},
+                indent=2,
+                default=float,
+            )
+        )
+        mlflow.log_artifacts(str(out), artifact_path="evaluation")
+        version = log_bundle(
+            mlflow_client,
+            name,
+            bundle,
+            frame,
+            out,
+            tags={"evaluation": f"{cv.folds}-fold CV", "fingerprint": window["fingerprint"]},
+            metrics=bundle.metrics,
+        )
+    return run.info.run_id, version
+
+
+def write_at_risk(
+    settings: Settings,
+    name: str,
+    version: str,
+    frame: pd.DataFrame,
+    label: str,
+    cv: CrossValidation,
+    promoted: bool,
+) -> Path:
+    """The customers whose label is 0 (still with you), the most likely to leave first, by
+    their out-of-fold probability: each scored by the fold model that never saw them, not
+    by the final model, which learned every row's label. The champion's is
+    ``scores/<model>-at-risk.csv`` (replaced when a version is promoted), a challenger's
+    ``scores/<model>-at-risk-vN.csv``."""
+    from lifecycle.storage import atomic_file
+
+    scored = pd.DataFrame(
+        {c.USER_ID: frame[c.USER_ID].to_numpy(), "probability": cv.oof_probability}
+    )[frame[label].to_numpy() == 0]
+    ranked = scored.sort_values(["probability", c.USER_ID], ascending=[False, True])
+    suffix = "" if promoted else f"-v{version}"
+    path = settings.workspace.scores_dir / f"{name}-at-risk{suffix}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as staging:
+        ranked.assign(rank=range(1, len(ranked) + 1)).to_csv(staging, index=False)
+    return path
