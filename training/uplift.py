@@ -40,8 +40,10 @@ from lifecycle.uplift_model import (
     campaign_population,
     encode_features,
 )
+from training.campaign_effect import ArmEffect, arm_effects, effect_lines
 from training.promotion import same_uplift_definition, uplift_definition_change
 from training.uplift_metrics import BOOTSTRAP_DRAWS, Comparison, compare_rankings, qini_coefficient
+from training.uplift_registry import log_uplift_bundle, uplift_champion
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -385,9 +387,11 @@ class Evaluation:
         r = t.random_auuc  # random targeting's AUUC is ATE / 2: its interval, doubled
         head = (
             f"uplift on {self.campaign.source}: outcome {self.campaign.outcome_name}, "
-            f"treated = {self.campaign.treatment['treated']}; split {self.split.sizes()}; "
+            f"treated = {self.campaign.treatment['treated']}; split "
+            + " / ".join(f"{n:,} {part}" for part, n in self.split.sizes().items())
+            + "; "
             f"test ATE {2 * r.value:+.5f} [{2 * r.low:+.5f}, {2 * r.high:+.5f}] (95%, the test "
-            "users only)"
+            "split only, which judges the learners: not the campaign's effect)"
         )
         rows = [head, f"{'ranking':<30}{'Qini [95% CI]':<34}{'AUUC [95% CI]':<34}Qini - response"]
         for name in (*self.fitted.bundles, RESPONSE):
@@ -458,10 +462,12 @@ class UpliftResult:
     version: str
     promoted: bool
     reason: str
+    effects: list[ArmEffect] = field(default_factory=list)  # the campaign's, on every row
 
     def to_dict(self) -> dict[str, Any]:
         e = self.evaluation
         return {
+            "campaign_effect": [effect.to_dict() for effect in self.effects],
             "model": self.model,
             "version": self.version,
             "learner": e.chosen,
@@ -476,6 +482,7 @@ class UpliftResult:
     def lines(self) -> list[str]:
         verdict = "champion" if self.promoted else "challenger only (not promoted)"
         return [
+            *effect_lines(self.effects, self.evaluation.campaign.source),
             *self.evaluation.lines(),
             f"{self.model} v{self.version} ({self.evaluation.chosen}): {verdict}: {self.reason}",
         ]
@@ -506,16 +513,19 @@ def train_uplift(
     say = progress or (lambda _: None)
     if table is None:
         require_kind(settings, dataset, "campaign", "train-uplift")
-        campaign = read_campaign(settings.workspace.campaign_table(dataset), outcome, arm)
+        path = settings.workspace.campaign_table(dataset)
+        campaign = read_campaign(path, outcome, arm)
+        effects = arm_effects(pd.read_parquet(path), list(OUTCOME_KINDS))
     else:
         if outcome not in OUTCOME_KINDS:
             raise UpliftInputError(
                 f"--outcome {outcome}: expected one of {', '.join(OUTCOME_KINDS)}"
             )
         campaign = campaign_from_frame(table, source or "campaign table", outcome, arm)
+        effects = arm_effects(table, [outcome])
     name = registry.model_name(dataset, UPLIFT_TASK)
     mlflow_client = registry.client(settings)
-    champion = _champion(mlflow_client, name)
+    champion = uplift_champion(mlflow_client, name)
     say(f"fitting {', '.join(LEARNERS)} and a response model on {len(campaign.outcome):,} rows")
     evaluation = evaluate(
         campaign, settings.training.seed, draws=draws, dataset=dataset, champion=champion
@@ -541,7 +551,7 @@ def train_uplift(
             }
         )
         mlflow.log_metrics({k: v for k, v in bundle.metrics.items() if np.isfinite(v)})
-        version = _log_uplift_bundle(mlflow_client, name, bundle, campaign, Path(tmp))
+        version = log_uplift_bundle(mlflow_client, name, bundle, campaign, Path(tmp))
     allowed, change = uplift_definition_change(
         champion, campaign.outcome_name, campaign.treatment, accept_definition_change
     )
@@ -549,47 +559,4 @@ def train_uplift(
     promote = evaluation.promote and allowed
     if promote:
         registry.set_champion(mlflow_client, name, version, reason)
-    return UpliftResult(evaluation, name, version, promote, reason)
-
-
-def _champion(mlflow_client: Any, name: str) -> UpliftBundle | None:
-    version = registry.alias_version(mlflow_client, name, registry.CHAMPION)
-    if version is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = registry.bundle_path(mlflow_client, name, version.version, Path(tmp))
-        return UpliftBundle.load(path)
-
-
-def _log_uplift_bundle(
-    mlflow_client: Any, name: str, bundle: UpliftBundle, campaign: Campaign, workdir: Path
-) -> str:
-    """Log the bundle as one pyfunc in the active run and register it as ``challenger``."""
-    from training.tracking import log_pyfunc
-
-    window = bundle.data_window
-    return log_pyfunc(
-        mlflow_client,
-        name,
-        bundle,
-        campaign.features,
-        workdir,
-        model_file="mlflow_uplift_model.py",
-        metadata={
-            "outcome": bundle.outcome,
-            "learner": bundle.learner,
-            "treatment": bundle.treatment,
-            "data_window": window,
-        },
-        tags={
-            "learner": bundle.learner,  # every learner is LightGBM ("kind" names a served baseline)
-            # `lifecycle models` shows this as the test set: no cutoff, a seeded random share
-            "test_cutoff": f"random {SPLIT_SHARES[2]:.0%} (seed {window['split_seed']})",
-            "outcome": bundle.outcome,
-            "treated": str(bundle.treatment["treated"]),
-        },
-        metrics={
-            key: bundle.metrics.get(f"{bundle.learner}.{key}")
-            for key in ("qini", "qini_low", "qini_high", "auuc", "qini_over_response_low")
-        },
-    )
+    return UpliftResult(evaluation, name, version, promote, reason, effects)
