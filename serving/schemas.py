@@ -165,6 +165,12 @@ class _UserScore(_Model):
         description="MBG/NBD expected purchases over the LTV horizon (churn horizon without an "
         "LTV model; null without a purchase)",
     )
+    features_missing: list[str] | None = Field(
+        None,
+        description="supplied: the models' inputs this row left out, each taken as unknown (as "
+        "a null, e.g. a non-buyer's purchase recency; the scores then rest on the others); "
+        "null otherwise",
+    )
     uplift: float | None = Field(
         None,
         description="with an uplift champion whose inputs the user has: the expected effect of "
@@ -300,7 +306,8 @@ DAYS_ORDER = (
 def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
     """The field at fault and what is expected, per ordering a row's features break: those
     of :data:`DAYS_ORDER`, a window's count or amount above a longer window's of the same
-    kind (``orders_30d`` above ``orders_90d``), and more active days than a window has."""
+    kind (``orders_30d`` above ``orders_90d``) or above its total (``orders_365d`` above
+    ``orders_total``), and more active days than a window has."""
     from itertools import pairwise
 
     values = {
@@ -312,6 +319,9 @@ def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str, Any]] = list(days_order)
     for kind, named in windows:
         pairs += [(short, long, (days, more)) for (days, short), (more, long) in pairwise(named)]
+        if f"{kind}_total" in values:  # the longest window is within all time
+            days, longest = named[-1]
+            pairs.append((longest, f"{kind}_total", f"the last {days} days are within all time"))
         if kind == "active_days":
             broken += [
                 (

@@ -431,9 +431,12 @@ class Scorer:
                 frame[name] = frame[name].astype("float64")
         matrix = FeatureMatrix.from_frame(state.layout, frame)
         rows = self._score_known(state, champions, matrix, "fresh")
-        return self._response(
+        answer = self._response(
             state, champions, wanted, [r.user_id for r in users], rows, "supplied", keys
         )
+        for row, user in zip(users, answer.users, strict=True):  # said, not silently unknown
+            user.features_missing = sorted(known - set(row.features))  # a null is given
+        return answer
 
     def _score_known(
         self, state: Loaded, champions: Champions, matrix: FeatureMatrix, reasons: ReasonsMode

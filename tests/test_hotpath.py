@@ -267,8 +267,11 @@ def test_supplied_features_score_through_the_same_matrix(scorer: Any, users: lis
     supplied = scorer.score_features(rows).users
     scored = scorer.score(users[:5], reasons="fresh").users
     for a, b in zip(supplied, scored, strict=True):
-        assert a.status == "supplied"
-        assert a.model_dump(exclude={"status"}) == b.model_dump(exclude={"status"})
+        assert a.status == "supplied" and a.features_missing == []  # every input given
+        assert a.model_dump(exclude={"status", "features_missing"}) == b.model_dump(
+            exclude={"status", "features_missing"}
+        )
+        assert b.features_missing is None  # said of supplied rows only
 
 
 def test_uplift_in_the_hot_path_equals_the_frame_path(scorer: Any, users: list[str]) -> None:

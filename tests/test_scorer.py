@@ -229,6 +229,9 @@ def test_score_features_refuses_days_that_contradict_each_other(scorer: Any) -> 
         ("first_purchase_age_days", {"first_purchase_age_days": 40, "tenure_days": 20}),
         ("orders_30d", {"orders_30d": 5, "orders_90d": 2}),  # a window holds the shorter one
         ("active_days_7d", {"active_days_7d": 9}),  # a week has 7 days
+        # a year's orders or revenue are within all time (trial: accepted with 200)
+        ("orders_365d", {"orders_365d": 6, "orders_total": 1}),
+        ("revenue_365d", {"revenue_365d": 615.0, "revenue_total": 10.0}),
     ]
     for field, features in cases:
         rows = [FeatureRow(user_id="fine", features={"recency_days": 3}),
@@ -241,9 +244,14 @@ def test_score_features_refuses_days_that_contradict_each_other(scorer: Any) -> 
         assert "expected at most" in error.value.message
     fine = {"recency_days": 3, "purchase_recency_days": 3, "first_purchase_age_days": 300,
             "tenure_days": 300, "orders_30d": 2, "orders_90d": 2, "revenue_30d": 0.1 + 0.2, "revenue_90d": 0.3,
-            "active_days_7d": 7}  # fmt: skip
+            "active_days_7d": 7, "orders_365d": 2, "orders_total": 2}  # fmt: skip
     answer = scorer.score_features([FeatureRow(user_id="ok", features=fine)])
     assert answer.users[0].status == "supplied"
+    # the inputs it left out are named, not silently taken as unknown (a row of tenure_days
+    # alone read as a scored user with churn 0.31)
+    missing = answer.users[0].features_missing
+    assert missing and not set(missing) & set(fine) and "orders_7d" in missing
+    assert missing == sorted(missing)
 
 
 def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
