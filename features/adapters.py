@@ -258,6 +258,10 @@ def online_retail_users(events: pd.DataFrame) -> pd.DataFrame:
 
 
 TELCO_NUMERIC = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")
+# How a table writes "no value" in a number column (pandas' NaN, R's NA, a spreadsheet's -):
+# kept as null like a blank, never a customer quarantined for it.
+NO_VALUE = frozenset({"na", "n/a", "nan", "null", "none", "-"})
+YES_NO = {"yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0}  # a flag spelt in words
 
 
 def telco_churn(
@@ -287,18 +291,23 @@ def telco_churn(
         label = label.fillna(number.where(number.isin((0, 1))))
         bad.flag(label.isna(), "invalid_label")
         snapshot[c.LABEL] = label.astype("Int8")
-        blank_total += int(is_blank(raw["TotalCharges"]).sum())
         for name in raw.columns:
             if name in ("customerID", "Churn"):
                 continue
             if name in TELCO_NUMERIC:
-                values = parse_amounts(raw[name])
+                words = raw[name].astype("string").str.strip().str.lower()
+                empty = is_blank(raw[name]) | words.isin(NO_VALUE).fillna(False)
+                values = parse_amounts(raw[name].mask(empty))
+                blank_total += int(empty.sum()) if name == "TotalCharges" else 0
+                if name == "SeniorCitizen":  # 0/1, or Yes/No as the other flags are written
+                    values = values.fillna(words.map(YES_NO).astype(float))
+                    bad.flag(values.notna() & ~values.isin((0.0, 1.0)), f"invalid_{name}")
                 # New customers (tenure 0) have no charges yet: blank is "none so far", kept as null.
-                invalid = values.isna() & ~is_blank(raw[name])
-                bad.flag(invalid, f"invalid_{name}")
+                bad.flag((values.isna() & ~empty) | (values < 0), f"invalid_{name}")
                 snapshot[name] = values
-            else:
-                snapshot[name] = text_column(raw, name, name, bad).str.strip()
+            else:  # a blank cell is no value, not a category of its own
+                text = text_column(raw, name, name, bad).str.strip()
+                snapshot[name] = text.mask(text == "")
         return snapshot, bad
 
     rules = TableRules(

@@ -105,12 +105,12 @@ class DatasetSummary:
             )
         for table, report in self.tables.items():
             reasons = ", ".join(f"{n:,} {r}" for r, n in report["reasons"].items())
-            erased = f", {report['rows_erased']:,} erased" if report.get("rows_erased") else ""
+            held = "" if self.unchanged else f", in {self.path / 'quarantine'}"
             out.append(
                 f"  {table}: {report['rows_loaded']:,} rows loaded of {report['rows_read']:,}, "
                 f"{report['rows_quarantined']:,} quarantined"
-                + (f" ({reasons})" if reasons else "")
-                + erased
+                + (f" ({reasons}{held})" if reasons else "")
+                + (f", {report['rows_erased']:,} erased" if report.get("rows_erased") else "")
             )
             notes = report.get("notes", {})
             if "amount_default" in notes:

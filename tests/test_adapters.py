@@ -91,6 +91,34 @@ def test_telco_snapshot_counts(shared_data: Path) -> None:
     assert frame["tenure"].between(0, 72).all()
 
 
+def test_a_telco_export_says_no_value_and_yes_no_as_people_write_them(tmp_path: Path) -> None:
+    """A trial's hand-made rows: 'NA' charges quarantined the customer while a blank was
+    kept, 'Yes' for SeniorCitizen quarantined them, a negative tenure was loaded and a blank
+    gender became a category ''. Now: no value is null, Yes/No a flag, a negative or a
+    flag of 2 quarantined with its reason."""
+    rows = [
+        "A1,Female,0,5,20,100,No",
+        "A2,,Yes,3,20,NA,Yes",  # no gender, a flag in words, charges not available
+        "A3,Male,0,-3,20,60,No",  # a negative tenure
+        "A4,Male,1,0,20, ,No",  # new: no charges yet
+        "A5,Male,2,4,20,80,No",  # a flag of 2
+        "A6,Male,No,4,20,-,No",
+    ]
+    path = tmp_path / "telco.csv"
+    header = "customerID,gender,SeniorCitizen,tenure,MonthlyCharges,TotalCharges,Churn"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    loaded = adapters.telco_churn(path)
+    frame = loaded.frame.set_index(c.USER_ID)
+    assert sorted(frame.index) == ["A1", "A2", "A4", "A6"]
+    assert loaded.report.reasons == {"invalid_tenure": 1, "invalid_SeniorCitizen": 1}
+    assert frame.loc["A2", "SeniorCitizen"] == 1.0 and frame.loc["A6", "SeniorCitizen"] == 0.0
+    assert frame["TotalCharges"].isna().tolist() == [False, True, True, True]
+    assert pd.isna(frame.loc["A2", "gender"]) and frame["gender"].dropna().tolist() == [
+        "Female", "Male", "Male"
+    ]  # fmt: skip
+    assert loaded.report.notes["total_charges_blank_kept_as_null"] == 3
+
+
 def test_hillstrom_campaign_counts(shared_data: Path) -> None:
     loaded = adapters.hillstrom(shared_data / adapters.HILLSTROM_FILE)
     frame = loaded.frame

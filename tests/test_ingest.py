@@ -124,8 +124,9 @@ def test_quarantined_comma_amounts_name_the_option_that_reads_them(
     )
     result = CliRunner().invoke(main, ["--quiet", "ingest", str(path)])
     assert result.exit_code == 0, result.output
+    held = Path(result.stdout.splitlines()[0].split(" at ", 1)[1]) / "quarantine"
     assert result.stdout.splitlines()[-3:] == [
-        "  events: 2 rows loaded of 3, 1 quarantined (1 ambiguous_amount)",
+        f"  events: 2 rows loaded of 3, 1 quarantined (1 ambiguous_amount, in {held})",
         "    1 ambiguous_amount rows (12,5 or 1,234: a decimal comma or a thousands separator): "
         "if the file writes decimals with a comma, --decimal-comma reads them",
         "    1 user with no row loaded (e.g. 'u1'): every row of theirs is in the quarantine "

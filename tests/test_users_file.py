@@ -285,8 +285,14 @@ def test_sign_ups_in_the_future_are_quarantined_as_future_events_are(
     result = CliRunner().invoke(main, ["ingest", str(events), "--users", str(users)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "  events: 3 rows loaded of 4, 1 quarantined (1 event_time_out_of_range)" in lines
-    assert "  users: 2 rows loaded of 4, 2 quarantined (2 signup_time_in_future)" in lines
+    held = home / "datasets" / "events" / "quarantine"  # where to look, said
+    assert (
+        f"  events: 3 rows loaded of 4, 1 quarantined (1 event_time_out_of_range, in {held})"
+        in (lines)
+    )
+    assert f"  users: 2 rows loaded of 4, 2 quarantined (2 signup_time_in_future, in {held})" in (
+        lines
+    )
     quarantine = pd.read_csv(home / "datasets" / "events" / "quarantine" / "users.csv", dtype=str)
     assert dict(zip(quarantine[c.SOURCE_ROW], quarantine[c.REASON], strict=True)) == {
         "3": "signup_time_in_future",
