@@ -184,24 +184,17 @@ def test_train_snapshot_refuses_a_dataset_without_a_snapshot(home: Path, tmp_pat
     campaign = home / "datasets" / "mail"
     campaign.mkdir(parents=True)
     (campaign / "campaign.parquet").write_bytes(b"")  # known by its table's name
-    refused = _invoke(home, "train-snapshot", "--dataset", "mail")
-    assert (
-        refused.exit_code == 1
-        and (
-            "needs a snapshot table (one row a customer), and 'mail' is a campaign table "
-            "(treatment and outcomes); on it run `lifecycle train-uplift --dataset mail`"
-        )
-        in refused.stderr
-    )
-    refused = _invoke(home, "train-uplift", "--dataset", "telco")
-    assert (
-        refused.exit_code == 1
-        and (
-            "needs a campaign table (treatment and outcomes), and 'telco' is a snapshot table (one "
-            "row a customer); on it run `lifecycle train-snapshot --dataset telco`"
-        )
-        in refused.stderr
-    )
+    kinds = (
+        ("train-snapshot", "mail", "needs a snapshot table (one row a customer), and 'mail' is "
+         "a campaign table (treatment and outcomes); on it run `lifecycle train-uplift "
+         "--dataset mail`"),
+        ("train-uplift", "telco", "needs a campaign table (treatment and outcomes), and 'telco' "
+         "is a snapshot table (one row a customer); on it run `lifecycle train-snapshot "
+         "--dataset telco`"),
+    )  # fmt: skip
+    for command, dataset, said in kinds:
+        refused = _invoke(home, command, "--dataset", dataset)
+        assert refused.exit_code == 1 and said in refused.stderr, refused.stderr
     # The telco adapter's file with its label renamed: `ingest --map` cannot read a snapshot.
     renamed = synthetic_snapshot(rows=50).rename(columns={"user_id": "customerID"})
     renamed.to_csv(tmp_path / "renamed.csv", index=False)
