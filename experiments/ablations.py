@@ -264,12 +264,7 @@ def run_variants(
         "bought": truth["bought"].eq(True).to_numpy(dtype=float),
         "value": truth["value"].fillna(0.0).to_numpy(dtype=float),
     }
-    metric_of = {
-        "auc": evaluation.roc_auc,
-        "p_alive_auc": evaluation.roc_auc,
-        "spearman": evaluation.spearman,
-        "normalized_gini": evaluation.normalized_gini,
-    }
+    metric_of = {**evaluation.BOOTSTRAPPED, "p_alive_auc": evaluation.roc_auc}
     customers = np.isfinite(current["p_alive"])
     if customers.any():
         variants[CURRENT]["metrics"]["p_alive_auc"] = metric_of["p_alive_auc"](

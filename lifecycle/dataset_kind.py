@@ -97,7 +97,8 @@ def require_events(settings: Settings, dataset: str, step: str, *, held: bool = 
         what, command = NOT_EVENTS[kind]
         listed = ""
         if kind == "snapshot":  # what an operator of a snapshot reads instead of the lists
-            found = sorted(settings.workspace.scores_dir.glob(f"{dataset}-*-at-risk.csv"))
+            champions = settings.workspace.snapshot_at_risk(f"{dataset}-*")
+            found = sorted(champions.parent.glob(champions.name))
             listed = (
                 "; its customers still with you, most likely to leave first by its champion, "
                 f"are in {', '.join(map(str, found))}"

@@ -191,12 +191,15 @@ def monitor(
         kept_at = comparison_path(
             settings, paths.dataset, [[f"{t:%Y-%m-%d}" for t in (*earlier, cutoffs[-1])], names]
         )
-        before = read_comparison(kept_at) or keep_comparison(
-            kept_at,
-            compare(
-                reference_features(settings, paths.dataset, earlier, names),
-                reference_features(settings, paths.dataset, cutoffs[-1:], names),
-            ),
+        before = (
+            read_comparison(kept_at)
+            or keep_comparison(
+                kept_at,
+                compare(  # read once: the comparison is what is kept, not its samples
+                    reference_features(settings, paths.dataset, earlier, names, keep=False),
+                    reference_features(settings, paths.dataset, cutoffs[-1:], names, keep=False),
+                ),
+            )
         )
         columns += [beyond_usual(a, b, limits) for a, b in zip(now, before, strict=True)]
     if unmirrored:
@@ -306,7 +309,7 @@ def _score_drift(
             kept_at,
             compare_frames(
                 reference_scores_at(
-                    settings, dataset, task.name, f"{key}-{before_at:%Y%m%d}", scoring, before_at
+                    settings, dataset, task.name, key, scoring, before_at, keep=False
                 ),
                 reference,
                 names,
@@ -386,15 +389,17 @@ def reference_scores_at(
     version: str,
     scoring: Champions,
     cutoff: pd.Timestamp,
+    *,
+    keep: bool = True,
 ) -> pd.DataFrame:
     """The champion's scores (its task's outputs) of a sample of the rows at ``cutoff`` (its
-    freshest training cutoff, or that one gap earlier): read from the workspace, or computed
-    once and kept there. ``scoring``: the task's champion (``Champions.subset``);
-    ``version`` names it (and a cutoff other than the freshest) in the file."""
+    freshest training cutoff): read from the workspace, or computed once and kept there
+    (``keep``; the rows one gap earlier are scored once, for a comparison that is kept).
+    ``scoring``: the task's champion (``Champions.subset``); ``version`` names it."""
     from serving.scoring import score_frame
 
     path = settings.workspace.drift_reference_scores(dataset, task, version)
-    if path.is_file():
+    if keep and path.is_file():
         return pd.read_parquet(path)
     table_path = settings.workspace.feature_table(dataset)
     rows = read_rows(table_path, [cutoff], None, limit=settings.monitor.max_rows)
@@ -406,15 +411,22 @@ def reference_scores_at(
         ]
     )
     reference = scored[[n for n in outputs if n in scored]].reset_index(drop=True)
-    _keep(path, reference)
+    if keep:
+        _keep(path, reference)
     return reference
 
 
 def reference_features(
-    settings: Settings, dataset: str, cutoffs: Sequence[pd.Timestamp], names: Sequence[str]
+    settings: Settings,
+    dataset: str,
+    cutoffs: Sequence[pd.Timestamp],
+    names: Sequence[str],
+    *,
+    keep: bool = True,
 ) -> pd.DataFrame:
     """The sample of these features at these training cutoffs: read from the workspace, or
-    read from the feature table once and kept (past cutoffs' rows do not change)."""
+    read from the feature table once and kept (past cutoffs' rows do not change; ``keep``
+    False: read for a comparison that is kept itself)."""
     import hashlib
 
     limit = settings.monitor.max_rows
@@ -423,9 +435,9 @@ def reference_features(
     path = settings.workspace.drift_reference_features(dataset, digest)
     if path.is_file():
         return pd.read_parquet(path)
-    table_path = settings.workspace.feature_table(dataset)
-    reference = read_rows(table_path, cutoffs, names, limit=limit)
-    _keep(path, reference)
+    reference = read_rows(settings.workspace.feature_table(dataset), cutoffs, names, limit=limit)
+    if keep:
+        _keep(path, reference)
     return reference
 
 

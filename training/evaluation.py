@@ -352,6 +352,12 @@ _RESAMPLED: dict[Callable[..., float], resampled.Draws] = {
     spearman: resampled.spearman_draws,
     normalized_gini: resampled.gini_draws,
 }
+# Those metrics by the names the metric dicts give them (a paired difference of a gate metric)
+BOOTSTRAPPED: dict[str, Callable[..., float]] = {
+    "auc": roc_auc,
+    "spearman": spearman,
+    "normalized_gini": normalized_gini,
+}
 
 
 def paired_bootstrap(

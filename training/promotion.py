@@ -102,7 +102,6 @@ class Recorded(float):
     on: str
     baseline: tuple[str, float] | None
     older = False  # learned from data that ends before the challenger's (set by the gate)
-    through: pd.Timestamp | None = None  # the latest cutoff it learned from (or was fitted on)
 
     def __new__(cls, value: float, on: str, baseline: tuple[str, float] | None = None) -> Recorded:
         recorded = super().__new__(cls, value)
@@ -131,7 +130,6 @@ class Rescored(float):
 
     lead: tuple[float, float] | None
     older = False  # learned from data that ends before the challenger's (set by the gate)
-    through: pd.Timestamp | None = None  # the latest cutoff it learned from (or was fitted on)
 
     def __new__(cls, value: float, lead: tuple[float, float] | None) -> Rescored:
         rescored = super().__new__(cls, value)
@@ -154,11 +152,7 @@ def leads(
     per other; empty where the metric has no bootstrap here."""
     from training import evaluation
 
-    of = {
-        "auc": evaluation.roc_auc,
-        "normalized_gini": evaluation.normalized_gini,
-        "spearman": evaluation.spearman,
-    }.get(metric)
+    of = evaluation.BOOTSTRAPPED.get(metric)
     if of is None or not others:
         return {}
     found = evaluation.paired_bootstrap(of, y, ours, others, resamples=LEAD_RESAMPLES, seed=0)
@@ -250,7 +244,7 @@ def gate(
             f"({weighed[1]:+.4f}; it recorded {theirs:.4f}){required}"
         )
         better, worse = ", more than ", ", not more than "
-        noise = lead_over(best)
+        noise = lead_over(best) if theirs.older and not margin else None  # only where it counts
     else:
         weighed = (ours, theirs)
         mine, _, their = compared(ours, theirs + margin, theirs)
@@ -323,12 +317,6 @@ def gate_on_test(
         return False, refused
 
     def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
-        score = _champion_score(champion, metric)
-        if isinstance(score, Recorded | Rescored) and trained_through and score.through:
-            score.older = score.through < pd.Timestamp(trained_through, tz="UTC")
-        return score
-
-    def _champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -373,6 +361,11 @@ def gate_on_test(
         rule = getattr(current.booster, "kind", None)  # a served rule (lifecycle.rules)
         if rule in UNFITTED_RULES and metric in RANK_METRICS:
             saw_outcomes = False  # nothing it ranks by was fitted; a ranking ignores calibration
+        # learned from data that ends before the challenger's: level within noise, it gives way
+        ends = [pd.Timestamp(t, tz="UTC") for t in (*trained, *([fitted] if fitted else []))]
+        older = bool(ends and trained_through) and max(ends) < pd.Timestamp(
+            trained_through, tz="UTC"
+        )
         if saw_outcomes:
             if metric not in current.metrics:
                 return Unscored(
@@ -387,10 +380,14 @@ def gate_on_test(
             predicted = current.predict(test)
             value = metrics_of(task, y, {"lightgbm": predicted})["lightgbm"][metric]
             ours = (scores or {}).get("lightgbm")
-            lead = None if ours is None else leads(metric, y, ours, {"champion": predicted})
-            found = Rescored(value, (lead or {}).get("champion"))
-        ends = [pd.Timestamp(t, tz="UTC") for t in (*trained, *([fitted] if fitted else []))]
-        found.through = max(ends) if ends else None
+            # the bootstrap only where a level verdict could promote (a champion of older data)
+            lead = (
+                leads(metric, y, ours, {"champion": predicted})
+                if ours is not None and older
+                else {}
+            )
+            found = Rescored(value, lead.get("champion"))
+        found.older = older
         return found
 
     y = test[LABEL].to_numpy(dtype=float)

@@ -290,7 +290,7 @@ def cross_validate(
         best_iterations=best_iterations,
         fold_of_row=fold_of_row,
         best_single=best_single,
-        missing_rules=missing_rules(frame[feature_names]),
+        missing_rules=missing_rules(feature_names),
     )
 
 
@@ -423,7 +423,8 @@ def train_snapshot(
         "task": "churn",
         "source": "snapshot",
         "label_column": label,
-        "definition": f"the snapshot table's '{label}' column (1 = churned)",
+        "definition": f"the snapshot table's '{label}' column"
+        + (" (1 = churned)" if label == LABEL else ""),
     }
     window = {
         "dataset": dataset,

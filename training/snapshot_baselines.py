@@ -21,17 +21,23 @@ class Rules:
     best_single: str | None = None
 
 
-def missing_rules(frame: pd.DataFrame) -> dict[str, str]:
-    """The named rules a table cannot give, and the column each lacks."""
-    return {rule: name for rule, name in RULE_COLUMNS.items() if find_column(frame, name) is None}
+def missing_rules(feature_names: list[str]) -> dict[str, str]:
+    """The named rules these inputs cannot give, and the column each lacks."""
+    return {
+        rule: name
+        for rule, name in RULE_COLUMNS.items()
+        if find_column(feature_names, name) is None
+    }
 
 
 def is_categorical(column: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(column)
 
 
-def find_column(frame: pd.DataFrame, name: str) -> str | None:
-    return next((col for col in frame.columns if str(col).lower() == name), None)
+def find_column(names: list[str], name: str) -> str | None:
+    """The one of ``names`` that is ``name`` in any case: a rule reads the model's inputs
+    only, never a column excluded from them."""
+    return next((col for col in names if str(col).lower() == name), None)
 
 
 def single_feature_score(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, name: str):
@@ -77,12 +83,12 @@ def rule_scores(
             best = (strength, name, sign * score_test)
     if best is not None:
         out[BEST_SINGLE] = best[2]
-    tenure = find_column(test, RULE_COLUMNS["tenure_rule"])
+    tenure = find_column(feature_names, RULE_COLUMNS["tenure_rule"])
     if tenure is not None:
         out["tenure_rule"] = (
             -pd.to_numeric(test[tenure], errors="coerce").fillna(0).to_numpy(dtype=float)
         )
-    contract = find_column(test, RULE_COLUMNS["contract_rule"])
+    contract = find_column(feature_names, RULE_COLUMNS["contract_rule"])
     if contract is not None:
         _, contract_rate = single_feature_score(train, y_train, test, contract)
         # Rates are < 1, so the contract order dominates and tenure only breaks ties.

@@ -121,8 +121,7 @@ def write_at_risk(
         {c.USER_ID: frame[c.USER_ID].to_numpy(), "probability": cv.oof_probability}
     )[frame[label].to_numpy() == 0]
     ranked = scored.sort_values(["probability", c.USER_ID], ascending=[False, True])
-    suffix = "" if promoted else f"-v{version}"
-    path = settings.workspace.scores_dir / f"{name}-at-risk{suffix}.csv"
+    path = settings.workspace.snapshot_at_risk(name, None if promoted else version)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as staging:
         ranked.assign(rank=range(1, len(ranked) + 1)).to_csv(staging, index=False)

@@ -101,15 +101,13 @@ class Campaign:
         )
 
 
-def read_campaign(path: Path, outcome: str, arm: str | None = None) -> Campaign:
-    """Read and check a campaign table; every problem is one :class:`UpliftInputError` line."""
-    if outcome not in OUTCOME_KINDS:
-        raise UpliftInputError(f"--outcome {outcome}: expected one of {', '.join(OUTCOME_KINDS)}")
+def read_campaign_table(path: Path) -> pd.DataFrame:
+    """A dataset's campaign table (:func:`campaign_from_frame` checks it), or one clear line."""
     if not path.is_file():
         raise UpliftInputError(
             f"no campaign table at {path}: import one first (`lifecycle import hillstrom`)"
         )
-    return campaign_from_frame(pd.read_parquet(path), str(path), outcome, arm)
+    return pd.read_parquet(path)
 
 
 def campaign_from_frame(
@@ -511,18 +509,15 @@ def train_uplift(
     from training.tracking import experiment_for, start_training_run
 
     say = progress or (lambda _: None)
-    if table is None:
+    if outcome not in OUTCOME_KINDS:
+        raise UpliftInputError(f"--outcome {outcome}: expected one of {', '.join(OUTCOME_KINDS)}")
+    outcomes = [outcome]  # a table of recorded campaigns has the asked one
+    if table is None:  # the dataset's own table, read once: the learners and the readout
         require_kind(settings, dataset, "campaign", "train-uplift")
         path = settings.workspace.campaign_table(dataset)
-        campaign = read_campaign(path, outcome, arm)
-        effects = arm_effects(pd.read_parquet(path), list(OUTCOME_KINDS))
-    else:
-        if outcome not in OUTCOME_KINDS:
-            raise UpliftInputError(
-                f"--outcome {outcome}: expected one of {', '.join(OUTCOME_KINDS)}"
-            )
-        campaign = campaign_from_frame(table, source or "campaign table", outcome, arm)
-        effects = arm_effects(table, [outcome])
+        table, source, outcomes = read_campaign_table(path), str(path), list(OUTCOME_KINDS)
+    campaign = campaign_from_frame(table, source or "campaign table", outcome, arm)
+    effects = arm_effects(table, outcomes)
     name = registry.model_name(dataset, UPLIFT_TASK)
     mlflow_client = registry.client(settings)
     champion = uplift_champion(mlflow_client, name)
