@@ -161,6 +161,27 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     folds = cross_validate(frame, folds=3, seed=settings.training.seed)
     oof = pd.Series(folds.oof_probability, index=frame["user_id"])
     assert np.allclose(listed["probability"], oof[listed["user_id"]].to_numpy())
+    # Each customer's reasons: the columns that raised their score the most in the fold
+    # model that scored them, strongest first, each with the customer's own value.
+    contributions = pd.DataFrame(folds.oof_contributions, columns=folds.feature_names)
+    contributions.index = frame["user_id"]
+    by_id = frame.set_index("user_id")
+    for user, text in zip(listed["user_id"], listed["reasons"].fillna(""), strict=True):
+        named = [reason.split(": ")[0] for reason in text.split("; ") if reason]
+        raised = contributions.loc[user].sort_values(ascending=False, kind="stable")
+        assert named == [n for n in raised.index[:3] if raised[n] > 0], (user, text)
+        for reason in text.split("; ") if text else []:
+            column, said = reason.split(": ")
+            value = by_id.at[user, column]
+            assert said == (
+                f"{value:,.0f}"
+                if column == "tenure"
+                else f"{value:,.4g}"
+                if column in ("x1", "x2")
+                else str(value)
+            ), (user, reason)
+    riskiest = listed.head(len(listed) // 10)["reasons"].str.split("; ").explode()
+    assert riskiest.str.startswith("colour").mean() < 0.1  # noise is seldom why (sign(x1 x2) is)
     refused = _invoke(home, "at-risk", "--dataset", "synth")
     assert refused.exit_code == 1 and str(home / "scores" / "synth-churn-at-risk.csv") in (
         refused.stderr

@@ -463,13 +463,41 @@ def local_trainer(
     return booster_for
 
 
+# What one isotonic step's rate is pulled toward the overall rate by, in rows: a step of
+# few rows, all churned or none, is no evidence of a certainty (0 or 1).
+STEP_PRIOR_ROWS = 1.0
+
+
+def _shrunk_steps(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic regression's steps (both ends of each, as sklearn keeps them), each step's
+    rate the posterior mean under a prior of ``STEP_PRIOR_ROWS`` rows at the overall rate,
+    then made monotone again (pooled, weighted by rows). Plain isotonic regression puts the
+    end steps at exactly 0 or 1 wherever a few rows at the extreme agree: telco's fold
+    calibrators gave 26 customers 0.996 (89% churned) and 328 customers 0.00003 (0.6%)."""
+    from sklearn.isotonic import IsotonicRegression, isotonic_regression
+
+    order = np.argsort(raw, kind="stable")
+    xs, ys = raw[order], y[order]
+    fitted = IsotonicRegression(out_of_bounds="clip").fit(xs, ys).predict(xs)
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+    rows = np.diff(np.r_[starts, len(xs)])
+    hits = np.add.reduceat(ys, starts)
+    shrunk = (hits + STEP_PRIOR_ROWS * ys.mean()) / (rows + STEP_PRIOR_ROWS)
+    shrunk = isotonic_regression(shrunk, sample_weight=rows)
+    lows, highs = xs[starts], xs[np.r_[starts[1:], len(xs)] - 1]
+    x = np.column_stack([lows, highs]).ravel()
+    steps = np.repeat(shrunk, 2)
+    keep = np.r_[True, np.diff(x) > 0]  # a step of one raw value is one point
+    return x[keep], steps[keep]
+
+
 def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:
-    """Isotonic regression of the outcome on the raw score, with Platt scaling to break ties."""
-    from sklearn.isotonic import IsotonicRegression
+    """Isotonic regression of the outcome on the raw score (its steps shrunk toward the
+    overall rate by ``STEP_PRIOR_ROWS``), with Platt scaling to break ties."""
     from sklearn.linear_model import LogisticRegression
 
     raw = np.asarray(raw, dtype="float64")
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+    x, steps = _shrunk_steps(raw, np.asarray(y, dtype="float64"))
     probability = bool(raw.min(initial=0.0) >= 0.0 and raw.max(initial=0.0) <= 1.0)
     linked = logit(raw) if probability else raw
     # on a standard scale, so that the fit does not depend on the score's units
@@ -482,8 +510,8 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> Calibrator:
     if not slope > 0:  # the score ranks the other way here: ties still follow its order
         slope, intercept = 1.0 / spread, -center / spread
     return Calibrator(
-        x=[float(v) for v in iso.X_thresholds_],
-        y=[float(v) for v in iso.y_thresholds_],
+        x=[float(v) for v in x],
+        y=[float(v) for v in steps],
         slope=slope,
         intercept=intercept,
         link="logit" if probability else "identity",

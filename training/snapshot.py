@@ -185,6 +185,8 @@ class CrossValidation:
     fold_metrics: dict[str, list[dict[str, float]]]  # model -> one metrics dict per fold
     oof_raw: np.ndarray  # LightGBM raw score of every row from the fold that held it out
     oof_probability: np.ndarray  # calibrated fold probabilities, same rows
+    oof_contributions: np.ndarray  # rows x features: that fold model's SHAP values (raw score)
+    feature_names: list[str]
     best_iterations: list[int]
     fold_of_row: np.ndarray = field(repr=False)
     best_single: list[str] = field(default_factory=list)  # the column it was, fold by fold
@@ -242,6 +244,7 @@ def cross_validate(
     fold_metrics: dict[str, list[dict[str, float]]] = {}
     oof_raw = np.zeros(len(rows))
     oof_probability = np.zeros(len(rows))
+    oof_contributions = np.zeros((len(rows), len(feature_names)))
     fold_of_row = np.zeros(len(rows), dtype=int)
     best_iterations, best_single = [], []
     for k, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(y)), y)):
@@ -265,7 +268,9 @@ def cross_validate(
         )
         best_iterations.append(int(bundle.booster.best_iteration))
         y_test = y[test_index]
-        oof_raw[test_index] = bundle.raw_score(bundle.matrix(test))
+        encoded = bundle.encode(test)
+        oof_raw[test_index] = bundle.raw_score_matrix(encoded)
+        oof_contributions[test_index] = bundle.contributions_matrix(encoded)
         oof_probability[test_index] = bundle.predict(test)
         fold_of_row[test_index] = k
         y_train = y[train_index]
@@ -287,6 +292,8 @@ def cross_validate(
         fold_metrics=ordered | fold_metrics,
         oof_raw=oof_raw,
         oof_probability=oof_probability,
+        oof_contributions=oof_contributions,
+        feature_names=feature_names,
         best_iterations=best_iterations,
         fold_of_row=fold_of_row,
         best_single=best_single,
@@ -344,7 +351,7 @@ class SnapshotResult:
     def _single_columns(self) -> str:
         chosen = pd.Series(self.cv.best_single).value_counts(sort=False)
         return "; the column: " + ", ".join(
-            name if count == self.cv.folds else f"{name} ({count} folds)"
+            name if count == self.cv.folds else f"{name} ({count} fold{'s' * (count != 1)})"
             for name, count in chosen.items()
         )
 

@@ -112,13 +112,18 @@ def write_at_risk(
 ) -> Path:
     """The customers whose label is 0 (still with you), the most likely to leave first, by
     their out-of-fold probability: each scored by the fold model that never saw them, not
-    by the final model, which learned every row's label. The champion's is
+    by the final model, which learned every row's label; with :func:`reasons` from the same
+    fold model. The champion's is
     ``scores/<model>-at-risk.csv`` (replaced when a version is promoted), a challenger's
     ``scores/<model>-at-risk-vN.csv``."""
     from lifecycle.storage import atomic_file
 
     scored = pd.DataFrame(
-        {c.USER_ID: frame[c.USER_ID].to_numpy(), "probability": cv.oof_probability}
+        {
+            c.USER_ID: frame[c.USER_ID].to_numpy(),
+            "probability": cv.oof_probability,
+            "reasons": reasons(frame, cv.feature_names, cv.oof_contributions),
+        }
     )[frame[label].to_numpy() == 0]
     ranked = scored.sort_values(["probability", c.USER_ID], ascending=[False, True])
     path = settings.workspace.snapshot_at_risk(name, None if promoted else version)
@@ -126,3 +131,33 @@ def write_at_risk(
     with atomic_file(path) as staging:
         ranked.assign(rank=range(1, len(ranked) + 1)).to_csv(staging, index=False)
     return path
+
+
+REASONS_TOP = 3
+
+
+def reasons(frame: pd.DataFrame, feature_names: list[str], contributions: np.ndarray) -> list[str]:
+    """Per row, the (at most ``REASONS_TOP``) columns that raised its churn score the most,
+    strongest first, each with the row's own value (``Contract: Month-to-month; tenure: 2``):
+    TreeSHAP contributions, so a column that lowered the score is never a reason."""
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :REASONS_TOP]
+    values = frame[feature_names]
+    return [
+        "; ".join(
+            f"{feature_names[j]}: {_value_text(values.iat[i, j])}"
+            for j in top
+            if contributions[i, j] > 0
+        )
+        for i, top in enumerate(order)
+    ]
+
+
+def _value_text(value: object) -> str:
+    """A table's value as an operator reads it: ``no value`` for a null, whole numbers
+    without a decimal point, others to 4 significant digits."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "no value"
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+        return f"{number:,.0f}" if number.is_integer() else f"{number:,.4g}"
+    return str(value)
