@@ -465,6 +465,22 @@ def _champions(settings: Settings, names: list[str]) -> list[str]:
         return [f"(the registry could not be read: {str(error).splitlines()[0]})"]
 
 
+def _retrain(settings: Settings, names: list[str]) -> str:
+    """How the champions are trained again: a snapshot's by `train-snapshot`, whose gate
+    keeps the champion of other rows until a promotion by hand."""
+    from lifecycle.dataset_kind import dataset_kind
+
+    snapshots = [name for name in names if dataset_kind(settings, name) == "snapshot"]
+    if not snapshots:
+        return RETRAIN
+    dataset = snapshots[0] if len(names) == 1 else "NAME"
+    return (
+        f"retrain with `lifecycle train-snapshot --dataset {dataset}`, then `lifecycle promote "
+        f"churn VERSION --dataset {dataset} --force --reason erasure`: the gate keeps a champion "
+        "cross-validated on other rows"
+    ) + ("" if len(snapshots) == len(names) else f"; an events dataset's: {RETRAIN}")
+
+
 # -- the command ----------------------------------------------------------------------------
 
 
@@ -553,7 +569,11 @@ def forget(
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
         record.champions = _champions(settings, names) if record.user_hashes else []
         learned = f"; serving champions that learned from the users: {', '.join(record.champions)}"
-        remedy = f"{learned} ({RETRAIN})" if record.champions else " (retrain to drop the users)"
+        remedy = (
+            f"{learned} ({_retrain(settings, names)})"
+            if record.champions
+            else (" (retrain to drop the users)")
+        )
         record.not_covered.append(
             f"trained models and MLflow run artifacts are not changed{remedy}"
         )

@@ -97,13 +97,15 @@ def require_events(settings: Settings, dataset: str, step: str, *, held: bool = 
         what, command = NOT_EVENTS[kind]
         listed = ""
         if kind == "snapshot":  # what an operator of a snapshot reads instead of the lists
-            champions = settings.workspace.snapshot_at_risk(f"{dataset}-*")
-            found = sorted(champions.parent.glob(champions.name))
+            from serving.snapshot_list import champion_list
+
+            found, _ = champion_list(settings, dataset)
             listed = (
-                "; its customers still with you, most likely to leave first by its champion, "
-                f"are in {', '.join(map(str, found))}"
+                "; its customers still with you, most likely to leave first by its champion: "
+                f"`lifecycle at-risk --dataset {dataset}` (the file: {found})"
                 if found
-                else ", whose champion ranks its customers still with you in scores/"
+                else ", whose champion ranks its customers still with you for `lifecycle "
+                f"at-risk --dataset {dataset}`"
             )
         raise NotEventsDataset(
             f"{step}: needs an events dataset, and '{dataset}' is {what}; on it run "

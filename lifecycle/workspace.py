@@ -119,10 +119,10 @@ class Workspace:
     def previous_scores(self) -> Path:
         return self.scores_dir / PREVIOUS_SCORES
 
-    def snapshot_at_risk(self, model: str, version: str | None = None) -> Path:
-        """A snapshot model's list to call (``training.snapshot_outputs.write_at_risk``): the
-        champion's, or a challenger ``version``'s; ``model`` ``<dataset>-*`` globs them."""
-        return self.scores_dir / f"{model}-at-risk{f'-v{version}' if version else ''}.csv"
+    def snapshot_at_risk(self, model: str, version: str) -> Path:
+        """A snapshot model version's list to call (``training.snapshot_outputs.write_at_risk``);
+        the champion's is its version's (``serving.snapshot_list.champion_list``)."""
+        return self.scores_dir / f"{model}-at-risk-v{version}.csv"
 
     @property
     def monitor_samples(self) -> tuple[Path, Path]:

@@ -63,6 +63,12 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
                 at, label, rows[change].map(lambda v, w=word: w(v) if pd.notna(v) else "-")
             )
             at += 1
+    context = {
+        "stage": "lifecycle_stage",
+        "segment": "segment",
+        "idle d": "days_since_last_activity",
+    }
+    shown = shown.drop(columns=[k for k, v in context.items() if v not in rows])  # a snapshot's
     header, *lines = shown.to_string(index=False).splitlines()
     reasons = rows.get("top_reasons", pd.Series("", index=rows.index)).fillna("").tolist()
     out = [header]

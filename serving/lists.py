@@ -439,7 +439,8 @@ def presentable(rows: pd.DataFrame, units: Units | None = None) -> pd.DataFrame:
     if units is not None:
         named = {k: units.value_name(k) for k in out.columns}
         out = out.rename(columns={k: v for k, v in named.items() if v != k and v not in out})
-        out["currency"] = units.currency
+        if units.money:
+            out["currency"] = units.currency
         for task in tasks.all_tasks():
             if task.name in units.horizon_days and any(o in out for o in task.outputs):
                 out[f"{task.name}_window_days"] = units.horizon_days[task.name]
@@ -486,7 +487,7 @@ def _write_xlsx(
     """The rows on a "list" sheet, what they mean on an "about" sheet."""
     notes = [("title", about.get("title", ""))]
     if units is not None:
-        notes += [("currency of money columns", units.currency)]
+        notes += [("currency of money columns", units.currency)] if units.money else []
         notes += [(f"{task} window", text) for task, text in units.windows.items()]
     with pd.ExcelWriter(path, engine="openpyxl") as book:
         table.to_excel(book, sheet_name="list", index=False)

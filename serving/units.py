@@ -38,6 +38,7 @@ class Units:
     horizon_days: dict[str, int] = field(default_factory=dict)  # task -> window in days
     # A log without amounts (ingested with --amount-default N): what each purchase counts
     purchase_counts: float | None = None
+    money: bool = True  # False: no column holds money (a snapshot's list)
 
     @property
     def currency(self) -> str:
@@ -89,12 +90,13 @@ class Units:
         champion's horizon, else churn's)."""
         days = self.horizon_days.get(tasks.LTV.name, self.horizon_days.get(tasks.CHURN.name))
         outlook = [OUTLOOK.format(days=days)] if days else []
-        return "; ".join([self.amounts, *self.windows.values(), *outlook])
+        amounts = [self.amounts] if self.money else []
+        return "; ".join([*amounts, *self.windows.values(), *outlook])
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "currency": self.currency,
-            "amounts": self.amounts,
+            "currency": self.currency if self.money else None,
+            "amounts": self.amounts if self.money else None,
             "windows": self.windows,
             "horizon_days": self.horizon_days,
         }

@@ -122,7 +122,7 @@ def test_a_server_on_a_snapshot_says_what_it_is_not_to_apply_features(imported: 
     assert scorer.error.startswith("serve: needs an events dataset, and 'telco_churn' is a")
     assert "on it run `lifecycle train-snapshot --dataset telco_churn`, whose champion ranks" in (
         scorer.error
-    )  # and where its list is, once trained (scores/telco_churn-churn-at-risk.csv)
+    )  # and, once trained, the at-risk list of its champion
 
 
 def test_serve_of_a_dataset_the_workspace_does_not_hold_names_the_ones_it_does(

@@ -16,6 +16,7 @@ from lifecycle import registry
 from lifecycle.bundle import ModelBundle
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
+from serving.lists import control_flags
 from training.snapshot import (
     LIGHTGBM,
     LOGISTIC,
@@ -151,9 +152,8 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     assert scored["score"].between(0, 1).all() and scored["score"].nunique() > 5
 
     # The operator's list: the customers still with you (label 0), most likely to leave
-    # first, by out-of-fold probabilities (the final model learned every row's label);
-    # the scoring commands, which need events, name it.
-    listed = pd.read_csv(home / "scores" / "synth-churn-at-risk.csv", dtype={"user_id": str})
+    # first, by out-of-fold probabilities (the final model learned every row's label).
+    listed = pd.read_csv(home / "scores" / "synth-churn-at-risk-v1.csv", dtype={"user_id": str})
     stayed = frame[frame[LABEL] == 0]
     assert set(listed["user_id"]) == set(stayed["user_id"]) and len(listed) == len(stayed)
     assert listed["probability"].is_monotonic_decreasing
@@ -182,16 +182,75 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
             ), (user, reason)
     riskiest = listed.head(len(listed) // 10)["reasons"].str.split("; ").explode()
     assert riskiest.str.startswith("colour").mean() < 0.1  # noise is seldom why (sign(x1 x2) is)
-    refused = _invoke(home, "at-risk", "--dataset", "synth")
-    assert refused.exit_code == 1 and str(home / "scores" / "synth-churn-at-risk.csv") in (
-        refused.stderr
+    # `at-risk` lists it as an events list: ranked, control flags, the customers' values
+    # withheld from the reasons unless their column is allowed by name.
+    shown = json.loads(
+        _invoke(home, "--json", "at-risk", "--dataset", "synth", "--top", "20").stdout
     )
+    rows = pd.DataFrame(shown["rows"])
+    assert rows["user_id"].tolist() == listed["user_id"].head(20).tolist()
+    assert np.allclose(rows["churn_probability"], listed["probability"].head(20))
+    assert (
+        shown["scores"].endswith("synth-churn-at-risk-v1.csv")
+        and shown["units"]["currency"] is None
+    )
+    withheld = [
+        text.replace(": ", " (withheld)|").split("|")[0] for text in listed["reasons"].head(20)
+    ]
+    assert rows["top_reasons"].str.contains(": ").sum() == 0 and any(
+        "(withheld)" in t for t in rows["top_reasons"]
+    )
+    assert all(t.startswith(w) for t, w in zip(rows["top_reasons"], withheld, strict=True))
+    allowed = json.loads(
+        _invoke(
+            home,
+            "--json",
+            "at-risk",
+            "--dataset",
+            "synth",
+            "--top",
+            "20",
+            "--allow-column",
+            "Contract",
+        ).stdout
+    )["rows"]
+    for row, text in zip(allowed, listed["reasons"].head(20), strict=True):
+        assert row["Contract"] == by_id.at[row["user_id"], "Contract"]
+        contract = [r for r in text.split("; ") if r.startswith("Contract: ")]
+        assert [r for r in row["top_reasons"].split("; ") if r.startswith("Contract")] == contract
+    assert rows["control"].tolist() == list(control_flags(rows["user_id"], 0, 0.1))
+    for asked, said in (
+        (("--segment", "champions"), "no segment values"),
+        (("--rank-by", "ltv"), "rank by churn_probability"),
+    ):
+        refused = _invoke(home, "at-risk", "--dataset", "synth", *asked)
+        assert refused.exit_code == 1 and said in refused.stderr, refused.output
+    refused = _invoke(home, "score-all", "--dataset", "synth")  # needs events: names the list
+    assert "`lifecycle at-risk --dataset synth` (the file: " in refused.stderr, refused.output
 
     again = _invoke(home, "train-snapshot", "--dataset", "synth", "--folds", "3")
     assert again.exit_code == 0, again.output
     assert "kept as challenger" in again.stdout and "does not beat champion v1" in again.stdout
     assert str(registry.alias_version(client, "synth-churn", registry.CHALLENGER).version) == "2"
-    assert (home / "scores" / "synth-churn-at-risk-v2.csv").is_file()  # the champion's stays
+    assert (home / "scores" / "synth-churn-at-risk-v2.csv").is_file()
+    listing = _invoke(home, "--json", "at-risk", "--dataset", "synth", "--top", "1").stdout
+    assert json.loads(listing)["scores"].endswith("-v1.csv")  # the champion's, not the newest
+    promoted = _invoke(
+        home, "promote", "churn", "2", "--dataset", "synth", "--force", "--reason", "t"
+    )
+    assert promoted.exit_code == 0, promoted.output
+    listing = _invoke(home, "--json", "at-risk", "--dataset", "synth", "--top", "1").stdout
+    assert json.loads(listing)["scores"].endswith("-v2.csv")  # a promotion by hand lists its own
+
+    first = json.loads(listing)["rows"][0]["user_id"]
+    forgot = _invoke(home, "forget", first)
+    assert forgot.exit_code == 0, forgot.output
+    for version in ("1", "2"):
+        kept = pd.read_csv(home / "scores" / f"synth-churn-at-risk-v{version}.csv", dtype=str)
+        assert first not in set(kept["user_id"]) and len(kept) == len(listed) - 1
+    assert "retrain with `lifecycle train-snapshot --dataset synth`, then `lifecycle promote " in (
+        forgot.stdout
+    )
 
 
 def test_train_snapshot_refuses_a_dataset_without_a_snapshot(home: Path, tmp_path: Path) -> None:

@@ -393,6 +393,11 @@ class SnapshotResult:
             out.append(
                 f"  at risk ({whose}): the {self.cv.rows - self.cv.positives:,} customers with "
                 f"label 0, most likely first (out-of-fold probabilities): {self.at_risk}"
+                + (
+                    f"; `lifecycle at-risk --dataset {self.dataset}` lists it"
+                    if self.promoted and self.label == LABEL
+                    else ""
+                )
             )
         return out + ([left_out_line(self.left_out, self.cv.rows)] if self.left_out else [])
 
@@ -457,6 +462,7 @@ def train_snapshot(
     learned = "churn" if label == LABEL else re.sub(r"[^0-9A-Za-z_.]+", "_", label)  # no '-'
     name = registry.model_name(dataset, learned)
     run_id, version = log_run(settings, mlflow_client, name, bundle, frame, cv, window)
+    at_risk = write_at_risk(settings, name, version, frame, label, cv)  # before it can serve
     progress(f"{dataset}: registered {name} version {version}; checking the promotion gate")
     leak = cv.leak()
     if leak is not None:  # the gate would compare answers learned from the outcome itself
@@ -475,7 +481,6 @@ def train_snapshot(
         )
     registry.record_gate(mlflow_client, name, version, verdict)
     left_out = identifying_columns(frame, [n for n in frame if n not in (c.USER_ID, label)])
-    at_risk = write_at_risk(settings, name, version, frame, label, cv, promoted)
     return SnapshotResult(
         dataset, name, version, run_id, cv, promoted, verdict, left_out, label, at_risk
     )

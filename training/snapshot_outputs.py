@@ -108,14 +108,13 @@ def write_at_risk(
     frame: pd.DataFrame,
     label: str,
     cv: CrossValidation,
-    promoted: bool,
 ) -> Path:
     """The customers whose label is 0 (still with you), the most likely to leave first, by
     their out-of-fold probability: each scored by the fold model that never saw them, not
     by the final model, which learned every row's label; with :func:`reasons` from the same
-    fold model. The champion's is
-    ``scores/<model>-at-risk.csv`` (replaced when a version is promoted), a challenger's
-    ``scores/<model>-at-risk-vN.csv``."""
+    fold model. Each version's is ``scores/<model>-at-risk-vN.csv``; the champion's is the one
+    of the version its alias names (``serving.snapshot_list.champion_list``), so a promotion
+    by hand serves its list too."""
     from lifecycle.storage import atomic_file
 
     scored = pd.DataFrame(
@@ -126,7 +125,7 @@ def write_at_risk(
         }
     )[frame[label].to_numpy() == 0]
     ranked = scored.sort_values(["probability", c.USER_ID], ascending=[False, True])
-    path = settings.workspace.snapshot_at_risk(name, None if promoted else version)
+    path = settings.workspace.snapshot_at_risk(name, version)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as staging:
         ranked.assign(rank=range(1, len(ranked) + 1)).to_csv(staging, index=False)

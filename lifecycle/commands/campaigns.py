@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from lifecycle.cli import Context, changes_workspace, main, pass_context
-from lifecycle.commands.lists import ListRequest, _emit_list, _list_options
+from lifecycle.commands.list_output import ListRequest, emit_list, list_options
 
 
 @main.group()
@@ -47,7 +47,7 @@ def campaign() -> None:
     show_default=True,
     help="Without --from-list: what ranks the at-risk list.",
 )
-@_list_options
+@list_options
 @changes_workspace
 @pass_context
 def start(
@@ -132,7 +132,7 @@ def start(
         lines += [f"note: {note}" for note in info["notes"]]
     if list_path is None and request.out is not None:
         rows = list_rows(ranked, request.privacy(obj), table.metadata.get("personal_columns", []))
-        _emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info}, table.metadata)
+        emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info}, table.metadata)
         for line in lines:
             obj.console.step(line)
         return

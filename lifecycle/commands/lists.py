@@ -2,230 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from lifecycle.cli import Context, changes_workspace, main, pass_context
-
-PSEUDONYMIZE_HELP = (
-    "Keyed pseudonyms instead of user ids (key: settings privacy.pseudonym_key, e.g. "
-    "LIFECYCLE_PRIVACY__PSEUDONYM_KEY, or privacy.pseudonym_key_file)."
+from lifecycle.commands.list_output import (
+    PSEUDONYMIZE_HELP,
+    ListRequest,
+    emit_list,
+    list_options,
+    list_privacy,
 )
-
-
-def _privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
-    from serving.lists import Privacy
-
-    return Privacy.from_settings(obj.settings, pseudonymize, allow_columns)
-
-
-def _list_options(function: Any) -> Any:
-    """Options shared by `at-risk` and `movers`: filters, output, control group, privacy."""
-    options = [
-        click.option(
-            "--top",
-            "top",
-            type=click.IntRange(min=1),
-            default=100,
-            show_default=True,
-            help="Rows in the list.",
-        ),
-        click.option("--segment", help="RFM segment, e.g. champions, loyal, at_risk."),
-        click.option("--stage", help="Lifecycle stage, e.g. active, at_risk, silent."),
-        click.option("--channel", help="Acquisition channel."),
-        click.option("--min-ltv", type=float, help="Only users with predicted LTV at least this."),
-        click.option(
-            "--min-churn",
-            type=click.FloatRange(0, 1),
-            help="Only users with churn probability at least this.",
-        ),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(["csv", "parquet", "json", "xlsx"]),
-            help="File format of --out [default: from its suffix: .csv, .parquet, .json, .xlsx].",
-        ),
-        click.option(
-            "--out",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Write the list to this file instead of printing it.",
-        ),
-        click.option(
-            "--control-share",
-            type=click.FloatRange(0, 1, max_open=True),
-            default=0.1,
-            show_default=True,
-            help="Share of all scored users held out as the control group.",
-        ),
-        click.option(
-            "--seed",
-            type=int,
-            default=0,
-            show_default=True,
-            help="Control-group seed: same seed, same group.",
-        ),
-        click.option(
-            "--pseudonymize",
-            is_flag=True,
-            help=PSEUDONYMIZE_HELP,
-        ),
-        click.option(
-            "--allow-column",
-            "allow_columns",
-            multiple=True,
-            metavar="COLUMN",
-            help="Also include this personal column (e.g. country); repeatable.",
-        ),
-    ]
-
-    @functools.wraps(function)
-    def collect(
-        *args: Any,
-        top: int,
-        segment: str | None,
-        stage: str | None,
-        channel: str | None,
-        min_ltv: float | None,
-        min_churn: float | None,
-        fmt: str | None,
-        out: Path | None,
-        control_share: float,
-        seed: int,
-        pseudonymize: bool,
-        allow_columns: tuple[str, ...],
-        **rest: Any,
-    ) -> Any:
-        from serving.lists import Filters
-
-        if fmt is not None and out is None:  # was ignored: the list printed as text
-            raise click.UsageError(
-                f"--format {fmt} is the format of the file --out writes: add --out FILE "
-                "(printed lists are text; --json prints them as JSON)"
-            )
-        request = ListRequest(
-            top,
-            Filters(segment, stage, channel, min_ltv, min_churn),
-            fmt,
-            out,
-            control_share,
-            seed,
-            pseudonymize,
-            allow_columns,
-        )
-        return function(*args, request=request, **rest)
-
-    for option in reversed(options):
-        collect = option(collect)
-    return collect
-
-
-@dataclass(frozen=True)
-class ListRequest:
-    """What `at-risk` and `movers` were asked for by the shared options."""
-
-    top: int
-    filters: Any  # serving.lists.Filters
-    fmt: str | None
-    out: Path | None
-    control_share: float
-    seed: int
-    pseudonymize: bool
-    allow_columns: tuple[str, ...]
-
-    def privacy(self, obj: Context) -> Any:
-        return _privacy(obj, self.pseudonymize, self.allow_columns)
-
-    def described(self) -> tuple[str, dict[str, Any]]:
-        """Whom the list holds and how its control flag was drawn, for its title and --json:
-        a written list filtered to `--stage churned` otherwise read as the whole ranking,
-        and the seed that reproduces its control group was nowhere in it."""
-        from dataclasses import asdict
-
-        only = self.filters.text()
-        text = (f"; only {only}" if only else "") + (
-            f"; control group: share {self.control_share:g} of all scored users, seed {self.seed}"
-        )
-        data = {
-            "filters": {k: v for k, v in asdict(self.filters).items() if v is not None},
-            "control": {"share": self.control_share, "seed": self.seed},
-        }
-        return text, data
-
-
-def _emit_list(
-    obj: Context,
-    rows: Any,
-    title: str,
-    request: ListRequest,
-    data: dict[str, Any],
-    metadata: dict[str, Any],
-    notes: tuple[str, ...] = (),
-) -> None:
-    """Print the list, or write it to --out; either way with its currency and windows (and
-    ``notes``: what the reader must know about it, one line each)."""
-    from lifecycle.storage import refuse_unwritable
-    from serving.list_text import format_rows
-    from serving.lists import export, list_format
-    from serving.units import units_for
-
-    out = request.out
-    if out is not None:
-        list_format(out, request.fmt)  # refuse an unknown format before any work
-        refuse_unwritable(out, "the list")
-    units = units_for(obj.settings, metadata)
-    behind = _behind_the_dataset(obj, metadata)
-    notes = (*notes, behind) if behind else notes
-    if len(rows) == 0 and request.filters.text():  # "top 0 users" alone read as a failure
-        notes = (*notes, f"no scored user matches all of: {request.filters.text()}")
-    described, asked = request.described()
-    title += described
-    data = {**data, **asked, "units": units.to_dict(), "notes": list(notes)}
-    if out is not None:
-        from lifecycle.exports import record_export
-
-        # Registered first: a list that erasure could not find again is not written.
-        record_export(
-            obj.settings,
-            out,
-            len(rows),
-            pseudonymized=request.pseudonymize,
-            scores=data.get("scores") or data.get("latest"),
-        )
-        export(rows, out, request.fmt, units=units, title=title)
-        obj.console.result(
-            {**data, "out": str(out), "rows": len(rows)},
-            [f"{title}: {len(rows):,} rows -> {out}", units.text(), *notes],
-        )
-        return
-    # JSON rows are the values the API's /at_risk serves (units once, at the top).
-    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    obj.console.result({**data, "rows": records}, [title, units.text(), *notes, *format_rows(rows)])
-
-
-def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
-    """A note when the data moved on since the scores were made (an append, a restore, a
-    rebuilt feature table): the list is still the last score-all's until a refresh."""
-    from lifecycle import lineage
-
-    dataset = metadata.get("dataset")
-    built = (metadata.get("lineage") or {}).get("feature_table")
-    if not dataset or not built:
-        return None
-    problem = lineage.feature_table_problem(obj.settings, str(dataset))
-    if problem is None:
-        current = lineage.read(obj.settings.workspace.feature_table(str(dataset))) or {}
-        if current.get("id") not in (None, built):
-            problem = f"the feature table of '{dataset}' was rebuilt since"
-    if problem is None:
-        return None
-    return (
-        f"note: these scores are behind the data ({problem}): `lifecycle refresh --dataset "
-        f"{dataset}` scores it again"
-    )
 
 
 @main.command("score-all")
@@ -267,7 +56,7 @@ def score_all(
 
 
 @main.command("at-risk")
-@_list_options
+@list_options
 @click.option(
     "--rank-by",
     help="value_at_risk, a task's score (churn_probability, ltv, ...) or expected_saved_value "
@@ -293,9 +82,22 @@ def at_risk_list(
     """Today's at-risk users ranked by value at risk, with reasons and a control-group flag."""
     from serving.batch import latest_scores, of_dataset, read_scores
     from serving.lists import at_risk, default_rank_by, list_rows
+    from serving.snapshot_list import (
+        SCORE,
+        WITHHELD_NOTE,
+        is_snapshot,
+        snapshot_scores,
+        snapshot_units,
+    )
 
     privacy = request.privacy(obj)
-    if scores_path is None:
+    snapshot = scores_path is None and is_snapshot(obj.settings, dataset or obj.settings.dataset)
+    if snapshot:  # the churn champion's list of customers still with you (train-snapshot)
+        table = snapshot_scores(
+            obj.settings, dataset or obj.settings.dataset, privacy.allowed_columns
+        )
+        rank_by = rank_by or SCORE
+    elif scores_path is None:
         table = latest_scores(obj.settings, dataset)
     else:  # a file named: any dataset's, unless --dataset says which
         table = read_scores(scores_path)
@@ -316,6 +118,8 @@ def at_risk_list(
         control_share=request.control_share,
         seed=request.seed,
     )
+    if snapshot and len(request.allow_columns) < len(table.metadata["personal_columns"]):
+        notes += (WITHHELD_NOTE,)
     from lifecycle.lineage import definitions_text
 
     # the score ranked by is always in the rows, listed or not (conversion_probability)
@@ -326,7 +130,7 @@ def at_risk_list(
         f"{rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
         + (f"; scores follow {definitions_text(labels)}" if labels else "")
     )
-    _emit_list(
+    emit_list(
         obj,
         rows,
         title,
@@ -340,6 +144,7 @@ def at_risk_list(
         },
         table.metadata,
         notes,
+        snapshot_units() if snapshot else None,
     )
 
 
@@ -371,7 +176,7 @@ def _with_saved_value(obj: Context, table: Any) -> Any:
 
 
 @main.command()
-@_list_options
+@list_options
 @click.option(
     "--by",
     type=click.Choice(["value_at_risk", "churn_probability"]),
@@ -421,7 +226,7 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
     )
     name = _dataset_of(obj, latest, dataset)
     title = f"{name}: top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
-    _emit_list(
+    emit_list(
         obj,
         rows,
         title,
@@ -543,7 +348,7 @@ def report(
     obj.console.step("building the report from the latest scores table")
     # the dataset's table or a refusal naming both datasets, before anything is registered
     table = latest_scores(obj.settings, dataset)
-    privacy = _privacy(obj, pseudonymize, ())
+    privacy = list_privacy(obj, pseudonymize, ())
     if out is not None:  # may leave the workspace: erasure must find it again
         from lifecycle.exports import record_export
         from lifecycle.storage import refuse_unwritable

@@ -1,0 +1,231 @@
+"""What the list commands share (`at-risk`, `movers`, `campaign start`): their options,
+the request they make of them, and how a list is printed or written."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle.cli import Context
+
+PSEUDONYMIZE_HELP = (
+    "Keyed pseudonyms instead of user ids (key: settings privacy.pseudonym_key, e.g. "
+    "LIFECYCLE_PRIVACY__PSEUDONYM_KEY, or privacy.pseudonym_key_file)."
+)
+
+
+def list_privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...]) -> Any:
+    from serving.lists import Privacy
+
+    return Privacy.from_settings(obj.settings, pseudonymize, allow_columns)
+
+
+def list_options(function: Any) -> Any:
+    """Options shared by `at-risk` and `movers`: filters, output, control group, privacy."""
+    options = [
+        click.option(
+            "--top",
+            "top",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Rows in the list.",
+        ),
+        click.option("--segment", help="RFM segment, e.g. champions, loyal, at_risk."),
+        click.option("--stage", help="Lifecycle stage, e.g. active, at_risk, silent."),
+        click.option("--channel", help="Acquisition channel."),
+        click.option("--min-ltv", type=float, help="Only users with predicted LTV at least this."),
+        click.option(
+            "--min-churn",
+            type=click.FloatRange(0, 1),
+            help="Only users with churn probability at least this.",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["csv", "parquet", "json", "xlsx"]),
+            help="File format of --out [default: from its suffix: .csv, .parquet, .json, .xlsx].",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write the list to this file instead of printing it.",
+        ),
+        click.option(
+            "--control-share",
+            type=click.FloatRange(0, 1, max_open=True),
+            default=0.1,
+            show_default=True,
+            help="Share of all scored users held out as the control group.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Control-group seed: same seed, same group.",
+        ),
+        click.option(
+            "--pseudonymize",
+            is_flag=True,
+            help=PSEUDONYMIZE_HELP,
+        ),
+        click.option(
+            "--allow-column",
+            "allow_columns",
+            multiple=True,
+            metavar="COLUMN",
+            help="Also include this personal column (e.g. country); repeatable.",
+        ),
+    ]
+
+    @functools.wraps(function)
+    def collect(
+        *args: Any,
+        top: int,
+        segment: str | None,
+        stage: str | None,
+        channel: str | None,
+        min_ltv: float | None,
+        min_churn: float | None,
+        fmt: str | None,
+        out: Path | None,
+        control_share: float,
+        seed: int,
+        pseudonymize: bool,
+        allow_columns: tuple[str, ...],
+        **rest: Any,
+    ) -> Any:
+        from serving.lists import Filters
+
+        if fmt is not None and out is None:  # was ignored: the list printed as text
+            raise click.UsageError(
+                f"--format {fmt} is the format of the file --out writes: add --out FILE "
+                "(printed lists are text; --json prints them as JSON)"
+            )
+        request = ListRequest(
+            top,
+            Filters(segment, stage, channel, min_ltv, min_churn),
+            fmt,
+            out,
+            control_share,
+            seed,
+            pseudonymize,
+            allow_columns,
+        )
+        return function(*args, request=request, **rest)
+
+    for option in reversed(options):
+        collect = option(collect)
+    return collect
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What `at-risk` and `movers` were asked for by the shared options."""
+
+    top: int
+    filters: Any  # serving.lists.Filters
+    fmt: str | None
+    out: Path | None
+    control_share: float
+    seed: int
+    pseudonymize: bool
+    allow_columns: tuple[str, ...]
+
+    def privacy(self, obj: Context) -> Any:
+        return list_privacy(obj, self.pseudonymize, self.allow_columns)
+
+    def described(self) -> tuple[str, dict[str, Any]]:
+        """Whom the list holds and how its control flag was drawn, for its title and --json:
+        a written list filtered to `--stage churned` otherwise read as the whole ranking,
+        and the seed that reproduces its control group was nowhere in it."""
+        from dataclasses import asdict
+
+        only = self.filters.text()
+        text = (f"; only {only}" if only else "") + (
+            f"; control group: share {self.control_share:g} of all scored users, seed {self.seed}"
+        )
+        data = {
+            "filters": {k: v for k, v in asdict(self.filters).items() if v is not None},
+            "control": {"share": self.control_share, "seed": self.seed},
+        }
+        return text, data
+
+
+def emit_list(
+    obj: Context,
+    rows: Any,
+    title: str,
+    request: ListRequest,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    notes: tuple[str, ...] = (),
+    units: Any = None,
+) -> None:
+    """Print the list, or write it to --out; either way with its currency and windows (and
+    ``notes``: what the reader must know about it, one line each); ``units`` (a
+    ``serving.units.Units``): the scores table's, from its metadata, when not given."""
+    from lifecycle.storage import refuse_unwritable
+    from serving.list_text import format_rows
+    from serving.lists import export, list_format
+    from serving.units import units_for
+
+    out = request.out
+    if out is not None:
+        list_format(out, request.fmt)  # refuse an unknown format before any work
+        refuse_unwritable(out, "the list")
+    units = units or units_for(obj.settings, metadata)
+    behind = _behind_the_dataset(obj, metadata)
+    notes = (*notes, behind) if behind else notes
+    if len(rows) == 0 and request.filters.text():  # "top 0 users" alone read as a failure
+        notes = (*notes, f"no scored user matches all of: {request.filters.text()}")
+    described, asked = request.described()
+    title += described
+    data = {**data, **asked, "units": units.to_dict(), "notes": list(notes)}
+    if out is not None:
+        from lifecycle.exports import record_export
+
+        # Registered first: a list that erasure could not find again is not written.
+        record_export(
+            obj.settings,
+            out,
+            len(rows),
+            pseudonymized=request.pseudonymize,
+            scores=data.get("scores") or data.get("latest"),
+        )
+        export(rows, out, request.fmt, units=units, title=title)
+        obj.console.result(
+            {**data, "out": str(out), "rows": len(rows)},
+            [f"{title}: {len(rows):,} rows -> {out}", units.text(), *notes],
+        )
+        return
+    # JSON rows are the values the API's /at_risk serves (units once, at the top).
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    obj.console.result({**data, "rows": records}, [title, units.text(), *notes, *format_rows(rows)])
+
+
+def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
+    """A note when the data moved on since the scores were made (an append, a restore, a
+    rebuilt feature table): the list is still the last score-all's until a refresh."""
+    from lifecycle import lineage
+
+    dataset = metadata.get("dataset")
+    built = (metadata.get("lineage") or {}).get("feature_table")
+    if not dataset or not built:
+        return None
+    problem = lineage.feature_table_problem(obj.settings, str(dataset))
+    if problem is None:
+        current = lineage.read(obj.settings.workspace.feature_table(str(dataset))) or {}
+        if current.get("id") not in (None, built):
+            problem = f"the feature table of '{dataset}' was rebuilt since"
+    if problem is None:
+        return None
+    return (
+        f"note: these scores are behind the data ({problem}): `lifecycle refresh --dataset "
+        f"{dataset}` scores it again"
+    )

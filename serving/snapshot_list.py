@@ -1,0 +1,139 @@
+"""A snapshot table's at-risk list: the customers still with you, most likely to leave first.
+
+``lifecycle train-snapshot`` writes each version's list (``training.snapshot_outputs``:
+out-of-fold probabilities and reasons). Here the churn champion's list becomes a scores
+table for ``serving.lists``, so ``lifecycle at-risk`` on a snapshot ranks, filters, flags
+its control group, pseudonymises and writes it as it does an events dataset's. Every
+column of a snapshot is an attribute of the customer as given, so each is a personal
+column: a reason keeps its column's name and withholds the value unless the column is
+allowed by name (``--allow-column Contract``), as for an events list.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from features import contract as c
+from features.labels import LABEL
+from lifecycle import registry
+from serving.batch import ScoresTable, ScoringError
+from serving.reason_words import withheld_text
+from serving.units import Units
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+SCORE = "churn_probability"
+WITHHELD_NOTE = (
+    "reasons name the snapshot's columns and withhold the customers' values; show a "
+    "column's with --allow-column NAME (repeatable)"
+)
+
+
+def champion_list(settings: Settings, dataset: str) -> tuple[Path | None, str]:
+    """The churn champion's list of ``dataset`` (None when there is none) and why not."""
+    name = registry.model_name(dataset, "churn")
+    version = registry.aliases(registry.reader(settings, mirrored=True), name).get(
+        registry.CHAMPION
+    )
+    if version is None:
+        written = sorted(settings.workspace.scores_dir.glob(f"{name}-at-risk-v*.csv"))
+        return None, (
+            f"'{dataset}' is a snapshot table (one row a customer) with no churn champion "
+            f"yet: run `lifecycle train-snapshot --dataset {dataset}`"
+            + (f"; its challengers' lists: {', '.join(map(str, written))}" if written else "")
+        )
+    path = settings.workspace.snapshot_at_risk(name, version)
+    if not path.is_file():
+        return None, (
+            f"champion {name} v{version} has no list at {path}: train it again with "
+            f"`lifecycle train-snapshot --dataset {dataset}`"
+        )
+    return path, ""
+
+
+def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] = ()) -> ScoresTable:
+    """The champion's list as a scores table: ``churn_probability``, its reasons (values
+    withheld), and the allowed columns' values from the snapshot table."""
+    from training.snapshot import SNAPSHOT_FILE
+
+    path, why = champion_list(settings, dataset)
+    if path is None:
+        raise ScoringError(f"at-risk: {why}")
+    listed = pd.read_csv(path, dtype={c.USER_ID: str}, keep_default_na=False)
+    table_path = settings.workspace.dataset_dir(dataset) / SNAPSHOT_FILE
+    snapshot = pd.read_parquet(table_path)
+    columns = [n for n in snapshot.columns if n not in (c.USER_ID, LABEL)]
+    frame = pd.DataFrame(
+        {
+            c.USER_ID: listed[c.USER_ID],
+            SCORE: listed["probability"].astype(float),
+            "reasons": [_withheld(text, columns, allowed) for text in listed["reasons"]],
+        }
+    )
+    kept = [n for n in allowed if n in columns]
+    if kept:
+        values = snapshot.drop_duplicates(c.USER_ID).set_index(c.USER_ID)[kept]
+        frame = frame.join(values, on=c.USER_ID)
+    created = _created(settings.workspace.dataset_dir(dataset) / "report.json")
+    metadata = {"dataset": dataset, "as_of": created, "personal_columns": columns}
+    return ScoresTable(frame, metadata, path)
+
+
+def is_snapshot(settings: Settings, dataset: str) -> bool:
+    from lifecycle.dataset_kind import dataset_kind
+
+    return dataset_kind(settings, dataset) == "snapshot"
+
+
+def snapshot_units() -> Units:
+    """What a snapshot list's score is: no money column, no time window."""
+    return Units(
+        windows={
+            "churn": f"churn: probability that the snapshot table's '{LABEL}' column is 1 "
+            "(churned), out-of-fold"
+        },
+        money=False,
+    )
+
+
+def _withheld(text: str, columns: list[str], allowed: tuple[str, ...]) -> str | None:
+    """The list's reasons (``Contract: Month-to-month; tenure: 1``) as a scores table keeps
+    them: each names its column, its value withheld unless the column is ``allowed``."""
+    if not text:
+        return None
+    reasons = []
+    for part in _split(text, columns):
+        column, _, value = part.partition(": ")
+        shown = column in allowed
+        reasons.append(
+            {
+                "feature": column,
+                "value": value if shown else None,
+                "text": part if shown else withheld_text(column),
+            }
+        )
+    return json.dumps(reasons)
+
+
+def _split(text: str, columns: list[str]) -> list[str]:
+    """``text`` cut before each ``; <column>: `` of a known column (a value may hold ``; ``)."""
+    starts = [0] + [
+        i + 2
+        for i in range(len(text))
+        if text.startswith("; ", i) and any(text.startswith(f"{n}: ", i + 2) for n in columns)
+    ]
+    ends = [s - 2 for s in starts[1:]] + [len(text)]
+    return [text[s:e] for s, e in zip(starts, ends, strict=True)]
+
+
+def _created(report: Path) -> str:
+    """The day the snapshot was imported (its report), the date a snapshot list is as of."""
+    try:
+        return str(json.loads(report.read_text()).get("created_at", ""))[:10]
+    except (OSError, ValueError):
+        return ""
