@@ -394,6 +394,7 @@ class CampaignReport:
             "measured_users": self.measured_users,
             "unmeasured_users": self.unmeasured,
             "effects": {k: e.to_dict() for k, e in self.effects.items()},
+            "not_judged": self.effects["retention"].too_small,
             "users_saved": {"estimate": saved, "low": low, "high": high},
             "value_saved": {"estimate": value, "low": v_low, "high": v_high},
         }
@@ -424,6 +425,9 @@ class CampaignReport:
         lines.append(f"  users saved {saved:+,.1f} (95% CI {low:+,.1f} to {high:+,.1f})")
         unit = f" {self.units.value_name('revenue')}" if self.units.counted else ""
         lines.append(f"  value saved {value:+,.0f}{unit} (95% CI {v_low:+,.0f} to {v_high:+,.0f})")
+        small = self.effects["retention"].too_small
+        if small:  # every measure compares the same two groups
+            lines.append(f"  {small}: hold out more users in the next campaign")
         if self.unmeasured:
             lines.append(f"  {self.unmeasured:,} members are no longer in the data (not measured)")
         return lines

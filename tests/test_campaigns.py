@@ -20,7 +20,7 @@ from features.demo import METADATA_FILE, generate_demo
 from features.demo_campaigns import CAMPAIGN_LISTS_DIR, CAMPAIGNS_FILE, true_effects
 from lifecycle.settings import load_settings
 from serving.batch import ScoresTable, read_scores
-from serving.campaign_stats import mean_difference, proportion_difference
+from serving.campaign_stats import MIN_GROUP, mean_difference, proportion_difference
 from serving.campaigns import (
     CampaignError,
     campaign_outcomes,
@@ -426,7 +426,7 @@ def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> No
             run_cli(home, "--json", "campaign", "start", run["name"], "--from-list", str(listed))
         )
         # a list of a date the data has passed: said, since its report measures what followed
-        (note,) = started["notes"]
+        (note,) = [note for note in started["notes"] if "is before the latest scores" in note]
         assert f"this campaign's date {run['as_of']} is before the latest scores" in note
         assert f"its users and their scores as of {run['as_of']}" in note  # not the latest's
         assert "really ran then" in note
@@ -438,6 +438,8 @@ def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> No
         for measure, effect in report["effects"].items():
             assert effect["low"] <= expected[measure] <= effect["high"], (run["name"], measure)
             assert 0 < effect["minimum_detectable"] < effect["high"] - effect["low"]
+        small = min(run["targeted"], run["control"]) < MIN_GROUP  # shown, judged by nobody
+        assert (report["not_judged"] is not None) == small
         saved = report["users_saved"]
         assert saved["estimate"] == pytest.approx(
             report["effects"]["retention"]["difference"] * run["targeted"]
@@ -445,6 +447,43 @@ def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> No
         # the members' scores at the campaign's date were recorded
         recorded = read_campaign(load_settings(home=home, environ={}), run["name"])
         assert recorded.members[["churn_probability", "ltv"]].notna().all().all()
+
+
+def test_a_control_group_too_small_to_judge_is_said_at_start_and_judges_nothing(
+    home: Path, tmp_path: Path
+) -> None:
+    """45 targeted and 4 held out, never sent, 'saved' 331,459 [8,552, 654,366] of revenue on
+    online_retail: Welch's interval from four skewed values. Start says so; the report shows
+    the differences and judges none."""
+    metadata = json.loads((home / "demo" / METADATA_FILE).read_text())
+    run = metadata["campaigns"]["runs"][-1]
+    listed = pd.read_csv(home / "demo" / CAMPAIGN_LISTS_DIR / f"{run['name']}.csv", dtype=str)
+    held = listed["control"].str.lower() == "true"
+    tiny = pd.concat([listed[~held].head(45), listed[held].head(4)])
+    tiny.to_csv(tmp_path / "tiny.csv", index=False)
+    started = json.loads(
+        run_cli(
+            home, "--json", "campaign", "start", "tiny", "--from-list", str(tmp_path / "tiny.csv")
+        )
+    )
+    assert (started["targeted"], started["control"]) == (45, 4)
+    assert any(
+        note.startswith(f"only 4 held out: with fewer than {MIN_GROUP} in a group its report")
+        for note in started["notes"]
+    ), started["notes"]
+    report = json.loads(run_cli(home, "--json", "campaign", "report", "tiny"))
+    why = f"not judged: 4 control users, fewer than {MIN_GROUP} for the interval to hold"
+    assert report["not_judged"] == why
+    assert {e["not_judged"] for e in report["effects"].values()} == {why}
+    text = run_cli(home, "campaign", "report", "tiny")
+    assert f"  {why}: hold out more users in the next campaign" in text.splitlines()
+    judged = metadata["campaigns"]["runs"][-1]
+    assert min(judged["targeted"], judged["control"]) >= MIN_GROUP
+    report = json.loads(run_cli(home, "--json", "campaign", "report", judged["name"]))
+    assert report["not_judged"] is None and not any(
+        line.startswith("  not judged")
+        for line in run_cli(home, "campaign", "report", judged["name"]).splitlines()
+    )
 
 
 def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def start(
 ) -> None:
     """Record who is targeted and who is held out, with their scores at the as-of date."""
     from features import contract as c
+    from serving.campaign_stats import MIN_GROUP
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
     from serving.lists import at_risk, list_rows
 
@@ -122,14 +123,26 @@ def start(
         f"as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
     ]
     newest = _newest_scores(obj, dataset)
+    notes = []
     if newest is not None and newest > str(info["as_of"]):
-        info["notes"] = [
+        notes.append(
             f"this campaign's date {info['as_of']} is before the latest scores ({newest}): it "
             f"took its users and their scores as of {info['as_of']}, and its report will "
             f"measure what followed that date in the data, a campaign's effect only if the "
             "campaign really ran then"
-        ]
-        lines += [f"note: {note}" for note in info["notes"]]
+        )
+    small = min(info["control"], info["targeted"])
+    if small < MIN_GROUP:
+        group = "held out" if info["control"] == small else "targeted"
+        notes.append(
+            f"only {small:,} {group}: with fewer than {MIN_GROUP} in a group its report can show "
+            "differences but judge none (their intervals do not hold); if it is not sent yet, "
+            "start it under another name with more users listed (--top) or a larger "
+            "--control-share"
+        )
+    if notes:
+        info["notes"] = notes
+    lines += [f"note: {note}" for note in notes]
     if list_path is None and request.out is not None:
         rows = list_rows(ranked, request.privacy(obj), table.metadata.get("personal_columns", []))
         emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info}, table.metadata)
