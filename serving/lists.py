@@ -338,7 +338,12 @@ def movers(
     control_share: float = CONTROL_SHARE,
     seed: int = CONTROL_SEED,
 ) -> pd.DataFrame:
-    """Users in both tables whose ``by`` rose the most from the previous to the latest table."""
+    """Users in both tables whose ``by`` rose the most from the previous to the latest table.
+
+    By value at risk (churn probability x LTV), only users whose churn probability rose too:
+    a purchase raises a user's LTV, so risers by value alone were mostly customers who had
+    just bought (35 of online_retail's top 50, 15 with their churn probability down). How
+    many were left out so is ``attrs["value_only"]`` of the result."""
     if by not in MOVER_BY:
         raise ListError(f"--by {by}: expected one of {', '.join(MOVER_BY)}", "by")
     before = previous[[c.USER_ID, *(col for col in MOVER_BY if col in previous)]]
@@ -352,11 +357,16 @@ def movers(
     if change not in both:
         raise ListError(f"--by {by}: the scores tables have no {by} column to compare", "by")
     rising = both[both[change] > 0]
+    value_only = 0
+    if by == "value_at_risk" and "churn_probability_change" in rising:
+        risk = rising["churn_probability_change"].to_numpy(float) > 0
+        value_only, rising = int((~risk).sum()), rising[risk]
     order = np.lexsort((rising[c.USER_ID].astype(str).to_numpy(), -rising[change].to_numpy(float)))
     page = rising.iloc[order if limit is None else order[:limit]].copy()
     page.insert(0, "rank", np.arange(1, len(page) + 1))
     page["control"] = control_flags(page[c.USER_ID], seed, control_share)
     page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
+    page.attrs["value_only"] = value_only
     return page
 
 
@@ -379,10 +389,12 @@ def mover_notes(
     by: str,
     *,
     nobody: bool,
+    value_only: int = 0,
 ) -> tuple:
     """A movers list's notes: each task whose model changed (``changes``, :func:`model_changes`),
-    two tables of one day (rescored: "from D to D" read as time passing), and that ``nobody``
-    rose ("(no users match)" alone read as a filter that matched nobody)."""
+    two tables of one day (rescored: "from D to D" read as time passing), that ``nobody``
+    rose ("(no users match)" alone read as a filter that matched nobody), and the
+    ``value_only`` users left out (:func:`movers`)."""
     notes = [
         f"{task}: the model differs between the two tables (v{before} -> v{after}); "
         "part of each change is the model's, not the user's"
@@ -392,6 +404,12 @@ def mover_notes(
     if same_day:
         notes.append(f"both tables are of {day}: each change comes from the models or the data")
     span = f"between the two tables of {day}" if same_day else f"from {previous.as_of} to {day}"
+    if value_only:
+        notes.append(
+            f"left out: {value_only:,} user{'s' * (value_only != 1)} whose value at risk rose "
+            "with their churn probability flat or down (their LTV rose, as a purchase raises "
+            "it); `--by churn_probability` ranks the risk alone"
+        )
     return (*notes, *([f"nobody's {by.replace('_', ' ')} rose {span}"] if nobody else []))
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from serving.batch import ScoresTable
 from serving.list_files import read_list_file
 from serving.list_text import format_rows
 from serving.lists import (
@@ -26,6 +27,7 @@ from serving.lists import (
     list_fields,
     list_format,
     list_rows,
+    mover_notes,
     movers,
     pseudonyms,
 )
@@ -332,6 +334,23 @@ def test_movers_rank_the_biggest_rises_of_users_in_both_tables() -> None:
     shown = "\n".join(format_rows(nearly, width=200))
     assert "+0 pts" in shown and "+25 pts" in shown and "-0" not in shown  # not "-0%"
     assert movers(latest, previous, filters=Filters(channel="email"))["user_id"].tolist() == ["u1"]
+    # A purchase raises LTV: value at risk that rose while churn fell is not a rise of risk.
+    bought = latest.assign(
+        ltv=latest["ltv"].where(latest["user_id"] != "u1", latest["ltv"] * 40),
+        churn_probability=latest["churn_probability"].where(latest["user_id"] != "u1", 0.05),
+    )
+    bought = bought.assign(value_at_risk=bought["churn_probability"] * bought["ltv"])
+    before = previous.set_index("user_id")
+    assert bought.set_index("user_id").at["u1", "value_at_risk"] > before.at["u1", "value_at_risk"]
+    kept = movers(bought, previous, by="value_at_risk", limit=None)
+    assert kept["user_id"].tolist() == ["u4"] and kept.attrs["value_only"] == 1
+    earlier, later = (
+        ScoresTable(previous, {"as_of": "2024-01-01"}),
+        ScoresTable(bought, {"as_of": "2024-02-01"}),
+    )
+    (note,) = mover_notes({}, earlier, later, "value_at_risk", nobody=False, value_only=1)
+    assert note.startswith("left out: 1 user whose value at risk rose with their churn probability")
+    assert movers(bought, previous, by="churn_probability", limit=None).attrs["value_only"] == 0
     with pytest.raises(ListError, match="--by"):
         movers(latest, previous, by="ltv")
 

@@ -240,7 +240,12 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
         },
         latest.metadata,
         mover_notes(
-            changes, previous, latest, by, nobody=len(rows) == 0 and not request.filters.text()
+            changes,
+            previous,
+            latest,
+            by,
+            nobody=len(rows) == 0 and not request.filters.text(),
+            value_only=ranked.attrs.get("value_only", 0),
         ),
     )
 
