@@ -338,6 +338,45 @@ def test_gate_first_beats_the_best_baseline(tmp_path: Path) -> None:
     assert promoted and reason == "first model: auc 0.5700 > best baseline recency_rule 0.5600"
 
 
+def test_a_winning_rule_is_judged_by_its_lead_against_a_champion_recorded_on_another_test(
+    tmp_path: Path,
+) -> None:
+    """online_retail: rfm_score (0.7402 on an easier test) replaced LightGBM v3, which had led
+    rfm_score by +0.0017 on its own test (0.7289 against 0.7272), by raw AUC of two periods;
+    the winning rule was gated without the baselines. Now a rule that is the best baseline
+    leads the baselines by 0: a champion that led them stays, one that did not gives way."""
+    from training.promotion import Recorded, gate
+
+    settings = load_settings(home=tmp_path, environ={})
+    client, name = _registered_versions(settings, "shop-churn", tmp_path)
+    registry.set_champion(client, name, "1", "first model")
+    rules = {"rfm_score": {"auc": 0.7402}, "recency_rule": {"auc": 0.6799}}
+
+    def recorded(lead: float):  # type: ignore[no-untyped-def]
+        return lambda champion, metric: Recorded(0.7289, "2011-06-02", ("rfm_score", 0.7289 - lead))
+
+    promoted, reason = gate(
+        settings, client, name, "churn", "2", {"auc": 0.7402}, recorded(0.0017),
+        evidence=" on test 2011-07-02", baselines=rules, itself="rfm_score",
+    )  # fmt: skip
+    assert not promoted, reason
+    assert reason == (
+        "auc 0.7402 on test 2011-07-02 is +0.0000 against the best baseline rfm_score, not more "
+        "than champion v1 was against rfm_score on its test 2011-06-02 (+0.0017; it recorded 0.7289)"
+    )
+    assert str(registry.alias_version(client, name, registry.CHAMPION).version) == "1"
+    promoted, reason = gate(
+        settings, client, name, "churn", "3", {"auc": 0.7402}, recorded(-0.004),
+        evidence=" on test 2011-07-02", baselines=rules, itself="rfm_score",
+    )  # fmt: skip
+    assert promoted and "more than champion v1 was against rfm_score" in reason
+    # without `itself` a rule equal to the best baseline loses to it, as LightGBM would
+    promoted, reason = gate(
+        settings, client, name, "churn", "4", {"auc": 0.7402}, recorded(-0.004), baselines=rules
+    )
+    assert not promoted and reason.startswith("auc 0.7402 loses to the baseline rfm_score")
+
+
 def test_gate_reasons_name_the_baseline_beaten_with_the_digits_that_differ(
     tmp_path: Path,
 ) -> None:

@@ -487,6 +487,7 @@ def train_task(
             split,
             accept_definition_change,
             bridge=bundle.bridge,
+            baselines=rivals,
         )
         if result.baseline.promoted:  # the challenger is what the gate kept back, not the champion
             registry.set_challenger(mlflow_client, name, version)

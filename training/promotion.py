@@ -180,6 +180,7 @@ def gate(
     kind: str = "",
     baselines: dict[str, dict[str, float]] | None = None,
     lead_over: Callable[[str], tuple[float, float] | None] = lambda baseline: None,
+    itself: str | None = None,
 ) -> tuple[bool, str]:
     """Make ``version`` champion if it beats the best of ``baselines`` (their metrics on the
     same evidence) and, when there is a champion, the champion's score
@@ -195,7 +196,9 @@ def gate(
     CDNOW. Not with ``training.min_improvement`` set, which asks for a lead.
 
     ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
-    " on test 2025-06-01").
+    " on test 2025-06-01"). ``itself``: the baseline the challenger is (a winning rule
+    registered to serve), which it need not beat and whose lead over the baselines is 0: a
+    rule that won on an easier period replaced a LightGBM champion that had led it on its own.
     """
     metric = gate_metric_of(settings, task)
     if metric not in metrics:
@@ -211,12 +214,16 @@ def gate(
     if rivals:
         best = max(rivals, key=lambda b: rivals[b])
         mine, baseline = compared(ours, rivals[best])
-        if not ours > rivals[best]:
+        if not ours > rivals[best] and best != itself:
             by = f"{rivals[best] - ours:.{len(mine.partition('.')[2])}f}"
             return False, (
                 f"{kind}{metric} {mine} loses to the baseline {best} {baseline} by {by}{evidence}"
             )
-        beaten = f" > best baseline {best} {baseline}{evidence}"
+        beaten = (
+            f" > best baseline {best} {baseline}{evidence}"
+            if best != itself
+            else f" (the best baseline{evidence})"
+        )
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
     if champion is None:
         reason = f"first model: {kind}{metric} {mine}{beaten}"
@@ -294,8 +301,10 @@ def gate_on_test(
     accept_definition_change: str | None = None,
     scores: dict[str, np.ndarray] | None = None,
     trained_through: str | None = None,
+    itself: str | None = None,
 ) -> tuple[bool, str]:
-    """Promote the challenger only if it beats the best of ``baselines`` and the champion
+    """Promote the challenger only if it beats the best of ``baselines`` (unless it is that
+    baseline, ``itself``: :func:`gate`) and the champion
     on the same test rows; a champion that learned from those rows is judged by its
     recorded out-of-time metric instead, against the baselines recorded with it. With the
     test ``scores`` (``lightgbm``: the challenger's, and each baseline's), a champion level
@@ -411,6 +420,7 @@ def gate_on_test(
         evidence=f" on test {test_cutoff:%Y-%m-%d}",
         baselines=baselines,
         lead_over=lead_over,
+        itself=itself,
     )
     registry.record_gate(mlflow_client, name, version, verdict)
     return promoted, verdict
@@ -483,6 +493,7 @@ def serve_baseline(
     split: TimeSplit,
     accept_definition_change: str | None = None,
     bridge: dict[str, Any] | None = None,
+    baselines: dict[str, dict[str, float]] | None = None,
 ) -> BaselineVersion:
     """Register the winning baseline rule as a model version and gate it like any model
     (served through ``bridge`` on a longer horizon, as LightGBM's would have been).
@@ -491,7 +502,9 @@ def serve_baseline(
     validation rows; deployed as ``deployed_rule`` (fitted by the pipeline on the freshest
     rows it has), calibrated on the test rows.
     ``window`` is the refit's data window (what it was evaluated and trained on), which the
-    deployed rule shares, so a later gate knows it has seen the test cutoffs.
+    deployed rule shares, so a later gate knows it has seen the test cutoffs. ``baselines``:
+    every baseline's test metrics, the rule's own among them, so that a champion judged by
+    its recorded test is compared by its lead over the baselines, as LightGBM's is.
     """
     import mlflow
 
@@ -569,5 +582,7 @@ def serve_baseline(
         full,
         label=deployed.label,
         accept_definition_change=accept_definition_change,
+        baselines=baselines,
+        itself=deployed_rule.kind,
     )
     return BaselineVersion(deployed_rule.kind, version, run.info.run_id, full, promoted, verdict)
