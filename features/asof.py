@@ -15,7 +15,7 @@ ends at or before ``as_of`` is wholly in the past and no event after ``as_of`` i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -242,9 +242,11 @@ def build_feature_table(
     frequency: str = "MS",
     extra_cutoffs: Sequence[pd.Timestamp | str] = (),
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+    check: Callable[[list[str]], None] | None = None,
 ) -> dict[str, object]:
     """Compute the dataset's feature table at its cutoff grid (plus ``extra_cutoffs``, e.g. a
-    scoring date) and replace ``out`` atomically; DuckDB spills beyond ``memory_limit``."""
+    scoring date) and replace ``out`` atomically; DuckDB spills beyond ``memory_limit``.
+    ``check`` reads the new table's columns before it replaces ``out`` (raising keeps ``out``)."""
     import pyarrow.parquet as pq
 
     from lifecycle import lineage
@@ -260,6 +262,8 @@ def build_feature_table(
         cutoffs = sorted({*cutoff_grid(first, last, frequency), *(_utc(t) for t in extra_cutoffs)})
         with atomic_file(out) as staging:
             compute_features(events, cutoffs, users=users, windows=windows, out=staging, con=con)
+            if check is not None:
+                check(pq.read_schema(staging).names)
         rows, users_n = con.execute(
             f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(out)})"
         ).fetchone()

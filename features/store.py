@@ -183,9 +183,14 @@ def _require_own_feature_table(store: FeatureStore, paths: StorePaths) -> None:
             )
 
 
-def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
-    """Register entity, sources, views and services for the dataset's feature table."""
+def apply(
+    settings: Settings, dataset: str | None = None, *, drop_champion_inputs: bool = False
+) -> dict[str, Any]:
+    """Register entity, sources, views and services for the dataset's feature table;
+    refused, nothing changed, when the views would lack a feature a champion reads, unless
+    ``drop_champion_inputs`` (``lifecycle.champion_inputs``)."""
     import yaml
+    from feast import FeatureView
 
     from features import repo
 
@@ -210,6 +215,12 @@ def apply(settings: Settings, dataset: str | None = None) -> dict[str, Any]:
         ttl_days=settings.feast.ttl_days,
         existing_services=existing,
     )
+    if not drop_champion_inputs:
+        from lifecycle.champion_inputs import require_champion_inputs
+
+        served = [f.name for o in objects if isinstance(o, FeatureView) for f in o.features]
+        held = [f.name for view in store.list_feature_views() for f in view.features]
+        require_champion_inputs(settings, paths.dataset, served, held, "features apply")
     with warnings_quiet():
         store.apply(objects)  # partial: services not in ``objects`` stay as they are
     write_mirror(settings, paths, store)  # what serving reads of it, without Feast

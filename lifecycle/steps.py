@@ -30,10 +30,19 @@ def build_features(
     settings: Settings,
     dataset: str | None = None,
     extra_cutoffs: Sequence[pd.Timestamp | str] = (),
+    *,
+    drop_champion_inputs: bool = False,
 ) -> dict[str, Any]:
-    """The dataset's as-of feature table at its cutoff grid (plus ``extra_cutoffs``)."""
+    """The dataset's as-of feature table at its cutoff grid (plus ``extra_cutoffs``); refused,
+    the table kept, when it would lack a column a champion reads (a changed
+    ``features.windows_days``, a users table without a column) unless ``drop_champion_inputs``:
+    every champion stopped serving at once, and the 503 asked to materialize, which could
+    not help."""
+    import pyarrow.parquet as pq
+
     from features.asof import build_feature_table
     from features.store import store_paths
+    from lifecycle.champion_inputs import require_champion_inputs
 
     paths = store_paths(settings, dataset)
     require_events(settings, paths.dataset, "features build", held=True)
@@ -42,6 +51,7 @@ def build_features(
         raise UserError(
             f"dataset '{paths.dataset}' has no events at {events}: ingest or import it first"
         )
+    held = pq.read_schema(paths.feature_table).names if paths.feature_table.is_file() else []
     return build_feature_table(
         events,
         settings.workspace.users_if_any(paths.dataset),
@@ -50,6 +60,11 @@ def build_features(
         frequency=settings.features.cutoff_frequency,
         extra_cutoffs=extra_cutoffs,
         memory_limit=settings.features.memory_limit,
+        check=None
+        if drop_champion_inputs
+        else lambda columns: require_champion_inputs(
+            settings, paths.dataset, columns, held, "features build"
+        ),
     )
 
 

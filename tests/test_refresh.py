@@ -366,9 +366,39 @@ def test_scoring_after_a_column_went_away_names_it_and_the_way_back(
     shutil.copy(trained_copy / "datasets" / "demo" / "events.parquet", events)
     home = ["--home", str(trained_copy), "--quiet"]
     runner = CliRunner()
-    for args in (["ingest", str(events), "--dataset", "demo", "--replace"], ["features", "build"]):
-        assert runner.invoke(main, [*home, *args]).exit_code == 0, args
-    assert runner.invoke(main, [*home, "features", "apply"]).exit_code == 0
+    ingest = ["ingest", str(events), "--dataset", "demo", "--replace"]
+    assert runner.invoke(main, [*home, *ingest]).exit_code == 0
+    # Building the table, then applying the views, that would stop the champions is
+    # refused, each keeping what serving reads; forced, each goes on.
+    table = trained_copy / "features" / "demo" / "user_features.parquet"
+    kept = table.read_bytes()
+    refused = runner.invoke(main, [*home, "features", "build"])
+    assert refused.exit_code == 1 and table.read_bytes() == kept, refused.output
+    assert (
+        refused.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: features build: the new feature table of 'demo' lacks what champions read "
+            "(demo-churn v1 reads country, device; "
+        )
+    ), refused.stderr
+    forced = runner.invoke(main, [*home, "features", "build", "--drop-champion-inputs"])
+    assert forced.exit_code == 0 and table.read_bytes() != kept, forced.output
+    mirror = trained_copy / "feast" / "demo" / "registry.json"  # what serving reads
+    before = mirror.read_bytes()
+    refused = runner.invoke(main, [*home, "features", "apply"])
+    assert refused.exit_code == 1, refused.output
+    assert (
+        refused.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: features apply: the new Feast repository of 'demo' lacks what champions read "
+            "(demo-churn v1 reads country, device; "
+        )
+    ), refused.stderr
+    assert mirror.read_bytes() == before
+    forced = runner.invoke(main, [*home, "features", "apply", "--drop-champion-inputs"])
+    assert forced.exit_code == 0, forced.output
     lost = (
         "asks feature view user_profile for country, which the dataset no longer has (its "
         "columns changed since: a users table dropped or renamed?)"
@@ -392,6 +422,26 @@ def test_scoring_after_a_column_went_away_names_it_and_the_way_back(
         "`lifecycle train all`, or bring the dataset back with `lifecycle datasets restore`"
     )
     served_lost_column(trained_copy, lost)
+
+
+def test_a_changed_windows_setting_keeps_the_feature_table_the_champions_read(
+    trained_copy: Path,
+) -> None:
+    """features.windows_days [30, 90]: build and apply took every champion offline at once,
+    and the server's 503 asked to materialize, which could not help."""
+    runner = CliRunner()
+    home = ["--home", str(trained_copy), "--quiet"]
+    table = trained_copy / "features" / "demo" / "user_features.parquet"
+    before = table.read_bytes()
+    narrower = {"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[30, 90]"}
+    for command in (["features", "build"], ["refresh", "--dataset", "demo"]):
+        refused = runner.invoke(main, [*home, *command], env=narrower)
+        assert refused.exit_code == 1 and table.read_bytes() == before, refused.output
+        said = refused.stderr.strip().splitlines()[-1]
+        assert "lacks what champions read (demo-churn v1 reads " in said, said
+        assert "_7d" in said and "features.windows_days is [30, 90]" in said
+    same = runner.invoke(main, [*home, "features", "build"])  # the settings the models know
+    assert same.exit_code == 0, same.output
 
 
 def served_lost_column(home: Path, lost: str) -> None:

@@ -24,9 +24,17 @@ def features() -> None:
     metavar="DATE",
     help="Extra cutoff date(s) to compute features at, e.g. for `score-all --as-of DATE`.",
 )
+@click.option(
+    "--drop-champion-inputs",
+    is_flag=True,
+    help="Write the table even when it lacks columns the champions read (after a changed "
+    "features setting): they stop serving until new champions are trained and promoted.",
+)
 @changes_workspace
 @pass_context
-def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) -> None:
+def features_build(
+    obj: Context, dataset: str | None, as_of: tuple[str, ...], drop_champion_inputs: bool
+) -> None:
     """Compute per-user features as of each cutoff (weekly, plus today) into the feature table."""
     from features.store import store_paths
     from lifecycle.steps import build_features
@@ -35,7 +43,9 @@ def features_build(obj: Context, dataset: str | None, as_of: tuple[str, ...]) ->
     if as_of:
         _refuse_cutoffs_past_the_data(obj.settings, paths.dataset, as_of)
     obj.console.step(f"computing as-of features for dataset '{paths.dataset}'")
-    summary = build_features(obj.settings, paths.dataset, extra_cutoffs=as_of)
+    summary = build_features(
+        obj.settings, paths.dataset, extra_cutoffs=as_of, drop_champion_inputs=drop_champion_inputs
+    )
     obj.console.result(
         summary,
         [
@@ -76,16 +86,22 @@ def _refuse_cutoffs_past_the_data(settings: Any, dataset: str, as_of: tuple[str,
 
 @features.command("apply")
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--drop-champion-inputs",
+    is_flag=True,
+    help="Apply even when the feature views lack features the champions read: they stop "
+    "serving until new champions are trained and promoted.",
+)
 @changes_workspace
 @pass_context
-def features_apply(obj: Context, dataset: str | None) -> None:
+def features_apply(obj: Context, dataset: str | None, drop_champion_inputs: bool) -> None:
     """Register the Feast entity, feature views and feature services. A task's service holds
     exactly the current features; a changed feature set adds the next version (churn_v2, ...)
     and earlier versions stay for the models trained on them."""
     from features.store import apply
 
     obj.console.step("applying the Feast repository")
-    summary = apply(obj.settings, dataset)
+    summary = apply(obj.settings, dataset, drop_champion_inputs=drop_champion_inputs)
     obj.console.result(
         summary,
         [

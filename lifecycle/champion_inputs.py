@@ -1,0 +1,66 @@
+"""The features each champion reads, and the refusal of a feature table or Feast repository
+that would no longer hold them: every champion stopped serving at once after
+``features.windows_days`` changed, and the server's 503 asked to materialize, which could
+not help."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from lifecycle.errors import UserError
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+
+def champion_inputs(settings: Settings, dataset: str) -> dict[str, list[str]]:
+    """``<model> vN`` -> the features each champion of ``dataset`` reads, from the aliases
+    mirror and the bundles it names (empty without a mirror: nothing is loaded for it)."""
+    from lifecycle import registry, tasks
+    from lifecycle.bundle import BUNDLE_FILE
+
+    source = registry.reader(settings, mirrored=True)
+    if not isinstance(source, registry.MirroredRegistry):
+        return {}
+    found = {}
+    for task in tasks.names():
+        name = registry.model_name(dataset, task)
+        version = registry.aliases(source, name).get(registry.CHAMPION)
+        folder = source.bundle(name, version) if version else None
+        if folder is None or not (folder / BUNDLE_FILE).is_file():
+            continue
+        meta = json.loads((folder / BUNDLE_FILE).read_text())
+        found[f"{name} v{version}"] = list(meta.get("feature_names", []))
+    return found
+
+
+def require_champion_inputs(
+    settings: Settings, dataset: str, columns: Iterable[str], held: Iterable[str], step: str
+) -> None:
+    """Refuse ``step`` (``features build``, ``features apply``), whose new ``columns`` lack
+    a feature a champion of ``dataset`` reads that the current ones (``held``) have, naming
+    the champions, the features and the way on (``--drop-champion-inputs``); once dropped,
+    a later step is not refused again (``features materialize`` applies too)."""
+    have, had = set(columns), set(held)
+    lost = {
+        model: missing
+        for model, inputs in champion_inputs(settings, dataset).items()
+        if (missing := [name for name in inputs if name in had and name not in have])
+    }
+    if not lost:
+        return
+    said = "; ".join(
+        f"{model} reads {', '.join(missing[:4])}"
+        + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        for model, missing in lost.items()
+    )
+    made = "feature table" if step == "features build" else "Feast repository"
+    raise UserError(
+        f"{step}: the new {made} of '{dataset}' lacks what champions read ({said}), so "
+        "serving them would stop; nothing is changed. A changed setting (features.windows_days "
+        f"is {settings.features.windows_days}) or users table drops them: put it back, or run "
+        f"`lifecycle {step} --drop-champion-inputs`, then train and promote new champions "
+        "(`lifecycle train all`) before serving again"
+    )
