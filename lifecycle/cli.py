@@ -50,6 +50,10 @@ class LifecycleGroup(click.Group):
                 raise
             emit_error(bool(ctx.params.get("as_json")), _unwritable(ctx, error))
         except Exception as error:
+            full = _store_unwritable(ctx, error)
+            if full is not None:  # an OSError or SQLite's, under MLflow's or SQLAlchemy's
+                emit_error(bool(ctx.params.get("as_json")), full)
+                return None
             if not interrupted(error):
                 raise
             # Ctrl-C inside a DuckDB query: the same "Aborted!" as anywhere else, not a trace
@@ -78,6 +82,34 @@ def _unwritable(ctx: click.Context, error: OSError) -> str:
         f"cannot write{where}: {error.strerror}; make{home} writable (and the disk not full) "
         "and run the command again; the files already there are unchanged"
     )
+
+
+# SQLite's words for a database that cannot take a write (the MLflow store)
+SQLITE_UNWRITABLE = ("readonly database", "disk is full", "disk I/O error")
+
+
+def _store_unwritable(ctx: click.Context, error: BaseException) -> str | None:
+    """One line for a write that failed deep in a library (MLflow registering a model into a
+    read-only or full store: 159 and 321 lines of traceback), else None."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        if isinstance(found, OSError) and found.errno in UNWRITABLE:
+            return _unwritable(ctx, found)
+        if type(found).__name__ == "OperationalError" and any(
+            words in str(found) for words in SQLITE_UNWRITABLE
+        ):
+            context = ctx.obj if isinstance(ctx.obj, Context) else None
+            where = context.settings.workspace.home if context else "the workspace"
+            said = str(found).splitlines()[0].removeprefix("(sqlite3.OperationalError) ")
+            return (
+                f"cannot write the model registry (MLflow's SQLite store in {where}): {said}; "
+                "make it writable (and the disk not full) and run the command again; the "
+                "models already registered are unchanged"
+            )
+        found = found.__cause__ or found.__context__
+    return None
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -77,6 +77,26 @@ def artifact_root(settings: Settings) -> str:
     return (settings.workspace.mlflow_dir / "artifacts").resolve().as_uri()
 
 
+def require_writable(settings: Settings, step: str) -> None:
+    """Refuse ``step`` before its work when the local model registry (its SQLite file, the
+    folder beside it, the artifacts folder) cannot take a write: a training into a read-only
+    store failed after its minutes of work, in a traceback."""
+    import errno
+    import os
+
+    database = sqlite_database(tracking_uri(settings))
+    if database is None:
+        return  # a tracking server answers for itself
+    artifacts = settings.workspace.mlflow_dir / "artifacts"
+    for path in (database, database.parent, artifacts):
+        existing = path if path.exists() else path.parent
+        if existing.exists() and not os.access(existing, os.W_OK):
+            # the CLI's one line for a workspace that cannot take a write (lifecycle.cli)
+            raise OSError(
+                errno.EACCES, f"the model registry cannot take a write ({step})", str(existing)
+            )
+
+
 def model_name(dataset: str, task: str) -> str:
     return f"{dataset}-{task}"
 

@@ -129,6 +129,7 @@ def train_tasks(
 
     dataset = dataset or settings.dataset
     require_dataset(settings, dataset, "train")
+    registry.require_writable(settings, "train")
     chosen = list(names or tasks.names())
     done = Trainings([])
     for name in chosen:

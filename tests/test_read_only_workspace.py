@@ -41,6 +41,7 @@ def read_only_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[P
         ("report",),
         ("forget", "u1"),
         ("ingest", "EVENTS", "--dataset", "demo"),
+        ("train", "churn"),
     ],
     ids=lambda args: "-".join(args[:2]),
 )
@@ -61,4 +62,40 @@ def test_a_read_only_workspace_is_one_line_and_left_intact(
     assert ".tmp" not in last  # the file meant, not its staging name
     if args == ("score-all",):  # refused before every user was scored, not after
         assert "retrieving features" not in result.stderr, result.stderr
+    if args[0] == "train":  # before its minutes of work: it was a traceback after them
+        assert "mlflow" in last and "churn:" not in result.stderr, result.stderr
     assert fingerprint(read_only_home) == before
+
+
+def test_a_write_that_fails_deep_in_a_library_is_one_line() -> None:
+    """MLflow registering into a full or read-only store raised SQLite's error under
+    SQLAlchemy's and MLflow's own: 159 and 321 lines of traceback."""
+    import errno
+    import sqlite3
+
+    import click
+
+    from lifecycle.cli import _store_unwritable, main
+
+    ctx = click.Context(main)
+    for deep in (
+        sqlite3.OperationalError("attempt to write a readonly database"),
+        sqlite3.OperationalError("database or disk is full"),
+    ):
+        try:
+            try:
+                raise deep
+            except sqlite3.OperationalError as error:
+                raise RuntimeError("(mlflow) could not register") from error
+        except RuntimeError as wrapped:
+            said = _store_unwritable(ctx, wrapped)
+        assert said is not None and said.startswith("cannot write the model registry"), said
+        assert str(deep) in said and "run the command again" in said
+    full = OSError(errno.ENOSPC, "No space left on device", "/w/mlflow/artifacts/booster.txt")
+    try:
+        raise RuntimeError("copy failed") from full
+    except RuntimeError as wrapped:
+        assert _store_unwritable(ctx, wrapped).startswith(
+            "cannot write /w/mlflow/artifacts/booster.txt: No space left on device"
+        )
+    assert _store_unwritable(ctx, RuntimeError("a bug")) is None  # still a traceback
