@@ -83,6 +83,25 @@ def settings_hash(settings: Settings, sections: tuple[str, ...] = ("features", "
     return digest(json.loads(settings.model_dump_json(include=set(sections))))
 
 
+# What shapes a task's model besides its data, features and label: its LightGBM values
+# (``training.models``: the task's own, and LTV's parts) and how its rows are chosen.
+TRAINING_SHAPES = ("seed", "max_cutoffs", "max_rows", "bridge_horizon", "label_free_fallback")
+
+
+def training_hash(settings: Settings, task: str) -> str:
+    """A short digest of the training settings that shape ``task``'s model: `refresh`
+    retrains a task whose model was trained with others (it said every model was current
+    after the LightGBM values changed)."""
+    training = settings.training
+    values = {name: getattr(training, name) for name in TRAINING_SHAPES}
+    models = {
+        name: spec.model_dump(mode="json", exclude_none=True)
+        for name, spec in sorted(training.models.items())
+        if name == task or name.startswith(f"{task}_")
+    }
+    return digest({**values, "models": models})
+
+
 def features_digest(windows: Any, frequency: str) -> str:
     """The digest of the settings a feature table is computed with (its windows and grid)."""
     return digest({"windows_days": list(windows), "cutoff_frequency": frequency})
@@ -213,6 +232,7 @@ def model_tags(
         f"{TAG_PREFIX}feature_table": str(table.get("id", "")),
         f"{TAG_PREFIX}feature_service": feature_service,
         f"{TAG_PREFIX}settings_hash": settings_hash(settings),
+        f"{TAG_PREFIX}training_hash": training_hash(settings, str(label.get("task"))),
         f"{TAG_PREFIX}code_version": code_version(),
         DEFINITION_TAG: json.dumps(label, sort_keys=True, default=str),
     }

@@ -127,6 +127,9 @@ def model_problem(
         return f"{task} v{newest.version} learned from an older feature table"
     if tags.get(f"{lineage.TAG_PREFIX}settings_hash") != lineage.settings_hash(settings):
         return f"{task} v{newest.version} was trained with other features or labels settings"
+    trained_with = tags.get(f"{lineage.TAG_PREFIX}training_hash")  # none: before it was kept
+    if trained_with and trained_with != lineage.training_hash(settings, task):
+        return f"{task} v{newest.version} was trained with other training settings"
     if not registry.judged(newest):  # a training stopped (Ctrl-C) between register and gate
         return f"{task} v{newest.version} {registry.NEVER_JUDGED}"
     held = tags.get(registry.GATE_TAG, "").startswith(registry.DEFINITION_HELD)

@@ -488,3 +488,24 @@ def served_lost_column(home: Path, lost: str) -> None:
         assert reasons() == [unserved] * 3
     log = (home / "server.log").read_text()
     assert "Traceback" not in log and "country" in log
+
+
+def test_a_model_trained_with_other_training_settings_is_trained_again(trained_copy: Path) -> None:
+    """`refresh` said every model learned from the current feature table after the LightGBM
+    values of churn changed: the lineage held the features and labels settings only."""
+    settings = load_settings(home=trained_copy, environ={})
+    client = registry.client(settings)
+    assert model_problem(settings, client, "demo", "churn") is None
+    leaves = {"LIFECYCLE_TRAINING__MODELS": '{"churn": {"num_leaves": 7}}'}
+    changed = load_settings(home=trained_copy, environ=leaves)
+    assert model_problem(changed, client, "demo", "churn") == (
+        "churn v1 was trained with other training settings"
+    )
+    assert model_problem(changed, client, "demo", "ltv") is None  # another task's values
+    seed = load_settings(home=trained_copy, environ={"LIFECYCLE_TRAINING__SEED": "8"})
+    assert (
+        model_problem(seed, client, "demo", "ltv")
+        == "ltv v1 was trained with other training settings"
+    )
+    plots = load_settings(home=trained_copy, environ={"LIFECYCLE_TRAINING__PLOTS": "false"})
+    assert model_problem(plots, client, "demo", "churn") is None  # the same model either way
