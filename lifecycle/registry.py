@@ -508,14 +508,21 @@ def promote(
     theirs = (previous.tags or {}).get(DEFINITION_TAG) if previous else None
     ours = (chosen.tags or {}).get(DEFINITION_TAG)
     changes = definition_changes(json.loads(theirs), json.loads(ours)) if theirs and ours else []
+    current = previous is not None and str(previous.version) == str(version)
+    refused = None if current else gate_refusal(chosen)
     if changes and not accept_definition_change:
+        # the gate's refusal too, when --force will be asked next: both flags at once
+        also = (
+            f"; the promotion gate also kept it back ({refused}): add "
+            f"--accept-definition-change {override} to promote it anyway"
+            if refused and gated_only
+            else ": add --accept-definition-change to promote it anyway"
+        )
         raise PromotionError(
             f"model {name}: v{version}'s label definition differs from champion "
             f"v{previous.version}'s ({', '.join(changes)}); its scores would mean something "
-            "else to their users: add --accept-definition-change to promote it anyway"
+            f"else to their users{also}"
         )
-    current = previous is not None and str(previous.version) == str(version)
-    refused = None if current else gate_refusal(chosen)
     if refused and gated_only:
         raise PromotionError(
             f"model {name}: {refused}; promote it anyway with {override} (the reason is "

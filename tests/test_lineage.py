@@ -111,10 +111,20 @@ def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: P
     assert not refused.promoted
     assert "label definition differs from champion" in refused.gate
     assert "horizon_days 90 -> 60" in refused.gate and "--accept-definition-change" in refused.gate
+    rules = {k: v["auc"] for k, v in refused.metrics.items() if k != "lightgbm"}
+    lost = refused.metrics["lightgbm"]["auc"] <= max(rules.values())
+    assert ("; besides, auc " in refused.gate) == lost  # a loss to a baseline is said too
     assert registry.alias_version(client, name, "champion").version == before
     # By hand, too, only when the definition change is accepted.
     with pytest.raises(registry.PromotionError, match="label definition differs"):
         registry.promote(settings, "churn", refused.version, "looks better")
+    # `lifecycle promote` (gated only) names both flags it will need at once, not one by one
+    with pytest.raises(registry.PromotionError) as both:
+        registry.promote(settings, "churn", refused.version, "looks better", gated_only=True)
+    assert str(both.value).endswith(
+        "add --accept-definition-change --force to promote it anyway"
+    ), both.value
+    assert "the promotion gate also kept it back (" in str(both.value)
     # `refresh` retrains it only when told to accept (it found every model current, and did
     # nothing with --accept-definition-change, while the old definition served on)
     assert model_problem(settings, client, "demo", "churn") is None

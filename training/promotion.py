@@ -322,6 +322,15 @@ def gate_on_test(
         mlflow_client, name, task, version, label, accept_definition_change
     )
     if refused:  # before the baselines: a different definition is no rival at all
+        metric = gate_metric_of(settings, task)
+        rivals = {b: m[metric] for b, m in (baselines or {}).items() if metric in m}
+        best = max(rivals, key=lambda b: rivals[b]) if rivals else None
+        if best is not None and not model_metrics.get(metric, np.nan) > rivals[best]:
+            ours, theirs = compared(model_metrics[metric], rivals[best])
+            by = rivals[best] - model_metrics[metric]
+            refused += (
+                f"; besides, {metric} {ours} loses to the baseline {best} {theirs} by {by:.4f}"
+            )
         registry.record_gate(mlflow_client, name, version, refused)
         return False, refused
 
