@@ -237,6 +237,9 @@ def datasets(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     obj = ctx.find_object(Context)
+    # the listing repeats each ingest's notes: none may suggest an option it does not have
+    # (an imported dataset's said `--keep-repeats`, which `import` refuses)
+    ctx.with_resource(command_options([]))
 
     root = obj.settings.workspace.home / "datasets"
     found = sorted(p for p in root.iterdir() if not p.name.startswith(".")) if root.is_dir() else []

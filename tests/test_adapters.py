@@ -227,3 +227,25 @@ def test_online_retail_with_month_first_dates_reads_them_with_date_order(
     notes = notes["tables"]["events"]["notes"]
     assert notes["invoice_lines"] == 6 and notes["valid_purchase_lines"] == 6
     assert notes["dates_read_as"]["InvoiceDate"]["order"] == "monthfirst"
+
+
+def test_an_imported_datasets_notes_suggest_no_option_import_lacks(
+    home: Path, tmp_path: Path
+) -> None:
+    """`datasets` listed an imported log's repeated lines with "--keep-repeats loads every
+    copy", an option `import` refuses."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    path = tmp_path / "retail.csv"
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    line = "536365,85123A,MUG,2,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    other = "536366,22423,CAKE STAND,1,2010-12-02 09:02:00,12.75,17851,United Kingdom\n"
+    path.write_text(header + line + line + other)
+    runner = CliRunner()
+    for command in (["import", "online-retail", str(path)], ["datasets"]):
+        said = runner.invoke(main, command)
+        assert said.exit_code == 0, said.output
+        assert "1 duplicate_row rows: the same in every column" in said.stdout, said.stdout
+        assert "--keep-repeats" not in said.stdout, command
