@@ -431,7 +431,15 @@ class BatchResult:
         }
 
     def lines(self) -> list[str]:
-        versions = ", ".join(f"{t} v{v}" for t, v in self.versions.items())
+        from serving.scoring import CHURN_COMPLEMENT
+
+        churn = self.versions.get("churn")  # what answers conversion on a log of one event
+        versions = ", ".join(
+            f"{t} 1 - churn v{churn}"
+            if self.kinds.get(t) == CHURN_COMPLEMENT and churn
+            else f"{t} v{v}"
+            for t, v in self.versions.items()
+        )
         lines = [
             f"scored {self.users:,} users as of {self.as_of:%Y-%m-%d} with {versions} "
             f"in {sum(self.seconds.values()):.1f} s"

@@ -514,3 +514,26 @@ def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
         f"both tables are of {table.as_of}: each change comes from the models or the data",
         f"nobody's churn probability rose between the two tables of {table.as_of}",
     ]
+
+
+def test_score_all_says_what_answered_conversion_on_a_log_of_one_event() -> None:
+    """`scored ... with churn v1, conversion v2, ltv v1` while the report said conversion v2
+    is not what serves: a one-time buyer's conversion is 1 - churn v1."""
+    from serving.batch import BatchResult
+    from serving.scoring import CHURN_COMPLEMENT
+
+    result = BatchResult(
+        None,
+        pd.Timestamp("2011-09-10"),
+        3412,
+        {"churn": "1", "conversion": "2", "ltv": "1"},
+        {},
+        {"score": 1.0},
+        pd.DataFrame(),
+        kinds={"churn": "lightgbm", "conversion": CHURN_COMPLEMENT, "ltv": "lightgbm"},
+    )
+    assert result.lines()[0].startswith(
+        "scored 3,412 users as of 2011-09-10 with churn v1, conversion 1 - churn v1, ltv v1 in"
+    )
+    result.kinds["conversion"] = "lightgbm"
+    assert "conversion v2, ltv v1" in result.lines()[0]
