@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 REDACTED = "[forgotten]"
+QUARANTINE_OWN = (c.SOURCE_ROW, c.REASON)  # what ingest writes beside a quarantined row
 OUT_OF_LINE = (EXTRA_FIELDS, MISSING_FIELDS)  # quarantined rows whose columns are not the header's
 TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 _BEFORE = r"(?<![\w-])(?<!\w\.)"  # no word character or hyphen before, not after "x."
@@ -201,10 +202,11 @@ def user_cells(
     named = next((n for n in (user_column, c.USER_ID) if n in header), None)
     at = None if named is None else header.index(named)
     reason = header.index(c.REASON) if c.REASON in header else len(header)
+    own = {i for i, name in enumerate(header) if name in QUARANTINE_OWN}
 
     def cells(row: list[str]) -> tuple[list[str], bool]:
         if at is None or (reason < len(row) and row[reason] in OUT_OF_LINE):
-            return [unquoted(cell) for cell in row], True
+            return [unquoted(cell) for i, cell in enumerate(row) if i not in own], True
         return ([unquoted(row[at])] if at < len(row) else []), False
 
     return at, cells
@@ -264,10 +266,14 @@ def scrub_csv(
     kept = [(row, every) for row, held, every in judged if not any(h in ids for h in held)]
     done = Scrubbed(removed=len(body) - len(kept))
     pattern = token_pattern(ids)
+    # a quarantine's own columns, written by ingest, even in a row out of line with the
+    # header: its row number 15749 is no user 15749 (it was redacted as a mention)
+    own = {i for i, name in enumerate(header) if name in QUARANTINE_OWN}
     left = {*c.CODE_COLUMNS, *codes}
-    text = [i for i, name in enumerate(header) if i != at and name not in left]
+    text = [i for i, name in enumerate(header) if i != at and name not in left and i not in own]
     for row, every in kept:
-        for i, cell in enumerate(row) if every else ((i, row[i]) for i in text if i < len(row)):
+        every_cell = ((i, cell) for i, cell in enumerate(row) if i not in own)
+        for i, cell in every_cell if every else ((i, row[i]) for i in text if i < len(row)):
             if any(t in cell for t in ids):  # cheap before the regex
                 row[i], found = redact_text(cell, pattern)
                 done.redacted += found

@@ -193,7 +193,7 @@ def require_current_features(settings: Settings, dataset: str, step: str) -> dic
             require_dataset(settings, dataset, step)
         raise StaleInput(
             f"{step} refused: {problem}; run `lifecycle features build --dataset {dataset}` "
-            "first (or `lifecycle refresh`)"
+            f"first (or `lifecycle refresh --dataset {dataset}`)"
         )
     return read(settings.workspace.feature_table(dataset)) or {}
 

@@ -217,3 +217,25 @@ def test_many_ids_are_found_in_one_pass_over_every_kind_of_chunk() -> None:
             REDACTED,
         ], kind
         assert count == 5 and redacted.schema == table.schema
+
+
+def test_a_quarantines_own_row_number_equal_to_an_id_is_no_mention(tmp_path: Path) -> None:
+    """forget 15749 rewrote an anonymous quarantined line's source_row 15749 to [forgotten]
+    and said another row mentioned the user; the row's own text still is redacted."""
+    from features.scrub import REDACTED, scrub_csv
+
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "source_row,reason,InvoiceNo,Description,CustomerID\n"
+        "15749,missing_user_id,537640,HOT WATER BOTTLE,\n"
+        "12,missing_amount,537641,gift for 15749,17850\n"
+        "15749,extra_fields,a,to 15749,b,c\n"  # out of line: every raw cell scanned, not its own
+        "20,missing_amount,537642,MUG,15749\n"  # the user's own row: dropped
+    )
+    out = tmp_path / "out.csv"
+    done = scrub_csv(path, out, {"15749"}, user_column="CustomerID")
+    rows = out.read_text().splitlines()
+    assert done.removed == 1 and done.redacted == 2
+    assert rows[1] == "15749,missing_user_id,537640,HOT WATER BOTTLE,"
+    assert rows[2] == f"12,missing_amount,537641,gift for {REDACTED},17850"
+    assert rows[3] == f"15749,extra_fields,a,to {REDACTED},b,c"
