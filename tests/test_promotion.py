@@ -263,6 +263,24 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     assert set(champions) == {"churn", "conversion", "ltv"}
     listing = run_cli(trained_copy, "models")
     assert "demo-ltv v" in listing and "champion" in listing
+    # Every change is kept, with when, by whom and why: a version's tag held its latest reason
+    # only (the rollback's erased the first), without a time.
+    ltv = [e for e in json.loads(run_cli(trained_copy, "--json", "models", "--history"))["history"]
+           if e["model"] == "demo-ltv"]  # fmt: skip
+    assert ltv[0]["from"] is None and ltv[0]["by"] == "gate"  # the first champion, by training
+    changes = [(e["from"], e["to"], e["reason"]) for e in ltv[1:]]
+    assert changes == [
+        (scored, scored, "manual: rollback drill"),
+        (scored, scored, "manual: same model"),
+        *[(scored, scored, "manual: same model")] * 5,
+        (scored, str(other), "manual: rollback drill"),
+        (str(other), str(unjudged), "manual: why"),
+        (str(unjudged), scored, "manual: rollback to the gate's"),
+    ], changes
+    assert all(e["by"].startswith("hand (") for e in ltv[1:]) and all(e["at"] for e in ltv)
+    text = run_cli(trained_copy, "models", "--history").splitlines()
+    assert f"demo-ltv: v{unjudged} -> v{scored} by hand (" in text[-1]
+    assert text[-1].endswith(": manual: rollback to the gate's")
 
 
 def _registered_versions(settings: Settings, name: str, source: Path) -> tuple[Any, str]:

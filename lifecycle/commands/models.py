@@ -157,10 +157,19 @@ def _scored_by_another(
 
 @main.command()
 @click.option("--dataset", help="Dataset name [settings dataset].")
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Every change of a champion instead: when, from and to, by the gate or a hand, why.",
+)
 @pass_context
-def models(obj: Context, dataset: str | None) -> None:
+def models(obj: Context, dataset: str | None, history: bool) -> None:
     """List registered model versions with aliases and headline test metrics."""
     from training.tracking import list_models
+
+    if history:
+        _champion_history(obj, dataset or obj.settings.dataset)
+        return
 
     rows = list_models(obj.settings, dataset)
     answered = _answered_by_churn(obj, dataset, rows)
@@ -200,6 +209,19 @@ def models(obj: Context, dataset: str | None) -> None:
     if not rows:
         lines = [_no_models(obj, dataset or obj.settings.dataset)]
     obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows}, lines)
+
+
+def _champion_history(obj: Context, dataset: str) -> None:
+    from lifecycle.registry import champion_history
+
+    entries = champion_history(obj.settings, dataset)
+    lines = [
+        f"{e['at']} {e['model']}: v{e['from']} -> v{e['to']} by {e['by']}: {e['reason']}"
+        if e["from"]
+        else f"{e['at']} {e['model']}: first champion v{e['to']} by {e['by']}: {e['reason']}"
+        for e in entries
+    ] or [f"no champion of dataset '{dataset}' has changed in this workspace's registry"]
+    obj.console.result({"dataset": dataset, "history": entries}, lines)
 
 
 def _answered_by_churn(
