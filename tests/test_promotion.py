@@ -537,7 +537,9 @@ def test_a_baseline_that_replaces_a_label_free_champion_is_reported_as_the_champ
     assert rows[label_free.version]["test_cutoff"] is None
     assert rows[weak.baseline.version]["promotion"] == weak.baseline.gate
     text = CliRunner().invoke(main, ["--home", str(trained_copy), "models"]).stdout
-    assert f"demo-ltv v{weak.version} (lightgbm) [challenger]" in text
+    # each version says what its metrics measured (60- and 90-day churns sat side by side)
+    days = rows[weak.version]["horizon_days"]
+    assert days == 365 and f"demo-ltv v{weak.version} (lightgbm, 365-day ltv) [challenger]" in text
     assert f"  {weak.gate}" in text
 
 

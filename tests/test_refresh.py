@@ -91,9 +91,10 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
 
     assert latest_scores(settings).metadata["lineage"]["feature_table"] == table["id"]
 
-    # The same file again: every row is already there, so the dataset keeps its version
-    # and nothing after the ingest runs.
-    code, again = _refresh(trained_copy, str(week))
+    # The same file again, with the same settings (the models' training settings are part of
+    # their lineage): every row is already there, so the dataset keeps its version and
+    # nothing after the ingest runs.
+    code, again = _refresh(trained_copy, str(week), env=few_rounds())
     assert code == 0 and again["ran"] == ["ingest"], again
     added = again["steps"][0]["detail"]["files"][0]["tables"]["events"]
     assert added["rows_loaded"] == 0 and added["reasons"] == {
@@ -102,7 +103,9 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
     assert again["steps"][0]["detail"]["files"][0]["unchanged"] is True
     # and the terminal says so, with the counts (it said only "appending 1 file(s)")
     assert f"  1 append(s); the last, of {week}:" in fresh["steps"][0]["detail"]["lines"]
-    said = CliRunner().invoke(main, ["--home", str(trained_copy), "refresh", str(week)])
+    said = CliRunner().invoke(
+        main, ["--home", str(trained_copy), "refresh", str(week)], env=few_rounds()
+    )
     assert said.exit_code == 0, said.output
     read, ingested = added["rows_read"], added["reasons"]["already_ingested"]
     assert (

@@ -8,6 +8,7 @@ start time, records the git commit of the code, and logs each booster's hyperpar
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import lifecycle
-from lifecycle import registry, tasks
+from lifecycle import lineage, registry, tasks
 from lifecycle.bridge import LEARNED_TAG
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
@@ -237,6 +238,15 @@ def datasets_with_models(settings: Settings) -> list[str]:
 UPLIFT_TAGS = ("outcome", "treated", "learner")  # tags of a registered uplift version
 
 
+def _horizon(definition: str | None) -> int | None:
+    """The horizon in days of a version's recorded label definition (None: none recorded)."""
+    try:
+        days = json.loads(definition or "{}").get("horizon_days")
+    except (ValueError, AttributeError):
+        return None
+    return int(days) if days is not None else None
+
+
 def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str, Any]]:
     """Every registered version of the dataset's models: aliases, test cutoff, headline metrics."""
     mlflow_client = registry.client(settings)
@@ -277,6 +287,8 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     "label_free": registry.is_label_free(version),
                     # learned at a shorter horizon than it serves (lifecycle.bridge)
                     "learned_days": int(tags[LEARNED_TAG]) if LEARNED_TAG in tags else None,
+                    # what its score predicts over: versions of 60 and 90 days sat side by side
+                    "horizon_days": _horizon(tags.get(lineage.DEFINITION_TAG)),
                     "metrics": {
                         k.removeprefix("test."): float(v)
                         for k, v in tags.items()

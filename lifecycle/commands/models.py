@@ -188,6 +188,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         tested = f"{tested}: {headline}"
         if r.get("learned_days"):
             tested = f"learned at {r['learned_days']} days, {tested}"
+        if r.get("horizon_days") and "learner" not in r:  # what its metrics were measured on
+            kind = f"{kind}, {r['horizon_days']}-day {r['task']}"
         if r["label_free"]:
             kind, tested = f"label-free {r['kind']}", "no outcome to test on"
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
