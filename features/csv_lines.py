@@ -276,6 +276,30 @@ def first_line_not_utf8(path: Path) -> tuple[int, str] | None:
     return None
 
 
+def first_line_not_utf8_in(path: Path, delimiter: str, column: int) -> tuple[int, str] | None:
+    """The first line whose ``column``-th field (0-based) is not UTF-8, shown as
+    :func:`first_line_not_utf8` shows it: the line quoted beside a column's name is one of
+    that column's (a file with bad bytes in three columns quoted another column's line)."""
+    import csv
+
+    with open_binary(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                line.decode("utf-8")
+                continue
+            except UnicodeDecodeError:
+                pass
+            text = line.rstrip(b"\r\n").decode("latin-1")  # one character per byte
+            fields = next(csv.reader([text], delimiter=delimiter), [])
+            if column < len(fields):
+                try:
+                    fields[column].encode("latin-1").decode("utf-8")
+                except UnicodeDecodeError:
+                    shown = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+                    return number, shown if len(shown) <= 80 else shown[:77] + "..."
+    return None
+
+
 def line_number(path: Path, text: str) -> int | None:
     """The 1-based line of the file (header = line 1) that reads ``text``, for errors."""
     with open_text(path, "utf-8") as lines:

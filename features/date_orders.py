@@ -72,6 +72,24 @@ class DateOrders:
         """The orders the column's dates showed (two: a mixed file)."""
         return [order for order in self.examples.get(column, {}) if order != EITHER_ORDER]
 
+    def unordered(self, source: str, column: str) -> str | None:
+        """Why ``column`` is refused whose dates, mostly held as reading either way, show no
+        order at all (the first days of months only: 01/12/2010 .. 12/12/2010): "do not parse"
+        said they were not dates. A few such among dates of another form are quarantined."""
+        orders = self.examples.get(column, {})
+        if self.shown(column) or EITHER_ORDER not in orders:
+            return None
+        fix = (
+            "give --date-order dayfirst or --date-order monthfirst"
+            if offered("--date-order")
+            else "write every date as 2024-12-31"
+        )
+        either = self.rows[column][EITHER_ORDER]
+        return (
+            f"{source}: column '{column}' writes {either:,} dates that read either way (day or "
+            f"month first, e.g. {orders[EITHER_ORDER]}) and none that shows its order: {fix}"
+        )
+
     def to_read(self, reasons: dict[str, int]) -> dict[str, dict[str, Any]]:
         """The columns to read again in the one order their dates showed, with the note each
         leaves in the report; none when no date was held as ambiguous."""

@@ -20,6 +20,7 @@ from features.csv_lines import (
     cut_short,
     ends_in_line_breaks,
     first_line_not_utf8,
+    first_line_not_utf8_in,
     line_number,
     open_binary,
     open_quote,
@@ -467,10 +468,12 @@ def _csv_error(path: Path, error: Exception, names: list[str], csv: CsvFormat) -
     message = str(error)
     bad_text = re.search(r"CSV column #(\d+): .*invalid UTF8", message)
     if bad_text and int(bad_text.group(1)) < len(names):
-        found_line = first_line_not_utf8(path)
+        column = int(bad_text.group(1))
+        delimiter = csv.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+        found_line = first_line_not_utf8_in(path, delimiter, column) or first_line_not_utf8(path)
         where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
-            f"{path}: column '{names[int(bad_text.group(1))]}' is not UTF-8 text{where}; "
+            f"{path}: column '{names[column]}' is not UTF-8 text{where}; "
             + option_hint(encoding_hint(csv.option("encoding")), "save the file as UTF-8")
         )
     if "straddling object straddles" in message:  # Arrow's words for a row over a block

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.date_orders import DAY_FIRST, MONTH_FIRST, DateOrders
+from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrders
 from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
 from features.parsing import (
     CONTROL_CHARACTER,
@@ -262,6 +262,10 @@ class TableChecks:
                 )
         for column, evidence in self.columns.items():
             if evidence.filled and evidence.bad / evidence.filled > limit:
+                either = self.dates.rows.get(column, {}).get(EITHER_ORDER, 0)
+                unordered = self.dates.unordered(source, column)
+                if unordered and either * 2 >= evidence.bad:  # dates, in an order not shown
+                    raise ContractError(unordered)
                 expected = (
                     epoch_timestamps(evidence.epoch_format)
                     if evidence.epoch_format

@@ -397,6 +397,16 @@ def test_dates_whose_order_does_not_show_are_ambiguous(tmp_path: Path) -> None:
         r"\(ambiguous_date_order, e.g. row 1 has event_time='01/02/2023'\): use --date-order",
     ):
         load(write(tmp_path, few))
+    # None shows it (an export of the first twelve days of December): refused naming the
+    # order to give, not as values that "do not parse"
+    december = HEADER + "".join(f"u{i},{i % 12 + 1:02d}/12/2010,session,\n" for i in range(30))
+    with pytest.raises(
+        ContractError,
+        match=r"column 'event_time' writes 28 dates that read either way \(day or month first, "
+        r"e.g. row 1 has event_time='01/12/2010'\) and none that shows its order: give "
+        r"--date-order dayfirst or --date-order monthfirst$",
+    ):
+        load(write(tmp_path, december))
 
 
 def test_dates_with_dashes_end_in_their_year_not_a_zone_offset(tmp_path: Path) -> None:

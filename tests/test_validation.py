@@ -419,6 +419,30 @@ def test_one_row_not_utf8_is_named_by_its_line_and_the_dataset_kept(
     assert (home / "datasets" / "s").readlink() == before
 
 
+def test_the_line_quoted_beside_a_column_not_utf8_is_one_of_that_column(tmp_path: Path) -> None:
+    """Bad bytes in several columns: the error named one column and quoted the first bad
+    line, whose bad bytes were in another."""
+    from features.csv_lines import first_line_not_utf8_in
+
+    path = tmp_path / "shop.csv"
+    path.write_bytes(
+        b"user_id,event_time,event_type,note\n"
+        b"u1,2024-01-01,session,ok\n"
+        + "u2,2024-01-02,session,caf\xe9\n".encode("latin-1")
+        + 'u3,2024-01-03,s\xe9ssion,"a, b"\n'.encode("latin-1")
+    )
+    assert first_line_not_utf8_in(path, ",", 3) == (3, "u2,2024-01-02,session,caf\\xe9")
+    assert first_line_not_utf8_in(path, ",", 2) == (4, 'u3,2024-01-03,s\\xe9ssion,"a, b"')
+    assert first_line_not_utf8_in(path, ",", 0) is None
+    result = CliRunner().invoke(
+        main, ["--home", str(tmp_path / "ws"), "ingest", str(path), "--dataset", "s"]
+    )
+    error = result.stderr.strip().splitlines()[-1]
+    column = error.partition("column '")[2].partition("'")[0]
+    line = {"note": "3", "event_type": "4"}[column]  # whichever Arrow met first: its own line
+    assert f"is not UTF-8 text (line {line} reads " in error, error
+
+
 def test_rows_of_blank_cells_are_quarantined_but_do_not_refuse_the_file(tmp_path: Path) -> None:
     """A spreadsheet saves rows it once used as ',,,': two good rows and three such made the
     file '3 of 5 rows are bad' (missing_user_id), refused. They are empty_row, counted and
