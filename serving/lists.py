@@ -149,6 +149,7 @@ class Filters:
     channel: str | None = None
     min_ltv: float | None = None
     min_churn: float | None = None
+    where: tuple[tuple[str, str], ...] = ()  # (column, value): a user attribute, e.g. country
 
     def text(self) -> str:
         """The filters in words ("" without any): a written list says whom it holds."""
@@ -157,6 +158,7 @@ class Filters:
         return ", ".join(
             [f"{name} {value}" for name, value in named if value is not None]
             + [f"{name} >= {value:g}" for name, value in bounds if value is not None]
+            + [f"{column} {value}" for column, value in self.where]
         )
 
 
@@ -178,6 +180,24 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         if wanted not in known:
             raise ListError(
                 f"{option} {wanted}: unknown; this scores table has {', '.join(known)}", name
+            )
+        keep &= (values == wanted).fillna(False).to_numpy()
+    for column, wanted in filters.where:  # a user attribute (a personal column: not listed)
+        if column not in scores or column in non_personal():
+            attributes = sorted(set(scores.columns) - non_personal() - {c.USER_ID})
+            raise ListError(
+                f"--where {column}={wanted}: the scores table has no user attribute {column!r} "
+                f"(it has: {', '.join(attributes) or 'none'}; scores have their own options)",
+                "where",
+            )
+        values = scores[column].astype("string")
+        if not (values == wanted).fillna(False).any():
+            known = sorted(values.dropna().unique())
+            shown = ", ".join(known[:20]) + (
+                f" and {len(known) - 20} more" if len(known) > 20 else ""
+            )
+            raise ListError(
+                f"--where {column}={wanted}: unknown; this scores table has {shown}", "where"
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     for name, column, bound, most in (

@@ -322,11 +322,28 @@ def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     assert rows and listing["previous"] == str(earlier.path.resolve())
     changes = [r["value_at_risk_change"] for r in rows]
     assert all(c > 0 for c in changes) and changes == sorted(changes, reverse=True)
-    before = earlier.scores.set_index("user_id")["value_at_risk"]
-    now = latest.scores.set_index("user_id")["value_at_risk"]
-    biggest = (now - before).dropna().sort_values(ascending=False)
+    before = earlier.scores.set_index("user_id")
+    now = latest.scores.set_index("user_id")
+    # by value at risk, of the users whose churn probability rose too (a purchase raises LTV)
+    riskier = (now["churn_probability"] - before["churn_probability"]) > 0
+    rise = (now["value_at_risk"] - before["value_at_risk"])[
+        riskier.reindex(now.index, fill_value=False)
+    ]
+    biggest = rise.dropna().sort_values(ascending=False)
     assert rows[0]["user_id"] == biggest.index[0]
+    assert len(rows) == min(10, int((biggest > 0).sum()))
     assert not {"country", "device"} & set(rows[0])
+    # A list for one country: filtered by the attribute, which is still not listed
+    country = str(now["country"].dropna().iloc[0])
+    listed = json.loads(run_cli(home, "--json", "at-risk", "--where", f"country={country}"))
+    ids = [r["user_id"] for r in listed["rows"]]
+    assert ids and set(now.loc[ids, "country"]) == {country}
+    assert (
+        listed["filters"] == {"where": [["country", country]]}
+        and "country" not in listed["rows"][0]
+    )
+    refused = CliRunner().invoke(main, ["--home", str(home), "at-risk", "--where", "country"])
+    assert refused.exit_code == 2 and "expected COLUMN=VALUE" in refused.output
     # Scored again with nothing new: no one rose, and the list says so (it said only "(no
     # users match)", as a filter that matched nobody does).
     again = batch.score_all(settings, reasons_top=None)

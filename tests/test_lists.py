@@ -114,6 +114,9 @@ def test_other_rankings_limit_and_offset() -> None:
         (Filters(min_ltv=100), ["u2", "u3", "u4", "u5"]),
         (Filters(min_churn=0.6), ["u3", "u4", "u1"]),
         (Filters(segment="champions", min_churn=0.1), ["u2"]),
+        # a user attribute, a personal column: filtered by, not listed (a list for one country)
+        (Filters(where=(("country", "GB"),)), ["u1"]),
+        (Filters(where=(("country", "DE"), ("device", "ios"))), []),
     ],
 )
 def test_each_filter(filters: Filters, expected: list[str]) -> None:
@@ -122,6 +125,16 @@ def test_each_filter(filters: Filters, expected: list[str]) -> None:
 
 def test_unknown_filter_values_name_the_known_ones() -> None:
     frame = scores_table()
+    with pytest.raises(
+        ListError, match=r"--where country=XX: unknown; this scores table has DE, FR"
+    ):
+        at_risk(frame, Filters(where=(("country", "XX"),)))
+    with pytest.raises(
+        ListError,
+        match=r"--where ltv=1: the scores table has no user attribute 'ltv' \(it has: country, device",
+    ):
+        at_risk(frame, Filters(where=(("ltv", "1"),)))
+    assert Filters(where=(("country", "GB"),)).text() == "country GB"
     with pytest.raises(
         ListError, match="--segment vip: unknown; this scores table has at_risk, champions"
     ):

@@ -38,6 +38,14 @@ def list_options(function: Any) -> Any:
         click.option("--segment", help="RFM segment, e.g. champions, loyal, at_risk."),
         click.option("--stage", help="Lifecycle stage, e.g. active, at_risk, silent."),
         click.option("--channel", help="Acquisition channel."),
+        click.option(
+            "--where",
+            "where",
+            multiple=True,
+            metavar="COLUMN=VALUE",
+            help="Only users whose attribute has this value, e.g. country=Spain (repeatable; "
+            "the column is still not listed unless --allow-column names it).",
+        ),
         click.option("--min-ltv", type=float, help="Only users with predicted LTV at least this."),
         click.option(
             "--min-churn",
@@ -90,6 +98,7 @@ def list_options(function: Any) -> Any:
         segment: str | None,
         stage: str | None,
         channel: str | None,
+        where: tuple[str, ...],
         min_ltv: float | None,
         min_churn: float | None,
         fmt: str | None,
@@ -109,7 +118,7 @@ def list_options(function: Any) -> Any:
             )
         request = ListRequest(
             top,
-            Filters(segment, stage, channel, min_ltv, min_churn),
+            Filters(segment, stage, channel, min_ltv, min_churn, _pairs(where)),
             fmt,
             out,
             control_share,
@@ -122,6 +131,19 @@ def list_options(function: Any) -> Any:
     for option in reversed(options):
         collect = option(collect)
     return collect
+
+
+def _pairs(where: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``--where country=Spain`` as (column, value) pairs; one without '=' is refused."""
+    pairs = []
+    for given in where:
+        column, equals, value = given.partition("=")
+        if not equals or not column.strip():
+            raise click.BadParameter(
+                f"{given!r}: expected COLUMN=VALUE, e.g. country=Spain", param_hint="--where"
+            )
+        pairs.append((column.strip(), value))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -151,7 +173,7 @@ class ListRequest:
             f"; control group: share {self.control_share:g} of all scored users, seed {self.seed}"
         )
         data = {
-            "filters": {k: v for k, v in asdict(self.filters).items() if v is not None},
+            "filters": {k: v for k, v in asdict(self.filters).items() if v not in (None, ())},
             "control": {"share": self.control_share, "seed": self.seed},
         }
         return text, data
