@@ -58,7 +58,7 @@ def champion_list(settings: Settings, dataset: str) -> tuple[Path | None, str]:
 
 def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] = ()) -> ScoresTable:
     """The champion's list as a scores table: ``churn_probability``, its reasons (values
-    withheld), and the allowed columns' values from the snapshot table."""
+    withheld but the ``allowed`` columns'), and the snapshot table's columns."""
     from training.snapshot import SNAPSHOT_FILE
 
     path, why = champion_list(settings, dataset)
@@ -75,10 +75,9 @@ def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] =
             "reasons": [_withheld(text, columns, allowed) for text in listed["reasons"]],
         }
     )
-    kept = [n for n in allowed if n in columns]
-    if kept:
-        values = snapshot.drop_duplicates(c.USER_ID).set_index(c.USER_ID)[kept]
-        frame = frame.join(values, on=c.USER_ID)
+    # every column, for --where; a list carries the allowed ones only (serving.lists.list_rows)
+    values = snapshot.drop_duplicates(c.USER_ID).set_index(c.USER_ID)[columns]
+    frame = frame.join(values, on=c.USER_ID)
     created = _created(settings.workspace.dataset_dir(dataset) / "report.json")
     metadata = {"dataset": dataset, "as_of": created, "personal_columns": columns}
     return ScoresTable(frame, metadata, path)

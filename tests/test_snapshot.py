@@ -219,6 +219,10 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
         contract = [r for r in text.split("; ") if r.startswith("Contract: ")]
         assert [r for r in row["top_reasons"].split("; ") if r.startswith("Contract")] == contract
     assert rows["control"].tolist() == list(control_flags(rows["user_id"], 0, 0.1))
+    one = ["--json", "at-risk", "--dataset", "synth", "--where", "Contract=Two year"]
+    contract = pd.DataFrame(json.loads(_invoke(home, *one).stdout)["rows"])
+    assert set(by_id.loc[contract["user_id"], "Contract"]) == {"Two year"}
+    assert "Contract" not in contract  # filtered by, not listed
     for asked, said in (
         (("--segment", "champions"), "no segment values"),
         (("--rank-by", "ltv"), "rank by churn_probability"),
