@@ -274,7 +274,12 @@ def champion_history(settings: Settings, dataset: str) -> list[dict[str, Any]]:
     if path is None or not path.is_file():
         return []
     prefix = model_name(dataset, "")  # '<dataset>-<task or label>', a label without '-'
-    entries = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    entries = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:  # a line cut short by a kill mid-write: the others stand
+            continue
     return [
         e
         for e in entries

@@ -281,6 +281,10 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
     text = run_cli(trained_copy, "models", "--history").splitlines()
     assert f"demo-ltv: v{unjudged} -> v{scored} by hand (" in text[-1]
     assert text[-1].endswith(": manual: rollback to the gate's")
+    with (trained_copy / "mlflow" / "champions.jsonl").open("a") as log:
+        log.write('{"at": "2026-')  # a kill mid-write: the entries before it still read
+    again = json.loads(run_cli(trained_copy, "--json", "models", "--history"))["history"]
+    assert [e for e in again if e["model"] == "demo-ltv"] == ltv
 
 
 def _registered_versions(settings: Settings, name: str, source: Path) -> tuple[Any, str]:
