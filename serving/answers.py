@@ -230,6 +230,7 @@ class ListAnswers:
         seed: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        where: dict[str, str] | None = None,
     ) -> AtRiskResponse:
         """One page of the list ``lifecycle at-risk`` prints, made by the same functions
         (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
@@ -251,7 +252,8 @@ class ListAnswers:
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             raise ApiError(503, stale_text(stale))
         frame = frame_to_rank(self.settings, table, rank_by, state and state.uplift)
-        filters = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn)
+        pairs = tuple((where or {}).items())  # user attributes, e.g. {"country": "Spain"}
+        filters = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn, pairs)
         try:
             page = at_risk_page(
                 frame,

@@ -28,7 +28,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.errors import UserError
-from lifecycle.list_fields import list_fields, non_personal, rank_by_choices
+from lifecycle.list_fields import list_fields, non_personal, rank_by_choices, scores_columns
 from lifecycle.pseudonyms import pseudonym
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
@@ -183,8 +183,8 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     for column, wanted in filters.where:  # a user attribute (a personal column: not listed)
-        if column not in scores or column in non_personal():
-            attributes = sorted(set(scores.columns) - non_personal() - {c.USER_ID})
+        attributes = sorted(set(scores.columns) - scores_columns() - {c.USER_ID, c.CHANNEL})
+        if column not in attributes:
             raise ListError(
                 f"--where {column}={wanted}: the scores table has no user attribute {column!r} "
                 f"(it has: {', '.join(attributes) or 'none'}; scores have their own options)",

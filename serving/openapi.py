@@ -156,9 +156,41 @@ def document_list_values(spec: dict[str, Any], scores: Path) -> None:
     for field, column in LIST_BOUNDS.items():
         if column not in names:
             fields[field]["enum"] = [None]
+    if "where" in fields:
+        fields["where"] = _attribute_values(scores, names)
     ranks = fields.get("rank_by", {})
     if "enum" in ranks:
         ranks["enum"] = [choice for choice in ranks["enum"] if choice in names]
+
+
+WHERE_VALUES = 1000  # an attribute of more values is not offered to /at_risk's where
+
+
+def _attribute_values(scores: Path, names: set[str]) -> dict[str, Any]:
+    """``where``'s schema: each user attribute of the latest batch scores with its values
+    (one the table does not hold is a 400 naming the known ones), or null."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from lifecycle.list_fields import scores_columns
+
+    metadata = json.loads((pq.read_schema(scores).metadata or {}).get(b"lifecycle", b"{}"))
+    attributes = [
+        a for a in metadata.get("personal_columns", []) if a in names and a not in scores_columns()
+    ]
+    table = pq.read_table(scores, columns=attributes) if attributes else None
+    properties = {}
+    for name in attributes:
+        values = sorted({str(v) for v in table[name].drop_null().unique().to_pylist()})
+        if 0 < len(values) <= WHERE_VALUES:
+            properties[name] = {"type": "string", "enum": values}
+    where = {"type": "object", "properties": properties, "additionalProperties": False}
+    return {
+        "anyOf": [where, {"type": "null"}],
+        "description": "only users whose attributes "
+        "have these values; the attributes are not returned; null: all",
+    }
 
 
 class ServedInputs:

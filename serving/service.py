@@ -308,6 +308,13 @@ class LifecycleScoring:
         offset: Annotated[
             int, Strict(), Field(ge=0, description="users skipped before the page")
         ] = 0,
+        where: Annotated[
+            dict[str, str] | None,
+            Field(
+                description="only users whose attributes have these values, e.g. "
+                '{"country": "Spain"}; the attributes are not returned; null: all'
+            ),
+        ] = None,
     ) -> AtRiskResponse:
         """The list `lifecycle at-risk` gives, one page: users from the latest batch scores,
         ranked by value at risk (or rank_by), with reasons and the control-group flag; `stale`
@@ -324,6 +331,7 @@ class LifecycleScoring:
                 seed=seed,
                 limit=limit,
                 offset=offset,
+                where=where,
             )
         )
 

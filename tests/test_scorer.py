@@ -283,6 +283,19 @@ def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
         "a",
         "d",
     ] and by_churn.rank_by == "churn_probability"
+    # A list for one country, as `at-risk --where country=FR`: filtered by, not returned
+    frame = pd.read_parquet(path).assign(country=["FR", "DE", "FR", "DE"])
+    path.unlink()
+    frame.to_parquet(path)
+    french = scorer.at_risk(where={"country": "FR"})
+    assert [u.user_id for u in french.users] == ["c", "a"] and french.total == 2
+    assert "country" not in french.users[0].model_dump()
+    with pytest.raises(ValidationError) as error:
+        scorer.at_risk(where={"country": "XX"})
+    assert [e["loc"] for e in error.value.errors()] == [("where",)]
+    assert error.value.errors()[0]["msg"].startswith(
+        "where country=XX: unknown; this scores table has DE, FR"
+    )
 
 
 def test_at_risk_flags_the_cli_control_group(scorer: Any, home: Path) -> None:
