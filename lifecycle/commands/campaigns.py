@@ -175,7 +175,7 @@ def list_(obj: Context) -> None:
     unreadable: list[str] = []
     found = [c.summary() for c in list_campaigns(obj.settings, unreadable)]
     lines: list[Any] = [
-        f"{s['name']}: as of {s['as_of']}, {s['horizon_days']:,}-day horizon "
+        f"{s['name']} (dataset {s['dataset']}): as of {s['as_of']}, {s['horizon_days']:,}-day horizon "
         f"({f'to {end}' if (end := s['horizon_end']) else 'ends past 2262: cannot be reported'}), "
         f"{s['targeted']:,} targeted, {s['control']:,} control; from {s['source']}"
         for s in found
