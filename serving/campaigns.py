@@ -195,10 +195,20 @@ def score_columns(scores: pd.DataFrame) -> list[str]:
     return [col for col in wanted if col in scores.columns]
 
 
-def campaign_members(members: pd.DataFrame, table: ScoresTable, source: str) -> pd.DataFrame:
-    """Members with their scores at the table's as-of date; every member must be in it."""
+def campaign_members(
+    members: pd.DataFrame, table: ScoresTable, source: str, key: bytes | None = None
+) -> pd.DataFrame:
+    """Members with their scores at the table's as-of date; every member must be in it. With
+    the pseudonym ``key``, a list of pseudonyms (`at-risk --pseudonymize`, the list an
+    operator hands to a CRM) names its users by them: it could start no campaign."""
     scores = table.frame
     known = pd.Index(scores[c.USER_ID].astype(str))
+    if key is not None and not members[c.USER_ID].astype(str).isin(known).any():
+        from lifecycle.pseudonyms import pseudonym
+
+        real = {pseudonym(key, user): user for user in known}
+        if members[c.USER_ID].astype(str).isin(real).all():
+            members = members.assign(**{c.USER_ID: members[c.USER_ID].astype(str).map(real)})
     # an id written 18074.0 (a list saved through a float column) is the user ingest loaded
     # as 18074, as /score reads it
     listed = members[c.USER_ID]
@@ -218,8 +228,9 @@ def campaign_members(members: pd.DataFrame, table: ScoresTable, source: str) -> 
         examples = ", ".join(repr(user) for user in members.loc[unknown, c.USER_ID].head(3))
         raise CampaignError(
             f"{source}: {int(unknown.sum()):,} of {len(members):,} user ids are not users scored "
-            f"as of {table.as_of} (e.g. {examples}); expected the real ids of a list from "
-            "`lifecycle at-risk` (not pseudonyms) and the scores table it came from"
+            f"as of {table.as_of} (e.g. {examples}); expected the ids of a list from "
+            "`lifecycle at-risk` (pseudonyms with the key they were made with) and the scores "
+            "table it came from"
         )
     held_out = int(members[CONTROL].sum())
     if held_out == 0:
@@ -257,7 +268,8 @@ def start_campaign(
             f"--horizon-days {horizon_days}: expected 1 to {MAX_DAYS:,} days (as the settings' "
             "horizons)"
         )
-    recorded = campaign_members(members, table, source)
+    found = settings.privacy.key()
+    recorded = campaign_members(members, table, source, found[0] if found else None)
     metadata = {
         "name": name,
         "dataset": table.metadata.get("dataset", settings.dataset),

@@ -487,6 +487,24 @@ def test_a_control_group_too_small_to_judge_is_said_at_start_and_judges_nothing(
     )
 
 
+def test_a_pseudonymized_list_starts_its_campaign_with_the_key(home: Path, tmp_path: Path) -> None:
+    """The privacy-safe list an operator hands to a CRM (`at-risk --pseudonymize`) could start
+    no campaign: "49 of 49 user ids are not users scored"."""
+    keyed = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "campaign-key-0123456789"}
+    options = ["--top", "200", "--control-share", "0.3"]
+    hidden, plain = tmp_path / "hidden.csv", tmp_path / "plain.csv"
+    run_cli(home, "at-risk", *options, "--pseudonymize", "--out", str(hidden), env=keyed)
+    run_cli(home, "at-risk", *options, "--out", str(plain))
+    refused = run_failing(home, "campaign", "start", "nokey", "--from-list", str(hidden))
+    assert "with the key they were made with" in refused
+    run_cli(home, "campaign", "start", "keyed", "--from-list", str(hidden), env=keyed)
+    settings = load_settings(home=home, environ={})
+    members = read_campaign(settings, "keyed").members
+    expected = read_list_file(plain)
+    assert members[c.USER_ID].tolist() == expected[c.USER_ID].astype(str).tolist()
+    assert members["control"].tolist() == expected["control"].tolist()
+
+
 def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_path: Path) -> None:
     options = ["--top", "300", "--control-share", "0.3", "--seed", "4"]
     exported = tmp_path / "list.xlsx"  # an operator's spreadsheet, read back as written
