@@ -315,7 +315,11 @@ def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     settings = load_settings(home=home, environ={})
     month_before = feature_cutoffs(store_paths(settings).feature_table)[-5]  # weekly cutoffs
     earlier = batch.score_all(settings, month_before, reasons_top=None)
+    # every list from then on comes from that earlier table: said, not only by its date
+    behind = run_cli(home, "at-risk", "--top", "1")
+    assert f"note: these scores are as of {month_before:%Y-%m-%d}, an earlier cutoff" in behind
     latest = batch.score_all(settings, reasons_top=None)
+    assert "an earlier cutoff" not in run_cli(home, "at-risk", "--top", "1")
     assert read_scores(home / "scores" / PREVIOUS_SCORES).path == earlier.path.resolve()
     listing = json.loads(run_cli(home, "--json", "movers", "--top", "10"))
     rows = listing["rows"]
