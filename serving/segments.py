@@ -267,6 +267,7 @@ class SuperUsers:
     users: int  # how many super users
     value_share: float  # share of all value they bring (NaN when there is no value)
     definition: SuperUserDefinition
+    with_any: int = 0  # users with any of the value
 
 
 def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = None) -> SuperUsers:
@@ -288,7 +289,13 @@ def _flagged(value: np.ndarray, flags: np.ndarray, definition: SuperUserDefiniti
     """The flagged users and the share of all value they hold (NaN when there is none)."""
     total = value.sum()
     share = float(value[flags].sum() / total) if total > 0 else float("nan")
-    return SuperUsers(flags=flags, users=int(flags.sum()), value_share=share, definition=definition)
+    return SuperUsers(
+        flags=flags,
+        users=int(flags.sum()),
+        value_share=share,
+        definition=definition,
+        with_any=int((value > 0).sum()),
+    )
 
 
 def listed_super_users(scores: pd.DataFrame, definition: SuperUserDefinition) -> SuperUsers:
@@ -324,11 +331,19 @@ def super_users_words(found: SuperUsers) -> str:
     if not math.isfinite(found.value_share):
         return f"{users(found.users)}; nobody has any of it"
     bring = "brings" if found.users == 1 else "bring"
-    fewer = found.users < round(share * len(found.flags))
-    return f"{users(found.users)} {bring} {found.value_share:.1%} of it" + (
-        f" (every user with any: {found.users / len(found.flags):.1%} of {users(len(found.flags))})"
-        if fewer
-        else ""
+    top = round(share * len(found.flags))
+    said = f"{users(found.users)} {bring} {found.value_share:.1%} of it"
+    if found.users >= top:
+        return said
+    if found.users >= found.with_any:  # a shop where few buy: all who have any
+        return said + (
+            f" (every user with any: {found.users / len(found.flags):.1%} of "
+            f"{users(len(found.flags))})"
+        )
+    # flags of the scoring, some of their users erased since (listed_super_users)
+    return said + (
+        f" ({top - found.users:,} fewer than the top {share:.0%} of {users(len(found.flags))}: "
+        "flagged when scored, since erased; `lifecycle score-all` flags the top again)"
     )
 
 

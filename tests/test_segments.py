@@ -136,6 +136,23 @@ def test_a_user_without_value_is_no_super_user() -> None:
     )
 
 
+def test_super_users_erased_since_the_scoring_are_said_so() -> None:
+    """After `forget`, a list's flags stay the scoring's: 681 flagged of the top 20% of 3,411
+    read "(every user with any: 20.0% of 3,411 users)" though 3,364 had revenue."""
+    from serving.segments import SuperUserDefinition, listed_super_users
+
+    revenue = [100.0, 80, 60, 40, 20, 10, 10, 5, 5, 5]
+    scores = pd.DataFrame(
+        {"revenue": revenue, "super_user": [False, True] + [False] * 8}  # the first erased
+    )
+    found = listed_super_users(scores, SuperUserDefinition(value_column="revenue"))
+    assert found.users == 1 and found.with_any == 10
+    assert super_users_words(found) == (
+        "1 user brings 23.9% of it (1 fewer than the top 20% of 10 users: flagged when scored, "
+        "since erased; `lifecycle score-all` flags the top again)"
+    )
+
+
 def test_too_few_users_for_a_top_share_say_so() -> None:
     """Two users have no top 20% (0.4 of a user rounds to none): the line said '0 users
     bring 0.0% of it', as if the value were spread evenly."""
