@@ -5,7 +5,7 @@ A reason's fact is what its value says happened, or did not: an empty window (``
 ``purchase_recency_days``: no order so far), or a bound on the orders so far (a missing
 ``ipt_std_days``: fewer than 3; ``orders_total`` = 2: exactly 2). One fact can say another:
 no active days in 90 days says no orders, spend or sessions in them and in any shorter
-window; no order so far says every bound on the orders. A window as long as the user is
+window, and so does no activity for 112 days; no order so far says every bound on the orders. A window as long as the user is
 known holds all of it: "1 active day in the last 90 days" of a user known for 20 days is
 a total (``("total", kind, value)``; orders as an exact count), so the 365 days' same count
 is no second fact. "spent nothing so far; no purchase yet; spent nothing in the last 90
@@ -49,6 +49,9 @@ NONE_EVER = {
     "recency_days": "active_days",
     "refund_rate": "revenue",
 }
+# Days since the last of a kind: none of it in those days ("no activity for 112 days" says
+# "no active days in the last 90 days", which a list said beside it).
+SINCE_LAST = {"recency_days": "active_days", "purchase_recency_days": "orders"}
 # A missing value that bounds the orders so far: a gap takes two orders, its spread three.
 FEWER_ORDERS = {"ipt_mean_days": 1, "ipt_std_days": 2}
 
@@ -73,6 +76,8 @@ def fact_of(name: str, value: Any, value_of: Callable[[str], Any]) -> Fact | Non
         return None
     if name == "orders_total" and value > 0:
         return ("orders", float(value), True)
+    if name in SINCE_LAST and value > 0:
+        return ("empty", SINCE_LAST[name], float(value))
     if name in TOTALS:
         return ("empty", TOTALS[name], EVER) if value == 0 else ("total", TOTALS[name], value)
     if name == "refund_rate" and value == 0:  # "0% of spend refunded": nothing refunded
