@@ -12,6 +12,7 @@ allowed by name (``--allow-column Contract``), as for an events list.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,9 +107,9 @@ def _withheld(text: str, columns: list[str], allowed: tuple[str, ...]) -> str | 
     if not text:
         return None
     reasons = []
-    for part in _split(text, columns):
+    for part in _split(text):
         column, _, value = part.partition(": ")
-        shown = column in allowed
+        shown = column in allowed and column in columns  # a column still in the table
         reasons.append(
             {
                 "feature": column,
@@ -119,15 +120,12 @@ def _withheld(text: str, columns: list[str], allowed: tuple[str, ...]) -> str | 
     return json.dumps(reasons)
 
 
-def _split(text: str, columns: list[str]) -> list[str]:
-    """``text`` cut before each ``; <column>: `` of a known column (a value may hold ``; ``)."""
-    starts = [0] + [
-        i + 2
-        for i in range(len(text))
-        if text.startswith("; ", i) and any(text.startswith(f"{n}: ", i + 2) for n in columns)
-    ]
-    ends = [s - 2 for s in starts[1:]] + [len(text)]
-    return [text[s:e] for s, e in zip(starts, ends, strict=True)]
+def _split(text: str) -> list[str]:
+    """``text`` cut before each ``; <name>: `` (a name holds no ``;`` or ``:``): a column the
+    table no longer has is a reason of its own, withheld, never part of the one before it
+    (a list of a table since renamed said ``tenure: 1; Contract: Month-to-month`` for an
+    allowed tenure)."""
+    return re.split(r"; (?=[^;:]+: )", text)
 
 
 def _created(report: Path) -> str:

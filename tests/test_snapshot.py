@@ -176,7 +176,7 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
             assert said == (
                 f"{value:,.0f}"
                 if column == "tenure"
-                else f"{value:,.4g}"
+                else f"{value:,.10g}"
                 if column in ("x1", "x2")
                 else str(value)
             ), (user, reason)
@@ -420,3 +420,16 @@ def mlflow_bundle(home: Path, name: str, destination: Path) -> ModelBundle:
     client = registry.client(load_settings(home=home, environ={}))
     latest = max(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
     return ModelBundle.load(registry.bundle_path(client, name, str(latest), destination))
+
+
+def test_a_reason_of_a_column_the_table_no_longer_has_is_withheld_on_its_own() -> None:
+    """A champion's list made before `Contract` was renamed: `--allow-column tenure` printed
+    "tenure: 1; Contract: Month-to-month", the renamed column's value glued to tenure's."""
+    from serving.snapshot_list import _withheld
+
+    said = json.loads(_withheld("tenure: 1; Contract: Month-to-month", ["tenure"], ("tenure",)))
+    assert [(r["feature"], r["text"]) for r in said] == [
+        ("tenure", "tenure: 1"),
+        ("Contract", "Contract (withheld)"),
+    ]
+    assert said[1]["value"] is None

@@ -153,10 +153,10 @@ def reasons(frame: pd.DataFrame, feature_names: list[str], contributions: np.nda
 
 def _value_text(value: object) -> str:
     """A table's value as an operator reads it: ``no value`` for a null, whole numbers
-    without a decimal point, others to 4 significant digits."""
+    without a decimal point, others as the table holds them (103.95 read 104 to 4 digits)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "no value"
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         number = float(value)
-        return f"{number:,.0f}" if number.is_integer() else f"{number:,.4g}"
+        return f"{number:,.0f}" if number.is_integer() else f"{number:,.10g}"
     return str(value)
