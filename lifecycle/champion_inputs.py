@@ -61,6 +61,8 @@ def require_champion_inputs(
         f"{step}: the new {made} of '{dataset}' lacks what champions read ({said}), so "
         "serving them would stop; nothing is changed. A changed setting (features.windows_days "
         f"is {settings.features.windows_days}) or users table drops them: put it back, or run "
-        f"`lifecycle {step} --drop-champion-inputs`, then train and promote new champions "
-        "(`lifecycle train all`) before serving again"
+        "`lifecycle features build --drop-champion-inputs` and `lifecycle features apply "
+        "--drop-champion-inputs`, then `lifecycle train all` and, for a task whose gate keeps "
+        "the old champion, `lifecycle promote TASK challenger --force --reason ...` before "
+        "serving again"
     )

@@ -431,15 +431,9 @@ class BatchResult:
         }
 
     def lines(self) -> list[str]:
-        from serving.scoring import CHURN_COMPLEMENT
+        from serving.scoring import versions_text
 
-        churn = self.versions.get("churn")  # what answers conversion on a log of one event
-        versions = ", ".join(
-            f"{t} 1 - churn v{churn}"
-            if self.kinds.get(t) == CHURN_COMPLEMENT and churn
-            else f"{t} v{v}"
-            for t, v in self.versions.items()
-        )
+        versions = versions_text(self.versions, self.kinds)
         lines = [
             f"scored {self.users:,} users as of {self.as_of:%Y-%m-%d} with {versions} "
             f"in {sum(self.seconds.values()):.1f} s"
@@ -484,7 +478,7 @@ def score_all(
     """
     from features.store import open_store, store_paths
     from lifecycle.storage import probe_writable
-    from serving.scoring import compile_champions, load_champions
+    from serving.scoring import compile_champions, load_champions, refuse_unread
 
     say = progress or (lambda _message: None)
     seconds: dict[str, float] = {}
@@ -497,6 +491,7 @@ def score_all(
     if champions is None:
         say("loading the champion models from the registry")
         champions = load_champions(settings, paths.dataset)
+    refuse_unread(champions, paths.dataset, paths.feature_table)
     if not champions.bundles or (champions.unavailable and not allow_partial):
         problems = "; ".join(champions.unavailable.values())
         raise ScoringError(

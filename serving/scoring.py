@@ -228,6 +228,41 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
         )
 
 
+def versions_text(versions: dict[str, str], kinds: dict[str, str]) -> str:
+    """``churn v1, conversion 1 - churn v1, ltv v1``: what scored each task, conversion
+    where the churn champion answers it (a log of one event)."""
+    churn = versions.get("churn")
+    return ", ".join(
+        f"{t} 1 - churn v{churn}" if kinds.get(t) == CHURN_COMPLEMENT and churn else f"{t} v{v}"
+        for t, v in versions.items()
+    )
+
+
+def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> None:
+    """Make unavailable each champion reading a feature the feature table does not have
+    (built with `--drop-champion-inputs`): score-all failed in DuckDB's traceback."""
+    import pyarrow.parquet as pq
+
+    columns = set(pq.read_schema(feature_table).names)
+    for task, bundle in list(champions.bundles.items()):
+        missing = [name for name in bundle.feature_names if name not in columns]
+        if not missing:
+            continue
+        version = champions.versions.pop(task)
+        del champions.bundles[task]
+        champions.unserviced.add(task)
+        listed = ", ".join(missing[:4]) + (
+            f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        )
+        champions.unavailable[task] = (
+            f"champion {registry.model_name(dataset, task)} v{version} reads {listed}, which "
+            "the feature table no longer has (built with --drop-champion-inputs): train one "
+            f"on it (`lifecycle features apply --drop-champion-inputs`, `lifecycle train "
+            f"{task}`) and, if the gate keeps v{version}, serve it with `lifecycle promote "
+            f'{task} challenger --reason "inputs dropped" --force`'
+        )
+
+
 def cold_start_features(feature_names: list[str]) -> pd.DataFrame:
     """A brand-new user's feature row (``features.asof.new_user_value``)."""
     return pd.DataFrame([{name: new_user_value(name) for name in feature_names}])

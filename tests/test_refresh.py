@@ -443,6 +443,19 @@ def test_a_changed_windows_setting_keeps_the_feature_table_the_champions_read(
         said = refused.stderr.strip().splitlines()[-1]
         assert "lacks what champions read (demo-churn v1 reads " in said, said
         assert "_7d" in said and "features.windows_days is [30, 90]" in said
+    assert "`lifecycle features apply --drop-champion-inputs`, then `lifecycle train all`" in said
+    # Built anyway: score-all says which champions cannot read it (it was DuckDB's traceback)
+    forced = runner.invoke(
+        main, [*home, "features", "build", "--drop-champion-inputs"], env=narrower
+    )
+    assert forced.exit_code == 0, forced.output
+    scored = runner.invoke(main, [*home, "score-all"], env=narrower)
+    assert scored.exit_code == 1 and "Traceback" not in scored.output, scored.output
+    line = scored.stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        "Error: cannot score with every champion: champion demo-churn v1 reads "
+    ), line
+    assert "which the feature table no longer has (built with --drop-champion-inputs)" in line
     same = runner.invoke(main, [*home, "features", "build"])  # the settings the models know
     assert same.exit_code == 0, same.output
 
