@@ -191,6 +191,9 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
                 "where",
             )
         values = scores[column].astype("string")
+        if pd.api.types.is_numeric_dtype(scores[column]):  # age=30 is 30.0 as text
+            number = pd.to_numeric(pd.Series([wanted]), errors="coerce").iloc[0]
+            values = values.where(scores[column] != number, wanted)
         if not (values == wanted).fillna(False).any():
             known = sorted(values.dropna().unique())
             shown = ", ".join(known[:20]) + (

@@ -135,6 +135,9 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
     ):
         at_risk(frame, Filters(where=(("ltv", "1"),)))
     assert Filters(where=(("country", "GB"),)).text() == "country GB"
+    aged = frame.assign(age=[30.0, 41.0, 30.0, 52.0, 30.0, 30.0])  # a number: 30 is 30.0
+    thirty = at_risk(aged, Filters(where=(("age", "30"),)), limit=None)["user_id"].tolist()
+    assert thirty == ["u3", "u5", "u1"]  # u6 has no churn score to rank by
     with pytest.raises(
         ListError, match="--segment vip: unknown; this scores table has at_risk, champions"
     ):
