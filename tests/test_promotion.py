@@ -470,6 +470,10 @@ def test_a_baseline_that_wins_is_registered_and_served(
     assert weak.baseline is not None and weak.baseline.kind in ("recency_rule", "rfm_score")
     baseline_run = registry.client(settings).get_run(weak.baseline.run_id)
     assert baseline_run.info.run_name.startswith(f"churn-demo-baseline_{weak.baseline.kind}-")
+    # the baselines on its test, as a LightGBM run logs them: a later gate compares leads
+    logged = baseline_run.data.metrics
+    for rule in ("recency_rule", "rfm_score"):
+        assert logged[f"{rule}.auc"] == pytest.approx(weak.metrics[rule]["auc"], abs=1e-12)
     # served calibrated, it ranks the test users exactly as the rule the gate compared
     for metric in ("auc", "pr_auc"):
         assert weak.baseline.metrics[metric] == pytest.approx(

@@ -567,6 +567,16 @@ def serve_baseline(
             }
         )
         mlflow.log_metrics({f"test.{k}": float(v) for k, v in full.items() if np.isfinite(v)})
+        # the baselines on its test, as LightGBM's run logs them: a later gate compares the
+        # leads over them (a rule champion's raw metric was weighed against another period's)
+        mlflow.log_metrics(
+            {
+                f"{rule}.{k}": float(v)
+                for rule, values in (baselines or {}).items()
+                for k, v in values.items()
+                if np.isfinite(v)
+            }
+        )
         version = log_bundle(
             mlflow_client,
             name,
