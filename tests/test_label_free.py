@@ -200,7 +200,8 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     models = _cli(settings, "models")
     assert models.exit_code == 0, models.output
     [line] = [row for row in models.stdout.splitlines() if row.startswith(f"{DATASET}-churn v1 ")]
-    assert "(label-free purchase_process)" in line and "champion" in line
+    assert "(label-free purchase_process, " in line and "-day churn)" in line  # its horizon
+    assert "champion" in line
     assert line.endswith("no outcome to test on")
     listed = _cli(settings, "at-risk", "--top", "10")
     assert listed.exit_code == 0 and "reasons:" in listed.stdout, listed.output

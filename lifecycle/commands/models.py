@@ -191,7 +191,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         if r.get("horizon_days") and "learner" not in r:  # what its metrics were measured on
             kind = f"{kind}, {r['horizon_days']}-day {r['task']}"
         if r["label_free"]:
-            kind, tested = f"label-free {r['kind']}", "no outcome to test on"
+            days = f", {r['horizon_days']}-day {r['task']}" if r.get("horizon_days") else ""
+            kind, tested = f"label-free {r['kind']}{days}", "no outcome to test on"
         lines.append(f"{r['model']} v{r['version']} ({kind}){aliases} {tested}")
         why = r["promotion"] or r["gate"]  # a promotion by hand says its own reason
         if not why and "learner" not in r:  # every trained version is gated once registered
