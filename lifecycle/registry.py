@@ -220,6 +220,8 @@ def set_champion(
     one (nothing waits behind the champion)."""
     before = alias_version(mlflow_client, name, CHAMPION)
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+    from lifecycle.champion_log import record_champion
+
     record_champion(mlflow_client, name, before, version, reason, by_gate)
     challenger = alias_version(mlflow_client, name, CHALLENGER)
     if challenger is not None and str(challenger.version) == str(version):
@@ -228,64 +230,6 @@ def set_champion(
     if by_gate:
         mlflow_client.set_model_version_tag(name, version, GATE_PASSED_TAG, reason[:TAG_CHARS])
     mirror_aliases(mlflow_client, name)
-
-
-CHAMPIONS_LOG = "champions.jsonl"  # every change of a champion alias, beside the mirror
-
-
-def record_champion(
-    mlflow_client: Any, name: str, before: Any, version: str, reason: str, by_gate: bool
-) -> None:
-    """Append the change to the champions log (a local registry's; a tracking server keeps
-    none): when, the model, from and to, the gate or a hand (and whose), and why. A version's
-    ``promotion`` tag holds its latest reason only: a rollback's erased the first."""
-    import getpass
-    import json
-    import os
-    from datetime import UTC, datetime
-
-    mirror = aliases_file(str(mlflow_client._registry_uri))
-    if mirror is None:
-        return
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # a container's uid without a name
-        who = str(os.getuid())
-    entry = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": name,
-        "from": str(before.version) if before is not None else None,
-        "to": str(version),
-        "by": "gate" if by_gate else f"hand ({who})",
-        "reason": reason,
-    }
-    with (mirror.parent / CHAMPIONS_LOG).open("a", encoding="utf-8") as log:
-        log.write(json.dumps(entry) + "\n")
-        log.flush()
-        os.fsync(log.fileno())
-
-
-def champion_history(settings: Settings, dataset: str) -> list[dict[str, Any]]:
-    """The champions log's entries for ``dataset``'s models, oldest first (none without one)."""
-    import json
-
-    mirror = aliases_file(tracking_uri(settings))
-    path = None if mirror is None else mirror.parent / CHAMPIONS_LOG
-    if path is None or not path.is_file():
-        return []
-    prefix = model_name(dataset, "")  # '<dataset>-<task or label>', a label without '-'
-    entries = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:  # a line cut short by a kill mid-write: the others stand
-            continue
-    return [
-        e
-        for e in entries
-        if str(e.get("model", "")).startswith(prefix)
-        and "-" not in str(e["model"]).removeprefix(prefix)
-    ]
 
 
 def gate_refusal(version: Any) -> str | None:

@@ -41,7 +41,7 @@ from lifecycle.uplift_model import (
     encode_features,
 )
 from training.campaign_effect import ArmEffect, arm_effects, effect_lines
-from training.promotion import same_uplift_definition, uplift_definition_change
+from training.uplift_definitions import same_uplift_definition, uplift_definition_change
 from training.uplift_metrics import BOOTSTRAP_DRAWS, Comparison, compare_rankings, qini_coefficient
 from training.uplift_registry import log_uplift_bundle, uplift_champion
 

@@ -215,7 +215,7 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
 
 
 def _champion_history(obj: Context, dataset: str) -> None:
-    from lifecycle.registry import champion_history
+    from lifecycle.champion_log import champion_history
 
     entries = champion_history(obj.settings, dataset)
     lines = [
