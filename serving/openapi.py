@@ -184,7 +184,11 @@ def _attribute_values(scores: Path, names: set[str]) -> dict[str, Any]:
     for name in attributes:
         values = sorted({str(v) for v in table[name].drop_null().unique().to_pylist()})
         if 0 < len(values) <= WHERE_VALUES:
-            properties[name] = {"type": "string", "enum": values}
+            properties[name] = {
+                "type": "string",
+                "enum": values,
+                "description": f"only users whose {name} is this",
+            }
     where = {"type": "object", "properties": properties, "additionalProperties": False}
     return {
         "anyOf": [where, {"type": "null"}],
