@@ -36,6 +36,12 @@ def champion_inputs(settings: Settings, dataset: str) -> dict[str, list[str]]:
     return found
 
 
+def few(names: list[str], shown: int = 4) -> str:
+    """The first ``shown`` of a champion's missing features, and how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def require_champion_inputs(
     settings: Settings, dataset: str, columns: Iterable[str], held: Iterable[str], step: str
 ) -> None:
@@ -51,11 +57,7 @@ def require_champion_inputs(
     }
     if not lost:
         return
-    said = "; ".join(
-        f"{model} reads {', '.join(missing[:4])}"
-        + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-        for model, missing in lost.items()
-    )
+    said = "; ".join(f"{model} reads {few(missing)}" for model, missing in lost.items())
     made = "feature table" if step == "features build" else "Feast repository"
     raise UserError(
         f"{step}: the new {made} of '{dataset}' lacks what champions read ({said}), so "

@@ -4,6 +4,8 @@ users attributes from being named as (a light module: the service reads it at st
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from features import contract as c
 from lifecycle import tasks
 
@@ -85,3 +87,9 @@ def scores_columns() -> frozenset[str]:
             model_version_column(n) for n in ("uplift", *(t.name for t in tasks.all_tasks()))
         )
     ) - {c.USER_ID, c.CHANNEL}
+
+
+def user_attributes(columns: Iterable[str]) -> list[str]:
+    """The user attributes among a scores table's ``columns`` (``country``: a personal column,
+    what `--where` and /at_risk's ``where`` filter by), in order of name."""
+    return sorted(set(columns) - scores_columns() - {c.USER_ID, c.CHANNEL})

@@ -28,7 +28,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.errors import UserError
-from lifecycle.list_fields import list_fields, non_personal, rank_by_choices, scores_columns
+from lifecycle.list_fields import list_fields, non_personal, rank_by_choices, user_attributes
 from lifecycle.pseudonyms import pseudonym
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
@@ -182,8 +182,8 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
                 f"{option} {wanted}: unknown; this scores table has {', '.join(known)}", name
             )
         keep &= (values == wanted).fillna(False).to_numpy()
+    attributes = user_attributes(scores.columns) if filters.where else []
     for column, wanted in filters.where:  # a user attribute (a personal column: not listed)
-        attributes = sorted(set(scores.columns) - scores_columns() - {c.USER_ID, c.CHANNEL})
         if column not in attributes:
             raise ListError(
                 f"--where {column}={wanted}: the scores table has no user attribute {column!r} "
@@ -194,7 +194,8 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(scores[column]):  # age=30 is 30.0 as text
             number = pd.to_numeric(pd.Series([wanted]), errors="coerce").iloc[0]
             values = values.where(scores[column] != number, wanted)
-        if not (values == wanted).fillna(False).any():
+        matched = (values == wanted).fillna(False).to_numpy()
+        if not matched.any():
             known = sorted(values.dropna().unique())
             shown = ", ".join(known[:20]) + (
                 f" and {len(known) - 20} more" if len(known) > 20 else ""
@@ -202,7 +203,7 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             raise ListError(
                 f"--where {column}={wanted}: unknown; this scores table has {shown}", "where"
             )
-        keep &= (values == wanted).fillna(False).to_numpy()
+        keep &= matched
     for name, column, bound, most in (
         ("min_ltv", "ltv", filters.min_ltv, np.inf),
         ("min_churn", "churn_probability", filters.min_churn, 1.0),

@@ -169,16 +169,11 @@ WHERE_VALUES = 1000  # an attribute of more values is not offered to /at_risk's 
 def _attribute_values(scores: Path, names: set[str]) -> dict[str, Any]:
     """``where``'s schema: each user attribute of the latest batch scores with its values
     (one the table does not hold is a 400 naming the known ones), or null."""
-    import json
-
     import pyarrow.parquet as pq
 
-    from lifecycle.list_fields import scores_columns
+    from lifecycle.list_fields import user_attributes
 
-    metadata = json.loads((pq.read_schema(scores).metadata or {}).get(b"lifecycle", b"{}"))
-    attributes = [
-        a for a in metadata.get("personal_columns", []) if a in names and a not in scores_columns()
-    ]
+    attributes = user_attributes(names)
     table = pq.read_table(scores, columns=attributes) if attributes else None
     properties = {}
     for name in attributes:

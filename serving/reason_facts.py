@@ -5,10 +5,10 @@ A reason's fact is what its value says happened, or did not: an empty window (``
 ``purchase_recency_days``: no order so far), or a bound on the orders so far (a missing
 ``ipt_std_days``: fewer than 3; ``orders_total`` = 2: exactly 2). One fact can say another:
 no active days in 90 days says no orders, spend or sessions in them and in any shorter
-window, and so does no activity for 112 days; no order so far says every bound on the orders. A window as long as the user is
-known holds all of it: "1 active day in the last 90 days" of a user known for 20 days is
-a total (``("total", kind, value)``; orders as an exact count), so the 365 days' same count
-is no second fact. "spent nothing so far; no purchase yet; spent nothing in the last 90
+window, and so does no activity for 112 days; no order so far says every bound on the
+orders. A window as long as the user is known holds all of it: "1 active day in the last 90
+days" of a user known for 20 days is a total (``("total", kind, value)``; orders as an exact
+count), so the 365 days' same count is no second fact. "spent nothing so far; no purchase yet; spent nothing in the last 90
 days" was one fact three times, and "fewer than 3 orders so far; 2 orders so far" one fact
 twice.
 """

@@ -243,6 +243,8 @@ def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> No
     (built with `--drop-champion-inputs`): score-all failed in DuckDB's traceback."""
     import pyarrow.parquet as pq
 
+    from lifecycle.champion_inputs import few
+
     columns = set(pq.read_schema(feature_table).names)
     for task, bundle in list(champions.bundles.items()):
         missing = [name for name in bundle.feature_names if name not in columns]
@@ -251,11 +253,8 @@ def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> No
         version = champions.versions.pop(task)
         del champions.bundles[task]
         champions.unserviced.add(task)
-        listed = ", ".join(missing[:4]) + (
-            f" and {len(missing) - 4} more" if len(missing) > 4 else ""
-        )
         champions.unavailable[task] = (
-            f"champion {registry.model_name(dataset, task)} v{version} reads {listed}, which "
+            f"champion {registry.model_name(dataset, task)} v{version} reads {few(missing)}, which "
             "the feature table no longer has (built with --drop-champion-inputs): train one "
             f"on it (`lifecycle features apply --drop-champion-inputs`, `lifecycle train "
             f"{task}`) and, if the gate keeps v{version}, serve it with `lifecycle promote "

@@ -60,6 +60,7 @@ def champion_list(settings: Settings, dataset: str) -> tuple[Path | None, str]:
 def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] = ()) -> ScoresTable:
     """The champion's list as a scores table: ``churn_probability``, its reasons (values
     withheld but the ``allowed`` columns'), and the snapshot table's columns."""
+    from lifecycle.dataset_kind import read_report
     from training.snapshot import SNAPSHOT_FILE
 
     path, why = champion_list(settings, dataset)
@@ -79,7 +80,8 @@ def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] =
     # every column, for --where; a list carries the allowed ones only (serving.lists.list_rows)
     values = snapshot.drop_duplicates(c.USER_ID).set_index(c.USER_ID)[columns]
     frame = frame.join(values, on=c.USER_ID)
-    created = _created(settings.workspace.dataset_dir(dataset) / "report.json")
+    report = read_report(settings.workspace.dataset_dir(dataset)) or {}
+    created = str(report.get("created_at", ""))[:10]  # the snapshot's import, what it is as of
     metadata = {"dataset": dataset, "as_of": created, "personal_columns": columns}
     return ScoresTable(frame, metadata, path)
 
@@ -126,11 +128,3 @@ def _split(text: str) -> list[str]:
     (a list of a table since renamed said ``tenure: 1; Contract: Month-to-month`` for an
     allowed tenure)."""
     return re.split(r"; (?=[^;:]+: )", text)
-
-
-def _created(report: Path) -> str:
-    """The day the snapshot was imported (its report), the date a snapshot list is as of."""
-    try:
-        return str(json.loads(report.read_text()).get("created_at", ""))[:10]
-    except (OSError, ValueError):
-        return ""
