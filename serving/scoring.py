@@ -55,6 +55,14 @@ class Champions:
     # outputs and reasons are not answered; their versions are, as they made it.
     partners: frozenset[str] = frozenset()
 
+    def withdraw(self, task: str, why: Callable[[str], str]) -> None:
+        """Take ``task``'s champion out of scoring as unable to read its features:
+        ``why(version)`` is the reason its task is unavailable."""
+        version = self.versions.pop(task)
+        del self.bundles[task]
+        self.unserviced.add(task)
+        self.unavailable[task] = why(version)
+
     def outlook_bundle(self) -> ModelBundle | None:
         """The LTV champion's purchase process, else the churn champion's (one without LTV)."""
         if self.outlook is not None:
@@ -217,14 +225,15 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
         )
         if problem is None:
             continue
-        version = champions.versions.pop(task)
-        del champions.bundles[task]
-        champions.unserviced.add(task)
-        champions.unavailable[task] = (
-            f"champion {registry.model_name(dataset, task)} v{version} reads feature service "
-            f"'{bundle.service}', which {problem}: train a model on the current service with "
-            f"`lifecycle train {task}`, and if the gate keeps v{version}, serve the new one with "
-            f'`lifecycle promote {task} challenger --reason "{bundle.service} unavailable" --force`'
+        champions.withdraw(
+            task,
+            lambda version, task=task, service=bundle.service, problem=problem: (
+                f"champion {registry.model_name(dataset, task)} v{version} reads feature "
+                f"service '{service}', which {problem}: train a model on the current service "
+                f"with `lifecycle train {task}`, and if the gate keeps v{version}, serve the new "
+                f'one with `lifecycle promote {task} challenger --reason "{service} '
+                'unavailable" --force`'
+            ),
         )
 
 
@@ -250,15 +259,16 @@ def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> No
         missing = [name for name in bundle.feature_names if name not in columns]
         if not missing:
             continue
-        version = champions.versions.pop(task)
-        del champions.bundles[task]
-        champions.unserviced.add(task)
-        champions.unavailable[task] = (
-            f"champion {registry.model_name(dataset, task)} v{version} reads {few(missing)}, which "
-            "the feature table no longer has (built with --drop-champion-inputs): train one "
-            f"on it (`lifecycle features apply --drop-champion-inputs`, `lifecycle train "
-            f"{task}`) and, if the gate keeps v{version}, serve it with `lifecycle promote "
-            f'{task} challenger --reason "inputs dropped" --force`'
+        champions.withdraw(
+            task,
+            lambda version, task=task, missing=missing: (
+                f"champion {registry.model_name(dataset, task)} v{version} reads "
+                f"{few(missing)}, which the feature table no longer has (built with "
+                "--drop-champion-inputs): train one on it (`lifecycle features apply "
+                f"--drop-champion-inputs`, `lifecycle train {task}`) and, if the gate keeps "
+                f"v{version}, serve it with `lifecycle promote {task} challenger --reason "
+                '"inputs dropped" --force`'
+            ),
         )
 
 
