@@ -164,9 +164,14 @@ def scores_problem(settings: Settings, champions: dict[str, str], dataset: str) 
         return f"the latest scores are of dataset '{table.metadata.get('dataset')}'"
     if built.get("feature_table") != current.get("id"):
         return "the latest scores were made from an older feature table"
-    if table.metadata.get("model_versions") != champions:
-        return f"the latest scores used models {table.metadata.get('model_versions')}"
+    used = {str(t): str(v) for t, v in table.metadata.get("model_versions", {}).items()}
+    if used != champions:
+        return f"the latest scores used {_versions(used)}; the champions are {_versions(champions)}"
     return None
+
+
+def _versions(versions: dict[str, str]) -> str:
+    return ", ".join(f"{t} v{v}" for t, v in sorted(versions.items())) or "no model"
 
 
 def refresh(

@@ -18,7 +18,7 @@ from features import contract as c
 from lifecycle import lineage, registry
 from lifecycle.cli import main
 from lifecycle.errors import UserError
-from lifecycle.refresh import _reload, model_problem
+from lifecycle.refresh import _reload, model_problem, scores_problem
 from lifecycle.settings import load_settings
 
 
@@ -61,6 +61,15 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
     assert current["skipped"] == [
         "ingest", "features", "online", "train", "score", "report", "reload"
     ]  # fmt: skip
+    # scores made by other versions than the champions are said in versions, not a dict
+    settings = load_settings(home=trained_copy, environ={})
+    champions = registry.champion_versions(registry.client(settings), "demo")
+    assert champions == {"churn": "1", "conversion": "1", "ltv": "1"}
+    assert scores_problem(settings, champions, "demo") is None
+    assert scores_problem(settings, {**champions, "churn": "2"}, "demo") == (
+        "the latest scores used churn v1, conversion v1, ltv v1; "
+        "the champions are churn v2, conversion v1, ltv v1"
+    )
 
     week = _next_week(trained_copy, tmp_path)
     # What is asserted of the three trainings is how refresh runs and gates them (the steps,
