@@ -456,8 +456,12 @@ def worded_reasons(
     145" once, not again as "145 per order net of refunds"."""
     picked: list[dict[str, Any]] = []
     for j in ranked:
-        if contributions[j] <= 0 or len(picked) == TOP_REASONS:
+        if contributions[j] <= 0:
             break
+        # With the reasons all picked, a later one still joins the one whose fact it says:
+        # "no activity for 280 days" said after three others is what "spent nothing in the
+        # last 90 days" among them says, and the stronger one is said with both contributions.
+        full = len(picked) == TOP_REASONS
         value = value_of(names[j])
         # how overdue is said against the usual gap itself where that gap is under a day
         gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
@@ -471,6 +475,6 @@ def worded_reasons(
             "contribution": float(contributions[j]),
             "text": text,
         }
-        if not merged(picked, reason, value_of, names):
+        if not merged(picked, reason, value_of, names) and not full:
             picked.append(reason)
     return picked

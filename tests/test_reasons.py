@@ -186,12 +186,35 @@ def test_an_empty_window_is_said_once_as_the_emptiest_with_both_contributions() 
     # Active 60 days ago, within the 90 days: 30 days of nothing say the orders of 30 days,
     # and the spend of none in 90 days is said apart.
     bought = values | {"orders_90d": 2.0, "active_days_90d": 1.0, "recency_days": 60.0}
+    bought |= {"orders_365d": 2.0}  # the 90 days' orders are in the 365 days
     texts = [r["text"] for r in worded_reasons(names, contributions, ranked, bought.get)]
     assert texts == [
         "no activity for 60 days",
         "spent nothing in the last 90 days",
         "1 active day in the last 90 days",
     ]
+
+
+def test_a_fact_said_after_three_reasons_still_joins_the_one_it_says() -> None:
+    """online_retail's 17850, silent for 280 days, read "34 orders in the last 365 days; 156
+    per order net of refunds; spent nothing in the last 90 days": its days without activity
+    came fourth, after three reasons were picked, so the silence was said as a 90-day window.
+    A later reason that says a picked one's fact still joins it (the stronger said, the
+    contributions summed, which can rank it first); one that says nothing picked adds none."""
+    names = ["orders_365d", "net_order_value", "revenue_90d", "recency_days", "orders_30d"]
+    names += ["active_days_90d", "avg_order_value"]
+    contributions = np.array([0.443, 0.389, 0.286, 0.262, 0.05, 0.191, 0.2])
+    values = {"orders_365d": 34.0, "net_order_value": 156.0, "revenue_90d": 0.0}
+    values |= {"recency_days": 280.0, "orders_30d": 0.0, "active_days_90d": 0.0}
+    values |= {"avg_order_value": 158.6}
+    picked = worded_reasons(names, contributions, np.argsort(-contributions), values.get)
+    assert [(r["text"], r["feature"]) for r in picked] == [
+        ("no activity for 280 days", "recency_days"),
+        ("34 orders in the last 365 days", "orders_365d"),
+        ("156 per order net of refunds", "net_order_value"),
+    ]
+    assert picked[0]["contribution"] == pytest.approx(0.286 + 0.262 + 0.191 + 0.05)
+    assert picked[2]["contribution"] == pytest.approx(0.389)  # the average order: no fact
 
 
 def test_windows_as_long_as_the_user_is_known_say_one_total_once() -> None:
@@ -213,7 +236,8 @@ def test_windows_as_long_as_the_user_is_known_say_one_total_once() -> None:
         "1 order in the last 365 days",
         "spent 42 in the last 90 days",
     ]
-    assert [r["contribution"] for r in picked] == pytest.approx([0.9, 0.67, 0.3])
+    # the spend of 90 days is the spend so far too (revenue_total, ranked after three reasons)
+    assert [r["contribution"] for r in picked] == pytest.approx([0.9, 0.67, 0.59])
     spend = ["revenue_90d", "revenue_total", "tenure_days"]
     picked = worded_reasons(spend, np.array([0.3, 0.2, -0.1]), np.arange(3), young.get)
     assert [(r["text"], r["contribution"]) for r in picked] == [
@@ -223,13 +247,14 @@ def test_windows_as_long_as_the_user_is_known_say_one_total_once() -> None:
     older = young | {"tenure_days": 200.0}
     texts = [r["text"] for r in worded_reasons(names, contributions, ranked, older.get)]
     assert texts == [
+        "1 order in the last 365 days",  # the 365 days hold all of it still: with the total
         "1 active day in the last 90 days",
         "1 active day in the last 365 days",
-        "1 order in the last 365 days",  # the 365 days hold all of it still
     ]
     apart = young | {"active_days_365d": 3.0}
     texts = [r["text"] for r in worded_reasons(names, contributions, ranked, apart.get)]
-    assert texts[:2] == ["1 active day in the last 90 days", "3 active days in the last 365 days"]
+    assert "1 active day in the last 90 days" in texts  # two counts: two reasons
+    assert "3 active days in the last 365 days" in texts
     no_tenure = [n for n in names if n != "tenure_days"]
     shares = contributions[[names.index(n) for n in no_tenure]]
     picked = worded_reasons(no_tenure, shares, np.argsort(-shares), young.get)
