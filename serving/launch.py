@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +18,15 @@ WORKERS_PER_CORE = 4
 def bentoml_command(host: str, port: int) -> list[str]:
     """``bentoml serve`` of the scoring service, with this interpreter."""
     return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+
+
+def server_home(bentoml_home: str | None, host: str, port: int) -> Path:
+    """BentoML's home for the server on ``host:port``: its own Prometheus directory. BentoML
+    empties its home's one at every start, so servers sharing a home wiped each other's
+    request metrics and each reported what the others left there. One server listens on an
+    address at a time, so a start empties only what a stopped server of it left."""
+    base = Path(bentoml_home) if bentoml_home else Path.home() / "bentoml"
+    return base / "servers" / f"{host}-{port}"
 
 
 def check_workers(workers: int) -> None:

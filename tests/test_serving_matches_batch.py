@@ -3,6 +3,7 @@ operators run) answers exactly what batch scoring wrote for the same users and d
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -78,3 +79,14 @@ def test_serve_command_answers_over_http_as_batch_scoring(
         unknown = httpx.post(f"{base}/score", json={"user_ids": ["nobody"]}, timeout=60)
         assert unknown.status_code == 200, unknown.text  # once not 200 in a full run: say why
         assert unknown.json()["users"][0]["status"] == "unknown_user"
+        # Its request metrics are its own: another BentoML server starting empties the
+        # Prometheus directory of its home, which this one (same BENTOML_HOME) no longer shares.
+        from bentoml.serving import ensure_prometheus_dir
+
+        home = tmp_path / "server" / "bentoml"
+        port = base.rsplit(":", 1)[1]
+        assert list((home / "servers" / f"127.0.0.1-{port}" / "prometheus_multiproc_dir").iterdir())
+        ensure_prometheus_dir(str(home / "prometheus_multiproc_dir"))  # another server's start
+        metrics = httpx.get(f"{base}/metrics", timeout=60).text
+        count = r'_request_duration_seconds_count\{endpoint="/score",http_response_code="200",'
+        assert re.search(count + r'[^}]*\} 2\.0$', metrics, re.MULTILINE), metrics[-3000:]

@@ -301,6 +301,7 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
         check_can_listen,
         check_workers,
         refuse_auth_without_tokens,
+        server_home,
     )
 
     # what would only show as each worker's 503 after the start, said here in one line
@@ -311,6 +312,7 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
     check_workers(workers)
     check_can_listen(host, port)
     refuse_auth_without_tokens(obj.settings, host)
+    env["BENTOML_HOME"] = str(server_home(env.get("BENTOML_HOME"), host, port))
     command = bentoml_command(host, port)
     command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
     obj.console.step(
