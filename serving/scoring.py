@@ -93,11 +93,15 @@ class Champions:
             and churn.label.get("horizon_days") == conversion.label.get("horizon_days")
         )
 
-    def subset(self, asked: list[str]) -> Champions:
+    def subset(self, asked: list[str], *, staged: bool = False) -> Champions:
         """The champions of the asked tasks, with their partners: where churn and conversion
-        forecast one event (``one_event``), asking for conversion scores churn too."""
-        needs_churn = self.one_event and CONVERSION.name in asked and CHURN.name not in asked
-        partners = {CHURN.name} if needs_churn else set()
+        forecast one event (``one_event``), asking for conversion scores churn too; so does
+        any answer with a lifecycle stage (``staged``), which is of the user's churn risk:
+        without it a request for LTV alone called users "active" whom one with churn called
+        "at_risk"."""
+        needs_churn = self.one_event and CONVERSION.name in asked
+        needs_churn = (needs_churn or staged) and CHURN.name in self.bundles
+        partners = {CHURN.name} if needs_churn and CHURN.name not in asked else set()
         scored = set(asked) | partners
         return Champions(
             bundles={t: b for t, b in self.bundles.items() if t in scored},

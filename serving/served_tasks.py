@@ -77,4 +77,4 @@ def serving_champions(champions: Champions, tasks: list[str]) -> Champions:
     call every user, known or not, an unknown user."""
     if (reason := no_model_for(champions, tasks)) is not None:
         raise ApiError(503, reason)
-    return champions.subset(tasks)
+    return champions.subset(tasks, staged=True)  # every answer has the user's stage

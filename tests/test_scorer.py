@@ -17,9 +17,10 @@ from services import (
     service_asgi_app,
     write_batch_scores,
 )
-from workspaces import NO_COMPILE
+from workspaces import NO_COMPILE, TrainedWorkspace
 
 from lifecycle.settings import load_settings
+from serving.batch import read_scores
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,24 @@ def test_tasks_subset_leaves_other_fields_null(scorer: Any, known_users: list[st
     user = scorer.score(known_users[:1], ["ltv"]).users[0]
     assert user.ltv is not None
     assert user.churn_probability is None and user.reasons == [] and user.value_at_risk is None
-    assert user.model_versions.keys() == {"ltv"}
+    # churn made the user's stage, which every answer has
+    assert user.model_versions.keys() == {"ltv", "churn"}
+
+
+def test_the_stage_is_the_same_whatever_tasks_are_asked(
+    scorer: Any, known_users: list[str], trained_workspace: TrainedWorkspace
+) -> None:
+    """A user's lifecycle stage is of their churn risk: asking for LTV alone called users
+    "active" whom an answer with churn called "at_risk" (trial 94). Through the row path
+    (a few users) and the matrix path alike."""
+    table = read_scores(trained_workspace.scores_path).frame
+    at_risk = table.loc[table["lifecycle_stage"] == "at_risk", "user_id"].astype(str).tolist()
+    assert at_risk
+    for users in (at_risk[:5] + known_users[:5], at_risk + known_users[:300]):
+        everything = {u.user_id: u.lifecycle_stage for u in scorer.score(users).users}
+        for tasks in (["ltv"], ["conversion"], ["churn"]):
+            asked = {u.user_id: u.lifecycle_stage for u in scorer.score(users, tasks).users}
+            assert asked == everything, tasks
 
 
 def test_expected_purchases_has_one_horizon_whatever_tasks_are_asked(
