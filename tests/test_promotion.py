@@ -392,6 +392,17 @@ def test_a_winning_rule_is_judged_by_its_lead_against_a_champion_recorded_on_ano
         evidence=" on test 2011-07-02", baselines=rules, itself="rfm_score",
     )  # fmt: skip
     assert promoted and "more than champion v1 was against rfm_score" in reason
+    # leads that differ never print alike: "+0.0064 ..., not more than ... (+0.0064" was said
+    # of a challenger kept and of one promoted (trial 95)
+    for version, ours, verdict in (("2", 0.746606, "not more"), ("4", 0.746614, "more")):
+        promoted, reason = gate(
+            settings, client, name, "churn", version, {"auc": ours}, recorded(0.00641),
+            evidence=" on test 2011-07-02", baselines=rules,
+        )  # fmt: skip
+        assert promoted == (verdict == "more"), reason
+        lead = f"+{ours - 0.7402:.6f}"
+        assert f" is {lead} against the best baseline rfm_score, {verdict} than champion" in reason
+        assert " on its test 2011-06-02 (+0.006410; it recorded 0.7289)" in reason, reason
     # without `itself` a rule equal to the best baseline loses to it, as LightGBM would
     promoted, reason = gate(
         settings, client, name, "churn", "4", {"auc": 0.7402}, recorded(-0.004), baselines=rules

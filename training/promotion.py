@@ -243,12 +243,13 @@ def gate(
         # baseline on its own test, so that a harder period holds no challenger back.
         rival, level = theirs.baseline
         weighed = (ours - rivals[best], theirs - level)  # the leads over the baselines
-        said = (
-            f"{kind}{metric} {mine}{evidence} is {weighed[0]:+.4f} against the best baseline {best}"
+        lead, their_lead = (
+            ("+" if v >= 0 else "") + t for v, t in zip(weighed, compared(*weighed), strict=True)
         )
+        said = f"{kind}{metric} {mine}{evidence} is {lead} against the best baseline {best}"
         against = (
             f"champion v{champion.version} was against {rival} on its test {theirs.on} "
-            f"({weighed[1]:+.4f}; it recorded {theirs:.4f}){required}"
+            f"({their_lead}; it recorded {theirs:.4f}){required}"
         )
         better, worse = ", more than ", ", not more than "
         noise = lead_over(best) if theirs.older and not margin else None  # only where it counts
