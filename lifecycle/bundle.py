@@ -134,6 +134,17 @@ class ModelBundle:
         return {**self.__dict__, "compiled": {}, "shap_tables": None}
 
     @property
+    def outcomes_learned_until(self) -> str | None:
+        """The last day of the outcomes this model learned, ``YYYY-MM-DD``: its latest
+        training cutoff's horizon end (None where it learned from no cutoff's outcome).
+        Predictions as of an earlier day are judged in sample (``lifecycle outcomes``)."""
+        cutoffs = self.data_window.get("trained_on", {}).get("cutoffs", [])
+        horizon = self.label.get("horizon_days")
+        if not cutoffs or not horizon:
+            return None
+        return f"{pd.Timestamp(max(cutoffs)) + pd.Timedelta(days=int(horizon)):%Y-%m-%d}"
+
+    @property
     def is_probability(self) -> bool:
         return self.prediction == "probability"
 

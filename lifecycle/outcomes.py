@@ -58,6 +58,9 @@ HEADLINE = {
 }
 
 
+IN_SAMPLE = "in sample"  # the grade of predictions whose outcomes the model learned
+
+
 class OutcomesError(UserError):
     """Outcomes cannot be computed or read; the message names the file or what to run."""
 
@@ -151,6 +154,7 @@ class Outcomes:
             out.append(
                 f"  {row['as_of']} {row['task']:<11} {_model(row):<5} "
                 f"{row['grade']:<9} n={int(row['n']):,} {shown}"
+                + (f" ({row['in_sample']}: not a forecast)" if row.get("in_sample") else "")
             )
         for row in self.pending:
             out.append(
@@ -196,7 +200,7 @@ def _entry_outcome(
     labels = labels[labels[AS_OF] == entry.as_of]
     joined = scored.merge(labels[[c.USER_ID, LABEL]], on=c.USER_ID, how="inner")
     metrics = realized_metrics(task, joined, joined[LABEL].to_numpy())
-    return {
+    row = {
         **_identity(entry, task_name),
         "status": "matured",
         "matured_on": f"{entry.matures_on(task_name):%Y-%m-%d}",
@@ -204,6 +208,14 @@ def _entry_outcome(
         **{k: _json_safe(v) for k, v in metrics.items()},
         "grade": grade(metrics["lift_top_decile"], metrics["perfect_lift_top_decile"]),
     }
+    # A model that learned these outcomes (scores of an earlier date, score-all --as-of) is
+    # measured in sample: no grade of how it forecasts.
+    maker = "churn" if row.get("answered_by") else task_name
+    learned = entry.metadata.get("learned_until", {}).get(maker)
+    if learned and entry.as_of < pd.Timestamp(learned, tz="UTC"):
+        row["grade"] = IN_SAMPLE
+        row["in_sample"] = f"{_model(row)} learned the outcomes up to {learned}"
+    return row
 
 
 def _identity(entry: LedgerEntry, task_name: str) -> dict[str, Any]:
@@ -320,6 +332,8 @@ def latest_outcomes(
     stored = stored_outcomes(settings, dataset)
     latest: dict[str, dict[str, dict[str, Any]]] = {}
     for row in stored.matured if stored else []:
+        if row.get("in_sample"):
+            continue  # what it learned, not how it forecasts
         by_version = latest.setdefault(row["task"], {})
         current = by_version.get(row["model_version"])
         if current is None or row["as_of"] > current["as_of"]:

@@ -552,6 +552,7 @@ def score_all(
             "users": len(scores),
             # What each score predicts (task, horizon, ...): outcomes label the ledger with it.
             "labels": {t: b.label for t, b in champions.bundles.items()},
+            "learned_until": {t: b.outcomes_learned_until for t, b in champions.bundles.items()},
             # What it was built from: `refresh` re-scores when models or features move on.
             "lineage": {
                 "dataset_version": built.get("dataset_version", ""),

@@ -205,7 +205,19 @@ def scored_home(
         ["score-all", "--as-of", old, "--allow-partial", "--reasons-top", "10"],
         ["score-all", "--allow-partial", "--reasons-top", "10"],
     )
+    # The champions were refit on every matured cutoff, so they learned the old date's
+    # outcomes: its entry is in sample (test_an_entry_whose_outcomes_the_model_learned_is_...).
+    # Here it stands for an entry of models that had learned outcomes up to that date, as a
+    # ledger grows between refreshes: how the outcomes are measured is the subject.
+    _learned_until(settings.workspace, old, {task: old for task in TASKS})
     return home, old, latest
+
+
+def _learned_until(workspace: Workspace, as_of: str, learned: dict[str, str]) -> None:
+    """The ledger entry of ``as_of`` rewritten as made by models that learned ``learned``."""
+    entry = next(e for e in entries(workspace, "demo") if f"{e.as_of:%Y-%m-%d}" == as_of)
+    metadata = {**entry.metadata, "learned_until": learned}
+    append(workspace, "demo", entry.predictions(), metadata, retention_days=10_000)
 
 
 @pytest.fixture
@@ -313,6 +325,35 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     assert (
         "Realized quality (predictions vs what happened)" in json.loads(report.stdout)["sections"]
     )
+
+
+def test_an_entry_whose_outcomes_the_model_learned_is_in_sample_and_not_graded(
+    ws: tuple[Path, str, str],
+) -> None:
+    """Scores of an earlier date (`score-all --as-of`) by champions refit on every matured
+    cutoff were graded "excellent, auc 0.973" (trial 95): the models had learned those very
+    outcomes. Such an entry is measured, said to be in sample, given no grade, and is not
+    the champion's realized quality for /models and the gauges."""
+    home, old, _ = ws
+    settings = load_settings(home=home, environ={})
+    (_, latest_entry) = entries(settings.workspace, "demo")
+    learned = latest_entry.metadata["learned_until"]  # what score-all recorded of them
+    data_ends = pd.read_parquet(settings.workspace.events("demo"))[c.EVENT_TIME].max()
+    assert learned["churn"] > old and learned["churn"] <= f"{data_ends:%Y-%m-%d}"
+    _learned_until(settings.workspace, old, learned)
+    out = outcomes_json(home)
+    rows = {r["task"]: r for r in out["matured"] if r["as_of"] == old}
+    assert set(rows) == set(TASKS)
+    for task, row in rows.items():
+        version = latest_entry.model_versions[task]
+        assert row["grade"] == "in sample", row
+        assert row["in_sample"] == f"v{version} learned the outcomes up to {learned[task]}"
+        assert 0.5 < row.get("auc", row.get("spearman", 0)) <= 1  # still measured
+    assert latest_outcomes(settings) == {}
+    said = CliRunner().invoke(main, ["--home", str(home), "outcomes"])
+    assert said.exit_code == 0, said.output
+    line = next(x for x in said.stdout.splitlines() if f"{old} churn" in x)
+    assert "in sample" in line and f"learned the outcomes up to {learned['churn']}" in line
 
 
 def test_an_outcome_of_conversion_answered_by_churn_names_churns_version(tmp_path: Path) -> None:
