@@ -37,21 +37,25 @@ class ArmEffect:
 
 
 def arm_effects(frame: pd.DataFrame, outcomes: list[str]) -> list[ArmEffect]:
-    """Each treated arm's (and every treated arm's) effect on each outcome over all rows."""
+    """Each treated arm's (and every treated arm's) effect on each outcome over all rows.
+    An arm with control rows of its own (each recorded campaign holds out its own group, on
+    its own date) is compared with them; arms of one experiment (hillstrom's e-mails) share
+    its control group."""
     treated = frame[c.TREATMENT].astype(bool).to_numpy()
     arms = frame[c.ARM].astype("string") if c.ARM in frame else pd.Series(pd.NA, index=frame.index)
     named = sorted(arms[treated].dropna().unique())
-    groups = [(EVERY_ARM, treated)] + [
-        (str(arm), (arms == arm).fillna(False).to_numpy() & treated) for arm in named
-    ]
+    groups = [(EVERY_ARM, treated, ~treated)]
+    for arm in named:
+        rows = (arms == arm).fillna(False).to_numpy()
+        own = rows & ~treated
+        groups.append((str(arm), rows & treated, own if own.any() else ~treated))
     if len(named) < 2:
         groups = groups[:1]  # one arm: it is every treated arm
     found = []
     for outcome in outcomes:
         values = pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)
-        control = values[~treated]
-        for arm, rows in groups:
-            sent = values[rows]
+        for arm, rows, held_out in groups:
+            sent, control = values[rows], values[held_out]
             difference = float(sent.mean() - control.mean())
             spread = float(
                 np.sqrt(sent.var(ddof=1) / sent.size + control.var(ddof=1) / control.size)

@@ -101,6 +101,40 @@ def train_uplift_command(
     obj.console.result(result.to_dict(), result.lines())
 
 
+def _matured(obj: Context, dataset: str, recorded: list[Any], with_lists: bool) -> list[Any]:
+    """``--campaigns all``: the recorded campaigns whose outcomes are known; those whose
+    horizon ends after the events are left out, each said in a note (naming one of them
+    refused the whole run)."""
+    from serving.campaigns import last_event_time
+
+    if not recorded:
+        if with_lists:
+            return []
+        raise UserError(
+            f"--campaigns all: no campaign of dataset {dataset!r} is recorded: start one with "
+            "`lifecycle campaign start`, or learn from a randomized list (--from-list FILE)"
+        )
+    events = obj.settings.workspace.events(dataset)
+    if not events.is_file():
+        return recorded  # the campaign table names what is missing
+    data_ends = last_event_time(events)
+    waiting = [found for found in recorded if found.horizon_end > data_ends]
+    matured = [found for found in recorded if found.horizon_end <= data_ends]
+    for found in waiting:
+        obj.console.note(
+            f"campaign {found.name} left out: its horizon ends {found.horizon_end:%Y-%m-%d}, "
+            f"after the events of {dataset!r} ({data_ends:%Y-%m-%d}): its outcomes are not known yet"
+        )
+    if not matured and not with_lists:
+        first = min(found.horizon_end for found in waiting)
+        raise UserError(
+            f"--campaigns all: none of the {len(recorded)} campaign(s) of dataset {dataset!r} "
+            f"has matured: the first horizon ends {first:%Y-%m-%d}, the events end "
+            f"{data_ends:%Y-%m-%d}"
+        )
+    return matured
+
+
 def _campaigns_table(
     obj: Context,
     dataset: str,
@@ -119,11 +153,12 @@ def _campaigns_table(
 
     settings = obj.settings
     if names == "all":
-        chosen = [
+        recorded = [
             found
             for found in list_campaigns(settings)
             if (found.metadata.get("dataset") or settings.dataset) == dataset
         ]
+        chosen = _matured(obj, dataset, recorded, bool(lists))
     else:
         chosen = [read_campaign(settings, n.strip()) for n in (names or "").split(",") if n.strip()]
     # one campaign twice put each member in the table twice (in the training and the test
