@@ -84,10 +84,32 @@ class Trainings:
     results: list[TrainResult]
     refused: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         lines = [line for r in self.results for line in r.lines()]
+        lines += self.notes
         return lines + ([f"not trained: {refusals(self.refused)}"] if self.refused else [])
+
+
+def answered_elsewhere(settings: Settings, dataset: str, results: list[TrainResult]) -> list[str]:
+    """A champion just promoted whose task the churn champion answers (conversion as 1 -
+    churn on a log of purchases): said, as `lifecycle models` says it, since "promoted to
+    champion" read as what is served."""
+    promoted = [r for r in results if r.champion and r.task != tasks.CHURN.name]
+    if not promoted:
+        return []
+    from lifecycle import registry
+    from lifecycle.refresh import answered_by_churn
+
+    answered = answered_by_churn(settings, dataset)
+    churn = registry.champion_versions(registry.reader(settings), dataset).get(tasks.CHURN.name)
+    return [
+        f"{r.task}: v{r.champion} answers nothing served while {r.task} is served as 1 - churn "
+        f"v{churn} (one event on a log of purchases; `lifecycle models`)"
+        for r in promoted
+        if r.task in answered
+    ]
 
 
 def refusals(refused: dict[str, str]) -> str:
@@ -157,6 +179,7 @@ def train_tasks(
         done.seconds[name] = round(time.perf_counter() - started, 2)
     if not done.results and must_train:
         raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
+    done.notes = answered_elsewhere(settings, dataset, done.results)
     return done
 
 

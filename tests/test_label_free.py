@@ -113,6 +113,14 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     # `models` says so beside the conversion champion, which answers nothing served (CDNOW:
     # "conversion v9 (baseline rfm_score) [champion]" while every answer was 1 - churn v1)
     churn_version, _ = _champion(settings, "churn", tmp_path / "churn-version")
+    # and training said so when it promoted conversion's first model ("promoted to champion"
+    # read as what is served; trial 95)
+    conversion_version, _ = _champion(settings, "conversion", tmp_path / "conversion-version")
+    assert (
+        f"conversion: v{conversion_version} answers nothing served while conversion is served as "
+        f"1 - churn v{churn_version} (one event on a log of purchases; `lifecycle models`)"
+    ) in conversion.stdout.splitlines(), conversion.stdout
+    assert "answers nothing served" not in churn.stdout + ltv.stdout
     listed = _cli(settings, "models")
     assert listed.exit_code == 0, listed.output
     assert (
