@@ -442,6 +442,10 @@ def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path
     assert versions[0]["batches"] == 2
     human = runner.invoke(main, ["datasets", "history", "shop"]).stdout
     assert f"* {versions[0]['version']}" in human
+    # a misspelt name is refused (it said "has no versions" and exited 0), naming the datasets
+    misspelt = runner.invoke(main, ["datasets", "history", "shpo"])
+    assert misspelt.exit_code == 1 and "Traceback" not in misspelt.output
+    assert "shpo" in misspelt.stderr and "shop" in misspelt.stderr.split("shpo", 1)[1]
 
     result = runner.invoke(main, ["datasets", "restore", versions[1]["version"]])
     assert result.exit_code == 0, result.output

@@ -3,6 +3,7 @@ bad campaign tables refused with one line, lists ranked by expected saved value,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -180,6 +181,12 @@ def test_the_gate_promotes_a_learner_that_beats_random_and_response(trained: dic
         "only, which judges the learners: not the campaign's effect)"
     )
     assert ate.low < ate.value < ate.high
+    # every ranking it failed to beat is named: "does not beat random targeting, the response
+    # model" read as one thing named twice (trial 95)
+    lost = {name: False for name in result.evaluation.gate}
+    assert len(lost) >= 2
+    failed = dataclasses.replace(result.evaluation, gate=lost).reason()
+    assert failed.endswith("; does not beat " + " nor ".join(lost)), failed
     from lifecycle import registry
 
     client = registry.client(trained["settings"])

@@ -357,7 +357,7 @@ class Evaluation:
         if self.champion_qini is not None:
             text += f", champion {self.champion_qini:.4f}"
         failed = [name for name, ok in self.gate.items() if not ok]
-        return text + (f"; does not beat {', '.join(failed)}" if failed else "")
+        return text + (f"; does not beat {' nor '.join(failed)}" if failed else "")
 
     def metrics(self) -> dict[str, float]:
         """Flat test metrics for MLflow: <ranking>.qini[_low|_high], .auuc..., random.auuc."""

@@ -403,8 +403,10 @@ def ingest(
 def datasets_history(obj: Context, dataset: str | None) -> None:
     """The kept versions of a dataset, newest first (* the current one)."""
     from features.appending import versions
+    from lifecycle.dataset_kind import require_dataset
 
     name = dataset or obj.settings.dataset
+    require_dataset(obj.settings, name, "datasets history")  # a misspelt name: exit 1, not 0
     found = list(versions(obj.settings.workspace.dataset_dir(name)))
     lines = [f"dataset '{name}': {len(found)} version(s) kept"] + [v.line() for v in found]
     if not found:
