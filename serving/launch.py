@@ -77,13 +77,15 @@ def refuse_auth_without_tokens(settings: Settings, host: str) -> None:
     with no token configured would refuse every call but the probes: said before the start
     in one line, not found out from a log warning and a wall of 401s."""
     from lifecycle.errors import UserError
-    from serving.auth import auth_config
+    from serving.auth import auth_config, is_loopback
 
     config = auth_config(settings, [host])
     if config.enabled and not config.tokens:
+        # on loopback already, auth is on by the setting: the way out is the setting's
+        other = "set serving.auth = auto" if is_loopback(host) else "serve on 127.0.0.1"
         raise UserError(
             f"--host {host}: API token auth is on ({config.reason}) and no token is "
             "configured, so every call would be refused: set LIFECYCLE_SERVING__API_TOKEN "
             "(and LIFECYCLE_SERVING__ADMIN_TOKEN for /reload and /promote) or "
-            "serving.api_tokens_file, or serve on 127.0.0.1"
+            f"serving.api_tokens_file, or {other}"
         )

@@ -261,6 +261,18 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
         "LIFECYCLE_SERVING__API_TOKEN (and LIFECYCLE_SERVING__ADMIN_TOKEN for /reload and "
         "/promote) or serving.api_tokens_file, or serve on 127.0.0.1"
     )
+    # on loopback with auth on by the setting, "or serve on 127.0.0.1" was no way out
+    forced = CliRunner().invoke(
+        main,
+        [*home, "serve", "--dataset", "shop", "--port", str(port)],
+        env={"LIFECYCLE_SERVING__AUTH": "on"},
+        catch_exceptions=False,
+    )
+    assert forced.exit_code == 1 and "Traceback" not in forced.output
+    last = forced.output.strip().splitlines()[-1]
+    assert last.startswith("Error: --host 127.0.0.1: API token auth is on (") and last.endswith(
+        "or serving.api_tokens_file, or set serving.auth = auto"
+    ), last
 
 
 def test_serve_with_workers_past_the_cores_is_refused_before_any_starts(tmp_path: Path) -> None:
