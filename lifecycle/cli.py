@@ -266,8 +266,34 @@ def show_settings(obj: Context) -> None:
 
     model_specs(obj.settings)  # a misspelt model under training.models, refused as `train` does
     data = json.loads(obj.settings.model_dump_json())
-    lines = [f"{section}: {value}" for section, value in data.items()]
-    obj.console.result(data, lines)
+    obj.console.result(data, settings_toml(data))
+
+
+SECRET_SHOWN = "**********"  # how a SecretStr is dumped
+
+
+def settings_toml(data: dict[str, Any]) -> list[str]:
+    """The settings as the lines of a TOML file that sets them (what `lifecycle settings`
+    printed as Python dicts could not be pasted into lifecycle.toml): an unset value and a
+    secret are comments, and so is the home, which the file cannot set."""
+    import json
+
+    def entries(values: dict[str, Any], table: str) -> list[str]:
+        lines, tables = [], []
+        for key, value in values.items():
+            if isinstance(value, dict):
+                tables += ["", f"[{table}{key}]", *entries(value, f"{table}{key}.")]
+            elif value is None:
+                lines.append(f"# {key} = (unset)")
+            elif value == SECRET_SHOWN:
+                lines.append(f"# {key} = {json.dumps(value)} (a secret: set in the environment)")
+            else:  # JSON's strings, numbers, booleans and arrays of them are TOML's
+                lines.append(f"{key} = {json.dumps(value)}")
+        return lines + tables
+
+    top = {key: value for key, value in data.items() if key != "home"}
+    home = f"# home = {json.dumps(data.get('home'))} (--home or LIFECYCLE_HOME)"
+    return [home, *entries(top, "")]
 
 
 # The subcommands register themselves on ``main`` when their modules are imported.

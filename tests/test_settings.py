@@ -332,3 +332,34 @@ def test_the_least_memory_is_said_in_the_unit_it_is_counted_in(tmp_path: Path) -
     assert "at least 16MiB (16,777,216 bytes, e.g. 17MB)" in said, said
     (tmp_path / "lifecycle.toml").write_text('[features]\nmemory_limit = "17MB"\n')
     assert load_settings(home=tmp_path).features.memory_limit == "17MB"
+
+
+def test_settings_print_as_a_file_that_sets_them(tmp_path: Path) -> None:
+    """`lifecycle settings` printed Python dicts (`labels: {'churn_lookback_days': None,
+    ...}`) that could not be pasted into lifecycle.toml (trial 95): it prints TOML, which,
+    read back as the settings file, gives the same settings; unset values, secrets and the
+    home are comments."""
+    import json
+    import tomllib
+
+    from lifecycle.cli import main
+
+    environ = {"LIFECYCLE_HOME": str(tmp_path), "LIFECYCLE_SERVING__API_TOKEN": "s3cret"}
+    environ["LIFECYCLE_FEATURES__WINDOWS_DAYS"] = "[30, 7]"
+    runner = CliRunner()
+    printed = runner.invoke(main, ["settings"], env=environ)
+    assert printed.exit_code == 0, printed.output
+    assert "s3cret" not in printed.output
+    assert '# api_token = "**********" (a secret: set in the environment)' in printed.stdout
+    assert "# churn_lookback_days = (unset)" in printed.stdout
+    pasted = tmp_path / "pasted.toml"
+    pasted.write_text(printed.stdout)
+    tomllib.loads(printed.stdout)  # a TOML file
+    again = runner.invoke(main, ["--config", str(pasted), "--json", "settings"],
+                          env={"LIFECYCLE_HOME": str(tmp_path)})  # fmt: skip
+    shown = json.loads(runner.invoke(main, ["--json", "settings"], env=environ).stdout)
+    assert again.exit_code == 0, again.output
+    read = json.loads(again.stdout)
+    read["serving"]["api_token"] = shown["serving"]["api_token"]  # a secret stays in the env
+    assert read == shown
+    assert read["features"]["windows_days"] == [7, 30]
