@@ -27,7 +27,8 @@ PATH_ERRORS = {  # answers only some routes give
         "422": "a row's features contradict each other (days since the last order above days "
         "since the first order, days since the last activity above days since the last "
         "order, a window's count or amount above a longer window's, more active days than "
-        "the window has): detail names the row and field and what is expected"
+        "the window has, spend or refunds where the same window has no order or refund): "
+        "detail names the row and field and what is expected"
     },
 }
 API_ERRORS = {

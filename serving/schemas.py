@@ -332,6 +332,24 @@ def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
                 for days, name in named
                 if values[name] > days
             ]
+    # none of a kind is none of what comes with it there: spend of no order (revenue_total
+    # 500 with orders_total 0, trial 94), orders on no active day
+    from serving.reason_facts import EMPTY_IMPLIES
+
+    for name, value in values.items():
+        kind = next((k for k in EMPTY_IMPLIES if name.startswith(f"{k}_")), None)
+        if kind is None or value != 0 or name in ("refund_rate",):
+            continue
+        span = name[len(kind) :]  # _90d or _total
+        if not (span == "_total" or window_of_days(span)):
+            continue
+        for implied in EMPTY_IMPLIES[kind]:
+            other = f"{implied}{span}"
+            if values.get(other, 0.0) > 0:
+                broken.append(
+                    (other, f"{other} {values[other]:g} with {name} 0; expected 0 (none "
+                     f"without {kind.replace('_', ' ')})")
+                )  # fmt: skip
     for fewer, more, why in pairs:
         low, high = values.get(fewer), values.get(more)
         # a window's float sums may differ from a longer window's in the last digits
@@ -342,6 +360,11 @@ def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
                 (fewer, f"{fewer} {low:g} exceeds {more} {high:g}; expected at most {more} ({why})")
             )
     return broken
+
+
+def window_of_days(span: str) -> bool:
+    """Whether ``_90d`` is a window's suffix."""
+    return span.startswith("_") and span.endswith("d") and span[1:-1].isdigit()
 
 
 @lru_cache(maxsize=64)

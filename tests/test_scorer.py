@@ -260,6 +260,16 @@ def test_score_features_refuses_days_that_contradict_each_other(scorer: Any) -> 
         assert error.value.loc == ("users", 1, "features", field)
         assert error.value.message.startswith(f"users[1].features: {field} ")
         assert "expected at most" in error.value.message
+    # none of a kind is none of what comes with it (trial 94: spend of no order took a 200)
+    implied = [
+        ("revenue_total", {"revenue_total": 500.0, "orders_total": 0}, "orders"),
+        ("orders_90d", {"orders_90d": 2, "active_days_90d": 0}, "active days"),
+    ]
+    for field, features, kind in implied:
+        with pytest.raises(ApiError) as error:
+            scorer.score_features([FeatureRow(user_id="impossible", features=features)])
+        assert error.value.status == 422 and error.value.loc[-1] == field
+        assert error.value.message.endswith(f"; expected 0 (none without {kind})"), error.value
     fine = {"recency_days": 3, "purchase_recency_days": 3, "first_purchase_age_days": 300,
             "tenure_days": 300, "orders_30d": 2, "orders_90d": 2, "revenue_30d": 0.1 + 0.2, "revenue_90d": 0.3,
             "active_days_7d": 7, "orders_365d": 2, "orders_total": 2}  # fmt: skip
