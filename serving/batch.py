@@ -32,7 +32,7 @@ from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.ledger import LedgerAppend
 from serving.ledger import append as append_to_ledger
 from serving.monitor_sample import keep_samples as keep_monitor_samples
-from serving.no_scores import no_scores_yet
+from serving.no_scores import no_scores_yet, scores_remedy
 from serving.reason_words import redacted
 from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment, super_users
 
@@ -333,12 +333,13 @@ def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = Non
     (a dataset the workspace lacks is named as such, not given a score-all to run)."""
     scored = table.metadata.get("dataset")
     if scored and scored != dataset:
-        if settings is not None:
+        remedy = f"run `lifecycle score-all --dataset {dataset}`"
+        if settings is not None:  # a dataset without features: refresh, not a score-all refused
             require_dataset(settings, dataset, SCORES_STEP)
+            remedy = scores_remedy(settings, dataset)
         raise ScoringError(
-            f"the scores table {table.path} holds dataset {scored}, not {dataset}: run "
-            f"`lifecycle score-all --dataset {dataset}` (one latest scores table per workspace), "
-            f"or pass --dataset {scored}"
+            f"the scores table {table.path} holds dataset {scored}, not {dataset} (one latest "
+            f"scores table per workspace): {remedy}; or pass --dataset {scored}"
         )
     return table
 

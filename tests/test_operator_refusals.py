@@ -275,6 +275,30 @@ def test_lists_of_data_no_training_can_learn_from_say_why_not_to_score_all(
         assert "churn: " in error and "conversion: " in error and "ltv: " in error
 
 
+def test_lists_of_a_dataset_without_features_after_another_scored_name_refresh(
+    home: Path, tmp_path: Path
+) -> None:
+    """Once another dataset held the latest scores table, `at-risk --dataset online_retail`
+    (imported, nothing built) said to run `lifecycle score-all --dataset online_retail`,
+    which refused in turn (no feature table). The remedy is the no-scores-yet one."""
+    import pandas as pd
+
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+
+    events = tmp_path / "one.csv"
+    events.write_text(EVENTS)
+    assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "one"]).exit_code == 0
+    scores = pd.DataFrame({"user_id": ["a", "b"], "churn_probability": [0.2, 0.1]})
+    settings = load_settings(home=home, environ={})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2025-01-01", "dataset": "demo"})
+    for command in ("at-risk", "movers", "segments"):
+        error = _error([command, "--dataset", "one"])
+        assert "holds dataset demo, not one (one latest scores table per workspace)" in error
+        assert "dataset 'one' has no features yet; `lifecycle refresh --dataset one`" in error
+        assert "score-all --dataset one" not in error and error.endswith("pass --dataset demo")
+
+
 def test_a_campaign_from_a_list_refuses_every_option_that_makes_a_list(
     home: Path, tmp_path: Path
 ) -> None:
