@@ -509,8 +509,9 @@ def check_reload_url(url: str | None) -> str | None:
 
 
 def _reload(settings: Settings, url: str, served_before: dict[str, str]) -> dict[str, Any]:
-    """POST /reload; previous versions and changed tasks are those of this refresh (before
-    its training promoted anything), not the worker's, which may have followed already."""
+    """POST /reload, when the service serves this refresh's dataset (its /readyz says which);
+    previous versions and changed tasks are those of this refresh (before its training
+    promoted anything), not the worker's, which may have followed already."""
     import httpx
 
     headers = {}
@@ -518,6 +519,8 @@ def _reload(settings: Settings, url: str, served_before: dict[str, str]) -> dict
     if token is not None and token.get_secret_value():
         headers["Authorization"] = f"Bearer {token.get_secret_value()}"
     try:
+        ready = httpx.get(f"{url.rstrip('/')}/readyz", timeout=30)
+        _require_same_dataset(settings.dataset, url, _json(ready))
         response = httpx.post(f"{url.rstrip('/')}/reload", headers=headers, timeout=120)
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise UserError(f"reload of the service at {url} failed: {error}") from None
@@ -525,15 +528,13 @@ def _reload(settings: Settings, url: str, served_before: dict[str, str]) -> dict
         raise UserError(
             f"reload of the service at {url} answered {response.status_code}: {response.text[:200]}"
         )
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):  # another server at that address
+    answer = _json(response)
+    if answer is None:  # another server at that address
         raise UserError(
             f"reload of the service at {url} answered 200 without the service's JSON "
             f"({response.text[:80]!r}): is --reload-url the lifecycle service's address?"
         )
+    _require_same_dataset(settings.dataset, url, answer)  # another started there meanwhile
     now = answer.get("model_versions", {})
     return {
         **answer,
@@ -542,3 +543,23 @@ def _reload(settings: Settings, url: str, served_before: dict[str, str]) -> dict
             t for t in set(now) | set(served_before) if now.get(t) != served_before.get(t)
         ),
     }
+
+
+def _json(response: Any) -> dict[str, Any] | None:
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _require_same_dataset(dataset: str, url: str, answer: dict[str, Any] | None) -> None:
+    """Refuse a service of another dataset: its reload would say that dataset's champions
+    were this refresh's (a service that does not name its dataset is taken at its word)."""
+    served = (answer or {}).get("dataset")
+    if served and served != dataset:
+        raise UserError(
+            f"the service at {url} serves dataset {served}, not {dataset}: not reloaded; give "
+            f"--reload-url the address of the service of dataset {dataset} (started with "
+            f"`lifecycle serve --dataset {dataset}`)"
+        )

@@ -80,13 +80,14 @@ class OnlineLineage:
 
 @dataclass(frozen=True)
 class Served:
-    """What the service scores with now: the champions' versions and label definitions, and
-    the feature table in the online store."""
+    """What the service scores with now: the champions' versions and label definitions, the
+    feature table in the online store, and their dataset."""
 
     versions: dict[str, str]
     labels: dict[str, dict[str, Any]]
     feature_table: str | None
     as_of: str | None
+    dataset: str | None = None
 
 
 def scores_metadata(path: Path) -> dict[str, Any] | None:
@@ -109,7 +110,11 @@ def scores_metadata(path: Path) -> dict[str, Any] | None:
 def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
     """Why a scores table (its ``metadata``) is not what the served champions would answer
     now, one sentence each; empty when it is: the same versions, label definitions, feature
-    table and as-of date."""
+    table and as-of date. Another dataset's table is said as such: its models are not
+    earlier versions of the served ones."""
+    scored = metadata.get("dataset")
+    if served.dataset and scored and scored != served.dataset:
+        return [f"the latest scores table holds dataset {scored}, not {served.dataset} (served)"]
     problems: list[str] = []
     table_versions = {str(k): str(v) for k, v in metadata.get("model_versions", {}).items()}
     if not table_versions:
@@ -203,6 +208,7 @@ class ListAnswers:
             labels={t: b.label for t, b in state.champions.bundles.items()},
             feature_table=self.online.read().get("feature_table"),
             as_of=self.online.as_of(),
+            dataset=self.dataset,
         )
         reasons = staleness(metadata, served)
         if not reasons:

@@ -67,7 +67,10 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
                 for code, text in {**API_ERRORS, **PATH_ERRORS.get(path, {})}.items():
                     responses[code] = {"description": text, "content": ref}
             elif path == "/readyz":
-                responses["503"] = {"description": "not ready yet", "content": ref}
+                responses["503"] = {
+                    "description": "not ready yet (the error, and `dataset`: the dataset served)",
+                    "content": ref,
+                }
             if auth and path not in OPEN_PATHS:
                 operation["security"] = [{"bearer": []}]
                 responses["401"] = {"description": "missing or invalid API token", "content": ref}
@@ -306,9 +309,10 @@ def document_context(spec: dict[str, Any], settings: Settings) -> None:
     ready = spec.get("paths", {}).get("/readyz", {}).get("get", {})
     if "200" in ready.get("responses", {}):
         ready["responses"]["200"]["description"] = (
-            'ready: {"status": "ready", "worker": pid, "warnings": [...]}; worker is the process '
-            "that answered (each is ready for itself), a warning names what to fix (batch "
-            "scores not written by the served champions: run `lifecycle score-all`)"
+            'ready: {"status": "ready", "worker": pid, "dataset": served, "warnings": [...]}; '
+            "worker is the process that answered (each is ready for itself), dataset the one "
+            "served, a warning names what to fix (batch scores not written by the served "
+            "champions: run `lifecycle score-all`)"
         )
 
 

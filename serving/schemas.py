@@ -582,6 +582,7 @@ class MonitorResponse(_Model):
 
 
 class ReloadResponse(_Model):
+    dataset: str = Field(description="the dataset whose champions this service serves")
     model_versions: dict[str, str] = Field(description="task -> version serving now")
     previous_versions: dict[str, str] = Field(description="task -> version served before")
     changed: list[str] = Field(description="tasks whose version changed")

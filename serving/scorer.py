@@ -246,6 +246,7 @@ class Scorer:
         before = previous.champions.versions if previous else {}
         after = new.champions.versions
         return ReloadResponse(
+            dataset=self.dataset,
             model_versions=dict(after),
             previous_versions=dict(before),
             changed=sorted(t for t in task_names() if before.get(t) != after.get(t)),

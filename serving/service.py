@@ -135,6 +135,7 @@ class LifecycleScoring:
         auth_config(self.settings, [])  # an unreadable tokens file stops the start, clearly
         quiet_bad_input()
         self.scorer = Scorer(self.settings)
+        READINESS.dataset = self.scorer.dataset  # /readyz names it, loaded or not
         self.follower = MirrorFollower(self.scorer)
         self._stop = threading.Event()
         # Load in the background so liveness answers at once and readiness tells the truth.

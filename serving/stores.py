@@ -147,6 +147,7 @@ class Readiness:
         self._lock = threading.Lock()
         self.reason: str | None = None
         self.warnings: list[str] = []  # ready, but something to fix (stale batch scores)
+        self.dataset: str | None = None  # served: a refresh reloads only its own dataset's
 
     def set(self, reason: str | None, warnings: list[str] | None = None) -> None:
         with self._lock:
@@ -159,8 +160,9 @@ READINESS = Readiness()
 class ReadyReason:
     """ASGI middleware: ``/readyz``'s 503 says why, in the API's error shape (BentoML's says
     only that ``__is_ready__`` returned False); its 200 is ``{"status": "ready", "worker":
-    pid, "warnings": [...]}`` (BentoML's is a blank line), the warnings naming what to fix
-    and ``worker`` the process that answered (each worker is ready for itself)."""
+    pid, "dataset": served, "warnings": [...]}`` (BentoML's is a blank line), the warnings
+    naming what to fix and ``worker`` the process that answered (each worker is ready for
+    itself). Both name the dataset served, which `lifecycle refresh --reload-url` checks."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -184,10 +186,18 @@ class ReadyReason:
             elif message.get("more_body"):
                 return
             elif status[0] == 200:
-                body = {"status": "ready", "worker": os.getpid(), "warnings": READINESS.warnings}
+                body = {
+                    "status": "ready",
+                    "worker": os.getpid(),
+                    "dataset": READINESS.dataset,
+                    "warnings": READINESS.warnings,
+                }
                 await send_response(send, JSONResponse(body))
             else:
                 reason = READINESS.reason or "not ready"
-                await send_response(send, error_response(503, f"not ready: {reason}"))
+                refused = error_response(
+                    503, f"not ready: {reason}", also={"dataset": READINESS.dataset}
+                )
+                await send_response(send, refused)
 
         await self.app(scope, receive, answer)

@@ -5,6 +5,7 @@ over HTTP (/readyz's warning, the OpenAPI document)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,12 @@ def test_staleness_names_each_difference_and_nothing_when_current() -> None:
     assert staleness(_metadata(as_of="2025-12-24"), SERVED) == [
         "the table was scored as of 2025-12-24, the online store's features (what /score "
         "answers from) are as of 2025-12-31"
+    ]
+    # Another dataset's table: said as such, its models are no earlier versions of ours.
+    of_demo = dataclasses.replace(SERVED, dataset="demo")
+    assert staleness(_metadata(dataset="demo"), of_demo) == []
+    assert staleness(_metadata(dataset="grown", model_versions={"churn": "7"}), of_demo) == [
+        "the latest scores table holds dataset grown, not demo (served)"
     ]
     # A table that does not say what wrote it cannot be vouched for.
     assert staleness({}, SERVED)[0] == (

@@ -240,6 +240,20 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
         served = dict(done["steps"][-1]["detail"]["model_versions"])
         older = {**served, "churn": "0"}
         moved = _reload(load_settings(home=trained_copy, environ={}), base, older)
+        # A refresh of another dataset given this service's address: the reload "ran",
+        # with demo's champions as the orders dataset's, every task "changed".
+        mirror = registry.aliases_file(registry.tracking_uri(load_settings(home=trained_copy)))
+        reloads = registry.mirror_reloads(registry.read_mirror_document(mirror))
+        orders = load_settings(home=trained_copy, environ={}, dataset="orders")
+        with pytest.raises(UserError) as other:
+            _reload(orders, base, {})
+        assert registry.mirror_reloads(registry.read_mirror_document(mirror)) == reloads
+        assert str(other.value) == (
+            f"the service at {base} serves dataset demo, not orders: not reloaded; give "
+            "--reload-url the address of the service of dataset orders (started with "
+            "`lifecycle serve --dataset orders`)"
+        )
+    assert moved["dataset"] == "demo" and done["steps"][-1]["detail"]["dataset"] == "demo"
     assert moved["previous_versions"] == older and moved["model_versions"] == served
     assert moved["changed"] == ["churn"]
     assert code == 0, done

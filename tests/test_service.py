@@ -314,7 +314,8 @@ def test_http_at_risk_and_readyz_say_when_batch_scores_are_not_the_champions(
     ready = http.get(f"{ready_server}/readyz", timeout=30)
     assert ready.status_code == 200, ready.text
     body = ready.json()
-    assert isinstance(body.pop("worker"), int) and body == {"status": "ready", "warnings": []}
+    assert isinstance(body.pop("worker"), int)
+    assert body == {"status": "ready", "dataset": "demo", "warnings": []}
     current = http.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()
     scored = http.post(f"{ready_server}/score", json={"user_ids": ["x"]}, timeout=30).json()
     assert current["stale"] is None
@@ -340,6 +341,30 @@ def test_http_at_risk_and_readyz_say_when_batch_scores_are_not_the_champions(
     assert stale["fix"] == "lifecycle score-all"
     assert stale["served_versions"] == scored["model_versions"] and stale["table_versions"] == {}
     assert stale["served_as_of"] == scored["as_of"]
+
+    # Another dataset's table (it scored last): said as such. Its models' versions and label
+    # definitions were compared with the served ones, as if they were earlier versions.
+    import pyarrow.parquet as pq
+
+    from serving.batch import METADATA_KEY
+
+    own = pq.read_table(workspace_batch_scores(home))
+    metadata = json.loads(own.schema.metadata[METADATA_KEY])
+    labels = {t: {**label, "target": "other"} for t, label in metadata["labels"].items()}
+    grown = {**metadata, "dataset": "grown", "model_versions": {"churn": "7"}, "labels": labels}
+    latest = home / "scores" / "latest.parquet"
+    latest.unlink()
+    pq.write_table(
+        own.replace_schema_metadata({**own.schema.metadata, METADATA_KEY: json.dumps(grown)}),
+        latest,
+    )
+    assert http.get(f"{ready_server}/readyz", timeout=30).json()["warnings"] == [
+        "the batch scores are stale: the latest scores table holds dataset grown, not demo "
+        "(served); run `lifecycle score-all`"
+    ]
+    refused = http.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30)
+    assert refused.status_code == 404 and "holds dataset grown" in refused.json()["error"]
+    workspace_batch_scores(home)
 
 
 def test_http_reload_swaps_models_without_failed_requests(
