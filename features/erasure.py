@@ -63,6 +63,7 @@ from features import erasure_log
 from features.erasure_exports import ExportFinding, check_exports, forget_inner_scratch, registered
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
+from features.erasure_models import not_changed
 from features.erasure_online import forget_online
 from features.id_spellings import other_spellings, shown
 from features.scrub import (
@@ -86,10 +87,6 @@ if TYPE_CHECKING:
 
 MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
 LIGHTGBM_MODEL_HEADER = "tree\nversion="  # a booster's text: thresholds and counts, no ids
-RETRAIN = (
-    "retrain with `lifecycle train TASK`, then `lifecycle promote TASK VERSION --force --reason "
-    "erasure`: the gate keeps a champion that the retrained model does not beat"
-)
 NOT_FOUND_SHOWN = 20  # unknown ids a summary names; --json has them all
 TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
 
@@ -108,6 +105,7 @@ class ErasureRecord:
     removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
     redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
     deleted_files: list[str] = field(default_factory=list)  # workspace-relative
+    monitor_files: dict[str, str] = field(default_factory=dict)  # deleted -> whose rows: told
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
     champions: list[str] = field(default_factory=list)  # models that learned from the users
@@ -173,7 +171,8 @@ class ErasureRecord:
         out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
         for where, tokens in self.redacted.items():
             out.append(f"  {where}: {tokens:,} mention(s) in other rows' text -> {REDACTED}")
-        out += [f"  deleted (mentioned a user): {p}" for p in self.deleted_files]
+        for p in self.deleted_files:
+            out.append(f"  deleted ({self.monitor_files.get(p, 'mentioned a user')}): {p}")
         for p in self.mlflow_examples:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
@@ -281,18 +280,39 @@ def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
 
 def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
     """The ids some table of the workspace holds (datasets, features, scores, ledger)."""
+    ws = settings.workspace
+    folders = [ws.dataset_dir(n) for n in names] + [ws.features_dir, ws.scores_dir, ws.ledger_dir]
+    return _ids_in([*folders, ws.demo_dir()], ids)
+
+
+def _held(settings: Settings, names: list[str], found: set[str]) -> tuple[list[str], bool]:
+    """The datasets whose rows (any version, or the feature table) hold some of the users
+    ``found``, and whether each user is in one: a user whose rows a killed erasure removed
+    already could have been in any dataset, and all are named then."""
+    ws = settings.workspace
+    holders = {}
+    for name in names:
+        path = ws.dataset_dir(name)
+        older = path.parent / VERSIONS
+        versions = sorted(older.glob(f"{name}@*")) if older.is_dir() else []
+        holders[name] = _ids_in([path, *versions, ws.feature_table(name)], found)
+    certain = set().union(*holders.values()) >= found
+    return ([name for name in names if holders[name]] if certain else names), certain
+
+
+def _ids_in(places: list[Path], ids: set[str]) -> set[str]:
+    """The ids the tables in ``places`` (folders, or table files) hold."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    ws = settings.workspace
-    folders = [ws.dataset_dir(n) for n in names] + [ws.features_dir, ws.scores_dir, ws.ledger_dir]
-    folders.append(ws.demo_dir())
     wanted = pa.array(sorted(ids), pa.string())
     found: set[str] = set()
-    for folder in folders:
-        columns = recorded_columns(folder.resolve())
-        for file in table_files(folder.resolve()) if folder.is_dir() else []:
+    for place in places:
+        folder = place.resolve() if place.is_dir() else place.parent.resolve()
+        columns = recorded_columns(folder)
+        files = table_files(folder) if place.is_dir() else [place] if place.is_file() else []
+        for file in files:
             if file.suffix.lower() == ".csv":
                 found |= csv_user_ids(file, ids, columns(file)["user_column"])
                 continue
@@ -349,16 +369,35 @@ def _monitor_references(settings: Settings, name: str) -> list[Path]:
     return sorted(p for p in folder.glob("reference-*.parquet") if ours.fullmatch(p.name))
 
 
-def _forget_monitor_files(settings: Settings, names: list[str], record: ErasureRecord) -> None:
+def _forget_monitor_files(
+    settings: Settings, held: list[str], certain: bool, record: ErasureRecord
+) -> None:
     """The monitor's samples and reference files hold users' rows without ids (none can be
-    told apart): deleted whole; the monitor reads the tables again and rebuilds them."""
-    samples = [p for p in settings.workspace.monitor_samples if p.is_file()]
-    references = [p for name in names for p in _monitor_references(settings, name)]
+    told apart): those of the datasets that ``held`` the users are deleted whole (the monitor
+    reads the tables again and rebuilds them); another dataset's never had their rows."""
+    from serving.monitor_sample import sample_dataset
+
+    samples = [
+        p
+        for p in settings.workspace.monitor_samples
+        if p.is_file() and sample_dataset(settings, p) in (None, *held)
+    ]
+    home = settings.workspace.home
+    references = []
+    for name in held:
+        whose = (
+            f"rows of dataset {name}, which held a user, with no ids to remove them by"
+            if certain
+            else f"rows of dataset {name}, which may have held a user: an earlier erasure "
+            "left none of their rows to tell"
+        )
+        for path in _monitor_references(settings, name):
+            references.append(path)
+            record.monitor_files[str(path.relative_to(home))] = whose
     for path in samples + references:
         path.unlink()
     record.removed["monitor sample files deleted"] = len(samples)
     record.removed["monitor reference files deleted"] = len(references)
-    home = settings.workspace.home
     record.deleted_files += [str(p.relative_to(home)) for p in references]
 
 
@@ -450,37 +489,6 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
             record.mlflow_examples.append(str(path.relative_to(home)))
 
 
-def _champions(settings: Settings, names: list[str]) -> list[str]:
-    """The datasets' champions now: trained before this erasure, on data holding the users."""
-    from lifecycle.registry import champion_versions, model_name, reader
-
-    try:
-        source = reader(settings, mirrored=True)
-        return [
-            f"{model_name(name, task)} v{version}"
-            for name in names
-            for task, version in champion_versions(source, name).items()
-        ]
-    except Exception as error:  # the erasure is done: naming the models must not stop its log
-        return [f"(the registry could not be read: {str(error).splitlines()[0]})"]
-
-
-def _retrain(settings: Settings, names: list[str]) -> str:
-    """How the champions are trained again: a snapshot's by `train-snapshot`, whose gate
-    keeps the champion of other rows until a promotion by hand."""
-    from lifecycle.dataset_kind import dataset_kind
-
-    snapshots = [name for name in names if dataset_kind(settings, name) == "snapshot"]
-    if not snapshots:
-        return RETRAIN
-    dataset = snapshots[0] if len(names) == 1 else "NAME"
-    return (
-        f"retrain with `lifecycle train-snapshot --dataset {dataset}`, then `lifecycle promote "
-        f"churn VERSION --dataset {dataset} --force --reason erasure`: the gate keeps a champion "
-        "cross-validated on other rows"
-    ) + ("" if len(snapshots) == len(names) else f"; an events dataset's: {RETRAIN}")
-
-
 # -- the command ----------------------------------------------------------------------------
 
 
@@ -539,6 +547,7 @@ def forget(
     tables = [t for n in names for t in settings.workspace.dataset_dir(n).glob("*.parquet")]
     record.other_spellings = other_spellings(tables, ids)
     record.user_hashes = sorted(keyed_hash(key, u) for u in found)
+    held, certain = _held(settings, names, found) if found else ([], True)  # before any change
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     if record.user_hashes:
         erasure_log.begin_erasure(home, pending | {"user_hashes": record.user_hashes})
@@ -554,7 +563,7 @@ def forget(
         record.not_covered += not_covered
     _forget_scores(settings, ids, record)
     if record.user_hashes:  # some user's rows may be in the monitor's samples
-        _forget_monitor_files(settings, names, record)
+        _forget_monitor_files(settings, held, certain, record)
     ledger = _forget_ledger(settings, ids, record)
     demo = settings.workspace.demo_dir()
     handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
@@ -567,16 +576,8 @@ def forget(
     _scan_mlflow(settings, terms, record)
     record.exports += check_exports(settings, exports, ids, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
-        record.champions = _champions(settings, names) if record.user_hashes else []
-        learned = f"; serving champions that learned from the users: {', '.join(record.champions)}"
-        remedy = (
-            f"{learned} ({_retrain(settings, names)})"
-            if record.champions
-            else (" (retrain to drop the users)")
-        )
-        record.not_covered.append(
-            f"trained models and MLflow run artifacts are not changed{remedy}"
-        )
+        record.champions, line = not_changed(settings, held if record.user_hashes else [], certain)
+        record.not_covered.append(line)
 
     held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
     if record.user_hashes or record.stale_staging or held:  # never for ids found nowhere

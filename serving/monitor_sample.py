@@ -175,6 +175,21 @@ def _described(path: Path) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def sample_dataset(settings: Settings, path: Path) -> str | None:
+    """The dataset whose rows a kept sample holds (None: it does not say, or is unreadable)."""
+    from serving.answers import scores_metadata
+
+    try:
+        described = _described(path) or {}
+    except (OSError, ValueError):
+        return None
+    if "dataset" in described:
+        return str(described["dataset"])
+    table = described.get("scores_table")
+    scored = scores_metadata(settings.workspace.scores_dir / table) if table else None
+    return (scored or {}).get("dataset")
+
+
 def kept_features(
     settings: Settings,
     dataset: str,

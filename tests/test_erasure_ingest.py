@@ -207,6 +207,62 @@ def test_forget_deletes_the_monitor_reference_samples(home: Path, shop: Path) ->
     assert (monitor / ours[0]).exists()
 
 
+def test_only_the_datasets_that_held_a_user_lose_monitor_files_and_are_named(
+    home: Path, shop: Path, tmp_path: Path
+) -> None:
+    """`forget` of a demo user named online_retail's champions as having learned from it (in
+    the log too) and deleted online_retail's monitor references as 'mentioned a user'; the
+    remedy opened with `train-snapshot`, as a snapshot dataset was in the workspace."""
+    from lifecycle import registry
+
+    other = _write(tmp_path, "other.csv", HEADER + "20001,2025-11-01 10:00:00,purchase,10\n")
+    _run("ingest", str(other), "--dataset", "other")
+    _run("import", "telco-churn", str(_write(tmp_path, "telco.csv", TELCO)))
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    for name in ("shop", "other", "telco_churn"):
+        model = registry.model_name(name, "churn")
+        client.create_registered_model(model)
+        client.create_model_version(model, source=str(tmp_path), run_id=None)
+        registry.set_champion(client, model, "1", "first model")
+    monitor = settings.workspace.monitor_dir
+    monitor.mkdir(parents=True)
+    ours = [
+        "reference-features-shop-0123456789abcdef.parquet",
+        "reference-scores-shop-churn-v1.parquet",
+    ]
+    theirs = [
+        "reference-features-other-0123456789abcdef.parquet",
+        "reference-scores-other-churn-v1.parquet",
+    ]
+    for name in ours + theirs:
+        pd.DataFrame({"orders_30d": [1.0, 2.0]}).to_parquet(monitor / name)
+
+    result = CliRunner().invoke(main, ["forget", "14646"])
+    assert result.exit_code == 0, result.output
+    assert not any((monitor / name).exists() for name in ours)
+    assert all((monitor / name).exists() for name in theirs)
+    for name in ours:
+        assert (
+            f"deleted (rows of dataset shop, which held a user, with no ids to remove them by): "
+            f"monitor/{name}" in result.stdout
+        )
+    [line] = [x for x in result.stdout.splitlines() if "serving champions" in x]
+    assert "learned from the users: shop-churn v1 (retrain with `lifecycle train TASK " in line
+    assert "train-snapshot" not in line and "other-churn" not in line
+    assert "`lifecycle promote TASK VERSION --dataset shop --force --reason erasure`" in line
+    [entry] = log_entries(home)
+    assert entry["champions_trained_with_users"] == ["shop-churn v1"]
+    assert sorted(entry["deleted_files"]) == [f"monitor/{name}" for name in sorted(ours)]
+    # A snapshot's user: its own remedy, and nothing of the events datasets.
+    told = _run("forget", "7590-VHVEG")
+    assert told["champions_trained_with_users"] == ["telco_churn-churn v1"]
+    assert (
+        "retrain with `lifecycle train-snapshot --dataset telco_churn`" in told["not_covered"][-1]
+    )
+    assert all((monitor / name).exists() for name in theirs)
+
+
 def test_a_models_own_numbers_are_not_an_id(home: Path, shop: Path) -> None:
     bundle = home / "mlflow" / "artifacts" / "1" / "model" / "bundle"
     bundle.mkdir(parents=True)
