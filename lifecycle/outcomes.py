@@ -257,13 +257,14 @@ def compute_outcomes(
     found = entries(workspace, dataset)
     if not found:
         from lifecycle.dataset_kind import require_dataset, require_events
+        from serving.no_scores import scores_remedy
 
         # a snapshot or campaign table, or no such dataset: "run score-all" would be refused too
         require_events(settings, dataset, "outcomes")
         require_dataset(settings, dataset, "outcomes")
-        raise OutcomesError(
+        raise OutcomesError(  # what makes scores, and so the ledger, of this dataset
             f"no prediction ledger for dataset {dataset} at {workspace.ledger(dataset)}: "
-            "run `lifecycle score-all` first"
+            + scores_remedy(settings, dataset)
         )
     events = workspace.events(dataset)
     if not events.is_file():

@@ -453,7 +453,8 @@ def test_outcomes_without_a_ledger_says_what_to_run(home: Path) -> None:
     result = CliRunner().invoke(main, ["--home", str(home), "outcomes", "--dataset", "shop"])
     assert result.exit_code != 0
     assert "no prediction ledger for dataset shop" in result.output
-    assert "lifecycle score-all" in result.output
+    # no features yet: score-all would refuse in turn; refresh makes them and the scores
+    assert "`lifecycle refresh --dataset shop` builds them" in result.output
     assert not (home / "outcomes").exists()  # nothing written
 
 
