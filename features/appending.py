@@ -1,9 +1,11 @@
 """New events into an existing dataset: append them, or refuse a replace that drops history.
 
 An append writes a new dataset version holding the old events plus the new file's good
-rows: a new row equal to one the dataset already holds (every column) is quarantined as
-``already_ingested``, as many copies of it as the dataset holds (a further copy is a new
-event: a repeat purchase kept with --keep-repeats); events older than the dataset's newest
+rows: a new row equal to one the dataset already holds (every column,
+:mod:`features.append_identity`) is quarantined as ``already_ingested``, as many copies of
+it as the dataset holds (a further copy is a new event: a repeat purchase kept with
+--keep-repeats), and one a held event of its order whole hours away (times read in another
+zone) as ``already_ingested_hours_apart``; events older than the dataset's newest
 are accepted (late events, counted). A users file updates the users table (its rows win, users it lacks stay); with
 none the users table is carried over. Every version stays restorable
 (``lifecycle datasets history`` / ``restore``).
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from features import contract as c
+from features.append_identity import hold
 from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import ContractError, LoadReport
 from lifecycle.dataset_kind import (
@@ -35,8 +38,6 @@ from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
-
-ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ def merge_events(
     old_events: Path, new_events: Path, out: Path, quarantine_out: Path, *, source: str
 ) -> dict[str, Any]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
-    rows it holds go to ``quarantine_out`` (CSV) as ``already_ingested``, with their source
+    rows it holds go to ``quarantine_out`` (CSV) with their reason
+    (:func:`features.append_identity.hold`; ``held`` counts them) and their source
     row and reason first when ``new_events`` was staged with its rows
     (:func:`features.loading.stream_table` ``keep_rows``); ``notes`` counts each note of
     the rows added (a row held back adds none). ``source`` is the user's file the new
@@ -230,7 +232,7 @@ def merge_events(
             f"CREATE TEMP TABLE new AS SELECT {new_row} AS new_row, {typed}{flags} "
             f"FROM read_parquet({literal(new_events)})"
         )
-        repeats = _hold(con, shared)
+        held = hold(con, shared)
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
         added = "new_row NOT IN (SELECT new_row FROM held)"
         ((adding,),) = con.execute(f"SELECT count(*) FROM new WHERE {added}").fetchall()
@@ -256,7 +258,7 @@ def merge_events(
         )
         _write_batches(merged, old_schema, out)
         ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
-        if repeats:
+        if held.counts():
             # as every quarantine file: source row and reason first (when the rows are known)
             shown = _beside(shared, (c.SOURCE_ROW, c.REASON))
             values = ", ".join(
@@ -264,12 +266,12 @@ def merge_events(
             )
             first = f"new_row AS {identifier(c.SOURCE_ROW)}, " if rows else ""
             held_rows = con.sql(
-                f"SELECT {first}'{ALREADY_INGESTED}' AS {identifier(c.REASON)}, {values} "
-                f"FROM new WHERE new_row IN (SELECT new_row FROM held) ORDER BY new_row"
+                f"SELECT {first}held.reason AS {identifier(c.REASON)}, {values} "
+                f"FROM new JOIN held USING (new_row) ORDER BY new_row"
             ).df()
             spreadsheet_safe(held_rows).to_csv(quarantine_out, index=False)
     return {
-        "already_ingested": int(repeats),
+        "held": held,
         "late_events": int(late),
         "events_total": int(total),
         "notes": notes,
@@ -277,29 +279,6 @@ def merge_events(
         # orders are counted by user and time)
         "columns_absent": {"columns": absent, "rows": int(adding)} if absent and adding else {},
     }
-
-
-def _same_row(shared: list[str]) -> str:
-    return " AND ".join(f"o.{identifier(n)} IS NOT DISTINCT FROM n.{identifier(n)}" for n in shared)
-
-
-def _hold(con: Any, shared: list[str]) -> int:
-    """Fill table ``held`` with the rows of table ``new`` the view ``old`` holds, compared in
-    the ``shared`` columns, and count them. A row is held as often as the dataset holds it:
-    the n-th copy of a row in the file is already_ingested when the dataset has n copies,
-    else a new event (a repeat purchase --keep-repeats kept)."""
-    keys, same = ", ".join(identifier(n) for n in shared), _same_row(shared)
-    con.execute(
-        f"CREATE TEMP TABLE copies AS SELECT {keys}, count(*) AS copies FROM old o "
-        f"WHERE EXISTS (SELECT 1 FROM new n WHERE {same}) GROUP BY ALL"
-    )
-    con.execute(
-        f"CREATE TEMP TABLE held AS SELECT n.new_row FROM (SELECT *, row_number() OVER "
-        f"(PARTITION BY {keys} ORDER BY new_row) AS copy FROM new) n "
-        f"JOIN copies o ON {same} WHERE n.copy <= o.copies"
-    )
-    ((held,),) = con.execute("SELECT count(*) FROM held").fetchall()
-    return int(held)
 
 
 def events_to_add(old_events: Path, new_events: Path, source: str) -> int | None:
@@ -324,7 +303,8 @@ def events_to_add(old_events: Path, new_events: Path, source: str) -> int | None
             f"FROM read_parquet({literal(new_events)})"
         )
         ((rows,),) = con.execute("SELECT count(*) FROM new").fetchall()
-        return int(rows) - _hold(con, [n for n in columns if n in new_names])
+        held = hold(con, [n for n in columns if n in new_names])
+        return int(rows) - sum(held.counts().values())
 
 
 def _in_dataset_types(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from features import adapters, appending
+from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
-from features.ingest import DatasetSummary, ingest_into, write_dataset
+from features.ingest import ingest_into, write_dataset
 from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
 from features.validation import DEFAULT_MEMORY_LIMIT, ContractError
 from lifecycle.workspace import EVENTS_FILE

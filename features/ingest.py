@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,12 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending
 from features import contract as c
+from features.append_identity import ALREADY_INGESTED, HOURS_APART
+from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
 from features.forms import column_forms
 from features.loading import SPELT_APART, ids_spelt_apart, stream_table
-from features.read_notes import note_lines
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -59,94 +60,6 @@ from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
 
 DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept for `lifecycle datasets restore`
 MODES = ("replace", "guard", "append")
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    name: str
-    path: Path
-    kind: str  # events | snapshot | campaign
-    tables: dict[str, dict[str, Any]]  # table -> its LoadReport as a dict (the last batch's)
-    totals: dict[str, int] | None = None  # after an append: rows in the whole dataset
-    now: dict[str, Any] | None = None  # the events dataset as it is (appending.dataset_now)
-    unchanged: bool = False  # an append that brought nothing new: the dataset kept its version
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"name": self.name, "path": str(self.path), "kind": self.kind, "tables": self.tables}
-        out |= {"unchanged": True} if self.unchanged else {}
-        return out | ({"totals": self.totals} if self.totals else {}) | {"now": self.now}
-
-    def lines(self) -> list[str]:
-        out = [f"dataset '{self.name}' ({self.kind}) at {self.path}"]
-        if self.now:
-            now = self.now
-            line = (
-                f"  now: {now['events']:,} events of {now['users']:,} users, "
-                f"{now['first_event'][:10]} .. {now['last_event'][:10]}"
-            )
-            if "users_table" in now:
-                line += f"; users table {now['users_table']:,} rows"
-            if now.get("rows_erased"):
-                line += "; erased since the last append: " + ", ".join(
-                    f"{n:,} rows of {table}" for table, n in now["rows_erased"].items()
-                )
-            out.append(line)
-            source = next(iter(self.tables.values()))["source"]
-            if self.unchanged:
-                out.append(
-                    f"  nothing new in {source}: the dataset keeps its version "
-                    f"({now['appends']} append(s) before); of this file:"
-                )
-            elif now["appends"]:
-                out.append(f"  {now['appends']} append(s); the last, of {source}:")
-        elif self.totals:
-            out.append(
-                "  appended: now " + ", ".join(f"{n:,} {what}" for what, n in self.totals.items())
-            )
-        for table, report in self.tables.items():
-            reasons = ", ".join(f"{n:,} {r}" for r, n in report["reasons"].items())
-            held = "" if self.unchanged else f", in {self.path / 'quarantine'}"
-            out.append(
-                f"  {table}: {report['rows_loaded']:,} rows loaded of {report['rows_read']:,}, "
-                f"{report['rows_quarantined']:,} quarantined"
-                + (f" ({reasons}{held})" if reasons else "")
-                + (f", {report['rows_erased']:,} erased" if report.get("rows_erased") else "")
-            )
-            notes = report.get("notes", {})
-            if "amount_default" in notes:
-                why = (
-                    "their amount was empty"
-                    if notes["amount_in_file"]
-                    else "no amount column: LTV is in purchases"
-                )
-                out.append(
-                    f"    {notes['amount_defaulted']:,} purchase/refund rows given amount "
-                    f"{notes['amount_default']:g} ({why})"
-                )
-            out += note_lines(notes, report["reasons"])
-            if "repeats_kept" in notes:
-                out.append(f"    exact repeats kept as separate events: {notes['repeats_kept']:,}")
-            if dropped := notes.get("users_table_dropped"):
-                out.append(
-                    f"    users table of {dropped['rows']:,} rows dropped (no --users file): "
-                    f"`lifecycle datasets restore {dropped['version']}` brings it back, or "
-                    "ingest again with --users FILE"
-                )
-            if absent := notes.get("columns_absent"):
-                counted = " (their orders counted by user and time)" * (
-                    c.ORDER_ID in absent["columns"]
-                )
-                rows = f"{absent['rows']:,} row{'s' * (absent['rows'] != 1)}"
-                out.append(
-                    f"    columns the dataset has and this file lacks, empty in the {rows} "
-                    f"added{counted}: {', '.join(absent['columns'])}"
-                )
-            if notes.get("late_events"):
-                out.append(
-                    f"    late events accepted (older than the dataset's newest): "
-                    f"{notes['late_events']:,}"
-                )
-        return out
 
 
 def dataset_name_from_file(path: Path) -> str:
@@ -383,6 +296,7 @@ def ingest_into(
                     str(events_path),
                     work / USERS_FILE if users_path is not None else None,
                     adapter,
+                    (read_as or {}).get("timezone") or appending.dataset_timezone(appending_to),
                 )
                 if reports["events"].rows_loaded == 0 and users_path is None:
                     # Nothing new: the dataset keeps its version (later steps stay current).
@@ -492,20 +406,25 @@ def _merge_append(
     source: str,
     new_users: Path | None,
     adapter: adapters.Adapter | None = None,
+    timezone: str | None = None,
 ) -> dict[str, int]:
     """Merge the validated new events (``staging/.work``) with the dataset's into
     ``staging``, then the users table: ``new_users`` rows win, or, for a table an adapter
-    derives from the events, it is derived again from all of them. The new version's
-    totals."""
+    derives from the events, it is derived again from all of them. ``timezone``: the zone
+    the file's times without an offset were read in. The new version's totals."""
     work = staging / ".work"
     merged = appending.merge_events(
         appending_to / EVENTS_FILE,
         work / EVENTS_FILE,
         staging / EVENTS_FILE,
-        staging / "quarantine" / f"events-{appending.ALREADY_INGESTED}-{batch}.csv",
+        staging / "quarantine" / f"events-{ALREADY_INGESTED}-{batch}.csv",
         source=source,
     )
-    appending.add_reason(reports["events"], appending.ALREADY_INGESTED, merged["already_ingested"])
+    for reason, count in merged["held"].counts().items():
+        appending.add_reason(reports["events"], reason, count)
+    if shifted := merged["held"].hours_apart:  # said with the zone the times were read in
+        hours = {str(h): n for h, n in sorted(shifted.items(), key=lambda item: -item[1])}
+        reports["events"].notes[HOURS_APART] = {"hours": hours, "timezone": timezone}
     reports["events"].notes["late_events"] = merged["late_events"]
     if merged["columns_absent"]:
         reports["events"].notes["columns_absent"] = merged["columns_absent"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from features.append_identity import HOURS_APART, hours_apart_line
 from features.date_orders import read_as_lines
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
@@ -103,6 +104,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
                 "exported without their product), --keep-repeats loads every copy"
             )
         )
+    if shifted := notes.get(HOURS_APART):
+        out.append(hours_apart_line(shifted))
     if gone := notes.get("users_only_quarantined"):
         some = f"{gone['users']:,} user{'s' * (gone['users'] != 1)}"
         out.append(

@@ -1,0 +1,123 @@
+"""Which rows of an appended file the dataset holds already.
+
+A new row is held when it equals a held event in every column the file has; an extra text
+column is compared by the number it writes (``8.0`` is ``8``, ``15.30`` is ``15.3``: a CSV
+writes so what a Parquet file gives as a float, and what pandas writes of an integer column
+with a null). A row that equals a held event of the same order in every column but its
+time, a whole number of hours away, is that event read in another zone (a UTC export read
+in the dataset's local zone): held back too, under a reason of its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from features import contract as c
+from lifecycle.sql import identifier
+
+ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
+# ... and of one it holds at a time whole hours away (times read in another zone)
+HOURS_APART = "already_ingested_hours_apart"
+MAX_ZONE_HOURS = 14  # the widest offset between two zones' clocks (Kiribati's +14:00)
+_HOUR_US = 3_600_000_000
+
+
+@dataclass(frozen=True)
+class Held:
+    already: int = 0  # rows equal to held events
+    hours_apart: Counter[int] = field(default_factory=Counter)  # rows by hours (file - held)
+
+    def counts(self) -> dict[str, int]:
+        """Rows held back by reason."""
+        shifted = sum(self.hours_apart.values())
+        return {r: n for r, n in ((ALREADY_INGESTED, self.already), (HOURS_APART, shifted)) if n}
+
+
+def _identity(column: str, number_text: bool, alias: str = "") -> str:
+    """The value a column is compared by: an extra text column's number as its shortest text."""
+    value = f"{alias}{identifier(column)}"
+    if not number_text:
+        return value
+    number = r"'-?[0-9]+\.[0-9]*'"
+    return (
+        f"(CASE WHEN regexp_full_match({value}, {number}) "
+        f"THEN rtrim(rtrim({value}, '0'), '.') ELSE {value} END)"
+    )
+
+
+def number_text_columns(con: Any, shared: list[str]) -> set[str]:
+    """The extra columns of view ``old`` held as text (a number may be written 8 or 8.0)."""
+    kinds = {name: kind for name, kind, *_ in con.execute("DESCRIBE old").fetchall()}
+    return {n for n in shared if n not in c.EVENT_FIELDS and kinds.get(n) == "VARCHAR"}
+
+
+def hold(con: Any, shared: list[str]) -> Held:
+    """Fill table ``held`` (new_row, reason) with the rows of table ``new`` the view ``old``
+    holds, compared in the ``shared`` columns. A row is held as often as the dataset holds
+    it: the n-th copy of a row in the file is already_ingested when the dataset has n
+    copies, else a new event (a repeat purchase --keep-repeats kept). Then the rows left that
+    are a held event of the same order a whole number of hours away (:data:`HOURS_APART`)."""
+    loose = number_text_columns(con, shared)
+    keys = [_identity(n, n in loose) for n in shared]
+    named = ", ".join(f"{key} AS k{i}" for i, key in enumerate(keys))
+    grouped = ", ".join(f"k{i}" for i in range(len(keys)))
+    same = " AND ".join(f"o.k{i} IS NOT DISTINCT FROM n.k{i}" for i in range(len(keys)))
+    con.execute(f"CREATE TEMP TABLE new_keys AS SELECT new_row, {named} FROM new")
+    con.execute(
+        f"CREATE TEMP TABLE copies AS SELECT {grouped}, count(*) AS copies "
+        f"FROM (SELECT {named} FROM old) o "
+        f"WHERE EXISTS (SELECT 1 FROM new_keys n WHERE {same}) GROUP BY ALL"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE held AS SELECT n.new_row, '{ALREADY_INGESTED}' AS reason "
+        f"FROM (SELECT *, row_number() OVER (PARTITION BY {grouped} ORDER BY new_row) AS copy "
+        f"FROM new_keys) n JOIN copies o ON {same} WHERE n.copy <= o.copies"
+    )
+    ((already,),) = con.execute("SELECT count(*) FROM held").fetchall()
+    return Held(int(already), _hold_hours_apart(con, shared, loose))
+
+
+def _hold_hours_apart(con: Any, shared: list[str], loose: set[str]) -> Counter[int]:
+    """Add to ``held`` the rows of ``new`` not held that equal an event of ``old`` with an
+    order id in every shared column but the time, which is 1 to 14 whole hours from
+    theirs; counted by those hours (the file's time minus the held one's)."""
+    if c.ORDER_ID not in shared or c.EVENT_TIME not in shared:
+        return Counter()
+    same = " AND ".join(
+        f"{_identity(n, n in loose, 'o.')} IS NOT DISTINCT FROM {_identity(n, n in loose, 'n.')}"
+        for n in shared
+        if n not in (c.EVENT_TIME, c.USER_ID, c.ORDER_ID)
+    )
+    apart = f"(epoch_us(n.{c.EVENT_TIME}) - epoch_us(o.{c.EVENT_TIME}))"
+    con.execute(
+        f"CREATE TEMP TABLE shifted AS SELECT n.new_row, min({apart} // {_HOUR_US}) AS hours "
+        f"FROM new n JOIN old o ON o.{c.USER_ID} = n.{c.USER_ID} "
+        f"AND o.{c.ORDER_ID} = n.{c.ORDER_ID} "
+        f"WHERE n.new_row NOT IN (SELECT new_row FROM held) AND {same or 'true'} "
+        f"AND {apart} % {_HOUR_US} = 0 "
+        f"AND abs({apart}) BETWEEN {_HOUR_US} AND {MAX_ZONE_HOURS * _HOUR_US} "
+        "GROUP BY n.new_row"
+    )
+    con.execute(f"INSERT INTO held SELECT new_row, '{HOURS_APART}' FROM shifted")
+    rows = con.execute("SELECT hours, count(*) FROM shifted GROUP BY hours").fetchall()
+    return Counter({int(hours): int(count) for hours, count in rows})
+
+
+def hours_apart_line(note: dict[str, Any]) -> str:
+    """The summary line of the rows held back as :data:`HOURS_APART` (``note``: their count
+    by hours, and the zone the file's times were read in)."""
+    hours = {int(h): n for h, n in note["hours"].items()}
+    shifts = ", ".join(
+        f"{abs(h)} h {'before' if h < 0 else 'after'}" + (f" ({n:,})" if len(hours) > 1 else "")
+        for h, n in hours.items()
+    )
+    zone = note.get("timezone") or "the dataset's zone"
+    return (
+        f"    {sum(hours.values()):,} {HOURS_APART} rows: each is an event the dataset holds (same "
+        f"user, type, amount, order_id and other columns) at a time {shifts} the held one's: "
+        f"the same events with their times read in another zone. This file's times without "
+        f"an offset were read in {zone}; if they are in another zone (UTC), append it with "
+        "`lifecycle ingest FILE --append --timezone ZONE`"
+    )
