@@ -4,13 +4,21 @@ groups thousands with a point), decided once so every chunk reads them the same 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from features.parsing import DOT_GROUPED, NULL_TOKENS, WHOLE_FLOAT_ID
-from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, RAGGED_ROWS, CsvFormat, read_chunks
+from features.reading import (
+    CSV_SUFFIXES,
+    DEFAULT_CHUNK_ROWS,
+    RAGGED_ROWS,
+    CsvFormat,
+    NoDataRows,
+    read_chunks,
+)
 
 # Besides 1.785, what a writer grouping thousands with a point writes: a number under 1000
 # with no point, 1.234.567 (only grouped), a decimal comma (12,50; 1.234,50)
@@ -64,7 +72,7 @@ def column_forms(
         return ColumnForms()
     ids: dict[str, list[bool]] | None = None  # column -> [an 18074.0 seen, an 18074 seen]
     amounts: _AmountEvidence | None = None
-    for chunk in read_chunks(path, chunk_rows, csv, wanted):
+    for chunk in _chunks(path, chunk_rows, csv, wanted):
         chunk = chunk.drop(index=list(chunk.attrs.get(RAGGED_ROWS, ())))  # quarantined
         if ids is None:
             ids = {col: [False, False] for col in dict.fromkeys(id_columns) if col in chunk}
@@ -88,6 +96,17 @@ def column_forms(
         {col: both for col, (point_zero, both) in (ids or {}).items() if point_zero},
         amounts is not None and amounts.grouped and amounts.grouper,
     )
+
+
+def _chunks(
+    path: Path, chunk_rows: int, csv: CsvFormat | None, wanted: list[str]
+) -> Iterator[pd.DataFrame]:
+    """The file's chunks of ``wanted``; none of a header alone (what reads its rows refuses
+    it, or an append finds nothing new in it)."""
+    try:
+        yield from read_chunks(path, chunk_rows, csv, wanted)
+    except NoDataRows:
+        return
 
 
 def _filled(values: pd.Series) -> pd.Series:

@@ -33,8 +33,10 @@ from features.loading import SPELT_APART, ids_spelt_apart, stream_table
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
+    HEADER_ONLY,
     PARQUET_SUFFIXES,
     CsvFormat,
+    NoDataRows,
     read_chunks,
 )
 from features.spreadsheet_cells import spreadsheet_safe
@@ -46,6 +48,8 @@ from features.validation import (
     ContractError,
     Loaded,
     LoadReport,
+    TableChecks,
+    TableRules,
     event_rules,
 )
 from lifecycle.dataset_kind import (
@@ -317,10 +321,23 @@ def ingest_into(
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
         reported, totals, kept = unchanged.tables, unchanged.totals, True
+    except NoDataRows as empty:  # appended: a day without events is nothing new
+        if appending_to is None or users_path is not None or adapter is not None:
+            raise
+        reported, totals, kept = {"events": _header_only(empty, tables["events"][1])}, None, True
     else:
         kept = False
     now = appending.dataset_now(dataset_dir) if appending_to is not None else None
     return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now, kept)
+
+
+def _header_only(empty: NoDataRows, rules: TableRules) -> dict[str, Any]:
+    """The report of an appended events file of a header and no rows: its columns are
+    checked as those of a file with rows (a header without the contract's is refused)."""
+    rules.check(pd.DataFrame(columns=empty.columns), TableChecks())
+    report = LoadReport(source=empty.source, table="events", rows_read=0)
+    report.notes[HEADER_ONLY] = True
+    return report.to_dict()
 
 
 def _finish_events(

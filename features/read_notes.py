@@ -10,7 +10,9 @@ from features.append_identity import HOURS_APART, hours_apart_line
 from features.date_orders import read_as_lines
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
+from features.reading import HEADER_ONLY
 from features.time_gaps import ISOLATED_NOTE, isolated_line
+from features.validation import INVALID_AMOUNTS
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -24,11 +26,12 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             )
     both_ways = notes.get("ids_written_both_ways", {})
     for name, column in notes.get("ids_read_as_integers", {}).items():
+        named = name if column == name else f"{name} '{column}'"  # the column once
         out.append(
-            f"    {name} '{column}': ids written both 18074 and 18074.0, each read as the "
-            "integer (one id, not two)"
+            f"    {named}: ids written both 18074 and 18074.0, each read as the integer (one "
+            "id, not two)"
             if name in both_ways
-            else f"    {name} '{column}': every id written with .0 (18074.0), read as the integer"
+            else f"    {named}: every id written with .0 (18074.0), read as the integer"
         )
     if spelt := notes.get("user_ids_spelt_apart"):
         example = " and ".join(repr(user_id) for user_id in spelt["example"][:3])
@@ -95,6 +98,12 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
                 else ""
             )
         )
+    if (invalid := notes.get(INVALID_AMOUNTS)) and reasons.get("invalid_amount"):
+        out.append(
+            f"    {reasons['invalid_amount']:,} invalid_amount rows: '{invalid['column']}' should "
+            f"hold {invalid['expected']}, not e.g. {invalid['example']!r}; the quarantine file "
+            "gives each row and its value: fix them and append those rows again"
+        )
     if reasons.get("duplicate_row"):  # quarantined below the refusal, which says it too
         out.append(
             f"    {reasons['duplicate_row']:,} duplicate_row rows: the same in every column as a "
@@ -104,6 +113,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
                 "exported without their product), --keep-repeats loads every copy"
             )
         )
+    if notes.get(HEADER_ONLY):
+        out.append("    the file holds a header and no rows: no events (a day without any)")
     if shifted := notes.get(HOURS_APART):
         out.append(hours_apart_line(shifted))
     if gone := notes.get("users_only_quarantined"):

@@ -85,6 +85,17 @@ class CsvFormat:
         return f"--{self.options}{name}"
 
 
+HEADER_ONLY = "header_only"  # report note: an appended file of a header and no rows
+
+
+class NoDataRows(ContractError):
+    """A file of a header and no rows (``columns``: the header's names)."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        super().__init__(f"{path}: no data rows (columns: {', '.join(columns)})")
+        self.source, self.columns = str(path), columns
+
+
 def read_chunks(
     path: Path | str,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -147,8 +158,7 @@ def read_chunks(
             if rows == 0:
                 # a read of some columns (ids) names all of the file's, as the full read does
                 header = next(read_chunks(path, 1, csv)).columns if columns else frame.columns
-                shown = ", ".join(str(col).strip() for col in header)
-                raise ContractError(f"{path}: no data rows (columns: {shown})")
+                raise NoDataRows(path, [str(col).strip() for col in header])
             continue
         names = [str(col).strip() for col in frame.columns]
         # A name the header repeats (a Parquet file can, as a CSV, or once stripped) gets a

@@ -98,6 +98,7 @@ SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
+INVALID_AMOUNTS = "invalid_amounts"  # report note: {"column", "expected", "example"}
 
 
 def refuse_shadowed_columns(
@@ -371,6 +372,10 @@ def check_events(
         comma = bool((amount_problem == "ambiguous_amount").any())
         expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
         checks.add(raw, amount_problem.notna(), amount_col, expected)
+        invalid = (amount_problem == "invalid_amount").fillna(False).astype(bool)
+        if invalid.any() and INVALID_AMOUNTS not in checks.notes:  # the summary's example
+            said = {"column": amount_col, "expected": expected}
+            checks.notes[INVALID_AMOUNTS] = said | {"example": text[invalid.idxmax()]}
         bad.flag_each(amount_problem)
         bad.flag(amount.isna() & ~is_blank(written), "non_finite_amount")
         negative = amount < 0
@@ -482,14 +487,10 @@ ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the colu
 
 def note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
     """Say in the report which id columns were written 18074.0 and read as 18074."""
-    if mapping.whole_float_ids:
-        checks.notes["ids_read_as_integers"] = {
-            name: mapping.source(name) for name in mapping.whole_float_ids
-        }
-    if mapping.ids_written_both_ways:
-        checks.notes["ids_written_both_ways"] = {
-            name: mapping.source(name) for name in mapping.ids_written_both_ways
-        }
+    for note, names in [("ids_read_as_integers", mapping.whole_float_ids),
+                        ("ids_written_both_ways", mapping.ids_written_both_ways)]:  # fmt: skip
+        if names:
+            checks.notes[note] = {name: mapping.source(name) for name in names}
 
 
 def column_times(

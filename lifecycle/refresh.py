@@ -42,6 +42,12 @@ class StepOutcome:
     seconds: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def changed(self) -> bool:
+        """It ran, or it failed or was stopped after part of its work was kept (the files a
+        refresh's ingest appended before the one refused: each append is a version whole)."""
+        return self.status == "ran" or bool(self.detail.get("appended"))
+
     def line(self) -> str:
         took = f" ({self.seconds:.1f} s)" if self.status != "skipped" else ""
         return f"  {self.step:<12} {self.status:<8}{took}: {self.why}"
@@ -76,13 +82,13 @@ class RefreshResult:
             "error": self.error,
             "exit_code": self.exit_code,
             "seconds": self.seconds,
-            "ran": [s.step for s in self.steps if s.status == "ran"],
+            "ran": [s.step for s in self.steps if s.changed],
             "skipped": [s.step for s in self.steps if s.status == "skipped"],
             "steps": [s.__dict__ for s in self.steps],
         }
 
     def lines(self) -> list[str]:
-        ran = sum(s.status == "ran" for s in self.steps)
+        ran = sum(s.changed for s in self.steps)
         head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran in {self.seconds:.1f} s"
         if self.error is not None:
             head += f", then {self.failed_step} {self.status}"
@@ -193,20 +199,26 @@ def refresh(
     dataset = settings.dataset
     result = RefreshResult(dataset)
 
-    def run(step: str, why: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def run(
+        step: str,
+        why: str,
+        action: Callable[[], dict[str, Any]],
+        kept: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run a step; ``kept``: what it did so far, that a refusal or a stop leaves done."""
         progress(f"{step}: {why}")
         started = time.perf_counter()
         try:
             detail = action()
         except UserError as error:  # a refusal ends the refresh, recorded for schedulers
             took = round(time.perf_counter() - started, 2)
-            result.steps.append(StepOutcome(step, "failed", why, took))
+            result.steps.append(StepOutcome(step, "failed", why, took, dict(kept or {})))
             raise RefreshFailed(str(error)) from error
         except BaseException as error:  # a stop asked for: recorded too, as far as it got
             if not interrupted(error):
                 raise
             took = round(time.perf_counter() - started, 2)
-            result.steps.append(StepOutcome(step, "interrupted", why, took))
+            result.steps.append(StepOutcome(step, "interrupted", why, took, dict(kept or {})))
             raise RefreshStopped(getattr(error, "signum", signal.SIGINT)) from None
         result.steps.append(
             StepOutcome(step, "ran", why, round(time.perf_counter() - started, 2), detail)
@@ -231,15 +243,20 @@ def refresh(
         )
     except RefreshFailed as failed:
         result.error, result.exit_code = str(failed), EXIT_FAILED
+        if appended := result.steps[-1].detail.get("appended"):  # the dataset moved: said
+            result.error += f"; {_appended(appended)}"
         return result
     except RefreshStopped as stop:
         done = [s.step for s in result.steps if s.status == "ran"]
-        step = result.steps[-1].step
+        stopped = result.steps[-1]
+        step = stopped.step
+        left = f"the {step} step left what it writes as it was"
+        if appended := stopped.detail.get("appended"):
+            left = _appended(appended)
         result.error = (
             f"stopped ({signal.Signals(stop.signum).name}) during the {step} step: "
             + (f"{', '.join(done)} done and kept; " if done else "")
-            + f"the {step} step left what it writes as it was; `lifecycle refresh` runs what "
-            "is left"
+            + f"{left}; `lifecycle refresh` runs what is left"
         )
         result.exit_code = STOP_EXIT_BASE + stop.signum
         return result
@@ -247,6 +264,17 @@ def refresh(
     if trained and not everything_promoted(trained.detail):
         result.exit_code = EXIT_NOT_PROMOTED
     return result
+
+
+def _appended(appended: dict[str, Any]) -> str:
+    """The files an ingest step appended before it failed or was stopped, and the dataset
+    version they made."""
+    files = appended["files"]
+    return (
+        f"{', '.join(files)} stay{'s' * (len(files) == 1)} appended (dataset version "
+        f"{appended['dataset_version']}; given again, {'its' if len(files) == 1 else 'their'} "
+        "rows are already_ingested)"
+    )
 
 
 def everything_promoted(trained: dict[str, Any]) -> bool:
@@ -266,7 +294,7 @@ def _refresh_steps(
     reload_url: str | None,
     accept_definition_change: str | None,
     result: RefreshResult,
-    run: Callable[[str, str, Callable[[], dict[str, Any]]], dict[str, Any]],
+    run: Callable[..., dict[str, Any]],
     skip: Callable[[str, str], None],
     *,
     dataset_named: bool,
@@ -283,7 +311,8 @@ def _refresh_steps(
             result.steps.append(StepOutcome("ingest", "failed", why, 0.0))
             raise RefreshFailed(str(error)) from error
     if files:
-        run("ingest", why, lambda: _ingest(settings, files, users, source))
+        appended: dict[str, Any] = {}  # of the files before one refused, said in its detail
+        run("ingest", why, lambda: _ingest(settings, files, users, source, appended), appended)
     else:
         skip("ingest", why)
 
@@ -360,9 +389,25 @@ def _refresh_steps(
         pending.unlink()
 
 
+# An option a refusal tells to give, a flag or with its value: "give --delimiter ';'", "use
+# --decimal-comma", "use --time-format %s" (one named without its value, or as an
+# alternative, "if ..., --decimal-point", is left to the reader)
+_OPTION_GIVEN = re.compile(
+    r"\b(?:give|use) (--(?:decimal-comma|decimal-point|keep-repeats|negative-is-refund)\b"
+    r"|--[a-z-]+ (?:'[^']*'|tab|%[a-zA-Z]+|dayfirst|monthfirst)(?![\w-]))"
+)
+
+
 def _ingest(
-    settings: Settings, files: Sequence[Path], users: Path | None, source: str | None
+    settings: Settings,
+    files: Sequence[Path],
+    users: Path | None,
+    source: str | None,
+    done: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Append ``files`` one by one, each a dataset version of its own; ``done`` (returned)
+    holds each file's summary (``files``, ``lines``) and, once one changed the dataset,
+    ``appended``: those files and the dataset version, kept when a later file is refused."""
     from features import adapters
     from features.appending import (
         NotAppendable,
@@ -378,8 +423,18 @@ def _ingest(
 
     erased = erased_users(settings, settings.dataset)
     dataset_dir = settings.workspace.dataset_dir(settings.dataset)
-    added = []
-    said: list[str] = []  # what ingest would print of each file (its dataset line aside)
+    done = {} if done is None else done
+    added: list[dict[str, Any]] = done.setdefault("files", [])
+    said: list[str] = done.setdefault("lines", [])  # what ingest prints of each file
+
+    def kept(path: Path, summary: Any) -> None:
+        added.append({"file": str(path), **summary.to_dict()})
+        said.extend(summary.lines()[1:])
+        if not summary.unchanged:
+            before = done.get("appended", {}).get("files", [])
+            version = lineage.dataset_version(dataset_dir)
+            done["appended"] = {"files": [*before, str(path)], "dataset_version": version}
+
     if source is not None and users is not None:
         raise UserError(
             f"{users}: {source} files hold their own customers (the adapter derives the users "
@@ -396,8 +451,7 @@ def _ingest(
                 erased=erased,
                 append=True,
             )
-            added.append({"file": str(path), **summary.to_dict()})
-            said += summary.lines()[1:]
+            kept(path, summary)
             continue
         read = dataset_read_options(dataset_dir)  # repeats, amounts: as its files were read
         try:
@@ -435,16 +489,15 @@ def _ingest(
                     f"`lifecycle import {shaped_like}` reads it: "
                     f"`lifecycle refresh {path} --source {shaped_like}`"
                 ) from None
-            # its hint names ingest's options: refresh has none
+            # its hint names ingest's options: refresh has none; the command says them
+            options = " ".join(_OPTION_GIVEN.findall(str(error))) or "--map CONTRACT=SOURCE ..."
             raise ContractError(
                 f"{error}. `refresh` reads files in the contract's columns and takes no ingest "
                 f"options: append this one with `lifecycle ingest {path} --dataset "
-                f"{settings.dataset} --append --map CONTRACT=SOURCE ...`, then run "
-                "`lifecycle refresh`"
+                f"{settings.dataset} --append {options}`, then run `lifecycle refresh`"
             ) from None
-        added.append({"file": str(path), **summary.to_dict()})
-        said += summary.lines()[1:]
-    return {"files": added, "lines": said}
+        kept(path, summary)
+    return done
 
 
 def train_detail(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:

@@ -510,3 +510,26 @@ def test_ingest_benchmark_runs_quick() -> None:
     assert 0 < result["quarantined"] < 1_000  # the generated bad rows and repeats
     for variant in ("pandas_read", "stream", "one_chunk"):
         assert result[variant]["rows"] == 20_000 and result[variant]["peak_rss_mb"] > 0
+
+
+def test_float_ids_are_named_once_and_invalid_amounts_are_explained(
+    home: Path, tmp_path: Path
+) -> None:
+    """The summary said `user_id 'user_id': every id written with .0` (the column twice),
+    and counted invalid_amount rows ('£41.60') without the line duplicate_row gets: what
+    the column should hold, an example, and where the rows are."""
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id,event_time,event_type,amount\n18074.0,2024-01-02 10:00,purchase,£41.60\n"
+        "18075.0,2024-01-02 11:00,purchase,4.50\n18076.0,2024-01-03 11:00,purchase,3\n"
+    )
+    result = CliRunner().invoke(main, ["ingest", str(events), "--dataset", "shop"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "    user_id: every id written with .0 (18074.0), read as the integer" in lines
+    assert (
+        "    1 invalid_amount rows: 'amount' should hold numbers without a currency sign or "
+        "code (the currency goes in a 'currency' column, e.g. --map currency=COLUMN), not "
+        "e.g. '£41.60'; the quarantine file gives each row and its value: fix them and append "
+        "those rows again"
+    ) in lines

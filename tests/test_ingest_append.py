@@ -868,3 +868,44 @@ def test_a_day_resent_in_utc_into_a_london_dataset_is_held_back_naming_the_shift
     assert set(held[c.REASON]) == {"already_ingested_hours_apart"} and len(held) == 3
     events = pd.read_parquet(dataset / "events.parquet")
     assert sorted(events[c.ORDER_ID]) == ["564853", "564853", "564900", "564900", "564999"]
+
+
+def test_a_header_only_file_appends_nothing_new_and_others_stay_refused(
+    home: Path, tmp_path: Path
+) -> None:
+    """A daily export of a day without orders (the contract header, no rows) was refused
+    ('no data rows'), failing the cron's refresh. Appended, it is nothing new: the dataset
+    keeps its version. A 0-byte file, or a header without the contract's columns, is still
+    refused; so is a header alone as a new dataset."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    version = (home / "datasets" / "shop").readlink()
+    empty_day = _write(tmp_path, "sunday.csv", HEADER)
+    data = _ingest(runner, str(empty_day), "--append")
+    assert data["unchanged"] is True and data["now"]["events"] == 3
+    report = data["tables"]["events"]
+    assert (report["rows_read"], report["rows_loaded"], report["notes"]) == (
+        0, 0, {"header_only": True}
+    )  # fmt: skip
+    assert (home / "datasets" / "shop").readlink() == version
+    text = runner.invoke(main, ["ingest", str(empty_day), "--dataset", "shop", "--append"])
+    assert f"nothing new in {empty_day}" in text.stdout
+    assert "the file holds a header and no rows: no events (a day without any)" in text.stdout
+    no_rows = pd.read_csv(empty_day).astype({c.EVENT_TIME: "datetime64[ns]"})
+    no_rows.to_parquet(tmp_path / "sunday.parquet", index=False)
+    assert _ingest(runner, str(tmp_path / "sunday.parquet"), "--append")["unchanged"] is True
+
+    def refused(path: Path, *args: str) -> str:
+        result = runner.invoke(main, ["ingest", str(path), "--dataset", "shop", *args])
+        assert result.exit_code == 1, result.output
+        return result.stderr.strip().splitlines()[-1]
+
+    zero = _write(tmp_path, "zero.csv", "")
+    assert refused(zero, "--append") == f"Error: {zero}: file is empty (no header, no rows)"
+    other = _write(tmp_path, "other.csv", "customer,day\n")
+    assert refused(other, "--append").startswith(
+        f"Error: {other}: missing column 'user_id', 'event_time', 'event_type'"
+    )
+    assert refused(empty_day, "--replace").endswith("no data rows (columns: user_id, "
+                                                    "event_time, event_type, amount)")  # fmt: skip
+    assert (home / "datasets" / "shop").readlink() == version

@@ -33,14 +33,18 @@ def test_a_refusal_no_ingest_option_helps_is_not_sent_to_ingest(home: Path, tmp_
     assert CliRunner().invoke(main, ["ingest", str(events), "--dataset", "demo"]).exit_code == 0
     missing = tmp_path / "nope.csv"
     assert _error(["refresh", str(missing)]) == f"Error: {missing}: file not found"
-    empty = tmp_path / "empty.csv"
-    empty.write_text("user_id,event_time,event_type\n")
-    assert _error(["refresh", str(empty)]).endswith(
-        "no data rows (columns: user_id, event_time, event_type)"
-    )
+    empty = tmp_path / "empty.csv"  # 0 bytes (a header alone is a day with no events)
+    empty.write_text("")
+    assert _error(["refresh", str(empty)]) == f"Error: {empty}: file is empty (no header, no rows)"
     raw = tmp_path / "raw.csv"  # its own column names: ingest's --map reads it
     raw.write_text("CustomerID,event_time,event_type\nu1,2024-01-02,session\n")
     assert f"`lifecycle ingest {raw} --dataset demo --append --map" in _error(["refresh", str(raw)])
+    # the command it gives keeps the option its refusal names (it said --map only: copied,
+    # it was refused again)
+    commas = tmp_path / "commas.csv"
+    commas.write_text('user_id,event_time,event_type,amount\nu1,2024-01-02,purchase,"4,50"\n')
+    appended = f"`lifecycle ingest {commas} --dataset demo --append --decimal-comma`, then"
+    assert appended in _error(["refresh", str(commas)])
 
 
 def test_segments_of_a_date_that_is_no_date_is_one_line(home: Path, tmp_path: Path) -> None:

@@ -548,3 +548,94 @@ def test_a_model_trained_with_other_training_settings_is_trained_again(trained_c
     )
     plots = load_settings(home=trained_copy, environ={"LIFECYCLE_TRAINING__PLOTS": "false"})
     assert model_problem(plots, client, "demo", "churn") is None  # the same model either way
+
+
+SHOP_HEADER = "user_id,event_time,event_type,amount\n"
+
+
+def _shop(home: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(SHOP_HEADER + "u1,2025-01-01 10:00,purchase,5\nu2,2025-01-02 10:00,session,\n")
+    ingested = CliRunner().invoke(
+        main, ["--home", str(home), "ingest", str(first), "--dataset", "shop"]
+    )
+    assert ingested.exit_code == 0, ingested.output
+
+
+def test_a_header_only_day_is_nothing_new_and_the_stale_steps_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daily export of a day without orders (a header, no rows) failed the refresh's ingest
+    ('no data rows', exit 1), and the stale steps after it waited for the next day. It is
+    nothing new now: the ingest step runs, the dataset keeps its version, features go on."""
+    from lifecycle import steps
+
+    home = tmp_path / "workspace"
+    _shop(home, tmp_path)
+    version = lineage.dataset_version(home / "datasets" / "shop")
+
+    def reached(_settings: object) -> None:  # the features step began: stop there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(steps, "build_features", reached)
+    sunday = tmp_path / "sunday.csv"
+    sunday.write_text(SHOP_HEADER)
+    code, document = _refresh(home, str(sunday), "--dataset", "shop")
+    assert code == 130 and document["step"] == "features", document
+    ingest = document["steps"][0]
+    assert ingest["status"] == "ran" and ingest["detail"]["files"][0]["unchanged"] is True
+    assert "appended" not in ingest["detail"] and document["ran"] == ["ingest"]
+    assert lineage.dataset_version(home / "datasets" / "shop") == version
+
+
+def test_a_refresh_refused_at_its_second_file_says_the_first_stays_appended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`refresh A B` whose B was refused had appended A, but said `ran: []`, an empty ingest
+    detail and "0 step(s) ran": a scheduler logged that nothing happened. Each file is a
+    version of its own: the ingest step now names the files appended and the dataset
+    version (`detail.appended`, `ran`, the error), refused or stopped. The refusal's
+    command keeps the option it names (--delimiter ';'), which it dropped."""
+    from features import ingest
+
+    home = tmp_path / "workspace"
+    _shop(home, tmp_path)
+    day = tmp_path / "day.csv"
+    day.write_text(SHOP_HEADER + "u1,2025-01-03 10:00,purchase,7\n")
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text(SHOP_HEADER.replace(",", ";") + "u2;2025-01-04 10:00;purchase;3\n")
+    code, document = _refresh(home, str(day), str(semicolons), "--dataset", "shop")
+    version = lineage.dataset_version(home / "datasets" / "shop")
+    assert code == 1 and document["status"] == "failed" and document["step"] == "ingest"
+    assert document["ran"] == ["ingest"], document
+    step = document["steps"][0]
+    assert step["status"] == "failed"
+    assert step["detail"]["appended"] == {"files": [str(day)], "dataset_version": version}
+    assert [f["file"] for f in step["detail"]["files"]] == [str(day)]
+    assert (
+        f"`lifecycle ingest {semicolons} --dataset shop --append --delimiter ';'`"
+        in (document["error"])
+    )
+    assert document["error"].endswith(
+        f"; {day} stays appended (dataset version {version}; given again, its rows are "
+        "already_ingested)"
+    )
+    # stopped during the next file: the files before it are said kept, not "left as it was"
+    later = tmp_path / "later.csv"
+    later.write_text(SHOP_HEADER + "u1,2025-01-05 10:00,purchase,9\n")
+    appended = ingest.ingest_events
+
+    def stopped_at_semicolons(path: Path, *args: object, **kwargs: object) -> object:
+        if path == semicolons:
+            raise KeyboardInterrupt
+        return appended(path, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "ingest_events", stopped_at_semicolons)
+    code, document = _refresh(home, str(later), str(semicolons), "--dataset", "shop")
+    version = lineage.dataset_version(home / "datasets" / "shop")
+    assert code == 130 and document["status"] == "interrupted" and document["ran"] == ["ingest"]
+    assert document["error"] == (
+        f"stopped (SIGINT) during the ingest step: {later} stays appended (dataset version "
+        f"{version}; given again, its rows are already_ingested); `lifecycle refresh` runs "
+        "what is left"
+    )
