@@ -18,7 +18,8 @@ from features import contract as c
 from lifecycle import lineage, registry
 from lifecycle.cli import main
 from lifecycle.errors import UserError
-from lifecycle.refresh import _reload, model_problem, scores_problem
+from lifecycle.refresh import model_problem, scores_problem
+from lifecycle.refresh_reload import reload_service
 from lifecycle.settings import load_settings
 
 
@@ -239,14 +240,14 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
         # reload reaches it, so only the refresh knows what was served before it.
         served = dict(done["steps"][-1]["detail"]["model_versions"])
         older = {**served, "churn": "0"}
-        moved = _reload(load_settings(home=trained_copy, environ={}), base, older)
+        moved = reload_service(load_settings(home=trained_copy, environ={}), base, older)
         # A refresh of another dataset given this service's address: the reload "ran",
         # with demo's champions as the orders dataset's, every task "changed".
         mirror = registry.aliases_file(registry.tracking_uri(load_settings(home=trained_copy)))
         reloads = registry.mirror_reloads(registry.read_mirror_document(mirror))
         orders = load_settings(home=trained_copy, environ={}, dataset="orders")
         with pytest.raises(UserError) as other:
-            _reload(orders, base, {})
+            reload_service(orders, base, {})
         assert registry.mirror_reloads(registry.read_mirror_document(mirror)) == reloads
         assert str(other.value) == (
             f"the service at {base} serves dataset demo, not orders: not reloaded; give "
@@ -322,7 +323,7 @@ def test_a_reload_answered_by_another_server_says_so(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{server.server_port}"
     try:
         with pytest.raises(UserError, match="answered 200 without the service's JSON"):
-            _reload(load_settings(home=tmp_path, environ={}), url, {})
+            reload_service(load_settings(home=tmp_path, environ={}), url, {})
     finally:
         server.shutdown()
 

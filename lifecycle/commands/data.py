@@ -579,7 +579,7 @@ def refresh(
 
 def _checked_reload_url(url: str | None) -> str | None:
     from lifecycle.errors import UserError
-    from lifecycle.refresh import check_reload_url
+    from lifecycle.refresh_reload import check_reload_url
 
     try:
         return check_reload_url(url)
