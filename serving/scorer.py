@@ -26,6 +26,7 @@ from serving import gauges
 from serving.answers import ListAnswers, as_reason, clean, dataset_currency
 from serving.errors import ApiError, as_json, field_errors
 from serving.openapi import SERVED_INPUTS
+from serving.row_checks import contradictions
 from serving.schemas import (
     AtRiskResponse,
     FeatureRow,
@@ -40,7 +41,6 @@ from serving.schemas import (
     StaleScores,
     Task,
     UserScore,
-    contradictions,
     largest,
     never_negative,
     trusted,

@@ -1,0 +1,108 @@
+"""Checks of a supplied feature row (``/score_features``) against what every row
+``features.asof`` computes holds: a row breaking one describes no user, and its scores
+would be extrapolation."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+# Orderings every row ``features.asof`` computes holds, as (fewer days, more days, why): a
+# supplied row breaking one describes no user, and its scores would be extrapolation.
+DAYS_ORDER = (
+    ("purchase_recency_days", "first_purchase_age_days", "the last order is not before the first"),
+    (
+        "recency_days",
+        "purchase_recency_days",
+        "an order is activity, so the last activity is not before the last order",
+    ),
+    # tenure counts from sign-up or the first event, the earlier (features.asof)
+    ("recency_days", "tenure_days", "a user's activity is not before they were known"),
+    (
+        "first_purchase_age_days",
+        "tenure_days",
+        "a user's first order is not before they were known",
+    ),
+)
+
+
+def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
+    """The field at fault and what is expected, per ordering a row's features break: those
+    of :data:`DAYS_ORDER`, a window's count or amount above a longer window's of the same
+    kind (``orders_30d`` above ``orders_90d``) or above its total (``orders_365d`` above
+    ``orders_total``), and more active days than a window has."""
+    from itertools import pairwise
+
+    values = {
+        name: float(value) for name, value in features.items() if isinstance(value, int | float)
+    }
+    days_order, windows = _orderings(frozenset(values))
+    broken = []
+    # (fewer, more, why) of every ordering the row's numbers can break; why is made lazily
+    pairs: list[tuple[str, str, Any]] = list(days_order)
+    for kind, named in windows:
+        pairs += [(short, long, (days, more)) for (days, short), (more, long) in pairwise(named)]
+        if f"{kind}_total" in values:  # the longest window is within all time
+            days, longest = named[-1]
+            pairs.append((longest, f"{kind}_total", f"the last {days} days are within all time"))
+        if kind == "active_days":
+            broken += [
+                (
+                    name,
+                    f"{name} {values[name]:g} exceeds {days}; expected at most the "
+                    f"{days} days the window has",
+                )
+                for days, name in named
+                if values[name] > days
+            ]
+    # none of a kind is none of what comes with it there: spend of no order (revenue_total
+    # 500 with orders_total 0, trial 94), orders on no active day
+    from serving.reason_facts import EMPTY_IMPLIES
+
+    for name, value in values.items():
+        kind = next((k for k in EMPTY_IMPLIES if name.startswith(f"{k}_")), None)
+        if kind is None or value != 0 or name in ("refund_rate",):
+            continue
+        span = name[len(kind) :]  # _90d or _total
+        if not (span == "_total" or window_of_days(span)):
+            continue
+        for implied in EMPTY_IMPLIES[kind]:
+            other = f"{implied}{span}"
+            if values.get(other, 0.0) > 0:
+                broken.append(
+                    (other, f"{other} {values[other]:g} with {name} 0; expected 0 (none "
+                     f"without {kind.replace('_', ' ')})")
+                )  # fmt: skip
+    for fewer, more, why in pairs:
+        low, high = values.get(fewer), values.get(more)
+        # a window's float sums may differ from a longer window's in the last digits
+        if low is not None and high is not None and low > high + 1e-9 * max(1.0, abs(high)):
+            if isinstance(why, tuple):
+                why = f"the last {why[0]} days are within the last {why[1]} days"
+            broken.append(
+                (fewer, f"{fewer} {low:g} exceeds {more} {high:g}; expected at most {more} ({why})")
+            )
+    return broken
+
+
+def window_of_days(span: str) -> bool:
+    """Whether ``_90d`` is a window's suffix."""
+    return span.startswith("_") and span.endswith("d") and span[1:-1].isdigit()
+
+
+@lru_cache(maxsize=64)
+def _orderings(
+    names: frozenset[str],
+) -> tuple[tuple[tuple[str, str, str], ...], tuple[tuple[str, tuple[tuple[int, str], ...]], ...]]:
+    """What :func:`contradictions` compares among these numeric features, worked out once
+    per set of names (a request's rows share theirs): the :data:`DAYS_ORDER` pairs among
+    them, and each windowed feature's windows among them, shortest first."""
+    from features.asof import window_of
+
+    windows: dict[str, list[tuple[int, str]]] = {}
+    for name in sorted(names):
+        window = window_of(name)
+        if window is not None:
+            windows.setdefault(window[0], []).append((window[1], name))
+    days_order = tuple(o for o in DAYS_ORDER if o[0] in names and o[1] in names)
+    return days_order, tuple((kind, tuple(sorted(named))) for kind, named in windows.items())
