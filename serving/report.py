@@ -28,6 +28,7 @@ from serving.list_text import amount_text, value_text
 from serving.lists import Privacy, at_risk, list_rows
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
 from serving.segments import (
+    HIGH_RISK,
     SuperUserDefinition,
     listed_super_users,
     revenue_totals,
@@ -37,6 +38,8 @@ from serving.segments import (
     super_users_words,
 )
 from serving.units import Units, units_for
+
+GONE_STAGES = ("silent", "churned", "never_active")  # a high churn risk of users long gone
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -264,6 +267,7 @@ def render_report(
     privacy: Privacy | None = None,
     extra_sections: Sequence[tuple[str, str]] = (),
     units: Units | None = None,
+    high_risk: float = HIGH_RISK,
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles
     (``extra_sections``: (title, HTML) pairs other modules add at the end; ``units``: the
@@ -290,11 +294,19 @@ def render_report(
     share = supers.value_share if supers is not None else float("nan")
     # the users flagged: fewer than the top share where fewer have any value (super_users_v3)
     flagged = supers.users / len(scores) if supers is not None and supers.users else None
+    # most of a high band can be users long gone (88% on the demo): said beside the count
+    high = scores["risk_band"] == "high" if "risk_band" in scores else None
+    gone = scores.get("lifecycle_stage", pd.Series(index=scores.index)).isin(GONE_STAGES)
     cards = [
         (f"{len(scores):,}", "users scored"),
         (
-            f"{int((scores['risk_band'] == 'high').sum()):,}" if "risk_band" in scores else "-",
-            "high churn risk (p ≥ 0.5)",
+            f"{int(high.sum()):,}" if high is not None else "-",
+            f"high churn risk (p ≥ {high_risk:g})"
+            + (
+                f", {int((high & gone).sum()):,} of them silent, churned or never active"
+                if high is not None
+                else ""
+            ),
         ),
         (
             f"{scores['value_at_risk'].sum():,.0f}" if "value_at_risk" in scores else "-",
@@ -546,6 +558,7 @@ def build_report(
         privacy=privacy,
         extra_sections=extra,
         units=units_for(settings, table.metadata),
+        high_risk=settings.serving.high_risk,
     )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:

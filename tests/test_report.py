@@ -236,6 +236,20 @@ def test_report_on_purchase_only_data_without_channels_or_churn() -> None:
     assert not any(s.startswith("Top ") for s in sections)
 
 
+def test_the_high_risk_card_names_its_threshold_and_the_users_long_gone_in_it() -> None:
+    """ "high churn risk (p >= 0.5)": 13,906 users on the demo, 88% of them churned or never
+    active, and 0.5 printed whatever serving.high_risk was (trial 101)."""
+    table = synthetic_scores(400)
+    frame = table.frame.copy()
+    frame["risk_band"] = ["high"] * 100 + ["low"] * 300
+    frame["lifecycle_stage"] = ["churned"] * 60 + ["active"] * 40 + ["churned"] * 300
+    document, _, _ = render_report(ScoresTable(frame, table.metadata), [], high_risk=0.6)
+    assert (
+        "<b>100</b><span>high churn risk (p ≥ 0.6), 60 of them silent, churned or never active"
+        in document
+    )
+
+
 def test_report_of_scores_without_revenue_says_there_are_no_super_users() -> None:
     table = synthetic_scores(300)
     document, _, _ = render_report(
