@@ -209,6 +209,20 @@ def _img(data: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
+def _funnel_headers(units: Units, money: str) -> dict[str, str]:
+    """The funnel table's columns as a reader needs them: each rate's denominator, the LTV's
+    window and unit (trial 101: conversion_rate divided by sign-ups, unsaid)."""
+    days = units.horizon_days.get("ltv")
+    window = f" ({days} days)" if days else ""
+    return {
+        "active_rate": "active of signed up",
+        "conversion_rate": "converted of signed up",
+        "repeat_rate": "repeat of converted",
+        "mean_ltv": f"mean LTV{window}{money}",
+        "ltv_share": "share of LTV",
+    }
+
+
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     formats = formats or {}
     head = "".join(f"<th>{html.escape(str(col))}</th>" for col in frame.columns)
@@ -439,8 +453,8 @@ def render_report(
                         "mean_ltv",
                         "ltv_share",
                     ]
-                ],
-                rates,
+                ].rename(columns=_funnel_headers(units, money)),
+                {_funnel_headers(units, money).get(c, c): f for c, f in rates.items()},
             ),
         )
     )

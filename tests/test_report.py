@@ -16,6 +16,7 @@ import pytest
 from serving.batch import ScoresTable
 from serving.report import EVALUATION_PLOTS, ModelEvaluation, ltv_deciles, png, render_report
 from serving.report_models import kind_words
+from serving.units import Units
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -248,6 +249,11 @@ def test_the_high_risk_card_names_its_threshold_and_the_users_long_gone_in_it() 
         "<b>100</b><span>high churn risk (p ≥ 0.6), 60 of them silent, churned or never active"
         in document
     )
+    # the funnel's rates say what they divide by, its LTV its window and unit
+    units = Units(currencies=("GBP",), horizon_days={"ltv": 365})
+    document, _, _ = render_report(ScoresTable(frame, table.metadata), [], units=units)
+    for header in ("converted of signed up", "repeat of converted", "mean LTV (365 days) (GBP)"):
+        assert f"<th>{header}</th>" in document, header
 
 
 def test_report_of_scores_without_revenue_says_there_are_no_super_users() -> None:
