@@ -271,7 +271,7 @@ def build_feature_table(
     lineage.record(
         out,
         {
-            "dataset_version": lineage.dataset_version(Path(events).parent),
+            **lineage.dataset_lineage(Path(events).parent),
             "settings_hash": lineage.features_digest(windows, frequency),
         },
     )

@@ -8,6 +8,9 @@ models and feature table. A step whose inputs moved on refuses with the command 
 A dataset version is the name of the folder ``datasets/<name>`` points to in
 ``datasets/.versions`` (:func:`lifecycle.storage.atomic_dir`), so a re-ingest, an append
 or a restore each give the dataset a new (or an older) version, never the same one twice.
+Its data generation (:func:`data_generation`) is what its appends and erasures keep and a
+new ingest, import or demo data replaces: an artefact of another generation holds other
+data under the same ids (:func:`replaced`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
+from lifecycle.storage import VERSIONS
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -35,6 +39,54 @@ DEFINITION_TAG = "label_definition"  # a model version's label definition (JSON)
 
 class StaleInput(UserError):
     """A step's inputs are older than what exists; the message names the command to run."""
+
+
+def dataset_lineage(dataset_dir: Path) -> dict[str, str]:
+    """The dataset version a folder points to and its data generation, as artefacts record."""
+    return {
+        "dataset_version": dataset_version(dataset_dir),
+        "dataset_generation": data_generation(dataset_dir),
+    }
+
+
+def data_generation(dataset_dir: Path) -> str:
+    """A digest of the ingest, import or demo data that began a dataset version's data: its
+    appends and erasures carry that batch on, a new one replaces it ('' with no report). Not
+    of its source's path, which a copied workspace's report names anew."""
+    from features.appending import previous_batches
+
+    try:
+        batches = previous_batches(dataset_dir)
+    except UserError:  # a damaged report tells nothing
+        return ""
+    return digest({k: v for k, v in batches[0].items() if k != "source"}) if batches else ""
+
+
+def replaced(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """How the data ``now`` (a lineage: dataset version and generation) replaced the data an
+    artefact was ``built`` from (a new ingest, import or demo data, not an append or erasure
+    of it); None when it descends from it, or when either generation is unknown (an artefact
+    from before generations were recorded whose dataset version is no longer kept)."""
+
+    def generation(lineage: dict[str, Any]) -> str:
+        version = str(lineage.get("dataset_version") or "")
+        if lineage.get("dataset_generation") or "@" not in version:
+            return str(lineage.get("dataset_generation") or "")
+        folder = settings.workspace.dataset_dir(version.split("@", 1)[0]).parent / VERSIONS
+        return data_generation(folder / version) if (folder / version).is_dir() else ""
+
+    before, after = generation(built), generation(now)
+    if not (before and after) or before == after:
+        return None
+    return (
+        f"dataset version {built.get('dataset_version')} was replaced by "
+        f"{now.get('dataset_version')} (a new ingest, not an append)"
+    )
+
+
+def of_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A model version's lineage from its MLflow tags (``lineage.dataset_version`` ...)."""
+    return {k.removeprefix(TAG_PREFIX): v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
 
 
 def dataset_version(dataset_dir: Path) -> str:
@@ -229,6 +281,7 @@ def model_tags(
         settings = settings.model_copy(update={"labels": labels})
     return {
         f"{TAG_PREFIX}dataset_version": str(table.get("dataset_version", "")),
+        f"{TAG_PREFIX}dataset_generation": str(table.get("dataset_generation", "")),
         f"{TAG_PREFIX}feature_table": str(table.get("id", "")),
         f"{TAG_PREFIX}feature_service": feature_service,
         f"{TAG_PREFIX}settings_hash": settings_hash(settings),

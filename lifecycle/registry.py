@@ -252,6 +252,23 @@ NEVER_JUDGED = (
 )
 
 
+def replaced_data(settings: Settings, mlflow_client: Any, name: str, version: str) -> str | None:
+    """Why the champion is no rival to ``version``: the data it learned from was replaced
+    since (:func:`lifecycle.lineage.replaced`); None when it is not, or there is none."""
+    from lifecycle import lineage
+
+    champion = alias_version(mlflow_client, name, CHAMPION)
+    if champion is None or str(champion.version) == str(version):
+        return None
+    ours = mlflow_client.get_model_version(name, version).tags or {}
+    why = lineage.replaced(settings, lineage.of_tags(champion.tags or {}), lineage.of_tags(ours))
+    return (
+        f"champion v{champion.version}'s data was replaced: {why}; judged as a first model"
+        if why
+        else None
+    )
+
+
 def judged(version: Any) -> bool:
     """Whether the gate gave this model version a verdict, or a hand promoted it."""
     tags = version.tags or {}

@@ -557,6 +557,7 @@ def score_all(
             # What it was built from: `refresh` re-scores when models or features move on.
             "lineage": {
                 "dataset_version": built.get("dataset_version", ""),
+                "dataset_generation": built.get("dataset_generation", ""),
                 "feature_table": built.get("id", ""),
                 "settings_hash": lineage.settings_hash(settings),
                 "code_version": lineage.code_version(),

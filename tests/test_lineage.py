@@ -207,3 +207,57 @@ def test_score_and_lists_say_which_definition_each_score_follows(
     assert response.definitions["conversion"]["target"]
     page = scorer.at_risk(limit=2)
     assert page.definitions["churn"]["horizon_days"] == 90
+
+
+EVENTS = "user_id,event_time,event_type,amount\n"
+FIRST = EVENTS + "u1,2025-01-01 10:00:00,purchase,10\nu2,2025-01-02 10:00:00,session,\n"
+NEXT = EVENTS + "u1,2025-01-06 10:00:00,purchase,7\n"
+# Other customers under the same ids over the same days: a replace, not an append.
+OTHER = EVENTS + "u1,2025-01-01 09:00:00,session,\nu2,2025-01-06 11:00:00,purchase,3\n"
+
+
+def _ingest_shop(home: Path, name: str, text: str, *flags: str) -> dict[str, str]:
+    """Ingest ``text`` into dataset shop of ``home`` (CLI); the dataset's lineage after it."""
+    path = home.parent / name
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "shop", *flags])
+    assert result.exit_code == 0, result.output
+    return lineage.dataset_lineage(
+        load_settings(home=home, environ={}).workspace.dataset_dir("shop")
+    )
+
+
+def test_a_dataset_replaced_by_another_ingest_is_told_from_one_appended_to(home: Path) -> None:
+    """`lifecycle run --users 1500` after the default demo replaced it by other customers
+    under the same ids, and the gate, outcomes and movers took them for the same ones. An
+    append, an erasure or a restore keeps the data's generation; a new ingest does not."""
+    settings = load_settings(home=home, environ={})
+    first = _ingest_shop(home, "first.csv", FIRST)
+    appended = _ingest_shop(home, "next.csv", NEXT, "--append")
+    assert appended["dataset_version"] != first["dataset_version"]
+    assert appended["dataset_generation"] == first["dataset_generation"] != ""
+    assert lineage.replaced(settings, first, appended) is None
+    forgot = CliRunner().invoke(main, ["forget", "u2"])
+    assert forgot.exit_code == 0, forgot.output
+    erased = lineage.dataset_lineage(settings.workspace.dataset_dir("shop"))
+    assert erased["dataset_version"] != appended["dataset_version"]
+    assert lineage.replaced(settings, first, erased) is None
+
+    other = _ingest_shop(home, "other.csv", OTHER, "--replace")
+    said = lineage.replaced(settings, appended, other)
+    assert said == (
+        f"dataset version {appended['dataset_version']} was replaced by "
+        f"{other['dataset_version']} (a new ingest, not an append)"
+    )
+    # Recorded with the artefact, the generation tells even once its version is pruned;
+    # an artefact of before generations, whose version is gone, cannot tell: not refused.
+    gone = {"dataset_version": "shop@20200101T000000000000-00000000"}
+    assert lineage.replaced(
+        settings, gone | {"dataset_generation": first["dataset_generation"]}, other
+    )
+    assert lineage.replaced(settings, gone, other) is None
+    restored = CliRunner().invoke(main, ["datasets", "restore", appended["dataset_version"]])
+    assert restored.exit_code == 0, restored.output
+    back = lineage.dataset_lineage(settings.workspace.dataset_dir("shop"))
+    assert lineage.replaced(settings, first, back) is None
+    assert lineage.replaced(settings, other, back) is not None

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from services import run_cli
-from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace, replace_demo
 
 from features.asof import AS_OF
 from features.labels import LABEL
@@ -175,6 +175,36 @@ def test_a_champion_level_within_noise_gives_way_to_the_model_of_fresher_data(
     assert verdict.endswith("]): the model of the fresher data replaces it")
     recorded = client.get_model_version("demo-churn", champion.version).tags[registry.GATE_TAG]
     assert recorded == verdict  # `lifecycle models` shows why
+
+
+def test_a_champion_of_replaced_data_is_no_rival_the_challenger_is_judged_as_a_first_model(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """`lifecycle run --users 1500` after the default demo replaced it by other customers
+    under the same ids; every new model lost the gate to the old data's champion on its
+    recorded test, and the models of data that no longer exists served on."""
+    from experiment_runs import few_rounds
+
+    from lifecycle import steps
+
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE | NO_PLOTS | few_rounds())
+    client = registry.client(settings)
+    before = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    old = before.tags["lineage.dataset_version"]
+    replace_demo(settings, tmp_path / "other", users=800)
+    steps.build_features(settings)
+    steps.publish_features(settings)
+    now = settings.workspace.dataset_dir("demo").resolve().name
+    result = train_task(settings, "churn")
+    assert result.promoted, result.gate
+    assert result.gate.startswith(
+        f"champion v{before.version}'s data was replaced: dataset version {old} was replaced "
+        f"by {now} (a new ingest, not an append); judged as a first model; auc "
+    ), result.gate
+    assert " > best baseline " in result.gate  # judged against the baselines all the same
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    assert str(champion.version) == result.version
+    assert champion.tags["lineage.dataset_version"] == now
 
 
 def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> None:

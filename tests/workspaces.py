@@ -112,6 +112,23 @@ def build_trained_workspace(
     return TrainedWorkspace(home, results, scored.path.resolve(), fingerprint(home))
 
 
+def replace_demo(settings: Settings, folder: Path, *, users: int = 300, seed: int = 11) -> None:
+    """The demo dataset replaced by another population under the same ids (u0000001...), as
+    `lifecycle run --users N` does in a workspace that holds the default demo: a new ingest,
+    not an append (``lifecycle.lineage.replaced``)."""
+    from features.demo import generate_demo
+    from features.ingest import ingest_events
+
+    demo = settings.demo
+    generate_demo(users, seed, folder, demo.start, demo.days, demo.future_days)
+    ingest_events(
+        folder / "events.parquet",
+        settings.workspace.dataset_dir("demo"),
+        users_path=folder / "users.parquet",
+        mode="replace",
+    )
+
+
 def shared_trained_workspace(root: Path, home: Path) -> TrainedWorkspace:
     """The trained demo workspace of :func:`build_trained_workspace`, built once under
     ``root`` (a folder every pytest-xdist worker of the run shares: the first to ask builds

@@ -316,11 +316,16 @@ def gate_on_test(
 
     A challenger whose ``label`` definition (horizon, target, lookback...) differs from the
     champion's is never promoted by its metric (the two predict different things); only
-    with ``accept_definition_change``, a reason recorded on the version.
+    with ``accept_definition_change``, a reason recorded on the version. A champion whose
+    data was replaced since (:func:`registry.replaced_data`) is no rival either way: its test
+    was of other customers, and the challenger is judged as a first model.
     """
     test_cutoff = pd.Timestamp(test[AS_OF].max())
-    refused = definition_refusal(
-        mlflow_client, name, task, version, label, accept_definition_change
+    replaced = registry.replaced_data(settings, mlflow_client, name, version)
+    refused = (
+        None
+        if replaced
+        else definition_refusal(mlflow_client, name, task, version, label, accept_definition_change)
     )
     if refused:  # before the baselines: a different definition is no rival at all
         metric = gate_metric_of(settings, task)
@@ -336,6 +341,8 @@ def gate_on_test(
         return False, refused
 
     def champion_score(champion: Any, metric: str) -> float | Recorded | Unscored:
+        if replaced is not None:  # its test was of other customers: judged as a first model
+            return Unscored(replaced, True)
         if registry.is_label_free(champion):  # nothing to weigh: the challenger was judged
             return Unscored(f"champion v{champion.version} learned from no outcome", True)
         with tempfile.TemporaryDirectory() as tmp:
