@@ -17,8 +17,11 @@ allows 10; the share makes both comparable. GRADES: excellent >= 0.6, good >= 0.
 fair >= 0.2, poor below (or no lift at all).
 
 An entry whose horizon ends after the last ingested event is pending, with the date it
-matures. Nothing is retrained. The result is stored in ``Workspace.outcomes(dataset)``
-(JSON), which the report and the HTTP service read without recomputing.
+matures. An entry scored on data since replaced (another ingest, import or demo data under
+the same ids, not an append: ``lifecycle.lineage.replaced``) is not gradable, with that
+reason: its users' outcomes are not in these events. Nothing is retrained. The result is
+stored in ``Workspace.outcomes(dataset)`` (JSON), which the report and the HTTP service
+read without recomputing.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from lifecycle import tasks
+from lifecycle import lineage, tasks
 from lifecycle.errors import UserError
 from lifecycle.grades import GRADE_HELP, GRADES, grade
 
@@ -120,6 +123,7 @@ class Outcomes:
     computed_at: str
     matured: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    not_gradable: list[dict[str, Any]] = field(default_factory=list)  # of replaced data
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +133,7 @@ class Outcomes:
             "grades": {name: low for name, low in GRADES},
             "matured": self.matured,
             "pending": self.pending,
+            "not_gradable": self.not_gradable,
         }
 
     @classmethod
@@ -139,12 +144,14 @@ class Outcomes:
             data["computed_at"],
             list(data.get("matured", [])),
             list(data.get("pending", [])),
+            list(data.get("not_gradable", [])),
         )
 
     def lines(self) -> list[str]:
         out = [
             f"outcomes of dataset {self.dataset} (data ends {self.data_ends}): "
             f"{len(self.matured)} matured, {len(self.pending)} pending"
+            + (f", {len(self.not_gradable)} not gradable" if self.not_gradable else "")
         ]
         for row in self.matured:
             kind = "probability" if "auc" in row else "value"
@@ -160,6 +167,10 @@ class Outcomes:
             out.append(
                 f"  {row['as_of']} {row['task']:<11} {_model(row):<5} "
                 f"pending until {row['matures_on']}"
+            )
+        for row in self.not_gradable:
+            out.append(
+                f"  {row['as_of']} {row['task']:<11} {_model(row):<5} not gradable: {row['reason']}"
             )
         return out
 
@@ -280,15 +291,23 @@ def compute_outcomes(
     data_ends = pd.Timestamp(last_event)
     data_ends = data_ends.tz_localize("UTC") if data_ends.tzinfo is None else data_ends
     users = workspace.users_if_any(dataset)
+    now = lineage.dataset_lineage(workspace.dataset_dir(dataset))
     result = Outcomes(
         dataset=dataset,
         data_ends=f"{data_ends:%Y-%m-%d}",
         computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     for entry in found:
+        replaced = lineage.replaced(settings, entry.metadata.get("lineage") or {}, now)
         for task_name in entry.labels:
             if task_name not in tasks.names():
                 continue  # a task no longer declared: nothing knows how to label it
+            if replaced:  # other customers under the same ids: their outcomes would grade it
+                reason = f"{replaced}: its users' outcomes are not in these events"
+                result.not_gradable.append(
+                    {**_identity(entry, task_name), "status": "not_gradable", "reason": reason}
+                )
+                continue
             if entry.matures_on(task_name) > data_ends:
                 result.pending.append(
                     {
@@ -370,6 +389,10 @@ def outcomes_section(settings: Settings, dataset: str | None = None) -> tuple[st
             "pending",
         )
         for r in stored.pending
+    ]
+    rows += [
+        (r["as_of"], r["task"], _model(r), "", r["reason"], "not gradable")
+        for r in stored.not_gradable
     ]
     head = "".join(
         f"<th>{h}</th>" for h in ("as of", "task", "model", "users", "realized", "grade")

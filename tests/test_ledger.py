@@ -20,10 +20,11 @@ from experiment_runs import run_experiment
 from scipy.stats import spearmanr
 from services import prepare, run_cli
 from sklearn.metrics import roc_auc_score
-from workspaces import TrainedWorkspace, copy_workspace
+from workspaces import TrainedWorkspace, copy_workspace, replace_demo
 
 from features import contract as c
 from features.asof import feature_cutoffs
+from features.ingest import ingest_events
 from features.labels import LABEL, LabelSpec, compute_labels
 from lifecycle import registry, tasks
 from lifecycle.cli import main
@@ -440,6 +441,41 @@ def test_forget_removes_the_users_from_every_ledger_partition(ws: tuple[Path, st
         assert after.num_rows == len(frame) - len(gone)  # nobody else lost
         assert read_entry(path).metadata["as_of"] in (old, latest)  # metadata kept
     outcomes_json(home)  # still measurable without them
+
+
+def test_an_entry_of_replaced_data_is_not_graded_against_the_new_events(
+    ws: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """`lifecycle run --users 1500` after the default demo replaced it by other customers
+    under the same ids, and `outcomes` graded the old entry against their events ("poor,
+    AUC 0.506" where it had been "excellent, AUC 0.973"). An append keeps it gradable."""
+    home, old, latest = ws
+    settings = load_settings(home=home, environ={})
+    events = pd.read_parquet(settings.workspace.events("demo"))
+    week = events[events[c.EVENT_TIME] > events[c.EVENT_TIME].max() - pd.Timedelta(days=7)]
+    week = week.assign(**{c.EVENT_TIME: week[c.EVENT_TIME] + pd.Timedelta(days=7)})
+    week.to_parquet(tmp_path / "week.parquet", index=False)
+    ingest_events(tmp_path / "week.parquet", settings.workspace.dataset_dir("demo"), mode="append")
+    appended = outcomes_json(home)
+    assert {(r["as_of"], r["task"]) for r in appended["matured"]} == {(old, t) for t in TASKS}
+    assert appended["not_gradable"] == []
+
+    before = str(entries(settings.workspace, "demo")[0].metadata["lineage"]["dataset_version"])
+    replace_demo(settings, tmp_path / "other")
+    now = settings.workspace.dataset_dir("demo").resolve().name
+    out = outcomes_json(home)
+    assert out["matured"] == [] and out["pending"] == []
+    rows = {(r["as_of"], r["task"]): r for r in out["not_gradable"]}
+    assert set(rows) == {(as_of, t) for as_of in (old, latest) for t in TASKS}
+    assert rows[(old, "churn")]["reason"] == (
+        f"dataset version {before} was replaced by {now} (a new ingest, not an append): "
+        "its users' outcomes are not in these events"
+    )
+    printed = run_cli(home, "outcomes").splitlines()
+    assert printed[0].endswith(": 0 matured, 0 pending, 6 not gradable"), printed[0]
+    assert any(line.startswith(f"  {old} churn ") and " not gradable: " in line for line in printed)
+    _, section = outcomes_section(settings) or ("", "")
+    assert section.count("<td>not gradable</td>") == 6 and "was replaced by" in section
 
 
 def test_outcomes_without_a_ledger_says_what_to_run(home: Path) -> None:
