@@ -261,3 +261,36 @@ def test_a_dataset_replaced_by_another_ingest_is_told_from_one_appended_to(home:
     back = lineage.dataset_lineage(settings.workspace.dataset_dir("shop"))
     assert lineage.replaced(settings, first, back) is None
     assert lineage.replaced(settings, other, back) is not None
+
+
+def test_movers_refuses_scores_of_replaced_data_naming_both_versions(home: Path) -> None:
+    """The 2025-09-03 table of the 20,000-user demo against the 1,500-user one: u0001227
+    "+54 pts" compared two customers who share an id."""
+    from serving.batch import write_scores
+
+    label = {"task": "churn", "horizon_days": 90, "lookback_days": None, "target": None}
+    tables = []
+    for (name, text, *flags), as_of in (
+        (("first.csv", FIRST), "2025-01-01"),
+        (("next.csv", NEXT, "--append"), "2025-01-06"),
+        (("other.csv", OTHER, "--replace"), "2025-01-08"),
+    ):
+        # the version alone, as tables scored before generations were recorded say it
+        built = {"dataset_version": _ingest_shop(home, name, text, *flags)["dataset_version"]}
+        scores = pd.DataFrame({c.USER_ID: ["u1", "u2"], "churn_probability": [0.2, 0.5]})
+        metadata = {"as_of": as_of, "labels": {"churn": label}, "lineage": built}
+        write_scores(home / "scores", scores, metadata | {"dataset": "shop"})
+        tables.append(built["dataset_version"])
+        movers = CliRunner().invoke(
+            main, ["movers", "--dataset", "shop", "--by", "churn_probability"]
+        )
+        if as_of == "2025-01-06":  # an append between the two: the same customers
+            assert movers.exit_code == 0, movers.output
+    assert movers.exit_code == 1 and "Traceback" not in movers.output, movers.output
+    line = movers.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("Error: movers refused: ")
+    assert f"dataset version {tables[1]} was replaced by {tables[2]}" in line
+    assert "(2025-01-06, " in line and "(2025-01-08, " in line
+    assert line.endswith(
+        "run `lifecycle score-all` again, then `lifecycle movers` compares two tables of the current data"
+    )

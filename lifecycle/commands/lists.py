@@ -191,6 +191,7 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
     """Users whose churn risk or value at risk rose the most since the previous scores table."""
     import pandas as pd
 
+    from lifecycle import lineage
     from serving.batch import (
         ScoringError,
         latest_scores,
@@ -204,6 +205,16 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
     latest = latest_scores(obj.settings, dataset)
     previous = previous_scores(obj.settings, dataset)
     require_same_definitions(latest, previous, "movers")
+    replaced = lineage.replaced(
+        obj.settings, previous.metadata.get("lineage") or {}, latest.metadata.get("lineage") or {}
+    )
+    if replaced:  # the same ids, other customers: a "riser" would be two people
+        raise ScoringError(
+            f"movers refused: the previous scores table ({previous.as_of}, {previous.path.name}) "
+            f"and the latest ({latest.as_of}, {latest.path.name}) are of different data: "
+            f"{replaced}; run `lifecycle score-all` again, then `lifecycle movers` compares two "
+            "tables of the current data"
+        )
     if pd.Timestamp(previous.as_of or 0) > pd.Timestamp(latest.as_of or 0):
         # `score-all --as-of` an earlier date: a rise between the two would run back in time
         raise ScoringError(
