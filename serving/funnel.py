@@ -10,10 +10,15 @@ Data without channels (purchase-only logs) comes back as one ``(no channel)`` ro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from features import contract as c
+
+if TYPE_CHECKING:
+    from serving.units import Units
 
 NO_CHANNEL = "(no channel)"
 STEPS = ("signed_up", "active", "converted", "repeat")
@@ -62,3 +67,17 @@ def _column(scores: pd.DataFrame, name: str, default: float = 0.0) -> pd.Series:
     if name not in scores:
         return pd.Series(default, index=scores.index, dtype=float)
     return scores[name].astype(float).fillna(default)
+
+
+def funnel_headers(units: Units, money: str) -> dict[str, str]:
+    """The funnel table's columns as a reader needs them: each rate's denominator, the LTV's
+    window and unit (trial 101: conversion_rate divided by sign-ups, unsaid)."""
+    days = units.horizon_days.get("ltv")
+    window = f" ({days} days)" if days else ""
+    return {
+        "active_rate": "active of signed up",
+        "conversion_rate": "converted of signed up",
+        "repeat_rate": "repeat of converted",
+        "mean_ltv": f"mean LTV{window}{money}",
+        "ltv_share": "share of LTV",
+    }

@@ -23,7 +23,7 @@ import pandas as pd
 
 from lifecycle.errors import UserError
 from serving.batch import ScoresTable
-from serving.funnel import channel_funnel
+from serving.funnel import channel_funnel, funnel_headers
 from serving.list_text import amount_text, value_text
 from serving.lists import Privacy, at_risk, list_rows
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
@@ -207,20 +207,6 @@ def funnel_figure(funnel: pd.DataFrame) -> Figure:
 def _img(data: bytes, alt: str) -> str:
     encoded = base64.b64encode(data).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
-
-
-def _funnel_headers(units: Units, money: str) -> dict[str, str]:
-    """The funnel table's columns as a reader needs them: each rate's denominator, the LTV's
-    window and unit (trial 101: conversion_rate divided by sign-ups, unsaid)."""
-    days = units.horizon_days.get("ltv")
-    window = f" ({days} days)" if days else ""
-    return {
-        "active_rate": "active of signed up",
-        "conversion_rate": "converted of signed up",
-        "repeat_rate": "repeat of converted",
-        "mean_ltv": f"mean LTV{window}{money}",
-        "ltv_share": "share of LTV",
-    }
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
@@ -453,8 +439,8 @@ def render_report(
                         "mean_ltv",
                         "ltv_share",
                     ]
-                ].rename(columns=_funnel_headers(units, money)),
-                {_funnel_headers(units, money).get(c, c): f for c, f in rates.items()},
+                ].rename(columns=funnel_headers(units, money)),
+                {funnel_headers(units, money).get(c, c): f for c, f in rates.items()},
             ),
         )
     )

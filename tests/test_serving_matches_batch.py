@@ -89,4 +89,4 @@ def test_serve_command_answers_over_http_as_batch_scoring(
         ensure_prometheus_dir(str(home / "prometheus_multiproc_dir"))  # another server's start
         metrics = httpx.get(f"{base}/metrics", timeout=60).text
         count = r'_request_duration_seconds_count\{endpoint="/score",http_response_code="200",'
-        assert re.search(count + r'[^}]*\} 2\.0$', metrics, re.MULTILINE), metrics[-3000:]
+        assert re.search(count + r"[^}]*\} 2\.0$", metrics, re.MULTILINE), metrics[-3000:]
