@@ -2,7 +2,8 @@
 
 BentoML documents 400/404/500 with ``detail`` as a string and nothing else; this rewrites
 ``/docs.json`` on its way out (``OpenApiErrors``) with the errors of ``serving.errors``,
-per route, and the bearer scheme when auth is on.
+per route, and the bearer scheme when auth is on; null is said as the declared OpenAPI 3.0
+says it (``openapi_3_0_nulls``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
     the errors this service really answers, with their real shape, and the token scheme."""
     components = spec.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    _nullable_references(spec)
     ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     if auth:
         components.setdefault("securitySchemes", {})["bearer"] = {
@@ -93,29 +93,54 @@ def state_request_body(body: dict[str, Any]) -> None:
             _exclusive_bounds(field)
 
 
-def _nullable_references(schema: Any) -> None:
-    """An optional object field (``Model | None = None``) answers null: OpenAPI 3.0 cannot say
-    so beside a bare ``$ref`` (BentoML drops the null), only as ``allOf`` + ``nullable``.
-    Everywhere in the document: response schemas are inlined in the paths as well."""
-    if isinstance(schema, list):
-        for item in schema:
-            _nullable_references(item)
-    if not isinstance(schema, dict):
+NULL = {"type": "null"}
+
+
+def openapi_3_0_nulls(node: Any) -> None:
+    """Say null as OpenAPI 3.0 does, everywhere in the document (response schemas are inlined
+    in the paths as well): pydantic writes ``X | None`` as 3.1's ``anyOf`` with
+    ``{"type": "null"}``, which 3.0 readers (client generators, validators) reject or
+    mis-type; 3.0 says ``nullable: true`` beside the type (an enum holding null too), or
+    beside ``allOf: [{$ref}]``, as a bare ``$ref`` takes no siblings. An optional object field
+    BentoML wrote as a bare ``$ref`` (it dropped the null) is said the same way."""
+    if isinstance(node, list):
+        for item in node:
+            openapi_3_0_nulls(item)
+    if not isinstance(node, dict):
         return
-    required = set(schema.get("required", []))
-    properties = schema.get("properties")
+    options = node.get("anyOf")
+    if isinstance(options, list) and NULL in options:
+        others = [option for option in options if option != NULL]
+        del node["anyOf"]
+        if len(others) == 1:
+            _merge_nullable(node, others[0])
+        else:  # several types: 3.0.3 reads nullable beside a type only, so each says it too
+            node |= {"anyOf": [_merge_nullable({}, option) for option in others]}
+        node["nullable"] = True
+    required = node.get("required")  # a schema's list of names (a request body's is a bool)
+    properties = node.get("properties")
     for name, field in (properties if isinstance(properties, dict) else {}).items():
-        if not isinstance(field, dict):
+        if not isinstance(field, dict) or "$ref" not in field:
             continue
-        options = field.get("anyOf", [])
-        refs = [o for o in options if "$ref" in o]
-        if len(refs) == 1 and all("$ref" in o or o.get("type") == "null" for o in options):
-            del field["anyOf"]
-            field |= {"allOf": refs, "nullable": True}
-        elif "$ref" in field and name not in required and field.get("default", ...) is None:
+        if isinstance(required, list) and name in required:
+            continue
+        if field.get("default", ...) is None:
             field |= {"allOf": [{"$ref": field.pop("$ref")}], "nullable": True}
-    for value in schema.values():
-        _nullable_references(value)
+    for value in node.values():
+        openapi_3_0_nulls(value)
+
+
+def _merge_nullable(schema: dict[str, Any], option: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` (its own title, description, default kept) as ``option`` or null."""
+    if "$ref" in option:
+        schema["allOf"] = [option]
+    else:
+        for key, value in option.items():
+            schema.setdefault(key, value)
+        if isinstance(schema.get("enum"), list) and None not in schema["enum"]:
+            schema["enum"] = [*schema["enum"], None]  # an enum without null refuses null
+    schema["nullable"] = True
+    return schema
 
 
 def _exclusive_bounds(schema: Any) -> None:
@@ -188,9 +213,11 @@ def _attribute_values(scores: Path, names: set[str]) -> dict[str, Any]:
                 "enum": values,
                 "description": f"only users whose {name} is this",
             }
-    where = {"type": "object", "properties": properties, "additionalProperties": False}
     return {
-        "anyOf": [where, {"type": "null"}],
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "nullable": True,
         "description": "only users whose attributes "
         "have these values; the attributes are not returned; null: all",
     }
@@ -369,6 +396,7 @@ class OpenApiErrors:
                     document_known_fields(spec)
                     document_user_limit(spec, self.settings.serving.max_users_per_request)
                     document_context(spec, self.settings)
+                    openapi_3_0_nulls(spec)  # last: null as 3.0 says it, whoever wrote it
                     body = json.dumps(spec).encode()
                 except ValueError:
                     pass

@@ -253,6 +253,71 @@ def test_openapi_document_is_valid(ready_server: str, http: httpx.Client) -> Non
     assert "UserScore" in spec["components"]["schemas"]
 
 
+def test_openapi_document_says_null_as_openapi_3_0(ready_server: str, http: httpx.Client) -> None:
+    """The document declares 3.0.2: no 3.1 ``{"type": "null"}`` anywhere (54 fields had
+    ``anyOf`` with it, which 3.0 client generators reject or mis-type), and every field the
+    models make optional is ``nullable``, its enum holding null."""
+    from pydantic import BaseModel
+
+    from serving import schemas
+
+    spec = http.get(f"{ready_server}/docs.json", timeout=30).json()
+    assert spec["openapi"] == "3.0.2"
+    nulls: list[str] = []
+    enums: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}/{i}")
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "null" or "null" in (node.get("type") or []):
+            nulls.append(where)
+        if node.get("nullable") and "enum" in node and None not in node["enum"]:
+            enums.append(where)
+        for key, value in node.items():
+            walk(value, f"{where}/{key}")
+
+    walk(spec, "")
+    assert nulls == [] and enums == []
+    # Every field pydantic writes as anyOf with null, in every answer's models, is nullable.
+    components = spec["components"]["schemas"]
+    optional: list[tuple[str, str]] = []
+    for model in vars(schemas).values():
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or model is BaseModel:
+            continue
+        raw = model.model_json_schema()
+        for definition in [raw, *raw.get("$defs", {}).values()]:
+            for name, field in definition.get("properties", {}).items():
+                if {"type": "null"} in field.get("anyOf", []):
+                    optional.append((definition["title"], name))
+    assert ("UserScore", "churn_probability") in optional and len(optional) >= 40
+    served = [
+        (title, name)
+        for title, name in optional
+        if (title in components or f"{title}IODescriptor" in components)
+    ]
+    assert {"UserScore", "AtRiskUser", "Reason", "ModelInfo"} <= {t for t, _ in served}
+    not_nullable = [
+        f"{title}.{name}"
+        for title, name in served
+        if not components.get(title, components.get(f"{title}IODescriptor"))["properties"][
+            name
+        ].get("nullable")
+    ]
+    assert not_nullable == []
+    user = components["UserScore"]["properties"]
+    assert user["conversion_probability"] == {**user["conversion_probability"], "type": "number"}
+    assert user["risk_band"]["enum"] == ["low", "medium", "high", None]
+    assert components["ModelsResponseIODescriptor"]["properties"]["uplift"]["allOf"] == [
+        {"$ref": "#/components/schemas/UpliftInfo"}
+    ]
+    at_risk = spec["paths"]["/at_risk"]["post"]["requestBody"]["content"]["application/json"]
+    where = at_risk["schema"]["properties"]["where"]
+    assert where["type"] == "object" and where["nullable"] is True  # from the batch scores
+
+
 def test_openapi_document_names_the_api_and_describes_every_field(
     ready_server: str, home: Path, known_users: list[str], http: httpx.Client
 ) -> None:
