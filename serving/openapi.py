@@ -22,7 +22,7 @@ PATH_ERRORS = {  # answers only some routes give
     "/promote": {
         "409": "no challenger to promote, it is already the champion, or the promotion gate "
         'kept it back and "force" is not true (the error quotes the gate), or another '
-        "lifecycle command is changing the workspace (the error names it)"
+        "lifecycle command is changing the workspace (the error names it)",
     },
     "/score_features": {
         "422": "a row's features contradict each other (days since the last order above days "
@@ -82,14 +82,12 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
 def state_request_body(body: dict[str, Any]) -> None:
     """Say what the service accepts, as OpenAPI 3.0 says it: BentoML leaves out that a body
     with required fields is required (an empty body is read as ``{}``: fine only without
-    them), drops ``null`` from ``X | None`` fields, and writes ``lt``/``gt`` as numbers
-    (OpenAPI 3.1), which 3.0 readers take as no bound at all."""
+    them), and writes ``lt``/``gt`` as numbers (OpenAPI 3.1), which 3.0 readers take as no
+    bound at all (its ``X | None`` fields: ``openapi_3_0_nulls``)."""
     for media in body.get("content", {}).values():
         schema = media.get("schema", {})
         body["required"] = bool(schema.get("required"))
         for field in schema.get("properties", {}).values():
-            if "default" in field and field["default"] is None:
-                field["nullable"] = True  # null is the default, so null is accepted
             _exclusive_bounds(field)
 
 
@@ -101,8 +99,9 @@ def openapi_3_0_nulls(node: Any) -> None:
     in the paths as well): pydantic writes ``X | None`` as 3.1's ``anyOf`` with
     ``{"type": "null"}``, which 3.0 readers (client generators, validators) reject or
     mis-type; 3.0 says ``nullable: true`` beside the type (an enum holding null too), or
-    beside ``allOf: [{$ref}]``, as a bare ``$ref`` takes no siblings. An optional object field
-    BentoML wrote as a bare ``$ref`` (it dropped the null) is said the same way."""
+    beside ``allOf: [{$ref}]``, as a bare ``$ref`` takes no siblings. A field whose default
+    is null is said the same way: BentoML drops the null of the request bodies and of the
+    answers it inlines in the paths (``gate_overridden`` was a string, answered null)."""
     if isinstance(node, list):
         for item in node:
             openapi_3_0_nulls(item)
@@ -117,15 +116,10 @@ def openapi_3_0_nulls(node: Any) -> None:
         else:  # several types: 3.0.3 reads nullable beside a type only, so each says it too
             node |= {"anyOf": [_merge_nullable({}, option) for option in others]}
         node["nullable"] = True
-    required = node.get("required")  # a schema's list of names (a request body's is a bool)
     properties = node.get("properties")
-    for name, field in (properties if isinstance(properties, dict) else {}).items():
-        if not isinstance(field, dict) or "$ref" not in field:
-            continue
-        if isinstance(required, list) and name in required:
-            continue
-        if field.get("default", ...) is None:
-            field |= {"allOf": [{"$ref": field.pop("$ref")}], "nullable": True}
+    for field in properties.values() if isinstance(properties, dict) else []:
+        if isinstance(field, dict) and field.get("default", ...) is None:  # so null is taken
+            _merge_nullable(field, {"$ref": field.pop("$ref")} if "$ref" in field else {})
     for value in node.values():
         openapi_3_0_nulls(value)
 
