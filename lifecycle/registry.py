@@ -59,6 +59,10 @@ class PromotionError(RegistryError):
     """A promotion cannot be done as asked (no such version, no challenger, no reason)."""
 
 
+class UnknownVersion(PromotionError):
+    """The version asked for is not one of the model's (the message names those it has)."""
+
+
 SQLITE = "sqlite:///"
 
 
@@ -521,8 +525,12 @@ def promote(
     try:
         chosen = mlflow_client.get_model_version(name, str(int(number.group(1))))
     except MlflowException:
-        raise PromotionError(
-            f"model {name} has no version {version}; see `lifecycle models`"
+        found = sorted(
+            int(v.version) for v in mlflow_client.search_model_versions(f"name = '{name}'")
+        )
+        has = f"it has {', '.join(f'v{v}' for v in found)}" if found else "it has none"
+        raise UnknownVersion(
+            f"model {name} has no version {version} ({has}); see `lifecycle models`"
         ) from None
     version = str(chosen.version)
     previous = alias_version(mlflow_client, name, CHAMPION)

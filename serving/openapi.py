@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PATH_ERRORS = {  # answers only some routes give
     "/promote": {
+        "404": "no such route, or the model has no such version (the error names those it has)",
         "409": "no challenger to promote, it is already the champion, or the promotion gate "
         'kept it back and "force" is not true (the error quotes the gate), or another '
         "lifecycle command is changing the workspace (the error names it)",

@@ -492,12 +492,17 @@ class ReloadResponse(_Model):
 class PromoteResponse(_Model):
     task: Task = Field(description="the task whose champion moved")
     model: str = Field(description="the registered model, <dataset>-<task>")
-    champion: str = Field(description="the version now champion (the challenger it was)")
+    champion: str = Field(description="the version now champion (version, or the challenger)")
     previous: str = Field(description="the version that was champion, or 'none'")
     reason: str = Field(description="as recorded on the version (tag promotion)")
     gate_overridden: str | None = Field(
         None,
         description="what the promotion gate said of a version it never made champion, "
         "promoted anyway with force; null when the gate had passed it",
+    )
+    note: str | None = Field(
+        None,
+        description="what the move alone does not say: the version was already the champion "
+        "(the reason is recorded on it); null: nothing to add",
     )
     reload: ReloadResponse = Field(description="the models this service now serves")

@@ -254,53 +254,14 @@ class Scorer:
             seconds=round(time.perf_counter() - started, 3),
         )
 
-    def promote(self, task: str, reason: str, force: bool = False) -> PromoteResponse:
-        """Make the task's challenger the champion (the registry's one promotion path), then
-        reload; 409 when there is no challenger, the gate kept it back and ``force`` is not
-        set, or another command (`train`, `forget`) holds the workspace lock, as the CLI's."""
-        from lifecycle.errors import UserError
-        from lifecycle.registry import challenger_version, promote
-        from lifecycle.workspace_lock import changing
+    def promote(
+        self, task: str, reason: str, force: bool = False, version: str | None = None
+    ) -> PromoteResponse:
+        """Make ``version`` (None: the challenger) champion, then reload (``serving.promotion``)."""
+        from serving.promotion import promote
 
         with self._promote_lock:
-            try:  # a PromotionError, or the workspace lock's refusal
-                with changing(self.settings.workspace.home, "POST /promote"):
-                    version = challenger_version(self.settings, task, self.dataset)
-                    done = promote(
-                        self.settings,
-                        task,
-                        version,
-                        f"{reason} (POST /promote)",
-                        self.dataset,
-                        gated_only=not force,
-                        override='"force": true',
-                    )
-            except UserError as error:
-                raise ApiError(409, str(error)) from None
-            logger.info(
-                "promoted %s v%s to champion (was %s) over HTTP",
-                done["model"],
-                done["champion"],
-                done["previous"],
-            )
-            try:
-                reloaded = self.reload()
-            except Exception as error:  # the alias moved; the old models keep serving
-                raise ApiError(
-                    503,
-                    f"{done['model']} champion is now v{done['champion']} (was "
-                    f"{done['previous']}), but the reload failed and the previous models still "
-                    f"serve: {error}; retry POST /reload",
-                ) from None
-        return PromoteResponse(
-            task=task,  # type: ignore[arg-type]
-            model=done["model"],
-            champion=done["champion"],
-            previous=done["previous"],
-            reason=f"manual: {reason} (POST /promote)",
-            gate_overridden=done["gate_overridden"],
-            reload=reloaded,
-        )
+            return promote(self, task, reason, force, version)
 
     def aliases_moved(self) -> bool:
         """Whether a champion alias points elsewhere than the loaded models (cheap registry read)."""

@@ -372,7 +372,7 @@ class LifecycleScoring:
     @bentoml.api
     def promote(
         self,
-        task: Annotated[Task, Field(description="the task whose challenger becomes champion")],
+        task: Annotated[Task, Field(description="the task whose champion moves")],
         reason: Annotated[
             str,
             StringConstraints(min_length=1, max_length=500, pattern=r"\S"),
@@ -382,14 +382,24 @@ class LifecycleScoring:
             bool,
             Strict(),  # "yes" or 1 read as true would force a promotion the gate kept back
             Field(
-                description="promote a challenger the promotion gate kept back (lost to the "
+                description="promote a version the promotion gate kept back (lost to the "
                 "champion or the best baseline) or never judged; without it such a "
                 "promotion is a 409 quoting the gate"
             ),
         ] = False,
+        version: Annotated[
+            Annotated[str, StringConstraints(pattern=r"^[vV]?[0-9]{1,9}$")] | None,
+            Field(
+                description="the registered version of the task's model to make champion, as "
+                "`lifecycle models` shows it (3 or v3): a former champion rolls back with no "
+                "force; null: the task's challenger. One the model lacks is a 404 naming "
+                "those it has"
+            ),
+        ] = None,
     ) -> PromoteResponse:
-        """Admin: make a task's challenger the champion, then reload; says what moved."""
-        return self.answer(lambda: self.scorer.promote(task, reason, force))
+        """Admin: make a task's challenger, or a version of its model (a rollback), the
+        champion, then reload; says what moved."""
+        return self.answer(lambda: self.scorer.promote(task, reason, force, version))
 
 
 # The first added runs first: an unauthenticated request's body is never read.

@@ -21,7 +21,7 @@ from features.store import store_paths
 from lifecycle import registry
 from lifecycle.bundle import ModelBundle
 from lifecycle.cli import main
-from lifecycle.registry import PromotionError, promote
+from lifecycle.registry import PromotionError, UnknownVersion, promote
 from lifecycle.rules import feature_matrix
 from lifecycle.settings import Settings, load_settings
 from training import models as model_specs
@@ -225,8 +225,17 @@ def test_manual_promotion_records_reason(trained_copy: Path, trained: dict) -> N
         "  manual: rollback drill",
         f"  the gate's verdict: {trained['ltv'].gate}",
     ]
-    with pytest.raises(PromotionError, match="has no version 999"):
+    # a version the model lacks names those it has (it said "see `lifecycle models`" only)
+    versions = sorted(int(v.version) for v in client.search_model_versions("name = 'demo-ltv'"))
+    has = ", ".join(f"v{v}" for v in versions)
+    missing = f"model demo-ltv has no version 999 (it has {has}); see `lifecycle models`"
+    with pytest.raises(UnknownVersion) as unknown:
         promote(settings, "ltv", "999", reason="nope")
+    assert str(unknown.value) == missing and isinstance(unknown.value, PromotionError)
+    cli = CliRunner().invoke(
+        main, ["--home", str(trained_copy), "promote", "ltv", "999", "--reason", "nope"]
+    )
+    assert cli.exit_code == 1 and cli.stderr.strip() == f"Error: {missing}", cli.output
     with pytest.raises(PromotionError, match="needs a reason"):
         promote(settings, "ltv", trained["ltv"].version, reason=" ")
     # `challenger` names the challenger version; here it already is the champion

@@ -492,6 +492,7 @@ def test_http_promote_moves_the_challenger_and_reloads(
     ready_server: str, home: Path, known_users: list[str], http: httpx.Client
 ) -> None:
     from lifecycle import registry
+    from lifecycle.champion_log import champion_history
 
     client = registry.client(load_settings(home=home, environ={}))
     churn, ltv = registry.model_name("demo", "churn"), registry.model_name("demo", "ltv")
@@ -551,6 +552,39 @@ def test_http_promote_moves_the_challenger_and_reloads(
             assert refused.status_code == 400, refused.text
             assert refused.json()["detail"][0]["loc"][0] == field
         assert champion_versions(home) == {**before, "churn": "2"}  # refusals moved nothing
+
+        # A rollback over HTTP (only `lifecycle promote churn 1` on the host could): the former
+        # champion, which the gate made so, needs no force; recorded as the CLI's is.
+        back = post({"task": "churn", "version": "1", "reason": "canary regressed"})
+        assert back.status_code == 200, back.text
+        body = back.json()
+        assert (body["champion"], body["previous"], body["note"]) == ("1", "2", None)
+        assert body["reason"] == "manual: canary regressed (POST /promote)"
+        assert body["reload"]["changed"] == ["churn"] and champion_versions(home) == before
+        history = champion_history(load_settings(home=home, environ={}), "demo")
+        assert {k: history[-1][k] for k in ("model", "from", "to", "reason")} == {
+            "model": churn,
+            "from": "2",
+            "to": "1",
+            "reason": "manual: canary regressed (POST /promote)",
+        }
+        assert history[-1]["by"].startswith("hand")
+        # v2 the gate never judged: a version named keeps the gate's rule, as the CLI's does
+        kept = post({"task": "churn", "version": "v2", "reason": "forward again"})
+        assert kept.status_code == 409 and "never judged" in kept.json()["error"], kept.text
+        same = post({"task": "churn", "version": "v1", "reason": "still v1"})
+        assert same.status_code == 200 and same.json()["reload"]["changed"] == [], same.text
+        assert same.json()["note"] == "v1 is already the champion; the reason is recorded on it"
+        missing = post({"task": "churn", "version": "999", "reason": "no such"})
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["error"].startswith(
+            f"model {churn} has no version 999 (it has v1, v2"
+        )
+        for bad in ("1.0", "v 1", "", 1, "challenger"):  # a version as `lifecycle models` names it
+            refused = post({"task": "churn", "version": bad, "reason": "x"})
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["detail"][0]["loc"][0] == "version"
+        assert champion_versions(home) == before
     finally:
         promote(home, "churn", "1")
         client.set_registered_model_alias(churn, registry.CHALLENGER, "1")

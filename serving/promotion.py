@@ -1,0 +1,79 @@
+"""``POST /promote``: a version made champion over HTTP, as ``lifecycle promote`` makes it.
+
+The registry's one promotion path (``lifecycle.registry.promote``: the gate, ``force`` and the
+reason on the version, the champions log), under the workspace lock, then the reload; the
+answer says what the CLI's lines say: a version already champion.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from serving.errors import ApiError
+from serving.schemas import PromoteResponse
+
+if TYPE_CHECKING:
+    from serving.scorer import Scorer
+
+logger = logging.getLogger("lifecycle.serving")
+
+
+def promote(
+    scorer: Scorer, task: str, reason: str, force: bool = False, version: str | None = None
+) -> PromoteResponse:
+    """Make ``version`` of the task's model (None: its challenger) the champion, then reload;
+    404 for a version the model does not have, 409 when there is no challenger, the gate kept
+    the version back and ``force`` is not set, or another command (`train`, `forget`) holds
+    the workspace lock, as the CLI's."""
+    from lifecycle.errors import UserError
+    from lifecycle.registry import UnknownVersion, challenger_version
+    from lifecycle.registry import promote as promote_version
+    from lifecycle.workspace_lock import changing
+
+    settings, recorded = scorer.settings, f"{reason} (POST /promote)"
+    try:  # a PromotionError, or the workspace lock's refusal
+        with changing(settings.workspace.home, "POST /promote"):
+            if version is None:
+                version = challenger_version(settings, task, scorer.dataset)
+            done = promote_version(
+                settings,
+                task,
+                version,
+                recorded,
+                scorer.dataset,
+                gated_only=not force,
+                override='"force": true',
+            )
+    except UnknownVersion as error:
+        raise ApiError(404, str(error)) from None
+    except UserError as error:
+        raise ApiError(409, str(error)) from None
+    logger.info(
+        "promoted %s v%s to champion (was %s) over HTTP",
+        done["model"],
+        done["champion"],
+        done["previous"],
+    )
+    try:
+        reloaded = scorer.reload()
+    except Exception as error:  # the alias moved; the old models keep serving
+        raise ApiError(
+            503,
+            f"{done['model']} champion is now v{done['champion']} (was "
+            f"{done['previous']}), but the reload failed and the previous models still "
+            f"serve: {error}; retry POST /reload",
+        ) from None
+    notes = []
+    if done["previous"] == done["champion"]:  # a rollback to the champion moves nothing
+        notes.append(f"v{done['champion']} is already the champion; the reason is recorded on it")
+    return PromoteResponse(
+        task=task,  # type: ignore[arg-type]
+        model=done["model"],
+        champion=done["champion"],
+        previous=done["previous"],
+        reason=f"manual: {recorded}",
+        gate_overridden=done["gate_overridden"],
+        note="; ".join(notes) or None,
+        reload=reloaded,
+    )
