@@ -2,7 +2,8 @@
 
 The registry's one promotion path (``lifecycle.registry.promote``: the gate, ``force`` and the
 reason on the version, the champions log), under the workspace lock, then the reload; the
-answer says what the CLI's lines say: a version already champion.
+answer says what the CLI's lines say: a version already champion, one that answers nothing
+served (conversion answered as 1 - churn on a log of purchases).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def promote(
     from lifecycle.registry import UnknownVersion, challenger_version
     from lifecycle.registry import promote as promote_version
     from lifecycle.workspace_lock import changing
+    from serving.scoring import answered_by, answers_nothing
 
     settings, recorded = scorer.settings, f"{reason} (POST /promote)"
     try:  # a PromotionError, or the workspace lock's refusal
@@ -67,6 +69,11 @@ def promote(
     notes = []
     if done["previous"] == done["champion"]:  # a rollback to the champion moves nothing
         notes.append(f"v{done['champion']} is already the champion; the reason is recorded on it")
+    served = scorer.state  # the reloaded set
+    champions = served.champions if served is not None else None
+    by = answered_by(champions.versions, champions.kinds).get(task) if champions else None
+    if by is not None:
+        notes.append(f"v{done['champion']} {answers_nothing(task, by)}, while that holds")
     return PromoteResponse(
         task=task,  # type: ignore[arg-type]
         model=done["model"],

@@ -310,6 +310,12 @@ class ModelInfo(_Model):
     version: str = Field(description="its registry version now serving")
     aliases: list[str] = Field(description="registry aliases on this version (champion, ...)")
     kind: str = Field(description="what serves the task, as model_kinds of /score says")
+    answered_by: str | None = Field(
+        None,
+        description="what answers the task when not this version: '1 - churn vN' for "
+        "conversion on a log of purchases (one event); this version answers nothing served "
+        "meanwhile. null: this version answers",
+    )
     feature_service: str = Field(description="the Feast feature service it reads")
     features: int = Field(description="number of model inputs")
     label: dict[str, Any] = Field(description="its label definition (horizon_days, ...)")
@@ -319,7 +325,8 @@ class ModelInfo(_Model):
     training_window: dict[str, Any] = Field(description="the cutoff dates it learned from")
     metrics: dict[str, float] = Field(
         description="headline test metrics (AUC, Brier, ... : probabilities 0-1; money errors "
-        "in the dataset's currency)"
+        "in the dataset's currency); empty when answered_by names another model (they would "
+        "not be of the answers)"
     )
     realized: dict[str, Any] = Field(
         default_factory=dict,
@@ -503,6 +510,7 @@ class PromoteResponse(_Model):
     note: str | None = Field(
         None,
         description="what the move alone does not say: the version was already the champion "
-        "(the reason is recorded on it); null: nothing to add",
+        "(the reason is recorded on it), or it answers nothing served (conversion answered as "
+        "1 - churn vN on a log of purchases); null: nothing to add",
     )
     reload: ReloadResponse = Field(description="the models this service now serves")

@@ -511,13 +511,17 @@ class Scorer:
 
     def models(self) -> ModelsResponse:
         from lifecycle import registry
+        from serving.scoring import answered_by
         from serving.uplift import uplift_info
 
         state = self.ready()
         infos = []
         kinds = state.champions.kinds
+        answered = answered_by(state.champions.versions, kinds)
         for task, bundle in state.champions.bundles.items():
             version = state.champions.versions[task]
+            # another model's answers: this one's test metrics are not theirs
+            metrics = {} if task in answered else bundle.metrics
             infos.append(
                 ModelInfo(
                     task=task,
@@ -532,9 +536,8 @@ class Scorer:
                     label=bundle.label,
                     horizon_days=label_windows({task: bundle.label}).get(task),
                     training_window=bundle.data_window,
-                    metrics={
-                        k: float(v) for k, v in bundle.metrics.items() if isinstance(v, int | float)
-                    },
+                    answered_by=answered.get(task),
+                    metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
                     realized=state.realized.get(task, {}).get(version) or {},
                 )
             )

@@ -241,14 +241,23 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
         )
 
 
+def answered_by(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, str]:
+    """Task -> ``1 - churn vN`` for each task the churn champion answers (``CHURN_COMPLEMENT``:
+    conversion on a log of purchases), whatever the task's own champion."""
+    churn = versions.get(CHURN.name)
+    return {t: f"1 - churn v{churn}" for t, k in kinds.items() if k == CHURN_COMPLEMENT and churn}
+
+
+def answers_nothing(task: str, by: str) -> str:
+    """What is said of the champion of a task another model answers (``answered_by``)."""
+    return f"answers nothing served: {task} is served as {by} (one event on a log of purchases)"
+
+
 def versions_text(versions: dict[str, str], kinds: dict[str, str]) -> str:
     """``churn v1, conversion 1 - churn v1, ltv v1``: what scored each task, conversion
     where the churn champion answers it (a log of one event)."""
-    churn = versions.get("churn")
-    return ", ".join(
-        f"{t} 1 - churn v{churn}" if kinds.get(t) == CHURN_COMPLEMENT and churn else f"{t} v{v}"
-        for t, v in versions.items()
-    )
+    answered = answered_by(versions, kinds)
+    return ", ".join(f"{t} {answered.get(t, f'v{v}')}" for t, v in versions.items())
 
 
 def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> None:

@@ -169,3 +169,57 @@ def test_a_new_champion_marks_at_risk_stale_until_score_all(trained_copy: Path) 
         f"the table was scored as of {earlier:%Y-%m-%d}, the online store's features "
         f"(what /score answers from) are as of {scored.as_of}"
     ]
+
+
+def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_nothing(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a log of purchases only, conversion is served as 1 - churn (``Champions.one_event``):
+    POST /promote of conversion answered 200 with changed ["conversion"] and said nothing,
+    though no answer changed, and /models showed the conversion model's AUC beside kind
+    churn_complement. The answer says the promoted version answers nothing served, in the
+    words of `lifecycle models`; /models names what answers, with no metrics of another."""
+    from services import run_cli
+
+    from lifecycle import registry
+    from serving import scoring
+    from serving.scorer import Scorer
+
+    # The demo logs sessions too: its churn and conversion taken as a purchase log's (one
+    # event; tests/test_rowpath.py checks what makes them so).
+    one_event = property(lambda champions: {"churn", "conversion"} <= set(champions.bundles))
+    monkeypatch.setattr(scoring.Champions, "one_event", one_event)
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    client = registry.client(settings)
+    name = registry.model_name("demo", "conversion")
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    added = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    version = str(added.version)
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    scorer = Scorer(settings)
+    scorer.load()
+    churn = scorer.state.champions.versions["churn"]
+    users = [u.user_id for u in scorer.at_risk(limit=20).users]
+    before = [u.conversion_probability for u in scorer.score(users, ["conversion"]).users]
+
+    done = scorer.promote("conversion", "trial94 conv", force=True)
+    assert (done.champion, done.previous, done.reload.changed) == (
+        version,
+        str(champion.version),
+        ["conversion"],
+    )
+    said = f"conversion is served as 1 - churn v{churn} (one event on a log of purchases)"
+    assert done.note == f"v{version} answers nothing served: {said}, while that holds"
+    after = scorer.score(users, ["conversion"])
+    assert [u.conversion_probability for u in after.users] == before  # no answer changed
+    models = {m.task: m for m in scorer.models().models}
+    assert models["conversion"].version == version
+    assert models["conversion"].answered_by == f"1 - churn v{churn}"
+    assert models["conversion"].metrics == {}  # its AUC is not of the answers
+    assert models["churn"].answered_by is None and models["churn"].metrics
+    # `lifecycle models` says it in the same words
+    assert f"  answers nothing served: {said}" in run_cli(trained_copy, "models").splitlines()
+    # a task answered by its own champion: nothing to add
+    assert scorer.promote("churn", "again", version=churn).note == (
+        f"v{churn} is already the champion; the reason is recorded on it"
+    )

@@ -165,6 +165,7 @@ def _scored_by_another(
 @pass_context
 def models(obj: Context, dataset: str | None, history: bool) -> None:
     """List registered model versions with aliases and headline test metrics."""
+    from serving.scoring import answers_nothing
     from training.tracking import list_models
 
     if history:
@@ -205,10 +206,7 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
             lines.append(f"  the gate's verdict: {r['gate']}")  # kept beside the hand's reason
         if "champion" in r["aliases"] and r["task"] in answered:
             r["answered_by"] = answered[r["task"]]
-            lines.append(
-                f"  answers nothing served: {r['task']} is served as {answered[r['task']]} "
-                "(one event on a log of purchases)"
-            )
+            lines.append(f"  {answers_nothing(r['task'], answered[r['task']])}")
     if not rows:
         lines = [_no_models(obj, dataset or obj.settings.dataset)]
     obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows}, lines)
@@ -231,12 +229,12 @@ def _answered_by_churn(
     obj: Context, dataset: str | None, rows: list[dict[str, Any]]
 ) -> dict[str, str]:
     """Task -> ``1 - churn vN`` for a task whose champion's answers churn's gives."""
-    from lifecycle.refresh import answered_by_churn
+    from serving.scoring import answered_by, load_champions
 
-    churn = [r["version"] for r in rows if r["task"] == "churn" and "champion" in r["aliases"]]
-    if not churn or not any(r["task"] == "conversion" for r in rows):
-        return {}
-    return {t: f"1 - churn v{churn[0]}" for t in answered_by_churn(obj.settings, dataset)}
+    if not {"churn", "conversion"} <= {r["task"] for r in rows if "champion" in r["aliases"]}:
+        return {}  # no champions to load
+    champions = load_champions(obj.settings, dataset)
+    return answered_by(champions.versions, champions.kinds)
 
 
 def _no_models(obj: Context, dataset: str) -> str:
