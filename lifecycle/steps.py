@@ -96,19 +96,16 @@ def answered_elsewhere(settings: Settings, dataset: str, results: list[TrainResu
     """A champion just promoted whose task the churn champion answers (conversion as 1 -
     churn on a log of purchases): said, as `lifecycle models` says it, since "promoted to
     champion" read as what is served."""
-    promoted = [r for r in results if r.champion and r.task != tasks.CHURN.name]
-    if not promoted:
+    if not any(r.champion and r.task != tasks.CHURN.name for r in results):
         return []
-    from lifecycle import registry
-    from lifecycle.refresh import answered_by_churn
+    from serving.scoring import answered_by, answers_nothing, load_champions
 
-    answered = answered_by_churn(settings, dataset)
-    churn = registry.champion_versions(registry.reader(settings), dataset).get(tasks.CHURN.name)
+    champions = load_champions(settings, dataset)
+    answered = answered_by(champions.versions, champions.kinds)
     return [
-        f"{r.task}: v{r.champion} answers nothing served while {r.task} is served as 1 - churn "
-        f"v{churn} (one event on a log of purchases; `lifecycle models`)"
-        for r in promoted
-        if r.task in answered
+        f"{r.task}: v{r.champion} {answers_nothing(r.task, answered[r.task])}"
+        for r in results
+        if r.champion and r.task in answered
     ]
 
 

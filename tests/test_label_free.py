@@ -117,8 +117,8 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     # read as what is served; trial 95)
     conversion_version, _ = _champion(settings, "conversion", tmp_path / "conversion-version")
     assert (
-        f"conversion: v{conversion_version} answers nothing served while conversion is served as "
-        f"1 - churn v{churn_version} (one event on a log of purchases; `lifecycle models`)"
+        f"conversion: v{conversion_version} answers nothing served: conversion is served as "
+        f"1 - churn v{churn_version} (one event on a log of purchases)"
     ) in conversion.stdout.splitlines(), conversion.stdout
     assert "answers nothing served" not in churn.stdout + ltv.stdout
     listed = _cli(settings, "models")
