@@ -223,6 +223,17 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
         assert any(flags) and not all(flags)  # the share drew some of the 60, not all
 
 
+def objects(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every JSON object in a document, with its path (``/paths/~1score/...``)."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from objects(item, f"{where}/{i}")
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            yield from objects(value, f"{where}/{key}")
+
+
 def test_openapi_document_is_valid(ready_server: str, http: httpx.Client) -> None:
     """Structure of OpenAPI 3 and every $ref resolves (openapi-spec-validator is not installed)."""
     spec = http.get(f"{ready_server}/docs.json").json()
@@ -232,17 +243,7 @@ def test_openapi_document_is_valid(ready_server: str, http: httpx.Client) -> Non
         assert "application/json" in operation["requestBody"]["content"]
         assert "200" in operation["responses"]
 
-    def refs(node: Any) -> Iterator[str]:
-        if isinstance(node, dict):
-            if isinstance(node.get("$ref"), str):
-                yield node["$ref"]
-            for value in node.values():
-                yield from refs(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from refs(value)
-
-    found = list(refs(spec))
+    found = [node["$ref"] for _, node in objects(spec) if isinstance(node.get("$ref"), str)]
     assert found, "typed models should appear as components"
     for ref in found:
         assert ref.startswith("#/"), ref
@@ -266,12 +267,7 @@ def test_openapi_document_says_null_as_openapi_3_0(ready_server: str, http: http
     nulls: list[str] = []
     enums: list[str] = []
 
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, list):
-            for i, item in enumerate(node):
-                walk(item, f"{where}/{i}")
-        if not isinstance(node, dict):
-            return
+    for where, node in objects(spec):
         if node.get("type") == "null" or "null" in (node.get("type") or []):
             nulls.append(where)
         if node.get("nullable") and "enum" in node and None not in node["enum"]:
@@ -283,10 +279,6 @@ def test_openapi_document_says_null_as_openapi_3_0(ready_server: str, http: http
             optional = isinstance(field, dict) and field.get("default", ...) is None
             if optional and not field.get("nullable"):
                 nulls.append(f"{where}/properties/{name}")
-        for key, value in node.items():
-            walk(value, f"{where}/{key}")
-
-    walk(spec, "")
     assert nulls == [] and enums == []
     # Every field pydantic writes as anyOf with null, in every answer's models, is nullable.
     components = spec["components"]["schemas"]
@@ -339,22 +331,13 @@ def test_openapi_document_names_the_api_and_describes_every_field(
     undescribed: list[str] = []
     bands: list[dict[str, Any]] = []
 
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, list):
-            for i, item in enumerate(node):
-                walk(item, f"{where}/{i}")
-        if not isinstance(node, dict):
-            return
+    for where, node in objects(spec):
         properties = node.get("properties")
         for name, field in (properties if isinstance(properties, dict) else {}).items():
             if not (isinstance(field, dict) and field.get("description", "").strip()):
                 undescribed.append(f"{where}/{name}")
             if name == "risk_band":
                 bands.append(field)
-        for key, value in node.items():
-            walk(value, f"{where}/{key}")
-
-    walk(spec, "")
     assert undescribed == []
     answer = spec["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]
     assert "days" in answer["schema"]["properties"]["horizon_days"]["description"]
