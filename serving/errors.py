@@ -48,12 +48,10 @@ def error_response(
     message: str,
     loc: Sequence[str | int] = (),
     headers: Mapping[str, str] | None = None,
-    also: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    """An error answer: the message, and where it applies (empty: the request as a whole);
-    ``also``: fields of that route's answer said in its errors too (/readyz's dataset)."""
+    """An error answer: the message, and where it applies (empty: the request as a whole)."""
     return JSONResponse(
-        {"error": message, "detail": [{"loc": list(loc), "msg": message}], **(also or {})},
+        {"error": message, "detail": [{"loc": list(loc), "msg": message}]},
         status_code=status,
         headers=headers,
     )

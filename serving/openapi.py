@@ -68,10 +68,7 @@ def document_errors(spec: dict[str, Any], auth: bool) -> dict[str, Any]:
                 for code, text in {**API_ERRORS, **PATH_ERRORS.get(path, {})}.items():
                     responses[code] = {"description": text, "content": ref}
             elif path == "/readyz":
-                responses["503"] = {
-                    "description": "not ready yet (the error, and `dataset`: the dataset served)",
-                    "content": ref,
-                }
+                responses["503"] = {"description": "not ready yet", "content": ref}
             if auth and path not in OPEN_PATHS:
                 operation["security"] = [{"bearer": []}]
                 responses["401"] = {"description": "missing or invalid API token", "content": ref}

@@ -195,9 +195,8 @@ class ReadyReason:
                 await send_response(send, JSONResponse(body))
             else:
                 reason = READINESS.reason or "not ready"
-                refused = error_response(
-                    503, f"not ready: {reason}", also={"dataset": READINESS.dataset}
-                )
+                # the API's one error shape; the dataset is in the ready answer and /reload's
+                refused = error_response(503, f"not ready: {reason}")
                 await send_response(send, refused)
 
         await self.app(scope, receive, answer)
