@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -383,6 +384,8 @@ def _finish_events(
             "mode": "append" if appending_to else "ingest",
             "source": source,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            # its own: two ingests of one second and size are two generations of data
+            "batch": uuid.uuid4().hex[:12],
             "rows_added": reports["events"].rows_loaded,
             # how its file was read (the zone of times without an offset, the map of the
             # file's event types, appending.READ_OPTIONS): an append reads its file so too

@@ -76,11 +76,40 @@ def replaced(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> 
         return data_generation(folder / version) if (folder / version).is_dir() else ""
 
     before, after = generation(built), generation(now)
-    if not (before and after) or before == after:
+    if before and after and before != after:
+        return (
+            f"dataset version {built.get('dataset_version')} was replaced by "
+            f"{now.get('dataset_version')} (a new ingest, not an append)"
+        )
+    return _restored_away(settings, built, now)
+
+
+def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """How a restore to an earlier version took away batches an artefact was built from (a
+    bad append undone: a champion of it kept serving what the data no longer holds); None
+    where ``now`` holds all of them, or where either version is no longer kept."""
+    from features.appending import previous_batches
+
+    def batches(lineage: dict[str, Any]) -> list[dict[str, Any]] | None:
+        version = str(lineage.get("dataset_version") or "")
+        if "@" not in version:
+            return None
+        folder = settings.workspace.dataset_dir(version.split("@", 1)[0]).parent / VERSIONS
+        if not (folder / version).is_dir():
+            return None
+        try:  # the source's path aside, as the generation does
+            found = previous_batches(folder / version)
+        except UserError:
+            return None
+        return [{k: v for k, v in batch.items() if k != "source"} for batch in found]
+
+    theirs, ours = batches(built), batches(now)
+    if theirs is None or ours is None or len(ours) >= len(theirs) or theirs[: len(ours)] != ours:
         return None
+    gone = len(theirs) - len(ours)
     return (
-        f"dataset version {built.get('dataset_version')} was replaced by "
-        f"{now.get('dataset_version')} (a new ingest, not an append)"
+        f"dataset version {built.get('dataset_version')} was restored to the earlier "
+        f"{now.get('dataset_version')}: {gone} batch(es) it was built from are no longer in the data"
     )
 
 

@@ -263,6 +263,26 @@ def test_a_dataset_replaced_by_another_ingest_is_told_from_one_appended_to(home:
     assert lineage.replaced(settings, other, back) is not None
 
 
+def test_a_restore_to_before_an_append_takes_away_what_was_built_on_it(home: Path) -> None:
+    """A bad export appended, then undone by `datasets restore`: the champion trained on the
+    appended data kept serving, and the new model lost the gate to it (trial 96)."""
+    settings = load_settings(home=home, environ={})
+    first = _ingest_shop(home, "first.csv", FIRST)
+    appended = _ingest_shop(home, "next.csv", NEXT, "--append")
+    restored = CliRunner().invoke(main, ["datasets", "restore", first["dataset_version"]])
+    assert restored.exit_code == 0, restored.output
+    undone = lineage.dataset_lineage(settings.workspace.dataset_dir("shop"))
+    assert undone == first
+    assert lineage.replaced(settings, first, undone) is None
+    assert lineage.replaced(settings, appended, undone) == (
+        f"dataset version {appended['dataset_version']} was restored to the earlier "
+        f"{first['dataset_version']}: 1 batch(es) it was built from are no longer in the data"
+    )
+    # ... and an artefact of the restored-away version's data whose folder is gone: no telling
+    gone = {"dataset_version": "shop@20200101T000000000000-00000000"}
+    assert lineage.replaced(settings, gone, undone) is None
+
+
 def test_movers_refuses_scores_of_replaced_data_naming_both_versions(home: Path) -> None:
     """The 2025-09-03 table of the 20,000-user demo against the 1,500-user one: u0001227
     "+54 pts" compared two customers who share an id."""
