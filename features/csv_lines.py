@@ -263,25 +263,12 @@ def cut_short(path: Path) -> str:
     )
 
 
-def first_line_not_utf8(path: Path) -> tuple[int, str] | None:
+def first_line_not_utf8(path: Path, field: tuple[str, int] | None = None) -> tuple[int, str] | None:
     """The first line (header = line 1) that is not UTF-8, shown with its bytes escaped: a
-    file of millions of rows with one such row is refused, and says where."""
-    with open_binary(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                shown = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
-                return number, shown if len(shown) <= 80 else shown[:77] + "..."
-    return None
-
-
-def first_line_not_utf8_in(path: Path, delimiter: str, column: int) -> tuple[int, str] | None:
-    """The first line whose ``column``-th field (0-based) is not UTF-8, shown as
-    :func:`first_line_not_utf8` shows it: the line quoted beside a column's name is one of
-    that column's (a file with bad bytes in three columns quoted another column's line)."""
-    import csv
-
+    file of millions of rows with one such row is refused, and says where. ``field``
+    (delimiter, 0-based column): the first whose bytes in that column are not UTF-8, so the
+    line quoted beside a column's name is one of that column's (a file with bad bytes in
+    three columns quoted another column's line)."""
     with open_binary(path) as lines:
         for number, line in enumerate(lines, start=1):
             try:
@@ -289,15 +276,25 @@ def first_line_not_utf8_in(path: Path, delimiter: str, column: int) -> tuple[int
                 continue
             except UnicodeDecodeError:
                 pass
-            text = line.rstrip(b"\r\n").decode("latin-1")  # one character per byte
-            fields = next(csv.reader([text], delimiter=delimiter), [])
-            if column < len(fields):
-                try:
-                    fields[column].encode("latin-1").decode("utf-8")
-                except UnicodeDecodeError:
-                    shown = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
-                    return number, shown if len(shown) <= 80 else shown[:77] + "..."
+            if field is not None and not _field_not_utf8(line, *field):
+                continue
+            shown = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+            return number, shown if len(shown) <= 80 else shown[:77] + "..."
     return None
+
+
+def _field_not_utf8(line: bytes, delimiter: str, column: int) -> bool:
+    import csv
+
+    text = line.rstrip(b"\r\n").decode("latin-1")  # one character per byte
+    fields = next(csv.reader([text], delimiter=delimiter), [])
+    if column >= len(fields):
+        return False
+    try:
+        fields[column].encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def line_number(path: Path, text: str) -> int | None:

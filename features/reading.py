@@ -20,7 +20,6 @@ from features.csv_lines import (
     cut_short,
     ends_in_line_breaks,
     first_line_not_utf8,
-    first_line_not_utf8_in,
     line_number,
     open_binary,
     open_quote,
@@ -480,7 +479,7 @@ def _csv_error(path: Path, error: Exception, names: list[str], csv: CsvFormat) -
     if bad_text and int(bad_text.group(1)) < len(names):
         column = int(bad_text.group(1))
         delimiter = csv.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
-        found_line = first_line_not_utf8_in(path, delimiter, column) or first_line_not_utf8(path)
+        found_line = first_line_not_utf8(path, (delimiter, column)) or first_line_not_utf8(path)
         where = f" (line {found_line[0]:,} reads '{found_line[1]}')" if found_line else ""
         return ContractError(
             f"{path}: column '{names[column]}' is not UTF-8 text{where}; "

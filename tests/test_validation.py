@@ -422,7 +422,7 @@ def test_one_row_not_utf8_is_named_by_its_line_and_the_dataset_kept(
 def test_the_line_quoted_beside_a_column_not_utf8_is_one_of_that_column(tmp_path: Path) -> None:
     """Bad bytes in several columns: the error named one column and quoted the first bad
     line, whose bad bytes were in another."""
-    from features.csv_lines import first_line_not_utf8_in
+    from features.csv_lines import first_line_not_utf8
 
     path = tmp_path / "shop.csv"
     path.write_bytes(
@@ -431,9 +431,9 @@ def test_the_line_quoted_beside_a_column_not_utf8_is_one_of_that_column(tmp_path
         + "u2,2024-01-02,session,caf\xe9\n".encode("latin-1")
         + 'u3,2024-01-03,s\xe9ssion,"a, b"\n'.encode("latin-1")
     )
-    assert first_line_not_utf8_in(path, ",", 3) == (3, "u2,2024-01-02,session,caf\\xe9")
-    assert first_line_not_utf8_in(path, ",", 2) == (4, 'u3,2024-01-03,s\\xe9ssion,"a, b"')
-    assert first_line_not_utf8_in(path, ",", 0) is None
+    assert first_line_not_utf8(path, (",", 3)) == (3, "u2,2024-01-02,session,caf\\xe9")
+    assert first_line_not_utf8(path, (",", 2)) == (4, 'u3,2024-01-03,s\\xe9ssion,"a, b"')
+    assert first_line_not_utf8(path, (",", 0)) is None
     result = CliRunner().invoke(
         main, ["--home", str(tmp_path / "ws"), "ingest", str(path), "--dataset", "s"]
     )
