@@ -69,11 +69,10 @@ def replaced(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> 
     from before generations were recorded whose dataset version is no longer kept)."""
 
     def generation(lineage: dict[str, Any]) -> str:
-        version = str(lineage.get("dataset_version") or "")
-        if lineage.get("dataset_generation") or "@" not in version:
-            return str(lineage.get("dataset_generation") or "")
-        folder = settings.workspace.dataset_dir(version.split("@", 1)[0]).parent / VERSIONS
-        return data_generation(folder / version) if (folder / version).is_dir() else ""
+        if lineage.get("dataset_generation"):
+            return str(lineage["dataset_generation"])
+        folder = _kept_version(settings, lineage)
+        return data_generation(folder) if folder is not None else ""
 
     before, after = generation(built), generation(now)
     if before and after and before != after:
@@ -91,14 +90,11 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     from features.appending import previous_batches
 
     def batches(lineage: dict[str, Any]) -> list[dict[str, Any]] | None:
-        version = str(lineage.get("dataset_version") or "")
-        if "@" not in version:
-            return None
-        folder = settings.workspace.dataset_dir(version.split("@", 1)[0]).parent / VERSIONS
-        if not (folder / version).is_dir():
+        folder = _kept_version(settings, lineage)
+        if folder is None:
             return None
         try:  # the source's path aside, as the generation does
-            found = previous_batches(folder / version)
+            found = previous_batches(folder)
         except UserError:
             return None
         return [{k: v for k, v in batch.items() if k != "source"} for batch in found]
@@ -111,6 +107,15 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
         f"dataset version {built.get('dataset_version')} was restored to the earlier "
         f"{now.get('dataset_version')}: {gone} batch(es) it was built from are no longer in the data"
     )
+
+
+def _kept_version(settings: Settings, lineage: dict[str, Any]) -> Path | None:
+    """The folder of the dataset version a lineage names, while the dataset keeps it."""
+    version = str(lineage.get("dataset_version") or "")
+    if "@" not in version:
+        return None
+    folder = settings.workspace.dataset_dir(version.split("@", 1)[0]).parent / VERSIONS / version
+    return folder if folder.is_dir() else None
 
 
 def of_tags(tags: dict[str, str]) -> dict[str, str]:

@@ -524,10 +524,10 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
 def answered_by_churn(settings: Settings, dataset: str | None = None) -> set[str]:
     """The tasks whose answers the churn champion gives (``serving.scoring.Champions.kinds``:
     conversion of one-time buyers on a log of purchases), else none."""
-    from serving.scoring import CHURN_COMPLEMENT, load_champions
+    from serving.scoring import answered_by, load_champions
 
-    kinds = load_champions(settings, dataset).kinds
-    return {t for t, kind in kinds.items() if kind == CHURN_COMPLEMENT}
+    champions = load_champions(settings, dataset)
+    return set(answered_by(champions.versions, champions.kinds))
 
 
 def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:

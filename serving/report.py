@@ -420,6 +420,7 @@ def render_report(
     )
 
     funnel = channel_funnel(scores)
+    headers = funnel_headers(units, money)
     rates = {c: "{:.1%}" for c in ("active_rate", "conversion_rate", "repeat_rate", "ltv_share")}
     sections.append(
         (
@@ -439,8 +440,8 @@ def render_report(
                         "mean_ltv",
                         "ltv_share",
                     ]
-                ].rename(columns=funnel_headers(units, money)),
-                {funnel_headers(units, money).get(c, c): f for c, f in rates.items()},
+                ].rename(columns=headers),
+                {headers.get(c, c): f for c, f in rates.items()},
             ),
         )
     )

@@ -161,8 +161,8 @@ class ReadyReason:
     """ASGI middleware: ``/readyz``'s 503 says why, in the API's error shape (BentoML's says
     only that ``__is_ready__`` returned False); its 200 is ``{"status": "ready", "worker":
     pid, "dataset": served, "warnings": [...]}`` (BentoML's is a blank line), the warnings
-    naming what to fix and ``worker`` the process that answered (each worker is ready for
-    itself). Both name the dataset served, which `lifecycle refresh --reload-url` checks."""
+    naming what to fix, ``worker`` the process that answered (each worker is ready for
+    itself) and ``dataset`` the one served, which `lifecycle refresh --reload-url` checks."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -195,8 +195,6 @@ class ReadyReason:
                 await send_response(send, JSONResponse(body))
             else:
                 reason = READINESS.reason or "not ready"
-                # the API's one error shape; the dataset is in the ready answer and /reload's
-                refused = error_response(503, f"not ready: {reason}")
-                await send_response(send, refused)
+                await send_response(send, error_response(503, f"not ready: {reason}"))
 
         await self.app(scope, receive, answer)
