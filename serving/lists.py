@@ -32,6 +32,7 @@ from lifecycle.list_fields import list_fields, non_personal, rank_by_choices, us
 from lifecycle.pseudonyms import pseudonym
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
+from serving.segments import STAGES
 from serving.units import Units
 
 if TYPE_CHECKING:
@@ -178,8 +179,12 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         if not known:
             raise ListError(f"{option} {wanted}: this scores table has no {column} values", name)
         if wanted not in known:
+            stage = name == "segment" and wanted in STAGES  # rfm_v2's at_risk, not the stage
+            hint = (
+                f" ({wanted} is a lifecycle stage: {option_of('stage')} {wanted})" if stage else ""
+            )
             raise ListError(
-                f"{option} {wanted}: unknown; this scores table has {', '.join(known)}", name
+                f"{option} {wanted}: unknown; this scores table has {', '.join(known)}{hint}", name
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     attributes = user_attributes(scores.columns) if filters.where else []

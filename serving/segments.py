@@ -6,8 +6,9 @@ Definitions are versioned: a list or report names the version it used.
   reactivated (v2: never active for users with no activity, only refunds or no event, who
   were churned in v1 though they never bought; v3: also for users who only signed up, whom
   the funnel counts as not active, and v2 called churned, silent or new);
-- named RFM segments (``rfm_v2``, monetary after refunds): champions, loyal, potential, at risk, hibernating,
-  lost from quintile scores among buyers (``no_purchase`` for users without an order);
+- named RFM segments (``rfm_v3``, monetary after refunds): champions, loyal, potential,
+  cannot lose, hibernating, lost from quintile scores among buyers (``no_purchase`` for users
+  without an order); a one-order buyer is potential, hibernating or lost by recency (v3);
 - super users (``super_users_v3``): the top 20% by value (after refunds) and the share of value they bring;
   a user without value is none (v3), so where fewer than 20% have any, every one of them is.
 """
@@ -166,17 +167,21 @@ def money_column(frame: pd.DataFrame, column: str) -> pd.Series:
 
 # -- RFM segments ------------------------------------------------------------------------
 
-RFM_VERSION = "rfm_v2"  # v2: monetary after refunds (v1 before them)
+# v2: monetary after refunds (v1 before them); v3: at_risk renamed cannot_lose (a stage's name),
+# and a one-order buyer is never champions, loyal or cannot_lose (one large order made FM 3)
+RFM_VERSION = "rfm_v3"
 NO_PURCHASE = "no_purchase"
 
 
 @dataclass(frozen=True)
 class RfmRule:
-    """A named segment: recency score and frequency-monetary score within inclusive bounds."""
+    """A named segment: recency score and frequency-monetary score within inclusive bounds,
+    and the fewest orders (frequency column) a buyer of it has."""
 
     name: str
     recency: tuple[int, int]
     frequency_monetary: tuple[int, int]
+    min_orders: int = 1
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,8 @@ class RfmDefinition:
 
     R, F and M are 1..``bins`` by percentile rank among users with at least one order
     (R from days since the last purchase, fewer is better; F from orders; M from revenue).
-    FM is the rounded mean of F and M. The first rule that matches names the segment;
+    FM is the rounded mean of F and M. The first rule that matches names the segment, so a
+    one-order buyer, whom the rules of buying often pass by, is named by recency alone;
     users without an order are ``no_purchase``.
     """
 
@@ -195,12 +201,13 @@ class RfmDefinition:
     frequency_column: str = "orders_total"
     monetary_column: str = KEPT
     rules: tuple[RfmRule, ...] = (
-        RfmRule("champions", (4, 5), (4, 5)),  # bought recently, often and a lot
-        RfmRule("loyal", (3, 5), (3, 5)),  # steady buyers
-        RfmRule("potential", (3, 5), (1, 2)),  # recent but small or few orders so far
-        RfmRule("at_risk", (1, 2), (3, 5)),  # used to buy often and a lot, not lately
-        RfmRule("hibernating", (2, 2), (1, 2)),  # small buyers gone quiet
-        RfmRule("lost", (1, 1), (1, 2)),  # small buyers, longest gone
+        RfmRule("champions", (4, 5), (4, 5), min_orders=2),  # bought recently, often and a lot
+        RfmRule("loyal", (3, 5), (3, 5), min_orders=2),  # steady buyers
+        RfmRule("cannot_lose", (1, 2), (3, 5), min_orders=2),  # used to buy often and a lot
+        # the rest (FM 3-5 here: one order, however large)
+        RfmRule("potential", (3, 5), (1, 5)),  # recent but small or few orders so far
+        RfmRule("hibernating", (2, 2), (1, 5)),  # small or one-time buyers gone quiet
+        RfmRule("lost", (1, 1), (1, 5)),  # small or one-time buyers, longest gone
     )
 
     @property
@@ -236,11 +243,13 @@ def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None)
     scores = rfm_scores(features, d)
     r = scores["r"].astype(float).to_numpy()
     fm = scores["fm"].astype(float).to_numpy()
+    orders = features[d.frequency_column].astype(float).fillna(0).to_numpy()
     conditions = [
         (r >= rule.recency[0])
         & (r <= rule.recency[1])
         & (fm >= rule.frequency_monetary[0])
         & (fm <= rule.frequency_monetary[1])
+        & (orders >= rule.min_orders)
         for rule in d.rules
     ]
     named = np.select(conditions, [rule.name for rule in d.rules], default="unmatched")

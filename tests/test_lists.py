@@ -63,7 +63,7 @@ def scores_table() -> pd.DataFrame:
             "ltv_p90": [30.0, 800, 300, 300, 2000, 90],
             "risk_band": ["high", "medium", "high", "high", "low", None],
             "lifecycle_stage": ["silent", "active", "at_risk", "at_risk", "active", "churned"],
-            "segment": ["lost", "champions", "at_risk", "loyal", "champions", "no_purchase"],
+            "segment": ["lost", "champions", "cannot_lose", "loyal", "champions", "no_purchase"],
             "super_user": [False, True, False, False, True, False],
             "channel": ["email", "social", "email", "organic", "social", None],
             "days_since_last_activity": [40.0, 3, 25, 26, 1, 300],
@@ -139,9 +139,14 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
     thirty = at_risk(aged, Filters(where=(("age", "30"),)), limit=None)["user_id"].tolist()
     assert thirty == ["u3", "u5", "u1"]  # u6 has no churn score to rank by
     with pytest.raises(
-        ListError, match="--segment vip: unknown; this scores table has at_risk, champions"
+        ListError, match="--segment vip: unknown; this scores table has cannot_lose, champions"
     ):
         at_risk(frame, Filters(segment="vip"))
+    # rfm_v2 called cannot_lose at_risk, a stage's name: the option of the stage is named
+    with pytest.raises(
+        ListError, match=r"no_purchase \(at_risk is a lifecycle stage: --stage at_risk\)"
+    ):
+        at_risk(frame, Filters(segment="at_risk"))
     with pytest.raises(ListError, match="--channel email: this scores table has no channel values"):
         at_risk(frame.assign(channel=None), Filters(channel="email"))
     with pytest.raises(ListError, match="--min-ltv"):

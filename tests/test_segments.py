@@ -17,6 +17,7 @@ from serving.batch import write_scores
 from serving.funnel import NO_CHANNEL, channel_funnel
 from serving.segments import (
     NO_PURCHASE,
+    STAGES,
     RfmDefinition,
     SegmentDefinitions,
     SuperUserDefinition,
@@ -66,8 +67,8 @@ def test_rfm_segments_follow_the_documented_rules() -> None:
     assert scores["r"].tolist() == [5, 4, 3, 2, 1]
     segments = rfm_segment(frame)
     # u0: R5, high F and M -> champions; u1: recent, tiny -> potential; u2: R3, mid FM -> loyal;
-    # u3: R2 but big buyer -> at_risk; u4: R1, tiny -> lost.
-    assert segments.tolist() == ["champions", "potential", "loyal", "at_risk", "lost"]
+    # u3: R2 but big buyer -> cannot_lose; u4: R1, tiny -> lost.
+    assert segments.tolist() == ["champions", "potential", "loyal", "cannot_lose", "lost"]
 
 
 def test_rfm_users_without_orders_are_no_purchase_and_every_score_pair_is_named() -> None:
@@ -87,7 +88,7 @@ def test_rfm_users_without_orders_are_no_purchase_and_every_score_pair_is_named(
         "champions",
         "loyal",
         "potential",
-        "at_risk",
+        "cannot_lose",
         "hibernating",
         "lost",
         NO_PURCHASE,
@@ -98,8 +99,9 @@ def test_rfm_hibernating_lost_and_configurable_rules() -> None:
     frame = buyers(recency=[1, 2, 3, 4, 5], orders=[5, 4, 3, 1, 2], revenue=[5, 4, 3, 1, 2])
     assert rfm_segment(frame).tolist() == ["champions", "champions", "loyal", "hibernating", "lost"]
     tied = buyers(recency=[1, 2, 3, 4, 5], orders=[1] * 5, revenue=[5.0] * 5)
-    # Ties on F and M give every buyer the middle score 3: recency alone decides.
-    assert rfm_segment(tied).tolist() == ["loyal", "loyal", "loyal", "at_risk", "at_risk"]
+    # Ties on F and M give every buyer the middle score 3, but one order each is no steady
+    # buyer (rfm_v3; rfm_v2: loyal, loyal, loyal, at_risk, at_risk): recency alone decides.
+    assert rfm_segment(tied).tolist() == ["potential"] * 3 + ["hibernating", "lost"]
     coarse = RfmDefinition(version="rfm_test", bins=2)
     assert set(rfm_scores(frame, coarse)["r"].dropna()) == {1, 2}
     assert SegmentDefinitions(rfm=coarse).versions["segment"] == "rfm_test"
@@ -415,3 +417,27 @@ def test_segments_and_the_report_count_the_super_users_the_lists_flag(tmp_path: 
     done = CliRunner().invoke(main, ["--home", str(home), "report", "--out", str(report)])
     assert done.exit_code == 0, done.output
     assert "super_user flag): 1 user brings 45.5% of it" in report.read_text()
+
+
+def test_a_one_order_buyer_is_never_a_steady_or_frequent_buyer() -> None:
+    """online_retail: 25 one-order buyers were `loyal` ("steady buyers") and 54 `at_risk`
+    ("used to buy often and a lot"): one very large order gives F=1, M=5, so FM=3. And
+    `at_risk` was also a lifecycle stage, so `--segment at_risk` and `--stage at_risk` listed
+    other people under one word."""
+    frame = buyers(
+        recency=[1.0, 400, 2, 3, 4, 5, 300, 350, 380, 390],
+        orders=[1.0, 1, 9, 8, 7, 6, 5, 4, 3, 2],
+        revenue=[90_000.0, 80_000, 900, 800, 700, 600, 500, 400, 300, 200],
+    )
+    scores = rfm_scores(frame)
+    assert scores.loc[[0, 1], ["f", "m", "fm"]].to_numpy().tolist() == [[1, 5, 3], [1, 5, 3]]
+    segments = rfm_segment(frame)
+    assert segments[:2].tolist() == ["potential", "lost"]  # rfm_v2: loyal, at_risk
+    # repeat buyers of the same FM 3 are still steady, or cannot be lost
+    assert segments[[6, 7]].tolist() == ["loyal", "cannot_lose"]
+    many = buyers(recency=list(range(1, 101)), orders=[1.0] * 50 + [2.0] * 50, revenue=[1e5] * 100)
+    one_order = rfm_segment(many)[:50]
+    assert set(one_order) <= {"potential", "hibernating", "lost"}
+    definition = RfmDefinition()
+    assert definition.version == "rfm_v3"
+    assert not set(definition.segments) & set(STAGES)  # no segment shares a stage's name

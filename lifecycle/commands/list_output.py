@@ -35,7 +35,7 @@ def list_options(function: Any) -> Any:
             show_default=True,
             help="Rows in the list.",
         ),
-        click.option("--segment", help="RFM segment, e.g. champions, loyal, at_risk."),
+        click.option("--segment", help="RFM segment, e.g. champions, loyal, cannot_lose."),
         click.option("--stage", help="Lifecycle stage, e.g. active, at_risk, silent."),
         click.option("--channel", help="Acquisition channel."),
         click.option(
