@@ -23,7 +23,7 @@ import pandas as pd
 
 from lifecycle.errors import UserError
 from serving.batch import ScoresTable
-from serving.funnel import channel_funnel, funnel_headers
+from serving.funnel import STEPS, channel_funnel, funnel_headers
 from serving.list_text import amount_text, value_text
 from serving.lists import Privacy, at_risk, list_rows
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
@@ -286,14 +286,14 @@ def render_report(
 
     # Headline numbers.
     eligible = scores["churn_probability"].notna() if "churn_probability" in scores else None
-    # The lists' super users (their super_user flag): the top share by what they kept to
-    # date, the scores table's revenue (lifecycle.list_fields.CONTEXT_COLUMNS).
+    # The lists' super users (their super_user flag): the top share of customers by what they
+    # kept to date, the scores table's revenue (lifecycle.list_fields.CONTEXT_COLUMNS).
     value = SuperUserDefinition(value_column="revenue")
     kept = "purchases to date" if units.counted else "revenue to date after refunds"
-    supers = listed_super_users(scores, value) if value.value_column in scores else None
+    flagged_by = meta.get("definitions", {}).get("super_user")  # a table of older flags
+    supers = listed_super_users(scores, value, flagged_by) if value.value_column in scores else None
     share = supers.value_share if supers is not None else float("nan")
-    # the users flagged: fewer than the top share where fewer have any value (super_users_v3)
-    flagged = supers.users / len(scores) if supers is not None and supers.users else None
+    customers = f"the {supers.with_any:,} customers" if supers is not None else "customers"
     # most of a high band can be users long gone (88% on the demo): said beside the count
     high = scores["risk_band"] == "high" if "risk_band" in scores else None
     gone = scores.get("lifecycle_stage", pd.Series(index=scores.index)).isin(GONE_STAGES)
@@ -314,7 +314,7 @@ def render_report(
         ),
         (
             f"{share:.0%}" if np.isfinite(share) else "-",
-            f"of {kept} from the top {flagged or value.top_share:.0%} of users (super users)",
+            f"of {kept} from the top {value.top_share:.0%} of {customers} (super users)",
         ),
         (
             f"{scores['ltv'].mean():,.1f}" if "ltv" in scores else "-",
@@ -404,7 +404,7 @@ def render_report(
                 if totals is not None
                 else ""
             )
-            + f"Super users (top {value.top_share:.0%} by {kept}, the lists' "
+            + f"Super users (by {kept}, the lists' "
             + (
                 f"super_user flag): {super_users_words(supers)}. "
                 if supers is not None
@@ -430,10 +430,7 @@ def render_report(
                 funnel[
                     [
                         "channel",
-                        "signed_up",
-                        "active",
-                        "converted",
-                        "repeat",
+                        *STEPS,
                         "active_rate",
                         "conversion_rate",
                         "repeat_rate",

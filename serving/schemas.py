@@ -408,7 +408,9 @@ class _AtRiskUser(_Model):
     )
     lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
     segment: str | None = Field(None, description="the user's value segment (RFM-based)")
-    super_user: bool | None = Field(None, description="among the most valuable users")
+    super_user: bool | None = Field(
+        None, description="among the top 20% of customers by revenue kept (super_users_v4)"
+    )
     days_since_last_activity: float | None = Field(
         None, description="days from the last activity to as_of"
     )

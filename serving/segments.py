@@ -9,8 +9,8 @@ Definitions are versioned: a list or report names the version it used.
 - named RFM segments (``rfm_v3``, monetary after refunds): champions, loyal, potential,
   cannot lose, hibernating, lost from quintile scores among buyers (``no_purchase`` for users
   without an order); a one-order buyer is potential, hibernating or lost by recency (v3);
-- super users (``super_users_v3``): the top 20% by value (after refunds) and the share of value they bring;
-  a user without value is none (v3), so where fewer than 20% have any, every one of them is.
+- super users (``super_users_v4``): the top 20% by value (after refunds) of the users with any
+  (customers, v4) and the share of all value they bring.
 """
 
 from __future__ import annotations
@@ -258,12 +258,17 @@ def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None)
 
 # -- super users (the 80/20 check) ---------------------------------------------------------
 
-SUPER_USERS_VERSION = "super_users_v3"  # v2: value after refunds; v3: none without value
+# v2: value after refunds; v3: none without value; v4: the top share of the users with any
+# (customers), not of all users (demo: 70% never bought, so the top 20% of all users were 67%
+# of the buyers, and their 97% of revenue mostly said that most users never bought)
+SUPER_USERS_VERSION = "super_users_v4"
+CUSTOMERS = ("customer", "customers")  # users with revenue kept: whom the top share is of
 
 
 @dataclass(frozen=True)
 class SuperUserDefinition:
-    """The top ``top_share`` of users by ``value_column`` (revenue to date by default)."""
+    """The top ``top_share`` by ``value_column`` (revenue to date by default) of the users with
+    any of it."""
 
     version: str = SUPER_USERS_VERSION
     top_share: float = 0.2
@@ -276,22 +281,26 @@ class SuperUsers:
     users: int  # how many super users
     value_share: float  # share of all value they bring (NaN when there is no value)
     definition: SuperUserDefinition
-    with_any: int = 0  # users with any of the value
+    with_any: int = 0  # users with any of the value: whom the top share is of
+
+    @property
+    def top(self) -> int:
+        """How many users the top share of those with any is."""
+        return round(self.definition.top_share * self.with_any)
 
 
 def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = None) -> SuperUsers:
-    """Flag the top share by value (ties broken by user order) and the share of value they
-    hold. A user without value (none, or less) is no super user: where fewer than the top
-    share of users have any (a shop where few visitors buy), every user with some is one."""
+    """Flag the top share by value of the users with any (ties broken by user order) and the
+    share of all value they hold. A user without value (none, or less) is no super user."""
     d = definition or SuperUserDefinition()
     if not 0 < d.top_share <= 1:
         raise ValueError(f"super users: top_share must be in (0, 1], got {d.top_share}")
     value = money_column(frame, d.value_column).astype(float).fillna(0).to_numpy()
-    count = round(d.top_share * len(value))
+    holders = np.flatnonzero(value > 0)
     flags = np.zeros(len(value), dtype=bool)
-    if count:
-        flags[np.argsort(-value, kind="stable")[:count]] = True
-    return _flagged(value, flags & (value > 0), d)
+    ranked = holders[np.argsort(-value[holders], kind="stable")]
+    flags[ranked[: round(d.top_share * len(holders))]] = True
+    return _flagged(value, flags, d)
 
 
 def _flagged(value: np.ndarray, flags: np.ndarray, definition: SuperUserDefinition) -> SuperUsers:
@@ -307,52 +316,55 @@ def _flagged(value: np.ndarray, flags: np.ndarray, definition: SuperUserDefiniti
     )
 
 
-def listed_super_users(scores: pd.DataFrame, definition: SuperUserDefinition) -> SuperUsers:
+def listed_super_users(
+    scores: pd.DataFrame, definition: SuperUserDefinition, flagged_by: str | None = None
+) -> SuperUsers:
     """The super users the lists flag (a scores table's ``super_user``, set when it was
     scored), with the share of ``definition``'s value they hold in the table; computed where
-    the table has no flag or the value is another. After `forget` the flags stay the
-    scoring's until the next `score-all` (recomputed, two users fewer would shift the top
-    20%), and the report and `segments` count the same users the lists flag."""
-    if "super_user" not in scores or definition.value_column != "revenue":
+    the table has no flag, the value is another or the flags follow another definition
+    (``flagged_by``: the table's super-user version, None for the current). After `forget`
+    the flags stay the scoring's until the next `score-all` (recomputed, two users fewer would
+    shift the top 20%), and the report and `segments` count the same users the lists flag."""
+    stale = flagged_by is not None and flagged_by != definition.version
+    if "super_user" not in scores or definition.value_column != "revenue" or stale:
         return super_users(scores, definition)
     flags = scores["super_user"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     value = money_column(scores, definition.value_column).astype(float).fillna(0).to_numpy()
     return _flagged(value, flags, definition)
 
 
-def super_users_words(found: SuperUsers) -> str:
-    """The super users in words: 'N users bring S of it' (and where fewer than the top share
-    have any, that these are all who have), or why there are none (nobody has any; too few
-    users for a top share: two users have no top 20%)."""
+def counted(n: int, noun: tuple[str, str] = ("user", "users")) -> str:
+    """'1 user', '2,000 users': ``noun`` singular and plural."""
+    return f"{n:,} {noun[0] if n == 1 else noun[1]}"
 
-    def users(n: int) -> str:
-        return f"{n:,} user" if n == 1 else f"{n:,} users"
 
+def super_users_words(found: SuperUsers, holders: tuple[str, str] = CUSTOMERS) -> str:
+    """The super users in words: 'the top S of the N customers, U users, bring V of it', or
+    why there are none (nobody has any; too few customers for a top share: two have no top
+    20%). ``holders``: the users with any of the value, singular and plural."""
     share = found.definition.top_share
-    if found.users == 0 and round(share * len(found.flags)) >= 1:
-        return f"none: none of {users(len(found.flags))} has any of it"
-    if found.users == 0:
+    if found.with_any == 0:
+        return f"none: none of {counted(len(found.flags))} has any of it"
+    if found.users == 0 and found.top == 0:
         needed = next(n for n in range(1, 10**6) if round(share * n) >= 1)
         return (
-            f"none: {users(len(found.flags))} {'is' if len(found.flags) == 1 else 'are'} too "
-            f"few for a top {share:.0%} (it takes {needed:,} or more)"
+            f"none: {counted(found.with_any, holders)} {'is' if found.with_any == 1 else 'are'} "
+            f"too few for a top {share:.0%} (it takes {needed:,} or more)"
         )
-    if not math.isfinite(found.value_share):
-        return f"{users(found.users)}; nobody has any of it"
     bring = "brings" if found.users == 1 else "bring"
-    top = round(share * len(found.flags))
-    said = f"{users(found.users)} {bring} {found.value_share:.1%} of it"
-    if found.users >= top:
-        return said
-    if found.users >= found.with_any:  # a shop where few buy: all who have any
-        return said + (
-            f" (every user with any: {found.users / len(found.flags):.1%} of "
-            f"{users(len(found.flags))})"
-        )
-    # flags of the scoring, some of their users erased since (listed_super_users)
-    return said + (
-        f" ({top - found.users:,} fewer than the top {share:.0%} of {users(len(found.flags))}: "
-        "flagged when scored, since erased; `lifecycle score-all` flags the top again)"
+    part = (
+        f"{found.value_share:.1%} of it"
+        if math.isfinite(found.value_share)
+        else "no share of it: all users together kept none"
+    )
+    of_holders = f"the top {share:.0%} of the {counted(found.with_any, holders)}"
+    if found.users == found.top:
+        return f"{of_holders}, {counted(found.users)}, {bring} {part}"
+    # flags of the scoring, users erased since (listed_super_users)
+    off = found.top - found.users
+    return f"{counted(found.users)} {bring} {part} ({abs(off):,} " + (
+        f"{'fewer' if off > 0 else 'more'} than {of_holders}: flagged when scored, "
+        "users erased since; `lifecycle score-all` flags the top again)"
     )
 
 

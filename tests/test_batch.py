@@ -305,7 +305,7 @@ def test_as_of_must_be_a_cutoff_and_features_build_adds_one(trained_copy: Path) 
     assert resolve_as_of(table, "2025-06-15") == pd.Timestamp("2025-06-15", tz="UTC")
     segments = run_cli(home, "segments", "--as-of", "2025-06-15")
     assert "segments as of 2025-06-15" in segments and "champions" in segments
-    assert "super users (top 20% by revenue kept after refunds)" in segments
+    assert "super users (by revenue kept after refunds): the top 20% of the " in segments
     # Nothing was written: the latest table is still the one scored before.
     assert read_scores(home / "scores" / LATEST_SCORES).path == latest
 

@@ -16,6 +16,7 @@ import pytest
 from serving.batch import ScoresTable
 from serving.report import EVALUATION_PLOTS, ModelEvaluation, ltv_deciles, png, render_report
 from serving.report_models import kind_words
+from serving.segments import SuperUserDefinition, super_users
 from serving.units import Units
 
 CHROMIUM_FLAGS = (
@@ -100,10 +101,8 @@ def synthetic_scores(users: int = 3000, seed: int = 1) -> ScoresTable:
     )
     frame["value_at_risk"] = frame["churn_probability"] * frame["ltv"]
     frame["risk_band"] = np.where(frame["churn_probability"] >= 0.5, "high", "low")
-    # flagged as score-all flags them: the top 20% by revenue kept (ties by row order)
-    frame.loc[
-        np.argsort(-frame["revenue"].to_numpy(), kind="stable")[: users // 5], "super_user"
-    ] = True
+    # flagged as score-all flags them: the top 20% of customers by revenue kept
+    frame["super_user"] = super_users(frame, SuperUserDefinition(value_column="revenue")).flags
     metadata = {
         "dataset": "demo",
         "as_of": "2025-12-31",
@@ -170,17 +169,22 @@ def test_report_embeds_everything_and_no_personal_columns(report_file: tuple[Pat
     assert kind_words("bgnbd_gamma_gamma", label_free=True) == "label-free bgnbd_gamma_gamma"
     assert ">country<" not in text and ">GB<" not in text  # the list withholds personal columns
     assert "no activity for 40 days" in text
-    # Super users are the lists' (their super_user flag: the top fifth by revenue kept to
-    # date), not another ranking by predicted LTV under the same name.
+    # Super users are the lists' (their super_user flag: the top fifth of the customers by
+    # revenue kept to date), not another ranking by predicted LTV under the same name.
     frame = synthetic_scores().frame
     kept = frame["revenue"].fillna(0).to_numpy()
-    top = np.argsort(-kept, kind="stable")[: round(0.2 * len(kept))]
+    customers = int((kept > 0).sum())
+    top = np.argsort(-kept, kind="stable")[: round(0.2 * customers)]
     share = kept[top].sum() / kept.sum()
     assert share != pytest.approx(
         np.sort(frame["ltv"])[::-1][: len(top)].sum() / frame["ltv"].sum(), abs=5e-3
     )
-    assert f"{share:.0%}</b><span>of revenue to date after refunds from the top 20%" in text
-    assert f"users bring {share:.1%} of it" in text
+    assert f"{share:.0%}</b><span>of revenue to date after refunds from the top 20% of the " in (
+        text
+    )
+    assert f"the top 20% of the {customers:,} customers, {len(top):,} users, bring {share:.1%}" in (
+        text
+    )
 
 
 def test_report_renders_in_chromium_with_its_plots(
@@ -265,17 +269,22 @@ def test_report_of_scores_without_revenue_says_there_are_no_super_users() -> Non
     assert "super_user flag): none, the scores table has no revenue column." in document
 
 
-def test_report_names_the_share_of_users_that_are_super_users_where_few_have_value() -> None:
-    """A clickstream where a tenth of the visitors bought: the super users are those who did
-    (super_users_v3), and the headline says the top 10% of users, not 20%."""
+def test_report_names_the_customers_the_super_users_are_the_top_of() -> None:
+    """A clickstream where a tenth of the visitors bought: the super users are the top 20% of
+    those who did (super_users_v4; v3: all 30, "the top 10% of users"), and the headline
+    says so."""
     table = synthetic_scores(300)
     frame = table.frame.assign(revenue=0.0)
-    frame.loc[:29, "revenue"] = 10.0
-    frame["super_user"] = frame["revenue"] > 0
+    frame.loc[:29, "revenue"] = np.arange(30, 0, -1.0)  # 30 customers, 465 in all
+    frame["super_user"] = super_users(frame, SuperUserDefinition(value_column="revenue")).flags
+    assert frame["super_user"].sum() == 6
     document, _, _ = render_report(ScoresTable(frame, table.metadata), [])
-    assert "<b>100%</b><span>of revenue to date after refunds from the top 10% of users" in (
-        document
+    share = sum(range(25, 31)) / 465
+    assert (
+        f"<b>{share:.0%}</b><span>of revenue to date after refunds from the top 20% of the 30 "
+        in (document)
     )
+    assert f"the top 20% of the 30 customers, 6 users, bring {share:.1%} of it" in document
 
 
 def test_report_shares_revenue_before_refunds_never_below_zero() -> None:

@@ -123,18 +123,25 @@ def test_super_users_are_the_top_share_and_their_value_share() -> None:
         super_users(frame, SuperUserDefinition(top_share=0))
     nothing = super_users(pd.DataFrame({"revenue_total": [0.0, 0.0, 0.0, 0.0, 0.0]}))
     assert nothing.users == 0 and np.isnan(nothing.value_share)
-    assert super_users_words(found) == "2 users bring 75.0% of it"
+    assert super_users_words(found) == "the top 20% of the 9 customers, 2 users, bring 75.0% of it"
     assert super_users_words(nothing) == "none: none of 5 users has any of it"
 
 
-def test_a_user_without_value_is_no_super_user() -> None:
-    """A clickstream where 653 of 3,751 visitors bought: the top 20% (750) took 97 who never
-    bought, by their order in the table, and said "750 users bring 100.0%"."""
-    revenue = [0.0] * 7 + [30.0, 0.0, -5.0]  # one buyer, one refund only, of ten users
+def test_super_users_are_the_top_share_of_customers_not_of_all_users() -> None:
+    """The demo: 5,994 of 20,000 users bought, and the top 20% of all users (4,000, v3) were
+    67% of the buyers, whose "97.0% of revenue" mostly said that 70% never bought. A
+    clickstream where 653 of 3,751 visitors bought had all 653 as super users (v3)."""
+    revenue = [0.0] * 10 + [50.0, 40, 30, 20, 10, -5]  # 5 customers, one refund only, of 16
     found = super_users(pd.DataFrame({"revenue_total": revenue}))
-    assert found.flags.tolist() == [False] * 7 + [True, False, False]
+    assert found.flags.tolist() == [False] * 10 + [True] + [False] * 5
+    assert found.users == 1 and found.with_any == 5
     assert super_users_words(found) == (
-        "1 user brings 120.0% of it (every user with any: 10.0% of 10 users)"
+        "the top 20% of the 5 customers, 1 user, brings 34.5% of it"
+    )
+    few = super_users(pd.DataFrame({"revenue_total": [0.0] * 98 + [5.0, 9.0]}))
+    assert few.users == 0  # v3: both, "every user with any"
+    assert (
+        super_users_words(few) == "none: 2 customers are too few for a top 20% (it takes 3 or more)"
     )
 
 
@@ -150,8 +157,8 @@ def test_super_users_erased_since_the_scoring_are_said_so() -> None:
     found = listed_super_users(scores, SuperUserDefinition(value_column="revenue"))
     assert found.users == 1 and found.with_any == 10
     assert super_users_words(found) == (
-        "1 user brings 23.9% of it (1 fewer than the top 20% of 10 users: flagged when scored, "
-        "since erased; `lifecycle score-all` flags the top again)"
+        "1 user brings 23.9% of it (1 fewer than the top 20% of the 10 customers: flagged when "
+        "scored, users erased since; `lifecycle score-all` flags the top again)"
     )
 
 
@@ -160,10 +167,14 @@ def test_too_few_users_for_a_top_share_say_so() -> None:
     bring 0.0% of it', as if the value were spread evenly."""
     two = super_users(pd.DataFrame({"revenue_total": [100.0, 5.0]}))
     assert two.users == 0 and not two.flags.any()
-    assert super_users_words(two) == "none: 2 users are too few for a top 20% (it takes 3 or more)"
+    assert super_users_words(two) == (
+        "none: 2 customers are too few for a top 20% (it takes 3 or more)"
+    )
     half = SuperUserDefinition(top_share=0.05)
     one = super_users(pd.DataFrame({"revenue_total": [1.0]}), half)
-    assert super_users_words(one) == "none: 1 user is too few for a top 5% (it takes 11 or more)"
+    assert super_users_words(one) == (
+        "none: 1 customer is too few for a top 5% (it takes 11 or more)"
+    )
     assert super_users(pd.DataFrame({"revenue_total": [1.0] * 11}), half).users == 1
 
 
@@ -410,7 +421,8 @@ def test_segments_and_the_report_count_the_super_users_the_lists_flag(tmp_path: 
     result = CliRunner().invoke(main, ["--home", str(home), "--json", "segments"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)["super_users"]["revenue"]
-    assert found == {"users": 1, "value_share": pytest.approx(50 / 110)}  # u1, as listed
+    # u1, as listed, of the 8 customers left (super_users_v4: the top share is of them)
+    assert found == {"users": 1, "value_share": pytest.approx(50 / 110), "users_with_any": 8}
     assert listed_super_users(scores, SuperUserDefinition(value_column="revenue")).users == 1
     assert super_users(scores, SuperUserDefinition(value_column="revenue")).users == 2
     report = tmp_path / "report.html"

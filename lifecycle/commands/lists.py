@@ -275,6 +275,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
 
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import (
+        CUSTOMERS,
         SuperUserDefinition,
         listed_super_users,
         revenue_totals,
@@ -289,14 +290,14 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     units = units_for(obj.settings, {"dataset": dataset})
     if as_of is None:
         table = latest_scores(obj.settings, dataset)
-        frame, date = table.frame, table.as_of
+        frame, date, made_with = table.frame, table.as_of, table.metadata
     else:
         from features.asof import cutoff_date
 
         stamp = cutoff_date(as_of)  # 'notadate', '', 99999-01-01: were tracebacks
         found = find_scores(obj.settings, stamp, dataset)
         if found is not None:
-            frame, date = found.frame, found.as_of
+            frame, date, made_with = found.frame, found.as_of, found.metadata
         else:
             obj.console.step(f"no scores table as of {as_of}: scoring in memory (nothing written)")
             result = score_all(
@@ -307,7 +308,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
                 reasons_top=0,
                 progress=obj.console.step,
             )
-            frame, date = result.scores, f"{result.as_of:%Y-%m-%d}"
+            frame, date, made_with = result.scores, f"{result.as_of:%Y-%m-%d}", {}
     data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame)}
     lines = [f"{dataset}: segments as of {date}: {len(frame):,} users"]
     revenue = units.value_name("revenue")
@@ -320,18 +321,24 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         lines.append(f"{title}:")
         lines += [summary_line(r, column, revenue) for r in summary.to_dict(orient="records")]
     data["super_users"] = {}
+    flagged_by = made_with.get("definitions", {}).get("super_user")  # a table of older flags
     for value in ("revenue", "ltv"):
-        if value in frame:
-            found_supers = listed_super_users(frame, SuperUserDefinition(value_column=value))
-            data["super_users"][value] = {
-                "users": found_supers.users,
-                "value_share": found_supers.value_share,
-            }
-            kept = " kept after refunds" if value == "revenue" else ""  # the shares above: before
-            lines.append(
-                f"super users (top {found_supers.definition.top_share:.0%} by "
-                f"{units.value_name(value)}{kept}): {super_users_words(found_supers)}"
-            )
+        if value not in frame:
+            continue
+        found_supers = listed_super_users(
+            frame, SuperUserDefinition(value_column=value), flagged_by
+        )
+        data["super_users"][value] = {
+            "users": found_supers.users,
+            "value_share": found_supers.value_share,
+            "users_with_any": found_supers.with_any,  # whom the top share is of
+        }
+        kept = " kept after refunds" if value == "revenue" else ""  # the shares above: before
+        holders = CUSTOMERS if value == "revenue" else ("user with LTV", "users with LTV")
+        lines.append(
+            f"super users (by {units.value_name(value)}{kept}): "
+            f"{super_users_words(found_supers, holders)}"
+        )
     obj.console.result(data, lines)
 
 
