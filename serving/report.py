@@ -35,6 +35,7 @@ from serving.segments import (
     revenue_words,
     segment_summary,
     share_label,
+    super_users_by_channel,
     super_users_words,
 )
 from serving.units import Units, units_for
@@ -393,6 +394,8 @@ def render_report(
         if c.endswith("_share")
     }
     totals = revenue_totals(scores)
+    by_channel = super_users_by_channel(scores, supers) if supers is not None else None
+    split = {"value_share": f"share of its {revenue}", "share_of_all": f"share of all {revenue}"}
     sections.append(
         (
             "Segments: sizes and value shares",
@@ -415,7 +418,13 @@ def render_report(
             + (_table(rfm, shares) if rfm is not None else "")
             + "</div><div>"
             + (_table(stages, shares) if stages is not None else "")
-            + "</div></div>",
+            + "</div></div>"
+            + (  # the same flags by acquisition channel
+                "<p>Super users by channel</p>"
+                + _table(by_channel.rename(columns=split), dict.fromkeys(split.values(), "{:.1%}"))
+                if by_channel is not None
+                else ""
+            ),
         )
     )
 

@@ -25,6 +25,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle.settings import ServingSettings
+from serving.funnel import NO_CHANNEL  # the funnel's row of users without a channel
 
 STAGES_VERSION = "stages_v3"
 # What a user did beyond signing up, as the funnel counts it (serving.funnel): activations,
@@ -366,6 +367,41 @@ def super_users_words(found: SuperUsers, holders: tuple[str, str] = CUSTOMERS) -
         f"{'fewer' if off > 0 else 'more'} than {of_holders}: flagged when scored, "
         "users erased since; `lifecycle score-all` flags the top again)"
     )
+
+
+def super_users_by_channel(scores: pd.DataFrame, found: SuperUsers) -> pd.DataFrame | None:
+    """Per acquisition channel (None without one): users, customers (users with any of the
+    value), super users (``found``'s flags) and the share of the channel's value and of all
+    value they hold (NaN where there is none)."""
+    if c.CHANNEL not in scores or scores[c.CHANNEL].isna().all():
+        return None
+    d = found.definition
+    value = money_column(scores, d.value_column).astype(float).fillna(0).to_numpy()
+    parts = pd.DataFrame(
+        {
+            "channel": scores[c.CHANNEL].astype("string").fillna(NO_CHANNEL).to_numpy(),
+            "users": 1,
+            "customers": value > 0,
+            "super_users": found.flags,
+            "value": value,
+            "super_value": np.where(found.flags, value, 0.0),
+        }
+    )
+    split = parts.groupby("channel", sort=True).sum()
+    total = value.sum()
+    split["value_share"] = split["super_value"] / split["value"].where(split["value"] > 0)
+    split["share_of_all"] = split["super_value"] / total if total > 0 else np.nan
+    return split.drop(columns=["value", "super_value"]).reset_index()
+
+
+def channel_line(row: dict[str, Any], value: str = "value") -> str:
+    """One channel of :func:`super_users_by_channel` for the terminal; ``value``: its name."""
+    customers = counted(row["customers"], CUSTOMERS)
+    supers = counted(row["super_users"], ("super user", "super users"))
+    said = f"  {row['channel']:<14} {counted(row['users']):>15}, {customers}, {supers}"
+    if pd.isna(row["value_share"]):
+        return said
+    return f"{said}: {row['value_share']:.1%} of its {value}, {row['share_of_all']:.1%} of all"
 
 
 # -- all segments together -----------------------------------------------------------------

@@ -272,7 +272,7 @@ def test_report_of_scores_without_revenue_says_there_are_no_super_users() -> Non
 def test_report_names_the_customers_the_super_users_are_the_top_of() -> None:
     """A clickstream where a tenth of the visitors bought: the super users are the top 20% of
     those who did (super_users_v4; v3: all 30, "the top 10% of users"), and the headline
-    says so."""
+    and the channel split say so."""
     table = synthetic_scores(300)
     frame = table.frame.assign(revenue=0.0)
     frame.loc[:29, "revenue"] = np.arange(30, 0, -1.0)  # 30 customers, 465 in all
@@ -285,6 +285,12 @@ def test_report_names_the_customers_the_super_users_are_the_top_of() -> None:
         in (document)
     )
     assert f"the top 20% of the 30 customers, 6 users, bring {share:.1%} of it" in document
+    split = document.split("Super users by channel")[1].split("</table>")[0]
+    assert "<th>share of its revenue</th>" in split and "<th>customers</th>" in split
+    for channel, group in frame.groupby("channel"):  # the same flags, split by channel
+        counts = (len(group), (group["revenue"] > 0).sum(), group["super_user"].sum())
+        cells = "".join(f"<td class=num>{n}</td>" for n in counts)
+        assert f"<td>{channel}</td>{cells}" in split, channel
 
 
 def test_report_shares_revenue_before_refunds_never_below_zero() -> None:

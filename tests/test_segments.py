@@ -21,6 +21,7 @@ from serving.segments import (
     RfmDefinition,
     SegmentDefinitions,
     SuperUserDefinition,
+    channel_line,
     lifecycle_stage,
     listed_super_users,
     quantile_score,
@@ -33,6 +34,7 @@ from serving.segments import (
     stage_of_values,
     summary_line,
     super_users,
+    super_users_by_channel,
     super_users_words,
 )
 
@@ -453,3 +455,80 @@ def test_a_one_order_buyer_is_never_a_steady_or_frequent_buyer() -> None:
     definition = RfmDefinition()
     assert definition.version == "rfm_v3"
     assert not set(definition.segments) & set(STAGES)  # no segment shares a stage's name
+
+
+def test_super_users_by_channel_split_the_same_flags() -> None:
+    """The 80/20 line had no split by channel: per channel, its users, customers, super
+    users (the global flags) and the share of its value and of all value they hold."""
+    scores = pd.DataFrame(
+        {
+            c.CHANNEL: ["email", "email", "email", "social", "social", None, "social", "email"],
+            "revenue": [100.0, 10, 0, 50, 40, 5, 0, 20],
+        }
+    )
+    found = super_users(scores, SuperUserDefinition(value_column="revenue", top_share=0.5))
+    assert found.flags.tolist() == [True, False, False, True, True, False, False, False]
+    split = super_users_by_channel(scores, found)
+    assert split is not None
+    rows = {r["channel"]: r for r in split.to_dict(orient="records")}
+    assert list(rows) == [NO_CHANNEL, "email", "social"]
+    assert [rows["email"][k] for k in ("users", "customers", "super_users")] == [4, 3, 1]
+    assert rows["email"]["value_share"] == pytest.approx(100 / 130)
+    assert rows["email"]["share_of_all"] == pytest.approx(100 / 225)
+    assert rows["social"]["value_share"] == pytest.approx(1.0)
+    assert rows[NO_CHANNEL]["super_users"] == 0 and rows[NO_CHANNEL]["value_share"] == 0
+    assert channel_line(rows["email"], "revenue kept") == (
+        "  email                  4 users, 3 customers, 1 super user: 76.9% of its revenue "
+        "kept, 44.4% of all"
+    )
+    purchase_log = scores.assign(**{c.CHANNEL: None})  # a log without channels: no split
+    assert super_users_by_channel(purchase_log, found) is None
+    assert super_users_by_channel(scores.drop(columns=c.CHANNEL), found) is None
+
+
+def test_segments_split_super_users_by_channel_and_recount_older_flags(tmp_path: Path) -> None:
+    """`segments` gives the super users per channel (also in --json), and a table flagged by
+    super_users_v3 (the top 20% of all users: here 2 of 10, 2 of the 5 customers) is
+    recounted as the top 20% of customers, not said to be them."""
+    home = tmp_path / "ws"
+    revenue = [50.0, 40, 30, 20, 10, 0, 0, 0, 0, 0]
+    scores = pd.DataFrame(
+        {
+            c.USER_ID: [f"u{i}" for i in range(10)],
+            c.CHANNEL: ["email", "social"] * 5,
+            "revenue": revenue,
+            "refunds": 0.0,
+            "ltv": 1.0,
+            "lifecycle_stage": "active",
+            "segment": "loyal",
+            "super_user": [True, True] + [False] * 8,  # v3's top 20% of all users
+        }
+    )
+    settings = load_settings(home=home, environ={})
+    made_with = {"as_of": "2024-01-05", "definitions": {"super_user": "super_users_v3"}}
+    write_scores(settings.workspace.scores_dir, scores, made_with)
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "segments"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["super_users"]["revenue"] == {
+        "users": 1,
+        "value_share": pytest.approx(50 / 150),
+        "users_with_any": 5,
+    }
+    email, social = data["super_users_by_channel"]
+    assert email == {
+        "channel": "email",
+        "users": 5,
+        "customers": 3,
+        "super_users": 1,
+        "value_share": pytest.approx(50 / 90),
+        "share_of_all": pytest.approx(50 / 150),
+    }
+    assert social["super_users"] == 0 and social["customers"] == 2
+    text = CliRunner().invoke(main, ["--home", str(home), "segments"]).stdout
+    assert (
+        "super users (by revenue kept after refunds): the top 20% of the 5 customers, 1 user, "
+        "brings 33.3% of it"
+    ) in text
+    assert "super users by channel (by revenue kept after refunds):" in text
+    assert "email                  5 users, 3 customers, 1 super user: 55.6% of its" in text

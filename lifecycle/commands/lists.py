@@ -271,17 +271,20 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
 @click.option("--dataset", help="Dataset name [settings dataset].")
 @pass_context
 def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
-    """Sizes and value shares of lifecycle stages, RFM segments and super users as of a date."""
+    """Sizes and value shares of lifecycle stages, RFM segments and super users (in all and
+    by acquisition channel) as of a date."""
 
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import (
         CUSTOMERS,
         SuperUserDefinition,
+        channel_line,
         listed_super_users,
         revenue_totals,
         revenue_words,
         segment_summary,
         summary_line,
+        super_users_by_channel,
         super_users_words,
     )
     from serving.units import units_for
@@ -339,6 +342,11 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
             f"super users (by {units.value_name(value)}{kept}): "
             f"{super_users_words(found_supers, holders)}"
         )
+        by_channel = super_users_by_channel(frame, found_supers) if value == "revenue" else None
+        if by_channel is not None:  # the same flags, split by acquisition channel
+            data["super_users_by_channel"] = by_channel.to_dict(orient="records")
+            lines.append(f"super users by channel (by {revenue}{kept}):")
+            lines += [channel_line(r, f"{revenue} kept") for r in data["super_users_by_channel"]]
     obj.console.result(data, lines)
 
 
