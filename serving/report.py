@@ -396,6 +396,7 @@ def render_report(
     totals = revenue_totals(scores)
     by_channel = super_users_by_channel(scores, supers) if supers is not None else None
     split = {"value_share": f"share of its {revenue}", "share_of_all": f"share of all {revenue}"}
+    counts = dict.fromkeys(("users", "customers", "super users"), "{:,}")
     sections.append(
         (
             "Segments: sizes and value shares",
@@ -421,7 +422,10 @@ def render_report(
             + "</div></div>"
             + (  # the same flags by acquisition channel
                 "<p>Super users by channel</p>"
-                + _table(by_channel.rename(columns=split), dict.fromkeys(split.values(), "{:.1%}"))
+                + _table(
+                    by_channel.rename(columns={**split, "super_users": "super users"}),
+                    {**counts, **dict.fromkeys(split.values(), "{:.1%}")},
+                )
                 if by_channel is not None
                 else ""
             ),
@@ -430,23 +434,16 @@ def render_report(
 
     funnel = channel_funnel(scores)
     headers = funnel_headers(units, money)
-    rates = {c: "{:.1%}" for c in ("active_rate", "conversion_rate", "repeat_rate", "ltv_share")}
+    step_rates = ("active_rate", "conversion_rate", "repeat_rate")
+    rates = dict.fromkeys((*step_rates, "ltv_share"), "{:.1%}")
     sections.append(
         (
             "Funnel and value by acquisition channel",
             figure_html(funnel_figure(funnel), "channel funnel")
             + _table(
-                funnel[
-                    [
-                        "channel",
-                        *STEPS,
-                        "active_rate",
-                        "conversion_rate",
-                        "repeat_rate",
-                        "mean_ltv",
-                        "ltv_share",
-                    ]
-                ].rename(columns=headers),
+                funnel[["channel", *STEPS, *step_rates, "mean_ltv", "ltv_share"]].rename(
+                    columns=headers
+                ),
                 {headers.get(c, c): f for c, f in rates.items()},
             ),
         )

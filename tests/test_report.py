@@ -286,7 +286,7 @@ def test_report_names_the_customers_the_super_users_are_the_top_of() -> None:
     )
     assert f"the top 20% of the 30 customers, 6 users, bring {share:.1%} of it" in document
     split = document.split("Super users by channel")[1].split("</table>")[0]
-    assert "<th>share of its revenue</th>" in split and "<th>customers</th>" in split
+    assert "<th>share of its revenue</th>" in split and "<th>super users</th>" in split
     for channel, group in frame.groupby("channel"):  # the same flags, split by channel
         counts = (len(group), (group["revenue"] > 0).sum(), group["super_user"].sum())
         cells = "".join(f"<td class=num>{n}</td>" for n in counts)
