@@ -209,17 +209,23 @@ def refresh(
         """Run a step; ``kept``: what it did so far, that a refusal or a stop leaves done."""
         progress(f"{step}: {why}")
         started = time.perf_counter()
+
+        def left(error: BaseException) -> dict[str, Any]:
+            """What it did so far, and what it undid (a train step's winners not moved)."""
+            done, notes = dict(kept or {}), getattr(error, "__notes__", [])
+            return done | ({"lines": [*done.get("lines", []), *notes]} if notes else {})
+
         try:
             detail = action()
         except UserError as error:  # a refusal ends the refresh, recorded for schedulers
             took = round(time.perf_counter() - started, 2)
-            result.steps.append(StepOutcome(step, "failed", why, took, dict(kept or {})))
+            result.steps.append(StepOutcome(step, "failed", why, took, left(error)))
             raise RefreshFailed(str(error)) from error
         except BaseException as error:  # a stop asked for: recorded too, as far as it got
             if not interrupted(error):
                 raise
             took = round(time.perf_counter() - started, 2)
-            result.steps.append(StepOutcome(step, "interrupted", why, took, dict(kept or {})))
+            result.steps.append(StepOutcome(step, "interrupted", why, took, left(error)))
             raise RefreshStopped(getattr(error, "signum", signal.SIGINT)) from None
         result.steps.append(
             StepOutcome(step, "ran", why, round(time.perf_counter() - started, 2), detail)

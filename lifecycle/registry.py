@@ -144,7 +144,12 @@ def client(settings: Settings, *, fluent: bool = True) -> Any:
 
 def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
     """The model version behind an alias, or None when the model or alias does not exist;
-    from the mirror only its ``version`` (what serving reads)."""
+    from the mirror only its ``version`` (what serving reads). A champion staged by a
+    training of several tasks is its own reads' (``lifecycle.champion_set``)."""
+    from lifecycle.champion_set import staged_version
+
+    if alias == CHAMPION and (staged := staged_version(mlflow_client, name)) is not None:
+        return staged
     if isinstance(mlflow_client, MirroredRegistry):
         found = mlflow_client.models.get(name, {}).get("aliases", {}).get(alias)
         if found is None:  # the mirror holds every registered model: none, or no such alias
@@ -219,9 +224,19 @@ def unloadable(mlflow_client: Any, name: str, version: str, error: Exception, co
 def set_champion(
     mlflow_client: Any, name: str, version: str, reason: str, *, by_gate: bool = True
 ) -> None:
+    """Point ``champion`` at a version (:func:`move_champion`), mirrored; within a training
+    of several tasks, staged until all are judged (``lifecycle.champion_set``)."""
+    from lifecycle.champion_set import stage
+
+    if not stage(mlflow_client, name, version, reason, by_gate):
+        move_champion(mlflow_client, name, version, reason, by_gate)
+        mirror_aliases(mlflow_client, name)
+
+
+def move_champion(mlflow_client: Any, name: str, version: str, reason: str, by_gate: bool) -> None:
     """Point ``champion`` at a version and record why on the version (tag ``promotion``, and
     ``gate_passed`` when the gate did it, not a hand); a challenger promoted is no longer
-    one (nothing waits behind the champion)."""
+    one (nothing waits behind the champion). The aliases mirror is left to the caller."""
     before = alias_version(mlflow_client, name, CHAMPION)
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
     from lifecycle.champion_log import record_champion
@@ -233,7 +248,6 @@ def set_champion(
     mlflow_client.set_model_version_tag(name, version, PROMOTION_TAG, reason[:TAG_CHARS])
     if by_gate:
         mlflow_client.set_model_version_tag(name, version, GATE_PASSED_TAG, reason[:TAG_CHARS])
-    mirror_aliases(mlflow_client, name)
 
 
 def gate_refusal(version: Any) -> str | None:
@@ -301,12 +315,12 @@ def aliases_file(uri: str) -> Path | None:
     return None if database is None else database.parent / ALIASES_FILE
 
 
-def mirror_aliases(mlflow_client: Any, name: str) -> None:
-    """Rewrite the model's entry in the aliases mirror from the registry; the first write
-    mirrors every registered model, so a model missing from the mirror is not registered."""
+def mirror_aliases(mlflow_client: Any, *names: str) -> None:
+    """Rewrite the models' entries in the aliases mirror from the registry, in one write; the
+    first write mirrors every registered model, so a model missing from it is not registered."""
     path = aliases_file(str(mlflow_client._registry_uri))
     if path is not None:
-        _rewrite_mirror(path, mlflow_client, [name])
+        _rewrite_mirror(path, mlflow_client, list(names))
 
 
 def sync_mirror(

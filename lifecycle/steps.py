@@ -141,16 +141,43 @@ def train_tasks(
     ``must_train``, a refusal of the one task asked for, or of every task, is the error
     (``NothingTrained`` for several); without it (refresh: other champions still serve)
     refusals are only reported."""
-    from features.asof import FeatureError
-    from lifecycle import registry, train_refusals
-    from training.errors import NothingTrained, TrainingError
-    from training.pipeline import train_task
+    from lifecycle import registry
+    from lifecycle.champion_set import moved_together
+    from training.errors import NothingTrained
 
     dataset = dataset or settings.dataset
     require_dataset(settings, dataset, "train")
     registry.require_writable(settings, "train")
     chosen = list(names or tasks.names())
     done = Trainings([])
+    # A running service follows each champion move: the winners move together at the end.
+    with moved_together(settings, progress) as staged:
+        _train_each(settings, chosen, dataset, done, progress, accept_definition_change, must_train)
+    if len({m.name for m in staged.moves}) > 1:
+        done.notes.append(
+            f"champions moved together once every task was judged: {staged.winners()}"
+        )
+    if not done.results and must_train:
+        raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
+    done.notes += answered_elsewhere(settings, dataset, done.results)
+    return done
+
+
+def _train_each(
+    settings: Settings,
+    chosen: list[str],
+    dataset: str,
+    done: Trainings,
+    progress: Progress,
+    accept_definition_change: str | None,
+    must_train: bool,
+) -> None:
+    """:func:`train_tasks`' loop: each task trained and gated, a refusal reported."""
+    from features.asof import FeatureError
+    from lifecycle import registry, train_refusals
+    from training.errors import TrainingError
+    from training.pipeline import train_task
+
     for name in chosen:
         started = time.perf_counter()
         try:
@@ -174,10 +201,6 @@ def train_tasks(
             done.refused[name] = str(error)
             progress(f"not trained: {refusals({name: str(error)})}")
         done.seconds[name] = round(time.perf_counter() - started, 2)
-    if not done.results and must_train:
-        raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
-    done.notes = answered_elsewhere(settings, dataset, done.results)
-    return done
 
 
 def foresee_refusals(settings: Settings, dataset: str | None = None) -> None:

@@ -1,0 +1,162 @@
+"""The champions of one training of several tasks move together, once every task is judged.
+
+A running service follows every champion alias move (``serving.follow``): when each task's
+gate moved its alias as soon as that task was trained, a refresh served churn v3 with LTV
+v1 for minutes, a pair never evaluated together. Within :func:`moved_together` the gate's
+moves (``registry.set_champion``) are staged instead; every read of a champion alias in
+the same context (``registry.alias_version``: the later gates, compiling the winner) sees
+them, so each gate's verdict is the one it gave when the moves were immediate. At the end
+they are made one after the other and the aliases mirror, which the service reads, is
+rewritten once for all of them. When the training fails or is stopped, none is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lifecycle import registry
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+
+@dataclass(frozen=True)
+class Move:
+    """A champion move the gate asked for, and the champion it judged against (``seen``)."""
+
+    name: str
+    version: str
+    reason: str
+    by_gate: bool
+    seen: str | None
+
+
+@dataclass
+class StagedChampions:
+    """The moves staged in one registry (``uri``), in the order the gates asked for them."""
+
+    uri: str
+    moves: list[Move] = field(default_factory=list)
+
+    def champion(self, name: str) -> str | None:
+        """The version the last staged move of ``name`` makes champion, if any."""
+        return next((m.version for m in reversed(self.moves) if m.name == name), None)
+
+    def winners(self) -> str:
+        """'demo-churn v3, demo-ltv v2': each model's version staged to serve."""
+        last = {m.name: m.version for m in self.moves}
+        return ", ".join(f"{name} v{version}" for name, version in last.items())
+
+    def won(self) -> tuple[str, str]:
+        """'won their gates', 'them' (of several winners) or 'won its gate', 'it'."""
+        several = len({m.name for m in self.moves}) > 1
+        return ("won their gates", "them") if several else ("won its gate", "it")
+
+
+_STAGED: ContextVar[StagedChampions | None] = ContextVar("staged_champions", default=None)
+
+
+def _staged_in(mlflow_client: Any) -> StagedChampions | None:
+    staged = _STAGED.get()
+    if staged is None:
+        return None
+    if isinstance(mlflow_client, registry.MirroredRegistry):
+        uri = registry.tracking_uri(mlflow_client.settings)
+    else:
+        uri = str(getattr(mlflow_client, "_registry_uri", ""))
+    return staged if uri == staged.uri else None
+
+
+def staged_version(mlflow_client: Any, name: str) -> Any | None:
+    """The model version a staged move makes champion of ``name`` in this client's registry."""
+    staged = _staged_in(mlflow_client)
+    version = staged.champion(name) if staged is not None else None
+    if version is None:
+        return None
+    if isinstance(mlflow_client, registry.MirroredRegistry):
+        mlflow_client = mlflow_client.registry()
+    return mlflow_client.get_model_version(name, version)
+
+
+def stage(mlflow_client: Any, name: str, version: str, reason: str, by_gate: bool) -> bool:
+    """Stage a champion move when a :func:`moved_together` block is open on this registry
+    (True), else leave it to be made now (False)."""
+    staged = _staged_in(mlflow_client)
+    if staged is None:
+        return False
+    earlier = next((m for m in staged.moves if m.name == name), None)
+    if earlier is not None:
+        seen = earlier.seen
+    else:  # the champion its gate judged against
+        champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+        seen = str(champion.version) if champion is not None else None
+    staged.moves.append(Move(name, str(version), reason, by_gate, seen))
+    return True
+
+
+class ChampionsMovedMeanwhile(registry.PromotionError):
+    """A champion was moved by another hand while the training judged against it."""
+
+
+@contextmanager
+def moved_together(
+    settings: Settings, progress: Callable[[str], None] = lambda message: None
+) -> Iterator[StagedChampions]:
+    """Stage the gates' champion moves made inside; make them all at the end of the block,
+    or none when it raises (said through ``progress`` and as a note of the error, which
+    refresh shows). A winner left unmoved loses its gate verdict: it counts as never judged,
+    so `lifecycle refresh` trains its task again."""
+    staged = StagedChampions(registry.tracking_uri(settings))
+    token = _STAGED.set(staged)
+    try:
+        yield staged
+    except BaseException as error:
+        _STAGED.reset(token)
+        if staged.moves:
+            won, them = staged.won()
+            said = (
+                f"no champion moved: {staged.winners()} {won}, but the training stopped "
+                f"before every task was judged; `lifecycle train all` (or `lifecycle refresh`) "
+                f"judges {them} again"
+            )
+            _withhold(settings, staged)
+            progress(said)
+            error.add_note(said)
+        raise
+    _STAGED.reset(token)
+    _make(settings, staged)
+
+
+def _withhold(settings: Settings, staged: StagedChampions) -> None:
+    mlflow_client = registry.client(settings, fluent=False)
+    for name, version in dict.fromkeys((m.name, m.version) for m in staged.moves):
+        # judged again by the next training (refresh's model_problem: never judged)
+        mlflow_client.delete_model_version_tag(name, version, registry.GATE_TAG)
+
+
+def _make(settings: Settings, staged: StagedChampions) -> None:
+    """Make the staged moves, or none when a champion judged against moved meanwhile."""
+    if not staged.moves:
+        return
+    mlflow_client = registry.client(settings, fluent=False)
+    moved = []
+    for move in {m.name: m for m in staged.moves}.values():  # each model's first
+        champion = registry.alias_version(mlflow_client, move.name, registry.CHAMPION)
+        now = str(champion.version) if champion is not None else None
+        if now != move.seen:
+            moved.append(f"{move.name}'s champion is v{now}, the gate judged against v{move.seen}")
+    if moved:
+        _withhold(settings, staged)
+        won, them = staged.won()
+        raise ChampionsMovedMeanwhile(
+            f"no champion moved: {'; '.join(moved)} (moved by hand during the training); "
+            f"{staged.winners()} {won} against the champions before: `lifecycle train all` "
+            f"judges {them} again"
+        )
+    for move in staged.moves:
+        registry.move_champion(mlflow_client, move.name, move.version, move.reason, move.by_gate)
+    registry.mirror_aliases(mlflow_client, *dict.fromkeys(m.name for m in staged.moves))

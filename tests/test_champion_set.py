@@ -1,0 +1,128 @@
+"""The champions of one training of every task move together, once every task is judged
+(``lifecycle.champion_set``), on a real MLflow registry and its aliases mirror: a service
+probed during a refresh answered churn v3 with LTV v1 for 95 s."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from experiment_runs import few_rounds
+from workspaces import NO_COMPILE, NO_PLOTS, TASKS, copy_workspace, replace_demo
+
+from lifecycle import registry, steps
+from lifecycle.errors import UserError
+from lifecycle.refresh import model_problem, refresh
+from lifecycle.settings import Settings, load_settings
+from training import pipeline
+
+CONVERSION = "conversion"  # not trainable on the 800 customers of the replaced demo
+ENVIRON = NO_COMPILE | NO_PLOTS | few_rounds()
+
+
+@pytest.fixture
+def replaced(trained_copy: Path, tmp_path: Path) -> Settings:
+    """The trained demo replaced by 800 other customers, features rebuilt and published:
+    every champion is of data that no longer exists, so each new model is judged as a first
+    model and wins (tests/test_promotion.py); conversion cannot be trained on so few."""
+    settings = load_settings(home=trained_copy, environ=ENVIRON)
+    replace_demo(settings, tmp_path / "other", users=800)
+    steps.build_features(settings)
+    steps.publish_features(settings)
+    return settings
+
+
+def champions_now(settings: Settings) -> Callable[[], tuple[dict[str, str], dict[str, str]]]:
+    """What the registry's champion aliases name, and what the aliases mirror (which a
+    running service follows) names, read from outside any training."""
+    client = registry.client(settings, fluent=False)
+    names = {t: registry.model_name("demo", t) for t in TASKS}
+    mirror = registry.aliases_file(registry.tracking_uri(settings))
+
+    def now() -> tuple[dict[str, str], dict[str, str]]:
+        registered = {
+            t: registry.aliases(client, n).get(registry.CHAMPION) for t, n in names.items()
+        }
+        served = registry.mirrored_champions(registry.read_mirror(mirror) or {}, names)
+        return registered, served  # type: ignore[return-value]
+
+    return now
+
+
+def looking_after_each_task(
+    monkeypatch: pytest.MonkeyPatch, look: Callable[[], Any], fail: str | None = None
+) -> list[tuple[str, Any]]:
+    """Each task's training, then what ``look`` sees (``fail``: that task raises instead)."""
+    seen: list[tuple[str, Any]] = []
+    train_task = pipeline.train_task
+
+    def trained(settings: Settings, task: str, **options: Any) -> Any:
+        if task == fail:
+            raise UserError(f"{task}: the disk is full (a test's failure)")
+        result = train_task(settings, task, **options)
+        seen.append((task, look()))
+        return result
+
+    monkeypatch.setattr(pipeline, "train_task", trained)
+    return seen
+
+
+def test_the_champions_of_a_training_of_every_task_move_together_after_the_last_gate(
+    replaced: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each task's gate moved its champion alias as soon as it was trained: a service read
+    churn's new champion with LTV's old one. Now no alias moves (in the registry or the
+    mirror) before the last task's gate, and the verdicts and final champions are those of
+    the trainings one at a time."""
+    one_at_a_time = copy_workspace(replaced.workspace.home, tmp_path / "one-at-a-time")
+    now = champions_now(replaced)
+    before, mirrored = now()
+    assert before == mirrored and all(before.values())
+    seen = looking_after_each_task(monkeypatch, now)
+    done = steps.train_tasks(replaced)
+    assert [task for task, _ in seen] == ["churn", "ltv"] and list(done.refused) == [CONVERSION]
+    assert all(look == (before, before) for _, look in seen), seen  # nothing moved meanwhile
+    after, mirrored = now()
+    assert mirrored == after
+    assert after == before | {r.task: r.champion for r in done.results}
+    assert after["churn"] != before["churn"] and after["ltv"] != before["ltv"]
+    winners = ", ".join(f"demo-{t} v{after[t]}" for t in ("churn", "ltv"))
+    assert f"champions moved together once every task was judged: {winners}" in done.lines()
+
+    # The same trainings one at a time (train_task alone moves at once): the same verdicts.
+    monkeypatch.undo()
+    alone = load_settings(home=one_at_a_time, environ=ENVIRON)
+    results = [pipeline.train_task(alone, task) for task in TASKS if task != CONVERSION]
+    assert [(r.task, r.version, r.promoted, r.gate) for r in results] == [
+        (r.task, r.version, r.promoted, r.gate) for r in done.results
+    ]
+    assert champions_now(alone)() == (after, after)
+
+
+def test_a_training_that_fails_after_some_winners_moves_no_champion_and_says_so(
+    replaced: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LTV's training fails after churn's won its gate: it does not move (a service keeps
+    the set it had), the refresh says so, and churn is judged again by the next refresh
+    (its version counts as never judged)."""
+    now = champions_now(replaced)
+    before, _ = now()
+    looking_after_each_task(monkeypatch, now, fail="ltv")
+    done = refresh(replaced)
+    assert done.status == "failed" and done.error == "ltv: the disk is full (a test's failure)"
+    assert now() == (before, before)
+    client = registry.client(replaced)
+    newest = max(int(v.version) for v in client.search_model_versions("name = 'demo-churn'"))
+    said = (
+        f"no champion moved: demo-churn v{newest} won its gate, but the training stopped "
+        "before every task was judged; `lifecycle train all` (or `lifecycle refresh`) judges "
+        "it again"
+    )
+    train = next(s for s in done.steps if s.step == "train")
+    assert train.status == "failed" and train.detail["lines"] == [said]
+    assert f"  {said}" in done.lines()
+    assert model_problem(replaced, client, "demo", "churn") == (
+        f"churn v{newest} {registry.NEVER_JUDGED}"
+    )
