@@ -109,6 +109,30 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     )
 
 
+def champions_of_replaced_data(
+    settings: Settings, dataset: str, versions: dict[str, str]
+) -> dict[str, str]:
+    """Task -> a warning for each champion (task -> version) trained on data the dataset no
+    longer holds (:func:`replaced`): the gate judges no new model against it, but one the
+    new data cannot train (too few users) left it serving, unsaid."""
+    from lifecycle import registry
+
+    now = dataset_lineage(settings.workspace.dataset_dir(dataset))
+    client = registry.client(settings, fluent=False)
+    found = {}
+    for task, version in versions.items():
+        name = registry.model_name(dataset, task)
+        why = replaced(settings, of_tags(client.get_model_version(name, version).tags or {}), now)
+        if why:
+            found[task] = (
+                f"{task}: champion {name} v{version} was trained on data the dataset no longer "
+                f"holds ({why}) and still serves, a model of other data: `lifecycle train "
+                f"{task}` replaces it once this data can train it, or `lifecycle promote {task} "
+                "VERSION --reason ...` serves a version of this data (`lifecycle models`)"
+            )
+    return found
+
+
 def _kept_version(settings: Settings, lineage: dict[str, Any]) -> Path | None:
     """The folder of the dataset version a lineage names, while the dataset keeps it."""
     version = str(lineage.get("dataset_version") or "")

@@ -60,6 +60,7 @@ class RefreshResult:
     steps: list[StepOutcome] = field(default_factory=list)
     exit_code: int = EXIT_OK
     error: str | None = None  # the refusal that ended the refresh, in one line
+    warnings: list[str] = field(default_factory=list)  # champions of data no longer held
 
     @property
     def status(self) -> str:
@@ -86,6 +87,7 @@ class RefreshResult:
             "ran": [s.step for s in self.steps if s.changed],
             "skipped": [s.step for s in self.steps if s.status == "skipped"],
             "steps": [s.__dict__ for s in self.steps],
+            "warnings": self.warnings,
         }
 
     def lines(self) -> list[str]:
@@ -96,7 +98,7 @@ class RefreshResult:
         lines = [head]
         for step in self.steps:  # the train step with what each training did
             lines += [step.line(), *(f"  {line}" for line in step.detail.get("lines", []))]
-        return lines
+        return lines + [f"  warning: {why}" for why in self.warnings]
 
 
 class RefreshFailed(Exception):
@@ -356,6 +358,9 @@ def _refresh_steps(
         skip("train", "every model learned from the current feature table")
 
     champions = registry.champion_versions(mlflow_client, dataset)
+    result.warnings = list(
+        lineage.champions_of_replaced_data(settings, dataset, champions).values()
+    )
     problem = scores_problem(settings, champions, dataset)
     if problem and not champions and untrained:
         # score-all would refuse, asking to train what the train step just could not

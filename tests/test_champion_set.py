@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from experiment_runs import few_rounds
+from services import run_cli
 from workspaces import NO_COMPILE, NO_PLOTS, TASKS, copy_workspace, replace_demo
 
 from lifecycle import registry, steps
@@ -126,3 +127,27 @@ def test_a_training_that_fails_after_some_winners_moves_no_champion_and_says_so(
     assert model_problem(replaced, client, "demo", "churn") == (
         f"churn v{newest} {registry.NEVER_JUDGED}"
     )
+
+
+def test_a_champion_of_replaced_data_the_new_data_cannot_replace_is_warned_of(
+    replaced: Settings,
+) -> None:
+    """The demo replaced by 800 other customers: conversion cannot be trained on them, and
+    its champion, learned from customers the dataset no longer holds, served on with no word
+    from refresh or score-all (the gate no longer weighs it, but nothing replaced it)."""
+    old = registry.alias_version(registry.client(replaced), "demo-conversion", registry.CHAMPION)
+    done = refresh(replaced)
+    assert done.status == "not_promoted" and CONVERSION in done.steps[3].detail["not_trained"]
+    now = replaced.workspace.dataset_dir("demo").resolve().name
+    warning = (
+        f"conversion: champion demo-conversion v{old.version} was trained on data the dataset "
+        f"no longer holds (dataset version {old.tags['lineage.dataset_version']} was replaced by "
+        f"{now} (a new ingest, not an append)) and still serves, a model of other data: "
+        "`lifecycle train conversion` replaces it once this data can train it, or `lifecycle "
+        "promote conversion VERSION --reason ...` serves a version of this data (`lifecycle "
+        "models`)"
+    )
+    assert done.warnings == [warning]  # churn and ltv: models of this data now
+    assert done.lines()[-1] == f"  warning: {warning}"
+    scored = run_cli(replaced.workspace.home, "score-all")
+    assert f"  warning: {warning}" in scored.splitlines()

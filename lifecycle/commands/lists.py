@@ -52,7 +52,14 @@ def score_all(
         allow_partial=allow_partial,
         progress=obj.console.step,
     )
-    obj.console.result(result.to_dict(), result.lines())
+    from lifecycle.lineage import champions_of_replaced_data
+
+    chosen = dataset or obj.settings.dataset
+    warnings = champions_of_replaced_data(obj.settings, chosen, result.versions)
+    obj.console.result(
+        result.to_dict() | {"warnings": list(warnings.values())},
+        result.lines() + [f"  warning: {why}" for why in warnings.values()],
+    )
 
 
 @main.command("at-risk")
