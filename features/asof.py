@@ -448,12 +448,6 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     WITH
     orders AS ({orders_sql(has_order_id)}),
     {cancelled_sql(has_order_id)},
-    order_gaps AS (  -- ties broken by value: a cancelled one of two orders of one moment
-        SELECT {u}, order_time, value, nth,
-               (epoch_us(order_time) - lag(epoch_us(order_time)) OVER (PARTITION BY {u} ORDER BY order_time, value))
-                   // 1000000 AS gap_seconds
-        FROM orders
-    ),
     days AS (
         SELECT {u}, {_day_end(t)} AS day_end,
                max({t}) FILTER (WHERE {ty} NOT IN ({not_activity})) AS last_active_time,
@@ -493,8 +487,18 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
         LEFT JOIN daily d ON d.{u} = p.{u} AND d.day_end <= p.as_of
         GROUP BY p.{u}, p.as_of
     ),
+    kept_orders AS (  -- the orders not cancelled by the cutoff, each with the gap since the one
+        -- before it (a cancelled order is no purchase then, so no gap starts or ends at it;
+        -- ties broken by value)
+        SELECT p.{u}, p.as_of, g.order_time, g.value,
+               (epoch_us(g.order_time) - lag(epoch_us(g.order_time)) OVER (
+                   PARTITION BY p.{u}, p.as_of ORDER BY g.order_time, g.value)) // 1000000 AS gap_seconds
+        FROM population p JOIN orders g ON g.{u} = p.{u} AND g.order_time <= p.as_of
+        {cancelled_by("g", "p.as_of", "k")}
+        WHERE k.{u} IS NULL
+    ),
     order_agg AS (
-        SELECT p.{u}, p.as_of,
+        SELECT g.{u}, g.as_of,
                count(*) AS orders_total, sum(g.value) AS revenue_total,
                avg(g.value) AS avg_order_value, max(g.value) AS max_order_value,
                min(g.order_time) AS first_order_time, max(g.order_time) AS last_order_time,
@@ -505,10 +509,8 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
                      - sum(g.gap_seconds)::HUGEINT * sum(g.gap_seconds))::DOUBLE
                     / nullif(count(g.gap_seconds) * (count(g.gap_seconds) - 1), 0)) / 86400.0
                    AS ipt_std_days
-        FROM population p JOIN order_gaps g ON g.{u} = p.{u} AND g.order_time <= p.as_of
-        {cancelled_by("g", "p.as_of", "k")}
-        WHERE k.{u} IS NULL  -- an order cancelled by the cutoff is no purchase then
-        GROUP BY p.{u}, p.as_of
+        FROM kept_orders g
+        GROUP BY g.{u}, g.as_of
     ),
     cancel_agg AS (  -- what the orders cancelled by the cutoff, and their refunds, added
         SELECT p.{u}, p.as_of, {", ".join(cancel_sql)}, sum(k.value) AS refund_amount_total

@@ -140,6 +140,37 @@ def test_the_gaps_between_orders_do_not_depend_on_which_of_two_at_one_moment_was
         assert t["ipt_mean_days"] == pytest.approx(10.0)  # 10 days, then 10 (and not 0, 10)
 
 
+def test_a_cancelled_order_starts_and_ends_no_gap_between_purchases() -> None:
+    """The rhythm (``ipt_mean_days``, ``ipt_std_days``, ``overdue_ratio``) is of the orders
+    kept at the cutoff. online_retail's 12365, a one-order buyer, had a 13-minute mean gap:
+    the one to an order cancelled since (87 users at the last cutoff). Before the
+    cancellation the order was a purchase, and its gaps count then."""
+    rows = [
+        ev("o", "2024-01-10 10:00", c.PURCHASE, 20.0, "o1"),  # cancelled below
+        ev("o", "2024-01-10 10:13", c.PURCHASE, 9.0, "o2"),
+        ev("o", "2024-01-10 10:20", c.REFUND, 20.0, "Co1"),
+        ev("m", "2024-01-01 10:00", c.PURCHASE, 5.0, "m1"),
+        ev("m", "2024-01-03 10:00", c.PURCHASE, 40.0, "m2"),  # cancelled below
+        ev("m", "2024-01-21 10:00", c.PURCHASE, 6.0, "m3"),
+        ev("m", "2024-01-22 10:00", c.REFUND, 40.0, "Cm2"),
+    ]
+    early = pd.Timestamp("2024-01-22", tz="UTC")  # m's second order not cancelled yet
+    features = compute_features(frame(rows), [early, T], windows=(90,))
+    before, at = (features[features[AS_OF] == t].set_index(c.USER_ID) for t in (early, T))
+    one = at.loc["o"]
+    assert one["orders_total"] == 1
+    assert np.isnan(one["ipt_mean_days"]) and np.isnan(one["overdue_ratio"])
+    m = at.loc["m"]
+    assert m["orders_total"] == 2 and m["ipt_mean_days"] == pytest.approx(20.0)
+    assert np.isnan(m["ipt_std_days"])  # one gap
+    assert m["overdue_ratio"] == pytest.approx(
+        (T - pd.Timestamp("2024-01-21 10:00", tz="UTC")).total_seconds() / 86400 / 20
+    )
+    assert before.loc["m", "orders_total"] == 3
+    assert before.loc["m", "ipt_mean_days"] == pytest.approx(10.0)  # 2 days, then 18
+    assert before.loc["m", "ipt_std_days"] == pytest.approx(np.std([2, 18], ddof=1))
+
+
 def test_a_credit_note_cancels_one_of_two_like_orders_of_one_moment_not_both() -> None:
     """Two orders of one user, one moment and one value (two order ids), and one credit note of
     that value: one order is cancelled. Both were taken out (the cancelled order was matched by
