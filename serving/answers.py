@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +88,7 @@ class Served:
     feature_table: str | None
     as_of: str | None
     dataset: str | None = None
+    kinds: dict[str, str] = field(default_factory=dict)  # what serves each task (model_kinds)
 
 
 def scores_metadata(path: Path) -> dict[str, Any] | None:
@@ -107,27 +108,56 @@ def scores_metadata(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _table_versions(metadata: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """A scores table's task -> registry version, and task -> what serves it (model_kinds)."""
+    versions = {str(k): str(v) for k, v in metadata.get("model_versions", {}).items()}
+    return versions, dict(metadata.get("model_kinds") or {})
+
+
+def table_answerers(metadata: dict[str, Any]) -> dict[str, str]:
+    """Task -> what made a scores table's numbers (``serving.scoring.answering_versions``),
+    from its metadata: conversion of a log of purchases is ``1 - churn vN``."""
+    from serving.scoring import answering_versions
+
+    return answering_versions(*_table_versions(metadata))
+
+
+def _made_by(answerer: str | None) -> str:
+    """``version 3``, or ``1 - churn v3`` (``answering_versions``) as it is."""
+    return answerer if answerer and " " in answerer else f"version {answerer or 'none'}"
+
+
 def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
     """Why a scores table (its ``metadata``) is not what the served champions would answer
-    now, one sentence each; empty when it is: the same versions, label definitions, feature
-    table and as-of date. Another dataset's table is said as such: its models are not
-    earlier versions of the served ones."""
+    now, one sentence each; empty when it is: the same answerers (versions, or 1 - churn vN
+    for conversion on a log of purchases, whatever its own model: promoting that model
+    changes no number), label definitions, feature table and as-of date. Another dataset's
+    table is said as such: its models are not earlier versions of the served ones."""
+    from serving.scoring import answered_by, answering_versions
+
     scored = metadata.get("dataset")
     if served.dataset and scored and scored != served.dataset:
         return [f"the latest scores table holds dataset {scored}, not {served.dataset} (served)"]
     problems: list[str] = []
-    table_versions = {str(k): str(v) for k, v in metadata.get("model_versions", {}).items()}
+    table_versions = table_answerers(metadata)
+    served_versions = answering_versions(served.versions, served.kinds)
+    # answered by churn on both sides: churn's own version and definition are compared
+    by_churn = set(answered_by(*_table_versions(metadata))) & set(
+        answered_by(served.versions, served.kinds)
+    )
     if not table_versions:
         problems.append("the scores table does not record the model versions that wrote it")
-    for task in sorted(set(table_versions) | set(served.versions)):
-        theirs, ours = table_versions.get(task), served.versions.get(task)
+    for task in sorted(set(table_versions) | set(served_versions)):
+        theirs, ours = table_versions.get(task), served_versions.get(task)
         if table_versions and theirs != ours:
             problems.append(
-                f"{task}: the table was scored by version {theirs or 'none'}, "
-                f"the service serves version {ours or 'none'}"
+                f"{task}: the table was scored by {_made_by(theirs)}, "
+                f"the service serves {_made_by(ours)}"
             )
     table_labels = metadata.get("labels", {})
     for task, label in sorted(served.labels.items()):
+        if task in by_churn:
+            continue
         changes = lineage.definition_changes(table_labels.get(task, {}), label)
         if task in table_labels and changes:
             problems.append(f"{task}: label definition changed ({', '.join(changes)})")
@@ -209,14 +239,17 @@ class ListAnswers:
             feature_table=self.online.read().get("feature_table"),
             as_of=self.online.as_of(),
             dataset=self.dataset,
+            kinds=state.champions.kinds,
         )
         reasons = staleness(metadata, served)
         if not reasons:
             return None
+        from serving.scoring import answering_versions
+
         return StaleScores(
             reasons=reasons,
-            table_versions={str(k): str(v) for k, v in metadata.get("model_versions", {}).items()},
-            served_versions=served.versions,
+            table_versions=table_answerers(metadata),
+            served_versions=answering_versions(served.versions, served.kinds),
             table_as_of=metadata.get("as_of") or None,
             served_as_of=served.as_of,
             fix=score_all_command(self.settings, self.dataset),
@@ -292,9 +325,7 @@ class ListAnswers:
             as_of=table.as_of or None,
             scored_at=datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
             definitions=labels,
-            model_versions={
-                str(k): str(v) for k, v in table.metadata.get("model_versions", {}).items()
-            },
+            model_versions=table_answerers(table.metadata),
             horizon_days=label_windows(labels),
             currency=state.currency if state is not None else None,
             amounts=state.amounts if state is not None else "money",

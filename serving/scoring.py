@@ -248,6 +248,14 @@ def answered_by(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, st
     return {t: f"1 - churn v{churn}" for t, k in kinds.items() if k == CHURN_COMPLEMENT and churn}
 
 
+def answering_versions(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, str]:
+    """Task -> what made its numbers: its champion's version, or ``1 - churn vN`` where the
+    churn champion answers it (``answered_by``): what ``model_versions`` of an answer says,
+    and what staleness compares (promoting such a task's model changes no number)."""
+    answered = answered_by(versions, kinds)
+    return {t: answered.get(t, v) for t, v in versions.items()}
+
+
 def answers_nothing(task: str, by: str) -> str:
     """What is said of the champion of a task another model answers (``answered_by``)."""
     return f"answers nothing served: {task} is served as {by} (one event on a log of purchases)"

@@ -32,7 +32,10 @@ def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> Answe
     key = tuple(wanted)
     plan = state.answer_plans.get(key)
     if plan is None:
-        versions = dict(champions.versions)
+        from serving.scoring import answering_versions
+
+        # conversion answered as 1 - churn names the churn version that made its numbers
+        versions = answering_versions(champions.versions, champions.kinds)
         fields = ["lifecycle_stage"] + [
             f for t in wanted if t in champions.bundles for f in TASK_FIELDS[t]
         ]

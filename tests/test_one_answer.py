@@ -40,6 +40,37 @@ SERVED = Served(
 )
 
 
+def test_staleness_compares_what_answers_conversion_as_one_minus_churn() -> None:
+    """On a log of purchases conversion is 1 - churn whatever its own champion: promoting
+    another conversion model made the table "stale" though no score changed (trial 94); a
+    new churn version makes both stale, said as what made the numbers."""
+    complement = {"model_kinds": {"churn": "lightgbm", "conversion": "churn_complement"}}
+    label = {**LABEL_90, "task": "conversion", "target": "repeat_purchase"}
+    table = _metadata(
+        model_versions={"churn": "1", "conversion": "2", "ltv": "1"},
+        labels={"churn": LABEL_90, "conversion": label},
+        **complement,
+    )
+    served = dataclasses.replace(
+        SERVED,
+        versions={"churn": "1", "conversion": "1", "ltv": "1"},
+        labels={"churn": LABEL_90, "conversion": {**label, "lookback_days": 30}},
+        kinds=complement["model_kinds"],
+    )
+    assert staleness(table, served) == []
+    newer = dataclasses.replace(served, versions={**served.versions, "churn": "3"})
+    assert staleness(table, newer) == [
+        "churn: the table was scored by version 1, the service serves version 3",
+        "conversion: the table was scored by 1 - churn v1, the service serves 1 - churn v3",
+    ]
+    # a conversion model of its own answers now: its version and definition count
+    own = dataclasses.replace(served, kinds={"churn": "lightgbm", "conversion": "lightgbm"})
+    assert staleness(table, own) == [
+        "conversion: the table was scored by 1 - churn v1, the service serves version 1",
+        "conversion: label definition changed (lookback_days None -> 30)",
+    ]
+
+
 def test_staleness_names_each_difference_and_nothing_when_current() -> None:
     assert staleness(_metadata(), SERVED) == []
     assert staleness(_metadata(model_versions={"churn": "1", "ltv": "2"}), SERVED) == [
@@ -178,7 +209,11 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     POST /promote of conversion answered 200 with changed ["conversion"] and said nothing,
     though no answer changed, and /models showed the conversion model's AUC beside kind
     churn_complement. The answer says the promoted version answers nothing served, in the
-    words of `lifecycle models`; /models names what answers, with no metrics of another."""
+    words of `lifecycle models`; /models names what answers, with no metrics of another.
+    Nor are the batch scores stale for it (/readyz warned "conversion: the table was scored
+    by version 1, the service serves version 2", /at_risk said `stale`), and every answer's
+    model_versions names what made the conversion numbers, 1 - churn vN, not the promoted
+    model (trial 94)."""
     from services import run_cli
 
     from lifecycle import registry
@@ -196,11 +231,20 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     added = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
     version = str(added.version)
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    from serving.batch import score_all
+
+    score_all(settings, reasons_top=3, ledger=False)  # the table of a log of purchases
     scorer = Scorer(settings)
     scorer.load()
     churn = scorer.state.champions.versions["churn"]
-    users = [u.user_id for u in scorer.at_risk(limit=20).users]
-    before = [u.conversion_probability for u in scorer.score(users, ["conversion"]).users]
+    assert scorer.stale_scores() is None
+    page = scorer.at_risk(limit=20)
+    users = [u.user_id for u in page.users]
+    answered = scorer.score(users, ["conversion"])
+    before = [u.conversion_probability for u in answered.users]
+    made_by = {"churn": churn, "conversion": f"1 - churn v{churn}"}
+    assert answered.model_versions == made_by == answered.users[0].model_versions
+    assert page.model_versions == {**made_by, "ltv": page.model_versions["ltv"]}
 
     done = scorer.promote("conversion", "trial94 conv", force=True)
     assert (done.champion, done.previous, done.reload.changed) == (
@@ -212,6 +256,8 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert done.note == f"v{version} answers nothing served: {said}, while that holds"
     after = scorer.score(users, ["conversion"])
     assert [u.conversion_probability for u in after.users] == before  # no answer changed
+    assert after.model_versions == made_by == after.users[0].model_versions
+    assert scorer.stale_scores() is None and scorer.at_risk(limit=20).stale is None
     models = {m.task: m for m in scorer.models().models}
     assert models["conversion"].version == version
     assert models["conversion"].answered_by == f"1 - churn v{churn}"
@@ -219,6 +265,10 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert models["churn"].answered_by is None and models["churn"].metrics
     # `lifecycle models` says it in the same words
     assert f"  answers nothing served: {said}" in run_cli(trained_copy, "models").splitlines()
+    # so does `lifecycle promote`, which no longer calls the batch scores outdated for it
+    back = run_cli(trained_copy, "promote", "conversion", str(champion.version), "--reason", "b")
+    assert f"  v{champion.version} answers nothing served: {said}, while that holds" in back
+    assert "latest scores table" not in back, back
     # a task answered by its own champion: nothing to add
     assert scorer.promote("churn", "again", version=churn).note == (
         f"v{churn} is already the champion; the reason is recorded on it"

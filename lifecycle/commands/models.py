@@ -126,31 +126,56 @@ def promote(
     ]
     if done["gate_overridden"]:
         lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
+    by = _answered_by(obj.settings, dataset or obj.settings.dataset, task)
+    if by is not None:  # as POST /promote's note: "promoted" read as what is served
+        from serving.scoring import answers_nothing
+
+        lines.append(f"  v{done['champion']} {answers_nothing(task, by)}, while that holds")
     stale = _scored_by_another(
-        obj.settings, dataset or obj.settings.dataset, task, done["champion"]
+        obj.settings, dataset or obj.settings.dataset, task, by or done["champion"]
     )
     if stale:  # the service follows the alias; the batch lists are what score-all last wrote
         done["scores"] = stale
         lines.append(
-            f"  the latest scores table (as of {stale['as_of']}) was scored by v{stale['version']}: "
-            f"`lifecycle at-risk`, movers, segments and the report follow v{done['champion']} "
-            "after `lifecycle score-all`"
+            f"  the latest scores table (as of {stale['as_of']}) was scored by "
+            f"{_version_text(stale['version'])}: `lifecycle at-risk`, movers, segments and the "
+            f"report follow {_version_text(by or done['champion'])} after `lifecycle score-all`"
         )
     obj.console.result(done, lines)
 
 
+def _version_text(answerer: str) -> str:
+    """``v3``, or ``1 - churn v3`` as it is."""
+    return answerer if " " in answerer else f"v{answerer}"
+
+
+def _answered_by(settings: Settings, dataset: str, task: str) -> str | None:
+    """``1 - churn vN`` when the churn champion answers ``task`` (conversion on a log of
+    purchases), whatever its own champion; else None."""
+    if task == tasks.CHURN.name:
+        return None
+    from serving.scoring import answered_by, load_champions
+
+    try:
+        champions = load_champions(settings, dataset)
+    except Exception:  # the promotion is done: what answers is said only when it can be read
+        return None
+    return answered_by(champions.versions, champions.kinds).get(task)
+
+
 def _scored_by_another(
-    settings: Settings, dataset: str, task: str, champion: str
+    settings: Settings, dataset: str, task: str, answerer: str
 ) -> dict[str, str] | None:
-    """The latest scores table's as-of date and the task's version that scored it, when that
-    is not ``champion`` (None without a table of this dataset)."""
-    from serving.answers import scores_metadata
+    """The latest scores table's as-of date and what made its ``task`` numbers (a version,
+    or ``1 - churn vN``), when that is not ``answerer`` (None without a table of this
+    dataset): a conversion answered as 1 - churn before and after changes no number."""
+    from serving.answers import scores_metadata, table_answerers
 
     metadata = scores_metadata(settings.workspace.latest_scores) or {}
     if metadata.get("dataset") != dataset:
         return None
-    version = str(metadata.get("model_versions", {}).get(task, "none"))
-    if version == str(champion):
+    version = table_answerers(metadata).get(task, "none")
+    if version == str(answerer):
         return None
     return {"as_of": str(metadata.get("as_of")), "version": version}
 
