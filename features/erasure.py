@@ -375,6 +375,7 @@ def _forget_monitor_files(
     """The monitor's samples and reference files hold users' rows without ids (none can be
     told apart): those of the datasets that ``held`` the users are deleted whole (the monitor
     reads the tables again and rebuilds them); another dataset's never had their rows."""
+    from serving.drift_results import mark_outdated
     from serving.monitor_sample import sample_dataset
 
     samples = [
@@ -396,6 +397,9 @@ def _forget_monitor_files(
             record.monitor_files[str(path.relative_to(home))] = whose
     for path in samples + references:
         path.unlink()
+    for name in held:  # /monitor's counts and verdicts included their rows: said until redone
+        erased = f"{len(record.user_hashes)} user(s) of dataset {name} at {record.timestamp}"
+        mark_outdated(settings, name, f"measured before `lifecycle forget` erased {erased}")
     record.removed["monitor sample files deleted"] = len(samples)
     record.removed["monitor reference files deleted"] = len(references)
     record.deleted_files += [str(p.relative_to(home)) for p in references]

@@ -14,16 +14,33 @@ if TYPE_CHECKING:
     from serving.monitor import MonitorResult
 
 
+OUTDATED = "outdated"  # why a saved result no longer holds, until monitor measures again
+
+
 def save_result(settings: Settings, result: MonitorResult) -> Path:
     """Write the result atomically where :func:`last_result` reads it."""
+    return _write(settings.workspace.drift_result(result.dataset), result.to_dict())
+
+
+def _write(path: Path, result: dict[str, Any]) -> Path:
     from lifecycle.storage import atomic_file
 
-    path = settings.workspace.drift_result(result.dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as staging:
-        staging.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        staging.write_text(json.dumps(result, indent=2, default=str))
         staging.chmod(0o644)  # the HTTP service may run as another user
     return path
+
+
+def mark_outdated(settings: Settings, dataset: str, why: str) -> bool:
+    """Say in the dataset's saved result why it no longer holds (``why``: its row counts and
+    verdicts include users `lifecycle forget` erased since); /monitor names it in ``stale``
+    until `lifecycle monitor` measures again. False when there is no result."""
+    result = last_result(settings, dataset)
+    if result is None:
+        return False
+    _write(settings.workspace.drift_result(dataset), {**result, OUTDATED: why})
+    return True
 
 
 def last_result(settings: Settings, dataset: str | None = None) -> dict[str, Any] | None:
@@ -50,7 +67,7 @@ def drift_staleness(
     each and then the fix; empty when it is, or when nothing was measured."""
     if result is None:
         return []
-    problems = []
+    problems = [str(result[OUTDATED])] if result.get(OUTDATED) else []
     measured = {str(k): str(v) for k, v in result.get("model_versions", {}).items()}
     for task in sorted(set(measured) | set(versions or {})) if versions is not None else []:
         if measured.get(task) != versions.get(task):

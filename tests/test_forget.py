@@ -182,6 +182,35 @@ def test_forget_removes_users_everywhere_and_only_them(ws: Path) -> None:
     assert stat.S_IMODE((ws / "erasure_log.jsonl").stat().st_mode) == 0o600
 
 
+def test_monitor_says_its_saved_drift_counts_include_users_forget_erased(ws: Path) -> None:
+    """/monitor after `forget` still reported the drift `lifecycle monitor` measured with the
+    users' rows (`current_rows` 3658 after a user left: trial 94), though their samples were
+    deleted: its `stale` now says the result was measured before the erasure, and the fix."""
+    from serving.scorer import Scorer
+
+    settings = load_settings(home=ws, environ={})
+    saved = settings.workspace.drift_result("demo")
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    column = {"name": "orders_total", "source": "features", "current_rows": 300, "psi": 0.01}
+    as_of = Scorer(settings).lists.online.as_of()  # measured of the features served
+    measured = {"dataset": "demo", "current_as_of": as_of, "drifting": [], "columns": [column]}
+    saved.write_text(json.dumps(measured))
+    assert Scorer(settings).monitor().stale == []
+
+    result = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", *GONE])
+    assert result.exit_code == 0, result.output
+    when = json.loads(result.stdout)["timestamp"]
+    answer = Scorer(load_settings(home=ws, environ={})).monitor()
+    assert answer.stale == [
+        f"measured before `lifecycle forget` erased 2 user(s) of dataset demo at {when}",
+        "run `lifecycle monitor` (`lifecycle refresh` measures it with its report)",
+    ]
+    assert answer.result["columns"] == [column]  # what was saved, said to be outdated
+    # an id found nowhere erases nothing: the result is not marked again
+    again = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", "no-such-user"])
+    assert again.exit_code == 0 and Scorer(settings).monitor().stale == answer.stale
+
+
 def test_unknown_user_is_zero_removals_and_changes_nothing(ws: Path) -> None:
     before = {p: p.read_bytes() for p in table_files(ws)}
     result = CliRunner().invoke(main, ["--home", str(ws), "--json", "forget", "no-such-user"])
