@@ -328,8 +328,9 @@ def document_context(spec: dict[str, Any], settings: Settings) -> None:
     ready = spec.get("paths", {}).get("/readyz", {}).get("get", {})
     if "200" in ready.get("responses", {}):
         ready["responses"]["200"]["description"] = (
-            'ready: {"status": "ready", "worker": pid, "dataset": served, "warnings": [...]}; '
-            "worker is the process that answered (each is ready for itself), dataset the one "
+            'ready: {"status": "ready", "worker": n, "dataset": served, "warnings": [...]}; '
+            "worker is the number (1 to the workers started) of the worker that answered, not "
+            "its process id (each is ready for itself), dataset the one "
             "served, a warning names what to fix (batch scores not written by the served "
             "champions: run `lifecycle score-all`)"
         )

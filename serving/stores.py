@@ -160,9 +160,11 @@ READINESS = Readiness()
 class ReadyReason:
     """ASGI middleware: ``/readyz``'s 503 says why, in the API's error shape (BentoML's says
     only that ``__is_ready__`` returned False); its 200 is ``{"status": "ready", "worker":
-    pid, "dataset": served, "warnings": [...]}`` (BentoML's is a blank line), the warnings
-    naming what to fix, ``worker`` the process that answered (each worker is ready for
-    itself) and ``dataset`` the one served, which `lifecycle refresh --reload-url` checks."""
+    n, "dataset": served, "warnings": [...]}`` (BentoML's is a blank line), the warnings
+    naming what to fix, ``worker`` the number (1 to the workers started) of the worker that
+    answered (each worker is ready for itself), never its process id, which an answer
+    without a token would give away, and ``dataset`` the one served, which `lifecycle
+    refresh --reload-url` checks."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -186,9 +188,11 @@ class ReadyReason:
             elif message.get("more_body"):
                 return
             elif status[0] == 200:
+                from bentoml import server_context
+
                 body = {
                     "status": "ready",
-                    "worker": os.getpid(),
+                    "worker": server_context.worker_index or 1,  # in process: the one
                     "dataset": READINESS.dataset,
                     "warnings": READINESS.warnings,
                 }

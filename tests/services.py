@@ -136,7 +136,7 @@ def http_ok(url: str) -> bool:
 
 
 def _ready_worker(url: str) -> int | None:
-    """The process that answered /readyz 200 (its ``worker``); None when not ready."""
+    """The worker that answered /readyz 200 (its number, ``worker``); None when not ready."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return json.loads(response.read())["worker"] if response.status == 200 else None
@@ -147,12 +147,12 @@ def _ready_worker(url: str) -> int | None:
 def _every_worker_ready(url: str, workers: int, connections: int = 20) -> Callable[[], bool]:
     """Each worker answers /readyz for itself, but a worker that is not yet accepting leaves
     its connections to the others, so a burst of 200s alone can miss it: ready when a burst
-    is all 200 and ``workers`` different processes have answered 200."""
+    is all 200 and ``workers`` different workers have answered 200."""
     seen: set[int] = set()
 
     def ready() -> bool:
         answered = [_ready_worker(url) for _ in range(connections)]
-        seen.update(pid for pid in answered if pid is not None)
+        seen.update(worker for worker in answered if worker is not None)
         return None not in answered and len(seen) >= workers
 
     return ready
