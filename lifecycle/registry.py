@@ -504,6 +504,8 @@ def promote(
     accept_definition_change: bool = False,
     gated_only: bool = False,
     override: str = "--force",
+    accept_override: str = "--accept-definition-change",
+    overrides_joined: str = " ",
 ) -> dict[str, str]:
     """Make a version champion by hand, with the reason on the version.
 
@@ -512,7 +514,8 @@ def promote(
     ``accept_definition_change`` (the reason then says why the meaning may change). With
     ``gated_only`` (``lifecycle promote`` without --force), a version the gate never made
     champion is refused with the gate's verdict, naming ``override`` (how the caller asks
-    anyway); a former champion (a rollback) is not.
+    anyway); a former champion (a rollback) is not. A changed definition's refusal names
+    ``accept_override``, both joined by ``overrides_joined`` when both are needed.
     """
     import json
 
@@ -557,9 +560,9 @@ def promote(
         # the gate's refusal too, when --force will be asked next: both flags at once
         also = (
             f"; the promotion gate also kept it back ({refused}): add "
-            f"--accept-definition-change {override} to promote it anyway"
+            f"{accept_override}{overrides_joined}{override} to promote it anyway"
             if refused and gated_only
-            else ": add --accept-definition-change to promote it anyway"
+            else f": add {accept_override} to promote it anyway"
         )
         raise PromotionError(
             f"model {name}: v{version}'s label definition differs from champion "

@@ -21,12 +21,18 @@ logger = logging.getLogger("lifecycle.serving")
 
 
 def promote(
-    scorer: Scorer, task: str, reason: str, force: bool = False, version: str | None = None
+    scorer: Scorer,
+    task: str,
+    reason: str,
+    force: bool = False,
+    version: str | None = None,
+    accept_definition_change: bool = False,
 ) -> PromoteResponse:
     """Make ``version`` of the task's model (None: its challenger) the champion, then reload;
     404 for a version the model does not have, 409 when there is no challenger, the gate kept
-    the version back and ``force`` is not set, or another command (`train`, `forget`) holds
-    the workspace lock, as the CLI's."""
+    the version back and ``force`` is not set, its label definition differs from the
+    champion's and ``accept_definition_change`` is not set, or another command (`train`,
+    `forget`) holds the workspace lock, as the CLI's."""
     from lifecycle.errors import UserError
     from lifecycle.registry import UnknownVersion, challenger_version
     from lifecycle.registry import promote as promote_version
@@ -44,8 +50,11 @@ def promote(
                 version,
                 recorded,
                 scorer.dataset,
+                accept_definition_change=accept_definition_change,
                 gated_only=not force,
                 override='"force": true',
+                accept_override='"accept_definition_change": true',
+                overrides_joined=", ",
             )
     except UnknownVersion as error:
         raise ApiError(404, str(error)) from None
@@ -79,7 +88,7 @@ def promote(
         model=done["model"],
         champion=done["champion"],
         previous=done["previous"],
-        reason=f"manual: {recorded}",
+        reason=f"manual: {done['reason']}",  # with a definition change accepted, it says so
         gate_overridden=done["gate_overridden"],
         note="; ".join(notes) or None,
         reload=reloaded,

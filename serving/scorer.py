@@ -255,13 +255,18 @@ class Scorer:
         )
 
     def promote(
-        self, task: str, reason: str, force: bool = False, version: str | None = None
+        self,
+        task: str,
+        reason: str,
+        force: bool = False,
+        version: str | None = None,
+        accept_definition_change: bool = False,
     ) -> PromoteResponse:
         """Make ``version`` (None: the challenger) champion, then reload (``serving.promotion``)."""
         from serving.promotion import promote
 
         with self._promote_lock:
-            return promote(self, task, reason, force, version)
+            return promote(self, task, reason, force, version, accept_definition_change)
 
     def aliases_moved(self) -> bool:
         """Whether a champion alias points elsewhere than the loaded models (cheap registry read)."""

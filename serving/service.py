@@ -396,10 +396,23 @@ class LifecycleScoring:
                 "those it has"
             ),
         ] = None,
+        accept_definition_change: Annotated[
+            bool,
+            Strict(),  # as force: only a JSON true accepts scores that change meaning
+            Field(
+                description="promote a version whose label definition (horizon, target, "
+                "lookback) differs from the champion's, as `lifecycle promote "
+                "--accept-definition-change`: its scores mean something else to their users; "
+                "the change is recorded with the reason. Without it such a promotion is a 409 "
+                "naming the changes"
+            ),
+        ] = False,
     ) -> PromoteResponse:
         """Admin: make a task's challenger, or a version of its model (a rollback), the
         champion, then reload; says what moved."""
-        return self.answer(lambda: self.scorer.promote(task, reason, force, version))
+        return self.answer(
+            lambda: self.scorer.promote(task, reason, force, version, accept_definition_change)
+        )
 
 
 # The first added runs first: an unauthenticated request's body is never read.

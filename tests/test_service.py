@@ -575,6 +575,72 @@ def test_http_promote_moves_the_challenger_and_reloads(
     assert champion_versions(home) == before
 
 
+def test_http_promote_accepts_a_label_definition_change_only_when_asked(
+    ready_server: str, home: Path, http: httpx.Client
+) -> None:
+    """`lifecycle promote --accept-definition-change` had no HTTP equivalent: a version whose
+    label definition differs from the champion's could only be promoted from the host
+    (trial 94). `accept_definition_change` is the same gate: a 409 naming the field, JSON
+    true only, the change recorded with the reason on the version and in the champions log."""
+    from lifecycle import registry
+    from lifecycle.champion_log import champion_history
+    from lifecycle.lineage import DEFINITION_TAG
+
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    churn = registry.model_name("demo", "churn")
+    before = champion_versions(home)
+    champion = client.get_model_version(churn, before["churn"])
+    label = {**json.loads(champion.tags[DEFINITION_TAG]), "horizon_days": 60}
+    added = client.create_model_version(churn, source=champion.source, run_id=champion.run_id)
+    version = str(added.version)
+    client.set_model_version_tag(churn, version, DEFINITION_TAG, json.dumps(label))
+    change = "horizon_days 90 -> 60"
+
+    def post(**body: Any) -> httpx.Response:
+        asked = {"task": "churn", "version": version, "reason": "product asked", **body}
+        return http.post(f"{ready_server}/promote", json=asked, timeout=120)
+
+    try:
+        kept = post()  # never judged by the gate either: both fields named at once
+        assert kept.status_code == 409, kept.text
+        assert (
+            f"label definition differs from champion v{before['churn']}'s ({change})"
+            in (kept.json()["error"])
+        )
+        assert kept.json()["error"].endswith(
+            'add "accept_definition_change": true, "force": true to promote it anyway'
+        )
+        forced = post(force=True)
+        assert forced.status_code == 409, forced.text
+        assert forced.json()["error"].endswith(
+            ': add "accept_definition_change": true to promote it anyway'
+        )
+        for lax in ("yes", 1):
+            refused = post(force=True, accept_definition_change=lax)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["detail"][0]["loc"][0] == "accept_definition_change"
+        assert champion_versions(home) == before
+        moved = post(force=True, accept_definition_change=True)
+        assert moved.status_code == 200, moved.text
+        recorded = f"product asked (POST /promote) (label definition changed: {change})"
+        assert moved.json()["reason"] == f"manual: {recorded}"
+        assert moved.json()["reload"]["model_versions"]["churn"] == version
+        assert client.get_model_version(churn, version).tags["promotion"] == (f"manual: {recorded}")
+        (last,) = champion_history(settings, "demo")[-1:]
+        assert (last["to"], last["reason"]) == (version, f"manual: {recorded}")
+        # the rollback crosses the definition change too: accepted the same way, no force
+        back = post(version=before["churn"], reason="back")
+        assert back.status_code == 409 and "accept_definition_change" in back.json()["error"]
+        back = post(version=before["churn"], reason="back", accept_definition_change=True)
+        assert back.status_code == 200, back.text
+        assert champion_versions(home) == before
+    finally:
+        registry.promote(settings, "churn", before["churn"], "test", accept_definition_change=True)
+        http.post(f"{ready_server}/reload", json={}, timeout=60)
+    assert champion_versions(home) == before
+
+
 def test_the_python_client_example_of_the_docs_runs(ready_server: str) -> None:
     """The docs' Python block, as written, against the served process."""
     import contextlib
