@@ -94,7 +94,10 @@ AMOUNTS_DOC = (
     "'purchases' for a log without amounts (ingested with --amount-default N: purchases "
     "counted, N each; currency is then null)"
 )
-VERSIONS_DOC = "task -> registry version of the model whose scores these are"
+VERSIONS_DOC = (
+    "task -> registry version of the model whose scores these are; '1 - churn vN' where the "
+    "churn model answers the task (conversion on a log of purchases, as /models answered_by)"
+)
 
 
 class _Model(BaseModel):
@@ -185,7 +188,9 @@ class _UserScore(_Model):
     lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
     reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
     model_versions: dict[str, str] = Field(
-        default_factory=dict, description="task -> registry version that scored this user"
+        default_factory=dict,
+        description="task -> registry version that scored this user ('1 - churn vN': as "
+        "model_versions of the answer)",
     )
 
 
