@@ -15,6 +15,7 @@ from features import contract as c
 from lifecycle import tasks
 from lifecycle.list_fields import non_personal
 from serving.reason_words import reason_text, withheld_text
+from serving.segments import whole_days
 
 
 def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
@@ -48,7 +49,7 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
     for col in (col for col in rows.columns if col not in always):  # allowed by name
         shown[col] = rows[col].fillna("-")
     idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))
-    shown["idle d"] = idle.map(lambda v: f"{v:.0f}" if pd.notna(v) else "-")
+    shown["idle d"] = idle.map(lambda v: f"{whole_days(v):.0f}" if pd.notna(v) else "-")
     shown["ctl"] = rows.get("control", pd.Series(False, index=rows.index)).map(
         lambda v: "C" if v else ""
     )

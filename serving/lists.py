@@ -32,7 +32,7 @@ from lifecycle.list_fields import list_fields, non_personal, rank_by_choices, us
 from lifecycle.pseudonyms import pseudonym
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
-from serving.segments import STAGES
+from serving.segments import STAGES, whole_days
 from serving.units import Units
 
 if TYPE_CHECKING:
@@ -476,13 +476,14 @@ def list_format(out: Path, fmt: str | None = None) -> str:
 
 
 def presentable(rows: pd.DataFrame, units: Units | None = None) -> pd.DataFrame:
-    """List rows as written for people: day counts in whole days; with ``units``, a
+    """List rows as written for people: day counts in whole days, a part day counted as one
+    (``serving.segments.whole_days``); with ``units``, a
     ``currency`` column, each listed score's window (``churn_window_days``) and revenue named
     ``purchases`` in a log without amounts (``Units.value_name``)."""
     out = rows.copy()
     for column in out.columns:
         if ("days" in column.split("_")) and pd.api.types.is_float_dtype(out[column]):
-            out[column] = out[column].round().astype("Int64")
+            out[column] = whole_days(out[column]).astype("Int64")
     if units is not None:
         named = {k: units.value_name(k) for k in out.columns}
         out = out.rename(columns={k: v for k, v in named.items() if v != k and v not in out})

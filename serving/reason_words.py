@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from features.asof import window_of
+from serving.segments import whole_days
 
 # Words for a total's value. ``{s}`` is the plural ending, empty when the value rounds to 1.
 REASON_TEXT = {
@@ -43,6 +44,9 @@ NEGATIVE_TEXT = {
     "net_order_value": "refunds exceed spend by {value:,.0f} per order",
 }
 USUAL_GAP = "ipt_mean_days"  # what the overdue ratio divides by
+# Days since an event, counted as the stages count them (a part day is a day: 90.02 days
+# with no activity reads 91, over 90, as ``churned`` says).
+DAYS_SINCE = ("recency_days", "purchase_recency_days", "first_purchase_age_days", "tenure_days")
 # What a value that rounds to none reads as ("no activity for 0 days" contradicts itself).
 NONE_TEXT = {
     "recency_days": "active within the last day",
@@ -267,6 +271,8 @@ def reason_text(
         return NONE_TEXT[feature]
     if feature in NEGATIVE_TEXT and value < 0:
         return NEGATIVE_TEXT[feature].format(value=-value)
+    if feature in DAYS_SINCE:
+        value = float(whole_days(value))
     if feature in REASON_TEXT:
         return REASON_TEXT[feature].format(value=value, s=_plural(value))
     return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"

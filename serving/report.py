@@ -37,6 +37,7 @@ from serving.segments import (
     share_label,
     super_users_by_channel,
     super_users_words,
+    whole_days,
 )
 from serving.units import Units, units_for
 
@@ -464,7 +465,7 @@ def render_report(
                 "risk": rows.get("risk_band"),
                 "stage": rows.get("lifecycle_stage"),
                 "segment": rows.get("segment"),
-                "days idle": rows.get("days_since_last_activity"),
+                "days idle": whole_days(rows.get("days_since_last_activity", np.nan)),
                 "channel": rows.get("channel"),
                 "control": rows["control"].map({True: "control", False: ""}),
                 "why (top reasons)": rows["top_reasons"],

@@ -41,6 +41,13 @@ HIGH_RISK = ServingSettings.model_fields["high_risk"].default
 MEDIUM_RISK = ServingSettings.model_fields["medium_risk"].default
 
 
+def whole_days(days: Any) -> Any:
+    """Day counts as people read them, by the stages' rule: a part day counts as a day
+    (rounded up), so 90.02 days idle reads 91, over 90 as ``churned`` is, and exactly 90 reads
+    90 (trial 101: rounding showed "90 days idle" beside ``churned``)."""
+    return np.ceil(days)
+
+
 def lifecycle_stage(
     features: pd.DataFrame, churn_probability: pd.Series | None = None
 ) -> np.ndarray:

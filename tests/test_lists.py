@@ -565,3 +565,27 @@ def test_terminal_values_below_100_keep_the_digits_they_need() -> None:
         "(1 ltv value above the P90: the value is the mean, which a small chance of a large "
         "spend lifts above what 9 in 10 such users bring)"
     )
+
+
+def test_shown_idle_days_agree_with_the_stage_thresholds(tmp_path: Path) -> None:
+    """Rounding showed u0014085, 90.02 days idle, as "90" beside ``churned`` (over 90), and
+    30.4 days as "30" beside ``silent`` (over 30): a part day now counts as a day, in the
+    terminal, written lists and reasons, so the days shown cross a threshold with the stage."""
+    from serving.reason_words import reason_text
+    from serving.segments import CHURNED_DAYS, SILENT_DAYS, stage_of_columns
+
+    idle = [90.02, 30.4, 90.0, 30.0, 25.0, 3.0]
+    table = scores_table().assign(days_since_last_activity=idle, tenure_days=400.0)
+    rows = list_rows(at_risk(table, limit=None), Privacy(), PERSONAL)
+    back = _read_back(export(rows, tmp_path / "list.csv", units=UNITS))
+    shown = dict(zip(back["user_id"], back["days_since_last_activity"], strict=True))
+    assert shown == {"u1": 91, "u2": 31, "u3": 90, "u4": 30, "u5": 25}
+    lines = {line.split()[1]: line for line in format_rows(rows, width=200)[1:] if line[:2] != "  "}
+    assert lines["u1"].split()[-1] == "91" and lines["u2"].split()[-1] == "31"
+    for days in idle:
+        features = {"recency_days": days, "tenure_days": 400.0, "activated": 1.0}
+        stage = stage_of_columns(lambda n, f=features: np.array([f.get(n, 1.0)]))[0]
+        words = reason_text("recency_days", days)
+        whole = int(words.split()[3])  # "no activity for N days"
+        assert (stage == "churned") == (whole > CHURNED_DAYS), (days, stage, words)
+        assert (stage in ("churned", "silent")) == (whole > SILENT_DAYS), (days, stage, words)
