@@ -4,13 +4,15 @@ The words follow the value, not the direction it pushed the score: a rising tren
 pushed churn up still reads "orders rising". A missing value reads as what it means in
 the domain ("no repeat purchase yet"), never as the feature's name. One quantity has
 one wording in every window ("spent 300 in the last 30 days", "spent nothing in the last
-90 days").
+90 days"). A high count that raised the risk says the user's own pace it fell from
+(:func:`pace_text`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -128,6 +130,9 @@ COUNTED_NEGATIVE = {
     "net_revenue_total": "{value:,.0f} purchase{s} more refunded than bought",
     "net_order_value": "{value:,.0f} purchase{s} more refunded than bought per order",
 }
+# Window counts that read as good news when high: said against the user's own pace where
+# it fell ("39 sessions in the last 90 days" raised churn beside 181 in the year, trial 95).
+PACED = ("sessions", "orders", "active_days", "revenue")
 COUNTED_WINDOWS = {
     "revenue": "{value:,.0f} purchase{s} in the last {window} days",
     "refund_amount": "{value:,.0f} purchase{s} refunded in the last {window} days",
@@ -276,6 +281,55 @@ def reason_text(
     if feature in REASON_TEXT:
         return REASON_TEXT[feature].format(value=value, s=_plural(value))
     return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(names: tuple[str, ...], kind: str) -> list[int]:
+    """The windows of ``kind`` among a model's features, shortest first (once per model)."""
+    return sorted(w[1] for name in names if (w := window_of(name)) and w[0] == kind)
+
+
+def pace_text(
+    feature: str,
+    value: Any,
+    value_of: Callable[[str], Any],
+    names: Sequence[str],
+    purchase_counts: float | None = None,
+) -> str | None:
+    """A window count's words beside the user's own pace over the longest window of its
+    kind, where the shorter window holds fewer than that pace: "39 sessions in the last 90
+    days, down from 45 per 90 days over the last 365 days". The longest window's count is
+    said as that same comparison with the nearest shorter window, so the two are one reason.
+    None where the pace did not fall, a window is empty (said in its own words) or the user is
+    not known for longer than the shorter window."""
+    window = window_of(feature)
+    if window is None or window[0] not in PACED or is_missing(value):
+        return None
+    kind, days = window
+    if purchase_counts and kind in WINDOW_AMOUNTS:
+        return None
+    windows = _windows(tuple(names), kind)
+    if len(windows) < 2:
+        return None
+    longest = windows[-1]
+    short = days if days < longest else windows[-2]
+    recent, whole = value_of(f"{kind}_{short}d"), value_of(f"{kind}_{longest}d")
+    if is_missing(recent) or is_missing(whole) or _is_none(float(recent)):
+        return None
+    tenure = value_of("tenure_days") if "tenure_days" in names else None
+    span = float(longest) if is_missing(tenure) else min(float(longest), float(tenure))
+    if span <= short:
+        return None
+    pace = float(whole) * short / span
+    if float(recent) >= pace or f"{pace:,.0f}" == f"{float(recent):,.0f}":
+        return None
+    over = (
+        f"over the last {longest} days"
+        if span == longest
+        else f"since first seen {whole_days(span):.0f} days ago"
+    )
+    said = _window_text(f"{kind}_{short}d", float(recent))
+    return f"{said}, down from {pace:,.0f} per {short} days {over}"
 
 
 def withheld_text(feature: str) -> str:

@@ -25,7 +25,7 @@ from lifecycle.rules import NET_VALUES
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_facts import merged
-from serving.reason_words import USUAL_GAP, reason_text
+from serving.reason_words import USUAL_GAP, pace_text, reason_text
 from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
 
 if TYPE_CHECKING:
@@ -489,7 +489,10 @@ def worded_reasons(
         said = GROSS_OF.get(names[j], names[j])
         if said == names[j] or said not in names or not _same(value_of(said), value):
             said = names[j]
-        text = reason_text(said, value, purchase_counts, usual_gap_days=gap)
+        # a high count that raised the risk says the pace it fell from
+        text = pace_text(names[j], value, value_of, names, purchase_counts) or reason_text(
+            said, value, purchase_counts, usual_gap_days=gap
+        )
         reason = {
             "feature": names[j],
             "value": value,

@@ -322,3 +322,50 @@ def test_scored_reasons_agree_with_their_values(trained_workspace: TrainedWorksp
             assert ("overdue" in text) == (value > 1), reason
         if feature.startswith("trend_") and value:
             assert ("rising" in text) == (value > 1), reason
+
+
+def test_a_high_count_that_raised_the_risk_says_the_pace_it_fell_from() -> None:
+    """The demo's u0009377, churn 56%, read "39 sessions in the last 90 days; 181 sessions in
+    the last 365 days": two counts that raised the risk and read as good news (trial 95). A
+    count below the user's own pace over the longest window says that pace, and the longest
+    window's count says the same comparison, so the two are one reason; a count at its pace,
+    an empty window, or a user known no longer than the window keeps its plain words."""
+    names = ["sessions_30d", "sessions_90d", "sessions_365d", "tenure_days", "recency_days"]
+    contributions = np.array([-0.05, 0.3, 0.2, -0.1, 0.01])
+    ranked = np.argsort(-contributions)
+    values = {"sessions_30d": 14.0, "sessions_90d": 39.0, "sessions_365d": 181.0}
+    values |= {"tenure_days": 700.0, "recency_days": 2.0}
+    picked = worded_reasons(names, contributions, ranked, values.get)
+    assert [(r["text"], r["feature"]) for r in picked] == [
+        (
+            "39 sessions in the last 90 days, down from 45 per 90 days over the last 365 days",
+            "sessions_90d",
+        ),
+        ("no activity for 2 days", "recency_days"),
+    ]
+    assert picked[0]["contribution"] == pytest.approx(0.5) and picked[0]["value"] == 39.0
+    # known for 200 days: the pace is over those days
+    young = worded_reasons(names, contributions, ranked, (values | {"tenure_days": 200.0}).get)
+    assert young[0]["text"] == (
+        "39 sessions in the last 90 days, down from 81 per 90 days since first seen 200 days ago"
+    )
+    # money the same way; a log counted in purchases keeps its plain words
+    spend = ["revenue_90d", "revenue_365d"]
+    paid = {"revenue_90d": 100.0, "revenue_365d": 1000.0}
+    picked = worded_reasons(spend, np.array([0.2, 0.1]), np.arange(2), paid.get)
+    assert [r["text"] for r in picked] == [
+        "spent 100 in the last 90 days, down from 247 per 90 days over the last 365 days"
+    ]
+    counted = worded_reasons(spend, np.array([0.2, 0.1]), np.arange(2), paid.get, 1.0)
+    assert [r["text"] for r in counted] == [
+        "100 purchases in the last 90 days",
+        "1,000 purchases in the last 365 days",
+    ]
+    # at the pace, an empty recent window, or windows the user is known no longer than
+    for plain in (
+        values | {"sessions_90d": 45.0},
+        values | {"sessions_90d": 0.0},
+        values | {"tenure_days": 60.0},
+    ):
+        texts = [r["text"] for r in worded_reasons(names, contributions, ranked, plain.get)]
+        assert not any("down from" in text for text in texts), texts
