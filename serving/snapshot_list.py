@@ -21,6 +21,7 @@ import pandas as pd
 from features import contract as c
 from features.labels import LABEL
 from lifecycle import registry
+from lifecycle.tasks import CHURN
 from serving.batch import ScoresTable, ScoringError
 from serving.reason_words import withheld_text
 from serving.units import Units
@@ -28,7 +29,8 @@ from serving.units import Units
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
-SCORE = "churn_probability"
+SCORE = CHURN.score
+OLD_SCORE = "probability"  # a list written before it was named as an events list's
 WITHHELD_NOTE = (
     "reasons name the snapshot's columns and withhold the customers' values; show a "
     "column's with --allow-column NAME (repeatable)"
@@ -73,7 +75,7 @@ def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] =
     frame = pd.DataFrame(
         {
             c.USER_ID: listed[c.USER_ID],
-            SCORE: listed["probability"].astype(float),
+            SCORE: listed[SCORE if SCORE in listed else OLD_SCORE].astype(float),
             "reasons": [_withheld(text, columns, allowed) for text in listed["reasons"]],
         }
     )

@@ -156,11 +156,13 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     listed = pd.read_csv(home / "scores" / "synth-churn-at-risk-v1.csv", dtype={"user_id": str})
     stayed = frame[frame[LABEL] == 0]
     assert set(listed["user_id"]) == set(stayed["user_id"]) and len(listed) == len(stayed)
-    assert listed["probability"].is_monotonic_decreasing
+    # named as an events list's score (it said `probability`, trial 95)
+    assert list(listed.columns) == ["user_id", "churn_probability", "reasons", "rank"]
+    assert listed["churn_probability"].is_monotonic_decreasing
     assert listed["rank"].tolist() == list(range(1, len(listed) + 1))
     folds = cross_validate(frame, folds=3, seed=settings.training.seed)
     oof = pd.Series(folds.oof_probability, index=frame["user_id"])
-    assert np.allclose(listed["probability"], oof[listed["user_id"]].to_numpy())
+    assert np.allclose(listed["churn_probability"], oof[listed["user_id"]].to_numpy())
     # Each customer's reasons: the columns that raised their score the most in the fold
     # model that scored them, strongest first, each with the customer's own value.
     contributions = pd.DataFrame(folds.oof_contributions, columns=folds.feature_names)
@@ -189,7 +191,7 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     )
     rows = pd.DataFrame(shown["rows"])
     assert rows["user_id"].tolist() == listed["user_id"].head(20).tolist()
-    assert np.allclose(rows["churn_probability"], listed["probability"].head(20))
+    assert np.allclose(rows["churn_probability"], listed["churn_probability"].head(20))
     assert (
         shown["scores"].endswith("synth-churn-at-risk-v1.csv")
         and shown["units"]["currency"] is None
@@ -245,6 +247,12 @@ def test_train_snapshot_registers_a_calibrated_model_and_gates(home: Path) -> No
     assert promoted.exit_code == 0, promoted.output
     listing = _invoke(home, "--json", "at-risk", "--dataset", "synth", "--top", "1").stdout
     assert json.loads(listing)["scores"].endswith("-v2.csv")  # a promotion by hand lists its own
+    # a list written before the column was named so still lists
+    v2 = home / "scores" / "synth-churn-at-risk-v2.csv"
+    pd.read_csv(v2, dtype={"user_id": str}).rename(
+        columns={"churn_probability": "probability"}
+    ).to_csv(v2, index=False)
+    assert _invoke(home, "--json", "at-risk", "--dataset", "synth", "--top", "1").stdout == listing
 
     first = json.loads(listing)["rows"][0]["user_id"]
     forgot = _invoke(home, "forget", first)

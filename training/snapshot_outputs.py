@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from lifecycle.tasks import CHURN
 from training import evaluation
 from training.snapshot_baselines import BEST_SINGLE
 
@@ -112,7 +113,8 @@ def write_at_risk(
     """The customers whose label is 0 (still with you), the most likely to leave first, by
     their out-of-fold probability: each scored by the fold model that never saw them, not
     by the final model, which learned every row's label; with :func:`reasons` from the same
-    fold model. Each version's is ``scores/<model>-at-risk-vN.csv``; the champion's is the one
+    fold model, the probability as ``churn_probability`` as in an events list. Each version's
+    is ``scores/<model>-at-risk-vN.csv``; the champion's is the one
     of the version its alias names (``serving.snapshot_list.champion_list``), so a promotion
     by hand serves its list too."""
     from lifecycle.storage import atomic_file
@@ -120,11 +122,11 @@ def write_at_risk(
     scored = pd.DataFrame(
         {
             c.USER_ID: frame[c.USER_ID].to_numpy(),
-            "probability": cv.oof_probability,
+            CHURN.score: cv.oof_probability,
             "reasons": reasons(frame, cv.feature_names, cv.oof_contributions),
         }
     )[frame[label].to_numpy() == 0]
-    ranked = scored.sort_values(["probability", c.USER_ID], ascending=[False, True])
+    ranked = scored.sort_values([CHURN.score, c.USER_ID], ascending=[False, True])
     path = settings.workspace.snapshot_at_risk(name, version)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as staging:
