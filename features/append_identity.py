@@ -4,8 +4,9 @@ A new row is held when it equals a held event in every column the file has; an e
 column is compared by the number it writes (``8.0`` is ``8``, ``15.30`` is ``15.3``: a CSV
 writes so what a Parquet file gives as a float, and what pandas writes of an integer column
 with a null). A row that equals a held event of the same order in every column but its
-time, a whole number of hours away, is that event read in another zone (a UTC export read
-in the dataset's local zone): held back too, under a reason of its own.
+time, a whole number of hours away or a real zone offset of quarter hours (+05:30, +05:45,
+-03:30), is that event read in another zone (a UTC export read in the dataset's local zone):
+held back too, under a reason of its own.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ from features import contract as c
 from lifecycle.sql import identifier
 
 ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
-# ... and of one it holds at a time whole hours away (times read in another zone)
+# ... and of one it holds at a time a zone's offset away (times read in another zone)
 HOURS_APART = "already_ingested_hours_apart"
 MAX_ZONE_HOURS = 14  # the widest offset between two zones' clocks (Kiribati's +14:00)
-_HOUR_US = 3_600_000_000
+# The offsets from UTC that are not whole hours, in minutes (tzdata 2025: -02:30 and -03:30
+# Newfoundland, +04:30 Kabul, +05:30 India, +05:45 Kathmandu, +12:45 Chatham, ...)
+PART_HOUR_OFFSETS = (150, 210, 270, 330, 345, 390, 525, 570, 630, 765, 825)
+_MINUTE_US = 60_000_000
+_HOUR_US = 60 * _MINUTE_US
 
 
 @dataclass(frozen=True)
 class Held:
     already: int = 0  # rows equal to held events
-    hours_apart: Counter[int] = field(default_factory=Counter)  # rows by hours (file - held)
+    hours_apart: Counter[int] = field(default_factory=Counter)  # rows by minutes (file - held)
 
     def counts(self) -> dict[str, int]:
         """Rows held back by reason."""
@@ -81,8 +86,9 @@ def hold(con: Any, shared: list[str]) -> Held:
 
 def _hold_hours_apart(con: Any, shared: list[str], loose: set[str]) -> Counter[int]:
     """Add to ``held`` the rows of ``new`` not held that equal an event of ``old`` with an
-    order id in every shared column but the time, which is 1 to 14 whole hours from
-    theirs; counted by those hours (the file's time minus the held one's)."""
+    order id in every shared column but the time, which is 1 to 14 whole hours from theirs or
+    one of :data:`PART_HOUR_OFFSETS`; counted by those minutes (the file's time minus the
+    held one's)."""
     if c.ORDER_ID not in shared or c.EVENT_TIME not in shared:
         return Counter()
     same = " AND ".join(
@@ -91,26 +97,40 @@ def _hold_hours_apart(con: Any, shared: list[str], loose: set[str]) -> Counter[i
         if n not in (c.EVENT_TIME, c.USER_ID, c.ORDER_ID)
     )
     apart = f"(epoch_us(n.{c.EVENT_TIME}) - epoch_us(o.{c.EVENT_TIME}))"
+    offsets = ", ".join(str(m * _MINUTE_US) for m in PART_HOUR_OFFSETS)
     con.execute(
-        f"CREATE TEMP TABLE shifted AS SELECT n.new_row, min({apart} // {_HOUR_US}) AS hours "
+        f"CREATE TEMP TABLE shifted AS SELECT n.new_row, min({apart} // {_MINUTE_US}) AS minutes "
         f"FROM new n JOIN old o ON o.{c.USER_ID} = n.{c.USER_ID} "
         f"AND o.{c.ORDER_ID} = n.{c.ORDER_ID} "
         f"WHERE n.new_row NOT IN (SELECT new_row FROM held) AND {same or 'true'} "
-        f"AND {apart} % {_HOUR_US} = 0 "
+        f"AND ({apart} % {_HOUR_US} = 0 "
         f"AND abs({apart}) BETWEEN {_HOUR_US} AND {MAX_ZONE_HOURS * _HOUR_US} "
+        f"OR abs({apart}) IN ({offsets})) "
         "GROUP BY n.new_row"
     )
     con.execute(f"INSERT INTO held SELECT new_row, '{HOURS_APART}' FROM shifted")
-    rows = con.execute("SELECT hours, count(*) FROM shifted GROUP BY hours").fetchall()
-    return Counter({int(hours): int(count) for hours, count in rows})
+    rows = con.execute("SELECT minutes, count(*) FROM shifted GROUP BY minutes").fetchall()
+    return Counter({int(minutes): int(count) for minutes, count in rows})
+
+
+def hours_text(minutes: int) -> str:
+    """A shift's hours as a note keys them: ``-1``, ``5.5`` (+05:30), ``5.75`` (+05:45)."""
+    return f"{minutes / 60:g}"
+
+
+def _shift_text(hours: float) -> str:
+    """``5 h 30 min`` of 5.5 hours (``1 h`` of 1)."""
+    whole, minutes = divmod(round(abs(hours) * 60), 60)
+    return f"{whole} h" + (f" {minutes} min" if minutes else "")
 
 
 def hours_apart_line(note: dict[str, Any]) -> str:
     """The summary line of the rows held back as :data:`HOURS_APART` (``note``: their count
     by hours, and the zone the file's times were read in)."""
-    hours = {int(h): n for h, n in note["hours"].items()}
+    hours = {float(h): n for h, n in note["hours"].items()}
     shifts = ", ".join(
-        f"{abs(h)} h {'before' if h < 0 else 'after'}" + (f" ({n:,})" if len(hours) > 1 else "")
+        f"{_shift_text(h)} {'before' if h < 0 else 'after'}"
+        + (f" ({n:,})" if len(hours) > 1 else "")
         for h, n in hours.items()
     )
     zone = note.get("timezone") or "the dataset's zone"

@@ -4,7 +4,7 @@ An append writes a new dataset version holding the old events plus the new file'
 rows: a new row equal to one the dataset already holds (every column,
 :mod:`features.append_identity`) is quarantined as ``already_ingested``, as many copies of
 it as the dataset holds (a further copy is a new event: a repeat purchase kept with
---keep-repeats), and one a held event of its order whole hours away (times read in another
+--keep-repeats), and one a held event of its order a zone offset away (times read in another
 zone) as ``already_ingested_hours_apart``; events older than the dataset's newest
 are accepted (late events, counted). A users file updates the users table (its rows win, users it lacks stay); with
 none the users table is carried over. Every version stays restorable

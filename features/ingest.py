@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending
 from features import contract as c
-from features.append_identity import ALREADY_INGESTED, HOURS_APART
+from features.append_identity import ALREADY_INGESTED, HOURS_APART, hours_text
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
@@ -443,7 +443,7 @@ def _merge_append(
     for reason, count in merged["held"].counts().items():
         appending.add_reason(reports["events"], reason, count)
     if shifted := merged["held"].hours_apart:  # said with the zone the times were read in
-        hours = {str(h): n for h, n in sorted(shifted.items(), key=lambda item: -item[1])}
+        hours = {hours_text(m): n for m, n in sorted(shifted.items(), key=lambda item: -item[1])}
         reports["events"].notes[HOURS_APART] = {"hours": hours, "timezone": timezone}
     reports["events"].notes["late_events"] = merged["late_events"]
     if merged["columns_absent"]:

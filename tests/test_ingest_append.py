@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from features import contract as c
@@ -868,6 +869,46 @@ def test_a_day_resent_in_utc_into_a_london_dataset_is_held_back_naming_the_shift
     assert set(held[c.REASON]) == {"already_ingested_hours_apart"} and len(held) == 3
     events = pd.read_parquet(dataset / "events.parquet")
     assert sorted(events[c.ORDER_ID]) == ["564853", "564853", "564900", "564900", "564999"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "hours", "said"),
+    [
+        ("Asia/Kolkata", "-5.5", "5 h 30 min before"),  # +05:30
+        ("Asia/Kathmandu", "-5.75", "5 h 45 min before"),  # +05:45
+        ("America/St_Johns", "2.5", "2 h 30 min after"),  # -02:30 in summer (-03:30 in winter)
+    ],
+)
+def test_a_day_resent_in_utc_into_a_half_hour_zone_is_held_back_naming_the_shift(
+    home: Path, tmp_path: Path, zone: str, hours: str, said: str
+) -> None:
+    """Only whole hours were caught: a UTC re-send into a dataset read in India (+05:30)
+    loaded again, every order twice. A shift that is a real zone offset of quarter hours is
+    held back as already_ingested_hours_apart, named in hours and minutes; the same order
+    at a shift that is no zone's offset (45 minutes) is still a new event."""
+    runner = CliRunner()
+    header = "user_id,event_time,event_type,amount,order_id,sku\n"
+    local = ["2011-08-31 08:55:00", "2011-08-31 12:10:00"]
+    rows = "12423,{},purchase,4.68,564853,22396\n13050,{},purchase,7.50,564900,22111\n"
+    _ingest(
+        runner, str(_write(tmp_path, "first.csv", header + rows.format(*local))), "--timezone", zone
+    )
+    utc = pd.to_datetime(local).tz_localize(zone).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S")
+    resent = _write(tmp_path, "resent.csv", header + rows.format(*utc))
+    result = runner.invoke(main, ["ingest", str(resent), "--dataset", "shop", "--append"])
+    assert result.exit_code == 0, result.output
+    assert "2 quarantined (2 already_ingested_hours_apart" in result.stdout, result.stdout
+    assert (
+        f"at a time {said} the held one's" in result.stdout and f"read in {zone}" in result.stdout
+    )
+    report = _ingest(runner, str(resent), "--append")["tables"]["events"]
+    assert report["notes"]["already_ingested_hours_apart"]["hours"] == {hours: 2}
+    quarter = pd.to_datetime(local) + pd.Timedelta(minutes=45)
+    moved = _write(
+        tmp_path, "moved.csv", header + rows.format(*quarter.strftime("%Y-%m-%d %H:%M:%S"))
+    )
+    report = _ingest(runner, str(moved), "--append")["tables"]["events"]
+    assert report["rows_loaded"] == 2 and not report["reasons"]
 
 
 def test_a_header_only_file_appends_nothing_new_and_others_stay_refused(
