@@ -36,6 +36,7 @@ from features.reading import (
     DEFAULT_CHUNK_ROWS,
     HEADER_ONLY,
     PARQUET_SUFFIXES,
+    USERS_NOT_READ,
     CsvFormat,
     NoDataRows,
     read_chunks,
@@ -323,21 +324,28 @@ def ingest_into(
     except _Unchanged as unchanged:  # the dataset keeps its version
         reported, totals, kept = unchanged.tables, unchanged.totals, True
     except NoDataRows as empty:  # appended: a day without events is nothing new
-        if appending_to is None or users_path is not None or adapter is not None:
+        if appending_to is None:
             raise
-        reported, totals, kept = {"events": _header_only(empty, tables["events"][1])}, None, True
+        header_only = _header_only(empty, tables["events"][1], users_path)
+        reported, totals, kept = {"events": header_only}, None, True
     else:
         kept = False
     now = appending.dataset_now(dataset_dir) if appending_to is not None else None
     return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now, kept)
 
 
-def _header_only(empty: NoDataRows, rules: TableRules) -> dict[str, Any]:
+def _header_only(
+    empty: NoDataRows, rules: TableRules, users_path: Path | None = None
+) -> dict[str, Any]:
     """The report of an appended events file of a header and no rows: its columns are
-    checked as those of a file with rows (a header without the contract's is refused)."""
+    checked as those of a file with rows (a header without the contract's, or a public data
+    set's, is refused). A users file given with it is not read: the users table updates
+    with the events a users file comes with (:data:`USERS_NOT_READ`)."""
     rules.check(pd.DataFrame(columns=empty.columns), TableChecks())
     report = LoadReport(source=empty.source, table="events", rows_read=0)
     report.notes[HEADER_ONLY] = True
+    if users_path is not None:
+        report.notes[USERS_NOT_READ] = str(users_path)
     return report.to_dict()
 
 

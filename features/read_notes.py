@@ -10,7 +10,7 @@ from features.append_identity import HOURS_APART, hours_apart_line
 from features.date_orders import read_as_lines
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
-from features.reading import HEADER_ONLY
+from features.reading import HEADER_ONLY, USERS_NOT_READ
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.validation import INVALID_AMOUNTS
 
@@ -115,6 +115,11 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         )
     if notes.get(HEADER_ONLY):
         out.append("    the file holds a header and no rows: no events (a day without any)")
+    if users := notes.get(USERS_NOT_READ):
+        out.append(
+            f"    {users} is not read: the users table updates with the events a users file "
+            "comes with; give it (or a later one) with the next file that has rows"
+        )
     if shifted := notes.get(HOURS_APART):
         out.append(hours_apart_line(shifted))
     if gone := notes.get("users_only_quarantined"):

@@ -950,3 +950,13 @@ def test_a_header_only_file_appends_nothing_new_and_others_stay_refused(
     assert refused(empty_day, "--replace").endswith("no data rows (columns: user_id, "
                                                     "event_time, event_type, amount)")  # fmt: skip
     assert (home / "datasets" / "shop").readlink() == version
+    # a public data set's header alone is nothing new too; the contract's header is not its
+    retail = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    month = _write(tmp_path, "month.csv", retail + "536365,85,H,6,2010-12-01 08:26,2.5,17850,UK\n")
+    into = ["import", "online-retail", "--dataset", "retail"]
+    assert runner.invoke(main, [*into, str(month)]).exit_code == 0
+    header = _write(tmp_path, "retail_sunday.csv", retail)
+    appended = runner.invoke(main, ["--json", "--quiet", *into, str(header), "--append"])
+    assert appended.exit_code == 0 and json.loads(appended.stdout)["unchanged"] is True
+    result = runner.invoke(main, [*into, str(empty_day), "--append"])
+    assert result.exit_code == 1 and "missing column 'InvoiceNo'" in result.stderr, result.output

@@ -563,30 +563,55 @@ def _shop(home: Path, tmp_path: Path) -> None:
     assert ingested.exit_code == 0, ingested.output
 
 
+RETAIL_HEADER = (
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+)
+
+
+@pytest.mark.parametrize("given", ["", "--users", "--source"])
 def test_a_header_only_day_is_nothing_new_and_the_stale_steps_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
 ) -> None:
     """A daily export of a day without orders (a header, no rows) failed the refresh's ingest
     ('no data rows', exit 1), and the stale steps after it waited for the next day. It is
-    nothing new now: the ingest step runs, the dataset keeps its version, features go on."""
+    nothing new now: the ingest step runs, the dataset keeps its version, features go on;
+    so too with --users (the users file is not read, and the summary says so) and with
+    --source online-retail (a header of its invoice lines), which still failed."""
     from lifecycle import steps
 
     home = tmp_path / "workspace"
-    _shop(home, tmp_path)
-    version = lineage.dataset_version(home / "datasets" / "shop")
+    sunday = tmp_path / "sunday.csv"
+    sunday.write_text(SHOP_HEADER)
+    name, options = "shop", []
+    if given == "--source":
+        name, options = "online_retail", ["--source", "online-retail"]
+        month = tmp_path / "month.csv"
+        month.write_text(RETAIL_HEADER + "536365,85123A,HEART,6,2010-12-01 08:26,2.55,17850,UK\n")
+        imported = CliRunner().invoke(
+            main, ["--home", str(home), "import", "online-retail", str(month)]
+        )
+        assert imported.exit_code == 0, imported.output
+        sunday.write_text(RETAIL_HEADER)
+    else:
+        _shop(home, tmp_path)
+    if given == "--users":
+        users = tmp_path / "users.csv"
+        users.write_text("user_id,signup_time\nu1,2024-12-01\nu2,2024-12-02\n")
+        options = ["--users", str(users)]
+    version = lineage.dataset_version(home / "datasets" / name)
 
     def reached(_settings: object) -> None:  # the features step began: stop there
         raise KeyboardInterrupt
 
     monkeypatch.setattr(steps, "build_features", reached)
-    sunday = tmp_path / "sunday.csv"
-    sunday.write_text(SHOP_HEADER)
-    code, document = _refresh(home, str(sunday), "--dataset", "shop")
+    code, document = _refresh(home, str(sunday), "--dataset", name, *options)
     assert code == 130 and document["step"] == "features", document
     ingest = document["steps"][0]
     assert ingest["status"] == "ran" and ingest["detail"]["files"][0]["unchanged"] is True
     assert "appended" not in ingest["detail"] and document["ran"] == ["ingest"]
-    assert lineage.dataset_version(home / "datasets" / "shop") == version
+    assert lineage.dataset_version(home / "datasets" / name) == version
+    notes = ingest["detail"]["files"][0]["tables"]["events"]["notes"]
+    assert notes.get("users_not_read") == (str(users) if given == "--users" else None), notes
 
 
 def test_a_refresh_refused_at_its_second_file_says_the_first_stays_appended(
