@@ -113,10 +113,12 @@ def online_retail(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     erased: ErasedUsers | None = None,
     date_order: str = "auto",
+    keep_repeats: bool = False,
 ) -> tuple[Loaded, Loaded]:
-    """UCI Online Retail invoice lines -> (events, users). Users carry their main country."""
+    """UCI Online Retail invoice lines -> (events, users). Users carry their main country;
+    ``keep_repeats``: identical lines are separate events, as ingest's option."""
     source = str(path)
-    rules, adapter = online_retail_rules(path, erased, date_order)
+    rules, adapter = online_retail_rules(path, erased, date_order, keep_repeats)
     loaded = load_table(
         lambda: read_chunks(path, chunk_rows), rules, source, max_bad_fraction=max_bad_fraction
     )
@@ -140,7 +142,10 @@ class Adapter:
 
 
 def online_retail_rules(
-    path: Path | str, erased: ErasedUsers | None = None, date_order: str = "auto"
+    path: Path | str,
+    erased: ErasedUsers | None = None,
+    date_order: str = "auto",
+    keep_repeats: bool = False,
 ) -> tuple[TableRules, Adapter]:
     """The events rules of Online Retail's invoice lines (an import and an append of a later
     month read them alike), and its adapter's notes (the lines' counts, gathered as the
@@ -227,7 +232,7 @@ def online_retail_rules(
     mapping = c.ColumnMapping(
         {c.EVENT_TIME: "InvoiceDate"}, timezone=RETAIL_TIMEZONE, date_order=date_order
     )
-    rules = event_rules(mapping, source, prepare=prepare)
+    rules = event_rules(mapping, source, prepare=prepare, keep_repeats=keep_repeats)
     rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
     notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]
     return rules, Adapter(add_notes, notes_of, online_retail_users, [c.USER_ID, "country"])

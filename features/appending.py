@@ -457,8 +457,10 @@ def read_as(mapping: Any, keep_repeats: bool, amount_default: float | None) -> d
 
 
 def dataset_read_options(dataset_dir: Path) -> dict[str, Any]:
-    """The last recorded value of each of ``READ_OPTIONS`` (absent: never recorded)."""
-    found: dict[str, Any] = {}
+    """The last recorded value of each of ``READ_OPTIONS`` (absent: never recorded); an
+    import records its own beside its tables (``features.ingest.write_dataset``)."""
+    report = read_report(dataset_dir) or {}
+    found: dict[str, Any] = {key: report[key] for key in READ_OPTIONS if key in report}
     for batch in previous_batches(dataset_dir):
         found.update({key: batch[key] for key in READ_OPTIONS if key in batch})
     return found

@@ -29,6 +29,7 @@ def import_source(
     guard_history: bool = False,
     append: bool = False,
     date_order: str = "auto",
+    keep_repeats: bool = False,
 ) -> DatasetSummary:
     """Load one of the known public data sets through its adapter into a dataset folder;
     ``erased`` users' rows are quarantined as ``erased_user``, as an ingest does.
@@ -38,7 +39,9 @@ def import_source(
     ``path`` may be a folder holding the file (:func:`source_file`).
     With ``append``, the file's events are added to the dataset's as ``ingest --append``
     adds them (a later month of the same log); only an events source has any to add.
-    ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option.
+    ``date_order``: how online-retail's numeric dates read (12/1/2010), as ingest's option;
+    ``keep_repeats``: its identical invoice lines are separate events, as ingest's option
+    (recorded, so an append reads its file so too).
     """
     path = source_file(source, path)
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
@@ -48,13 +51,15 @@ def import_source(
         )
     if date_order != "auto" and source != "online-retail":
         raise ContractError(f"--date-order: {source} has no dates; only online-retail reads them")
+    if keep_repeats and source != "online-retail":
+        raise ContractError(f"--keep-repeats: {source} is no log of events; only online-retail")
     if append and source != "online-retail":
         raise ContractError(
             f"{path}: {source} is one table of customers, not a log of events: it has no "
             f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
         )
     if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
-        rules, adapter = adapters.online_retail_rules(path, erased, date_order)
+        rules, adapter = adapters.online_retail_rules(path, erased, date_order, keep_repeats)
         # the path of `ingest --append`, with the adapter's rules, notes and users table
         return ingest_into(
             dataset_dir,
@@ -67,10 +72,12 @@ def import_source(
             max_bad_fraction,
             DEFAULT_MEMORY_LIMIT,
             adapter=adapter,
-            read_as={"timezone": adapters.RETAIL_TIMEZONE},
+            read_as={"timezone": adapters.RETAIL_TIMEZONE, "keep_repeats": keep_repeats},
         )
     if source == "online-retail":
-        events, users = adapters.online_retail(path, **options, date_order=date_order)
+        events, users = adapters.online_retail(
+            path, **options, date_order=date_order, keep_repeats=keep_repeats
+        )
         guard = (path, f"lifecycle import {source}") if guard_history else None
         tables = {"events": events, "users": users}
         return write_dataset(
@@ -79,6 +86,7 @@ def import_source(
             tables,
             guard=guard,
             timezone=adapters.RETAIL_TIMEZONE,
+            keep_repeats=keep_repeats,
         )
     if source == "telco-churn":
         snapshot = adapters.telco_churn(path, **options)

@@ -483,8 +483,10 @@ def write_dataset(
     *,
     guard: tuple[Path, str] | None = None,
     timezone: str | None = None,
+    keep_repeats: bool = False,
 ) -> DatasetSummary:
     """Write tables, quarantines and the report; the old dataset stays until all is written.
+    ``keep_repeats`` is recorded for appends (``appending.dataset_read_options``).
 
     ``guard`` (the source file, the command that wrote it): refuse, leaving the dataset as
     it was, when the new events would drop history (:func:`appending.refuse_lost_history`).
@@ -507,6 +509,7 @@ def write_dataset(
             {table: loaded.report.to_dict() for table, loaded in tables.items()},
             **erasure_columns({table: loaded.report for table, loaded in tables.items()}),
             timezone=timezone,  # of its times without an offset, for appends (dataset_timezone)
+            keep_repeats=keep_repeats,
         )
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
 

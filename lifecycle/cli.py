@@ -238,7 +238,7 @@ def datasets(ctx: click.Context) -> None:
         return
     obj = ctx.find_object(Context)
     # the listing repeats each ingest's notes: none may suggest an option it does not have
-    # (an imported dataset's said `--keep-repeats`, which `import` refuses)
+    # (an imported dataset's said `--keep-repeats`, an option of import, not of `datasets`)
     ctx.with_resource(command_options([]))
 
     root = obj.settings.workspace.home / "datasets"
@@ -304,6 +304,7 @@ import lifecycle.commands.lists  # noqa: E402
 import lifecycle.commands.models  # noqa: E402
 import lifecycle.commands.monitor  # noqa: E402
 import lifecycle.commands.outcomes  # noqa: E402
+import lifecycle.commands.refresh  # noqa: E402
 import lifecycle.commands.uplift  # noqa: E402, F401
 
 

@@ -462,6 +462,10 @@ def _ingest(
                 chunk_rows=settings.ingest.chunk_rows,
                 erased=erased,
                 append=True,
+                # as the dataset's files were read (`import --keep-repeats`)
+                keep_repeats=dataset_read_options(dataset_dir).get(
+                    "keep_repeats", settings.ingest.keep_repeats
+                ),
             )
             kept(path, summary)
             continue

@@ -249,4 +249,53 @@ def test_an_imported_datasets_notes_suggest_no_option_import_lacks(
         said = runner.invoke(main, command)
         assert said.exit_code == 0, said.output
         assert "1 duplicate_row rows: the same in every column" in said.stdout, said.stdout
-        assert "--keep-repeats" not in said.stdout, command
+        # import has the option now (test below); the listing has none of ingest's
+        assert ("--keep-repeats loads every copy" in said.stdout) == (command[0] == "import")
+
+
+def test_import_keeps_repeated_invoice_lines_with_keep_repeats_and_appends_read_so(
+    home: Path, tmp_path: Path
+) -> None:
+    """online_retail's 5,225 identical invoice lines were always quarantined as
+    duplicate_row on import, which had no --keep-repeats (ingest has it, and
+    ingest.keep_repeats). With it they load, counted as repeats_kept; it is recorded, so a
+    later month appended by `import --append` or `refresh --source` keeps its repeats too,
+    and --no-keep-repeats quarantines them again. A table of customers has no repeats."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    line = "536365,85123A,MUG,2,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    other = "536366,22423,CAKE STAND,1,2010-12-02 09:02:00,12.75,17851,United Kingdom\n"
+    (month := tmp_path / "december.csv").write_text(header + line + line + other)
+    later = "536900,22111,BOTTLE,1,2010-12-20 10:00:00,4.25,17851,United Kingdom\n"
+    (january := tmp_path / "january.csv").write_text(header + later + later)
+    (february := tmp_path / "february.csv").write_text(header + later.replace("536900", "537100")
+                                                         .replace("12-20", "12-28") * 2)  # fmt: skip
+    runner = CliRunner()
+
+    def run(*args: str) -> dict:
+        said = runner.invoke(main, ["--json", "--quiet", *args])
+        assert said.exit_code == 0, said.output
+        return json.loads(said.stdout)
+
+    def events(report: dict) -> tuple[int, dict, int | None]:
+        table = report["tables"]["events"]
+        return table["rows_loaded"], table["reasons"], table["notes"].get("repeats_kept")
+
+    into = ("import", "online-retail", "--dataset", "retail")
+    assert events(run(*into, str(month), "--keep-repeats")) == (3, {}, 1)
+    assert events(run(*into, str(january), "--append")) == (2, {}, 1)
+    refresh = ["--json", "refresh", str(february), "--dataset", "retail"]
+    refreshed = runner.invoke(main, [*refresh, "--source", "online-retail"])
+    ingest = json.loads(refreshed.stdout)["steps"][0]  # 3: too little data to train on
+    assert refreshed.exit_code == 3 and ingest["status"] == "ran", refreshed.output
+    appended = ingest["detail"]["files"][0]
+    assert events(appended) == (2, {}, 1), appended
+    again = run(*into, str(month), "--no-keep-repeats", "--replace")
+    assert events(again) == (2, {"duplicate_row": 1}, None)
+    refused = runner.invoke(main, ["import", "telco-churn", str(month), "--keep-repeats"])
+    assert refused.exit_code == 1 and "--keep-repeats: telco-churn is no log of events" in (
+        refused.stderr
+    )

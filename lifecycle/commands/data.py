@@ -23,6 +23,16 @@ def date_order_option(words: str) -> Any:
     )
 
 
+# ingest's and import's: exact repeats are separate events, or duplicate_row
+KEEP_REPEATS = click.option(
+    "--keep-repeats/--no-keep-repeats",
+    default=None,
+    help="Keep exact repeat rows as separate events (counted as repeats_kept) instead of "
+    "quarantining them as duplicate_row [settings ingest.keep_repeats; an append: as the "
+    "dataset's were read; default: quarantine].",
+)
+
+
 @main.command()
 @click.option(
     "--users", type=click.IntRange(min=10), help="Demo users to generate [settings demo.users]."
@@ -187,12 +197,7 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 @click.option(
     "--allow-negative", is_flag=True, help="Keep negative amounts instead of quarantining them."
 )
-@click.option(
-    "--keep-repeats/--no-keep-repeats",
-    default=None,
-    help="Keep exact repeat rows as separate events (counted as repeats_kept) instead of "
-    "quarantining them as duplicate_row [settings ingest.keep_repeats; default: quarantine].",
-)
+@KEEP_REPEATS
 @click.option(
     "--timezone",
     help="Zone of timestamps without an offset [default: UTC; an append: the dataset's].",
@@ -452,6 +457,7 @@ def datasets_restore(obj: Context, version: str) -> None:
     "How online-retail's InvoiceDate 12/1/2010 reads (copies of the file write it month "
     "first); auto reads only dates whose order shows, as ingest does."
 )
+@KEEP_REPEATS
 @changes_workspace
 @pass_context
 def import_(
@@ -462,6 +468,7 @@ def import_(
     append: bool,
     replace: bool,
     date_order: str,
+    keep_repeats: bool | None,
 ) -> None:
     """Load a known public data set through its adapter (default path under settings data_root).
 
@@ -483,6 +490,12 @@ def import_(
                 "PATH`) or set data_root (LIFECYCLE_DATA_ROOT) to the folder that holds it"
             )
     name = dataset or source.replace("-", "_")
+    if keep_repeats is None:  # as ingest: an append reads its file as the dataset's were
+        from features.appending import dataset_read_options
+
+        read = dataset_read_options(obj.settings.workspace.dataset_dir(name)) if append else {}
+        default = obj.settings.ingest.keep_repeats and source == "online-retail"
+        keep_repeats = read.get("keep_repeats", default)
     obj.console.step(f"importing {source} from {path} as dataset '{name}'")
     if name != obj.settings.dataset:  # as ingest says: the next step is `features build`
         obj.console.note(
@@ -499,92 +512,9 @@ def import_(
         guard_history=not replace,
         append=append,
         date_order=date_order,
+        keep_repeats=keep_repeats,
     )
     obj.console.result(summary.to_dict(), summary.lines())
-
-
-@main.command()
-@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--dataset", help="Dataset name [settings dataset].")
-@click.option(
-    "--users",
-    "users_file",
-    type=click.Path(path_type=Path),
-    help="A users file updating the users table (with the last events file).",
-)
-@click.option(
-    "--source",
-    type=click.Choice(["online-retail"]),
-    help="The files are in this public data set's own format (e.g. a later month of "
-    "online-retail's invoice lines): read them with its adapter, as `import --append` does.",
-)
-@click.option(
-    "--reload-url",
-    envvar="LIFECYCLE_RELOAD_URL",  # settings.RELOAD_URL_ENV (not imported: --help stays fast)
-    metavar="URL",
-    callback=lambda ctx, param, url: _checked_reload_url(url),
-    help="A running service to reload when models or scores changed, e.g. "
-    "http://127.0.0.1:3000 [env LIFECYCLE_RELOAD_URL].",
-)
-@click.option(
-    "--accept-definition-change",
-    metavar="REASON",
-    help="Let retrained models whose label definition changed replace the champions.",
-)
-@changes_workspace
-@pass_context
-def refresh(
-    obj: Context,
-    files: tuple[Path, ...],
-    dataset: str | None,
-    users_file: Path | None,
-    source: str | None,
-    reload_url: str | None,
-    accept_definition_change: str | None,
-) -> None:
-    """New events files (contract columns) appended, then build, apply, materialize, train,
-    gate, score, report and reload, each step skipped when what it made is current.
-
-    Exit codes: 0 done or all current, 1 a step refused or failed (the message names the
-    command to run), 3 done but a task was not trained, or no version of a retrained task
-    was promoted, 130 (Ctrl-C) or 143 (SIGTERM) stopped mid-way, the steps done kept. For
-    cron and systemd timers see docs/refresh.md.
-    """
-    import sys
-
-    from lifecycle.errors import sigterm_stops
-    from lifecycle.refresh import refresh as run_refresh
-
-    settings = obj.settings
-    if dataset:
-        settings = settings.model_copy(update={"dataset": dataset})
-    with sigterm_stops():  # a scheduler's stop ends the refresh as Ctrl-C does, said
-        result = run_refresh(
-            settings,
-            files,
-            users=users_file,
-            source=source,
-            reload_url=reload_url,
-            accept_definition_change=accept_definition_change,
-            progress=obj.console.step,
-            dataset_named=bool(dataset),
-        )
-    # A refusal still gives the whole document (status, step, error, exit code) with --json.
-    obj.console.result(result.to_dict(), result.lines())
-    if result.error is not None:
-        click.echo(f"Error: {result.error}", err=True)
-    if result.exit_code:
-        sys.exit(result.exit_code)
-
-
-def _checked_reload_url(url: str | None) -> str | None:
-    from lifecycle.errors import UserError
-    from lifecycle.refresh_reload import check_reload_url
-
-    try:
-        return check_reload_url(url)
-    except UserError as error:
-        raise click.BadParameter(str(error)) from None
 
 
 def _type_map_words(event_types: dict[str, str]) -> str:
