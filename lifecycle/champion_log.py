@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.registry import aliases_file, model_name, tracking_uri
+from lifecycle.aliases_mirror import aliases_file
+from lifecycle.registry import model_name, tracking_uri
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lifecycle import registry
+from lifecycle import aliases_mirror, registry
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -159,4 +159,4 @@ def _make(settings: Settings, staged: StagedChampions) -> None:
         )
     for move in staged.moves:
         registry.move_champion(mlflow_client, move.name, move.version, move.reason, move.by_gate)
-    registry.mirror_aliases(mlflow_client, *dict.fromkeys(m.name for m in staged.moves))
+    aliases_mirror.mirror_aliases(mlflow_client, *dict.fromkeys(m.name for m in staged.moves))

@@ -7,8 +7,9 @@ the one that serves.
 
 A local registry's aliases are mirrored in ``aliases.json`` beside its database, rewritten by
 every alias move made here (:func:`set_champion`, :func:`set_challenger`): a starting server
-reads its champions from there without importing the MLflow client (seconds of start-up),
-then checks them against the registry once it is ready.
+reads its champions from there (:func:`reader`) without importing the MLflow client (seconds
+of start-up), then checks them against the registry once it is ready. The file itself is
+``lifecycle.aliases_mirror``'s.
 """
 
 from __future__ import annotations
@@ -226,6 +227,7 @@ def set_champion(
 ) -> None:
     """Point ``champion`` at a version (:func:`move_champion`), mirrored; within a training
     of several tasks, staged until all are judged (``lifecycle.champion_set``)."""
+    from lifecycle.aliases_mirror import mirror_aliases
     from lifecycle.champion_set import stage
 
     if not stage(mlflow_client, name, version, reason, by_gate):
@@ -300,142 +302,10 @@ def record_gate(mlflow_client: Any, name: str, version: str, verdict: str) -> No
 
 def set_challenger(mlflow_client: Any, name: str, version: str) -> None:
     """Point ``challenger`` at a (newly registered) version."""
+    from lifecycle.aliases_mirror import mirror_aliases
+
     mlflow_client.set_registered_model_alias(name, CHALLENGER, version)
     mirror_aliases(mlflow_client, name)
-
-
-# -- the aliases mirror: champions without the MLflow client on a server's way to ready ----
-
-ALIASES_FILE = "aliases.json"
-
-
-def aliases_file(uri: str) -> Path | None:
-    """Where a registry's aliases are mirrored: beside a SQLite database; None for a server."""
-    database = sqlite_database(uri)
-    return None if database is None else database.parent / ALIASES_FILE
-
-
-def mirror_aliases(mlflow_client: Any, *names: str) -> None:
-    """Rewrite the models' entries in the aliases mirror from the registry, in one write; the
-    first write mirrors every registered model, so a model missing from it is not registered."""
-    path = aliases_file(str(mlflow_client._registry_uri))
-    if path is not None:
-        _rewrite_mirror(path, mlflow_client, list(names))
-
-
-def sync_mirror(
-    settings: Settings,
-    *,
-    announce: bool = False,
-    known: dict[str, dict[str, str]] | None = None,
-) -> int | None:
-    """Rewrite every model's entry of the aliases mirror from the registry (an alias moved
-    outside lifecycle, in the MLflow UI, is then mirrored); ``announce`` (``POST /reload``)
-    also bumps its ``reloads`` count, so that every serving worker reloads. ``known``: model
-    name -> aliases just read from the registry; when the mirror holds the same, the
-    registry is not read again. The file is written only when something changed. Returns
-    the ``reloads`` count; None without a mirror (a tracking server)."""
-    path = aliases_file(tracking_uri(settings))
-    if path is None:
-        return None
-    if known is not None:
-        models = read_mirror(path) or {}
-        entries = {name: models.get(name) for name in known}  # a damaged one is rewritten
-        if all(
-            isinstance(entry, dict) and (entry.get("aliases") or {}) == known[name]
-            for name, entry in entries.items()
-        ):
-            return _rewrite_mirror(path, None, [], announce=announce)
-    return _rewrite_mirror(path, client(settings), None, announce=announce)
-
-
-def _rewrite_mirror(
-    path: Path, mlflow_client: Any, names: list[str] | None, *, announce: bool = False
-) -> int:
-    """Rewrite the entries of ``names`` (None: every registered model) under the mirror's
-    lock; the ``reloads`` count is kept, or bumped with ``announce``."""
-    import fcntl
-    import os
-
-    # One writer at a time: two trainings may move aliases of different models at once.
-    with open(path.with_name(ALIASES_FILE + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            document = read_mirror_document(path)
-        except RecursionError:  # damaged past reading: rewritten whole from the registry
-            document = None
-        old = document.get("models") if document is not None else None
-        models = dict(old) if isinstance(old, dict) else None
-        if mlflow_client is not None and (models is None or names is None):
-            names = sorted(
-                {m.name for m in mlflow_client.search_registered_models()} | set(names or [])
-            )
-            models = {}
-        for name in names or []:
-            models[name] = _mirror_entry(mlflow_client, name, path.parent)  # type: ignore[index]
-        reloads = mirror_reloads(document) + int(announce)
-        if models is None or (models == old and not announce):
-            return reloads
-        written = path.with_name(f".{ALIASES_FILE}.{os.getpid()}")
-        written.write_text(_json_text({"models": models, "reloads": reloads}))
-        written.replace(path)
-        return reloads
-
-
-def _json_text(document: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
-def _mirror_entry(mlflow_client: Any, name: str, folder: Path) -> dict[str, Any]:
-    """Each alias's version and where its bundle lies, relative to the mirror (a copied
-    workspace still reads it)."""
-    import os
-
-    found = aliases(mlflow_client, name)
-    bundles: dict[str, str] = {}
-    for version in sorted(set(found.values())):
-        source = str(mlflow_client.get_model_version_download_uri(name, version))
-        bundle = Path(source.removeprefix("file://")) / "artifacts" / "bundle"
-        if source.startswith("file://") and bundle.is_dir():
-            bundles[version] = os.path.relpath(bundle, folder)
-    return {"aliases": found, "bundles": bundles}
-
-
-def read_mirror(path: Path) -> dict[str, Any] | None:
-    """The mirror's models, or None when it is missing or unreadable (then: the registry)."""
-    try:
-        document = read_mirror_document(path)
-    except RecursionError:  # nested past what JSON reads
-        return None
-    models = document.get("models") if document is not None else None
-    return models if isinstance(models, dict) else None
-
-
-def read_mirror_document(path: Path) -> dict[str, Any] | None:
-    """The whole mirror (``models``, ``reloads``), or None when missing or unreadable."""
-    import json
-
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def mirror_reloads(document: dict[str, Any] | None) -> int:
-    """How many ``POST /reload`` the mirror has announced (0 in a mirror from before)."""
-    reloads = (document or {}).get("reloads", 0)
-    return reloads if isinstance(reloads, int) and not isinstance(reloads, bool) else 0
-
-
-def mirrored_champions(models: dict[str, Any], names: dict[str, str]) -> dict[str, str | None]:
-    """Key -> the champion version the mirror names for the model ``names[key]``."""
-    return {
-        key: (models.get(name, {}).get("aliases", {}) or {}).get(CHAMPION)
-        for key, name in names.items()
-    }
 
 
 class MirroredRegistry:
@@ -460,6 +330,8 @@ class MirroredRegistry:
 def reader(settings: Settings, *, mirrored: bool = False) -> Any:
     """What champions are read from: the aliases mirror when ``mirrored`` and there is one
     (a server starting), else the MLflow client."""
+    from lifecycle.aliases_mirror import aliases_file, read_mirror
+
     uri = tracking_uri(settings)
     if mirrored and (path := aliases_file(uri)) is not None:
         models = read_mirror(path)

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifecycle import registry
+from lifecycle import aliases_mirror, registry
 from lifecycle.errors import UserError
 from lifecycle.tasks import names as task_names
 
@@ -53,7 +53,7 @@ class MirrorFollower:
 
     def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
-        self.path = registry.aliases_file(registry.tracking_uri(scorer.settings))
+        self.path = aliases_mirror.aliases_file(registry.tracking_uri(scorer.settings))
         self._lock = threading.Lock()
         self._seen: Stamp | None = None  # the mirror as last acted on
         self._reloads: int | None = None  # its reloads count then
@@ -69,14 +69,14 @@ class MirrorFollower:
         if self.path is not None:
             self._seen = stamp(self.path)
             try:
-                document = registry.read_mirror_document(self.path)
+                document = aliases_mirror.read_mirror_document(self.path)
             except Exception as error:  # damaged past reading (nested too deep): name it
                 raise UserError(
                     f"the champions' aliases mirror {self.path} cannot be read ({error}): "
                     "delete it and start the service again (it then reads the MLflow "
                     "registry; a training or `lifecycle promote` writes the mirror again)"
                 ) from None
-            self._reloads = registry.mirror_reloads(document)
+            self._reloads = aliases_mirror.mirror_reloads(document)
 
     def publish(self, settings: Settings, *, reload: bool) -> None:
         """After this worker reloaded from the registry: mirror it, so that the other
@@ -88,7 +88,7 @@ class MirrorFollower:
             return
         known = {name: state.aliases.get(task, {}) for task, name in self._names.items()}
         with self._lock:  # this worker's own requests do not take the announcement as news
-            reloads = registry.sync_mirror(settings, announce=reload, known=known)
+            reloads = aliases_mirror.sync_mirror(settings, announce=reload, known=known)
             if reloads is not None:
                 self._reloads = reloads
 
@@ -103,8 +103,8 @@ class MirrorFollower:
             if now == self._seen or not self._serving_or_failed():
                 return
             try:
-                document = registry.read_mirror_document(self.path)
-                reloads = registry.mirror_reloads(document)
+                document = aliases_mirror.read_mirror_document(self.path)
+                reloads = aliases_mirror.mirror_reloads(document)
                 models = (document or {}).get("models")
                 served = isinstance(models, dict) and self.scorer.state is not None
                 moved = served and self._moved(models, reloads)  # not the shape written: raises
@@ -138,5 +138,5 @@ class MirrorFollower:
         served = {t: state.champions.versions.get(t) for t in self._names}
         [uplift] = self._uplift
         served[uplift] = state.uplift.version if state.uplift is not None else None
-        champions = registry.mirrored_champions(models, self._names | self._uplift)
+        champions = aliases_mirror.mirrored_champions(models, self._names | self._uplift)
         return champions != served or reloads != self._reloads

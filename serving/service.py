@@ -71,7 +71,7 @@ def quiet_bentoml_deprecation() -> None:
 # the server would hold the GIL against the first requests.
 # It first mirrors the registry (an alias moved in the MLflow UI): every worker follows.
 REGISTRY_ALIASES = """import json, sys
-from lifecycle.registry import sync_mirror
+from lifecycle.aliases_mirror import sync_mirror
 from lifecycle.settings import load_settings
 from serving.stores import registry_aliases
 settings = load_settings()
@@ -169,7 +169,8 @@ class LifecycleScoring:
         """Once ready, the registry itself: an alias moved outside lifecycle (the MLflow UI)
         is not in the mirror; the child rewrites the mirror and the worker follows it, or
         (a mirror it cannot write) reloads from the registry."""
-        from lifecycle.registry import aliases_file, tracking_uri
+        from lifecycle.aliases_mirror import aliases_file
+        from lifecycle.registry import tracking_uri
 
         mirror = aliases_file(tracking_uri(self.settings))
         state = self.scorer.state

@@ -13,7 +13,7 @@ from experiment_runs import few_rounds
 from services import run_cli
 from workspaces import NO_COMPILE, NO_PLOTS, TASKS, copy_workspace, replace_demo
 
-from lifecycle import registry, steps
+from lifecycle import aliases_mirror, registry, steps
 from lifecycle.errors import UserError
 from lifecycle.refresh import model_problem, refresh
 from lifecycle.settings import Settings, load_settings
@@ -40,13 +40,13 @@ def champions_now(settings: Settings) -> Callable[[], tuple[dict[str, str], dict
     running service follows) names, read from outside any training."""
     client = registry.client(settings, fluent=False)
     names = {t: registry.model_name("demo", t) for t in TASKS}
-    mirror = registry.aliases_file(registry.tracking_uri(settings))
+    mirror = aliases_mirror.aliases_file(registry.tracking_uri(settings))
 
     def now() -> tuple[dict[str, str], dict[str, str]]:
         registered = {
             t: registry.aliases(client, n).get(registry.CHAMPION) for t, n in names.items()
         }
-        served = registry.mirrored_champions(registry.read_mirror(mirror) or {}, names)
+        served = aliases_mirror.mirrored_champions(aliases_mirror.read_mirror(mirror) or {}, names)
         return registered, served  # type: ignore[return-value]
 
     return now

@@ -15,7 +15,7 @@ from experiment_runs import few_rounds
 from services import run_cli
 
 from features import contract as c
-from lifecycle import lineage, registry
+from lifecycle import aliases_mirror, lineage, registry
 from lifecycle.cli import main
 from lifecycle.errors import UserError
 from lifecycle.refresh import model_problem, scores_problem
@@ -243,12 +243,14 @@ def test_refresh_reloads_a_running_service_when_scores_changed(
         moved = reload_service(load_settings(home=trained_copy, environ={}), base, older)
         # A refresh of another dataset given this service's address: the reload "ran",
         # with demo's champions as the orders dataset's, every task "changed".
-        mirror = registry.aliases_file(registry.tracking_uri(load_settings(home=trained_copy)))
-        reloads = registry.mirror_reloads(registry.read_mirror_document(mirror))
+        mirror = aliases_mirror.aliases_file(
+            registry.tracking_uri(load_settings(home=trained_copy))
+        )
+        reloads = aliases_mirror.mirror_reloads(aliases_mirror.read_mirror_document(mirror))
         orders = load_settings(home=trained_copy, environ={}, dataset="orders")
         with pytest.raises(UserError) as other:
             reload_service(orders, base, {})
-        assert registry.mirror_reloads(registry.read_mirror_document(mirror)) == reloads
+        assert aliases_mirror.mirror_reloads(aliases_mirror.read_mirror_document(mirror)) == reloads
         assert str(other.value) == (
             f"the service at {base} serves dataset demo, not orders: not reloaded; give "
             "--reload-url the address of the service of dataset orders (started with "

@@ -526,7 +526,7 @@ def test_a_worker_whose_start_failed_loads_once_the_aliases_mirror_moves(
     """A start before `features apply` failed in every worker; then a POST /reload (which
     announces itself in the mirror) made one worker ready and the others stayed 503: they
     followed the mirror only once loaded."""
-    from lifecycle import registry
+    from lifecycle import aliases_mirror
     from serving.follow import MirrorFollower
     from serving.scorer import Scorer
 
@@ -541,7 +541,7 @@ def test_a_worker_whose_start_failed_loads_once_the_aliases_mirror_moves(
     kept.rename(feast_registry)
     follower.follow()  # the mirror as it was: no new attempt on every request
     assert scorer.state is None and scorer.error is not None
-    registry.sync_mirror(settings, announce=True)  # another worker's POST /reload
+    aliases_mirror.sync_mirror(settings, announce=True)  # another worker's POST /reload
     follower.follow()
     assert scorer.error is None and scorer.state is not None
     assert scorer.score(["nobody"]).users[0].status == "unknown_user"
@@ -598,11 +598,11 @@ def test_a_start_that_fails_before_the_load_says_why(
     from starlette.testclient import TestClient
     from workspaces import copy_workspace
 
-    from lifecycle import registry
+    from lifecycle import aliases_mirror, registry
 
     damaged = copy_workspace(home, tmp_path / "damaged-mirror")
     settings = load_settings(home=damaged, environ=NO_COMPILE)
-    mirror = registry.aliases_file(registry.tracking_uri(settings))
+    mirror = aliases_mirror.aliases_file(registry.tracking_uri(settings))
     assert mirror is not None and mirror.is_file()
     mirror.write_text("[" * 100_000)
     with pytest.MonkeyPatch.context() as patch:
@@ -636,10 +636,12 @@ def test_a_mirror_damaged_after_the_start_keeps_the_champions_served_and_says_so
     from starlette.testclient import TestClient
     from workspaces import copy_workspace
 
-    from lifecycle import registry
+    from lifecycle import aliases_mirror, registry
 
     damaged = copy_workspace(home, tmp_path / "damaged-later")
-    mirror = registry.aliases_file(registry.tracking_uri(load_settings(home=damaged, environ={})))
+    mirror = aliases_mirror.aliases_file(
+        registry.tracking_uri(load_settings(home=damaged, environ={}))
+    )
     assert mirror is not None and mirror.is_file()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LIFECYCLE_HOME", str(damaged))
@@ -662,7 +664,7 @@ def test_a_mirror_damaged_after_the_start_keeps_the_champions_served_and_says_so
                     for warning in ready.json()["warnings"]
                 ), ready.text
             assert client.post("/reload").status_code == 200
-            assert registry.read_mirror(mirror)  # whole again
+            assert aliases_mirror.read_mirror(mirror)  # whole again
             assert "warnings" not in client.get("/readyz").json() or not any(
                 "aliases mirror" in w for w in client.get("/readyz").json()["warnings"]
             )

@@ -21,7 +21,7 @@ from services import (
     promote,
 )
 
-from lifecycle import registry
+from lifecycle import aliases_mirror, registry
 from lifecycle.settings import load_settings
 
 WORKERS = 2
@@ -188,6 +188,6 @@ def test_every_route_follows_the_aliases_mirror_before_answering(
             # Another worker's POST /reload, as it announces it: this worker reloads first.
             scorer = followed[-1].scorer
             served = scorer.state
-            registry.sync_mirror(load_settings(home=home, environ={}), announce=True)
+            aliases_mirror.sync_mirror(load_settings(home=home, environ={}), announce=True)
             assert client.post("/monitor", json={}).status_code == 200
             assert scorer.state is not None and scorer.state is not served

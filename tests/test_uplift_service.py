@@ -152,7 +152,7 @@ def test_a_worker_follows_a_moved_uplift_champion(home: Path, tmp_path: Path) ->
     though it is not a scored task. Retired, the next answer serves no uplift."""
     from workspaces import NO_COMPILE
 
-    from lifecycle import registry
+    from lifecycle import aliases_mirror, registry
     from serving.follow import MirrorFollower
     from serving.scorer import Scorer
 
@@ -168,7 +168,7 @@ def test_a_worker_follows_a_moved_uplift_champion(home: Path, tmp_path: Path) ->
     assert scorer.state.uplift is not None
     client = registry.client(settings)
     client.delete_registered_model_alias("demo-uplift", registry.CHAMPION)
-    registry.mirror_aliases(client, "demo-uplift")
+    aliases_mirror.mirror_aliases(client, "demo-uplift")
     follower.follow()
     assert scorer.state is not None and scorer.state.uplift is None
     assert scorer.state.champions.versions["churn"] == "1"
