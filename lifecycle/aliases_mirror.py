@@ -13,7 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.registry import CHAMPION, aliases, client, sqlite_database, tracking_uri
+from lifecycle.registry import (
+    CHAMPION,
+    aliases,
+    client,
+    model_name,
+    sqlite_database,
+    tracking_uri,
+)
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -101,18 +108,23 @@ def _json_text(document: dict[str, Any]) -> str:
 
 
 def _mirror_entry(mlflow_client: Any, name: str, folder: Path) -> dict[str, Any]:
-    """Each alias's version and where its bundle lies, relative to the mirror (a copied
-    workspace still reads it)."""
+    """Each alias's version, where its bundle lies, relative to the mirror (a copied
+    workspace still reads it), and the data it learned from (:func:`mirrored_lineages`)."""
     import os
+
+    from lifecycle.lineage import DATA_KEYS, of_tags
 
     found = aliases(mlflow_client, name)
     bundles: dict[str, str] = {}
+    learned: dict[str, dict[str, str]] = {}
     for version in sorted(set(found.values())):
         source = str(mlflow_client.get_model_version_download_uri(name, version))
         bundle = Path(source.removeprefix("file://")) / "artifacts" / "bundle"
         if source.startswith("file://") and bundle.is_dir():
             bundles[version] = os.path.relpath(bundle, folder)
-    return {"aliases": found, "bundles": bundles}
+        tags = of_tags(mlflow_client.get_model_version(name, version).tags or {})
+        learned[version] = {key: tags.get(key, "") for key in DATA_KEYS}
+    return {"aliases": found, "bundles": bundles, "lineage": learned}
 
 
 def read_mirror(path: Path) -> dict[str, Any] | None:
@@ -148,3 +160,19 @@ def mirrored_champions(models: dict[str, Any], names: dict[str, str]) -> dict[st
         key: (models.get(name, {}).get("aliases", {}) or {}).get(CHAMPION)
         for key, name in names.items()
     }
+
+
+def mirrored_lineages(
+    models: dict[str, Any], dataset: str, versions: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Task -> the dataset version and data generation the mirror says version
+    ``versions[task]`` of the task's model learned from; a task left out where it says none
+    (a mirror written before it recorded them, or not of the shape written)."""
+    found = {}
+    for task, version in versions.items():
+        entry = models.get(model_name(dataset, task))
+        learned = entry.get("lineage") if isinstance(entry, dict) else None
+        lineage = learned.get(str(version)) if isinstance(learned, dict) else None
+        if isinstance(lineage, dict):
+            found[task] = lineage
+    return found

@@ -41,8 +41,13 @@ class StaleInput(UserError):
     """A step's inputs are older than what exists; the message names the command to run."""
 
 
+# What :func:`replaced` compares of an artefact's lineage (the aliases mirror keeps them).
+DATA_KEYS = ("dataset_version", "dataset_generation")
+
+
 def dataset_lineage(dataset_dir: Path) -> dict[str, str]:
-    """The dataset version a folder points to and its data generation, as artefacts record."""
+    """The dataset version a folder points to and its data generation, as artefacts record
+    (:data:`DATA_KEYS`)."""
     return {
         "dataset_version": dataset_version(dataset_dir),
         "dataset_generation": data_generation(dataset_dir),
@@ -110,20 +115,32 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
 
 
 def champions_of_replaced_data(
-    settings: Settings, dataset: str, versions: dict[str, str]
+    settings: Settings,
+    dataset: str,
+    versions: dict[str, str],
+    built: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Task -> a warning for each champion (task -> version) trained on data the dataset no
     longer holds (:func:`replaced`): the gate judges no new model against it, but one the
-    new data cannot train (too few users) left it serving, unsaid."""
+    new data cannot train (too few users) left it serving, unsaid. ``built``: task -> the
+    lineage of its champion (a server's, from the aliases mirror; a task left out is not
+    judged); None reads the registry's tags."""
     from lifecycle import registry
 
     now = dataset_lineage(settings.workspace.dataset_dir(dataset))
-    client = registry.client(settings, fluent=False)
+    if built is None:
+        client = registry.client(settings, fluent=False)
+        built = {
+            task: of_tags(
+                client.get_model_version(registry.model_name(dataset, task), v).tags or {}
+            )
+            for task, v in versions.items()
+        }
     found = {}
     for task, version in versions.items():
-        name = registry.model_name(dataset, task)
-        why = replaced(settings, of_tags(client.get_model_version(name, version).tags or {}), now)
+        why = replaced(settings, built[task], now) if task in built else None
         if why:
+            name = registry.model_name(dataset, task)
             found[task] = (
                 f"{task}: champion {name} v{version} was trained on data the dataset no longer "
                 f"holds ({why}) and still serves, a model of other data: `lifecycle train "

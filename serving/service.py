@@ -38,6 +38,7 @@ from serving.follow import MirrorFollower
 from serving.limits import BodyLimit, JsonOnly
 from serving.logs import quiet_bad_input
 from serving.openapi import OpenApiErrors
+from serving.replaced_data import ReplacedData
 from serving.schemas import (
     AtRiskResponse,
     FeatureRow,
@@ -137,6 +138,7 @@ class LifecycleScoring:
         self.scorer = Scorer(self.settings)
         READINESS.dataset = self.scorer.dataset  # /readyz names it, loaded or not
         self.follower = MirrorFollower(self.scorer)
+        self.replaced_data = ReplacedData(self.settings, self.scorer.dataset)
         self._stop = threading.Event()
         # Load in the background so liveness answers at once and readiness tells the truth.
         self.scorer.expect_load()
@@ -206,7 +208,8 @@ class LifecycleScoring:
         """Loaded, and the stores it reads still there, the files it opened, with rows; the
         reason goes to the 503 (``ReadyReason``). Batch scores not written by the served
         champions are a warning of the 200, or with ``serving.stale_scores = "refuse"`` a 503
-        (``/at_risk`` refuses them then too)."""
+        (``/at_risk`` refuses them then too); so is a champion of replaced data, always a
+        warning (``serving.replaced_data``)."""
         # Not a route (no ``answer``): after a /reload that reached another worker, reopened here.
         self.follower.follow()
         state = self.scorer.state
@@ -226,6 +229,8 @@ class LifecycleScoring:
             reason = stale_text(stale)
         elif stale is not None:
             warnings.append(stale_text(stale))
+        if reason is None and state is not None:
+            warnings += self.replaced_data.warnings(state.champions.versions)
         READINESS.set(reason, warnings)
         return reason is None
 

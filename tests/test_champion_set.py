@@ -1,22 +1,27 @@
 """The champions of one training of every task move together, once every task is judged
 (``lifecycle.champion_set``), on a real MLflow registry and its aliases mirror: a service
-probed during a refresh answered churn v3 with LTV v1 for 95 s."""
+probed during a refresh answered churn v3 with LTV v1 for 95 s. A champion the new data
+cannot replace, of data the dataset no longer holds, is warned of (refresh, score-all and
+a served ``/readyz``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from experiment_runs import few_rounds
-from services import run_cli
+from services import bentoml_server, every_worker_settled, run_cli
 from workspaces import NO_COMPILE, NO_PLOTS, TASKS, copy_workspace, replace_demo
 
 from lifecycle import aliases_mirror, registry, steps
 from lifecycle.errors import UserError
-from lifecycle.refresh import model_problem, refresh
+from lifecycle.refresh import RefreshResult, model_problem, refresh
 from lifecycle.settings import Settings, load_settings
+from serving.replaced_data import ReplacedData
 from training import pipeline
 
 CONVERSION = "conversion"  # not trainable on the 800 customers of the replaced demo
@@ -129,12 +134,10 @@ def test_a_training_that_fails_after_some_winners_moves_no_champion_and_says_so(
     )
 
 
-def test_a_champion_of_replaced_data_the_new_data_cannot_replace_is_warned_of(
-    replaced: Settings,
-) -> None:
-    """The demo replaced by 800 other customers: conversion cannot be trained on them, and
-    its champion, learned from customers the dataset no longer holds, served on with no word
-    from refresh or score-all (the gate no longer weighs it, but nothing replaced it)."""
+@pytest.fixture
+def conversion_of_replaced_data(replaced: Settings) -> tuple[RefreshResult, str]:
+    """``replaced`` refreshed: churn and LTV learned from the new data, conversion (too few
+    users to train) still served by its champion of the old; and the warning said of it."""
     old = registry.alias_version(registry.client(replaced), "demo-conversion", registry.CHAMPION)
     done = refresh(replaced)
     assert done.status == "not_promoted" and CONVERSION in done.steps[3].detail["not_trained"]
@@ -147,7 +150,47 @@ def test_a_champion_of_replaced_data_the_new_data_cannot_replace_is_warned_of(
         "promote conversion VERSION --reason ...` serves a version of this data (`lifecycle "
         "models`)"
     )
+    return done, warning
+
+
+def test_a_champion_of_replaced_data_the_new_data_cannot_replace_is_warned_of(
+    replaced: Settings, conversion_of_replaced_data: tuple[RefreshResult, str]
+) -> None:
+    """The demo replaced by 800 other customers: conversion cannot be trained on them, and
+    its champion, learned from customers the dataset no longer holds, served on with no word
+    from refresh or score-all (the gate no longer weighs it, but nothing replaced it)."""
+    done, warning = conversion_of_replaced_data
     assert done.warnings == [warning]  # churn and ltv: models of this data now
     assert done.lines()[-1] == f"  warning: {warning}"
     scored = run_cli(replaced.workspace.home, "score-all")
     assert f"  warning: {warning}" in scored.splitlines()
+
+
+def test_readyz_warns_of_a_served_champion_of_replaced_data(
+    replaced: Settings, conversion_of_replaced_data: tuple[RefreshResult, str]
+) -> None:
+    """The same champion, served: /readyz answered 200 with no warning. It now carries
+    refresh's, judged from the lineage the aliases mirror records (no MLflow client in a
+    worker); a mirror written before it recorded lineage is read (no warning from it) and
+    rewritten by the server's check after start, which then warns."""
+    _, warning = conversion_of_replaced_data
+    champions = registry.champion_versions(registry.client(replaced), "demo")
+    assert ReplacedData(replaced, "demo").warnings(champions) == [warning]
+    mirror = aliases_mirror.aliases_file(registry.tracking_uri(replaced))
+    assert mirror is not None
+    document = json.loads(mirror.read_text())
+    for entry in document["models"].values():  # as written before it recorded lineage
+        del entry["lineage"]
+    mirror.write_text(json.dumps(document))
+    assert ReplacedData(replaced, "demo").warnings(champions) == []
+    models = {name: {**entry, "lineage": "damaged"} for name, entry in document["models"].items()}
+    assert aliases_mirror.mirrored_lineages(models, "demo", champions) == {}
+    with bentoml_server(replaced.workspace.home, {}, ready_path="/readyz") as base:
+        every_worker_settled(base)  # the check after start rewrote the mirror
+        ready = httpx.get(f"{base}/readyz", timeout=60)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["warnings"] == [warning]
+    assert (
+        champions["conversion"]
+        in json.loads(mirror.read_text())["models"]["demo-conversion"]["lineage"]
+    )
