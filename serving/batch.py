@@ -4,8 +4,9 @@ Features come from Feast through the models' feature services at an as-of date t
 cutoff of the feature table (the same retrieval training uses); scores come from
 :func:`serving.scoring.score_frame`, the one scoring code path shared with the HTTP
 service. The table is written atomically to ``scores_dir/scores-<as_of>-<stamp>.parquet``;
-``latest.parquet`` then points to it and ``previous.parquet`` to the table it replaced, so
-a crash leaves the previous table readable and ``lifecycle movers`` can compare the two.
+``latest.parquet`` then points to it and ``previous.parquet`` to its dataset's table before
+it (:mod:`serving.scores_history`), so a crash leaves the previous table readable and
+``lifecycle movers`` can compare the two.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 
 METADATA_KEY = b"lifecycle"  # Parquet key-value metadata: as_of, model versions, definitions
-KEEP_TABLES = 5  # scores tables kept besides the ones latest/previous point to
+KEEP_TABLES = 5  # scores tables kept per dataset besides the ones latest/previous point to
 # Users scored at once: bounds memory on millions of users. Each chunk's matrix and model
 # inputs live only while it is scored: at 50,000 rows peak memory for 200,000 users fell from
 # 3.8x to 2.0x the feature matrix (bench_batch_scoring.py), for no more CPU.
@@ -259,16 +260,16 @@ def reason_rows(
 def write_scores(
     scores_dir: Path, scores: pd.DataFrame, metadata: dict[str, Any], *, keep: int = KEEP_TABLES
 ) -> Path:
-    """Write one scores table atomically and make it ``latest`` (the old latest -> ``previous``)."""
+    """Write one scores table atomically and make it ``latest``; ``previous`` then points to
+    its dataset's table before it (none: no ``previous``), whatever others scored between."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from lifecycle.storage import atomic_file
+    from serving.scores_history import table_before, table_name
 
     scores_dir.mkdir(parents=True, exist_ok=True)
-    as_of = pd.Timestamp(metadata["as_of"])
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = scores_dir / f"scores-{as_of:%Y-%m-%d}-{stamp}.parquet"
+    path = scores_dir / table_name(pd.Timestamp(metadata["as_of"]), datetime.now(UTC))
     table = pa.Table.from_pandas(scores, preserve_index=False)
     existing = table.schema.metadata or {}
     table = table.replace_schema_metadata(
@@ -277,10 +278,12 @@ def write_scores(
     with atomic_file(path) as staging:
         pq.write_table(table, staging, compression="zstd")
         staging.chmod(0o644)  # the HTTP service may run as another user
-    latest = scores_dir / LATEST_SCORES
-    if latest.exists():
-        _point(scores_dir / PREVIOUS_SCORES, latest.resolve())
-    _point(latest, path)
+    before = table_before(scores_dir, path, metadata.get("dataset"))
+    if before is not None:
+        _point(scores_dir / PREVIOUS_SCORES, before)
+    else:  # the dataset's first table: another dataset's is no previous of it
+        (scores_dir / PREVIOUS_SCORES).unlink(missing_ok=True)
+    _point(scores_dir / LATEST_SCORES, path)
     _prune(scores_dir, keep)
     return path
 
@@ -293,14 +296,14 @@ def _point(link: Path, target: Path) -> None:
 
 
 def _prune(scores_dir: Path, keep: int) -> None:
+    from serving.scores_history import beyond_keep
+
     pointed = {
         (scores_dir / name).resolve()
         for name in (LATEST_SCORES, PREVIOUS_SCORES)
         if (scores_dir / name).exists()
     }
-    tables = sorted(scores_dir.glob("scores-*.parquet"), key=lambda p: p.name)
-    others = [p for p in tables if p.resolve() not in pointed]
-    for old in others[: max(len(others) - keep, 0)]:
+    for old in beyond_keep(scores_dir, keep, pointed):
         old.unlink(missing_ok=True)
 
 
@@ -353,23 +356,6 @@ def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable
         require_dataset(settings, dataset, SCORES_STEP)
         raise ScoringError(no_scores_yet(settings, dataset, path))
     return of_dataset(read_scores(path), dataset, settings)
-
-
-def previous_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
-    require_events(settings, dataset or settings.dataset, SCORES_STEP)
-    path = settings.workspace.scores_dir / PREVIOUS_SCORES
-    if not path.exists():
-        raise ScoringError(
-            f"no previous scores table at {path}: `lifecycle movers` needs two runs of "
-            "`lifecycle score-all`"
-        )
-    previous, dataset = read_scores(path), dataset or settings.dataset
-    if (scored := previous.metadata.get("dataset")) and scored != dataset:
-        raise ScoringError(  # not "pass --dataset": the latest table is of this dataset
-            f"the previous scores table {path} holds dataset {scored}, not {dataset}: `movers` "
-            f"compares two runs of one dataset: run `lifecycle score-all --dataset {dataset}`"
-        )
-    return previous
 
 
 def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:

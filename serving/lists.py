@@ -419,11 +419,13 @@ def mover_notes(
     *,
     nobody: bool,
     value_only: int = 0,
+    earlier: str | None = None,
 ) -> tuple:
     """A movers list's notes: each task whose model changed (``changes``, :func:`model_changes`),
-    two tables of one day (rescored: "from D to D" read as time passing), that ``nobody``
-    rose ("(no users match)" alone read as a filter that matched nobody), and the
-    ``value_only`` users left out (:func:`movers`)."""
+    two tables of one day (rescored: "from D to D" read as time passing; with the ``earlier``
+    date a table of which ``--since`` compares with), that ``nobody`` rose ("(no users match)"
+    alone read as a filter that matched nobody), and the ``value_only`` users left out
+    (:func:`movers`)."""
     notes = [
         f"{task}: the model differs between the two tables (v{before} -> v{after}); "
         "part of each change is the model's, not the user's"
@@ -431,7 +433,10 @@ def mover_notes(
     ]
     day, same_day = latest.as_of, previous.as_of == latest.as_of
     if same_day:
-        notes.append(f"both tables are of {day}: each change comes from the models or the data")
+        since = f"; `--since {earlier}` compares with the table of {earlier}" if earlier else ""
+        notes.append(
+            f"both tables are of {day}: each change comes from the models or the data{since}"
+        )
     span = f"between the two tables of {day}" if same_day else f"from {previous.as_of} to {day}"
     if value_only:
         notes.append(

@@ -433,7 +433,8 @@ def _failing(home: Path, *args: str) -> str:
 
 def test_lists_read_only_their_datasets_scores(trained_copy: Path) -> None:
     """One latest scores table per workspace: once another dataset scored, the lists, movers,
-    segments and the service's /at_risk of this one refuse, naming both datasets."""
+    segments and the service's /at_risk of this one refuse, naming both datasets; scored
+    again, its movers compare its own two tables."""
     from serving.answers import ListAnswers
     from serving.errors import ApiError
 
@@ -454,13 +455,21 @@ def test_lists_read_only_their_datasets_scores(trained_copy: Path) -> None:
         line = _failing(home, *command)
         assert "holds dataset grown, not demo" in line, command
         assert "lifecycle score-all --dataset demo" in line, command
-    # the latest table is grown's, the previous demo's: no "pass --dataset demo" back
+    # the latest table is grown's, its only one (the demo's before it is no previous of it):
+    # no "pass --dataset demo" back
     line = _failing(home, "movers", "--dataset", "grown")
-    assert "the previous scores table " in line and "holds dataset demo, not grown" in line
+    assert "compares two scores tables of dataset grown, and the latest (" in line
+    assert "is its only one in " in line
     assert "pass --dataset" not in line and "lifecycle score-all --dataset grown" in line
     with pytest.raises(ApiError) as refused:
         ListAnswers(settings, "demo").table()
     assert refused.value.status == 404 and "holds dataset grown" in refused.value.message
+    # Doing what the refusal says: movers compare the demo's two tables, grown's between them
+    # not counted (it refused: the previous table holds dataset grown)
+    rescored = batch.score_all(settings, reasons_top=None)
+    moved = json.loads(run_cli(home, "--json", "movers"))
+    assert moved["dataset"] == "demo" and moved["previous"] == str(table.path)
+    assert moved["latest"] == str(Path(rescored.path).resolve())
 
 
 def test_lists_carry_the_ranked_score_and_the_ltv_median(

@@ -191,26 +191,32 @@ def _with_saved_value(obj: Context, table: Any) -> Any:
     show_default=True,
     help="The score whose rise ranks the list.",
 )
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Compare with the dataset's scores table of this as-of date (its newest of that date) "
+    "[default: the dataset's table scored before the latest].",
+)
 @click.option("--dataset", help="Dataset name [settings dataset].")
 @changes_workspace(when=lambda kwargs: kwargs["request"].out is not None)
 @pass_context
-def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> None:
-    """Users whose churn risk or value at risk rose the most since the previous scores table."""
+def movers(
+    obj: Context, request: ListRequest, by: str, since: str | None, dataset: str | None
+) -> None:
+    """Users whose churn risk or value at risk rose the most since the dataset's previous
+    scores table (other datasets scored between the two do not count)."""
     import pandas as pd
 
     from lifecycle import lineage
-    from serving.batch import (
-        ScoringError,
-        latest_scores,
-        previous_scores,
-        require_same_definitions,
-    )
+    from serving.batch import ScoringError, latest_scores, require_same_definitions
     from serving.lists import MOVER_FIELDS, list_rows, model_changes, mover_notes
     from serving.lists import movers as find_movers
+    from serving.scores_history import earlier_date, previous_scores
 
     privacy = request.privacy(obj)
     latest = latest_scores(obj.settings, dataset)
-    previous = previous_scores(obj.settings, dataset)
+    name = _dataset_of(obj, latest, dataset)
+    previous = previous_scores(latest, name, since)
     require_same_definitions(latest, previous, "movers")
     replaced = lineage.replaced(
         obj.settings, previous.metadata.get("lineage") or {}, latest.metadata.get("lineage") or {}
@@ -242,7 +248,6 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
     rows = list_rows(
         ranked, privacy, latest.metadata.get("personal_columns", []), extra=MOVER_FIELDS
     )
-    name = _dataset_of(obj, latest, dataset)
     title = f"{name}: top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
     emit_list(
         obj,
@@ -264,6 +269,7 @@ def movers(obj: Context, request: ListRequest, by: str, dataset: str | None) -> 
             by,
             nobody=len(rows) == 0 and not request.filters.text(),
             value_only=ranked.attrs.get("value_only", 0),
+            earlier=None if since else earlier_date(latest, name),
         ),
     )
 

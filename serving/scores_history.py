@@ -1,0 +1,113 @@
+"""A dataset's scores tables in the order `score-all` wrote them.
+
+A workspace's ``latest.parquet`` holds one dataset's scores at a time, but every table on
+disk is stamped with its dataset and named with the moment it was written. ``movers``
+compares a dataset's latest table with that dataset's table written before it (or the one
+of an as-of date it names), whatever other datasets were scored in between; pruning counts
+each dataset's runs apart, so that comparison survives other datasets' runs.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from features.asof import cutoff_date
+from serving.answers import scores_metadata
+from serving.batch import ScoresTable, ScoringError, read_scores
+
+# scores-<as_of>-<UTC moment written>.parquet: the moment orders one dataset's runs
+_TABLE_NAME = re.compile(r"scores-(\d{4}-\d{2}-\d{2})-(\d{8}T\d{12}Z)\.parquet")
+
+
+def table_name(as_of: pd.Timestamp, written: datetime) -> str:
+    """The file name of a scores table of ``as_of`` written at ``written`` (UTC)."""
+    return f"scores-{as_of:%Y-%m-%d}-{written:%Y%m%dT%H%M%S%fZ}.parquet"
+
+
+def _tables(scores_dir: Path) -> list[tuple[str, str, str | None, Path]]:
+    """(written, as_of, dataset, path) of every scores table on disk, oldest run first."""
+    found = []
+    for path in scores_dir.glob("scores-*.parquet"):
+        named = _TABLE_NAME.fullmatch(path.name)
+        metadata = None if path.is_symlink() or not named else scores_metadata(path)
+        if named and metadata is not None:  # not one being replaced, nor a non-Parquet file
+            as_of = str(metadata.get("as_of") or named[1])[:10]
+            found.append((named[2], as_of, metadata.get("dataset"), path))
+    return sorted(found, key=lambda table: (table[0], table[3].name))
+
+
+def dataset_tables(scores_dir: Path, dataset: str | None) -> list[tuple[str, str, Path]]:
+    """(written, as_of, path) of ``dataset``'s scores tables, oldest run first; a table from
+    before tables were stamped with their dataset counts as any dataset's (None: every table)."""
+    return [
+        (written, as_of, path)
+        for written, as_of, scored, path in _tables(scores_dir)
+        if dataset is None or scored is None or scored == dataset
+    ]
+
+
+def _earlier(scores_dir: Path, latest: Path, dataset: str | None) -> list[tuple[str, Path]]:
+    """(as_of, path) of ``dataset``'s tables written before ``latest``, oldest run first."""
+    named = _TABLE_NAME.fullmatch(latest.name)
+    return [
+        (as_of, path)
+        for written, as_of, path in dataset_tables(scores_dir, dataset)
+        if named and written < named[2]
+    ]
+
+
+def table_before(
+    scores_dir: Path, latest: Path, dataset: str | None, as_of: pd.Timestamp | None = None
+) -> Path | None:
+    """``dataset``'s newest table written before ``latest`` (of ``as_of`` when given), never
+    ``latest`` itself; None when there is none."""
+    day = None if as_of is None else f"{as_of:%Y-%m-%d}"
+    earlier = [path for of, path in _earlier(scores_dir, latest, dataset) if day in (None, of)]
+    return earlier[-1] if earlier else None
+
+
+def earlier_date(latest: ScoresTable, dataset: str) -> str | None:
+    """The newest as-of date before ``latest``'s among ``dataset``'s earlier tables (what
+    ``--since`` could compare with when the two latest tables are of one day)."""
+    assert latest.path is not None
+    dates = [
+        of for of, _ in _earlier(latest.path.parent, latest.path, dataset) if of < latest.as_of
+    ]
+    return max(dates, default=None)
+
+
+def beyond_keep(scores_dir: Path, keep: int, pointed: set[Path]) -> list[Path]:
+    """Each dataset's tables older than its ``keep`` newest runs, but the ``pointed`` ones:
+    one dataset's runs never prune another's tables (its next `movers` compares with them)."""
+    runs: dict[str | None, list[Path]] = {}
+    for _, _, scored, path in _tables(scores_dir):
+        if path.resolve() not in pointed:
+            runs.setdefault(scored, []).append(path)
+    return [old for paths in runs.values() for old in paths[: max(len(paths) - keep, 0)]]
+
+
+def previous_scores(latest: ScoresTable, dataset: str, since: str | None = None) -> ScoresTable:
+    """The table ``movers`` compares ``latest`` with: ``dataset``'s table written before it,
+    or its newest one of the as-of date ``since``; refused in one line naming what to run."""
+    assert latest.path is not None
+    scores_dir, day = latest.path.parent, cutoff_date(since, "--since") if since else None
+    found = table_before(scores_dir, latest.path, dataset, day)
+    if found is not None:
+        return read_scores(found)
+    dates = sorted({as_of for as_of, _ in _earlier(scores_dir, latest.path, dataset)})
+    if day is not None and dates:
+        raise ScoringError(
+            f"--since {day:%Y-%m-%d}: dataset {dataset} has no scores table of that date written "
+            f"before the latest ({latest.as_of}, {latest.path.name}); its earlier ones are of "
+            f"{', '.join(dates)}: e.g. `lifecycle movers --dataset {dataset} --since {dates[-1]}`"
+        )
+    raise ScoringError(
+        f"`movers` compares two scores tables of dataset {dataset}, and the latest ({latest.as_of}, "
+        f"{latest.path.name}) is its only one in {scores_dir}: run `lifecycle score-all --dataset "
+        f"{dataset}` after the next refresh, then `lifecycle movers --dataset {dataset}` (or now "
+        "`score-all --as-of` an earlier cutoff, then `score-all` without it)"
+    )

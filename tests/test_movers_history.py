@@ -1,0 +1,89 @@
+"""Movers compare a dataset's own two latest scores tables, whatever other datasets were scored
+between them (trial 107: scoring the demo lost online_retail's Oct -> Nov comparison, and the
+`score-all` the refusal named then compared two tables of one day). Real scores tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from features import contract as c
+from lifecycle.cli import main
+from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
+from serving.batch import write_scores
+
+LABEL = {"task": "churn", "horizon_days": 90, "lookback_days": None, "target": None}
+
+
+def _score(home: Path, dataset: str, as_of: str, churn: list[float]) -> Path:
+    """A scores table of ``dataset`` as `score-all` writes it: u1 and u2's churn."""
+    scores = pd.DataFrame({c.USER_ID: ["u1", "u2"], "churn_probability": churn})
+    metadata = {"as_of": as_of, "dataset": dataset, "labels": {"churn": LABEL}}
+    return write_scores(home / "scores", scores, metadata)
+
+
+def _movers(*args: str) -> dict:
+    result = CliRunner().invoke(
+        main, ["--json", "movers", "--dataset", "shop", "--by", "churn_probability", *args]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _refused(*args: str) -> str:
+    result = CliRunner().invoke(main, ["movers", "--dataset", "shop", *args])
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert "Traceback" not in result.output
+    return errors[0]
+
+
+def test_movers_compare_a_datasets_tables_across_other_datasets_runs(home: Path) -> None:
+    october = _score(home, "shop", "2025-10-01", [0.2, 0.5])
+    for day in range(2, 9):  # more runs of the demo than pruning keeps besides the pointed
+        _score(home, "demo", f"2025-10-0{day}", [0.1, 0.1])
+    november = _score(home, "shop", "2025-11-01", [0.6, 0.4])
+    assert october.exists()  # shop's newest table outlived the demo's runs
+    assert (home / "scores" / PREVIOUS_SCORES).resolve() == october
+    moved = _movers()
+    assert (moved["previous"], moved["latest"]) == (str(october), str(november))
+    assert [(r["user_id"], round(r["churn_probability_change"], 2)) for r in moved["rows"]] == [
+        ("u1", 0.4)
+    ]
+    # Scored again with nothing new (what the refusal used to ask): the two tables of one day
+    # say nothing rose, and name the earlier date --since compares with.
+    again = _score(home, "shop", "2025-11-01", [0.6, 0.4])
+    rerun = _movers()
+    assert (rerun["previous"], rerun["latest"]) == (str(november), str(again))
+    assert rerun["rows"] == [] and rerun["notes"] == [
+        "both tables are of 2025-11-01: each change comes from the models or the data; "
+        "`--since 2025-10-01` compares with the table of 2025-10-01",
+        "nobody's churn probability rose between the two tables of 2025-11-01",
+    ]
+    since = _movers("--since", "2025-10-01")
+    assert since["previous"] == str(october) and [r["user_id"] for r in since["rows"]] == ["u1"]
+    # the latest's own date: the table of that date before it, never the latest itself
+    assert _movers("--since", "2025-11-01")["previous"] == str(november)
+    assert _refused("--since", "2025-09-01") == (
+        "Error: --since 2025-09-01: dataset shop has no scores table of that date written "
+        f"before the latest (2025-11-01, {again.name}); its earlier ones are of 2025-10-01, "
+        "2025-11-01: e.g. `lifecycle movers --dataset shop --since 2025-11-01`"
+    )
+    assert _refused("--since", "October").startswith("Error: --since 'October': expected a date")
+
+
+def test_movers_of_a_datasets_only_table_name_what_to_run(home: Path) -> None:
+    _score(home, "demo", "2025-10-01", [0.1, 0.1])
+    only = _score(home, "shop", "2025-11-01", [0.6, 0.4])
+    assert not (home / "scores" / PREVIOUS_SCORES).exists()  # the demo's is no previous of shop
+    assert (home / "scores" / LATEST_SCORES).resolve() == only
+    for args in ((), ("--since", "2025-10-01")):
+        assert _refused(*args) == (
+            "Error: `movers` compares two scores tables of dataset shop, and the latest "
+            f"(2025-11-01, {only.name}) is its only one in {home / 'scores'}: run `lifecycle "
+            "score-all --dataset shop` after the next refresh, then `lifecycle movers --dataset "
+            "shop` (or now `score-all --as-of` an earlier cutoff, then `score-all` without it)"
+        )
