@@ -9,8 +9,8 @@ Definitions are versioned: a list or report names the version it used.
 - named RFM segments (``rfm_v3``, monetary after refunds): champions, loyal, potential,
   cannot lose, hibernating, lost from quintile scores among buyers (``no_purchase`` for users
   without an order); a one-order buyer is potential, hibernating or lost by recency (v3);
-- super users (``super_users_v4``): the top 20% by value (after refunds) of the users with any
-  (customers, v4) and the share of all value they bring.
+- super users (``super_users_v4``): the top 20% of the customers (users with revenue kept
+  after refunds, v4) by a value, revenue or LTV, and the share of all of it they bring.
 """
 
 from __future__ import annotations
@@ -275,12 +275,14 @@ CUSTOMERS = ("customer", "customers")  # users with revenue kept: whom the top s
 
 @dataclass(frozen=True)
 class SuperUserDefinition:
-    """The top ``top_share`` by ``value_column`` (revenue to date by default) of the users with
-    any of it."""
+    """The top ``top_share`` by ``value_column`` (revenue to date by default) of the customers:
+    the users with any of ``customers_column`` (None: of the value itself; LTV is forecast for
+    every user, so by LTV it is the revenue column, the same customers as by revenue)."""
 
     version: str = SUPER_USERS_VERSION
     top_share: float = 0.2
     value_column: str = KEPT
+    customers_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,20 +300,33 @@ class SuperUsers:
 
 
 def super_users(frame: pd.DataFrame, definition: SuperUserDefinition | None = None) -> SuperUsers:
-    """Flag the top share by value of the users with any (ties broken by user order) and the
-    share of all value they hold. A user without value (none, or less) is no super user."""
+    """Flag the top share by value of the customers with any of it (ties broken by user order)
+    and the share of all value they hold. A user without value (none, or less) is no super
+    user."""
     d = definition or SuperUserDefinition()
     if not 0 < d.top_share <= 1:
         raise ValueError(f"super users: top_share must be in (0, 1], got {d.top_share}")
     value = money_column(frame, d.value_column).astype(float).fillna(0).to_numpy()
-    holders = np.flatnonzero(value > 0)
+    holders = np.flatnonzero(_customers_with_any(frame, value, d))
     flags = np.zeros(len(value), dtype=bool)
     ranked = holders[np.argsort(-value[holders], kind="stable")]
     flags[ranked[: round(d.top_share * len(holders))]] = True
-    return _flagged(value, flags, d)
+    return _flagged(frame, value, flags, d)
 
 
-def _flagged(value: np.ndarray, flags: np.ndarray, definition: SuperUserDefinition) -> SuperUsers:
+def _customers_with_any(
+    frame: pd.DataFrame, value: np.ndarray, definition: SuperUserDefinition
+) -> np.ndarray:
+    """Per user: a customer (any of ``customers_column``) with any of the value."""
+    if definition.customers_column is None:
+        return value > 0
+    bought = money_column(frame, definition.customers_column).astype(float).fillna(0)
+    return (value > 0) & (bought.to_numpy() > 0)
+
+
+def _flagged(
+    frame: pd.DataFrame, value: np.ndarray, flags: np.ndarray, definition: SuperUserDefinition
+) -> SuperUsers:
     """The flagged users and the share of all value they hold (NaN when there is none)."""
     total = value.sum()
     share = float(value[flags].sum() / total) if total > 0 else float("nan")
@@ -320,7 +335,7 @@ def _flagged(value: np.ndarray, flags: np.ndarray, definition: SuperUserDefiniti
         users=int(flags.sum()),
         value_share=share,
         definition=definition,
-        with_any=int((value > 0).sum()),
+        with_any=int(_customers_with_any(frame, value, definition).sum()),
     )
 
 
@@ -338,7 +353,7 @@ def listed_super_users(
         return super_users(scores, definition)
     flags = scores["super_user"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     value = money_column(scores, definition.value_column).astype(float).fillna(0).to_numpy()
-    return _flagged(value, flags, definition)
+    return _flagged(scores, value, flags, definition)
 
 
 def counted(n: int, noun: tuple[str, str] = ("user", "users")) -> str:

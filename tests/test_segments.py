@@ -532,3 +532,38 @@ def test_segments_split_super_users_by_channel_and_recount_older_flags(tmp_path:
     ) in text
     assert "super users by channel (by revenue kept after refunds):" in text
     assert "email                  5 users, 3 customers, 1 super user: 55.6% of its" in text
+
+
+def test_super_users_by_ltv_are_the_top_share_of_the_same_customers(tmp_path: Path) -> None:
+    """Every user has an LTV (the demo's 3,541 who never bought too), so by LTV `segments`
+    took the top 20% of all 5,000 users, 1,000, beside the 292 of the 1,459 customers by
+    revenue: by LTV it is now the top share of the same customers."""
+    home = tmp_path / "ws"
+    revenue = [50.0, 40, 30, 20, 10] + [0.0] * 10  # 5 customers of 15 users
+    ltv = [5.0, 4, 3, 2, 1] + [9.0] + [0.5] * 9  # u5 never bought: the highest forecast
+    scores = pd.DataFrame(
+        {
+            c.USER_ID: [f"u{i}" for i in range(15)],
+            "revenue": revenue,
+            "refunds": 0.0,
+            "ltv": ltv,
+            "lifecycle_stage": "active",
+            "segment": "loyal",
+        }
+    )
+    settings = load_settings(home=home, environ={})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-05"})
+    result = CliRunner().invoke(main, ["--home", str(home), "--json", "segments"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["super_users"]
+    assert found["revenue"]["users_with_any"] == found["ltv"]["users_with_any"] == 5
+    # u0 (LTV 5), not u5 (LTV 9, no customer) and not 3 of all 15 users
+    assert found["ltv"] == {
+        "users": 1,
+        "value_share": pytest.approx(5 / sum(ltv)),
+        "users_with_any": 5,
+    }
+    text = CliRunner().invoke(main, ["--home", str(home), "segments"]).stdout
+    assert "super users (by ltv): the top 20% of the 5 customers, 1 user, brings 17.5% of it" in (
+        text
+    ), text

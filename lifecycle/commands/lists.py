@@ -341,8 +341,10 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     for value in ("revenue", "ltv"):
         if value not in frame:
             continue
+        # by LTV too, the top share of the customers by revenue (everyone has an LTV)
+        customers = None if value == "revenue" else "revenue"
         found_supers = listed_super_users(
-            frame, SuperUserDefinition(value_column=value), flagged_by
+            frame, SuperUserDefinition(value_column=value, customers_column=customers), flagged_by
         )
         data["super_users"][value] = {
             "users": found_supers.users,
@@ -350,10 +352,9 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
             "users_with_any": found_supers.with_any,  # whom the top share is of
         }
         kept = " kept after refunds" if value == "revenue" else ""  # the shares above: before
-        holders = CUSTOMERS if value == "revenue" else ("user with LTV", "users with LTV")
         lines.append(
             f"super users (by {units.value_name(value)}{kept}): "
-            f"{super_users_words(found_supers, holders)}"
+            f"{super_users_words(found_supers, CUSTOMERS)}"
         )
         by_channel = super_users_by_channel(frame, found_supers) if value == "revenue" else None
         if by_channel is not None:  # the same flags, split by acquisition channel
