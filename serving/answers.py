@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from serving.scorer import Loaded
 
 
-def score_all_command(settings: Settings, dataset: str) -> str:
-    """The command that rewrites the dataset's scores table with the current champions."""
-    suffix = "" if dataset == settings.dataset else f" --dataset {dataset}"
-    return f"lifecycle score-all{suffix}"
+def score_all_command(dataset: str) -> str:
+    """The command that rewrites the dataset's scores table with the current champions. It
+    names the dataset: the caller's default is not the one the service was started with."""
+    return f"lifecycle score-all --dataset {dataset}"
 
 
 def dataset_currency(events: Path) -> str | None:
@@ -191,10 +191,11 @@ class ListAnswers:
     def table(self) -> tuple[float, ScoresTable]:
         """The latest batch scores table, re-read only when the file changes."""
         from serving.batch import read_scores
+        from serving.no_scores import no_scores_yet, scores_remedy
 
         path = self.settings.workspace.latest_scores
         if not path.is_file():
-            raise ApiError(404, f"no batch scores yet at {path}: run `lifecycle score-all`")
+            raise ApiError(404, no_scores_yet(self.settings, self.dataset, path))
         mtime = path.stat().st_mtime
         cached = self._scores
         if cached is None or cached[0] != mtime:
@@ -205,7 +206,7 @@ class ListAnswers:
             raise ApiError(
                 404,
                 f"no batch scores of dataset {self.dataset}: the latest scores table holds "
-                f"dataset {scored}; run `{score_all_command(self.settings, self.dataset)}`",
+                f"dataset {scored}; {scores_remedy(self.settings, self.dataset)}",
             )
         return cached
 
@@ -252,7 +253,7 @@ class ListAnswers:
             served_versions=answering_versions(served.versions, served.kinds),
             table_as_of=metadata.get("as_of") or None,
             served_as_of=served.as_of,
-            fix=score_all_command(self.settings, self.dataset),
+            fix=score_all_command(self.dataset),
         )
 
     def at_risk(

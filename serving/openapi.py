@@ -332,8 +332,8 @@ def document_context(spec: dict[str, Any], settings: Settings) -> None:
             "worker is the number (1 to the workers started) of the worker that answered, not "
             "its process id (each is ready for itself), dataset the one "
             "served, a warning names what to fix (batch scores not written by the served "
-            "champions: run `lifecycle score-all`; a champion trained on data the dataset no "
-            "longer holds: train its task, or promote a version of this data)"
+            "champions: run `lifecycle score-all --dataset <served>`; a champion trained on "
+            "data the dataset no longer holds: train its task, or promote a version of this data)"
         )
 
 

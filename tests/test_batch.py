@@ -472,6 +472,33 @@ def test_lists_read_only_their_datasets_scores(trained_copy: Path) -> None:
     assert moved["latest"] == str(Path(rescored.path).resolve())
 
 
+def test_the_service_names_its_dataset_in_the_score_all_it_asks_for(tmp_path: Path) -> None:
+    """A service of online_retail (`serve --dataset` sets the workers' settings dataset) said
+    "run `lifecycle score-all`" on /readyz and /at_risk once demo had scored: a plain
+    score-all, in the operator's shell, scored demo again."""
+    from types import SimpleNamespace
+
+    from serving.answers import ListAnswers
+    from serving.errors import ApiError
+
+    settings = load_settings(home=tmp_path / "ws", environ={"LIFECYCLE_DATASET": "online_retail"})
+    answers = ListAnswers(settings, "online_retail")
+    with pytest.raises(ApiError) as missing:
+        answers.table()
+    assert "--dataset online_retail" in missing.value.message
+    write_scores(
+        settings.workspace.scores_dir, tiny_scores(0.2), {"as_of": "2025-01-01", "dataset": "demo"}
+    )
+    with pytest.raises(ApiError) as refused:
+        answers.table()
+    said = refused.value.message
+    assert "the latest scores table holds dataset demo" in said
+    assert "--dataset online_retail" in said and "score-all`" not in said, said
+    champions = SimpleNamespace(versions={"churn": "2"}, bundles={}, kinds={"churn": "lightgbm"})
+    stale = answers.stale(SimpleNamespace(champions=champions))
+    assert stale is not None and stale.fix == "lifecycle score-all --dataset online_retail"
+
+
 def test_lists_carry_the_ranked_score_and_the_ltv_median(
     trained_workspace: TrainedWorkspace, tmp_path: Path
 ) -> None:

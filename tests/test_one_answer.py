@@ -156,7 +156,7 @@ def test_a_new_champion_marks_at_risk_stale_until_score_all(trained_copy: Path) 
     assert stale is not None and stale == scorer.stale_scores()
     assert stale.table_versions["churn"] == "1"
     assert stale.served_versions["churn"] == trained.version
-    assert stale.fix == "lifecycle score-all"
+    assert stale.fix == "lifecycle score-all --dataset demo"
     assert (
         f"churn: the table was scored by version 1, the service serves version "
         f"{trained.version}" in stale.reasons
@@ -176,7 +176,7 @@ def test_a_new_champion_marks_at_risk_stale_until_score_all(trained_copy: Path) 
         refusing.at_risk(limit=5)
     assert refused.value.status == 503
     assert "the batch scores are stale" in refused.value.message
-    assert refused.value.message.endswith("run `lifecycle score-all`")
+    assert refused.value.message.endswith("run `lifecycle score-all --dataset demo`")
 
     score_all(settings)
     page = scorer.at_risk(limit=20)

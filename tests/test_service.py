@@ -391,9 +391,9 @@ def test_http_at_risk_and_readyz_say_when_batch_scores_are_not_the_champions(
     assert ready.status_code == 200
     (warning,) = ready.json()["warnings"]
     assert warning.startswith("the batch scores are stale: ")
-    assert warning.endswith("run `lifecycle score-all`")
+    assert warning.endswith("run `lifecycle score-all --dataset demo`")
     stale = http.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30).json()["stale"]
-    assert stale["fix"] == "lifecycle score-all"
+    assert stale["fix"] == "lifecycle score-all --dataset demo"
     assert stale["served_versions"] == scored["model_versions"] and stale["table_versions"] == {}
     assert stale["served_as_of"] == scored["as_of"]
 
@@ -415,7 +415,7 @@ def test_http_at_risk_and_readyz_say_when_batch_scores_are_not_the_champions(
     )
     assert http.get(f"{ready_server}/readyz", timeout=30).json()["warnings"] == [
         "the batch scores are stale: the latest scores table holds dataset grown, not demo "
-        "(served); run `lifecycle score-all`"
+        "(served); run `lifecycle score-all --dataset demo`"
     ]
     refused = http.post(f"{ready_server}/at_risk", json={"limit": 3}, timeout=30)
     assert refused.status_code == 404 and "holds dataset grown" in refused.json()["error"]
