@@ -355,9 +355,12 @@ def list_error(error: ListError) -> ValidationError | ApiError:
 
     field_name = AT_RISK_FIELDS.get(error.field, error.field)
     # The message names the CLI option ("--stage asleep: ..."); a caller sent the field.
-    message, option = str(error), option_of(error.field)
+    message, option = error.said, option_of(error.field)
     if message.startswith(option):
         message = field_name + message[len(option) :]
+    if error.suggested is not None:  # the request field to send, not the CLI's option
+        name, value, why = error.suggested
+        message += f' ({why}: "{AT_RISK_FIELDS.get(name, name)}": "{value}")'
     return field_errors("at_risk", [((field_name,), message)])
 
 

@@ -55,12 +55,22 @@ class ListError(UserError):
 
     ``field`` is the parameter at fault, by its name in this module (a :class:`Filters`
     field or a keyword of the list function), so a caller maps it to its own option or
-    request field without reading the message.
+    request field without reading the message; so is ``suggested`` (parameter, value, why),
+    the one to give instead, said after ``said`` as the CLI's option here.
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, field: str | None = None, suggested: tuple[str, str, str] | None = None
+    ) -> None:
+        hint = (
+            ""
+            if suggested is None
+            else f" ({suggested[2]}: {option_of(suggested[0])} {suggested[1]})"
+        )
+        super().__init__(message + hint)
         self.field = field
+        self.said = message
+        self.suggested = suggested
 
 
 # -- control group and privacy ------------------------------------------------------------
@@ -180,11 +190,10 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             raise ListError(f"{option} {wanted}: this scores table has no {column} values", name)
         if wanted not in known:
             stage = name == "segment" and wanted in STAGES  # rfm_v2's at_risk, not the stage
-            hint = (
-                f" ({wanted} is a lifecycle stage: {option_of('stage')} {wanted})" if stage else ""
-            )
             raise ListError(
-                f"{option} {wanted}: unknown; this scores table has {', '.join(known)}{hint}", name
+                f"{option} {wanted}: unknown; this scores table has {', '.join(known)}",
+                name,
+                ("stage", wanted, f"{wanted} is a lifecycle stage") if stage else None,
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     attributes = user_attributes(scores.columns) if filters.where else []

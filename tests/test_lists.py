@@ -193,6 +193,20 @@ def test_error_names_the_parameter_at_fault_structurally() -> None:
     assert by.value.field == "by" and "by" in inspect.signature(movers).parameters
 
 
+def test_a_stage_asked_as_a_segment_is_pointed_to_the_option_or_field_of_the_surface() -> None:
+    """/at_risk's refusal of segment at_risk said "--stage at_risk", a CLI option: a request
+    with "stage" is refused in turn (its field is lifecycle_stage)."""
+    from serving.answers import list_error
+
+    with pytest.raises(ListError) as refused:
+        at_risk(scores_table(), Filters(segment="at_risk"))
+    assert str(refused.value).endswith("(at_risk is a lifecycle stage: --stage at_risk)")
+    (error,) = list_error(refused.value).errors()
+    assert error["loc"] == ("segment",) and error["msg"].startswith("segment at_risk: unknown;")
+    assert error["msg"].endswith('(at_risk is a lifecycle stage: "lifecycle_stage": "at_risk")')
+    assert "--stage" not in error["msg"]
+
+
 def test_a_page_knows_the_size_of_the_whole_list() -> None:
     frame = scores_table()
     whole = at_risk(frame, Filters(min_ltv=10), limit=None, control_share=0.5, seed=4)
