@@ -18,7 +18,7 @@ from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace, r
 from features.asof import AS_OF
 from features.labels import LABEL
 from features.store import store_paths
-from lifecycle import registry
+from lifecycle import lineage, registry
 from lifecycle.bundle import ModelBundle
 from lifecycle.cli import main
 from lifecycle.registry import PromotionError, UnknownVersion, promote
@@ -422,8 +422,9 @@ def test_a_winning_rule_is_judged_by_its_lead_against_a_champion_recorded_on_ano
     )  # fmt: skip
     assert not promoted, reason
     assert reason == (
-        "auc 0.7402 on test 2011-07-02 is +0.0000 against the best baseline rfm_score, not more "
-        "than champion v1 was against rfm_score on its test 2011-06-02 (+0.0017; it recorded 0.7289)"
+        "auc 0.7402 on test 2011-07-02 is the best baseline rfm_score itself (no lead over it), "
+        "not more than champion v1 was against rfm_score on its test 2011-06-02 (+0.0017; it "
+        "recorded 0.7289)"
     )
     assert str(registry.alias_version(client, name, registry.CHAMPION).version) == "1"
     promoted, reason = gate(
@@ -447,6 +448,37 @@ def test_a_winning_rule_is_judged_by_its_lead_against_a_champion_recorded_on_ano
         settings, client, name, "churn", "4", {"auc": 0.7402}, recorded(-0.004), baselines=rules
     )
     assert not promoted and reason.startswith("auc 0.7402 loses to the baseline rfm_score")
+
+
+def test_a_baseline_version_refused_for_its_definition_is_not_said_to_lose_to_itself(
+    tmp_path: Path,
+) -> None:
+    """The recency_rule registered under a 60-day horizon was "kept as challenger: label
+    definition differs ...; besides, auc 0.9977 loses to the baseline recency_rule 0.9977 by
+    0.0000": to itself."""
+    from training.promotion import gate_on_test
+
+    settings = load_settings(home=tmp_path, environ={})
+    client, name = _registered_versions(settings, "demo-churn", tmp_path)
+    label = {"task": "churn", "horizon_days": 90, "lookback_days": None, "target": None}
+    registry.set_champion(client, name, "1", "first model")
+    client.set_model_version_tag(name, "1", lineage.DEFINITION_TAG, json.dumps(label))
+    test = pd.DataFrame({AS_OF: [pd.Timestamp("2025-01-01")]})
+    rules = {"recency_rule": {"auc": 0.9977}, "rfm_score": {"auc": 0.91}}
+    promoted, reason = gate_on_test(
+        settings, client, name, "churn", "2", test, {"auc": 0.9977}, baselines=rules,
+        label={**label, "horizon_days": 60}, itself="recency_rule",
+    )  # fmt: skip
+    assert not promoted and "horizon_days 90 -> 60" in reason
+    assert "loses to" not in reason, reason
+    # LightGBM under the new definition, behind the rule: still said
+    promoted, reason = gate_on_test(
+        settings, client, name, "churn", "3", test, {"auc": 0.95}, baselines=rules,
+        label={**label, "horizon_days": 60},
+    )  # fmt: skip
+    assert reason.endswith(
+        "besides, auc 0.9500 loses to the baseline recency_rule 0.9977 by 0.0477"
+    )
 
 
 def test_gate_reasons_name_the_baseline_beaten_with_the_digits_that_differ(

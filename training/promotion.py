@@ -246,7 +246,11 @@ def gate(
         lead, their_lead = (
             ("+" if v >= 0 else "") + t for v, t in zip(weighed, compared(*weighed), strict=True)
         )
-        said = f"{kind}{metric} {mine}{evidence} is {lead} against the best baseline {best}"
+        said = f"{kind}{metric} {mine}{evidence} is " + (
+            f"{lead} against the best baseline {best}"
+            if best != itself  # the rule itself leads nothing: no "+0.0000 against" itself
+            else f"the best baseline {best} itself (no lead over it)"
+        )
         against = (
             f"champion v{champion.version} was against {rival} on its test {theirs.on} "
             f"({their_lead}; it recorded {theirs:.4f}){required}"
@@ -329,7 +333,9 @@ def gate_on_test(
     )
     if refused:  # before the baselines: a different definition is no rival at all
         metric = gate_metric_of(settings, task)
-        rivals = {b: m[metric] for b, m in (baselines or {}).items() if metric in m}
+        rivals = {  # a baseline version is not judged against itself
+            b: m[metric] for b, m in (baselines or {}).items() if metric in m and b != itself
+        }
         best = max(rivals, key=lambda b: rivals[b]) if rivals else None
         if best is not None and not model_metrics.get(metric, np.nan) > rivals[best]:
             ours, theirs = compared(model_metrics[metric], rivals[best])
