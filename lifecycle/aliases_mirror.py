@@ -170,9 +170,17 @@ def mirrored_lineages(
     (a mirror written before it recorded them, or not of the shape written)."""
     found = {}
     for task, version in versions.items():
-        entry = models.get(model_name(dataset, task))
-        learned = entry.get("lineage") if isinstance(entry, dict) else None
-        lineage = learned.get(str(version)) if isinstance(learned, dict) else None
-        if isinstance(lineage, dict):
+        lineage = mirrored_versions(models, dataset, task).get(str(version))
+        if lineage is not None:
             found[task] = lineage
     return found
+
+
+def mirrored_versions(models: dict[str, Any], dataset: str, task: str) -> dict[str, dict[str, Any]]:
+    """Version -> lineage of each version of the task's model the mirror records (those an
+    alias names); empty where it records none."""
+    entry = models.get(model_name(dataset, task))
+    learned = entry.get("lineage") if isinstance(entry, dict) else None
+    if not isinstance(learned, dict):
+        return {}
+    return {str(v): lin for v, lin in learned.items() if isinstance(lin, dict)}

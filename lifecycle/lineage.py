@@ -73,19 +73,21 @@ def replaced(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> 
     of it); None when it descends from it, or when either generation is unknown (an artefact
     from before generations were recorded whose dataset version is no longer kept)."""
 
-    def generation(lineage: dict[str, Any]) -> str:
-        if lineage.get("dataset_generation"):
-            return str(lineage["dataset_generation"])
-        folder = _kept_version(settings, lineage)
-        return data_generation(folder) if folder is not None else ""
-
-    before, after = generation(built), generation(now)
+    before, after = _generation(settings, built), _generation(settings, now)
     if before and after and before != after:
         return (
             f"dataset version {built.get('dataset_version')} was replaced by "
             f"{now.get('dataset_version')} (a new ingest, not an append)"
         )
     return _restored_away(settings, built, now)
+
+
+def _generation(settings: Settings, lineage: dict[str, Any]) -> str:
+    """A lineage's data generation: recorded, or read from its dataset version while kept."""
+    if lineage.get("dataset_generation"):
+        return str(lineage["dataset_generation"])
+    folder = _kept_version(settings, lineage)
+    return data_generation(folder) if folder is not None else ""
 
 
 def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -119,17 +121,20 @@ def champions_of_replaced_data(
     dataset: str,
     versions: dict[str, str],
     built: dict[str, dict[str, Any]] | None = None,
+    known: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, str]:
     """Task -> a warning for each champion (task -> version) trained on data the dataset no
     longer holds (:func:`replaced`): the gate judges no new model against it, but one the
     new data cannot train (too few users) left it serving, unsaid. ``built``: task -> the
     lineage of its champion (a server's, from the aliases mirror; a task left out is not
-    judged); None reads the registry's tags."""
+    judged); None reads the registry's tags. A version of this data to promote instead is
+    named only where one exists: among ``known`` (task -> version -> lineage, the versions a
+    server's mirror records), or, with ``built`` None, among all the registry's."""
     from lifecycle import registry
 
     now = dataset_lineage(settings.workspace.dataset_dir(dataset))
-    if built is None:
-        client = registry.client(settings, fluent=False)
+    client = registry.client(settings, fluent=False) if built is None else None
+    if client is not None:
         built = {
             task: of_tags(
                 client.get_model_version(registry.model_name(dataset, task), v).tags or {}
@@ -138,16 +143,35 @@ def champions_of_replaced_data(
         }
     found = {}
     for task, version in versions.items():
-        why = replaced(settings, built[task], now) if task in built else None
-        if why:
-            name = registry.model_name(dataset, task)
-            found[task] = (
-                f"{task}: champion {name} v{version} was trained on data the dataset no longer "
-                f"holds ({why}) and still serves, a model of other data: `lifecycle train "
-                f"{task}` replaces it once this data can train it, or `lifecycle promote {task} "
-                "VERSION --reason ...` serves a version of this data (`lifecycle models`)"
-            )
+        why = replaced(settings, built[task], now) if task in (built or {}) else None
+        if not why:
+            continue
+        name = registry.model_name(dataset, task)
+        if client is not None:
+            found_versions = client.search_model_versions(f"name = '{name}'")
+            lineages = {str(v.version): of_tags(v.tags or {}) for v in found_versions}
+        else:
+            lineages = (known or {}).get(task, {})
+        fresh = sorted((v for v, lin in lineages.items() if of_data(settings, lin, now)), key=int)
+        instead = (
+            f", or `lifecycle promote {task} {fresh[-1]} --reason ...` serves v{fresh[-1]}, "
+            "a version of this data (`lifecycle models`)"
+            if fresh
+            else ""  # none to promote (too few users trained none): not offered
+        )
+        found[task] = (
+            f"{task}: champion {name} v{version} was trained on data the dataset no longer "
+            f"holds ({why}) and still serves, a model of other data: `lifecycle train "
+            f"{task}` replaces it once this data can train it{instead}"
+        )
     return found
+
+
+def of_data(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether an artefact was built from the data ``now`` holds: the same generation,
+    known on both sides, and no batch of it restored away."""
+    before, after = _generation(settings, built), _generation(settings, now)
+    return bool(before) and before == after and _restored_away(settings, built, now) is None
 
 
 def _kept_version(settings: Settings, lineage: dict[str, Any]) -> Path | None:

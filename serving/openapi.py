@@ -333,7 +333,8 @@ def document_context(spec: dict[str, Any], settings: Settings) -> None:
             "its process id (each is ready for itself), dataset the one "
             "served, a warning names what to fix (batch scores not written by the served "
             "champions: run `lifecycle score-all --dataset <served>`; a champion trained on "
-            "data the dataset no longer holds: train its task, or promote a version of this data)"
+            "data the dataset no longer holds: train its task, or promote the version of this "
+            "data it names, where one exists)"
         )
 
 

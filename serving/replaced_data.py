@@ -34,7 +34,7 @@ class ReplacedData:
         none without a mirror (a tracking server: ``refresh`` and ``score-all`` say it), or
         for a champion the mirror records no lineage of (written before it did; the check
         after the start rewrites it)."""
-        from lifecycle.aliases_mirror import mirrored_lineages, read_mirror
+        from lifecycle.aliases_mirror import mirrored_lineages, mirrored_versions, read_mirror
         from lifecycle.lineage import champions_of_replaced_data, dataset_version
 
         if self.mirror is None:
@@ -45,8 +45,10 @@ class ReplacedData:
         if judged is not None and judged[0] == key:
             return judged[1]
         try:
-            built = mirrored_lineages(read_mirror(self.mirror) or {}, self.dataset, versions)
-            found = champions_of_replaced_data(self.settings, self.dataset, versions, built)
+            models = read_mirror(self.mirror) or {}
+            built = mirrored_lineages(models, self.dataset, versions)
+            known = {task: mirrored_versions(models, self.dataset, task) for task in versions}
+            found = champions_of_replaced_data(self.settings, self.dataset, versions, built, known)
         except Exception as error:  # a warning never takes readiness down
             logger.warning("could not judge the champions' data: %s", error)
             found = {}

@@ -146,9 +146,8 @@ def conversion_of_replaced_data(replaced: Settings) -> tuple[RefreshResult, str]
         f"conversion: champion demo-conversion v{old.version} was trained on data the dataset "
         f"no longer holds (dataset version {old.tags['lineage.dataset_version']} was replaced by "
         f"{now} (a new ingest, not an append)) and still serves, a model of other data: "
-        "`lifecycle train conversion` replaces it once this data can train it, or `lifecycle "
-        "promote conversion VERSION --reason ...` serves a version of this data (`lifecycle "
-        "models`)"
+        "`lifecycle train conversion` replaces it once this data can train it"  # no version
+        # of this data to promote: none offered
     )
     return done, warning
 

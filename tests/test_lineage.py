@@ -263,6 +263,46 @@ def test_a_dataset_replaced_by_another_ingest_is_told_from_one_appended_to(home:
     assert lineage.replaced(settings, other, back) is not None
 
 
+def test_a_champion_of_replaced_data_is_offered_a_version_to_promote_only_where_one_exists(
+    home: Path,
+) -> None:
+    """The demo replaced by 40 users trained no conversion: the warning still said "`lifecycle
+    promote conversion VERSION --reason ...` serves a version of this data", and `lifecycle
+    models` showed none. A version of this data is named where the registry (or a server's
+    mirror) has one."""
+    settings = load_settings(home=home, environ={})
+    first = _ingest_shop(home, "first.csv", FIRST)
+    client = registry.client(settings)
+    name = registry.model_name("shop", "conversion")
+    client.create_registered_model(name)
+
+    def register(built: dict[str, str]) -> str:
+        version = client.create_model_version(name, source=str(home), run_id=None).version
+        for key, value in built.items():
+            client.set_model_version_tag(name, version, lineage.TAG_PREFIX + key, value)
+        return str(version)
+
+    champion = register(first)
+    registry.set_champion(client, name, champion, "first model")
+    other = _ingest_shop(home, "other.csv", OTHER, "--replace")
+    (said,) = lineage.champions_of_replaced_data(settings, "shop", {"conversion": "1"}).values()
+    assert said.endswith("`lifecycle train conversion` replaces it once this data can train it")
+    assert "promote" not in said, said
+    fresh = register(other)
+    (said,) = lineage.champions_of_replaced_data(settings, "shop", {"conversion": "1"}).values()
+    assert said.endswith(
+        "once this data can train it, or `lifecycle promote conversion 2 --reason ...` serves "
+        "v2, a version of this data (`lifecycle models`)"
+    )
+    # a server: the versions its mirror records, nothing else
+    built = {"conversion": first}
+    for known, offered in (({"1": first}, False), ({"1": first, fresh: other}, True)):
+        (said,) = lineage.champions_of_replaced_data(
+            settings, "shop", {"conversion": "1"}, built, {"conversion": known}
+        ).values()
+        assert ("lifecycle promote conversion 2" in said) == offered, said
+
+
 def test_a_restore_to_before_an_append_takes_away_what_was_built_on_it(home: Path) -> None:
     """A bad export appended, then undone by `datasets restore`: the champion trained on the
     appended data kept serving, and the new model lost the gate to it (trial 96)."""
