@@ -122,7 +122,7 @@ def table_answerers(metadata: dict[str, Any]) -> dict[str, str]:
     return answering_versions(*_table_versions(metadata))
 
 
-def _made_by(answerer: str | None) -> str:
+def made_by(answerer: str | None) -> str:
     """``version 3``, or ``1 - churn v3`` (``answering_versions``) as it is."""
     return answerer if answerer and " " in answerer else f"version {answerer or 'none'}"
 
@@ -151,8 +151,8 @@ def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
         theirs, ours = table_versions.get(task), served_versions.get(task)
         if table_versions and theirs != ours:
             problems.append(
-                f"{task}: the table was scored by {_made_by(theirs)}, "
-                f"the service serves {_made_by(ours)}"
+                f"{task}: the table was scored by {made_by(theirs)}, "
+                f"the service serves {made_by(ours)}"
             )
     table_labels = metadata.get("labels", {})
     for task, label in sorted(served.labels.items()):

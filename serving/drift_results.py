@@ -67,13 +67,15 @@ def drift_staleness(
     each and then the fix; empty when it is, or when nothing was measured."""
     if result is None:
         return []
+    from serving.answers import made_by  # 'version 3', or '1 - churn v3' as it is
+
     problems = [str(result[OUTDATED])] if result.get(OUTDATED) else []
     measured = {str(k): str(v) for k, v in result.get("model_versions", {}).items()}
     for task in sorted(set(measured) | set(versions or {})) if versions is not None else []:
         if measured.get(task) != versions.get(task):
             problems.append(
-                f"{task}: measured with version {measured.get(task) or 'none'}, the service "
-                f"serves version {versions.get(task) or 'none'}"
+                f"{task}: measured with {made_by(measured.get(task))}, the service "
+                f"serves {made_by(versions.get(task))}"
             )
     if as_of and result.get("current_as_of") != as_of:
         problems.append(

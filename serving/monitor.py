@@ -111,7 +111,7 @@ def monitor(
     cutoff (see the module's docstring)."""
     from features.store import store_paths
     from serving.monitor_sample import kept_features, kept_scores
-    from serving.scoring import CHURN_COMPLEMENT, load_champions
+    from serving.scoring import CHURN_COMPLEMENT, load_champions, served_versions
 
     paths = store_paths(settings, dataset)
     require_events(settings, paths.dataset, "monitor")
@@ -245,7 +245,7 @@ def monitor(
         scores_as_of=scores_as_of,
         columns=columns,
         thresholds=limits,
-        model_versions=dict(champions.versions),
+        model_versions=served_versions(champions),  # as /score says them: 1 - churn vN
         notes=notes,
         read_from=read_from,
     )

@@ -496,9 +496,12 @@ class MonitorResponse(_Model):
 
 class ReloadResponse(_Model):
     dataset: str = Field(description="the dataset whose champions this service serves")
-    model_versions: dict[str, str] = Field(description="task -> version serving now")
-    previous_versions: dict[str, str] = Field(description="task -> version served before")
-    changed: list[str] = Field(description="tasks whose version changed")
+    model_versions: dict[str, str] = Field(description=VERSIONS_DOC + ", serving now")
+    previous_versions: dict[str, str] = Field(description="the same, served before")
+    changed: list[str] = Field(
+        description="tasks whose served numbers changed model (conversion served as 1 - churn "
+        "changes with churn, not with a conversion model's promotion)"
+    )
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
     seconds: float = Field(description="how long the reload took, in seconds")
 

@@ -168,6 +168,7 @@ class Scorer:
             compile_champions,
             load_champions,
             score_frame,
+            served_versions,
         )
 
         champions = load_champions(self.settings, self.dataset, mirrored=mirrored)
@@ -195,7 +196,7 @@ class Scorer:
         realized = latest_outcomes(self.settings, self.dataset)
         gauges.publish_realized(realized, champions.versions)
         drift = last_result(self.settings, self.dataset)
-        served = (champions.versions, self.lists.online.as_of())
+        served = (served_versions(champions), self.lists.online.as_of())
         gauges.publish_drift(drift, stale=bool(drift_staleness(drift, *served)))
         gauges.publish_campaigns(campaigns := saved_reports(self.settings, self.dataset))
         uplift, unloadable = uplift_champion_or_none(self.settings, self.dataset, mirrored=mirrored)
@@ -234,6 +235,8 @@ class Scorer:
 
     def reload(self) -> ReloadResponse:
         """Build a new model set beside the serving one, then swap the reference."""
+        from serving.scoring import served_versions
+
         started = time.perf_counter()
         with self._reload_lock:
             previous = self.state
@@ -243,12 +246,14 @@ class Scorer:
             else:  # a new store: the registry and online files now on disk, not the old ones
                 new = self._build(open_for_champions(self.settings, self.dataset))
                 self.state = new  # one assignment: a request sees the old set or the new one
-        before = previous.champions.versions if previous else {}
-        after = new.champions.versions
+        # what made each task's numbers, as /score says it: a churn promotion changes
+        # conversion served as 1 - churn, a conversion one there changes nothing served
+        before = served_versions(previous.champions) if previous else {}
+        after = served_versions(new.champions)
         return ReloadResponse(
             dataset=self.dataset,
-            model_versions=dict(after),
-            previous_versions=dict(before),
+            model_versions=after,
+            previous_versions=before,
             changed=sorted(t for t in task_names() if before.get(t) != after.get(t)),
             unavailable=dict(new.champions.unavailable),
             seconds=round(time.perf_counter() - started, 3),
@@ -493,9 +498,10 @@ class Scorer:
 
     def monitor(self) -> MonitorResponse:
         from serving.drift_results import drift_staleness, last_result
+        from serving.scoring import served_versions
 
         result = last_result(self.settings, self.dataset)
-        versions = dict(self.state.champions.versions) if self.state is not None else None
+        versions = served_versions(self.state.champions) if self.state is not None else None
         stale = drift_staleness(result, versions, self.lists.online.as_of())
         gauges.publish_drift(result, stale=bool(stale))
         return MonitorResponse(

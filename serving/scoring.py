@@ -261,6 +261,12 @@ def answers_nothing(task: str, by: str) -> str:
     return f"answers nothing served: {task} is served as {by} (one event on a log of purchases)"
 
 
+def served_versions(champions: Champions) -> dict[str, str]:
+    """The champions' :func:`answering_versions`: what /score, /promote's reload and
+    /monitor say made each task's numbers."""
+    return answering_versions(champions.versions, champions.kinds)
+
+
 def versions_text(versions: dict[str, str], kinds: dict[str, str]) -> str:
     """``churn v1, conversion 1 - churn v1, ltv v1``: what scored each task, conversion
     where the churn champion answers it (a log of one event)."""

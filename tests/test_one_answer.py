@@ -247,11 +247,15 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert page.model_versions == {**made_by, "ltv": page.model_versions["ltv"]}
 
     done = scorer.promote("conversion", "trial94 conv", force=True)
+    # changed: no served number changed (it said ["conversion"]); the reload names what made
+    # them as /score does (it said "conversion": "2", trial 107)
     assert (done.champion, done.previous, done.reload.changed) == (
         version,
         str(champion.version),
-        ["conversion"],
+        [],
     )
+    served = {**made_by, "ltv": page.model_versions["ltv"]}
+    assert done.reload.model_versions == done.reload.previous_versions == served
     said = f"conversion is served as 1 - churn v{churn} (one event on a log of purchases)"
     assert done.note == f"v{version} answers nothing served: {said}, while that holds"
     after = scorer.score(users, ["conversion"])
@@ -273,3 +277,23 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert scorer.promote("churn", "again", version=churn).note == (
         f"v{churn} is already the champion; the reason is recorded on it"
     )
+    # a churn promotion changes the conversion numbers served as 1 - churn: both changed
+    churn_name = registry.model_name("demo", "churn")
+    serving_churn = client.get_model_version(churn_name, churn)
+    newer = str(
+        client.create_model_version(
+            churn_name, source=serving_churn.source, run_id=serving_churn.run_id
+        ).version
+    )
+    moved = scorer.promote("churn", "trial107", force=True, version=newer)
+    assert moved.reload.changed == ["churn", "conversion"]
+    assert moved.reload.model_versions["conversion"] == f"1 - churn v{newer}"
+    assert moved.reload.previous_versions["conversion"] == f"1 - churn v{churn}"
+    # /monitor's result names them as /score does, and is stale only when they move
+    from serving.drift_results import save_result
+    from serving.monitor import monitor
+
+    save_result(settings, monitor(settings, champions=scorer.state.champions))
+    measured = scorer.monitor()
+    assert measured.result["model_versions"]["conversion"] == f"1 - churn v{newer}"
+    assert not any("conversion" in line for line in measured.stale), measured.stale
