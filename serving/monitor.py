@@ -227,7 +227,7 @@ def monitor(
         if scores_as_of and pd.Timestamp(scores_as_of, tz="UTC") != latest:
             notes.append(
                 f"the latest scores table is as of {scores_as_of}, the latest cutoff "
-                f"{latest:%Y-%m-%d}: run `lifecycle score-all`"
+                f"{latest:%Y-%m-%d}: run `lifecycle score-all --dataset {paths.dataset}`"
             )
         # each window's last readable cutoff (the window's own last, or the last within it)
         columns += _score_drift(
@@ -276,7 +276,7 @@ def _score_drift(
                     f"{t} v{made_with.get(t, '-')}, the champion is v{scoring.versions[t]}"
                     for t in stale
                 )
-                + ": run `lifecycle score-all`"
+                + f": run `lifecycle score-all --dataset {dataset}`"
             )
             continue
         # A reference scored with a partner is kept per version of each.

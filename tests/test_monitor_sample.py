@@ -173,3 +173,16 @@ def test_a_damaged_latest_scores_table_is_a_note_not_a_traceback(trained_copy: P
         f"scores not compared: {settings.workspace.scores_dir / 'latest.parquet'}: not a scores "
         "table written by `lifecycle score-all` (not a Parquet file)"
     ]
+
+
+def test_the_monitor_names_the_dataset_of_the_score_all_it_asks_for(trained_copy: Path) -> None:
+    """A scores table older than the latest cutoff made the monitor say `run lifecycle
+    score-all`, which scores the settings' dataset, not necessarily the one monitored."""
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    table = settings.workspace.feature_table(settings.dataset)
+    score_all(settings, feature_cutoffs(table)[-2])
+    notes = monitor(settings).notes
+    asked = [note for note in notes if "lifecycle score-all" in note]
+    assert asked and all(
+        note.endswith(f"`lifecycle score-all --dataset {settings.dataset}`") for note in asked
+    ), notes
