@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,6 +46,10 @@ NEGATIVE_TEXT = {
     "net_order_value": "refunds exceed spend by {value:,.0f} per order",
 }
 USUAL_GAP = "ipt_mean_days"  # what the overdue ratio divides by
+# The days since the activity of a user who did nothing past their first day (a sign-up, an
+# order cancelled since): never active, as the stages say (``serving.segments``), so not
+# "no activity for 256 days", which said there had been some (trial 107, online_retail 12346).
+FIRST_DAY_ONLY = "seen only on their first day, {value:.0f} day{s} ago"
 # Days since an event, counted as the stages count them (a part day is a day: 90.02 days
 # with no activity reads 91, over 90, as ``churned`` says).
 DAYS_SINCE = ("recency_days", "purchase_recency_days", "first_purchase_age_days", "tenure_days")
@@ -160,23 +164,43 @@ def is_missing(value: Any) -> bool:
 
 
 def _times(ratio: float) -> str:
-    """A ratio with the decimals that keep it on its side of 1 (0.96 does not print 1.0)."""
+    """A ratio with the decimals that keep it on its side of 1 (0.96 does not print 1.0)
+    and above 0 (0.016 does not print 0.0, which read as a glitch: trial 107)."""
     text = f"{ratio:.1f}"
     for decimals in (2, 3):
         if ratio == 1 or float(text) != 1:
             break
         text = f"{ratio:.{decimals}f}"
-    return text
+    return f"{ratio:.2g}" if ratio > 0 and float(text) == 0 else text
 
 
 def _under_a_day(days: Any) -> bool:
     return isinstance(days, int | float) and not is_missing(days) and days < 1
 
 
-def _ratio_text(feature: str, value: float) -> str:
+def _not_yet_due_text(ratio: float, usual_gap_days: Any) -> str:
+    """A next purchase not yet due, in days where the usual gap is a day or more: "0.0x
+    their usual gap" read as a glitch of a customer who had just bought (trial 107)."""
+    if is_missing(usual_gap_days) or _under_a_day(usual_gap_days):
+        if ratio == 0:
+            return f"next purchase not yet due ({NONE_TEXT['purchase_recency_days']})"
+        return f"next purchase not yet due ({_times(ratio)}x their usual gap)"
+    # the days since the last order, as the ratio was made of them (to the microsecond)
+    days = float(whole_days(round(ratio * float(usual_gap_days), 6)))
+    bought = (
+        NONE_TEXT["purchase_recency_days"]
+        if days == 0
+        else f"bought {days:.0f} day{_plural(days)} ago"
+    )
+    return f"next purchase not yet due: {bought}, {reason_text(USUAL_GAP, usual_gap_days)}"
+
+
+def _ratio_text(feature: str, value: float, usual_gap_days: Any = None) -> str:
     """The overdue ratio and the trends, worded by which side of 1 the value is on."""
+    if feature == "overdue_ratio" and value < 1:
+        return _not_yet_due_text(value, usual_gap_days)
     if feature == "overdue_ratio":
-        state = "overdue" if value > 1 else "due now" if value == 1 else "not yet due"
+        state = "overdue" if value > 1 else "due now"
         return f"next purchase {state} ({_times(value)}x their usual gap)"
     what, recent, pace, stopped = TRENDS[feature]
     if value == 0:
@@ -246,12 +270,17 @@ def reason_text(
     purchase_counts: float | None = None,
     *,
     usual_gap_days: Any = None,
+    first_day_only: bool = False,
 ) -> str:
     """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
     counts in a log without amounts, ``serving.units``) words amounts as purchases;
-    ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio."""
+    ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio;
+    ``first_day_only``: the user did nothing past their first day (the days since it)."""
     if is_missing(value):
         return _missing_text(feature, purchase_counts)
+    if feature == "recency_days" and first_day_only:
+        days = float(whole_days(value))
+        return FIRST_DAY_ONLY.format(value=days, s=_plural(days))
     if feature == "activated":
         return "activated" if value else "never activated"
     if feature == "channel":
@@ -271,7 +300,7 @@ def reason_text(
         # first seen two days ago
         return "no order since their orders so far, which came less than a day apart"
     if feature == "overdue_ratio" or feature in TRENDS:
-        return _ratio_text(feature, float(value))
+        return _ratio_text(feature, float(value), usual_gap_days)
     if feature in NONE_TEXT and _is_none(value):
         return NONE_TEXT[feature]
     if feature in NEGATIVE_TEXT and value < 0:
@@ -289,19 +318,53 @@ def _windows(names: tuple[str, ...], kind: str) -> list[int]:
     return sorted(w[1] for name in names if (w := window_of(name)) and w[0] == kind)
 
 
-def pace_text(
+class Pace(NamedTuple):
+    """A window count beside the user's own pace over the longest window of its kind."""
+
+    kind: str
+    short: int  # the recent window: the count's own, or for the longest the nearest shorter
+    longest: int
+    span: float  # the days the longest window's count covers: it, or the time the user is known
+    recent: float
+    whole: float
+
+    @property
+    def per_short(self) -> float:
+        """The longest window's count per ``short`` days of its span."""
+        return self.whole * self.short / self.span
+
+    @property
+    def fell(self) -> bool:
+        """Whether the recent window holds fewer than the pace, said so (rounded apart), and
+        the pace rests on days before that window: the user known at least
+        :data:`PACE_SPAN_WINDOWS` times it. Known barely longer, the pace restated the window:
+        "1 active day in the last 90 days, down from 2 per 90 days since first seen 99 days
+        ago" of a customer with 2 purchases ever read as a habit lost (trial 107)."""
+        if _is_none(self.recent) or self.span < PACE_SPAN_WINDOWS * self.short:
+            return False
+        pace = self.per_short
+        return self.recent < pace and f"{pace:,.0f}" != f"{self.recent:,.0f}"
+
+    @property
+    def emptied(self) -> bool:
+        """Whether the recent window holds none of the longest window's count."""
+        return _is_none(self.recent) and not _is_none(self.whole)
+
+
+# A pace is the user's own only where as many days of it came before the recent window as in it.
+PACE_SPAN_WINDOWS = 2
+
+
+def pace_of(
     feature: str,
     value: Any,
     value_of: Callable[[str], Any],
     names: Sequence[str],
     purchase_counts: float | None = None,
-) -> str | None:
-    """A window count's words beside the user's own pace over the longest window of its
-    kind, where the shorter window holds fewer than that pace: "39 sessions in the last 90
-    days, down from 45 per 90 days over the last 365 days". The longest window's count is
-    said as that same comparison with the nearest shorter window, so the two are one reason.
-    None where the pace did not fall, a window is empty (said in its own words) or the user is
-    not known for longer than the shorter window."""
+) -> Pace | None:
+    """The pace a window count of ``names`` (sessions, orders, active days, spend) is said
+    against; None for any other feature, a kind with one window, a missing count, or an
+    amount of a log counted in purchases."""
     window = window_of(feature)
     if window is None or window[0] not in PACED or is_missing(value):
         return None
@@ -314,22 +377,43 @@ def pace_text(
     longest = windows[-1]
     short = days if days < longest else windows[-2]
     recent, whole = value_of(f"{kind}_{short}d"), value_of(f"{kind}_{longest}d")
-    if is_missing(recent) or is_missing(whole) or _is_none(float(recent)):
+    if is_missing(recent) or is_missing(whole):
         return None
     tenure = value_of("tenure_days") if "tenure_days" in names else None
     span = float(longest) if is_missing(tenure) else min(float(longest), float(tenure))
-    if span <= short:
+    return Pace(kind, short, longest, span, float(recent), float(whole))
+
+
+def pace_text(
+    feature: str,
+    value: Any,
+    value_of: Callable[[str], Any],
+    names: Sequence[str],
+    purchase_counts: float | None = None,
+) -> str | None:
+    """A window count's words beside the user's own pace over the longest window of its
+    kind, where the shorter window holds fewer than that pace (:attr:`Pace.fell`): "39
+    sessions in the last 90 days, down from 45 per 90 days over the last 365 days". The
+    longest window's count is said as that same comparison with the nearest shorter window,
+    so the two are one reason; with that window empty it says so ("37 sessions in the last 365
+    days, none in the last 90 days": alone it read as good news, trial 107). None where the
+    pace did not fall or the recent window is empty (said in its own words)."""
+    pace = pace_of(feature, value, value_of, names, purchase_counts)
+    if pace is None:
         return None
-    pace = float(whole) * short / span
-    if float(recent) >= pace or f"{pace:,.0f}" == f"{float(recent):,.0f}":
+    if pace.emptied and window_of(feature) == (pace.kind, pace.longest):
+        of_it = " of it" if pace.kind in WINDOW_AMOUNTS else ""
+        said = _window_text(f"{pace.kind}_{pace.longest}d", pace.whole)
+        return f"{said}, none{of_it} in the last {pace.short} days"
+    if not pace.fell:
         return None
     over = (
-        f"over the last {longest} days"
-        if span == longest
-        else f"since first seen {whole_days(span):.0f} days ago"
+        f"over the last {pace.longest} days"
+        if pace.span == pace.longest
+        else f"since first seen {whole_days(pace.span):.0f} days ago"
     )
-    said = _window_text(f"{kind}_{short}d", float(recent))
-    return f"{said}, down from {pace:,.0f} per {short} days {over}"
+    said = _window_text(f"{pace.kind}_{pace.short}d", pace.recent)
+    return f"{said}, down from {pace.per_short:,.0f} per {pace.short} days {over}"
 
 
 def withheld_text(feature: str) -> str:

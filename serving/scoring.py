@@ -21,12 +21,17 @@ from features.labels import ACTIVITY, PURCHASES, LabelSpec
 from lifecycle import registry, tasks, train_refusals
 from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
-from lifecycle.rules import NET_VALUES
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
-from serving.reason_facts import merged
+from serving.reason_facts import merged, said_as
 from serving.reason_words import USUAL_GAP, pace_text, reason_text
-from serving.segments import HIGH_RISK, MEDIUM_RISK, risk_band_rules, stage_of_columns
+from serving.segments import (
+    HIGH_RISK,
+    MEDIUM_RISK,
+    first_day_only_columns,
+    risk_band_rules,
+    stage_of_columns,
+)
 
 if TYPE_CHECKING:
     import threading
@@ -413,7 +418,22 @@ def top_reasons(
 ) -> list[list[dict[str, Any]]]:
     """The features that pushed each user's churn score up most, in words (a frame's rows)."""
     matrix = FeatureMatrix.from_frame(layout_of({bundle.task: bundle}), features)
-    return top_reasons_matrix(bundle, matrix, eligible, purchase_counts=purchase_counts)
+    # the frame holds what every champion reads, as the stage's matrix does; the churn
+    # model's own layout may lack the sign-up columns the stage reads
+    first_day = _first_day_only(lambda name: features[name].astype(float).to_numpy(), len(features))
+    return top_reasons_matrix(
+        bundle, matrix, eligible, purchase_counts=purchase_counts, first_day_only=first_day
+    )
+
+
+def _first_day_only(column: Callable[[str], np.ndarray], rows: int) -> np.ndarray:
+    """The users the stage calls never active though seen, on their first day
+    (:func:`serving.segments.first_day_only_columns`); none where the columns lack tenure or
+    recency, and so the stage too."""
+    try:
+        return first_day_only_columns(column)
+    except KeyError:
+        return np.zeros(rows, dtype=bool)
 
 
 def top_reasons_matrix(
@@ -423,10 +443,12 @@ def top_reasons_matrix(
     known: dict[int, list[dict[str, Any]]] | None = None,
     *,
     purchase_counts: float | None = None,
+    first_day_only: np.ndarray | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The features that pushed each user's churn score up most, in words (amounts as
     purchases when ``purchase_counts``, see :func:`reason_text`); ``known`` rows keep the
-    reasons given.
+    reasons given. ``first_day_only``: per row, whether the stage counts the user never
+    active past their first day (default: from ``features``, as the stage reads them).
 
     Contributions (TreeSHAP, ~200x the cost of a prediction) are computed for eligible rows only.
     """
@@ -444,6 +466,11 @@ def top_reasons_matrix(
     values = bundle.contributions_matrix(features.model(bundle.task, rows))
     names = bundle.feature_names
     order = np.argsort(-values, axis=1)
+    first_day = (
+        _first_day_only(features.column, len(features))
+        if first_day_only is None
+        else first_day_only
+    )
     for position, (row, ranked) in enumerate(zip(rows, order, strict=True)):
         picked = worded_reasons(
             names,
@@ -451,20 +478,10 @@ def top_reasons_matrix(
             ranked,
             lambda name, row=row: features.raw_value(name, row),
             purchase_counts,
+            first_day_only=bool(first_day[row]),
         )
         result[row] = picked
     return result
-
-
-GROSS_OF = {net: gross for gross, net in NET_VALUES.items()}  # net_order_value -> avg_order_value
-
-
-def _same(gross: Any, net: Any) -> bool:
-    """Whether a value after refunds is the one before (both numbers, equal to the cent)."""
-    try:
-        return bool(np.isclose(float(gross), float(net), rtol=0.0, atol=0.005))
-    except (TypeError, ValueError):
-        return False
 
 
 def worded_reasons(
@@ -473,6 +490,8 @@ def worded_reasons(
     ranked: np.ndarray,
     value_of: Callable[[str], Any],
     purchase_counts: float | None = None,
+    *,
+    first_day_only: bool = False,
 ) -> list[dict[str, Any]]:
     """One user's top reasons: the features in ``ranked`` order (largest contribution first)
     that pushed the score up, each in words; a text an earlier reason already says (two
@@ -492,12 +511,10 @@ def worded_reasons(
         value = value_of(names[j])
         # how overdue is said against the usual gap itself where that gap is under a day
         gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
-        said = GROSS_OF.get(names[j], names[j])
-        if said == names[j] or said not in names or not _same(value_of(said), value):
-            said = names[j]
+        said = said_as(names[j], value, value_of, names)
         # a high count that raised the risk says the pace it fell from
         text = pace_text(names[j], value, value_of, names, purchase_counts) or reason_text(
-            said, value, purchase_counts, usual_gap_days=gap
+            said, value, purchase_counts, usual_gap_days=gap, first_day_only=first_day_only
         )
         reason = {
             "feature": names[j],
@@ -505,6 +522,6 @@ def worded_reasons(
             "contribution": float(contributions[j]),
             "text": text,
         }
-        if not merged(picked, reason, value_of, names) and not full:
+        if not merged(picked, reason, value_of, names, purchase_counts) and not full:
             picked.append(reason)
     return picked

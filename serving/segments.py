@@ -73,9 +73,8 @@ def stage_of_columns(
 
     tenure = filled("tenure_days", 0.0)
     recency = filled("recency_days", np.inf)
-    never = np.isnan(column("recency_days")) | only_signed_up(  # refunds only, or no event
-        tenure, recency, *beyond_signup(column, len(tenure))
-    )
+    # refunds only, or no event; or nothing past the first day
+    never = np.isnan(column("recency_days")) | first_day_only_columns(column)
     recent = filled("active_days_30d", 0.0)
     quarter = filled("active_days_90d", 0.0)
     risk = (
@@ -85,6 +84,15 @@ def stage_of_columns(
     )
     rules = _stage_rules(never, tenure, recency, recent, quarter, risk)
     return np.select([matched for matched, _ in rules], [stage for _, stage in rules], "active")
+
+
+def first_day_only_columns(column: Callable[[str], np.ndarray]) -> np.ndarray:
+    """:func:`only_signed_up` of float feature columns ``column(name)`` (NaN for missing):
+    the users the stages call never active though they were seen, on their first day."""
+    tenure, recency = column("tenure_days"), column("recency_days")
+    tenure = np.where(np.isnan(tenure), 0.0, tenure)
+    recency = np.where(np.isnan(recency), np.inf, recency)
+    return only_signed_up(tenure, recency, *beyond_signup(column, len(tenure)))
 
 
 def beyond_signup(column: Callable[[str], Any], rows: int) -> list[Any]:

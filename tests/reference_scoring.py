@@ -21,7 +21,7 @@ from lifecycle.bundle import QUANTILES
 from lifecycle.mixture import mixture_quantiles
 from lifecycle.tasks import CHURN, LTV
 from serving.scoring import worded_reasons
-from serving.segments import HIGH_RISK, MEDIUM_RISK
+from serving.segments import HIGH_RISK, MEDIUM_RISK, first_day_only_columns
 
 SINGLE_THREAD_ROWS = 512
 
@@ -129,9 +129,15 @@ def top_reasons(bundle: Any, features: pd.DataFrame, eligible: np.ndarray) -> li
     names = bundle.feature_names
     columns = {name: subset[name].to_numpy() for name in names}
     order = np.argsort(-values, axis=1)
+    # the days idle of a user never active past their first day read as the stage counts them
+    first_day = first_day_only_columns(lambda name: subset[name].astype(float).to_numpy())
     for position, (row, ranked) in enumerate(zip(rows, order, strict=True)):
         picked = worded_reasons(
-            names, values[position], ranked, lambda name, p=position: _plain(columns[name][p])
+            names,
+            values[position],
+            ranked,
+            lambda name, p=position: _plain(columns[name][p]),
+            first_day_only=bool(first_day[position]),
         )
         result[row] = picked
     return result

@@ -13,6 +13,7 @@ from workspaces import TrainedWorkspace
 
 from features.asof import feature_names
 from serving.scoring import reason_text, worded_reasons
+from serving.segments import first_day_only_columns, lifecycle_stage
 
 WINDOWS = (7, 30, 90, 365)
 # Every feature of the feature set (numeric, and the categorical channel).
@@ -23,7 +24,8 @@ SNAKE = [name for name in FEATURES if "_" in name]
 @pytest.mark.parametrize(
     ("feature", "value", "expected"),
     [
-        ("overdue_ratio", 0.0, "next purchase not yet due (0.0x their usual gap)"),
+        ("overdue_ratio", 0.0, "next purchase not yet due (bought within the last day)"),
+        ("overdue_ratio", 0.016, "next purchase not yet due (0.016x their usual gap)"),
         ("overdue_ratio", 0.4, "next purchase not yet due (0.4x their usual gap)"),
         ("overdue_ratio", 0.96, "next purchase not yet due (0.96x their usual gap)"),
         ("overdue_ratio", 1.0, "next purchase due now (1.0x their usual gap)"),
@@ -210,7 +212,8 @@ def test_a_fact_said_after_three_reasons_still_joins_the_one_it_says() -> None:
     picked = worded_reasons(names, contributions, np.argsort(-contributions), values.get)
     assert [(r["text"], r["feature"]) for r in picked] == [
         ("no activity for 280 days", "recency_days"),
-        ("34 orders in the last 365 days", "orders_365d"),
+        # none of them in the nearest shorter window the model has: said so (trial 107)
+        ("34 orders in the last 365 days, none in the last 30 days", "orders_365d"),
         ("156 per order net of refunds", "net_order_value"),
     ]
     assert picked[0]["contribution"] == pytest.approx(0.286 + 0.262 + 0.191 + 0.05)
@@ -311,9 +314,17 @@ def test_overdue_against_a_usual_gap_under_a_day_says_so() -> None:
 
 
 def test_scored_reasons_agree_with_their_values(trained_workspace: TrainedWorkspace) -> None:
-    """Every reason the demo's batch scores give: no feature's name, the words of its value."""
-    table = pd.read_parquet(trained_workspace.scores_path, columns=["reasons"])
-    reasons = [r for text in table["reasons"].dropna() for r in json.loads(text)]
+    """Every reason the demo's batch scores give: no feature's name, the words of its value;
+    no user's days idle said again as an empty 90 days (trial 107: 2,644 of 5,000 users), and
+    no never active user said idle, as if once active."""
+    table = pd.read_parquet(trained_workspace.scores_path, columns=["reasons", "lifecycle_stage"])
+    table = table.dropna(subset=["reasons"])
+    for text, stage in zip(table["reasons"], table["lifecycle_stage"], strict=True):
+        said = [r["text"] for r in json.loads(text)]
+        idle = any(t.startswith("no activity for") for t in said)
+        assert not (idle and "no active days in the last 90 days" in said), said
+        assert not (idle and stage == "never_active"), said
+    reasons = [r for text in table["reasons"] for r in json.loads(text)]
     assert reasons
     for reason in reasons:
         feature, value, text = reason["feature"], reason["value"], reason["text"]
@@ -369,3 +380,174 @@ def test_a_high_count_that_raised_the_risk_says_the_pace_it_fell_from() -> None:
     ):
         texts = [r["text"] for r in worded_reasons(names, contributions, ranked, plain.get)]
         assert not any("down from" in text for text in texts), texts
+
+
+def test_an_empty_trend_window_is_said_once_with_the_days_idle() -> None:
+    """2,644 of 5,000 demo users read "no activity for 131 days; ...; no active days in the
+    last 90 days" (trial 107): the second is a missing 30/90 trend, whose 90 days are empty,
+    which the days idle say. A trend of 0 empties its shorter window; the yearly one's missing
+    value its year."""
+    names = ["recency_days", "sessions_365d", "trend_active_days_30_90", "trend_orders_90_365"]
+    names += ["orders_365d", "active_days_30d", "tenure_days"]
+    contributions = np.array([0.5, 0.2, 0.3, 0.1, 0.05, 0.04, -0.1])
+    values = {"recency_days": 131.0, "sessions_365d": 104.0, "trend_active_days_30_90": None}
+    values |= {"trend_orders_90_365": None, "orders_365d": 0.0, "active_days_30d": 0.0}
+    values |= {"tenure_days": 700.0}
+    picked = worded_reasons(names, contributions, np.argsort(-contributions), values.get)
+    assert [(r["text"], r["feature"]) for r in picked] == [
+        ("no activity for 131 days", "recency_days"),
+        ("104 sessions in the last 365 days", "sessions_365d"),
+        ("no orders in the last 365 days", "trend_orders_90_365"),
+    ]
+    assert picked[0]["contribution"] == pytest.approx(0.84)
+    assert picked[2]["contribution"] == pytest.approx(0.15)
+    # a trend of 0: nothing in its last 30 days, which 40 days idle say
+    lately = values | {"recency_days": 40.0, "trend_active_days_30_90": 0.0}
+    picked = worded_reasons(names[:3], contributions[:3], np.array([0, 2, 1]), lately.get)
+    assert [r["text"] for r in picked] == [
+        "no activity for 40 days",
+        "104 sessions in the last 365 days",
+    ]
+
+
+def test_a_pace_needs_a_history_before_its_window() -> None:
+    """online_retail's 13791, 2 purchases ever and first seen 99 days ago, read "1 active day
+    in the last 90 days, down from 2 per 90 days since first seen 99 days ago" (trial 107): a
+    habit the customer never had. A pace is said only of a user known at least twice the
+    window, so that as many of its days came before the window as in it."""
+    names = ["active_days_90d", "active_days_365d", "tenure_days"]
+    contributions = np.array([0.3, 0.2, -0.1])
+    barely = {"active_days_90d": 1.0, "active_days_365d": 2.0, "tenure_days": 99.0}
+    picked = worded_reasons(names, contributions, np.arange(3), barely.get)
+    assert [r["text"] for r in picked] == [
+        "1 active day in the last 90 days",
+        "2 active days in the last 365 days",
+    ]
+    for tenure, pace in ((179.0, None), (180.0, "2 per 90 days since first seen 180 days ago")):
+        known = barely | {"active_days_365d": 4.0, "tenure_days": tenure}
+        texts = [r["text"] for r in worded_reasons(names, contributions, np.arange(3), known.get)]
+        assert any("down from" in text for text in texts) == (pace is not None), texts
+        if pace:
+            assert texts == [f"1 active day in the last 90 days, down from {pace}"]
+
+
+def test_one_decline_is_one_reason() -> None:
+    """13081 read "1 order in the last 90 days, down from 2 per 90 days since first seen 302
+    days ago; 1 active day in the last 90 days, down from 2 per 90 days since first seen 302
+    days ago; orders falling (last 90 days at 0.5x the yearly pace)": on a purchases log the
+    active days are the orders, one decline three times (trial 107). One reason, in the pace's
+    words, with the three contributions; active days that are not the orders stay apart."""
+    names = ["trend_orders_90_365", "orders_90d", "orders_365d", "active_days_90d"]
+    names += ["active_days_365d", "tenure_days"]
+    contributions = np.array([0.3, 0.25, 0.05, 0.2, 0.01, -0.1])
+    ranked = np.argsort(-contributions)
+    values = {"trend_orders_90_365": 0.5, "orders_90d": 1.0, "orders_365d": 8.0}
+    values |= {"active_days_90d": 1.0, "active_days_365d": 8.0, "tenure_days": 302.0}
+    picked = worded_reasons(names, contributions, ranked, values.get)
+    said = "1 order in the last 90 days, down from 2 per 90 days since first seen 302 days ago"
+    assert [(r["text"], r["feature"]) for r in picked] == [(said, "orders_90d")]
+    assert picked[0]["contribution"] == pytest.approx(0.81)
+    # active days that fell with the orders are one decline, whatever their counts; sessions
+    # are no orders and stay apart
+    names += ["sessions_90d", "sessions_365d"]
+    contributions = np.append(contributions, [0.04, 0.01])
+    browsing = values | {"active_days_90d": 3.0, "active_days_365d": 20.0}
+    browsing |= {"sessions_90d": 3.0, "sessions_365d": 20.0}
+    picked = worded_reasons(names, contributions, np.argsort(-contributions), browsing.get)
+    assert [r["text"] for r in picked] == [
+        said,
+        "3 sessions in the last 90 days, down from 6 per 90 days since first seen 302 days ago",
+    ]
+    assert picked[0]["contribution"] == pytest.approx(0.81)
+
+
+def test_a_count_before_an_empty_window_says_the_window_is_empty() -> None:
+    """The demo's u0001565 read "no activity for 178 days; spent 339 in all; 37 sessions in the
+    last 365 days": the count read as good news (trial 107). The longest window's count says
+    that the shorter window holds none of it, and is one reason with that window's emptiness."""
+    names = ["recency_days", "revenue_total", "sessions_365d", "sessions_90d", "tenure_days"]
+    contributions = np.array([0.5, 0.3, 0.2, 0.1, -0.1])
+    values = {"recency_days": 178.0, "revenue_total": 339.0, "sessions_365d": 37.0}
+    values |= {"sessions_90d": 0.0, "tenure_days": 400.0}
+    picked = worded_reasons(names, contributions, np.arange(5), values.get)
+    assert [r["text"] for r in picked] == [
+        "no activity for 178 days",
+        "spent 339 in all",
+        "37 sessions in the last 365 days, none in the last 90 days",
+    ]
+    picked = worded_reasons(names[2:], np.array([0.2, 0.3, -0.1]), np.array([1, 0, 2]), values.get)
+    assert [(r["text"], r["contribution"]) for r in picked] == [
+        ("37 sessions in the last 365 days, none in the last 90 days", pytest.approx(0.5))
+    ]
+    spend = {"revenue_90d": 0.0, "revenue_365d": 339.0}
+    picked = worded_reasons(
+        ["revenue_365d", "revenue_90d"], np.array([0.2, 0.1]), np.arange(2), spend.get
+    )
+    assert [r["text"] for r in picked] == [
+        "spent 339 in the last 365 days, none of it in the last 90 days"
+    ]
+
+
+def test_a_next_purchase_not_yet_due_says_the_days() -> None:
+    """72 online_retail users read "next purchase not yet due (0.0x their usual gap)", e.g.
+    12731, who bought a day before (trial 107): said in days, against the usual gap."""
+    names = ["overdue_ratio", "ipt_mean_days"]
+    contributions = np.array([0.3, -0.1])
+    values = {"overdue_ratio": 0.016, "ipt_mean_days": 62.5}
+    picked = worded_reasons(names, contributions, np.arange(2), values.get)
+    assert [r["text"] for r in picked] == [
+        "next purchase not yet due: bought 1 day ago, buys every 62 days on average"
+    ]
+    assert picked[0]["value"] == 0.016
+    assert reason_text("overdue_ratio", 0.5, usual_gap_days=30.0) == (
+        "next purchase not yet due: bought 15 days ago, buys every 30 days on average"
+    )
+    assert reason_text("overdue_ratio", 0.0, usual_gap_days=30.0) == (
+        "next purchase not yet due: bought within the last day, buys every 30 days on average"
+    )
+
+
+def test_a_user_seen_only_on_their_first_day_is_never_said_active() -> None:
+    """online_retail's 12346, whose one order was cancelled, is never active by its stage yet
+    read "no activity for 256 days; spent nothing so far; no orders so far" (trial 107): the
+    days said activity there was, and nothing spent is no order said twice. The days read as
+    the stage counts them (``serving.segments.only_signed_up``); no orders says no spend."""
+    names = ["recency_days", "net_revenue_total", "orders_total", "revenue_total"]
+    contributions = np.array([0.5, 0.3, 0.2, -0.1])
+    values = {"recency_days": 255.6, "net_revenue_total": 0.0, "orders_total": 0.0}
+    values |= {"revenue_total": 0.0}
+    picked = worded_reasons(names, contributions, np.arange(4), values.get, first_day_only=True)
+    assert [r["text"] for r in picked] == [
+        "seen only on their first day, 256 days ago",
+        "no orders so far",
+    ]
+    assert picked[1]["contribution"] == pytest.approx(0.5)
+    # LightGBM's order: nothing spent, then the days known, no repeat purchase, the days
+    # idle, no purchase: one reason for no order, one for the first day and its days
+    names = ["net_revenue_total", "tenure_days", "ipt_mean_days", "recency_days"]
+    names += ["first_purchase_age_days", "revenue_total", "activated", "sessions_total"]
+    contributions = np.array([0.6, 0.22, 0.18, 0.15, 0.01, -0.1, -0.1, -0.1])
+    values = {"net_revenue_total": 0.0, "tenure_days": 286.6, "ipt_mean_days": None}
+    values |= {"recency_days": 286.6, "first_purchase_age_days": None, "revenue_total": 0.0}
+    values |= {"activated": 0.0, "sessions_total": 0.0, "orders_total": 0.0}
+    picked = worded_reasons(names, contributions, np.arange(8), values.get, first_day_only=True)
+    assert [(r["text"], r["feature"]) for r in picked] == [
+        ("no purchase yet", "first_purchase_age_days"),
+        ("seen only on their first day, 287 days ago", "recency_days"),
+    ]
+    assert [r["contribution"] for r in picked] == pytest.approx([0.79, 0.37])
+    # the flag is the stage's: from the feature columns, as the scores table's stage
+    frame = pd.DataFrame(
+        {
+            "tenure_days": [286.6, 286.6, 10.0],
+            "recency_days": [286.6, 20.0, 10.0],
+            "activated": [0.0, 0.0, 0.0],
+            "sessions_total": [0.0, 0.0, 0.0],
+            "orders_total": [0.0, 1.0, 0.0],
+        }
+    )
+    first_day = first_day_only_columns(lambda name: frame[name].to_numpy())
+    assert first_day.tolist() == [True, False, False]
+    assert (
+        lifecycle_stage(frame.assign(active_days_30d=0.0, active_days_90d=0.0)) == "never_active"
+    ).tolist() == [True, False, False]
