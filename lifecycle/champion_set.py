@@ -77,9 +77,14 @@ def staged_version(mlflow_client: Any, name: str) -> Any | None:
     version = staged.champion(name) if staged is not None else None
     if version is None:
         return None
+    return _registry(mlflow_client).get_model_version(name, version)
+
+
+def _registry(mlflow_client: Any) -> Any:
+    """The MLflow client behind a mirror of the aliases, or the client itself."""
     if isinstance(mlflow_client, registry.MirroredRegistry):
-        mlflow_client = mlflow_client.registry()
-    return mlflow_client.get_model_version(name, version)
+        return mlflow_client.registry()
+    return mlflow_client
 
 
 def stage(mlflow_client: Any, name: str, version: str, reason: str, by_gate: bool) -> bool:
@@ -95,6 +100,8 @@ def stage(mlflow_client: Any, name: str, version: str, reason: str, by_gate: boo
         champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
         seen = str(champion.version) if champion is not None else None
     staged.moves.append(Move(name, str(version), reason, by_gate, seen))
+    # never judged should the process die before the moves are made (SIGKILL, OOM)
+    _registry(mlflow_client).set_model_version_tag(name, str(version), registry.STAGED_TAG, "true")
     return True
 
 
@@ -136,6 +143,7 @@ def _withhold(settings: Settings, staged: StagedChampions) -> None:
     for name, version in dict.fromkeys((m.name, m.version) for m in staged.moves):
         # judged again by the next training (refresh's model_problem: never judged)
         mlflow_client.delete_model_version_tag(name, version, registry.GATE_TAG)
+        mlflow_client.delete_model_version_tag(name, version, registry.STAGED_TAG)
 
 
 def _make(settings: Settings, staged: StagedChampions) -> None:
@@ -159,4 +167,6 @@ def _make(settings: Settings, staged: StagedChampions) -> None:
         )
     for move in staged.moves:
         registry.move_champion(mlflow_client, move.name, move.version, move.reason, move.by_gate)
+    for name, version in dict.fromkeys((m.name, m.version) for m in staged.moves):
+        mlflow_client.delete_model_version_tag(name, version, registry.STAGED_TAG)
     aliases_mirror.mirror_aliases(mlflow_client, *dict.fromkeys(m.name for m in staged.moves))

@@ -32,6 +32,9 @@ DEFINITION_HELD = "label definition differs from champion"  # a verdict holding 
 # rewrites tag ``promotion`` but not this, so a rollback to a former champion stays allowed.
 GATE_PASSED_TAG = "gate_passed"
 PROMOTION_TAG = "promotion"  # why a version became champion (the gate's reason, or manual)
+# A winner of its gate whose champion move waits for the other tasks of its training
+# (``lifecycle.champion_set``): until the move, it counts as never judged.
+STAGED_TAG = "champion_staged"
 MANUAL = "manual: "  # how a promotion by hand starts its reason
 TAG_CHARS = 5000  # the longest tag value MLflow keeps
 # The tag ("true") of a version that learned from no outcome (``training.label_free``).
@@ -267,8 +270,8 @@ def gate_refusal(version: Any) -> str | None:
 
 
 NEVER_JUDGED = (
-    "was never judged by the promotion gate (its training stopped before the gate, or it was "
-    "registered by hand)"
+    "was never judged by the promotion gate (its training stopped before the gate or before "
+    "the champions of its run moved, or it was registered by hand)"
 )
 
 
@@ -290,8 +293,11 @@ def replaced_data(settings: Settings, mlflow_client: Any, name: str, version: st
 
 
 def judged(version: Any) -> bool:
-    """Whether the gate gave this model version a verdict, or a hand promoted it."""
+    """Whether the gate gave this model version a verdict, or a hand promoted it; a winner
+    whose move its training never made (killed before the end) is not judged."""
     tags = version.tags or {}
+    if tags.get(STAGED_TAG) and not tags.get(PROMOTION_TAG):
+        return False
     return bool(tags.get(GATE_TAG) or tags.get(PROMOTION_TAG))
 
 

@@ -17,7 +17,7 @@ from experiment_runs import few_rounds
 from services import bentoml_server, every_worker_settled, run_cli
 from workspaces import NO_COMPILE, NO_PLOTS, TASKS, copy_workspace, replace_demo
 
-from lifecycle import aliases_mirror, registry, steps
+from lifecycle import aliases_mirror, champion_set, registry, steps
 from lifecycle.errors import UserError
 from lifecycle.refresh import RefreshResult, model_problem, refresh
 from lifecycle.settings import Settings, load_settings
@@ -132,6 +132,36 @@ def test_a_training_that_fails_after_some_winners_moves_no_champion_and_says_so(
     assert model_problem(replaced, client, "demo", "churn") == (
         f"churn v{newest} {registry.NEVER_JUDGED}"
     )
+
+
+def test_a_training_killed_before_its_champions_moved_leaves_its_winners_never_judged(
+    replaced: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed (SIGKILL, the OOM killer) after its gates and before the staged moves
+    were made leaves winners with a gate verdict and no alias: they read as judged, so the
+    next refresh trained nothing and the better models never served. Their tag of a staged
+    move keeps them never judged until the move is made."""
+    now = champions_now(replaced)
+    before, _ = now()
+    with monkeypatch.context() as dying:
+        dying.setattr(champion_set, "_make", lambda *_: None)  # died before the moves
+        steps.train_tasks(replaced, ["churn", "ltv"])
+    assert now() == (before, before)
+    client = registry.client(replaced)
+    newest = max(int(v.version) for v in client.search_model_versions("name = 'demo-churn'"))
+    assert model_problem(replaced, client, "demo", "churn") == (
+        f"churn v{newest} {registry.NEVER_JUDGED}"
+    )
+    listed = run_cli(replaced.home, "models")
+    assert "never made: its training stopped before the champions of the run moved" in listed
+    done = refresh(replaced)
+    train = next(s for s in done.steps if s.step == "train")
+    assert train.status == "ran", "\n".join(done.lines())
+    after, served = now()
+    assert after == served and int(after["churn"]) > newest
+    newest_version = client.get_model_version("demo-churn", after["churn"])
+    assert registry.judged(newest_version)
+    assert registry.STAGED_TAG not in (newest_version.tags or {})
 
 
 @pytest.fixture

@@ -297,7 +297,19 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     # an uplift model: what it predicts and how (versions differ in both)
                     **{key: tags.get(key) for key in UPLIFT_TAGS if task == UPLIFT_TASK},
                     "promotion": tags.get("promotion"),  # why it became champion, if it did
-                    "gate": tags.get(registry.GATE_TAG),  # the gate's verdict, if it was gated
+                    "gate": _verdict(tags),  # the gate's verdict, if it was gated
                 }
             )
     return sorted(rows, key=lambda r: (r["task"], -int(r["version"])))
+
+
+def _verdict(tags: dict[str, str]) -> str | None:
+    """The gate's verdict on a version, and that its move was never made where its training
+    was stopped before the champions of the run moved (``lifecycle.champion_set``)."""
+    verdict = tags.get(registry.GATE_TAG)
+    if verdict and tags.get(registry.STAGED_TAG) and not tags.get(registry.PROMOTION_TAG):
+        return (
+            f"{verdict}; never made: its training stopped before the champions of the run "
+            "moved, so it counts as never judged (`lifecycle refresh` judges it again)"
+        )
+    return verdict
