@@ -21,6 +21,8 @@ from lifecycle.sql import identifier
 ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row the dataset holds
 # ... and of one it holds at a time a zone's offset away (times read in another zone)
 HOURS_APART = "already_ingested_hours_apart"
+# report note of an append: its duplicate_row rows that --keep-repeats would add
+DUPLICATES_NEW = "duplicate_rows_new"
 MAX_ZONE_HOURS = 14  # the widest offset between two zones' clocks (Kiribati's +14:00)
 # The offsets from UTC that are not whole hours, in minutes (tzdata 2025: -02:30 and -03:30
 # Newfoundland, +04:30 Kabul, +05:30 India, +05:45 Kathmandu, +12:45 Chatham, ...)
@@ -82,6 +84,28 @@ def hold(con: Any, shared: list[str]) -> Held:
     )
     ((already,),) = con.execute("SELECT count(*) FROM held").fetchall()
     return Held(int(already), _hold_hours_apart(con, shared, loose))
+
+
+def duplicates_new(con: Any, shared: list[str]) -> int:
+    """Of table ``duplicates`` (further copies of rows of ``new`` that its file repeats, held
+    back as duplicate_row), how many --keep-repeats would add after :func:`hold`: a row the
+    file has f + r times (f in ``new``) and the dataset n times adds max(0, f + r - n) of
+    them with it, max(0, f - n) without."""
+    loose = number_text_columns(con, shared)
+    named = ", ".join(f"{_identity(n, n in loose)} AS k{i}" for i, n in enumerate(shared))
+    grouped = ", ".join(f"k{i}" for i in range(len(shared)))
+
+    def same(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.k{i} IS NOT DISTINCT FROM {b}.k{i}" for i in range(len(shared)))
+
+    ((added,),) = con.execute(
+        "SELECT coalesce(sum(greatest(0, f + r - n) - greatest(0, f - n)), 0) FROM ("
+        "SELECT d.r, coalesce(f.f, 0) AS f, coalesce(o.copies, 0) AS n FROM "
+        f"(SELECT {grouped}, count(*) AS r FROM (SELECT {named} FROM duplicates) GROUP BY ALL) d "
+        f"LEFT JOIN (SELECT {grouped}, count(*) AS f FROM new_keys GROUP BY ALL) f "
+        f"ON {same('f', 'd')} LEFT JOIN copies o ON {same('o', 'd')})"
+    ).fetchall()
+    return int(added)
 
 
 def _hold_hours_apart(con: Any, shared: list[str], loose: set[str]) -> Counter[int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from features import contract as c
-from features.append_identity import hold
+from features.append_identity import duplicates_new, hold
 from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import ContractError, LoadReport
 from lifecycle.dataset_kind import (
@@ -184,7 +184,8 @@ def merge_events(
     (:func:`features.append_identity.hold`; ``held`` counts them) and their source
     row and reason first when ``new_events`` was staged with its rows
     (:func:`features.loading.stream_table` ``keep_rows``); ``notes`` counts each note of
-    the rows added (a row held back adds none). ``source`` is the user's file the new
+    the rows added (a row held back adds none); ``duplicates_new`` the staged file's
+    duplicate_row rows that --keep-repeats would add (None without any). ``source`` is the user's file the new
     events were read from (``new_events`` is a staging copy).
 
     The new file may lack columns the dataset has (an adapter's extra columns, or a file in
@@ -233,6 +234,14 @@ def merge_events(
             f"FROM read_parquet({literal(new_events)})"
         )
         held = hold(con, shared)
+        duplicates = None  # the duplicate_row rows --keep-repeats would add, when any were held
+        if rows.get("duplicates"):
+            repeated = new_events.with_name(rows["duplicates"])
+            their = _in_dataset_types(con, old_events, repeated, columns, source)
+            con.execute(
+                f"CREATE TEMP TABLE duplicates AS SELECT {their} FROM read_parquet({literal(repeated)})"
+            )
+            duplicates = duplicates_new(con, shared)
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
         added = "new_row NOT IN (SELECT new_row FROM held)"
         ((adding,),) = con.execute(f"SELECT count(*) FROM new WHERE {added}").fetchall()
@@ -275,6 +284,7 @@ def merge_events(
         "late_events": int(late),
         "events_total": int(total),
         "notes": notes,
+        "duplicates_new": duplicates,
         # the dataset's columns the file lacks, empty in its rows added (order_id: their
         # orders are counted by user and time)
         "columns_absent": {"columns": absent, "rows": int(adding)} if absent and adding else {},

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending
 from features import contract as c
-from features.append_identity import ALREADY_INGESTED, HOURS_APART, hours_text
+from features.append_identity import ALREADY_INGESTED, DUPLICATES_NEW, HOURS_APART, hours_text
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
@@ -454,6 +454,8 @@ def _merge_append(
         hours = {hours_text(m): n for m, n in sorted(shifted.items(), key=lambda item: -item[1])}
         reports["events"].notes[HOURS_APART] = {"hours": hours, "timezone": timezone}
     reports["events"].notes["late_events"] = merged["late_events"]
+    if merged["duplicates_new"] is not None:  # said with the duplicate_row rows
+        reports["events"].notes[DUPLICATES_NEW] = merged["duplicates_new"]
     if merged["columns_absent"]:
         reports["events"].notes["columns_absent"] = merged["columns_absent"]
     for name, count in merged["notes"].items():  # of the rows added, not the file's

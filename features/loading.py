@@ -213,6 +213,7 @@ def stream_table(
             con.execute("CREATE TEMP TABLE kept_repeats AS SELECT source_row FROM held_back")
             con.execute("DELETE FROM held_back").fetchall()
             repeats = repeats[:0]
+        con.execute("CREATE TEMP TABLE duplicates AS SELECT source_row FROM held_back")
         # held back besides repeats, each for a reason of its own: amounts no order has
         absurd = (
             absurd_amounts(con, staged, row, rules.max_amount_ratio, checks, stored_events)
@@ -287,7 +288,21 @@ def stream_table(
             is_repeat = f"{row} IN (SELECT source_row FROM kept_repeats)"
             kept += "".join(f", {identifier(n)}" for n in [source_row, *noted.values()])
             kept += f", {is_repeat if rules.keep_repeats else 'false'} AS {identifier(repeat)}"
-            schema = _with_row_columns(schema, source_row, noted, repeat)
+            # the duplicate_row rows too: whether --keep-repeats would add them is the
+            # dataset's to say (appending.merge_events)
+            duplicates = out.with_name(f"{out.stem}.{DUPLICATE_ROWS}.parquet")
+            if len(repeats):
+                chosen = ", ".join(identifier(n) for n in columns)
+                _write_batches(
+                    con.sql(
+                        f"SELECT {chosen} FROM {staged} "
+                        f"WHERE {row} IN (SELECT source_row FROM duplicates)"
+                    ),
+                    schema,
+                    duplicates,
+                )
+            found = duplicates.name if len(repeats) else None
+            schema = _with_row_columns(schema, source_row, noted, repeat, found)
         final = con.sql(
             f"SELECT {kept} FROM {staged} WHERE {row} NOT IN (SELECT source_row FROM held_back) "
             f"ORDER BY {order}"
@@ -385,14 +400,18 @@ def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:
 
 ROW_COLUMNS = b"lifecycle.row_columns"  # schema metadata of a table kept with its rows
 REPEAT_COLUMN = "__lifecycle_kept_repeat"
+DUPLICATE_ROWS = "duplicate_rows"  # a staged table's repeats held back, beside it
 
 
-def _with_row_columns(schema: Any, source_row: str, noted: dict[str, str], repeat: str) -> Any:
-    """``schema`` plus the source row, note and kept-repeat columns, named in its metadata."""
+def _with_row_columns(
+    schema: Any, source_row: str, noted: dict[str, str], repeat: str, duplicates: str | None
+) -> Any:
+    """``schema`` plus the source row, note and kept-repeat columns, named in its metadata
+    with the file of its duplicate_row rows beside it (``duplicates``, None without any)."""
     import pyarrow as pa
 
     fields = [pa.field(source_row, pa.int64()), *(pa.field(n, pa.bool_()) for n in noted.values())]
-    named = {"source_row": source_row, "noted": noted, "repeat": repeat}
+    named = {"source_row": source_row, "noted": noted, "repeat": repeat, "duplicates": duplicates}
     metadata = {**(schema.metadata or {}), ROW_COLUMNS: json.dumps(named).encode()}
     return pa.schema([*schema, *fields, pa.field(repeat, pa.bool_())], metadata=metadata)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from features.append_identity import HOURS_APART, hours_apart_line
+from features.append_identity import DUPLICATES_NEW, HOURS_APART, hours_apart_line
 from features.date_orders import read_as_lines
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
@@ -104,15 +104,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"hold {invalid['expected']}, not e.g. {invalid['example']!r}; the quarantine file "
             "gives each row and its value: fix them and append those rows again"
         )
-    if reasons.get("duplicate_row"):  # quarantined below the refusal, which says it too
-        out.append(
-            f"    {reasons['duplicate_row']:,} duplicate_row rows: the same in every column as a "
-            "row loaded, kept once"
-            + option_hint(
-                "; if they are separate events (two purchases at one moment, invoice lines "
-                "exported without their product), --keep-repeats loads every copy"
-            )
-        )
+    if repeats := reasons.get("duplicate_row"):  # quarantined below the refusal, which says it too
+        out.append(f"    {repeats:,} duplicate_row rows: " + _repeats_text(repeats, notes))
     if notes.get(HEADER_ONLY):
         out.append("    the file holds a header and no rows: no events (a day without any)")
     if users := notes.get(USERS_NOT_READ):
@@ -129,3 +122,24 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             "the quarantine file, so they are not in the dataset"
         )
     return out
+
+
+def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:
+    """What the duplicate_row rows are, and what --keep-repeats would load of them: every
+    copy, or (an append) only the copies the dataset lacks (:data:`DUPLICATES_NEW`)."""
+    separate = "; if they are separate events (two purchases at one moment, invoice lines "
+    separate += "exported without their product), --keep-repeats loads "
+    if DUPLICATES_NEW not in notes:
+        return "the same in every column as a row loaded, kept once" + option_hint(
+            f"{separate}every copy"
+        )
+    lacks, copies = notes[DUPLICATES_NEW], "copies" if notes[DUPLICATES_NEW] != 1 else "copy"
+    said = "the same in every column as another row of this file"
+    if not lacks:
+        return f"{said}; the dataset holds every copy of them already: nothing more to load"
+    return said + option_hint(
+        f"{separate}every copy"
+        if lacks == repeats
+        else f"{separate}the {lacks:,} {copies} the dataset lacks (it holds the other "
+        f"{repeats - lacks:,} already)"
+    )

@@ -189,6 +189,33 @@ def test_keep_repeats_appends_a_new_copy_of_a_row_the_dataset_holds(
         assert resent["tables"]["events"]["rows_loaded"] == 0 and resent["totals"]["events"] == 6
 
 
+def test_the_keep_repeats_hint_of_an_append_counts_the_copies_it_would_load(
+    home: Path, tmp_path: Path
+) -> None:
+    """Trial 107: a month appended with --keep-repeats, then again with --no-keep-repeats,
+    quarantined its repeats as duplicate_row and said --keep-repeats loads every copy; that
+    loaded none, as the dataset held every copy. The hint now counts the copies the dataset
+    lacks (those --keep-repeats adds), or says it holds them all."""
+    runner = CliRunner()
+    day = "u1,2025-01-03,purchase,5\n"
+    month = _write(tmp_path, "month.csv", HEADER + day * 2 + "u2,2025-01-04,purchase,4\n")
+    _ingest(runner, str(month), "--keep-repeats")
+    again = ["ingest", str(month), "--dataset", "shop", "--append", "--no-keep-repeats"]
+    result = runner.invoke(main, again)
+    assert result.exit_code == 0, result.output
+    assert "1 duplicate_row" in result.output and "--keep-repeats loads" not in result.output
+    assert "the dataset holds every copy of them already" in result.output, result.output
+    # one copy more than the dataset holds: --keep-repeats loads that one, and says so
+    others = "u2,2025-01-04,purchase,4\nu3,2025-01-05,purchase,6\nu4,2025-01-05,purchase,2\n"
+    more = _write(tmp_path, "more.csv", HEADER + day * 3 + others)
+    result = runner.invoke(main, ["ingest", str(more), *again[2:]])
+    assert result.exit_code == 0, result.output
+    assert "2 duplicate_row" in result.output, result.output
+    assert "--keep-repeats loads the 1 copy the dataset lacks" in result.output, result.output
+    report = _ingest(runner, str(more), "--append", "--keep-repeats")["tables"]["events"]
+    assert report["rows_loaded"] == 1 and report["reasons"] == {"already_ingested": 5}
+
+
 def test_an_append_reads_its_file_as_the_datasets_were_read(home: Path, tmp_path: Path) -> None:
     """CDNOW-like: a count-only log of dates, ingested with --keep-repeats, --amount-default 1
     and --negative-is-refund. `refresh` has none of these options and `ingest --append` was
