@@ -23,7 +23,7 @@ import pandas as pd
 
 from lifecycle.errors import UserError
 from serving.batch import ScoresTable
-from serving.funnel import STEPS, channel_funnel, funnel_headers
+from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
 from serving.list_text import amount_text, value_text
 from serving.lists import Privacy, at_risk, list_rows
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
@@ -433,7 +433,7 @@ def render_report(
         )
     )
 
-    funnel = channel_funnel(scores)
+    funnel, funnel_note = channel_funnel(scores), active_against_stages(scores)
     headers = funnel_headers(units, money)
     step_rates = ("active_rate", "conversion_rate", "repeat_rate")
     rates = dict.fromkeys((*step_rates, "ltv_share"), "{:.1%}")
@@ -446,7 +446,8 @@ def render_report(
                     columns=headers
                 ),
                 {headers.get(c, c): f for c, f in rates.items()},
-            ),
+            )
+            + "".join(f'<p class="note">{html.escape(t)}</p>' for t in [funnel_note] if t),
         )
     )
 
