@@ -379,7 +379,7 @@ def test_a_training_stopped_before_the_gate_is_trained_again(trained_copy: Path)
     ).version
     assert model_problem(settings, client, "demo", "ltv") == (
         f"ltv v{stopped} was never judged by the promotion gate (its training stopped before "
-        "the gate, or it was registered by hand)"
+        "the gate or before the champions of its run moved, or it was registered by hand)"
     )
 
 
