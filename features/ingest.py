@@ -324,7 +324,7 @@ def ingest_into(
     except _Unchanged as unchanged:  # the dataset keeps its version
         reported, totals, kept = unchanged.tables, unchanged.totals, True
     except NoDataRows as empty:  # appended: a day without events is nothing new
-        if appending_to is None:
+        if appending_to is None or empty.source != str(events_path):  # not: a users file
             raise
         header_only = _header_only(empty, tables["events"][1], users_path)
         reported, totals, kept = {"events": header_only}, None, True

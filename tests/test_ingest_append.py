@@ -987,3 +987,20 @@ def test_a_header_only_file_appends_nothing_new_and_others_stay_refused(
     assert appended.exit_code == 0 and json.loads(appended.stdout)["unchanged"] is True
     result = runner.invoke(main, [*into, str(empty_day), "--append"])
     assert result.exit_code == 1 and "missing column 'InvoiceNo'" in result.stderr, result.output
+
+
+def test_an_empty_users_file_beside_an_appended_day_is_refused_by_its_own_name(
+    home: Path, tmp_path: Path
+) -> None:
+    """A users file with a header only, given with a day of events, was taken for a header-only
+    events file: the error named the events file and quoted the users file's header."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    users = _write(tmp_path, "users.csv", "user_id,signup_time\n")
+    day = _write(tmp_path, "second.csv", SECOND)
+    args = ["ingest", str(day), "--dataset", "shop", "--append", "--users", str(users)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {users}: no data rows (columns: user_id, signup_time)"
+    )
