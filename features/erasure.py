@@ -580,11 +580,11 @@ def forget(
     _scan_mlflow(settings, terms, record)
     record.exports += check_exports(settings, exports, ids, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
-        record.champions, line = not_changed(settings, held if record.user_hashes else [], certain)
+        record.champions, line = not_changed(settings, held, certain)
         record.not_covered.append(line)
 
-    held = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
-    if record.user_hashes or record.stale_staging or held:  # never for ids found nowhere
+    outside = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
+    if record.user_hashes or record.stale_staging or outside:  # never for ids found nowhere
         hidden = ("log", "not_found", "read_as", "other_spellings")  # the log holds no ids
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))

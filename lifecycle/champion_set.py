@@ -130,7 +130,7 @@ def moved_together(
                 f"before every task was judged; `lifecycle train all` (or `lifecycle refresh`) "
                 f"judges {them} again"
             )
-            _withhold(settings, staged)
+            _withhold(registry.client(settings, fluent=False), staged)
             progress(said)
             error.add_note(said)
         raise
@@ -138,12 +138,17 @@ def moved_together(
     _make(settings, staged)
 
 
-def _withhold(settings: Settings, staged: StagedChampions) -> None:
-    mlflow_client = registry.client(settings, fluent=False)
-    for name, version in dict.fromkeys((m.name, m.version) for m in staged.moves):
-        # judged again by the next training (refresh's model_problem: never judged)
+def _withhold(mlflow_client: Any, staged: StagedChampions) -> None:
+    """Take the gate's verdict off the staged winners: judged again by the next training
+    (refresh's model_problem: never judged)."""
+    for name, version in _staged_versions(staged):
         mlflow_client.delete_model_version_tag(name, version, registry.GATE_TAG)
         mlflow_client.delete_model_version_tag(name, version, registry.STAGED_TAG)
+
+
+def _staged_versions(staged: StagedChampions) -> list[tuple[str, str]]:
+    """Each (model, version) a staged move names, once."""
+    return list(dict.fromkeys((m.name, m.version) for m in staged.moves))
 
 
 def _make(settings: Settings, staged: StagedChampions) -> None:
@@ -152,13 +157,14 @@ def _make(settings: Settings, staged: StagedChampions) -> None:
         return
     mlflow_client = registry.client(settings, fluent=False)
     moved = []
-    for move in {m.name: m for m in staged.moves}.values():  # each model's first
+    # each model's last move (every move of a model records the champion its first judged)
+    for move in {m.name: m for m in staged.moves}.values():
         champion = registry.alias_version(mlflow_client, move.name, registry.CHAMPION)
         now = str(champion.version) if champion is not None else None
         if now != move.seen:
             moved.append(f"{move.name}'s champion is v{now}, the gate judged against v{move.seen}")
     if moved:
-        _withhold(settings, staged)
+        _withhold(mlflow_client, staged)
         won, them = staged.won()
         raise ChampionsMovedMeanwhile(
             f"no champion moved: {'; '.join(moved)} (moved by hand during the training); "
@@ -167,6 +173,6 @@ def _make(settings: Settings, staged: StagedChampions) -> None:
         )
     for move in staged.moves:
         registry.move_champion(mlflow_client, move.name, move.version, move.reason, move.by_gate)
-    for name, version in dict.fromkeys((m.name, m.version) for m in staged.moves):
+    for name, version in _staged_versions(staged):
         mlflow_client.delete_model_version_tag(name, version, registry.STAGED_TAG)
     aliases_mirror.mirror_aliases(mlflow_client, *dict.fromkeys(m.name for m in staged.moves))

@@ -58,13 +58,20 @@ def data_generation(dataset_dir: Path) -> str:
     """A digest of the ingest, import or demo data that began a dataset version's data: its
     appends and erasures carry that batch on, a new one replaces it ('' with no report). Not
     of its source's path, which a copied workspace's report names anew."""
+    batches = _batches(dataset_dir)
+    return digest(batches[0]) if batches else ""
+
+
+def _batches(dataset_dir: Path) -> list[dict[str, Any]] | None:
+    """The ingest batches of a dataset version, without their source's path (a copied
+    workspace's report names it anew); None where its report is damaged."""
     from features.appending import previous_batches
 
     try:
-        batches = previous_batches(dataset_dir)
+        found = previous_batches(dataset_dir)
     except UserError:  # a damaged report tells nothing
-        return ""
-    return digest({k: v for k, v in batches[0].items() if k != "source"}) if batches else ""
+        return None
+    return [{k: v for k, v in batch.items() if k != "source"} for batch in found]
 
 
 def replaced(settings: Settings, built: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -94,17 +101,10 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     """How a restore to an earlier version took away batches an artefact was built from (a
     bad append undone: a champion of it kept serving what the data no longer holds); None
     where ``now`` holds all of them, or where either version is no longer kept."""
-    from features.appending import previous_batches
 
     def batches(lineage: dict[str, Any]) -> list[dict[str, Any]] | None:
         folder = _kept_version(settings, lineage)
-        if folder is None:
-            return None
-        try:  # the source's path aside, as the generation does
-            found = previous_batches(folder)
-        except UserError:
-            return None
-        return [{k: v for k, v in batch.items() if k != "source"} for batch in found]
+        return None if folder is None else _batches(folder)
 
     theirs, ours = batches(built), batches(now)
     if theirs is None or ours is None or len(ours) >= len(theirs) or theirs[: len(ours)] != ours:

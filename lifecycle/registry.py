@@ -296,9 +296,15 @@ def judged(version: Any) -> bool:
     """Whether the gate gave this model version a verdict, or a hand promoted it; a winner
     whose move its training never made (killed before the end) is not judged."""
     tags = version.tags or {}
-    if tags.get(STAGED_TAG) and not tags.get(PROMOTION_TAG):
+    if move_never_made(tags):
         return False
     return bool(tags.get(GATE_TAG) or tags.get(PROMOTION_TAG))
+
+
+def move_never_made(tags: dict[str, str]) -> bool:
+    """Whether a version's tags say its gate staged it champion and its training never made
+    the move (``lifecycle.champion_set``: killed before the end)."""
+    return bool(tags.get(STAGED_TAG)) and not tags.get(PROMOTION_TAG)
 
 
 def record_gate(mlflow_client: Any, name: str, version: str, verdict: str) -> None:

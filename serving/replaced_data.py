@@ -50,7 +50,13 @@ class ReplacedData:
             known = {task: mirrored_versions(models, self.dataset, task) for task in versions}
             found = champions_of_replaced_data(self.settings, self.dataset, versions, built, known)
         except Exception as error:  # a warning never takes readiness down
-            logger.warning("could not judge the champions' data: %s", error)
+            logger.warning(
+                "could not judge whether dataset %s's champions learned from replaced data "
+                "(aliases mirror %s): %s",
+                self.dataset,
+                self.mirror,
+                error,
+            )
             found = {}
         self._judged = (key, list(found.values()))
         return self._judged[1]

@@ -307,7 +307,7 @@ def _verdict(tags: dict[str, str]) -> str | None:
     """The gate's verdict on a version, and that its move was never made where its training
     was stopped before the champions of the run moved (``lifecycle.champion_set``)."""
     verdict = tags.get(registry.GATE_TAG)
-    if verdict and tags.get(registry.STAGED_TAG) and not tags.get(registry.PROMOTION_TAG):
+    if verdict and registry.move_never_made(tags):
         return (
             f"{verdict}; never made: its training stopped before the champions of the run "
             "moved, so it counts as never judged (`lifecycle refresh` judges it again)"
