@@ -125,14 +125,16 @@ def fact_of(
     value_of: Callable[[str], Any],
     names: Sequence[str] = (),
     purchase_counts: float | None = None,
+    first_day_only: bool | None = None,
 ) -> Fact | None:
     """What ``name``'s ``value`` says happened, or did not; None for any other value.
     ``value_of(TENURE)`` is None where the model has no tenure; ``names``, the model's
-    features, give a window count's pace (as its words say it, with ``purchase_counts``)."""
+    features, give a window count's pace (as its words say it, with ``purchase_counts``);
+    ``first_day_only``: the stage's flag of the row, the words' (None: read from ``value_of``)."""
     if name in TREND_WINDOWS:
         return _trend_fact(name, value, value_of)
     if (gross := said_as(name, value, value_of, names)) != name:
-        return fact_of(gross, value, value_of, names, purchase_counts)
+        return fact_of(gross, value, value_of, names, purchase_counts, first_day_only)
     if is_missing(value):
         if name in NONE_EVER:
             return ("empty", NONE_EVER[name], EVER)
@@ -146,7 +148,8 @@ def fact_of(
         return None
     if name == TENURE and value > 0:
         return ("first_seen", None, float(whole_days(value)))
-    if name == "recency_days" and value > 0 and _first_day_only(value_of):
+    first = _first_day_only(value_of) if first_day_only is None else first_day_only
+    if name == "recency_days" and value > 0 and first and not is_missing(value_of(TENURE)):
         return ("first_day", float(value), float(whole_days(value_of(TENURE))))
     if name == "orders_total" and value > 0:
         return ("orders", float(value), True)
@@ -215,18 +218,23 @@ def merged(
     value_of: Callable[[str], Any],
     names: Sequence[str],
     purchase_counts: float | None = None,
+    first_day_only: bool | None = None,
 ) -> bool:
     """Whether ``reason`` says what a picked reason says, in the same words or as a fact one
     of the two says (:func:`says`): then that reason says the stronger of the two (the first,
     if each says the other) and carries both contributions (they add up). ``value_of`` gives
-    the values of ``names``; ``purchase_counts`` as the words took it."""
+    the values of ``names``; ``purchase_counts`` and ``first_day_only`` as the words took them."""
     if USUAL_GAP not in names:  # a model without it: nothing is known of the gap
         value_of = lambda name, given=value_of: 1.0 if name == USUAL_GAP else given(name)  # noqa: E731
     if TENURE not in names:  # nor how long the user is known
         value_of = lambda name, given=value_of: None if name == TENURE else given(name)  # noqa: E731
-    fact = fact_of(reason["feature"], reason["value"], value_of, names, purchase_counts)
+    fact = fact_of(
+        reason["feature"], reason["value"], value_of, names, purchase_counts, first_day_only
+    )
     for kept in picked:
-        said = fact_of(kept["feature"], kept["value"], value_of, names, purchase_counts)
+        said = fact_of(
+            kept["feature"], kept["value"], value_of, names, purchase_counts, first_day_only
+        )
         same_words = kept["text"] == reason["text"]
         if not (same_words or says(fact, said) or says(said, fact)):
             continue
@@ -237,7 +245,14 @@ def merged(
             for other in [r for r in picked if r is not kept]:
                 if says(
                     fact,
-                    fact_of(other["feature"], other["value"], value_of, names, purchase_counts),
+                    fact_of(
+                        other["feature"],
+                        other["value"],
+                        value_of,
+                        names,
+                        purchase_counts,
+                        first_day_only,
+                    ),
                 ):
                     kept["contribution"] += other["contribution"]
                     picked.remove(other)

@@ -522,6 +522,9 @@ def worded_reasons(
             "contribution": float(contributions[j]),
             "text": text,
         }
-        if not merged(picked, reason, value_of, names, purchase_counts) and not full:
+        if (
+            not merged(picked, reason, value_of, names, purchase_counts, first_day_only)
+            and not full
+        ):
             picked.append(reason)
     return picked
