@@ -57,17 +57,10 @@ def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
             ]
     # none of a kind is none of what comes with it there: spend of no order (revenue_total
     # 500 with orders_total 0, trial 94), orders on no active day
-    from serving.reason_facts import EMPTY_IMPLIES
-
     for name, value in values.items():
-        kind = next((k for k in EMPTY_IMPLIES if name.startswith(f"{k}_")), None)
-        if kind is None or value != 0 or name in ("refund_rate",):
+        if value != 0:
             continue
-        span = name[len(kind) :]  # _90d or _total
-        if not (span == "_total" or window_of_days(span)):
-            continue
-        for implied in EMPTY_IMPLIES[kind]:
-            other = f"{implied}{span}"
+        for other, kind in _implied(name):
             if values.get(other, 0.0) > 0:
                 broken.append(
                     (other, f"{other} {values[other]:g} with {name} 0; expected 0 (none "
@@ -85,9 +78,21 @@ def contradictions(features: dict[str, Any]) -> list[tuple[str, str]]:
     return broken
 
 
-def window_of_days(span: str) -> bool:
-    """Whether ``_90d`` is a window's suffix."""
-    return span.startswith("_") and span.endswith("d") and span[1:-1].isdigit()
+@lru_cache(maxsize=512)
+def _implied(name: str) -> tuple[tuple[str, str], ...]:
+    """(feature, kind) of each feature a 0 of ``name`` (a kind's window or total, as
+    ``orders_90d``) implies is 0 too, its span's (:data:`EMPTY_IMPLIES`)."""
+    from features.asof import window_of
+    from serving.reason_facts import EMPTY_IMPLIES
+
+    kind = next((k for k in EMPTY_IMPLIES if name.startswith(f"{k}_")), None)
+    if kind is None:
+        return ()
+    span = name[len(kind) :]  # _90d or _total
+    window = window_of(name)
+    if not (span == "_total" or (window is not None and window[0] == kind)):
+        return ()
+    return tuple((f"{implied}{span}", kind) for implied in EMPTY_IMPLIES[kind])
 
 
 @lru_cache(maxsize=64)
