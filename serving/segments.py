@@ -369,11 +369,11 @@ def counted(n: int, noun: tuple[str, str] = ("user", "users")) -> str:
     return f"{n:,} {noun[0] if n == 1 else noun[1]}"
 
 
-def super_users_words(found: SuperUsers, holders: tuple[str, str] = CUSTOMERS) -> str:
+def super_users_words(found: SuperUsers) -> str:
     """The super users in words: 'the top S of the N customers, U users, bring V of it', or
     why there are none (nobody has any; too few customers for a top share: two have no top
-    20%). ``holders``: the users with any of the value, singular and plural."""
-    share = found.definition.top_share
+    20%)."""
+    holders, share = CUSTOMERS, found.definition.top_share
     if found.with_any == 0:
         return f"none: none of {counted(len(found.flags))} has any of it"
     if found.users == 0 and found.top == 0:
@@ -411,7 +411,7 @@ def super_users_by_channel(scores: pd.DataFrame, found: SuperUsers) -> pd.DataFr
         {
             "channel": scores[c.CHANNEL].astype("string").fillna(NO_CHANNEL).to_numpy(),
             "users": 1,
-            "customers": value > 0,
+            "customers": _customers_with_any(scores, value, d),
             "super_users": found.flags,
             "value": value,
             "super_value": np.where(found.flags, value, 0.0),

@@ -289,7 +289,6 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
 
     from serving.batch import find_scores, latest_scores, score_all
     from serving.segments import (
-        CUSTOMERS,
         SuperUserDefinition,
         channel_line,
         listed_super_users,
@@ -353,8 +352,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         }
         kept = " kept after refunds" if value == "revenue" else ""  # the shares above: before
         lines.append(
-            f"super users (by {units.value_name(value)}{kept}): "
-            f"{super_users_words(found_supers, CUSTOMERS)}"
+            f"super users (by {units.value_name(value)}{kept}): {super_users_words(found_supers)}"
         )
         by_channel = super_users_by_channel(frame, found_supers) if value == "revenue" else None
         if by_channel is not None:  # the same flags, split by acquisition channel
