@@ -453,6 +453,7 @@ def _ingest(
             "table from the events); give the events files only"
         )
     for index, path in enumerate(files):
+        read = dataset_read_options(dataset_dir)  # repeats, amounts: as its files were read
         if source is not None:  # the adapter's checks and the append of `import --append`
             summary = import_source(
                 source,
@@ -463,13 +464,10 @@ def _ingest(
                 erased=erased,
                 append=True,
                 # as the dataset's files were read (`import --keep-repeats`)
-                keep_repeats=dataset_read_options(dataset_dir).get(
-                    "keep_repeats", settings.ingest.keep_repeats
-                ),
+                keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
             )
             kept(path, summary)
             continue
-        read = dataset_read_options(dataset_dir)  # repeats, amounts: as its files were read
         try:
             # its refusals name ingest's options: the one below says to append with ingest
             with command_options(None):
