@@ -521,8 +521,10 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
 
     done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
     models = [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results]
-    held = any(not m["champion"] for m in models)
-    answered = answered_by_churn(settings) if held else set()
+    from serving.scoring import churn_answers
+
+    held = [m["task"] for m in models if not m["champion"]]
+    answered = set(churn_answers(settings, None, held))  # steps loaded them if it promoted
     for model in models:  # its champion stayed, but churn's answers it: no exit 3 for it
         model["served_by_churn"] = model["task"] in answered
     said = [
@@ -532,15 +534,6 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
         if any(m["task"] == task and not m["champion"] for m in models)  # it stayed
     ]
     return {"models": models, "not_trained": done.refused, "lines": done.lines() + said}
-
-
-def answered_by_churn(settings: Settings, dataset: str | None = None) -> set[str]:
-    """The tasks whose answers the churn champion gives (``serving.scoring.Champions.kinds``:
-    conversion of one-time buyers on a log of purchases), else none."""
-    from serving.scoring import answered_by, load_champions
-
-    champions = load_champions(settings, dataset)
-    return set(answered_by(champions.versions, champions.kinds))
 
 
 def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:

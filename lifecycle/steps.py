@@ -96,12 +96,9 @@ def answered_elsewhere(settings: Settings, dataset: str, results: list[TrainResu
     """A champion just promoted whose task the churn champion answers (conversion as 1 -
     churn on a log of purchases): said, as `lifecycle models` says it, since "promoted to
     champion" read as what is served."""
-    if not any(r.champion and r.task != tasks.CHURN.name for r in results):
-        return []
-    from serving.scoring import answered_by, answers_nothing, load_champions
+    from serving.scoring import answers_nothing, churn_answers
 
-    champions = load_champions(settings, dataset)
-    answered = answered_by(champions.versions, champions.kinds)
+    answered = churn_answers(settings, dataset, [r.task for r in results if r.champion])
     return [
         f"{r.task}: v{r.champion} {answers_nothing(r.task, answered[r.task])}"
         for r in results

@@ -7,7 +7,7 @@ registry (the ``champion`` alias of each task); serving never imports ``training
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,16 +146,19 @@ def load_champions(
     cache: Path | None = None,
     *,
     mirrored: bool = False,
+    only: Collection[str] | None = None,
 ) -> Champions:
     """Download each task's champion from the registry (``mirrored``: its aliases mirror, see
     ``lifecycle.registry``); a task without one is reported, not fatal. The downloads stay in
     ``cache`` (a bundle's ``source``); without one they go to a temporary folder that is
-    removed once loaded, as the bundles hold all they serve."""
+    removed once loaded, as the bundles hold all they serve. ``only``: those tasks' alone."""
     from serving.units import purchase_counts
 
     if cache is None:
         with tempfile.TemporaryDirectory(prefix="lifecycle-models-") as scratch:
-            champions = load_champions(settings, dataset, Path(scratch), mirrored=mirrored)
+            champions = load_champions(
+                settings, dataset, Path(scratch), mirrored=mirrored, only=only
+            )
         for bundle in champions.bundles.values():
             bundle.source = None  # its files are gone: compiling writes out the model text
         return champions
@@ -167,6 +170,8 @@ def load_champions(
         purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
     )
     for task in tasks.names():
+        if only is not None and task not in only:
+            continue
         name = registry.model_name(dataset, task)
         version = registry.alias_version(client, name, registry.CHAMPION)
         if version is None:
@@ -251,6 +256,18 @@ def answered_by(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, st
     conversion on a log of purchases), whatever the task's own champion."""
     churn = versions.get(CHURN.name)
     return {t: f"1 - churn v{churn}" for t, k in kinds.items() if k == CHURN_COMPLEMENT and churn}
+
+
+def churn_answers(
+    settings: Settings, dataset: str | None, asked: Collection[str]
+) -> dict[str, str]:
+    """:func:`answered_by` of the registry's champions, for the ``asked`` tasks: only
+    conversion can be answered by churn (``Champions.one_event``), so nothing is loaded
+    unless it is asked, and then only the churn and conversion champions."""
+    if CONVERSION.name not in asked:
+        return {}
+    champions = load_champions(settings, dataset, only=(CHURN.name, CONVERSION.name))
+    return answered_by(champions.versions, champions.kinds)
 
 
 def answering_versions(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, str]:

@@ -107,9 +107,10 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert "first model: label-free purchase_process" in conversion.stdout
     # One event on a log of purchases: churn's champion answers conversion, so a refresh
     # whose conversion champion stayed is not "not promoted" for it (exit 3 every month).
-    from lifecycle.refresh import answered_by_churn, everything_promoted
+    from lifecycle.refresh import everything_promoted
+    from serving.scoring import churn_answers
 
-    assert answered_by_churn(settings) == {"conversion"}
+    assert set(churn_answers(settings, None, ["churn", "ltv", "conversion"])) == {"conversion"}
     # `models` says so beside the conversion champion, which answers nothing served (CDNOW:
     # "conversion v9 (baseline rfm_score) [champion]" while every answer was 1 - churn v1)
     churn_version, _ = _champion(settings, "churn", tmp_path / "churn-version")

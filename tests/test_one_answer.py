@@ -297,3 +297,48 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     measured = scorer.monitor()
     assert measured.result["model_versions"]["conversion"] == f"1 - churn v{newer}"
     assert not any("conversion" in line for line in measured.stale), measured.stale
+
+
+def test_what_churn_answers_loads_the_churn_and_conversion_champions_only(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which task churn answers (conversion as 1 - churn) was looked up in four places, each
+    loading every champion's bundle, though only conversion can be so answered: promoting
+    ltv, or training that promoted ltv, loaded all three; `lifecycle models` loaded ltv's
+    too. Now one helper (``serving.scoring.churn_answers``) loads nothing unless conversion
+    is asked, and then the churn and conversion champions only."""
+    from types import SimpleNamespace
+
+    from services import run_cli
+
+    from lifecycle import registry, steps
+    from serving import scoring
+
+    one_event = property(lambda champions: {"churn", "conversion"} <= set(champions.bundles))
+    monkeypatch.setattr(scoring.Champions, "one_event", one_event)
+    loaded: list[str] = []
+    real = registry.bundle_path
+
+    def counted(client: Any, name: str, version: str, copy: Path) -> Path:
+        loaded.append(name)
+        return real(client, name, version, copy)
+
+    monkeypatch.setattr(registry, "bundle_path", counted)
+    settings = load_settings(home=trained_copy, environ=NO_COMPILE)
+    client = registry.client(settings)
+    names = {task: registry.model_name("demo", task) for task in ("churn", "ltv", "conversion")}
+    ltv = registry.alias_version(client, names["ltv"], registry.CHAMPION).version
+    run_cli(trained_copy, "promote", "ltv", str(ltv), "--reason", "again")
+    assert loaded == []  # only conversion is answered by churn
+    said = run_cli(trained_copy, "models")
+    assert "answers nothing served: conversion is served as 1 - churn" in said
+    assert sorted(loaded) == [names["churn"], names["conversion"]]
+    loaded.clear()
+    trained = [SimpleNamespace(task="ltv", champion="9"), SimpleNamespace(task="conversion")]
+    trained[1].champion = None  # its champion stayed: refresh's train_detail says that one
+    assert steps.answered_elsewhere(settings, "demo", trained) == []
+    assert loaded == []
+    trained[1].champion = "7"
+    (line,) = steps.answered_elsewhere(settings, "demo", trained)
+    assert line.startswith("conversion: v7 answers nothing served"), line
+    assert sorted(loaded) == [names["churn"], names["conversion"]]

@@ -152,15 +152,12 @@ def _version_text(answerer: str) -> str:
 def _answered_by(settings: Settings, dataset: str, task: str) -> str | None:
     """``1 - churn vN`` when the churn champion answers ``task`` (conversion on a log of
     purchases), whatever its own champion; else None."""
-    if task == tasks.CHURN.name:
-        return None
-    from serving.scoring import answered_by, load_champions
+    from serving.scoring import churn_answers
 
     try:
-        champions = load_champions(settings, dataset)
+        return churn_answers(settings, dataset, [task]).get(task)
     except Exception:  # the promotion is done: what answers is said only when it can be read
         return None
-    return answered_by(champions.versions, champions.kinds).get(task)
 
 
 def _scored_by_another(
@@ -254,12 +251,11 @@ def _answered_by_churn(
     obj: Context, dataset: str | None, rows: list[dict[str, Any]]
 ) -> dict[str, str]:
     """Task -> ``1 - churn vN`` for a task whose champion's answers churn's gives."""
-    from serving.scoring import answered_by, load_champions
+    from serving.scoring import churn_answers
 
-    if not {"churn", "conversion"} <= {r["task"] for r in rows if "champion" in r["aliases"]}:
-        return {}  # no champions to load
-    champions = load_champions(obj.settings, dataset)
-    return answered_by(champions.versions, champions.kinds)
+    served = {r["task"] for r in rows if "champion" in r["aliases"]}
+    # without a churn champion nothing is answered by it: no champion to load
+    return churn_answers(obj.settings, dataset, served if tasks.CHURN.name in served else ())
 
 
 def _no_models(obj: Context, dataset: str) -> str:
