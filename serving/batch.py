@@ -39,6 +39,7 @@ from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
+    from serving.scores_history import Tables
     from serving.scoring import Champions
 
 
@@ -266,7 +267,7 @@ def write_scores(
     import pyarrow.parquet as pq
 
     from lifecycle.storage import atomic_file
-    from serving.scores_history import table_before, table_name
+    from serving.scores_history import table_before, table_name, tables_on_disk
 
     scores_dir.mkdir(parents=True, exist_ok=True)
     path = scores_dir / table_name(pd.Timestamp(metadata["as_of"]), datetime.now(UTC))
@@ -278,13 +279,14 @@ def write_scores(
     with atomic_file(path) as staging:
         pq.write_table(table, staging, compression="zstd")
         staging.chmod(0o644)  # the HTTP service may run as another user
-    before = table_before(scores_dir, path, metadata.get("dataset"))
+    tables = tables_on_disk(scores_dir)  # each table's metadata read once, for both
+    before = table_before(scores_dir, path, metadata.get("dataset"), tables=tables)
     if before is not None:
         _point(scores_dir / PREVIOUS_SCORES, before)
     else:  # the dataset's first table: another dataset's is no previous of it
         (scores_dir / PREVIOUS_SCORES).unlink(missing_ok=True)
     _point(scores_dir / LATEST_SCORES, path)
-    _prune(scores_dir, keep)
+    _prune(scores_dir, keep, tables)
     return path
 
 
@@ -295,7 +297,7 @@ def _point(link: Path, target: Path) -> None:
     atomic_symlink(link, target)
 
 
-def _prune(scores_dir: Path, keep: int) -> None:
+def _prune(scores_dir: Path, keep: int, tables: Tables) -> None:
     from serving.scores_history import beyond_keep
 
     pointed = {
@@ -303,7 +305,7 @@ def _prune(scores_dir: Path, keep: int) -> None:
         for name in (LATEST_SCORES, PREVIOUS_SCORES)
         if (scores_dir / name).exists()
     }
-    for old in beyond_keep(scores_dir, keep, pointed):
+    for old in beyond_keep(tables, keep, pointed):
         old.unlink(missing_ok=True)
 
 

@@ -28,8 +28,12 @@ def table_name(as_of: pd.Timestamp, written: datetime) -> str:
     return f"scores-{as_of:%Y-%m-%d}-{written:%Y%m%dT%H%M%S%fZ}.parquet"
 
 
-def _tables(scores_dir: Path) -> list[tuple[str, str, str | None, Path]]:
-    """(written, as_of, dataset, path) of every scores table on disk, oldest run first."""
+Tables = list[tuple[str, str, str | None, Path]]  # (written, as_of, dataset, path)
+
+
+def tables_on_disk(scores_dir: Path) -> Tables:
+    """(written, as_of, dataset, path) of every scores table on disk, oldest run first (each
+    table's metadata read once: a caller asking twice passes them on)."""
     found = []
     for path in scores_dir.glob("scores-*.parquet"):
         named = _TABLE_NAME.fullmatch(path.name)
@@ -40,33 +44,45 @@ def _tables(scores_dir: Path) -> list[tuple[str, str, str | None, Path]]:
     return sorted(found, key=lambda table: (table[0], table[3].name))
 
 
-def dataset_tables(scores_dir: Path, dataset: str | None) -> list[tuple[str, str, Path]]:
-    """(written, as_of, path) of ``dataset``'s scores tables, oldest run first; a table from
-    before tables were stamped with their dataset counts as any dataset's (None: every table)."""
+def dataset_tables(
+    scores_dir: Path, dataset: str | None, tables: Tables | None = None
+) -> list[tuple[str, str, Path]]:
+    """(written, as_of, path) of ``dataset``'s scores tables (of ``tables``, else those on
+    disk), oldest run first; a table from before tables were stamped with their dataset
+    counts as any dataset's (None: every table)."""
     return [
         (written, as_of, path)
-        for written, as_of, scored, path in _tables(scores_dir)
+        for written, as_of, scored, path in (
+            tables if tables is not None else tables_on_disk(scores_dir)
+        )
         if dataset is None or scored is None or scored == dataset
     ]
 
 
-def _earlier(scores_dir: Path, latest: Path, dataset: str | None) -> list[tuple[str, Path]]:
+def _earlier(
+    scores_dir: Path, latest: Path, dataset: str | None, tables: Tables | None = None
+) -> list[tuple[str, Path]]:
     """(as_of, path) of ``dataset``'s tables written before ``latest``, oldest run first."""
     named = _TABLE_NAME.fullmatch(latest.name)
     return [
         (as_of, path)
-        for written, as_of, path in dataset_tables(scores_dir, dataset)
+        for written, as_of, path in dataset_tables(scores_dir, dataset, tables)
         if named and written < named[2]
     ]
 
 
 def table_before(
-    scores_dir: Path, latest: Path, dataset: str | None, as_of: pd.Timestamp | None = None
+    scores_dir: Path,
+    latest: Path,
+    dataset: str | None,
+    as_of: pd.Timestamp | None = None,
+    tables: Tables | None = None,
 ) -> Path | None:
     """``dataset``'s newest table written before ``latest`` (of ``as_of`` when given), never
-    ``latest`` itself; None when there is none."""
+    ``latest`` itself; None when there is none. ``tables``: :func:`tables_on_disk`, read."""
     day = None if as_of is None else f"{as_of:%Y-%m-%d}"
-    earlier = [path for of, path in _earlier(scores_dir, latest, dataset) if day in (None, of)]
+    earlier = _earlier(scores_dir, latest, dataset, tables)
+    earlier = [path for of, path in earlier if day in (None, of)]
     return earlier[-1] if earlier else None
 
 
@@ -80,11 +96,12 @@ def earlier_date(latest: ScoresTable, dataset: str) -> str | None:
     return max(dates, default=None)
 
 
-def beyond_keep(scores_dir: Path, keep: int, pointed: set[Path]) -> list[Path]:
-    """Each dataset's tables older than its ``keep`` newest runs, but the ``pointed`` ones:
-    one dataset's runs never prune another's tables (its next `movers` compares with them)."""
+def beyond_keep(tables: Tables, keep: int, pointed: set[Path]) -> list[Path]:
+    """Each dataset's tables (of :func:`tables_on_disk`) older than its ``keep`` newest runs,
+    but the ``pointed`` ones: one dataset's runs never prune another's tables (its next
+    `movers` compares with them)."""
     runs: dict[str | None, list[Path]] = {}
-    for _, _, scored, path in _tables(scores_dir):
+    for _, _, scored, path in tables:
         if path.resolve() not in pointed:
             runs.setdefault(scored, []).append(path)
     return [old for paths in runs.values() for old in paths[: max(len(paths) - keep, 0)]]

@@ -85,6 +85,29 @@ def test_old_tables_are_pruned_but_latest_and_previous_kept(tmp_path: Path) -> N
     assert len(remaining) == 3  # latest, previous and one more
 
 
+def test_writing_a_table_reads_each_tables_metadata_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """score-all's write read every scores table's metadata twice: once to find the
+    dataset's previous table (``table_before``), once to prune (``beyond_keep``)."""
+    from serving import scores_history
+
+    for day in range(1, 4):
+        write_scores(tmp_path, tiny_scores(0.1), {"as_of": f"2025-01-0{day}", "dataset": "shop"})
+    read: list[str] = []
+    real = scores_history.scores_metadata
+
+    def counted(path: Path) -> dict[str, Any] | None:
+        read.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(scores_history, "scores_metadata", counted)
+    latest = write_scores(tmp_path, tiny_scores(0.2), {"as_of": "2025-01-04", "dataset": "shop"})
+    tables = sorted(p.name for p in tmp_path.glob("scores-*.parquet"))
+    assert sorted(read) == tables and latest.name in tables and len(tables) == 4
+    assert read_scores(tmp_path / PREVIOUS_SCORES).as_of == "2025-01-03"
+
+
 def test_reasons_go_to_the_top_of_each_ranking() -> None:
     scores = pd.DataFrame(
         {
