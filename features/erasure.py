@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from features import contract as c
 from features import erasure_log
 from features.erasure_exports import ExportFinding, check_exports, forget_inner_scratch, registered
+from features.erasure_holders import datasets_holding, ids_present, older_versions
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
@@ -69,7 +70,6 @@ from features.id_spellings import other_spellings, shown
 from features.scrub import (
     REDACTED,
     Scrubbed,
-    csv_user_ids,
     recorded_columns,
     rewrite_file,
     scrub,
@@ -80,7 +80,7 @@ from lifecycle.dataset_kind import REPORT, read_report, require_whole_tables
 from lifecycle.errors import UserError
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
-from lifecycle.storage import VERSIONS, atomic_dir, sweep_tree
+from lifecycle.storage import atomic_dir, sweep_tree
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -243,13 +243,10 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
             settings.workspace.feature_table(name), before, lineage.dataset_version(path)
         )
     # Older versions kept beside it (what a reader still holding one sees): file by file.
-    versions = path.parent / VERSIONS
-    if versions.is_dir():
-        for old in sorted(versions.iterdir()):
-            if old.name.startswith(f"{name}@") and old.is_dir() and old.resolve() != path.resolve():
-                of_old = recorded_columns(old)
-                for file in table_files(old):
-                    older += rewrite_file(file, ids, **of_old(file))
+    for old in older_versions(path, name):
+        of_old = recorded_columns(old)
+        for file in table_files(old):
+            older += rewrite_file(file, ids, **of_old(file))
     record.count(f"datasets/{name}", done)
     if older:
         record.count(f"datasets/{name} (older versions)", older)
@@ -276,56 +273,6 @@ def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
         counts[key] = counts.get(key, 0) - rows
         counts["rows_erased"] = counts.get("rows_erased", 0) + rows
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-
-
-def _present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
-    """The ids some table of the workspace holds (datasets, features, scores, ledger)."""
-    ws = settings.workspace
-    folders = [ws.dataset_dir(n) for n in names] + [ws.features_dir, ws.scores_dir, ws.ledger_dir]
-    return _ids_in([*folders, ws.demo_dir()], ids)
-
-
-def _held(settings: Settings, names: list[str], found: set[str]) -> tuple[list[str], bool]:
-    """The datasets whose rows (any version, or the feature table) hold some of the users
-    ``found``, and whether each user is in one: a user whose rows a killed erasure removed
-    already could have been in any dataset, and all are named then."""
-    ws = settings.workspace
-    holders = {}
-    for name in names:
-        path = ws.dataset_dir(name)
-        older = path.parent / VERSIONS
-        versions = sorted(older.glob(f"{name}@*")) if older.is_dir() else []
-        holders[name] = _ids_in([path, *versions, ws.feature_table(name)], found)
-    certain = set().union(*holders.values()) >= found
-    return ([name for name in names if holders[name]] if certain else names), certain
-
-
-def _ids_in(places: list[Path], ids: set[str]) -> set[str]:
-    """The ids the tables in ``places`` (folders, or table files) hold."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    wanted = pa.array(sorted(ids), pa.string())
-    found: set[str] = set()
-    for place in places:
-        folder = place.resolve() if place.is_dir() else place.parent.resolve()
-        columns = recorded_columns(folder)
-        files = table_files(folder) if place.is_dir() else [place] if place.is_file() else []
-        for file in files:
-            if file.suffix.lower() == ".csv":
-                found |= csv_user_ids(file, ids, columns(file)["user_column"])
-                continue
-            try:
-                table = pq.read_table(file, columns=[c.USER_ID])
-            except (KeyError, pa.ArrowInvalid, OSError):
-                continue  # a table without users
-            column = pc.cast(table[c.USER_ID], pa.string())
-            hits = column.filter(pc.fill_null(pc.is_in(column, value_set=wanted), False))
-            found |= set(pc.unique(hits).to_pylist())
-            if found == ids:
-                return found
-    return found
 
 
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
@@ -538,7 +485,7 @@ def forget(
     for name in names:  # a damaged events or users table stops us before any change
         require_whole_tables(settings.workspace.dataset_dir(name))
     exports = registered(settings, dataset)  # a bad register stops us before any change
-    present = _present(settings, names, set(c.lookup_user_ids(sorted(asked))))
+    present = ids_present(settings, names, set(c.lookup_user_ids(sorted(asked))))
     # an id written 18074.0 is the user ingest loaded as 18074 (as /score reads it)
     record.read_as = {u: i for u in asked if (i := c.answering_user_id(u, present)) != u}
     ids = {record.read_as.get(u, u) for u in asked}
@@ -551,7 +498,9 @@ def forget(
     tables = [t for n in names for t in settings.workspace.dataset_dir(n).glob("*.parquet")]
     record.other_spellings = other_spellings(tables, ids)
     record.user_hashes = sorted(keyed_hash(key, u) for u in found)
-    held, certain = _held(settings, names, found) if found else ([], True)  # before any change
+    held, certain = (
+        datasets_holding(settings, names, found) if found else ([], True)
+    )  # before any change
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     if record.user_hashes:
         erasure_log.begin_erasure(home, pending | {"user_hashes": record.user_hashes})

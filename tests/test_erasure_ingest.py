@@ -5,7 +5,9 @@ are deleted with the users; a model's own numbers are not taken for an id."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -331,3 +333,31 @@ def test_an_id_in_a_parquet_text_column_of_bytes_is_forgotten(home: Path, tmp_pa
     assert kept[[c.USER_ID, "note"]].to_dict("records") == [
         {c.USER_ID: "u2", "note": "referred by [forgotten]"}
     ]
+
+
+def test_forget_reads_each_version_of_a_dataset_once_to_find_the_users(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding which datasets hold the users read a dataset's current version twice: through
+    its folder, and again among its kept versions (which the erasure walks without it)."""
+    import pyarrow.parquet as pq
+
+    other = _write(tmp_path, "other.csv", HEADER + "20001,2025-11-01 10:00:00,purchase,10\n")
+    more = _write(tmp_path, "more.csv", HEADER + "20002,2025-11-02 10:00:00,purchase,10\n")
+    _run("ingest", str(other), "--dataset", "other")
+    _run("ingest", str(more), "--dataset", "other", "--append")  # a version kept beside
+    read: list[Path] = []
+    real = pq.read_table
+
+    def counted(source: Any, *args: Any, columns: Any = None, **kwargs: Any) -> Any:
+        if columns == [c.USER_ID]:  # the ids a table holds
+            read.append(Path(source).resolve())
+        return real(source, *args, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", counted)
+    _run("forget", "12590")  # in shop only: every table of other is searched
+    current = (shop.parent / "other").resolve()
+    (older,) = [v for v in current.parent.glob("other@*") if v != current]
+    of_other = Counter(path.parent for path in read if path.parent.name.startswith("other@"))
+    # the current version: once to find the users anywhere, once to find their datasets
+    assert of_other == {current: 2, older: 1}, read
