@@ -35,6 +35,7 @@ _HOUR_US = 60 * _MINUTE_US
 class Held:
     already: int = 0  # rows equal to held events
     hours_apart: Counter[int] = field(default_factory=Counter)  # rows by minutes (file - held)
+    keys: RowKeys | None = None  # how rows were compared (:func:`duplicates_new` reuses them)
 
     def counts(self) -> dict[str, int]:
         """Rows held back by reason."""
@@ -60,17 +61,39 @@ def number_text_columns(con: Any, shared: list[str]) -> set[str]:
     return {n for n in shared if n not in c.EVENT_FIELDS and kinds.get(n) == "VARCHAR"}
 
 
+@dataclass(frozen=True)
+class RowKeys:
+    """How a row is compared in the ``shared`` columns: each column's value as ``k<i>``
+    (an extra text column's number as its shortest text, ``loose``)."""
+
+    shared: list[str]
+    loose: set[str]
+
+    @property
+    def named(self) -> str:
+        return ", ".join(
+            f"{_identity(n, n in self.loose)} AS k{i}" for i, n in enumerate(self.shared)
+        )
+
+    @property
+    def grouped(self) -> str:
+        return ", ".join(f"k{i}" for i in range(len(self.shared)))
+
+    def same(self, a: str, b: str) -> str:
+        """Rows ``a`` and ``b`` (of ``k<i>`` columns) equal in every key."""
+        return " AND ".join(
+            f"{a}.k{i} IS NOT DISTINCT FROM {b}.k{i}" for i in range(len(self.shared))
+        )
+
+
 def hold(con: Any, shared: list[str]) -> Held:
     """Fill table ``held`` (new_row, reason) with the rows of table ``new`` the view ``old``
     holds, compared in the ``shared`` columns. A row is held as often as the dataset holds
     it: the n-th copy of a row in the file is already_ingested when the dataset has n
     copies, else a new event (a repeat purchase --keep-repeats kept). Then the rows left that
     are a held event of the same order a whole number of hours away (:data:`HOURS_APART`)."""
-    loose = number_text_columns(con, shared)
-    keys = [_identity(n, n in loose) for n in shared]
-    named = ", ".join(f"{key} AS k{i}" for i, key in enumerate(keys))
-    grouped = ", ".join(f"k{i}" for i in range(len(keys)))
-    same = " AND ".join(f"o.k{i} IS NOT DISTINCT FROM n.k{i}" for i in range(len(keys)))
+    keys = RowKeys(shared, number_text_columns(con, shared))
+    named, grouped, same = keys.named, keys.grouped, keys.same("o", "n")
     con.execute(f"CREATE TEMP TABLE new_keys AS SELECT new_row, {named} FROM new")
     con.execute(
         f"CREATE TEMP TABLE copies AS SELECT {grouped}, count(*) AS copies "
@@ -83,21 +106,17 @@ def hold(con: Any, shared: list[str]) -> Held:
         f"FROM new_keys) n JOIN copies o ON {same} WHERE n.copy <= o.copies"
     )
     ((already,),) = con.execute("SELECT count(*) FROM held").fetchall()
-    return Held(int(already), _hold_hours_apart(con, shared, loose))
+    return Held(int(already), _hold_hours_apart(con, shared, keys.loose), keys)
 
 
-def duplicates_new(con: Any, shared: list[str]) -> int:
+def duplicates_new(con: Any, held: Held) -> int:
     """Of table ``duplicates`` (further copies of rows of ``new`` that its file repeats, held
-    back as duplicate_row), how many --keep-repeats would add after :func:`hold`: a row the
-    file has f + r times (f in ``new``) and the dataset n times adds max(0, f + r - n) of
-    them with it, max(0, f - n) without."""
-    loose = number_text_columns(con, shared)
-    named = ", ".join(f"{_identity(n, n in loose)} AS k{i}" for i, n in enumerate(shared))
-    grouped = ", ".join(f"k{i}" for i in range(len(shared)))
-
-    def same(a: str, b: str) -> str:
-        return " AND ".join(f"{a}.k{i} IS NOT DISTINCT FROM {b}.k{i}" for i in range(len(shared)))
-
+    back as duplicate_row), how many --keep-repeats would add after :func:`hold` (``held``,
+    whose keys and tables ``new_keys`` and ``copies`` it joins): a row the file has f + r
+    times (f in ``new``) and the dataset n times adds max(0, f + r - n) of them with it,
+    max(0, f - n) without."""
+    assert held.keys is not None, "duplicates_new follows hold"
+    named, grouped, same = held.keys.named, held.keys.grouped, held.keys.same
     ((added,),) = con.execute(
         "SELECT coalesce(sum(greatest(0, f + r - n) - greatest(0, f - n)), 0) FROM ("
         "SELECT d.r, coalesce(f.f, 0) AS f, coalesce(o.copies, 0) AS n FROM "

@@ -241,7 +241,7 @@ def merge_events(
             con.execute(
                 f"CREATE TEMP TABLE duplicates AS SELECT {their} FROM read_parquet({literal(repeated)})"
             )
-            duplicates = duplicates_new(con, shared)
+            duplicates = duplicates_new(con, held)
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
         added = "new_row NOT IN (SELECT new_row FROM held)"
         ((adding,),) = con.execute(f"SELECT count(*) FROM new WHERE {added}").fetchall()

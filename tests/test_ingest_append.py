@@ -216,6 +216,32 @@ def test_the_keep_repeats_hint_of_an_append_counts_the_copies_it_would_load(
     assert report["rows_loaded"] == 1 and report["reasons"] == {"already_ingested": 5}
 
 
+def test_the_copies_keep_repeats_would_add_are_counted_on_holds_own_keys(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``duplicates_new`` rebuilt the keys ``hold`` compares rows by (describing the
+    dataset's columns again) and their joins; it now counts on hold's."""
+    from features import append_identity
+
+    runner = CliRunner()
+    day = "u1,2025-01-03,purchase,5\n"
+    _ingest(runner, str(_write(tmp_path, "month.csv", HEADER + day * 2)), "--keep-repeats")
+    described: list[list[str]] = []
+    real = append_identity.number_text_columns
+
+    def counted(con: object, shared: list[str]) -> set[str]:
+        described.append(shared)
+        return real(con, shared)
+
+    monkeypatch.setattr(append_identity, "number_text_columns", counted)
+    more = _write(tmp_path, "more.csv", HEADER + day * 3 + "u3,2025-01-05,purchase,6\n")
+    args = ["ingest", str(more), "--dataset", "shop", "--append", "--no-keep-repeats"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "--keep-repeats loads the 1 copy the dataset lacks" in result.output, result.output
+    assert len(described) == 1, described
+
+
 def test_an_append_reads_its_file_as_the_datasets_were_read(home: Path, tmp_path: Path) -> None:
     """CDNOW-like: a count-only log of dates, ingested with --keep-repeats, --amount-default 1
     and --negative-is-refund. `refresh` has none of these options and `ingest --append` was
