@@ -297,8 +297,13 @@ def compute_outcomes(
         data_ends=f"{data_ends:%Y-%m-%d}",
         computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+    judged: dict[tuple[str, ...], str | None] = {}  # entries of one data share a verdict
     for entry in found:
-        replaced = lineage.replaced(settings, entry.metadata.get("lineage") or {}, now)
+        built = entry.metadata.get("lineage") or {}
+        data = tuple(str(built.get(key) or "") for key in lineage.DATA_KEYS)
+        if data not in judged:
+            judged[data] = lineage.replaced(settings, built, now)
+        replaced = judged[data]
         for task_name in entry.labels:
             if task_name not in tasks.names():
                 continue  # a task no longer declared: nothing knows how to label it

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -476,6 +477,33 @@ def test_an_entry_of_replaced_data_is_not_graded_against_the_new_events(
     assert any(line.startswith(f"  {old} churn ") and " not gradable: " in line for line in printed)
     _, section = outcomes_section(settings) or ("", "")
     assert section.count("<td>not gradable</td>") == 6 and "was replaced by" in section
+
+
+def test_outcomes_judges_each_data_once_not_each_entry(
+    ws: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`outcomes` ran the replaced-data check (which reads the kept dataset versions'
+    reports) once per ledger entry; entries of one dataset version share its verdict."""
+    from lifecycle import lineage
+
+    home = ws[0]
+    settings = load_settings(home=home, environ={})
+    judged: list[str] = []
+    real = lineage.replaced
+
+    def counted(settings: Any, built: dict[str, Any], now: dict[str, Any]) -> str | None:
+        judged.append(str(built.get("dataset_version")))
+        return real(settings, built, now)
+
+    monkeypatch.setattr(lineage, "replaced", counted)
+    found = entries(settings.workspace, "demo")
+    assert len({str(e.metadata["lineage"]["dataset_version"]) for e in found}) == 1 < len(found)
+    assert len(outcomes_json(home)["matured"]) == len(TASKS)  # the old entry; latest pending
+    assert len(judged) == 1
+    replace_demo(settings, tmp_path / "other")
+    judged.clear()
+    assert len(outcomes_json(home)["not_gradable"]) == len(found) * len(TASKS)
+    assert len(judged) == 1
 
 
 def test_outcomes_without_a_ledger_says_what_to_run(home: Path) -> None:
