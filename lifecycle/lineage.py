@@ -122,6 +122,7 @@ def champions_of_replaced_data(
     versions: dict[str, str],
     built: dict[str, dict[str, Any]] | None = None,
     known: dict[str, dict[str, dict[str, Any]]] | None = None,
+    client: Any = None,
 ) -> dict[str, str]:
     """Task -> a warning for each champion (task -> version) trained on data the dataset no
     longer holds (:func:`replaced`): the gate judges no new model against it, but one the
@@ -129,11 +130,15 @@ def champions_of_replaced_data(
     lineage of its champion (a server's, from the aliases mirror; a task left out is not
     judged); None reads the registry's tags. A version of this data to promote instead is
     named only where one exists: among ``known`` (task -> version -> lineage, the versions a
-    server's mirror records), or, with ``built`` None, among all the registry's."""
+    server's mirror records), or, with ``built`` None, among all the registry's (through
+    ``client``, the caller's registry client, else one opened here)."""
     from lifecycle import registry
 
     now = dataset_lineage(settings.workspace.dataset_dir(dataset))
-    client = registry.client(settings, fluent=False) if built is None else None
+    if built is not None:
+        client = None
+    elif client is None:
+        client = registry.client(settings, fluent=False)
     if client is not None:
         built = {
             task: of_tags(

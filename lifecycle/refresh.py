@@ -359,7 +359,9 @@ def _refresh_steps(
 
     champions = registry.champion_versions(mlflow_client, dataset)
     result.warnings = list(
-        lineage.champions_of_replaced_data(settings, dataset, champions).values()
+        lineage.champions_of_replaced_data(
+            settings, dataset, champions, client=mlflow_client
+        ).values()
     )
     problem = scores_problem(settings, champions, dataset)
     if problem and not champions and untrained:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -124,6 +125,27 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
         f"    events: 0 rows loaded of {read:,}, {read:,} quarantined ({ingested:,} "
         "already_ingested)\n"
     ) in said.stdout
+
+
+def test_refresh_checks_replaced_data_through_its_own_registry_client(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lineage.champions_of_replaced_data` opened a registry client of its own inside a
+    refresh that already holds one; it takes the refresh's."""
+    import sys
+
+    opened_by: list[str] = []
+    real = registry.client
+
+    def counted(settings: Any, **kwargs: Any) -> Any:
+        opened_by.append(sys._getframe(1).f_code.co_name)
+        return real(settings, **kwargs)
+
+    monkeypatch.setattr(registry, "client", counted)
+    code, current = _refresh(_uncompiled(trained_copy))
+    assert code == 0 and current["ran"] == [], current
+    assert "_refresh_steps" in opened_by, opened_by  # the refresh's own
+    assert "champions_of_replaced_data" not in opened_by, opened_by
 
 
 def test_a_stopped_refresh_still_gives_its_document_and_keeps_what_it_did(
