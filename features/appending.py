@@ -23,6 +23,7 @@ from typing import Any
 
 from features import contract as c
 from features.append_identity import duplicates_new, hold
+from features.batches import batches
 from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import ContractError, LoadReport
 from lifecycle.dataset_kind import (
@@ -30,7 +31,7 @@ from lifecycle.dataset_kind import (
     NOT_EVENTS,
     REPORT,
     damaged,
-    folder_kind,
+    kind_of,
     read_report,
     what_it_is,
 )
@@ -161,11 +162,16 @@ class NotAppendable(ContractError):
 
 
 def refuse_other_kind(
-    dataset_dir: Path, kind: str, source: Path, command: str = "lifecycle ingest"
+    dataset_dir: Path,
+    kind: str,
+    source: Path,
+    report: dict[str, Any] | None,
+    command: str = "lifecycle ingest",
 ) -> None:
     """Refuse to append to, or replace, a dataset of another kind (a snapshot table by an
-    events file, or events by a campaign table): that drops the whole dataset, silently."""
-    held = folder_kind(dataset_dir)
+    events file, or events by a campaign table): that drops the whole dataset, silently.
+    ``report``: the dataset's report.json, read (None: it has none)."""
+    held = kind_of(dataset_dir, report)
     if held is None or held == kind:
         return
     again = f"{command} {source} --dataset {dataset_dir.name}"
@@ -417,70 +423,14 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def carry_quarantine(old_dir: Path, staging: Path) -> int:
-    """Keep the old version's quarantine files; the number of this append (1, 2, ...)."""
+def carry_quarantine(old_dir: Path, staging: Path, report: dict[str, Any] | None) -> int:
+    """Keep the old version's quarantine files; the number of this append (1, 2, ...) after
+    those its ``report`` (the old version's report.json, read) records."""
     old = old_dir / "quarantine"
     if old.is_dir():
         for path in old.iterdir():
             _link_or_copy(path, staging / "quarantine" / path.name)
-    batches = (read_report(old_dir) or {}).get("batches", [])
-    return len([b for b in batches if b.get("mode") == "append"]) + 1
-
-
-def dataset_timezone(dataset_dir: Path) -> str | None:
-    """The zone the dataset's last ingest or append read times without an offset in (an
-    append reads its file in it unless told otherwise: read in another, a re-sent row is a
-    new event hours away from itself). None when not recorded."""
-    for batch in reversed(previous_batches(dataset_dir)):
-        if batch.get("timezone"):
-            return str(batch["timezone"])
-    zone = (read_report(dataset_dir) or {}).get("timezone")  # an import's (an adapter's)
-    return str(zone) if zone else None
-
-
-def dataset_event_types(dataset_dir: Path) -> dict[str, str]:
-    """The map of the file's event types to the contract's that the dataset's files were read
-    with (``ingest --map-type``): an append reads its file with it too. Empty when none."""
-    for batch in reversed(previous_batches(dataset_dir)):
-        if batch.get("event_types"):
-            return {str(k): str(v) for k, v in batch["event_types"].items()}
-    return {}
-
-
-# How a dataset's files were read, recorded with each batch (``ingest_events``' read_as)
-# and read by an append that is not told otherwise, so that a month appended by `refresh`
-# is read as the first file was: repeats kept, a count-only log's amount, negative amounts.
-READ_OPTIONS = ("keep_repeats", "amount_default", "negative_is_refund")
-
-
-def read_as(mapping: Any, keep_repeats: bool, amount_default: float | None) -> dict[str, Any]:
-    """How an events file was read, recorded with its batch (``mapping``: its
-    ``ColumnMapping``): the zone of times without an offset, the map of the file's event
-    types and ``READ_OPTIONS``."""
-    return {
-        "timezone": mapping.timezone,
-        "event_types": mapping.event_types,
-        "keep_repeats": keep_repeats,
-        "amount_default": amount_default,
-        "negative_is_refund": mapping.negative_amount_is_refund,
-    }
-
-
-def dataset_read_options(dataset_dir: Path) -> dict[str, Any]:
-    """The last recorded value of each of ``READ_OPTIONS`` (absent: never recorded); an
-    import records its own beside its tables (``features.ingest.write_dataset``)."""
-    report = read_report(dataset_dir) or {}
-    found: dict[str, Any] = {key: report[key] for key in READ_OPTIONS if key in report}
-    for batch in previous_batches(dataset_dir):
-        found.update({key: batch[key] for key in READ_OPTIONS if key in batch})
-    return found
-
-
-def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
-    data = read_report(old_dir)
-    if data is None:
-        return []
-    return data.get("batches") or [{"mode": "ingest", "created_at": data.get("created_at")}]
+    return len([b for b in batches(report) if b.get("mode") == "append"]) + 1
 
 
 def add_reason(report: LoadReport, reason: str, count: int) -> None:

@@ -11,6 +11,7 @@ from features.erasure_log import ErasedUsers
 from features.ingest import ingest_into, write_dataset
 from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
 from features.validation import DEFAULT_MEMORY_LIMIT, ContractError
+from lifecycle.dataset_kind import read_report
 from lifecycle.workspace import EVENTS_FILE
 
 SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
@@ -45,10 +46,10 @@ def import_source(
     """
     path = source_file(source, path)
     options = {"max_bad_fraction": max_bad_fraction, "chunk_rows": chunk_rows, "erased": erased}
+    held = read_report(dataset_dir) if append or guard_history else None  # read once
     if (append or guard_history) and source in SOURCE_KINDS:
-        appending.refuse_other_kind(
-            dataset_dir, SOURCE_KINDS[source], path, f"lifecycle import {source}"
-        )
+        command = f"lifecycle import {source}"
+        appending.refuse_other_kind(dataset_dir, SOURCE_KINDS[source], path, held, command)
     if date_order != "auto" and source != "online-retail":
         raise ContractError(f"--date-order: {source} has no dates; only online-retail reads them")
     if keep_repeats and source != "online-retail":
@@ -73,6 +74,7 @@ def import_source(
             DEFAULT_MEMORY_LIMIT,
             adapter=adapter,
             read_as={"timezone": adapters.RETAIL_TIMEZONE, "keep_repeats": keep_repeats},
+            held=held,
         )
     if source == "online-retail":
         events, users = adapters.online_retail(

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features import adapters, appending
+from features import adapters, appending, batches
 from features import contract as c
 from features.append_identity import ALREADY_INGESTED, DUPLICATES_NEW, HOURS_APART, hours_text
 from features.dataset_summary import DatasetSummary
@@ -105,6 +105,7 @@ def ingest_events(
     csv: CsvFormat | None = None,
     erased: ErasedUsers | None = None,
     users_csv: CsvFormat | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -116,7 +117,9 @@ def ingest_events(
     ``progress(table, rows_read)`` is called after each chunk read. ``csv``: how the CSV
     files are written (separator, encoding); ``users_csv`` the users file's, when another
     system wrote it (default: ``csv``). ``erased``: users whose rows are quarantined
-    as ``erased_user`` (:func:`features.erasure_log.erased_users`).
+    as ``erased_user`` (:func:`features.erasure_log.erased_users`). ``recorded``: the
+    dataset's report.json as the caller read it (what an append was told to read as), else
+    read here, once.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -126,8 +129,10 @@ def ingest_events(
             f"{users_path}: given as the users file, but it is the events file; a users file "
             "holds one row per user: user_id, optional signup_time and channel, and attributes"
         )
+    if recorded is None and mode != "replace":
+        recorded = read_report(dataset_dir)
     if mode != "replace":
-        appending.refuse_other_kind(dataset_dir, "events", events_path)
+        appending.refuse_other_kind(dataset_dir, "events", events_path, recorded)
     appending_to = (
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
@@ -173,8 +178,9 @@ def ingest_events(
         memory_limit,
         progress,
         csv,
-        read_as=appending.read_as(mapping, keep_repeats, amount_default),
+        read_as=batches.read_as(mapping, keep_repeats, amount_default),
         users_csv=users_csv,
+        held=recorded,
     )
 
 
@@ -255,14 +261,19 @@ def ingest_into(
     adapter: adapters.Adapter | None = None,
     read_as: dict[str, Any] | None = None,
     users_csv: CsvFormat | None = None,
+    held: dict[str, Any] | None = None,
 ) -> DatasetSummary:
+    """Validate ``tables`` into a dataset version (appended to ``appending_to``, whose
+    report.json ``held`` is, when the caller read it)."""
+    if appending_to is not None and held is None:
+        held = read_report(appending_to)
     try:
         with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
             (staging / "quarantine").mkdir()
             work = staging / ".work"
             work.mkdir()
             # An append validates the new file beside the dataset, then merges the two.
-            batch = appending.carry_quarantine(appending_to, staging) if appending_to else 0
+            batch = appending.carry_quarantine(appending_to, staging, held) if appending_to else 0
             into = work if appending_to else staging
             suffix = f"-append-{batch}" if appending_to else ""
             reports = {}
@@ -302,7 +313,7 @@ def ingest_into(
                     str(events_path),
                     work / USERS_FILE if users_path is not None else None,
                     adapter,
-                    (read_as or {}).get("timezone") or appending.dataset_timezone(appending_to),
+                    (read_as or {}).get("timezone") or batches.dataset_timezone(held),
                 )
                 if reports["events"].rows_loaded == 0 and users_path is None:
                     # Nothing new: the dataset keeps its version (later steps stay current).
@@ -318,7 +329,7 @@ def ingest_into(
                     "version": dataset_dir.resolve().name,
                 }
             report = _finish_events(
-                staging, reports, str(events_path), appending_to, totals, read_as, suffix
+                staging, reports, str(events_path), appending_to, totals, read_as, suffix, held
             )
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
@@ -357,10 +368,12 @@ def _finish_events(
     totals: dict[str, int] | None,
     read_as: dict[str, Any] | None = None,
     suffix: str = "",
+    held: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
     gone, this batch added to the dataset's batches, the report written (with the user id
-    column of each quarantine file, this batch's beside the earlier ones')."""
+    column of each quarantine file, this batch's beside the earlier ones'). ``held``: the
+    report.json of the dataset appended to, read."""
     try:
         others, purchases = other_types(staging / EVENTS_FILE)
     except ContractError as refused:
@@ -385,8 +398,8 @@ def _finish_events(
                 }
         reports["events"].notes["users_without_profile"] = apart["without_profile"]
     shutil.rmtree(staging / ".work", ignore_errors=True)
-    previous = appending.previous_batches(appending_to) if appending_to else []
-    batches = [
+    previous = batches.batches(held) if appending_to else []
+    recorded = [
         *previous,
         {
             "mode": "append" if appending_to else "ingest",
@@ -396,16 +409,16 @@ def _finish_events(
             "batch": uuid.uuid4().hex[:12],
             "rows_added": reports["events"].rows_loaded,
             # how its file was read (the zone of times without an offset, the map of the
-            # file's event types, appending.READ_OPTIONS): an append reads its file so too
+            # file's event types, batches.READ_OPTIONS): an append reads its file so too
             **{key: value for key, value in (read_as or {}).items() if value not in (None, {})},
         },
     ]
-    earlier = (read_report(appending_to) or {}) if appending_to else {}
+    earlier = (held or {}) if appending_to else {}
     return _write_report(
         staging,
         "events",
         {t: r.to_dict() for t, r in reports.items()},
-        batches=batches,
+        batches=recorded,
         totals=totals,
         **erasure_columns(reports, suffix, earlier),
     )
@@ -488,7 +501,7 @@ def write_dataset(
     keep_repeats: bool = False,
 ) -> DatasetSummary:
     """Write tables, quarantines and the report; the old dataset stays until all is written.
-    ``keep_repeats`` is recorded for appends (``appending.dataset_read_options``).
+    ``keep_repeats`` is recorded for appends (``batches.dataset_read_options``).
 
     ``guard`` (the source file, the command that wrote it): refuse, leaving the dataset as
     it was, when the new events would drop history (:func:`appending.refuse_lost_history`).

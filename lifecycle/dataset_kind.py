@@ -72,9 +72,13 @@ def dataset_kind(settings: Settings, dataset: str) -> str | None:
 
 def folder_kind(folder: Path) -> str | None:
     """:func:`dataset_kind` of a dataset folder."""
+    return kind_of(folder, read_report(folder))
+
+
+def kind_of(folder: Path, report: dict[str, Any] | None) -> str | None:
+    """:func:`folder_kind` of a folder whose ``report`` is read (None: it has none)."""
     from lifecycle.workspace import EVENTS_FILE
 
-    report = read_report(folder)
     if report is not None:
         return str(report.get("kind", EVENTS))
     if (folder / EVENTS_FILE).is_file():

@@ -65,7 +65,7 @@ def data_generation(dataset_dir: Path) -> str:
 def _batches(dataset_dir: Path) -> list[dict[str, Any]] | None:
     """The ingest batches of a dataset version, without their source's path (a copied
     workspace's report names it anew); None where its report is damaged."""
-    from features.appending import previous_batches
+    from features.batches import previous_batches
 
     try:
         found = previous_batches(dataset_dir)

@@ -423,17 +423,14 @@ def _ingest(
     holds each file's summary (``files``, ``lines``) and, once one changed the dataset,
     ``appended``: those files and the dataset version, kept when a later file is refused."""
     from features import adapters
-    from features.appending import (
-        NotAppendable,
-        dataset_event_types,
-        dataset_read_options,
-        dataset_timezone,
-    )
+    from features.appending import NotAppendable
+    from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
     from features.contract import ColumnMapping
     from features.erasure_log import erased_users
     from features.importing import import_source
     from features.ingest import ingest_events
     from features.validation import ContractError
+    from lifecycle.dataset_kind import read_report
 
     erased = erased_users(settings, settings.dataset)
     dataset_dir = settings.workspace.dataset_dir(settings.dataset)
@@ -455,7 +452,8 @@ def _ingest(
             "table from the events); give the events files only"
         )
     for index, path in enumerate(files):
-        read = dataset_read_options(dataset_dir)  # repeats, amounts: as its files were read
+        held = read_report(dataset_dir)  # read once: how this dataset's files were read
+        read = dataset_read_options(held)  # repeats, amounts: as its files were read
         if source is not None:  # the adapter's checks and the append of `import --append`
             summary = import_source(
                 source,
@@ -478,8 +476,8 @@ def _ingest(
                     dataset_dir,
                     # times without an offset in the zone the dataset's were read in
                     mapping=ColumnMapping(
-                        timezone=dataset_timezone(dataset_dir) or "UTC",
-                        event_types=dataset_event_types(dataset_dir),  # read as before
+                        timezone=dataset_timezone(held) or "UTC",
+                        event_types=dataset_event_types(held),  # read as before
                         negative_amount_is_refund=bool(read.get("negative_is_refund")),
                     ),
                     users_path=users if index == len(files) - 1 else None,
@@ -491,6 +489,7 @@ def _ingest(
                     amount_default=read.get("amount_default"),
                     max_amount_ratio=settings.ingest.max_amount_ratio,
                     mode="append",
+                    recorded=held,
                 )
         except NotAppendable:
             raise  # no option of ingest's would help: the file does not fit the dataset

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -240,6 +241,38 @@ def test_the_copies_keep_repeats_would_add_are_counted_on_holds_own_keys(
     assert result.exit_code == 0, result.output
     assert "--keep-repeats loads the 1 copy the dataset lacks" in result.output, result.output
     assert len(described) == 1, described
+
+
+def test_an_append_reads_the_datasets_report_once(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest --append` read the dataset's report.json eight times (its kind, zone, event
+    types, read options, appends, batches, quarantine columns); now once, passed on, and
+    once more the new version's for the summary."""
+    from collections import Counter
+
+    import features.appending
+    import features.batches
+    import features.ingest
+    import lifecycle.dataset_kind
+
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "month.csv", HEADER + "u1,2025-01-03,purchase,5\n")))
+    before = (home / "datasets" / "shop").resolve()
+    read: Counter[Path] = Counter()
+    real = lifecycle.dataset_kind.read_report
+
+    def counted(folder: Path) -> dict[str, Any] | None:
+        read[Path(folder).resolve()] += 1
+        return real(folder)
+
+    for module in (lifecycle.dataset_kind, features.appending, features.batches, features.ingest):
+        monkeypatch.setattr(module, "read_report", counted, raising=False)
+    more = _write(tmp_path, "more.csv", HEADER + "u2,2025-01-04,purchase,4\n")
+    appended = _ingest(runner, str(more), "--append")
+    assert appended["now"]["appends"] == 1 and appended["now"]["events"] == 2
+    after = (home / "datasets" / "shop").resolve()
+    assert after != before and read == {before: 1, after: 1}, read
 
 
 def test_an_append_reads_its_file_as_the_datasets_were_read(home: Path, tmp_path: Path) -> None:

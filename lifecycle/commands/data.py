@@ -300,14 +300,17 @@ def ingest(
     import math
 
     from features import contract as c
-    from features.appending import dataset_event_types, dataset_read_options, dataset_timezone
+    from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
     from features.erasure_log import erased_users
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from features.reading import CsvFormat
+    from lifecycle.dataset_kind import read_report
     from lifecycle.errors import UserError
 
     named = dataset or (dataset_name_from_file(events) if append or not timezone else "")
-    zone = append and dataset_timezone(obj.settings.workspace.dataset_dir(named))
+    # an append reads its file as the dataset's were: its report, read once for all of it
+    held = read_report(obj.settings.workspace.dataset_dir(named)) if append else None
+    zone = append and dataset_timezone(held)
     if timezone is None:  # re-sent rows read in another zone would be new events
         timezone = zone or "UTC"
     elif zone and timezone.casefold() != zone.casefold():  # the same, said outright
@@ -321,9 +324,9 @@ def ingest(
         event_types = c.parse_event_types(list(type_maps))
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--map-type") from None
-    read_before = dataset_event_types(obj.settings.workspace.dataset_dir(named)) if append else {}
+    read_before = dataset_event_types(held) if append else {}
     # an append not told otherwise reads its file as the dataset's were (repeats, amounts)
-    read = dataset_read_options(obj.settings.workspace.dataset_dir(named)) if append else {}
+    read = dataset_read_options(held) if append else {}
     if keep_repeats is None:
         keep_repeats = read.get("keep_repeats", obj.settings.ingest.keep_repeats)
     if amount_default is None:
@@ -398,6 +401,7 @@ def ingest(
         progress=obj.console.rows("validating"),
         csv=csv,
         users_csv=users_csv,
+        recorded=held,  # what the options above were read from
     )
     obj.console.result(summary.to_dict(), summary.lines())
 
@@ -491,9 +495,11 @@ def import_(
             )
     name = dataset or source.replace("-", "_")
     if keep_repeats is None:  # as ingest: an append reads its file as the dataset's were
-        from features.appending import dataset_read_options
+        from features.batches import dataset_read_options
+        from lifecycle.dataset_kind import read_report
 
-        read = dataset_read_options(obj.settings.workspace.dataset_dir(name)) if append else {}
+        held = read_report(obj.settings.workspace.dataset_dir(name)) if append else None
+        read = dataset_read_options(held)
         default = obj.settings.ingest.keep_repeats and source == "online-retail"
         keep_repeats = read.get("keep_repeats", default)
     obj.console.step(f"importing {source} from {path} as dataset '{name}'")
