@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
 
 from features.asof import WINDOW_FEATURES, window_of
 from lifecycle.rules import NET_VALUES
-from serving.reason_words import USUAL_GAP, is_missing, pace_of
+from serving.reason_words import USUAL_GAP, Pace, is_missing, pace_of
 from serving.segments import BEYOND_SIGNUP, only_signed_up, whole_days
 
 # Nothing of one kind in a window says nothing of another there: every order and session is
@@ -77,6 +78,9 @@ TENURE = "tenure_days"  # how long the user is known: a window at least as long 
 # kind, days): some of a kind in the longest window, none in these days of it, ("first_seen",
 # None, whole days) or ("first_day", days idle, whole days known): nothing past the first day
 Fact = tuple[str, Any, Any]
+# A user's reasons picked so far, each beside its fact: worked out once, as the reason is
+# worded, not again for every later reason compared with it.
+Picked = list[tuple[dict[str, Any], Fact | None]]
 
 
 def same(gross: Any, net: Any) -> bool:
@@ -126,10 +130,12 @@ def fact_of(
     names: Sequence[str] = (),
     purchase_counts: float | None = None,
     first_day_only: bool | None = None,
+    pace: Pace | EllipsisType | None = ...,
 ) -> Fact | None:
     """What ``name``'s ``value`` says happened, or did not; None for any other value.
-    ``value_of(TENURE)`` is None where the model has no tenure; ``names``, the model's
-    features, give a window count's pace (as its words say it, with ``purchase_counts``);
+    ``value_of(TENURE)`` is None where the model has no tenure (:func:`fact_values`);
+    ``names``, the model's features, give a window count's pace (as its words say it, with
+    ``purchase_counts``: ``pace``, its :func:`pace_of` where the words took it);
     ``first_day_only``: the stage's flag of the row, the words' (None: read from ``value_of``)."""
     if name in TREND_WINDOWS:
         return _trend_fact(name, value, value_of)
@@ -159,7 +165,8 @@ def fact_of(
         return ("empty", TOTALS[name], EVER) if value == 0 else ("total", TOTALS[name], value)
     if name == "refund_rate" and value == 0:  # "0% of spend refunded": nothing refunded
         return ("empty", "refund_amount", EVER)
-    pace = pace_of(name, value, value_of, names, purchase_counts)
+    if pace is ...:
+        pace = pace_of(name, value, value_of, names, purchase_counts)
     if pace is not None and pace.fell:
         return ("fell", pace.kind, (pace.short, True))
     if pace is not None and pace.emptied and window_of(name) == (pace.kind, pace.longest):
@@ -212,51 +219,36 @@ def says(stronger: Fact | None, weaker: Fact | None) -> bool:
     return most <= bound and (not exactly or (exact and most == bound))
 
 
-def merged(
-    picked: list[dict[str, Any]],
-    reason: dict[str, Any],
-    value_of: Callable[[str], Any],
-    names: Sequence[str],
-    purchase_counts: float | None = None,
-    first_day_only: bool | None = None,
-) -> bool:
-    """Whether ``reason`` says what a picked reason says, in the same words or as a fact one
-    of the two says (:func:`says`): then that reason says the stronger of the two (the first,
-    if each says the other) and carries both contributions (they add up). ``value_of`` gives
-    the values of ``names``; ``purchase_counts`` and ``first_day_only`` as the words took them."""
-    if USUAL_GAP not in names:  # a model without it: nothing is known of the gap
+def fact_values(value_of: Callable[[str], Any], names: Sequence[str]) -> Callable[[str], Any]:
+    """``value_of`` as a fact reads it for a model of ``names``: a model without the usual
+    gap knows nothing of it (the gap taken as there), nor without the tenure of how long the
+    user is known (None)."""
+    if USUAL_GAP not in names:
         value_of = lambda name, given=value_of: 1.0 if name == USUAL_GAP else given(name)  # noqa: E731
-    if TENURE not in names:  # nor how long the user is known
+    if TENURE not in names:
         value_of = lambda name, given=value_of: None if name == TENURE else given(name)  # noqa: E731
-    fact = fact_of(
-        reason["feature"], reason["value"], value_of, names, purchase_counts, first_day_only
-    )
-    for kept in picked:
-        said = fact_of(
-            kept["feature"], kept["value"], value_of, names, purchase_counts, first_day_only
-        )
+    return value_of
+
+
+def merged(picked: Picked, reason: dict[str, Any], fact: Fact | None) -> bool:
+    """Whether ``reason``, whose fact is ``fact`` (:func:`fact_of`), says what a picked
+    reason says, in the same words or as a fact one of the two says (:func:`says`): then that
+    reason says the stronger of the two (the first, if each says the other) and carries both
+    contributions (they add up)."""
+    for place, (kept, said) in enumerate(picked):
         same_words = kept["text"] == reason["text"]
         if not (same_words or says(fact, said) or says(said, fact)):
             continue
         if not same_words and not says(said, fact):  # the new one says more
             kept.update(feature=reason["feature"], value=reason["value"], text=reason["text"])
+            picked[place] = (kept, fact)
             # ... and maybe what another picked one says: "spent nothing so far" became "no
             # purchase yet", which says the "no repeat purchase yet" picked beside it
-            for other in [r for r in picked if r is not kept]:
-                if says(
-                    fact,
-                    fact_of(
-                        other["feature"],
-                        other["value"],
-                        value_of,
-                        names,
-                        purchase_counts,
-                        first_day_only,
-                    ),
-                ):
-                    kept["contribution"] += other["contribution"]
+            for other in [p for p in picked if p[0] is not kept]:
+                if says(fact, other[1]):
+                    kept["contribution"] += other[0]["contribution"]
                     picked.remove(other)
         kept["contribution"] += reason["contribution"]
-        picked.sort(key=lambda r: -r["contribution"])
+        picked.sort(key=lambda p: -p[0]["contribution"])
         return True
     return False

@@ -384,21 +384,15 @@ def pace_of(
     return Pace(kind, short, longest, span, float(recent), float(whole))
 
 
-def pace_text(
-    feature: str,
-    value: Any,
-    value_of: Callable[[str], Any],
-    names: Sequence[str],
-    purchase_counts: float | None = None,
-) -> str | None:
+def pace_text(feature: str, pace: Pace | None) -> str | None:
     """A window count's words beside the user's own pace over the longest window of its
-    kind, where the shorter window holds fewer than that pace (:attr:`Pace.fell`): "39
-    sessions in the last 90 days, down from 45 per 90 days over the last 365 days". The
-    longest window's count is said as that same comparison with the nearest shorter window,
-    so the two are one reason; with that window empty it says so ("37 sessions in the last 365
-    days, none in the last 90 days": alone it read as good news, trial 107). None where the
-    pace did not fall or the recent window is empty (said in its own words)."""
-    pace = pace_of(feature, value, value_of, names, purchase_counts)
+    kind (its :func:`pace_of`), where the shorter window holds fewer than that pace
+    (:attr:`Pace.fell`): "39 sessions in the last 90 days, down from 45 per 90 days over the
+    last 365 days". The longest window's count is said as that same comparison with the
+    nearest shorter window, so the two are one reason; with that window empty it says so ("37
+    sessions in the last 365 days, none in the last 90 days": alone it read as good news, trial
+    107). None where the pace did not fall or the recent window is empty (said in its own
+    words)."""
     if pace is None:
         return None
     if pace.emptied and window_of(feature) == (pace.kind, pace.longest):

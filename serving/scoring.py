@@ -23,8 +23,8 @@ from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
-from serving.reason_facts import merged, said_as
-from serving.reason_words import USUAL_GAP, pace_text, reason_text
+from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
+from serving.reason_words import USUAL_GAP, pace_of, pace_text, reason_text
 from serving.segments import (
     HIGH_RISK,
     MEDIUM_RISK,
@@ -517,7 +517,8 @@ def worded_reasons(
     contributions (:func:`serving.reason_facts.merged`). A value after
     refunds equal to the one before (nothing refunded) is said as that one: "average order
     145" once, not again as "145 per order net of refunds"."""
-    picked: list[dict[str, Any]] = []
+    picked: Picked = []
+    facts_value_of = fact_values(value_of, names)
     for j in ranked:
         if contributions[j] <= 0:
             break
@@ -529,8 +530,9 @@ def worded_reasons(
         # how overdue is said against the usual gap itself where that gap is under a day
         gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
         said = said_as(names[j], value, value_of, names)
-        # a high count that raised the risk says the pace it fell from
-        text = pace_text(names[j], value, value_of, names, purchase_counts) or reason_text(
+        # a high count that raised the risk says the pace it fell from: its words and its fact
+        pace = pace_of(names[j], value, value_of, names, purchase_counts)
+        text = pace_text(names[j], pace) or reason_text(
             said, value, purchase_counts, usual_gap_days=gap, first_day_only=first_day_only
         )
         reason = {
@@ -539,9 +541,9 @@ def worded_reasons(
             "contribution": float(contributions[j]),
             "text": text,
         }
-        if (
-            not merged(picked, reason, value_of, names, purchase_counts, first_day_only)
-            and not full
-        ):
-            picked.append(reason)
-    return picked
+        fact = fact_of(
+            names[j], value, facts_value_of, names, purchase_counts, first_day_only, pace
+        )
+        if not merged(picked, reason, fact) and not full:
+            picked.append((reason, fact))
+    return [reason for reason, _ in picked]

@@ -1,13 +1,18 @@
-"""A user's reasons on the scoring path: the words of every kind of fact, as said."""
+"""A user's reasons on the scoring path: the words of every kind of fact, and each reason's
+fact (and pace) worked out once per user, not again for every later candidate (a review
+measured 754 µs a user with paces against 487 without)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
 from features.asof import feature_names, window_of
+from serving import reason_facts, reason_words, scoring
 from serving.scoring import worded_reasons
 
 FEATURES = feature_names((7, 30, 90, 365))
@@ -240,3 +245,39 @@ def test_every_kind_of_fact_keeps_its_words(
     assert [(r["text"], r["feature"]) for r in picked] == [(t, f) for t, f, _ in said]
     assert [r["contribution"] for r in picked] == pytest.approx([c for _, _, c in said])
     assert all(set(r) == {"feature", "value", "contribution", "text"} for r in picked)
+
+
+def _counted(
+    monkeypatch: pytest.MonkeyPatch, name: str, modules: tuple[Any, ...]
+) -> Counter[tuple[str, Any]]:
+    """Counts the calls of the function ``name`` wherever ``modules`` look it up, by the
+    feature and value it was asked of."""
+    calls: Counter[tuple[str, Any]] = Counter()
+    function: Callable[..., Any] = getattr(reason_facts, name, None) or getattr(reason_words, name)
+
+    def counting(feature: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        calls[(feature, value)] += 1
+        return function(feature, value, *args, **kwargs)
+
+    for module in modules:
+        monkeypatch.setattr(module, name, counting, raising=False)
+    return calls
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_reason_fact_and_pace_is_worked_out_once_per_user(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The facts of the reasons picked were worked out again for every later candidate, and
+    a count's pace twice (its words, its fact)."""
+    facts = _counted(monkeypatch, "fact_of", (reason_facts, scoring))
+    paces = _counted(monkeypatch, "pace_of", (reason_words, reason_facts, scoring))
+    names, values, raised, options, said = CASES[case]
+    assert [r["text"] for r in _reasons(names, values, raised, options)] == [t for t, *_ in said]
+    user = REGULAR | values
+    candidates = [name for name in names if raised.get(name, 0.0) > 0]
+    # a value after refunds equal to the one before (nothing refunded) is that one's fact,
+    # and maybe its pace: one call more
+    grosses = sum(reason_facts.said_as(n, user[n], user.get, names) != n for n in candidates)
+    assert sum(facts.values()) == len(candidates) + grosses, facts
+    assert sum(paces.values()) <= len(candidates) + grosses, paces
