@@ -15,7 +15,15 @@ import httpx
 import pytest
 from experiment_runs import few_rounds
 from services import bentoml_server, every_worker_settled, run_cli
-from workspaces import NO_COMPILE, NO_PLOTS, TASKS, copy_workspace, replace_demo
+from workspaces import (
+    NO_COMPILE,
+    NO_PLOTS,
+    TASKS,
+    TrainedWorkspace,
+    checkpoint_sqlite,
+    copy_workspace,
+    replace_demo,
+)
 
 from lifecycle import aliases_mirror, champion_set, registry, steps
 from lifecycle.errors import UserError
@@ -28,16 +36,30 @@ CONVERSION = "conversion"  # not trainable on the 800 customers of the replaced 
 ENVIRON = NO_COMPILE | NO_PLOTS | few_rounds()
 
 
-@pytest.fixture
-def replaced(trained_copy: Path, tmp_path: Path) -> Settings:
+@pytest.fixture(scope="module")
+def replaced_demo(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The trained demo replaced by 800 other customers, features rebuilt and published:
     every champion is of data that no longer exists, so each new model is judged as a first
-    model and wins (tests/test_promotion.py); conversion cannot be trained on so few."""
-    settings = load_settings(home=trained_copy, environ=ENVIRON)
-    replace_demo(settings, tmp_path / "other", users=800)
+    model and wins (tests/test_promotion.py); conversion cannot be trained on so few. Built
+    once for the module; each test changes its own copy (``replaced``)."""
+    folder = tmp_path_factory.mktemp("replaced")
+    home = copy_workspace(trained_workspace.home, folder / "workspace")
+    settings = load_settings(home=home, environ=ENVIRON)
+    replace_demo(settings, folder / "other", users=800)
     steps.build_features(settings)
     steps.publish_features(settings)
-    return settings
+    checkpoint_sqlite(home)
+    return home
+
+
+@pytest.fixture
+def replaced(replaced_demo: Path, tmp_path: Path) -> Settings:
+    """This test's own copy of ``replaced_demo``."""
+    return load_settings(
+        home=copy_workspace(replaced_demo, tmp_path / "workspace"), environ=ENVIRON
+    )
 
 
 def champions_now(settings: Settings) -> Callable[[], tuple[dict[str, str], dict[str, str]]]:
@@ -164,10 +186,15 @@ def test_a_training_killed_before_its_champions_moved_leaves_its_winners_never_j
     assert registry.STAGED_TAG not in (newest_version.tags or {})
 
 
-@pytest.fixture
-def conversion_of_replaced_data(replaced: Settings) -> tuple[RefreshResult, str]:
-    """``replaced`` refreshed: churn and LTV learned from the new data, conversion (too few
-    users to train) still served by its champion of the old; and the warning said of it."""
+@pytest.fixture(scope="module")
+def refreshed_demo(
+    replaced_demo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, RefreshResult, str]:
+    """``replaced_demo`` refreshed (once for the module): churn and LTV learned from the new
+    data, conversion (too few users to train) still served by its champion of the old; and
+    the warning said of it."""
+    home = copy_workspace(replaced_demo, tmp_path_factory.mktemp("refreshed") / "workspace")
+    replaced = load_settings(home=home, environ=ENVIRON)
     old = registry.alias_version(registry.client(replaced), "demo-conversion", registry.CHAMPION)
     done = refresh(replaced)
     assert done.status == "not_promoted" and CONVERSION in done.steps[3].detail["not_trained"]
@@ -179,16 +206,27 @@ def conversion_of_replaced_data(replaced: Settings) -> tuple[RefreshResult, str]
         "`lifecycle train conversion` replaces it once this data can train it"  # no version
         # of this data to promote: none offered
     )
-    return done, warning
+    checkpoint_sqlite(home)
+    return home, done, warning
+
+
+@pytest.fixture
+def conversion_of_replaced_data(
+    refreshed_demo: tuple[Path, RefreshResult, str], tmp_path: Path
+) -> tuple[Settings, RefreshResult, str]:
+    """This test's own copy of ``refreshed_demo``: its settings, the refresh and its warning."""
+    home, done, warning = refreshed_demo
+    copy = copy_workspace(home, tmp_path / "workspace")
+    return load_settings(home=copy, environ=ENVIRON), done, warning
 
 
 def test_a_champion_of_replaced_data_the_new_data_cannot_replace_is_warned_of(
-    replaced: Settings, conversion_of_replaced_data: tuple[RefreshResult, str]
+    conversion_of_replaced_data: tuple[Settings, RefreshResult, str],
 ) -> None:
     """The demo replaced by 800 other customers: conversion cannot be trained on them, and
     its champion, learned from customers the dataset no longer holds, served on with no word
     from refresh or score-all (the gate no longer weighs it, but nothing replaced it)."""
-    done, warning = conversion_of_replaced_data
+    replaced, done, warning = conversion_of_replaced_data
     assert done.warnings == [warning]  # churn and ltv: models of this data now
     assert done.lines()[-1] == f"  warning: {warning}"
     scored = run_cli(replaced.workspace.home, "score-all")
@@ -196,13 +234,13 @@ def test_a_champion_of_replaced_data_the_new_data_cannot_replace_is_warned_of(
 
 
 def test_readyz_warns_of_a_served_champion_of_replaced_data(
-    replaced: Settings, conversion_of_replaced_data: tuple[RefreshResult, str]
+    conversion_of_replaced_data: tuple[Settings, RefreshResult, str],
 ) -> None:
     """The same champion, served: /readyz answered 200 with no warning. It now carries
     refresh's, judged from the lineage the aliases mirror records (no MLflow client in a
     worker); a mirror written before it recorded lineage is read (no warning from it) and
     rewritten by the server's check after start, which then warns."""
-    _, warning = conversion_of_replaced_data
+    replaced, _, warning = conversion_of_replaced_data
     champions = registry.champion_versions(registry.client(replaced), "demo")
     assert ReplacedData(replaced, "demo").warnings(champions) == [warning]
     mirror = aliases_mirror.aliases_file(registry.tracking_uri(replaced))
