@@ -18,6 +18,9 @@ from serving.monitor import KEPT, MonitorResult, monitor
 from serving.scoring import Champions, load_champions
 
 SMALL_SAMPLE = {**NO_COMPILE, "LIFECYCLE_MONITOR__MAX_ROWS": "1200"}  # < the demo's 2,000
+# The monitor reads score and feature columns, never the churn reasons: its tests' score-all
+# words none (TreeSHAP and wording are ~80% of a 2,000-user score-all's CPU).
+NO_REASONS = 0
 
 
 def without_kept_samples(settings: Settings, champions: Champions | None = None) -> MonitorResult:
@@ -52,7 +55,7 @@ def test_the_answer_is_the_same_with_and_without_the_kept_samples(trained_copy: 
     small = load_settings(home=trained_copy, environ=SMALL_SAMPLE)
     assert KEPT not in monitor(small).read_from.values()
     # ... until score-all keeps samples of this size: the same hashed rows and drawn positions.
-    score_all(small)
+    score_all(small, reasons_top=NO_REASONS)
     features_sample, scores_sample = small.workspace.monitor_samples
     assert pq.read_metadata(scores_sample).num_rows == 1200
     assert 1000 < pq.read_metadata(features_sample).num_rows < 1400
@@ -69,13 +72,13 @@ def test_kept_samples_are_read_only_while_they_are_what_the_monitor_would_read(
 ) -> None:
     settings = load_settings(home=trained_copy, environ=SMALL_SAMPLE)
     table = settings.workspace.feature_table(settings.dataset)
-    score_all(settings)
+    score_all(settings, reasons_top=NO_REASONS)
     champions = load_champions(settings)
 
     # Scored as of an earlier cutoff: the scores sample follows the new latest scores table;
     # the latest cutoff's features sample stays (the feature table did not change).
     earlier = feature_cutoffs(table)[-3]
-    score_all(settings, earlier)
+    score_all(settings, earlier, reasons_top=NO_REASONS)
     kept = monitor(settings, champions=champions)
     assert kept.read_from == {"features": KEPT, "scores": KEPT}
     assert kept.scores_as_of == f"{earlier:%Y-%m-%d}" and kept.current_as_of > kept.scores_as_of
@@ -180,7 +183,7 @@ def test_the_monitor_names_the_dataset_of_the_score_all_it_asks_for(trained_copy
     score-all`, which scores the settings' dataset, not necessarily the one monitored."""
     settings = load_settings(home=trained_copy, environ=NO_COMPILE)
     table = settings.workspace.feature_table(settings.dataset)
-    score_all(settings, feature_cutoffs(table)[-2])
+    score_all(settings, feature_cutoffs(table)[-2], reasons_top=NO_REASONS)
     notes = monitor(settings).notes
     asked = [note for note in notes if "lifecycle score-all" in note]
     assert asked and all(
