@@ -145,6 +145,7 @@ LONGEST_MODULES = (
     "test_store_backends.py",
     "test_refresh.py",
     "test_dask.py",
+    "test_champion_set.py",
     "test_quality_script.py",
     "test_compiled.py",
     "test_backtests_script.py",
