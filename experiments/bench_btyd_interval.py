@@ -7,8 +7,9 @@ Customers are drawn from the MBG/NBD and Gamma-Gamma processes themselves
 and a "heavy" one (frequent buyers, up to hundreds of purchases a year, as wholesale or
 grocery customers). Each is scored for a 91-day and a 365-day horizon.
 
-- **current**: ``value_quantiles`` as served: P(N >= n) by recurrences, customers grouped
-  by how many purchases they can make, each level by Newton's method on the log value;
+- **current**: ``value_quantiles`` as served: P(N >= n) by recurrences in blocks of n, each
+  customer's own terms in one flat array, all levels together by Newton's method on the
+  logit of the value's distribution in the log value;
 - **reference**: the direct evaluation it replaced (commit 367bf7e): P(N >= n) from the
   incomplete beta and Beta functions for every customer up to the widest one's need
   (at most 400 purchases), each level by 36 bisections; timed on the first

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betainc, betaln
+from scipy.special import betainc, betaln, digamma, logit, zeta
 
 from lifecycle.btyd import purchase_model
 
@@ -36,40 +36,34 @@ MOST_PURCHASES = 20_000  # a cap: past it, more purchases count as this many
 TAIL = 1e-9
 TOLERANCE = 1e-9  # of the log value: the levels are found to about 1e-9 relative
 MOST_STEPS = 100  # bisection alone would need 35 from the starting bracket
+FIRST_COLUMNS = 16  # P(N >= n) is worked out in blocks of n, this many, then doubling
 
 
 @dataclass(frozen=True)
 class PurchaseSurvival:
-    """P(N >= n) of each customer for n = 1, 2, ..., each row until it falls below
-    ``TAIL``: column n - 1 holds the rows still above it then (``rows``) and their values."""
+    """P(N >= n) of each customer for n = 1, 2, ..., each row until it falls below ``TAIL``
+    (the first value below it kept): one flat array, a customer's values after the previous
+    customer's (``counts`` of them, from ``offsets``), so that no row is padded."""
 
-    customers: int
-    rows: list[np.ndarray]
-    values: list[np.ndarray]
+    counts: np.ndarray  # each customer's columns
+    values: np.ndarray
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Where each customer's values start."""
+        return np.cumsum(self.counts) - self.counts
 
     def needed(self) -> np.ndarray:
         """The columns each customer has: the purchases they can make above ``TAIL``."""
-        counts = np.zeros(self.customers, dtype=np.int64)
-        for rows in self.rows:
-            counts[rows] += 1
-        return counts
+        return self.counts
 
-    def dense(self, chosen: np.ndarray, width: int) -> np.ndarray:
-        """The chosen customers' first ``width`` columns, 0 past a row's end."""
-        place = np.full(self.customers, -1)
-        place[chosen] = np.arange(len(chosen))
-        matrix = np.zeros((len(chosen), width))
-        for n, (rows, values) in enumerate(zip(self.rows[:width], self.values, strict=False)):
-            at = place[rows]
-            matrix[at[at >= 0], n] = values[at >= 0]
-        return matrix
+    def purchases(self) -> np.ndarray:
+        """The n of each value."""
+        return np.arange(1, len(self.values) + 1) - np.repeat(self.offsets, self.counts)
 
     def expected(self) -> np.ndarray:
         """E[N], the sum of P(N >= n)."""
-        total = np.zeros(self.customers)
-        for rows, values in zip(self.rows, self.values, strict=True):
-            total[rows] += values
-        return total
+        return np.add.reduceat(self.values, self.offsets)
 
 
 def purchase_survival(
@@ -77,10 +71,10 @@ def purchase_survival(
 ) -> PurchaseSurvival:
     """P(N >= n) for n = 1, 2, ... of each customer, until below ``TAIL``.
 
-    Both factors step from n to n + 1 by a recurrence instead of special functions:
-    P(K >= n + 1) = P(K >= n) - P(K = n), the negative binomial's P(K = n) kept in logs
-    (no underflow for customers with many purchases), and P(G >= n + 1) = P(G >= n)
-    (b' + n - 1) / (a + b' + n - 1)."""
+    Both factors follow a recurrence from n to n + 1 instead of special functions, worked
+    out for a block of n at once (cumulative sums and products): P(K >= n + 1) = P(K >= n)
+    - P(K = n), the negative binomial's P(K = n) kept in logs (no underflow for customers
+    with many purchases), and P(G >= n + 1) = P(G >= n) (b' + n - 1) / (a + b' + n - 1)."""
     model = purchase_model(process)
     r, alpha, a, b = model.params
     x = np.asarray(x, dtype="float64")
@@ -93,20 +87,40 @@ def purchase_survival(
     stay = alive  # P(alive) P(G >= 1)
     b_post = b + model.FIRST + x
     rows = np.arange(len(x))
-    survival = PurchaseSurvival(len(x), [], [])
-    for n in range(1, MOST_PURCHASES + 1):
-        column = np.maximum(chance, 0.0) * stay
-        survival.rows.append(rows)
-        survival.values.append(column)
-        going = column >= TAIL
-        if not going.all():
-            rows, chance, stay, log_exactly = (v[going] for v in (rows, chance, stay, log_exactly))
-            if not len(rows):
-                break
-        chance = chance - np.exp(log_exactly)
-        log_exactly = log_exactly + np.log((shape[rows] + n) / (n + 1)) + log_odds[rows]
-        stay = stay * (b_post[rows] + n - 1) / (a + b_post[rows] + n - 1)
-    return survival
+    counts = np.zeros(len(x), dtype=np.int64)
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # rows, their values, kept
+    start, width = 0, FIRST_COLUMNS  # columns start, start + 1, ...: n = start + 1, ...
+    while len(rows) and start < MOST_PURCHASES:
+        width = min(width, MOST_PURCHASES - start)
+        n = np.arange(start + 1, start + width + 1, dtype="float64")
+        # from each n to n + 1: log P(K = n + 1) - log P(K = n), and P(G >= n + 1) / P(G >= n)
+        grow = np.log((shape[rows, None] + n) / (n + 1)) + log_odds[rows, None]
+        kept = (b_post[rows, None] + n - 1) / (a + b_post[rows, None] + n - 1)
+        log_exact = np.cumsum(np.column_stack([log_exactly, grow[:, :-1]]), axis=1)
+        exact = np.exp(log_exact)
+        chances = chance[:, None] - np.cumsum(
+            np.column_stack([np.zeros(len(rows)), exact[:, :-1]]), axis=1
+        )
+        stays = stay[:, None] * np.cumprod(
+            np.column_stack([np.ones(len(rows)), kept[:, :-1]]), axis=1
+        )
+        block = np.maximum(chances, 0.0) * stays
+        below = block < TAIL
+        ended = below.any(axis=1)
+        last = np.where(ended, below.argmax(axis=1), width - 1)  # the row's last column here
+        counts[rows] = start + last + 1
+        blocks.append((rows, block, np.arange(width)[None, :] <= last[:, None]))
+        going = ~ended
+        rows = rows[going]
+        chance = chances[going, -1] - exact[going, -1]
+        log_exactly = log_exact[going, -1] + grow[going, -1]
+        stay = stays[going, -1] * kept[going, -1]
+        start, width = start + width, 2 * width
+    # each customer's values in the order of n: a block's in order of rows, then of n, and
+    # a customer's blocks in order of n (a stable sort by customer keeps both)
+    customer = np.concatenate([np.broadcast_to(r[:, None], k.shape)[k] for r, _, k in blocks])
+    values = np.concatenate([block[k] for _, block, k in blocks])
+    return PurchaseSurvival(counts, values[np.argsort(customer, kind="stable")])
 
 
 def value_quantiles(
@@ -139,84 +153,102 @@ def value_quantiles(
     shape = q_gg + p_gg * x  # nu's posterior
     scale = v_gg + x * spent
     mean_spend = p_gg * scale / np.maximum(shape - 1.0, 1e-12)
-    # customers in blocks of columns (a power of two at least the purchases they can make)
-    # so that few-purchase customers do not pay for the many
-    block = 2 ** np.ceil(np.log2(survival.needed())).astype(int)
-    found, any_purchase = np.zeros((len(x), len(levels))), np.zeros(len(x))
-    for width in np.unique(block):
-        chosen = np.flatnonzero(block == width)
-        at_least = survival.dense(chosen, width)
-        exactly = at_least - np.column_stack([at_least[:, 1:], np.zeros(len(chosen))])
-        any_purchase[chosen] = at_least[:, 0]
-        for j, level in enumerate(levels):
-            positive = 1.0 - at_least[:, 0] < level  # else the level is at 0
-            if positive.any():
-                some = chosen[positive]
-                found[some, j] = _level(
-                    level,
-                    at_least[positive, 0],
-                    exactly[positive],
-                    shape[some],
-                    scale[some],
-                    mean_spend[some],
-                    p_gg,
-                )
-    quantiles[customer] = found
-    buys[customer] = any_purchase
+    quantiles[customer] = _levels(levels, survival, shape, scale, mean_spend, p_gg)
+    buys[customer] = survival.values[survival.offsets]  # P(N >= 1)
     return quantiles, buys
 
 
-def _level(
-    level: float,
-    buys: np.ndarray,
-    exactly: np.ndarray,
+def _levels(
+    levels: tuple[float, ...],
+    survival: PurchaseSurvival,
     shape: np.ndarray,
     scale: np.ndarray,
     mean_spend: np.ndarray,
     p_gg: float,
 ) -> np.ndarray:
-    """The value at ``level`` of customers whose P(no purchase) is below it: Newton's
-    method on the log value, kept inside a bracket that every step narrows, bisecting where
-    a step would leave it."""
-    purchases = np.arange(1, exactly.shape[1] + 1) * p_gg
+    """Rows x ``levels`` values, 0 where P(no purchase) reaches the level. Every (row, level)
+    is solved at once, each on its row's own terms (none padded), by Newton's method on the
+    log value for the logit of the value's distribution given a purchase, G = (P(value <= z)
+    - P(N = 0)) / P(N >= 1): about linear in the log value in both tails (spend a Beta
+    prime, power laws), so few steps from a start matched to its moments. Each step is kept
+    inside a bracket that every evaluation narrows, bisecting where it would leave it; below
+    e^-25 of the expected value (the bracket's floor) a level takes that floor's value (0 in
+    money)."""
+    counts, offsets, at_least = survival.counts, survival.offsets, survival.values
+    buys = at_least[offsets]
+    customer = np.repeat(np.arange(len(counts)), counts)  # of each term
+    # P(N = n) given a purchase: P(N >= n) - P(N >= n + 1), the last of a row its P(N >= n)
+    after = np.append(at_least[1:], 0.0)
+    after[offsets + counts - 1] = 0.0
+    chance = (at_least - after) / buys[customer]
+    purchases = survival.purchases() * p_gg  # of each term
+    term_shape = shape[customer]
     # the log of each Beta(n p_gg, shape) density's constant, for the derivative
-    norm = betaln(purchases[None, :], shape[:, None])
+    norm = betaln(purchases, term_shape)
+    found = np.zeros((len(counts), len(levels)))
+    wanted = np.asarray(levels)[None, :] > 1.0 - buys[:, None]  # else the level is at 0
+    row, column = np.nonzero(wanted)
+    if not len(row):
+        return found
+    target = logit((np.asarray(levels)[column] - (1.0 - buys[row])) / buys[row])
 
-    def below(log_z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """P(value <= z) - level and its derivative in log z, of the chosen rows."""
+    def gap(log_z: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """logit G(z) - the target and its derivative in log z, of the chosen entries."""
+        rows = row[at]
+        lengths = counts[rows]
+        starts = np.cumsum(lengths) - lengths  # of each entry's terms among the chosen
+        entry = np.repeat(np.arange(len(at)), lengths)
+        terms = np.arange(len(entry)) + np.repeat(offsets[rows] - starts, lengths)
         z = np.exp(log_z)
-        share = (z / (z + scale[rows]))[:, None]
-        weights = exactly[rows]
-        cdf = 1.0 - buys[rows] + (weights * betainc(purchases, shape[rows, None], share)).sum(1)
-        log_density = purchases * np.log(share) + shape[rows, None] * np.log1p(-share) - norm[rows]
-        return cdf - level, (weights * np.exp(log_density)).sum(1)
+        share = (z / (z + scale[rows]))[entry]
+        weights, a, b = chance[terms], purchases[terms], term_shape[terms]
+        given = np.add.reduceat(weights * betainc(a, b, share), starts)
+        density = np.exp(a * np.log(share) + b * np.log1p(-share) - norm[terms])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.add.reduceat(weights * density, starts) / (given * (1.0 - given))
+            return np.log(given) - np.log1p(-given) - target[at], slope
 
-    expected = np.log(np.maximum(mean_spend, 1e-12)) + np.log1p(
-        (exactly * np.arange(1, exactly.shape[1] + 1)).sum(1)
+    # a logistic in the log value with the mean and variance of log(S) given a purchase,
+    # S / scale a Beta prime(n p_gg, shape) given N = n
+    each_n = np.arange(1, counts.max() + 1) * p_gg  # the functions of n or of a row alone
+    n_index = survival.purchases() - 1
+    centre_n = digamma(each_n)[n_index] - digamma(shape)[customer]
+    centre = np.add.reduceat(chance * centre_n, offsets)
+    spread = np.add.reduceat(
+        chance * (zeta(2, each_n)[n_index] + zeta(2, shape)[customer] + centre_n**2), offsets
     )
-    low, high, guess = expected - 25.0, expected + 3.0, expected.copy()
-    everyone = np.arange(len(buys))
-    short = everyone
-    while len(short):  # widen until the bracket holds the level
-        short = short[below(high[short], short)[0] < 0.0]
-        high[short] += 2.0
-    # a level below e^-25 of the expected value: that bound is its value (0 in money)
-    floor = below(low, everyone)[0] >= 0.0
-    guess[floor] = low[floor]
-    open_rows = everyone[~floor]
+    spread = np.sqrt(3.0 * np.maximum(spread - centre**2, 1e-6)) / np.pi
+    guess = np.log(scale[row]) + centre[row] + spread[row] * target
+    expected = np.log(np.maximum(mean_spend, 1e-12)) + np.log1p(
+        np.add.reduceat(at_least, offsets)  # E[N]
+    )
+    low, high = expected[row] - 25.0, np.full(len(row), np.inf)
+    floor_open = np.ones(len(row), dtype=bool)  # the floor not yet evaluated
+    guess = np.maximum(guess, low)
+    open_entries = np.arange(len(row))
     for _ in range(MOST_STEPS):
-        if not len(open_rows):
+        if not len(open_entries):
             break
-        gap, slope = below(guess[open_rows], open_rows)
-        under = gap < 0.0
-        low[open_rows] = np.where(under, guess[open_rows], low[open_rows])
-        high[open_rows] = np.where(under, high[open_rows], guess[open_rows])
+        at = open_entries
+        value, slope = gap(guess[at], at)
+        under = value < 0.0
+        at_floor = guess[at] == low[at]
+        floor_open[at] &= ~at_floor
+        low[at] = np.where(under, guess[at], low[at])
+        high[at] = np.where(under, high[at], guess[at])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a flat slope
-            newton = gap / slope
-        step = guess[open_rows] - newton
-        inside = np.isfinite(step) & (step > low[open_rows]) & (step < high[open_rows])
+            newton = value / slope
+        step = guess[at] - newton
+        inside = np.isfinite(step) & (step > low[at]) & (step < high[at])
         close = np.abs(newton) < TOLERANCE
-        guess[open_rows] = np.where(inside | close, step, (low[open_rows] + high[open_rows]) / 2)
-        settled = close | (high[open_rows] - low[open_rows] < TOLERANCE)
-        open_rows = open_rows[~settled]
-    return np.exp(guess)
+        fallback = np.where(
+            floor_open[at] & (step <= low[at]),
+            low[at],  # evaluate the floor
+            np.where(np.isinf(high[at]), guess[at] + 2.0, (low[at] + high[at]) / 2),
+        )
+        floored = at_floor & ~under  # at or above the level at the floor: that is its value
+        guess[at] = np.where(floored, guess[at], np.where(inside | close, step, fallback))
+        settled = floored | close | (high[at] - low[at] < TOLERANCE)
+        open_entries = at[~settled]
+    found[row, column] = np.exp(guess)
+    return found

@@ -237,17 +237,20 @@ class RuleModel:
         )
 
     def _bgnbd_value(self, matrix: np.ndarray) -> np.ndarray:
+        """Expected purchases x Gamma-Gamma's expected order value, on the matrix's columns
+        (a served request's few rows pay no DataFrame)."""
         from lifecycle.btyd import GammaGamma
-        from lifecycle.btyd_features import purchase_outlook
+        from lifecycle.btyd_features import outlook_of_columns
 
-        frame = pd.DataFrame({name: self._column(matrix, name) for name in self.inputs()})
         horizon = float(self.params["horizon_days"])
-        purchases = purchase_outlook(self.params["bgnbd"], frame, horizon)["expected_purchases"]
+        column = lambda name: self._column(matrix, name)  # noqa: E731
+        purchases = outlook_of_columns(self.params["bgnbd"], column, horizon)[1]
         gg = GammaGamma(*(float(self.params["gamma_gamma"][k]) for k in ("p", "q", "v")))
-        repeat = np.maximum(frame["orders_total"].fillna(0).to_numpy() - 1, 0)
-        spent = frame[self._net("avg_order_value")].fillna(0).clip(lower=0).to_numpy()
-        spend = gg.expected_average_value(repeat, spent)
-        return np.nan_to_num(purchases.to_numpy() * spend, nan=0.0)
+        orders, spent = column("orders_total"), column(self._net("avg_order_value"))
+        repeat = np.maximum(np.where(np.isnan(orders), 0.0, orders) - 1, 0)
+        spent = np.where(np.isnan(spent), 0.0, spent)
+        spend = gg.expected_average_value(repeat, np.where(spent < 0, 0.0, spent))
+        return np.nan_to_num(purchases * spend, nan=0.0)
 
     # -- persistence ------------------------------------------------------------------------
 

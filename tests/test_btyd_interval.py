@@ -1,0 +1,99 @@
+"""The served BG/NBD + Gamma-Gamma interval (``lifecycle.btyd_interval``): one request's
+customers get the batch's numbers, and the flat P(N >= n) is the special functions'."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.special import betainc, betaln
+
+from lifecycle.btyd import purchase_model
+from lifecycle.btyd_interval import TAIL, purchase_survival, value_quantiles
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from bench_btyd_interval import SHOPS, customers, reference_quantiles
+
+PROCESS, SPEND = SHOPS["heavy"]
+GAMMA_GAMMA = dict(zip("pqv", SPEND, strict=True))
+
+
+def varied_customers() -> dict[str, np.ndarray]:
+    """Drawn from the heavy shop's processes, then the edge cases: no purchase (0 orders,
+    unknown days), first day only (today and long ago), a one-time buyer, many purchases
+    (400 over two years, lately silent or not) and a heavy spender."""
+    drawn = customers("heavy", 60, seed=3)
+    edge = {
+        "orders": [0.0, 3.0, 1.0, 1.0, 1.0, 400.0, 400.0, 30.0],
+        "first": [np.nan, np.nan, 0.0, 700.0, 30.0, 700.0, 700.0, 300.0],
+        "last": [np.nan, 5.0, 0.0, 700.0, 30.0, 1.0, 200.0, 2.0],
+        "mean_value": [0.0, 50.0, 0.0, 0.0, 0.0, 80.0, 80.0, 25_000.0],
+    }
+    return {k: np.concatenate([drawn[k], np.asarray(edge[k])]) for k in drawn}
+
+
+def test_one_customer_alone_gets_the_batch_numbers_and_the_reference() -> None:
+    """A served request of one user gives each customer what the batch of all gives them
+    (P(any purchase) to the bit, levels to 1e-12), and the direct evaluation's levels
+    (special functions, bisection) where its 400 columns hold the customer."""
+    data = varied_customers()
+    for days in (91, 365):
+        batch, batch_buys = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=days, **data)
+        for i in range(len(data["orders"])):
+            alone, alone_buys = value_quantiles(
+                PROCESS,
+                GAMMA_GAMMA,
+                horizon_days=days,
+                **{k: v[i : i + 1] for k, v in data.items()},
+            )
+            assert alone_buys[0] == batch_buys[i], (days, i)
+            np.testing.assert_allclose(alone[0], batch[i], rtol=1e-12, atol=0, err_msg=f"{i}")
+        assert (batch[:60] > 0).any() and (batch[-8:-6] == 0).all()  # no purchase: nothing
+        known = np.isfinite(data["first"])
+        x = data["orders"][known] - 1
+        fits = (
+            purchase_survival(
+                PROCESS,
+                x,
+                (data["first"] - data["last"])[known] / 7,
+                data["first"][known] / 7,
+                days / 7,
+            ).needed()
+            < 400
+        )
+        chosen = np.flatnonzero(known)[fits]
+        reference = reference_quantiles(
+            PROCESS, SPEND, {k: v[chosen] for k, v in data.items()}, days
+        )
+        served = batch[chosen]
+        assert ((served == 0) == (reference == 0)).all()
+        nonzero = reference > 0
+        np.testing.assert_allclose(served[nonzero], reference[nonzero], rtol=1e-8)
+
+
+def test_purchase_survival_is_one_flat_array_of_the_special_functions() -> None:
+    """P(N >= n) = P(alive) I_{t/(alpha+T+t)}(n, r + x) B(a, b' + n - 1) / B(a, b'), each
+    customer's values one after the other until the first below ``TAIL``, in blocks of n
+    worked out at once (customers needing 1 to hundreds of columns)."""
+    data = varied_customers()
+    known = np.isfinite(data["first"]) & (data["orders"] >= 1)
+    x = data["orders"][known] - 1
+    t_obs, t_x = data["first"][known] / 7, (data["first"] - data["last"])[known] / 7
+    weeks = 52.0
+    survival = purchase_survival(PROCESS, x, t_x, t_obs, weeks)
+    model = purchase_model(PROCESS)
+    r, alpha, a, b = model.params
+    customer = np.repeat(np.arange(len(x)), survival.counts)
+    n = survival.purchases()
+    b_post = b + model.FIRST + x[customer]
+    formula = (
+        model.probability_alive(x, t_x, t_obs)[customer]
+        * betainc(n, r + x[customer], weeks / (alpha + t_obs[customer] + weeks))
+        * np.exp(betaln(a, b_post + n - 1) - betaln(a, b_post))
+    )
+    np.testing.assert_allclose(survival.values, formula, rtol=1e-9, atol=1e-13)
+    last = survival.offsets + survival.counts - 1
+    assert (survival.values[last] < TAIL).all()
+    assert (np.delete(survival.values, last) >= TAIL).all()
+    assert survival.counts.max() > 300 and survival.counts.min() == 1
