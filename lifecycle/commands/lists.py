@@ -409,7 +409,7 @@ def report(
 @click.argument("user_ids", nargs=-1)
 @click.option(
     "--ids-file",
-    type=click.File(encoding="utf-8"),
+    type=click.File(encoding="utf-8-sig"),  # Excel and Notepad save "UTF-8 with BOM"
     help="Also the ids in this file, one a line, exactly as held ('-': standard input).",
 )
 @click.option(
