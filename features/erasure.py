@@ -3,7 +3,8 @@
 Locations, per dataset (all datasets unless one is named):
 
 - ``datasets/<name>``: the ingested tables and quarantined rows, in the current version
-  (replaced whole) and in every older version under ``datasets/.versions`` (file by file).
+  (replaced whole) and in every older version under ``datasets/.versions`` (file by file),
+  and the ids the versions' ``report.json`` give as examples (``features.erasure_reports``).
 - ``demo/``: the generated users, events and ground truth.
 - ``features/<name>/user_features.parquet``: the feature table (Feast's offline source).
 - the online store: rows deleted from the SQLite tables by serialized entity key (one
@@ -50,7 +51,6 @@ quarantine the logged users' rows as ``erased_user``.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -66,6 +66,7 @@ from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, 
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_online import forget_online
+from features.erasure_reports import forget_in_report, recount_report
 from features.id_spellings import other_spellings, shown
 from features.scrub import (
     REDACTED,
@@ -237,42 +238,22 @@ def _forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasur
                     done += scrubbed
                 else:
                     shutil.copy2(item, target)
-            _recount_report(staging / REPORT, erased)
+            recount_report(staging / REPORT, erased, ids)
         # The feature table loses the same users: it stays as current as it was.
         lineage.follow_dataset(
             settings.workspace.feature_table(name), before, lineage.dataset_version(path)
         )
+    else:  # no row left, but an example of the ids in the report (an earlier erasure's)
+        forget_in_report(current, ids)
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     for old in older_versions(path, name):
         of_old = recorded_columns(old)
         for file in table_files(old):
             older += rewrite_file(file, ids, **of_old(file))
+        forget_in_report(old, ids)
     record.count(f"datasets/{name}", done)
     if older:
         record.count(f"datasets/{name} (older versions)", older)
-
-
-def _recount_report(report_path: Path, erased: dict[Path, int]) -> None:
-    """The dataset's report.json after an erasure: each table's loaded and quarantined rows
-    less the erased ones, which are counted (read = loaded + quarantined + erased)."""
-    report = read_report(report_path.parent)
-    if report is None:
-        return
-    appended = any(b.get("mode") == "append" for b in report.get("batches", []))
-    for file, rows in erased.items():
-        table, quarantined = file.stem, file.parts[0] == "quarantine"
-        if appended:  # the tables' counts are the last append's: the dataset's erased rows
-            if not quarantined and rows:  # apart (they went negative), until the next one
-                erased_rows = report.setdefault("rows_erased", {})
-                erased_rows[table] = erased_rows.get(table, 0) + rows
-            continue
-        counts = report.get("tables", {}).get(table)
-        if counts is None or not rows:
-            continue
-        key = "rows_quarantined" if quarantined else "rows_loaded"
-        counts[key] = counts.get(key, 0) - rows
-        counts["rows_erased"] = counts.get("rows_erased", 0) + rows
-    report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from features import contract as c
+from features.scrub import REDACTED
 from lifecycle.cli import main
 
 # Rows of online_retail (invoice 536365-536367), as pandas writes them from a column with a
@@ -60,6 +61,33 @@ def _events(tmp_path: Path, fmt: str) -> Path:
         path = tmp_path / "events.parquet"
         frame.to_parquet(path)
     return path
+
+
+def test_an_erased_id_leaves_the_examples_of_every_versions_report(
+    home: Path, tmp_path: Path
+) -> None:
+    """The report's "ids spelt apart" example kept [" 17850", "017850", "17850"] after
+    `forget 17850`, in the current and older versions: only the counts were adjusted."""
+    spelt = EVENTS.replace("17850.0,", " 17850,", 1).replace("17850.0,", "017850,", 1)
+    spelt += "17850,2010-12-01 08:50:00,purchase,1.0,PAPER CHAIN KIT\n"
+    source = tmp_path / "ids.csv"
+    source.write_text(spelt.replace("13047.0,", "13047,").replace("12583.0,", "12583,"))
+    report = _run("ingest", str(source), "--dataset", "shop")["tables"]["events"]["notes"]
+    assert report["user_ids_spelt_apart"]["example"] == [" 17850", "017850", "17850"]
+    assert report["users_only_quarantined"]["example"] == GONE
+    _run("ingest", str(source), "--dataset", "shop", "--replace")
+    assert len(list((home / "datasets").rglob("report.json"))) == 2
+
+    _run("forget", "17850", GONE)
+    versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, and one older
+    assert len(versions) == 2
+    for path in versions:
+        notes = json.loads(path.read_text())["tables"]["events"]["notes"]
+        assert notes["user_ids_spelt_apart"]["example"] == [REDACTED], path
+        assert notes["users_only_quarantined"]["example"] == REDACTED, path
+        assert "17850" not in path.read_text() and GONE not in path.read_text()
+    listed = CliRunner().invoke(main, ["datasets"])
+    assert f"(e.g. '{REDACTED}')" in listed.stdout
 
 
 def test_an_ids_file_saved_with_a_byte_order_mark_is_read_whole(home: Path, tmp_path: Path) -> None:
