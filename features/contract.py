@@ -48,6 +48,14 @@ def lookup_user_ids(user_ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys([*given, *filter(None, map(integer_user_id, given))]))
 
 
+def user_id_spellings(user_id: str) -> tuple[str, ...]:
+    """The id ingest reads ``user_id`` as, then its other spelling for an integer id:
+    ``("18074", "18074.0")`` for either. A quarantine file keeps the raw ``18074.0``, and
+    a column that also holds ``A1`` keeps it as written: erasure takes both for one id."""
+    integer = integer_user_id(user_id) or (user_id if re.fullmatch(r"-?[0-9]+", user_id) else None)
+    return (user_id,) if integer is None else (integer, f"{integer}.0")
+
+
 def answering_user_id(user_id: str, known: Container[str]) -> str:
     """Whose row answers a requested id: the user ingest loaded from its ``18074.0``
     spelling when only that one is known, else the id itself. Known as given comes first:

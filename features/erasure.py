@@ -35,14 +35,18 @@ Locations, per dataset (all datasets unless one is named):
   a champion the retrained model does not beat).
   LightGBM model texts hold thresholds and counts, never ids, and are not searched.
 
+An id is taken in every spelling ingest reads as it: ``18074`` and ``18074.0`` are one user
+(``features.contract.user_id_spellings``; a quarantine file keeps the raw ``18074.0``), logged
+as ``18074``.
+
 In every table rewritten, the ids left in other rows' text columns (a ``description``, a
 ``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
 
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
 a crash leaves the previous file readable, and running ``forget`` again finishes the job
 (the erasure is recorded as pending first: ``features.erasure_log``).
-Finally, when a user was found, one line is appended to ``$LIFECYCLE_HOME/erasure_log.jsonl``
-(``features.erasure_log``): the time, the dataset, keyed hashes (HMAC-SHA256) of the ids
+Finally, when a user was found, one line is appended to
+``$LIFECYCLE_HOME/erasure_log.jsonl`` (``features.erasure_log``): the time, the dataset, keyed hashes (HMAC-SHA256) of the ids
 found, never the ids, and the rows removed per location. The key is the pseudonym key of
 the settings when one is configured (so a list pseudonym is the first 16 hex characters of
 the logged hash), else a random per-workspace key file. Later ingests of the dataset
@@ -52,7 +56,7 @@ quarantine the logged users' rows as ``erased_user``.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +65,13 @@ from typing import TYPE_CHECKING, Any
 from features import contract as c
 from features import erasure_log
 from features.erasure_exports import ExportFinding, check_exports, forget_inner_scratch, registered
-from features.erasure_holders import datasets_holding, ids_present, older_versions
+from features.erasure_holders import (
+    datasets_holding,
+    ids_by_dataset,
+    ids_present,
+    older_versions,
+    spellings,
+)
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
@@ -421,6 +431,15 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
             record.mlflow_examples.append(str(path.relative_to(home)))
 
 
+def _logged(key: bytes, user_id: str, hashes: Container[str]) -> Any:
+    """What ``hashes`` (a set, or a mapping) holds for the user under any spelling of the
+    id (an erasure before spellings were one id logged ``18074.0``), or None."""
+    for spelt in c.user_id_spellings(user_id):
+        if (hashed := keyed_hash(key, spelt)) in hashes:
+            return hashes[hashed] if isinstance(hashes, Mapping) else hashed
+    return None
+
+
 # -- the command ----------------------------------------------------------------------------
 
 
@@ -466,39 +485,40 @@ def forget(
     for name in names:  # a damaged events or users table stops us before any change
         require_whole_tables(settings.workspace.dataset_dir(name))
     exports = registered(settings, dataset)  # a bad register stops us before any change
-    present = ids_present(settings, names, set(c.lookup_user_ids(sorted(asked))))
-    # an id written 18074.0 is the user ingest loaded as 18074 (as /score reads it)
-    record.read_as = {u: i for u in asked if (i := c.answering_user_id(u, present)) != u}
-    ids = {record.read_as.get(u, u) for u in asked}
-    terms = set(ids)
+    # one id however a file wrote it: 18074.0 is the user ingest loaded as 18074
+    read_as = {u: c.user_id_spellings(u)[0] for u in asked}
+    ids = set(read_as.values())
+    held_by = ids_by_dataset(settings, names, ids)  # quarantine files and older versions too
+    present = ids_present(settings, held_by, ids)
+    started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
+    found = present | {u for u in ids if _logged(key, u, started)}
+    record.read_as = {u: i for u, i in read_as.items() if i != u and i in found}
+    record.not_found = sorted(u for u, i in read_as.items() if i not in found)
+    erase = spellings(ids)  # what the tables may hold them as
+    terms = set(erase)
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms |= {pseudonym(key, u) for u in ids}
-    started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
-    found = (present & ids) | {u for u in ids if keyed_hash(key, u) in started}
-    record.not_found = sorted(ids - found)
     tables = [t for n in names for t in settings.workspace.dataset_dir(n).glob("*.parquet")]
     record.other_spellings = other_spellings(tables, ids)
     record.user_hashes = sorted(keyed_hash(key, u) for u in found)
-    held, certain = (
-        datasets_holding(settings, names, found) if found else ([], True)
-    )  # before any change
+    held, certain = datasets_holding(held_by, found) if found else ([], True)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     if record.user_hashes:
         erasure_log.begin_erasure(home, pending | {"user_hashes": record.user_hashes})
-    record.exports = forget_inner_scratch(settings, exports, ids)
+    record.exports = forget_inner_scratch(settings, exports, erase)
     for name in names:
-        _forget_dataset(settings, name, ids, record)
-    _forget_demo(settings, ids, record)
+        _forget_dataset(settings, name, erase, record)
+    _forget_demo(settings, erase, record)
     for name in names:
-        _forget_features(settings, name, ids, record)
+        _forget_features(settings, name, erase, record)
     for name in names:
-        removed, not_covered = forget_online(settings, name, ids)
+        removed, not_covered = forget_online(settings, name, erase)
         record.removed.update(removed)
         record.not_covered += not_covered
-    _forget_scores(settings, ids, record)
+    _forget_scores(settings, erase, record)
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, certain, record)
-    ledger = _forget_ledger(settings, ids, record)
+    ledger = _forget_ledger(settings, erase, record)
     demo = settings.workspace.demo_dir()
     handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
     handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}
@@ -506,9 +526,9 @@ def forget(
     handled |= {p.resolve() for p in ledger}
     handled |= {p.resolve() for p in settings.workspace.monitor_samples}  # deleted or untouched
     handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
-    _forget_other_files(settings, ids, terms, record, handled)
+    _forget_other_files(settings, erase, terms, record, handled)
     _scan_mlflow(settings, terms, record)
-    record.exports += check_exports(settings, exports, ids, scrub_exports=scrub_exports)
+    record.exports += check_exports(settings, exports, erase, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
         record.champions, line = not_changed(settings, held, certain)
         record.not_covered.append(line)

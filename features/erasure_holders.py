@@ -27,36 +27,53 @@ def older_versions(path: Path, name: str) -> list[Path]:
     ]
 
 
-def ids_present(settings: Settings, names: list[str], ids: set[str]) -> set[str]:
-    """The ids some table of the workspace holds (datasets, features, scores, ledger)."""
+def ids_by_dataset(settings: Settings, names: list[str], ids: set[str]) -> dict[str, set[str]]:
+    """Of ``ids``, those each dataset's rows hold: any version, its quarantine files, its
+    feature table (each read once)."""
     ws = settings.workspace
-    folders = [ws.dataset_dir(n) for n in names] + [ws.features_dir, ws.scores_dir, ws.ledger_dir]
-    return ids_in([*folders, ws.demo_dir()], ids)
+    places = {
+        name: [ws.dataset_dir(name), *older_versions(ws.dataset_dir(name), name)] for name in names
+    }
+    return {
+        name: ids_in([*folders, ws.feature_table(name)], ids) for name, folders in places.items()
+    }
 
 
-def datasets_holding(
-    settings: Settings, names: list[str], found: set[str]
-) -> tuple[list[str], bool]:
+def ids_present(settings: Settings, held_by: dict[str, set[str]], ids: set[str]) -> set[str]:
+    """The ids some table of the workspace holds: a dataset's (``held_by``, of
+    :func:`ids_by_dataset`), or the features', scores', ledger's or demo's."""
+    ws = settings.workspace
+    found = set().union(*held_by.values())
+    others = [ws.features_dir, ws.scores_dir, ws.ledger_dir, ws.demo_dir()]
+    return found | ids_in(others, ids - found)
+
+
+def datasets_holding(held_by: dict[str, set[str]], found: set[str]) -> tuple[list[str], bool]:
     """The datasets whose rows (any version, or the feature table) hold some of the users
     ``found``, and whether each user is in one: a user whose rows a killed erasure removed
     already could have been in any dataset, and all are named then."""
-    ws = settings.workspace
-    holders = {}
-    for name in names:
-        path = ws.dataset_dir(name)
-        versions = older_versions(path, name)  # the current one is read through ``path``
-        holders[name] = ids_in([path, *versions, ws.feature_table(name)], found)
-    certain = set().union(*holders.values()) >= found
-    return ([name for name in names if holders[name]] if certain else names), certain
+    certain = set().union(*held_by.values()) >= found
+    return (
+        [name for name, held in held_by.items() if held & found] if certain else list(held_by)
+    ), certain
+
+
+def spellings(ids: set[str]) -> set[str]:
+    """Every spelling of ``ids`` a table may hold them by (``features.contract``)."""
+    return {spelt for u in ids for spelt in c.user_id_spellings(u)}
 
 
 def ids_in(places: list[Path], ids: set[str]) -> set[str]:
-    """The ids the tables in ``places`` (folders, or table files) hold."""
+    """The ids the tables in ``places`` (folders, or table files) hold under any spelling
+    (a quarantine file's raw ``18074.0`` is user ``18074``), as ingest reads them."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    wanted = pa.array(sorted(ids), pa.string())
+    if not ids:
+        return set()
+    user_of = {spelt: u for u in ids for spelt in c.user_id_spellings(u)}
+    wanted = pa.array(sorted(user_of), pa.string())
     found: set[str] = set()
     for place in places:
         folder = place.resolve() if place.is_dir() else place.parent.resolve()
@@ -64,15 +81,16 @@ def ids_in(places: list[Path], ids: set[str]) -> set[str]:
         files = table_files(folder) if place.is_dir() else [place] if place.is_file() else []
         for file in files:
             if file.suffix.lower() == ".csv":
-                found |= csv_user_ids(file, ids, columns(file)["user_column"])
-                continue
-            try:
-                table = pq.read_table(file, columns=[c.USER_ID])
-            except (KeyError, pa.ArrowInvalid, OSError):
-                continue  # a table without users
-            column = pc.cast(table[c.USER_ID], pa.string())
-            hits = column.filter(pc.fill_null(pc.is_in(column, value_set=wanted), False))
-            found |= set(pc.unique(hits).to_pylist())
+                held = csv_user_ids(file, user_of.keys(), columns(file)["user_column"])
+            else:
+                try:
+                    table = pq.read_table(file, columns=[c.USER_ID])
+                except (KeyError, pa.ArrowInvalid, OSError):
+                    continue  # a table without users
+                column = pc.cast(table[c.USER_ID], pa.string())
+                hits = column.filter(pc.fill_null(pc.is_in(column, value_set=wanted), False))
+                held = set(pc.unique(hits).to_pylist())
+            found |= {user_of[spelt] for spelt in held}
             if found == ids:
                 return found
     return found

@@ -153,12 +153,17 @@ class ErasedUsers:
     by_key: tuple[tuple[bytes, frozenset[str]], ...] = ()
 
     def mask(self, user_ids: pd.Series) -> np.ndarray:
-        """Which of these ids belong to an erased user (each distinct id hashed once)."""
+        """Which of these ids belong to an erased user (each distinct id hashed once per
+        spelling: ``18074`` and ``18074.0`` are one id, whichever an erasure logged)."""
         ids = user_ids.astype("string")
         erased = {
             u
             for u in ids.dropna().unique()
-            if any(keyed_hash(key, u) in hashes for key, hashes in self.by_key)
+            if any(
+                keyed_hash(key, spelt) in hashes
+                for spelt in c.user_id_spellings(u)
+                for key, hashes in self.by_key
+            )
         }
         return ids.isin(erased).fillna(False).to_numpy(dtype=bool)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,7 +212,7 @@ def user_cells(
     return at, cells
 
 
-def csv_user_ids(path: Path, ids: set[str], user_column: str | None = None) -> set[str]:
+def csv_user_ids(path: Path, ids: Container[str], user_column: str | None = None) -> set[str]:
     """The ids a CSV body holds where :func:`scrub_csv` looks for its users (read row by
     row)."""
     import csv

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from features import contract as c
+from features.erasure_log import ERASED_USER, log_entries
 from features.scrub import REDACTED
 from lifecycle.cli import main
+from lifecycle.pseudonyms import keyed_hash
 
 # Rows of online_retail (invoice 536365-536367), as pandas writes them from a column with a
 # blank: every id with .0. 13047's rows are all refunds booked negative: all quarantined.
@@ -61,6 +64,66 @@ def _events(tmp_path: Path, fmt: str) -> Path:
         path = tmp_path / "events.parquet"
         frame.to_parquet(path)
     return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_user_quarantined_as_13047_0_is_found_erased_logged_and_kept_out(
+    home: Path, tmp_path: Path, fmt: str
+) -> None:
+    """`forget 13047` said "not found in any table (nothing to erase)" while the quarantine
+    file kept the user's rows as 13047.0; `forget 13047.0` logged "13047.0", so the next
+    append loaded 13047 again under both spellings."""
+    source = _events(tmp_path, fmt)
+    data = _run("ingest", str(source), "--dataset", "shop")
+    assert data["tables"]["events"]["reasons"]["negative_amount"] == 2
+    _run("ingest", str(source), "--dataset", "shop", "--replace")  # an older version beside
+    datasets = home / "datasets"
+    assert len(_held(datasets, GONE)) == 4  # quarantine and report, in both versions
+
+    out = _run("forget", GONE)
+    assert out["not_found"] == [] and out["users"] == 1
+    assert out["removed"]["datasets/shop"] == 2
+    assert out["removed"]["datasets/shop (older versions)"] == 2
+    assert _held(datasets, GONE) == []  # rows and the report's example, every version
+    key = (home / ".erasure_key").read_text().strip().encode()
+    [entry] = log_entries(home)
+    assert entry["user_hashes"] == [keyed_hash(key, GONE)]
+
+    # 17850 asked as 17850.0: the user ingest loaded as 17850, said so, logged as 17850
+    out = _run("forget", "17850.0")
+    assert out["read_as"] == {"17850.0": "17850"} and out["not_found"] == []
+    assert out["removed"]["datasets/shop"] == 2
+    assert log_entries(home)[-1]["user_hashes"] == [keyed_hash(key, "17850")]
+
+    # Neither spelling comes back: a file writing both, and one keeping 13047.0 as text.
+    both = tmp_path / "both.csv"
+    both.write_text(
+        "user_id,event_time,event_type,amount\n"
+        "13047,2011-12-01 10:00:00,purchase,5\n13047.0,2011-12-02 10:00:00,purchase,6\n"
+        "17850.0,2011-12-03 10:00:00,purchase,7\n12583,2011-12-04 10:00:00,purchase,8\n"
+    )
+    mixed = tmp_path / "mixed.csv"  # A1 beside them: ingest keeps 13047.0 as written
+    mixed.write_text(both.read_text() + "A1,2011-12-05 10:00:00,purchase,9\n")
+    for path in (both, mixed):
+        data = _run("ingest", str(path), "--dataset", "shop", "--append")
+        assert data["tables"]["events"]["reasons"][ERASED_USER] == 3, path
+    held = set(pd.read_parquet(datasets / "shop" / "events.parquet")[c.USER_ID])
+    assert held == {"12583", "A1"}
+
+
+def test_an_earlier_erasure_logged_as_13047_0_keeps_13047_out(home: Path, tmp_path: Path) -> None:
+    """An erasure logged under the spelling asked (`forget 13047.0` before spellings were one
+    id): later ingests read both spellings as that user, and a re-run says it was erased."""
+    from features.erasure_log import append_entry, erasure_key, key_check
+    from lifecycle.settings import load_settings
+
+    _run("ingest", str(_events(tmp_path, "csv")), "--dataset", "shop")
+    key, source = erasure_key(load_settings(home=home, environ={}))
+    hashes = [keyed_hash(key, f"{GONE}.0")]
+    entry = {"timestamp": "2025-01-01T00:00:00+00:00", "dataset": None, "user_hashes": hashes}
+    append_entry(home, entry | {"key_check": key_check(key), "key_source": source})
+    data = _run("ingest", str(_events(tmp_path, "csv")), "--dataset", "shop", "--replace")
+    assert data["tables"]["events"]["reasons"][ERASED_USER] == 2
 
 
 def test_an_erased_id_leaves_the_examples_of_every_versions_report(
