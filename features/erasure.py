@@ -37,7 +37,8 @@ Locations, per dataset (all datasets unless one is named):
 
 An id is taken in every spelling ingest reads as it: ``18074`` and ``18074.0`` are one user
 (``features.contract.user_id_spellings``; a quarantine file keeps the raw ``18074.0``), logged
-as ``18074``.
+as ``18074``. An id found nowhere that an earlier erasure logged is said to be erased, with
+what still holds it (lists outside, the champions that erasure named, if still serving).
 
 In every table rewritten, the ids left in other rows' text columns (a ``description``, a
 ``note``) are redacted as whole tokens (``features.scrub``), and counted per location.
@@ -45,7 +46,7 @@ In every table rewritten, the ids left in other rows' text columns (a ``descript
 Every rewrite goes to a temporary file that replaces the old one only when complete, so
 a crash leaves the previous file readable, and running ``forget`` again finishes the job
 (the erasure is recorded as pending first: ``features.erasure_log``).
-Finally, when a user was found, one line is appended to
+Finally, when a user was found (or lists outside rewritten), one line is appended to
 ``$LIFECYCLE_HOME/erasure_log.jsonl`` (``features.erasure_log``): the time, the dataset, keyed hashes (HMAC-SHA256) of the ids
 found, never the ids, and the rows removed per location. The key is the pseudonym key of
 the settings when one is configured (so a list pseudonym is the first 16 hex characters of
@@ -64,7 +65,13 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features import erasure_log
-from features.erasure_exports import ExportFinding, check_exports, forget_inner_scratch, registered
+from features.erasure_exports import (
+    CHANGED,
+    ExportFinding,
+    check_exports,
+    forget_inner_scratch,
+    registered,
+)
 from features.erasure_holders import (
     datasets_holding,
     ids_by_dataset,
@@ -122,6 +129,8 @@ class ErasureRecord:
     champions: list[str] = field(default_factory=list)  # models that learned from the users
     stale_staging: list[str] = field(default_factory=list)  # left by killed writers, removed
     not_found: list[str] = field(default_factory=list)  # ids in no table: told, never logged
+    # ids in no table that an earlier forget erased -> its time: told, never logged again
+    erased_before: dict[str, str] = field(default_factory=dict)
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
     # ids held under another spelling of one asked for (Bob / 'Bob '): told, never logged
     other_spellings: dict[str, list[str]] = field(default_factory=dict)
@@ -156,6 +165,7 @@ class ErasureRecord:
             "champions_trained_with_users": self.champions,
             "stale_staging_removed": self.stale_staging,
             "not_found": self.not_found,
+            "erased_before": self.erased_before,
             "read_as": self.read_as,
             "other_spellings": self.other_spellings,
             "exports": [asdict(e) for e in self.exports],
@@ -170,6 +180,12 @@ class ErasureRecord:
             listed = ", ".join(self.not_found[:NOT_FOUND_SHOWN])
             listed += f" and {more:,} more (--json lists them all)" if more > 0 else ""
             out.append(f"  not found in any table (nothing to erase): {listed}")
+        for when in sorted(set(self.erased_before.values())):
+            erased = [u for u, at in self.erased_before.items() if at == when]
+            out.append(
+                f"  erased by the forget of {when}, no row left in the workspace: "
+                f"{', '.join(sorted(erased))}"
+            )
         out += [f"  {u}: read as {i}, the id ingest loaded" for u, i in self.read_as.items()]
         for asked, held in self.other_spellings.items():
             also = "" if asked in self.not_found else "also "
@@ -193,7 +209,8 @@ class ErasureRecord:
         if self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:
-            out.append("no user found: nothing recorded in the erasure log")
+            nobody = "nothing left to erase" if self.erased_before else "no user found"
+            out.append(f"{nobody}: nothing recorded in the erasure log")
         return out
 
 
@@ -492,8 +509,11 @@ def forget(
     present = ids_present(settings, held_by, ids)
     started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
     found = present | {u for u in ids if _logged(key, u, started)}
-    record.read_as = {u: i for u, i in read_as.items() if i != u and i in found}
-    record.not_found = sorted(u for u, i in read_as.items() if i not in found)
+    logged = erasure_log.erased_before(home, record.key_check, dataset)
+    earlier = {u: entry for u in ids - found if (entry := _logged(key, u, logged))}
+    record.read_as = {u: i for u, i in read_as.items() if i != u and i in found | set(earlier)}
+    record.erased_before = {u: earlier[i]["timestamp"] for u, i in read_as.items() if i in earlier}
+    record.not_found = sorted(u for u, i in read_as.items() if i not in found and i not in earlier)
     erase = spellings(ids)  # what the tables may hold them as
     terms = set(erase)
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
@@ -530,12 +550,14 @@ def forget(
     _scan_mlflow(settings, terms, record)
     record.exports += check_exports(settings, exports, erase, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
-        record.champions, line = not_changed(settings, held, certain)
+        # the champions an earlier erasure of these users named, if they still serve
+        named = {m for e in earlier.values() for m in e.get("champions_trained_with_users", [])}
+        record.champions, line = not_changed(settings, held, certain, (names, named))
         record.not_covered.append(line)
 
-    outside = [e for e in record.exports if e.rows or e.redacted]  # lists outside held them
-    if record.user_hashes or record.stale_staging or outside:  # never for ids found nowhere
-        hidden = ("log", "not_found", "read_as", "other_spellings")  # the log holds no ids
+    outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
+    if record.user_hashes or record.stale_staging or outside:  # never when nothing changed
+        hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before")  # no ids
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
     left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 PARQUET_MAGIC = b"PAR1"
 REPORT_SUFFIXES = (".html", ".htm")
+CHANGED = ("scrubbed", "deleted")  # the statuses of a list forget rewrote or deleted
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,18 @@ def started_hashes(home: Path, check: str) -> set[str]:
     return {h for e in pending_entries(home) if e["key_check"] == check for h in e["user_hashes"]}
 
 
+def erased_before(home: Path, check: str, dataset: str | None) -> dict[str, dict[str, Any]]:
+    """The logged erasures made with the key of ``check`` that covered ``dataset`` (None:
+    any): user hash -> the last entry that erased that user."""
+    return {
+        user: entry
+        for entry in log_entries(home)
+        if entry.get("key_check") == check
+        and (dataset is None or entry.get("dataset") in (None, dataset))
+        for user in entry.get("user_hashes", [])
+    }
+
+
 def _write_pending(home: Path, entries: list[dict[str, Any]]) -> None:
     from lifecycle.storage import atomic_file, fsync_dir
 
@@ -225,6 +237,7 @@ __all__ = [
     "ErasedUsers",
     "append_entry",
     "begin_erasure",
+    "erased_before",
     "erased_users",
     "erasure_key",
     "finish_erasure",

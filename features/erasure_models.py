@@ -6,6 +6,7 @@ gate keeps a champion that the retrained model does not beat."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -49,15 +50,29 @@ def retrain(settings: Settings, datasets: list[str]) -> str:
     return "; ".join(ways) + ": the gate keeps a champion that the retrained model does not beat"
 
 
-def not_changed(settings: Settings, held: list[str], certain: bool) -> tuple[list[str], str]:
+def not_changed(
+    settings: Settings,
+    held: list[str],
+    certain: bool,
+    earlier: tuple[Sequence[str], Collection[str]] = ((), ()),
+) -> tuple[list[str], str]:
     """The champions that learned from the users (of the datasets that ``held`` them) and the
     line saying what replaces them; ``certain``: False when some user's rows were gone before
-    this erasure (a killed one), so which dataset held them cannot be told."""
+    this erasure (a killed one), so which dataset held them cannot be told. ``earlier``: the
+    datasets searched and the champions an earlier erasure of the users named (``demo-churn
+    v1``): those still serving are named too, since nothing of the users is left to find."""
+    datasets, named_before = earlier
+    others = [name for name in datasets if name not in held] if named_before else []
     try:
-        learned = champions(settings, held) if held else {}
+        learned = champions(settings, [*held, *others]) if held or others else {}
     except Exception as error:  # the erasure is done: naming the models must not stop its log
         named = [f"(the registry could not be read: {str(error).splitlines()[0]})"]
         return named, f"{UNCHANGED}; serving champions that learned from the users: {named[0]}"
+    learned = {
+        name: [m for m in models if name in held or m in named_before]
+        for name, models in learned.items()
+    }
+    learned = {name: models for name, models in learned.items() if models}
     named = [model for models in learned.values() for model in models]
     if not named:
         return [], f"{UNCHANGED} (retrain to drop the users)"

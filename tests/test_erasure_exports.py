@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from features import contract as c
+from features.erasure_log import log_entries
 from lifecycle.cli import main
 from lifecycle.exports import registered_exports
 from lifecycle.pseudonyms import pseudonym
@@ -204,3 +205,50 @@ def test_an_out_path_that_cannot_be_written_is_one_line_and_not_registered(
                 .startswith(f"Error: {target}: {said.replace('the list', what)}")
             ), result.stderr
     assert not registered_exports(home)
+
+
+def test_a_rerun_names_what_still_holds_the_erased_users_and_logs_nothing(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget` again of users erased before said "not found in any table (nothing to
+    erase)" while naming a list that still held them, wrote a log entry of 0 users, and no
+    longer named the serving champion that learned from them."""
+    from lifecycle import registry
+
+    events = tmp_path / "events.csv"
+    rows = [f"{u},2024-01-0{n + 1} 10:00:00,purchase,10" for n, u in enumerate(USERS)]
+    events.write_text("\n".join(["user_id,event_time,event_type,amount", *rows]) + "\n")
+    invoke(home, "ingest", str(events), "--dataset", "shop")
+    client = registry.client(load_settings(home=home, environ={}))
+    model = registry.model_name("shop", "churn")
+    client.create_registered_model(model)
+    client.create_model_version(model, source=str(tmp_path), run_id=None)
+    registry.set_champion(client, model, "1", "first model")
+    plain = tmp_path / "crm" / "at_risk.csv"
+    invoke(home, "at-risk", "--out", str(plain))
+    first = json.loads(invoke(home, "--json", "forget", GONE))
+    assert first["users"] == 1 and first["champions_trained_with_users"] == ["shop-churn v1"]
+    [entry] = log_entries(home)
+
+    again = json.loads(invoke(home, "--json", "forget", GONE))
+    assert again["not_found"] == [] and again["erased_before"] == {GONE: first["timestamp"]}
+    assert [(e["path"], e["status"]) for e in again["exports"]] == [(str(plain), "holds users")]
+    assert again["champions_trained_with_users"] == ["shop-churn v1"]
+    assert log_entries(home) == [entry]  # nothing erased now: no entry
+    said = invoke(home, "forget", GONE).splitlines()
+    assert not any("not found" in line for line in said), said
+    assert (
+        f"  erased by the forget of {first['timestamp']}, no row left in the workspace: {GONE}"
+        in said
+    )
+    assert any(line.startswith("  export HOLDS 1 row(s)") for line in said), said
+    assert any("learned from the users: shop-churn v1 (retrain" in line for line in said), said
+    assert said[-1] == "nothing left to erase: nothing recorded in the erasure log"
+    assert log_entries(home) == [entry]
+
+    # Retrained and promoted: the new champion never saw them; an unknown id is still told.
+    client.create_model_version(model, source=str(tmp_path), run_id=None)
+    registry.set_champion(client, model, "2", "retrained after the erasure")
+    later = json.loads(invoke(home, "--json", "forget", GONE, "nobody"))
+    assert later["champions_trained_with_users"] == [] and later["not_found"] == ["nobody"]
+    assert log_entries(home) == [entry]
