@@ -39,7 +39,6 @@ from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
-    from serving.scores_history import Tables
     from serving.scoring import Champions
 
 
@@ -267,7 +266,7 @@ def write_scores(
     import pyarrow.parquet as pq
 
     from lifecycle.storage import atomic_file
-    from serving.scores_history import table_before, table_name, tables_on_disk
+    from serving.scores_history import prune, table_before, table_name, tables_on_disk
 
     scores_dir.mkdir(parents=True, exist_ok=True)
     path = scores_dir / table_name(pd.Timestamp(metadata["as_of"]), datetime.now(UTC))
@@ -286,7 +285,7 @@ def write_scores(
     else:  # the dataset's first table: another dataset's is no previous of it
         (scores_dir / PREVIOUS_SCORES).unlink(missing_ok=True)
     _point(scores_dir / LATEST_SCORES, path)
-    _prune(scores_dir, keep, tables)
+    prune(scores_dir, keep, tables)
     return path
 
 
@@ -295,18 +294,6 @@ def _point(link: Path, target: Path) -> None:
     from lifecycle.storage import atomic_symlink
 
     atomic_symlink(link, target)
-
-
-def _prune(scores_dir: Path, keep: int, tables: Tables) -> None:
-    from serving.scores_history import beyond_keep
-
-    pointed = {
-        (scores_dir / name).resolve()
-        for name in (LATEST_SCORES, PREVIOUS_SCORES)
-        if (scores_dir / name).exists()
-    }
-    for old in beyond_keep(tables, keep, pointed):
-        old.unlink(missing_ok=True)
 
 
 def read_scores(path: Path) -> ScoresTable:
@@ -382,14 +369,13 @@ def find_scores(
     settings: Settings, as_of: pd.Timestamp, dataset: str | None = None
 ) -> ScoresTable | None:
     """The newest scores table of ``dataset`` (default: the settings') for this as-of date."""
+    from serving.scores_history import dataset_tables
+
     dataset = dataset or settings.dataset
     require_events(settings, dataset, SCORES_STEP)
-    found = sorted(settings.workspace.scores_dir.glob(f"scores-{as_of:%Y-%m-%d}-*.parquet"))
-    for path in reversed(found):
-        table = read_scores(path)
-        if table.metadata.get("dataset", dataset) == dataset:
-            return table
-    return None
+    day = f"{as_of:%Y-%m-%d}"
+    found = [p for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset) if of == day]
+    return read_scores(found[-1]) if found else None
 
 
 # -- the command's function ---------------------------------------------------------------
@@ -406,6 +392,7 @@ class BatchResult:
     scores: pd.DataFrame
     kinds: dict[str, str] = field(default_factory=dict)  # task -> lightgbm or a baseline rule
     ledger: LedgerAppend | None = None
+    strays: list[str] = field(default_factory=list)  # scores-*.parquet files no run wrote
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -417,6 +404,7 @@ class BatchResult:
             "unavailable": self.unavailable,
             "seconds": self.seconds,
             "ledger": self.ledger.to_dict() if self.ledger else None,
+            "strays": self.strays,
         }
 
     def lines(self) -> list[str]:
@@ -438,7 +426,7 @@ class BatchResult:
                 for task, days in self.ledger.outlived.items()
             ]
         lines += [f"  not scored: {task}: {why}" for task, why in self.unavailable.items()]
-        return lines
+        return lines + [f"  warning: {stray}" for stray in self.strays]
 
 
 def score_all(
@@ -467,6 +455,7 @@ def score_all(
     """
     from features.store import open_store, store_paths
     from lifecycle.storage import probe_writable
+    from serving import scores_history
     from serving.scoring import compile_champions, load_champions, refuse_unread
 
     say = progress or (lambda _message: None)
@@ -524,7 +513,7 @@ def score_all(
     else:
         scores = score_users(champions, features, definitions=definitions, reasons_top=reasons_top)
     seconds["scoring"] = round(time.perf_counter() - started, 2)
-    path, appended = None, None
+    path, appended, strays = None, None, []
     if write:
         started = time.perf_counter()
         metadata = {
@@ -553,6 +542,7 @@ def score_all(
         }
         path = write_scores(settings.workspace.scores_dir, scores, metadata)
         seconds["write"] = round(time.perf_counter() - started, 2)
+        strays = scores_history.strays(settings.workspace.scores_dir)
         started = time.perf_counter()
         keep_monitor_samples(  # the monitor's rows, while they are in memory
             settings,
@@ -585,4 +575,5 @@ def score_all(
         scores,
         champions.kinds,
         appended,
+        strays,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.asof import cutoff_date
+from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.answers import scores_metadata
 from serving.batch import ScoresTable, ScoringError, read_scores
 
@@ -31,17 +32,36 @@ def table_name(as_of: pd.Timestamp, written: datetime) -> str:
 Tables = list[tuple[str, str, str | None, Path]]  # (written, as_of, dataset, path)
 
 
+def _read_history(scores_dir: Path) -> tuple[Tables, list[str]]:
+    """(written, as_of, dataset, path) of every scores table on disk, oldest run first, and
+    why each other ``scores-*.parquet`` there is no table `score-all` wrote (never pruned)."""
+    found, others = [], []
+    for path in sorted(scores_dir.glob("scores-*.parquet")):
+        named = _TABLE_NAME.fullmatch(path.name)
+        metadata = None if path.is_symlink() or not named else scores_metadata(path)
+        if named and metadata:  # written by score-all: its metadata holds at least the as-of
+            as_of = str(metadata.get("as_of") or named[1])[:10]
+            found.append((named[2], as_of, metadata.get("dataset"), path))
+        elif path.exists() or path.is_symlink():  # not one replaced since the listing
+            if path.is_symlink():
+                why = "a link, not a table"
+            elif not named:
+                why = "not named scores-<as-of>-<written>.parquet as `score-all` names its tables"
+            elif metadata is None:
+                why = "not a readable Parquet file"
+            else:
+                why = "a Parquet file without the metadata `score-all` writes"
+            others.append(
+                f"{path}: {why}; not read as a scores table nor pruned: move it out of "
+                f"{scores_dir} (or delete it) if it is not needed"
+            )
+    return sorted(found, key=lambda table: (table[0], table[3].name)), others
+
+
 def tables_on_disk(scores_dir: Path) -> Tables:
     """(written, as_of, dataset, path) of every scores table on disk, oldest run first (each
     table's metadata read once: a caller asking twice passes them on)."""
-    found = []
-    for path in scores_dir.glob("scores-*.parquet"):
-        named = _TABLE_NAME.fullmatch(path.name)
-        metadata = None if path.is_symlink() or not named else scores_metadata(path)
-        if named and metadata is not None:  # not one being replaced, nor a non-Parquet file
-            as_of = str(metadata.get("as_of") or named[1])[:10]
-            found.append((named[2], as_of, metadata.get("dataset"), path))
-    return sorted(found, key=lambda table: (table[0], table[3].name))
+    return _read_history(scores_dir)[0]
 
 
 def dataset_tables(
@@ -96,15 +116,29 @@ def earlier_date(latest: ScoresTable, dataset: str) -> str | None:
     return max(dates, default=None)
 
 
-def beyond_keep(tables: Tables, keep: int, pointed: set[Path]) -> list[Path]:
-    """Each dataset's tables (of :func:`tables_on_disk`) older than its ``keep`` newest runs,
-    but the ``pointed`` ones: one dataset's runs never prune another's tables (its next
-    `movers` compares with them)."""
+def prune(scores_dir: Path, keep: int, tables: Tables) -> None:
+    """Delete each dataset's tables (of :func:`tables_on_disk`) older than its ``keep``
+    newest runs, but the ones ``latest``/``previous`` point to: one dataset's runs never
+    prune another's tables (its next `movers` compares with them). Other
+    ``scores-*.parquet`` files are left (:func:`strays`)."""
+    pointed = {
+        (scores_dir / name).resolve()
+        for name in (LATEST_SCORES, PREVIOUS_SCORES)
+        if (scores_dir / name).exists()
+    }
     runs: dict[str | None, list[Path]] = {}
     for _, _, scored, path in tables:
         if path.resolve() not in pointed:
             runs.setdefault(scored, []).append(path)
-    return [old for paths in runs.values() for old in paths[: max(len(paths) - keep, 0)]]
+    for paths in runs.values():
+        for old in paths[: max(len(paths) - keep, 0)]:
+            old.unlink(missing_ok=True)
+
+
+def strays(scores_dir: Path) -> list[str]:
+    """One line for each ``scores-*.parquet`` file in ``scores_dir`` that is no table
+    `score-all` wrote: naming it, why, and that it is left in place."""
+    return _read_history(scores_dir)[1]
 
 
 def previous_scores(latest: ScoresTable, dataset: str, since: str | None = None) -> ScoresTable:
@@ -112,10 +146,23 @@ def previous_scores(latest: ScoresTable, dataset: str, since: str | None = None)
     or its newest one of the as-of date ``since``; refused in one line naming what to run."""
     assert latest.path is not None
     scores_dir, day = latest.path.parent, cutoff_date(since, "--since") if since else None
+    dates = sorted({as_of for as_of, _ in _earlier(scores_dir, latest.path, dataset)})
+    if day is not None and f"{day:%Y-%m-%d}" > str(latest.as_of):
+        # a later table would make every rise run back in time
+        latest_table = (
+            f"dataset {dataset}'s latest scores table ({latest.as_of}, {latest.path.name})"
+        )
+        way_on = (
+            f"; `movers` compares it with an earlier one: e.g. `lifecycle movers --dataset "
+            f"{dataset} --since {dates[-1]}` (its earlier tables are of {', '.join(dates)})"
+            if dates
+            else f", its only one; `movers` compares two: run `lifecycle score-all --dataset "
+            f"{dataset}` after the next refresh, then `lifecycle movers --dataset {dataset}`"
+        )
+        raise ScoringError(f"--since {day:%Y-%m-%d} is after the date of {latest_table}{way_on}")
     found = table_before(scores_dir, latest.path, dataset, day)
     if found is not None:
         return read_scores(found)
-    dates = sorted({as_of for as_of, _ in _earlier(scores_dir, latest.path, dataset)})
     if day is not None and dates:
         raise ScoringError(
             f"--since {day:%Y-%m-%d}: dataset {dataset} has no scores table of that date written "

@@ -89,7 +89,7 @@ def test_writing_a_table_reads_each_tables_metadata_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """score-all's write read every scores table's metadata twice: once to find the
-    dataset's previous table (``table_before``), once to prune (``beyond_keep``)."""
+    dataset's previous table (``table_before``), once to prune (``prune``)."""
     from serving import scores_history
 
     for day in range(1, 4):
@@ -378,6 +378,19 @@ def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     as_of = read_scores(again.path).as_of
     assert read_scores(latest.path).as_of == as_of
     assert f"nobody's value at risk rose between the two tables of {as_of}" in printed, printed
+
+
+def test_score_all_names_each_scores_file_it_did_not_write_and_leaves_it(
+    trained_copy: Path,
+) -> None:
+    stray = trained_copy / "scores" / "scores-2025-01-01-20000101T000000000000Z.parquet"
+    stray.write_bytes(b"half a download")
+    printed = run_cli(trained_copy, "score-all").splitlines()
+    assert (
+        f"  warning: {stray}: not a readable Parquet file; not read as a scores table nor "
+        f"pruned: move it out of {stray.parent} (or delete it) if it is not needed"
+    ) in printed
+    assert stray.read_bytes() == b"half a download"
 
 
 def test_report_is_self_contained_with_model_plots(trained_copy: Path) -> None:

@@ -87,3 +87,61 @@ def test_movers_of_a_datasets_only_table_name_what_to_run(home: Path) -> None:
             "score-all --dataset shop` after the next refresh, then `lifecycle movers --dataset "
             "shop` (or now `score-all --as-of` an earlier cutoff, then `score-all` without it)"
         )
+
+
+def test_movers_since_a_date_after_the_latest_tables_names_the_option_and_both_dates(
+    home: Path,
+) -> None:
+    only = _score(home, "shop", "2025-10-01", [0.2, 0.5])
+    assert _refused("--since", "2025-12-01") == (
+        f"Error: --since 2025-12-01 is after the date of dataset shop's latest scores table "
+        f"(2025-10-01, {only.name}), its only one; `movers` compares two: run `lifecycle "
+        "score-all --dataset shop` after the next refresh, then `lifecycle movers --dataset shop`"
+    )
+    november = _score(home, "shop", "2025-11-01", [0.6, 0.4])
+    assert _refused("--since", "2025-12-01") == (
+        f"Error: --since 2025-12-01 is after the date of dataset shop's latest scores table "
+        f"(2025-11-01, {november.name}); `movers` compares it with an earlier one: e.g. "
+        "`lifecycle movers --dataset shop --since 2025-10-01` (its earlier tables are of "
+        "2025-10-01)"
+    )
+
+
+def test_files_score_all_did_not_write_are_named_never_pruned_nor_compared(home: Path) -> None:
+    scores_dir = home / "scores"
+    first = _score(home, "shop", "2025-09-01", [0.2, 0.5])
+    # a damaged table, someone's Parquet under a table's name, an export of one's own
+    garbled = scores_dir / "scores-2025-10-01-20000101T000000000000Z.parquet"
+    garbled.write_bytes(b"PAR1 not a table")
+    foreign = scores_dir / "scores-2025-10-01-20000102T000000000000Z.parquet"
+    pd.DataFrame({c.USER_ID: ["u1"], "churn_probability": [0.9]}).to_parquet(foreign)
+    export = scores_dir / "scores-for-finance.parquet"
+    first.with_name(export.name).write_bytes(first.read_bytes())
+    kept = [
+        write_scores(
+            scores_dir,
+            pd.DataFrame({c.USER_ID: ["u1", "u2"], "churn_probability": [0.3, 0.3]}),
+            {"as_of": f"2025-11-0{day}", "dataset": "shop", "labels": {"churn": LABEL}},
+            keep=1,
+        )
+        for day in range(1, 5)
+    ]
+    # the shop's good tables were pruned to latest, previous and one more; the rest is left
+    assert sorted(scores_dir.glob("scores-*.parquet")) == sorted(
+        [garbled, foreign, export, *kept[-3:]]
+    )
+    # never the table movers compares with: the foreign file's date is no date of the shop's
+    assert _refused("--since", "2025-10-01").startswith(
+        "Error: --since 2025-10-01: dataset shop has no scores table of that date written "
+        "before the latest"
+    )
+    from serving.scores_history import strays  # what `score-all` reports
+
+    where = f"not read as a scores table nor pruned: move it out of {scores_dir} (or delete it) "
+    assert strays(scores_dir) == [
+        f"{garbled}: not a readable Parquet file; {where}if it is not needed",
+        f"{foreign}: a Parquet file without the metadata `score-all` writes; {where}if it is "
+        "not needed",
+        f"{export}: not named scores-<as-of>-<written>.parquet as `score-all` names its "
+        f"tables; {where}if it is not needed",
+    ]
