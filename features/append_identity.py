@@ -23,6 +23,9 @@ ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row th
 HOURS_APART = "already_ingested_hours_apart"
 # report note of an append: its duplicate_row rows that --keep-repeats would add
 DUPLICATES_NEW = "duplicate_rows_new"
+# report note, never written: an append's refusal of a file of mostly repeats, made after the
+# merge, whose hint counts what --keep-repeats would add (features.ingest)
+MOSTLY_REPEATS = "mostly_repeats_refused"
 MAX_ZONE_HOURS = 14  # the widest offset between two zones' clocks (Kiribati's +14:00)
 # The offsets from UTC that are not whole hours, in minutes (tzdata 2025: -02:30 and -03:30
 # Newfoundland, +04:30 Kabul, +05:30 India, +05:45 Kathmandu, +12:45 Chatham, ...)
@@ -114,17 +117,33 @@ def duplicates_new(con: Any, held: Held) -> int:
     back as duplicate_row), how many --keep-repeats would add after :func:`hold` (``held``,
     whose keys and tables ``new_keys`` and ``copies`` it joins): a row the file has f + r
     times (f in ``new``) and the dataset n times adds max(0, f + r - n) of them with it,
-    max(0, f - n) without."""
+    max(0, f - n) without. A row whose first copy was held back for another reason (f = 0:
+    an absurd amount or an isolated time, before the merge; or held as
+    :data:`HOURS_APART`) adds none: every copy of it is held back so."""
     assert held.keys is not None, "duplicates_new follows hold"
     named, grouped, same = held.keys.named, held.keys.grouped, held.keys.same
+    shifted = f"SELECT new_row FROM held WHERE reason = '{HOURS_APART}'"
     ((added,),) = con.execute(
-        "SELECT coalesce(sum(greatest(0, f + r - n) - greatest(0, f - n)), 0) FROM ("
+        "SELECT coalesce(sum(CASE WHEN f = 0 THEN 0 "
+        "ELSE greatest(0, f + r - n) - greatest(0, f - n) END), 0) FROM ("
         "SELECT d.r, coalesce(f.f, 0) AS f, coalesce(o.copies, 0) AS n FROM "
         f"(SELECT {grouped}, count(*) AS r FROM (SELECT {named} FROM duplicates) GROUP BY ALL) d "
-        f"LEFT JOIN (SELECT {grouped}, count(*) AS f FROM new_keys GROUP BY ALL) f "
+        f"LEFT JOIN (SELECT {grouped}, count(*) AS f FROM new_keys "
+        f"WHERE new_row NOT IN ({shifted}) GROUP BY ALL) f "
         f"ON {same('f', 'd')} LEFT JOIN copies o ON {same('o', 'd')})"
     ).fetchall()
     return int(added)
+
+
+def keep_repeats_loads(repeats: int, lacks: int | None) -> str:
+    """What --keep-repeats loads of ``repeats`` duplicate_row rows: every copy, or (an append:
+    ``lacks`` of :func:`duplicates_new`, above 0) only the copies the dataset lacks."""
+    if lacks is None or lacks == repeats:
+        return "every copy"
+    copies = "copies" if lacks != 1 else "copy"
+    return (
+        f"the {lacks:,} {copies} the dataset lacks (it holds the other {repeats - lacks:,} already)"
+    )
 
 
 def _hold_hours_apart(con: Any, shared: list[str], loose: set[str]) -> Counter[int]:

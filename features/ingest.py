@@ -25,12 +25,18 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending, batches
 from features import contract as c
-from features.append_identity import ALREADY_INGESTED, DUPLICATES_NEW, HOURS_APART, hours_text
+from features.append_identity import (
+    ALREADY_INGESTED,
+    DUPLICATES_NEW,
+    HOURS_APART,
+    MOSTLY_REPEATS,
+    hours_text,
+)
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
 from features.forms import column_forms
-from features.loading import SPELT_APART, ids_spelt_apart, stream_table
+from features.loading import SPELT_APART, bad_rows_hint, ids_spelt_apart, stream_table
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -461,6 +467,10 @@ def _merge_append(
         staging / "quarantine" / f"events-{ALREADY_INGESTED}-{batch}.csv",
         source=source,
     )
+    if refused := reports["events"].notes.pop(MOSTLY_REPEATS, None):  # now said with its hint
+        raise ContractError(
+            refused + bad_rows_hint(reports["events"].reasons, merged["duplicates_new"])
+        )
     for reason, count in merged["held"].counts().items():
         appending.add_reason(reports["events"], reason, count)
     if shifted := merged["held"].hours_apart:  # said with the zone the times were read in

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.append_identity import MOSTLY_REPEATS, keep_repeats_loads
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
@@ -261,13 +262,16 @@ def stream_table(
         if judged and (report.rows_quarantined - left_out) / judged > max_bad_fraction:
             assert first_bad is not None
             counted = ", ".join(f"{n:,} {r}" for r, n in report.reasons.items())
-            raise ContractError(
+            refusal = (
                 f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
                 f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
                 f"{first_bad[0]}: {first_bad[1]}. Is this the right file"
                 + (" and mapping?" if offered("--map") else "?")
-                + _repeats_hint(report.reasons)
             )
+            if not (keep_rows and next(iter(report.reasons)) == "duplicate_row"):
+                raise ContractError(refusal + bad_rows_hint(report.reasons))
+            # an append's: what --keep-repeats would add is the merge's to say (ingest)
+            report.notes[MOSTLY_REPEATS] = refusal
         checks.refuse_ambiguous_dates(source, report.reasons)
         if any(len(rows_out) for rows_out, _ in held_rows):
             # Their raw values, as the file has them: a second read, picking only those rows.
@@ -508,16 +512,20 @@ def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def _repeats_hint(reasons: dict[str, int]) -> str:
+def bad_rows_hint(reasons: dict[str, int], repeats_new: int | None = None) -> str:
     """When exact repeats are the most common bad rows, the option that keeps them: a log
-    without a product column repeats a row for two items of one price in one order. When
+    without a product column repeats a row for two items of one price in one order (an
+    append: ``repeats_new`` of them are copies the dataset lacks). When
     rows out of line with the header are, what makes them so; when rows without a user id
     are, the setting that loads the rest; when ambiguous amounts or dates are, the option
     that reads them."""
     if reasons and next(iter(reasons)) == "duplicate_row":
+        if repeats_new == 0:
+            return " Most are exact repeats, and the dataset holds every copy of them already"
+        loads = keep_repeats_loads(reasons["duplicate_row"], repeats_new)
         return " Most are exact repeats" + (
             ": if those are separate events (two purchases at one moment, as invoice lines "
-            "exported without their product), --keep-repeats loads every copy"
+            f"exported without their product), --keep-repeats loads {loads}"
             if offered("--keep-repeats")
             else ""
         )

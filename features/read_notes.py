@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from features.append_identity import DUPLICATES_NEW, HOURS_APART, hours_apart_line
+from features.append_identity import (
+    DUPLICATES_NEW,
+    HOURS_APART,
+    hours_apart_line,
+    keep_repeats_loads,
+)
 from features.date_orders import read_as_lines
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
@@ -133,13 +138,8 @@ def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:
         return "the same in every column as a row loaded, kept once" + option_hint(
             f"{separate}every copy"
         )
-    lacks, copies = notes[DUPLICATES_NEW], "copies" if notes[DUPLICATES_NEW] != 1 else "copy"
+    lacks = notes[DUPLICATES_NEW]
     said = "the same in every column as another row of this file"
     if not lacks:
         return f"{said}; the dataset holds every copy of them already: nothing more to load"
-    return said + option_hint(
-        f"{separate}every copy"
-        if lacks == repeats
-        else f"{separate}the {lacks:,} {copies} the dataset lacks (it holds the other "
-        f"{repeats - lacks:,} already)"
-    )
+    return said + option_hint(separate + keep_repeats_loads(repeats, lacks))

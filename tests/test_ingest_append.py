@@ -275,6 +275,58 @@ def test_an_append_reads_the_datasets_report_once(
     assert after != before and read == {before: 1, after: 1}, read
 
 
+def test_an_append_of_mostly_repeats_is_refused_with_the_copies_keep_repeats_would_load(
+    home: Path, tmp_path: Path
+) -> None:
+    """A file more than half repeats is refused before any row loads; in an append its hint
+    said --keep-repeats loads every copy though the dataset held them (it was given before
+    the merge). It now counts what --keep-repeats would add, as the summary's line does."""
+    runner = CliRunner()
+    day = "u1,2025-01-03,purchase,5\n"
+    _ingest(runner, str(_write(tmp_path, "month.csv", HEADER + day * 3)), "--keep-repeats")
+    again = ["ingest", "--dataset", "shop", "--append", "--no-keep-repeats"]
+    resent = runner.invoke(main, [*again, str(_write(tmp_path, "resent.csv", HEADER + day * 3))])
+    assert resent.exit_code == 1, resent.output
+    assert resent.stderr.strip().endswith(
+        "2 of 3 rows are bad, more than the allowed 50% (2 duplicate_row); first bad row 2: "
+        "duplicate_row. Is this the right file and mapping? Most are exact repeats, and the "
+        "dataset holds every copy of them already"
+    ), resent.output
+    more = runner.invoke(main, [*again, str(_write(tmp_path, "more.csv", HEADER + day * 5))])
+    assert more.exit_code == 1, more.output
+    assert more.stderr.strip().endswith(
+        "--keep-repeats loads the 2 copies the dataset lacks (it holds the other 2 already)"
+    ), more.output
+    report = _ingest(runner, str(tmp_path / "more.csv"), "--append", "--keep-repeats")
+    assert report["tables"]["events"]["rows_loaded"] == 2
+
+
+def test_repeats_of_a_row_held_back_as_read_in_another_zone_add_nothing_with_keep_repeats(
+    home: Path, tmp_path: Path
+) -> None:
+    """The copies --keep-repeats would add counted a row's repeats though its first copy was
+    held back for another reason (an event the dataset holds an hour away): with the option
+    every copy is held back so, and none loads."""
+    runner = CliRunner()
+    header = HEADER.replace("\n", ",order_id\n")
+    held = "u1,2025-01-03 10:00:00,purchase,5,o1\n"
+    _ingest(runner, str(_write(tmp_path, "first.csv", header + held)))
+    shifted = held.replace("10:00", "11:00")
+    new = "u2,2025-01-04 10:00:00,purchase,4,o2\nu3,2025-01-04 11:00:00,purchase,6,o3\n"
+    resent = _write(tmp_path, "resent.csv", header + shifted * 2 + new)
+    said = runner.invoke(main, ["ingest", str(resent), "--dataset", "shop", "--append"])
+    assert said.exit_code == 0, said.output
+    assert (
+        "    1 duplicate_row rows: the same in every column as another row of this file; the "
+        "dataset holds every copy of them already: nothing more to load"
+    ) in said.stdout.splitlines(), said.output
+    report = _ingest(runner, str(resent), "--append", "--keep-repeats")["tables"]["events"]
+    assert report["rows_loaded"] == 0 and report["reasons"] == {
+        "already_ingested": 2,
+        "already_ingested_hours_apart": 2,
+    }
+
+
 def test_an_append_reads_its_file_as_the_datasets_were_read(home: Path, tmp_path: Path) -> None:
     """CDNOW-like: a count-only log of dates, ingested with --keep-repeats, --amount-default 1
     and --negative-is-refund. `refresh` has none of these options and `ingest --append` was
