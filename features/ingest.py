@@ -42,7 +42,6 @@ from features.reading import (
     DEFAULT_CHUNK_ROWS,
     HEADER_ONLY,
     PARQUET_SUFFIXES,
-    USERS_NOT_READ,
     CsvFormat,
     NoDataRows,
     read_chunks,
@@ -285,27 +284,37 @@ def ingest_into(
             reports = {}
             passes: dict[str, int] = {}
             for table, (path, rules) in tables.items():
-                reports[table] = stream_table(
-                    lambda path=path, table=table: _counted(
-                        read_chunks(path, chunk_rows, (table == "users" and users_csv) or csv),
-                        table,
-                        progress,
-                        passes,
-                    ),
-                    rules,
-                    str(path),
-                    into / f"{table}.parquet",
-                    staging / "quarantine" / f"{table}{suffix}.csv",
-                    work_dir=work / table,
-                    max_bad_fraction=max_bad_fraction,
-                    memory_limit=memory_limit,
-                    keep_rows=appending_to is not None and table == "events",
-                    # an append's amounts are judged beside the dataset's
-                    stored_events=appending_to / EVENTS_FILE
-                    if appending_to is not None and table == "events"
-                    else None,
-                )
-                shutil.rmtree(work / table)
+                try:
+                    reports[table] = stream_table(
+                        lambda path=path, table=table: _counted(
+                            read_chunks(path, chunk_rows, (table == "users" and users_csv) or csv),
+                            table,
+                            progress,
+                            passes,
+                        ),
+                        rules,
+                        str(path),
+                        into / f"{table}.parquet",
+                        staging / "quarantine" / f"{table}{suffix}.csv",
+                        work_dir=work / table,
+                        max_bad_fraction=max_bad_fraction,
+                        memory_limit=memory_limit,
+                        keep_rows=appending_to is not None and table == "events",
+                        # an append's amounts are judged beside the dataset's
+                        stored_events=appending_to / EVENTS_FILE
+                        if appending_to is not None and table == "events"
+                        else None,
+                    )
+                except NoDataRows as empty:
+                    if table != "events" or appending_to is None or users_path is None:
+                        raise
+                    # a day without events, with its users file: its sign-ups and changes
+                    # are real, and update the users table as on any append
+                    reports[table] = _header_only(empty, rules)
+                    pq.write_table(
+                        pq.read_schema(appending_to / EVENTS_FILE).empty_table(), into / EVENTS_FILE
+                    )
+                shutil.rmtree(work / table, ignore_errors=True)  # none: a header only
             if adapter is not None:  # its notes, of the events this file gives
                 staged = into / EVENTS_FILE
                 adapter.notes(reports["events"], pd.read_parquet(staged, columns=adapter.notes_of))
@@ -343,7 +352,7 @@ def ingest_into(
     except NoDataRows as empty:  # appended: a day without events is nothing new
         if appending_to is None or empty.source != str(events_path):  # not: a users file
             raise
-        header_only = _header_only(empty, tables["events"][1], users_path)
+        header_only = _header_only(empty, tables["events"][1]).to_dict()
         reported, totals, kept = {"events": header_only}, None, True
     else:
         kept = False
@@ -351,19 +360,14 @@ def ingest_into(
     return DatasetSummary(dataset_dir.name, dataset_dir, "events", reported, totals, now, kept)
 
 
-def _header_only(
-    empty: NoDataRows, rules: TableRules, users_path: Path | None = None
-) -> dict[str, Any]:
+def _header_only(empty: NoDataRows, rules: TableRules) -> LoadReport:
     """The report of an appended events file of a header and no rows: its columns are
     checked as those of a file with rows (a header without the contract's, or a public data
-    set's, is refused). A users file given with it is not read: the users table updates
-    with the events a users file comes with (:data:`USERS_NOT_READ`)."""
+    set's, is refused)."""
     rules.check(pd.DataFrame(columns=empty.columns), TableChecks())
     report = LoadReport(source=empty.source, table="events", rows_read=0)
     report.notes[HEADER_ONLY] = True
-    if users_path is not None:
-        report.notes[USERS_NOT_READ] = str(users_path)
-    return report.to_dict()
+    return report
 
 
 def _finish_events(

@@ -15,7 +15,7 @@ from features.append_identity import (
 from features.date_orders import read_as_lines
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
-from features.reading import HEADER_ONLY, USERS_NOT_READ
+from features.reading import HEADER_ONLY
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.validation import INVALID_AMOUNTS
 
@@ -113,10 +113,10 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(f"    {repeats:,} duplicate_row rows: " + _repeats_text(repeats, notes))
     if notes.get(HEADER_ONLY):
         out.append("    the file holds a header and no rows: no events (a day without any)")
-    if users := notes.get(USERS_NOT_READ):
+    if "users_added" in notes:  # an append's users file (a day without events too)
         out.append(
-            f"    {users} is not read: the users table updates with the events a users file "
-            "comes with; give it (or a later one) with the next file that has rows"
+            f"    the users table updated: {notes['users_added']:,} users added, "
+            f"{notes['users_updated']:,} changed (users the file lacks stay)"
         )
     if shifted := notes.get(HOURS_APART):
         out.append(hours_apart_line(shifted))

@@ -85,7 +85,6 @@ class CsvFormat:
 
 
 HEADER_ONLY = "header_only"  # report note: an appended file of a header and no rows
-USERS_NOT_READ = "users_not_read"  # ... and the users file given with it, left unread
 
 
 class NoDataRows(ContractError):

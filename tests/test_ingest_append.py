@@ -275,6 +275,33 @@ def test_an_append_reads_the_datasets_report_once(
     assert after != before and read == {before: 1, after: 1}, read
 
 
+def test_a_day_without_events_given_with_its_users_file_updates_the_users_table(
+    home: Path, tmp_path: Path
+) -> None:
+    """A header-only events day with --users was nothing new and left its users file unread:
+    a day's sign-ups without activity (and changed profiles) were lost. They update the users
+    table as on any append (the file's rows win, users it lacks stay); the events stay."""
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)), "--users", str(_write(tmp_path, "users.csv", USERS)))  # fmt: skip
+    quiet = _write(tmp_path, "quiet.csv", HEADER)
+    users_next = _write(tmp_path, "users_next.csv", USERS_NEXT)
+    args = ["ingest", str(quiet), "--users", str(users_next), "--append", "--dataset", "shop"]
+    said = runner.invoke(main, args)
+    assert said.exit_code == 0, said.output
+    assert said.stdout.splitlines()[-5:] == [
+        "  events: 0 rows loaded of 0, 0 quarantined",
+        "    the file holds a header and no rows: no events (a day without any)",
+        "  users: 2 rows loaded of 2, 0 quarantined",
+        "    1 users of the users file have no event (e.g. 'u3'): known users who never bought, "
+        "or ids written another way",
+        "    the users table updated: 1 users added, 1 changed (users the file lacks stay)",
+    ]
+    dataset = home / "datasets" / "shop"
+    users = pd.read_parquet(dataset / "users.parquet").set_index(c.USER_ID)
+    assert sorted(users.index) == ["u1", "u2", "u3"] and users.loc["u2", c.CHANNEL] == "referral"
+    assert len(pd.read_parquet(dataset / "events.parquet")) == 3
+
+
 def test_an_append_of_mostly_repeats_is_refused_with_the_copies_keep_repeats_would_load(
     home: Path, tmp_path: Path
 ) -> None:

@@ -599,8 +599,9 @@ def test_a_header_only_day_is_nothing_new_and_the_stale_steps_run(
     """A daily export of a day without orders (a header, no rows) failed the refresh's ingest
     ('no data rows', exit 1), and the stale steps after it waited for the next day. It is
     nothing new now: the ingest step runs, the dataset keeps its version, features go on;
-    so too with --users (the users file is not read, and the summary says so) and with
-    --source online-retail (a header of its invoice lines), which still failed."""
+    so too with --source online-retail (a header of its invoice lines), which still failed.
+    With --users the users file is read and updates the users table (sign-ups without
+    activity are real): a new version, whose features then run."""
     from lifecycle import steps
 
     home = tmp_path / "workspace"
@@ -631,11 +632,16 @@ def test_a_header_only_day_is_nothing_new_and_the_stale_steps_run(
     code, document = _refresh(home, str(sunday), "--dataset", name, *options)
     assert code == 130 and document["step"] == "features", document
     ingest = document["steps"][0]
-    assert ingest["status"] == "ran" and ingest["detail"]["files"][0]["unchanged"] is True
-    assert "appended" not in ingest["detail"] and document["ran"] == ["ingest"]
+    file = ingest["detail"]["files"][0]
+    assert ingest["status"] == "ran" and document["ran"] == ["ingest"]
+    assert file["tables"]["events"]["notes"]["header_only"] is True, file
+    if given == "--users":  # the users table updated: a new version
+        assert "unchanged" not in file and "appended" in ingest["detail"], ingest
+        assert lineage.dataset_version(home / "datasets" / name) != version
+        assert file["tables"]["users"]["notes"]["users_added"] == 2, file
+        return
+    assert file["unchanged"] is True and "appended" not in ingest["detail"]
     assert lineage.dataset_version(home / "datasets" / name) == version
-    notes = ingest["detail"]["files"][0]["tables"]["events"]["notes"]
-    assert notes.get("users_not_read") == (str(users) if given == "--users" else None), notes
 
 
 def test_a_refresh_refused_at_its_second_file_says_the_first_stays_appended(
