@@ -216,6 +216,7 @@ def score_users(
             features.iloc[rows],
             np.ones(len(rows), dtype=bool),
             champions.purchase_counts,
+            champions.trends,
         )
         scores.loc[rows, "reasons"] = [
             json.dumps(

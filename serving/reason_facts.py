@@ -26,7 +26,7 @@ import numpy as np
 
 from features.asof import WINDOW_FEATURES, window_of
 from lifecycle.rules import NET_VALUES
-from serving.reason_words import USUAL_GAP, Pace, is_missing, pace_of
+from serving.reason_words import USUAL_GAP, Pace, Trends, is_missing, pace_of, trend_days
 from serving.segments import BEYOND_SIGNUP, only_signed_up, whole_days
 
 # Nothing of one kind in a window says nothing of another there: every order and session is
@@ -60,13 +60,10 @@ SINCE_LAST = {"recency_days": "active_days", "purchase_recency_days": "orders"}
 # A missing value that bounds the orders so far: a gap takes two orders, its spread three.
 FEWER_ORDERS = {"ipt_mean_days": 1, "ipt_std_days": 2}
 
-# A trend's kind and windows, as its name and words (``reason_words.TRENDS``) say them: missing,
+# A trend's kind; its windows as its words say them (``reason_words.trend_days``): missing,
 # the longer window is empty ("no active days in the last 90 days" beside "no activity for
 # 131 days" on 2,644 of 5,000 demo users, trial 107); 0, the shorter one; under 1, it fell.
-TREND_WINDOWS = {
-    "trend_active_days_30_90": ("active_days", 30, 90),
-    "trend_orders_90_365": ("orders", 90, 365),
-}
+TREND_KINDS = {"trend_active_days_30_90": "active_days", "trend_orders_90_365": "orders"}
 # Active days fell where what makes them fell (on a purchases log every active day is an
 # order's): one decline of one window.
 SAME_DAYS = {"active_days", "orders", "sessions"}
@@ -114,8 +111,8 @@ def _first_day_only(value_of: Callable[[str], Any]) -> bool:
     return bool(only_signed_up(*(math.nan if n is None else n for n in counts)))
 
 
-def _trend_fact(name: str, value: Any, value_of: Callable[[str], Any]) -> Fact | None:
-    kind, short, longer = TREND_WINDOWS[name]
+def _trend_fact(name: str, value: Any, trends: Trends | None) -> Fact | None:
+    kind, (short, longer) = TREND_KINDS[name], trend_days(name, trends)
     if is_missing(value):
         return ("empty", kind, longer)
     if value == 0:
@@ -130,17 +127,19 @@ def fact_of(
     names: Sequence[str] = (),
     purchase_counts: float | None = None,
     first_day_only: bool | None = None,
+    trends: Trends | None = None,
     pace: Pace | EllipsisType | None = ...,
 ) -> Fact | None:
     """What ``name``'s ``value`` says happened, or did not; None for any other value.
     ``value_of(TENURE)`` is None where the model has no tenure (:func:`fact_values`);
     ``names``, the model's features, give a window count's pace (as its words say it, with
     ``purchase_counts``: ``pace``, its :func:`pace_of` where the words took it);
-    ``first_day_only``: the stage's flag of the row, the words' (None: read from ``value_of``)."""
-    if name in TREND_WINDOWS:
-        return _trend_fact(name, value, value_of)
+    ``first_day_only``: the stage's flag of the row, the words' (None: read from ``value_of``);
+    ``trends``: the windows each trend compares, as its words say them."""
+    if name in TREND_KINDS:
+        return _trend_fact(name, value, trends)
     if (gross := said_as(name, value, value_of, names)) != name:
-        return fact_of(gross, value, value_of, names, purchase_counts, first_day_only)
+        return fact_of(gross, value, value_of, names, purchase_counts, first_day_only, trends)
     if is_missing(value):
         if name in NONE_EVER:
             return ("empty", NONE_EVER[name], EVER)

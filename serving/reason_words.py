@@ -80,8 +80,6 @@ MISSING_TEXT = {
     "ipt_mean_days": "no repeat purchase yet",
     "ipt_std_days": "fewer than 3 orders so far",
     "overdue_ratio": "no usual gap between purchases yet",
-    "trend_active_days_30_90": "no active days in the last 90 days",
-    "trend_orders_90_365": "no orders in the last 365 days",
     "refund_rate": "nothing spent yet",
     "days_to_activation": "never activated",
     "activated": "activation not recorded",
@@ -93,21 +91,27 @@ MISSING_TEXT = {
     "net_revenue_total": "no spend recorded",
     "channel": "acquisition channel not recorded",
 }
-# A trend: what moves, over which recent window, against which pace, and its value of 0.
-TRENDS = {
-    "trend_active_days_30_90": (
-        "activity",
-        "last 30 days",
-        "the 90-day pace",
-        "no active days in the last 30 days, some in the 90",
-    ),
-    "trend_orders_90_365": (
-        "orders",
-        "last 90 days",
-        "the yearly pace",
-        "no orders in the last 90 days, some in the year",
-    ),
-}
+# A trend: what moves; its shorter and longer windows are the configured ones
+# (``features.asof.trend_windows``), else the default ones its name gives.
+TRENDS = {"trend_active_days_30_90": "activity", "trend_orders_90_365": "orders"}
+TREND_NOUNS = {"trend_active_days_30_90": "active days", "trend_orders_90_365": "orders"}
+Trends = dict[str, tuple[int, int]]  # trend -> (shorter, longer) days
+
+
+def trend_days(feature: str, trends: Trends | None = None) -> tuple[int, int]:
+    """The (shorter, longer) windows a trend compares: the configured ones in ``trends``,
+    else its name's (``trend_orders_90_365``: 90 and 365, the default windows')."""
+    if trends and feature in trends:
+        return trends[feature]
+    short, longer = feature.rsplit("_", 2)[1:]
+    return int(short), int(longer)
+
+
+def _days_text(days: int) -> str:
+    """A longer window as a trend says it: the year, or N days."""
+    return "the year" if days == 365 else f"the {days}"
+
+
 # Window counts (``<name>_<days>d``): plural noun, singular noun; amounts have their verbs.
 WINDOW_NOUNS = {
     "sessions": ("sessions", "session"),
@@ -195,25 +199,31 @@ def _not_yet_due_text(ratio: float, usual_gap_days: Any) -> str:
     return f"next purchase not yet due: {bought}, {reason_text(USUAL_GAP, usual_gap_days)}"
 
 
-def _ratio_text(feature: str, value: float, usual_gap_days: Any = None) -> str:
+def _ratio_text(
+    feature: str, value: float, usual_gap_days: Any = None, trends: Trends | None = None
+) -> str:
     """The overdue ratio and the trends, worded by which side of 1 the value is on."""
     if feature == "overdue_ratio" and value < 1:
         return _not_yet_due_text(value, usual_gap_days)
     if feature == "overdue_ratio":
         state = "overdue" if value > 1 else "due now"
         return f"next purchase {state} ({_times(value)}x their usual gap)"
-    what, recent, pace, stopped = TRENDS[feature]
+    short, longer = trend_days(feature, trends)
+    what, recent = TRENDS[feature], f"last {short} days"
+    pace = "the yearly pace" if longer == 365 else f"the {longer}-day pace"
     if value == 0:
-        return stopped
+        return f"no {TREND_NOUNS[feature]} in the {recent}, some in {_days_text(longer)}"
     if value == 1:
         return f"{what} steady ({recent} at {pace})"
     direction = "rising" if value > 1 else "falling"
     return f"{what} {direction} ({recent} at {_times(value)}x {pace})"
 
 
-def _missing_text(feature: str, purchase_counts: float | None) -> str:
+def _missing_text(feature: str, purchase_counts: float | None, trends: Trends | None) -> str:
     if purchase_counts and feature in COUNTED_MISSING:
         return COUNTED_MISSING[feature]
+    if feature in TRENDS:  # the longer window is empty
+        return f"no {TREND_NOUNS[feature]} in the last {trend_days(feature, trends)[1]} days"
     if feature in MISSING_TEXT:
         return MISSING_TEXT[feature]
     window = window_of(feature)
@@ -271,13 +281,15 @@ def reason_text(
     *,
     usual_gap_days: Any = None,
     first_day_only: bool = False,
+    trends: Trends | None = None,
 ) -> str:
     """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
     counts in a log without amounts, ``serving.units``) words amounts as purchases;
     ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio;
-    ``first_day_only``: the user did nothing past their first day (the days since it)."""
+    ``first_day_only``: the user did nothing past their first day (the days since it);
+    ``trends``: the windows each trend compares (:func:`trend_days`)."""
     if is_missing(value):
-        return _missing_text(feature, purchase_counts)
+        return _missing_text(feature, purchase_counts, trends)
     if feature == "recency_days" and first_day_only:
         days = float(whole_days(value))
         return FIRST_DAY_ONLY.format(value=days, s=_plural(days))
@@ -300,7 +312,7 @@ def reason_text(
         # first seen two days ago
         return "no order since their orders so far, which came less than a day apart"
     if feature == "overdue_ratio" or feature in TRENDS:
-        return _ratio_text(feature, float(value), usual_gap_days)
+        return _ratio_text(feature, float(value), usual_gap_days, trends)
     if feature in NONE_TEXT and _is_none(value):
         return NONE_TEXT[feature]
     if feature in NEGATIVE_TEXT and value < 0:

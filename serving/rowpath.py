@@ -258,7 +258,12 @@ def _score_rows(
         if task.reasons and reasons and task.name not in champions.partners:
             known = {} if known_reasons is None else known_reasons(features, eligible)
             out["reasons"] = top_reasons_matrix(
-                bundle, features, eligible, known, purchase_counts=champions.purchase_counts
+                bundle,
+                features,
+                eligible,
+                known,
+                purchase_counts=champions.purchase_counts,
+                trends=champions.trends,
             )
     if champions.one_event:  # a one-time buyer's conversion: no churn (Champions.one_event)
         pairs = zip(out[CHURN.score], out[CONVERSION.score], strict=True)

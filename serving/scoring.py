@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.asof import new_user_value
+from features.asof import new_user_value, trend_windows
 from features.labels import ACTIVITY, PURCHASES, LabelSpec
 from lifecycle import registry, tasks, train_refusals
 from lifecycle.btyd_features import outlook_of_columns
@@ -24,7 +24,7 @@ from lifecycle.bundle import ModelBundle
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.feature_matrix import FeatureMatrix, layout_of
 from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
-from serving.reason_words import USUAL_GAP, pace_of, pace_text, reason_text
+from serving.reason_words import USUAL_GAP, Trends, pace_of, pace_text, reason_text
 from serving.segments import (
     HIGH_RISK,
     MEDIUM_RISK,
@@ -53,6 +53,7 @@ class Champions:
     unserviced: set[str] = field(default_factory=set)
     bands: tuple[float, float] = (HIGH_RISK, MEDIUM_RISK)  # risk bands: high from, medium from
     purchase_counts: float | None = None  # a log without amounts: serving.units.purchase_counts
+    trends: Trends | None = None  # the windows each trend compares, as the reasons say them
     # The bundle whose purchase process gives p_alive and expected_purchases, kept when a
     # request asks for some tasks only: the same horizon (the LTV's) whatever is asked.
     outlook: ModelBundle | None = None
@@ -114,6 +115,7 @@ class Champions:
             unavailable={t: r for t, r in self.unavailable.items() if t in asked},
             bands=self.bands,
             purchase_counts=self.purchase_counts,
+            trends=self.trends,
             outlook=self.outlook_bundle(),  # expected_purchases: one horizon for any tasks
             partners=frozenset(partners),
         )
@@ -168,6 +170,7 @@ def load_champions(
     champions = Champions(
         bands=(settings.serving.high_risk, settings.serving.medium_risk),
         purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
+        trends=trend_windows(settings.features.windows_days),
     )
     for task in tasks.names():
         if only is not None and task not in only:
@@ -392,7 +395,12 @@ def score_matrix(
         if task.reasons and reasons and task.name not in champions.partners:
             known = {} if known_reasons is None else known_reasons(features, eligible)
             out["reasons"] = top_reasons_matrix(
-                bundle, features, eligible, known, purchase_counts=champions.purchase_counts
+                bundle,
+                features,
+                eligible,
+                known,
+                purchase_counts=champions.purchase_counts,
+                trends=champions.trends,
             )
     if CHURN.score in out:
         p = out[CHURN.score]
@@ -432,6 +440,7 @@ def top_reasons(
     features: pd.DataFrame,
     eligible: np.ndarray,
     purchase_counts: float | None = None,
+    trends: Trends | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The features that pushed each user's churn score up most, in words (a frame's rows)."""
     matrix = FeatureMatrix.from_frame(layout_of({bundle.task: bundle}), features)
@@ -439,7 +448,12 @@ def top_reasons(
     # model's own layout may lack the sign-up columns the stage reads
     first_day = _first_day_only(lambda name: features[name].astype(float).to_numpy(), len(features))
     return top_reasons_matrix(
-        bundle, matrix, eligible, purchase_counts=purchase_counts, first_day_only=first_day
+        bundle,
+        matrix,
+        eligible,
+        purchase_counts=purchase_counts,
+        first_day_only=first_day,
+        trends=trends,
     )
 
 
@@ -461,6 +475,7 @@ def top_reasons_matrix(
     *,
     purchase_counts: float | None = None,
     first_day_only: np.ndarray | None = None,
+    trends: Trends | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The features that pushed each user's churn score up most, in words (amounts as
     purchases when ``purchase_counts``, see :func:`reason_text`); ``known`` rows keep the
@@ -496,6 +511,7 @@ def top_reasons_matrix(
             lambda name, row=row: features.raw_value(name, row),
             purchase_counts,
             first_day_only=bool(first_day[row]),
+            trends=trends,
         )
         result[row] = picked
     return result
@@ -509,6 +525,7 @@ def worded_reasons(
     purchase_counts: float | None = None,
     *,
     first_day_only: bool = False,
+    trends: Trends | None = None,
 ) -> list[dict[str, Any]]:
     """One user's top reasons: the features in ``ranked`` order (largest contribution first)
     that pushed the score up, each in words; a text an earlier reason already says (two
@@ -533,7 +550,12 @@ def worded_reasons(
         # a high count that raised the risk says the pace it fell from: its words and its fact
         pace = pace_of(names[j], value, value_of, names, purchase_counts)
         text = pace_text(names[j], pace) or reason_text(
-            said, value, purchase_counts, usual_gap_days=gap, first_day_only=first_day_only
+            said,
+            value,
+            purchase_counts,
+            usual_gap_days=gap,
+            first_day_only=first_day_only,
+            trends=trends,
         )
         reason = {
             "feature": names[j],
@@ -542,7 +564,14 @@ def worded_reasons(
             "text": text,
         }
         fact = fact_of(
-            names[j], value, facts_value_of, names, purchase_counts, first_day_only, pace
+            names[j],
+            value,
+            facts_value_of,
+            names,
+            purchase_counts,
+            first_day_only,
+            trends=trends,
+            pace=pace,
         )
         if not merged(picked, reason, fact) and not full:
             picked.append((reason, fact))

@@ -551,3 +551,41 @@ def test_a_user_seen_only_on_their_first_day_is_never_said_active() -> None:
     assert (
         lifecycle_stage(frame.assign(active_days_30d=0.0, active_days_90d=0.0)) == "never_active"
     ).tolist() == [True, False, False]
+
+
+def test_trend_words_name_the_configured_windows() -> None:
+    """The trends' words and facts assumed the default windows: with features.windows_days
+    [14, 60, 180], a 60/180 orders trend read "last 90 days at 0.5x the yearly pace", an empty
+    60 days "no active days in the last 90 days", and the orders' decline was said twice
+    (the trend's 90 days were not the count's 60)."""
+    from features.asof import trend_windows
+
+    trends = trend_windows([14, 60, 180])
+    words = [
+        ("trend_orders_90_365", 0.5, "orders falling (last 60 days at 0.5x the 180-day pace)"),
+        ("trend_orders_90_365", 0.0, "no orders in the last 60 days, some in the 180"),
+        ("trend_orders_90_365", None, "no orders in the last 180 days"),
+        ("trend_active_days_30_90", 1.0, "activity steady (last 14 days at the 60-day pace)"),
+        ("trend_active_days_30_90", None, "no active days in the last 60 days"),
+    ]
+    for feature, value, text in words:
+        assert reason_text(feature, value, trends=trends) == text
+    # without configured windows, those of the name (the defaults)
+    assert (
+        reason_text("trend_orders_90_365", 0.0) == "no orders in the last 90 days, some in the year"
+    )
+    names = ["trend_orders_90_365", "orders_60d", "orders_180d", "tenure_days"]
+    contributions = np.array([0.3, 0.25, 0.05, -0.1])
+    values = {"trend_orders_90_365": 0.5, "orders_60d": 1.0, "orders_180d": 8.0}
+    values |= {"tenure_days": 400.0}
+    picked = worded_reasons(names, contributions, np.arange(4), values.get, trends=trends)
+    said = "1 order in the last 60 days, down from 3 per 60 days over the last 180 days"
+    assert [(r["text"], r["feature"]) for r in picked] == [(said, "orders_60d")]
+    assert picked[0]["contribution"] == pytest.approx(0.6)
+    # 70 days idle say the 60 days without activity the missing trend says
+    names = ["recency_days", "trend_active_days_30_90", "tenure_days"]
+    idle = {"recency_days": 70.0, "trend_active_days_30_90": None, "tenure_days": 400.0}
+    picked = worded_reasons(
+        names, np.array([0.5, 0.3, -0.1]), np.arange(3), idle.get, trends=trends
+    )
+    assert [r["text"] for r in picked] == ["no activity for 70 days"]
