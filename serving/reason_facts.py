@@ -26,7 +26,15 @@ import numpy as np
 
 from features.asof import WINDOW_FEATURES, window_of
 from lifecycle.rules import NET_VALUES
-from serving.reason_words import USUAL_GAP, Pace, Trends, is_missing, pace_of, trend_days
+from serving.reason_words import (
+    TREND_KINDS,
+    USUAL_GAP,
+    Pace,
+    Trends,
+    is_missing,
+    pace_of,
+    trend_days,
+)
 from serving.segments import BEYOND_SIGNUP, only_signed_up, whole_days
 
 # Nothing of one kind in a window says nothing of another there: every order and session is
@@ -60,10 +68,10 @@ SINCE_LAST = {"recency_days": "active_days", "purchase_recency_days": "orders"}
 # A missing value that bounds the orders so far: a gap takes two orders, its spread three.
 FEWER_ORDERS = {"ipt_mean_days": 1, "ipt_std_days": 2}
 
-# A trend's kind; its windows as its words say them (``reason_words.trend_days``): missing,
-# the longer window is empty ("no active days in the last 90 days" beside "no activity for
-# 131 days" on 2,644 of 5,000 demo users, trial 107); 0, the shorter one; under 1, it fell.
-TREND_KINDS = {"trend_active_days_30_90": "active_days", "trend_orders_90_365": "orders"}
+# A trend (its kind: ``reason_words.TREND_KINDS``; its windows as its words say them,
+# ``reason_words.trend_days``): missing, the longer window is empty ("no active days in the
+# last 90 days" beside "no activity for 131 days" on 2,644 of 5,000 demo users, trial 107);
+# 0, the shorter one; under 1, it fell.
 # Active days fell where what makes them fell (on a purchases log every active day is an
 # order's): one decline of one window.
 SAME_DAYS = {"active_days", "orders", "sessions"}

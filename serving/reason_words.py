@@ -94,7 +94,7 @@ MISSING_TEXT = {
 # A trend: what moves; its shorter and longer windows are the configured ones
 # (``features.asof.trend_windows``), else the default ones its name gives.
 TRENDS = {"trend_active_days_30_90": "activity", "trend_orders_90_365": "orders"}
-TREND_NOUNS = {"trend_active_days_30_90": "active days", "trend_orders_90_365": "orders"}
+TREND_KINDS = {"trend_active_days_30_90": "active_days", "trend_orders_90_365": "orders"}
 Trends = dict[str, tuple[int, int]]  # trend -> (shorter, longer) days
 
 
@@ -212,7 +212,8 @@ def _ratio_text(
     what, recent = TRENDS[feature], f"last {short} days"
     pace = "the yearly pace" if longer == 365 else f"the {longer}-day pace"
     if value == 0:
-        return f"no {TREND_NOUNS[feature]} in the {recent}, some in {_days_text(longer)}"
+        nouns = WINDOW_NOUNS[TREND_KINDS[feature]][0]
+        return f"no {nouns} in the {recent}, some in {_days_text(longer)}"
     if value == 1:
         return f"{what} steady ({recent} at {pace})"
     direction = "rising" if value > 1 else "falling"
@@ -223,7 +224,8 @@ def _missing_text(feature: str, purchase_counts: float | None, trends: Trends | 
     if purchase_counts and feature in COUNTED_MISSING:
         return COUNTED_MISSING[feature]
     if feature in TRENDS:  # the longer window is empty
-        return f"no {TREND_NOUNS[feature]} in the last {trend_days(feature, trends)[1]} days"
+        nouns = WINDOW_NOUNS[TREND_KINDS[feature]][0]
+        return f"no {nouns} in the last {trend_days(feature, trends)[1]} days"
     if feature in MISSING_TEXT:
         return MISSING_TEXT[feature]
     window = window_of(feature)
