@@ -68,10 +68,6 @@ SINCE_LAST = {"recency_days": "active_days", "purchase_recency_days": "orders"}
 # A missing value that bounds the orders so far: a gap takes two orders, its spread three.
 FEWER_ORDERS = {"ipt_mean_days": 1, "ipt_std_days": 2}
 
-# A trend (its kind: ``reason_words.TREND_KINDS``; its windows as its words say them,
-# ``reason_words.trend_days``): missing, the longer window is empty ("no active days in the
-# last 90 days" beside "no activity for 131 days" on 2,644 of 5,000 demo users, trial 107);
-# 0, the shorter one; under 1, it fell.
 # Active days fell where what makes them fell (on a purchases log every active day is an
 # order's): one decline of one window.
 SAME_DAYS = {"active_days", "orders", "sessions"}
@@ -120,6 +116,10 @@ def _first_day_only(value_of: Callable[[str], Any]) -> bool:
 
 
 def _trend_fact(name: str, value: Any, trends: Trends | None) -> Fact | None:
+    """A trend's fact, of its windows as its words say them (``reason_words.trend_days``):
+    missing, the longer window is empty ("no active days in the last 90 days" beside "no
+    activity for 131 days" on 2,644 of 5,000 demo users, trial 107); 0, the shorter one;
+    under 1, it fell."""
     kind, (short, longer) = TREND_KINDS[name], trend_days(name, trends)
     if is_missing(value):
         return ("empty", kind, longer)
