@@ -134,6 +134,11 @@ class LabelSettings(Section):
     ltv_horizon_days: Days = 365
 
 
+# The windows the lifecycle stages read (serving.segments: reactivated is active in the last
+# 30 days and in none of the 60 before): every feature table builds them.
+STAGE_WINDOWS = (30, 90)
+
+
 class FeatureSettings(Section):
     windows_days: Windows = Field(default_factory=lambda: [7, 30, 90, 365], min_length=1)
     cutoff_frequency: Frequency = Field(
@@ -148,6 +153,17 @@ class FeatureSettings(Section):
         "aggregates and sort spill to a folder beside the table (without a limit DuckDB holds "
         "up to 80% of the machine's memory: 8.8 GB for 306,410 customers)",
     )
+
+    @field_validator("windows_days")
+    @classmethod
+    def _stage_windows(cls, days: list[int]) -> list[int]:
+        if missing := [d for d in STAGE_WINDOWS if d not in days]:
+            raise ValueError(
+                f"lacks {' and '.join(map(str, missing))}: the lifecycle stages read the active "
+                f"days in the last {STAGE_WINDOWS[0]} and {STAGE_WINDOWS[1]} days (reactivated "
+                f"users), so the windows must include both, e.g. {sorted({*days, *STAGE_WINDOWS})}"
+            )
+        return days
 
 
 class FeastSettings(Section):

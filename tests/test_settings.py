@@ -30,13 +30,13 @@ def test_file_then_environment_then_options(tmp_path: Path) -> None:
     env = {
         "LIFECYCLE_HOME": str(tmp_path),
         "LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "45",
-        "LIFECYCLE_FEATURES__WINDOWS_DAYS": "[14, 28]",
+        "LIFECYCLE_FEATURES__WINDOWS_DAYS": "[14, 30, 90]",
     }
     settings = load_settings(environ=env)  # finds $LIFECYCLE_HOME/lifecycle.toml
     assert settings.dataset == "shop"
     assert settings.labels.churn_lookback_days == 30  # from the file
     assert settings.labels.churn_horizon_days == 45  # the environment wins over the file
-    assert settings.features.windows_days == [14, 28]
+    assert settings.features.windows_days == [14, 30, 90]
     assert load_settings(environ=env, dataset="other").dataset == "other"
 
 
@@ -228,16 +228,29 @@ def test_true_or_false_where_a_number_is_due_is_refused(
     assert load_settings(config=flags, environ={}).training.models["churn"].extra_trees is True
 
 
+def test_feature_windows_without_the_stages_windows_are_refused_at_load(tmp_path: Path) -> None:
+    """Windows without 30 or 90 days trained, then `score-all` failed with KeyError
+    'active_days_30d': the lifecycle stages read those two windows."""
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[14, 60, 180]"}, home=tmp_path)
+    said = str(refused.value)
+    assert "features.windows_days (from LIFECYCLE_FEATURES__WINDOWS_DAYS)" in said, said
+    assert "lacks 30 and 90" in said and "[14, 30, 60, 90, 180]" in said, said
+    assert load_settings(environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[30, 90]"}, home=tmp_path)
+
+
 def test_feature_windows_in_another_order_or_twice_are_the_same_setting(tmp_path: Path) -> None:
-    """[30, 7, 7] builds the table [7, 30] builds, but its lineage digest differed: every
+    """[90, 30, 7, 7] builds the table [7, 30, 90] builds, but its lineage digest differed: every
     feature table and model looked stale, and `refresh` rebuilt and retrained them all."""
     from lifecycle import lineage
 
     shuffled = load_settings(
-        environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[30, 7, 7]"}, home=tmp_path
+        environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[90, 30, 7, 7]"}, home=tmp_path
     )
-    ordered = load_settings(environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[7, 30]"}, home=tmp_path)
-    assert shuffled.features.windows_days == [7, 30]
+    ordered = load_settings(
+        environ={"LIFECYCLE_FEATURES__WINDOWS_DAYS": "[7, 30, 90]"}, home=tmp_path
+    )
+    assert shuffled.features.windows_days == [7, 30, 90]
     assert lineage.features_digest(
         shuffled.features.windows_days, shuffled.features.cutoff_frequency
     ) == lineage.features_digest(ordered.features.windows_days, ordered.features.cutoff_frequency)
@@ -345,7 +358,7 @@ def test_settings_print_as_a_file_that_sets_them(tmp_path: Path) -> None:
     from lifecycle.cli import main
 
     environ = {"LIFECYCLE_HOME": str(tmp_path), "LIFECYCLE_SERVING__API_TOKEN": "s3cret"}
-    environ["LIFECYCLE_FEATURES__WINDOWS_DAYS"] = "[30, 7]"
+    environ["LIFECYCLE_FEATURES__WINDOWS_DAYS"] = "[90, 30, 7]"
     runner = CliRunner()
     printed = runner.invoke(main, ["settings"], env=environ)
     assert printed.exit_code == 0, printed.output
@@ -362,4 +375,4 @@ def test_settings_print_as_a_file_that_sets_them(tmp_path: Path) -> None:
     read = json.loads(again.stdout)
     read["serving"]["api_token"] = shown["serving"]["api_token"]  # a secret stays in the env
     assert read == shown
-    assert read["features"]["windows_days"] == [7, 30]
+    assert read["features"]["windows_days"] == [7, 30, 90]
