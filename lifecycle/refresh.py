@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage, tasks
 from lifecycle.errors import UserError, command_options, interrupted
-from lifecycle.refresh_reload import reload_service
+from lifecycle.refresh_reload import reload_service, served_now
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -207,8 +207,14 @@ def refresh(
         why: str,
         action: Callable[[], dict[str, Any]],
         kept: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Run a step; ``kept``: what it did so far, that a refusal or a stop leaves done."""
+        *,
+        check: bool = False,
+    ) -> Any:
+        """Run a step; ``kept``: what it did so far, that a refusal or a stop leaves done.
+        ``check``: only what decides whether the step runs (a registry read): its answer, and
+        no outcome unless it is refused or stopped."""
+        from lifecycle.registry import unreachable
+
         progress(f"{step}: {why}")
         started = time.perf_counter()
 
@@ -218,7 +224,12 @@ def refresh(
             return done | ({"lines": [*done.get("lines", []), *notes]} if notes else {})
 
         try:
-            detail = action()
+            try:
+                detail = action()
+            except Exception as error:  # a tracking server down: said in one line
+                if (named := unreachable(settings, error)) is None:
+                    raise
+                raise named from None
         except UserError as error:  # a refusal ends the refresh, recorded for schedulers
             took = round(time.perf_counter() - started, 2)
             result.steps.append(StepOutcome(step, "failed", why, took, left(error)))
@@ -229,9 +240,9 @@ def refresh(
             took = round(time.perf_counter() - started, 2)
             result.steps.append(StepOutcome(step, "interrupted", why, took, left(error)))
             raise RefreshStopped(getattr(error, "signum", signal.SIGINT)) from None
-        result.steps.append(
-            StepOutcome(step, "ran", why, round(time.perf_counter() - started, 2), detail)
-        )
+        if not check:
+            took = round(time.perf_counter() - started, 2)
+            result.steps.append(StepOutcome(step, "ran", why, took, detail))
         return detail
 
     def skip(step: str, why: str) -> None:
@@ -337,15 +348,24 @@ def _refresh_steps(
     else:
         skip("online", "the online store holds the current feature table")
 
-    mlflow_client = registry.client(settings)
-    # What a running service served before this refresh: its workers follow an alias move
-    # by themselves, so its /reload answer cannot say what this refresh changed.
-    served_before = registry.champion_versions(mlflow_client, dataset)
-    stale = {
-        task: why
-        for task in tasks.names()
-        if (why := model_problem(settings, mlflow_client, dataset, task, accept_definition_change))
-    }
+    def models_to_train() -> tuple[Any, dict[str, str], dict[str, str]]:
+        mlflow_client = registry.client(settings)
+        # What a running service served before this refresh: its workers follow an alias
+        # move by themselves, so its /reload answer cannot say what this refresh changed.
+        served = served_now(settings, mlflow_client) if reload_url is not None else {}
+        stale = {
+            task: why
+            for task in tasks.names()
+            if (
+                why := model_problem(
+                    settings, mlflow_client, dataset, task, accept_definition_change
+                )
+            )
+        }
+        return mlflow_client, served, stale
+
+    reading = f"reading the model registry at {registry.tracking_uri(settings)}"
+    mlflow_client, served_before, stale = run("train", reading, models_to_train, check=True)
     untrained: dict[str, str] = {}
     if stale:
         trained = run(
@@ -357,12 +377,14 @@ def _refresh_steps(
     else:
         skip("train", "every model learned from the current feature table")
 
-    champions = registry.champion_versions(mlflow_client, dataset)
-    result.warnings = list(
-        lineage.champions_of_replaced_data(
+    def champions_now() -> tuple[dict[str, str], list[str]]:
+        champions = registry.champion_versions(mlflow_client, dataset)
+        replaced = lineage.champions_of_replaced_data(
             settings, dataset, champions, client=mlflow_client
-        ).values()
-    )
+        )
+        return champions, list(replaced.values())
+
+    champions, result.warnings = run("score", reading, champions_now, check=True)
     problem = scores_problem(settings, champions, dataset)
     if problem and not champions and untrained:
         # score-all would refuse, asking to train what the train step just could not

@@ -85,3 +85,14 @@ def _require_same_dataset(dataset: str, url: str, answer: dict[str, Any] | None)
             f"--reload-url the address of the service of dataset {dataset} (started with "
             f"`lifecycle serve --dataset {dataset}`)"
         )
+
+
+def served_now(settings: Settings, mlflow_client: Any) -> dict[str, str]:
+    """Task -> what the registry's champions answer with, as /score names it: a conversion
+    the churn champion answers is ``1 - churn vN`` (``serving.scoring.answering_versions``),
+    so that its own promotion is no change to a reload."""
+    from lifecycle import registry
+    from serving.scoring import churn_answers
+
+    champions = registry.champion_versions(mlflow_client, settings.dataset)
+    return champions | churn_answers(settings, settings.dataset, champions)

@@ -122,3 +122,15 @@ class PrivacySettings(Section):
 
 class TrackingSettings(Section):
     uri: str | None = None  # None: a local SQLite store under the workspace
+    # MLflow's own defaults (7 retries, 120 s) waited minutes a call on a tracking server
+    # that was down, while a refresh or /reload said nothing; trainings' writes get
+    # ``write_retries`` (a short outage mid-upload is carried through).
+    request_retries: int = Field(
+        1, ge=0, le=10, description="retries of a registry read on a tracking server"
+    )
+    write_retries: int = Field(
+        5, ge=0, le=10, description="retries of a training's writes to a tracking server"
+    )
+    request_timeout_seconds: int = Field(
+        20, ge=1, description="seconds a tracking server may take to answer one request"
+    )

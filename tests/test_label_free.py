@@ -121,6 +121,15 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
         f"conversion: v{conversion_version} answers nothing served: conversion is served as "
         f"1 - churn v{churn_version} (one event on a log of purchases)"
     ) in conversion.stdout.splitlines(), conversion.stdout
+    # what a refresh's reload says was served before it: as /score names it, so that a
+    # conversion promotion is no change (trial 112: "conversion": "2", "changed" listed it)
+    from lifecycle.refresh_reload import served_now
+
+    assert served_now(settings, registry.client(settings)) == {
+        "churn": churn_version,
+        "conversion": f"1 - churn v{churn_version}",
+        "ltv": _champion(settings, "ltv", tmp_path / "ltv-version")[0],
+    }
     assert "answers nothing served" not in churn.stdout + ltv.stdout
     listed = _cli(settings, "models")
     assert listed.exit_code == 0, listed.output

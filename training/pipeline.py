@@ -516,6 +516,7 @@ def _log(
     y = test[LABEL].to_numpy(dtype=float)
     dataset = bundle.data_window["dataset"]
     with (
+        registry.writing(settings),  # a tracking server's short outage carried through
         start_training_run(experiment_id, task, dataset) as run,
         tempfile.TemporaryDirectory() as tmp,
     ):
