@@ -281,10 +281,12 @@ class ServingSettings(Section):
         1000, ge=1, description="user ids one score call may ask for"
     )
     max_request_bytes: int = Field(2_000_000, ge=1024, description="larger request bodies get 413")
-    poll_aliases_seconds: float = Field(
-        0,
+    poll_aliases_seconds: float | None = Field(
+        None,
         ge=0,
-        description="re-read champion aliases this often and reload on a change (0: only on /reload)",
+        description="re-read champion aliases this often and reload on a change (0: only on "
+        "/reload; unset: 5 with a tracking server, 0 with the local registry, whose aliases "
+        "mirror every worker follows)",
     )
     compile_trees: bool = Field(
         True,

@@ -46,6 +46,45 @@ def unreadable(path: Path, error: Exception) -> str:
     )
 
 
+# How often a worker reads a tracking server's aliases when serving.poll_aliases_seconds is
+# unset: with no mirror, nothing else brings a /reload or promotion to the other workers.
+POLL_WITHOUT_MIRROR_SECONDS = 5.0
+
+
+def poll_seconds(settings: Settings) -> float:
+    """``serving.poll_aliases_seconds``; unset: 0 where the aliases mirror carries a move to
+    every worker (the local registry), :data:`POLL_WITHOUT_MIRROR_SECONDS` on a tracking server."""
+    seconds = settings.serving.poll_aliases_seconds
+    if seconds is not None:
+        return seconds
+    mirrored = aliases_mirror.aliases_file(registry.tracking_uri(settings)) is not None
+    return 0.0 if mirrored else POLL_WITHOUT_MIRROR_SECONDS
+
+
+def diverging_workers(settings: Settings, workers: int) -> str | None:
+    """Why ``workers`` would serve different champions: a tracking server (no mirror) and
+    no poll, where a /reload or promotion reaches one worker and no other ever follows."""
+    if workers < 2 or poll_seconds(settings) > 0:
+        return None
+    if aliases_mirror.aliases_file(registry.tracking_uri(settings)) is not None:
+        return None
+    return (
+        f"serving.poll_aliases_seconds = 0 with the tracking server at "
+        f"{registry.tracking_uri(settings)} and {workers} workers: a /reload or promotion "
+        "reaches one worker and the others would keep their champions; unset it (a poll "
+        f"every {POLL_WITHOUT_MIRROR_SECONDS:g} s), set it above 0, or serve with --workers 1"
+    )
+
+
+def behind_registry(served: dict[str, str], error: Exception) -> str:
+    """What /readyz says of a worker whose poll saw a champion move but could not load it."""
+    return (
+        f"this worker serves {', '.join(f'{t} v{v}' for t, v in sorted(served.items()))}, not "
+        f"the registry's champions: reloading them failed ({error}); POST /reload to each "
+        "worker, or restart the service (the batch scores are not what is stale)"
+    )
+
+
 class MirrorFollower:
     """Reloads one worker's scorer when the aliases mirror names other champions, or
     announces a reload, than the ones it serves. Without a mirror (a tracking server) it
