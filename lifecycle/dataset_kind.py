@@ -181,6 +181,12 @@ def require_dataset(settings: Settings, dataset: str, step: str) -> None:
             f"; it holds {', '.join(others)}, none of them events: ingest or import events first"
             + (f"; on what it holds run {works}" if works else "")
         )
+    elif settings.tracking.uri:  # the models are on a tracking server; the data is not
+        hint = (
+            ": ingest or import it first; a machine serving models trained elsewhere needs "
+            f"that workspace's datasets/{dataset} and feast/{dataset} folders here too "
+            "(docs/scale.md)"
+        )
     else:
         hint = ": ingest or import it first"
     raise UserError(f"{step}: no dataset '{dataset}' in {settings.workspace.home}{hint}")

@@ -1,0 +1,174 @@
+"""Operating against a tracking server (trial 112): `--json` stays one document, a server
+that is down fails a refresh in one line naming it (and a stop during the wait is a
+stop), and workers without an aliases mirror follow a champion move by polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from experiment_runs import few_rounds
+from services import free_port, lifecycle_serve, mlflow_server
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
+
+from lifecycle import registry
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.follow import POLL_WITHOUT_MIRROR_SECONDS, diverging_workers, poll_seconds
+from training.pipeline import train_task
+
+LIFECYCLE = str(Path(sys.executable).with_name("lifecycle"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with mlflow_server(tmp_path_factory.mktemp("mlflow_server")) as uri:
+        yield uri
+
+
+def _home(trained: TrainedWorkspace, folder: Path, uri: str) -> Path:
+    """The demo's data and features in Feast, its models tracked at ``uri``."""
+    home = copy_workspace(trained.home, folder / "workspace", skip=("mlflow", "scores"))
+    (home / "lifecycle.toml").write_text(f'[tracking]\nuri = "{uri}"\n')
+    return home
+
+
+@pytest.fixture(scope="module")
+def home(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory, server: str
+) -> Path:
+    return _home(trained_workspace, tmp_path_factory.mktemp("server_ws"), server)
+
+
+@pytest.fixture(scope="module")
+def trained(home: Path) -> Result:
+    """`lifecycle --json train churn` on the server (few trees: where things go is asserted)."""
+    runner = CliRunner(env=NO_COMPILE | NO_PLOTS | few_rounds())
+    return runner.invoke(main, ["--home", str(home), "--json", "train", "churn"])
+
+
+def test_json_output_is_one_document_with_a_tracking_server(trained: Result) -> None:
+    # MLflow printed "View run ... at: http://..." links to stdout before the JSON
+    assert trained.exit_code == 0, trained.output
+    document = json.loads(trained.stdout)
+    assert "View run" not in trained.stdout + trained.stderr
+    assert document
+
+
+def _refresh(home: Path, env: dict[str, str], stderr: Path) -> subprocess.Popen[bytes]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")} | env
+    return subprocess.Popen(
+        [LIFECYCLE, "--home", str(home), "--json", "refresh"],
+        stdout=subprocess.PIPE,
+        stderr=stderr.open("wb"),
+        env=environ,
+    )
+
+
+@pytest.fixture(scope="module")
+def orphan(trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace whose tracking server is down (nothing listens on its port)."""
+    folder = tmp_path_factory.mktemp("orphan_ws")
+    return _home(trained_workspace, folder, f"http://127.0.0.1:{free_port()}")
+
+
+def test_refresh_with_the_tracking_server_down_fails_fast_naming_it(
+    orphan: Path, tmp_path: Path
+) -> None:
+    # MLflow's own retries kept it waiting minutes a call, its progress saying "online"
+    started = time.monotonic()
+    process = _refresh(orphan, {}, tmp_path / "stderr")
+    out, _ = process.communicate(timeout=120)
+    assert time.monotonic() - started < 60
+    result = json.loads(out)
+    uri = load_settings(home=orphan, environ={}).tracking.uri
+    assert (process.returncode, result["status"], result["step"]) == (1, "failed", "train")
+    assert f"the tracking server at {uri} (tracking.uri) did not answer" in result["error"]
+    assert f"train: reading the model registry at {uri}" in (tmp_path / "stderr").read_text()
+
+
+def test_sigterm_while_waiting_on_the_tracking_server_is_a_stop(
+    orphan: Path, tmp_path: Path
+) -> None:
+    # it was "Aborted!", exit 1 and no JSON: the registry read ran outside every step
+    stderr = tmp_path / "stderr"
+    process = _refresh(orphan, {"LIFECYCLE_TRACKING__REQUEST_RETRIES": "10"}, stderr)
+    deadline = time.monotonic() + 60
+    while "reading the model registry" not in stderr.read_text():
+        assert time.monotonic() < deadline and process.poll() is None, stderr.read_text()
+        time.sleep(0.2)
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    result = json.loads(out)
+    assert process.returncode == 128 + signal.SIGTERM, stderr.read_text()
+    assert (result["status"], result["step"]) == ("interrupted", "train")
+    assert result["steps"][-1]["status"] == "interrupted"
+
+
+def test_workers_without_a_mirror_poll_and_serve_refuses_no_poll(home: Path) -> None:
+    settings = load_settings(home=home, environ={})
+    assert poll_seconds(settings) == POLL_WITHOUT_MIRROR_SECONDS  # unset: polls
+    assert diverging_workers(settings, 2) is None
+    off = load_settings(home=home, environ={"LIFECYCLE_SERVING__POLL_ALIASES_SECONDS": "0"})
+    assert diverging_workers(off, 1) is None  # /reload reaches the only worker
+    refused = CliRunner(env={"LIFECYCLE_SERVING__POLL_ALIASES_SECONDS": "0"}).invoke(
+        main, ["--home", str(home), "serve", "--workers", "2", "--port", str(free_port())]
+    )
+    assert refused.exit_code != 0
+    assert (
+        f"serve: serving.poll_aliases_seconds = 0 with the tracking server at "
+        f"{settings.tracking.uri} and 2 workers"
+    ) in refused.output
+
+
+def _served_churn(url: str) -> str:
+    request = urllib.request.Request(
+        f"{url}/score",
+        data=json.dumps({"user_ids": ["nobody"], "tasks": ["churn"], "reasons": "none"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["model_versions"]["churn"]
+
+
+def test_every_worker_follows_a_promotion_on_the_tracking_server(
+    home: Path, trained: Result, tmp_path: Path
+) -> None:
+    """With default settings: a worker never followed a /reload another worker took, and
+    two champions were served side by side for as long as the service ran."""
+    assert trained.exit_code == 0, trained.output
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    name = registry.model_name(settings.dataset, "churn")
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    environ = NO_COMPILE | NO_PLOTS | few_rounds()
+    second = train_task(load_settings(home=home, environ=environ), "churn")  # one to promote
+    registry.set_champion(client, name, str(champion.version), "manual: test", by_gate=False)
+    with lifecycle_serve(home, tmp_path / "serve") as url:
+        assert {_served_churn(url) for _ in range(10)} == {str(champion.version)}
+        registry.set_champion(client, name, str(second.version), "manual: test", by_gate=False)
+        deadline = time.monotonic() + POLL_WITHOUT_MIRROR_SECONDS * 3
+        while {_served_churn(url) for _ in range(10)} != {str(second.version)}:
+            assert time.monotonic() < deadline, (tmp_path / "serve" / "serve.log").read_text()
+            time.sleep(0.5)
+
+
+def test_a_second_serving_machine_is_told_what_it_lacks(server: str, tmp_path: Path) -> None:
+    # it was "no dataset 'demo' ...: ingest or import it first", though its models were there
+    (tmp_path / "lifecycle.toml").write_text(f'[tracking]\nuri = "{server}"\n')
+    refused = CliRunner().invoke(main, ["--home", str(tmp_path), "serve"])
+    assert refused.exit_code != 0
+    assert (
+        "a machine serving models trained elsewhere needs that workspace's datasets/demo and "
+        "feast/demo folders here too (docs/scale.md)"
+    ) in " ".join(refused.output.split())
