@@ -39,9 +39,14 @@ AREAS: dict[str, tuple[tuple[str, ...], str | None]] = {
     ),
     "settings (ranges, frequencies, sizes, files, unknown keys): refused at load naming the "
     "field": (("test_settings.py",), None),
-    "bad requests, bodies and content types; damaged, lost or replaced stores; tokens: 4xx "
-    "or 503, never 500": (
-        ("test_service_hardening.py", "test_service_auth.py", "test_service_contract.py"),
+    "bad requests, bodies and content types; damaged, lost, emptied, unreachable or replaced "
+    "stores; tokens: 4xx or 503, never 500": (
+        (
+            "test_service_hardening.py",
+            "test_service_auth.py",
+            "test_service_contract.py",
+            "test_redis_health.py",
+        ),
         None,
     ),
     "bad training inputs stopped with the counts": (

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features import contract as c
+from features import redis_health
 from features.asof import AS_OF
 from features.feast_loader import load_feast
 from features.registry_mirror import write_mirror
@@ -429,19 +430,26 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
     as_of = pd.to_datetime(latest[AS_OF], utc=True)
     start = as_of.min().to_pydatetime()
     end = as_of.max().to_pydatetime() + pd.Timedelta(seconds=1)
+    redis = settings.feast.online_store == "redis"
+    reaching = (
+        redis_health.reaching(settings.feast.redis_connection, paths.dataset)
+        if redis
+        else contextlib.nullcontext()
+    )
     try:
         # idempotent; re-creates online tables if the store was deleted or switched
-        apply(settings, dataset)
-        store = open_store(settings, dataset)
-        online = _row_store(store)
-        if online is None:
-            with warnings_quiet():
-                store.materialize(start_date=start, end_date=end)
-        else:
-            views = store.list_feature_views()
-            online.write_frames(store.config, views, latest, AS_OF)
-            for view in views:
-                store.registry.apply_materialization(view, store.project, start, end)
+        with reaching:  # a Redis down: one line naming it, not Feast's traceback
+            apply(settings, dataset)
+            store = open_store(settings, dataset)
+            online = _row_store(store)
+            if online is None:
+                with warnings_quiet():
+                    store.materialize(start_date=start, end_date=end)
+            else:
+                views = store.list_feature_views()
+                online.write_frames(store.config, views, latest, AS_OF)
+                for view in views:
+                    store.registry.apply_materialization(view, store.project, start, end)
         write_mirror(settings, paths, store)  # the registry file changed: so does its hash
     except sqlite3.DatabaseError as error:
         if "readonly" in str(error):
@@ -453,7 +461,7 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
             "`lifecycle features materialize` again (it rebuilds it from the feature table)"
         ) from None
     # The online store now holds this feature table: `refresh` and `/readyz` compare it.
-    lineage.record(
+    held = lineage.record(
         lineage.online_store_lineage(settings, paths.dataset),
         {
             "feature_table": table.get("id", ""),
@@ -462,6 +470,8 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
             "latest_as_of": str(as_of.max()),
         },
     )
+    if redis:  # a server emptied later is then seen (features.redis_health)
+        redis_health.write_held(store, held)
     return {
         "dataset": paths.dataset,
         "users": len(latest),
@@ -496,11 +506,16 @@ def online_features(store: FeatureStore, user_ids: list[str], service_name: str)
         return _online_rows(store, online, [str(u) for u in user_ids], service_name)
     feature_service = service(store, service_name)
     rows = [{c.USER_ID: str(u)} for u in user_ids]
-    response = store.get_online_features(features=feature_service, entity_rows=rows)
+    with redis_health.reaching_store(store):
+        response = store.get_online_features(features=feature_service, entity_rows=rows)
     data = response.to_dict(include_event_timestamps=True)
     frame = pd.DataFrame({k: v for k, v in data.items() if not k.endswith("__ts")})
     stamps = [v for k, v in data.items() if k.endswith("__ts")]
     found = pd.Series([any(ts[i] for ts in stamps) for i in range(len(rows))], dtype=bool)
+    if not found.all() and redis_health.is_redis(store):
+        emptied = redis_health.held_problem(store)
+        if emptied:  # not new users: an emptied server answers every user not-found
+            raise FeatureStoreError(emptied)
     return Online(frame=frame, found=found)
 
 

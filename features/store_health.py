@@ -46,8 +46,9 @@ def store_problem(store: ServedStore, *, read: bool = True) -> str | None:
     """Why this opened store cannot answer, with the command that fixes it; None when it can.
 
     Always: the registry and online files still exist and are the files opened (one
-    ``stat`` each: every request asks). With ``read``: every view's online table has rows
-    (an emptied or unreadable store answers every user ``unknown_user``: wrong, not cold).
+    ``stat`` each: every request asks). With ``read``: every view's online table has rows,
+    a Redis store answers and holds a materialization (``features.redis_health``); an
+    emptied or unreadable store answers every user ``unknown_user``: wrong, not cold.
     """
     for kind, path, opened in store.files:
         try:
@@ -58,8 +59,15 @@ def store_problem(store: ServedStore, *, read: bool = True) -> str | None:
             return f"the online store {path} is gone: {MATERIALIZE}, then POST /reload"
         if opened is not None and (stat.st_dev, stat.st_ino) != opened:
             return f"{path} was replaced since the service opened it: POST /reload"
-    online = store.online_file if read else None
-    return _online_rows_problem(store, online) if online is not None else None
+    if not read:
+        return None
+    if store.online_file is not None:
+        return _online_rows_problem(store, store.online_file)
+    from features import redis_health
+
+    if not store.row_store and redis_health.is_redis(store.feast):  # a server, not a file
+        return redis_health.held_problem(store.feast)
+    return None
 
 
 def _online_rows_problem(store: ServedStore, online: Path) -> str | None:

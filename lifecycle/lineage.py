@@ -368,6 +368,10 @@ def online_store_problem(settings: Settings, dataset: str) -> str | None:
     held = json.loads(marker.read_text())
     if held.get("feature_table") != table.get("id"):
         return f"the online store of '{dataset}' holds an older feature table"
+    if settings.feast.online_store == "redis":  # a server may have been emptied since
+        from features.redis_health import dataset_problem
+
+        return dataset_problem(settings, dataset, str(held.get("feature_table")))
     return None
 
 

@@ -107,12 +107,15 @@ def _redis_pings(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path, ready_seconds: float = 20) -> Iterator[str]:
-    """An empty, non-persistent ``redis-server``; yields its ``host:port`` connection string."""
+def redis_server(
+    workdir: Path, ready_seconds: float = 20, port: int | None = None
+) -> Iterator[str]:
+    """An empty, non-persistent ``redis-server`` (on ``port``: a restart of one that was
+    there, empty); yields its ``host:port`` connection string."""
     binary = require_binary(
         "redis-server", "apt-get install -y --no-install-recommends redis-server"
     )
-    port = free_port()
+    port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     command = [
         binary,

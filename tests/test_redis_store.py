@@ -3,6 +3,7 @@ selected by settings alone, materialized into, looked up, and equal to the offli
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from services import redis_workspace
 from test_feature_store import assert_online_matches_offline
 
 from features import contract as c
+from features.redis_health import HELD_KEY
 from features.store import latest_feature_rows, online_features, open_store, store_paths
+from lifecycle import lineage
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 
@@ -36,8 +39,12 @@ def test_settings_select_redis_and_materialize_fills_it(redis_home: tuple[Path, 
     host, port = connection.split(":")
     with redis.Redis(host=host, port=int(port)) as client:
         keys = client.dbsize()
+        held = client.get(HELD_KEY.format(project=store.config.project))
     users = latest_feature_rows(store_paths(settings))[c.USER_ID].nunique()
-    assert keys == users == 1500  # one hash per user entity, every user materialized
+    # one hash per user entity, every user materialized, and the key saying what was
+    assert keys == users + 1 and users == 1500
+    table = lineage.read(settings.workspace.feature_table("demo"))
+    assert table is not None and json.loads(held)["feature_table"] == table["id"]
 
 
 def test_online_offline_parity_on_redis(redis_home: tuple[Path, str]) -> None:

@@ -1,0 +1,122 @@
+"""Whether a Redis online store holds the features materialized into it, and can be reached.
+
+Redis is a server, not a file: restarted without persistence or flushed, it is empty while
+every file of the workspace says it was materialized, and Feast then answers every user
+not-found (``unknown_user``: wrong, not cold). So ``features materialize`` writes the online
+store's lineage into the store itself (:func:`write_held`, one key per Feast project) and the
+checks read it back (:func:`held`, one ``GET``): no key, no features. A Redis that cannot be
+reached is a :class:`~features.store.FeatureStoreError` naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from lifecycle.settings import Settings
+
+HELD_KEY = "lifecycle:online_store:{project}"  # beside Feast's keys (entity key + project)
+
+
+def is_redis(store: FeatureStore) -> bool:
+    return str(getattr(store.config.online_store, "type", "")) == "redis"
+
+
+def _dataset(store: FeatureStore) -> str:
+    return Path(store.config.repo_path).name  # the repository is ``feast/<dataset>``
+
+
+def address(connection: str) -> str:
+    """The Redis nodes of a connection string (``host:port``), without its options (a
+    password among them)."""
+    return ",".join(part for part in connection.split(",") if "=" not in part)
+
+
+def materialize_hint(dataset: str) -> str:
+    return f"run `lifecycle features materialize --dataset {dataset}`"
+
+
+@contextlib.contextmanager
+def reaching(connection: str, dataset: str) -> Iterator[None]:
+    """Turn a Redis error within into a ``FeatureStoreError`` naming the server
+    (``feast.redis_connection``) and the way on."""
+    from redis.exceptions import RedisError
+
+    from features.store import FeatureStoreError
+
+    try:
+        yield
+    except RedisError as error:
+        raise FeatureStoreError(
+            f"the online store Redis at {address(connection)} (feast.redis_connection) cannot "
+            f"answer ({' '.join(str(error).split())}): start it or correct "
+            f"feast.redis_connection; once it answers, {materialize_hint(dataset)} if it lost "
+            "its data"
+        ) from None
+
+
+def reaching_store(store: FeatureStore) -> contextlib.AbstractContextManager[None]:
+    """:func:`reaching` for an opened Feast store; nothing for another online store."""
+    if not is_redis(store):
+        return contextlib.nullcontext()
+    return reaching(str(store.config.online_store.connection_string), _dataset(store))
+
+
+def _client(store: FeatureStore) -> Any:
+    """Feast's own client of the store (its connection pool, kept on the store)."""
+    online = store._get_provider().online_store  # Feast exposes no public accessor
+    return online._get_client(store.config.online_store)
+
+
+def write_held(store: FeatureStore, lineage: dict[str, Any]) -> None:
+    """Record in the store the lineage of what was just materialized into it."""
+    with reaching_store(store):
+        key = HELD_KEY.format(project=store.config.project)
+        _client(store).set(key, json.dumps(lineage, sort_keys=True, default=str))
+
+
+def held(store: FeatureStore) -> dict[str, Any] | None:
+    """The lineage the store holds (None: nothing materialized into this Redis since it was
+    last emptied); a ``FeatureStoreError`` when it cannot be reached."""
+    with reaching_store(store):
+        found = _client(store).get(HELD_KEY.format(project=store.config.project))
+    return json.loads(found) if found is not None else None
+
+
+def held_problem(store: FeatureStore, feature_table: str | None = None) -> str | None:
+    """Why the Redis store cannot answer (empty, unreachable, or with ``feature_table``: it
+    holds another one), with what fixes it; None when it holds a materialization (of it)."""
+    from features.store import FeatureStoreError
+
+    try:
+        found = held(store)
+    except FeatureStoreError as error:
+        return str(error)
+    where = f"the online store Redis at {address(str(store.config.online_store.connection_string))}"
+    dataset = _dataset(store)
+    if found is None:
+        return (
+            f"{where} holds no features of dataset '{dataset}' (restarted empty or flushed "
+            f"since they were materialized): {materialize_hint(dataset)}"
+        )
+    if feature_table is not None and found.get("feature_table") != feature_table:
+        return f"{where} holds an older feature table of dataset '{dataset}'"
+    return None
+
+
+def dataset_problem(settings: Settings, dataset: str, feature_table: str) -> str | None:
+    """:func:`held_problem` of the dataset's store as the settings name it (``refresh`` asks
+    the store, not only the workspace's record of what was materialized)."""
+    from features.store import FeatureStoreError, open_store
+
+    try:
+        store = open_store(settings, dataset, online_only=True)
+    except FeatureStoreError as error:  # not applied: the step that materializes applies
+        return str(error)
+    return held_problem(store, feature_table)
