@@ -29,7 +29,8 @@ from serving.distributed import score_parquet, score_partitioned
 from serving.scoring import load_champions, score_frame
 from training import evaluation
 from training.datasets import build_training_set
-from training.distributed import fit_bundle_dask, validation_loss
+from training.distributed import _binnable_categorical, fit_bundle_dask, validation_loss
+from training.errors import TrainingError
 from training.models import fit_bundle, model_specs
 from training.pipeline import time_split, train_task
 
@@ -131,6 +132,47 @@ def test_dask_ltv_bundle_matches_in_process(home: Path, client: object) -> None:
     assert 1 <= distributed.booster.best_iteration <= distributed.booster.current_iteration()
     reloaded = ModelBundle.load(distributed.save(home / "dask_ltv_bundle"))
     np.testing.assert_array_equal(reloaded.predict(test), distributed.predict(test))
+
+
+def test_dask_trains_with_a_categorical_feature_no_row_holds(home: Path, client: object) -> None:
+    """online_retail's log has no sales channel, so its categorical ``channel`` is empty in
+    every row; distributed LightGBM's worker binning it died on that ("Socket recv error" on
+    the other). The demo's churn rows with the channel emptied the same way train on Dask,
+    within the tolerance of the in-process model on the same rows."""
+    settings = load_settings(home=home, environ={"LIFECYCLE_DASK__ROUNDS_PER_CHUNK": "100"})
+    training = build_training_set(settings, "churn")
+    split = time_split(training.cutoffs, training.spec.horizon_days)
+    parts = split.parts(training.frame.assign(**{c.CHANNEL: None}))
+    common = {
+        "label": LABEL,
+        "feature_names": training.feature_names,
+        "service": training.service,
+        "label_spec": training.spec.to_dict(),
+        "data_window": split.to_dict(),
+        "specs": model_specs(load_settings(home=home, environ=few_rounds())),
+    }
+    assert c.CHANNEL in training.feature_names
+    local = fit_bundle("churn", parts["train"], parts["valid"], **common)
+    distributed = fit_bundle_dask(
+        "churn", parts["train"], parts["valid"], settings=settings, client=client, **common
+    )
+    assert distributed.categories[c.CHANNEL] == []  # still the bundle's categorical feature
+    y = parts["test"][LABEL].to_numpy(dtype=float)
+    auc = {
+        name: evaluation.roc_auc(y, bundle.predict(parts["test"]))
+        for name, bundle in (("local", local), ("dask", distributed))
+    }
+    assert abs(auc["dask"] - auc["local"]) <= METRIC_TOLERANCE, auc
+
+
+def test_a_categorical_feature_missing_from_one_partition_is_refused_in_one_line() -> None:
+    matrix = pd.DataFrame({"recency": [1.0, 2.0, 3.0, 4.0], "country": [0.0, np.nan, 1.0, np.nan]})
+    dealt = [np.array([0, 2]), np.array([1, 3])]
+    with pytest.raises(TrainingError, match=r"'country' .* none in partition 2 of 2") as refused:
+        _binnable_categorical(matrix, [1], dealt)
+    assert "training.engine = local" in str(refused.value) and "\n" not in str(refused.value)
+    assert _binnable_categorical(matrix, [1], [np.arange(4)]) == [1]
+    assert _binnable_categorical(matrix.assign(country=np.nan), [1], dealt) == []
 
 
 def test_validation_loss_matches_lightgbm_metrics() -> None:

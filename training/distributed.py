@@ -8,6 +8,13 @@ runs in chunks of ``dask.rounds_per_chunk`` rounds, each continuing the previous
 and the client checks the whole validation set after every tree with LightGBM's own rule
 (stop after ``early_stopping_rounds`` rounds without improvement; keep the best
 iteration). Calibration and quantile models follow exactly as in :func:`training.models.fit_bundle`.
+
+Distributed LightGBM (4.x) bins each feature on one worker, from that worker's rows only,
+and a worker whose rows hold no value of a categorical feature dies while binning it (the
+others then fail with "Socket recv error"). So the rows are dealt to the partitions in turn
+(each partition spans every cutoff, as the whole matrix does), a categorical feature empty in
+every training row (online_retail's ``channel``) goes to the cluster as a plain column (it
+splits nothing either way), and one empty in some partition only is refused in one line.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import pandas as pd
 
 from lifecycle.bundle import ModelBundle
 from lifecycle.cluster import dask_client
+from training.errors import TrainingError
 from training.models import ModelSpec, fit_bundle
 
 if TYPE_CHECKING:
@@ -73,8 +81,11 @@ def _estimator(objective: str) -> Any:
     return lgb.DaskLGBMClassifier if objective == "binary" else lgb.DaskLGBMRegressor
 
 
-def _dask_frames(matrix: pd.DataFrame, label: pd.Series, client: Client) -> tuple[Any, Any]:
-    """Training matrix and label as Dask dataframes with matching partitions, one per worker."""
+def _dask_frames(
+    matrix: pd.DataFrame, label: pd.Series, categorical: list[int], client: Client
+) -> tuple[Any, Any, list[int]]:
+    """Training matrix and label as Dask dataframes with matching partitions, one per worker,
+    and the categorical features the cluster can bin (see the module's docstring)."""
     import dask
     import dask.dataframe as dd
 
@@ -82,10 +93,34 @@ def _dask_frames(matrix: pd.DataFrame, label: pd.Series, client: Client) -> tupl
     parts = max(min(workers, len(matrix)), 1)
     x = matrix.reset_index(drop=True)
     y = pd.Series(np.asarray(label, dtype="float64"), name="label")
+    shares = [np.arange(part, len(x), parts) for part in range(parts)]  # rows dealt in turn
+    binnable = _binnable_categorical(x, categorical, shares)
     with dask.config.set({"dataframe.convert-string": False}):
-        x_dask = dd.from_pandas(x, npartitions=parts, sort=True)
-        y_dask = dd.from_pandas(y, npartitions=parts, sort=True)
-    return client.persist(x_dask), client.persist(y_dask)
+        x_dask = dd.concat([dd.from_pandas(x.iloc[rows], npartitions=1) for rows in shares])
+        y_dask = dd.concat([dd.from_pandas(y.iloc[rows], npartitions=1) for rows in shares])
+    return client.persist(x_dask), client.persist(y_dask), binnable
+
+
+def _binnable_categorical(
+    x: pd.DataFrame, categorical: list[int], shares: list[np.ndarray]
+) -> list[int]:
+    """``categorical`` without the features no training row holds; one that some partition
+    (``shares``: its rows) does not hold is a :class:`TrainingError`."""
+    present = x.iloc[:, categorical].notna().to_numpy()
+    kept = []
+    for column, index in enumerate(categorical):
+        if not present[:, column].any():
+            continue  # no value anywhere: not split on in either engine
+        empty = [part for part, rows in enumerate(shares) if not present[rows, column].any()]
+        if empty:
+            raise TrainingError(
+                f"Dask training: the categorical feature '{x.columns[index]}' has values in "
+                f"{int(present[:, column].sum())} of {len(x):,} training rows, none in partition "
+                f"{empty[0] + 1} of {len(shares)}, and LightGBM's distributed binning dies on "
+                "that; train in process (training.engine = local) or on fewer Dask workers"
+            )
+        kept.append(index)
+    return kept
 
 
 def boost(
@@ -100,6 +135,8 @@ def boost(
     rounds_per_chunk: int,
 ) -> Any:
     """A booster trained on the cluster, early-stopped on the validation rows; ``best_iteration`` set."""
+    from lightgbm.basic import LightGBMError
+
     estimator = _estimator(params["objective"])
     loss = validation_loss(params)
     # Each worker uses its own cores; the in-process thread count does not apply there.
@@ -110,7 +147,13 @@ def boost(
     while trees < spec.num_boost_round:
         rounds = min(rounds_per_chunk, spec.num_boost_round - trees)
         model = estimator(client=client, n_estimators=rounds, **cluster_params)
-        model.fit(x_train, y_train, categorical_feature=categorical, init_model=booster)
+        try:
+            model.fit(x_train, y_train, categorical_feature=categorical, init_model=booster)
+        except LightGBMError as error:  # one worker's failure reaches the others as a socket error
+            raise TrainingError(
+                f"Dask training: LightGBM failed on the cluster ({str(error).strip()}); a worker's "
+                "log says why; train in process with training.engine = local"
+            ) from error
         booster = model.booster_
         stopped = False
         for tree in range(trees, booster.current_iteration()):
@@ -155,7 +198,9 @@ def fit_bundle_dask(
         ) -> Any:
             x_valid = draft.matrix(valid).to_numpy(dtype="float64")
             y_valid = valid[label].to_numpy(dtype="float64")
-            x_train, y_train = _dask_frames(draft.matrix(train), train[label], cluster)
+            x_train, y_train, binnable = _dask_frames(
+                draft.matrix(train), train[label], categorical, cluster
+            )
             params = spec.lgb_params(seed)
             return lambda objective_params: boost(
                 cluster,
@@ -165,7 +210,7 @@ def fit_bundle_dask(
                 y_valid,
                 params | objective_params,
                 spec,
-                categorical,
+                binnable,
                 settings.dask.rounds_per_chunk,
             )
 
