@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from features.validation import ContractError
 
@@ -120,10 +120,12 @@ def open_quote(path: Path) -> ContractError | None:
     """The refusal of a file whose last quote never closes, naming the line it opens on
     (a quote inside a cell is written "", so a line with an odd count opens or closes one)."""
     opened: tuple[int, str] | None = None
-    with open_binary(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            if line.count(b'"') % 2:
-                opened = None if opened else (number, _shown(line))
+    with open_binary(path) as raw:
+        number = 0
+        while (line := _line(raw)) is not None:
+            number += 1
+            if line.quotes % 2:
+                opened = None if opened else (number, _shown(line.head))
     return _never_closes(path, opened) if opened else None
 
 
@@ -200,22 +202,25 @@ def swallowed_rows(path: Path, cell: str, encoding: str) -> ContractError:
 def row_too_long(path: Path, block_bytes: int) -> ContractError:
     """A row the reader cannot take, longer than its block (``block_bytes``): most often a
     quote opened and never closed, which makes the rest of the file one cell; named by its
-    lines."""
+    lines. Read a block at a time: a 1 MB .gz unpacking to one line of a gigabyte is refused
+    once the line passes the block, never held whole."""
     limit = f"{block_bytes / (1 << 20):g} MB"
     opened: tuple[int, str] | None = None  # the line of the quote still open, and its text
     size = 0  # bytes of the quoted cell so far
-    with open_binary(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            size += len(line)
-            if not line.count(b'"') % 2:
-                if opened is None and len(line) > block_bytes:
-                    return ContractError(
-                        f"{path}: line {number:,} is longer than {limit}, more than the "
-                        "reader takes in one row; is a cell holding a whole document?"
-                    )
+    with open_binary(path) as raw:
+        number = 0
+        while (line := _line(raw, block_bytes, stop_past=opened is None)) is not None:
+            number += 1
+            size += line.length
+            if opened is None and line.length > block_bytes:  # whatever its quotes hold
+                return ContractError(
+                    f"{path}: line {number:,} is longer than {limit}, more than the "
+                    "reader takes in one row; is a cell holding a whole document?"
+                )
+            if not line.quotes % 2:
                 continue
             if opened is None:
-                opened, size = (number, _shown(line)), len(line)
+                opened, size = (number, _shown(line.head)), line.length
             elif size > block_bytes:
                 return ContractError(
                     f"{path}: the quoted cell of lines {opened[0]:,} to {number:,} is longer "
@@ -226,6 +231,27 @@ def row_too_long(path: Path, block_bytes: int) -> ContractError:
     if opened is not None:
         return _never_closes(path, opened)
     return ContractError(f"{path}: a row is longer than {limit}, more than the reader takes")
+
+
+class _Line(NamedTuple):
+    head: bytes  # its first bytes, to show
+    length: int  # its bytes, line end included (at least this many, once past ``stop_past``)
+    quotes: int  # its double quotes
+
+
+def _line(raw: Any, piece_bytes: int = 1 << 20, stop_past: bool = False) -> _Line | None:
+    """The next line of a binary file, read ``piece_bytes`` at a time (None at the end): a
+    line of a gigabyte is counted, never held. ``stop_past``: stop once it passes
+    ``piece_bytes``, the rest unread."""
+    head = piece = raw.readline(piece_bytes + 1)
+    if not piece:
+        return None
+    length, quotes = len(piece), piece.count(b'"')
+    while not piece.endswith(b"\n") and not (stop_past and length > piece_bytes):
+        if not (piece := raw.readline(piece_bytes)):
+            break
+        length, quotes = length + len(piece), quotes + piece.count(b'"')
+    return _Line(head[:240], length, quotes)
 
 
 def _shown(line: bytes) -> str:

@@ -241,7 +241,9 @@ def _csv_frames(
             header = pa_csv.open_csv(
                 source,
                 parse_options=_parse_options(sep, lambda row: "skip"),
-                read_options=pa_csv.ReadOptions(**encoding),
+                # one thread: a header read that fails left Arrow's read-ahead thread
+                # reading the closed file (the process hung or aborted on exit)
+                read_options=pa_csv.ReadOptions(use_threads=False, **encoding),
             ).schema.names
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):

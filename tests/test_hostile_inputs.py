@@ -520,6 +520,57 @@ def test_a_quote_never_closed_is_named_by_its_line(
         read_table(long)
 
 
+def test_a_compressed_file_of_one_huge_line_is_refused_without_holding_the_line(
+    tmp_path: Path,
+) -> None:
+    """A 1.5 MB .csv.gz (or .zip) unpacking to one line of 1.5 GB took 3.2 GB of memory
+    before its refusal: the line-length check read the whole line at once. Now read a block
+    at a time: the same one-line refusal, memory far below the line's size."""
+    import gzip
+    import subprocess
+    import sys
+    import zipfile
+
+    line_mb = 128
+    header = HEADER.encode()
+    block = b"\x00" * (1 << 20)
+    with gzip.open(tmp_path / "bomb.csv.gz", "wb", compresslevel=1) as packed:
+        packed.write(header)
+        for _ in range(line_mb):
+            packed.write(block)
+    archive = zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED)
+    with archive, archive.open("bomb.csv", "w") as member:
+        member.write(header)
+        for _ in range(line_mb):
+            member.write(block)
+    # peak memory of a fresh process, before and after the read (MB)
+    measure = """
+import resource, sys
+from pathlib import Path
+from features.reading import read_table
+from features.validation import ContractError
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    read_table(Path(sys.argv[1]))
+except ContractError as error:
+    print(error)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+    for name in ("bomb.csv.gz", "bomb.zip"):
+        path = tmp_path / name
+        assert path.stat().st_size < 2 << 20
+        run = subprocess.run(
+            [sys.executable, "-c", measure, str(path)], capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, run.stderr
+        message, grown_mb = run.stdout.splitlines()
+        assert message == (
+            f"{path}: line 2 is longer than 1 MB, more than the reader takes in one row; is a "
+            "cell holding a whole document?"
+        )
+        assert int(grown_mb) < line_mb / 4, (name, grown_mb)
+
+
 def test_a_unicode_text_export_is_read_by_its_byte_order_mark(tmp_path: Path) -> None:
     """Excel's 'Unicode text' is UTF-16 with tabs: read as UTF-8 it was 'the header line is
     one column' and then, with --delimiter tab, "'utf-8' codec can't decode byte 0xff"."""
