@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,16 +73,46 @@ GLOBAL_OPTIONS = {
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
+# A disk (or the user's quota on it) with no room left: freeing space is the way on
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
 def _unwritable(ctx: click.Context, error: OSError) -> str:
     from lifecycle.storage import staging_target
 
-    where = f" {staging_target(Path(error.filename))}" if error.filename else ""
     context = ctx.obj if isinstance(ctx.obj, Context) else None
-    home = f" the workspace {context.settings.workspace.home}" if context else " the workspace"
+    home = context.settings.workspace.home if context else None
+    target = staging_target(Path(error.filename)) if error.filename else None
+    if error.errno in NO_SPACE:
+        where = target or home
+        free = _free_space(where) if where is not None else None
+        return (
+            f"cannot write {where or 'in the workspace'}: {os.strerror(error.errno)}"
+            + (f" ({_size(free)} free there)" if free is not None else "")
+            + "; free space on that disk and run the command again; the files already there "
+            "are unchanged"
+        )
+    where = f" {target}" if target else ""
     return (
-        f"cannot write{where}: {error.strerror}; make{home} writable (and the disk not full) "
-        "and run the command again; the files already there are unchanged"
+        f"cannot write{where}: {error.strerror}; make the workspace{f' {home}' if home else ''} "
+        "writable (and the disk not full) and run the command again; the files already there "
+        "are unchanged"
     )
+
+
+def _size(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MB" if size >= 1 << 20 else f"{size // 1024:,} KB"
+
+
+def _free_space(path: Path) -> int | None:
+    """The bytes free on the disk holding ``path`` (its nearest folder that exists)."""
+    import shutil
+
+    folder = next((p for p in (path, *path.parents) if p.is_dir()), None)
+    try:
+        return shutil.disk_usage(folder).free if folder else None
+    except OSError:
+        return None
 
 
 # SQLite's words for a database that cannot take a write (the MLflow store)
@@ -97,6 +128,8 @@ def _store_unwritable(ctx: click.Context, error: BaseException) -> str | None:
         seen.add(id(found))
         if isinstance(found, OSError) and found.errno in UNWRITABLE:
             return _unwritable(ctx, found)
+        if (failed := _duckdb_unwritable(found)) is not None:
+            return _unwritable(ctx, failed)
         if type(found).__name__ == "OperationalError" and any(
             words in str(found) for words in SQLITE_UNWRITABLE
         ):
@@ -110,6 +143,20 @@ def _store_unwritable(ctx: click.Context, error: BaseException) -> str | None:
             )
         found = found.__cause__ or found.__context__
     return None
+
+
+def _duckdb_unwritable(error: BaseException) -> OSError | None:
+    """DuckDB's failed write ('IO Error: ... Could not write file "X": No space left on
+    device","errno":"28"') as the OSError it reports, naming its file; else None."""
+    import re
+
+    if type(error).__name__ != "IOException":
+        return None
+    code = re.search(r'"errno":\s*"(\d+)"', str(error))
+    if code is None or int(code[1]) not in UNWRITABLE:
+        return None
+    file = re.search(r'Could not write file \\?"([^"\\]+)\\?"', str(error))
+    return OSError(int(code[1]), os.strerror(int(code[1])), file[1] if file else None)
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -230,6 +230,13 @@ def probe_writable(folder: Path, target: str) -> None:
     probe.unlink()
 
 
+def _naming(error: OSError, path: Path) -> None:
+    """Make ``error`` name ``path`` when it names no file: Arrow's failed writes ('Error
+    writing bytes to file. Detail: [errno 28] No space left on device') say only the errno."""
+    if error.filename is None:
+        error.filename = str(path)
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
@@ -245,6 +252,9 @@ def atomic_file(path: Path) -> Iterator[Path]:
         fsync_file(tmp_path)
         os.replace(tmp_path, path)
         fsync_dir(path.parent)
+    except OSError as error:
+        _naming(error, path)
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -283,8 +293,10 @@ def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
         new = versions / f"{path.name}@{stamp}-{secrets.token_hex(4)}"
         os.rename(staging, new)
         fsync_dir(versions)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            _naming(error, path)
         raise
     if path.exists() and not path.is_symlink():
         # A plain folder from elsewhere: keep it as a version rather than delete it.
