@@ -9,13 +9,52 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from features import contract as c
 from lifecycle.sql import identifier, literal
 
-# what tells two spellings of one id apart: case, surrounding spaces, leading zeros, the
-# Unicode form of an accent (as ingest's user_ids_spelt_apart groups them)
-_KEY = "ltrim(lower(nfc_normalize(trim({}))), '0')"
+# Letters of other scripts drawn like Latin ones (Cyrillic 'A' in '\u0410123'), lower case
+# (the key lowers first): their Latin look-alike
+_LOOKALIKES = dict(
+    zip(
+        "аврсеһіјкмнорѕтухԁӏαβεζηικμνορτυχϲ",
+        "abpcehijkmhopstyxdlabezhikmnoptyxc",
+        strict=True,
+    )
+)
+_KEY = "lifecycle_user_id_key"  # spelling_keys, as a DuckDB function of a connection
+_THOUSANDS = "^[0-9]{1,3}(,[0-9]{3})+$"  # 12,590
+
+
+def spelling_keys(ids: Any) -> Any:
+    """The key two spellings of one id share (an Arrow string array of ``ids``, keys in
+    order), the one ingest's ``user_ids_spelt_apart`` groups by and ``forget`` names other
+    spellings by: they differ only by case, surrounding spaces, leading zeros, Unicode
+    compatibility form (NFKC: an accent as one character or two, full-width digits), a
+    letter of another script drawn alike (Cyrillic '\u0410123'), or a whole number written
+    '17850.0' (as ingest reads 18074.0) or with thousands commas ('12,590')."""
+    import pyarrow.compute as pc
+
+    keys = pc.utf8_lower(pc.utf8_trim(pc.utf8_normalize(ids, "NFKC"), " "))
+    if not pc.all(pc.string_is_ascii(keys)).as_py():  # most files: nothing to look alike
+        for other, latin in _LOOKALIKES.items():
+            keys = pc.replace_substring(keys, other, latin)
+    keys = pc.replace_substring_regex(keys, c.WHOLE_FLOAT_ID, r"\1")
+    commas = pc.match_substring_regex(keys, _THOUSANDS)
+    keys = pc.if_else(commas, pc.replace_substring(keys, ",", ""), keys)
+    return pc.utf8_ltrim(keys, "0")
+
+
+def spelling_key(con: Any, sql: str) -> str:
+    """SQL of :func:`spelling_keys` of the id ``sql``, registered on DuckDB's ``con``."""
+    if not con.execute(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_KEY]
+    ).fetchall()[0][0]:
+        con.create_function(
+            _KEY, spelling_keys, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
+        )
+    return f"{_KEY}({sql})"
 
 
 def other_spellings(tables: Iterable[Path], ids: Iterable[str]) -> dict[str, list[str]]:
@@ -35,7 +74,8 @@ def other_spellings(tables: Iterable[Path], ids: Iterable[str]) -> dict[str, lis
                 f"held AS (SELECT DISTINCT CAST({user} AS VARCHAR) AS id "
                 f"FROM read_parquet([{', '.join(literal(f) for f in files)}], union_by_name = true)) "
                 f"SELECT asked.id, list(DISTINCT held.id ORDER BY held.id) FROM asked JOIN held "
-                f"ON {_KEY.format('asked.id')} = {_KEY.format('held.id')} AND asked.id <> held.id "
+                f"ON {spelling_key(con, 'asked.id')} = {spelling_key(con, 'held.id')} "
+                "AND asked.id <> held.id "
                 "GROUP BY asked.id ORDER BY asked.id",
                 [asked],
             ).fetchall()

@@ -377,20 +377,27 @@ def ids_spelt_apart(events: Path) -> dict[str, Any]:
 
 
 def _ids_spelt_apart(con: Any, staged: str) -> dict[str, Any]:
-    """Loaded ids that differ from another only by case, surrounding spaces, leading zeros or
-    the Unicode form of an accent (' 13047 ', '013047', '13047'; 'é' as one character or as
-    'e' and an accent, as a Mac writes names): each stays the user the file names (ids are the file's
-    text), but a user written two ways is two users, so the summary says how many and one
-    example."""
-    ((groups, ids, example),) = con.execute(
-        "SELECT count(*), sum(n), min(spellings) FROM ("
-        "SELECT count(*) AS n, list(id ORDER BY id) AS spellings FROM ("
+    """Loaded ids that are spellings of one id (:func:`features.id_spellings.spelling_keys`:
+    ' 13047 ', '013047', '13047.0', in full-width digits; 'é' as one character or as 'e'
+    and an accent, as a Mac writes names; 'A123' with a Cyrillic 'A'): each stays the user
+    the file names (ids are the file's text), but a user written two ways is two users, so
+    the summary says how many and up to three groups, those with an id not ASCII first (a
+    look-alike letter or full-width digits show only escaped)."""
+    from features.id_spellings import spelling_key
+
+    ((groups, ids, examples),) = con.execute(
+        "SELECT count(*), sum(n), list(spellings ORDER BY unseen DESC, spellings)[1:3] FROM ("
+        "SELECT count(*) AS n, list(id ORDER BY id) AS spellings, "
+        "bool_or(strlen(id) <> length(id)) AS unseen FROM ("
         f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
-        ") GROUP BY ltrim(lower(nfc_normalize(trim(id))), '0') HAVING count(*) > 1)"
+        f") GROUP BY {spelling_key(con, 'id')} HAVING count(*) > 1)"
     ).fetchall()
     if not groups:
         return {}
-    return {SPELT_APART: {"ids": int(ids), "groups": int(groups), "example": list(example)}}
+    note = {"ids": int(ids), "groups": int(groups), "example": list(examples[0])}
+    if more := [list(group) for group in examples[1:]]:
+        note["more_examples"] = more
+    return {SPELT_APART: note}
 
 
 def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:

@@ -39,11 +39,16 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             else f"    {named}: every id written with .0 (18074.0), read as the integer"
         )
     if spelt := notes.get("user_ids_spelt_apart"):
-        example = " and ".join(repr(user_id) for user_id in spelt["example"][:3])
+        # escaped: 'A123' with a Cyrillic 'A' shows as the Latin one does
+        example = "; ".join(
+            " and ".join(ascii(user_id) for user_id in group[:5])
+            for group in [spelt["example"], *spelt.get("more_examples", [])]
+        )
         out.append(
             f"    {spelt['ids']:,} user ids differ from another only by case, spaces, leading "
-            f"zeros or accent encoding (e.g. {example}): each loaded as its own user, as the file writes it; "
-            "if they are one customer, write the ids one way in every file"
+            "zeros, accent encoding, width, a look-alike letter of another script, '.0' or "
+            f"thousands commas (e.g. {example}): each loaded as its own user, as the file "
+            "writes it; if they are one customer, write the ids one way in every file"
         )
     if spare := notes.get("users_without_events"):
         out.append(

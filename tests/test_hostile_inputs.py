@@ -571,6 +571,39 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
         assert int(grown_mb) < line_mb / 4, (name, grown_mb)
 
 
+def test_lookalike_ids_are_named_as_spellings_of_one_id(tmp_path: Path) -> None:
+    """'17850.0' in a column of text ids, full-width '\uff11\uff17\uff18\uff15\uff10',
+    Cyrillic '\u0410123' and '12,590' each loaded as a user beside 17850, A123 and 12590
+    without a word (only ' 17850' and '017850' were counted), and `forget 17850` named none
+    of them. Each still loads as the file writes it (it may be another person), and the
+    summary, report.json and forget name them, escaped where they look alike."""
+    from features.id_spellings import other_spellings
+
+    ids = ["17850", " 17850", "17850.0", "\uff11\uff17\uff18\uff15\uff10", "A123"]
+    ids += ["\u0410123", "12,590", "12590", "B7"]
+    rows = "".join(f'"{user_id}",2011-01-0{i + 1},session,\n' for i, user_id in enumerate(ids))
+    summary = ingest_events(write(tmp_path, HEADER + rows), tmp_path / "shop")
+    events = pd.read_parquet(tmp_path / "shop" / "events.parquet")
+    assert sorted(events[c.USER_ID]) == sorted(ids)  # none merged
+    note = summary.tables["events"]["notes"]["user_ids_spelt_apart"]
+    assert (note["ids"], note["groups"]) == (8, 3)
+    assert note["example"] == sorted(ids[:4]) and note["more_examples"] == [
+        ["A123", "\u0410123"],
+        ["12,590", "12590"],
+    ]
+    line = next(line for line in summary.lines() if "user ids differ" in line)
+    assert (
+        "(e.g. ' 17850' and '17850' and '17850.0' and '\\uff11\\uff17\\uff18\\uff15\\uff10'; "
+        "'A123' and '\\u0410123'; '12,590' and '12590'): each loaded as its own user"
+    ) in line
+    held = other_spellings([tmp_path / "shop" / "events.parquet"], ["17850", "A123", "12590"])
+    assert held == {
+        "12590": ["12,590"],
+        "17850": [" 17850", "17850.0", "\uff11\uff17\uff18\uff15\uff10"],
+        "A123": ["\u0410123"],
+    }
+
+
 def test_a_unicode_text_export_is_read_by_its_byte_order_mark(tmp_path: Path) -> None:
     """Excel's 'Unicode text' is UTF-16 with tabs: read as UTF-8 it was 'the header line is
     one column' and then, with --delimiter tab, "'utf-8' codec can't decode byte 0xff"."""

@@ -328,10 +328,13 @@ def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> No
         "ids": 5,
         "groups": 2,
         "example": [" 13047 ", "0013047", "13047"],
+        "more_examples": [["Ann@x.org", "ann@x.org"]],
     }
     assert (
-        "5 user ids differ from another only by case, spaces, leading zeros or accent "
-        "encoding (e.g. ' 13047 ' and '0013047' and '13047'): each loaded as its own user"
+        "5 user ids differ from another only by case, spaces, leading zeros, accent "
+        "encoding, width, a look-alike letter of another script, '.0' or thousands commas "
+        "(e.g. ' 13047 ' and '0013047' and '13047'; 'Ann@x.org' and 'ann@x.org'): each loaded "
+        "as its own user"
     ) in "\n".join(summary.lines())
     users = tmp_path / "users.csv"
     users.write_text("user_id,channel\nAnn@x.org,ads\nann@x.org,email\n")
