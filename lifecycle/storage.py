@@ -233,7 +233,7 @@ def probe_writable(folder: Path, target: str) -> None:
 def _naming(error: OSError, path: Path) -> None:
     """Make ``error`` name ``path`` when it names no file: Arrow's failed writes ('Error
     writing bytes to file. Detail: [errno 28] No space left on device') say only the errno."""
-    if error.filename is None:
+    if error.errno is not None and error.filename is None:  # an OSError("words") stays so
         error.filename = str(path)
 
 
