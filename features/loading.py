@@ -257,14 +257,19 @@ def stream_table(
                 f"{source}: no data rows: its {report.rows_read:,} rows are empty (every cell blank)"
             )
         # good rows held back for a reason, and rows of nothing: not the file's quality
-        left_out = sum(reasons[r] for r in {*rules.not_bad, EMPTY_ROW})
+        not_judged = {*rules.not_bad, EMPTY_ROW}
+        left_out = sum(reasons[r] for r in not_judged)
         judged = report.rows_read - left_out
         if judged and (report.rows_quarantined - left_out) / judged > max_bad_fraction:
             assert first_bad is not None
-            counted = ", ".join(f"{n:,} {r}" for r, n in report.reasons.items())
+            counted = ", ".join(
+                f"{n:,} {r}" for r, n in report.reasons.items() if r not in not_judged
+            )
+            aside = ", ".join(f"{n:,} {r}" for r, n in report.reasons.items() if r in not_judged)
             refusal = (
-                f"{source}: {report.rows_quarantined:,} of {report.rows_read:,} rows are bad, "
-                f"more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
+                f"{source}: {report.rows_quarantined - left_out:,} of {judged:,} rows are bad"
+                + (f" (besides {aside}, not counted)" if aside else "")
+                + f", more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
                 f"{first_bad[0]}: {first_bad[1]}. Is this the right file"
                 + (" and mapping?" if offered("--map") else "?")
             )

@@ -18,6 +18,9 @@ ABSURD_AMOUNT = "absurd_amount"  # quarantine reason
 ABSURD_NOTE = "absurd_amounts"  # report note: {"column", "median", "ratio", "limit"}
 # Beyond 2**53 cents a float64 holds no amount to the cent: no order, in any currency.
 CENT_LIMIT = 2.0**53 / 100
+# Below the least normal float64 a number is held only roughly (1e-320 reads 9.99989e-321):
+# no amount, a damaged cell
+SUBNORMAL = float(np.finfo(np.float64).tiny)
 
 
 def absurd_amounts(
@@ -31,13 +34,15 @@ def absurd_amounts(
     """Source rows (sorted, none already held back) whose amount (kept negative: its size) is
     more than ``ratio`` times the median of the positive amounts (``ratio`` 0: not judged so),
     or beyond what a number holds to the cent (1e15): a typo or a test row, which would dwarf
-    every revenue, LTV and value at risk. The median is the file's, or with ``stored`` (the
+    every revenue, LTV and value at risk; or not zero but below any float64 held exactly
+    (``SUBNORMAL``: 1e-320). The median is the file's, or with ``stored`` (the
     events of the dataset an append adds to) the dataset's with the file's: a few huge rows
     appended, or a file of nothing else, are their own median. They are added to the
     ``held_back`` table; the limit is noted."""
     amount = identifier(c.AMOUNT)
     loaded = f"{row} NOT IN (SELECT source_row FROM held_back)"
-    positive = f"SELECT {amount} AS amount FROM {staged} WHERE {amount} > 0 AND {loaded}"
+    normal = f"{amount} >= {SUBNORMAL!r}"  # above 0, a subnormal aside: no order's amount
+    positive = f"SELECT {amount} AS amount FROM {staged} WHERE {normal} AND {loaded}"
     if stored is not None:
         import pyarrow.parquet as pq
 
@@ -48,19 +53,20 @@ def absurd_amounts(
             stored = None
     if stored is not None:
         positive += (
-            f" UNION ALL SELECT {amount} FROM read_parquet({literal(stored)}) WHERE {amount} > 0"
+            f" UNION ALL SELECT {amount} FROM read_parquet({literal(stored)}) WHERE {normal}"
         )
     ((median,),) = con.execute(f"SELECT median(amount) FROM ({positive})").fetchall()
     limit = min(CENT_LIMIT, ratio * median) if ratio and median else CENT_LIMIT
-    found = np.sort(
-        con.execute(
-            f"SELECT {row} AS source_row FROM {staged} WHERE abs({amount}) > {limit!r} AND {loaded}"
-        ).fetchnumpy()["source_row"]
-    )
+    tiny = f"{amount} <> 0 AND abs({amount}) < {SUBNORMAL!r}"
+    found, small = con.execute(
+        f"SELECT list({row} ORDER BY {row}), count(*) FILTER ({tiny}) FROM {staged} "
+        f"WHERE (abs({amount}) > {limit!r} OR ({tiny})) AND {loaded}"
+    ).fetchall()[0]
+    found = np.array(found or [], dtype=np.int64)
     if len(found):
         con.execute(
-            f"INSERT INTO held_back SELECT {row} FROM {staged} WHERE abs({amount}) > {limit!r} "
-            f"AND {loaded}"
+            f"INSERT INTO held_back SELECT {row} FROM {staged} WHERE (abs({amount}) > "
+            f"{limit!r} OR ({tiny})) AND {loaded}"
         )
         column = checks.named.get(c.AMOUNT, c.AMOUNT)
         checks.notes[ABSURD_NOTE] = {
@@ -69,7 +75,7 @@ def absurd_amounts(
             "ratio": ratio if limit < CENT_LIMIT else None,
             "limit": limit,
             "median_of": "dataset" if stored is not None else "file",
-        }
+        } | ({"subnormal": {"rows": int(small), "below": SUBNORMAL}} if small else {})
     return found
 
 

@@ -87,6 +87,12 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
                 else "beyond what a number holds to the cent"
             )
             + ")"
+            + (
+                f" or not zero but below {tiny['below']:.1e} ({tiny['rows']:,} rows: a "
+                "damaged cell, no amount)"
+                if (tiny := absurd.get("subnormal"))
+                else ""
+            )
         )
     if isolated := notes.get(ISOLATED_NOTE):
         out.append(isolated_line(isolated))

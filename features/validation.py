@@ -330,10 +330,9 @@ def check_events(
     time_col = columns[c.EVENT_TIME]
     note_unused_time(raw, time_col, set(columns.values()), checks.notes, checks.ruled_out)
     event_time, time_problem = column_times(raw, time_col, mapping, checks)
-    # Far-off years parse to nothing (beyond pandas' range): out of range, not unparseable.
-    year = pd.to_numeric(
-        as_text(raw[time_col]).str.extract(r"^\s*(\d{4})-", expand=False), errors="coerce"
-    )
+    # Far-off years parse to nothing (beyond pandas' range): out of range, not unparseable
+    time_text = as_text(raw[time_col])  # but a month or day 0 (0000-00-00) is no date at all
+    year = pd.to_numeric(time_text.str.extract(r"^\s*(\d{4})-(?!0+-|\d+-0+\b)", expand=False))
     far_off = (time_problem == "unparseable") & (
         (year < EARLIEST_EVENT.year) | (year > latest_event.year)
     ).fillna(False)

@@ -491,3 +491,48 @@ def test_a_time_column_of_spreadsheet_serial_dates_is_refused_saying_so(tmp_path
     rows = "u1,45292.4375,session,\nu2,45293,session,\nu3,45300.5,session,\n"
     with pytest.raises(ContractError, match=r"spreadsheet's serial dates, days since 1899-12-30"):
         load(write(tmp_path, HEADER + rows))
+
+
+def test_the_bad_row_limit_counts_in_its_message_only_the_rows_it_judges(tmp_path: Path) -> None:
+    """Rows the limit leaves out (empty_row, erased_user) were counted in its headline: '6,675
+    of 13,032 rows are bad ... (6,516 missing_user_id, 159 erased_user)' though the limit
+    judged 6,516 of 12,873. Now the headline is what was judged, the rest said beside it."""
+    body = ",2024-01-01,session,\n" * 3 + ",,,\n" * 2 + "u1,2024-01-01,session,\n"
+    with pytest.raises(ContractError) as refused:
+        load(write(tmp_path, HEADER + body))
+    assert "events.csv: 3 of 4 rows are bad (besides 2 empty_row, not counted), more than " in (
+        str(refused.value)
+    )
+    assert "allowed 50% (3 missing_user_id); first bad row" in str(refused.value)
+
+
+def test_a_zero_date_is_unparseable_not_out_of_range(tmp_path: Path) -> None:
+    """MySQL's zero date '0000-00-00 00:00:00' was quarantined as event_time_out_of_range, as
+    if it were a date long ago: it is no date at all. Year 1 stays out of range."""
+    body = "u1,0000-00-00 00:00:00,session,\nu2,2024-00-05,session,\nu3,0001-01-01,session,\n"
+    loaded = load(write(tmp_path, HEADER + body + "u4,2024-01-02,session,\n"), max_bad_fraction=0.9)
+    quarantine = loaded.quarantine
+    reasons = dict(zip(quarantine[c.SOURCE_ROW].astype(int), quarantine[c.REASON], strict=True))
+    assert reasons == {
+        1: "unparseable_event_time",
+        2: "unparseable_event_time",
+        3: "event_time_out_of_range",
+    }
+
+
+def test_a_subnormal_amount_is_held_back_as_absurd(tmp_path: Path) -> None:
+    """An amount of 1e-320 (below any float64 held exactly) loaded, unflagged, as
+    9.999889e-321: now an absurd_amount, like one beyond what a number holds to the cent."""
+    from features.ingest import ingest_events
+
+    body = "u1,2024-01-02,purchase,1e-320\nu2,2024-01-02,refund,4e-310\n"
+    body += "u3,2024-01-02,purchase,0\nu4,2024-01-02,purchase,2.50\nu5,2024-01-03,purchase,1e-9\n"
+    summary = ingest_events(write(tmp_path, HEADER + body), tmp_path / "shop")
+    assert summary.tables["events"]["reasons"] == {"absurd_amount": 2}
+    loaded = pd.read_parquet(tmp_path / "shop" / "events.parquet")
+    assert sorted(loaded[c.USER_ID]) == ["u3", "u4", "u5"]
+    note = summary.tables["events"]["notes"]["absurd_amounts"]
+    assert note["subnormal"] == {"rows": 2, "below": float(np.finfo(np.float64).tiny)}
+    assert "or not zero but below 2.2e-308 (2 rows: a damaged cell, no amount)" in "\n".join(
+        summary.lines()
+    )
