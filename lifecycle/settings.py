@@ -39,17 +39,16 @@ from pydantic_settings import (
 )
 
 from lifecycle.setting_types import (
-    MAX_DAYS,
     DatasetName,
     Days,
     Frequency,
-    IsoDate,
     MemorySize,
     Section,
     Windows,
 )
 from lifecycle.settings_sections import (
     DaskSettings,
+    DemoSettings,
     LedgerSettings,
     MonitorSettings,
     PrivacySettings,
@@ -65,26 +64,6 @@ RELOAD_URL_ENV = f"{ENV_PREFIX}RELOAD_URL"  # `lifecycle refresh --reload-url`
 # Environment=), they must not make every other command refuse the settings
 OPTION_VARIABLES = {name.removeprefix(ENV_PREFIX).lower() for name in (CONFIG_ENV, RELOAD_URL_ENV)}
 RETIRED_KEY_ENV = "LISTS_PSEUDONYM_KEY"  # the pseudonym key before privacy.pseudonym_key
-
-
-class DemoSettings(Section):
-    users: int = Field(20_000, ge=10, le=50_000_000, description="users the demo generator creates")
-    seed: int = 7
-    start: IsoDate = "2023-01-01"
-    days: int = Field(
-        1095,
-        ge=60,
-        le=MAX_DAYS,
-        description="days of observed history (3 years: a 365-day LTV horizon matures twice)",
-    )
-    future_days: int = Field(
-        365, ge=0, le=MAX_DAYS, description="days simulated past the end for ground truth"
-    )
-    campaigns: bool = Field(
-        False,
-        description="add randomized win-back campaigns with a known effect per user type "
-        "(features.demo_campaigns); off by default: they change the demo's bytes",
-    )
 
 
 class IngestSettings(Section):

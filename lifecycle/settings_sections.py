@@ -1,6 +1,6 @@
-"""Settings sections of the Dask engine, the prediction ledger, the drift monitor, privacy
-and tracking (the rest are in :mod:`lifecycle.settings`, which assembles them all), and the
-error a setting that does not fit raises."""
+"""Settings sections of the demo generator, the Dask engine, the prediction ledger, the
+drift monitor, privacy and tracking (the rest are in :mod:`lifecycle.settings`, which
+assembles them all), and the error a setting that does not fit raises."""
 
 from __future__ import annotations
 
@@ -10,11 +10,31 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lifecycle.errors import UserError
-from lifecycle.setting_types import Days, Section
+from lifecycle.setting_types import MAX_DAYS, Days, IsoDate, Section
 
 
 class SettingsError(UserError):
     """A settings file or variable that does not fit; the message says which and why."""
+
+
+class DemoSettings(Section):
+    users: int = Field(20_000, ge=10, le=50_000_000, description="users the demo generator creates")
+    seed: int = 7
+    start: IsoDate = "2023-01-01"
+    days: int = Field(
+        1095,
+        ge=60,
+        le=MAX_DAYS,
+        description="days of observed history (3 years: a 365-day LTV horizon matures twice)",
+    )
+    future_days: int = Field(
+        365, ge=0, le=MAX_DAYS, description="days simulated past the end for ground truth"
+    )
+    campaigns: bool = Field(
+        False,
+        description="add randomized win-back campaigns with a known effect per user type "
+        "(features.demo_campaigns); off by default: they change the demo's bytes",
+    )
 
 
 class DaskSettings(Section):
