@@ -37,7 +37,8 @@ Locations, per dataset (all datasets unless one is named):
 
 An id is taken in every spelling ingest reads as it: ``18074`` and ``18074.0`` are one user
 (``features.contract.user_id_spellings``; a quarantine file keeps the raw ``18074.0``), logged
-as ``18074``. An id found nowhere that an earlier erasure logged is said to be erased, with
+as ``18074``. Where a loaded table holds both as users of their own (``18074.0`` kept as written beside ``A1``),
+both are erased and the summary names the other (``erased_with``). An id found nowhere that an earlier erasure logged is said to be erased, with
 what still holds it (lists outside, the champions that erasure named, if still serving).
 
 In every table rewritten, the ids left in other rows' text columns (a ``description``, a
@@ -74,6 +75,7 @@ from features.erasure_exports import (
 )
 from features.erasure_holders import (
     datasets_holding,
+    held_apart,
     ids_by_dataset,
     ids_present,
     older_versions,
@@ -84,7 +86,7 @@ from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_online import forget_online
 from features.erasure_reports import forget_in_report, recount_report
-from features.id_spellings import other_spellings, shown
+from features.id_spellings import held_alike, shown
 from features.scrub import (
     REDACTED,
     Scrubbed,
@@ -119,6 +121,7 @@ class ErasureRecord:
     user_hashes: list[str]  # of the ids found and erased
     key_source: str
     key_check: str = ""  # tells the key again (features.erasure_log), reveals nothing
+    spelling_hashes: list[str] = field(default_factory=list)  # of their spelling keys
     dataset: str | None = None  # None: every dataset
     removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
     redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
@@ -134,6 +137,8 @@ class ErasureRecord:
     read_as: dict[str, str] = field(default_factory=dict)  # 18074.0 -> 18074: told, never logged
     # ids held under another spelling of one asked for (Bob / 'Bob '): told, never logged
     other_spellings: dict[str, list[str]] = field(default_factory=dict)
+    # ids held as users of their own, erased with one asked as one id (18074.0 beside 18074)
+    erased_with: dict[str, list[str]] = field(default_factory=dict)
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
     unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
     log_path: str = ""
@@ -153,6 +158,7 @@ class ErasureRecord:
             "timestamp": self.timestamp,
             "users": len(self.user_hashes),
             "user_hashes": self.user_hashes,
+            "spelling_hashes": self.spelling_hashes,
             "key_source": self.key_source,
             "key_check": self.key_check,
             "dataset": self.dataset,
@@ -168,6 +174,7 @@ class ErasureRecord:
             "erased_before": self.erased_before,
             "read_as": self.read_as,
             "other_spellings": self.other_spellings,
+            "erased_with": self.erased_with,
             "exports": [asdict(e) for e in self.exports],
             "unfinished_erasures": self.unfinished,
             "log": self.log_path,
@@ -193,6 +200,12 @@ class ErasureRecord:
                 f"  {shown(asked)}: {also}held written as {', '.join(map(shown, held))} (case, "
                 "spaces, leading zeros or accent encoding apart), NOT erased; if that is the "
                 "same person, run forget again with the id exactly as held"
+            )
+        for asked, also in self.erased_with.items():
+            out.append(
+                f"  {shown(asked)}: {', '.join(map(shown, also))} held as a user of its own too "
+                "(/score answers each apart), erased with it: ingest reads both as one id, and "
+                "keeps both out; if that was another person, their rows are gone too"
             )
         width = max((len(k) for k in self.removed), default=0)
         out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
@@ -519,12 +532,20 @@ def forget(
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms |= {pseudonym(key, u) for u in ids}
     tables = [t for n in names for t in settings.workspace.dataset_dir(n).glob("*.parquet")]
-    record.other_spellings = other_spellings(tables, ids)
+    alike = held_alike(tables, erase)  # 18074.0 is erased with 18074: no other spelling
+    spelt = ((u, set(alike.get(u, [])) - erase) for u in sorted(ids))
+    record.other_spellings = {u: sorted(held) for u, held in spelt if held}
+    apart = held_apart(alike, found)
+    record.erased_with = {
+        u: [s for s in apart[i] if s != u] for u, i in sorted(read_as.items()) if i in apart
+    }
     record.user_hashes = sorted(keyed_hash(key, u) for u in found)
+    record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(found))))
     held, certain = datasets_holding(held_by, found) if found else ([], True)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     if record.user_hashes:
-        erasure_log.begin_erasure(home, pending | {"user_hashes": record.user_hashes})
+        hashes = {"user_hashes": record.user_hashes, "spelling_hashes": record.spelling_hashes}
+        erasure_log.begin_erasure(home, pending | hashes)
     record.exports = forget_inner_scratch(settings, exports, erase)
     for name in names:
         _forget_dataset(settings, name, erase, record)
@@ -557,7 +578,7 @@ def forget(
 
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
     if record.user_hashes or record.stale_staging or outside:  # never when nothing changed
-        hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before")  # no ids
+        hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before", "erased_with")
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
     left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})

@@ -63,6 +63,20 @@ def spellings(ids: set[str]) -> set[str]:
     return {spelt for u in ids for spelt in c.user_id_spellings(u)}
 
 
+def held_apart(alike: dict[str, list[str]], ids: set[str]) -> dict[str, list[str]]:
+    """Of ``ids`` (as ingest reads them), those the loaded tables hold under more than one
+    spelling, each a user of its own to ``/score`` (``18074`` beside ``18074.0``, kept as
+    written in a column that also holds ``A1``): id -> those spellings. ``alike``: the
+    tables' :func:`features.id_spellings.held_alike` of every spelling of ``ids``."""
+    apart = {}
+    for user_id in sorted(ids):
+        spelt = c.user_id_spellings(user_id)
+        held = [s for s in spelt if any(s in alike.get(other, []) for other in spelt)]
+        if len(held) > 1:
+            apart[user_id] = held
+    return apart
+
+
 def ids_in(places: list[Path], ids: set[str]) -> set[str]:
     """The ids the tables in ``places`` (folders, or table files) hold under any spelling
     (a quarantine file's raw ``18074.0`` is user ``18074``), as ingest reads them."""

@@ -11,6 +11,12 @@ every log entry that covers the dataset: a row of an erased user is quarantined 
 whose key is no longer available (the pseudonym key unset or changed, the key file
 deleted) could not be compared, so the ingest is refused until that key is back.
 
+Each entry also holds keyed hashes of the erased ids' spelling keys
+(``features.id_spellings.spelling_keys``: ``017850``, `` 17850`` and ``17850`` in full-width
+digits share ``17850``'s): an incoming id spelt like an erased one, which may be the erased
+person or another, is quarantined as ``erased_user_spelling`` (named in the summary, no
+value kept) unless ``privacy.load_erased_spellings`` lets those rows in.
+
 Before changing anything, ``forget`` records the erasure it starts in ``.erasure_pending.json``
 (0600, the same fields, no ids) and clears it once the log line is written: a ``forget``
 killed midway leaves it, so its users are already kept out of ingests, a re-run with the
@@ -43,7 +49,9 @@ LOG_FILE = "erasure_log.jsonl"
 PENDING_FILE = ".erasure_pending.json"  # erasures started and not yet logged
 KEY_FILE = ".erasure_key"
 ERASED_USER = "erased_user"  # quarantine reason of an incoming row of an erased user
+ERASED_USER_SPELLING = "erased_user_spelling"  # ... of an id spelt like an erased user's
 _KEY_CHECK = "lifecycle erasure key check"  # hashed to tell a key again, revealing nothing
+_SPELLING = "spelling key:"  # before a spelling key hashed: never an id's hash or pseudonym
 
 
 def key_check(key: bytes) -> str:
@@ -73,6 +81,16 @@ def erasure_key(settings: Settings) -> tuple[bytes, str]:
 def _own_key(home: Path) -> bytes:
     """The workspace's own key, from its key file."""
     return (home / KEY_FILE).read_text().strip().encode()
+
+
+def spelling_hashes(key: bytes, user_ids: list[str]) -> list[str]:
+    """Keyed hashes of the spelling keys of ``user_ids`` (in order), apart from any id's hash."""
+    import pyarrow as pa
+
+    from features.id_spellings import spelling_keys
+
+    keys = spelling_keys(pa.array(user_ids, pa.string())).to_pylist()
+    return [keyed_hash(key, f"{_SPELLING}{k}") for k in keys]
 
 
 def append_entry(home: Path, entry: dict[str, Any]) -> Path:
@@ -163,6 +181,8 @@ class ErasedUsers:
     """The keyed hashes of the users erased from a dataset, grouped by their key."""
 
     by_key: tuple[tuple[bytes, frozenset[str]], ...] = ()
+    # their spelling keys' hashes (spelling_hashes), when those rows are held back
+    spellings_by_key: tuple[tuple[bytes, frozenset[str]], ...] = ()
 
     def mask(self, user_ids: pd.Series) -> np.ndarray:
         """Which of these ids belong to an erased user (each distinct id hashed once per
@@ -179,6 +199,22 @@ class ErasedUsers:
         }
         return ids.isin(erased).fillna(False).to_numpy(dtype=bool)
 
+    def spelt_alike(self, user_ids: pd.Series) -> np.ndarray:
+        """Which of these ids are spelt like an erased user's (the same spelling key)."""
+        import numpy as np
+
+        ids = user_ids.astype("string")
+        distinct = [u for u in ids.dropna().unique() if u]
+        if not self.spellings_by_key or not distinct:
+            return np.zeros(len(ids), dtype=bool)
+        alike = {
+            u
+            for key, hashes in self.spellings_by_key
+            for u, hashed in zip(distinct, spelling_hashes(key, distinct), strict=True)
+            if hashed in hashes
+        }
+        return ids.isin(alike).fillna(False).to_numpy(dtype=bool)
+
     def rules(self, rules: TableRules) -> TableRules:
         """``rules`` that also quarantine the erased users' rows, keeping none of their values."""
         if not self.by_key:
@@ -187,16 +223,19 @@ class ErasedUsers:
 
         def check(raw: pd.DataFrame, checks: TableChecks) -> tuple[pd.DataFrame, Any]:
             frame, bad = rules.check(raw, checks)
-            erased = pd.Series(self.mask(frame[c.USER_ID]), index=frame.index)
-            erased = erased.reindex(bad.raw.index, fill_value=False)
-            if erased.any():  # this reason wins: no other reason may keep their values
-                bad.reason = bad.reason.mask(erased, ERASED_USER)
-                kept = bad.raw.astype(object)
-                kept.loc[erased.to_numpy()] = None
-                bad.raw = kept
+            exact = pd.Series(self.mask(frame[c.USER_ID]), index=frame.index)
+            alike = pd.Series(self.spelt_alike(frame[c.USER_ID]), index=frame.index) & ~exact
+            for reason, rows in ((ERASED_USER, exact), (ERASED_USER_SPELLING, alike)):
+                rows = rows.reindex(bad.raw.index, fill_value=False)
+                if rows.any():  # this reason wins: no other reason may keep their values
+                    bad.reason = bad.reason.mask(rows, reason)
+                    kept = bad.raw.astype(object)
+                    kept.loc[rows.to_numpy()] = None
+                    bad.raw = kept
             return frame, bad
 
-        return replace(rules, check=check, not_bad=(*rules.not_bad, ERASED_USER))
+        erasing = (ERASED_USER, ERASED_USER_SPELLING)
+        return replace(rules, check=check, not_bad=(*rules.not_bad, *erasing))
 
 
 def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
@@ -217,6 +256,8 @@ def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
         own = _own_key(home)
         keys[key_check(own)] = (own, f"file:{KEY_FILE}")
     by_key: dict[bytes, set[str]] = {}
+    spelt: dict[bytes, set[str]] = {}  # spelling-key hashes; none when let in
+    held_back = not settings.privacy.load_erased_spellings
     for entry in entries:
         if "key_check" in entry:
             found = keys.get(entry["key_check"])
@@ -229,11 +270,17 @@ def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
                 f"not be kept out of dataset '{dataset}'; configure that key again"
             )
         by_key.setdefault(found[0], set()).update(entry["user_hashes"])
-    return ErasedUsers(tuple((k, frozenset(h)) for k, h in by_key.items()))
+        if held_back and entry.get("spelling_hashes"):
+            spelt.setdefault(found[0], set()).update(entry["spelling_hashes"])
+    return ErasedUsers(
+        tuple((k, frozenset(h)) for k, h in by_key.items()),
+        tuple((k, frozenset(h)) for k, h in spelt.items()),
+    )
 
 
 __all__ = [
     "ERASED_USER",
+    "ERASED_USER_SPELLING",
     "ErasedUsers",
     "append_entry",
     "begin_erasure",
@@ -244,5 +291,6 @@ __all__ = [
     "key_check",
     "log_entries",
     "pending_entries",
+    "spelling_hashes",
     "started_hashes",
 ]

@@ -15,21 +15,35 @@ from lifecycle.errors import UserError
 from lifecycle.storage import atomic_file
 
 
-def forget_examples(value: Any, ids: set[str]) -> tuple[Any, int]:
-    """``value`` (a report, or part of it) with each text equal to one of ``ids`` replaced
-    by the marker, and each list holding one (a group of spellings of one id: ``" 17850"``,
+def _without(value: Any, ids: set[str]) -> tuple[Any, int]:
+    """An example (an id, a group of spellings of one id, or a list of either) with each id
+    of ``ids`` replaced by the marker, and each group holding one (``" 17850"``,
     ``"017850"``, ``"17850"``) replaced whole; and how many were."""
     if isinstance(value, str):
         return (REDACTED, 1) if value in ids else (value, 0)
     if isinstance(value, list):
         if any(isinstance(item, str) and item in ids for item in value):
             return [REDACTED], 1
-        items = [forget_examples(item, ids) for item in value]
+        items = [_without(item, ids) for item in value]
         return [item for item, _ in items], sum(n for _, n in items)
-    if isinstance(value, dict):
-        items = {key: forget_examples(item, ids) for key, item in value.items()}
-        return {key: item for key, (item, _) in items.items()}, sum(n for _, n in items.values())
     return value, 0
+
+
+def forget_examples(report: dict[str, Any], ids: set[str]) -> tuple[dict[str, Any], int]:
+    """``report`` without ``ids`` among the user ids its notes give as examples
+    (``features.loading.ID_EXAMPLE_NOTES``), and how many it gave; nothing else is
+    touched (an id ``events`` or ``UTC`` is no batch's mode or time zone)."""
+    from features.loading import ID_EXAMPLE_NOTES
+
+    found = 0
+    for table in report.get("tables", {}).values():
+        notes = table.get("notes", {}) if isinstance(table, dict) else {}
+        for note in (notes.get(name) for name in ID_EXAMPLE_NOTES):
+            for key in ("example", "more_examples"):
+                if isinstance(note, dict) and key in note:
+                    note[key], n = _without(note[key], ids)
+                    found += n
+    return report, found
 
 
 def recount_report(report_path: Path, erased: dict[Path, int], ids: set[str]) -> None:

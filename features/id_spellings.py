@@ -59,7 +59,17 @@ def spelling_key(con: Any, sql: str) -> str:
 
 def other_spellings(tables: Iterable[Path], ids: Iterable[str]) -> dict[str, list[str]]:
     """For each of ``ids``, the ids of ``tables`` (Parquet, with a user_id column) written
-    another way; ids with none are left out."""
+    another way, none of ``ids``; ids with none are left out."""
+    asked = set(ids)
+    others = {
+        u: [h for h in held if h not in asked] for u, held in held_alike(tables, asked).items()
+    }
+    return {u: held for u, held in others.items() if held}
+
+
+def held_alike(tables: Iterable[Path], ids: Iterable[str]) -> dict[str, list[str]]:
+    """For each of ``ids``, every id of ``tables`` with its spelling key but itself (one
+    of ``ids`` too); ids with none are left out."""
     import duckdb
 
     asked = sorted(set(ids))
@@ -81,8 +91,7 @@ def other_spellings(tables: Iterable[Path], ids: Iterable[str]) -> dict[str, lis
             ).fetchall()
         except duckdb.Error:  # a table without user ids: nothing to name (the erasure goes on)
             return {}
-    others = {asked_id: [h for h in held if h not in asked] for asked_id, held in rows}
-    return {asked_id: held for asked_id, held in others.items() if held}
+    return dict(rows)
 
 
 def shown(user_id: str) -> str:

@@ -36,7 +36,13 @@ from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
 from features.forms import column_forms
-from features.loading import SPELT_APART, bad_rows_hint, ids_spelt_apart, stream_table
+from features.loading import (
+    SPELT_APART,
+    WITHOUT_EVENTS,
+    bad_rows_hint,
+    ids_spelt_apart,
+    stream_table,
+)
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -402,7 +408,7 @@ def _finish_events(
         if "users" in reports:  # a users file given now: its ids and the events' meet
             refuse_users_of_no_events(apart, reports["users"].source, source)
             if apart["without_events"]:
-                reports["users"].notes["users_without_events"] = {
+                reports["users"].notes[WITHOUT_EVENTS] = {
                     "users": apart["without_events"],
                     "example": apart["example_without_events"],
                 }

@@ -16,7 +16,7 @@ import pandas as pd
 from features import contract as c
 from features.append_identity import MOSTLY_REPEATS, keep_repeats_loads
 from features.date_orders import DATES_READ_AS
-from features.erasure_log import ERASED_USER
+from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
@@ -335,6 +335,7 @@ ONLY_QUARANTINED = "users_only_quarantined"  # report note: {"users", "example"}
 # one never to be said (an erased user's)
 ID_REASONS = (
     ERASED_USER,
+    ERASED_USER_SPELLING,
     "missing_user_id",
     "invalid_user_id",
     "user_id_too_long",
@@ -370,6 +371,9 @@ def _users_only_quarantined(
 
 
 SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
+WITHOUT_EVENTS = "users_without_events"  # report note of a users file: {"users", "example"}
+# the report notes whose examples are user ids: `forget` takes the erased ones out of them
+ID_EXAMPLE_NOTES = (ONLY_QUARANTINED, SPELT_APART, WITHOUT_EVENTS)
 
 
 def ids_spelt_apart(events: Path) -> dict[str, Any]:

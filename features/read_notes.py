@@ -13,6 +13,7 @@ from features.append_identity import (
     keep_repeats_loads,
 )
 from features.date_orders import read_as_lines
+from features.erasure_log import ERASED_USER_SPELLING
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
 from features.reading import HEADER_ONLY
@@ -54,6 +55,13 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    {spare['users']:,} users of the users file have no event (e.g. "
             f"{spare['example']!r}): known users who never bought, or ids written another way"
+        )
+    if alike := reasons.get(ERASED_USER_SPELLING):
+        out.append(
+            f"    {alike:,} rows held back ({ERASED_USER_SPELLING}): their user id is spelt like "
+            "that of a user `lifecycle forget` erased (case, spaces, leading zeros, width or "
+            "script apart), so may be that person again; no value kept. If they are other people, "
+            "ingest the file again with LIFECYCLE_PRIVACY__LOAD_ERASED_SPELLINGS=true"
         )
     if mapped := mapped_types_line(notes):
         out.append(mapped)

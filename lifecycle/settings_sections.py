@@ -106,6 +106,13 @@ class PrivacySettings(Section):
     pseudonym_key_file: Path | None = Field(
         None, description="a file whose first line is the pseudonym key (keep it mode 0600)"
     )
+    # An id spelt like an erased user's (017850 after `forget 17850`) may be that person
+    # again or another: held back as erased_user_spelling unless the operator lets them in
+    load_erased_spellings: bool = Field(
+        False,
+        description="load rows whose user id is spelt like an erased user's (not the same id): "
+        "set it for the ingest of a file whose such ids are other people",
+    )
 
     @field_validator("pseudonym_key", mode="before")
     @classmethod

@@ -168,3 +168,100 @@ def test_an_ids_file_saved_with_a_byte_order_mark_is_read_whole(home: Path, tmp_
     piped = CliRunner().invoke(main, ["--json", "forget", "--ids-file", "-"], input="\ufeff13047\n")
     assert piped.exit_code == 0, piped.output
     assert json.loads(piped.stdout)["not_found"] == []
+
+
+def test_18074_and_18074_0_held_as_two_users_are_both_erased_and_the_other_named(
+    home: Path, tmp_path: Path
+) -> None:
+    """A text-id column (A1 beside them) keeps 18074 and 18074.0 as two users, which /score
+    answers apart. `forget 18074` erased both, yet said '"18074.0" ... NOT erased; run forget
+    again', and never that another held id went with it."""
+    source = tmp_path / "mixed.csv"
+    source.write_text(
+        "user_id,event_time,event_type,amount\n18074,2010-12-01 08:26:00,purchase,5\n"
+        "18074.0,2010-12-02 08:26:00,purchase,6\nA1,2010-12-03 08:26:00,purchase,7\n"
+    )
+    _run("ingest", str(source), "--dataset", "shop")
+    events = home / "datasets" / "shop" / "events.parquet"
+    assert set(pd.read_parquet(events)[c.USER_ID]) == {"18074", "18074.0", "A1"}
+    result = CliRunner().invoke(main, ["forget", "18074"])
+    assert result.exit_code == 0, result.output
+    assert "NOT erased" not in result.stdout
+    assert (
+        '  "18074": "18074.0" held as a user of its own too (/score answers each apart), erased '
+        "with it: ingest reads both as one id, and keeps both out; if that was another person, "
+        "their rows are gone too"
+    ) in result.stdout.splitlines()
+    assert set(pd.read_parquet(events)[c.USER_ID]) == {"A1"}
+    [entry] = log_entries(home)
+    assert "18074" not in json.dumps(entry) and "erased_with" not in entry
+    source.write_text(source.read_text().replace("18074", "18075"))
+    _run("ingest", str(source), "--dataset", "shop", "--replace")
+    out = _run("forget", "18075.0")
+    assert out["other_spellings"] == {} and out["read_as"] == {"18075.0": "18075"}
+    assert out["erased_with"] == {"18075.0": ["18075"]}
+
+
+def test_an_erased_user_spelt_another_way_is_held_back_and_named_never_loaded_unsaid(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `forget 17850`, an append writing 017850, ' 17850' or 17850 in full-width
+    digits loaded them as a new user without a word: only 17850/17850.0 were kept out."""
+    source = tmp_path / "events.csv"
+    source.write_text(EVENTS.replace(".0,", ","))
+    _run("ingest", str(source), "--dataset", "shop")
+    _run("forget", "17850")
+    key = (home / ".erasure_key").read_text().strip().encode()
+    [entry] = log_entries(home)
+    assert len(entry["spelling_hashes"]) == 1 and "17850" not in json.dumps(entry)
+    assert entry["spelling_hashes"][0] != keyed_hash(key, "17850")  # no id's hash
+
+    later = tmp_path / "later.csv"
+    rows = ["017850", " 17850", "\uff11\uff17\uff18\uff15\uff10", "17850.0", "12583", "A017850"]
+    later.write_text(
+        "user_id,event_time,event_type,amount\n"
+        + "".join(f"{u},2011-01-0{i + 1} 10:00:00,purchase,5\n" for i, u in enumerate(rows))
+    )
+    result = CliRunner().invoke(main, ["ingest", str(later), "--dataset", "shop", "--append"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "    3 rows held back (erased_user_spelling): their user id is spelt like that of a user "
+        "`lifecycle forget` erased (case, spaces, leading zeros, width or script apart), so may "
+        "be that person again; no value kept. If they are other people, ingest the file again "
+        "with LIFECYCLE_PRIVACY__LOAD_ERASED_SPELLINGS=true"
+    ) in result.stdout.splitlines()
+    report = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    reasons = report["tables"]["events"]["reasons"]
+    assert reasons["erased_user_spelling"] == 3 and reasons[ERASED_USER] == 1
+    quarantine = (home / "datasets" / "shop" / "quarantine").rglob("*")
+    assert not any("17850" in p.read_text(errors="replace") for p in quarantine if p.is_file())
+    held = set(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID])
+    assert held.isdisjoint(rows[:4]) and {"12583", "A017850"} <= held
+
+    monkeypatch.setenv("LIFECYCLE_PRIVACY__LOAD_ERASED_SPELLINGS", "true")  # other people
+    data = _run("ingest", str(later), "--dataset", "shop", "--replace")
+    assert "erased_user_spelling" not in data["tables"]["events"]["reasons"]
+    held = set(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID])
+    assert {"017850", " 17850"} <= held and "17850" not in held
+
+
+def test_an_erased_id_equal_to_a_word_of_the_report_leaves_all_but_its_examples(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget events` (a user id that is also the report's kind, a column name) replaced
+    every string of report.json equal to it: the dataset's kind and its first batch."""
+    source = tmp_path / "events.csv"
+    source.write_text(
+        "user_id,event_time,event_type,amount\nevents,2010-12-01 08:26:00,purchase,-5\n"
+        "purchase,2010-12-01 09:26:00,purchase,5\nb,2010-12-02 08:26:00,purchase,5\n"
+    )
+    _run("ingest", str(source), "--dataset", "shop")
+    path = home / "datasets" / "shop" / "report.json"
+    before = json.loads(path.read_text())
+    assert before["tables"]["events"]["notes"]["users_only_quarantined"]["example"] == "events"
+    _run("forget", "events", "purchase")
+    after = json.loads(path.read_text())
+    assert after["tables"]["events"]["notes"]["users_only_quarantined"]["example"] == REDACTED
+    assert after["kind"] == before["kind"] and after["batches"] == before["batches"]
+    del before["tables"], after["tables"]
+    assert after == before
