@@ -144,8 +144,8 @@ def test_refresh_checks_replaced_data_through_its_own_registry_client(
     monkeypatch.setattr(registry, "client", counted)
     code, current = _refresh(_uncompiled(trained_copy))
     assert code == 0 and current["ran"] == [], current
-    assert "_refresh_steps" in opened_by, opened_by  # the refresh's own
-    assert "champions_of_replaced_data" not in opened_by, opened_by
+    # the refresh's own, opened where it reads the registry (its train step's models_to_train)
+    assert opened_by == ["models_to_train"], opened_by
 
 
 def test_a_stopped_refresh_still_gives_its_document_and_keeps_what_it_did(
