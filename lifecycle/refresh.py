@@ -213,7 +213,7 @@ def refresh(
         """Run a step; ``kept``: what it did so far, that a refusal or a stop leaves done.
         ``check``: only what decides whether the step runs (a registry read): its answer, and
         no outcome unless it is refused or stopped."""
-        from lifecycle.registry import unreachable
+        from lifecycle.tracking_http import unreachable
 
         progress(f"{step}: {why}")
         started = time.perf_counter()

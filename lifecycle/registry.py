@@ -15,13 +15,12 @@ of start-up), then checks them against the registry once it is ready. The file i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
+from lifecycle.tracking_http import failed_request, http_requests
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -151,53 +150,6 @@ def client(settings: Settings, *, fluent: bool = True) -> Any:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def http_requests(settings: Settings, *, writes: bool = False) -> None:
-    """Bound MLflow's HTTP retries and timeout (read by MLflow at each request) by the
-    ``tracking`` settings: its defaults waited minutes on a tracking server that was down.
-    ``writes``: a training's, which carry a short outage through."""
-    import os
-
-    tracking = settings.tracking
-    retries = tracking.write_retries if writes else tracking.request_retries
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(retries)
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(tracking.request_timeout_seconds)
-
-
-@contextmanager
-def writing(settings: Settings) -> Iterator[None]:
-    """A training's run and model logged with ``tracking.write_retries``, reads bounded after."""
-    http_requests(settings, writes=True)
-    try:
-        yield
-    finally:
-        http_requests(settings)
-
-
-def failed_request(error: Exception) -> bool:
-    """Whether ``error`` is MLflow's HTTP request that got no answer (not a "no such model")."""
-    text = str(error)
-    return "API request to" in text and " failed with " in text
-
-
-def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
-    """A one-line error naming the tracking server when ``error`` is MLflow's failed HTTP
-    request to it (refused, timed out, retries spent); None for any other error."""
-    if not failed_request(error):
-        return None
-    text = str(error)
-    cause = text.split(" failed with ", 1)[1].split(". To increase", 1)[0]
-    cause = re.sub(r"\(Caused by .*", "", cause).strip()[:200]
-    return RegistryError(
-        f"the tracking server at {tracking_uri(settings)} (tracking.uri) did not answer "
-        f"({cause}); start it or fix tracking.uri, then run the command again"
-    )
-
-
-def registry_error(settings: Settings, error: Exception) -> Exception:
-    """``error``, or when it is a tracking server's silence, :func:`unreachable`'s line."""
-    return unreachable(settings, error) or error
-
-
 def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
     """The model version behind an alias, or None when the model or alias does not exist;
     from the mirror only its ``version`` (what serving reads). A champion staged by a
@@ -218,7 +170,8 @@ def alias_version(mlflow_client: Any, name: str, alias: str) -> Any | None:
     try:
         return mlflow_client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
-        if failed_request(error):  # a tracking server down: not "no champion"
+        # a tracking server down, or its database failing (a 5xx): not "no champion"
+        if failed_request(error) or error.get_http_status_code() >= 500:
             raise
         return None
 

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from lifecycle import tasks
+from lifecycle import registry, tasks
 from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
+from lifecycle.tracking_http import training_writes
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -122,6 +123,7 @@ def refusals(refused: dict[str, str]) -> str:
     )
 
 
+@training_writes  # a tracking server's short outage carried through
 def train_tasks(
     settings: Settings,
     names: Sequence[str] | None = None,
@@ -138,7 +140,6 @@ def train_tasks(
     ``must_train``, a refusal of the one task asked for, or of every task, is the error
     (``NothingTrained`` for several); without it (refresh: other champions still serve)
     refusals are only reported."""
-    from lifecycle import registry
     from lifecycle.champion_set import moved_together
     from training.errors import NothingTrained
 
@@ -171,7 +172,7 @@ def _train_each(
 ) -> None:
     """:func:`train_tasks`' loop: each task trained and gated, a refusal reported."""
     from features.asof import FeatureError
-    from lifecycle import registry, train_refusals
+    from lifecycle import train_refusals
     from training.errors import TrainingError
     from training.pipeline import train_task
 
@@ -207,7 +208,7 @@ def foresee_refusals(settings: Settings, dataset: str | None = None) -> None:
     not 'run `lifecycle train`'."""
     import duckdb
 
-    from lifecycle import registry, train_refusals
+    from lifecycle import train_refusals
     from training.foresight import foreseen_refusal
 
     dataset = dataset or settings.dataset

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lifecycle import aliases_mirror, registry
 from lifecycle.errors import UserError
 from lifecycle.tasks import names as task_names
+from lifecycle.tracking_http import registry_error
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -80,9 +81,51 @@ def behind_registry(served: dict[str, str], error: Exception) -> str:
     """What /readyz says of a worker whose poll saw a champion move but could not load it."""
     return (
         f"this worker serves {', '.join(f'{t} v{v}' for t, v in sorted(served.items()))}, not "
-        f"the registry's champions: reloading them failed ({error}); POST /reload to each "
-        "worker, or restart the service (the batch scores are not what is stale)"
+        f"the registry's champions: reloading them failed ({error}); POST /reload (again "
+        "until /readyz no longer says so: it reaches one worker) or restart the service "
+        "(the batch scores are not what is stale)"
     )
+
+
+class AliasPoll:
+    """One worker's poll of the registry's champion aliases (``serving.poll_aliases_seconds``):
+    a move elsewhere reloaded and mirrored; an outage said once when it starts, once when it
+    ends (a 5 s poll said it every 5 s in every worker)."""
+
+    def __init__(self, scorer: Scorer, follower: MirrorFollower) -> None:
+        self.scorer, self.follower = scorer, follower
+        self.failing = False  # the last poll could not read the registry
+
+    def poll(self) -> None:
+        settings = self.scorer.settings
+        try:
+            moved = self.scorer.aliases_moved()
+        except Exception as error:  # the registry may be away for a moment; keep serving
+            if not self.failing:
+                said = registry_error(settings, error)
+                logger.warning("alias poll failed: %s (said again when it answers)", said)
+            self.failing = True
+            return
+        if self.failing:
+            logger.warning("alias poll: the registry answers again")
+            self.failing = False
+        if not moved:  # serving the registry's champions (a /reload or promotion got there)
+            self.scorer.behind = None
+            return
+        try:
+            logger.info("champion alias moved: %s", self.scorer.reload().changed)
+        except Exception as error:  # keeps serving what it loaded; /readyz says so
+            state = self.scorer.state
+            served = state.champions.versions if state is not None else {}
+            behind = behind_registry(served, registry_error(settings, error))
+            if behind != self.scorer.behind:
+                logger.warning("%s", behind)
+            self.scorer.behind = behind
+            return
+        try:  # reloaded: a mirror it cannot write is no failed reload
+            self.follower.publish(settings, reload=False)  # the others follow
+        except Exception as error:
+            logger.warning("could not announce the reload to the other workers: %s", error)
 
 
 class MirrorFollower:

@@ -93,6 +93,7 @@ class Scorer:
         self.dataset = settings.dataset
         self.state: Loaded | None = None
         self.error: str | None = None
+        self.behind: str | None = None  # why the champions served are not the registry's
         # clear while an announced load is under way (expect_load): what a request waits on
         self._no_load_pending = threading.Event()
         self._no_load_pending.set()
@@ -147,7 +148,7 @@ class Scorer:
             require_events(self.settings, self.dataset, "serve")  # not "run features apply"
             store = open_for_champions(self.settings, self.dataset, mirrored=mirrored)
             state = self._build(store, mirrored)
-            self.state, self.error = state, None
+            self.state, self.error, self.behind = state, None, None
         except Exception as error:
             self.failed(error)
             raise
@@ -246,6 +247,7 @@ class Scorer:
             else:  # a new store: the registry and online files now on disk, not the old ones
                 new = self._build(open_for_champions(self.settings, self.dataset))
                 self.state = new  # one assignment: a request sees the old set or the new one
+            self.behind = None  # the registry's champions, as it names them now
         # what made each task's numbers, as /score says it: a churn promotion changes
         # conversion served as 1 - churn, a conversion one there changes nothing served
         before = served_versions(previous.champions) if previous else {}

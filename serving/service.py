@@ -29,13 +29,13 @@ from typing import Annotated, TypeVar
 import bentoml
 from pydantic import Field, Strict, StringConstraints
 
-from lifecycle.registry import registry_error
 from lifecycle.tasks import names as task_names
+from lifecycle.tracking_http import registry_error
 from serving.answers import stale_text
 from serving.auth import TokenAuth, auth_config
 from serving.errors import ApiError
 from serving.field_errors import FieldErrors
-from serving.follow import MirrorFollower, behind_registry, poll_seconds
+from serving.follow import AliasPoll, MirrorFollower, poll_seconds
 from serving.limits import BodyLimit, JsonOnly
 from serving.logs import quiet_bad_input
 from serving.openapi import OpenApiErrors
@@ -141,7 +141,6 @@ class LifecycleScoring:
         self.follower = MirrorFollower(self.scorer)
         self.replaced_data = ReplacedData(self.settings, self.scorer.dataset)
         self._stop = threading.Event()
-        self.behind: str | None = None  # why this worker's champions are not the registry's
         # Load in the background so liveness answers at once and readiness tells the truth.
         self.scorer.expect_load()
         threading.Thread(target=self._start, name="lifecycle-load", daemon=True).start()
@@ -160,23 +159,9 @@ class LifecycleScoring:
                 self.scorer.load_ended()  # also when it failed before loading: nobody waits
                 quiet_bentoml_deprecation()  # again: libraries imported by load add filters
             self._check_mirror()
-        seconds = poll_seconds(self.settings)
+        seconds, aliases = poll_seconds(self.settings), AliasPoll(self.scorer, self.follower)
         while seconds > 0 and not self._stop.wait(seconds):
-            try:
-                if not self.scorer.aliases_moved():
-                    continue
-            except Exception as error:  # the registry may be away for a moment; keep serving
-                logger.warning("alias poll failed: %s", registry_error(self.settings, error))
-                continue
-            try:
-                logger.info("champion alias moved: %s", self.scorer.reload().changed)
-                self.behind = None
-                self.follower.publish(self.settings, reload=False)  # the others follow
-            except Exception as error:  # keeps serving what it loaded; /readyz says so
-                state = self.scorer.state
-                served = state.champions.versions if state is not None else {}
-                self.behind = behind_registry(served, registry_error(self.settings, error))
-                logger.warning("%s", self.behind)
+            aliases.poll()
 
     def _check_mirror(self) -> None:
         """Once ready, the registry itself: an alias moved outside lifecycle (the MLflow UI)
@@ -235,9 +220,10 @@ class LifecycleScoring:
             )
         if reason is None and self.follower.problem is not None:
             warnings.append(self.follower.problem)  # still served: the champions loaded
-        if reason is None and self.behind is not None:
-            warnings.append(self.behind)  # not the batch table's staleness: the worker's
-        stale = self.scorer.stale_scores() if reason is None and not self.behind else None
+        behind = self.scorer.behind  # once: the poll's thread may clear it meanwhile
+        if reason is None and behind is not None:
+            warnings.append(behind)  # not the batch table's staleness: the worker's
+        stale = self.scorer.stale_scores() if reason is None and not behind else None
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             reason = stale_text(stale)
         elif stale is not None:

@@ -172,3 +172,108 @@ def test_a_second_serving_machine_is_told_what_it_lacks(server: str, tmp_path: P
         "a machine serving models trained elsewhere needs that workspace's datasets/demo and "
         "feast/demo folders here too (docs/scale.md)"
     ) in " ".join(refused.output.split())
+
+
+def test_an_http_error_is_not_silence_and_the_errors_notes_are_kept(
+    server: str, tmp_path: Path
+) -> None:
+    """A 401/404/502 page (a proxy's, or a wrong path) read "did not answer ... start it";
+    refresh's rewording dropped the note saying no champion moved."""
+    from mlflow.exceptions import MlflowException
+
+    from lifecycle.tracking_http import unreachable
+
+    wrong = load_settings(
+        home=tmp_path, environ={"LIFECYCLE_TRACKING__URI": f"{server}/not-mlflow"}
+    )
+    with pytest.raises(MlflowException) as raised:
+        registry.client(wrong, fluent=False).search_registered_models()
+    raised.value.add_note("no champion moved: churn won, but the training stopped")
+    said = unreachable(wrong, raised.value)
+    assert said is not None
+    assert f"the tracking server at {server}/not-mlflow (tracking.uri) answered HTTP 404" in str(
+        said
+    )
+    assert "did not answer" not in str(said)
+    assert said.__notes__ == ["no champion moved: churn won, but the training stopped"]
+
+
+def test_the_users_mlflow_http_settings_are_kept_and_writes_restore_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lifecycle.tracking_http import HTTP_VARIABLES, writing
+
+    settings = load_settings(home=tmp_path, environ={})
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")  # a slow proxy: the user's own
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    registry.client(settings)
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "300"  # was set to 20
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+    before = {v: os.environ.get(v) for v in HTTP_VARIABLES}
+    with writing(settings):
+        registry.client(settings)  # inside a training's writes: it dropped them to 1 retry
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "5"
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "300"
+    assert {v: os.environ.get(v) for v in HTTP_VARIABLES} == before
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    with writing(settings):
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "3"  # the user's, kept
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "3"  # not the read settings' 1
+
+
+class Recorded(Exception):
+    pass
+
+
+def test_every_write_of_a_training_gets_the_write_retries(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only pipeline._log had them: the gate's tags, alias moves and other trainings not."""
+    import training.pipeline
+    from lifecycle.steps import train_tasks
+
+    seen: list[str | None] = []
+
+    def train_task(*args: object, **kwargs: object) -> None:
+        seen.append(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
+        raise Recorded
+
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setattr(training.pipeline, "train_task", train_task)
+    with pytest.raises(Recorded):
+        train_tasks(load_settings(home=home, environ={}), ["churn"])
+    assert seen == ["5"]
+    assert os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") != "5"  # reads bounded after
+
+
+def test_readyz_behind_warning_clears_and_an_outage_is_said_once(
+    home: Path, trained: Result, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The "not the registry's champions" warning stayed after a successful /reload (and
+    kept serving.stale_scores = "refuse" off); a down server was logged every 5 s."""
+    from serving.follow import AliasPoll, MirrorFollower
+    from serving.scorer import Scorer
+
+    assert trained.exit_code == 0, trained.output
+    settings = load_settings(home=home, environ=NO_COMPILE)
+    scorer = Scorer(settings)
+    scorer.load()
+    aliases = AliasPoll(scorer, MirrorFollower(scorer))
+    scorer.behind = "this worker serves churn v0, not the registry's champions"
+    scorer.reload()  # POST /reload, and a promotion's reload
+    assert scorer.behind is None
+    scorer.behind = "this worker serves churn v0, not the registry's champions"
+    aliases.poll()  # nothing moved: the worker serves the registry's champions
+    assert scorer.behind is None
+    down = f"http://127.0.0.1:{free_port()}"
+    scorer.settings = load_settings(home=home, environ={"LIFECYCLE_TRACKING__URI": down})
+    with caplog.at_level("INFO", logger="lifecycle.serving"):
+        for _ in range(3):
+            aliases.poll()
+        scorer.settings = settings
+        aliases.poll()
+        aliases.poll()
+    said = [r.getMessage() for r in caplog.records if "alias poll" in r.getMessage()]
+    assert len(said) == 2, said
+    assert said[0].startswith(f"alias poll failed: the tracking server at {down}")
+    assert said[1] == "alias poll: the registry answers again"

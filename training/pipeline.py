@@ -36,6 +36,7 @@ from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
+from lifecycle.tracking_http import training_writes
 from training import datasets, evaluation
 from training.bridge import bridge_for, check_bridgeable, learned, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend, shares_tried
@@ -48,7 +49,6 @@ from training.models import (
     ModelSpec,
     calibration_transfers,
     fit_bundle,
-    importances,
     model_specs,
     refit_bundle,
 )
@@ -268,6 +268,7 @@ def score_models(
     }
 
 
+@training_writes  # a tracking server's short outage carried through
 def train_task(
     settings: Settings,
     task: str,
@@ -516,7 +517,6 @@ def _log(
     y = test[LABEL].to_numpy(dtype=float)
     dataset = bundle.data_window["dataset"]
     with (
-        registry.writing(settings),  # a tracking server's short outage carried through
         start_training_run(experiment_id, task, dataset) as run,
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -555,7 +555,9 @@ def _log(
         else:
             evaluation.decile_table(y, scores["lightgbm"]).to_csv(out / "deciles.csv", index=False)
         if settings.training.plots:
-            _save_plots(out, task, bundle, y, scores)
+            from training.plots import save_run_plots  # matplotlib: only for a run that draws
+
+            save_run_plots(out, task, bundle, y, scores)
         (out / "training_set.json").write_text(json.dumps(training.report, indent=2, default=str))
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
         mlflow.log_artifacts(str(out), artifact_path="evaluation")
@@ -576,24 +578,3 @@ def _log(
             metrics=metrics["lightgbm"],
         )
     return run.info.run_id, version
-
-
-def _save_plots(
-    out: Path, task: str, bundle: ModelBundle, y: np.ndarray, scores: dict[str, np.ndarray]
-) -> None:
-    """Importance, gain and calibration (a probability) or deciles (a value) as PNG files."""
-    from training import plots  # matplotlib: imported only by a run that draws
-
-    figures = {
-        "importance.png": plots.importance_plot(
-            bundle.feature_names, importances(bundle).reindex(bundle.feature_names).to_numpy()
-        )
-    }
-    if not tasks.get(task).is_probability:
-        figures["deciles.png"] = plots.decile_plot(y, scores)
-        figures["gain.png"] = plots.gain_plot(y, scores, value_label="value")
-    else:
-        figures["calibration.png"] = plots.calibration_plot(y, {"lightgbm": scores["lightgbm"]})
-        figures["gain.png"] = plots.gain_plot(y, scores)
-    for filename, figure in figures.items():
-        plots.save(figure, out / filename)

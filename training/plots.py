@@ -195,3 +195,26 @@ def _render_png(fig: Figure, path: Path, dpi: int) -> None:
     finally:  # the figure as it was, without the drawing's pixel buffer (as savefig leaves it)
         fig.set_canvas(shown_canvas)
         fig.set_dpi(shown_dpi)
+
+
+def save_run_plots(
+    out: Path, task: str, bundle: Any, y: np.ndarray, scores: dict[str, np.ndarray]
+) -> None:
+    """A training run's importance, gain and calibration (a probability) or deciles (a
+    value) figures, as PNG files in ``out``."""
+    from lifecycle import tasks
+    from training.models import importances
+
+    figures = {
+        "importance.png": importance_plot(
+            bundle.feature_names, importances(bundle).reindex(bundle.feature_names).to_numpy()
+        )
+    }
+    if not tasks.get(task).is_probability:
+        figures["deciles.png"] = decile_plot(y, scores)
+        figures["gain.png"] = gain_plot(y, scores, value_label="value")
+    else:
+        figures["calibration.png"] = calibration_plot(y, {"lightgbm": scores["lightgbm"]})
+        figures["gain.png"] = gain_plot(y, scores)
+    for filename, figure in figures.items():
+        save(figure, out / filename)

@@ -32,6 +32,7 @@ from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.bundle import ModelBundle
 from lifecycle.settings import Settings
+from lifecycle.tracking_http import training_writes
 from lifecycle.workspace import EVENTS_FILE
 from training import evaluation
 from training.errors import TrainingError
@@ -402,6 +403,7 @@ class SnapshotResult:
         return out + ([left_out_line(self.left_out, self.cv.rows)] if self.left_out else [])
 
 
+@training_writes  # a tracking server's short outage carried through
 def train_snapshot(
     settings: Settings,
     dataset: str = "telco_churn",

@@ -32,6 +32,7 @@ from features import contract as c
 from features.identifiers import identifying_columns
 from lifecycle import registry
 from lifecycle.errors import UserError
+from lifecycle.tracking_http import training_writes
 from lifecycle.uplift_model import (
     LEARNERS,
     PREDICTION_BOOSTERS,
@@ -486,6 +487,7 @@ class UpliftResult:
         ]
 
 
+@training_writes  # a tracking server's short outage carried through
 def train_uplift(
     settings: Settings,
     dataset: str,

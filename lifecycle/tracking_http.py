@@ -1,0 +1,124 @@
+"""MLflow's HTTP requests to a tracking server: bounded retries and timeout (a training's
+writes get more), and a failed request said in one line naming ``tracking.uri``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from lifecycle.registry import RegistryError
+    from lifecycle.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# MLflow reads these at each request; a value lifecycle did not set is the user's own.
+HTTP_VARIABLES = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+# What lifecycle set them to (JSON), so that its child processes tell them from the user's.
+SET_BY_LIFECYCLE = "_LIFECYCLE_MLFLOW_HTTP"
+_writing = 0  # open :func:`writing` blocks: a client made inside one keeps their retries
+
+
+def http_requests(settings: Settings) -> None:
+    """Bound MLflow's HTTP retries and timeout (read by MLflow at each request) by the
+    ``tracking`` settings: its defaults waited minutes on a tracking server that was down.
+    A variable the user set (``MLFLOW_HTTP_REQUEST_TIMEOUT=300`` for a slow proxy) is kept."""
+    import json
+    import os
+
+    try:
+        ours = dict(json.loads(os.environ.get(SET_BY_LIFECYCLE, "{}")))
+    except (ValueError, TypeError):
+        ours = {}
+    tracking = settings.tracking
+    retries = tracking.write_retries if _writing else tracking.request_retries
+    for variable, value in zip(
+        HTTP_VARIABLES, (retries, tracking.request_timeout_seconds), strict=True
+    ):
+        if os.environ.get(variable, ours.get(variable)) == ours.get(variable):
+            os.environ[variable] = ours[variable] = str(value)
+    os.environ[SET_BY_LIFECYCLE] = json.dumps(ours)
+
+
+@contextmanager
+def writing(settings: Settings) -> Iterator[None]:
+    """A training's runs, models, tags and aliases written with ``tracking.write_retries``;
+    the variables are then exactly as before (the process's: one training at a time)."""
+    import os
+
+    global _writing
+    before = {v: os.environ.get(v) for v in (*HTTP_VARIABLES, SET_BY_LIFECYCLE)}
+    _writing += 1
+    try:
+        http_requests(settings)
+        yield
+    finally:
+        _writing -= 1
+        for variable, value in before.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+
+
+def training_writes(
+    train: Callable[Concatenate[Settings, P], R],
+) -> Callable[Concatenate[Settings, P], R]:
+    """``train`` (a training's entry: settings first) within :func:`writing`: its runs,
+    models, gate tags and alias moves, all of them, get ``tracking.write_retries``."""
+    import functools
+
+    @functools.wraps(train)
+    def writes(settings: Settings, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with writing(settings):
+            return train(settings, *args, **kwargs)
+
+    return writes
+
+
+def failed_request(error: Exception) -> bool:
+    """Whether ``error`` is MLflow's HTTP request to the tracking server that failed: no
+    answer, or an answer that is no MLflow error (a proxy's 401 or 502); not "no such model"."""
+    text = str(error)
+    return "API request to" in text and " failed with " in text
+
+
+def unreachable(settings: Settings, error: Exception) -> RegistryError | None:
+    """A one-line error naming the tracking server when ``error`` is MLflow's failed HTTP
+    request to it: no answer (refused, timed out, retries spent) or an HTTP error status;
+    None for any other error. The error's notes (what a training undid) are kept."""
+    from lifecycle.registry import RegistryError, tracking_uri
+
+    if not failed_request(error):
+        return None
+    text = str(error)
+    where = f"the tracking server at {tracking_uri(settings)} (tracking.uri)"
+    status = re.search(r"failed with error code (\d{3})|too many (\d{3}) error responses", text)
+    if status is not None:
+        body = text.split("Response body: ", 1)[1] if "Response body: " in text else ""
+        body = " ".join(re.sub(r"<[^>]*>", " ", body).strip(" '").split())  # a proxy's page
+        said = f" ({body[:120]})" if body else ""
+        named = RegistryError(
+            f"{where} answered HTTP {status.group(1) or status.group(2)}{said}; check its "
+            "address, its credentials (MLFLOW_TRACKING_TOKEN, or "
+            "MLFLOW_TRACKING_USERNAME and _PASSWORD) and any proxy in front of it, then run the command again"
+        )
+    else:
+        cause = text.split(" failed with ", 1)[1].split(". To increase", 1)[0]
+        cause = re.sub(r"\(Caused by .*", "", cause).strip()[:200]
+        named = RegistryError(
+            f"{where} did not answer ({cause}); start it or fix tracking.uri, then run the "
+            "command again"
+        )
+    for note in getattr(error, "__notes__", []):
+        named.add_note(note)
+    return named
+
+
+def registry_error(settings: Settings, error: Exception) -> Exception:
+    """``error``, or when it is a tracking server's silence or HTTP error, :func:`unreachable`'s
+    line."""
+    return unreachable(settings, error) or error
