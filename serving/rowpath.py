@@ -49,7 +49,7 @@ from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value
 from lifecycle.maths import FLOATS
 from lifecycle.mixture import mixture_quantiles_of
 from lifecycle.tasks import CHURN, CONVERSION, LTV
-from serving.scoring import top_reasons_matrix, value_at_risk
+from serving.scoring import champion_reasons, value_at_risk
 from serving.segments import beyond_signup, risk_band_rules, stage_of_values
 
 if TYPE_CHECKING:
@@ -256,15 +256,7 @@ def _score_rows(
             ]
             out.update(zip(task.outputs, map(list, zip(*outlook, strict=True)), strict=False))
         if task.reasons and reasons and task.name not in champions.partners:
-            known = {} if known_reasons is None else known_reasons(features, eligible)
-            out["reasons"] = top_reasons_matrix(
-                bundle,
-                features,
-                eligible,
-                known,
-                purchase_counts=champions.purchase_counts,
-                trends=champions.trends,
-            )
+            out["reasons"] = champion_reasons(champions, bundle, features, eligible, known_reasons)
     if champions.one_event:  # a one-time buyer's conversion: no churn (Champions.one_event)
         pairs = zip(out[CHURN.score], out[CONVERSION.score], strict=True)
         out[CONVERSION.score] = [b if a is None or b is None else 1.0 - a for a, b in pairs]

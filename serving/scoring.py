@@ -393,15 +393,7 @@ def score_matrix(
             outlook[~eligible, :] = np.nan
             out.update(zip(task.outputs, outlook.T, strict=False))  # VALUE_OUTLOOK order
         if task.reasons and reasons and task.name not in champions.partners:
-            known = {} if known_reasons is None else known_reasons(features, eligible)
-            out["reasons"] = top_reasons_matrix(
-                bundle,
-                features,
-                eligible,
-                known,
-                purchase_counts=champions.purchase_counts,
-                trends=champions.trends,
-            )
+            out["reasons"] = champion_reasons(champions, bundle, features, eligible, known_reasons)
     if CHURN.score in out:
         p = out[CHURN.score]
         high, medium = champions.bands
@@ -465,6 +457,27 @@ def _first_day_only(column: Callable[[str], np.ndarray], rows: int) -> np.ndarra
         return first_day_only_columns(column)
     except KeyError:
         return np.zeros(rows, dtype=bool)
+
+
+def champion_reasons(
+    champions: Champions,
+    bundle: ModelBundle,
+    features: FeatureMatrix,
+    eligible: np.ndarray,
+    known_reasons: KnownReasons | None,
+) -> list[list[dict[str, Any]]]:
+    """:func:`top_reasons_matrix` of a champion, in the words its champions take (purchase
+    counts, trend windows); rows ``known_reasons`` gives keep theirs. For the array path and
+    the row path alike."""
+    known = {} if known_reasons is None else known_reasons(features, eligible)
+    return top_reasons_matrix(
+        bundle,
+        features,
+        eligible,
+        known,
+        purchase_counts=champions.purchase_counts,
+        trends=champions.trends,
+    )
 
 
 def top_reasons_matrix(

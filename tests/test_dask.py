@@ -78,6 +78,18 @@ def churn_results(trained_workspace: TrainedWorkspace, home: Path, client: Any) 
     return {"local": local, "dask": distributed}
 
 
+def _fit_arguments(training: Any, split: Any, settings: Any) -> dict[str, Any]:
+    """What fit_bundle and fit_bundle_dask take beside the task and the rows, as training does."""
+    return {
+        "label": LABEL,
+        "feature_names": training.feature_names,
+        "service": training.service,
+        "label_spec": training.spec.to_dict(),
+        "data_window": split.to_dict(),
+        "specs": model_specs(settings),
+    }
+
+
 def test_dask_engine_is_chosen_by_settings_only() -> None:
     settings = load_settings(environ=DASK_ENV)
     assert settings.training.engine == "dask" and settings.dask.scheduler == "local:2"
@@ -108,14 +120,7 @@ def test_dask_ltv_bundle_matches_in_process(home: Path, client: object) -> None:
     frame = training.frame
     parts = split.parts(frame)
     train, valid, test = parts["train"], parts["valid"], parts["test"]
-    common = {
-        "label": LABEL,
-        "feature_names": training.feature_names,
-        "service": training.service,
-        "label_spec": training.spec.to_dict(),
-        "data_window": split.to_dict(),
-        "specs": model_specs(settings),
-    }
+    common = _fit_arguments(training, split, settings)
     local = fit_bundle("ltv", train, valid, **common)
     distributed = fit_bundle_dask("ltv", train, valid, settings=settings, client=client, **common)
     y = test[LABEL].to_numpy(dtype=float)
@@ -143,14 +148,7 @@ def test_dask_trains_with_a_categorical_feature_no_row_holds(home: Path, client:
     training = build_training_set(settings, "churn")
     split = time_split(training.cutoffs, training.spec.horizon_days)
     parts = split.parts(training.frame.assign(**{c.CHANNEL: None}))
-    common = {
-        "label": LABEL,
-        "feature_names": training.feature_names,
-        "service": training.service,
-        "label_spec": training.spec.to_dict(),
-        "data_window": split.to_dict(),
-        "specs": model_specs(load_settings(home=home, environ=few_rounds())),
-    }
+    common = _fit_arguments(training, split, load_settings(home=home, environ=few_rounds()))
     assert c.CHANNEL in training.feature_names
     local = fit_bundle("churn", parts["train"], parts["valid"], **common)
     distributed = fit_bundle_dask(
