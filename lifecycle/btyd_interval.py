@@ -37,6 +37,11 @@ TAIL = 1e-9
 TOLERANCE = 1e-9  # of the log value: the levels are found to about 1e-9 relative
 MOST_STEPS = 100  # bisection alone would need 35 from the starting bracket
 FIRST_COLUMNS = 16  # P(N >= n) is worked out in blocks of n, this many, then doubling
+# Memory: a block of n is worked out for this many (customer, n) at most at once, and the
+# levels are solved for customers of this many columns at most at once (about 150 bytes
+# each; a customer with more is solved alone); the numbers are each customer's own either way
+BLOCK_CELLS = 250_000
+SLICE_COLUMNS = 250_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,25 @@ class PurchaseSurvival:
         """E[N], the sum of P(N >= n)."""
         return np.add.reduceat(self.values, self.offsets)
 
+    def slices(self, columns: int) -> list[slice]:
+        """Consecutive customers of at most ``columns`` columns together (or one alone)."""
+        ends = np.cumsum(self.counts)
+        parts, start = [], 0
+        while start < len(ends):
+            before = ends[start - 1] if start else 0
+            end = max(int(np.searchsorted(ends, before + columns, side="right")), start + 1)
+            parts.append(slice(start, end))
+            start = end
+        return parts
+
+    def __getitem__(self, customers: slice) -> PurchaseSurvival:
+        """The survival of a run of consecutive customers (a view, no copy)."""
+        ends = np.cumsum(self.counts)
+        start, stop, _ = customers.indices(len(ends))
+        first = ends[start - 1] if start else 0
+        last = ends[stop - 1] if stop > start else first
+        return PurchaseSurvival(self.counts[customers], self.values[first:last])
+
 
 def purchase_survival(
     process: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, t_obs: np.ndarray, t: float
@@ -88,39 +112,70 @@ def purchase_survival(
     b_post = b + model.FIRST + x
     rows = np.arange(len(x))
     counts = np.zeros(len(x), dtype=np.int64)
-    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # rows, their values, kept
+    kept: list[tuple[np.ndarray, ...]] = []  # rows, their values kept, how many, first n - 1
     start, width = 0, FIRST_COLUMNS  # columns start, start + 1, ...: n = start + 1, ...
     while len(rows) and start < MOST_PURCHASES:
         width = min(width, MOST_PURCHASES - start)
         n = np.arange(start + 1, start + width + 1, dtype="float64")
-        # from each n to n + 1: log P(K = n + 1) - log P(K = n), and P(G >= n + 1) / P(G >= n)
-        grow = np.log((shape[rows, None] + n) / (n + 1)) + log_odds[rows, None]
-        kept = (b_post[rows, None] + n - 1) / (a + b_post[rows, None] + n - 1)
-        log_exact = np.cumsum(np.column_stack([log_exactly, grow[:, :-1]]), axis=1)
-        exact = np.exp(log_exact)
-        chances = chance[:, None] - np.cumsum(
-            np.column_stack([np.zeros(len(rows)), exact[:, :-1]]), axis=1
-        )
-        stays = stay[:, None] * np.cumprod(
-            np.column_stack([np.ones(len(rows)), kept[:, :-1]]), axis=1
-        )
-        block = np.maximum(chances, 0.0) * stays
-        below = block < TAIL
-        ended = below.any(axis=1)
-        last = np.where(ended, below.argmax(axis=1), width - 1)  # the row's last column here
-        counts[rows] = start + last + 1
-        blocks.append((rows, block, np.arange(width)[None, :] <= last[:, None]))
-        going = ~ended
-        rows = rows[going]
-        chance = chances[going, -1] - exact[going, -1]
-        log_exactly = log_exact[going, -1] + grow[going, -1]
-        stay = stays[going, -1] * kept[going, -1]
+        going = []
+        step = max(BLOCK_CELLS // width, 1)
+        for part in range(0, len(rows), step):
+            at = slice(part, part + step)
+            values, last, state = _block(
+                n, log_odds, shape, b_post, a, rows[at], chance[at], log_exactly[at], stay[at]
+            )
+            counts[rows[at]] = start + last + 1
+            kept.append((rows[at], values, last + 1, start))
+            going.append(state)
+        rows, chance, log_exactly, stay = (np.concatenate(v) for v in zip(*going, strict=True))
         start, width = start + width, 2 * width
-    # each customer's values in the order of n: a block's in order of rows, then of n, and
-    # a customer's blocks in order of n (a stable sort by customer keeps both)
-    customer = np.concatenate([np.broadcast_to(r[:, None], k.shape)[k] for r, _, k in blocks])
-    values = np.concatenate([block[k] for _, block, k in blocks])
-    return PurchaseSurvival(counts, values[np.argsort(customer, kind="stable")])
+    # each customer's values in the order of n, placed from each block's (rows, then n)
+    values = np.empty(int(counts.sum()))
+    offsets = np.cumsum(counts) - counts
+    while kept:  # (each block let go once placed)
+        block_rows, block, taken, first = kept.pop()
+        before = np.cumsum(taken) - taken  # of each row's values in the block's
+        into = np.arange(len(block)) + np.repeat(offsets[block_rows] + first - before, taken)
+        values[into] = block
+    return PurchaseSurvival(counts, values)
+
+
+def _block(
+    n: np.ndarray,
+    log_odds: np.ndarray,
+    shape: np.ndarray,
+    b_post: np.ndarray,
+    a: float,
+    rows: np.ndarray,
+    chance: np.ndarray,
+    log_exactly: np.ndarray,
+    stay: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """P(N >= n) of ``rows`` for the block's n, from P(K >= n), log P(K = n) and P(alive)
+    P(G >= n) at its first: (the values kept, each row's last column here, the rows going
+    on and those three at the next block's first n)."""
+    width = len(n)
+    # from each n to n + 1: log P(K = n + 1) - log P(K = n), and P(G >= n + 1) / P(G >= n)
+    grow = np.log((shape[rows, None] + n) / (n + 1)) + log_odds[rows, None]
+    keep = (b_post[rows, None] + n - 1) / (a + b_post[rows, None] + n - 1)
+    log_exact = np.cumsum(np.column_stack([log_exactly, grow[:, :-1]]), axis=1)
+    exact = np.exp(log_exact)
+    chances = chance[:, None] - np.cumsum(
+        np.column_stack([np.zeros(len(rows)), exact[:, :-1]]), axis=1
+    )
+    stays = stay[:, None] * np.cumprod(np.column_stack([np.ones(len(rows)), keep[:, :-1]]), axis=1)
+    block = np.maximum(chances, 0.0) * stays
+    below = block < TAIL
+    ended = below.any(axis=1)
+    last = np.where(ended, below.argmax(axis=1), width - 1)  # the row's last column here
+    going = ~ended
+    state = (
+        rows[going],
+        chances[going, -1] - exact[going, -1],
+        log_exact[going, -1] + grow[going, -1],
+        stays[going, -1] * keep[going, -1],
+    )
+    return block[np.arange(width)[None, :] <= last[:, None]], last, state
 
 
 def value_quantiles(
@@ -159,6 +214,24 @@ def value_quantiles(
 
 
 def _levels(
+    levels: tuple[float, ...],
+    survival: PurchaseSurvival,
+    shape: np.ndarray,
+    scale: np.ndarray,
+    mean_spend: np.ndarray,
+    p_gg: float,
+) -> np.ndarray:
+    """Rows x ``levels`` values (``_solve``), for customers of at most ``SLICE_COLUMNS``
+    columns at a time: each row's numbers are its own, so slicing changes none of them."""
+    found = np.zeros((len(survival.counts), len(levels)))
+    for part in survival.slices(SLICE_COLUMNS):
+        found[part] = _solve(
+            levels, survival[part], shape[part], scale[part], mean_spend[part], p_gg
+        )
+    return found
+
+
+def _solve(
     levels: tuple[float, ...],
     survival: PurchaseSurvival,
     shape: np.ndarray,

@@ -4,13 +4,20 @@ customers get the batch's numbers, and the flat P(N >= n) is the special functio
 from __future__ import annotations
 
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 from scipy.special import betainc, betaln
 
+from lifecycle import btyd_interval
 from lifecycle.btyd import purchase_model
-from lifecycle.btyd_interval import TAIL, purchase_survival, value_quantiles
+from lifecycle.btyd_interval import (
+    TAIL,
+    PurchaseSurvival,
+    purchase_survival,
+    value_quantiles,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 from bench_btyd_interval import SHOPS, customers, reference_quantiles
@@ -97,3 +104,39 @@ def test_purchase_survival_is_one_flat_array_of_the_special_functions() -> None:
     assert (survival.values[last] < TAIL).all()
     assert (np.delete(survival.values, last) >= TAIL).all()
     assert survival.counts.max() > 300 and survival.counts.min() == 1
+
+
+def test_heavy_customers_are_solved_in_slices_of_bounded_memory(monkeypatch) -> None:
+    """Customers of many purchases (2,000 orders, a year's horizon: ~440 columns each) are
+    solved a slice of at most ``SLICE_COLUMNS`` columns at a time: the peak of Python's
+    allocations stays under a bound the solve of all at once passed (37 MiB for these 600),
+    and every number is the unsliced one to the bit."""
+    count = 600
+    data = {
+        "orders": np.full(count, 2000.0),
+        "first": np.full(count, 700.0),
+        "last": np.linspace(0.0, 30.0, count),
+        "mean_value": np.full(count, 10.0),
+    }
+    monkeypatch.setattr(btyd_interval, "SLICE_COLUMNS", 10**9)
+    whole, whole_buys = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, **data)
+    monkeypatch.setattr(btyd_interval, "SLICE_COLUMNS", 20_000)
+    tracemalloc.start()
+    try:
+        sliced, sliced_buys = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, **data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"{peak / 2**20:.1f} MiB"
+    assert np.array_equal(sliced, whole) and np.array_equal(sliced_buys, whole_buys)
+    assert (sliced > 0).sum() > 100 and (sliced == 0).any()  # some solved, some not
+
+
+def test_slices_cover_the_customers_in_order_within_the_columns() -> None:
+    """``PurchaseSurvival.slices``: consecutive runs of customers of at most the columns
+    given, a customer with more alone; each slice's view holds exactly its customers' values."""
+    survival = PurchaseSurvival(np.array([3, 4, 9, 1, 1, 2]), np.arange(20, dtype="float64"))
+    parts = survival.slices(5)
+    assert parts == [slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 6)]
+    assert np.array_equal(np.concatenate([survival[p].values for p in parts]), survival.values)
+    assert np.array_equal(survival[slice(2, 3)].values, np.arange(7, 16, dtype="float64"))
