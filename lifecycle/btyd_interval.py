@@ -253,7 +253,10 @@ def _solve(
     # P(N = n) given a purchase: P(N >= n) - P(N >= n + 1), the last of a row its P(N >= n)
     after = np.append(at_least[1:], 0.0)
     after[offsets + counts - 1] = 0.0
-    chance = (at_least - after) / buys[customer]
+    # (P(alive) can underflow to 0: no level is solved for such a row)
+    chance = np.divide(
+        at_least - after, buys[customer], out=np.zeros_like(at_least), where=buys[customer] > 0
+    )
     purchases = survival.purchases() * p_gg  # of each term
     term_shape = shape[customer]
     # the log of each Beta(n p_gg, shape) density's constant, for the derivative

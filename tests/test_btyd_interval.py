@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,20 @@ def test_slices_cover_the_customers_in_order_within_the_columns() -> None:
     assert parts == [slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 6)]
     assert np.array_equal(np.concatenate([survival[p].values for p in parts]), survival.values)
     assert np.array_equal(survival[slice(2, 3)].values, np.arange(7, 16, dtype="float64"))
+
+
+def test_a_customer_whose_p_alive_underflows_warns_nothing() -> None:
+    """P(alive) underflows to 0 for 400 orders then 2,999 silent days, or 100,000 orders and
+    900: no purchase and no level (0), beside a customer solved as usual, and no
+    RuntimeWarning (0/0) for the serving log or ``-W error``."""
+    data = {
+        "orders": np.array([400.0, 100_000.0, 30.0]),
+        "first": np.array([3000.0, 1000.0, 300.0]),
+        "last": np.array([2999.0, 900.0, 2.0]),
+        "mean_value": np.array([80.0, 10.0, 25.0]),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found, buys = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, **data)
+    assert (buys[:2] == 0).all() and (found[:2] == 0).all()
+    assert buys[2] > 0 and (found[2] > 0).any()
