@@ -263,11 +263,19 @@ def write_scores(
 ) -> Path:
     """Write one scores table atomically and make it ``latest``; ``previous`` then points to
     its dataset's table before it (none: no ``previous``), whatever others scored between."""
+    return write_scores_table(scores_dir, scores, metadata, keep=keep)[0]
+
+
+def write_scores_table(
+    scores_dir: Path, scores: pd.DataFrame, metadata: dict[str, Any], *, keep: int = KEEP_TABLES
+) -> tuple[Path, list[str]]:
+    """:func:`write_scores`, and the ``scores-*.parquet`` files there no run wrote (their
+    lines, ``scores_history.strays``) from the same reading of the folder."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from lifecycle.storage import atomic_file
-    from serving.scores_history import prune, table_before, table_name, tables_on_disk
+    from serving.scores_history import prune, read_history, table_before, table_name
 
     scores_dir.mkdir(parents=True, exist_ok=True)
     path = scores_dir / table_name(pd.Timestamp(metadata["as_of"]), datetime.now(UTC))
@@ -279,7 +287,7 @@ def write_scores(
     with atomic_file(path) as staging:
         pq.write_table(table, staging, compression="zstd")
         staging.chmod(0o644)  # the HTTP service may run as another user
-    tables = tables_on_disk(scores_dir)  # each table's metadata read once, for both
+    tables, strays = read_history(scores_dir)  # each file's metadata read once, for all
     before = table_before(scores_dir, path, metadata.get("dataset"), tables=tables)
     if before is not None:
         _point(scores_dir / PREVIOUS_SCORES, before)
@@ -287,7 +295,7 @@ def write_scores(
         (scores_dir / PREVIOUS_SCORES).unlink(missing_ok=True)
     _point(scores_dir / LATEST_SCORES, path)
     prune(scores_dir, keep, tables)
-    return path
+    return path, strays
 
 
 def _point(link: Path, target: Path) -> None:
@@ -456,7 +464,6 @@ def score_all(
     """
     from features.store import open_store, store_paths
     from lifecycle.storage import probe_writable
-    from serving import scores_history
     from serving.scoring import compile_champions, load_champions, refuse_unread
 
     say = progress or (lambda _message: None)
@@ -541,9 +548,8 @@ def score_all(
                 "code_version": lineage.code_version(),
             },
         }
-        path = write_scores(settings.workspace.scores_dir, scores, metadata)
+        path, strays = write_scores_table(settings.workspace.scores_dir, scores, metadata)
         seconds["write"] = round(time.perf_counter() - started, 2)
-        strays = scores_history.strays(settings.workspace.scores_dir)
         started = time.perf_counter()
         keep_monitor_samples(  # the monitor's rows, while they are in memory
             settings,

@@ -32,9 +32,10 @@ def table_name(as_of: pd.Timestamp, written: datetime) -> str:
 Tables = list[tuple[str, str, str | None, Path]]  # (written, as_of, dataset, path)
 
 
-def _read_history(scores_dir: Path) -> tuple[Tables, list[str]]:
+def read_history(scores_dir: Path) -> tuple[Tables, list[str]]:
     """(written, as_of, dataset, path) of every scores table on disk, oldest run first, and
-    why each other ``scores-*.parquet`` there is no table `score-all` wrote (never pruned)."""
+    why each other ``scores-*.parquet`` there is no table `score-all` wrote (never pruned):
+    each file's metadata read once, for a caller wanting both."""
     found, others = [], []
     for path in sorted(scores_dir.glob("scores-*.parquet")):
         named = _TABLE_NAME.fullmatch(path.name)
@@ -61,7 +62,7 @@ def _read_history(scores_dir: Path) -> tuple[Tables, list[str]]:
 def tables_on_disk(scores_dir: Path) -> Tables:
     """(written, as_of, dataset, path) of every scores table on disk, oldest run first (each
     table's metadata read once: a caller asking twice passes them on)."""
-    return _read_history(scores_dir)[0]
+    return read_history(scores_dir)[0]
 
 
 def dataset_tables(
@@ -138,7 +139,7 @@ def prune(scores_dir: Path, keep: int, tables: Tables) -> None:
 def strays(scores_dir: Path) -> list[str]:
     """One line for each ``scores-*.parquet`` file in ``scores_dir`` that is no table
     `score-all` wrote: naming it, why, and that it is left in place."""
-    return _read_history(scores_dir)[1]
+    return read_history(scores_dir)[1]
 
 
 def previous_scores(latest: ScoresTable, dataset: str, since: str | None = None) -> ScoresTable:

@@ -89,11 +89,28 @@ def test_writing_a_table_reads_each_tables_metadata_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """score-all's write read every scores table's metadata twice: once to find the
-    dataset's previous table (``table_before``), once to prune (``prune``)."""
+    dataset's previous table (``table_before``), once to prune (``prune``); then score-all
+    read them all again for the files it did not write (``strays``): one reading gives all."""
     from serving import scores_history
 
     for day in range(1, 4):
         write_scores(tmp_path, tiny_scores(0.1), {"as_of": f"2025-01-0{day}", "dataset": "shop"})
+    stray = tmp_path / "scores-2025-01-01-20000101T000000000000Z.parquet"
+    stray.write_bytes(b"half a download")
+    read = counted_metadata_reads(monkeypatch)
+    latest, strays = batch.write_scores_table(
+        tmp_path, tiny_scores(0.2), {"as_of": "2025-01-04", "dataset": "shop"}
+    )
+    files = sorted(p.name for p in tmp_path.glob("scores-*.parquet"))
+    assert sorted(read) == files and latest.name in files and len(files) == 5
+    assert strays == scores_history.strays(tmp_path) and str(stray) in strays[0]
+    assert read_scores(tmp_path / PREVIOUS_SCORES).as_of == "2025-01-03"
+
+
+def counted_metadata_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files whose scores metadata the scores history reads, from now on."""
+    from serving import scores_history
+
     read: list[str] = []
     real = scores_history.scores_metadata
 
@@ -102,10 +119,7 @@ def test_writing_a_table_reads_each_tables_metadata_once(
         return real(path)
 
     monkeypatch.setattr(scores_history, "scores_metadata", counted)
-    latest = write_scores(tmp_path, tiny_scores(0.2), {"as_of": "2025-01-04", "dataset": "shop"})
-    tables = sorted(p.name for p in tmp_path.glob("scores-*.parquet"))
-    assert sorted(read) == tables and latest.name in tables and len(tables) == 4
-    assert read_scores(tmp_path / PREVIOUS_SCORES).as_of == "2025-01-03"
+    return read
 
 
 def test_reasons_go_to_the_top_of_each_ranking() -> None:
@@ -381,11 +395,15 @@ def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
 
 
 def test_score_all_names_each_scores_file_it_did_not_write_and_leaves_it(
-    trained_copy: Path,
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """... reading each scores file's metadata once for its tables and the strays alike."""
     stray = trained_copy / "scores" / "scores-2025-01-01-20000101T000000000000Z.parquet"
     stray.write_bytes(b"half a download")
+    read = counted_metadata_reads(monkeypatch)
     printed = run_cli(trained_copy, "score-all").splitlines()
+    files = sorted(p.name for p in stray.parent.glob("scores-*.parquet"))
+    assert sorted(read) == files and stray.name in files
     assert (
         f"  warning: {stray}: not a readable Parquet file; not read as a scores table nor "
         f"pruned: move it out of {stray.parent} (or delete it) if it is not needed"
