@@ -38,7 +38,7 @@ TOLERANCE = 1e-9  # of the log value: the levels are found to about 1e-9 relativ
 MOST_STEPS = 100  # bisection alone would need 35 from the starting bracket
 FIRST_COLUMNS = 16  # P(N >= n) is worked out in blocks of n, this many, then doubling
 # Memory: a block of n is worked out for this many (customer, n) at most at once, and the
-# levels are solved for customers of this many columns at most at once (about 150 bytes
+# levels are solved for customers of this many columns at most at once (some 250 bytes
 # each; a customer with more is solved alone); the numbers are each customer's own either way
 BLOCK_CELLS = 250_000
 SLICE_COLUMNS = 250_000
