@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.bundle import category_codes, numeric_block
+from serving.segments import STAGE_COLUMNS
 
 # Columns scoring reads besides the models' inputs: the populations (features.labels), the
 # lifecycle stages (serving.segments) and the purchase outlook (lifecycle.btyd).
@@ -28,8 +29,7 @@ CONTEXT_COLUMNS = (
     "recency_days",
     "orders_total",
     "tenure_days",
-    "active_days_30d",
-    "active_days_90d",
+    *STAGE_COLUMNS,
     "first_purchase_age_days",
     "purchase_recency_days",
 )

@@ -50,7 +50,7 @@ from lifecycle.maths import FLOATS
 from lifecycle.mixture import mixture_quantiles_of
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.scoring import champion_reasons, value_at_risk
-from serving.segments import beyond_signup, risk_band_rules, stage_of_values
+from serving.segments import STAGE_COLUMNS, beyond_signup, risk_band_rules, stage_of_values
 
 if TYPE_CHECKING:
     from lifecycle.bundle import ModelBundle
@@ -294,7 +294,7 @@ def _score_rows(
     stage_inputs = zip(
         *(
             features.column(name).tolist()
-            for name in ("tenure_days", "recency_days", "active_days_30d", "active_days_90d")
+            for name in ("tenure_days", "recency_days", *STAGE_COLUMNS)
         ),
         churn or [None] * count,
         zip(*(v.tolist() for v in beyond_signup(features.column, count)), strict=True),

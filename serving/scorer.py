@@ -46,6 +46,7 @@ from serving.schemas import (
     trusted,
     whole_number,
 )
+from serving.segments import STAGE_COLUMNS
 from serving.served_tasks import answer_plan, serving_champions
 from serving.stores import open_for_champions, problem, registry_aliases, reopen_registry
 from serving.units import Units, label_windows
@@ -178,13 +179,7 @@ class Scorer:
         if champions.bundles:
             names = sorted({n for b in champions.bundles.values() for n in b.feature_names})
             features = cold_start_features(names)
-            for column in (
-                "recency_days",
-                "orders_total",
-                "tenure_days",
-                "active_days_30d",
-                "active_days_90d",
-            ):
+            for column in ("recency_days", "orders_total", "tenure_days", *STAGE_COLUMNS):
                 features[column] = features.get(column, pd.Series([None])).astype("float64")
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = {k: clean(v) for k, v in score_frame(champions, features).iloc[0].items()}

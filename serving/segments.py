@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from lifecycle.settings import ServingSettings
+from lifecycle.settings import STAGE_WINDOWS, ServingSettings
 from serving.funnel import NO_CHANNEL  # the funnel's row of users without a channel
 
 STAGES_VERSION = "stages_v3"
@@ -35,6 +35,9 @@ STAGES = ("never_active", "new", "active", "at_risk", "silent", "churned", "reac
 NEW_DAYS = 30  # tenure up to this is "new"
 SILENT_DAYS = 30  # no activity for longer than this is "silent"
 CHURNED_DAYS = 90  # ... and longer than this "churned"
+# The active days in the last 30 and in the last 90 days (reactivated: some in the first, none
+# in the 60 before): feature columns of the windows every table builds (settings.STAGE_WINDOWS)
+STAGE_COLUMNS = tuple(f"active_days_{days}d" for days in STAGE_WINDOWS)
 # Churn probability bands: the settings' defaults (serving.high_risk, also the "at_risk"
 # stage, and serving.medium_risk); scoring takes the configured ones (Champions.bands).
 HIGH_RISK = ServingSettings.model_fields["high_risk"].default
@@ -75,8 +78,7 @@ def stage_of_columns(
     recency = filled("recency_days", np.inf)
     # refunds only, or no event; or nothing past the first day
     never = np.isnan(column("recency_days")) | first_day_only_columns(column)
-    recent = filled("active_days_30d", 0.0)
-    quarter = filled("active_days_90d", 0.0)
+    recent, quarter = (filled(name, 0.0) for name in STAGE_COLUMNS)
     risk = (
         np.zeros(len(tenure), dtype=bool)
         if churn_probability is None
