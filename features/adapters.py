@@ -23,7 +23,7 @@ import pandas as pd
 from features import contract as c
 from features.erasure_log import ErasedUsers
 from features.loading import load_table
-from features.parsing import as_text, parse_amounts
+from features.parsing import as_text, parse_amounts, stripped_ids
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
     ContractError,
@@ -180,10 +180,7 @@ def online_retail_rules(
         if len(raw) and raw.index[0] == 0:  # a pass over the file begins: count it alone
             counts.clear(), customers.clear(), valid_customers.clear()
 
-        # spaces only: a control character makes the id invalid_user_id, as in ingest
-        customer = (
-            text["CustomerID"].str.strip(" ").str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
-        )
+        customer = stripped_ids(text["CustomerID"])  # forget reads its quarantine so too
         valid_purchase = ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~no_customer
         counts["invoice_lines"] += len(raw)
         counts["lines_without_customer"] += int(no_customer.sum())

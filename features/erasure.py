@@ -3,8 +3,9 @@
 Locations, per dataset (all datasets unless one is named):
 
 - ``datasets/<name>``: the ingested tables and quarantined rows, in the current version
-  (replaced whole) and in every older version under ``datasets/.versions`` (file by file),
-  and the ids the versions' ``report.json`` give as examples (``features.erasure_reports``).
+  (replaced whole) and in every older version under ``datasets/.versions`` (file by file,
+  ``features.erasure_versions``), and the ids the versions' ``report.json`` give as
+  examples (``features.erasure_reports``).
 - ``demo/``: the generated users, events and ground truth.
 - ``features/<name>/user_features.parquet``: the feature table (Feast's offline source).
 - the online store: rows deleted from the SQLite tables by serialized entity key (one
@@ -36,8 +37,9 @@ Locations, per dataset (all datasets unless one is named):
   LightGBM model texts hold thresholds and counts, never ids, and are not searched.
 
 An id is taken in every spelling ingest reads as it: ``18074`` and ``18074.0`` are one user
-(``features.contract.user_id_spellings``; a quarantine file keeps the raw ``18074.0``), logged
-as ``18074``. Where a loaded table holds both as users of their own (``18074.0`` kept as written beside ``A1``),
+(``features.contract.user_id_spellings``), logged as ``18074``; a quarantine file keeps the
+raw id, read as ingest's readers read it (``features.parsing.raw_id_readings``: ``18074.0``,
+``="18074"``, and `` 18074`` as online retail's reader strips it). Where a loaded table holds both as users of their own (``18074.0`` kept as written beside ``A1``),
 both are erased and the summary names the other (``erased_with``). An id found nowhere that an earlier erasure logged is said to be erased, with
 what still holds it (lists outside, the champions that erasure named, if still serving).
 
@@ -57,7 +59,6 @@ quarantine the logged users' rows as ``erased_user``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,29 +79,26 @@ from features.erasure_holders import (
     held_apart,
     ids_by_dataset,
     ids_present,
-    older_versions,
     spellings,
 )
 from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_online import forget_online
-from features.erasure_reports import forget_in_report, recount_report
+from features.erasure_versions import forget_dataset
 from features.id_spellings import held_alike, shown
 from features.scrub import (
     REDACTED,
     Scrubbed,
-    recorded_columns,
     rewrite_file,
-    scrub,
     table_files,
     token_pattern,
 )
-from lifecycle.dataset_kind import REPORT, read_report, require_whole_tables
+from lifecycle.dataset_kind import require_whole_tables
 from lifecycle.errors import UserError
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
-from lifecycle.storage import atomic_dir, sweep_tree
+from lifecycle.storage import sweep_tree
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -141,6 +139,7 @@ class ErasureRecord:
     erased_with: dict[str, list[str]] = field(default_factory=dict)
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
     unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
+    spellings_added: list[str] = field(default_factory=list)  # to erasures logged without
     log_path: str = ""
 
     @property
@@ -177,6 +176,7 @@ class ErasureRecord:
             "erased_with": self.erased_with,
             "exports": [asdict(e) for e in self.exports],
             "unfinished_erasures": self.unfinished,
+            "spelling_hashes_added_to": self.spellings_added,
             "log": self.log_path,
         }
 
@@ -219,6 +219,11 @@ class ErasureRecord:
         out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
         out += [f"  export {e.text()}" for e in self.exports]
         out += [f"  NOT finished, run forget again with its ids: {u}" for u in self.unfinished]
+        out += [
+            f"  the erasure of {when} logged no spelling keys: logged now, so later ingests "
+            "hold back its ids spelt another way too"
+            for when in self.spellings_added
+        ]
         if self.log_path:
             out.append(f"erasure recorded in {self.log_path} (keyed hashes, no ids)")
         else:
@@ -248,52 +253,6 @@ def _dataset_names(settings: Settings, dataset: str | None) -> list[str]:
         if other.is_dir():
             names |= {p.name for p in other.iterdir() if p.is_dir() and not p.name.startswith(".")}
     return sorted(names)
-
-
-def _forget_dataset(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
-    path = settings.workspace.dataset_dir(name)
-    if not path.exists():
-        return
-    done, older = Scrubbed(), Scrubbed()
-    current = path.resolve()
-    # The current version, replaced as a whole: readers see the old or the new dataset.
-    columns = recorded_columns(current)
-    counts = {file: scrub(file, None, ids, **columns(file)) for file in table_files(current)}
-    erased: dict[Path, int] = {}  # dataset-relative file -> rows removed
-    if any(counts.values()):
-        from lifecycle import lineage
-
-        before = lineage.dataset_version(path)
-        read_report(current)  # a damaged report is refused as the dataset's, before any copy
-        with atomic_dir(path) as staging:
-            for item in current.rglob("*"):
-                target = staging / item.relative_to(current)
-                if item.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if counts.get(item):
-                    scrubbed = scrub(item, target, ids, **columns(item)) or Scrubbed()
-                    erased[item.relative_to(current)] = scrubbed.removed
-                    done += scrubbed
-                else:
-                    shutil.copy2(item, target)
-            recount_report(staging / REPORT, erased, ids)
-        # The feature table loses the same users: it stays as current as it was.
-        lineage.follow_dataset(
-            settings.workspace.feature_table(name), before, lineage.dataset_version(path)
-        )
-    else:  # no row left, but an example of the ids in the report (an earlier erasure's)
-        forget_in_report(current, ids)
-    # Older versions kept beside it (what a reader still holding one sees): file by file.
-    for old in older_versions(path, name):
-        of_old = recorded_columns(old)
-        for file in table_files(old):
-            older += rewrite_file(file, ids, **of_old(file))
-        forget_in_report(old, ids)
-    record.count(f"datasets/{name}", done)
-    if older:
-        record.count(f"datasets/{name} (older versions)", older)
 
 
 def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
@@ -543,12 +502,13 @@ def forget(
     record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(found))))
     held, certain = datasets_holding(held_by, found) if found else ([], True)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
+    record.spellings_added = erasure_log.log_spellings(home, key, pending, earlier)
     if record.user_hashes:
         hashes = {"user_hashes": record.user_hashes, "spelling_hashes": record.spelling_hashes}
         erasure_log.begin_erasure(home, pending | hashes)
     record.exports = forget_inner_scratch(settings, exports, erase)
     for name in names:
-        _forget_dataset(settings, name, erase, record)
+        forget_dataset(settings, name, erase, record)
     _forget_demo(settings, erase, record)
     for name in names:
         _forget_features(settings, name, erase, record)
@@ -571,9 +531,9 @@ def forget(
     _scan_mlflow(settings, terms, record)
     record.exports += check_exports(settings, exports, erase, scrub_exports=scrub_exports)
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
-        # the champions an earlier erasure of these users named, if they still serve
-        named = {m for e in earlier.values() for m in e.get("champions_trained_with_users", [])}
-        record.champions, line = not_changed(settings, held, certain, (names, named))
+        # those of earlier erasures of these users: named by them, or trained before them
+        entries = list({e["timestamp"]: e for e in earlier.values()}.values())
+        record.champions, line = not_changed(settings, held, certain, (names, entries))
         record.not_covered.append(line)
 
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
@@ -581,6 +541,8 @@ def forget(
         hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before", "erased_with")
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
+    elif record.spellings_added:
+        record.log_path = str(home / LOG_FILE)
     left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})
     record.unfinished = [f"started {e['timestamp']}, {len(e['user_hashes'])} user(s)" for e in left]
     return record

@@ -95,7 +95,8 @@ def ids_in(places: list[Path], ids: set[str]) -> set[str]:
         files = table_files(folder) if place.is_dir() else [place] if place.is_file() else []
         for file in files:
             if file.suffix.lower() == ".csv":
-                held = csv_user_ids(file, user_of.keys(), columns(file)["user_column"])
+                of = columns(file)
+                held = csv_user_ids(file, user_of.keys(), of["user_column"], of["raw_ids"])
             else:
                 try:
                     table = pq.read_table(file, columns=[c.USER_ID])

@@ -15,7 +15,10 @@ Each entry also holds keyed hashes of the erased ids' spelling keys
 (``features.id_spellings.spelling_keys``: ``017850``, `` 17850`` and ``17850`` in full-width
 digits share ``17850``'s): an incoming id spelt like an erased one, which may be the erased
 person or another, is quarantined as ``erased_user_spelling`` (named in the summary, no
-value kept) unless ``privacy.load_erased_spellings`` lets those rows in.
+value kept) unless ``privacy.load_erased_spellings`` lets those rows in. An erasure logged
+before these hashes existed holds back only the exact ids; a ``forget`` of its ids again
+adds them (:func:`log_spellings`: an entry of spelling hashes only, ``spellings_of`` naming
+the erasure's time).
 
 Before changing anything, ``forget`` records the erasure it starts in ``.erasure_pending.json``
 (0600, the same fields, no ids) and clears it once the log line is written: a ``forget``
@@ -142,6 +145,30 @@ def erased_before(home: Path, check: str, dataset: str | None) -> dict[str, dict
     }
 
 
+def log_spellings(
+    home: Path, key: bytes, fields: dict[str, Any], earlier: dict[str, dict[str, Any]]
+) -> list[str]:
+    """For the ids of ``earlier`` (id -> the logged erasure of it) whose spelling key no entry
+    made with this key holds (erased before spelling hashes were logged), one entry per such
+    erasure holding those hashes only (``fields``: the time, key check and source of this
+    ``forget``): later ingests hold back their other spellings too. The erasures' times."""
+    logged = {
+        h
+        for e in log_entries(home)
+        if e.get("key_check") == fields["key_check"]
+        for h in e.get("spelling_hashes", [])
+    }
+    missing: dict[str, tuple[dict[str, Any], set[str]]] = {}
+    for user, entry in sorted(earlier.items()):
+        [hashed] = spelling_hashes(key, [user])
+        if hashed not in logged:
+            missing.setdefault(entry["timestamp"], (entry, set()))[1].add(hashed)
+    for when, (entry, hashes) in sorted(missing.items()):
+        spelt = {"dataset": entry.get("dataset"), "user_hashes": [], "spellings_of": when}
+        append_entry(home, fields | spelt | {"spelling_hashes": sorted(hashes)})
+    return sorted(missing)
+
+
 def _write_pending(home: Path, entries: list[dict[str, Any]]) -> None:
     from lifecycle.storage import atomic_file, fsync_dir
 
@@ -244,7 +271,8 @@ def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
     entries = [  # an erasure killed midway keeps its users out already
         e
         for e in [*log_entries(home), *pending_entries(home)]
-        if e.get("user_hashes") and e.get("dataset") in (None, dataset)
+        if (e.get("user_hashes") or e.get("spelling_hashes"))
+        and e.get("dataset") in (None, dataset)
     ]
     if not entries:
         return ErasedUsers()
@@ -290,6 +318,7 @@ __all__ = [
     "finish_erasure",
     "key_check",
     "log_entries",
+    "log_spellings",
     "pending_entries",
     "spelling_hashes",
     "started_hashes",

@@ -2,12 +2,18 @@
 datasets whose rows held an erased user learned from them (another dataset's never saw the
 users); they are named with the way to replace them for their kind of model: ``train`` for
 an events dataset, ``train-snapshot`` for a snapshot, then a promotion by hand, since the
-gate keeps a champion that the retrained model does not beat."""
+gate keeps a champion that the retrained model does not beat.
+
+A re-run of ``forget`` (nothing of the users left to find) names the champions an earlier
+erasure of them named, and any champion since registered before that erasure removed its
+dataset's rows: a version trained before it and promoted after learned from the users too."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -15,16 +21,45 @@ if TYPE_CHECKING:
 UNCHANGED = "trained models and MLflow run artifacts are not changed"
 
 
-def champions(settings: Settings, datasets: list[str]) -> dict[str, list[str]]:
-    """The datasets' champions now (``demo-churn v3``), of each dataset that has any."""
-    from lifecycle.registry import champion_versions, model_name, reader
+# the locations of a logged erasure's counts that are a dataset's rows (features.erasure)
+_DATASET_ROWS = re.compile(r"(?:datasets|features)/([^ ]+)")
+
+
+def champions(
+    settings: Settings,
+    datasets: list[str],
+    erased_at: dict[str, str] | None = None,
+    named: Collection[str] = (),
+) -> dict[str, list[str]]:
+    """The datasets' champions now (``demo-churn v3``), of each dataset that has any; of a
+    dataset in ``erased_at`` (-> an erasure's time), only those registered before it, or
+    ``named`` (by that erasure: its log's times are to the second)."""
+    from lifecycle.registry import MirroredRegistry, champion_versions, model_name, reader
 
     source = reader(settings, mirrored=True)
-    named = {
-        name: [f"{model_name(name, t)} v{v}" for t, v in champion_versions(source, name).items()]
-        for name in datasets
-    }
-    return {name: models for name, models in named.items() if models}
+    client = source.registry() if isinstance(source, MirroredRegistry) else source
+    found: dict[str, list[str]] = {}
+    for name in datasets:
+        for task, version in champion_versions(source, name).items():
+            model = f"{model_name(name, task)} v{version}"
+            if name in (erased_at or {}) and model not in named:
+                when = datetime.fromisoformat(erased_at[name]).timestamp() * 1000
+                created = client.get_model_version(model_name(name, task), version)
+                if created.creation_timestamp >= when:
+                    continue  # trained on the data without the users
+            found.setdefault(name, []).append(model)
+    return found
+
+
+def _erased_at(entries: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Dataset -> the time of the latest of the logged erasures ``entries`` that removed
+    rows of it (its counts by location: ``datasets/shop``, ``features/shop``)."""
+    found: dict[str, str] = {}
+    for entry in entries:
+        for location, rows in entry.get("removed", {}).items():
+            if rows and (held := _DATASET_ROWS.match(location)):
+                found[held[1]] = max(found.get(held[1], ""), entry["timestamp"])
+    return found
 
 
 def retrain(settings: Settings, datasets: list[str]) -> str:
@@ -54,22 +89,26 @@ def not_changed(
     settings: Settings,
     held: list[str],
     certain: bool,
-    earlier: tuple[Sequence[str], Collection[str]] = ((), ()),
+    earlier: tuple[Sequence[str], Sequence[dict[str, Any]]] = ((), ()),
 ) -> tuple[list[str], str]:
     """The champions that learned from the users (of the datasets that ``held`` them) and the
     line saying what replaces them; ``certain``: False when some user's rows were gone before
     this erasure (a killed one), so which dataset held them cannot be told. ``earlier``: the
-    datasets searched and the champions an earlier erasure of the users named (``demo-churn
-    v1``): those still serving are named too, since nothing of the users is left to find."""
-    datasets, named_before = earlier
-    others = [name for name in datasets if name not in held] if named_before else []
+    datasets searched and the logged erasures of users nothing is left of: the champions
+    they named (``demo-churn v1``), while still serving, and those registered before one
+    of them removed their dataset's rows are named too."""
+    datasets, entries = earlier
+    named_before = {m for e in entries for m in e.get("champions_trained_with_users", [])}
+    erased_at = {name: at for name, at in _erased_at(entries).items() if name not in held}
+    others = [n for n in datasets if n not in held and (named_before or n in erased_at)]
     try:
-        learned = champions(settings, [*held, *others]) if held or others else {}
+        searched = [*held, *others]
+        learned = champions(settings, searched, erased_at, named_before) if searched else {}
     except Exception as error:  # the erasure is done: naming the models must not stop its log
         named = [f"(the registry could not be read: {str(error).splitlines()[0]})"]
         return named, f"{UNCHANGED}; serving champions that learned from the users: {named[0]}"
     learned = {
-        name: [m for m in models if name in held or m in named_before]
+        name: [m for m in models if name in held or name in erased_at or m in named_before]
         for name, models in learned.items()
     }
     learned = {name: models for name, models in learned.items() if models}

@@ -1,11 +1,14 @@
 """A dataset's ``report.json`` after ``lifecycle forget``: its counts less the erased rows,
 and none of the erased ids among the ids its notes give as examples (the users with no row
-loaded, the ids spelt apart, the users file's users without events). Every version's report,
-the current one and those kept beside it."""
+loaded, the ids spelt apart, the users file's users without events), read as ingest reads a
+raw id (`` 13047`` is online retail's ``13047``). The ids spelt apart are counted again over
+the table without the erased users. Every version's report, the current one and those kept
+beside it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +18,24 @@ from lifecycle.errors import UserError
 from lifecycle.storage import atomic_file
 
 
-def _without(value: Any, ids: set[str]) -> tuple[Any, int]:
-    """An example (an id, a group of spellings of one id, or a list of either) with each id
-    of ``ids`` replaced by the marker, and each group holding one (``" 17850"``,
+def _without(value: Any, erased: Callable[[str], bool]) -> tuple[Any, int]:
+    """An example (an id, a group of spellings of one id, or a list of either) with each
+    ``erased`` id replaced by the marker, and each group holding one (``" 17850"``,
     ``"017850"``, ``"17850"``) replaced whole; and how many were."""
     if isinstance(value, str):
-        return (REDACTED, 1) if value in ids else (value, 0)
+        return (REDACTED, 1) if erased(value) else (value, 0)
     if isinstance(value, list):
-        if any(isinstance(item, str) and item in ids for item in value):
+        if any(isinstance(item, str) and erased(item) for item in value):
             return [REDACTED], 1
-        items = [_without(item, ids) for item in value]
+        items = [_without(item, erased) for item in value]
         return [item for item, _ in items], sum(n for _, n in items)
     return value, 0
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
 
 
 def forget_examples(report: dict[str, Any], ids: set[str]) -> tuple[dict[str, Any], int]:
@@ -34,16 +43,45 @@ def forget_examples(report: dict[str, Any], ids: set[str]) -> tuple[dict[str, An
     (``features.loading.ID_EXAMPLE_NOTES``), and how many it gave; nothing else is
     touched (an id ``events`` or ``UTC`` is no batch's mode or time zone)."""
     from features.loading import ID_EXAMPLE_NOTES
+    from features.parsing import raw_id_readings
 
+    examples = [
+        (note, key)
+        for table in report.get("tables", {}).values()
+        if isinstance(table, dict)
+        for note in (table.get("notes", {}).get(name) for name in ID_EXAMPLE_NOTES)
+        if isinstance(note, dict)
+        for key in ("example", "more_examples")
+        if key in note
+    ]
+    read_as = raw_id_readings(s for note, key in examples for s in _strings(note[key]))
     found = 0
-    for table in report.get("tables", {}).values():
-        notes = table.get("notes", {}) if isinstance(table, dict) else {}
-        for note in (notes.get(name) for name in ID_EXAMPLE_NOTES):
-            for key in ("example", "more_examples"):
-                if isinstance(note, dict) and key in note:
-                    note[key], n = _without(note[key], ids)
-                    found += n
+    for note, key in examples:
+        note[key], n = _without(note[key], lambda example: bool(read_as[example] & ids))
+        found += n
     return report, found
+
+
+def recount_spelt_apart(report: dict[str, Any], version: Path, tables: Collection[str]) -> None:
+    """The ids spelt apart of each table in ``tables`` (those that lost rows), or whose
+    examples an erasure forgot, counted again over the version's table, without the erased
+    users (the note goes when none are left). Its examples are kept, less the erased ones,
+    never drawn again: a group an earlier erasure forgot would come back."""
+    from features.loading import SPELT_APART, ids_spelt_apart
+
+    for table, entry in report.get("tables", {}).items():
+        notes = entry.get("notes", {}) if isinstance(entry, dict) else {}
+        note, path = notes.get(SPELT_APART), version / f"{table}.parquet"
+        if not isinstance(note, dict) or not path.is_file():
+            continue
+        shown = [note.get("example"), *note.get("more_examples", [])]
+        if table not in tables and REDACTED not in _strings(shown):
+            continue
+        now = ids_spelt_apart(path).get(SPELT_APART)
+        if now is None:
+            del notes[SPELT_APART]
+        else:
+            note["ids"], note["groups"] = now["ids"], now["groups"]
 
 
 def recount_report(report_path: Path, erased: dict[Path, int], ids: set[str]) -> None:
@@ -68,20 +106,25 @@ def recount_report(report_path: Path, erased: dict[Path, int], ids: set[str]) ->
         counts[key] = counts.get(key, 0) - rows
         counts["rows_erased"] = counts.get("rows_erased", 0) + rows
     report, _ = forget_examples(report, ids)
+    lost = {file.stem for file, rows in erased.items() if rows and file.parts[0] != "quarantine"}
+    recount_spelt_apart(report, report_path.parent, lost)
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
-def forget_in_report(version: Path, ids: set[str]) -> int:
+def forget_in_report(version: Path, ids: set[str], tables: Collection[str] = ()) -> int:
     """A dataset version's report.json rewritten (atomically) without the examples of
-    ``ids``, when it gives one; how many it gave."""
+    ``ids``, and with the ids spelt apart counted again (``tables``: those that lost rows),
+    when either changes it; how many examples it gave."""
     try:
         report = read_report(version)
     except UserError:  # a damaged report: refused where the dataset itself is rewritten
         return 0
     if report is None:
         return 0
+    before = json.dumps(report, sort_keys=True, default=str)
     report, examples = forget_examples(report, ids)
-    if examples:
+    recount_spelt_apart(report, version, tables)
+    if json.dumps(report, sort_keys=True, default=str) != before:
         path = version / REPORT
         mode = path.stat().st_mode & 0o777
         with atomic_file(path) as staged:

@@ -212,15 +212,30 @@ def user_cells(
     return at, cells
 
 
-def csv_user_ids(path: Path, ids: Container[str], user_column: str | None = None) -> set[str]:
+def csv_user_ids(
+    path: Path, ids: Container[str], user_column: str | None = None, raw_ids: bool = False
+) -> set[str]:
     """The ids a CSV body holds where :func:`scrub_csv` looks for its users (read row by
-    row)."""
+    row); ``raw_ids``: as :func:`scrub_csv`."""
     import csv
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
         rows = csv.reader(src)
         _, cells = user_cells(next(rows, []), user_column)
-        return {held for row in rows for held in cells(row)[0] if held in ids}
+        held = {cell for row in rows for cell in cells(row)[0]}
+    read_as = _read_as(held, raw_ids)
+    return {user for cell in held for user in read_as(cell) if user in ids}
+
+
+def _read_as(cells: Iterable[str], raw_ids: bool) -> Callable[[str], Iterable[str]]:
+    """A cell -> the ids it holds: itself, or for a quarantine file's raw ids (``raw_ids``)
+    each id ingest reads it as (``features.parsing.raw_id_readings``: `` 13047`` is online
+    retail's ``13047``)."""
+    if not raw_ids:
+        return lambda cell: (cell,)
+    from features.parsing import raw_id_readings
+
+    return raw_id_readings(cells).__getitem__
 
 
 def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
@@ -238,7 +253,11 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
 
     def of(file: Path) -> dict[str, Any]:
         quarantined = file.parent.name == "quarantine"
-        return {"user_column": users.get(file.name) if quarantined else None, "codes": codes}
+        return {
+            "user_column": users.get(file.name) if quarantined else None,
+            "codes": codes,
+            "raw_ids": quarantined,  # as the file wrote them (features.parsing.raw_id_readings)
+        }
 
     return of
 
@@ -249,10 +268,12 @@ def scrub_csv(
     ids: set[str],
     user_column: str | None = None,
     codes: Iterable[str] = (),
+    raw_ids: bool = False,
 ) -> Scrubbed:
     """Scrub a CSV file: the users' rows dropped (by ``user_column``, a quarantine file's
-    raw column of user ids, else the ``user_id`` column, else any cell equal to an id), ids
-    redacted in the others' cells (CSV has no types: all are text)."""
+    raw column of user ids, else the ``user_id`` column, else any cell equal to an id, or
+    with ``raw_ids``, a quarantine file's, read as ingest reads it), ids redacted in the
+    others' cells (CSV has no types: all are text)."""
     import csv
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
@@ -262,8 +283,13 @@ def scrub_csv(
     header, body = rows[0], rows[1:]
     at, cells = user_cells(header, user_column)
     judged = [(row, *cells(row)) for row in body]
-    # exact text; a row out of line is redacted in every cell (no column is what it says)
-    kept = [(row, every) for row, held, every in judged if not any(h in ids for h in held)]
+    read_as = _read_as({h for _, held, _ in judged for h in held}, raw_ids)
+    # a row out of line is redacted in every cell (no column is what it says)
+    kept = [
+        (row, every)
+        for row, held, every in judged
+        if not any(user in ids for h in held for user in read_as(h))
+    ]
     done = Scrubbed(removed=len(body) - len(kept))
     pattern = token_pattern(ids)
     # a quarantine's own columns, written by ingest, even in a row out of line with the
@@ -362,13 +388,14 @@ def scrub(
     fmt: str | None = None,
     user_column: str | None = None,
     codes: Iterable[str] = (),
+    raw_ids: bool = False,
 ) -> Scrubbed | None:
     """:func:`scrub_parquet`, :func:`scrub_csv`, :func:`scrub_xlsx` or :func:`scrub_json` by
-    ``fmt`` (default: the suffix); None for any other file. ``user_column``: a CSV's;
-    ``codes``: a table's columns of codes, left as they are."""
+    ``fmt`` (default: the suffix); None for any other file. ``user_column``, ``raw_ids``: a
+    CSV's (:func:`scrub_csv`); ``codes``: a table's columns of codes, left as they are."""
     fmt = fmt or table_format(path)
     if fmt == "csv":
-        return scrub_csv(path, out, ids, user_column, codes)
+        return scrub_csv(path, out, ids, user_column, codes, raw_ids)
     if fmt == "parquet":
         return scrub_parquet(path, out, ids, codes)
     scrubbers = {"xlsx": scrub_xlsx, "json": scrub_json}
@@ -381,6 +408,7 @@ def rewrite_file(
     fmt: str | None = None,
     user_column: str | None = None,
     codes: Iterable[str] = (),
+    raw_ids: bool = False,
 ) -> Scrubbed | None:
     """Scrub a Parquet, CSV, Excel or JSON file in place, atomically; an untouched file is not rewritten.
 
@@ -392,7 +420,7 @@ def rewrite_file(
     mode = path.stat().st_mode & 0o777
     try:
         with atomic_file(path) as staging:
-            done = scrub(path, staging, ids, fmt, user_column, codes)
+            done = scrub(path, staging, ids, fmt, user_column, codes, raw_ids)
             if not done:
                 # Nothing to change: keep the original (replacing it by a copy is wasteful).
                 raise _Unchanged(done)

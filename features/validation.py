@@ -38,6 +38,7 @@ from features.parsing import (
     FAST_TEXT,
     as_text,
     epoch_format,
+    formula_text,
     is_text,
     kept_text,
     parse_ids,
@@ -472,10 +473,9 @@ def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: s
         return values
     seen = checks.notes.setdefault(note, {"column": column, "rows": 0})
     seen["rows"] += int(formula.sum())
-    return text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
+    return formula_text(text)
 
 
-SPREADSHEET_TEXT = r'^="(.*)"$'  # ="00123": a spreadsheet's formula keeping a number as text
 FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
 FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"

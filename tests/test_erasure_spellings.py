@@ -265,3 +265,37 @@ def test_an_erased_id_equal_to_a_word_of_the_report_leaves_all_but_its_examples(
     assert after["kind"] == before["kind"] and after["batches"] == before["batches"]
     del before["tables"], after["tables"]
     assert after == before
+
+
+def test_a_rerun_adds_the_spelling_hashes_an_erasure_logged_before_them_lacked(
+    home: Path, tmp_path: Path
+) -> None:
+    """An erasure logged before spelling hashes kept out only the exact id: 017850 loaded
+    after `forget 17850`, and a re-run of that forget changed nothing."""
+    from features.erasure_log import append_entry, erasure_key, key_check
+    from lifecycle.settings import load_settings
+
+    later = tmp_path / "later.csv"
+    later.write_text(
+        "user_id,event_time,event_type,amount\n017850,2011-01-01 10:00:00,purchase,5\n"
+        "17850,2011-01-02 10:00:00,purchase,5\n12583,2011-01-03 10:00:00,purchase,5\n"
+    )
+    key, source = erasure_key(load_settings(home=home, environ={}))
+    old = {"timestamp": "2025-01-01T00:00:00+00:00", "dataset": None, "key_source": source}
+    append_entry(
+        home, old | {"user_hashes": [keyed_hash(key, "17850")], "key_check": key_check(key)}
+    )
+    reasons = _run("ingest", str(later), "--dataset", "shop")["tables"]["events"]["reasons"]
+    assert reasons == {ERASED_USER: 1}  # 017850 loaded
+
+    out = _run("forget", "17850")
+    assert out["erased_before"] == {"17850": old["timestamp"]}
+    assert out["spelling_hashes_added_to"] == [old["timestamp"]]
+    added = log_entries(home)[-1]
+    assert added["user_hashes"] == [] and added["spellings_of"] == old["timestamp"]
+    assert added["spelling_hashes"] and "17850" not in json.dumps(added)
+    data = _run("ingest", str(later), "--dataset", "shop", "--replace")
+    assert data["tables"]["events"]["reasons"] == {ERASED_USER: 1, "erased_user_spelling": 1}
+    again = _run("forget", "17850")  # logged once: nothing more to add
+    assert again["spelling_hashes_added_to"] == [] and len(log_entries(home)) == 2
+    assert again["erased_before"] == {"17850": old["timestamp"]}

@@ -1,0 +1,56 @@
+"""The models `forget` names as having learned from the erased users: on a re-run, with
+nothing of the users left, a version trained before the erasure and promoted after it is
+named too, while one trained after the erasure is not."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lifecycle import registry
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+
+
+def _forget(*ids: str) -> dict:
+    result = CliRunner().invoke(main, ["--json", "--quiet", "forget", *ids])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_version_trained_before_the_erasure_and_promoted_after_it_is_named_on_a_rerun(
+    home: Path, tmp_path: Path
+) -> None:
+    """Only the champions the first erasure named were named again: shop-churn v2, trained
+    on the users' rows before `forget` and made champion after it, went unsaid."""
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id,event_time,event_type,amount\n7,2024-01-01 10:00:00,purchase,10\n"
+        "8,2024-01-02 10:00:00,purchase,10\n"
+    )
+    result = CliRunner().invoke(main, ["--quiet", "ingest", str(events), "--dataset", "shop"])
+    assert result.exit_code == 0, result.output
+    client = registry.client(load_settings(home=home, environ={}))
+    model = registry.model_name("shop", "churn")
+    client.create_registered_model(model)
+    for _ in range(2):  # v1 the champion, v2 a challenger: both trained with user 7
+        client.create_model_version(model, source=str(tmp_path), run_id=None)
+    registry.set_champion(client, model, "1", "first model")
+    time.sleep(1.1)  # the log's times are to the second: the erasure comes a second later
+
+    first = _forget("7")
+    assert first["users"] == 1 and first["champions_trained_with_users"] == ["shop-churn v1"]
+    registry.set_champion(client, model, "2", "promoted after the erasure")
+    again = _forget("7")
+    assert again["erased_before"] == {"7": first["timestamp"]}
+    assert again["champions_trained_with_users"] == ["shop-churn v2"]
+    said = CliRunner().invoke(main, ["forget", "7"]).stdout
+    assert "serving champions that learned from the users: shop-churn v2 (retrain" in said
+
+    # Trained after the erasure, on the data without the user: not named.
+    client.create_model_version(model, source=str(tmp_path), run_id=None)
+    registry.set_champion(client, model, "3", "retrained after the erasure")
+    assert _forget("7")["champions_trained_with_users"] == []
