@@ -23,7 +23,8 @@ import pandas as pd
 from features import contract as c
 from features.erasure_log import ErasedUsers
 from features.loading import load_table
-from features.parsing import as_text, parse_amounts, stripped_ids
+from features.parsing import as_text, parse_amounts
+from features.raw_ids import stripped_ids
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
 from features.validation import (
     ContractError,

@@ -38,7 +38,7 @@ Locations, per dataset (all datasets unless one is named):
 
 An id is taken in every spelling ingest reads as it: ``18074`` and ``18074.0`` are one user
 (``features.contract.user_id_spellings``), logged as ``18074``; a quarantine file keeps the
-raw id, read as ingest's readers read it (``features.parsing.raw_id_readings``: ``18074.0``,
+raw id, read as ingest's readers read it (``features.raw_ids.raw_id_readings``: ``18074.0``,
 ``="18074"``, and `` 18074`` as online retail's reader strips it). Where a loaded table holds both as users of their own (``18074.0`` kept as written beside ``A1``),
 both are erased and the summary names the other (``erased_with``). An id found nowhere that an earlier erasure logged is said to be erased, with
 what still holds it (lists outside, the champions that erasure named, if still serving).

@@ -43,7 +43,7 @@ def forget_examples(report: dict[str, Any], ids: set[str]) -> tuple[dict[str, An
     (``features.loading.ID_EXAMPLE_NOTES``), and how many it gave; nothing else is
     touched (an id ``events`` or ``UTC`` is no batch's mode or time zone)."""
     from features.loading import ID_EXAMPLE_NOTES
-    from features.parsing import raw_id_readings
+    from features.raw_ids import raw_id_readings
 
     examples = [
         (note, key)

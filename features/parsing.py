@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import warnings
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.raw_ids import integer_ids
 
 # -- ids -------------------------------------------------------------------------------
 
@@ -30,35 +31,6 @@ NULL_TOKENS = ("", "nan", "NaN", "<NA>", "NA", "N/A", "null", "NULL", "None")
 WHOLE_FLOAT_ID = c.WHOLE_FLOAT_ID  # 18074.0: pandas' integer ids in a column with a null
 CONTROL_CHARACTER = c.CONTROL_CHARACTER
 ROUNDED_ID = r"[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]+"  # 1.23457E+11, as Excel shows a long number
-SPREADSHEET_TEXT = r'^="(.*)"$'  # ="00123": a spreadsheet's formula keeping a number as text
-
-
-def formula_text(text: pd.Series) -> pd.Series:
-    """Each spreadsheet text formula (``="00123"``) of ``text`` as the text inside."""
-    return text.str.replace(SPREADSHEET_TEXT, r"\1", regex=True)
-
-
-def integer_ids(ids: pd.Series) -> pd.Series:
-    """Text ids written ``18074.0`` as the integers they hold (``18074``)."""
-    return ids.str.replace(WHOLE_FLOAT_ID, r"\1", regex=True)
-
-
-def stripped_ids(text: pd.Series) -> pd.Series:
-    """Ids as online retail's reader loads them: the spaces around them stripped (spaces
-    only: a control character makes the id invalid_user_id, as in ingest), ``17850.0`` read
-    as the integer."""
-    return integer_ids(text.str.strip(" "))
-
-
-def raw_id_readings(raw: Iterable[str]) -> dict[str, set[str]]:
-    """Each raw id (as a file, and so a quarantine file, writes it) -> the ids ingest's
-    readers load it as: as written, the text of a spreadsheet formula (``="13047"``) and a
-    whole number written ``13047.0`` (the generic reader's), and with the spaces around it
-    stripped (online retail's: `` 13047`` is its customer ``13047``)."""
-    cells = pd.Series(sorted(set(raw)), dtype="string")
-    inside = formula_text(cells)
-    readings = (cells, inside, integer_ids(inside), stripped_ids(cells))
-    return {cell: set(read) for cell, *read in zip(cells, *readings, strict=True)}
 
 
 def parse_ids(

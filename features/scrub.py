@@ -229,11 +229,11 @@ def csv_user_ids(
 
 def _read_as(cells: Iterable[str], raw_ids: bool) -> Callable[[str], Iterable[str]]:
     """A cell -> the ids it holds: itself, or for a quarantine file's raw ids (``raw_ids``)
-    each id ingest reads it as (``features.parsing.raw_id_readings``: `` 13047`` is online
+    each id ingest reads it as (``features.raw_ids.raw_id_readings``: `` 13047`` is online
     retail's ``13047``)."""
     if not raw_ids:
         return lambda cell: (cell,)
-    from features.parsing import raw_id_readings
+    from features.raw_ids import raw_id_readings
 
     return raw_id_readings(cells).__getitem__
 
@@ -256,7 +256,7 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
         return {
             "user_column": users.get(file.name) if quarantined else None,
             "codes": codes,
-            "raw_ids": quarantined,  # as the file wrote them (features.parsing.raw_id_readings)
+            "raw_ids": quarantined,  # as the file wrote them (features.raw_ids.raw_id_readings)
         }
 
     return of

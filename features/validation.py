@@ -38,7 +38,6 @@ from features.parsing import (
     FAST_TEXT,
     as_text,
     epoch_format,
-    formula_text,
     is_text,
     kept_text,
     parse_ids,
@@ -47,6 +46,7 @@ from features.parsing import (
     rounded_ids,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
+from features.raw_ids import formula_text
 from features.time_columns import join_date_and_time, note_unused_time
 from lifecycle.errors import UserError, offered
 
