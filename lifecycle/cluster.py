@@ -1,7 +1,8 @@
 """The Dask cluster that training and batch scoring share, from settings.
 
 ``dask.scheduler`` is a scheduler address (``tcp://host:8786``) or ``local:N`` for a
-``LocalCluster`` of N single-threaded worker processes started for the duration of the work.
+``LocalCluster`` of N single-threaded worker processes started for the duration of the work;
+what they write becomes log records (:mod:`lifecycle.worker_output`), not the terminal's lines.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 LOCAL_PREFIX = "local:"
+WORKER_OUTPUT = "dask_workers"  # logger of what a local cluster's workers wrote, one record a line
 
 
 @contextlib.contextmanager
 def dask_client(settings: Settings) -> Iterator[Client]:
     """A client on the configured cluster; a ``local:N`` cluster lives only inside the block."""
     from distributed import Client, LocalCluster
+
+    from lifecycle.worker_output import forward_worker_output
 
     scheduler = settings.dask.scheduler
     if not scheduler.startswith(LOCAL_PREFIX):
@@ -40,4 +44,5 @@ def dask_client(settings: Settings) -> Iterator[Client]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        forward_worker_output(client)
         yield client

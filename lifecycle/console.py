@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from lifecycle.cluster import WORKER_OUTPUT
 from lifecycle.errors import UserError
 
 
@@ -148,10 +149,12 @@ FOREIGN_LOGGERS = (
     "bentoml",
     "feast",
     "huey",
+    "lightgbm",
     "mlflow",
     "py.warnings",
     "sqlalchemy",
     "urllib3",
+    WORKER_OUTPUT,  # what a local Dask cluster's workers wrote (LightGBM's lines, dask's logs)
 )
 
 

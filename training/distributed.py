@@ -20,6 +20,7 @@ splits nothing either way), and one empty in some partition only is refused in o
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -135,8 +136,14 @@ def boost(
     rounds_per_chunk: int,
 ) -> Any:
     """A booster trained on the cluster, early-stopped on the validation rows; ``best_iteration`` set."""
+    import lightgbm as lgb
     from lightgbm.basic import LightGBMError
 
+    # lightgbm.dask prints its notices ("Finding random open ports for workers") on stdout,
+    # where --json's one document goes: records of the "lightgbm" logger instead
+    notices = logging.getLogger("lightgbm")
+    notices.setLevel(logging.INFO)
+    lgb.register_logger(notices)
     estimator = _estimator(params["objective"])
     loss = validation_loss(params)
     # Each worker uses its own cores; the in-process thread count does not apply there.
@@ -151,8 +158,9 @@ def boost(
             model.fit(x_train, y_train, categorical_feature=categorical, init_model=booster)
         except LightGBMError as error:  # one worker's failure reaches the others as a socket error
             raise TrainingError(
-                f"Dask training: LightGBM failed on the cluster ({str(error).strip()}); a worker's "
-                "log says why; train in process with training.engine = local"
+                f"Dask training: LightGBM failed on the cluster ({str(error).strip()}); the "
+                "workers' output says why (--verbose shows a local cluster's); train in process "
+                "with training.engine = local"
             ) from error
         booster = model.booster_
         stopped = False
