@@ -23,6 +23,9 @@ ALREADY_INGESTED = "already_ingested"  # quarantine reason of an appended row th
 HOURS_APART = "already_ingested_hours_apart"
 # report note of an append: its duplicate_row rows that --keep-repeats would add
 DUPLICATES_NEW = "duplicate_rows_new"
+# report note of an append: its duplicate_row rows repeating a row held back for another
+# reason, by that reason (absurd_amount, isolated_event_time, already_ingested_hours_apart)
+REPEATS_OF_HELD = "duplicate_rows_of_held_back"
 # report note, never written: an append's refusal of a file of mostly repeats, made after the
 # merge, whose hint counts what --keep-repeats would add (features.ingest)
 MOSTLY_REPEATS = "mostly_repeats_refused"
@@ -112,37 +115,71 @@ def hold(con: Any, shared: list[str]) -> Held:
     return Held(int(already), _hold_hours_apart(con, shared, keys.loose), keys)
 
 
-def duplicates_new(con: Any, held: Held) -> int:
+def duplicates_new(con: Any, held: Held) -> tuple[int, int]:
     """Of table ``duplicates`` (further copies of rows of ``new`` that its file repeats, held
     back as duplicate_row), how many --keep-repeats would add after :func:`hold` (``held``,
     whose keys and tables ``new_keys`` and ``copies`` it joins): a row the file has f + r
     times (f in ``new``) and the dataset n times adds max(0, f + r - n) of them with it,
     max(0, f - n) without. A row whose first copy was held back for another reason (f = 0:
     an absurd amount or an isolated time, before the merge; or held as
-    :data:`HOURS_APART`) adds none: every copy of it is held back so."""
+    :data:`HOURS_APART`) adds none: every copy of it is held back so. With the rows of
+    ``duplicates`` whose first copy is held as :data:`HOURS_APART`."""
     assert held.keys is not None, "duplicates_new follows hold"
     named, grouped, same = held.keys.named, held.keys.grouped, held.keys.same
     shifted = f"SELECT new_row FROM held WHERE reason = '{HOURS_APART}'"
-    ((added,),) = con.execute(
+    ((added, of_shifted),) = con.execute(
         "SELECT coalesce(sum(CASE WHEN f = 0 THEN 0 "
-        "ELSE greatest(0, f + r - n) - greatest(0, f - n) END), 0) FROM ("
-        "SELECT d.r, coalesce(f.f, 0) AS f, coalesce(o.copies, 0) AS n FROM "
+        "ELSE greatest(0, f + r - n) - greatest(0, f - n) END), 0), "
+        "coalesce(sum(CASE WHEN f = 0 AND h > 0 THEN r ELSE 0 END), 0) FROM ("
+        "SELECT d.r, coalesce(f.f, 0) AS f, coalesce(h.h, 0) AS h, "
+        "coalesce(o.copies, 0) AS n FROM "
         f"(SELECT {grouped}, count(*) AS r FROM (SELECT {named} FROM duplicates) GROUP BY ALL) d "
         f"LEFT JOIN (SELECT {grouped}, count(*) AS f FROM new_keys "
-        f"WHERE new_row NOT IN ({shifted}) GROUP BY ALL) f "
-        f"ON {same('f', 'd')} LEFT JOIN copies o ON {same('o', 'd')})"
+        f"WHERE new_row NOT IN ({shifted}) GROUP BY ALL) f ON {same('f', 'd')} "
+        f"LEFT JOIN (SELECT {grouped}, count(*) AS h FROM new_keys "
+        f"WHERE new_row IN ({shifted}) GROUP BY ALL) h ON {same('h', 'd')} "
+        f"LEFT JOIN copies o ON {same('o', 'd')})"
     ).fetchall()
-    return int(added)
+    return int(added), int(of_shifted)
 
 
-def keep_repeats_loads(repeats: int, lacks: int | None) -> str:
+def keep_repeats_loads(
+    repeats: int, lacks: int | None, of_held: dict[str, int] | None = None
+) -> str:
     """What --keep-repeats loads of ``repeats`` duplicate_row rows: every copy, or (an append:
-    ``lacks`` of :func:`duplicates_new`, above 0) only the copies the dataset lacks."""
+    ``lacks`` of :func:`duplicates_new`, above 0) only the copies the dataset lacks, the
+    others being held (or repeating rows held back for another reason: ``of_held``)."""
     if lacks is None or lacks == repeats:
         return "every copy"
     copies = "copies" if lacks != 1 else "copy"
+    rest = repeats - lacks
+    if not (of_held := of_held or {}):
+        return f"the {lacks:,} {copies} the dataset lacks (it holds the other {rest:,} already)"
+    return f"the {lacks:,} {copies} the dataset lacks (of the other {rest:,}, {_why_held(rest, of_held)})"
+
+
+def nothing_to_add(repeats: int, of_held: dict[str, int]) -> str:
+    """Why --keep-repeats would add none of an append's ``repeats`` duplicate_row rows: the
+    dataset holds every copy, or they repeat rows held back for another reason (``of_held``:
+    how many, by that reason), every copy of which is held back so."""
+    if not of_held:
+        return "the dataset holds every copy of them already"
+    if sum(of_held.values()) >= repeats:
+        return f"they repeat rows held back as {_reasons(of_held)}, and every copy is held back so"
+    return _why_held(repeats, of_held)
+
+
+def _reasons(of_held: dict[str, int]) -> str:
+    return " and ".join(f"{reason} ({n:,})" for reason, n in of_held.items())
+
+
+def _why_held(repeats: int, of_held: dict[str, int]) -> str:
+    """``repeats`` that --keep-repeats adds none of, some repeating rows held back for another
+    reason (``of_held``), the rest held by the dataset."""
+    held = sum(of_held.values())
     return (
-        f"the {lacks:,} {copies} the dataset lacks (it holds the other {repeats - lacks:,} already)"
+        f"{held:,} repeat rows held back as {_reasons(of_held)}, every copy of which is held "
+        f"back so, and the dataset holds every copy of the other {repeats - held:,} already"
     )
 
 

@@ -191,8 +191,9 @@ def merge_events(
     row and reason first when ``new_events`` was staged with its rows
     (:func:`features.loading.stream_table` ``keep_rows``); ``notes`` counts each note of
     the rows added (a row held back adds none); ``duplicates_new`` the staged file's
-    duplicate_row rows that --keep-repeats would add (None without any). ``source`` is the user's file the new
-    events were read from (``new_events`` is a staging copy).
+    duplicate_row rows that --keep-repeats would add (None without any), and
+    ``duplicates_of_shifted`` those repeating a row held as ``HOURS_APART``. ``source`` is
+    the user's file the new events were read from (``new_events`` is a staging copy).
 
     The new file may lack columns the dataset has (an adapter's extra columns, or a file in
     contract columns after an import): its rows have them empty, and a new row is held when
@@ -241,13 +242,14 @@ def merge_events(
         )
         held = hold(con, shared)
         duplicates = None  # the duplicate_row rows --keep-repeats would add, when any were held
+        of_shifted = 0  # ... and those repeating a row held back as HOURS_APART
         if rows.get("duplicates"):
             repeated = new_events.with_name(rows["duplicates"])
             their = _in_dataset_types(con, old_events, repeated, columns, source)
             con.execute(
                 f"CREATE TEMP TABLE duplicates AS SELECT {their} FROM read_parquet({literal(repeated)})"
             )
-            duplicates = duplicates_new(con, held)
+            duplicates, of_shifted = duplicates_new(con, held)
         ((latest,),) = con.execute(f"SELECT max({c.EVENT_TIME}) FROM old").fetchall()
         added = "new_row NOT IN (SELECT new_row FROM held)"
         ((adding,),) = con.execute(f"SELECT count(*) FROM new WHERE {added}").fetchall()
@@ -291,6 +293,7 @@ def merge_events(
         "events_total": int(total),
         "notes": notes,
         "duplicates_new": duplicates,
+        "duplicates_of_shifted": of_shifted,
         # the dataset's columns the file lacks, empty in its rows added (order_id: their
         # orders are counted by user and time)
         "columns_absent": {"columns": absent, "rows": int(adding)} if absent and adding else {},

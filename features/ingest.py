@@ -30,6 +30,7 @@ from features.append_identity import (
     DUPLICATES_NEW,
     HOURS_APART,
     MOSTLY_REPEATS,
+    REPEATS_OF_HELD,
     hours_text,
 )
 from features.dataset_summary import DatasetSummary
@@ -477,10 +478,14 @@ def _merge_append(
         staging / "quarantine" / f"events-{ALREADY_INGESTED}-{batch}.csv",
         source=source,
     )
-    if refused := reports["events"].notes.pop(MOSTLY_REPEATS, None):  # now said with its hint
-        raise ContractError(
-            refused + bad_rows_hint(reports["events"].reasons, merged["duplicates_new"])
+    notes = reports["events"].notes
+    if shifted_first := merged["duplicates_of_shifted"]:  # beside those held before the merge
+        notes[REPEATS_OF_HELD] = notes.get(REPEATS_OF_HELD, {}) | {HOURS_APART: shifted_first}
+    if refused := notes.pop(MOSTLY_REPEATS, None):  # now said with its hint
+        hint = bad_rows_hint(
+            reports["events"].reasons, merged["duplicates_new"], notes.get(REPEATS_OF_HELD)
         )
+        raise ContractError(refused + hint)
     for reason, count in merged["held"].counts().items():
         appending.add_reason(reports["events"], reason, count)
     if shifted := merged["held"].hours_apart:  # said with the zone the times were read in

@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.append_identity import MOSTLY_REPEATS, keep_repeats_loads
+from features.append_identity import (
+    MOSTLY_REPEATS,
+    REPEATS_OF_HELD,
+    keep_repeats_loads,
+    nothing_to_add,
+)
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
@@ -199,11 +204,12 @@ def stream_table(
             "WHERE h IN (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1)"
         )
         con.execute(
-            f"CREATE TEMP TABLE held_back AS SELECT source_row FROM ("
+            f"CREATE TEMP TABLE repeat_of AS SELECT source_row, first FROM ("
             f"SELECT {row} AS source_row, min({row}) OVER (PARTITION BY {keys}) AS first "
             f"FROM {staged} WHERE {row} IN (SELECT source_row FROM suspects)"
             f") WHERE source_row <> first"
         )
+        con.execute("CREATE TEMP TABLE held_back AS SELECT source_row FROM repeat_of")
         repeats = np.sort(
             con.execute("SELECT source_row FROM held_back").fetchnumpy()["source_row"]
         )
@@ -231,6 +237,11 @@ def stream_table(
             (absurd, ABSURD_AMOUNT),
             (isolated, ISOLATED_EVENT_TIME),
         )
+        if keep_rows and len(repeats):  # an append's: said if --keep-repeats would add none
+            firsts = con.execute("SELECT first FROM repeat_of").fetchnumpy()["first"]
+            of_held = {r: int(np.isin(firsts, out).sum()) for out, r in held_rows[1:]}
+            if of_held := {r: n for r, n in of_held.items() if n}:
+                report.notes[REPEATS_OF_HELD] = of_held
         for rows_out, reason in held_rows:
             if len(rows_out):
                 reasons[reason] += len(rows_out)
@@ -528,17 +539,22 @@ def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def bad_rows_hint(reasons: dict[str, int], repeats_new: int | None = None) -> str:
+def bad_rows_hint(
+    reasons: dict[str, int], repeats_new: int | None = None, of_held: dict[str, int] | None = None
+) -> str:
     """When exact repeats are the most common bad rows, the option that keeps them: a log
     without a product column repeats a row for two items of one price in one order (an
-    append: ``repeats_new`` of them are copies the dataset lacks). When
+    append: ``repeats_new`` of them are copies the dataset lacks; ``of_held``: repeats of rows
+    held back for another reason, by it). When
     rows out of line with the header are, what makes them so; when rows without a user id
     are, the setting that loads the rest; when ambiguous amounts or dates are, the option
     that reads them."""
     if reasons and next(iter(reasons)) == "duplicate_row":
         if repeats_new == 0:
-            return " Most are exact repeats, and the dataset holds every copy of them already"
-        loads = keep_repeats_loads(reasons["duplicate_row"], repeats_new)
+            return " Most are exact repeats, and " + nothing_to_add(
+                reasons["duplicate_row"], of_held or {}
+            )
+        loads = keep_repeats_loads(reasons["duplicate_row"], repeats_new, of_held)
         return " Most are exact repeats" + (
             ": if those are separate events (two purchases at one moment, as invoice lines "
             f"exported without their product), --keep-repeats loads {loads}"

@@ -9,8 +9,10 @@ from typing import Any
 from features.append_identity import (
     DUPLICATES_NEW,
     HOURS_APART,
+    REPEATS_OF_HELD,
     hours_apart_line,
     keep_repeats_loads,
+    nothing_to_add,
 )
 from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
@@ -159,6 +161,7 @@ def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:
         )
     lacks = notes[DUPLICATES_NEW]
     said = "the same in every column as another row of this file"
+    of_held = notes.get(REPEATS_OF_HELD, {})
     if not lacks:
-        return f"{said}; the dataset holds every copy of them already: nothing more to load"
-    return said + option_hint(separate + keep_repeats_loads(repeats, lacks))
+        return f"{said}; {nothing_to_add(repeats, of_held)}: nothing more to load"
+    return said + option_hint(separate + keep_repeats_loads(repeats, lacks, of_held))

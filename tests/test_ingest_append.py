@@ -344,14 +344,57 @@ def test_repeats_of_a_row_held_back_as_read_in_another_zone_add_nothing_with_kee
     said = runner.invoke(main, ["ingest", str(resent), "--dataset", "shop", "--append"])
     assert said.exit_code == 0, said.output
     assert (
-        "    1 duplicate_row rows: the same in every column as another row of this file; the "
-        "dataset holds every copy of them already: nothing more to load"
+        "    1 duplicate_row rows: the same in every column as another row of this file; they "
+        "repeat rows held back as already_ingested_hours_apart (1), and every copy is held "
+        "back so: nothing more to load"
     ) in said.stdout.splitlines(), said.output
     report = _ingest(runner, str(resent), "--append", "--keep-repeats")["tables"]["events"]
     assert report["rows_loaded"] == 0 and report["reasons"] == {
         "already_ingested": 2,
         "already_ingested_hours_apart": 2,
     }
+
+
+def test_repeats_of_a_row_held_back_for_another_reason_name_that_reason(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append refused as mostly repeats, whose repeats' first copy was held back as an
+    absurd amount, said "the dataset holds every copy of them already", which held none:
+    the refusal and the summary's line now name the reason the first copies were held for."""
+    monkeypatch.setenv("LIFECYCLE_INGEST__MAX_AMOUNT_RATIO", "100")
+    runner = CliRunner()
+    twice = "u1,2025-01-02,purchase,11\n"  # held twice: a repeat purchase kept
+    history = "".join(f"u{i},2025-01-{i + 1:02d},purchase,{10 + i}\n" for i in range(10))
+    _ingest(
+        runner, str(_write(tmp_path, "history.csv", HEADER + history + twice)), "--keep-repeats"
+    )
+    typo = "u1,2025-02-01,purchase,90000\n"
+    again = ["ingest", "--dataset", "shop", "--append", "--no-keep-repeats"]
+    refused = runner.invoke(main, [*again, str(_write(tmp_path, "typos.csv", HEADER + typo * 4))])
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.strip().endswith(
+        "Most are exact repeats, and they repeat rows held back as absurd_amount (3), and every "
+        "copy is held back so"
+    ), refused.output
+    # beside repeats the dataset holds every copy of: each said as what it is
+    new = "".join(f"v{i},2025-02-0{i + 2},purchase,{12 + i}\n" for i in range(6))
+    mixed = _write(tmp_path, "mixed.csv", HEADER + typo * 3 + twice * 2 + new)
+    said = runner.invoke(main, [*again, str(mixed)])
+    assert said.exit_code == 0, said.output
+    assert (
+        "    3 duplicate_row rows: the same in every column as another row of this file; 2 "
+        "repeat rows held back as absurd_amount (2), every copy of which is held back so, "
+        "and the dataset holds every copy of the other 1 already: nothing more to load"
+    ) in said.stdout.splitlines(), said.output
+    # one copy more than the dataset holds: --keep-repeats loads it, the others said as they are
+    more = _write(tmp_path, "more.csv", HEADER + typo * 3 + twice * 3 + new)
+    said = runner.invoke(main, [*again, str(more)])
+    assert said.exit_code == 0, said.output
+    assert said.stdout.strip().endswith(
+        "--keep-repeats loads the 1 copy the dataset lacks (of the other 3, 2 repeat rows held "
+        "back as absurd_amount (2), every copy of which is held back so, and the dataset holds "
+        "every copy of the other 1 already)"
+    ), said.output
 
 
 def test_an_append_reads_its_file_as_the_datasets_were_read(home: Path, tmp_path: Path) -> None:
