@@ -15,7 +15,8 @@ import pytest
 
 from serving.batch import ScoresTable
 from serving.funnel import channel_funnel
-from serving.report import EVALUATION_PLOTS, ModelEvaluation, ltv_deciles, png, render_report
+from serving.report import EVALUATION_PLOTS, ModelEvaluation, render_report
+from serving.report_figures import ltv_deciles, png
 from serving.report_models import kind_words
 from serving.segments import SuperUserDefinition, super_users
 from serving.units import Units

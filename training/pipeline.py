@@ -38,6 +38,7 @@ from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
 from training import datasets, evaluation
+from training.baseline_versions import BaselineVersion, serve_baseline
 from training.bridge import bridge_for, check_bridgeable, learned, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend, shares_tried
 from training.datasets import TrainingSet, build_training_set, check_trainable, freshest_rows
@@ -52,13 +53,7 @@ from training.models import (
     model_specs,
     refit_bundle,
 )
-from training.promotion import (
-    BaselineVersion,
-    gate_metric_of,
-    gate_on_test,
-    serve_baseline,
-    winning_baseline,
-)
+from training.promotion import gate_metric_of, gate_on_test, winning_baseline
 from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
