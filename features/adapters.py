@@ -22,6 +22,7 @@ import pandas as pd
 
 from features import contract as c
 from features.erasure_log import ErasedUsers
+from features.id_checks import check_user_ids
 from features.loading import load_table
 from features.parsing import as_text, parse_amounts
 from features.raw_ids import stripped_ids
@@ -33,7 +34,6 @@ from features.validation import (
     Quarantine,
     TableChecks,
     TableRules,
-    check_user_ids,
     event_rules,
     is_blank,
     require_columns,

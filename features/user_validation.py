@@ -9,16 +9,15 @@ from functools import partial
 import pandas as pd
 
 from features import contract as c
+from features.id_checks import check_user_ids, note_whole_float_ids
 from features.parsing import kept_text
 from features.quarantine import Quarantine
 from features.validation import (
     ContractError,
     TableChecks,
     TableRules,
-    check_user_ids,
     column_times,
     latest_time,
-    note_whole_float_ids,
     refuse_repeated_columns,
     refuse_shadowed_columns,
     require_columns,

@@ -32,21 +32,23 @@ import pandas as pd
 from features import contract as c
 from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrders
 from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
+from features.id_checks import (
+    FORMULA_AMOUNTS,
+    check_user_ids,
+    inside_formulas,
+    note_whole_float_ids,
+)
 from features.parsing import (
     CONTROL_CHARACTER,
     EPOCH_FORMATS,
     FAST_TEXT,
     as_text,
     epoch_format,
-    is_text,
     kept_text,
-    parse_ids,
     parse_numbers,
     parse_times_checked,
-    rounded_ids,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
-from features.raw_ids import formula_text
 from features.time_columns import join_date_and_time, note_unused_time
 from lifecycle.errors import UserError, offered
 
@@ -442,54 +444,9 @@ def check_events(
     return events
 
 
-def check_user_ids(
-    raw: pd.DataFrame,
-    column: str,
-    bad: Quarantine,
-    checks: TableChecks,
-    whole_floats: bool = False,
-) -> pd.Series:
-    """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
-    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
-    written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
-    is the text inside, counted in the report."""
-    ids = inside_formulas(raw[column], column, checks, FORMULA_IDS)
-    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
-    user_id, problem = parse_ids(ids, whole_floats, rounded)
-    bad.flag_each(problem)
-    checks.add(raw, rounded, column, ROUNDED)
-    return user_id
-
-
-def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: str) -> pd.Series:
-    """``values`` with each spreadsheet text formula (="00123", ="7.50": what exports write to
-    keep a number as they show it) replaced by the text inside, counted in the report's
-    ``note``; a column with none is returned as it is."""
-    if not is_text(values):
-        return values
-    text = as_text(values)
-    formula = text.astype(FAST_TEXT).str.fullmatch('=".*"').fillna(False).astype(bool)
-    if not formula.any():
-        return values
-    seen = checks.notes.setdefault(note, {"column": column, "rows": 0})
-    seen["rows"] += int(formula.sum())
-    return formula_text(text)
-
-
-FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
-FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}
 CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
-ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
-
-
-def note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
-    """Say in the report which id columns were written 18074.0 and read as 18074."""
-    for note, names in [("ids_read_as_integers", mapping.whole_float_ids),
-                        ("ids_written_both_ways", mapping.ids_written_both_ways)]:  # fmt: skip
-        if names:
-            checks.notes[note] = {name: mapping.source(name) for name in names}
 
 
 def column_times(

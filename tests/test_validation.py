@@ -338,7 +338,7 @@ def test_ids_are_checked_for_spreadsheet_rounding_once_per_chunk(
 ) -> None:
     """The id's quarantine reason and the column's share of rounded ids are one look at the
     ids (the chunk's ids were matched twice: once in parse_ids, once for the column)."""
-    from features import parsing, validation
+    from features import id_checks, parsing
 
     looks: list[int] = []
     rounded_ids = parsing.rounded_ids
@@ -347,7 +347,7 @@ def test_ids_are_checked_for_spreadsheet_rounding_once_per_chunk(
         looks.append(len(values))
         return rounded_ids(values)
 
-    monkeypatch.setattr(validation, "rounded_ids", counted)
+    monkeypatch.setattr(id_checks, "rounded_ids", counted)
     monkeypatch.setattr(parsing, "rounded_ids", counted)
     path = write(tmp_path, HEADER + "1.23457E+11,2024-01-01,session,\n7,2024-01-01,session,\n")
     loaded = load(path, max_bad_fraction=0.9)

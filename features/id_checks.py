@@ -1,0 +1,64 @@
+"""User id columns checked as ingest reads them: the ids parsed (:func:`parse_ids`), a column
+a spreadsheet rounded refused, spreadsheet text formulas (``="00123"``) read as the text inside
+and counted, ids written ``18074.0`` said in the report."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from features import contract as c
+from features.parsing import FAST_TEXT, as_text, is_text, parse_ids, rounded_ids
+from features.quarantine import Quarantine
+from features.raw_ids import formula_text
+
+if TYPE_CHECKING:
+    from features.validation import TableChecks
+
+
+def check_user_ids(
+    raw: pd.DataFrame,
+    column: str,
+    bad: Quarantine,
+    checks: TableChecks,
+    whole_floats: bool = False,
+) -> pd.Series:
+    """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
+    column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
+    written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
+    is the text inside, counted in the report."""
+    ids = inside_formulas(raw[column], column, checks, FORMULA_IDS)
+    rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
+    user_id, problem = parse_ids(ids, whole_floats, rounded)
+    bad.flag_each(problem)
+    checks.add(raw, rounded, column, ROUNDED)
+    return user_id
+
+
+def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: str) -> pd.Series:
+    """``values`` with each spreadsheet text formula (="00123", ="7.50": what exports write to
+    keep a number as they show it) replaced by the text inside, counted in the report's
+    ``note``; a column with none is returned as it is."""
+    if not is_text(values):
+        return values
+    text = as_text(values)
+    formula = text.astype(FAST_TEXT).str.fullmatch('=".*"').fillna(False).astype(bool)
+    if not formula.any():
+        return values
+    seen = checks.notes.setdefault(note, {"column": column, "rows": 0})
+    seen["rows"] += int(formula.sum())
+    return formula_text(text)
+
+
+FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
+FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}
+ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
+
+
+def note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
+    """Say in the report which id columns were written 18074.0 and read as 18074."""
+    for note, names in [("ids_read_as_integers", mapping.whole_float_ids),
+                        ("ids_written_both_ways", mapping.ids_written_both_ways)]:  # fmt: skip
+        if names:
+            checks.notes[note] = {name: mapping.source(name) for name in names}
