@@ -5,7 +5,8 @@ every file of the workspace says it was materialized, and Feast then answers eve
 not-found (``unknown_user``: wrong, not cold). So ``features materialize`` writes the online
 store's lineage into the store itself (:func:`write_held`, one key per Feast project) and the
 checks read it back (:func:`held`, one ``GET``): no key, no features. A Redis that cannot be
-reached is a :class:`~features.store.FeatureStoreError` naming it, never a traceback.
+reached is a :class:`~features.store.FeatureStoreError` naming it, never a traceback, and
+within ``feast.redis_timeout_seconds`` (:func:`connection_string`, :func:`bound_retries`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 HELD_KEY = "lifecycle:online_store:{project}"  # beside Feast's keys (entity key + project)
+TIMEOUT_OPTIONS = ("socket_connect_timeout", "socket_timeout")  # redis-py's, in seconds
+RETRIES = 1  # a command tried again once, at once: at most twice the timeout in all
 
 
 def is_redis(store: FeatureStore) -> bool:
@@ -38,6 +41,26 @@ def address(connection: str) -> str:
     return ",".join(part for part in connection.split(",") if "=" not in part)
 
 
+def connection_string(connection: str, seconds: float) -> str:
+    """Feast's connection string with redis-py's connect and reply timeouts at ``seconds``
+    (``feast.redis_timeout_seconds``) where it sets none (Feast passes its options to
+    redis-py): a host that drops packets held each command for a minute of redis-py's
+    retries, hanging ``/score``, ``/readyz`` and ``materialize``."""
+    given = {part.split("=", 1)[0].strip() for part in connection.split(",") if "=" in part}
+    return ",".join([connection, *(f"{o}={seconds:g}" for o in TIMEOUT_OPTIONS if o not in given)])
+
+
+def bound_retries(store: FeatureStore) -> None:
+    """Feast's client of a Redis store tries a failed command again once, at once (redis-py's
+    default: 3 more times, backing off up to 10 s), so a timeout is one within twice it."""
+    if not is_redis(store):
+        return
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    _client(store).set_retry(Retry(NoBackoff(), RETRIES))
+
+
 def materialize_hint(dataset: str) -> str:
     return f"run `lifecycle features materialize --dataset {dataset}`"
 
@@ -47,15 +70,17 @@ def reaching(connection: str, dataset: str) -> Iterator[None]:
     """Turn a Redis error within into a ``FeatureStoreError`` naming the server
     (``feast.redis_connection``) and the way on."""
     from redis.exceptions import RedisError
+    from redis.exceptions import TimeoutError as RedisTimeout
 
     from features.store import FeatureStoreError
 
     try:
         yield
     except RedisError as error:
+        waited = ", twice feast.redis_timeout_seconds" if isinstance(error, RedisTimeout) else ""
         raise FeatureStoreError(
             f"the online store Redis at {address(connection)} (feast.redis_connection) cannot "
-            f"answer ({' '.join(str(error).split())}): start it or correct "
+            f"answer ({' '.join(str(error).split())}{waited}): start it or correct "
             f"feast.redis_connection; once it answers, {materialize_hint(dataset)} if it lost "
             "its data"
         ) from None

@@ -99,7 +99,10 @@ def online_store_config(settings: Settings, paths: StorePaths) -> dict[str, Any]
     ):  # Feast's own SQLite store (a row per user and feature), for comparison
         return {"type": "sqlite", "path": paths.online_db.name}
     if store == "redis":
-        return {"type": "redis", "connection_string": settings.feast.redis_connection}
+        connection = redis_health.connection_string(
+            settings.feast.redis_connection, settings.feast.redis_timeout_seconds
+        )
+        return {"type": "redis", "connection_string": connection}
     raise FeatureStoreError(
         f"feast.online_store: unknown store {store!r}; expected sqlite or redis"
     )
@@ -149,6 +152,7 @@ def open_store(
         config["offline_store"] = {"type": ONLINE_ONLY}
     repo = str(paths.repo.resolve())  # both: Feast resolves the registry against the store's
     store = FeatureStore(repo_path=repo, config=RepoConfig(repo_path=repo, **config))
+    redis_health.bound_retries(store)
     if must_be_applied and not online_only:
         _require_own_feature_table(store, paths)
     return store

@@ -153,6 +153,13 @@ class FeastSettings(Section):
         description="duckdb-asof: point-in-time joins as DuckDB ASOF joins; duckdb: Feast's own",
     )
     redis_connection: str = "127.0.0.1:6379"
+    redis_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="how long a Redis connect or reply may take before the store is said to be "
+        "unreachable (a 503, a one-line error); a command is tried twice, so at most twice this. "
+        "Options of feast.redis_connection (socket_timeout=...) win",
+    )
     ttl_days: Days = Field(45, description="how old a feature row may be at a point in time")
     typechecks: bool = Field(
         False,

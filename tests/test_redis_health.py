@@ -7,6 +7,7 @@ it, and ``refresh`` sees the store as not current."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from services import free_port, redis_server, run_cli, service_asgi_app
 from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ, copy_workspace
 
+from features import redis_health
 from lifecycle import lineage
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
@@ -132,3 +134,59 @@ def test_redis_down_is_503_naming_it_and_materialize_fails_in_one_line(
         run_cli(home, "features", "materialize")
     wait_ready(client, seconds=10)
     assert statuses(client) == ["scored", "scored"]
+
+
+@contextlib.contextmanager
+def unanswering(port: int, *, drops_packets: bool) -> Iterator[None]:
+    """A Redis host on ``port`` that never answers: connections are made and never read (a
+    hung server) or, ``drops_packets``, never made (a full backlog: the kernel drops every
+    SYN, as a firewall that drops packets does)."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(0 if drops_packets else 64)
+    with listener, contextlib.ExitStack() as held:
+        if drops_packets:  # the one connection the backlog holds; no other is taken
+            held.enter_context(socket.create_connection(("127.0.0.1", port)))
+        yield
+
+
+def test_redis_that_never_answers_is_503_and_one_line_within_its_timeout(
+    served: tuple[Path, Redis, Any],
+) -> None:
+    # redis-py waited 5 s a connect or reply and tried 3 more times, backing off: a minute a
+    # command (`/readyz`, `/score` and `materialize` hung) before its error
+    home, redis, client = served
+    named = f"Redis at {redis.connection} (feast.redis_connection)"
+    default = load_settings(home=home, environ={}).feast.redis_timeout_seconds
+    redis.stop()
+    try:
+        with unanswering(redis.port, drops_packets=True):
+            for ask in (
+                lambda: client.get("/readyz"),
+                lambda: client.post("/score", json={"user_ids": KNOWN, "reasons": "none"}),
+            ):
+                started = time.monotonic()
+                answer = ask()
+                took = time.monotonic() - started
+                assert answer.status_code == 503 and named in answer.json()["error"], answer.text
+                assert "feast.redis_timeout_seconds" in answer.json()["error"]
+                assert took < 2 * default + 2, took  # tried twice, then said
+        with unanswering(redis.port, drops_packets=False):
+            started = time.monotonic()
+            result = CliRunner(env={"LIFECYCLE_FEAST__REDIS_TIMEOUT_SECONDS": "0.5"}).invoke(
+                main, ["--home", str(home), "features", "materialize"]
+            )
+            took = time.monotonic() - started
+            assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+            assert named in result.output and "timeout" in result.output.lower(), result.output
+            assert took < 20, took  # Feast's own work besides the two half-second waits
+    finally:
+        redis.start()
+        run_cli(home, "features", "materialize")
+    wait_ready(client, seconds=10)
+    assert statuses(client) == ["scored", "scored"]
+    # the user's own options in the connection string win
+    assert redis_health.connection_string("h:1,socket_timeout=9", 2.5) == (
+        "h:1,socket_timeout=9,socket_connect_timeout=2.5"
+    )
