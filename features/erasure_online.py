@@ -62,7 +62,8 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
 
         load_feast()
         from feast.infra.online_stores.helpers import _redis_key
-        from feast.infra.online_stores.redis import RedisOnlineStore
+
+        from features import redis_health
 
         feast_store = open_store(settings, name)
         config = feast_store.config
@@ -70,8 +71,7 @@ def forget_online(settings: Settings, name: str, ids: set[str]) -> tuple[dict[st
             _redis_key(config.project, key, config.entity_key_serialization_version)
             for key in _entity_protos(sorted(ids))
         ]
-        client = RedisOnlineStore()._get_client(config.online_store)
-        return {location: int(client.delete(*keys)) if keys else 0}, []
+        return {location: redis_health.erase(feast_store, keys)}, []
     return {}, [f"online store type {store!r}"]
 
 

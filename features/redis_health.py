@@ -4,9 +4,14 @@ Redis is a server, not a file: restarted without persistence or flushed, it is e
 every file of the workspace says it was materialized, and Feast then answers every user
 not-found (``unknown_user``: wrong, not cold). So ``features materialize`` writes the online
 store's lineage into the store itself (:func:`write_held`, one key per Feast project) and the
-checks read it back (:func:`held`, one ``GET``): no key, no features. A Redis that cannot be
+checks read it back (:func:`held_problem`, one round trip): no key, no features. A Redis that cannot be
 reached is a :class:`~features.store.FeatureStoreError` naming it, never a traceback, and
 within ``feast.redis_timeout_seconds`` (:func:`connection_string`, :func:`bound_retries`).
+
+A store can also lose part of its keys (evicted under ``maxmemory``, or deleted) while the
+key above stays: materialize also counts the users it wrote (a hash, :data:`USERS_KEY`, a
+field per dataset, lowered by ``forget``), and the check compares their sum with ``DBSIZE``
+in the same round trip.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 HELD_KEY = "lifecycle:online_store:{project}"  # beside Feast's keys (entity key + project)
+USERS_KEY = "lifecycle:online_store_users"  # dataset -> users (Feast keys) materialize wrote
 TIMEOUT_OPTIONS = ("socket_connect_timeout", "socket_timeout")  # redis-py's, in seconds
 RETRIES = 1  # a command tried again once, at once: at most twice the timeout in all
 
@@ -99,28 +105,61 @@ def _client(store: FeatureStore) -> Any:
     return online._get_client(store.config.online_store)
 
 
-def write_held(store: FeatureStore, lineage: dict[str, Any]) -> None:
-    """Record in the store the lineage of what was just materialized into it."""
+def write_held(store: FeatureStore, lineage: dict[str, Any], users: int) -> None:
+    """Record in the store the lineage of what was just materialized into it, and the
+    number of users (Feast keys) written."""
     with reaching_store(store):
         key = HELD_KEY.format(project=store.config.project)
-        _client(store).set(key, json.dumps(lineage, sort_keys=True, default=str))
+        writes = _client(store).pipeline(transaction=False)
+        writes.set(key, json.dumps(lineage, sort_keys=True, default=str))
+        writes.hset(USERS_KEY, _dataset(store), users)
+        writes.execute()
 
 
-def held(store: FeatureStore) -> dict[str, Any] | None:
-    """The lineage the store holds (None: nothing materialized into this Redis since it was
-    last emptied); a ``FeatureStoreError`` when it cannot be reached."""
+def erase(store: FeatureStore, keys: list[bytes]) -> int:
+    """Delete users' Feast keys; the count materialize wrote is lowered by those removed, so
+    an erasure is no loss to :func:`held_problem`. Returns how many were removed."""
+    if not keys:
+        return 0
+    client, dataset = _client(store), _dataset(store)
     with reaching_store(store):
-        found = _client(store).get(HELD_KEY.format(project=store.config.project))
-    return json.loads(found) if found is not None else None
+        removed = int(client.delete(*keys))
+        if removed and client.hexists(USERS_KEY, dataset):
+            client.hincrby(USERS_KEY, dataset, -removed)
+    return removed
+
+
+def _lost(written: dict[bytes, bytes], keys: int) -> str | None:
+    """What the store lost, when it holds fewer keys than the materializations counted in
+    ``written`` left there (their users, each dataset's lineage key and the count itself);
+    None when it holds as many or more (keys of other applications, users no longer
+    materialized). A store materialized before the count has none: nothing is compared."""
+    users = {name.decode(): int(count) for name, count in written.items()}
+    expected = sum(users.values()) + len(users) + 1
+    if not users or keys >= expected:
+        return None
+    counted = ", ".join(f"{count:,} users of '{name}'" for name, count in sorted(users.items()))
+    fix = "; ".join(materialize_hint(name) for name in sorted(users))
+    return (
+        f"holds {keys:,} keys, {expected - keys:,} fewer than materialize left there "
+        f"({counted}; evicted under maxmemory or deleted since): known users would be answered "
+        f"as new; {fix}"
+    )
 
 
 def held_problem(store: FeatureStore, feature_table: str | None = None) -> str | None:
-    """Why the Redis store cannot answer (empty, unreachable, or with ``feature_table``: it
-    holds another one), with what fixes it; None when it holds a materialization (of it)."""
+    """Why the Redis store cannot answer (empty, unreachable, short of keys, or with
+    ``feature_table``: it holds another one), with what fixes it; None when it holds a
+    materialization (of it). One round trip: ``GET``, ``HGETALL``, ``DBSIZE``."""
     from features.store import FeatureStoreError
 
     try:
-        found = held(store)
+        with reaching_store(store):
+            reads = _client(store).pipeline(transaction=False)
+            reads.get(HELD_KEY.format(project=store.config.project))
+            reads.hgetall(USERS_KEY)
+            reads.dbsize()
+            found, written, keys = reads.execute()
     except FeatureStoreError as error:
         return str(error)
     where = f"the online store Redis at {address(str(store.config.online_store.connection_string))}"
@@ -130,9 +169,10 @@ def held_problem(store: FeatureStore, feature_table: str | None = None) -> str |
             f"{where} holds no features of dataset '{dataset}' (restarted empty or flushed "
             f"since they were materialized): {materialize_hint(dataset)}"
         )
-    if feature_table is not None and found.get("feature_table") != feature_table:
+    if feature_table is not None and json.loads(found).get("feature_table") != feature_table:
         return f"{where} holds an older feature table of dataset '{dataset}'"
-    return None
+    lost = _lost(written, int(keys))
+    return f"{where} {lost}" if lost else None
 
 
 def dataset_problem(settings: Settings, dataset: str, feature_table: str) -> str | None:

@@ -475,7 +475,7 @@ def materialize(settings: Settings, dataset: str | None = None) -> dict[str, Any
         },
     )
     if redis:  # a server emptied later is then seen (features.redis_health)
-        redis_health.write_held(store, held)
+        redis_health.write_held(store, held, users=len(latest))
     return {
         "dataset": paths.dataset,
         "users": len(latest),

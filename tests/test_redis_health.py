@@ -19,6 +19,8 @@ from services import free_port, redis_server, run_cli, service_asgi_app
 from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ, copy_workspace
 
 from features import redis_health
+from features.erasure_online import _entity_protos, forget_online
+from features.store import project_name
 from lifecycle import lineage
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
@@ -190,3 +192,34 @@ def test_redis_that_never_answers_is_503_and_one_line_within_its_timeout(
     assert redis_health.connection_string("h:1,socket_timeout=9", 2.5) == (
         "h:1,socket_timeout=9,socket_connect_timeout=2.5"
     )
+
+
+def test_redis_that_lost_some_users_is_503_naming_the_loss_and_an_erasure_is_none(
+    served: tuple[Path, Redis, Any],
+) -> None:
+    import redis as redis_py
+    from feast.infra.online_stores.helpers import _redis_key
+
+    home, redis, client = served
+    settings = load_settings(home=home, environ={})
+    store = redis_py.Redis(host="127.0.0.1", port=redis.port)
+    users = int(store.hget(redis_health.USERS_KEY, "demo") or 0)
+    assert users > 1000 and store.dbsize() == users + 2  # its users, the lineage key, the count
+    # forget takes users out and lowers the count: no loss
+    assert forget_online(settings, "demo", {"u0000999"}) == ({"online/demo": 1}, [])
+    assert int(store.hget(redis_health.USERS_KEY, "demo") or 0) == users - 1
+    assert client.get("/readyz").status_code == 200
+    # a known user's key evicted under maxmemory (or deleted), the lineage key kept: it was
+    # answered 200 `unknown_user`, scored as a new user
+    [evicted] = _entity_protos([KNOWN[0]])
+    assert store.delete(_redis_key(project_name("demo"), evicted, 3)) == 1
+    scored = client.post("/score", json={"user_ids": KNOWN, "reasons": "none"})
+    assert scored.status_code == 503 and MATERIALIZE in scored.json()["error"], scored.text
+    assert "1 fewer than materialize left there" in scored.json()["error"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "evicted under maxmemory" in ready.json()["error"]
+    problem = lineage.online_store_problem(settings, "demo")
+    assert problem is not None and "fewer than materialize" in problem  # refresh materializes
+    run_cli(home, "features", "materialize")
+    assert client.get("/readyz").status_code == 200
+    assert statuses(client) == ["scored", "scored"]

@@ -13,7 +13,7 @@ from services import redis_workspace
 from test_feature_store import assert_online_matches_offline
 
 from features import contract as c
-from features.redis_health import HELD_KEY
+from features.redis_health import HELD_KEY, USERS_KEY
 from features.store import latest_feature_rows, online_features, open_store, store_paths
 from lifecycle import lineage
 from lifecycle.cli import main
@@ -40,9 +40,11 @@ def test_settings_select_redis_and_materialize_fills_it(redis_home: tuple[Path, 
     with redis.Redis(host=host, port=int(port)) as client:
         keys = client.dbsize()
         held = client.get(HELD_KEY.format(project=store.config.project))
+        counted = client.hget(USERS_KEY, "demo")
     users = latest_feature_rows(store_paths(settings))[c.USER_ID].nunique()
-    # one hash per user entity, every user materialized, and the key saying what was
-    assert keys == users + 1 and users == 1500
+    # one hash per user entity, every user materialized, the key saying what was, and the
+    # hash counting them (a loss of some is then seen)
+    assert keys == users + 2 and users == 1500 and int(counted) == users
     table = lineage.read(settings.workspace.feature_table("demo"))
     assert table is not None and json.loads(held)["feature_table"] == table["id"]
 
