@@ -561,9 +561,12 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
 
 def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:
     from serving.batch import score_all
+    from serving.scoring import answering_versions
 
     scored = score_all(settings, allow_partial=allow_partial)
-    return {"path": str(scored.path), "users": scored.users, "model_versions": scored.versions}
+    # as /score and score-all's lines name them: a conversion churn answers is 1 - churn vN
+    versions = answering_versions(scored.versions, scored.kinds)
+    return {"path": str(scored.path), "users": scored.users, "model_versions": versions}
 
 
 def _report(settings: Settings) -> dict[str, Any]:

@@ -201,6 +201,12 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     _, churn_bundle = _champion(settings, "churn", tmp_path / "churn-again")
     assert churn_bundle.data_window["activity"] == "purchases"
     assert np.allclose(converts.reindex(once) + served.reindex(once), 1.0, rtol=0, atol=1e-12)
+    # refresh's score step names it so too (trial 112: "conversion": "3" there, while
+    # score-all said "conversion 1 - churn v1")
+    from lifecycle.refresh import _score
+
+    detail = _score(settings, allow_partial=True)["model_versions"]
+    assert detail["conversion"] == f"1 - churn v{churn_version}", detail
 
     # The in-process scorer answers the same, with reasons.
     from serving.scorer import Scorer
