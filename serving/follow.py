@@ -62,18 +62,37 @@ def poll_seconds(settings: Settings) -> float:
     return 0.0 if mirrored else POLL_WITHOUT_MIRROR_SECONDS
 
 
+def _unfollowed(settings: Settings) -> bool:
+    """No poll and no aliases mirror (a tracking server): a move reaches a worker only by a
+    /reload or /promote sent to it."""
+    if poll_seconds(settings) > 0:
+        return False
+    return aliases_mirror.aliases_file(registry.tracking_uri(settings)) is None
+
+
 def diverging_workers(settings: Settings, workers: int) -> str | None:
     """Why ``workers`` would serve different champions: a tracking server (no mirror) and
     no poll, where a /reload or promotion reaches one worker and no other ever follows."""
-    if workers < 2 or poll_seconds(settings) > 0:
-        return None
-    if aliases_mirror.aliases_file(registry.tracking_uri(settings)) is not None:
+    if workers < 2 or not _unfollowed(settings):
         return None
     return (
         f"serving.poll_aliases_seconds = 0 with the tracking server at "
         f"{registry.tracking_uri(settings)} and {workers} workers: a /reload or promotion "
         "reaches one worker and the others would keep their champions; unset it (a poll "
         f"every {POLL_WITHOUT_MIRROR_SECONDS:g} s), set it above 0, or serve with --workers 1"
+    )
+
+
+def promotions_unseen(settings: Settings, workers: int) -> str | None:
+    """What one worker with no poll and no mirror misses (``serve`` warns; several such
+    workers are :func:`diverging_workers`, refused)."""
+    if workers != 1 or not _unfollowed(settings):
+        return None
+    return (
+        f"serving.poll_aliases_seconds = 0 with the tracking server at "
+        f"{registry.tracking_uri(settings)}: a `lifecycle promote` or a training that promotes "
+        "is served only after POST /reload (or a restart); unset it (a poll every "
+        f"{POLL_WITHOUT_MIRROR_SECONDS:g} s) or set it above 0 to follow them"
     )
 
 

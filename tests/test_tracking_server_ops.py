@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -129,6 +130,19 @@ def test_workers_without_a_mirror_poll_and_serve_refuses_no_poll(home: Path) -> 
         f"serve: serving.poll_aliases_seconds = 0 with the tracking server at "
         f"{settings.tracking.uri} and 2 workers"
     ) in refused.output
+    # one worker is served, warned that a `lifecycle promote` waits for /reload (it was
+    # said nowhere); its start stops at the port taken here, before any server
+    unseen = "a `lifecycle promote` or a training that promotes is served only after"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        for poll, warned in (("0", True), (None, False)):
+            started = CliRunner(env={"LIFECYCLE_SERVING__POLL_ALIASES_SECONDS": poll}).invoke(
+                main, ["--home", str(home), "serve", "--workers", "1", "--port", port]
+            )
+            assert f"port {port} on 127.0.0.1 is already in use" in started.output
+            lines = [line for line in started.output.splitlines() if unseen in line]
+            assert len(lines) == int(warned), started.output
+            assert not warned or "warning: serving.poll_aliases_seconds = 0" in lines[0]
 
 
 def _served_churn(url: str) -> str:

@@ -330,10 +330,12 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
     foresee_refusals(obj.settings, dataset)  # the workers say why no training makes a model
     check_workers(workers)
     from lifecycle.errors import UserError
-    from serving.follow import diverging_workers
+    from serving.follow import diverging_workers, promotions_unseen
 
     if diverging := diverging_workers(obj.settings, workers):
         raise UserError(f"serve: {diverging}")
+    if unseen := promotions_unseen(obj.settings, workers):
+        obj.console.note(f"warning: {unseen}")
     check_can_listen(host, port)
     refuse_auth_without_tokens(obj.settings, host)
     env["BENTOML_HOME"] = str(server_home(env.get("BENTOML_HOME"), host, port))
