@@ -14,7 +14,6 @@ ends at or before ``as_of`` is wholly in the past and no event after ``as_of`` i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pandas as pd
 
 from features import contract as c
 from features.duckdb_memory import DEFAULT_MEMORY_LIMIT, bounded, connect
-from features.identifiers import IDENTIFYING_KEY, identifies, identifying_of
+from features.identifiers import metadata, not_features_of, table_not_features
 from features.orders import cancelled_by, cancelled_sql, money, orders_sql
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
@@ -158,11 +157,15 @@ def compute_features(
     windows: Sequence[int] = (7, 30, 90, 365),
     out: Path | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    allow: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame | None:
     """Features for every user known at each cutoff (signed up or seen by then).
 
     Returns the table, or writes it to ``out`` (Parquet) and returns None, which keeps
-    memory bounded for large logs.
+    memory bounded for large logs; its metadata then names the users attributes that are no
+    model input (:mod:`features.identifiers`, with ``features.allow_attributes`` and
+    ``exclude_attributes``).
     """
     if len(cutoffs) == 0:
         raise FeatureError("no cutoff dates given")
@@ -200,12 +203,10 @@ def compute_features(
     sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id)})"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        # an email beside the id: kept in the table (lists), never a model's feature
-        said = json.dumps(_identifying(con, user_columns)).replace("'", "''")
-        key = IDENTIFYING_KEY.decode()
-        con.execute(
-            f"COPY ({sql}) TO {literal(out)} (FORMAT parquet, KV_METADATA {{'{key}': '{said}'}})"
-        )
+        # a first name, an email: kept in the table (lists), never a model's feature
+        left_out = table_not_features(con, "users_raw", allow, exclude) if user_columns else {}
+        said = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in metadata(left_out).items())
+        con.execute(f"COPY ({sql}) TO {literal(out)} (FORMAT parquet, KV_METADATA {{{said}}})")
         return None
     frame = con.execute(sql).df()
     frame[AS_OF] = frame[AS_OF].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
@@ -243,10 +244,13 @@ def build_feature_table(
     extra_cutoffs: Sequence[pd.Timestamp | str] = (),
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     check: Callable[[list[str]], None] | None = None,
+    allow: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> dict[str, object]:
     """Compute the dataset's feature table at its cutoff grid (plus ``extra_cutoffs``, e.g. a
     scoring date) and replace ``out`` atomically; DuckDB spills beyond ``memory_limit``.
-    ``check`` reads the new table's columns before it replaces ``out`` (raising keeps ``out``)."""
+    ``check`` reads the new table's columns before it replaces ``out`` (raising keeps ``out``).
+    ``allow``, ``exclude``: the settings ``features.allow_attributes``, ``exclude_attributes``."""
     import pyarrow.parquet as pq
 
     from lifecycle import lineage
@@ -261,7 +265,16 @@ def build_feature_table(
             raise FeatureError(f"{events}: the events table is empty")
         cutoffs = sorted({*cutoff_grid(first, last, frequency), *(_utc(t) for t in extra_cutoffs)})
         with atomic_file(out) as staging:
-            compute_features(events, cutoffs, users=users, windows=windows, out=staging, con=con)
+            compute_features(
+                events,
+                cutoffs,
+                users=users,
+                windows=windows,
+                out=staging,
+                con=con,
+                allow=allow,
+                exclude=exclude,
+            )
             if check is not None:
                 check(pq.read_schema(staging).names)
         rows, users_n = con.execute(
@@ -272,7 +285,7 @@ def build_feature_table(
         out,
         {
             **lineage.dataset_lineage(Path(events).parent),
-            "settings_hash": lineage.features_digest(windows, frequency),
+            "settings_hash": lineage.features_digest(windows, frequency, allow, exclude),
         },
     )
 
@@ -280,7 +293,9 @@ def build_feature_table(
         "path": str(out),
         "rows": rows,
         "users": users_n,
-        "not_features": identifying_of(pq.read_schema(out)),  # attributes that identify people
+        # users attributes that are no model input (a first name, an email), and why
+        "not_features": list(left_out := not_features_of(pq.read_schema(out))),
+        "not_feature_reasons": left_out,
         "cutoffs": [f"{t:%Y-%m-%d}" for t in cutoffs],
         "first_event": str(_utc(first)),
         "last_event": str(_utc(last)),
@@ -396,28 +411,6 @@ def _users_view(con: duckdb.DuckDBPyConnection, users: pd.DataFrame | Path | Non
         SELECT DISTINCT e.{c.USER_ID} FROM events e ANTI JOIN users_raw u USING ({c.USER_ID})"""
     )
     return attributes
-
-
-def _identifying(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> list[str]:
-    """The users text attributes that identify people (:mod:`features.identifiers`)."""
-    if not attributes:  # no users table (then no users_raw), or nothing beside its id
-        return []
-    types = dict(
-        con.execute("SELECT column_name, column_type FROM (DESCRIBE users_raw)").fetchall()
-    )
-    attributes = [a for a in attributes if types.get(a) == "VARCHAR"]
-    if not attributes:
-        return []
-    counted = ", ".join(
-        f"count(DISTINCT {identifier(a)}), count({identifier(a)})" for a in attributes
-    )
-    found = con.execute(f"SELECT {counted} FROM users_raw").fetchone()
-    pairs = zip(found[0::2], found[1::2], strict=True)
-    return [
-        a
-        for a, (distinct, filled) in zip(attributes, pairs, strict=True)
-        if identifies(distinct, filled)
-    ]
 
 
 def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id: bool) -> str:

@@ -94,8 +94,8 @@ def view_features(schema: pa.Schema) -> dict[str, list[tuple[str, bool]]]:
 
 
 def task_features(schema: pa.Schema, task: str) -> dict[str, list[str]]:
-    """View -> the features the task's model reads from it: all of them but the users
-    attributes that identify people (an email: :mod:`features.identifiers`)."""
+    """View -> the features the task's model reads from it: all of them but people's users
+    attributes (a first name, an email: :mod:`features.identifiers`)."""
     tasks.get(task)  # an unknown task is an error naming the known ones
     people = set(identifying_of(schema))
     wanted = {

@@ -234,9 +234,19 @@ def digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+# Settings added since models recorded the digest: unset, they leave it as it was (a model
+# trained before them is not retrained for them alone)
+UNSET_ADDED = {"features": ("allow_attributes", "exclude_attributes")}
+
+
 def settings_hash(settings: Settings, sections: tuple[str, ...] = ("features", "labels")) -> str:
     """A short digest of the settings sections that shape an artefact."""
-    return digest(json.loads(settings.model_dump_json(include=set(sections))))
+    dumped = json.loads(settings.model_dump_json(include=set(sections)))
+    for section, names in UNSET_ADDED.items():
+        for name in names:
+            if section in dumped and not dumped[section].get(name):
+                del dumped[section][name]
+    return digest(dumped)
 
 
 # What shapes a task's model besides its data, features and label: its LightGBM values
@@ -258,9 +268,14 @@ def training_hash(settings: Settings, task: str) -> str:
     return digest({**values, "models": models})
 
 
-def features_digest(windows: Any, frequency: str) -> str:
-    """The digest of the settings a feature table is computed with (its windows and grid)."""
-    return digest({"windows_days": list(windows), "cutoff_frequency": frequency})
+def features_digest(windows: Any, frequency: str, allow: Any = (), exclude: Any = ()) -> str:
+    """The digest of the settings a feature table is computed with (its windows and grid, and
+    the attributes allowed in or excluded: only when set, so tables built before stay current)."""
+    chosen = {"allow_attributes": sorted(allow), "exclude_attributes": sorted(exclude)}
+    return digest(
+        {"windows_days": list(windows), "cutoff_frequency": frequency}
+        | {key: names for key, names in chosen.items() if names}
+    )
 
 
 def new_id() -> str:
@@ -331,10 +346,37 @@ def feature_table_problem(settings: Settings, dataset: str) -> str | None:
             f"the feature table of '{dataset}' was built from dataset version "
             f"{built.get('dataset_version')}, the dataset is now {current}"
         )
-    wanted = features_digest(settings.features.windows_days, settings.features.cutoff_frequency)
+    wanted = features_digest(
+        settings.features.windows_days,
+        settings.features.cutoff_frequency,
+        settings.features.allow_attributes,
+        settings.features.exclude_attributes,
+    )
     if built.get("settings_hash") != wanted:
         return f"the feature table of '{dataset}' was built with other features settings"
+    if read_by_models := people_read_by_models(table):
+        return (
+            f"the feature table of '{dataset}' lets models learn from "
+            f"{', '.join(map(repr, read_by_models))}, built before people's attributes were "
+            "left out of every model"
+        )
     return None
+
+
+def people_read_by_models(table: Path) -> list[str]:
+    """The people's attributes (a first name) that a feature table written before they were
+    left out still gives its models (:func:`features.identifiers.not_features_of`)."""
+    import pyarrow.parquet as pq
+
+    from features.identifiers import IDENTIFYING_KEY, REASONS_KEY, not_features_of
+
+    schema = pq.read_schema(table)
+    said = schema.metadata or {}
+    if REASONS_KEY in said:
+        return []
+    return [
+        n for n in not_features_of(schema) if n not in json.loads(said.get(IDENTIFYING_KEY, "[]"))
+    ]
 
 
 def require_current_features(settings: Settings, dataset: str, step: str) -> dict[str, Any]:

@@ -132,6 +132,16 @@ class FeatureSettings(Section):
         "aggregates and sort spill to a folder beside the table (without a limit DuckDB holds "
         "up to 80% of the machine's memory: 8.8 GB for 306,410 customers)",
     )
+    allow_attributes: list[str] = Field(
+        default_factory=list,
+        description="users attributes to learn from although their name says they name, "
+        "contact, locate or identify a person or are a protected characteristic (e.g. "
+        '["gender"]); every model leaves those out by default (docs/privacy.md)',
+    )
+    exclude_attributes: list[str] = Field(
+        default_factory=list,
+        description="users attributes no model learns from, besides those left out by default",
+    )
 
     @field_validator("windows_days")
     @classmethod

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from features.identifiers import left_out_line, not_features_of
 from lifecycle import registry, tasks
 from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
@@ -61,6 +62,8 @@ def build_features(
         frequency=settings.features.cutoff_frequency,
         extra_cutoffs=extra_cutoffs,
         memory_limit=settings.features.memory_limit,
+        allow=settings.features.allow_attributes,
+        exclude=settings.features.exclude_attributes,
         check=None
         if drop_champion_inputs
         else lambda columns: require_champion_inputs(
@@ -86,10 +89,13 @@ class Trainings:
     refused: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    not_features: dict[str, str] = field(default_factory=dict)  # people's attributes -> why
 
     def lines(self) -> list[str]:
         lines = [line for r in self.results for line in r.lines()]
         lines += self.notes
+        if self.not_features:  # said once, not per task: every task leaves them out
+            lines.append(left_out_line(self.not_features).strip())
         return lines + ([f"not trained: {refusals(self.refused)}"] if self.refused else [])
 
 
@@ -140,6 +146,8 @@ def train_tasks(
     ``must_train``, a refusal of the one task asked for, or of every task, is the error
     (``NothingTrained`` for several); without it (refresh: other champions still serve)
     refusals are only reported."""
+    import pyarrow.parquet as pq
+
     from lifecycle.champion_set import moved_together
     from training.errors import NothingTrained
 
@@ -158,6 +166,9 @@ def train_tasks(
     if not done.results and must_train:
         raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
     done.notes += answered_elsewhere(settings, dataset, done.results)
+    table = settings.workspace.feature_table(dataset)
+    if done.results and table.is_file():
+        done.not_features = not_features_of(pq.read_schema(table))
     return done
 
 

@@ -338,7 +338,7 @@ def test_a_column_that_identifies_people_is_no_feature() -> None:
     """A telco copy with an email column trained on it as a category: every customer's email
     in the model's bundle.json (7,043 of them) and one in its MLflow input example, where
     `forget` cannot reach, for a feature that predicts nothing for anyone new."""
-    from features.identifiers import identifying_columns, left_out_line
+    from features.identifiers import distinct_reason, identifying_columns, left_out_line
 
     frame = synthetic_snapshot(rows=200)
     frame["email"] = [f"person{i}@example.com" for i in range(200)]
@@ -348,9 +348,10 @@ def test_a_column_that_identifies_people_is_no_feature() -> None:
     assert "email" not in features and "name" not in features
     assert {"Contract", "tenure", "plan", "colour"} <= set(features)
     assert identifying_columns(frame, frame.columns[2:]) == {"email": 200, "name": 90}
-    assert left_out_line({"email": 200}, 200) == (
-        "  not features (they identify people, not groups of them): 'email' (200 distinct "
-        "values in 200 rows); kept in the table, never in a model"
+    assert left_out_line({"email": distinct_reason(200, 200)}) == (
+        "  not features: 'email' (200 distinct values in 200 rows: identifies people, not "
+        "groups of them); kept in the table, never in a model (features.allow_attributes "
+        "takes one in)"
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.identifiers import identifying_columns, left_out_line
+from features.identifiers import left_out_line, not_features
 from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.bundle import ModelBundle
@@ -101,10 +101,15 @@ def load_snapshot(settings: Settings, dataset: str) -> pd.DataFrame:
 
 
 def snapshot_features(
-    frame: pd.DataFrame, label: str = LABEL, exclude: Sequence[str] = ()
+    frame: pd.DataFrame,
+    label: str = LABEL,
+    exclude: Sequence[str] = (),
+    attributes: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> list[str]:
     """Every column but the user id, the label (and the table's own label, an outcome, when
-    another column is learned), ``exclude`` and ones identifying people (an email), in order."""
+    another column is learned), ``exclude`` and people's attributes (a name, an email:
+    :mod:`features.identifiers`, with ``attributes``, the settings allowing and excluding
+    some), in order."""
     source = frame.attrs.get("source", "the snapshot table")
     unknown = [name for name in exclude if name not in frame.columns]
     if unknown:
@@ -113,7 +118,7 @@ def snapshot_features(
             + ", ".join(map(str, frame.columns))
         )
     names = [n for n in frame.columns if n not in (c.USER_ID, label, LABEL, *exclude)]
-    return [name for name in names if name not in identifying_columns(frame, names)]
+    return [name for name in names if name not in not_features(frame, names, *attributes)]
 
 
 def check_snapshot(
@@ -345,7 +350,7 @@ class SnapshotResult:
     cv: CrossValidation
     promoted: bool
     gate: str
-    left_out: dict[str, int] = field(default_factory=dict)  # identifying column -> distinct values
+    left_out: dict[str, str] = field(default_factory=dict)  # people's attribute -> why no feature
     label: str = LABEL
     at_risk: Path | None = None  # the customers still with you, most likely to leave first
 
@@ -400,7 +405,7 @@ class SnapshotResult:
                     else ""
                 )
             )
-        return out + ([left_out_line(self.left_out, self.cv.rows)] if self.left_out else [])
+        return out + ([left_out_line(self.left_out)] if self.left_out else [])
 
 
 @training_writes  # a tracking server's short outage carried through
@@ -416,7 +421,8 @@ def train_snapshot(
     """Cross-validate, fit the final calibrated model, log it in MLflow, register and gate it:
     ``<dataset>-churn`` for the table's own label, ``<dataset>-<label>`` for another column."""
     frame = load_snapshot(settings, dataset)
-    feature_names = snapshot_features(frame, label, exclude)
+    attributes = (settings.features.allow_attributes, settings.features.exclude_attributes)
+    feature_names = snapshot_features(frame, label, exclude, attributes)
     seed = settings.training.seed
     progress(f"{dataset}: {folds}-fold cross-validation of LightGBM and baselines")
     cv = cross_validate(
@@ -482,7 +488,7 @@ def train_snapshot(
             settings, mlflow_client, name, version, bundle.metrics, fingerprint, baselines
         )
     registry.record_gate(mlflow_client, name, version, verdict)
-    left_out = identifying_columns(frame, [n for n in frame if n not in (c.USER_ID, label)])
+    left_out = not_features(frame, [n for n in frame if n not in (c.USER_ID, label)], *attributes)
     return SnapshotResult(
         dataset, name, version, run_id, cv, promoted, verdict, left_out, label, at_risk
     )

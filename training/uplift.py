@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.identifiers import identifying_columns
+from features.identifiers import not_features
 from lifecycle import registry
 from lifecycle.errors import UserError
 from lifecycle.tracking_http import training_writes
@@ -47,6 +47,8 @@ from training.uplift_metrics import BOOTSTRAP_DRAWS, Comparison, compare_ranking
 from training.uplift_registry import log_uplift_bundle, uplift_champion
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lifecycle.settings import Settings
 
 OUTCOME_KINDS = {c.VISIT: "probability", c.CONVERSION: "probability", c.SPEND: "value"}
@@ -112,9 +114,15 @@ def read_campaign_table(path: Path) -> pd.DataFrame:
 
 
 def campaign_from_frame(
-    frame: pd.DataFrame, source: str, outcome: str, arm: str | None = None
+    frame: pd.DataFrame,
+    source: str,
+    outcome: str,
+    arm: str | None = None,
+    attributes: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> Campaign:
-    """Check that ``frame`` is a randomized campaign with both outcomes in each arm."""
+    """Check that ``frame`` is a randomized campaign with both outcomes in each arm; its
+    features leave people's attributes out (:mod:`features.identifiers`; ``attributes``: the
+    settings allowing and excluding some)."""
     if c.USER_ID in frame:  # the seeded split then depends on the users, not the row order
         frame = frame.sort_values(c.USER_ID, kind="stable").reset_index(drop=True)
     for column, meaning in (
@@ -166,7 +174,7 @@ def campaign_from_frame(
                 f"needs both outcomes in each arm"
             )
     candidates = [col for col in frame.columns if col not in NOT_FEATURES]
-    people = identifying_columns(frame, candidates)  # an email: in no model (features.identifiers)
+    people = not_features(frame, candidates, *attributes)  # a name, an email: in no model
     features = frame[[col for col in candidates if col not in people]]
     if features.shape[1] == 0:
         raise UpliftInputError(
@@ -518,7 +526,8 @@ def train_uplift(
         require_kind(settings, dataset, "campaign", "train-uplift")
         path = settings.workspace.campaign_table(dataset)
         table, source, outcomes = read_campaign_table(path), str(path), list(OUTCOME_KINDS)
-    campaign = campaign_from_frame(table, source or "campaign table", outcome, arm)
+    allowed = (settings.features.allow_attributes, settings.features.exclude_attributes)
+    campaign = campaign_from_frame(table, source or "campaign table", outcome, arm, allowed)
     effects = arm_effects(table, outcomes)
     name = registry.model_name(dataset, UPLIFT_TASK)
     mlflow_client = registry.client(settings)

@@ -302,6 +302,7 @@ def ingest(
     from features import contract as c
     from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
     from features.erasure_log import erased_users
+    from features.identifiers import left_out_line, users_file_not_features
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from features.reading import CsvFormat
     from lifecycle.dataset_kind import read_report
@@ -403,7 +404,16 @@ def ingest(
         users_csv=users_csv,
         recorded=held,  # what the options above were read from
     )
-    obj.console.result(summary.to_dict(), summary.lines())
+    said, lines = summary.to_dict(), summary.lines()
+    users = obj.settings.workspace.users_if_any(name)
+    if users_file is not None and users is not None:  # a first name: said before any model
+        features = obj.settings.features
+        left_out = users_file_not_features(
+            users, features.allow_attributes, features.exclude_attributes
+        )
+        said["not_features"] = left_out
+        lines += [left_out_line(left_out)] if left_out else []
+    obj.console.result(said, lines)
 
 
 @datasets.command("history")

@@ -36,6 +36,7 @@ def features_build(
     obj: Context, dataset: str | None, as_of: tuple[str, ...], drop_champion_inputs: bool
 ) -> None:
     """Compute per-user features as of each cutoff (weekly, plus today) into the feature table."""
+    from features.identifiers import left_out_line
     from features.store import store_paths
     from lifecycle.steps import build_features
 
@@ -51,11 +52,7 @@ def features_build(
         [
             f"feature table {summary['path']}: {summary['rows']:,} rows, {summary['users']:,} users, "
             f"{len(summary['cutoffs'])} cutoffs {summary['cutoffs'][0]} .. {summary['cutoffs'][-1]}",
-            *[
-                f"  '{name}' identifies people (a value for most users), not a group of them: "
-                "kept in the table, never a model's feature"
-                for name in summary["not_features"]
-            ],
+            *([left_out_line(left_out)] if (left_out := summary["not_feature_reasons"]) else []),
         ],
     )
 

@@ -62,7 +62,11 @@ def train(
         accept_definition_change=accept_definition_change,
     )
     obj.console.result(
-        {"not_trained": done.refused, "models": [r.to_dict() for r in done.results]},
+        {
+            "not_trained": done.refused,
+            "models": [r.to_dict() for r in done.results],
+            "not_features": done.not_features,  # people's attributes no model reads -> why
+        },
         done.lines(),
     )
     if done.refused:  # done, but not every task: as refresh says it to a scheduler
@@ -396,7 +400,7 @@ def train_snapshot(
             "leak": None if leak is None else {"column": leak[0], "cv_auc": leak[1]},
             "missing_rules": result.cv.missing_rules,
             "at_risk": str(result.at_risk) if result.at_risk else None,
-            "not_features": result.left_out,  # columns that identify people -> distinct values
+            "not_features": result.left_out,  # people's attributes -> why no model reads them
         },
         result.lines(),
     )
