@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,6 +183,40 @@ def refuse_other_kind(
     )
 
 
+def _other_columns(
+    old_events: Path, held: list[str], new: list[str], extra: list[str], source: str
+) -> str:
+    """Why a file whose events have columns the dataset lacks is refused, and the way on: a
+    column the dataset's files were read as one of its own (recorded ``--map``) is read so
+    again when its map is given (or left out); a column only this file has, dropped."""
+    from features.file_shape import dataset_shape
+
+    name = old_events.parent.name
+    said = (
+        f"{source}: its events have other columns than dataset '{name}' holds (the file "
+        f"adds {', '.join(extra)}; the dataset has {', '.join(sorted(held))})"
+    )
+    shape = dataset_shape(read_report(old_events.parent))
+    maps = [f"{k}={v}" for k, v in (shape.columns if shape else {}).items() if v in extra]
+    if maps:  # read under another map (given on the command line) than the dataset's
+        recorded = " ".join(f"--map {shlex.quote(m)}" for m in maps)
+        return (
+            f"{said}: the dataset's files were read with {recorded} (recorded with it): give "
+            f"the same, or no --map for {', '.join(m.split('=')[0] for m in maps)}, and the "
+            "append reads them so"
+        )
+    # the dataset's optional columns this file lacks: one of the file's may be read as it
+    unread = [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
+    if shape is None and unread:  # recorded before maps were: which one it was is unknown
+        said += (
+            f"; if one of them is the dataset's {' or '.join(unread)}, give its map as at the "
+            f"first ingest (e.g. --map {unread[0]}=COLUMN)"
+        )
+    # the whole command: refresh, which appends through here too, has no --replace
+    replace = f"`lifecycle ingest {source} --dataset {name} --replace`"
+    return f"{said}; drop them from the file, or replace the dataset with {replace}"
+
+
 def merge_events(
     old_events: Path, new_events: Path, out: Path, quarantine_out: Path, *, source: str
 ) -> dict[str, Any]:
@@ -216,13 +251,8 @@ def merge_events(
     staging = [rows["source_row"], *noted.values(), rows["repeat"]] if rows else []
     extra = sorted(set(new_schema.names) - set(old_schema.names) - set(staging))
     if extra:
-        name = old_events.parent.name
-        # the whole command: refresh, which appends through here too, has no --replace
-        replace = f"`lifecycle ingest {source} --dataset {name} --replace`"
         raise NotAppendable(
-            f"{source}: its events have other columns than dataset '{name}' holds (the file "
-            f"adds {', '.join(extra)}; the dataset has {', '.join(sorted(old_schema.names))}); "
-            f"drop them from the file, or replace the dataset with {replace}"
+            _other_columns(old_events, old_schema.names, new_schema.names, extra, source)
         )
     columns = list(old_schema.names)
     shared = [n for n in columns if n in new_schema.names]

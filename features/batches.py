@@ -53,11 +53,17 @@ def dataset_event_types(report: Report) -> dict[str, str]:
     return {}
 
 
-def read_as(mapping: Any, keep_repeats: bool, amount_default: float | None) -> dict[str, Any]:
+def read_as(
+    mapping: Any, keep_repeats: bool, amount_default: float | None, shape: Any = None
+) -> dict[str, Any]:
     """How an events file was read, recorded with its batch (``mapping``: its
     ``ColumnMapping``): the zone of times without an offset, the map of the file's event
-    types and ``READ_OPTIONS``."""
+    types, ``READ_OPTIONS`` and how the file is written (``shape``, a
+    :class:`features.file_shape.FileShape`)."""
+    from features.file_shape import SHAPE
+
     return {
+        SHAPE: shape.to_dict() if shape is not None else None,
         "timezone": mapping.timezone,
         "event_types": mapping.event_types,
         "keep_repeats": keep_repeats,

@@ -12,6 +12,19 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lifecycle.errors import UserError
+
+
+class ContractError(UserError):
+    """A file that cannot be loaded as the table asked for; the message says where and why.
+    ``options``: the ingest options, with their values, it tells to give (--delimiter ';'):
+    `refresh`, which has none, names them in the `ingest --append` it sends the file to."""
+
+    def __init__(self, message: str, options: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.options = options
+
+
 # Events table
 USER_ID = "user_id"
 EVENT_TIME = "event_time"

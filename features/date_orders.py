@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.contract import ContractError
 from features.parsing import date_order_evidence
 from lifecycle.errors import offered
 
@@ -72,7 +73,7 @@ class DateOrders:
         """The orders the column's dates showed (two: a mixed file)."""
         return [order for order in self.examples.get(column, {}) if order != EITHER_ORDER]
 
-    def unordered(self, source: str, column: str) -> str | None:
+    def unordered(self, source: str, column: str) -> ContractError | None:
         """Why ``column`` is refused whose dates, mostly held as reading either way, show no
         order at all (the first days of months only: 01/12/2010 .. 12/12/2010): "do not parse"
         said they were not dates. A few such among dates of another form are quarantined."""
@@ -85,7 +86,7 @@ class DateOrders:
             else "write every date as 2024-12-31"
         )
         either = self.rows[column][EITHER_ORDER]
-        return (
+        return ContractError(  # two options named: the file's order is for its reader to say
             f"{source}: column '{column}' writes {either:,} dates that read either way (day or "
             f"month first, e.g. {orders[EITHER_ORDER]}) and none that shows its order: {fix}"
         )
@@ -111,7 +112,7 @@ class DateOrders:
                 }
         return found
 
-    def refusal(self, source: str, reasons: dict[str, int]) -> str | None:
+    def refusal(self, source: str, reasons: dict[str, int]) -> ContractError | None:
         """Why a column is refused whose dates that show their order all show one but are too
         few to tell the file's, when others read either way: its 01/02 rows are not bad rows
         to quarantine (a day-first file lost every date up to the 12th), nor to be guessed."""
@@ -128,11 +129,12 @@ class DateOrders:
                 )
                 counts = self.rows[column]
                 dates = "date" if counts[shown[0]] == 1 else "dates"
-                return (
+                return ContractError(
                     f"{source}: column '{column}' writes {counts[shown[0]]:,} {dates} "
                     f"{shown[0]} ({orders[shown[0]]}), too few to tell the file's order: "
                     f"{counts[EITHER_ORDER]:,} read either way (ambiguous_date_order, e.g. "
-                    f"{orders[EITHER_ORDER]}): {fix}"
+                    f"{orders[EITHER_ORDER]}): {fix}",
+                    (f"--date-order {order}",) if offered("--date-order") else (),
                 )
         return None
 

@@ -33,17 +33,13 @@ from features.append_identity import (
     REPEATS_OF_HELD,
     hours_text,
 )
+from features.bad_rows import RESENT_ORDERS, bad_rows_hint
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
+from features.file_shape import FileShape
 from features.forms import column_forms
-from features.loading import (
-    SPELT_APART,
-    WITHOUT_EVENTS,
-    bad_rows_hint,
-    ids_spelt_apart,
-    stream_table,
-)
+from features.loading import SPELT_APART, WITHOUT_EVENTS, ids_spelt_apart, stream_table
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -190,7 +186,12 @@ def ingest_events(
         memory_limit,
         progress,
         csv,
-        read_as=batches.read_as(mapping, keep_repeats, amount_default),
+        read_as=batches.read_as(
+            mapping,
+            keep_repeats,
+            amount_default,
+            FileShape.of(mapping, users_mapping, csv, users_csv),
+        ),
         users_csv=users_csv,
         held=recorded,
     )
@@ -483,7 +484,10 @@ def _merge_append(
         notes[REPEATS_OF_HELD] = notes.get(REPEATS_OF_HELD, {}) | {HOURS_APART: shifted_first}
     if refused := notes.pop(MOSTLY_REPEATS, None):  # now said with its hint
         hint = bad_rows_hint(
-            reports["events"].reasons, merged["duplicates_new"], notes.get(REPEATS_OF_HELD)
+            reports["events"].reasons,
+            merged["duplicates_new"],
+            notes.get(REPEATS_OF_HELD),
+            notes.get(RESENT_ORDERS, 0),
         )
         raise ContractError(refused + hint)
     for reason, count in merged["held"].counts().items():
@@ -575,16 +579,3 @@ def read_dataset_summary(dataset_dir: Path) -> DatasetSummary:
     return DatasetSummary(
         dataset_dir.name, dataset_dir, report["kind"], report["tables"], report.get("totals"), now
     )
-
-
-def read_events(dataset_dir: Path) -> pd.DataFrame:
-    """The validated events of a dataset."""
-    path = dataset_dir / EVENTS_FILE
-    if not path.is_file():
-        raise ContractError(f"{dataset_dir}: no events table; ingest an events file first")
-    return pd.read_parquet(path)
-
-
-def read_users(dataset_dir: Path) -> pd.DataFrame | None:
-    path = dataset_dir / USERS_FILE
-    return pd.read_parquet(path) if path.is_file() else None

@@ -14,12 +14,8 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.append_identity import (
-    MOSTLY_REPEATS,
-    REPEATS_OF_HELD,
-    keep_repeats_loads,
-    nothing_to_add,
-)
+from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
+from features.bad_rows import RESENT_ORDERS, bad_rows_hint, resent_orders
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
@@ -221,6 +217,9 @@ def stream_table(
             con.execute("DELETE FROM held_back").fetchall()
             repeats = repeats[:0]
         con.execute("CREATE TEMP TABLE duplicates AS SELECT source_row FROM held_back")
+        orders = len(repeats) and rules.table == "events" and c.ORDER_ID in columns
+        if orders and (resent := resent_orders(con, staged, row, "duplicates")):
+            report.notes[RESENT_ORDERS] = resent  # one order sent twice, not two events
         # held back besides repeats, each for a reason of its own: amounts no order has
         absurd = (
             absurd_amounts(con, staged, row, rules.max_amount_ratio, checks, stored_events)
@@ -285,7 +284,8 @@ def stream_table(
                 + (" and mapping?" if offered("--map") else "?")
             )
             if not (keep_rows and next(iter(report.reasons)) == "duplicate_row"):
-                raise ContractError(refusal + bad_rows_hint(report.reasons))
+                resent = report.notes.get(RESENT_ORDERS, 0)
+                raise ContractError(refusal + bad_rows_hint(report.reasons, resent=resent))
             # an append's: what --keep-repeats would add is the merge's to say (ingest)
             report.notes[MOSTLY_REPEATS] = refusal
         checks.refuse_ambiguous_dates(source, report.reasons)
@@ -537,54 +537,3 @@ def validate_users(
 def write_report(report: LoadReport | dict[str, Any], path: Path) -> None:
     data = report.to_dict() if isinstance(report, LoadReport) else report
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def bad_rows_hint(
-    reasons: dict[str, int], repeats_new: int | None = None, of_held: dict[str, int] | None = None
-) -> str:
-    """When exact repeats are the most common bad rows, the option that keeps them: a log
-    without a product column repeats a row for two items of one price in one order (an
-    append: ``repeats_new`` of them are copies the dataset lacks; ``of_held``: repeats of rows
-    held back for another reason, by it). When
-    rows out of line with the header are, what makes them so; when rows without a user id
-    are, the setting that loads the rest; when ambiguous amounts or dates are, the option
-    that reads them."""
-    if reasons and next(iter(reasons)) == "duplicate_row":
-        if repeats_new == 0:
-            return " Most are exact repeats, and " + nothing_to_add(
-                reasons["duplicate_row"], of_held or {}
-            )
-        loads = keep_repeats_loads(reasons["duplicate_row"], repeats_new, of_held)
-        return " Most are exact repeats" + (
-            ": if those are separate events (two purchases at one moment, as invoice lines "
-            f"exported without their product), --keep-repeats loads {loads}"
-            if offered("--keep-repeats")
-            else ""
-        )
-    if reasons and next(iter(reasons)) == f"missing_{c.USER_ID}":
-        return (
-            " Most have no user id (guest or anonymous orders, which no user's scores can use): "
-            "if the file is right, a larger ingest.max_bad_fraction "
-            "(LIFECYCLE_INGEST__MAX_BAD_FRACTION=0.9) loads the rest, those rows quarantined"
-        )
-    ambiguous = {  # the option that reads them, and what they look like
-        "ambiguous_amount": (
-            "--decimal-comma",
-            "12,5, 1,234, 1.785: a decimal comma or a thousands mark",
-        ),
-        "ambiguous_date_order": ("--date-order", "01/02/2023: day or month first"),
-    }
-    if reasons and next(iter(reasons)) in ambiguous:
-        option, what = ambiguous[next(iter(reasons))]
-        reads = "--date-order dayfirst (or monthfirst)" if option == "--date-order" else option
-        return f" Most are {next(iter(reasons))} ({what})" + (
-            f": {reads} reads them" if offered(option) else ""
-        )
-    if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
-        separator = " (--delimiter)" if offered("--delimiter") else ""
-        return (
-            " Most have another number of fields than the header: is the header this "
-            f"file's, the separator right{separator}, and do the header and the rows both "
-            "end with one, or neither?"
-        )
-    return ""

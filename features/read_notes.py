@@ -14,6 +14,7 @@ from features.append_identity import (
     keep_repeats_loads,
     nothing_to_add,
 )
+from features.bad_rows import RESENT_ORDERS, resent_words
 from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
@@ -155,7 +156,10 @@ def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:
     copy, or (an append) only the copies the dataset lacks (:data:`DUPLICATES_NEW`)."""
     separate = "; if they are separate events (two purchases at one moment, invoice lines "
     separate += "exported without their product), --keep-repeats loads "
+    resent = notes.get(RESENT_ORDERS)  # orders sent twice: no --keep-repeats offered
     if DUPLICATES_NEW not in notes:
+        if resent:
+            return resent_words(repeats, resent)
         return "the same in every column as a row loaded, kept once" + option_hint(
             f"{separate}every copy"
         )
@@ -164,4 +168,6 @@ def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:
     of_held = notes.get(REPEATS_OF_HELD, {})
     if not lacks:
         return f"{said}; {nothing_to_add(repeats, of_held)}: nothing more to load"
+    if resent:
+        return resent_words(repeats, resent)
     return said + option_hint(separate + keep_repeats_loads(repeats, lacks, of_held))

@@ -31,6 +31,7 @@ from features.csv_lines import (
 )
 from features.hints import option_hint
 from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
+from lifecycle.errors import offered
 from lifecycle.storage import missing_file
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".zip")  # .zip: of one CSV
@@ -459,13 +460,15 @@ def _refuse_other_separator(path: Path, sep: str, csv: CsvFormat) -> None:
     for other, name in OTHER_SEPARATORS.items():
         if other != sep and other in header:
             shown = header if len(header) <= 60 else header[:57] + "..."
+            given = f"{csv.option('delimiter')} {'tab' if other == chr(9) else repr(other)}"
+            hint = option_hint(
+                f"give {given}",
+                f"save the file with {OTHER_SEPARATORS.get(sep, repr(sep))} between them",
+            )
             raise ContractError(
                 f"{path}: the header line is one column ({shown!r}) holding {name}, not "
-                f"{OTHER_SEPARATORS.get(sep, repr(sep))}: if {name} separates the columns, "
-                + option_hint(
-                    f"give {csv.option('delimiter')} {'tab' if other == chr(9) else repr(other)}",
-                    f"save the file with {OTHER_SEPARATORS.get(sep, repr(sep))} between them",
-                )
+                f"{OTHER_SEPARATORS.get(sep, repr(sep))}: if {name} separates the columns, {hint}",
+                (given,) if offered(csv.option("delimiter")) else (),
             )
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.contract import ContractError  # re-exported: where most modules import it
 from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrders
 from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
 from features.id_checks import (
@@ -50,14 +51,10 @@ from features.parsing import (
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
 from features.time_columns import join_date_and_time, note_unused_time
-from lifecycle.errors import UserError, offered
+from lifecycle.errors import offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
-
-
-class ContractError(UserError):
-    """A file that cannot be loaded as the table asked for; the message says where and why."""
 
 
 @dataclass
@@ -205,6 +202,7 @@ class _ColumnEvidence:
     declared: str | None = None  # the --time-format the column is read with
     first: str | None = None  # its first filled value (what a unit refusal shows)
     also: str = ""  # what the refusal adds (the users file: its options read the events too)
+    options: tuple[str, ...] = ()  # the options ``expected`` tells to give (ContractError's)
 
 
 class TableChecks:
@@ -218,10 +216,17 @@ class TableChecks:
         self.ruled_out: set[str] = set()  # notes a chunk showed false for the whole file
         self.dates = DateOrders(dates_read_as)  # numeric dates: day or month first
 
-    def add(self, raw: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> _ColumnEvidence:
+    def add(
+        self,
+        raw: pd.DataFrame,
+        bad: pd.Series,
+        column: str,
+        expected: str,
+        options: tuple[str, ...] = (),
+    ) -> _ColumnEvidence:
         filled = ~is_blank(raw[column]) & ~raw.index.isin(list(raw.attrs.get(RAGGED_ROWS, ())))
         hits = (bad & filled).astype(bool)
-        evidence = self.columns.setdefault(column, _ColumnEvidence(expected))
+        evidence = self.columns.setdefault(column, _ColumnEvidence(expected, options=options))
         evidence.filled += int(filled.sum())
         evidence.bad += int(hits.sum())
         if evidence.example is None and hits.any():
@@ -233,7 +238,7 @@ class TableChecks:
         (:meth:`DateOrders.refusal`)."""
         refused = self.dates.refusal(source, reasons)
         if refused:
-            raise ContractError(refused)
+            raise refused
 
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
         """Refuse a column mostly not of its type, one whose dates show both orders, or one
@@ -246,7 +251,8 @@ class TableChecks:
                     f"{source}: column '{column}' is read with --time-format "
                     f"{evidence.declared} ({words[evidence.declared]} since 1970), but every "
                     f"value looks like {words[str(unit)]} since 1970: use --time-format {unit} "
-                    f"({evidence.first})"
+                    f"({evidence.first})",
+                    (f"--time-format {unit}",),
                 )
         for column, orders in self.dates.examples.items():
             if {DAY_FIRST, MONTH_FIRST} <= orders.keys():
@@ -269,7 +275,7 @@ class TableChecks:
                 either = self.dates.rows.get(column, {}).get(EITHER_ORDER, 0)
                 unordered = self.dates.unordered(source, column)
                 if unordered and either * 2 >= evidence.bad:  # dates, in an order not shown
-                    raise ContractError(unordered)
+                    raise unordered
                 expected = (
                     epoch_timestamps(evidence.epoch_format)
                     if evidence.epoch_format
@@ -277,13 +283,18 @@ class TableChecks:
                 )
                 shown = self.dates.shown(column)
                 hint = f"; every date whose order shows is {shown[0]}" if len(shown) == 1 else ""
+                options = () if evidence.epoch_format else evidence.options
+                if evidence.epoch_format in EPOCH_FORMATS and offered("--time-format"):
+                    options = (f"--time-format {evidence.epoch_format}",)
                 if hint and offered("--date-order"):
-                    hint += f": use --date-order {shown[0].replace(' ', '')}"
+                    options += (f"--date-order {shown[0].replace(' ', '')}",)
+                    hint += f": use {options[-1]}"
                 raise ContractError(
                     f"{source}: column '{column}' should hold {expected}, but "
                     f"{evidence.bad:,} of {evidence.filled:,} filled values do not parse "
                     f"(e.g. {evidence.example}){hint}"
-                    + (evidence.also if offered("--time-format", "--date-order") else "")
+                    + (evidence.also if offered("--time-format", "--date-order") else ""),
+                    options,
                 )
 
 
@@ -373,7 +384,8 @@ def check_events(
         )
         comma = bool((amount_problem == "ambiguous_amount").any())
         expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
-        checks.add(raw, amount_problem.notna(), amount_col, expected)
+        # the decimal comma hints.amounts names when the bad cells show one
+        checks.add(raw, amount_problem.notna(), amount_col, expected, ("--decimal-comma",) * comma)
         invalid = (amount_problem == "invalid_amount").fillna(False).astype(bool)
         if invalid.any() and INVALID_AMOUNTS not in checks.notes:  # the summary's example
             said = {"column": amount_col, "expected": expected}

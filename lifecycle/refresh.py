@@ -9,7 +9,6 @@ feature table and settings, a scores table its models and feature table.
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage, tasks
-from lifecycle.errors import UserError, command_options, interrupted
+from lifecycle.errors import UserError, interrupted
+from lifecycle.refresh_files import append_files
 from lifecycle.refresh_reload import reload_service, served_now
 
 if TYPE_CHECKING:
@@ -332,7 +332,7 @@ def _refresh_steps(
             raise RefreshFailed(str(error)) from error
     if files:
         appended: dict[str, Any] = {}  # of the files before one refused, said in its detail
-        run("ingest", why, lambda: _ingest(settings, files, users, source, appended), appended)
+        run("ingest", why, lambda: append_files(settings, files, users, source, appended), appended)
     else:
         skip("ingest", why)
 
@@ -423,118 +423,6 @@ def _refresh_steps(
             pending.write_text(f"{failed}\n")
             raise
         pending.unlink()
-
-
-# An option a refusal tells to give, a flag or with its value: "give --delimiter ';'", "use
-# --decimal-comma", "use --time-format %s" (one named without its value, or as an
-# alternative, "if ..., --decimal-point", is left to the reader)
-_OPTION_GIVEN = re.compile(
-    r"\b(?:give|use) (--(?:decimal-comma|decimal-point|keep-repeats|negative-is-refund)\b"
-    r"|--[a-z-]+ (?:'[^']*'|tab|%[a-zA-Z]+|dayfirst|monthfirst)(?![\w-]))"
-)
-
-
-def _ingest(
-    settings: Settings,
-    files: Sequence[Path],
-    users: Path | None,
-    source: str | None,
-    done: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Append ``files`` one by one, each a dataset version of its own; ``done`` (returned)
-    holds each file's summary (``files``, ``lines``) and, once one changed the dataset,
-    ``appended``: those files and the dataset version, kept when a later file is refused."""
-    from features import adapters
-    from features.appending import NotAppendable
-    from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
-    from features.contract import ColumnMapping
-    from features.erasure_log import erased_users
-    from features.importing import import_source
-    from features.ingest import ingest_events
-    from features.validation import ContractError
-    from lifecycle.dataset_kind import read_report
-
-    erased = erased_users(settings, settings.dataset)
-    dataset_dir = settings.workspace.dataset_dir(settings.dataset)
-    done = {} if done is None else done
-    added: list[dict[str, Any]] = done.setdefault("files", [])
-    said: list[str] = done.setdefault("lines", [])  # what ingest prints of each file
-
-    def kept(path: Path, summary: Any) -> None:
-        added.append({"file": str(path), **summary.to_dict()})
-        said.extend(summary.lines()[1:])
-        if not summary.unchanged:
-            before = done.get("appended", {}).get("files", [])
-            version = lineage.dataset_version(dataset_dir)
-            done["appended"] = {"files": [*before, str(path)], "dataset_version": version}
-
-    if source is not None and users is not None:
-        raise UserError(
-            f"{users}: {source} files hold their own customers (the adapter derives the users "
-            "table from the events); give the events files only"
-        )
-    for index, path in enumerate(files):
-        held = read_report(dataset_dir)  # read once: how this dataset's files were read
-        read = dataset_read_options(held)  # repeats, amounts: as its files were read
-        if source is not None:  # the adapter's checks and the append of `import --append`
-            summary = import_source(
-                source,
-                Path(path),
-                dataset_dir,
-                max_bad_fraction=settings.ingest.max_bad_fraction,
-                chunk_rows=settings.ingest.chunk_rows,
-                erased=erased,
-                append=True,
-                # as the dataset's files were read (`import --keep-repeats`)
-                keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
-            )
-            kept(path, summary)
-            continue
-        try:
-            # its refusals name ingest's options: the one below says to append with ingest
-            with command_options(None):
-                summary = ingest_events(
-                    Path(path),
-                    dataset_dir,
-                    # times without an offset in the zone the dataset's were read in
-                    mapping=ColumnMapping(
-                        timezone=dataset_timezone(held) or "UTC",
-                        event_types=dataset_event_types(held),  # read as before
-                        negative_amount_is_refund=bool(read.get("negative_is_refund")),
-                    ),
-                    users_path=users if index == len(files) - 1 else None,
-                    erased=erased,
-                    max_bad_fraction=settings.ingest.max_bad_fraction,
-                    chunk_rows=settings.ingest.chunk_rows,
-                    memory_limit=settings.ingest.memory_limit,
-                    keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
-                    amount_default=read.get("amount_default"),
-                    max_amount_ratio=settings.ingest.max_amount_ratio,
-                    mode="append",
-                    recorded=held,
-                )
-        except NotAppendable:
-            raise  # no option of ingest's would help: the file does not fit the dataset
-        except ContractError as error:
-            if not re.search(r"(?<![\w-])--[a-z]", str(error)):
-                raise  # a file not found, empty, ...: no option of ingest's would help
-            shaped_like = adapters.source_shaped_like(path)
-            if shaped_like:  # imported with its adapter: refresh appends through it too
-                raise ContractError(
-                    f"{path}: a file of {shaped_like}'s own columns, which `lifecycle ingest` "
-                    f"reads only with --map: append it through its adapter, as "
-                    f"`lifecycle import {shaped_like}` reads it: "
-                    f"`lifecycle refresh {path} --source {shaped_like}`"
-                ) from None
-            # its hint names ingest's options: refresh has none; the command says them
-            options = " ".join(_OPTION_GIVEN.findall(str(error))) or "--map CONTRACT=SOURCE ..."
-            raise ContractError(
-                f"{error}. `refresh` reads files in the contract's columns and takes no ingest "
-                f"options: append this one with `lifecycle ingest {path} --dataset "
-                f"{settings.dataset} --append {options}`, then run `lifecycle refresh`"
-            ) from None
-        kept(path, summary)
-    return done
 
 
 def train_detail(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from features import contract as c
 from lifecycle.cli import main
-from lifecycle.refresh import _ingest as refresh_ingest
+from lifecycle.refresh_files import append_files as refresh_ingest
 from lifecycle.settings import load_settings
 
 HEADER = "user_id,event_time,event_type,amount\n"
@@ -1185,3 +1185,107 @@ def test_an_empty_users_file_beside_an_appended_day_is_refused_by_its_own_name(
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: {users}: no data rows (columns: user_id, signup_time)"
     )
+
+
+# A shop's monthly export in its own columns (trial 114): one row per order, re-sent orders
+SHOP_EXPORT = "Name,Email,Created at,Total\n"
+SHOP_MAPS = (
+    *("--map", "user_id=Email", "--map", "event_time=Created at", "--map", "amount=Total"),
+    *("--map", "order_id=Name", "--event-type", "purchase"),
+)
+
+
+def test_an_append_reads_its_file_with_the_datasets_recorded_maps(
+    home: Path, tmp_path: Path
+) -> None:
+    """The column maps and --event-type were not recorded: every monthly append repeated six
+    options, `refresh FILE` refused a mapped export (missing column 'user_id'), and an append
+    given all maps but order_id's was told to drop `Name` or --replace the dataset. Now an
+    append (and refresh) reads its file with the recorded maps, a map given over its own
+    field (said in one line), and a refusal names the recorded map to give."""
+    runner = CliRunner()
+    august = _write(tmp_path, "aug.csv", SHOP_EXPORT + "#1,a@x.com,2011-08-30 10:00,10\n")
+    _ingest(runner, str(august), *SHOP_MAPS)
+    september = _write(
+        tmp_path,
+        "sep.csv",
+        SHOP_EXPORT + "#1,a@x.com,2011-08-30 10:00,10\n#2,b@x.com,2011-09-02 10:00,7\n",
+    )
+    report = _ingest(runner, str(september), "--append")["tables"]["events"]
+    assert report["rows_loaded"] == 1 and report["reasons"] == {"already_ingested": 1}
+    # all maps but order_id's given: order_id is read from Name as recorded
+    october = _write(tmp_path, "oct.csv", SHOP_EXPORT + "#3,a@x.com,2011-10-01 10:00,5\n")
+    given = (*SHOP_MAPS[:6], "--event-type", "purchase")
+    assert _ingest(runner, str(october), *given, "--append")["tables"]["events"]["rows_loaded"] == 1
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events[c.ORDER_ID].tolist() == ["#1", "#2", "#3"]
+    assert set(events.columns) == {c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT, c.ORDER_ID}
+    # another map for order_id: said, and the file's Name is a column the dataset lacks
+    november = _write(
+        tmp_path, "nov.csv", "Name,Ref,Email,Created at,Total\n#4,r4,a@x.com,2011-11-01 10:00,5\n"
+    )
+    args = ["ingest", str(november), "--dataset", "shop", "--append", "--map", "order_id=Ref"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1
+    assert (
+        "this file is read with --map order_id=Ref; dataset 'shop' recorded --map user_id=Email "
+        "--map 'event_time=Created at' --map amount=Total --map order_id=Name --event-type "
+        "purchase (the options not given are read as recorded)"
+    ) in result.stderr
+    assert (
+        "(the file adds Name; the dataset has amount, event_time, event_type, order_id, "
+        "user_id): the dataset's files were read with --map order_id=Name (recorded with it): "
+        "give the same, or no --map for order_id, and the append reads them so"
+    ) in result.stderr
+    assert "--replace" not in result.stderr
+    # refresh FILE: the mapped export appended as ingest --append does
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    december = _write(tmp_path, "dec.csv", SHOP_EXPORT + "#5,b@x.com,2011-12-01 10:00,9\n")
+    step = refresh_ingest(settings, [december], None, None)
+    assert step["files"][0]["tables"]["events"]["rows_loaded"] == 1
+    events = pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+    assert events[c.ORDER_ID].tolist()[-1] == "#5" and events[c.EVENT_TYPE].iloc[-1] == "purchase"
+
+
+def test_a_refresh_refusal_carries_the_options_it_names(home: Path, tmp_path: Path) -> None:
+    """refresh scraped the options a refusal names out of its text with a regex; the refusal
+    now carries them (ContractError.options) and refresh names them in its `ingest --append`."""
+    from features.validation import ContractError
+
+    runner = CliRunner()
+    _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
+    semicolons = _write(
+        tmp_path, "semi.csv", HEADER.replace(",", ";") + "u2;2025-01-09 10:00:00;session;\n"
+    )
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    with pytest.raises(ContractError) as refused:
+        refresh_ingest(settings, [semicolons], None, None)
+    assert refused.value.options == ("--delimiter ';'",)
+    assert f"`lifecycle ingest {semicolons} --dataset shop --append --delimiter ';'`" in str(
+        refused.value
+    )
+
+
+def test_repeated_rows_of_one_order_id_are_said_to_be_re_sent_orders(
+    home: Path, tmp_path: Path
+) -> None:
+    """Concatenated monthly exports re-send orders: the duplicate_row note offered
+    --keep-repeats ("if they are separate events"), which would count each order twice. With
+    order_id mapped, in a file of one row per order, they are said to be re-sent orders and
+    --keep-repeats is not offered; a file of order lines keeps the offer."""
+    runner = CliRunner()
+    rows = "#1,a@x.com,2011-08-30 10:00,10\n#2,b@x.com,2011-09-02 10:00,7\n"
+    export = _write(tmp_path, "orders.csv", SHOP_EXPORT + rows + rows.splitlines()[0] + "\n")
+    result = runner.invoke(main, ["ingest", str(export), "--dataset", "shop", *SHOP_MAPS])
+    assert result.exit_code == 0, result.output
+    assert (
+        "1 duplicate_row rows: re-sent orders (each the same order id as a row loaded), kept "
+        "once; --keep-repeats would count them twice"
+    ) in result.stdout
+    assert "if they are separate events" not in result.stdout
+    lines = _write(
+        tmp_path, "lines.csv", SHOP_EXPORT + rows + rows + "#1,a@x.com,2011-08-30 10:00,3\n"
+    )
+    result = runner.invoke(main, ["ingest", str(lines), "--dataset", "lines", *SHOP_MAPS])
+    assert result.exit_code == 0, result.output
+    assert "--keep-repeats loads every copy" in result.stdout and "re-sent" not in result.stdout

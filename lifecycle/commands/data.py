@@ -11,14 +11,14 @@ from lifecycle.cli import Context, changes_workspace, datasets, main, pass_conte
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
-def date_order_option(words: str) -> Any:
+def date_order_option(words: str, default: str | None = "auto") -> Any:
     """``--date-order`` of ingest and import: how a numeric date such as 01/02/2023 reads
     (the orders of features.parsing.DATE_ORDERS, not imported here: `--help` stays fast)."""
     return click.option(
         "--date-order",
         type=click.Choice(["auto", "dayfirst", "monthfirst"]),
-        default="auto",
-        show_default=True,
+        default=default,
+        show_default=default is not None,
         help=words,
     )
 
@@ -209,7 +209,8 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 )
 @date_order_option(
     "How 01/02/2023 reads; auto reads only dates whose order shows (31/12/2023) and "
-    "quarantines the rest as ambiguous_date_order."
+    "quarantines the rest as ambiguous_date_order [default: auto; an append: the dataset's].",
+    default=None,
 )
 @click.option(
     "--decimal-comma",
@@ -274,7 +275,7 @@ def ingest(
     keep_repeats: bool | None,
     timezone: str,
     time_format: str | None,
-    date_order: str,
+    date_order: str | None,
     decimal_comma: bool,
     decimal_point: bool,
     delimiter: str | None,
@@ -302,9 +303,9 @@ def ingest(
     from features import contract as c
     from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
     from features.erasure_log import erased_users
+    from features.file_shape import FileShape, dataset_shape, differences_line
     from features.identifiers import left_out_line, users_file_not_features
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
-    from features.reading import CsvFormat
     from lifecycle.dataset_kind import read_report
     from lifecycle.errors import UserError
 
@@ -320,7 +321,6 @@ def ingest(
             "(its last ingest); appended in another zone, a row sent again would be a new "
             f"event hours away from itself: drop --timezone (or give {zone})"
         )
-    options = {"timezone": timezone, "time_format": time_format, "date_order": date_order}
     try:
         event_types = c.parse_event_types(list(type_maps))
     except ValueError as error:
@@ -340,26 +340,35 @@ def ingest(
         )
     option = "--map"
     try:
-        mapping = c.ColumnMapping.parse(
-            list(maps),
-            fields=c.EVENT_FIELDS,
-            event_types=event_types or read_before,
-            default_event_type=event_type,
-            negative_amount_is_refund=negative_is_refund,
-            decimal_comma=decimal_comma,
-            decimal_point=decimal_point,
-            **options,
-        )
+        columns = c.ColumnMapping.parse(list(maps), fields=c.EVENT_FIELDS).columns
         option = "--users-map"
-        users_mapping = c.ColumnMapping.parse(
-            list(users_map), fields=c.USER_FIELDS, option=option, **options
-        )
-    except UserError:
-        raise  # a bad --timezone or --time-format: its own one line
+        users_columns = c.ColumnMapping.parse(
+            list(users_map), fields=c.USER_FIELDS, option=option
+        ).columns
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint=option) from None
-    csv = CsvFormat.given(delimiter, encoding)
-    users_csv = CsvFormat.given(users_delimiter or delimiter, users_encoding or encoding, "users-")
+    given = FileShape(  # how the file is written: an append reads its file as recorded
+        columns=columns,
+        event_type=event_type,
+        time_format=time_format,
+        date_order=date_order,
+        decimal_comma=decimal_comma,
+        decimal_point=decimal_point,
+        delimiter="\t" if delimiter in ("tab", "\\t") else delimiter,
+        encoding=encoding,
+        users_columns=users_columns,
+        users_delimiter=users_delimiter,
+        users_encoding=users_encoding,
+    )
+    recorded = dataset_shape(held) if append else None
+    if recorded is not None and (other := differences_line(given, recorded, named)):
+        obj.console.note(other)
+    shape = given.over(recorded) if recorded is not None else given
+    mapping, users_mapping, csv, users_csv = shape.mappings(
+        timezone=timezone,
+        event_types=event_types or read_before,
+        negative_amount_is_refund=negative_is_refund,
+    )
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise click.BadParameter(
             f"{amount_default} is not a positive number (e.g. 1)", param_hint="--amount-default"

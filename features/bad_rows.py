@@ -1,0 +1,103 @@
+"""What a file's quarantined rows are, when they are most of it or repeats: the option (or
+setting) that reads them, or why none should. Repeats that carry an order id in a file of
+one row per order are that order sent again (monthly exports that overlap), not two events:
+no --keep-repeats is offered for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from features import contract as c
+from features.append_identity import keep_repeats_loads, nothing_to_add
+from features.reading import EXTRA_FIELDS, MISSING_FIELDS
+from lifecycle.errors import offered
+from lifecycle.sql import identifier
+
+# report note: the duplicate_row rows that are orders sent again (:func:`resent_orders`)
+RESENT_ORDERS = "resent_orders"
+RESENT = "re-sent orders (each the same order id as a row loaded)"
+
+
+def resent_orders(con: Any, staged: str, row: str, repeats: str) -> int:
+    """How many of the rows of ``repeats`` (a table of ``source_row``) carry an order id, when
+    the file's other rows write each order (of each event type) once: those are one order sent
+    twice. 0 in a file of order lines, where two equal lines of one order may be two items."""
+    order, kind = identifier(c.ORDER_ID), identifier(c.EVENT_TYPE)
+    others = f"{order} IS NOT NULL AND {row} NOT IN (SELECT source_row FROM {repeats})"
+    ((rows, orders),) = con.execute(
+        f"SELECT count(*), count(DISTINCT ({order}, {kind})) FROM {staged} WHERE {others}"
+    ).fetchall()
+    if rows != orders:  # lines of one order: equal ones may be separate items
+        return 0
+    ((resent,),) = con.execute(
+        f"SELECT count(*) FROM {staged} WHERE {order} IS NOT NULL "
+        f"AND {row} IN (SELECT source_row FROM {repeats})"
+    ).fetchall()
+    return int(resent)
+
+
+def resent_words(repeats: int, resent: int) -> str:
+    """What ``repeats`` duplicate_row rows are of which ``resent`` are orders sent again: they
+    are kept once, and --keep-repeats, which would count them twice, is not offered."""
+    if resent == repeats:
+        return f"{RESENT}, kept once; --keep-repeats would count them twice"
+    return (
+        f"the same in every column as a row loaded, kept once; {resent:,} of them are {RESENT}, "
+        "which --keep-repeats would count twice"
+    )
+
+
+def bad_rows_hint(
+    reasons: dict[str, int],
+    repeats_new: int | None = None,
+    of_held: dict[str, int] | None = None,
+    resent: int = 0,
+) -> str:
+    """When exact repeats are the most common bad rows, the option that keeps them: a log
+    without a product column repeats a row for two items of one price in one order (an
+    append: ``repeats_new`` of them are copies the dataset lacks; ``of_held``: repeats of rows
+    held back for another reason, by it; ``resent``: of them, orders sent again). When
+    rows out of line with the header are, what makes them so; when rows without a user id
+    are, the setting that loads the rest; when ambiguous amounts or dates are, the option
+    that reads them."""
+    if reasons and next(iter(reasons)) == "duplicate_row":
+        if repeats_new == 0:
+            return " Most are exact repeats, and " + nothing_to_add(
+                reasons["duplicate_row"], of_held or {}
+            )
+        if resent:
+            return f" Most are exact repeats: {resent_words(reasons['duplicate_row'], resent)}"
+        loads = keep_repeats_loads(reasons["duplicate_row"], repeats_new, of_held)
+        return " Most are exact repeats" + (
+            ": if those are separate events (two purchases at one moment, as invoice lines "
+            f"exported without their product), --keep-repeats loads {loads}"
+            if offered("--keep-repeats")
+            else ""
+        )
+    if reasons and next(iter(reasons)) == f"missing_{c.USER_ID}":
+        return (
+            " Most have no user id (guest or anonymous orders, which no user's scores can use): "
+            "if the file is right, a larger ingest.max_bad_fraction "
+            "(LIFECYCLE_INGEST__MAX_BAD_FRACTION=0.9) loads the rest, those rows quarantined"
+        )
+    ambiguous = {  # the option that reads them, and what they look like
+        "ambiguous_amount": (
+            "--decimal-comma",
+            "12,5, 1,234, 1.785: a decimal comma or a thousands mark",
+        ),
+        "ambiguous_date_order": ("--date-order", "01/02/2023: day or month first"),
+    }
+    if reasons and next(iter(reasons)) in ambiguous:
+        option, what = ambiguous[next(iter(reasons))]
+        reads = "--date-order dayfirst (or monthfirst)" if option == "--date-order" else option
+        return f" Most are {next(iter(reasons))} ({what})" + (
+            f": {reads} reads them" if offered(option) else ""
+        )
+    if reasons and next(iter(reasons)) in (EXTRA_FIELDS, MISSING_FIELDS):
+        separator = " (--delimiter)" if offered("--delimiter") else ""
+        return (
+            " Most have another number of fields than the header: is the header this "
+            f"file's, the separator right{separator}, and do the header and the rows both "
+            "end with one, or neither?"
+        )
+    return ""

@@ -1,0 +1,127 @@
+"""`lifecycle refresh FILE ...`'s ingest step: each file appended as the dataset's files were
+read (the column maps, event type, zone, ... its batches recorded, :mod:`features.file_shape`
+and :mod:`features.batches`), one dataset version each; a refusal that an ingest option would
+mend names the `ingest --append` to run, with that option (``ContractError.options``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifecycle import lineage
+from lifecycle.errors import UserError, command_options
+
+if TYPE_CHECKING:
+    from lifecycle.settings import Settings
+
+
+def append_files(
+    settings: Settings,
+    files: Sequence[Path],
+    users: Path | None,
+    source: str | None,
+    done: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Append ``files`` one by one, each a dataset version of its own; ``done`` (returned)
+    holds each file's summary (``files``, ``lines``) and, once one changed the dataset,
+    ``appended``: those files and the dataset version, kept when a later file is refused."""
+    from features import adapters
+    from features.appending import NotAppendable
+    from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
+    from features.erasure_log import erased_users
+    from features.file_shape import FileShape, dataset_shape
+    from features.importing import import_source
+    from features.ingest import ingest_events
+    from features.validation import ContractError
+    from lifecycle.dataset_kind import read_report
+
+    erased = erased_users(settings, settings.dataset)
+    dataset_dir = settings.workspace.dataset_dir(settings.dataset)
+    done = {} if done is None else done
+    added: list[dict[str, Any]] = done.setdefault("files", [])
+    said: list[str] = done.setdefault("lines", [])  # what ingest prints of each file
+
+    def kept(path: Path, summary: Any) -> None:
+        added.append({"file": str(path), **summary.to_dict()})
+        said.extend(summary.lines()[1:])
+        if not summary.unchanged:
+            before = done.get("appended", {}).get("files", [])
+            version = lineage.dataset_version(dataset_dir)
+            done["appended"] = {"files": [*before, str(path)], "dataset_version": version}
+
+    if source is not None and users is not None:
+        raise UserError(
+            f"{users}: {source} files hold their own customers (the adapter derives the users "
+            "table from the events); give the events files only"
+        )
+    for index, path in enumerate(files):
+        held = read_report(dataset_dir)  # read once: how this dataset's files were read
+        read = dataset_read_options(held)  # repeats, amounts: as its files were read
+        if source is not None:  # the adapter's checks and the append of `import --append`
+            summary = import_source(
+                source,
+                Path(path),
+                dataset_dir,
+                max_bad_fraction=settings.ingest.max_bad_fraction,
+                chunk_rows=settings.ingest.chunk_rows,
+                erased=erased,
+                append=True,
+                # as the dataset's files were read (`import --keep-repeats`)
+                keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
+            )
+            kept(path, summary)
+            continue
+        # the column maps, event type, forms of times and amounts its files were read with
+        mapping, users_mapping, csv, users_csv = (dataset_shape(held) or FileShape()).mappings(
+            timezone=dataset_timezone(held) or "UTC",  # times without an offset
+            event_types=dataset_event_types(held),
+            negative_amount_is_refund=bool(read.get("negative_is_refund")),
+        )
+        try:
+            # its refusals name ingest's options: the one below says to append with ingest
+            with command_options(None):
+                summary = ingest_events(
+                    Path(path),
+                    dataset_dir,
+                    mapping=mapping,
+                    users_path=users if index == len(files) - 1 else None,
+                    users_mapping=users_mapping,
+                    erased=erased,
+                    max_bad_fraction=settings.ingest.max_bad_fraction,
+                    chunk_rows=settings.ingest.chunk_rows,
+                    memory_limit=settings.ingest.memory_limit,
+                    keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
+                    amount_default=read.get("amount_default"),
+                    max_amount_ratio=settings.ingest.max_amount_ratio,
+                    mode="append",
+                    csv=csv,
+                    users_csv=users_csv,
+                    recorded=held,
+                )
+        except NotAppendable:
+            raise  # no option of ingest's would help: the file does not fit the dataset
+        except ContractError as error:
+            if not error.options and not re.search(r"(?<![\w-])--[a-z]", str(error)):
+                raise  # a file not found, empty, ...: no option of ingest's would help
+            shaped_like = adapters.source_shaped_like(path)
+            if shaped_like:  # imported with its adapter: refresh appends through it too
+                raise ContractError(
+                    f"{path}: a file of {shaped_like}'s own columns, which `lifecycle ingest` "
+                    f"reads only with --map: append it through its adapter, as "
+                    f"`lifecycle import {shaped_like}` reads it: "
+                    f"`lifecycle refresh {path} --source {shaped_like}`"
+                ) from None
+            # its hint names ingest's options: refresh has none; the command says them (an
+            # append reads the rest as the dataset recorded)
+            options = " ".join(error.options) or "--map CONTRACT=SOURCE ..."
+            raise ContractError(
+                f"{error}. `refresh` reads files as the dataset's were read and takes no ingest "
+                f"options: append this one with `lifecycle ingest {path} --dataset "
+                f"{settings.dataset} --append {options}`, then run `lifecycle refresh`",
+                error.options,
+            ) from None
+        kept(path, summary)
+    return done
