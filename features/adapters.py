@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.column_checks import require_columns
 from features.erasure_log import ErasedUsers
 from features.id_checks import check_user_ids
 from features.loading import load_table
@@ -36,7 +37,6 @@ from features.validation import (
     TableRules,
     event_rules,
     is_blank,
-    require_columns,
     text_column,
 )
 

@@ -79,6 +79,16 @@ def answering_user_id(user_id: str, known: Container[str]) -> str:
     return integer
 
 
+def currency_column(names: Iterable[str]) -> str | None:
+    """The column holding the events' currency: the contract's, else one named so but for case
+    and separators ('Currency', 'currency_code'), left unmapped; the first of those."""
+    names = [str(name) for name in names]
+    if CURRENCY in names:
+        return CURRENCY
+    folded = {re.sub(r"[\s_-]", "", name).casefold(): name for name in reversed(names)}
+    return folded.get("currency", folded.get("currencycode"))
+
+
 EVENT_REQUIRED = (USER_ID, EVENT_TIME, EVENT_TYPE)
 EVENT_OPTIONAL = (AMOUNT, CURRENCY, ORDER_ID)
 EVENT_FIELDS = EVENT_REQUIRED + EVENT_OPTIONAL  # what --map can name

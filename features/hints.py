@@ -21,8 +21,8 @@ DOT_THOUSANDS = (
     "and a bit), --decimal-point"
 )
 MONEY = (
-    "numbers without a currency sign or code (the currency goes in a 'currency' column, "
-    "e.g. --map currency=COLUMN)"
+    "numbers, bare or with one currency sign or ISO code (£12.50, 12.50 EUR; or the currency "
+    "in a 'currency' column, e.g. --map currency=COLUMN)"
 )
 
 
@@ -36,6 +36,11 @@ def amounts(signed: bool, comma: bool, dot_thousands: bool = False) -> str:
     if signed and comma:
         return f"{MONEY.removesuffix(')')}; {DECIMAL_COMMA})"
     return MONEY if signed else NUMBERS if comma else "numbers"
+
+
+def currency_agrees(column: str) -> str:
+    """What an amount column should hold whose currency signs disagree with ``column``."""
+    return f"amounts whose currency sign or code agrees with column '{column}' (£ with GBP)"
 
 
 def timestamps() -> str:

@@ -4,7 +4,6 @@ file has."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +85,7 @@ def refuse_currencies(
     column, or one named so: 'Currency', 'currency_code'): their amounts would be summed as
     one money in every revenue, LTV and value at risk. ``read_as``: contract -> file column;
     a ``row`` of 0 is a row of the dataset a file is appended to."""
-    folded = {re.sub(r"[\s_-]", "", name).casefold(): name for name in reversed(names)}
-    column = (
-        c.CURRENCY if c.CURRENCY in names else folded.get("currency", folded.get("currencycode"))
-    )
+    column = c.currency_column(names)
     if column is None:
         return
     code = f"upper(trim(CAST({identifier(column)} AS VARCHAR)))"

@@ -178,9 +178,11 @@ def parse_numbers(
         if dot_thousands and not decimal_point:
             ambiguous |= text.str.fullmatch(DOT_GROUPED, na=False)
             plain &= ~ambiguous
+        zero = ambiguous & ~text.str.contains("[1-9]", regex=True, na=False)  # 0,00 either way
+        plain, ambiguous = plain | zero, ambiguous & ~zero
     normal = normal.str.replace(_SPACE, "", regex=True)
     words = text.str.lower().isin(NON_FINITE_WORDS).fillna(False).astype(bool)
-    numbers = pd.to_numeric(normal.where(plain), errors="coerce").astype("float64")
+    numbers = pd.to_numeric(normal.where(plain), errors="coerce").astype("float64") + 0.0
     reason[filled & ambiguous] = "ambiguous_amount"
     reason[filled & ~plain & ~ambiguous & ~words] = "invalid_amount"
     return numbers.where(np.isfinite(numbers)), reason
@@ -348,16 +350,16 @@ def parse_times(
     date_order: str = "auto",
 ) -> pd.Series:
     """Timestamps as tz-aware UTC; what cannot be read honestly is NaT."""
-    return parse_times_checked(values, timezone, time_format, date_order)[0]
+    return parse_times_zoned(values, timezone, time_format, date_order)[0]
 
 
-def parse_times_checked(
+def parse_times_zoned(
     values: pd.Series,
     timezone: str = "UTC",
     time_format: str | None = None,
     date_order: str = "auto",
-) -> tuple[pd.Series, pd.Series]:
-    """Timestamps as tz-aware UTC, and per filled cell that is not one a reason:
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Timestamps as tz-aware UTC; per filled cell that is not one a reason:
     ``unknown_time_zone``, ``ambiguous_time_zone``, ``ambiguous_date_order``,
     ``nonexistent_or_repeated_local_time`` (a wall time a clock change skips or repeats in
     ``timezone`` or the named zone) or ``unparseable`` (the caller names the column in it).
@@ -366,20 +368,22 @@ def parse_times_checked(
     unambiguous abbreviations (``EST``, ``PST``, ``GMT``) are applied; values without a
     zone are read in ``timezone``. ``date_order`` decides ``01/02/2023``: auto reads only
     dates whose order shows (``31/12/2023``, ``12/31/2023``) and calls the rest ambiguous.
+    Third: the text cells that carried their own offset or zone (a typed column: none).
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
+    zoned = pd.Series(False, index=values.index)
     if time_format in EPOCH_FORMATS:
-        return _parse_epoch(values, EPOCH_FORMATS[time_format])
+        return *_parse_epoch(values, EPOCH_FORMATS[time_format]), zoned
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values)
         if parsed.dt.tz is None:
             parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
         out = parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
         reason[out.isna() & values.notna()] = "unparseable"
-        return out, reason
+        return out, reason, zoned
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         reason[values.notna()] = "unparseable"  # a number is no time (which epoch? unit?)
-        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]"), reason
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]"), reason, zoned
     text = as_text(values).astype(FAST_TEXT).str.strip()
     filled = ~(text.isna() | (text == ""))
     # a damaged cell ('2024-01-0\x002') is no time: the parser would skip the NUL and guess
@@ -425,7 +429,7 @@ def parse_times_checked(
         ] = LOCAL_TIME
     reason[filled & out.isna() & reason.isna()] = "unparseable"
     out[reason.notna()] = pd.NaT
-    return out, reason
+    return out, reason, (has_offset | zone.notna()) & reason.isna()
 
 
 def _parse_epoch(values: pd.Series, unit: str) -> tuple[pd.Series, pd.Series]:

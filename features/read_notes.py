@@ -15,13 +15,20 @@ from features.append_identity import (
     nothing_to_add,
 )
 from features.bad_rows import RESENT_ORDERS, resent_words
+from features.currency import (
+    AMOUNT_CURRENCY,
+    CURRENCY_COLUMN,
+    amount_currency_line,
+    currency_column_line,
+)
 from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
 from features.reading import HEADER_ONLY
+from features.time_columns import zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
-from features.validation import INVALID_AMOUNTS
+from features.validation import INVALID_AMOUNTS, ZONES_MIXED
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -80,6 +87,11 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
         )
     out.extend(read_as_lines(notes))
+    out.extend(zones_mixed_lines(notes.get(ZONES_MIXED, {})))
+    if AMOUNT_CURRENCY in notes:
+        out.append(amount_currency_line(notes[AMOUNT_CURRENCY]))
+    if CURRENCY_COLUMN in notes:
+        out.append(currency_column_line(notes[CURRENCY_COLUMN]))
     if unused := notes.get("time_column_unused"):
         out.append(
             f"    '{unused['beside']}' holds dates without a time, so every event was read at "

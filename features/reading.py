@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.column_checks import REPEATED_COLUMNS
 from features.csv_lines import (
     cut_short,
     ends_in_line_breaks,
@@ -30,7 +31,7 @@ from features.csv_lines import (
     text_name,
 )
 from features.hints import option_hint
-from features.validation import RAGGED_ROWS, REPEATED_COLUMNS, ContractError
+from features.validation import RAGGED_ROWS, ContractError
 from lifecycle.errors import offered
 from lifecycle.storage import missing_file
 

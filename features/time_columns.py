@@ -91,3 +91,32 @@ def check_time_format(time_format: str) -> str:
     if "%" not in time_format:
         raise UserError(f"--time-format {time_format!r}: has no % directive, e.g. '%Y-%m-%d'")
     return time_format
+
+
+def zones_mixed_lines(mixed: dict[str, dict]) -> list[str]:
+    """Summary lines of time columns holding values with an offset or zone and values
+    without one (``times_with_and_without_zone``): the latter were read in --timezone."""
+    from features.hints import option_hint
+
+    out = []
+    for column, seen in mixed.items():
+        (zoned, zoned_example), (zoneless, zoneless_example) = (
+            seen["with_zone"],
+            seen["without_zone"],
+        )
+        zone = seen["read_in"]
+        out.append(
+            f"    '{column}' mixes times with an offset or zone ({zoned:,}, e.g. {zoned_example}) "
+            f"and times without ({zoneless:,}, e.g. {zoneless_example}): those without were "
+            f"read in {zone}"
+            + (
+                option_hint(
+                    ", so may be hours off the others: if they are a local clock, --timezone "
+                    "ZONE (e.g. Europe/London) reads them in it",
+                    ", so may be hours off the others: write every time with its offset",
+                )
+                if zone == "UTC"
+                else " (--timezone)"
+            )
+        )
+    return out

@@ -9,6 +9,7 @@ from functools import partial
 import pandas as pd
 
 from features import contract as c
+from features.column_checks import refuse_repeated_columns, refuse_shadowed_columns, require_columns
 from features.id_checks import check_user_ids, note_whole_float_ids
 from features.parsing import kept_text
 from features.quarantine import Quarantine
@@ -18,9 +19,6 @@ from features.validation import (
     TableRules,
     column_times,
     latest_time,
-    refuse_repeated_columns,
-    refuse_shadowed_columns,
-    require_columns,
     text_column,
 )
 

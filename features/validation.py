@@ -19,8 +19,6 @@ counted). A table held in memory goes through the same path as one chunk.
 from __future__ import annotations
 
 import math
-import re
-import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -30,9 +28,15 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.column_checks import (
+    refuse_repeated_columns,
+    refuse_shadowed_columns,
+    require_columns,
+)
 from features.contract import ContractError  # re-exported: where most modules import it
+from features.currency import CURRENCY_MISMATCH, AmountCurrency, read_marks, record_currency
 from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrders
-from features.hints import amounts, epoch_timestamps, purchase_log, timestamps
+from features.hints import amounts, currency_agrees, epoch_timestamps, purchase_log, timestamps
 from features.id_checks import (
     FORMULA_AMOUNTS,
     check_user_ids,
@@ -47,14 +51,13 @@ from features.parsing import (
     epoch_format,
     kept_text,
     parse_numbers,
-    parse_times_checked,
+    parse_times_zoned,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
 from features.time_columns import join_date_and_time, note_unused_time
 from lifecycle.errors import offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
-REPEATED_COLUMNS = "repeated_columns"  # a raw frame's attrs key: names its header repeats
 
 
 @dataclass
@@ -99,81 +102,7 @@ NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulte
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
 INVALID_AMOUNTS = "invalid_amounts"  # report note: {"column", "expected", "example"}
-
-
-def refuse_shadowed_columns(
-    raw: pd.DataFrame, columns: dict[str, str], source: str, option: str = "--map"
-) -> None:
-    """A column named as a contract column that the mapping takes from another column
-    (``--users-map signup_time=created`` and a 'signup_time' column too): it was dropped
-    without a word; which one is meant is the user's to say."""
-    for name, col in columns.items():
-        if col != name and name in raw.columns:
-            raise ContractError(
-                f"{source}: has a column '{name}', and {option} {name}={col} takes {name} "
-                f"from '{col}': rename or drop one of them"
-            )
-
-
-def refuse_repeated_columns(raw: pd.DataFrame, columns: dict[str, str], source: str) -> None:
-    """A contract column the file's header names twice: which one holds the values is unknown,
-    so the file is refused rather than the first one taken (``columns``: contract -> source)."""
-    repeated = [col for col in columns.values() if col in raw.attrs.get(REPEATED_COLUMNS, ())]
-    if repeated:
-        named = ", ".join(
-            f"'{col}'" + (f" (for {name})" if name != col else "")
-            for name, col in columns.items()
-            if col in repeated
-        )
-        raise ContractError(
-            f"{source}: the header has more than one column {named}; expected one: rename or "
-            "drop the others"
-        )
-
-
-def require_columns(
-    raw: pd.DataFrame,
-    wanted: dict[str, str],
-    source: str,
-    hint: str | None = None,
-    option: str = "--map",
-    note: str = "",
-) -> None:
-    """Fail fast when a mapped column is absent; ``wanted`` maps contract name -> source name;
-    ``hint`` says what to do (an adapter has no --map), else ``option`` maps the file's
-    columns (``--users-map`` for a users file); ``note`` ends the message."""
-    missing = {name: col for name, col in wanted.items() if col not in raw.columns}
-    if missing:
-        described = ", ".join(
-            f"'{col}'" + (f" (for {name})" if name != col else "") for name, col in missing.items()
-        )
-        # a column named so but for case and separators (User_ID, 'user id'): its --map
-        folded = {_fold(col): str(col) for col in raw.columns}
-        near = {name: folded[_fold(col)] for name, col in missing.items() if _fold(col) in folded}
-        close = [f"{option} {shlex.quote(f'{name}={col}')}" for name, col in near.items()]
-        others = f"{option} CONTRACT=SOURCE"
-        mapped = f"Map them with {' '.join(close)}" if close else f"Map other names with {others}"
-        if hint and near:  # an adapter reads its own names: a renamed one is put back
-            renames = ", ".join(f"'{col}' to '{missing[name]}'" for name, col in near.items())
-            hint = f"Rename {renames}; {hint}"
-        if len(raw.columns) == 1 and re.search(r"\S\s+\S", str(raw.columns[0])):
-            # columns aligned by runs of spaces (CDNOW's): no mapping reads them
-            mapped = (
-                "It reads as one column whose name holds spaces: if its fields are separated by "
-                "spaces, give one separator between them (e.g. tr -s ' ' < FILE > OUT.csv, "
-                "runs of spaces made one) and --delimiter ' '"
-            )
-        raise ContractError(
-            f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
-            + (hint or mapped)
-            + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
-            + note
-        )
-
-
-def _fold(name: object) -> str:
-    """A column's name without case, spaces, _ or - (User_ID, 'user id' and userid agree)."""
-    return re.sub(r"[\s_-]", "", str(name)).casefold()
+ZONES_MIXED = "times_with_and_without_zone"  # report note: column -> counts, an example of each
 
 
 def is_blank(values: pd.Series) -> pd.Series:
@@ -203,6 +132,9 @@ class _ColumnEvidence:
     first: str | None = None  # its first filled value (what a unit refusal shows)
     also: str = ""  # what the refusal adds (the users file: its options read the events too)
     options: tuple[str, ...] = ()  # the options ``expected`` tells to give (ContractError's)
+    # times read with their own offset or zone, and without one: [count, first example]
+    zoned: list[Any] = field(default_factory=lambda: [0, None])
+    zoneless: list[Any] = field(default_factory=lambda: [0, None])
 
 
 class TableChecks:
@@ -215,6 +147,7 @@ class TableChecks:
         self.named: dict[str, str] = {}  # contract column -> the file's column read as it
         self.ruled_out: set[str] = set()  # notes a chunk showed false for the whole file
         self.dates = DateOrders(dates_read_as)  # numeric dates: day or month first
+        self.money: AmountCurrency | None = None  # the amount column's currency marks
 
     def add(
         self,
@@ -241,8 +174,9 @@ class TableChecks:
             raise refused
 
     def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
-        """Refuse a column mostly not of its type, one whose dates show both orders, or one
-        read as epoch seconds (milliseconds) whose every value is of the other unit."""
+        """Refuse a column mostly not of its type, one whose dates show both orders, one read
+        as epoch seconds (milliseconds) whose every value is of the other unit, or amounts
+        written in two currencies (:meth:`AmountCurrency.refusal`)."""
         for column, evidence in self.columns.items():
             unit = evidence.epoch_format
             if evidence.declared in EPOCH_FORMATS and unit in EPOCH_FORMATS:
@@ -296,6 +230,8 @@ class TableChecks:
                     + (evidence.also if offered("--time-format", "--date-order") else ""),
                     options,
                 )
+        if self.money is not None and (refused := self.money.refusal(source)):
+            raise ContractError(refused)
 
 
 # -- row rules, one chunk at a time ----------------------------------------------------
@@ -372,20 +308,31 @@ def check_events(
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
         written = inside_formulas(raw[amount_col], amount_col, checks, FORMULA_AMOUNTS)
+        marks = read_marks(written)  # '£1,234.50', '12,50 EUR': the sign read apart
         amount, amount_problem = parse_numbers(
-            written, mapping.decimal_comma, mapping.dot_thousands, mapping.decimal_point
+            marks.numbers, mapping.decimal_comma, mapping.dot_thousands, mapping.decimal_point
         )
         if mapping.dot_thousands:
             checks.notes["amounts_grouped_by_points"] = amount_col
-        # '£12.50', '12.50 EUR': the decimal-comma hint would mislead, name the sign instead
+        stated_by = columns.get(c.CURRENCY) or c.currency_column(
+            n for n in raw.columns if n not in columns.values()
+        )
+        checks.money = checks.money or AmountCurrency(amount_col, stated_by)
+        monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
+        mismatch = checks.money.add(raw, marks, amount, monetary)
+        amount_problem = amount_problem.mask(mismatch, CURRENCY_MISMATCH)
+        # '12.50 Euro': the decimal-comma hint would mislead, name the sign instead
         text = as_text(written[amount_problem.notna()])  # the bad cells only
         signed = text.str.contains(r"\d", regex=True, na=False) & text.str.contains(
             CURRENCY_MARK, regex=True, na=False
         )
         comma = bool((amount_problem == "ambiguous_amount").any())
+        signed &= marks.key[signed.index].isna()  # a sign read is no problem of the cell
         expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
-        # the decimal comma hints.amounts names when the bad cells show one
-        checks.add(raw, amount_problem.notna(), amount_col, expected, ("--decimal-comma",) * comma)
+        options = ("--decimal-comma",) * comma  # the decimal comma hints.amounts names
+        if mismatch.any():
+            expected, options = currency_agrees(str(stated_by)), ()
+        checks.add(raw, amount_problem.notna(), amount_col, expected, options)
         invalid = (amount_problem == "invalid_amount").fillna(False).astype(bool)
         if invalid.any() and INVALID_AMOUNTS not in checks.notes:  # the summary's example
             said = {"column": amount_col, "expected": expected}
@@ -400,7 +347,6 @@ def check_events(
             amount = amount.abs()
         elif not allow_negative_amounts:
             bad.flag(negative, "negative_amount")
-        monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         if amount_default is not None:
             defaulted = monetary & is_blank(written)
             amount = amount.mask(defaulted, amount_default)
@@ -439,6 +385,8 @@ def check_events(
     for name in (c.CURRENCY, c.ORDER_ID):
         if name in columns:
             events[name] = text_column(raw, columns[name], name, bad).str.strip().replace("", pd.NA)
+    if c.AMOUNT in columns and checks.money is not None:
+        record_currency(events, checks, columns, marks.code)
     # 536365.0 is the order 536365: CSV text written so, or a Parquet integer column with a
     # null (floats) or of decimals (536365.00), as user ids: else re-sent orders were new
     # ones beside their other copy
@@ -456,7 +404,8 @@ def check_events(
     return events
 
 
-CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{3}\s*$|^\s*[A-Za-z]{3}[\s\d]"
+# a sign, or a word beside the number ('12.50 euros', 'Rs. 4'): a currency no mark names
+CURRENCY_MARK = r"[$£€¥₹]|(?:^|[\s\d])[A-Za-z]{2,}\s*$|^\s*[A-Za-z]{2,}\.?[\s\d]"
 INVALID_TYPE = "invalid_event_type"  # a line break, a NUL, not text: no type anyone meant
 NOT_A_TYPE = f"{CONTROL_CHARACTER}|\ufffd"  # as_text's mark of a list, a map, bytes not UTF-8
 
@@ -466,8 +415,20 @@ def column_times(
 ) -> tuple[pd.Series, pd.Series]:
     """A time column parsed, with the evidence the whole-table checks need."""
     order = checks.dates.order_of(column, mapping.date_order)
-    times, problem = parse_times_checked(raw[column], mapping.timezone, mapping.time_format, order)
+    times, problem, zoned = parse_times_zoned(
+        raw[column], mapping.timezone, mapping.time_format, order
+    )
     evidence = checks.add(raw, problem.notna(), column, timestamps())
+    # '08:39 +0100' beside '08:19': the second read in mapping.timezone, maybe hours apart
+    for kind, rows in ((evidence.zoned, zoned), (evidence.zoneless, times.notna() & ~zoned)):
+        kind[0] += int(rows.sum())
+        kind[1] = kind[1] or (_example(raw, rows, column) if rows.any() else None)
+    if evidence.zoned[0] and evidence.zoneless[0]:
+        checks.notes.setdefault(ZONES_MIXED, {})[column] = {
+            "with_zone": evidence.zoned,
+            "without_zone": evidence.zoneless,
+            "read_in": mapping.timezone,
+        }
     evidence.declared = mapping.time_format
     if evidence.first is None and (filled := ~is_blank(raw[column])).any():
         evidence.first = _example(raw, filled, column)

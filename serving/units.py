@@ -2,12 +2,14 @@
 each score looks ahead, read from the dataset and the scores table, never assumed.
 
 The currency comes from the ``currency`` column of the dataset's events (the contract's
-optional column); the windows from the label each champion was trained on (the scores
+optional column, or one named so and left unmapped, 'Currency': the column ingest's
+mixed-currency refusal reads, ``features.contract.currency_column``); the windows from the label each champion was trained on (the scores
 table's ``labels``), else from the settings' horizons, worded by the task's ``meaning``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,8 +111,9 @@ def money_columns() -> tuple[str, ...]:
 
 
 def dataset_currencies(events: Path) -> tuple[str, ...]:
-    """The currencies in an events file: from the Parquet statistics when every row group
-    has one value, else from the column itself."""
+    """The currencies (upper case) in an events file's currency column
+    (:func:`features.contract.currency_column`): from the Parquet statistics when every row
+    group has one value, else from the column itself."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -118,9 +121,10 @@ def dataset_currencies(events: Path) -> tuple[str, ...]:
         return ()
     require_whole_tables(events.parent)
     parquet = pq.ParquetFile(events)
-    if c.CURRENCY not in parquet.schema_arrow.names:
+    column_name = c.currency_column(parquet.schema_arrow.names)
+    if column_name is None:
         return ()
-    index = parquet.schema_arrow.get_field_index(c.CURRENCY)
+    index = parquet.schema_arrow.get_field_index(column_name)
     found: set[str] = set()
     for group in range(parquet.metadata.num_row_groups):
         stats = parquet.metadata.row_group(group).column(index).statistics
@@ -134,9 +138,14 @@ def dataset_currencies(events: Path) -> tuple[str, ...]:
             break
         found.add(str(stats.min))
     else:
-        return tuple(sorted(found))
-    column = parquet.read(columns=[c.CURRENCY]).column(0)
-    return tuple(sorted(str(v) for v in pc.unique(column.drop_null()).to_pylist()))
+        return _codes(found)
+    column = parquet.read(columns=[column_name]).column(0)
+    return _codes(str(v) for v in pc.unique(column.drop_null()).to_pylist())
+
+
+def _codes(values: Iterable[str]) -> tuple[str, ...]:
+    """Currency codes as the mixed-currency refusal compares them: ' gbp' is GBP."""
+    return tuple(sorted({v.strip().upper() for v in values} - {""}))
 
 
 def purchase_counts(dataset_dir: Path) -> float | None:

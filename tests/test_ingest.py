@@ -516,11 +516,11 @@ def test_float_ids_are_named_once_and_invalid_amounts_are_explained(
     home: Path, tmp_path: Path
 ) -> None:
     """The summary said `user_id 'user_id': every id written with .0` (the column twice),
-    and counted invalid_amount rows ('£41.60') without the line duplicate_row gets: what
+    and counted invalid_amount rows ('41.60 euros') without the line duplicate_row gets: what
     the column should hold, an example, and where the rows are."""
     events = tmp_path / "events.csv"
     events.write_text(
-        "user_id,event_time,event_type,amount\n18074.0,2024-01-02 10:00,purchase,£41.60\n"
+        "user_id,event_time,event_type,amount\n18074.0,2024-01-02 10:00,purchase,41.60 euros\n"
         "18075.0,2024-01-02 11:00,purchase,4.50\n18076.0,2024-01-03 11:00,purchase,3\n"
     )
     result = CliRunner().invoke(main, ["ingest", str(events), "--dataset", "shop"])
@@ -528,8 +528,61 @@ def test_float_ids_are_named_once_and_invalid_amounts_are_explained(
     lines = result.stdout.splitlines()
     assert "    user_id: every id written with .0 (18074.0), read as the integer" in lines
     assert (
-        "    1 invalid_amount rows: 'amount' should hold numbers without a currency sign or "
-        "code (the currency goes in a 'currency' column, e.g. --map currency=COLUMN), not "
-        "e.g. '£41.60'; the quarantine file gives each row and its value: fix them and append "
-        "those rows again"
+        "    1 invalid_amount rows: 'amount' should hold numbers, bare or with one currency sign "
+        "or ISO code (£12.50, 12.50 EUR; or the currency in a 'currency' column, e.g. --map "
+        "currency=COLUMN), not e.g. '41.60 euros'; the quarantine file gives each row and its "
+        "value: fix them and append those rows again"
     ) in lines
+
+
+def test_a_shop_export_with_signed_totals_and_a_currency_column_is_read_and_said(
+    home: Path, tmp_path: Path
+) -> None:
+    """A shop's order export (trial 114): Total '£1,234.50' was refused on every row, the
+    unmapped 'Currency' column (all GBP) was checked for mixed currencies but lists and the
+    report said "no currency recorded", a '0,00' total was ambiguous_amount, and times with an
+    offset beside times without one loaded without a word."""
+    from serving.units import Units, dataset_currencies
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "Name,Email,Created at,Total,Currency\n"
+        '#1,a@x.com,2011-06-28 08:39:00 +0100,"£1,234.50",GBP\n'
+        "#2,b@x.com,28/06/2011 08:19,£12.00,GBP\n"
+        "#3,a@x.com,2011-06-29 10:00:00 +0100,-£31.80,GBP\n"
+        '#4,c@x.com,2011-06-30 10:00:00 +0100,"0,00",GBP\n'
+    )
+    mapped = ["--map", "user_id=Email", "--map", "event_time=Created at", "--map", "amount=Total"]
+    args = ["ingest", str(orders), *mapped, "--event-type", "purchase", "--negative-is-refund"]
+    result = CliRunner().invoke(main, [*args, "--dataset", "shop"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "  events: 4 rows loaded of 4, 0 quarantined" in lines  # 0,00 too: c@x.com stays
+    assert (
+        "    amounts in 'Total' written with £: read as numbers, their currency from column "
+        "'Currency' (signs agree)"
+    ) in lines
+    assert (
+        "    currency GBP, from column 'Currency' (named so, not mapped): the dataset's currency "
+        "in lists, the report and the API"
+    ) in lines
+    assert (
+        "    'Created at' mixes times with an offset or zone (3, e.g. row 1 has Created at="
+        "'2011-06-28 08:39:00 +0100') and times without (1, e.g. row 2 has Created at='28/06/2011 "
+        "08:19'): those without were read in UTC, so may be hours off the others: if they are a "
+        "local clock, --timezone ZONE (e.g. Europe/London) reads them in it"
+    ) in lines
+    events = home / "datasets" / "shop" / "events.parquet"
+    assert Units(dataset_currencies(events)).currency == "GBP"
+    # without the column the sign is the currency, recorded with the events
+    orders.write_text(
+        "\n".join(line.rsplit(",", 1)[0] for line in orders.read_text().splitlines()) + "\n"
+    )
+    result = CliRunner().invoke(main, [*args, "--dataset", "bare"])
+    assert result.exit_code == 0, result.output
+    assert "    amounts in 'Total' written with £: read as GBP, the dataset's currency" in (
+        result.stdout.splitlines()
+    )
+    stored = pd.read_parquet(home / "datasets" / "bare" / "events.parquet")
+    assert stored[c.CURRENCY].fillna("").tolist() == ["GBP"] * 3 + [""]  # 0: no currency
+    assert stored[c.AMOUNT].tolist() == [1234.5, 12.0, 31.8, 0.0]

@@ -131,23 +131,32 @@ def test_wrong_type_column_fails_fast_with_example_row(tmp_path: Path) -> None:
     message = str(error.value)
     assert "column 'amount' should hold numbers, but 2 of 2" in message  # no decimal-comma hint
     assert "row 1 has amount='abc'" in message
-    # amounts with a currency sign or code: that is named, not the decimal-comma option
-    for amounts in (("£12.50", "£3.00"), ("12.50 EUR", "3 EUR"), ("USD 4", "USD5")):
+    # amounts with a sign or code that names no currency: what it should be is named, not
+    # the decimal-comma option ('£12.50', '12.50 EUR', 'USD 4' are read: test_hostile_inputs)
+    for amounts in (("12.50 euros", "3 euros"), ("Rs 4", "Rs 5"), ("£12 EUR", "£3 EUR")):
         body = "".join(f"u{i},2024-01-01,purchase,{a}\n" for i, a in enumerate(amounts))
         with pytest.raises(ContractError) as error:
             load(write(tmp_path, HEADER + body, "money.csv"))
         message = str(error.value)
-        assert "should hold numbers without a currency sign or code" in message, message
+        assert "should hold numbers, bare or with one currency sign or ISO code" in message
         assert "--map currency=COLUMN" in message and "--decimal-comma" not in message
-    # both (£3 and 1,5): the example row was '1,5' under the currency hint alone
-    body = HEADER + 'u1,2024-01-01,purchase,"1,5"\nu2,2024-01-01,purchase,£3\n'
+    # both (3 euros and 1,5): the example row was '1,5' under the currency hint alone
+    body = HEADER + 'u1,2024-01-01,purchase,"1,5"\nu2,2024-01-01,purchase,3 euros\n'
     with pytest.raises(ContractError) as error:
         load(write(tmp_path, body, "both.csv"))
     assert (
-        "should hold numbers without a currency sign or code (the currency goes in a 'currency' "
-        "column, e.g. --map currency=COLUMN; for a decimal comma, as in 12,50, use "
-        "--decimal-comma), but 2 of 2 filled values do not parse (e.g. row 1 has amount='1,5')"
+        "should hold numbers, bare or with one currency sign or ISO code (£12.50, 12.50 EUR; or "
+        "the currency in a 'currency' column, e.g. --map currency=COLUMN; for a decimal comma, "
+        "as in 12,50, use --decimal-comma), but 2 of 2 filled values do not parse (e.g. row 1 "
+        "has amount='1,5')"
     ) in str(error.value)
+    # a sign read apart is no hint: '€12,50' is only a decimal comma's question
+    body = HEADER + 'u1,2024-01-01,purchase,"€1,5"\nu2,2024-01-01,purchase,"€3,25"\n'
+    with pytest.raises(ContractError) as error:
+        load(write(tmp_path, body, "euros.csv"))
+    assert "should hold numbers (for a decimal comma, as in 12,50, use --decimal-comma)" in str(
+        error.value
+    )
 
 
 def test_unparseable_timestamps_mostly_is_a_wrong_column(tmp_path: Path) -> None:

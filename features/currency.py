@@ -1,0 +1,254 @@
+"""Amounts written with their currency, as shops' "formatted" exports write them (`£1,234.50`,
+`-£31.80`, `€12,50`, `1.234,50 €`, `USD 12.00`, `$12.00 CAD`): the sign or ISO code is read
+apart from the number, which then goes through the usual rules (a decimal comma is still
+ambiguous without --decimal-comma).
+
+A sign that names one currency (£, €, US$, C$, ...) or an ISO 4217 code gives the rows'
+currency; ``$`` and ``¥`` are written for several (USD, CAD, AUD ...; JPY, CNY), so their
+amounts are read as numbers and the currency is left to a currency column: never guessed.
+One column writes one currency: signs of two, or a currency on some amounts and none on
+others with no currency column to say the rest, are refused as the mixed-currency refusal
+is (:meth:`AmountCurrency.refusal`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from features import contract as c
+from features.parsing import FAST_TEXT, as_text
+
+if TYPE_CHECKING:
+    from features.validation import TableChecks
+
+CURRENCY_MISMATCH = "currency_mismatch"  # quarantine reason: '£12' where the column says EUR
+AMOUNT_CURRENCY = "amount_currency"  # report note: AmountCurrency.note
+CURRENCY_COLUMN = "currency_column"  # report note: an unmapped 'Currency' column's one code
+
+_ISO_4217 = (  # the codes in use
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD
+    BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR
+    FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD
+    JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT
+    MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG
+    QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS
+    TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR
+    ZMW ZWL"""
+)
+ISO_CODES = frozenset(_ISO_4217.split())
+# The currencies whose amounts are written with a bare $
+DOLLARS = (
+    "USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "TWD", "ARS", "CLP", "COP", "UYU", "BSD",
+    "BBD", "BZD", "BMD", "BND", "KYD", "FJD", "GYD", "JMD", "LRD", "NAD", "SBD", "SRD", "TTD",
+    "XCD", "DOP", "CUP", "CVE",
+)  # fmt: skip
+# sign -> the currencies written with it; one: the sign names it
+SIGNS: dict[str, tuple[str, ...]] = {
+    "£": ("GBP",), "€": ("EUR",), "₹": ("INR",), "₩": ("KRW",), "₽": ("RUB",), "₺": ("TRY",),
+    "₪": ("ILS",), "₫": ("VND",), "₱": ("PHP",), "₴": ("UAH",), "¥": ("JPY", "CNY"),
+    "$": DOLLARS, "US$": ("USD",), "C$": ("CAD",), "CA$": ("CAD",), "A$": ("AUD",),
+    "AU$": ("AUD",), "NZ$": ("NZD",), "HK$": ("HKD",), "S$": ("SGD",), "R$": ("BRL",),
+    "MX$": ("MXN",),
+}  # fmt: skip
+_SIGN = "|".join(re.escape(s) for s in sorted(SIGNS, key=len, reverse=True))
+_MARK = rf"{_SIGN}|[A-Za-z]{{3}}"
+# a sign or code before and/or after the number, inside a leading minus or parentheses
+_MARKED = (
+    rf"^(?P<lead>[-+(\u2212]?)\s*(?:(?P<pre>{_MARK})\s*)?"
+    r"(?P<body>[-+\u2212]?[0-9](?:[0-9.,\s]*[0-9])?)"
+    rf"\s*(?P<post>{_MARK})?\s*(?P<trail>[-)]?)$"
+)
+_MAYBE = "[^0-9\\s.,+()\u2212-]"  # a character no plain number has
+
+
+@dataclass
+class Marks:
+    """An amount column's cells with their currency mark read apart (per row)."""
+
+    numbers: pd.Series  # the cells without their mark (the column itself if none has one)
+    key: pd.Series  # the currency a mark names, or the sign itself ('$') if it names several
+    code: pd.Series  # the ISO code, where the mark names one currency
+    written: pd.Series  # the mark as written ('£', 'EUR', '$ CAD')
+
+
+def read_marks(values: pd.Series) -> Marks:
+    """The currency marks of an amount column; a cell whose mark names no currency (`12.50
+    Euro`, `£12 EUR`) keeps it, and does not parse as a number."""
+    none = pd.Series(pd.NA, index=values.index, dtype="string")
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return Marks(values, none, none, none)
+    text = as_text(values).astype(FAST_TEXT).str.strip()
+    maybe = text.str.contains(_MAYBE, regex=True).fillna(False).astype(bool)
+    if not maybe.any():
+        return Marks(values, none, none, none)
+    found = text[maybe].astype("string").str.extract(_MARKED).fillna("")
+    pairs = list(zip(found["pre"].str.upper(), found["post"].str.upper(), strict=True))
+    known = {pair: _meaning(*pair) for pair in set(pairs)}  # a few kinds, many rows
+    read = [(row, known[pair]) for row, pair in zip(found.index, pairs, strict=True) if known[pair]]
+    if not read:
+        return Marks(values, none, none, none)
+    rows = [row for row, _ in read]
+    key, code, written = (none.copy() for _ in range(3))
+    for at, column in enumerate((key, code, written)):
+        column[rows] = [meaning[at] for _, meaning in read]
+    numbers = text.astype("string").copy()
+    numbers[rows] = (found["lead"] + found["body"] + found["trail"])[rows]
+    return Marks(numbers, key, code, written)
+
+
+def _meaning(pre: str, post: str) -> tuple[str, str | None, str] | None:
+    """(key, ISO code or None, mark as written) of a sign or code written before and/or after
+    a number; None when they name no currency, or two."""
+    marks = [mark for mark in (pre, post) if mark]
+    if not marks:
+        return None
+    named = [SIGNS.get(mark) or ((mark,) if mark in ISO_CODES else ()) for mark in marks]
+    common = set(named[0]).intersection(*named[1:])
+    if not common:
+        return None
+    if len(common) == 1:
+        code = common.pop()
+        return code, code, " ".join(marks)
+    return marks[0], None, " ".join(marks)
+
+
+def stated_codes(values: pd.Series) -> pd.Series:
+    """A currency column's codes as refuse_currencies compares them: trimmed, upper case."""
+    return as_text(values).str.strip().str.upper().replace("", pd.NA)
+
+
+@dataclass
+class AmountCurrency:
+    """What a whole amount column shows of its currency, gathered chunk by chunk."""
+
+    column: str
+    stated_by: str | None  # the file's currency column (mapped, or named so)
+    record: bool | None = None  # the marks' currency becomes the events' (first chunk decides)
+    marks: dict[str, list[Any]] = field(default_factory=dict)  # key -> [written, first row, n]
+    bare: list[Any] = field(default_factory=lambda: [None, 0])  # [example, n]: no mark
+    stated: dict[str, int] = field(default_factory=dict)  # currency column's code -> first row
+
+    def add(
+        self, raw: pd.DataFrame, marks: Marks, amount: pd.Series, monetary: pd.Series
+    ) -> pd.Series:
+        """Count a chunk's marked and bare amounts (monetary rows whose ``amount`` was read;
+        a bare 0 is zero in every currency); the rows whose mark disagrees with the currency
+        column (``currency_mismatch``)."""
+        none = pd.Series(pd.NA, index=raw.index, dtype="string")
+        stated = stated_codes(raw[self.stated_by]) if self.stated_by else none
+        if self.record is None:
+            self.record = self.stated_by is None and bool(marks.code.notna().any())
+        checked = marks.key.notna() & stated.notna()
+        mismatch = pd.Series(False, index=raw.index)
+        if checked.any():
+            mismatch[checked] = [
+                code not in SIGNS.get(key, (key,))
+                for key, code in zip(marks.key[checked], stated[checked], strict=True)
+            ]
+        counted = monetary & amount.notna() & ~mismatch
+        keys = marks.key[counted].dropna()
+        for key, rows in keys.groupby(keys, sort=False):
+            first = int(rows.index[0])
+            seen = self.marks.setdefault(str(key), [marks.written[first], first + 1, 0])
+            seen[2] += len(rows)
+        bare = counted & marks.key.isna() & amount.ne(0)
+        if bare.any() and self.bare[0] is None:
+            first = bare.idxmax()
+            self.bare[0] = f"row {first + 1} has {self.column}={str(raw.at[first, self.column])!r}"
+        self.bare[1] += int(bare.sum())
+        codes = stated[monetary].dropna()
+        for code, rows in codes.groupby(codes, sort=False):
+            self.stated.setdefault(str(code), int(rows.index[0]) + 1)
+        return mismatch
+
+    def refusal(self, source: str) -> str | None:
+        """Why the column's amounts cannot be summed as one money, or None: two currencies'
+        marks, or a currency on some amounts and none on others with no column to say it."""
+        if self.stated_by is not None:  # the column says each row's (refuse_currencies)
+            return None
+        if len(self.marks) > 1:
+            named = ", ".join(f"{w} from row {row:,}" for w, row, _ in self.marks.values())
+            return (
+                f"{source}: column '{self.column}' writes amounts in {len(self.marks):,} "
+                f"currencies ({named}); summed as one they would make every revenue, LTV and "
+                "value at risk wrong: ingest each currency as a dataset of its own (a file per "
+                "currency)"
+            )
+        code = self.currency
+        if code and self.bare[1]:
+            ((written, row, count),) = self.marks.values()
+            return (
+                f"{source}: column '{self.column}' writes {count:,} amounts with {written} "
+                f"({code}, from row {row:,}) and {self.bare[1]:,} without a currency (e.g. "
+                f"{self.bare[0]}): write the currency on every amount or on none, or give each "
+                "row's in a currency column (--map currency=COLUMN)"
+            )
+        return None
+
+    @property
+    def currency(self) -> str | None:
+        """The one currency the column's marks name, if they name one."""
+        codes = {key for key in self.marks if key in ISO_CODES}
+        return codes.pop() if len(self.marks) == 1 and codes else None
+
+    def note(self) -> dict[str, Any]:
+        """The report's ``amount_currency``: what the marks were read as."""
+        return {
+            "column": self.column,
+            "written_with": [w for w, _, _ in self.marks.values()],
+            "currency": self.currency,
+            "recorded": bool(self.record and self.currency),
+            "currency_column": self.stated_by,
+        }
+
+
+def record_currency(
+    events: pd.DataFrame, checks: TableChecks, columns: dict[str, str], code: pd.Series
+) -> None:
+    """The events' ``currency``: the mapped currency column's, its blanks given the marks'
+    code; without one, the marks' code when the first chunk showed one (every chunk alike);
+    and the report's notes of both."""
+    money = checks.money
+    assert money is not None
+    if c.CURRENCY in columns:
+        events[c.CURRENCY] = events[c.CURRENCY].fillna(code)
+    elif money.record:
+        events[c.CURRENCY] = code
+        checks.named = {**checks.named, c.CURRENCY: money.column}  # a refusal names it
+    if money.marks:
+        checks.notes[AMOUNT_CURRENCY] = money.note()
+    if money.stated_by and c.CURRENCY not in columns and len(money.stated) == 1:
+        (found,) = money.stated
+        checks.notes[CURRENCY_COLUMN] = {"column": money.stated_by, "currency": found}
+
+
+def amount_currency_line(note: dict[str, Any]) -> str:
+    """The summary line of how an amount column's currency marks were read."""
+    written = " and ".join(note["written_with"])
+    said = f"    amounts in '{note['column']}' written with {written}: "
+    if note["currency_column"]:
+        column = note["currency_column"]
+        return said + f"read as numbers, their currency from column '{column}' (signs agree)"
+    if note["recorded"]:
+        return said + f"read as {note['currency']}, the dataset's currency"
+    if note["currency"]:  # the file's first rows hold no amount: the column was not begun
+        return said + (
+            f"read as numbers; {note['currency']} is not recorded (the file's first rows have "
+            "no amount): give it in a currency column (--map currency=COLUMN)"
+        )
+    return said + (
+        f"read as numbers; {written} is written for several currencies (USD, CAD, AUD, ...), "
+        "so none is recorded: give it in a currency column (--map currency=COLUMN)"
+    )
+
+
+def currency_column_line(note: dict[str, Any]) -> str:
+    """The summary line of a currency column read though not mapped ('Currency')."""
+    return (
+        f"    currency {note['currency']}, from column '{note['column']}' (named so, not "
+        "mapped): the dataset's currency in lists, the report and the API"
+    )
