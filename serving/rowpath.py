@@ -39,6 +39,7 @@ from features.labels import LabelSpec
 from lifecycle import tasks
 from lifecycle.btyd import (
     BGNBD,
+    GammaGamma,
     _expected_purchases_if_alive,
     _expected_purchases_if_alive_by_quadrature,
     log_odds_dropped,
@@ -81,6 +82,18 @@ class RowModel:
     level_positions: list[float]  # 0, 1, ... (mixture quantiles interpolate them)
     process: BGNBD | None  # the purchase process
     horizon_weeks: float
+    blend: BlendRule | None = None  # a BG/NBD + Gamma-Gamma rule blended into the value
+
+
+@dataclass(frozen=True)
+class BlendRule:
+    """A blended BG/NBD + Gamma-Gamma rule (``lifecycle.rules.RuleModel._bgnbd_value``) as
+    the float path reads it: its processes and where its inputs are in the model's matrix."""
+
+    process: BGNBD
+    horizon_weeks: float
+    spend: GammaGamma
+    columns: tuple[int, int, int, int]  # orders, days since the first and last, order value
 
 
 def row_models(champions: Champions) -> dict[str, RowModel]:
@@ -100,7 +113,51 @@ def _row_model(bundle: ModelBundle) -> RowModel:
         [float(k) for k in range(len(levels))],
         process,
         float(bundle.label.get("horizon_days") or 0.0) / 7.0,
+        _blend_rule(bundle),
     )
+
+
+def _blend_rule(bundle: ModelBundle) -> BlendRule | None:
+    """The bundle's blended BG/NBD + Gamma-Gamma rule; None for another rule or none (the
+    arrays blend those), or one whose inputs the matrix lacks (the arrays raise)."""
+    rule = bundle.blend
+    if rule is None or rule.kind != "bgnbd_gamma_gamma":
+        return None
+    names = rule.inputs()
+    if not set(names) <= set(rule.feature_names):
+        return None
+    params = rule.params
+    return BlendRule(
+        purchase_model(params["bgnbd"]),
+        float(params["horizon_days"]) / 7.0,  # outlook_of_columns' weeks
+        GammaGamma(*(float(params["gamma_gamma"][k]) for k in ("p", "q", "v"))),
+        tuple(rule.feature_names.index(name) for name in names),  # type: ignore[arg-type]
+    )
+
+
+def _rule_values(rule: BlendRule, X: np.ndarray) -> list[float]:
+    """``RuleModel.predict`` of a BG/NBD + Gamma-Gamma rule (expected purchases x the
+    expected order value, 0 without a purchase) on the rows of ``X``, in floats."""
+    p, q, v = rule.spend.p, rule.spend.q, rule.spend.v
+    values = []
+    for orders, first, last, spent in zip(*(X[:, j].tolist() for j in rule.columns), strict=True):
+        outlook = _outlook(rule.process, rule.horizon_weeks, orders, first, last)
+        # GammaGamma.expected_average_value of the repeat orders and the mean order value
+        repeat = max((0.0 if orders != orders else orders) - 1, 0.0)
+        spent = 0.0 if spent != spent or spent < 0 else spent
+        if not (math.isfinite(repeat) and math.isfinite(spent)):
+            raise OffThePath("a non-finite purchase history")  # _as_arrays refuses it
+        denominator = p * repeat + q - 1
+        if denominator <= 0:
+            raise OffThePath("Gamma-Gamma's expected value is undefined")
+        spend = p * (v + repeat * (spent if repeat > 0 else 0.0)) / denominator
+        value = 0.0 if outlook is None else outlook[1] * spend  # np.nan_to_num's NaN
+        if value != value:
+            value = 0.0
+        elif math.isinf(value):
+            raise OffThePath("an infinite rule value")  # nan_to_num: the largest float
+        values.append(value)
+    return values
 
 
 def _probabilities(bundle: ModelBundle, booster: Any, X: np.ndarray) -> list[float]:
@@ -127,7 +184,14 @@ def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
         if purchase is None
         else [expected_value(v, p, FLOATS) for v, p in zip(raw, purchase, strict=True)]
     )
-    values = bundle.blended(values, X)
+    if model.blend is None:
+        values = bundle.blended(values, X)
+    else:  # ModelBundle.blended (blend_values) in floats
+        weight = bundle.blend_weight
+        values = [
+            weight * own + (1.0 - weight) * rule
+            for own, rule in zip(values, _rule_values(model.blend, X), strict=True)
+        ]
     quantiles = [
         bundle.predict_trees(bundle.quantile_boosters[q], X).tolist() for q in model.levels
     ]
@@ -173,8 +237,14 @@ def purchase_outlook(
 ) -> tuple[float, float] | None:
     """``lifecycle.btyd.outlook_of_columns`` (p_alive, expected purchases) of one user; None
     for a user without a purchase."""
-    process = model.process
-    assert process is not None
+    assert model.process is not None
+    return _outlook(model.process, model.horizon_weeks, orders, first, last)
+
+
+def _outlook(
+    process: BGNBD, horizon: float, orders: float, first: float, last: float
+) -> tuple[float, float] | None:
+    """:func:`purchase_outlook` of a process and a horizon in weeks."""
     if not (orders >= 1 and math.isfinite(first) and math.isfinite(last)):
         return None
     x, t_x, t_obs = rfm_of_values(orders, first, last, 7.0, FLOATS)  # rfm_of_columns's weeks
@@ -194,7 +264,6 @@ def purchase_outlook(
     )
     alive = float(expit(-log_odds))
     posterior = (r, alpha, a, b + first_chance)
-    horizon = model.horizon_weeks
     given_alive = float(
         _expected_purchases_if_alive(posterior, horizon, x, t_obs, FLOATS)  # type: ignore[arg-type]
     )

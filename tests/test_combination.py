@@ -144,6 +144,30 @@ def test_a_blended_value_answers_alike_on_either_path(
         scorer.state = state
 
 
+def test_a_blended_request_checks_the_purchase_history_once(
+    blend_of: Any, scorer: Any, trained_workspace: TrainedWorkspace, monkeypatch: Any
+) -> None:
+    """The float path of a blended value checks a request's purchase histories once, in the
+    rule's interval: the rule's value is worked out on floats, not by the rule's predict
+    (whose expected purchases and Gamma-Gamma spend each checked them again as arrays)."""
+    from lifecycle import btyd
+    from serving import rowpath
+    from serving.batch import read_scores
+    from serving.hotpath import online_matrix
+
+    _, blend, _ = blend_of
+    state = scorer.state
+    champions = replace(state.champions, bundles={**state.champions.bundles, "ltv": blend})
+    ids = read_scores(trained_workspace.scores_path).frame["user_id"].astype(str).tolist()[:3]
+    matrix = online_matrix(state.store, state.layout, state.fetch, champions, ids)
+    models = rowpath.row_models(champions)
+    checked = []
+    original = btyd._as_arrays
+    monkeypatch.setattr(btyd, "_as_arrays", lambda **named: checked.append(1) or original(**named))
+    rowpath.score_rows(champions, models, matrix, reasons=False)
+    assert len(checked) == 1  # the code before: 3 (the rule's value twice, its interval)
+
+
 def test_training_registers_the_blend_the_test_rows_chose(
     scorer: Any, trained_workspace: TrainedWorkspace
 ) -> None:
