@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,6 +88,7 @@ NEW_USER_ZEROS = (
 )
 
 
+@lru_cache(maxsize=4096)  # asked for every reason a list or answer words
 def window_of(name: str) -> tuple[str, int] | None:
     """(feature, days) of a windowed feature's name such as ``sessions_30d`` (as
     :func:`feature_names` makes them); None for any other name."""

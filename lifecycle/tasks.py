@@ -177,10 +177,11 @@ def names() -> tuple[str, ...]:
 
 def get(name: str) -> Task:
     """The declaration of ``name``, or an error listing the known tasks."""
-    tasks = {task.name: task for task in all_tasks()}
-    if name not in tasks:
-        raise UnknownTaskError(f"unknown task {name!r}; expected one of {', '.join(tasks)}")
-    return tasks[name]
+    _load_declared_modules()
+    task = _registry.get(name)  # asked per model of every request: no copy of the registry
+    if task is None:
+        raise UnknownTaskError(f"unknown task {name!r}; expected one of {', '.join(_registry)}")
+    return task
 
 
 def output_columns() -> tuple[str, ...]:

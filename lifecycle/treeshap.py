@@ -314,7 +314,9 @@ class TreeShap:
             index = np.where(known, codes, -1.0).astype(np.int64)  # C++ truncation toward 0
             inside = known & (index >= 0) & (index < width)
             member = self._category_sets[
-                np.arange(len(self._category_nodes))[None, :], np.clip(index, 0, width - 1)
+                # not np.clip, whose Python wrapper costs more than this on a few rows
+                np.arange(len(self._category_nodes))[None, :],
+                np.minimum(np.maximum(index, 0), width - 1),
             ]
             left[:, self._category_nodes] = inside & member
         return left
@@ -329,7 +331,8 @@ class TreeShap:
         out = np.zeros((len(X), self.num_features))
         if len(self._entry_feature) == 0:
             return out
-        threads = min(os.cpu_count() or 1, len(X) // SINGLE_THREAD_ROWS)  # rows per thread
+        threads = len(X) // SINGLE_THREAD_ROWS  # rows per thread (cores asked only then)
+        threads = min(os.cpu_count() or 1, threads) if threads > 1 else threads
         if threads > 1:
             bounds = np.linspace(0, len(X), threads + 1).astype(int).tolist()
             with ThreadPoolExecutor(threads) as pool:

@@ -12,7 +12,7 @@ DataFrame per request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -198,6 +198,18 @@ class FeatureMatrix:
         column = self.raw.get(name)
         value = self.values[row, self.layout.position[name]] if column is None else column[row]
         return value.item() if hasattr(value, "item") else value
+
+    def row_values(self, row: int) -> Callable[[str], Any]:
+        """:meth:`raw_value` of one row, each feature read once: a reason's words, facts and
+        pace read the same few values over and over."""
+        read: dict[str, Any] = {}
+
+        def value_of(name: str) -> Any:
+            if name not in read:
+                read[name] = self.raw_value(name, row)
+            return read[name]
+
+        return value_of
 
     def take(self, rows: np.ndarray) -> FeatureMatrix:
         """The given rows (positions)."""

@@ -159,12 +159,13 @@ def _plural(value: Any) -> str:
 
 
 def _is_none(value: Any) -> bool:
-    return isinstance(value, int | float) and f"{value:.0f}" in ("0", "-0")
+    """Whether a number prints as 0 with no decimals (half to even: 0.5 and -0.5 do)."""
+    return isinstance(value, int | float) and -0.5 <= value <= 0.5
 
 
 def is_missing(value: Any) -> bool:
     """None or NaN: a feature the user has no value of."""
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    return value is None or (isinstance(value, float) and value != value)  # NaN, numpy's too
 
 
 def _times(ratio: float) -> str:

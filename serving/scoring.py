@@ -7,7 +7,7 @@ registry (the ``champion`` alias of each task); serving never imports ``training
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -508,8 +508,10 @@ def top_reasons_matrix(
     rows = np.flatnonzero(wanted)
     if len(rows) == 0:
         return result
-    values = bundle.contributions_matrix(features.model(bundle.task, rows))
-    names = bundle.feature_names
+    # every row wanted (a request of one user): the model's matrix as it is, not re-indexed
+    every = len(rows) == len(features)
+    values = bundle.contributions_matrix(features.model(bundle.task, None if every else rows))
+    names = tuple(bundle.feature_names)  # as the words' lookups take them (reason_words)
     order = np.argsort(-values, axis=1)
     first_day = (
         _first_day_only(features.column, len(features))
@@ -521,7 +523,7 @@ def top_reasons_matrix(
             names,
             values[position],
             ranked,
-            lambda name, row=row: features.raw_value(name, row),
+            features.row_values(int(row)),
             purchase_counts,
             first_day_only=bool(first_day[row]),
             trends=trends,
@@ -531,7 +533,7 @@ def top_reasons_matrix(
 
 
 def worded_reasons(
-    names: list[str],
+    names: Sequence[str],
     contributions: np.ndarray,
     ranked: np.ndarray,
     value_of: Callable[[str], Any],

@@ -281,3 +281,30 @@ def test_each_reason_fact_and_pace_is_worked_out_once_per_user(
     grosses = sum(reason_facts.said_as(n, user[n], user.get, names) != n for n in candidates)
     assert sum(facts.values()) == len(candidates) + grosses, facts
     assert sum(paces.values()) <= len(candidates) + grosses, paces
+
+
+def test_the_float_forms_of_the_words_checks_are_numpys_and_formats() -> None:
+    """``same`` is np.isclose(rtol=0, atol=0.005) and ``_is_none`` a number that prints as
+    0 with no decimals, on the edges (halves, infinities, NaN, bools, numpy floats) and a
+    sweep of values near them: the words read them per feature of every explained user."""
+    import math
+    import random
+
+    edges = [0.5, -0.5, 0.49999999999999994, 0.5000000000000001, 0.0, -0.0, 0.005, -0.005]
+    edges += [0.0050000000000000001, 1.005, math.nan, math.inf, -math.inf, np.float64(0.5)]
+    edges += [True, False, 0, 1, 10**30, 1e308, -1e308, None, "0", "x"]
+    rng = random.Random(7)
+    sweep = [rng.uniform(-2, 2) for _ in range(20_000)]
+    sweep += [
+        rng.choice([0.5, -0.5, 0.005]) * (1 + rng.uniform(-1e-15, 1e-15)) for _ in range(2000)
+    ]
+    for value in edges + sweep:
+        printed = isinstance(value, int | float) and f"{value:.0f}" in ("0", "-0")
+        assert reason_words._is_none(value) == printed, value
+    numeric = [v for v in edges + sweep if isinstance(v, int | float)]
+    for gross, net in zip(numeric, [*numeric[1:], *numeric[:1]], strict=True):
+        for pair in ((gross, net), (gross, gross), (gross, gross + 0.005), (gross, gross - 0.004)):
+            with np.errstate(all="ignore"):
+                want = bool(np.isclose(float(pair[0]), float(pair[1]), rtol=0.0, atol=0.005))
+            assert reason_facts.same(*pair) == want, pair
+    assert not reason_facts.same("x", 1.0) and not reason_facts.same(None, 1.0)
