@@ -235,33 +235,44 @@ class RfmDefinition:
 
 def quantile_score(values: pd.Series, bins: int, higher_is_better: bool = True) -> pd.Series:
     """1..bins by percentile rank (ties share a score); null values get a null score."""
-    ranks = values.astype(float).rank(pct=True, method="average", ascending=higher_is_better)
-    return np.ceil(ranks * bins).clip(1, bins).astype("Int64")
+    scores = _quantile_scores(values.astype(float).to_numpy(), bins, higher_is_better)
+    return pd.Series(scores, index=values.index).astype("Int64")
+
+
+def _quantile_scores(values: np.ndarray, bins: int, higher_is_better: bool) -> np.ndarray:
+    """:func:`quantile_score` of float values, as floats (NaN where null)."""
+    ranks = pd.Series(values).rank(pct=True, method="average", ascending=higher_is_better)
+    return np.ceil(ranks.to_numpy() * bins).clip(1, bins)
 
 
 def rfm_scores(features: pd.DataFrame, definition: RfmDefinition | None = None) -> pd.DataFrame:
     """R, F, M and FM scores among buyers (null for users without an order)."""
     d = definition or RfmDefinition()
-    buyers = features[d.frequency_column].astype(float).fillna(0) > 0
-    out = pd.DataFrame(index=features.index, columns=["r", "f", "m", "fm"], dtype="Int64")
-    if buyers.any():
-        b = features.loc[buyers]
-        out.loc[buyers, "r"] = quantile_score(b[d.recency_column], d.bins, higher_is_better=False)
-        out.loc[buyers, "f"] = quantile_score(b[d.frequency_column], d.bins)
-        out.loc[buyers, "m"] = quantile_score(money_column(b, d.monetary_column).fillna(0), d.bins)
-        mean_fm = (out.loc[buyers, "f"].astype(float) + out.loc[buyers, "m"].astype(float)) / 2
+    r, f, m, fm, _ = _rfm_values(features, d)
+    return pd.DataFrame({"r": r, "f": f, "m": m, "fm": fm}, index=features.index).astype("Int64")
+
+
+def _rfm_values(features: pd.DataFrame, d: RfmDefinition) -> tuple[np.ndarray, ...]:
+    """R, F, M and FM scores as floats (NaN for users without an order), and the orders: on
+    the buyers' columns alone (a frame of the buyers copied every feature of a million rows)."""
+    orders = features[d.frequency_column].astype(float).fillna(0).to_numpy()
+    r, f, m, fm = (np.full(len(orders), np.nan) for _ in range(4))
+    buyers = np.flatnonzero(orders > 0)
+    if len(buyers):
+        recency = features[d.recency_column].astype(float).to_numpy()[buyers]
+        spent = money_column(features, d.monetary_column).astype(float).to_numpy()[buyers]
+        r[buyers] = _quantile_scores(recency, d.bins, higher_is_better=False)
+        f[buyers] = _quantile_scores(orders[buyers], d.bins, higher_is_better=True)
+        m[buyers] = _quantile_scores(np.where(np.isnan(spent), 0.0, spent), d.bins, True)
         # Round half up (numpy rounds half to even, which would make 3.5 -> 4 but 2.5 -> 2).
-        out.loc[buyers, "fm"] = np.floor(mean_fm + 0.5).astype("int64")
-    return out.astype("Int64")
+        fm[buyers] = np.floor((f[buyers] + m[buyers]) / 2 + 0.5)
+    return r, f, m, fm, orders
 
 
 def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None) -> np.ndarray:
     """One named RFM segment per user (``no_purchase`` without an order)."""
     d = definition or RfmDefinition()
-    scores = rfm_scores(features, d)
-    r = scores["r"].astype(float).to_numpy()
-    fm = scores["fm"].astype(float).to_numpy()
-    orders = features[d.frequency_column].astype(float).fillna(0).to_numpy()
+    r, _, _, fm, orders = _rfm_values(features, d)
     conditions = [
         (r >= rule.recency[0])
         & (r <= rule.recency[1])
