@@ -9,7 +9,8 @@ formula functions as the arrays, given ``lifecycle.maths.FLOATS`` in place of ``
 calibration (``Calibrator``), the expected value, conditional and mixture quantiles
 (``lifecycle.bundle``), risk bands (``serving.segments.risk_band_rules``), value at risk,
 the purchase history in weeks and the log odds of having dropped (``lifecycle.btyd``,
-``btyd_features``), the stage (``stage_of_values``). IEEE arithmetic is the same on a
+``btyd_features``), a blended BG/NBD + Gamma-Gamma rule's value (its interval stays on
+arrays, checking the purchase histories once), the stage (``stage_of_values``). IEEE arithmetic is the same on a
 float and on an array element, and FLOATS' functions are numpy's or redo them exactly
 (``tests/test_rowpath.py`` compares them, and every field with the array path's). The
 populations and reasons keep their array definitions (one call each for the request).
