@@ -67,7 +67,7 @@ def recount_spelt_apart(report: dict[str, Any], version: Path, tables: Collectio
     examples an erasure forgot, counted again over the version's table, without the erased
     users (the note goes when none are left). Its examples are kept, less the erased ones,
     never drawn again: a group an earlier erasure forgot would come back."""
-    from features.loading import SPELT_APART, ids_spelt_apart
+    from features.id_spellings import SPELT_APART, ids_spelt_apart
 
     for table, entry in report.get("tables", {}).items():
         notes = entry.get("notes", {}) if isinstance(entry, dict) else {}

@@ -24,6 +24,7 @@ _LOOKALIKES = dict(
     )
 )
 _KEY = "lifecycle_user_id_key"  # spelling_keys, as a DuckDB function of a connection
+SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
 _THOUSANDS = "^[0-9]{1,3}(,[0-9]{3})+$"  # 12,590
 
 
@@ -55,6 +56,37 @@ def spelling_key(con: Any, sql: str) -> str:
             _KEY, spelling_keys, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
         )
     return f"{_KEY}({sql})"
+
+
+def ids_spelt_apart(table: Path) -> dict[str, Any]:
+    """:func:`spelt_apart` of a table's file (an appended dataset's events, whose new ids
+    may be an old user written another way)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return spelt_apart(con, f"read_parquet({literal(table)})")
+
+
+def spelt_apart(con: Any, staged: str) -> dict[str, Any]:
+    """Loaded ids that are spellings of one id (:func:`spelling_keys`: ' 13047 ', '013047',
+    '13047.0', in full-width digits; 'é' as one character or as 'e' and an accent, as a Mac
+    writes names; 'A123' with a Cyrillic 'A'): each stays the user the file names (ids are
+    the file's text), but a user written two ways is two users, so the summary says how many
+    and up to three groups, those with an id not ASCII first (a look-alike letter or
+    full-width digits show only escaped)."""
+    distinct = f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
+    ((groups, ids, examples),) = con.execute(
+        "SELECT count(*), sum(n), list(spellings ORDER BY unseen DESC, spellings)[1:3] FROM ("
+        "SELECT count(*) AS n, list(id ORDER BY id) AS spellings, "
+        f"bool_or(strlen(id) <> length(id)) AS unseen FROM ({distinct}"
+        f") GROUP BY {spelling_key(con, 'id')} HAVING count(*) > 1)"
+    ).fetchall()
+    if not groups:
+        return {}
+    note = {"ids": int(ids), "groups": int(groups), "example": list(examples[0])}
+    if more := [list(group) for group in examples[1:]]:
+        note["more_examples"] = more
+    return {SPELT_APART: note}
 
 
 def other_spellings(tables: Iterable[Path], ids: Iterable[str]) -> dict[str, list[str]]:

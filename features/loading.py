@@ -18,6 +18,7 @@ from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, resent_orders
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
+from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
@@ -248,7 +249,7 @@ def stream_table(
                     first_bad = (int(rows_out[0]), reason)
         report.notes.update(checks.notes)
         if c.USER_ID in columns:
-            report.notes.update(_ids_spelt_apart(con, staged))
+            report.notes.update(spelt_apart(con, staged))
         if rules.table == "events" and c.USER_ID in columns:
             report.notes.update(_users_only_quarantined(con, staged, row, lost, stored_events))
         for name, column in noted.items():  # counted over the rows that load
@@ -381,43 +382,9 @@ def _users_only_quarantined(
     return {ONLY_QUARANTINED: {"users": int(users), "example": str(example)}} if users else {}
 
 
-SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
 WITHOUT_EVENTS = "users_without_events"  # report note of a users file: {"users", "example"}
 # the report notes whose examples are user ids: `forget` takes the erased ones out of them
 ID_EXAMPLE_NOTES = (ONLY_QUARANTINED, SPELT_APART, WITHOUT_EVENTS)
-
-
-def ids_spelt_apart(events: Path) -> dict[str, Any]:
-    """:func:`_ids_spelt_apart` of a table's file (an appended dataset's events, whose new
-    ids may be an old user written another way)."""
-    import duckdb
-
-    with duckdb.connect() as con:
-        return _ids_spelt_apart(con, f"read_parquet({literal(events)})")
-
-
-def _ids_spelt_apart(con: Any, staged: str) -> dict[str, Any]:
-    """Loaded ids that are spellings of one id (:func:`features.id_spellings.spelling_keys`:
-    ' 13047 ', '013047', '13047.0', in full-width digits; 'é' as one character or as 'e'
-    and an accent, as a Mac writes names; 'A123' with a Cyrillic 'A'): each stays the user
-    the file names (ids are the file's text), but a user written two ways is two users, so
-    the summary says how many and up to three groups, those with an id not ASCII first (a
-    look-alike letter or full-width digits show only escaped)."""
-    from features.id_spellings import spelling_key
-
-    ((groups, ids, examples),) = con.execute(
-        "SELECT count(*), sum(n), list(spellings ORDER BY unseen DESC, spellings)[1:3] FROM ("
-        "SELECT count(*) AS n, list(id ORDER BY id) AS spellings, "
-        "bool_or(strlen(id) <> length(id)) AS unseen FROM ("
-        f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
-        f") GROUP BY {spelling_key(con, 'id')} HAVING count(*) > 1)"
-    ).fetchall()
-    if not groups:
-        return {}
-    note = {"ids": int(ids), "groups": int(groups), "example": list(examples[0])}
-    if more := [list(group) for group in examples[1:]]:
-        note["more_examples"] = more
-    return {SPELT_APART: note}
 
 
 def _note_unnamed(raw: pd.DataFrame, unnamed: dict[str, bool]) -> None:
