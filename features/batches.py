@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from features import contract as c
 from lifecycle.dataset_kind import read_report
+from lifecycle.errors import UserError
 
 Report = dict[str, Any] | None  # a dataset folder's report.json as read_report gives it
 
@@ -69,7 +71,38 @@ def read_as(
         "keep_repeats": keep_repeats,
         "amount_default": amount_default,
         "negative_is_refund": mapping.negative_amount_is_refund,
+        # recorded only when chosen: a dataset without it reports as before
+        c.CASE_INSENSITIVE_IDS: mapping.case_insensitive_ids or None,
     }
+
+
+def case_insensitive_ids(report: Report) -> bool:
+    """Whether the dataset holds its user ids folded (``ingest --case-insensitive-ids``,
+    recorded with that ingest and each append since): appends fold their files' ids, and
+    /score, `features show` and `forget` fold the id asked for."""
+    held = batches(report)
+    return bool(held and held[-1].get(c.CASE_INSENSITIVE_IDS))
+
+
+def dataset_case_insensitive_ids(dataset_dir: Path) -> bool:
+    """:func:`case_insensitive_ids` of a dataset folder (a lookup's: /score, `forget`); a
+    damaged report is named as its version's file."""
+    return case_insensitive_ids(read_report(dataset_dir.resolve()))
+
+
+def appended_ids_case(report: Report, asked: bool, dataset: str) -> bool:
+    """Whether an append folds its files' user ids: as the dataset's ingest chose. Asked
+    (``asked``) of a dataset holding its ids as written, refused: the ids it holds change
+    only by ingesting it again."""
+    folded = case_insensitive_ids(report)
+    if asked and not folded:
+        raise UserError(
+            f"--case-insensitive-ids: dataset '{dataset}' holds its user ids as its files wrote "
+            "them (ingested without it), and an append cannot change the ids it holds: ingest "
+            f"its events again with `lifecycle ingest FILE --dataset {dataset} "
+            "--case-insensitive-ids --replace`, or append without the option"
+        )
+    return folded
 
 
 def dataset_read_options(report: Report) -> dict[str, Any]:

@@ -89,6 +89,32 @@ def currency_column(names: Iterable[str]) -> str | None:
     return folded.get("currency", folded.get("currencycode"))
 
 
+# A dataset whose user ids ignore case (`ingest --case-insensitive-ids`, emails): recorded
+# with its batches (features.batches.case_insensitive_ids) and read by appends and lookups
+CASE_INSENSITIVE_IDS = "case_insensitive_ids"
+
+
+def fold_case(ids: Any) -> Any:
+    """User ids (an Arrow string array) as a dataset of case-insensitive ids holds them:
+    lower case (``C1@EXAMPLE.COM`` is ``c1@example.com``), whatever file or request names a
+    user first, so no map of spellings is kept or consulted. The one definition: ingest,
+    appends, lookups, `forget` and the spelling key (``features.id_spellings``) fold so."""
+    import pyarrow.compute as pc
+
+    return pc.utf8_lower(ids)
+
+
+def held_user_ids(user_ids: Iterable[str], case_insensitive: bool) -> list[str]:
+    """``user_ids`` as a dataset holds them: folded (:func:`fold_case`) when its ids are
+    case-insensitive, else as given."""
+    given = list(user_ids)
+    if not case_insensitive or not given:
+        return given
+    import pyarrow as pa
+
+    return fold_case(pa.array(given, pa.string())).to_pylist()
+
+
 EVENT_REQUIRED = (USER_ID, EVENT_TIME, EVENT_TYPE)
 EVENT_OPTIONAL = (AMOUNT, CURRENCY, ORDER_ID)
 EVENT_FIELDS = EVENT_REQUIRED + EVENT_OPTIONAL  # what --map can name
@@ -152,6 +178,7 @@ class ColumnMapping:
     dot_thousands: bool = False  # the amount column groups thousands with '.': 1.785 ambiguous
     # a source's own event type (lower case) -> the contract's: payment_done -> purchase
     event_types: dict[str, str] = field(default_factory=dict)
+    case_insensitive_ids: bool = False  # user ids stored folded (fold_case): emails
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS

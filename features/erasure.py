@@ -77,6 +77,7 @@ from features.erasure_exports import (
 from features.erasure_holders import (
     datasets_holding,
     held_apart,
+    held_readings,
     ids_by_dataset,
     ids_present,
     spellings,
@@ -474,18 +475,21 @@ def forget(
     for name in names:  # a damaged events or users table stops us before any change
         require_whole_tables(settings.workspace.dataset_dir(name))
     exports = registered(settings, dataset)  # a bad register stops us before any change
-    # one id however a file wrote it: 18074.0 is the user ingest loaded as 18074
-    read_as = {u: c.user_id_spellings(u)[0] for u in asked}
-    ids = set(read_as.values())
+    # one id however a file wrote it: 18074.0 is the user ingest loaded as 18074, and
+    # C1@X.COM is c1@x.com in a dataset of case-insensitive ids
+    readings = held_readings(settings, names, {u: c.user_id_spellings(u)[0] for u in asked})
+    ids = {i for held in readings.values() for i in held}
     held_by = ids_by_dataset(settings, names, ids)  # quarantine files and older versions too
     present = ids_present(settings, held_by, ids)
     started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
     found = present | {u for u in ids if _logged(key, u, started)}
     logged = erasure_log.erased_before(home, record.key_check, dataset)
     earlier = {u: entry for u in ids - found if (entry := _logged(key, u, logged))}
-    record.read_as = {u: i for u, i in read_as.items() if i != u and i in found | set(earlier)}
+    known = found | set(earlier)  # each asked id read as the one held (its first, if none)
+    read_as = {u: next((i for i in held if i in known), held[0]) for u, held in readings.items()}
+    record.read_as = {u: i for u, i in read_as.items() if i != u and i in known}
     record.erased_before = {u: earlier[i]["timestamp"] for u, i in read_as.items() if i in earlier}
-    record.not_found = sorted(u for u, i in read_as.items() if i not in found and i not in earlier)
+    record.not_found = sorted(u for u, i in read_as.items() if i not in known)
     erase = spellings(ids)  # what the tables may hold them as
     terms = set(erase)
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these

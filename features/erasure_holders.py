@@ -27,6 +27,24 @@ def older_versions(path: Path, name: str) -> list[Path]:
     ]
 
 
+def held_readings(
+    settings: Settings, names: list[str], read_as: dict[str, str]
+) -> dict[str, tuple[str, ...]]:
+    """Each asked id -> the ids datasets ``names`` hold it as (``read_as``: as ingest reads
+    it, ``18074.0`` as ``18074``): that one, folded (``features.contract.fold_case``) where
+    a dataset's ids are case-insensitive, and as read too unless every dataset's are."""
+    from features.batches import dataset_case_insensitive_ids
+
+    folds = [dataset_case_insensitive_ids(settings.workspace.dataset_dir(n)) for n in names]
+    if not any(folds):
+        return {u: (read,) for u, read in read_as.items()}
+    folded = c.held_user_ids(read_as.values(), True)
+    return {
+        u: tuple(dict.fromkeys([held, *([] if all(folds) else [read])]))
+        for (u, read), held in zip(read_as.items(), folded, strict=True)
+    }
+
+
 def ids_by_dataset(settings: Settings, names: list[str], ids: set[str]) -> dict[str, set[str]]:
     """Of ``ids``, those each dataset's rows hold: any version, its quarantine files, its
     feature table (each read once)."""
@@ -96,7 +114,9 @@ def ids_in(places: list[Path], ids: set[str]) -> set[str]:
         for file in files:
             if file.suffix.lower() == ".csv":
                 of = columns(file)
-                held = csv_user_ids(file, user_of.keys(), of["user_column"], of["raw_ids"])
+                held = csv_user_ids(
+                    file, user_of.keys(), of["user_column"], of["raw_ids"], of["case_insensitive"]
+                )
             else:
                 try:
                     table = pq.read_table(file, columns=[c.USER_ID])

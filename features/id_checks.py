@@ -23,16 +23,26 @@ def check_user_ids(
     bad: Quarantine,
     checks: TableChecks,
     whole_floats: bool = False,
+    case_insensitive: bool = False,
 ) -> pd.Series:
     """The user ids of ``column`` (:func:`parse_ids`), bad ones flagged with their reason; a
     column mostly of ids a spreadsheet rounded (1.23457E+11) is refused as a whole. An id
     written as a spreadsheet's text formula (="00123", what exports write to keep its zeros)
-    is the text inside, counted in the report."""
+    is the text inside, counted in the report. ``case_insensitive``: the ids folded
+    (:func:`features.contract.fold_case`); a quarantined row keeps the file's spelling."""
     ids = inside_formulas(raw[column], column, checks, FORMULA_IDS)
     rounded = rounded_ids(ids)  # once: the rows' reason and the column's share of them
     user_id, problem = parse_ids(ids, whole_floats, rounded)
     bad.flag_each(problem)
     checks.add(raw, rounded, column, ROUNDED)
+    if case_insensitive:
+        import pyarrow as pa
+
+        folded = c.fold_case(pa.array(user_id, pa.string(), from_pandas=True))
+        written = user_id
+        user_id = pd.Series(folded.to_pylist(), index=user_id.index, dtype="string")
+        seen = checks.notes.setdefault(IDS_FOLDED, {"column": column, "rows": 0})
+        seen["rows"] += int(user_id.ne(written).fillna(False).sum())
     return user_id
 
 
@@ -52,6 +62,7 @@ def inside_formulas(values: pd.Series, column: str, checks: TableChecks, note: s
 
 
 FORMULA_IDS = "ids_written_as_formulas"  # report note: {"column", "rows"}
+IDS_FOLDED = "ids_lower_cased"  # report note: {"column", "rows"} (--case-insensitive-ids)
 FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows"}
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 

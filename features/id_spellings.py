@@ -15,7 +15,7 @@ from features import contract as c
 from lifecycle.sql import identifier, literal
 
 # Letters of other scripts drawn like Latin ones (Cyrillic 'A' in '\u0410123'), lower case
-# (the key lowers first): their Latin look-alike
+# (the key folds case first): their Latin look-alike
 _LOOKALIKES = dict(
     zip(
         "аврсеһіјкмнорѕтухԁӏαβεζηικμνορτυχϲ",
@@ -24,6 +24,7 @@ _LOOKALIKES = dict(
     )
 )
 _KEY = "lifecycle_user_id_key"  # spelling_keys, as a DuckDB function of a connection
+_FOLD = "lifecycle_user_id_folded"  # contract.fold_case, as one
 SPELT_APART = "user_ids_spelt_apart"  # report note: ids one user may have, written two ways
 _THOUSANDS = "^[0-9]{1,3}(,[0-9]{3})+$"  # 12,590
 
@@ -37,7 +38,7 @@ def spelling_keys(ids: Any) -> Any:
     '17850.0' (as ingest reads 18074.0) or with thousands commas ('12,590')."""
     import pyarrow.compute as pc
 
-    keys = pc.utf8_lower(pc.utf8_trim(pc.utf8_normalize(ids, "NFKC"), " "))
+    keys = c.fold_case(pc.utf8_trim(pc.utf8_normalize(ids, "NFKC"), " "))
     if not pc.all(pc.string_is_ascii(keys)).as_py():  # most files: nothing to look alike
         for other, latin in _LOOKALIKES.items():
             keys = pc.replace_substring(keys, other, latin)
@@ -49,13 +50,17 @@ def spelling_keys(ids: Any) -> Any:
 
 def spelling_key(con: Any, sql: str) -> str:
     """SQL of :func:`spelling_keys` of the id ``sql``, registered on DuckDB's ``con``."""
+    return _function(con, _KEY, spelling_keys, sql)
+
+
+def _function(con: Any, name: str, keys: Any, sql: str) -> str:
+    """SQL of ``keys`` (Arrow strings -> Arrow strings) of ``sql``, registered on ``con``
+    as ``name`` once."""
     if not con.execute(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_KEY]
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
     ).fetchall()[0][0]:
-        con.create_function(
-            _KEY, spelling_keys, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
-        )
-    return f"{_KEY}({sql})"
+        con.create_function(name, keys, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False)
+    return f"{name}({sql})"
 
 
 def ids_spelt_apart(table: Path) -> dict[str, Any]:
@@ -73,7 +78,8 @@ def spelt_apart(con: Any, staged: str) -> dict[str, Any]:
     writes names; 'A123' with a Cyrillic 'A'): each stays the user the file names (ids are
     the file's text), but a user written two ways is two users, so the summary says how many
     and up to three groups, those with an id not ASCII first (a look-alike letter or
-    full-width digits show only escaped)."""
+    full-width digits show only escaped); ``by_case``: how many differ from another only by
+    case, which `ingest --case-insensitive-ids` reads as one user."""
     distinct = f"SELECT DISTINCT {identifier(c.USER_ID)} AS id FROM {staged}"
     ((groups, ids, examples),) = con.execute(
         "SELECT count(*), sum(n), list(spellings ORDER BY unseen DESC, spellings)[1:3] FROM ("
@@ -86,6 +92,12 @@ def spelt_apart(con: Any, staged: str) -> dict[str, Any]:
     note = {"ids": int(ids), "groups": int(groups), "example": list(examples[0])}
     if more := [list(group) for group in examples[1:]]:
         note["more_examples"] = more
+    ((by_case,),) = con.execute(
+        f"SELECT sum(n) FROM (SELECT count(*) AS n FROM ({distinct}) "
+        f"GROUP BY {_function(con, _FOLD, c.fold_case, 'id')} HAVING count(*) > 1)"
+    ).fetchall()
+    if by_case:
+        note["by_case"] = int(by_case)
     return {SPELT_APART: note}
 
 

@@ -107,6 +107,7 @@ def ingest_events(
     erased: ErasedUsers | None = None,
     users_csv: CsvFormat | None = None,
     recorded: dict[str, Any] | None = None,
+    case_insensitive_ids: bool = False,
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -120,7 +121,8 @@ def ingest_events(
     system wrote it (default: ``csv``). ``erased``: users whose rows are quarantined
     as ``erased_user`` (:func:`features.erasure_log.erased_users`). ``recorded``: the
     dataset's report.json as the caller read it (what an append was told to read as), else
-    read here, once.
+    read here, once. ``case_insensitive_ids``: both files' user ids are folded
+    (:func:`features.contract.fold_case`), recorded; an append folds as the dataset does.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -137,8 +139,13 @@ def ingest_events(
     appending_to = (
         dataset_dir if mode == "append" and (dataset_dir / EVENTS_FILE).is_file() else None
     )
+    if appending_to is not None:  # one way of holding ids per dataset
+        case_insensitive_ids = batches.appended_ids_case(
+            recorded, case_insensitive_ids, dataset_dir.name
+        )
     ids = {"csv": csv, "chunk_rows": chunk_rows}
     mapping = _with_column_forms(events_path, mapping, (c.USER_ID, c.ORDER_ID, c.AMOUNT), **ids)
+    mapping = replace(mapping, case_insensitive_ids=case_insensitive_ids)
     erased = erased or ErasedUsers()
     tables = {
         "events": (
@@ -160,8 +167,11 @@ def ingest_events(
             users_path,
             erased.rules(
                 user_rules(
-                    _with_column_forms(
-                        users_path, users_mapping, (c.USER_ID,), users_csv or csv, chunk_rows
+                    replace(
+                        _with_column_forms(
+                            users_path, users_mapping, (c.USER_ID,), users_csv or csv, chunk_rows
+                        ),
+                        case_insensitive_ids=case_insensitive_ids,
                     ),
                     str(users_path),
                 )

@@ -31,12 +31,15 @@ def stripped_ids(text: pd.Series) -> pd.Series:
     return integer_ids(text.str.strip(" "))
 
 
-def raw_id_readings(raw: Iterable[str]) -> dict[str, set[str]]:
+def raw_id_readings(raw: Iterable[str], case_insensitive: bool = False) -> dict[str, set[str]]:
     """Each raw id (as a file, and so a quarantine file, writes it) -> the ids ingest's
     readers load it as: as written, the text of a spreadsheet formula (``="13047"``) and a
     whole number written ``13047.0`` (the generic reader's), and with the spaces around it
-    stripped (online retail's: `` 13047`` is its customer ``13047``)."""
+    stripped (online retail's: `` 13047`` is its customer ``13047``); each also folded
+    (``C1@X.COM`` is ``c1@x.com``) for a dataset of ``case_insensitive`` ids."""
     cells = pd.Series(sorted(set(raw)), dtype="string")
     inside = formula_text(cells)
-    readings = (cells, inside, integer_ids(inside), stripped_ids(cells))
+    readings = [cells, inside, integer_ids(inside), stripped_ids(cells)]
+    if case_insensitive:
+        readings += [pd.Series(c.held_user_ids(read, True), dtype="string") for read in readings]
     return {cell: set(read) for cell, *read in zip(cells, *readings, strict=True)}

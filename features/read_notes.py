@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from features import contract as c
 from features.append_identity import (
     DUPLICATES_NEW,
     HOURS_APART,
@@ -25,6 +26,7 @@ from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
 from features.hints import option_hint
+from features.id_checks import IDS_FOLDED
 from features.reading import HEADER_ONLY
 from features.time_columns import zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
@@ -49,6 +51,12 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             if name in both_ways
             else f"    {named}: every id written with .0 (18074.0), read as the integer"
         )
+    if folded := notes.get(IDS_FOLDED):
+        named = c.USER_ID + ("" if folded["column"] == c.USER_ID else f" '{folded['column']}'")
+        out.append(
+            f"    {named}: case-insensitive (--case-insensitive-ids), {folded['rows']:,} ids "
+            "lower-cased"
+        )
     if spelt := notes.get("user_ids_spelt_apart"):
         # escaped: 'A123' with a Cyrillic 'A' shows as the Latin one does
         example = "; ".join(
@@ -60,6 +68,15 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             "zeros, accent encoding, width, a look-alike letter of another script, '.0' or "
             f"thousands commas (e.g. {example}): each loaded as its own user, as the file "
             "writes it; if they are one customer, write the ids one way in every file"
+            + (
+                option_hint(
+                    f"; {spelt['by_case']:,} differ only by case: if case never tells users "
+                    "apart (emails), ingest with --case-insensitive-ids to read them as one "
+                    "(lower-cased)"
+                )
+                if spelt.get("by_case")
+                else ""
+            )
         )
     if spare := notes.get("users_without_events"):
         out.append(

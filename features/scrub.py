@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features import contract as c
+from features.batches import case_insensitive_ids
 from features.reading import EXTRA_FIELDS, MISSING_FIELDS
 from features.spreadsheet_cells import unquoted
 from lifecycle.dataset_kind import DATASET_CODE_COLUMNS, QUARANTINE_USER_COLUMNS, read_report
@@ -213,35 +214,42 @@ def user_cells(
 
 
 def csv_user_ids(
-    path: Path, ids: Container[str], user_column: str | None = None, raw_ids: bool = False
+    path: Path,
+    ids: Container[str],
+    user_column: str | None = None,
+    raw_ids: bool = False,
+    case_insensitive: bool = False,
 ) -> set[str]:
     """The ids a CSV body holds where :func:`scrub_csv` looks for its users (read row by
-    row); ``raw_ids``: as :func:`scrub_csv`."""
+    row); ``raw_ids``, ``case_insensitive``: as :func:`scrub_csv`."""
     import csv
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
         rows = csv.reader(src)
         _, cells = user_cells(next(rows, []), user_column)
         held = {cell for row in rows for cell in cells(row)[0]}
-    read_as = _read_as(held, raw_ids)
+    read_as = _read_as(held, raw_ids, case_insensitive)
     return {user for cell in held for user in read_as(cell) if user in ids}
 
 
-def _read_as(cells: Iterable[str], raw_ids: bool) -> Callable[[str], Iterable[str]]:
+def _read_as(
+    cells: Iterable[str], raw_ids: bool, case_insensitive: bool = False
+) -> Callable[[str], Iterable[str]]:
     """A cell -> the ids it holds: itself, or for a quarantine file's raw ids (``raw_ids``)
     each id ingest reads it as (``features.raw_ids.raw_id_readings``: `` 13047`` is online
-    retail's ``13047``)."""
+    retail's ``13047``; ``C1@X.COM`` is ``c1@x.com`` in a dataset of ``case_insensitive``
+    ids)."""
     if not raw_ids:
         return lambda cell: (cell,)
     from features.raw_ids import raw_id_readings
 
-    return raw_id_readings(cells).__getitem__
+    return raw_id_readings(cells, case_insensitive).__getitem__
 
 
 def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
     """A dataset version's file -> what its report records for scrubbing it: a quarantine
-    file's raw column of user ids, and the dataset's columns of codes (none of either in a
-    version from before they were recorded)."""
+    file's raw column of user ids, whether ingest folded them (case-insensitive ids), and the
+    dataset's columns of codes (none of either in a version from before they were recorded)."""
     try:
         report = read_report(version) or {}
     except UserError:  # a damaged report: refused where the dataset itself is rewritten
@@ -250,6 +258,7 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
         report.get(QUARANTINE_USER_COLUMNS) or {},
         tuple(report.get(DATASET_CODE_COLUMNS) or ()),
     )
+    folded = case_insensitive_ids(report)
 
     def of(file: Path) -> dict[str, Any]:
         quarantined = file.parent.name == "quarantine"
@@ -257,6 +266,7 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
             "user_column": users.get(file.name) if quarantined else None,
             "codes": codes,
             "raw_ids": quarantined,  # as the file wrote them (features.raw_ids.raw_id_readings)
+            "case_insensitive": quarantined and folded,  # ... and folded as ingest did
         }
 
     return of
@@ -269,11 +279,12 @@ def scrub_csv(
     user_column: str | None = None,
     codes: Iterable[str] = (),
     raw_ids: bool = False,
+    case_insensitive: bool = False,
 ) -> Scrubbed:
     """Scrub a CSV file: the users' rows dropped (by ``user_column``, a quarantine file's
     raw column of user ids, else the ``user_id`` column, else any cell equal to an id, or
-    with ``raw_ids``, a quarantine file's, read as ingest reads it), ids redacted in the
-    others' cells (CSV has no types: all are text)."""
+    with ``raw_ids``, a quarantine file's, read as ingest reads it, folded with
+    ``case_insensitive``), ids redacted in the others' cells (CSV has no types: all are text)."""
     import csv
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
@@ -283,7 +294,7 @@ def scrub_csv(
     header, body = rows[0], rows[1:]
     at, cells = user_cells(header, user_column)
     judged = [(row, *cells(row)) for row in body]
-    read_as = _read_as({h for _, held, _ in judged for h in held}, raw_ids)
+    read_as = _read_as({h for _, held, _ in judged for h in held}, raw_ids, case_insensitive)
     # a row out of line is redacted in every cell (no column is what it says)
     kept = [
         (row, every)
@@ -389,13 +400,15 @@ def scrub(
     user_column: str | None = None,
     codes: Iterable[str] = (),
     raw_ids: bool = False,
+    case_insensitive: bool = False,
 ) -> Scrubbed | None:
     """:func:`scrub_parquet`, :func:`scrub_csv`, :func:`scrub_xlsx` or :func:`scrub_json` by
-    ``fmt`` (default: the suffix); None for any other file. ``user_column``, ``raw_ids``: a
-    CSV's (:func:`scrub_csv`); ``codes``: a table's columns of codes, left as they are."""
+    ``fmt`` (default: the suffix); None for any other file. ``user_column``, ``raw_ids``,
+    ``case_insensitive``: a CSV's (:func:`scrub_csv`); ``codes``: a table's columns of
+    codes, left as they are."""
     fmt = fmt or table_format(path)
     if fmt == "csv":
-        return scrub_csv(path, out, ids, user_column, codes, raw_ids)
+        return scrub_csv(path, out, ids, user_column, codes, raw_ids, case_insensitive)
     if fmt == "parquet":
         return scrub_parquet(path, out, ids, codes)
     scrubbers = {"xlsx": scrub_xlsx, "json": scrub_json}
@@ -409,6 +422,7 @@ def rewrite_file(
     user_column: str | None = None,
     codes: Iterable[str] = (),
     raw_ids: bool = False,
+    case_insensitive: bool = False,
 ) -> Scrubbed | None:
     """Scrub a Parquet, CSV, Excel or JSON file in place, atomically; an untouched file is not rewritten.
 
@@ -420,7 +434,7 @@ def rewrite_file(
     mode = path.stat().st_mode & 0o777
     try:
         with atomic_file(path) as staging:
-            done = scrub(path, staging, ids, fmt, user_column, codes, raw_ids)
+            done = scrub(path, staging, ids, fmt, user_column, codes, raw_ids, case_insensitive)
             if not done:
                 # Nothing to change: keep the original (replacing it by a copy is wasteful).
                 raise _Unchanged(done)

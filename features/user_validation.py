@@ -77,7 +77,12 @@ def check_users(
     refuse_repeated_columns(raw, columns, source)
     refuse_shadowed_columns(raw, columns, source, "--users-map")
     user_id = check_user_ids(
-        raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
+        raw,
+        columns[c.USER_ID],
+        bad,
+        checks,
+        c.USER_ID in mapping.whole_float_ids,
+        mapping.case_insensitive_ids,
     )
     users = pd.DataFrame({c.USER_ID: user_id})
     note_whole_float_ids(mapping, checks)

@@ -273,7 +273,12 @@ def check_events(
     refuse_shadowed_columns(raw, columns, source)
 
     user_id = check_user_ids(
-        raw, columns[c.USER_ID], bad, checks, c.USER_ID in mapping.whole_float_ids
+        raw,
+        columns[c.USER_ID],
+        bad,
+        checks,
+        c.USER_ID in mapping.whole_float_ids,
+        mapping.case_insensitive_ids,
     )
     note_whole_float_ids(mapping, checks)
 

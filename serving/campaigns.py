@@ -196,7 +196,11 @@ def score_columns(scores: pd.DataFrame) -> list[str]:
 
 
 def campaign_members(
-    members: pd.DataFrame, table: ScoresTable, source: str, key: bytes | None = None
+    members: pd.DataFrame,
+    table: ScoresTable,
+    source: str,
+    key: bytes | None = None,
+    case_insensitive: bool = False,
 ) -> pd.DataFrame:
     """Members with their scores at the table's as-of date; every member must be in it. With
     the pseudonym ``key``, a list of pseudonyms (`at-risk --pseudonymize`, the list an
@@ -210,9 +214,10 @@ def campaign_members(
         if members[c.USER_ID].astype(str).isin(real).all():
             members = members.assign(**{c.USER_ID: members[c.USER_ID].astype(str).map(real)})
     # an id written 18074.0 (a list saved through a float column) is the user ingest loaded
-    # as 18074, as /score reads it
+    # as 18074, as /score reads it (and C1@X.COM as c1@x.com: ``case_insensitive`` ids)
     listed = members[c.USER_ID]
-    members = members.assign(**{c.USER_ID: [c.answering_user_id(u, known) for u in listed]})
+    held = c.held_user_ids(listed.astype(str), case_insensitive)
+    members = members.assign(**{c.USER_ID: [c.answering_user_id(u, known) for u in held]})
     twice = members[c.USER_ID].duplicated()
     if twice.any():
         row = int(np.flatnonzero(twice.to_numpy())[0])
@@ -268,11 +273,15 @@ def start_campaign(
             f"--horizon-days {horizon_days}: expected 1 to {MAX_DAYS:,} days (as the settings' "
             "horizons)"
         )
+    from features.batches import dataset_case_insensitive_ids
+
     found = settings.privacy.key()
-    recorded = campaign_members(members, table, source, found[0] if found else None)
+    dataset = table.metadata.get("dataset", settings.dataset)
+    folded = dataset_case_insensitive_ids(settings.workspace.dataset_dir(dataset))
+    recorded = campaign_members(members, table, source, found[0] if found else None, folded)
     metadata = {
         "name": name,
-        "dataset": table.metadata.get("dataset", settings.dataset),
+        "dataset": dataset,
         "as_of": table.as_of,
         "horizon_days": horizon_days,
         "source": source,

@@ -76,6 +76,7 @@ class Loaded:
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
     currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
     amounts: str = "money"  # or "purchases": a log without amounts (serving.units.Units)
+    case_insensitive_ids: bool = False  # the dataset's ids folded: an asked id is too
     # tasks asked -> what every answer to them repeats (serving.served_tasks.answer_plan), filled on use
     answer_plans: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -183,6 +184,7 @@ class Scorer:
                 features[column] = features.get(column, pd.Series([None])).astype("float64")
             features.insert(0, c.USER_ID, ["<new user>"])
             cold = {k: clean(v) for k, v in score_frame(champions, features).iloc[0].items()}
+        from features.batches import dataset_case_insensitive_ids
         from lifecycle.outcomes import latest_outcomes
         from lifecycle.uplift_model import UPLIFT_TASK
         from serving.campaign_reports import saved_reports
@@ -211,6 +213,9 @@ class Scorer:
             campaigns=campaigns,
             currency=dataset_currency(self.settings.workspace.events(self.dataset)),
             amounts=Units(purchase_counts=champions.purchase_counts).amounts_are,
+            case_insensitive_ids=dataset_case_insensitive_ids(
+                self.settings.workspace.dataset_dir(self.dataset)
+            ),
         )
         # Last: the compiling thread would hold the GIL against the rest of the load (a start
         # is ready sooner); meanwhile the boosters predict through LightGBM.
@@ -311,11 +316,13 @@ class Scorer:
         state = self.ready()
         wanted = self.check_tasks(tasks)
         champions = serving_champions(state.champions, wanted)
-        # an id written 18074.0 is the user ingest loaded as 18074, unless known as given
-        lookup = c.lookup_user_ids(user_ids)
+        # an id written 18074.0 is the user ingest loaded as 18074, unless known as given;
+        # C1@X.COM is c1@x.com where the dataset's ids are case-insensitive
+        held = c.held_user_ids(user_ids, state.case_insensitive_ids)
+        lookup = c.lookup_user_ids(held)
         matrix = online_matrix(state.store, state.layout, state.fetch, champions, lookup)
         rows = self._score_known(state, champions, matrix, reasons)
-        keys = [c.answering_user_id(u, rows) for u in user_ids]
+        keys = [c.answering_user_id(u, rows) for u in held]
         return self._response(state, champions, wanted, user_ids, rows, "scored", keys)
 
     def score_features(

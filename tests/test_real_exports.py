@@ -329,6 +329,7 @@ def test_a_user_written_two_ways_is_counted_in_the_summary(tmp_path: Path) -> No
         "groups": 2,
         "example": [" 13047 ", "0013047", "13047"],
         "more_examples": [["Ann@x.org", "ann@x.org"]],
+        "by_case": 2,  # Ann@x.org and ann@x.org: --case-insensitive-ids reads them as one
     }
     assert (
         "5 user ids differ from another only by case, spaces, leading zeros, accent "

@@ -197,6 +197,13 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 @click.option(
     "--allow-negative", is_flag=True, help="Keep negative amounts instead of quarantining them."
 )
+@click.option(
+    "--case-insensitive-ids",
+    is_flag=True,
+    help="User ids that differ only by case are one user (emails): both files' ids are "
+    "stored lower-cased, /score and forget read an asked id so. Recorded with the dataset: "
+    "appends read so too (a dataset ingested without it takes it only with --replace).",
+)
 @KEEP_REPEATS
 @click.option(
     "--timezone",
@@ -272,6 +279,7 @@ def ingest(
     amount_default: float | None,
     negative_is_refund: bool,
     allow_negative: bool,
+    case_insensitive_ids: bool,
     keep_repeats: bool | None,
     timezone: str,
     time_format: str | None,
@@ -412,6 +420,7 @@ def ingest(
         csv=csv,
         users_csv=users_csv,
         recorded=held,  # what the options above were read from
+        case_insensitive_ids=case_insensitive_ids,  # an append: as the dataset's, see there
     )
     said, lines = summary.to_dict(), summary.lines()
     users = obj.settings.workspace.users_if_any(name)

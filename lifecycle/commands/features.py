@@ -140,15 +140,19 @@ def features_show(
 ) -> None:
     """Show users' online features (unknown users are reported as not found)."""
     from features import contract as c
+    from features.batches import dataset_case_insensitive_ids
     from features.store import online_features, open_store
 
     store = open_store(obj.settings, dataset)
-    online = online_features(store, c.lookup_user_ids(user_ids), service_name)
+    name = dataset or obj.settings.dataset
+    folded = dataset_case_insensitive_ids(obj.settings.workspace.dataset_dir(name))
+    held = c.held_user_ids(user_ids, folded)  # as /score reads them
+    online = online_features(store, c.lookup_user_ids(held), service_name)
     rows = {r[c.USER_ID]: r for r in online.frame.assign(found=online.found).to_dict("records")}
     known = {user_id for user_id, row in rows.items() if row["found"]}
     records, lines = [], []
-    for user_id in user_ids:  # an id written 18074.0 answered by user 18074, as /score does
-        record = {**rows[c.answering_user_id(user_id, known)], c.USER_ID: user_id}
+    for user_id, as_held in zip(user_ids, held, strict=True):  # 18074.0: user 18074, as /score
+        record = {**rows[c.answering_user_id(as_held, known)], c.USER_ID: user_id}
         records.append(record)
         status = "" if record["found"] else "  (not found in the online store)"
         lines.append(f"{user_id}{status}")

@@ -1,0 +1,175 @@
+"""`ingest --case-insensitive-ids`: a shop whose user ids are emails wrote a customer both
+`C12395@EXAMPLE.COM` and `c12395@example.com`; ingest warned but loaded two customers, with
+no option to say case never tells users apart, and /score answered the other spelling as an
+unknown (cold-start "high" risk) user. With the option the dataset holds each id lower-cased,
+recorded with it: appends, /score, `features show` and `forget` read an id so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from workspaces import NO_COMPILE
+
+from features import contract as c
+from features.erasure import forget
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+
+EVENTS = (
+    "Email,Created at,Total\n"
+    "C12395@EXAMPLE.COM,2011-11-01 10:00,10.50\n"
+    "c12395@example.com,2011-11-03 11:00,20.00\n"
+    "Ann@Shop.org,2011-11-02 09:00,7.00\n"
+    "C12395@example.COM,2011-11-04 12:00,-3.00\n"  # quarantined: negative, as written
+)
+USERS = "customer id,channel\nc12395@EXAMPLE.com,ads\nANN@SHOP.ORG,email\n"
+MAP = ["--map", "user_id=Email", "--map", "event_time=Created at", "--map", "amount=Total"]
+
+
+def _ingest(home: Path, tmp_path: Path, name: str, *options: str, text: str = EVENTS) -> Any:
+    events = tmp_path / f"{name}.csv"
+    events.write_text(text)
+    result = CliRunner().invoke(
+        main,
+        ["--home", str(home), "--json", "ingest", str(events), "--dataset", "shop", *MAP,
+         "--event-type", "purchase", *options],
+    )  # fmt: skip
+    return result
+
+
+def _events(home: Path) -> pd.DataFrame:
+    return pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+
+
+def test_under_the_option_each_email_is_one_user_in_events_users_and_appends(
+    home: Path, tmp_path: Path
+) -> None:
+    users = tmp_path / "customers.csv"
+    users.write_text(USERS)
+    ingested = _ingest(
+        home, tmp_path, "nov", "--case-insensitive-ids", "--users", str(users),
+        "--users-map", "user_id=customer id",
+    )  # fmt: skip
+    assert ingested.exit_code == 0, ingested.output
+    events = _events(home)
+    assert sorted(events[c.USER_ID].unique()) == ["ann@shop.org", "c12395@example.com"]
+    assert len(events[events[c.USER_ID] == "c12395@example.com"]) == 2  # both of its events
+    profiles = pd.read_parquet(home / "datasets" / "shop" / "users.parquet")
+    assert dict(zip(profiles[c.USER_ID], profiles[c.CHANNEL], strict=True)) == {
+        "c12395@example.com": "ads",
+        "ann@shop.org": "email",
+    }
+    # the quarantine keeps the file's spelling; the report records the choice
+    quarantine = pd.read_csv(home / "datasets" / "shop" / "quarantine" / "events.csv")
+    assert quarantine["Email"].tolist() == ["C12395@example.COM"]
+    report = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    assert report["batches"][-1][c.CASE_INSENSITIVE_IDS] is True
+    notes = report["tables"]["events"]["notes"]
+    assert "user_ids_spelt_apart" not in notes  # nothing left written two ways
+    assert notes["ids_lower_cased"] == {"column": "Email", "rows": 3}
+    # an append, not told again, folds its file as the dataset's
+    december = "Email,Created at,Total\nANN@shop.ORG,2011-12-01 10:00,5.00\n"
+    appended = _ingest(home, tmp_path, "dec", "--append", text=december)
+    assert appended.exit_code == 0, appended.output
+    events = _events(home)
+    assert events[c.USER_ID].nunique() == 2
+    assert (events[c.USER_ID] == "ann@shop.org").sum() == 2
+    report = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    assert [b.get(c.CASE_INSENSITIVE_IDS) for b in report["batches"]] == [True, True]
+
+
+def test_without_the_option_ids_stay_as_written_and_the_warning_names_it(
+    home: Path, tmp_path: Path
+) -> None:
+    ingested = _ingest(home, tmp_path, "nov")
+    assert ingested.exit_code == 0, ingested.output
+    assert _events(home)[c.USER_ID].nunique() == 3  # as before: two spellings, two users
+    report = json.loads((home / "datasets" / "shop" / "report.json").read_text())
+    assert c.CASE_INSENSITIVE_IDS not in report["batches"][-1]
+    assert report["tables"]["events"]["notes"]["user_ids_spelt_apart"]["by_case"] == 2
+    text = CliRunner().invoke(
+        main, ["--home", str(home), "ingest", str(tmp_path / "nov.csv"), "--dataset", "shop",
+               *MAP, "--event-type", "purchase"],
+    )  # fmt: skip
+    assert (
+        "2 differ only by case: if case never tells users apart (emails), ingest with "
+        "--case-insensitive-ids to read them as one (lower-cased)"
+    ) in " ".join(text.output.split())
+    # the option on an append cannot change the ids the dataset holds: a re-ingest does
+    december = "Email,Created at,Total\nANN@shop.ORG,2011-12-01 10:00,5.00\n"
+    refused = _ingest(home, tmp_path, "dec", "--append", "--case-insensitive-ids", text=december)
+    assert refused.exit_code == 1
+    assert (
+        "dataset 'shop' holds its user ids as its files wrote them (ingested without it), and an "
+        "append cannot change the ids it holds: ingest its events again with `lifecycle ingest "
+        "FILE --dataset shop --case-insensitive-ids --replace`"
+    ) in " ".join(refused.output.split())
+    assert _events(home)[c.USER_ID].nunique() == 3  # nothing appended
+
+
+def test_forget_of_one_spelling_erases_the_user_and_keeps_every_spelling_out(
+    home: Path, tmp_path: Path
+) -> None:
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids").exit_code == 0
+    settings = load_settings(home=home, environ={})
+    record = forget(settings, ["c12395@EXAMPLE.com"], dataset="shop")
+    assert record.read_as == {"c12395@EXAMPLE.com": "c12395@example.com"}
+    assert not record.not_found
+    assert _events(home)[c.USER_ID].tolist() == ["ann@shop.org"]
+    # the quarantined row, as the file wrote it (C12395@example.COM), is gone too
+    assert not (home / "datasets" / "shop" / "quarantine" / "events.csv").exists() or (
+        pd.read_csv(home / "datasets" / "shop" / "quarantine" / "events.csv").empty
+    )
+    # the file ingested again: every spelling of the erased user is held back
+    again = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", "--replace")
+    assert again.exit_code == 0, again.output
+    assert _events(home)[c.USER_ID].tolist() == ["ann@shop.org"]
+    reasons = json.loads(again.stdout)["tables"]["events"]["reasons"]
+    assert reasons == {"erased_user": 3}
+
+
+def test_without_the_option_forget_erases_the_spelling_asked_and_names_the_other(
+    home: Path, tmp_path: Path
+) -> None:
+    assert _ingest(home, tmp_path, "nov").exit_code == 0
+    record = forget(load_settings(home=home, environ={}), ["c12395@example.com"], dataset="shop")
+    assert sorted(_events(home)[c.USER_ID]) == ["Ann@Shop.org", "C12395@EXAMPLE.COM"]
+    assert record.other_spellings == {"c12395@example.com": ["C12395@EXAMPLE.COM"]}
+
+
+@pytest.mark.slow
+def test_score_answers_either_spelling_as_the_user_the_dataset_holds(
+    served_home: Path, known_users: list[str]
+) -> None:
+    from features.ingest import ingest_events
+    from serving.scorer import Scorer
+
+    settings = load_settings(home=served_home, environ=NO_COMPILE)
+    user = known_users[0]  # u0000001: the demo writes ids lower-case
+    asked = [user.upper(), user]
+    before = Scorer(settings)
+    before.load()
+    assert [u.status for u in before.score(asked).users] == ["unknown_user", "scored"]
+    demo = settings.workspace.demo_dir()
+    ingest_events(  # the same events, now declared case-insensitive
+        demo / "events.parquet",
+        settings.workspace.dataset_dir(settings.dataset),
+        users_path=demo / "users.parquet",
+        mode="replace",
+        case_insensitive_ids=True,
+    )
+    after = Scorer(settings)
+    after.load()
+    upper, lower = after.score(asked).users
+    assert (upper.user_id, upper.status) == (user.upper(), "scored")  # told as asked
+    assert upper.model_dump(exclude={"user_id"}) == lower.model_dump(exclude={"user_id"})
+    shown = CliRunner().invoke(
+        main, ["--home", str(served_home), "--json", "features", "show", user.upper()]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["users"][0]["found"] is True
