@@ -12,6 +12,7 @@ Each reads its file in chunks and checks it with the same machinery as ``lifecyc
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,6 +232,7 @@ def online_retail_rules(
         {c.EVENT_TIME: "InvoiceDate"}, timezone=RETAIL_TIMEZONE, date_order=date_order
     )
     rules = event_rules(mapping, source, prepare=prepare, keep_repeats=keep_repeats)
+    rules = dataclasses.replace(rules, order_lines=True)  # invoice lines, never orders re-sent
     rules = (erased or ErasedUsers()).rules(rules)  # `forget` keeps them out, as in ingest
     notes_of = [c.EVENT_TYPE, c.AMOUNT, "stock_code"]
     return rules, Adapter(add_notes, notes_of, online_retail_users, [c.USER_ID, "country"])

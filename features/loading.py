@@ -219,6 +219,7 @@ def stream_table(
             repeats = repeats[:0]
         con.execute("CREATE TEMP TABLE duplicates AS SELECT source_row FROM held_back")
         orders = len(repeats) and rules.table == "events" and c.ORDER_ID in columns
+        orders = orders and not rules.order_lines  # two equal lines: maybe two items
         if orders and (resent := resent_orders(con, staged, row, "duplicates")):
             report.notes[RESENT_ORDERS] = resent  # one order sent twice, not two events
         # held back besides repeats, each for a reason of its own: amounts no order has

@@ -473,6 +473,7 @@ class TableRules:
     noted: tuple[str, ...] = ()  # Quarantine.note names counted over the loaded rows
     not_bad: tuple[str, ...] = ()  # quarantine reasons that say nothing of the file's quality
     max_amount_ratio: float = DEFAULT_MAX_AMOUNT_RATIO  # amounts beyond ratio x median: absurd
+    order_lines: bool = False  # rows are an order's lines: equal ones may be two items
 
 
 def latest_time(latest: pd.Timestamp | None = None) -> pd.Timestamp:
