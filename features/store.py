@@ -195,6 +195,10 @@ def apply(
     refused, nothing changed, when the views would lack a feature a champion reads, unless
     ``drop_champion_inputs`` (``lifecycle.champion_inputs``)."""
     import yaml
+
+    # Feast's first import in `features apply`, `run`, `refresh` and a backtest: without
+    # load_feast it kept typeguard's checks, ~5 s of CPU at import and a check on every call
+    load_feast(settings.feast.typechecks)
     from feast import FeatureView
 
     from features import repo

@@ -200,6 +200,14 @@ if sys.argv[1] == "open_store":  # as a command: $LIFECYCLE_HOME/lifecycle.toml 
     from features.store import open_store
     from lifecycle.settings import load_settings
     open_store(load_settings(), "demo", must_be_applied=False)
+elif sys.argv[1] == "apply":  # `features apply`, `run`, `refresh`: Feast first imported here
+    from features.store import apply
+    from lifecycle.errors import UserError
+    from lifecycle.settings import load_settings
+    try:
+        apply(load_settings())
+    except UserError:  # an empty workspace: no events to apply features of
+        pass
 else:
     importlib.import_module(sys.argv[1])
 init = sys.modules["feast.feature_view"].FeatureView.__init__  # typeguard recompiles it
@@ -214,7 +222,8 @@ def test_a_module_that_imports_feast_at_its_top_turns_feasts_type_checks_off(
     server start and test worker): each module that imports Feast at its top calls
     ``load_feast`` first, whoever imports it first; ``LIFECYCLE_FEAST__TYPECHECKS=1`` keeps
     the checks (and shows that the probe sees them), and so does the setting
-    ``feast.typechecks`` in the settings file of a command, which opens the store."""
+    ``feast.typechecks`` in the settings file of a command, which opens the store; so does
+    ``apply``, Feast's first import in `features apply`, `run` and `refresh`."""
     at_top = sorted(
         f"features.{path.stem}"
         for path in (REPO / "features").glob("*.py")
@@ -230,6 +239,9 @@ def test_a_module_that_imports_feast_at_its_top_turns_feasts_type_checks_off(
     # The workspace's settings file; its default (off) is the modules' cases above.
     (tmp_path / "lifecycle.toml").write_text("[feast]\ntypechecks = true\n")
     cases.append((["open_store"], environ | {"LIFECYCLE_HOME": str(tmp_path)}, "True"))
+    # apply imported Feast before any load_feast: the checks stayed on in every command,
+    # backtest and test worker whose first Feast import it was
+    cases.append((["apply"], environ | {"LIFECYCLE_HOME": str(tmp_path / "plain")}, "False"))
     for argv, env, checked in cases:
         done = subprocess.run(
             [sys.executable, "-c", FEAST_CHECKED, *argv],
