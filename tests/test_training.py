@@ -192,6 +192,29 @@ def test_training_errors_name_the_counts() -> None:
         time_split(cutoffs[:2], 30)
 
 
+class _Stopped(Exception):
+    pass
+
+
+def test_a_training_runs_blas_on_one_thread(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its calibrators and purchase-process fits are small: BLAS's second thread spun for
+    them (fit_calibrator: 4-15x the CPU), and their last bits followed the core count."""
+    from threadpoolctl import threadpool_info
+
+    import training.pipeline
+
+    threads: list[int] = []
+
+    def first_step(*args: object, **kwargs: object) -> None:
+        threads.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        raise _Stopped
+
+    monkeypatch.setattr(training.pipeline.lineage, "require_current_features", first_step)
+    with pytest.raises(_Stopped):
+        training.pipeline.train_task(load_settings(home=home, environ={}), "churn")
+    assert threads and set(threads) == {1}, threads
+
+
 def test_horizon_longer_than_history_is_refused(home: Path) -> None:
     result = CliRunner().invoke(
         main,

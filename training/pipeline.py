@@ -51,6 +51,7 @@ from training.models import (
     calibration_transfers,
     fit_bundle,
     model_specs,
+    one_blas_thread,
     refit_bundle,
 )
 from training.promotion import gate_metric_of, gate_on_test, winning_baseline
@@ -264,6 +265,7 @@ def score_models(
 
 
 @training_writes  # a tracking server's short outage carried through
+@one_blas_thread
 def train_task(
     settings: Settings,
     task: str,
