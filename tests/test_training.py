@@ -196,22 +196,38 @@ class _Stopped(Exception):
     pass
 
 
-def test_a_training_runs_blas_on_one_thread(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its calibrators and purchase-process fits are small: BLAS's second thread spun for
-    them (fit_calibrator: 4-15x the CPU), and their last bits followed the core count."""
+@pytest.mark.parametrize(
+    ("entry", "first_step"),
+    [
+        ("train_task", "require_current_features"),  # training.pipeline: its first step
+        ("train_snapshot", "load_snapshot"),  # training.snapshot's
+    ],
+)
+def test_a_training_runs_blas_on_one_thread(
+    home: Path, monkeypatch: pytest.MonkeyPatch, entry: str, first_step: str
+) -> None:
+    """Its calibrators, baselines and purchase-process fits are small: BLAS's second thread
+    spun for them (fit_calibrator: 4-15x the CPU), and their last bits followed the cores."""
     from threadpoolctl import threadpool_info
 
     import training.pipeline
+    import training.snapshot
 
     threads: list[int] = []
 
-    def first_step(*args: object, **kwargs: object) -> None:
+    def record(*args: object, **kwargs: object) -> None:
         threads.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
         raise _Stopped
 
-    monkeypatch.setattr(training.pipeline.lineage, "require_current_features", first_step)
+    module = training.pipeline if entry == "train_task" else training.snapshot
+    owner = training.pipeline.lineage if entry == "train_task" else training.snapshot
+    monkeypatch.setattr(owner, first_step, record)
+    train = getattr(module, entry)
     with pytest.raises(_Stopped):
-        training.pipeline.train_task(load_settings(home=home, environ={}), "churn")
+        if entry == "train_task":
+            train(load_settings(home=home, environ={}), "churn")
+        else:
+            train(load_settings(home=home, environ={}))
     assert threads and set(threads) == {1}, threads
 
 

@@ -37,7 +37,7 @@ from lifecycle.workspace import EVENTS_FILE
 from training import evaluation
 from training.errors import TrainingError
 from training.evaluation import metrics_of
-from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator
+from training.models import ModelSpec, categories_of, fit_bundle, fit_calibrator, one_blas_thread
 from training.promotion import Unscored, gate
 from training.snapshot_baselines import (
     BEST_SINGLE,
@@ -409,6 +409,7 @@ class SnapshotResult:
 
 
 @training_writes  # a tracking server's short outage carried through
+@one_blas_thread  # its calibrators and baselines: small fits (training.models)
 def train_snapshot(
     settings: Settings,
     dataset: str = "telco_churn",
