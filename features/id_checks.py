@@ -67,6 +67,17 @@ FORMULA_AMOUNTS = "amounts_written_as_formulas"  # report note: {"column", "rows
 ROUNDED = "ids in full, not as a spreadsheet shows long numbers (export the column as text)"
 
 
+def check_mapped_user_ids(
+    raw: pd.DataFrame, column: str, bad: Quarantine, checks: TableChecks, mapping: c.ColumnMapping
+) -> pd.Series:
+    """:func:`check_user_ids` of a file read through ``mapping`` (its ids written 18074.0, its
+    dataset's case-insensitive ids), the ids written 18074.0 said in the report."""
+    whole_floats = c.USER_ID in mapping.whole_float_ids
+    user_id = check_user_ids(raw, column, bad, checks, whole_floats, mapping.case_insensitive_ids)
+    note_whole_float_ids(mapping, checks)
+    return user_id
+
+
 def note_whole_float_ids(mapping: c.ColumnMapping, checks: TableChecks) -> None:
     """Say in the report which id columns were written 18074.0 and read as 18074."""
     for note, names in [("ids_read_as_integers", mapping.whole_float_ids),

@@ -10,7 +10,7 @@ import pandas as pd
 
 from features import contract as c
 from features.column_checks import refuse_repeated_columns, refuse_shadowed_columns, require_columns
-from features.id_checks import check_user_ids, note_whole_float_ids
+from features.id_checks import check_mapped_user_ids
 from features.parsing import kept_text
 from features.quarantine import Quarantine
 from features.validation import (
@@ -76,16 +76,8 @@ def check_users(
     }
     refuse_repeated_columns(raw, columns, source)
     refuse_shadowed_columns(raw, columns, source, "--users-map")
-    user_id = check_user_ids(
-        raw,
-        columns[c.USER_ID],
-        bad,
-        checks,
-        c.USER_ID in mapping.whole_float_ids,
-        mapping.case_insensitive_ids,
-    )
+    user_id = check_mapped_user_ids(raw, columns[c.USER_ID], bad, checks, mapping)
     users = pd.DataFrame({c.USER_ID: user_id})
-    note_whole_float_ids(mapping, checks)
     if c.SIGNUP_TIME in columns:
         col = columns[c.SIGNUP_TIME]
         users[c.SIGNUP_TIME], time_problem = column_times(raw, col, mapping, checks)

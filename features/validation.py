@@ -39,9 +39,8 @@ from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrder
 from features.hints import amounts, currency_agrees, epoch_timestamps, purchase_log, timestamps
 from features.id_checks import (
     FORMULA_AMOUNTS,
-    check_user_ids,
+    check_mapped_user_ids,
     inside_formulas,
-    note_whole_float_ids,
 )
 from features.parsing import (
     CONTROL_CHARACTER,
@@ -272,15 +271,7 @@ def check_events(
     refuse_repeated_columns(raw, columns, source)
     refuse_shadowed_columns(raw, columns, source)
 
-    user_id = check_user_ids(
-        raw,
-        columns[c.USER_ID],
-        bad,
-        checks,
-        c.USER_ID in mapping.whole_float_ids,
-        mapping.case_insensitive_ids,
-    )
-    note_whole_float_ids(mapping, checks)
+    user_id = check_mapped_user_ids(raw, columns[c.USER_ID], bad, checks, mapping)
 
     time_col = columns[c.EVENT_TIME]
     note_unused_time(raw, time_col, set(columns.values()), checks.notes, checks.ruled_out)
