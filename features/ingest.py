@@ -31,6 +31,7 @@ from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
 from features.file_shape import FileShape
 from features.forms import column_forms
+from features.guest_orders import NO_USER_NOTE
 from features.id_spellings import SPELT_APART, ids_spelt_apart
 from features.loading import WITHOUT_EVENTS, stream_table
 from features.reading import (
@@ -432,6 +433,8 @@ def _finish_events(
             # how its file was read (the zone of times without an offset, the map of the
             # file's event types, batches.READ_OPTIONS): an append reads its file so too
             **{key: value for key, value in (read_as or {}).items() if value not in (None, {})},
+            # its guest orders, which no user's numbers hold: `segments` and the report say them
+            **{k: v for k, v in reports["events"].notes.items() if k == NO_USER_NOTE},
         },
     ]
     earlier = (held or {}) if appending_to else {}

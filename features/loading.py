@@ -18,6 +18,7 @@ from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, resent_orders
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
+from features.guest_orders import RowsWithoutUser
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
@@ -131,6 +132,7 @@ def stream_table(
     noted = {name: NOTED_COLUMN.format(name) for name in rules.noted}
     unnamed: dict[str, bool] = {}  # a column the header leaves blank -> a value seen in it
     lost: list[np.ndarray] = []  # user ids of quarantined rows
+    guests = RowsWithoutUser()  # an events file's rows without a user id, counted with amounts
     try:
         for raw in chunks():
             _note_unnamed(raw, unnamed)
@@ -148,6 +150,8 @@ def stream_table(
             if c.USER_ID in frame.columns:  # users of bad rows whose id is no reason of theirs
                 trusted = ~keep & ~bad.reason.isin(ID_REASONS).to_numpy()
                 lost.append(frame[c.USER_ID].to_numpy()[trusted])
+            if rules.table == "events":
+                guests.add(frame, bad.reason)
             quarantined = bad.frame()
             held.write(quarantined)
             reasons.update(bad.counts())
@@ -248,7 +252,7 @@ def stream_table(
                 reasons[reason] += len(rows_out)
                 if first_bad is None or rows_out[0] < first_bad[0]:
                     first_bad = (int(rows_out[0]), reason)
-        report.notes.update(checks.notes)
+        report.notes.update(checks.notes | guests.note())
         if c.USER_ID in columns:
             report.notes.update(spelt_apart(con, staged))
         if rules.table == "events" and c.USER_ID in columns:

@@ -25,6 +25,7 @@ from features.currency import (
 from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
 from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
+from features.guest_orders import NO_USER_NOTE, without_user_words
 from features.hints import option_hint
 from features.id_checks import IDS_FOLDED
 from features.reading import HEADER_ONLY
@@ -171,6 +172,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         )
     if shifted := notes.get(HOURS_APART):
         out.append(hours_apart_line(shifted))
+    if guests := notes.get(NO_USER_NOTE):  # quarantined, yet the shop's sales: never unsaid
+        out.append(f"    {without_user_words(guests)}")
     if gone := notes.get("users_only_quarantined"):
         some = f"{gone['users']:,} user{'s' * (gone['users'] != 1)}"
         out.append(

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.guest_orders import dataset_guest_orders, dataset_without_user_words
 from lifecycle.errors import UserError
+from lifecycle.workspace import EVENTS_FILE
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
 from serving.list_text import amount_text, value_text
@@ -34,12 +36,11 @@ from serving.report_figures import (
     segments_figure,
 )
 from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_evaluations
+from serving.revenue import revenue_totals, revenue_words
 from serving.segments import (
     HIGH_RISK,
     SuperUserDefinition,
     listed_super_users,
-    revenue_totals,
-    revenue_words,
     segment_summary,
     share_label,
     super_users_by_channel,
@@ -147,10 +148,12 @@ def render_report(
     extra_sections: Sequence[tuple[str, str]] = (),
     units: Units | None = None,
     high_risk: float = HIGH_RISK,
+    dataset_dir: Path | None = None,
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles
     (``extra_sections``: (title, HTML) pairs other modules add at the end; ``units``: the
-    currency and windows the header and money columns state)."""
+    currency and windows the header and money columns state; ``dataset_dir``: the dataset's
+    folder, whose events give the shop's refund rate and whose report its guest orders)."""
     scores = table.frame
     meta = table.metadata
     units = units or Units()
@@ -271,7 +274,8 @@ def render_report(
         for c in table.columns
         if c.endswith("_share")
     }
-    totals = revenue_totals(scores)
+    totals = revenue_totals(scores, dataset_dir and dataset_dir / EVENTS_FILE, table.as_of)
+    guest_orders = dataset_guest_orders(dataset_dir) if dataset_dir else None
     by_channel = super_users_by_channel(scores, supers) if supers is not None else None
     split = {"value_share": f"share of its {revenue}", "share_of_all": f"share of all {revenue}"}
     counts = dict.fromkeys(("users", "customers", "super users"), "{:,}")
@@ -284,6 +288,17 @@ def render_report(
                 f"{html.escape(revenue_words(totals, revenue)).capitalize()}; shares of "
                 f"{revenue} are before refunds, refunds a share of their own. "
                 if totals is not None
+                else ""
+            )
+            + (  # in no user's numbers, yet the shop's sales: never unsaid
+                "Not in these: "
+                + html.escape(
+                    dataset_without_user_words(
+                        guest_orders, totals["kept"] if totals else None, table.as_of
+                    )
+                )
+                + ". "
+                if guest_orders
                 else ""
             )
             + f"Super users (by {kept}, the lists' "
@@ -442,6 +457,7 @@ def build_report(
         extra_sections=extra,
         units=units_for(settings, table.metadata),
         high_risk=settings.serving.high_risk,
+        dataset_dir=settings.workspace.dataset_dir(dataset),
     )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:

@@ -518,31 +518,3 @@ def summary_line(row: dict[str, Any], column: str, revenue: str = "revenue") -> 
     noun = "user " if row["users"] == 1 else "users"
     said = f"  {row[column]:<14} {row['users']:>9,} {noun} ({row['user_share']:.1%})"
     return f"{said}; share of {shares}" if shares else f"{said}; no {revenue} to share"
-
-
-def revenue_totals(scores: pd.DataFrame) -> dict[str, float] | None:
-    """Revenue to date of a scores table as a sales report heads it: before refunds, refunded,
-    kept after refunds (None without its revenue and refunds)."""
-    if "revenue" not in scores or REFUNDS not in scores:
-        return None
-    kept = float(scores["revenue"].astype(float).fillna(0).sum())
-    refunded = float(scores[REFUNDS].astype(float).fillna(0).sum())
-    return {"before_refunds": kept + refunded, "refunds": refunded, "kept": kept}
-
-
-def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
-    """The totals in words: 'revenue to date 1,234.00 before refunds, 56.00 refunded (4.5%),
-    1,178.00 kept ...'; ``revenue`` is its name for the reader (``purchases`` in a count-only
-    log). An order refunded whole is in none of them (``features.orders``: neither a
-    purchase nor a refund), so refunds here are a smaller share than a sales report's of
-    every invoice (online_retail: 2.8% against 6.8%), and the words say so."""
-
-    def amount(value: float) -> str:  # a count of purchases is whole
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-    before, refunded = totals["before_refunds"], totals["refunds"]
-    part = f" ({refunded / before:.1%})" if before > 0 else ""
-    return (
-        f"{revenue} to date {amount(before)} before refunds, {amount(refunded)} refunded{part}, "
-        f"{amount(totals['kept'])} kept (orders refunded whole count in none of these)"
-    )

@@ -15,6 +15,7 @@ from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.batch import write_scores
 from serving.funnel import NO_CHANNEL, channel_funnel
+from serving.revenue import revenue_totals, revenue_words
 from serving.segments import (
     NO_PURCHASE,
     STAGES,
@@ -25,8 +26,6 @@ from serving.segments import (
     lifecycle_stage,
     listed_super_users,
     quantile_score,
-    revenue_totals,
-    revenue_words,
     rfm_scores,
     rfm_segment,
     segment_summary,
@@ -235,8 +234,8 @@ def test_revenue_is_shared_before_refunds_with_refunds_a_share_of_their_own() ->
     totals = revenue_totals(scores)
     assert totals == {"before_refunds": 130.0, "refunds": 30.0, "kept": 100.0}
     assert revenue_words(totals) == (
-        "revenue to date 130 before refunds, 30 refunded (23.1%), 100 kept "
-        "(orders refunded whole count in none of these)"
+        "revenue to date 130 before refunds, 30 refunded, 100 kept (orders refunded whole "
+        "count in none of these: refunds 23.1% of revenue without them)"
     )
     named = [share_label(c, "purchases") for c in shares[1:]]
     assert named == ["purchases", "refunds", "ltv"]

@@ -287,13 +287,14 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     """Sizes and value shares of lifecycle stages, RFM segments and super users (in all and
     by acquisition channel) as of a date."""
 
+    from features.guest_orders import dataset_guest_orders, dataset_without_user_words, guest_share
+    from lifecycle.workspace import EVENTS_FILE
     from serving.batch import find_scores, latest_scores, score_all
+    from serving.revenue import revenue_totals, revenue_words
     from serving.segments import (
         SuperUserDefinition,
         channel_line,
         listed_super_users,
-        revenue_totals,
-        revenue_words,
         segment_summary,
         summary_line,
         super_users_by_channel,
@@ -327,9 +328,14 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame)}
     lines = [f"{dataset}: segments as of {date}: {len(frame):,} users"]
     revenue = units.value_name("revenue")
-    if totals := revenue_totals(frame):  # shares of revenue are before refunds: say so
+    events = obj.settings.workspace.dataset_dir(dataset) / EVENTS_FILE
+    if totals := revenue_totals(frame, events, date):  # shares of revenue: before refunds
         data["revenue_to_date"] = totals
         lines.append(f"{revenue_words(totals, revenue)}; shares of {revenue} are before refunds")
+    if guests := dataset_guest_orders(events.parent):
+        kept = totals["kept"] if totals else None  # rows without a user id: never unsaid
+        data["rows_without_user_id"] = guests | {"share_of_kept": guest_share(guests, kept, date)}
+        lines.append(f"not in these: {dataset_without_user_words(guests, kept, date)}")
     for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", "RFM segments")):
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")
