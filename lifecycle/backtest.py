@@ -239,7 +239,7 @@ class CutoffResult:
             f"{sum(self.seconds.values()):.0f} s",
             f"  what happened: {o['active_rate']:.1%} active within {labels.churn_horizon_days} days, "
             f"{o['bought_rate']:.1%} bought and value {o['value_total']:,.0f} within "
-            f"{labels.ltv_horizon_days} days",
+            f"{labels.ltv_horizon_days} days (purchases minus refunds, at least 0 per user)",
         ]
         served = ", ".join(
             f"{task} {info['served_kind']} v{info['served_version']}"

@@ -123,7 +123,8 @@ LTV = Task(
     gate_metric="normalized_gini",
     outputs=("ltv", "ltv_p10", "ltv_p50", "ltv_p90", "purchase_probability"),
     listed=("ltv", "ltv_p10", "ltv_p50", "ltv_p90"),
-    meaning="expected value of purchases minus refunds in the horizon",
+    # at least 0 per user, as the label: said, as a net-negative user counts 0 (trial 114)
+    meaning="expected value of purchases minus refunds in the horizon, at least 0 per user",
 )
 
 _BUILT_IN = (CHURN, CONVERSION, LTV)
