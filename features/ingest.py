@@ -44,7 +44,7 @@ from features.reading import (
     read_chunks,
 )
 from features.spreadsheet_cells import spreadsheet_safe
-from features.user_overlap import ids_apart, refuse_users_of_no_events
+from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MAX_AMOUNT_RATIO,
@@ -417,6 +417,7 @@ def _finish_events(
                 reports["users"].notes[WITHOUT_EVENTS] = {
                     "users": apart["without_events"],
                     "example": apart["example_without_events"],
+                    **{k: apart[k] for k in LATER_KEYS if k in apart},
                 }
         reports["events"].notes["users_without_profile"] = apart["without_profile"]
     shutil.rmtree(staging / ".work", ignore_errors=True)

@@ -80,10 +80,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             )
         )
     if spare := notes.get("users_without_events"):
-        out.append(
-            f"    {spare['users']:,} users of the users file have no event (e.g. "
-            f"{spare['example']!r}): known users who never bought, or ids written another way"
-        )
+        out.append(_without_events_line(spare))
     if alike := reasons.get(ERASED_USER_SPELLING):
         out.append(
             f"    {alike:,} rows held back ({ERASED_USER_SPELLING}): their user id is spelt like "
@@ -181,6 +178,26 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
             "the quarantine file, so they are not in the dataset"
         )
     return out
+
+
+def _without_events_line(spare: dict[str, Any]) -> str:
+    """Users of the users file with no event: those who signed up after the last event (their
+    first order may be in a later file), and the others, who never bought or whose ids are
+    written another way (trial 114: all were said so, though they signed up later)."""
+    said = f"    {spare['users']:,} users of the users file have no event"
+    later, never = (
+        spare.get("signed_up_later", 0),
+        "known users who never bought, or ids written another way",
+    )
+    if not later:
+        return f"{said} (e.g. {spare['example']!r}): {never}"
+    after = f"signed up after the last event ({spare['last_event']}): a later file may bring their orders"
+    if later == spare["users"]:
+        return f"{said} (e.g. {spare['example']!r}): all {after}"
+    return (
+        f"{said}: {later:,} {after}; the other {spare['users'] - later:,} (e.g. "
+        f"{spare['example_not_later']!r}): {never}"
+    )
 
 
 def _repeats_text(repeats: int, notes: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from features import contract as c
 from features.hints import option_hint
 from features.validation import ContractError
 from lifecycle.sql import literal
@@ -28,13 +29,40 @@ def ids_apart(events_file: Path, users_file: Path) -> dict[str, Any]:
             f"SELECT count(*) FILTER (WHERE user_id NOT IN {events}), "
             f"min(user_id) FILTER (WHERE user_id NOT IN {events}), count(*) FROM {users}"
         ).fetchall()
-    return {
+        later = _signed_up_later(con, events_file, users_file, events) if without_events else {}
+    return later | {
         "events_users": int(events_users),
         "users": int(users_rows),
         "without_profile": int(without_profile),
         "example_without_profile": example_without_profile,
         "without_events": int(without_events),
         "example_without_events": example_without_events,
+    }
+
+
+LATER_KEYS = ("signed_up_later", "example_not_later", "last_event")  # what ids_apart adds
+
+
+def _signed_up_later(con: Any, events_file: Path, users_file: Path, events: str) -> dict[str, Any]:
+    """Of the users of the table with no event, those who signed up after the last event (a
+    monthly export's customers who buy from the next month on: not "never bought", trial
+    114), with the day of that event and an example of the others; nothing without sign-up
+    times."""
+    import pyarrow.parquet as pq
+
+    if c.SIGNUP_TIME not in pq.read_schema(users_file).names:
+        return {}
+    last = f"(SELECT max({c.EVENT_TIME}) FROM read_parquet({literal(events_file)}))"
+    ((later, example_other, last_event),) = con.execute(
+        f"SELECT count(*) FILTER (WHERE {c.SIGNUP_TIME} > {last}), "
+        f"min(user_id) FILTER (WHERE {c.SIGNUP_TIME} IS NULL OR {c.SIGNUP_TIME} <= {last}), "
+        f"strftime({last}, '%Y-%m-%d') "
+        f"FROM read_parquet({literal(users_file)}) WHERE user_id NOT IN {events}"
+    ).fetchall()
+    return {
+        "signed_up_later": int(later),
+        "example_not_later": example_other,
+        "last_event": last_event,
     }
 
 

@@ -292,8 +292,9 @@ def test_a_day_without_events_given_with_its_users_file_updates_the_users_table(
         "  events: 0 rows loaded of 0, 0 quarantined",
         "    the file holds a header and no rows: no events (a day without any)",
         "  users: 2 rows loaded of 2, 0 quarantined",
-        "    1 users of the users file have no event (e.g. 'u3'): known users who never bought, "
-        "or ids written another way",
+        # u3 signed up after the last event: not "never bought" (trial 114)
+        "    1 users of the users file have no event (e.g. 'u3'): all signed up after the last "
+        "event (2025-01-05): a later file may bring their orders",
         "    the users table updated: 1 users added, 1 changed (users the file lacks stay)",
     ]
     dataset = home / "datasets" / "shop"

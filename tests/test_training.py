@@ -647,3 +647,31 @@ def test_code_version_names_the_commit_and_is_absent_outside_git(
     assert code_version(outside) == {}
     monkeypatch.setenv("PATH", str(tmp_path / "no-binaries"))  # git not installed
     assert code_version(repo) == {}
+
+
+def test_a_constant_model_is_said_and_why_conversion_barely_applies() -> None:
+    """Trial 114: conversion trained on 209 rows of a shop that knows a customer once they
+    order scored every row alike (AUC 0.5000) and was kept as challenger with no word."""
+    from training.constant import constant_lines, constant_model
+    from training.pipeline import TimeSplit, TrainResult
+
+    assert constant_model(np.array([0.3, 0.31]), 50) == {}
+    found = constant_model(np.full(209, 0.0412), 612)
+    assert found == {"constant_model": {"value": 0.0412, "train_rows": 612}}
+    day = [pd.Timestamp("2011-06-02", tz="UTC")]
+    result = TrainResult(
+        "conversion", "m-conversion", "1", "0123456789",
+        {"lightgbm": {"auc": 0.5, "n": 209.0}, "rfm_score": {"auc": 0.582, "n": 209.0}},
+        False, "auc 0.5000 loses to the baseline rfm_score 0.5820", TimeSplit(day, day, day),
+        report=found,
+    )  # fmt: skip
+    assert result.lines()[3] == (
+        "  the model is constant (every test row scored 0.0412): it learned nothing from 612 "
+        "training rows; conversion barely applies to this data: few users are seen before "
+        "their target (a shop that knows a customer once they order has almost none before a "
+        "purchase)"
+    )
+    assert constant_lines("churn", found) == [
+        "  the model is constant (every test row scored 0.0412): it learned nothing from 612 "
+        "training rows"
+    ]

@@ -300,3 +300,24 @@ def test_sign_ups_in_the_future_are_quarantined_as_future_events_are(
     }
     loaded = pd.read_parquet(home / "datasets" / "events" / "users.parquet")
     assert loaded[c.USER_ID].tolist() == ["u1", "u2"]
+
+
+def test_users_without_events_who_signed_up_after_the_last_event_are_said_so(
+    home: Path, tmp_path: Path
+) -> None:
+    """Trial 114: a monthly export's customers who buy from the next month on were "known
+    users who never bought, or ids written another way"; those who signed up after the last
+    event are now said so, apart from the others."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)  # u1's events, the last on 2024-01-03
+    users = tmp_path / "users.csv"
+    users.write_text(
+        "user_id,signup_time\nu1,2024-01-01\nu2,2023-12-01\nu3,2024-02-01\nu4,2024-02-02\n"
+    )
+    done = CliRunner().invoke(main, ["ingest", str(events), "--users", str(users)])
+    assert done.exit_code == 0, done.output
+    assert (
+        "    3 users of the users file have no event: 2 signed up after the last event "
+        "(2024-01-03): a later file may bring their orders; the other 1 (e.g. 'u2'): known "
+        "users who never bought, or ids written another way\n"
+    ) in done.stdout

@@ -41,6 +41,7 @@ from training import datasets, evaluation
 from training.baseline_versions import BaselineVersion, serve_baseline
 from training.bridge import bridge_for, check_bridgeable, learned, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend, shares_tried
+from training.constant import constant_lines, constant_model
 from training.datasets import TrainingSet, build_training_set, check_trainable, freshest_rows
 from training.errors import TooFewOutcomes, TrainingError
 from training.evaluation import metrics_of
@@ -225,8 +226,11 @@ class TrainResult:
         size = f"{len(test)} cutoff(s)" + (f", {rows:,.0f} rows" if rows else "")
         size += datasets.sampled_users(self.report)  # training.max_rows kept a share
         blend = self.blend.lines() if self.blend else []
-        return [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, verdict] + (
-            self.baseline.lines() if self.baseline else []
+        said = [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, verdict]
+        return (
+            said
+            + constant_lines(self.task, self.report)
+            + (self.baseline.lines() if self.baseline else [])
         )
 
 
@@ -355,6 +359,7 @@ def train_task(
         evaluated.blend, evaluated.blend_weight = rules[BLEND_RULE], blend.weight
         scores["lightgbm"] = blend_values(blend.weight, scores["lightgbm"], scores[BLEND_RULE])
     metrics = metrics_of(task, y, scores)
+    constant = constant_model(scores["lightgbm"], len(parts["train"]))
     if not tasks.get(task).is_probability:
         outlook = evaluated.value_outlook(test)
         low, high = outlook["p10"], outlook["p90"]
@@ -444,7 +449,8 @@ def train_task(
         promoted,
         verdict,
         split,
-        training.report | {"bridge": bundle.data_window.get("bridge")},  # said in its lines
+        # said in its lines: a horizon bridged, a model that learned nothing
+        training.report | {"bridge": bundle.data_window.get("bridge")} | constant,
         gate_metric=gate_metric_of(settings, task),
         blend=blend,
     )
