@@ -280,7 +280,9 @@ class ListAnswers:
             Filters,
             ListError,
             Privacy,
+            at_risk_filters,
             at_risk_page,
+            below_floor_note,
             list_rows,
         )
         from serving.uplift import frame_to_rank, outside_note
@@ -293,7 +295,9 @@ class ListAnswers:
             raise ApiError(503, stale_text(stale))
         frame = frame_to_rank(self.settings, table, rank_by, state and state.uplift)
         pairs = tuple((where or {}).items())  # user attributes, e.g. {"country": "Spain"}
-        filters = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn, pairs)
+        asked = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn, pairs)
+        # the CLI's list: the low risk band left out unless min_churn says
+        filters = at_risk_filters(asked, frame, self.settings.serving.medium_risk, rank_by)
         try:
             page = at_risk_page(
                 frame,
@@ -332,7 +336,14 @@ class ListAnswers:
             amounts=state.amounts if state is not None else "money",
             stale=stale,
             # the page's filters were checked above: the same rows, counted
-            notes=[note] if (note := outside_note(frame, filters)) else [],
+            notes=[
+                note
+                for note in (
+                    below_floor_note(frame, filters, asked, '"min_churn": 0'),
+                    outside_note(frame, filters),
+                )
+                if note
+            ],
             users=users,
         )
 

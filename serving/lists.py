@@ -18,7 +18,7 @@ import hashlib
 import json
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,17 +37,9 @@ from serving.units import Units
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
-    from serving.batch import ScoresTable
 
-MOVER_BY = ("value_at_risk", "churn_probability")
 CONTROL_SHARE = 0.1
 CONTROL_SEED = 0
-MOVER_FIELDS = (
-    "churn_probability_before",
-    "churn_probability_change",
-    "value_at_risk_before",
-    "value_at_risk_change",
-)
 
 
 class ListError(UserError):
@@ -171,6 +163,43 @@ class Filters:
             + [f"{name} >= {value:g}" for name, value in bounds if value is not None]
             + [f"{column} {value}" for column, value in self.where]
         )
+
+
+def at_risk_filters(
+    filters: Filters, scores: pd.DataFrame, medium_risk: float, rank_by: str = "value_at_risk"
+) -> Filters:
+    """The at-risk list's filters: unless a churn floor is asked (``--min-churn``; 0 lists
+    everyone), users below the medium risk band (``serving.medium_risk``) are left out.
+    Ranked by value at risk alone, the list was led by customers who had just bought, at a
+    churn probability of 4-13%, as a large LTV outweighs a small risk (trial 114); the CLI,
+    /at_risk and the report take the same floor. Ranked by expected saved value, the uplift
+    model judges whom a campaign moves: no floor."""
+    unfloored = filters.min_churn is not None or rank_by == "expected_saved_value"
+    if unfloored or "churn_probability" not in scores:
+        return filters
+    return replace(filters, min_churn=medium_risk)
+
+
+def below_floor_note(
+    scores: pd.DataFrame, filters: Filters, asked: Filters, option: str = "--min-churn 0"
+) -> str | None:
+    """The line that counts the users :func:`at_risk_filters` left out (None when the floor
+    was asked, or none was set); ``option``: what lists them (the API's field)."""
+    floor = filters.min_churn
+    if asked.min_churn is not None or floor is None or "churn_probability" not in scores:
+        return None
+    low = int((scores["churn_probability"].astype(float) < floor).sum())
+    return (
+        f"left out: {low:,} scored user{'s' * (low != 1)} below the medium risk band (churn "
+        f"probability under {floor:g}, serving.medium_risk); `{option}` lists them too"
+    )
+
+
+def ranking_words(rank_by: str) -> str:
+    """What a list is ranked by, for its title: value at risk says what it multiplies."""
+    if rank_by == "value_at_risk":
+        return "value at risk (churn probability x LTV)"
+    return rank_by.replace("_", " ")
 
 
 def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
@@ -363,99 +392,6 @@ def list_rows(
     return apply_privacy(rows, privacy, personal)
 
 
-# -- movers -------------------------------------------------------------------------------
-
-
-def movers(
-    latest: pd.DataFrame,
-    previous: pd.DataFrame,
-    *,
-    by: str = "value_at_risk",
-    limit: int | None = 100,
-    filters: Filters | None = None,
-    control_share: float = CONTROL_SHARE,
-    seed: int = CONTROL_SEED,
-) -> pd.DataFrame:
-    """Users in both tables whose ``by`` rose the most from the previous to the latest table.
-
-    By value at risk (churn probability x LTV), only users whose churn probability rose too:
-    a purchase raises a user's LTV, so risers by value alone were mostly customers who had
-    just bought (35 of online_retail's top 50, 15 with their churn probability down). How
-    many were left out so is ``attrs["value_only"]`` of the result."""
-    if by not in MOVER_BY:
-        raise ListError(f"--by {by}: expected one of {', '.join(MOVER_BY)}", "by")
-    before = previous[[c.USER_ID, *(col for col in MOVER_BY if col in previous)]]
-    before = before.rename(columns={col: f"{col}_before" for col in MOVER_BY})
-    control_flags([], seed, control_share)
-    both = filter_scores(latest, filters or Filters()).merge(before, on=c.USER_ID, how="inner")
-    for col in MOVER_BY:
-        if col in both and f"{col}_before" in both:
-            both[f"{col}_change"] = both[col] - both[f"{col}_before"]
-    change = f"{by}_change"
-    if change not in both:
-        raise ListError(f"--by {by}: the scores tables have no {by} column to compare", "by")
-    rising = both[both[change] > 0]
-    value_only = 0
-    if by == "value_at_risk" and "churn_probability_change" in rising:
-        risk = rising["churn_probability_change"].to_numpy(float) > 0
-        value_only, rising = int((~risk).sum()), rising[risk]
-    order = np.lexsort((rising[c.USER_ID].astype(str).to_numpy(), -rising[change].to_numpy(float)))
-    page = rising.iloc[order if limit is None else order[:limit]].copy()
-    page.insert(0, "rank", np.arange(1, len(page) + 1))
-    page["control"] = control_flags(page[c.USER_ID], seed, control_share)
-    page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
-    page.attrs["value_only"] = value_only
-    return page
-
-
-def model_changes(previous: ScoresTable, latest: ScoresTable) -> dict[str, tuple[str, str]]:
-    """Task -> (previous, latest) model version, for each task scored by another version in
-    the two tables (a change between them is then partly the model's, not the user's)."""
-    before = previous.metadata.get("model_versions", {})
-    after = latest.metadata.get("model_versions", {})
-    return {
-        task: (str(before[task]), str(after[task]))
-        for task in sorted(set(before) & set(after))
-        if str(before[task]) != str(after[task])
-    }
-
-
-def mover_notes(
-    changes: dict[str, tuple[str, str]],
-    previous: ScoresTable,
-    latest: ScoresTable,
-    by: str,
-    *,
-    nobody: bool,
-    value_only: int = 0,
-    earlier: str | None = None,
-) -> tuple:
-    """A movers list's notes: each task whose model changed (``changes``, :func:`model_changes`),
-    two tables of one day (rescored: "from D to D" read as time passing; with the ``earlier``
-    date a table of which ``--since`` compares with), that ``nobody`` rose ("(no users match)"
-    alone read as a filter that matched nobody), and the ``value_only`` users left out
-    (:func:`movers`)."""
-    notes = [
-        f"{task}: the model differs between the two tables (v{before} -> v{after}); "
-        "part of each change is the model's, not the user's"
-        for task, (before, after) in changes.items()
-    ]
-    day, same_day = latest.as_of, previous.as_of == latest.as_of
-    if same_day:
-        since = f"; `--since {earlier}` compares with the table of {earlier}" if earlier else ""
-        notes.append(
-            f"both tables are of {day}: each change comes from the models or the data{since}"
-        )
-    span = f"between the two tables of {day}" if same_day else f"from {previous.as_of} to {day}"
-    if value_only:
-        notes.append(
-            f"left out: {value_only:,} user{'s' * (value_only != 1)} whose value at risk rose "
-            "with their churn probability flat or down (their LTV rose, as a purchase raises "
-            "it); `--by churn_probability` ranks the risk alone"
-        )
-    return (*notes, *([f"nobody's {by.replace('_', ' ')} rose {span}"] if nobody else []))
-
-
 # -- output -------------------------------------------------------------------------------
 
 
@@ -575,10 +511,13 @@ def print_top(
     from serving.units import units_for
 
     table = latest_scores(settings)
-    ranked = at_risk(table.frame, rank_by=rank_by, limit=top)
+    filters = at_risk_filters(Filters(), table.frame, settings.serving.medium_risk)
+    ranked = at_risk(table.frame, filters, rank_by=rank_by, limit=top)
     rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []), (rank_by,))
+    floor = f", churn probability >= {filters.min_churn:g}" if filters.min_churn else ""
     echo(
-        f"{settings.dataset}: top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by {rank_by.replace('_', ' ')} as of {table.as_of} "
+        f"{settings.dataset}: top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by "
+        f"{ranking_words(rank_by)}{floor} as of {table.as_of} "
         f"(of {len(table.frame):,} scored; control group flagged C)"
     )
     echo(units_for(settings, table.metadata).text())

@@ -26,7 +26,7 @@ from lifecycle.workspace import EVENTS_FILE
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
 from serving.list_text import amount_text, value_text
-from serving.lists import Privacy, at_risk, list_rows
+from serving.lists import Filters, Privacy, at_risk, at_risk_filters, list_rows, ranking_words
 from serving.report_figures import (
     deciles_figure,
     distributions_figure,
@@ -39,6 +39,7 @@ from serving.report_models import EVALUATION_PLOTS, ModelEvaluation, champion_ev
 from serving.revenue import revenue_totals, revenue_words
 from serving.segments import (
     HIGH_RISK,
+    MEDIUM_RISK,
     SuperUserDefinition,
     listed_super_users,
     segment_summary,
@@ -149,6 +150,7 @@ def render_report(
     units: Units | None = None,
     high_risk: float = HIGH_RISK,
     dataset_dir: Path | None = None,
+    medium_risk: float = MEDIUM_RISK,
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles
     (``extra_sections``: (title, HTML) pairs other modules add at the end; ``units``: the
@@ -344,7 +346,8 @@ def render_report(
     )
 
     if "value_at_risk" in scores:
-        ranked = at_risk(scores, limit=top)
+        floored = at_risk_filters(Filters(), scores, medium_risk)  # as `lifecycle at-risk`
+        ranked = at_risk(scores, floored, limit=top)
         rows = list_rows(ranked, privacy, meta.get("personal_columns", []))
         shown = pd.DataFrame(
             {
@@ -366,7 +369,9 @@ def render_report(
         )
         sections.append(
             (
-                f"Top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by value at risk",
+                f"Top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by "
+                f"{ranking_words('value_at_risk')}"
+                + (f", churn probability ≥ {floored.min_churn:g}" if floored.min_churn else ""),
                 '<div class="list">'
                 + _table(shown, {"days idle": "{:.0f}", "#": "{}"})
                 + "</div>"
@@ -457,6 +462,7 @@ def build_report(
         extra_sections=extra,
         units=units_for(settings, table.metadata),
         high_risk=settings.serving.high_risk,
+        medium_risk=settings.serving.medium_risk,
         dataset_dir=settings.workspace.dataset_dir(dataset),
     )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"

@@ -472,7 +472,8 @@ class AtRiskResponse(_Model):
     )
     notes: list[str] = Field(
         default_factory=list,
-        description="what the list leaves out and why: ranked by expected_saved_value, the "
+        description="what the list leaves out and why: without min_churn, the users below the "
+        "medium risk band (serving.medium_risk); ranked by expected_saved_value, the "
         "users outside the uplift campaign's population (no uplift, not ranked)",
     )
     users: list[AtRiskUser] = Field(description="the page, in rank order")

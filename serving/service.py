@@ -288,7 +288,12 @@ class LifecycleScoring:
         min_churn: Annotated[
             float | None,
             Strict(),
-            Field(ge=0, le=1, description="only users with churn probability (0-1) at least this"),
+            Field(
+                ge=0,
+                le=1,
+                description="only users with churn probability (0-1) at least this; null: "
+                "serving.medium_risk (the medium risk band and above), 0: every user",
+            ),
         ] = None,
         rank_by: Annotated[
             RankBy, Field(description="the score ranked by, highest first; ties by user id")

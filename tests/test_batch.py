@@ -285,7 +285,8 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
         run_cli(home, "--json", "at-risk", "--channel", "email", "--min-ltv", "1e12")
     )
     assert nobody["rows"] == []
-    matches = "no scored user matches all of: channel email, ltv >= 1e+12"
+    # the at-risk list's floor is one of its filters (the low risk band left out, trial 114)
+    matches = "no scored user matches all of: channel email, ltv >= 1e+12, churn probability >= 0.2"
     assert [n for n in nobody["notes"] if n.startswith("no scored user")] == [matches]
     written = tmp_path / "email.json"
     options = ("--channel", "email", "--min-churn", "0.3", "--control-share", "0.2", "--seed", "4")
@@ -321,11 +322,15 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
     built_from = (home / "datasets" / "demo").readlink().name  # what the features read
     run_cli(home, "ingest", str(later), "--dataset", "demo", "--append")
     behind = json.loads(run_cli(home, "--json", "at-risk", "--top", "2"))["notes"]
+    scored = read_scores(home / "scores" / LATEST_SCORES).frame
+    low = int((scored["churn_probability"] < 0.2).sum())  # the low risk band, left out
     assert behind == [
+        f"left out: {low:,} scored users below the medium risk band (churn probability under "
+        "0.2, serving.medium_risk); `--min-churn 0` lists them too",
         f"note: these scores are behind the data (the feature table of 'demo' was built from "
         f"dataset version {built_from}, the dataset is now "
         f"{(home / 'datasets' / 'demo').readlink().name}): `lifecycle refresh --dataset demo` "
-        "scores it again"
+        "scores it again",
     ]
 
 
@@ -380,7 +385,7 @@ def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     ids = [r["user_id"] for r in listed["rows"]]
     assert ids and set(now.loc[ids, "country"]) == {country}
     assert (
-        listed["filters"] == {"where": [["country", country]]}
+        listed["filters"] == {"where": [["country", country]], "min_churn": 0.2}  # the floor
         and "country" not in listed["rows"][0]
     )
     refused = CliRunner().invoke(main, ["--home", str(home), "at-risk", "--where", "country"])
@@ -439,7 +444,9 @@ def test_score_and_report_is_what_run_ends_with(trained_copy: Path) -> None:
     home = trained_copy
     lines: list[str] = []
     summary = score_and_report(load_settings(home=home, environ={}), top=5, echo=lines.append)
-    assert lines[0].startswith("demo: top 5 at-risk users by value at risk as of")
+    # the low risk band left out, as `lifecycle at-risk` does (trial 114), and said
+    by = "by value at risk (churn probability x LTV), churn probability >= 0.2 as of"
+    assert lines[0].startswith(f"demo: top 5 at-risk users {by}")
     assert lines[1].startswith("money in ")  # the units, then the table
     assert "ctl" in lines[2] and summary["top"][0]["user_id"] in lines[3]
     assert lines[-1] == f"report: {summary['report']}" and Path(summary["report"]).is_file()
@@ -447,7 +454,7 @@ def test_score_and_report_is_what_run_ends_with(trained_copy: Path) -> None:
 
     one: list[str] = []  # it said "top 1 at-risk users"
     print_top(load_settings(home=home, environ={}), 1, echo=one.append)
-    assert one[0].startswith("demo: top 1 at-risk user by value at risk as of")
+    assert one[0].startswith(f"demo: top 1 at-risk user {by}")
     assert (
         read_scores(home / "scores" / LATEST_SCORES).path
         == Path(summary["scores"]["path"]).resolve()
@@ -566,7 +573,8 @@ def test_lists_carry_the_ranked_score_and_the_ltv_median(
     assert all(r["ltv_p10"] <= r["ltv_p50"] <= r["ltv_p90"] for r in plain)
     assert "conversion_probability" not in plain[0]
     printed = run_cli(home, "at-risk", "--top", "3", "--rank-by", "conversion_probability")
-    assert "conversion" in printed.splitlines()[2]  # the table's header
+    # the table's header, after the line counting the low risk band left out
+    assert "conversion" in printed.splitlines()[3]
 
 
 def test_files_that_are_no_scores_table_are_one_line(home: Path, tmp_path: Path) -> None:
@@ -603,9 +611,12 @@ def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
     )
     listed = json.loads(run_cli(home, "--json", "at-risk", "--top", "5"))
     assert listed["rank_by"] == "churn_probability"
+    low = int((partial["churn_probability"] < 0.2).sum())  # the low risk band, left out
     assert listed["notes"] == [
         "ranked by churn probability: the scores table has no "
-        "value_at_risk (no ltv model scored it)"
+        "value_at_risk (no ltv model scored it)",
+        f"left out: {low:,} scored users below the medium risk band (churn probability under "
+        "0.2, serving.medium_risk); `--min-churn 0` lists them too",
     ]
     churn = [r["churn_probability"] for r in listed["rows"]]
     assert churn == sorted(churn, reverse=True)

@@ -16,7 +16,6 @@ from serving.batch import ScoresTable
 from serving.list_files import read_list_file
 from serving.list_text import format_rows
 from serving.lists import (
-    MOVER_FIELDS,
     Filters,
     ListError,
     Privacy,
@@ -27,10 +26,9 @@ from serving.lists import (
     list_fields,
     list_format,
     list_rows,
-    mover_notes,
-    movers,
     pseudonyms,
 )
+from serving.movers import MOVER_FIELDS, mover_notes, movers
 from serving.units import Units
 
 PERSONAL = ["country", "device"]
@@ -603,3 +601,50 @@ def test_shown_idle_days_agree_with_the_stage_thresholds(tmp_path: Path) -> None
         whole = int(words.split()[3])  # "no activity for N days"
         assert (stage == "churned") == (whole > CHURNED_DAYS), (days, stage, words)
         assert (stage in ("churned", "silent")) == (whole > SILENT_DAYS), (days, stage, words)
+
+
+def test_the_at_risk_list_leaves_out_the_low_risk_band_unless_asked(tmp_path: Path) -> None:
+    """Trial 114: ranked by value at risk alone, "the at-risk list" was led by customers who
+    had just bought (churn 4-13%): a large LTV outweighs a small risk. `at-risk` (and
+    /at_risk, the report) now leave out users below the medium risk band unless --min-churn
+    says, count them in a note, and the title says what value at risk is."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+    from serving.lists import at_risk_filters, below_floor_note, ranking_words
+
+    scores = scores_table()
+    # u5: churn 5%, LTV 1,000: value at risk 50, second by value at risk alone
+    assert at_risk(scores, limit=None)["user_id"].tolist()[:4] == ["u2", "u3", "u4", "u5"]
+    floored = at_risk_filters(Filters(), scores, 0.2)
+    assert floored == Filters(min_churn=0.2)
+    assert at_risk(scores, floored)["user_id"].tolist() == ["u2", "u3", "u4", "u1"]
+    assert at_risk_filters(Filters(min_churn=0.0), scores, 0.2) == Filters(min_churn=0.0)
+    assert at_risk_filters(Filters(), scores, 0.2, "expected_saved_value") == Filters()
+    assert at_risk_filters(Filters(), scores.drop(columns="churn_probability"), 0.2) == Filters()
+    assert below_floor_note(scores, floored, Filters(min_churn=0.2)) is None
+    assert ranking_words("value_at_risk") == "value at risk (churn probability x LTV)"
+    home = tmp_path / "ws"
+    settings = load_settings(home=home, environ={})
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-05"})
+
+    def listed(*options: str) -> dict:
+        done = CliRunner().invoke(main, ["--home", str(home), "--json", "at-risk", *options])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    found = listed()
+    assert [row["user_id"] for row in found["rows"]] == ["u2", "u3", "u4", "u1"]
+    assert found["filters"] == {"min_churn": 0.2}
+    assert found["notes"][0] == (
+        "left out: 1 scored user below the medium risk band (churn probability under 0.2, "
+        "serving.medium_risk); `--min-churn 0` lists them too"
+    )
+    text = CliRunner().invoke(main, ["--home", str(home), "at-risk"]).stdout
+    assert "users by value at risk (churn probability x LTV) as of 2024-01-05" in text
+    assert "; only churn probability >= 0.2;" in text
+    everyone = listed("--min-churn", "0")
+    assert [row["user_id"] for row in everyone["rows"]] == ["u2", "u3", "u4", "u5", "u1"]
+    assert not any(note.startswith("left out") for note in everyone["notes"])

@@ -203,14 +203,17 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
     for options, body in (
         (["--control-share", "0.3", "--seed", "7"], {"control_share": 0.3, "seed": 7}),
         (["--min-churn", "0.2", "--rank-by", "ltv"], {"min_churn": 0.2, "rank_by": "ltv"}),
+        (["--min-churn", "0"], {"min_churn": 0}),  # the low risk band too (trial 114)
     ):
-        cli = json.loads(run_cli(home, "--json", "at-risk", "--top", "60", *options))["rows"]
+        # the server's settings: the list's churn floor is its medium risk band (0.3 here)
+        listed = run_cli(home, "--json", "at-risk", "--top", "60", *options, env=SERVER_SETTINGS)
+        cli = json.loads(listed)["rows"]
         response = http.post(f"{ready_server}/at_risk", json={"limit": 60, **body}, timeout=60)
         assert response.status_code == 200, response.text
         assert response.json()["stale"] is None  # scored by the champions served
         served = response.json()["users"]
-        assert len(cli) == len(served) == 60
-        assert [u["user_id"] for u in served] == [r["user_id"] for r in cli]
+        assert len(cli) == len(served) == 60, options
+        assert [u["user_id"] for u in served] == [r["user_id"] for r in cli], options
         assert [u["control"] for u in served] == [r["control"] for r in cli]
         for row, user in zip(cli, served, strict=True):
             for name, value in row.items():
@@ -221,6 +224,13 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
         assert any(r["top_reasons"] for r in cli)
         flags = [r["control"] for r in cli]
         assert any(flags) and not all(flags)  # the share drew some of the 60, not all
+    # by default both leave out the low risk band, and /at_risk says how many as the CLI does
+    default = http.post(f"{ready_server}/at_risk", json={"limit": 60}, timeout=60).json()
+    assert min(u["churn_probability"] for u in default["users"]) >= 0.3  # serving.medium_risk
+    cli = json.loads(run_cli(home, "--json", "at-risk", "--top", "60", env=SERVER_SETTINGS))
+    assert [u["user_id"] for u in default["users"]] == [r["user_id"] for r in cli["rows"]]
+    (left_out,) = [n for n in default["notes"] if n.startswith("left out:")]
+    assert left_out == cli["notes"][0].replace("`--min-churn 0`", '`"min_churn": 0`')
 
 
 def objects(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

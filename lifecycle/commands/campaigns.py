@@ -64,7 +64,7 @@ def start(
     from features import contract as c
     from serving.campaign_stats import MIN_GROUP
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
-    from serving.lists import at_risk, list_rows
+    from serving.lists import at_risk, at_risk_filters, list_rows
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
@@ -95,9 +95,13 @@ def start(
         source = str(list_path.resolve())
     else:
         table = scores_at(obj.settings, as_of, dataset)
+        # the list `lifecycle at-risk` gives: the low risk band left out unless --min-churn
+        floored = at_risk_filters(
+            request.filters, table.frame, obj.settings.serving.medium_risk, rank_by
+        )
         ranked = at_risk(
             table.frame,
-            request.filters,
+            floored,
             rank_by=rank_by,
             limit=request.top,
             control_share=request.control_share,
@@ -105,7 +109,7 @@ def start(
         )
         if ranked.empty:  # it was "no control users (every row has control false)"
             raise CampaignError(
-                f"no user scored as of {table.as_of} matches all of: {request.filters.text()}: "
+                f"no user scored as of {table.as_of} matches all of: {floored.text()}: "
                 "nobody to target or hold out; loosen the filters"
             )
         members = ranked[[c.USER_ID, "control"]].reset_index(drop=True)

@@ -50,7 +50,8 @@ def list_options(function: Any) -> Any:
         click.option(
             "--min-churn",
             type=click.FloatRange(0, 1),
-            help="Only users with churn probability at least this.",
+            help="Only users with churn probability at least this [at-risk default: "
+            "serving.medium_risk, the medium risk band; 0 lists every user].",
         ),
         click.option(
             "--format",

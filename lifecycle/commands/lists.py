@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,18 @@ def at_risk_list(
     scores_path: Path | None,
     dataset: str | None,
 ) -> None:
-    """Today's at-risk users ranked by value at risk, with reasons and a control-group flag."""
+    """Today's at-risk users (churn probability in the medium risk band or above unless
+    --min-churn says) ranked by value at risk (churn probability x LTV), with reasons and a
+    control-group flag."""
     from serving.batch import latest_scores, of_dataset, read_scores
-    from serving.lists import at_risk, default_rank_by, list_rows
+    from serving.lists import (
+        at_risk,
+        at_risk_filters,
+        below_floor_note,
+        default_rank_by,
+        list_rows,
+        ranking_words,
+    )
     from serving.snapshot_list import (
         SCORE,
         WITHHELD_NOTE,
@@ -117,6 +127,11 @@ def at_risk_list(
     if rank_by == "expected_saved_value" and rank_by not in frame:
         frame = _with_saved_value(obj, table)
         notes += _outside_notes(frame, request)
+    if not snapshot:  # at-risk users: the low risk band left out unless --min-churn says
+        asked = request.filters
+        floored = at_risk_filters(asked, frame, obj.settings.serving.medium_risk, rank_by)
+        request = dataclasses.replace(request, filters=floored)
+        notes += tuple(filter(None, [below_floor_note(frame, floored, asked)]))
     ranked = at_risk(
         frame,
         request.filters,
@@ -134,7 +149,7 @@ def at_risk_list(
     labels = table.metadata.get("labels", {})
     title = (
         f"{_dataset_of(obj, table, dataset)}: top {len(rows)} user{'s' * (len(rows) != 1)} by "
-        f"{rank_by.replace('_', ' ')} as of {table.as_of} ({table.path})"
+        f"{ranking_words(rank_by)} as of {table.as_of} ({table.path})"
         + (f"; scores follow {definitions_text(labels)}" if labels else "")
     )
     emit_list(
@@ -209,8 +224,9 @@ def movers(
 
     from lifecycle import lineage
     from serving.batch import ScoringError, latest_scores, require_same_definitions
-    from serving.lists import MOVER_FIELDS, list_rows, model_changes, mover_notes
-    from serving.lists import movers as find_movers
+    from serving.lists import list_rows
+    from serving.movers import MOVER_FIELDS, model_changes, mover_notes
+    from serving.movers import movers as find_movers
     from serving.scores_history import earlier_date, previous_scores
 
     privacy = request.privacy(obj)

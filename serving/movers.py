@@ -1,0 +1,121 @@
+"""The morning's movers: users whose risk rose most between two scores tables of a dataset
+(``lifecycle movers``), and the notes that say what a change between them is made of."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from serving.lists import (
+    CONTROL_SEED,
+    CONTROL_SHARE,
+    Filters,
+    ListError,
+    control_flags,
+    filter_scores,
+)
+from serving.reason_words import reasons_text
+
+if TYPE_CHECKING:
+    from serving.batch import ScoresTable
+
+MOVER_BY = ("value_at_risk", "churn_probability")
+MOVER_FIELDS = (
+    "churn_probability_before",
+    "churn_probability_change",
+    "value_at_risk_before",
+    "value_at_risk_change",
+)
+
+
+def movers(
+    latest: pd.DataFrame,
+    previous: pd.DataFrame,
+    *,
+    by: str = "value_at_risk",
+    limit: int | None = 100,
+    filters: Filters | None = None,
+    control_share: float = CONTROL_SHARE,
+    seed: int = CONTROL_SEED,
+) -> pd.DataFrame:
+    """Users in both tables whose ``by`` rose the most from the previous to the latest table.
+
+    By value at risk (churn probability x LTV), only users whose churn probability rose too:
+    a purchase raises a user's LTV, so risers by value alone were mostly customers who had
+    just bought (35 of online_retail's top 50, 15 with their churn probability down). How
+    many were left out so is ``attrs["value_only"]`` of the result."""
+    if by not in MOVER_BY:
+        raise ListError(f"--by {by}: expected one of {', '.join(MOVER_BY)}", "by")
+    before = previous[[c.USER_ID, *(col for col in MOVER_BY if col in previous)]]
+    before = before.rename(columns={col: f"{col}_before" for col in MOVER_BY})
+    control_flags([], seed, control_share)
+    both = filter_scores(latest, filters or Filters()).merge(before, on=c.USER_ID, how="inner")
+    for col in MOVER_BY:
+        if col in both and f"{col}_before" in both:
+            both[f"{col}_change"] = both[col] - both[f"{col}_before"]
+    change = f"{by}_change"
+    if change not in both:
+        raise ListError(f"--by {by}: the scores tables have no {by} column to compare", "by")
+    rising = both[both[change] > 0]
+    value_only = 0
+    if by == "value_at_risk" and "churn_probability_change" in rising:
+        risk = rising["churn_probability_change"].to_numpy(float) > 0
+        value_only, rising = int((~risk).sum()), rising[risk]
+    order = np.lexsort((rising[c.USER_ID].astype(str).to_numpy(), -rising[change].to_numpy(float)))
+    page = rising.iloc[order if limit is None else order[:limit]].copy()
+    page.insert(0, "rank", np.arange(1, len(page) + 1))
+    page["control"] = control_flags(page[c.USER_ID], seed, control_share)
+    page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
+    page.attrs["value_only"] = value_only
+    return page
+
+
+def model_changes(previous: ScoresTable, latest: ScoresTable) -> dict[str, tuple[str, str]]:
+    """Task -> (previous, latest) model version, for each task scored by another version in
+    the two tables (a change between them is then partly the model's, not the user's)."""
+    before = previous.metadata.get("model_versions", {})
+    after = latest.metadata.get("model_versions", {})
+    return {
+        task: (str(before[task]), str(after[task]))
+        for task in sorted(set(before) & set(after))
+        if str(before[task]) != str(after[task])
+    }
+
+
+def mover_notes(
+    changes: dict[str, tuple[str, str]],
+    previous: ScoresTable,
+    latest: ScoresTable,
+    by: str,
+    *,
+    nobody: bool,
+    value_only: int = 0,
+    earlier: str | None = None,
+) -> tuple:
+    """A movers list's notes: each task whose model changed (``changes``, :func:`model_changes`),
+    two tables of one day (rescored: "from D to D" read as time passing; with the ``earlier``
+    date a table of which ``--since`` compares with), that ``nobody`` rose ("(no users match)"
+    alone read as a filter that matched nobody), and the ``value_only`` users left out
+    (:func:`movers`)."""
+    notes = [
+        f"{task}: the model differs between the two tables (v{before} -> v{after}); "
+        "part of each change is the model's, not the user's"
+        for task, (before, after) in changes.items()
+    ]
+    day, same_day = latest.as_of, previous.as_of == latest.as_of
+    if same_day:
+        since = f"; `--since {earlier}` compares with the table of {earlier}" if earlier else ""
+        notes.append(
+            f"both tables are of {day}: each change comes from the models or the data{since}"
+        )
+    span = f"between the two tables of {day}" if same_day else f"from {previous.as_of} to {day}"
+    if value_only:
+        notes.append(
+            f"left out: {value_only:,} user{'s' * (value_only != 1)} whose value at risk rose "
+            "with their churn probability flat or down (their LTV rose, as a purchase raises "
+            "it); `--by churn_probability` ranks the risk alone"
+        )
+    return (*notes, *([f"nobody's {by.replace('_', ' ')} rose {span}"] if nobody else []))
