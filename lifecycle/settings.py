@@ -49,6 +49,7 @@ from lifecycle.setting_types import (
 from lifecycle.settings_sections import (
     DaskSettings,
     DemoSettings,
+    FeastSettings,
     LedgerSettings,
     MonitorSettings,
     PrivacySettings,
@@ -153,29 +154,6 @@ class FeatureSettings(Section):
                 f"users), so the windows must include both, e.g. {sorted({*days, *STAGE_WINDOWS})}"
             )
         return days
-
-
-class FeastSettings(Section):
-    online_store: str = Field("sqlite", pattern="^(sqlite|sqlite-feast|redis)$")
-    offline_store: str = Field(
-        "duckdb-asof",
-        pattern="^(duckdb-asof|duckdb)$",
-        description="duckdb-asof: point-in-time joins as DuckDB ASOF joins; duckdb: Feast's own",
-    )
-    redis_connection: str = "127.0.0.1:6379"
-    redis_timeout_seconds: float = Field(
-        2.0,
-        gt=0,
-        description="how long a Redis connect or reply may take before the store is said to be "
-        "unreachable (a 503, a one-line error); a command is tried twice, so at most twice this. "
-        "Options of feast.redis_connection (socket_timeout=...) win",
-    )
-    ttl_days: Days = Field(45, description="how old a feature row may be at a point in time")
-    typechecks: bool = Field(
-        False,
-        description="Feast's runtime type checks (typeguard; about 5 s more per process that "
-        "imports Feast): on for debugging Feast itself. Read when a command first opens the store",
-    )
 
 
 class HyperParameters(Section):

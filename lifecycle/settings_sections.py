@@ -1,4 +1,4 @@
-"""Settings sections of the demo generator, the Dask engine, the prediction ledger, the
+"""Settings sections of the feature store (Feast), the demo generator, the Dask engine, the prediction ledger, the
 drift monitor, privacy and tracking (the rest are in :mod:`lifecycle.settings`, which
 assembles them all), and the error a setting that does not fit raises."""
 
@@ -15,6 +15,29 @@ from lifecycle.setting_types import MAX_DAYS, Days, IsoDate, Section
 
 class SettingsError(UserError):
     """A settings file or variable that does not fit; the message says which and why."""
+
+
+class FeastSettings(Section):
+    online_store: str = Field("sqlite", pattern="^(sqlite|sqlite-feast|redis)$")
+    offline_store: str = Field(
+        "duckdb-asof",
+        pattern="^(duckdb-asof|duckdb)$",
+        description="duckdb-asof: point-in-time joins as DuckDB ASOF joins; duckdb: Feast's own",
+    )
+    redis_connection: str = "127.0.0.1:6379"
+    redis_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="how long a Redis connect or reply may take before the store is said to be "
+        "unreachable (a 503, a one-line error); a command is tried twice, so at most twice this. "
+        "Options of feast.redis_connection (socket_timeout=...) win",
+    )
+    ttl_days: Days = Field(45, description="how old a feature row may be at a point in time")
+    typechecks: bool = Field(
+        False,
+        description="Feast's runtime type checks (typeguard; about 5 s more per process that "
+        "imports Feast): on for debugging Feast itself. Read when a command first opens the store",
+    )
 
 
 class DemoSettings(Section):
