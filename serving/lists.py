@@ -165,6 +165,9 @@ class Filters:
         )
 
 
+FLOORED_RANKINGS = ("value_at_risk", "churn_probability")  # risk lists: floored by default
+
+
 def at_risk_filters(
     filters: Filters, scores: pd.DataFrame, medium_risk: float, rank_by: str = "value_at_risk"
 ) -> Filters:
@@ -173,8 +176,9 @@ def at_risk_filters(
     Ranked by value at risk alone, the list was led by customers who had just bought, at a
     churn probability of 4-13%, as a large LTV outweighs a small risk (trial 114); the CLI,
     /at_risk and the report take the same floor. Ranked by expected saved value, the uplift
-    model judges whom a campaign moves: no floor."""
-    unfloored = filters.min_churn is not None or rank_by == "expected_saved_value"
+    model judges whom a campaign moves, and a list ranked by conversion or LTV asks no churn
+    risk (users outside churn's population have none): no floor."""
+    unfloored = filters.min_churn is not None or rank_by not in FLOORED_RANKINGS
     if unfloored or "churn_probability" not in scores:
         return filters
     return replace(filters, min_churn=medium_risk)
@@ -188,7 +192,9 @@ def below_floor_note(
     floor = filters.min_churn
     if asked.min_churn is not None or floor is None or "churn_probability" not in scores:
         return None
-    low = int((scores["churn_probability"].astype(float) < floor).sum())
+    # of the users the other filters keep, the scored ones the floor took out
+    churn = filter_scores(scores, replace(filters, min_churn=None))["churn_probability"]
+    low = int((churn.astype(float) < floor).sum())
     return (
         f"left out: {low:,} scored user{'s' * (low != 1)} below the medium risk band (churn "
         f"probability under {floor:g}, serving.medium_risk); `{option}` lists them too"

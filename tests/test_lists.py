@@ -625,6 +625,15 @@ def test_the_at_risk_list_leaves_out_the_low_risk_band_unless_asked(tmp_path: Pa
     assert at_risk_filters(Filters(), scores, 0.2, "expected_saved_value") == Filters()
     assert at_risk_filters(Filters(), scores.drop(columns="churn_probability"), 0.2) == Filters()
     assert below_floor_note(scores, floored, Filters(min_churn=0.2)) is None
+    # a list ranked by conversion or LTV asks no churn risk: no floor (review 143: the never
+    # buyers, who have no churn score, were all cut from a conversion list)
+    for rank_by in ("ltv", "conversion_probability"):
+        assert at_risk_filters(Filters(), scores, 0.2, rank_by) == Filters()
+    assert at_risk_filters(Filters(), scores, 0.2, "churn_probability") == floored
+    # the note counts only the users the other filters keep (u5 is active; u1 silent is not low)
+    stage = Filters(stage="silent")
+    note = below_floor_note(scores, at_risk_filters(stage, scores, 0.2), stage)
+    assert note is not None and note.startswith("left out: 0 scored users below")
     assert ranking_words("value_at_risk") == "value at risk (churn probability x LTV)"
     home = tmp_path / "ws"
     settings = load_settings(home=home, environ={})
