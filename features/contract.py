@@ -179,6 +179,8 @@ class ColumnMapping:
     # a source's own event type (lower case) -> the contract's: payment_done -> purchase
     event_types: dict[str, str] = field(default_factory=dict)
     case_insensitive_ids: bool = False  # user ids stored folded (fold_case): emails
+    # an append to this dataset, which records no currency: amounts' signs are not stored
+    dataset_without_currency: str | None = None
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS

@@ -127,7 +127,8 @@ class AmountCurrency:
 
     column: str
     stated_by: str | None  # the file's currency column (mapped, or named so)
-    record: bool | None = None  # the marks' currency becomes the events' (first chunk decides)
+    # an append's dataset that records no currency: the marks' is not stored in it either
+    unrecorded_by: str | None = None
     marks: dict[str, list[Any]] = field(default_factory=dict)  # key -> [written, first row, n]
     bare: list[Any] = field(default_factory=lambda: [None, 0])  # [example, n]: no mark
     stated: dict[str, int] = field(default_factory=dict)  # currency column's code -> first row
@@ -140,8 +141,6 @@ class AmountCurrency:
         column (``currency_mismatch``)."""
         none = pd.Series(pd.NA, index=raw.index, dtype="string")
         stated = stated_codes(raw[self.stated_by]) if self.stated_by else none
-        if self.record is None:
-            self.record = self.stated_by is None and bool(marks.code.notna().any())
         checked = marks.key.notna() & stated.notna()
         mismatch = pd.Series(False, index=raw.index)
         if checked.any():
@@ -190,6 +189,17 @@ class AmountCurrency:
         return None
 
     @property
+    def staged(self) -> bool:
+        """Every chunk's events carry their marks' code as ``currency`` (null where none):
+        which chunk first shows a sign is unknown until it comes (:meth:`unkept`)."""
+        return self.stated_by is None and self.unrecorded_by is None
+
+    def unkept(self) -> list[str]:
+        """The staged ``currency`` when the whole column's marks named no one currency
+        (bare numbers, ``$``): not stored."""
+        return [c.CURRENCY] if self.staged and self.currency is None else []
+
+    @property
     def currency(self) -> str | None:
         """The one currency the column's marks name, if they name one."""
         codes = {key for key in self.marks if key in ISO_CODES}
@@ -201,22 +211,22 @@ class AmountCurrency:
             "column": self.column,
             "written_with": [w for w, _, _ in self.marks.values()],
             "currency": self.currency,
-            "recorded": bool(self.record and self.currency),
+            "recorded": bool(self.staged and self.currency),
             "currency_column": self.stated_by,
-        }
+        } | ({"dataset_without_currency": self.unrecorded_by} if self.unrecorded_by else {})
 
 
 def record_currency(
     events: pd.DataFrame, checks: TableChecks, columns: dict[str, str], code: pd.Series
 ) -> None:
     """The events' ``currency``: the mapped currency column's, its blanks given the marks'
-    code; without one, the marks' code when the first chunk showed one (every chunk alike);
-    and the report's notes of both."""
+    code; without one, the marks' code (staged by every chunk alike, kept when the whole
+    column names one currency: :meth:`AmountCurrency.unkept`); and the report's notes."""
     money = checks.money
     assert money is not None
     if c.CURRENCY in columns:
         events[c.CURRENCY] = events[c.CURRENCY].fillna(code)
-    elif money.record:
+    elif money.staged:
         events[c.CURRENCY] = code
         checks.named = {**checks.named, c.CURRENCY: money.column}  # a refusal names it
     if money.marks:
@@ -235,10 +245,12 @@ def amount_currency_line(note: dict[str, Any]) -> str:
         return said + f"read as numbers, their currency from column '{column}' (signs agree)"
     if note["recorded"]:
         return said + f"read as {note['currency']}, the dataset's currency"
-    if note["currency"]:  # the file's first rows hold no amount: the column was not begun
+    if note.get("dataset_without_currency") and note["currency"]:
+        name = note["dataset_without_currency"]
         return said + (
-            f"read as numbers; {note['currency']} is not recorded (the file's first rows have "
-            "no amount): give it in a currency column (--map currency=COLUMN)"
+            f"read as numbers, {note['currency']} not recorded: dataset '{name}' records no "
+            "currency (its amounts so far had none written); to record it for all, ingest "
+            "this file with --replace and append the earlier ones after it"
         )
     return said + (
         f"read as numbers; {written} is written for several currencies (USD, CAD, AUD, ...), "

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.parsing import DOT_GROUPED, NULL_TOKENS, WHOLE_FLOAT_ID
+from features.currency import read_marks
+from features.parsing import DOT_GROUPED, NULL_TOKENS, WHOLE_FLOAT_ID, number_text
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -64,7 +65,8 @@ def column_forms(
     whether others are written plainly (two exports concatenated); and whether
     ``amount_column`` groups thousands with a point: it writes ``1.785`` and numbers under 1000
     without a point (or ``1.234.567``, ``12,50``) and no decimal point (``12.5``) nor an
-    integer of 4 digits. The file is read once more, those columns only; columns it lacks are
+    integer of 4 digits (each read as the amount parser reads it: '€1.785' is 1.785). The
+    file is read once more, those columns only; columns it lacks are
     left to validation. Any other file: nothing found."""
     path = Path(path)
     wanted = list(dict.fromkeys([*id_columns, *([amount_column] if amount_column else [])]))
@@ -87,7 +89,8 @@ def column_forms(
             ids[col][0] |= bool(point_zero.any())
             ids[col][1] |= bool(plain.any())
         if amounts is not None:
-            amounts.add(_filled(chunk[amount_column]))
+            # the number as the amount parser reads it: '€1.785' is 1.785, '(950)' is -950
+            amounts.add(_filled(number_text(read_marks(chunk[amount_column]).numbers)))
             if amounts.decimal:
                 amounts = None
         if not ids and amounts is None:

@@ -146,7 +146,11 @@ def ingest_events(
         )
     ids = {"csv": csv, "chunk_rows": chunk_rows}
     mapping = _with_column_forms(events_path, mapping, (c.USER_ID, c.ORDER_ID, c.AMOUNT), **ids)
-    mapping = replace(mapping, case_insensitive_ids=case_insensitive_ids)
+    mapping = replace(
+        mapping,
+        case_insensitive_ids=case_insensitive_ids,
+        dataset_without_currency=_without_currency(appending_to),
+    )
     erased = erased or ErasedUsers()
     tables = {
         "events": (
@@ -202,6 +206,19 @@ def ingest_events(
 
 
 RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
+
+
+def _without_currency(appending_to: Path | None) -> str | None:
+    """The name of the dataset an append adds to when its events record no currency: a
+    file's '£' amounts are read as numbers there, as its own were (a currency column only
+    the file had would be refused as a column the dataset lacks)."""
+    if appending_to is None:
+        return None
+    try:
+        held = pq.read_schema(appending_to / EVENTS_FILE).names
+    except (OSError, ValueError):  # a damaged table: the merge refuses it in its words
+        return None
+    return appending_to.name if c.currency_column(held) is None else None
 
 
 def _same_file(path: Path, other: Path) -> bool:

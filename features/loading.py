@@ -192,7 +192,9 @@ def stream_table(
         row = identifier(source_row)
         if rules.table == "events":
             refuse_currencies(con, staged, row, good.schema.names, source, checks.named)
-        columns = [n for n in good.schema.names if n not in ignored]
+        # the marks' currency, staged by every chunk, when the file named no one currency
+        unkept = [*ignored, *(checks.money.unkept() if checks.money else [])]
+        columns = [n for n in good.schema.names if n not in unkept]
         keys = ", ".join(identifier(n) for n in (rules.unique_by or columns))
         # Repeats: rows whose 64-bit hash is shared are suspects, compared exactly; only
         # (row, hash) pairs are held for every row, so this stays small for any file.

@@ -161,7 +161,7 @@ def parse_numbers(
     if pd.api.types.is_numeric_dtype(values):
         numbers = _widened(values) + 0.0  # + 0.0: -0.0 is 0
         return numbers.where(np.isfinite(numbers)), reason
-    text = _signed(as_text(values).astype(FAST_TEXT).str.strip())
+    text = number_text(values)
     filled = ~(text.isna() | (text == ""))
     if decimal_comma:
         spaced = rf"{_SPACE_GROUPED}(?:,[0-9]+)?"
@@ -200,6 +200,12 @@ def _widened(values: pd.Series) -> pd.Series:
 # Minus as accounting and ERP exports write it: (12.50), 12.50- (SAP), and U+2212 MINUS SIGN
 _PARENTHESES = rf"^\(([0-9][0-9.,]*(?:{_SPACE}[0-9.,]+)*)\)$"
 _TRAILING_MINUS = rf"^([0-9][0-9.,]*(?:{_SPACE}[0-9.,]+)*)-$"
+
+
+def number_text(values: pd.Series) -> pd.Series:
+    """A text column's cells as :func:`parse_numbers` reads them: trimmed, a minus written
+    as accounting writes it made ``-`` (what judges a whole column's form reads the same)."""
+    return _signed(as_text(values).astype(FAST_TEXT).str.strip())
 
 
 def _signed(text: pd.Series) -> pd.Series:

@@ -313,7 +313,9 @@ def check_events(
         stated_by = columns.get(c.CURRENCY) or c.currency_column(
             n for n in raw.columns if n not in columns.values()
         )
-        checks.money = checks.money or AmountCurrency(amount_col, stated_by)
+        checks.money = checks.money or AmountCurrency(
+            amount_col, stated_by, mapping.dataset_without_currency
+        )
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         mismatch = checks.money.add(raw, marks, amount, monetary)
         amount_problem = amount_problem.mask(mismatch, CURRENCY_MISMATCH)

@@ -17,6 +17,7 @@ from features.loading import Loaded, validate_events, validate_users
 from features.reading import CsvFormat, read_table
 from features.validation import ContractError
 from lifecycle.cli import main
+from serving.units import dataset_currencies
 
 HEADER = "user_id,event_time,event_type,amount\n"
 
@@ -363,6 +364,87 @@ def test_amounts_in_two_currencies_or_some_without_one_are_refused_naming_a_row_
         assert reasons(loaded) == {3: "currency_mismatch", 4: "currency_mismatch"}
     # the mapped column's blank is the sign's currency
     assert loaded.frame[c.CURRENCY].tolist() == ["GBP", "GBP", "GBP"]
+
+
+def test_a_column_grouping_thousands_with_a_point_is_seen_through_its_currency_signs(
+    tmp_path: Path,
+) -> None:
+    """'€1.785' beside '€950' (a European export: 1,785 euros): the pass that tells a column
+    grouping thousands with a point did not read the sign apart, took '€950' for a number no
+    such writer writes, and 1.785 was stored for 1785. It reads the numbers as the amount
+    parser does: signs and an accounting minus apart."""
+    body = "u1,2024-01-01,purchase,€950\nu2,2024-01-02,purchase,€1.785\n"
+    body += "u3,2024-01-03,purchase,2.500 €\nu4,2024-01-04,refund,(€35)\n"
+    events = write(tmp_path, HEADER + body)
+    ingest_events(events, tmp_path / "shop", max_bad_fraction=0.9, allow_negative_amounts=True)
+    loaded = pd.read_parquet(tmp_path / "shop" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist() == [950.0, -35.0]
+    quarantine = pd.read_csv(tmp_path / "shop" / "quarantine" / "events.csv", dtype=str)
+    assert quarantine[c.REASON].tolist() == ["ambiguous_amount"] * 2
+    told = c.ColumnMapping(decimal_comma=True)
+    ingest_events(events, tmp_path / "dc", mapping=told, allow_negative_amounts=True)
+    loaded = pd.read_parquet(tmp_path / "dc" / "events.parquet")
+    assert loaded[c.AMOUNT].tolist() == [950.0, 1785.0, 2500.0, -35.0]
+    assert set(loaded[c.CURRENCY]) == {"EUR"}
+
+
+def test_the_currency_is_recorded_from_the_first_chunk_that_shows_it(tmp_path: Path) -> None:
+    """A file whose first chunk (100,000 rows) holds no amount and whose '£' comes later: the
+    currency was decided on the first chunk, so none was recorded. Every chunk's rows carry
+    their sign's currency; a later chunk of another sign is refused as before."""
+    body = "".join(f"u{i},2024-01-0{i},session,\n" for i in range(1, 4))
+    body += "u4,2024-01-04,purchase,£3\nu5,2024-01-05,purchase,0\nu6,2024-01-06,purchase,£5\n"
+    events = write(tmp_path, HEADER + body)
+    summary = ingest_events(events, tmp_path / "shop", chunk_rows=2)
+    loaded = pd.read_parquet(tmp_path / "shop" / "events.parquet")
+    assert loaded[c.CURRENCY].fillna("").tolist() == ["", "", "", "GBP", "", "GBP"]
+    assert "written with £: read as GBP, the dataset's currency" in "\n".join(summary.lines())
+    euros = write(tmp_path, HEADER + body.replace("£5", "€5"), "euros.csv")
+    with pytest.raises(ContractError, match=r"2 currencies \(£ from row 4, € from row 6\)"):
+        ingest_events(euros, tmp_path / "euros", chunk_rows=2)
+
+
+def test_signed_amounts_appended_to_a_dataset_of_bare_ones_are_read_as_its_numbers(
+    tmp_path: Path,
+) -> None:
+    """A month exported with '£' appended to a dataset ingested from bare numbers was refused
+    as adding a column ('currency'). Its amounts were always one unnamed money: the append
+    loads, the dataset still records no currency (nothing guessed for its earlier rows), and
+    the summary says so with the way to record one; a replace would drop nothing, and says
+    --append adds the file."""
+    first = write(tmp_path, HEADER + "u1,2024-01-01,purchase,3\nu2,2024-01-02,purchase,0\n")
+    ingest_events(first, tmp_path / "shop")
+    later = write(tmp_path, HEADER + "u3,2024-01-03,purchase,£4\n", "later.csv")
+    with pytest.raises(ContractError, match=r"with `lifecycle ingest .* --append`"):
+        ingest_events(later, tmp_path / "shop", mode="guard")
+    summary = ingest_events(later, tmp_path / "shop", mode="append")
+    events = tmp_path / "shop" / "events.parquet"
+    loaded = pd.read_parquet(events)
+    assert loaded[c.AMOUNT].tolist() == [3.0, 0.0, 4.0] and c.CURRENCY not in loaded
+    assert dataset_currencies(events) == ()
+    assert (
+        "amounts in 'amount' written with £: read as numbers, GBP not recorded: dataset 'shop' "
+        "records no currency (its amounts so far had none written); to record it for all, "
+        "ingest this file with --replace and append the earlier ones after it"
+    ) in "\n".join(summary.lines())
+
+
+def test_a_bare_zero_beside_signed_amounts_leaves_the_datasets_one_currency(
+    tmp_path: Path,
+) -> None:
+    """A bare 0 is zero in every money, so its row (and a session's) holds no currency beside
+    the others' GBP: the dataset's currency (lists, the report, /score) is still GBP, and an
+    append of such rows is no second currency; a '€' one is."""
+    body = "u1,2024-01-01,purchase,£3\nu2,2024-01-02,purchase,0\nu3,2024-01-03,session,\n"
+    ingest_events(write(tmp_path, HEADER + body), tmp_path / "shop", chunk_rows=1)
+    later = "u4,2024-01-04,refund,0\nu5,2024-01-05,purchase,£5\n"
+    ingest_events(write(tmp_path, HEADER + later, "later.csv"), tmp_path / "shop", mode="append")
+    events = tmp_path / "shop" / "events.parquet"
+    assert pd.read_parquet(events)[c.CURRENCY].fillna("").tolist() == ["GBP", "", "", "", "GBP"]
+    assert dataset_currencies(events) == ("GBP",)
+    euros = write(tmp_path, HEADER + "u6,2024-01-06,purchase,€5\n", "euros.csv")
+    with pytest.raises(ContractError, match=r"2 currencies \(GBP in the dataset, EUR from row"):
+        ingest_events(euros, tmp_path / "shop", mode="append")
 
 
 def test_one_time_column_mixing_offsets_and_none_is_said_with_the_way_on(tmp_path: Path) -> None:
