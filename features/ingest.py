@@ -414,7 +414,9 @@ def _finish_events(
     column of each quarantine file, this batch's beside the earlier ones'). ``held``: the
     report.json of the dataset appended to, read."""
     try:
-        others, purchases = other_types(staging / EVENTS_FILE)
+        # an append's own rows of each type, not the dataset's (its purchases: the dataset's)
+        before = appending_to / EVENTS_FILE if appending_to is not None else None
+        others, purchases = other_types(staging / EVENTS_FILE, before)
     except ContractError as refused:
         raise ContractError(f"{source}: {refused}") from None
     if others:
