@@ -181,6 +181,7 @@ class ColumnMapping:
     case_insensitive_ids: bool = False  # user ids stored folded (fold_case): emails
     # an append to this dataset, which records no currency: amounts' signs are not stored
     dataset_without_currency: str | None = None
+    amount_unit: str | None = None  # minor, cents: amounts divided so (features.amount_units)
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS

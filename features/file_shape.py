@@ -30,6 +30,7 @@ class FileShape:
     delimiter: str | None = None
     encoding: str | None = None  # None: utf-8
     users_columns: dict[str, str] = field(default_factory=dict)  # --users-map
+    amount_unit: str | None = None  # --amount-unit (features.amount_units)
     users_delimiter: str | None = None
     users_encoding: str | None = None
 
@@ -55,6 +56,7 @@ class FileShape:
             users_columns=dict(users_mapping.columns) if users_mapping else {},
             users_delimiter=users_csv.delimiter if users_csv else None,
             users_encoding=_encoding(users_csv),
+            amount_unit=mapping.amount_unit,
         )
 
     @classmethod
@@ -109,6 +111,7 @@ class FileShape:
             default_event_type=self.event_type,
             decimal_comma=self.decimal_comma,
             decimal_point=self.decimal_point,
+            amount_unit=self.amount_unit,
             **times,
             **options,
         )

@@ -25,11 +25,12 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending, batches
 from features import contract as c
+from features.amount_units import MAYBE_MINOR, maybe_minor_units
 from features.append_merge import merge_append
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
-from features.file_shape import FileShape
+from features.file_shape import SHAPE, FileShape
 from features.forms import column_forms
 from features.guest_orders import NO_USER_NOTE
 from features.id_spellings import SPELT_APART, ids_spelt_apart
@@ -424,6 +425,9 @@ def _finish_events(
         reports["events"].notes[NO_PURCHASES] = not purchases
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
         refuse_types_not_found(reports["events"].notes, source)
+    unit = ((read_as or {}).get(SHAPE) or {}).get("amount_unit")  # none given: maybe cents
+    if unit is None and (maybe := maybe_minor_units(staging / EVENTS_FILE)):
+        reports["events"].notes[MAYBE_MINOR] = maybe
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)

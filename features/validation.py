@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.amount_units import in_major_units
 from features.column_checks import (
     refuse_repeated_columns,
     refuse_shadowed_columns,
@@ -385,6 +386,13 @@ def check_events(
             events[name] = text_column(raw, columns[name], name, bad).str.strip().replace("", pd.NA)
     if c.AMOUNT in columns and checks.money is not None:
         record_currency(events, checks, columns, marks.code)
+    if c.AMOUNT in columns and mapping.amount_unit:  # Stripe's 7045 cents: 70.45 USD
+        stated = checks.money.stated_by if checks.money else None
+        currency = events.get(c.CURRENCY, raw[stated] if stated else None)
+        given = ~is_blank(written)  # an --amount-default is in no minor unit
+        events[c.AMOUNT] = in_major_units(
+            events[c.AMOUNT], currency, mapping.amount_unit, given, source, amount_col, checks.notes
+        )
     # 536365.0 is the order 536365: CSV text written so, or a Parquet integer column with a
     # null (floats) or of decimals (536365.00), as user ids: else re-sent orders were new
     # ones beside their other copy

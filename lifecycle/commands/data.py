@@ -193,6 +193,13 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "for a count-only log --amount-default 1 makes LTV a number of purchases. Counted in "
     "report.json as amount_defaulted.",
 )
+@click.option(
+    "--amount-unit",
+    type=click.Choice(["major", "minor", "cents"]),
+    help="minor: amounts are in the currency's minor unit, as Stripe writes them (7045 is USD "
+    "70.45), divided by 10 to its ISO 4217 exponent (JPY 1, KWD 1000); cents: by 100 whatever "
+    "the currency [default: major, as written]. Recorded with the dataset: appends read so too.",
+)
 @click.option("--negative-is-refund", is_flag=True, help="Negative purchase amounts are refunds.")
 @click.option(
     "--allow-negative", is_flag=True, help="Keep negative amounts instead of quarantining them."
@@ -277,6 +284,7 @@ def ingest(
     type_maps: tuple[str, ...],
     event_type: str | None,
     amount_default: float | None,
+    amount_unit: str | None,
     negative_is_refund: bool,
     allow_negative: bool,
     case_insensitive_ids: bool,
@@ -367,8 +375,16 @@ def ingest(
         users_columns=users_columns,
         users_delimiter=users_delimiter,
         users_encoding=users_encoding,
+        amount_unit=amount_unit,
     )
     recorded = dataset_shape(held) if append else None
+    held_unit = (recorded.amount_unit if recorded else None) or "major"
+    if append and amount_unit and amount_unit != held_unit:  # one unit per dataset's sums
+        raise UserError(
+            f"--amount-unit {amount_unit}: dataset '{named}' reads amounts as {held_unit}; an "
+            "append reads its file so: drop --amount-unit, or ingest every file again with it "
+            "(--replace)"
+        )
     if recorded is not None and (other := differences_line(given, recorded, named)):
         obj.console.note(other)
     shape = given.over(recorded) if recorded is not None else given

@@ -1,0 +1,162 @@
+"""Amounts written in the currency's minor unit, as payment exports write them (Stripe's
+`amount_paid` 7045 is USD 70.45): `ingest --amount-unit minor` divides each amount by 10 to
+the ISO 4217 exponent of its row's currency (100 for USD and EUR, 1 for JPY, 1000 for KWD),
+`--amount-unit cents` by 100 whatever the currency. The unit is recorded with the file's
+shape (features.file_shape), so appends and `refresh FILE` read their files so too.
+
+Without the option, amounts that are all whole numbers with a large median, in a currency
+with cents (or none known), are said to be perhaps in cents: never read so unasked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features import contract as c
+from features.currency import ISO_CODES
+from features.hints import option_hint
+from lifecycle.sql import identifier, literal
+
+UNITS = ("major", "minor", "cents")  # --amount-unit; major: as written (the default)
+UNIT_READ = "amount_unit_read"  # report note: {"unit", "column", "example": [written, read, code]}
+MAYBE_MINOR = "amounts_maybe_minor_units"  # report note: {"column", "median", "rows", "currency"}
+# ISO 4217 exponents other than 2 (the minor unit of every other code is a hundredth)
+EXPONENTS = {
+    code: 0
+    for code in [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "ISK",
+        "JPY",
+        "KMF",
+        "KRW",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+}
+EXPONENTS |= {code: 3 for code in ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]}
+# Amounts judged as maybe minor units: at least this many, every one whole, median this large
+MAYBE_MINOR_ROWS, MAYBE_MINOR_MEDIAN = 20, 1_000
+
+
+def exponent(code: Any) -> int | None:
+    """The ISO 4217 exponent of a currency code (' usd' reads USD), None when no code."""
+    code = str(code).strip().upper() if isinstance(code, str) else None
+    return EXPONENTS.get(code, 2) if code in ISO_CODES else None
+
+
+def in_major_units(
+    amount: pd.Series,
+    currency: pd.Series | None,
+    unit: str,
+    written: pd.Series,
+    source: str,
+    column: str,
+    notes: dict[str, Any],
+) -> pd.Series:
+    """``amount`` (read as written) in the currency's major unit: ``written`` marks the rows
+    whose amount the file gave (a default given is no minor unit). ``minor`` without a
+    currency on a row with an amount is refused: its minor unit is unknown."""
+    if unit not in ("minor", "cents"):
+        return amount
+    if unit == "cents":
+        power = pd.Series(2, index=amount.index, dtype="float64")
+    else:
+        codes = currency if currency is not None else pd.Series(pd.NA, index=amount.index)
+        power = codes.map(exponent).astype("float64")
+        unknown = written & amount.notna() & power.isna()
+        if unknown.any():
+            row = unknown.idxmax()
+            what = (
+                f"currency {str(codes[row]).strip()!r} is no ISO 4217 code"
+                if currency is not None and not pd.isna(codes[row])
+                else "no currency"
+            )
+            raise c.ContractError(
+                f"{source}: --amount-unit minor: row {row + 1} ({column}={amount[row]:g}) has "
+                f"{what}, so its minor unit is unknown: give each row's currency in a column "
+                "(--map currency=COLUMN), or --amount-unit cents for hundredths whatever the "
+                "currency"
+            )
+    scaled = amount.mask(written, amount / 10.0**power)
+    first = written & amount.notna()
+    if UNIT_READ not in notes and first.any():
+        row = first.idxmax()
+        code = None if currency is None or pd.isna(currency[row]) else str(currency[row])
+        notes[UNIT_READ] = {
+            "unit": unit,
+            "column": column,
+            "example": [float(amount[row]), float(scaled[row]), code and code.strip().upper()],
+        }
+    return scaled
+
+
+def unit_read_line(note: dict[str, Any]) -> str:
+    """The summary's line of amounts read in a minor unit: 'amounts read in cents: 7045 is
+    70.45 USD'."""
+    written, read, code = note["example"]
+    unit = "cents" if note["unit"] == "cents" or exponent(code) == 2 else "the minor unit"
+    said = f"{written:,.0f}" if float(written).is_integer() else f"{written:,g}"
+    return (
+        f"    amounts in '{note['column']}' read in {unit} (--amount-unit {note['unit']}): "
+        f"{said} is {read:,.{exponent(code) if code else 2}f}" + (f" {code}" if code else "")
+    )
+
+
+def maybe_minor_units(events: Path) -> dict[str, Any] | None:
+    """The note of a dataset whose purchase and refund amounts may be in cents: at least
+    ``MAYBE_MINOR_ROWS`` of them, every one a whole number, a median of at least
+    ``MAYBE_MINOR_MEDIAN``, and a currency with cents (or none known). None otherwise."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        names = [
+            d[0]
+            for d in con.execute(
+                f"SELECT * FROM read_parquet({literal(events)}) LIMIT 0"
+            ).description
+        ]
+        if c.AMOUNT not in names:
+            return None
+        named = c.currency_column(names)
+        code = f"min(upper(trim(CAST({identifier(named)} AS VARCHAR))))" if named else "NULL"
+        monetary = ", ".join(literal(t) for t in c.MONETARY_EVENT_TYPES)
+        rows, whole, median, currency = con.execute(
+            f"SELECT count(*), bool_and({c.AMOUNT} = floor({c.AMOUNT})), median({c.AMOUNT}), "
+            f"{code} FROM read_parquet({literal(events)}) "
+            f"WHERE {c.EVENT_TYPE} IN ({monetary}) AND {c.AMOUNT} > 0"
+        ).fetchone()
+    if rows < MAYBE_MINOR_ROWS or not whole or median < MAYBE_MINOR_MEDIAN:
+        return None
+    if currency and exponent(currency) == 0:  # yen are whole
+        return None
+    return {"median": float(median), "rows": int(rows), "currency": currency}
+
+
+def maybe_minor_line(note: dict[str, Any]) -> str:
+    """The summary's line of amounts that may be cents, said as a possibility."""
+    median, code = note["median"], note.get("currency")
+    places = exponent(code) or 2
+    return (
+        f"    amounts are all whole numbers (median {median:,.0f}, {note['rows']:,} purchases "
+        "and refunds): if they are cents (the minor unit), as Stripe writes them, every "
+        "revenue, LTV and value at risk is "
+        f"{10**places:,} times too large"
+        + option_hint(
+            f"; ingest again with --amount-unit minor ({median:,.0f} then reads "
+            f"{median / 10**places:,.{places}f}{' ' + code if code else ''}; a dataset reads "
+            "one unit: from its first file, with --replace)",
+            "; `lifecycle ingest` reads them so with --amount-unit minor",
+        )
+    )
