@@ -32,6 +32,7 @@ from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.ledger import LedgerAppend
 from serving.ledger import append as append_to_ledger
+from serving.lists import reason_rows
 from serving.monitor_sample import keep_samples as keep_monitor_samples
 from serving.no_scores import no_scores_yet, scores_remedy
 from serving.reason_words import redacted
@@ -209,7 +210,7 @@ def score_users(
     )
     scores["reasons"] = None
     if explained is not None:
-        rows = reason_rows(scores, reasons_top, reasons_by)
+        rows = reason_rows(scores, reasons_top, reasons_by, champions.bands[1])
         personal = set(personal_columns(features))
         found = top_reasons(
             explained,
@@ -230,29 +231,6 @@ def score_users(
     for task, version in champions.versions.items():
         scores[model_version_column(task)] = version
     return scores
-
-
-def reason_rows(
-    scores: pd.DataFrame, top: int | None, rankings: Sequence[str] | None = None
-) -> np.ndarray:
-    """Row positions that get reasons: users with an explained score (churn) in the top
-    ``top`` of any of ``rankings`` (default: value at risk and each task's score)."""
-    explained = [t.score for t in tasks.all_tasks() if t.reasons and t.score in scores]
-    if not explained:
-        return np.array([], dtype=int)
-    eligible = scores[explained[0]].notna().to_numpy()
-    if top is None:
-        return np.flatnonzero(eligible)
-    picked = np.zeros(len(scores), dtype=bool)
-    if rankings is None:
-        rankings = ("value_at_risk", *(t.score for t in tasks.all_tasks()))
-    for column in rankings:
-        if column in scores:
-            values = np.where(eligible, scores[column].astype(float).fillna(-np.inf), -np.inf)
-            count = min(top, int(eligible.sum()))
-            if count:
-                picked[np.argpartition(-values, count - 1)[:count]] = True
-    return np.flatnonzero(picked & eligible)
 
 
 # -- the scores table on disk -------------------------------------------------------------

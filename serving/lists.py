@@ -32,7 +32,7 @@ from lifecycle.list_fields import list_fields, non_personal, rank_by_choices, us
 from lifecycle.pseudonyms import pseudonym
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
-from serving.segments import STAGES, whole_days
+from serving.segments import MEDIUM_RISK, STAGES, whole_days
 from serving.units import Units
 
 if TYPE_CHECKING:
@@ -268,6 +268,42 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             raise ListError(f"{option_of(name)}: this scores table has no {column} column", name)
         keep &= scores[column].astype(float).fillna(-np.inf) >= bound
     return scores if keep.all() else scores[keep]  # no copy of millions of rows for nothing
+
+
+def reason_rows(
+    scores: pd.DataFrame,
+    top: int | None,
+    rankings: Sequence[str] | None = None,
+    medium_risk: float = MEDIUM_RISK,
+) -> np.ndarray:
+    """Row positions that get reasons: users with an explained score (churn) in the top
+    ``top`` of any of ``rankings`` (default: value at risk and each task's score), both of the
+    whole ranking (``--min-churn 0``) and of the at-risk list it serves by default, which
+    leaves out users below ``medium_risk`` (:func:`at_risk_filters`)."""
+    explained = [t.score for t in tasks.all_tasks() if t.reasons and t.score in scores]
+    if not explained:
+        return np.array([], dtype=int)
+    eligible = scores[explained[0]].notna().to_numpy()
+    if top is None:
+        return np.flatnonzero(eligible)
+    picked = np.zeros(len(scores), dtype=bool)
+    if rankings is None:
+        rankings = ("value_at_risk", *(t.score for t in tasks.all_tasks()))
+    if not scores.index.equals(pd.RangeIndex(len(scores))):
+        scores = scores.reset_index(drop=True)  # filter_scores' rows keep their index
+    for column in (name for name in rankings if name in scores):
+        served = [eligible]
+        floored = at_risk_filters(Filters(), scores, medium_risk, column)
+        if floored.min_churn is not None:  # the list a user gets unless asking --min-churn
+            listed = np.zeros(len(scores), dtype=bool)
+            listed[filter_scores(scores, floored).index.to_numpy()] = True
+            served.append(eligible & listed)
+        for rows in served:
+            values = np.where(rows, scores[column].astype(float).fillna(-np.inf), -np.inf)
+            count = min(top, int(rows.sum()))
+            if count:
+                picked[np.argpartition(-values, count - 1)[:count]] = True
+    return np.flatnonzero(picked & eligible)
 
 
 def option_of(name: str) -> str:

@@ -130,10 +130,13 @@ def test_reasons_go_to_the_top_of_each_ranking() -> None:
             "ltv": [1.0, 50.0, 900.0, 1.0, 2.0],
         }
     )
-    assert reason_rows(scores, top=1).tolist() == [0, 1]  # top churn, top value at risk (and ltv)
+    # top churn, top value at risk (and ltv); the lists' default floor leaves 1 out (churn
+    # 0.1 < serving.medium_risk 0.2): 0 then leads by value at risk, 4 by ltv
+    assert reason_rows(scores, top=1).tolist() == [0, 1, 4]
     assert reason_rows(scores, top=None).tolist() == [0, 1, 3, 4]  # every eligible user
-    # the at-risk list by value at risk alone: its top user only
-    assert reason_rows(scores, top=1, rankings=("value_at_risk",)).tolist() == [1]
+    # the at-risk list by value at risk alone: its top user with --min-churn 0, and without
+    assert reason_rows(scores, top=1, rankings=("value_at_risk",)).tolist() == [0, 1]
+    assert reason_rows(scores, top=1, rankings=("value_at_risk",), medium_risk=0.05).tolist() == [1]
     assert reason_rows(scores, top=2, rankings=("churn_probability",)).tolist() == [0, 3]
     assert reason_rows(scores.drop(columns="churn_probability"), top=5).size == 0
 
@@ -193,6 +196,27 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
     )
 
 
+def test_reasons_top_explains_the_at_risk_lists_as_served(trained_copy: Path) -> None:
+    """`score-all --reasons-top N` explained the top N of each unfloored ranking: the at-risk
+    lists as served, without the users below the medium risk band, listed users without
+    reasons (the demo by ltv at N=3; by value at risk at N=4 with a band from 0.3)."""
+
+    def listed(*options: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        return json.loads(run_cli(trained_copy, "--json", "at-risk", *options, env=env))["rows"]
+
+    run_cli(trained_copy, "score-all", "--reasons-top", "3")
+    by_ltv = listed("--top", "3", "--rank-by", "ltv")
+    assert by_ltv != listed("--top", "3", "--rank-by", "ltv", "--min-churn", "0")
+    rows = by_ltv + listed("--top", "3") + listed("--top", "3", "--min-churn", "0")
+    rows += listed("--top", "3", "--rank-by", "churn_probability")
+    assert [r["user_id"] for r in rows if not r["top_reasons"]] == []
+    band = {"LIFECYCLE_SERVING__MEDIUM_RISK": "0.3"}
+    run_cli(trained_copy, "score-all", "--reasons-top", "4", env=band)
+    served = listed("--top", "4", env=band)
+    assert served != listed("--top", "4", "--min-churn", "0", env=band)
+    assert [r["user_id"] for r in served if not r["top_reasons"]] == []
+
+
 def test_stages_and_the_funnel_agree_on_who_never_was_active(
     trained_workspace: TrainedWorkspace,
 ) -> None:
@@ -235,7 +259,10 @@ def test_score_users_in_chunks_gives_the_pre_change_scores_and_reasons(
     pd.testing.assert_frame_equal(got[scored], want[scored], check_exact=True)
     explained = np.flatnonzero(got["reasons"].notna().to_numpy())
     assert explained.tolist() == reason_rows(want, 40, ("value_at_risk",)).tolist()
-    assert len(explained) == 40
+    # the top 40 by value at risk, and of the at-risk list without the low risk band
+    value = want["value_at_risk"].where(want["churn_probability"].notna())
+    floored = value.where(want["churn_probability"] >= champions.bands[1])
+    assert set(explained) == set(value.nlargest(40).index) | set(floored.nlargest(40).index)
     personal = set(batch.personal_columns(features))
     for row in explained:
         said = [redacted(r, personal) for r in want["reasons"].iloc[row]]

@@ -28,7 +28,8 @@ from lifecycle.commands.list_output import (
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Churn reasons for the top N users of each ranking (0: for every churn-eligible user, "
+    help="Churn reasons for the top N users of each ranking, with the at-risk list's default "
+    "floor (the medium risk band) and without (0: for every churn-eligible user, "
     "which the scoring API then serves without recomputing them).",
 )
 @click.option(
