@@ -18,16 +18,18 @@ NO_USER = f"missing_{c.USER_ID}"  # the quarantine reason
 NO_USER_NOTE = "rows_without_user"  # report note and batch key: {rows, repeats, orders, ...}
 
 
+GUEST_ROWS = "guest_rows.parquet"  # in a dataset folder: each guest row once, over its files
+
+
 class RowsWithoutUser:
     """Collects, chunk by chunk, the rows of an events file quarantined for no user id: a hash
-    of each row's contract values (exact repeats, a re-sent order, count once), of its order
-    id, and its amount signed (a refund takes away)."""
+    of each row's contract values (exact repeats, a re-sent order, count once, in this file
+    and beside the dataset's earlier files: :func:`keep_guest_rows`), of its order id, and its
+    amount signed (a refund takes away)."""
 
     def __init__(self) -> None:
-        self._rows: list[np.ndarray] = []
-        self._orders: list[np.ndarray] = []
-        self._amounts: list[np.ndarray] = []
-        self._signs: list[np.ndarray] = []
+        self._rows: list[pd.DataFrame] = []  # row, order (hashes), amount, sign
+        self._with_orders = False
         self._times: list[pd.Timestamp] = []  # each chunk's first and last
 
     def add(self, frame: pd.DataFrame, reason: pd.Series) -> None:
@@ -35,16 +37,26 @@ class RowsWithoutUser:
         mask = (reason == NO_USER).fillna(False).to_numpy(dtype=bool)
         if not mask.any():
             return
-        rows = frame.loc[mask, [n for n in frame.columns if n != c.USER_ID]]
-        self._rows.append(pd.util.hash_pandas_object(rows, index=False).to_numpy())
-        if c.ORDER_ID in rows:
-            ids = rows[c.ORDER_ID].astype("string")
-            self._orders.append(pd.util.hash_pandas_object(ids.dropna(), index=False).to_numpy())
+        rows = frame.loc[mask, sorted(n for n in frame.columns if n != c.USER_ID)]
         kind = rows.get(c.EVENT_TYPE, pd.Series(pd.NA, index=rows.index)).astype("string")
-        sign = np.select([kind == c.PURCHASE, kind == c.REFUND], [1.0, -1.0], 0.0)
+        order = pd.array([pd.NA] * len(rows), dtype="UInt64")
+        if c.ORDER_ID in rows:
+            self._with_orders = True
+            ids = rows[c.ORDER_ID].astype("string")
+            hashed = pd.util.hash_pandas_object(ids, index=False).to_numpy()
+            order = pd.array(hashed, dtype="UInt64")
+            order[ids.isna().to_numpy()] = pd.NA
         amount = rows.get(c.AMOUNT, pd.Series(np.nan, index=rows.index)).astype(float)
-        self._amounts.append(amount.to_numpy())
-        self._signs.append(sign)
+        self._rows.append(
+            pd.DataFrame(
+                {
+                    "row": _row_keys(rows),
+                    "order": order,
+                    "amount": amount.to_numpy(),
+                    "sign": np.select([kind == c.PURCHASE, kind == c.REFUND], [1.0, -1.0], 0.0),
+                }
+            )
+        )
         if c.EVENT_TIME in rows:
             self._times += [
                 t for t in (rows[c.EVENT_TIME].min(), rows[c.EVENT_TIME].max()) if pd.notna(t)
@@ -57,24 +69,64 @@ class RowsWithoutUser:
         ``last``: the days of their first and last event."""
         if not self._rows:
             return {}
-        hashes = np.concatenate(self._rows)
-        _, first = np.unique(hashes, return_index=True)
-        amount = np.concatenate(self._amounts)[first]
-        sign = np.concatenate(self._signs)[first]
-        priced = ~np.isnan(amount)
-        said: dict[str, Any] = {
-            "rows": len(hashes),
-            "repeats": len(hashes) - len(first),
-            "purchases": round(float(amount[priced & (sign > 0)].sum()), 2),
-            "refunds": round(float(amount[priced & (sign < 0)].sum()), 2),
-        }
-        if self._orders:
-            said["orders"] = len(np.unique(np.concatenate(self._orders)))
+        rows = pd.concat(self._rows, ignore_index=True)
+        said = {"rows": len(rows), **_counted(rows.drop_duplicates("row"), len(rows))}
+        if not self._with_orders:
+            said.pop("orders")
         if self._times:
             said["first"], said["last"] = (
                 f"{t:%Y-%m-%d}" for t in (min(self._times), max(self._times))
             )
         return {NO_USER_NOTE: said}
+
+    def write(self, path: Path) -> None:
+        """Each row once (its keys, amount and sign), for :func:`keep_guest_rows`; no file
+        when no row lacked a user id."""
+        if self._rows:
+            pd.concat(self._rows, ignore_index=True).drop_duplicates("row").to_parquet(
+                path, index=False
+            )
+
+
+def _row_keys(rows: pd.DataFrame) -> np.ndarray:
+    """A hash of each row's values, the same in every file: times to the microsecond."""
+    timed = {
+        n: rows[n].dt.as_unit("us")
+        for n in rows.columns
+        if pd.api.types.is_datetime64_any_dtype(rows[n])
+    }
+    return pd.util.hash_pandas_object(rows.assign(**timed), index=False).to_numpy()
+
+
+def _counted(distinct: pd.DataFrame, rows: int) -> dict[str, Any]:
+    """``repeats`` (of ``rows`` sent), ``orders``, ``purchases`` and ``refunds`` of the
+    ``distinct`` guest rows (:meth:`RowsWithoutUser.write`'s columns)."""
+    priced = distinct["amount"].notna()
+    sign = distinct["sign"]
+    return {
+        "repeats": rows - len(distinct),
+        "purchases": round(float(distinct.loc[priced & (sign > 0), "amount"].sum()), 2),
+        "refunds": round(float(distinct.loc[priced & (sign < 0), "amount"].sum()), 2),
+        "orders": int(distinct["order"].nunique()),
+    }
+
+
+def keep_guest_rows(
+    new: Path, staging: Path, appending_to: Path | None, held: dict[str, Any] | None
+) -> None:
+    """The dataset version's guest rows: this file's (``new``), and an append's beside the
+    dataset's (``held``: its report.json), each once. A dataset whose earlier guest rows were
+    not kept (ingested before) keeps none: its total stays summed file by file, said so."""
+    parts = [new] if new.is_file() else []
+    if appending_to is not None:
+        earlier = appending_to / GUEST_ROWS
+        if earlier.is_file():
+            parts.append(earlier)
+        elif dataset_without_user(held) is not None:
+            return
+    if parts:
+        rows = pd.concat([pd.read_parquet(p) for p in reversed(parts)], ignore_index=True)
+        rows.drop_duplicates("row").to_parquet(staging / GUEST_ROWS, index=False)
 
 
 def money_text(value: float) -> str:
@@ -97,10 +149,13 @@ def without_user_words(said: dict[str, Any]) -> str:
     return f"{what} had no user id (guest orders): {money}, in no customer's numbers"
 
 
-def dataset_without_user(report: dict[str, Any] | None) -> dict[str, Any] | None:
+def dataset_without_user(
+    report: dict[str, Any] | None, kept: pd.DataFrame | None = None
+) -> dict[str, Any] | None:
     """The rows without a user id of every batch of a dataset's report.json, summed (None:
     no batch recorded any, or none was recorded: a dataset ingested before they were);
-    ``batches``: how many batches had some, as a later file may re-send a guest order."""
+    ``batches``: how many batches had some. With the dataset's guest rows ``kept`` (each
+    once, :data:`GUEST_ROWS`), a row a later file sent again counts once (``counted_once``)."""
     from features.batches import batches
 
     found = [b[NO_USER_NOTE] for b in batches(report) if NO_USER_NOTE in b]
@@ -114,6 +169,11 @@ def dataset_without_user(report: dict[str, Any] | None) -> dict[str, Any] | None
     if days := [n for n in found if "last" in n]:
         total["first"] = min(n["first"] for n in days)
         total["last"] = max(n["last"] for n in days)
+    if kept is not None:
+        orders = "orders" in total
+        total |= _counted(kept, total["rows"]) | {"counted_once": True}
+        if not orders:
+            total.pop("orders")
     return total | {"batches": len(found)}
 
 
@@ -123,13 +183,13 @@ def dataset_without_user_words(
     """:func:`dataset_without_user` in words for `segments` and the report: what, how much,
     its share of all kept (guests' and the users' ``kept_by_users`` as of ``as_of``; none
     where guest orders are later than that) and, over several files, that a guest order a
-    later file sends again is counted again."""
+    later file sends again is counted again (unless ``counted_once``)."""
     said = without_user_words(total)
     if (share := guest_share(total, kept_by_users, as_of)) is not None:
         said += f" ({share:.1%} of the amount kept of every order, guests' and users')"
     elif _later(total, as_of):
         said += f" (orders of {total['first']} .. {total['last']}, to after {str(as_of)[:10]})"
-    if total["batches"] > 1:
+    if total["batches"] > 1 and not total.get("counted_once"):
         said += (
             f"; counted file by file over {total['batches']} files, so a guest order a later "
             "file sent again counts again"
@@ -157,4 +217,7 @@ def dataset_guest_orders(dataset_dir: Path) -> dict[str, Any] | None:
     """:func:`dataset_without_user` of a dataset folder (its report.json)."""
     from lifecycle.dataset_kind import read_report
 
-    return dataset_without_user(read_report(dataset_dir))
+    kept = dataset_dir / GUEST_ROWS
+    return dataset_without_user(
+        read_report(dataset_dir), pd.read_parquet(kept) if kept.is_file() else None
+    )

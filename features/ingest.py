@@ -32,7 +32,7 @@ from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
 from features.file_shape import SHAPE, FileShape
 from features.forms import column_forms
-from features.guest_orders import NO_USER_NOTE
+from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, keep_guest_rows
 from features.id_spellings import SPELT_APART, ids_spelt_apart
 from features.loading import WITHOUT_EVENTS, stream_table
 from features.reading import (
@@ -334,6 +334,7 @@ def ingest_into(
                         stored_events=appending_to / EVENTS_FILE
                         if appending_to is not None and table == "events"
                         else None,
+                        guest_rows_out=work / GUEST_ROWS if table == "events" else None,
                     )
                 except NoDataRows as empty:
                     if table != "events" or appending_to is None or users_path is None:
@@ -348,6 +349,7 @@ def ingest_into(
             if adapter is not None:  # its notes, of the events this file gives
                 staged = into / EVENTS_FILE
                 adapter.notes(reports["events"], pd.read_parquet(staged, columns=adapter.notes_of))
+            keep_guest_rows(work / GUEST_ROWS, staging, appending_to, held)
             totals = None
             if appending_to is not None:
                 totals = merge_append(

@@ -101,6 +101,7 @@ def stream_table(
     keep_rows: bool = False,
     dates_read_as: dict[str, dict[str, Any]] | None = None,
     stored_events: Path | None = None,
+    guest_rows_out: Path | None = None,
 ) -> LoadReport:
     """Check a table chunk by chunk into ``out`` (Parquet) and its bad rows into
     ``quarantine_out`` (CSV, or Parquet by suffix; a CSV only when there are bad rows).
@@ -115,6 +116,8 @@ def stream_table(
     A file whose numeric dates show one order (``features.date_orders``) is read a second
     time in it (``dates_read_as``). ``stored_events``: the events of the dataset an append
     adds to, whose amounts the file's are judged beside (``absurd_amount``).
+    ``guest_rows_out``: where an events file's rows without a user id go, each once
+    (``features.guest_orders.keep_guest_rows`` keeps them with the dataset).
     """
     import duckdb
     import pyarrow as pa
@@ -255,6 +258,8 @@ def stream_table(
                 if first_bad is None or rows_out[0] < first_bad[0]:
                     first_bad = (int(rows_out[0]), reason)
         report.notes.update(checks.notes | guests.note())
+        if guest_rows_out is not None:
+            guests.write(guest_rows_out)
         if c.USER_ID in columns:
             report.notes.update(spelt_apart(con, staged))
         if rules.table == "events" and c.USER_ID in columns:

@@ -427,6 +427,7 @@ def test_guest_orders_and_the_shops_refund_rate_are_said(home: Path, tmp_path: P
         "first": "2024-01-03",
         "last": "2024-01-05",
         "batches": 1,
+        "counted_once": True,
         "share_of_kept": pytest.approx(45 / 125),
     }
     text = CliRunner().invoke(main, ["--home", str(home), "segments", *named]).stdout
@@ -444,3 +445,60 @@ def test_guest_orders_and_the_shops_refund_rate_are_said(home: Path, tmp_path: P
     page = report.read_text()
     assert rate.capitalize() in page
     assert f"Not in these: {guests}{share}." in page.replace("&#x27;", "'")
+
+
+def test_a_guest_order_a_later_file_sends_again_counts_once(home: Path, tmp_path: Path) -> None:
+    """Guest orders were summed file by file over appends: a monthly export re-sending the
+    last days of the month before counted its guest orders twice. Two overlapping appends:
+    each guest order (#5, #C6, #7, #9) counts once."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+
+    header, *rows = SHOP_ORDERS.splitlines()
+    files = {  # guest rows: #5 twice and #C6; #5, #C6 again and #7; #C6, #7 again and #9
+        "jan1.csv": rows[:8],
+        "jan2.csv": [rows[6], rows[7], "#10,d@x,2024-01-05 09:00,15.00", rows[8]],
+        "jan3.csv": [rows[7], rows[8], "#9,,2024-01-06 08:00,12.50", "#11,d@x,2024-01-06 9:00,5"],
+    }
+    mostly_guests = {"LIFECYCLE_INGEST__MAX_BAD_FRACTION": "0.9"}  # a day of guest orders
+    maps = ["user_id=Email", "event_time=Created at", "amount=Total", "order_id=Name"]
+    for name, lines in files.items():
+        (tmp_path / name).write_text("\n".join([header, *lines]) + "\n")
+        ingest = ["ingest", str(tmp_path / name), "--dataset", "shop", "--event-type", "purchase"]
+        ingest += ["--negative-is-refund", *(part for m in maps for part in ("--map", m))]
+        ingest += ["--append"] if name != "jan1.csv" else []
+        done = CliRunner().invoke(main, ["--home", str(home), *ingest], env=mostly_guests)
+        assert done.exit_code == 0, done.output
+    settings = load_settings(home=home, environ={})
+    scores = pd.DataFrame(
+        {
+            "user_id": ["b@x"],
+            "revenue": [40.0],
+            "refunds": [10.0],
+            "churn_probability": 0.5,
+            "ltv": 1.0,
+            "value_at_risk": 0.5,
+            "lifecycle_stage": "active",
+            "segment": "loyal",
+            "risk_band": "medium",
+        }
+    )
+    write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-07", "dataset": "shop"})
+    named = ["--dataset", "shop"]
+    run = CliRunner().invoke(main, ["--home", str(home), "--json", "segments", *named])
+    assert run.exit_code == 0, run.output
+    guests = json.loads(run.stdout)["rows_without_user_id"]
+    assert {k: guests[k] for k in ("rows", "repeats", "orders", "purchases", "refunds")} == {
+        "rows": 9,  # 3 + 3 + 3 sent, 4 of them once
+        "repeats": 5,
+        "orders": 4,
+        "purchases": 62.5,  # 30 + 20 + 12.50, not 30 + 30 + 20 + 20 + 12.50
+        "refunds": 5.0,
+    }
+    assert guests["batches"] == 3 and guests["counted_once"]
+    text = CliRunner().invoke(main, ["--home", str(home), "segments", *named]).stdout
+    assert "4 orders (9 rows, 5 of them exact repeats counted once) had no user id" in text
+    assert "counts again" not in text
