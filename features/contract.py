@@ -182,6 +182,8 @@ class ColumnMapping:
     # an append to this dataset, which records no currency: amounts' signs are not stored
     dataset_without_currency: str | None = None
     amount_unit: str | None = None  # minor, cents: amounts divided so (features.amount_units)
+    # contract names whose map an append took from the dataset's record, not its command
+    recorded_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS

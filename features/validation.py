@@ -19,6 +19,7 @@ counted). A table held in memory goes through the same path as one chunk.
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -262,10 +263,17 @@ def check_events(
         for name in c.EVENT_OPTIONAL
         if mapping.source(name) in raw.columns
     }
-    if c.AMOUNT in mapping.columns and c.AMOUNT not in optional:
-        wanted[c.AMOUNT] = mapping.source(c.AMOUNT)
+    # a mapped optional column the file lacks: a typo (--map order_id=Ref) is refused; a map
+    # recorded with the dataset is not (this month's export may lack it, and nothing unsets
+    # it): the merge says the column is empty in the rows added
+    absent = [n for n in c.EVENT_OPTIONAL if n in mapping.columns and n not in optional]
+    given = [n for n in absent if n not in mapping.recorded_columns or n == c.AMOUNT]
+    wanted |= {n: mapping.source(n) for n in given}
     raw = join_date_and_time(raw, mapping.source(c.EVENT_TIME))
     note = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
+    if given := [n for n in given if n != c.AMOUNT]:  # optional: the file loads without it
+        maps = " ".join(f"--map {shlex.quote(f'{n}={mapping.source(n)}')}" for n in given)
+        note += f" ({maps} names a column this file lacks; drop it to load without)"
     require_columns(raw, wanted, source, note=note)
     columns = {**wanted, **optional}
     checks.named = columns

@@ -75,10 +75,12 @@ def append_files(
             kept(path, summary)
             continue
         # the column maps, event type, forms of times and amounts its files were read with
-        mapping, users_mapping, csv, users_csv = (dataset_shape(held) or FileShape()).mappings(
+        shape = dataset_shape(held) or FileShape()
+        mapping, users_mapping, csv, users_csv = shape.mappings(
             timezone=dataset_timezone(held) or "UTC",  # times without an offset
             event_types=dataset_event_types(held),
             negative_amount_is_refund=bool(read.get("negative_is_refund")),
+            recorded_columns=tuple(shape.columns),  # every map the dataset's: none given
         )
         try:
             # its refusals name ingest's options: the one below says to append with ingest

@@ -1290,3 +1290,35 @@ def test_repeated_rows_of_one_order_id_are_said_to_be_re_sent_orders(
     result = runner.invoke(main, ["ingest", str(lines), "--dataset", "lines", *SHOP_MAPS])
     assert result.exit_code == 0, result.output
     assert "--keep-repeats loads every copy" in result.stdout and "re-sent" not in result.stdout
+
+
+def test_a_mapped_order_id_column_the_file_lacks_is_refused_unless_recorded(
+    home: Path, tmp_path: Path
+) -> None:
+    """`--map order_id=Ref` (an optional field) naming no column of the file was taken as
+    absent: a typo lost the order ids unsaid. It is refused in one line naming the map, the
+    column and the file's columns (a near name offered); a map recorded with the dataset that
+    a later export lacks loads the file, the column said empty in the rows added."""
+    runner = CliRunner()
+    august = _write(tmp_path, "aug.csv", SHOP_EXPORT + "#1,a@x.com,2011-08-30 10:00,10\n")
+    maps = [*SHOP_MAPS[:6], "--event-type", "purchase"]
+    for typo, way in (
+        ("Ref", "Map other names with --map CONTRACT=SOURCE"),
+        ("name", "Map them with --map order_id=Name"),
+    ):
+        args = ["ingest", str(august), "--dataset", "shop", *maps, "--map", f"order_id={typo}"]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1
+        assert (
+            f"Error: {august}: missing column '{typo}' (for order_id); the file has: Name, Email, "
+            f"Created at, Total. {way} (--map order_id={typo} names a column this file lacks; "
+            "drop it to load without)\n"
+        ) in result.stderr
+    _ingest(runner, str(august), *SHOP_MAPS)
+    september = _write(tmp_path, "sep.csv", "Email,Created at,Total\nb@x.com,2011-09-02 10:00,7\n")
+    result = runner.invoke(main, ["ingest", str(september), "--dataset", "shop", "--append"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "columns the dataset has and this file lacks, empty in the 1 row added (their orders "
+        "counted by user and time): order_id"
+    ) in result.stdout

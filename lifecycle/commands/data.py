@@ -392,6 +392,7 @@ def ingest(
         timezone=timezone,
         event_types=event_types or read_before,
         negative_amount_is_refund=negative_is_refund,
+        recorded_columns=tuple(set(recorded.columns) - set(given.columns)) if recorded else (),
     )
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise click.BadParameter(
