@@ -10,6 +10,8 @@ from typing import Any
 from features import contract as c
 from features.read_notes import note_lines
 
+IDS_CASE_DROPPED = "case_insensitive_ids_dropped"  # report note: the version replaced
+
 
 @dataclass(frozen=True)
 class DatasetSummary:
@@ -81,6 +83,12 @@ class DatasetSummary:
                     f"    users table of {dropped['rows']:,} rows dropped (no --users file): "
                     f"`lifecycle datasets restore {dropped['version']}` brings it back, or "
                     "ingest again with --users FILE"
+                )
+            if version := notes.get(IDS_CASE_DROPPED):
+                out.append(
+                    f"    user ids read as the file writes them: {version} held them "
+                    "case-insensitive, and a replace keeps no recorded option (ingest again "
+                    "with --case-insensitive-ids to fold them)"
                 )
             if absent := notes.get("columns_absent"):
                 counted = " (their orders counted by user and time)" * (

@@ -27,7 +27,7 @@ from features import adapters, appending, batches
 from features import contract as c
 from features.amount_units import MAYBE_MINOR, maybe_minor_units
 from features.append_merge import merge_append
-from features.dataset_summary import DatasetSummary
+from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.erasure_log import ErasedUsers
 from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
 from features.file_shape import SHAPE, FileShape
@@ -375,6 +375,10 @@ def ingest_into(
                     "rows": pq.read_metadata(dataset_dir / USERS_FILE).num_rows,
                     "version": dataset_dir.resolve().name,
                 }
+            folded = (read_as or {}).get(c.CASE_INSENSITIVE_IDS)
+            if appending_to is None and not folded and _held_folded(dataset_dir):
+                # like the other recorded options, --replace starts afresh: said, not kept
+                reports["events"].notes[IDS_CASE_DROPPED] = dataset_dir.resolve().name
             report = _finish_events(
                 staging, reports, str(events_path), appending_to, totals, read_as, suffix, held
             )
@@ -471,6 +475,13 @@ def _finish_events(
         batches=recorded,
         totals=totals,
         **erasure_columns(reports, suffix, earlier),
+    )
+
+
+def _held_folded(dataset_dir: Path) -> bool:
+    """The dataset being replaced held its user ids folded (--case-insensitive-ids)."""
+    return (dataset_dir / EVENTS_FILE).is_file() and batches.dataset_case_insensitive_ids(
+        dataset_dir
     )
 
 

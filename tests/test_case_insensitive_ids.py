@@ -173,3 +173,25 @@ def test_score_answers_either_spelling_as_the_user_the_dataset_holds(
     )
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["users"][0]["found"] is True
+
+
+def test_a_replace_without_the_option_says_the_ids_are_no_longer_folded(
+    home: Path, tmp_path: Path
+) -> None:
+    """`ingest --replace` of a dataset ingested with --case-insensitive-ids, without it, went
+    back to ids as written unsaid; as with the other recorded options a replace starts
+    afresh, and now says so in one line."""
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids").exit_code == 0
+    version = (home / "datasets" / "shop").resolve().name
+    events = tmp_path / "nov.csv"
+    args = ["--home", str(home), "ingest", str(events), "--dataset", "shop", *MAP]
+    replaced = CliRunner().invoke(main, [*args, "--event-type", "purchase", "--replace"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (
+        f"    user ids read as the file writes them: {version} held them case-insensitive, and "
+        "a replace keeps no recorded option (ingest again with --case-insensitive-ids to fold "
+        "them)\n"
+    ) in replaced.stdout
+    assert "Ann@Shop.org" in set(_events(home)[c.USER_ID])  # as written
+    again = CliRunner().invoke(main, [*args, "--event-type", "purchase", "--replace"])
+    assert again.exit_code == 0 and "held them case-insensitive" not in again.stdout
