@@ -77,6 +77,7 @@ from features.erasure_exports import (
 from features.erasure_holders import (
     datasets_holding,
     held_apart,
+    held_ids,
     held_readings,
     ids_by_dataset,
     ids_present,
@@ -121,6 +122,9 @@ class ErasureRecord:
     key_source: str
     key_check: str = ""  # tells the key again (features.erasure_log), reveals nothing
     spelling_hashes: list[str] = field(default_factory=list)  # of their spelling keys
+    # of the ids found only as a case-insensitive dataset folds them (c1@x.com for C1@X.COM):
+    # held back by the ingests of such datasets only, another's c1@x.com is a user of its own
+    folded_hashes: list[str] = field(default_factory=list)
     dataset: str | None = None  # None: every dataset
     removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
     redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
@@ -159,6 +163,7 @@ class ErasureRecord:
             "users": len(self.user_hashes),
             "user_hashes": self.user_hashes,
             "spelling_hashes": self.spelling_hashes,
+            "folded_hashes": self.folded_hashes,
             "key_source": self.key_source,
             "key_check": self.key_check,
             "dataset": self.dataset,
@@ -271,12 +276,20 @@ def _forget_features(settings: Settings, name: str, ids: set[str], record: Erasu
         record.count(f"features/{name}", _rewrite_all([table], ids))
 
 
-def _forget_scores(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
+def _forget_scores(
+    settings: Settings, ids: set[str], ids_in: dict[str, set[str]], record: ErasureRecord
+) -> None:
+    """``ids`` from the scores tables; ``ids_in`` from those of a dataset that holds them
+    apart (its metadata names it)."""
+    from lifecycle.exports import scores_dataset
+
     folder = settings.workspace.scores_dir
     if not folder.is_dir():
         return
-    tables = sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink())
-    record.count("scores", _rewrite_all(tables, ids))
+    done = Scrubbed()
+    for table in sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink()):
+        done += _rewrite_all([table], ids_in.get(scores_dataset(table) or "", ids))
+    record.count("scores", done)
 
 
 def _monitor_references(settings: Settings, name: str) -> list[Path]:
@@ -333,11 +346,18 @@ def _forget_monitor_files(
     record.deleted_files += [str(p.relative_to(home)) for p in references]
 
 
-def _forget_ledger(settings: Settings, ids: set[str], record: ErasureRecord) -> list[Path]:
+def _forget_ledger(
+    settings: Settings, ids: set[str], ids_in: dict[str, set[str]], record: ErasureRecord
+) -> list[Path]:
+    """``ids`` from the ledger; ``ids_in`` from a dataset's partition (dataset -> ids)."""
     root = settings.workspace.ledger_dir
     files = table_files(root) if root.is_dir() else []
     if files:
-        record.count("ledger", _rewrite_all(files, ids))
+        done = Scrubbed()
+        for file in files:
+            name = next((n for n in ids_in if settings.workspace.ledger(n) in file.parents), "")
+            done += _rewrite_all([file], ids_in.get(name, ids))
+        record.count("ledger", done)
     return files
 
 
@@ -477,9 +497,11 @@ def forget(
     exports = registered(settings, dataset)  # a bad register stops us before any change
     # one id however a file wrote it: 18074.0 is the user ingest loaded as 18074, and
     # C1@X.COM is c1@x.com in a dataset of case-insensitive ids
-    readings = held_readings(settings, names, {u: c.user_id_spellings(u)[0] for u in asked})
+    read = {u: c.user_id_spellings(u)[0] for u in asked}
+    held_as = held_ids(settings, names, read)  # each dataset's own: folded where it folds
+    readings = held_readings(held_as, read)
     ids = {i for held in readings.values() for i in held}
-    held_by = ids_by_dataset(settings, names, ids)  # quarantine files and older versions too
+    held_by = ids_by_dataset(settings, {n: set(held_as[n].values()) for n in names})
     present = ids_present(settings, held_by, ids)
     started = erasure_log.started_hashes(home, record.key_check)  # found, even if all gone
     found = present | {u for u in ids if _logged(key, u, started)}
@@ -491,6 +513,7 @@ def forget(
     record.erased_before = {u: earlier[i]["timestamp"] for u, i in read_as.items() if i in earlier}
     record.not_found = sorted(u for u, i in read_as.items() if i not in known)
     erase = spellings(ids)  # what the tables may hold them as
+    erase_in = {n: spellings(set(held_as[n].values())) for n in names}  # a dataset's own
     terms = set(erase)
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms |= {pseudonym(key, u) for u in ids}
@@ -504,26 +527,29 @@ def forget(
     }
     record.user_hashes = sorted(keyed_hash(key, u) for u in found)
     record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(found))))
+    record.folded_hashes = sorted(keyed_hash(key, u) for u in found - set(read.values()))
     held, certain = datasets_holding(held_by, found) if found else ([], True)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     record.spellings_added = erasure_log.log_spellings(home, key, pending, earlier)
     if record.user_hashes:
-        hashes = {"user_hashes": record.user_hashes, "spelling_hashes": record.spelling_hashes}
+        hashes = {
+            k: getattr(record, k) for k in ("user_hashes", "spelling_hashes", "folded_hashes")
+        }
         erasure_log.begin_erasure(home, pending | hashes)
     record.exports = forget_inner_scratch(settings, exports, erase)
     for name in names:
-        forget_dataset(settings, name, erase, record)
+        forget_dataset(settings, name, erase_in[name], record)
     _forget_demo(settings, erase, record)
     for name in names:
-        _forget_features(settings, name, erase, record)
+        _forget_features(settings, name, erase_in[name], record)
     for name in names:
-        removed, not_covered = forget_online(settings, name, erase)
+        removed, not_covered = forget_online(settings, name, erase_in[name])
         record.removed.update(removed)
         record.not_covered += not_covered
-    _forget_scores(settings, erase, record)
+    _forget_scores(settings, erase, erase_in, record)
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, certain, record)
-    ledger = _forget_ledger(settings, erase, record)
+    ledger = _forget_ledger(settings, erase, erase_in, record)
     demo = settings.workspace.demo_dir()
     handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
     handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}

@@ -27,33 +27,52 @@ def older_versions(path: Path, name: str) -> list[Path]:
     ]
 
 
-def held_readings(
+def held_ids(
     settings: Settings, names: list[str], read_as: dict[str, str]
-) -> dict[str, tuple[str, ...]]:
-    """Each asked id -> the ids datasets ``names`` hold it as (``read_as``: as ingest reads
-    it, ``18074.0`` as ``18074``): that one, folded (``features.contract.fold_case``) where
-    a dataset's ids are case-insensitive, and as read too unless every dataset's are."""
+) -> dict[str, dict[str, str]]:
+    """Dataset -> each asked id -> the id that dataset holds it as (``read_as``: as ingest
+    reads it, ``18074.0`` as ``18074``): folded (``features.contract.fold_case``) where its
+    ids are case-insensitive, else as read (``c1@x.com`` there is a user of its own, not
+    ``C1@X.COM``)."""
     from features.batches import dataset_case_insensitive_ids
 
-    folds = [dataset_case_insensitive_ids(settings.workspace.dataset_dir(n)) for n in names]
-    if not any(folds):
-        return {u: (read,) for u, read in read_as.items()}
     folded = c.held_user_ids(read_as.values(), True)
     return {
-        u: tuple(dict.fromkeys([held, *([] if all(folds) else [read])]))
-        for (u, read), held in zip(read_as.items(), folded, strict=True)
+        name: dict(
+            zip(
+                read_as,
+                folded
+                if dataset_case_insensitive_ids(settings.workspace.dataset_dir(name))
+                else read_as.values(),
+                strict=True,
+            )
+        )
+        for name in names
     }
 
 
-def ids_by_dataset(settings: Settings, names: list[str], ids: set[str]) -> dict[str, set[str]]:
-    """Of ``ids``, those each dataset's rows hold: any version, its quarantine files, its
-    feature table (each read once)."""
+def held_readings(
+    held: dict[str, dict[str, str]], read_as: dict[str, str]
+) -> dict[str, tuple[str, ...]]:
+    """Each asked id -> the ids some dataset holds it as (``held``, of :func:`held_ids`),
+    folded first; as read when there is no dataset."""
+    return {
+        u: tuple(dict.fromkeys(sorted((ids[u] for ids in held.values()), key=read.__eq__)))
+        or (read,)
+        for u, read in read_as.items()
+    }
+
+
+def ids_by_dataset(settings: Settings, ids: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Of ``ids`` (dataset -> the ids it may hold them as), those each dataset's rows hold:
+    any version, its quarantine files, its feature table (each read once)."""
     ws = settings.workspace
     places = {
-        name: [ws.dataset_dir(name), *older_versions(ws.dataset_dir(name), name)] for name in names
+        name: [ws.dataset_dir(name), *older_versions(ws.dataset_dir(name), name)] for name in ids
     }
     return {
-        name: ids_in([*folders, ws.feature_table(name)], ids) for name, folders in places.items()
+        name: ids_in([*folders, ws.feature_table(name)], ids[name])
+        for name, folders in places.items()
     }
 
 

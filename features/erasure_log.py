@@ -10,6 +10,9 @@ every log entry that covers the dataset: a row of an erased user is quarantined 
 ``erased_user`` (counted; the quarantine keeps its source row, never its values). An entry
 whose key is no longer available (the pseudonym key unset or changed, the key file
 deleted) could not be compared, so the ingest is refused until that key is back.
+An id found only as a dataset of case-insensitive ids holds it (``c1@x.com`` for an asked
+``C1@X.COM``) is also in the entry's ``folded_hashes``: only ingests of datasets that fold
+their ids hold it back, since elsewhere ``c1@x.com`` is a user of its own.
 
 Each entry also holds keyed hashes of the erased ids' spelling keys
 (``features.id_spellings.spelling_keys``: ``017850``, `` 17850`` and ``17850`` in full-width
@@ -210,6 +213,20 @@ class ErasedUsers:
     by_key: tuple[tuple[bytes, frozenset[str]], ...] = ()
     # their spelling keys' hashes (spelling_hashes), when those rows are held back
     spellings_by_key: tuple[tuple[bytes, frozenset[str]], ...] = ()
+    # users erased as a case-insensitive dataset folds them (folded_hashes): held back
+    # only by a dataset that folds its ids too (:meth:`holding`)
+    folded_by_key: tuple[tuple[bytes, frozenset[str]], ...] = ()
+
+    def holding(self, case_insensitive_ids: bool) -> ErasedUsers:
+        """These users as a dataset holding its ids so holds them back: the folded ones
+        too where it folds; in a dataset of ids as written, another's ``c1@x.com`` is a user
+        of its own, held back only by its spelling."""
+        if not case_insensitive_ids or not self.folded_by_key:
+            return self
+        merged = {key: set(hashes) for key, hashes in self.by_key}
+        for key, hashes in self.folded_by_key:
+            merged.setdefault(key, set()).update(hashes)
+        return replace(self, by_key=tuple((k, frozenset(h)) for k, h in merged.items()))
 
     def mask(self, user_ids: pd.Series) -> np.ndarray:
         """Which of these ids belong to an erased user (each distinct id hashed once per
@@ -284,6 +301,7 @@ def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
         own = _own_key(home)
         keys[key_check(own)] = (own, f"file:{KEY_FILE}")
     by_key: dict[bytes, set[str]] = {}
+    folded: dict[bytes, set[str]] = {}
     spelt: dict[bytes, set[str]] = {}  # spelling-key hashes; none when let in
     held_back = not settings.privacy.load_erased_spellings
     for entry in entries:
@@ -297,12 +315,15 @@ def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
                 f"{entry.get('key_source')}, which is not available now, so its users could "
                 f"not be kept out of dataset '{dataset}'; configure that key again"
             )
-        by_key.setdefault(found[0], set()).update(entry["user_hashes"])
+        only_folded = set(entry.get("folded_hashes", []))
+        by_key.setdefault(found[0], set()).update(set(entry["user_hashes"]) - only_folded)
+        folded.setdefault(found[0], set()).update(only_folded)
         if held_back and entry.get("spelling_hashes"):
             spelt.setdefault(found[0], set()).update(entry["spelling_hashes"])
     return ErasedUsers(
         tuple((k, frozenset(h)) for k, h in by_key.items()),
         tuple((k, frozenset(h)) for k, h in spelt.items()),
+        tuple((k, frozenset(h)) for k, h in folded.items() if h),
     )
 
 

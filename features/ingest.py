@@ -152,7 +152,7 @@ def ingest_events(
         case_insensitive_ids=case_insensitive_ids,
         dataset_without_currency=_without_currency(appending_to),
     )
-    erased = erased or ErasedUsers()
+    erased = (erased or ErasedUsers()).holding(case_insensitive_ids)
     tables = {
         "events": (
             events_path,

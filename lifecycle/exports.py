@@ -40,7 +40,7 @@ def register_path(home: Path) -> Path:
     return home / REGISTER_FILE
 
 
-def _dataset_of(scores: Path | None) -> str | None:
+def scores_dataset(scores: Path | None) -> str | None:
     """The dataset a scores table was made from (its Parquet metadata), if it says."""
     if scores is None:
         return None
@@ -67,7 +67,7 @@ def record_export(
     entry = Export(
         path=str(Path(path).expanduser().absolute().resolve()),
         time=datetime.now(UTC).isoformat(timespec="seconds"),
-        dataset=_dataset_of(Path(scores) if scores else None) or settings.dataset,
+        dataset=scores_dataset(Path(scores) if scores else None) or settings.dataset,
         users=int(users),
         pseudonymized=bool(pseudonymized),
     )

@@ -31,19 +31,21 @@ USERS = "customer id,channel\nc12395@EXAMPLE.com,ads\nANN@SHOP.ORG,email\n"
 MAP = ["--map", "user_id=Email", "--map", "event_time=Created at", "--map", "amount=Total"]
 
 
-def _ingest(home: Path, tmp_path: Path, name: str, *options: str, text: str = EVENTS) -> Any:
+def _ingest(
+    home: Path, tmp_path: Path, name: str, *options: str, text: str = EVENTS, dataset: str = "shop"
+) -> Any:
     events = tmp_path / f"{name}.csv"
     events.write_text(text)
     result = CliRunner().invoke(
         main,
-        ["--home", str(home), "--json", "ingest", str(events), "--dataset", "shop", *MAP,
+        ["--home", str(home), "--json", "ingest", str(events), "--dataset", dataset, *MAP,
          "--event-type", "purchase", *options],
     )  # fmt: skip
     return result
 
 
-def _events(home: Path) -> pd.DataFrame:
-    return pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+def _events(home: Path, dataset: str = "shop") -> pd.DataFrame:
+    return pd.read_parquet(home / "datasets" / dataset / "events.parquet")
 
 
 def test_under_the_option_each_email_is_one_user_in_events_users_and_appends(
@@ -140,6 +142,28 @@ def test_without_the_option_forget_erases_the_spelling_asked_and_names_the_other
     record = forget(load_settings(home=home, environ={}), ["c12395@example.com"], dataset="shop")
     assert sorted(_events(home)[c.USER_ID]) == ["Ann@Shop.org", "C12395@EXAMPLE.COM"]
     assert record.other_spellings == {"c12395@example.com": ["C12395@EXAMPLE.COM"]}
+
+
+def test_forget_over_datasets_erases_in_each_the_user_it_holds_and_no_other(
+    home: Path, tmp_path: Path
+) -> None:
+    """Review 143: `forget C1@X.COM` over a case-insensitive dataset and one of ids as
+    written erased c12395@example.com from both: in the second a customer of its own."""
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids", dataset="folded").exit_code == 0
+    assert _ingest(home, tmp_path, "nov", dataset="written").exit_code == 0
+    forget(load_settings(home=home, environ={}), ["C12395@EXAMPLE.COM"])
+    assert _events(home, "folded")[c.USER_ID].tolist() == ["ann@shop.org"]
+    kept = ["Ann@Shop.org", "c12395@example.com"]
+    assert sorted(_events(home, "written")[c.USER_ID]) == kept
+    # later ingests: the folded dataset holds back every spelling; the other, the one asked
+    # as erased, and its own c12395@example.com only as spelt like it (privacy setting)
+    again = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", "--replace", dataset="folded")
+    assert json.loads(again.stdout)["tables"]["events"]["reasons"] == {"erased_user": 3}
+    again = _ingest(home, tmp_path, "nov", "--replace", dataset="written")
+    assert json.loads(again.stdout)["tables"]["events"]["reasons"] == {
+        "erased_user": 1,
+        "erased_user_spelling": 2,
+    }
 
 
 @pytest.mark.slow
