@@ -8,6 +8,7 @@ command reads it once for all it asks of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,89 @@ def dataset_read_options(report: Report) -> dict[str, Any]:
     for batch in batches(report):
         found.update({key: batch[key] for key in READ_OPTIONS if key in batch})
     return found
+
+
+@dataclass(frozen=True)
+class FileReading:
+    """How an ingest reads its file: ``FileShape.mappings``' four and the event rules' options;
+    ``note``: the line saying the shape options given other than those the dataset recorded."""
+
+    mapping: Any
+    users_mapping: Any
+    csv: Any
+    users_csv: Any
+    keep_repeats: bool
+    amount_default: float | None
+    allow_negative_amounts: bool
+    note: str | None = None
+
+
+def file_reading(
+    held: Report,
+    dataset: str,
+    defaults: Any,
+    given: Any = None,
+    *,
+    timezone: str | None = None,
+    event_types: dict[str, str] | None = None,
+    negative_is_refund: bool = False,
+    keep_repeats: bool | None = None,
+    amount_default: float | None = None,
+    allow_negative: bool = False,
+) -> FileReading:
+    """How an ingest into ``dataset`` reads its file, the one rule of `ingest` and of
+    `refresh FILE`: the options given (``given``: a ``FileShape``), and for an append
+    (``held``: the dataset's report; None: not one) as the dataset's files were read where
+    not given: the zone (another refused: a row sent again would be a new event hours
+    away), the map of event types (another refused), the shape (``FileShape.over``),
+    ``READ_OPTIONS`` (negative amounts as refunds: given or recorded); else the settings'
+    ingest section (``defaults``)."""
+    from features.file_shape import FileShape, dataset_shape, differences_line
+
+    zone = dataset_timezone(held)
+    if timezone is None:
+        timezone = zone or "UTC"
+    elif zone and timezone.casefold() != zone.casefold():  # the same, said outright
+        raise UserError(
+            f"--timezone {timezone}: dataset '{dataset}' reads times without an offset in "
+            f"{zone} (its last ingest); appended in another zone, a row sent again would be a "
+            f"new event hours away from itself: drop --timezone (or give {zone})"
+        )
+    read_before = dataset_event_types(held)
+    if event_types and held is not None and event_types != read_before:  # one meaning a type
+        raise UserError(
+            f"--map-type: dataset '{dataset}' reads the file's event types as "
+            f"{type_map_words(read_before)}; an append reads its file so: drop --map-type"
+        )
+    read = dataset_read_options(held)
+    recorded, given = dataset_shape(held), given or FileShape()
+    held_unit = (recorded.amount_unit if recorded else None) or "major"
+    if held is not None and given.amount_unit and given.amount_unit != held_unit:
+        raise UserError(  # one unit per dataset's sums
+            f"--amount-unit {given.amount_unit}: dataset '{dataset}' reads amounts as "
+            f"{held_unit}; an append reads its file so: drop --amount-unit, or ingest every file "
+            "again with it (--replace)"
+        )
+    mappings = (given.over(recorded) if recorded is not None else given).mappings(
+        timezone=timezone,
+        event_types=event_types or read_before,
+        negative_amount_is_refund=negative_is_refund or bool(read.get("negative_is_refund")),
+        # the maps an append took from the dataset's record, not its command
+        recorded_columns=tuple(set(recorded.columns) - set(given.columns)) if recorded else (),
+    )
+    return FileReading(
+        *mappings,
+        keep_repeats=read.get("keep_repeats", defaults.keep_repeats)
+        if keep_repeats is None
+        else keep_repeats,
+        amount_default=read.get("amount_default") if amount_default is None else amount_default,
+        allow_negative_amounts=allow_negative or defaults.allow_negative_amounts,
+        note=differences_line(given, recorded, dataset) if recorded is not None else None,
+    )
+
+
+def type_map_words(event_types: dict[str, str]) -> str:
+    """A map of the file's event types in the words of --map-type, or that there is none."""
+    if not event_types:
+        return "they are (no --map-type)"
+    return ", ".join(f"{name}={source}" for source, name in event_types.items())

@@ -30,9 +30,8 @@ def append_files(
     ``appended``: those files and the dataset version, kept when a later file is refused."""
     from features import adapters
     from features.appending import NotAppendable
-    from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
+    from features.batches import file_reading
     from features.erasure_log import erased_users
-    from features.file_shape import FileShape, dataset_shape
     from features.importing import import_source
     from features.ingest import ingest_events
     from features.validation import ContractError
@@ -59,7 +58,9 @@ def append_files(
         )
     for index, path in enumerate(files):
         held = read_report(dataset_dir)  # read once: how this dataset's files were read
-        read = dataset_read_options(held)  # repeats, amounts: as its files were read
+        # the column maps, event type, zone, forms of times and amounts, repeats its files
+        # were read with: as `ingest --append` reads a file given no options
+        reading = file_reading(held, settings.dataset, settings.ingest)
         if source is not None:  # the adapter's checks and the append of `import --append`
             summary = import_source(
                 source,
@@ -70,37 +71,30 @@ def append_files(
                 erased=erased,
                 append=True,
                 # as the dataset's files were read (`import --keep-repeats`)
-                keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
+                keep_repeats=reading.keep_repeats,
             )
             kept(path, summary)
             continue
-        # the column maps, event type, forms of times and amounts its files were read with
-        shape = dataset_shape(held) or FileShape()
-        mapping, users_mapping, csv, users_csv = shape.mappings(
-            timezone=dataset_timezone(held) or "UTC",  # times without an offset
-            event_types=dataset_event_types(held),
-            negative_amount_is_refund=bool(read.get("negative_is_refund")),
-            recorded_columns=tuple(shape.columns),  # every map the dataset's: none given
-        )
         try:
             # its refusals name ingest's options: the one below says to append with ingest
             with command_options(None):
                 summary = ingest_events(
                     Path(path),
                     dataset_dir,
-                    mapping=mapping,
+                    mapping=reading.mapping,
                     users_path=users if index == len(files) - 1 else None,
-                    users_mapping=users_mapping,
+                    users_mapping=reading.users_mapping,
                     erased=erased,
                     max_bad_fraction=settings.ingest.max_bad_fraction,
+                    allow_negative_amounts=reading.allow_negative_amounts,
                     chunk_rows=settings.ingest.chunk_rows,
                     memory_limit=settings.ingest.memory_limit,
-                    keep_repeats=read.get("keep_repeats", settings.ingest.keep_repeats),
-                    amount_default=read.get("amount_default"),
+                    keep_repeats=reading.keep_repeats,
+                    amount_default=reading.amount_default,
                     max_amount_ratio=settings.ingest.max_amount_ratio,
                     mode="append",
-                    csv=csv,
-                    users_csv=users_csv,
+                    csv=reading.csv,
+                    users_csv=reading.users_csv,
                     recorded=held,
                 )
         except NotAppendable:

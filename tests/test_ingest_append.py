@@ -1322,3 +1322,34 @@ def test_a_mapped_order_id_column_the_file_lacks_is_refused_unless_recorded(
         "columns the dataset has and this file lacks, empty in the 1 row added (their orders "
         "counted by user and time): order_id"
     ) in result.stdout
+
+
+def test_ingest_append_and_refresh_read_a_file_alike(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 143: `ingest --append` and `refresh FILE` each rebuilt the recorded options
+    and had drifted: refresh dropped the settings' ingest.allow_negative_amounts, so the
+    same month lost its negative amounts to quarantine through refresh only. One rule now
+    (features.batches.file_reading): the zone, repeats and amounts read alike."""
+    monkeypatch.setenv("LIFECYCLE_INGEST__ALLOW_NEGATIVE_AMOUNTS", "true")
+    runner = CliRunner()
+    first = _write(tmp_path, "first.csv", FIRST)
+    for name in ("cli", "refresh"):
+        args = ["ingest", str(first), "--dataset", name, "--timezone", "Europe/Paris"]
+        result = runner.invoke(main, ["--quiet", *args, "--keep-repeats"])
+        assert result.exit_code == 0, result.output
+    month = _write(
+        tmp_path,
+        "next.csv",
+        HEADER + "u3,2025-01-06 10:00:00,purchase,-4\n" * 2 + "u1,2025-01-07 10:00:00,purchase,3\n",
+    )
+    appended = runner.invoke(main, ["ingest", str(month), "--dataset", "cli", "--append"])
+    assert appended.exit_code == 0, appended.output
+    environ = {"LIFECYCLE_DATASET": "refresh", "LIFECYCLE_INGEST__ALLOW_NEGATIVE_AMOUNTS": "true"}
+    refresh_ingest(load_settings(home=home, environ=environ), [month], None, None)
+    cli, refreshed = (
+        pd.read_parquet(home / "datasets" / name / "events.parquet") for name in ("cli", "refresh")
+    )
+    pd.testing.assert_frame_equal(refreshed, cli)
+    assert cli[c.AMOUNT].tolist()[-3:] == [-4.0, -4.0, 3.0]  # repeats kept, negatives allowed
+    assert str(cli[c.EVENT_TIME].iloc[-1]).startswith("2025-01-07 09:00")  # Paris time

@@ -317,9 +317,9 @@ def ingest(
     import math
 
     from features import contract as c
-    from features.batches import dataset_event_types, dataset_read_options, dataset_timezone
+    from features.batches import file_reading
     from features.erasure_log import erased_users
-    from features.file_shape import FileShape, dataset_shape, differences_line
+    from features.file_shape import FileShape
     from features.identifiers import left_out_line, users_file_not_features
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from lifecycle.dataset_kind import read_report
@@ -328,32 +328,10 @@ def ingest(
     named = dataset or (dataset_name_from_file(events) if append or not timezone else "")
     # an append reads its file as the dataset's were: its report, read once for all of it
     held = read_report(obj.settings.workspace.dataset_dir(named)) if append else None
-    zone = append and dataset_timezone(held)
-    if timezone is None:  # re-sent rows read in another zone would be new events
-        timezone = zone or "UTC"
-    elif zone and timezone.casefold() != zone.casefold():  # the same, said outright
-        raise UserError(
-            f"--timezone {timezone}: dataset '{named}' reads times without an offset in {zone} "
-            "(its last ingest); appended in another zone, a row sent again would be a new "
-            f"event hours away from itself: drop --timezone (or give {zone})"
-        )
     try:
         event_types = c.parse_event_types(list(type_maps))
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--map-type") from None
-    read_before = dataset_event_types(held) if append else {}
-    # an append not told otherwise reads its file as the dataset's were (repeats, amounts)
-    read = dataset_read_options(held) if append else {}
-    if keep_repeats is None:
-        keep_repeats = read.get("keep_repeats", obj.settings.ingest.keep_repeats)
-    if amount_default is None:
-        amount_default = read.get("amount_default")
-    negative_is_refund = negative_is_refund or bool(read.get("negative_is_refund"))
-    if type_maps and append and event_types != read_before:  # one meaning of a type per dataset
-        raise UserError(
-            f"--map-type: dataset '{named}' reads the file's event types as "
-            f"{_type_map_words(read_before)}; an append reads its file so: drop --map-type"
-        )
     option = "--map"
     try:
         columns = c.ColumnMapping.parse(list(maps), fields=c.EVENT_FIELDS).columns
@@ -377,23 +355,22 @@ def ingest(
         users_encoding=users_encoding,
         amount_unit=amount_unit,
     )
-    recorded = dataset_shape(held) if append else None
-    held_unit = (recorded.amount_unit if recorded else None) or "major"
-    if append and amount_unit and amount_unit != held_unit:  # one unit per dataset's sums
-        raise UserError(
-            f"--amount-unit {amount_unit}: dataset '{named}' reads amounts as {held_unit}; an "
-            "append reads its file so: drop --amount-unit, or ingest every file again with it "
-            "(--replace)"
-        )
-    if recorded is not None and (other := differences_line(given, recorded, named)):
-        obj.console.note(other)
-    shape = given.over(recorded) if recorded is not None else given
-    mapping, users_mapping, csv, users_csv = shape.mappings(
+    # an append not told otherwise reads its file as the dataset's were, as refresh does
+    reading = file_reading(
+        held,
+        named,
+        obj.settings.ingest,
+        given,
         timezone=timezone,
-        event_types=event_types or read_before,
-        negative_amount_is_refund=negative_is_refund,
-        recorded_columns=tuple(set(recorded.columns) - set(given.columns)) if recorded else (),
+        event_types=event_types,
+        negative_is_refund=negative_is_refund,
+        keep_repeats=keep_repeats,
+        amount_default=amount_default,
+        allow_negative=allow_negative,
     )
+    if reading.note:
+        obj.console.note(reading.note)
+    amount_default = reading.amount_default
     if amount_default is not None and not (math.isfinite(amount_default) and amount_default > 0):
         raise click.BadParameter(
             f"{amount_default} is not a positive number (e.g. 1)", param_hint="--amount-default"
@@ -421,21 +398,21 @@ def ingest(
     summary = ingest_events(
         events,
         obj.settings.workspace.dataset_dir(name),
-        mapping=mapping,
+        mapping=reading.mapping,
         users_path=users_file,
-        users_mapping=users_mapping,
+        users_mapping=reading.users_mapping,
         erased=erased_users(obj.settings, name),
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
-        allow_negative_amounts=allow_negative or obj.settings.ingest.allow_negative_amounts,
+        allow_negative_amounts=reading.allow_negative_amounts,
         chunk_rows=obj.settings.ingest.chunk_rows,
         memory_limit=obj.settings.ingest.memory_limit,
         amount_default=amount_default,
-        keep_repeats=keep_repeats,
+        keep_repeats=reading.keep_repeats,
         max_amount_ratio=obj.settings.ingest.max_amount_ratio,
         mode="append" if append else "replace" if replace else "guard",
         progress=obj.console.rows("validating"),
-        csv=csv,
-        users_csv=users_csv,
+        csv=reading.csv,
+        users_csv=reading.users_csv,
         recorded=held,  # what the options above were read from
         case_insensitive_ids=case_insensitive_ids,  # an append: as the dataset's, see there
     )
@@ -566,10 +543,3 @@ def import_(
         keep_repeats=keep_repeats,
     )
     obj.console.result(summary.to_dict(), summary.lines())
-
-
-def _type_map_words(event_types: dict[str, str]) -> str:
-    """A map of the file's event types in the words of --map-type, or that there is none."""
-    if not event_types:
-        return "they are (no --map-type)"
-    return ", ".join(f"{name}={source}" for source, name in event_types.items())
