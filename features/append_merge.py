@@ -19,7 +19,7 @@ from features.append_identity import (
     REPEATS_OF_HELD,
     hours_text,
 )
-from features.bad_rows import RESENT_ORDERS, bad_rows_hint
+from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options
 from features.validation import ContractError, LoadReport
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
@@ -56,7 +56,7 @@ def merge_append(
             notes.get(REPEATS_OF_HELD),
             notes.get(RESENT_ORDERS, 0),
         )
-        raise ContractError(refused + hint)
+        raise ContractError(refused + hint, bad_rows_options(reports["events"].reasons, hint))
     for reason, count in merged["held"].counts().items():
         appending.add_reason(reports["events"], reason, count)
     if shifted := merged["held"].hours_apart:  # said with the zone the times were read in

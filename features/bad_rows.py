@@ -101,3 +101,15 @@ def bad_rows_hint(
             "end with one, or neither?"
         )
     return ""
+
+
+def bad_rows_options(reasons: dict[str, int], hint: str) -> tuple[str, ...]:
+    """The option :func:`bad_rows_hint`'s ``hint`` tells to give (``ContractError.options``),
+    if any: --keep-repeats, or the one that reads ambiguous amounts or dates."""
+    first = next(iter(reasons), None)
+    named = {
+        "duplicate_row": "--keep-repeats",
+        "ambiguous_amount": "--decimal-comma",
+        "ambiguous_date_order": "--date-order dayfirst",
+    }.get(first or "")
+    return (named,) if named and named.split()[0] in hint else ()

@@ -51,10 +51,12 @@ def require_columns(
     hint: str | None = None,
     option: str = "--map",
     note: str = "",
+    note_options: tuple[str, ...] = (),
 ) -> None:
     """Fail fast when a mapped column is absent; ``wanted`` maps contract name -> source name;
     ``hint`` says what to do (an adapter has no --map), else ``option`` maps the file's
-    columns (``--users-map`` for a users file); ``note`` ends the message."""
+    columns (``--users-map`` for a users file); ``note`` ends the message, ``note_options``
+    the options it names (``ContractError.options``: then the ones to give)."""
     missing = {name: col for name, col in wanted.items() if col not in raw.columns}
     if missing:
         described = ", ".join(
@@ -66,6 +68,7 @@ def require_columns(
         close = [f"{option} {shlex.quote(f'{name}={col}')}" for name, col in near.items()]
         others = f"{option} CONTRACT=SOURCE"
         mapped = f"Map them with {' '.join(close)}" if close else f"Map other names with {others}"
+        options = (*close, *([others] if len(close) < len(missing) else []))
         if hint and near:  # an adapter reads its own names: a renamed one is put back
             renames = ", ".join(f"'{col}' to '{missing[name]}'" for name, col in near.items())
             hint = f"Rename {renames}; {hint}"
@@ -76,11 +79,13 @@ def require_columns(
                 "spaces, give one separator between them (e.g. tr -s ' ' < FILE > OUT.csv, "
                 "runs of spaces made one) and --delimiter ' '"
             )
+            options = ("--delimiter ' '",)
         raise ContractError(
             f"{source}: missing column {described}; the file has: {', '.join(raw.columns)}. "
             + (hint or mapped)
             + (f"; the others with {others}" if not hint and 0 < len(close) < len(missing) else "")
-            + note
+            + note,
+            () if hint else note_options or options,
         )
 
 

@@ -30,7 +30,8 @@ def other_types(events: Path, before: Path | None = None) -> tuple[dict[str, lis
             f"no event is a purchase or refund, but rows of other types carry amounts "
             f"({_shown(priced)} with one): their amounts would count nowhere (LTV, revenue and "
             f"segments read {c.PURCHASE} and {c.REFUND} only); read those types as such with "
-            f"--map-type {c.PURCHASE}=TYPE (and {c.REFUND}=TYPE), or write them so in the file"
+            f"--map-type {c.PURCHASE}=TYPE (and {c.REFUND}=TYPE), or write them so in the file",
+            (f"--map-type {c.PURCHASE}=TYPE",),
         )
     if before is not None:
         held, _ = _type_counts(before)

@@ -71,11 +71,15 @@ def option_hint(hint: str, otherwise: str = "") -> str:
     return hint if option is None or offered(option.group()) else otherwise
 
 
-def purchase_log(wanted: dict[str, str], columns: Container[str], amount: str) -> str:
+def purchase_log(
+    wanted: dict[str, str], columns: Container[str], amount: str
+) -> tuple[str, tuple[str, ...]]:
     """The end of a refusal of an events file without event types but with amounts (column
     ``amount``): a log of purchases only (user, time, amount, as shops export them) names
-    its one type."""
+    its one type; and the option it names."""
     if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns or amount not in columns:
-        return ""
-    fix = "takes --event-type purchase" if offered("--event-type") else "needs an event_type column"
-    return f"; a log of purchases only (user, time, amount) {fix}"
+        return "", ()
+    if not offered("--event-type"):
+        return "; a log of purchases only (user, time, amount) needs an event_type column", ()
+    option = f"--event-type {c.PURCHASE}"
+    return f"; a log of purchases only (user, time, amount) takes {option}", (option,)

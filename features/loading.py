@@ -15,7 +15,7 @@ import pandas as pd
 
 from features import contract as c
 from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
-from features.bad_rows import RESENT_ORDERS, bad_rows_hint, resent_orders
+from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import RowsWithoutUser
@@ -298,7 +298,8 @@ def stream_table(
             )
             if not (keep_rows and next(iter(report.reasons)) == "duplicate_row"):
                 resent = report.notes.get(RESENT_ORDERS, 0)
-                raise ContractError(refusal + bad_rows_hint(report.reasons, resent=resent))
+                hint = bad_rows_hint(report.reasons, resent=resent)
+                raise ContractError(refusal + hint, bad_rows_options(report.reasons, hint))
             # an append's: what --keep-repeats would add is the merge's to say (ingest)
             report.notes[MOSTLY_REPEATS] = refusal
         checks.refuse_ambiguous_dates(source, report.reasons)

@@ -10,6 +10,7 @@ from typing import Any
 from features import contract as c
 from features.hints import option_hint
 from features.validation import ContractError
+from lifecycle.errors import offered
 from lifecycle.sql import literal
 
 
@@ -76,5 +77,6 @@ def refuse_users_of_no_events(apart: dict[str, Any], users_source: str, source: 
             f"({source}): e.g. user_id {apart['example_without_events']!r} in the users file, "
             f"{apart['example_without_profile']!r} in the events; write the ids one way in "
             "both files"
-            + option_hint(", or map the users file's id column with --users-map user_id=COLUMN")
+            + option_hint(", or map the users file's id column with --users-map user_id=COLUMN"),
+            ("--users-map user_id=COLUMN",) if offered("--users-map") else (),
         )

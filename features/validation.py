@@ -270,11 +270,11 @@ def check_events(
     given = [n for n in absent if n not in mapping.recorded_columns or n == c.AMOUNT]
     wanted |= {n: mapping.source(n) for n in given}
     raw = join_date_and_time(raw, mapping.source(c.EVENT_TIME))
-    note = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
+    note, note_options = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
     if given := [n for n in given if n != c.AMOUNT]:  # optional: the file loads without it
         maps = " ".join(f"--map {shlex.quote(f'{n}={mapping.source(n)}')}" for n in given)
         note += f" ({maps} names a column this file lacks; drop it to load without)"
-    require_columns(raw, wanted, source, note=note)
+    require_columns(raw, wanted, source, note=note, note_options=note_options)
     columns = {**wanted, **optional}
     checks.named = columns
     refuse_repeated_columns(raw, columns, source)
@@ -383,7 +383,8 @@ def check_events(
                 f"is a {event_type[first]} and purchase and refund rows need one (the file "
                 f"has: {', '.join(raw.columns)}). For a log without amounts use "
                 "--amount-default 1 (each purchase counts 1, LTV in purchases), or name the "
-                "amount column with --map amount=COLUMN"
+                "amount column with --map amount=COLUMN",
+                ("--amount-default 1",),
             )
 
     events = pd.DataFrame(

@@ -6,7 +6,6 @@ mend names the `ingest --append` to run, with that option (``ContractError.optio
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,8 +99,8 @@ def append_files(
         except NotAppendable:
             raise  # no option of ingest's would help: the file does not fit the dataset
         except ContractError as error:
-            if not error.options and not re.search(r"(?<![\w-])--[a-z]", str(error)):
-                raise  # a file not found, empty, ...: no option of ingest's would help
+            if not error.options:  # a file not found, empty, ...: no option of ingest's helps
+                raise
             shaped_like = adapters.source_shaped_like(path)
             if shaped_like:  # imported with its adapter: refresh appends through it too
                 raise ContractError(
@@ -112,7 +111,7 @@ def append_files(
                 ) from None
             # its hint names ingest's options: refresh has none; the command says them (an
             # append reads the rest as the dataset recorded)
-            options = " ".join(error.options) or "--map CONTRACT=SOURCE ..."
+            options = " ".join(error.options)
             raise ContractError(
                 f"{error}. `refresh` reads files as the dataset's were read and takes no ingest "
                 f"options: append this one with `lifecycle ingest {path} --dataset "

@@ -1353,3 +1353,26 @@ def test_ingest_append_and_refresh_read_a_file_alike(
     pd.testing.assert_frame_equal(refreshed, cli)
     assert cli[c.AMOUNT].tolist()[-3:] == [-4.0, -4.0, 3.0]  # repeats kept, negatives allowed
     assert str(cli[c.EVENT_TIME].iloc[-1]).startswith("2025-01-07 09:00")  # Paris time
+
+
+def test_refusals_that_name_an_option_without_its_value_carry_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """Review 143: refresh still matched option names in a refusal's text when it carried no
+    options (a missing column's --map, a purchase log's --event-type). They carry them now,
+    and refresh reads ContractError.options alone."""
+    from features.validation import ContractError
+
+    _ingest(CliRunner(), str(_write(tmp_path, "first.csv", FIRST)))
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    purchases = _write(tmp_path, "log.csv", "user_id,event_time,amount\nu4,2025-01-09 10:00,3\n")
+    with pytest.raises(ContractError) as refused:
+        refresh_ingest(settings, [purchases], None, None)
+    assert refused.value.options == ("--event-type purchase",)
+    assert f"`lifecycle ingest {purchases} --dataset shop --append --event-type purchase`" in str(
+        refused.value
+    )
+    renamed = _write(tmp_path, "uid.csv", "uid,event_time,event_type,amount\n")
+    with pytest.raises(ContractError) as refused:
+        refresh_ingest(settings, [renamed], None, None)
+    assert refused.value.options == ("--map CONTRACT=SOURCE",)
