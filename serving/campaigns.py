@@ -425,6 +425,7 @@ class CampaignReport:
         lines = [
             f"campaign {info['name']}: as of {info['as_of']}, {info['horizon_days']}-day horizon "
             f"(to {info['horizon_end']}); {info['targeted']:,} targeted, {info['control']:,} control",
+            *([f"  from {info['source']}"] if info.get("source") else []),  # whom it targeted
         ]
         for measure, effect in self.effects.items():
             if measure in PROPORTIONS:

@@ -557,6 +557,10 @@ def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_pa
     from_file = read_campaign(settings, "from-file").members
     from_options = read_campaign(settings, "from-options").members
     pd.testing.assert_frame_equal(from_file, from_options)
+    # whom it targeted is recorded (review 143): the at-risk list's churn floor among its filters
+    assert read_campaign(settings, "from-options").summary()["source"] == (
+        "at-risk top 300 by value_at_risk of churn probability >= 0.2, control share 0.3, seed 4"
+    )
     latest = read_scores(settings.workspace.latest_scores).frame.set_index(c.USER_ID)
     assert from_file["churn_probability"].to_numpy() == pytest.approx(
         latest.loc[from_file[c.USER_ID], "churn_probability"].to_numpy()

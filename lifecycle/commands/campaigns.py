@@ -114,9 +114,11 @@ def start(
             )
         members = ranked[[c.USER_ID, "control"]].reset_index(drop=True)
         members[c.USER_ID] = members[c.USER_ID].astype(str)
+        whom = floored.text()  # the churn floor too: whom it targeted, as said at start
         source = (
-            f"at-risk top {request.top} by {rank_by}, control share {request.control_share}, "
-            f"seed {request.seed}"
+            f"at-risk top {request.top} by {rank_by}"
+            + (f" of {whom}" if whom else "")
+            + f", control share {request.control_share}, seed {request.seed}"
         )
     recorded = start_campaign(
         obj.settings, name, members, table, horizon_days=horizon, source=source
