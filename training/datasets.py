@@ -339,29 +339,68 @@ def left_out_text(left_out: dict[str, Any]) -> str:
     )
 
 
-def check_trainable(task: str, parts: dict[str, pd.DataFrame], settings: Settings) -> None:
-    """Too few rows, too few positives or a single class: a clear error with the counts."""
+PART_WORDS = {"train": "training", "valid": "validation", "test": "test"}
+
+
+def check_trainable(
+    task: str,
+    parts: dict[str, pd.DataFrame],
+    settings: Settings,
+    spec: LabelSpec | None = None,
+) -> None:
+    """Too few rows, too few positives or a single class of an outcome a model is fitted and
+    calibrated on (churn's and conversion's label, LTV's P(any value)): a clear error with
+    the counts and, for a single class, why in the task's words. ``spec``: the label's
+    (default: the settings', whose conversion target ``auto`` needs the events)."""
     counts = {name: len(frame) for name, frame in parts.items()}
     if counts["train"] < settings.training.min_rows:
         raise TooFewOutcomes(
             f"{task}: only {counts['train']} training rows (need {settings.training.min_rows}); counts {counts}"
         )
-    if not tasks.get(task).is_probability:
-        for name, frame in parts.items():
-            if (frame[LABEL] > 0).sum() < settings.training.min_positives:
-                raise TooFewOutcomes(
-                    f"{task}: {name} has {(frame[LABEL] > 0).sum()} users with any value (need "
-                    f"{settings.training.min_positives}) among {len(frame)} rows"
-                )
-        return
+    probability = tasks.get(task).is_probability
     for name, frame in parts.items():
-        positives = int(frame[LABEL].sum())
+        # a value task's purchase part: whether a user had any value
+        positives = int(frame[LABEL].sum() if probability else (frame[LABEL] > 0).sum())
         negatives = len(frame) - positives
-        if positives == 0 or negatives == 0:
+        if not probability and positives < settings.training.min_positives:
             raise TooFewOutcomes(
-                f"{task}: {name} rows have a single class ({positives} positive, {negatives} negative)"
+                f"{task}: {name} has {positives} users with any value (need "
+                f"{settings.training.min_positives}) among {len(frame)} rows"
+            )
+        if positives == 0 or negatives == 0:
+            spec = spec or label_spec(task, settings.labels)
+            why = single_class_cause(spec, name, frame, none=positives == 0)
+            raise TooFewOutcomes(
+                f"{task}: {name} rows have a single class ({positives} positive, {negatives} "
+                f"negative){why}"
             )
         if positives < settings.training.min_positives:
             raise TooFewOutcomes(
                 f"{task}: {name} has {positives} positives of {len(frame)} rows (need {settings.training.min_positives})"
             )
+
+
+def single_class_cause(spec: LabelSpec, part: str, frame: pd.DataFrame, none: bool) -> str:
+    """Why the ``part`` rows hold one class, in the task's words (``none``: no user had the
+    outcome; else every user had it): what a user can act on, not the counts."""
+    last = frame[AS_OF].max() if AS_OF in frame.columns and len(frame) else None
+    cutoffs = f"{PART_WORDS.get(part, part)} cutoff" + (
+        f" up to {_utc(last):%Y-%m-%d}" if last is not None else ""
+    )
+    days, task = spec.horizon_days, spec.task
+    outcome = tasks.get(task).outcome
+    if outcome == "no_activity":
+        did = f"went {days} days without activity"
+    elif outcome == "any_purchase":
+        target = f"made a {spec.target.replace('_', ' ')}" if spec.target else "reached the target"
+        did = f"{target} within {days} days"
+    elif outcome == "net_value":  # the purchase part: P(any value) is what is calibrated
+        return (
+            f": every user bought within the {days}-day horizon after every {cutoffs}, so "
+            f"{task}'s P(buy) cannot be learned"
+        )
+    else:  # a task declared elsewhere: its counts say it
+        return ""
+    if none:
+        return f": no user {did} after any {cutoffs}, so {task} cannot be learned yet"
+    return f": every user {did} after every {cutoffs}, so {task} cannot be learned"

@@ -296,7 +296,7 @@ def train_task(
         split = check(training.cutoffs, training.spec.horizon_days)
         frame, starts = with_starts(training, split, method)
         parts = split.parts(frame)
-        check_trainable(task, parts, settings)
+        check_trainable(task, parts, settings, training.spec)
         if served_days is not None:
             check_bridgeable(task, training, activity_of(frame))
             bridged = bridge_for(settings, training, served_days)
