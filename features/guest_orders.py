@@ -88,14 +88,25 @@ class RowsWithoutUser:
             )
 
 
+# the values that key a guest row: a field a file lacks is missing in it, as an empty one is
+# (an append into a dataset without a currency carries an empty currency column)
+_KEYED = tuple(n for n in c.EVENT_FIELDS if n != c.USER_ID)
+
+
 def _row_keys(rows: pd.DataFrame) -> np.ndarray:
-    """A hash of each row's values, the same in every file: times to the microsecond."""
-    timed = {
-        n: rows[n].dt.as_unit("us")
-        for n in rows.columns
-        if pd.api.types.is_datetime64_any_dtype(rows[n])
-    }
-    return pd.util.hash_pandas_object(rows.assign(**timed), index=False).to_numpy()
+    """A hash of each row's contract values, the same in every file: times to the
+    microsecond, text as text, a field the file lacks as an empty one."""
+    keyed = pd.DataFrame(index=rows.index)
+    for name in _KEYED:
+        if name not in rows:
+            keyed[name] = pd.Series(pd.NA, index=rows.index, dtype="string")
+        elif pd.api.types.is_datetime64_any_dtype(rows[name]):
+            keyed[name] = rows[name].dt.as_unit("us")
+        elif name == c.AMOUNT:
+            keyed[name] = rows[name].astype(float)
+        else:
+            keyed[name] = rows[name].astype("string")
+    return pd.util.hash_pandas_object(keyed, index=False).to_numpy()
 
 
 def _counted(distinct: pd.DataFrame, rows: int) -> dict[str, Any]:
