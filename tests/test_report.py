@@ -370,6 +370,23 @@ SHOP_ORDERS = """Name,Email,Created at,Total
 """
 
 
+def shop_scores(users: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """A scores table of a shop's customers (id -> revenue, refunds), the rest alike."""
+    return pd.DataFrame(
+        {
+            "user_id": list(users),
+            "revenue": [revenue for revenue, _ in users.values()],
+            "refunds": [refunds for _, refunds in users.values()],
+            "churn_probability": 0.5,
+            "ltv": 1.0,
+            "value_at_risk": 0.5,
+            "lifecycle_stage": "active",
+            "segment": "loyal",
+            "risk_band": "medium",
+        }
+    )
+
+
 def test_guest_orders_and_the_shops_refund_rate_are_said(home: Path, tmp_path: Path) -> None:
     """Trial 114: guest orders (no customer id, 14.9% of a shop's revenue) were only
     "4,062 missing_user_id" in the ingest line, and `segments` and the report gave revenue to
@@ -396,19 +413,7 @@ def test_guest_orders_and_the_shops_refund_rate_are_said(home: Path, tmp_path: P
     assert f"    {guests}\n" in done.stdout
     settings = load_settings(home=home, environ={})
     # the scores as the features count them: a@x's order and its credit note in neither
-    scores = pd.DataFrame(
-        {
-            "user_id": ["a@x", "b@x", "c@x"],
-            "revenue": [0.0, 40.0, 40.0],
-            "refunds": [0.0, 10.0, 0.0],
-            "churn_probability": 0.5,
-            "ltv": 1.0,
-            "value_at_risk": 0.5,
-            "lifecycle_stage": "active",
-            "segment": "loyal",
-            "risk_band": "medium",
-        }
-    )
+    scores = shop_scores({"a@x": (0.0, 0.0), "b@x": (40.0, 10.0), "c@x": (40.0, 0.0)})
     meta = {"as_of": "2024-01-06", "dataset": "orders"}  # the dataset named after its file
     write_scores(settings.workspace.scores_dir, scores, meta)
     named = ["--dataset", "orders"]
@@ -473,19 +478,7 @@ def test_a_guest_order_a_later_file_sends_again_counts_once(home: Path, tmp_path
         done = CliRunner().invoke(main, ["--home", str(home), *ingest], env=mostly_guests)
         assert done.exit_code == 0, done.output
     settings = load_settings(home=home, environ={})
-    scores = pd.DataFrame(
-        {
-            "user_id": ["b@x"],
-            "revenue": [40.0],
-            "refunds": [10.0],
-            "churn_probability": 0.5,
-            "ltv": 1.0,
-            "value_at_risk": 0.5,
-            "lifecycle_stage": "active",
-            "segment": "loyal",
-            "risk_band": "medium",
-        }
-    )
+    scores = shop_scores({"b@x": (40.0, 10.0)})
     write_scores(settings.workspace.scores_dir, scores, {"as_of": "2024-01-07", "dataset": "shop"})
     named = ["--dataset", "shop"]
     run = CliRunner().invoke(main, ["--home", str(home), "--json", "segments", *named])
