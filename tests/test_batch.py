@@ -131,8 +131,9 @@ def test_reasons_go_to_the_top_of_each_ranking() -> None:
         }
     )
     # top churn, top value at risk (and ltv); the lists' default floor leaves 1 out (churn
-    # 0.1 < serving.medium_risk 0.2): 0 then leads by value at risk, 4 by ltv
-    assert reason_rows(scores, top=1).tolist() == [0, 1, 4]
+    # 0.1 < serving.medium_risk 0.2) of the risk rankings only: 0 then leads by value at
+    # risk, and by ltv (no floor) 1 still leads
+    assert reason_rows(scores, top=1).tolist() == [0, 1]
     assert reason_rows(scores, top=None).tolist() == [0, 1, 3, 4]  # every eligible user
     # the at-risk list by value at risk alone: its top user with --min-churn 0, and without
     assert reason_rows(scores, top=1, rankings=("value_at_risk",)).tolist() == [0, 1]
@@ -205,8 +206,8 @@ def test_reasons_top_explains_the_at_risk_lists_as_served(trained_copy: Path) ->
         return json.loads(run_cli(trained_copy, "--json", "at-risk", *options, env=env))["rows"]
 
     run_cli(trained_copy, "score-all", "--reasons-top", "3")
-    by_ltv = listed("--top", "3", "--rank-by", "ltv")
-    assert by_ltv != listed("--top", "3", "--rank-by", "ltv", "--min-churn", "0")
+    by_ltv = listed("--top", "3", "--rank-by", "ltv")  # no churn floor ranked by ltv
+    assert by_ltv == listed("--top", "3", "--rank-by", "ltv", "--min-churn", "0")
     rows = by_ltv + listed("--top", "3") + listed("--top", "3", "--min-churn", "0")
     rows += listed("--top", "3", "--rank-by", "churn_probability")
     assert [r["user_id"] for r in rows if not r["top_reasons"]] == []
@@ -600,8 +601,8 @@ def test_lists_carry_the_ranked_score_and_the_ltv_median(
     assert all(r["ltv_p10"] <= r["ltv_p50"] <= r["ltv_p90"] for r in plain)
     assert "conversion_probability" not in plain[0]
     printed = run_cli(home, "at-risk", "--top", "3", "--rank-by", "conversion_probability")
-    # the table's header, after the line counting the low risk band left out
-    assert "conversion" in printed.splitlines()[3]
+    # the table's header (ranked by conversion: no churn floor, no line counting it)
+    assert "conversion" in printed.splitlines()[2]
 
 
 def test_files_that_are_no_scores_table_are_one_line(home: Path, tmp_path: Path) -> None:

@@ -198,14 +198,14 @@ if __name__ == "__main__":
     spec = model_specs(settings)["churn"]
     x = pd.DataFrame({"recency": np.arange(400.0), "channel": np.nan})
     y = pd.Series(np.arange(400) % 2, dtype="float64", name="label")
-    with dask_client(settings) as client, dask.config.set({"dataframe.convert-string": False}):
-        dealt = [dd.from_pandas(frame.iloc[part::2], npartitions=1) for part in (0, 1) for frame in (x, y)]
-        x_dask = client.persist(dd.concat(dealt[0::2]))
-        y_dask = client.persist(dd.concat(dealt[1::2]))
-        try:
+    try:  # the error said once the cluster is closed, as the CLI says it
+        with dask_client(settings) as client, dask.config.set({"dataframe.convert-string": False}):
+            dealt = [dd.from_pandas(frame.iloc[part::2], npartitions=1) for part in (0, 1) for frame in (x, y)]
+            x_dask = client.persist(dd.concat(dealt[0::2]))
+            y_dask = client.persist(dd.concat(dealt[1::2]))
             boost(client, x_dask, y_dask, x.to_numpy(), y.to_numpy(), spec.lgb_params(1), spec, [1], 10)
-        except TrainingError as error:
-            print(f"Error: {error}", file=sys.stderr)
+    except TrainingError as error:
+        print(f"Error: {error}", file=sys.stderr)
 """
 
 
