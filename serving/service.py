@@ -59,6 +59,14 @@ logger = logging.getLogger("lifecycle.serving")
 Answer = TypeVar("Answer")
 TASKS = list(task_names())  # the default of ``tasks``: every task
 TASKS_DOC = "the tasks to answer (default: every task); the others' fields stay null"
+# A reason with a visible character. Not r"\S": regex dialects disagree on what is space
+# (U+0085 is in Python's and Rust's, not ECMAScript's; U+FEFF in ECMAScript's only), so
+# a client reading the schema took "\u0085" for a reason the server refused: any dialect's
+# space, named
+NOT_ONLY_SPACE = (
+    r"[^ \t\n\r\f\v\x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+    r"\u3000\ufeff]"
+)
 
 
 def quiet_bentoml_deprecation() -> None:
@@ -386,7 +394,7 @@ class LifecycleScoring:
         task: Annotated[Task, Field(description="the task whose champion moves")],
         reason: Annotated[
             str,
-            StringConstraints(min_length=1, max_length=500, pattern=r"\S"),
+            StringConstraints(min_length=1, max_length=500, pattern=NOT_ONLY_SPACE),
             Field(description="why, recorded on the version"),
         ],
         force: Annotated[

@@ -149,3 +149,28 @@ def test_api_answers_only_what_it_documents(fuzz_server: str) -> None:
         f"POST {p}" for p in ("/score", "/score_features", "/at_risk", "/models", "/promote")
     }
     assert STATUSES.get(200, 0) > 0 and STATUSES.get(400, 0) > 0  # valid and invalid reached
+
+
+def test_a_reason_of_space_alone_is_refused_as_every_regex_dialect_reads_the_schema() -> None:
+    """A fuzz run sent `/promote` the reason "\\u0085", which the schema's pattern r"\\S" let
+    through as ECMAScript reads it (U+0085 is no space there) and the server (Rust's and
+    Python's regexes: a space) refused: "schema-valid request rejected". U+FEFF went the
+    other way. The pattern names every dialect's spaces, so all read it alike."""
+    import re
+    from typing import Annotated
+
+    from pydantic import StringConstraints, TypeAdapter, ValidationError
+
+    from serving.service import NOT_ONLY_SPACE
+
+    ecmascript = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+        chr(code) for code in range(0x2000, 0x200B)
+    )
+    python = "".join(chr(code) for code in range(0x3000 + 1) if chr(code).isspace())
+    reason = TypeAdapter(Annotated[str, StringConstraints(pattern=NOT_ONLY_SPACE)])
+    for space in sorted(set(ecmascript + python)):
+        assert re.search(NOT_ONLY_SPACE, space * 3) is None, repr(space)
+        with pytest.raises(ValidationError):
+            reason.validate_python(space * 3)  # pydantic's own (Rust) regex, as the server
+    assert reason.validate_python("\u0085rollback") and re.search(NOT_ONLY_SPACE, " x ")
+    assert "\\s" not in NOT_ONLY_SPACE.lower()  # no shorthand whose meaning varies
