@@ -33,7 +33,20 @@ if TYPE_CHECKING:  # DuckDB runs the builds; serving imports this module for its
     import duckdb
 
 AS_OF = "as_of"  # the feature row's timestamp: features use events with event_time <= as_of
-NOT_ACTIVITY = (c.REFUND,)  # every other event type counts as the user being active
+NOT_ACTIVITY = (c.REFUND,)  # the contract's type that is no activity; a dataset may name more
+
+
+def not_activity(types: Sequence[str] = ()) -> tuple[str, ...]:
+    """The event types that are no activity: refunds, and ``types`` (the setting
+    ``labels.not_activity_types``: a failed payment). The one definition recency, last
+    activity, active days (hence the stages), the churn label and the backtest read."""
+    return (*NOT_ACTIVITY, *sorted(set(types) - set(NOT_ACTIVITY)))
+
+
+def is_activity(column: str, types: Sequence[str] = ()) -> str:
+    """SQL: whether the event type in ``column`` is activity (:func:`not_activity`)."""
+    return f"{column} NOT IN ({', '.join(literal(t) for t in not_activity(types))})"
+
 
 # Feature names by group (window features are expanded per window in ``feature_names``).
 WINDOW_FEATURES = ("active_days", "sessions", "orders", "revenue", "refunds", "refund_amount")
@@ -161,8 +174,10 @@ def compute_features(
     con: duckdb.DuckDBPyConnection | None = None,
     allow: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    not_activity_types: Sequence[str] = (),
 ) -> pd.DataFrame | None:
-    """Features for every user known at each cutoff (signed up or seen by then).
+    """Features for every user known at each cutoff (signed up or seen by then); events of
+    ``not_activity_types`` (``labels.not_activity_types``) are no activity (:func:`not_activity`).
 
     Returns the table, or writes it to ``out`` (Parquet) and returns None, which keeps
     memory bounded for large logs; its metadata then names the users attributes that are no
@@ -202,7 +217,7 @@ def compute_features(
         )
     has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
     numeric = ", ".join(f"{name}::DOUBLE AS {name}" for name in feature_names(windows))
-    sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id)})"
+    sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id, not_activity_types)})"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         # a first name, an email: kept in the table (lists), never a model's feature
@@ -248,11 +263,13 @@ def build_feature_table(
     check: Callable[[list[str]], None] | None = None,
     allow: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    not_activity_types: Sequence[str] = (),
 ) -> dict[str, object]:
     """Compute the dataset's feature table at its cutoff grid (plus ``extra_cutoffs``, e.g. a
     scoring date) and replace ``out`` atomically; DuckDB spills beyond ``memory_limit``.
     ``check`` reads the new table's columns before it replaces ``out`` (raising keeps ``out``).
-    ``allow``, ``exclude``: the settings ``features.allow_attributes``, ``exclude_attributes``."""
+    ``allow``, ``exclude``: the settings ``features.allow_attributes``, ``exclude_attributes``;
+    ``not_activity_types``: ``labels.not_activity_types``."""
     import pyarrow.parquet as pq
 
     from lifecycle import lineage
@@ -276,6 +293,7 @@ def build_feature_table(
                 con=con,
                 allow=allow,
                 exclude=exclude,
+                not_activity_types=not_activity_types,
             )
             if check is not None:
                 check(pq.read_schema(staging).names)
@@ -287,7 +305,9 @@ def build_feature_table(
         out,
         {
             **lineage.dataset_lineage(Path(events).parent),
-            "settings_hash": lineage.features_digest(windows, frequency, allow, exclude),
+            "settings_hash": lineage.features_digest(
+                windows, frequency, allow, exclude, not_activity_types
+            ),
         },
     )
 
@@ -415,9 +435,14 @@ def _users_view(con: duckdb.DuckDBPyConnection, users: pd.DataFrame | Path | Non
     return attributes
 
 
-def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id: bool) -> str:
+def _feature_sql(
+    windows: Sequence[int],
+    attributes: Sequence[str],
+    has_order_id: bool,
+    not_activity_types: Sequence[str] = (),
+) -> str:
     u, t, ty, amt = c.USER_ID, c.EVENT_TIME, c.EVENT_TYPE, c.AMOUNT
-    not_activity = ", ".join(f"'{x}'" for x in NOT_ACTIVITY)
+    active = is_activity(ty, not_activity_types)
     window_sql = []
     for w in windows:
         since = f"d.day_end > p.as_of - INTERVAL {w} DAY"
@@ -445,8 +470,8 @@ def _feature_sql(windows: Sequence[int], attributes: Sequence[str], has_order_id
     {cancelled_sql(has_order_id)},
     days AS (
         SELECT {u}, {_day_end(t)} AS day_end,
-               max({t}) FILTER (WHERE {ty} NOT IN ({not_activity})) AS last_active_time,
-               bool_or({ty} NOT IN ({not_activity})) AS active,
+               max({t}) FILTER (WHERE {active}) AS last_active_time,
+               bool_or({active}) AS active,
                count(*) FILTER (WHERE {ty} = '{c.SESSION}') AS sessions,
                count(*) FILTER (WHERE {ty} = '{c.REFUND}') AS refunds,
                coalesce(sum({money(amt)}) FILTER (WHERE {ty} = '{c.REFUND}'), 0) AS refund_amount,

@@ -57,12 +57,18 @@ def dataset_event_types(report: Report) -> dict[str, str]:
 
 
 def read_as(
-    mapping: Any, keep_repeats: bool, amount_default: float | None, shape: Any = None
+    mapping: Any,
+    keep_repeats: bool,
+    amount_default: float | None,
+    shape: Any = None,
+    not_activity_types: Any = (),
 ) -> dict[str, Any]:
     """How an events file was read, recorded with its batch (``mapping``: its
     ``ColumnMapping``): the zone of times without an offset, the map of the file's event
-    types, ``READ_OPTIONS`` and how the file is written (``shape``, a
-    :class:`features.file_shape.FileShape`)."""
+    types, ``READ_OPTIONS``, how the file is written (``shape``, a
+    :class:`features.file_shape.FileShape`) and the types that were no activity then
+    (``labels.not_activity_types``, which the summary says)."""
+    from features.event_types import NOT_ACTIVITY_NOTE
     from features.file_shape import SHAPE
 
     return {
@@ -74,6 +80,7 @@ def read_as(
         "negative_is_refund": mapping.negative_amount_is_refund,
         # recorded only when chosen: a dataset without it reports as before
         c.CASE_INSENSITIVE_IDS: mapping.case_insensitive_ids or None,
+        NOT_ACTIVITY_NOTE: sorted(not_activity_types) or None,
     }
 
 

@@ -1,9 +1,11 @@
 """Event types the contract does not know ('order', 'sale', 'return'): kept, and counted as
-activity, but never as a purchase or refund, so their amounts count nowhere. A dataset whose
-money is all on such types is refused; otherwise the summary names them."""
+activity unless ``labels.not_activity_types`` names them (a failed payment), but never as a
+purchase or refund, so their amounts count nowhere. A dataset whose money is all on such
+types is refused; otherwise the summary names them, the activity apart from the rest."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from lifecycle.sql import literal
 
 OTHER_TYPES = "other_event_types"  # report note: type -> [rows, rows with an amount]
 NO_PURCHASES = "no_purchase_events"  # report note: beside other types, no purchase or refund
+NOT_ACTIVITY_NOTE = "not_activity_types"  # report note and batch record: labels.not_activity_types
+NOT_ACTIVITY_SETTING = "labels.not_activity_types"
 SHOWN = 5  # types named in a line
 
 
@@ -68,13 +72,29 @@ def _type_counts(events: Path) -> tuple[dict[str, list[int]], int]:
     return {str(name): [int(n), int(with_amount)] for name, n, with_amount in rows}, int(money)
 
 
-def other_types_line(found: dict[str, list[int]], purchases: bool = True) -> str:
+def other_types_line(
+    found: dict[str, list[int]], purchases: bool = True, not_activity: Sequence[str] = ()
+) -> str:
     """The summary's line for a dataset with types the contract does not know (``purchases``:
-    whether any event is a purchase or refund)."""
+    whether any event is a purchase or refund; ``not_activity``: the setting's types, which
+    are no activity): which are activity and which not."""
     priced = sum(with_amount for _, with_amount in found.values())
+    active = {name: n for name, n in found.items() if name not in not_activity}
+    quiet = {name: n for name, n in found.items() if name in not_activity}
+    quiet_words = f"kept but not activity ({NOT_ACTIVITY_SETTING})"
+    if active:
+        said = f"kept as activity, not as purchases or refunds: {_shown(active)}"
+        said += f"; {quiet_words}: {_shown(quiet)}" if quiet else ""
+    else:
+        said = f"{quiet_words}, not as purchases or refunds: {_shown(quiet)}"
     return (
-        f"    event types kept as activity, not as purchases or refunds: {_shown(found)}"
+        f"    event types {said}"
         + (f"; the amounts of {priced:,} of their rows count nowhere" if priced else "")
+        + (
+            f" (a type that is no activity, such as a failed payment: name it in {NOT_ACTIVITY_SETTING})"
+            if active and not quiet
+            else ""
+        )
         + (
             ""
             if purchases

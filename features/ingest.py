@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,13 @@ from features.amount_units import MAYBE_MINOR, maybe_minor_units
 from features.append_merge import merge_append
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.erasure_log import ErasedUsers
-from features.event_types import NO_PURCHASES, OTHER_TYPES, other_types, refuse_types_not_found
+from features.event_types import (
+    NO_PURCHASES,
+    NOT_ACTIVITY_NOTE,
+    OTHER_TYPES,
+    other_types,
+    refuse_types_not_found,
+)
 from features.file_shape import SHAPE, FileShape
 from features.forms import column_forms
 from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, keep_guest_rows
@@ -110,6 +116,7 @@ def ingest_events(
     users_csv: CsvFormat | None = None,
     recorded: dict[str, Any] | None = None,
     case_insensitive_ids: bool = False,
+    not_activity_types: Sequence[str] = (),
 ) -> DatasetSummary:
     """Validate an events file (and optionally a users file) into a dataset folder.
 
@@ -125,6 +132,7 @@ def ingest_events(
     dataset's report.json as the caller read it (what an append was told to read as), else
     read here, once. ``case_insensitive_ids``: both files' user ids are folded
     (:func:`features.contract.fold_case`), recorded; an append folds as the dataset does.
+    ``not_activity_types``: ``labels.not_activity_types``, which the summary tells apart.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -200,6 +208,7 @@ def ingest_events(
             keep_repeats,
             amount_default,
             FileShape.of(mapping, users_mapping, csv, users_csv),
+            not_activity_types,
         ),
         users_csv=users_csv,
         held=recorded,
@@ -429,6 +438,8 @@ def _finish_events(
     if others:
         reports["events"].notes[OTHER_TYPES] = others
         reports["events"].notes[NO_PURCHASES] = not purchases
+        if quiet := [t for t in (read_as or {}).get(NOT_ACTIVITY_NOTE) or () if t in others]:
+            reports["events"].notes[NOT_ACTIVITY_NOTE] = quiet
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
         refuse_types_not_found(reports["events"].notes, source)
     unit = ((read_as or {}).get(SHAPE) or {}).get("amount_unit")  # none given: maybe cents

@@ -31,13 +31,13 @@ import pandas as pd
 from features import contract as c
 from features.asof import (
     AS_OF,
-    NOT_ACTIVITY,
     FeatureError,
     _relation,
     _users_view,
     _utc,
     compute_features,
     connect,
+    is_activity,
 )
 from features.orders import cancelled_by, cancelled_sql, money, orders_sql
 from lifecycle import tasks
@@ -64,6 +64,8 @@ class LabelSpec:
     horizon_days: int
     lookback_days: int | None = None  # churn: the activity window that makes a user eligible
     target: str | None = None  # conversion: first_purchase | repeat_purchase
+    # churn: event types kept but no activity besides refunds (labels.not_activity_types)
+    not_activity_types: tuple[str, ...] = ()
 
     def describe(self) -> str:
         population = tasks.get(self.task).population
@@ -74,6 +76,8 @@ class LabelSpec:
             who = "" if population == "known" else f" ({self._who()})"
             return f"{self.task}: purchases minus refunds in the {self.horizon_days} days after as_of (at least 0){who}"
         what = {"no_activity": "no activity", "any_purchase": "a purchase"}[outcome]
+        if self.not_activity_types:
+            what += f" ({', '.join(self.not_activity_types)} not counted)"
         return f"{self.task}: {self._who()}, {what} in the next {self.horizon_days} days"
 
     def _who(self) -> str:
@@ -82,7 +86,10 @@ class LabelSpec:
         return f"active in the {self.lookback_days} days up to as_of"
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        found = asdict(self)
+        if not self.not_activity_types:  # only when set: a champion's definition before it holds
+            del found["not_activity_types"]
+        return found
 
     def eligible(self, features: pd.DataFrame) -> np.ndarray:
         """Which feature rows (users known at their as_of) the label is defined for: the one
@@ -117,7 +124,8 @@ class LabelSpec:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LabelSpec:
         return cls(
-            **{k: values.get(k) for k in ("task", "horizon_days", "lookback_days", "target")}
+            **{k: values.get(k) for k in ("task", "horizon_days", "lookback_days", "target")},
+            not_activity_types=tuple(values.get("not_activity_types") or ()),
         )
 
 
@@ -134,8 +142,9 @@ def label_spec(
     users: pd.DataFrame | Path | None = None,
 ) -> LabelSpec:
     """The spec for a task from the ``labels`` settings section (``<task>_horizon_days``,
-    ``<task>_lookback_days``, ``<task>_target``, else the task's defaults); a target of
-    ``auto`` is decided from ``events`` and ``users`` (:func:`conversion_target_of`)."""
+    ``<task>_lookback_days``, ``<task>_target``, else the task's defaults, and for an outcome
+    or population of activity ``not_activity_types``); a target of ``auto`` is decided from
+    ``events`` and ``users`` (:func:`conversion_target_of`)."""
     declared = tasks.get(task)
     s = labels_settings
     horizon = getattr(s, f"{task}_horizon_days", None) or declared.horizon_days
@@ -144,18 +153,28 @@ def label_spec(
         if declared.population == "recently_active"
         else None
     )
+    quiet = tuple(getattr(s, "not_activity_types", None) or ())
     target = None
     if declared.population == "before_target":
         target = getattr(s, f"{task}_target", "auto")
         if target == "auto":
             if events is None:
                 raise FeatureError(f"labels.{task}_target = auto needs the events to decide")
-            target = conversion_target_of(events, users)
-    return LabelSpec(task, horizon, lookback_days=lookback, target=target)
+            target = conversion_target_of(events, users, quiet)
+    of_activity = declared.outcome == "no_activity" or declared.population == "recently_active"
+    return LabelSpec(
+        task,
+        horizon,
+        lookback_days=lookback,
+        target=target,
+        not_activity_types=quiet if of_activity else (),
+    )
 
 
 def conversion_target_of(
-    events: pd.DataFrame | Path, users: pd.DataFrame | Path | None = None
+    events: pd.DataFrame | Path,
+    users: pd.DataFrame | Path | None = None,
+    not_activity_types: Sequence[str] = (),
 ) -> str:
     """``first_purchase`` for sign-up data (sign-up events, or users with a sign-up time: some
     are known before they buy) and for a log whose users are active without buying (more
@@ -174,10 +193,10 @@ def conversion_target_of(
             signups = con.execute(f"SELECT count({c.SIGNUP_TIME}) FROM users_raw").fetchone()[0]
     if signups:
         return "first_purchase"
-    monetary = ", ".join(f"'{t}'" for t in c.MONETARY_EVENT_TYPES)
     prospects = con.execute(
         f"""SELECT coalesce(avg(CASE WHEN active AND NOT bought THEN 1.0 ELSE 0.0 END), 0.0)
-        FROM (SELECT bool_or({c.EVENT_TYPE} NOT IN ({monetary})) AS active,
+        FROM (SELECT bool_or({is_activity(c.EVENT_TYPE, not_activity_types)}
+                             AND {c.EVENT_TYPE} <> '{c.PURCHASE}') AS active,
                      bool_or({c.EVENT_TYPE} = '{c.PURCHASE}') AS bought
               FROM events GROUP BY {c.USER_ID})"""
     ).fetchone()[0]
@@ -256,7 +275,9 @@ def _in_population(
     if spec.everyone:
         return labels
     if features is None:  # the population reads totals only: one short window is enough
-        features = compute_features(events, stamps, users=users, windows=(1,))
+        features = compute_features(
+            events, stamps, users=users, windows=(1,), not_activity_types=spec.not_activity_types
+        )
     rows = features[features[AS_OF].isin(stamps)]
     eligible = rows.loc[spec.eligible(rows), [c.USER_ID, AS_OF]]
     eligible = eligible.astype({AS_OF: labels[AS_OF].dtype})
@@ -291,7 +312,7 @@ def _label_sql(spec: LabelSpec, has_order_id: bool, floored: bool = True) -> str
     if outcome == "no_activity":
         happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN events e
               ON e.{u} = k.{u} AND {in_horizon}
-              AND e.{ty} NOT IN ({", ".join(repr(x) for x in NOT_ACTIVITY)})"""
+              AND {is_activity(f"e.{ty}", spec.not_activity_types)}"""
         flag = f"(h.{u} IS NULL)"
     else:  # any_purchase: an order in the horizon not cancelled in it (as features count orders)
         happened = f"""SELECT DISTINCT k.{u}, k.as_of FROM known k JOIN orders o

@@ -25,7 +25,13 @@ from features.currency import (
 )
 from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
-from features.event_types import NO_PURCHASES, OTHER_TYPES, mapped_types_line, other_types_line
+from features.event_types import (
+    NO_PURCHASES,
+    NOT_ACTIVITY_NOTE,
+    OTHER_TYPES,
+    mapped_types_line,
+    other_types_line,
+)
 from features.guest_orders import NO_USER_NOTE, without_user_words
 from features.hints import option_hint
 from features.id_checks import IDS_FOLDED
@@ -92,7 +98,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if mapped := mapped_types_line(notes):
         out.append(mapped)
     if OTHER_TYPES in notes:
-        out.append(other_types_line(notes[OTHER_TYPES], not notes.get(NO_PURCHASES)))
+        quiet = notes.get(NOT_ACTIVITY_NOTE, ())
+        out.append(other_types_line(notes[OTHER_TYPES], not notes.get(NO_PURCHASES), quiet))
     for column in notes.get("empty_unnamed_columns_ignored", []):
         out.append(
             f"    column '{column}' ignored: no name in the header and no value in any row "

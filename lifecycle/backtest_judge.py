@@ -47,7 +47,7 @@ def outcomes(
     conversion label (NaN for users not eligible). An unmatured horizon is refused
     (``features.asof.FeatureError``).
     """
-    from features.asof import NOT_ACTIVITY, connect
+    from features.asof import connect, is_activity
     from features.labels import LABEL, compute_labels, label_spec
 
     users = users_path if users_path is not None and users_path.is_file() else None
@@ -57,12 +57,11 @@ def outcomes(
     converted = compute_labels(events_path, [cutoff], conversion, users=users)
     at = f"'{cutoff.isoformat()}'::TIMESTAMPTZ"
     active_days, value_days = labels.churn_horizon_days, labels.ltv_horizon_days
-    not_activity = ", ".join(literal(t) for t in NOT_ACTIVITY)
     happened = (
         connect()
         .execute(
             f"""SELECT {c.USER_ID},
-               bool_or({c.EVENT_TYPE} NOT IN ({not_activity})
+               bool_or({is_activity(c.EVENT_TYPE, labels.not_activity_types)}
                        AND {c.EVENT_TIME} <= {at} + INTERVAL {active_days} DAY) AS active,
                bool_or({c.EVENT_TYPE} = '{c.PURCHASE}'
                        AND {c.EVENT_TIME} <= {at} + INTERVAL {value_days} DAY) AS bought
@@ -157,7 +156,9 @@ def forecasts(
     if purchases_only:
         active = fitted[labels.churn_horizon_days]["p_purchase"]
     else:
-        active = bgnbd_activity(scratch_events, cutoff, labels.churn_horizon_days)
+        active = bgnbd_activity(
+            scratch_events, cutoff, labels.churn_horizon_days, labels.not_activity_types
+        )
     found.active["bgnbd_gamma_gamma"] = active.reindex(scores[c.USER_ID]).fillna(0.0).to_numpy()
     value = fitted[labels.ltv_horizon_days]["expected_value"].fillna(0.0)
     found.value["bgnbd_gamma_gamma"] = value.to_numpy()

@@ -236,7 +236,10 @@ def digest(data: Any) -> str:
 
 # Settings added since models recorded the digest: unset, they leave it as it was (a model
 # trained before them is not retrained for them alone)
-UNSET_ADDED = {"features": ("allow_attributes", "exclude_attributes")}
+UNSET_ADDED = {
+    "features": ("allow_attributes", "exclude_attributes"),
+    "labels": ("not_activity_types",),
+}
 
 
 def settings_hash(settings: Settings, sections: tuple[str, ...] = ("features", "labels")) -> str:
@@ -268,10 +271,17 @@ def training_hash(settings: Settings, task: str) -> str:
     return digest({**values, "models": models})
 
 
-def features_digest(windows: Any, frequency: str, allow: Any = (), exclude: Any = ()) -> str:
-    """The digest of the settings a feature table is computed with (its windows and grid, and
-    the attributes allowed in or excluded: only when set, so tables built before stay current)."""
-    chosen = {"allow_attributes": sorted(allow), "exclude_attributes": sorted(exclude)}
+def features_digest(
+    windows: Any, frequency: str, allow: Any = (), exclude: Any = (), not_activity: Any = ()
+) -> str:
+    """The digest of the settings a feature table is computed with (its windows and grid, the
+    attributes allowed in or excluded, the types that are no activity: only when set, so
+    tables built before stay current)."""
+    chosen = {
+        "allow_attributes": sorted(allow),
+        "exclude_attributes": sorted(exclude),
+        "not_activity_types": sorted(not_activity),
+    }
     return digest(
         {"windows_days": list(windows), "cutoff_frequency": frequency}
         | {key: names for key, names in chosen.items() if names}
@@ -351,9 +361,13 @@ def feature_table_problem(settings: Settings, dataset: str) -> str | None:
         settings.features.cutoff_frequency,
         settings.features.allow_attributes,
         settings.features.exclude_attributes,
+        settings.labels.not_activity_types,
     )
     if built.get("settings_hash") != wanted:
-        return f"the feature table of '{dataset}' was built with other features settings"
+        return (
+            f"the feature table of '{dataset}' was built with other features settings (or "
+            "labels.not_activity_types)"
+        )
     if read_by_models := people_read_by_models(table):
         return (
             f"the feature table of '{dataset}' lets models learn from "

@@ -95,6 +95,7 @@ def append_files(
                     csv=reading.csv,
                     users_csv=reading.users_csv,
                     recorded=held,
+                    not_activity_types=settings.labels.not_activity_types,
                 )
         except NotAppendable:
             raise  # no option of ingest's would help: the file does not fit the dataset

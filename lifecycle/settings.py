@@ -22,10 +22,8 @@ from pydantic import (
     BaseModel,
     Field,
     SecretStr,
-    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
-    model_serializer,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -50,11 +48,13 @@ from lifecycle.settings_sections import (
     DaskSettings,
     DemoSettings,
     FeastSettings,
+    HyperParameters,
     LedgerSettings,
     MonitorSettings,
     PrivacySettings,
     SettingsError,
     TrackingSettings,
+    TrainingSettings,
 )
 from lifecycle.workspace import Workspace
 
@@ -112,6 +112,24 @@ class LabelSettings(Section):
         "repeat_purchase (one-time to repeat buyer) for a purchase-only log",
     )
     ltv_horizon_days: Days = 365
+    not_activity_types: list[str] = Field(
+        default_factory=list,
+        description="event types kept but not activity (besides refunds), e.g. "
+        '["invoice.payment_failed"]: no recency, last activity, stage, churn label or activity '
+        "feature counts them (features.asof.not_activity)",
+    )
+
+    @field_validator("not_activity_types")
+    @classmethod
+    def _not_the_contracts(cls, names: list[str]) -> list[str]:
+        from features import contract as c
+
+        if taken := [name for name in names if name in c.KNOWN_EVENT_TYPES and name != c.REFUND]:
+            raise ValueError(
+                f"{', '.join(taken)} is a type the contract counts (a purchase, a session...); "
+                "name the file's own types that are no activity, e.g. invoice.payment_failed"
+            )
+        return sorted(set(names))
 
 
 # The windows the lifecycle stages read (serving.segments: reactivated is active in the last
@@ -154,100 +172,6 @@ class FeatureSettings(Section):
                 f"users), so the windows must include both, e.g. {sorted({*days, *STAGE_WINDOWS})}"
             )
         return days
-
-
-class HyperParameters(Section):
-    """LightGBM tuning values of one model, over its spec in ``training.models.SPECS``.
-
-    Names are LightGBM 4.7 parameters (``num_boost_round`` and ``early_stopping_rounds``: the
-    boosting rounds and the early-stopping patience); unset ones keep the spec's value. The
-    objective, metric, seed and thread count are not here: they belong to the task or follow
-    from ``training.seed`` and the data size.
-    """
-
-    learning_rate: float | None = Field(None, gt=0)
-    num_leaves: int | None = Field(None, ge=2, le=131_072)
-    max_depth: int | None = Field(None, description="<= 0: no limit")
-    min_data_in_leaf: int | None = Field(None, ge=0)
-    min_sum_hessian_in_leaf: float | None = Field(None, ge=0)
-    min_gain_to_split: float | None = Field(None, ge=0)
-    feature_fraction: float | None = Field(None, gt=0, le=1)
-    bagging_fraction: float | None = Field(None, gt=0, le=1)
-    bagging_freq: int | None = Field(None, ge=0)
-    lambda_l1: float | None = Field(None, ge=0)
-    lambda_l2: float | None = Field(None, ge=0)
-    path_smooth: float | None = Field(None, ge=0)
-    max_bin: int | None = Field(None, ge=2)
-    extra_trees: bool | None = None
-    cat_smooth: float | None = Field(None, ge=0)
-    cat_l2: float | None = Field(None, ge=0)
-    max_cat_threshold: int | None = Field(None, ge=1)
-    num_boost_round: int | None = Field(None, ge=1, description="most boosting rounds")
-    early_stopping_rounds: int | None = Field(
-        None, ge=1, description="rounds without improvement on validation before stopping"
-    )
-
-    @model_serializer(mode="wrap")
-    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # `lifecycle settings` shows what was set, not a column of nulls
-        return {name: value for name, value in handler(self).items() if value is not None}
-
-    def values(self) -> dict[str, Any]:
-        """The values that were set."""
-        return self.model_dump()
-
-
-class TrainingSettings(Section):
-    seed: int = 7
-    gate_metric: dict[str, str] = Field(
-        default_factory=dict,
-        description="per task, the test metric a challenger must beat the champion on (higher "
-        "is better); unset: the task's own (lifecycle.tasks: auc, normalized_gini for LTV)",
-    )
-    min_improvement: float = Field(0.0, ge=0, description="how much better the challenger must be")
-    min_rows: int = Field(200, ge=10, description="fewest training rows a model is fitted on")
-    min_positives: int = Field(
-        20, ge=1, description="fewest positives in each of train, valid and test"
-    )
-    engine: str = Field(
-        "local", pattern="^(local|dask)$", description="local: in process; dask: lightgbm.dask"
-    )
-    max_cutoffs: int = Field(
-        52,
-        ge=3,
-        description="most matured cutoffs a model learns from: beyond it older cutoffs are "
-        "thinned (every k-th kept, counted from the freshest), which bounds rows and time",
-    )
-    max_rows: int = Field(
-        120_000,
-        ge=1000,
-        description="most labelled rows a model learns from (the refit on every matured "
-        "cutoff): past it the cutoffs are thinned further the same way",
-    )
-    label_free_fallback: bool = Field(
-        True,
-        description="too few outcomes to learn from (no time split, or too few rows or "
-        "positives in it) serves a model that needs none, fitted on the users of the latest "
-        "cutoff: MBG/NBD P(no purchase in the horizon) for churn on a purchase log (of active "
-        "days on a young log with sessions) and its P(a purchase) for one-time buyers' "
-        "conversion, BG/NBD + Gamma-Gamma for LTV; false: refuse",
-    )
-    bridge_horizon: bool = Field(
-        True,
-        description="before that: churn and LTV learned at the longest horizon that splits "
-        "(at least a third of the asked), put on the asked one by MBG/NBD (lifecycle.bridge)",
-    )
-    plots: bool = Field(
-        True,
-        description="draw the evaluation plots (PNG) of every training run and backtest "
-        "cutoff; false: the same run, metrics and tables without them (their drawing is a "
-        "good part of a small training's CPU)",
-    )
-    models: dict[str, HyperParameters] = Field(
-        default_factory=dict,
-        description="per model (churn, conversion, ltv, ltv_purchase, ltv_quantile): LightGBM "
-        "values over its spec, e.g. [training.models.churn] learning_rate = 0.03",
-    )
 
 
 class ServingSettings(Section):
@@ -405,12 +329,15 @@ def load_settings(
     from lifecycle import tasks
 
     tasks.load_modules(m.strip() for m in settings.task_modules.split(","))
-    unknown = sorted(set(settings.training.gate_metric) - set(tasks.names()))
-    if unknown:  # known only now: task modules may declare more tasks
-        raise SettingsError(
-            f"invalid settings: training.gate_metric: {', '.join(unknown)} is not a task; "
-            f"expected one of {', '.join(tasks.names())}"
-        )
+    for key, named in (
+        ("gate_metric", settings.training.gate_metric),
+        ("tasks", settings.training.tasks or ()),
+    ):
+        if unknown := sorted(set(named) - set(tasks.names())):  # task modules may add tasks
+            raise SettingsError(
+                f"invalid settings: training.{key}: {', '.join(unknown)} is not a task; "
+                f"expected one of {', '.join(tasks.names())}"
+            )
     for task, metric in settings.training.gate_metric.items():
         allowed = tasks.GATE_METRICS[tasks.get(task).kind]
         if metric not in allowed:

@@ -64,6 +64,7 @@ def build_features(
         memory_limit=settings.features.memory_limit,
         allow=settings.features.allow_attributes,
         exclude=settings.features.exclude_attributes,
+        not_activity_types=settings.labels.not_activity_types,
         check=None
         if drop_champion_inputs
         else lambda columns: require_champion_inputs(

@@ -519,3 +519,56 @@ def test_a_damaged_feature_table_is_one_line_naming_it(tmp_path: Path) -> None:
         feature_cutoffs(table)
     assert str(refused.value).startswith(f"{table}: the feature table cannot be read (")
     assert str(refused.value).endswith("): rebuild it with `lifecycle features build`")
+
+
+def test_a_type_named_not_activity_counts_for_no_recency_stage_or_churn_label() -> None:
+    """Trial 115: a failed payment after a customer cancelled kept them 'active' (idle 3
+    days, stage at_risk, not churned). ``labels.not_activity_types`` names such a type: it is
+    kept, but recency, active days, the stage and the churn label read it as no activity,
+    all from one definition (features.asof.not_activity)."""
+    from features.labels import label_spec
+    from lifecycle.settings import LabelSettings
+    from serving.segments import lifecycle_stage
+
+    failed = "invoice.payment_failed"
+    log = frame(
+        [
+            ev("a", "2024-01-05 10:00", c.PURCHASE, 20.0, "a1"),
+            ev("a", "2024-02-05 10:00", c.PURCHASE, 20.0, "a2"),
+            ev("a", "2024-02-27 10:00", failed),  # cancelled: the card retry fails
+            ev("a", "2024-03-20 10:00", failed),  # in the churn horizon
+            ev("b", "2024-01-10 10:00", c.PURCHASE, 20.0, "b1"),
+            ev("b", "2024-02-10 10:00", c.PURCHASE, 20.0, "b2"),
+            ev("b", "2024-03-10 10:00", c.PURCHASE, 20.0, "b3"),
+            ev("b", "2024-06-10 10:00", c.PURCHASE, 20.0, "b4"),
+        ]
+    )
+    kept = LabelSettings(churn_horizon_days=30)
+    quiet = LabelSettings(churn_horizon_days=30, not_activity_types=[failed])
+    as_before = compute_features(log, [T], windows=(30, 90)).set_index(c.USER_ID)
+    features = compute_features(log, [T], windows=(30, 90), not_activity_types=[failed])
+    features = features.set_index(c.USER_ID)
+    assert as_before.loc["a", "recency_days"] == pytest.approx(2 + 14 / 24)  # the failed payment
+    assert features.loc["a", "recency_days"] == pytest.approx(24 + 14 / 24)  # the last payment
+    assert (as_before.loc["a", "active_days_30d"], features.loc["a", "active_days_30d"]) == (2, 1)
+    assert features.loc["b", "recency_days"] == as_before.loc["b", "recency_days"]
+    assert features.loc["a", "orders_total"] == as_before.loc["a", "orders_total"] == 2
+    stages = dict(zip(features.index, lifecycle_stage(features.reset_index()), strict=True))
+    assert stages == {"a": "active", "b": "active"}  # idle 24 days: within a month's rhythm
+    spec = label_spec("churn", quiet)
+    assert spec.not_activity_types == (failed,) and failed in spec.describe()
+    assert label_spec("ltv", quiet).not_activity_types == ()  # a value reads no activity
+    labels = {
+        name: compute_labels(log, [T], label_spec("churn", s)).set_index(c.USER_ID)[LABEL]
+        for name, s in (("kept", kept), ("quiet", quiet))
+    }
+    assert labels["kept"].to_dict() == {"a": 0, "b": 0}  # a failed payment was 'activity'
+    assert labels["quiet"].to_dict() == {"a": 1, "b": 0}
+    # with a lookback, the population reads the same recency: a, idle 24 days, is out of 21
+    looked = {"churn_horizon_days": 30, "churn_lookback_days": 21}
+    for types, users in (([], ["a", "b"]), ([failed], ["b"])):
+        spec_of = label_spec("churn", LabelSettings(**looked, not_activity_types=types))
+        assert compute_labels(log, [T], spec_of)[c.USER_ID].tolist() == users
+    # a spec saved before the setting existed reads as it did, and one with it round-trips
+    assert "not_activity_types" not in label_spec("churn", kept).to_dict()
+    assert LabelSpec.from_dict(spec.to_dict()) == spec

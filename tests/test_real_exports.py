@@ -489,6 +489,20 @@ def test_event_types_the_contract_does_not_know_are_named_and_money_on_them_refu
         "event types kept as activity, not as purchases or refunds: 'page_view' 1 row, "
         "'sale' 1 row; the amounts of 1 of their rows count nowhere"
     ) in "\n".join(summary.lines())
+    # A type labels.not_activity_types names (a failed payment) is said apart (trial 115:
+    # the line called a subscription's failed payments activity, and no setting said not)
+    summary = ingest.ingest_events(
+        mixed, tmp_path / "q", mapping=mapping, not_activity_types=["page_view", "absent"]
+    )
+    assert (
+        "event types kept as activity, not as purchases or refunds: 'sale' 1 row; kept but not "
+        "activity (labels.not_activity_types): 'page_view' 1 row; the amounts of 1 of their "
+        "rows count nowhere\n"
+    ) in "\n".join(summary.lines()) + "\n"
+    # without it, the line says where a type that is no activity is named
+    assert "count nowhere (a type that is no activity, such as a failed payment: name it in " + (
+        "labels.not_activity_types)"
+    ) in "\n".join(ingest.ingest_events(mixed, tmp_path / "r", mapping=mapping).lines())
 
 
 def test_a_files_own_event_types_are_read_as_the_contracts_and_appends_read_them_so(

@@ -8,6 +8,7 @@ cutoff, as the 2005 papers do (purchase days, repeat-purchase spend): the backte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,21 +79,26 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     )
 
 
-def bgnbd_activity(events_path: Path, as_of: pd.Timestamp, horizon_days: int) -> pd.Series:
-    """BG/NBD of active days (any event but a refund, ``features.asof.NOT_ACTIVITY``) up to
+def bgnbd_activity(
+    events_path: Path,
+    as_of: pd.Timestamp,
+    horizon_days: int,
+    not_activity_types: Sequence[str] = (),
+) -> pd.Series:
+    """BG/NBD of active days (``features.asof.not_activity``: any event but a refund or one of
+    ``not_activity_types``) up to
     ``as_of``: per user (index user_id) P(at least one active day in the next
     ``horizon_days``), the textbook model of a log whose activity is more than its purchases
     (visits, sessions), judged as churn's P(active) is."""
     import duckdb
 
-    from features.asof import NOT_ACTIVITY
+    from features.asof import is_activity
 
     as_of = pd.Timestamp(as_of)
-    not_activity = ", ".join(literal(t) for t in NOT_ACTIVITY)
     days = duckdb.sql(
         f"""SELECT {c.USER_ID} AS user_id, {c.EVENT_TIME} AS order_time, 0.0 AS value
             FROM read_parquet({literal(events_path)})
-            WHERE {c.EVENT_TYPE} NOT IN ({not_activity})
+            WHERE {is_activity(c.EVENT_TYPE, not_activity_types)}
               AND {c.EVENT_TIME} <= '{as_of.isoformat()}'::TIMESTAMPTZ"""
     ).df()
     summary, bgnbd, rfm = _fitted(days, as_of)  # calendar days: a day of sessions is one

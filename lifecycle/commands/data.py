@@ -415,6 +415,7 @@ def ingest(
         users_csv=reading.users_csv,
         recorded=held,  # what the options above were read from
         case_insensitive_ids=case_insensitive_ids,  # an append: as the dataset's, see there
+        not_activity_types=obj.settings.labels.not_activity_types,
     )
     said, lines = summary.to_dict(), summary.lines()
     users = obj.settings.workspace.users_if_any(name)
