@@ -319,7 +319,7 @@ def _refresh_steps(
     *,
     dataset_named: bool,
 ) -> None:
-    from lifecycle import registry, steps
+    from lifecycle import registry, steps, train_refusals
     from lifecycle.dataset_kind import require_events
 
     dataset = settings.dataset
@@ -356,7 +356,8 @@ def _refresh_steps(
         stale = {
             task: why
             for task in tasks.names()
-            if (
+            if task not in train_refusals.left_out(settings)
+            and (
                 why := model_problem(
                     settings, mlflow_client, dataset, task, accept_definition_change
                 )
@@ -375,7 +376,12 @@ def _refresh_steps(
         )
         untrained = trained["not_trained"]
     else:
-        skip("train", "every model learned from the current feature table")
+        left_out = train_refusals.left_out_line(settings)
+        skip(
+            "train",
+            "every model learned from the current feature table"
+            + (f"; {left_out.removeprefix('not trained: ')}" if left_out else ""),
+        )
 
     def champions_now() -> tuple[dict[str, str], list[str]]:
         champions = registry.champion_versions(mlflow_client, dataset)
@@ -427,8 +433,9 @@ def _refresh_steps(
 
 def train_detail(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:
     """Train ``names`` as refresh does (a task the data cannot train is reported, not fatal):
-    each model, the baseline registered in its place, which became champion, and the lines."""
-    from lifecycle import steps
+    each model, the baseline registered in its place, which became champion, and the lines
+    (the tasks ``training.tasks`` leaves out named in one)."""
+    from lifecycle import steps, train_refusals
 
     done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
     models = [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results]
@@ -444,6 +451,8 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
         for task in sorted(answered)
         if any(m["task"] == task and not m["champion"] for m in models)  # it stayed
     ]
+    left_out = train_refusals.left_out_line(settings)  # not refused: no exit status 3 for it
+    said += [left_out] if left_out else []
     return {"models": models, "not_trained": done.refused, "lines": done.lines() + said}
 
 

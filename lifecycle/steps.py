@@ -91,10 +91,11 @@ class Trainings:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     not_features: dict[str, str] = field(default_factory=dict)  # people's attributes -> why
+    left_out: str | None = None  # the line of the tasks training.tasks leaves out
 
     def lines(self) -> list[str]:
         lines = [line for r in self.results for line in r.lines()]
-        lines += self.notes
+        lines += self.notes + ([self.left_out] if self.left_out else [])
         if self.not_features:  # said once, not per task: every task leaves them out
             lines.append(left_out_line(self.not_features).strip())
         return lines + ([f"not trained: {refusals(self.refused)}"] if self.refused else [])
@@ -146,17 +147,20 @@ def train_tasks(
     cutoffs or users, each naming why) is reported and the others go on. With
     ``must_train``, a refusal of the one task asked for, or of every task, is the error
     (``NothingTrained`` for several); without it (refresh: other champions still serve)
-    refusals are only reported."""
+    refusals are only reported. Without ``names``, a task ``training.tasks`` leaves out is
+    skipped, said in one line, and no refusal."""
     import pyarrow.parquet as pq
 
+    from lifecycle import train_refusals
     from lifecycle.champion_set import moved_together
     from training.errors import NothingTrained
 
     dataset = dataset or settings.dataset
     require_dataset(settings, dataset, "train")
     registry.require_writable(settings, "train")
-    chosen = list(names or tasks.names())
-    done = Trainings([])
+    skipped = [] if names else train_refusals.left_out(settings)
+    chosen = [task for task in names or tasks.names() if task not in skipped]
+    done = Trainings([], left_out=train_refusals.left_out_line(settings) if skipped else None)
     # A running service follows each champion move: the winners move together at the end.
     with moved_together(settings, progress) as staged:
         _train_each(settings, chosen, dataset, done, progress, accept_definition_change, must_train)

@@ -18,6 +18,26 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 
+LEFT_OUT = "left out by the setting training.tasks"
+
+
+def left_out(settings: Settings) -> list[str]:
+    """The tasks ``training.tasks`` leaves out on purpose (a subscription's conversion, where
+    every customer pays): `train all` and `refresh` skip them, serving says they are not
+    trained; an explicit `lifecycle train TASK` still trains one."""
+    from lifecycle import tasks
+
+    chosen = settings.training.tasks
+    return [] if chosen is None else [task for task in tasks.names() if task not in chosen]
+
+
+def left_out_line(settings: Settings) -> str | None:
+    """The one line `train all` and `refresh` say of the tasks left out, or None."""
+    if not (names := left_out(settings)):
+        return None
+    return f"not trained: {', '.join(names)}: {LEFT_OUT} (the others are trained)"
+
+
 def _path(settings: Settings, dataset: str) -> Path:
     return settings.workspace.training_refusals(dataset)
 
@@ -57,7 +77,10 @@ def record(settings: Settings, dataset: str, refused: dict[str, str], trained: l
 
 
 def refused(settings: Settings, dataset: str, task: str) -> str | None:
-    """Why ``task`` was last refused on the dataset's feature table as it is now, if it was."""
+    """Why ``task`` was last refused on the dataset's feature table as it is now, if it was;
+    a task left out by ``training.tasks`` is so."""
+    if task in left_out(settings):
+        return LEFT_OUT
     entry = _read(_path(settings, dataset)).get(task)
     if entry and entry.get("table") == _table_stamp(settings, dataset):
         return str(entry["why"])

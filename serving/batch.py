@@ -437,10 +437,12 @@ def score_all(
     service serves them from the table instead of computing them per request
     (``serving.known_reasons``); a number limits them to the top of each ranking.
 
-    Refuses when a task has no loadable champion, unless ``allow_partial``: a table without
-    churn scores must not silently replace a complete ``latest``.
+    Refuses when a task has no loadable champion, unless ``allow_partial`` (or the task is
+    left out by ``training.tasks``): a table without churn scores must not silently replace a
+    complete ``latest``.
     """
     from features.store import open_store, store_paths
+    from lifecycle import train_refusals
     from lifecycle.storage import probe_writable
     from serving.scoring import compile_champions, load_champions, refuse_unread
 
@@ -456,7 +458,8 @@ def score_all(
         say("loading the champion models from the registry")
         champions = load_champions(settings, paths.dataset)
     refuse_unread(champions, paths.dataset, paths.feature_table)
-    if not champions.bundles or (champions.unavailable and not allow_partial):
+    missing = set(champions.unavailable) - set(train_refusals.left_out(settings))
+    if not champions.bundles or (missing and not allow_partial):
         problems = "; ".join(champions.unavailable.values())
         raise ScoringError(
             f"cannot score with every champion: {problems}"

@@ -180,7 +180,9 @@ def load_champions(
         if version is None:
             why = train_refusals.refused(settings, dataset, task)
             champions.unavailable[task] = f"no champion for model {name}: " + (
-                f"`lifecycle train {task}` cannot train one on this data yet ({why})"
+                f"not trained, {why}"
+                if why == train_refusals.LEFT_OUT
+                else f"`lifecycle train {task}` cannot train one on this data yet ({why})"
                 if why
                 else f"run `lifecycle train {task}`"
             )

@@ -117,6 +117,37 @@ def test_a_single_class_ltv_is_refused_in_one_line_and_churn_is_still_promoted(
     assert LTV_CAUSE.search(ltv.stdout) and "first model: label-free bgnbd_gamma_gamma" in (
         ltv.stdout
     )
+    # its progress says the cause once, not again for each shorter horizon tried and the
+    # label-free fit (trial 115: four times)
+    assert ltv.stderr.count("every user bought within") == 1, ltv.stderr
+    assert re.search(r"ltv: at \d+ days: train rows have a single class \(\d+ positive", ltv.stderr)
+
+
+def test_a_task_left_out_by_the_settings_is_skipped_in_one_line_and_exits_0(
+    subscription: Path,
+) -> None:
+    """Trial 115: `refresh` exited 3 every month for a conversion no subscription can train,
+    which a scheduler flags. `training.tasks` leaves it out on purpose: `train all` says so
+    in one line, exits 0, and scoring says it is not trained, as for a missing model."""
+    from serving.scoring import load_champions
+
+    home = subscription
+    chosen = {"LIFECYCLE_TRAINING__TASKS": '["churn", "ltv"]'}
+    trained = _cli(home, "train", "all", **chosen)
+    assert trained.exit_code == 0, trained.output
+    said = [line for line in trained.stdout.splitlines() if "conversion" in line]
+    assert said == [
+        "not trained: conversion: left out by the setting training.tasks (the others are trained)"
+    ], trained.stdout
+    settings = load_settings(home=home, environ=_environ(home, **chosen))
+    assert registry.alias_version(registry.client(settings), "subs-conversion", "champion") is None
+    champions = load_champions(settings)
+    assert champions.unavailable["conversion"] == (
+        "no champion for model subs-conversion: not trained, left out by the setting training.tasks"
+    )
+    scored = _cli(home, "score-all", **chosen)  # no --allow-partial for a task left out
+    assert scored.exit_code == 0, scored.output
+    assert "cannot score with every champion" in _cli(home, "score-all").output  # not left out
 
 
 def _rows(label: list[float], cutoffs: int = 3) -> pd.DataFrame:
@@ -147,6 +178,15 @@ def test_a_single_class_says_its_cause_in_the_tasks_words() -> None:
     mixed = _rows([0.0] * 100 + [12.5] * 200)
     bought = _rows([12.5] * 300)
     parts = {"train": mixed, "valid": mixed, "test": bought}
+    # too few rows of a narrower population says which users are its rows (trial 115: 'only
+    # 27 training rows (need 200)' of a subscription's conversion said nothing of why)
+    few = _rows([0.0] * 20 + [1.0] * 7)
+    with pytest.raises(
+        TooFewOutcomes,
+        match=r"only 27 training rows \(need 200\): its rows are "
+        r"the users who had not bought yet at a training cutoff; every other user had;",
+    ):
+        check_trainable("conversion", {"train": few, "valid": few, "test": few}, settings, spec)
     with pytest.raises(TooFewOutcomes) as ltv:
         check_trainable("ltv", parts, settings)
     assert str(ltv.value).startswith(

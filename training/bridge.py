@@ -67,18 +67,22 @@ def train_bridged(
     accept_definition_change: str | None,
 ) -> TrainResult:
     """Train ``task`` at the longest horizon that splits, to be served on the asked one;
-    raises ``few`` where there is none (the caller then serves a label-free model)."""
+    raises ``few`` where there is none (the caller then serves a label-free model), a
+    :class:`BridgeTried` once a shorter horizon was tried: its progress said ``few``'s cause,
+    once (trial 115 read a subscription's single class four times, once a horizon)."""
     from training.pipeline import train_task
 
     asked = int(getattr(settings.labels, f"{task}_horizon_days", 0) or 0)
     everyone = of_everyone(task, getattr(settings.labels, f"{task}_lookback_days", None))
     if not settings.training.bridge_horizon or not asked or not everyone:
         raise few
+    tried: list[str] = []  # each shorter horizon's refusal, in a few words
     for learned in learnable_horizons(available_cutoffs(settings, dataset), asked)[:TRIES]:
         labels = settings.labels.model_copy(update={f"{task}_horizon_days": learned})
+        said = tried[-1] if tried else str(few).removeprefix(f"{task}: ")
         progress(
-            f"{task}: {str(few).removeprefix(f'{task}: ')}; learning at {learned} days "
-            f"instead, served on {asked} days through the purchase process"
+            f"{task}: {said}; learning at {learned} days instead, served on {asked} days "
+            "through the purchase process"
         )
         try:
             return train_task(
@@ -90,16 +94,22 @@ def train_bridged(
                 served_days=asked,
             )
         except TooFewOutcomes as shorter:
-            few = TooFewOutcomes(f"at {learned} days: {str(shorter).removeprefix(f'{task}: ')}")
+            why = str(shorter).removeprefix(f"{task}: ")
+            tried.append(f"at {learned} days: {shorter.counts or why}")  # a cause said above
+            few = BridgeTried(f"at {learned} days: {why}")
             if isinstance(shorter, NotBridgeable):  # no shorter horizon helps either
                 break
-    if str(few).startswith("at "):  # the last shorter horizon tried: why it did not serve
-        progress(f"{task}: {few}; no shorter horizon tried serves")
+    if tried:  # the last shorter horizon tried: why it did not serve
+        progress(f"{task}: {tried[-1]}; no shorter horizon tried serves")
     raise few
 
 
 class NotBridgeable(TooFewOutcomes):
     """A task or log the purchase process cannot carry to another horizon."""
+
+
+class BridgeTried(TooFewOutcomes):
+    """No shorter horizon tried served; the progress said why the asked one could not."""
 
 
 def learned(report: dict[str, Any]) -> str:

@@ -355,7 +355,8 @@ def check_trainable(
     counts = {name: len(frame) for name, frame in parts.items()}
     if counts["train"] < settings.training.min_rows:
         raise TooFewOutcomes(
-            f"{task}: only {counts['train']} training rows (need {settings.training.min_rows}); counts {counts}"
+            f"{task}: only {counts['train']} training rows (need {settings.training.min_rows})"
+            f"{population_cause(spec)}; counts {counts}"
         )
     probability = tasks.get(task).is_probability
     for name, frame in parts.items():
@@ -370,14 +371,29 @@ def check_trainable(
         if positives == 0 or negatives == 0:
             spec = spec or label_spec(task, settings.labels)
             why = single_class_cause(spec, name, frame, none=positives == 0)
-            raise TooFewOutcomes(
-                f"{task}: {name} rows have a single class ({positives} positive, {negatives} "
-                f"negative){why}"
-            )
+            counts = f"{name} rows have a single class ({positives} positive, {negatives} negative)"
+            raise TooFewOutcomes(f"{task}: {counts}{why}", counts)
         if positives < settings.training.min_positives:
             raise TooFewOutcomes(
                 f"{task}: {name} has {positives} positives of {len(frame)} rows (need {settings.training.min_positives})"
             )
+
+
+def population_cause(spec: LabelSpec | None) -> str:
+    """Why a task of a narrower population than every known user has few rows, in its words
+    (trial 115: a subscription's conversion said 'only 27 training rows' and nothing of why)."""
+    if spec is None:
+        return ""
+    if spec.target == "first_purchase":
+        return ": its rows are the users who had not bought yet at a training cutoff; every other user had"
+    if spec.target == "repeat_purchase":
+        return (
+            ": its rows are the one-time buyers at a training cutoff; every other user had "
+            "bought twice or more by then, or never"
+        )
+    if spec.lookback_days is not None:
+        return f": its rows are the users active in the {spec.lookback_days} days before a cutoff"
+    return ""
 
 
 def single_class_cause(spec: LabelSpec, part: str, frame: pd.DataFrame, none: bool) -> str:

@@ -11,7 +11,12 @@ class TrainingError(UserError):
 
 class TooFewOutcomes(TrainingError):
     """Too few matured outcomes to learn from and test on later ones: too few matured
-    cutoffs for the time split, or too few rows or positives in its parts."""
+    cutoffs for the time split, or too few rows or positives in its parts. ``counts``: the
+    message without its cause, where one says it again at another horizon."""
+
+    def __init__(self, message: str, counts: str | None = None) -> None:
+        super().__init__(message)
+        self.counts = counts
 
 
 class NothingTrained(TrainingError):

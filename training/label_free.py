@@ -96,9 +96,11 @@ def train_label_free(
     *,
     progress: Callable[[str], None],
     accept_definition_change: str | None,
+    cause_said: bool = False,
 ) -> TrainResult:
     """Register and gate the task's label-free model; refused with ``few``'s reason and
-    why no label-free model serves either."""
+    why no label-free model serves either. ``cause_said``: the progress said ``few``
+    already (the bridge's shorter horizons were tried), so its line does not again."""
     from training.pipeline import TrainResult
 
     why = str(few).removeprefix(f"{task}: ")
@@ -116,7 +118,8 @@ def train_label_free(
     if other:  # churn is no activity: the process of active days, if it has all of them
         kind = "activity_process"
     progress(
-        f"{task}: {why}; fitting the label-free {kind} on {len(rows):,} users at {cutoff:%Y-%m-%d}"
+        f"{task}: {'' if cause_said else f'{why}; '}fitting the label-free {kind} on "
+        f"{len(rows):,} users at {cutoff:%Y-%m-%d}"
     )
     try:
         rule = fit_rule(

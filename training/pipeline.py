@@ -11,7 +11,6 @@ number of trees: it learns from the freshest customers, the ones most like those
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import tempfile
@@ -39,7 +38,7 @@ from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
 from training import datasets, evaluation
 from training.baseline_versions import BaselineVersion, serve_baseline
-from training.bridge import bridge_for, check_bridgeable, learned, train_bridged
+from training.bridge import BridgeTried, bridge_for, check_bridgeable, learned, train_bridged
 from training.combination import BLEND_RULE, Blend, choose_blend, shares_tried
 from training.constant import constant_lines, constant_model
 from training.datasets import TrainingSet, build_training_set, check_trainable, freshest_rows
@@ -305,9 +304,12 @@ def train_task(
             raise
         fallback = (settings, task, dataset, few)
         options = {"progress": progress, "accept_definition_change": accept_definition_change}
-        with contextlib.suppress(TooFewOutcomes):  # a shorter horizon that splits
+        try:  # a shorter horizon that splits
             return train_bridged(*fallback, **options)
-        return train_label_free(*fallback, **options)
+        except BridgeTried:  # its progress said why: the label-free line need not again
+            return train_label_free(*fallback, **options, cause_said=True)
+        except TooFewOutcomes:
+            return train_label_free(*fallback, **options)
     window = split.to_dict() | {
         "dataset": dataset,
         "rows": {k: len(v) for k, v in parts.items()},
