@@ -29,7 +29,7 @@ import pandas as pd
 from lifecycle import bridge, tasks
 from lifecycle.lightgbm_import import import_lightgbm_without_sklearn, predicting_only
 from lifecycle.maths import ARRAYS, Maths
-from lifecycle.mixture import mixture_quantiles
+from lifecycle.mixture import mixture_quantiles, zero_below
 from lifecycle.rules import RULE_FILE, RuleModel
 from lifecycle.storage import read_json
 
@@ -390,7 +390,10 @@ class ModelBundle:
             interval = mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
         if not self.blends_interval:
             return interval
-        return blend_values(self.blend_weight, interval, self.blend.value_outlook(X)[:, :3])
+        blended = blend_values(self.blend_weight, interval, self.blend.value_outlook(X)[:, :3])
+        if purchase is None:
+            return blended
+        return np.column_stack(zero_below(purchase, list(blended.T), QUANTILES))
 
     @property
     def blends_interval(self) -> bool:

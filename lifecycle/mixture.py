@@ -50,3 +50,16 @@ def mixture_quantiles_of(
         value = xp.where(inner > 0, value, 0.0)
         out.append(value if not out else xp.maximum(out[-1], value))
     return out
+
+
+def zero_below(
+    purchase: Any, quantiles: list[Any], wanted: tuple[float, ...], xp: Maths = ARRAYS
+) -> list[Any]:
+    """``quantiles`` (one per level ``wanted``) of a value that is 0 with probability
+    ``1 - purchase``: 0 wherever q <= 1 - p. A blend's quantiles, each the weighted mean of
+    two parts' (``ModelBundle.blends_interval``), are 0 only where both parts' are, which is
+    the zero mass of the likelier buyer, not of the P(any value) served beside them."""
+    return [
+        xp.where(level <= 1.0 - purchase, 0.0, value)
+        for level, value in zip(wanted, quantiles, strict=True)
+    ]

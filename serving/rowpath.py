@@ -49,7 +49,7 @@ from lifecycle.btyd import (
 from lifecycle.btyd_features import PURCHASE_HISTORY, rfm_of_values
 from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value
 from lifecycle.maths import FLOATS
-from lifecycle.mixture import mixture_quantiles_of
+from lifecycle.mixture import mixture_quantiles_of, zero_below
 from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.scoring import champion_reasons, value_at_risk
 from serving.segments import STAGE_COLUMNS, beyond_signup, risk_band_rules, stage_of_values
@@ -229,6 +229,8 @@ def _value_outlook(model: RowModel, X: np.ndarray) -> list[list[float]]:
                     weight * own + (1.0 - weight) * rule
                     for own, rule in zip(interval, rule_quantiles[row], strict=True)
                 ]
+                if purchase is not None:
+                    interval = zero_below(purchase[row], interval, QUANTILES, FLOATS)
         rows.append([value, *interval, nan if purchase is None else purchase[row]])
     return rows
 

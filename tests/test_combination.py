@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from workspaces import TrainedWorkspace
 
-from lifecycle.bundle import blend_values
+from lifecycle.bundle import QUANTILES, blend_values
+from lifecycle.maths import FLOATS
+from lifecycle.mixture import zero_below
 from training.combination import BLEND_RULE, WEIGHTS, choose_blend
 
 GINI = "normalized_gini"
@@ -55,6 +57,19 @@ def test_no_rule_no_blend() -> None:
     assert np.allclose(blend_values(0.75, np.array([4.0]), np.array([8.0])), [5.0])
 
 
+def test_a_quantile_is_zero_where_no_value_is_at_least_that_likely() -> None:
+    """The q-quantile of a value that is 0 with probability 1 - p is 0 wherever q <= 1 - p,
+    on arrays and on one row's floats alike; above that the quantile is kept."""
+    purchase = np.array([0.07, 0.5, 0.85, 0.95, np.nan])
+    quantiles = [np.full(5, 10.0), np.full(5, 20.0), np.full(5, 30.0)]
+    got = np.column_stack(zero_below(purchase, quantiles, QUANTILES))
+    want = [[0, 0, 0], [0, 0, 30], [0, 20, 30], [10, 20, 30], [10, 20, 30]]
+    assert np.array_equal(got, np.array(want, dtype=float))
+    for row, p in enumerate(purchase):
+        floats = zero_below(float(p), [10.0, 20.0, 30.0], QUANTILES, FLOATS)
+        assert floats == got[row].tolist()
+
+
 @pytest.fixture(scope="module")
 def blend_of(scorer: Any, trained_workspace: TrainedWorkspace) -> Any:
     """The shared workspace's LTV champion and the same model blended 3:1 with a BG/NBD +
@@ -85,11 +100,16 @@ def test_a_blended_bundle_predicts_saves_and_loads_as_one_model(
     assert np.array_equal(blend.predict_matrix(X), want)
     outlook, own = blend.value_outlook_matrix(X), alone.value_outlook_matrix(X)
     assert np.array_equal(outlook[:, 0], want)  # the value is the blend's
-    # So is each quantile, with the same weights (the rule's exact P10-P90), and the interval
+    # So is each quantile, with the same weights (the rule's exact P10-P90), except that the
+    # q-quantile is 0 where the served P(any value) p has q <= 1 - p (the rule's part buys
+    # more often: its quantiles alone made a P10 above 0 beside P(any) 0.07); the interval
     # holds the blended value wherever each part's interval holds its own; P(any) is kept.
     rules = blend.blend.value_outlook(X)[:, :3]
     assert blend.blends_interval and not alone.blends_interval
-    assert np.allclose(outlook[:, 1:4], 0.75 * own[:, 1:4] + 0.25 * rules, rtol=0, atol=1e-9)
+    mean = 0.75 * own[:, 1:4] + 0.25 * rules
+    no_value = np.array(QUANTILES)[None, :] <= 1.0 - own[:, 4:5]
+    assert (no_value & (mean > 0)).any()  # the case this rule is for, at P10 at least
+    assert np.allclose(outlook[:, 1:4], np.where(no_value, 0.0, mean), rtol=0, atol=1e-9)
     assert np.allclose(blend.interval_matrix(X), outlook[:, 1:4], rtol=0, atol=1e-9)
     assert (np.diff(outlook[:, 1:4], axis=1) >= 0).all()
     held = (own[:, 1] <= own[:, 0]) & (own[:, 0] <= own[:, 3])
