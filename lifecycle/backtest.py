@@ -26,6 +26,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import lineage
+from lifecycle.backtest_attribute import fit_attribute_rule
 from lifecycle.backtest_inputs import (
     BacktestError,
     backtest_labels,
@@ -46,6 +47,12 @@ from lifecycle.backtest_judge import (
     outcomes,
     save_plots,
     verdict_lines,
+)
+from lifecycle.backtest_population import (
+    STILL_ACTIVE,
+    judge_still_active,
+    still_active_lines,
+    still_active_plots,
 )
 from lifecycle.dataset_kind import require_events
 from lifecycle.errors import UserError
@@ -215,6 +222,7 @@ class CutoffResult:
     scratch: dict[str, Any]
     seconds: dict[str, float]
     plots: list[str] = field(default_factory=list)
+    still_active: dict[str, Any] = field(default_factory=dict)  # the verdict on those users
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +230,7 @@ class CutoffResult:
             "users": self.users,
             "outcome": self.outcome,
             **self.verdict,
+            STILL_ACTIVE: self.still_active,
             "models": self.models,
             "scratch": self.scratch,
             # the files' names; they are in plots_dir (with --out) and in the MLflow run
@@ -248,6 +257,7 @@ class CutoffResult:
         )
         lines.append(f"  {MODEL} serves: {served}")
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
+        lines += still_active_lines(self.still_active, o["resamples"])
         for task, model_info in self.models.items():
             if "error" in model_info:
                 lines.append(f"  not trained: {refusals({task: model_info['error']})}")
@@ -300,12 +310,22 @@ def backtest_cutoff(
     truth[["active", "bought"]] = truth[["active", "bought"]].eq(True)
     if why := nothing_to_judge(truth, cutoff):
         raise BacktestError(why)
-    found = forecasts(scores, rows, data_dir / EVENTS_FILE, source / EVENTS_FILE, cutoff, labels)
+    attribute = fit_attribute_rule(scratch, dataset, cutoff, labels)
+    found = forecasts(
+        scores, rows, data_dir / EVENTS_FILE, source / EVENTS_FILE, cutoff, labels, attribute
+    )
     progress(f"{cutoff:%Y-%m-%d}: judging {len(ids):,} users ({resamples:,} bootstrap resamples)")
     verdict = judge(truth, found, scores, resamples=resamples, seed=seed)
+    active, still = judge_still_active(
+        truth, found, rows, labels, cutoff, resamples=resamples, seed=seed
+    )
     seconds["judge"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
-    figures = save_plots(folder, truth, found) if settings.training.plots else []
+    figures = []
+    if settings.training.plots:
+        figures = save_plots(folder, truth, found)
+        if "error" not in active:
+            figures += still_active_plots(folder, truth, found, still)
     seconds["plots"] = round(time.perf_counter() - started, 2)
     outcome = {
         "active_rate": float(truth["active"].mean()),
@@ -334,7 +354,9 @@ def backtest_cutoff(
         "max_event_time": str(data_span(data_dir / EVENTS_FILE)[1]),
         "scores": str(batch.path) if batch.path else None,
     }
-    return CutoffResult(cutoff, len(ids), outcome, verdict, models, scratch_info, seconds, figures)
+    return CutoffResult(
+        cutoff, len(ids), outcome, verdict, models, scratch_info, seconds, figures, active
+    )
 
 
 # -- the command's function ---------------------------------------------------------------
@@ -354,6 +376,11 @@ class BacktestResult:
     def over_cutoffs(self) -> dict[str, Any] | None:  # rolling origins summed up; one: None
         return across_cutoffs([r.verdict for r in self.cutoffs])
 
+    @property
+    def over_still_active(self) -> dict[str, Any] | None:  # the same, of those users
+        judged = [r.still_active for r in self.cutoffs if "methods" in r.still_active]
+        return across_cutoffs(judged) if len(judged) == len(self.cutoffs) else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
@@ -361,6 +388,7 @@ class BacktestResult:
             "settings": self.settings,
             "cutoffs": [r.to_dict() for r in self.cutoffs],
             "over_cutoffs": self.over_cutoffs,
+            f"over_cutoffs_{STILL_ACTIVE}": self.over_still_active,
             "mlflow": self.mlflow,
             "out": str(self.out) if self.out else None,
             "seconds": round(self.seconds, 1),
@@ -372,6 +400,9 @@ class BacktestResult:
         for result in self.cutoffs:
             lines += result.lines(self.labels)
         lines += across_lines(self.over_cutoffs)
+        if over := self.over_still_active:
+            first, *rest = across_lines(over)
+            lines += [f"{first}, of the users still active at each", *rest]
         lines.append(
             f"MLflow run {self.mlflow['run_id']} in experiment {self.mlflow['experiment']}"
             + (f"; plots and scratch workspaces in {self.out}" if self.out else "")
@@ -514,9 +545,14 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
         values = {"users": float(r.users), "seconds": sum(r.seconds.values())}
         values |= {f"outcome.{k}": v for k, v in r.outcome.items() if k != "resamples"}
         metrics += [Metric(k, v, now, step) for k, v in flat_metrics(values | r.verdict).items()]
-    over = result.over_cutoffs or {"methods": {}}
-    means = flat_metrics({"methods": over["methods"]})  # rolling origins: each metric's mean
-    metrics += [Metric(f"mean.{k}", v, now, 0) for k, v in means.items()]
+        active = flat_metrics(r.still_active)  # users, left_out, window_days and the verdict
+        metrics += [Metric(f"{STILL_ACTIVE}.{k}", v, now, step) for k, v in active.items()]
+    for prefix, over in (
+        ("mean", result.over_cutoffs),
+        (f"mean.{STILL_ACTIVE}", result.over_still_active),
+    ):
+        means = flat_metrics({"methods": (over or {"methods": {}})["methods"]})
+        metrics += [Metric(f"{prefix}.{k}", v, now, 0) for k, v in means.items()]
     try:
         client.log_batch(
             run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()]

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from lifecycle.backtest_attribute import ATTRIBUTE, AttributeRule
 from lifecycle.settings import LabelSettings
 from lifecycle.sql import literal
 
 MODEL = "lifecycle"  # what the product serves: LightGBM, or the baseline rule that beat it
-BASELINES = ("recency", "last_period_value", "rfm_score", "bgnbd_gamma_gamma")
+BASELINES = ("recency", "last_period_value", "rfm_score", "bgnbd_gamma_gamma")  # always judged
 
 
 # -- what happened, and what each method forecast ----------------------------------------
@@ -106,7 +107,31 @@ class Forecasts:
     amounts: set[str] = field(default_factory=set)
     interval: tuple[np.ndarray, np.ndarray] | None = None  # the model's ltv P10, P90
     zero_probability: np.ndarray | None = None  # the model's P(ltv = 0), for ties at 0
-    blank_churn: int = 0
+    unscored: np.ndarray | None = None  # users without a churn score (P(active) 0)
+    attribute: dict[str, Any] | None = None  # the attribute baseline's choice, where it has one
+
+    @property
+    def blank_churn(self) -> int:
+        return 0 if self.unscored is None else int(self.unscored.sum())
+
+    @property
+    def baselines(self) -> list[str]:
+        """The baselines these forecasts hold: every one of BASELINES, and the attribute's
+        where the data has a users file."""
+        return [b for b in (*BASELINES, ATTRIBUTE) if b in self.active or b in self.value]
+
+    def subset(self, keep: np.ndarray) -> Forecasts:
+        """The same forecasts of the users where ``keep`` is True."""
+        return Forecasts(
+            {m: v[keep] for m, v in self.active.items()},
+            {m: v[keep] for m, v in self.value.items()},
+            set(self.probabilities),
+            set(self.amounts),
+            None if self.interval is None else (self.interval[0][keep], self.interval[1][keep]),
+            None if self.zero_probability is None else self.zero_probability[keep],
+            None if self.unscored is None else self.unscored[keep],
+            self.attribute,
+        )
 
 
 def forecasts(
@@ -116,8 +141,10 @@ def forecasts(
     full_events: Path,
     cutoff: pd.Timestamp,
     labels: LabelSettings,
+    attribute: AttributeRule | None = None,
 ) -> Forecasts:
-    """The model's scores and the baselines', from data at or before the cutoff only."""
+    """The model's scores and the baselines', from data at or before the cutoff only
+    (``attribute``: the attribute baseline fitted on the training cutoffs, if any)."""
     from training.baselines import bgnbd_activity, bgnbd_forecast, classification_baselines
     from training.label_free import activity_beyond_purchases
 
@@ -125,7 +152,7 @@ def forecasts(
     if "churn_probability" in scores:
         churn = scores["churn_probability"].to_numpy(dtype=float)
         # An unscored user counts as not active: P(active) 0 (churn probability 1).
-        found.blank_churn = int(np.isnan(churn).sum())
+        found.unscored = np.isnan(churn)
         found.active[MODEL] = np.where(np.isnan(churn), 0.0, 1.0 - churn)
         found.probabilities.add(MODEL)
     if "ltv" in scores:
@@ -164,6 +191,12 @@ def forecasts(
     found.value["bgnbd_gamma_gamma"] = value.to_numpy()
     found.probabilities.add("bgnbd_gamma_gamma")
     found.amounts.add("bgnbd_gamma_gamma")
+    if attribute is not None:
+        found.active[ATTRIBUTE] = attribute.p_active(feature_rows[attribute.attribute])
+        found.value[ATTRIBUTE] = attribute.value(feature_rows[attribute.attribute])
+        found.probabilities.add(ATTRIBUTE)
+        found.amounts.add(ATTRIBUTE)
+        found.attribute = attribute.describe()
     return found
 
 
@@ -180,12 +213,21 @@ def judge(
 ) -> dict[str, Any]:
     """Every method's metrics against what happened, the conversion model's, and the paired
     bootstrap of model minus each baseline."""
+    verdict = judge_methods(truth, found, resamples=resamples, seed=seed)
+    return verdict | {"conversion": _conversion(truth, scores)}
+
+
+def judge_methods(
+    truth: pd.DataFrame, found: Forecasts, *, resamples: int, seed: int
+) -> dict[str, Any]:
+    """:func:`judge` but the conversion model: every method's metrics and the paired bootstrap
+    of model minus each baseline (the population still active at the cutoff is judged so)."""
     from training import evaluation
 
     active = truth["active"].to_numpy(dtype=float)
     value = truth["value"].to_numpy(dtype=float)
     methods: dict[str, dict[str, float]] = {}
-    for method in (MODEL, *BASELINES):
+    for method in (MODEL, *found.baselines):
         metrics: dict[str, float] = {}
         if method in found.active:
             score = found.active[method]
@@ -218,11 +260,8 @@ def judge(
                 "above_p90": shares["above"],
             }
         methods[method] = metrics
-    return {
-        "methods": methods,
-        "conversion": _conversion(truth, scores),
-        "bootstrap": _bootstrap(active, value, found, resamples, seed),
-    }
+    verdict = {"methods": methods, "bootstrap": _bootstrap(active, value, found, resamples, seed)}
+    return verdict | ({"attribute_baseline": found.attribute} if found.attribute else {})
 
 
 def _conversion(truth: pd.DataFrame, scores: pd.DataFrame) -> dict[str, Any]:
@@ -259,9 +298,9 @@ def _bootstrap(
     if MODEL in found.value:
         comparisons.append(("spearman", evaluation.spearman, value, found.value))
         comparisons.append(("normalized_gini", evaluation.normalized_gini, value, found.value))
-    out: dict[str, dict[str, dict[str, float]]] = {b: {} for b in BASELINES}
+    out: dict[str, dict[str, dict[str, float]]] = {b: {} for b in found.baselines}
     for name, metric, target, by_method in comparisons:
-        others = {b: by_method[b] for b in BASELINES}
+        others = {b: by_method[b] for b in found.baselines}
         differences = evaluation.paired_bootstrap(
             metric, target, by_method[MODEL], others, resamples=resamples, seed=seed
         )
@@ -270,8 +309,9 @@ def _bootstrap(
     return out
 
 
-def save_plots(folder: Path, truth: pd.DataFrame, found: Forecasts) -> list[str]:
-    """Gain curves (activity, value), LTV deciles and P(active) calibration, as PNG files."""
+def save_plots(folder: Path, truth: pd.DataFrame, found: Forecasts, prefix: str = "") -> list[str]:
+    """Gain curves (activity, value), LTV deciles and P(active) calibration, as PNG files
+    (their names after ``prefix``)."""
     from training import plots
 
     active = truth["active"].to_numpy(dtype=float)
@@ -292,7 +332,7 @@ def save_plots(folder: Path, truth: pd.DataFrame, found: Forecasts) -> list[str]
             title="P(active)",
         ),
     }
-    return [str(plots.save(figure, folder / name)) for name, figure in figures.items()]
+    return [str(plots.save(figure, folder / f"{prefix}{name}")) for name, figure in figures.items()]
 
 
 # -- the verdict in words -----------------------------------------------------------------
@@ -311,7 +351,13 @@ def verdict_lines(verdict: dict[str, Any], blank_churn: int, resamples: int) -> 
             f"{model['active_rate']:.1%}; {blank_churn:,} users without a churn score, "
             "counted as P(active) 0"
         )
-    conversion = verdict["conversion"]
+    if chosen := verdict.get("attribute_baseline"):
+        lines.append(
+            f"  {ATTRIBUTE}: '{chosen['attribute']}' ({chosen['categories']} categories; AUC "
+            f"{chosen['chosen_auc']:.3f} on {chosen['fitted_on'][-1]}, the latest of "
+            f"{len(chosen['fitted_on'])} training cutoffs, with rates of the earlier ones)"
+        )
+    conversion = verdict.get("conversion", {})
     if "auc" in conversion:
         lines.append(
             f"  conversion on {conversion['users']:,} eligible users: AUC {conversion['auc']:.3f}, "

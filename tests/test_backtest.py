@@ -20,7 +20,9 @@ from workspaces import NO_PLOTS, clear_lifecycle_environ, copy_workspace
 from features import contract as c
 from lifecycle import lineage, registry
 from lifecycle.backtest import copy_dataset_until
+from lifecycle.backtest_attribute import ATTRIBUTE
 from lifecycle.backtest_judge import BASELINES, MODEL, outcomes
+from lifecycle.backtest_population import STILL_ACTIVE
 from lifecycle.cli import main
 from lifecycle.exports import registered_exports
 from lifecycle.settings import LabelSettings, load_settings
@@ -86,8 +88,10 @@ def test_json_has_every_method_and_metric_in_range(backtest: tuple[dict, Path]) 
     assert set(result["models"]) == {"churn", "conversion", "ltv"}
     assert all("version" in m for m in result["models"].values())  # every task trained here
     methods = result["methods"]
-    assert set(methods) == {MODEL, *BASELINES}
+    # the demo has a users file (channel, country, device): the attribute baseline is judged
+    assert set(methods) == {MODEL, *BASELINES, ATTRIBUTE}
     expected = {
+        ATTRIBUTE: CLASSIFICATION + PROBABILITY + RANKING + AMOUNT,
         MODEL: CLASSIFICATION + PROBABILITY + RANKING + AMOUNT + COVERAGE,
         "recency": CLASSIFICATION + RANKING,
         "rfm_score": CLASSIFICATION + RANKING,
@@ -112,12 +116,48 @@ def test_json_has_every_method_and_metric_in_range(backtest: tuple[dict, Path]) 
     assert methods[MODEL]["auc"] > 0.75 and methods[MODEL]["normalized_gini"] > 0.3
     conversion = result["conversion"]
     assert 0 <= conversion["auc"] <= 1 and 0 < conversion["users"] <= conversion["labelled"]
-    for baseline in BASELINES:
+    for baseline in (*BASELINES, ATTRIBUTE):
         for metric in ("auc", "spearman", "normalized_gini"):
             interval = result["bootstrap"][baseline][metric]
             assert interval["low"] <= interval["difference"] <= interval["high"], (baseline, metric)
             assert 0 < interval["resamples"] <= RESAMPLES
     assert {"features", "train_churn", "scoring", "judge"} <= set(result["seconds"])
+
+
+def test_the_users_still_active_at_the_cutoff_are_judged_beside_everyone(
+    home: Path, backtest: tuple[dict, Path]
+) -> None:
+    """Beside the headline of every known user: the same methods, baselines and bootstrap on
+    the users active in the churn horizon up to the cutoff (no lookback set), their count
+    and the count left out, which equal a direct count of the events; a lapsed user is
+    trivially not active, so the headline's AUC is the higher."""
+    document, _ = backtest
+    [result] = document["cutoffs"]
+    active = result[STILL_ACTIVE]
+    assert active["definition"] == (
+        f"active in the {HORIZON} days up to the cutoff (the churn horizon, as "
+        "labels.churn_lookback_days is unset)"
+    )
+    cutoff = pd.Timestamp(CUTOFF, tz="UTC")
+    events = pd.read_parquet(home / "datasets" / "demo" / "events.parquet")
+    window = events[
+        (events[c.EVENT_TIME] > cutoff - pd.Timedelta(days=HORIZON))
+        & (events[c.EVENT_TIME] <= cutoff)
+        & (events[c.EVENT_TYPE] != c.REFUND)  # a refund is no activity
+    ]
+    assert active["users"] == window[c.USER_ID].nunique()
+    assert active["users"] + active["left_out"] == result["users"] and active["left_out"] > 0
+    assert set(active["methods"]) == set(result["methods"])
+    assert set(active["bootstrap"]) == set(result["bootstrap"])
+    assert active["methods"][MODEL]["auc"] < result["methods"][MODEL]["auc"]
+    assert active["methods"][MODEL]["active_rate"] > result["methods"][MODEL]["active_rate"]
+    # the attribute baseline learned only from cutoffs whose horizon ended by the cutoff
+    fitted = result["attribute_baseline"]["fitted_on"]
+    assert fitted and all(
+        pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=HORIZON) <= cutoff for day in fitted
+    )
+    assert result["attribute_baseline"]["attribute"] in {"channel", "country", "device"}
+    assert f"{STILL_ACTIVE}_gain_active.png" in result["plots"]
 
 
 def test_scratch_workspace_has_nothing_after_the_cutoff(backtest: tuple[dict, Path]) -> None:
@@ -205,8 +245,12 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
         document["cutoffs"][0]["methods"][MODEL]["auc"]
     )
     assert f"{MODEL}_minus_rfm_score.normalized_gini.low" in run.data.metrics
+    active = document["cutoffs"][0][STILL_ACTIVE]
+    assert run.data.metrics[f"{STILL_ACTIVE}.{MODEL}.auc"] == active["methods"][MODEL]["auc"]
+    assert run.data.metrics[f"{STILL_ACTIVE}.left_out"] == active["left_out"]
+    assert f"{STILL_ACTIVE}.{MODEL}_minus_{ATTRIBUTE}.auc.low" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, CUTOFF)}
-    assert f"{CUTOFF}/gain_value.png" in artifacts
+    assert {f"{CUTOFF}/gain_value.png", f"{CUTOFF}/{STILL_ACTIVE}_gain_active.png"} <= artifacts
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == "backtest-demo"
     # tied to the data judged and the code that ran, as a training run is
