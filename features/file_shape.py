@@ -98,10 +98,12 @@ class FileShape:
         held = set(recorded.options())
         return [option for option in self.options() if option not in held]
 
-    def mappings(self, **options: Any) -> tuple[c.ColumnMapping, c.ColumnMapping, Any, Any]:
+    def mappings(
+        self, users_recorded: tuple[str, ...] = (), **options: Any
+    ) -> tuple[c.ColumnMapping, c.ColumnMapping, Any, Any]:
         """The events and users ``ColumnMapping`` and ``CsvFormat`` this shape reads with;
         ``options``: the events mapping's others (timezone, event_types, ...), the zone the
-        users file's too."""
+        users file's too; ``users_recorded``: the users maps taken from the dataset's record."""
         from features.reading import CsvFormat
 
         times = {"time_format": self.time_format, "date_order": self.date_order or "auto"}
@@ -115,7 +117,9 @@ class FileShape:
             **times,
             **options,
         )
-        users = c.ColumnMapping(columns=dict(self.users_columns), **times, **zone)
+        users = c.ColumnMapping(
+            columns=dict(self.users_columns), recorded_columns=users_recorded, **times, **zone
+        )
         csv = CsvFormat.given(self.delimiter, self.encoding)
         users_csv = CsvFormat.given(
             self.users_delimiter or self.delimiter, self.users_encoding or self.encoding, "users-"

@@ -38,6 +38,7 @@ from features.id_checks import IDS_FOLDED
 from features.reading import HEADER_ONLY
 from features.time_columns import zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
+from features.user_validation import USERS_COLUMNS_ABSENT
 from features.validation import INVALID_AMOUNTS, ZONES_MIXED
 
 
@@ -178,6 +179,13 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    the users table updated: {notes['users_added']:,} users added, "
             f"{notes['users_updated']:,} changed (users the file lacks stay)"
+        )
+    if absent := notes.get(USERS_COLUMNS_ABSENT):
+        maps = ", ".join(f"{name}={source!r}" for name, source in absent.items())
+        out.append(
+            f"    the users file lacks the column{'s' * (len(absent) > 1)} of the recorded "
+            f"--users-map {maps}: the "
+            "users it adds have none, those held keep theirs"
         )
     if shifted := notes.get(HOURS_APART):
         out.append(hours_apart_line(shifted))

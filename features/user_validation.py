@@ -22,6 +22,9 @@ from features.validation import (
     text_column,
 )
 
+# report note: the optional fields whose recorded --users-map names a column an appended file lacks
+USERS_COLUMNS_ABSENT = "users_columns_absent"
+
 
 def refuse_unusable_users(raw: pd.DataFrame, mapping: c.ColumnMapping, source: str) -> None:
     """A users file that is an events file (given as --users by mistake), or one whose
@@ -66,8 +69,16 @@ def check_users(
     after ``latest_signup`` is ``signup_time_in_future``."""
     refuse_unusable_users(raw, mapping, source)
     wanted = {c.USER_ID: mapping.source(c.USER_ID)}
+    # a recorded map this later file lacks loads it, as an events file's does (said)
+    absent = {
+        n: mapping.source(n)
+        for n in mapping.recorded_columns
+        if n in c.USER_OPTIONAL and mapping.source(n) not in raw.columns
+    }
+    if absent:
+        checks.notes[USERS_COLUMNS_ABSENT] = absent
     for name in c.USER_OPTIONAL:
-        if name in mapping.columns:
+        if name in mapping.columns and name not in absent:
             wanted[name] = mapping.source(name)
     require_columns(raw, wanted, source, option="--users-map")
     columns = {

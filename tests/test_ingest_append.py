@@ -1376,3 +1376,36 @@ def test_refusals_that_name_an_option_without_its_value_carry_it(
     with pytest.raises(ContractError) as refused:
         refresh_ingest(settings, [renamed], None, None)
     assert refused.value.options == ("--map CONTRACT=SOURCE",)
+
+
+def test_a_users_file_lacking_a_recorded_optional_map_appends_as_events_do(
+    home: Path, tmp_path: Path
+) -> None:
+    """A later customers export without the column its recorded `--users-map
+    signup_time='Created at'` names was refused (missing column), where an events file
+    lacking a recorded optional map loads. It loads now: the users it sends get no sign-up
+    time, the users already held keep theirs, and the summary names the column."""
+    runner = CliRunner()
+    august = _write(tmp_path, "aug.csv", SHOP_EXPORT + "#1,a@x.com,2011-08-30 10:00,10\n")
+    customers = _write(
+        tmp_path, "customers.csv", "customer id,Created at\na@x.com,2011-08-01 09:00\n"
+    )
+    users_maps = ("--users-map", "user_id=customer id", "--users-map", "signup_time=Created at")
+    _ingest(runner, str(august), *SHOP_MAPS, "--users", str(customers), *users_maps)
+    september = _write(tmp_path, "sep.csv", SHOP_EXPORT + "#2,b@x.com,2011-09-02 10:00,7\n")
+    later = _write(tmp_path, "later.csv", "customer id,Country\nb@x.com,UK\n")
+    args = ["ingest", str(september), "--dataset", "shop", "--append", "--users", str(later)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    users = pd.read_parquet(home / "datasets" / "shop" / "users.parquet").set_index(c.USER_ID)
+    assert str(users.loc["a@x.com", c.SIGNUP_TIME].date()) == "2011-08-01"
+    assert pd.isna(users.loc["b@x.com", c.SIGNUP_TIME])
+    assert users.loc["b@x.com", "Country"] == "UK"
+    assert (
+        "the users file lacks the column of the recorded --users-map signup_time='Created at': "
+        "the users it adds have none, those held keep theirs"
+    ) in result.stdout, result.stdout
+    # a map given on the command line that names no column is still refused
+    args += ["--users-map", "signup_time=Joined"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "missing column 'Joined'" in result.stderr, result.output
