@@ -181,6 +181,9 @@ class ColumnMapping:
     case_insensitive_ids: bool = False  # user ids stored folded (fold_case): emails
     # an append to this dataset, which records no currency: amounts' signs are not stored
     dataset_without_currency: str | None = None
+    # an append to a dataset whose currency column is named otherwise ('Currency', unmapped):
+    # amounts' signs are stored in it, as the currency column the file lacks
+    dataset_currency_column: str | None = None
     amount_unit: str | None = None  # minor, cents: amounts divided so (features.amount_units)
     # contract names whose map an append took from the dataset's record, not its command
     recorded_columns: tuple[str, ...] = ()

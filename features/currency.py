@@ -129,6 +129,7 @@ class AmountCurrency:
     stated_by: str | None  # the file's currency column (mapped, or named so)
     # an append's dataset that records no currency: the marks' is not stored in it either
     unrecorded_by: str | None = None
+    stored_as: str = c.CURRENCY  # the events' column the marks' code goes in (an append's)
     marks: dict[str, list[Any]] = field(default_factory=dict)  # key -> [written, first row, n]
     bare: list[Any] = field(default_factory=lambda: [None, 0])  # [example, n]: no mark
     stated: dict[str, int] = field(default_factory=dict)  # currency column's code -> first row
@@ -197,7 +198,7 @@ class AmountCurrency:
     def unkept(self) -> list[str]:
         """The staged ``currency`` when the whole column's marks named no one currency
         (bare numbers, ``$``): not stored."""
-        return [c.CURRENCY] if self.staged and self.currency is None else []
+        return [self.stored_as] if self.staged and self.currency is None else []
 
     @property
     def currency(self) -> str | None:
@@ -227,8 +228,8 @@ def record_currency(
     if c.CURRENCY in columns:
         events[c.CURRENCY] = events[c.CURRENCY].fillna(code)
     elif money.staged:
-        events[c.CURRENCY] = code
-        checks.named = {**checks.named, c.CURRENCY: money.column}  # a refusal names it
+        events[money.stored_as] = code
+        checks.named = {**checks.named, money.stored_as: money.column}  # a refusal names it
     if money.marks:
         checks.notes[AMOUNT_CURRENCY] = money.note()
     if money.stated_by and c.CURRENCY not in columns and len(money.stated) == 1:

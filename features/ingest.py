@@ -155,10 +155,14 @@ def ingest_events(
         )
     ids = {"csv": csv, "chunk_rows": chunk_rows}
     mapping = _with_column_forms(events_path, mapping, (c.USER_ID, c.ORDER_ID, c.AMOUNT), **ids)
+    held_currency = _currency_column(appending_to)
     mapping = replace(
         mapping,
         case_insensitive_ids=case_insensitive_ids,
-        dataset_without_currency=_without_currency(appending_to),
+        dataset_without_currency=appending_to.name
+        if appending_to is not None and held_currency is None
+        else None,
+        dataset_currency_column=held_currency if held_currency != c.CURRENCY else None,
     )
     erased = (erased or ErasedUsers()).holding(case_insensitive_ids)
     tables = {
@@ -218,17 +222,19 @@ def ingest_events(
 RowsProgress = Callable[[str, int], None]  # (table, rows read so far)
 
 
-def _without_currency(appending_to: Path | None) -> str | None:
-    """The name of the dataset an append adds to when its events record no currency: a
-    file's '£' amounts are read as numbers there, as its own were (a currency column only
-    the file had would be refused as a column the dataset lacks)."""
+def _currency_column(appending_to: Path | None) -> str | None:
+    """The column the events of the dataset an append adds to record their currency in
+    (``currency``, or one named so: 'Currency'); None: none (a file's '£' amounts are read as
+    numbers there, as its own were: a currency column only the file had would be refused as
+    a column the dataset lacks), or not an append; a damaged table is taken as holding
+    ``currency`` (the merge refuses it in its words)."""
     if appending_to is None:
         return None
     try:
         held = pq.read_schema(appending_to / EVENTS_FILE).names
     except (OSError, ValueError):  # a damaged table: the merge refuses it in its words
-        return None
-    return appending_to.name if c.currency_column(held) is None else None
+        return c.CURRENCY
+    return c.currency_column(held)
 
 
 def _same_file(path: Path, other: Path) -> bool:

@@ -323,7 +323,10 @@ def check_events(
             n for n in raw.columns if n not in columns.values()
         )
         checks.money = checks.money or AmountCurrency(
-            amount_col, stated_by, mapping.dataset_without_currency
+            amount_col,
+            stated_by,
+            mapping.dataset_without_currency,
+            stored_as=mapping.dataset_currency_column or c.CURRENCY,
         )
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         mismatch = checks.money.add(raw, marks, amount, monetary)

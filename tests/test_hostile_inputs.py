@@ -447,6 +447,27 @@ def test_a_bare_zero_beside_signed_amounts_leaves_the_datasets_one_currency(
         ingest_events(euros, tmp_path / "shop", mode="append")
 
 
+def test_signed_amounts_append_to_a_dataset_whose_currency_is_an_unmapped_column(
+    tmp_path: Path,
+) -> None:
+    """A dataset whose currency came from an unmapped 'Currency' column (GBP) refused a month
+    exported with '£' and no such column: its staged 'currency' was a column the dataset
+    lacks ("other columns"). The sign's code goes in the dataset's 'Currency' now: the append
+    loads as GBP, and a '€' month is refused as a second currency."""
+    first = "user_id,event_time,event_type,amount,Currency\nu1,2024-01-01,purchase,3,GBP\n"
+    ingest_events(write(tmp_path, first), tmp_path / "shop")
+    later = write(tmp_path, HEADER + "u2,2024-01-02,purchase,£4\n", "later.csv")
+    summary = ingest_events(later, tmp_path / "shop", mode="append")
+    events = tmp_path / "shop" / "events.parquet"
+    loaded = pd.read_parquet(events)
+    assert loaded["Currency"].tolist() == ["GBP", "GBP"] and c.CURRENCY not in loaded
+    assert dataset_currencies(events) == ("GBP",)
+    assert "written with £: read as GBP, the dataset's currency" in "\n".join(summary.lines())
+    euros = write(tmp_path, HEADER + "u3,2024-01-03,purchase,€5\n", "euros.csv")
+    with pytest.raises(ContractError, match=r"2 currencies \(GBP in the dataset, EUR from row"):
+        ingest_events(euros, tmp_path / "shop", mode="append")
+
+
 def test_one_time_column_mixing_offsets_and_none_is_said_with_the_way_on(tmp_path: Path) -> None:
     """'2011-06-28 08:39:00 +0100' beside '28/06/2011 08:19' (one shop clock) loaded without a
     word: the first converted, the second read as UTC, the orders an hour out of order."""
