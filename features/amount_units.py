@@ -46,6 +46,7 @@ EXPONENTS = {
     ]
 }
 EXPONENTS |= {code: 3 for code in ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]}
+NO_CURRENCY = "no currency recorded"  # as the lists say a dataset's money without one
 # Amounts judged as maybe minor units: at least this many, every one whole, median this large
 MAYBE_MINOR_ROWS, MAYBE_MINOR_MEDIAN = 20, 1_000
 
@@ -110,7 +111,8 @@ def unit_read_line(note: dict[str, Any]) -> str:
     said = f"{written:,.0f}" if float(written).is_integer() else f"{written:,g}"
     return (
         f"    amounts in '{note['column']}' read in {unit} (--amount-unit {note['unit']}): "
-        f"{said} is {read:,.{exponent(code) if code else 2}f}" + (f" {code}" if code else "")
+        f"{said} is {read:,.{exponent(code) if code else 2}f}"
+        + (f" {code}" if code else f", {NO_CURRENCY} (--map currency=COLUMN gives it)")
     )
 
 
@@ -148,15 +150,18 @@ def maybe_minor_line(note: dict[str, Any]) -> str:
     """The summary's line of amounts that may be cents, said as a possibility."""
     median, code = note["median"], note.get("currency")
     places = exponent(code) or 2
+    # minor needs each row's currency (refused without one): cents reads hundredths in any
+    unit = "minor" if code else "cents"
+    money = f" {code}" if code else f", {NO_CURRENCY}"
     return (
         f"    amounts are all whole numbers (median {median:,.0f}, {note['rows']:,} purchases "
         "and refunds): if they are cents (the minor unit), as Stripe writes them, every "
         "revenue, LTV and value at risk is "
         f"{10**places:,} times too large"
         + option_hint(
-            f"; ingest again with --amount-unit minor ({median:,.0f} then reads "
-            f"{median / 10**places:,.{places}f}{' ' + code if code else ''}; a dataset reads "
-            "one unit: from its first file, with --replace)",
-            "; `lifecycle ingest` reads them so with --amount-unit minor",
+            f"; ingest again with --amount-unit {unit} ({median:,.0f} then reads "
+            f"{median / 10**places:,.{places}f}{money}; a dataset reads one unit: from its "
+            "first file, with --replace)",
+            f"; `lifecycle ingest` reads them so with --amount-unit {unit}",
         )
     )

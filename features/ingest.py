@@ -449,7 +449,9 @@ def _finish_events(
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
         refuse_types_not_found(reports["events"].notes, source)
     unit = ((read_as or {}).get(SHAPE) or {}).get("amount_unit")  # none given: maybe cents
-    if unit is None and (maybe := maybe_minor_units(staging / EVENTS_FILE)):
+    # said once a dataset: an earlier batch that said it records so
+    said = appending_to is not None and any(MAYBE_MINOR in b for b in batches.batches(held))
+    if unit is None and not said and (maybe := maybe_minor_units(staging / EVENTS_FILE)):
         reports["events"].notes[MAYBE_MINOR] = maybe
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
@@ -480,8 +482,11 @@ def _finish_events(
             # how its file was read (the zone of times without an offset, the map of the
             # file's event types, batches.READ_OPTIONS): an append reads its file so too
             **{key: value for key, value in (read_as or {}).items() if value not in (None, {})},
-            # its guest orders, which no user's numbers hold: `segments` and the report say them
-            **{k: v for k, v in reports["events"].notes.items() if k == NO_USER_NOTE},
+            # its guest orders, which no user's numbers hold: `segments` and the report say
+            # them; the maybe-cents note, said once
+            **{
+                k: v for k, v in reports["events"].notes.items() if k in (NO_USER_NOTE, MAYBE_MINOR)
+            },
         },
     ]
     earlier = (held or {}) if appending_to else {}

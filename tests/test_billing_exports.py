@@ -127,8 +127,18 @@ def test_minor_units_without_a_currency_are_refused_and_cents_read_hundredths(
     assert "row 1 (amount_paid=7045) has no currency" in result.output
     assert "--amount-unit cents" in result.output
     said = _lines(path, "--dataset", "plain", *MAPS, "--amount-unit", "cents")
-    assert said.endswith("read in cents (--amount-unit cents): 7,045 is 70.45\n")  # no code
+    # no code, said so (it read "7,045 is 70.45", the money unnamed)
+    assert said.endswith(
+        "read in cents (--amount-unit cents): 7,045 is 70.45, no currency recorded "
+        "(--map currency=COLUMN gives it)\n"
+    )
     assert _amounts(home, "plain") == [70.45]
+    # unasked, the maybe-cents note offers what reads them: cents (minor is refused here)
+    said = " ".join(_lines(path, "--dataset", "plain2", *MAPS).split())
+    assert (
+        "ingest again with --amount-unit cents (7,045 then reads 70.45, no currency recorded; "
+        "a dataset reads one unit"
+    ) in said, said
 
 
 def test_whole_amounts_with_a_large_median_are_said_to_be_maybe_cents(
@@ -146,6 +156,10 @@ def test_whole_amounts_with_a_large_median_are_said_to_be_maybe_cents(
         "70.45 USD" in " ".join(said.split())
     )
     assert _amounts(home, "cents") == [7045.0]  # never read so unasked
+    # said once a dataset, not again on each month appended (it was)
+    april = tmp_path / "april.csv"
+    april.write_text(_invoices(APRIL, range(1, 31), failed=0))
+    assert "whole numbers" not in _lines(april, "--dataset", "cents", "--append")
     for name, text in (
         ("yen", _invoices(MARCH, range(1, 31), failed=0, currency="jpy")),
         ("dollars", _invoices(MARCH, range(1, 31), failed=0).replace(",7045,", ",70.45,")),
