@@ -140,6 +140,19 @@ def keep_guest_rows(
         rows.drop_duplicates("row").to_parquet(staging / GUEST_ROWS, index=False)
 
 
+def adds_guest_rows(staging: Path, appending_to: Path) -> bool:
+    """Whether an append's version keeps guest rows the dataset did not (:func:`keep_guest_rows`):
+    an append of no new user rows still has something new to keep."""
+    import pyarrow.parquet as pq
+
+    kept, held = staging / GUEST_ROWS, appending_to / GUEST_ROWS
+    if not kept.is_file():
+        return False
+    return pq.read_metadata(kept).num_rows > (
+        pq.read_metadata(held).num_rows if held.is_file() else 0
+    )
+
+
 def money_text(value: float) -> str:
     """An amount as the summaries write it: whole without decimals (a count of purchases),
     else to the cent."""
@@ -198,7 +211,7 @@ def dataset_without_user_words(
     said = without_user_words(total)
     if (share := guest_share(total, kept_by_users, as_of)) is not None:
         said += f" ({share:.1%} of the amount kept of every order, guests' and users')"
-    elif _later(total, as_of):
+    elif later_than(total, as_of):
         said += f" (orders of {total['first']} .. {total['last']}, to after {str(as_of)[:10]})"
     if total["batches"] > 1 and not total.get("counted_once"):
         said += (
@@ -214,12 +227,12 @@ def guest_share(
     """What the guest orders kept is of all kept (theirs and the users' ``kept_by_users``),
     or None: no users' amount, nothing kept, or guest orders later than ``as_of``."""
     guests_kept = total["purchases"] - total["refunds"]
-    if kept_by_users is None or _later(total, as_of) or guests_kept + kept_by_users <= 0:
+    if kept_by_users is None or later_than(total, as_of) or guests_kept + kept_by_users <= 0:
         return None
     return guests_kept / (guests_kept + kept_by_users)
 
 
-def _later(total: dict[str, Any], as_of: str | None) -> bool:
+def later_than(total: dict[str, Any], as_of: str | None) -> bool:
     """Some guest orders are of days after ``as_of`` (a scores table of an earlier date)."""
     return as_of is not None and str(total.get("last", "")) > str(as_of)[:10]
 
@@ -231,4 +244,44 @@ def dataset_guest_orders(dataset_dir: Path) -> dict[str, Any] | None:
     kept = dataset_dir / GUEST_ROWS
     return dataset_without_user(
         read_report(dataset_dir), pd.read_parquet(kept) if kept.is_file() else None
+    )
+
+
+def guest_rows_uncounted(dataset_dir: Path) -> int:
+    """Rows without a user id quarantined by the dataset's files read before guest orders
+    were counted (their batch records none, its quarantine file holds them): their orders
+    and amount are unknown until those files are ingested again. 0: none, or no such file
+    (an import's table, which never counts them, is not one of them)."""
+    import duckdb
+
+    from features.batches import batches
+    from lifecycle.dataset_kind import read_report
+    from lifecycle.sql import literal
+
+    files, appends = [], 0
+    for batch in batches(read_report(dataset_dir)):
+        appends += batch.get("mode") == "append"
+        # the quarantine file of an ingest and of the n-th append (features.ingest)
+        name = f"events-append-{appends}.csv" if batch.get("mode") == "append" else "events.csv"
+        path = dataset_dir / "quarantine" / name
+        if "source" in batch and NO_USER_NOTE not in batch and path.is_file():
+            files.append(str(path))
+    if not files:
+        return 0
+    with duckdb.connect() as con:
+        ((rows,),) = con.execute(
+            f"SELECT count(*) FROM read_csv([{', '.join(map(literal, files))}], all_varchar = true, "
+            f"union_by_name = true) WHERE {c.REASON} = {literal(NO_USER)}"
+        ).fetchall()
+    return int(rows)
+
+
+def uncounted_words(rows: int, dataset: str) -> str:
+    """:func:`guest_rows_uncounted` in words for `segments` and the report."""
+    some = f"{rows:,} row{'s' * (rows != 1)}"
+    return (
+        f"{some} without a user id (guest orders) quarantined by files ingested before guest "
+        "orders were counted: their orders and amount are unknown here, in no customer's "
+        f"numbers, until those files are ingested again (`lifecycle ingest FIRST --dataset "
+        f"{dataset} --replace`, then each later one with --append)"
     )

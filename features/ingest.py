@@ -38,7 +38,7 @@ from features.event_types import (
 )
 from features.file_shape import SHAPE, FileShape
 from features.forms import column_forms
-from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, keep_guest_rows
+from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, adds_guest_rows, keep_guest_rows
 from features.id_spellings import SPELT_APART, ids_spelt_apart
 from features.loading import WITHOUT_EVENTS, stream_table
 from features.reading import (
@@ -377,7 +377,11 @@ def ingest_into(
                     adapter,
                     (read_as or {}).get("timezone") or batches.dataset_timezone(held),
                 )
-                if reports["events"].rows_loaded == 0 and users_path is None:
+                if (
+                    reports["events"].rows_loaded == 0
+                    and users_path is None
+                    and not adds_guest_rows(staging, appending_to)  # a new guest order is new
+                ):
                     # Nothing new: the dataset keeps its version (later steps stay current).
                     raise _Unchanged({t: r.to_dict() for t, r in reports.items()}, totals)
             elif mode == "guard":

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.guest_orders import dataset_guest_orders, dataset_without_user_words
+from features.guest_orders import (
+    dataset_guest_orders,
+    dataset_without_user_words,
+    guest_rows_uncounted,
+    uncounted_words,
+)
 from lifecycle.errors import UserError
 from lifecycle.workspace import EVENTS_FILE
 from serving.batch import ScoresTable
@@ -276,8 +281,11 @@ def render_report(
         for c in table.columns
         if c.endswith("_share")
     }
-    totals = revenue_totals(scores, dataset_dir and dataset_dir / EVENTS_FILE, table.as_of)
     guest_orders = dataset_guest_orders(dataset_dir) if dataset_dir else None
+    uncounted = guest_rows_uncounted(dataset_dir) if dataset_dir else 0
+    totals = revenue_totals(
+        scores, dataset_dir and dataset_dir / EVENTS_FILE, table.as_of, guest_orders
+    )
     by_channel = super_users_by_channel(scores, supers) if supers is not None else None
     split = {"value_share": f"share of its {revenue}", "share_of_all": f"share of all {revenue}"}
     counts = dict.fromkeys(("users", "customers", "super users"), "{:,}")
@@ -301,6 +309,11 @@ def render_report(
                 )
                 + ". "
                 if guest_orders
+                else ""
+            )
+            + (
+                f"Not in these: {html.escape(uncounted_words(uncounted, dataset_dir.name))}. "
+                if uncounted and dataset_dir
                 else ""
             )
             + f"Super users (by {kept}, the lists' "

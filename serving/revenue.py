@@ -5,23 +5,31 @@ refunded whole that the features leave out of both (``features.orders``)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from features import contract as c
-from features.guest_orders import money_text
+from features.guest_orders import later_than, money_text
 from lifecycle.sql import identifier, literal
 from serving.segments import REFUNDS
 
+GUESTS_IN_RATE = "guest_orders_in_rate"  # totals' key: the dataset's guest orders in the rate
+
 
 def revenue_totals(
-    scores: pd.DataFrame, events: Path | None = None, as_of: str | None = None
-) -> dict[str, float] | None:
+    scores: pd.DataFrame,
+    events: Path | None = None,
+    as_of: str | None = None,
+    guests: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
     """Revenue to date of a scores table as a sales report heads it: before refunds, refunded,
     kept after refunds (None without its revenue and refunds). With the dataset's ``events``
     (to ``as_of``, the table's cutoff), also every purchase and refund there
     (``purchases_all``, ``refunds_all``): an order refunded whole is in neither of the
-    table's, and the shop's refund rate counts it."""
+    table's, and the shop's refund rate counts it; so are the dataset's guest orders
+    (``guests``, :func:`features.guest_orders.dataset_guest_orders`) when none is later than
+    ``as_of`` (``GUESTS_IN_RATE``), else the words say the rate is without them."""
     if "revenue" not in scores or REFUNDS not in scores:
         return None
     kept = float(scores["revenue"].astype(float).fillna(0).sum())
@@ -29,6 +37,11 @@ def revenue_totals(
     totals = {"before_refunds": kept + refunded, "refunds": refunded, "kept": kept}
     if events is not None and as_of is not None and (every := _every_order(events, as_of)):
         totals |= every
+        if guests:  # a sales report's rate counts them (not: some later than the table)
+            totals[GUESTS_IN_RATE] = not later_than(guests, as_of)
+            if totals[GUESTS_IN_RATE]:
+                totals["guest_purchases"] = guests["purchases"]
+                totals["guest_refunds"] = guests["refunds"]
     return totals
 
 
@@ -77,8 +90,15 @@ def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
     if purchases <= 0:
         return f"{said} ({whole} count in none of these: refunds {share} of {revenue} without them)"
     cancelled = refunds - refunded  # each order refunded whole: its purchase and its refund
-    return (
+    guests = totals.get(GUESTS_IN_RATE)
+    too = f"{whole} and guest orders too" if guests else f"{whole} too"
+    purchases += totals.get("guest_purchases", 0.0)
+    refunds += totals.get("guest_refunds", 0.0)
+    rate = (
         f"{said} ({whole}, {money_text(cancelled)}, count in none of these); refund rate "
         f"{refunds / purchases:.1%}: all refunds {money_text(refunds)} of all purchases "
-        f"{money_text(purchases)}, {whole} too, as a sales report counts ({share} without them)"
+        f"{money_text(purchases)}, {too}, as a sales report counts ({share} without them)"
     )
+    if guests is False:  # their days reach past the table's: they cannot be cut at it
+        rate += "; guest orders not in it (some are later than the scores table)"
+    return rate

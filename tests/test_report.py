@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -421,7 +422,17 @@ def test_guest_orders_and_the_shops_refund_rate_are_said(home: Path, tmp_path: P
     assert run.exit_code == 0, run.output
     found = json.loads(run.stdout)
     assert found["revenue_to_date"] == pytest.approx(
-        {"before_refunds": 90, "refunds": 10, "kept": 80, "purchases_all": 190, "refunds_all": 110}
+        {
+            "before_refunds": 90,
+            "refunds": 10,
+            "kept": 80,
+            "purchases_all": 190,
+            "refunds_all": 110,
+            # the guests' purchases and refunds are in the shop's refund rate (they were not)
+            "guest_orders_in_rate": True,
+            "guest_purchases": 50,
+            "guest_refunds": 5,
+        }
     )
     assert found["rows_without_user_id"] == {
         "rows": 4,
@@ -436,10 +447,11 @@ def test_guest_orders_and_the_shops_refund_rate_are_said(home: Path, tmp_path: P
         "share_of_kept": pytest.approx(45 / 125),
     }
     text = CliRunner().invoke(main, ["--home", str(home), "segments", *named]).stdout
-    rate = (
+    rate = (  # the guests' 50 and 5 in it (it was 57.9%: 110 of 190, the users' only)
         "revenue to date 90 before refunds, 10 refunded, 80 kept (orders refunded whole, 100, "
-        "count in none of these); refund rate 57.9%: all refunds 110 of all purchases 190, "
-        "orders refunded whole too, as a sales report counts (11.1% without them)"
+        "count in none of these); refund rate 47.9%: all refunds 115 of all purchases 240, "
+        "orders refunded whole and guest orders too, as a sales report counts (11.1% without "
+        "them)"
     )
     assert f"\n{rate}; shares of revenue are before refunds\n" in text
     share = " (36.0% of the amount kept of every order, guests' and users')"
@@ -495,3 +507,98 @@ def test_a_guest_order_a_later_file_sends_again_counts_once(home: Path, tmp_path
     text = CliRunner().invoke(main, ["--home", str(home), "segments", *named]).stdout
     assert "4 orders (9 rows, 5 of them exact repeats counted once) had no user id" in text
     assert "counts again" not in text
+
+
+def _segments(home: Path, dataset: str, as_of: str, users: dict[str, tuple[float, float]]) -> Any:
+    """`segments --json` and its text of a scores table of ``users`` as of ``as_of``."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+
+    settings = load_settings(home=home, environ={})
+    write_scores(
+        settings.workspace.scores_dir, shop_scores(users), {"as_of": as_of, "dataset": dataset}
+    )
+    named = ["--home", str(home), "segments", "--dataset", dataset]
+    data = CliRunner().invoke(main, ["--json", *named])
+    assert data.exit_code == 0, data.output
+    return json.loads(data.stdout), CliRunner().invoke(main, named).stdout
+
+
+def _ingest_shop(home: Path, path: Path, dataset: str, *extra: str) -> Any:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    maps = ["user_id=Email", "event_time=Created at", "amount=Total", "order_id=Name"]
+    ingest = ["ingest", str(path), "--dataset", dataset, "--event-type", "purchase"]
+    ingest += ["--negative-is-refund", *(part for m in maps for part in ("--map", m)), *extra]
+    done = CliRunner().invoke(
+        main, ["--home", str(home), *ingest], env={"LIFECYCLE_INGEST__MAX_BAD_FRACTION": "0.9"}
+    )
+    assert done.exit_code == 0, done.output
+    return done
+
+
+def test_a_guest_order_in_an_append_of_no_new_user_rows_is_counted(
+    home: Path, tmp_path: Path
+) -> None:
+    """An append whose user rows the dataset held already ended "nothing new, the dataset
+    keeps its version": a new guest order in it was never counted. It is new: the append
+    keeps it, and `segments` counts it."""
+    header, *rows = SHOP_ORDERS.splitlines()
+    first, again = tmp_path / "jan.csv", tmp_path / "jan_again.csv"
+    first.write_text("\n".join([header, *rows[:5], rows[5]]) + "\n")  # users', and #5
+    again.write_text("\n".join([header, *rows[:5], "#9,,2024-01-05 08:00,12.50"]) + "\n")
+    _ingest_shop(home, first, "shop")
+    done = _ingest_shop(home, again, "shop", "--append")
+    assert "nothing new" not in done.stdout, done.stdout
+    assert "1 orders (1 row) had no user id (guest orders): 12.50 of purchases" in done.stdout
+    found, _ = _segments(home, "shop", "2024-01-06", {"b@x": (40.0, 10.0)})
+    guests = found["rows_without_user_id"]
+    assert (guests["orders"], guests["purchases"]) == (2, 42.5)
+    # sent again, with nothing else new: now nothing new indeed
+    done = _ingest_shop(home, again, "shop", "--append")
+    assert "nothing new" in done.stdout, done.stdout
+
+
+def test_a_dataset_ingested_before_guest_orders_were_counted_says_they_are_unknown(
+    home: Path, tmp_path: Path
+) -> None:
+    """A dataset whose files were ingested before guest orders were counted (its batches
+    record none) gave revenue without a word of them. `segments` and the report say how many
+    guest rows its quarantine holds uncounted, and the way to count them."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(SHOP_ORDERS)
+    _ingest_shop(home, orders, "old")
+    folder = home / "datasets" / "old"
+    report = json.loads((folder / "report.json").read_text())
+    for batch in report["batches"]:  # as an ingest of session 38 wrote it
+        batch.pop("rows_without_user")
+    (folder / "report.json").write_text(json.dumps(report))
+    (folder / "guest_rows.parquet").unlink()
+    found, text = _segments(home, "old", "2024-01-06", {"b@x": (40.0, 10.0)})
+    assert "rows_without_user_id" not in found
+    assert found["rows_without_user_id_uncounted"] == 4
+    said = (
+        "not in these: 4 rows without a user id (guest orders) quarantined by files ingested "
+        "before guest orders were counted: their orders and amount are unknown here, in no "
+        "customer's numbers, until those files are ingested again (`lifecycle ingest FIRST "
+        "--dataset old --replace`, then each later one with --append)"
+    )
+    assert said in text, text
+    assert "guest orders too" not in text  # the rate says what it counts
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    page = tmp_path / "report.html"
+    args = ["--home", str(home), "report", "--out", str(page), "--dataset", "old"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert said.replace("not in these", "Not in these") in page.read_text().replace("&#x27;", "'")
+    # a dataset that counted its guest orders says no such thing
+    _ingest_shop(home, orders, "new")
+    found, text = _segments(home, "new", "2024-01-06", {"b@x": (40.0, 10.0)})
+    assert "rows_without_user_id_uncounted" not in found and "unknown here" not in text

@@ -304,7 +304,13 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     """Sizes and value shares of lifecycle stages, RFM segments and super users (in all and
     by acquisition channel) as of a date."""
 
-    from features.guest_orders import dataset_guest_orders, dataset_without_user_words, guest_share
+    from features.guest_orders import (
+        dataset_guest_orders,
+        dataset_without_user_words,
+        guest_rows_uncounted,
+        guest_share,
+        uncounted_words,
+    )
     from lifecycle.workspace import EVENTS_FILE
     from serving.batch import find_scores, latest_scores, score_all
     from serving.revenue import revenue_totals, revenue_words
@@ -346,13 +352,17 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     lines = [f"{dataset}: segments as of {date}: {len(frame):,} users"]
     revenue = units.value_name("revenue")
     events = obj.settings.workspace.dataset_dir(dataset) / EVENTS_FILE
-    if totals := revenue_totals(frame, events, date):  # shares of revenue: before refunds
+    guests = dataset_guest_orders(events.parent)
+    if totals := revenue_totals(frame, events, date, guests):  # shares: before refunds
         data["revenue_to_date"] = totals
         lines.append(f"{revenue_words(totals, revenue)}; shares of {revenue} are before refunds")
-    if guests := dataset_guest_orders(events.parent):
+    if guests:
         kept = totals["kept"] if totals else None  # rows without a user id: never unsaid
         data["rows_without_user_id"] = guests | {"share_of_kept": guest_share(guests, kept, date)}
         lines.append(f"not in these: {dataset_without_user_words(guests, kept, date)}")
+    if uncounted := guest_rows_uncounted(events.parent):  # an ingest from before they were
+        data["rows_without_user_id_uncounted"] = uncounted
+        lines.append(f"not in these: {uncounted_words(uncounted, dataset)}")
     for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", "RFM segments")):
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")
