@@ -14,6 +14,7 @@ import errno
 import io
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -342,6 +343,21 @@ _LOST_FEATURE = re.compile(
 )
 
 
+@contextlib.contextmanager
+def naming_lost_features(service_name: str) -> Iterator[None]:
+    """Feast's ValueError for a service naming a feature its view no longer has (a traceback)
+    as the one line the row store says it in (``registry_mirror.lost_feature``)."""
+    try:
+        yield
+    except ValueError as error:
+        lost = _LOST_FEATURE.search(str(error))
+        if lost is None:
+            raise
+        from features.registry_mirror import lost_feature
+
+        raise FeatureStoreError(lost_feature(service_name, lost["view"], lost["feature"])) from None
+
+
 def historical_features(
     store: FeatureStore, entity_rows: pd.DataFrame, service_name: str
 ) -> Retrieved:
@@ -359,18 +375,10 @@ def historical_features(
     if not unique:
         keys = keys.drop_duplicates()
     request = keys.rename(columns={AS_OF: ENTITY_TIMESTAMP})
-    try:
-        with warnings_quiet():
-            result = store.get_historical_features(
-                entity_df=request, features=feature_service
-            ).to_arrow()
-    except ValueError as error:  # Feast's words for a view that lost a column: a traceback
-        lost = _LOST_FEATURE.search(str(error))
-        if lost is None:
-            raise
-        from features.registry_mirror import lost_feature
-
-        raise FeatureStoreError(lost_feature(service_name, lost["view"], lost["feature"])) from None
+    with naming_lost_features(service_name), warnings_quiet():
+        result = store.get_historical_features(
+            entity_df=request, features=feature_service
+        ).to_arrow()
     if unique and _in_entity_order(result, entity_rows):
         # Came back row for row (our ASOF offline store keeps entity order): no join needed.
         features = result.select(names).to_pandas()
@@ -514,7 +522,7 @@ def online_features(store: FeatureStore, user_ids: list[str], service_name: str)
         return _online_rows(store, online, [str(u) for u in user_ids], service_name)
     feature_service = service(store, service_name)
     rows = [{c.USER_ID: str(u)} for u in user_ids]
-    with redis_health.reaching_store(store):
+    with redis_health.reaching_store(store), naming_lost_features(service_name):
         response = store.get_online_features(features=feature_service, entity_rows=rows)
     data = response.to_dict(include_event_timestamps=True)
     frame = pd.DataFrame({k: v for k, v in data.items() if not k.endswith("__ts")})

@@ -248,3 +248,37 @@ def test_an_id_written_18074_0_is_the_customer_ingest_loaded_as_18074(retail_hom
     assert {k: v for k, v in users[0].items() if k != "user_id"} == {
         k: v for k, v in users[1].items() if k != "user_id"
     }
+
+
+def test_features_show_after_a_users_column_went_reads_the_current_service(
+    tmp_path: Path,
+) -> None:
+    """On Feast's own online path (Redis, sqlite-feast), `features show` after a replace that
+    dropped a users column ended in Feast's ValueError traceback: its default service,
+    churn_v1, asks for the column. It shows churn's service of the current feature table
+    now, and a stale service named is the one line the row store says."""
+    home = tmp_path / "ws"
+    env = {"LIFECYCLE_FEAST__ONLINE_STORE": "sqlite-feast"}
+    prepare(home, ["demo-data", "--users", "200"], ["features", "build"], env=env)
+    users = pd.read_parquet(home / "demo" / "users.parquet").drop(columns=["country"])
+    users.to_parquet(tmp_path / "users.parquet")
+    events, fewer = str(home / "demo" / "events.parquet"), str(tmp_path / "users.parquet")
+    prepare(
+        home,
+        ["features", "apply"],
+        ["ingest", events, "--users", fewer, "--dataset", "demo", "--replace"],
+        ["features", "build"],
+        ["features", "apply"],
+        ["features", "materialize"],
+        env=env,
+    )
+    show = ["--home", str(home), "features", "show", "u0000001"]
+    shown = CliRunner(env=env).invoke(main, show)
+    assert shown.exit_code == 0, shown.output
+    assert "channel:" in shown.stdout and "country" not in shown.stdout
+    stale = CliRunner(env=env).invoke(main, [*show, "--service", "churn_v1"])
+    assert stale.exit_code == 1 and "Traceback" not in stale.output, stale.output
+    assert (
+        "feature service churn_v1 (what the models learned from) asks feature view "
+        "user_profile for country, which the dataset no longer has"
+    ) in stale.stderr

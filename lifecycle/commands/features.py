@@ -132,18 +132,23 @@ def features_materialize(obj: Context, dataset: str | None) -> None:
 @click.argument("user_ids", nargs=-1, required=True)
 @click.option("--dataset", help="Dataset name [settings dataset].")
 @click.option(
-    "--service", "service_name", default="churn_v1", show_default=True, help="Feature service."
+    "--service",
+    "service_name",
+    help="Feature service [churn's of the current feature table; churn_v1 may name columns a "
+    "later table lacks].",
 )
 @pass_context
 def features_show(
-    obj: Context, user_ids: tuple[str, ...], dataset: str | None, service_name: str
+    obj: Context, user_ids: tuple[str, ...], dataset: str | None, service_name: str | None
 ) -> None:
     """Show users' online features (unknown users are reported as not found)."""
     from features import contract as c
     from features.batches import dataset_case_insensitive_ids
-    from features.store import online_features, open_store
+    from features.store import online_features, open_store, store_paths, task_service
 
     store = open_store(obj.settings, dataset)
+    if service_name is None:
+        service_name = task_service(store, store_paths(obj.settings, dataset), "churn")
     name = dataset or obj.settings.dataset
     folded = dataset_case_insensitive_ids(obj.settings.workspace.dataset_dir(name))
     held = c.held_user_ids(user_ids, folded)  # as /score reads them
