@@ -223,3 +223,21 @@ def test_redis_that_lost_some_users_is_503_naming_the_loss_and_an_erasure_is_non
     run_cli(home, "features", "materialize")
     assert client.get("/readyz").status_code == 200
     assert statuses(client) == ["scored", "scored"]
+
+
+def test_features_apply_deletes_no_keys_so_it_is_no_loss(
+    served: tuple[Path, Redis, Any],
+) -> None:
+    """Session 39 noted that keys Feast deletes on `features apply` would read as a loss until
+    the next materialize. Feast deletes a view's online rows only when an apply removes the
+    view with ``partial=False``; `features apply` applies partially, so it deletes none: the
+    store keeps every key and the check stays healthy (pinned here, with a real Redis)."""
+    import redis as redis_py
+
+    home, redis, client = served
+    store = redis_py.Redis(host="127.0.0.1", port=redis.port)
+    keys = store.dbsize()
+    run_cli(home, "features", "apply")
+    assert store.dbsize() == keys
+    assert client.get("/readyz").status_code == 200
+    assert statuses(client) == ["scored", "scored"]
