@@ -184,8 +184,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         maps = ", ".join(f"{name}={source!r}" for name, source in absent.items())
         out.append(
             f"    the users file lacks the column{'s' * (len(absent) > 1)} of the recorded "
-            f"--users-map {maps}: the "
-            "users it adds have none, those held keep theirs"
+            f"--users-map {maps}: the users it adds have none, those held keep theirs"
         )
     if shifted := notes.get(HOURS_APART):
         out.append(hours_apart_line(shifted))
