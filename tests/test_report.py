@@ -602,3 +602,36 @@ def test_a_dataset_ingested_before_guest_orders_were_counted_says_they_are_unkno
     _ingest_shop(home, orders, "new")
     found, text = _segments(home, "new", "2024-01-06", {"b@x": (40.0, 10.0)})
     assert "rows_without_user_id_uncounted" not in found and "unknown here" not in text
+
+
+def test_the_refund_rate_says_it_is_without_guest_orders_later_than_the_table(
+    tmp_path: Path,
+) -> None:
+    """Guest orders are counted in the shop's refund rate when every one is of the scores
+    table's days; when some are later they cannot be cut at its date, and the rate says it
+    is without them."""
+    from serving.revenue import revenue_totals, revenue_words
+
+    events = tmp_path / "events.parquet"
+    pd.DataFrame(
+        {
+            "user_id": ["b@x", "b@x"],
+            "event_time": pd.to_datetime(["2024-01-03", "2024-01-04"], utc=True),
+            "event_type": ["purchase", "refund"],
+            "amount": [50.0, 10.0],
+        }
+    ).to_parquet(events)
+    scores = shop_scores({"b@x": (40.0, 10.0)})
+    guests = {"purchases": 50.0, "refunds": 5.0, "first": "2024-01-03", "last": "2024-01-05"}
+    counted = revenue_totals(scores, events, "2024-01-06", guests)
+    assert (
+        "refund rate 15.0%: all refunds 15 of all purchases 100, orders refunded whole and "
+        "guest orders too" in revenue_words(counted)
+    )
+    later = revenue_totals(scores, events, "2024-01-04", guests)
+    assert later["guest_orders_in_rate"] is False and "guest_purchases" not in later
+    said = revenue_words(later)
+    assert (
+        "refund rate 20.0%: all refunds 10 of all purchases 50, orders refunded whole too" in said
+    )
+    assert said.endswith("; guest orders not in it (some are later than the scores table)")
