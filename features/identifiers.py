@@ -5,7 +5,7 @@ value for most rows (an id of some other system). As a feature such a column pre
 nothing for anyone new (or, for gender, treats customers differently by sex), a "reason"
 quotes it ("First Name: Emma"), and every value is kept in the model's own files (a LightGBM
 model stores its categories), where ``lifecycle forget`` cannot reach them. They stay in the
-feature table (lists take them with ``--allow-column``), are left out of every model, and
+feature table (lists withhold them unless ``--allow-column`` names one), are left out of every model, and
 said so; ``features.allow_attributes`` takes one in, ``features.exclude_attributes`` leaves
 more out."""
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -110,6 +110,15 @@ def personal_reason(name: str, has_digits: Callable[[], bool] = lambda: True) ->
         if said[start] not in QUALIFIERS.split():
             return None
     return None
+
+
+def withheld_attributes(names: Iterable[str], not_features: Collection[str] = ()) -> list[str]:
+    """Of users attributes ``names``, the ones a list withholds unless allowed by name: a
+    person's by name (:func:`personal_reason`, so even one a setting takes into a model), or
+    one the table names as no feature (``not_features``). Others (a plan, a contract, a
+    country) are a customer's situation, shown in lists and their reasons."""
+    left_out = set(not_features)
+    return [name for name in names if name in left_out or personal_reason(name)]
 
 
 def identifies(distinct: int, filled: int) -> bool:

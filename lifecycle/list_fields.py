@@ -90,6 +90,6 @@ def scores_columns() -> frozenset[str]:
 
 
 def user_attributes(columns: Iterable[str]) -> list[str]:
-    """The user attributes among a scores table's ``columns`` (``country``: a personal column,
+    """The user attributes among a scores table's ``columns`` (``country``, ``gender``,
     what `--where` and /at_risk's ``where`` filter by), in order of name."""
     return sorted(set(columns) - scores_columns() - {c.USER_ID, c.CHANNEL})

@@ -310,7 +310,8 @@ class ListAnswers:
             )
         except ListError as error:
             raise list_error(error) from None
-        # user ids as given and no personal column: the CLI's default privacy
+        # user ids as given and no personal column: the CLI's default privacy; the rows'
+        # fields are fixed (AtRiskUser): the attributes shown are in the reasons only
         rows = list_rows(
             page.ranked, Privacy(), table.metadata.get("personal_columns", []), (rank_by,)
         )

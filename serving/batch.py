@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ import pandas as pd
 
 from features import contract as c
 from features.asof import AS_OF, cutoff_date, event_span, feature_cutoffs
+from features.identifiers import not_features_of, withheld_attributes
 from lifecycle import lineage, tasks
 from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
@@ -144,8 +145,9 @@ def retrieve_features(
 # -- scoring ------------------------------------------------------------------------------
 
 
-def personal_columns(features: pd.DataFrame) -> list[str]:
-    """User attributes (country, device, ...): text columns other than the id and the channel."""
+def attribute_columns(features: pd.DataFrame) -> list[str]:
+    """User attributes (country, device, plan, ...): text columns other than the id and the
+    channel, kept in the scores table (lists filter by them)."""
     return [
         col
         for col in features.columns
@@ -153,6 +155,18 @@ def personal_columns(features: pd.DataFrame) -> list[str]:
         and not pd.api.types.is_numeric_dtype(features[col])
         and not pd.api.types.is_datetime64_any_dtype(features[col])
     ]
+
+
+def personal_columns(features: pd.DataFrame, not_features: Collection[str] = ()) -> list[str]:
+    """The user attributes lists withhold (:func:`features.identifiers.withheld_attributes`;
+    ``not_features``: the feature table's); the others are shown."""
+    return withheld_attributes(attribute_columns(features), not_features)
+
+
+def shown_columns(features: pd.DataFrame, not_features: Collection[str] = ()) -> list[str]:
+    """The user attributes lists show (a plan, a contract): not :func:`personal_columns`."""
+    personal = set(personal_columns(features, not_features))
+    return [col for col in attribute_columns(features) if col not in personal]
 
 
 def score_users(
@@ -164,6 +178,7 @@ def score_users(
     reasons_by: Sequence[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     score_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    not_features: Collection[str] = (),
 ) -> pd.DataFrame:
     """Scores, segments, context columns and churn reasons for every row of ``features``.
 
@@ -172,7 +187,9 @@ def score_users(
     Reasons (per-row TreeSHAP, ~200x a prediction) go to the top ``reasons_top`` users of
     each ranking (all eligible users when None); other rows have ``reasons`` null.
     ``reasons_by`` names the rankings (default: every one a list can be ranked by; a
-    caller that only pulls the at-risk list by value at risk names that one).
+    caller that only pulls the at-risk list by value at risk names that one). A reason
+    about a :func:`personal_columns` attribute (``not_features``: the feature table's)
+    withholds its value.
     """
     from serving.scoring import score_frame, top_reasons
 
@@ -211,7 +228,7 @@ def score_users(
     scores["reasons"] = None
     if explained is not None:
         rows = reason_rows(scores, reasons_top, reasons_by, champions.bands[1])
-        personal = set(personal_columns(features))
+        personal = set(personal_columns(features, not_features))
         found = top_reasons(
             explained,
             features.iloc[rows],
@@ -226,7 +243,7 @@ def score_users(
             )
             for reasons in found
         ]
-    for col in personal_columns(features):
+    for col in attribute_columns(features):
         scores[col] = features[col].to_numpy()
     for task, version in champions.versions.items():
         scores[model_version_column(task)] = version
@@ -441,6 +458,8 @@ def score_all(
     left out by ``training.tasks``): a table without churn scores must not silently replace a
     complete ``latest``.
     """
+    import pyarrow.parquet as pq
+
     from features.store import open_store, store_paths
     from lifecycle import train_refusals
     from lifecycle.storage import probe_writable
@@ -478,6 +497,7 @@ def score_all(
         open_store(settings, paths.dataset), entity_rows, champions.services
     )
     seconds["features"] = round(time.perf_counter() - started, 2)
+    left_out = list(not_features_of(pq.read_schema(paths.feature_table)))
     say(f"scoring {len(features):,} users")
     started = time.perf_counter()
     definitions = SegmentDefinitions()
@@ -498,9 +518,16 @@ def score_all(
                     partition_rows=settings.dask.partition_rows,
                     reasons=False,
                 ),
+                not_features=left_out,
             )
     else:
-        scores = score_users(champions, features, definitions=definitions, reasons_top=reasons_top)
+        scores = score_users(
+            champions,
+            features,
+            definitions=definitions,
+            reasons_top=reasons_top,
+            not_features=left_out,
+        )
     seconds["scoring"] = round(time.perf_counter() - started, 2)
     path, appended, strays = None, None, []
     if write:
@@ -514,7 +541,8 @@ def score_all(
             "feature_services": {t: b.service for t, b in champions.bundles.items()},
             "unavailable": champions.unavailable,
             "definitions": definitions.versions,
-            "personal_columns": personal_columns(features),
+            "personal_columns": personal_columns(features, left_out),
+            "shown_columns": shown_columns(features, left_out),
             "reasons_top": reasons_top,
             "users": len(scores),
             # What each score predicts (task, horizon, ...): outcomes label the ledger with it.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,14 @@ from serving.reason_words import reason_text, withheld_text
 from serving.segments import whole_days
 
 
-def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
+def format_rows(
+    rows: pd.DataFrame, width: int | None = None, attributes: Collection[str] | None = None
+) -> list[str]:
     """A text table of list rows for a terminal: the tasks' listed scores present, then value
     at risk and context; each row's reasons follow it in full, wrapped to ``width``
-    (default: the terminal's)."""
+    (default: the terminal's). Of the user attributes in ``rows``, ``attributes`` (default:
+    all): a table's dozen plan columns would push the scores off the screen, and the reasons
+    say the ones that matter (``Contract: Month-to-month``)."""
     if rows.empty:
         return ["(no users match)"]
     width = width or shutil.get_terminal_size((100, 24)).columns
@@ -46,7 +51,8 @@ def format_rows(rows: pd.DataFrame, width: int | None = None) -> list[str]:
     shown["stage"] = rows.get("lifecycle_stage", "")
     shown["segment"] = rows.get("segment", "")
     always = non_personal()
-    for col in (col for col in rows.columns if col not in always):  # allowed by name
+    named = [n for n in rows.columns if n not in always]
+    for col in (n for n in named if attributes is None or n in attributes):
         shown[col] = rows[col].fillna("-")
     idle = rows.get("days_since_last_activity", pd.Series(np.nan, index=rows.index))
     shown["idle d"] = idle.map(lambda v: f"{whole_days(v):.0f}" if pd.notna(v) else "-")

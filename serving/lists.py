@@ -3,7 +3,8 @@
 Lists read a scores table (``scores_dir/latest.parquet`` by default, written by
 ``lifecycle score-all``); the HTTP service's at-risk endpoint can call :func:`at_risk`
 on the same table. Every row carries the user id as given, or a keyed pseudonym, and no
-other personal column unless the caller allows it by name.
+other personal column unless the caller allows it by name (a plan, a contract, a
+country are no person's: shown, :func:`features.identifiers.withheld_attributes`).
 
 The control group: a user is in it when ``sha256("<seed>:<user_id>")`` read as a number in
 [0, 1) is below the control share. So the same user stays in the same group across runs
@@ -17,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -117,19 +118,35 @@ class Privacy:
         return cls(pseudonym_key=key, allowed_columns=tuple(allowed_columns))
 
 
+def listed_attributes(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A scores table's user attributes as :func:`list_rows` takes them: the ``personal`` ones
+    it withholds and the ones ``shown`` (a table written before names every one personal)."""
+    return {
+        "personal": list(metadata.get("personal_columns", [])),
+        "shown": list(metadata.get("shown_columns", [])),
+    }
+
+
 def apply_privacy(
-    rows: pd.DataFrame, privacy: Privacy, personal: Sequence[str] = ()
+    rows: pd.DataFrame, privacy: Privacy, personal: Sequence[str] = (), shown: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """Keep the list's own fields and allowed personal columns; pseudonymise ids if configured."""
-    unknown = [col for col in privacy.allowed_columns if col not in personal]
+    """Keep the list's own fields, the ``shown`` user attributes and the allowed personal
+    ones; pseudonymise ids if configured."""
+    unknown = [col for col in privacy.allowed_columns if col not in (*personal, *shown)]
     if unknown:
+        listed = f"; shown without it: {', '.join(shown)}" if shown else ""
         raise ListError(
-            f"--allow-column {', '.join(unknown)}: not a personal column of this scores table "
-            f"(it has: {', '.join(personal) or 'none'})",
+            f"--allow-column {', '.join(unknown)}: not a column this scores table withholds "
+            f"(it withholds: {', '.join(personal) or 'none'}{listed}); a person's attribute "
+            "that is no feature (an email, a name) is in no scores table",
             "allowed_columns",
         )
     always = non_personal()
-    keep = [col for col in rows.columns if col in always or col in privacy.allowed_columns]
+    keep = [
+        col
+        for col in rows.columns
+        if col in always or col in privacy.allowed_columns or col in shown
+    ]
     out = rows[keep].copy()
     allowed = [col for col in privacy.allowed_columns if col in out]
     if allowed and "top_reasons" in out:  # an allowed column's reason says its value again
@@ -232,7 +249,7 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     attributes = user_attributes(scores.columns) if filters.where else []
-    for column, wanted in filters.where:  # a user attribute (a personal column: not listed)
+    for column, wanted in filters.where:  # a user attribute (listed unless personal)
         if column not in attributes:
             raise ListError(
                 f"--where {column}={wanted}: the scores table has no user attribute {column!r} "
@@ -425,13 +442,16 @@ def list_rows(
     privacy: Privacy | None = None,
     personal: Sequence[str] = (),
     extra: Sequence[str] = (),
+    shown: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The operator's row fields, in order, with the privacy rules applied."""
+    """The operator's row fields, in order, then the ``shown`` user attributes (a plan, a
+    contract) and the allowed ``personal`` ones, with the privacy rules applied."""
     privacy = privacy or Privacy()
     fields = [f for f in dict.fromkeys((*list_fields(), *extra)) if f in ranked.columns]
-    allowed = [col for col in privacy.allowed_columns if col in ranked.columns]
-    rows = ranked[[*fields, *allowed]].reset_index(drop=True)
-    return apply_privacy(rows, privacy, personal)
+    attributes = dict.fromkeys((*shown, *privacy.allowed_columns))
+    attributes = [col for col in attributes if col in ranked.columns and col not in fields]
+    rows = ranked[[*fields, *attributes]].reset_index(drop=True)
+    return apply_privacy(rows, privacy, personal, shown)
 
 
 # -- output -------------------------------------------------------------------------------
@@ -555,7 +575,7 @@ def print_top(
     table = latest_scores(settings)
     filters = at_risk_filters(Filters(), table.frame, settings.serving.medium_risk)
     ranked = at_risk(table.frame, filters, rank_by=rank_by, limit=top)
-    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []), (rank_by,))
+    rows = list_rows(ranked, privacy, extra=(rank_by,), **listed_attributes(table.metadata))
     floor = f", churn probability >= {filters.min_churn:g}" if filters.min_churn else ""
     echo(
         f"{settings.dataset}: top {len(rows)} at-risk user{'s' * (len(rows) != 1)} by "

@@ -31,7 +31,15 @@ from lifecycle.workspace import EVENTS_FILE
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
 from serving.list_text import amount_text, value_text
-from serving.lists import Filters, Privacy, at_risk, at_risk_filters, list_rows, ranking_words
+from serving.lists import (
+    Filters,
+    Privacy,
+    at_risk,
+    at_risk_filters,
+    list_rows,
+    listed_attributes,
+    ranking_words,
+)
 from serving.report_figures import (
     deciles_figure,
     distributions_figure,
@@ -361,7 +369,7 @@ def render_report(
     if "value_at_risk" in scores:
         floored = at_risk_filters(Filters(), scores, medium_risk)  # as `lifecycle at-risk`
         ranked = at_risk(scores, floored, limit=top)
-        rows = list_rows(ranked, privacy, meta.get("personal_columns", []))
+        rows = list_rows(ranked, privacy, **listed_attributes(meta))
         shown = pd.DataFrame(
             {
                 "#": rows["rank"],

@@ -3,10 +3,11 @@
 ``lifecycle train-snapshot`` writes each version's list (``training.snapshot_outputs``:
 out-of-fold probabilities and reasons). Here the churn champion's list becomes a scores
 table for ``serving.lists``, so ``lifecycle at-risk`` on a snapshot ranks, filters, flags
-its control group, pseudonymises and writes it as it does an events dataset's. Every
-column of a snapshot is an attribute of the customer as given, so each is a personal
-column: a reason keeps its column's name and withholds the value unless the column is
-allowed by name (``--allow-column Contract``), as for an events list.
+its control group, pseudonymises and writes it as it does an events dataset's. A column
+that is a person's (``features.identifiers.withheld_attributes``: ``gender``, an email, one
+no model learns from) is withheld as in an events list: a reason keeps its name and
+withholds the value unless the column is allowed by name (``--allow-column gender``); the
+others (``Contract``, ``tenure``) are shown, their values in the reasons.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features import contract as c
+from features.identifiers import not_features, withheld_attributes
 from features.labels import LABEL
 from lifecycle import registry
 from lifecycle.tasks import CHURN
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 SCORE = CHURN.score
 OLD_SCORE = "probability"  # a list written before it was named as an events list's
 WITHHELD_NOTE = (
-    "reasons name the snapshot's columns and withhold the customers' values; show a "
-    "column's with --allow-column NAME (repeatable)"
+    "reasons name the snapshot's personal columns and withhold the customers' values; show "
+    "a column's with --allow-column NAME (repeatable)"
 )
 
 
@@ -60,8 +62,8 @@ def champion_list(settings: Settings, dataset: str) -> tuple[Path | None, str]:
 
 
 def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] = ()) -> ScoresTable:
-    """The champion's list as a scores table: ``churn_probability``, its reasons (values
-    withheld but the ``allowed`` columns'), and the snapshot table's columns."""
+    """The champion's list as a scores table: ``churn_probability``, its reasons (a personal
+    column's value withheld unless ``allowed``), and the snapshot table's columns."""
     from lifecycle.dataset_kind import read_report
     from training.snapshot import SNAPSHOT_FILE
 
@@ -72,11 +74,15 @@ def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] =
     table_path = settings.workspace.dataset_dir(dataset) / SNAPSHOT_FILE
     snapshot = pd.read_parquet(table_path)
     columns = [n for n in snapshot.columns if n not in (c.USER_ID, LABEL)]
+    attributes = (settings.features.allow_attributes, settings.features.exclude_attributes)
+    personal = withheld_attributes(columns, not_features(snapshot, columns, *attributes))
+    shown = [n for n in columns if n not in personal]
+    said = (*allowed, *shown)
     frame = pd.DataFrame(
         {
             c.USER_ID: listed[c.USER_ID],
             SCORE: listed[SCORE if SCORE in listed else OLD_SCORE].astype(float),
-            "reasons": [_withheld(text, columns, allowed) for text in listed["reasons"]],
+            "reasons": [_withheld(text, columns, said) for text in listed["reasons"]],
         }
     )
     # every column, for --where; a list carries the allowed ones only (serving.lists.list_rows)
@@ -84,7 +90,12 @@ def snapshot_scores(settings: Settings, dataset: str, allowed: tuple[str, ...] =
     frame = frame.join(values, on=c.USER_ID)
     report = read_report(settings.workspace.dataset_dir(dataset)) or {}
     created = str(report.get("created_at", ""))[:10]  # the snapshot's import, what it is as of
-    metadata = {"dataset": dataset, "as_of": created, "personal_columns": columns}
+    metadata = {
+        "dataset": dataset,
+        "as_of": created,
+        "personal_columns": personal,
+        "shown_columns": shown,
+    }
     return ScoresTable(frame, metadata, path)
 
 

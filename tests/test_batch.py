@@ -172,7 +172,9 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
     )
     assert (table.frame["churn_model_version"] == "1").all()
     assert (pd.to_datetime(table.frame[AS_OF], utc=True) == as_of).all()
-    assert set(table.metadata["personal_columns"]) == {"country", "device"}
+    # country and device are no person's (features.identifiers): shown, not withheld (trial 115)
+    assert table.metadata["personal_columns"] == []
+    assert set(table.metadata["shown_columns"]) == {"country", "device"}
     # The same numbers as the shared scoring function on Feast features for a sample of users.
     sample = table.frame.sample(50, random_state=0)
     rows = sample[["user_id"]].assign(**{AS_OF: as_of}).reset_index(drop=True)
@@ -186,15 +188,12 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
         "value_at_risk",
     ):
         np.testing.assert_allclose(direct[column].to_numpy(), sample[column].to_numpy(), rtol=1e-9)
-    # Reasons are in words, about features that pushed churn up; country/device values withheld.
+    # Reasons are in words, about features that pushed churn up; country/device values said.
     reasons = [json.loads(r) for r in table.frame["reasons"].dropna()]
     assert len(reasons) == table.frame["churn_probability"].notna().sum()
     assert all(r["contribution"] > 0 and r["text"] for rs in reasons for r in rs)
-    assert not any(
-        r["feature"] in ("country", "device") and r["value"] is not None
-        for rs in reasons
-        for r in rs
-    )
+    about = [r for rs in reasons for r in rs if r["feature"] in ("country", "device")]
+    assert about and all(r["value"] is not None and "(withheld)" not in r["text"] for r in about)
 
 
 def test_reasons_top_explains_the_at_risk_lists_as_served(trained_copy: Path) -> None:
@@ -295,7 +294,8 @@ def test_at_risk_cli_exports_ranked_rows_without_personal_columns(
         "control",
     ):
         assert column in rows.columns, column
-    assert not {"country", "device", "reasons"} & set(rows.columns)
+    assert "reasons" not in rows.columns  # the raw JSON stays in the scores table
+    assert {"country", "device"} <= set(rows.columns)  # no person's: shown (trial 115)
     assert rows["top_reasons"].fillna("").str.len().gt(0).mean() > 0.8
     channel = run_cli(
         home, "--json", "at-risk", "--top", "5", "--channel", "email", "--min-churn", "0.3"

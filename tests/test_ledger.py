@@ -246,8 +246,8 @@ def test_score_all_writes_the_ledger_with_versions_and_label_definitions(
         assert entry.labels["ltv"]["horizon_days"] == LTV.horizon_days
         assert entry.labels["churn"]["task"] == "churn"
         frame = entry.predictions()
-        personal = set(entry.metadata["personal_columns"])
-        assert personal and not personal & set(frame.columns)  # the demo has some; none here
+        attributes = {*entry.metadata["personal_columns"], *entry.metadata["shown_columns"]}
+        assert attributes and not attributes & set(frame.columns)  # the demo has some; none here
         assert {"churn_probability", "ltv", "ltv_p10", "ltv_p90"} <= set(frame.columns)
         assert "reasons" not in frame and c.CHANNEL not in frame
         assert frame[c.USER_ID].is_unique

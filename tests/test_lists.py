@@ -26,6 +26,7 @@ from serving.lists import (
     list_fields,
     list_format,
     list_rows,
+    listed_attributes,
     pseudonyms,
 )
 from serving.movers import MOVER_FIELDS, mover_notes, movers
@@ -270,8 +271,36 @@ def test_lists_carry_no_personal_column_unless_allowed() -> None:
     header, first = format_rows(allowed, width=200)[:2]
     assert "country" in header.split() and "country" not in format_rows(shown, width=200)[0]
     assert allowed["country"].iloc[0] in first.split()
-    with pytest.raises(ListError, match="--allow-column email_address: not a personal column"):
+    with pytest.raises(ListError, match="--allow-column email_address: not a column this"):
         list_rows(ranked, Privacy(allowed_columns=("email_address",)), PERSONAL)
+
+
+def test_lists_show_the_attributes_that_are_no_persons() -> None:
+    """A plan's contract is no person's: a list shows it, as a column and in its reasons,
+    and withholds only personal ones; an email (in no scores table) is refused without
+    calling the plan columns personal (trial 115: `Contract (withheld)`)."""
+    said = json.dumps([{"feature": "Contract", "value": "Month-to-month", "text": "x"}])
+    table = scores_table().assign(Contract="Month-to-month", gender="f", reasons=said)
+    metadata = {"personal_columns": ["gender"], "shown_columns": ["Contract"]}
+    ranked = at_risk(table, limit=2)
+    rows = list_rows(ranked, Privacy(), **listed_attributes(metadata))
+    assert "Contract" in rows and "gender" not in rows and set(rows["top_reasons"]) == {"x"}
+    # the terminal's table: the attributes named (--allow-column), the reasons say the rest
+    assert "Contract" not in format_rows(rows, width=200, attributes=())[0].split()
+    assert "Contract" in format_rows(rows, width=200, attributes=("Contract",))[0].split()
+    allowed = list_rows(
+        ranked, Privacy(allowed_columns=("gender", "Contract")), **listed_attributes(metadata)
+    )
+    assert list(allowed.columns[-2:]) == ["Contract", "gender"]
+    with pytest.raises(ListError) as refused:
+        list_rows(ranked, Privacy(allowed_columns=("email",)), **listed_attributes(metadata))
+    assert str(refused.value).startswith(
+        "--allow-column email: not a column this scores table withholds (it withholds: gender; "
+        "shown without it: Contract)"
+    )
+    # a table written before names every attribute personal: all withheld, as then
+    before = list_rows(ranked, Privacy(), **listed_attributes({"personal_columns": ["Contract"]}))
+    assert "Contract" not in before
 
 
 def test_pseudonyms_are_stable_keyed_and_replace_the_id() -> None:

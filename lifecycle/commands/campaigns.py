@@ -64,7 +64,7 @@ def start(
     from features import contract as c
     from serving.campaign_stats import MIN_GROUP
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
-    from serving.lists import at_risk, at_risk_filters, list_rows
+    from serving.lists import at_risk, at_risk_filters, list_rows, listed_attributes
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
@@ -150,7 +150,7 @@ def start(
         info["notes"] = notes
     lines += [f"note: {note}" for note in notes]
     if list_path is None and request.out is not None:
-        rows = list_rows(ranked, request.privacy(obj), table.metadata.get("personal_columns", []))
+        rows = list_rows(ranked, request.privacy(obj), **listed_attributes(table.metadata))
         emit_list(obj, rows, f"campaign {name} list", request, {"campaign": info}, table.metadata)
         for line in lines:
             obj.console.step(line)

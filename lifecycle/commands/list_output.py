@@ -44,7 +44,7 @@ def list_options(function: Any) -> Any:
             multiple=True,
             metavar="COLUMN=VALUE",
             help="Only users whose attribute has this value, e.g. country=Spain (repeatable; "
-            "the column is still not listed unless --allow-column names it).",
+            "a personal column is still not listed unless --allow-column names it).",
         ),
         click.option("--min-ltv", type=float, help="Only users with predicted LTV at least this."),
         click.option(
@@ -88,7 +88,8 @@ def list_options(function: Any) -> Any:
             "allow_columns",
             multiple=True,
             metavar="COLUMN",
-            help="Also include this personal column (e.g. country); repeatable.",
+            help="Also include this personal column (e.g. gender; a plan or a country is "
+            "shown without it); repeatable.",
         ),
     ]
 
@@ -229,7 +230,8 @@ def emit_list(
         return
     # JSON rows are the values the API's /at_risk serves (units once, at the top).
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    obj.console.result({**data, "rows": records}, [title, units.text(), *notes, *format_rows(rows)])
+    table = format_rows(rows, attributes=request.allow_columns)  # --out and --json: all
+    obj.console.result({**data, "rows": records}, [title, units.text(), *notes, *table])
 
 
 def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:

@@ -98,6 +98,7 @@ def at_risk_list(
         below_floor_note,
         default_rank_by,
         list_rows,
+        listed_attributes,
         ranking_words,
     )
     from serving.snapshot_list import (
@@ -141,12 +142,12 @@ def at_risk_list(
         control_share=request.control_share,
         seed=request.seed,
     )
-    if snapshot and len(request.allow_columns) < len(table.metadata["personal_columns"]):
+    if snapshot and set(table.metadata["personal_columns"]) - set(request.allow_columns):
         notes += (WITHHELD_NOTE,)
     from lifecycle.lineage import definitions_text
 
     # the score ranked by is always in the rows, listed or not (conversion_probability)
-    rows = list_rows(ranked, privacy, table.metadata.get("personal_columns", []), (rank_by,))
+    rows = list_rows(ranked, privacy, extra=(rank_by,), **listed_attributes(table.metadata))
     labels = table.metadata.get("labels", {})
     title = (
         f"{_dataset_of(obj, table, dataset)}: top {len(rows)} user{'s' * (len(rows) != 1)} by "
@@ -225,7 +226,7 @@ def movers(
 
     from lifecycle import lineage
     from serving.batch import ScoringError, latest_scores, require_same_definitions
-    from serving.lists import list_rows
+    from serving.lists import list_rows, listed_attributes
     from serving.movers import MOVER_FIELDS, model_changes, mover_notes
     from serving.movers import movers as find_movers
     from serving.scores_history import earlier_date, previous_scores
@@ -262,9 +263,7 @@ def movers(
         control_share=request.control_share,
         seed=request.seed,
     )
-    rows = list_rows(
-        ranked, privacy, latest.metadata.get("personal_columns", []), extra=MOVER_FIELDS
-    )
+    rows = list_rows(ranked, privacy, extra=MOVER_FIELDS, **listed_attributes(latest.metadata))
     title = f"{name}: top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
     emit_list(
         obj,
