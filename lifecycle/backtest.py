@@ -241,13 +241,15 @@ class CutoffResult:
             "seconds": self.seconds,
         }
 
-    def lines(self, labels: LabelSettings) -> list[str]:
+    def lines(self, labels: LabelSettings, currency: str | None = None) -> list[str]:
+        """The cutoff in words; ``currency``: what the value is in, where one is recorded."""
         o = self.outcome
+        value = f"{o['value_total']:,.0f}" + (f" {currency}" if currency else "")
         lines = [
             f"cutoff {self.cutoff:%Y-%m-%d}: {self.users:,} users known, "
             f"{sum(self.seconds.values()):.0f} s",
             f"  what happened: {o['active_rate']:.1%} active within {labels.churn_horizon_days} days, "
-            f"{o['bought_rate']:.1%} bought and value {o['value_total']:,.0f} within "
+            f"{o['bought_rate']:.1%} bought and value {value} within "
             f"{labels.ltv_horizon_days} days (purchases minus refunds, at least 0 per user)",
         ]
         served = ", ".join(
@@ -371,6 +373,7 @@ class BacktestResult:
     mlflow: dict[str, str]
     out: Path | None
     seconds: float
+    currency: str | None = None  # of the events' amounts, where one is recorded
 
     @property
     def over_cutoffs(self) -> dict[str, Any] | None:  # rolling origins summed up; one: None
@@ -384,6 +387,7 @@ class BacktestResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
+            "currency": self.currency,
             "horizons_days": horizons(self.labels),
             "settings": self.settings,
             "cutoffs": [r.to_dict() for r in self.cutoffs],
@@ -398,7 +402,7 @@ class BacktestResult:
         said = ", ".join(f"{t} {d} days" for t, d in horizons(self.labels).items())
         lines = [f"backtest of dataset '{self.dataset}' (horizons: {said})"]
         for result in self.cutoffs:
-            lines += result.lines(self.labels)
+            lines += result.lines(self.labels, self.currency)
         lines += across_lines(self.over_cutoffs)
         if over := self.over_still_active:
             first, *rest = across_lines(over)
@@ -493,7 +497,10 @@ def run_backtest(
             "dataset_version": lineage.dataset_version(settings.workspace.dataset_dir(dataset)),
             "code_version": lineage.code_version(),
         }
-        result = BacktestResult(dataset, labels, results, used, {}, out, 0.0)
+        from serving.answers import dataset_currency
+
+        currency = dataset_currency(source / EVENTS_FILE)
+        result = BacktestResult(dataset, labels, results, used, {}, out, 0.0, currency)
         result.seconds = time.perf_counter() - started
         progress("logging the backtest to MLflow")
         result.mlflow = log_run(settings, result, base)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from features import contract as c
 from features.guest_orders import later_than, money_text
+from features.orders import cancelled_sql, orders_sql
 from lifecycle.sql import identifier, literal
 from serving.segments import REFUNDS
 
@@ -58,15 +59,27 @@ def _every_order(events: Path, as_of: str) -> dict[str, float] | None:
     try:
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute(
+                f"CREATE TEMP VIEW events AS SELECT * FROM read_parquet({literal(events)}) "
+                f"WHERE {identifier(c.EVENT_TIME)} <= {literal(cutoff_date(as_of).isoformat())}"
+            )
             purchases, refunds = con.execute(
                 f"SELECT sum({amount}) FILTER (WHERE {kind} = '{c.PURCHASE}'), "
-                f"sum({amount}) FILTER (WHERE {kind} = '{c.REFUND}') "
-                f"FROM read_parquet({literal(events)}) "
-                f"WHERE {identifier(c.EVENT_TIME)} <= {literal(cutoff_date(as_of).isoformat())}"
+                f"sum({amount}) FILTER (WHERE {kind} = '{c.REFUND}') FROM events"
+            ).fetchone()
+            has_order_id = c.ORDER_ID in {r[0] for r in con.execute("DESCRIBE events").fetchall()}
+            whole, whole_value = con.execute(  # as the features pair them (features.orders)
+                f"WITH orders AS ({orders_sql(has_order_id)}), {cancelled_sql(has_order_id)} "
+                "SELECT count(*), sum(value) FROM cancelled"
             ).fetchone()
     except duckdb.Error:  # no amount column (a log of sessions), a damaged table: not said
         return None
-    return {"purchases_all": float(purchases or 0), "refunds_all": float(refunds or 0)}
+    return {
+        "purchases_all": float(purchases or 0),
+        "refunds_all": float(refunds or 0),
+        "refunded_whole_orders": int(whole),
+        "refunded_whole": float(whole_value or 0),
+    }
 
 
 def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
@@ -76,7 +89,8 @@ def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
     a refund), so their refunds are a smaller share than the shop's refund rate, refunds of
     all purchases (online_retail: 2.8% against 6.8%): with ``purchases_all`` the words give
     that rate first and the table's share as what it is of (trial 114: "3.0% refunded" was
-    quoted for a shop refunding 6.1%)."""
+    quoted for a shop refunding 6.1%), after the orders refunded whole left out, counted
+    (``refunded_whole_orders``) and their amount (``refunded_whole``)."""
     before, refunded = totals["before_refunds"], totals["refunds"]
     said = (
         f"{revenue} to date {money_text(before)} before refunds, {money_text(refunded)} "
@@ -89,13 +103,16 @@ def revenue_words(totals: dict[str, float], revenue: str = "revenue") -> str:
     purchases, refunds = totals.get("purchases_all", 0.0), totals.get("refunds_all", 0.0)
     if purchases <= 0:
         return f"{said} ({whole} count in none of these: refunds {share} of {revenue} without them)"
-    cancelled = refunds - refunded  # each order refunded whole: its purchase and its refund
+    # each order refunded whole: its purchase and its refund (a table of before: the rest)
+    cancelled = totals.get("refunded_whole", refunds - refunded)
+    count = totals.get("refunded_whole_orders")  # "0 refunded" read as if none (trial 115)
+    left_out = whole if count is None else f"{count:,} order{'s' * (count != 1)} refunded whole"
     guests = totals.get(GUESTS_IN_RATE)
     too = f"{whole} and guest orders too" if guests else f"{whole} too"
     purchases += totals.get("guest_purchases", 0.0)
     refunds += totals.get("guest_refunds", 0.0)
     rate = (
-        f"{said} ({whole}, {money_text(cancelled)}, count in none of these); refund rate "
+        f"{said} ({left_out}, {money_text(cancelled)}, left out of these); refund rate "
         f"{refunds / purchases:.1%}: all refunds {money_text(refunds)} of all purchases "
         f"{money_text(purchases)}, {too}, as a sales report counts ({share} without them)"
     )

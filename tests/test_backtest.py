@@ -160,6 +160,32 @@ def test_the_users_still_active_at_the_cutoff_are_judged_beside_everyone(
     assert f"{STILL_ACTIVE}_gain_active.png" in result["plots"]
 
 
+def test_the_value_that_happened_is_said_in_the_events_currency(
+    backtest: tuple[dict, Path],
+) -> None:
+    """ "value 89,233,185 within 90 days" named no currency, where the events record one
+    (trial 115): the line and --json say it."""
+    from lifecycle.backtest import CutoffResult
+
+    document, _ = backtest
+    assert document["currency"] == "GBP"  # the demo's events' one currency
+    [result] = document["cutoffs"]
+    verdict = {k: result[k] for k in ("methods", "conversion", "bootstrap")}
+    cutoff = CutoffResult(
+        pd.Timestamp(result["cutoff"]),
+        result["users"],
+        result["outcome"],
+        verdict,
+        result["models"],
+        result["scratch"],
+        result["seconds"],
+    )
+    labels = LabelSettings(churn_horizon_days=HORIZON, ltv_horizon_days=HORIZON)
+    said = cutoff.lines(labels, document["currency"])[1]
+    value = f"{result['outcome']['value_total']:,.0f}"
+    assert f" bought and value {value} GBP within {HORIZON} days (purchases minus" in said
+
+
 def test_scratch_workspace_has_nothing_after_the_cutoff(backtest: tuple[dict, Path]) -> None:
     document, out = backtest
     cutoff = pd.Timestamp(CUTOFF, tz="UTC")
