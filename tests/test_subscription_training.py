@@ -21,7 +21,7 @@ from features.asof import AS_OF
 from features.labels import LABEL, LabelSpec
 from lifecycle import registry
 from lifecycle.cli import main
-from lifecycle.refresh import EXIT_NOT_PROMOTED
+from lifecycle.refresh import EXIT_NOT_PROMOTED, EXIT_OK
 from lifecycle.settings import load_settings
 from training.datasets import check_trainable
 from training.errors import TooFewOutcomes
@@ -148,6 +148,23 @@ def test_a_task_left_out_by_the_settings_is_skipped_in_one_line_and_exits_0(
     scored = _cli(home, "score-all", **chosen)  # no --allow-partial for a task left out
     assert scored.exit_code == 0, scored.output
     assert "cannot score with every champion" in _cli(home, "score-all").output  # not left out
+
+
+def test_refresh_with_a_task_left_out_exits_0_and_says_it_in_one_line(
+    subscription: Path,
+) -> None:
+    """What a scheduler runs each month (trial 115: `refresh` exited 3 for the conversion no
+    subscription can train): with ``training.tasks`` leaving it out, refresh exits 0 and
+    says it once, whether it trains the other tasks or finds them current."""
+    home = subscription
+    chosen = {"LIFECYCLE_TRAINING__TASKS": '["churn", "ltv"]'}
+    refreshed = _cli(home, "refresh", **chosen)
+    assert refreshed.exit_code == EXIT_OK, refreshed.output
+    said = [line for line in refreshed.stdout.splitlines() if "conversion" in line]
+    assert len(said) == 1, refreshed.stdout
+    assert said[0].endswith(
+        "conversion: left out by the setting training.tasks (the others are trained)"
+    ), said
 
 
 def _rows(label: list[float], cutoffs: int = 3) -> pd.DataFrame:
