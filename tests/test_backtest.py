@@ -179,6 +179,7 @@ def test_the_value_that_happened_is_said_in_the_events_currency(
         result["models"],
         result["scratch"],
         result["seconds"],
+        still_active=result[STILL_ACTIVE],
     )
     labels = LabelSettings(churn_horizon_days=HORIZON, ltv_horizon_days=HORIZON)
     said = cutoff.lines(labels, document["currency"])[1]
