@@ -24,6 +24,7 @@ import pandas as pd
 
 from features import contract as c
 from features.duckdb_memory import DEFAULT_MEMORY_LIMIT, bounded, connect
+from features.event_types import is_activity
 from features.identifiers import metadata, not_features_of, table_not_features
 from features.orders import cancelled_by, cancelled_sql, money, orders_sql
 from lifecycle.errors import UserError
@@ -33,21 +34,6 @@ if TYPE_CHECKING:  # DuckDB runs the builds; serving imports this module for its
     import duckdb
 
 AS_OF = "as_of"  # the feature row's timestamp: features use events with event_time <= as_of
-NOT_ACTIVITY = (c.REFUND,)  # the contract's type that is no activity; a dataset may name more
-
-
-def not_activity(types: Sequence[str] = ()) -> tuple[str, ...]:
-    """The event types that are no activity: refunds, and ``types`` (the setting
-    ``labels.not_activity_types``: a failed payment). The one definition recency, last
-    activity, active days (hence the stages), the churn label and the backtest read."""
-    return (*NOT_ACTIVITY, *sorted(set(types) - set(NOT_ACTIVITY)))
-
-
-def is_activity(column: str, types: Sequence[str] = ()) -> str:
-    """SQL: whether the event type in ``column`` is activity (:func:`not_activity`)."""
-    return f"{column} NOT IN ({', '.join(literal(t) for t in not_activity(types))})"
-
-
 # Feature names by group (window features are expanded per window in ``feature_names``).
 WINDOW_FEATURES = ("active_days", "sessions", "orders", "revenue", "refunds", "refund_amount")
 TOTAL_FEATURES = (
@@ -175,6 +161,7 @@ def compute_features(
     allow: Sequence[str] = (),
     exclude: Sequence[str] = (),
     not_activity_types: Sequence[str] = (),
+    check: Callable[[list[str]], None] | None = None,
 ) -> pd.DataFrame | None:
     """Features for every user known at each cutoff (signed up or seen by then); events of
     ``not_activity_types`` (``labels.not_activity_types``) are no activity (:func:`not_activity`).
@@ -182,7 +169,8 @@ def compute_features(
     Returns the table, or writes it to ``out`` (Parquet) and returns None, which keeps
     memory bounded for large logs; its metadata then names the users attributes that are no
     model input (:mod:`features.identifiers`, with ``features.allow_attributes`` and
-    ``exclude_attributes``).
+    ``exclude_attributes``). ``check`` reads the table's columns before a row is computed
+    (raising stops it there).
     """
     if len(cutoffs) == 0:
         raise FeatureError("no cutoff dates given")
@@ -218,6 +206,8 @@ def compute_features(
     has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}
     numeric = ", ".join(f"{name}::DOUBLE AS {name}" for name in feature_names(windows))
     sql = f"SELECT * REPLACE ({numeric}) FROM ({_feature_sql(windows, user_columns, has_order_id, not_activity_types)})"
+    if check is not None:  # from the query's plan: a refused build costs no feature computed
+        check([row[0] for row in con.execute(f"DESCRIBE {sql}").fetchall()])
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         # a first name, an email: kept in the table (lists), never a model's feature
@@ -267,7 +257,7 @@ def build_feature_table(
 ) -> dict[str, object]:
     """Compute the dataset's feature table at its cutoff grid (plus ``extra_cutoffs``, e.g. a
     scoring date) and replace ``out`` atomically; DuckDB spills beyond ``memory_limit``.
-    ``check`` reads the new table's columns before it replaces ``out`` (raising keeps ``out``).
+    ``check`` reads the new table's columns before any is computed (raising keeps ``out``).
     ``allow``, ``exclude``: the settings ``features.allow_attributes``, ``exclude_attributes``;
     ``not_activity_types``: ``labels.not_activity_types``."""
     import pyarrow.parquet as pq
@@ -294,9 +284,8 @@ def build_feature_table(
                 allow=allow,
                 exclude=exclude,
                 not_activity_types=not_activity_types,
+                check=check,
             )
-            if check is not None:
-                check(pq.read_schema(staging).names)
         rows, users_n = con.execute(
             f"SELECT count(*), count(DISTINCT {c.USER_ID}) FROM read_parquet({literal(out)})"
         ).fetchone()

@@ -18,6 +18,19 @@ NO_PURCHASES = "no_purchase_events"  # report note: beside other types, no purch
 NOT_ACTIVITY_NOTE = "not_activity_types"  # report note and batch record: labels.not_activity_types
 NOT_ACTIVITY_SETTING = "labels.not_activity_types"
 SHOWN = 5  # types named in a line
+NOT_ACTIVITY = (c.REFUND,)  # the contract's type that is no activity; a dataset may name more
+
+
+def not_activity(types: Sequence[str] = ()) -> tuple[str, ...]:
+    """The event types that are no activity: refunds, and ``types`` (the setting
+    ``labels.not_activity_types``: a failed payment). The one definition recency, last
+    activity, active days (hence the stages), the churn label and the backtest read."""
+    return (*NOT_ACTIVITY, *sorted(set(types) - set(NOT_ACTIVITY)))
+
+
+def is_activity(column: str, types: Sequence[str] = ()) -> str:
+    """SQL: whether the event type in ``column`` is activity (:func:`not_activity`)."""
+    return f"{column} NOT IN ({', '.join(literal(t) for t in not_activity(types))})"
 
 
 def other_types(events: Path, before: Path | None = None) -> tuple[dict[str, list[int]], int]:

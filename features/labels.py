@@ -37,8 +37,8 @@ from features.asof import (
     _utc,
     compute_features,
     connect,
-    is_activity,
 )
+from features.event_types import is_activity
 from features.orders import cancelled_by, cancelled_sql, money, orders_sql
 from lifecycle import tasks
 

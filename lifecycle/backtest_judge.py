@@ -48,7 +48,8 @@ def outcomes(
     conversion label (NaN for users not eligible). An unmatured horizon is refused
     (``features.asof.FeatureError``).
     """
-    from features.asof import connect, is_activity
+    from features.asof import connect
+    from features.event_types import is_activity
     from features.labels import LABEL, compute_labels, label_spec
 
     users = users_path if users_path is not None and users_path.is_file() else None

@@ -116,7 +116,7 @@ class LabelSettings(Section):
         default_factory=list,
         description="event types kept but not activity (besides refunds), e.g. "
         '["invoice.payment_failed"]: no recency, last activity, stage, churn label or activity '
-        "feature counts them (features.asof.not_activity)",
+        "feature counts them (features.event_types.not_activity)",
     )
 
     @field_validator("not_activity_types")

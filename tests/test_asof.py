@@ -525,7 +525,7 @@ def test_a_type_named_not_activity_counts_for_no_recency_stage_or_churn_label() 
     """Trial 115: a failed payment after a customer cancelled kept them 'active' (idle 3
     days, stage at_risk, not churned). ``labels.not_activity_types`` names such a type: it is
     kept, but recency, active days, the stage and the churn label read it as no activity,
-    all from one definition (features.asof.not_activity)."""
+    all from one definition (features.event_types.not_activity)."""
     from features.labels import label_spec
     from lifecycle.settings import LabelSettings
     from serving.segments import lifecycle_stage
@@ -572,3 +572,35 @@ def test_a_type_named_not_activity_counts_for_no_recency_stage_or_churn_label() 
     # a spec saved before the setting existed reads as it did, and one with it round-trips
     assert "not_activity_types" not in label_spec("churn", kept).to_dict()
     assert LabelSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_a_refused_build_stops_before_any_feature_is_computed(
+    events: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The champions' check (``features build`` after ``features.windows_days`` changed) saw
+    the new table's columns only once every feature of every cutoff had been written: on a
+    large log, minutes before the refusal. It now reads them from the query's plan."""
+    import pyarrow.parquet as pq
+
+    from features.asof import build_feature_table
+
+    source = tmp_path / "events.parquet"
+    events.to_parquet(source)
+    out = tmp_path / "features" / "user_features.parquet"
+    build_feature_table(source, None, out, windows=(7, 30))
+    kept, files = out.read_bytes(), set(out.parent.iterdir())  # the table and its lineage
+    seen: list[tuple[list[str], list[int]]] = []
+
+    def refuse(columns: list[str]) -> None:
+        staged = [p.stat().st_size for p in set(out.parent.iterdir()) - files if p.is_file()]
+        seen.append((columns, staged))
+        raise FeatureError("lacks what champions read")
+
+    with pytest.raises(FeatureError, match="lacks what champions read"):
+        build_feature_table(source, None, out, windows=(30, 90), check=refuse)
+    [(columns, staged)] = seen
+    assert staged == [0]  # the staging file, still empty: nothing was computed
+    assert out.read_bytes() == kept and set(out.parent.iterdir()) == files
+    rebuilt = tmp_path / "rebuilt.parquet"
+    build_feature_table(source, None, rebuilt, windows=(30, 90), check=lambda names: None)
+    assert columns == pq.read_schema(rebuilt).names  # the very columns the build writes

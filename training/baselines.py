@@ -85,14 +85,14 @@ def bgnbd_activity(
     horizon_days: int,
     not_activity_types: Sequence[str] = (),
 ) -> pd.Series:
-    """BG/NBD of active days (``features.asof.not_activity``: any event but a refund or one of
+    """BG/NBD of active days (``features.event_types.not_activity``: any event but a refund or one of
     ``not_activity_types``) up to
     ``as_of``: per user (index user_id) P(at least one active day in the next
     ``horizon_days``), the textbook model of a log whose activity is more than its purchases
     (visits, sessions), judged as churn's P(active) is."""
     import duckdb
 
-    from features.asof import is_activity
+    from features.event_types import is_activity
 
     as_of = pd.Timestamp(as_of)
     days = duckdb.sql(
