@@ -91,11 +91,16 @@ class RowsWithoutUser:
 # the values that key a guest row: a field a file lacks is missing in it, as an empty one is
 # (an append into a dataset without a currency carries an empty currency column)
 _KEYED = tuple(n for n in c.EVENT_FIELDS if n != c.USER_ID)
+# a number written with a point: compared by its shortest text (8.0 is 8, 15.30 is 15.3)
+_POINT_NUMBER = r"^-?[0-9]+\.[0-9]*$"
 
 
 def _row_keys(rows: pd.DataFrame) -> np.ndarray:
-    """A hash of each row's contract values, the same in every file: times to the
-    microsecond, text as text, a field the file lacks as an empty one."""
+    """A hash of each row's values, the same in every file: the contract's fields (times to
+    the microsecond, text as text, a field the file lacks as an empty one) and the file's
+    other columns (an invoice line's product: two lines of one guest order at one moment
+    with one amount are two rows), each by its name and the number or text it writes, an
+    empty one as a column the file lacks."""
     keyed = pd.DataFrame(index=rows.index)
     for name in _KEYED:
         if name not in rows:
@@ -106,6 +111,13 @@ def _row_keys(rows: pd.DataFrame) -> np.ndarray:
             keyed[name] = rows[name].astype(float)
         else:
             keyed[name] = rows[name].astype("string")
+    others = pd.Series("", index=rows.index, dtype="string")
+    for name in sorted(n for n in rows.columns if n not in c.EVENT_FIELDS):
+        text = rows[name].astype("string").str.strip()
+        point = text.str.match(_POINT_NUMBER).fillna(False).astype(bool)
+        text = text.mask(point, text.str.rstrip("0").str.rstrip("."))
+        others += (f"{name}\x1f" + text.mask(text == "") + "\x1e").fillna("")
+    keyed["\x1e"] = others  # a name no column has
     return pd.util.hash_pandas_object(keyed, index=False).to_numpy()
 
 
