@@ -31,12 +31,12 @@ from features.csv_lines import (
     text_name,
 )
 from features.hints import option_hint
+from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
 from features.validation import RAGGED_ROWS, ContractError
 from lifecycle.errors import offered
 from lifecycle.storage import missing_file
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".zip")  # .zip: of one CSV
-PARQUET_SUFFIXES = (".parquet", ".pq")
 DEFAULT_CHUNK_ROWS = 100_000  # as settings ingest.chunk_rows
 CSV_BLOCK_BYTES = 1 << 20  # what the CSV reader parses at once (a row must fit in it); it
 # reads some dozens of blocks ahead, so this bounds that read-ahead too
@@ -110,9 +110,14 @@ def read_chunks(
     path = Path(path)
     if why := missing_file(path):
         raise ContractError(f"{path}: {why}")
-    if path.is_dir():
-        raise ContractError(f"{path}: is a directory, expected a CSV or Parquet file")
-    if not path.is_file():  # a named pipe waited forever: ingest reads a file more than once
+    if path.is_dir() and not is_parquet_folder(path):
+        raise ContractError(
+            f"{path}: is a folder without Parquet files, expected a CSV or Parquet file (or a "
+            "folder of Parquet files, a partitioned table)"
+        )
+    if (
+        not path.is_file() and not path.is_dir()
+    ):  # a named pipe waited forever: ingest reads a file more than once
         raise ContractError(
             f"{path}: not a regular file (a named pipe, a device or a socket), expected a CSV or "
             "Parquet file: save what it gives to a file first (it is read more than once)"
@@ -120,8 +125,8 @@ def read_chunks(
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     name = path.name.lower()
-    if name.endswith(PARQUET_SUFFIXES):
-        chunks = _parquet_chunks(path, chunk_rows)
+    if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
+        chunks = parquet_chunks(path, chunk_rows)
     elif name.endswith(CSV_SUFFIXES):
         chunks = _csv_chunks(
             path,
@@ -138,7 +143,7 @@ def read_chunks(
             + ")"
         )
     rows = 0
-    kind = name.rsplit(".", 1)[-1]
+    kind = "a folder of Parquet files" if path.is_dir() else name.rsplit(".", 1)[-1]
     while True:
         try:
             frame = next(chunks)
@@ -515,46 +520,6 @@ def _unique_names(names: list[str]) -> list[str]:
         unique.append(f"{name}.{seen[name]}" if seen[name] else name)
         seen[name] += 1
     return unique
-
-
-def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Row batches as frames with the same dtypes in every chunk: an integer or boolean
-    column with a null anywhere in the file is nullable (Int64 / boolean) in every chunk."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        file = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise ValueError(str(error)) from None
-    if file.metadata.num_rows == 0:
-        yield file.schema_arrow.empty_table().to_pandas()
-        return
-    schema = file.schema_arrow
-    nullable: set[str] = set()
-    metadata = file.metadata
-    for group in range(metadata.num_row_groups):
-        row_group = metadata.row_group(group)
-        for i in range(row_group.num_columns):
-            column = row_group.column(i)
-            stats = column.statistics
-            if stats is None or not stats.has_null_count or stats.null_count:
-                nullable.add(column.path_in_schema)
-    for batch in file.iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas()
-        for name in nullable & set(frame.columns):
-            arrow_type = schema.field(name).type
-            # nullable types, not float64: an id 7 stays 7, never '7.0'
-            exact = "UInt64" if pa.types.is_unsigned_integer(arrow_type) else "Int64"
-            if pa.types.is_integer(arrow_type) and frame[name].dtype.kind in "iu":
-                frame[name] = frame[name].astype(exact)
-            elif pa.types.is_integer(arrow_type) and frame[name].dtype.kind == "f":
-                frame[name] = pd.array(batch.column(name).to_pylist(), dtype=exact)
-            elif pa.types.is_boolean(arrow_type) and frame[name].dtype == bool:
-                frame[name] = frame[name].astype("boolean")
-            elif pa.types.is_boolean(arrow_type):
-                frame[name] = pd.array(batch.column(name).to_pylist(), dtype="boolean")
-        yield frame
 
 
 def read_table(path: Path | str) -> pd.DataFrame:

@@ -1,0 +1,132 @@
+"""Events as a data warehouse exports them (trial E): typed Parquet, a table written as a
+folder of Hive partitions by Spark, dbt or a warehouse's unload, its files drifting in schema.
+Each is read as one table, equal to the same rows in one file, or refused naming the files."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from lifecycle.cli import main
+
+MAPS = ["user_id=customer_id", "event_time=event_ts", "order_id=invoice_no"]
+MAP_TYPES = ["purchase=order", "refund=return"]
+
+
+def _lines(month: str, ids: list[int | None]) -> pa.Table:
+    """Invoice lines of a month as a warehouse types them: INT64 ids with nulls, UTC
+    TIMESTAMP(us), DECIMAL(12,2) amounts, dictionary-encoded types."""
+    n = len(ids)
+    return pa.table(
+        {
+            "customer_id": pa.array(ids, pa.int64()),
+            "event_ts": pa.array(
+                pd.date_range(f"{month}-02 09:00", periods=n, freq="37min", tz="UTC"),
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "event_type": pa.array(["order"] * (n - 1) + ["return"]).dictionary_encode(),
+            "amount": pa.array([Decimal(f"{7 + i}.15") for i in range(n)], pa.decimal128(12, 2)),
+            "invoice_no": pa.array([f"{month[-2:]}{i:04d}" for i in range(n)]),
+        }
+    )
+
+
+def _ingest(home: Path, path: Path, *more: str) -> tuple[int, dict, str]:
+    args = ["--home", str(home), "--json", "ingest", str(path), "--dataset", "shop"]
+    args += [part for m in MAPS for part in ("--map", m)]
+    args += [part for m in MAP_TYPES for part in ("--map-type", m)]
+    done = CliRunner().invoke(main, [*args, *more])
+    return done.exit_code, json.loads(done.stdout) if done.exit_code == 0 else {}, done.output
+
+
+def _events(home: Path) -> pd.DataFrame:
+    return pd.read_parquet(home / "datasets" / "shop" / "events.parquet")
+
+
+def test_a_hive_partitioned_folder_is_one_table(tmp_path: Path) -> None:
+    """A folder `events/dt=2011-01-01/part-00000.parquet` ... was refused ('is a directory,
+    expected a CSV or Parquet file'): the only way was one ingest per partition file. Now the
+    folder is one table: its files in partition order, the partition a text column, Spark's
+    `_SUCCESS` and hidden files skipped; the same events and quarantine as one file."""
+    jan, feb = _lines("2011-01", [12346, None, 12347, 12346]), _lines("2011-02", [12347, 12348])
+    folder = tmp_path / "events"
+    for month, table in (("2011-02-01", feb), ("2011-01-01", jan)):  # written out of order
+        (folder / f"dt={month}").mkdir(parents=True)
+        pq.write_table(table, folder / f"dt={month}" / "part-00000.parquet")
+    (folder / "_SUCCESS").write_text("")
+    (folder / "dt=2011-01-01" / ".part-00000.parquet.crc").write_bytes(b"\0crc")
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.concat_tables([jan, feb]), whole)
+
+    code, from_folder, output = _ingest(tmp_path / "a", folder)
+    assert code == 0, output
+    code, from_file, output = _ingest(tmp_path / "b", whole)
+    assert code == 0, output
+    events = _events(tmp_path / "a")
+    assert events["dt"].tolist() == ["2011-01-01"] * 3 + ["2011-02-01"] * 2
+    pd.testing.assert_frame_equal(events.drop(columns="dt"), _events(tmp_path / "b"))
+    assert events["user_id"].tolist() == ["12346", "12347", "12346", "12347", "12348"]
+    assert events["amount"].tolist() == [7.15, 9.15, 10.15, 7.15, 8.15]
+    assert events["event_type"].tolist() == ["purchase", "purchase", "refund", "purchase", "refund"]
+    said, one = from_folder["tables"]["events"], from_file["tables"]["events"]
+    assert (said["rows_loaded"], said["rows_quarantined"]) == (5, 1)
+    assert (one["rows_loaded"], one["rows_quarantined"]) == (5, 1)
+    quarantine = tmp_path / "a" / "datasets" / "shop" / "quarantine" / "events.csv"
+    assert pd.read_csv(quarantine)["source_row"].tolist() == [2]  # Jan's second line
+
+    # a later month appended as a folder too: a refresh's FILE may be one
+    march = tmp_path / "march"
+    (march / "dt=2011-03-01").mkdir(parents=True)
+    pq.write_table(_lines("2011-03", [12346, 12349]), march / "dt=2011-03-01" / "p.parquet")
+    code, _, output = _ingest(tmp_path / "a", march, "--append")
+    assert code == 0, output
+    assert _events(tmp_path / "a")["user_id"].tolist()[-2:] == ["12346", "12349"]
+
+
+def test_a_folders_files_drifting_in_schema(tmp_path: Path) -> None:
+    """A month that adds a nullable column is read with it empty in the months before; ids
+    INT32 in one file and INT64 in another are one column of integers; an id column of
+    integers in one file and text in another is refused naming both files and the way on."""
+    folder = tmp_path / "events"
+    folder.mkdir()
+    jan = _lines("2011-01", [12346, 12347])
+    jan = jan.set_column(0, "customer_id", jan["customer_id"].cast(pa.int32()))
+    pq.write_table(jan, folder / "part-0.parquet")
+    feb = _lines("2011-02", [12347, 12348])
+    pq.write_table(feb.append_column("coupon", pa.array(["XMAS", None])), folder / "part-1.parquet")
+    code, _, output = _ingest(tmp_path / "a", folder)
+    assert code == 0, output
+    events = _events(tmp_path / "a")
+    assert events["user_id"].tolist() == ["12346", "12347", "12347", "12348"]
+    assert events["coupon"].tolist()[:3] == [None, None, "XMAS"]
+
+    mar = _lines("2011-03", [12349, 12350])
+    mar = mar.set_column(0, "customer_id", mar["customer_id"].cast(pa.string()))
+    pq.write_table(mar, folder / "part-2.parquet")
+    code, _, output = _ingest(tmp_path / "b", folder)
+    assert code == 1
+    assert output.splitlines()[-1] == (
+        f"Error: {folder}: column 'customer_id' is int64 in part-1.parquet and string in "
+        "part-2.parquet: one table's files are read under one schema; ingest the files one at "
+        "a time (the first, then each with --append)"
+    )
+
+
+def test_a_folder_of_other_files_is_refused_naming_one(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    (folder / "dt=2011-01-01").mkdir(parents=True)
+    pq.write_table(_lines("2011-01", [1, 2]), folder / "dt=2011-01-01" / "part-0.parquet")
+    (folder / "dt=2011-01-01" / "part-0.csv").write_text("customer_id\n1\n")
+    code, _, output = _ingest(tmp_path / "a", folder)
+    assert code == 1
+    assert "holds dt=2011-01-01/part-0.csv too" in output, output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, output = _ingest(tmp_path / "a", empty)
+    assert code == 1 and "is a folder without Parquet files" in output, output
