@@ -65,8 +65,9 @@ def merge_append(
     reports["events"].notes["late_events"] = merged["late_events"]
     if merged["duplicates_new"] is not None:  # said with the duplicate_row rows
         reports["events"].notes[DUPLICATES_NEW] = merged["duplicates_new"]
-    if merged["columns_absent"]:
-        reports["events"].notes["columns_absent"] = merged["columns_absent"]
+    for said in ("columns_absent", "columns_added"):
+        if merged[said]:
+            reports["events"].notes[said] = merged[said]
     for name, count in merged["notes"].items():  # of the rows added, not the file's
         if name in reports["events"].notes:
             reports["events"].notes[name] = count

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from features import contract as c
+from features.append_columns import not_addable, other_columns, schema_with
 from features.append_identity import duplicates_new, hold
 from features.batches import batches
 from features.spreadsheet_cells import spreadsheet_safe
@@ -183,40 +183,6 @@ def refuse_other_kind(
     )
 
 
-def _other_columns(
-    old_events: Path, held: list[str], new: list[str], extra: list[str], source: str
-) -> str:
-    """Why a file whose events have columns the dataset lacks is refused, and the way on: a
-    column the dataset's files were read as one of its own (recorded ``--map``) is read so
-    again when its map is given (or left out); a column only this file has, dropped."""
-    from features.file_shape import dataset_shape
-
-    name = old_events.parent.name
-    said = (
-        f"{source}: its events have other columns than dataset '{name}' holds (the file "
-        f"adds {', '.join(extra)}; the dataset has {', '.join(sorted(held))})"
-    )
-    shape = dataset_shape(read_report(old_events.parent))
-    maps = [f"{k}={v}" for k, v in (shape.columns if shape else {}).items() if v in extra]
-    if maps:  # read under another map (given on the command line) than the dataset's
-        recorded = " ".join(f"--map {shlex.quote(m)}" for m in maps)
-        return (
-            f"{said}: the dataset's files were read with {recorded} (recorded with it): give "
-            f"the same, or no --map for {', '.join(m.split('=')[0] for m in maps)}, and the "
-            "append reads them so"
-        )
-    # the dataset's optional columns this file lacks: one of the file's may be read as it
-    unread = [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
-    if shape is None and unread:  # recorded before maps were: which one it was is unknown
-        said += (
-            f"; if one of them is the dataset's {' or '.join(unread)}, give its map as at the "
-            f"first ingest (e.g. --map {unread[0]}=COLUMN)"
-        )
-    # the whole command: refresh, which appends through here too, has no --replace
-    replace = f"`lifecycle ingest {source} --dataset {name} --replace`"
-    return f"{said}; drop them from the file, or replace the dataset with {replace}"
-
-
 def merge_events(
     old_events: Path, new_events: Path, out: Path, quarantine_out: Path, *, source: str
 ) -> dict[str, Any]:
@@ -250,22 +216,27 @@ def merge_events(
     noted: dict[str, str] = rows.get("noted", {})
     staging = [rows["source_row"], *noted.values(), rows["repeat"]] if rows else []
     extra = sorted(set(new_schema.names) - set(old_schema.names) - set(staging))
-    if extra:
+    if refused := not_addable(old_events, old_schema.names, new_schema.names, extra):
         raise NotAppendable(
-            _other_columns(old_events, old_schema.names, new_schema.names, extra, source)
+            other_columns(old_events, old_schema.names, new_schema.names, refused, source)
         )
-    columns = list(old_schema.names)
-    shared = [n for n in columns if n in new_schema.names]
+    # a column new to the dataset (a warehouse's month adding a nullable one): the dataset's
+    # rows have it empty, as a file's rows have a column it lacks
+    new_fields = [new_schema.field(n) for n in extra]
+    schema = schema_with(old_schema, new_fields)
+    columns = list(schema.names)
+    shared = [n for n in columns if n in new_schema.names and n not in extra]
     absent = [n for n in columns if n not in new_schema.names]
     kept = ", ".join(identifier(n) for n in columns)
     new_row = identifier(rows["source_row"]) if rows else "row_number() OVER ()"
     flags = "".join(f", {identifier(n)}" for n in staging[1:])
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
+        empty = "".join(f", NULL AS {identifier(f.name)}" for f in new_fields)
         con.execute(
-            f"CREATE TEMP VIEW old AS SELECT {kept} FROM read_parquet({literal(old_events)})"
+            f"CREATE TEMP VIEW old AS SELECT *{empty} FROM read_parquet({literal(old_events)})"
         )
-        typed = _in_dataset_types(con, old_events, new_events, columns, source)
+        typed = _in_dataset_types(con, old_events, new_events, columns, source, extra)
         con.execute(
             f"CREATE TEMP TABLE new AS SELECT {new_row} AS new_row, {typed}{flags} "
             f"FROM read_parquet({literal(new_events)})"
@@ -275,7 +246,7 @@ def merge_events(
         of_shifted = 0  # ... and those repeating a row held back as HOURS_APART
         if rows.get("duplicates"):
             repeated = new_events.with_name(rows["duplicates"])
-            their = _in_dataset_types(con, old_events, repeated, columns, source)
+            their = _in_dataset_types(con, old_events, repeated, columns, source, extra)
             con.execute(
                 f"CREATE TEMP TABLE duplicates AS SELECT {their} FROM read_parquet({literal(repeated)})"
             )
@@ -303,7 +274,7 @@ def merge_events(
             f"SELECT {kept} FROM new WHERE {added}) "
             f"ORDER BY {c.EVENT_TIME}, {c.USER_ID}"
         )
-        _write_batches(merged, old_schema, out)
+        _write_batches(merged, schema, out)
         ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if held.counts():
             # as every quarantine file: source row and reason first (when the rows are known)
@@ -327,6 +298,8 @@ def merge_events(
         # the dataset's columns the file lacks, empty in its rows added (order_id: their
         # orders are counted by user and time)
         "columns_absent": {"columns": absent, "rows": int(adding)} if absent and adding else {},
+        # the file's columns new to the dataset, empty in its rows before
+        "columns_added": {"columns": extra, "rows": total - int(adding)} if extra else {},
     }
 
 
@@ -341,7 +314,7 @@ def events_to_add(old_events: Path, new_events: Path, source: str) -> int | None
     extra = set(new_names) - set(columns)
     if c.currency_column(columns) is None:  # an append reads the signs as numbers there
         extra.discard(c.CURRENCY)
-    if extra:
+    if not_addable(old_events, columns, new_names, sorted(extra)):
         return None
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -360,7 +333,12 @@ def events_to_add(old_events: Path, new_events: Path, source: str) -> int | None
 
 
 def _in_dataset_types(
-    con: Any, old_events: Path, new_events: Path, columns: list[str], source: str
+    con: Any,
+    old_events: Path,
+    new_events: Path,
+    columns: list[str],
+    source: str,
+    added: list[str] = (),
 ) -> str:
     """The dataset's columns as a select list of the new events in the dataset's types (an
     extra column of a Parquet file may come as numbers where the dataset holds text; one
@@ -375,6 +353,9 @@ def _in_dataset_types(
     selected = []
     for name in columns:
         column = identifier(name)
+        if name in added:  # a column new to the dataset: as the file has it
+            selected.append(column)
+            continue
         if name not in new:  # a column the file lacks: empty for its rows
             selected.append(f"NULL::{old[name]} AS {column}")
             continue

@@ -99,6 +99,12 @@ class DatasetSummary:
                     f"    columns the dataset has and this file lacks, empty in the {rows} "
                     f"added{counted}: {', '.join(absent['columns'])}"
                 )
+            if added := notes.get("columns_added"):
+                rows = f"{added['rows']:,} row{'s' * (added['rows'] != 1)}"
+                out.append(
+                    f"    columns new to the dataset, empty in its {rows} before: "
+                    f"{', '.join(added['columns'])}"
+                )
             if notes.get("late_events"):
                 out.append(
                     f"    late events accepted (older than the dataset's newest): "

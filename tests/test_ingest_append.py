@@ -837,7 +837,9 @@ def test_an_appended_file_with_other_columns_is_named_not_its_staging_copy(
     home: Path, tmp_path: Path
 ) -> None:
     """The refusal named the validated copy inside the dataset's staging folder
-    (`.versions/.shop.dir....tmp/.work/events.parquet`), a path the user never gave."""
+    (`.versions/.shop.dir....tmp/.work/events.parquet`), a path the user never gave. (A
+    column new to the dataset that is no contract column, `coupon`, was refused so too; it is
+    added now: tests/test_warehouse_exports.py. A contract column, `order_id`, still is.)"""
     runner = CliRunner()
     _ingest(runner, str(_write(tmp_path, "first.csv", FIRST)))
     dataset = home / "datasets" / "shop"
@@ -845,14 +847,14 @@ def test_an_appended_file_with_other_columns_is_named_not_its_staging_copy(
     coupons = _write(
         tmp_path,
         "coupons.csv",
-        "user_id,event_time,event_type,amount,coupon\nu3,2025-01-06 10:00:00,purchase,7,SPRING\n",
+        "user_id,event_time,event_type,amount,order_id\nu3,2025-01-06 10:00:00,purchase,7,#9\n",
     )
     for command in (["refresh", str(coupons)], ["ingest", str(coupons), "--append"]):
         result = runner.invoke(main, [*command, "--dataset", "shop"])
         assert result.exit_code == 1 and "Traceback" not in result.output
         (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
         assert error.startswith(f"Error: {coupons}: its events have other columns"), error
-        assert "other columns than dataset 'shop' holds (the file adds coupon;" in error
+        assert "other columns than dataset 'shop' holds (the file adds order_id;" in error
         assert "the dataset has amount, event_time, event_type, user_id)" in error
         assert ".tmp" not in error and ".versions" not in error and ".work" not in error
         assert "--map" not in error  # no mapping makes a column the dataset lacks
@@ -966,7 +968,8 @@ def test_new_days_in_contract_columns_append_to_an_imported_dataset(
     """What docs/refresh.md and the import refusal advise, new events in contract columns
     after `import online-retail`, was refused for lacking the adapter's extra columns (naming
     a staging file). They go in with those columns empty; a row the dataset holds in every
-    column the file has is already_ingested; a column the dataset lacks is refused."""
+    column the file has is already_ingested; a column the dataset lacks, refused before (trial
+    E: a warehouse's month adding a nullable column), is added, empty in the rows before."""
     runner = CliRunner()
     both = _write(tmp_path, "both.csv", RETAIL_HEADER + RETAIL_JANUARY + RETAIL_FEBRUARY)
     assert runner.invoke(main, ["--quiet", "import", "online-retail", str(both)]).exit_code == 0
@@ -983,11 +986,11 @@ def test_new_days_in_contract_columns_append_to_an_imported_dataset(
     assert events["stock_code"].isna().tolist() == [False, False, True]
     extra = _write(tmp_path, "extra.csv", CONTRACT_HEADER + ",coupon\n1,2011-03-02,session,,,,x\n")
     result = runner.invoke(main, ["ingest", str(extra), "--dataset", "online_retail", "--append"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert (
-        f"{extra}: its events have other columns than dataset 'online_retail' holds (the file "
-        "adds coupon;" in result.stderr
-    )
+    assert result.exit_code == 0, result.output
+    assert "columns new to the dataset, empty in its 3 rows before: coupon" in result.stdout
+    events = pd.read_parquet(home / "datasets" / "online_retail" / "events.parquet")
+    assert events["coupon"].tolist() == [None, None, None, "x"]
+    assert events["stock_code"].tolist()[:2] == ["85123A", "22728"]
 
 
 def _append_to_online_retail(runner: CliRunner, tmp_path: Path, rows: str) -> dict:

@@ -37,10 +37,12 @@ def _lines(month: str, ids: list[int | None]) -> pa.Table:
     )
 
 
-def _ingest(home: Path, path: Path, *more: str) -> tuple[int, dict, str]:
+def _ingest(home: Path, path: Path, *more: str, maps: bool = True) -> tuple[int, dict, str]:
+    """``ingest PATH --dataset shop``, with the maps (without: those the dataset recorded)."""
     args = ["--home", str(home), "--json", "ingest", str(path), "--dataset", "shop"]
-    args += [part for m in MAPS for part in ("--map", m)]
-    args += [part for m in MAP_TYPES for part in ("--map-type", m)]
+    if maps:
+        args += [part for m in MAPS for part in ("--map", m)]
+        args += [part for m in MAP_TYPES for part in ("--map-type", m)]
     done = CliRunner().invoke(main, [*args, *more])
     return done.exit_code, json.loads(done.stdout) if done.exit_code == 0 else {}, done.output
 
@@ -130,3 +132,41 @@ def test_a_folder_of_other_files_is_refused_naming_one(tmp_path: Path) -> None:
     empty.mkdir()
     code, _, output = _ingest(tmp_path / "a", empty)
     assert code == 1 and "is a folder without Parquet files" in output, output
+
+
+def test_a_month_adding_a_nullable_column_appends(tmp_path: Path) -> None:
+    """Trial E: November's export adding `coupon_code` was refused ('its events have other
+    columns than dataset ... holds'), and the way it offered, replacing the dataset with the
+    file, dropped eleven months. A column new to the dataset is added now, empty in the rows
+    before; the month re-sent adds nothing. One that may be a contract column under a new
+    name (the dataset's order_id missing from the file) is still refused, naming the map."""
+    home = tmp_path / "ws"
+    october = tmp_path / "october.parquet"
+    pq.write_table(_lines("2011-10", [12346, 12347, 12346]), october)
+    code, _, output = _ingest(home, october)
+    assert code == 0, output
+    november = _lines("2011-11", [12347, 12348])
+    with_coupon = november.append_column("coupon_code", pa.array([None, "XMAS10"]))
+    pq.write_table(with_coupon, tmp_path / "november.parquet")
+    code, said, output = _ingest(home, tmp_path / "november.parquet", "--append")
+    assert code == 0, output
+    assert said["tables"]["events"]["notes"]["columns_added"] == {
+        "columns": ["coupon_code"],
+        "rows": 3,
+    }
+    events = _events(home)
+    assert events["coupon_code"].tolist() == [None, None, None, None, "XMAS10"]
+    assert events["user_id"].tolist() == ["12346", "12347", "12346", "12347", "12348"]
+    code, said, output = _ingest(home, tmp_path / "november.parquet", "--append", maps=False)
+    assert code == 0 and said["tables"]["events"]["reasons"] == {"already_ingested": 2}, output
+
+    renamed = november.rename_columns(
+        ["customer_id", "event_ts", "event_type", "amount", "order_number"]
+    )
+    pq.write_table(renamed, tmp_path / "november_renamed.parquet")
+    code, _, output = _ingest(home, tmp_path / "november_renamed.parquet", "--append", maps=False)
+    assert code == 1
+    error = output.splitlines()[-1]
+    assert "(the file adds order_number; the dataset has " in error, error
+    assert "if one of them is the dataset's order_id, give its map (e.g. --map order_id=" in error
+    assert "else drop them from the file, or, if it holds the whole history, replace" in error

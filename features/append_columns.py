@@ -1,0 +1,71 @@
+"""Which columns of an appended file the dataset takes: a column new to it (a warehouse's
+month adding a nullable one) is added, empty in the dataset's rows before; one that may be a
+contract column under another name is refused, naming the way on."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from features import contract as c
+from lifecycle.dataset_kind import read_report
+
+
+def other_columns(
+    old_events: Path, held: list[str], new: list[str], extra: list[str], source: str
+) -> str:
+    """Why a file whose events have columns the dataset lacks is refused, and the way on: a
+    column the dataset's files were read as one of its own (recorded ``--map``) is read so
+    again when its map is given (or left out); a column only this file has, dropped."""
+    from features.file_shape import dataset_shape
+
+    name = old_events.parent.name
+    said = (
+        f"{source}: its events have other columns than dataset '{name}' holds (the file "
+        f"adds {', '.join(extra)}; the dataset has {', '.join(sorted(held))})"
+    )
+    shape = dataset_shape(read_report(old_events.parent))
+    maps = [f"{k}={v}" for k, v in (shape.columns if shape else {}).items() if v in extra]
+    if maps:  # read under another map (given on the command line) than the dataset's
+        recorded = " ".join(f"--map {shlex.quote(m)}" for m in maps)
+        return (
+            f"{said}: the dataset's files were read with {recorded} (recorded with it): give "
+            f"the same, or no --map for {', '.join(m.split('=')[0] for m in maps)}, and the "
+            "append reads them so"
+        )
+    # the dataset's optional columns this file lacks: one of the file's may be read as it
+    unread = [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
+    if unread:  # renamed in the export, or recorded before maps were
+        said += (
+            f"; if one of them is the dataset's {' or '.join(unread)}, give its map "
+            f"(e.g. --map {unread[0]}=COLUMN)"
+        )
+    # the whole command: refresh, which appends through here too, has no --replace
+    replace = f"`lifecycle ingest {source} --dataset {name} --replace`"
+    return (
+        f"{said}; else drop them from the file, or, if it holds the whole history, replace "
+        f"the dataset with {replace}"
+    )
+
+
+def schema_with(schema: Any, fields: list[Any]) -> Any:
+    """``schema`` with ``fields`` after its own, its pandas metadata (the staged types) kept
+    for its columns: a column new to the dataset is read as its Arrow type gives."""
+    import pyarrow as pa
+
+    return pa.schema([*schema, *fields], metadata=schema.metadata)
+
+
+def not_addable(old_events: Path, held: list[str], new: list[str], extra: list[str]) -> list[str]:
+    """The file's columns new to the dataset that an append cannot add: a contract column
+    (the dataset's rows would lack what it means), one the dataset's files were read as one
+    of their own under a recorded --map, and any while the file lacks an optional contract
+    column the dataset has (one of them may be it under another name)."""
+    from features.file_shape import dataset_shape
+
+    shape = dataset_shape(read_report(old_events.parent))
+    mapped = set((shape.columns if shape else {}).values())
+    refused = [n for n in extra if n in c.EVENT_FIELDS or n in mapped]
+    unread = [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
+    return extra if refused or unread else []
