@@ -40,6 +40,7 @@ from features.file_shape import SHAPE, FileShape
 from features.forms import column_forms
 from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, adds_guest_rows, keep_guest_rows
 from features.id_spellings import SPELT_APART, ids_spelt_apart
+from features.json_reading import JSON_LINES_SUFFIXES
 from features.loading import WITHOUT_EVENTS, stream_table
 from features.reading import (
     CSV_SUFFIXES,
@@ -82,7 +83,9 @@ def dataset_name_from_file(path: Path) -> str:
     suffix, lowercased, any character but a-z, 0-9, '-' and '_' replaced by '_'
     (``Orders 2024.csv.gz`` -> ``orders_2024``)."""
     name = re.sub(r"\.zip$", "", Path(path).name, flags=re.IGNORECASE) or Path(path).name
-    for suffix in sorted(CSV_SUFFIXES + PARQUET_SUFFIXES, key=len, reverse=True):
+    for suffix in sorted(
+        CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_LINES_SUFFIXES, key=len, reverse=True
+    ):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break

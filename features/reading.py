@@ -31,6 +31,7 @@ from features.csv_lines import (
     text_name,
 )
 from features.hints import option_hint
+from features.json_reading import JSON_LINES_SUFFIXES, json_lines_chunks
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
 from features.validation import RAGGED_ROWS, ContractError
 from lifecycle.errors import offered
@@ -127,6 +128,8 @@ def read_chunks(
     name = path.name.lower()
     if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
         chunks = parquet_chunks(path, chunk_rows)
+    elif name.endswith(JSON_LINES_SUFFIXES):
+        chunks = json_lines_chunks(path, chunk_rows)
     elif name.endswith(CSV_SUFFIXES):
         chunks = _csv_chunks(
             path,
@@ -138,8 +141,8 @@ def read_chunks(
     else:
         raise ContractError(
             f"{path}: unknown file type; expected a name ending in "
-            f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)} ("
-            + ("an Excel file: save it as CSV" if ".xls" in name else "a CSV file: name it .csv")
+            f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_LINES_SUFFIXES)} ("
+            + ("an Excel file: save it as CSV" if ".xls" in name else _name_hint(path))
             + ")"
         )
     rows = 0
@@ -184,6 +187,13 @@ def read_chunks(
             frame.attrs[RAGGED_ROWS] = {rows + offset: reason for offset, reason in ragged.items()}
         rows += len(frame)
         yield frame
+
+
+def _name_hint(path: Path) -> str:
+    """What a file of an unknown name looks like, and the name to give it."""
+    with path.open("rb") as file:
+        start = file.read(64).lstrip()
+    return "JSON lines: name it .jsonl" if start[:1] == b"{" else "a CSV file: name it .csv"
 
 
 def _csv_chunks(

@@ -61,12 +61,15 @@ def test_unknown_file_type_is_refused(tmp_path: Path) -> None:
 def test_unknown_file_type_names_the_suffixes_and_what_to_do(tmp_path: Path) -> None:
     """It said "expected one of ('.csv', '.csv.gz', ...)", a Python tuple, and nothing of
     what to do with an export named without a suffix, or an Excel workbook."""
-    suffixes = ".csv, .csv.gz, .tsv, .tsv.gz, .txt, .zip, .parquet, .pq"
-    for name, advice in (
-        ("export", "a CSV file: name it .csv"),
-        ("e.xlsx", "an Excel file: save it as CSV"),
+    suffixes = ".csv, .csv.gz, .tsv, .tsv.gz, .txt, .zip, .parquet, .pq, " + (
+        ".jsonl, .jsonl.gz, .ndjson, .ndjson.gz, .json, .json.gz"  # JSON lines read since trial E
+    )
+    for name, text, advice in (
+        ("export", "user_id\nu1\n", "a CSV file: name it .csv"),
+        ("e.xlsx", "user_id\nu1\n", "an Excel file: save it as CSV"),
+        ("events.log", '{"userId": "u1"}\n', "JSON lines: name it .jsonl"),
     ):
-        path = write(tmp_path, "user_id\nu1\n", name)
+        path = write(tmp_path, text, name)
         with pytest.raises(ContractError) as refused:
             read_table(path)
         assert str(refused.value) == (

@@ -170,3 +170,71 @@ def test_a_month_adding_a_nullable_column_appends(tmp_path: Path) -> None:
     assert "(the file adds order_number; the dataset has " in error, error
     assert "if one of them is the dataset's order_id, give its map (e.g. --map order_id=" in error
     assert "else drop them from the file, or, if it holds the whole history, replace" in error
+
+
+SEGMENT_MAPS = [
+    "user_id=userId",
+    "event_time=timestamp",
+    "event_type=event",
+    "amount=properties.revenue",
+    "order_id=properties.order_id",
+]
+
+
+def _track(user: object, at: str, event: str, revenue: float, order: str, **more: object) -> str:
+    """A Segment track call as its warehouse export writes it: one JSON object a line."""
+    properties = {"revenue": revenue, "order_id": order, "products": [{"sku": "85123A"}]}
+    call = {"event": event, "userId": user, "timestamp": at, "properties": properties | more}
+    return json.dumps(call)
+
+
+def test_json_lines_of_track_calls_are_read_with_nested_fields(tmp_path: Path) -> None:
+    """Trial E: a Segment/Mixpanel export (NDJSON, .json.gz) was refused as 'unknown file
+    type ... (a CSV file: name it .csv)'. JSON lines are read now: a nested field is a dotted
+    column (`--map amount=properties.revenue`), ids as the JSON gives them (17850 and
+    "17850" one user, never 17850.0), a field first met in a later chunk a column of all."""
+    import gzip
+
+    lines = [
+        _track(17850, "2011-01-04T10:00:00.000Z", "Order Completed", 12.5, "536365"),
+        "",  # a blank line: skipped
+        _track(None, "2011-01-04T11:00:00.000Z", "Order Completed", 3.0, "536366"),
+        _track("17850", "2011-01-05T09:30:00.000Z", "Order Refunded", 2.5, "C536367"),
+        _track(12583, "2011-01-06T08:00:00+01:00", "Order Completed", 7.25, "536368", coupon="X"),
+    ]
+    export = tmp_path / "tracks.jsonl.gz"
+    with gzip.open(export, "wt") as out:
+        out.write("\n".join(lines) + "\n")
+    args = ["--home", str(tmp_path / "ws"), "--json", "ingest", str(export)]
+    args += [part for m in SEGMENT_MAPS for part in ("--map", m)]
+    args += ["--map-type", "purchase=Order Completed", "--map-type", "refund=Order Refunded"]
+    chunks = {"LIFECYCLE_INGEST__CHUNK_ROWS": "2"}
+    done = CliRunner().invoke(main, args, env=chunks)
+    assert done.exit_code == 0, done.output
+    said = json.loads(done.stdout)["tables"]["events"]
+    assert (said["rows_loaded"], said["reasons"]) == (3, {"missing_user_id": 1})
+    events = pd.read_parquet(tmp_path / "ws" / "datasets" / "tracks" / "events.parquet")
+    assert events["user_id"].tolist() == ["17850", "17850", "12583"]
+    assert events["event_type"].tolist() == ["purchase", "refund", "purchase"]
+    assert events["amount"].tolist() == [12.5, 2.5, 7.25]
+    assert events["order_id"].tolist() == ["536365", "C536367", "536368"]
+    assert events["event_time"].astype(str).tolist() == [
+        "2011-01-04 10:00:00+00:00",
+        "2011-01-05 09:30:00+00:00",
+        "2011-01-06 07:00:00+00:00",
+    ]
+    assert events["properties.coupon"].tolist() == [None, None, "X"]
+    assert [next(iter(p))["sku"] for p in events["properties.products"]] == ["85123A"] * 3
+
+
+def test_a_line_that_is_no_json_object_is_refused_naming_it(tmp_path: Path) -> None:
+    good = _track(1, "2011-01-04T10:00:00Z", "Order Completed", 1.0, "1")
+    cases = {
+        "broken.jsonl": (f"{good}\n{good[:-5]}\n", "line 2 is not JSON ("),
+        "array.json": (f"[{good}]\n", "line 1 is a JSON array, not JSON lines (one object a line)"),
+        "numbers.ndjson": (f"{good}\n7\n", "line 2 is a JSON number, not an object"),
+    }
+    for name, (text, said) in cases.items():
+        (tmp_path / name).write_text(text)
+        code, _, output = _ingest(tmp_path / "ws", tmp_path / name)
+        assert code == 1 and f"{tmp_path / name}: {said}" in output, output

@@ -301,7 +301,8 @@ def ingest(
     append: bool,
     replace: bool,
 ) -> None:
-    """Validate an events file (CSV or Parquet) into a dataset; bad rows go to quarantine.
+    """Validate an events file (CSV, Parquet, a folder of Parquet files or JSON lines) into a
+    dataset; bad rows go to quarantine.
 
     The file is read and checked ingest.chunk_rows rows at a time, so a file of any size
     fits in bounded memory. Without --dataset the dataset is named after the file. A file

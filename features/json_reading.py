@@ -1,0 +1,80 @@
+"""Reading JSON lines (NDJSON), as Segment, Mixpanel, Amplitude and warehouse exports write
+events: one object a line, nested objects flattened to dotted names
+(``{"properties": {"revenue": 12.5}}`` -> column ``properties.revenue``), so ``--map
+amount=properties.revenue`` names a nested field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.csv_lines import open_binary
+from features.validation import ContractError
+
+_ARRAY = "a JSON array, not JSON lines (one object a line): write one event a line"
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
+
+
+def _flat(record: dict[str, Any], into: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``record``'s fields with nested objects' fields as ``outer.inner``; a list (a
+    purchase's products) stays one value."""
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            _flat(value, into, f"{name}.")
+        else:
+            into[name] = value
+    return into
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, flattened object) of each line that is not blank; a line that is no
+    JSON object is refused naming it."""
+    with open_binary(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, UnicodeDecodeError) as error:
+                start = line.lstrip()[:1]
+                what = _ARRAY if number == 1 and start == b"[" else f"not JSON ({error})"
+                raise ContractError(f"{path}: line {number:,} is {what}") from None
+            if not isinstance(record, dict):
+                if number == 1 and isinstance(record, list):  # a whole export as one array
+                    raise ContractError(f"{path}: line 1 is {_ARRAY}")
+                kind = _JSON_KINDS.get(type(record), "value")
+                raise ContractError(
+                    f"{path}: line {number:,} is a JSON {kind}, not an object: JSON lines hold "
+                    "one event object a line"
+                )
+            yield number, _flat(record, {})
+
+
+def json_lines_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Frames of at most ``chunk_rows`` objects, each value as the JSON gives it (an id 7
+    stays 7, never 7.0), every frame with every field any line has (a field a line lacks is
+    empty), in the order first met."""
+    names: dict[str, None] = {}
+    for _, record in _records(path):  # a field met late is a column of every chunk
+        names.update(dict.fromkeys(record))
+    rows: list[dict[str, Any]] = []
+    for _, record in _records(path):
+        rows.append(record)
+        if len(rows) == chunk_rows:
+            yield _frame(rows, list(names))
+            rows = []
+    if not names:
+        raise pd.errors.EmptyDataError(f"{path}: no JSON object")
+    if rows:
+        yield _frame(rows, list(names))
+
+
+def _frame(rows: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
+    """The values as Python gives them (object columns): no column guessed another type."""
+    return pd.DataFrame({n: pd.Series([r.get(n) for r in rows], dtype=object) for n in names})
