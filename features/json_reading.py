@@ -22,11 +22,14 @@ JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", 
 
 def _flat(record: dict[str, Any], into: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``record``'s fields with nested objects' fields as ``outer.inner``; a list (a
-    purchase's products) stays one value."""
+    purchase's products) is one value, its JSON text (its items may be of any kinds); an
+    empty object is no value."""
     for key, value in record.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             _flat(value, into, f"{name}.")
+        elif isinstance(value, list):
+            into[name] = json.dumps(value, ensure_ascii=False)
         else:
             into[name] = value
     return into
@@ -60,21 +63,42 @@ def json_lines_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Frames of at most ``chunk_rows`` objects, each value as the JSON gives it (an id 7
     stays 7, never 7.0), every frame with every field any line has (a field a line lacks is
     empty), in the order first met."""
-    names: dict[str, None] = {}
-    for _, record in _records(path):  # a field met late is a column of every chunk
-        names.update(dict.fromkeys(record))
+    kinds: dict[str, set[str]] = {}  # a field met late is a column of every chunk
+    for _, record in _records(path):
+        for name, value in record.items():
+            kinds.setdefault(name, set()).add(_kind(value))
+    # a field of numbers in some lines and text (or true/false) in others: all as text
+    as_text = {name for name, seen in kinds.items() if len(seen - {"null"}) > 1}
     rows: list[dict[str, Any]] = []
     for _, record in _records(path):
         rows.append(record)
         if len(rows) == chunk_rows:
-            yield _frame(rows, list(names))
+            yield _frame(rows, list(kinds), as_text)
             rows = []
-    if not names:
+    if not kinds:
         raise pd.errors.EmptyDataError(f"{path}: no JSON object")
     if rows:
-        yield _frame(rows, list(names))
+        yield _frame(rows, list(kinds), as_text)
 
 
-def _frame(rows: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
-    """The values as Python gives them (object columns): no column guessed another type."""
-    return pd.DataFrame({n: pd.Series([r.get(n) for r in rows], dtype=object) for n in names})
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return (
+        "number"
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else (type(value).__name__)
+    )
+
+
+def _frame(rows: list[dict[str, Any]], names: list[str], as_text: set[str]) -> pd.DataFrame:
+    """The values as Python gives them (object columns): no column guessed another type; a
+    column of several kinds as text (``1``, ``pro``, ``true``: JSON's own text of each)."""
+
+    def value(record: dict[str, Any], name: str) -> Any:
+        found = record.get(name)
+        if name not in as_text or found is None or isinstance(found, str):
+            return found
+        return json.dumps(found)
+
+    return pd.DataFrame({n: pd.Series([value(r, n) for r in rows], dtype=object) for n in names})

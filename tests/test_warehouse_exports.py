@@ -224,7 +224,7 @@ def test_json_lines_of_track_calls_are_read_with_nested_fields(tmp_path: Path) -
         "2011-01-06 07:00:00+00:00",
     ]
     assert events["properties.coupon"].tolist() == [None, None, "X"]
-    assert [next(iter(p))["sku"] for p in events["properties.products"]] == ["85123A"] * 3
+    assert events["properties.products"].tolist() == ['[{"sku": "85123A"}]'] * 3  # as JSON
 
 
 def test_a_line_that_is_no_json_object_is_refused_naming_it(tmp_path: Path) -> None:
@@ -238,3 +238,26 @@ def test_a_line_that_is_no_json_object_is_refused_naming_it(tmp_path: Path) -> N
         (tmp_path / name).write_text(text)
         code, _, output = _ingest(tmp_path / "ws", tmp_path / name)
         assert code == 1 and f"{tmp_path / name}: {said}" in output, output
+
+
+def test_a_json_field_of_several_kinds_is_text(tmp_path: Path) -> None:
+    """A field that is a number in one line and text or true/false in others (`plan`: 1,
+    "pro", true) crashed the staging write with pyarrow's ArrowInvalid traceback; it is read
+    as text now, each value as JSON writes it; an empty object is no value."""
+    lines = [
+        {"userId": 1, "timestamp": "2011-01-04T10:00:00Z", "event": "purchase", "amount": 5},
+        {"userId": "u2", "timestamp": "2011-01-05T10:00:00Z", "event": "purchase", "amount": 5.5},
+        {"userId": 3, "timestamp": "2011-01-06T10:00:00Z", "event": "session"},
+    ]
+    for line, plan in zip(lines, (1, "pro", True), strict=True):
+        line |= {"plan": plan, "meta": {}}
+    export = tmp_path / "events.ndjson"
+    export.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    args = ["--home", str(tmp_path / "ws"), "ingest", str(export), "--map", "user_id=userId"]
+    args += ["--map", "event_time=timestamp", "--map", "event_type=event"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0 and "Traceback" not in done.output, done.output
+    events = pd.read_parquet(tmp_path / "ws" / "datasets" / "events" / "events.parquet")
+    assert events["user_id"].tolist() == ["1", "u2", "3"]
+    assert events["plan"].tolist() == ["1", "pro", "true"]
+    assert "meta" not in events
