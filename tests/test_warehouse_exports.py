@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from lifecycle.cli import main
+from lifecycle.refresh_files import append_files
+from lifecycle.settings import load_settings
 
 MAPS = ["user_id=customer_id", "event_time=event_ts", "order_id=invoice_no"]
 MAP_TYPES = ["purchase=order", "refund=return"]
@@ -89,6 +91,13 @@ def test_a_hive_partitioned_folder_is_one_table(tmp_path: Path) -> None:
     code, _, output = _ingest(tmp_path / "a", march, "--append")
     assert code == 0, output
     assert _events(tmp_path / "a")["user_id"].tolist()[-2:] == ["12346", "12349"]
+    april = tmp_path / "april"
+    (april / "dt=2011-04-01").mkdir(parents=True)
+    pq.write_table(_lines("2011-04", [12350, 12346]), april / "dt=2011-04-01" / "p.parquet")
+    settings = load_settings(home=tmp_path / "a", environ={"LIFECYCLE_DATASET": "shop"})
+    step = append_files(settings, [april], None, None)  # refresh's ingest step, as recorded
+    assert step["files"][0]["totals"] == {"events": 9}, step  # the dataset's, after
+    assert _events(tmp_path / "a")["user_id"].tolist()[-2:] == ["12350", "12346"]
 
 
 def test_a_folders_files_drifting_in_schema(tmp_path: Path) -> None:
