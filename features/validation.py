@@ -381,12 +381,20 @@ def check_events(
             )
         elif monetary.any():
             first = monetary[monetary].index[0]
-            raise ContractError(
+            said = (
                 f"{source}: no amount column '{mapping.source(c.AMOUNT)}', but row {first + 1} "
-                f"is a {event_type[first]} and purchase and refund rows need one (the file "
-                f"has: {', '.join(raw.columns)}). For a log without amounts use "
-                "--amount-default 1 (each purchase counts 1, LTV in purchases), or name the "
-                "amount column with --map amount=COLUMN",
+                f"is a {event_type[first]}, and purchase and refund rows need one (the file "
+                f"has: {', '.join(raw.columns)})"
+            )
+            if named := _named_as_amount(raw.columns, columns.values()):  # a renamed column
+                raise ContractError(
+                    f"{said}. If '{named}' holds them, name it with --map amount={named}; for "
+                    "a log without amounts use --amount-default 1 (each purchase counts 1)",
+                    (f"--map amount={named}",),
+                )
+            raise ContractError(
+                f"{said}. For a log without amounts use --amount-default 1 (each purchase "
+                "counts 1, LTV in purchases), or name the amount column with --map amount=COLUMN",
                 ("--amount-default 1",),
             )
 
@@ -545,3 +553,16 @@ def event_rules(
         + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ())
         + tuple(c.mapped_type_note(name, source) for source, name in mapping.event_types.items()),
     )
+
+
+# words of a column that holds money (an export's amount column renamed: revenue, total)
+_AMOUNT_WORDS = ("amount", "revenue", "total", "price", "value", "sales", "paid")
+
+
+def _named_as_amount(names: Any, used: Any) -> str | None:
+    """The file's first column, not read as another, whose name says it holds money."""
+    taken = set(used)
+    for name in map(str, names):
+        if name not in taken and any(w in name.lower() for w in _AMOUNT_WORDS):
+            return name
+    return None

@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
+from features.validation import ContractError
 from lifecycle.cli import main
 from lifecycle.refresh_files import append_files
 from lifecycle.settings import load_settings
@@ -270,3 +272,32 @@ def test_a_json_field_of_several_kinds_is_text(tmp_path: Path) -> None:
     assert events["user_id"].tolist() == ["1", "u2", "3"]
     assert events["plan"].tolist() == ["1", "pro", "true"]
     assert "meta" not in events
+
+
+def test_a_month_with_its_amount_column_renamed_names_the_map(tmp_path: Path) -> None:
+    """Trial E: December's export with `amount` renamed `revenue` made `refresh` say 'append
+    this one with lifecycle ingest ... --append --amount-default 1': every purchase counted 1
+    in a dataset of money. The refusal names the renamed column's map now, and so does the
+    command refresh gives; that command appends the month."""
+    home = tmp_path / "ws"
+    code, _, output = _ingest(home, _write(tmp_path, "nov.parquet", _lines("2011-11", [1, 2])))
+    assert code == 0, output
+    december = _lines("2011-12", [2, 3]).rename_columns(
+        ["customer_id", "event_ts", "event_type", "revenue", "invoice_no"]
+    )
+    path = _write(tmp_path, "dec.parquet", december)
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    with pytest.raises(ContractError) as refused:
+        append_files(settings, [path], None, None)
+    said = str(refused.value)
+    assert "If 'revenue' holds them, name it with --map amount=revenue" in said, said
+    assert f"`lifecycle ingest {path} --dataset shop --append --map amount=revenue`" in said
+    assert "--append --amount-default 1" not in said
+    code, _, output = _ingest(home, path, "--append", "--map", "amount=revenue", maps=False)
+    assert code == 0, output
+    assert _events(home)["amount"].tolist() == [7.15, 8.15, 7.15, 8.15]
+
+
+def _write(folder: Path, name: str, table: pa.Table) -> Path:
+    pq.write_table(table, folder / name)
+    return folder / name
