@@ -88,7 +88,11 @@ def _interval(bundle: Any, values: np.ndarray, purchase: np.ndarray | None) -> n
     # an interval blended as the value is (after the hot path): each quantile the same
     # weights of LightGBM's and the rule's exact one
     weight = bundle.blend_weight
-    return weight * interval + (1.0 - weight) * bundle.blend.value_outlook(values)[:, :3]
+    blended = weight * interval + (1.0 - weight) * bundle.blend.value_outlook(values)[:, :3]
+    if purchase is None:
+        return blended
+    # since trial 115 the q-quantile is 0 wherever q <= 1 - the served P(any value)
+    return np.where(np.array(QUANTILES)[None, :] <= 1.0 - purchase[:, None], 0.0, blended)
 
 
 def predict(bundle: Any, features: pd.DataFrame) -> np.ndarray:
