@@ -23,16 +23,31 @@ JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", 
 def _flat(record: dict[str, Any], into: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``record``'s fields with nested objects' fields as ``outer.inner``; a list (a
     purchase's products) is one value, its JSON text (its items may be of any kinds); an
-    empty object is no value."""
+    empty object is no value. A name met twice (``properties.revenue`` as a dotted name and
+    as a nested field) raises _NamedTwice: one would overwrite the other."""
     for key, value in record.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             _flat(value, into, f"{name}.")
-        elif isinstance(value, list):
-            into[name] = json.dumps(value, ensure_ascii=False)
-        else:
-            into[name] = value
+            continue
+        if name in into:
+            raise _NamedTwice(name)
+        into[name] = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value
     return into
+
+
+class _NamedTwice(Exception):
+    """A field name an object gives twice, or twice once flattened."""
+
+
+def _one_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of ``pairs``; a key repeated (json.loads would keep the last) raises."""
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in fields:
+            raise _NamedTwice(key)
+        fields[key] = value
+    return fields
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -43,7 +58,9 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line, object_pairs_hook=_one_each)
+            except _NamedTwice as twice:
+                raise ContractError(_named_twice(path, number, str(twice))) from None
             except (ValueError, UnicodeDecodeError) as error:
                 start = line.lstrip()[:1]
                 what = _ARRAY if number == 1 and start == b"[" else f"not JSON ({error})"
@@ -56,7 +73,19 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     f"{path}: line {number:,} is a JSON {kind}, not an object: JSON lines hold "
                     "one event object a line"
                 )
-            yield number, _flat(record, {})
+            try:
+                flat = _flat(record, {})
+            except _NamedTwice as twice:
+                raise ContractError(_named_twice(path, number, str(twice))) from None
+            yield number, flat
+
+
+def _named_twice(path: Path, number: int, name: str) -> str:
+    return (
+        f"{path}: line {number:,} gives field {name!r} twice (a key repeated, or a dotted "
+        "name beside a nested field of that name): one would silently replace the other; "
+        "rename one in the export"
+    )
 
 
 def json_lines_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -301,3 +301,24 @@ def test_a_month_with_its_amount_column_renamed_names_the_map(tmp_path: Path) ->
 def _write(folder: Path, name: str, table: pa.Table) -> Path:
     pq.write_table(table, folder / name)
     return folder / name
+
+
+def test_a_json_field_named_twice_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """Review 40 #2: `{"properties.revenue": 999, "properties": {"revenue": 10}}` loaded
+    whichever came later (999 or 10, by the keys' order), and `{"userId": 1, "userId": 2}`
+    user 2, without a word. Such a line is refused now, naming it and the field."""
+    good = _track(1, "2011-01-04T10:00:00Z", "Order Completed", 10.0, "1")
+    dotted = json.loads(good) | {"properties.revenue": 999}
+    cases = {
+        "dotted_last.jsonl": json.dumps(dotted),
+        "dotted_first.jsonl": json.dumps({"properties.revenue": 999} | json.loads(good)),
+        "repeated.jsonl": good.replace('"userId": 1', '"userId": 1, "userId": 2'),
+    }
+    for name, line in cases.items():
+        (tmp_path / name).write_text(f"{good}\n\n{line}\n")
+        args = ["--home", str(tmp_path / "ws"), "ingest", str(tmp_path / name)]
+        done = CliRunner().invoke(main, args + [p for m in SEGMENT_MAPS for p in ("--map", m)])
+        field = "userId" if name == "repeated.jsonl" else "properties.revenue"
+        said = f"{tmp_path / name}: line 3 gives field {field!r} twice"
+        assert done.exit_code == 1 and said in done.output, done.output
+
