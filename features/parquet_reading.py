@@ -68,20 +68,44 @@ def parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
     folder = path if path.is_dir() else None
     files = table_files(path) if folder else [path]
-    try:
-        opened = [pq.ParquetFile(file) for file in files]
-    except (pa.ArrowInvalid, OSError) as error:
-        raise ValueError(str(error)) from None
+    opened = []
+    for file in files:
+        try:
+            opened.append(pq.ParquetFile(file))
+        except (pa.ArrowInvalid, OSError) as error:
+            raise _unreadable(folder, file, error) from None
     partitions = [partition_values(folder, f) if folder else {} for f in files]
     schema = _one_schema(path, files, opened, partitions) if folder else opened[0].schema_arrow
     nullable = set().union(*(_nullable(file) for file in opened))
     nullable |= {name for values in partitions for name in values}
+    # a column some files lack is empty in theirs: nullable, so its integers stay integers
+    nullable |= {n for n in schema.names if any(n not in f.schema_arrow.names for f in opened)}
     if sum(file.metadata.num_rows for file in opened) == 0:
         yield schema.empty_table().to_pandas()
         return
-    for file, values in zip(opened, partitions, strict=True):
-        for batch in file.iter_batches(batch_size=chunk_rows):
-            yield _frame(_as_schema(batch, values, schema) if folder else batch, schema, nullable)
+    for file, parquet, values in zip(files, opened, partitions, strict=True):
+        batches = parquet.iter_batches(batch_size=chunk_rows)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError) as error:
+                raise _unreadable(folder, file, error) from None
+            if folder:
+                batch = _as_schema(batch, values, schema, f"{folder}: {file.relative_to(folder)}")
+            yield _frame(batch, schema, nullable)
+
+
+def _unreadable(folder: Path | None, file: Path, error: Exception) -> Exception:
+    """A folder's file that is no Parquet (0 bytes, cut short: a failed or running job's)
+    named in the folder; a file alone, the reader's error as it is."""
+    if folder is None:
+        return ValueError(str(error))
+    return ContractError(
+        f"{folder}: {file.relative_to(folder)} cannot be read as Parquet ({error}): a file a "
+        "failed or unfinished export left? Move it out of the folder, or export again"
+    )
 
 
 def _one_schema(path: Path, files: list[Path], opened: list[Any], partitions: list[dict]) -> Any:
@@ -137,21 +161,42 @@ def _nullable(file: Any) -> set[str]:
     return nullable
 
 
-def _as_schema(batch: Any, partition: dict[str, str | None], schema: Any) -> Any:
+def _as_schema(batch: Any, partition: dict[str, str | None], schema: Any, named: str) -> Any:
     """A file's batch in the table's schema: its partition values as columns, a column the
-    file lacks as nulls, a column promoted (int32 -> int64) cast."""
+    file lacks as nulls, a column promoted (int32 -> int64) cast. A file's own column named
+    as its partition is kept where its values, as text, are the partition's; else refused."""
     import pyarrow as pa
 
     columns = []
     for field in schema:
         if field.name in batch.schema.names:
             column = batch.column(field.name)
+            if field.name in partition and not _agrees(column, partition[field.name]):
+                raise ContractError(
+                    f"{named}: its column {field.name!r} holds other values than its folder's "
+                    f"partition {field.name}={partition[field.name]}: which is meant? Rename "
+                    "the column in the export, or ingest the file alone"
+                )
         elif field.name in partition:
             column = pa.array([partition[field.name]] * batch.num_rows, pa.string())
         else:
             column = pa.nulls(batch.num_rows, field.type)
         columns.append(column if column.type == field.type else column.cast(field.type))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _agrees(column: Any, value: str | None) -> bool:
+    """Every value of a file's column, as text, is its partition's (None: all null)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if value is None:
+        return column.null_count == len(column)
+    try:
+        text = column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return text.null_count == 0 and pc.all(pc.equal(text, value)).as_py() is not False
 
 
 def _frame(batch: Any, schema: Any, nullable: set[str]) -> pd.DataFrame:

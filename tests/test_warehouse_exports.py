@@ -322,3 +322,62 @@ def test_a_json_field_named_twice_is_refused_naming_the_line(tmp_path: Path) -> 
         said = f"{tmp_path / name}: line 3 gives field {field!r} twice"
         assert done.exit_code == 1 and said in done.output, done.output
 
+
+def _partitioned(folder: Path, tables: dict[str, pa.Table]) -> Path:
+    for month, table in tables.items():
+        (folder / f"dt={month}").mkdir(parents=True)
+        pq.write_table(table, folder / f"dt={month}" / "part-0.parquet")
+    return folder
+
+
+def test_a_folders_unreadable_file_is_named(tmp_path: Path) -> None:
+    """Review 40 #4: a 0-byte part file (a failed job's) was refused naming only the folder
+    ('cannot be read as a folder of Parquet files: Parquet file size is 0 bytes'); among a
+    Spark unload's hundreds of files it is named now, with the way on."""
+    folder = _partitioned(tmp_path / "events", {"2011-01-01": _lines("2011-01", [1, 2])})
+    (folder / "dt=2011-02-01").mkdir()
+    (folder / "dt=2011-02-01" / "part-0.parquet").write_bytes(b"")
+    code, _, output = _ingest(tmp_path / "ws", folder)
+    assert code == 1
+    assert output.splitlines()[-1] == (
+        f"Error: {folder}: dt=2011-02-01/part-0.parquet cannot be read as Parquet (Parquet file "
+        "size is 0 bytes): a file a failed or unfinished export left? Move it out of the "
+        "folder, or export again"
+    )
+
+
+def test_a_column_some_files_lack_keeps_its_integers(tmp_path: Path) -> None:
+    """Review 40 #6: `qty` in January's file only, with no null there, was stored as
+    float64 (1.0, 2.0, NaN): integers with the other files' rows empty now."""
+    jan = _lines("2011-01", [1, 2]).append_column("qty", pa.array([1, 2], pa.int64()))
+    folder = _partitioned(
+        tmp_path / "events", {"2011-01-01": jan, "2011-02-01": _lines("2011-02", [3, 4])}
+    )
+    code, _, output = _ingest(tmp_path / "ws", folder)
+    assert code == 0, output
+    qty = _events(tmp_path / "ws")["qty"]
+    assert pd.api.types.is_integer_dtype(qty.dtype), qty.dtype
+    assert qty.astype(object).where(qty.notna(), None).tolist() == [1, 2, None, None]
+
+
+def test_a_files_column_named_as_its_partition(tmp_path: Path) -> None:
+    """Review 40 #7: `dt=2011-01-01/part-0.parquet` holding its own `dt` column (X, Y)
+    loaded X, Y and dropped the path's 2011-01-01 without a word. It is refused naming the
+    file and the column; a `dt` column of the partition's own value loads."""
+    jan = _lines("2011-01", [1, 2])
+    same = _partitioned(
+        tmp_path / "same", {"2011-01-01": jan.append_column("dt", pa.array(["2011-01-01"] * 2))}
+    )
+    code, _, output = _ingest(tmp_path / "a", same)
+    assert code == 0, output
+    assert _events(tmp_path / "a")["dt"].tolist() == ["2011-01-01", "2011-01-01"]
+    other = _partitioned(
+        tmp_path / "other", {"2011-01-01": jan.append_column("dt", pa.array(["X", "Y"]))}
+    )
+    code, _, output = _ingest(tmp_path / "b", other)
+    assert code == 1
+    assert output.splitlines()[-1] == (
+        f"Error: {other}: dt=2011-01-01/part-0.parquet: its column 'dt' holds other values "
+        "than its folder's partition dt=2011-01-01: which is meant? Rename the column in the "
+        "export, or ingest the file alone"
+    )
