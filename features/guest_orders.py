@@ -19,6 +19,11 @@ NO_USER_NOTE = "rows_without_user"  # report note and batch key: {rows, repeats,
 
 
 GUEST_ROWS = "guest_rows.parquet"  # in a dataset folder: each guest row once, over its files
+# its columns: row (:func:`_row_keys`), CONTRACT_ROW, CONTRACT_ONLY, order (a hash), amount, sign
+CONTRACT_ROW = "contract_row"  # a hash of a row's contract fields alone
+# a row kept before rows were keyed by their other columns too (its ``row`` is a hash of its
+# contract fields alone): a file without these columns holds only such rows
+CONTRACT_ONLY = "contract_only"
 
 
 class RowsWithoutUser:
@@ -27,8 +32,9 @@ class RowsWithoutUser:
     and beside the dataset's earlier files: :func:`keep_guest_rows`), of its order id, and its
     amount signed (a refund takes away)."""
 
-    def __init__(self) -> None:
-        self._rows: list[pd.DataFrame] = []  # row, order (hashes), amount, sign
+    def __init__(self, partition_columns: frozenset[str] = frozenset()) -> None:
+        self._rows: list[pd.DataFrame] = []  # :data:`GUEST_ROWS`' columns
+        self._unkeyed = partition_columns  # a partitioned folder's (:func:`_row_keys`)
         self._with_orders = False
         self._times: list[pd.Timestamp] = []  # each chunk's first and last
 
@@ -47,10 +53,13 @@ class RowsWithoutUser:
             order = pd.array(hashed, dtype="UInt64")
             order[ids.isna().to_numpy()] = pd.NA
         amount = rows.get(c.AMOUNT, pd.Series(np.nan, index=rows.index)).astype(float)
+        row, contract_row = _row_keys(rows, self._unkeyed)
         self._rows.append(
             pd.DataFrame(
                 {
-                    "row": _row_keys(rows),
+                    "row": row,
+                    CONTRACT_ROW: contract_row,
+                    CONTRACT_ONLY: False,
                     "order": order,
                     "amount": amount.to_numpy(),
                     "sign": np.select([kind == c.PURCHASE, kind == c.REFUND], [1.0, -1.0], 0.0),
@@ -95,12 +104,18 @@ _KEYED = tuple(n for n in c.EVENT_FIELDS if n != c.USER_ID)
 _POINT_NUMBER = r"^-?[0-9]+\.[0-9]*$"
 
 
-def _row_keys(rows: pd.DataFrame) -> np.ndarray:
-    """A hash of each row's values, the same in every file: the contract's fields (times to
-    the microsecond, text as text, a field the file lacks as an empty one) and the file's
-    other columns (an invoice line's product: two lines of one guest order at one moment
-    with one amount are two rows), each by its name and the number or text it writes, an
-    empty one as a column the file lacks."""
+def _row_keys(
+    rows: pd.DataFrame, partition_columns: frozenset[str] = frozenset()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of each row's values, the same in every file: its row key, of the contract's
+    fields (times to the microsecond, text as text, a field the file lacks as an empty one)
+    and the file's other columns (an invoice line's product: two lines of one guest order at
+    one moment with one amount are two rows), each by its name and the number or text it
+    writes, an empty one as a column the file lacks; and its key of the contract's fields
+    alone (:data:`CONTRACT_ROW`). Columns that change between exports of the same rows key
+    no row: a partitioned folder's ``partition_columns`` (``dt=2011-01-01``, which a single
+    file of the same rows lacks) and a name starting with ``_`` (an export's bookkeeping,
+    ``_loaded_at``, ``_fivetran_synced``)."""
     keyed = pd.DataFrame(index=rows.index)
     for name in _KEYED:
         if name not in rows:
@@ -111,14 +126,17 @@ def _row_keys(rows: pd.DataFrame) -> np.ndarray:
             keyed[name] = rows[name].astype(float)
         else:
             keyed[name] = rows[name].astype("string")
+    contract_row = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
     others = pd.Series("", index=rows.index, dtype="string")
-    for name in sorted(n for n in rows.columns if n not in c.EVENT_FIELDS):
+    for name in sorted(set(rows.columns) - set(c.EVENT_FIELDS) - partition_columns):
+        if name.startswith("_"):
+            continue
         text = rows[name].astype("string").str.strip()
         point = text.str.match(_POINT_NUMBER).fillna(False).astype(bool)
         text = text.mask(point, text.str.rstrip("0").str.rstrip("."))
         others += (f"{name}\x1f" + text.mask(text == "") + "\x1e").fillna("")
     keyed["\x1e"] = others  # a name no column has
-    return pd.util.hash_pandas_object(keyed, index=False).to_numpy()
+    return pd.util.hash_pandas_object(keyed, index=False).to_numpy(), contract_row
 
 
 def _counted(distinct: pd.DataFrame, rows: int) -> dict[str, Any]:
@@ -140,16 +158,36 @@ def keep_guest_rows(
     """The dataset version's guest rows: this file's (``new``), and an append's beside the
     dataset's (``held``: its report.json), each once. A dataset whose earlier guest rows were
     not kept (ingested before) keeps none: its total stays summed file by file, said so."""
-    parts = [new] if new.is_file() else []
+    parts = [pd.read_parquet(new)] if new.is_file() else []
     if appending_to is not None:
         earlier = appending_to / GUEST_ROWS
         if earlier.is_file():
-            parts.append(earlier)
+            kept = _read_guest_rows(earlier)
+            if parts:
+                parts[0] = parts[0][~_kept_already(parts[0], kept)]
+            parts.insert(0, kept)
         elif dataset_without_user(held) is not None:
             return
     if parts:
-        rows = pd.concat([pd.read_parquet(p) for p in reversed(parts)], ignore_index=True)
+        rows = pd.concat(parts, ignore_index=True)
         rows.drop_duplicates("row").to_parquet(staging / GUEST_ROWS, index=False)
+
+
+def _read_guest_rows(path: Path) -> pd.DataFrame:
+    """A dataset's :data:`GUEST_ROWS`; one kept before rows were keyed by their other
+    columns too has its rows marked :data:`CONTRACT_ONLY`."""
+    rows = pd.read_parquet(path)
+    if CONTRACT_ONLY not in rows:
+        rows.insert(1, CONTRACT_ROW, rows["row"])
+        rows.insert(2, CONTRACT_ONLY, True)
+    return rows
+
+
+def _kept_already(new: pd.DataFrame, kept: pd.DataFrame) -> np.ndarray:
+    """Which ``new`` guest rows the dataset ``kept``: by their row key, or by their contract
+    fields where it kept a row by those alone (an old dataset's: a re-sent row counts once)."""
+    by_contract = kept.loc[kept[CONTRACT_ONLY].astype(bool), "row"]
+    return (new["row"].isin(kept["row"]) | new[CONTRACT_ROW].isin(by_contract)).to_numpy()
 
 
 def adds_guest_rows(staging: Path, appending_to: Path) -> bool:

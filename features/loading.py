@@ -21,6 +21,7 @@ from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import RowsWithoutUser
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
+from features.parquet_reading import partition_columns
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.spreadsheet_cells import spreadsheet_safe
@@ -135,7 +136,8 @@ def stream_table(
     noted = {name: NOTED_COLUMN.format(name) for name in rules.noted}
     unnamed: dict[str, bool] = {}  # a column the header leaves blank -> a value seen in it
     lost: list[np.ndarray] = []  # user ids of quarantined rows
-    guests = RowsWithoutUser()  # an events file's rows without a user id, counted with amounts
+    # an events file's rows without a user id, counted with amounts
+    guests = RowsWithoutUser(partition_columns(Path(source)))
     try:
         for raw in chunks():
             _note_unnamed(raw, unnamed)

@@ -58,6 +58,13 @@ def partition_values(folder: Path, file: Path) -> dict[str, str]:
     return values
 
 
+def partition_columns(path: Path) -> frozenset[str]:
+    """The Hive partition columns of a partitioned folder's files (none: a file)."""
+    if not is_parquet_folder(path):
+        return frozenset()
+    return frozenset(n for file in _parquet_files(path) for n in partition_values(path, file))
+
+
 def parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A Parquet file's, or a partitioned folder's, row batches as frames: the folder's
     files under one schema (a column some files lack is empty in theirs, a partition column

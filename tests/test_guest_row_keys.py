@@ -1,0 +1,131 @@
+"""A guest row (no user id) counts once over a dataset's files: re-sent beside guest rows kept
+by an older ingest, or sent again as another export of the same rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import contract as c
+from features import guest_orders
+from features.guest_orders import GUEST_ROWS, dataset_guest_orders
+
+MOSTLY_GUESTS = {"LIFECYCLE_INGEST__MAX_BAD_FRACTION": "0.9"}
+MAPS = ["user_id=customer", "event_time=time", "order_id=invoice"]
+
+
+def _ingest(home: Path, path: Path, *extra: str) -> Any:
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    ingest = ["ingest", str(path), "--dataset", "shop", "--event-type", "purchase"]
+    ingest += [part for m in MAPS for part in ("--map", m)]
+    done = CliRunner().invoke(main, ["--home", str(home), *ingest, *extra], env=MOSTLY_GUESTS)
+    assert done.exit_code == 0, done.output
+    return done
+
+
+def _contract_row_keys(rows: pd.DataFrame) -> np.ndarray:
+    """The guest row key before 2a59ed9 (ba221f2's ``_row_keys``): contract fields alone."""
+    keyed = pd.DataFrame(index=rows.index)
+    for name in (n for n in c.EVENT_FIELDS if n != c.USER_ID):
+        if name not in rows:
+            keyed[name] = pd.Series(pd.NA, index=rows.index, dtype="string")
+        elif pd.api.types.is_datetime64_any_dtype(rows[name]):
+            keyed[name] = rows[name].dt.as_unit("us")
+        elif name == c.AMOUNT:
+            keyed[name] = rows[name].astype(float)
+        else:
+            keyed[name] = rows[name].astype("string")
+    return pd.util.hash_pandas_object(keyed, index=False).to_numpy()
+
+
+def _write_as_before(self: Any, path: Path) -> None:
+    """ba221f2's ``RowsWithoutUser.write``: its four columns, each row once by its key."""
+    if self._rows:
+        rows = pd.concat(self._rows, ignore_index=True).drop_duplicates("row")
+        rows[["row", "order", "amount", "sign"]].to_parquet(path, index=False)
+
+
+LINES = (
+    "invoice,customer,time,amount,stock_code\n"
+    "536365,17850,2010-12-01 08:26,15.30,85123A\n"
+    "536366,,2010-12-01 09:00,10.00,71053\n"  # a guest invoice: two products at 10.00
+    "536366,,2010-12-01 09:00,10.00,84406B\n"
+    "536367,,2010-12-01 10:00,7.50,22752\n"
+)
+
+
+def test_guest_rows_kept_by_an_older_ingest_count_once_when_sent_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 40 #1: guest_rows.parquet kept before 2a59ed9 holds each row's key of its
+    contract fields alone; 2a59ed9 keyed rows by their other columns too, so no re-sent row
+    matched a kept one and a dataset ingested before counted each re-sent guest order twice
+    (44.0 of purchases in 4 orders). Now a re-sent row matches such a row by its contract
+    fields: counted once, and an append re-sending only guest rows adds nothing."""
+    first = tmp_path / "dec.csv"
+    first.write_text(LINES)
+    with monkeypatch.context() as before:  # the dataset as the older ingest left it
+        before.setattr(guest_orders, "_row_keys", lambda rows, *_: (_contract_row_keys(rows),) * 2)
+        before.setattr(guest_orders.RowsWithoutUser, "write", _write_as_before)
+        _ingest(home, first)
+    dataset = home / "datasets" / "shop"
+    assert list(pd.read_parquet(dataset / GUEST_ROWS).columns) == ["row", "order", "amount", "sign"]
+    # by its contract fields the old key held 536366's two lines as one row: 17.50
+    assert dataset_guest_orders(dataset)["purchases"] == 17.5
+    again = tmp_path / "dec_again.csv"
+    again.write_text(LINES.replace("536365,17850", "536368,17850", 1))  # one new user row too
+    done = _ingest(home, again, "--append")
+    said = dataset_guest_orders(dataset)
+    assert {k: said[k] for k in ("rows", "repeats", "orders", "purchases")} == {
+        "rows": 6,  # 3 and 3 sent
+        "repeats": 4,  # 536366's second line was one with its first under the old key
+        "orders": 2,
+        "purchases": 17.5,  # as before the append, not 17.5 + 27.5
+    }
+    assert "nothing new" not in done.stdout  # its user row is new
+    # the same append again: nothing new (each guest row was "something new" each time)
+    done = _ingest(home, again, "--append")
+    assert "nothing new" in done.stdout, done.stdout
+    # a new guest order beside the old rows is kept by its full key, and counts
+    new_guest = tmp_path / "dec_new_guest.csv"
+    new_guest.write_text(
+        LINES.splitlines()[0]
+        + "\n536369,,2010-12-02 10:00,4.00,22752\n536370,17850,2010-12-02 11:00,3.00,22752\n"
+    )
+    _ingest(home, new_guest, "--append")
+    assert dataset_guest_orders(dataset)["purchases"] == 21.5
+
+
+def test_a_guest_order_sent_as_a_partition_then_as_a_file_counts_once(
+    home: Path, tmp_path: Path
+) -> None:
+    """Review 40 #8: every column other than the contract's keyed a guest row, the partition
+    column ``dt`` of a folder's path and an export's ``_loaded_at`` too, so the same guest
+    order sent once in a partitioned folder and once as a single file (another export) counted
+    twice. Partition columns and names starting with ``_`` key no row: it counts once."""
+    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
+    lines["amount"] = lines["amount"].astype(float)
+    folder = tmp_path / "events" / "dt=2010-12-01"
+    folder.mkdir(parents=True)
+    lines.assign(_loaded_at=pd.Timestamp("2010-12-02 03:00")).to_parquet(folder / "part-0.parquet")
+    _ingest(home, tmp_path / "events")
+    dataset = home / "datasets" / "shop"
+    assert dataset_guest_orders(dataset)["purchases"] == 27.5
+    export = lines.assign(_loaded_at=pd.Timestamp("2010-12-09 03:00"))
+    export.loc[0, "invoice"] = "536368"  # one new user row
+    export.to_parquet(tmp_path / "dec.parquet")
+    _ingest(home, tmp_path / "dec.parquet", "--append")
+    said = dataset_guest_orders(dataset)
+    assert {k: said[k] for k in ("rows", "repeats", "orders", "purchases")} == {
+        "rows": 6,
+        "repeats": 3,
+        "orders": 2,
+        "purchases": 27.5,  # not 55.0
+    }
