@@ -59,6 +59,7 @@ def simulate(seed: int, users: int, days: int, root: Path) -> list[dict[str, obj
             campaign.as_of,
             campaign.horizon_days,
             members[c.USER_ID],
+            not_activity_types=(),  # the demo's events are all activity
         )
         effects = measure(campaign, outcomes)
         expected = true_effects(members)

@@ -7,7 +7,8 @@ ingested, ``lifecycle campaign report`` compares targeted and control users on w
 happened in ``(as_of, as_of + horizon]`` only, read by the label code
 (:func:`features.labels.compute_labels`):
 
-- retention: any activity in the horizon (the churn outcome, inverted);
+- retention: any activity in the horizon (the churn outcome, inverted; ``labels.not_activity_types``
+  are none);
 - conversion: an order in the horizon;
 - revenue: purchases minus refunds in the horizon (a refund of an earlier order counts: not
   floored at 0 as the LTV label is, which raised both groups' means by members' refunds).
@@ -37,6 +38,8 @@ from serving.campaign_stats import Effect, mean_difference, proportion_differenc
 from serving.units import Units, units_for
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lifecycle.settings import Settings
     from serving.batch import ScoresTable
 
@@ -367,17 +370,21 @@ def campaign_outcomes(
     as_of: pd.Timestamp,
     horizon_days: int,
     user_ids: pd.Series,
+    *,
+    not_activity_types: Sequence[str],
 ) -> pd.DataFrame:
     """(user_id, retention, conversion, revenue) in ``(as_of, as_of + horizon]``, per user.
 
     Read by the label code from events after ``as_of`` only; a user unknown at ``as_of``
-    (erased since, or never seen) is left out.
+    (erased since, or never seen) is left out. Retention is the churn label's activity:
+    ``not_activity_types`` (``labels.not_activity_types``, a failed payment) retain nobody.
     """
     from features.labels import LABEL, LabelSpec, compute_labels
 
     out = pd.DataFrame({c.USER_ID: user_ids.astype(str).to_numpy()})
     for measure, (outcome, inverted) in MEASURES.items():
-        spec = LabelSpec(_task_with(outcome).name, horizon_days)
+        quiet = tuple(not_activity_types) if outcome == "no_activity" else ()
+        spec = LabelSpec(_task_with(outcome).name, horizon_days, not_activity_types=quiet)
         labels = compute_labels(
             events, [as_of], spec, users=users, every_known_user=True, floored=False
         )
@@ -493,6 +500,7 @@ def report_campaign(settings: Settings, name: str) -> CampaignReport:
         campaign.as_of,
         campaign.horizon_days,
         campaign.members[c.USER_ID],
+        not_activity_types=settings.labels.not_activity_types,
     )
     effects = measure(campaign, outcomes)
     return CampaignReport(

@@ -117,7 +117,9 @@ def test_outcomes_count_only_the_horizon_after_the_as_of_date() -> None:
             ("z", "2024-05-01", c.SESSION, None),  # data reaches past the horizon
         ]
     )
-    outcomes = campaign_outcomes(events, None, as_of, 30, pd.Series(["a", "b", "c", "d", "r"]))
+    outcomes = campaign_outcomes(
+        events, None, as_of, 30, pd.Series(["a", "b", "c", "d", "r"]), not_activity_types=()
+    )
     by_user = outcomes.set_index(c.USER_ID)
     assert by_user["retention"].to_dict() == {"a": 0, "b": 1, "c": 1, "d": 0, "r": 0}
     assert by_user["conversion"].to_dict() == {"a": 0, "b": 1, "c": 0, "d": 0, "r": 0}
@@ -125,6 +127,41 @@ def test_outcomes_count_only_the_horizon_after_the_as_of_date() -> None:
     # 0 (the LTV label's floor), raising a group's mean (online_retail: control 258.82, the
     # events 258.50)
     assert by_user["revenue"].to_dict() == {"a": 0, "b": 40.0, "c": 0, "d": 0, "r": -60.9}
+
+
+def test_a_member_whose_only_event_after_is_a_failed_payment_is_not_retained(
+    tmp_path: Path,
+) -> None:
+    """Review 40 #3: a campaign's retention read activity without
+    ``labels.not_activity_types``, so a member whose only event in the horizon was a failed
+    payment counted as retained, where the churn label, the features and the backtest say
+    churned. The report now reads it as the churn label does."""
+    from serving.campaigns import report_campaign
+
+    quiet = {"LIFECYCLE_LABELS__NOT_ACTIVITY_TYPES": '["invoice.payment_failed"]'}
+    settings = load_settings(home=tmp_path / "ws", environ=quiet)
+    start_campaign(
+        settings,
+        "spring",
+        _members(["u1", "u2", "u3", "u4"], [False, False, True, True]),
+        _table(),
+        horizon_days=30,
+        source="x.csv",
+    )
+    events = _events(
+        [
+            *((u, "2024-02-10", c.SESSION, None) for u in ("u1", "u2", "u3", "u4", "z")),
+            ("u1", "2024-03-05", "invoice.payment_failed", None),  # its only event after
+            ("u2", "2024-03-05", c.SESSION, None),
+            ("u3", "2024-03-05", c.SESSION, None),
+            ("z", "2024-04-10", c.SESSION, None),  # data reaches past the horizon
+        ]
+    )
+    path = settings.workspace.events("demo")
+    path.parent.mkdir(parents=True)
+    events.to_parquet(path)
+    retained = report_campaign(settings, "spring").outcomes.set_index(c.USER_ID)["retention"]
+    assert retained.to_dict() == {"u1": 0, "u2": 1, "u3": 1, "u4": 0}  # u1 was 1
 
 
 # -- bad input: one clear line, nothing written --------------------------------------------
@@ -360,7 +397,9 @@ def test_the_label_code_reads_each_members_outcome_of_their_arm(demo: Path) -> N
     truth = pd.read_parquet(demo / CAMPAIGNS_FILE)
     events, users = demo / "events.parquet", demo / "users.parquet"
     for (name, as_of), members in truth.groupby(["campaign", "as_of"]):
-        outcomes = campaign_outcomes(events, users, as_of, 90, members[c.USER_ID])
+        outcomes = campaign_outcomes(
+            events, users, as_of, 90, members[c.USER_ID], not_activity_types=()
+        )
         got = members.merge(outcomes, on=c.USER_ID, validate="1:1")
         arm = np.where(got["control"], "control", "targeted")
         for measure, column in (("retention", "retained"), ("conversion", "purchased")):
