@@ -465,8 +465,13 @@ def test_scoring_after_a_column_went_away_names_it_and_the_way_back(
             "`lifecycle train churn`"
         )
     )
-    # features show (and /score) read the online store by the same plan: it was a KeyError
-    result = runner.invoke(main, [*home, "features", "show", "u0000001"])
+    # features show (and /score) read the online store by the same plan: it was a KeyError.
+    # Without --service it shows churn's service of the current table (17c9b90); the
+    # champion's service, named, says what it lost
+    shown = runner.invoke(main, [*home, "features", "show", "u0000001"])
+    assert shown.exit_code == 0 and "country" not in shown.stdout, shown.output
+    show = ["features", "show", "u0000001", "--service", "churn_v1"]
+    result = runner.invoke(main, [*home, *show])
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: feature service churn_v1 (what the models learned from) {lost}: retrain with "
