@@ -69,3 +69,16 @@ def not_addable(old_events: Path, held: list[str], new: list[str], extra: list[s
     refused = [n for n in extra if n in c.EVENT_FIELDS or n in mapped]
     unread = [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
     return extra if refused or unread else []
+
+
+def holds_amounts(old_events: Path) -> bool:
+    """Whether a dataset's events table holds any amount: read without --amount-default, it
+    is money, and an appended file's purchases need theirs; a damaged table is taken as not
+    (the merge refuses it in its words)."""
+    import pyarrow.parquet as pq
+
+    try:
+        amounts = pq.read_table(old_events, columns=[c.AMOUNT]).column(0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return amounts.null_count < len(amounts)

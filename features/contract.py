@@ -185,6 +185,9 @@ class ColumnMapping:
     # amounts' signs are stored in it, as the currency column the file lacks
     dataset_currency_column: str | None = None
     amount_unit: str | None = None  # minor, cents: amounts divided so (features.amount_units)
+    # an append to this dataset, whose purchases hold amounts: a file without is never
+    # counted 1 a purchase there (no --amount-default offered)
+    dataset_with_amounts: str | None = None
     # contract names whose map an append took from the dataset's record, not its command
     recorded_columns: tuple[str, ...] = ()
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from features import adapters, appending, batches
 from features import contract as c
 from features.amount_units import MAYBE_MINOR, maybe_minor_units
+from features.append_columns import holds_amounts
 from features.append_merge import merge_append
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.erasure_log import ErasedUsers
@@ -166,6 +167,9 @@ def ingest_events(
         if appending_to is not None and held_currency is None
         else None,
         dataset_currency_column=held_currency if held_currency != c.CURRENCY else None,
+        dataset_with_amounts=appending_to.name
+        if appending_to and amount_default is None and holds_amounts(appending_to / EVENTS_FILE)
+        else None,
     )
     erased = (erased or ErasedUsers()).holding(case_insensitive_ids)
     tables = {

@@ -386,11 +386,19 @@ def check_events(
                 f"is a {event_type[first]}, and purchase and refund rows need one (the file "
                 f"has: {', '.join(raw.columns)})"
             )
+            held = mapping.dataset_with_amounts  # a money dataset: purchases never counted 1
             if named := _named_as_amount(raw.columns, columns.values()):  # a renamed column
+                counted = "; for a log without amounts use --amount-default 1 (each purchase"
                 raise ContractError(
-                    f"{said}. If '{named}' holds them, name it with --map amount={named}; for "
-                    "a log without amounts use --amount-default 1 (each purchase counts 1)",
+                    f"{said}. If '{named}' holds them, name it with --map amount={named}"
+                    + ("" if held else f"{counted} counts 1)"),
                     (f"--map amount={named}",),
+                )
+            if held:
+                raise ContractError(
+                    f"{said}. Dataset '{held}' holds amounts, so this file's purchases need "
+                    "theirs: name its amount column with --map amount=COLUMN",
+                    ("--map amount=COLUMN",),
                 )
             raise ContractError(
                 f"{said}. For a log without amounts use --amount-default 1 (each purchase "

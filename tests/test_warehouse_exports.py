@@ -298,6 +298,35 @@ def test_a_month_with_its_amount_column_renamed_names_the_map(tmp_path: Path) ->
     assert _events(home)["amount"].tolist() == [7.15, 8.15, 7.15, 8.15]
 
 
+def test_a_month_without_a_money_column_is_never_counted_1_in_a_money_dataset(
+    tmp_path: Path,
+) -> None:
+    """Trial E: a month whose amount column is renamed to a name not saying money (`gbp`) made
+    `refresh` offer `ingest --append --amount-default 1`: every purchase counted 1 beside the
+    dataset's money. The dataset holds amounts, so the way on is --map amount=COLUMN, the
+    file's columns named; a count-only log (no amounts held) is still offered the default."""
+    home = tmp_path / "ws"
+    code, _, output = _ingest(home, _write(tmp_path, "nov.parquet", _lines("2011-11", [1, 2])))
+    assert code == 0, output
+    december = _lines("2011-12", [2, 3]).rename_columns(
+        ["customer_id", "event_ts", "event_type", "gbp", "invoice_no"]
+    )
+    path = _write(tmp_path, "dec.parquet", december)
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    with pytest.raises(ContractError) as refused:
+        append_files(settings, [path], None, None)
+    said = str(refused.value)
+    assert "--amount-default" not in said, said
+    assert "Dataset 'shop' holds amounts" in said and "gbp, invoice_no" in said, said
+    assert f"`lifecycle ingest {path} --dataset shop --append --map amount=COLUMN`" in said
+    code, _, output = _ingest(home, path, "--append", maps=False)
+    assert code != 0 and "--amount-default" not in output, output
+    counted = _lines("2011-11", [1, 2]).drop_columns(["amount"])
+    other = tmp_path / "ws2"
+    code, _, output = _ingest(other, _write(tmp_path, "counted.parquet", counted))
+    assert code != 0 and "--amount-default 1" in output, output
+
+
 def _write(folder: Path, name: str, table: pa.Table) -> Path:
     pq.write_table(table, folder / name)
     return folder / name
