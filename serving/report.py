@@ -464,7 +464,7 @@ def build_report(
         table.metadata.get("model_kinds", {}),
     )
     from lifecycle.outcomes import outcomes_section
-    from serving.campaigns import campaigns_section
+    from serving.campaign_section import campaigns_section
     from serving.monitor import drift_section
 
     extra = [
