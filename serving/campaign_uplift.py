@@ -112,7 +112,7 @@ def campaign_uplift_table(
             campaign.as_of,
             campaign.horizon_days,
             members[c.USER_ID],
-            not_activity_types=settings.labels.not_activity_types,
+            not_activity_types=campaign.not_activity_types(settings.labels.not_activity_types),
         )
         rows = members.merge(outcomes, on=c.USER_ID).merge(features, on=c.USER_ID)
         if left_out := len(members) - len(rows):  # not known at the cutoff: no features

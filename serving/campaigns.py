@@ -8,7 +8,7 @@ happened in ``(as_of, as_of + horizon]`` only, read by the label code
 (:func:`features.labels.compute_labels`):
 
 - retention: any activity in the horizon (the churn outcome, inverted; ``labels.not_activity_types``
-  are none);
+  as recorded at the start are none);
 - conversion: an order in the horizon;
 - revenue: purchases minus refunds in the horizon (a refund of an earlier order counts: not
   floored at 0 as the LTV label is, which raised both groups' means by members' refunds).
@@ -53,6 +53,8 @@ MEASURES = {
     "revenue": ("net_value", False),
 }
 PROPORTIONS = ("retention", "conversion")
+# the record's labels.not_activity_types at the start: its retention's definition
+NOT_ACTIVITY_TYPES = "not_activity_types"
 TRUE_VALUES = {"true", "1", "yes", "y", "t", "c", "control"}
 FALSE_VALUES = {"false", "0", "no", "n", "f", ""}
 
@@ -88,6 +90,12 @@ class Campaign:
                 "past 2262-04-11, the last date pandas holds: it cannot be reported; start it again "
                 "under another name with a --horizon-days it can reach"
             ) from None
+
+    def not_activity_types(self, current: Sequence[str]) -> tuple[str, ...]:
+        """The event types that were no activity when the campaign started (its retention is
+        read so, whatever the setting says since); a record from before they were kept:
+        ``current`` (``labels.not_activity_types``), as it was read then."""
+        return tuple(self.metadata.get(NOT_ACTIVITY_TYPES, current))
 
     @property
     def targeted(self) -> int:
@@ -290,6 +298,7 @@ def start_campaign(
         "scores": str(table.path) if table.path else "scored in memory",
         "model_versions": table.metadata.get("model_versions", {}),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        NOT_ACTIVITY_TYPES: sorted(settings.labels.not_activity_types),
     }
     arrow = pa.Table.from_pandas(recorded, preserve_index=False)
     arrow = arrow.replace_schema_metadata(
@@ -499,7 +508,7 @@ def report_campaign(settings: Settings, name: str) -> CampaignReport:
         campaign.as_of,
         campaign.horizon_days,
         campaign.members[c.USER_ID],
-        not_activity_types=settings.labels.not_activity_types,
+        not_activity_types=campaign.not_activity_types(settings.labels.not_activity_types),
     )
     effects = measure(campaign, outcomes)
     return CampaignReport(

@@ -164,6 +164,53 @@ def test_a_member_whose_only_event_after_is_a_failed_payment_is_not_retained(
     assert retained.to_dict() == {"u1": 0, "u2": 1, "u3": 1, "u4": 0}  # u1 was 1
 
 
+def test_retention_is_read_with_the_not_activity_types_of_the_campaigns_start(
+    tmp_path: Path,
+) -> None:
+    """Review 40: a campaign's retention read the current ``labels.not_activity_types``, so
+    a setting changed after the start changed what an old campaign measured. The start
+    records it and the report reads that; a record from before reads the current setting."""
+    import pyarrow.parquet as pq
+
+    from serving.campaigns import METADATA_KEY, report_campaign
+
+    quiet = {"LIFECYCLE_LABELS__NOT_ACTIVITY_TYPES": '["invoice.payment_failed"]'}
+    started = load_settings(home=tmp_path / "ws", environ=quiet)
+    for name in ("spring", "old"):
+        start_campaign(
+            started,
+            name,
+            _members(["u1", "u2", "u3", "u4"], [False, False, True, True]),
+            _table(),
+            horizon_days=30,
+            source="x.csv",
+        )
+    events = _events(
+        [
+            *((u, "2024-02-10", c.SESSION, None) for u in ("u1", "u2", "u3", "u4", "z")),
+            ("u1", "2024-03-05", "invoice.payment_failed", None),  # its only event after
+            ("u2", "2024-03-05", c.SESSION, None),
+            ("z", "2024-04-10", c.SESSION, None),
+        ]
+    )
+    path = started.workspace.events("demo")
+    path.parent.mkdir(parents=True)
+    events.to_parquet(path)
+    old = started.workspace.campaign("old")  # recorded before the start kept the setting
+    arrow = pq.read_table(old)
+    metadata = json.loads(arrow.schema.metadata[METADATA_KEY])
+    metadata.pop("not_activity_types", None)
+    pq.write_table(arrow.replace_schema_metadata({METADATA_KEY: json.dumps(metadata)}), old)
+
+    changed = load_settings(home=tmp_path / "ws", environ={})  # the setting unset since
+    retained = report_campaign(changed, "spring").outcomes.set_index(c.USER_ID)["retention"]
+    assert retained["u1"] == 0  # was 1: the failed payment counted as activity
+    retained = report_campaign(changed, "old").outcomes.set_index(c.USER_ID)["retention"]
+    assert retained["u1"] == 1  # as the current setting says, as before
+    retained = report_campaign(started, "old").outcomes.set_index(c.USER_ID)["retention"]
+    assert retained["u1"] == 0
+
+
 # -- bad input: one clear line, nothing written --------------------------------------------
 
 
