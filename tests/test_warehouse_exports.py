@@ -332,6 +332,31 @@ def _write(folder: Path, name: str, table: pa.Table) -> Path:
     return folder / name
 
 
+def test_json_lines_are_parsed_once_a_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial E: a pass over JSON lines parsed the file twice (its fields first, then its
+    rows): 80 s against Parquet's 35 s for 539,392 events. It is parsed once now, in chunks
+    of at most chunk_rows, every chunk with every field (one met late, a field of several
+    kinds as text) as before."""
+    from features import json_reading
+
+    opened: list[Path] = []
+    real_open = json_reading.open_binary
+
+    def counted(path: Path):  # type: ignore[no-untyped-def]
+        opened.append(path)
+        return real_open(path)
+
+    monkeypatch.setattr(json_reading, "open_binary", counted)
+    lines = [{"userId": 1, "plan": 1}, {"userId": 2}, {"userId": 3, "plan": "pro", "late": True}]
+    export = tmp_path / "events.jsonl"
+    export.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    frames = list(json_reading.json_lines_chunks(export, chunk_rows=2))
+    assert opened == [export]  # was twice
+    assert [len(frame) for frame in frames] == [2, 1]
+    assert [list(frame.columns) for frame in frames] == [["userId", "plan", "late"]] * 2
+    assert frames[0]["plan"].tolist() == ["1", None] and frames[1]["late"].tolist() == [True]
+
+
 def test_a_json_field_named_twice_is_refused_naming_the_line(tmp_path: Path) -> None:
     """Review 40 #2: `{"properties.revenue": 999, "properties": {"revenue": 10}}` loaded
     whichever came later (999 or 10, by the keys' order), and `{"userId": 1, "userId": 2}`
