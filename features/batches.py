@@ -183,6 +183,13 @@ def file_reading(
             f"{held_unit}; an append reads its file so: drop --amount-unit, or ingest every file "
             "again with it (--replace)"
         )
+    held_currency = recorded.currency if recorded else None
+    if held is not None and given.currency and held_currency not in (None, given.currency):
+        raise UserError(  # one currency per dataset's sums
+            f"--currency {given.currency}: dataset '{dataset}' holds amounts in {held_currency} "
+            f"(its --currency); an append reads its file so: drop --currency, or ingest the "
+            f"{given.currency} files as a dataset of their own"
+        )
     mappings = (given.over(recorded) if recorded is not None else given).mappings(
         timezone=timezone,
         event_types=event_types or read_before,

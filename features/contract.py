@@ -185,6 +185,7 @@ class ColumnMapping:
     # amounts' signs are stored in it, as the currency column the file lacks
     dataset_currency_column: str | None = None
     amount_unit: str | None = None  # minor, cents: amounts divided so (features.amount_units)
+    currency: str | None = None  # --currency: the amounts' currency where the file says none
     # an append to this dataset, whose purchases hold amounts: a file without is never
     # counted 1 a purchase there (no --amount-default offered)
     dataset_with_amounts: str | None = None

@@ -130,6 +130,7 @@ class AmountCurrency:
     # an append's dataset that records no currency: the marks' is not stored in it either
     unrecorded_by: str | None = None
     stored_as: str = c.CURRENCY  # the events' column the marks' code goes in (an append's)
+    given: str | None = None  # --currency: the rows' currency where the file states none
     marks: dict[str, list[Any]] = field(default_factory=dict)  # key -> [written, first row, n]
     bare: list[Any] = field(default_factory=lambda: [None, 0])  # [example, n]: no mark
     stated: dict[str, int] = field(default_factory=dict)  # currency column's code -> first row
@@ -142,6 +143,8 @@ class AmountCurrency:
         column (``currency_mismatch``)."""
         none = pd.Series(pd.NA, index=raw.index, dtype="string")
         stated = stated_codes(raw[self.stated_by]) if self.stated_by else none
+        if self.given:  # '€12' in a file said to be GBP: a mismatch, as against a column
+            stated = stated.fillna(self.given)
         checked = marks.key.notna() & stated.notna()
         mismatch = pd.Series(False, index=raw.index)
         if checked.any():
@@ -168,7 +171,7 @@ class AmountCurrency:
     def refusal(self, source: str) -> str | None:
         """Why the column's amounts cannot be summed as one money, or None: two currencies'
         marks, or a currency on some amounts and none on others with no column to say it."""
-        if self.stated_by is not None:  # the column says each row's (refuse_currencies)
+        if self.stated_by is not None or self.given:  # each row's said (refuse_currencies)
             return None
         if len(self.marks) > 1:
             named = ", ".join(f"{w} from row {row:,}" for w, row, _ in self.marks.values())
@@ -193,7 +196,7 @@ class AmountCurrency:
     def staged(self) -> bool:
         """Every chunk's events carry their marks' code as ``currency`` (null where none):
         which chunk first shows a sign is unknown until it comes (:meth:`unkept`)."""
-        return self.stated_by is None and self.unrecorded_by is None
+        return self.stated_by is None and self.unrecorded_by is None and self.given is None
 
     def unkept(self) -> list[str]:
         """The staged ``currency`` when the whole column's marks named no one currency
@@ -208,13 +211,16 @@ class AmountCurrency:
 
     def note(self) -> dict[str, Any]:
         """The report's ``amount_currency``: what the marks were read as."""
-        return {
+        note = {
             "column": self.column,
             "written_with": [w for w, _, _ in self.marks.values()],
             "currency": self.currency,
             "recorded": bool(self.staged and self.currency),
             "currency_column": self.stated_by,
-        } | ({"dataset_without_currency": self.unrecorded_by} if self.unrecorded_by else {})
+        }
+        if self.unrecorded_by:
+            note["dataset_without_currency"] = self.unrecorded_by
+        return note | ({"given": self.given} if self.given else {})  # --currency
 
 
 def record_currency(
@@ -226,7 +232,9 @@ def record_currency(
     money = checks.money
     assert money is not None
     if c.CURRENCY in columns:
-        events[c.CURRENCY] = events[c.CURRENCY].fillna(code)
+        events[c.CURRENCY] = events[c.CURRENCY].fillna(code).fillna(money.given or pd.NA)
+    elif money.given and money.stated_by is None:  # --currency: every row's
+        events[money.stored_as] = pd.Series(money.given, index=events.index, dtype="string")
     elif money.staged:
         events[money.stored_as] = code
         checks.named = {**checks.named, money.stored_as: money.column}  # a refusal names it
@@ -244,6 +252,8 @@ def amount_currency_line(note: dict[str, Any]) -> str:
     if note["currency_column"]:
         column = note["currency_column"]
         return said + f"read as numbers, their currency from column '{column}' (signs agree)"
+    if note.get("given"):
+        return said + f"read as numbers, in {note['given']} (--currency; signs agree)"
     if note["recorded"]:
         return said + f"read as {note['currency']}, the dataset's currency"
     if note.get("dataset_without_currency") and note["currency"]:
@@ -264,4 +274,29 @@ def currency_column_line(note: dict[str, Any]) -> str:
     return (
         f"    currency {note['currency']}, from column '{note['column']}' (named so, not "
         "mapped): the dataset's currency in lists, the report and the API"
+    )
+
+
+def refuse_other_currency(
+    raw: pd.DataFrame, column: str, given: str, monetary: pd.Series, source: str
+) -> None:
+    """Refuse a currency column whose purchase or refund row names another currency than
+    --currency ``given``, naming the first such row."""
+    stated = stated_codes(raw[column])
+    other = monetary & stated.notna() & stated.ne(given)
+    if other.any():
+        row = other.idxmax()
+        raise c.ContractError(
+            f"{source}: row {row + 1:,} has {column}={str(raw.at[row, column])!r}, but "
+            f"--currency {given} says the amounts are in {given}: drop --currency (the column "
+            "says each row's), or ingest each currency as a dataset of its own"
+        )
+
+
+def given_currency_unrecorded(dataset: str, given: str) -> str:
+    """Why --currency cannot be given to an append to a dataset that records no currency."""
+    return (
+        f"--currency {given}: dataset '{dataset}' records no currency (its files stated none); "
+        f"to record it for all, ingest its files again with --currency {given} (--replace, then "
+        "--append the later ones)"
     )

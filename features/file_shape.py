@@ -1,7 +1,7 @@
 """How a dataset's files are written: the column maps, the event type of rows without one,
-the form of times and amounts, the CSV separator and encoding (ingest's --map, --event-type,
---time-format, --date-order, --decimal-comma/--decimal-point, --delimiter, --encoding and
-the users file's). Recorded with each batch `ingest` reads; an append (`ingest --append`,
+the form of times and amounts, their currency, the CSV separator and encoding (ingest's --map,
+--event-type, --time-format, --date-order, --decimal-comma/--decimal-point, --currency,
+--delimiter, --encoding and the users file's). Recorded with each batch `ingest` reads; an append (`ingest --append`,
 `refresh FILE`) reads its file so, the options given on its command line over them.
 """
 
@@ -33,6 +33,7 @@ class FileShape:
     amount_unit: str | None = None  # --amount-unit (features.amount_units)
     users_delimiter: str | None = None
     users_encoding: str | None = None
+    currency: str | None = None  # --currency (ISO 4217)
 
     @classmethod
     def of(
@@ -57,6 +58,7 @@ class FileShape:
             users_delimiter=users_csv.delimiter if users_csv else None,
             users_encoding=_encoding(users_csv),
             amount_unit=mapping.amount_unit,
+            currency=mapping.currency,
         )
 
     @classmethod
@@ -114,6 +116,7 @@ class FileShape:
             decimal_comma=self.decimal_comma,
             decimal_point=self.decimal_point,
             amount_unit=self.amount_unit,
+            currency=self.currency,
             **times,
             **options,
         )

@@ -38,9 +38,10 @@ def amounts(signed: bool, comma: bool, dot_thousands: bool = False) -> str:
     return MONEY if signed else NUMBERS if comma else "numbers"
 
 
-def currency_agrees(column: str) -> str:
-    """What an amount column should hold whose currency signs disagree with ``column``."""
-    return f"amounts whose currency sign or code agrees with column '{column}' (£ with GBP)"
+def currency_agrees(said_by: str) -> str:
+    """What an amount column should hold whose currency signs disagree with what states its
+    currency (``said_by``: "column 'Currency'", "--currency GBP")."""
+    return f"amounts whose currency sign or code agrees with {said_by} (£ with GBP)"
 
 
 def timestamps() -> str:

@@ -36,7 +36,14 @@ from features.column_checks import (
     require_columns,
 )
 from features.contract import ContractError  # re-exported: where most modules import it
-from features.currency import CURRENCY_MISMATCH, AmountCurrency, read_marks, record_currency
+from features.currency import (
+    CURRENCY_MISMATCH,
+    AmountCurrency,
+    given_currency_unrecorded,
+    read_marks,
+    record_currency,
+    refuse_other_currency,
+)
 from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrders
 from features.hints import amounts, currency_agrees, epoch_timestamps, purchase_log, timestamps
 from features.id_checks import (
@@ -322,13 +329,21 @@ def check_events(
         stated_by = columns.get(c.CURRENCY) or c.currency_column(
             n for n in raw.columns if n not in columns.values()
         )
+        monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
+        if given := mapping.currency:  # --currency: a column or sign saying another, refused
+            if mapping.dataset_without_currency:
+                raise ContractError(
+                    given_currency_unrecorded(mapping.dataset_without_currency, given)
+                )
+            if stated_by:
+                refuse_other_currency(raw, stated_by, given, monetary, source)
         checks.money = checks.money or AmountCurrency(
             amount_col,
             stated_by,
             mapping.dataset_without_currency,
             stored_as=mapping.dataset_currency_column or c.CURRENCY,
+            given=given,
         )
-        monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         mismatch = checks.money.add(raw, marks, amount, monetary)
         amount_problem = amount_problem.mask(mismatch, CURRENCY_MISMATCH)
         # '12.50 Euro': the decimal-comma hint would mislead, name the sign instead
@@ -341,7 +356,8 @@ def check_events(
         expected = amounts(bool(signed.any()), comma, mapping.dot_thousands)
         options = ("--decimal-comma",) * comma  # the decimal comma hints.amounts names
         if mismatch.any():
-            expected, options = currency_agrees(str(stated_by)), ()
+            said = f"column '{stated_by}'" if stated_by else f"--currency {given}"
+            expected, options = currency_agrees(said), ()
         checks.add(raw, amount_problem.notna(), amount_col, expected, options)
         invalid = (amount_problem == "invalid_amount").fillna(False).astype(bool)
         if invalid.any() and INVALID_AMOUNTS not in checks.notes:  # the summary's example

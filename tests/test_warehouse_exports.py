@@ -327,6 +327,38 @@ def test_a_month_without_a_money_column_is_never_counted_1_in_a_money_dataset(
     assert code != 0 and "--amount-default 1" in output, output
 
 
+def test_a_dataset_without_a_currency_column_states_its_currency(tmp_path: Path) -> None:
+    """Trial E: a Parquet export without a currency column left every list 'money in no
+    currency recorded', and no option stated the dataset's currency. `ingest --currency GBP`
+    records GBP on every row, with the dataset's file shape (a month appended by refresh is
+    GBP too); an unknown code is refused naming the option; a currency column or a sign
+    saying another is refused naming the row, or quarantined as currency_mismatch."""
+    home = tmp_path / "ws"
+    nov = _write(tmp_path, "nov.parquet", _lines("2011-11", [1, 2]))
+    code, _, output = _ingest(home, nov, "--currency", "XYZ")
+    assert code != 0 and "--currency" in output and "'XYZ' is no ISO 4217" in output, output
+    code, _, output = _ingest(home, nov, "--currency", "gbp")
+    assert code == 0, output
+    assert _events(home)["currency"].tolist() == ["GBP", "GBP"]
+    settings = load_settings(home=home, environ={"LIFECYCLE_DATASET": "shop"})
+    append_files(settings, [_write(tmp_path, "dec.parquet", _lines("2011-12", [2, 3]))], None, None)
+    assert _events(home)["currency"].tolist() == ["GBP"] * 4  # as the dataset recorded
+
+    euros = _lines("2011-10", [4, 5]).append_column("currency", pa.array(["GBP", "EUR"]))
+    code, _, output = _ingest(
+        tmp_path / "b", _write(tmp_path, "eur.parquet", euros), "--currency", "GBP"
+    )
+    assert code != 0 and "row 2 has currency='EUR', but --currency GBP" in output, output
+    signed = _lines("2011-10", [4, 5, 6])
+    signed = signed.set_column(3, "amount", pa.array(["£7.15", "€8.15", "£9.15"]))
+    code, report, output = _ingest(
+        tmp_path / "c", _write(tmp_path, "signed.parquet", signed), "--currency", "GBP"
+    )
+    assert code == 0, output
+    assert report["tables"]["events"]["reasons"] == {"currency_mismatch": 1}
+    assert _events(tmp_path / "c")["currency"].tolist() == ["GBP", "GBP"]
+
+
 def _write(folder: Path, name: str, table: pa.Table) -> Path:
     pq.write_table(table, folder / name)
     return folder / name

@@ -200,6 +200,13 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     "70.45), divided by 10 to its ISO 4217 exponent (JPY 1, KWD 1000); cents: by 100 whatever "
     "the currency [default: major, as written]. Recorded with the dataset: appends read so too.",
 )
+@click.option(
+    "--currency",
+    metavar="CODE",
+    help="The amounts' ISO 4217 currency (GBP), for a file that states none (no currency "
+    "column or sign); a column or sign saying another is refused. Recorded with the dataset: "
+    "appends read so too.",
+)
 @click.option("--negative-is-refund", is_flag=True, help="Negative purchase amounts are refunds.")
 @click.option(
     "--allow-negative", is_flag=True, help="Keep negative amounts instead of quarantining them."
@@ -285,6 +292,7 @@ def ingest(
     event_type: str | None,
     amount_default: float | None,
     amount_unit: str | None,
+    currency: str | None,
     negative_is_refund: bool,
     allow_negative: bool,
     case_insensitive_ids: bool,
@@ -318,6 +326,13 @@ def ingest(
     import math
 
     from features import contract as c
+    from features.currency import ISO_CODES
+
+    if currency is not None and (currency := currency.strip().upper()) not in ISO_CODES:
+        raise click.BadParameter(
+            f"{currency!r} is no ISO 4217 currency code (e.g. GBP, EUR, USD)",
+            param_hint="--currency",
+        )
     from features.batches import file_reading
     from features.erasure_log import erased_users
     from features.file_shape import FileShape
@@ -355,6 +370,7 @@ def ingest(
         users_delimiter=users_delimiter,
         users_encoding=users_encoding,
         amount_unit=amount_unit,
+        currency=currency,
     )
     # an append not told otherwise reads its file as the dataset's were, as refresh does
     reading = file_reading(
