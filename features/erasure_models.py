@@ -122,3 +122,33 @@ def not_changed(
         "before this erasure, so which dataset held them cannot be told)"
     )
     return named, f"{UNCHANGED}; {which}: {', '.join(named)} ({retrain(settings, list(learned))})"
+
+
+def predates_erasure(settings: Settings, dataset: str, task: str, version: str) -> str | None:
+    """One line when ``version`` of the dataset's ``task`` model was registered before a
+    logged erasure removed rows of the dataset (it learned from the erased users), naming
+    the erasure and the way on; None otherwise, or when the registry cannot be read. Never
+    refuses: a rollback may be meant."""
+    from features.erasure_log import log_entries
+    from lifecycle.registry import client, model_name
+
+    erased = sorted(
+        entry["timestamp"]
+        for entry in log_entries(settings.workspace.home)
+        if dataset in _erased_at([entry])
+    )
+    if not erased:
+        return None
+    model = model_name(dataset, task)
+    try:
+        created = client(settings).get_model_version(model, version).creation_timestamp
+    except Exception:  # the promotion is done: the warning is said only when it can be read
+        return None
+    after = [at for at in erased if created < datetime.fromisoformat(at).timestamp() * 1000]
+    if not after:
+        return None
+    more = f" (and {len(after) - 1} later)" if len(after) > 1 else ""
+    return (
+        f"{model} v{version} was trained before the erasure of {after[0]}{more} (`lifecycle "
+        f"forget`), so it learned from the erased users: {retrain(settings, [dataset])}"
+    )

@@ -78,6 +78,11 @@ def promote(
     notes = []
     if done["previous"] == done["champion"]:  # a rollback to the champion moves nothing
         notes.append(f"v{done['champion']} is already the champion; the reason is recorded on it")
+    from features.erasure_models import predates_erasure
+
+    # as `lifecycle promote` warns: the promotion stands, the note says what it learned from
+    if erased := predates_erasure(settings, scorer.dataset, task, done["champion"]):
+        notes.append(erased)
     served = scorer.state  # the reloaded set
     champions = served.champions if served is not None else None
     by = answered_by(champions.versions, champions.kinds).get(task) if champions else None

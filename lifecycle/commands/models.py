@@ -107,6 +107,7 @@ def promote(
     A version the gate made champion before (a rollback) needs nothing more; one it kept back
     (a challenger) needs --force. A running service follows it by itself (every worker reads
     the champion alias)."""
+    from features.erasure_models import predates_erasure
     from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
 
@@ -130,14 +131,16 @@ def promote(
     ]
     if done["gate_overridden"]:
         lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
-    by = _answered_by(obj.settings, dataset or obj.settings.dataset, task)
+    named = dataset or obj.settings.dataset
+    if erased := predates_erasure(obj.settings, named, task, done["champion"]):
+        lines.append(f"  {erased}")
+        done["predates_erasure"] = erased
+    by = _answered_by(obj.settings, named, task)
     if by is not None:  # as POST /promote's note: "promoted" read as what is served
         from serving.scoring import answers_nothing
 
         lines.append(f"  v{done['champion']} {answers_nothing(task, by)}, while that holds")
-    stale = _scored_by_another(
-        obj.settings, dataset or obj.settings.dataset, task, by or done["champion"]
-    )
+    stale = _scored_by_another(obj.settings, named, task, by or done["champion"])
     if stale:  # the service follows the alias; the batch lists are what score-all last wrote
         done["scores"] = stale
         lines.append(
