@@ -127,7 +127,9 @@ def ids_in(places: list[Path], ids: set[str]) -> set[str]:
     wanted = pa.array(sorted(user_of), pa.string())
     found: set[str] = set()
     for place in places:
-        folder = place.resolve() if place.is_dir() else place.parent.resolve()
+        # a file's version, whose report records a quarantine file's raw id column
+        version = place.parent.parent if place.parent.name == "quarantine" else place.parent
+        folder = place.resolve() if place.is_dir() else version.resolve()
         columns = recorded_columns(folder)
         files = table_files(folder) if place.is_dir() else [place] if place.is_file() else []
         for file in files:

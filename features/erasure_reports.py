@@ -2,8 +2,9 @@
 and none of the erased ids among the ids its notes give as examples (the users with no row
 loaded, the ids spelt apart, the users file's users without events), read as ingest reads a
 raw id (`` 13047`` is online retail's ``13047``). The ids spelt apart are counted again over
-the table without the erased users. Every version's report, the current one and those kept
-beside it."""
+the table without the erased users; the users with no row loaded and the users without
+events are counted less the erased ones, read before their rows go. Every version's report,
+the current one and those kept beside it."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def forget_examples(report: dict[str, Any], ids: set[str]) -> tuple[dict[str, An
         if isinstance(table, dict)
         for note in (table.get("notes", {}).get(name) for name in ID_EXAMPLE_NOTES)
         if isinstance(note, dict)
-        for key in ("example", "more_examples")
+        for key in ("example", "more_examples", "example_not_later")
         if key in note
     ]
     read_as = raw_id_readings(s for note, key in examples for s in _strings(note[key]))
@@ -84,10 +85,72 @@ def recount_spelt_apart(report: dict[str, Any], version: Path, tables: Collectio
             note["ids"], note["groups"] = now["ids"], now["groups"]
 
 
-def recount_report(report_path: Path, erased: dict[Path, int], ids: set[str]) -> None:
+Counted = dict[str, dict[str, dict[str, int]]]  # table -> note -> its counts of the users
+
+
+def users_in_notes(version: Path, ids: set[str]) -> Counted:
+    """Read before the users ``ids`` (every spelling) lose their rows in ``version``: how
+    many of them each report note counting users counts: a table's users with no row loaded
+    (rows in the quarantine file of the note's batch, none in the table), and the users
+    file's users without events (and of those, signed up after the last event)."""
+    from features import contract as c
+    from features.erasure_holders import ids_in
+    from features.loading import ONLY_QUARANTINED, WITHOUT_EVENTS
+    from features.user_overlap import ids_apart
+    from lifecycle.workspace import EVENTS_FILE
+
+    try:
+        report = read_report(version) or {}
+    except UserError:  # a damaged report: refused where the dataset itself is rewritten
+        return {}
+    appends = sum(1 for b in report.get("batches", []) if b.get("mode") == "append")
+    batch = f"-append-{appends}" if appends else ""  # the note is the last batch's
+
+    def users(table: Path) -> set[str]:
+        return {c.user_id_spellings(u)[0] for u in ids_in([table], ids)}
+
+    counted: Counted = {}
+    events = version / EVENTS_FILE
+    for table, entry in report.get("tables", {}).items():
+        notes = entry.get("notes", {}) if isinstance(entry, dict) else {}
+        loaded = version / f"{table}.parquet"
+        if ONLY_QUARANTINED in notes:
+            gone = users(version / "quarantine" / f"{table}{batch}.csv") - users(loaded)
+            if gone:
+                counted.setdefault(table, {})[ONLY_QUARANTINED] = {"users": len(gone)}
+        if WITHOUT_EVENTS in notes and loaded.is_file() and events.is_file():
+            apart = ids_apart(events, loaded, among=ids)
+            if apart["without_events"]:
+                counts = {"users": apart["without_events"]}
+                counts |= {"signed_up_later": apart.get("signed_up_later", 0)}
+                counted.setdefault(table, {})[WITHOUT_EVENTS] = counts
+    return counted
+
+
+def lower_notes(report: dict[str, Any], counted: Counted) -> None:
+    """The report's notes counting users, less the erased ones (:func:`users_in_notes`); a
+    note none are left of goes."""
+    for table, erased in counted.items():
+        entry = report.get("tables", {}).get(table)
+        notes = entry.get("notes", {}) if isinstance(entry, dict) else {}
+        for name, counts in erased.items():
+            note = notes.get(name)
+            if not isinstance(note, dict):
+                continue
+            for key, users in counts.items():
+                if isinstance(note.get(key), int):
+                    note[key] = max(0, note[key] - users)
+            if not note.get("users"):
+                del notes[name]
+
+
+def recount_report(
+    report_path: Path, erased: dict[Path, int], ids: set[str], counted: Counted
+) -> None:
     """The dataset's report.json after an erasure: each table's loaded and quarantined rows
-    less the erased ones, which are counted (read = loaded + quarantined + erased), and no
-    example of an erased id."""
+    less the erased ones, which are counted (read = loaded + quarantined + erased), the
+    notes' users less the erased ones (``counted``, :func:`users_in_notes`), and no example
+    of an erased id."""
     report = read_report(report_path.parent)
     if report is None:
         return
@@ -105,16 +168,20 @@ def recount_report(report_path: Path, erased: dict[Path, int], ids: set[str]) ->
         key = "rows_quarantined" if quarantined else "rows_loaded"
         counts[key] = counts.get(key, 0) - rows
         counts["rows_erased"] = counts.get("rows_erased", 0) + rows
+    lower_notes(report, counted)
     report, _ = forget_examples(report, ids)
     lost = {file.stem for file, rows in erased.items() if rows and file.parts[0] != "quarantine"}
     recount_spelt_apart(report, report_path.parent, lost)
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
-def forget_in_report(version: Path, ids: set[str], tables: Collection[str] = ()) -> int:
+def forget_in_report(
+    version: Path, ids: set[str], tables: Collection[str] = (), counted: Counted | None = None
+) -> int:
     """A dataset version's report.json rewritten (atomically) without the examples of
-    ``ids``, and with the ids spelt apart counted again (``tables``: those that lost rows),
-    when either changes it; how many examples it gave."""
+    ``ids``, with the ids spelt apart counted again (``tables``: those that lost rows) and
+    the notes' users less the erased ones (``counted``), when any changes it; how many
+    examples it gave."""
     try:
         report = read_report(version)
     except UserError:  # a damaged report: refused where the dataset itself is rewritten
@@ -122,6 +189,7 @@ def forget_in_report(version: Path, ids: set[str], tables: Collection[str] = ())
     if report is None:
         return 0
     before = json.dumps(report, sort_keys=True, default=str)
+    lower_notes(report, counted or {})
     report, examples = forget_examples(report, ids)
     recount_spelt_apart(report, version, tables)
     if json.dumps(report, sort_keys=True, default=str) != before:

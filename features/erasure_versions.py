@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.erasure_holders import older_versions
-from features.erasure_reports import forget_in_report, recount_report
+from features.erasure_reports import forget_in_report, recount_report, users_in_notes
 from features.scrub import Scrubbed, recorded_columns, rewrite_file, scrub, table_files
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.storage import atomic_dir
@@ -35,6 +35,7 @@ def forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasure
 
         before = lineage.dataset_version(path)
         read_report(current)  # a damaged report is refused as the dataset's, before any copy
+        counted = users_in_notes(current, ids)  # before their rows go
         with atomic_dir(path) as staging:
             for item in current.rglob("*"):
                 target = staging / item.relative_to(current)
@@ -48,7 +49,7 @@ def forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasure
                     done += scrubbed
                 else:
                     shutil.copy2(item, target)
-            recount_report(staging / REPORT, erased, ids)
+            recount_report(staging / REPORT, erased, ids, counted)
         # The feature table loses the same users: it stays as current as it was.
         lineage.follow_dataset(
             settings.workspace.feature_table(name), before, lineage.dataset_version(path)
@@ -58,13 +59,14 @@ def forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasure
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     for old in older_versions(path, name):
         of_old = recorded_columns(old)
+        counted = users_in_notes(old, ids)  # before their rows go
         lost = set()  # the tables that lost rows: their ids spelt apart are counted again
         for file in table_files(old):
             scrubbed_old = rewrite_file(file, ids, **of_old(file))
             older += scrubbed_old
             if scrubbed_old and scrubbed_old.removed and file.parent == old:
                 lost.add(file.stem)
-        forget_in_report(old, ids, lost)
+        forget_in_report(old, ids, lost, counted)
     record.count(f"datasets/{name}", done)
     if older:
         record.count(f"datasets/{name} (older versions)", older)

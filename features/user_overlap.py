@@ -4,6 +4,7 @@ way), refused before it doubles the population."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,20 @@ from lifecycle.errors import offered
 from lifecycle.sql import literal
 
 
-def ids_apart(events_file: Path, users_file: Path) -> dict[str, Any]:
+def ids_apart(
+    events_file: Path, users_file: Path, among: Collection[str] | None = None
+) -> dict[str, Any]:
     """Distinct users with events but no row in the users table, and users of the table with
-    no event, each with the first id as an example."""
+    no event, each with the first id as an example; ``among``: of those ids only (the users
+    an erasure removes, ``features.erasure_reports``)."""
     import duckdb
+    import pyarrow as pa
 
+    only = "" if among is None else " WHERE CAST(user_id AS VARCHAR) IN (SELECT * FROM among)"
     events = f"(SELECT DISTINCT user_id FROM read_parquet({literal(events_file)}))"
-    users = f"(SELECT DISTINCT user_id FROM read_parquet({literal(users_file)}))"
+    users = f"(SELECT DISTINCT user_id FROM read_parquet({literal(users_file)}){only})"
     with duckdb.connect() as con:
+        con.register("among", pa.table({"user_id": pa.array(sorted(among or ()), pa.string())}))
         ((without_profile, example_without_profile, events_users),) = con.execute(
             f"SELECT count(*) FILTER (WHERE user_id NOT IN {users}), "
             f"min(user_id) FILTER (WHERE user_id NOT IN {users}), count(*) FROM {events}"
@@ -30,7 +37,9 @@ def ids_apart(events_file: Path, users_file: Path) -> dict[str, Any]:
             f"SELECT count(*) FILTER (WHERE user_id NOT IN {events}), "
             f"min(user_id) FILTER (WHERE user_id NOT IN {events}), count(*) FROM {users}"
         ).fetchall()
-        later = _signed_up_later(con, events_file, users_file, events) if without_events else {}
+        later = (
+            _signed_up_later(con, events_file, users_file, events, only) if without_events else {}
+        )
     return later | {
         "events_users": int(events_users),
         "users": int(users_rows),
@@ -44,7 +53,9 @@ def ids_apart(events_file: Path, users_file: Path) -> dict[str, Any]:
 LATER_KEYS = ("signed_up_later", "example_not_later", "last_event")  # what ids_apart adds
 
 
-def _signed_up_later(con: Any, events_file: Path, users_file: Path, events: str) -> dict[str, Any]:
+def _signed_up_later(
+    con: Any, events_file: Path, users_file: Path, events: str, only: str = ""
+) -> dict[str, Any]:
     """Of the users of the table with no event, those who signed up after the last event (a
     monthly export's customers who buy from the next month on: not "never bought", trial
     114), with the day of that event and an example of the others; nothing without sign-up
@@ -58,7 +69,8 @@ def _signed_up_later(con: Any, events_file: Path, users_file: Path, events: str)
         f"SELECT count(*) FILTER (WHERE {c.SIGNUP_TIME} > {last}), "
         f"min(user_id) FILTER (WHERE {c.SIGNUP_TIME} IS NULL OR {c.SIGNUP_TIME} <= {last}), "
         f"strftime({last}, '%Y-%m-%d') "
-        f"FROM read_parquet({literal(users_file)}) WHERE user_id NOT IN {events}"
+        f"FROM (SELECT * FROM read_parquet({literal(users_file)}){only}) "
+        f"WHERE user_id NOT IN {events}"
     ).fetchall()
     return {
         "signed_up_later": int(later),

@@ -60,7 +60,8 @@ def test_a_quarantined_id_written_with_spaces_is_erased_with_the_customer(
     assert sorted(events[c.USER_ID]) == ["12583", "17850"]
     for report in sorted((home / "datasets").rglob("report.json")):
         notes = json.loads(report.read_text())["tables"]["events"]["notes"]
-        assert notes["users_only_quarantined"]["example"] == REDACTED, report
+        # its one user ("  14000.0 ", read as 14000) erased: the note goes, count and example
+        assert "users_only_quarantined" not in notes, report
 
 
 def test_a_quarantined_id_written_as_a_spreadsheet_formula_is_erased(

@@ -147,7 +147,7 @@ def test_an_erased_id_leaves_the_examples_of_every_versions_report(
     for path in versions:
         notes = json.loads(path.read_text())["tables"]["events"]["notes"]
         assert notes["user_ids_spelt_apart"]["example"] == [REDACTED], path
-        assert notes["users_only_quarantined"]["example"] == REDACTED, path
+        assert "users_only_quarantined" not in notes, path  # its one user erased: it goes
         assert "17850" not in path.read_text() and GONE not in path.read_text()
     listed = CliRunner().invoke(main, ["datasets"])
     assert f"(e.g. '{REDACTED}')" in listed.stdout
@@ -254,6 +254,7 @@ def test_an_erased_id_equal_to_a_word_of_the_report_leaves_all_but_its_examples(
     source.write_text(
         "user_id,event_time,event_type,amount\nevents,2010-12-01 08:26:00,purchase,-5\n"
         "purchase,2010-12-01 09:26:00,purchase,5\nb,2010-12-02 08:26:00,purchase,5\n"
+        "zz,2010-12-02 09:26:00,purchase,-5\n"  # kept among the users with no row loaded
     )
     _run("ingest", str(source), "--dataset", "shop")
     path = home / "datasets" / "shop" / "report.json"
@@ -299,3 +300,45 @@ def test_a_rerun_adds_the_spelling_hashes_an_erasure_logged_before_them_lacked(
     again = _run("forget", "17850")  # logged once: nothing more to add
     assert again["spelling_hashes_added_to"] == [] and len(log_entries(home)) == 2
     assert again["erased_before"] == {"17850": old["timestamp"]}
+
+
+def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget` took an erased id out of the examples of `users_only_quarantined` and
+    `users_without_events`, but left the counts: "2 users with no row loaded" stayed 2, in
+    the current and older versions' reports (session 39)."""
+    source = tmp_path / "events.csv"
+    more = "".join(f"12583.0,2010-12-0{day} 08:45:00,purchase,9.0,CLOCK\n" for day in (2, 3, 4))
+    source.write_text(EVENTS + more + "99999.0,2010-12-01 09:00:00,purchase,-1.0,REFUND\n")
+    users = tmp_path / "users.csv"
+    users.write_text(
+        "user_id,signup_time\n17850,2010-11-01\n12583,2010-11-02\n"
+        "55555,2011-01-05\n66666,2010-11-03\n77777,2011-01-06\n"
+    )
+    ingest = ["ingest", str(source), "--dataset", "shop", "--users", str(users)]
+    notes = _run(*ingest)["tables"]
+    assert notes["events"]["notes"]["users_only_quarantined"]["users"] == 2
+    spare = notes["users"]["notes"]["users_without_events"]
+    assert (spare["users"], spare["signed_up_later"]) == (3, 2)
+    _run(*ingest, "--replace")
+
+    _run("forget", GONE, "55555")
+    versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, and one older
+    assert len(versions) == 2
+    for path in versions:
+        tables = json.loads(path.read_text())["tables"]
+        gone = tables["events"]["notes"]["users_only_quarantined"]
+        assert gone == {"users": 1, "example": REDACTED}, path  # examples never drawn again
+        spare = tables["users"]["notes"]["users_without_events"]
+        assert (spare["users"], spare["signed_up_later"]) == (2, 1), path
+        assert spare["example"] == REDACTED and spare["example_not_later"] == "66666"
+    listed = CliRunner().invoke(main, ["datasets"]).stdout
+    assert "1 user with no row loaded" in " ".join(listed.split())
+
+    _run("forget", "99999")  # the last of them: the note goes
+    for path in sorted((home / "datasets").rglob("report.json")):
+        assert (
+            "users_only_quarantined"
+            not in json.loads(path.read_text())["tables"]["events"]["notes"]
+        ), path
