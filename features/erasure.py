@@ -125,6 +125,9 @@ class ErasureRecord:
     # of the ids found only as a case-insensitive dataset folds them (c1@x.com for C1@X.COM):
     # held back by the ingests of such datasets only, another's c1@x.com is a user of its own
     folded_hashes: list[str] = field(default_factory=list)
+    # of the ids as asked (as ingest reads them) that were found only folded: what the
+    # operator asked to forget, held back everywhere (C1@X.COM is not another's user)
+    asked_hashes: list[str] = field(default_factory=list)
     dataset: str | None = None  # None: every dataset
     removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
     redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
@@ -164,6 +167,7 @@ class ErasureRecord:
             "user_hashes": self.user_hashes,
             "spelling_hashes": self.spelling_hashes,
             "folded_hashes": self.folded_hashes,
+            "asked_hashes": self.asked_hashes,
             "key_source": self.key_source,
             "key_check": self.key_check,
             "dataset": self.dataset,
@@ -528,12 +532,15 @@ def forget(
     record.user_hashes = sorted(keyed_hash(key, u) for u in found)
     record.spelling_hashes = sorted(set(erasure_log.spelling_hashes(key, sorted(found))))
     record.folded_hashes = sorted(keyed_hash(key, u) for u in found - set(read.values()))
+    asked_only = {read[u] for u, i in read_as.items() if i in found and read[u] not in found}
+    record.asked_hashes = sorted(keyed_hash(key, u) for u in asked_only)
     held, certain = datasets_holding(held_by, found) if found else ([], True)
     pending = {k: getattr(record, k) for k in ("timestamp", "dataset", "key_check", "key_source")}
     record.spellings_added = erasure_log.log_spellings(home, key, pending, earlier)
     if record.user_hashes:
         hashes = {
-            k: getattr(record, k) for k in ("user_hashes", "spelling_hashes", "folded_hashes")
+            k: getattr(record, k)
+            for k in ("user_hashes", "spelling_hashes", "folded_hashes", "asked_hashes")
         }
         erasure_log.begin_erasure(home, pending | hashes)
     record.exports = forget_inner_scratch(settings, exports, erase)

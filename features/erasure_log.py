@@ -12,7 +12,9 @@ whose key is no longer available (the pseudonym key unset or changed, the key fi
 deleted) could not be compared, so the ingest is refused until that key is back.
 An id found only as a dataset of case-insensitive ids holds it (``c1@x.com`` for an asked
 ``C1@X.COM``) is also in the entry's ``folded_hashes``: only ingests of datasets that fold
-their ids hold it back, since elsewhere ``c1@x.com`` is a user of its own.
+their ids hold it back, since elsewhere ``c1@x.com`` is a user of its own; the id as asked
+(``C1@X.COM``, found only folded) is in its ``asked_hashes``, held back by every ingest: the
+log records what the operator asked to forget, hashed as the ids found are.
 
 Each entry also holds keyed hashes of the erased ids' spelling keys
 (``features.id_spellings.spelling_keys``: ``017850``, `` 17850`` and ``17850`` in full-width
@@ -316,7 +318,8 @@ def erased_users(settings: Settings, dataset: str) -> ErasedUsers:
                 f"not be kept out of dataset '{dataset}'; configure that key again"
             )
         only_folded = set(entry.get("folded_hashes", []))
-        by_key.setdefault(found[0], set()).update(set(entry["user_hashes"]) - only_folded)
+        held = (set(entry["user_hashes"]) - only_folded) | set(entry.get("asked_hashes", []))
+        by_key.setdefault(found[0], set()).update(held)
         folded.setdefault(found[0], set()).update(only_folded)
         if held_back and entry.get("spelling_hashes"):
             spelt.setdefault(found[0], set()).update(entry["spelling_hashes"])

@@ -166,6 +166,33 @@ def test_forget_over_datasets_erases_in_each_the_user_it_holds_and_no_other(
     }
 
 
+def test_forget_over_datasets_that_all_fold_logs_the_id_as_asked(
+    home: Path, tmp_path: Path
+) -> None:
+    """With every dataset folding, `forget C12395@EXAMPLE.COM` logged only the hash of the
+    folded c12395@example.com (session 39): the id the operator asked to forget was nowhere,
+    and a later dataset of ids as written held C12395@EXAMPLE.COM back only as a spelling."""
+    from features.erasure_log import erasure_key, log_entries
+    from lifecycle.pseudonyms import keyed_hash
+
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids").exit_code == 0
+    settings = load_settings(home=home, environ={})
+    record = forget(settings, ["C12395@EXAMPLE.COM"])
+    assert record.read_as == {"C12395@EXAMPLE.COM": "c12395@example.com"}
+    key = erasure_key(settings)[0]
+    [entry] = log_entries(home)
+    assert entry["asked_hashes"] == [keyed_hash(key, "C12395@EXAMPLE.COM")]
+    assert entry["user_hashes"] == [keyed_hash(key, "c12395@example.com")]  # one user
+    assert entry["users"] == 1
+    assert "C12395@EXAMPLE.COM" not in (home / "erasure_log.jsonl").read_text()
+    # a dataset of ids as written: the id as asked is the erased user, the others spellings
+    again = _ingest(home, tmp_path, "nov", dataset="written")
+    assert json.loads(again.stdout)["tables"]["events"]["reasons"] == {
+        "erased_user": 1,
+        "erased_user_spelling": 2,
+    }
+
+
 @pytest.mark.slow
 def test_score_answers_either_spelling_as_the_user_the_dataset_holds(
     served_home: Path, known_users: list[str]
