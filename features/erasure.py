@@ -40,7 +40,10 @@ An id is taken in every spelling ingest reads as it: ``18074`` and ``18074.0`` a
 (``features.contract.user_id_spellings``), logged as ``18074``; a quarantine file keeps the
 raw id, read as ingest's readers read it (``features.raw_ids.raw_id_readings``: ``18074.0``,
 ``="18074"``, and `` 18074`` as online retail's reader strips it). Where a loaded table holds both as users of their own (``18074.0`` kept as written beside ``A1``),
-both are erased and the summary names the other (``erased_with``). An id found nowhere that an earlier erasure logged is said to be erased, with
+both are erased and the summary names the other (``erased_with``). A place outside a
+dataset (scores, ledger, lists, reports) is scrubbed of the ids as its dataset holds them,
+where it says which (``features.erasure_places``): a dataset of case-insensitive ids holds
+``C1@X.COM`` as ``c1@x.com``, another's ``c1@x.com`` is a user of its own. An id found nowhere that an earlier erasure logged is said to be erased, with
 what still holds it (lists outside, the champions that erasure named, if still serving).
 
 In every table rewritten, the ids left in other rows' text columns (a ``description``, a
@@ -59,7 +62,8 @@ quarantine the logged users' rows as ``erased_user``.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
+import re
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,22 +87,30 @@ from features.erasure_holders import (
     ids_present,
     spellings,
 )
-from features.erasure_log import KEY_FILE, LOG_FILE, append_entry, erasure_key, key_check
+from features.erasure_log import LOG_FILE, append_entry, erasure_key, key_check
 from features.erasure_log import log_entries as log_entries
 from features.erasure_models import not_changed
 from features.erasure_online import forget_online
+from features.erasure_places import (
+    TEXT_SUFFIXES,
+    forget_demo,
+    forget_ledger,
+    forget_other_files,
+    forget_scores,
+    list_owners,
+    place_ids,
+    rewrite_all,
+)
 from features.erasure_versions import forget_dataset
 from features.id_spellings import held_alike, shown
 from features.scrub import (
     REDACTED,
     Scrubbed,
-    rewrite_file,
     table_files,
     token_pattern,
 )
 from lifecycle.dataset_kind import require_whole_tables
 from lifecycle.errors import UserError
-from lifecycle.exports import REGISTER_FILE
 from lifecycle.pseudonyms import keyed_hash, pseudonym
 from lifecycle.storage import sweep_tree
 
@@ -108,7 +120,6 @@ if TYPE_CHECKING:
 MLFLOW_EXAMPLES = ("input_example.json", "serving_input_example.json")
 LIGHTGBM_MODEL_HEADER = "tree\nversion="  # a booster's text: thresholds and counts, no ids
 NOT_FOUND_SHOWN = 20  # unknown ids a summary names; --json has them all
-TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
 
 
 class ErasureError(UserError):
@@ -148,6 +159,8 @@ class ErasureRecord:
     exports: list[ExportFinding] = field(default_factory=list)  # registered lists outside
     unfinished: list[str] = field(default_factory=list)  # earlier erasures killed midway
     spellings_added: list[str] = field(default_factory=list)  # to erasures logged without
+    # places of no known dataset scrubbed of every dataset's spellings -> why (logged)
+    every_spelling: dict[str, str] = field(default_factory=dict)
     log_path: str = ""
 
     @property
@@ -187,6 +200,7 @@ class ErasureRecord:
             "exports": [asdict(e) for e in self.exports],
             "unfinished_erasures": self.unfinished,
             "spelling_hashes_added_to": self.spellings_added,
+            "scrubbed_as_every_dataset_holds": self.every_spelling,
             "log": self.log_path,
         }
 
@@ -226,6 +240,7 @@ class ErasureRecord:
         for p in self.mlflow_examples:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
+        out += [f"  {where}: {why}" for where, why in self.every_spelling.items()]
         out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
         out += [f"  export {e.text()}" for e in self.exports]
         out += [f"  NOT finished, run forget again with its ids: {u}" for u in self.unfinished]
@@ -265,40 +280,16 @@ def _dataset_names(settings: Settings, dataset: str | None) -> list[str]:
     return sorted(names)
 
 
-def _forget_demo(settings: Settings, ids: set[str], record: ErasureRecord) -> None:
-    folder = settings.workspace.demo_dir()
-    if not folder.is_dir():
-        return
-    record.count("demo", _rewrite_all(table_files(folder), ids))
-
-
 def _forget_features(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
     from features.store import store_paths
 
     table = store_paths(settings, name).feature_table
     if table.is_file():
-        record.count(f"features/{name}", _rewrite_all([table], ids))
-
-
-def _forget_scores(
-    settings: Settings, ids: set[str], ids_in: dict[str, set[str]], record: ErasureRecord
-) -> None:
-    """``ids`` from the scores tables; ``ids_in`` from those of a dataset that holds them
-    apart (its metadata names it)."""
-    from lifecycle.exports import scores_dataset
-
-    folder = settings.workspace.scores_dir
-    if not folder.is_dir():
-        return
-    done = Scrubbed()
-    for table in sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink()):
-        done += _rewrite_all([table], ids_in.get(scores_dataset(table) or "", ids))
-    record.count("scores", done)
+        record.count(f"features/{name}", rewrite_all([table], ids))
 
 
 def _monitor_references(settings: Settings, name: str) -> list[Path]:
     """The monitor's reference samples of a dataset (training windows' feature rows, scores)."""
-    import re
 
     from lifecycle import tasks
 
@@ -348,77 +339,6 @@ def _forget_monitor_files(
     record.removed["monitor sample files deleted"] = len(samples)
     record.removed["monitor reference files deleted"] = len(references)
     record.deleted_files += [str(p.relative_to(home)) for p in references]
-
-
-def _forget_ledger(
-    settings: Settings, ids: set[str], ids_in: dict[str, set[str]], record: ErasureRecord
-) -> list[Path]:
-    """``ids`` from the ledger; ``ids_in`` from a dataset's partition (dataset -> ids)."""
-    root = settings.workspace.ledger_dir
-    files = table_files(root) if root.is_dir() else []
-    if files:
-        done = Scrubbed()
-        for file in files:
-            name = next((n for n in ids_in if settings.workspace.ledger(n) in file.parents), "")
-            done += _rewrite_all([file], ids_in.get(name, ids))
-        record.count("ledger", done)
-    return files
-
-
-def _rewrite_all(files: Iterable[Path], ids: set[str]) -> Scrubbed:
-    done = Scrubbed()
-    for file in files:
-        done += rewrite_file(file, ids)
-    return done
-
-
-def _forget_other_files(
-    settings: Settings, ids: set[str], terms: set[str], record: ErasureRecord, handled: set[Path]
-) -> None:
-    """Lists and reports anywhere else under the workspace."""
-    home = settings.workspace.home
-    skip_dirs = {
-        settings.workspace.mlflow_dir.resolve(),
-        settings.workspace.feast_dir.resolve(),
-        (home / "datasets").resolve(),
-    }
-    pattern = token_pattern(terms)
-    done, reports = Scrubbed(), 0
-    for path in sorted(home.rglob("*")):
-        if path.is_symlink() or not path.is_file() or path.name.startswith("."):
-            continue
-        resolved = path.resolve()
-        if resolved in handled or path.name in (LOG_FILE, KEY_FILE, REGISTER_FILE):
-            continue
-        if any(d == resolved or d in resolved.parents for d in skip_dirs):
-            continue
-        suffix = path.suffix.lower()
-        if suffix in (".parquet", ".xlsx"):
-            try:
-                done += rewrite_file(path, terms)
-            except Exception as error:  # damaged, or no table: the other files still erased
-                record.not_covered.append(
-                    f"{path.relative_to(home)}: cannot be read ({type(error).__name__}), so "
-                    "not checked for the users: delete or restore it, then run forget again"
-                )
-            continue
-        if suffix not in TEXT_SUFFIXES:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if not pattern.search(text):
-            continue
-        if suffix in (".csv", ".json"):  # lists: the users' rows out, then any mention left?
-            done += rewrite_file(path, terms, suffix.removeprefix("."))
-            if not pattern.search(path.read_text(encoding="utf-8", errors="replace")):
-                continue
-        path.unlink()  # a report's figures and top lists were made with the user
-        record.deleted_files.append(str(path.relative_to(home)))
-        reports += 1
-    record.count("lists", done)
-    record.removed["report files deleted"] = reports
 
 
 def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> None:
@@ -518,9 +438,10 @@ def forget(
     record.not_found = sorted(u for u, i in read_as.items() if i not in known)
     erase = spellings(ids)  # what the tables may hold them as
     erase_in = {n: spellings(set(held_as[n].values())) for n in names}  # a dataset's own
-    terms = set(erase)
+    places = place_ids(erase, erase_in, held_as, read)  # outside a dataset: its owner's
+    terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
-        terms |= {pseudonym(key, u) for u in ids}
+        terms = places.with_terms(lambda spelt: {pseudonym(key, u) for u in spelt})
     tables = [t for n in names for t in settings.workspace.dataset_dir(n).glob("*.parquet")]
     alike = held_alike(tables, erase)  # 18074.0 is erased with 18074: no other spelling
     spelt = ((u, set(alike.get(u, [])) - erase) for u in sorted(ids))
@@ -543,20 +464,20 @@ def forget(
             for k in ("user_hashes", "spelling_hashes", "folded_hashes", "asked_hashes")
         }
         erasure_log.begin_erasure(home, pending | hashes)
-    record.exports = forget_inner_scratch(settings, exports, erase)
+    record.exports = forget_inner_scratch(settings, exports, places)
     for name in names:
         forget_dataset(settings, name, erase_in[name], record)
-    _forget_demo(settings, erase, record)
+    forget_demo(settings, places, record)
     for name in names:
         _forget_features(settings, name, erase_in[name], record)
     for name in names:
         removed, not_covered = forget_online(settings, name, erase_in[name])
         record.removed.update(removed)
         record.not_covered += not_covered
-    _forget_scores(settings, erase, erase_in, record)
+    forget_scores(settings, places, record)
     if record.user_hashes:  # some user's rows may be in the monitor's samples
         _forget_monitor_files(settings, held, certain, record)
-    ledger = _forget_ledger(settings, erase, erase_in, record)
+    ledger = forget_ledger(settings, places, record)
     demo = settings.workspace.demo_dir()
     handled = {p.resolve() for p in table_files(demo)} if demo.is_dir() else set()
     handled |= {p.resolve() for p in settings.workspace.scores_dir.glob("scores-*.parquet")}
@@ -564,9 +485,10 @@ def forget(
     handled |= {p.resolve() for p in ledger}
     handled |= {p.resolve() for p in settings.workspace.monitor_samples}  # deleted or untouched
     handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
-    _forget_other_files(settings, erase, terms, record, handled)
-    _scan_mlflow(settings, terms, record)
-    record.exports += check_exports(settings, exports, erase, scrub_exports=scrub_exports)
+    forget_other_files(settings, terms, list_owners(settings, exports, names), record, handled)
+    _scan_mlflow(settings, terms.every, record)
+    record.exports += check_exports(settings, exports, places, scrub_exports=scrub_exports)
+    record.every_spelling = dict(sorted(places.noted.items()))
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
         # those of earlier erasures of these users: named by them, or trained before them
         entries = list({e["timestamp"]: e for e in earlier.values()}.values())

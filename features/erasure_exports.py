@@ -24,6 +24,7 @@ from lifecycle.pseudonyms import pseudonym
 from lifecycle.storage import fsync_dir, staging_name, sweep_stale
 
 if TYPE_CHECKING:
+    from features.erasure_places import PlaceIds
     from lifecycle.settings import Settings
 
 PARQUET_MAGIC = b"PAR1"
@@ -78,9 +79,10 @@ def registered(settings: Settings, dataset: str | None) -> list[Export]:
 
 
 def check_exports(
-    settings: Settings, exports: list[Export], ids: set[str], *, scrub_exports: bool
+    settings: Settings, exports: list[Export], places: PlaceIds, *, scrub_exports: bool
 ) -> list[ExportFinding]:
-    """Each registered list outside the workspace that holds a user, is gone or cannot be read."""
+    """Each registered list outside the workspace that holds a user, is gone or cannot be
+    read; searched for the ids as its dataset holds them (``places``)."""
     home = settings.workspace.home.resolve()
     key = settings.privacy.key()
     findings = []
@@ -89,8 +91,10 @@ def check_exports(
         if path.is_relative_to(home):
             continue  # scrubbed with the workspace
         sweep_stale(path.parent, target=path.name)  # a deletion killed midway
+        ids = places.ids(export.dataset)
         if (path / SCRATCH_MARKER).is_file():
             findings += _check_scratch(path, ids, scrub_exports)
+            _note_changed(places, export, findings)
             continue
         if not path.is_file():
             findings.append(ExportFinding(export.path, "gone"))
@@ -108,6 +112,7 @@ def check_exports(
         try:
             if path.suffix.lower() in REPORT_SUFFIXES:
                 findings += _check_report(path, terms, scrub_exports)
+                _note_changed(places, export, findings)
                 continue
             fmt = _format(path)
             found = (rewrite_file if scrub_exports else _count)(path, terms, fmt) or Scrubbed()
@@ -118,7 +123,14 @@ def check_exports(
         if found:
             status = "scrubbed" if scrub_exports else "holds users"
             findings.append(ExportFinding(export.path, status, found.removed, found.redacted))
+        _note_changed(places, export, findings)
     return findings
+
+
+def _note_changed(places: PlaceIds, export: Export, findings: list[ExportFinding]) -> None:
+    """Say a list of no known dataset that erasure changed was searched for every spelling."""
+    if findings and findings[-1].path == export.path and findings[-1].status in CHANGED:
+        places.note(export.dataset, export.path)
 
 
 def _check_report(path: Path, terms: set[str], scrub_exports: bool) -> list[ExportFinding]:
@@ -134,21 +146,24 @@ def _check_report(path: Path, terms: set[str], scrub_exports: bool) -> list[Expo
 
 
 def forget_inner_scratch(
-    settings: Settings, exports: list[Export], ids: set[str]
+    settings: Settings, exports: list[Export], places: PlaceIds
 ) -> list[ExportFinding]:
     """Backtest scratch workspaces kept inside the workspace (``--out`` under it): part of
     the workspace, so deleted whole when their copy holds a user (before the workspace's
     other files are scrubbed, which would hide the users from the count but not from their
     online store)."""
     home = settings.workspace.home.resolve()
-    inner = {Path(e.path) for e in exports if Path(e.path).is_relative_to(home)}
-    inner |= {marker.parent for marker in home.rglob(SCRATCH_MARKER)}  # registered or not
-    return [
-        found
-        for path in sorted(inner)
-        if (path / SCRATCH_MARKER).is_file()
-        for found in _check_scratch(path, ids, scrub_exports=True)
-    ]
+    inner = {Path(e.path): e.dataset for e in exports if Path(e.path).is_relative_to(home)}
+    for marker in home.rglob(SCRATCH_MARKER):  # registered or not
+        inner.setdefault(marker.parent, None)
+    findings = []
+    for path, dataset in sorted(inner.items()):
+        if (path / SCRATCH_MARKER).is_file():
+            found = _check_scratch(path, places.ids(dataset), scrub_exports=True)
+            if found:
+                places.note(dataset, str(path.relative_to(home)))
+            findings += found
+    return findings
 
 
 def _check_scratch(path: Path, ids: set[str], scrub_exports: bool) -> list[ExportFinding]:

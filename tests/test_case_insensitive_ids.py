@@ -28,6 +28,7 @@ EVENTS = (
     "C12395@example.COM,2011-11-04 12:00,-3.00\n"  # quarantined: negative, as written
 )
 USERS = "customer id,channel\nc12395@EXAMPLE.com,ads\nANN@SHOP.ORG,email\n"
+DATASETS = ("folded", "written", "nobody")  # the lists' datasets: nobody's is not registered
 MAP = ["--map", "user_id=Email", "--map", "event_time=Created at", "--map", "amount=Total"]
 
 
@@ -164,6 +165,58 @@ def test_forget_over_datasets_erases_in_each_the_user_it_holds_and_no_other(
         "erased_user": 1,
         "erased_user_spelling": 2,
     }
+
+
+def test_forget_over_datasets_scrubs_each_list_as_its_dataset_holds_the_id(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 39: with one dataset folding case and one not, `forget C12395@EXAMPLE.COM`
+    still scrubbed c12395@example.com from every list, one of dataset `written` (where it is
+    a customer of its own) too. A list is now searched for the id as its dataset holds it;
+    one of no known dataset for every spelling, which the erasure log says, naming it."""
+    from features.erasure_log import log_entries
+    from lifecycle.exports import record_export
+
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids", dataset="folded").exit_code == 0
+    assert _ingest(home, tmp_path, "nov", dataset="written").exit_code == 0
+    text = "user_id,churn_probability\nc12395@example.com,0.9\nann@shop.org,0.1\n"
+    inside, outside = home / "lists", tmp_path / "crm"
+    lists = [inside / f"{name}.csv" for name in DATASETS]  # outside, registered ones only
+    lists += [outside / f"{name}.csv" for name in DATASETS if name != "nobody"]
+    for path in lists:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        if path.stem != "nobody":  # registered with its dataset, as `at-risk --out` does
+            settings = load_settings(home=home, environ={}, dataset=path.stem)
+            record_export(settings, path, 2, pseudonymized=False)
+    scores = home / "scores" / "scores-2011-12-01.parquet"  # its metadata names no dataset
+    scores.parent.mkdir()
+    pd.read_csv(lists[0]).to_parquet(scores)
+    reports = {n: home / "reports" / f"report-{n}-2011-12-01.html" for n in ("folded", "written")}
+    for report in reports.values():
+        report.parent.mkdir(exist_ok=True)
+        report.write_text("<td>c12395@example.com</td>")
+    record = forget(
+        load_settings(home=home, environ={}), ["C12395@EXAMPLE.COM"], scrub_exports=True
+    )
+    for path in lists:
+        kept = pd.read_csv(path)["user_id"].tolist()
+        if path.stem == "written":  # its own customer c12395@example.com stays
+            assert kept == ["c12395@example.com", "ann@shop.org"], path
+        else:
+            assert kept == ["ann@shop.org"], path
+    assert pd.read_parquet(scores)["user_id"].tolist() == ["ann@shop.org"]
+    assert reports["written"].is_file() and not reports["folded"].exists()  # by their names
+    [entry] = log_entries(home)
+    said = entry["scrubbed_as_every_dataset_holds"]
+    assert list(said) == ["lists/nobody.csv", "scores/scores-2011-12-01.parquet"]
+    assert said["lists/nobody.csv"] == (
+        "names no dataset, so scrubbed of the ids as every dataset holds them (lower-cased: "
+        "folded holds them so; as asked: written holds them so): a user of written whose id "
+        "is an erased id lower-cased lost its rows here too"
+    )
+    assert "c12395" not in (home / "erasure_log.jsonl").read_text().lower()
+    assert f"  lists/nobody.csv: {said['lists/nobody.csv']}" in record.lines()
 
 
 def test_forget_over_datasets_that_all_fold_logs_the_id_as_asked(

@@ -1,0 +1,216 @@
+"""Which spellings of the erased ids ``lifecycle forget`` scrubs from a place outside a
+dataset (the demo tables, scores tables, the ledger, lists and reports in the workspace,
+lists written outside it): those of the dataset the place belongs to, where it says (a scores
+table's metadata, the ledger's partition, the export register, a report's name); elsewhere
+every dataset's, said in the erasure log when the datasets hold the ids apart: one folds
+case (``C1@X.COM`` is its ``c1@x.com``) and another does not (its ``c1@x.com`` is a user of
+its own), so a place of neither may lose that other user's rows (the privacy-safe side)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from features.erasure_log import KEY_FILE, LOG_FILE
+from features.scrub import Scrubbed, rewrite_file, table_files, token_pattern
+from lifecycle.exports import REGISTER_FILE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from features.erasure import ErasureRecord
+    from lifecycle.exports import Export
+    from lifecycle.settings import Settings
+
+TEXT_SUFFIXES = {".csv", ".json", ".jsonl", ".html", ".htm", ".txt", ".md", ".tsv"}
+
+
+@dataclass
+class PlaceIds:
+    """The ids (every spelling) to scrub from a place, by the dataset it belongs to."""
+
+    every: set[str]  # every dataset's spellings: a place of no dataset searched
+    of: dict[str, set[str]]  # dataset -> its own spellings
+    why: str = ""  # said of a place of no known dataset scrubbed of ``every``; "": all agree
+    noted: dict[str, str] = field(default_factory=dict)  # location -> why (logged, no ids)
+
+    def ids(self, dataset: str | None) -> set[str]:
+        """The spellings of ``dataset`` (None, or one not searched: every dataset's)."""
+        return self.of.get(dataset, self.every) if dataset is not None else self.every
+
+    def scrub(
+        self, dataset: str | None, location: str, run: Callable[[set[str]], Scrubbed]
+    ) -> Scrubbed:
+        """``run`` (a scrub of the place) with the place's ids; noted when it changed a place
+        of no known dataset with the spellings of datasets that hold the ids apart."""
+        ids = self.ids(dataset)
+        done = run(ids)
+        if done:
+            self.note(dataset, location)
+        return done
+
+    def note(self, dataset: str | None, location: str) -> None:
+        """Say (once) that ``location``, changed, was scrubbed of every dataset's spellings."""
+        if self.why and dataset not in self.of:
+            self.noted[location] = self.why
+
+    def with_terms(self, more: Callable[[set[str]], set[str]]) -> PlaceIds:
+        """These ids, each set with ``more`` of it (the keyed pseudonyms lists carry)."""
+        of = {name: ids | more(ids) for name, ids in self.of.items()}
+        return PlaceIds(self.every | more(self.every), of, self.why, self.noted)
+
+
+def _names(datasets: list[str]) -> str:
+    return ", ".join(datasets) + (" hold" if len(datasets) > 1 else " holds")
+
+
+def place_ids(
+    every: set[str],
+    of: dict[str, set[str]],
+    held_as: dict[str, dict[str, str]],
+    read: dict[str, str],
+) -> PlaceIds:
+    """The places' ids: ``of`` each dataset's spellings of the ids it holds (``held_as``:
+    dataset -> asked id -> as held, ``read``: asked id -> as read, both of
+    ``features.erasure_holders``)."""
+    folding = [name for name, held in held_as.items() if held != read]
+    written = [name for name in held_as if name not in folding]
+    why = (
+        f"names no dataset, so scrubbed of the ids as every dataset holds them (lower-cased: "
+        f"{_names(folding)} them so; as asked: {_names(written)} them so): a user of "
+        f"{', '.join(written)} whose id is an erased id lower-cased lost its rows here too"
+        if folding and written
+        else ""
+    )
+    return PlaceIds(every, of, why)
+
+
+def list_owners(settings: Settings, exports: list[Export], names: list[str]) -> dict[Path, str]:
+    """The files in the workspace whose dataset is known (resolved path -> dataset): the lists
+    the export register names with one, and the reports named ``report-<dataset>-<as_of>``."""
+    owners = {Path(e.path).resolve(): e.dataset for e in exports if e.dataset is not None}
+    reports = settings.workspace.reports_dir
+    if reports.is_dir():
+        longest_first = sorted(names, key=len, reverse=True)  # "shop-eu" before "shop"
+        for path in reports.glob("report-*"):
+            name = next((n for n in longest_first if path.name.startswith(f"report-{n}-")), None)
+            if name is not None:
+                owners.setdefault(path.resolve(), name)
+    return owners
+
+
+# -- the places --------------------------------------------------------------------------
+
+
+def rewrite_all(files: Iterable[Path], ids: set[str]) -> Scrubbed:
+    """Each of ``files`` rewritten without the users' rows and mentions."""
+    done = Scrubbed()
+    for file in files:
+        done += rewrite_file(file, ids)
+    return done
+
+
+def forget_demo(settings: Settings, places: PlaceIds, record: ErasureRecord) -> None:
+    """The ids from the demo's generated tables (ingested into any dataset: none known)."""
+    folder = settings.workspace.demo_dir()
+    if not folder.is_dir():
+        return
+    files = table_files(folder)
+    record.count("demo", places.scrub(None, "demo", lambda ids: rewrite_all(files, ids)))
+
+
+def forget_scores(settings: Settings, places: PlaceIds, record: ErasureRecord) -> None:
+    """The ids from the scores tables, as the dataset each names in its metadata holds them."""
+    from lifecycle.exports import scores_dataset
+
+    folder = settings.workspace.scores_dir
+    if not folder.is_dir():
+        return
+    done = Scrubbed()
+    for table in sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink()):
+        where = str(table.relative_to(settings.workspace.home))
+        done += places.scrub(
+            scores_dataset(table), where, lambda ids, table=table: rewrite_all([table], ids)
+        )
+    record.count("scores", done)
+
+
+def forget_ledger(settings: Settings, places: PlaceIds, record: ErasureRecord) -> list[Path]:
+    """The ids from the ledger, as the dataset of each partition holds them."""
+    ws = settings.workspace
+    files = table_files(ws.ledger_dir) if ws.ledger_dir.is_dir() else []
+    if files:
+        done = Scrubbed()
+        for file in files:
+            name = next((n for n in places.of if ws.ledger(n) in file.parents), None)
+            where = str(file.relative_to(ws.home))
+            done += places.scrub(name, where, lambda ids, file=file: rewrite_all([file], ids))
+        record.count("ledger", done)
+    return files
+
+
+def forget_other_files(
+    settings: Settings,
+    terms: PlaceIds,
+    owners: dict[Path, str],
+    record: ErasureRecord,
+    handled: set[Path],
+) -> None:
+    """Lists and reports anywhere else under the workspace, each of the terms of its dataset
+    (``owners``: resolved path -> dataset, where known)."""
+    home = settings.workspace.home
+    skip_dirs = {
+        settings.workspace.mlflow_dir.resolve(),
+        settings.workspace.feast_dir.resolve(),
+        (home / "datasets").resolve(),
+    }
+    pattern = token_pattern(terms.every)
+    patterns: dict[str | None, re.Pattern[str]] = {}
+    done, reports = Scrubbed(), 0
+    for path in sorted(home.rglob("*")):
+        if path.is_symlink() or not path.is_file() or path.name.startswith("."):
+            continue
+        resolved = path.resolve()
+        if resolved in handled or path.name in (LOG_FILE, KEY_FILE, REGISTER_FILE):
+            continue
+        if any(d == resolved or d in resolved.parents for d in skip_dirs):
+            continue
+        suffix, owner = path.suffix.lower(), owners.get(resolved)
+        where = str(path.relative_to(home))
+        if suffix in (".parquet", ".xlsx"):
+            try:
+                done += terms.scrub(owner, where, lambda ids, path=path: rewrite_file(path, ids))
+            except Exception as error:  # damaged, or no table: the other files still erased
+                record.not_covered.append(
+                    f"{path.relative_to(home)}: cannot be read ({type(error).__name__}), so "
+                    "not checked for the users: delete or restore it, then run forget again"
+                )
+            continue
+        if suffix not in TEXT_SUFFIXES:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if not pattern.search(text):
+            continue
+        if owner not in patterns:
+            patterns[owner] = token_pattern(terms.ids(owner))
+        if not patterns[owner].search(text):
+            continue  # another dataset's spelling: a user of its own there
+        if suffix in (".csv", ".json"):  # lists: the users' rows out, then any mention left?
+            fmt = suffix.removeprefix(".")
+            done += terms.scrub(
+                owner, where, lambda ids, path=path, fmt=fmt: rewrite_file(path, ids, fmt)
+            )
+            if not patterns[owner].search(path.read_text(encoding="utf-8", errors="replace")):
+                continue
+        terms.note(owner, where)
+        path.unlink()  # a report's figures and top lists were made with the user
+        record.deleted_files.append(str(path.relative_to(home)))
+        reports += 1
+    record.count("lists", done)
+    record.removed["report files deleted"] = reports
