@@ -73,14 +73,15 @@ class LabelSpec:
         if population == "before_target":
             return f"{self.task}: not yet {self.target} at as_of, reaches it within {self.horizon_days} days"
         if outcome == "net_value":
-            who = "" if population == "known" else f" ({self._who()})"
+            who = "" if population == "known" else f" ({self.who()})"
             return f"{self.task}: purchases minus refunds in the {self.horizon_days} days after as_of (at least 0){who}"
         what = {"no_activity": "no activity", "any_purchase": "a purchase"}[outcome]
         if self.not_activity_types:
             what += f" ({', '.join(self.not_activity_types)} not counted)"
-        return f"{self.task}: {self._who()}, {what} in the next {self.horizon_days} days"
+        return f"{self.task}: {self.who()}, {what} in the next {self.horizon_days} days"
 
-    def _who(self) -> str:
+    def who(self) -> str:
+        """The users the label is defined for, in words (the population of a recent-activity task)."""
         if self.lookback_days is None:
             return "every user known at as_of"
         return f"active in the {self.lookback_days} days up to as_of"

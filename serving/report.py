@@ -98,6 +98,20 @@ def _shares_named(summary: pd.DataFrame, revenue: str) -> pd.DataFrame:
 # -- HTML -----------------------------------------------------------------------------------
 
 
+def churn_population(meta: dict[str, Any]) -> str:
+    """Who has a churn score, by the table's churn label (trial T: the note said the default,
+    every known user, beside 5,001 of 6,800 scored with a 35-day lookback)."""
+    from features.labels import LabelSpec
+
+    found = meta.get("labels", {}).get("churn")
+    if not found:  # a table written before scores recorded their labels
+        return "every known user, unless the churn label sets a lookback"
+    spec = LabelSpec.from_dict(found)
+    if spec.everyone:
+        return spec.who()
+    return f"the users {spec.who()}, labels.churn_lookback_days; the others have none"
+
+
 def _img(data: bytes, alt: str) -> str:
     encoded = base64.b64encode(data).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
@@ -229,7 +243,7 @@ def render_report(
             figure_html(distributions_figure(scores), "score distributions")
             + (
                 f'<p class="note">{int(eligible.sum()):,} of {len(scores):,} users have a churn '
-                "score (every known user, unless the churn label sets a lookback).</p>"
+                f"score ({html.escape(churn_population(meta))}).</p>"
                 if eligible is not None
                 else ""
             ),

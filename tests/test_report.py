@@ -685,3 +685,21 @@ def test_guest_invoice_lines_of_one_amount_each_count(home: Path, tmp_path: Path
     }
     found, _ = _segments(home, "shop", "2010-12-02", {"17850": (15.3, 0.0)})
     assert found["rows_without_user_id"]["purchases"] == 27.5
+
+
+def test_the_churn_score_note_says_the_tables_population() -> None:
+    """A subscription with labels.churn_lookback_days = 35: "5,001 of 6,800 users have a churn
+    score (every known user, unless the churn label sets a lookback)" stated the default where
+    the label set one (trial T). The note says the population of the table's churn label."""
+    table = synthetic_scores(200)
+    churn = {"task": "churn", "horizon_days": 90, "lookback_days": 35, "target": None}
+    metadata = table.metadata | {"labels": {"churn": churn}}
+    document, _, _ = render_report(ScoresTable(table.frame, metadata), [])
+    scored = int(table.frame["churn_probability"].notna().sum())
+    assert (
+        f"{scored:,} of 200 users have a churn score (the users active in the 35 days up to "
+        "as_of, labels.churn_lookback_days; the others have none)." in document
+    )
+    everyone = {"labels": {"churn": churn | {"lookback_days": None}}}
+    document, _, _ = render_report(ScoresTable(table.frame, table.metadata | everyone), [])
+    assert "users have a churn score (every user known at as_of)." in document
