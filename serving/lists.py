@@ -134,7 +134,13 @@ def apply_privacy(
     ones; pseudonymise ids if configured."""
     unknown = [col for col in privacy.allowed_columns if col not in (*personal, *shown)]
     if unknown:
-        listed = f"; shown without it: {', '.join(shown)}" if shown else ""
+        # shown in written lists and reasons; the terminal's table has those named (trial T)
+        listed = (
+            f"; shown in written lists and reasons without it, on the terminal when named: "
+            f"{', '.join(shown)}"
+            if shown
+            else ""
+        )
         raise ListError(
             f"--allow-column {', '.join(unknown)}: not a column this scores table withholds "
             f"(it withholds: {', '.join(personal) or 'none'}{listed}); a person's attribute "

@@ -296,7 +296,7 @@ def test_lists_show_the_attributes_that_are_no_persons() -> None:
         list_rows(ranked, Privacy(allowed_columns=("email",)), **listed_attributes(metadata))
     assert str(refused.value).startswith(
         "--allow-column email: not a column this scores table withholds (it withholds: gender; "
-        "shown without it: Contract)"
+        "shown in written lists and reasons without it, on the terminal when named: Contract)"
     )
     # a table written before names every attribute personal: all withheld, as then
     before = list_rows(ranked, Privacy(), **listed_attributes({"personal_columns": ["Contract"]}))

@@ -88,8 +88,8 @@ def list_options(function: Any) -> Any:
             "allow_columns",
             multiple=True,
             metavar="COLUMN",
-            help="Also include this personal column (e.g. gender; a plan or a country is "
-            "shown without it); repeatable.",
+            help="Also include this personal column (e.g. gender); a plan or a country, in "
+            "written lists without it, is added to the terminal's table when named; repeatable.",
         ),
     ]
 
