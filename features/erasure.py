@@ -438,7 +438,11 @@ def forget(
     record.not_found = sorted(u for u, i in read_as.items() if i not in known)
     erase = spellings(ids)  # what the tables may hold them as
     erase_in = {n: spellings(set(held_as[n].values())) for n in names}  # a dataset's own
-    places = place_ids(erase, erase_in, held_as, read)  # outside a dataset: its owner's
+    # outside a dataset, its owner's; a folding one's place may hold the id as asked too
+    # (a list written before the dataset folded), there the same user
+    asked_as = spellings(set(read.values()))
+    of = {n: erase_in[n] | asked_as for n in names}
+    places = place_ids(erase | asked_as, of, held_as, read)
     terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms = places.with_terms(lambda spelt: {pseudonym(key, u) for u in spelt})

@@ -219,6 +219,30 @@ def test_forget_over_datasets_scrubs_each_list_as_its_dataset_holds_the_id(
     assert f"  lists/nobody.csv: {said['lists/nobody.csv']}" in record.lines()
 
 
+def test_forget_scrubs_a_folding_datasets_list_of_the_id_as_asked(
+    home: Path, tmp_path: Path
+) -> None:
+    """A list of a dataset written while it held ids as written (then ingested again with
+    --case-insensitive-ids --replace) holds C12395@EXAMPLE.COM: the same user there, yet
+    forget searched it only for c12395@example.com and left it (review 2 #1)."""
+    from lifecycle.exports import record_export
+
+    assert _ingest(home, tmp_path, "nov", dataset="folded").exit_code == 0
+    listed = home / "lists" / "folded.csv"
+    listed.parent.mkdir()
+    listed.write_text("user_id,churn_probability\nC12395@EXAMPLE.COM,0.9\nAnn@Shop.org,0.1\n")
+    record_export(
+        load_settings(home=home, environ={}, dataset="folded"), listed, 2, pseudonymized=False
+    )
+    again = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", "--replace", dataset="folded")
+    assert again.exit_code == 0, again.output
+    record = forget(
+        load_settings(home=home, environ={}), ["C12395@EXAMPLE.COM"], scrub_exports=True
+    )
+    assert pd.read_csv(listed)["user_id"].tolist() == ["Ann@Shop.org"]
+    assert record.removed["lists"] == 1
+
+
 def test_forget_over_datasets_that_all_fold_logs_the_id_as_asked(
     home: Path, tmp_path: Path
 ) -> None:
