@@ -90,15 +90,17 @@ def place_ids(
 
 def list_owners(settings: Settings, exports: list[Export], names: list[str]) -> dict[Path, str]:
     """The files in the workspace whose dataset is known (resolved path -> dataset): the lists
-    the export register names with one, and the reports named ``report-<dataset>-<as_of>``."""
+    the export register names with one, and the reports named ``report-<dataset>-<as_of>``,
+    whole name and date (``report-shop-2011-12-01.html`` is shop's, not shop-2011's); a name
+    two datasets could have made is of no known dataset."""
     owners = {Path(e.path).resolve(): e.dataset for e in exports if e.dataset is not None}
     reports = settings.workspace.reports_dir
     if reports.is_dir():
-        longest_first = sorted(names, key=len, reverse=True)  # "shop-eu" before "shop"
+        shapes = {n: re.compile(rf"report-{re.escape(n)}-\d{{4}}-\d{{2}}-\d{{2}}.*") for n in names}
         for path in reports.glob("report-*"):
-            name = next((n for n in longest_first if path.name.startswith(f"report-{n}-")), None)
-            if name is not None:
-                owners.setdefault(path.resolve(), name)
+            made_by = [n for n, shape in shapes.items() if shape.fullmatch(path.name)]
+            if len(made_by) == 1:
+                owners.setdefault(path.resolve(), made_by[0])
     return owners
 
 

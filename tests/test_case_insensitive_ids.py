@@ -243,6 +243,26 @@ def test_forget_scrubs_a_folding_datasets_list_of_the_id_as_asked(
     assert record.removed["lists"] == 1
 
 
+def test_a_report_is_its_datasets_by_its_whole_name(home: Path, tmp_path: Path) -> None:
+    """report-shop-2011-12-01.html, shop's report, was given to dataset shop-2011 by its
+    prefix, so searched only for shop-2011's spelling, and kept the erased user (review 2
+    #3). A name two datasets could have made belongs to neither: every spelling."""
+    from features.erasure_places import list_owners
+
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids", dataset="shop").exit_code == 0
+    assert _ingest(home, tmp_path, "nov", dataset="shop-2011").exit_code == 0
+    report = home / "reports" / "report-shop-2011-12-01.html"
+    report.parent.mkdir()
+    report.write_text("<td>c12395@example.com</td>")
+    settings = load_settings(home=home, environ={})
+    assert list_owners(settings, [], ["shop", "shop-2011"]) == {report.resolve(): "shop"}
+    either = report.with_name("report-shop-2011-12-01-2011-12-01.html")
+    either.write_text("")
+    assert either.resolve() not in list_owners(settings, [], ["shop", "shop-2011-12-01"])
+    forget(settings, ["C12395@EXAMPLE.COM"])
+    assert not report.exists()
+
+
 def test_forget_over_datasets_that_all_fold_logs_the_id_as_asked(
     home: Path, tmp_path: Path
 ) -> None:
