@@ -11,6 +11,8 @@ from features.scrub import csv_user_ids, recorded_columns, table_files
 from lifecycle.storage import VERSIONS
 
 if TYPE_CHECKING:
+    from collections.abc import Container
+
     from lifecycle.settings import Settings
 
 
@@ -114,9 +116,10 @@ def held_apart(alike: dict[str, list[str]], ids: set[str]) -> dict[str, list[str
     return apart
 
 
-def ids_in(places: list[Path], ids: set[str]) -> set[str]:
+def ids_in(places: list[Path], ids: set[str], skip_reasons: Container[str] = ()) -> set[str]:
     """The ids the tables in ``places`` (folders, or table files) hold under any spelling
-    (a quarantine file's raw ``18074.0`` is user ``18074``), as ingest reads them."""
+    (a quarantine file's raw ``18074.0`` is user ``18074``), as ingest reads them; none of a
+    quarantined row of one of ``skip_reasons``."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -136,7 +139,12 @@ def ids_in(places: list[Path], ids: set[str]) -> set[str]:
             if file.suffix.lower() == ".csv":
                 of = columns(file)
                 held = csv_user_ids(
-                    file, user_of.keys(), of["user_column"], of["raw_ids"], of["case_insensitive"]
+                    file,
+                    user_of.keys(),
+                    of["user_column"],
+                    of["raw_ids"],
+                    of["case_insensitive"],
+                    skip_reasons,
                 )
             else:
                 try:

@@ -95,7 +95,7 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
     file's users without events (and of those, signed up after the last event)."""
     from features import contract as c
     from features.erasure_holders import ids_in
-    from features.loading import ONLY_QUARANTINED, WITHOUT_EVENTS
+    from features.loading import ID_REASONS, ONLY_QUARANTINED, WITHOUT_EVENTS
     from features.user_overlap import ids_apart
     from lifecycle.workspace import EVENTS_FILE
 
@@ -106,8 +106,8 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
     appends = sum(1 for b in report.get("batches", []) if b.get("mode") == "append")
     batch = f"-append-{appends}" if appends else ""  # the note is the last batch's
 
-    def users(table: Path) -> set[str]:
-        return {c.user_id_spellings(u)[0] for u in ids_in([table], ids)}
+    def users(table: Path, skip_reasons: Collection[str] = ()) -> set[str]:
+        return {c.user_id_spellings(u)[0] for u in ids_in([table], ids, skip_reasons)}
 
     counted: Counted = {}
     events = version / EVENTS_FILE
@@ -115,7 +115,9 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
         notes = entry.get("notes", {}) if isinstance(entry, dict) else {}
         loaded = version / f"{table}.parquet"
         if ONLY_QUARANTINED in notes:
-            gone = users(version / "quarantine" / f"{table}{batch}.csv") - users(loaded)
+            # as ingest counted them: no user of a row with an id not to trust
+            quarantine = version / "quarantine" / f"{table}{batch}.csv"
+            gone = users(quarantine, ID_REASONS) - users(loaded)
             if gone:
                 counted.setdefault(table, {})[ONLY_QUARANTINED] = {"users": len(gone)}
         if WITHOUT_EVENTS in notes and loaded.is_file() and events.is_file():

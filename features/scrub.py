@@ -219,15 +219,20 @@ def csv_user_ids(
     user_column: str | None = None,
     raw_ids: bool = False,
     case_insensitive: bool = False,
+    skip_reasons: Container[str] = (),
 ) -> set[str]:
     """The ids a CSV body holds where :func:`scrub_csv` looks for its users (read row by
-    row); ``raw_ids``, ``case_insensitive``: as :func:`scrub_csv`."""
+    row), but in rows quarantined for one of ``skip_reasons``; ``raw_ids``,
+    ``case_insensitive``: as :func:`scrub_csv`."""
     import csv
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
         rows = csv.reader(src)
-        _, cells = user_cells(next(rows, []), user_column)
-        held = {cell for row in rows for cell in cells(row)[0]}
+        header = next(rows, [])
+        _, cells = user_cells(header, user_column)
+        reason = header.index(c.REASON) if c.REASON in header else len(header)
+        counted = (row for row in rows if not (reason < len(row) and row[reason] in skip_reasons))
+        held = {cell for row in counted for cell in cells(row)[0]}
     read_as = _read_as(held, raw_ids, case_insensitive)
     return {user for cell in held for user in read_as(cell) if user in ids}
 

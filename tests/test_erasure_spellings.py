@@ -310,7 +310,9 @@ def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
     the current and older versions' reports (session 39)."""
     source = tmp_path / "events.csv"
     more = "".join(f"12583.0,2010-12-0{day} 08:45:00,purchase,9.0,CLOCK\n" for day in (2, 3, 4))
-    source.write_text(EVENTS + more + "99999.0,2010-12-01 09:00:00,purchase,-1.0,REFUND\n")
+    refund = "99999.0,2010-12-01 09:00:00,purchase,-1.0,REFUND\n"
+    out_of_line = "44444.0,2010-12-01 09:10:00,purchase,5.0,CLOCK,EXTRA\n"  # no id to trust
+    source.write_text(EVENTS + more + refund + out_of_line)
     users = tmp_path / "users.csv"
     users.write_text(
         "user_id,signup_time\n17850,2010-11-01\n12583,2010-11-02\n"
@@ -323,7 +325,7 @@ def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
     assert (spare["users"], spare["signed_up_later"]) == (3, 2)
     _run(*ingest, "--replace")
 
-    _run("forget", GONE, "55555")
+    _run("forget", GONE, "55555", "44444")  # 44444: never counted, so not taken off
     versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, and one older
     assert len(versions) == 2
     for path in versions:
