@@ -470,7 +470,7 @@ def forget(
         erasure_log.begin_erasure(home, pending | hashes)
     record.exports = forget_inner_scratch(settings, exports, places)
     for name in names:
-        forget_dataset(settings, name, erase_in[name], record)
+        forget_dataset(settings, name, erase_in[name], record, lambda u: keyed_hash(key, u))
     forget_demo(settings, places, record)
     for name in names:
         _forget_features(settings, name, erase_in[name], record)

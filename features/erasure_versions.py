@@ -4,23 +4,59 @@ beside it rewritten file by file, with their reports (``features.erasure_reports
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.erasure_holders import older_versions
-from features.erasure_reports import forget_in_report, recount_report, users_in_notes
+from features.erasure_reports import Counted, forget_in_report, recount_report, users_in_notes
 from features.scrub import Scrubbed, recorded_columns, rewrite_file, scrub, table_files
 from lifecycle.dataset_kind import REPORT, read_report
-from lifecycle.storage import atomic_dir
+from lifecycle.storage import atomic_dir, atomic_file
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from features.erasure import ErasureRecord
     from lifecycle.settings import Settings
 
 
-def forget_dataset(settings: Settings, name: str, ids: set[str], record: ErasureRecord) -> None:
-    """Dataset ``name`` without the rows of ``ids``, in every version, counted in ``record``."""
+# an older version's note counts of erased users, read before their rows went, until its
+# report is lowered (no ids: the keyed hashes of the ids counted)
+COUNTED = ".erasure-counted.json"
+
+
+def _counted_once(old: Path, ids: set[str], hashed: Callable[[str], str]) -> Counted:
+    """:func:`users_in_notes` of an older version, kept beside it until its report is
+    lowered: a forget killed after its tables lost the rows leaves the counts to the next,
+    which counts again only the ids it did not (the rewritten tables no longer hold them)."""
+    path = old / COUNTED
+    saved = json.loads(path.read_text()) if path.is_file() else {"hashes": [], "counted": {}}
+    counted: Counted = saved["counted"]
+    covered = set(saved["hashes"])
+    fresh = {u for u in ids if hashed(u) not in covered}
+    for table, notes in (users_in_notes(old, fresh) if fresh else {}).items():
+        for note, counts in notes.items():
+            had = counted.setdefault(table, {}).setdefault(note, {})
+            for key, users in counts.items():
+                had[key] = had.get(key, 0) + users
+    if counted:
+        with atomic_file(path) as staged:
+            hashes = sorted(covered | {hashed(u) for u in fresh})
+            staged.write_text(json.dumps({"hashes": hashes, "counted": counted}))
+    return counted
+
+
+def forget_dataset(
+    settings: Settings,
+    name: str,
+    ids: set[str],
+    record: ErasureRecord,
+    hashed: Callable[[str], str],
+) -> None:
+    """Dataset ``name`` without the rows of ``ids``, in every version, counted in ``record``
+    (``hashed``: an id's keyed hash)."""
     path = settings.workspace.dataset_dir(name)
     if not path.exists():
         return
@@ -59,7 +95,7 @@ def forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasure
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     for old in older_versions(path, name):
         of_old = recorded_columns(old)
-        counted = users_in_notes(old, ids)  # before their rows go
+        counted = _counted_once(old, ids, hashed)  # before their rows go
         lost = set()  # the tables that lost rows: their ids spelt apart are counted again
         for file in table_files(old):
             scrubbed_old = rewrite_file(file, ids, **of_old(file))
@@ -67,6 +103,7 @@ def forget_dataset(settings: Settings, name: str, ids: set[str], record: Erasure
             if scrubbed_old and scrubbed_old.removed and file.parent == old:
                 lost.add(file.stem)
         forget_in_report(old, ids, lost, counted)
+        (old / COUNTED).unlink(missing_ok=True)
     record.count(f"datasets/{name}", done)
     if older:
         record.count(f"datasets/{name} (older versions)", older)

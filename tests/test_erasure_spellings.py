@@ -344,3 +344,39 @@ def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
             "users_only_quarantined"
             not in json.loads(path.read_text())["tables"]["events"]["notes"]
         ), path
+
+
+def test_a_forget_killed_before_an_older_versions_report_lowers_its_counts_when_run_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forget killed after an older version's tables lost the users' rows, before its
+    report was lowered, left the report's counts too high for good: the rerun found no rows
+    to count (review 2 #4). The counts read before the rows went wait beside the version."""
+    from features import erasure_versions
+
+    source = tmp_path / "events.csv"
+    more = "".join(f"12583.0,2010-12-0{day} 08:45:00,purchase,9.0,CLOCK\n" for day in (2, 3, 4))
+    source.write_text(EVENTS + more + "99999.0,2010-12-01 09:00:00,purchase,-1.0,REFUND\n")
+    ingest = ["ingest", str(source), "--dataset", "shop"]
+    assert _run(*ingest)["tables"]["events"]["notes"]["users_only_quarantined"]["users"] == 2
+    _run(*ingest, "--replace")
+    lower = erasure_versions.forget_in_report
+
+    def killed(version: Path, *args: object) -> int:
+        if version.resolve() != (home / "datasets" / "shop").resolve():
+            raise KeyboardInterrupt  # an older version's, between its tables and its report
+        return lower(version, *args)
+
+    monkeypatch.setattr(erasure_versions, "forget_in_report", killed)
+    assert CliRunner().invoke(main, ["--quiet", "forget", GONE]).exit_code != 0
+    current = (home / "datasets" / "shop").resolve()
+    [older] = [p for p in (home / "datasets").rglob("report.json") if p.parent != current]
+    assert _held(older.parent, GONE) == ["report.json"]  # its rows went, not its report yet
+    monkeypatch.setattr(erasure_versions, "forget_in_report", lower)
+    _run("forget", GONE)
+    note = json.loads(older.read_text())["tables"]["events"]["notes"]["users_only_quarantined"]
+    assert note["users"] == 1
+    assert not (older.parent / erasure_versions.COUNTED).exists()
+    _run("forget", GONE)  # once more: nothing lowered twice
+    notes = json.loads(older.read_text())["tables"]["events"]["notes"]
+    assert notes["users_only_quarantined"] == note
