@@ -339,7 +339,12 @@ def ingest_into(
                 try:
                     reports[table] = stream_table(
                         lambda path=path, table=table: _counted(
-                            read_chunks(path, chunk_rows, (table == "users" and users_csv) or csv),
+                            read_chunks(
+                                path,
+                                chunk_rows,
+                                (table == "users" and users_csv) or csv,
+                                spill_dir=work,  # JSON lines set aside in the workspace
+                            ),
                             table,
                             progress,
                             passes,

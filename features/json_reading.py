@@ -6,11 +6,13 @@ amount=properties.revenue`` names a nested field."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -90,14 +92,20 @@ def _named_twice(path: Path, number: int, name: str) -> str:
     )
 
 
-def json_lines_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def json_lines_chunks(
+    path: Path, chunk_rows: int, spill_dir: Path | None = None
+) -> Iterator[pd.DataFrame]:
     """Frames of at most ``chunk_rows`` objects, each value as the JSON gives it (an id 7
     stays 7, never 7.0), every frame with every field any line has (a field a line lacks is
     empty), in the order first met. The file is parsed once: each chunk's fields are spilled
     to a temporary file while the whole file's fields and kinds are learnt, then read back,
-    so memory holds one chunk (parsing twice doubled the time of a pass)."""
+    so memory holds one chunk (parsing twice doubled the time of a pass). The spill goes to
+    ``spill_dir`` (ingest's staging, in the workspace), else beside the file where that can
+    be written: not the system's temporary folder (personal data outside the workspace, on
+    a RAM-backed /tmp all in memory)."""
+    folder = spill_dir or (path.parent if os.access(path.parent, os.W_OK) else None)
     kinds: dict[str, set[str]] = {}  # a field met late is a column of every chunk
-    with tempfile.TemporaryFile() as spill:
+    with _spill_file(folder) as spill:
         spilled = 0
         for rows in _in_chunks(_records(path), chunk_rows):
             names: dict[str, None] = {}
@@ -106,15 +114,40 @@ def json_lines_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                     kinds.setdefault(name, set()).add(_kind(value))
                     names[name] = None
             columns = {name: [record.get(name) for record in rows] for name in names}
-            pickle.dump((len(rows), columns), spill, pickle.HIGHEST_PROTOCOL)
+            with _spilling(folder):
+                pickle.dump((len(rows), columns), spill, pickle.HIGHEST_PROTOCOL)
             spilled += 1
         if not kinds:
             raise pd.errors.EmptyDataError(f"{path}: no JSON object")
         # a field of numbers in some lines and text (or true/false) in others: all as text
         as_text = {name for name, seen in kinds.items() if len(seen - {"null"}) > 1}
-        spill.seek(0)
+        with _spilling(folder):
+            spill.seek(0)
         for _ in range(spilled):
             yield _frame(*pickle.load(spill), list(kinds), as_text)
+
+
+def _spill_file(folder: Path | None) -> IO[bytes]:
+    """A temporary file in ``folder`` (unlinked: nothing is left on disk)."""
+    with _spilling(folder):
+        return tempfile.TemporaryFile(dir=folder)
+
+
+@contextmanager
+def _spilling(folder: Path | None) -> Iterator[None]:
+    """A write of the spill that fails (a full disk) names its folder, which a command
+    says in one line (``lifecycle.cli``), not an unnamed OSError's traceback."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        where = str(folder or tempfile.gettempdir())
+        raise SpillFailed(error.errno, error.strerror, where) from error
+
+
+class SpillFailed(OSError):
+    """The spill could not be written (its folder is the filename): no fault of the file."""
 
 
 def _in_chunks(

@@ -31,7 +31,7 @@ from features.csv_lines import (
     text_name,
 )
 from features.hints import option_hint
-from features.json_reading import JSON_LINES_SUFFIXES, json_lines_chunks
+from features.json_reading import JSON_LINES_SUFFIXES, SpillFailed, json_lines_chunks
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
 from features.validation import RAGGED_ROWS, ContractError
 from lifecycle.errors import offered
@@ -103,11 +103,12 @@ def read_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     csv: CsvFormat | None = None,
     columns: list[str] | None = None,
+    spill_dir: Path | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Read a CSV (every column as text, so no value is lost to a guessed type) or Parquet
     file in frames of at most ``chunk_rows`` rows; a frame's index is its 0-based data row
     in the file, so ``index + 1`` is the source row wherever the chunk starts. ``columns``:
-    only these (of a CSV)."""
+    only these (of a CSV); ``spill_dir``: where JSON lines are set aside while read."""
     path = Path(path)
     if why := missing_file(path):
         raise ContractError(f"{path}: {why}")
@@ -129,7 +130,7 @@ def read_chunks(
     if path.is_dir() or name.endswith(PARQUET_SUFFIXES):
         chunks = parquet_chunks(path, chunk_rows)
     elif name.endswith(JSON_LINES_SUFFIXES):
-        chunks = json_lines_chunks(path, chunk_rows)
+        chunks = json_lines_chunks(path, chunk_rows, spill_dir)
     elif name.endswith(CSV_SUFFIXES):
         chunks = _csv_chunks(
             path,
@@ -154,7 +155,7 @@ def read_chunks(
             break
         except pd.errors.EmptyDataError:
             raise ContractError(f"{path}: file is empty (no header, no rows)") from None
-        except ContractError:
+        except (ContractError, SpillFailed):  # the spill's folder full: not the file's fault
             raise
         except EOFError as error:  # click took it for Ctrl-D and printed only 'Aborted!'
             raise ContractError(

@@ -389,6 +389,50 @@ def test_json_lines_are_parsed_once_a_pass(tmp_path: Path, monkeypatch: pytest.M
     assert frames[0]["plan"].tolist() == ["1", None] and frames[1]["late"].tolist() == [True]
 
 
+def test_json_lines_are_set_aside_in_the_workspace_and_a_full_disk_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 2 #5: the JSON lines read once were spilled to the system's temporary folder:
+    customers' events outside the workspace (on a RAM-backed /tmp, all in memory), and a
+    full disk there a raw OSError. Ingest spills into its own staging in the workspace now,
+    and a full disk is one line naming the folder."""
+    import errno
+    import tempfile
+
+    from features import json_reading
+
+    folders: list[Path] = []
+    real = tempfile.TemporaryFile
+
+    def spill(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        folders.append(Path(str(kwargs.get("dir"))))
+        return real(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(json_reading.tempfile, "TemporaryFile", spill)
+    export = tmp_path / "source" / "tracks.jsonl"
+    export.parent.mkdir()
+    export.write_text(_track(17850, "2011-01-04T10:00:00.000Z", "Order Completed", 12.5, "1"))
+    home = tmp_path / "ws"
+    args = ["--home", str(home), "ingest", str(export)]
+    args += [part for m in SEGMENT_MAPS for part in ("--map", m)]
+    args += ["--map-type", "purchase=Order Completed"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert folders and all(home.resolve() in f.resolve().parents for f in folders), folders
+    # beside the file where no folder is given
+    next(json_reading.json_lines_chunks(export, 10))
+    assert folders[-1] == export.parent
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json_reading.pickle, "dump", full)
+    done = CliRunner().invoke(main, [*args, "--replace"])
+    assert done.exit_code != 0 and not isinstance(done.exception, OSError), done.exception
+    [line] = [said for said in done.output.splitlines() if said.startswith("Error")]
+    assert "No space left on device" in line and str(home / "datasets") in line, line
+
+
 def test_a_json_field_named_twice_is_refused_naming_the_line(tmp_path: Path) -> None:
     """Review 40 #2: `{"properties.revenue": 999, "properties": {"revenue": 10}}` loaded
     whichever came later (999 or 10, by the keys' order), and `{"userId": 1, "userId": 2}`
