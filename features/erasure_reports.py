@@ -9,6 +9,7 @@ the current one and those kept beside it."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -146,13 +147,34 @@ def lower_notes(report: dict[str, Any], counted: Counted) -> None:
                 del notes[name]
 
 
+def quarantine_reasons(path: Path) -> Counter[str]:
+    """How many rows of a quarantine file each reason has (row by row: a row out of line
+    with the header has its reason where the others do)."""
+    import csv
+
+    from features import contract as c
+
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
+        rows = csv.reader(src)
+        header = next(rows, [])
+        if c.REASON not in header:
+            return Counter()
+        at = header.index(c.REASON)
+        return Counter(row[at] for row in rows if at < len(row))
+
+
 def recount_report(
-    report_path: Path, erased: dict[Path, int], ids: set[str], counted: Counted
+    report_path: Path,
+    erased: dict[Path, int],
+    ids: set[str],
+    counted: Counted,
+    reasons: dict[Path, Counter[str]] | None = None,
 ) -> None:
     """The dataset's report.json after an erasure: each table's loaded and quarantined rows
-    less the erased ones, which are counted (read = loaded + quarantined + erased), the
-    notes' users less the erased ones (``counted``, :func:`users_in_notes`), and no example
-    of an erased id."""
+    less the erased ones, which are counted (read = loaded + quarantined + erased), and its
+    reasons less those of the erased quarantined rows (``reasons``: quarantine file -> its
+    rows erased by reason), the notes' users less the erased ones (``counted``,
+    :func:`users_in_notes`), and no example of an erased id."""
     report = read_report(report_path.parent)
     if report is None:
         return
@@ -170,6 +192,12 @@ def recount_report(
         key = "rows_quarantined" if quarantined else "rows_loaded"
         counts[key] = counts.get(key, 0) - rows
         counts["rows_erased"] = counts.get("rows_erased", 0) + rows
+        by_reason = counts.get("reasons")
+        for reason, gone in (reasons or {}).get(file, Counter()).items():
+            if isinstance(by_reason, dict) and isinstance(by_reason.get(reason), int):
+                by_reason[reason] -= gone
+                if by_reason[reason] <= 0:
+                    del by_reason[reason]
     lower_notes(report, counted)
     report, _ = forget_examples(report, ids)
     lost = {file.stem for file, rows in erased.items() if rows and file.parts[0] != "quarantine"}

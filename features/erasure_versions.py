@@ -10,12 +10,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.erasure_holders import older_versions
-from features.erasure_reports import Counted, forget_in_report, recount_report, users_in_notes
+from features.erasure_reports import (
+    Counted,
+    forget_in_report,
+    quarantine_reasons,
+    recount_report,
+    users_in_notes,
+)
 from features.scrub import Scrubbed, recorded_columns, rewrite_file, scrub, table_files
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.storage import atomic_dir, atomic_file
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Callable
 
     from features.erasure import ErasureRecord
@@ -66,6 +73,7 @@ def forget_dataset(
     columns = recorded_columns(current)
     counts = {file: scrub(file, None, ids, **columns(file)) for file in table_files(current)}
     erased: dict[Path, int] = {}  # dataset-relative file -> rows removed
+    reasons: dict[Path, Counter[str]] = {}  # quarantine file -> its rows removed by reason
     if any(counts.values()):
         from lifecycle import lineage
 
@@ -83,9 +91,12 @@ def forget_dataset(
                     scrubbed = scrub(item, target, ids, **columns(item)) or Scrubbed()
                     erased[item.relative_to(current)] = scrubbed.removed
                     done += scrubbed
+                    if item.parent.name == "quarantine" and item.suffix == ".csv":
+                        had, has = quarantine_reasons(item), quarantine_reasons(target)
+                        reasons[item.relative_to(current)] = had - has
                 else:
                     shutil.copy2(item, target)
-            recount_report(staging / REPORT, erased, ids, counted)
+            recount_report(staging / REPORT, erased, ids, counted, reasons)
         # The feature table loses the same users: it stays as current as it was.
         lineage.follow_dataset(
             settings.workspace.feature_table(name), before, lineage.dataset_version(path)

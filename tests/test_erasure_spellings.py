@@ -325,7 +325,15 @@ def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
     assert (spare["users"], spare["signed_up_later"]) == (3, 2)
     _run(*ingest, "--replace")
 
+    assert notes["events"]["reasons"] == {
+        "missing_user_id": 1,
+        "negative_amount": 3,
+        "extra_fields": 1,
+    }
     _run("forget", GONE, "55555", "44444")  # 44444: never counted, so not taken off
+    reasons = json.loads((home / "datasets" / "shop" / "report.json").read_text())["tables"]
+    # the erased users' rows are no reason's any more (13047's 2 refunds, 44444's extra field)
+    assert reasons["events"]["reasons"] == {"missing_user_id": 1, "negative_amount": 1}
     versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, and one older
     assert len(versions) == 2
     for path in versions:
