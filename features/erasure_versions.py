@@ -39,8 +39,10 @@ def _counted_once(old: Path, ids: set[str], hashed: Callable[[str], str]) -> Cou
     lowered: a forget killed after its tables lost the rows leaves the counts to the next,
     which counts again only the ids it did not (the rewritten tables no longer hold them)."""
     path = old / COUNTED
+    report = _digest(old / REPORT)
     saved = json.loads(path.read_text()) if path.is_file() else {"hashes": [], "counted": {}}
-    counted: Counted = saved["counted"]
+    # a report changed since (lowered by the killed forget itself): its counts are applied
+    counted: Counted = saved["counted"] if saved.get("report") == report else {}
     covered = set(saved["hashes"])
     fresh = {u for u in ids if hashed(u) not in covered}
     for table, notes in (users_in_notes(old, fresh) if fresh else {}).items():
@@ -51,8 +53,14 @@ def _counted_once(old: Path, ids: set[str], hashed: Callable[[str], str]) -> Cou
     if counted:
         with atomic_file(path) as staged:
             hashes = sorted(covered | {hashed(u) for u in fresh})
-            staged.write_text(json.dumps({"hashes": hashes, "counted": counted}))
+            staged.write_text(json.dumps({"hashes": hashes, "counted": counted, "report": report}))
     return counted
+
+
+def _digest(path: Path) -> str | None:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def forget_dataset(
