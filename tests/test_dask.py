@@ -73,8 +73,10 @@ def churn_results(trained_workspace: TrainedWorkspace, home: Path, client: Any) 
             "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "1",
             "LIFECYCLE_DASK__SCHEDULER": client.scheduler.address,
             # Fewer round trips to the cluster (each Dask fit starts a LightGBM network on
-            # the workers), as the LTV test below: the early-stopping checks stay per tree.
-            "LIFECYCLE_DASK__ROUNDS_PER_CHUNK": "100",
+            # the workers and bins its rows): the early-stopping checks stay per tree, and
+            # each of the four fits (evaluated, refit, two cross-fitted halves; ~330-400
+            # trees) still continues its booster over a second chunk.
+            "LIFECYCLE_DASK__ROUNDS_PER_CHUNK": "200",
         }
     )
     distributed = train_task(load_settings(home=home, environ=never_promoted), "churn")
