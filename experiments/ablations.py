@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--case {args.case}: the doc's block is {CASE}'s (drop --doc and --quick)")
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "experiments"))
-    from backtests import CASES, QUICK_CASES
+    from backtests import CASES, quick_cases
     from docblocks import load_results, machine, record, results_path
 
     from lifecycle.backtest import RESAMPLES
@@ -418,7 +418,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
     if args.quick:
-        case, names, resamples = QUICK_CASES["backtest-demo"], list(QUICK_VARIANTS), QUICK_RESAMPLES
+        case, names, resamples = (
+            quick_cases()["backtest-demo"],
+            list(QUICK_VARIANTS),
+            QUICK_RESAMPLES,
+        )
     else:
         if args.case not in CASES:
             parser.error(f"--case {args.case}: not a case of backtests.py ({', '.join(CASES)})")
