@@ -129,6 +129,19 @@ def test_outcomes_count_only_the_horizon_after_the_as_of_date() -> None:
     assert by_user["revenue"].to_dict() == {"a": 0, "b": 40.0, "c": 0, "d": 0, "r": -60.9}
 
 
+def _failed_payment_events(also_retained: tuple[str, ...]) -> pd.DataFrame:
+    """u1..u4 and z active before a campaign; after it u1's only event a failed payment, a
+    session of each of ``also_retained``, and z's reaching past the horizon."""
+    return _events(
+        [
+            *((u, "2024-02-10", c.SESSION, None) for u in ("u1", "u2", "u3", "u4", "z")),
+            ("u1", "2024-03-05", "invoice.payment_failed", None),  # its only event after
+            *((u, "2024-03-05", c.SESSION, None) for u in also_retained),
+            ("z", "2024-04-10", c.SESSION, None),  # data reaches past the horizon
+        ]
+    )
+
+
 def test_a_member_whose_only_event_after_is_a_failed_payment_is_not_retained(
     tmp_path: Path,
 ) -> None:
@@ -148,15 +161,7 @@ def test_a_member_whose_only_event_after_is_a_failed_payment_is_not_retained(
         horizon_days=30,
         source="x.csv",
     )
-    events = _events(
-        [
-            *((u, "2024-02-10", c.SESSION, None) for u in ("u1", "u2", "u3", "u4", "z")),
-            ("u1", "2024-03-05", "invoice.payment_failed", None),  # its only event after
-            ("u2", "2024-03-05", c.SESSION, None),
-            ("u3", "2024-03-05", c.SESSION, None),
-            ("z", "2024-04-10", c.SESSION, None),  # data reaches past the horizon
-        ]
-    )
+    events = _failed_payment_events(also_retained=("u2", "u3"))
     path = settings.workspace.events("demo")
     path.parent.mkdir(parents=True)
     events.to_parquet(path)
@@ -185,14 +190,7 @@ def test_retention_is_read_with_the_not_activity_types_of_the_campaigns_start(
             horizon_days=30,
             source="x.csv",
         )
-    events = _events(
-        [
-            *((u, "2024-02-10", c.SESSION, None) for u in ("u1", "u2", "u3", "u4", "z")),
-            ("u1", "2024-03-05", "invoice.payment_failed", None),  # its only event after
-            ("u2", "2024-03-05", c.SESSION, None),
-            ("z", "2024-04-10", c.SESSION, None),
-        ]
-    )
+    events = _failed_payment_events(also_retained=("u2",))
     path = started.workspace.events("demo")
     path.parent.mkdir(parents=True)
     events.to_parquet(path)

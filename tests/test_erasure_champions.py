@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -21,11 +22,9 @@ def _forget(*ids: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_a_version_trained_before_the_erasure_and_promoted_after_it_is_named_on_a_rerun(
-    home: Path, tmp_path: Path
-) -> None:
-    """Only the champions the first erasure named were named again: shop-churn v2, trained
-    on the users' rows before `forget` and made champion after it, went unsaid."""
+def _shop_with_two_versions(home: Path, tmp_path: Path) -> tuple[Any, str]:
+    """Dataset shop of users 7 and 8, and shop-churn v1 (the champion) and v2 (a challenger),
+    both trained with user 7; a second later, so that an erasure comes after them."""
     events = tmp_path / "events.csv"
     events.write_text(
         "user_id,event_time,event_type,amount\n7,2024-01-01 10:00:00,purchase,10\n"
@@ -36,10 +35,19 @@ def test_a_version_trained_before_the_erasure_and_promoted_after_it_is_named_on_
     client = registry.client(load_settings(home=home, environ={}))
     model = registry.model_name("shop", "churn")
     client.create_registered_model(model)
-    for _ in range(2):  # v1 the champion, v2 a challenger: both trained with user 7
+    for _ in range(2):
         client.create_model_version(model, source=str(tmp_path), run_id=None)
     registry.set_champion(client, model, "1", "first model")
     time.sleep(1.1)  # the log's times are to the second: the erasure comes a second later
+    return client, model
+
+
+def test_a_version_trained_before_the_erasure_and_promoted_after_it_is_named_on_a_rerun(
+    home: Path, tmp_path: Path
+) -> None:
+    """Only the champions the first erasure named were named again: shop-churn v2, trained
+    on the users' rows before `forget` and made champion after it, went unsaid."""
+    client, model = _shop_with_two_versions(home, tmp_path)
 
     first = _forget("7")
     assert first["users"] == 1 and first["champions_trained_with_users"] == ["shop-churn v1"]
@@ -61,20 +69,7 @@ def test_promoting_a_version_trained_before_an_erasure_warns_and_promotes(
 ) -> None:
     """`lifecycle promote` of a version trained on the users' rows before `forget` went
     unsaid (session 39): it now warns in one line, naming the erasure and retraining."""
-    events = tmp_path / "events.csv"
-    events.write_text(
-        "user_id,event_time,event_type,amount\n7,2024-01-01 10:00:00,purchase,10\n"
-        "8,2024-01-02 10:00:00,purchase,10\n"
-    )
-    result = CliRunner().invoke(main, ["--quiet", "ingest", str(events), "--dataset", "shop"])
-    assert result.exit_code == 0, result.output
-    client = registry.client(load_settings(home=home, environ={}))
-    model = registry.model_name("shop", "churn")
-    client.create_registered_model(model)
-    for _ in range(2):  # both trained with user 7
-        client.create_model_version(model, source=str(tmp_path), run_id=None)
-    registry.set_champion(client, model, "1", "first model")
-    time.sleep(1.1)  # the log's times are to the second
+    client, model = _shop_with_two_versions(home, tmp_path)
     erased = _forget("7")["timestamp"]
     promote = ["promote", "churn", "2", "--dataset", "shop", "--force", "--reason", "rollback"]
     said = CliRunner().invoke(main, promote)
