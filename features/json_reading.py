@@ -54,9 +54,9 @@ def _one_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return fields
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, flattened object) of each line that is not blank; a line that is no
-    JSON object is refused naming it."""
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The flattened object of each line that is not blank; a line that is no JSON object
+    is refused naming it."""
     with open_binary(path) as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -81,7 +81,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 flat = _flat(record, {})
             except _NamedTwice as twice:
                 raise ContractError(_named_twice(path, number, str(twice))) from None
-            yield number, flat
+            yield flat
 
 
 def _named_twice(path: Path, number: int, name: str) -> str:
@@ -151,10 +151,10 @@ class SpillFailed(OSError):
 
 
 def _in_chunks(
-    records: Iterator[tuple[int, dict[str, Any]]], chunk_rows: int
+    records: Iterator[dict[str, Any]], chunk_rows: int
 ) -> Iterator[list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
-    for _, record in records:
+    for record in records:
         rows.append(record)
         if len(rows) == chunk_rows:
             yield rows
@@ -164,13 +164,8 @@ def _in_chunks(
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return (
-        "number"
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else (type(value).__name__)
-    )
+    """A value's JSON kind (``_JSON_KINDS``: a boolean is no number)."""
+    return "null" if value is None else _JSON_KINDS.get(type(value), "value")
 
 
 def _frame(

@@ -21,9 +21,9 @@ from features.asof import AS_OF
 from features.labels import LABEL
 from lifecycle.settings import LabelSettings, Settings
 from lifecycle.sql import identifier, literal
+from training.models import STEP_PRIOR_ROWS
 
 ATTRIBUTE = "best_attribute"  # the baseline's name in the backtest's tables
-PRIOR_ROWS = 1.0  # a category's rate is shrunk toward the overall rate by this many rows
 
 
 @dataclass
@@ -60,10 +60,11 @@ def _category(values: pd.Series) -> pd.Series:
 
 
 def shrunk_means(categories: pd.Series, target: pd.Series) -> tuple[dict[str, float], float]:
-    """Each category's mean of ``target`` shrunk toward the overall mean by PRIOR_ROWS rows."""
+    """Each category's mean of ``target`` shrunk toward the overall mean by the rows the
+    calibrator's steps are (``STEP_PRIOR_ROWS``)."""
     overall = float(target.mean())
     grouped = target.groupby(_category(categories)).agg(["sum", "size"])
-    means = (grouped["sum"] + PRIOR_ROWS * overall) / (grouped["size"] + PRIOR_ROWS)
+    means = (grouped["sum"] + STEP_PRIOR_ROWS * overall) / (grouped["size"] + STEP_PRIOR_ROWS)
     return {str(k): float(v) for k, v in means.items()}, overall
 
 
