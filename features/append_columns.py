@@ -12,21 +12,31 @@ from features import contract as c
 from lifecycle.dataset_kind import read_report
 
 
+def _recorded_maps(old_events: Path) -> dict[str, str]:
+    """The dataset's recorded ``--map`` (contract name -> the file's column)."""
+    from features.file_shape import dataset_shape
+
+    shape = dataset_shape(read_report(old_events.parent))
+    return shape.columns if shape else {}
+
+
+def _unread(held: list[str], new: list[str]) -> list[str]:
+    """The dataset's optional contract columns the file lacks (one of its may be one)."""
+    return [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
+
+
 def other_columns(
     old_events: Path, held: list[str], new: list[str], extra: list[str], source: str
 ) -> str:
     """Why a file whose events have columns the dataset lacks is refused, and the way on: a
     column the dataset's files were read as one of its own (recorded ``--map``) is read so
     again when its map is given (or left out); a column only this file has, dropped."""
-    from features.file_shape import dataset_shape
-
     name = old_events.parent.name
     said = (
         f"{source}: its events have other columns than dataset '{name}' holds (the file "
         f"adds {', '.join(extra)}; the dataset has {', '.join(sorted(held))})"
     )
-    shape = dataset_shape(read_report(old_events.parent))
-    maps = [f"{k}={v}" for k, v in (shape.columns if shape else {}).items() if v in extra]
+    maps = [f"{k}={v}" for k, v in _recorded_maps(old_events).items() if v in extra]
     if maps:  # read under another map (given on the command line) than the dataset's
         recorded = " ".join(f"--map {shlex.quote(m)}" for m in maps)
         return (
@@ -35,8 +45,7 @@ def other_columns(
             "append reads them so"
         )
     # the dataset's optional columns this file lacks: one of the file's may be read as it
-    unread = [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
-    if unread:  # renamed in the export, or recorded before maps were
+    if unread := _unread(held, new):  # renamed in the export, or recorded before maps were
         said += (
             f"; if one of them is the dataset's {' or '.join(unread)}, give its map "
             f"(e.g. --map {unread[0]}=COLUMN)"
@@ -62,13 +71,9 @@ def not_addable(old_events: Path, held: list[str], new: list[str], extra: list[s
     (the dataset's rows would lack what it means), one the dataset's files were read as one
     of their own under a recorded --map, and any while the file lacks an optional contract
     column the dataset has (one of them may be it under another name)."""
-    from features.file_shape import dataset_shape
-
-    shape = dataset_shape(read_report(old_events.parent))
-    mapped = set((shape.columns if shape else {}).values())
+    mapped = set(_recorded_maps(old_events).values())
     refused = [n for n in extra if n in c.EVENT_FIELDS or n in mapped]
-    unread = [n for n in c.EVENT_OPTIONAL if n in held and n not in new]
-    return extra if refused or unread else []
+    return extra if refused or _unread(held, new) else []
 
 
 def holds_amounts(old_events: Path) -> bool:
@@ -78,7 +83,17 @@ def holds_amounts(old_events: Path) -> bool:
     import pyarrow.parquet as pq
 
     try:
-        amounts = pq.read_table(old_events, columns=[c.AMOUNT]).column(0)
+        meta = pq.ParquetFile(old_events).metadata
+        at = meta.schema.to_arrow_schema().get_field_index(c.AMOUNT)
+        if at < 0:
+            return False
+        for group in range(meta.num_row_groups):  # its statistics first: every append asks
+            stats = meta.row_group(group).column(at).statistics
+            if stats is None or not stats.has_null_count:
+                amounts = pq.read_table(old_events, columns=[c.AMOUNT]).column(0)
+                return amounts.null_count < len(amounts)
+            if stats.null_count < meta.row_group(group).num_rows:
+                return True
     except (OSError, ValueError, KeyError):
         return False
-    return amounts.null_count < len(amounts)
+    return False
