@@ -97,6 +97,7 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
     from features import contract as c
     from features.erasure_holders import ids_in
     from features.loading import ID_REASONS, ONLY_QUARANTINED, WITHOUT_EVENTS
+    from features.quarantine import batch_quarantine
     from features.user_overlap import ids_apart
     from lifecycle.workspace import EVENTS_FILE
 
@@ -105,7 +106,6 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
     except UserError:  # a damaged report: refused where the dataset itself is rewritten
         return {}
     appends = sum(1 for b in report.get("batches", []) if b.get("mode") == "append")
-    batch = f"-append-{appends}" if appends else ""  # the note is the last batch's
 
     def users(table: Path, skip_reasons: Collection[str] = ()) -> set[str]:
         return {c.user_id_spellings(u)[0] for u in ids_in([table], ids, skip_reasons)}
@@ -117,7 +117,7 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
         loaded = version / f"{table}.parquet"
         if ONLY_QUARANTINED in notes:
             # as ingest counted them: no user of a row with an id not to trust
-            quarantine = version / "quarantine" / f"{table}{batch}.csv"
+            quarantine = batch_quarantine(version, table, appends)  # the last batch's note
             gone = users(quarantine, ID_REASONS) - users(loaded)
             if gone:
                 counted.setdefault(table, {})[ONLY_QUARANTINED] = {"users": len(gone)}

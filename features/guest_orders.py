@@ -305,15 +305,16 @@ def guest_rows_uncounted(dataset_dir: Path) -> int:
     import duckdb
 
     from features.batches import batches
+    from features.quarantine import batch_quarantine
     from lifecycle.dataset_kind import read_report
     from lifecycle.sql import literal
 
     files, appends = [], 0
     for batch in batches(read_report(dataset_dir)):
         appends += batch.get("mode") == "append"
-        # the quarantine file of an ingest and of the n-th append (features.ingest)
-        name = f"events-append-{appends}.csv" if batch.get("mode") == "append" else "events.csv"
-        path = dataset_dir / "quarantine" / name
+        path = batch_quarantine(
+            dataset_dir, "events", appends if batch.get("mode") == "append" else 0
+        )
         if "source" in batch and NO_USER_NOTE not in batch and path.is_file():
             files.append(str(path))
     if not files:

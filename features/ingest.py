@@ -43,6 +43,7 @@ from features.guest_orders import GUEST_ROWS, NO_USER_NOTE, adds_guest_rows, kee
 from features.id_spellings import SPELT_APART, ids_spelt_apart
 from features.json_reading import JSON_LINES_SUFFIXES
 from features.loading import WITHOUT_EVENTS, stream_table
+from features.quarantine import batch_quarantine, quarantine_name
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -332,7 +333,6 @@ def ingest_into(
             # An append validates the new file beside the dataset, then merges the two.
             batch = appending.carry_quarantine(appending_to, staging, held) if appending_to else 0
             into = work if appending_to else staging
-            suffix = f"-append-{batch}" if appending_to else ""
             reports = {}
             passes: dict[str, int] = {}
             for table, (path, rules) in tables.items():
@@ -352,7 +352,7 @@ def ingest_into(
                         rules,
                         str(path),
                         into / f"{table}.parquet",
-                        staging / "quarantine" / f"{table}{suffix}.csv",
+                        batch_quarantine(staging, table, batch),
                         work_dir=work / table,
                         max_bad_fraction=max_bad_fraction,
                         memory_limit=memory_limit,
@@ -411,7 +411,7 @@ def ingest_into(
                 # like the other recorded options, --replace starts afresh: said, not kept
                 reports["events"].notes[IDS_CASE_DROPPED] = dataset_dir.resolve().name
             report = _finish_events(
-                staging, reports, str(events_path), appending_to, totals, read_as, suffix, held
+                staging, reports, str(events_path), appending_to, totals, read_as, batch, held
             )
         reported = report["tables"]
     except _Unchanged as unchanged:  # the dataset keeps its version
@@ -444,7 +444,7 @@ def _finish_events(
     appending_to: Path | None,
     totals: dict[str, int] | None,
     read_as: dict[str, Any] | None = None,
-    suffix: str = "",
+    append: int = 0,
     held: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The last of an events version: users without a profile counted, the work folder
@@ -512,7 +512,7 @@ def _finish_events(
         {t: r.to_dict() for t, r in reports.items()},
         batches=recorded,
         totals=totals,
-        **erasure_columns(reports, suffix, earlier),
+        **erasure_columns(reports, append, earlier),
     )
 
 
@@ -524,13 +524,13 @@ def _held_folded(dataset_dir: Path) -> bool:
 
 
 def erasure_columns(
-    reports: dict[str, LoadReport], suffix: str = "", earlier: dict[str, Any] | None = None
+    reports: dict[str, LoadReport], append: int = 0, earlier: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What `forget` reads in the report, this batch's beside the earlier ones': each
     quarantine file's column of user ids (its raw name: ``CustomerID``) and the dataset's
     columns of codes (``features.scrub``)."""
     earlier = earlier or {}
-    users = {f"{t}{suffix}.csv": r.user_column for t, r in reports.items() if r.user_column}
+    users = {quarantine_name(t, append): r.user_column for t, r in reports.items() if r.user_column}
     codes = {n for r in reports.values() for n in r.code_columns}
     return {
         QUARANTINE_USER_COLUMNS: earlier.get(QUARANTINE_USER_COLUMNS, {}) | users,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,17 @@ class Quarantine:
 
     def counts(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}
+
+
+def quarantine_name(table: str, append: int = 0) -> str:
+    """A batch's quarantine file name: ``<table>.csv`` of the ingest that began the dataset,
+    ``<table>-append-<n>.csv`` of its ``append``-th append."""
+    return f"{table}-append-{append}.csv" if append else f"{table}.csv"
+
+
+def batch_quarantine(dataset_dir: Path, table: str, append: int = 0) -> Path:
+    """A batch's quarantine file in a dataset folder (:func:`quarantine_name`)."""
+    return dataset_dir / "quarantine" / quarantine_name(table, append)
 
 
 def repeated_header(raw: pd.DataFrame) -> pd.Series:
