@@ -134,6 +134,16 @@ def auth_config(settings: Settings, hosts: list[str]) -> AuthConfig:
     )
 
 
+def no_tokens_text(config: AuthConfig) -> str:
+    """What a server with auth on and no token says (log and 401s): it refuses every call
+    but the probes, and the ways out."""
+    return (
+        f"API token auth is on ({config.reason}) but no token is configured: every call but "
+        "the probes is refused (set LIFECYCLE_SERVING__API_TOKEN or serving.api_tokens_file, "
+        "or serve on loopback: `lifecycle serve`, or `bentoml serve --host 127.0.0.1`)"
+    )
+
+
 def _matches(given: bytes, tokens: tuple[bytes, ...]) -> bool:
     """Constant-time against every token (no early exit that would tell which one is close)."""
     found = False
@@ -155,6 +165,11 @@ class TokenAuth:
             settings = load_settings()
             config = auth_config(settings, bind_hosts(settings))
         self.config = config
+        # auth on with no token (a raw `bentoml serve`, which binds every address): every
+        # 401 says why, as the log's warning does, since no token can ever pass
+        self.no_tokens = (
+            f"; {no_tokens_text(config)}" if config.enabled and not config.tokens else ""
+        )
         if config.enabled:
             logger.info(
                 "API token auth on (%s): %d token(s), %d admin",
@@ -163,10 +178,7 @@ class TokenAuth:
                 len(config.admin_tokens),
             )
             if not config.tokens:
-                logger.warning(
-                    "API token auth is on but no token is configured: every call but the "
-                    "probes is refused (set LIFECYCLE_SERVING__API_TOKEN or serving.api_tokens_file)"
-                )
+                logger.warning(no_tokens_text(config))
         else:
             logger.info("API token auth off (%s)", config.reason)
 
@@ -182,10 +194,13 @@ class TokenAuth:
         if path in OPEN_PATHS:
             return await self.app(scope, receive, send)
         given = _bearer(scope)
-        if given is None:
-            return await _deny(send, 401, "missing API token: send Authorization: Bearer <token>")
-        if not _matches(given, self.config.tokens):
-            return await _deny(send, 401, "invalid API token")
+        if given is None or not _matches(given, self.config.tokens):
+            said = (
+                "missing API token: send Authorization: Bearer <token>"
+                if given is None
+                else "invalid API token"
+            )
+            return await _deny(send, 401, said + self.no_tokens)
         if path in ADMIN_PATHS and not _matches(given, self.config.admin_tokens):
             return await _deny(send, 403, f"{path} needs an admin token")
         return await self.app(scope, receive, send)

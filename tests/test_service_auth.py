@@ -247,6 +247,36 @@ def test_asgi_logs_hold_no_token(client: Any, caplog: pytest.LogCaptureFixture) 
     assert not any(secret in caplog.text for secret in SECRETS)
 
 
+def test_asgi_auth_on_without_tokens_says_why_every_call_is_refused(auth_home: Path) -> None:
+    """A raw `bentoml serve` binds every address, so auth = auto is on; with no token
+    configured each 401 says so and the way out, not only the server's log (trial G)."""
+    from starlette.testclient import TestClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("LIFECYCLE_"):
+                patch.delenv(name)
+        patch.setenv("LIFECYCLE_HOME", str(auth_home))
+        patch.setenv(BIND_HOST_ENV, "0.0.0.0")
+        with TestClient(service_asgi_app(), raise_server_exceptions=False) as no_tokens:
+            for headers in ({}, bearer("a-guess")):
+                refused = no_tokens.post("/score", json={"user_ids": ["u"]}, headers=headers)
+                assert_error(refused, 401)
+                error = refused.json()["error"]
+                assert "bound to 0.0.0.0" in error and "no token is configured" in error
+                assert "LIFECYCLE_SERVING__API_TOKEN" in error and "127.0.0.1" in error
+            assert no_tokens.get("/livez").status_code == 200
+    # with a token configured the 401 says nothing of the server's set-up
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in auth_env(auth_home, LIFECYCLE_SERVING__AUTH="on").items():
+            patch.setenv(name, value)
+        with TestClient(service_asgi_app(), raise_server_exceptions=False) as with_tokens:
+            missing = with_tokens.post("/score", json={"user_ids": ["u"]})
+            assert (
+                missing.json()["error"] == "missing API token: send Authorization: Bearer <token>"
+            )
+
+
 # -- a real `bentoml serve` ------------------------------------------------------------
 
 
