@@ -277,3 +277,15 @@ def test_the_ablations_block_shows_each_variant_against_the_current_method() -> 
     assert rows[2].endswith("| 0.738 |  |  |  | 0.610 | ltv: bgnbd_gamma_gamma |")
     assert rows[-1] == "| `no_refit` | +0.012 [-0.003, +0.020] |  |  |  |"
     assert "measured 2026-11-30 on 2 CPUs" in rendered and "700 of them customers" in rendered
+
+
+def test_serving_md_says_where_lifecycle_serve_and_a_raw_bentoml_serve_bind() -> None:
+    """A raw `bentoml serve` binds every address, so auth = auto is on there (trial G: every
+    /score a 401 on a local machine); the page says so beside `lifecycle serve`'s default."""
+    from lifecycle.commands.models import serve
+
+    host = next(option.default for option in serve.params if option.name == "host")
+    text = " ".join((DOCS / "serving.md").read_text().split())
+    assert f"`lifecycle serve` binds {host} unless given `--host`" in text
+    assert "a raw `bentoml serve serving.service:LifecycleScoring` binds every address" in text
+    assert "give it `--host 127.0.0.1`" in text
