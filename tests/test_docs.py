@@ -289,3 +289,29 @@ def test_serving_md_says_where_lifecycle_serve_and_a_raw_bentoml_serve_bind() ->
     assert f"`lifecycle serve` binds {host} unless given `--host`" in text
     assert "a raw `bentoml serve serving.service:LifecycleScoring` binds every address" in text
     assert "give it `--host 127.0.0.1`" in text
+
+
+def test_lists_md_states_the_stage_rules_the_code_applies() -> None:
+    """The stages' thresholds in docs/lists.md are the code's (trial G: a customer active a
+    day ago listed `at_risk`, which the page did not define)."""
+    from lifecycle.settings import ServingSettings
+    from serving.segments import CHURNED_DAYS, NEW_DAYS, SILENT_DAYS, STAGES
+
+    high = ServingSettings.model_fields["high_risk"].default
+    text = " ".join((DOCS / "lists.md").read_text().split())
+    rules = (
+        f"`new` known {NEW_DAYS} days or less, `churned` no activity for over {CHURNED_DAYS} "
+        f"days, `silent` for over {SILENT_DAYS}, `at_risk` a churn probability at or above "
+        f"`serving.high_risk` ({high}), `reactivated` active in the last 30 days after none in "
+        "the 60 before (known over 90 days), else `active`"
+    )
+    assert rules in text
+    assert set(STAGES) == {
+        "never_active",
+        "new",
+        "churned",
+        "silent",
+        "at_risk",
+        "reactivated",
+        "active",
+    }
