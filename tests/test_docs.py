@@ -315,3 +315,13 @@ def test_lists_md_states_the_stage_rules_the_code_applies() -> None:
         "reactivated",
         "active",
     }
+
+
+def test_serving_md_names_every_field_of_a_score_answer() -> None:
+    """Each field of /score's answer is named in docs/serving.md (trial G: `p_alive` and
+    `expected_purchases`, which a lifetimes user looks for first, were in none of its words)."""
+    from serving.schemas import ScoreResponse, _UserScore
+
+    text = (DOCS / "serving.md").read_text()
+    fields = [*_UserScore.model_fields, *ScoreResponse.model_fields]
+    assert [name for name in fields if f"`{name}`" not in text] == []
