@@ -461,6 +461,10 @@ def run_backtest(
                 if horizon_days is None and room >= 1
                 else ""
             )
+            if horizon_days is not None:  # the horizon asked for: where it fits, or what does here
+                latest = (span[1] - pd.Timedelta(days=horizon_days)).normalize()
+                hint = f"; the latest cutoff a {horizon_days}-day horizon fits is {latest:%Y-%m-%d}"
+                hint += f", or --horizon {room} at this one" if room >= 1 else ""
             raise BacktestError(f"backtest at {stamp:%Y-%m-%d}: {error}{hint}") from None
         if why := nothing_to_judge(truths[stamp], stamp):  # known before anything runs
             raise BacktestError(why)

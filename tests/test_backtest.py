@@ -303,6 +303,13 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
             "backtest at 2024-01-15: ltv labels with a 60-day horizon need events up to "
             "2024-03-15, but the data ends at 2024-02-04",
         ),
+        # --horizon given: no word of the cutoff it fits (online_retail's --cutoff 2011-11-01
+        # --horizon 91 said only that 2012-01-31 was past the data; 2011-09-09 fits)
+        (
+            ["--cutoff", "2024-01-15"],
+            "cutoffs without a matured horizon: 2024-01-15; the latest cutoff a 60-day horizon "
+            "fits is 2023-12-06, or --horizon 20 at this one",
+        ),
         (["--cutoff", "2023-11-01", "--dataset", "nope"], "dataset 'nope' does not exist"),
         (
             ["--cutoff", "2023-11-01T12:00"],
