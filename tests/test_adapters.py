@@ -253,6 +253,29 @@ def test_an_imported_datasets_notes_suggest_no_option_import_lacks(
         assert ("--keep-repeats loads every copy" in said.stdout) == (command[0] == "import")
 
 
+def test_import_without_a_path_says_where_a_relative_data_root_is_read_from(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lifecycle import online-retail` run outside the project said only
+    `../shared/data/online_retail/...: file not found`, not that the default data_root is
+    read from the current folder (trial G)."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIFECYCLE_DATA_ROOT", "../shared/data")
+    said = CliRunner().invoke(main, ["import", "online-retail"])
+    assert said.exit_code == 2, said.output
+    assert (
+        f"file not found (data_root ../shared/data is read from the current folder, {tmp_path}); "
+        "give the file as PATH" in " ".join(said.stderr.split())
+    )
+    monkeypatch.setenv("LIFECYCLE_DATA_ROOT", str(tmp_path / "absent"))
+    said = CliRunner().invoke(main, ["import", "online-retail"])
+    assert said.exit_code == 2 and "read from the current folder" not in said.stderr
+
+
 def test_import_keeps_repeated_invoice_lines_with_keep_repeats_and_appends_read_so(
     home: Path, tmp_path: Path
 ) -> None:

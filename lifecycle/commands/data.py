@@ -529,9 +529,17 @@ def import_(
     if path is None:
         path = default_source_path(source, obj.settings.data_root)
         if not path.exists():
+            # a relative data_root (the default ../shared/data) is read from where the
+            # command runs, which the bare path did not say (trial G, run from /tmp)
+            read_from = (
+                ""
+                if obj.settings.data_root.is_absolute()
+                else f" (data_root {obj.settings.data_root} is read from the current folder, "
+                f"{Path.cwd()})"
+            )
             raise click.UsageError(
-                f"{path}: file not found; give the file as PATH (`lifecycle import {source} "
-                "PATH`) or set data_root (LIFECYCLE_DATA_ROOT) to the folder that holds it"
+                f"{path}: file not found{read_from}; give the file as PATH (`lifecycle import "
+                f"{source} PATH`) or set data_root (LIFECYCLE_DATA_ROOT) to the folder that holds it"
             )
     name = dataset or source.replace("-", "_")
     if keep_repeats is None:  # as ingest: an append reads its file as the dataset's were
