@@ -272,8 +272,10 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             shown = ", ".join(known[:20]) + (
                 f" and {len(known) - 20} more" if len(known) > 20 else ""
             )
+            alike = [k for k in known if k.casefold() == wanted.casefold()]  # Spain for spain
+            hint = f" (matched as written: did you mean {alike[0]}?)" if alike else ""
             raise ListError(
-                f"--where {column}={wanted}: unknown; this scores table has {shown}", "where"
+                f"--where {column}={wanted}: unknown{hint}; this scores table has {shown}", "where"
             )
         keep &= matched
     for name, column, bound, most in (

@@ -128,6 +128,13 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
         ListError, match=r"--where country=XX: unknown; this scores table has DE, FR"
     ):
         at_risk(frame, Filters(where=(("country", "XX"),)))
+    # a value written in another case: online_retail's 37 countries listed 20, not Spain
+    with pytest.raises(
+        ListError,
+        match=r"--where country=de: unknown \(matched as written: did you mean DE\?\); this "
+        r"scores table has DE, FR",
+    ):
+        at_risk(frame, Filters(where=(("country", "de"),)))
     with pytest.raises(
         ListError,
         match=r"--where ltv=1: the scores table has no user attribute 'ltv' \(it has: country, device",
