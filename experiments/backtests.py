@@ -10,6 +10,7 @@ docs/results/<case>.json and the doc's ``<case>`` block is rendered from them.
     uv run python experiments/backtests.py --doc docs/quality.md         # into the doc
     uv run python experiments/backtests.py --only backtest-demo --doc docs/quality.md
     uv run python experiments/backtests.py --quick --json /tmp/backtests.json   # tiny, for CI
+    uv run python experiments/backtests.py --from-results --doc docs/quality.md  # tables only
 
 ``--quick`` runs the same protocol at CI sizes (about a minute): a demo product of 1,000
 users over 450 days and a quarter of online_retail's customers, each cut 90 days before its
@@ -32,22 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from backtest_tables import render_doc
 from quick import NO_PLOTS, UNCOMPILED, few_rounds, single_threaded_models
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "lifecycle"  # lifecycle.backtest_judge.MODEL: what the product serves
-# The rows of the methods table, in order, with the words the doc uses.
-METHODS = {
-    MODEL: "lifecycle",
-    "recency": "recency",
-    "last_period_value": "spend in the last {horizon} days",
-    "rfm_score": "RFM score",
-    "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
-}
-# Not a method: a model fitted on the judged outcome itself (experiments/hindsight.py).
-HINDSIGHT = "hindsight fit (knows the horizon, cross-fitted)"
-HIGHER_IS_BETTER = ("spearman", "normalized_gini", "auc")
-CLOSER_TO_ZERO_IS_BETTER = ("total_error", "ece")
 
 
 @dataclass(frozen=True)
@@ -312,179 +301,6 @@ def run_case(
     return document
 
 
-# --- the tables ---------------------------------------------------------------------------
-
-
-def _load(results: dict[str, Any]) -> str:
-    """', load average 3.2 at the start' where the run recorded it."""
-    meta = results.get("machine")
-    return f", load average {meta['load_average_1m']} at the start" if meta else ""
-
-
-def _best(methods: dict[str, dict[str, float]], key: str) -> str | None:
-    values = {m: v[key] for m, v in methods.items() if _finite(v.get(key))}
-    if not values:
-        return None
-    if key in CLOSER_TO_ZERO_IS_BETTER:
-        return min(values, key=lambda m: abs(values[m]))
-    return max(values, key=lambda m: values[m])
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and value == value and abs(value) != float("inf")
-
-
-def _cell(metrics: dict[str, float], key: str, fmt: str, bold: bool) -> str:
-    value = metrics.get(key)
-    if not _finite(value):
-        return ""
-    text = format(value, fmt)
-    return f"**{text}**" if bold else text
-
-
-def _method_cells(
-    m: dict[str, float], method: str, best: dict[str, str | None], total_error: str
-) -> list[str]:
-    """Spearman, Gini, AUC, total error (in format ``total_error``) and ECE; the best bold."""
-    keys = (("spearman", ".3f"), ("normalized_gini", ".3f"), ("auc", ".3f"))
-    keys += (("total_error", total_error), ("ece", ".3f"))
-    return [_cell(m, key, fmt, best[key] == method) for key, fmt in keys]
-
-
-def render_rolling(results: dict[str, Any]) -> str:
-    """The doc's block of rolling origins: each origin's outcome and the served model's
-    metrics, each method's mean over the origins (total error as the mean of its size), and
-    per baseline at how many origins the paired interval lies above / across / below zero."""
-    cutoffs, over = results["cutoffs"], results["over_cutoffs"]
-    horizon = results["horizons_days"]["ltv"]
-    seconds = sum(sum(cutoff["seconds"].values()) for cutoff in cutoffs)
-    lines = [
-        f"{results['dataset']}, {len(cutoffs)} origins, {horizon} days each (`{results['command']}`; "
-        f"{seconds:.0f} s on this 2-core machine{_load(results)}):",
-        "",
-        "| origin | users | active after | served LTV | Spearman | Gini | AUC P(active) | "
-        "total error | ECE | coverage <P10 / in / >P90 |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for cutoff in cutoffs:
-        m = cutoff["methods"][MODEL]
-        ltv = cutoff["models"].get("ltv", {})
-        coverage = (
-            f"{m['below_p10']:.0%} / {m['inside_p10_p90']:.0%} / {m['above_p90']:.0%}"
-            if "inside_p10_p90" in m
-            else ""
-        )
-        cells = [
-            cutoff["cutoff"],
-            f"{cutoff['users']:,}",
-            f"{cutoff['outcome']['active_rate']:.1%}",
-            ltv.get("served_kind") or "not trained",
-            *(_cell(m, k, f, False) for k, f in (("spearman", ".3f"), ("normalized_gini", ".3f"))),
-            *(_cell(m, k, f, False) for k, f in (("auc", ".3f"), ("total_error", "+.1%"))),
-            _cell(m, "ece", ".3f", False),
-            coverage,
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    means = {
-        method: metrics | {"total_error": _mean_size(cutoffs, method, "total_error")}
-        for method, metrics in over["methods"].items()
-    }
-    lines += [
-        "",
-        f"Mean over the {len(cutoffs)} origins (total error: the mean of its size):",
-        "",
-        "| method | Spearman | Gini | AUC P(active) | total error | ECE |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    best = {key: _best(means, key) for key in HIGHER_IS_BETTER + CLOSER_TO_ZERO_IS_BETTER}
-    for method, words in METHODS.items():
-        if method in means:
-            cells = _method_cells(means[method], method, best, total_error=".1%")
-            lines.append(f"| {words.format(horizon=horizon)} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"lifecycle against each baseline: origins where the 95% paired bootstrap interval of "
-        f"the difference ({cutoffs[0]['outcome']['resamples']:,} resamples of users) is above "
-        "zero / across it / below it:",
-        "",
-        "| baseline | AUC | Spearman | Gini |",
-        "|---|---|---|---|",
-    ]
-    for baseline, by_metric in over["versus"].items():
-        cells = [
-            f"{n['ahead']} / {n['level']} / {n['behind']}" if (n := by_metric.get(key)) else ""
-            for key in ("auc", "spearman", "normalized_gini")
-        ]
-        label = METHODS.get(baseline, baseline).format(horizon=horizon)
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _mean_size(cutoffs: list[dict[str, Any]], method: str, key: str) -> float:
-    """The mean of a signed metric's size over the origins that have it (NaN if none)."""
-    sizes = [abs(v) for c in cutoffs if _finite(v := c["methods"][method].get(key))]
-    return sum(sizes) / len(sizes) if sizes else float("nan")
-
-
-def render_doc(name: str, results: dict[str, Any]) -> str:
-    """The doc's block of one backtest: what happened, the methods table, the intervals."""
-    if len(results["cutoffs"]) > 1:
-        return render_rolling(results)
-    (cutoff,) = results["cutoffs"]
-    horizons = results["horizons_days"]
-    outcome = cutoff["outcome"]
-    methods: dict[str, dict[str, float]] = cutoff["methods"]
-    seconds = sum(cutoff["seconds"].values())
-    served = ", ".join(
-        f"{task} {info['served_kind']}" if info.get("served_version") else f"{task} not trained"
-        for task, info in cutoff["models"].items()
-        if info.get("served_version") or "error" in info
-    )
-    lines = [
-        f"{results['dataset']}, cutoff {cutoff['cutoff']}, {horizons['ltv']} days "
-        f"(`{results['command']}`; {cutoff['users']:,} users known, {seconds:.0f} s on this "
-        f"2-core machine{_load(results)}): {outcome['active_rate']:.1%} active and {outcome['bought_rate']:.1%} "
-        f"buying after the cutoff; served: {served}.",
-        "",
-        "| method | Spearman | Gini | AUC P(active) | total error | ECE | "
-        "coverage <P10 / in / >P90 |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    best = {key: _best(methods, key) for key in HIGHER_IS_BETTER + CLOSER_TO_ZERO_IS_BETTER}
-    for method, words in METHODS.items():
-        if method not in methods:
-            continue
-        m = methods[method]
-        coverage = (
-            f"{m['below_p10']:.0%} / {m['inside_p10_p90']:.0%} / {m['above_p90']:.0%}"
-            if "inside_p10_p90" in m
-            else ""
-        )
-        label = words.format(horizon=horizons["ltv"])
-        cells = [*_method_cells(m, method, best, total_error="+.1%"), coverage]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    ceiling = results.get("hindsight")
-    if ceiling:
-        cells = [format(ceiling[key], ".3f") for key in ("spearman", "normalized_gini", "auc")]
-        lines.append(f"| *{HINDSIGHT}* | " + " | ".join(cells) + " |  |  |  |")
-    lines += [
-        "",
-        f"lifecycle minus baseline, 95% paired bootstrap interval "
-        f"({outcome['resamples']:,} resamples of users):",
-        "",
-        "| baseline | AUC | Spearman | Gini |",
-        "|---|---|---|---|",
-    ]
-    for baseline, by_metric in cutoff["bootstrap"].items():
-        cells = []
-        for key in ("auc", "spearman", "normalized_gini"):
-            d = by_metric.get(key)
-            cells.append(f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]" if d else "")
-        label = METHODS.get(baseline, baseline).format(horizon=horizons["ltv"])
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -494,7 +310,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, help="write each case's block into this doc")
     parser.add_argument("--quick", action="store_true", help="CI sizes (about a minute)")
     parser.add_argument("--json", type=Path, help="write every case's results here")
+    parser.add_argument(
+        "--from-results",
+        action="store_true",
+        help="no run: write the --doc blocks again from docs/results/<case>.json",
+    )
     args = parser.parse_args(argv)
+    if args.from_results:
+        if not args.doc:
+            parser.error("--from-results writes the blocks of a doc: give --doc")
+        from docblocks import load_results, record
+
+        for name in args.only or list(CASES):  # the tables changed, not the measurements
+            recorded = load_results(name)
+            record(
+                args.doc, name, "backtests.py", recorded["command"], recorded["results"], render_doc
+            )
+        return 0
     if args.quick and args.doc:
         parser.error("--quick measures CI sizes: the doc keeps the full-size runs (drop --doc)")
     sys.path.insert(0, str(ROOT))

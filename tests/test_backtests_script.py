@@ -85,7 +85,9 @@ def test_each_case_is_judged_against_every_baseline(quick_run: tuple[str, dict])
         sys.path.insert(0, str(REPO / "experiments"))
         from backtests import render_doc
 
-        assert render_doc(name, document) in printed
+        block = render_doc(name, document)
+        assert block in printed
+        assert "| best attribute (`" in block and "Users still active at the cutoff" in block
     retail = documents["backtest-online_retail"]
     assert retail["customer_share"] == 0.25
     assert retail["command"].startswith("lifecycle backtest --dataset online_retail")
@@ -132,3 +134,87 @@ def test_the_hindsight_fit_never_sees_the_outcome_it_scores() -> None:
     signal = (x[:, 1] + 0.5 * rng.normal(size=3000) > 0).astype(float)
     for family in ("lightgbm", "linear"):
         assert roc_auc(signal, cross_fitted(x, signal, "binary", family=family, seed=1)) > 0.85
+
+
+def _verdict(auc: float) -> dict:
+    """A verdict as lifecycle.backtest_judge.judge_methods writes it: each method's metrics
+    (best_attribute among them) and lifecycle minus each baseline's paired interval."""
+    methods = {
+        m: {"auc": auc - i / 100, "spearman": 0.4, "normalized_gini": 0.6}
+        for i, m in enumerate(("lifecycle", *sorted(BASELINES), "best_attribute"))
+    }
+    methods["lifecycle"] |= {"total_error": -0.1, "ece": 0.03, "active_rate": 0.5}
+    interval = {"difference": 0.02, "low": 0.01, "high": 0.03}
+    bootstrap = {
+        b: dict.fromkeys(("auc", "spearman", "normalized_gini"), interval) for b in methods
+    }
+    del bootstrap["lifecycle"]
+    return {"methods": methods, "bootstrap": bootstrap}
+
+
+def _cutoff(day: str, *, still_active: bool) -> dict:
+    cutoff = {
+        "cutoff": day,
+        "users": 3000,
+        "outcome": {"active_rate": 0.5, "bought_rate": 0.5, "resamples": 1000},
+        "models": {"ltv": {"served_version": "1", "served_kind": "lightgbm"}},
+        "seconds": {"judge": 1.0},
+        "attribute_baseline": {"attribute": "Country", "chosen_auc": 0.55, "categories": 9},
+        **_verdict(0.75),
+    }
+    if still_active:  # results recorded since 42daeb9
+        cutoff["still_active"] = {
+            "definition": "active in the 91 days up to the cutoff (the churn horizon)",
+            "window_days": 91,
+            "users": 1234,
+            "left_out": 1766,
+            **_verdict(0.66),
+        }
+    return cutoff
+
+
+def _results(*days: str, still_active: bool = True) -> dict:
+    from lifecycle.backtest_judge import across_cutoffs
+
+    cutoffs = [_cutoff(day, still_active=still_active) for day in days]
+    over = across_cutoffs(cutoffs)
+    over_active = across_cutoffs([c["still_active"] for c in cutoffs]) if still_active else None
+    return {
+        "dataset": "online_retail",
+        "horizons_days": {"ltv": 91},
+        "command": "lifecycle backtest --dataset online_retail",
+        "cutoffs": cutoffs,
+        "over_cutoffs": over,
+        "over_cutoffs_still_active": over_active,
+    }
+
+
+def test_the_doc_block_shows_the_attribute_baseline_and_the_users_still_active() -> None:
+    """The quality page's block of a backtest has the best_attribute row (methods and
+    intervals) and the verdict on the users still active at the cutoff; before, it rendered
+    only the four baselines of its own list and no still-active population."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from backtests import render_doc
+
+    block = render_doc("backtest-online_retail", _results("2011-09-09"))
+    assert "| best attribute (`Country`) | 0.400 | 0.600 | 0.700 |" in block
+    assert "| best attribute (`Country`) | +0.020 [+0.010, +0.030] |" in block
+    assert "Users still active at the cutoff, active in the 91 days up to the cutoff" in block
+    assert "1,234 (1,766 left out), 50.0% active after it" in block
+    still = block[block.index("Users still active") :]
+    assert (
+        "| lifecycle | **0.400** | **0.600** | **0.660** | **-10.0%** | **0.030** |  |  |  |"
+        in still
+    )
+    row = "| best attribute (`Country`) | 0.400 | 0.600 | 0.610 |  |  | +0.020 [+0.010, +0.030] |"
+    assert row in still
+    rolling = render_doc("backtest-online_retail-monthly", _results("2011-05-01", "2011-06-01"))
+    assert "Users still active at each origin, active in the 91 days" in rolling
+    assert ": 1,234, 1,234. Their mean over the 2 origins" in rolling
+    still = rolling[rolling.index("Users still active") :]
+    assert "| best attribute (`Country`) | 0.400 | 0.600 | 0.610 |  |  | 2 / 0 / 0 |" in still
+    assert "| ECE | above / across / below: AUC | Spearman | Gini |" in still
+    assert "| best attribute (`Country`) | 2 / 0 / 0 | 2 / 0 / 0 | 2 / 0 / 0 |" in rolling
+    # Results recorded before the backtest judged those users render as they were.
+    for days in (("2011-09-09",), ("2011-05-01", "2011-06-01")):
+        assert "still active" not in render_doc("x", _results(*days, still_active=False))
