@@ -93,11 +93,13 @@ from features.erasure_models import not_changed
 from features.erasure_online import forget_online
 from features.erasure_places import (
     TEXT_SUFFIXES,
+    PlaceIds,
     forget_demo,
     forget_ledger,
     forget_other_files,
     forget_scores,
     list_owners,
+    model_owner,
     place_ids,
     rewrite_all,
 )
@@ -341,12 +343,16 @@ def _forget_monitor_files(
     record.deleted_files += [str(p.relative_to(home)) for p in references]
 
 
-def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> None:
+def _scan_mlflow(
+    settings: Settings, terms: PlaceIds, names: list[str], record: ErasureRecord
+) -> None:
+    """Name the MLflow artifacts that mention the users, each searched for the ids as the
+    dataset of its experiment (``<dataset>-<task>``, ``backtest-<dataset>``) holds them."""
     home = settings.workspace.home
     folder = settings.workspace.mlflow_dir
     if not folder.is_dir():
         return
-    pattern = token_pattern(terms)
+    patterns: dict[str | None, re.Pattern[str]] = {}
     # Models' input examples first; then any other text artifact (evaluation files).
     paths = [p for name in MLFLOW_EXAMPLES for p in sorted(folder.rglob(name))]
     paths += sorted(
@@ -361,7 +367,11 @@ def _scan_mlflow(settings: Settings, terms: set[str], record: ErasureRecord) -> 
             continue
         if text.startswith(LIGHTGBM_MODEL_HEADER):
             continue  # a count or threshold equal to a numeric id is chance, not a mention
-        if pattern.search(text):
+        where = path.relative_to(folder).parts  # artifacts/<experiment name>/<run>/...
+        owner = model_owner(where[1], names) if where[0] == "artifacts" and len(where) > 2 else None
+        if owner not in patterns:
+            patterns[owner] = token_pattern(terms.ids(owner))
+        if patterns[owner].search(text):
             record.mlflow_examples.append(str(path.relative_to(home)))
 
 
@@ -490,7 +500,7 @@ def forget(
     handled |= {p.resolve() for p in settings.workspace.monitor_samples}  # deleted or untouched
     handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
     forget_other_files(settings, terms, list_owners(settings, exports, names), record, handled)
-    _scan_mlflow(settings, terms.every, record)
+    _scan_mlflow(settings, terms, names, record)
     record.exports += check_exports(settings, exports, places, scrub_exports=scrub_exports)
     record.every_spelling = dict(sorted(places.noted.items()))
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:

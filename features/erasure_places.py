@@ -1,7 +1,9 @@
 """Which spellings of the erased ids ``lifecycle forget`` scrubs from a place outside a
 dataset (the demo tables, scores tables, the ledger, lists and reports in the workspace,
-lists written outside it): those of the dataset the place belongs to, where it says (a scores
-table's metadata, the ledger's partition, the export register, a report's name); elsewhere
+lists written outside it, campaign records) and searches MLflow's artifacts for: those of the
+dataset the place belongs to, where it says (a scores table's or a campaign record's
+metadata, the ledger's partition, the export register, a report's, an at-risk list's or an
+MLflow experiment's name, the demo tables `demo-data` ingests as its dataset); elsewhere
 every dataset's, said in the erasure log when the datasets hold the ids apart: one folds
 case (``C1@X.COM`` is its ``c1@x.com``) and another does not (its ``c1@x.com`` is a user of
 its own), so a place of neither may lose that other user's rows (the privacy-safe side)."""
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING
 from features.erasure_log import KEY_FILE, LOG_FILE
 from features.scrub import Scrubbed, rewrite_file, table_files, token_pattern
 from lifecycle.exports import REGISTER_FILE
+from lifecycle.registry import model_name
+from lifecycle.workspace import AT_RISK_LIST, DEMO_DATASET
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -88,12 +92,39 @@ def place_ids(
     return PlaceIds(every, of, why)
 
 
+def model_owner(model: str, names: Iterable[str]) -> str | None:
+    """The dataset of a model or MLflow experiment named ``model``: ``<dataset>-<task>`` (a task
+    without '-', as ``lifecycle.registry.model_name`` names it) or a backtest's
+    ``backtest-<dataset>``; None for a name no dataset or two could have made."""
+
+    def made(name: str) -> bool:
+        task = model.removeprefix(model_name(name, ""))
+        return model == f"backtest-{name}" or (task != model and task != "" and "-" not in task)
+
+    made_by = [name for name in names if made(name)]
+    return made_by[0] if len(made_by) == 1 else None
+
+
 def list_owners(settings: Settings, exports: list[Export], names: list[str]) -> dict[Path, str]:
     """The files in the workspace whose dataset is known (resolved path -> dataset): the lists
-    the export register names with one, and the reports named ``report-<dataset>-<as_of>``,
-    whole name and date (``report-shop-2011-12-01.html`` is shop's, not shop-2011's); a name
-    two datasets could have made is of no known dataset."""
+    the export register names with one, the reports named ``report-<dataset>-<as_of>``,
+    whole name and date (``report-shop-2011-12-01.html`` is shop's, not shop-2011's), a
+    snapshot model's at-risk lists ``<dataset>-<task>-at-risk-v<N>.csv`` and the campaign
+    records by the dataset their metadata names; a name two datasets could have made is of
+    no known dataset."""
+    from serving.campaigns import campaign_dataset
+
+    ws = settings.workspace
     owners = {Path(e.path).resolve(): e.dataset for e in exports if e.dataset is not None}
+    at_risk = ws.scores_dir.glob("*-at-risk-v*.csv") if ws.scores_dir.is_dir() else ()
+    for path in at_risk:
+        if (shape := AT_RISK_LIST.fullmatch(path.name)) and (
+            owner := model_owner(shape["model"], names)
+        ):
+            owners.setdefault(path.resolve(), owner)
+    for path in ws.campaigns():
+        if (owner := campaign_dataset(path)) in names:
+            owners.setdefault(path.resolve(), owner)
     reports = settings.workspace.reports_dir
     if reports.is_dir():
         shapes = {n: re.compile(rf"report-{re.escape(n)}-\d{{4}}-\d{{2}}-\d{{2}}.*") for n in names}
@@ -116,12 +147,13 @@ def rewrite_all(files: Iterable[Path], ids: set[str]) -> Scrubbed:
 
 
 def forget_demo(settings: Settings, places: PlaceIds, record: ErasureRecord) -> None:
-    """The ids from the demo's generated tables (ingested into any dataset: none known)."""
+    """The ids from the demo's generated tables, as the dataset `demo-data` ingests them as
+    holds them (where searched)."""
     folder = settings.workspace.demo_dir()
     if not folder.is_dir():
         return
     files = table_files(folder)
-    record.count("demo", places.scrub(None, "demo", lambda ids: rewrite_all(files, ids)))
+    record.count("demo", places.scrub(DEMO_DATASET, "demo", lambda ids: rewrite_all(files, ids)))
 
 
 def forget_scores(settings: Settings, places: PlaceIds, record: ErasureRecord) -> None:

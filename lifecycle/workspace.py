@@ -22,6 +22,8 @@ CAMPAIGN_FILE = "campaign.parquet"  # a randomized campaign table (``lifecycle i
 # What `score-all` keeps for `lifecycle monitor` (serving.monitor_sample): user rows, no ids.
 MONITOR_FEATURES_SAMPLE = "monitor-sample-features.parquet"
 MONITOR_SCORES_SAMPLE = "monitor-sample-scores.parquet"
+DEMO_DATASET = "demo"  # the dataset `demo-data` ingests the tables of ``Workspace.demo_dir`` as
+AT_RISK_LIST = re.compile(r"(?P<model>.+)-at-risk-v(?P<version>\d+)\.csv")  # snapshot_at_risk
 
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # one safe folder name

@@ -310,6 +310,18 @@ def start_campaign(
     return Campaign(name, recorded, metadata, path)
 
 
+def campaign_dataset(path: Path) -> str | None:
+    """The dataset a campaign record was started on (its metadata), if it says."""
+    import pyarrow.parquet as pq
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+        dataset = json.loads(raw).get("dataset") if raw else None
+    except (OSError, ValueError, AttributeError):  # damaged, or no campaign record
+        return None
+    return dataset if isinstance(dataset, str) else None
+
+
 def read_campaign(settings: Settings, name: str) -> Campaign:
     import pyarrow.parquet as pq
 

@@ -343,3 +343,84 @@ def test_a_replace_without_the_option_says_the_ids_are_no_longer_folded(
     assert "Ann@Shop.org" in set(_events(home)[c.USER_ID])  # as written
     again = CliRunner().invoke(main, [*args, "--event-type", "purchase", "--replace"])
     assert again.exit_code == 0 and "held them case-insensitive" not in again.stdout
+
+
+def test_at_risk_lists_campaigns_and_mlflow_artifacts_are_their_datasets(
+    home: Path, tmp_path: Path
+) -> None:
+    """A snapshot model's at-risk list (scores/<dataset>-<task>-at-risk-vN.csv), a campaign
+    record and an MLflow artifact were of no known dataset: forget C12395@EXAMPLE.COM took
+    c12395@example.com, dataset written's own customer, out of written's list and campaign,
+    and named written's artifact as mentioning the erased user. Each is now its dataset's
+    (by name, by the record's metadata, by its experiment's name); one of none still loses
+    every spelling, said in the log."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifecycle.registry import model_name
+    from serving.campaigns import METADATA_KEY
+
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids", dataset="folded").exit_code == 0
+    assert _ingest(home, tmp_path, "nov", dataset="written").exit_code == 0
+    settings = load_settings(home=home, environ={})
+    members = pd.DataFrame({"user_id": ["c12395@example.com", "ann@shop.org"], "score": [0.9, 0.1]})
+    at_risk, campaigns, artifacts = {}, {}, {}
+    for name in DATASETS:  # nobody: no such dataset
+        at_risk[name] = settings.workspace.snapshot_at_risk(model_name(name, "churn"), "1")
+        at_risk[name].parent.mkdir(exist_ok=True)
+        members.to_csv(at_risk[name], index=False)
+        campaigns[name] = settings.workspace.campaign(f"winback-{name}")
+        campaigns[name].parent.mkdir(exist_ok=True)
+        table = pa.Table.from_pandas(members, preserve_index=False)
+        said = json.dumps({"dataset": name, "as_of": "2011-12-01", "horizon_days": 30})
+        pq.write_table(
+            table.replace_schema_metadata({METADATA_KEY: said.encode()}), campaigns[name]
+        )
+        run = home / "mlflow" / "artifacts" / model_name(name, "churn") / "run1" / "artifacts"
+        run.mkdir(parents=True)
+        artifacts[name] = run / "evaluation.json"
+        artifacts[name].write_text(json.dumps({"top_users": ["c12395@example.com"]}))
+    record = forget(settings, ["C12395@EXAMPLE.COM"])
+    for name in DATASETS:
+        listed = pd.read_csv(at_risk[name])["user_id"].tolist()
+        recorded = pd.read_parquet(campaigns[name])["user_id"].tolist()
+        if name == "written":  # its own customer c12395@example.com stays
+            assert listed == recorded == ["c12395@example.com", "ann@shop.org"]
+        else:  # folded's user, and every spelling from a place of no known dataset
+            assert listed == recorded == ["ann@shop.org"], name
+            assert "c12395" not in at_risk[name].read_text().lower()
+            assert b"c12395" not in campaigns[name].read_bytes().lower()
+    home_of = {name: str(path.relative_to(home)) for name, path in artifacts.items()}
+    assert record.mlflow_examples == [home_of["folded"], home_of["nobody"]]
+    assert list(record.every_spelling) == [
+        f"campaigns/{campaigns['nobody'].name}",
+        f"scores/{at_risk['nobody'].name}",
+    ]
+
+
+def test_the_demo_tables_are_the_demo_datasets(home: Path, tmp_path: Path) -> None:
+    """`demo-data` writes its tables in the workspace and ingests them as dataset demo, ids as
+    written; forget U0000003 with a case-folding dataset beside it scrubbed the tables of
+    every dataset's spelling, so the demo's own u0000003 lost its rows there while dataset
+    demo kept them. The tables are scrubbed as dataset demo holds the id; forgetting
+    u0000003 itself leaves it in no demo table."""
+    done = CliRunner().invoke(main, ["--home", str(home), "demo-data", "--users", "200"])
+    assert done.exit_code == 0, done.output
+    text = "Email,Created at,Total\nU0000003,2011-11-01 10:00,10.50\nU0000004,2011-11-02 10:00,1\n"
+    folded = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", dataset="folded", text=text)
+    assert folded.exit_code == 0, folded.output
+    settings = load_settings(home=home, environ={})
+    tables = sorted((home / "demo").glob("*.parquet"))
+
+    def demo_holds(user: str) -> list[bool]:
+        return [user in set(pd.read_parquet(t, columns=["user_id"])["user_id"]) for t in tables]
+
+    record = forget(settings, ["U0000003"])
+    assert _events(home, "folded")[c.USER_ID].tolist() == ["u0000004"]
+    assert "u0000003" in set(_events(home, "demo")[c.USER_ID])  # its own user, as written
+    assert demo_holds("u0000003") == [True] * len(tables)
+    assert "demo" not in record.every_spelling
+    forget(settings, ["u0000003"])
+    assert "u0000003" not in set(_events(home, "demo")[c.USER_ID])
+    assert demo_holds("u0000003") == [False] * len(tables)
+    assert not any(b"u0000003" in t.read_bytes() for t in (home / "demo").iterdir())

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from lifecycle.cli import Context, changes_workspace, datasets, main, pass_context
-from lifecycle.workspace import EVENTS_FILE, USERS_FILE
+from lifecycle.workspace import DEMO_DATASET, EVENTS_FILE, USERS_FILE
 
 
 def date_order_option(words: str, default: str | None = "auto") -> Any:
@@ -137,13 +137,13 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
     from features.erasure_log import erased_users
     from features.ingest import ingest_events
 
-    obj.console.step("validating and ingesting demo data as dataset 'demo'")
+    obj.console.step(f"validating and ingesting demo data as dataset '{DEMO_DATASET}'")
     return ingest_events(
         demo_dir / EVENTS_FILE,
-        obj.settings.workspace.dataset_dir("demo"),
+        obj.settings.workspace.dataset_dir(DEMO_DATASET),
         mapping=ColumnMapping(),
         users_path=demo_dir / USERS_FILE,
-        erased=erased_users(obj.settings, "demo"),
+        erased=erased_users(obj.settings, DEMO_DATASET),
         max_bad_fraction=obj.settings.ingest.max_bad_fraction,
         chunk_rows=obj.settings.ingest.chunk_rows,
         memory_limit=obj.settings.ingest.memory_limit,
