@@ -93,7 +93,8 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
     """Read before the users ``ids`` (every spelling) lose their rows in ``version``: how
     many of them each report note counting users counts: a table's users with no row loaded
     (rows in the quarantine file of the note's batch, none in the table), and the users
-    file's users without events (and of those, signed up after the last event)."""
+    file's users without events (and of those, signed up after the last event). A version
+    whose note's table holds none of them has its other tables left unread."""
     from features import contract as c
     from features.erasure_holders import ids_in
     from features.loading import ID_REASONS, ONLY_QUARANTINED, WITHOUT_EVENTS
@@ -118,10 +119,10 @@ def users_in_notes(version: Path, ids: set[str]) -> Counted:
         if ONLY_QUARANTINED in notes:
             # as ingest counted them: no user of a row with an id not to trust
             quarantine = batch_quarantine(version, table, appends)  # the last batch's note
-            gone = users(quarantine, ID_REASONS) - users(loaded)
-            if gone:
+            # none quarantined: the loaded table is not read
+            if (held := users(quarantine, ID_REASONS)) and (gone := held - users(loaded)):
                 counted.setdefault(table, {})[ONLY_QUARANTINED] = {"users": len(gone)}
-        if WITHOUT_EVENTS in notes and loaded.is_file() and events.is_file():
+        if WITHOUT_EVENTS in notes and loaded.is_file() and events.is_file() and users(loaded):
             apart = ids_apart(events, loaded, among=ids)
             if apart["without_events"]:
                 counts = {"users": apart["without_events"]}

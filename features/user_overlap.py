@@ -19,13 +19,14 @@ def ids_apart(
     events_file: Path, users_file: Path, among: Collection[str] | None = None
 ) -> dict[str, Any]:
     """Distinct users with events but no row in the users table, and users of the table with
-    no event, each with the first id as an example; ``among``: of those ids only (the users
-    an erasure removes, ``features.erasure_reports``)."""
+    no event, each with the first id as an example; ``among``: of those ids only, on both
+    sides (the users an erasure removes, ``features.erasure_reports``: the events' other
+    users are never collected)."""
     import duckdb
     import pyarrow as pa
 
     only = "" if among is None else " WHERE CAST(user_id AS VARCHAR) IN (SELECT * FROM among)"
-    events = f"(SELECT DISTINCT user_id FROM read_parquet({literal(events_file)}))"
+    events = f"(SELECT DISTINCT user_id FROM read_parquet({literal(events_file)}){only})"
     users = f"(SELECT DISTINCT user_id FROM read_parquet({literal(users_file)}){only})"
     with duckdb.connect() as con:
         con.register("among", pa.table({"user_id": pa.array(sorted(among or ()), pa.string())}))

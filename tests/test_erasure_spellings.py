@@ -393,3 +393,62 @@ def test_a_forget_killed_at_an_older_versions_report_lowers_its_counts_once_when
     _run("forget", GONE)  # once more: nothing lowered twice
     notes = json.loads(older.read_text())["tables"]["events"]["notes"]
     assert notes["users_only_quarantined"] == note
+
+
+def test_the_users_an_erasure_counts_are_read_among_their_ids_only(tmp_path: Path) -> None:
+    """forget counts, in every version, the erased users a note counts (users_in_notes) with
+    ids_apart(among=ids): the users table was read among the ids, the events whole (every
+    user's distinct id, and the users without a profile, which among the ids said nothing).
+    Both sides are read among the ids now: every count is of those ids."""
+    from features.user_overlap import ids_apart
+
+    events, users = tmp_path / "events.parquet", tmp_path / "users.parquet"
+    day = pd.Timestamp("2024-01-01", tz="UTC")
+    pd.DataFrame({c.USER_ID: ["u1", "u2", "u3", "u3"], c.EVENT_TIME: day}).to_parquet(events)
+    signed_up = [day, day, day + pd.Timedelta(days=9)]
+    pd.DataFrame({c.USER_ID: ["u1", "u4", "u5"], c.SIGNUP_TIME: signed_up}).to_parquet(users)
+    apart = ids_apart(events, users, among={"u2", "u4", "u5"})
+    assert apart["events_users"] == 1 and apart["users"] == 2  # u2; u4 and u5
+    assert apart["without_profile"] == 1 and apart["example_without_profile"] == "u2"
+    assert apart["without_events"] == 2 and apart["signed_up_later"] == 1  # u5, after u3's
+    assert ids_apart(events, users)["without_profile"] == 2  # the whole tables: u2, u3
+
+
+def test_each_versions_users_without_events_loses_the_erased_users_it_counted(
+    home: Path, tmp_path: Path
+) -> None:
+    """An appended dataset: each version whose batch gave a users file counts, in its
+    report, the users of its whole users table with no event in its whole events table (an
+    append without a users file counts none). forget lowers each version's by the erased
+    users that version counted, read from its own tables: exact, not the users without
+    events now. No file of any version keeps their ids."""
+    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
+    first.write_text("user_id,event_time,amount\nc1001,2024-01-01,5\nc1002,2024-01-02,6\n")
+    later.write_text("user_id,event_time,amount\nc1003,2024-02-01,5\n")
+    users, more = tmp_path / "users.csv", tmp_path / "more.csv"
+    users.write_text("user_id\nc1001\nc1002\nc1003\nc1004\n")
+    more.write_text("user_id\nc1005\n")
+    _run(
+        "ingest", str(first), "--dataset", "shop", "--users", str(users), "--event-type", "purchase"
+    )
+    _run("ingest", str(later), "--dataset", "shop", "--append", "--users", str(more),
+         "--event-type", "purchase")  # fmt: skip
+
+    def versions() -> list[Path]:  # forget replaces the current one by a new folder
+        return sorted((home / "datasets" / ".versions").iterdir())
+
+    def without_events() -> list[int | None]:
+        reports = [json.loads((v / "report.json").read_text()) for v in versions()]
+        notes = [r["tables"]["users"]["notes"].get("users_without_events", {}) for r in reports]
+        return [note.get("users") for note in notes]
+
+    assert without_events() == [2, 2]  # c1003 and c1004; c1004 and c1005 (c1003 bought)
+    # forget keeps the version before it (features.erasure_versions), here the append's:
+    # c1003 bought there, so it counted no c1003, and the version forget writes neither
+    _run("forget", "c1003")
+    assert without_events() == [2, 2]
+    _run("forget", "c1004")
+    assert without_events() == [1, 1]  # c1005
+    assert len(versions()) == 2
+    for version in versions():
+        assert not {*_held(version, "c1003"), *_held(version, "c1004")}, version
