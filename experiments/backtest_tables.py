@@ -238,6 +238,31 @@ def render_rolling(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _purchases_lines(verdict: dict[str, Any] | None) -> list[str]:
+    """The served expected_purchases against the orders that happened, with the calibration
+    table by bin of expected purchases (none in results recorded before they were judged)."""
+    if not verdict or "error" in verdict:
+        return []
+    from lifecycle.backtest_purchases import bin_name
+
+    lines = [
+        "",
+        f"The served `expected_purchases` of the {verdict['customers']:,} customers against "
+        f"the {verdict['counted']} that happened in {verdict['horizon_days']} days: "
+        f"{verdict['expected_total']:,.0f} expected, {verdict['happened_total']:,.0f} happened "
+        f"(total error {verdict['total_error']:+.1%}), Spearman {verdict['spearman']:.3f}:",
+        "",
+        "| expected purchases | customers | mean expected | mean happened |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in verdict["calibration"]:
+        lines.append(
+            f"| {bin_name(row)} | {row['customers']:,} | {row['mean_expected']:.2f} | "
+            f"{row['mean_happened']:.2f} |"
+        )
+    return lines
+
+
 def render_doc(name: str, results: dict[str, Any]) -> str:
     """The doc's block of one backtest: what happened, the methods table, the intervals, and
     the same of the users still active at the cutoff."""
@@ -278,6 +303,7 @@ def render_doc(name: str, results: dict[str, Any]) -> str:
     if ceiling:
         cells = [format(ceiling[key], ".3f") for key in ("spearman", "normalized_gini", "auc")]
         lines.append(f"| *{HINDSIGHT}* | " + " | ".join(cells) + " |  |  |  |")
+    lines += _purchases_lines(cutoff.get("expected_purchases"))
     lines += [
         "",
         f"lifecycle minus baseline, 95% paired bootstrap interval "

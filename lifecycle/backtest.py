@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features import contract as c
-from lifecycle import lineage
+from lifecycle import backtest_purchases, lineage
 from lifecycle.backtest_attribute import fit_attribute_rule
 from lifecycle.backtest_inputs import (
     BacktestError,
@@ -223,6 +223,7 @@ class CutoffResult:
     seconds: dict[str, float]
     plots: list[str] = field(default_factory=list)
     still_active: dict[str, Any] = field(default_factory=dict)  # the verdict on those users
+    purchases: dict[str, Any] = field(default_factory=dict)  # on the served expected_purchases
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +232,7 @@ class CutoffResult:
             "outcome": self.outcome,
             **self.verdict,
             STILL_ACTIVE: self.still_active,
+            backtest_purchases.PURCHASES: self.purchases,
             "models": self.models,
             "scratch": self.scratch,
             # the files' names; they are in plots_dir (with --out) and in the MLflow run
@@ -260,6 +262,7 @@ class CutoffResult:
         lines.append(f"  {MODEL} serves: {served}")
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
         lines += still_active_lines(self.still_active, o["resamples"])
+        lines += backtest_purchases.lines_of(self.purchases) if self.purchases else []
         for task, model_info in self.models.items():
             if "error" in model_info:
                 lines.append(f"  not trained: {refusals({task: model_info['error']})}")
@@ -321,6 +324,7 @@ def backtest_cutoff(
     active, still = judge_still_active(
         truth, found, rows, labels, cutoff, resamples=resamples, seed=seed
     )
+    bought = backtest_purchases.judge_served(scores, source / EVENTS_FILE, cutoff, labels)
     seconds["judge"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     figures = []
@@ -328,6 +332,7 @@ def backtest_cutoff(
         figures = save_plots(folder, truth, found)
         if "error" not in active:
             figures += still_active_plots(folder, truth, found, still)
+        figures += backtest_purchases.plot(folder, bought)
     seconds["plots"] = round(time.perf_counter() - started, 2)
     outcome = {
         "active_rate": float(truth["active"].mean()),
@@ -357,7 +362,7 @@ def backtest_cutoff(
         "scores": str(batch.path) if batch.path else None,
     }
     return CutoffResult(
-        cutoff, len(ids), outcome, verdict, models, scratch_info, seconds, figures, active
+        cutoff, len(ids), outcome, verdict, models, scratch_info, seconds, figures, active, bought
     )
 
 
@@ -558,6 +563,8 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
         metrics += [Metric(k, v, now, step) for k, v in flat_metrics(values | r.verdict).items()]
         active = flat_metrics(r.still_active)  # users, left_out, window_days and the verdict
         metrics += [Metric(f"{STILL_ACTIVE}.{k}", v, now, step) for k, v in active.items()]
+        bought = backtest_purchases.metrics_of(r.purchases)
+        metrics += [Metric(k, v, now, step) for k, v in bought.items()]
     for prefix, over in (
         ("mean", result.over_cutoffs),
         (f"mean.{STILL_ACTIVE}", result.over_still_active),

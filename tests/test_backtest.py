@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
@@ -260,6 +261,90 @@ def test_the_btyd_baseline_of_a_log_with_sessions_models_active_days(
     # P(a purchase) is far below the share active; the model of active days is near it.
     rate = result["outcome"]["active_rate"]
     assert abs(active.mean() - rate) < abs(purchase.mean() - rate) / 2
+
+
+def test_expected_purchases_are_judged_against_the_orders_that_happened(
+    home: Path, backtest: tuple[dict, Path]
+) -> None:
+    """The served expected_purchases were judged nowhere (trial G, session 41): the backtest
+    now judges them against each customer's orders in the horizon (as the served process
+    counts them: the lines of one order id and day), with the total error, Spearman and the
+    lifetimes-style calibration table, in the JSON, the terminal, a plot and the MLflow run."""
+    from lifecycle.backtest import CutoffResult
+
+    document, _ = backtest
+    [result] = document["cutoffs"]
+    verdict = result["expected_purchases"]
+    scores = pd.read_parquet(result["scratch"]["scores"]).set_index(c.USER_ID)
+    expected = scores["expected_purchases"].dropna()
+    assert verdict["counted"] == "orders" and verdict["horizon_days"] == HORIZON
+    assert verdict["customers"] == len(expected) > 100
+    assert verdict["expected_total"] == pytest.approx(expected.sum())
+    # the orders that happened, counted directly from the events
+    events = pd.read_parquet(home / "datasets" / "demo" / "events.parquet")
+    cutoff = pd.Timestamp(CUTOFF, tz="UTC")
+    end = cutoff + pd.Timedelta(days=HORIZON)
+    after = events[(events[c.EVENT_TIME] > cutoff) & (events[c.EVENT_TIME] <= end)]
+    key = [c.USER_ID, c.ORDER_ID, after[c.EVENT_TIME].dt.floor("D").rename("day")]
+    notes = after.groupby([c.EVENT_TYPE, *key])[c.AMOUNT].sum().round(6)
+    orders, refunds = notes[c.PURCHASE], notes.get(c.REFUND, pd.Series(dtype=float))
+    # an order refunded in full within the horizon (the demo's refunds keep its id) is none
+    refunded = refunds.reset_index("day", drop=True).rename("refunded")
+    paired = orders.reset_index().join(refunded, on=[c.USER_ID, c.ORDER_ID])
+    kept = paired[paired["refunded"].ne(paired[c.AMOUNT])]
+    assert len(kept) < len(paired)  # some were cancelled
+    happened = kept.groupby(c.USER_ID).size().reindex(expected.index, fill_value=0)
+    assert happened.sum() > (happened > 0).sum()  # some customers ordered twice
+    assert verdict["happened_total"] == happened.sum()
+    assert verdict["total_error"] == pytest.approx(expected.sum() / happened.sum() - 1)
+    assert verdict["spearman"] == pytest.approx(happened.corr(expected, method="spearman"))
+    table = verdict["calibration"]
+    assert sum(row["customers"] for row in table) == verdict["customers"]
+    for row in table:
+        inside = (expected >= row["low"]) & (expected < row["high"])
+        assert row["customers"] == inside.sum()
+        assert row["mean_expected"] == pytest.approx(expected[inside].mean())
+        assert row["mean_happened"] == pytest.approx(happened[inside].mean())
+    assert "calibration_purchases.png" in result["plots"]
+    cut = CutoffResult(
+        cutoff, result["users"], result["outcome"], {"methods": {}, "bootstrap": {}},
+        {}, {}, {"judge": 1.0}, still_active={"window_days": 1, "definition": "", "users": 0,
+        "left_out": 0, "error": "none"}, purchases=verdict,
+    )  # fmt: skip
+    said = cut.lines(LabelSettings(churn_horizon_days=HORIZON, ltv_horizon_days=HORIZON))
+    first = next(line for line in said if line.startswith("  expected_purchases of "))
+    assert f"{verdict['customers']:,} customers (orders in {HORIZON} days)" in first
+    assert f"({verdict['total_error']:+.1%}), Spearman {verdict['spearman']:.3f}" in first
+    client = registry.client(load_settings(home=home, environ={}))
+    metrics = client.get_run(document["mlflow"]["run_id"]).data.metrics
+    assert metrics["expected_purchases.total_error"] == pytest.approx(verdict["total_error"])
+    assert metrics["expected_purchases.bin_0.mean_happened"] == table[0]["mean_happened"]
+    artifacts = {a.path for a in client.list_artifacts(document["mlflow"]["run_id"], CUTOFF)}
+    assert f"{CUTOFF}/calibration_purchases.png" in artifacts
+
+
+def test_expected_purchases_calibration_bins_customers_by_what_was_expected() -> None:
+    """The table's bins are fixed edges of expected purchases; non-customers (NaN) are left
+    out; a bin without customers is no row; the last bin is open."""
+    from lifecycle.backtest_purchases import judge_purchases, lines_of
+
+    expected = np.array([0.1, 0.3, np.nan, 1.5, 1.9, 9.0])
+    happened = np.array([0.0, 1.0, 4.0, 1.0, 3.0, 20.0])
+    verdict = judge_purchases(expected, happened, 91)
+    assert verdict["customers"] == 5 and verdict["happened_total"] == 25.0
+    assert verdict["total_error"] == pytest.approx(12.8 / 25 - 1)
+    assert [(r["low"], r["customers"], r["mean_happened"]) for r in verdict["calibration"]] == [
+        (0.0, 2, 0.5),
+        (1.0, 2, 2.0),
+        (8.0, 1, 20.0),
+    ]
+    table = lines_of(verdict)[1]
+    assert table.endswith("0-0.5: 0.20 vs 0.50 (2); 1-2: 1.70 vs 2.00 (2); 8+: 9.00 vs 20.00 (1)")
+    nothing = judge_purchases(np.full(3, np.nan), happened[:3], 91)
+    assert lines_of(nothing) == [
+        "  expected_purchases: not judged: no expected_purchases scored (no purchase process "
+        "served)"
+    ]
 
 
 def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dict, Path]) -> None:

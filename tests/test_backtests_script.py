@@ -218,3 +218,22 @@ def test_the_doc_block_shows_the_attribute_baseline_and_the_users_still_active()
     # Results recorded before the backtest judged those users render as they were.
     for days in (("2011-09-09",), ("2011-05-01", "2011-06-01")):
         assert "still active" not in render_doc("x", _results(*days, still_active=False))
+
+
+def test_the_doc_block_says_how_the_served_expected_purchases_did() -> None:
+    """A backtest's block said nothing of the served expected_purchases (trial G, session 41):
+    it now gives their total against the orders that happened, Spearman and the calibration
+    table; a result recorded before they were judged renders as it did."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    from backtest_tables import _purchases_lines
+
+    from lifecycle.backtest_purchases import judge_purchases
+
+    verdict = judge_purchases(np.array([0.2, 0.4, 1.5, np.nan]), np.array([1.0, 0.0, 2, 3]), 91)
+    lines = _purchases_lines(verdict)
+    assert lines[1] == (
+        "The served `expected_purchases` of the 3 customers against the orders that happened "
+        "in 91 days: 2 expected, 3 happened (total error -30.0%), Spearman 0.500:"
+    )
+    assert lines[-2:] == ["| 0-0.5 | 2 | 0.30 | 0.50 |", "| 1-2 | 1 | 1.50 | 2.00 |"]
+    assert _purchases_lines(None) == []
