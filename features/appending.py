@@ -206,6 +206,7 @@ def merge_events(
     from features.loading import ROW_COLUMNS, _write_batches
     from features.money_checks import refuse_currencies
     from features.quarantine import _beside
+    from features.source_files import SourceFiles
 
     try:
         old_schema = pq.read_schema(old_events)
@@ -278,16 +279,20 @@ def merge_events(
         ((total,),) = con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchall()
         if held.counts():
             # as every quarantine file: source row and reason first (when the rows are known)
-            shown = _beside(shared, (c.SOURCE_ROW, c.REASON))
+            shown = _beside(shared, c.QUARANTINE_OWN)
             values = ", ".join(
                 f"{identifier(n)} AS {identifier(s)}" for n, s in zip(shared, shown, strict=True)
             )
             first = f"new_row AS {identifier(c.SOURCE_ROW)}, " if rows else ""
-            held_rows = con.sql(
+            query = (
                 f"SELECT {first}held.reason AS {identifier(c.REASON)}, {values} "
                 f"FROM new JOIN held USING (new_row) ORDER BY new_row"
-            ).df()
-            spreadsheet_safe(held_rows).to_csv(quarantine_out, index=False)
+            )
+            held_rows = con.sql(query)
+            if rows:  # each named by its file and its row there
+                con.execute(f"CREATE TEMP VIEW held_rows AS {query}")
+                held_rows = SourceFiles.of(source).locate(con, "held_rows")
+            spreadsheet_safe(held_rows.df()).to_csv(quarantine_out, index=False)
     return {
         "held": held,
         "late_events": int(late),

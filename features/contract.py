@@ -154,6 +154,19 @@ SNAPSHOT_REQUIRED = (USER_ID, LABEL)
 # Columns a quarantine file adds to the offending row
 SOURCE_ROW = "source_row"  # 1-based data row number in the input file (header excluded)
 REASON = "reason"
+# the file of a folder the row is in (of a file alone, its name); source_row is that file's
+SOURCE_FILE = "source_file"
+QUARANTINE_OWN = (SOURCE_ROW, REASON, SOURCE_FILE)  # in this order, before the raw values
+FILE_START = "file_start"  # attrs of a folder's chunk: its file's first row label
+
+
+def row_named(raw: Any, label: int) -> str:
+    """A raw chunk's row as a message names it: ``row 3`` of a file, ``row 1 of
+    dt=2011-02-01/part-0.parquet`` of a folder's (its chunks' attrs say the file)."""
+    file = raw.attrs.get(SOURCE_FILE)
+    if file is None or FILE_START not in raw.attrs:
+        return f"row {label + 1}"
+    return f"row {label - raw.attrs[FILE_START] + 1} of {file}"
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,8 @@ class AmountCurrency:
         bare = counted & marks.key.isna() & amount.ne(0)
         if bare.any() and self.bare[0] is None:
             first = bare.idxmax()
-            self.bare[0] = f"row {first + 1} has {self.column}={str(raw.at[first, self.column])!r}"
+            at = c.row_named(raw, first)
+            self.bare[0] = f"{at} has {self.column}={str(raw.at[first, self.column])!r}"
         self.bare[1] += int(bare.sum())
         codes = stated[monetary].dropna()
         for code, rows in codes.groupby(codes, sort=False):
@@ -287,7 +288,7 @@ def refuse_other_currency(
     if other.any():
         row = other.idxmax()
         raise c.ContractError(
-            f"{source}: row {row + 1:,} has {column}={str(raw.at[row, column])!r}, but "
+            f"{source}: {c.row_named(raw, row)} has {column}={str(raw.at[row, column])!r}, but "
             f"--currency {given} says the amounts are in {given}: drop --currency (the column "
             "says each row's), or ingest each currency as a dataset of its own"
         )

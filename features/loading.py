@@ -24,6 +24,7 @@ from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currenci
 from features.parquet_reading import partition_columns
 from features.quarantine import EMPTY_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
+from features.source_files import SourceFiles, with_source_file
 from features.spreadsheet_cells import spreadsheet_safe
 from features.time_gaps import ISOLATED_EVENT_TIME, isolated_times
 from features.user_validation import user_rules
@@ -295,7 +296,7 @@ def stream_table(
                 f"{source}: {report.rows_quarantined - left_out:,} of {judged:,} rows are bad"
                 + (f" (besides {aside}, not counted)" if aside else "")
                 + f", more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
-                f"{first_bad[0]}: {first_bad[1]}. Is this the right file"
+                f"{SourceFiles.of(source).where(first_bad[0])}: {first_bad[1]}. Is this the right file"
                 + (" and mapping?" if offered("--map") else "?")
             )
             if not (keep_rows and next(iter(report.reasons)) == "duplicate_row"):
@@ -344,11 +345,9 @@ def stream_table(
             f"ORDER BY {order}"
         )
         _write_batches(final, schema, out)
-        if held.rows or quarantine_out.suffix != ".csv":
-            ordered = con.sql(
-                f"SELECT * FROM read_parquet({literal(held.path)}) ORDER BY {identifier(c.SOURCE_ROW)}"
-            )
-            _write_batches(ordered, held.schema, quarantine_out)
+        if held.rows or quarantine_out.suffix != ".csv":  # each row named by file and row
+            located = SourceFiles.of(source).locate(con, f"read_parquet({literal(held.path)})")
+            _write_batches(located, with_source_file(held.schema), quarantine_out)
         con.close()
     finally:
         good.close()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.contract import SOURCE_FILE
 from features.validation import ContractError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -99,9 +100,13 @@ def parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 break
             except (pa.ArrowInvalid, OSError) as error:
                 raise _unreadable(folder, file, error) from None
-            if folder:
-                batch = _as_schema(batch, values, schema, f"{folder}: {file.relative_to(folder)}")
-            yield _frame(batch, schema, nullable)
+            if not folder:
+                yield _frame(batch, schema, nullable)
+                continue
+            batch = _as_schema(batch, values, schema, f"{folder}: {file.relative_to(folder)}")
+            frame = _frame(batch, schema, nullable)
+            frame.attrs[SOURCE_FILE] = file.relative_to(folder).as_posix()  # messages name it
+            yield frame
 
 
 def _unreadable(folder: Path | None, file: Path, error: Exception) -> Exception:

@@ -79,7 +79,7 @@ class Quarantine:
 
     def _headers(self) -> dict[str, str]:
         names = [str(n) for n in self.raw.columns]
-        return dict(zip(names, _beside(names, (c.SOURCE_ROW, c.REASON)), strict=True))
+        return dict(zip(names, _beside(names, c.QUARANTINE_OWN), strict=True))
 
     def counts(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in Counter(self.reason.dropna()).most_common()}
@@ -117,10 +117,12 @@ def every_cell(raw: pd.DataFrame, test: Callable[[pd.Series, str], pd.Series]) -
 
 
 def quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, reasons: pd.Series | str) -> pd.DataFrame:
-    """The raw values of the masked rows as text, after their 1-based source row and reason;
-    a file's own column called ``source_row`` or ``reason`` is kept as ``source_row.1`` ..."""
+    """The raw values of the masked rows as text, after their 1-based source row and reason
+    (counted across a folder's files: ``features.source_files`` says the file when written);
+    a file's own column called ``source_row``, ``reason`` or ``source_file`` is kept as
+    ``source_row.1`` ..."""
     rows = raw.loc[mask].apply(raw_text)
-    rows.columns = _beside(list(rows.columns), (c.SOURCE_ROW, c.REASON))
+    rows.columns = _beside(list(rows.columns), c.QUARANTINE_OWN)
     reason = reasons if isinstance(reasons, str) else reasons.to_numpy()
     rows.insert(0, c.REASON, pd.array(np.broadcast_to(reason, len(rows)), dtype="string"))
     rows.insert(0, c.SOURCE_ROW, rows.index.to_numpy(dtype="int64") + 1)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from features.column_checks import REPEATED_COLUMNS
+from features.contract import FILE_START, SOURCE_FILE
 from features.csv_lines import (
     cut_short,
     ends_in_line_breaks,
@@ -146,7 +147,7 @@ def read_chunks(
             + ("an Excel file: save it as CSV" if ".xls" in name else _name_hint(path))
             + ")"
         )
-    rows = 0
+    rows, file, file_start = 0, None, 0  # a folder's file, and its first row's label
     kind = "a folder of Parquet files" if path.is_dir() else name.rsplit(".", 1)[-1]
     while True:
         try:
@@ -183,6 +184,10 @@ def read_chunks(
         if blank:
             frame.attrs[BLANK_NAMED] = blank
         frame.index = pd.RangeIndex(rows, rows + len(frame))
+        if SOURCE_FILE in frame.attrs:  # a folder's: its rows named in their file
+            if frame.attrs[SOURCE_FILE] != file:
+                file, file_start = frame.attrs[SOURCE_FILE], rows
+            frame.attrs[FILE_START] = file_start
         if RAGGED_ROWS in frame.attrs:  # offsets in the frame -> its row labels
             ragged = frame.attrs[RAGGED_ROWS]
             frame.attrs[RAGGED_ROWS] = {rows + offset: reason for offset, reason in ragged.items()}

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 REDACTED = "[forgotten]"
-QUARANTINE_OWN = (c.SOURCE_ROW, c.REASON)  # what ingest writes beside a quarantined row
 OUT_OF_LINE = (EXTRA_FIELDS, MISSING_FIELDS)  # quarantined rows whose columns are not the header's
 TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 _BEFORE = r"(?<![\w-])(?<!\w\.)"  # no word character or hyphen before, not after "x."
@@ -203,7 +202,7 @@ def user_cells(
     named = next((n for n in (user_column, c.USER_ID) if n in header), None)
     at = None if named is None else header.index(named)
     reason = header.index(c.REASON) if c.REASON in header else len(header)
-    own = {i for i, name in enumerate(header) if name in QUARANTINE_OWN}
+    own = {i for i, name in enumerate(header) if name in c.QUARANTINE_OWN}
 
     def cells(row: list[str]) -> tuple[list[str], bool]:
         if at is None or (reason < len(row) and row[reason] in OUT_OF_LINE):
@@ -310,7 +309,7 @@ def scrub_csv(
     pattern = token_pattern(ids)
     # a quarantine's own columns, written by ingest, even in a row out of line with the
     # header: its row number 15749 is no user 15749 (it was redacted as a mention)
-    own = {i for i, name in enumerate(header) if name in QUARANTINE_OWN}
+    own = {i for i, name in enumerate(header) if name in c.QUARANTINE_OWN}
     left = {*c.CODE_COLUMNS, *codes}
     text = [i for i, name in enumerate(header) if i != at and name not in left and i not in own]
     for row, every in kept:

@@ -124,7 +124,7 @@ def _example(raw: pd.DataFrame, mask: pd.Series, column: str) -> str:
     # a Parquet cell is a NumPy scalar: shown as the file's value (True, 1300000000000),
     # not its repr (np.True_, np.int64(1300000000000))
     shown = value.item() if isinstance(value, np.generic) else value
-    return f"row {index + 1} has {column}={shown!r}"
+    return f"{c.row_named(raw, index)} has {column}={shown!r}"
 
 
 @dataclass

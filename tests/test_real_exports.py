@@ -307,6 +307,7 @@ def test_a_date_and_a_time_in_two_columns_are_read_together_or_the_time_named(
     assert quarantine.columns.tolist() == [
         "source_row",
         "reason",
+        "source_file",
         *orders.read_text().split("\n")[0].split(","),
     ]
 

@@ -511,3 +511,74 @@ def test_a_files_column_named_as_its_partition(tmp_path: Path) -> None:
         "than its folder's partition dt=2011-01-01: which is meant? Rename the column in the "
         "export, or ingest the file alone"
     )
+
+
+def test_a_quarantined_row_names_its_file_and_its_row_there(tmp_path: Path) -> None:
+    """Session 41 D #1: a folder's quarantined rows named no part file, and `source_row`
+    counted rows across the folder's files (row 5 was February's third): among a warehouse
+    unload's hundreds of files no engineer could find it. `source_file` (relative to the
+    folder; a file alone: its name) and `source_row`, the row within that file, now; an
+    append's held rows and a JSON lines file's too."""
+    feb = _lines("2011-02", [3, None, 4])
+    folder = _partitioned(
+        tmp_path / "events",
+        {
+            "2011-01-01": _lines("2011-01", [1, None, 2]),
+            "2011-02-01": pa.concat_tables([feb, feb.slice(0, 1)]),  # a line sent twice
+        },
+    )
+    code, _, output = _ingest(tmp_path / "ws", folder)
+    assert code == 0, output
+    quarantine = tmp_path / "ws" / "datasets" / "shop" / "quarantine"
+    rows = pd.read_csv(quarantine / "events.csv", dtype=str)
+    assert rows.columns[:4].tolist() == ["source_row", "reason", "source_file", "customer_id"]
+    assert rows[["source_row", "reason", "source_file"]].values.tolist() == [
+        ["2", "missing_user_id", "dt=2011-01-01/part-0.parquet"],
+        ["2", "missing_user_id", "dt=2011-02-01/part-0.parquet"],
+        ["4", "duplicate_row", "dt=2011-02-01/part-0.parquet"],
+    ]
+
+    # an append of a folder: rows it holds as already in the dataset are named so too
+    later = _partitioned(
+        tmp_path / "later",
+        {"2011-02-01": feb.slice(0, 1), "2011-03-01": _lines("2011-03", [5, None, 6])},
+    )
+    code, _, output = _ingest(tmp_path / "ws", later, "--append", maps=False)
+    assert code == 0, output
+    held = pd.read_csv(quarantine / "events-already_ingested-1.csv", dtype=str)
+    assert held[["source_row", "reason", "source_file"]].values.tolist() == [
+        ["1", "already_ingested", "dt=2011-02-01/part-0.parquet"]
+    ]
+    rows = pd.read_csv(quarantine / "events-append-1.csv", dtype=str)
+    assert rows[["source_row", "source_file"]].values.tolist() == [
+        ["2", "dt=2011-03-01/part-0.parquet"]
+    ]
+
+    # a file alone: its name; its own field called source_file kept beside ours
+    export = tmp_path / "tracks.jsonl"
+    calls = [_track(7, "2011-01-04T10:00:00Z", "Order Completed", 3.0, "1")]
+    calls.append(_track(None, "2011-01-04T11:00:00Z", "Order Completed", 3.0, "2"))
+    export.write_text("\n".join(c[:-1] + ', "source_file": "x"}' for c in calls) + "\n")
+    args = ["--home", str(tmp_path / "ws2"), "ingest", str(export), "--map-type"]
+    args.append("purchase=Order Completed")
+    done = CliRunner().invoke(main, args + [p for m in SEGMENT_MAPS for p in ("--map", m)])
+    assert done.exit_code == 0, done.output
+    rows = pd.read_csv(tmp_path / "ws2" / "datasets" / "tracks" / "quarantine" / "events.csv")
+    assert rows[["source_row", "source_file", "source_file.1"]].values.tolist() == [
+        [2, "tracks.jsonl", "x"]
+    ]
+
+
+def test_a_folders_refusal_names_the_row_in_its_file(tmp_path: Path) -> None:
+    """Session 41 D #1: a refusal's example row of a folder was counted across its files
+    ('row 3 has event_ts=...', February's first): it names the file and the row there."""
+    jan, feb = _lines("2011-01", [1, 2]), _lines("2011-02", [3, 4, 5])
+    jan = jan.set_column(1, "event_ts", pa.array(["2011-01-02", "2011-01-03"]))
+    feb = feb.set_column(1, "event_ts", pa.array(["x", "y", "z"]))  # text, as a CSV unload's
+    folder = _partitioned(tmp_path / "events", {"2011-01-01": jan, "2011-02-01": feb})
+    code, _, output = _ingest(tmp_path / "ws", folder)
+    assert code == 1
+    assert output.splitlines()[-1].endswith(
+        "3 of 5 filled values do not parse (e.g. row 1 of dt=2011-02-01/part-0.parquet has "
+        "event_ts='x')"
+    ), output
