@@ -6,6 +6,7 @@ and the summary, `segments` and the report say that they are in no customer's nu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.parquet_reading import partition_columns
 
 NO_USER = f"missing_{c.USER_ID}"  # the quarantine reason
 NO_USER_NOTE = "rows_without_user"  # report note and batch key: {rows, repeats, orders, ...}
 
 
 GUEST_ROWS = "guest_rows.parquet"  # in a dataset folder: each guest row once, over its files
+UNKEYED = "lifecycle.unkeyed"  # its schema metadata: the columns that key none of its rows
 # its columns: row (:func:`_row_keys`), CONTRACT_ROW, CONTRACT_ONLY, order (a hash), amount, sign
 CONTRACT_ROW = "contract_row"  # a hash of a row's contract fields alone
 # a row kept before rows were keyed by their other columns too (its ``row`` is a hash of its
@@ -32,9 +35,9 @@ class RowsWithoutUser:
     and beside the dataset's earlier files: :func:`keep_guest_rows`), of its order id, and its
     amount signed (a refund takes away)."""
 
-    def __init__(self, partition_columns: frozenset[str] = frozenset()) -> None:
+    def __init__(self, unkeyed: frozenset[str] = frozenset()) -> None:
         self._rows: list[pd.DataFrame] = []  # :data:`GUEST_ROWS`' columns
-        self._unkeyed = partition_columns  # a partitioned folder's (:func:`_row_keys`)
+        self._unkeyed = unkeyed  # columns that key no row (:func:`unkeyed_columns`)
         self._with_orders = False
         self._times: list[pd.Timestamp] = []  # each chunk's first and last
 
@@ -89,12 +92,44 @@ class RowsWithoutUser:
         return {NO_USER_NOTE: said}
 
     def write(self, path: Path) -> None:
-        """Each row once (its keys, amount and sign), for :func:`keep_guest_rows`; no file
-        when no row lacked a user id."""
+        """Each row once (its keys, amount and sign), for :func:`keep_guest_rows`, with the
+        columns that keyed none; no file when no row lacked a user id."""
         if self._rows:
-            pd.concat(self._rows, ignore_index=True).drop_duplicates("row").to_parquet(
-                path, index=False
-            )
+            rows = pd.concat(self._rows, ignore_index=True).drop_duplicates("row")
+            _write_guest_rows(rows, path, self._unkeyed)
+
+
+def _write_guest_rows(rows: pd.DataFrame, path: Path, unkeyed: frozenset[str] | None) -> None:
+    """:data:`GUEST_ROWS` with the columns that key none of its rows (:data:`UNKEYED`; None:
+    not known, a dataset's kept before they were recorded)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    if unkeyed is not None:
+        said = {UNKEYED: json.dumps(sorted(unkeyed))}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **said})
+    pq.write_table(table, path)
+
+
+def unkeyed_columns(source: Path, dataset_events: Path | None = None) -> frozenset[str]:
+    """The columns besides ``_``-prefixed ones that key no guest row of ``source`` (an
+    events file, ``dataset_events``: the events of the dataset it is appended to). One rule
+    a dataset: the one its kept guest rows were keyed by (the partition columns of a folder
+    that began them), and of ``source``'s partition columns those the dataset never held (as
+    a file lacking them). So a folder (``dt=2011-01-01/``) and a file of the same rows with
+    ``dt`` as a column key alike whichever came first: ``dt`` keys no row of either after the
+    folder, and every row of both after the file. Without kept guest rows (or kept before
+    the rule was recorded): ``source``'s partition columns."""
+    import pyarrow.parquet as pq
+
+    own = partition_columns(source)
+    kept = dataset_events.parent / GUEST_ROWS if dataset_events is not None else None
+    if kept is None or not kept.is_file():
+        return own
+    if (recorded := _recorded_unkeyed(kept)) is None:
+        return own
+    return recorded | (own - set(pq.read_schema(dataset_events).names))
 
 
 # the values that key a guest row: a field a file lacks is missing in it, as an empty one is
@@ -105,7 +140,7 @@ _POINT_NUMBER = r"^-?[0-9]+\.[0-9]*$"
 
 
 def _row_keys(
-    rows: pd.DataFrame, partition_columns: frozenset[str] = frozenset()
+    rows: pd.DataFrame, unkeyed: frozenset[str] = frozenset()
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of each row's values, the same in every file: its row key, of the contract's
     fields (times to the microsecond, text as text, a field the file lacks as an empty one)
@@ -113,9 +148,9 @@ def _row_keys(
     one moment with one amount are two rows), each by its name and the number or text it
     writes, an empty one as a column the file lacks; and its key of the contract's fields
     alone (:data:`CONTRACT_ROW`). Columns that change between exports of the same rows key
-    no row: a partitioned folder's ``partition_columns`` (``dt=2011-01-01``, which a single
-    file of the same rows lacks) and a name starting with ``_`` (an export's bookkeeping,
-    ``_loaded_at``, ``_fivetran_synced``)."""
+    no row: ``unkeyed`` (a partitioned folder's ``dt=2011-01-01``, which a single file of the
+    same rows lacks or holds as a column: :func:`unkeyed_columns`) and a name starting with
+    ``_`` (an export's bookkeeping, ``_loaded_at``, ``_fivetran_synced``)."""
     keyed = pd.DataFrame(index=rows.index)
     for name in _KEYED:
         if name not in rows:
@@ -128,7 +163,7 @@ def _row_keys(
             keyed[name] = rows[name].astype("string")
     contract_row = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
     others = pd.Series("", index=rows.index, dtype="string")
-    for name in sorted(set(rows.columns) - set(c.EVENT_FIELDS) - partition_columns):
+    for name in sorted(set(rows.columns) - set(c.EVENT_FIELDS) - unkeyed):
         if name.startswith("_"):
             continue
         text = rows[name].astype("string").str.strip()
@@ -169,8 +204,18 @@ def keep_guest_rows(
         elif dataset_without_user(held) is not None:
             return
     if parts:
-        rows = pd.concat(parts, ignore_index=True)
-        rows.drop_duplicates("row").to_parquet(staging / GUEST_ROWS, index=False)
+        rows = pd.concat(parts, ignore_index=True).drop_duplicates("row")
+        # the dataset's rule: its kept rows', else this file's (keyed by it)
+        rule = earlier if appending_to is not None and earlier.is_file() else new
+        _write_guest_rows(rows, staging / GUEST_ROWS, _recorded_unkeyed(rule))
+
+
+def _recorded_unkeyed(kept: Path) -> frozenset[str] | None:
+    """The columns that keyed none of a :data:`GUEST_ROWS` file's rows (None: not recorded)."""
+    import pyarrow.parquet as pq
+
+    recorded = (pq.read_schema(kept).metadata or {}).get(UNKEYED.encode())
+    return None if recorded is None else frozenset(json.loads(recorded))
 
 
 def _read_guest_rows(path: Path) -> pd.DataFrame:

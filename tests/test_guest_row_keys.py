@@ -129,3 +129,32 @@ def test_a_guest_order_sent_as_a_partition_then_as_a_file_counts_once(
         "orders": 2,
         "purchases": 27.5,  # not 55.0
     }
+
+
+@pytest.mark.parametrize("folder_first", [True, False])
+def test_a_guest_order_in_a_partition_and_in_a_file_with_its_column_counts_once(
+    home: Path, tmp_path: Path, folder_first: bool
+) -> None:
+    """Session 41 D #2: a single file holding the partition as an ordinary column (`dt`, as
+    a warehouse unload without partitioning writes it) keyed its guest rows by it, the
+    folder's rows not: the same guest orders sent both ways counted twice (55.0), in either
+    order. A dataset keys its guest rows by one rule now, recorded with them: `dt` keys none
+    after the folder, and every row of both after the file."""
+    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
+    lines["amount"] = lines["amount"].astype(float)
+    folder = tmp_path / "events" / "dt=2010-12-01"
+    folder.mkdir(parents=True)
+    lines.to_parquet(folder / "part-0.parquet")
+    export = lines.assign(dt="2010-12-01")
+    export.loc[0, "invoice"] = "536368"  # one new user row: the append adds something
+    export.to_parquet(tmp_path / "dec.parquet")
+    first, then = (tmp_path / "events", tmp_path / "dec.parquet")[:: 1 if folder_first else -1]
+    _ingest(home, first)
+    _ingest(home, then, "--append")
+    said = dataset_guest_orders(home / "datasets" / "shop")
+    assert {k: said[k] for k in ("rows", "repeats", "orders", "purchases")} == {
+        "rows": 6,
+        "repeats": 3,
+        "orders": 2,
+        "purchases": 27.5,  # not 55.0
+    }
