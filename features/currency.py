@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 CURRENCY_MISMATCH = "currency_mismatch"  # quarantine reason: '£12' where the column says EUR
 AMOUNT_CURRENCY = "amount_currency"  # report note: AmountCurrency.note
 CURRENCY_COLUMN = "currency_column"  # report note: an unmapped 'Currency' column's one code
+CURRENCY_GIVEN = "currency_given"  # report note: loaded rows whose empty currency --currency gave
+CURRENCY_IGNORED = "currency_ignored"  # report note: --currency of a file without amounts
 
 _ISO_4217 = (  # the codes in use
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD
@@ -225,16 +227,28 @@ class AmountCurrency:
 
 
 def record_currency(
-    events: pd.DataFrame, checks: TableChecks, columns: dict[str, str], code: pd.Series
-) -> None:
-    """The events' ``currency``: the mapped currency column's, its blanks given the marks'
-    code; without one, the marks' code (staged by every chunk alike, kept when the whole
-    column names one currency: :meth:`AmountCurrency.unkept`); and the report's notes."""
+    events: pd.DataFrame,
+    checks: TableChecks,
+    columns: dict[str, str],
+    code: pd.Series,
+    raw: pd.DataFrame,
+) -> pd.Series:
+    """The events' ``currency``: the currency column's (mapped, or named so: 'Currency'), its
+    blanks given the marks' code, else --currency's; without one, the marks' code (staged by
+    every chunk alike, kept when the whole column names one currency:
+    :meth:`AmountCurrency.unkept`); and the report's notes. Returns the rows whose currency
+    --currency gave (:data:`CURRENCY_GIVEN`)."""
     money = checks.money
     assert money is not None
-    if c.CURRENCY in columns:
-        events[c.CURRENCY] = events[c.CURRENCY].fillna(code).fillna(money.given or pd.NA)
-    elif money.given and money.stated_by is None:  # --currency: every row's
+    given = pd.Series(False, index=events.index)
+    if c.CURRENCY in columns or (money.given and money.stated_by):
+        name = c.CURRENCY if c.CURRENCY in columns else money.stated_by
+        assert name is not None
+        stated = events[name] if name in events else as_text(raw[name]).str.strip()
+        stated = stated.astype("string").replace("", pd.NA).fillna(code)
+        given = stated.isna() & bool(money.given)
+        events[name] = stated.fillna(money.given or pd.NA)
+    elif money.given:  # --currency: every row's
         events[money.stored_as] = pd.Series(money.given, index=events.index, dtype="string")
     elif money.staged:
         events[money.stored_as] = code
@@ -244,6 +258,7 @@ def record_currency(
     if money.stated_by and c.CURRENCY not in columns and len(money.stated) == 1:
         (found,) = money.stated
         checks.notes[CURRENCY_COLUMN] = {"column": money.stated_by, "currency": found}
+    return given
 
 
 def amount_currency_line(note: dict[str, Any]) -> str:
@@ -268,6 +283,22 @@ def amount_currency_line(note: dict[str, Any]) -> str:
         f"read as numbers; {written} is written for several currencies (USD, CAD, AUD, ...), "
         "so none is recorded: give it in a currency column (--map currency=COLUMN)"
     )
+
+
+def currency_given_lines(notes: dict[str, Any]) -> list[str]:
+    """The summary lines of what --currency gave: empty currency cells, or nothing (a file
+    without amounts holds no money)."""
+    out = []
+    if rows := notes.get(CURRENCY_GIVEN):
+        out.append(
+            f"    {rows:,} rows with an empty currency cell: their amounts read as --currency says"
+        )
+    if code := notes.get(CURRENCY_IGNORED):
+        out.append(
+            f"    --currency {code} ignored: the file has no amount column (a count-only log "
+            "holds no money), so no currency is recorded"
+        )
+    return out
 
 
 def currency_column_line(note: dict[str, Any]) -> str:

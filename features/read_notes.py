@@ -22,6 +22,7 @@ from features.currency import (
     CURRENCY_COLUMN,
     amount_currency_line,
     currency_column_line,
+    currency_given_lines,
 )
 from features.date_orders import read_as_lines
 from features.erasure_log import ERASED_USER_SPELLING
@@ -116,6 +117,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(amount_currency_line(notes[AMOUNT_CURRENCY]))
     if CURRENCY_COLUMN in notes:
         out.append(currency_column_line(notes[CURRENCY_COLUMN]))
+    out.extend(currency_given_lines(notes))
     if UNIT_READ in notes:
         out.append(unit_read_line(notes[UNIT_READ]))
     if MAYBE_MINOR in notes:

@@ -37,6 +37,8 @@ from features.column_checks import (
 )
 from features.contract import ContractError  # re-exported: where most modules import it
 from features.currency import (
+    CURRENCY_GIVEN,
+    CURRENCY_IGNORED,
     CURRENCY_MISMATCH,
     AmountCurrency,
     given_currency_unrecorded,
@@ -386,6 +388,8 @@ def check_events(
     else:
         amount = pd.Series(np.nan, index=raw.index, dtype="float64")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
+        if mapping.currency:  # no money to be in it: said, not recorded
+            checks.notes[CURRENCY_IGNORED] = mapping.currency
         if amount_default is not None:
             amount = amount.mask(monetary, amount_default)
             bad.note(monetary, AMOUNT_DEFAULTED)
@@ -429,7 +433,7 @@ def check_events(
         if name in columns:
             events[name] = text_column(raw, columns[name], name, bad).str.strip().replace("", pd.NA)
     if c.AMOUNT in columns and checks.money is not None:
-        record_currency(events, checks, columns, marks.code)
+        bad.note(record_currency(events, checks, columns, marks.code, raw), CURRENCY_GIVEN)
     if c.AMOUNT in columns and mapping.amount_unit:  # Stripe's 7045 cents: 70.45 USD
         stated = checks.money.stated_by if checks.money else None
         currency = events.get(c.CURRENCY, raw[stated] if stated else None)
@@ -575,6 +579,7 @@ def event_rules(
         max_amount_ratio=max_amount_ratio,
         noted=((AMOUNT_DEFAULTED,) if amount_default is not None else ())
         + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ())
+        + ((CURRENCY_GIVEN,) if mapping.currency else ())
         + tuple(c.mapped_type_note(name, source) for source, name in mapping.event_types.items()),
     )
 

@@ -582,3 +582,32 @@ def test_a_folders_refusal_names_the_row_in_its_file(tmp_path: Path) -> None:
         "3 of 5 filled values do not parse (e.g. row 1 of dt=2011-02-01/part-0.parquet has "
         "event_ts='x')"
     ), output
+
+
+def test_currency_fills_an_unmapped_currency_columns_blanks_and_is_said_without_amounts(
+    tmp_path: Path,
+) -> None:
+    """Session 41 D #3: `--currency GBP` beside an unmapped `Currency` column with empty cells
+    left them empty (amounts in no currency, though the user said which), and on a count-only
+    log (no amount column) it recorded nothing without a word. The blanks are GBP now,
+    counted (currency_given, over the rows loaded); a file without amounts says in one line
+    that --currency was ignored, and records no currency."""
+    lines = _lines("2011-11", [1, 2, 3]).append_column("Currency", pa.array(["GBP", "", None]))
+    code, report, output = _ingest(
+        tmp_path / "a", _write(tmp_path, "nov.parquet", lines), "--currency", "GBP"
+    )
+    assert code == 0, output
+    assert _events(tmp_path / "a")["Currency"].tolist() == ["GBP"] * 3
+    assert report["tables"]["events"]["notes"]["currency_given"] == 2
+
+    counts = lines.drop_columns(["amount", "Currency"])
+    args = ["--home", str(tmp_path / "b"), "ingest", str(_write(tmp_path, "c.parquet", counts))]
+    args += [p for m in MAPS for p in ("--map", m)] + ["--map-type", "purchase=order"]
+    args += ["--map-type", "refund=return", "--amount-default", "1", "--currency", "GBP"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert (
+        "    --currency GBP ignored: the file has no amount column (a count-only log holds no "
+        "money), so no currency is recorded"
+    ) in done.output.splitlines()
+    assert "currency" not in pd.read_parquet(tmp_path / "b" / "datasets" / "c" / "events.parquet")
