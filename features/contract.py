@@ -81,12 +81,17 @@ def answering_user_id(user_id: str, known: Container[str]) -> str:
 
 def currency_column(names: Iterable[str]) -> str | None:
     """The column holding the events' currency: the contract's, else one named so but for case
-    and separators ('Currency', 'currency_code'), left unmapped; the first of those."""
+    and separators ('Currency', 'currency_code'), left unmapped, or a nested field named so (a
+    JSON lines export's ``properties.currency``: a dotted name's last part); the first of
+    those, a column before a nested field."""
     names = [str(name) for name in names]
     if CURRENCY in names:
         return CURRENCY
-    folded = {re.sub(r"[\s_-]", "", name).casefold(): name for name in reversed(names)}
-    return folded.get("currency", folded.get("currencycode"))
+    for part in (lambda name: name, lambda name: name.rsplit(".", 1)[-1]):
+        folded = {re.sub(r"[\s_-]", "", part(n)).casefold(): n for n in reversed(names)}
+        if found := folded.get("currency", folded.get("currencycode")):
+            return found
+    return None
 
 
 # A dataset whose user ids ignore case (`ingest --case-insensitive-ids`, emails): recorded

@@ -611,3 +611,36 @@ def test_currency_fills_an_unmapped_currency_columns_blanks_and_is_said_without_
         "money), so no currency is recorded"
     ) in done.output.splitlines()
     assert "currency" not in pd.read_parquet(tmp_path / "b" / "datasets" / "c" / "events.parquet")
+
+
+def test_a_json_exports_nested_currency_field_is_its_currency_column(tmp_path: Path) -> None:
+    """Session 41 D #4: a CSV's unmapped `Currency` column is the dataset's currency, but a
+    Segment export's `properties.currency` was read only when mapped: its amounts were in no
+    currency, and a line in another currency was summed with the rest. A nested field named
+    so is found by the same rule (a dotted name's last part), and says the currency."""
+    lines = [
+        _track(17850, "2011-01-04T10:00:00Z", "Order Completed", 12.5, "1", currency="EUR"),
+        _track(12583, "2011-01-05T10:00:00Z", "Order Completed", 7.5, "2", currency="EUR"),
+    ]
+    export = tmp_path / "tracks.jsonl"
+    export.write_text("\n".join(lines) + "\n")
+    args = ["--home", str(tmp_path / "ws"), "--json", "ingest", str(export), "--map-type"]
+    args += ["purchase=Order Completed", *(p for m in SEGMENT_MAPS for p in ("--map", m))]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    notes = json.loads(done.stdout)["tables"]["events"]["notes"]
+    assert notes["currency_column"] == {"column": "properties.currency", "currency": "EUR"}
+
+    export.write_text(
+        "\n".join([*lines, _track(1, "2011-01-06T10:00:00Z", "Order Completed", 3.0, "3")]).replace(
+            '"EUR"}', '"GBP"}', 1
+        )  # the first line's in pounds
+        + "\n"
+    )
+    args[1] = str(tmp_path / "ws2")
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 1
+    assert (
+        "column 'properties.currency' holds amounts in 2 currencies (GBP from row 1, EUR "
+        in (done.output.splitlines()[-1])
+    ), done.output
