@@ -25,10 +25,17 @@ READ_OPTIONS = ("keep_repeats", "amount_default", "negative_is_refund")
 
 
 def batches(report: Report) -> list[dict[str, Any]]:
-    """The batches ``report`` records (one ingest, for a report from before batches were)."""
+    """The batches ``report`` records; one ingest, for a report from before batches were or
+    of a first `lifecycle import`, with its events' rows without a user id (guest orders)."""
+    from features.guest_orders import NO_USER_NOTE
+
     if report is None:
         return []
-    return report.get("batches") or [{"mode": "ingest", "created_at": report.get("created_at")}]
+    if recorded := report.get("batches"):
+        return recorded
+    notes = report.get("tables", {}).get("events", {}).get("notes", {})
+    guests = {NO_USER_NOTE: notes[NO_USER_NOTE]} if NO_USER_NOTE in notes else {}
+    return [{"mode": "ingest", "created_at": report.get("created_at"), **guests}]
 
 
 def previous_batches(old_dir: Path) -> list[dict[str, Any]]:
@@ -115,7 +122,7 @@ def appended_ids_case(report: Report, asked: bool, dataset: str) -> bool:
 
 def dataset_read_options(report: Report) -> dict[str, Any]:
     """The last recorded value of each of ``READ_OPTIONS`` (absent: never recorded); an
-    import records its own beside its tables (``features.ingest.write_dataset``)."""
+    import records its own beside its tables (``features.importing.write_dataset``)."""
     found: dict[str, Any] = {key: report[key] for key in READ_OPTIONS if key in (report or {})}
     for batch in batches(report):
         found.update({key: batch[key] for key in READ_OPTIONS if key in batch})

@@ -96,10 +96,10 @@ class RowsWithoutUser:
         columns that keyed none; no file when no row lacked a user id."""
         if self._rows:
             rows = pd.concat(self._rows, ignore_index=True).drop_duplicates("row")
-            _write_guest_rows(rows, path, self._unkeyed)
+            write_guest_rows(rows, path, self._unkeyed)
 
 
-def _write_guest_rows(rows: pd.DataFrame, path: Path, unkeyed: frozenset[str] | None) -> None:
+def write_guest_rows(rows: pd.DataFrame, path: Path, unkeyed: frozenset[str] | None) -> None:
     """:data:`GUEST_ROWS` with the columns that key none of its rows (:data:`UNKEYED`; None:
     not known, a dataset's kept before they were recorded)."""
     import pyarrow as pa
@@ -207,7 +207,7 @@ def keep_guest_rows(
         rows = pd.concat(parts, ignore_index=True).drop_duplicates("row")
         # the dataset's rule: its kept rows', else this file's (keyed by it)
         rule = earlier if appending_to is not None and earlier.is_file() else new
-        _write_guest_rows(rows, staging / GUEST_ROWS, _recorded_unkeyed(rule))
+        write_guest_rows(rows, staging / GUEST_ROWS, _recorded_unkeyed(rule))
 
 
 def _recorded_unkeyed(kept: Path) -> frozenset[str] | None:
@@ -346,7 +346,7 @@ def guest_rows_uncounted(dataset_dir: Path) -> int:
     """Rows without a user id quarantined by the dataset's files read before guest orders
     were counted (their batch records none, its quarantine file holds them): their orders
     and amount are unknown until those files are ingested again. 0: none, or no such file
-    (an import's table, which never counts them, is not one of them)."""
+    (a first import's table, recorded without batches, counts them in its notes)."""
     import duckdb
 
     from features.batches import batches

@@ -8,10 +8,18 @@ from pathlib import Path
 from features import adapters, appending
 from features.dataset_summary import DatasetSummary
 from features.erasure_log import ErasedUsers
-from features.ingest import ingest_into, write_dataset
+from features.guest_orders import GUEST_ROWS, write_guest_rows
+from features.ingest import (
+    DATASET_VERSIONS_KEPT,
+    erasure_columns,
+    ingest_into,
+    write_report,
+)
 from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
-from features.validation import DEFAULT_MEMORY_LIMIT, ContractError
+from features.spreadsheet_cells import spreadsheet_safe
+from features.validation import DEFAULT_MEMORY_LIMIT, ContractError, Loaded
 from lifecycle.dataset_kind import read_report
+from lifecycle.storage import atomic_dir
 from lifecycle.workspace import EVENTS_FILE
 
 SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
@@ -135,3 +143,43 @@ def source_file(source: str, path: Path) -> Path:
         f"{path}: is a folder of {len(found)} data files ({', '.join(p.name for p in found)}); "
         f"give the {source} file as PATH"
     )
+
+
+def write_dataset(
+    dataset_dir: Path,
+    kind: str,
+    tables: dict[str, Loaded],
+    *,
+    guard: tuple[Path, str] | None = None,
+    timezone: str | None = None,
+    keep_repeats: bool = False,
+) -> DatasetSummary:
+    """Write tables, quarantines and the report; the old dataset stays until all is written.
+    ``keep_repeats`` is recorded for appends (``batches.dataset_read_options``).
+
+    ``guard`` (the source file, the command that wrote it): refuse, leaving the dataset as
+    it was, when the new events would drop history (:func:`appending.refuse_lost_history`).
+    """
+    with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
+        (staging / "quarantine").mkdir()
+        for table, loaded in tables.items():
+            loaded.frame.to_parquet(staging / f"{table}.parquet", index=False)
+            if loaded.guest_rows is not None:  # each once, as an ingest keeps them for appends
+                write_guest_rows(loaded.guest_rows, staging / GUEST_ROWS, frozenset())
+            if not loaded.quarantine.empty:
+                quarantined = spreadsheet_safe(loaded.quarantine)  # an operator opens it
+                quarantined.to_csv(staging / "quarantine" / f"{table}.csv", index=False)
+        if guard is not None:
+            source, command = guard
+            appending.refuse_lost_history(
+                dataset_dir, staging, source, "users" in tables, dataset_dir.name, command
+            )
+        report = write_report(
+            staging,
+            kind,
+            {table: loaded.report.to_dict() for table, loaded in tables.items()},
+            **erasure_columns({table: loaded.report for table, loaded in tables.items()}),
+            timezone=timezone,  # of its times without an offset, for appends (dataset_timezone)
+            keep_repeats=keep_repeats,
+        )
+    return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])

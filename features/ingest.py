@@ -53,14 +53,12 @@ from features.reading import (
     NoDataRows,
     read_chunks,
 )
-from features.spreadsheet_cells import spreadsheet_safe
 from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MAX_AMOUNT_RATIO,
     DEFAULT_MEMORY_LIMIT,
     ContractError,
-    Loaded,
     LoadReport,
     TableChecks,
     TableRules,
@@ -506,7 +504,7 @@ def _finish_events(
         },
     ]
     earlier = (held or {}) if appending_to else {}
-    return _write_report(
+    return write_report(
         staging,
         "events",
         {t: r.to_dict() for t, r in reports.items()},
@@ -538,45 +536,7 @@ def erasure_columns(
     }
 
 
-def write_dataset(
-    dataset_dir: Path,
-    kind: str,
-    tables: dict[str, Loaded],
-    *,
-    guard: tuple[Path, str] | None = None,
-    timezone: str | None = None,
-    keep_repeats: bool = False,
-) -> DatasetSummary:
-    """Write tables, quarantines and the report; the old dataset stays until all is written.
-    ``keep_repeats`` is recorded for appends (``batches.dataset_read_options``).
-
-    ``guard`` (the source file, the command that wrote it): refuse, leaving the dataset as
-    it was, when the new events would drop history (:func:`appending.refuse_lost_history`).
-    """
-    with atomic_dir(dataset_dir, keep=DATASET_VERSIONS_KEPT) as staging:
-        (staging / "quarantine").mkdir()
-        for table, loaded in tables.items():
-            loaded.frame.to_parquet(staging / f"{table}.parquet", index=False)
-            if not loaded.quarantine.empty:
-                quarantined = spreadsheet_safe(loaded.quarantine)  # an operator opens it
-                quarantined.to_csv(staging / "quarantine" / f"{table}.csv", index=False)
-        if guard is not None:
-            source, command = guard
-            appending.refuse_lost_history(
-                dataset_dir, staging, source, "users" in tables, dataset_dir.name, command
-            )
-        report = _write_report(
-            staging,
-            kind,
-            {table: loaded.report.to_dict() for table, loaded in tables.items()},
-            **erasure_columns({table: loaded.report for table, loaded in tables.items()}),
-            timezone=timezone,  # of its times without an offset, for appends (dataset_timezone)
-            keep_repeats=keep_repeats,
-        )
-    return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
-
-
-def _write_report(folder: Path, kind: str, tables: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def write_report(folder: Path, kind: str, tables: dict[str, Any], **extra: Any) -> dict[str, Any]:
     report = {
         "kind": kind,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

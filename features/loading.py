@@ -18,7 +18,7 @@ from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
-from features.guest_orders import RowsWithoutUser, unkeyed_columns
+from features.guest_orders import GUEST_ROWS, RowsWithoutUser, unkeyed_columns
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
@@ -473,10 +473,13 @@ def load_table(
             folder / "quarantine.parquet",
             work_dir=folder / "work",
             max_bad_fraction=max_bad_fraction,
+            guest_rows_out=folder / GUEST_ROWS,
         )
         frame = pd.read_parquet(folder / "table.parquet")
         quarantine = pd.read_parquet(folder / "quarantine.parquet")
-    return Loaded(frame=frame, quarantine=quarantine, report=report)
+        kept = folder / GUEST_ROWS
+        guests = pd.read_parquet(kept) if kept.is_file() else None
+    return Loaded(frame=frame, quarantine=quarantine, report=report, guest_rows=guests)
 
 
 def validate_events(

@@ -103,6 +103,7 @@ class Loaded:
     frame: pd.DataFrame
     quarantine: pd.DataFrame
     report: LoadReport
+    guest_rows: pd.DataFrame | None = None  # an events table's (features.guest_orders)
 
 
 DEFAULT_MEMORY_LIMIT = "256MB"  # as settings ingest.memory_limit
