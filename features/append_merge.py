@@ -20,6 +20,7 @@ from features.append_identity import (
     hours_text,
 )
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options
+from features.currency import AMOUNT_CURRENCY
 from features.validation import ContractError, LoadReport
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
@@ -39,14 +40,18 @@ def merge_append(
     derives from the events, it is derived again from all of them. ``timezone``: the zone
     the file's times without an offset were read in. The new version's totals."""
     work = staging / ".work"
+    notes = reports["events"].notes
     merged = appending.merge_events(
         appending_to / EVENTS_FILE,
         work / EVENTS_FILE,
         staging / EVENTS_FILE,
         staging / "quarantine" / f"events-{ALREADY_INGESTED}-{batch}.csv",
         source=source,
+        # its currency from its amounts' signs, without a column of its own: that column's
+        signed_in=signed["column"]
+        if (signed := notes.get(AMOUNT_CURRENCY, {})).get("recorded")
+        else None,
     )
-    notes = reports["events"].notes
     if shifted_first := merged["duplicates_of_shifted"]:  # beside those held before the merge
         notes[REPEATS_OF_HELD] = notes.get(REPEATS_OF_HELD, {}) | {HOURS_APART: shifted_first}
     if refused := notes.pop(MOSTLY_REPEATS, None):  # now said with its hint

@@ -184,7 +184,13 @@ def refuse_other_kind(
 
 
 def merge_events(
-    old_events: Path, new_events: Path, out: Path, quarantine_out: Path, *, source: str
+    old_events: Path,
+    new_events: Path,
+    out: Path,
+    quarantine_out: Path,
+    *,
+    source: str,
+    signed_in: str | None = None,
 ) -> dict[str, Any]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
     rows it holds go to ``quarantine_out`` (CSV) with their reason
@@ -194,7 +200,9 @@ def merge_events(
     the rows added (a row held back adds none); ``duplicates_new`` the staged file's
     duplicate_row rows that --keep-repeats would add (None without any), and
     ``duplicates_of_shifted`` those repeating a row held as ``HOURS_APART``. ``source`` is
-    the user's file the new events were read from (``new_events`` is a staging copy).
+    the user's file the new events were read from (``new_events`` is a staging copy);
+    ``signed_in``: its amount column, where its currency is its amounts' signs ('€12'), which
+    a refusal of two currencies names.
 
     The new file may lack columns the dataset has (an adapter's extra columns, or a file in
     contract columns after an import): its rows have them empty, and a new row is held when
@@ -263,7 +271,8 @@ def merge_events(
             f"(SELECT {kept}, 0 AS new_row FROM old UNION ALL "
             f"SELECT {kept}, new_row FROM new WHERE {added})"
         )
-        refuse_currencies(con, both, "new_row", columns, source, {})
+        signs = {c.currency_column(columns) or c.CURRENCY: signed_in} if signed_in else {}
+        refuse_currencies(con, both, "new_row", columns, source, signs)
         notes = {}
         for name, column in [*noted.items(), *([("repeats_kept", rows["repeat"])] if rows else [])]:
             ((count,),) = con.execute(

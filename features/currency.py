@@ -247,7 +247,10 @@ def record_currency(
         stated = events[name] if name in events else as_text(raw[name]).str.strip()
         stated = stated.astype("string").replace("", pd.NA).fillna(code)
         given = stated.isna() & bool(money.given)
-        events[name] = stated.fillna(money.given or pd.NA)
+        # a mapped column of an append goes where the dataset holds its currency ('Currency')
+        stored = money.stored_as if name == c.CURRENCY else name
+        events.drop(columns=[name], errors="ignore", inplace=True)
+        events[stored] = stated.fillna(money.given or pd.NA)
     elif money.given:  # --currency: every row's
         events[money.stored_as] = pd.Series(money.given, index=events.index, dtype="string")
     elif money.staged:

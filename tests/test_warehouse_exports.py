@@ -644,3 +644,33 @@ def test_a_json_exports_nested_currency_field_is_its_currency_column(tmp_path: P
         "column 'properties.currency' holds amounts in 2 currencies (GBP from row 1, EUR "
         in (done.output.splitlines()[-1])
     ), done.output
+
+
+def test_an_append_to_a_currency_column_dataset_by_map_or_by_sign(tmp_path: Path) -> None:
+    """Session 41 D #6: a dataset whose currency is an unmapped `Currency` column refused an
+    append giving its currency with `--map currency=cur` ('the file adds currency'), and a
+    file of '€' amounts appended to it was refused naming column 'Currency', which the file
+    does not have. The mapped column is read into the dataset's `Currency` now, and the
+    refusal names the file's amount column, where the sign is."""
+    header = "customer_id,event_ts,amount,invoice_no"
+    base = tmp_path / "nov.csv"
+    base.write_text(
+        f"{header},Currency\n1,2011-11-01 10:00,5.00,A1,GBP\n2,2011-11-02 10:00,7.00,A2,GBP\n"
+    )
+    maps = [p for m in MAPS for p in ("--map", m)]
+    code, _, output = _ingest(tmp_path, base, *maps, "--event-type", "purchase", maps=False)
+    assert code == 0, output
+    mapped = tmp_path / "dec.csv"
+    mapped.write_text(f"{header},cur\n3,2011-12-01 10:00,4.00,A3,GBP\n")
+    code, _, output = _ingest(tmp_path, mapped, "--append", "--map", "currency=cur", maps=False)
+    assert code == 0, output
+    assert _events(tmp_path)["Currency"].tolist() == ["GBP"] * 3
+    euros = tmp_path / "jan.csv"
+    euros.write_text("customer_id,event_ts,Total,invoice_no\n4,2012-01-02 10:00,€9.00,A4\n")
+    code, _, output = _ingest(tmp_path, euros, "--append", "--map", "amount=Total", maps=False)
+    assert code == 1
+    assert output.splitlines()[-1] == (
+        f"Error: {euros}: column 'Total' holds amounts in 2 currencies (GBP in the dataset, EUR "
+        "from row 1); summed as one they would make every revenue, LTV and value at risk wrong: "
+        "ingest each currency as a dataset of its own (a file per currency)"
+    )
