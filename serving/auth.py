@@ -40,6 +40,7 @@ class AuthConfig:
     reason: str
     tokens: tuple[bytes, ...] = ()
     admin_tokens: tuple[bytes, ...] = ()
+    forced: bool = False  # on by serving.auth = on, whatever the address (loopback too)
 
     def __repr__(self) -> str:  # no token in any repr
         return (
@@ -131,17 +132,27 @@ def auth_config(settings: Settings, hosts: list[str]) -> AuthConfig:
         reason,
         tuple(t.encode() for t in tokens + admin),  # an admin token is also an API token
         tuple(t.encode() for t in admin),
+        forced=serving.auth == "on",
     )
 
 
 def no_tokens_text(config: AuthConfig) -> str:
-    """What a server with auth on and no token says (log and 401s): it refuses every call
-    but the probes, and the ways out."""
+    """The server log's warning when auth is on with no token: every call but the probes is
+    refused, why auth is on and the ways out. Under serving.auth = on loopback alone is none."""
+    loopback = "serve on loopback: `lifecycle serve`, or `bentoml serve --host 127.0.0.1`"
     return (
         f"API token auth is on ({config.reason}) but no token is configured: every call but "
         "the probes is refused (set LIFECYCLE_SERVING__API_TOKEN or serving.api_tokens_file, "
-        "or serve on loopback: `lifecycle serve`, or `bentoml serve --host 127.0.0.1`)"
+        f"or {'set serving.auth = auto and ' if config.forced else ''}{loopback})"
     )
+
+
+# what a refused caller is told when no token can pass: the reason, not the server's set-up
+# (why auth is on, the token variables), which only its log says, for its operator
+NO_TOKENS_REFUSAL = (
+    "no API token is configured on this server, so it refuses every call: "
+    "its log says why auth is on and how to set a token (docs/serving.md#access)"
+)
 
 
 def _matches(given: bytes, tokens: tuple[bytes, ...]) -> bool:
@@ -165,11 +176,9 @@ class TokenAuth:
             settings = load_settings()
             config = auth_config(settings, bind_hosts(settings))
         self.config = config
-        # auth on with no token (a raw `bentoml serve`, which binds every address): every
-        # 401 says why, as the log's warning does, since no token can ever pass
-        self.no_tokens = (
-            f"; {no_tokens_text(config)}" if config.enabled and not config.tokens else ""
-        )
+        # auth on with no token (a raw `bentoml serve`, which binds every address): no token
+        # can ever pass, so every 401 says so in short; the log's warning says the rest
+        self.no_tokens = f"; {NO_TOKENS_REFUSAL}" if config.enabled and not config.tokens else ""
         if config.enabled:
             logger.info(
                 "API token auth on (%s): %d token(s), %d admin",

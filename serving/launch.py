@@ -81,8 +81,10 @@ def refuse_auth_without_tokens(settings: Settings, host: str) -> None:
 
     config = auth_config(settings, [host])
     if config.enabled and not config.tokens:
-        # on loopback already, auth is on by the setting: the way out is the setting's
-        other = "set serving.auth = auto" if is_loopback(host) else "serve on 127.0.0.1"
+        # under serving.auth = on loopback turns nothing off: the way out is the setting's
+        other = "serve on 127.0.0.1"
+        if config.forced:
+            other = "set serving.auth = auto" + ("" if is_loopback(host) else f" and {other}")
         raise UserError(
             f"--host {host}: API token auth is on ({config.reason}) and no token is "
             "configured, so every call would be refused: set LIFECYCLE_SERVING__API_TOKEN "

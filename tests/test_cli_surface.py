@@ -275,6 +275,16 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
     assert last.startswith("Error: --host 127.0.0.1: API token auth is on (") and last.endswith(
         "or serving.api_tokens_file, or set serving.auth = auto"
     ), last
+    # nor, under the setting, is 127.0.0.1 alone a way out of a public address
+    forced_public = CliRunner().invoke(
+        main,
+        [*home, "serve", "--dataset", "shop", "--host", "0.0.0.0", "--port", str(port)],
+        env={"LIFECYCLE_SERVING__AUTH": "on"},
+        catch_exceptions=False,
+    )
+    assert forced_public.exit_code == 1 and forced_public.output.strip().endswith(
+        "or serving.api_tokens_file, or set serving.auth = auto and serve on 127.0.0.1"
+    ), forced_public.output
 
 
 def test_serve_with_workers_past_the_cores_is_refused_before_any_starts(tmp_path: Path) -> None:

@@ -247,25 +247,51 @@ def test_asgi_logs_hold_no_token(client: Any, caplog: pytest.LogCaptureFixture) 
     assert not any(secret in caplog.text for secret in SECRETS)
 
 
-def test_asgi_auth_on_without_tokens_says_why_every_call_is_refused(auth_home: Path) -> None:
+def test_asgi_auth_on_without_tokens_says_why_every_call_is_refused(
+    auth_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A raw `bentoml serve` binds every address, so auth = auto is on; with no token
-    configured each 401 says so and the way out, not only the server's log (trial G)."""
+    configured each 401 says that no token can pass and where to look (trial G), and the log
+    says why auth is on and the ways out. A caller is not told the server's set-up (why auth
+    is on, the token variables), and under serving.auth = on the log offers no loopback
+    alone, which turns nothing off there."""
     from starlette.testclient import TestClient
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_"):
-                patch.delenv(name)
-        patch.setenv("LIFECYCLE_HOME", str(auth_home))
-        patch.setenv(BIND_HOST_ENV, "0.0.0.0")
-        with TestClient(service_asgi_app(), raise_server_exceptions=False) as no_tokens:
-            for headers in ({}, bearer("a-guess")):
-                refused = no_tokens.post("/score", json={"user_ids": ["u"]}, headers=headers)
-                assert_error(refused, 401)
-                error = refused.json()["error"]
-                assert "bound to 0.0.0.0" in error and "no token is configured" in error
-                assert "LIFECYCLE_SERVING__API_TOKEN" in error and "127.0.0.1" in error
-            assert no_tokens.get("/livez").status_code == 200
+    for mode, why, way_out in (
+        ("auto", "serving.auth = auto, bound to 0.0.0.0", "or serve on loopback: "),
+        ("on", "serving.auth = on", "or set serving.auth = auto and serve on loopback: "),
+    ):
+        caplog.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            for name in list(os.environ):
+                if name.startswith("LIFECYCLE_"):
+                    patch.delenv(name)
+            patch.setenv("LIFECYCLE_HOME", str(auth_home))
+            patch.setenv("LIFECYCLE_SERVING__AUTH", mode)
+            patch.setenv(BIND_HOST_ENV, "0.0.0.0")
+            with TestClient(service_asgi_app(), raise_server_exceptions=False) as no_tokens:
+                for headers, said in (
+                    ({}, "missing API token: send Authorization: Bearer <token>"),
+                    (bearer("a-guess"), "invalid API token"),
+                ):
+                    refused = no_tokens.post("/score", json={"user_ids": ["u"]}, headers=headers)
+                    assert_error(refused, 401)
+                    assert refused.json()["error"] == (
+                        f"{said}; no API token is configured on this server, so it refuses "
+                        "every call: its log says why auth is on and how to set a token "
+                        "(docs/serving.md#access)"
+                    )
+                assert no_tokens.get("/livez").status_code == 200
+        warned = [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == logging.WARNING and "no token is configured" in r.getMessage()
+        ]
+        assert warned == [
+            f"API token auth is on ({why}) but no token is configured: every call but the "
+            "probes is refused (set LIFECYCLE_SERVING__API_TOKEN or serving.api_tokens_file, "
+            f"{way_out}`lifecycle serve`, or `bentoml serve --host 127.0.0.1`)"
+        ], mode
     # with a token configured the 401 says nothing of the server's set-up
     with pytest.MonkeyPatch.context() as patch:
         for name, value in auth_env(auth_home, LIFECYCLE_SERVING__AUTH="on").items():
