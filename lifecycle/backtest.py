@@ -324,7 +324,9 @@ def backtest_cutoff(
     active, still = judge_still_active(
         truth, found, rows, labels, cutoff, resamples=resamples, seed=seed
     )
-    bought = backtest_purchases.judge_served(scores, source / EVENTS_FILE, cutoff, labels)
+    bought = backtest_purchases.judge_served(
+        scores, source / EVENTS_FILE, cutoff, batch.outlook_days
+    )
     seconds["judge"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     figures = []

@@ -4,7 +4,7 @@ of each customer's purchases in the horizon against the purchases that happened.
 What is counted is what the served quantity counts: orders (``features.orders``: the lines of
 one order id and day; an order cancelled by a credit note within the horizon is no purchase,
 as the any-purchase label counts them), in ``(cutoff, cutoff + horizon]`` over the horizon
-the forecast is for (the LTV's, else churn's, as the served process is the LTV champion's,
+the forecast is for (the served process's, ``Champions.outlook_days``: the LTV champion's,
 else churn's). Judged are the customers (users with a purchase by the cutoff, the only ones
 the process forecasts): the total error, Spearman, and the calibration table that
 ``lifetimes`` users check first (customers binned by expected purchases, the mean forecast
@@ -22,19 +22,13 @@ import pandas as pd
 
 from features import contract as c
 from features.orders import cancelled_by, cancelled_sql, orders_sql
-from lifecycle.settings import LabelSettings
 from lifecycle.sql import literal
 
 PURCHASES = "expected_purchases"  # the served column, its key in the JSON and metric prefix
 COUNTED = "orders"  # what a purchase is, to the served process and so to this verdict
 # The calibration table's bins of expected purchases: fixed, so runs compare bin by bin.
 EDGES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, np.inf)
-
-
-def horizon_of(scores: pd.DataFrame, labels: LabelSettings) -> int:
-    """The days the served ``expected_purchases`` are for: the LTV's horizon where the LTV
-    scored (its champion's process is served), else churn's."""
-    return labels.ltv_horizon_days if "ltv" in scores else labels.churn_horizon_days
+NO_PROCESS = "no expected_purchases scored (no purchase process served)"
 
 
 def purchases_after(
@@ -63,14 +57,16 @@ def purchases_after(
 
 
 def judge_served(
-    scores: pd.DataFrame, events_path: Path, cutoff: pd.Timestamp, labels: LabelSettings
+    scores: pd.DataFrame, events_path: Path, cutoff: pd.Timestamp, days: float | None
 ) -> dict[str, Any]:
-    """:func:`judge_purchases` of a backtest's scores (their ``expected_purchases``, where a
-    purchase process was served) against the full data's ``events_path`` after ``cutoff``."""
-    days = horizon_of(scores, labels)
+    """:func:`judge_purchases` of a backtest's scores (their ``expected_purchases``, for the
+    ``days`` of the served process: ``BatchResult.outlook_days``, None where none was served)
+    against the full data's ``events_path`` after ``cutoff``."""
+    if days is None:
+        return {"counted": COUNTED, "horizon_days": None, "error": NO_PROCESS}
     expected = scores.get(PURCHASES, pd.Series(np.nan, index=scores.index)).to_numpy(dtype=float)
-    happened = purchases_after(events_path, scores[c.USER_ID], cutoff, days)
-    return judge_purchases(expected, happened, days)
+    happened = purchases_after(events_path, scores[c.USER_ID], cutoff, round(days))
+    return judge_purchases(expected, happened, round(days))
 
 
 def judge_purchases(expected: np.ndarray, happened: np.ndarray, days: int) -> dict[str, Any]:
@@ -81,7 +77,7 @@ def judge_purchases(expected: np.ndarray, happened: np.ndarray, days: int) -> di
     customers = np.isfinite(expected)
     result: dict[str, Any] = {"counted": COUNTED, "horizon_days": days}
     if not customers.any():
-        return result | {"error": "no expected_purchases scored (no purchase process served)"}
+        return result | {"error": NO_PROCESS}
     forecast, actual = expected[customers], happened[customers]
     total = float(actual.sum())
     result |= {

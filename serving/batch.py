@@ -397,6 +397,7 @@ class BatchResult:
     kinds: dict[str, str] = field(default_factory=dict)  # task -> lightgbm or a baseline rule
     ledger: LedgerAppend | None = None
     strays: list[str] = field(default_factory=list)  # scores-*.parquet files no run wrote
+    outlook_days: float | None = None  # expected_purchases' horizon; None: no process served
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -592,4 +593,5 @@ def score_all(
         champions.kinds,
         appended,
         strays,
+        champions.outlook_days(),
     )

@@ -82,6 +82,11 @@ class Champions:
             None,
         )
 
+    def outlook_days(self) -> float | None:
+        """The days the served ``expected_purchases`` are for: the outlook process's horizon."""
+        process = self.outlook_bundle()
+        return None if process is None else float(process.label["horizon_days"])
+
     @property
     def one_event(self) -> bool:
         """Whether churn and conversion forecast one event for their common users: on a log
@@ -413,10 +418,10 @@ def score_matrix(
         }
         if LTV.score in out:
             out["value_at_risk"] = value_at_risk(out[CHURN.score], out[LTV.score])
-    process = champions.outlook_bundle()
-    if process is not None and process.purchase_process is not None:
+    process, days = champions.outlook_bundle(), champions.outlook_days()
+    if process is not None and process.purchase_process is not None and days is not None:
         out["p_alive"], out["expected_purchases"] = outlook_of_columns(
-            process.purchase_process, features.column, float(process.label["horizon_days"])
+            process.purchase_process, features.column, days
         )
     out["lifecycle_stage"] = stage_of_columns(
         features.column, out.get(CHURN.score), champions.bands[0]
