@@ -38,6 +38,7 @@ CHURNED_DAYS = 90  # ... and longer than this "churned"
 # The active days in the last 30 and in the last 90 days (reactivated: some in the first, none
 # in the 60 before): feature columns of the windows every table builds (settings.STAGE_WINDOWS)
 STAGE_COLUMNS = tuple(f"active_days_{days}d" for days in STAGE_WINDOWS)
+RECENT_DAYS, QUARTER_DAYS = STAGE_WINDOWS
 # Churn probability bands: the settings' defaults (serving.high_risk, also the "at_risk"
 # stage, and serving.medium_risk); scoring takes the configured ones (Champions.bands).
 HIGH_RISK = ServingSettings.model_fields["high_risk"].default
@@ -155,8 +156,9 @@ def _stage_rules(
     """The stage checks in order, the first match wins: on arrays or on one user's floats.
     ``never``: no activity to date (a user whose only events are refunds never bought, one
     who only signed up never used the product: neither is churned, nor new)."""
-    # Back after a gap: active now, nothing in the 60 days before the last 30, and not new.
-    returned = (recent > 0) & (quarter == recent) & (tenure > 90)
+    # Back after a gap: active now, nothing in the 60 days before the last 30, and known over
+    # the 90 (else the gap is only the days before the user was known)
+    returned = (recent > 0) & (quarter == recent) & (tenure > QUARTER_DAYS)
     return (
         (never, "never_active"),
         (tenure <= NEW_DAYS, "new"),
