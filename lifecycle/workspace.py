@@ -126,6 +126,17 @@ class Workspace:
         the champion's is its version's (``serving.snapshot_list.champion_list``)."""
         return self.scores_dir / f"{model}-at-risk-v{version}.csv"
 
+    def at_risk_lists(self, model: str | None = None) -> list[tuple[Path, str, str]]:
+        """The snapshot models' lists in scores/ (``model``'s alone when given), each with its
+        model and version: the files :meth:`snapshot_at_risk` names (``AT_RISK_LIST``)."""
+        found = sorted(self.scores_dir.glob("*.csv")) if self.scores_dir.is_dir() else []
+        shapes = ((path, AT_RISK_LIST.fullmatch(path.name)) for path in found)
+        return [
+            (path, shape["model"], shape["version"])
+            for path, shape in shapes
+            if shape and model in (None, shape["model"])
+        ]
+
     @property
     def monitor_samples(self) -> tuple[Path, Path]:
         """The monitor's samples of the latest cutoff's features and of the latest scores,

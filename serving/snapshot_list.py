@@ -46,7 +46,7 @@ def champion_list(settings: Settings, dataset: str) -> tuple[Path | None, str]:
         registry.CHAMPION
     )
     if version is None:
-        written = sorted(settings.workspace.scores_dir.glob(f"{name}-at-risk-v*.csv"))
+        written = [path for path, _, _ in settings.workspace.at_risk_lists(name)]
         return None, (
             f"'{dataset}' is a snapshot table (one row a customer) with no churn champion "
             f"yet: run `lifecycle train-snapshot --dataset {dataset}`"

@@ -386,6 +386,12 @@ def test_a_first_model_that_loses_to_a_baseline_is_not_champion(home: Path) -> N
     assert result["missing_rules"] == {"tenure_rule": "tenure", "contract_rule": "contract"}
     text = _invoke(home, "train-snapshot", "--dataset", "linear", "--folds", "3").stdout
     assert "no contract_rule: the table has no 'contract' column" in text
+    # no champion, so no list to call: the challengers' lists are named (Workspace.at_risk_lists)
+    listed = _invoke(home, "at-risk", "--dataset", "linear")
+    lists = ", ".join(str(home / "scores" / f"linear-churn-at-risk-v{v}.csv") for v in (1, 2))
+    assert listed.exit_code == 1 and f"its challengers' lists: {lists}" in listed.output, (
+        listed.output
+    )
 
 
 def test_a_column_that_gives_the_label_away_is_named_and_not_promoted(
