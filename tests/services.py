@@ -398,19 +398,22 @@ def redis_workspace(home: Path, redis_dir: Path, users: int, seed: int) -> Itera
 
 
 @contextlib.contextmanager
-def lifecycle_serve(home: Path, workdir: Path, ready_seconds: float = 120) -> Iterator[str]:
+def lifecycle_serve(
+    home: Path, workdir: Path, ready_seconds: float = 120, *, compile_trees: bool = False
+) -> Iterator[str]:
     """``lifecycle --home HOME serve`` (the command operators run) on a free port, with no
-    other ``LIFECYCLE_`` variable set but ``serving.compile_trees`` off, as ``bentoml_server``
-    (the background compile of the three champions, ~20 CPU-s, ran for as long as the server
-    lived, ~0.5 CPU-s a second beside the test's requests; compiled trees: test_compiled.py);
-    yields its base URL once every worker (2 by default) answers ``/readyz`` 200."""
+    other ``LIFECYCLE_`` variable set but ``serving.compile_trees`` off unless asked, as
+    ``bentoml_server`` (the background compile of the three champions, ~20 CPU-s, ran for as
+    long as the server lived, ~0.5 CPU-s a second beside the test's requests; compiled trees:
+    test_compiled.py, and one server with them on: test_serving_matches_batch.py); yields its
+    base URL once every worker (2 by default) answers ``/readyz`` 200."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     lifecycle = Path(sys.executable).with_name("lifecycle")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
         "BENTOML_HOME": str(workdir / "bentoml"),
-        "LIFECYCLE_SERVING__COMPILE_TREES": "false",
+        "LIFECYCLE_SERVING__COMPILE_TREES": str(compile_trees).lower(),
     }
     command = [
         str(lifecycle),

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from services import lifecycle_serve
+import pytest
+from services import every_worker_settled, lifecycle_serve
 from workspaces import NO_COMPILE, TrainedWorkspace
 
 from lifecycle.settings import load_settings
@@ -40,7 +41,9 @@ def sample_users(workspace: TrainedWorkspace, count: int = 40) -> list[str]:
     return list(dict.fromkeys(pd.concat(picks).astype(str)))
 
 
-def assert_same_as_batch(workspace: TrainedWorkspace, answers: list[dict]) -> None:
+def assert_same_as_batch(
+    workspace: TrainedWorkspace, answers: list[dict], atol: float = 0.0
+) -> None:
     table = read_scores(workspace.scores_path).frame.set_index("user_id")
     served = pd.DataFrame(answers).set_index("user_id")
     assert (served["status"] == "scored").all(), served["status"].value_counts()
@@ -49,7 +52,7 @@ def assert_same_as_batch(workspace: TrainedWorkspace, answers: list[dict]) -> No
         got = served[column].astype(float).to_numpy()
         want = expected[column].astype(float).to_numpy()
         assert (np.isnan(got) == np.isnan(want)).all(), f"{column}: null for other users"
-        np.testing.assert_allclose(got, want, rtol=1e-9, equal_nan=True, err_msg=column)
+        np.testing.assert_allclose(got, want, 1e-9, atol, equal_nan=True, err_msg=column)
     for column in LABELS:
         assert served[column].fillna("").tolist() == expected[column].fillna("").tolist(), column
 
@@ -90,3 +93,25 @@ def test_serve_command_answers_over_http_as_batch_scoring(
         metrics = httpx.get(f"{base}/metrics", timeout=60).text
         count = r'_request_duration_seconds_count\{endpoint="/score",http_response_code="200",'
         assert re.search(count + r"[^}]*\} 2\.0$", metrics, re.MULTILINE), metrics[-3000:]
+
+
+@pytest.mark.slow
+def test_serve_command_with_compiled_trees_answers_as_batch_scoring(
+    trained_workspace: TrainedWorkspace, trained_copy: Path, tmp_path: Path
+) -> None:
+    """The operator's default, serving.compile_trees on, which the other real servers turn
+    off for its CPU: each worker compiles the champions in the background into the
+    workspace's cache, stays up through it, and then answers as batch scoring (LightGBM)."""
+    from test_compiled import MAX_ABS_DIFF
+
+    from lifecycle.compiled import OBJECT_SUFFIX
+
+    users = sample_users(trained_workspace)
+    with lifecycle_serve(trained_copy, tmp_path / "server", compile_trees=True) as base:
+        every_worker_settled(base, seconds=600)  # "compiling trees ..." no longer settling
+        cache = load_settings(home=trained_copy, environ={}).workspace.compiled_dir
+        for task in ("churn", "conversion", "ltv"):
+            assert list(cache.glob(f"demo-{task}-v1-*{OBJECT_SUFFIX}")), task
+        response = httpx.post(f"{base}/score", json={"user_ids": users}, timeout=60)
+        assert response.status_code == 200, response.text
+        assert_same_as_batch(trained_workspace, response.json()["users"], atol=MAX_ABS_DIFF)
