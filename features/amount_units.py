@@ -65,10 +65,12 @@ def in_major_units(
     source: str,
     column: str,
     notes: dict[str, Any],
+    raw: pd.DataFrame,
 ) -> pd.Series:
     """``amount`` (read as written) in the currency's major unit: ``written`` marks the rows
-    whose amount the file gave (a default given is no minor unit). ``minor`` without a
-    currency on a row with an amount is refused: its minor unit is unknown."""
+    whose amount the file gave (a default given is no minor unit); ``raw``, the chunk read,
+    names a row. ``minor`` without a currency on a row with an amount is refused: its minor
+    unit is unknown."""
     if unit not in ("minor", "cents"):
         return amount
     if unit == "cents":
@@ -85,7 +87,7 @@ def in_major_units(
                 else "no currency"
             )
             raise c.ContractError(
-                f"{source}: --amount-unit minor: row {row + 1} ({column}={amount[row]:g}) has "
+                f"{source}: --amount-unit minor: {c.row_named(raw, row)} ({column}={amount[row]:g}) has "
                 f"{what}, so its minor unit is unknown: give each row's currency in a column "
                 "(--map currency=COLUMN), or --amount-unit cents for hundredths whatever the "
                 "currency"

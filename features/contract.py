@@ -165,13 +165,19 @@ QUARANTINE_OWN = (SOURCE_ROW, REASON, SOURCE_FILE)  # in this order, before the 
 FILE_START = "file_start"  # attrs of a folder's chunk: its file's first row label
 
 
+def row_in(row: int, file: str | None) -> str:
+    """A row as every message names it: ``row 3`` of a file, ``row 1 of
+    dt=2011-02-01/part-0.parquet`` of a folder's (the row in that file)."""
+    return f"row {row:,}" + (f" of {file}" if file else "")
+
+
 def row_named(raw: Any, label: int) -> str:
-    """A raw chunk's row as a message names it: ``row 3`` of a file, ``row 1 of
-    dt=2011-02-01/part-0.parquet`` of a folder's (its chunks' attrs say the file)."""
+    """A raw chunk's row (its label counted across a folder's files from 0) as a message
+    names it (:func:`row_in`; a folder's chunks' attrs say the file)."""
     file = raw.attrs.get(SOURCE_FILE)
     if file is None or FILE_START not in raw.attrs:
-        return f"row {label + 1}"
-    return f"row {label - raw.attrs[FILE_START] + 1} of {file}"
+        return row_in(label + 1, None)
+    return row_in(label - raw.attrs[FILE_START] + 1, file)
 
 
 @dataclass(frozen=True)

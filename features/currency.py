@@ -133,7 +133,9 @@ class AmountCurrency:
     unrecorded_by: str | None = None
     stored_as: str = c.CURRENCY  # the events' column the marks' code goes in (an append's)
     given: str | None = None  # --currency: the rows' currency where the file states none
-    marks: dict[str, list[Any]] = field(default_factory=dict)  # key -> [written, first row, n]
+    marks: dict[str, list[Any]] = field(
+        default_factory=dict
+    )  # key -> [written, first row named, n]
     bare: list[Any] = field(default_factory=lambda: [None, 0])  # [example, n]: no mark
     stated: dict[str, int] = field(default_factory=dict)  # currency column's code -> first row
 
@@ -158,7 +160,9 @@ class AmountCurrency:
         keys = marks.key[counted].dropna()
         for key, rows in keys.groupby(keys, sort=False):
             first = int(rows.index[0])
-            seen = self.marks.setdefault(str(key), [marks.written[first], first + 1, 0])
+            seen = self.marks.setdefault(
+                str(key), [marks.written[first], c.row_named(raw, first), 0]
+            )
             seen[2] += len(rows)
         bare = counted & marks.key.isna() & amount.ne(0)
         if bare.any() and self.bare[0] is None:
@@ -177,7 +181,7 @@ class AmountCurrency:
         if self.stated_by is not None or self.given:  # each row's said (refuse_currencies)
             return None
         if len(self.marks) > 1:
-            named = ", ".join(f"{w} from row {row:,}" for w, row, _ in self.marks.values())
+            named = ", ".join(f"{w} from {row}" for w, row, _ in self.marks.values())
             return (
                 f"{source}: column '{self.column}' writes amounts in {len(self.marks):,} "
                 f"currencies ({named}); summed as one they would make every revenue, LTV and "
@@ -189,7 +193,7 @@ class AmountCurrency:
             ((written, row, count),) = self.marks.values()
             return (
                 f"{source}: column '{self.column}' writes {count:,} amounts with {written} "
-                f"({code}, from row {row:,}) and {self.bare[1]:,} without a currency (e.g. "
+                f"({code}, from {row}) and {self.bare[1]:,} without a currency (e.g. "
                 f"{self.bare[0]}): write the currency on every amount or on none, or give each "
                 "row's in a currency column (--map currency=COLUMN)"
             )

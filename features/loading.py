@@ -240,7 +240,7 @@ def stream_table(
             else repeats[:0]
         )
         isolated = (  # a year typed wrong: the dataset would end (or start) there
-            isolated_times(con, staged, row, checks)
+            isolated_times(con, staged, row, checks, SourceFiles.of(source))
             if rules.table == "events" and c.EVENT_TIME in columns
             else repeats[:0]
         )
@@ -294,7 +294,7 @@ def stream_table(
             refusal = (
                 f"{source}: {report.rows_quarantined - left_out:,} of {judged:,} rows are bad"
                 + (f" (besides {aside}, not counted)" if aside else "")
-                + f", more than the allowed {max_bad_fraction:.0%} ({counted}); first bad row "
+                + f", more than the allowed {max_bad_fraction:.0%} ({counted}); first bad "
                 f"{SourceFiles.of(source).where(first_bad[0])}: {first_bad[1]}. Is this the right file"
                 + (" and mapping?" if offered("--map") else "?")
             )

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from features import contract as c
+from features.source_files import SourceFiles
 from features.validation import ContractError, TableChecks
 from lifecycle.sql import identifier, literal
 
@@ -96,8 +97,9 @@ def refuse_currencies(
         "GROUP BY code ORDER BY first"
     ).fetchall()
     if len(found) > 1:
+        files = SourceFiles.of(source)
         named = ", ".join(
-            f"{code} in the dataset" if first == 0 else f"{code} from row {first:,}"
+            f"{code} in the dataset" if first == 0 else f"{code} from {files.where(first)}"
             for code, first in found[:4]
         )
         more = f" and {len(found) - 4:,} more" if len(found) > 4 else ""

@@ -38,13 +38,18 @@ class SourceFiles:
             first += pq.ParquetFile(file).metadata.num_rows
         return cls(tuple(starts), tuple(names))
 
-    def where(self, row: int) -> str:
-        """A row counted across the files, as a message names it: ``12`` of a file alone,
-        ``12 of dt=2011-01-01/part-0.parquet`` (its row in that file) of a folder's."""
+    def find(self, row: int) -> tuple[int, str | None]:
+        """A row counted across the files: its row in its file and, of a folder's, the file."""
         if len(self.names) == 1:
-            return str(row)
+            return row, None
         at = max(i for i, start in enumerate(self.starts) if start <= row)
-        return f"{row - self.starts[at] + 1} of {self.names[at]}"
+        return row - self.starts[at] + 1, self.names[at]
+
+    def where(self, row: int) -> str:
+        """A row counted across the files, as a message names it: ``row 12`` of a file
+        alone, ``row 12 of dt=2011-01-01/part-0.parquet`` (its row in that file) of a
+        folder's (:func:`features.contract.row_in`)."""
+        return c.row_in(*self.find(row))
 
     def locate(self, con: Any, rows: str) -> Any:
         """``rows`` (a DuckDB table of quarantined rows, ``source_row`` counted across the

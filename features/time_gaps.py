@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from features import contract as c
+from features.source_files import SourceFiles
 from features.validation import TableChecks
 from lifecycle.sql import identifier
 
@@ -26,9 +27,12 @@ MIN_GAP_DAYS = 365
 GAP_RATIO = 10  # times the longest other silence of the file
 
 
-def isolated_times(con: Any, staged: str, row: str, checks: TableChecks) -> np.ndarray:
+def isolated_times(
+    con: Any, staged: str, row: str, checks: TableChecks, files: SourceFiles
+) -> np.ndarray:
     """Source rows (sorted, none already held back) of events isolated in time, added to the
-    ``held_back`` table; the gap and the range of the rest are noted."""
+    ``held_back`` table; the gap, the range of the rest and the first row (in its file of
+    ``files``) are noted."""
     time = identifier(c.EVENT_TIME)
     loaded = f"{row} NOT IN (SELECT source_row FROM held_back)"
     days = con.execute(
@@ -70,13 +74,14 @@ def isolated_times(con: Any, staged: str, row: str, checks: TableChecks) -> np.n
     )
     con.execute(f"INSERT INTO held_back SELECT {row} FROM {staged} WHERE {outside}")
     column = checks.named.get(c.EVENT_TIME, c.EVENT_TIME)
+    first_row, first_file = files.find(int(found[0]))
     checks.notes[ISOLATED_NOTE] = {
         "column": column,
         "rows": len(found),
-        "first_row": int(found[0]),
+        "first_row": first_row,
         "gap_days": longest,
         "rest": f"{rest[0]} .. {rest[1]}",
-    }
+    } | ({"first_file": first_file} if first_file else {})
     return found
 
 
@@ -88,7 +93,8 @@ def _rest(cuts: dict[str, int], days: int) -> tuple[int, int]:
 def isolated_line(note: dict[str, Any]) -> str:
     """The summary line of the note."""
     return (
-        f"    {note['rows']:,} isolated_event_time rows (the first is row {note['first_row']:,}): "
+        f"    {note['rows']:,} isolated_event_time rows (the first is "
+        f"{c.row_in(note['first_row'], note.get('first_file'))}): "
         f"'{note['column']}' at least {note['gap_days']:,} days away from every other event "
         f"({note['rest']}), a year typed wrong? They would make the dataset end (or start) "
         "there; fix the date at the source and ingest again"

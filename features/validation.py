@@ -403,8 +403,8 @@ def check_events(
         elif monetary.any():
             first = monetary[monetary].index[0]
             said = (
-                f"{source}: no amount column '{mapping.source(c.AMOUNT)}', but row {first + 1} "
-                f"is a {event_type[first]}, and purchase and refund rows need one (the file "
+                f"{source}: no amount column '{mapping.source(c.AMOUNT)}', but "
+                f"{c.row_named(raw, first)} is a {event_type[first]}, and purchase and refund rows need one (the file "
                 f"has: {', '.join(raw.columns)})"
             )
             held = mapping.dataset_with_amounts  # a money dataset: purchases never counted 1
@@ -439,8 +439,9 @@ def check_events(
         stated = checks.money.stated_by if checks.money else None
         currency = events.get(c.CURRENCY, raw[stated] if stated else None)
         given = ~is_blank(written)  # an --amount-default is in no minor unit
+        unit, notes = mapping.amount_unit, checks.notes
         events[c.AMOUNT] = in_major_units(
-            events[c.AMOUNT], currency, mapping.amount_unit, given, source, amount_col, checks.notes
+            events[c.AMOUNT], currency, unit, given, source, amount_col, notes, raw
         )
     # 536365.0 is the order 536365: CSV text written so, or a Parquet integer column with a
     # null (floats) or of decimals (536365.00), as user ids: else re-sent orders were new

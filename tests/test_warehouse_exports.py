@@ -674,3 +674,67 @@ def test_an_append_to_a_currency_column_dataset_by_map_or_by_sign(tmp_path: Path
         "from row 1); summed as one they would make every revenue, LTV and value at risk wrong: "
         "ingest each currency as a dataset of its own (a file per currency)"
     )
+
+
+def test_a_folders_row_is_named_in_its_file_by_every_message(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Session 41 L #1: a Hive folder's quarantine and first bad row named the part file and
+    the row there, but the other messages naming a row counted rows across the folder's
+    files: a currency column's two currencies ('EUR from row 2,005'), an amount column's two
+    signs, the first isolated_event_time row. Each names the file and its row now. Real
+    online_retail lines, December and January as two partitions."""
+    lines = pd.read_csv(
+        shared_data / "online_retail" / "online_retail_transactions.csv.gz", dtype=str
+    )
+    lines = lines.dropna(subset=["CustomerID"])
+    total = lines["Quantity"].astype(float) * lines["UnitPrice"].astype(float)
+    lines = lines.assign(Total=total.round(2).astype(str), Currency="GBP")
+    dec = lines[lines["InvoiceDate"] < "2011-01-01"].head(2_000).reset_index(drop=True)
+    jan = lines[lines["InvoiceDate"] >= "2011-01-01"].head(2_000).reset_index(drop=True)
+    args = ["--event-type", "purchase", "--negative-is-refund", "--map", "amount=Total"]
+    args += ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
+
+    def ingest(name: str, tables: dict[str, pd.DataFrame], *more: str) -> tuple[Path, int, str]:
+        folder = tmp_path / name
+        _partitioned(folder, {m: pa.Table.from_pandas(t) for m, t in tables.items()})
+        home = str(tmp_path / "ws" / name.split("-")[0])
+        done = CliRunner().invoke(main, ["--home", home, "ingest", str(folder), *args, *more])
+        return folder, done.exit_code, done.output
+
+    in_file = "of dt=2011-01-01/part-0.parquet"
+    assert jan.loc[4, "Quantity"][0] != "-"  # a purchase: its currency counts
+    euro = jan.assign(Currency=["GBP"] * 4 + ["EUR"] * 1_996)
+    folder, code, output = ingest("euro", {"2010-12-01": dec, "2011-01-01": euro})
+    assert code == 1
+    assert output.splitlines()[-1].startswith(
+        f"Error: {folder}: column 'Currency' holds amounts in 2 currencies (GBP from row 1 of "
+        f"dt=2010-12-01/part-0.parquet, EUR from row 5 {in_file}); "
+    ), output
+
+    pounds = dec.assign(Total="£" + dec["Total"]).drop(columns="Currency")
+    euros = jan.assign(Total="€" + jan["Total"]).drop(columns="Currency")
+    _, code, output = ingest("signs", {"2010-12-01": pounds, "2011-01-01": euros})
+    assert code == 1
+    assert (
+        f"column 'Total' writes amounts in 2 currencies (£ from row 1 of "
+        f"dt=2010-12-01/part-0.parquet, € from row 1 {in_file})"
+    ) in output, output
+
+    typo = jan.copy()
+    typo.loc[6, "InvoiceDate"] = "2001-01-05 10:00:00"  # a year typed wrong
+    _, code, output = ingest("typo", {"2010-12-01": dec, "2011-01-01": typo})
+    assert code == 0, output
+    assert f"1 isolated_event_time rows (the first is row 7 {in_file})" in output, output
+
+    # an append's: the dataset's currency, then the file and row the other one is from
+    assert ingest("append-dec", {"2010-12-01": dec})[1] == 0
+    blank = jan.iloc[:1_000].assign(Currency="")  # no currency said: none other
+    late = jan.iloc[1_000:].assign(Currency=[""] * 2 + ["EUR"] * 998)
+    tables = {"2011-01-01": blank, "2011-01-16": late}
+    folder, code, output = ingest("append-jan", tables, "--append", "--dataset", "append-dec")
+    assert code == 1
+    assert output.splitlines()[-1].startswith(
+        f"Error: {folder}: column 'Currency' holds amounts in 2 currencies (GBP in the "
+        "dataset, EUR from row 3 of dt=2011-01-16/part-0.parquet); "
+    ), output
