@@ -22,6 +22,8 @@ NO_USER_NOTE = "rows_without_user"  # report note and batch key: {rows, repeats,
 
 GUEST_ROWS = "guest_rows.parquet"  # in a dataset folder: each guest row once, over its files
 UNKEYED = "lifecycle.unkeyed"  # its schema metadata: the columns that key none of its rows
+# ... and "canonical" when its rows are keyed alike by every route (:func:`_row_keys`)
+KEYED_BY = "lifecycle.guest_key"
 # its columns: row (:func:`_row_keys`), CONTRACT_ROW, CONTRACT_ONLY, order (a hash), amount, sign
 CONTRACT_ROW = "contract_row"  # a hash of a row's contract fields alone
 # a row kept before rows were keyed by their other columns too (its ``row`` is a hash of its
@@ -35,9 +37,10 @@ class RowsWithoutUser:
     and beside the dataset's earlier files: :func:`keep_guest_rows`), of its order id, and its
     amount signed (a refund takes away)."""
 
-    def __init__(self, unkeyed: frozenset[str] = frozenset()) -> None:
+    def __init__(self, unkeyed: frozenset[str] = frozenset(), canonical: bool = True) -> None:
         self._rows: list[pd.DataFrame] = []  # :data:`GUEST_ROWS`' columns
         self._unkeyed = unkeyed  # columns that key no row (:func:`unkeyed_columns`)
+        self._canonical = canonical  # the rule of keys (:func:`keyed_canonically`)
         self._with_orders = False
         self._times: list[pd.Timestamp] = []  # each chunk's first and last
 
@@ -56,7 +59,7 @@ class RowsWithoutUser:
             order = pd.array(hashed, dtype="UInt64")
             order[ids.isna().to_numpy()] = pd.NA
         amount = rows.get(c.AMOUNT, pd.Series(np.nan, index=rows.index)).astype(float)
-        row, contract_row = _row_keys(rows, self._unkeyed)
+        row, contract_row = _row_keys(rows, self._unkeyed, self._canonical)
         self._rows.append(
             pd.DataFrame(
                 {
@@ -96,18 +99,22 @@ class RowsWithoutUser:
         columns that keyed none; no file when no row lacked a user id."""
         if self._rows:
             rows = pd.concat(self._rows, ignore_index=True).drop_duplicates("row")
-            write_guest_rows(rows, path, self._unkeyed)
+            write_guest_rows(rows, path, self._unkeyed, self._canonical)
 
 
-def write_guest_rows(rows: pd.DataFrame, path: Path, unkeyed: frozenset[str] | None) -> None:
+def write_guest_rows(
+    rows: pd.DataFrame, path: Path, unkeyed: frozenset[str] | None, canonical: bool
+) -> None:
     """:data:`GUEST_ROWS` with the columns that key none of its rows (:data:`UNKEYED`; None:
-    not known, a dataset's kept before they were recorded)."""
+    not known, a dataset's kept before they were recorded) and its rule of keys
+    (:data:`KEYED_BY`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(rows, preserve_index=False)
     if unkeyed is not None:
         said = {UNKEYED: json.dumps(sorted(unkeyed))}
+        said |= {KEYED_BY: "canonical"} if canonical else {}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **said})
     pq.write_table(table, path)
 
@@ -132,15 +139,38 @@ def unkeyed_columns(source: Path, dataset_events: Path | None = None) -> frozens
     return recorded | (own - set(pq.read_schema(dataset_events).names))
 
 
+def keyed_canonically(dataset_events: Path | None) -> bool:
+    """Whether the guest rows of a file for ``dataset_events`` (None: a new dataset's) are
+    keyed alike whichever route sent them (:func:`_row_keys`): yes but for a dataset whose
+    rows were kept before that rule (:data:`KEYED_BY` unrecorded), which keeps its own."""
+    kept = dataset_events.parent / GUEST_ROWS if dataset_events is not None else None
+    return kept is None or not kept.is_file() or _canonical(kept)
+
+
+def _canonical(kept: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    return (pq.read_schema(kept).metadata or {}).get(KEYED_BY.encode()) == b"canonical"
+
+
 # the values that key a guest row: a field a file lacks is missing in it, as an empty one is
 # (an append into a dataset without a currency carries an empty currency column)
 _KEYED = tuple(n for n in c.EVENT_FIELDS if n != c.USER_ID)
 # a number written with a point: compared by its shortest text (8.0 is 8, 15.30 is 15.3)
 _POINT_NUMBER = r"^-?[0-9]+\.[0-9]*$"
+_NUMBER = r"^-[0-9]+(\.[0-9]*)?$"  # a negative one (after the above)
+
+
+def _snake_case(name: str) -> str:
+    """``StockCode`` and ``stock_code`` alike: ``stock_code``."""
+    import re
+
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
+    return re.sub(r"[^0-9a-z]+", "_", spaced.lower()).strip("_")
 
 
 def _row_keys(
-    rows: pd.DataFrame, unkeyed: frozenset[str] = frozenset()
+    rows: pd.DataFrame, unkeyed: frozenset[str] = frozenset(), canonical: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of each row's values, the same in every file: its row key, of the contract's
     fields (times to the microsecond, text as text, a field the file lacks as an empty one)
@@ -150,7 +180,13 @@ def _row_keys(
     alone (:data:`CONTRACT_ROW`). Columns that change between exports of the same rows key
     no row: ``unkeyed`` (a partitioned folder's ``dt=2011-01-01``, which a single file of the
     same rows lacks or holds as a column: :func:`unkeyed_columns`) and a name starting with
-    ``_`` (an export's bookkeeping, ``_loaded_at``, ``_fivetran_synced``)."""
+    ``_`` (an export's bookkeeping, ``_loaded_at``, ``_fivetran_synced``).
+
+    ``canonical`` (every dataset's since session 41; one kept before keeps its rule): a row
+    keyed alike by `import` and `ingest`, whose columns and values differ for the same line
+    (online_retail's ``stock_code`` and ``StockCode``, quantity 6 of a refund and -6): other
+    columns by their name in snake case, a number by its magnitude (the event type says a
+    refund), and no currency (a dataset holds one; the import states GBP, a file none)."""
     keyed = pd.DataFrame(index=rows.index)
     for name in _KEYED:
         if name not in rows:
@@ -162,14 +198,21 @@ def _row_keys(
         else:
             keyed[name] = rows[name].astype("string")
     contract_row = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
+    if canonical:
+        keyed = keyed.drop(columns=c.CURRENCY)
     others = pd.Series("", index=rows.index, dtype="string")
-    for name in sorted(set(rows.columns) - set(c.EVENT_FIELDS) - unkeyed):
+    named = {n: _snake_case(n) if canonical else n for n in rows.columns}
+    for name in sorted(set(rows.columns) - set(c.EVENT_FIELDS) - unkeyed, key=named.get):
         if name.startswith("_"):
             continue
         text = rows[name].astype("string").str.strip()
         point = text.str.match(_POINT_NUMBER).fillna(False).astype(bool)
         text = text.mask(point, text.str.rstrip("0").str.rstrip("."))
-        others += (f"{name}\x1f" + text.mask(text == "") + "\x1e").fillna("")
+        if canonical:
+            text = text.mask(
+                text.str.match(_NUMBER).fillna(False).astype(bool), text.str.lstrip("-")
+            )
+        others += (f"{named[name]}\x1f" + text.mask(text == "") + "\x1e").fillna("")
     keyed["\x1e"] = others  # a name no column has
     return pd.util.hash_pandas_object(keyed, index=False).to_numpy(), contract_row
 
@@ -207,7 +250,7 @@ def keep_guest_rows(
         rows = pd.concat(parts, ignore_index=True).drop_duplicates("row")
         # the dataset's rule: its kept rows', else this file's (keyed by it)
         rule = earlier if appending_to is not None and earlier.is_file() else new
-        write_guest_rows(rows, staging / GUEST_ROWS, _recorded_unkeyed(rule))
+        write_guest_rows(rows, staging / GUEST_ROWS, _recorded_unkeyed(rule), _canonical(rule))
 
 
 def _recorded_unkeyed(kept: Path) -> frozenset[str] | None:

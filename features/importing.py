@@ -165,7 +165,7 @@ def write_dataset(
         for table, loaded in tables.items():
             loaded.frame.to_parquet(staging / f"{table}.parquet", index=False)
             if loaded.guest_rows is not None:  # each once, as an ingest keeps them for appends
-                write_guest_rows(loaded.guest_rows, staging / GUEST_ROWS, frozenset())
+                write_guest_rows(loaded.guest_rows, staging / GUEST_ROWS, frozenset(), True)
             if not loaded.quarantine.empty:
                 quarantined = spreadsheet_safe(loaded.quarantine)  # an operator opens it
                 quarantined.to_csv(staging / "quarantine" / f"{table}.csv", index=False)

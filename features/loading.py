@@ -18,7 +18,7 @@ from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
 from features.date_orders import DATES_READ_AS
 from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
-from features.guest_orders import GUEST_ROWS, RowsWithoutUser, unkeyed_columns
+from features.guest_orders import GUEST_ROWS, RowsWithoutUser, keyed_canonically, unkeyed_columns
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
 from features.quarantine import EMPTY_ROW, quarantine_rows
@@ -137,7 +137,9 @@ def stream_table(
     unnamed: dict[str, bool] = {}  # a column the header leaves blank -> a value seen in it
     lost: list[np.ndarray] = []  # user ids of quarantined rows
     # an events file's rows without a user id, counted with amounts
-    guests = RowsWithoutUser(unkeyed_columns(Path(source), stored_events))
+    guests = RowsWithoutUser(
+        unkeyed_columns(Path(source), stored_events), keyed_canonically(stored_events)
+    )
     try:
         for raw in chunks():
             _note_unnamed(raw, unnamed)

@@ -158,3 +158,43 @@ def test_a_guest_order_in_a_partition_and_in_a_file_with_its_column_counts_once(
         "orders": 2,
         "purchases": 27.5,  # not 55.0
     }
+
+
+def test_a_month_imported_then_ingested_again_keeps_its_guest_orders(
+    home: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    """Session 41 L #2: `import online-retail` keyed a guest line by the adapter's columns and
+    values (stock_code, quantity 6 of a refund, currency GBP) and `ingest` by the file's
+    (StockCode or stock_code, -6, no currency), so a month imported and then `ingest
+    --append`ed again counted its guest orders twice (December 2010: 502,060 of purchases
+    for 251,030). A dataset's guest rows are keyed alike by both routes now: the counts and
+    amounts stay as the import said."""
+    from click.testing import CliRunner
+
+    from features.adapters import ONLINE_RETAIL_FILE
+    from lifecycle.cli import main
+
+    lines = pd.read_csv(shared_data / ONLINE_RETAIL_FILE, dtype=str)
+    dec = lines[lines["InvoiceDate"] < "2011-01-01"]
+    imported = tmp_path / "dec.csv"
+    dec.to_csv(imported, index=False)
+    total = (dec["Quantity"].astype(float) * dec["UnitPrice"].astype(float)).round(2)
+    named = {"StockCode": "stock_code", "Description": "description", "Quantity": "quantity"}
+    named |= {"UnitPrice": "unit_price", "Country": "country"}  # as the dataset holds them
+    again = tmp_path / "dec_again.csv"
+    dec.assign(Total=total).rename(columns=named).to_csv(again, index=False)
+    runner = CliRunner()
+    done = runner.invoke(main, ["import", "online-retail", str(imported), "--dataset", "shop"])
+    assert done.exit_code == 0, done.output
+    dataset = home / "datasets" / "shop"
+    said = dataset_guest_orders(dataset)
+    args = ["ingest", str(again), "--append", "--dataset", "shop", "--event-type", "purchase"]
+    args += ["--negative-is-refund", "--map", "user_id=CustomerID", "--map", "amount=Total"]
+    args += ["--map", "event_time=InvoiceDate", "--map", "order_id=InvoiceNo"]
+    done = runner.invoke(main, args)
+    assert done.exit_code == 0, done.output
+    after = dataset_guest_orders(dataset)
+    counted = ("orders", "purchases", "refunds")
+    assert said["purchases"] > 0 and said["refunds"] > 0
+    assert {k: after[k] for k in counted} == {k: said[k] for k in counted}
+    assert after["rows"] - after["repeats"] == said["rows"] - said["repeats"]  # each once
