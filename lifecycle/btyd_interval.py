@@ -36,6 +36,11 @@ MOST_PURCHASES = 20_000  # a cap: past it, more purchases count as this many
 TAIL = 1e-9
 TOLERANCE = 1e-9  # of the log value: the levels are found to about 1e-9 relative
 MOST_STEPS = 100  # bisection alone would need 35 from the starting bracket
+# Of the log value: the most a step may rise while no value above the level is known. A
+# flat stretch of the distribution (a count-only log's spend, each order worth the same,
+# puts the value given n purchases near n times it: a staircase) sends Newton's step far
+# past the level, whence bisection does not come back within MOST_STEPS
+WIDEN = 2.0
 FIRST_COLUMNS = 16  # P(N >= n) is worked out in blocks of n, this many, then doubling
 # Memory: a block of n is worked out for this many (customer, n) at most at once, and the
 # levels are solved for customers of this many columns at most at once (some 250 bytes
@@ -315,12 +320,13 @@ def _solve(
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a flat slope
             newton = value / slope
         step = guess[at] - newton
-        inside = np.isfinite(step) & (step > low[at]) & (step < high[at])
+        ceiling = np.minimum(high[at], guess[at] + WIDEN)
+        inside = np.isfinite(step) & (step > low[at]) & (step < ceiling)
         close = np.abs(newton) < TOLERANCE
         fallback = np.where(
             floor_open[at] & (step <= low[at]),
             low[at],  # evaluate the floor
-            np.where(np.isinf(high[at]), guess[at] + 2.0, (low[at] + high[at]) / 2),
+            np.where(np.isinf(high[at]), guess[at] + WIDEN, (low[at] + high[at]) / 2),
         )
         floored = at_floor & ~under  # at or above the level at the floor: that is its value
         guess[at] = np.where(floored, guess[at], np.where(inside | close, step, fallback))

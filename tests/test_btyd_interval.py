@@ -158,3 +158,39 @@ def test_a_customer_whose_p_alive_underflows_warns_nothing() -> None:
         found, buys = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, **data)
     assert (buys[:2] == 0).all() and (found[:2] == 0).all()
     assert buys[2] > 0 and (found[2] > 0).any()
+
+
+# BG/NBD and Gamma-Gamma as fitted on a count-only log (online_retail's purchase invoices,
+# one purchase each, cut at 2011-09-09): every order worth the same, so p is 1.6e5, each
+# purchase's value all but the mean and the value given n purchases all but n times it
+COUNT_ONLY_PROCESS = {"r": 0.737, "alpha": 8.65, "a": 0.000186, "b": 578.0, "first": 0.0}
+COUNT_ONLY_SPEND = (162_755.0, 42.45, 0.000277)
+
+
+def test_a_count_only_logs_levels_are_the_purchases_they_fall_on() -> None:
+    """The value's distribution of a count-only log is a staircase, flat between whole
+    purchases: a Newton step from a flat stretch went past every value (a bracket open
+    above took it), bisection did not come back within its steps and a level was infinite
+    (the backtest of online_retail counted stopped in LTV's interval coverage). Every level
+    is finite, ordered and the direct evaluation's; a repeat buyer's at whole purchases."""
+    days = np.array([0.0, 14.0, 42.0, 90.0, 134.0, 200.0, 300.0])
+    orders, first, last = np.meshgrid(np.arange(1.0, 13.0), days, days, indexing="ij")
+    seen = last <= first
+    data = {
+        "orders": orders[seen],
+        "first": first[seen],
+        "last": last[seen],
+        "mean_value": np.where(orders[seen] > 1, 1.0, 0.0),
+    }
+    gamma_gamma = dict(zip("pqv", COUNT_ONLY_SPEND, strict=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow to infinity on the way
+        found, _ = value_quantiles(COUNT_ONLY_PROCESS, gamma_gamma, horizon_days=91, **data)
+    assert np.isfinite(found).all() and (np.diff(found, axis=1) >= 0).all()
+    reference = reference_quantiles(COUNT_ONLY_PROCESS, COUNT_ONLY_SPEND, data, 91)
+    assert ((found == 0) == (reference == 0)).all()
+    nonzero = reference > 0
+    np.testing.assert_allclose(found[nonzero], reference[nonzero], rtol=1e-8)
+    assert nonzero.sum() > 100 and found.max() > 3  # many solved, some past three purchases
+    repeat = nonzero & (data["orders"] > 1)[:, None]  # a value per purchase known: 1
+    np.testing.assert_allclose(found[repeat], np.round(found[repeat]), rtol=0.01)
