@@ -163,6 +163,8 @@ class ErasureRecord:
     spellings_added: list[str] = field(default_factory=list)  # to erasures logged without
     # places of no known dataset scrubbed of every dataset's spellings -> why (logged)
     every_spelling: dict[str, str] = field(default_factory=dict)
+    # places of a dataset not searched holding the ids, left as they are -> whose (logged)
+    another_datasets: dict[str, str] = field(default_factory=dict)
     log_path: str = ""
 
     @property
@@ -203,6 +205,7 @@ class ErasureRecord:
             "unfinished_erasures": self.unfinished,
             "spelling_hashes_added_to": self.spellings_added,
             "scrubbed_as_every_dataset_holds": self.every_spelling,
+            "left_as_another_dataset_holds": self.another_datasets,
             "log": self.log_path,
         }
 
@@ -243,6 +246,9 @@ class ErasureRecord:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
         out += [f"  {where}: {why}" for where, why in self.every_spelling.items()]
+        for whose in dict.fromkeys(self.another_datasets.values()):  # one line a dataset
+            left = [where for where, said in self.another_datasets.items() if said == whose]
+            out.append(f"  {', '.join(left)}: {whose}")
         out += [f"  removed staging of a killed writer: {p}" for p in self.stale_staging]
         out += [f"  export {e.text()}" for e in self.exports]
         out += [f"  NOT finished, run forget again with its ids: {u}" for u in self.unfinished]
@@ -347,7 +353,8 @@ def _scan_mlflow(
     settings: Settings, terms: PlaceIds, names: list[str], record: ErasureRecord
 ) -> None:
     """Name the MLflow artifacts that mention the users, each searched for the ids as the
-    dataset of its experiment (``<dataset>-<task>``, ``backtest-<dataset>``) holds them."""
+    dataset of its experiment (``<dataset>-<task>``, ``backtest-<dataset>``, of ``names``:
+    the workspace's datasets) holds them."""
     home = settings.workspace.home
     folder = settings.workspace.mlflow_dir
     if not folder.is_dir():
@@ -429,6 +436,11 @@ def forget(
     for name in names:  # a damaged events or users table stops us before any change
         require_whole_tables(settings.workspace.dataset_dir(name))
     exports = registered(settings, dataset)  # a bad register stops us before any change
+    # the places outside a dataset are matched among all (y's at-risk list is not of "no
+    # known dataset" to forget --dataset x: left, its c1 is y's user)
+    workspace_names = _dataset_names(settings, None) if dataset is not None else names
+    apart = [n for n in workspace_names if n not in names]
+    owned = registered(settings, None) if apart else exports  # lists by their dataset
     # one id however a file wrote it: 18074.0 is the user ingest loaded as 18074, and
     # C1@X.COM is c1@x.com in a dataset of case-insensitive ids
     read = {u: c.user_id_spellings(u)[0] for u in asked}
@@ -452,7 +464,7 @@ def forget(
     # (a list written before the dataset folded), there the same user
     asked_as = spellings(set(read.values()))
     of = {n: erase_in[n] | asked_as for n in names}
-    places = place_ids(erase | asked_as, of, held_as, read)
+    places = place_ids(erase | asked_as, of, held_as, read, apart)
     terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms = places.with_terms(lambda spelt: {pseudonym(key, u) for u in spelt})
@@ -478,7 +490,7 @@ def forget(
             for k in ("user_hashes", "spelling_hashes", "folded_hashes", "asked_hashes")
         }
         erasure_log.begin_erasure(home, pending | hashes)
-    record.exports = forget_inner_scratch(settings, exports, places)
+    record.exports = forget_inner_scratch(settings, owned, places)
     for name in names:
         forget_dataset(settings, name, erase_in[name], record, lambda u: keyed_hash(key, u))
     forget_demo(settings, places, record)
@@ -499,10 +511,12 @@ def forget(
     handled |= {p.resolve() for p in ledger}
     handled |= {p.resolve() for p in settings.workspace.monitor_samples}  # deleted or untouched
     handled |= {p.resolve() for name in names for p in _monitor_references(settings, name)}
-    forget_other_files(settings, terms, list_owners(settings, exports, names), record, handled)
-    _scan_mlflow(settings, terms, names, record)
+    owners = list_owners(settings, owned, workspace_names)
+    forget_other_files(settings, terms, owners, record, handled)
+    _scan_mlflow(settings, terms, workspace_names, record)
     record.exports += check_exports(settings, exports, places, scrub_exports=scrub_exports)
     record.every_spelling = dict(sorted(places.noted.items()))
+    record.another_datasets = dict(sorted(places.left.items()))
     if settings.workspace.mlflow_dir.is_dir() or settings.tracking.uri:
         # those of earlier erasures of these users: named by them, or trained before them
         entries = list({e["timestamp"]: e for e in earlier.values()}.values())

@@ -159,6 +159,10 @@ def forget_inner_scratch(
     findings = []
     for path, dataset in sorted(inner.items()):
         if (path / SCRATCH_MARKER).is_file():
+            if dataset in places.apart:  # a copy of a dataset not searched: its own users
+                if _check_scratch(path, places.every, scrub_exports=False):
+                    places.leave(dataset, str(path.relative_to(home)))
+                continue
             found = _check_scratch(path, places.ids(dataset), scrub_exports=True)
             if found:
                 places.note(dataset, str(path.relative_to(home)))

@@ -3,28 +3,30 @@ dataset (the demo tables, scores tables, the ledger, lists and reports in the wo
 lists written outside it, campaign records) and searches MLflow's artifacts for: those of the
 dataset the place belongs to, where it says (a scores table's or a campaign record's
 metadata, the ledger's partition, the export register, a report's, an at-risk list's or an
-MLflow experiment's name, the demo tables `demo-data` ingests as its dataset); elsewhere
-every dataset's, said in the erasure log when the datasets hold the ids apart: one folds
-case (``C1@X.COM`` is its ``c1@x.com``) and another does not (its ``c1@x.com`` is a user of
-its own), so a place of neither may lose that other user's rows (the privacy-safe side)."""
+MLflow experiment's name, the demo tables `demo-data` ingests as its dataset), matched among
+all the workspace's datasets; elsewhere every searched dataset's, said in the erasure log
+when the datasets hold the ids apart: one folds case (``C1@X.COM`` is its ``c1@x.com``) and
+another does not (its ``c1@x.com`` is a user of its own), or one is not searched (`forget
+--dataset x`: y's ``c1`` is another person), so a place of neither may lose that other
+user's rows (the privacy-safe side). A place of a dataset not searched is left as it is,
+and said to be where it holds the ids."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.erasure_log import KEY_FILE, LOG_FILE
-from features.scrub import Scrubbed, rewrite_file, table_files, token_pattern
+from features.scrub import Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.registry import model_name
 from lifecycle.workspace import AT_RISK_LIST, DEMO_DATASET
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from features.erasure import ErasureRecord
     from lifecycle.exports import Export
     from lifecycle.settings import Settings
@@ -40,18 +42,33 @@ class PlaceIds:
     of: dict[str, set[str]]  # dataset -> its own spellings
     why: str = ""  # said of a place of no known dataset scrubbed of ``every``; "": all agree
     noted: dict[str, str] = field(default_factory=dict)  # location -> why (logged, no ids)
+    # the workspace's datasets not searched (forget --dataset): their places are left as
+    # they are, their ids are users of their own
+    apart: frozenset[str] = frozenset()
+    left: dict[str, str] = field(default_factory=dict)  # location -> whose (logged, no ids)
 
     def ids(self, dataset: str | None) -> set[str]:
-        """The spellings of ``dataset`` (None, or one not searched: every dataset's)."""
+        """The spellings of ``dataset`` (none for a dataset not searched; None, or one the
+        workspace does not have: every searched dataset's)."""
+        if dataset in self.apart:
+            return set()
         return self.of.get(dataset, self.every) if dataset is not None else self.every
 
     def scrub(
-        self, dataset: str | None, location: str, run: Callable[[set[str]], Scrubbed]
+        self,
+        dataset: str | None,
+        location: str,
+        run: Callable[[set[str]], Scrubbed],
+        files: Iterable[Path] = (),
     ) -> Scrubbed:
         """``run`` (a scrub of the place) with the place's ids; noted when it changed a place
-        of no known dataset with the spellings of datasets that hold the ids apart."""
-        ids = self.ids(dataset)
-        done = run(ids)
+        of no known dataset with the spellings of datasets that hold the ids apart, or when
+        the place (its ``files``) is of a dataset not searched and holds the ids."""
+        if dataset in self.apart:
+            if any(scrub(file, None, self.every) for file in files):  # counted, not changed
+                self.leave(dataset, location)
+            return Scrubbed()
+        done = run(self.ids(dataset))
         if done:
             self.note(dataset, location)
         return done
@@ -61,10 +78,19 @@ class PlaceIds:
         if self.why and dataset not in self.of:
             self.noted[location] = self.why
 
+    def leave(self, dataset: str, location: str) -> None:
+        """Say that ``location``, holding the ids, is left as dataset ``dataset`` holds it."""
+        searched = ", ".join(sorted(self.of))
+        self.left[location] = (
+            f"dataset {dataset}'s, not searched (--dataset {searched}): left as they are, the "
+            f"ids there are {dataset}'s users (forget --dataset {dataset} if the same person)"
+        )
+
     def with_terms(self, more: Callable[[set[str]], set[str]]) -> PlaceIds:
         """These ids, each set with ``more`` of it (the keyed pseudonyms lists carry)."""
         of = {name: ids | more(ids) for name, ids in self.of.items()}
-        return PlaceIds(self.every | more(self.every), of, self.why, self.noted)
+        every = self.every | more(self.every)
+        return PlaceIds(every, of, self.why, self.noted, self.apart, self.left)
 
 
 def _names(datasets: list[str]) -> str:
@@ -76,10 +102,11 @@ def place_ids(
     of: dict[str, set[str]],
     held_as: dict[str, dict[str, str]],
     read: dict[str, str],
+    apart: Iterable[str] = (),
 ) -> PlaceIds:
     """The places' ids: ``of`` each dataset's spellings of the ids it holds (``held_as``:
     dataset -> asked id -> as held, ``read``: asked id -> as read, both of
-    ``features.erasure_holders``)."""
+    ``features.erasure_holders``); ``apart``: the workspace's datasets not searched."""
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
     why = (
@@ -87,9 +114,13 @@ def place_ids(
         f"{_names(folding)} them so; as asked: {_names(written)} them so): a user of "
         f"{', '.join(written)} whose id is an erased id lower-cased lost its rows here too"
         if folding and written
+        else f"names no dataset, so scrubbed of the ids as {_names(sorted(held_as))} them: "
+        f"a user of {', '.join(sorted(apart))} (not searched) with one of these ids lost its "
+        "rows here too"
+        if apart
         else ""
     )
-    return PlaceIds(every, of, why)
+    return PlaceIds(every, of, why, apart=frozenset(apart))
 
 
 def model_owner(model: str, names: Iterable[str]) -> str | None:
@@ -153,7 +184,8 @@ def forget_demo(settings: Settings, places: PlaceIds, record: ErasureRecord) -> 
     if not folder.is_dir():
         return
     files = table_files(folder)
-    record.count("demo", places.scrub(DEMO_DATASET, "demo", lambda ids: rewrite_all(files, ids)))
+    done = places.scrub(DEMO_DATASET, "demo", lambda ids: rewrite_all(files, ids), files)
+    record.count("demo", done)
 
 
 def forget_scores(settings: Settings, places: PlaceIds, record: ErasureRecord) -> None:
@@ -166,9 +198,7 @@ def forget_scores(settings: Settings, places: PlaceIds, record: ErasureRecord) -
     done = Scrubbed()
     for table in sorted(p for p in folder.glob("scores-*.parquet") if not p.is_symlink()):
         where = str(table.relative_to(settings.workspace.home))
-        done += places.scrub(
-            scores_dataset(table), where, lambda ids, table=table: rewrite_all([table], ids)
-        )
+        done += places.scrub(scores_dataset(table), where, partial(rewrite_all, [table]), [table])
     record.count("scores", done)
 
 
@@ -178,10 +208,11 @@ def forget_ledger(settings: Settings, places: PlaceIds, record: ErasureRecord) -
     files = table_files(ws.ledger_dir) if ws.ledger_dir.is_dir() else []
     if files:
         done = Scrubbed()
+        names = [*places.of, *places.apart]
         for file in files:
-            name = next((n for n in places.of if ws.ledger(n) in file.parents), None)
+            name = next((n for n in names if ws.ledger(n) in file.parents), None)
             where = str(file.relative_to(ws.home))
-            done += places.scrub(name, where, lambda ids, file=file: rewrite_all([file], ids))
+            done += places.scrub(name, where, partial(rewrite_all, [file]), [file])
         record.count("ledger", done)
     return files
 
@@ -216,7 +247,7 @@ def forget_other_files(
         where = str(path.relative_to(home))
         if suffix in (".parquet", ".xlsx"):
             try:
-                done += terms.scrub(owner, where, lambda ids, path=path: rewrite_file(path, ids))
+                done += terms.scrub(owner, where, partial(rewrite_file, path), [path])
             except Exception as error:  # damaged, or no table: the other files still erased
                 record.not_covered.append(
                     f"{path.relative_to(home)}: cannot be read ({type(error).__name__}), so "
@@ -230,6 +261,9 @@ def forget_other_files(
         except OSError:
             continue
         if not pattern.search(text):
+            continue
+        if owner in terms.apart:  # another dataset's list or report: its own user's id
+            terms.leave(owner, where)
             continue
         if owner not in patterns:
             patterns[owner] = token_pattern(terms.ids(owner))

@@ -1,0 +1,99 @@
+"""`forget --dataset X` and the places of the other datasets: two datasets whose customers
+share an id spelling (``c1`` of each is another person). A place outside a dataset (an
+at-risk list, a campaign record, a report, a scores table, the ledger, a registered list)
+was matched to its dataset only among those searched, so dataset y's places counted as of
+no known dataset and lost x's ``c1``, y's own customer. Each place of a dataset not searched
+is now left as it is, and said so where it held the id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from features.erasure import forget
+from lifecycle.cli import main
+from lifecycle.exports import SCORES_METADATA_KEY, record_export
+from lifecycle.registry import model_name
+from lifecycle.settings import load_settings
+from serving.campaigns import METADATA_KEY
+
+EVENTS = "user_id,event_time,amount\nc1,2011-11-01 10:00,10.50\nc2,2011-11-02 09:00,7.00\n"
+MEMBERS = pd.DataFrame({"user_id": ["c1", "c2"], "score": [0.9, 0.1]})
+
+
+def _places(home: Path, name: str) -> dict[str, Path]:
+    """Dataset ``name``'s places outside the dataset, each holding its c1 and c2."""
+    settings = load_settings(home=home, environ={})
+    ws = settings.workspace
+    table = pa.Table.from_pandas(MEMBERS, preserve_index=False)
+    said = json.dumps({"dataset": name, "as_of": "2011-12-01", "horizon_days": 30}).encode()
+    places = {
+        "at_risk": ws.snapshot_at_risk(model_name(name, "churn"), "1"),
+        "campaign": ws.campaign(f"winback-{name}"),
+        "scores": ws.scores_dir / f"scores-{name}-1.parquet",
+        "ledger": ws.ledger(name) / "as_of=2011-12-01" / "part-0.parquet",
+        "report": ws.reports_dir / f"report-{name}-2011-12-01.html",
+        "export": home / "lists" / f"{name}-list.csv",
+    }
+    for path in places.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    MEMBERS.to_csv(places["at_risk"], index=False)
+    pq.write_table(table.replace_schema_metadata({METADATA_KEY: said}), places["campaign"])
+    pq.write_table(table.replace_schema_metadata({SCORES_METADATA_KEY: said}), places["scores"])
+    pq.write_table(table, places["ledger"])
+    places["report"].write_text("<html><td>c1</td><td>c2</td></html>")
+    record_export(settings, places["export"], 2, pseudonymized=False, scores=places["scores"])
+    MEMBERS.to_csv(places["export"], index=False)
+    return places
+
+
+def _users(path: Path) -> list[str]:
+    if path.suffix == ".csv":
+        return pd.read_csv(path)["user_id"].tolist()
+    return pd.read_parquet(path)["user_id"].tolist()
+
+
+def test_forget_in_one_dataset_leaves_another_datasets_places_alone(
+    home: Path, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    for name in ("x", "y"):
+        done = CliRunner().invoke(
+            main,
+            ["--home", str(home), "ingest", str(events), "--dataset", name,
+             "--event-type", "purchase"],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    places = {name: _places(home, name) for name in ("x", "y")}
+    nobodys = home / "lists" / "handmade.csv"  # of no known dataset: every searched spelling
+    MEMBERS.to_csv(nobodys, index=False)
+    record = forget(load_settings(home=home, environ={}), ["c1"], dataset="x")
+    for kind, path in places["y"].items():  # y's own c1 is another person
+        if kind == "report":
+            assert path.is_file() and "c1" in path.read_text()
+        else:
+            assert _users(path) == ["c1", "c2"], kind
+    for kind, path in places["x"].items():
+        if kind == "report":
+            assert not path.exists()
+        else:
+            assert _users(path) == ["c2"], kind
+            assert path.suffix != ".csv" or "c1" not in path.read_text(), kind
+    assert pd.read_parquet(home / "datasets" / "y" / "events.parquet")["user_id"].tolist() == [
+        "c1",
+        "c2",
+    ]
+    left = {str(p.relative_to(home)) for p in places["y"].values()}
+    assert set(record.another_datasets) == left
+    assert all("dataset y's, not searched" in why for why in record.another_datasets.values())
+    assert _users(nobodys) == ["c2"]
+    assert list(record.every_spelling) == ["lists/handmade.csv"]
+    assert "a user of y (not searched)" in record.every_spelling["lists/handmade.csv"]
+    (said,) = [line for line in record.lines() if "dataset y's, not searched" in line]
+    assert all(where in said for where in left)
