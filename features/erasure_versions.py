@@ -1,10 +1,13 @@
 """A dataset's versions after ``lifecycle forget`` (``features.erasure``): the current one
 replaced whole, so readers see the old or the new dataset, and each older version kept
-beside it rewritten file by file, with their reports (``features.erasure_reports``)."""
+beside it rewritten file by file, with their reports (``features.erasure_reports``). An
+erasure keeps as many versions as an ingest (``DATASET_VERSIONS_KEPT``): each stays
+restorable (`lifecycle datasets restore`), without the users, and keeps its age."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +23,7 @@ from features.erasure_reports import (
 from features.scrub import Scrubbed, recorded_columns, rewrite_file, scrub, table_files
 from lifecycle.dataset_kind import REPORT, read_report
 from lifecycle.storage import atomic_dir, atomic_file
+from lifecycle.workspace import DATASET_VERSIONS_KEPT
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -88,7 +92,7 @@ def forget_dataset(
         before = lineage.dataset_version(path)
         read_report(current)  # a damaged report is refused as the dataset's, before any copy
         counted = users_in_notes(current, ids)  # before their rows go
-        with atomic_dir(path) as staging:
+        with atomic_dir(path, keep=DATASET_VERSIONS_KEPT) as staging:
             for item in current.rglob("*"):
                 target = staging / item.relative_to(current)
                 if item.is_dir():
@@ -113,6 +117,7 @@ def forget_dataset(
         forget_in_report(current, ids)
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     for old in older_versions(path, name):
+        age = old.stat()  # kept: versions are pruned oldest first by it (lifecycle.storage)
         of_old = recorded_columns(old)
         counted = _counted_once(old, ids, hashed)  # before their rows go
         lost = set()  # the tables that lost rows: their ids spelt apart are counted again
@@ -123,6 +128,7 @@ def forget_dataset(
                 lost.add(file.stem)
         forget_in_report(old, ids, lost, counted)
         (old / COUNTED).unlink(missing_ok=True)
+        os.utime(old, ns=(age.st_atime_ns, age.st_mtime_ns))
     record.count(f"datasets/{name}", done)
     if older:
         record.count(f"datasets/{name} (older versions)", older)

@@ -72,9 +72,8 @@ from lifecycle.dataset_kind import (
 )
 from lifecycle.errors import UserError
 from lifecycle.storage import atomic_dir
-from lifecycle.workspace import EVENTS_FILE, USERS_FILE, check_dataset_name
+from lifecycle.workspace import DATASET_VERSIONS_KEPT, EVENTS_FILE, USERS_FILE, check_dataset_name
 
-DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept for `lifecycle datasets restore`
 MODES = ("replace", "guard", "append")
 
 

@@ -12,6 +12,7 @@ from lifecycle.errors import UserError
 
 EVENTS_FILE = "events.parquet"  # a dataset's validated events
 USERS_FILE = "users.parquet"  # ... and its users table, when it has one
+DATASET_VERSIONS_KEPT = 5  # versions of a dataset kept (`lifecycle datasets restore`)
 FEATURE_TABLE = "user_features.parquet"  # a dataset's as-of feature table
 LATEST_SCORES = "latest.parquet"  # the scores table lists and the service read
 PREVIOUS_SCORES = "previous.parquet"  # its dataset's table before it (serving.scores_history)

@@ -83,7 +83,9 @@ def test_a_user_quarantined_as_13047_0_is_found_erased_logged_and_kept_out(
     out = _run("forget", GONE)
     assert out["not_found"] == [] and out["users"] == 1
     assert out["removed"]["datasets/shop"] == 2
-    assert out["removed"]["datasets/shop (older versions)"] == 2
+    # both ingests' versions kept beside forget's (as many as ingest keeps), 2 rows each
+    assert out["removed"]["datasets/shop (older versions)"] == 4
+    assert len(list((datasets / ".versions").iterdir())) == 3
     assert _held(datasets, GONE) == []  # rows and the report's example, every version
     key = (home / ".erasure_key").read_text().strip().encode()
     [entry] = log_entries(home)
@@ -142,13 +144,14 @@ def test_an_erased_id_leaves_the_examples_of_every_versions_report(
     assert len(list((home / "datasets").rglob("report.json"))) == 2
 
     _run("forget", "17850", GONE)
-    versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, and one older
-    assert len(versions) == 2
+    versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, both ingests'
+    assert len(versions) == 3
     for path in versions:
         notes = json.loads(path.read_text())["tables"]["events"]["notes"]
         assert notes["user_ids_spelt_apart"]["example"] == [REDACTED], path
         assert "users_only_quarantined" not in notes, path  # its one user erased: it goes
         assert "17850" not in path.read_text() and GONE not in path.read_text()
+        assert _held(path.parent, GONE) == [] and _held(path.parent, "17850") == [], path
     listed = CliRunner().invoke(main, ["datasets"])
     assert f"(e.g. '{REDACTED}')" in listed.stdout
 
@@ -334,9 +337,11 @@ def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
     reasons = json.loads((home / "datasets" / "shop" / "report.json").read_text())["tables"]
     # the erased users' rows are no reason's any more (13047's 2 refunds, 44444's extra field)
     assert reasons["events"]["reasons"] == {"missing_user_id": 1, "negative_amount": 1}
-    versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, and one older
-    assert len(versions) == 2
+    versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, both ingests'
+    assert len(versions) == 3
     for path in versions:
+        assert not {*_held(path.parent, GONE), *_held(path.parent, "55555")}, path
+        assert not _held(path.parent, "44444"), path
         tables = json.loads(path.read_text())["tables"]
         gone = tables["events"]["notes"]["users_only_quarantined"]
         assert gone == {"users": 1, "example": REDACTED}, path  # examples never drawn again
@@ -382,14 +387,22 @@ def test_a_forget_killed_at_an_older_versions_report_lowers_its_counts_once_when
     monkeypatch.setattr(erasure_versions, "forget_in_report", killed)
     assert CliRunner().invoke(main, ["--quiet", "forget", GONE]).exit_code != 0
     current = (home / "datasets" / "shop").resolve()
-    [older] = [p for p in (home / "datasets").rglob("report.json") if p.parent != current]
+    # both ingests' versions are kept beside forget's; killed at the first (the oldest)
+    older, untouched = sorted(
+        p for p in (home / "datasets").rglob("report.json") if p.parent != current
+    )
     assert (older.parent / erasure_versions.COUNTED).is_file()
     assert _held(older.parent, GONE) == ([] if after_report else ["report.json"])
+    assert not (untouched.parent / erasure_versions.COUNTED).exists()
+    assert _held(untouched.parent, GONE) == ["quarantine/events.csv", "report.json"]
     monkeypatch.setattr(erasure_versions, "forget_in_report", lower)
     _run("forget", GONE)
+    for path in (older, untouched):
+        notes = json.loads(path.read_text())["tables"]["events"]["notes"]
+        assert notes["users_only_quarantined"]["users"] == 1, path
+        assert not (path.parent / erasure_versions.COUNTED).exists()
+        assert _held(path.parent, GONE) == [], path
     note = json.loads(older.read_text())["tables"]["events"]["notes"]["users_only_quarantined"]
-    assert note["users"] == 1
-    assert not (older.parent / erasure_versions.COUNTED).exists()
     _run("forget", GONE)  # once more: nothing lowered twice
     notes = json.loads(older.read_text())["tables"]["events"]["notes"]
     assert notes["users_only_quarantined"] == note
@@ -443,12 +456,12 @@ def test_each_versions_users_without_events_loses_the_erased_users_it_counted(
         return [note.get("users") for note in notes]
 
     assert without_events() == [2, 2]  # c1003 and c1004; c1004 and c1005 (c1003 bought)
-    # forget keeps the version before it (features.erasure_versions), here the append's:
-    # c1003 bought there, so it counted no c1003, and the version forget writes neither
+    # forget keeps every version (as many as ingest), each lowered by what it counted: the
+    # ingest's counted c1003, the append's did not (c1003 bought there), nor forget's
     _run("forget", "c1003")
-    assert without_events() == [2, 2]
+    assert without_events() == [1, 2, 2]  # c1004; c1004 and c1005; the same
     _run("forget", "c1004")
-    assert without_events() == [1, 1]  # c1005
-    assert len(versions()) == 2
+    assert without_events() == [None, 1, 1, 1]  # the ingest's note goes; c1005
+    assert len(versions()) == 4
     for version in versions():
         assert not {*_held(version, "c1003"), *_held(version, "c1004")}, version

@@ -1,0 +1,65 @@
+"""`lifecycle forget` and a dataset's kept versions: an erasure writes a new version as an
+ingest does and keeps as many (``DATASET_VERSIONS_KEPT``), each older one rewritten without
+the users, so `datasets restore` still goes back to any of them. It kept 2: an ingest and 3
+appends (4 versions) left 2 after `forget c2`, the first three gone with the rows of every
+other customer they held."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from features import contract as c
+from lifecycle.cli import main
+from lifecycle.workspace import DATASET_VERSIONS_KEPT
+
+
+def _run(*args: str) -> dict:
+    result = CliRunner().invoke(main, ["--json", "--quiet", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _ids(folder: Path) -> set[str]:
+    """Every user id the version's Parquet tables hold."""
+    return {
+        str(u)
+        for table in folder.rglob("*.parquet")
+        for u in pq.read_table(table, columns=[c.USER_ID])[c.USER_ID].to_pylist()
+    }
+
+
+def test_forget_keeps_every_version_ingest_keeps_each_without_the_user(
+    home: Path, tmp_path: Path
+) -> None:
+    months = ["2024-01", "2024-02", "2024-03", "2024-04"]
+    for number, month in enumerate(months):
+        events = tmp_path / f"{month}.csv"
+        events.write_text(
+            f"user_id,event_time,amount\nc1,{month}-01,5\nc2,{month}-02,6\nc{number + 3},{month}-03,7\n"
+        )
+        mode = ["--append"] if number else []
+        _run("ingest", str(events), "--dataset", "shop", "--event-type", "purchase", *mode)
+    before = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+    assert len(before) == 4
+
+    said = _run("forget", "c2", "--dataset", "shop")
+    assert said["removed"]["datasets/shop (older versions)"] == 1 + 2 + 3 + 4
+    after = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+    assert len(after) == 5 == DATASET_VERSIONS_KEPT and after[1:] == before  # newest first
+    versions = home / "datasets" / ".versions"
+    for version in after:  # every kept version, its tables read whole
+        held = _ids(versions / version)
+        assert "c2" not in held and "c1" in held, version
+        assert "c2" not in (versions / version / "report.json").read_text(), version
+    first = before[-1]  # the first ingest's, without c2: restorable
+    _run("datasets", "restore", first)
+    assert _ids(home / "datasets" / "shop") == {"c1", "c3"}
+
+    _run("forget", "c1", "--dataset", "shop")  # a sixth version: the oldest goes, as ingest's
+    kept = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+    assert len(kept) == DATASET_VERSIONS_KEPT and first not in kept[1:]
+    assert not any("c1" in _ids(versions / version) for version in kept)
