@@ -68,6 +68,7 @@ def import_source(
             f"later months to append; import the whole file (`lifecycle import {source} {path}`)"
         )
     if source == "online-retail" and append and (dataset_dir / EVENTS_FILE).is_file():
+        refuse_other_zone(path, dataset_dir.name, held)
         rules, adapter = adapters.online_retail_rules(path, erased, date_order, keep_repeats)
         # the path of `ingest --append`, with the adapter's rules, notes and users table
         return ingest_into(
@@ -183,3 +184,21 @@ def write_dataset(
             keep_repeats=keep_repeats,
         )
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
+
+
+def refuse_other_zone(path: Path, dataset: str, held: dict | None) -> None:
+    """An online-retail append reads InvoiceDate in the shop's zone (``RETAIL_TIMEZONE``): onto
+    a dataset whose times without an offset were read in another (an `ingest`, UTC by default)
+    its rows would be hours away from the dataset's, a row sent again a new event; refused,
+    as `ingest --append --timezone` of another zone is."""
+    from features.batches import dataset_timezone
+
+    zone, retail = dataset_timezone(held), adapters.RETAIL_TIMEZONE
+    if zone and zone.casefold() != retail.casefold():
+        raise ContractError(
+            f"{path}: import online-retail reads InvoiceDate in {retail}, but dataset "
+            f"'{dataset}' reads times without an offset in {zone} (its last ingest): appended, "
+            f"its rows would be hours away from the dataset's; append it with `lifecycle "
+            f"ingest {path} --dataset {dataset} --append` (read in {zone}), or ingest the "
+            f"whole history again with --timezone {retail} --replace"
+        )

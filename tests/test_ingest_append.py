@@ -1412,3 +1412,50 @@ def test_a_users_file_lacking_a_recorded_optional_map_appends_as_events_do(
     args += ["--users-map", "signup_time=Joined"]
     result = runner.invoke(main, args)
     assert result.exit_code == 1 and "missing column 'Joined'" in result.stderr, result.output
+
+
+def test_an_online_retail_month_imported_onto_a_dataset_ingested_in_utc_is_refused(
+    home: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    """Session 41 L: `ingest` reads times without an offset in UTC (its default), `import
+    online-retail` reads InvoiceDate in Europe/London: in July an hour apart. An import
+    --append onto a dataset ingested in UTC mixed the two silently; it is refused naming
+    both zones and the ways out, the dataset kept (real online_retail, July 2011)."""
+    from click.testing import CliRunner
+
+    from features.adapters import ONLINE_RETAIL_FILE
+
+    lines = pd.read_csv(shared_data / ONLINE_RETAIL_FILE, dtype=str)
+    july = lines[lines["InvoiceDate"].str.startswith("2011-07-0")]
+    first, later = (
+        july[july["InvoiceDate"] < "2011-07-04"],
+        july[july["InvoiceDate"] >= "2011-07-04"],
+    )
+    total = (first["Quantity"].astype(float) * first["UnitPrice"].astype(float)).round(2)
+    named = {"StockCode": "stock_code", "Description": "description", "Quantity": "quantity"}
+    named |= {"UnitPrice": "unit_price", "Country": "country"}  # as an import holds them
+    ingested, imported = tmp_path / "july_1_3.csv", tmp_path / "july_4_9.csv"
+    first = first.assign(Total=total, currency="GBP")  # the columns an import holds
+    first.rename(columns=named).to_csv(ingested, index=False)
+    later.to_csv(imported, index=False)
+    runner, env = CliRunner(), {"LIFECYCLE_INGEST__MAX_BAD_FRACTION": "0.9"}
+    args = ["--home", str(home), "ingest", str(ingested), "--dataset", "shop"]
+    args += ["--event-type", "purchase", "--negative-is-refund", "--map", "amount=Total"]
+    args += ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
+    done = runner.invoke(main, [*args, "--map", "order_id=InvoiceNo"], env=env)
+    assert done.exit_code == 0, done.output
+    events = home / "datasets" / "shop" / "events.parquet"
+    held = pd.read_parquet(events)
+    row = first.iloc[0]  # 2011-07-01 08:16 read as UTC (07:16 UTC in London's summer time)
+    assert pd.Timestamp(row["InvoiceDate"], tz="UTC") in set(held["event_time"])
+    append = ["--home", str(home), "import", "online-retail", str(imported), "--dataset", "shop"]
+    done = runner.invoke(main, [*append, "--append"], env=env)
+    assert done.exit_code == 1, done.output
+    assert done.output.strip().splitlines()[-1] == (
+        f"Error: {imported}: import online-retail reads InvoiceDate in Europe/London, but "
+        "dataset 'shop' reads times without an offset in UTC (its last ingest): appended, its "
+        "rows would be hours away from the dataset's; append it with `lifecycle ingest "
+        f"{imported} --dataset shop --append` (read in UTC), or ingest the whole history "
+        "again with --timezone Europe/London --replace"
+    )
+    assert pd.read_parquet(events).equals(held)
