@@ -439,20 +439,10 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
 
     done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
     models = [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results]
-    from serving.scoring import churn_answers
-
-    held = [m["task"] for m in models if not m["champion"]]
-    answered = set(churn_answers(settings, None, held))  # steps loaded them if it promoted
     for model in models:  # its champion stayed, but churn's answers it: no exit 3 for it
-        model["served_by_churn"] = model["task"] in answered
-    said = [
-        f"{task}: answered as 1 - churn (one event on a log of purchases, see `lifecycle "
-        "models`): its champion staying leaves the served answers current"
-        for task in sorted(answered)
-        if any(m["task"] == task and not m["champion"] for m in models)  # it stayed
-    ]
+        model["served_by_churn"] = model["task"] in done.answered  # said in done.lines()
     left_out = train_refusals.left_out_line(settings)  # not refused: no exit status 3 for it
-    said += [left_out] if left_out else []
+    said = [left_out] if left_out else []
     return {"models": models, "not_trained": done.refused, "lines": done.lines() + said}
 
 

@@ -399,6 +399,7 @@ def promote(
     override: str = "--force",
     accept_override: str = "--accept-definition-change",
     overrides_joined: str = " ",
+    moot: str | None = None,
 ) -> dict[str, str]:
     """Make a version champion by hand, with the reason on the version.
 
@@ -408,7 +409,9 @@ def promote(
     ``gated_only`` (``lifecycle promote`` without --force), a version the gate never made
     champion is refused with the gate's verdict, naming ``override`` (how the caller asks
     anyway); a former champion (a rollback) is not. A changed definition's refusal names
-    ``accept_override``, both joined by ``overrides_joined`` when both are needed.
+    ``accept_override``, both joined by ``overrides_joined`` when both are needed. ``moot``:
+    why promoting this task changes no served answer (``serving.one_event.no_served_change``),
+    said first in the gate's refusal of a version of the champion's label definition.
     """
     import json
 
@@ -463,9 +466,10 @@ def promote(
             f"else to their users{also}"
         )
     if refused and gated_only:
+        first = f"{moot}; besides, " if moot else ""  # --force would change nothing served
         raise PromotionError(
-            f"model {name}: {refused}; promote it anyway with {override} (the reason is "
-            "recorded on the version)"
+            f"model {name}: {first}{refused}; promote it anyway with {override} (the reason "
+            "is recorded on the version)"
         )
     if changes:
         reason = f"{reason} (label definition changed: {', '.join(changes)})"

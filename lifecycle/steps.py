@@ -92,27 +92,43 @@ class Trainings:
     notes: list[str] = field(default_factory=list)
     not_features: dict[str, str] = field(default_factory=dict)  # people's attributes -> why
     left_out: str | None = None  # the line of the tasks training.tasks leaves out
+    answered: dict[str, str] = field(default_factory=dict)  # :func:`answered_elsewhere`
 
     def lines(self) -> list[str]:
-        lines = [line for r in self.results for line in r.lines()]
+        from serving.one_event import trained_for_nothing
+
+        lines = [
+            line
+            for r in self.results
+            for line in (
+                [trained_for_nothing(r.task, self.answered[r.task], kept_version(r))]
+                if r.task in self.answered
+                else r.lines()
+            )
+        ]
         lines += self.notes + ([self.left_out] if self.left_out else [])
         if self.not_features:  # said once, not per task: every task leaves them out
             lines.append(left_out_line(self.not_features).strip())
         return lines + ([f"not trained: {refusals(self.refused)}"] if self.refused else [])
 
 
-def answered_elsewhere(settings: Settings, dataset: str, results: list[TrainResult]) -> list[str]:
-    """A champion just promoted whose task the churn champion answers (conversion as 1 -
-    churn on a log of purchases): said, as `lifecycle models` says it, since "promoted to
-    champion" read as what is served."""
-    from serving.scoring import answers_nothing, churn_answers
+def answered_elsewhere(
+    settings: Settings, dataset: str, results: list[TrainResult]
+) -> dict[str, str]:
+    """Each trained task the churn champion answers (conversion as 1 - churn on a log of
+    purchases) -> ``1 - churn vN``: its model's verdict and baseline lines ("promoted to
+    champion" read as what is served) are one line saying so (``Trainings.lines``)."""
+    from serving.scoring import churn_answers
 
-    answered = churn_answers(settings, dataset, [r.task for r in results if r.champion])
-    return [
-        f"{r.task}: v{r.champion} {answers_nothing(r.task, answered[r.task])}"
-        for r in results
-        if r.champion and r.task in answered
-    ]
+    return churn_answers(settings, dataset, [r.task for r in results])
+
+
+def kept_version(result: TrainResult) -> str:
+    """The version a training left as the task's champion, else its challenger: the
+    baseline's registered in the model's place, or the model's."""
+    if result.champion:
+        return result.champion
+    return result.baseline.version if result.baseline else result.version
 
 
 def refusals(refused: dict[str, str]) -> str:
@@ -170,7 +186,7 @@ def train_tasks(
         )
     if not done.results and must_train:
         raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
-    done.notes += answered_elsewhere(settings, dataset, done.results)
+    done.answered = answered_elsewhere(settings, dataset, done.results)
     table = settings.workspace.feature_table(dataset)
     if done.results and table.is_file():
         done.not_features = not_features_of(pq.read_schema(table))

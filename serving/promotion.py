@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from lifecycle.tasks import CHURN, CONVERSION
 from serving.errors import ApiError
 from serving.schemas import PromoteResponse
 
@@ -37,9 +38,10 @@ def promote(
     from lifecycle.registry import UnknownVersion, challenger_version
     from lifecycle.registry import promote as promote_version
     from lifecycle.workspace_lock import changing
-    from serving.scoring import answered_by, answers_nothing
+    from serving.one_event import answers_nothing, changes_with, no_served_change
 
     settings, recorded = scorer.settings, f"{reason} (POST /promote)"
+    before = _answered(scorer).get(task)  # the gate's refusal says promoting it is moot
     try:  # a PromotionError, or the workspace lock's refusal
         with changing(settings.workspace.home, "POST /promote"):
             if version is None:
@@ -55,6 +57,7 @@ def promote(
                 override='"force": true',
                 accept_override='"accept_definition_change": true',
                 overrides_joined=", ",
+                moot=no_served_change(task, before) if before else None,
             )
     except UnknownVersion as error:
         raise ApiError(404, str(error)) from None
@@ -83,11 +86,12 @@ def promote(
     # as `lifecycle promote` warns: the promotion stands, the note says what it learned from
     if erased := predates_erasure(settings, scorer.dataset, task, done["champion"]):
         notes.append(erased)
-    served = scorer.state  # the reloaded set
-    champions = served.champions if served is not None else None
-    by = answered_by(champions.versions, champions.kinds).get(task) if champions else None
-    if by is not None:
+    answered = _answered(scorer)  # of the reloaded set
+    if (by := answered.get(task)) is not None:
         notes.append(f"v{done['champion']} {answers_nothing(task, by)}, while that holds")
+    moved = done["previous"] != done["champion"]  # 1 - churn: conversion moved with churn
+    if task == CHURN.name and moved and CONVERSION.name in answered:
+        notes.append(changes_with(CONVERSION.name, answered[CONVERSION.name]))
     return PromoteResponse(
         task=task,  # type: ignore[arg-type]
         model=done["model"],
@@ -98,3 +102,13 @@ def promote(
         note="; ".join(notes) or None,
         reload=reloaded,
     )
+
+
+def _answered(scorer: Scorer) -> dict[str, str]:
+    """:func:`serving.scoring.answered_by` of the champions the scorer serves."""
+    from serving.scoring import answered_by
+
+    served = scorer.state
+    if served is None:
+        return {}
+    return answered_by(served.champions.versions, served.champions.kinds)

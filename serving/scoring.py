@@ -288,11 +288,6 @@ def answering_versions(versions: dict[str, str], kinds: dict[str, str]) -> dict[
     return {t: answered.get(t, v) for t, v in versions.items()}
 
 
-def answers_nothing(task: str, by: str) -> str:
-    """What is said of the champion of a task another model answers (``answered_by``)."""
-    return f"answers nothing served: {task} is served as {by} (one event on a log of purchases)"
-
-
 def served_versions(champions: Champions) -> dict[str, str]:
     """The champions' :func:`answering_versions`: what /score, /promote's reload and
     /monitor say made each task's numbers."""

@@ -102,9 +102,10 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert ltv.exit_code == 0, ltv.output
     assert "no cutoff of dataset 'young' has a matured 365-day ltv horizon" in ltv.stdout
     assert "first model: label-free bgnbd_gamma_gamma" in ltv.stdout
-    conversion = _cli(settings, "train", "conversion")
+    conversion = _cli(settings, "--json", "train", "conversion")
     assert conversion.exit_code == 0, conversion.output
-    assert "first model: label-free purchase_process" in conversion.stdout
+    (trained,) = json.loads(conversion.stdout)["models"]
+    assert trained["gate"].startswith("first model: label-free purchase_process"), trained
     # One event on a log of purchases: churn's champion answers conversion, so a refresh
     # whose conversion champion stayed is not "not promoted" for it (exit 3 every month).
     from lifecycle.refresh import everything_promoted
@@ -115,12 +116,21 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     # "conversion v9 (baseline rfm_score) [champion]" while every answer was 1 - churn v1)
     churn_version, _ = _champion(settings, "churn", tmp_path / "churn-version")
     # and training said so when it promoted conversion's first model ("promoted to champion"
-    # read as what is served; trial 95)
+    # read as what is served; trial 95), in one line in place of the verdict (trial G #8)
     conversion_version, _ = _champion(settings, "conversion", tmp_path / "conversion-version")
-    assert (
-        f"conversion: v{conversion_version} answers nothing served: conversion is served as "
-        f"1 - churn v{churn_version} (one event on a log of purchases)"
-    ) in conversion.stdout.splitlines(), conversion.stdout
+    assert json.loads(conversion.stdout)["answered_by"] == {
+        "conversion": f"1 - churn v{churn_version}"
+    }
+    again = _cli(settings, "train", "conversion")  # a fresher label-free fit replaces it
+    assert again.exit_code == 0, again.output
+    conversion_version, _ = _champion(settings, "conversion", tmp_path / "conversion-again")
+    assert again.stdout.splitlines()[-1] == (
+        f"conversion: served as 1 - churn v{churn_version} on this log of purchases (one "
+        "event: a conversion is a purchase in the horizon, churn none); its model "
+        f"v{conversion_version} is kept and answers nothing"
+    ), again.stdout
+    assert "promoted to champion" not in again.stdout
+    assert not any(line.startswith("conversion: ") for line in again.stdout.splitlines()[:-1])
     # what a refresh's reload says was served before it: as /score names it, so that a
     # conversion promotion is no change (trial 112: "conversion": "2", "changed" listed it)
     from lifecycle.refresh_reload import served_now

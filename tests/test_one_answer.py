@@ -246,6 +246,20 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     assert answered.model_versions == made_by == answered.users[0].model_versions
     assert page.model_versions == {**made_by, "ltv": page.model_versions["ltv"]}
 
+    # the gate's refusal says first that promoting it changes no served answer (trial G #8)
+    moot = f"promoting it changes no served answer: conversion is served as 1 - churn v{churn}"
+    with pytest.raises(ApiError) as refused:
+        scorer.promote("conversion", "trialG conv")
+    assert f"model {name}: {moot} (one event on a log of purchases); besides, " in str(
+        refused.value
+    )
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    home = ["--home", str(trained_copy), "--quiet"]
+    cli = CliRunner().invoke(main, [*home, "promote", "conversion", "challenger", "--reason", "g"])
+    assert cli.exit_code == 1 and f"{name}: {moot} (" in cli.output, cli.output
     done = scorer.promote("conversion", "trial94 conv", force=True)
     # changed: no served number changed (it said ["conversion"]); the reload names what made
     # them as /score does (it said "conversion": "2", trial 107)
@@ -286,6 +300,9 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
         ).version
     )
     moved = scorer.promote("churn", "trial107", force=True, version=newer)
+    # said, as the CLI says it: conversion's served answers moved with churn (trial G #8)
+    follows = "conversion's served answers change with it: conversion is served as 1 - churn v"
+    assert moved.note == f"{follows}{newer} (one event on a log of purchases)"
     assert moved.reload.changed == ["churn", "conversion"]
     assert moved.reload.model_versions["conversion"] == f"1 - churn v{newer}"
     assert moved.reload.previous_versions["conversion"] == f"1 - churn v{churn}"
@@ -297,6 +314,8 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     measured = scorer.monitor()
     assert measured.result["model_versions"]["conversion"] == f"1 - churn v{newer}"
     assert not any("conversion" in line for line in measured.stale), measured.stale
+    back = run_cli(trained_copy, "promote", "churn", churn, "--reason", "back")
+    assert f"  {follows}{churn} (one event on a log of purchases)" in back.splitlines(), back
 
 
 def test_what_churn_answers_loads_the_churn_and_conversion_champions_only(
@@ -334,11 +353,12 @@ def test_what_churn_answers_loads_the_churn_and_conversion_champions_only(
     assert "answers nothing served: conversion is served as 1 - churn" in said
     assert sorted(loaded) == [names["churn"], names["conversion"]]
     loaded.clear()
-    trained = [SimpleNamespace(task="ltv", champion="9"), SimpleNamespace(task="conversion")]
-    trained[1].champion = None  # its champion stayed: refresh's train_detail says that one
-    assert steps.answered_elsewhere(settings, "demo", trained) == []
+    trained = [SimpleNamespace(task="ltv", champion="9")]
+    assert steps.answered_elsewhere(settings, "demo", trained) == {}
     assert loaded == []
-    trained[1].champion = "7"
-    (line,) = steps.answered_elsewhere(settings, "demo", trained)
-    assert line.startswith("conversion: v7 answers nothing served"), line
+    trained.append(SimpleNamespace(task="conversion", champion=None))  # its champion stayed
+    churn = registry.alias_version(registry.client(settings), names["churn"], "champion").version
+    assert steps.answered_elsewhere(settings, "demo", trained) == {
+        "conversion": f"1 - churn v{churn}"
+    }
     assert sorted(loaded) == [names["churn"], names["conversion"]]

@@ -66,6 +66,7 @@ def train(
             "not_trained": done.refused,
             "models": [r.to_dict() for r in done.results],
             "not_features": done.not_features,  # people's attributes no model reads -> why
+            "answered_by": done.answered,  # a task the churn champion answers -> 1 - churn vN
         },
         done.lines(),
     )
@@ -110,9 +111,12 @@ def promote(
     from features.erasure_models import predates_erasure
     from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
+    from serving.one_event import answers_nothing, changes_with, no_served_change
 
     if version == "challenger":
         version = challenger_version(obj.settings, task, dataset)
+    named = dataset or obj.settings.dataset
+    before = _answered_by(obj.settings, named, task)  # the gate's refusal says it is moot
     done = promote_version(
         obj.settings,
         task,
@@ -121,6 +125,7 @@ def promote(
         dataset,
         accept_definition_change=accept_definition_change,
         gated_only=not force,
+        moot=no_served_change(task, before) if before else None,
     )
     lines = [  # the champion promoted again: "champion is now v2 (was 2)" read as a change
         f"{done['model']}: v{done['champion']} is already the champion; "
@@ -131,15 +136,16 @@ def promote(
     ]
     if done["gate_overridden"]:
         lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
-    named = dataset or obj.settings.dataset
     if erased := predates_erasure(obj.settings, named, task, done["champion"]):
         lines.append(f"  {erased}")
         done["predates_erasure"] = erased
     by = _answered_by(obj.settings, named, task)
     if by is not None:  # as POST /promote's note: "promoted" read as what is served
-        from serving.scoring import answers_nothing
-
         lines.append(f"  v{done['champion']} {answers_nothing(task, by)}, while that holds")
+    conversion = tasks.CONVERSION.name  # served as 1 - churn: it moved with churn
+    moved = task == tasks.CHURN.name and done["previous"] != done["champion"]
+    if moved and (follows := _answered_by(obj.settings, named, conversion)):
+        lines.append(f"  {changes_with(conversion, follows)}")
     stale = _scored_by_another(obj.settings, named, task, by or done["champion"])
     if stale:  # the service follows the alias; the batch lists are what score-all last wrote
         done["scores"] = stale
@@ -194,7 +200,7 @@ def _scored_by_another(
 @pass_context
 def models(obj: Context, dataset: str | None, history: bool) -> None:
     """List registered model versions with aliases and headline test metrics."""
-    from serving.scoring import answers_nothing
+    from serving.one_event import answers_nothing
     from training.tracking import list_models
 
     if history:

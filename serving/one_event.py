@@ -1,0 +1,37 @@
+"""What is said of a task the churn champion answers (``serving.scoring.answered_by``:
+conversion served as 1 - churn on a log of purchases, one event): by `lifecycle models` and
+/models, by training, and by a promotion of either task (CLI and ``POST /promote``).
+``by`` is what answers, as ``answered_by`` names it: ``1 - churn vN``."""
+
+from __future__ import annotations
+
+WHY = "one event on a log of purchases"
+
+
+def served_as(task: str, by: str) -> str:
+    """``conversion is served as 1 - churn v3 (one event on a log of purchases)``."""
+    return f"{task} is served as {by} ({WHY})"
+
+
+def answers_nothing(task: str, by: str) -> str:
+    """What is said of the champion of a task another model answers."""
+    return f"answers nothing served: {served_as(task, by)}"
+
+
+def trained_for_nothing(task: str, by: str, version: str) -> str:
+    """`train`'s one line for such a task, in place of its model's verdict and baseline
+    lines: "promoted to champion" read as what is served."""
+    return (
+        f"{task}: served as {by} on this log of purchases (one event: a {task} is a purchase "
+        f"in the horizon, churn none); its model v{version} is kept and answers nothing"
+    )
+
+
+def no_served_change(task: str, by: str) -> str:
+    """Why promoting a version of such a task is moot, said before the gate's refusal."""
+    return f"promoting it changes no served answer: {served_as(task, by)}"
+
+
+def changes_with(task: str, by: str) -> str:
+    """Said when churn's champion moves: the task's served answers follow it."""
+    return f"{task}'s served answers change with it: {served_as(task, by)}"
