@@ -61,6 +61,7 @@ class RefreshResult:
     exit_code: int = EXIT_OK
     error: str | None = None  # the refusal that ended the refresh, in one line
     warnings: list[str] = field(default_factory=list)  # champions of data no longer held
+    seconds: float = 0.0  # the run's wall time, its checks of what is stale included
 
     @property
     def status(self) -> str:
@@ -71,10 +72,6 @@ class RefreshResult:
     @property
     def failed_step(self) -> str | None:
         return next((s.step for s in self.steps if s.status in ("failed", "interrupted")), None)
-
-    @property
-    def seconds(self) -> float:
-        return round(sum(s.seconds for s in self.steps), 2)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,7 +89,7 @@ class RefreshResult:
 
     def lines(self) -> list[str]:
         ran = sum(s.changed for s in self.steps)
-        head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran in {self.seconds:.1f} s"
+        head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran, {self.seconds:.1f} s"
         if self.error is not None:
             head += f", then {self.failed_step} {self.status}"
         lines = [head]
@@ -199,8 +196,50 @@ def refresh(
     whose inputs are newer than what it made; skip the rest. Files start a dataset the
     workspace lacks only when the caller named it (``dataset_named``; the CLI's --dataset),
     never under the settings' default name."""
-    dataset = settings.dataset
-    result = RefreshResult(dataset)
+    started = time.perf_counter()
+    result = RefreshResult(settings.dataset)
+    try:
+        return _refresh(
+            settings,
+            files,
+            users,
+            source,
+            reload_url,
+            accept_definition_change,
+            progress,
+            result,
+            dataset_named=dataset_named,
+        )
+    finally:
+        result.seconds = round(time.perf_counter() - started, 2)
+
+
+def _refresh(
+    settings: Settings,
+    files: Sequence[Path],
+    users: Path | None,
+    source: str | None,
+    reload_url: str | None,
+    accept_definition_change: str | None,
+    progress: Progress,
+    result: RefreshResult,
+    *,
+    dataset_named: bool,
+) -> RefreshResult:
+    """:func:`refresh`'s steps, each outcome's seconds with those of the checks that decided it."""
+    checked: dict[str, float] = {}  # seconds of each step's checks, not yet in an outcome
+
+    def record(outcome: StepOutcome) -> None:
+        outcome.seconds = round(outcome.seconds + checked.pop(outcome.step, 0.0), 2)
+        result.steps.append(outcome)
+
+    def timed(step: str, check: Callable[[], Any]) -> Any:
+        """What decides whether ``step`` runs, its time counted in the step's outcome."""
+        started = time.perf_counter()
+        try:
+            return check()
+        finally:
+            checked[step] = checked.get(step, 0.0) + time.perf_counter() - started
 
     def run(
         step: str,
@@ -231,22 +270,24 @@ def refresh(
                     raise
                 raise named from None
         except UserError as error:  # a refusal ends the refresh, recorded for schedulers
-            took = round(time.perf_counter() - started, 2)
-            result.steps.append(StepOutcome(step, "failed", why, took, left(error)))
+            took = time.perf_counter() - started
+            record(StepOutcome(step, "failed", why, took, left(error)))
             raise RefreshFailed(str(error)) from error
         except BaseException as error:  # a stop asked for: recorded too, as far as it got
             if not interrupted(error):
                 raise
-            took = round(time.perf_counter() - started, 2)
-            result.steps.append(StepOutcome(step, "interrupted", why, took, left(error)))
+            took = time.perf_counter() - started
+            record(StepOutcome(step, "interrupted", why, took, left(error)))
             raise RefreshStopped(getattr(error, "signum", signal.SIGINT)) from None
-        if not check:
-            took = round(time.perf_counter() - started, 2)
-            result.steps.append(StepOutcome(step, "ran", why, took, detail))
+        took = time.perf_counter() - started
+        if check:  # its time is the step's, whether it then runs or is skipped
+            checked[step] = checked.get(step, 0.0) + took
+        else:
+            record(StepOutcome(step, "ran", why, took, detail))
         return detail
 
     def skip(step: str, why: str) -> None:
-        result.steps.append(StepOutcome(step, "skipped", why))
+        record(StepOutcome(step, "skipped", why))
 
     try:
         _refresh_steps(
@@ -259,6 +300,7 @@ def refresh(
             result,
             run,
             skip,
+            timed,
             dataset_named=dataset_named,
         )
     except RefreshFailed as failed:
@@ -316,6 +358,7 @@ def _refresh_steps(
     result: RefreshResult,
     run: Callable[..., dict[str, Any]],
     skip: Callable[[str, str], None],
+    timed: Callable[[str, Callable[[], Any]], Any],
     *,
     dataset_named: bool,
 ) -> None:
@@ -325,10 +368,12 @@ def _refresh_steps(
     dataset = settings.dataset
     why = f"appending {len(files)} file(s)" if files else "no new files"
     if not (files and dataset_named):
+        started = time.perf_counter()
         try:  # nothing to refresh, or the default name: say so, naming the datasets it has
             require_events(settings, dataset, "refresh", held=True)
         except UserError as error:
-            result.steps.append(StepOutcome("ingest", "failed", why, 0.0))
+            took = round(time.perf_counter() - started, 2)
+            result.steps.append(StepOutcome("ingest", "failed", why, took))
             raise RefreshFailed(str(error)) from error
     if files:
         appended: dict[str, Any] = {}  # of the files before one refused, said in its detail
@@ -336,13 +381,13 @@ def _refresh_steps(
     else:
         skip("ingest", why)
 
-    problem = lineage.feature_table_problem(settings, dataset)
+    problem = timed("features", lambda: lineage.feature_table_problem(settings, dataset))
     if problem:
         run("features", problem, lambda: steps.build_features(settings))
     else:
         skip("features", "the feature table is built from the current dataset version")
 
-    problem = lineage.online_store_problem(settings, dataset)
+    problem = timed("online", lambda: lineage.online_store_problem(settings, dataset))
     if problem:
         run("online", problem, lambda: steps.publish_features(settings))
     else:
@@ -391,7 +436,7 @@ def _refresh_steps(
         return champions, list(replaced.values())
 
     champions, result.warnings = run("score", reading, champions_now, check=True)
-    problem = scores_problem(settings, champions, dataset)
+    problem = timed("score", lambda: scores_problem(settings, champions, dataset))
     if problem and not champions and untrained:
         # score-all would refuse, asking to train what the train step just could not
         skip("score", f"no champion to score with: {', '.join(untrained)} cannot be trained yet")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,21 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
         f"    events: 0 rows loaded of {read:,}, {read:,} quarantined ({ingested:,} "
         "already_ingested)\n"
     ) in said.stdout
+
+
+def test_refresh_seconds_are_its_wall_time_checks_included(trained_copy: Path) -> None:
+    """An all-current refresh said `"seconds": 0.0`, and 0.0 for every step, however long its
+    checks took (5 s of registry reads on online_retail): its seconds were the sum of the
+    steps that ran. They are the run's wall time, and each step's include its checks."""
+    started = time.perf_counter()
+    code, current = _refresh(_uncompiled(trained_copy))
+    wall = time.perf_counter() - started
+    assert code == 0 and current["ran"] == [], current
+    took = {s["step"]: s["seconds"] for s in current["steps"]}
+    assert took["train"] > 0, took  # the registry read that found every model current
+    # every step's seconds within the run's (each rounded to 0.01 s), the run's within the call's
+    assert sum(took.values()) <= current["seconds"] + 0.005 * len(took), (took, current)
+    assert 0 < current["seconds"] <= wall, (current["seconds"], wall)
 
 
 def test_refresh_checks_replaced_data_through_its_own_registry_client(
