@@ -156,6 +156,7 @@ def fit_bundle(
     boost_start: Mapping[str, Any] | None = None,
     probability_only: bool = False,
     unlearned: Sequence[str] = (),
+    calibrate: bool = True,
 ) -> ModelBundle:
     """Fit the task's model on ``train`` with early stopping on ``valid``; calibrate on ``valid``.
 
@@ -169,7 +170,9 @@ def fit_bundle(
     their ``lifecycle.offsets`` columns). ``probability_only``: a value task's purchase part
     alone (what a calibrator is fitted on). ``unlearned``: features the trees may not split
     on (``training.datasets.unlearned``): empty in every row they learn from, so that the
-    bundle reads the same features as the rules and the service.
+    bundle reads the same features as the rules and the service. ``calibrate``: False leaves
+    the calibrator to the caller (a refit's, whose ``valid`` is its training rows: fitted on
+    them it would be thrown away; :func:`refit_bundle` fits the deployed one).
     """
     specs = SPECS if specs is None else specs
     spec = spec or specs.get(task) or spec_of(task)
@@ -205,8 +208,9 @@ def fit_bundle(
 
     if tasks.get(task).is_probability:
         draft.booster = grow(train, valid, label, spec, {}, rounds_of and rounds_of.booster)
-        raw = draft.raw_score(draft.matrix(valid))
-        draft.calibrator = fit_calibrator(raw, valid[label].to_numpy(dtype="float64"))
+        if calibrate:
+            raw = draft.raw_score(draft.matrix(valid))
+            draft.calibrator = fit_calibrator(raw, valid[label].to_numpy(dtype="float64"))
         return draft
     bought_train, bought_valid = (
         rows.assign(**{BOUGHT: (rows[label] > 0).astype("float64")}) for rows in (train, valid)
@@ -220,10 +224,11 @@ def fit_bundle(
         rounds_of and rounds_of.purchase_booster,
         "purchase_booster",
     )
-    draft.calibrator = fit_calibrator(
-        draft.purchase_matrix_uncalibrated(draft.encode(valid)),
-        bought_valid[BOUGHT].to_numpy(),
-    )
+    if calibrate:
+        draft.calibrator = fit_calibrator(
+            draft.purchase_matrix_uncalibrated(draft.encode(valid)),
+            bought_valid[BOUGHT].to_numpy(),
+        )
     if probability_only:
         return draft
     buyers, buyers_valid = train[train[label] > 0], valid[valid[label] > 0]
@@ -331,7 +336,8 @@ def refit_recipe(
     fit: Callable[..., ModelBundle],
     **options: Any,
 ) -> ModelBundle:
-    """The evaluated model's recipe fitted on ``rows`` with its boosters' numbers of trees."""
+    """The evaluated model's recipe fitted on ``rows`` with its boosters' numbers of trees,
+    uncalibrated."""
     from training.datasets import LEFT_OUT
 
     return fit(
@@ -346,6 +352,7 @@ def refit_recipe(
         seed=seed,
         rounds_of=evaluated,
         unlearned=evaluated.data_window.get(LEFT_OUT, {}).get("features", ()),
+        calibrate=False,  # refit_bundle's calibrator, on out-of-fold scores or none
         **options,
     )
 
