@@ -262,9 +262,14 @@ def test_training_compiles_a_new_champion_and_prunes_unserved_versions(
     for path in (stale, other):
         path.write_bytes(b"object")
 
-    result = train_task(settings, "churn")
+    said: list[str] = []
+    result = train_task(settings, "churn", progress=said.append)
 
     assert result.promoted, result.gate
+    # the compile is said, not left inside "checking the promotion gate" (a fifth of train all)
+    assert said[-1] == f"churn: compiling v{result.version}'s trees for serving " + (
+        "(serving.compile_trees)"
+    ), said
     compiled = sorted(p.name for p in cache.glob(f"demo-churn-v{result.version}-*"))
     assert compiled and all(name.endswith(OBJECT_SUFFIX) for name in compiled)
     assert not stale.exists()  # v{old} is no longer champion nor challenger, and none are kept

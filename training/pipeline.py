@@ -441,6 +441,8 @@ def train_task(
         scores=scores,
         trained_through=max(bundle.data_window["trained_on"]["cutoffs"]),
     )
+    if promoted and settings.serving.compile_trees:  # said: seconds to a minute of its own
+        progress(f"{task}: compiling v{version}'s trees for serving (serving.compile_trees)")
     compile_registered(settings, dataset, task, version)  # a new champion: served compiled
     result = TrainResult(
         task,
