@@ -65,6 +65,9 @@ NONE_EVER = {
 # Days since the last of a kind: none of it in those days ("no activity for 112 days" says
 # "no active days in the last 90 days", which a list said beside it).
 SINCE_LAST = {"recency_days": "active_days", "purchase_recency_days": "orders"}
+# In a log counted in purchases an amount is a count of them: where it is its window's order
+# count (each order one purchase), "2 purchases in all" is "2 orders so far" (trial P, s41).
+COUNTED_KINDS = {"revenue": "orders"}
 # A missing value that bounds the orders so far: a gap takes two orders, its spread three.
 FEWER_ORDERS = {"ipt_mean_days": 1, "ipt_std_days": 2}
 
@@ -111,6 +114,25 @@ def _count(value_of: Callable[[str], Any], name: str) -> float | None:
     return None if is_missing(value) else float(value)
 
 
+def counted_as_orders(
+    name: str, value: Any, value_of: Callable[[str], Any], purchase_counts: float | None
+) -> str:
+    """The order count (``orders_total``, ``orders_<days>d``) that an amount feature of a log
+    counted in purchases says, where its purchases are that many; else ``name``."""
+    if not purchase_counts or not isinstance(value, int | float | np.number) or is_missing(value):
+        return name
+    total = {f"{kind}_total": f"{orders}_total" for kind, orders in COUNTED_KINDS.items()}
+    window = window_of(name)
+    if name in total:
+        orders = total[name]
+    elif window is not None and window[0] in COUNTED_KINDS:
+        orders = f"{COUNTED_KINDS[window[0]]}_{window[1]}d"
+    else:
+        return name
+    count = _count(value_of, orders)
+    return orders if count is not None and same(count, value / purchase_counts) else name
+
+
 def _first_day_only(value_of: Callable[[str], Any]) -> bool:
     """Whether the user did nothing past their first day, as the stages count it."""
     counts = [_count(value_of, name) for name in (TENURE, "recency_days", *BEYOND_SIGNUP)]
@@ -150,6 +172,8 @@ def fact_of(
         return _trend_fact(name, value, trends)
     if (gross := said_as(name, value, value_of, names)) != name:
         return fact_of(gross, value, value_of, names, purchase_counts, first_day_only, trends)
+    if (orders := counted_as_orders(name, value, value_of, purchase_counts)) != name:
+        name, value = orders, value / purchase_counts  # type: ignore[operator]
     if is_missing(value):
         if name in NONE_EVER:
             return ("empty", NONE_EVER[name], EVER)
@@ -187,7 +211,9 @@ def fact_of(
         return ("empty", window[0], window[1])
     tenure = value_of(TENURE)
     if is_missing(tenure) or float(tenure) >= window[1]:
-        return None
+        # a count of a window: one fact only with the purchases counted that are its orders
+        counted = purchase_counts and window[0] in COUNTED_KINDS.values()
+        return ("total", window, value) if counted else None
     return ("orders", float(value), True) if window[0] == "orders" else ("total", window[0], value)
 
 

@@ -197,3 +197,23 @@ def test_the_ltv_interval_of_a_count_only_log_is_finite_and_served_alike(
         row = served.loc[user.user_id]
         for name in ("ltv_p10", "ltv_p50", "ltv_p90"):
             assert getattr(user, name) == pytest.approx(row[name], rel=1e-9, abs=1e-12), name
+
+
+def test_a_count_only_logs_reasons_say_its_orders_once(counted: Settings) -> None:
+    """Each order of a log counted in purchases is one purchase, so "2 orders so far" and "2
+    purchases in all" (or "1 order" and "1 purchase in the last 90 days") are one count: said
+    once (the grocery log built of online_retail said a total twice for 1,516 of 4,339 users)."""
+    served = pd.read_parquet(counted.workspace.latest_scores)
+    said = [[r["text"] for r in json.loads(reasons)] for reasons in served["reasons"]]
+    counts = re.compile(r"^(\d+) (?:order|purchase)s? (so far|in all|in the last \d+ days)$")
+
+    def count_of(text: str) -> tuple[str, str] | None:
+        found = counts.match(text)
+        return None if found is None else (found[1], found[2].replace("so far", "in all"))
+
+    twice = [
+        texts
+        for texts in said
+        if len(found := [count_of(t) for t in texts if count_of(t)]) > len(set(found))
+    ]
+    assert sum(map(len, said)) > len(served) and not twice, twice[:5]

@@ -172,6 +172,20 @@ CASES = {
             ("3 purchases per order on average", "net_order_value", 0.15),
         ],
     ),
+    "a log counted in purchases: purchases that are its orders are their count": (
+        FEATURES,
+        {"orders_total": 2.0, "revenue_total": 2.0, "net_revenue_total": 2.0}
+        | {"orders_90d": 1.0, "revenue_90d": 1.0, "orders_365d": 2.0, "revenue_365d": 3.0}
+        | {"refund_amount_total": 0.0, "recency_days": 40.0, "tenure_days": 200.0},
+        {"orders_total": 0.4, "revenue_total": 0.3, "revenue_90d": 0.25, "orders_90d": 0.2}
+        | {"revenue_365d": 0.1, "orders_365d": 0.05},
+        {"purchase_counts": 1.0},
+        [  # a grocery log's one row a day: "2 orders so far; 2 purchases in all" was one count
+            ("2 orders so far", "orders_total", 0.75),  # orders_365d: all 200 days
+            ("1 purchase in the last 90 days", "revenue_90d", 0.45),
+            ("3 purchases in the last 365 days", "revenue_365d", 0.1),
+        ],
+    ),
     "no purchase yet says more than spent nothing, and takes what it says": (
         FEATURES,
         {"purchase_recency_days": None, "first_purchase_age_days": None}
