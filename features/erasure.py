@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from features import erasure_log
+from features.batches import dataset_case_insensitive_ids
 from features.erasure_exports import (
     CHANGED,
     ExportFinding,
@@ -377,7 +378,7 @@ def _scan_mlflow(
         where = path.relative_to(folder).parts  # artifacts/<experiment name>/<run>/...
         owner = model_owner(where[1], names) if where[0] == "artifacts" and len(where) > 2 else None
         if owner not in patterns:
-            patterns[owner] = token_pattern(terms.ids(owner))
+            patterns[owner] = token_pattern(terms.ids(owner), terms.fold(owner))
         if patterns[owner].search(text):
             record.mlflow_examples.append(str(path.relative_to(home)))
 
@@ -460,11 +461,12 @@ def forget(
     record.not_found = sorted(u for u, i in read_as.items() if i not in known)
     erase = spellings(ids)  # what the tables may hold them as
     erase_in = {n: spellings(set(held_as[n].values())) for n in names}  # a dataset's own
-    # outside a dataset, its owner's; a folding one's place may hold the id as asked too
+    # outside a dataset, its owner's; a folding one's place may hold the id in any casing
     # (a list written before the dataset folded), there the same user
     asked_as = spellings(set(read.values()))
     of = {n: erase_in[n] | asked_as for n in names}
-    places = place_ids(erase | asked_as, of, held_as, read, apart)
+    folding = [n for n in names if dataset_case_insensitive_ids(settings.workspace.dataset_dir(n))]
+    places = place_ids(erase | asked_as, of, held_as, read, apart, folding)
     terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms = places.with_terms(lambda spelt: {pseudonym(key, u) for u in spelt})

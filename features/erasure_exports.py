@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from features.scrub import Scrubbed, rewrite_file, scrub, token_pattern
+from features.scrub import Scrubbed, fold_ids, rewrite_file, scrub, token_pattern
 from lifecycle.exports import SCRATCH_MARKER, Export, registered_exports
 from lifecycle.pseudonyms import pseudonym
 from lifecycle.storage import fsync_dir, staging_name, sweep_stale
@@ -91,9 +91,9 @@ def check_exports(
         if path.is_relative_to(home):
             continue  # scrubbed with the workspace
         sweep_stale(path.parent, target=path.name)  # a deletion killed midway
-        ids = places.ids(export.dataset)
+        ids, fold = places.ids(export.dataset), places.fold(export.dataset)
         if (path / SCRATCH_MARKER).is_file():
-            findings += _check_scratch(path, ids, scrub_exports)
+            findings += _check_scratch(path, ids, scrub_exports, fold)
             _note_changed(places, export, findings)
             continue
         if not path.is_file():
@@ -111,11 +111,12 @@ def check_exports(
         terms = {pseudonym(key[0], u) for u in ids} if export.pseudonymized and key else ids
         try:
             if path.suffix.lower() in REPORT_SUFFIXES:
-                findings += _check_report(path, terms, scrub_exports)
+                findings += _check_report(path, terms, scrub_exports, fold)
                 _note_changed(places, export, findings)
                 continue
             fmt = _format(path)
-            found = (rewrite_file if scrub_exports else _count)(path, terms, fmt) or Scrubbed()
+            scrubbed = (rewrite_file if scrub_exports else _count)(path, terms, fmt, fold=fold)
+            found = scrubbed or Scrubbed()
         except (OSError, ValueError) as error:
             reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
             findings.append(ExportFinding(export.path, "not checked", detail=reason))
@@ -133,10 +134,14 @@ def _note_changed(places: PlaceIds, export: Export, findings: list[ExportFinding
         places.note(export.dataset, export.path)
 
 
-def _check_report(path: Path, terms: set[str], scrub_exports: bool) -> list[ExportFinding]:
-    """An HTML report (``lifecycle report --out``) mentioning a user: its figures and top
-    list were made with the user, so it is deleted, as reports in the workspace are."""
-    mentions = len(token_pattern(terms).findall(path.read_text(encoding="utf-8", errors="replace")))
+def _check_report(
+    path: Path, terms: set[str], scrub_exports: bool, fold: bool
+) -> list[ExportFinding]:
+    """An HTML report (``lifecycle report --out``) mentioning a user (in any casing with
+    ``fold``): its figures and top list were made with the user, so it is deleted, as
+    reports in the workspace are."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    mentions = len(token_pattern(terms, fold).findall(text))
     if not mentions:
         return []
     if scrub_exports:
@@ -163,15 +168,18 @@ def forget_inner_scratch(
                 if _check_scratch(path, places.every, scrub_exports=False):
                     places.leave(dataset, str(path.relative_to(home)))
                 continue
-            found = _check_scratch(path, places.ids(dataset), scrub_exports=True)
+            found = _check_scratch(path, places.ids(dataset), True, places.fold(dataset))
             if found:
                 places.note(dataset, str(path.relative_to(home)))
             findings += found
     return findings
 
 
-def _check_scratch(path: Path, ids: set[str], scrub_exports: bool) -> list[ExportFinding]:
-    """A backtest's scratch workspace: its copied dataset's rows of the users, counted; with
+def _check_scratch(
+    path: Path, ids: set[str], scrub_exports: bool, fold: bool = False
+) -> list[ExportFinding]:
+    """A backtest's scratch workspace: its copied dataset's rows of the users (in any
+    casing with ``fold``), counted; with
     ``scrub_exports`` the workspace is renamed to a staging name (the path is gone at once)
     and removed, so a deletion killed midway is swept by the next ``forget``."""
     import pyarrow as pa
@@ -180,13 +188,14 @@ def _check_scratch(path: Path, ids: set[str], scrub_exports: bool) -> list[Expor
 
     from features import contract as c
 
-    wanted = pa.array(sorted(ids), pa.string())
+    wanted = pa.array(sorted(fold_ids(ids, fold)[0]), pa.string())
     rows = 0
     for table in sorted((path / "datasets").rglob("*.parquet")):
         try:
             column = pc.cast(pq.read_table(table, columns=[c.USER_ID])[c.USER_ID], pa.string())
         except KeyError:
             continue  # a table without users
+        column = c.fold_case(column) if fold else column
         rows += int(pc.sum(pc.is_in(column, value_set=wanted)).as_py() or 0)
     if not rows:
         return []
@@ -199,5 +208,5 @@ def _check_scratch(path: Path, ids: set[str], scrub_exports: bool) -> list[Expor
     return [ExportFinding(str(path), "deleted", rows, detail="backtest scratch workspace")]
 
 
-def _count(path: Path, terms: set[str], fmt: str) -> Scrubbed | None:
-    return scrub(path, None, terms, fmt)
+def _count(path: Path, terms: set[str], fmt: str, fold: bool = False) -> Scrubbed | None:
+    return scrub(path, None, terms, fmt, fold=fold)

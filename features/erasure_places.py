@@ -46,6 +46,9 @@ class PlaceIds:
     # they are, their ids are users of their own
     apart: frozenset[str] = frozenset()
     left: dict[str, str] = field(default_factory=dict)  # location -> whose (logged, no ids)
+    # the searched datasets of case-insensitive ids: a place of theirs may hold an id as it
+    # was written before the dataset folded case, the same user in any casing
+    folding: frozenset[str] = frozenset()
 
     def ids(self, dataset: str | None) -> set[str]:
         """The spellings of ``dataset`` (none for a dataset not searched; None, or one the
@@ -54,21 +57,26 @@ class PlaceIds:
             return set()
         return self.of.get(dataset, self.every) if dataset is not None else self.every
 
+    def fold(self, dataset: str | None) -> bool:
+        """Whether a place of ``dataset`` is scrubbed of the ids in any casing (a dataset of
+        case-insensitive ids; elsewhere ``C1@X.COM`` and ``c1@x.com`` are two users)."""
+        return dataset in self.folding
+
     def scrub(
         self,
         dataset: str | None,
         location: str,
-        run: Callable[[set[str]], Scrubbed],
+        run: Callable[..., Scrubbed | None],
         files: Iterable[Path] = (),
     ) -> Scrubbed:
-        """``run`` (a scrub of the place) with the place's ids; noted when it changed a place
+        """``run`` (a scrub of the place: ids, ``fold``) with the place's ids; noted when it changed a place
         of no known dataset with the spellings of datasets that hold the ids apart, or when
         the place (its ``files``) is of a dataset not searched and holds the ids."""
         if dataset in self.apart:
             if any(scrub(file, None, self.every) for file in files):  # counted, not changed
                 self.leave(dataset, location)
             return Scrubbed()
-        done = run(self.ids(dataset))
+        done = run(self.ids(dataset), fold=self.fold(dataset)) or Scrubbed()
         if done:
             self.note(dataset, location)
         return done
@@ -90,7 +98,7 @@ class PlaceIds:
         """These ids, each set with ``more`` of it (the keyed pseudonyms lists carry)."""
         of = {name: ids | more(ids) for name, ids in self.of.items()}
         every = self.every | more(self.every)
-        return PlaceIds(every, of, self.why, self.noted, self.apart, self.left)
+        return PlaceIds(every, of, self.why, self.noted, self.apart, self.left, self.folding)
 
 
 def _names(datasets: list[str]) -> str:
@@ -103,10 +111,12 @@ def place_ids(
     held_as: dict[str, dict[str, str]],
     read: dict[str, str],
     apart: Iterable[str] = (),
+    case_insensitive: Iterable[str] = (),
 ) -> PlaceIds:
     """The places' ids: ``of`` each dataset's spellings of the ids it holds (``held_as``:
     dataset -> asked id -> as held, ``read``: asked id -> as read, both of
-    ``features.erasure_holders``); ``apart``: the workspace's datasets not searched."""
+    ``features.erasure_holders``); ``apart``: the workspace's datasets not searched;
+    ``case_insensitive``: the searched datasets that fold case."""
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
     why = (
@@ -120,7 +130,7 @@ def place_ids(
         if apart
         else ""
     )
-    return PlaceIds(every, of, why, apart=frozenset(apart))
+    return PlaceIds(every, of, why, apart=frozenset(apart), folding=frozenset(case_insensitive))
 
 
 def model_owner(model: str, names: Iterable[str]) -> str | None:
@@ -169,11 +179,12 @@ def list_owners(settings: Settings, exports: list[Export], names: list[str]) -> 
 # -- the places --------------------------------------------------------------------------
 
 
-def rewrite_all(files: Iterable[Path], ids: set[str]) -> Scrubbed:
-    """Each of ``files`` rewritten without the users' rows and mentions."""
+def rewrite_all(files: Iterable[Path], ids: set[str], fold: bool = False) -> Scrubbed:
+    """Each of ``files`` rewritten without the users' rows and mentions (``fold``: the ids
+    in any casing)."""
     done = Scrubbed()
     for file in files:
-        done += rewrite_file(file, ids)
+        done += rewrite_file(file, ids, fold=fold)
     return done
 
 
@@ -184,7 +195,7 @@ def forget_demo(settings: Settings, places: PlaceIds, record: ErasureRecord) -> 
     if not folder.is_dir():
         return
     files = table_files(folder)
-    done = places.scrub(DEMO_DATASET, "demo", lambda ids: rewrite_all(files, ids), files)
+    done = places.scrub(DEMO_DATASET, "demo", partial(rewrite_all, files), files)
     record.count("demo", done)
 
 
@@ -232,7 +243,8 @@ def forget_other_files(
         settings.workspace.feast_dir.resolve(),
         (home / "datasets").resolve(),
     }
-    pattern = token_pattern(terms.every)
+    pattern = token_pattern(terms.every, fold=bool(terms.folding))  # a place's, any owner
+    exact = token_pattern(terms.every)  # a dataset not searched holds the ids as they are
     patterns: dict[str | None, re.Pattern[str]] = {}
     done, reports = Scrubbed(), 0
     for path in sorted(home.rglob("*")):
@@ -263,17 +275,16 @@ def forget_other_files(
         if not pattern.search(text):
             continue
         if owner in terms.apart:  # another dataset's list or report: its own user's id
-            terms.leave(owner, where)
+            if exact.search(text):
+                terms.leave(owner, where)
             continue
         if owner not in patterns:
-            patterns[owner] = token_pattern(terms.ids(owner))
+            patterns[owner] = token_pattern(terms.ids(owner), terms.fold(owner))
         if not patterns[owner].search(text):
             continue  # another dataset's spelling: a user of its own there
         if suffix in (".csv", ".json"):  # lists: the users' rows out, then any mention left?
             fmt = suffix.removeprefix(".")
-            done += terms.scrub(
-                owner, where, lambda ids, path=path, fmt=fmt: rewrite_file(path, ids, fmt)
-            )
+            done += terms.scrub(owner, where, partial(rewrite_file, path, fmt=fmt))
             if not patterns[owner].search(path.read_text(encoding="utf-8", errors="replace")):
                 continue
         terms.note(owner, where)

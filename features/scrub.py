@@ -10,7 +10,9 @@ a dataset's report names: an invoice number or product code) has each occurrence
 an id *as a whole token* replaced by :data:`REDACTED`: the id neither preceded nor followed
 by a letter, digit, ``_`` or ``-``, nor part of a dotted word or number (forgetting ``7``
 leaves ``17``, ``7.5``, ``a.7`` and ``7-day`` alone, and redacts ``7`` in ``"ask 7, then 8."``).
-Ids are matched literally, regex metacharacters included.
+Ids are matched literally, regex metacharacters included; with ``fold`` (a place of a dataset
+of case-insensitive ids, which may hold an id as it was written before the dataset folded
+case) in any casing, as ``features.contract.fold_case`` folds it.
 
 Large tables stay columnar: a scan of a text column's bytes skips the columns that never
 hold an id; in the others a C++ regular expression (Arrow, RE2) finds the cells that contain
@@ -62,12 +64,20 @@ class Scrubbed:
         return self
 
 
-def token_pattern(terms: Iterable[str]) -> re.Pattern[str]:
-    """One pattern matching any of the terms as a whole token (longest first, literally)."""
+def token_pattern(terms: Iterable[str], fold: bool = False) -> re.Pattern[str]:
+    """One pattern matching any of the terms as a whole token (longest first, literally; in
+    any casing with ``fold``)."""
     ordered = sorted({t for t in terms if t}, key=lambda t: (-len(t), t))
     if not ordered:
         return re.compile(r"(?!)")  # matches nothing
-    return re.compile(_BEFORE + "(?:" + "|".join(map(re.escape, ordered)) + ")" + _AFTER)
+    alternatives = "(?:" + "|".join(map(re.escape, ordered)) + ")"
+    return re.compile(_BEFORE + alternatives + _AFTER, re.IGNORECASE if fold else 0)
+
+
+def fold_ids(ids: set[str], fold: bool) -> tuple[set[str], Callable[[str], str]]:
+    """The ids and what a cell is compared with them as: both lower-cased with ``fold`` (as
+    ``features.contract.fold_case`` folds), else as they are."""
+    return ({i.lower() for i in ids}, str.lower) if fold else (ids, str)
 
 
 def _re2_literal(term: str) -> str:
@@ -83,22 +93,22 @@ def redact_text(text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
 
 
 @functools.lru_cache(maxsize=4)
-def _re2_any(terms: frozenset[str]) -> str:
-    """One RE2 alternation of every term (RE2 scans a column once for all of them; a
-    forget's tables share it, so it is made once)."""
-    return "|".join(map(_re2_literal, sorted(terms)))
+def _re2_any(terms: frozenset[str], fold: bool = False) -> str:
+    """One RE2 alternation of every term, in any casing with ``fold`` (RE2 scans a column
+    once for all of them; a forget's tables share it, so it is made once)."""
+    return ("(?i)" if fold else "") + "|".join(map(_re2_literal, sorted(terms)))
 
 
-def _holding(strings: pa.Array, terms: frozenset[str]) -> pa.Array:
+def _holding(strings: pa.Array, terms: frozenset[str], fold: bool = False) -> pa.Array:
     """Which of ``strings`` contain one of ``terms`` at all (bytes, not yet whole tokens),
     in one pass. (A scan of the column's bytes per id, each a fresh copy, took 20,000
     passes for 20,000 ids: most of a large forget's time.)"""
     import pyarrow.compute as pc
 
-    return pc.fill_null(pc.match_substring_regex(strings, _re2_any(terms)), False)
+    return pc.fill_null(pc.match_substring_regex(strings, _re2_any(terms, fold)), False)
 
 
-def _may_hold(column: pa.ChunkedArray, terms: frozenset[str]) -> bool:
+def _may_hold(column: pa.ChunkedArray, terms: frozenset[str], fold: bool) -> bool:
     """Whether a dictionary column's values hold an id at all: the many columns that never
     mention one (event types, channels) are judged by their few distinct values."""
     import pyarrow as pa
@@ -106,29 +116,31 @@ def _may_hold(column: pa.ChunkedArray, terms: frozenset[str]) -> bool:
 
     return any(
         pc.any(
-            _holding(chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk, terms)
+            _holding(chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk, terms, fold)
         ).as_py()
         for chunk in column.chunks
     )
 
 
-def _redact_column(column: pa.ChunkedArray, terms: set[str]) -> tuple[pa.ChunkedArray, int]:
+def _redact_column(
+    column: pa.ChunkedArray, terms: set[str], fold: bool
+) -> tuple[pa.ChunkedArray, int]:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     original = column.type
     wanted = frozenset(terms)
-    if pa.types.is_dictionary(original) and not _may_hold(column, wanted):
+    if pa.types.is_dictionary(original) and not _may_hold(column, wanted, fold):
         return column, 0
     values = column.combine_chunks()
     if pa.types.is_dictionary(original):
         values = values.dictionary_decode()
-    candidates = _holding(values, wanted)
+    candidates = _holding(values, wanted, fold)
     positions = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
     if not positions.size:
         return column, 0
-    pattern = token_pattern(terms)
+    pattern = token_pattern(terms, fold)
     texts, count = [], 0
     for text in values.take(pa.array(positions)).to_pylist():
         new, found = redact_text(text, pattern)
@@ -143,10 +155,10 @@ def _redact_column(column: pa.ChunkedArray, terms: set[str]) -> tuple[pa.Chunked
 
 
 def redact_table(
-    table: pa.Table, terms: set[str], codes: Iterable[str] = ()
+    table: pa.Table, terms: set[str], codes: Iterable[str] = (), fold: bool = False
 ) -> tuple[pa.Table, int]:
     """Every text column but the user id's and the codes' with the ids redacted as whole
-    tokens."""
+    tokens (in any casing with ``fold``)."""
     import pyarrow as pa
 
     count, left = 0, {c.USER_ID, *c.CODE_COLUMNS, *codes}
@@ -158,7 +170,7 @@ def redact_table(
             pa.types.is_string(kind) or pa.types.is_large_string(kind)
         ):
             continue
-        redacted, found = _redact_column(table.column(position), terms)
+        redacted, found = _redact_column(table.column(position), terms, fold)
         if found:
             table = table.set_column(position, column_field, redacted)
             count += found
@@ -166,10 +178,10 @@ def redact_table(
 
 
 def scrub_parquet(
-    path: Path, out: Path | None, ids: set[str], codes: Iterable[str] = ()
+    path: Path, out: Path | None, ids: set[str], codes: Iterable[str] = (), fold: bool = False
 ) -> Scrubbed | None:
     """Scrub ``path`` into ``out`` (None: only count); None for a table with neither a user
-    column nor text. The schema and its key-value metadata stay."""
+    column nor text. The schema and its key-value metadata stay. ``fold``: ids in any casing."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -178,11 +190,15 @@ def scrub_parquet(
     done = Scrubbed()
     if c.USER_ID in table.column_names:
         column = pc.cast(table[c.USER_ID], pa.string())
-        drop = pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(ids), pa.string())), False)
+        wanted, _ = fold_ids(ids, fold)
+        column = c.fold_case(column) if fold else column
+        drop = pc.fill_null(
+            pc.is_in(column, value_set=pa.array(sorted(wanted), pa.string())), False
+        )
         done.removed = int(pc.sum(drop).as_py() or 0)
         if done.removed:
             table = table.filter(pc.invert(drop))
-    table, done.redacted = redact_table(table, ids, codes)
+    table, done.redacted = redact_table(table, ids, codes, fold)
     if not done and c.USER_ID not in table.column_names:
         return None
     if done and out is not None:
@@ -284,11 +300,13 @@ def scrub_csv(
     codes: Iterable[str] = (),
     raw_ids: bool = False,
     case_insensitive: bool = False,
+    fold: bool = False,
 ) -> Scrubbed:
     """Scrub a CSV file: the users' rows dropped (by ``user_column``, a quarantine file's
     raw column of user ids, else the ``user_id`` column, else any cell equal to an id, or
     with ``raw_ids``, a quarantine file's, read as ingest reads it, folded with
-    ``case_insensitive``), ids redacted in the others' cells (CSV has no types: all are text)."""
+    ``case_insensitive``), ids redacted in the others' cells (CSV has no types: all are text);
+    ``fold``: a list's ids in any casing."""
     import csv
 
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as src:
@@ -299,14 +317,15 @@ def scrub_csv(
     at, cells = user_cells(header, user_column)
     judged = [(row, *cells(row)) for row in body]
     read_as = _read_as({h for _, held, _ in judged for h in held}, raw_ids, case_insensitive)
+    wanted, as_ = fold_ids(ids, fold)
     # a row out of line is redacted in every cell (no column is what it says)
     kept = [
         (row, every)
         for row, held, every in judged
-        if not any(user in ids for h in held for user in read_as(h))
+        if not any(as_(user) in wanted for h in held for user in read_as(h))
     ]
     done = Scrubbed(removed=len(body) - len(kept))
-    pattern = token_pattern(ids)
+    pattern = token_pattern(ids, fold)
     # a quarantine's own columns, written by ingest, even in a row out of line with the
     # header: its row number 15749 is no user 15749 (it was redacted as a mention)
     own = {i for i, name in enumerate(header) if name in c.QUARANTINE_OWN}
@@ -315,7 +334,7 @@ def scrub_csv(
     for row, every in kept:
         every_cell = ((i, cell) for i, cell in enumerate(row) if i not in own)
         for i, cell in every_cell if every else ((i, row[i]) for i in text if i < len(row)):
-            if any(t in cell for t in ids):  # cheap before the regex
+            if any(t in as_(cell) for t in wanted):  # cheap before the regex
                 row[i], found = redact_text(cell, pattern)
                 done.redacted += found
     if done and out is not None:
@@ -326,11 +345,13 @@ def scrub_csv(
     return done
 
 
-def scrub_json(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
+def scrub_json(path: Path, out: Path | None, ids: set[str], fold: bool = False) -> Scrubbed:
     """Scrub a JSON list (``lifecycle at-risk --out list.json``): objects of the users
-    (by ``user_id``) dropped from every array, ids redacted in every other string."""
+    (by ``user_id``) dropped from every array, ids redacted in every other string (in any
+    casing with ``fold``)."""
     done = Scrubbed()
-    pattern = token_pattern(ids)
+    pattern = token_pattern(ids, fold)
+    wanted, as_ = fold_ids(ids, fold)
 
     def clean(value: object) -> object:
         if isinstance(value, list):
@@ -340,14 +361,14 @@ def scrub_json(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
                 if not (
                     isinstance(v, dict)
                     and v.get(c.USER_ID) is not None
-                    and str(v[c.USER_ID]) in ids
+                    and as_(str(v[c.USER_ID])) in wanted
                 )
             ]
             done.removed += len(value) - len(kept)
             return [clean(v) for v in kept]
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, str) and any(t in value for t in ids):
+        if isinstance(value, str) and any(t in as_(value) for t in wanted):
             text, found = redact_text(value, pattern)
             done.redacted += found
             return text
@@ -359,14 +380,15 @@ def scrub_json(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
     return done
 
 
-def scrub_xlsx(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
+def scrub_xlsx(path: Path, out: Path | None, ids: set[str], fold: bool = False) -> Scrubbed:
     """Scrub an Excel list: on every sheet with a ``user_id`` header the users' rows
-    deleted; ids redacted in every other text cell."""
+    deleted; ids redacted in every other text cell (in any casing with ``fold``)."""
     from openpyxl import load_workbook
 
     book = load_workbook(path)
     done = Scrubbed()
-    pattern = token_pattern(ids)
+    pattern = token_pattern(ids, fold)
+    wanted, as_ = fold_ids(ids, fold)
     for sheet in book.worksheets:
         rows = list(sheet.iter_rows())
         if not rows:
@@ -375,11 +397,12 @@ def scrub_xlsx(path: Path, out: Path | None, ids: set[str]) -> Scrubbed:
         at = header.index(c.USER_ID) if c.USER_ID in header else None
         dropped = []
         for number, row in enumerate(rows[1:], start=2):
-            if at is not None and row[at].value is not None and str(row[at].value) in ids:
+            cell_id = row[at].value if at is not None else None
+            if cell_id is not None and as_(str(cell_id)) in wanted:
                 dropped.append(number)
                 continue
             for cell in row:
-                if isinstance(cell.value, str) and any(t in cell.value for t in ids):
+                if isinstance(cell.value, str) and any(t in as_(cell.value) for t in wanted):
                     cell.value, found = redact_text(cell.value, pattern)
                     done.redacted += found
         for number in reversed(dropped):
@@ -405,18 +428,19 @@ def scrub(
     codes: Iterable[str] = (),
     raw_ids: bool = False,
     case_insensitive: bool = False,
+    fold: bool = False,
 ) -> Scrubbed | None:
     """:func:`scrub_parquet`, :func:`scrub_csv`, :func:`scrub_xlsx` or :func:`scrub_json` by
     ``fmt`` (default: the suffix); None for any other file. ``user_column``, ``raw_ids``,
     ``case_insensitive``: a CSV's (:func:`scrub_csv`); ``codes``: a table's columns of
-    codes, left as they are."""
+    codes, left as they are; ``fold``: the ids in any casing."""
     fmt = fmt or table_format(path)
     if fmt == "csv":
-        return scrub_csv(path, out, ids, user_column, codes, raw_ids, case_insensitive)
+        return scrub_csv(path, out, ids, user_column, codes, raw_ids, case_insensitive, fold)
     if fmt == "parquet":
-        return scrub_parquet(path, out, ids, codes)
+        return scrub_parquet(path, out, ids, codes, fold)
     scrubbers = {"xlsx": scrub_xlsx, "json": scrub_json}
-    return scrubbers[fmt](path, out, ids) if fmt in scrubbers else None
+    return scrubbers[fmt](path, out, ids, fold) if fmt in scrubbers else None
 
 
 def rewrite_file(
@@ -427,6 +451,7 @@ def rewrite_file(
     codes: Iterable[str] = (),
     raw_ids: bool = False,
     case_insensitive: bool = False,
+    fold: bool = False,
 ) -> Scrubbed | None:
     """Scrub a Parquet, CSV, Excel or JSON file in place, atomically; an untouched file is not rewritten.
 
@@ -438,7 +463,9 @@ def rewrite_file(
     mode = path.stat().st_mode & 0o777
     try:
         with atomic_file(path) as staging:
-            done = scrub(path, staging, ids, fmt, user_column, codes, raw_ids, case_insensitive)
+            done = scrub(
+                path, staging, ids, fmt, user_column, codes, raw_ids, case_insensitive, fold
+            )
             if not done:
                 # Nothing to change: keep the original (replacing it by a copy is wasteful).
                 raise _Unchanged(done)

@@ -243,6 +243,53 @@ def test_forget_scrubs_a_folding_datasets_list_of_the_id_as_asked(
     assert record.removed["lists"] == 1
 
 
+def test_forget_scrubs_a_folding_datasets_places_of_the_id_in_any_casing(
+    home: Path, tmp_path: Path
+) -> None:
+    """A list, scores table and report written before dataset shop folded case hold its
+    customer as C12395@EXAMPLE.COM; `forget c12395@example.com` searched them for the id
+    folded and as asked only, so left the user there (session 41, M's plan). A place of a
+    folding dataset loses the id in any casing now; dataset written's own C12395@EXAMPLE.COM
+    (ids as written: another user than its c12395@example.com) stays in its list."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifecycle.exports import SCORES_METADATA_KEY
+
+    assert _ingest(home, tmp_path, "nov", dataset="shop").exit_code == 0
+    assert _ingest(home, tmp_path, "nov", dataset="written").exit_code == 0
+    settings = load_settings(home=home, environ={})
+    listed = {
+        n: settings.workspace.snapshot_at_risk(f"{n}-churn", "1") for n in ("shop", "written")
+    }
+    listed["shop"].parent.mkdir(exist_ok=True)
+    for path in listed.values():
+        path.write_text("user_id,churn_probability\nC12395@EXAMPLE.COM,0.9\nAnn@Shop.org,0.2\n")
+    scores = home / "scores" / "scores-2011-12-01.parquet"  # shop's, by its metadata
+    table = pa.table(
+        {"user_id": ["c12395@Example.com", "Ann@Shop.org"], "note": ["x", "C12395@example.COM"]}
+    )
+    meta = {SCORES_METADATA_KEY: json.dumps({"dataset": "shop"})}
+    pq.write_table(table.replace_schema_metadata(meta), scores)
+    report = home / "reports" / "report-shop-2011-12-01.html"
+    report.parent.mkdir()
+    report.write_text("<td>C12395@EXAMPLE.COM</td>")
+    again = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", "--replace", dataset="shop")
+    assert again.exit_code == 0, again.output
+    record = forget(load_settings(home=home, environ={}), ["c12395@example.com"])
+    assert pd.read_csv(listed["shop"])["user_id"].tolist() == ["Ann@Shop.org"]
+    assert pd.read_csv(listed["written"])["user_id"].tolist() == [
+        "C12395@EXAMPLE.COM",
+        "Ann@Shop.org",
+    ]
+    kept = pd.read_parquet(scores)
+    assert kept["user_id"].tolist() == ["Ann@Shop.org"]
+    assert kept["note"].tolist() == ["[forgotten]"]  # a mention in any casing too
+    assert not report.exists()
+    assert "reports/report-shop-2011-12-01.html" in record.deleted_files
+    assert "C12395@EXAMPLE.COM" in set(_events(home, "written")["user_id"])  # its own user
+
+
 def test_a_report_is_its_datasets_by_its_whole_name(home: Path, tmp_path: Path) -> None:
     """report-shop-2011-12-01.html, shop's report, was given to dataset shop-2011 by its
     prefix, so searched only for shop-2011's spelling, and kept the erased user (review 2
