@@ -38,7 +38,7 @@ from lifecycle.dataset_kind import (
 )
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
-from lifecycle.storage import VERSIONS, atomic_symlink
+from lifecycle.storage import VERSIONS, atomic_symlink, version_order
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
@@ -511,7 +511,7 @@ def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:
         if folder.is_dir()
         else []
     )
-    for path in sorted(found, key=lambda p: p.name.split("@", 1)[1], reverse=True):
+    for path in sorted(found, key=lambda p: version_order(p.name), reverse=True):
         try:
             report = read_report(path) or {}
         except UserError:  # listed all the same: the history is the way back from it

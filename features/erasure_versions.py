@@ -2,12 +2,12 @@
 replaced whole, so readers see the old or the new dataset, and each older version kept
 beside it rewritten file by file, with their reports (``features.erasure_reports``). An
 erasure keeps as many versions as an ingest (``DATASET_VERSIONS_KEPT``): each stays
-restorable (`lifecycle datasets restore`), without the users, and keeps its age."""
+restorable (`lifecycle datasets restore`), without the users; versions are pruned by the
+stamp in their names (``lifecycle.storage.version_order``), which rewriting one leaves."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,7 +117,6 @@ def forget_dataset(
         forget_in_report(current, ids)
     # Older versions kept beside it (what a reader still holding one sees): file by file.
     for old in older_versions(path, name):
-        age = old.stat()  # kept: versions are pruned oldest first by it (lifecycle.storage)
         of_old = recorded_columns(old)
         counted = _counted_once(old, ids, hashed)  # before their rows go
         lost = set()  # the tables that lost rows: their ids spelt apart are counted again
@@ -128,7 +127,6 @@ def forget_dataset(
                 lost.add(file.stem)
         forget_in_report(old, ids, lost, counted)
         (old / COUNTED).unlink(missing_ok=True)
-        os.utime(old, ns=(age.st_atime_ns, age.st_mtime_ns))
     record.count(f"datasets/{name}", done)
     if older:
         record.count(f"datasets/{name} (older versions)", older)

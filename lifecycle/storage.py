@@ -275,9 +275,10 @@ def atomic_symlink(link: Path, target: Path) -> None:
 def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
     """Yield a fresh folder; when the block succeeds ``path`` points to it, in one step.
 
-    ``path`` becomes a symlink into ``<parent>/.versions``; the ``keep`` newest versions
-    stay (the one before the last is what a reader still holding it sees). The folder is
-    written under a staging name and renamed to ``<name>@<stamp>-<random>`` when complete.
+    ``path`` becomes a symlink into ``<parent>/.versions``; ``keep`` versions stay: the new
+    one, the one it replaces (what a reader still holding it sees, an older one restored
+    too) and the newest others by :func:`version_order`. The folder is written under a
+    staging name and renamed to ``<name>@<stamp>-<random>`` when complete.
     """
     versions = path.parent / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
@@ -298,21 +299,38 @@ def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
         if isinstance(error, OSError):
             _naming(error, path)
         raise
+    replaced = path.resolve().name if path.is_symlink() else None
     if path.exists() and not path.is_symlink():
         # A plain folder from elsewhere: keep it as a version rather than delete it.
-        os.replace(path, new.with_name(f"{path.name}@legacy-{stamp}"))
+        replaced = f"{path.name}@legacy-{stamp}"
+        os.replace(path, new.with_name(replaced))
     atomic_symlink(path, new.relative_to(path.parent))
-    _prune(versions, path.name, keep, current=new)
+    _prune(versions, path.name, keep, stays={new.name, replaced})
 
 
-def _prune(versions: Path, name: str, keep: int, current: Path) -> None:
-    mine = sorted(
-        (p for p in versions.iterdir() if p.name.startswith(f"{name}@") and p.is_dir()),
-        key=lambda p: p.stat().st_mtime,
+def version_order(version: str) -> tuple[str, bool]:
+    """A kept version's age, by the stamp in its name ``<name>@<stamp>-<random>`` (a plain
+    folder kept as ``<name>@legacy-<stamp>`` was replaced at that stamp: older than the
+    version made then): how versions are listed and pruned, never by the folder's time,
+    which rewriting a version in place (``lifecycle forget``) changes."""
+    stamp = version.split("@", 1)[1]
+    return stamp.removeprefix("legacy-").split("-", 1)[0], not stamp.startswith("legacy-")
+
+
+def _prune(versions: Path, name: str, keep: int, stays: set[str | None]) -> None:
+    """All but ``keep`` versions of ``name`` removed: ``stays`` (the new and the replaced
+    one), then the newest of the others."""
+    others = sorted(
+        (
+            p
+            for p in versions.iterdir()
+            if p.name.startswith(f"{name}@") and p.is_dir() and p.name not in stays
+        ),
+        key=lambda p: version_order(p.name),
     )
-    for old in mine[:-keep]:
-        if old != current:
-            shutil.rmtree(old, ignore_errors=True)
+    room = max(keep - len(stays - {None}), 0)
+    for old in others[: max(len(others) - room, 0)]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_json(path: Path) -> Any:
