@@ -466,7 +466,12 @@ def forget(
     asked_as = spellings(set(read.values()))
     of = {n: erase_in[n] | asked_as for n in names}
     folding = [n for n in names if dataset_case_insensitive_ids(settings.workspace.dataset_dir(n))]
-    places = place_ids(erase | asked_as, of, held_as, read, apart, folding)
+    every = erase | asked_as
+    # a user of a dataset not searched with one of these ids loses its rows in a place of no
+    # known dataset: said when one holds them
+    holding = ids_by_dataset(settings, dict.fromkeys(apart, every)) if apart else {}
+    holders = [n for n, held in holding.items() if held]
+    places = place_ids(every, of, held_as, read, apart, folding, holders)
     terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms = places.with_terms(lambda spelt: {pseudonym(key, u) for u in spelt})

@@ -112,11 +112,15 @@ def place_ids(
     read: dict[str, str],
     apart: Iterable[str] = (),
     case_insensitive: Iterable[str] = (),
+    apart_holding: Iterable[str] = (),
 ) -> PlaceIds:
     """The places' ids: ``of`` each dataset's spellings of the ids it holds (``held_as``:
     dataset -> asked id -> as held, ``read``: asked id -> as read, both of
     ``features.erasure_holders``); ``apart``: the workspace's datasets not searched;
-    ``case_insensitive``: the searched datasets that fold case."""
+    ``case_insensitive``: the searched datasets that fold case; ``apart_holding``: those of
+    ``apart`` whose rows hold one of ``every`` (a user of theirs loses its rows in a place of
+    no known dataset: said, of no other)."""
+    holding = sorted(apart_holding)
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
     why = (
@@ -125,9 +129,9 @@ def place_ids(
         f"{', '.join(written)} whose id is an erased id lower-cased lost its rows here too"
         if folding and written
         else f"names no dataset, so scrubbed of the ids as {_names(sorted(held_as))} them: "
-        f"a user of {', '.join(sorted(apart))} (not searched) with one of these ids lost its "
+        f"a user of {', '.join(holding)} (not searched) with one of these ids lost its "
         "rows here too"
-        if apart
+        if holding
         else ""
     )
     return PlaceIds(every, of, why, apart=frozenset(apart), folding=frozenset(case_insensitive))

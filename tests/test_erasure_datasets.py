@@ -97,3 +97,38 @@ def test_forget_in_one_dataset_leaves_another_datasets_places_alone(
     assert "a user of y (not searched)" in record.every_spelling["lists/handmade.csv"]
     (said,) = [line for line in record.lines() if "dataset y's, not searched" in line]
     assert all(where in said for where in left)
+
+
+def test_a_place_of_no_dataset_names_only_the_datasets_not_searched_that_hold_the_id(
+    home: Path, tmp_path: Path
+) -> None:
+    """A place of no known dataset scrubbed under `forget --dataset x` was said to have cost
+    a user of every dataset not searched its rows, whether that dataset held the id or not:
+    it names those that hold it now, and says nothing when none does."""
+    for name, text in {"x": EVENTS + "c9,2011-11-03 08:00,3.00\n", "y": EVENTS}.items():
+        events = tmp_path / f"{name}.csv"
+        events.write_text(text)
+        done = CliRunner().invoke(
+            main,
+            ["--home", str(home), "ingest", str(events), "--dataset", name,
+             "--event-type", "purchase"],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    z = tmp_path / "z.csv"
+    z.write_text("user_id,event_time,amount\nc5,2011-11-01 10:00,1.00\n")
+    done = CliRunner().invoke(
+        main,
+        ["--home", str(home), "ingest", str(z), "--dataset", "z", "--event-type", "purchase"],
+    )
+    assert done.exit_code == 0, done.output
+    nobodys = home / "lists" / "handmade.csv"
+    nobodys.parent.mkdir()
+    pd.DataFrame({"user_id": ["c1", "c9", "c2"]}).to_csv(nobodys, index=False)
+    record = forget(load_settings(home=home, environ={}), ["c1"], dataset="x")
+    assert _users(nobodys) == ["c9", "c2"]
+    said = record.every_spelling["lists/handmade.csv"]
+    assert "a user of y (not searched) with one of these ids" in said  # z holds no c1
+    record = forget(load_settings(home=home, environ={}), ["c9"], dataset="x")
+    assert _users(nobodys) == ["c2"]
+    assert record.every_spelling == {}  # neither y nor z holds c9: nothing to say
+    assert not [line for line in record.lines() if "not searched" in line]
