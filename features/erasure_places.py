@@ -24,7 +24,7 @@ from features.erasure_log import KEY_FILE, LOG_FILE
 from features.scrub import Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.registry import model_name
-from lifecycle.workspace import AT_RISK_LIST, DEMO_DATASET
+from lifecycle.workspace import DEMO_DATASET
 
 if TYPE_CHECKING:
     from features.erasure import ErasureRecord
@@ -161,11 +161,8 @@ def list_owners(settings: Settings, exports: list[Export], names: list[str]) -> 
 
     ws = settings.workspace
     owners = {Path(e.path).resolve(): e.dataset for e in exports if e.dataset is not None}
-    at_risk = ws.scores_dir.glob("*-at-risk-v*.csv") if ws.scores_dir.is_dir() else ()
-    for path in at_risk:
-        if (shape := AT_RISK_LIST.fullmatch(path.name)) and (
-            owner := model_owner(shape["model"], names)
-        ):
+    for path, model, _ in ws.at_risk_lists():
+        if owner := model_owner(model, names):
             owners.setdefault(path.resolve(), owner)
     for path in ws.campaigns():
         if (owner := campaign_dataset(path)) in names:

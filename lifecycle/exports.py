@@ -40,17 +40,22 @@ def register_path(home: Path) -> Path:
     return home / REGISTER_FILE
 
 
-def scores_dataset(scores: Path | None) -> str | None:
-    """The dataset a scores table was made from (its Parquet metadata), if it says."""
-    if scores is None:
-        return None
+def metadata_dataset(path: Path, key: bytes) -> str | None:
+    """The dataset a Parquet file's metadata under ``key`` names, if it says (a damaged file,
+    or none of ours: None)."""
     import pyarrow.parquet as pq
 
     try:
-        raw = (pq.read_schema(scores).metadata or {}).get(SCORES_METADATA_KEY)
-        return json.loads(raw).get("dataset") if raw else None
-    except (OSError, ValueError):
+        raw = (pq.read_schema(path).metadata or {}).get(key)
+        dataset = json.loads(raw).get("dataset") if raw else None
+    except (OSError, ValueError, AttributeError):
         return None
+    return dataset if isinstance(dataset, str) else None
+
+
+def scores_dataset(scores: Path | None) -> str | None:
+    """The dataset a scores table was made from (its Parquet metadata), if it says."""
+    return None if scores is None else metadata_dataset(scores, SCORES_METADATA_KEY)
 
 
 def record_export(

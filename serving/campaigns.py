@@ -312,14 +312,9 @@ def start_campaign(
 
 def campaign_dataset(path: Path) -> str | None:
     """The dataset a campaign record was started on (its metadata), if it says."""
-    import pyarrow.parquet as pq
+    from lifecycle.exports import metadata_dataset
 
-    try:
-        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
-        dataset = json.loads(raw).get("dataset") if raw else None
-    except (OSError, ValueError, AttributeError):  # damaged, or no campaign record
-        return None
-    return dataset if isinstance(dataset, str) else None
+    return metadata_dataset(path, METADATA_KEY)
 
 
 def read_campaign(settings: Settings, name: str) -> Campaign:
