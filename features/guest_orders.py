@@ -250,7 +250,12 @@ def keep_guest_rows(
         rows = pd.concat(parts, ignore_index=True).drop_duplicates("row")
         # the dataset's rule: its kept rows', else this file's (keyed by it)
         rule = earlier if appending_to is not None and earlier.is_file() else new
-        write_guest_rows(rows, staging / GUEST_ROWS, _recorded_unkeyed(rule), _canonical(rule))
+        unkeyed = _recorded_unkeyed(rule)
+        if unkeyed is not None and rule is not new and new.is_file():
+            # and the partition columns this file brings, which key none of its rows: once
+            # the append adds them to the dataset's columns only the record says so
+            unkeyed |= _recorded_unkeyed(new) or frozenset()
+        write_guest_rows(rows, staging / GUEST_ROWS, unkeyed, _canonical(rule))
 
 
 def _recorded_unkeyed(kept: Path) -> frozenset[str] | None:

@@ -198,3 +198,38 @@ def test_a_month_imported_then_ingested_again_keeps_its_guest_orders(
     assert said["purchases"] > 0 and said["refunds"] > 0
     assert {k: after[k] for k in counted} == {k: said[k] for k in counted}
     assert after["rows"] - after["repeats"] == said["rows"] - said["repeats"]  # each once
+
+
+def test_the_same_guest_orders_sent_again_after_a_folder_appended_count_once(
+    home: Path, tmp_path: Path
+) -> None:
+    """Review R2 #1: a dataset begun from a file without `dt` kept its rule (no column
+    unkeyed) when a folder's append brought `dt` into its columns, so `dt` keyed the rows of
+    the next folder (or file with `dt`): the same guest orders sent again counted twice
+    (55.0). The dataset's rule takes in the partition columns each append leaves unkeyed."""
+    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
+    lines["amount"] = lines["amount"].astype(float)
+    first = tmp_path / "dec.csv"
+    lines.to_csv(first, index=False)
+    _ingest(home, first)
+    dataset = home / "datasets" / "shop"
+    sent = [first]
+    for n, invoice in enumerate(("536368", "536369", "536370")):  # a new user row each
+        again = lines.copy()
+        again.loc[0, "invoice"] = invoice
+        if n < 2:  # a folder, twice
+            folder = tmp_path / f"events{n}" / "dt=2010-12-01"
+            folder.mkdir(parents=True)
+            again.to_parquet(folder / "part-0.parquet")
+            sent.append(folder.parent)
+        else:  # a file holding the partition as a column
+            again.assign(dt="2010-12-01").to_parquet(tmp_path / "dec_dt.parquet")
+            sent.append(tmp_path / "dec_dt.parquet")
+        _ingest(home, sent[-1], "--append")
+        said = dataset_guest_orders(dataset)
+        assert {k: said[k] for k in ("rows", "repeats", "orders", "purchases")} == {
+            "rows": 3 * len(sent),
+            "repeats": 3 * (len(sent) - 1),
+            "orders": 2,
+            "purchases": 27.5,  # not 55.0
+        }, sent[-1]
