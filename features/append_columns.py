@@ -97,3 +97,22 @@ def holds_amounts(old_events: Path) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     return False
+
+
+def holds_blank_currency(old_events: Path, column: str | None) -> bool:
+    """Whether a dataset's currency ``column`` holds an empty cell: rows stored before
+    --currency filled an unmapped currency column's blanks (502239b), or without --currency.
+    An append leaves its blanks empty there too, so a re-sent row matches its stored one;
+    a damaged table is taken as not (the merge refuses it in its words)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if column is None:
+        return False
+    try:
+        cells = pq.read_table(old_events, columns=[column]).column(0).cast("string")
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(cells.null_count) or bool(
+        pc.any(pc.equal(pc.utf8_trim_whitespace(cells), "")).as_py()
+    )

@@ -208,6 +208,9 @@ class ColumnMapping:
     # an append to a dataset whose currency column is named otherwise ('Currency', unmapped):
     # amounts' signs are stored in it, as the currency column the file lacks
     dataset_currency_column: str | None = None
+    # an append to a dataset whose currency column holds empty cells (stored before
+    # --currency filled them): the file's are left empty too, so a re-sent row matches
+    dataset_blank_currency: bool = False
     amount_unit: str | None = None  # minor, cents: amounts divided so (features.amount_units)
     currency: str | None = None  # --currency: the amounts' currency where the file says none
     # an append to this dataset, whose purchases hold amounts: a file without is never

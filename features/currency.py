@@ -138,6 +138,21 @@ class AmountCurrency:
     )  # key -> [written, first row named, n]
     bare: list[Any] = field(default_factory=lambda: [None, 0])  # [example, n]: no mark
     stated: dict[str, int] = field(default_factory=dict)  # currency column's code -> first row
+    # --currency leaves the currency column's empty cells empty: the dataset's are
+    # (:attr:`features.contract.ColumnMapping.dataset_blank_currency`)
+    blanks_kept: bool = False
+
+    @classmethod
+    def of(cls, column: str, stated_by: str | None, mapping: c.ColumnMapping) -> AmountCurrency:
+        """The amount ``column``'s, of a file read by ``mapping``."""
+        return cls(
+            column,
+            stated_by,
+            mapping.dataset_without_currency,
+            stored_as=mapping.dataset_currency_column or c.CURRENCY,
+            given=mapping.currency,
+            blanks_kept=mapping.dataset_blank_currency,
+        )
 
     def add(
         self, raw: pd.DataFrame, marks: Marks, amount: pd.Series, monetary: pd.Series
@@ -248,13 +263,16 @@ def record_currency(
     if c.CURRENCY in columns or (money.given and money.stated_by):
         name = c.CURRENCY if c.CURRENCY in columns else money.stated_by
         assert name is not None
-        stated = events[name] if name in events else as_text(raw[name]).str.strip()
-        stated = stated.astype("string").replace("", pd.NA).fillna(code)
+        written = events[name] if name in events else as_text(raw[name]).str.strip()
+        stated = written.astype("string").replace("", pd.NA).fillna(code)
         given = stated.isna() & bool(money.given)
         # a mapped column of an append goes where the dataset holds its currency ('Currency')
         stored = money.stored_as if name == c.CURRENCY else name
         events.drop(columns=[name], errors="ignore", inplace=True)
-        events[stored] = stated.fillna(money.given or pd.NA)
+        if money.blanks_kept and c.CURRENCY not in columns:  # an unmapped one's, as stored
+            events[stored] = stated.fillna(written)
+        else:
+            events[stored] = stated.fillna(money.given or pd.NA)
     elif money.given:  # --currency: every row's
         events[money.stored_as] = pd.Series(money.given, index=events.index, dtype="string")
     elif money.staged:

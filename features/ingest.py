@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from features import adapters, appending, batches
 from features import contract as c
 from features.amount_units import MAYBE_MINOR, maybe_minor_units
-from features.append_columns import holds_amounts
+from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
 from features.erasure_log import ErasedUsers
@@ -165,6 +165,8 @@ def ingest_events(
         if appending_to is not None and held_currency is None
         else None,
         dataset_currency_column=held_currency if held_currency != c.CURRENCY else None,
+        dataset_blank_currency=appending_to is not None
+        and holds_blank_currency(appending_to / EVENTS_FILE, held_currency),
         dataset_with_amounts=appending_to.name
         if appending_to and amount_default is None and holds_amounts(appending_to / EVENTS_FILE)
         else None,

@@ -340,13 +340,7 @@ def check_events(
                 )
             if stated_by:
                 refuse_other_currency(raw, stated_by, given, monetary, source)
-        checks.money = checks.money or AmountCurrency(
-            amount_col,
-            stated_by,
-            mapping.dataset_without_currency,
-            stored_as=mapping.dataset_currency_column or c.CURRENCY,
-            given=given,
-        )
+        checks.money = checks.money or AmountCurrency.of(amount_col, stated_by, mapping)
         mismatch = checks.money.add(raw, marks, amount, monetary)
         amount_problem = amount_problem.mask(mismatch, CURRENCY_MISMATCH)
         # '12.50 Euro': the decimal-comma hint would mislead, name the sign instead

@@ -3,6 +3,7 @@ by an older ingest, or sent again as another export of the same rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,48 @@ def test_the_same_guest_orders_sent_again_after_a_folder_appended_count_once(
             "orders": 2,
             "purchases": 27.5,  # not 55.0
         }, sent[-1]
+
+
+def test_rows_stored_with_an_empty_currency_match_when_sent_again_with_currency(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review R2 #2: --currency fills an unmapped 'Currency' column's empty cells since
+    502239b, and an append reuses the dataset's --currency, so a dataset stored before (its
+    cells empty) was sent its rows again saying GBP: a user's 5.00 purchase held twice and a
+    guest's 10.00 order counted again (17.50 -> 27.50). An append leaves the empty cells
+    empty where the dataset holds such cells: each row once."""
+    import duckdb
+
+    from features.currency import AmountCurrency
+
+    lines = (
+        "invoice,customer,time,amount,Currency\n"
+        "536365,17850,2010-12-01 08:26,15.30,GBP\n"
+        "536364,17851,2010-12-01 08:30,5.00,\n"
+        "536366,,2010-12-01 09:00,10.00,\n"
+        "536367,,2010-12-01 10:00,7.50,GBP\n"
+    )
+    first = tmp_path / "dec.csv"
+    first.write_text(lines)
+    made = AmountCurrency.of
+    with monkeypatch.context() as before:  # the cells as an ingest before 502239b kept them
+        before.setattr(
+            AmountCurrency,
+            "of",
+            classmethod(lambda cls, *a: replace(made(*a), blanks_kept=True)),
+        )
+        _ingest(home, first, "--currency", "GBP")
+    dataset = home / "datasets" / "shop"
+    events = f"read_parquet('{dataset / 'events.parquet'}')"
+    held = duckdb.sql(f'SELECT user_id, amount, "Currency" FROM {events} ORDER BY 1').fetchall()
+    assert held == [("17850", 15.3, "GBP"), ("17851", 5.0, "")]
+    again = tmp_path / "again.csv"
+    again.write_text(lines + "536368,17850,2010-12-02 08:26,1.00,GBP\n")
+    _ingest(home, again, "--append")  # --currency GBP as recorded
+    after = duckdb.sql(f'SELECT user_id, amount, "Currency" FROM {events} ORDER BY 1, 2')
+    assert after.fetchall() == [
+        ("17850", 1.0, "GBP"),
+        ("17850", 15.3, "GBP"),
+        ("17851", 5.0, ""),  # once, as stored
+    ]
+    assert dataset_guest_orders(dataset)["purchases"] == 17.5  # not 27.5
