@@ -159,6 +159,9 @@ _KEYED = tuple(n for n in c.EVENT_FIELDS if n != c.USER_ID)
 # a number written with a point: compared by its shortest text (8.0 is 8, 15.30 is 15.3)
 _POINT_NUMBER = r"^-?[0-9]+\.[0-9]*$"
 _NUMBER = r"^-[0-9]+(\.[0-9]*)?$"  # a negative one (after the above)
+# the columns `import online-retail` stores as magnitudes (a refund's quantity 6 of the file's
+# -6: features.adapters), by their snake-case name: keyed so, others keep their sign
+UNSIGNED = frozenset({"quantity"})
 
 
 def _snake_case(name: str) -> str:
@@ -185,8 +188,9 @@ def _row_keys(
     ``canonical`` (every dataset's since session 41; one kept before keeps its rule): a row
     keyed alike by `import` and `ingest`, whose columns and values differ for the same line
     (online_retail's ``stock_code`` and ``StockCode``, quantity 6 of a refund and -6): other
-    columns by their name in snake case, a number by its magnitude (the event type says a
-    refund), and no currency (a dataset holds one; the import states GBP, a file none)."""
+    columns by their name in snake case, a quantity by its magnitude (the event type says
+    a refund: :data:`UNSIGNED`), and no currency (a dataset holds one; the import states GBP,
+    a file none)."""
     keyed = pd.DataFrame(index=rows.index)
     for name in _KEYED:
         if name not in rows:
@@ -202,13 +206,15 @@ def _row_keys(
         keyed = keyed.drop(columns=c.CURRENCY)
     others = pd.Series("", index=rows.index, dtype="string")
     named = {n: _snake_case(n) if canonical else n for n in rows.columns}
-    for name in sorted(set(rows.columns) - set(c.EVENT_FIELDS) - unkeyed, key=named.get):
+    other = set(rows.columns) - set(c.EVENT_FIELDS) - unkeyed
+    # by name, then as the file writes it: StockCode and stock_code in one order in every run
+    for name in sorted(other, key=lambda n: (named[n], n)):
         if name.startswith("_"):
             continue
         text = rows[name].astype("string").str.strip()
         point = text.str.match(_POINT_NUMBER).fillna(False).astype(bool)
         text = text.mask(point, text.str.rstrip("0").str.rstrip("."))
-        if canonical:
+        if canonical and named[name] in UNSIGNED:
             text = text.mask(
                 text.str.match(_NUMBER).fillna(False).astype(bool), text.str.lstrip("-")
             )

@@ -279,3 +279,67 @@ def test_rows_stored_with_an_empty_currency_match_when_sent_again_with_currency(
         ("17851", 5.0, ""),  # once, as stored
     ]
     assert dataset_guest_orders(dataset)["purchases"] == 17.5  # not 27.5
+
+
+def test_a_guest_rows_key_is_the_same_in_every_process_when_two_columns_snake_case_alike(
+    tmp_path: Path,
+) -> None:
+    """Review R2 #4: `StockCode` and `stock_code` both key a row as `stock_code`, and their
+    order came from a set's, which PYTHONHASHSEED changes between processes: the same row
+    keyed otherwise in a later run (an append) counted again. Tied names are ordered as the
+    file writes them: one key in every process."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "key.py"
+    script.write_text(
+        "import pandas as pd\n"
+        "from features.guest_orders import _row_keys\n"
+        "rows = pd.DataFrame({'event_time': pd.to_datetime(['2010-12-01 09:00']),\n"
+        "    'event_type': ['purchase'], 'amount': [10.0], 'order_id': ['536366'],\n"
+        "    'StockCode': ['71053'], 'stock_code': ['X'], 'Qty': ['1']})\n"
+        "print(_row_keys(rows, frozenset(), True)[0][0])\n"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, str(script)],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(1, 9)
+    }
+    assert len(keys) == 1, keys
+
+
+def test_guest_rows_apart_only_by_the_sign_of_a_number_not_the_quantity_are_two(
+    home: Path, tmp_path: Path
+) -> None:
+    """Review R2 #5: the canonical key read every other column's number by its magnitude, so
+    two guest lines apart only by an adjustment of 5 and -5 were one row, the second dropped
+    as a repeat (17.50 for 27.50). Only the quantity the import stores positive is read so;
+    a refund line sent with its quantity -2 or 2 is still one row."""
+    sent = tmp_path / "dec.csv"
+    sent.write_text(
+        "invoice,customer,time,amount,stock_code,adjustment,Quantity\n"
+        "536365,17850,2010-12-01 08:26,15.30,85123A,0,1\n"
+        "536366,,2010-12-01 09:00,10.00,71053,5,1\n"
+        "536366,,2010-12-01 09:00,10.00,71053,-5,1\n"
+        "536367,,2010-12-01 10:00,7.50,22752,0,-2\n"
+    )
+    _ingest(home, sent)
+    dataset = home / "datasets" / "shop"
+    assert dataset_guest_orders(dataset)["purchases"] == 27.5  # not 17.5
+    again = tmp_path / "again.csv"
+    again.write_text(
+        sent.read_text().replace("536365,17850", "536368,17850").replace(",0,-2\n", ",0,2\n")
+    )
+    _ingest(home, again, "--append")
+    said = dataset_guest_orders(dataset)
+    assert {k: said[k] for k in ("rows", "repeats", "purchases")} == {
+        "rows": 6,
+        "repeats": 3,  # 536367 with its quantity 2 too
+        "purchases": 27.5,
+    }
