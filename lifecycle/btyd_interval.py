@@ -36,10 +36,11 @@ MOST_PURCHASES = 20_000  # a cap: past it, more purchases count as this many
 TAIL = 1e-9
 TOLERANCE = 1e-9  # of the log value: the levels are found to about 1e-9 relative
 MOST_STEPS = 100  # bisection alone would need 35 from the starting bracket
-# Of the log value: the most a step may rise while no value above the level is known. A
-# flat stretch of the distribution (a count-only log's spend, each order worth the same,
-# puts the value given n purchases near n times it: a staircase) sends Newton's step far
-# past the level, whence bisection does not come back within MOST_STEPS
+# Of the log value: the most a Newton step may rise (one rising more bisects the bracket
+# instead, or rises this much while no value above the level is known). A flat stretch of
+# the distribution (a count-only log's spend, each order worth the same, puts the value
+# given n purchases near n times it: a staircase) sends Newton's step far past the level,
+# whence bisection does not come back within MOST_STEPS
 WIDEN = 2.0
 FIRST_COLUMNS = 16  # P(N >= n) is worked out in blocks of n, this many, then doubling
 # Memory: a block of n is worked out for this many (customer, n) at most at once, and the
