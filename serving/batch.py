@@ -548,6 +548,7 @@ def score_all(
             "users": len(scores),
             # What each score predicts (task, horizon, ...): outcomes label the ledger with it.
             "labels": {t: b.label for t, b in champions.bundles.items()},
+            "outlook_days": champions.outlook_days(),  # expected_purchases' (Units.text)
             "learned_until": {t: b.outcomes_learned_until for t, b in champions.bundles.items()},
             # What it was built from: `refresh` re-scores when models or features move on.
             "lineage": {

@@ -41,6 +41,9 @@ class Units:
     # A log without amounts (ingested with --amount-default N): what each purchase counts
     purchase_counts: float | None = None
     money: bool = True  # False: no column holds money (a snapshot's list)
+    # the days the served expected_purchases are for (Champions.outlook_days, recorded with
+    # the scores table); None: no purchase process served, or a table written before
+    outlook_days: float | None = None
 
     @property
     def currency(self) -> str:
@@ -88,10 +91,9 @@ class Units:
 
     def text(self) -> str:
         """One line: ``money in GBP; churn: probability of no activity in the next 90 days; ...``
-        and what the purchase process's columns hold (``serving.scoring``: over the LTV
-        champion's horizon, else churn's)."""
-        days = self.horizon_days.get(tasks.LTV.name, self.horizon_days.get(tasks.CHURN.name))
-        outlook = [OUTLOOK.format(days=days)] if days else []
+        and what the purchase process's columns hold (over :attr:`outlook_days`)."""
+        days = self.outlook_days
+        outlook = [OUTLOOK.format(days=f"{days:g}")] if days else []
         amounts = [self.amounts] if self.money else []
         return "; ".join([*amounts, *self.windows.values(), *outlook])
 
@@ -204,4 +206,5 @@ def units_for(
         windows={n: window_text(known[n], days[n]) for n in chosen},
         horizon_days={n: days[n] for n in chosen},
         purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
+        outlook_days=metadata.get("outlook_days"),
     )

@@ -171,6 +171,13 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
         == {"churn": "1", "conversion": "1", "ltv": "1"}
     )
     assert (table.frame["churn_model_version"] == "1").all()
+    # the served expected_purchases' days, recorded: the units line states them (review R2 #7)
+    from serving.units import units_for
+
+    days = load_champions(settings).outlook_days()
+    assert days and table.metadata["outlook_days"] == days
+    said = f"expected_purchases: in the next {days:g} days"
+    assert units_for(settings, table.metadata).text().endswith(said)
     assert (pd.to_datetime(table.frame[AS_OF], utc=True) == as_of).all()
     # country and device are no person's (features.identifiers): shown, not withheld (trial 115)
     assert table.metadata["personal_columns"] == []

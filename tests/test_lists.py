@@ -431,6 +431,7 @@ UNITS = Units(
     currencies=("GBP",),
     windows={"churn": "churn: no activity in the next 91 days", "ltv": "ltv: in the next 365 days"},
     horizon_days={"churn": 91, "ltv": 365},
+    outlook_days=365,
 )
 
 
@@ -478,9 +479,17 @@ def test_the_units_line_says_what_p_alive_is_and_the_window_of_expected_purchase
     column (a customer who buys once a year is alive and unlikely to buy in 91 days)."""
     text = UNITS.text()
     assert "p_alive: probability the customer has not left for good" in text
-    assert "expected_purchases: in the next 365 days" in text  # the LTV's horizon
-    churn_only = Units(windows={"churn": "churn"}, horizon_days={"churn": 91})
+    assert "expected_purchases: in the next 365 days" in text  # the served process's horizon
+    churn_only = Units(windows={"churn": "churn"}, horizon_days={"churn": 91}, outlook_days=91)
     assert churn_only.text().endswith("expected_purchases: in the next 91 days")
+    # review R2 #7: an LTV champion without a purchase process serves churn's process over
+    # churn's horizon; the line said the LTV's (a third copy of which horizon it is)
+    assert (
+        Units(horizon_days={"churn": 91, "ltv": 365}, outlook_days=91)
+        .text()
+        .endswith("expected_purchases: in the next 91 days")
+    )
+    assert "expected_purchases" not in Units(horizon_days={"churn": 91, "ltv": 365}).text()
     assert "p_alive" not in Units().text()
     # "ltv: expected purchases minus refunds" read as a count on a log of money (CDNOW)
     from lifecycle import tasks
