@@ -107,9 +107,10 @@ def test_serve_command_with_compiled_trees_answers_as_batch_scoring(
     from lifecycle.compiled import OBJECT_SUFFIX
 
     users = sample_users(trained_workspace)
+    cache = load_settings(home=trained_copy, environ={}).workspace.compiled_dir
+    assert not list(cache.glob(f"*{OBJECT_SUFFIX}"))  # the server compiles them (review R2 #8)
     with lifecycle_serve(trained_copy, tmp_path / "server", compile_trees=True) as base:
         every_worker_settled(base, seconds=600)  # "compiling trees ..." no longer settling
-        cache = load_settings(home=trained_copy, environ={}).workspace.compiled_dir
         for task in ("churn", "conversion", "ltv"):
             assert list(cache.glob(f"demo-{task}-v1-*{OBJECT_SUFFIX}")), task
         response = httpx.post(f"{base}/score", json={"user_ids": users}, timeout=60)
