@@ -3,10 +3,11 @@
 A new row is held when it equals a held event in every column the file has; an extra text
 column is compared by the number it writes (``8.0`` is ``8``, ``15.30`` is ``15.3``: a CSV
 writes so what a Parquet file gives as a float, and what pandas writes of an integer column
-with a null). A row that equals a held event of the same order in every column but its
-time, a whole number of hours away or a real zone offset of quarter hours (+05:30, +05:45,
--03:30), is that event read in another zone (a UTC export read in the dataset's local zone):
-held back too, under a reason of its own.
+with a null); a quantity by its magnitude (:func:`unsigned_columns`). A row that equals a
+held event of the same order in every column but its time, a whole number of hours away or
+a real zone offset of quarter hours (+05:30, +05:45, -03:30), is that event read in another
+zone (a UTC export read in the dataset's local zone): held back too, under a reason of its
+own.
 """
 
 from __future__ import annotations
@@ -49,22 +50,41 @@ class Held:
         return {r: n for r, n in ((ALREADY_INGESTED, self.already), (HOURS_APART, shifted)) if n}
 
 
-def _identity(column: str, number_text: bool, alias: str = "") -> str:
-    """The value a column is compared by: an extra text column's number as its shortest text."""
+def _identity(column: str, number_text: bool, alias: str = "", unsigned: bool = False) -> str:
+    """The value a column is compared by: an extra text column's number as its shortest text;
+    an ``unsigned`` one's (:func:`unsigned_columns`) without its sign."""
     value = f"{alias}{identifier(column)}"
     if not number_text:
-        return value
+        return f"abs({value})" if unsigned else value
     number = r"'-?[0-9]+\.[0-9]*'"
-    return (
+    shortest = (
         f"(CASE WHEN regexp_full_match({value}, {number}) "
         f"THEN rtrim(rtrim({value}, '0'), '.') ELSE {value} END)"
     )
+    return f"ltrim({shortest}, '-')" if unsigned else shortest
 
 
 def number_text_columns(con: Any, shared: list[str]) -> set[str]:
     """The extra columns of view ``old`` held as text (a number may be written 8 or 8.0)."""
     kinds = {name: kind for name, kind, *_ in con.execute("DESCRIBE old").fetchall()}
     return {n for n in shared if n not in c.EVENT_FIELDS and kinds.get(n) == "VARCHAR"}
+
+
+def unsigned_columns(con: Any, shared: list[str]) -> set[str]:
+    """The ``shared`` columns compared by their magnitude, as a guest row's key reads them
+    (:data:`features.guest_orders.UNSIGNED`: the quantity `import online-retail` stores
+    positive, a refund's 6 where a file of the same line writes -6), numbers or text."""
+    from features.guest_orders import unsigned
+
+    kinds = {name: kind for name, kind, *_ in con.execute("DESCRIBE old").fetchall()}
+    numeric = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
+    return {
+        n
+        for n in shared
+        if n not in c.EVENT_FIELDS
+        and unsigned(n)
+        and (kinds.get(n) == "VARCHAR" or str(kinds.get(n)).startswith((*numeric, "DECIMAL")))
+    }
 
 
 @dataclass(frozen=True)
@@ -74,12 +94,14 @@ class RowKeys:
 
     shared: list[str]
     loose: set[str]
+    unsigned: set[str] = field(default_factory=set)  # by magnitude (:func:`unsigned_columns`)
+
+    def identity(self, name: str, alias: str = "") -> str:
+        return _identity(name, name in self.loose, alias, name in self.unsigned)
 
     @property
     def named(self) -> str:
-        return ", ".join(
-            f"{_identity(n, n in self.loose)} AS k{i}" for i, n in enumerate(self.shared)
-        )
+        return ", ".join(f"{self.identity(n)} AS k{i}" for i, n in enumerate(self.shared))
 
     @property
     def grouped(self) -> str:
@@ -98,7 +120,7 @@ def hold(con: Any, shared: list[str]) -> Held:
     it: the n-th copy of a row in the file is already_ingested when the dataset has n
     copies, else a new event (a repeat purchase --keep-repeats kept). Then the rows left that
     are a held event of the same order a whole number of hours away (:data:`HOURS_APART`)."""
-    keys = RowKeys(shared, number_text_columns(con, shared))
+    keys = RowKeys(shared, number_text_columns(con, shared), unsigned_columns(con, shared))
     named, grouped, same = keys.named, keys.grouped, keys.same("o", "n")
     con.execute(f"CREATE TEMP TABLE new_keys AS SELECT new_row, {named} FROM new")
     con.execute(
@@ -112,7 +134,7 @@ def hold(con: Any, shared: list[str]) -> Held:
         f"FROM new_keys) n JOIN copies o ON {same} WHERE n.copy <= o.copies"
     )
     ((already,),) = con.execute("SELECT count(*) FROM held").fetchall()
-    return Held(int(already), _hold_hours_apart(con, shared, keys.loose), keys)
+    return Held(int(already), _hold_hours_apart(con, shared, keys), keys)
 
 
 def duplicates_new(con: Any, held: Held) -> tuple[int, int]:
@@ -183,7 +205,7 @@ def _why_held(repeats: int, of_held: dict[str, int]) -> str:
     )
 
 
-def _hold_hours_apart(con: Any, shared: list[str], loose: set[str]) -> Counter[int]:
+def _hold_hours_apart(con: Any, shared: list[str], keys: RowKeys) -> Counter[int]:
     """Add to ``held`` the rows of ``new`` not held that equal an event of ``old`` with an
     order id in every shared column but the time, which is 1 to 14 whole hours from theirs or
     one of :data:`PART_HOUR_OFFSETS`; counted by those minutes (the file's time minus the
@@ -191,7 +213,7 @@ def _hold_hours_apart(con: Any, shared: list[str], loose: set[str]) -> Counter[i
     if c.ORDER_ID not in shared or c.EVENT_TIME not in shared:
         return Counter()
     same = " AND ".join(
-        f"{_identity(n, n in loose, 'o.')} IS NOT DISTINCT FROM {_identity(n, n in loose, 'n.')}"
+        f"{keys.identity(n, 'o.')} IS NOT DISTINCT FROM {keys.identity(n, 'n.')}"
         for n in shared
         if n not in (c.EVENT_TIME, c.USER_ID, c.ORDER_ID)
     )

@@ -164,6 +164,11 @@ _NUMBER = r"^-[0-9]+(\.[0-9]*)?$"  # a negative one (after the above)
 UNSIGNED = frozenset({"quantity"})
 
 
+def unsigned(column: str) -> bool:
+    """Whether a column is compared by its magnitude (:data:`UNSIGNED`): ``Quantity`` too."""
+    return _snake_case(column) in UNSIGNED
+
+
 def _snake_case(name: str) -> str:
     """``StockCode`` and ``stock_code`` alike: ``stock_code``."""
     import re

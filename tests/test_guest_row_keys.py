@@ -170,6 +170,7 @@ def test_a_month_imported_then_ingested_again_keeps_its_guest_orders(
     --append`ed again counted its guest orders twice (December 2010: 502,060 of purchases
     for 251,030). A dataset's guest rows are keyed alike by both routes now: the counts and
     amounts stay as the import said."""
+    import duckdb
     from click.testing import CliRunner
 
     from features.adapters import ONLINE_RETAIL_FILE
@@ -189,6 +190,8 @@ def test_a_month_imported_then_ingested_again_keeps_its_guest_orders(
     assert done.exit_code == 0, done.output
     dataset = home / "datasets" / "shop"
     said = dataset_guest_orders(dataset)
+    events = f"SELECT event_type, count(*) FROM read_parquet('{dataset / 'events.parquet'}')"
+    held = dict(duckdb.sql(events + " GROUP BY 1").fetchall())
     args = ["ingest", str(again), "--append", "--dataset", "shop", "--event-type", "purchase"]
     args += ["--negative-is-refund", "--map", "user_id=CustomerID", "--map", "amount=Total"]
     args += ["--map", "event_time=InvoiceDate", "--map", "order_id=InvoiceNo"]
@@ -199,6 +202,15 @@ def test_a_month_imported_then_ingested_again_keeps_its_guest_orders(
     assert said["purchases"] > 0 and said["refunds"] > 0
     assert {k: after[k] for k in counted} == {k: said[k] for k in counted}
     assert after["rows"] - after["repeats"] == said["rows"] - said["repeats"]  # each once
+    # review R2 #3: the customers' refund lines too (the import stores a refund's quantity
+    # 6, the file -6): each held once, not 684 of them again
+    assert held["refund"] > 0
+    # and every purchase line once: the only ones added are the 3 at a unit price of 0,
+    # which the import refuses (non_positive_unit_price) and ingest keeps as 0.00
+    free = dec["CustomerID"].notna() & (dec["UnitPrice"].astype(float) == 0)
+    assert free.sum() == 3
+    added = {"refund": held["refund"], "purchase": held["purchase"] + 3}
+    assert dict(duckdb.sql(events + " GROUP BY 1").fetchall()) == added
 
 
 def test_the_same_guest_orders_sent_again_after_a_folder_appended_count_once(
