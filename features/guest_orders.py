@@ -15,6 +15,7 @@ import pandas as pd
 
 from features import contract as c
 from features.parquet_reading import partition_columns
+from lifecycle.workspace import EVENTS_FILE
 
 NO_USER = f"missing_{c.USER_ID}"  # the quarantine reason
 NO_USER_NOTE = "rows_without_user"  # report note and batch key: {rows, repeats, orders, ...}
@@ -242,11 +243,16 @@ def _counted(distinct: pd.DataFrame, rows: int) -> dict[str, Any]:
 
 
 def keep_guest_rows(
-    new: Path, staging: Path, appending_to: Path | None, held: dict[str, Any] | None
+    new: Path,
+    staging: Path,
+    appending_to: Path | None,
+    held: dict[str, Any] | None,
+    source: Path,
 ) -> None:
-    """The dataset version's guest rows: this file's (``new``), and an append's beside the
-    dataset's (``held``: its report.json), each once. A dataset whose earlier guest rows were
-    not kept (ingested before) keeps none: its total stays summed file by file, said so."""
+    """The dataset version's guest rows: this file's (``new``, of the events file ``source``),
+    and an append's beside the dataset's (``held``: its report.json), each once. A dataset
+    whose earlier guest rows were not kept (ingested before) keeps none: its total stays
+    summed file by file, said so."""
     parts = [pd.read_parquet(new)] if new.is_file() else []
     if appending_to is not None:
         earlier = appending_to / GUEST_ROWS
@@ -262,10 +268,12 @@ def keep_guest_rows(
         # the dataset's rule: its kept rows', else this file's (keyed by it)
         rule = earlier if appending_to is not None and earlier.is_file() else new
         unkeyed = _recorded_unkeyed(rule)
-        if unkeyed is not None and rule is not new and new.is_file():
-            # and the partition columns this file brings, which key none of its rows: once
-            # the append adds them to the dataset's columns only the record says so
-            unkeyed |= _recorded_unkeyed(new) or frozenset()
+        if unkeyed is not None and rule is not new:
+            # and the partition columns this file brings, which key none of its rows (with
+            # guest rows or not): once the append adds them to the dataset's columns only
+            # the record says so
+            assert appending_to is not None
+            unkeyed = unkeyed_columns(source, appending_to / EVENTS_FILE)
         write_guest_rows(rows, staging / GUEST_ROWS, unkeyed, _canonical(rule))
 
 

@@ -375,7 +375,7 @@ def ingest_into(
             if adapter is not None:  # its notes, of the events this file gives
                 staged = into / EVENTS_FILE
                 adapter.notes(reports["events"], pd.read_parquet(staged, columns=adapter.notes_of))
-            keep_guest_rows(work / GUEST_ROWS, staging, appending_to, held)
+            keep_guest_rows(work / GUEST_ROWS, staging, appending_to, held, events_path)
             totals = None
             if appending_to is not None:
                 totals = merge_append(

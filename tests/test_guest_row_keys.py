@@ -355,3 +355,32 @@ def test_guest_rows_apart_only_by_the_sign_of_a_number_not_the_quantity_are_two(
         "repeats": 3,  # 536367 with its quantity 2 too
         "purchases": 27.5,
     }
+
+
+def test_a_folder_of_no_guest_rows_appended_still_leaves_its_partition_unkeyed(
+    home: Path, tmp_path: Path
+) -> None:
+    """A folder appended with user rows alone brought `dt` into the dataset's columns and,
+    without guest rows of its own, recorded nothing of it: the next folder's `dt` keyed its
+    rows, so the guest orders the first file sent, sent again in a folder, counted twice."""
+    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
+    lines["amount"] = lines["amount"].astype(float)
+    first = tmp_path / "dec.csv"
+    lines.to_csv(first, index=False)
+    _ingest(home, first)
+    users_only = tmp_path / "users" / "dt=2010-12-02"
+    users_only.mkdir(parents=True)
+    lines.iloc[:1].assign(invoice="536368").to_parquet(users_only / "part-0.parquet")
+    _ingest(home, users_only.parent, "--append")
+    folder = tmp_path / "events" / "dt=2010-12-01"
+    folder.mkdir(parents=True)
+    lines.assign(invoice=lines["invoice"].mask(lines.index == 0, "536369")).to_parquet(
+        folder / "part-0.parquet"
+    )
+    _ingest(home, folder.parent, "--append")
+    said = dataset_guest_orders(home / "datasets" / "shop")
+    assert {k: said[k] for k in ("rows", "repeats", "purchases")} == {
+        "rows": 6,
+        "repeats": 3,
+        "purchases": 27.5,  # not 55.0
+    }
