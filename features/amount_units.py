@@ -1,11 +1,14 @@
 """Amounts written in the currency's minor unit, as payment exports write them (Stripe's
 `amount_paid` 7045 is USD 70.45): `ingest --amount-unit minor` divides each amount by 10 to
 the ISO 4217 exponent of its row's currency (100 for USD and EUR, 1 for JPY, 1000 for KWD),
-`--amount-unit cents` by 100 whatever the currency. The unit is recorded with the file's
-shape (features.file_shape), so appends and `refresh FILE` read their files so too.
+`--amount-unit cents` by 100 whatever the currency; `--amount-unit count`: the amounts count
+what was bought (a loyalty log's basket items), no money, kept as written and worded as
+purchases counted (serving.units). The unit is recorded with the file's shape
+(features.file_shape), so appends and `refresh FILE` read their files so too.
 
 Without the option, amounts that are all whole numbers with a large median, in a currency
-with cents (or none known), are said to be perhaps in cents: never read so unasked.
+with cents (or none known), are said to be perhaps in cents; all whole and without a currency,
+perhaps counts: never read so unasked.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from features.currency import ISO_CODES
 from features.hints import option_hint
 from lifecycle.sql import identifier, literal
 
-UNITS = ("major", "minor", "cents")  # --amount-unit; major: as written (the default)
+UNITS = ("major", "minor", "cents", "count")  # --amount-unit; major: as written (the default)
+COUNT = "count"  # amounts count what was bought, no money (serving.units.purchase_counts)
 UNIT_READ = "amount_unit_read"  # report note: {"unit", "column", "example": [written, read, code]}
 MAYBE_MINOR = "amounts_maybe_minor_units"  # report note: {"column", "median", "rows", "currency"}
+MAYBE_COUNTS = "amounts_maybe_counts"  # report note: {"column", "median", "rows"}
 # ISO 4217 exponents other than 2 (the minor unit of every other code is a hundredth)
 EXPONENTS = {
     code: 0
@@ -71,6 +76,8 @@ def in_major_units(
     whose amount the file gave (a default given is no minor unit); ``raw``, the chunk read,
     names a row. ``minor`` without a currency on a row with an amount is refused: its minor
     unit is unknown."""
+    if unit == COUNT and UNIT_READ not in notes:  # kept as written: said, not scaled
+        notes[UNIT_READ] = {"unit": unit, "column": column}
     if unit not in ("minor", "cents"):
         return amount
     if unit == "cents":
@@ -107,7 +114,12 @@ def in_major_units(
 
 def unit_read_line(note: dict[str, Any]) -> str:
     """The summary's line of amounts read in a minor unit: 'amounts read in cents: 7045 is
-    70.45 USD'."""
+    70.45 USD'; or counted (--amount-unit count)."""
+    if note["unit"] == COUNT:
+        return (
+            f"    amounts in '{note['column']}' read as counts of what was bought (--amount-unit "
+            "count): no money, LTV and every list in purchases counted"
+        )
     written, read, code = note["example"]
     unit = "cents" if note["unit"] == "cents" or exponent(code) == 2 else "the minor unit"
     said = f"{written:,.0f}" if float(written).is_integer() else f"{written:,g}"
@@ -118,10 +130,10 @@ def unit_read_line(note: dict[str, Any]) -> str:
     )
 
 
-def maybe_minor_units(events: Path) -> dict[str, Any] | None:
-    """The note of a dataset whose purchase and refund amounts may be in cents: at least
-    ``MAYBE_MINOR_ROWS`` of them, every one a whole number, a median of at least
-    ``MAYBE_MINOR_MEDIAN``, and a currency with cents (or none known). None otherwise."""
+def whole_amounts(events: Path) -> dict[str, Any] | None:
+    """The purchase and refund amounts of an events file as the maybe-cents and maybe-counts
+    notes judge them: how many (above 0), whether every one is whole, their median and
+    currency (None: no amount column)."""
     import duckdb
 
     with duckdb.connect() as con:
@@ -141,11 +153,46 @@ def maybe_minor_units(events: Path) -> dict[str, Any] | None:
             f"{code} FROM read_parquet({literal(events)}) "
             f"WHERE {c.EVENT_TYPE} IN ({monetary}) AND {c.AMOUNT} > 0"
         ).fetchone()
-    if rows < MAYBE_MINOR_ROWS or not whole or median < MAYBE_MINOR_MEDIAN:
+    return {"rows": int(rows), "whole": bool(whole), "median": median, "currency": currency}
+
+
+def maybe_minor_units(amounts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The note of a dataset whose purchase and refund amounts (:func:`whole_amounts`) may be
+    in cents: at least ``MAYBE_MINOR_ROWS`` of them, every one a whole number, a median of at
+    least ``MAYBE_MINOR_MEDIAN``, and a currency with cents (or none known). None otherwise."""
+    if not amounts or amounts["rows"] < MAYBE_MINOR_ROWS or not amounts["whole"]:
+        return None
+    median, currency = amounts["median"], amounts["currency"]
+    if median < MAYBE_MINOR_MEDIAN:
         return None
     if currency and exponent(currency) == 0:  # yen are whole
         return None
-    return {"median": float(median), "rows": int(rows), "currency": currency}
+    return {"median": float(median), "rows": amounts["rows"], "currency": currency}
+
+
+def maybe_counts(amounts: dict[str, Any] | None, column: str) -> dict[str, Any] | None:
+    """The note of a dataset whose amounts, read from ``column``, may be counts (basket items)
+    rather than money: at least ``MAYBE_MINOR_ROWS``, every one whole, no currency, a median
+    too small for cents (those :func:`maybe_minor_units` says). None otherwise."""
+    if not amounts or amounts["rows"] < MAYBE_MINOR_ROWS or not amounts["whole"]:
+        return None
+    if amounts["currency"] or amounts["median"] >= MAYBE_MINOR_MEDIAN:
+        return None
+    return {"column": column, "median": float(amounts["median"]), "rows": amounts["rows"]}
+
+
+def maybe_counts_line(note: dict[str, Any]) -> str:
+    """The summary's line of whole amounts without a currency, said as a possibility."""
+    return (
+        f"    amounts in '{note['column']}' have no currency and are all whole numbers (median "
+        f"{note['median']:,g}, {note['rows']:,} purchases and refunds): if they count what was "
+        "bought (items), not money, every list and reason says 'spent'"
+        + option_hint(
+            "; ingest again with --amount-unit count (worded as purchases counted, no money; a "
+            "dataset reads one unit: from its first file, with --replace)",
+            "; `lifecycle ingest` reads them so with --amount-unit count",
+        )
+    )
 
 
 def maybe_minor_line(note: dict[str, Any]) -> str:

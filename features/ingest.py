@@ -25,7 +25,13 @@ import pyarrow.parquet as pq
 
 from features import adapters, appending, batches
 from features import contract as c
-from features.amount_units import MAYBE_MINOR, maybe_minor_units
+from features.amount_units import (
+    MAYBE_COUNTS,
+    MAYBE_MINOR,
+    maybe_counts,
+    maybe_minor_units,
+    whole_amounts,
+)
 from features.append_columns import holds_amounts, holds_blank_currency
 from features.append_merge import merge_append
 from features.dataset_summary import IDS_CASE_DROPPED, DatasetSummary
@@ -463,11 +469,20 @@ def _finish_events(
             reports["events"].notes[NOT_ACTIVITY_NOTE] = quiet
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
         refuse_types_not_found(reports["events"].notes, source)
-    unit = ((read_as or {}).get(SHAPE) or {}).get("amount_unit")  # none given: maybe cents
+    shape = (read_as or {}).get(SHAPE) or {}
+    # none given: maybe cents, or counts of a file's own column (not --amount-default's)
+    unit, in_file = shape.get("amount_unit"), reports["events"].notes.get("amount_in_file", True)
     # said once a dataset: an earlier batch that said it records so
-    said = appending_to is not None and any(MAYBE_MINOR in b for b in batches.batches(held))
-    if unit is None and not said and (maybe := maybe_minor_units(staging / EVENTS_FILE)):
-        reports["events"].notes[MAYBE_MINOR] = maybe
+    said = appending_to is not None and any(
+        MAYBE_MINOR in b or MAYBE_COUNTS in b for b in batches.batches(held)
+    )
+    if unit is None and in_file and not said:
+        amounts = whole_amounts(staging / EVENTS_FILE)
+        column = (shape.get("columns") or {}).get(c.AMOUNT, c.AMOUNT)
+        if maybe := maybe_minor_units(amounts):
+            reports["events"].notes[MAYBE_MINOR] = maybe
+        elif maybe := maybe_counts(amounts, column):
+            reports["events"].notes[MAYBE_COUNTS] = maybe
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)
@@ -500,7 +515,9 @@ def _finish_events(
             # its guest orders, which no user's numbers hold: `segments` and the report say
             # them; the maybe-cents note, said once
             **{
-                k: v for k, v in reports["events"].notes.items() if k in (NO_USER_NOTE, MAYBE_MINOR)
+                k: v
+                for k, v in reports["events"].notes.items()
+                if k in (NO_USER_NOTE, MAYBE_MINOR, MAYBE_COUNTS)
             },
         },
     ]

@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from features import contract as c
-from features.amount_units import MAYBE_MINOR, UNIT_READ, maybe_minor_line, unit_read_line
+from features.amount_units import (
+    MAYBE_COUNTS,
+    MAYBE_MINOR,
+    UNIT_READ,
+    maybe_counts_line,
+    maybe_minor_line,
+    unit_read_line,
+)
 from features.append_identity import (
     DUPLICATES_NEW,
     HOURS_APART,
@@ -122,6 +129,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(unit_read_line(notes[UNIT_READ]))
     if MAYBE_MINOR in notes:
         out.append(maybe_minor_line(notes[MAYBE_MINOR]))
+    if MAYBE_COUNTS in notes:
+        out.append(maybe_counts_line(notes[MAYBE_COUNTS]))
     if unused := notes.get("time_column_unused"):
         out.append(
             f"    '{unused['beside']}' holds dates without a time, so every event was read at "

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from features import contract as c
 from lifecycle import tasks
-from lifecycle.dataset_kind import require_whole_tables
+from lifecycle.dataset_kind import read_report, require_whole_tables
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -44,6 +44,8 @@ class Units:
     # the days the served expected_purchases are for (Champions.outlook_days, recorded with
     # the scores table); None: no purchase process served, or a table written before
     outlook_days: float | None = None
+    # --amount-unit count: the file's column whose amounts count what was bought (items)
+    counted_column: str | None = None
 
     @property
     def currency(self) -> str:
@@ -61,6 +63,11 @@ class Units:
         """What the money columns hold: a currency, or purchases counted."""
         if self.purchase_counts is None:
             return f"money in {self.currency}"
+        if self.counted_column:
+            return (
+                f"amounts are purchases counted (the file's '{self.counted_column}', "
+                "--amount-unit count: each item one), no money"
+            )
         return (
             f"amounts are purchases counted (a log without amounts: each purchase "
             f"{self.purchase_counts:g}), no money"
@@ -152,16 +159,28 @@ def _codes(values: Iterable[str]) -> tuple[str, ...]:
 
 def purchase_counts(dataset_dir: Path) -> float | None:
     """What each purchase counts when the dataset's events file had no amount column
-    (``lifecycle ingest --amount-default N``, recorded in its report); None otherwise. Read
-    here rather than through ``features.ingest.read_dataset_summary``, whose module imports
-    the Parquet reader and validation that a scoring worker's start does not need."""
-    from lifecycle.dataset_kind import read_report
-
-    tables = (read_report(dataset_dir) or {}).get("tables", {})
-    notes = tables.get("events", {}).get("notes", {})
+    (``lifecycle ingest --amount-default N``, recorded in its report), 1 when its amounts
+    count what was bought (``--amount-unit count``: :func:`counted_column`); None otherwise.
+    Read here rather than through ``features.ingest.read_dataset_summary``, whose module
+    imports the Parquet reader and validation that a scoring worker's start does not need."""
+    report = read_report(dataset_dir) or {}
+    notes = report.get("tables", {}).get("events", {}).get("notes", {})
     if notes.get("amount_in_file") is False and notes.get("amount_default") is not None:
         return float(notes["amount_default"])
-    return None
+    return 1.0 if counted_column(report) else None
+
+
+def counted_column(report: dict[str, Any] | None) -> str | None:
+    """The file's amount column of a dataset ingested with ``--amount-unit count`` (its
+    amounts count what was bought, no money), as its last recorded file shape says; None
+    otherwise."""
+    from features.amount_units import COUNT
+    from features.file_shape import dataset_shape
+
+    shape = dataset_shape(report)
+    if shape is None or shape.amount_unit != COUNT:
+        return None
+    return shape.columns.get(c.AMOUNT, c.AMOUNT)
 
 
 def label_windows(labels: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -207,4 +226,5 @@ def units_for(
         horizon_days={n: days[n] for n in chosen},
         purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
         outlook_days=metadata.get("outlook_days"),
+        counted_column=counted_column(read_report(settings.workspace.dataset_dir(dataset))),
     )

@@ -195,10 +195,11 @@ def _ingest_demo(obj: Context, demo_dir: Path) -> Any:
 )
 @click.option(
     "--amount-unit",
-    type=click.Choice(["major", "minor", "cents"]),
+    type=click.Choice(["major", "minor", "cents", "count"]),
     help="minor: amounts are in the currency's minor unit, as Stripe writes them (7045 is USD "
     "70.45), divided by 10 to its ISO 4217 exponent (JPY 1, KWD 1000); cents: by 100 whatever "
-    "the currency [default: major, as written]. Recorded with the dataset: appends read so too.",
+    "the currency; count: amounts count what was bought (basket items), no money, LTV in "
+    "them [default: major, as written]. Recorded with the dataset: appends read so too.",
 )
 @click.option(
     "--currency",
@@ -332,6 +333,12 @@ def ingest(
         raise click.BadParameter(
             f"{currency!r} is no ISO 4217 currency code (e.g. GBP, EUR, USD)",
             param_hint="--currency",
+        )
+    if amount_unit == "count" and (currency or any(m.startswith("currency=") for m in maps)):
+        raise click.BadParameter(
+            "amounts counted (--amount-unit count) are no money, so they have no currency: "
+            "drop --currency or --map currency=...",
+            param_hint="--amount-unit",
         )
     from features.batches import file_reading
     from features.erasure_log import erased_users

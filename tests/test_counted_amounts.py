@@ -1,0 +1,113 @@
+"""A loyalty log's amount column that counts what was bought (trial P: `basket_items`, one
+row per card and day) is no money: `ingest --amount-unit count` records it with the dataset,
+appends read so, and the dataset is worded in purchases counted, no currency; unasked, whole
+amounts without a currency are said to be perhaps counts, once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from serving.scoring import reason_text
+from serving.units import purchase_counts, units_for
+
+MAPS = (
+    "--map", "user_id=card_id", "--map", "event_time=visit_date", "--event-type", "purchase",
+    "--map", "amount=basket_items",
+)  # fmt: skip
+
+
+def _visits(path: Path, days: range, items: int = 12) -> Path:
+    """A grocery export: one row per card and day, the basket's items counted."""
+    rows = [f"C{n},2024-03-{d:02d},Leeds,{items + n % 5}" for d in days for n in range(1, 11)]
+    path.write_text("card_id,visit_date,store,basket_items\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _ingest(path: Path, *extra: str) -> str:
+    result = CliRunner().invoke(main, ["ingest", str(path), *extra])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_a_count_column_ingested_with_amount_unit_count_is_worded_as_purchases(
+    home: Path, tmp_path: Path
+) -> None:
+    """On the old code --amount-unit had no 'count' (a usage error), and basket items mapped
+    as amounts were money of no currency: 'spent 1,852 in all'."""
+    said = _ingest(_visits(tmp_path / "march.csv", range(1, 11)), "--dataset", "g", *MAPS,
+                   "--amount-unit", "count")  # fmt: skip
+    assert (
+        "amounts in 'basket_items' read as counts of what was bought (--amount-unit count): "
+        "no money, LTV and every list in purchases counted" in said
+    )
+    assert "whole numbers" not in said  # asked: not offered again
+    settings = load_settings(home=home)
+    data = settings.workspace.dataset_dir("g")
+    assert purchase_counts(data) == 1.0  # each item one purchase: kept as written
+    units = units_for(settings, {"dataset": "g"})
+    assert units.counted and units.amounts_are == "purchases"
+    assert units.currency == "none: amounts are purchases counted"
+    assert units.amounts == (
+        "amounts are purchases counted (the file's 'basket_items', --amount-unit count: each "
+        "item one), no money"
+    )
+    assert units.value_name("revenue_total") == "purchases"
+    counts = purchase_counts(data)
+    assert reason_text("revenue_total", 1852.0, counts) == "1,852 purchases in all"
+    assert reason_text("revenue_90d", 0.0, counts) == "no purchases in the last 90 days"
+    # an append reads its file so, told nothing; another unit is refused
+    april = _visits(tmp_path / "april.csv", range(11, 21))
+    assert "read as counts" in _ingest(april, "--dataset", "g", "--append")
+    assert purchase_counts(data) == 1.0
+    other = CliRunner().invoke(
+        main, ["ingest", str(april), "--dataset", "g", "--append", "--amount-unit", "major"]
+    )
+    assert other.exit_code != 0
+    assert "dataset 'g' reads amounts as count" in other.output
+
+
+def test_counted_amounts_have_no_currency(home: Path, tmp_path: Path) -> None:
+    visits = _visits(tmp_path / "march.csv", range(1, 11))
+    for money in (("--currency", "GBP"), ("--map", "currency=store")):
+        refused = CliRunner().invoke(
+            main,
+            ["ingest", str(visits), "--dataset", "g", *MAPS, "--amount-unit", "count", *money],
+        )
+        assert refused.exit_code != 0
+        assert "(--amount-unit count) are no money, so they have no currency" in refused.output
+    assert not load_settings(home=home).workspace.dataset_dir("g").exists()
+
+
+def test_whole_amounts_without_a_currency_are_said_to_be_maybe_counts_once(
+    home: Path, tmp_path: Path
+) -> None:
+    """Trial P: `--map amount=basket_items` went in silently as money (report notes {})."""
+    said = _ingest(_visits(tmp_path / "march.csv", range(1, 11)), "--dataset", "g", *MAPS)
+    assert (
+        "amounts in 'basket_items' have no currency and are all whole numbers (median 14, 100 "
+        "purchases and refunds): if they count what was bought (items), not money, every list "
+        "and reason says 'spent'; ingest again with --amount-unit count" in said
+    )
+    data = load_settings(home=home).workspace.dataset_dir("g")
+    assert purchase_counts(data) is None  # never read so unasked
+    report = json.loads((data / "report.json").read_text())
+    assert report["batches"][-1]["amounts_maybe_counts"]["column"] == "basket_items"
+    april = _visits(tmp_path / "april.csv", range(11, 21))
+    assert "whole numbers" not in _ingest(april, "--dataset", "g", "--append")  # said once
+    # a currency says they are money; a count-only log's --amount-default is no column's
+    money = _ingest(_visits(tmp_path / "gbp.csv", range(1, 11)), "--dataset", "m", *MAPS,
+                    "--currency", "GBP")  # fmt: skip
+    assert "whole numbers" not in money
+    only = tmp_path / "only.csv"
+    only.write_text(
+        "card_id,visit_date\n" + "".join(f"C{n},2024-03-0{n}\n" for n in range(1, 10)) * 3
+    )
+    counted = _ingest(only, "--dataset", "o", "--map", "user_id=card_id", "--map",
+                      "event_time=visit_date", "--event-type", "purchase", "--amount-default", "1",
+                      "--keep-repeats")  # fmt: skip
+    assert "whole numbers" not in counted
