@@ -107,3 +107,37 @@ def fit_purchase_process(
     return dict(zip(("r", "alpha", "a", "b"), model.params, strict=True)) | {
         "first": float(kind.FIRST)
     }
+
+
+# p_alive tells who has left only where the fitted process judges some customer more likely
+# gone than alive: a log of one row a customer and day (a grocery export, online_retail
+# counted so) fits a dropout so small (MBG/NBD's a 0.003) that even a customer idle 217 days
+# is 0.99999 alive, and p_alive, near 1 for everyone, carries little (trial P).
+GONE = 0.5
+FLAT_P_ALIVE = "p_alive_flat"  # a bundle's data_window key and a TrainResult report's
+
+
+def flat_p_alive(params: dict[str, float], features: pd.DataFrame) -> dict[str, Any] | None:
+    """When no customer of ``features`` (the rows the process was fitted on) has a p_alive
+    under ``GONE``: the least of them, how many, and the fitted dropout (``a``, ``b``; a
+    customer's chance of leaving after a purchase has mean a / (a + b)); None otherwise."""
+    p_alive = purchase_outlook(params, features, 7.0)["p_alive"].dropna()
+    if p_alive.empty or p_alive.min() < GONE:
+        return None
+    return {
+        "least": round(float(p_alive.min()), 6),
+        "median": round(float(p_alive.median()), 6),
+        "customers": len(p_alive),
+        "dropout_mean": float(params["a"] / (params["a"] + params["b"])),
+    }
+
+
+def flat_p_alive_line(flat: dict[str, Any]) -> str:
+    """train's one line for :func:`flat_p_alive`."""
+    return (
+        "p_alive carries little here: the purchase process's dropout is negligible (a "
+        f"customer leaves after a purchase with a chance of {flat['dropout_mean']:.2g} on "
+        f"average), so no customer of {flat['customers']:,} is more likely gone than alive "
+        f"(lowest p_alive {flat['least']:.6g}, median {flat['median']:.6g}); rank by churn "
+        "probability or expected_purchases"
+    )

@@ -168,6 +168,7 @@ def train_tasks(
     import pyarrow.parquet as pq
 
     from lifecycle import train_refusals
+    from lifecycle.btyd_features import FLAT_P_ALIVE, flat_p_alive_line
     from lifecycle.champion_set import moved_together
     from training.errors import NothingTrained
 
@@ -184,6 +185,11 @@ def train_tasks(
         done.notes.append(
             f"champions moved together once every task was judged: {staged.winners()}"
         )
+    # said once, not per task: each task's process is fitted on one cutoff's users
+    if flat := next(
+        (r.report[FLAT_P_ALIVE] for r in done.results if r.report.get(FLAT_P_ALIVE)), None
+    ):
+        done.notes.append(flat_p_alive_line(flat))
     if not done.results and must_train:
         raise NothingTrained(done.refused, f"no model could be trained: {refusals(done.refused)}")
     done.answered = answered_elsewhere(settings, dataset, done.results)

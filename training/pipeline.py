@@ -29,7 +29,7 @@ from lifecycle import lineage, registry, tasks
 from lifecycle.bridge import served_label
 from lifecycle.bridge import tags_of as bridge_tags
 from lifecycle.btyd import BGNBD, MBGNBD
-from lifecycle.btyd_features import fit_purchase_process
+from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_alive
 from lifecycle.bundle import ModelBundle, blend_values
 from lifecycle.compiled import compile_registered
 from lifecycle.offsets import with_start_columns
@@ -198,6 +198,7 @@ class TrainResult:
             "metrics": self.metrics,
             "split": self.split.to_dict() if self.split else None,
             "label_free": self.report.get("label_free"),
+            FLAT_P_ALIVE: self.report.get(FLAT_P_ALIVE),  # p_alive near 1 for every customer
             "baseline": self.baseline.to_dict() if self.baseline else None,
             "champion": self.champion,
             "blend": self.blend.to_dict() if self.blend else None,
@@ -418,10 +419,11 @@ def train_task(
             "rows": len(fresh),
         }
     if training.spec.everyone:  # rows of every known user
-        process = fit_purchase_process(
-            frame[frame[AS_OF] == split.test_cutoff], kind=method.purchase_process
-        )
+        fitted_on = frame[frame[AS_OF] == split.test_cutoff]
+        process = fit_purchase_process(fitted_on, kind=method.purchase_process)
         bundle.purchase_process = evaluated.purchase_process = process
+        if process is not None and (flat := flat_p_alive(process, fitted_on)):
+            bundle.data_window[FLAT_P_ALIVE] = flat  # p_alive near 1 for everyone: said
 
     if served_days is not None:  # measured at the learned horizon, served on the asked one
         bundle.bridge, bundle.label = bridged, served_label(bundle.label, bridged)
@@ -454,7 +456,10 @@ def train_task(
         verdict,
         split,
         # said in its lines: a horizon bridged, a model that learned nothing
-        training.report | {"bridge": bundle.data_window.get("bridge")} | constant,
+        training.report
+        | {"bridge": bundle.data_window.get("bridge")}
+        | {FLAT_P_ALIVE: bundle.data_window.get(FLAT_P_ALIVE)}
+        | constant,
         gate_metric=gate_metric_of(settings, task),
         blend=blend,
     )
