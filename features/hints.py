@@ -7,11 +7,14 @@ others are of contract-column files, read by `ingest` (whose options they name) 
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from typing import TYPE_CHECKING
 
 from features import contract as c
 from features.parsing import SPREADSHEET_SERIAL
 from lifecycle.errors import offered
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DECIMAL_COMMA = "for a decimal comma, as in 12,50, use --decimal-comma"
 NUMBERS = f"numbers ({DECIMAL_COMMA})"
@@ -73,14 +76,35 @@ def option_hint(hint: str, otherwise: str = "") -> str:
 
 
 def purchase_log(
-    wanted: dict[str, str], columns: Container[str], amount: str
+    wanted: dict[str, str], raw: pd.DataFrame, amount: str
 ) -> tuple[str, tuple[str, ...]]:
-    """The end of a refusal of an events file without event types but with amounts (column
-    ``amount``): a log of purchases only (user, time, amount, as shops export them) names
-    its one type; and the option it names."""
-    if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns or amount not in columns:
+    """The end of a refusal of an events file without event types: a log of purchases only
+    names its one type, and the option it names. With amounts (column ``amount``: user,
+    time, amount, as shops export them) always; without, only when no other column holds a
+    contract event type name (a 'kind' of 'session' is the file's types, to be mapped): a
+    loyalty log's user, time and store is told too, the other columns named as the other way
+    (a column of types of the file's own naming reads like a store's)."""
+    columns = raw.columns
+    if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns:
         return "", ()
+    others = [str(n) for n in columns if n not in wanted.values() and n != amount]
+    if amount not in columns and any(_holds_type_names(raw[n]) for n in others):
+        return "", ()
+    what = "user, time, amount" if amount in columns else "user and time, no amount column"
     if not offered("--event-type"):
-        return "; a log of purchases only (user, time, amount) needs an event_type column", ()
+        return f"; a log of purchases only ({what}) needs an event_type column", ()
     option = f"--event-type {c.PURCHASE}"
-    return f"; a log of purchases only (user, time, amount) takes {option}", (option,)
+    if amount in columns or not others:
+        return f"; a log of purchases only ({what}) takes {option}", (option,)
+    named = " or ".join(f"'{n}'" for n in others[:3])
+    return (
+        f"; a log of purchases only ({what}) takes {option}; if {named} holds each row's "
+        f"event type, --map event_type={others[0]} reads it",
+        (option, f"--map event_type={others[0]}"),
+    )
+
+
+def _holds_type_names(column: pd.Series) -> bool:
+    """Whether a column holds a contract event type name (' Session' is one)."""
+    values = column.dropna().astype(str).str.strip().str.lower()
+    return bool(values.isin(c.KNOWN_EVENT_TYPES).any())

@@ -280,7 +280,7 @@ def check_events(
     given = [n for n in absent if n not in mapping.recorded_columns or n == c.AMOUNT]
     wanted |= {n: mapping.source(n) for n in given}
     raw = join_date_and_time(raw, mapping.source(c.EVENT_TIME))
-    note, note_options = purchase_log(wanted, raw.columns, mapping.source(c.AMOUNT))
+    note, note_options = purchase_log(wanted, raw, mapping.source(c.AMOUNT))
     if given := [n for n in given if n != c.AMOUNT]:  # optional: the file loads without it
         maps = " ".join(f"--map {shlex.quote(f'{n}={mapping.source(n)}')}" for n in given)
         note += f" ({maps} names a column this file lacks; drop it to load without)"

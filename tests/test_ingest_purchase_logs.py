@@ -88,6 +88,39 @@ def test_a_purchase_log_without_event_types_is_told_its_option(home: Path, tmp_p
     assert "missing column 'event_type'" in refused.stderr and "--event-type" not in refused.stderr
 
 
+def test_a_visit_log_without_amounts_or_types_is_told_its_option(
+    home: Path, tmp_path: Path
+) -> None:
+    """Trial P: a loyalty log (card, date, store: no amount, no event type) was refused
+    naming only the missing column and --map; it is told --event-type purchase, its other
+    column named as the other way. A column holding an event type name is the file's types:
+    not told (the visits.csv case of the test above)."""
+    visits = tmp_path / "visits.csv"
+    visits.write_text("card_id,visit_date,store\nC1,2024-01-01,Leeds\nC2,2024-01-02,York\n")
+    maps = ["--map", "user_id=card_id", "--map", "event_time=visit_date"]
+    refused = CliRunner().invoke(main, ["ingest", str(visits), *maps])
+    (error,) = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(f"Error: {visits}: missing column 'event_type'")
+    assert error.endswith(
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase; "
+        "if 'store' holds each row's event type, --map event_type=store reads it"
+    )
+    told = CliRunner().invoke(
+        main, ["ingest", str(visits), *maps, "--event-type", "purchase", "--amount-default", "1"]
+    )
+    assert told.exit_code == 0, told.output
+    pairs = tmp_path / "pairs.csv"  # user and time alone
+    pairs.write_text("user_id,event_time\nc1,2024-01-01\n")
+    refused = CliRunner().invoke(main, ["ingest", str(pairs)])
+    assert refused.stderr.rstrip().endswith(
+        "a log of purchases only (user and time, no amount column) takes --event-type purchase"
+    )
+    typed = tmp_path / "typed.csv"  # a third column of type names, one among others
+    typed.write_text("user_id,event_time,kind\nc1,2024-01-01,visit\nc1,2024-01-02, Purchase\n")
+    refused = CliRunner().invoke(main, ["ingest", str(typed)])
+    assert "missing column 'event_type'" in refused.stderr and "--event-type" not in refused.stderr
+
+
 def test_count_only_log_with_amount_default_counts_purchases(home: Path, tmp_path: Path) -> None:
     log = _grocery(tmp_path)
     args = ["ingest", str(log), *GROCERY_MAPS, "--event-type", "purchase", "--amount-default", "1"]
