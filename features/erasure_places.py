@@ -4,8 +4,9 @@ lists written outside it, campaign records) and searches MLflow's artifacts for:
 dataset the place belongs to, where it says (a scores table's or a campaign record's
 metadata, the ledger's partition, the export register, a report's, an at-risk list's or an
 MLflow experiment's name, the demo tables `demo-data` ingests as its dataset), matched among
-all the workspace's datasets; elsewhere every searched dataset's, said in the erasure log
-when the datasets hold the ids apart: one folds case (``C1@X.COM`` is its ``c1@x.com``) and
+all the workspace's datasets; elsewhere every searched dataset's, in any casing when one
+folds case (a list written before it folded holds the id as written then), said in the
+erasure log when the datasets hold the ids apart: one folds case (``C1@X.COM`` is its ``c1@x.com``) and
 another does not (its ``c1@x.com`` is a user of its own), or one is not searched (`forget
 --dataset x`: y's ``c1`` is another person), so a place of neither may lose that other
 user's rows (the privacy-safe side). A place of a dataset not searched is left as it is,
@@ -58,9 +59,12 @@ class PlaceIds:
         return self.of.get(dataset, self.every) if dataset is not None else self.every
 
     def fold(self, dataset: str | None) -> bool:
-        """Whether a place of ``dataset`` is scrubbed of the ids in any casing (a dataset of
-        case-insensitive ids; elsewhere ``C1@X.COM`` and ``c1@x.com`` are two users)."""
-        return dataset in self.folding
+        """Whether a place of ``dataset`` is scrubbed of the ids in any casing: a dataset of
+        case-insensitive ids, or no known dataset while a searched one folds (a list written
+        before it folded holds the id as written then; noted where another does not fold).
+        Elsewhere ``C1@X.COM`` and ``c1@x.com`` are two users."""
+        known = dataset in self.of or dataset in self.apart
+        return dataset in self.folding or (not known and bool(self.folding))
 
     def scrub(
         self,
@@ -124,9 +128,9 @@ def place_ids(
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
     why = (
-        f"names no dataset, so scrubbed of the ids as every dataset holds them (lower-cased: "
+        f"names no dataset, so scrubbed of the ids in any casing (lower-cased: "
         f"{_names(folding)} them so; as asked: {_names(written)} them so): a user of "
-        f"{', '.join(written)} whose id is an erased id lower-cased lost its rows here too"
+        f"{', '.join(written)} whose id is an erased id in another casing lost its rows here too"
         if folding and written
         else f"names no dataset, so scrubbed of the ids as {_names(sorted(held_as))} them: "
         f"a user of {', '.join(holding)} (not searched) with one of these ids lost its "

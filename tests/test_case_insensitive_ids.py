@@ -211,9 +211,9 @@ def test_forget_over_datasets_scrubs_each_list_as_its_dataset_holds_the_id(
     said = entry["scrubbed_as_every_dataset_holds"]
     assert list(said) == ["lists/nobody.csv", "scores/scores-2011-12-01.parquet"]
     assert said["lists/nobody.csv"] == (
-        "names no dataset, so scrubbed of the ids as every dataset holds them (lower-cased: "
-        "folded holds them so; as asked: written holds them so): a user of written whose id "
-        "is an erased id lower-cased lost its rows here too"
+        "names no dataset, so scrubbed of the ids in any casing (lower-cased: folded holds "
+        "them so; as asked: written holds them so): a user of written whose id is an erased "
+        "id in another casing lost its rows here too"
     )
     assert "c12395" not in (home / "erasure_log.jsonl").read_text().lower()
     assert f"  lists/nobody.csv: {said['lists/nobody.csv']}" in record.lines()
@@ -288,6 +288,25 @@ def test_forget_scrubs_a_folding_datasets_places_of_the_id_in_any_casing(
     assert not report.exists()
     assert "reports/report-shop-2011-12-01.html" in record.deleted_files
     assert "C12395@EXAMPLE.COM" in set(_events(home, "written")["user_id"])  # its own user
+
+
+def test_a_list_of_no_dataset_loses_the_id_in_any_casing_when_the_datasets_fold(
+    home: Path, tmp_path: Path
+) -> None:
+    """A list of no known dataset written before shop folded case holds C12395@EXAMPLE.COM:
+    `forget c12395@example.com` matched it exactly, so kept the user there, said "lists 0"
+    and logged nothing (review 3 #1). Every searched dataset folds, so no other user can hold
+    that casing: the list loses the id in any casing."""
+    assert _ingest(home, tmp_path, "nov", dataset="shop").exit_code == 0
+    listed = home / "lists" / "handmade.csv"  # not registered: of no known dataset
+    listed.parent.mkdir()
+    listed.write_text("user_id,score\nC12395@EXAMPLE.COM,0.9\nAnn@Shop.org,0.1\n")
+    again = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", "--replace", dataset="shop")
+    assert again.exit_code == 0, again.output
+    record = forget(load_settings(home=home, environ={}), ["c12395@example.com"])
+    assert pd.read_csv(listed)["user_id"].tolist() == ["Ann@Shop.org"]
+    assert record.removed["lists"] == 1
+    assert record.every_spelling == {}  # no dataset holds the ids apart: nothing to say
 
 
 def test_a_report_is_its_datasets_by_its_whole_name(home: Path, tmp_path: Path) -> None:
