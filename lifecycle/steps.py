@@ -100,10 +100,10 @@ class Trainings:
         lines = [
             line
             for r in self.results
-            for line in (
-                [trained_for_nothing(r.task, self.answered[r.task], kept_version(r))]
+            for line in r.lines(
+                trained_for_nothing(r.task, self.answered[r.task], kept_version(r))
                 if r.task in self.answered
-                else r.lines()
+                else None
             )
         ]
         lines += self.notes + ([self.left_out] if self.left_out else [])

@@ -130,7 +130,14 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
         f"v{conversion_version} is kept and answers nothing"
     ), again.stdout
     assert "promoted to champion" not in again.stdout
-    assert not any(line.startswith("conversion: ") for line in again.stdout.splitlines()[:-1])
+    # the model's own facts stay (review 3 #3: every line of the task was dropped, its run
+    # id and window too): its head line, no verdict or baseline beside the one line
+    said = [line for line in again.stdout.splitlines() if line.startswith("conversion: ")]
+    assert len(said) == 2 and said[0].startswith(
+        f"conversion: young-conversion v{conversion_version} (run "
+    ), again.stdout
+    assert "label-free: too few outcomes to learn from" in said[0]
+    assert "kept as challenger" not in again.stdout and "baseline" not in again.stdout
     # what a refresh's reload says was served before it: as /score names it, so that a
     # conversion promotion is no change (trial 112: "conversion": "2", "changed" listed it)
     from lifecycle.refresh_reload import served_now

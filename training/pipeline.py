@@ -204,15 +204,17 @@ class TrainResult:
             "blend": self.blend.to_dict() if self.blend else None,
         }
 
-    def lines(self) -> list[str]:
+    def lines(self, served: str | None = None) -> list[str]:
+        """What training said; ``served``: said in place of the gate's verdict and the
+        baseline lines, of a task another model answers (``lifecycle.steps.Trainings``)."""
         primary = self.gate_metric or tasks.get(self.task).gate_metric
         table = ", ".join(
             f"{name} {m.get(primary, float('nan')):.4f}"
             for name, m in self.metrics.items()
             if primary in m
         )
-        verdict = f"  {'promoted to champion' if self.promoted else 'kept as challenger'}"
-        verdict += f": {self.gate}"
+        kept = "promoted to champion" if self.promoted else "kept as challenger"
+        verdict = served or f"  {kept}: {self.gate}"
         head = f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]})"
         head += learned(self.report)  # a horizon bridged: learned at a shorter one
         if self.split is None:
@@ -230,7 +232,7 @@ class TrainResult:
         return (
             said
             + constant_lines(self.task, self.report)
-            + (self.baseline.lines() if self.baseline else [])
+            + (self.baseline.lines() if self.baseline and not served else [])
         )
 
 
