@@ -137,10 +137,12 @@ def test_refresh_seconds_are_its_wall_time_checks_included(trained_copy: Path) -
     wall = time.perf_counter() - started
     assert code == 0 and current["ran"] == [], current
     took = {s["step"]: s["seconds"] for s in current["steps"]}
-    assert took["train"] > 0, took  # the registry read that found every model current
     # every step's seconds within the run's (each rounded to 0.01 s), the run's within the call's
     assert sum(took.values()) <= current["seconds"] + 0.005 * len(took), (took, current)
     assert 0 < current["seconds"] <= wall, (current["seconds"], wall)
+    # the checks (the registry read that found every model current) are most of the run: in
+    # its steps' seconds, not lost to rounding as one quick step's would be (review 3 #4)
+    assert sum(took.values()) >= current["seconds"] / 2, (took, current)
 
 
 def test_refresh_checks_replaced_data_through_its_own_registry_client(
