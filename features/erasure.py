@@ -467,10 +467,14 @@ def forget(
     of = {n: erase_in[n] | asked_as for n in names}
     folding = [n for n in names if dataset_case_insensitive_ids(settings.workspace.dataset_dir(n))]
     every = erase | asked_as
+
     # a user of a dataset not searched with one of these ids loses its rows in a place of no
-    # known dataset: said when one holds them
-    holding = ids_by_dataset(settings, dict.fromkeys(apart, every)) if apart else {}
-    holders = [n for n, held in holding.items() if held]
+    # known dataset: said when one holds them (read only when such a place changed)
+    unsearched = dict.fromkeys(apart, every)
+
+    def holders() -> list[str]:
+        return [n for n, held in ids_by_dataset(settings, unsearched).items() if held]
+
     places = place_ids(every, of, held_as, read, apart, folding, holders)
     terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,9 @@ class PlaceIds:
 
     every: set[str]  # every dataset's spellings: a place of no dataset searched
     of: dict[str, set[str]]  # dataset -> its own spellings
-    why: str = ""  # said of a place of no known dataset scrubbed of ``every``; "": all agree
+    # said of a place of no known dataset scrubbed of ``every`` ("": all agree), asked only
+    # when such a place changed (it may read the datasets not searched)
+    why: Callable[[], str] = str
     noted: dict[str, str] = field(default_factory=dict)  # location -> why (logged, no ids)
     # the workspace's datasets not searched (forget --dataset): their places are left as
     # they are, their ids are users of their own
@@ -87,8 +89,8 @@ class PlaceIds:
 
     def note(self, dataset: str | None, location: str) -> None:
         """Say (once) that ``location``, changed, was scrubbed of every dataset's spellings."""
-        if self.why and dataset not in self.of:
-            self.noted[location] = self.why
+        if dataset not in self.of and (why := self.why()):
+            self.noted[location] = why
 
     def leave(self, dataset: str, location: str) -> None:
         """Say that ``location``, holding the ids, is left as dataset ``dataset`` holds it."""
@@ -116,28 +118,35 @@ def place_ids(
     read: dict[str, str],
     apart: Iterable[str] = (),
     case_insensitive: Iterable[str] = (),
-    apart_holding: Iterable[str] = (),
+    apart_holding: Callable[[], Iterable[str]] = tuple,
 ) -> PlaceIds:
     """The places' ids: ``of`` each dataset's spellings of the ids it holds (``held_as``:
     dataset -> asked id -> as held, ``read``: asked id -> as read, both of
     ``features.erasure_holders``); ``apart``: the workspace's datasets not searched;
     ``case_insensitive``: the searched datasets that fold case; ``apart_holding``: those of
     ``apart`` whose rows hold one of ``every`` (a user of theirs loses its rows in a place of
-    no known dataset: said, of no other)."""
-    holding = sorted(apart_holding)
+    no known dataset: said, of no other), read once, when such a place changed."""
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
-    why = (
-        f"names no dataset, so scrubbed of the ids in any casing (lower-cased: "
-        f"{_names(folding)} them so; as asked: {_names(written)} them so): a user of "
-        f"{', '.join(written)} whose id is an erased id in another casing lost its rows here too"
-        if folding and written
-        else f"names no dataset, so scrubbed of the ids as {_names(sorted(held_as))} them: "
-        f"a user of {', '.join(holding)} (not searched) with one of these ids lost its "
-        "rows here too"
-        if holding
-        else ""
-    )
+
+    @cache
+    def why() -> str:
+        if folding and written:
+            return (
+                f"names no dataset, so scrubbed of the ids in any casing (lower-cased: "
+                f"{_names(folding)} them so; as asked: {_names(written)} them so): a user of "
+                f"{', '.join(written)} whose id is an erased id in another casing lost its "
+                "rows here too"
+            )
+        holding = sorted(apart_holding())
+        return (
+            f"names no dataset, so scrubbed of the ids as {_names(sorted(held_as))} them: "
+            f"a user of {', '.join(holding)} (not searched) with one of these ids lost its "
+            "rows here too"
+            if holding
+            else ""
+        )
+
     return PlaceIds(every, of, why, apart=frozenset(apart), folding=frozenset(case_insensitive))
 
 
