@@ -473,7 +473,8 @@ def forget(
     unsearched = dict.fromkeys(apart, every)
 
     def holders() -> list[str]:
-        return [n for n, held in ids_by_dataset(settings, unsearched).items() if held]
+        held_by = ids_by_dataset(settings, unsearched, fold=bool(folding))  # as scrubbed
+        return [n for n, held in held_by.items() if held]
 
     places = place_ids(every, of, held_as, read, apart, folding, holders)
     terms = places

@@ -65,15 +65,18 @@ def held_readings(
     }
 
 
-def ids_by_dataset(settings: Settings, ids: dict[str, set[str]]) -> dict[str, set[str]]:
+def ids_by_dataset(
+    settings: Settings, ids: dict[str, set[str]], fold: bool = False
+) -> dict[str, set[str]]:
     """Of ``ids`` (dataset -> the ids it may hold them as), those each dataset's rows hold:
-    any version, its quarantine files, its feature table (each read once)."""
+    any version, its quarantine files, its feature table (each read once); ``fold``: held
+    in any casing."""
     ws = settings.workspace
     places = {
         name: [ws.dataset_dir(name), *older_versions(ws.dataset_dir(name), name)] for name in ids
     }
     return {
-        name: ids_in([*folders, ws.feature_table(name)], ids[name])
+        name: ids_in([*folders, ws.feature_table(name)], ids[name], fold=fold)
         for name, folders in places.items()
     }
 
@@ -116,10 +119,13 @@ def held_apart(alike: dict[str, list[str]], ids: set[str]) -> dict[str, list[str
     return apart
 
 
-def ids_in(places: list[Path], ids: set[str], skip_reasons: Container[str] = ()) -> set[str]:
+def ids_in(
+    places: list[Path], ids: set[str], skip_reasons: Container[str] = (), fold: bool = False
+) -> set[str]:
     """The ids the tables in ``places`` (folders, or table files) hold under any spelling
     (a quarantine file's raw ``18074.0`` is user ``18074``), as ingest reads them; none of a
-    quarantined row of one of ``skip_reasons``."""
+    quarantined row of one of ``skip_reasons``; ``fold``: in any casing (each side folded as
+    ``features.contract.fold_case`` folds)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -127,6 +133,8 @@ def ids_in(places: list[Path], ids: set[str], skip_reasons: Container[str] = ())
     if not ids:
         return set()
     user_of = {spelt: u for u in ids for spelt in c.user_id_spellings(u)}
+    if fold:
+        user_of = dict(zip(c.held_user_ids(user_of, True), user_of.values(), strict=True))
     wanted = pa.array(sorted(user_of), pa.string())
     found: set[str] = set()
     for place in places:
@@ -143,7 +151,7 @@ def ids_in(places: list[Path], ids: set[str], skip_reasons: Container[str] = ())
                     user_of.keys(),
                     of["user_column"],
                     of["raw_ids"],
-                    of["case_insensitive"],
+                    of["case_insensitive"] or fold,
                     skip_reasons,
                 )
             else:
@@ -152,6 +160,7 @@ def ids_in(places: list[Path], ids: set[str], skip_reasons: Container[str] = ())
                 except (KeyError, pa.ArrowInvalid, OSError):
                     continue  # a table without users
                 column = pc.cast(table[c.USER_ID], pa.string())
+                column = c.fold_case(column) if fold else column
                 hits = column.filter(pc.fill_null(pc.is_in(column, value_set=wanted), False))
                 held = set(pc.unique(hits).to_pylist())
             found |= {user_of[spelt] for spelt in held}

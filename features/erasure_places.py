@@ -128,6 +128,7 @@ def place_ids(
     no known dataset: said, of no other), read once, when such a place changed."""
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
+    folds = frozenset(case_insensitive)
 
     @cache
     def why() -> str:
@@ -139,15 +140,16 @@ def place_ids(
                 "rows here too"
             )
         holding = sorted(apart_holding())
+        casing = " in any casing" if folds else ""
         return (
-            f"names no dataset, so scrubbed of the ids as {_names(sorted(held_as))} them: "
-            f"a user of {', '.join(holding)} (not searched) with one of these ids lost its "
-            "rows here too"
+            f"names no dataset, so scrubbed of the ids as {_names(sorted(held_as))} them"
+            f"{casing}: a user of {', '.join(holding)} (not searched) with one of these ids"
+            f"{casing} lost its rows here too"
             if holding
             else ""
         )
 
-    return PlaceIds(every, of, why, apart=frozenset(apart), folding=frozenset(case_insensitive))
+    return PlaceIds(every, of, why, apart=frozenset(apart), folding=folds)
 
 
 def model_owner(model: str, names: Iterable[str]) -> str | None:

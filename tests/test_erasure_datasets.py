@@ -132,3 +132,29 @@ def test_a_place_of_no_dataset_names_only_the_datasets_not_searched_that_hold_th
     assert _users(nobodys) == ["c2"]
     assert record.every_spelling == {}  # neither y nor z holds c9: nothing to say
     assert not [line for line in record.lines() if "not searched" in line]
+
+
+def test_a_place_of_no_dataset_names_a_dataset_not_searched_holding_the_id_in_any_casing(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget --dataset x c1` of a dataset x that folds case scrubs a place of no known
+    dataset of C1 too (review 3 #1); dataset y, not searched, holds ids as written and its
+    C1, a user of its own, lost its rows there: y is named, read in any casing."""
+    texts = {"x": EVENTS, "y": "user_id,event_time,amount\nC1,2011-11-01 10:00,1.00\n"}
+    for name, text in texts.items():
+        events = tmp_path / f"{name}.csv"
+        events.write_text(text)
+        fold = ["--case-insensitive-ids"] if name == "x" else []
+        done = CliRunner().invoke(
+            main,
+            ["--home", str(home), "ingest", str(events), "--dataset", name,
+             "--event-type", "purchase", *fold],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    nobodys = home / "lists" / "handmade.csv"
+    nobodys.parent.mkdir()
+    pd.DataFrame({"user_id": ["C1", "c2"]}).to_csv(nobodys, index=False)
+    record = forget(load_settings(home=home, environ={}), ["c1"], dataset="x")
+    assert _users(nobodys) == ["c2"]
+    said = record.every_spelling["lists/handmade.csv"]
+    assert "a user of y (not searched) with one of these ids in any casing" in said, said
