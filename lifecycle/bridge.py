@@ -5,10 +5,12 @@ the asked horizon often splits at a shorter one).
 Per user, from the MBG/NBD fitted on the users of the latest cutoff (the users it scores;
 kept in the bundle's ``bridge``): P(no activity in H) = P(none in h) x P(no purchase in H) / P(no
 purchase in h) (none in H is none in h and none after it, the second factor the process's
-conditional chance), the value and its quantiles x E[purchases in H] / E[purchases in h],
-and P(any value in H) as 1 - P(none in H). A user the process knows nothing of (no purchase
-yet) takes the factors' means over the customers it was fitted on (``fallback``), so that a
-row's score never depends on the rows scored with it.
+conditional chance), the value x E[purchases in H] / E[purchases in h], P(any value in H)
+as 1 - P(none in H), and the value's quantiles those of the mixture of P(any value in H)
+and the learned value given one times the value's factor (``ModelBundle._interval``). A
+user the process knows nothing of (no purchase yet) takes the factors' means over the
+customers it was fitted on (``fallback``), so that a row's score never depends on the rows
+scored with it.
 """
 
 from __future__ import annotations

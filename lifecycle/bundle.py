@@ -304,7 +304,7 @@ class ModelBundle:
 
     def interval_matrix(self, X: np.ndarray) -> np.ndarray:
         """P10/P50/P90 (rows x 3) that never cross (see :meth:`predict_interval`)."""
-        return self._bridged_value(self._interval(X, self._purchase(X)).T, X).T
+        return self._interval(X, self._purchase(X), self._bridge_factors(X))
 
     @property
     def rule_outlook(self) -> bool:
@@ -320,26 +320,25 @@ class ModelBundle:
     def value_outlook_matrix(self, X: np.ndarray) -> np.ndarray:
         """Rows x ``VALUE_OUTLOOK``: the value, P10/P50/P90 and P(any value) from one pass of
         the purchase part; NaN where the model has no such part."""
-        outlook = self._value_outlook(X)
         factors = self._bridge_factors(X)
-        if factors is not None:
-            outlook[:, :4] *= factors[1][:, None]
-            outlook[:, 4] = bridge.any_longer(outlook[:, 4], factors[0])
-        return outlook
-
-    def _value_outlook(self, X: np.ndarray) -> np.ndarray:
         if self.rule_outlook:
-            return np.column_stack([self._value(X, None), self.booster.value_outlook(X)])
+            outlook = np.column_stack([self._value(X, None), self.booster.value_outlook(X)])
+            if factors is not None:
+                outlook[:, :4] *= factors[1][:, None]
+                outlook[:, 4] = bridge.any_longer(outlook[:, 4], factors[0])
+            return outlook
         purchase = self._purchase(X)
         nan = np.full(len(X), np.nan)
         interval = (
-            self._interval(X, purchase)
+            self._interval(X, purchase, factors)
             if self.quantile_boosters
             else np.column_stack([nan, nan, nan])
         )
-        return np.column_stack(
-            [self._value(X, purchase), interval, nan if purchase is None else purchase]
-        )
+        value = self._value(X, purchase)
+        if factors is not None:
+            value = value * factors[1]
+            purchase = None if purchase is None else bridge.any_longer(purchase, factors[0])
+        return np.column_stack([value, interval, nan if purchase is None else purchase])
 
     def outputs_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """``score`` per row, plus ``p10``/``p50``/``p90`` when the model has quantiles."""
@@ -374,9 +373,18 @@ class ModelBundle:
         )
         return mixed.tolist() if isinstance(value, list) else mixed
 
-    def _interval(self, X: np.ndarray, purchase: np.ndarray | None) -> np.ndarray:
+    def _interval(
+        self,
+        X: np.ndarray,
+        purchase: np.ndarray | None,
+        factors: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """P10/P50/P90 on the label's horizon; a bridged model's (``factors``) is the mixture
+        of the served P(any value) and the value given one times the value's factor, so its
+        zero mass is 1 - the served P(any value) (scaled, the learned mixture kept its own)."""
+        scale = (lambda v: v) if factors is None else (lambda v: v * factors[1][:, None])
         if self.rule_outlook:
-            return self.booster.value_outlook(X)[:, :3]
+            return scale(self.booster.value_outlook(X)[:, :3])
         if not self.quantile_boosters:
             raise ValueError(f"the {self.task} model has no quantile models")
         levels = sorted(self.quantile_boosters)
@@ -385,12 +393,15 @@ class ModelBundle:
         )
         stacked = np.sort(conditional_quantile(stacked, self.quantile_scale), axis=1)
         if purchase is None:
-            interval = stacked[:, [levels.index(q) for q in QUANTILES]]
+            interval = scale(stacked[:, [levels.index(q) for q in QUANTILES]])
         else:
+            if factors is not None:
+                stacked, purchase = scale(stacked), bridge.any_longer(purchase, factors[0])
             interval = mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
         if not self.blends_interval:
             return interval
-        blended = blend_values(self.blend_weight, interval, self.blend.value_outlook(X)[:, :3])
+        rule = scale(self.blend.value_outlook(X)[:, :3])
+        blended = blend_values(self.blend_weight, interval, rule)
         if purchase is None:
             return blended
         return np.column_stack(zero_below(purchase, list(blended.T), QUANTILES))

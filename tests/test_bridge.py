@@ -96,9 +96,17 @@ def test_a_bridged_bundle_serves_on_the_longer_horizon(task: str, tmp_path) -> N
     else:
         assert np.allclose(served, learned * value_ratio)
         bridged = bundle.value_outlook_matrix(X)
-        assert np.allclose(bridged[:, :4], outlook[:, :4] * value_ratio[:, None])
+        assert np.allclose(bridged[:, 0], outlook[:, 0] * value_ratio)
         assert np.allclose(bridged[:, 4], 1 - (1 - outlook[:, 4]) * none_ratio)
         assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()  # P10 <= P50 <= P90
+        # The interval's zero mass is 1 - the served P(any value), not the learned one's
+        # (scaled, a P10 of 0 stayed 0 beside a served P(any value) over 0.9).
+        nothing = 1 - bridged[:, 4]
+        for k, level in enumerate((0.1, 0.5, 0.9), start=1):
+            zero = bridged[:, k] == 0
+            assert (zero == (level <= nothing)).all(), level
+        gained = (1 - outlook[:, 4] >= 0.1) & (nothing < 0.1)
+        assert gained.any() and (bridged[gained, 1] > 0).all()
         assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
     # A user the process knows nothing of (no purchase yet) takes the fallback factors.
     newcomer = X[:1].copy()
@@ -134,3 +142,40 @@ def test_what_the_purchase_process_cannot_carry_is_not_bridged() -> None:
         check_bridgeable("conversion", conversion, PURCHASES)
     with pytest.raises(NotBridgeable, match="no purchase history"):
         check_bridgeable("ltv", training("ltv", names=("orders_total",)), PURCHASES)
+
+
+def test_a_bridged_blended_ltvs_interval_is_zero_only_where_nothing_is_that_likely() -> None:
+    """The young shop's LTV is LightGBM blended with BG/NBD + Gamma-Gamma: bridged, its
+    blended P10 is 0 only where the served chance of no value reaches 10%, as unblended."""
+    from lifecycle.rules import fit_rule
+    from training.combination import BLEND_RULE
+
+    rows = _customers(seed=1)
+    rows["avg_order_value"] = np.random.default_rng(1).gamma(2.0, 15.0, len(rows))
+    names = [*PURCHASE_HISTORY, "avg_order_value"]
+    bundle = fit_bundle(
+        "ltv",
+        rows,
+        rows,
+        label=LABEL,
+        feature_names=names,
+        service="ltv_v1",
+        label_spec={"task": "ltv", "horizon_days": 35},
+        data_window={},
+    )
+    rule = fit_rule(BLEND_RULE, "ltv", rows, names, horizon_days=35, windows=[7, 30, 90])
+    bundle.blend, bundle.blend_weight = rule, 0.75
+    assert bundle.blends_interval
+    X = rows[names].to_numpy(dtype=float)
+    learned = bundle.value_outlook_matrix(X)
+    process = fit_purchase_process(rows)
+    assert process is not None
+    bundle.bridge = bridge_of(35, 91, process, lambda name: rows[name].to_numpy(dtype=float))
+    bridged = bundle.value_outlook_matrix(X)
+    nothing = 1 - bridged[:, 4]
+    for k, level in enumerate((0.1, 0.5, 0.9), start=1):
+        assert ((bridged[:, k] == 0) == (level <= nothing)).all(), level
+    gained = (1 - learned[:, 4] >= 0.1) & (nothing < 0.1)
+    assert gained.any() and (bridged[gained, 1] > 0).all()
+    assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()
+    assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
