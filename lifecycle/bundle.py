@@ -380,8 +380,9 @@ class ModelBundle:
         factors: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """P10/P50/P90 on the label's horizon; a bridged model's (``factors``) is the mixture
-        of the served P(any value) and the value given one times the value's factor, so its
-        zero mass is 1 - the served P(any value) (scaled, the learned mixture kept its own)."""
+        of the served P(any value) and the value given one put on the served horizon (times
+        the value's factor over P(any value)'s, so the mixture's mean is the served value), so
+        its zero mass is 1 - the served P(any value) (scaled, the learned mixture kept its own)."""
         scale = (lambda v: v) if factors is None else (lambda v: v * factors[1][:, None])
         if self.rule_outlook:
             return scale(self.booster.value_outlook(X)[:, :3])
@@ -395,8 +396,10 @@ class ModelBundle:
         if purchase is None:
             interval = scale(stacked[:, [levels.index(q) for q in QUANTILES]])
         else:
-            if factors is not None:
-                stacked, purchase = scale(stacked), bridge.any_longer(purchase, factors[0])
+            if factors is not None:  # E[value | any] = E[value] / P(any): the mean is the value's
+                served = bridge.any_longer(purchase, factors[0])
+                given_any = factors[1] * purchase / np.maximum(served, 1e-12)
+                stacked, purchase = stacked * given_any[:, None], served
             interval = mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
         if not self.blends_interval:
             return interval
