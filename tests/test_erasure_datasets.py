@@ -52,6 +52,13 @@ def _places(home: Path, name: str) -> dict[str, Path]:
     return places
 
 
+def _ingest(home: Path, events: Path, name: str, *more: str) -> None:
+    """``lifecycle ingest EVENTS --dataset NAME --event-type purchase`` (and ``more``)."""
+    args = ["--home", str(home), "ingest", str(events), "--dataset", name]
+    done = CliRunner().invoke(main, [*args, "--event-type", "purchase", *more])
+    assert done.exit_code == 0, done.output
+
+
 def _users(path: Path) -> list[str]:
     if path.suffix == ".csv":
         return pd.read_csv(path)["user_id"].tolist()
@@ -64,12 +71,7 @@ def test_forget_in_one_dataset_leaves_another_datasets_places_alone(
     events = tmp_path / "events.csv"
     events.write_text(EVENTS)
     for name in ("x", "y"):
-        done = CliRunner().invoke(
-            main,
-            ["--home", str(home), "ingest", str(events), "--dataset", name,
-             "--event-type", "purchase"],
-        )  # fmt: skip
-        assert done.exit_code == 0, done.output
+        _ingest(home, events, name)
     places = {name: _places(home, name) for name in ("x", "y")}
     nobodys = home / "lists" / "handmade.csv"  # of no known dataset: every searched spelling
     MEMBERS.to_csv(nobodys, index=False)
@@ -108,19 +110,10 @@ def test_a_place_of_no_dataset_names_only_the_datasets_not_searched_that_hold_th
     for name, text in {"x": EVENTS + "c9,2011-11-03 08:00,3.00\n", "y": EVENTS}.items():
         events = tmp_path / f"{name}.csv"
         events.write_text(text)
-        done = CliRunner().invoke(
-            main,
-            ["--home", str(home), "ingest", str(events), "--dataset", name,
-             "--event-type", "purchase"],
-        )  # fmt: skip
-        assert done.exit_code == 0, done.output
+        _ingest(home, events, name)
     z = tmp_path / "z.csv"
     z.write_text("user_id,event_time,amount\nc5,2011-11-01 10:00,1.00\n")
-    done = CliRunner().invoke(
-        main,
-        ["--home", str(home), "ingest", str(z), "--dataset", "z", "--event-type", "purchase"],
-    )
-    assert done.exit_code == 0, done.output
+    _ingest(home, z, "z")
     nobodys = home / "lists" / "handmade.csv"
     nobodys.parent.mkdir()
     pd.DataFrame({"user_id": ["c1", "c9", "c2"]}).to_csv(nobodys, index=False)
@@ -145,12 +138,7 @@ def test_a_place_of_no_dataset_names_a_dataset_not_searched_holding_the_id_in_an
         events = tmp_path / f"{name}.csv"
         events.write_text(text)
         fold = ["--case-insensitive-ids"] if name == "x" else []
-        done = CliRunner().invoke(
-            main,
-            ["--home", str(home), "ingest", str(events), "--dataset", name,
-             "--event-type", "purchase", *fold],
-        )  # fmt: skip
-        assert done.exit_code == 0, done.output
+        _ingest(home, events, name, *fold)
     nobodys = home / "lists" / "handmade.csv"
     nobodys.parent.mkdir()
     pd.DataFrame({"user_id": ["C1", "c2"]}).to_csv(nobodys, index=False)
