@@ -381,7 +381,7 @@ class ModelBundle:
     ) -> np.ndarray:
         """P10/P50/P90 on the label's horizon; a bridged model's (``factors``) is the mixture
         of the served P(any value) and the value given one put on the served horizon (times
-        the value's factor over P(any value)'s, so the mixture's mean is the served value), so
+        the value's factor over P(any value)'s, so the mixture's mean scales as the value), so
         its zero mass is 1 - the served P(any value) (scaled, the learned mixture kept its own)."""
         scale = (lambda v: v) if factors is None else (lambda v: v * factors[1][:, None])
         if self.rule_outlook:
