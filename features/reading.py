@@ -19,6 +19,7 @@ import pandas as pd
 from features.column_checks import REPEATED_COLUMNS
 from features.contract import FILE_START, SOURCE_FILE
 from features.csv_lines import (
+    arrow_source,
     cut_short,
     ends_in_line_breaks,
     first_line_not_utf8,
@@ -260,7 +261,7 @@ def _csv_frames(
     if csv.delimiter is None:
         _refuse_other_separator(path, sep, csv)
     try:
-        with open_binary(path) as source:
+        with arrow_source(path) as source:
             header = pa_csv.open_csv(
                 source,
                 parse_options=_parse_options(sep, lambda row: "skip"),
@@ -295,7 +296,7 @@ def _csv_frames(
     )
     ragged = _RaggedRows(sep, names)
     kept = [*included, ragged.reason_column]
-    source = open_binary(path)
+    source = arrow_source(path)
     reader = None
     try:
         reader = pa_csv.open_csv(

@@ -4,6 +4,7 @@ cell, refused naming the line it opens on, never loaded as a shorter file."""
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,35 @@ def test_a_stray_quote_in_a_column_not_read_is_refused_as_in_a_full_read(tmp_pat
     assert chunk.columns.tolist() == ["user_id", "note"]
     assert chunk["note"].tolist() == ["n0", "n1", "a,b", "n3"]
     assert chunk.attrs[RAGGED_ROWS] == {2: "extra_fields"}
+
+
+def test_arrows_source_closes_only_once_its_read_ahead_is_done() -> None:
+    """A refusal raised mid-file closed the file under a read of Arrow's read-ahead thread
+    and the process could exit beneath it: it aborted ('terminate called without an active
+    exception'; test_hostile_inputs' one-line .gz bomb about one run in ten). The source
+    Arrow reads now closes only once no read is under way."""
+    import threading
+    import time
+
+    from features.csv_lines import SettledReads
+
+    events: list[str] = []
+
+    class SlowFile(io.BytesIO):
+        def read(self, size: int = -1) -> bytes:
+            events.append("read starts")
+            time.sleep(0.3)
+            events.append("read ends")
+            return super().read(size)
+
+        def close(self) -> None:
+            events.append("closed")
+            super().close()
+
+    source = SettledReads(SlowFile(b"user_id\nu1\n"))  # what arrow_source wraps
+    reader = threading.Thread(target=source.read, args=(4,))
+    reader.start()
+    time.sleep(0.05)  # the read is under way
+    source.close()
+    reader.join()
+    assert events == ["read starts", "read ends", "closed"]
