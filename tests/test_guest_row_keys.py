@@ -19,6 +19,13 @@ MOSTLY_GUESTS = {"LIFECYCLE_INGEST__MAX_BAD_FRACTION": "0.9"}
 MAPS = ["user_id=customer", "event_time=time", "order_id=invoice"]
 
 
+def _lines() -> pd.DataFrame:
+    """``LINES`` as a warehouse types them: text, the amount a number."""
+    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
+    lines["amount"] = lines["amount"].astype(float)
+    return lines
+
+
 def _ingest(home: Path, path: Path, *extra: str) -> Any:
     from click.testing import CliRunner
 
@@ -111,8 +118,7 @@ def test_a_guest_order_sent_as_a_partition_then_as_a_file_counts_once(
     column ``dt`` of a folder's path and an export's ``_loaded_at`` too, so the same guest
     order sent once in a partitioned folder and once as a single file (another export) counted
     twice. Partition columns and names starting with ``_`` key no row: it counts once."""
-    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
-    lines["amount"] = lines["amount"].astype(float)
+    lines = _lines()
     folder = tmp_path / "events" / "dt=2010-12-01"
     folder.mkdir(parents=True)
     lines.assign(_loaded_at=pd.Timestamp("2010-12-02 03:00")).to_parquet(folder / "part-0.parquet")
@@ -141,8 +147,7 @@ def test_a_guest_order_in_a_partition_and_in_a_file_with_its_column_counts_once(
     folder's rows not: the same guest orders sent both ways counted twice (55.0), in either
     order. A dataset keys its guest rows by one rule now, recorded with them: `dt` keys none
     after the folder, and every row of both after the file."""
-    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
-    lines["amount"] = lines["amount"].astype(float)
+    lines = _lines()
     folder = tmp_path / "events" / "dt=2010-12-01"
     folder.mkdir(parents=True)
     lines.to_parquet(folder / "part-0.parquet")
@@ -220,8 +225,7 @@ def test_the_same_guest_orders_sent_again_after_a_folder_appended_count_once(
     unkeyed) when a folder's append brought `dt` into its columns, so `dt` keyed the rows of
     the next folder (or file with `dt`): the same guest orders sent again counted twice
     (55.0). The dataset's rule takes in the partition columns each append leaves unkeyed."""
-    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
-    lines["amount"] = lines["amount"].astype(float)
+    lines = _lines()
     first = tmp_path / "dec.csv"
     lines.to_csv(first, index=False)
     _ingest(home, first)
@@ -363,8 +367,7 @@ def test_a_folder_of_no_guest_rows_appended_still_leaves_its_partition_unkeyed(
     """A folder appended with user rows alone brought `dt` into the dataset's columns and,
     without guest rows of its own, recorded nothing of it: the next folder's `dt` keyed its
     rows, so the guest orders the first file sent, sent again in a folder, counted twice."""
-    lines = pd.read_csv(pd.io.common.StringIO(LINES), dtype=str)
-    lines["amount"] = lines["amount"].astype(float)
+    lines = _lines()
     first = tmp_path / "dec.csv"
     lines.to_csv(first, index=False)
     _ingest(home, first)
