@@ -21,12 +21,15 @@ from lifecycle.settings import load_settings
 ONLINE_RETAIL = Path("/work/shared/data/online_retail/online_retail_transactions.csv.gz")
 
 
-def _grocery_log(path: Path) -> Path:
+def _grocery_log(path: Path, days: int | None = None) -> Path:
     """online_retail's non-cancelled lines with a customer as a loyalty export: one row per
-    card and day (trial P's visits.csv)."""
+    card and day (trial P's visits.csv); ``days``: its first days only (a young log)."""
     lines = pd.read_csv(ONLINE_RETAIL, dtype={"InvoiceNo": str, "StockCode": str})
     lines = lines[lines.CustomerID.notna() & ~lines.InvoiceNo.str.startswith("C")]
     lines = lines[lines.Quantity > 0]
+    time = pd.to_datetime(lines.InvoiceDate)
+    if days is not None:
+        lines = lines[time < time.min().normalize() + pd.Timedelta(days=days)]
     day = pd.to_datetime(lines.InvoiceDate).dt.strftime("%Y-%m-%d")
     card = "C" + lines.CustomerID.astype(int).astype(str)
     pd.DataFrame({"card_id": card, "visit_date": day}).drop_duplicates().to_csv(path, index=False)
@@ -65,6 +68,39 @@ def test_train_says_p_alive_carries_little_on_a_grocery_export(
     flat = ModelBundle.load(path).data_window[FLAT_P_ALIVE]
     assert flat["least"] >= GONE and flat["median"] > 0.999 and flat["customers"] > 2_000
     assert flat["dropout_mean"] < 1e-3
+    assert f"no customer of {flat['customers']:,} is more likely gone than alive" in lines[0]
+
+
+@pytest.mark.slow
+def test_a_label_free_churn_of_a_young_grocery_export_says_p_alive_carries_little(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first 150 days, too young for churn's labels: the label-free MBG/NBD serves, its
+    process as flat (a 0.0001). On the old code only a learned model's train said so."""
+    monkeypatch.setenv("LIFECYCLE_DATASET", "young")
+    # no shorter horizon learned and bridged (that path is a learned model's): label-free
+    monkeypatch.setenv("LIFECYCLE_TRAINING__BRIDGE_HORIZON", "false")
+    log = _grocery_log(tmp_path / "visits.csv", days=150)
+    _cli("ingest", str(log), "--dataset", "young", "--map", "user_id=card_id",
+         "--map", "event_time=visit_date", "--event-type", "purchase", "--amount-default", "1")  # fmt: skip
+    for step in ("build", "apply", "materialize"):
+        _cli("features", step)
+    said = _cli("train", "churn")
+    assert "young-churn v1 (run " in said and "), label-free: too few outcomes" in said, said
+    lines = [line for line in said.splitlines() if "p_alive carries little" in line]
+    assert len(lines) == 1, said
+    assert lines[0].startswith("p_alive carries little here: the purchase process's dropout is")
+    assert lines[0].endswith("; rank by churn probability or expected_purchases")
+    from lifecycle import registry
+    from lifecycle.bundle import ModelBundle
+
+    settings = load_settings(home=home)
+    client = registry.client(settings)
+    name = registry.model_name("young", "churn")
+    assert registry.is_label_free(client.get_model_version(name, "1"))
+    path = registry.bundle_path(client, name, "1", tmp_path / "bundle")
+    flat = ModelBundle.load(path).data_window[FLAT_P_ALIVE]
+    assert flat["least"] >= GONE and flat["customers"] > 1_000
     assert f"no customer of {flat['customers']:,} is more likely gone than alive" in lines[0]
 
 

@@ -33,7 +33,7 @@ from features.asof import AS_OF
 from features.labels import ACTIVITY, BEYOND_PURCHASES, PURCHASES
 from lifecycle import lineage, registry
 from lifecycle.btyd import MBGNBD
-from lifecycle.btyd_features import fit_purchase_process
+from lifecycle.btyd_features import FLAT_P_ALIVE, fit_purchase_process, flat_p_alive
 from lifecycle.bundle import ModelBundle
 from lifecycle.rules import RuleError, fit_rule
 from lifecycle.settings import Settings
@@ -153,6 +153,10 @@ def train_label_free(
         window,
         purchase_process=fit_purchase_process(rows, MBGNBD),
     )
+    # p_alive near 1 for everyone (a grocery export): said as train says a learned model's
+    process = bundle.purchase_process
+    if process is not None and (flat := flat_p_alive(process, rows)):
+        bundle.data_window[FLAT_P_ALIVE] = flat
     mlflow_client = registry.client(settings)
     name = registry.model_name(dataset, task)
     run_id, version = _log(settings, mlflow_client, name, bundle, rows)
@@ -160,7 +164,7 @@ def train_label_free(
         mlflow_client, name, task, version, bundle, accept_definition_change
     )
     registry.record_gate(mlflow_client, name, version, verdict)
-    report = training.report | {TAG: why}
+    report = training.report | {TAG: why, FLAT_P_ALIVE: bundle.data_window.get(FLAT_P_ALIVE)}
     return TrainResult(task, name, version, run_id, {}, promoted, verdict, None, report)
 
 
