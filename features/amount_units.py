@@ -3,8 +3,9 @@
 the ISO 4217 exponent of its row's currency (100 for USD and EUR, 1 for JPY, 1000 for KWD),
 `--amount-unit cents` by 100 whatever the currency; `--amount-unit count`: the amounts count
 what was bought (a loyalty log's basket items), no money, kept as written and worded as
-purchases counted (serving.units). The unit is recorded with the file's shape
-(features.file_shape), so appends and `refresh FILE` read their files so too.
+items counted (serving.units); a 'Currency' column of such a file is not read as one. The
+unit is recorded with the file's shape (features.file_shape), so appends and `refresh FILE`
+read their files so too.
 
 Without the option, amounts that are all whole numbers with a large median, in a currency
 with cents (or none known), are said to be perhaps in cents; all whole and without a currency,
@@ -112,13 +113,22 @@ def in_major_units(
     return scaled
 
 
+def counted_by(notes: dict[str, Any]) -> str | None:
+    """The option that made a file's amounts counts, no money, from its read's ``notes``:
+    ``--amount-unit count``, or ``--amount-default`` of a file without an amount column
+    (purchases counted); None: money."""
+    if notes.get(UNIT_READ, {}).get("unit") == COUNT:
+        return "--amount-unit count"
+    return "--amount-default" if notes.get("amount_in_file") is False else None
+
+
 def unit_read_line(note: dict[str, Any]) -> str:
     """The summary's line of amounts read in a minor unit: 'amounts read in cents: 7045 is
     70.45 USD'; or counted (--amount-unit count)."""
     if note["unit"] == COUNT:
         return (
             f"    amounts in '{note['column']}' read as counts of what was bought (--amount-unit "
-            "count): no money, LTV and every list in purchases counted"
+            "count): no money, LTV and every list in items counted"
         )
     written, read, code = note["example"]
     unit = "cents" if note["unit"] == "cents" or exponent(code) == 2 else "the minor unit"
@@ -188,7 +198,7 @@ def maybe_counts_line(note: dict[str, Any]) -> str:
         f"{note['median']:,g}, {note['rows']:,} purchases and refunds): if they count what was "
         "bought (items), not money, every list and reason says 'spent'"
         + option_hint(
-            "; ingest again with --amount-unit count (worded as purchases counted, no money; a "
+            "; ingest again with --amount-unit count (worded as items counted, no money; a "
             "dataset reads one unit: from its first file, with --replace)",
             "; `lifecycle ingest` reads them so with --amount-unit count",
         )

@@ -326,8 +326,14 @@ def currency_given_lines(notes: dict[str, Any]) -> list[str]:
     return out
 
 
-def currency_column_line(note: dict[str, Any]) -> str:
-    """The summary line of a currency column read though not mapped ('Currency')."""
+def currency_column_line(note: dict[str, Any], counted_by: str | None = None) -> str:
+    """The summary line of a currency column read though not mapped ('Currency'); or, of a
+    file whose amounts are counts (``counted_by`` the option), ignored: no money to be in it."""
+    if counted_by:
+        return (
+            f"    column '{note['column']}' ignored as a currency: amounts counted ({counted_by})"
+            " are no money, so no currency is recorded"
+        )
     return (
         f"    currency {note['currency']}, from column '{note['column']}' (named so, not "
         "mapped): the dataset's currency in lists, the report and the API"

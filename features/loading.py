@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.amount_units import counted_by
 from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
 from features.date_orders import DATES_READ_AS
@@ -197,7 +198,7 @@ def stream_table(
         con.execute(f"SET temp_directory = {literal(spill)}")
         staged = f"read_parquet({literal(good.path)})"
         row = identifier(source_row)
-        if rules.table == "events":
+        if rules.table == "events" and not counted_by(checks.notes):  # counts: no money
             refuse_currencies(con, staged, row, good.schema.names, source, checks.named)
         # the marks' currency, staged by every chunk, when the file named no one currency
         unkept = [*ignored, *(checks.money.unkept() if checks.money else [])]

@@ -11,6 +11,7 @@ from features.amount_units import (
     MAYBE_COUNTS,
     MAYBE_MINOR,
     UNIT_READ,
+    counted_by,
     maybe_counts_line,
     maybe_minor_line,
     unit_read_line,
@@ -123,7 +124,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if AMOUNT_CURRENCY in notes:
         out.append(amount_currency_line(notes[AMOUNT_CURRENCY]))
     if CURRENCY_COLUMN in notes:
-        out.append(currency_column_line(notes[CURRENCY_COLUMN]))
+        out.append(currency_column_line(notes[CURRENCY_COLUMN], counted_by(notes)))
     out.extend(currency_given_lines(notes))
     if UNIT_READ in notes:
         out.append(unit_read_line(notes[UNIT_READ]))

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.amount_units import in_major_units
+from features.amount_units import COUNT, in_major_units
 from features.column_checks import (
     refuse_repeated_columns,
     refuse_shadowed_columns,
@@ -37,6 +37,7 @@ from features.column_checks import (
 )
 from features.contract import ContractError  # re-exported: where most modules import it
 from features.currency import (
+    CURRENCY_COLUMN,
     CURRENCY_GIVEN,
     CURRENCY_IGNORED,
     CURRENCY_MISMATCH,
@@ -421,6 +422,11 @@ def check_events(
                 ("--amount-default 1",),
             )
 
+    counts = mapping.amount_unit == COUNT or (
+        c.AMOUNT not in columns and amount_default is not None
+    )
+    if counts and (named := c.currency_column(n for n in raw.columns if n not in columns.values())):
+        checks.notes[CURRENCY_COLUMN] = {"column": named}  # no money to be in: ignored, said
     events = pd.DataFrame(
         {c.USER_ID: user_id, c.EVENT_TIME: event_time, c.EVENT_TYPE: event_type, c.AMOUNT: amount}
     )

@@ -295,8 +295,8 @@ API_DESCRIPTION = (
     "Churn, conversion and LTV scores of every user, with reasons, from the champion models "
     "and the Feast online store; the operators' at-risk list from the batch scores. Every "
     "answer says what it was computed from: as_of (the features' date), model_versions, "
-    "horizon_days (each score's window), currency and amounts (money, or purchases counted "
-    "for a log without amounts). Reference: docs/serving.md."
+    "horizon_days (each score's window), currency and amounts (money, or purchases or items "
+    "counted for a log without money). Reference: docs/serving.md."
 )
 # BentoML's own component schemas (task status, its error shapes), unused by this service.
 BENTOML_SCHEMAS = ("TaskStatusResponse", "InvalidArgument", "NotFound", "InternalServerError")

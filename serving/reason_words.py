@@ -19,6 +19,7 @@ import numpy as np
 
 from features.asof import window_of
 from serving.segments import whole_days
+from serving.units import counted_noun
 
 # Words for a total's value. ``{s}`` is the plural ending, empty when the value rounds to 1.
 REASON_TEXT = {
@@ -125,31 +126,32 @@ WINDOW_AMOUNTS = {  # name -> (an amount, none), each before "in the last N days
 }
 
 # The money features' words for a log without amounts (``serving.units.Units.purchase_counts``
-# set): the value, divided by what each purchase counts, is a number of purchases.
+# set): the value, divided by what each purchase counts, is a number of what the log counts,
+# ``{unit}``: purchases, or items where its amounts count them (``serving.units.counted_noun``).
 COUNTED_TEXT = {
-    "revenue_total": "{value:,.0f} purchase{s} in all",
-    "refund_amount_total": "{value:,.0f} purchase{s} refunded in all",
-    "avg_order_value": "{value:,.0f} purchase{s} per order on average",
-    "net_revenue_total": "{value:,.0f} purchase{s} kept after refunds",
-    "net_order_value": "{value:,.0f} purchase{s} per order kept after refunds",
-    "max_order_value": "largest order {value:,.0f} purchase{s}",
+    "revenue_total": "{value:,.0f} {unit}{s} in all",
+    "refund_amount_total": "{value:,.0f} {unit}{s} refunded in all",
+    "avg_order_value": "{value:,.0f} {unit}{s} per order on average",
+    "net_revenue_total": "{value:,.0f} {unit}{s} kept after refunds",
+    "net_order_value": "{value:,.0f} {unit}{s} per order kept after refunds",
+    "max_order_value": "largest order {value:,.0f} {unit}{s}",
 }
 COUNTED_NEGATIVE = {
-    "net_revenue_total": "{value:,.0f} purchase{s} more refunded than bought",
-    "net_order_value": "{value:,.0f} purchase{s} more refunded than bought per order",
+    "net_revenue_total": "{value:,.0f} {unit}{s} more refunded than bought",
+    "net_order_value": "{value:,.0f} {unit}{s} more refunded than bought per order",
 }
 # Window counts that read as good news when high: said against the user's own pace where
 # it fell ("39 sessions in the last 90 days" raised churn beside 181 in the year, trial 95).
 PACED = ("sessions", "orders", "active_days", "revenue")
 COUNTED_WINDOWS = {
-    "revenue": "{value:,.0f} purchase{s} in the last {window} days",
-    "refund_amount": "{value:,.0f} purchase{s} refunded in the last {window} days",
+    "revenue": "{value:,.0f} {unit}{s} in the last {window} days",
+    "refund_amount": "{value:,.0f} {unit}{s} refunded in the last {window} days",
 }
-COUNTED_RATIOS = {"refund_rate": "{value:.0%} of purchases refunded"}
+COUNTED_RATIOS = {"refund_rate": "{value:.0%} of {unit}s refunded"}
 COUNTED_MISSING = {
     "refund_rate": "no purchase yet",
-    "revenue_total": "no purchases recorded",
-    "net_revenue_total": "no purchases recorded",
+    "revenue_total": "no {unit}s recorded",
+    "net_revenue_total": "no {unit}s recorded",
 }
 
 
@@ -223,7 +225,7 @@ def _ratio_text(
 
 def _missing_text(feature: str, purchase_counts: float | None, trends: Trends | None) -> str:
     if purchase_counts and feature in COUNTED_MISSING:
-        return COUNTED_MISSING[feature]
+        return COUNTED_MISSING[feature].format(unit=counted_noun(purchase_counts)[1])
     if feature in TRENDS:  # the longer window is empty
         nouns = WINDOW_NOUNS[TREND_KINDS[feature]][0]
         return f"no {nouns} in the last {trend_days(feature, trends)[1]} days"
@@ -234,7 +236,7 @@ def _missing_text(feature: str, purchase_counts: float | None, trends: Trends | 
         return f"no {WINDOW_NOUNS[window[0]][0]} recorded in the last {window[1]} days"
     if window is not None and window[0] in WINDOW_AMOUNTS:
         nouns = "refunds" if window[0] == "refund_amount" else "spend"
-        nouns = "purchases" if purchase_counts and nouns == "spend" else nouns
+        nouns = counted_noun(purchase_counts)[0] if purchase_counts and nouns == "spend" else nouns
         return f"no {nouns} recorded in the last {window[1]} days"
     return f"{feature.replace('_', ' ')} not recorded"  # a column of the data's own
 
@@ -259,22 +261,23 @@ def _window_text(feature: str, value: float) -> str | None:
 
 
 def _counted_text(feature: str, value: float, purchase_counts: float) -> str | None:
-    """A money feature's words as purchases; None for a feature that is no amount."""
+    """A money feature's words as purchases (or items); None for a feature that is no amount."""
+    unit = counted_noun(purchase_counts)[1]
     if feature in COUNTED_RATIOS:
-        return COUNTED_RATIOS[feature].format(value=value)
+        return COUNTED_RATIOS[feature].format(value=value, unit=unit)
     purchases = value / purchase_counts
     purchases = 0.0 if _is_none(purchases) else purchases  # -0.4 reads as none, not "-0"
     window = window_of(feature)
     if feature in COUNTED_NEGATIVE and purchases < 0:
-        return COUNTED_NEGATIVE[feature].format(value=-purchases, s=_plural(-purchases))
+        return COUNTED_NEGATIVE[feature].format(value=-purchases, s=_plural(-purchases), unit=unit)
     if feature in COUNTED_TEXT:
         template = COUNTED_TEXT[feature]
     elif window is not None and window[0] in COUNTED_WINDOWS:
         template = COUNTED_WINDOWS[window[0]].replace("{window}", str(window[1]))
     else:
         return None
-    text = template.format(value=purchases, s=_plural(purchases))
-    return "no" + text.removeprefix("0") if text.startswith("0 purchases") else text
+    text = template.format(value=purchases, s=_plural(purchases), unit=unit)
+    return "no" + text.removeprefix("0") if text.startswith(f"0 {unit}s") else text
 
 
 def reason_text(
@@ -287,7 +290,8 @@ def reason_text(
     trends: Trends | None = None,
 ) -> str:
     """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
-    counts in a log without amounts, ``serving.units``) words amounts as purchases;
+    counts in a log without amounts, ``serving.units``) words amounts as purchases, or items
+    where it is an ``ItemCounts``;
     ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio;
     ``first_day_only``: the user did nothing past their first day (the days since it);
     ``trends``: the windows each trend compares (:func:`trend_days`)."""
@@ -303,7 +307,7 @@ def reason_text(
     if not isinstance(value, int | float):
         return f"{feature.replace('_', ' ')}: {value}"  # a personal attribute of the data's own
     if feature == "refund_rate" and value < 0.005:  # "0% of spend refunded" said 0.3% too
-        spend = "purchases" if purchase_counts else "spend"
+        spend = counted_noun(purchase_counts)[0] if purchase_counts else "spend"
         return NONE_TEXT["refund_amount_total"] if value == 0 else f"under 1% of {spend} refunded"
     if purchase_counts:
         counted = _counted_text(feature, float(value), purchase_counts)

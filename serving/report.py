@@ -200,7 +200,7 @@ def render_report(
     # The lists' super users (their super_user flag): the top share of customers by what they
     # kept to date, the scores table's revenue (lifecycle.list_fields.CONTEXT_COLUMNS).
     value = SuperUserDefinition(value_column="revenue")
-    kept = "purchases to date" if units.counted else "revenue to date after refunds"
+    kept = f"{units.nouns} to date" if units.counted else "revenue to date after refunds"
     flagged_by = meta.get("definitions", {}).get("super_user")  # a table of older flags
     supers = listed_super_users(scores, value, flagged_by) if value.value_column in scores else None
     share = supers.value_share if supers is not None else float("nan")

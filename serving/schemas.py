@@ -92,7 +92,8 @@ CURRENCY_DOC = (
 AMOUNTS_DOC = (
     "what the amount fields (ltv, value_at_risk, revenue...) hold: 'money' (in currency), or "
     "'purchases' for a log without amounts (ingested with --amount-default N: purchases "
-    "counted, N each; currency is then null)"
+    "counted, N each), 'items' for amounts that count items (--amount-unit count); currency "
+    "is then null"
 )
 VERSIONS_DOC = (
     "task -> registry version of the model whose scores these are; '1 - churn vN' where the "
@@ -231,7 +232,7 @@ class ScoreResponse(_Model):
     )
     horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
     currency: str | None = Field(None, description=CURRENCY_DOC)
-    amounts: Literal["money", "purchases"] = Field("money", description=AMOUNTS_DOC)
+    amounts: Literal["money", "purchases", "items"] = Field("money", description=AMOUNTS_DOC)
 
 
 Built = TypeVar("Built", bound=BaseModel)
@@ -365,7 +366,7 @@ class ModelsResponse(_Model):
         None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"
     )
     currency: str | None = Field(None, description=CURRENCY_DOC)
-    amounts: Literal["money", "purchases"] = Field("money", description=AMOUNTS_DOC)
+    amounts: Literal["money", "purchases", "items"] = Field("money", description=AMOUNTS_DOC)
     uplift: UpliftInfo | None = Field(
         None, description="the dataset's uplift champion (lifecycle train-uplift), if any"
     )
@@ -464,7 +465,7 @@ class AtRiskResponse(_Model):
     )
     horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
     currency: str | None = Field(None, description=CURRENCY_DOC)
-    amounts: Literal["money", "purchases"] = Field("money", description=AMOUNTS_DOC)
+    amounts: Literal["money", "purchases", "items"] = Field("money", description=AMOUNTS_DOC)
     stale: StaleScores | None = Field(
         None,
         description="null when the list is what /score answers now; else why not (other model "

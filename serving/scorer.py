@@ -75,7 +75,7 @@ class Loaded:
     realized: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # outcomes
     campaigns: list[dict[str, Any]] = field(default_factory=list)  # saved campaign reports
     currency: str | None = None  # of the dataset's money (serving.answers.dataset_currency)
-    amounts: str = "money"  # or "purchases": a log without amounts (serving.units.Units)
+    amounts: str = "money"  # or "purchases", "items": a log without money (serving.units.Units)
     case_insensitive_ids: bool = False  # the dataset's ids folded: an asked id is too
     # tasks asked -> what every answer to them repeats (serving.served_tasks.answer_plan), filled on use
     answer_plans: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False)

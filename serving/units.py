@@ -33,6 +33,19 @@ OUTLOOK = (
 REVENUE_COLUMNS = ("revenue", "revenue_total", "monetary")
 
 
+class ItemCounts(float):
+    """:func:`purchase_counts` of a dataset whose amounts count items (``--amount-unit
+    count``, a basket's items): 1, each item one, the amounts worded as items, not purchases."""
+
+
+def counted_noun(purchase_counts: float | None) -> tuple[str, str]:
+    """What a log without money counts, (plural, singular): items where its amounts count
+    them (:class:`ItemCounts`), else purchases (``--amount-default``: one row, one purchase)."""
+    return (
+        ("items", "item") if isinstance(purchase_counts, ItemCounts) else ("purchases", "purchase")
+    )
+
+
 @dataclass(frozen=True)
 class Units:
     currencies: tuple[str, ...] = ()  # ISO codes in the dataset's events; () when none recorded
@@ -51,7 +64,7 @@ class Units:
     def currency(self) -> str:
         """The money columns' currency as a reader needs it."""
         if not self.currencies and self.purchase_counts is not None:
-            return "none: amounts are purchases counted"
+            return f"none: amounts are {self.nouns} counted"
         if not self.currencies:
             return "no currency recorded (amounts as in the data)"
         if len(self.currencies) == 1:
@@ -65,8 +78,8 @@ class Units:
             return f"money in {self.currency}"
         if self.counted_column:
             return (
-                f"amounts are purchases counted (the file's '{self.counted_column}', "
-                "--amount-unit count: each item one), no money"
+                f"amounts are items counted (the file's '{self.counted_column}', "
+                "--amount-unit count), no money"
             )
         return (
             f"amounts are purchases counted (a log without amounts: each purchase "
@@ -79,22 +92,29 @@ class Units:
         return self.purchase_counts is not None
 
     @property
+    def nouns(self) -> str:
+        """What a log without money counts: ``items`` (--amount-unit count) or ``purchases``."""
+        return counted_noun(self.purchase_counts)[0]
+
+    @property
     def amounts_are(self) -> str:
-        """The API's word for what amount fields hold: ``money`` or ``purchases``."""
-        return "purchases" if self.counted else "money"
+        """The API's word for what amount fields hold: ``money``, or ``purchases`` or
+        ``items`` counted (:attr:`nouns`)."""
+        return self.nouns if self.counted else "money"
 
     @property
     def unit_name(self) -> str:
-        """What a money figure is in, for a header: the currency, ``purchases`` in a log
-        without amounts, empty when the data says neither."""
+        """What a money figure is in, for a header: the currency, ``purchases`` (or ``items``)
+        in a log without amounts, empty when the data says neither."""
         if self.currencies:
             return self.currency
-        return "purchases" if self.counted else ""
+        return self.nouns if self.counted else ""
 
     def value_name(self, column: str) -> str:
-        """A value column's name for a reader: revenue is ``purchases`` in a log without
-        amounts (``ltv`` and the others keep theirs: :attr:`amounts` says what they hold)."""
-        return "purchases" if self.counted and column in REVENUE_COLUMNS else column
+        """A value column's name for a reader: revenue is ``purchases`` (or ``items``) in a
+        log without amounts (``ltv`` and the others keep theirs: :attr:`amounts` says what
+        they hold)."""
+        return self.nouns if self.counted and column in REVENUE_COLUMNS else column
 
     def text(self) -> str:
         """One line: ``money in GBP; churn: probability of no activity in the next 90 days; ...``
@@ -122,11 +142,13 @@ def money_columns() -> tuple[str, ...]:
 def dataset_currencies(events: Path) -> tuple[str, ...]:
     """The currencies (upper case) in an events file's currency column
     (:func:`features.contract.currency_column`): from the Parquet statistics when every row
-    group has one value, else from the column itself."""
+    group has one value, else from the column itself. A dataset whose amounts are counted
+    (:func:`purchase_counts`) has none: its amounts are no money, whatever a 'Currency'
+    column of the file said (ingest says it ignored it)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if not events.is_file():
+    if not events.is_file() or purchase_counts(events.parent) is not None:
         return ()
     require_whole_tables(events.parent)
     parquet = pq.ParquetFile(events)
@@ -162,12 +184,13 @@ def purchase_counts(dataset_dir: Path) -> float | None:
     (``lifecycle ingest --amount-default N``, recorded in its report), 1 when its amounts
     count what was bought (``--amount-unit count``: :func:`counted_column`); None otherwise.
     Read here rather than through ``features.ingest.read_dataset_summary``, whose module
-    imports the Parquet reader and validation that a scoring worker's start does not need."""
+    imports the Parquet reader and validation that a scoring worker's start does not need.
+    Items counted are an :class:`ItemCounts`, so the words say items."""
     report = read_report(dataset_dir) or {}
     notes = report.get("tables", {}).get("events", {}).get("notes", {})
     if notes.get("amount_in_file") is False and notes.get("amount_default") is not None:
         return float(notes["amount_default"])
-    return 1.0 if counted_column(report) else None
+    return ItemCounts(1.0) if counted_column(report) else None
 
 
 def counted_column(report: dict[str, Any] | None) -> str | None:

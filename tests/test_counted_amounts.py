@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.scoring import reason_text
-from serving.units import purchase_counts, units_for
+from serving.units import dataset_currencies, purchase_counts, units_for
 
 MAPS = (
     "--map", "user_id=card_id", "--map", "event_time=visit_date", "--event-type", "purchase",
@@ -34,32 +34,38 @@ def _ingest(path: Path, *extra: str) -> str:
     return result.output
 
 
-def test_a_count_column_ingested_with_amount_unit_count_is_worded_as_purchases(
+def test_a_count_column_ingested_with_amount_unit_count_is_worded_as_items(
     home: Path, tmp_path: Path
 ) -> None:
-    """On the old code --amount-unit had no 'count' (a usage error), and basket items mapped
-    as amounts were money of no currency: 'spent 1,852 in all'."""
+    """Before a4c3e2d --amount-unit had no 'count' (a usage error), and basket items mapped
+    as amounts were money of no currency: 'spent 1,852 in all'; until s42 each item was worded
+    a purchase ('14 purchases per order on average' of 14 items in one basket)."""
     said = _ingest(_visits(tmp_path / "march.csv", range(1, 11)), "--dataset", "g", *MAPS,
                    "--amount-unit", "count")  # fmt: skip
     assert (
         "amounts in 'basket_items' read as counts of what was bought (--amount-unit count): "
-        "no money, LTV and every list in purchases counted" in said
+        "no money, LTV and every list in items counted" in said
     )
     assert "whole numbers" not in said  # asked: not offered again
     settings = load_settings(home=home)
     data = settings.workspace.dataset_dir("g")
-    assert purchase_counts(data) == 1.0  # each item one purchase: kept as written
+    assert purchase_counts(data) == 1.0  # each item one: kept as written
     units = units_for(settings, {"dataset": "g"})
-    assert units.counted and units.amounts_are == "purchases"
-    assert units.currency == "none: amounts are purchases counted"
+    assert units.counted and units.amounts_are == "items" and units.unit_name == "items"
+    assert units.currency == "none: amounts are items counted"
     assert units.amounts == (
-        "amounts are purchases counted (the file's 'basket_items', --amount-unit count: each "
-        "item one), no money"
+        "amounts are items counted (the file's 'basket_items', --amount-unit count), no money"
     )
-    assert units.value_name("revenue_total") == "purchases"
+    assert units.value_name("revenue_total") == "items"
     counts = purchase_counts(data)
-    assert reason_text("revenue_total", 1852.0, counts) == "1,852 purchases in all"
-    assert reason_text("revenue_90d", 0.0, counts) == "no purchases in the last 90 days"
+    assert reason_text("revenue_total", 1852.0, counts) == "1,852 items in all"
+    assert reason_text("revenue_90d", 0.0, counts) == "no items in the last 90 days"
+    assert reason_text("avg_order_value", 14.0, counts) == "14 items per order on average"
+    assert reason_text("max_order_value", 1.0, counts) == "largest order 1 item"
+    assert reason_text("refund_rate", 0.25, counts) == "25% of items refunded"
+    assert reason_text("revenue_total", None, counts) == "no items recorded"
+    # a log without amounts counts purchases, as before
+    assert reason_text("avg_order_value", 2.0, 1.0) == "2 purchases per order on average"
     # an append reads its file so, told nothing; another unit is refused
     april = _visits(tmp_path / "april.csv", range(11, 21))
     assert "read as counts" in _ingest(april, "--dataset", "g", "--append")
@@ -81,6 +87,38 @@ def test_counted_amounts_have_no_currency(home: Path, tmp_path: Path) -> None:
         assert refused.exit_code != 0
         assert "(--amount-unit count) are no money, so they have no currency" in refused.output
     assert not load_settings(home=home).workspace.dataset_dir("g").exists()
+
+
+def test_a_currency_column_beside_counted_amounts_is_ignored_in_one_line(
+    home: Path, tmp_path: Path
+) -> None:
+    """An unmapped 'Currency' column in a file whose amounts are counts (--amount-unit count,
+    or no amount column with --amount-default 1, as --currency is there) is no currency: on
+    the old code it was read as the dataset's (lists, report and API said GBP beside amounts
+    'counted, no money'), and two codes in it refused the file as amounts in two currencies."""
+    rows = [f"C{n},2024-03-{d:02d},{'GBP' if n % 2 else 'EUR'},{3 + n % 4}" for d in range(1, 11)
+            for n in range(1, 11)]  # fmt: skip
+    visits = tmp_path / "visits.csv"
+    visits.write_text("card_id,visit_date,Currency,basket_items\n" + "\n".join(rows) + "\n")
+    counted_by = {
+        "items": (*MAPS, "--amount-unit", "count"),
+        "days": (*MAPS[:6], "--amount-default", "1", "--keep-repeats"),  # no amount column
+    }
+    settings = load_settings(home=home)
+    for name, options in counted_by.items():
+        said = _ingest(visits, "--dataset", name, *options)
+        how = "--amount-unit count" if name == "items" else "--amount-default"
+        assert said.count("Currency") == 1, said
+        assert (
+            f"    column 'Currency' ignored as a currency: amounts counted ({how}) are no money, "
+            "so no currency is recorded" in said
+        )
+        units = units_for(settings, {"dataset": name})
+        assert units.currencies == () and units.currency.startswith("none: amounts are ")
+        assert dataset_currencies(settings.workspace.events(name)) == ()
+    # with money, the same column is read (here refused: two currencies)
+    refused = CliRunner().invoke(main, ["ingest", str(visits), "--dataset", "m", *MAPS])
+    assert refused.exit_code != 0 and "holds amounts in 2 currencies" in refused.output
 
 
 def test_whole_amounts_without_a_currency_are_said_to_be_maybe_counts_once(
