@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from serving.drift import ColumnDrift, Thresholds
+from serving.reason_words import counted_name
 
 VERDICT_ORDER = {"drift": 0, "watch": 1, "usual": 2, "stable": 3}
 
@@ -29,10 +30,22 @@ class MonitorResult:
     # Where each current sample was read ("features"/"scores" -> "kept by score-all" or the
     # table): not part of the answer, which is the same either way.
     read_from: dict[str, str] = field(default_factory=dict, compare=False)
+    # A log without money (serving.units.purchase_counts): its amount features are named as
+    # their reasons word them (counted_name); the saved result keeps the features' names.
+    purchase_counts: float | None = field(default=None, compare=False)
+
+    def named(self, col: ColumnDrift) -> str:
+        """A column as the table names it: a feature of amounts as counts in a log without money."""
+        return counted_name(col.name, self.purchase_counts) if col.source == "feature" else col.name
 
     @property
     def drifting(self) -> list[str]:
         return [col.name for col in self.columns if col.verdict == "drift"]
+
+    @property
+    def drifting_named(self) -> list[str]:
+        """The drifting columns as the table names them (:meth:`named`)."""
+        return [self.named(col) for col in self.columns if col.verdict == "drift"]
 
     @property
     def alerting(self) -> bool:
@@ -63,7 +76,7 @@ class MonitorResult:
         ]
         for col in self.columns:
             lines.append(
-                f"{col.name:<32} {col.source:<8} {col.psi:>7.3f} {_before(col):>7} {col.test:<5} "
+                f"{self.named(col):<32} {col.source:<8} {col.psi:>7.3f} {_before(col):>7} {col.test:<5} "
                 f"{col.statistic:>10.3f} {col.p_value:>9.2g} {col.verdict}"
             )
         lines += [f"note: {note}" for note in self.notes]
@@ -71,7 +84,7 @@ class MonitorResult:
             lines.append(f"before: {USUAL}")
         limits = self.thresholds
         lines.append(
-            f"drifting ({len(self.drifting)}): {', '.join(self.drifting)}"
+            f"drifting ({len(self.drifting)}): {', '.join(self.drifting_named)}"
             if self.drifting
             else "no drift"
         )
@@ -105,7 +118,7 @@ def drift_section_html(result: MonitorResult | None, problem: str | None = None)
     """The report's drift section: the drifting columns named, then the table."""
     if result is None:
         return f'<p class="note warn">{html.escape(problem or "drift not measured")}</p>'
-    named = ", ".join(result.drifting)
+    named = ", ".join(result.drifting_named)
     head = (
         f'<p class="warn"><b>Drifting ({len(result.drifting)}):</b> {html.escape(named)}</p>'
         if result.drifting
@@ -119,7 +132,7 @@ def drift_section_html(result: MonitorResult | None, problem: str | None = None)
             + "".join(
                 f"<td{' class=num' if numeric else ''}>{html.escape(text)}</td>"
                 for text, numeric in (
-                    (col.name, False),
+                    (result.named(col), False),
                     (col.source, False),
                     (f"{col.psi:.3f}", True),
                     (_before(col), True),

@@ -280,6 +280,15 @@ def _counted_text(feature: str, value: float, purchase_counts: float) -> str | N
     return "no" + text.removeprefix("0") if text.startswith(f"0 {unit}s") else text
 
 
+def counted_name(feature: str, purchase_counts: float | None) -> str:
+    """A money feature's name as a log without money words it (a drift table's column): its
+    reason's words with N for the value ('revenue_30d': "N purchases in the last 30 days",
+    or items); the name itself for a log with money or a feature that is no amount."""
+    counted = purchase_counts and feature not in COUNTED_RATIOS
+    said = _counted_text(feature, 2.0 * purchase_counts, purchase_counts) if counted else None
+    return feature if said is None else said.replace("2", "N", 1)
+
+
 def reason_text(
     feature: str,
     value: Any,

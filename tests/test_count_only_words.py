@@ -128,8 +128,10 @@ def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
     assert not any(MONEY_WORDS.search(r["top_reasons"]) for r in document["rows"])
     _cli(counted, "report", "--out", str(tmp_path / "report.html"))
     page = (tmp_path / "report.html").read_text()
-    page = page.split("Drift: inputs and scores")[0]  # the drift table names features
     text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", page)).split())
+    # the drift table names amount features as their reasons word them (it said revenue_30d)
+    drift = text.split("Drift: inputs and scores")[1]
+    assert "N purchases in the last 30 days feature" in drift, drift
     assert "value at risk (purchases)" in text and "purchases_share" in text
     assert not MONEY_WORDS.search(text.replace("no money", "")), MONEY_WORDS.findall(text)
     # its conversion model is not what serves (1 - churn on a log of one event): said so
