@@ -196,7 +196,7 @@ def score_users(
     if not champions.bundles:
         problems = "; ".join(champions.unavailable.values()) or "no models"
         raise ScoringError(f"no champion model can score: {problems}")
-    definitions = definitions or SegmentDefinitions()
+    definitions = (definitions or SegmentDefinitions()).of_counts(champions.purchase_counts)
     if not features.index.equals(pd.RangeIndex(len(features))):
         features = features.reset_index(drop=True)  # a copy: only when needed (memory)
     if score_rows is not None:
@@ -501,7 +501,7 @@ def score_all(
     left_out = list(not_features_of(pq.read_schema(paths.feature_table)))
     say(f"scoring {len(features):,} users")
     started = time.perf_counter()
-    definitions = SegmentDefinitions()
+    definitions = SegmentDefinitions().of_counts(champions.purchase_counts)
     if settings.serving.batch_engine == "dask":
         from lifecycle.cluster import dask_client
         from serving.distributed import score_partitioned

@@ -55,6 +55,7 @@ from serving.segments import (
     MEDIUM_RISK,
     SuperUserDefinition,
     listed_super_users,
+    rf_only_words,
     segment_summary,
     share_label,
     super_users_by_channel,
@@ -290,6 +291,7 @@ def render_report(
         )
 
     revenue = units.value_name("revenue")
+    rfm_version = meta.get("definitions", {}).get("segment")  # R and F alone: said
     rfm, stages = (
         _shares_named(segment_summary(scores, column, ("revenue", "ltv")), revenue)
         if column in scores
@@ -316,6 +318,7 @@ def render_report(
             "Segments: sizes and value shares",
             figure_html(segments_figure(rfm, stages), "segments")
             + '<p class="note">'
+            + (f"{html.escape(rf_only)}. " if (rf_only := rf_only_words(rfm_version)) else "")
             + (  # a sales report's head: refunds on their own, shares before them
                 f"{html.escape(revenue_words(totals, revenue)).capitalize()}; shares of "
                 f"{revenue} are before refunds, refunds a share of their own. "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle.settings import STAGE_WINDOWS, ServingSettings
 from serving.funnel import NO_CHANNEL  # the funnel's row of users without a channel
+from serving.units import counted_noun
 
 STAGES_VERSION = "stages_v3"
 # What a user did beyond signing up, as the funnel counts it (serving.funnel): activations,
@@ -191,6 +192,7 @@ def money_column(frame: pd.DataFrame, column: str) -> pd.Series:
 # and a one-order buyer is never champions, loyal or cannot_lose (one large order made FM 3)
 RFM_VERSION = "rfm_v3"
 NO_PURCHASE = "no_purchase"
+RF_ONLY = "_rf"  # a version's ending: scored on recency and frequency alone (no money)
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,8 @@ class RfmDefinition:
     bins: int = 5
     recency_column: str = "purchase_recency_days"
     frequency_column: str = "orders_total"
-    monetary_column: str = KEPT
+    # None: scored on R and F alone, FM is F (:meth:`of_counts`)
+    monetary_column: str | None = KEPT
     rules: tuple[RfmRule, ...] = (
         RfmRule("champions", (4, 5), (4, 5), min_orders=2),  # bought recently, often and a lot
         RfmRule("loyal", (3, 5), (3, 5), min_orders=2),  # steady buyers
@@ -233,6 +236,18 @@ class RfmDefinition:
     @property
     def segments(self) -> tuple[str, ...]:
         return (*dict.fromkeys(rule.name for rule in self.rules), NO_PURCHASE)
+
+    def of_counts(self, purchase_counts: float | None) -> RfmDefinition:
+        """This definition for a dataset's amounts (``serving.units.purchase_counts``): a log
+        counting purchases (no amount column) is scored on R and F alone, as ``rfm_v3_rf``
+        (its M, the purchases kept, would only repeat F); money, and items counted (the
+        basket's volume, as money is its value), keep M."""
+        counts_purchases = (
+            purchase_counts is not None and counted_noun(purchase_counts)[0] == "purchases"
+        )
+        if not counts_purchases or self.monetary_column is None:
+            return self
+        return replace(self, monetary_column=None, version=f"{self.version}{RF_ONLY}")
 
 
 def quantile_score(values: pd.Series, bins: int, higher_is_better: bool = True) -> pd.Series:
@@ -262,13 +277,32 @@ def _rfm_values(features: pd.DataFrame, d: RfmDefinition) -> tuple[np.ndarray, .
     buyers = np.flatnonzero(orders > 0)
     if len(buyers):
         recency = features[d.recency_column].astype(float).to_numpy()[buyers]
-        spent = money_column(features, d.monetary_column).astype(float).to_numpy()[buyers]
         r[buyers] = _quantile_scores(recency, d.bins, higher_is_better=False)
         f[buyers] = _quantile_scores(orders[buyers], d.bins, higher_is_better=True)
+        if d.monetary_column is None:  # no M: FM is F
+            fm[buyers] = f[buyers]
+            return r, f, m, fm, orders
+        spent = money_column(features, d.monetary_column).astype(float).to_numpy()[buyers]
         m[buyers] = _quantile_scores(np.where(np.isnan(spent), 0.0, spent), d.bins, True)
         # Round half up (numpy rounds half to even, which would make 3.5 -> 4 but 2.5 -> 2).
         fm[buyers] = np.floor((f[buyers] + m[buyers]) / 2 + 0.5)
     return r, f, m, fm, orders
+
+
+def rf_only_words(version: str | None) -> str | None:
+    """What the RFM segments of a table made with ``version`` (its definitions' ``segment``)
+    were scored on, where it was R and F alone (:meth:`RfmDefinition.of_counts`); None else."""
+    if not (version and version.endswith(RF_ONLY)):
+        return None
+    return (
+        "RFM segments on recency and frequency alone (a log counting purchases: M, the "
+        "purchases kept, would repeat F)"
+    )
+
+
+def rfm_title(version: str | None) -> str:
+    """The RFM segments of a table made with ``version``, as a heading names them."""
+    return rf_only_words(version) or "RFM segments"
 
 
 def rfm_segment(features: pd.DataFrame, definition: RfmDefinition | None = None) -> np.ndarray:
@@ -458,6 +492,10 @@ class SegmentDefinitions:
 
     rfm: RfmDefinition = field(default_factory=RfmDefinition)
     super_users: SuperUserDefinition = field(default_factory=SuperUserDefinition)
+
+    def of_counts(self, purchase_counts: float | None) -> SegmentDefinitions:
+        """These definitions for a dataset's amounts (:meth:`RfmDefinition.of_counts`)."""
+        return replace(self, rfm=self.rfm.of_counts(purchase_counts))
 
     @property
     def versions(self) -> dict[str, str]:

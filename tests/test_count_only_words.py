@@ -18,7 +18,10 @@ from workspaces import NO_COMPILE, TrainedWorkspace, clear_lifecycle_environ
 from features import contract as c
 from lifecycle.cli import main
 from lifecycle.settings import Settings, load_settings
+from serving.batch import read_scores
 from serving.scoring import reason_text
+from serving.segments import RfmDefinition, SegmentDefinitions, rfm_scores
+from serving.units import ItemCounts
 
 DATASET = "counts"
 # A demo product's purchases as a grocery log: customer and day, no amount, one row a day
@@ -118,6 +121,12 @@ def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
     assert not MONEY_WORDS.search(listed.replace("no money", "")), listed
     segments = _cli(counted, "segments")
     assert "share of purchases" in segments and "by purchases kept after refunds)" in segments
+    # no M beside F: its RFM segments are scored on R and F alone, and say so
+    assert "RFM segments on recency and frequency alone (a log counting purchases" in segments
+    served = pd.read_parquet(counted.workspace.latest_scores)
+    made_with = read_scores(counted.workspace.latest_scores).metadata["definitions"]
+    assert made_with["segment"] == "rfm_v3_rf"
+    assert served["segment"].isin(RfmDefinition().segments).all()
     assert not MONEY_WORDS.search(segments), segments
     out = tmp_path / "list.json"
     _cli(counted, "at-risk", "--out", str(out))
@@ -133,6 +142,7 @@ def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
     drift = text.split("Drift: inputs and scores")[1]
     assert "N purchases in the last 30 days feature" in drift, drift
     assert "value at risk (purchases)" in text and "purchases_share" in text
+    assert "RFM segments on recency and frequency alone" in text
     assert not MONEY_WORDS.search(text.replace("no money", "")), MONEY_WORDS.findall(text)
     # its conversion model is not what serves (1 - churn on a log of one event): said so
     served = pd.read_parquet(counted.workspace.latest_scores)
@@ -141,6 +151,28 @@ def test_lists_segments_and_report_of_a_count_only_log_say_purchases(
     assert scored.any() and np.allclose(conversion[scored], 1 - churn[scored], rtol=0, atol=1e-12)
     said = rf"{DATASET}-conversion v\d+ is not what serves: on a log of one event"
     assert re.search(said, text), text
+
+
+def test_rfm_of_a_log_counting_purchases_is_scored_on_r_and_f_alone() -> None:
+    """Its M (purchases kept: orders less refunds) repeats F: FM is F, M is none; a log of
+    items counted and one with money keep M. On the old code every log's FM was (F + M) / 2."""
+    buyers = pd.DataFrame(
+        {
+            "orders_total": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+            "purchase_recency_days": [5.0, 9.0, 30.0, 2.0, 70.0, 11.0, 3.0, 40.0, 8.0, 1.0],
+            # items bought: a bulk buyer of one visit beside steady small baskets
+            "net_revenue_total": [90.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+        }
+    )
+    counted = RfmDefinition().of_counts(1.0)
+    assert counted.version == "rfm_v3_rf" and counted.monetary_column is None
+    scored = rfm_scores(buyers, counted)
+    assert scored["m"].isna().all() and scored["fm"].equals(scored["f"])
+    for kept in (ItemCounts(1.0), None):  # items counted, money: M is their own
+        definition = RfmDefinition().of_counts(kept)
+        assert definition == RfmDefinition()
+        assert rfm_scores(buyers, definition)["m"].notna().all()
+    assert SegmentDefinitions().of_counts(1.0).of_counts(1.0).versions["segment"] == "rfm_v3_rf"
 
 
 def test_api_answers_of_a_count_only_log_say_purchases(

@@ -317,6 +317,7 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
         SuperUserDefinition,
         channel_line,
         listed_super_users,
+        rfm_title,
         segment_summary,
         summary_line,
         super_users_by_channel,
@@ -362,7 +363,8 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     if uncounted := guest_rows_uncounted(events.parent):  # an ingest from before they were
         data["rows_without_user_id_uncounted"] = uncounted
         lines.append(f"not in these: {uncounted_words(uncounted, dataset)}")
-    for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", "RFM segments")):
+    rfm = rfm_title(made_with.get("definitions", {}).get("segment"))  # R and F alone: said
+    for column, title in (("lifecycle_stage", "lifecycle stages"), ("segment", rfm)):
         summary = segment_summary(frame, column, ("revenue", "ltv"))
         data[column] = summary.to_dict(orient="records")
         lines.append(f"{title}:")
