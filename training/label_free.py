@@ -153,8 +153,9 @@ def train_label_free(
         window,
         purchase_process=fit_purchase_process(rows, MBGNBD),
     )
-    # p_alive near 1 for everyone (a grocery export): said as train says a learned model's
-    process = bundle.purchase_process
+    # p_alive near 1 for everyone (a grocery export): said as train says a learned model's,
+    # of a task whose process serves p_alive (its rows every known user: not conversion's)
+    process = bundle.purchase_process if training.spec.everyone else None
     if process is not None and (flat := flat_p_alive(process, rows)):
         bundle.data_window[FLAT_P_ALIVE] = flat
     mlflow_client = registry.client(settings)
