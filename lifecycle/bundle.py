@@ -115,7 +115,8 @@ class ModelBundle:
     blend: RuleModel | None = None
     blend_weight: float = 1.0
     # Learned at a shorter horizon than its label's (lifecycle.bridge): learned_days,
-    # served_days, the process and the fallback factors that put its outputs on the label's.
+    # served_days, the process and the fallback factors that put its outputs on the label's,
+    # and ``at``: the cutoff the process was fitted at (absent in bundles from before).
     bridge: dict[str, Any] | None = None
     # id(booster) -> its compiled trees (lifecycle.compiled), filled by ``compile_trees``
     compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
@@ -135,14 +136,21 @@ class ModelBundle:
 
     @property
     def outcomes_learned_until(self) -> str | None:
-        """The last day of the outcomes this model learned, ``YYYY-MM-DD``: its latest
-        training cutoff's horizon end (None where it learned from no cutoff's outcome).
+        """Up to when (``YYYY-MM-DD``, 00:00 UTC) this model learned from the events: its
+        latest training cutoff's end of the horizon it learned at (a bridged model's shorter
+        one), or the latest cutoff it was fitted at without an outcome (a label-free model,
+        a blend's rule, a bridge's process: the events before it); None if unknown.
         Predictions as of an earlier day are judged in sample (``lifecycle outcomes``)."""
-        cutoffs = self.data_window.get("trained_on", {}).get("cutoffs", [])
-        horizon = self.label.get("horizon_days")
-        if not cutoffs or not horizon:
-            return None
-        return f"{pd.Timestamp(max(cutoffs)) + pd.Timedelta(days=int(horizon)):%Y-%m-%d}"
+        from lifecycle.registry import LABEL_FREE_TAG
+
+        window = self.data_window
+        cutoffs = window.get("trained_on", {}).get("cutoffs", [])
+        fitted = [window.get("rule_fitted_on", {}).get("cutoff"), (self.bridge or {}).get("at")]
+        ends = [pd.Timestamp(day) for day in fitted if day]
+        learned = (self.bridge or {}).get("learned_days") or self.label.get("horizon_days")
+        if cutoffs and learned and LABEL_FREE_TAG not in window:  # label-free: its rule's
+            ends.append(pd.Timestamp(max(cutoffs)) + pd.Timedelta(days=int(learned)))
+        return f"{max(ends):%Y-%m-%d}" if ends else None
 
     @property
     def is_probability(self) -> bool:

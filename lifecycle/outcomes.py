@@ -198,6 +198,7 @@ def _entry_outcome(
     """One matured (entry, task): label it as the entry defines, compare, grade."""
     from features.asof import AS_OF
     from features.labels import LABEL, LabelSpec, compute_labels
+    from serving.learned import task_learned_until
 
     task = tasks.get(task_name)
     spec = LabelSpec.from_dict(entry.labels[task_name])
@@ -219,13 +220,12 @@ def _entry_outcome(
         **{k: _json_safe(v) for k, v in metrics.items()},
         "grade": grade(metrics["lift_top_decile"], metrics["perfect_lift_top_decile"]),
     }
-    # A model that learned these outcomes (scores of an earlier date, score-all --as-of) is
-    # measured in sample: no grade of how it forecasts.
-    maker = "churn" if row.get("answered_by") else task_name
-    learned = entry.metadata.get("learned_until", {}).get(maker)
+    # A model that learned from these outcomes' events (scores of an earlier date, score-all
+    # --as-of) is measured in sample: no grade of how it forecasts.
+    learned = task_learned_until(entry.metadata, task_name)
     if learned and entry.as_of < pd.Timestamp(learned, tz="UTC"):
         row["grade"] = IN_SAMPLE
-        row["in_sample"] = f"{_model(row)} learned the outcomes up to {learned}"
+        row["in_sample"] = f"{_model(row)} learned from the events up to {learned}"
     return row
 
 

@@ -32,6 +32,7 @@ from lifecycle.list_fields import CONTEXT_COLUMNS, model_version_column
 from lifecycle.sql import literal
 from lifecycle.workspace import LATEST_SCORES, PREVIOUS_SCORES
 from serving.batch_result import BatchResult
+from serving.learned import learned_until
 from serving.ledger import append as append_to_ledger
 from serving.lists import reason_rows
 from serving.monitor_sample import keep_samples as keep_monitor_samples
@@ -482,6 +483,7 @@ def score_all(
         )
     seconds["scoring"] = round(time.perf_counter() - started, 2)
     path, appended, strays = None, None, []
+    learned = learned_until(champions)  # scores as of before it are no forecast: said
     if write:
         started = time.perf_counter()
         metadata = {
@@ -500,7 +502,7 @@ def score_all(
             # What each score predicts (task, horizon, ...): outcomes label the ledger with it.
             "labels": {t: b.label for t, b in champions.bundles.items()},
             "outlook_days": champions.outlook_days(),  # expected_purchases' (Units.text)
-            "learned_until": {t: b.outcomes_learned_until for t, b in champions.bundles.items()},
+            "learned_until": learned,
             # What it was built from: `refresh` re-scores when models or features move on.
             "lineage": {
                 "dataset_version": built.get("dataset_version", ""),
@@ -546,4 +548,5 @@ def score_all(
         appended,
         strays,
         champions.outlook_days(),
+        learned,
     )

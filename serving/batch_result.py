@@ -25,6 +25,8 @@ class BatchResult:
     ledger: LedgerAppend | None = None
     strays: list[str] = field(default_factory=list)  # scores-*.parquet files no run wrote
     outlook_days: float | None = None  # expected_purchases' horizon; None: no process served
+    # task -> up to when its model learned (serving.learned); None: not known
+    learned_until: dict[str, str | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,9 +39,25 @@ class BatchResult:
             "seconds": self.seconds,
             "ledger": self.ledger.to_dict() if self.ledger else None,
             "strays": self.strays,
+            "learned_after_as_of": self.learned_after(),
+        }
+
+    def learned_after(self) -> dict[str, str]:
+        """Task -> its model's words where it learned from events after the as-of."""
+        from serving.learned import learned_after
+
+        return learned_after(self._made_with())
+
+    def _made_with(self) -> dict[str, Any]:
+        return {
+            "as_of": f"{self.as_of:%Y-%m-%d}",
+            "model_versions": self.versions,
+            "model_kinds": self.kinds,
+            "learned_until": self.learned_until,
         }
 
     def lines(self) -> list[str]:
+        from serving.learned import learned_after_words
         from serving.scoring import versions_text
 
         versions = versions_text(self.versions, self.kinds)
@@ -47,6 +65,8 @@ class BatchResult:
             f"scored {self.users:,} users as of {self.as_of:%Y-%m-%d} with {versions} "
             f"in {sum(self.seconds.values()):.1f} s"
         ]
+        if learned := learned_after_words(self._made_with()):
+            lines.append(f"  note: {learned}")
         if self.path:
             lines.append(f"scores table {self.path} (latest: {self.path.parent / LATEST_SCORES})")
         if self.ledger:

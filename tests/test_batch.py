@@ -387,6 +387,37 @@ def test_as_of_must_be_a_cutoff_and_features_build_adds_one(trained_copy: Path) 
     assert read_scores(home / "scores" / LATEST_SCORES).path == latest
 
 
+def test_scores_of_an_earlier_cutoff_name_the_models_that_learned_after_it(
+    trained_copy: Path,
+) -> None:
+    """`score-all --as-of` a month back, with champions refit on every matured cutoff, said
+    only that the scores were of an earlier cutoff (trial W F6): not that those models had
+    learned from the events after it, so the list is no forecast as of then. score-all, its
+    JSON and the lists now name each such model and up to when it learned."""
+    home = trained_copy
+    settings = load_settings(home=home, environ={})
+    cutoffs = feature_cutoffs(store_paths(settings).feature_table)
+    day, latest = f"{cutoffs[-5]:%Y-%m-%d}", f"{cutoffs[-1]:%Y-%m-%d}"
+    said = run_cli(home, "score-all", "--as-of", day, "--reasons-top", "1")
+    made_with = read_scores(home / "scores" / LATEST_SCORES).metadata
+    versions, learned = made_with["model_versions"], made_with["learned_until"]
+    after = {t: f"v{versions[t]} learned from the events up to {d}" for t, d in learned.items()}
+    after = {t: words for t, words in after.items() if learned[t] > day}
+    assert set(after) == {"churn", "conversion", "ltv"}  # each learned outcomes to about now
+    words = "; ".join(f"{t} {w}" for t, w in after.items())
+    assert f"  note: {words}, after {day} (their scores are not a forecast as of then)" in said
+    listed = run_cli(home, "at-risk", "--top", "1")
+    assert (
+        f"note: these scores are as of {day}, an earlier cutoff than the data's latest "
+        f"({latest}), and {words}, after {day} (their scores are not a forecast" in listed
+    )
+    scored = json.loads(run_cli(home, "--json", "score-all", "--as-of", day, "--reasons-top", "1"))
+    assert scored["learned_after_as_of"] == after
+    now = json.loads(run_cli(home, "--json", "score-all", "--reasons-top", "1"))
+    assert now["learned_after_as_of"] == {}  # the latest cutoff: a forecast
+    assert "not a forecast" not in run_cli(home, "at-risk", "--top", "1")
+
+
 def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     home = trained_copy
     settings = load_settings(home=home, environ={})

@@ -473,6 +473,57 @@ def test_a_horizon_too_long_for_the_split_is_learned_shorter_and_served_bridged(
     assert "label-free" in again.stdout
 
 
+def _bundle(task: str, window: dict[str, object], horizon: int, **more: object) -> ModelBundle:
+    label = {"task": task, "horizon_days": horizon, "target": "repeat_purchase"}
+    return ModelBundle(task, None, [], {}, "service", label, window, **more)
+
+
+def test_a_models_learned_until_is_where_the_events_it_learned_from_end() -> None:
+    """`lifecycle outcomes` graded a label-free LTV's own-day forecast "in sample, v1 learned
+    the outcomes up to 2011-09-30" (trial W F4): its learned_until was its fit date plus the
+    horizon, though it learned no outcome and saw only the events before that date. A bridged
+    model's was its served horizon's end, not the shorter one it learned at."""
+    trained = {"cutoffs": ["2011-03-07", "2011-05-02"], "rows": 900}
+    supervised = _bundle("churn", {"trained_on": trained}, 90)
+    assert supervised.outcomes_learned_until == "2011-07-31"  # 2011-05-02 + 90 days
+    fitted = {"cutoffs": ["2011-08-01"], "rows": 2064}
+    label_free = {"label_free": {"why": "young"}, "trained_on": fitted}
+    label_free["rule_fitted_on"] = {"cutoff": "2011-08-01", "rows": 2064}
+    assert _bundle("ltv", label_free, 60).outcomes_learned_until == "2011-08-01"
+    bridged = {"trained_on": trained, "bridge": {"learned_days": 28, "served_days": 70}}
+    bridge = {"learned_days": 28, "served_days": 70}
+    assert _bundle("churn", bridged, 70, bridge=bridge).outcomes_learned_until == "2011-05-30"
+    # its purchase process, fitted on the users at the latest cutoff, saw the events to then
+    bridge |= {"at": "2011-06-06"}
+    assert _bundle("churn", bridged, 70, bridge=bridge).outcomes_learned_until == "2011-06-06"
+    # so did a blend's rule, fitted on the users of now
+    blended = {"trained_on": trained, "rule_fitted_on": {"cutoff": "2011-08-08", "rows": 9}}
+    assert _bundle("ltv", blended, 90).outcomes_learned_until == "2011-08-08"
+
+
+def test_conversion_answered_by_churn_records_churns_learned_until() -> None:
+    """The scores' metadata gave conversion served as 1 - churn its own unused model's
+    learned_until (2011-09-04 where churn v1 of 2011-07-31 answered it, trial W F4)."""
+    from features.labels import ACTIVITY, PURCHASES
+    from serving.learned import learned_after_words, learned_until
+    from serving.scoring import Champions
+
+    churn = _bundle("churn", {"trained_on": {"cutoffs": ["2011-05-02"]}, ACTIVITY: PURCHASES}, 90)
+    conversion = _bundle("conversion", {"trained_on": {"cutoffs": ["2011-06-06"]}}, 90)
+    champions = Champions(
+        {"churn": churn, "conversion": conversion}, {"churn": "1", "conversion": "4"}
+    )
+    assert champions.kinds["conversion"] == "churn_complement"
+    learned = learned_until(champions)
+    assert learned == {"churn": "2011-07-31", "conversion": "2011-07-31"}
+    made_with = {"as_of": "2011-07-04", "model_versions": champions.versions}
+    made_with |= {"model_kinds": champions.kinds, "learned_until": learned}
+    assert learned_after_words(made_with) == (
+        "churn v1 learned from the events up to 2011-07-31; conversion 1 - churn v1 learned from "
+        "the events up to 2011-07-31, after 2011-07-04 (their scores are not a forecast as of then)"
+    )
+
+
 def test_users_who_came_back_without_a_purchase_make_activity_more_than_purchases() -> None:
     """A clickstream whose types the contract does not know (catalog, cart), with no purchase
     read as one: churn was the absence of purchases, none to fit, and no label-free churn served

@@ -349,13 +349,13 @@ def test_an_entry_whose_outcomes_the_model_learned_is_in_sample_and_not_graded(
     for task, row in rows.items():
         version = latest_entry.model_versions[task]
         assert row["grade"] == "in sample", row
-        assert row["in_sample"] == f"v{version} learned the outcomes up to {learned[task]}"
+        assert row["in_sample"] == f"v{version} learned from the events up to {learned[task]}"
         assert 0.5 < row.get("auc", row.get("spearman", 0)) <= 1  # still measured
     assert latest_outcomes(settings) == {}
     said = CliRunner().invoke(main, ["--home", str(home), "outcomes"])
     assert said.exit_code == 0, said.output
     line = next(x for x in said.stdout.splitlines() if f"{old} churn" in x)
-    assert "in sample" in line and f"learned the outcomes up to {learned['churn']}" in line
+    assert "in sample" in line and f"learned from the events up to {learned['churn']}" in line
 
 
 def test_an_outcome_of_conversion_answered_by_churn_names_churns_version(tmp_path: Path) -> None:

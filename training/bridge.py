@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from features.asof import AS_OF
 from features.labels import PURCHASES, of_everyone
 from lifecycle import bridge, tasks
 from lifecycle.btyd import MBGNBD
@@ -134,14 +135,15 @@ def check_bridgeable(task: str, training: TrainingSet, activity: str) -> None:
 
 
 def bridge_for(settings: Settings, training: TrainingSet, served_days: int) -> dict[str, Any]:
-    """The bundle's ``bridge``: MBG/NBD fitted on the users of the latest cutoff."""
+    """The bundle's ``bridge``: MBG/NBD fitted on the users of the latest cutoff (``at``)."""
     fresh = freshest_rows(settings, training)
     process = fit_purchase_process(fresh, MBGNBD)
     if process is None:
         raise TooFewOutcomes(f"{training.task}: too few customers to fit the purchase process")
-    return bridge.bridge_of(
+    fitted = bridge.bridge_of(
         int(training.spec.horizon_days),
         served_days,
         process,
         lambda name: fresh[name].astype(float).to_numpy(),
     )
+    return fitted | {"at": f"{fresh[AS_OF].max():%Y-%m-%d}"}

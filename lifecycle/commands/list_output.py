@@ -249,20 +249,23 @@ def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
         if current.get("id") not in (None, built):
             problem = f"the feature table of '{dataset}' was rebuilt since"
     if problem is None:
-        return _earlier_cutoff(obj, str(dataset), str(metadata.get("as_of") or ""))
+        return _earlier_cutoff(obj, str(dataset), metadata)
     return (
         f"note: these scores are behind the data ({problem}): `lifecycle refresh --dataset "
         f"{dataset}` scores it again"
     )
 
 
-def _earlier_cutoff(obj: Context, dataset: str, as_of: str) -> str | None:
+def _earlier_cutoff(obj: Context, dataset: str, metadata: dict[str, Any]) -> str | None:
     """A note when the latest scores table is of an earlier cutoff than the data's latest
-    (`score-all --as-of` an earlier date): every later list came from it, unsaid."""
+    (`score-all --as-of` an earlier date): every later list came from it, unsaid; and
+    which models learned from events after it (then the list is no forecast as of it)."""
     import pandas as pd
 
     from features.asof import FeatureError, feature_cutoffs
+    from serving.learned import learned_after_words
 
+    as_of = str(metadata.get("as_of") or "")
     try:
         latest = feature_cutoffs(obj.settings.workspace.feature_table(dataset))[-1]
     except (FeatureError, IndexError, OSError):
@@ -274,7 +277,9 @@ def _earlier_cutoff(obj: Context, dataset: str, as_of: str) -> str | None:
     scored = scored.tz_localize("UTC") if scored.tzinfo is None else scored
     if scored >= latest:
         return None
+    learned = learned_after_words(metadata)
     return (
         f"note: these scores are as of {as_of}, an earlier cutoff than the data's latest "
-        f"({latest:%Y-%m-%d}): `lifecycle score-all --dataset {dataset}` scores that"
+        f"({latest:%Y-%m-%d}){f', and {learned}' if learned else ''}: `lifecycle score-all "
+        f"--dataset {dataset}` scores that"
     )
