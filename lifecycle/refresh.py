@@ -498,7 +498,9 @@ def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:
     scored = score_all(settings, allow_partial=allow_partial)
     # as /score and score-all's lines name them: a conversion churn answers is 1 - churn vN
     versions = answering_versions(scored.versions, scored.kinds)
-    return {"path": str(scored.path), "users": scored.users, "model_versions": versions}
+    kept = scored.ledger.kept_line() if scored.ledger else None  # other models' entry: kept
+    detail = {"path": str(scored.path), "users": scored.users, "model_versions": versions}
+    return detail | ({"lines": [kept]} if kept else {})
 
 
 def _report(settings: Settings) -> dict[str, Any]:

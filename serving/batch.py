@@ -397,11 +397,13 @@ def score_all(
     allow_partial: bool = False,
     progress: Callable[[str], None] | None = None,
     ledger: bool = True,
+    replace_ledger: bool = False,
 ) -> BatchResult:
     """Score every user known at ``as_of`` (default: the feature table's latest cutoff).
 
     A written table is also appended to the prediction ledger (``serving.ledger``), unless
-    ``ledger`` is false, and the monitor's samples are kept (``serving.monitor_sample``).
+    ``ledger`` is false (an entry of the as-of by other models is kept unless
+    ``replace_ledger``), and the monitor's samples are kept (``serving.monitor_sample``).
 
     Churn reasons go to every eligible user by default (``reasons_top`` None): the scoring
     service serves them from the table instead of computing them per request
@@ -534,6 +536,7 @@ def score_all(
                 scores,
                 metadata,
                 retention_days=settings.ledger.retention_days,
+                replace=replace_ledger,
             )
             seconds["ledger"] = round(time.perf_counter() - started, 2)
     return BatchResult(

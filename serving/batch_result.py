@@ -70,12 +70,6 @@ class BatchResult:
         if self.path:
             lines.append(f"scores table {self.path} (latest: {self.path.parent / LATEST_SCORES})")
         if self.ledger:
-            lines.append(f"ledger {self.ledger.path.parent}")
-            lines += [f"  dropped by ledger.retention_days: as of {d}" for d in self.ledger.dropped]
-            lines += [
-                f"  warning: the {task} horizon ({days} days) is longer than ledger.retention_days: "
-                "its entries are dropped before their outcome can be measured"
-                for task, days in self.ledger.outlived.items()
-            ]
+            lines += self.ledger.lines()
         lines += [f"  not scored: {task}: {why}" for task, why in self.unavailable.items()]
         return lines + [f"  warning: {stray}" for stray in self.strays]

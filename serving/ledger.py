@@ -7,7 +7,9 @@ file's key-value metadata holds what the scores were made with (as-of date, mode
 versions and kinds, each task's label definition with its horizon). ``lifecycle
 outcomes`` labels the entries whose horizon has passed and grades them.
 
-A re-run at the same as-of replaces its file in one rename; partitions more than
+A re-run at the same as-of by the same models replaces its file in one rename; one by other
+models (``score-all --as-of`` a past date after a retrain) keeps the entry, the record of what
+was scored then, and says so, unless asked to replace it (``--replace-ledger``). Partitions more than
 ``ledger.retention_days`` older than the newest as-of are dropped on every append (each
 renamed away first, so a reader sees a whole partition or none).
 """
@@ -35,6 +37,7 @@ METADATA_KEY = b"lifecycle_ledger"
 PARTITION_PREFIX = "as_of="
 # What the metadata of an entry must hold for its outcome to be computed.
 REQUIRED_METADATA = ("as_of", "model_versions", "labels")
+KEPT_KEYS = ("as_of", "model_versions", "model_kinds", "scored_at")  # said of a kept entry
 
 
 class LedgerError(UserError):
@@ -78,14 +81,44 @@ class LedgerAppend:
     dropped: list[str] = field(default_factory=list)
     # Tasks whose horizon is longer than the retention: dropped before they can be measured.
     outlived: dict[str, int] = field(default_factory=dict)
+    # The entry kept in place of these scores (made by other models): its metadata
+    kept: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        kept = self.kept and {k: self.kept.get(k) for k in KEPT_KEYS}
         return {
             "path": str(self.path),
             "rows": self.rows,
             "dropped": self.dropped,
             "horizons_longer_than_retention": self.outlived,
+            "kept": kept,
         }
+
+    def lines(self) -> list[str]:
+        """score-all's lines of the append."""
+        kept = self.kept_line()
+        lines = [f"ledger {self.path.parent}", *([f"  {kept}"] if kept else [])]
+        lines += [f"  dropped by ledger.retention_days: as of {d}" for d in self.dropped]
+        return lines + [
+            f"  warning: the {task} horizon ({days} days) is longer than ledger.retention_days: "
+            "its entries are dropped before their outcome can be measured"
+            for task, days in self.outlived.items()
+        ]
+
+    def kept_line(self) -> str | None:
+        """What was kept in place of these scores, and how to replace it; None: nothing."""
+        if not self.kept:
+            return None
+        from serving.scoring import versions_text
+
+        kept, as_of = self.kept, self.kept["as_of"]
+        made = versions_text(kept["model_versions"], kept.get("model_kinds") or {})
+        return (
+            f"kept the ledger's entry as of {as_of} made by {made} (scored at "
+            f"{kept.get('scored_at', '?')}), the record of what was scored then: these "
+            f"scores are not in the ledger; `lifecycle score-all --as-of {as_of} --dataset "
+            f"{kept['dataset']} --replace-ledger` replaces it"
+        )
 
 
 def ledger_columns(scores: pd.DataFrame) -> list[str]:
@@ -100,8 +133,10 @@ def append(
     metadata: dict[str, Any],
     *,
     retention_days: int,
+    replace: bool = False,
 ) -> LedgerAppend:
-    """Write the as-of's partition (replacing a previous one whole), then apply retention."""
+    """Write the as-of's partition (replacing a previous one whole, unless other models made
+    it and not ``replace``: then kept, and said), then apply retention."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -115,16 +150,40 @@ def append(
     table = table.replace_schema_metadata(
         {METADATA_KEY: json.dumps(entry, default=str).encode()}
     )  # pandas' own metadata goes: the ledger is read as plain columns
-    with atomic_file(path) as staging:
-        pq.write_table(table, staging, compression="zstd")
-        staging.chmod(0o644)  # the HTTP service may run as another user
+    kept = None if replace else _made_by_others(path, metadata)
+    if kept is None:
+        with atomic_file(path) as staging:
+            pq.write_table(table, staging, compression="zstd")
+            staging.chmod(0o644)  # the HTTP service may run as another user
     dropped = _apply_retention(workspace.ledger(dataset), retention_days)
     outlived = {
         task: int(label["horizon_days"])
         for task, label in metadata["labels"].items()
         if int(label["horizon_days"]) > retention_days
     }
-    return LedgerAppend(path=path, rows=table.num_rows, dropped=dropped, outlived=outlived)
+    rows = table.num_rows if kept is None else int(kept.get("users") or 0)
+    return LedgerAppend(path=path, rows=rows, dropped=dropped, outlived=outlived, kept=kept)
+
+
+def _made_by_others(path: Path, metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The metadata of the entry at ``path`` if models other than ``metadata``'s made its
+    numbers (conversion answered by churn: churn's); None if none or unreadable (its
+    remedy is a re-run)."""
+    from serving.scoring import answering_versions
+
+    if not path.is_file():
+        return None
+    try:
+        there = read_entry(path).metadata
+    except LedgerError:
+        return None
+    made = [
+        answering_versions(
+            {t: str(v) for t, v in m["model_versions"].items()}, m.get("model_kinds") or {}
+        )
+        for m in (there, metadata)
+    ]
+    return there if made[0] != made[1] else None
 
 
 def _partition_dates(root: Path) -> dict[pd.Timestamp, Path]:

@@ -72,7 +72,12 @@ def test_append_keeps_only_ids_and_task_outputs_and_a_rerun_replaces_the_partiti
         workspace, "demo", predictions(0.4), entry_metadata("2025-01-01"), retention_days=365
     )
     second = append(
-        workspace, "demo", predictions(0.8), entry_metadata("2025-01-01", "2"), retention_days=365
+        workspace,
+        "demo",
+        predictions(0.8),
+        entry_metadata("2025-01-01", "2"),
+        retention_days=365,
+        replace=True,  # other models' entry: kept unless asked (the test below)
     )
     assert first.path == second.path == workspace.ledger_partition("demo", "2025-01-01")
     files = sorted(workspace.ledger("demo").rglob("*.parquet"))
@@ -84,6 +89,43 @@ def test_append_keeps_only_ids_and_task_outputs_and_a_rerun_replaces_the_partiti
     (entry,) = entries(workspace, "demo")
     assert entry.model_versions == {"churn": "2"} and entry.metadata["users"] == 3
     assert entry.matures_on("churn") == pd.Timestamp("2025-04-01", tz="UTC")
+
+
+def test_an_entry_made_by_other_models_is_kept_unless_replacing_is_asked(tmp_path: Path) -> None:
+    """`score-all --as-of` a past date after a retrain replaced that date's entry, the record
+    of what was scored then and later graded, with the later models' scores, unsaid (trial W
+    F5). An entry of other models is now kept and said, with the way to replace it; the same
+    models' re-run replaces it as before, and so does one asked to."""
+    workspace = Workspace(tmp_path)
+    first = append(
+        workspace, "demo", predictions(0.4), entry_metadata("2025-01-01"), retention_days=365
+    )
+    later = entry_metadata("2025-01-01", "2") | {"dataset": "demo"}
+    kept = append(workspace, "demo", predictions(0.8), later, retention_days=365)
+    assert kept.path == first.path and kept.kept is not None
+    (entry,) = entries(workspace, "demo")
+    assert entry.model_versions == {"churn": "1"}
+    assert pd.read_parquet(first.path)["churn_probability"].tolist()[:2] == [0.4, 0.2]
+    assert kept.to_dict()["kept"]["model_versions"] == {"churn": "1"}
+    assert kept.lines()[1] == (
+        "  kept the ledger's entry as of 2025-01-01 made by churn v1 (scored at ?), the record "
+        "of what was scored then: these scores are not in the ledger; `lifecycle score-all "
+        "--as-of 2025-01-01 --dataset demo --replace-ledger` replaces it"
+    )
+    same = append(
+        workspace, "demo", predictions(0.6), entry_metadata("2025-01-01"), retention_days=365
+    )
+    assert same.kept is None and same.kept_line() is None
+    assert pd.read_parquet(first.path)["churn_probability"].tolist()[:2] == [0.6, 0.3]
+    replaced = append(workspace, "demo", predictions(0.8), later, retention_days=365, replace=True)
+    assert replaced.kept is None and entries(workspace, "demo")[0].model_versions == {"churn": "2"}
+    # Conversion answered as 1 - churn: its own unused model's version makes no other numbers.
+    kinds = {"churn": "lightgbm", "conversion": "churn_complement"}
+    answered = entry_metadata("2025-02-01") | {"model_kinds": kinds}
+    answered["model_versions"] = {"churn": "1", "conversion": "1"}
+    append(workspace, "demo", predictions(0.4), answered, retention_days=365)
+    answered["model_versions"] = {"churn": "1", "conversion": "7"}
+    assert append(workspace, "demo", predictions(0.5), answered, retention_days=365).kept is None
 
 
 def test_retention_drops_the_partitions_older_than_the_newest_minus_the_days(
@@ -397,6 +439,35 @@ def test_a_rerun_at_the_same_as_of_does_not_duplicate_the_ledger(
     assert len(after) == len(before) and after[c.USER_ID].is_unique
     assert len(list(path.parent.glob("*.parquet"))) == 1
     assert len(entries(settings.workspace, "demo")) == 2
+
+
+def test_score_all_as_of_a_past_date_keeps_the_entry_other_models_made(
+    ws: tuple[Path, str, str],
+) -> None:
+    """Trial W F5 through the CLI: the old date's entry made by other versions (as before a
+    retrain) is kept by `score-all --as-of`, which says so; `--replace-ledger` replaces it."""
+    home, old, _ = ws
+    settings = load_settings(home=home, environ={})
+    entry = next(e for e in entries(settings.workspace, "demo") if f"{e.as_of:%Y-%m-%d}" == old)
+    now = entry.model_versions
+    before = {task: "99" for task in now}
+    append(
+        settings.workspace,
+        "demo",
+        entry.predictions(),
+        {**entry.metadata, "model_versions": before},
+        retention_days=10_000,
+        replace=True,
+    )
+    said = run_cli(home, "score-all", "--as-of", old, "--allow-partial", "--reasons-top", "1")
+    assert f"  kept the ledger's entry as of {old} made by churn v99, " in said
+    assert f"`lifecycle score-all --as-of {old} --dataset demo --replace-ledger` replaces it" in (
+        said
+    )
+    assert read_entry(entry.path).model_versions == before
+    said = run_cli(home, "score-all", "--as-of", old, "--reasons-top", "1", "--replace-ledger")
+    assert "kept the ledger's entry" not in said
+    assert read_entry(entry.path).model_versions == now
 
 
 def test_retention_on_score_all_drops_the_oldest_as_of(ws: tuple[Path, str, str]) -> None:

@@ -35,10 +35,21 @@ from lifecycle.commands.list_output import (
 @click.option(
     "--allow-partial", is_flag=True, help="Write the table even when a task has no usable champion."
 )
+@click.option(
+    "--replace-ledger",
+    is_flag=True,
+    help="Replace the ledger's entry of this as-of even when other model versions made it "
+    "(kept by default: the record of what was scored then, which `outcomes` grades).",
+)
 @changes_workspace
 @pass_context
 def score_all(
-    obj: Context, as_of: str | None, dataset: str | None, reasons_top: int, allow_partial: bool
+    obj: Context,
+    as_of: str | None,
+    dataset: str | None,
+    reasons_top: int,
+    allow_partial: bool,
+    replace_ledger: bool,
 ) -> None:
     """Score every known user with the champion models into one Parquet scores table."""
     from lifecycle.steps import foresee_refusals
@@ -53,6 +64,7 @@ def score_all(
         reasons_top=reasons_top or None,
         allow_partial=allow_partial,
         progress=obj.console.step,
+        replace_ledger=replace_ledger,
     )
     from lifecycle.lineage import champions_of_replaced_data
 
