@@ -402,7 +402,7 @@ def score_all(
     """Score every user known at ``as_of`` (default: the feature table's latest cutoff).
 
     A written table is also appended to the prediction ledger (``serving.ledger``), unless
-    ``ledger`` is false (an entry of the as-of by other models is kept unless
+    ``ledger`` is false (a past as-of's entry by other models is kept unless
     ``replace_ledger``), and the monitor's samples are kept (``serving.monitor_sample``).
 
     Churn reasons go to every eligible user by default (``reasons_top`` None): the scoring
@@ -517,6 +517,7 @@ def score_all(
         path, strays = write_scores_table(settings.workspace.scores_dir, scores, metadata)
         seconds["write"] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
+        latest = as_of is None or stamp == resolve_as_of(paths.feature_table, None)
         keep_monitor_samples(  # the monitor's rows, while they are in memory
             settings,
             champions,
@@ -525,7 +526,7 @@ def score_all(
             metadata,
             feature_table=paths.feature_table,
             scores_table=path,
-            latest_cutoff=as_of is None or stamp == resolve_as_of(paths.feature_table, None),
+            latest_cutoff=latest,
         )
         seconds["monitor_sample"] = round(time.perf_counter() - started, 2)
         if ledger:
@@ -536,7 +537,8 @@ def score_all(
                 scores,
                 metadata,
                 retention_days=settings.ledger.retention_days,
-                replace=replace_ledger,
+                # today's scores are what lists send: only a past date's record is kept
+                replace=replace_ledger or latest,
             )
             seconds["ledger"] = round(time.perf_counter() - started, 2)
     return BatchResult(

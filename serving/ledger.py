@@ -8,8 +8,9 @@ versions and kinds, each task's label definition with its horizon). ``lifecycle
 outcomes`` labels the entries whose horizon has passed and grades them.
 
 A re-run at the same as-of by the same models replaces its file in one rename; one by other
-models (``score-all --as-of`` a past date after a retrain) keeps the entry, the record of what
-was scored then, and says so, unless asked to replace it (``--replace-ledger``). Partitions more than
+models of a past date (``score-all --as-of`` an earlier date after a retrain) keeps the entry,
+the record of what was scored then, and says so, unless asked to replace it
+(``--replace-ledger``; scoring at the latest cutoff asks it: today's lists send those scores). Partitions more than
 ``ledger.retention_days`` older than the newest as-of are dropped on every append (each
 renamed away first, so a reader sees a whole partition or none).
 """

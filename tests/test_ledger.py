@@ -470,6 +470,28 @@ def test_score_all_as_of_a_past_date_keeps_the_entry_other_models_made(
     assert read_entry(entry.path).model_versions == now
 
 
+def test_score_all_at_the_latest_cutoff_replaces_the_entry_other_models_made(
+    ws: tuple[Path, str, str],
+) -> None:
+    """Today's scores are what the lists send: a re-score at the latest cutoff after `promote`
+    replaces the entry other models made (only a past date's record is kept)."""
+    home, _, latest = ws
+    settings = load_settings(home=home, environ={})
+    entry = next(e for e in entries(settings.workspace, "demo") if f"{e.as_of:%Y-%m-%d}" == latest)
+    now = entry.model_versions
+    append(
+        settings.workspace,
+        "demo",
+        entry.predictions(),
+        {**entry.metadata, "model_versions": {task: "99" for task in now}},
+        retention_days=10_000,
+        replace=True,
+    )
+    said = run_cli(home, "score-all", "--allow-partial", "--reasons-top", "1")
+    assert "kept the ledger's entry" not in said
+    assert read_entry(entry.path).model_versions == now
+
+
 def test_retention_on_score_all_drops_the_oldest_as_of(ws: tuple[Path, str, str]) -> None:
     home, old, latest = ws
     days = (pd.Timestamp(latest) - pd.Timestamp(old)).days
