@@ -66,7 +66,7 @@ NONE_TEXT = {
     "refund_amount_total": "nothing refunded so far",
     "net_revenue_total": "nothing kept after refunds",
     "net_order_value": "nothing kept per order after refunds",
-    "ipt_mean_days": "orders so far came less than a day apart",
+    "ipt_mean_days": "orders so far came on average less than a day apart",
     "ipt_std_days": "gaps between purchases vary by less than a day",
     "days_to_activation": "activated on their first day",
 }
@@ -325,8 +325,8 @@ def reason_text(
     if feature == "overdue_ratio" and value > 1 and _under_a_day(usual_gap_days):
         # orders minutes apart (a basket split in two) make a usual gap of minutes: a ratio
         # of thousands says nothing an operator can use, nor does "overdue" of a customer
-        # first seen two days ago
-        return "no order since their orders so far, which came less than a day apart"
+        # first seen two days ago; the mean, as gaps of 0.001 and 1.99 days are (trial W)
+        return "no order since their orders so far, which came on average less than a day apart"
     if feature == "overdue_ratio" or feature in TRENDS:
         return _ratio_text(feature, float(value), usual_gap_days, trends)
     if feature in NONE_TEXT and _is_none(value):

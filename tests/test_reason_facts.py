@@ -210,7 +210,7 @@ CASES = {
         {},
         [
             (
-                "no order since their orders so far, which came less than a day apart",
+                "no order since their orders so far, which came on average less than a day apart",
                 "overdue_ratio",
                 0.5,
             ),
