@@ -11,7 +11,7 @@ import pandas as pd
 
 from features import contract as c
 from features.spreadsheet_cells import spreadsheet_text
-from serving.lists import LIST_FORMATS
+from serving.list_export import LIST_FORMATS
 
 # a spreadsheet saves CSV with ';' where the decimal mark is a comma (Excel in de, fr, ...)
 OTHER_SEPARATORS = (";", "\t", "|")

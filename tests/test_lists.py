@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from serving.batch import ScoresTable
+from serving.list_export import export, list_format
 from serving.list_files import read_list_file
 from serving.list_text import format_rows
 from serving.lists import (
@@ -22,9 +23,7 @@ from serving.lists import (
     at_risk,
     at_risk_page,
     control_flags,
-    export,
     list_fields,
-    list_format,
     list_rows,
     listed_attributes,
     pseudonyms,

@@ -195,8 +195,8 @@ def emit_list(
     ``notes``: what the reader must know about it, one line each); ``units`` (a
     ``serving.units.Units``): the scores table's, from its metadata, when not given."""
     from lifecycle.storage import refuse_unwritable
+    from serving.list_export import export, list_format
     from serving.list_text import format_rows
-    from serving.lists import export, list_format
     from serving.units import units_for
 
     out = request.out

@@ -1,0 +1,117 @@
+"""How a list is written to a file: CSV, Parquet, JSON or Excel, with its currency, its
+windows and, where the format has room, its title and notes (``serving.lists`` makes it)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pandas as pd
+
+from lifecycle import tasks
+from serving.lists import ListError
+from serving.segments import whole_days
+from serving.units import Units
+
+# File formats a list is written in, by the suffix that picks them.
+LIST_FORMATS = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".xlsx": "xlsx"}
+
+
+def list_format(out: Path, fmt: str | None = None) -> str:
+    """The format of ``out``: ``fmt`` when given, else from its suffix; anything else is
+    refused with the supported suffixes (a .xlsx of CSV text is worse than no file), and so
+    is a ``fmt`` that another format's suffix contradicts (CSV text in a .parquet file)."""
+    named = LIST_FORMATS.get(out.suffix.lower())
+    if fmt in LIST_FORMATS.values() and named is not None and fmt != named:
+        raise ListError(
+            f"--format {fmt} contradicts --out {shlex.quote(str(out))} (a {out.suffix} file "
+            f"holds {named}): name the file {out.stem}.{fmt} or drop --format",
+            "fmt",
+        )
+    if fmt is not None and fmt in LIST_FORMATS.values():
+        return fmt
+    if fmt is None and out.suffix.lower() in LIST_FORMATS:
+        return LIST_FORMATS[out.suffix.lower()]
+    # the whole path as given (quoted when it has spaces): the name alone hid which file
+    asked = f"--format {fmt}" if fmt is not None else f"--out {shlex.quote(str(out))}"
+    what = f"a {out.suffix} file" if out.suffix else "a file without a suffix"
+    what = "that format" if fmt is not None else what
+    raise ListError(
+        f"{asked}: cannot write {what}; supported: {', '.join(LIST_FORMATS)} "
+        f"(or --format {'/'.join(LIST_FORMATS.values())})",
+        "fmt" if fmt is not None else "out",
+    )
+
+
+def presentable(rows: pd.DataFrame, units: Units | None = None) -> pd.DataFrame:
+    """List rows as written for people: day counts in whole days, a part day counted as one
+    (``serving.segments.whole_days``); with ``units``, a
+    ``currency`` column, each listed score's window (``churn_window_days``) and revenue named
+    ``purchases`` in a log without amounts (``Units.value_name``)."""
+    out = rows.copy()
+    for column in out.columns:
+        if ("days" in column.split("_")) and pd.api.types.is_float_dtype(out[column]):
+            out[column] = whole_days(out[column]).astype("Int64")
+    if units is not None:
+        named = {k: units.value_name(k) for k in out.columns}
+        out = out.rename(columns={k: v for k, v in named.items() if v != k and v not in out})
+        if units.money:
+            out["currency"] = units.currency
+        for task in tasks.all_tasks():
+            if task.name in units.horizon_days and any(o in out for o in task.outputs):
+                out[f"{task.name}_window_days"] = units.horizon_days[task.name]
+    return out
+
+
+def export(
+    rows: pd.DataFrame,
+    out: Path,
+    fmt: str | None = None,
+    *,
+    units: Units | None = None,
+    title: str = "",
+) -> Path:
+    """Write a list as CSV, Parquet, JSON or Excel (from ``fmt`` or the suffix), atomically.
+
+    Every format carries the currency and the windows (columns from :func:`presentable`);
+    Excel and JSON also carry the title and the units in words."""
+    from features.spreadsheet_cells import spreadsheet_safe
+    from lifecycle.storage import atomic_file
+
+    fmt = list_format(out, fmt)
+    table = presentable(rows, units)
+    about = {"title": title, **(units.to_dict() if units else {})}
+    with atomic_file(out) as staging:
+        if fmt == "csv":
+            # 12 significant digits: money to the penny up to 10^9, without float noise
+            # (6 wrote 57120.91 as 57120.9 and 279489.02 as 279489)
+            spreadsheet_safe(table).to_csv(staging, index=False, float_format="%.12g")
+        elif fmt == "parquet":
+            table.to_parquet(staging, index=False)
+        elif fmt == "json":
+            records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+            staging.write_text(json.dumps({**about, "rows": records}, indent=2, default=str))
+        else:
+            _write_xlsx(table, staging, about, units)
+        staging.chmod(0o644)
+    return out
+
+
+def _write_xlsx(
+    table: pd.DataFrame, path: Path, about: dict[str, object], units: Units | None
+) -> None:
+    """The rows on a "list" sheet, what they mean on an "about" sheet."""
+    notes = [("title", about.get("title", ""))]
+    if units is not None:
+        notes += [("currency of money columns", units.currency)] if units.money else []
+        notes += [(f"{task} window", text) for task, text in units.windows.items()]
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        table.to_excel(book, sheet_name="list", index=False)
+        pd.DataFrame(notes, columns=["what", "value"]).to_excel(
+            book, sheet_name="about", index=False
+        )
+        # openpyxl writes text that starts with '=' as a formula: a user id or channel '=1+1'
+        # (or '=HYPERLINK(...)') was live in Excel, and read back as no id at all
+        for cell in (c for sheet in book.book.worksheets for row in sheet.iter_rows() for c in row):
+            cell.data_type = "s" if cell.data_type == "f" else cell.data_type
