@@ -9,10 +9,15 @@ from collections.abc import Iterable
 from features import contract as c
 from lifecycle import tasks
 
+# 1 - churn probability: any activity in churn's window; of a churned user, coming back. The
+# win-back list's ranking: every churn-scored user has it, where conversion probability is
+# only of users before conversion's target (a repeat customer has none: trial W).
+RETURN_PROBABILITY = "return_probability"
 # Row context an operator reads besides the tasks' outputs (lifecycle.tasks), in list order.
 CONTEXT_BEFORE = ("rank", c.USER_ID)
 CONTEXT_AFTER = (
     "value_at_risk",
+    RETURN_PROBABILITY,  # when ranked by it (serving.lists.with_ranking)
     "uplift",  # with an uplift champion (serving.uplift)
     "expected_saved_value",
     "risk_band",
@@ -55,9 +60,10 @@ OTHER_NON_PERSONAL = (
 
 
 def rank_by_choices() -> tuple[str, ...]:
-    """What a list can be ranked by: value at risk, any task's score, or (with an uplift
-    champion) the expected saved value, uplift x LTV."""
-    return ("value_at_risk", *(task.score for task in tasks.all_tasks()), "expected_saved_value")
+    """What a list can be ranked by: value at risk, any task's score, the return probability
+    (1 - churn probability), or (with an uplift champion) the expected saved value, uplift x LTV."""
+    scores = (task.score for task in tasks.all_tasks())
+    return ("value_at_risk", *scores, RETURN_PROBABILITY, "expected_saved_value")
 
 
 def list_fields() -> tuple[str, ...]:

@@ -284,6 +284,7 @@ class ListAnswers:
             at_risk_page,
             below_floor_note,
             list_rows,
+            unscored_note,
         )
         from serving.uplift import frame_to_rank, outside_note
 
@@ -341,6 +342,7 @@ class ListAnswers:
                 note
                 for note in (
                     below_floor_note(frame, filters, asked, '"min_churn": 0'),
+                    unscored_note(frame, filters, rank_by, '"rank_by": "return_probability"'),
                     outside_note(frame, filters),
                 )
                 if note

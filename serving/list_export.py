@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,8 @@ from serving.lists import ListError
 from serving.segments import whole_days
 from serving.units import Units
 
+# The schema metadata key of a Parquet list's title, units and notes.
+ABOUT_KEY = b"lifecycle.list"
 # File formats a list is written in, by the suffix that picks them.
 LIST_FORMATS = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".xlsx": "xlsx"}
 
@@ -71,41 +74,58 @@ def export(
     *,
     units: Units | None = None,
     title: str = "",
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write a list as CSV, Parquet, JSON or Excel (from ``fmt`` or the suffix), atomically.
 
     Every format carries the currency and the windows (columns from :func:`presentable`);
-    Excel and JSON also carry the title and the units in words."""
+    Excel and JSON also carry the title, the units in words and the ``notes`` (whom the list
+    leaves out, ...), and Parquet in its metadata (``lifecycle.list``); a CSV is its rows."""
     from features.spreadsheet_cells import spreadsheet_safe
     from lifecycle.storage import atomic_file
 
     fmt = list_format(out, fmt)
     table = presentable(rows, units)
-    about = {"title": title, **(units.to_dict() if units else {})}
+    about = {"title": title, **(units.to_dict() if units else {}), "notes": list(notes)}
     with atomic_file(out) as staging:
         if fmt == "csv":
             # 12 significant digits: money to the penny up to 10^9, without float noise
             # (6 wrote 57120.91 as 57120.9 and 279489.02 as 279489)
             spreadsheet_safe(table).to_csv(staging, index=False, float_format="%.12g")
         elif fmt == "parquet":
-            table.to_parquet(staging, index=False)
+            _write_parquet(table, staging, about)
         elif fmt == "json":
             records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
             staging.write_text(json.dumps({**about, "rows": records}, indent=2, default=str))
         else:
-            _write_xlsx(table, staging, about, units)
+            _write_xlsx(table, staging, about, units, notes)
         staging.chmod(0o644)
     return out
 
 
+def _write_parquet(table: pd.DataFrame, path: Path, about: dict[str, object]) -> None:
+    """The rows, with what they mean under the schema metadata's ``lifecycle.list``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    meta = {**(arrow.schema.metadata or {}), ABOUT_KEY: json.dumps(about, default=str).encode()}
+    pq.write_table(arrow.replace_schema_metadata(meta), path)
+
+
 def _write_xlsx(
-    table: pd.DataFrame, path: Path, about: dict[str, object], units: Units | None
+    table: pd.DataFrame,
+    path: Path,
+    about: dict[str, object],
+    units: Units | None,
+    said: Sequence[str] = (),
 ) -> None:
     """The rows on a "list" sheet, what they mean on an "about" sheet."""
     notes = [("title", about.get("title", ""))]
     if units is not None:
         notes += [("currency of money columns", units.currency)] if units.money else []
         notes += [(f"{task} window", text) for task, text in units.windows.items()]
+    notes += [("note", text) for text in said]
     with pd.ExcelWriter(path, engine="openpyxl") as book:
         table.to_excel(book, sheet_name="list", index=False)
         pd.DataFrame(notes, columns=["what", "value"]).to_excel(

@@ -26,7 +26,13 @@ import pandas as pd
 from features import contract as c
 from lifecycle import tasks
 from lifecycle.errors import UserError
-from lifecycle.list_fields import list_fields, non_personal, rank_by_choices, user_attributes
+from lifecycle.list_fields import (
+    RETURN_PROBABILITY,
+    list_fields,
+    non_personal,
+    rank_by_choices,
+    user_attributes,
+)
 from lifecycle.pseudonyms import pseudonym
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
@@ -221,10 +227,72 @@ def below_floor_note(
 
 
 def ranking_words(rank_by: str) -> str:
-    """What a list is ranked by, for its title: value at risk says what it multiplies."""
+    """What a list is ranked by, for its title: value at risk says what it multiplies, the
+    return probability what it is the complement of."""
     if rank_by == "value_at_risk":
         return "value at risk (churn probability x LTV)"
+    if rank_by == RETURN_PROBABILITY:
+        return "return probability (1 - churn probability: any activity in churn's window)"
     return rank_by.replace("_", " ")
+
+
+def with_ranking(scores: pd.DataFrame, rank_by: str) -> pd.DataFrame:
+    """``scores`` with the return probability when ranked by it (1 - churn probability,
+    made here, as no scores table holds it); otherwise ``scores`` as they are."""
+    if rank_by != RETURN_PROBABILITY or rank_by in scores or "churn_probability" not in scores:
+        return scores
+    return scores.assign(**{rank_by: 1.0 - scores["churn_probability"].astype(float)})
+
+
+# Why a task's score is missing, by its population (lifecycle.tasks.Population).
+UNSCORED_WHY = {
+    "before_target": "{task} scores only users before its target: one who reached it has none",
+    "recently_active": "{task} scores only users active in its lookback",
+}
+
+
+def unscored_note(
+    scores: pd.DataFrame,
+    filters: Filters,
+    rank_by: str,
+    option: str = f"--rank-by {RETURN_PROBABILITY}",
+) -> str | None:
+    """The line that counts the users the filters keep that a ranking leaves out, as they
+    have no such score (None when there are none): ranked by conversion probability, every
+    repeat customer, whom conversion does not score (trial W: 290 of 1,122 churned customers,
+    the likeliest to come back, left out unsaid). ``option``: what ranks them too (the API's
+    field); said when the churn model scored some of them. The expected saved value's are
+    said by ``serving.uplift.outside_note``."""
+    if rank_by == "expected_saved_value":
+        return None
+    matching = with_ranking(filter_scores(scores, filters), rank_by)
+    if rank_by not in matching:
+        return None  # the ranking itself is refused, naming the missing model
+    lacking = matching[rank_by].isna().to_numpy()
+    count = int(lacking.sum())
+    if not count:
+        return None
+    scored = _scored_from(rank_by)  # the return probability is churn's
+    task = next((t for t in tasks.all_tasks() if (t.score,) == scored), None)
+    if task is not None and task.population in UNSCORED_WHY:
+        why = UNSCORED_WHY[task.population].format(task=task.name)
+    else:
+        why = f"no {' or '.join(scored)} for them"
+    by_churn = "churn_probability" in matching and rank_by not in FLOORED_RANKINGS
+    if by_churn and rank_by != RETURN_PROBABILITY:
+        ranked = int(matching["churn_probability"][lacking].notna().sum())
+        why += f"; `{option}` ranks {ranked:,} of them too" if ranked else ""
+    return (
+        f"left out: {count:,} user{'s' * (count != 1)} the filters keep without a "
+        f"{rank_by.replace('_', ' ')} ({why})"
+    )
+
+
+def _scored_from(rank_by: str) -> tuple[str, ...]:
+    """The score columns a ranking is made of (value at risk: churn and LTV)."""
+    if rank_by == "value_at_risk":
+        return ("churn_probability", "ltv")
+    return ("churn_probability",) if rank_by == RETURN_PROBABILITY else (rank_by,)
 
 
 def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
@@ -337,6 +405,7 @@ def rank(scores: pd.DataFrame, rank_by: str, top: int | None = None) -> pd.DataF
 
     With ``top``, only rows that can be in the first ``top`` are sorted (a partition first).
     """
+    scores = with_ranking(scores, rank_by)
     return scores.iloc[_ranked_positions(scores, rank_by, top)[0]]
 
 
@@ -366,7 +435,7 @@ def missing_score(scores: pd.DataFrame, rank_by: str) -> str:
     """Why the table cannot be ranked by ``rank_by``: the champion that did not score it,
     and the rankings it can give."""
     needs = {t.score: t.name for t in tasks.all_tasks()}
-    wanted = ("churn_probability", "ltv") if rank_by == "value_at_risk" else (rank_by,)
+    wanted = _scored_from(rank_by)
     models = [needs[col] for col in wanted if col in needs and col not in scores]
     why = f"no {' or '.join(models)} model scored it" if models else "no model scored it"
     usable = [choice for choice in rank_by_choices() if choice in scores]
@@ -432,7 +501,7 @@ def at_risk_page(
     """:func:`at_risk` with the length of the whole list, for a caller that pages (the API)."""
     control_flags([], seed, control_share)  # validate the share before any work
     end = None if limit is None else offset + limit
-    matching = filter_scores(scores, filters or Filters())
+    matching = with_ranking(filter_scores(scores, filters or Filters()), rank_by)
     positions, total = _ranked_positions(matching, rank_by, end)
     page = matching.iloc[positions[offset:end]].copy()
     page.insert(0, "rank", np.arange(offset + 1, offset + 1 + len(page)))

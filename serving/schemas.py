@@ -403,6 +403,11 @@ class _AtRiskUser(_Model):
     ltv_p50: float | None = Field(None, description="median of that revenue, in currency")
     ltv_p90: float | None = Field(None, description="90th percentile of that revenue, in currency")
     value_at_risk: float | None = Field(None, description="churn_probability x ltv, in currency")
+    return_probability: float | None = Field(
+        None,
+        description="ranked by it: 1 - churn_probability, the probability 0-1 of any activity "
+        "within horizon_days.churn days (of a churned user: coming back)",
+    )
     uplift: float | None = Field(None, description="with an uplift champion: the effect of acting")
     expected_saved_value: float | None = Field(None, description="uplift x LTV, in currency")
     risk_band: str | None = Field(None, description=RISK_BAND_DOC)

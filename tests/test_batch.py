@@ -203,6 +203,40 @@ def test_score_all_scores_every_known_user_with_one_code_path(trained_copy: Path
     assert about and all(r["value"] is not None and "(withheld)" not in r["text"] for r in about)
 
 
+def test_the_win_back_recipe_ranks_the_whole_churned_stage_by_return_probability(
+    home: Path,
+) -> None:
+    """docs/lists.md's win-back list, `at-risk --stage churned --rank-by return_probability`:
+    every churned user the churn model scored, highest 1 - churn probability first (trial W:
+    the list ranked by conversion probability held one-order customers only, unsaid)."""
+    table = read_scores(home / "scores" / LATEST_SCORES).frame
+    churned = table[table["lifecycle_stage"] == "churned"]
+    scored = churned[churned["churn_probability"].notna()]
+    assert len(scored) > 100  # the demo has a churned stage to rank
+
+    def listed(rank_by: str) -> dict[str, Any]:
+        options = ("--stage", "churned", "--rank-by", rank_by, "--top", "100000")
+        return json.loads(run_cli(home, "--json", "at-risk", *options))
+
+    back = listed("return_probability")
+    rows = pd.DataFrame(back["rows"])
+    assert sorted(rows["user_id"]) == sorted(scored["user_id"].astype(str))
+    want = 1 - scored.set_index(scored["user_id"].astype(str))["churn_probability"]
+    assert rows["return_probability"].tolist() == pytest.approx(want[rows["user_id"]].tolist())
+    order = rows.sort_values(["return_probability", "user_id"], ascending=[False, True])
+    assert rows["user_id"].tolist() == order["user_id"].tolist()
+    text = run_cli(home, "at-risk", "--stage", "churned", "--rank-by", "return_probability")
+    assert "users by return probability (1 - churn probability: any activity" in text
+    # ranked by conversion, the repeat customers have no score: left out, and counted
+    by_conversion = listed("conversion_probability")
+    lacking = int(churned["conversion_probability"].isna().sum())
+    assert lacking > 0 and len(by_conversion["rows"]) == len(churned) - lacking
+    assert any(
+        note.startswith(f"left out: {lacking:,} users the filters keep without a conversion")
+        for note in by_conversion["notes"]
+    )
+
+
 def test_reasons_top_explains_the_at_risk_lists_as_served(trained_copy: Path) -> None:
     """`score-all --reasons-top N` explained the top N of each unfloored ranking: the at-risk
     lists as served, without the users below the medium risk band, listed users without

@@ -701,3 +701,84 @@ def test_the_at_risk_list_leaves_out_the_low_risk_band_unless_asked(tmp_path: Pa
     everyone = listed("--min-churn", "0")
     assert [row["user_id"] for row in everyone["rows"]] == ["u2", "u3", "u4", "u5", "u1"]
     assert not any(note.startswith("left out") for note in everyone["notes"])
+
+
+def _notes_of(path: Path) -> list[str]:
+    """The notes a written list carries: JSON's ``notes``, the xlsx about sheet's, the
+    Parquet metadata's (a CSV is its rows)."""
+    if path.suffix == ".json":
+        return json.loads(path.read_text())["notes"]
+    if path.suffix == ".xlsx":
+        about = pd.read_excel(path, sheet_name="about", engine="openpyxl")
+        return about.loc[about["what"] == "note", "value"].tolist()
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.read_schema(path).metadata[b"lifecycle.list"])["notes"]
+
+
+def test_a_list_ranked_by_a_score_some_users_lack_counts_them(tmp_path: Path) -> None:
+    """Trial W: `at-risk --stage churned --rank-by conversion_probability` left out every
+    repeat customer (conversion scores only users before its target), 290 of 1,122 churned
+    customers and the likeliest to come back, with `notes: []`. The list now counts them in
+    a note (terminal, --json, API, the written file) and names the ranking that has them;
+    `--rank-by return_probability` (1 - churn) ranks every churn-scored user."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+    from serving.lists import ranking_words, unscored_note
+
+    scores = scores_table()  # u1 one order, u6 none: before the target; u2-u5 repeat buyers
+    scores["conversion_probability"] = [0.3, np.nan, np.nan, np.nan, np.nan, 0.1]
+    home = tmp_path / "ws"
+    write_scores(
+        load_settings(home=home, environ={}).workspace.scores_dir, scores, {"as_of": "2024-01-05"}
+    )
+
+    def listed(*options: str) -> dict:
+        done = CliRunner().invoke(main, ["--home", str(home), "--json", "at-risk", *options])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    said = (
+        "left out: 4 users the filters keep without a conversion probability (conversion "
+        "scores only users before its target: one who reached it has none; "
+        "`--rank-by return_probability` ranks 4 of them too)"
+    )
+    by_conversion = listed("--rank-by", "conversion_probability")
+    assert [row["user_id"] for row in by_conversion["rows"]] == ["u1", "u6"]
+    assert said in by_conversion["notes"]
+    text = CliRunner().invoke(
+        main, ["--home", str(home), "at-risk", "--rank-by", "conversion_probability"]
+    )
+    assert said in text.stdout
+    # of the users the filters keep only: stage churned holds u6 alone, who has one
+    churned = Filters(stage="churned")
+    assert unscored_note(scores, churned, "conversion_probability") is None
+    assert unscored_note(scores, Filters(stage="active"), "conversion_probability") == (
+        "left out: 2 users the filters keep without a conversion probability (conversion "
+        "scores only users before its target: one who reached it has none; "
+        "`--rank-by return_probability` ranks 2 of them too)"
+    )
+    for suffix in (".json", ".xlsx", ".parquet"):
+        out = tmp_path / f"list{suffix}"
+        written = listed("--rank-by", "conversion_probability", "--out", str(out))
+        assert said in written["notes"] and said in _notes_of(out), suffix
+    # every churn-scored user, by 1 - churn probability, highest first (no churn floor)
+    back = listed("--rank-by", "return_probability")
+    assert [row["user_id"] for row in back["rows"]] == ["u5", "u2", "u3", "u4", "u1"]
+    assert [row["return_probability"] for row in back["rows"]] == pytest.approx(
+        [0.95, 0.8, 0.4, 0.4, 0.1]
+    )
+    assert back["notes"] == [
+        "left out: 1 user the filters keep without a return probability (churn scores only "
+        "users active in its lookback)"
+    ]
+    assert ranking_words("return_probability") == (
+        "return probability (1 - churn probability: any activity in churn's window)"
+    )
+    assert at_risk(scores, rank_by="return_probability", limit=1)["user_id"].tolist() == ["u5"]
+    # a table without churn scores names the model it lacks
+    with pytest.raises(ListError, match="no churn model scored it"):
+        at_risk(scores.drop(columns="churn_probability"), rank_by="return_probability")

@@ -311,6 +311,10 @@ def test_at_risk_filters_ranks_and_pages(scorer: Any, home: Path) -> None:
         "a",
         "d",
     ] and by_churn.rank_by == "churn_probability"
+    # the win-back ranking: 1 - churn probability, every churn-scored user, no churn floor
+    back = scorer.at_risk(rank_by="return_probability", limit=2)
+    assert [u.user_id for u in back.users] == ["b", "c"] and back.total == 4
+    assert back.users[0].return_probability == pytest.approx(0.8) and back.notes == []
     # A list for one country, as `at-risk --where country=FR`: filtered by, not returned
     frame = pd.read_parquet(path).assign(country=["FR", "DE", "FR", "DE"])
     path.unlink()

@@ -222,7 +222,7 @@ def emit_list(
             pseudonymized=request.pseudonymize,
             scores=data.get("scores") or data.get("latest"),
         )
-        export(rows, out, request.fmt, units=units, title=title)
+        export(rows, out, request.fmt, units=units, title=title, notes=notes)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)},
             [f"{title}: {len(rows):,} rows -> {out}", units.text(), *notes],

@@ -80,9 +80,10 @@ def score_all(
 @list_options
 @click.option(
     "--rank-by",
-    help="value_at_risk, a task's score (churn_probability, ltv, ...) or expected_saved_value "
-    "(uplift x LTV; needs an uplift champion: `lifecycle train-uplift`) [default: "
-    "value_at_risk, or churn_probability when no LTV model scored the table].",
+    help="value_at_risk, a task's score (churn_probability, ltv, conversion_probability, ...), "
+    "return_probability (1 - churn probability: the win-back list's, with --stage churned) or "
+    "expected_saved_value (uplift x LTV; needs an uplift champion: `lifecycle train-uplift`) "
+    "[default: value_at_risk, or churn_probability when no LTV model scored the table].",
 )
 @click.option(
     "--scores",
@@ -112,6 +113,7 @@ def at_risk_list(
         list_rows,
         listed_attributes,
         ranking_words,
+        unscored_note,
     )
     from serving.snapshot_list import (
         SCORE,
@@ -146,6 +148,7 @@ def at_risk_list(
         floored = at_risk_filters(asked, frame, obj.settings.serving.medium_risk, rank_by)
         request = dataclasses.replace(request, filters=floored)
         notes += tuple(filter(None, [below_floor_note(frame, floored, asked)]))
+    notes += tuple(filter(None, [unscored_note(frame, request.filters, rank_by)]))
     ranked = at_risk(
         frame,
         request.filters,
