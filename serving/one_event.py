@@ -1,6 +1,7 @@
 """What is said of a task the churn champion answers (``serving.scoring.answered_by``:
 conversion served as 1 - churn on a log of purchases, one event): by `lifecycle models` and
-/models, by training, and by a promotion of either task (CLI and ``POST /promote``).
+/models, by training, by a promotion of either task (CLI and ``POST /promote``) and by a
+list's units line.
 ``by`` is what answers, as ``answered_by`` names it: ``1 - churn vN``."""
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ WHY = "one event on a log of purchases"
 def served_as(task: str, by: str) -> str:
     """``conversion is served as 1 - churn v3 (one event on a log of purchases)``."""
     return f"{task} is served as {by} ({WHY})"
+
+
+def in_window(task: str, by: str) -> str:
+    """What a list's units line says after such a task's window: "conversion 51%" of a
+    churned one-order customer did not say it meant any purchase (trial W)."""
+    return f"on this log any purchase: {served_as(task, by)}"
 
 
 def answers_nothing(task: str, by: str) -> str:

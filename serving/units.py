@@ -243,9 +243,18 @@ def units_for(
     names = scored if scored is not None else tuple(metadata.get("labels") or days)
     known = {t.name: t for t in tasks.all_tasks()}
     chosen = [n for n in days if n in names and n in known]
+    windows = {n: window_text(known[n], days[n]) for n in chosen}
+    if metadata.get("model_kinds"):  # conversion served as 1 - churn: says so (one_event)
+        from serving.one_event import in_window
+        from serving.scoring import answered_by
+
+        versions = metadata.get("model_versions") or {}
+        for task, by in answered_by(versions, metadata["model_kinds"]).items():
+            if task in windows:
+                windows[task] += f", {in_window(task, by)}"
     return Units(
         currencies=currencies,
-        windows={n: window_text(known[n], days[n]) for n in chosen},
+        windows=windows,
         horizon_days={n: days[n] for n in chosen},
         purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
         outlook_days=metadata.get("outlook_days"),

@@ -782,3 +782,33 @@ def test_a_list_ranked_by_a_score_some_users_lack_counts_them(tmp_path: Path) ->
     # a table without churn scores names the model it lacks
     with pytest.raises(ListError, match="no churn model scored it"):
         at_risk(scores.drop(columns="churn_probability"), rank_by="return_probability")
+
+
+def test_the_units_line_says_conversion_is_any_purchase_when_served_as_1_minus_churn(
+    tmp_path: Path,
+) -> None:
+    """Trial W: a purchase log's list said `conversion: probability of reaching the
+    conversion target in the next 90 days`, its value 1 - churn unsaid, so "conversion 51%"
+    of a churned one-order customer did not read as any purchase. The line says it, in the
+    words `lifecycle models` uses (serving.one_event)."""
+    from lifecycle.settings import load_settings
+    from serving.one_event import served_as
+    from serving.units import units_for
+
+    settings = load_settings(home=tmp_path / "ws", environ={})
+    labels = {"churn": {"horizon_days": 90}, "conversion": {"horizon_days": 90}}
+    metadata = {
+        "labels": labels,
+        "model_versions": {"churn": "1", "conversion": "1"},
+        "model_kinds": {"churn": "lightgbm", "conversion": "churn_complement"},
+    }
+    windows = units_for(settings, metadata).windows
+    assert windows["conversion"] == (
+        "conversion: probability of reaching the conversion target in the next 90 days, "
+        f"on this log any purchase: {served_as('conversion', '1 - churn v1')}"
+    )
+    assert served_as("conversion", "1 - churn v1") in units_for(settings, metadata).text()
+    assert windows["churn"] == "churn: probability of no activity in the next 90 days"
+    # conversion's own model: its own words
+    own = metadata | {"model_kinds": {"churn": "lightgbm", "conversion": "lightgbm"}}
+    assert units_for(settings, own).windows["conversion"].endswith("in the next 90 days")
