@@ -14,7 +14,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
-from lifecycle.list_fields import non_personal
+from lifecycle.list_fields import RETURN_PROBABILITY, non_personal
 from serving.reason_words import reason_text, withheld_text
 from serving.segments import whole_days
 
@@ -44,6 +44,8 @@ def format_rows(
         shown["at risk"] = rows["value_at_risk"].map(
             lambda v: amount_text(v) if pd.notna(v) else "-"
         )
+    if RETURN_PROBABILITY in rows:  # ranked by it: the chance of coming back, as ranked
+        shown["return"] = rows[RETURN_PROBABILITY].map(lambda v: f"{v:.0%}" if pd.notna(v) else "-")
     if "expected_saved_value" in rows:
         shown["saved"] = rows["expected_saved_value"].map(
             lambda v: f"{v:,.1f}" if pd.notna(v) else "-"

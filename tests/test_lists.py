@@ -771,6 +771,9 @@ def test_a_list_ranked_by_a_score_some_users_lack_counts_them(tmp_path: Path) ->
     assert [row["return_probability"] for row in back["rows"]] == pytest.approx(
         [0.95, 0.8, 0.4, 0.4, 0.1]
     )
+    table = format_rows(list_rows(at_risk(scores, rank_by="return_probability", limit=1)))
+    assert table[0].split()[:4] == ["#", "user", "churn", "ltv"] and "return" in table[0]
+    assert table[1].split()[:3] == ["1", "u5", "5%"] and "95%" in table[1].split()
     assert back["notes"] == [
         "left out: 1 user the filters keep without a return probability (churn scores only "
         "users active in its lookback)"
