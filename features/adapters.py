@@ -2,7 +2,8 @@
 
 - ``online_retail``: invoice lines -> purchase events (one per line, ``order_id`` = invoice);
   cancellation lines (invoice ``C...``) -> refund events; lines without a customer id,
-  non-positive quantities or prices are quarantined with their reason.
+  non-positive quantities or negative prices are quarantined with their reason. A line at a
+  unit price of 0 is a free item of a real order: a 0.00 purchase, as ``ingest`` keeps it.
 - ``telco_churn``: a snapshot table (one row per customer, ``label`` = churned).
 - ``hillstrom``: a randomised campaign table (treatment vs control, visit, conversion, spend).
 
@@ -178,11 +179,12 @@ def online_retail_rules(
         # A cancellation reverses earlier lines: negative quantity, booked as a refund.
         bad.flag(cancellation & (quantity >= 0), "cancellation_with_positive_quantity")
         bad.flag(~cancellation & (quantity <= 0), "non_positive_quantity")
-        bad.flag(unit_price <= 0, "non_positive_unit_price")
+        bad.flag(unit_price < 0, "negative_unit_price")
         if len(raw) and raw.index[0] == 0:  # a pass over the file begins: count it alone
             counts.clear(), customers.clear(), valid_customers.clear()
 
         customer = stripped_ids(text["CustomerID"])  # forget reads its quarantine so too
+        # SOURCE.txt's cleaned figure (price > 0); the free lines load too (free_purchases)
         valid_purchase = ~cancellation & quantity.gt(0) & unit_price.gt(0) & ~no_customer
         counts["invoice_lines"] += len(raw)
         counts["lines_without_customer"] += int(no_customer.sum())

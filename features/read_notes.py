@@ -48,7 +48,7 @@ from features.reading import HEADER_ONLY
 from features.time_columns import zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.user_validation import USERS_COLUMNS_ABSENT
-from features.validation import INVALID_AMOUNTS, ZONES_MIXED
+from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, ZONES_MIXED
 
 
 def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
@@ -118,6 +118,10 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
     if notes.get("negative_amounts_as_refunds"):
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
+        )
+    if free := notes.get(FREE_PURCHASES):
+        out.append(
+            f"    purchases at 0.00 kept (a free item of an order: activity, no revenue): {free:,}"
         )
     out.extend(read_as_lines(notes))
     out.extend(zones_mixed_lines(notes.get(ZONES_MIXED, {})))

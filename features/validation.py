@@ -113,6 +113,7 @@ SOURCE_ROW_COLUMN = "__lifecycle_source_row"  # a good row's source row while it
 NOTED_COLUMN = "__lifecycle_noted_{}"  # a good row's note (e.g. amount_defaulted) while staged
 AMOUNT_DEFAULTED = "amount_defaulted"  # report note: loaded rows whose amount is the default
 NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked as negatives
+FREE_PURCHASES = "free_purchases"  # report note: purchases at 0.00 (a free item), kept
 INVALID_AMOUNTS = "invalid_amounts"  # report note: {"column", "expected", "example"}
 ZONES_MIXED = "times_with_and_without_zone"  # report note: column -> counts, an example of each
 
@@ -381,6 +382,7 @@ def check_events(
                 amount_unit="as in the file; empty purchase or refund amounts given the default",
             )
         bad.flag(monetary & amount.isna(), "missing_amount")
+        bad.note((event_type == c.PURCHASE) & (amount == 0), FREE_PURCHASES)  # activity
     else:
         amount = pd.Series(np.nan, index=raw.index, dtype="float64")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
@@ -579,7 +581,8 @@ def event_rules(
         order_by=(c.EVENT_TIME, c.USER_ID),
         keep_repeats=keep_repeats,
         max_amount_ratio=max_amount_ratio,
-        noted=((AMOUNT_DEFAULTED,) if amount_default is not None else ())
+        noted=(FREE_PURCHASES,)
+        + ((AMOUNT_DEFAULTED,) if amount_default is not None else ())
         + ((NEGATIVE_REFUNDS,) if mapping.negative_amount_is_refund else ())
         + ((CURRENCY_GIVEN,) if mapping.currency else ())
         + tuple(c.mapped_type_note(name, source) for source, name in mapping.event_types.items()),

@@ -48,7 +48,10 @@ def test_online_retail_cancellations_become_refunds(online_retail_loaded) -> Non
     assert refunds[c.ORDER_ID].str.startswith("C").all()
     assert (refunds[c.AMOUNT] > 0).all()
     purchases = frame[frame[c.EVENT_TYPE] == c.PURCHASE]
-    assert (purchases[c.AMOUNT] > 0).all()
+    # the 40 lines of a customer at a unit price of 0 are free items: 0.00 purchases
+    free = purchases[c.AMOUNT] == 0
+    assert free.sum() == events.report.notes["free_purchases"] == 40
+    assert (purchases.loc[~free, c.AMOUNT] > 0).all()
     # Purchases minus duplicates quarantined: never more than the valid lines.
     assert len(purchases) + events.report.reasons.get("duplicate_row", 0) >= 397_884 - 100
     assert len(purchases) <= 397_884
@@ -158,14 +161,15 @@ def test_documented_counts_are_the_measured_ones(online_retail_loaded, shared_da
         f"{notes['invoice_lines']:,} lines, {notes['customers']:,} customers; "
         f"{notes['valid_purchase_lines']:,} valid purchase lines of "
         f"{notes['valid_purchase_customers']:,} customers; loaded {kinds[c.PURCHASE]:,} "
-        f"purchases + {kinds[c.REFUND]:,} refunds; quarantined {quarantined}"
+        f"purchases ({notes['free_purchases']} free lines at 0.00) + {kinds[c.REFUND]:,} "
+        f"refunds; quarantined {quarantined}"
     )
     # docs/reliability.md counts the same quarantine in its "bad real rows" item.
     reliability = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
     assert (
         f"- bad real rows: {events.report.rows_quarantined:,} online_retail lines quarantined "
-        f"({reasons['missing_user_id']:,} without customer, {reasons['duplicate_row']:,} repeats, "
-        f"{reasons['non_positive_unit_price']:,} non-positive prices); loaded + quarantined = "
+        f"({reasons['missing_user_id']:,} without customer, {reasons['duplicate_row']:,} repeats"
+        f"); loaded + quarantined = "
         f"{events.report.rows_loaded + events.report.rows_quarantined:,} read "
     ) in reliability
 
@@ -362,3 +366,43 @@ def test_import_and_ingest_count_online_retails_guest_orders_alike(
     assert said["import", "dec"] is not None and said["import", "dec"]["orders"] > 0
     assert said["import", "jan"]["repeats"] > said["import", "dec"]["repeats"]  # re-sent once
     assert said["import", "jan"]["counted_once"] is True
+
+
+def test_import_and_ingest_keep_online_retails_free_lines_alike(
+    home: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    """Session 41: `import online-retail` quarantined the invoice lines at a unit price of 0
+    (non_positive_unit_price) that `ingest` of the same lines keeps as 0.00 purchases, so an
+    import then `ingest --append` of the next month added such purchases only for the
+    appended part (3 in December). A free item is activity in a real order: both routes keep
+    it, counted as free_purchases, and the same rows give the same events."""
+    import duckdb
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    lines = pd.read_csv(shared_data / adapters.ONLINE_RETAIL_FILE, dtype=str)
+    december = lines[lines["InvoiceDate"] < "2011-01-01"]
+    (imported := tmp_path / "import.csv").write_text(december.to_csv(index=False))
+    total = december["Quantity"].astype(float) * december["UnitPrice"].astype(float)
+    (ingested := tmp_path / "ingest.csv").write_text(
+        december.assign(Total=total).to_csv(index=False)
+    )
+    ingest = ["ingest", str(ingested), "--event-type", "purchase", "--negative-is-refund"]
+    ingest += ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
+    ingest += ["--map", "order_id=InvoiceNo", "--map", "amount=Total"]
+    events, notes = {}, {}
+    for route, args in (("import", ["import", "online-retail", str(imported)]), ("ingest", ingest)):
+        done = CliRunner().invoke(main, ["--json", "--quiet", *args, "--dataset", route])
+        assert done.exit_code == 0, done.output
+        notes[route] = json.loads(done.stdout)["tables"]["events"]["notes"]
+        stored = home / "datasets" / route / "events.parquet"
+        events[route] = duckdb.sql(
+            "SELECT user_id, event_time, event_type, round(amount, 2) AS amount, order_id "
+            f"FROM read_parquet('{stored}') ORDER BY ALL"
+        ).df()
+    free = december["CustomerID"].notna() & (december["UnitPrice"].astype(float) == 0)
+    assert free.sum() == 3
+    pd.testing.assert_frame_equal(events["import"], events["ingest"])
+    assert (events["import"]["amount"] == 0).sum() == 3
+    assert notes["import"]["free_purchases"] == notes["ingest"]["free_purchases"] == 3

@@ -137,7 +137,7 @@ def test_quarantined_comma_amounts_name_the_option_that_reads_them(
 def test_users_whose_every_row_is_quarantined_are_counted_and_named(
     home: Path, tmp_path: Path
 ) -> None:
-    """online_retail's customer 13256 has one invoice line, at price 0: quarantined, and the
+    """online_retail's customer 13256 has one invoice line, at price 0: quarantined then, and the
     customer was gone from the dataset with no word of it. A user of the dataset an append
     adds to is not gone; an id that is itself the fault names no user."""
     path = tmp_path / "shop.csv"
