@@ -5,11 +5,15 @@ contract column under another name is refused, naming the way on."""
 from __future__ import annotations
 
 import shlex
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from features import contract as c
 from lifecycle.dataset_kind import read_report
+
+COLUMNS_READ_AS = "columns_read_as"  # report note: an append's column -> the dataset's name
 
 
 def _recorded_maps(old_events: Path) -> dict[str, str]:
@@ -56,6 +60,36 @@ def other_columns(
         f"{said}; else drop them from the file, or, if it holds the whole history, replace "
         f"the dataset with {replace}"
     )
+
+
+def dataset_spelling(names: Iterable[str], stored_events: Path | None) -> dict[str, str]:
+    """The file's columns the dataset an append adds to holds under another spelling of their
+    snake-case name (``StockCode`` as an import's ``stock_code``), as guest rows are keyed
+    (:func:`features.contract.snake_case`): file name -> the dataset's. Contract columns, a
+    name held as written, and a name two columns of the file or of the dataset share keep
+    their own (refused then as columns the dataset lacks)."""
+    import pyarrow.parquet as pq
+
+    try:
+        held = pq.read_schema(stored_events).names if stored_events else []
+    except (OSError, ValueError):  # damaged or absent: the merge names it in one line
+        held = []
+    names = [str(n) for n in names]
+    own = [n for n in held if n not in c.EVENT_FIELDS and n not in names]
+    new = [n for n in names if n not in c.EVENT_FIELDS and n not in held]
+    theirs, ours = Counter(map(c.snake_case, own)), Counter(map(c.snake_case, new))
+    spelt = {c.snake_case(n): n for n in own}
+    return {
+        n: spelt[key]
+        for n in new
+        if (key := c.snake_case(n)) in spelt and theirs[key] == ours[key] == 1
+    }
+
+
+def columns_read_as_line(spelling: dict[str, str]) -> str:
+    """The summary line of an append's columns read as the dataset spells them."""
+    read = ", ".join(f"{n} as {held}" for n, held in spelling.items())
+    return f"    columns read as the dataset names them: {read}"
 
 
 def schema_with(schema: Any, fields: list[Any]) -> Any:

@@ -94,6 +94,13 @@ def currency_column(names: Iterable[str]) -> str | None:
     return None
 
 
+def snake_case(name: str) -> str:
+    """A column's name in snake case, the one name of its spellings: ``StockCode`` and
+    ``stock_code`` alike, ``stock_code`` (guest rows' keys, an append's columns)."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
+    return re.sub(r"[^0-9a-z]+", "_", spaced.lower()).strip("_")
+
+
 # A dataset whose user ids ignore case (`ingest --case-insensitive-ids`, emails): recorded
 # with its batches (features.batches.case_insensitive_ids) and read by appends and lookups
 CASE_INSENSITIVE_IDS = "case_insensitive_ids"

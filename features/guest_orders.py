@@ -167,15 +167,7 @@ UNSIGNED = frozenset({"quantity"})
 
 def unsigned(column: str) -> bool:
     """Whether a column is compared by its magnitude (:data:`UNSIGNED`): ``Quantity`` too."""
-    return _snake_case(column) in UNSIGNED
-
-
-def _snake_case(name: str) -> str:
-    """``StockCode`` and ``stock_code`` alike: ``stock_code``."""
-    import re
-
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
-    return re.sub(r"[^0-9a-z]+", "_", spaced.lower()).strip("_")
+    return c.snake_case(column) in UNSIGNED
 
 
 def _row_keys(
@@ -211,7 +203,7 @@ def _row_keys(
     if canonical:
         keyed = keyed.drop(columns=c.CURRENCY)
     others = pd.Series("", index=rows.index, dtype="string")
-    named = {n: _snake_case(n) if canonical else n for n in rows.columns}
+    named = {n: c.snake_case(n) if canonical else n for n in rows.columns}
     other = set(rows.columns) - set(c.EVENT_FIELDS) - unkeyed
     # by name, then as the file writes it: StockCode and stock_code in one order in every run
     for name in sorted(other, key=lambda n: (named[n], n)):

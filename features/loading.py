@@ -15,6 +15,7 @@ import pandas as pd
 
 from features import contract as c
 from features.amount_units import counted_by
+from features.append_columns import COLUMNS_READ_AS, dataset_spelling
 from features.append_identity import MOSTLY_REPEATS, REPEATS_OF_HELD
 from features.bad_rows import RESENT_ORDERS, bad_rows_hint, bad_rows_options, resent_orders
 from features.date_orders import DATES_READ_AS
@@ -141,6 +142,7 @@ def stream_table(
     guests = RowsWithoutUser(
         unkeyed_columns(Path(source), stored_events), keyed_canonically(stored_events)
     )
+    spelling: dict[str, str] | None = None  # an append's columns -> the dataset's names
     try:
         for raw in chunks():
             _note_unnamed(raw, unnamed)
@@ -154,7 +156,9 @@ def stream_table(
             staged_extra = {source_row: frame.index.to_numpy()[keep] + 1}
             for name, column in noted.items():
                 staged_extra[column] = bad.noted_rows(name)[keep]
-            good.write(frame.loc[keep], staged_extra)
+            if spelling is None and stored_events is not None:
+                spelling = dataset_spelling(frame.columns, stored_events)
+            good.write(frame.loc[keep].rename(columns=spelling or {}), staged_extra)
             if c.USER_ID in frame.columns:  # users of bad rows whose id is no reason of theirs
                 trusted = ~keep & ~bad.reason.isin(ID_REASONS).to_numpy()
                 lost.append(frame[c.USER_ID].to_numpy()[trusted])
@@ -263,6 +267,8 @@ def stream_table(
                 if first_bad is None or rows_out[0] < first_bad[0]:
                     first_bad = (int(rows_out[0]), reason)
         report.notes.update(checks.notes | guests.note())
+        if spelling:
+            report.notes[COLUMNS_READ_AS] = spelling
         if guest_rows_out is not None:
             guests.write(guest_rows_out)
         if c.USER_ID in columns:

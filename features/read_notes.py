@@ -16,6 +16,7 @@ from features.amount_units import (
     maybe_minor_line,
     unit_read_line,
 )
+from features.append_columns import COLUMNS_READ_AS, columns_read_as_line
 from features.append_identity import (
     DUPLICATES_NEW,
     HOURS_APART,
@@ -119,6 +120,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(
             f"    negative purchase amounts booked as refunds: {notes['negative_amounts_as_refunds']:,}"
         )
+    if COLUMNS_READ_AS in notes:
+        out.append(columns_read_as_line(notes[COLUMNS_READ_AS]))
     if free := notes.get(FREE_PURCHASES):
         out.append(
             f"    purchases at 0.00 kept (a free item of an order: activity, no revenue): {free:,}"

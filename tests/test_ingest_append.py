@@ -1459,3 +1459,51 @@ def test_an_online_retail_month_imported_onto_a_dataset_ingested_in_utc_is_refus
         "again with --timezone Europe/London --replace"
     )
     assert pd.read_parquet(events).equals(held)
+
+
+def test_an_append_with_other_spellings_of_the_datasets_columns_lands_in_them(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 41: an append matched the dataset's columns by exact name, so the shop's own
+    export (StockCode, Unit Price...) appended onto the dataset `import online-retail` made
+    (stock_code, unit_price) was refused as adding other columns, where guest rows already
+    match them by snake-case name. An append reads a column as the dataset's of the same
+    snake-case name (c.snake_case), said in the summary; one two columns share is refused."""
+    import duckdb
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    line = "536365,85123A,MUG,2,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    imported = _write(tmp_path, "december.csv", header + line)
+    args = ["--json", "--quiet", "import", "online-retail", str(imported), "--dataset", "shop"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    stored = home / "datasets" / "shop" / "events.parquet"
+    columns = list(pd.read_parquet(stored).columns)
+    assert {"stock_code", "unit_price", "country"} <= set(columns)
+    later = (
+        "InvoiceNo,STOCK_CODE,Description,Quantity,InvoiceDate,Unit Price,CustomerID,Country,Total\n"
+        "536900,22111,BOTTLE,3,2010-12-20 10:00:00,4.25,17851,Germany,12.75\n"
+    )
+    args = ["--json", "--quiet", "ingest", str(_write(tmp_path, "later.csv", later))]
+    args += ["--dataset", "shop", "--append", "--event-type", "purchase"]
+    for pair in ("user_id=CustomerID", "event_time=InvoiceDate", "order_id=InvoiceNo"):
+        args += ["--map", pair]
+    done = CliRunner().invoke(main, [*args, "--map", "amount=Total"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["tables"]["events"]["notes"]["columns_read_as"] == {
+        "STOCK_CODE": "stock_code",
+        "Description": "description",
+        "Quantity": "quantity",
+        "Unit Price": "unit_price",
+        "Country": "country",
+    }
+    assert list(pd.read_parquet(stored).columns) == columns  # no column added
+    added = duckdb.sql(
+        f"SELECT stock_code, description, quantity, unit_price, country FROM '{stored}' "
+        "WHERE order_id = '536900'"
+    ).fetchall()
+    assert added == [("22111", "BOTTLE", 3.0, 4.25, "Germany")]
+    # two columns of one snake-case name: which is the dataset's is not known, refused
+    twice = later.replace("Description", "stock code")
+    done = CliRunner().invoke(main, [*args[:3], str(_write(tmp_path, "twice.csv", twice)),
+                                     *args[4:], "--map", "amount=Total"])  # fmt: skip
+    assert done.exit_code == 1 and "adds STOCK_CODE, stock code" in done.output, done.output
