@@ -46,7 +46,7 @@ from features.guest_orders import NO_USER_NOTE, without_user_words
 from features.hints import option_hint
 from features.id_checks import IDS_FOLDED
 from features.reading import HEADER_ONLY
-from features.time_columns import zones_mixed_lines
+from features.time_columns import zoneless_lines, zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.user_validation import USERS_COLUMNS_ABSENT
 from features.validation import FREE_PURCHASES, INVALID_AMOUNTS, ZONES_MIXED
@@ -128,6 +128,7 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         )
     out.extend(read_as_lines(notes))
     out.extend(zones_mixed_lines(notes.get(ZONES_MIXED, {})))
+    out.extend(zoneless_lines(notes, notes.get(ZONES_MIXED, {})))
     if AMOUNT_CURRENCY in notes:
         out.append(amount_currency_line(notes[AMOUNT_CURRENCY]))
     if CURRENCY_COLUMN in notes:

@@ -93,6 +93,33 @@ def check_time_format(time_format: str) -> str:
     return time_format
 
 
+ZONELESS = "times_without_zone"  # report note: {"column", "read_in"}
+
+
+def note_zoneless(notes: dict, column: str, values: pd.Series, zoneless: int, read_in: str,
+                  time_format: str | None) -> None:  # fmt: skip
+    """Note the zone ``zoneless`` times of ``column`` without one of their own were read in
+    (``read_in``: --timezone, UTC unless given, or the dataset's on an append). A typed
+    column with its zone, or seconds since 1970, has no such time."""
+    dtype = getattr(values.dtype, "pyarrow_dtype", values.dtype)
+    if zoneless and getattr(dtype, "tz", None) is None and time_format not in EPOCH_FORMATS:
+        notes[ZONELESS] = {"column": column, "read_in": read_in}
+
+
+def zoneless_lines(notes: dict, mixed: dict[str, dict]) -> list[str]:
+    """The summary line of the zone times without one were read in (a column mixing them
+    with zoned times says it in its own line)."""
+    from features.hints import option_hint
+
+    read = notes.get(ZONELESS)
+    if not read or read["column"] in mixed:
+        return []
+    return [
+        f"    times without a zone ('{read['column']}') read as {read['read_in']}"
+        + option_hint(" (--timezone ZONE reads them in another)")
+    ]
+
+
 def zones_mixed_lines(mixed: dict[str, dict]) -> list[str]:
     """Summary lines of time columns holding values with an offset or zone and values
     without one (``times_with_and_without_zone``): the latter were read in --timezone."""

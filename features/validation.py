@@ -65,7 +65,7 @@ from features.parsing import (
     parse_times_zoned,
 )
 from features.quarantine import RAGGED_ROWS, Quarantine
-from features.time_columns import join_date_and_time, note_unused_time
+from features.time_columns import join_date_and_time, note_unused_time, note_zoneless
 from lifecycle.errors import offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
@@ -481,6 +481,8 @@ def column_times(
     for kind, rows in ((evidence.zoned, zoned), (evidence.zoneless, times.notna() & ~zoned)):
         kind[0] += int(rows.sum())
         kind[1] = kind[1] or (_example(raw, rows, column) if rows.any() else None)
+    zone, zoneless = mapping.timezone, evidence.zoneless[0]
+    note_zoneless(checks.notes, column, raw[column], zoneless, zone, mapping.time_format)
     if evidence.zoned[0] and evidence.zoneless[0]:
         checks.notes.setdefault(ZONES_MIXED, {})[column] = {
             "with_zone": evidence.zoned,

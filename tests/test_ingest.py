@@ -125,8 +125,10 @@ def test_quarantined_comma_amounts_name_the_option_that_reads_them(
     result = CliRunner().invoke(main, ["--quiet", "ingest", str(path)])
     assert result.exit_code == 0, result.output
     held = Path(result.stdout.splitlines()[0].split(" at ", 1)[1]) / "quarantine"
-    assert result.stdout.splitlines()[-3:] == [
+    assert result.stdout.splitlines()[-4:] == [
         f"  events: 2 rows loaded of 3, 1 quarantined (1 ambiguous_amount, in {held})",
+        "    times without a zone ('event_time') read as UTC (--timezone ZONE reads them in "
+        "another)",
         "    1 ambiguous_amount rows (12,5 or 1,234: a decimal comma or a thousands separator): "
         "if the file writes decimals with a comma, --decimal-comma reads them",
         "    1 user with no row loaded (e.g. 'u1'): every row of theirs is in the quarantine "
@@ -586,3 +588,51 @@ def test_a_shop_export_with_signed_totals_and_a_currency_column_is_read_and_said
     stored = pd.read_parquet(home / "datasets" / "bare" / "events.parquet")
     assert stored[c.CURRENCY].fillna("").tolist() == ["GBP"] * 3 + [""]  # 0: no currency
     assert stored[c.AMOUNT].tolist() == [1234.5, 12.0, 31.8, 0.0]
+
+
+def test_the_summary_says_the_zone_times_without_one_were_read_in(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 41: ingest read times without an offset in UTC (or --timezone, or on an append
+    the dataset's zone) and its summary never said so: a shop's local clock was read hours
+    off without a word. One line says the zone, with the option where the command has it; a
+    column whose times carry their zone (typed Parquet, UTC) has no such line."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "shop.csv"
+    path.write_text("user_id,event_time,event_type,amount\nu1,2024-01-01 10:00,purchase,5\n")
+
+    def said(*args: str) -> list[str]:
+        done = CliRunner().invoke(main, ["--quiet", *args])
+        assert done.exit_code == 0, done.output
+        return [line for line in done.stdout.splitlines() if "without a zone" in line]
+
+    hint = " (--timezone ZONE reads them in another)"
+    assert said("ingest", str(path)) == [
+        f"    times without a zone ('event_time') read as UTC{hint}"
+    ]
+    assert said("ingest", str(path), "--dataset", "paris", "--timezone", "Europe/Paris") == [
+        f"    times without a zone ('event_time') read as Europe/Paris{hint}"
+    ]
+    typed = tmp_path / "typed.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": ["u1"],
+                "event_time": pa.array([pd.Timestamp("2024-01-01 10:00", tz="UTC")]),
+                "event_type": ["purchase"],
+                "amount": [5.0],
+            }
+        ),
+        typed,
+    )
+    assert said("ingest", str(typed)) == []
+    lines = tmp_path / "lines.csv"  # import has no --timezone: the shop's zone, said
+    lines.write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,MUG,2,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    )
+    assert said("import", "online-retail", str(lines)) == [
+        "    times without a zone ('InvoiceDate') read as Europe/London"
+    ]
