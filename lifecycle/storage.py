@@ -299,7 +299,10 @@ def atomic_dir(path: Path, keep: int = 2) -> Iterator[Path]:
         if isinstance(error, OSError):
             _naming(error, path)
         raise
+    # the version the link pointed to, if one of the versions folder's own: a link pointing
+    # elsewhere (moved by hand) is none of them, and must not take a kept version's place
     replaced = path.resolve().name if path.is_symlink() else None
+    replaced = replaced if replaced and (versions / replaced).is_dir() else None
     if path.exists() and not path.is_symlink():
         # A plain folder from elsewhere: keep it as a version rather than delete it.
         replaced = f"{path.name}@legacy-{stamp}"

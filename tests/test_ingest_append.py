@@ -668,6 +668,40 @@ def test_history_lists_versions_and_restore_brings_one_back(home: Path, tmp_path
     assert [d["name"] for d in listed["datasets"]] == ["shop"]
 
 
+def test_a_dataset_link_pointing_outside_the_versions_takes_no_kept_versions_place(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 41: pruning counted the folder the dataset's link pointed to as one of the
+    kept versions even when it lay outside the versions folder (a dataset moved by hand), so
+    the next ingest kept one version fewer than DATASET_VERSIONS_KEPT. The kept versions are
+    the versions folder's own entries; the folder outside is left as it was."""
+    import shutil
+
+    from lifecycle.storage import VERSIONS
+    from lifecycle.workspace import DATASET_VERSIONS_KEPT
+
+    runner = CliRunner()
+    first = _write(tmp_path, "first.csv", FIRST)
+    for _ in range(DATASET_VERSIONS_KEPT):
+        _ingest(runner, str(first), "--replace")
+    dataset = home / "datasets" / "shop"
+    versions = home / "datasets" / VERSIONS
+
+    def kept() -> list[str]:
+        return sorted(p.name for p in versions.iterdir() if p.name.startswith("shop@"))
+
+    assert len(before := kept()) == DATASET_VERSIONS_KEPT
+    outside = tmp_path / "elsewhere" / "shop"
+    shutil.copytree(dataset.resolve(), outside)
+    dataset.unlink()
+    dataset.symlink_to(outside)
+    _ingest(runner, str(first), "--replace")
+    after = kept()
+    assert len(after) == DATASET_VERSIONS_KEPT  # the new one and the 4 newest before it
+    assert after[:-1] == before[1:] and dataset.resolve().name == after[-1]
+    assert (outside / "events.parquet").is_file()  # not one of ours: left alone
+
+
 def test_restore_of_an_unknown_version_names_what_exists_and_what_to_type(
     home: Path, tmp_path: Path
 ) -> None:
