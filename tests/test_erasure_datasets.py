@@ -146,3 +146,29 @@ def test_a_place_of_no_dataset_names_a_dataset_not_searched_holding_the_id_in_an
     assert _users(nobodys) == ["c2"]
     said = record.every_spelling["lists/handmade.csv"]
     assert "a user of y (not searched) with one of these ids in any casing" in said, said
+
+
+def test_a_csv_put_in_a_folding_datasets_folder_loses_the_id_in_any_casing(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 41: a CSV in a dataset's folder that is no quarantine file (put there by hand:
+    the customers written before the dataset folded case) was matched exactly by `forget`,
+    so `forget c1` of a dataset of case-insensitive ids left its C1 rows, where every other
+    place of that dataset loses the id in any casing. It is searched so too, in the current
+    version and the older ones."""
+    events = tmp_path / "x.csv"
+    events.write_text(EVENTS)
+    _ingest(home, events, "x", "--case-insensitive-ids")
+    _ingest(home, events, "x", "--case-insensitive-ids", "--replace")  # an older version
+    dataset = home / "datasets" / "x"
+    versions = sorted((home / "datasets" / ".versions").glob("x@*"))
+    assert len(versions) == 2
+    for version in versions:
+        pd.DataFrame({"user_id": ["C1", "c2"], "note": ["vip", "new"]}).to_csv(
+            version / "customers.csv", index=False
+        )
+    forget(load_settings(home=home, environ={}), ["c1"], dataset="x")
+    assert _users(dataset / "customers.csv") == ["c2"]
+    current = dataset.resolve()
+    older = [v for v in (home / "datasets" / ".versions").glob("x@*") if v != current]
+    assert len(older) == 2 and all(_users(v / "customers.csv") == ["c2"] for v in older)
