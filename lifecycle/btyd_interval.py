@@ -23,6 +23,7 @@ Newton's method, with the density as the derivative.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -193,10 +194,12 @@ def value_quantiles(
     mean_value: np.ndarray,
     horizon_days: float,
     levels: tuple[float, ...] = LEVELS,
+    most_steps: int = MOST_STEPS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows x levels quantiles of the value in the horizon, P(any purchase)) of customers
     given their orders, days since the first and the last purchase and mean order value;
-    a user without a purchase (orders < 1 or unknown days) buys nothing: 0, 0."""
+    a user without a purchase (orders < 1 or unknown days) buys nothing: 0, 0. A level not
+    found in ``most_steps`` takes its bracket's outer end (:func:`_unsettled`)."""
     orders, first, last, mean_value = (
         np.asarray(v, dtype="float64") for v in (orders, first, last, mean_value)
     )
@@ -214,7 +217,7 @@ def value_quantiles(
     shape = q_gg + p_gg * x  # nu's posterior
     scale = v_gg + x * spent
     mean_spend = p_gg * scale / np.maximum(shape - 1.0, 1e-12)
-    quantiles[customer] = _levels(levels, survival, shape, scale, mean_spend, p_gg)
+    quantiles[customer] = _levels(levels, survival, shape, scale, mean_spend, p_gg, most_steps)
     buys[customer] = survival.values[survival.offsets]  # P(N >= 1)
     return quantiles, buys
 
@@ -226,13 +229,14 @@ def _levels(
     scale: np.ndarray,
     mean_spend: np.ndarray,
     p_gg: float,
+    most_steps: int = MOST_STEPS,
 ) -> np.ndarray:
     """Rows x ``levels`` values (``_solve``), for customers of at most ``SLICE_COLUMNS``
     columns at a time: each row's numbers are its own, so slicing changes none of them."""
     found = np.zeros((len(survival.counts), len(levels)))
     for part in survival.slices(SLICE_COLUMNS):
         found[part] = _solve(
-            levels, survival[part], shape[part], scale[part], mean_spend[part], p_gg
+            levels, survival[part], shape[part], scale[part], mean_spend[part], p_gg, most_steps
         )
     return found
 
@@ -244,6 +248,7 @@ def _solve(
     scale: np.ndarray,
     mean_spend: np.ndarray,
     p_gg: float,
+    most_steps: int = MOST_STEPS,
 ) -> np.ndarray:
     """Rows x ``levels`` values, 0 where P(no purchase) reaches the level. Every (row, level)
     is solved at once, each on its row's own terms (none padded), by Newton's method on the
@@ -308,7 +313,7 @@ def _solve(
     floor_open = np.ones(len(row), dtype=bool)  # the floor not yet evaluated
     guess = np.maximum(guess, low)
     open_entries = np.arange(len(row))
-    for _ in range(MOST_STEPS):
+    for _ in range(most_steps):
         if not len(open_entries):
             break
         at = open_entries
@@ -333,5 +338,44 @@ def _solve(
         guess[at] = np.where(floored, guess[at], np.where(inside | close, step, fallback))
         settled = floored | close | (high[at] - low[at] < TOLERANCE)
         open_entries = at[~settled]
+    if len(open_entries):
+        guess[open_entries] = _unsettled(levels, column, low, high, open_entries, most_steps)
     found[row, column] = np.exp(guess)
     return found
+
+
+def _unsettled(
+    levels: tuple[float, ...],
+    column: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    entries: np.ndarray,
+    most_steps: int,
+) -> np.ndarray:
+    """The log values of (row, level) ``entries`` not found in ``most_steps``: the end of
+    its bracket that widens the interval (a level below the median its lower bound, else its
+    upper one; the level lies between), logged; refused where that end is not known (no
+    value above the level evaluated), as a number known wrong is never served."""
+    outer = np.where(np.asarray(levels)[column[entries]] < 0.5, low[entries], high[entries])
+    for k, level in enumerate(levels):
+        mine = column[entries] == k
+        if not mine.any():
+            continue
+        name, ends = f"P{round(level * 100)}", outer[mine]
+        if not np.isfinite(ends).all():
+            raise ValueError(
+                f"the BG/NBD + Gamma-Gamma interval: {int(mine.sum())} customer(s)' {name} "
+                f"not found in {most_steps} steps, {int((~np.isfinite(ends)).sum())} of "
+                "them with no value known above it"
+            )
+        apart = float(np.exp(np.max(high[entries][mine] - low[entries][mine])))
+        logging.getLogger("lifecycle.btyd_interval").warning(
+            "the BG/NBD + Gamma-Gamma interval: %d customer(s)' %s not found in %d steps, "
+            "each given its bracket's %s end (the ends at most x%.3g apart)",
+            int(mine.sum()),
+            name,
+            most_steps,
+            "lower" if level < 0.5 else "upper",
+            apart,
+        )
+    return outer

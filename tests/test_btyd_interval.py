@@ -3,12 +3,14 @@ customers get the batch's numbers, and the flat P(N >= n) is the special functio
 
 from __future__ import annotations
 
+import logging
 import sys
 import tracemalloc
 import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.special import betainc, betaln
 
 from lifecycle import btyd_interval
@@ -194,3 +196,24 @@ def test_a_count_only_logs_levels_are_the_purchases_they_fall_on() -> None:
     assert nonzero.sum() > 100 and found.max() > 3  # many solved, some past three purchases
     repeat = nonzero & (data["orders"] > 1)[:, None]  # a value per purchase known: 1
     np.testing.assert_allclose(found[repeat], np.round(found[repeat]), rtol=0.01)
+
+
+def test_a_level_not_found_in_its_steps_is_its_brackets_outer_end_and_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A level the solver does not find in its steps kept its last guess, silently (a
+    count-only log's was once infinite). It is now the end of its bracket that widens the
+    interval (P10 at most, P50 and P90 at least the level found with every step), each
+    level's count logged; where no value above the level is known, refused."""
+    data = varied_customers()
+    exact, _ = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, **data)
+    with caplog.at_level(logging.WARNING, logger="lifecycle.btyd_interval"):
+        found, _ = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, most_steps=4, **data)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "16 customer(s)' P10 not found in 4 steps" in said[0]
+    assert "17 customer(s)' P90 not found in 4 steps" in said[1]
+    assert (found[:, 0] <= exact[:, 0]).all() and (found[:, 2] >= exact[:, 2]).all()
+    assert (found[:, 0] < exact[:, 0]).sum() == 16 and (found[:, 2] > exact[:, 2]).sum() == 17
+    np.testing.assert_allclose(found[:, 1], exact[:, 1], rtol=1e-8)
+    with pytest.raises(ValueError, match=r"53 customer\(s\)' P50 not found in 1 steps, 53 of"):
+        value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, most_steps=1, **data)
