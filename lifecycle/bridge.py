@@ -83,6 +83,17 @@ def any_longer(probability_any: np.ndarray, none_ratio: np.ndarray) -> np.ndarra
     return 1.0 - none_longer(1.0 - np.asarray(probability_any, dtype="float64"), none_ratio)
 
 
+def given_any_ratio(
+    probability_any: np.ndarray, factors: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """What the value given one (a purchase) in h is multiplied by in H: the value's factor
+    over P(any value)'s (E[value | any] = E[value] / P(any)), at least 1, as a buyer in a
+    longer horizon spends no less given they buy (``factors``: :func:`factors`'s)."""
+    served = any_longer(probability_any, factors[0])
+    ratio = factors[1] * np.asarray(probability_any, dtype="float64") / np.maximum(served, 1e-12)
+    return np.maximum(ratio, 1.0)
+
+
 LEARNED_TAG = "learned_days"  # a bridged version's tag: the horizon its outputs were learned at
 
 

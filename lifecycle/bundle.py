@@ -404,10 +404,9 @@ class ModelBundle:
         if purchase is None:
             interval = scale(stacked[:, [levels.index(q) for q in QUANTILES]])
         else:
-            if factors is not None:  # E[value | any] = E[value] / P(any): the mean is the value's
-                served = bridge.any_longer(purchase, factors[0])
-                given_any = factors[1] * purchase / np.maximum(served, 1e-12)
-                stacked, purchase = stacked * given_any[:, None], served
+            if factors is not None:  # the value given one and P(any value) on H
+                stacked = stacked * bridge.given_any_ratio(purchase, factors)[:, None]
+                purchase = bridge.any_longer(purchase, factors[0])
             interval = mixture_quantiles(purchase, np.asarray(levels), stacked, QUANTILES)
         if not self.blends_interval:
             return interval

@@ -179,3 +179,29 @@ def test_a_bridged_blended_ltvs_interval_is_zero_only_where_nothing_is_that_like
     assert gained.any() and (bridged[gained, 1] > 0).all()
     assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()
     assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
+
+
+def test_a_buyers_value_given_one_never_shrinks_on_the_longer_horizon() -> None:
+    """The value given a purchase is put on H times the value's factor over P(any value)'s,
+    which is below 1 where P(any value) grows more than the value (26% of these rows, down
+    to 0.023): a buyer would spend less given they buy in 91 days than in 35. It is at least
+    1, so no bridged level is below the learned one."""
+    from lifecycle.bridge import given_any_ratio
+
+    rows = _customers()
+    bundle = _bundle("ltv", rows)
+    process = fit_purchase_process(rows)
+    assert process is not None
+    X = rows[list(PURCHASE_HISTORY)].to_numpy(dtype=float)
+    learned = bundle.value_outlook_matrix(X)
+    bundle.bridge = bridge_of(35, 91, process, lambda name: rows[name].to_numpy(dtype=float))
+    both = factors(bundle.bridge, lambda name: rows[name].to_numpy(dtype=float))
+    purchase = learned[:, 4]
+    raw = both[1] * purchase / (1 - (1 - purchase) * both[0])
+    ratio = given_any_ratio(purchase, both)
+    assert 0.2 < (raw < 1).mean() < 0.3 and raw.min() < 0.05  # what the floor lifts
+    np.testing.assert_allclose(ratio, np.maximum(raw, 1.0))
+    bridged = bundle.value_outlook_matrix(X)
+    assert (bridged[:, 1:4] >= learned[:, 1:4] - 1e-9).all()
+    lifted = (raw < 1) & (bridged[:, 3] > 0)
+    assert lifted.any()
