@@ -7,7 +7,8 @@ kept in the bundle's ``bridge``): P(no activity in H) = P(none in h) x P(no purc
 purchase in h) (none in H is none in h and none after it, the second factor the process's
 conditional chance), the value x E[purchases in H] / E[purchases in h], P(any value in H)
 as 1 - P(none in H), and the value's quantiles those of the mixture of P(any value in H)
-and the learned value given one times the value's factor (``ModelBundle._interval``). A
+and the learned value given one times :func:`given_any_ratio` (``ModelBundle._interval``,
+a served BG/NBD + Gamma-Gamma's ``_rule_outlook``). A
 user the process knows nothing of (no purchase yet) takes the factors' means over the
 customers it was fitted on (``fallback``), so that a row's score never depends on the rows
 scored with it.

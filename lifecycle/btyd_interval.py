@@ -195,11 +195,15 @@ def value_quantiles(
     horizon_days: float,
     levels: tuple[float, ...] = LEVELS,
     most_steps: int = MOST_STEPS,
+    none_ratio: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows x levels quantiles of the value in the horizon, P(any purchase)) of customers
     given their orders, days since the first and the last purchase and mean order value;
     a user without a purchase (orders < 1 or unknown days) buys nothing: 0, 0. A level not
-    found in ``most_steps`` takes its bracket's outer end (:func:`_unsettled`)."""
+    found in ``most_steps`` takes its bracket's outer end (:func:`_unsettled`). With
+    ``none_ratio`` (per row, P(no purchase in a longer horizon) / P(none in this one): a
+    bridged rule's, ``lifecycle.bridge``) the levels are of the mixture of the longer
+    horizon's P(any purchase) and this horizon's value given a purchase."""
     orders, first, last, mean_value = (
         np.asarray(v, dtype="float64") for v in (orders, first, last, mean_value)
     )
@@ -217,8 +221,11 @@ def value_quantiles(
     shape = q_gg + p_gg * x  # nu's posterior
     scale = v_gg + x * spent
     mean_spend = p_gg * scale / np.maximum(shape - 1.0, 1e-12)
-    quantiles[customer] = _levels(levels, survival, shape, scale, mean_spend, p_gg, most_steps)
     buys[customer] = survival.values[survival.offsets]  # P(N >= 1)
+    mixed = None if none_ratio is None else 1.0 - (1.0 - buys[customer]) * none_ratio[customer]
+    quantiles[customer] = _levels(
+        levels, survival, shape, scale, mean_spend, p_gg, most_steps, mixed
+    )
     return quantiles, buys
 
 
@@ -230,13 +237,21 @@ def _levels(
     mean_spend: np.ndarray,
     p_gg: float,
     most_steps: int = MOST_STEPS,
+    mixed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows x ``levels`` values (``_solve``), for customers of at most ``SLICE_COLUMNS``
     columns at a time: each row's numbers are its own, so slicing changes none of them."""
     found = np.zeros((len(survival.counts), len(levels)))
     for part in survival.slices(SLICE_COLUMNS):
         found[part] = _solve(
-            levels, survival[part], shape[part], scale[part], mean_spend[part], p_gg, most_steps
+            levels,
+            survival[part],
+            shape[part],
+            scale[part],
+            mean_spend[part],
+            p_gg,
+            most_steps,
+            None if mixed is None else mixed[part],
         )
     return found
 
@@ -249,15 +264,17 @@ def _solve(
     mean_spend: np.ndarray,
     p_gg: float,
     most_steps: int = MOST_STEPS,
+    mixed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows x ``levels`` values, 0 where P(no purchase) reaches the level. Every (row, level)
-    is solved at once, each on its row's own terms (none padded), by Newton's method on the
-    log value for the logit of the value's distribution given a purchase, G = (P(value <= z)
-    - P(N = 0)) / P(N >= 1): about linear in the log value in both tails (spend a Beta
-    prime, power laws), so few steps from a start matched to its moments. Each step is kept
-    inside a bracket that every evaluation narrows, bisecting where it would leave it; below
-    e^-25 of the expected value (the bracket's floor) a level takes that floor's value (0 in
-    money)."""
+    """Rows x ``levels`` values of the mixture of P(any purchase) (``mixed``, else the
+    process's own) and the value given a purchase, 0 where P(no purchase) reaches the level.
+    Every (row, level) is solved at once, each on its row's own terms (none padded), by
+    Newton's method on the log value for the logit of the value's distribution given a
+    purchase, G = (P(value <= z) - P(N = 0)) / P(N >= 1): about linear in the log value in
+    both tails (spend a Beta prime, power laws), so few steps from a start matched to its
+    moments. Each step is kept inside a bracket that every evaluation narrows, bisecting
+    where it would leave it; below e^-25 of the expected value (the bracket's floor) a level
+    takes that floor's value (0 in money)."""
     counts, offsets, at_least = survival.counts, survival.offsets, survival.values
     buys = at_least[offsets]
     customer = np.repeat(np.arange(len(counts)), counts)  # of each term
@@ -273,11 +290,13 @@ def _solve(
     # the log of each Beta(n p_gg, shape) density's constant, for the derivative
     norm = betaln(purchases, term_shape)
     found = np.zeros((len(counts), len(levels)))
-    wanted = np.asarray(levels)[None, :] > 1.0 - buys[:, None]  # else the level is at 0
+    mixed = buys if mixed is None else mixed
+    # else the level is at 0 (P(alive) can underflow to 0: nothing to solve)
+    wanted = (np.asarray(levels)[None, :] > 1.0 - mixed[:, None]) & (buys[:, None] > 0)
     row, column = np.nonzero(wanted)
     if not len(row):
         return found
-    target = logit((np.asarray(levels)[column] - (1.0 - buys[row])) / buys[row])
+    target = logit((np.asarray(levels)[column] - (1.0 - mixed[row])) / mixed[row])
 
     def gap(log_z: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """logit G(z) - the target and its derivative in log z, of the chosen entries."""

@@ -330,11 +330,8 @@ class ModelBundle:
         the purchase part; NaN where the model has no such part."""
         factors = self._bridge_factors(X)
         if self.rule_outlook:
-            outlook = np.column_stack([self._value(X, None), self.booster.value_outlook(X)])
-            if factors is not None:
-                outlook[:, :4] *= factors[1][:, None]
-                outlook[:, 4] = bridge.any_longer(outlook[:, 4], factors[0])
-            return outlook
+            value = self._value(X, None) * (1.0 if factors is None else factors[1])
+            return np.column_stack([value, self._rule_outlook(X, factors)])
         purchase = self._purchase(X)
         nan = np.full(len(X), np.nan)
         interval = (
@@ -393,7 +390,7 @@ class ModelBundle:
         its zero mass is 1 - the served P(any value) (scaled, the learned mixture kept its own)."""
         scale = (lambda v: v) if factors is None else (lambda v: v * factors[1][:, None])
         if self.rule_outlook:
-            return scale(self.booster.value_outlook(X)[:, :3])
+            return self._rule_outlook(X, factors)[:, :3]
         if not self.quantile_boosters:
             raise ValueError(f"the {self.task} model has no quantile models")
         levels = sorted(self.quantile_boosters)
@@ -415,6 +412,19 @@ class ModelBundle:
         if purchase is None:
             return blended
         return np.column_stack(zero_below(purchase, list(blended.T), QUANTILES))
+
+    def _rule_outlook(
+        self, X: np.ndarray, factors: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
+        """A served BG/NBD + Gamma-Gamma's P10/P50/P90 and P(any value); bridged, as
+        LightGBM's: the mixture of the served P(any value) and the value given one put on
+        the served horizon (the processes' own levels of that mixture)."""
+        if factors is None:
+            return self.booster.value_outlook(X)
+        outlook = self.booster.value_outlook(X, none_ratio=factors[0])
+        outlook[:, :3] *= bridge.given_any_ratio(outlook[:, 3], factors)[:, None]
+        outlook[:, 3] = bridge.any_longer(outlook[:, 3], factors[0])
+        return outlook
 
     @property
     def blends_interval(self) -> bool:

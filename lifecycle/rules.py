@@ -153,9 +153,11 @@ class RuleModel:
         """Whether :meth:`value_outlook` gives an interval (BG/NBD + Gamma-Gamma)."""
         return self.kind == "bgnbd_gamma_gamma"
 
-    def value_outlook(self, matrix: np.ndarray) -> np.ndarray:
+    def value_outlook(self, matrix: np.ndarray, none_ratio: np.ndarray | None = None) -> np.ndarray:
         """Rows x (P10, P50, P90, P(any purchase)) of the value in the horizon, exactly under
-        BG/NBD + Gamma-Gamma (``lifecycle.btyd_interval``)."""
+        BG/NBD + Gamma-Gamma (``lifecycle.btyd_interval``; with ``none_ratio`` a bridge's,
+        the levels are of the longer horizon's P(any purchase) and this one's value given
+        a purchase)."""
         from lifecycle.btyd_interval import value_quantiles
 
         if not self.has_outlook:
@@ -170,6 +172,7 @@ class RuleModel:
             last,
             mean_value,
             float(self.params["horizon_days"]),
+            none_ratio=none_ratio,
         )
         return np.column_stack([quantiles, buys])
 
