@@ -88,11 +88,11 @@ def given_any_ratio(
     probability_any: np.ndarray, factors: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """What the value given one (a purchase) in h is multiplied by in H: the value's factor
-    over P(any value)'s (E[value | any] = E[value] / P(any)), at least 1, as a buyer in a
-    longer horizon spends no less given they buy (``factors``: :func:`factors`'s)."""
+    over P(any value)'s (E[value | any] = E[value] / P(any)), so the interval's mixture has
+    the mean scaled as the served value is (``factors``: :func:`factors`'s). Below 1 where
+    P(any value) grows more than the value; a floor at 1 was tried (docs/decisions.md)."""
     served = any_longer(probability_any, factors[0])
-    ratio = factors[1] * np.asarray(probability_any, dtype="float64") / np.maximum(served, 1e-12)
-    return np.maximum(ratio, 1.0)
+    return factors[1] * np.asarray(probability_any, dtype="float64") / np.maximum(served, 1e-12)
 
 
 LEARNED_TAG = "learned_days"  # a bridged version's tag: the horizon its outputs were learned at
