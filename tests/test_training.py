@@ -57,6 +57,10 @@ def test_models_beat_simple_baselines_and_are_calibrated(trained: dict) -> None:
     assert ltv["lightgbm"]["normalized_gini"] > ltv["last_period_value"]["normalized_gini"]
     assert ltv["lightgbm"]["normalized_gini"] > ltv["bgnbd_gamma_gamma"]["normalized_gini"]
     assert 0.5 < ltv["lightgbm"]["p10_p90_coverage"] <= 1.0
+    # one count of the interval, the backtest's: a 0 on a P10 of 0 by its randomized PIT in
+    # inside as in below (it was inside in p10_p90_coverage, partly below in below_p10)
+    shares = [ltv["lightgbm"][k] for k in ("below_p10", "p10_p90_coverage", "above_p90")]
+    assert sum(shares) == pytest.approx(1.0)
     for result in trained.values():
         assert result.promoted and result.gate.startswith("first model")
 
