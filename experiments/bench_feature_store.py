@@ -485,21 +485,31 @@ def child(run: Run, step: str) -> None:
 # --- orchestrating and reporting (the parent) -----------------------------------------------
 
 
-def run_step(run: Run, step: str, argv: list[str]) -> dict[str, Any]:
-    print(f"... {STEPS[step][0]}", file=sys.stderr, flush=True)
+def run_steps(run: Run, steps: list[str], argv: list[str]) -> dict[str, dict[str, Any]]:
+    """``steps`` in one fresh interpreter (one step each, but for ``--one-child``)."""
+    for step in steps:
+        print(f"... {STEPS[step][0]}", file=sys.stderr, flush=True)
     began = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, __file__, *argv, "--child", step, "--workdir", str(run.workdir)],
+        [
+            sys.executable,
+            __file__,
+            *argv,
+            "--child",
+            ",".join(steps),
+            "--workdir",
+            str(run.workdir),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-8000:])
-        raise SystemExit(f"step {step} failed with exit code {completed.returncode}")
-    result = json.loads((run.results / f"{step}.json").read_text())
-    result["process_seconds"] = round(time.perf_counter() - began, 2)
-    return result
+        raise SystemExit(f"step(s) {steps} failed with exit code {completed.returncode}")
+    took = round(time.perf_counter() - began, 2)
+    results = {step: json.loads((run.results / f"{step}.json").read_text()) for step in steps}
+    return {step: result | {"process_seconds": took} for step, result in results.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -515,13 +525,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", help="kept; default a temporary directory, removed after")
     parser.add_argument("--json", action="store_true", help="JSON on stdout, table on stderr")
     parser.add_argument("--doc", type=Path, help="write the tables into this doc's block")
-    parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one-child",
+        action="store_true",
+        help="every step in one child process, Feast imported once (the test's smoke run): "
+        "quicker, but a step's peak RSS is then the run's so far, not its own",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # its steps, comma-separated
     args = parser.parse_args(argv)
 
     if args.reps is None:  # the smoke size stays under a minute
         args.reps = 300 if args.users >= 10_000 else 50
     if args.child:
-        child(Run(args), args.child)
+        for step in args.child.split(","):
+            child(Run(args), step)
         return
     scratch = None
     if args.workdir is None:
@@ -539,7 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     meta = machine()
     try:
         began = time.perf_counter()
-        results = {step: run_step(run, step, passed) for step in STEPS}
+        groups = [list(STEPS)] if args.one_child else [[step] for step in STEPS]
+        results = {k: v for group in groups for k, v in run_steps(run, group, passed).items()}
         total = round(time.perf_counter() - began, 1)
     finally:
         if scratch is not None:
@@ -549,8 +567,11 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarize(results)
     labels = {step: label for step, (label, _) in STEPS.items()}
     report(results, summary, args, sys.stderr if args.json else sys.stdout, labels)
+    shared = (
+        " (--one-child: peak RSS is the run's so far, not each step's)" if args.one_child else ""
+    )
     print(
-        f"\ntotal {total} s, workdir {args.workdir}{' (removed)' if scratch else ''}",
+        f"\ntotal {total} s, workdir {args.workdir}{' (removed)' if scratch else ''}{shared}",
         file=sys.stderr if args.json else sys.stdout,
     )
     parameters = {k: v for k, v in vars(args).items() if k not in ("child", "json", "workdir")}
