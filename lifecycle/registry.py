@@ -134,6 +134,12 @@ def client(settings: Settings, *, fluent: bool = True) -> Any:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = tracking_uri(settings)
+    if uri.startswith(("http://", "https://")):
+        # Feast registers an MLflow request-header provider, which MLflow imports at its first
+        # request to a server: Feast came in there with its type checks (4.5 CPU-s, not 1.5)
+        from features.feast_loader import load_feast
+
+        load_feast(settings.feast.typechecks)
     database = sqlite_database(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)

@@ -183,6 +183,36 @@ def test_every_worker_follows_a_promotion_on_the_tracking_server(
             time.sleep(0.5)
 
 
+def test_a_registry_read_on_a_tracking_server_imports_feast_without_its_checks(
+    server: str, tmp_path: Path
+) -> None:
+    """MLflow imports Feast's request-header provider at its first request to a server:
+    Feast came in there with typeguard's checks, which re-parse ~260 functions at import
+    (4.5 CPU-s instead of 1.5), in every refresh and serving worker on a tracking server."""
+    (tmp_path / "lifecycle.toml").write_text(f'[tracking]\nuri = "{server}"\n')
+    program = (
+        "import sys\n"
+        "from lifecycle import registry\n"
+        "from lifecycle.settings import load_settings\n"
+        f"settings = load_settings(home={str(tmp_path)!r}, environ={{}})\n"
+        "registry.client(settings).search_registered_models()\n"
+        "assert 'feast' in sys.modules\n"
+        "import feast\n"
+        "print('typeguard' in feast.FeatureService.__init__.__code__.co_names)\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        env=environ,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"  # True: instrumented by typeguard
+
+
 def test_a_second_serving_machine_is_told_what_it_lacks(server: str, tmp_path: Path) -> None:
     # it was "no dataset 'demo' ...: ingest or import it first", though its models were there
     (tmp_path / "lifecycle.toml").write_text(f'[tracking]\nuri = "{server}"\n')
