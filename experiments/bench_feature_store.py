@@ -533,7 +533,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # its steps, comma-separated
     args = parser.parse_args(argv)
-
+    if args.one_child and args.doc:
+        parser.error("--one-child measures no step's own peak RSS: not for --doc")
     if args.reps is None:  # the smoke size stays under a minute
         args.reps = 300 if args.users >= 10_000 else 50
     if args.child:
