@@ -4,7 +4,8 @@ usage: python tests/fault_entry.py POINT MARKER CLI-ARGS...
 
 When the command reaches POINT the process writes MARKER and hangs there, so the test
 can SIGKILL it at a known, demonstrably mid-way moment. POINT ``none`` runs the command
-unchanged.
+unchanged; ``registering`` writes MARKER when the command starts to register a model version
+and goes on (no hang).
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ def install(point: str, marker: str) -> None:
         from mlflow import MlflowClient
 
         MlflowClient.set_registered_model_alias = lambda *_, **__: hang(marker)  # type: ignore[method-assign]
+    elif point == "registering":  # marks where registering begins, then registers
+        import mlflow
+
+        register = mlflow.register_model
+
+        def mark_then_register(*args: Any, **kwargs: Any) -> Any:
+            Path(marker).write_text("registering")
+            return register(*args, **kwargs)
+
+        mlflow.register_model = mark_then_register
     elif point == "alias":  # the champion alias has moved, its promotion tag not yet written
         from mlflow import MlflowClient
 
