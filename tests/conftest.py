@@ -3,12 +3,20 @@ workspace per session (read-only; a test that changes it works on a copy)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from services import (
+    MIRROR,
+    SHARED_SERVER_SETTINGS,
+    SharedServer,
+    bentoml_server,
+    every_worker_settled,
+)
 from workspaces import (
     NO_COMPILE,
     TrainedWorkspace,
@@ -16,6 +24,7 @@ from workspaces import (
     changed_files,
     clear_lifecycle_environ,
     copy_workspace,
+    fingerprint,
     shared_trained_workspace,
 )
 
@@ -76,7 +85,8 @@ def trained(trained_workspace: TrainedWorkspace) -> dict:
 
 @pytest.fixture(autouse=True)
 def _shared_workspace_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A test that wrote into the shared workspace would change what later tests see."""
+    """A test that wrote into the shared workspace, or the one the shared server serves,
+    would change what later tests see."""
     yield
     if "trained_workspace" in request.fixturenames:
         shared: TrainedWorkspace = request.getfixturevalue("trained_workspace")
@@ -85,6 +95,34 @@ def _shared_workspace_unchanged(request: pytest.FixtureRequest) -> Iterator[None
             f"{request.node.nodeid} changed the shared trained workspace {shared.home}: "
             f"{changed[:10]}; use the trained_copy fixture to change a workspace"
         )
+    if "shared_server" in request.fixturenames:
+        served: SharedServer = request.getfixturevalue("shared_server")
+        changed = served.changed()
+        assert not changed, (
+            f"{request.node.nodeid} changed the workspace of the shared server "
+            f"{served.workspace.home}: {changed[:10]}; a test that changes what is served "
+            "starts its own server (services.bentoml_server)"
+        )
+
+
+@pytest.fixture(scope="session")
+def shared_server(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedServer]:
+    """One real ``bentoml serve`` (``services.bentoml_server``, SHARED_SERVER_SETTINGS) of a
+    copy of the shared trained workspace per test worker, started when a test first asks
+    for it, for modules that only send requests: each start spared is a start to ready and
+    settled (4-10 CPU-s of its process tree measured). Its log and BentoML home are beside
+    the copy, whose files no test may change (checked after each test:
+    ``_shared_workspace_unchanged``)."""
+    folder = tmp_path_factory.mktemp("shared_server")
+    home = copy_workspace(trained_workspace.home, folder / "workspace")
+    scores = home / trained_workspace.scores_path.relative_to(trained_workspace.home.resolve())
+    with bentoml_server(home, SHARED_SERVER_SETTINGS, ready_path="/readyz", workdir=folder) as base:
+        every_worker_settled(base)  # the start's registry check wrote what it writes
+        copy = TrainedWorkspace(home, trained_workspace.results, scores, fingerprint(home))
+        champions = json.loads((home / MIRROR).read_text())["models"]
+        yield SharedServer(base, folder / "server.log", copy, champions)
 
 
 @pytest.fixture(scope="module")

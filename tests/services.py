@@ -19,10 +19,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from workspaces import TrainedWorkspace
 
 LOOPBACK = "127.0.0.1"
 
@@ -227,21 +231,27 @@ def mlflow_server(workdir: Path, ready_seconds: float = 90) -> Iterator[str]:
 
 @contextlib.contextmanager
 def bentoml_server(
-    home: Path, env: dict[str, str], ready_path: str = "/livez", ready_seconds: float = 120
+    home: Path,
+    env: dict[str, str],
+    ready_path: str = "/livez",
+    ready_seconds: float = 120,
+    workdir: Path | None = None,
 ) -> Iterator[str]:
     """A real ``bentoml serve`` of the scoring service on a free port; yields its base URL.
 
     ``env`` is added to this process's environment without its ``LIFECYCLE_*`` variables;
-    the server's output goes to ``home/server.log``.
+    the server's output goes to ``server.log`` and its BentoML home to ``bentoml`` in
+    ``workdir`` (``home`` unless given).
     """
     from serving.launch import bentoml_command
 
     port = free_port()
+    workdir = workdir or home
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")},
         "LIFECYCLE_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "true",
-        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_HOME": str(workdir / "bentoml"),
         # Compiling ~2,600 trees in the background costs a loaded 2-core box a minute of CPU
         # beside timed requests: served tests predict through LightGBM unless they ask
         # (compiled trees are tested equal to LightGBM in test_compiled.py).
@@ -255,13 +265,44 @@ def bentoml_server(
     repo = Path(__file__).resolve().parents[1]
     with _running(
         bentoml_command(LOOPBACK, port),
-        home / "server.log",
+        workdir / "server.log",
         lambda: http_ok(f"{base}{ready_path}"),
         ready_seconds,
         env=full_env,
         cwd=repo,
     ):
         yield base
+
+
+# The shared server's settings: the request limits test_fuzz_api fuzzes (test_soak's requests
+# stay within them).
+SHARED_SERVER_SETTINGS = {
+    "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
+    "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
+}
+
+
+# A POST /reload (test_fuzz_api sends some) counts itself in the aliases mirror, which each
+# worker follows: that rewrite alone leaves what is served as it was.
+MIRROR = "mlflow/aliases.json"
+
+
+@dataclass(frozen=True)
+class SharedServer:
+    base: str  # its URL
+    log: Path  # its output
+    workspace: TrainedWorkspace  # the copy it serves (files: its fingerprint, checked)
+    champions: dict[str, Any]  # the aliases mirror's models when it was ready
+
+    def changed(self) -> list[str]:
+        """The workspace's files changed since the last check, but the aliases mirror
+        where only its ``reloads`` count moved."""
+        from workspaces import changed_files
+
+        changed = changed_files(self.workspace)
+        if json.loads((self.workspace.home / MIRROR).read_text())["models"] == self.champions:
+            changed = [name for name in changed if name not in (MIRROR, f"{MIRROR}.lock")]
+        return changed
 
 
 def service_asgi_app() -> Any:

@@ -28,8 +28,7 @@ from schemathesis.config._checks import (
     NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
     POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
 )
-from services import bentoml_server, home_copy
-from workspaces import TrainedWorkspace
+from services import SharedServer
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -39,26 +38,15 @@ STATUSES: dict[int, int] = {}  # status code -> answers
 
 
 @pytest.fixture(scope="module")
-def fuzz_home(
-    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """A copy of the shared trained workspace (it has batch scores, so /at_risk answers 200
-    as well); the server writes its log into it."""
-    destination = tmp_path_factory.mktemp("fuzz_ws") / "workspace"
-    with home_copy(trained_workspace.home, destination) as workspace:
-        yield workspace
-
-
-@pytest.fixture(scope="module")
-def fuzz_server(fuzz_home: Path) -> Iterator[str]:
-    limits = {
-        "LIFECYCLE_SERVING__MAX_USERS_PER_REQUEST": "50",
-        "LIFECYCLE_SERVING__MAX_REQUEST_BYTES": "20000",
-    }
-    with bentoml_server(fuzz_home, limits, ready_path="/readyz") as base:
-        yield base
-    server_log = (fuzz_home / "server.log").read_text()
-    assert "Traceback" not in server_log, server_log[-3000:]
+def fuzz_server(shared_server: SharedServer) -> Iterator[str]:
+    """The shared server: a trained, batch-scored copy (so /at_risk answers 200 as well)
+    with the request limits fuzzed here; what it logged while fuzzed holds no traceback."""
+    start = shared_server.log.stat().st_size
+    yield shared_server.base
+    with shared_server.log.open("rb") as log:
+        log.seek(start)
+        logged = log.read().decode(errors="replace")
+    assert "Traceback" not in logged, logged[-3000:]
 
 
 load_all_checks()
