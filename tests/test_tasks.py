@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from services import prepare, run_cli
-from workspaces import NO_COMPILE, NO_PLOTS
+from workspaces import NO_COMPILE, NO_PLOTS, TrainedWorkspace, copy_workspace
 
 from features import contract as c
 from features.asof import AS_OF
@@ -37,17 +37,20 @@ def buy_soon() -> Iterator[tasks.Task]:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, buy_soon: tasks.Task) -> Path:
-    home = tmp_path_factory.mktemp("fourth_task")
+def home(
+    trained_workspace: TrainedWorkspace,
+    tmp_path_factory: pytest.TempPathFactory,
+    buy_soon: tasks.Task,
+) -> Path:
+    """A copy of the shared trained demo workspace (the three built-in champions) in which
+    the fourth task gets its feature service (`features apply` with it registered), is
+    trained and scored with the others."""
+    home = copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("fourth_task") / "ws")
     prepare(
         home,
-        ["demo-data", "--users", "1500", "--seed", "5"],
-        ["features", "build"],
         ["features", "apply"],
-        ["features", "materialize"],
         ["train", buy_soon.name],
-        ["train", "churn"],
-        ["score-all", "--allow-partial"],  # conversion and LTV are not trained here
+        ["score-all"],
         env=NO_COMPILE
         | NO_PLOTS,  # the champions' trees are never compiled: the test server predicts
     )
