@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from experiment_runs import run_experiment
 from scipy.stats import norm
+from workspaces import TrainedWorkspace, copy_workspace
 
 from serving.drift import (
     ColumnDrift,
@@ -314,22 +315,12 @@ def inject_shift(feature_table: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from services import prepare
-    from workspaces import NO_COMPILE, NO_PLOTS
-
-    home = tmp_path_factory.mktemp("drift_ws")
-    prepare(
-        home,
-        ["demo-data", "--users", "1500", "--seed", "5"],
-        ["features", "build"],
-        ["features", "apply"],
-        ["train", "churn"],  # one champion is enough: inputs and scores are per champion
-        ["score-all", "--allow-partial"],
-        # nothing here serves: the champion's trees need no compiling (test_compiled does it)
-        env=NO_PLOTS | NO_COMPILE,
-    )
-    return home
+def workspace(
+    trained_workspace: TrainedWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of the shared trained demo workspace: its three champions and their batch
+    scores (inputs and scores are watched per champion)."""
+    return copy_workspace(trained_workspace.home, tmp_path_factory.mktemp("drift_ws") / "ws")
 
 
 @pytest.fixture(scope="module")
@@ -347,34 +338,36 @@ def shifted(workspace: Path, untouched: tuple[int, dict]) -> tuple[int, dict, st
 
     settings = load_settings(home=workspace, environ={})
     assert inject_shift(settings.workspace.feature_table("demo")) > 300
-    run_cli(workspace, "score-all", "--allow-partial")
+    run_cli(workspace, "score-all")
     code, out = monitor_cli(workspace, "--json")
     _, text = monitor_cli(workspace)
     return code, json.loads(out), text
 
 
 def test_the_untouched_demo_does_not_drift(workspace: Path, untouched: tuple[int, dict]) -> None:
+    from lifecycle import tasks
     from lifecycle.settings import load_settings
     from serving.scoring import load_champions
 
     code, result = untouched
     assert code == 0 and result["drifting"] == []
-    champion = load_champions(load_settings(home=workspace, environ={})).bundles["churn"]
+    settings = load_settings(home=workspace, environ={})
+    champions = load_champions(settings).bundles
+    assert set(champions) == {"churn", "conversion", "ltv"}  # the shared build trains each
     features = {c["name"] for c in result["columns"] if c["source"] == "feature"}
-    assert features == set(champion.feature_names)  # every model input is watched
+    inputs = {name for champion in champions.values() for name in champion.feature_names}
+    assert features == inputs  # every model input is watched
     scores = {c["name"]: c for c in result["columns"] if c["source"] == "score"}
-    assert set(scores) == {"churn_probability", "risk_band"}  # every churn output
+    assert set(scores) == {name for task in champions for name in tasks.get(task).outputs}
     assert scores["churn_probability"]["test"] == "ks" and scores["risk_band"]["test"] == "chi2"
-    # The champion's reference scores are kept (scores only, no user ids) for the next runs.
-    kept = pd.read_parquet(
-        load_settings(home=workspace, environ={}).workspace.drift_reference_scores(
-            "demo", "churn", "1"
-        )
-    )
-    assert list(kept.columns) == ["churn_probability", "risk_band"] and len(kept) > 1000
-    reference = result["reference_cutoffs"]["churn"]
-    trained = champion.data_window["trained_on"]["cutoffs"]
-    assert reference == trained[-6:] and result["current_as_of"] > trained[-1]
+    for task, champion in champions.items():
+        # The champion's reference scores are kept (scores only, no user ids) for the next runs.
+        kept = pd.read_parquet(settings.workspace.drift_reference_scores("demo", task, "1"))
+        assert list(kept.columns) == list(tasks.get(task).outputs) and len(kept) > 1000, task
+        reference = result["reference_cutoffs"][task]
+        trained = champion.data_window["trained_on"]["cutoffs"]
+        assert reference == trained[-6:] and result["current_as_of"] > trained[-1], task
+    assert tasks.get("churn").outputs == ("churn_probability", "risk_band")  # among them
 
 
 def test_the_monitor_reads_only_the_score_columns_of_the_latest_scores(workspace: Path) -> None:
