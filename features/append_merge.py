@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features import adapters, appending
+from features.amount_units import counted_by
 from features.append_identity import (
     ALREADY_INGESTED,
     DUPLICATES_NEW,
@@ -51,6 +52,7 @@ def merge_append(
         signed_in=signed["column"]
         if (signed := notes.get(AMOUNT_CURRENCY, {})).get("recorded")
         else None,
+        counted=counted_by(notes) is not None,  # as the file's own read (features.loading)
     )
     if shifted_first := merged["duplicates_of_shifted"]:  # beside those held before the merge
         notes[REPEATS_OF_HELD] = notes.get(REPEATS_OF_HELD, {}) | {HOURS_APART: shifted_first}

@@ -191,6 +191,7 @@ def merge_events(
     *,
     source: str,
     signed_in: str | None = None,
+    counted: bool = False,
 ) -> dict[str, Any]:
     """Old events plus the new rows the dataset does not hold yet, in time order; the new
     rows it holds go to ``quarantine_out`` (CSV) with their reason
@@ -202,7 +203,8 @@ def merge_events(
     ``duplicates_of_shifted`` those repeating a row held as ``HOURS_APART``. ``source`` is
     the user's file the new events were read from (``new_events`` is a staging copy);
     ``signed_in``: its amount column, where its currency is its amounts' signs ('€12'), which
-    a refusal of two currencies names.
+    a refusal of two currencies names; ``counted``: its amounts are counts, no money, so no
+    currency is compared (a 'Currency' column a dataset ingested before s42 staged beside them).
 
     The new file may lack columns the dataset has (an adapter's extra columns, or a file in
     contract columns after an import): its rows have them empty, and a new row is held when
@@ -272,7 +274,8 @@ def merge_events(
             f"SELECT {kept}, new_row FROM new WHERE {added})"
         )
         signs = {c.currency_column(columns) or c.CURRENCY: signed_in} if signed_in else {}
-        refuse_currencies(con, both, "new_row", columns, source, signs)
+        if not counted:
+            refuse_currencies(con, both, "new_row", columns, source, signs)
         notes = {}
         for name, column in [*noted.items(), *([("repeats_kept", rows["repeat"])] if rows else [])]:
             ((count,),) = con.execute(

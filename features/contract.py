@@ -101,6 +101,19 @@ def snake_case(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", spaced.lower()).strip("_")
 
 
+# words of a column that holds money (an export's amount column renamed: revenue, total)
+AMOUNT_WORDS = ("amount", "revenue", "total", "price", "value", "sales", "paid")
+
+
+def named_as_amount(names: Iterable[str], used: Iterable[str]) -> str | None:
+    """The file's first column, not read as another, whose name says it holds money."""
+    taken = set(used)
+    for name in map(str, names):
+        if name not in taken and any(w in name.lower() for w in AMOUNT_WORDS):
+            return name
+    return None
+
+
 # A dataset whose user ids ignore case (`ingest --case-insensitive-ids`, emails): recorded
 # with its batches (features.batches.case_insensitive_ids) and read by appends and lookups
 CASE_INSENSITIVE_IDS = "case_insensitive_ids"

@@ -405,7 +405,7 @@ def check_events(
                 f"has: {', '.join(raw.columns)})"
             )
             held = mapping.dataset_with_amounts  # a money dataset: purchases never counted 1
-            if named := _named_as_amount(raw.columns, columns.values()):  # a renamed column
+            if named := c.named_as_amount(raw.columns, columns.values()):  # a renamed column
                 counted = "; for a log without amounts use --amount-default 1 (each purchase"
                 raise ContractError(
                     f"{said}. If '{named}' holds them, name it with --map amount={named}"
@@ -427,8 +427,10 @@ def check_events(
     counts = mapping.amount_unit == COUNT or (
         c.AMOUNT not in columns and amount_default is not None
     )
-    if counts and (named := c.currency_column(n for n in raw.columns if n not in columns.values())):
-        checks.notes[CURRENCY_COLUMN] = {"column": named}  # no money to be in: ignored, said
+    # no money to be in: said, and not staged (an append would compare its codes as money)
+    unstaged = c.currency_column(n for n in raw.columns if n not in columns.values())
+    if counts and unstaged:
+        checks.notes[CURRENCY_COLUMN] = {"column": unstaged}
     events = pd.DataFrame(
         {c.USER_ID: user_id, c.EVENT_TIME: event_time, c.EVENT_TYPE: event_type, c.AMOUNT: amount}
     )
@@ -454,7 +456,7 @@ def check_events(
     )
     if order is not None and (c.ORDER_ID in mapping.whole_float_ids or numbers):
         events[c.ORDER_ID] = events[c.ORDER_ID].str.replace(r"^(-?[0-9]+)\.0+$", r"\1", regex=True)
-    used = set(columns.values())
+    used = {*columns.values(), *([unstaged] if counts and unstaged else [])}
     for extra in raw.columns:
         if extra not in used and extra not in events.columns:
             # free text is kept as it is, but as text: bytes decoded (forget scrubs text)
@@ -589,16 +591,3 @@ def event_rules(
         + ((CURRENCY_GIVEN,) if mapping.currency else ())
         + tuple(c.mapped_type_note(name, source) for source, name in mapping.event_types.items()),
     )
-
-
-# words of a column that holds money (an export's amount column renamed: revenue, total)
-_AMOUNT_WORDS = ("amount", "revenue", "total", "price", "value", "sales", "paid")
-
-
-def _named_as_amount(names: Any, used: Any) -> str | None:
-    """The file's first column, not read as another, whose name says it holds money."""
-    taken = set(used)
-    for name in map(str, names):
-        if name not in taken and any(w in name.lower() for w in _AMOUNT_WORDS):
-            return name
-    return None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from lifecycle.cli import main
@@ -96,10 +98,15 @@ def test_a_currency_column_beside_counted_amounts_is_ignored_in_one_line(
     or no amount column with --amount-default 1, as --currency is there) is no currency: on
     the old code it was read as the dataset's (lists, report and API said GBP beside amounts
     'counted, no money'), and two codes in it refused the file as amounts in two currencies."""
-    rows = [f"C{n},2024-03-{d:02d},{'GBP' if n % 2 else 'EUR'},{3 + n % 4}" for d in range(1, 11)
-            for n in range(1, 11)]  # fmt: skip
-    visits = tmp_path / "visits.csv"
-    visits.write_text("card_id,visit_date,Currency,basket_items\n" + "\n".join(rows) + "\n")
+
+    def visits_of(name: str, days: range) -> Path:
+        rows = [f"C{n},2024-03-{d:02d},{'GBP' if n % 2 else 'EUR'},{3 + n % 4}" for d in days
+                for n in range(1, 11)]  # fmt: skip
+        path = tmp_path / name
+        path.write_text("card_id,visit_date,Currency,basket_items\n" + "\n".join(rows) + "\n")
+        return path
+
+    visits, later = visits_of("visits.csv", range(1, 11)), visits_of("later.csv", range(11, 21))
     counted_by = {
         "items": (*MAPS, "--amount-unit", "count"),
         "days": (*MAPS[:6], "--amount-default", "1", "--keep-repeats"),  # no amount column
@@ -116,6 +123,19 @@ def test_a_currency_column_beside_counted_amounts_is_ignored_in_one_line(
         units = units_for(settings, {"dataset": name})
         assert units.currencies == () and units.currency.startswith("none: amounts are ")
         assert dataset_currencies(settings.workspace.events(name)) == ()
+        # not staged, so an append has no codes to compare (before s42 every append was
+        # refused as 'amounts in 2 currencies', whatever the new file held)
+        events = settings.workspace.events(name)
+        assert "Currency" not in pq.read_schema(events).names
+        assert "ignored as a currency" in _ingest(later, "--dataset", name, "--append")
+        assert pq.read_metadata(events).num_rows == 200
+    # a dataset ingested before s42 holds the column, two codes in it: appends are not refused
+    events = settings.workspace.events("items")
+    held = pq.read_table(events)
+    codes = pa.array(["GBP", "EUR"] * (held.num_rows // 2))
+    pq.write_table(held.append_column("Currency", codes), events)
+    _ingest(visits_of("april.csv", range(21, 31)), "--dataset", "items", "--append")
+    assert pq.read_metadata(events).num_rows == 300
     # with money, the same column is read (here refused: two currencies)
     refused = CliRunner().invoke(main, ["ingest", str(visits), "--dataset", "m", *MAPS])
     assert refused.exit_code != 0 and "holds amounts in 2 currencies" in refused.output
