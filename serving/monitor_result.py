@@ -11,6 +11,7 @@ import numpy as np
 
 from serving.drift import ColumnDrift, Thresholds
 from serving.reason_words import counted_name
+from serving.units import Counted
 
 VERDICT_ORDER = {"drift": 0, "watch": 1, "usual": 2, "stable": 3}
 
@@ -32,7 +33,7 @@ class MonitorResult:
     read_from: dict[str, str] = field(default_factory=dict, compare=False)
     # A log without money (serving.units.purchase_counts): its amount features are named as
     # their reasons word them (counted_name); the saved result keeps the features' names.
-    purchase_counts: float | None = field(default=None, compare=False)
+    purchase_counts: Counted | None = field(default=None, compare=False)
 
     def named(self, col: ColumnDrift) -> str:
         """A column as the table names it: a feature of amounts as counts in a log without money."""

@@ -36,6 +36,7 @@ from serving.reason_words import (
     trend_days,
 )
 from serving.segments import BEYOND_SIGNUP, only_signed_up, whole_days
+from serving.units import Counted
 
 # Nothing of one kind in a window says nothing of another there: every order and session is
 # activity, spend comes with an order, and refunds counted and refunds summed are one fact.
@@ -115,7 +116,7 @@ def _count(value_of: Callable[[str], Any], name: str) -> float | None:
 
 
 def counted_as_orders(
-    name: str, value: Any, value_of: Callable[[str], Any], purchase_counts: float | None
+    name: str, value: Any, value_of: Callable[[str], Any], purchase_counts: Counted | None
 ) -> str:
     """The order count (``orders_total``, ``orders_<days>d``) that an amount feature of a log
     counted in purchases says, where its purchases are that many; else ``name``."""
@@ -130,7 +131,7 @@ def counted_as_orders(
     else:
         return name
     count = _count(value_of, orders)
-    return orders if count is not None and same(count, value / purchase_counts) else name
+    return orders if count is not None and same(count, value / purchase_counts.each) else name
 
 
 def _first_day_only(value_of: Callable[[str], Any]) -> bool:
@@ -157,7 +158,7 @@ def fact_of(
     value: Any,
     value_of: Callable[[str], Any],
     names: Sequence[str] = (),
-    purchase_counts: float | None = None,
+    purchase_counts: Counted | None = None,
     first_day_only: bool | None = None,
     trends: Trends | None = None,
     pace: Pace | EllipsisType | None = ...,
@@ -173,7 +174,7 @@ def fact_of(
     if (gross := said_as(name, value, value_of, names)) != name:
         return fact_of(gross, value, value_of, names, purchase_counts, first_day_only, trends)
     if (orders := counted_as_orders(name, value, value_of, purchase_counts)) != name:
-        name, value = orders, value / purchase_counts  # type: ignore[operator]
+        name, value = orders, value / purchase_counts.each  # type: ignore[union-attr]
     if is_missing(value):
         if name in NONE_EVER:
             return ("empty", NONE_EVER[name], EVER)

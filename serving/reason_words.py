@@ -19,7 +19,7 @@ import numpy as np
 
 from features.asof import window_of
 from serving.segments import whole_days
-from serving.units import counted_noun
+from serving.units import Counted, counted_noun
 
 # Words for a total's value. ``{s}`` is the plural ending, empty when the value rounds to 1.
 REASON_TEXT = {
@@ -223,7 +223,7 @@ def _ratio_text(
     return f"{what} {direction} ({recent} at {_times(value)}x {pace})"
 
 
-def _missing_text(feature: str, purchase_counts: float | None, trends: Trends | None) -> str:
+def _missing_text(feature: str, purchase_counts: Counted | None, trends: Trends | None) -> str:
     if purchase_counts and feature in COUNTED_MISSING:
         return COUNTED_MISSING[feature].format(unit=counted_noun(purchase_counts)[1])
     if feature in TRENDS:  # the longer window is empty
@@ -260,12 +260,12 @@ def _window_text(feature: str, value: float) -> str | None:
     return f"{amount} {noun if amount == '1' else nouns} {last}"
 
 
-def _counted_text(feature: str, value: float, purchase_counts: float) -> str | None:
+def _counted_text(feature: str, value: float, purchase_counts: Counted) -> str | None:
     """A money feature's words as purchases (or items); None for a feature that is no amount."""
     unit = counted_noun(purchase_counts)[1]
     if feature in COUNTED_RATIOS:
         return COUNTED_RATIOS[feature].format(value=value, unit=unit)
-    purchases = value / purchase_counts
+    purchases = value / purchase_counts.each
     purchases = 0.0 if _is_none(purchases) else purchases  # -0.4 reads as none, not "-0"
     window = window_of(feature)
     if feature in COUNTED_NEGATIVE and purchases < 0:
@@ -280,27 +280,28 @@ def _counted_text(feature: str, value: float, purchase_counts: float) -> str | N
     return "no" + text.removeprefix("0") if text.startswith(f"0 {unit}s") else text
 
 
-def counted_name(feature: str, purchase_counts: float | None) -> str:
+def counted_name(feature: str, purchase_counts: Counted | None) -> str:
     """A money feature's name as a log without money words it (a drift table's column): its
     reason's words with N for the value ('revenue_30d': "N purchases in the last 30 days",
     or items); the name itself for a log with money or a feature that is no amount."""
-    counted = purchase_counts and feature not in COUNTED_RATIOS
-    said = _counted_text(feature, 2.0 * purchase_counts, purchase_counts) if counted else None
+    if purchase_counts is None or feature in COUNTED_RATIOS:
+        return feature
+    said = _counted_text(feature, 2.0 * purchase_counts.each, purchase_counts)
     return feature if said is None else said.replace("2", "N", 1)
 
 
 def reason_text(
     feature: str,
     value: Any,
-    purchase_counts: float | None = None,
+    purchase_counts: Counted | None = None,
     *,
     usual_gap_days: Any = None,
     first_day_only: bool = False,
     trends: Trends | None = None,
 ) -> str:
     """An operator's words for a feature's value; ``purchase_counts`` (what each purchase
-    counts in a log without amounts, ``serving.units``) words amounts as purchases, or items
-    where it is an ``ItemCounts``;
+    counts in a log without amounts, ``serving.units.Counted``) words amounts as purchases,
+    or items where its noun says so;
     ``usual_gap_days``: the user's mean gap between orders, for the overdue ratio;
     ``first_day_only``: the user did nothing past their first day (the days since it);
     ``trends``: the windows each trend compares (:func:`trend_days`)."""
@@ -388,7 +389,7 @@ def pace_of(
     value: Any,
     value_of: Callable[[str], Any],
     names: Sequence[str],
-    purchase_counts: float | None = None,
+    purchase_counts: Counted | None = None,
 ) -> Pace | None:
     """The pace a window count of ``names`` (sessions, orders, active days, spend) is said
     against; None for any other feature, a kind with one window, a missing count, or an

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import threading
 
     from lifecycle.settings import Settings
+    from serving.units import Counted
 
 TOP_REASONS = 3
 CHURN_COMPLEMENT = "churn_complement"  # a one-time buyer's conversion: 1 - their churn
@@ -52,7 +53,7 @@ class Champions:
     # Tasks whose champion's feature service lost a feature, changed or is gone (of unavailable)
     unserviced: set[str] = field(default_factory=set)
     bands: tuple[float, float] = (HIGH_RISK, MEDIUM_RISK)  # risk bands: high from, medium from
-    purchase_counts: float | None = None  # a log without amounts: serving.units.purchase_counts
+    purchase_counts: Counted | None = None  # a log without amounts: serving.units.purchase_counts
     trends: Trends | None = None  # the windows each trend compares, as the reasons say them
     # The bundle whose purchase process gives p_alive and expected_purchases, kept when a
     # request asks for some tasks only: the same horizon (the LTV's) whatever is asked.
@@ -433,7 +434,7 @@ def top_reasons(
     bundle: ModelBundle,
     features: pd.DataFrame,
     eligible: np.ndarray,
-    purchase_counts: float | None = None,
+    purchase_counts: Counted | None = None,
     trends: Trends | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The features that pushed each user's churn score up most, in words (a frame's rows)."""
@@ -488,7 +489,7 @@ def top_reasons_matrix(
     eligible: np.ndarray,
     known: dict[int, list[dict[str, Any]]] | None = None,
     *,
-    purchase_counts: float | None = None,
+    purchase_counts: Counted | None = None,
     first_day_only: np.ndarray | None = None,
     trends: Trends | None = None,
 ) -> list[list[dict[str, Any]]]:
@@ -539,7 +540,7 @@ def worded_reasons(
     contributions: np.ndarray,
     ranked: np.ndarray,
     value_of: Callable[[str], Any],
-    purchase_counts: float | None = None,
+    purchase_counts: Counted | None = None,
     *,
     first_day_only: bool = False,
     trends: Trends | None = None,

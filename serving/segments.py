@@ -26,7 +26,7 @@ import pandas as pd
 from features import contract as c
 from lifecycle.settings import STAGE_WINDOWS, ServingSettings
 from serving.funnel import NO_CHANNEL  # the funnel's row of users without a channel
-from serving.units import counted_noun
+from serving.units import Counted
 
 STAGES_VERSION = "stages_v3"
 # What a user did beyond signing up, as the funnel counts it (serving.funnel): activations,
@@ -237,14 +237,12 @@ class RfmDefinition:
     def segments(self) -> tuple[str, ...]:
         return (*dict.fromkeys(rule.name for rule in self.rules), NO_PURCHASE)
 
-    def of_counts(self, purchase_counts: float | None) -> RfmDefinition:
+    def of_counts(self, purchase_counts: Counted | None) -> RfmDefinition:
         """This definition for a dataset's amounts (``serving.units.purchase_counts``): a log
         counting purchases (no amount column) is scored on R and F alone, as ``rfm_v3_rf``
         (its M, the purchases kept, would only repeat F); money, and items counted (the
         basket's volume, as money is its value), keep M."""
-        counts_purchases = (
-            purchase_counts is not None and counted_noun(purchase_counts)[0] == "purchases"
-        )
+        counts_purchases = purchase_counts is not None and purchase_counts.noun == "purchases"
         if not counts_purchases or self.monetary_column is None:
             return self
         return replace(self, monetary_column=None, version=f"{self.version}{RF_ONLY}")
@@ -493,7 +491,7 @@ class SegmentDefinitions:
     rfm: RfmDefinition = field(default_factory=RfmDefinition)
     super_users: SuperUserDefinition = field(default_factory=SuperUserDefinition)
 
-    def of_counts(self, purchase_counts: float | None) -> SegmentDefinitions:
+    def of_counts(self, purchase_counts: Counted | None) -> SegmentDefinitions:
         """These definitions for a dataset's amounts (:meth:`RfmDefinition.of_counts`)."""
         return replace(self, rfm=self.rfm.of_counts(purchase_counts))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from features import contract as c
 from lifecycle import tasks
@@ -33,17 +33,22 @@ OUTLOOK = (
 REVENUE_COLUMNS = ("revenue", "revenue_total", "monetary")
 
 
-class ItemCounts(float):
-    """:func:`purchase_counts` of a dataset whose amounts count items (``--amount-unit
-    count``, a basket's items): 1, each item one, the amounts worded as items, not purchases."""
+@dataclass(frozen=True)
+class Counted:
+    """What a log without money counts (:func:`purchase_counts`): each purchase ``each``
+    (``--amount-default N``: one row, one purchase), or, ``noun`` items, each item one
+    (``--amount-unit count``, a basket's items). A value of its own, not a number: no
+    conversion or arithmetic can drop the noun and word items as purchases unsaid."""
+
+    each: float
+    noun: Literal["purchases", "items"] = "purchases"
 
 
-def counted_noun(purchase_counts: float | None) -> tuple[str, str]:
-    """What a log without money counts, (plural, singular): items where its amounts count
-    them (:class:`ItemCounts`), else purchases (``--amount-default``: one row, one purchase)."""
-    return (
-        ("items", "item") if isinstance(purchase_counts, ItemCounts) else ("purchases", "purchase")
-    )
+def counted_noun(purchase_counts: Counted | None) -> tuple[str, str]:
+    """What a log without money counts, (plural, singular): its :class:`Counted` noun; a log
+    with money (None) words no count, so purchases."""
+    noun = purchase_counts.noun if purchase_counts is not None else "purchases"
+    return noun, noun.removesuffix("s")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Units:
     windows: dict[str, str] = field(default_factory=dict)  # task -> what its score predicts
     horizon_days: dict[str, int] = field(default_factory=dict)  # task -> window in days
     # A log without amounts (ingested with --amount-default N): what each purchase counts
-    purchase_counts: float | None = None
+    purchase_counts: Counted | None = None
     money: bool = True  # False: no column holds money (a snapshot's list)
     # the days the served expected_purchases are for (Champions.outlook_days, recorded with
     # the scores table); None: no purchase process served, or a table written before
@@ -83,7 +88,7 @@ class Units:
             )
         return (
             f"amounts are purchases counted (a log without amounts: each purchase "
-            f"{self.purchase_counts:g}), no money"
+            f"{self.purchase_counts.each:g}), no money"
         )
 
     @property
@@ -179,18 +184,18 @@ def _codes(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({v.strip().upper() for v in values} - {""}))
 
 
-def purchase_counts(dataset_dir: Path) -> float | None:
+def purchase_counts(dataset_dir: Path) -> Counted | None:
     """What each purchase counts when the dataset's events file had no amount column
     (``lifecycle ingest --amount-default N``, recorded in its report), 1 when its amounts
     count what was bought (``--amount-unit count``: :func:`counted_column`); None otherwise.
     Read here rather than through ``features.ingest.read_dataset_summary``, whose module
     imports the Parquet reader and validation that a scoring worker's start does not need.
-    Items counted are an :class:`ItemCounts`, so the words say items."""
+    Items counted are a :class:`Counted` of items, so the words say items."""
     report = read_report(dataset_dir) or {}
     notes = report.get("tables", {}).get("events", {}).get("notes", {})
     if notes.get("amount_in_file") is False and notes.get("amount_default") is not None:
-        return float(notes["amount_default"])
-    return ItemCounts(1.0) if counted_column(report) else None
+        return Counted(float(notes["amount_default"]))
+    return Counted(1.0, "items") if counted_column(report) else None
 
 
 def counted_column(report: dict[str, Any] | None) -> str | None:

@@ -5,8 +5,10 @@ or a currency; a log with amounts keeps its money words."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from lifecycle.settings import Settings, load_settings
 from serving.batch import read_scores
 from serving.scoring import reason_text
 from serving.segments import RfmDefinition, SegmentDefinitions, rfm_scores
-from serving.units import ItemCounts
+from serving.units import Counted, counted_noun
 
 DATASET = "counts"
 # A demo product's purchases as a grocery log: customer and day, no amount, one row a day
@@ -96,17 +98,20 @@ def _cli(settings: Settings, *args: str) -> str:
 
 
 def test_money_reasons_are_worded_as_purchases_in_a_log_without_amounts() -> None:
-    assert reason_text("revenue_30d", 3.0, purchase_counts=1.0) == "3 purchases in the last 30 days"
-    assert reason_text("revenue_90d", 1.0, 1.0) == "1 purchase in the last 90 days"
-    assert reason_text("revenue_7d", 0.0, 1.0) == "no purchases in the last 7 days"
-    assert reason_text("revenue_total", 12.0, 2.0) == "6 purchases in all"  # 2 each
-    assert reason_text("max_order_value", 8.0, 1.0) == "largest order 8 purchases"
-    assert reason_text("refund_rate", 0.25, 1.0) == "25% of purchases refunded"
+    assert (
+        reason_text("revenue_30d", 3.0, purchase_counts=Counted(1.0))
+        == "3 purchases in the last 30 days"
+    )
+    assert reason_text("revenue_90d", 1.0, Counted(1.0)) == "1 purchase in the last 90 days"
+    assert reason_text("revenue_7d", 0.0, Counted(1.0)) == "no purchases in the last 7 days"
+    assert reason_text("revenue_total", 12.0, Counted(2.0)) == "6 purchases in all"  # 2 each
+    assert reason_text("max_order_value", 8.0, Counted(1.0)) == "largest order 8 purchases"
+    assert reason_text("refund_rate", 0.25, Counted(1.0)) == "25% of purchases refunded"
     # a share that rounds to 0% is not none ('0% of spend refunded' beside 'refunded 10 in all')
-    assert reason_text("refund_rate", 0.003, 1.0) == "under 1% of purchases refunded"
+    assert reason_text("refund_rate", 0.003, Counted(1.0)) == "under 1% of purchases refunded"
     assert reason_text("refund_rate", 0.003) == "under 1% of spend refunded"
     assert reason_text("refund_rate", 0.0) == "nothing refunded so far"
-    assert reason_text("recency_days", 9.0, 1.0) == "no activity for 9 days"  # no amount
+    assert reason_text("recency_days", 9.0, Counted(1.0)) == "no activity for 9 days"  # no amount
     # A log with amounts keeps the money words.
     assert reason_text("revenue_30d", 3.0) == "spent 3 in the last 30 days"
     assert reason_text("revenue_90d", 3.0) == "spent 3 in the last 90 days"
@@ -164,15 +169,37 @@ def test_rfm_of_a_log_counting_purchases_is_scored_on_r_and_f_alone() -> None:
             "net_revenue_total": [90.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
         }
     )
-    counted = RfmDefinition().of_counts(1.0)
+    counted = RfmDefinition().of_counts(Counted(1.0))
     assert counted.version == "rfm_v3_rf" and counted.monetary_column is None
     scored = rfm_scores(buyers, counted)
     assert scored["m"].isna().all() and scored["fm"].equals(scored["f"])
-    for kept in (ItemCounts(1.0), None):  # items counted, money: M is their own
+    for kept in (Counted(1.0, "items"), None):  # items counted, money: M is their own
         definition = RfmDefinition().of_counts(kept)
         assert definition == RfmDefinition()
         assert rfm_scores(buyers, definition)["m"].notna().all()
-    assert SegmentDefinitions().of_counts(1.0).of_counts(1.0).versions["segment"] == "rfm_v3_rf"
+    assert (
+        SegmentDefinitions().of_counts(Counted(1.0)).of_counts(Counted(1.0)).versions["segment"]
+        == "rfm_v3_rf"
+    )
+
+
+def test_what_a_log_counts_is_a_field_no_conversion_can_drop() -> None:
+    """Items counted were an ItemCounts, a float subclass read by isinstance: float(x), x * 1
+    or a JSON round trip made them purchases unsaid (reasons, units, RF-only segments; review
+    R1 M2). Counted is no number: its noun is a field, and what would drop it fails."""
+    items = Counted(1.0, "items")
+    for kept in (
+        items,
+        pickle.loads(pickle.dumps(items)),
+        Counted(**json.loads(json.dumps(asdict(items)))),
+    ):
+        assert counted_noun(kept) == ("items", "item")
+        assert RfmDefinition().of_counts(kept).version == "rfm_v3"  # M kept
+        assert reason_text("avg_order_value", 14.0, kept) == "14 items per order on average"
+    for dropping in (float, lambda x: x * 1):
+        with pytest.raises(TypeError):
+            dropping(items)
+    assert counted_noun(Counted(2.0)) == ("purchases", "purchase")
 
 
 def test_api_answers_of_a_count_only_log_say_purchases(

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from serving.scoring import reason_text
-from serving.units import dataset_currencies, purchase_counts, units_for
+from serving.units import Counted, dataset_currencies, purchase_counts, units_for
 
 MAPS = (
     "--map", "user_id=card_id", "--map", "event_time=visit_date", "--event-type", "purchase",
@@ -51,7 +51,7 @@ def test_a_count_column_ingested_with_amount_unit_count_is_worded_as_items(
     assert "whole numbers" not in said  # asked: not offered again
     settings = load_settings(home=home)
     data = settings.workspace.dataset_dir("g")
-    assert purchase_counts(data) == 1.0  # each item one: kept as written
+    assert purchase_counts(data) == Counted(1.0, "items")  # each item one: kept as written
     units = units_for(settings, {"dataset": "g"})
     assert units.counted and units.amounts_are == "items" and units.unit_name == "items"
     assert units.currency == "none: amounts are items counted"
@@ -67,11 +67,11 @@ def test_a_count_column_ingested_with_amount_unit_count_is_worded_as_items(
     assert reason_text("refund_rate", 0.25, counts) == "25% of items refunded"
     assert reason_text("revenue_total", None, counts) == "no items recorded"
     # a log without amounts counts purchases, as before
-    assert reason_text("avg_order_value", 2.0, 1.0) == "2 purchases per order on average"
+    assert reason_text("avg_order_value", 2.0, Counted(1.0)) == "2 purchases per order on average"
     # an append reads its file so, told nothing; another unit is refused
     april = _visits(tmp_path / "april.csv", range(11, 21))
     assert "read as counts" in _ingest(april, "--dataset", "g", "--append")
-    assert purchase_counts(data) == 1.0
+    assert purchase_counts(data) == Counted(1.0, "items")
     other = CliRunner().invoke(
         main, ["ingest", str(april), "--dataset", "g", "--append", "--amount-unit", "major"]
     )

@@ -14,6 +14,7 @@ import pytest
 from features.asof import feature_names, window_of
 from serving import reason_facts, reason_words, scoring
 from serving.scoring import worded_reasons
+from serving.units import Counted
 
 FEATURES = feature_names((7, 30, 90, 365))
 WINDOW_COUNTS = [name for name in FEATURES if window_of(name) is not None]
@@ -165,7 +166,7 @@ CASES = {
         | {"recency_days": 95.0},
         {"revenue_90d": 0.3, "revenue_365d": 0.2, "net_order_value": 0.15}
         | {"orders_90d": 0.1, "recency_days": 0.05},
-        {"purchase_counts": 1.0},
+        {"purchase_counts": Counted(1.0)},
         [
             ("100 purchases in the last 90 days", "revenue_90d", 0.3),
             ("1,000 purchases in the last 365 days", "revenue_365d", 0.2),
@@ -179,7 +180,7 @@ CASES = {
         | {"refund_amount_total": 0.0, "recency_days": 40.0, "tenure_days": 200.0},
         {"orders_total": 0.4, "revenue_total": 0.3, "revenue_90d": 0.25, "orders_90d": 0.2}
         | {"revenue_365d": 0.1, "orders_365d": 0.05},
-        {"purchase_counts": 1.0},
+        {"purchase_counts": Counted(1.0)},
         [  # a grocery log's one row a day: "2 orders so far; 2 purchases in all" was one count
             ("2 orders so far", "orders_total", 0.75),  # orders_365d: all 200 days
             ("1 purchase in the last 90 days", "revenue_90d", 0.45),

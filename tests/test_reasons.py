@@ -14,6 +14,7 @@ from workspaces import TrainedWorkspace
 from features.asof import feature_names
 from serving.scoring import reason_text, worded_reasons
 from serving.segments import first_day_only_columns, lifecycle_stage
+from serving.units import Counted
 
 WINDOWS = (7, 30, 90, 365)
 # Every feature of the feature set (numeric, and the categorical channel).
@@ -47,8 +48,8 @@ def test_the_words_follow_the_value(feature: str, value: float, expected: str) -
     assert reason_text(feature, value) == expected
 
 
-@pytest.mark.parametrize("purchase_counts", [None, 1.0])
-def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: float | None) -> None:
+@pytest.mark.parametrize("purchase_counts", [None, Counted(1.0)])
+def test_a_missing_value_never_reads_as_the_feature_name(purchase_counts: Counted | None) -> None:
     for feature in FEATURES:
         for missing in (None, math.nan):
             text = reason_text(feature, missing, purchase_counts)
@@ -68,11 +69,17 @@ def test_refunds_beyond_spend_read_as_such_never_as_negative_spend() -> None:
     assert reason_text("net_order_value", -30.0) == "refunds exceed spend by 30 per order"
     assert reason_text("net_revenue_total", -0.4) == "nothing kept after refunds"
     assert reason_text("net_revenue_total", 12.0) == "spent 12 net of refunds"
-    assert reason_text("net_revenue_total", -3.0, 1.0) == "3 purchases more refunded than bought"
-    assert reason_text("net_revenue_total", -1.0, 1.0) == "1 purchase more refunded than bought"
-    assert reason_text("net_revenue_total", -0.4, 1.0) == "no purchases kept after refunds"
+    assert (
+        reason_text("net_revenue_total", -3.0, Counted(1.0))
+        == "3 purchases more refunded than bought"
+    )
+    assert (
+        reason_text("net_revenue_total", -1.0, Counted(1.0))
+        == "1 purchase more refunded than bought"
+    )
+    assert reason_text("net_revenue_total", -0.4, Counted(1.0)) == "no purchases kept after refunds"
     for feature in ("net_revenue_total", "net_order_value"):  # the amounts that can be < 0
-        for purchase_counts in (None, 1.0, 2.0):
+        for purchase_counts in (None, Counted(1.0), Counted(2.0)):
             for value in (-5.0, -0.3):
                 assert "-" not in reason_text(feature, value, purchase_counts), (feature, value)
 
@@ -281,7 +288,7 @@ def test_a_value_after_no_refunds_is_said_as_the_value_itself() -> None:
         "no orders in the last 90 days",
     ]
     assert picked[0]["feature"] == "net_order_value" and picked[0]["value"] == 145.0
-    counted = worded_reasons(names, contributions, np.arange(4), kept.get, 1.0)
+    counted = worded_reasons(names, contributions, np.arange(4), kept.get, Counted(1.0))
     assert counted[0]["text"] == "145 purchases per order on average"
     assert "kept after refunds" not in " ".join(r["text"] for r in counted[:1])
     refunded = kept | {"avg_order_value": 160.0}
@@ -374,7 +381,7 @@ def test_a_high_count_that_raised_the_risk_says_the_pace_it_fell_from() -> None:
     assert [r["text"] for r in picked] == [
         "spent 100 in the last 90 days, down from 247 per 90 days over the last 365 days"
     ]
-    counted = worded_reasons(spend, np.array([0.2, 0.1]), np.arange(2), paid.get, 1.0)
+    counted = worded_reasons(spend, np.array([0.2, 0.1]), np.arange(2), paid.get, Counted(1.0))
     assert [r["text"] for r in counted] == [
         "100 purchases in the last 90 days",
         "1,000 purchases in the last 365 days",
