@@ -495,12 +495,12 @@ def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:
     from serving.batch import score_all
     from serving.scoring import answering_versions
 
+    # at the latest cutoff, so the ledger's entry is always replaced (serving.batch: only a
+    # past date's record is kept, which score-all --as-of says)
     scored = score_all(settings, allow_partial=allow_partial)
     # as /score and score-all's lines name them: a conversion churn answers is 1 - churn vN
     versions = answering_versions(scored.versions, scored.kinds)
-    kept = scored.ledger.kept_line() if scored.ledger else None  # other models' entry: kept
-    detail = {"path": str(scored.path), "users": scored.users, "model_versions": versions}
-    return detail | ({"lines": [kept]} if kept else {})
+    return {"path": str(scored.path), "users": scored.users, "model_versions": versions}
 
 
 def _report(settings: Settings) -> dict[str, Any]:
