@@ -69,15 +69,17 @@ class MonitorResult:
         windows = "; ".join(
             f"{task} {_span(cutoffs)}" for task, cutoffs in self.reference_cutoffs.items()
         )
+        # as wide as the longest name ("N purchases refunded in the last 180 days": 41)
+        wide = max([32, *(len(self.named(col)) for col in self.columns)])
         lines = [
             f"drift of {self.dataset} as of {self.current_as_of} against the training windows "
             f"({windows}); scores as of {self.scores_as_of or '-'}",
-            f"{'column':<32} {'source':<8} {'PSI':>7} {'before':>7} {'test':<5} "
+            f"{'column':<{wide}} {'source':<8} {'PSI':>7} {'before':>7} {'test':<5} "
             f"{'statistic':>10} {'p-value':>9} verdict",
         ]
         for col in self.columns:
             lines.append(
-                f"{self.named(col):<32} {col.source:<8} {col.psi:>7.3f} {_before(col):>7} {col.test:<5} "
+                f"{self.named(col):<{wide}} {col.source:<8} {col.psi:>7.3f} {_before(col):>7} {col.test:<5} "
                 f"{col.statistic:>10.3f} {col.p_value:>9.2g} {col.verdict}"
             )
         lines += [f"note: {note}" for note in self.notes]

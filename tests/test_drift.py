@@ -503,6 +503,30 @@ def test_an_unmeasurable_workspace_is_one_clear_line_and_nothing_written(
     assert (saved.read_bytes() if saved.exists() else None) == before
 
 
+def test_the_table_is_as_wide_as_its_longest_worded_name() -> None:
+    """A log without money names its amount features as their reasons word them: 'N purchases
+    refunded in the last 180 days' (41 characters) pushed its row's PSI and every column after
+    it out of line with the header, the name column being 32 wide (review R1 L2)."""
+    from serving.drift import ColumnDrift
+    from serving.monitor import MonitorResult
+    from serving.units import Counted
+
+    named = ("refund_amount_180d", "orders_30d")
+    columns = [
+        ColumnDrift(n, "feature", "number", 0.5, "ks", 0.3, 0.3, 1e-9, "drift", 9, 9) for n in named
+    ]
+    result = MonitorResult(
+        "demo", "2025-12-31", {"churn": ["2025-10-01"]}, None, columns, Thresholds(),
+        purchase_counts=Counted(1.0),
+    )  # fmt: skip
+    header, long, short = result.lines()[1:4]
+    assert long.startswith("N purchases refunded in the last 180 days feature ")
+    assert short.startswith("orders_30d ")
+    for row in (long, short):  # every column where the header has it
+        assert row.index(" feature ") == header.index(" source ")
+        assert row.index("0.500") + len("0.500") == header.index("PSI") + len("PSI")
+
+
 def test_the_section_escapes_column_names() -> None:
     from serving.drift import ColumnDrift
     from serving.monitor import MonitorResult, drift_section_html
