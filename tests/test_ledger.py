@@ -64,7 +64,7 @@ def entry_metadata(as_of: str, version: str = "1") -> dict[str, object]:
     }
 
 
-def test_append_keeps_only_ids_and_task_outputs_and_a_rerun_replaces_the_partition(
+def test_append_keeps_only_ids_and_task_outputs_and_a_replacing_rerun_leaves_one_partition(
     tmp_path: Path,
 ) -> None:
     workspace = Workspace(tmp_path)
@@ -77,7 +77,7 @@ def test_append_keeps_only_ids_and_task_outputs_and_a_rerun_replaces_the_partiti
         predictions(0.8),
         entry_metadata("2025-01-01", "2"),
         retention_days=365,
-        replace=True,  # other models' entry: kept unless asked (the test below)
+        replace=True,  # asked: other models' entry is kept otherwise (the test below)
     )
     assert first.path == second.path == workspace.ledger_partition("demo", "2025-01-01")
     files = sorted(workspace.ledger("demo").rglob("*.parquet"))
