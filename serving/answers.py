@@ -342,7 +342,13 @@ class ListAnswers:
                 note
                 for note in (
                     below_floor_note(frame, filters, asked, '"min_churn": 0'),
-                    unscored_note(frame, filters, rank_by, '"rank_by": "return_probability"'),
+                    unscored_note(
+                        frame,
+                        filters,
+                        rank_by,
+                        '"rank_by": "return_probability"',
+                        labels=table.metadata.get("labels"),
+                    ),
                     outside_note(frame, filters),
                 )
                 if note

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.labels import of_everyone
 from lifecycle import tasks
 from lifecycle.errors import UserError
 from lifecycle.list_fields import (
@@ -256,13 +257,17 @@ def unscored_note(
     filters: Filters,
     rank_by: str,
     option: str = f"--rank-by {RETURN_PROBABILITY}",
+    *,
+    labels: Mapping[str, Any] | None = None,
 ) -> str | None:
     """The line that counts the users the filters keep that a ranking leaves out, as they
     have no such score (None when there are none): ranked by conversion probability, every
     repeat customer, whom conversion does not score (trial W: 290 of 1,122 churned customers,
     the likeliest to come back, left out unsaid). ``option``: what ranks them too (the API's
-    field); said when the churn model scored some of them. The expected saved value's are
-    said by ``serving.uplift.outside_note``."""
+    field); said when the churn model scored some of them. ``labels``: the scores table's
+    label definitions (its metadata's), whose population says why: churn's lookback only
+    where its label had one (without, churn scores every known user). The expected saved
+    value's are said by ``serving.uplift.outside_note``."""
     if rank_by == "expected_saved_value":
         return None
     matching = with_ranking(filter_scores(scores, filters), rank_by)
@@ -274,7 +279,12 @@ def unscored_note(
         return None
     scored = _scored_from(rank_by)  # the return probability is churn's
     task = next((t for t in tasks.all_tasks() if (t.score,) == scored), None)
-    if task is not None and task.population in UNSCORED_WHY:
+    lookback = ((labels or {}).get(task.name) or {}).get("lookback_days") if task else None
+    if (
+        task is not None
+        and task.population in UNSCORED_WHY
+        and not of_everyone(task.name, lookback)
+    ):
         why = UNSCORED_WHY[task.population].format(task=task.name)
     else:
         why = f"no {' or '.join(scored)} for them"

@@ -148,7 +148,12 @@ def at_risk_list(
         floored = at_risk_filters(asked, frame, obj.settings.serving.medium_risk, rank_by)
         request = dataclasses.replace(request, filters=floored)
         notes += tuple(filter(None, [below_floor_note(frame, floored, asked)]))
-    notes += tuple(filter(None, [unscored_note(frame, request.filters, rank_by)]))
+    notes += tuple(
+        filter(
+            None,
+            [unscored_note(frame, request.filters, rank_by, labels=table.metadata.get("labels"))],
+        )
+    )
     ranked = at_risk(
         frame,
         request.filters,
