@@ -237,6 +237,28 @@ def test_the_win_back_recipe_ranks_the_whole_churned_stage_by_return_probability
     )
 
 
+def test_a_campaign_started_from_a_ranking_some_users_lack_says_and_records_them(
+    trained_copy: Path,
+) -> None:
+    """`campaign start --rank-by conversion_probability` builds the at-risk list, which leaves
+    out the users without that score: at-risk and /at_risk count them, campaign start said
+    nothing and recorded a source naming only the ranking (review R1 L3)."""
+    churned = read_scores(trained_copy / "scores" / LATEST_SCORES).frame
+    churned = churned[churned["lifecycle_stage"] == "churned"]
+    lacking = int(churned["conversion_probability"].isna().sum())
+    assert lacking > 0
+    said = f"left out: {lacking:,} users the filters keep without a conversion probability"
+    options = ("--stage", "churned", "--rank-by", "conversion_probability", "--top", "20")
+    text = run_cli(trained_copy, "campaign", "start", "back", *options)
+    assert f"note: {said}" in text
+    started = json.loads(run_cli(trained_copy, "--json", "campaign", "start", "back2", *options))
+    assert any(note.startswith(said) for note in started["notes"])
+    listed = json.loads(run_cli(trained_copy, "--json", "campaign", "list"))["campaigns"]
+    assert all(said in campaign["source"] for campaign in listed)  # recorded with it
+    by_churn = run_cli(trained_copy, "campaign", "start", "churn", "--stage", "churned")
+    assert "left out" not in by_churn  # value at risk: every churned user has it
+
+
 def test_reasons_top_explains_the_at_risk_lists_as_served(trained_copy: Path) -> None:
     """`score-all --reasons-top N` explained the top N of each unfloored ranking: the at-risk
     lists as served, without the users below the medium risk band, listed users without

@@ -64,9 +64,10 @@ def start(
     from features import contract as c
     from serving.campaign_stats import MIN_GROUP
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
-    from serving.lists import at_risk, at_risk_filters, list_rows, listed_attributes
+    from serving.lists import at_risk, at_risk_filters, list_rows, listed_attributes, unscored_note
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
+    left_out = None  # users the filters keep that the ranking leaves out (no such score)
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
     if list_path is not None:
         # every option that makes a list: given with one, it was ignored (--control-share 0.5
@@ -115,10 +116,14 @@ def start(
         members = ranked[[c.USER_ID, "control"]].reset_index(drop=True)
         members[c.USER_ID] = members[c.USER_ID].astype(str)
         whom = floored.text()  # the churn floor too: whom it targeted, as said at start
+        left_out = unscored_note(
+            table.frame, floored, rank_by, labels=table.metadata.get("labels")
+        )  # as at-risk and /at_risk say
         source = (
             f"at-risk top {request.top} by {rank_by}"
             + (f" of {whom}" if whom else "")
             + f", control share {request.control_share}, seed {request.seed}"
+            + (f"; {left_out}" if left_out else "")
         )
     recorded = start_campaign(
         obj.settings, name, members, table, horizon_days=horizon, source=source
@@ -129,7 +134,7 @@ def start(
         f"as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
     ]
     newest = _newest_scores(obj, dataset)
-    notes = []
+    notes = [left_out] if left_out else []
     if newest is not None and newest > str(info["as_of"]):
         notes.append(
             f"this campaign's date {info['as_of']} is before the latest scores ({newest}): it "
