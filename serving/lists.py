@@ -448,7 +448,8 @@ def missing_score(scores: pd.DataFrame, rank_by: str) -> str:
     wanted = _scored_from(rank_by)
     models = [needs[col] for col in wanted if col in needs and col not in scores]
     why = f"no {' or '.join(models)} model scored it" if models else "no model scored it"
-    usable = [choice for choice in rank_by_choices() if choice in scores]
+    # the return probability is made at list time from churn's (no table holds it)
+    usable = [choice for choice in rank_by_choices() if choice in with_ranking(scores[:0], choice)]
     return f"the scores table has no {rank_by} ({why}); rank by " + (
         ", ".join(usable) if usable else "nothing: run `lifecycle score-all`"
     )

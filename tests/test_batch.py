@@ -747,7 +747,7 @@ def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
     line = _failing(home, "at-risk", "--rank-by", "value_at_risk")
     assert line == (
         "Error: --rank-by value_at_risk: the scores table has no value_at_risk (no ltv model "
-        "scored it); rank by churn_probability, conversion_probability"
+        "scored it); rank by churn_probability, conversion_probability, return_probability"
     )
     moved = json.loads(run_cli(home, "--json", "movers", "--by", "churn_probability"))
     before = table.metadata["model_versions"]["churn"]
