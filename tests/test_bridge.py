@@ -13,6 +13,7 @@ import pytest
 from features.asof import AS_OF
 from features.contract import USER_ID
 from features.labels import LABEL
+from lifecycle import bundle as bundle_module
 from lifecycle.bridge import bridge_of, factors
 from lifecycle.btyd_features import PURCHASE_HISTORY, fit_purchase_process
 from lifecycle.bundle import ModelBundle
@@ -181,7 +182,9 @@ def test_a_bridged_blended_ltvs_interval_is_zero_only_where_nothing_is_that_like
     assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
 
 
-def test_a_bridged_value_given_one_keeps_the_mixtures_mean_scaled_as_the_value() -> None:
+def test_a_bridged_value_given_one_keeps_the_mixtures_mean_scaled_as_the_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The value given a purchase is put on H times the value's factor over P(any value)'s,
     so P(any in H) x the value given one is the learned P(any) x value given one times the
     value's factor: the interval's mean scales as the served value does. The ratio is below
@@ -204,3 +207,71 @@ def test_a_bridged_value_given_one_keeps_the_mixtures_mean_scaled_as_the_value()
     assert 0.2 < (ratio < 1).mean() < 0.3 and ratio.min() < 0.05
     bridged = bundle.value_outlook_matrix(X)
     assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()
+    # the mixture's mean over 200 levels, relative to its value, as the learned one's is
+    # (the quantile models' mean is not the mean model's): median 1.000, mean 1.007
+    monkeypatch.setattr(bundle_module, "QUANTILES", tuple((np.arange(200) + 0.5) / 200))
+    means = [bundle.interval_matrix(X).mean(axis=1)]
+    bundle.bridge = None
+    means.insert(0, bundle.interval_matrix(X).mean(axis=1))
+    kept = means[0] > 0
+    scaled = (means[1] / bridged[:, 0])[kept] / (means[0] / learned[:, 0])[kept]
+    assert abs(np.median(scaled) - 1) < 0.01 and scaled.mean() < 1.05, scaled.mean()
+
+
+def test_a_bridged_rules_interval_is_the_served_p_any_values_mixture() -> None:
+    """A served BG/NBD + Gamma-Gamma bridged from 35 to 91 days kept its 35-day interval
+    scaled, so its zero mass was the learned horizon's: P10 0 beside a served P(any value)
+    over 0.9. Its levels are now the mixture of the served P(any value) and its value given
+    a purchase put on 91 days as LightGBM's are: 0 only where the served chance of none
+    reaches the level, and exact under the processes (the given-one factor unfloored)."""
+    from lifecycle.btyd_interval import value_quantiles
+    from lifecycle.rules import fit_rule
+    from training.combination import BLEND_RULE
+
+    rows = _customers(seed=1)
+    rng = np.random.default_rng(2)
+    busy = rng.random(len(rows)) < 0.5  # half buy often and lately: likely buyers in 91 days
+    rows.loc[busy, "orders_total"] = 1.0 + rng.poisson(10.0, busy.sum())
+    rows.loc[busy, "purchase_recency_days"] = (
+        rng.uniform(0, 0.1, busy.sum()) * rows.loc[busy, "first_purchase_age_days"]
+    )
+    rows["avg_order_value"] = np.random.default_rng(1).gamma(2.0, 15.0, len(rows))
+    names = [*PURCHASE_HISTORY, "avg_order_value"]
+    rule = fit_rule(BLEND_RULE, "ltv", rows, names, horizon_days=35, windows=[7, 30, 90])
+    bundle = ModelBundle("ltv", rule, names, {}, "ltv_v1", {"task": "ltv", "horizon_days": 35}, {})
+    assert bundle.rule_outlook
+    X = rows[names].to_numpy(dtype=float)
+    learned = bundle.value_outlook_matrix(X)
+    process = fit_purchase_process(rows)
+    assert process is not None
+    column = lambda name: rows[name].to_numpy(dtype=float)  # noqa: E731
+    bundle.bridge = bridge_of(35, 91, process, column)
+    none_ratio, value_ratio = factors(bundle.bridge, column)
+    bridged = bundle.value_outlook_matrix(X)
+    np.testing.assert_allclose(bridged[:, 0], learned[:, 0] * value_ratio)
+    np.testing.assert_allclose(bridged[:, 4], 1 - (1 - learned[:, 4]) * none_ratio)
+    nothing = 1 - bridged[:, 4]
+    for k, level in enumerate((0.1, 0.5, 0.9), start=1):
+        assert ((bridged[:, k] == 0) == (level <= nothing)).all(), level
+    gained = (1 - learned[:, 4] >= 0.1) & (nothing < 0.1)
+    assert gained.any() and (bridged[gained, 1] > 0).all()
+    assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()
+    assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
+    # level q on 91 days: the given-one ratio times the 35-day mixture's level 1 - p + p c,
+    # c = (q - (1 - P)) / P the level given a purchase (p the 35-day P(any value), P served)
+    ratio = value_ratio * learned[:, 4] / bridged[:, 4]
+    orders, first, last, mean = (X[:, names.index(n)] for n in rule.inputs())
+    for i in np.flatnonzero(gained)[:5]:
+        p, served = learned[i, 4], bridged[i, 4]
+        at = tuple(1 - p + p * (q - (1 - served)) / served for q in (0.1, 0.5, 0.9))
+        alone, _ = value_quantiles(
+            rule.params["bgnbd"],
+            rule.params["gamma_gamma"],
+            orders[i : i + 1],
+            first[i : i + 1],
+            last[i : i + 1],
+            mean[i : i + 1],
+            35.0,
+            levels=at,
+        )
+        np.testing.assert_allclose(bridged[i, 1:4], alone[0] * ratio[i], rtol=1e-7)
