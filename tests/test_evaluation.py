@@ -227,6 +227,11 @@ def test_interval_shares_by_hand() -> None:
     # Below: rows 1 and 3; above: row 2; inside (bounds inclusive): rows 0 and 4.
     shares = ev.interval_shares(y, lower, upper)
     assert shares == pytest.approx({"below": 0.4, "inside": 0.4, "above": 0.2})
+    # a crossed interval is refused, not counted (below 1.0 / inside -1.0 / above 1.0)
+    with pytest.raises(ValueError, match=r"lower > upper in 2 of 2 rows \(first at position 0"):
+        ev.interval_shares([1.0, 2.0], [5.0, 5.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match=r"lower > upper in 1 of 2 rows"):
+        ev.interval_shares([0.0, 2.0], [0.0, 3.0], [1.0, 1.0], zero_probability=[0.5, 0.5])
 
 
 def test_roc_auc_matches_sklearn_with_ties(rng: np.random.Generator) -> None:

@@ -298,8 +298,8 @@ def decile_table(y_true: Any, pred: Any, n: int = 10) -> pd.DataFrame:
     return table
 
 
-def interval_coverage(y_true: Any, lower: Any, upper: Any) -> float:
-    """Share of actual values inside [lower, upper] (a P10-P90 interval should give ~0.8)."""
+def _interval(y_true: Any, lower: Any, upper: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(actual, lower, upper) as floats; refused where an interval is inverted."""
     actual, low = _paired(y_true, lower, "y_true", "lower")
     _, high = _paired(y_true, upper, "y_true", "upper")
     inverted = low > high
@@ -308,6 +308,12 @@ def interval_coverage(y_true: Any, lower: Any, upper: Any) -> float:
             f"lower > upper in {int(inverted.sum())} of {low.size} rows "
             f"(first at position {int(np.flatnonzero(inverted)[0])})"
         )
+    return actual, low, high
+
+
+def interval_coverage(y_true: Any, lower: Any, upper: Any) -> float:
+    """Share of actual values inside [lower, upper] (a P10-P90 interval should give ~0.8)."""
+    actual, low, high = _interval(y_true, lower, upper)
     return float(np.mean((actual >= low) & (actual <= high)))
 
 
@@ -326,10 +332,10 @@ def interval_shares(
     (the model's P(value = 0), F0) an actual 0 counts as the randomized PIT does (Czado,
     Gneiting & Held 2009): its PIT is uniform on [0, F0], so it is below with weight
     min(F0, lo) / F0, above with max(F0 - hi, 0) / F0 and inside with the rest, where
-    (lo, hi) are the interval's ``levels``. Other values count as usual.
+    (lo, hi) are the interval's ``levels``. Other values count as usual. An inverted
+    interval (lower > upper) is refused, as :func:`interval_coverage` refuses it.
     """
-    actual, low = _paired(y_true, lower, "y_true", "lower")
-    _, high = _paired(y_true, upper, "y_true", "upper")
+    actual, low, high = _interval(y_true, lower, upper)
     below = (actual < low).astype(float)
     above = (actual > high).astype(float)
     if zero_probability is not None:
