@@ -7,7 +7,9 @@ predicted, per task and model version:
 
 - probability tasks: AUC, ECE (10 equal-frequency bins), mean predicted vs actual rate;
 - value tasks (LTV): Spearman, normalized Gini, total error (predicted minus actual, and
-  as a share of actual), P10-P90 coverage (about 0.8 when the intervals are right);
+  as a share of actual), the shares below the P10, inside the P10-P90 (coverage, about 0.8
+  when the intervals are right) and above the P90, a realized 0 on a P10 of 0 counted by its
+  randomized PIT as training and the backtest count it;
 - every task: lift in the top decile by score, and a grade from it.
 
 The grade reads lift on one scale for every task: the top decile's lift above a random
@@ -61,6 +63,7 @@ HEADLINE = {
 }
 
 
+PURCHASE = "purchase_probability"  # the LTV's P(any value) in the ledger (tasks.LTV.outputs)
 IN_SAMPLE = "in sample"  # the grade of predictions whose outcomes the model learned
 
 
@@ -74,6 +77,29 @@ def _safely(metric: Callable[[], float]) -> float:
         return float(metric())
     except (ValueError, ZeroDivisionError):
         return float("nan")
+
+
+def _interval_shares(
+    y: np.ndarray, predicted: pd.DataFrame, low: str, high: str
+) -> dict[str, float]:
+    """The realized values' shares below the P10, inside the P10-P90 (``coverage_p10_p90``)
+    and above the P90, counted as training and the backtest count them: where the ledger
+    holds the model's P(any value), a 0 on a P10 of 0 by its randomized PIT
+    (``evaluation.interval_shares``); a row without one (NaN) counts a 0 inside."""
+    from training import evaluation as ev
+
+    zero = None
+    if PURCHASE in predicted:
+        zero = 1.0 - predicted[PURCHASE].astype(float).fillna(1.0)  # P(value = 0), F0
+    try:
+        shares = ev.interval_shares(y, predicted[low], predicted[high], zero_probability=zero)
+    except ValueError:  # no rows, or an interval not finite or inverted
+        shares = dict.fromkeys(("below", "inside", "above"), float("nan"))
+    return {
+        "below_p10": shares["below"],
+        "coverage_p10_p90": shares["inside"],
+        "above_p90": shares["above"],
+    }
 
 
 def realized_metrics(
@@ -106,9 +132,7 @@ def realized_metrics(
         }
         low, high = (f"{task.score}_p10", f"{task.score}_p90")
         if low in predicted and high in predicted:
-            metrics["coverage_p10_p90"] = _safely(
-                lambda: ev.interval_coverage(y, predicted[low], predicted[high])
-            )
+            metrics |= _interval_shares(y, predicted, low, high)
     metrics |= {"lift_top_decile": lift, "perfect_lift_top_decile": perfect}
     return metrics
 

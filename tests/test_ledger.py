@@ -340,8 +340,20 @@ def test_outcomes_equal_metrics_computed_by_hand_and_the_latest_is_pending(
     assert row["n"] == len(ltv)
     assert row["spearman"] == pytest.approx(spearmanr(ltv[LABEL], ltv["ltv"]).statistic)
     assert row["total_error"] == pytest.approx(ltv["ltv"].sum() - ltv[LABEL].sum())
+    # the interval counted as training and the backtest count it: a realized 0 where the
+    # model gave it F0 = 1 - P(any value) > 0 by its randomized PIT, below with weight
+    # min(F0, 0.1) / F0 and above with max(F0 - 0.9, 0) / F0
+    f0 = 1 - ltv["purchase_probability"].to_numpy(dtype=float)
+    value = ltv[LABEL].to_numpy(dtype=float)
+    tied = (value <= 0) & (f0 > 0)
+    f0 = np.clip(f0, 1e-12, 1)
+    below = np.where(tied, np.minimum(f0, 0.1) / f0, value < ltv["ltv_p10"])
+    above = np.where(tied, np.maximum(f0 - 0.9, 0) / f0, value > ltv["ltv_p90"])
+    assert row["below_p10"] == pytest.approx(below.mean())
+    assert row["above_p90"] == pytest.approx(above.mean())
+    assert row["coverage_p10_p90"] == pytest.approx(1 - below.mean() - above.mean())
     inside = (ltv[LABEL] >= ltv["ltv_p10"]) & (ltv[LABEL] <= ltv["ltv_p90"])
-    assert row["coverage_p10_p90"] == pytest.approx(inside.mean())
+    assert row["coverage_p10_p90"] < inside.mean()  # the plain count: a tied 0 inside
     assert -1 <= row["normalized_gini"] <= 1 and row["grade"] in {
         "excellent",
         "good",
@@ -398,6 +410,33 @@ def test_an_entry_whose_outcomes_the_model_learned_is_in_sample_and_not_graded(
     assert said.exit_code == 0, said.output
     line = next(x for x in said.stdout.splitlines() if f"{old} churn" in x)
     assert "in sample" in line and f"learned from the events up to {learned['churn']}" in line
+
+
+def test_outcomes_count_a_realized_zero_on_a_p10_of_zero_by_its_pit() -> None:
+    """`lifecycle outcomes` counted a 0 on a P10 of 0 inside the interval where training and
+    the backtest count it by its randomized PIT, so one calibrated model read about 0.8 in
+    them and 0.9 or more here. With the ledger's P(any value) it is counted as there; a row
+    without one (NaN) counts it inside."""
+    from lifecycle.outcomes import realized_metrics
+
+    predicted = pd.DataFrame(
+        {
+            "ltv": [4.0, 1.0, 5.0, 8.0, 3.0],
+            "ltv_p10": [0.0, 0.0, 1.0, 1.0, 0.0],
+            "ltv_p90": [10.0, 10.0, 10.0, 10.0, 10.0],
+            "purchase_probability": [0.5, 0.05, 0.9, 0.9, np.nan],
+        }
+    )
+    actual = np.array([0.0, 0.0, 5.0, 20.0, 0.0])
+    metrics = realized_metrics(LTV, predicted, actual)
+    # F0 0.5: below 0.1 / 0.5, inside the rest; F0 0.95: below 0.1 / 0.95, above 0.05 / 0.95
+    below = (0.2 + 0.1 / 0.95) / 5
+    above = (0.05 / 0.95 + 1) / 5
+    assert metrics["below_p10"] == pytest.approx(below)
+    assert metrics["above_p90"] == pytest.approx(above)
+    assert metrics["coverage_p10_p90"] == pytest.approx(1 - below - above)
+    plain = realized_metrics(LTV, predicted.drop(columns="purchase_probability"), actual)
+    assert plain["coverage_p10_p90"] == pytest.approx(4 / 5) and plain["below_p10"] == 0
 
 
 def test_an_outcome_of_conversion_answered_by_churn_names_churns_version(tmp_path: Path) -> None:
