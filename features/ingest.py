@@ -59,6 +59,7 @@ from features.reading import (
     NoDataRows,
     read_chunks,
 )
+from features.time_columns import note_zones
 from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
 from features.validation import (
@@ -382,6 +383,7 @@ def ingest_into(
                 staged = into / EVENTS_FILE
                 adapter.notes(reports["events"], pd.read_parquet(staged, columns=adapter.notes_of))
             keep_guest_rows(work / GUEST_ROWS, staging, appending_to, held, events_path)
+            note_zones({t: r.notes for t, r in reports.items()}, appending_to is not None)
             totals = None
             if appending_to is not None:
                 totals = merge_append(

@@ -106,6 +106,18 @@ def note_zoneless(notes: dict, column: str, values: pd.Series, zoneless: int, re
         notes[ZONELESS] = {"column": column, "read_in": read_in}
 
 
+def note_zones(notes_of: dict[str, dict], appended: bool) -> None:
+    """The tables' notes (table -> notes) of times without a zone: a users file's sign-up
+    times were read in the events' zone, said once where the events' line says it; on an
+    append (``appended``) in the dataset's zone, another refused (``batches.file_reading``),
+    so no --timezone is offered."""
+    if ZONELESS in notes_of.get("events", {}):
+        notes_of.get("users", {}).pop(ZONELESS, None)
+    for notes in notes_of.values():
+        if appended and ZONELESS in notes:
+            notes[ZONELESS]["dataset_zone"] = True
+
+
 def zoneless_lines(notes: dict, mixed: dict[str, dict]) -> list[str]:
     """The summary line of the zone times without one were read in (a column mixing them
     with zoned times says it in its own line)."""
@@ -116,7 +128,11 @@ def zoneless_lines(notes: dict, mixed: dict[str, dict]) -> list[str]:
         return []
     return [
         f"    times without a zone ('{read['column']}') read as {read['read_in']}"
-        + option_hint(" (--timezone ZONE reads them in another)")
+        + (
+            " (the dataset's zone)"
+            if read.get("dataset_zone")
+            else option_hint(" (--timezone ZONE reads them in another)")
+        )
     ]
 
 

@@ -13,7 +13,6 @@ from features.column_checks import refuse_repeated_columns, refuse_shadowed_colu
 from features.id_checks import check_mapped_user_ids
 from features.parsing import kept_text
 from features.quarantine import Quarantine
-from features.time_columns import ZONELESS
 from features.validation import (
     ContractError,
     TableChecks,
@@ -93,7 +92,6 @@ def check_users(
     if c.SIGNUP_TIME in columns:
         col = columns[c.SIGNUP_TIME]
         users[c.SIGNUP_TIME], time_problem = column_times(raw, col, mapping, checks)
-        checks.notes.pop(ZONELESS, None)  # read in the events' zone, which their line says
         checks.columns[col].also = (
             "; --time-format and --date-order read the events file's times too: if those are "
             "written otherwise, write the sign-up times as the events' are"

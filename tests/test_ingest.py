@@ -595,8 +595,10 @@ def test_the_summary_says_the_zone_times_without_one_were_read_in(
 ) -> None:
     """Session 41: ingest read times without an offset in UTC (or --timezone, or on an append
     the dataset's zone) and its summary never said so: a shop's local clock was read hours
-    off without a word. One line says the zone, with the option where the command has it; a
-    column whose times carry their zone (typed Parquet, UTC) has no such line."""
+    off without a word. One line says the zone, with the option where the command has it (an
+    append: the dataset's zone, another refused); a column whose times carry their zone
+    (typed Parquet, UTC) has no such line, and a users file's sign-up times have one unless
+    the events' line says the zone they were read in."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -615,6 +617,18 @@ def test_the_summary_says_the_zone_times_without_one_were_read_in(
     assert said("ingest", str(path), "--dataset", "paris", "--timezone", "Europe/Paris") == [
         f"    times without a zone ('event_time') read as Europe/Paris{hint}"
     ]
+    # an append reads them in the dataset's zone and refuses another: no --timezone offered
+    later = tmp_path / "later.csv"
+    later.write_text("user_id,event_time,event_type,amount\nu2,2024-01-02 10:00,purchase,7\n")
+    assert said("ingest", str(later), "--dataset", "paris", "--append") == [
+        "    times without a zone ('event_time') read as Europe/Paris (the dataset's zone)"
+    ]
+    # a users file's sign-up times: read in the events' zone, said once with the events'
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,signup_time\nu1,2023-12-01 09:00\n")
+    assert said("ingest", str(path), "--dataset", "both", "--users", str(users)) == [
+        f"    times without a zone ('event_time') read as UTC{hint}"
+    ]
     typed = tmp_path / "typed.parquet"
     pq.write_table(
         pa.table(
@@ -628,6 +642,10 @@ def test_the_summary_says_the_zone_times_without_one_were_read_in(
         typed,
     )
     assert said("ingest", str(typed)) == []
+    # events whose times carry their zone: the sign-up times' zone is said of them
+    assert said("ingest", str(typed), "--dataset", "typed", "--users", str(users)) == [
+        f"    times without a zone ('signup_time') read as UTC{hint}"
+    ]
     lines = tmp_path / "lines.csv"  # import has no --timezone: the shop's zone, said
     lines.write_text(
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"

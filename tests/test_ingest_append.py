@@ -288,13 +288,15 @@ def test_a_day_without_events_given_with_its_users_file_updates_the_users_table(
     args = ["ingest", str(quiet), "--users", str(users_next), "--append", "--dataset", "shop"]
     said = runner.invoke(main, args)
     assert said.exit_code == 0, said.output
-    assert said.stdout.splitlines()[-5:] == [
+    assert said.stdout.splitlines()[-6:] == [
         "  events: 0 rows loaded of 0, 0 quarantined",
         "    the file holds a header and no rows: no events (a day without any)",
         "  users: 2 rows loaded of 2, 0 quarantined",
         # u3 signed up after the last event: not "never bought" (trial 114)
         "    1 users of the users file have no event (e.g. 'u3'): all signed up after the last "
         "event (2025-01-05): a later file may bring their orders",
+        # no events' line says the zone the sign-up times were read in: theirs does
+        "    times without a zone ('signup_time') read as UTC (the dataset's zone)",
         "    the users table updated: 1 users added, 1 changed (users the file lacks stay)",
     ]
     dataset = home / "datasets" / "shop"
