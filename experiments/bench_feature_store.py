@@ -1,6 +1,6 @@
 """Benchmark the feature store: feature engineering, Feast retrieval vs plain joins, online store.
 
-Steps, each in its own subprocess so peak RSS (``ru_maxrss``) belongs to that step alone:
+Steps, each in its own subprocess, so its peak RSS and CPU are its own (``--one-child``: shared):
 
 1. ``compute_features`` of the demo users at monthly cutoffs (the last ``--cutoffs`` month
    starts followed by a full month of observed events);

@@ -100,6 +100,47 @@ def test_bgnbd_rule_forecasts_value_for_customers_only(rows: pd.DataFrame) -> No
         fit_rule("magic", "churn", rows, NAMES, horizon_days=90, windows=[90])
 
 
+def test_the_backtests_bgnbd_fits_spend_beside_a_customer_whose_repeat_days_were_free(
+    tmp_path: Path,
+) -> None:
+    """A repeat customer whose repeat days were all free items (monetary_value 0, kept since
+    a 0.00 line is a purchase) failed the Gamma-Gamma fit of the backtest's BG/NBD baseline,
+    which then fell back, silently, to the mean order value for everyone. Its fit skips
+    them, as the rule's does: each customer's spend is Gamma-Gamma's, the free one's below
+    the population mean."""
+    from features import contract as c
+    from lifecycle.btyd import GammaGamma, rfm_summary
+    from training.baselines import bgnbd_forecast
+
+    rng = np.random.default_rng(3)
+    start, as_of = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-12-31", tz="UTC")
+    rows = []
+    for user in range(300):
+        days = np.sort(rng.choice(365, size=1 + rng.poisson(3), replace=False))
+        spend = round(rng.gamma(4.0, 10.0), 2)  # cents, as money() sums them
+        for k, day in enumerate(days):
+            free = user == 0 and k > 0  # its repeat days: free items only
+            rows.append((f"u{user}", start + pd.Timedelta(days=int(day)), 0.0 if free else spend))
+    events = pd.DataFrame(rows, columns=[c.USER_ID, c.EVENT_TIME, c.AMOUNT])
+    events[c.EVENT_TYPE] = c.PURCHASE
+    events[c.EVENT_TIME] = events[c.EVENT_TIME].astype("datetime64[us, UTC]")  # as stored
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path)
+    forecast = bgnbd_forecast(path, as_of, 90)
+    orders = events.rename(columns={c.EVENT_TIME: "order_time", c.AMOUNT: "value"})
+    summary = rfm_summary(orders, as_of)
+    assert summary.loc["u0", "frequency"] > 0 and summary.loc["u0", "monetary_value"] == 0
+    spent = summary[summary["monetary_value"] > 0]
+    gamma = GammaGamma.fit(spent["frequency"], spent["monetary_value"])
+    per_order = forecast["expected_value"] / forecast["expected_purchases"]
+    expected = pd.Series(
+        gamma.expected_average_value(summary["frequency"], summary["monetary_value"]),
+        index=summary.index,
+    )
+    np.testing.assert_allclose(per_order, expected.reindex(per_order.index), rtol=1e-9)
+    assert per_order["u0"] < gamma.population_mean and per_order.std() > 1
+
+
 def test_purchase_process_rule_is_the_processes_own_probability(
     rows: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -62,8 +62,11 @@ def bgnbd_forecast(events_path: Path, as_of: pd.Timestamp, horizon_days: int) ->
     ).df()
     summary, bgnbd, rfm = _fitted(orders, as_of)
     purchases = bgnbd.expected_purchases(horizon_days / 7.0, *rfm)
+    # customers whose repeat days kept some value (a day of free items only is 0), as the
+    # rule's fit (lifecycle.rules): one such customer would end the fit for everyone
+    spent = summary[summary["monetary_value"] > 0]
     try:
-        gamma = GammaGamma.fit(summary["frequency"], summary["monetary_value"])
+        gamma = GammaGamma.fit(spent["frequency"], spent["monetary_value"])
         value = expected_value(bgnbd, gamma, summary, horizon_days)
     except BTYDError:
         # No repeat buyers to fit spend on: fall back to the mean order value of everyone.
