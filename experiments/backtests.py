@@ -74,13 +74,15 @@ def young_shop(raw: pd.DataFrame, folder: Path) -> Path:
 
 def purchase_lines(raw: pd.DataFrame) -> pd.DataFrame:
     """online_retail's invoice lines of a purchase by a known customer (no cancellation, a
-    positive quantity and price)."""
+    positive quantity, a price not negative): the lines `import online-retail` loads, a free
+    item at 0.00 among them, so a derived log holds the purchases of the case it is
+    compared with."""
     price, quantity = (pd.to_numeric(raw[k], errors="coerce") for k in ("UnitPrice", "Quantity"))
     purchase = (
         raw["CustomerID"].ne("")
         & ~raw["InvoiceNo"].str.upper().str.startswith("C")
         & quantity.gt(0)
-        & price.gt(0)
+        & price.ge(0)
     )
     return raw[purchase]
 
