@@ -122,7 +122,9 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         )
     if COLUMNS_READ_AS in notes:
         out.append(columns_read_as_line(notes[COLUMNS_READ_AS]))
-    if free := notes.get(FREE_PURCHASES):
+    if (free := notes.get(FREE_PURCHASES)) and counted_by(notes):  # counts, no money
+        out.append(f"    purchases of 0 items kept (activity): {free:,}")
+    elif free:
         out.append(
             f"    purchases at 0.00 kept (a free item of an order: activity, no revenue): {free:,}"
         )

@@ -169,3 +169,14 @@ def test_whole_amounts_without_a_currency_are_said_to_be_maybe_counts_once(
                       "event_time=visit_date", "--event-type", "purchase", "--amount-default", "1",
                       "--keep-repeats")  # fmt: skip
     assert "whole numbers" not in counted
+
+
+def test_a_purchase_of_0_items_is_worded_in_items_not_money(home: Path, tmp_path: Path) -> None:
+    """Review R2 of s42 (L1): a count log's day of 0 items was said as money, 'purchases at
+    0.00 kept (a free item of an order: activity, no revenue)', beside the line that its
+    amounts are counts of what was bought, no money."""
+    path = _visits(tmp_path / "march.csv", range(1, 3))
+    path.write_text(path.read_text() + "C1,2024-03-05,Leeds,0\n")
+    said = _ingest(path, "--dataset", "g", *MAPS, "--amount-unit", "count")
+    assert "    purchases of 0 items kept (activity): 1" in said.splitlines()
+    assert "0.00" not in said
