@@ -43,6 +43,10 @@ class Counted:
     each: float
     noun: Literal["purchases", "items"] = "purchases"
 
+    def __post_init__(self) -> None:
+        if self.noun not in ("purchases", "items"):
+            raise ValueError(f"Counted.noun: 'purchases' or 'items', not {self.noun!r}")
+
 
 def counted_noun(purchase_counts: Counted | None) -> tuple[str, str]:
     """What a log without money counts, (plural, singular): its :class:`Counted` noun; a log

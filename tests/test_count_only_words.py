@@ -200,6 +200,8 @@ def test_what_a_log_counts_is_a_field_no_conversion_can_drop() -> None:
         with pytest.raises(TypeError):
             dropping(items)
     assert counted_noun(Counted(2.0)) == ("purchases", "purchase")
+    with pytest.raises(ValueError, match="'purchases' or 'items', not 'item'"):
+        Counted(1.0, "item")  # a misspelt noun would word items and keep M unsaid (review R3)
 
 
 def test_api_answers_of_a_count_only_log_say_purchases(
