@@ -24,6 +24,21 @@ from training.pipeline import time_split
 WEEKLY = list(pd.date_range("2011-03-04", "2011-09-09", freq="7D", tz="UTC"))
 
 
+def _zero_only_where_nothing_is_that_likely(
+    bundle: ModelBundle, X: np.ndarray, learned: np.ndarray, bridged: np.ndarray
+) -> None:
+    """A bridged interval's level is 0 exactly where the served chance of nothing reaches it,
+    some users the learned interval put at 0 are above it now, the levels do not cross, and
+    the row path's interval is the arrays'."""
+    nothing = 1 - bridged[:, 4]
+    for k, level in enumerate((0.1, 0.5, 0.9), start=1):
+        assert ((bridged[:, k] == 0) == (level <= nothing)).all(), level
+    gained = (1 - learned[:, 4] >= 0.1) & (nothing < 0.1)
+    assert gained.any() and (bridged[gained, 1] > 0).all()
+    assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()
+    assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
+
+
 def test_the_longest_horizon_that_splits_with_as_many_train_cutoffs_as_test_ones() -> None:
     horizons = learnable_horizons(WEEKLY, 91)
     assert horizons and horizons == sorted(horizons, reverse=True)
@@ -173,13 +188,7 @@ def test_a_bridged_blended_ltvs_interval_is_zero_only_where_nothing_is_that_like
     assert process is not None
     bundle.bridge = bridge_of(35, 91, process, lambda name: rows[name].to_numpy(dtype=float))
     bridged = bundle.value_outlook_matrix(X)
-    nothing = 1 - bridged[:, 4]
-    for k, level in enumerate((0.1, 0.5, 0.9), start=1):
-        assert ((bridged[:, k] == 0) == (level <= nothing)).all(), level
-    gained = (1 - learned[:, 4] >= 0.1) & (nothing < 0.1)
-    assert gained.any() and (bridged[gained, 1] > 0).all()
-    assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()
-    assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
+    _zero_only_where_nothing_is_that_likely(bundle, X, learned, bridged)
 
 
 def test_a_bridged_value_given_one_keeps_the_mixtures_mean_scaled_as_the_value(
@@ -250,17 +259,12 @@ def test_a_bridged_rules_interval_is_the_served_p_any_values_mixture() -> None:
     bridged = bundle.value_outlook_matrix(X)
     np.testing.assert_allclose(bridged[:, 0], learned[:, 0] * value_ratio)
     np.testing.assert_allclose(bridged[:, 4], 1 - (1 - learned[:, 4]) * none_ratio)
-    nothing = 1 - bridged[:, 4]
-    for k, level in enumerate((0.1, 0.5, 0.9), start=1):
-        assert ((bridged[:, k] == 0) == (level <= nothing)).all(), level
-    gained = (1 - learned[:, 4] >= 0.1) & (nothing < 0.1)
-    assert gained.any() and (bridged[gained, 1] > 0).all()
-    assert (np.diff(bridged[:, 1:4], axis=1) >= 0).all()
-    assert np.allclose(bundle.interval_matrix(X), bridged[:, 1:4])
+    _zero_only_where_nothing_is_that_likely(bundle, X, learned, bridged)
     # level q on 91 days: the given-one ratio times the 35-day mixture's level 1 - p + p c,
     # c = (q - (1 - P)) / P the level given a purchase (p the 35-day P(any value), P served)
     ratio = value_ratio * learned[:, 4] / bridged[:, 4]
     orders, first, last, mean = (X[:, names.index(n)] for n in rule.inputs())
+    gained = (1 - learned[:, 4] >= 0.1) & (bridged[:, 4] > 0.9)  # P10 above 0 now
     for i in np.flatnonzero(gained)[:5]:
         p, served = learned[i, 4], bridged[i, 4]
         at = tuple(1 - p + p * (q - (1 - served)) / served for q in (0.1, 0.5, 0.9))
