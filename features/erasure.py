@@ -77,6 +77,7 @@ from features.erasure_exports import (
     ExportFinding,
     check_exports,
     forget_inner_scratch,
+    of_dataset,
     registered,
 )
 from features.erasure_holders import (
@@ -436,12 +437,13 @@ def forget(
     names = _dataset_names(settings, dataset)
     for name in names:  # a damaged events or users table stops us before any change
         require_whole_tables(settings.workspace.dataset_dir(name))
-    exports = registered(settings, dataset)  # a bad register stops us before any change
+    every_export = registered(settings)  # a bad register stops us before any change
+    exports = of_dataset(every_export, dataset)
     # the places outside a dataset are matched among all (y's at-risk list is not of "no
     # known dataset" to forget --dataset x: left, its c1 is y's user)
     workspace_names = _dataset_names(settings, None) if dataset is not None else names
     apart = [n for n in workspace_names if n not in names]
-    owned = registered(settings, None) if apart else exports  # lists by their dataset
+    owned = every_export if apart else exports  # lists by their dataset
     # one id however a file wrote it: 18074.0 is the user ingest loaded as 18074, and
     # C1@X.COM is c1@x.com in a dataset of case-insensitive ids
     read = {u: c.user_id_spellings(u)[0] for u in asked}

@@ -72,9 +72,13 @@ def _format(path: Path) -> str:
     return "json" if head.lstrip()[:1] == b"{" else "csv"
 
 
-def registered(settings: Settings, dataset: str | None) -> list[Export]:
-    """The registered lists erasure looks at: all, or the named dataset's."""
-    exports = registered_exports(settings.workspace.home)
+def registered(settings: Settings) -> list[Export]:
+    """Every registered list (the register read once; a bad one is refused)."""
+    return registered_exports(settings.workspace.home)
+
+
+def of_dataset(exports: list[Export], dataset: str | None) -> list[Export]:
+    """The registered lists erasure looks at: all, or the named dataset's (and those of none)."""
     return [e for e in exports if dataset is None or e.dataset in (dataset, None)]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,7 +104,7 @@ class PlaceIds:
         """These ids, each set with ``more`` of it (the keyed pseudonyms lists carry)."""
         of = {name: ids | more(ids) for name, ids in self.of.items()}
         every = self.every | more(self.every)
-        return PlaceIds(every, of, self.why, self.noted, self.apart, self.left, self.folding)
+        return replace(self, every=every, of=of)  # the rest shared, as the notes it gathers
 
 
 def _names(datasets: list[str]) -> str:

@@ -195,38 +195,10 @@ def refresh(
     adapter, e.g. ``online-retail``) to the settings' dataset, then run each later step
     whose inputs are newer than what it made; skip the rest. Files start a dataset the
     workspace lacks only when the caller named it (``dataset_named``; the CLI's --dataset),
-    never under the settings' default name."""
+    never under the settings' default name. Each outcome's seconds include those of the
+    checks that decided it; the result's, the whole run's."""
     started = time.perf_counter()
     result = RefreshResult(settings.dataset)
-    try:
-        return _refresh(
-            settings,
-            files,
-            users,
-            source,
-            reload_url,
-            accept_definition_change,
-            progress,
-            result,
-            dataset_named=dataset_named,
-        )
-    finally:
-        result.seconds = round(time.perf_counter() - started, 2)
-
-
-def _refresh(
-    settings: Settings,
-    files: Sequence[Path],
-    users: Path | None,
-    source: str | None,
-    reload_url: str | None,
-    accept_definition_change: str | None,
-    progress: Progress,
-    result: RefreshResult,
-    *,
-    dataset_named: bool,
-) -> RefreshResult:
-    """:func:`refresh`'s steps, each outcome's seconds with those of the checks that decided it."""
     checked: dict[str, float] = {}  # seconds of each step's checks, not yet in an outcome
 
     def record(outcome: StepOutcome) -> None:
@@ -290,42 +262,45 @@ def _refresh(
         record(StepOutcome(step, "skipped", why))
 
     try:
-        _refresh_steps(
-            settings,
-            files,
-            users,
-            source,
-            reload_url,
-            accept_definition_change,
-            result,
-            run,
-            skip,
-            timed,
-            dataset_named=dataset_named,
-        )
-    except RefreshFailed as failed:
-        result.error, result.exit_code = str(failed), EXIT_FAILED
-        if appended := result.steps[-1].detail.get("appended"):  # the dataset moved: said
-            result.error += f"; {_appended(appended)}"
+        try:
+            _refresh_steps(
+                settings,
+                files,
+                users,
+                source,
+                reload_url,
+                accept_definition_change,
+                result,
+                run,
+                skip,
+                timed,
+                dataset_named=dataset_named,
+            )
+        except RefreshFailed as failed:
+            result.error, result.exit_code = str(failed), EXIT_FAILED
+            if appended := result.steps[-1].detail.get("appended"):  # the dataset moved: said
+                result.error += f"; {_appended(appended)}"
+            return result
+        except RefreshStopped as stop:
+            done = [s.step for s in result.steps if s.status == "ran"]
+            stopped = result.steps[-1]
+            step = stopped.step
+            left = f"the {step} step left what it writes as it was"
+            if appended := stopped.detail.get("appended"):
+                left = _appended(appended)
+            result.error = (
+                f"stopped ({signal.Signals(stop.signum).name}) during the {step} step: "
+                + (f"{', '.join(done)} done and kept; " if done else "")
+                + f"{left}; `lifecycle refresh` runs what is left"
+            )
+            result.exit_code = STOP_EXIT_BASE + stop.signum
+            return result
+        trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
+        if trained and not everything_promoted(trained.detail):
+            result.exit_code = EXIT_NOT_PROMOTED
         return result
-    except RefreshStopped as stop:
-        done = [s.step for s in result.steps if s.status == "ran"]
-        stopped = result.steps[-1]
-        step = stopped.step
-        left = f"the {step} step left what it writes as it was"
-        if appended := stopped.detail.get("appended"):
-            left = _appended(appended)
-        result.error = (
-            f"stopped ({signal.Signals(stop.signum).name}) during the {step} step: "
-            + (f"{', '.join(done)} done and kept; " if done else "")
-            + f"{left}; `lifecycle refresh` runs what is left"
-        )
-        result.exit_code = STOP_EXIT_BASE + stop.signum
-        return result
-    trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
-    if trained and not everything_promoted(trained.detail):
-        result.exit_code = EXIT_NOT_PROMOTED
-    return result
+    finally:
+        result.seconds = round(time.perf_counter() - started, 2)
 
 
 def _appended(appended: dict[str, Any]) -> str:
