@@ -10,16 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from workspaces import cli_report
 
 from lifecycle import registry
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
-
-
-def _forget(*ids: str) -> dict:
-    result = CliRunner().invoke(main, ["--json", "--quiet", "forget", *ids])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def _shop_with_two_versions(home: Path, tmp_path: Path) -> tuple[Any, str]:
@@ -49,10 +44,10 @@ def test_a_version_trained_before_the_erasure_and_promoted_after_it_is_named_on_
     on the users' rows before `forget` and made champion after it, went unsaid."""
     client, model = _shop_with_two_versions(home, tmp_path)
 
-    first = _forget("7")
+    first = cli_report("forget", "7")
     assert first["users"] == 1 and first["champions_trained_with_users"] == ["shop-churn v1"]
     registry.set_champion(client, model, "2", "promoted after the erasure")
-    again = _forget("7")
+    again = cli_report("forget", "7")
     assert again["erased_before"] == {"7": first["timestamp"]}
     assert again["champions_trained_with_users"] == ["shop-churn v2"]
     said = CliRunner().invoke(main, ["forget", "7"]).stdout
@@ -61,7 +56,7 @@ def test_a_version_trained_before_the_erasure_and_promoted_after_it_is_named_on_
     # Trained after the erasure, on the data without the user: not named.
     client.create_model_version(model, source=str(tmp_path), run_id=None)
     registry.set_champion(client, model, "3", "retrained after the erasure")
-    assert _forget("7")["champions_trained_with_users"] == []
+    assert cli_report("forget", "7")["champions_trained_with_users"] == []
 
 
 def test_promoting_a_version_trained_before_an_erasure_warns_and_promotes(
@@ -70,7 +65,7 @@ def test_promoting_a_version_trained_before_an_erasure_warns_and_promotes(
     """`lifecycle promote` of a version trained on the users' rows before `forget` went
     unsaid (session 39): it now warns in one line, naming the erasure and retraining."""
     client, model = _shop_with_two_versions(home, tmp_path)
-    erased = _forget("7")["timestamp"]
+    erased = cli_report("forget", "7")["timestamp"]
     promote = ["promote", "churn", "2", "--dataset", "shop", "--force", "--reason", "rollback"]
     said = CliRunner().invoke(main, promote)
     assert said.exit_code == 0, said.output  # warned, not refused

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from workspaces import names_id
+from workspaces import cli_report, names_id
 
 from features import contract as c
 from features.erasure import forget
@@ -40,12 +40,6 @@ USERS = "user_id,signup_time,channel\n14646,2025-10-01,ads\n17000,2025-10-02,org
 GONE = ("12590", "15749", "14646")
 
 
-def _run(*args: str) -> dict:
-    result = CliRunner().invoke(main, ["--json", "--quiet", *args])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
 def _write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text)
@@ -57,21 +51,23 @@ def shop(home: Path, tmp_path: Path) -> Path:
     """Dataset ``shop`` from the November export, with a users file."""
     november = _write(tmp_path, "nov.csv", NOVEMBER)
     users = _write(tmp_path, "users.csv", USERS)
-    _run("ingest", str(november), "--users", str(users), "--dataset", "shop")
+    cli_report("ingest", str(november), "--users", str(users), "--dataset", "shop")
     return home / "datasets" / "shop"
 
 
 def test_a_forgotten_user_stays_out_of_an_overlapping_append(
     home: Path, shop: Path, tmp_path: Path
 ) -> None:
-    _run("forget", *GONE)
+    cli_report("forget", *GONE)
     listed = CliRunner().invoke(main, ["datasets"])
     # read = loaded + quarantined + erased
     assert "events: 1 rows loaded of 5, 0 quarantined, 4 erased" in listed.stdout
 
     december = _write(tmp_path, "dec.csv", DECEMBER)
     users = _write(tmp_path, "users.csv", USERS)
-    data = _run("ingest", str(december), "--users", str(users), "--dataset", "shop", "--append")
+    data = cli_report(
+        "ingest", str(december), "--users", str(users), "--dataset", "shop", "--append"
+    )
     reasons = data["tables"]["events"]["reasons"]
     assert reasons[ERASED_USER] == 6  # 4 November rows, 2 December rows (one also bad)
     # no row of theirs loads, yet they are not named as users with no row loaded
@@ -104,7 +100,7 @@ def test_an_id_written_14646_0_forgets_the_customer_ingest_loaded_as_14646(
     assert entry["user_hashes"] == sorted(keyed_hash(key, u) for u in ("14646", "12590"))
     assert "read_as" not in entry and not names_id(entry, "14646")
     december = _write(tmp_path, "dec.csv", DECEMBER)
-    data = _run("ingest", str(december), "--dataset", "shop", "--append")
+    data = cli_report("ingest", str(december), "--dataset", "shop", "--append")
     assert data["tables"]["events"]["reasons"][ERASED_USER] == 5  # 4 rows of 14646, 1 of 12590
     assert "14646" not in set(pd.read_parquet(shop / "events.parquet")[c.USER_ID])
 
@@ -120,7 +116,7 @@ def test_an_id_held_under_another_spelling_is_named_never_erased_nor_logged(
         HEADER + f"{nfd},2025-11-01 10:00:00,purchase,10\nBob ,2025-11-02 10:00:00,purchase,5\n"
     )
     events += "bob,2025-11-03 10:00:00,purchase,5\n"
-    _run("ingest", str(_write(tmp_path, "shop.csv", events)), "--dataset", "shop")
+    cli_report("ingest", str(_write(tmp_path, "shop.csv", events)), "--dataset", "shop")
     result = CliRunner().invoke(main, ["forget", "jos\u00e9", "bob"])
     assert result.exit_code == 0, result.output
     said = result.stdout.splitlines()
@@ -134,7 +130,7 @@ def test_an_id_held_under_another_spelling_is_named_never_erased_nor_logged(
     assert held == {nfd, "Bob "}  # named, not erased: only bob was
     [entry] = log_entries(home)
     assert len(entry["user_hashes"]) == 1 and "Bob" not in json.dumps(entry)
-    out = _run("forget", nfd)
+    out = cli_report("forget", nfd)
     assert out["other_spellings"] == {} and out["users"] == 1
 
 
@@ -154,7 +150,7 @@ def test_an_erasure_keyed_by_an_absent_key_refuses_the_ingest(
     again = CliRunner().invoke(main, ["--json", *args], env=key)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["tables"]["events"]["reasons"][ERASED_USER] == 4
-    other = _run("ingest", december, "--dataset", "other")
+    other = cli_report("ingest", december, "--dataset", "other")
     assert ERASED_USER not in other["tables"]["events"]["reasons"]
 
 
@@ -199,14 +195,14 @@ def test_forget_deletes_the_monitor_reference_samples(home: Path, shop: Path) ->
     for name in ours + others[:1] + others[2:]:
         sample.to_parquet(monitor / name)
     (monitor / others[1]).write_text("{}")
-    out = _run("forget", "14646", "--dataset", "shop")
+    out = cli_report("forget", "14646", "--dataset", "shop")
     assert not any((monitor / name).exists() for name in ours)
     assert all((monitor / name).exists() for name in others)
     assert out["removed"]["monitor reference files deleted"] == 3
     assert sorted(out["deleted_files"]) == [f"monitor/{name}" for name in ours]
     # Nobody found: nothing of the monitor's is touched.
     sample.to_parquet(monitor / ours[0])
-    _run("forget", "99999")
+    cli_report("forget", "99999")
     assert (monitor / ours[0]).exists()
 
 
@@ -219,8 +215,8 @@ def test_only_the_datasets_that_held_a_user_lose_monitor_files_and_are_named(
     from lifecycle import registry
 
     other = _write(tmp_path, "other.csv", HEADER + "20001,2025-11-01 10:00:00,purchase,10\n")
-    _run("ingest", str(other), "--dataset", "other")
-    _run("import", "telco-churn", str(_write(tmp_path, "telco.csv", TELCO)))
+    cli_report("ingest", str(other), "--dataset", "other")
+    cli_report("import", "telco-churn", str(_write(tmp_path, "telco.csv", TELCO)))
     settings = load_settings(home=home, environ={})
     client = registry.client(settings)
     for name in ("shop", "other", "telco_churn"):
@@ -258,7 +254,7 @@ def test_only_the_datasets_that_held_a_user_lose_monitor_files_and_are_named(
     assert entry["champions_trained_with_users"] == ["shop-churn v1"]
     assert sorted(entry["deleted_files"]) == [f"monitor/{name}" for name in sorted(ours)]
     # A snapshot's user: its own remedy, and nothing of the events datasets.
-    told = _run("forget", "7590-VHVEG")
+    told = cli_report("forget", "7590-VHVEG")
     assert told["champions_trained_with_users"] == ["telco_churn-churn v1"]
     assert (
         "retrain with `lifecycle train-snapshot --dataset telco_churn`" in told["not_covered"][-1]
@@ -274,7 +270,7 @@ def test_a_models_own_numbers_are_not_an_id(home: Path, shop: Path) -> None:
     )
     evaluation = bundle.parent / "evaluation.json"
     evaluation.write_text(json.dumps({"top_users": ["12590"], "threshold": 30.212590408045799}))
-    out = _run("forget", "12590")
+    out = cli_report("forget", "12590")
     assert out["mlflow_artifacts_mentioning_users"] == ["mlflow/artifacts/1/model/evaluation.json"]
 
 
@@ -302,9 +298,9 @@ def test_a_forgotten_user_stays_out_of_a_later_import(
 ) -> None:
     """`lifecycle import` read the file again with every erased customer in it."""
     path = _write(tmp_path, f"{dataset}.csv", text)
-    _run("import", source, str(path))
-    _run("forget", gone)
-    data = _run("import", source, str(path))
+    cli_report("import", source, str(path))
+    cli_report("forget", gone)
+    data = cli_report("import", source, str(path))
     table = next(iter(data["tables"]))
     assert data["tables"][table]["reasons"][ERASED_USER] >= 1
     folder = home / "datasets" / dataset
@@ -345,8 +341,8 @@ def test_forget_reads_each_version_of_a_dataset_once_to_find_the_users(
 
     other = _write(tmp_path, "other.csv", HEADER + "20001,2025-11-01 10:00:00,purchase,10\n")
     more = _write(tmp_path, "more.csv", HEADER + "20002,2025-11-02 10:00:00,purchase,10\n")
-    _run("ingest", str(other), "--dataset", "other")
-    _run("ingest", str(more), "--dataset", "other", "--append")  # a version kept beside
+    cli_report("ingest", str(other), "--dataset", "other")
+    cli_report("ingest", str(more), "--dataset", "other", "--append")  # a version kept beside
     read: list[Path] = []
     real = pq.read_table
 
@@ -356,7 +352,7 @@ def test_forget_reads_each_version_of_a_dataset_once_to_find_the_users(
         return real(source, *args, columns=columns, **kwargs)
 
     monkeypatch.setattr(pq, "read_table", counted)
-    _run("forget", "12590")  # in shop only: every table of other is searched
+    cli_report("forget", "12590")  # in shop only: every table of other is searched
     current = (shop.parent / "other").resolve()
     (older,) = [v for v in current.parent.glob("other@*") if v != current]
     of_other = Counter(path.parent for path in read if path.parent.name.startswith("other@"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
+from workspaces import cli_report
 
 from features import contract as c
 from features.scrub import REDACTED
@@ -27,12 +28,6 @@ RETAIL = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,Custo
 """
 
 
-def _run(*args: str) -> dict:
-    result = CliRunner().invoke(main, ["--json", "--quiet", *args])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
 def _quarantined(home: Path) -> list[Path]:
     return sorted((home / "datasets").rglob("quarantine/*.csv"))
 
@@ -45,13 +40,13 @@ def test_a_quarantined_id_written_with_spaces_is_erased_with_the_customer(
     only rows were quarantined as "  14000.0 "."""
     source = tmp_path / "retail.csv"
     source.write_text(RETAIL)
-    _run("import", "online-retail", str(source), "--dataset", "shop")
-    _run("import", "online-retail", str(source), "--dataset", "shop", "--replace")
+    cli_report("import", "online-retail", str(source), "--dataset", "shop")
+    cli_report("import", "online-retail", str(source), "--dataset", "shop", "--replace")
     [current, older] = [pd.read_csv(p, dtype=str) for p in _quarantined(home)]
     assert sorted(current["CustomerID"]) == ["  14000.0 ", " 13047", "13047 "]
     assert older.equals(current)
 
-    out = _run("forget", "13047", "14000")
+    out = cli_report("forget", "13047", "14000")
     assert out["not_found"] == [] and out["users"] == 2
     for path in _quarantined(home):  # every version: the three rows, nobody else's
         assert pd.read_csv(path, dtype=str).empty, path
@@ -76,9 +71,9 @@ def test_a_quarantined_id_written_as_a_spreadsheet_formula_is_erased(
         '="12583",2024-01-03 10:00:00,purchase,-7\n="12583",2024-01-04 10:00:00,purchase,7\n'
         '="17850",2024-01-05 10:00:00,purchase,7\n'
     )
-    data = _run("ingest", str(source), "--dataset", "shop")
+    data = cli_report("ingest", str(source), "--dataset", "shop")
     assert data["tables"]["events"]["rows_quarantined"] == 2
-    out = _run("forget", "13047")
+    out = cli_report("forget", "13047")
     assert out["removed"]["datasets/shop"] == 2
     for path in _quarantined(home):  # the version before the erasure too
         assert "13047" not in path.read_text() and "12583" in path.read_text(), path
@@ -96,7 +91,7 @@ def test_the_ids_spelt_apart_are_counted_again_after_an_erasure(home: Path, tmp_
             "user_id,event_time,event_type,amount\n"
             + "".join(f"{u},2024-01-0{n + 1} 10:00:00,purchase,5\n" for n, u in enumerate(rows))
         )
-        _run("ingest", str(source), "--dataset", "shop", *options)
+        cli_report("ingest", str(source), "--dataset", "shop", *options)
 
     def spelt(versions: int) -> list[dict | None]:  # every version forget keeps, each's note
         reports = sorted((home / "datasets").rglob("report.json"))
@@ -107,24 +102,24 @@ def test_the_ids_spelt_apart_are_counted_again_after_an_erasure(home: Path, tmp_
     ingest(rows)
     ingest(rows, "--replace")  # an older version beside
     assert [(n["ids"], n["groups"]) for n in spelt(2)] == [(5, 2), (5, 2)]
-    _run("forget", "17850")  # " 17850" and "017850" are users of their own: still apart
+    cli_report("forget", "17850")  # " 17850" and "017850" are users of their own: still apart
     for note in spelt(3):  # both ingests' and forget's: it keeps as many as ingest
         assert (note["ids"], note["groups"]) == (4, 2)
         assert note["example"] == [REDACTED] and note["more_examples"] == [["0012583", "12583"]]
-    _run("forget", " 17850", "017850")
+    cli_report("forget", " 17850", "017850")
     assert [(n["ids"], n["groups"]) for n in spelt(4)] == [(2, 1)] * 4
-    _run("forget", "12583")  # 0012583 is alone now: no id is spelt apart any more
+    cli_report("forget", "12583")  # 0012583 is alone now: no id is spelt apart any more
     assert spelt(5) == [None] * 5
 
     # A count an earlier erasure left unchanged (the code before) is put right by the next
     # forget, whoever it asks for; a forgotten example is never drawn again.
     ingest([u.replace("17850", "15000").replace("12583", "12000") for u in rows], "--replace")
-    _run("forget", "15000")
+    cli_report("forget", "15000")
     path = home / "datasets" / "shop" / "report.json"
     stale = json.loads(path.read_text())
     stale["tables"]["events"]["notes"]["user_ids_spelt_apart"]["ids"] = 5
     path.write_text(json.dumps(stale))
-    _run("forget", "nobody")
+    cli_report("forget", "nobody")
     note = json.loads(path.read_text())["tables"]["events"]["notes"]["user_ids_spelt_apart"]
     assert (note["ids"], note["groups"]) == (4, 2) and note["example"] == [REDACTED]
     listed = CliRunner().invoke(main, ["datasets"])

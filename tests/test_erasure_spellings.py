@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from workspaces import names_id
+from workspaces import cli_report, names_id
 
 from features import contract as c
 from features.erasure_log import ERASED_USER, log_entries
@@ -33,12 +33,6 @@ EVENTS = (
     "12583.0,2010-12-01 08:45:00,purchase,90.0,ALARM CLOCK BAKELIKE PINK\n"
 )
 GONE = "13047"
-
-
-def _run(*args: str) -> dict:
-    result = CliRunner().invoke(main, ["--json", "--quiet", *args])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def _held(folder: Path, user: str) -> list[str]:
@@ -75,13 +69,13 @@ def test_a_user_quarantined_as_13047_0_is_found_erased_logged_and_kept_out(
     file kept the user's rows as 13047.0; `forget 13047.0` logged "13047.0", so the next
     append loaded 13047 again under both spellings."""
     source = _events(tmp_path, fmt)
-    data = _run("ingest", str(source), "--dataset", "shop")
+    data = cli_report("ingest", str(source), "--dataset", "shop")
     assert data["tables"]["events"]["reasons"]["negative_amount"] == 2
-    _run("ingest", str(source), "--dataset", "shop", "--replace")  # an older version beside
+    cli_report("ingest", str(source), "--dataset", "shop", "--replace")  # an older version beside
     datasets = home / "datasets"
     assert len(_held(datasets, GONE)) == 4  # quarantine and report, in both versions
 
-    out = _run("forget", GONE)
+    out = cli_report("forget", GONE)
     assert out["not_found"] == [] and out["users"] == 1
     assert out["removed"]["datasets/shop"] == 2
     # both ingests' versions kept beside forget's (as many as ingest keeps), 2 rows each
@@ -93,7 +87,7 @@ def test_a_user_quarantined_as_13047_0_is_found_erased_logged_and_kept_out(
     assert entry["user_hashes"] == [keyed_hash(key, GONE)]
 
     # 17850 asked as 17850.0: the user ingest loaded as 17850, said so, logged as 17850
-    out = _run("forget", "17850.0")
+    out = cli_report("forget", "17850.0")
     assert out["read_as"] == {"17850.0": "17850"} and out["not_found"] == []
     assert out["removed"]["datasets/shop"] == 2
     assert log_entries(home)[-1]["user_hashes"] == [keyed_hash(key, "17850")]
@@ -108,7 +102,7 @@ def test_a_user_quarantined_as_13047_0_is_found_erased_logged_and_kept_out(
     mixed = tmp_path / "mixed.csv"  # A1 beside them: ingest keeps 13047.0 as written
     mixed.write_text(both.read_text() + "A1,2011-12-05 10:00:00,purchase,9\n")
     for path in (both, mixed):
-        data = _run("ingest", str(path), "--dataset", "shop", "--append")
+        data = cli_report("ingest", str(path), "--dataset", "shop", "--append")
         assert data["tables"]["events"]["reasons"][ERASED_USER] == 3, path
     held = set(pd.read_parquet(datasets / "shop" / "events.parquet")[c.USER_ID])
     assert held == {"12583", "A1"}
@@ -120,12 +114,12 @@ def test_an_earlier_erasure_logged_as_13047_0_keeps_13047_out(home: Path, tmp_pa
     from features.erasure_log import append_entry, erasure_key, key_check
     from lifecycle.settings import load_settings
 
-    _run("ingest", str(_events(tmp_path, "csv")), "--dataset", "shop")
+    cli_report("ingest", str(_events(tmp_path, "csv")), "--dataset", "shop")
     key, source = erasure_key(load_settings(home=home, environ={}))
     hashes = [keyed_hash(key, f"{GONE}.0")]
     entry = {"timestamp": "2025-01-01T00:00:00+00:00", "dataset": None, "user_hashes": hashes}
     append_entry(home, entry | {"key_check": key_check(key), "key_source": source})
-    data = _run("ingest", str(_events(tmp_path, "csv")), "--dataset", "shop", "--replace")
+    data = cli_report("ingest", str(_events(tmp_path, "csv")), "--dataset", "shop", "--replace")
     assert data["tables"]["events"]["reasons"][ERASED_USER] == 2
 
 
@@ -138,13 +132,13 @@ def test_an_erased_id_leaves_the_examples_of_every_versions_report(
     spelt += "17850,2010-12-01 08:50:00,purchase,1.0,PAPER CHAIN KIT\n"
     source = tmp_path / "ids.csv"
     source.write_text(spelt.replace("13047.0,", "13047,").replace("12583.0,", "12583,"))
-    report = _run("ingest", str(source), "--dataset", "shop")["tables"]["events"]["notes"]
+    report = cli_report("ingest", str(source), "--dataset", "shop")["tables"]["events"]["notes"]
     assert report["user_ids_spelt_apart"]["example"] == [" 17850", "017850", "17850"]
     assert report["users_only_quarantined"]["example"] == GONE
-    _run("ingest", str(source), "--dataset", "shop", "--replace")
+    cli_report("ingest", str(source), "--dataset", "shop", "--replace")
     assert len(list((home / "datasets").rglob("report.json"))) == 2
 
-    _run("forget", "17850", GONE)
+    cli_report("forget", "17850", GONE)
     versions = sorted((home / "datasets").rglob("report.json"))  # the erasure's, both ingests'
     assert len(versions) == 3
     for path in versions:
@@ -162,10 +156,10 @@ def test_an_ids_file_saved_with_a_byte_order_mark_is_read_whole(home: Path, tmp_
     reported "not found" while the user stayed."""
     source = tmp_path / "events.csv"
     source.write_text(EVENTS.replace(".0,", ","))
-    _run("ingest", str(source), "--dataset", "shop")
+    cli_report("ingest", str(source), "--dataset", "shop")
     ids = tmp_path / "ids.txt"
     ids.write_bytes("\ufeff17850\r\n12583\r\n".encode())
-    out = _run("forget", "--ids-file", str(ids))
+    out = cli_report("forget", "--ids-file", str(ids))
     assert out["not_found"] == [] and out["users"] == 2
     held = set(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID])
     assert held == set()  # 13047's rows are all quarantined: it alone is left, there
@@ -185,7 +179,7 @@ def test_18074_and_18074_0_held_as_two_users_are_both_erased_and_the_other_named
         "user_id,event_time,event_type,amount\n18074,2010-12-01 08:26:00,purchase,5\n"
         "18074.0,2010-12-02 08:26:00,purchase,6\nA1,2010-12-03 08:26:00,purchase,7\n"
     )
-    _run("ingest", str(source), "--dataset", "shop")
+    cli_report("ingest", str(source), "--dataset", "shop")
     events = home / "datasets" / "shop" / "events.parquet"
     assert set(pd.read_parquet(events)[c.USER_ID]) == {"18074", "18074.0", "A1"}
     result = CliRunner().invoke(main, ["forget", "18074"])
@@ -200,8 +194,8 @@ def test_18074_and_18074_0_held_as_two_users_are_both_erased_and_the_other_named
     [entry] = log_entries(home)
     assert not names_id(entry, "18074") and "erased_with" not in entry
     source.write_text(source.read_text().replace("18074", "18075"))
-    _run("ingest", str(source), "--dataset", "shop", "--replace")
-    out = _run("forget", "18075.0")
+    cli_report("ingest", str(source), "--dataset", "shop", "--replace")
+    out = cli_report("forget", "18075.0")
     assert out["other_spellings"] == {} and out["read_as"] == {"18075.0": "18075"}
     assert out["erased_with"] == {"18075.0": ["18075"]}
 
@@ -213,8 +207,8 @@ def test_an_erased_user_spelt_another_way_is_held_back_and_named_never_loaded_un
     digits loaded them as a new user without a word: only 17850/17850.0 were kept out."""
     source = tmp_path / "events.csv"
     source.write_text(EVENTS.replace(".0,", ","))
-    _run("ingest", str(source), "--dataset", "shop")
-    _run("forget", "17850")
+    cli_report("ingest", str(source), "--dataset", "shop")
+    cli_report("forget", "17850")
     key = (home / ".erasure_key").read_text().strip().encode()
     [entry] = log_entries(home)
     assert len(entry["spelling_hashes"]) == 1 and not names_id(entry, "17850")
@@ -243,7 +237,7 @@ def test_an_erased_user_spelt_another_way_is_held_back_and_named_never_loaded_un
     assert held.isdisjoint(rows[:4]) and {"12583", "A017850"} <= held
 
     monkeypatch.setenv("LIFECYCLE_PRIVACY__LOAD_ERASED_SPELLINGS", "true")  # other people
-    data = _run("ingest", str(later), "--dataset", "shop", "--replace")
+    data = cli_report("ingest", str(later), "--dataset", "shop", "--replace")
     assert "erased_user_spelling" not in data["tables"]["events"]["reasons"]
     held = set(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID])
     assert {"017850", " 17850"} <= held and "17850" not in held
@@ -260,11 +254,11 @@ def test_an_erased_id_equal_to_a_word_of_the_report_leaves_all_but_its_examples(
         "purchase,2010-12-01 09:26:00,purchase,5\nb,2010-12-02 08:26:00,purchase,5\n"
         "zz,2010-12-02 09:26:00,purchase,-5\n"  # kept among the users with no row loaded
     )
-    _run("ingest", str(source), "--dataset", "shop")
+    cli_report("ingest", str(source), "--dataset", "shop")
     path = home / "datasets" / "shop" / "report.json"
     before = json.loads(path.read_text())
     assert before["tables"]["events"]["notes"]["users_only_quarantined"]["example"] == "events"
-    _run("forget", "events", "purchase")
+    cli_report("forget", "events", "purchase")
     after = json.loads(path.read_text())
     assert after["tables"]["events"]["notes"]["users_only_quarantined"]["example"] == REDACTED
     assert after["kind"] == before["kind"] and after["batches"] == before["batches"]
@@ -290,18 +284,18 @@ def test_a_rerun_adds_the_spelling_hashes_an_erasure_logged_before_them_lacked(
     append_entry(
         home, old | {"user_hashes": [keyed_hash(key, "17850")], "key_check": key_check(key)}
     )
-    reasons = _run("ingest", str(later), "--dataset", "shop")["tables"]["events"]["reasons"]
+    reasons = cli_report("ingest", str(later), "--dataset", "shop")["tables"]["events"]["reasons"]
     assert reasons == {ERASED_USER: 1}  # 017850 loaded
 
-    out = _run("forget", "17850")
+    out = cli_report("forget", "17850")
     assert out["erased_before"] == {"17850": old["timestamp"]}
     assert out["spelling_hashes_added_to"] == [old["timestamp"]]
     added = log_entries(home)[-1]
     assert added["user_hashes"] == [] and added["spellings_of"] == old["timestamp"]
     assert added["spelling_hashes"] and not names_id(added, "17850")
-    data = _run("ingest", str(later), "--dataset", "shop", "--replace")
+    data = cli_report("ingest", str(later), "--dataset", "shop", "--replace")
     assert data["tables"]["events"]["reasons"] == {ERASED_USER: 1, "erased_user_spelling": 1}
-    again = _run("forget", "17850")  # logged once: nothing more to add
+    again = cli_report("forget", "17850")  # logged once: nothing more to add
     assert again["spelling_hashes_added_to"] == [] and len(log_entries(home)) == 2
     assert again["erased_before"] == {"17850": old["timestamp"]}
 
@@ -323,18 +317,18 @@ def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
         "55555,2011-01-05\n66666,2010-11-03\n77777,2011-01-06\n"
     )
     ingest = ["ingest", str(source), "--dataset", "shop", "--users", str(users)]
-    notes = _run(*ingest)["tables"]
+    notes = cli_report(*ingest)["tables"]
     assert notes["events"]["notes"]["users_only_quarantined"]["users"] == 2
     spare = notes["users"]["notes"]["users_without_events"]
     assert (spare["users"], spare["signed_up_later"]) == (3, 2)
-    _run(*ingest, "--replace")
+    cli_report(*ingest, "--replace")
 
     assert notes["events"]["reasons"] == {
         "missing_user_id": 1,
         "negative_amount": 3,
         "extra_fields": 1,
     }
-    _run("forget", GONE, "55555", "44444")  # 44444: never counted, so not taken off
+    cli_report("forget", GONE, "55555", "44444")  # 44444: never counted, so not taken off
     reasons = json.loads((home / "datasets" / "shop" / "report.json").read_text())["tables"]
     # the erased users' rows are no reason's any more (13047's 2 refunds, 44444's extra field)
     assert reasons["events"]["reasons"] == {"missing_user_id": 1, "negative_amount": 1}
@@ -352,7 +346,7 @@ def test_an_erased_user_leaves_the_counts_of_the_notes_that_counted_it(
     listed = CliRunner().invoke(main, ["datasets"]).stdout
     assert "1 user with no row loaded" in " ".join(listed.split())
 
-    _run("forget", "99999")  # the last of them: the note goes
+    cli_report("forget", "99999")  # the last of them: the note goes
     for path in sorted((home / "datasets").rglob("report.json")):
         assert (
             "users_only_quarantined"
@@ -374,8 +368,8 @@ def test_a_forget_killed_at_an_older_versions_report_lowers_its_counts_once_when
     more = "".join(f"12583.0,2010-12-0{day} 08:45:00,purchase,9.0,CLOCK\n" for day in (2, 3, 4))
     source.write_text(EVENTS + more + "99999.0,2010-12-01 09:00:00,purchase,-1.0,REFUND\n")
     ingest = ["ingest", str(source), "--dataset", "shop"]
-    assert _run(*ingest)["tables"]["events"]["notes"]["users_only_quarantined"]["users"] == 2
-    _run(*ingest, "--replace")
+    assert cli_report(*ingest)["tables"]["events"]["notes"]["users_only_quarantined"]["users"] == 2
+    cli_report(*ingest, "--replace")
     lower = erasure_versions.forget_in_report
 
     def killed(version: Path, *args: object) -> int:
@@ -397,14 +391,14 @@ def test_a_forget_killed_at_an_older_versions_report_lowers_its_counts_once_when
     assert not (untouched.parent / erasure_versions.COUNTED).exists()
     assert _held(untouched.parent, GONE) == ["quarantine/events.csv", "report.json"]
     monkeypatch.setattr(erasure_versions, "forget_in_report", lower)
-    _run("forget", GONE)
+    cli_report("forget", GONE)
     for path in (older, untouched):
         notes = json.loads(path.read_text())["tables"]["events"]["notes"]
         assert notes["users_only_quarantined"]["users"] == 1, path
         assert not (path.parent / erasure_versions.COUNTED).exists()
         assert _held(path.parent, GONE) == [], path
     note = json.loads(older.read_text())["tables"]["events"]["notes"]["users_only_quarantined"]
-    _run("forget", GONE)  # once more: nothing lowered twice
+    cli_report("forget", GONE)  # once more: nothing lowered twice
     notes = json.loads(older.read_text())["tables"]["events"]["notes"]
     assert notes["users_only_quarantined"] == note
 
@@ -442,10 +436,10 @@ def test_each_versions_users_without_events_loses_the_erased_users_it_counted(
     users, more = tmp_path / "users.csv", tmp_path / "more.csv"
     users.write_text("user_id\nc1001\nc1002\nc1003\nc1004\n")
     more.write_text("user_id\nc1005\n")
-    _run(
+    cli_report(
         "ingest", str(first), "--dataset", "shop", "--users", str(users), "--event-type", "purchase"
     )
-    _run("ingest", str(later), "--dataset", "shop", "--append", "--users", str(more),
+    cli_report("ingest", str(later), "--dataset", "shop", "--append", "--users", str(more),
          "--event-type", "purchase")  # fmt: skip
 
     def versions() -> list[Path]:  # forget replaces the current one by a new folder
@@ -459,9 +453,9 @@ def test_each_versions_users_without_events_loses_the_erased_users_it_counted(
     assert without_events() == [2, 2]  # c1003 and c1004; c1004 and c1005 (c1003 bought)
     # forget keeps every version (as many as ingest), each lowered by what it counted: the
     # ingest's counted c1003, the append's did not (c1003 bought there), nor forget's
-    _run("forget", "c1003")
+    cli_report("forget", "c1003")
     assert without_events() == [1, 2, 2]  # c1004; c1004 and c1005; the same
-    _run("forget", "c1004")
+    cli_report("forget", "c1004")
     assert without_events() == [None, 1, 1, 1]  # the ingest's note goes; c1005
     assert len(versions()) == 4
     for version in versions():

@@ -6,21 +6,13 @@ other customer they held."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from click.testing import CliRunner
+from workspaces import cli_report
 
 from features import contract as c
-from lifecycle.cli import main
 from lifecycle.workspace import DATASET_VERSIONS_KEPT
-
-
-def _run(*args: str) -> dict:
-    result = CliRunner().invoke(main, ["--json", "--quiet", *args])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def _ids(folder: Path) -> set[str]:
@@ -42,13 +34,13 @@ def test_forget_keeps_every_version_ingest_keeps_each_without_the_user(
             f"user_id,event_time,amount\nc1,{month}-01,5\nc2,{month}-02,6\nc{number + 3},{month}-03,7\n"
         )
         mode = ["--append"] if number else []
-        _run("ingest", str(events), "--dataset", "shop", "--event-type", "purchase", *mode)
-    before = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+        cli_report("ingest", str(events), "--dataset", "shop", "--event-type", "purchase", *mode)
+    before = [v["version"] for v in cli_report("datasets", "history", "shop")["versions"]]
     assert len(before) == 4
 
-    said = _run("forget", "c2", "--dataset", "shop")
+    said = cli_report("forget", "c2", "--dataset", "shop")
     assert said["removed"]["datasets/shop (older versions)"] == 1 + 2 + 3 + 4
-    after = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+    after = [v["version"] for v in cli_report("datasets", "history", "shop")["versions"]]
     assert len(after) == 5 == DATASET_VERSIONS_KEPT and after[1:] == before  # newest first
     versions = home / "datasets" / ".versions"
     for version in after:  # every kept version, its tables read whole
@@ -57,13 +49,13 @@ def test_forget_keeps_every_version_ingest_keeps_each_without_the_user(
         # as a JSON string: a hash in the report may hold the letters c2 (bc9c2eb7...)
         assert '"c2"' not in (versions / version / "report.json").read_text(), version
     first = before[-1]  # the first ingest's, without c2: restorable
-    _run("datasets", "restore", first)
+    cli_report("datasets", "restore", first)
     assert _ids(home / "datasets" / "shop") == {"c1", "c3"}
 
     # a sixth version: the restored one it replaces stays (current a moment before), the
     # oldest other goes, as ingest's; the first forget's, rewritten now, is no older for it
-    _run("forget", "c1", "--dataset", "shop")
-    kept = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+    cli_report("forget", "c1", "--dataset", "shop")
+    kept = [v["version"] for v in cli_report("datasets", "history", "shop")["versions"]]
     assert len(kept) == DATASET_VERSIONS_KEPT and kept[1:] == [after[0], *before[:2], first]
     assert not any("c1" in _ids(versions / version) for version in kept)
 
@@ -73,7 +65,7 @@ def _months(tmp_path: Path, months: list[str], append: bool) -> None:
         events = tmp_path / f"{month}.csv"
         events.write_text(f"user_id,event_time,amount\nc1,{month}-01,5\nc2,{month}-02,6\n")
         mode = ["--append"] if append or month != months[0] else []
-        _run("ingest", str(events), "--dataset", "shop", "--event-type", "purchase", *mode)
+        cli_report("ingest", str(events), "--dataset", "shop", "--event-type", "purchase", *mode)
 
 
 def test_an_ingest_after_a_restore_keeps_the_restored_version(home: Path, tmp_path: Path) -> None:
@@ -84,13 +76,13 @@ def test_an_ingest_after_a_restore_keeps_the_restored_version(home: Path, tmp_pa
     import os
 
     _months(tmp_path, ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"], append=False)
-    before = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+    before = [v["version"] for v in cli_report("datasets", "history", "shop")["versions"]]
     assert len(before) == DATASET_VERSIONS_KEPT
     first, second = before[-1], before[-2]
-    _run("datasets", "restore", first)
+    cli_report("datasets", "restore", first)
     os.utime(home / "datasets" / ".versions" / second)  # rewritten now, as a forget does
     _months(tmp_path, ["2024-06"], append=True)
-    kept = [v["version"] for v in _run("datasets", "history", "shop")["versions"]]
+    kept = [v["version"] for v in cli_report("datasets", "history", "shop")["versions"]]
     assert len(kept) == DATASET_VERSIONS_KEPT and kept[1:] == [*before[:3], first]
     assert second not in kept  # the oldest of the others, its folder's time however new
-    assert _run("datasets", "restore", first)["version"]["version"] == first
+    assert cli_report("datasets", "restore", first)["version"]["version"] == first

@@ -307,3 +307,17 @@ def names_id(record: object, user_id: str) -> bool:
 
     text = json.dumps(record)
     return re.search(rf"(?<![0-9A-Za-z]){re.escape(user_id)}(?![0-9A-Za-z])", text) is not None
+
+
+def cli_report(*args: str) -> dict:
+    """``lifecycle --json --quiet ARGS`` run in process (ingest, forget, ...): it must
+    succeed; its JSON report."""
+    import json
+
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    result = CliRunner().invoke(main, ["--json", "--quiet", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
