@@ -322,6 +322,8 @@ def check_events(
         bad.flag(is_blank(event_type), "missing_event_type")
         bad.flag(event_type.astype(FAST_TEXT).str.contains(NOT_A_TYPE), INVALID_TYPE)
 
+    # an unmapped 'Currency' column: the amounts' currency, or with counts ignored (unstaged)
+    unstaged = c.currency_column(n for n in raw.columns if n not in columns.values())
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
         written = inside_formulas(raw[amount_col], amount_col, checks, FORMULA_AMOUNTS)
@@ -331,9 +333,7 @@ def check_events(
         )
         if mapping.dot_thousands:
             checks.notes["amounts_grouped_by_points"] = amount_col
-        stated_by = columns.get(c.CURRENCY) or c.currency_column(
-            n for n in raw.columns if n not in columns.values()
-        )
+        stated_by = columns.get(c.CURRENCY) or unstaged
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         if given := mapping.currency:  # --currency: a column or sign saying another, refused
             if mapping.dataset_without_currency:
@@ -428,7 +428,6 @@ def check_events(
         c.AMOUNT not in columns and amount_default is not None
     )
     # no money to be in: said, and not staged (an append would compare its codes as money)
-    unstaged = c.currency_column(n for n in raw.columns if n not in columns.values())
     if counts and unstaged:
         checks.notes[CURRENCY_COLUMN] = {"column": unstaged}
     events = pd.DataFrame(
