@@ -15,7 +15,7 @@ perhaps counts: never read so unasked.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 
@@ -166,11 +166,17 @@ def whole_amounts(events: Path) -> dict[str, Any] | None:
     return {"rows": int(rows), "whole": bool(whole), "median": median, "currency": currency}
 
 
+def _all_whole(amounts: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    """Whether purchase and refund amounts (:func:`whole_amounts`) are enough to judge, at
+    least ``MAYBE_MINOR_ROWS``, and every one a whole number: maybe cents, maybe counts."""
+    return bool(amounts) and amounts["rows"] >= MAYBE_MINOR_ROWS and amounts["whole"]
+
+
 def maybe_minor_units(amounts: dict[str, Any] | None) -> dict[str, Any] | None:
     """The note of a dataset whose purchase and refund amounts (:func:`whole_amounts`) may be
     in cents: at least ``MAYBE_MINOR_ROWS`` of them, every one a whole number, a median of at
     least ``MAYBE_MINOR_MEDIAN``, and a currency with cents (or none known). None otherwise."""
-    if not amounts or amounts["rows"] < MAYBE_MINOR_ROWS or not amounts["whole"]:
+    if not _all_whole(amounts):
         return None
     median, currency = amounts["median"], amounts["currency"]
     if median < MAYBE_MINOR_MEDIAN:
@@ -184,7 +190,7 @@ def maybe_counts(amounts: dict[str, Any] | None, column: str) -> dict[str, Any] 
     """The note of a dataset whose amounts, read from ``column``, may be counts (basket items)
     rather than money: at least ``MAYBE_MINOR_ROWS``, every one whole, no currency, a median
     too small for cents (those :func:`maybe_minor_units` says). None otherwise."""
-    if not amounts or amounts["rows"] < MAYBE_MINOR_ROWS or not amounts["whole"]:
+    if not _all_whole(amounts):
         return None
     if amounts["currency"] or amounts["median"] >= MAYBE_MINOR_MEDIAN:
         return None
