@@ -64,19 +64,24 @@ def _identity(column: str, number_text: bool, alias: str = "", unsigned: bool = 
     return f"ltrim({shortest}, '-')" if unsigned else shortest
 
 
-def number_text_columns(con: Any, shared: list[str]) -> set[str]:
-    """The extra columns of view ``old`` held as text (a number may be written 8 or 8.0)."""
-    kinds = {name: kind for name, kind, *_ in con.execute("DESCRIBE old").fetchall()}
+def held_kinds(con: Any) -> dict[str, str]:
+    """Each column of view ``old`` (the dataset's events) -> its DuckDB type."""
+    return {name: kind for name, kind, *_ in con.execute("DESCRIBE old").fetchall()}
+
+
+def number_text_columns(kinds: dict[str, str], shared: list[str]) -> set[str]:
+    """The extra columns held as text (``kinds``: :func:`held_kinds`; a number may be written
+    8 or 8.0)."""
     return {n for n in shared if n not in c.EVENT_FIELDS and kinds.get(n) == "VARCHAR"}
 
 
-def unsigned_columns(con: Any, shared: list[str]) -> set[str]:
-    """The ``shared`` columns compared by their magnitude, as a guest row's key reads them
-    (:data:`features.guest_orders.UNSIGNED`: the quantity `import online-retail` stores
-    positive, a refund's 6 where a file of the same line writes -6), numbers or text."""
+def unsigned_columns(kinds: dict[str, str], shared: list[str]) -> set[str]:
+    """The ``shared`` columns (``kinds``: :func:`held_kinds`) compared by their magnitude, as
+    a guest row's key reads them (:data:`features.guest_orders.UNSIGNED`: the quantity
+    `import online-retail` stores positive, a refund's 6 where a file of the same line writes
+    -6), numbers or text."""
     from features.guest_orders import unsigned
 
-    kinds = {name: kind for name, kind, *_ in con.execute("DESCRIBE old").fetchall()}
     numeric = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
     return {
         n
@@ -120,7 +125,8 @@ def hold(con: Any, shared: list[str]) -> Held:
     it: the n-th copy of a row in the file is already_ingested when the dataset has n
     copies, else a new event (a repeat purchase --keep-repeats kept). Then the rows left that
     are a held event of the same order a whole number of hours away (:data:`HOURS_APART`)."""
-    keys = RowKeys(shared, number_text_columns(con, shared), unsigned_columns(con, shared))
+    kinds = held_kinds(con)
+    keys = RowKeys(shared, number_text_columns(kinds, shared), unsigned_columns(kinds, shared))
     named, grouped, same = keys.named, keys.grouped, keys.same("o", "n")
     con.execute(f"CREATE TEMP TABLE new_keys AS SELECT new_row, {named} FROM new")
     con.execute(
