@@ -447,7 +447,8 @@ def forget(
     # one id however a file wrote it: 18074.0 is the user ingest loaded as 18074, and
     # C1@X.COM is c1@x.com in a dataset of case-insensitive ids
     read = {u: c.user_id_spellings(u)[0] for u in asked}
-    held_as = held_ids(settings, names, read)  # each dataset's own: folded where it folds
+    folding = [n for n in names if dataset_case_insensitive_ids(settings.workspace.dataset_dir(n))]
+    held_as = held_ids(names, read, folding)  # each dataset's own: folded where it folds
     readings = held_readings(held_as, read)
     ids = {i for held in readings.values() for i in held}
     held_by = ids_by_dataset(settings, {n: set(held_as[n].values()) for n in names})
@@ -467,7 +468,6 @@ def forget(
     # (a list written before the dataset folded), there the same user
     asked_as = spellings(set(read.values()))
     of = {n: erase_in[n] | asked_as for n in names}
-    folding = [n for n in names if dataset_case_insensitive_ids(settings.workspace.dataset_dir(n))]
     every = erase | asked_as
 
     # a user of a dataset not searched with one of these ids loses its rows in a place of no

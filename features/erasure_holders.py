@@ -30,25 +30,15 @@ def older_versions(path: Path, name: str) -> list[Path]:
 
 
 def held_ids(
-    settings: Settings, names: list[str], read_as: dict[str, str]
+    names: list[str], read_as: dict[str, str], folding: Container[str]
 ) -> dict[str, dict[str, str]]:
     """Dataset -> each asked id -> the id that dataset holds it as (``read_as``: as ingest
     reads it, ``18074.0`` as ``18074``): folded (``features.contract.fold_case``) where its
-    ids are case-insensitive, else as read (``c1@x.com`` there is a user of its own, not
-    ``C1@X.COM``)."""
-    from features.batches import dataset_case_insensitive_ids
-
+    ids are case-insensitive (``folding``: those datasets), else as read (``c1@x.com`` there
+    is a user of its own, not ``C1@X.COM``)."""
     folded = c.held_user_ids(read_as.values(), True)
     return {
-        name: dict(
-            zip(
-                read_as,
-                folded
-                if dataset_case_insensitive_ids(settings.workspace.dataset_dir(name))
-                else read_as.values(),
-                strict=True,
-            )
-        )
+        name: dict(zip(read_as, folded if name in folding else read_as.values(), strict=True))
         for name in names
     }
 
