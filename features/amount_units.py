@@ -76,9 +76,7 @@ def in_major_units(
     """``amount`` (read as written) in the currency's major unit: ``written`` marks the rows
     whose amount the file gave (a default given is no minor unit); ``raw``, the chunk read,
     names a row. ``minor`` without a currency on a row with an amount is refused: its minor
-    unit is unknown."""
-    if unit == COUNT and UNIT_READ not in notes:  # kept as written: said, not scaled
-        notes[UNIT_READ] = {"unit": unit, "column": column}
+    unit is unknown. ``count``: as written (:func:`note_counts` said so)."""
     if unit not in ("minor", "cents"):
         return amount
     if unit == "cents":
@@ -111,6 +109,13 @@ def in_major_units(
             "example": [float(amount[row]), float(scaled[row]), code and code.strip().upper()],
         }
     return scaled
+
+
+def note_counts(unit: str | None, column: str, notes: dict[str, Any]) -> None:
+    """Say in a read's ``notes`` that amounts read from ``column`` count what was bought
+    (``--amount-unit count``): kept as written, not scaled; :func:`counted_by` reads it."""
+    if unit == COUNT and UNIT_READ not in notes:
+        notes[UNIT_READ] = {"unit": unit, "column": column}
 
 
 def counted_by(notes: dict[str, Any]) -> str | None:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.amount_units import COUNT, in_major_units
+from features.amount_units import counted_by, in_major_units, note_counts
 from features.column_checks import (
     refuse_repeated_columns,
     refuse_shadowed_columns,
@@ -326,6 +326,7 @@ def check_events(
     unstaged = c.currency_column(n for n in raw.columns if n not in columns.values())
     if c.AMOUNT in columns:
         amount_col = columns[c.AMOUNT]
+        note_counts(mapping.amount_unit, amount_col, checks.notes)
         written = inside_formulas(raw[amount_col], amount_col, checks, FORMULA_AMOUNTS)
         marks = read_marks(written)  # '£1,234.50', '12,50 EUR': the sign read apart
         amount, amount_problem = parse_numbers(
@@ -424,9 +425,7 @@ def check_events(
                 ("--amount-default 1",),
             )
 
-    counts = mapping.amount_unit == COUNT or (
-        c.AMOUNT not in columns and amount_default is not None
-    )
+    counts = counted_by(checks.notes) is not None  # no amounts, none counted (--amount-unit)
     # no money to be in: said, and not staged (an append would compare its codes as money)
     if counts and unstaged:
         checks.notes[CURRENCY_COLUMN] = {"column": unstaged}
