@@ -7,6 +7,7 @@ the customer is an event of type ``refund`` with a positive amount.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -127,6 +128,17 @@ def fold_case(ids: Any) -> Any:
     import pyarrow.compute as pc
 
     return pc.utf8_lower(ids)
+
+
+@functools.lru_cache(maxsize=4096)
+def fold_text(text: str) -> str:
+    """One id or text cell as :func:`fold_case` folds it (``str.lower`` differs beyond ASCII:
+    it reads 'İ' as 'i' and a combining dot, a final 'Σ' as 'ς')."""
+    if text.isascii():
+        return text.lower()
+    import pyarrow as pa
+
+    return fold_case(pa.scalar(text, pa.string())).as_py()
 
 
 def held_user_ids(user_ids: Iterable[str], case_insensitive: bool) -> list[str]:

@@ -75,9 +75,9 @@ def token_pattern(terms: Iterable[str], fold: bool = False) -> re.Pattern[str]:
 
 
 def fold_ids(ids: set[str], fold: bool) -> tuple[set[str], Callable[[str], str]]:
-    """The ids and what a cell is compared with them as: both lower-cased with ``fold`` (as
+    """The ids and what a cell is compared with them as: both folded with ``fold`` (as
     ``features.contract.fold_case`` folds), else as they are."""
-    return ({i.lower() for i in ids}, str.lower) if fold else (ids, str)
+    return ({c.fold_text(i) for i in ids}, c.fold_text) if fold else (ids, str)
 
 
 def _re2_literal(term: str) -> str:

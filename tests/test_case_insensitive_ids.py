@@ -490,3 +490,37 @@ def test_the_demo_tables_are_the_demo_datasets(home: Path, tmp_path: Path) -> No
     assert "u0000003" not in set(_events(home, "demo")[c.USER_ID])
     assert demo_holds("u0000003") == [False] * len(tables)
     assert not any(b"u0000003" in t.read_bytes() for t in (home / "demo").iterdir())
+
+
+def test_a_list_loses_the_id_in_a_casing_str_lower_folds_apart(home: Path, tmp_path: Path) -> None:
+    """Lists written before shop folded case hold its customer as İNCİ@SHOP.TR (Turkish
+    dotted capital I), the dataset, as fold_case folds it, inci@shop.tr. The lists' rows
+    were compared by str.lower, which reads İ as 'i' plus a combining dot: `forget
+    inci@shop.tr` kept the user's row in a registered list outside the workspace, and
+    deleted a workspace list whole as a report (its row left, a mention remained). Every
+    place now folds as the dataset: the row goes, the mention is redacted, the list stays."""
+    from lifecycle.exports import record_export
+
+    turkish = "Email,Created at,Total\nİNCİ@SHOP.TR,2011-11-01 10:00,10.50\n" + "\n".join(
+        EVENTS.splitlines()[2:4]
+    )
+    assert _ingest(home, tmp_path, "nov", text=turkish).exit_code == 0
+    inside, outside = home / "lists" / "handmade.csv", tmp_path / "sent" / "shop.csv"
+    for listed in (inside, outside):
+        listed.parent.mkdir()
+        listed.write_text(
+            "user_id,score,note\nİNCİ@SHOP.TR,0.9,\nAnn@Shop.org,0.1,asked by İNCİ@SHOP.TR\n"
+        )
+    record_export(
+        load_settings(home=home, environ={}, dataset="shop"), outside, 2, pseudonymized=False
+    )
+    again = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", "--replace", text=turkish)
+    assert again.exit_code == 0, again.output
+    assert "inci@shop.tr" in set(_events(home)["user_id"])  # fold_case: no combining dot
+    record = forget(load_settings(home=home, environ={}), ["inci@shop.tr"], scrub_exports=True)
+    for listed in (outside, inside):
+        kept = pd.read_csv(listed)
+        assert kept["user_id"].tolist() == ["Ann@Shop.org"], listed
+        assert kept["note"].tolist() == ["asked by [forgotten]"]
+    assert record.removed["lists"] == 1 and record.deleted_files == []
+    assert [(e.status, e.rows, e.redacted) for e in record.exports] == [("scrubbed", 1, 1)]
