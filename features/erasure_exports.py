@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from features.scrub import Scrubbed, fold_ids, rewrite_file, scrub, token_pattern
+from features.scrub import Scrubbed, rewrite_file, scrub, token_pattern, users_in
 from lifecycle.exports import SCRATCH_MARKER, Export, registered_exports
 from lifecycle.pseudonyms import pseudonym
 from lifecycle.storage import fsync_dir, staging_name, sweep_stale
@@ -186,21 +186,18 @@ def _check_scratch(
     casing with ``fold``), counted; with
     ``scrub_exports`` the workspace is renamed to a staging name (the path is gone at once)
     and removed, so a deletion killed midway is swept by the next ``forget``."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from features import contract as c
 
-    wanted = pa.array(sorted(fold_ids(ids, fold)[0]), pa.string())
     rows = 0
     for table in sorted((path / "datasets").rglob("*.parquet")):
         try:
-            column = pc.cast(pq.read_table(table, columns=[c.USER_ID])[c.USER_ID], pa.string())
+            column = pq.read_table(table, columns=[c.USER_ID])[c.USER_ID]
         except KeyError:
             continue  # a table without users
-        column = c.fold_case(column) if fold else column
-        rows += int(pc.sum(pc.is_in(column, value_set=wanted)).as_py() or 0)
+        rows += int(pc.sum(users_in(column, ids, fold)[1]).as_py() or 0)
     if not rows:
         return []
     if not scrub_exports:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features import contract as c
-from features.scrub import csv_user_ids, recorded_columns, table_files
+from features.scrub import csv_user_ids, recorded_columns, table_files, users_in
 from lifecycle.storage import VERSIONS
 
 if TYPE_CHECKING:
@@ -125,7 +125,6 @@ def ids_in(
     user_of = {spelt: u for u in ids for spelt in c.user_id_spellings(u)}
     if fold:
         user_of = dict(zip(c.held_user_ids(user_of, True), user_of.values(), strict=True))
-    wanted = pa.array(sorted(user_of), pa.string())
     found: set[str] = set()
     for place in places:
         # a file's version, whose report records a quarantine file's raw id column
@@ -149,10 +148,8 @@ def ids_in(
                     table = pq.read_table(file, columns=[c.USER_ID])
                 except (KeyError, pa.ArrowInvalid, OSError):
                     continue  # a table without users
-                column = pc.cast(table[c.USER_ID], pa.string())
-                column = c.fold_case(column) if fold else column
-                hits = column.filter(pc.fill_null(pc.is_in(column, value_set=wanted), False))
-                held = set(pc.unique(hits).to_pylist())
+                column, hits = users_in(table[c.USER_ID], user_of, fold)
+                held = set(pc.unique(column.filter(hits)).to_pylist())
             found |= {user_of[spelt] for spelt in held}
             if found == ids:
                 return found

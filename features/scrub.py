@@ -80,6 +80,20 @@ def fold_ids(ids: set[str], fold: bool) -> tuple[set[str], Callable[[str], str]]
     return ({c.fold_text(i) for i in ids}, c.fold_text) if fold else (ids, str)
 
 
+def users_in(
+    column: pa.ChunkedArray, ids: Iterable[str], fold: bool
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """A table's user column as text (folded with ``fold``, as ``features.contract.fold_case``
+    folds) and, for each cell, whether it is one of ``ids`` (folded so too; a null is none)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = pc.cast(column, pa.string())
+    column = c.fold_case(column) if fold else column
+    wanted = pa.array(sorted(fold_ids(set(ids), fold)[0]), pa.string())
+    return column, pc.fill_null(pc.is_in(column, value_set=wanted), False)
+
+
 def _re2_literal(term: str) -> str:
     """``term`` as an RE2 literal: every character but [A-Za-z0-9_] as a ``\\x{...}`` escape."""
     return "".join(
@@ -182,19 +196,13 @@ def scrub_parquet(
 ) -> Scrubbed | None:
     """Scrub ``path`` into ``out`` (None: only count); None for a table with neither a user
     column nor text. The schema and its key-value metadata stay. ``fold``: ids in any casing."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     done = Scrubbed()
     if c.USER_ID in table.column_names:
-        column = pc.cast(table[c.USER_ID], pa.string())
-        wanted, _ = fold_ids(ids, fold)
-        column = c.fold_case(column) if fold else column
-        drop = pc.fill_null(
-            pc.is_in(column, value_set=pa.array(sorted(wanted), pa.string())), False
-        )
+        _, drop = users_in(table[c.USER_ID], ids, fold)
         done.removed = int(pc.sum(drop).as_py() or 0)
         if done.removed:
             table = table.filter(pc.invert(drop))
