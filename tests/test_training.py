@@ -679,3 +679,26 @@ def test_a_constant_model_is_said_and_why_conversion_barely_applies() -> None:
         "  the model is constant (every test row scored 0.0412): it learned nothing from 612 "
         "training rows"
     ]
+
+
+def test_a_lightgbm_version_is_not_said_challenger_when_its_rule_took_the_alias() -> None:
+    """Trial M (online_retail, churn retrained at learning_rate 0.1): v2 lost to rfm_score,
+    whose rule was registered as v3 and kept back too; `train` said "v2 ... kept as
+    challenger" while the `challenger` alias was v3's, so `promote churn challenger` promoted
+    the rule. Only the version holding the alias is said to be the challenger."""
+    from training.baseline_versions import BaselineVersion
+    from training.pipeline import TimeSplit, TrainResult
+
+    day = [pd.Timestamp("2011-09-10", tz="UTC")]
+    lost = "auc 0.7244 loses to the baseline rfm_score 0.7262 by 0.0018"
+    rule = BaselineVersion("rfm_score", "3", "abcdef0123", {"auc": 0.7262}, False, "not more")
+    result = TrainResult(
+        "churn", "m-churn", "2", "0123456789",
+        {"lightgbm": {"auc": 0.7244, "n": 13441.0}, "rfm_score": {"auc": 0.7262, "n": 13441.0}},
+        False, lost, TimeSplit(day, day, day), baseline=rule,
+    )  # fmt: skip
+    lines = result.lines()
+    assert lines[2] == f"  kept back (challenger is v3, the baseline below): {lost}"
+    assert lines[3] == "  baseline rfm_score registered as v3: kept as challenger: not more"
+    rule.promoted = True  # the rule champion: the alias went back to the LightGBM version
+    assert result.lines()[2] == f"  kept as challenger: {lost}"

@@ -214,6 +214,8 @@ class TrainResult:
             if primary in m
         )
         kept = "promoted to champion" if self.promoted else "kept as challenger"
+        if self.baseline and not self.baseline.promoted:  # the rule took the alias
+            kept = f"kept back (challenger is v{self.baseline.version}, the baseline below)"
         verdict = served or f"  {kept}: {self.gate}"
         head = f"{self.task}: {self.model_name} v{self.version} (run {self.run_id[:8]})"
         head += learned(self.report)  # a horizon bridged: learned at a shorter one
