@@ -212,6 +212,20 @@ def _served_models(scratch: Settings, trained: dict[str, Any], refused: dict[str
 # -- one cutoff ---------------------------------------------------------------------------
 
 
+def served_text(models: dict[str, dict[str, Any]]) -> str:
+    """``churn rfm_score v2, conversion 1 - churn v2, ltv lightgbm v1``: what scored each task,
+    as `score-all` says it (conversion's own version answers nothing on a log of purchases)."""
+    from serving.scoring import answered_by
+
+    scored = {t: i for t, i in models.items() if i.get("served_version")}
+    answered = answered_by(
+        {t: str(i["served_version"]) for t, i in scored.items()},
+        {t: str(i["served_kind"]) for t, i in scored.items()},
+    )
+    own = {t: f"{i['served_kind']} v{i['served_version']}" for t, i in scored.items()}
+    return ", ".join(f"{task} {answered.get(task, own[task])}" for task in scored)
+
+
 @dataclass
 class CutoffResult:
     cutoff: pd.Timestamp
@@ -254,12 +268,7 @@ class CutoffResult:
             f"{o['bought_rate']:.1%} bought and value {value} within "
             f"{labels.ltv_horizon_days} days (purchases minus refunds, at least 0 per user)",
         ]
-        served = ", ".join(
-            f"{task} {info['served_kind']} v{info['served_version']}"
-            for task, info in self.models.items()
-            if info.get("served_version")
-        )
-        lines.append(f"  {MODEL} serves: {served}")
+        lines.append(f"  {MODEL} serves: {served_text(self.models)}")
         lines += verdict_lines(self.verdict, o["blank_churn"], o["resamples"])
         lines += still_active_lines(self.still_active, o["resamples"])
         lines += backtest_purchases.lines_of(self.purchases) if self.purchases else []

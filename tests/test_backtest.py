@@ -347,6 +347,21 @@ def test_expected_purchases_calibration_bins_customers_by_what_was_expected() ->
     ]
 
 
+def test_the_served_line_names_churns_version_for_conversion_answered_by_churn() -> None:
+    """Trial M (online_retail, 2011-08-01): "lifecycle serves: churn rfm_score v2, conversion
+    churn_complement v2" named conversion's own v2 (a rule that answers nothing), not the
+    churn version whose complement it was; `score-all` says "conversion 1 - churn vN"."""
+    from lifecycle.backtest import served_text
+
+    models = {
+        "churn": {"served_kind": "rfm_score", "served_version": "4"},
+        "conversion": {"served_kind": "churn_complement", "served_version": "2"},
+        "ltv": {"served_kind": "lightgbm", "served_version": "1"},
+        "refused": {"error": "too few rows"},
+    }
+    assert served_text(models) == "churn rfm_score v4, conversion 1 - churn v4, ltv lightgbm v1"
+
+
 def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dict, Path]) -> None:
     document, _ = backtest
     client = registry.client(load_settings(home=home, environ={}))
