@@ -474,6 +474,33 @@ def test_scores_of_an_earlier_cutoff_name_the_models_that_learned_after_it(
     assert "not a forecast" not in run_cli(home, "at-risk", "--top", "1")
 
 
+def test_a_list_after_a_promotion_says_its_scores_are_the_former_champions(
+    trained_copy: Path,
+) -> None:
+    """Trial M (online_retail): after `promote churn 3` (and after the rollback to v1) the CLI's
+    at-risk listed the last score-all's scores, of the former champion, without a word, while
+    `/at_risk` marks them `stale`. Every list now says which versions made them and what is
+    champion now, until a score-all; a rollback to the versions that made them ends it."""
+    from lifecycle import registry
+
+    home = trained_copy
+    client = registry.client(load_settings(home=home, environ={}))
+    name = registry.model_name("demo", "churn")
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    was = str(champion.version)
+    newer = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    assert "no longer champion" not in run_cli(home, "at-risk", "--top", "1")
+    run_cli(home, "promote", "churn", str(newer.version), "--reason", "m", "--force")
+    listed = run_cli(home, "at-risk", "--top", "1")
+    assert (
+        f"note: these scores were made by models no longer champion (churn version {was}, now "
+        f"version {newer.version}): `lifecycle score-all --dataset demo` scores with the "
+        "champions"
+    ) in listed
+    run_cli(home, "promote", "churn", was, "--reason", "rollback")
+    assert "no longer champion" not in run_cli(home, "at-risk", "--top", "1")
+
+
 def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     home = trained_copy
     settings = load_settings(home=home, environ={})
@@ -734,12 +761,18 @@ def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
     )
     listed = json.loads(run_cli(home, "--json", "at-risk", "--top", "5"))
     assert listed["rank_by"] == "churn_probability"
+    champion = table.metadata["model_versions"]["churn"]  # the table says v7 made it
+    stale = (
+        f"note: these scores were made by models no longer champion (churn version 7, now "
+        f"version {champion}): `lifecycle score-all --dataset demo` scores with the champions"
+    )
     low = int((partial["churn_probability"] < 0.2).sum())  # the low risk band, left out
     assert listed["notes"] == [
         "ranked by churn probability: the scores table has no "
         "value_at_risk (no ltv model scored it)",
         f"left out: {low:,} scored users below the medium risk band (churn probability under "
         "0.2, serving.medium_risk); `--min-churn 0` lists them too",
+        stale,
     ]
     churn = [r["churn_probability"] for r in listed["rows"]]
     assert churn == sorted(churn, reverse=True)
@@ -758,6 +791,7 @@ def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
         "change is the model's, not the user's",
         f"both tables are of {table.as_of}: each change comes from the models or the data",
         f"nobody's churn probability rose between the two tables of {table.as_of}",
+        stale,
     ]
 
 

@@ -204,8 +204,8 @@ def emit_list(
         list_format(out, request.fmt)  # refuse an unknown format before any work
         refuse_unwritable(out, "the list")
     units = units or units_for(obj.settings, metadata)
-    behind = _behind_the_dataset(obj, metadata)
-    notes = (*notes, behind) if behind else notes
+    said = (_behind_the_dataset(obj, metadata), _by_former_champions(obj, metadata))
+    notes = (*notes, *filter(None, said))
     if len(rows) == 0 and request.filters.text():  # "top 0 users" alone read as a failure
         notes = (*notes, f"no scored user matches all of: {request.filters.text()}")
     described, asked = request.described()
@@ -253,6 +253,35 @@ def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
     return (
         f"note: these scores are behind the data ({problem}): `lifecycle refresh --dataset "
         f"{dataset}` scores it again"
+    )
+
+
+def _by_former_champions(obj: Context, metadata: dict[str, Any]) -> str | None:
+    """A note when a champion moved since the scores were made (a promotion, a rollback): the
+    list is the former champions' until a score-all (``/at_risk`` says it as ``stale``)."""
+    from lifecycle import registry
+    from lifecycle.aliases_mirror import aliases_file, read_mirror
+    from serving.answers import made_by, table_answerers
+    from serving.scoring import answering_versions
+
+    dataset, scored = metadata.get("dataset"), table_answerers(metadata)
+    path = aliases_file(registry.tracking_uri(obj.settings))
+    models = read_mirror(path) if path is not None and dataset and scored else None
+    if models is None:  # no table versions, or no local mirror: a list asks no server
+        return None
+    mirrored = registry.MirroredRegistry(obj.settings, models, path)  # type: ignore[arg-type]
+    champions = registry.champion_versions(mirrored, str(dataset))
+    now = answering_versions(champions, dict(metadata.get("model_kinds") or {}))
+    moved = [
+        f"{task} {made_by(version)}, now {made_by(now.get(task))}"
+        for task, version in scored.items()
+        if now.get(task) != version
+    ]
+    if not moved:
+        return None
+    return (
+        f"note: these scores were made by models no longer champion ({'; '.join(moved)}): "
+        f"`lifecycle score-all --dataset {dataset}` scores with the champions"
     )
 
 
