@@ -681,7 +681,7 @@ def test_a_constant_model_is_said_and_why_conversion_barely_applies() -> None:
     ]
 
 
-def test_a_lightgbm_version_is_not_said_challenger_when_its_rule_took_the_alias() -> None:
+def test_a_lightgbm_version_is_not_said_challenger_when_its_rule_holds_the_alias() -> None:
     """Trial M (online_retail, churn retrained at learning_rate 0.1): v2 lost to rfm_score,
     whose rule was registered as v3 and kept back too; `train` said "v2 ... kept as
     challenger" while the `challenger` alias was v3's, so `promote churn challenger` promoted
