@@ -401,11 +401,16 @@ def require_current_features(settings: Settings, dataset: str, step: str) -> dic
     require_events(settings, dataset, step)
     problem = feature_table_problem(settings, dataset)
     if problem is not None:
+        from features.store import store_paths
+
         if not settings.workspace.feature_table(dataset).is_file():  # no dataset: say that
             require_dataset(settings, dataset, step)
+        run = f"`lifecycle features build --dataset {dataset}`"
+        if not store_paths(settings, dataset).registry.is_file():  # its next refusal, said now
+            run += f" and `lifecycle features apply --dataset {dataset}`"
         raise StaleInput(
-            f"{step} refused: {problem}; run `lifecycle features build --dataset {dataset}` "
-            f"first (or `lifecycle refresh --dataset {dataset}`)"
+            f"{step} refused: {problem}; run {run} first (or `lifecycle refresh --dataset "
+            f"{dataset}`)"
         )
     return read(settings.workspace.feature_table(dataset)) or {}
 

@@ -227,6 +227,20 @@ def _ingest_shop(home: Path, name: str, text: str, *flags: str) -> dict[str, str
     )
 
 
+def test_a_first_train_names_every_step_it_lacks_at_once(home: Path) -> None:
+    """Trial M (online_retail, just imported): `train all` said run `features build`; after
+    it, `train all` said run `features apply`: one refusal per step. A dataset without a
+    feature table nor a Feast repository is now told both steps in the first refusal."""
+    _ingest_shop(home, "first.csv", FIRST)
+    refused = CliRunner().invoke(main, ["train", "churn", "--dataset", "shop"])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
+    assert refused.stderr.strip() == (
+        "Error: train churn refused: dataset 'shop' has no feature table; run `lifecycle "
+        "features build --dataset shop` and `lifecycle features apply --dataset shop` first "
+        "(or `lifecycle refresh --dataset shop`)"
+    )
+
+
 def test_a_dataset_replaced_by_another_ingest_is_told_from_one_appended_to(home: Path) -> None:
     """`lifecycle run --users 1500` after the default demo replaced it by other customers
     under the same ids, and the gate, outcomes and movers took them for the same ones. An
