@@ -110,7 +110,7 @@ def scores_metadata(path: Path) -> dict[str, Any] | None:
 
 def _table_versions(metadata: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """A scores table's task -> registry version, and task -> what serves it (model_kinds)."""
-    versions = {str(k): str(v) for k, v in metadata.get("model_versions", {}).items()}
+    versions = {str(k): str(v) for k, v in (metadata.get("model_versions") or {}).items()}
     return versions, dict(metadata.get("model_kinds") or {})
 
 

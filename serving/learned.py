@@ -45,13 +45,11 @@ def task_learned_until(metadata: dict[str, Any], task: str) -> str | None:
 def learned_after(metadata: dict[str, Any]) -> dict[str, str]:
     """Task -> ``<model> learned from the events up to DATE`` for each task whose model
     learned from events after the metadata's as-of."""
-    from serving.scoring import answering_versions
+    from serving.answers import table_answerers
 
     as_of = pd.Timestamp(metadata["as_of"])
-    versions = {t: str(v) for t, v in (metadata.get("model_versions") or {}).items()}
-    answering = answering_versions(versions, metadata.get("model_kinds") or {})
     found = {}
-    for task, version in answering.items():
+    for task, version in table_answerers(metadata).items():
         until = task_learned_until(metadata, task)
         if until and as_of < pd.Timestamp(until):
             model = version if version.startswith("1 - ") else f"v{version}"

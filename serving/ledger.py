@@ -170,7 +170,7 @@ def _made_by_others(path: Path, metadata: dict[str, Any]) -> dict[str, Any] | No
     """The metadata of the entry at ``path`` if models other than ``metadata``'s made its
     numbers (conversion answered by churn: churn's); None if none or unreadable (its
     remedy is a re-run)."""
-    from serving.scoring import answering_versions
+    from serving.answers import table_answerers
 
     if not path.is_file():
         return None
@@ -178,13 +178,7 @@ def _made_by_others(path: Path, metadata: dict[str, Any]) -> dict[str, Any] | No
         there = read_entry(path).metadata
     except LedgerError:
         return None
-    made = [
-        answering_versions(
-            {t: str(v) for t, v in m["model_versions"].items()}, m.get("model_kinds") or {}
-        )
-        for m in (there, metadata)
-    ]
-    return there if made[0] != made[1] else None
+    return there if table_answerers(there) != table_answerers(metadata) else None
 
 
 def _partition_dates(root: Path) -> dict[pd.Timestamp, Path]:
