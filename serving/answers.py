@@ -343,13 +343,13 @@ class ListAnswers:
                 for note in (
                     below_floor_note(frame, filters, asked, '"min_churn": 0'),
                     unscored_note(
-                        frame,
-                        filters,
+                        page.matching,  # the rows the filters kept: no filter again
+                        Filters(),
                         rank_by,
                         '"rank_by": "return_probability"',
                         labels=table.metadata.get("labels"),
                     ),
-                    outside_note(frame, filters),
+                    outside_note(page.matching, Filters()),
                 )
                 if note
             ],

@@ -470,6 +470,9 @@ class AtRiskPage:
 
     ranked: pd.DataFrame  # the page's scores rows, with rank, control and top_reasons
     total: int  # users matching the filters that have the ranking score
+    # every user the filters keep, with the ranking score: what the list's notes count
+    # (as ``unscored_note(matching, Filters(), ...)``: filtering 1M users again took 0.55 s)
+    matching: pd.DataFrame
 
 
 def at_risk(
@@ -518,7 +521,7 @@ def at_risk_page(
     page.insert(0, "rank", np.arange(offset + 1, offset + 1 + len(page)))
     page["control"] = control_flags(page[c.USER_ID], seed, control_share)
     page["top_reasons"] = [reasons_text(raw) for raw in page.get("reasons", [None] * len(page))]
-    return AtRiskPage(page, total)
+    return AtRiskPage(page, total, matching)
 
 
 def list_rows(

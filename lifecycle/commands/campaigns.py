@@ -64,7 +64,14 @@ def start(
     from features import contract as c
     from serving.campaign_stats import MIN_GROUP
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
-    from serving.lists import at_risk, at_risk_filters, list_rows, listed_attributes, unscored_note
+    from serving.lists import (
+        Filters,
+        at_risk_filters,
+        at_risk_page,
+        list_rows,
+        listed_attributes,
+        unscored_note,
+    )
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
     left_out = None  # users the filters keep that the ranking leaves out (no such score)
@@ -100,7 +107,7 @@ def start(
         floored = at_risk_filters(
             request.filters, table.frame, obj.settings.serving.medium_risk, rank_by
         )
-        ranked = at_risk(
+        page = at_risk_page(
             table.frame,
             floored,
             rank_by=rank_by,
@@ -108,6 +115,7 @@ def start(
             control_share=request.control_share,
             seed=request.seed,
         )
+        ranked = page.ranked
         if ranked.empty:  # it was "no control users (every row has control false)"
             raise CampaignError(
                 f"no user scored as of {table.as_of} matches all of: {floored.text()}: "
@@ -116,9 +124,9 @@ def start(
         members = ranked[[c.USER_ID, "control"]].reset_index(drop=True)
         members[c.USER_ID] = members[c.USER_ID].astype(str)
         whom = floored.text()  # the churn floor too: whom it targeted, as said at start
-        left_out = unscored_note(
-            table.frame, floored, rank_by, labels=table.metadata.get("labels")
-        )  # as at-risk and /at_risk say
+        left_out = unscored_note(  # of the rows the filters kept; as at-risk and /at_risk say
+            page.matching, Filters(), rank_by, labels=table.metadata.get("labels")
+        )
         source = (
             f"at-risk top {request.top} by {rank_by}"
             + (f" of {whom}" if whom else "")

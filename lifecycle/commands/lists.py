@@ -106,8 +106,9 @@ def at_risk_list(
     control-group flag."""
     from serving.batch import latest_scores, of_dataset, read_scores
     from serving.lists import (
-        at_risk,
+        Filters,
         at_risk_filters,
+        at_risk_page,
         below_floor_note,
         default_rank_by,
         list_rows,
@@ -148,13 +149,7 @@ def at_risk_list(
         floored = at_risk_filters(asked, frame, obj.settings.serving.medium_risk, rank_by)
         request = dataclasses.replace(request, filters=floored)
         notes += tuple(filter(None, [below_floor_note(frame, floored, asked)]))
-    notes += tuple(
-        filter(
-            None,
-            [unscored_note(frame, request.filters, rank_by, labels=table.metadata.get("labels"))],
-        )
-    )
-    ranked = at_risk(
+    page = at_risk_page(
         frame,
         request.filters,
         rank_by=rank_by,
@@ -162,6 +157,11 @@ def at_risk_list(
         control_share=request.control_share,
         seed=request.seed,
     )
+    ranked = page.ranked
+    unscored = unscored_note(  # of the rows the filters kept: no filter again
+        page.matching, Filters(), rank_by, labels=table.metadata.get("labels")
+    )
+    notes += (unscored,) if unscored else ()
     if snapshot and set(table.metadata["personal_columns"]) - set(request.allow_columns):
         notes += (WITHHELD_NOTE,)
     from lifecycle.lineage import definitions_text
