@@ -154,10 +154,17 @@ def dataset_currencies(events: Path) -> tuple[str, ...]:
     group has one value, else from the column itself. A dataset whose amounts are counted
     (:func:`purchase_counts`) has none: its amounts are no money, whatever a 'Currency'
     column of the file said (ingest says it ignored it)."""
+    if not events.is_file():
+        return ()
+    return _currencies(events, purchase_counts(events.parent))
+
+
+def _currencies(events: Path, counts: Counted | None) -> tuple[str, ...]:
+    """:func:`dataset_currencies` of a dataset whose :func:`purchase_counts` are read."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if not events.is_file() or purchase_counts(events.parent) is not None:
+    if not events.is_file() or counts is not None:
         return ()
     require_whole_tables(events.parent)
     parquet = pq.ParquetFile(events)
@@ -195,7 +202,12 @@ def purchase_counts(dataset_dir: Path) -> Counted | None:
     Read here rather than through ``features.ingest.read_dataset_summary``, whose module
     imports the Parquet reader and validation that a scoring worker's start does not need.
     Items counted are a :class:`Counted` of items, so the words say items."""
-    report = read_report(dataset_dir) or {}
+    return _counts_in(read_report(dataset_dir))
+
+
+def _counts_in(report: dict[str, Any] | None) -> Counted | None:
+    """:func:`purchase_counts` of a dataset's read ``report.json``."""
+    report = report or {}
     notes = report.get("tables", {}).get("events", {}).get("notes", {})
     if notes.get("amount_in_file") is False and notes.get("amount_default") is not None:
         return Counted(float(notes["amount_default"]))
@@ -247,7 +259,9 @@ def units_for(
     """The units of a scores table (its ``metadata``), for the tasks in ``scored`` (default:
     those its columns have, as given by the metadata's labels, else all)."""
     dataset = metadata.get("dataset") or settings.dataset
-    currencies = dataset_currencies(settings.workspace.events(dataset))
+    report = read_report(settings.workspace.dataset_dir(dataset))  # read once for all three
+    counts = _counts_in(report)
+    currencies = _currencies(settings.workspace.events(dataset), counts)
     days = score_windows(metadata.get("labels", {}), settings)
     names = scored if scored is not None else tuple(metadata.get("labels") or days)
     known = {t.name: t for t in tasks.all_tasks()}
@@ -265,7 +279,7 @@ def units_for(
         currencies=currencies,
         windows=windows,
         horizon_days={n: days[n] for n in chosen},
-        purchase_counts=purchase_counts(settings.workspace.dataset_dir(dataset)),
+        purchase_counts=counts,
         outlook_days=metadata.get("outlook_days"),
-        counted_column=counted_column(read_report(settings.workspace.dataset_dir(dataset))),
+        counted_column=counted_column(report),
     )
