@@ -56,7 +56,6 @@ from lifecycle.sql import literal
 from serving import drift_results
 from serving.drift import ColumnDrift, Thresholds, beyond_usual, column_drift, column_kind
 from serving.monitor_result import VERDICT_ORDER, MonitorResult, drift_section_html
-from serving.units import purchase_counts
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -249,7 +248,7 @@ def monitor(
         model_versions=served_versions(champions),  # as /score says them: 1 - churn vN
         notes=notes,
         read_from=read_from,
-        purchase_counts=purchase_counts(settings.workspace.dataset_dir(paths.dataset)),
+        purchase_counts=champions.purchase_counts,  # read from the dataset's report as loaded
     )
 
 
