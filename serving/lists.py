@@ -410,19 +410,12 @@ def option_of(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def rank(scores: pd.DataFrame, rank_by: str, top: int | None = None) -> pd.DataFrame:
-    """Highest first; users without the score are left out; ties go to the smaller user id.
-
-    With ``top``, only rows that can be in the first ``top`` are sorted (a partition first).
-    """
-    scores = with_ranking(scores, rank_by)
-    return scores.iloc[_ranked_positions(scores, rank_by, top)[0]]
-
-
 def _ranked_positions(
     scores: pd.DataFrame, rank_by: str, top: int | None
 ) -> tuple[np.ndarray, int]:
-    """Row positions of :func:`rank`'s answer, and how many rows have the score at all."""
+    """Row positions highest first (users without the score left out; ties to the smaller
+    user id), and how many rows have the score at all. With ``top``, only rows that can be
+    in the first ``top`` are sorted (a partition first)."""
     if rank_by not in rank_by_choices():
         raise ListError(
             f"--rank-by {rank_by}: expected one of {', '.join(rank_by_choices())}", "rank_by"
