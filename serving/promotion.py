@@ -16,6 +16,9 @@ from serving.errors import ApiError
 from serving.schemas import PromoteResponse
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from serving.scorer import Scorer
 
 logger = logging.getLogger("lifecycle.serving")
@@ -38,7 +41,7 @@ def promote(
     from lifecycle.registry import UnknownVersion, challenger_version
     from lifecycle.registry import promote as promote_version
     from lifecycle.workspace_lock import changing
-    from serving.one_event import answers_nothing, changes_with, no_served_change
+    from serving.one_event import no_served_change
 
     settings, recorded = scorer.settings, f"{reason} (POST /promote)"
     before = _answered(scorer).get(task)  # the gate's refusal says promoting it is moot
@@ -78,20 +81,13 @@ def promote(
             f"{done['previous']}), but the reload failed and the previous models still "
             f"serve: {error}; retry POST /reload",
         ) from None
-    notes = []
-    if done["previous"] == done["champion"]:  # a rollback to the champion moves nothing
-        notes.append(f"v{done['champion']} is already the champion; the reason is recorded on it")
     from features.erasure_models import predates_erasure
 
+    # a rollback to the champion moves nothing
+    notes = [already_champion(done["champion"])] if done["previous"] == done["champion"] else []
     # as `lifecycle promote` warns: the promotion stands, the note says what it learned from
-    if erased := predates_erasure(settings, scorer.dataset, task, done["champion"]):
-        notes.append(erased)
-    answered = _answered(scorer)  # of the reloaded set
-    if (by := answered.get(task)) is not None:
-        notes.append(f"v{done['champion']} {answers_nothing(task, by)}, while that holds")
-    moved = done["previous"] != done["champion"]  # 1 - churn: conversion moved with churn
-    if task == CHURN.name and moved and CONVERSION.name in answered:
-        notes.append(changes_with(CONVERSION.name, answered[CONVERSION.name]))
+    erased = predates_erasure(settings, scorer.dataset, task, done["champion"])
+    notes += promotion_notes(task, done, erased, _answered(scorer))  # of the reloaded set
     return PromoteResponse(
         task=task,  # type: ignore[arg-type]
         model=done["model"],
@@ -102,6 +98,30 @@ def promote(
         note="; ".join(notes) or None,
         reload=reloaded,
     )
+
+
+def already_champion(version: str) -> str:
+    """Said of a promotion of the version already champion."""
+    return f"v{version} is already the champion; the reason is recorded on it"
+
+
+def promotion_notes(
+    task: str, done: Mapping[str, Any], erased: str | None, answered: Mapping[str, str]
+) -> list[str]:
+    """What a promotion (``done``: ``lifecycle.registry.promote``'s answer) says beyond its
+    headline, as `lifecycle promote`'s lines and POST /promote's note: the erasure its
+    version predates (``erased``), that it answers nothing served where the churn champion
+    answers the task, and that conversion moved with churn. ``answered``: task -> ``1 -
+    churn vN`` (``serving.scoring.answered_by``) after the promotion."""
+    from serving.one_event import answers_nothing, changes_with
+
+    notes = [erased] if erased else []
+    if (by := answered.get(task)) is not None:
+        notes.append(f"v{done['champion']} {answers_nothing(task, by)}, while that holds")
+    moved = done["previous"] != done["champion"]  # 1 - churn: conversion moved with churn
+    if task == CHURN.name and moved and CONVERSION.name in answered:
+        notes.append(changes_with(CONVERSION.name, answered[CONVERSION.name]))
+    return notes
 
 
 def _answered(scorer: Scorer) -> dict[str, str]:

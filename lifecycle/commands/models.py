@@ -111,12 +111,13 @@ def promote(
     from features.erasure_models import predates_erasure
     from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
-    from serving.one_event import answers_nothing, changes_with, no_served_change
+    from serving.one_event import no_served_change
+    from serving.promotion import already_champion, promotion_notes
 
     if version == "challenger":
         version = challenger_version(obj.settings, task, dataset)
     named = dataset or obj.settings.dataset
-    before = _answered_by(obj.settings, named, task)  # the gate's refusal says it is moot
+    before = _answered(obj.settings, named, [task]).get(task)  # the gate's refusal: moot
     done = promote_version(
         obj.settings,
         task,
@@ -128,8 +129,7 @@ def promote(
         moot=no_served_change(task, before) if before else None,
     )
     lines = [  # the champion promoted again: "champion is now v2 (was 2)" read as a change
-        f"{done['model']}: v{done['champion']} is already the champion; "
-        f"the reason is recorded on it: {reason}"
+        f"{done['model']}: {already_champion(done['champion'])}: {reason}"
         if done["previous"] == done["champion"]
         else f"{done['model']}: champion is now v{done['champion']} (was {done['previous']}): "
         f"{reason}"
@@ -137,15 +137,12 @@ def promote(
     if done["gate_overridden"]:
         lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
     if erased := predates_erasure(obj.settings, named, task, done["champion"]):
-        lines.append(f"  {erased}")
         done["predates_erasure"] = erased
-    by = _answered_by(obj.settings, named, task)
-    if by is not None:  # as POST /promote's note: "promoted" read as what is served
-        lines.append(f"  v{done['champion']} {answers_nothing(task, by)}, while that holds")
-    conversion = tasks.CONVERSION.name  # served as 1 - churn: it moved with churn
+    # churn moved: conversion served as 1 - churn moved with it (asked only then: a load)
     moved = task == tasks.CHURN.name and done["previous"] != done["champion"]
-    if moved and (follows := _answered_by(obj.settings, named, conversion)):
-        lines.append(f"  {changes_with(conversion, follows)}")
+    answered = _answered(obj.settings, named, [task, tasks.CONVERSION.name] if moved else [task])
+    lines += [f"  {note}" for note in promotion_notes(task, done, erased, answered)]
+    by = answered.get(task)
     stale = _scored_by_another(obj.settings, named, task, by or done["champion"])
     if stale:  # the service follows the alias; the batch lists are what score-all last wrote
         done["scores"] = stale
@@ -162,15 +159,15 @@ def _version_text(answerer: str) -> str:
     return answerer if " " in answerer else f"v{answerer}"
 
 
-def _answered_by(settings: Settings, dataset: str, task: str) -> str | None:
-    """``1 - churn vN`` when the churn champion answers ``task`` (conversion on a log of
-    purchases), whatever its own champion; else None."""
+def _answered(settings: Settings, dataset: str, asked: list[str]) -> dict[str, str]:
+    """Task -> ``1 - churn vN`` for each ``asked`` task the churn champion answers
+    (conversion on a log of purchases), whatever its own champion."""
     from serving.scoring import churn_answers
 
     try:
-        return churn_answers(settings, dataset, [task]).get(task)
+        return churn_answers(settings, dataset, asked)
     except Exception:  # the promotion is done: what answers is said only when it can be read
-        return None
+        return {}
 
 
 def _scored_by_another(
