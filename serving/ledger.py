@@ -146,13 +146,13 @@ def append(
         raise LedgerError(f"ledger entry for {dataset}: metadata lacks {', '.join(missing)}")
     as_of = f"{pd.Timestamp(metadata['as_of']):%Y-%m-%d}"
     path = workspace.ledger_partition(dataset, as_of)
-    table = pa.Table.from_pandas(scores[ledger_columns(scores)], preserve_index=False)
-    entry = {**metadata, "as_of": as_of, "dataset": dataset, "users": table.num_rows}
-    table = table.replace_schema_metadata(
-        {METADATA_KEY: json.dumps(entry, default=str).encode()}
-    )  # pandas' own metadata goes: the ledger is read as plain columns
-    kept = None if replace else _made_by_others(path, metadata)
+    kept = None if replace else _made_by_others(path, metadata)  # then nothing to convert
     if kept is None:
+        table = pa.Table.from_pandas(scores[ledger_columns(scores)], preserve_index=False)
+        entry = {**metadata, "as_of": as_of, "dataset": dataset, "users": table.num_rows}
+        table = table.replace_schema_metadata(
+            {METADATA_KEY: json.dumps(entry, default=str).encode()}
+        )  # pandas' own metadata goes: the ledger is read as plain columns
         with atomic_file(path) as staging:
             pq.write_table(table, staging, compression="zstd")
             staging.chmod(0o644)  # the HTTP service may run as another user
@@ -162,7 +162,7 @@ def append(
         for task, label in metadata["labels"].items()
         if int(label["horizon_days"]) > retention_days
     }
-    rows = table.num_rows if kept is None else int(kept.get("users") or 0)
+    rows = len(scores) if kept is None else int(kept.get("users") or 0)
     return LedgerAppend(path=path, rows=rows, dropped=dropped, outlived=outlived, kept=kept)
 
 
