@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 Progress = Callable[[str], None]
-# Exit codes for schedulers: 0 done (or all current), 1 a step refused or failed (the
-# message says what to run), 3 done but a task's training left its champion as it was (no
-# version of it, model or baseline, was promoted) or a task could not be trained yet; 128 +
-# the signal's number when stopped mid-way (130 Ctrl-C, 143 SIGTERM).
+# Exit codes for schedulers: 0 done (or all current; also when a retrained task's champion
+# beat its challenger and still serves, said in ``not_promoted``: a weekly cron refresh
+# exited 3 every week a challenger lost, though nothing needed doing), 1 a step refused or
+# failed (the message says what to run), 3 done but a task could not be trained yet or no
+# champion serves it (no version of it was ever promoted); 128 + the signal's number when
+# stopped mid-way (130 Ctrl-C, 143 SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
 STOP_EXIT_BASE = 128
 # What the train step records of each training (``training.pipeline.TrainResult.to_dict``).
@@ -62,6 +64,8 @@ class RefreshResult:
     error: str | None = None  # the refusal that ended the refresh, in one line
     warnings: list[str] = field(default_factory=list)  # champions of data no longer held
     seconds: float = 0.0  # the run's wall time, its checks of what is stale included
+    # task -> why no version of it was promoted, whether it was trained, the serving champion
+    not_promoted: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -85,6 +89,7 @@ class RefreshResult:
             "skipped": [s.step for s in self.steps if s.status == "skipped"],
             "steps": [s.__dict__ for s in self.steps],
             "warnings": self.warnings,
+            "not_promoted": self.not_promoted,
         }
 
     def lines(self) -> list[str]:
@@ -295,8 +300,7 @@ def refresh(
             )
             result.exit_code = STOP_EXIT_BASE + stop.signum
             return result
-        trained = next((s for s in result.steps if s.step == "train" and s.status == "ran"), None)
-        if trained and not everything_promoted(trained.detail):
+        if any(not (t["trained"] and t["champion"]) for t in result.not_promoted.values()):
             result.exit_code = EXIT_NOT_PROMOTED
         return result
     finally:
@@ -314,13 +318,22 @@ def _appended(appended: dict[str, Any]) -> str:
     )
 
 
-def everything_promoted(trained: dict[str, Any]) -> bool:
-    """Whether every task of a train step was trained and a version of each became champion
-    (the model, or the baseline rule registered in its place), but for a task whose answers
-    the churn champion gives (``served_by_churn``)."""
-    return not trained["not_trained"] and all(
-        m["champion"] or m.get("served_by_churn") for m in trained["models"]
-    )
+def not_promoted(trained: dict[str, Any], champions: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each task of a train step of which no version became champion (neither the model nor
+    the baseline rule registered in its place), or that the data cannot train yet: ``why``
+    (the gate's verdict, the refusal), ``trained`` and the ``champion`` that still serves it
+    (None: none). A task whose answers the churn champion gives (``served_by_churn``) is
+    served: not named."""
+    kept = {
+        m["task"]: {"why": m["gate"], "trained": True, "champion": champions.get(m["task"])}
+        for m in trained["models"]
+        if not (m["champion"] or m.get("served_by_churn"))
+    }
+    refused = {
+        task: {"why": why, "trained": False, "champion": champions.get(task)}
+        for task, why in trained["not_trained"].items()
+    }
+    return kept | refused
 
 
 def _refresh_steps(
@@ -388,6 +401,7 @@ def _refresh_steps(
     reading = f"reading the model registry at {registry.tracking_uri(settings)}"
     mlflow_client, served_before, stale = run("train", reading, models_to_train, check=True)
     untrained: dict[str, str] = {}
+    trained: dict[str, Any] | None = None
     if stale:
         trained = run(
             "train",
@@ -411,6 +425,8 @@ def _refresh_steps(
         return champions, list(replaced.values())
 
     champions, result.warnings = run("score", reading, champions_now, check=True)
+    if trained is not None:
+        result.not_promoted = not_promoted(trained, champions)
     problem = timed("score", lambda: scores_problem(settings, champions, dataset))
     if problem and not champions and untrained:
         # score-all would refuse, asking to train what the train step just could not

@@ -107,8 +107,8 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     (trained,) = json.loads(conversion.stdout)["models"]
     assert trained["gate"].startswith("first model: label-free purchase_process"), trained
     # One event on a log of purchases: churn's champion answers conversion, so a refresh
-    # whose conversion champion stayed is not "not promoted" for it (exit 3 every month).
-    from lifecycle.refresh import everything_promoted
+    # whose conversion champion stayed does not name it "not promoted" (exit 3 every month).
+    from lifecycle.refresh import not_promoted
     from serving.scoring import churn_answers
 
     assert set(churn_answers(settings, None, ["churn", "ltv", "conversion"])) == {"conversion"}
@@ -158,11 +158,11 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert [r.get("answered_by") for r in rows if "champion" in r["aliases"]].count(
         f"1 - churn v{churn_version}"
     ) == 1
-    held = {"task": "conversion", "champion": None, "served_by_churn": True}
-    assert everything_promoted({"not_trained": {}, "models": [held]})
-    assert not everything_promoted(
-        {"not_trained": {}, "models": [held | {"served_by_churn": False}]}
-    )
+    held = {"task": "conversion", "champion": None, "gate": "lost", "served_by_churn": True}
+    assert not_promoted({"not_trained": {}, "models": [held]}, {}) == {}
+    assert not_promoted({"not_trained": {}, "models": [held | {"served_by_churn": False}]}, {}) == {
+        "conversion": {"why": "lost", "trained": True, "champion": None}
+    }
 
     features = pd.read_parquet(store_paths(settings).feature_table)
     latest = features[AS_OF].max()
@@ -293,7 +293,8 @@ def test_train_all_and_refresh_go_on_past_a_task_the_data_cannot_train(
     refreshed = _cli(settings, "--json", "refresh", **first)
     assert refreshed.exit_code == 3, refreshed.output
     report = json.loads(refreshed.stdout)
-    assert report["status"] != "failed" and report["error"] is None
+    assert report["status"] == "not_promoted" and report["error"] is None
+    assert not report["not_promoted"]["conversion"]["trained"]
     [train] = [step for step in report["steps"] if step["step"] == "train"]
     assert train["status"] == "ran" and list(train["detail"]["not_trained"]) == ["conversion"]
     scores = pd.read_parquet(settings.workspace.latest_scores)
@@ -370,6 +371,9 @@ def test_refresh_of_a_shop_too_young_for_any_model_skips_scoring(
     assert done.exit_code == 3, done.output  # done, but a task could not be trained
     report = json.loads(done.stdout)
     assert report["status"] == "not_promoted" and report["error"] is None
+    assert {t: kept["champion"] for t, kept in report["not_promoted"].items()} == dict.fromkeys(
+        ("churn", "conversion", "ltv")
+    )
     steps = {step["step"]: step for step in report["steps"]}
     assert set(steps["train"]["detail"]["not_trained"]) == {"churn", "conversion", "ltv"}
     assert steps["score"]["status"] == "skipped" and steps["report"]["status"] == "skipped"

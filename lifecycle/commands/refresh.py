@@ -51,10 +51,11 @@ def refresh(
     """New events files (contract columns) appended, then build, apply, materialize, train,
     gate, score, report and reload, each step skipped when what it made is current.
 
-    Exit codes: 0 done or all current, 1 a step refused or failed (the message names the
-    command to run), 3 done but a task was not trained, or no version of a retrained task
-    was promoted, 130 (Ctrl-C) or 143 (SIGTERM) stopped mid-way, the steps done kept. For
-    cron and systemd timers see docs/refresh.md.
+    Exit codes: 0 done or all current (a retrained model that did not beat its champion
+    included: the champion still serves, named in --json's not_promoted), 1 a step refused
+    or failed (the message names the command to run), 3 done but a task could not be
+    trained yet or no champion serves it, 130 (Ctrl-C) or 143 (SIGTERM) stopped mid-way, the
+    steps done kept. For cron and systemd timers see docs/refresh.md.
     """
     import sys
 
