@@ -186,7 +186,8 @@ def score_users(
     ``score_rows`` replaces the in-process, chunked ``score_frame`` (e.g. by Dask partitions).
 
     Reasons (per-row TreeSHAP, ~200x a prediction) go to the top ``reasons_top`` users of
-    each ranking (all eligible users when None); other rows have ``reasons`` null.
+    each ranking, of every lifecycle stage and of each (``serving.lists.reason_rows``; all
+    eligible users when None); other rows have ``reasons`` null.
     ``reasons_by`` names the rankings (default: every one a list can be ranked by; a
     caller that only pulls the at-risk list by value at risk names that one). A reason
     about a :func:`personal_columns` attribute (``not_features``: the feature table's)

@@ -376,9 +376,13 @@ def reason_rows(
     medium_risk: float = MEDIUM_RISK,
 ) -> np.ndarray:
     """Row positions that get reasons: users with an explained score (churn) in the top
-    ``top`` of any of ``rankings`` (default: value at risk and each task's score), both of the
-    whole ranking (``--min-churn 0``) and of the at-risk list it serves by default, which
-    leaves out users below ``medium_risk`` (:func:`at_risk_filters`)."""
+    ``top`` of any of ``rankings`` (default: value at risk, each task's score and the return
+    probability), both of the whole ranking (``--min-churn 0``) and of the at-risk list it
+    serves by default, which leaves out users below ``medium_risk`` (:func:`at_risk_filters`),
+    and, with the default rankings, of each lifecycle stage's list (``--stage``): the
+    win-back list (``--stage churned --rank-by return_probability``) of 7 months of
+    online_retail had reasons for 12 of its top 50 with 50 asked, when only value at risk and
+    the tasks' scores of every stage at once were explained."""
     explained = [t.score for t in tasks.all_tasks() if t.reasons and t.score in scores]
     if not explained:
         return np.array([], dtype=int)
@@ -386,19 +390,27 @@ def reason_rows(
     if top is None:
         return np.flatnonzero(eligible)
     picked = np.zeros(len(scores), dtype=bool)
-    if rankings is None:
-        rankings = ("value_at_risk", *(t.score for t in tasks.all_tasks()))
     if not scores.index.equals(pd.RangeIndex(len(scores))):
         scores = scores.reset_index(drop=True)  # filter_scores' rows keep their index
-    for column in (name for name in rankings if name in scores):
+    stages = [np.ones(len(scores), dtype=bool)]  # every stage, then each one (--stage)
+    if rankings is None:  # a caller naming its rankings names the lists it pulls, no other
+        rankings = ("value_at_risk", *(t.score for t in tasks.all_tasks()), RETURN_PROBABILITY)
+        if "lifecycle_stage" in scores:
+            stage = scores["lifecycle_stage"].astype("string").fillna("").to_numpy()
+            stages += [stage == name for name in np.unique(stage)]
+    for column in rankings:
+        ranked = with_ranking(scores, column)  # the return probability made as lists make it
+        if column not in ranked:
+            continue
         served = [eligible]
         floored = at_risk_filters(Filters(), scores, medium_risk, column)
         if floored.min_churn is not None:  # the list a user gets unless asking --min-churn
             listed = np.zeros(len(scores), dtype=bool)
             listed[filter_scores(scores, floored).index.to_numpy()] = True
             served.append(eligible & listed)
-        for rows in served:
-            values = np.where(rows, scores[column].astype(float).fillna(-np.inf), -np.inf)
+        ranking = ranked[column].astype(float).fillna(-np.inf).to_numpy()
+        for rows in (kept & of_stage for kept in served for of_stage in stages):
+            values = np.where(rows, ranking, -np.inf)
             count = min(top, int(rows.sum()))
             if count:
                 picked[np.argpartition(-values, count - 1)[:count]] = True

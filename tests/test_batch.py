@@ -142,6 +142,21 @@ def test_reasons_go_to_the_top_of_each_ranking() -> None:
     assert reason_rows(scores.drop(columns="churn_probability"), top=5).size == 0
 
 
+def test_reasons_go_to_the_top_of_each_stage_by_return_probability() -> None:
+    scores = pd.DataFrame(
+        {
+            "churn_probability": [0.9, 0.1, 0.6, 0.95],
+            "lifecycle_stage": ["churned", "active", "churned", "churned"],
+        }
+    )
+    # by return probability (1 - churn): 1 leads the whole list, 2 the churned (win-back);
+    # by churn 3 leads, of the active 1
+    assert reason_rows(scores, top=1).tolist() == [1, 2, 3]
+    assert reason_rows(scores.drop(columns="lifecycle_stage"), top=1).tolist() == [1, 3]
+    # rankings named: those lists only, of every stage (a caller pulling just those)
+    assert reason_rows(scores, top=1, rankings=("return_probability",)).tolist() == [1]
+
+
 # -- end to end on the shared trained workspace (a copy where a test writes) ---------------
 
 
@@ -278,6 +293,25 @@ def test_reasons_top_explains_the_at_risk_lists_as_served(trained_copy: Path) ->
     served = listed("--top", "4", env=band)
     assert served != listed("--top", "4", "--min-churn", "0", env=band)
     assert [r["user_id"] for r in served if not r["top_reasons"]] == []
+
+
+def test_reasons_top_explains_the_win_back_list(trained_copy: Path) -> None:
+    """`score-all --reasons-top N` explained the top N of value at risk and the tasks' scores
+    of every stage at once: a list ranked by return probability, the win-back list (churned
+    users, `--stage churned`) above all, showed its top users unexplained (7 months of
+    online_retail, N=50: 12 of the win-back list's top 50 had reasons, of the list of every
+    stage 11). Each stage's list by each ranking is explained now."""
+    run_cli(trained_copy, "score-all", "--reasons-top", "5")
+    table = read_scores(trained_copy / "scores" / LATEST_SCORES).frame.set_index("user_id")
+    for stage in ((), ("--stage", "churned"), ("--stage", "silent")):
+        options = ("--top", "5", "--rank-by", "return_probability", *stage)
+        said = json.loads(run_cli(trained_copy, "--json", "at-risk", *options))
+        listed = [row["user_id"] for row in said["rows"]]
+        assert len(listed) == 5, said
+        # computed for each (a user nothing pushes towards churn has none in words)
+        assert table.loc[listed, "reasons"].notna().all(), (stage, table.loc[listed, "reasons"])
+        if stage:  # lapsed users: their reasons say why
+            assert all(row["top_reasons"] for row in said["rows"]), said["rows"]
 
 
 def test_stages_and_the_funnel_agree_on_who_never_was_active(

@@ -28,9 +28,10 @@ from lifecycle.commands.list_output import (
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Churn reasons for the top N users of each ranking, with the at-risk list's default "
-    "floor (the medium risk band) and without (0: for every churn-eligible user, "
-    "which the scoring API then serves without recomputing them).",
+    help="Churn reasons for the top N users of each ranking (return_probability too), with "
+    "the at-risk list's default floor (the medium risk band) and without, of every lifecycle "
+    "stage and of each one (0: for every churn-eligible user, which the scoring API then "
+    "serves without recomputing them).",
 )
 @click.option(
     "--allow-partial", is_flag=True, help="Write the table even when a task has no usable champion."
