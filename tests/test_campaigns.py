@@ -30,7 +30,7 @@ from serving.campaigns import (
 )
 from serving.list_files import read_list_file
 from tests.services import run_cli
-from tests.workspaces import NO_COMPILE, NO_PLOTS
+from tests.workspaces import NO_COMPILE, NO_PLOTS, copy_workspace
 
 USERS = 1_500
 SEED = 3
@@ -502,14 +502,34 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> None:
+@pytest.fixture(scope="module")
+def demo_campaigns(home: Path) -> dict[str, dict]:
+    """The demo's win-back campaigns started in ``home`` from their lists, once: what each
+    start said, by campaign name."""
+    metadata = json.loads((home / "demo" / METADATA_FILE).read_text())
+    started = {}
+    for run in metadata["campaigns"]["runs"]:
+        listed = home / "demo" / CAMPAIGN_LISTS_DIR / f"{run['name']}.csv"
+        started[run["name"]] = json.loads(
+            run_cli(home, "--json", "campaign", "start", run["name"], "--from-list", str(listed))
+        )
+    return started
+
+
+@pytest.fixture
+def campaigns_copy(home: Path, demo_campaigns: dict[str, dict], tmp_path: Path) -> Path:
+    """This test's own copy of ``home`` with the demo campaigns started, free to change: a
+    campaign it adds or a user it forgets is not seen by the other tests."""
+    return copy_workspace(home, tmp_path / "workspace")
+
+
+def test_report_recovers_the_true_effect_of_each_demo_campaign(
+    home: Path, demo_campaigns: dict[str, dict]
+) -> None:
     metadata = json.loads((home / "demo" / METADATA_FILE).read_text())
     truth = pd.read_parquet(home / "demo" / CAMPAIGNS_FILE)
     for run in metadata["campaigns"]["runs"]:
-        listed = home / "demo" / CAMPAIGN_LISTS_DIR / f"{run['name']}.csv"
-        started = json.loads(
-            run_cli(home, "--json", "campaign", "start", run["name"], "--from-list", str(listed))
-        )
+        started = demo_campaigns[run["name"]]
         # a list of a date the data has passed: said, since its report measures what followed
         (note,) = [note for note in started["notes"] if "is before the latest scores" in note]
         assert f"this campaign's date {run['as_of']} is before the latest scores" in note
@@ -535,7 +555,7 @@ def test_report_recovers_the_true_effect_of_each_demo_campaign(home: Path) -> No
 
 
 def test_uplift_of_all_campaigns_leaves_out_those_not_matured_and_judges_each_by_its_own_control(
-    home: Path, tmp_path: Path
+    home: Path, demo_campaigns: dict[str, dict], tmp_path: Path
 ) -> None:
     """`train-uplift --campaigns all` was refused whole by one campaign whose horizon runs
     past the data, and each campaign's effect line compared its sent members with the control
@@ -570,11 +590,12 @@ def test_uplift_of_all_campaigns_leaves_out_those_not_matured_and_judges_each_by
 
 
 def test_a_control_group_too_small_to_judge_is_said_at_start_and_judges_nothing(
-    home: Path, tmp_path: Path
+    campaigns_copy: Path, tmp_path: Path
 ) -> None:
     """45 targeted and 4 held out, never sent, 'saved' 331,459 [8,552, 654,366] of revenue on
     online_retail: Welch's interval from four skewed values. Start says so; the report shows
     the differences and judges none."""
+    home = campaigns_copy  # its 'tiny' campaign would be one more matured arm in the shared one
     metadata = json.loads((home / "demo" / METADATA_FILE).read_text())
     run = metadata["campaigns"]["runs"][-1]
     listed = pd.read_csv(home / "demo" / CAMPAIGN_LISTS_DIR / f"{run['name']}.csv", dtype=str)
@@ -696,8 +717,9 @@ def test_the_html_report_has_a_campaigns_section(home: Path) -> None:
     assert "html-check" in page and "report once events up to then" in page
 
 
-def test_forget_removes_a_member_from_campaigns(home: Path) -> None:
-    """Last of the loop's tests: it erases a user from the shared workspace."""
+def test_forget_removes_a_member_from_campaigns(campaigns_copy: Path) -> None:
+    """It erases a user: in its own copy of the workspace, so no other test misses them."""
+    home = campaigns_copy
     settings = load_settings(home=home, environ={})
     name = "winback-2025-07-02"
     before = read_campaign(settings, name)

@@ -3,11 +3,11 @@ for tests that change them.
 
 A workspace holds absolute paths in the MLflow SQLite store (experiment, run and model
 artifact locations; ``lifecycle.relocation`` re-points them on first use) and in notes
-nothing reads back (``MLmodel``, ingest reports); Feast's files name relative paths
-(tests/test_portability.py copies with plain ``cp -r``). :func:`copy_workspace` re-points
-every one of them up front, and every absolute symlink, at the copy, and checks that no
-file names the original, so a test that trains, promotes, scores or deletes in its copy
-never reads or writes the original.
+nothing reads back (``MLmodel``, ingest reports, the list file a campaign's Parquet metadata
+names); Feast's files name relative paths (tests/test_portability.py copies with plain
+``cp -r``). :func:`copy_workspace` re-points every one of them up front, and every absolute
+symlink, at the copy, and checks that no file names the original, so a test that trains,
+promotes, scores or deletes in its copy never reads or writes the original.
 """
 
 from __future__ import annotations
@@ -178,6 +178,8 @@ def copy_workspace(source: Path, destination: Path, *, skip: tuple[str, ...] = (
             _repoint_sqlite(path, old, new)
         elif path.name == "registry.db":
             _repoint_feast_registry(path, old, new)
+        elif path.suffix == ".parquet":  # a campaign names the list file it started from
+            _repoint_parquet_metadata(path, old, new)
         else:  # feature_store.yaml, MLmodel, ingest reports: text naming a path
             path.write_text(path.read_text().replace(old, new))
         if old.encode() in path.read_bytes():  # a copy naming the original would share state
@@ -215,6 +217,18 @@ def _repoint_sqlite(database: Path, old: str, new: str) -> None:
                     )
     connection.execute("VACUUM")  # drop the old text from freed pages too
     connection.close()
+
+
+def _repoint_parquet_metadata(table_file: Path, old: str, new: str) -> None:
+    """Replace the ``old`` path prefix in a Parquet file's key-value metadata."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(table_file)
+    metadata = {
+        key: value.replace(old.encode(), new.encode())
+        for key, value in (table.schema.metadata or {}).items()
+    }
+    pq.write_table(table.replace_schema_metadata(metadata), table_file)
 
 
 def _repoint_feast_registry(registry: Path, old: str, new: str) -> None:
