@@ -130,15 +130,29 @@ def fold_case(ids: Any) -> Any:
     return pc.utf8_lower(ids)
 
 
-@functools.lru_cache(maxsize=4096)
 def fold_text(text: str) -> str:
-    """One id or text cell as :func:`fold_case` folds it (``str.lower`` differs beyond ASCII:
-    it reads 'İ' as 'i' and a combining dot, a final 'Σ' as 'ς')."""
+    """One id or text as :func:`fold_case` folds it (``str.lower`` differs beyond ASCII: it
+    reads 'İ' as 'i' and a combining dot, a final 'Σ' as 'ς'). Each character folds to one
+    (``utf8_lower`` maps code point to code point), so a match in the folded text spans the
+    same characters of the text; a lone surrogate (a CSV's undecodable byte) stays as it is."""
     if text.isascii():
         return text.lower()
+    return _fold_cell(text) if len(text) <= _CELL else _fold_unicode(text)
+
+
+_CELL = 1000  # a cell's length: a whole file's text is folded, not kept in the cache
+_SURROGATES = re.compile("([\ud800-\udfff]+)")
+
+
+def _fold_unicode(text: str) -> str:
     import pyarrow as pa
 
-    return fold_case(pa.scalar(text, pa.string())).as_py()
+    parts = _SURROGATES.split(text)  # odd parts: surrogate runs, which Arrow cannot hold
+    parts[0::2] = fold_case(pa.array(parts[0::2], pa.string())).to_pylist()
+    return "".join(parts)
+
+
+_fold_cell = functools.lru_cache(maxsize=4096)(_fold_unicode)
 
 
 def held_user_ids(user_ids: Iterable[str], case_insensitive: bool) -> list[str]:

@@ -109,6 +109,7 @@ from features.erasure_versions import forget_dataset
 from features.id_spellings import held_alike, shown
 from features.scrub import (
     REDACTED,
+    Mentions,
     Scrubbed,
     table_files,
     token_pattern,
@@ -361,7 +362,7 @@ def _scan_mlflow(
     folder = settings.workspace.mlflow_dir
     if not folder.is_dir():
         return
-    patterns: dict[str | None, re.Pattern[str]] = {}
+    patterns: dict[str | None, Mentions] = {}
     # Models' input examples first; then any other text artifact (evaluation files).
     paths = [p for name in MLFLOW_EXAMPLES for p in sorted(folder.rglob(name))]
     paths += sorted(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.erasure_log import KEY_FILE, LOG_FILE
-from features.scrub import Scrubbed, rewrite_file, scrub, table_files, token_pattern
+from features.scrub import Mentions, Scrubbed, rewrite_file, scrub, table_files, token_pattern
 from lifecycle.exports import REGISTER_FILE
 from lifecycle.registry import model_name
 from lifecycle.workspace import DEMO_DATASET
@@ -261,7 +261,7 @@ def forget_other_files(
     }
     pattern = token_pattern(terms.every, fold=bool(terms.folding))  # a place's, any owner
     exact = token_pattern(terms.every)  # a dataset not searched holds the ids as they are
-    patterns: dict[str | None, re.Pattern[str]] = {}
+    patterns: dict[str | None, Mentions] = {}
     done, reports = Scrubbed(), 0
     for path in sorted(home.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):

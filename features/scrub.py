@@ -12,7 +12,9 @@ by a letter, digit, ``_`` or ``-``, nor part of a dotted word or number (forgett
 leaves ``17``, ``7.5``, ``a.7`` and ``7-day`` alone, and redacts ``7`` in ``"ask 7, then 8."``).
 Ids are matched literally, regex metacharacters included; with ``fold`` (a place of a dataset
 of case-insensitive ids, which may hold an id as it was written before the dataset folded
-case) in any casing, as ``features.contract.fold_case`` folds it.
+case) in any casing ``features.contract.fold_case`` folds to it: the text is folded so, then
+matched (not by ``re.IGNORECASE`` or RE2's ``(?i)``, which fold otherwise: RE2 never reads
+'İ' as 'i', Python reads a dotless 'i' as 'i').
 
 Large tables stay columnar: a scan of a text column's bytes skips the columns that never
 hold an id; in the others a C++ regular expression (Arrow, RE2) finds the cells that contain
@@ -64,14 +66,42 @@ class Scrubbed:
         return self
 
 
-def token_pattern(terms: Iterable[str], fold: bool = False) -> re.Pattern[str]:
-    """One pattern matching any of the terms as a whole token (longest first, literally; in
-    any casing with ``fold``)."""
-    ordered = sorted({t for t in terms if t}, key=lambda t: (-len(t), t))
+@dataclass(frozen=True)
+class Mentions:
+    """Where a text mentions any of some ids as a whole token: exactly, or with ``fold`` in
+    the text folded as ``features.contract.fold_case`` folds (the ids folded so too)."""
+
+    pattern: re.Pattern[str]
+    fold: bool = False
+
+    def spans(self, text: str, folded: str | None = None) -> list[tuple[int, int]]:
+        """The mentions' spans in ``text`` (``folded``: the text already folded)."""
+        seen = (c.fold_text(text) if folded is None else folded) if self.fold else text
+        return [m.span() for m in self.pattern.finditer(seen)]  # a folded text's are the text's
+
+    def search(self, text: str) -> bool:
+        return bool(self.spans(text))
+
+    def findall(self, text: str) -> list[str]:
+        return [text[start:end] for start, end in self.spans(text)]
+
+    def redact(self, text: str, folded: str | None = None) -> tuple[str, int]:
+        """``text`` with every mention replaced by :data:`REDACTED`, and how many were."""
+        spans = self.spans(text, folded)
+        kept = [0, *(at for span in spans for at in span), len(text)]
+        pieces = [text[start:end] for start, end in zip(kept[0::2], kept[1::2], strict=True)]
+        return REDACTED.join(pieces), len(spans)
+
+
+def token_pattern(terms: Iterable[str], fold: bool = False) -> Mentions:
+    """The mentions of any of the terms as a whole token (longest first, literally; in any
+    casing ``features.contract.fold_case`` folds to them with ``fold``)."""
+    wanted = fold_ids({t for t in terms if t}, fold)[0]
+    ordered = sorted(wanted, key=lambda t: (-len(t), t))
     if not ordered:
-        return re.compile(r"(?!)")  # matches nothing
+        return Mentions(re.compile(r"(?!)"))  # matches nothing
     alternatives = "(?:" + "|".join(map(re.escape, ordered)) + ")"
-    return re.compile(_BEFORE + alternatives + _AFTER, re.IGNORECASE if fold else 0)
+    return Mentions(re.compile(_BEFORE + alternatives + _AFTER), fold)
 
 
 def fold_ids(ids: set[str], fold: bool) -> tuple[set[str], Callable[[str], str]]:
@@ -101,25 +131,22 @@ def _re2_literal(term: str) -> str:
     )
 
 
-def redact_text(text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
-    """``text`` with every whole-token id replaced by the marker, and how many were."""
-    return pattern.subn(REDACTED, text)
-
-
 @functools.lru_cache(maxsize=4)
-def _re2_any(terms: frozenset[str], fold: bool = False) -> str:
-    """One RE2 alternation of every term, in any casing with ``fold`` (RE2 scans a column
-    once for all of them; a forget's tables share it, so it is made once)."""
-    return ("(?i)" if fold else "") + "|".join(map(_re2_literal, sorted(terms)))
+def _re2_any(terms: frozenset[str]) -> str:
+    """One RE2 alternation of every term (RE2 scans a column once for all of them; a
+    forget's tables share it, so it is made once)."""
+    return "|".join(map(_re2_literal, sorted(terms)))
 
 
 def _holding(strings: pa.Array, terms: frozenset[str], fold: bool = False) -> pa.Array:
-    """Which of ``strings`` contain one of ``terms`` at all (bytes, not yet whole tokens),
-    in one pass. (A scan of the column's bytes per id, each a fresh copy, took 20,000
-    passes for 20,000 ids: most of a large forget's time.)"""
+    """Which of ``strings`` (with ``fold`` folded by ``fold_case``, as the terms are) contain
+    one of ``terms`` at all (bytes, not yet whole tokens), in one pass. (A scan of the
+    column's bytes per id, each a fresh copy, took 20,000 passes for 20,000 ids: most of a
+    large forget's time.)"""
     import pyarrow.compute as pc
 
-    return pc.fill_null(pc.match_substring_regex(strings, _re2_any(terms, fold)), False)
+    seen = c.fold_case(strings) if fold else strings
+    return pc.fill_null(pc.match_substring_regex(seen, _re2_any(terms)), False)
 
 
 def _may_hold(column: pa.ChunkedArray, terms: frozenset[str], fold: bool) -> bool:
@@ -144,20 +171,22 @@ def _redact_column(
     import pyarrow.compute as pc
 
     original = column.type
-    wanted = frozenset(terms)
+    wanted = frozenset(fold_ids(terms, fold)[0])
     if pa.types.is_dictionary(original) and not _may_hold(column, wanted, fold):
         return column, 0
     values = column.combine_chunks()
     if pa.types.is_dictionary(original):
         values = values.dictionary_decode()
     candidates = _holding(values, wanted, fold)
-    positions = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
-    if not positions.size:
+    positions = pa.array(np.flatnonzero(candidates.to_numpy(zero_copy_only=False)))
+    if not len(positions):
         return column, 0
-    pattern = token_pattern(terms, fold)
+    mentions = token_pattern(terms, fold)
+    held = values.take(positions)
+    folded = c.fold_case(held).to_pylist() if fold else [None] * len(held)
     texts, count = [], 0
-    for text in values.take(pa.array(positions)).to_pylist():
-        new, found = redact_text(text, pattern)
+    for text, seen in zip(held.to_pylist(), folded, strict=True):
+        new, found = mentions.redact(text, seen)
         texts.append(new)
         count += found
     if not count:
@@ -336,7 +365,7 @@ def scrub_csv(
         if not any(as_(user) in wanted for h in held for user in read_as(h))
     ]
     done = Scrubbed(removed=len(body) - len(kept))
-    pattern = token_pattern(ids, fold)
+    mentions = token_pattern(ids, fold)
     # a quarantine's own columns, written by ingest, even in a row out of line with the
     # header: its row number 15749 is no user 15749 (it was redacted as a mention)
     own = {i for i, name in enumerate(header) if name in c.QUARANTINE_OWN}
@@ -346,7 +375,7 @@ def scrub_csv(
         every_cell = ((i, cell) for i, cell in enumerate(row) if i not in own)
         for i, cell in every_cell if every else ((i, row[i]) for i in text if i < len(row)):
             if any(t in as_(cell) for t in wanted):  # cheap before the regex
-                row[i], found = redact_text(cell, pattern)
+                row[i], found = mentions.redact(cell)
                 done.redacted += found
     if done and out is not None:
         with out.open("w", newline="", encoding="utf-8", errors="surrogateescape") as dst:
@@ -361,7 +390,7 @@ def scrub_json(path: Path, out: Path | None, ids: set[str], fold: bool = False) 
     (by ``user_id``) dropped from every array, ids redacted in every other string (in any
     casing with ``fold``)."""
     done = Scrubbed()
-    pattern = token_pattern(ids, fold)
+    mentions = token_pattern(ids, fold)
     wanted, as_ = fold_ids(ids, fold)
 
     def clean(value: object) -> object:
@@ -380,7 +409,7 @@ def scrub_json(path: Path, out: Path | None, ids: set[str], fold: bool = False) 
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
         if isinstance(value, str) and any(t in as_(value) for t in wanted):
-            text, found = redact_text(value, pattern)
+            text, found = mentions.redact(value)
             done.redacted += found
             return text
         return value
@@ -398,7 +427,7 @@ def scrub_xlsx(path: Path, out: Path | None, ids: set[str], fold: bool = False) 
 
     book = load_workbook(path)
     done = Scrubbed()
-    pattern = token_pattern(ids, fold)
+    mentions = token_pattern(ids, fold)
     wanted, as_ = fold_ids(ids, fold)
     for sheet in book.worksheets:
         rows = list(sheet.iter_rows())
@@ -414,7 +443,7 @@ def scrub_xlsx(path: Path, out: Path | None, ids: set[str], fold: bool = False) 
                 continue
             for cell in row:
                 if isinstance(cell.value, str) and any(t in as_(cell.value) for t in wanted):
-                    cell.value, found = redact_text(cell.value, pattern)
+                    cell.value, found = mentions.redact(cell.value)
                     done.redacted += found
         for number in reversed(dropped):
             sheet.delete_rows(number)

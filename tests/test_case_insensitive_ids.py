@@ -493,13 +493,19 @@ def test_the_demo_tables_are_the_demo_datasets(home: Path, tmp_path: Path) -> No
 
 
 def test_a_list_loses_the_id_in_a_casing_str_lower_folds_apart(home: Path, tmp_path: Path) -> None:
-    """Lists written before shop folded case hold its customer as İNCİ@SHOP.TR (Turkish
-    dotted capital I), the dataset, as fold_case folds it, inci@shop.tr. The lists' rows
-    were compared by str.lower, which reads İ as 'i' plus a combining dot: `forget
-    inci@shop.tr` kept the user's row in a registered list outside the workspace, and
-    deleted a workspace list whole as a report (its row left, a mention remained). Every
-    place now folds as the dataset: the row goes, the mention is redacted, the list stays."""
-    from lifecycle.exports import record_export
+    """Lists and a scores table written before shop folded case hold its customer as
+    İNCİ@SHOP.TR (Turkish dotted capital I), the dataset, as fold_case folds it,
+    inci@shop.tr. The lists' rows were compared by str.lower, which reads İ as 'i' plus a
+    combining dot: `forget inci@shop.tr` kept the user's row in a registered list outside the
+    workspace, and deleted a workspace list whole as a report (its row left, a mention
+    remained). A Parquet cell was searched by RE2's (?i), which never reads İ as 'i': the
+    scores table's mention stayed. Every place now folds as the dataset: the row goes, the
+    mention is redacted, the list stays; the id with a dotless i, which fold_case keeps
+    apart, is another user's and stays."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifecycle.exports import SCORES_METADATA_KEY, record_export
 
     turkish = "Email,Created at,Total\nİNCİ@SHOP.TR,2011-11-01 10:00,10.50\n" + "\n".join(
         EVENTS.splitlines()[2:4]
@@ -514,6 +520,13 @@ def test_a_list_loses_the_id_in_a_casing_str_lower_folds_apart(home: Path, tmp_p
     record_export(
         load_settings(home=home, environ={}, dataset="shop"), outside, 2, pseudonymized=False
     )
+    scores = home / "scores" / "scores-2011-12-01.parquet"  # shop's, by its metadata
+    scores.parent.mkdir()
+    dotless = "asked by \u0131nci@shop.tr"  # re.IGNORECASE read it as inci@shop.tr
+    notes = ["", "asked by İNCİ@SHOP.TR", dotless]
+    table = pa.table({"user_id": ["İNCİ@SHOP.TR", "Ann@Shop.org", "Bob@Shop.org"], "note": notes})
+    meta = {SCORES_METADATA_KEY: json.dumps({"dataset": "shop"})}
+    pq.write_table(table.replace_schema_metadata(meta), scores)
     again = _ingest(home, tmp_path, "nov", "--case-insensitive-ids", "--replace", text=turkish)
     assert again.exit_code == 0, again.output
     assert "inci@shop.tr" in set(_events(home)["user_id"])  # fold_case: no combining dot
@@ -522,5 +535,31 @@ def test_a_list_loses_the_id_in_a_casing_str_lower_folds_apart(home: Path, tmp_p
         kept = pd.read_csv(listed)
         assert kept["user_id"].tolist() == ["Ann@Shop.org"], listed
         assert kept["note"].tolist() == ["asked by [forgotten]"]
-    assert record.removed["lists"] == 1 and record.deleted_files == []
+    kept = pd.read_parquet(scores)
+    assert kept["user_id"].tolist() == ["Ann@Shop.org", "Bob@Shop.org"]
+    assert kept["note"].tolist() == ["asked by [forgotten]", dotless]
+    assert record.removed["lists"] == record.removed["scores"] == 1
+    assert record.redacted["scores"] == 1 and record.deleted_files == []
     assert [(e.status, e.rows, e.redacted) for e in record.exports] == [("scrubbed", 1, 1)]
+
+
+def test_a_list_with_a_byte_not_utf8_loses_the_id_and_keeps_the_byte(
+    home: Path, tmp_path: Path
+) -> None:
+    """A list of a dataset that folds case, written in Latin-1 ('café' as the byte 0xE9):
+    forget folded each cell by Arrow, which cannot hold the undecodable byte, and failed with
+    UnicodeEncodeError, erasing nothing there. The byte is kept as it is; the row and the
+    mention in any casing go."""
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids").exit_code == 0
+    listed = home / "lists" / "latin.csv"
+    listed.parent.mkdir()
+    listed.write_bytes(
+        b"user_id,score,note\nC12395@EXAMPLE.COM,0.9,caf\xe9\n"
+        b"Ann@Shop.org,0.1,caf\xe9 asked by \xc4\xb0C12395@EXAMPLE.COM and C12395@Example.com\n"
+    )
+    record = forget(load_settings(home=home, environ={}), ["c12395@example.com"])
+    assert listed.read_bytes() == (
+        b"user_id,score,note\r\n"
+        b"Ann@Shop.org,0.1,caf\xe9 asked by \xc4\xb0C12395@EXAMPLE.COM and [forgotten]\r\n"
+    )
+    assert record.removed["lists"] == 1 and record.redacted["lists"] == 1
