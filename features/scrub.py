@@ -324,9 +324,9 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
             "codes": codes,
             "raw_ids": quarantined,  # as the file wrote them (features.raw_ids.raw_id_readings)
             "case_insensitive": quarantined and folded,  # ... and folded as ingest did
-            # a CSV (or sheet) ingest did not write, put there by hand: as every other place
-            # of the dataset, in any casing when it folds (its tables hold the ids folded)
-            "fold": folded and not quarantined and table_format(file) != "parquet",
+            # as every other place of the dataset, in any casing when it folds: a CSV (or
+            # sheet) put there by hand, and a mention in a text column of its own tables
+            "fold": folded,
         }
 
     return of

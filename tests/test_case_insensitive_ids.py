@@ -563,3 +563,29 @@ def test_a_list_with_a_byte_not_utf8_loses_the_id_and_keeps_the_byte(
         b"Ann@Shop.org,0.1,caf\xe9 asked by \xc4\xb0C12395@EXAMPLE.COM and [forgotten]\r\n"
     )
     assert record.removed["lists"] == 1 and record.redacted["lists"] == 1
+
+
+def test_the_datasets_own_tables_lose_a_mention_in_any_casing(home: Path, tmp_path: Path) -> None:
+    """A dataset that folds case holds its ids folded, but a text column as written: forget
+    c12395@example.com searched the dataset's own tables for mentions exactly, so an event's
+    note and a quarantined row's 'asked by C12395@EXAMPLE.COM' stayed (every place outside
+    the dataset lost it). They are redacted now, in the current version and an older one."""
+    noted = (
+        "Email,Created at,Total,Note\n"
+        "C12395@EXAMPLE.COM,2011-11-01 10:00,10.50,\n"
+        "Ann@Shop.org,2011-11-02 09:00,7.00,asked by C12395@EXAMPLE.COM\n"
+        "Bob@Shop.org,2011-11-02 09:00,-3.00,asked by C12395@Example.com\n"  # quarantined
+    )
+    assert _ingest(home, tmp_path, "nov", "--case-insensitive-ids", text=noted).exit_code == 0
+    again = _ingest(home, tmp_path, "nov2", "--case-insensitive-ids", "--replace", text=noted)
+    assert again.exit_code == 0, again.output
+    record = forget(load_settings(home=home, environ={}), ["c12395@example.com"])
+    assert _events(home)["Note"].tolist() == ["asked by [forgotten]"]
+    versions = sorted((home / "datasets" / ".versions").glob("shop@*"))  # the current one too
+    assert len(versions) == 3
+    for version in versions:
+        notes = pd.read_parquet(version / "events.parquet")["Note"].tolist()
+        assert notes == ["asked by [forgotten]"], version
+        notes = pd.read_csv(version / "quarantine" / "events.csv")["Note"].tolist()
+        assert notes == ["asked by [forgotten]"], version
+    assert record.redacted["datasets/shop"] == 2
