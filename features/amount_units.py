@@ -127,6 +127,19 @@ def counted_by(notes: dict[str, Any]) -> str | None:
     return "--amount-default" if notes.get("amount_in_file") is False else None
 
 
+def refuse_counts_without_amounts(unit: str | None, notes: dict[str, Any], source: str) -> None:
+    """``--amount-unit count`` given to a file without an amount column (its read's ``notes``
+    say no counts were read) is refused: recorded with the dataset, it would read a later
+    append's money as counts."""
+    if unit == COUNT and counted_by(notes) != "--amount-unit count":
+        raise c.ContractError(
+            f"{source} has no amount column: --amount-unit count reads counts of what was "
+            "bought from one (name it with --map amount=COLUMN); for a log without amounts "
+            "drop the option (--amount-default 1 counts each purchase 1)",
+            ("--map amount=COLUMN",),
+        )
+
+
 def unit_read_line(note: dict[str, Any]) -> str:
     """The summary's line of amounts read in a minor unit: 'amounts read in cents: 7045 is
     70.45 USD'; or counted (--amount-unit count)."""

@@ -30,6 +30,7 @@ from features.amount_units import (
     MAYBE_MINOR,
     maybe_counts,
     maybe_minor_units,
+    refuse_counts_without_amounts,
     whole_amounts,
 )
 from features.append_columns import holds_amounts, holds_blank_currency
@@ -469,9 +470,10 @@ def _finish_events(
         reports["events"].notes[NO_PURCHASES] = not purchases
         if quiet := [t for t in (read_as or {}).get(NOT_ACTIVITY_NOTE) or () if t in others]:
             reports["events"].notes[NOT_ACTIVITY_NOTE] = quiet
+    shape = (read_as or {}).get(SHAPE) or {}
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
         refuse_types_not_found(reports["events"].notes, source)
-    shape = (read_as or {}).get(SHAPE) or {}
+        refuse_counts_without_amounts(shape.get("amount_unit"), reports["events"].notes, source)
     # none given: maybe cents, or counts of a file's own column (not --amount-default's)
     unit, in_file = shape.get("amount_unit"), reports["events"].notes.get("amount_in_file", True)
     # said once a dataset: an earlier batch that said it records so

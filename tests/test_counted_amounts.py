@@ -182,20 +182,33 @@ def test_a_purchase_of_0_items_is_worded_in_items_not_money(home: Path, tmp_path
     assert "0.00" not in said
 
 
-def test_amount_unit_count_of_a_file_without_amounts_reads_it_as_without_the_option(
+def test_amount_unit_count_of_a_file_without_amounts_is_refused_in_one_line(
     home: Path, tmp_path: Path
 ) -> None:
     """A session log (no amount column, no purchase) with a 'Currency' column, ingested with
     --amount-unit count: validation judged it counted while the summary (counted_by) judged
-    it money, so ingest wrote the dataset and then died on KeyError 'currency' in its summary.
-    Nothing is counted without amounts: read as without the option, the column kept."""
+    it money, so ingest wrote the dataset and then died on KeyError 'currency' in its
+    summary. Then (6f70380) the option was ignored, said nowhere, yet recorded with the
+    dataset: a later append of money read its amounts as counts and said the file lacked its
+    'Currency' column (review R1 of s43, LOW-4). Refused now, naming the file; without the
+    option the file loads, its column kept."""
     rows = [f"C{n},2024-03-{d:02d},GBP,session" for d in range(1, 11) for n in range(1, 11)]
     visits = tmp_path / "sessions.csv"
     visits.write_text("card_id,visit_date,Currency,kind\n" + "\n".join(rows) + "\n")
     maps = ("--map", "user_id=card_id", "--map", "event_time=visit_date", "--map",
             "event_type=kind")  # fmt: skip
-    said = _ingest(visits, "--dataset", "s", *maps, "--amount-unit", "count")
+    refused = CliRunner().invoke(
+        main, ["ingest", str(visits), "--dataset", "s", *maps, "--amount-unit", "count"]
+    )
+    assert refused.exit_code == 1
+    assert (
+        f"{visits} has no amount column: --amount-unit count reads counts of what was bought "
+        "from one (name it with --map amount=COLUMN); for a log without amounts drop the "
+        "option (--amount-default 1 counts each purchase 1)"
+    ) in " ".join(refused.output.split())
+    settings = load_settings(home=home)
+    assert not settings.workspace.dataset_dir("s").exists()
+    said = _ingest(visits, "--dataset", "s", *maps)
     assert "100 rows loaded of 100" in said
-    assert "Currency" not in said  # neither ignored as counted nor read as the currency
-    events = load_settings(home=home).workspace.events("s")
+    events = settings.workspace.events("s")
     assert pq.read_table(events, columns=["Currency"])["Currency"].to_pylist() == ["GBP"] * 100
