@@ -230,9 +230,9 @@ def test_the_copies_keep_repeats_would_add_are_counted_on_holds_own_keys(
     described: list[list[str]] = []
     real = append_identity.number_text_columns
 
-    def counted(con: object, shared: list[str]) -> set[str]:
+    def counted(kinds: dict[str, str], shared: list[str]) -> set[str]:
         described.append(shared)
-        return real(con, shared)
+        return real(kinds, shared)
 
     monkeypatch.setattr(append_identity, "number_text_columns", counted)
     more = _write(tmp_path, "more.csv", HEADER + day * 3 + "u3,2025-01-05,purchase,6\n")
