@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.identifiers import left_out_line, not_features_of
-from lifecycle import registry, tasks
+from lifecycle import lineage, registry, tasks
 from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.tracking_http import training_writes
@@ -175,6 +175,9 @@ def train_tasks(
     dataset = dataset or settings.dataset
     require_dataset(settings, dataset, "train")
     registry.require_writable(settings, "train")
+    # refused as what was asked: `train all` was refused as `train churn`, its first task
+    asked = f"train {', '.join(names) if names else 'all'}"
+    lineage.require_current_features(settings, dataset, asked)
     skipped = [] if names else train_refusals.left_out(settings)
     chosen = [task for task in names or tasks.names() if task not in skipped]
     done = Trainings([], left_out=train_refusals.left_out_line(settings) if skipped else None)

@@ -241,6 +241,18 @@ def test_a_first_train_names_every_step_it_lacks_at_once(home: Path) -> None:
     )
 
 
+def test_train_all_is_refused_as_train_all(home: Path) -> None:
+    """Trial M: `train all` on a dataset without features was refused as `train churn
+    refused: ...`, naming its first task instead of what was asked."""
+    _ingest_shop(home, "first.csv", FIRST)
+    refused = CliRunner().invoke(main, ["train", "all", "--dataset", "shop"])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
+    assert refused.stderr.startswith(
+        "Error: train all refused: dataset 'shop' has no feature table; run `lifecycle "
+        "features build --dataset shop`"
+    ), refused.stderr
+
+
 def test_a_dataset_replaced_by_another_ingest_is_told_from_one_appended_to(home: Path) -> None:
     """`lifecycle run --users 1500` after the default demo replaced it by other customers
     under the same ids, and the gate, outcomes and movers took them for the same ones. An
