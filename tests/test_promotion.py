@@ -93,8 +93,13 @@ def test_a_champion_that_learned_outcomes_of_the_earliest_test_cutoff_is_not_res
     _, verdict = gate_on_test(
         settings, client, "demo-churn", "churn", champion.version, rows, {"auc": 0.0}
     )
-    on = current.data_window["evaluated_on"]["test_cutoff"]
+    # each test named by its cutoffs' range, as the training's line names it (trial M: "on
+    # test 2011-09-10" named the last of four)
+    tested = current.data_window["evaluated_on"]["test_cutoffs"]
+    on = f"{tested[0]}..{tested[-1]}"
+    assert len(tested) > 1, tested
     assert f"{current.metrics['auc']:.4f} (recorded on its test {on})" in verdict, verdict
+    ours_on = f"{rows[AS_OF].min():%Y-%m-%d}..{rows[AS_OF].max():%Y-%m-%d}"
     # Recorded on another period's test: each judged by how far it beats the best baseline
     # on its own (online_retail's monthly refreshes held churn at 0.7424 against a champion's
     # 0.7427 recorded months before, and conversion for good).
@@ -112,7 +117,7 @@ def test_a_champion_that_learned_outcomes_of_the_earliest_test_cutoff_is_not_res
             f"({theirs:+.4f}; it recorded {current.metrics['auc']:.4f})"
         )
         assert won == promoted and against in verdict, verdict
-        assert verdict.startswith(f"auc {ours:.4f} on test ") and (
+        assert verdict.startswith(f"auc {ours:.4f} on test {ours_on} is ") and (
             f" is {ours - 0.5:+.4f} against the best baseline rfm_score, " in verdict
         )
         assert (", not more than " in verdict) == (not won), verdict
@@ -678,7 +683,8 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     _, verdict = gate_on_test(
         settings, client, "demo-churn", "churn", weak.version, rows, {"auc": 0.0}
     )
-    recorded_on = deployed.data_window["evaluated_on"]["test_cutoff"]
+    tested = deployed.data_window["evaluated_on"]["test_cutoffs"]
+    recorded_on = f"{tested[0]}..{tested[-1]}"
     assert rule.kind in UNFITTED_RULES  # the stump loses to recency on the demo
     rescored = roc_auc(rows[LABEL], deployed.predict(rows))
     assert f"champion v{weak.baseline.version} {rescored:.4f} on test" in verdict, verdict

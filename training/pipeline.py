@@ -54,7 +54,7 @@ from training.models import (
     one_blas_thread,
     refit_bundle,
 )
-from training.promotion import gate_metric_of, gate_on_test, winning_baseline
+from training.promotion import gate_metric_of, gate_on_test, tested_on, winning_baseline
 from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
 POOL_DAYS = 28  # test and validation pool the cutoffs of this many days (a month of weekly ones)
@@ -224,9 +224,7 @@ class TrainResult:
             return [f"{head}, label-free: too few outcomes to learn from ({why})", verdict]
         test = self.split.test  # every model and baseline on its rows: which window, how many
         rows = self.metrics.get("lightgbm", {}).get("n")
-        window = (
-            f"{test[0]:%Y-%m-%d}..{test[-1]:%Y-%m-%d}" if len(test) > 1 else f"{test[-1]:%Y-%m-%d}"
-        )
+        window = tested_on(test)  # as the gate's verdict names it
         size = f"{len(test)} cutoff(s)" + (f", {rows:,.0f} rows" if rows else "")
         size += datasets.sampled_users(self.report)  # training.max_rows kept a share
         blend = self.blend.lines() if self.blend else []

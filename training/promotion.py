@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,7 +151,7 @@ def gate(
     CDNOW. Not with ``training.min_improvement`` set, which asks for a lead.
 
     ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
-    " on test 2025-06-01"). ``itself``: the baseline the challenger is (a winning rule
+    " on test 2025-05-11..2025-06-01"). ``itself``: the baseline the challenger is (a winning rule
     registered to serve), which it need not beat and whose lead over the baselines is 0: a
     rule that won on an easier period replaced a LightGBM champion that had led it on its own.
     """
@@ -237,6 +237,13 @@ def gate(
     return False, f"{said}{worse}{against}"
 
 
+def tested_on(cutoffs: Iterable[Any]) -> str:
+    """The test cutoffs as a training's line and the gate's verdict name them: first..last
+    (a verdict named the last alone, 'on test 2011-09-10', of a test of four cutoffs)."""
+    days = sorted({f"{pd.Timestamp(t):%Y-%m-%d}" for t in cutoffs})
+    return f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0]
+
+
 def compared(*scores: float) -> tuple[str, ...]:
     """Scores printed side by side with 4 decimals, more (up to 8) where two that differ
     would print alike ("0.5596 > 0.5596" says nothing)."""
@@ -279,7 +286,6 @@ def gate_on_test(
     data was replaced since (:func:`registry.replaced_data`) is no rival either way: its test
     was of other customers, and the challenger is judged as a first model.
     """
-    test_cutoff = pd.Timestamp(test[AS_OF].max())
     replaced = registry.replaced_data(settings, mlflow_client, name, version)
     refused = (
         None
@@ -360,7 +366,9 @@ def gate_on_test(
                     f"horizon and recorded no {metric}",
                     False,
                 )
-            on = current.data_window.get("evaluated_on", {}).get("test_cutoff", "cutoff")
+            evaluated_on = current.data_window.get("evaluated_on", {})
+            on = evaluated_on.get("test_cutoff", "cutoff")  # a version of before the list
+            on = tested_on(evaluated_on["test_cutoffs"]) if "test_cutoffs" in evaluated_on else on
             level = recorded_baseline(mlflow_client, champion, metric, baselines)
             found: Recorded | Rescored = Recorded(float(current.metrics[metric]), on, level)
         else:
@@ -395,7 +403,7 @@ def gate_on_test(
         version,
         model_metrics,
         champion_score,
-        evidence=f" on test {test_cutoff:%Y-%m-%d}",
+        evidence=f" on test {tested_on(test[AS_OF].unique())}",
         baselines=baselines,
         lead_over=lead_over,
         itself=itself,
