@@ -179,11 +179,13 @@ def render_report(
     high_risk: float = HIGH_RISK,
     dataset_dir: Path | None = None,
     medium_risk: float = MEDIUM_RISK,
+    notes: Sequence[str] = (),
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles
     (``extra_sections``: (title, HTML) pairs other modules add at the end; ``units``: the
     currency and windows the header and money columns state; ``dataset_dir``: the dataset's
-    folder, whose events give the shop's refund rate and whose report its guest orders)."""
+    folder, whose events give the shop's refund rate and whose report its guest orders;
+    ``notes``: what the reader must know of the scores, under the header)."""
     scores = table.frame
     meta = table.metadata
     units = units or Units()
@@ -433,6 +435,7 @@ def render_report(
         if units is not None
         else ""
     )
+    notes_html = "".join(f'<p class="note warn">{html.escape(note)}</p>' for note in notes)
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -441,7 +444,7 @@ def render_report(
 <body><header><h1>Lifecycle report: churn, conversion and value</h1>
 <p>dataset {html.escape(str(meta.get("dataset", "")))} · as of {html.escape(table.as_of)} ·
 models {html.escape(versions)} · scored {html.escape(str(meta.get("scored_at", "")))} · generated {generated}</p>
-{units_html}</header>
+{units_html}{notes_html}</header>
 <main><div class="cards">{card_html}</div>{body}</main></body></html>
 """
     return document, images, [title for title, _ in sections]
@@ -467,8 +470,10 @@ def build_report(
     top: int = TOP_ROWS,
     privacy: Privacy | None = None,
     table: ScoresTable | None = None,
+    notes: Sequence[str] = (),
 ) -> Report:
-    """Write the report for the latest scores table; returns where and what it holds."""
+    """Write the report for the latest scores table (``notes`` under its header); returns
+    where and what it holds."""
     from lifecycle.storage import atomic_file
     from serving.batch import latest_scores
 
@@ -502,6 +507,7 @@ def build_report(
         high_risk=settings.serving.high_risk,
         medium_risk=settings.serving.medium_risk,
         dataset_dir=settings.workspace.dataset_dir(dataset),
+        notes=notes,
     )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:

@@ -535,6 +535,42 @@ def test_a_list_after_a_promotion_says_its_scores_are_the_former_champions(
     assert "no longer champion" not in run_cli(home, "at-risk", "--top", "1")
 
 
+def test_segments_and_the_report_after_a_promotion_say_their_scores_are_the_former_champions(
+    trained_copy: Path,
+) -> None:
+    """Trial M: after a promotion the lists said their scores were the former champion's
+    (above), while `segments` (LTV shares) and `report` (its "Model quality (champions)"
+    beside them) read the same table without a word. Both say it now, in the report's HTML
+    too, until the versions that made the table serve again."""
+    import html
+
+    from lifecycle import registry
+
+    home = trained_copy
+    client = registry.client(load_settings(home=home, environ={}))
+    name = registry.model_name("demo", "churn")
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    was = str(champion.version)
+    newer = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    run_cli(home, "promote", "churn", str(newer.version), "--reason", "m", "--force")
+    note = (
+        f"note: these scores were made by models no longer champion (churn version {was}, now "
+        f"version {newer.version}): `lifecycle score-all --dataset demo` scores with the "
+        "champions"
+    )
+    segments = run_cli(home, "segments").splitlines()
+    assert segments[1] == note, segments[:3]
+    report = json.loads(run_cli(home, "--json", "report"))
+    assert report["notes"] == [note]
+    assert f'<p class="note warn">{html.escape(note)}</p></header>' in Path(
+        report["path"]
+    ).read_text(encoding="utf-8")
+    run_cli(home, "promote", "churn", was, "--reason", "rollback")
+    assert json.loads(run_cli(home, "--json", "segments"))["notes"] == []
+    report = json.loads(run_cli(home, "--json", "report"))
+    assert report["notes"] == [] and "no longer champion" not in Path(report["path"]).read_text()
+
+
 def test_movers_compare_latest_with_previous(trained_copy: Path) -> None:
     home = trained_copy
     settings = load_settings(home=home, environ={})

@@ -204,7 +204,7 @@ def emit_list(
         list_format(out, request.fmt)  # refuse an unknown format before any work
         refuse_unwritable(out, "the list")
     units = units or units_for(obj.settings, metadata)
-    said = (_behind_the_dataset(obj, metadata), _by_former_champions(obj, metadata))
+    said = (_behind_the_dataset(obj, metadata), by_former_champions(obj, metadata))
     notes = (*notes, *filter(None, said))
     if len(rows) == 0 and request.filters.text():  # "top 0 users" alone read as a failure
         notes = (*notes, f"no scored user matches all of: {request.filters.text()}")
@@ -256,9 +256,10 @@ def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
     )
 
 
-def _by_former_champions(obj: Context, metadata: dict[str, Any]) -> str | None:
-    """A note when a champion moved since the scores were made (a promotion, a rollback): the
-    list is the former champions' until a score-all (``/at_risk`` says it as ``stale``)."""
+def by_former_champions(obj: Context, metadata: dict[str, Any]) -> str | None:
+    """A note when a champion moved since the scores were made (a promotion, a rollback): a
+    list, the segments and the report are the former champions' until a score-all
+    (``/at_risk`` says it as ``stale``)."""
     from lifecycle import registry
     from lifecycle.aliases_mirror import aliases_file, read_mirror
     from serving.answers import made_by, table_answerers

@@ -12,6 +12,7 @@ from lifecycle.cli import Context, changes_workspace, main, pass_context
 from lifecycle.commands.list_output import (
     PSEUDONYMIZE_HELP,
     ListRequest,
+    by_former_champions,
     emit_list,
     list_options,
     list_privacy,
@@ -369,8 +370,10 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
                 progress=obj.console.step,
             )
             frame, date, made_with = result.scores, f"{result.as_of:%Y-%m-%d}", {}
-    data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame)}
-    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users"]
+    # the LTV and value shares of a table a former champion made: said until a score-all
+    notes = [note] if (note := by_former_champions(obj, made_with)) else []
+    data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame), "notes": notes}
+    lines = [f"{dataset}: segments as of {date}: {len(frame):,} users", *notes]
     revenue = units.value_name("revenue")
     events = obj.settings.workspace.dataset_dir(dataset) / EVENTS_FILE
     guests = dataset_guest_orders(events.parent)
@@ -453,10 +456,16 @@ def report(
 
         refuse_unwritable(out, "the report")
         record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
-    built = build_report(obj.settings, out, top=top, privacy=privacy, table=table)
+    notes = [note] if (note := by_former_champions(obj, table.metadata)) else []
+    built = build_report(obj.settings, out, top=top, privacy=privacy, table=table, notes=notes)
     obj.console.result(
-        {"path": str(built.path), "images": built.images, "sections": built.sections},
-        [f"report: {built.path} ({built.images} plots)"],
+        {
+            "path": str(built.path),
+            "images": built.images,
+            "sections": built.sections,
+            "notes": notes,
+        },
+        [f"report: {built.path} ({built.images} plots)", *notes],
     )
 
 
