@@ -217,7 +217,11 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         kind = r["kind"] if r["kind"].startswith("lightgbm") else f"baseline {r['kind']}"
         if "learner" in r:  # uplift: versions of other outcomes or arms are not comparable
             kind = f"{r['learner']}, outcome {r['outcome']}, treated {r['treated']}"
-        tested = f"test {r['test_cutoff']}" if r["test_cutoff"] else r["evaluation"] or "tested"
+        tested = (
+            f"evaluated on the test cutoffs to {r['test_cutoff']}"
+            if r["test_cutoff"]
+            else r["evaluation"] or "tested"
+        )
         tested = f"{tested}: {headline}"
         if r.get("learned_days"):
             tested = f"learned at {r['learned_days']} days, {tested}"
@@ -239,9 +243,21 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         if "champion" in r["aliases"] and r["task"] in answered:
             r["answered_by"] = answered[r["task"]]
             lines.append(f"  {answers_nothing(r['task'], answered[r['task']])}")
-    if not rows:
-        lines = [_no_models(obj, dataset or obj.settings.dataset)]
-    obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows}, lines)
+    # said once: the champion's test ECE was read as the served refit's
+    said = {"metrics_of": METRICS_OF} if any(r["test_cutoff"] for r in rows) else {}
+    lines = [*said.values(), *lines] if rows else [_no_models(obj, dataset or obj.settings.dataset)]
+    obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows, **said}, lines)
+
+
+# What `lifecycle models` shows of a version tested out of time (training.pipeline, the tags
+# test.*): champion churn's ECE 0.112 beside rfm_score's 0.039 was read as the served model's.
+METRICS_OF = (
+    "metrics: each version's evaluated model on its test cutoffs (learned from the cutoffs "
+    "before, calibrated on the validation cutoffs; a rule alike); the version registered is "
+    "refit on every matured cutoff and calibrated again (LightGBM on cross-fitted scores, a "
+    "rule on the test rows), so its own ECE is measured only once its scores' outcomes are "
+    "known (`lifecycle outcomes`)"
+)
 
 
 def _champion_history(obj: Context, dataset: str) -> None:
