@@ -508,6 +508,24 @@ def test_scores_of_an_earlier_cutoff_name_the_models_that_learned_after_it(
     assert "not a forecast" not in run_cli(home, "at-risk", "--top", "1")
 
 
+def _champion_and_a_new_version(home: Path) -> tuple[str, str]:
+    """demo-churn's champion version and a new version of the same model (not promoted)."""
+    from lifecycle import registry
+
+    client = registry.client(load_settings(home=home, environ={}))
+    name = registry.model_name("demo", "churn")
+    champion = registry.alias_version(client, name, registry.CHAMPION)
+    newer = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    return str(champion.version), str(newer.version)
+
+
+def _former_champions_note(was: str, now: str) -> str:
+    return (
+        f"note: these scores were made by models no longer champion (churn version {was}, now "
+        f"version {now}): `lifecycle score-all --dataset demo` scores with the champions"
+    )
+
+
 def test_a_list_after_a_promotion_says_its_scores_are_the_former_champions(
     trained_copy: Path,
 ) -> None:
@@ -515,22 +533,12 @@ def test_a_list_after_a_promotion_says_its_scores_are_the_former_champions(
     at-risk listed the last score-all's scores, of the former champion, without a word, while
     `/at_risk` marks them `stale`. Every list now says which versions made them and what is
     champion now, until a score-all; a rollback to the versions that made them ends it."""
-    from lifecycle import registry
-
     home = trained_copy
-    client = registry.client(load_settings(home=home, environ={}))
-    name = registry.model_name("demo", "churn")
-    champion = registry.alias_version(client, name, registry.CHAMPION)
-    was = str(champion.version)
-    newer = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+    was, newer = _champion_and_a_new_version(home)
     assert "no longer champion" not in run_cli(home, "at-risk", "--top", "1")
-    run_cli(home, "promote", "churn", str(newer.version), "--reason", "m", "--force")
+    run_cli(home, "promote", "churn", newer, "--reason", "m", "--force")
     listed = run_cli(home, "at-risk", "--top", "1")
-    assert (
-        f"note: these scores were made by models no longer champion (churn version {was}, now "
-        f"version {newer.version}): `lifecycle score-all --dataset demo` scores with the "
-        "champions"
-    ) in listed
+    assert _former_champions_note(was, newer) in listed
     run_cli(home, "promote", "churn", was, "--reason", "rollback")
     assert "no longer champion" not in run_cli(home, "at-risk", "--top", "1")
 
@@ -544,20 +552,10 @@ def test_segments_and_the_report_after_a_promotion_say_their_scores_are_the_form
     too, until the versions that made the table serve again."""
     import html
 
-    from lifecycle import registry
-
     home = trained_copy
-    client = registry.client(load_settings(home=home, environ={}))
-    name = registry.model_name("demo", "churn")
-    champion = registry.alias_version(client, name, registry.CHAMPION)
-    was = str(champion.version)
-    newer = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
-    run_cli(home, "promote", "churn", str(newer.version), "--reason", "m", "--force")
-    note = (
-        f"note: these scores were made by models no longer champion (churn version {was}, now "
-        f"version {newer.version}): `lifecycle score-all --dataset demo` scores with the "
-        "champions"
-    )
+    was, newer = _champion_and_a_new_version(home)
+    run_cli(home, "promote", "churn", newer, "--reason", "m", "--force")
+    note = _former_champions_note(was, newer)
     segments = run_cli(home, "segments").splitlines()
     assert segments[1] == note, segments[:3]
     report = json.loads(run_cli(home, "--json", "report"))
