@@ -355,19 +355,28 @@ class MirroredRegistry:
 def reader(settings: Settings, *, mirrored: bool = False) -> Any:
     """What champions are read from: the aliases mirror when ``mirrored`` and there is one
     (a server starting), else the MLflow client."""
-    from lifecycle.aliases_mirror import aliases_file, read_mirror
+    from lifecycle.aliases_mirror import aliases_file
 
     uri = tracking_uri(settings)
     if mirrored and (path := aliases_file(uri)) is not None:
-        models = read_mirror(path)
-        if models is not None:
-            return MirroredRegistry(settings, models, path)
+        if (found := mirror(settings)) is not None:
+            return found
         database = sqlite_database(uri)
         if database is not None and not database.is_file():
             # Nothing registered yet: MLflow would create the database, and a server's
             # workers starting together raced to migrate it (one failed to load at all).
             return MirroredRegistry(settings, {}, path)
     return client(settings, fluent=False)
+
+
+def mirror(settings: Settings) -> MirroredRegistry | None:
+    """The aliases mirror as a registry; None without a readable one (a caller that must not
+    ask the tracking store, such as a list's note, then says nothing)."""
+    from lifecycle.aliases_mirror import aliases_file, read_mirror
+
+    path = aliases_file(tracking_uri(settings))
+    models = read_mirror(path) if path is not None else None
+    return None if models is None else MirroredRegistry(settings, models, path)  # type: ignore[arg-type]
 
 
 def aliases(source: Any, name: str) -> dict[str, str]:

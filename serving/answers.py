@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,6 +128,15 @@ def made_by(answerer: str | None) -> str:
     return answerer if answerer and " " in answerer else f"version {answerer or 'none'}"
 
 
+def moved_answerers(
+    table_versions: dict[str, str], served_versions: dict[str, str], tasks: Iterable[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """(task, what made the table's numbers, what makes them now) of each of ``tasks`` whose
+    answerer moved (:func:`table_answerers` against ``answering_versions``)."""
+    pairs = ((t, table_versions.get(t), served_versions.get(t)) for t in tasks)
+    return [(task, theirs, ours) for task, theirs, ours in pairs if theirs != ours]
+
+
 def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
     """Why a scores table (its ``metadata``) is not what the served champions would answer
     now, one sentence each; empty when it is: the same answerers (versions, or 1 - churn vN
@@ -147,9 +157,9 @@ def staleness(metadata: dict[str, Any], served: Served) -> list[str]:
     )
     if not table_versions:
         problems.append("the scores table does not record the model versions that wrote it")
-    for task in sorted(set(table_versions) | set(served_versions)):
-        theirs, ours = table_versions.get(task), served_versions.get(task)
-        if table_versions and theirs != ours:
+    if table_versions:
+        every = sorted(set(table_versions) | set(served_versions))
+        for task, theirs, ours in moved_answerers(table_versions, served_versions, every):
             problems.append(
                 f"{task}: the table was scored by {made_by(theirs)}, "
                 f"the service serves {made_by(ours)}"

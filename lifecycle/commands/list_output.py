@@ -261,22 +261,19 @@ def by_former_champions(obj: Context, metadata: dict[str, Any]) -> str | None:
     list, the segments and the report are the former champions' until a score-all
     (``/at_risk`` says it as ``stale``)."""
     from lifecycle import registry
-    from lifecycle.aliases_mirror import aliases_file, read_mirror
-    from serving.answers import made_by, table_answerers
+    from serving.answers import made_by, moved_answerers, table_answerers
     from serving.scoring import answering_versions
 
     dataset, scored = metadata.get("dataset"), table_answerers(metadata)
-    path = aliases_file(registry.tracking_uri(obj.settings))
-    models = read_mirror(path) if path is not None and dataset and scored else None
-    if models is None:  # no table versions, or no local mirror: a list asks no server
+    mirrored = registry.mirror(obj.settings) if dataset and scored else None
+    if mirrored is None:  # no table versions, or no local mirror: a list asks no server
         return None
-    mirrored = registry.MirroredRegistry(obj.settings, models, path)  # type: ignore[arg-type]
     champions = registry.champion_versions(mirrored, str(dataset))
+    # the table's kinds: what serves each task is the dataset's (1 - churn on a purchase log)
     now = answering_versions(champions, dict(metadata.get("model_kinds") or {}))
     moved = [
-        f"{task} {made_by(version)}, now {made_by(now.get(task))}"
-        for task, version in scored.items()
-        if now.get(task) != version
+        f"{task} {made_by(theirs)}, now {made_by(ours)}"
+        for task, theirs, ours in moved_answerers(scored, now, scored)
     ]
     if not moved:
         return None
