@@ -249,6 +249,9 @@ def test_a_model_of_another_arm_replaces_the_champion_only_when_accepted(
         treated = result.evaluation.campaign.treatment["treated"]
         learner = result.evaluation.chosen
         assert f"v{result.version} ({learner}, outcome visit, treated {treated})" in listing
+    # tested on a random share of the campaign's members: no cutoffs, no refit (review R2 M2)
+    assert "test random 20%" in listing and "test cutoffs" not in listing, listing
+    assert not listing.startswith("metrics:"), listing
 
 
 def test_the_registered_pyfunc_predicts_the_bundles_uplift(trained: dict) -> None:

@@ -217,11 +217,12 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         kind = r["kind"] if r["kind"].startswith("lightgbm") else f"baseline {r['kind']}"
         if "learner" in r:  # uplift: versions of other outcomes or arms are not comparable
             kind = f"{r['learner']}, outcome {r['outcome']}, treated {r['treated']}"
-        tested = (
-            f"evaluated on the test cutoffs to {r['test_cutoff']}"
-            if r["test_cutoff"]
-            else r["evaluation"] or "tested"
-        )
+        if not r["test_cutoff"]:
+            tested = r["evaluation"] or "tested"
+        elif "learner" in r:  # uplift: a random share of a campaign's members, no cutoffs
+            tested = f"test {r['test_cutoff']}"
+        else:
+            tested = f"evaluated on the test cutoffs to {r['test_cutoff']}"
         tested = f"{tested}: {headline}"
         if r.get("learned_days"):
             tested = f"learned at {r['learned_days']} days, {tested}"
@@ -244,7 +245,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
             r["answered_by"] = answered[r["task"]]
             lines.append(f"  {answers_nothing(r['task'], answered[r['task']])}")
     # said once: the champion's test ECE was read as the served refit's
-    said = {"metrics_of": METRICS_OF} if any(r["test_cutoff"] for r in rows) else {}
+    out_of_time = any(r["test_cutoff"] and "learner" not in r for r in rows)
+    said = {"metrics_of": METRICS_OF} if out_of_time else {}
     lines = [*said.values(), *lines] if rows else [_no_models(obj, dataset or obj.settings.dataset)]
     obj.console.result({"dataset": dataset or obj.settings.dataset, "models": rows, **said}, lines)
 
