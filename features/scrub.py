@@ -332,6 +332,12 @@ def recorded_columns(version: Path) -> Callable[[Path], dict[str, Any]]:
     return of
 
 
+def _holds_any(text: str, wanted: set[str], as_: Callable[[str], str]) -> bool:
+    """Whether ``text``, folded once (not once per id), holds any of the ``wanted`` ids."""
+    folded = as_(text)
+    return any(t in folded for t in wanted)
+
+
 def scrub_csv(
     path: Path,
     out: Path | None,
@@ -374,7 +380,7 @@ def scrub_csv(
     for row, every in kept:
         every_cell = ((i, cell) for i, cell in enumerate(row) if i not in own)
         for i, cell in every_cell if every else ((i, row[i]) for i in text if i < len(row)):
-            if any(t in as_(cell) for t in wanted):  # cheap before the regex
+            if _holds_any(cell, wanted, as_):  # cheap before the regex
                 row[i], found = mentions.redact(cell)
                 done.redacted += found
     if done and out is not None:
@@ -408,7 +414,7 @@ def scrub_json(path: Path, out: Path | None, ids: set[str], fold: bool = False) 
             return [clean(v) for v in kept]
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, str) and any(t in as_(value) for t in wanted):
+        if isinstance(value, str) and _holds_any(value, wanted, as_):
             text, found = mentions.redact(value)
             done.redacted += found
             return text
@@ -442,7 +448,7 @@ def scrub_xlsx(path: Path, out: Path | None, ids: set[str], fold: bool = False) 
                 dropped.append(number)
                 continue
             for cell in row:
-                if isinstance(cell.value, str) and any(t in as_(cell.value) for t in wanted):
+                if isinstance(cell.value, str) and _holds_any(cell.value, wanted, as_):
                     cell.value, found = mentions.redact(cell.value)
                     done.redacted += found
         for number in reversed(dropped):
