@@ -29,6 +29,13 @@ COUNT = "count"  # amounts count what was bought, no money (serving.units.purcha
 UNIT_READ = "amount_unit_read"  # report note: {"unit", "column", "example": [written, read, code]}
 MAYBE_MINOR = "amounts_maybe_minor_units"  # report note: {"column", "median", "rows", "currency"}
 MAYBE_COUNTS = "amounts_maybe_counts"  # report note: {"column", "median", "rows"}
+UNIT_IGNORED = "amount_unit_ignored"  # report note: --amount-unit of a file without amounts
+# what each unit other than major reads from an amount column (its refusal without one)
+UNIT_READS = {
+    COUNT: "reads counts of what was bought from one",
+    "minor": "reads amounts in the currency's minor unit (7045 is USD 70.45) from one",
+    "cents": "reads amounts in hundredths (7045 is 70.45) from one",
+}
 # ISO 4217 exponents other than 2 (the minor unit of every other code is a hundredth)
 EXPONENTS = {
     code: 0
@@ -127,17 +134,22 @@ def counted_by(notes: dict[str, Any]) -> str | None:
     return "--amount-default" if notes.get("amount_in_file") is False else None
 
 
-def refuse_counts_without_amounts(unit: str | None, notes: dict[str, Any], source: str) -> None:
-    """``--amount-unit count`` given to a file without an amount column (its read's ``notes``
-    say no counts were read) is refused: recorded with the dataset, it would read a later
-    append's money as counts."""
-    if unit == COUNT and counted_by(notes) != "--amount-unit count":
-        raise c.ContractError(
-            f"{source} has no amount column: --amount-unit count reads counts of what was "
-            "bought from one (name it with --map amount=COLUMN); for a log without amounts "
-            "drop the option (--amount-default 1 counts each purchase 1)",
-            ("--map amount=COLUMN",),
-        )
+def refuse_options_without_amounts(notes: dict[str, Any], source: str) -> None:
+    """An option about amounts given to a file without an amount column (its read's ``notes``
+    say it was ignored) is refused: recorded with the dataset, it would read a later append's
+    amounts so."""
+    if unit := notes.get(UNIT_IGNORED):
+        _refuse_without_amounts(f"--amount-unit {unit} {UNIT_READS[unit]}", source)
+
+
+def _refuse_without_amounts(option_reads: str, source: str) -> None:
+    """Refuse an option (``option_reads``: it and what it reads from an amount column) given
+    to the file ``source`` that has none."""
+    raise c.ContractError(
+        f"{source} has no amount column: {option_reads} (name it with --map amount=COLUMN); "
+        "for a log without amounts drop the option (--amount-default 1 counts each purchase 1)",
+        ("--map amount=COLUMN",),
+    )
 
 
 def unit_read_line(note: dict[str, Any]) -> str:

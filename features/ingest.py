@@ -30,7 +30,7 @@ from features.amount_units import (
     MAYBE_MINOR,
     maybe_counts,
     maybe_minor_units,
-    refuse_counts_without_amounts,
+    refuse_options_without_amounts,
     whole_amounts,
 )
 from features.append_columns import holds_amounts, holds_blank_currency
@@ -473,7 +473,7 @@ def _finish_events(
     shape = (read_as or {}).get(SHAPE) or {}
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
         refuse_types_not_found(reports["events"].notes, source)
-        refuse_counts_without_amounts(shape.get("amount_unit"), reports["events"].notes, source)
+        refuse_options_without_amounts(reports["events"].notes, source)
     # none given: maybe cents, or counts of a file's own column (not --amount-default's)
     unit, in_file = shape.get("amount_unit"), reports["events"].notes.get("amount_in_file", True)
     # said once a dataset: an earlier batch that said it records so

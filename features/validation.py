@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from features.amount_units import counted_by, in_major_units, note_counts
+from features.amount_units import UNIT_IGNORED, UNIT_READS, counted_by, in_major_units, note_counts
 from features.column_checks import (
     refuse_repeated_columns,
     refuse_shadowed_columns,
@@ -389,6 +389,8 @@ def check_events(
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
         if mapping.currency:  # no money to be in it: said, not recorded
             checks.notes[CURRENCY_IGNORED] = mapping.currency
+        if mapping.amount_unit in UNIT_READS:  # a first file's refused (ingest)
+            checks.notes[UNIT_IGNORED] = mapping.amount_unit
         if amount_default is not None:
             amount = amount.mask(monetary, amount_default)
             bad.note(monetary, AMOUNT_DEFAULTED)

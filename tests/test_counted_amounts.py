@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from lifecycle.cli import main
@@ -182,6 +183,32 @@ def test_a_purchase_of_0_items_is_worded_in_items_not_money(home: Path, tmp_path
     assert "0.00" not in said
 
 
+SESSION_MAPS = ("--map", "user_id=card_id", "--map", "event_time=visit_date", "--map",
+                "event_type=kind")  # fmt: skip
+
+
+def _sessions(tmp_path: Path) -> Path:
+    """A session log: no amount column, no purchase, a 'Currency' column beside."""
+    rows = [f"C{n},2024-03-{d:02d},GBP,session" for d in range(1, 11) for n in range(1, 11)]
+    visits = tmp_path / "sessions.csv"
+    visits.write_text("card_id,visit_date,Currency,kind\n" + "\n".join(rows) + "\n")
+    return visits
+
+
+def _refused_without_amounts(home: Path, visits: Path, option_reads: str, *given: str) -> None:
+    """The first ingest of ``visits`` (no amount column) with the options ``given`` is
+    refused in one line naming the file and ``option_reads``; nothing is written."""
+    refused = CliRunner().invoke(
+        main, ["ingest", str(visits), "--dataset", "s", *SESSION_MAPS, *given]
+    )
+    assert refused.exit_code == 1, refused.output
+    assert (
+        f"{visits} has no amount column: {option_reads} (name it with --map amount=COLUMN); "
+        "for a log without amounts drop the option (--amount-default 1 counts each purchase 1)"
+    ) in " ".join(refused.output.split())
+    assert not load_settings(home=home).workspace.dataset_dir("s").exists()
+
+
 def test_amount_unit_count_of_a_file_without_amounts_is_refused_in_one_line(
     home: Path, tmp_path: Path
 ) -> None:
@@ -192,23 +219,39 @@ def test_amount_unit_count_of_a_file_without_amounts_is_refused_in_one_line(
     dataset: a later append of money read its amounts as counts and said the file lacked its
     'Currency' column (review R1 of s43, LOW-4). Refused now, naming the file; without the
     option the file loads, its column kept."""
-    rows = [f"C{n},2024-03-{d:02d},GBP,session" for d in range(1, 11) for n in range(1, 11)]
-    visits = tmp_path / "sessions.csv"
-    visits.write_text("card_id,visit_date,Currency,kind\n" + "\n".join(rows) + "\n")
-    maps = ("--map", "user_id=card_id", "--map", "event_time=visit_date", "--map",
-            "event_type=kind")  # fmt: skip
-    refused = CliRunner().invoke(
-        main, ["ingest", str(visits), "--dataset", "s", *maps, "--amount-unit", "count"]
-    )
-    assert refused.exit_code == 1
-    assert (
-        f"{visits} has no amount column: --amount-unit count reads counts of what was bought "
-        "from one (name it with --map amount=COLUMN); for a log without amounts drop the "
-        "option (--amount-default 1 counts each purchase 1)"
-    ) in " ".join(refused.output.split())
-    settings = load_settings(home=home)
-    assert not settings.workspace.dataset_dir("s").exists()
-    said = _ingest(visits, "--dataset", "s", *maps)
+    visits = _sessions(tmp_path)
+    counts = "--amount-unit count reads counts of what was bought from one"
+    _refused_without_amounts(home, visits, counts, "--amount-unit", "count")
+    said = _ingest(visits, "--dataset", "s", *SESSION_MAPS)
     assert "100 rows loaded of 100" in said
-    events = settings.workspace.events("s")
+    events = load_settings(home=home).workspace.events("s")
     assert pq.read_table(events, columns=["Currency"])["Currency"].to_pylist() == ["GBP"] * 100
+
+
+@pytest.mark.parametrize(
+    ("unit", "reads", "default"),
+    [
+        ("minor", "in the currency's minor unit (7045 is USD 70.45)", ()),
+        ("cents", "in hundredths (7045 is 70.45)", ()),
+        # a default's amounts are no minor unit: the option reads none of them either
+        ("cents", "in hundredths (7045 is 70.45)", ("--amount-default", "1")),
+    ],
+)
+def test_a_minor_amount_unit_of_a_file_without_amounts_is_refused_in_one_line(
+    home: Path, tmp_path: Path, unit: str, reads: str, default: tuple[str, ...]
+) -> None:
+    """Session 43 (after 0f759b8): --amount-unit minor or cents given to a session log
+    without an amount column was ignored, said nowhere, yet recorded with the dataset: a
+    later append's GBP 3.50 was read as 0.035 (cents), or refused as a minor unit of no
+    currency (minor), though the append gave no --amount-unit. Refused now, as count is;
+    without it an append reads its amounts as written."""
+    visits = _sessions(tmp_path)
+    option_reads = f"--amount-unit {unit} reads amounts {reads} from one"
+    _refused_without_amounts(home, visits, option_reads, "--amount-unit", unit, *default)
+    _ingest(visits, "--dataset", "s", *SESSION_MAPS, *default)
+    paid = tmp_path / "paid.csv"
+    paid.write_text("card_id,visit_date,kind,amount\nC1,2024-03-11,purchase,3.50\n")
+    said = _ingest(paid, "--dataset", "s", *SESSION_MAPS, "--map", "amount=amount", "--append")
+    assert "1 rows loaded of 1" in said, said
+    events = pq.read_table(load_settings(home=home).workspace.events("s")).to_pandas()
+    assert events.loc[events["event_type"] == "purchase", "amount"].tolist() == [3.5]
