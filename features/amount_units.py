@@ -20,7 +20,7 @@ from typing import Any, TypeGuard
 import pandas as pd
 
 from features import contract as c
-from features.currency import ISO_CODES
+from features.currency import CURRENCY_IGNORED, ISO_CODES
 from features.hints import option_hint
 from lifecycle.sql import identifier, literal
 
@@ -140,6 +140,10 @@ def refuse_options_without_amounts(notes: dict[str, Any], source: str) -> None:
     amounts so."""
     if unit := notes.get(UNIT_IGNORED):
         _refuse_without_amounts(f"--amount-unit {unit} {UNIT_READS[unit]}", source)
+    if code := notes.get(CURRENCY_IGNORED):  # amounts from --amount-default count purchases
+        _refuse_without_amounts(
+            f"--currency {code} gives the currency of the amounts in one", source
+        )
 
 
 def _refuse_without_amounts(option_reads: str, source: str) -> None:

@@ -311,19 +311,12 @@ def amount_currency_line(note: dict[str, Any]) -> str:
 
 
 def currency_given_lines(notes: dict[str, Any]) -> list[str]:
-    """The summary lines of what --currency gave: empty currency cells, or nothing (a file
-    without amounts holds no money)."""
-    out = []
+    """The summary line of what --currency gave: empty currency cells."""
     if rows := notes.get(CURRENCY_GIVEN):
-        out.append(
+        return [
             f"    {rows:,} rows with an empty currency cell: their amounts read as --currency says"
-        )
-    if code := notes.get(CURRENCY_IGNORED):
-        out.append(
-            f"    --currency {code} ignored: the file has no amount column (a count-only log "
-            "holds no money), so no currency is recorded"
-        )
-    return out
+        ]
+    return []
 
 
 def currency_column_line(note: dict[str, Any], counted_by: str | None = None) -> str:

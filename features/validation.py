@@ -387,9 +387,10 @@ def check_events(
     else:
         amount = pd.Series(np.nan, index=raw.index, dtype="float64")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
-        if mapping.currency:  # no money to be in it: said, not recorded
+        # no amounts to read so: a first file's refused (ingest), an append's noted
+        if mapping.currency:
             checks.notes[CURRENCY_IGNORED] = mapping.currency
-        if mapping.amount_unit in UNIT_READS:  # a first file's refused (ingest)
+        if mapping.amount_unit in UNIT_READS:
             checks.notes[UNIT_IGNORED] = mapping.amount_unit
         if amount_default is not None:
             amount = amount.mask(monetary, amount_default)

@@ -255,3 +255,22 @@ def test_a_minor_amount_unit_of_a_file_without_amounts_is_refused_in_one_line(
     assert "1 rows loaded of 1" in said, said
     events = pq.read_table(load_settings(home=home).workspace.events("s")).to_pandas()
     assert events.loc[events["event_type"] == "purchase", "amount"].tolist() == [3.5]
+
+
+@pytest.mark.parametrize("default", [(), ("--amount-default", "1")])
+def test_currency_of_a_file_without_amounts_is_refused_in_one_line(
+    home: Path, tmp_path: Path, default: tuple[str, ...]
+) -> None:
+    """Session 43 (after 0f759b8): --currency GBP given to a session log without an amount
+    column was said ignored ('no currency is recorded'), yet recorded with the dataset: a
+    later append of money was refused ('--currency GBP: dataset 's' records no currency'),
+    though it gave no --currency. Refused now, --amount-default's amounts (purchases
+    counted, no money) too; without it an append's amounts load in no currency."""
+    visits = _sessions(tmp_path)
+    currency = "--currency GBP gives the currency of the amounts in one"
+    _refused_without_amounts(home, visits, currency, "--currency", "GBP", *default)
+    _ingest(visits, "--dataset", "s", *SESSION_MAPS, *default)
+    paid = tmp_path / "paid.csv"
+    paid.write_text("card_id,visit_date,kind,amount\nC1,2024-03-11,purchase,3.50\n")
+    said = _ingest(paid, "--dataset", "s", *SESSION_MAPS, "--map", "amount=amount", "--append")
+    assert "1 rows loaded of 1" in said, said

@@ -584,14 +584,17 @@ def test_a_folders_refusal_names_the_row_in_its_file(tmp_path: Path) -> None:
     ), output
 
 
-def test_currency_fills_an_unmapped_currency_columns_blanks_and_is_said_without_amounts(
+def test_currency_fills_an_unmapped_currency_columns_blanks_and_is_refused_without_amounts(
     tmp_path: Path,
 ) -> None:
     """Session 41 D #3: `--currency GBP` beside an unmapped `Currency` column with empty cells
     left them empty (amounts in no currency, though the user said which), and on a count-only
     log (no amount column) it recorded nothing without a word. The blanks are GBP now,
-    counted (currency_given, over the rows loaded); a file without amounts says in one line
-    that --currency was ignored, and records no currency."""
+    counted (currency_given, over the rows loaded). A file without amounts then said in one
+    line that --currency was ignored, yet recorded it with the dataset: a later append of
+    money was refused for the --currency it had not given (session 43). Refused now, as
+    --amount-default's amounts are purchases counted, no money; without it the file loads,
+    no currency recorded."""
     lines = _lines("2011-11", [1, 2, 3]).append_column("Currency", pa.array(["GBP", "", None]))
     code, report, output = _ingest(
         tmp_path / "a", _write(tmp_path, "nov.parquet", lines), "--currency", "GBP"
@@ -604,12 +607,15 @@ def test_currency_fills_an_unmapped_currency_columns_blanks_and_is_said_without_
     args = ["--home", str(tmp_path / "b"), "ingest", str(_write(tmp_path, "c.parquet", counts))]
     args += [p for m in MAPS for p in ("--map", m)] + ["--map-type", "purchase=order"]
     args += ["--map-type", "refund=return", "--amount-default", "1", "--currency", "GBP"]
-    done = CliRunner().invoke(main, args)
-    assert done.exit_code == 0, done.output
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1, refused.output
     assert (
-        "    --currency GBP ignored: the file has no amount column (a count-only log holds no "
-        "money), so no currency is recorded"
-    ) in done.output.splitlines()
+        f"{args[3]} has no amount column: --currency GBP gives the currency of the amounts in "
+        "one (name it with --map amount=COLUMN)"
+    ) in " ".join(refused.output.split())
+    assert not (tmp_path / "b" / "datasets" / "c").exists()
+    done = CliRunner().invoke(main, args[:-2])
+    assert done.exit_code == 0, done.output
     assert "currency" not in pd.read_parquet(tmp_path / "b" / "datasets" / "c" / "events.parquet")
 
 
