@@ -558,6 +558,10 @@ def test_segments_and_the_report_after_a_promotion_say_their_scores_are_the_form
     note = _former_champions_note(was, newer)
     segments = run_cli(home, "segments").splitlines()
     assert segments[1] == note, segments[:3]
+    # a past date's segments (--as-of) are made right by scoring that date again (review R2)
+    date = json.loads(run_cli(home, "--json", "segments"))["as_of"]
+    dated = json.loads(run_cli(home, "--json", "segments", "--as-of", date))["notes"]
+    assert dated == [note.replace("--dataset demo`", f"--dataset demo --as-of {date}`")], dated
     report = json.loads(run_cli(home, "--json", "report"))
     assert report["notes"] == [note]
     assert f'<p class="note warn">{html.escape(note)}</p></header>' in Path(

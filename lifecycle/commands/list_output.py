@@ -256,7 +256,9 @@ def _behind_the_dataset(obj: Context, metadata: dict[str, Any]) -> str | None:
     )
 
 
-def by_former_champions(obj: Context, metadata: dict[str, Any]) -> str | None:
+def by_former_champions(
+    obj: Context, metadata: dict[str, Any], as_of: str | None = None
+) -> str | None:
     """A note when a champion moved since the scores were made (a promotion, a rollback): a
     list, the segments and the report are the former champions' until a score-all
     (``/at_risk`` says it as ``stale``)."""
@@ -279,7 +281,8 @@ def by_former_champions(obj: Context, metadata: dict[str, Any]) -> str | None:
         return None
     return (
         f"note: these scores were made by models no longer champion ({'; '.join(moved)}): "
-        f"`lifecycle score-all --dataset {dataset}` scores with the champions"
+        f"`lifecycle score-all --dataset {dataset}{f' --as-of {as_of}' if as_of else ''}` "
+        "scores with the champions"
     )
 
 

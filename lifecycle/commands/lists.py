@@ -371,7 +371,9 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
             )
             frame, date, made_with = result.scores, f"{result.as_of:%Y-%m-%d}", {}
     # the LTV and value shares of a table a former champion made: said until a score-all
-    notes = [note] if (note := by_former_champions(obj, made_with)) else []
+    # a past date's table (--as-of) is scored again at that date, not the latest (review R2)
+    again = date if as_of is not None else None
+    notes = [note] if (note := by_former_champions(obj, made_with, again)) else []
     data: dict[str, Any] = {"dataset": dataset, "as_of": date, "users": len(frame), "notes": notes}
     lines = [f"{dataset}: segments as of {date}: {len(frame):,} users", *notes]
     revenue = units.value_name("revenue")
