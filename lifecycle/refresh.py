@@ -28,9 +28,10 @@ Progress = Callable[[str], None]
 # Exit codes for schedulers: 0 done (or all current; also when a retrained task's champion
 # beat its challenger and still serves, said in ``not_promoted``: a weekly cron refresh
 # exited 3 every week a challenger lost, though nothing needed doing), 1 a step refused or
-# failed (the message says what to run), 3 done but a task could not be trained yet or no
-# champion serves it (no version of it was ever promoted); 128 + the signal's number when
-# stopped mid-way (130 Ctrl-C, 143 SIGTERM).
+# failed (the message says what to run), 3 done but a task could not be trained yet, no
+# champion serves it (no version of it was ever promoted), or its challenger was held back
+# for a changed label definition (`--accept-definition-change`); 128 + the signal's number
+# when stopped mid-way (130 Ctrl-C, 143 SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
 STOP_EXIT_BASE = 128
 # What the train step records of each training (``training.pipeline.TrainResult.to_dict``).
@@ -100,7 +101,40 @@ class RefreshResult:
         lines = [head]
         for step in self.steps:  # the train step with what each training did
             lines += [step.line(), *(f"  {line}" for line in step.detail.get("lines", []))]
-        return lines + [f"  warning: {why}" for why in self.warnings]
+        kept = [kept_line(task, t) for task, t in self.not_promoted.items() if t["trained"]]
+        return lines + [f"  warning: {why}" for why in self.warnings] + [f"  {k}" for k in kept]
+
+
+def held_for_definition(kept: dict[str, Any]) -> bool:
+    """Whether the gate held a task's challenger back for its changed label definition (an
+    entry of ``not_promoted``): it waits for the operator's `--accept-definition-change`."""
+    from lifecycle import registry
+
+    return kept["trained"] and kept["why"].startswith(registry.DEFINITION_HELD)
+
+
+def needs_operator(kept: dict[str, Any]) -> bool:
+    """Whether a task of ``not_promoted`` makes the refresh exit 3: it could not be trained,
+    no champion serves it, or its challenger was held back for its label definition (later
+    refreshes find it current, so without the operator the new definition never serves)."""
+    return not (kept["trained"] and kept["champion"]) or held_for_definition(kept)
+
+
+def kept_line(task: str, kept: dict[str, Any]) -> str:
+    """What the text output says of a retrained task of which no version was promoted."""
+    champion = f"champion v{kept['champion']}" if kept["champion"] else None
+    if champion is None:
+        return f"{task}: no version was promoted and no champion serves it ({kept['why']})"
+    if held_for_definition(kept):
+        return (
+            f"{task}: held back, its label definition differs from {champion}'s, which keeps "
+            "serving the old one; to let the new definition replace it: "
+            "`lifecycle refresh --accept-definition-change REASON`"
+        )
+    return (
+        f"{task}: the retrained model did not beat its {champion}, which keeps serving "
+        "(see --json not_promoted)"
+    )
 
 
 class RefreshFailed(Exception):
@@ -300,7 +334,7 @@ def refresh(
             )
             result.exit_code = STOP_EXIT_BASE + stop.signum
             return result
-        if any(not (t["trained"] and t["champion"]) for t in result.not_promoted.values()):
+        if any(needs_operator(kept) for kept in result.not_promoted.values()):
             result.exit_code = EXIT_NOT_PROMOTED
         return result
     finally:

@@ -20,7 +20,7 @@ from features import contract as c
 from lifecycle import aliases_mirror, lineage, registry
 from lifecycle.cli import main
 from lifecycle.errors import UserError
-from lifecycle.refresh import model_problem, scores_problem
+from lifecycle.refresh import RefreshResult, model_problem, scores_problem
 from lifecycle.refresh_reload import reload_service
 from lifecycle.settings import load_settings
 
@@ -264,8 +264,36 @@ def test_a_retraining_that_keeps_the_champion_exits_0_naming_it(trained_copy: Pa
     }
     settings = load_settings(home=trained_copy, environ={})
     assert registry.champion_versions(registry.client(settings), "demo")["churn"] == "1"
+    # the text output names the champion that still serves (it said only the gate's verdict)
+    said = RefreshResult("demo", not_promoted=kept["not_promoted"]).lines()
+    assert said[-1] == (
+        "  churn: the retrained model did not beat its champion v1, which keeps serving "
+        "(see --json not_promoted)"
+    ), said
+
+
+def test_a_challenger_held_for_its_label_definition_exits_3_saying_how_to_accept(
+    trained_copy: Path,
+) -> None:
+    """A changed label definition (churn's horizon 90 -> 60 days) holds the retrained churn
+    back: refresh exited 0 (status ok), and later refreshes find it current, so the new
+    definition never served and nothing said so but one JSON field. Now 3, and the text
+    output says how to accept it."""
+    _uncompiled(trained_copy)
+    env = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60", **few_rounds()}
     said = CliRunner().invoke(main, ["--home", str(trained_copy), "refresh"], env=env)
-    assert said.exit_code == 0 and "no champion serves" not in said.stdout, said.output
+    assert said.exit_code == 3, said.output
+    assert (
+        "  churn: held back, its label definition differs from champion v1's, which keeps "
+        "serving the old one; to let the new definition replace it: "
+        "`lifecycle refresh --accept-definition-change REASON`"
+    ) in said.stdout.splitlines(), said.output
+    settings = load_settings(home=trained_copy, environ=env)
+    client = registry.client(settings)
+    assert registry.champion_versions(client, "demo")["churn"] == "1"
+    name = registry.model_name("demo", "churn")
+    newest = max(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
+    assert newest.tags[registry.GATE_TAG].startswith(registry.DEFINITION_HELD), newest.tags
 
 
 def test_refresh_of_a_raw_file_names_the_ingest_that_maps_it(

@@ -54,8 +54,9 @@ def refresh(
     Exit codes: 0 done or all current (a retrained model that did not beat its champion
     included: the champion still serves, named in --json's not_promoted), 1 a step refused
     or failed (the message names the command to run), 3 done but a task could not be
-    trained yet or no champion serves it, 130 (Ctrl-C) or 143 (SIGTERM) stopped mid-way, the
-    steps done kept. For cron and systemd timers see docs/refresh.md.
+    trained yet, no champion serves it, or its challenger was held back for a changed label
+    definition (see --accept-definition-change), 130 (Ctrl-C) or 143 (SIGTERM) stopped
+    mid-way, the steps done kept. For cron and systemd timers see docs/refresh.md.
     """
     import sys
 
