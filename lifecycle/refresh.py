@@ -30,7 +30,7 @@ Progress = Callable[[str], None]
 # exited 3 every week a challenger lost, though nothing needed doing), 1 a step refused or
 # failed (the message says what to run), 3 done but a task could not be trained yet, no
 # champion serves it (no version of it was ever promoted), or its challenger was held back
-# for a changed label definition (`--accept-definition-change`); 128 + the signal's number
+# for a changed label definition (said by every refresh until `--accept-definition-change`); 128 + the signal's number
 # when stopped mid-way (130 Ctrl-C, 143 SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
 STOP_EXIT_BASE = 128
@@ -101,7 +101,11 @@ class RefreshResult:
         lines = [head]
         for step in self.steps:  # the train step with what each training did
             lines += [step.line(), *(f"  {line}" for line in step.detail.get("lines", []))]
-        kept = [kept_line(task, t) for task, t in self.not_promoted.items() if t["trained"]]
+        kept = [
+            kept_line(task, t)
+            for task, t in self.not_promoted.items()
+            if t["trained"] or held_for_definition(t)
+        ]
         return lines + [f"  warning: {why}" for why in self.warnings] + [f"  {k}" for k in kept]
 
 
@@ -110,13 +114,13 @@ def held_for_definition(kept: dict[str, Any]) -> bool:
     entry of ``not_promoted``): it waits for the operator's `--accept-definition-change`."""
     from lifecycle import registry
 
-    return kept["trained"] and kept["why"].startswith(registry.DEFINITION_HELD)
+    return kept["why"].startswith(registry.DEFINITION_HELD)
 
 
 def needs_operator(kept: dict[str, Any]) -> bool:
     """Whether a task of ``not_promoted`` makes the refresh exit 3: it could not be trained,
-    no champion serves it, or its challenger was held back for its label definition (later
-    refreshes find it current, so without the operator the new definition never serves)."""
+    no champion serves it, or its challenger was held back for its label definition (by this
+    refresh or an earlier one: said until the operator accepts it, or it never serves)."""
     return not (kept["trained"] and kept["champion"]) or held_for_definition(kept)
 
 
@@ -184,6 +188,22 @@ def model_problem(
             "now accepted (--accept-definition-change)"
         )
     return None
+
+
+def held_waiting(mlflow_client: Any, dataset: str, task: str) -> str | None:
+    """The gate's verdict on ``task``'s newest version when it was held back for its label
+    definition and still waits (not champion) for `--accept-definition-change`: a refresh
+    that finds the task current says it again each time (None otherwise)."""
+    from lifecycle import registry
+
+    name = registry.model_name(dataset, task)
+    found = mlflow_client.search_model_versions(f"name = '{name}'")
+    if not found:
+        return None
+    newest = max(found, key=lambda v: int(v.version))
+    verdict = (newest.tags or {}).get(registry.GATE_TAG, "")
+    waiting = verdict.startswith(registry.DEFINITION_HELD)
+    return verdict if waiting and not _serves(mlflow_client, name, newest.version) else None
 
 
 def _serves(mlflow_client: Any, name: str, version: str) -> bool:
@@ -415,25 +435,34 @@ def _refresh_steps(
     else:
         skip("online", "the online store holds the current feature table")
 
-    def models_to_train() -> tuple[Any, dict[str, str], dict[str, str]]:
+    def models_to_train() -> tuple[Any, dict[str, str], dict[str, str], dict[str, str]]:
         mlflow_client = registry.client(settings)
         # What a running service served before this refresh: its workers follow an alias
         # move by themselves, so its /reload answer cannot say what this refresh changed.
         served = served_now(settings, mlflow_client) if reload_url is not None else {}
+        left_out = train_refusals.left_out(settings)
         stale = {
             task: why
             for task in tasks.names()
-            if task not in train_refusals.left_out(settings)
+            if task not in left_out
             and (
                 why := model_problem(
                     settings, mlflow_client, dataset, task, accept_definition_change
                 )
             )
         }
-        return mlflow_client, served, stale
+        waiting = {  # held for a definition by an earlier refresh: current, yet not served
+            task: verdict
+            for task in tasks.names()
+            if task not in stale and task not in left_out and not accept_definition_change
+            if (verdict := held_waiting(mlflow_client, dataset, task))
+        }
+        return mlflow_client, served, stale, waiting
 
     reading = f"reading the model registry at {registry.tracking_uri(settings)}"
-    mlflow_client, served_before, stale = run("train", reading, models_to_train, check=True)
+    mlflow_client, served_before, stale, waiting = run(
+        "train", reading, models_to_train, check=True
+    )
     untrained: dict[str, str] = {}
     trained: dict[str, Any] | None = None
     if stale:
@@ -461,6 +490,10 @@ def _refresh_steps(
     champions, result.warnings = run("score", reading, champions_now, check=True)
     if trained is not None:
         result.not_promoted = not_promoted(trained, champions)
+    result.not_promoted |= {
+        task: {"why": verdict, "trained": False, "champion": champions.get(task)}
+        for task, verdict in waiting.items()
+    }
     problem = timed("score", lambda: scores_problem(settings, champions, dataset))
     if problem and not champions and untrained:
         # score-all would refuse, asking to train what the train step just could not

@@ -294,6 +294,21 @@ def test_a_challenger_held_for_its_label_definition_exits_3_saying_how_to_accept
     name = registry.model_name("demo", "churn")
     newest = max(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
     assert newest.tags[registry.GATE_TAG].startswith(registry.DEFINITION_HELD), newest.tags
+    # the next refresh finds churn current (nothing to train), yet it still waits: said again
+    again = CliRunner().invoke(main, ["--home", str(trained_copy), "--json", "refresh"], env=env)
+    assert again.exit_code == 3, again.output
+    report = json.loads(again.stdout)
+    assert [s["status"] for s in report["steps"] if s["step"] == "train"] == ["skipped"], report
+    waits = report["not_promoted"]["churn"]
+    assert waits["champion"] == "1" and waits["why"].startswith(registry.DEFINITION_HELD), waits
+    accepted = CliRunner().invoke(
+        main,
+        ["--home", str(trained_copy), "refresh", "--accept-definition-change", "product asked"],
+        env=env,
+    )
+    assert accepted.exit_code == 0, accepted.output
+    # the accepted definition serves now (a version trained with it; v1 had 90 days)
+    assert int(registry.champion_versions(client, "demo")["churn"]) >= int(newest.version)
 
 
 def test_refresh_of_a_raw_file_names_the_ingest_that_maps_it(
