@@ -4,8 +4,8 @@ usage: python tests/fault_entry.py POINT MARKER CLI-ARGS...
 
 When the command reaches POINT the process writes MARKER and hangs there, so the test
 can SIGKILL it at a known, demonstrably mid-way moment. POINT ``none`` runs the command
-unchanged; ``registering`` writes MARKER when the command starts to register a model version
-and goes on (no hang).
+unchanged; ``registering`` writes the number of each registry write to MARKER (before the
+register, after it, after each alias move) and waits for the test to probe it (no hang).
 """
 
 from __future__ import annotations
@@ -20,6 +20,19 @@ def hang(marker: str) -> None:
     Path(marker).write_text("reached")
     while True:
         time.sleep(1)
+
+
+def in_turn(marker: str, most: float = 60.0) -> None:
+    """Write the next step's number to MARKER, then wait (``most`` seconds at most) until the
+    test has probed serving at it (MARKER.probed holds a number as high): each registry
+    write is met by a probe however fast the machine (a count of probes in a window was not)."""
+    step = int(Path(marker).read_text()) + 1 if Path(marker).exists() else 1
+    Path(marker).write_text(str(step))
+    probed, until = Path(f"{marker}.probed"), time.monotonic() + most
+    while time.monotonic() < until:
+        if probed.exists() and int(probed.read_text() or 0) >= step:
+            return
+        time.sleep(0.02)
 
 
 def install(point: str, marker: str) -> None:
@@ -37,16 +50,24 @@ def install(point: str, marker: str) -> None:
         from mlflow import MlflowClient
 
         MlflowClient.set_registered_model_alias = lambda *_, **__: hang(marker)  # type: ignore[method-assign]
-    elif point == "registering":  # marks where registering begins, then registers
+    elif point == "registering":  # each registry write waits for a probe of the test's
         import mlflow
+        from mlflow import MlflowClient
 
-        register = mlflow.register_model
+        register, move = mlflow.register_model, MlflowClient.set_registered_model_alias
 
-        def mark_then_register(*args: Any, **kwargs: Any) -> Any:
-            Path(marker).write_text("registering")
-            return register(*args, **kwargs)
+        def register_in_turn(*args: Any, **kwargs: Any) -> Any:
+            in_turn(marker)  # before the version exists
+            version = register(*args, **kwargs)
+            in_turn(marker)  # registered, no alias moved
+            return version
 
-        mlflow.register_model = mark_then_register
+        def move_in_turn(self: Any, *args: Any, **kwargs: Any) -> None:
+            move(self, *args, **kwargs)
+            in_turn(marker)  # an alias moved (champion, challenger)
+
+        mlflow.register_model = register_in_turn
+        MlflowClient.set_registered_model_alias = move_in_turn  # type: ignore[method-assign]
     elif point == "alias":  # the champion alias has moved, its promotion tag not yet written
         from mlflow import MlflowClient
 
