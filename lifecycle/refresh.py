@@ -163,47 +163,45 @@ def model_problem(
     """Why ``task`` needs training (None when its newest version learned from the current
     feature table with the current settings and was judged by the gate; with
     ``accept_definition_change``, not when the gate held it back for its label definition)."""
+    return model_state(settings, mlflow_client, dataset, task, accept_definition_change)[0]
+
+
+def model_state(
+    settings: Settings,
+    mlflow_client: Any,
+    dataset: str,
+    task: str,
+    accept_definition_change: str | None = None,
+) -> tuple[str | None, str | None]:
+    """:func:`model_problem`, and when there is none, the gate's verdict on the newest
+    version if it was held back for its label definition and still waits (not champion) for
+    `--accept-definition-change`: a refresh that finds the task current says it each time."""
     from lifecycle import registry
 
     name = registry.model_name(dataset, task)
     found = mlflow_client.search_model_versions(f"name = '{name}'")
     if not found:
-        return f"{task} has no model"
+        return f"{task} has no model", None
     newest = max(found, key=lambda v: int(v.version))
     tags = newest.tags or {}
     table = lineage.read(settings.workspace.feature_table(dataset)) or {}
     if tags.get(f"{lineage.TAG_PREFIX}feature_table") != table.get("id"):
-        return f"{task} v{newest.version} learned from an older feature table"
+        return f"{task} v{newest.version} learned from an older feature table", None
     if tags.get(f"{lineage.TAG_PREFIX}settings_hash") != lineage.settings_hash(settings):
-        return f"{task} v{newest.version} was trained with other features or labels settings"
+        return f"{task} v{newest.version} was trained with other features or labels settings", None
     trained_with = tags.get(f"{lineage.TAG_PREFIX}training_hash")  # none: before it was kept
     if trained_with and trained_with != lineage.training_hash(settings, task):
-        return f"{task} v{newest.version} was trained with other training settings"
+        return f"{task} v{newest.version} was trained with other training settings", None
     if not registry.judged(newest):  # a training stopped (Ctrl-C) between register and gate
-        return f"{task} v{newest.version} {registry.NEVER_JUDGED}"
-    held = tags.get(registry.GATE_TAG, "").startswith(registry.DEFINITION_HELD)
-    if accept_definition_change and held and not _serves(mlflow_client, name, newest.version):
-        return (
-            f"{task} v{newest.version} was held back for its label definition, "
-            "now accepted (--accept-definition-change)"
-        )
-    return None
-
-
-def held_waiting(mlflow_client: Any, dataset: str, task: str) -> str | None:
-    """The gate's verdict on ``task``'s newest version when it was held back for its label
-    definition and still waits (not champion) for `--accept-definition-change`: a refresh
-    that finds the task current says it again each time (None otherwise)."""
-    from lifecycle import registry
-
-    name = registry.model_name(dataset, task)
-    found = mlflow_client.search_model_versions(f"name = '{name}'")
-    if not found:
-        return None
-    newest = max(found, key=lambda v: int(v.version))
-    verdict = (newest.tags or {}).get(registry.GATE_TAG, "")
-    waiting = verdict.startswith(registry.DEFINITION_HELD)
-    return verdict if waiting and not _serves(mlflow_client, name, newest.version) else None
+        return f"{task} v{newest.version} {registry.NEVER_JUDGED}", None
+    verdict = tags.get(registry.GATE_TAG, "")
+    held = verdict.startswith(registry.DEFINITION_HELD)
+    if not held or _serves(mlflow_client, name, newest.version):
+        return None, None
+    if accept_definition_change:
+        accepted = "was held back for its label definition, now accepted"
+        return f"{task} v{newest.version} {accepted} (--accept-definition-change)", None
+    return None, verdict
 
 
 def _serves(mlflow_client: Any, name: str, version: str) -> bool:
@@ -441,22 +439,14 @@ def _refresh_steps(
         # move by themselves, so its /reload answer cannot say what this refresh changed.
         served = served_now(settings, mlflow_client) if reload_url is not None else {}
         left_out = train_refusals.left_out(settings)
-        stale = {
-            task: why
+        states = {
+            task: model_state(settings, mlflow_client, dataset, task, accept_definition_change)
             for task in tasks.names()
             if task not in left_out
-            and (
-                why := model_problem(
-                    settings, mlflow_client, dataset, task, accept_definition_change
-                )
-            )
         }
-        waiting = {  # held for a definition by an earlier refresh: current, yet not served
-            task: verdict
-            for task in tasks.names()
-            if task not in stale and task not in left_out and not accept_definition_change
-            if (verdict := held_waiting(mlflow_client, dataset, task))
-        }
+        stale = {task: why for task, (why, _) in states.items() if why}
+        # held for a definition by an earlier refresh: current, yet not served
+        waiting = {task: verdict for task, (_, verdict) in states.items() if verdict}
         return mlflow_client, served, stale, waiting
 
     reading = f"reading the model registry at {registry.tracking_uri(settings)}"
