@@ -203,6 +203,11 @@ def file_reading(
         negative_amount_is_refund=negative_is_refund or bool(read.get("negative_is_refund")),
         # the maps an append took from the dataset's record, not its command
         recorded_columns=tuple(set(recorded.columns) - set(given.columns)) if recorded else (),
+        recorded_options=tuple(
+            name for name in ("amount_unit", "currency") if not getattr(given, name)
+        )
+        if recorded
+        else (),
         users_recorded=tuple(set(recorded.users_columns) - set(given.users_columns))
         if recorded
         else (),

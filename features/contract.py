@@ -264,6 +264,8 @@ class ColumnMapping:
     dataset_with_amounts: str | None = None
     # contract names whose map an append took from the dataset's record, not its command
     recorded_columns: tuple[str, ...] = ()
+    # options (amount_unit, currency) an append took from the dataset's record, not its command
+    recorded_options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from features.parsing import DATE_ORDERS

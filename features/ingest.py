@@ -473,7 +473,7 @@ def _finish_events(
     shape = (read_as or {}).get(SHAPE) or {}
     if appending_to is None:  # an append reads its file with the dataset's map, typed or not
         refuse_types_not_found(reports["events"].notes, source)
-        refuse_options_without_amounts(reports["events"].notes, source)
+    refuse_options_without_amounts(reports["events"].notes, source)  # given on this command
     # none given: maybe cents, or counts of a file's own column (not --amount-default's)
     unit, in_file = shape.get("amount_unit"), reports["events"].notes.get("amount_in_file", True)
     # said once a dataset: an earlier batch that said it records so

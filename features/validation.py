@@ -387,10 +387,10 @@ def check_events(
     else:
         amount = pd.Series(np.nan, index=raw.index, dtype="float64")
         monetary = event_type.isin(c.MONETARY_EVENT_TYPES)
-        # no amounts to read so: a first file's refused (ingest), an append's noted
-        if mapping.currency:
+        # no amounts to read so: refused if given on the command, not if an append's record
+        if mapping.currency and "currency" not in mapping.recorded_options:
             checks.notes[CURRENCY_IGNORED] = mapping.currency
-        if mapping.amount_unit in UNIT_READS:
+        if mapping.amount_unit in UNIT_READS and "amount_unit" not in mapping.recorded_options:
             checks.notes[UNIT_IGNORED] = mapping.amount_unit
         if amount_default is not None:
             amount = amount.mask(monetary, amount_default)

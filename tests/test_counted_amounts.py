@@ -274,3 +274,58 @@ def test_currency_of_a_file_without_amounts_is_refused_in_one_line(
     paid.write_text("card_id,visit_date,kind,amount\nC1,2024-03-11,purchase,3.50\n")
     said = _ingest(paid, "--dataset", "s", *SESSION_MAPS, "--map", "amount=amount", "--append")
     assert "1 rows loaded of 1" in said, said
+
+
+def _later_sessions(tmp_path: Path) -> Path:
+    """Another session log, of the days after :func:`_sessions`'."""
+    later = tmp_path / "later.csv"
+    later.write_text("card_id,visit_date,Currency,kind\nC1,2024-03-11,GBP,session\n")
+    return later
+
+
+@pytest.mark.parametrize(
+    ("first", "given", "option_reads"),
+    [  # the dataset records no currency: an append's --currency would record one
+        ((), ("--currency", "GBP"), "--currency GBP gives the currency of the amounts in one"),
+        # the dataset records cents: given again, the option still reads no amount here
+        (
+            ("--amount-unit", "cents"),
+            ("--amount-unit", "cents"),
+            "--amount-unit cents reads amounts in hundredths (7045 is 70.45) from one",
+        ),
+    ],
+)
+def test_an_append_of_a_file_without_amounts_refuses_amount_options_given(
+    home: Path, tmp_path: Path, first: tuple[str, ...], given: tuple[str, ...], option_reads: str
+) -> None:
+    """Session 44: an append's file without an amount column took --currency GBP (and
+    --amount-unit) where a first ingest's is refused, and recorded it with the batch: a later
+    append of money without --currency was refused ('--currency GBP: dataset 's' records no
+    currency'). Refused now in the same line, nothing written; the options the dataset records
+    (not given) still read such a file, and the later append loads."""
+    if first:  # money read in cents: 350 is 3.50
+        paid = tmp_path / "cents.csv"
+        paid.write_text("card_id,visit_date,kind,amount\nC2,2024-03-01,purchase,350\n")
+        _ingest(paid, "--dataset", "s", *SESSION_MAPS, *first)
+    else:
+        _ingest(_sessions(tmp_path), "--dataset", "s", *SESSION_MAPS)
+    report = load_settings(home=home).workspace.dataset_dir("s") / "report.json"
+    before = report.read_text()
+    later = _later_sessions(tmp_path)
+    refused = CliRunner().invoke(
+        main, ["ingest", str(later), "--dataset", "s", *SESSION_MAPS, *given, "--append"]
+    )
+    assert refused.exit_code == 1, refused.output
+    assert (
+        f"{later} has no amount column: {option_reads} (name it with --map amount=COLUMN); "
+        "for a log without amounts drop the option (--amount-default 1 counts each purchase 1)"
+    ) in " ".join(refused.output.split())
+    assert report.read_text() == before  # nothing written
+    assert "1 rows loaded of 1" in _ingest(later, "--dataset", "s", *SESSION_MAPS, "--append")
+    paid = tmp_path / "paid.csv"
+    paid.write_text("card_id,visit_date,kind,amount\nC1,2024-03-12,purchase,350\n")
+    said = _ingest(paid, "--dataset", "s", *SESSION_MAPS, "--map", "amount=amount", "--append")
+    assert "1 rows loaded of 1" in said, said
+    events = pq.read_table(load_settings(home=home).workspace.events("s")).to_pandas()
+    paid_on = events.loc[events["event_type"] == "purchase"].set_index("user_id")["amount"]
+    assert paid_on["C1"] == (3.5 if first else 350.0)
