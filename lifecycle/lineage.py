@@ -393,9 +393,12 @@ def people_read_by_models(table: Path) -> list[str]:
     ]
 
 
-def require_current_features(settings: Settings, dataset: str, step: str) -> dict[str, Any]:
-    """Refuse ``step`` on a stale feature table, naming the command that rebuilds it; the
-    feature table's lineage otherwise (empty for a table built before lineage)."""
+def require_current_features(
+    settings: Settings, dataset: str, step: str, refused_as: str | None = None
+) -> dict[str, Any]:
+    """Refuse ``step`` on a stale feature table, naming the command that rebuilds it (worded
+    '``refused_as``: why', else '``step`` refused: why'); the feature table's lineage
+    otherwise (empty for a table built before lineage)."""
     from lifecycle.dataset_kind import require_dataset, require_events
 
     require_events(settings, dataset, step)
@@ -409,7 +412,7 @@ def require_current_features(settings: Settings, dataset: str, step: str) -> dic
         if not store_paths(settings, dataset).registry.is_file():  # its next refusal, said now
             run += f" and `lifecycle features apply --dataset {dataset}`"
         raise StaleInput(
-            f"{step} refused: {problem}; run {run} first (or `lifecycle refresh --dataset "
+            f"{refused_as or f'{step} refused'}: {problem}; run {run} first (or `lifecycle refresh --dataset "
             f"{dataset}`)"
         )
     return read(settings.workspace.feature_table(dataset)) or {}

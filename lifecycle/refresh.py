@@ -124,6 +124,19 @@ def needs_operator(kept: dict[str, Any]) -> bool:
     return not (kept["trained"] and kept["champion"]) or held_for_definition(kept)
 
 
+# How the operator of a refresh accepts a challenger held back for its label definition
+ACCEPT_BY_REFRESH = "`lifecycle refresh --accept-definition-change REASON`"
+
+
+def accepted_by_refresh(said: str, task: str, version: str) -> str:
+    """``said`` (a verdict or a training's line) naming :data:`ACCEPT_BY_REFRESH` where the
+    gate names `train`'s and `promote`'s accept for ``version`` of ``task``: --json's ``why``
+    named `lifecycle train ...` while the text named `lifecycle refresh ...`."""
+    from training.promotion import accept_commands
+
+    return said.replace(accept_commands(task, version), ACCEPT_BY_REFRESH)
+
+
 def kept_line(task: str, kept: dict[str, Any]) -> str:
     """What the text output says of a retrained task of which no version was promoted."""
     champion = f"champion v{kept['champion']}" if kept["champion"] else None
@@ -132,8 +145,7 @@ def kept_line(task: str, kept: dict[str, Any]) -> str:
     if held_for_definition(kept):
         return (
             f"{task}: held back, its label definition differs from {champion}'s, which keeps "
-            "serving the old one; to let the new definition replace it: "
-            "`lifecycle refresh --accept-definition-change REASON`"
+            f"serving the old one; to let the new definition replace it: {ACCEPT_BY_REFRESH}"
         )
     return (
         f"{task}: the retrained model did not beat its {champion}, which keeps serving "
@@ -201,7 +213,7 @@ def model_state(
     if accept_definition_change:
         accepted = "was held back for its label definition, now accepted"
         return f"{task} v{newest.version} {accepted} (--accept-definition-change)", None
-    return None, verdict
+    return None, accepted_by_refresh(verdict, task, newest.version)
 
 
 def _serves(mlflow_client: Any, name: str, version: str) -> bool:
@@ -530,13 +542,24 @@ def train_detail(settings: Settings, names: list[str], accept: str | None) -> di
     (the tasks ``training.tasks`` leaves out named in one)."""
     from lifecycle import steps, train_refusals
 
-    done = steps.train_tasks(settings, names, accept_definition_change=accept, must_train=False)
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    done = steps.train_tasks(
+        settings,
+        names,
+        accept_definition_change=accept,
+        must_train=False,
+        refused_as=f"refresh could not train {listed}",  # not 'train churn, ltv refused'
+    )
     models = [{k: r.to_dict()[k] for k in REFRESH_MODEL_KEYS} for r in done.results]
+    lines = done.lines()
     for model in models:  # its champion stayed, but churn's answers it: no exit 3 for it
         model["served_by_churn"] = model["task"] in done.answered  # said in done.lines()
+        trained = model["task"], model["version"]
+        model["gate"] = accepted_by_refresh(model["gate"], *trained)
+        lines = [accepted_by_refresh(line, *trained) for line in lines]
     left_out = train_refusals.left_out_line(settings)  # not refused: no exit status 3 for it
     said = [left_out] if left_out else []
-    return {"models": models, "not_trained": done.refused, "lines": done.lines() + said}
+    return {"models": models, "not_trained": done.refused, "lines": lines + said}
 
 
 def _score(settings: Settings, *, allow_partial: bool) -> dict[str, Any]:

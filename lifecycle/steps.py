@@ -156,6 +156,7 @@ def train_tasks(
     progress: Progress = lambda message: None,
     accept_definition_change: str | None = None,
     must_train: bool = True,
+    refused_as: str | None = None,
 ) -> Trainings:
     """Train, evaluate, register and gate each task (every declared task by default).
 
@@ -164,7 +165,8 @@ def train_tasks(
     ``must_train``, a refusal of the one task asked for, or of every task, is the error
     (``NothingTrained`` for several); without it (refresh: other champions still serve)
     refusals are only reported. Without ``names``, a task ``training.tasks`` leaves out is
-    skipped, said in one line, and no refusal."""
+    skipped, said in one line, and no refusal. ``refused_as``: how a stale feature table's
+    refusal names what was asked (else 'train all refused', 'train churn, ltv refused')."""
     import pyarrow.parquet as pq
 
     from lifecycle import train_refusals
@@ -177,7 +179,7 @@ def train_tasks(
     registry.require_writable(settings, "train")
     # refused as what was asked: `train all` was refused as `train churn`, its first task
     asked = f"train {', '.join(names) if names else 'all'}"
-    lineage.require_current_features(settings, dataset, asked)
+    lineage.require_current_features(settings, dataset, asked, refused_as)
     skipped = [] if names else train_refusals.left_out(settings)
     chosen = [task for task in names or tasks.names() if task not in skipped]
     done = Trainings([], left_out=train_refusals.left_out_line(settings) if skipped else None)

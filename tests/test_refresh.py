@@ -20,7 +20,7 @@ from features import contract as c
 from lifecycle import aliases_mirror, lineage, registry
 from lifecycle.cli import main
 from lifecycle.errors import UserError
-from lifecycle.refresh import RefreshResult, model_problem, scores_problem
+from lifecycle.refresh import RefreshResult, model_problem, scores_problem, train_detail
 from lifecycle.refresh_reload import reload_service
 from lifecycle.settings import load_settings
 
@@ -278,9 +278,19 @@ def test_a_challenger_held_for_its_label_definition_exits_3_saying_how_to_accept
     """A changed label definition (churn's horizon 90 -> 60 days) holds the retrained churn
     back: refresh exited 0 (status ok), and later refreshes find it current, so the new
     definition never served and nothing said so but one JSON field. Now 3, and the text
-    output says how to accept it."""
+    output says how to accept it. Session 44: --json's ``why`` (and the train step's line)
+    named `lifecycle train churn --accept-definition-change REASON` or `lifecycle promote ...`
+    while the text named `lifecycle refresh --accept-definition-change REASON`: refresh's
+    own now, in both, as its train step's gate and a later refresh's waiting verdict."""
     _uncompiled(trained_copy)
     env = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60", **few_rounds()}
+    code, held = _refresh(trained_copy, env=env)
+    assert code == 3, held
+    accept = "; accept it with `lifecycle refresh --accept-definition-change REASON`"
+    assert held["not_promoted"]["churn"]["why"].endswith(accept), held["not_promoted"]
+    [train] = [step for step in held["steps"] if step["step"] == "train"]
+    assert "`lifecycle train" not in json.dumps(train), train
+    assert "`lifecycle promote" not in json.dumps(train), train
     said = CliRunner().invoke(main, ["--home", str(trained_copy), "refresh"], env=env)
     assert said.exit_code == 3, said.output
     assert (
@@ -301,6 +311,7 @@ def test_a_challenger_held_for_its_label_definition_exits_3_saying_how_to_accept
     assert [s["status"] for s in report["steps"] if s["step"] == "train"] == ["skipped"], report
     waits = report["not_promoted"]["churn"]
     assert waits["champion"] == "1" and waits["why"].startswith(registry.DEFINITION_HELD), waits
+    assert waits["why"].endswith(accept), waits
     accepted = CliRunner().invoke(
         main,
         ["--home", str(trained_copy), "refresh", "--accept-definition-change", "product asked"],
@@ -475,6 +486,27 @@ def test_refresh_of_a_dataset_the_workspace_lacks_is_refused_before_any_step(
     code, document = _refresh(tmp_path, str(new), "--dataset", "shop")
     assert document["steps"][0] == {**document["steps"][0], "step": "ingest", "status": "ran"}
     assert (tmp_path / "datasets" / "shop" / "events.parquet").is_file()
+
+
+def test_a_refresh_that_cannot_train_several_tasks_says_so_in_plain_words(tmp_path: Path) -> None:
+    """Session 43 worded a refusal by what was asked ('train all refused'), so refresh's
+    train step, which asks for the stale tasks by name, read 'train churn, conversion, ltv
+    refused: ...'. It says what it could not do now."""
+    new = tmp_path / "shop.csv"
+    new.write_text("user_id,event_time,event_type\nu1,2025-01-01 10:00,session\n")
+    home = ["--home", str(tmp_path)]
+    ingested = CliRunner().invoke(main, [*home, "ingest", str(new), "--dataset", "shop"])
+    assert ingested.exit_code == 0, ingested.output
+    settings = load_settings(home=tmp_path, environ={"LIFECYCLE_DATASET": "shop"})
+    with pytest.raises(UserError) as refused:  # its feature table is not built
+        train_detail(settings, ["churn", "conversion", "ltv"], None)
+    assert str(refused.value).startswith(
+        "refresh could not train churn, conversion and ltv: dataset 'shop' has no feature "
+        "table; run `lifecycle features build --dataset shop`"
+    ), refused.value
+    with pytest.raises(UserError) as refused:
+        train_detail(settings, ["ltv"], None)
+    assert str(refused.value).startswith("refresh could not train ltv: dataset 'shop' has no ")
 
 
 def test_a_training_stopped_before_the_gate_is_trained_again(trained_copy: Path) -> None:

@@ -332,8 +332,7 @@ def gate_on_test(
                 return Unscored(f"{changed}, accepted: {accept_definition_change}", True)
             return Unscored(
                 f"{changed}: refused, scores would change meaning under their users; accept it "
-                f"with `lifecycle train {task} --accept-definition-change REASON` or `lifecycle "
-                f"promote {task} {version} --reason REASON --accept-definition-change --force`",
+                f"with {accept_commands(task, version)}",
                 False,
             )
         if set(current.feature_names) - set(test.columns):
@@ -431,9 +430,17 @@ def definition_refusal(
         return None
     return (
         f"{registry.DEFINITION_HELD} v{champion.version} ({', '.join(changes)}): "
-        "refused, the scores would change meaning under their users; accept it with `lifecycle "
-        f"train {task} --accept-definition-change REASON` or `lifecycle promote {task} "
-        f"{version} --reason REASON --accept-definition-change --force`"
+        "refused, the scores would change meaning under their users; accept it with "
+        + accept_commands(task, version)
+    )
+
+
+def accept_commands(task: str, version: str) -> str:
+    """How a verdict holding ``version`` back for its label definition says to accept it
+    (`lifecycle refresh` names its own: ``lifecycle.refresh``)."""
+    return (
+        f"`lifecycle train {task} --accept-definition-change REASON` or `lifecycle promote "
+        f"{task} {version} --reason REASON --accept-definition-change --force`"
     )
 
 
