@@ -271,7 +271,9 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
             aliases = mlflow_client.get_registered_model(name).aliases  # alias -> version
         except MlflowException:
             continue
-        for version in mlflow_client.search_model_versions(f"name = '{name}'"):
+        versions = mlflow_client.search_model_versions(f"name = '{name}'")
+        tested = _test_cutoffs(mlflow_client, name, versions)
+        for version in versions:
             tags = version.tags
             rows.append(
                 {
@@ -282,6 +284,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                         a for a, v in aliases.items() if str(v) == str(version.version)
                     ),
                     "test_cutoff": tags.get("test_cutoff"),
+                    "test_cutoffs": tested.get(version.run_id),  # its run's; None: not read
                     "evaluation": tags.get("evaluation"),  # a snapshot's: "5-fold CV"
                     "kind": tags.get("kind", "lightgbm"),
                     "label_free": registry.is_label_free(version),
@@ -301,6 +304,29 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                 }
             )
     return sorted(rows, key=lambda r: (r["task"], -int(r["version"])))
+
+
+def _test_cutoffs(mlflow_client: Any, name: str, versions: list[Any]) -> dict[str, list[str]]:
+    """Run id -> the test cutoffs its training recorded (param ``test_cutoffs``), one search
+    of the model's experiment: a version's tags hold only the last (``test_cutoff``)."""
+    from mlflow.exceptions import MlflowException
+
+    runs = {v.run_id for v in versions if v.run_id}
+    experiment = mlflow_client.get_experiment_by_name(name) if runs else None
+    if experiment is None:
+        return {}
+    ids = ", ".join(f"'{run}'" for run in sorted(runs))
+    try:
+        found = mlflow_client.search_runs(
+            [experiment.experiment_id], f"attributes.run_id IN ({ids})", max_results=len(runs)
+        )
+    except MlflowException:  # a registry whose runs cannot be read: the last cutoff is said
+        return {}
+    return {
+        run.info.run_id: run.data.params["test_cutoffs"].split(",")
+        for run in found
+        if run.data.params.get("test_cutoffs")
+    }
 
 
 def _verdict(tags: dict[str, str]) -> str | None:
