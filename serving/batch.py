@@ -41,6 +41,7 @@ from serving.reason_words import redacted
 from serving.segments import KEPT, SegmentDefinitions, money_column, rfm_segment, super_users
 
 if TYPE_CHECKING:
+    from lifecycle.bundle import ModelBundle
     from lifecycle.settings import Settings
     from serving.scoring import Champions
 
@@ -116,6 +117,11 @@ def known_users(feature_table: Path, as_of: pd.Timestamp) -> pd.DataFrame:
         f"SELECT {c.USER_ID} FROM read_parquet({literal(feature_table)}) WHERE {AS_OF} = $1 ORDER BY 1",
         [as_of.to_pydatetime()],
     ).fetchnumpy()[c.USER_ID]
+    return entity_rows(ids, as_of)
+
+
+def entity_rows(ids: Sequence[Any], as_of: pd.Timestamp) -> pd.DataFrame:
+    """The users ``ids`` as of one date, as Feast's historical retrieval takes them."""
     return pd.DataFrame(
         {
             c.USER_ID: pd.Series(ids, dtype=object),
@@ -193,7 +199,7 @@ def score_users(
     about a :func:`personal_columns` attribute (``not_features``: the feature table's)
     withholds its value.
     """
-    from serving.scoring import score_frame, top_reasons
+    from serving.scoring import score_frame
 
     if not champions.bundles:
         problems = "; ".join(champions.unavailable.values()) or "no models"
@@ -230,26 +236,40 @@ def score_users(
     scores["reasons"] = None
     if explained is not None:
         rows = reason_rows(scores, reasons_top, reasons_by, champions.bands[1])
-        personal = set(personal_columns(features, not_features))
-        found = top_reasons(
-            explained,
-            features.iloc[rows],
-            np.ones(len(rows), dtype=bool),
-            champions.purchase_counts,
-            champions.trends,
+        personal = personal_columns(features, not_features)
+        scores.loc[rows, "reasons"] = stored_reasons(
+            champions, explained, features.iloc[rows], personal
         )
-        scores.loc[rows, "reasons"] = [
-            json.dumps(
-                [redacted(r, personal) for r in reasons],
-                default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
-            )
-            for reasons in found
-        ]
     for col in attribute_columns(features):
         scores[col] = features[col].to_numpy()
     for task, version in champions.versions.items():
         scores[model_version_column(task)] = version
     return scores
+
+
+def stored_reasons(
+    champions: Champions, explained: ModelBundle, features: pd.DataFrame, personal: Collection[str]
+) -> list[str]:
+    """Each row's churn reasons as the scores table holds them (JSON), by the ``explained``
+    bundle in its ``champions``' words; a reason about a ``personal`` attribute withholds its
+    value. ``features``: every column the table's champions read (the stage's too)."""
+    from serving.scoring import top_reasons
+
+    found = top_reasons(
+        explained,
+        features,
+        np.ones(len(features), dtype=bool),
+        champions.purchase_counts,
+        champions.trends,
+    )
+    personal = set(personal)
+    return [
+        json.dumps(
+            [redacted(r, personal) for r in reasons],
+            default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
+        )
+        for reasons in found
+    ]
 
 
 # -- the scores table on disk -------------------------------------------------------------

@@ -7,7 +7,7 @@ registry (the ``champion`` alias of each task); serving never imports ``training
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,17 +155,19 @@ def load_champions(
     *,
     mirrored: bool = False,
     only: Collection[str] | None = None,
+    pinned: Mapping[str, str] | None = None,
 ) -> Champions:
     """Download each task's champion from the registry (``mirrored``: its aliases mirror, see
     ``lifecycle.registry``); a task without one is reported, not fatal. The downloads stay in
     ``cache`` (a bundle's ``source``); without one they go to a temporary folder that is
-    removed once loaded, as the bundles hold all they serve. ``only``: those tasks' alone."""
+    removed once loaded, as the bundles hold all they serve. ``only``: those tasks' alone;
+    ``pinned``: task -> the version loaded instead of its champion (one that made a table)."""
     from serving.units import purchase_counts
 
     if cache is None:
         with tempfile.TemporaryDirectory(prefix="lifecycle-models-") as scratch:
             champions = load_champions(
-                settings, dataset, Path(scratch), mirrored=mirrored, only=only
+                settings, dataset, Path(scratch), mirrored=mirrored, only=only, pinned=pinned
             )
         for bundle in champions.bundles.values():
             bundle.source = None  # its files are gone: compiling writes out the model text
@@ -182,8 +184,9 @@ def load_champions(
         if only is not None and task not in only:
             continue
         name = registry.model_name(dataset, task)
-        version = registry.alias_version(client, name, registry.CHAMPION)
-        if version is None:
+        number = (pinned or {}).get(task)
+        version = None if number else registry.alias_version(client, name, registry.CHAMPION)
+        if version is None and number is None:
             why = train_refusals.refused(settings, dataset, task)
             champions.unavailable[task] = f"no champion for model {name}: " + (
                 f"not trained, {why}"
@@ -193,14 +196,15 @@ def load_champions(
                 else f"run `lifecycle train {task}`"
             )
             continue
-        copy = cache / f"{name}-v{version.version}"
+        number = number or str(version.version)
+        copy = cache / f"{name}-v{number}"
         try:
-            bundle_dir = registry.bundle_path(client, name, version.version, copy)
+            bundle_dir = registry.bundle_path(client, name, number, copy)
             champions.bundles[task] = ModelBundle.load(bundle_dir)
-            champions.versions[task] = str(version.version)
+            champions.versions[task] = number
         except Exception as error:  # a corrupt or missing artifact: this task cannot serve
-            why = registry.unloadable(client, name, str(version.version), error, copy)
-            champions.unavailable[task] = f"champion {why}"
+            why = registry.unloadable(client, name, number, error, copy)
+            champions.unavailable[task] = f"{'' if pinned else 'champion '}{why}"
     refuse_unserviced(settings, dataset, champions)
     return champions
 

@@ -32,7 +32,7 @@ from lifecycle.commands.list_output import (
     help="Churn reasons for the top N users of each ranking (return_probability too), with "
     "the at-risk list's default floor (the medium risk band) and without, of every lifecycle "
     "stage and of each one (0: for every churn-eligible user, which the scoring API then "
-    "serves without recomputing them).",
+    "serves without recomputing them); a list reaching below them computes its users'.",
 )
 @click.option(
     "--allow-partial", is_flag=True, help="Write the table even when a task has no usable champion."
@@ -160,6 +160,11 @@ def at_risk_list(
         seed=request.seed,
     )
     ranked = page.ranked
+    if not snapshot:  # users below --reasons-top: their reasons computed now, or why not
+        from serving.list_reasons import explain_listed
+
+        ranked, unexplained = explain_listed(obj.settings, table, ranked)
+        notes += (unexplained,) if unexplained else ()
     unscored = unscored_note(  # of the rows the filters kept: no filter again
         page.matching, Filters(), rank_by, labels=table.metadata.get("labels")
     )
@@ -248,6 +253,7 @@ def movers(
 
     from lifecycle import lineage
     from serving.batch import ScoringError, latest_scores, require_same_definitions
+    from serving.list_reasons import explain_listed
     from serving.lists import list_rows, listed_attributes
     from serving.movers import MOVER_FIELDS, model_changes, mover_notes
     from serving.movers import movers as find_movers
@@ -285,6 +291,7 @@ def movers(
         control_share=request.control_share,
         seed=request.seed,
     )
+    ranked, unexplained = explain_listed(obj.settings, latest, ranked)
     rows = list_rows(ranked, privacy, extra=MOVER_FIELDS, **listed_attributes(latest.metadata))
     title = f"{name}: top {len(rows)} risers in {by.replace('_', ' ')}: {previous.as_of} ({previous.path.name}) -> {latest.as_of} ({latest.path.name})"
     emit_list(
@@ -308,7 +315,8 @@ def movers(
             nobody=len(rows) == 0 and not request.filters.text(),
             value_only=ranked.attrs.get("value_only", 0),
             earlier=None if since else earlier_date(latest, name),
-        ),
+        )
+        + ((unexplained,) if unexplained else ()),
     )
 
 
