@@ -33,11 +33,16 @@ def explain_listed(
     explained = next((t for t in tasks.all_tasks() if t.reasons), None)
     if explained is None or explained.score not in ranked:
         return ranked, None
+    version = table.metadata.get("model_versions", {}).get(explained.name)
+    if version is None:  # a table `score-all` did not write: no model to explain with
+        return ranked, None
     stored = ranked[REASONS] if REASONS in ranked else pd.Series(None, index=ranked.index)
     lacking = stored.isna() & ranked[explained.score].notna()
     if not lacking.any():
         return ranked, None
-    found, why = _computed(settings, table, explained.name, ranked.loc[lacking, c.USER_ID])
+    found, why = _computed(
+        settings, table, (explained.name, str(version)), ranked.loc[lacking, c.USER_ID]
+    )
     if found is None:
         count = int(lacking.sum())
         return ranked, f"{count} listed user{'s' * (count != 1)} without churn reasons: {why}"
@@ -48,21 +53,19 @@ def explain_listed(
 
 
 def _computed(
-    settings: Settings, table: ScoresTable, task: str, user_ids: pd.Series
+    settings: Settings, table: ScoresTable, model: tuple[str, str], user_ids: pd.Series
 ) -> tuple[list[str] | None, str]:
-    """The users' reasons (the table's JSON) by the model version and as-of that made
-    ``table``, or None and why they cannot be."""
+    """The users' reasons (the table's JSON) by the ``model`` (task, version) and as-of
+    that made ``table``, or None and why they cannot be."""
     from features.asof import feature_cutoffs
     from features.store import open_store
     from lifecycle import lineage
     from serving.batch import entity_rows, retrieve_features, stored_reasons
     from serving.scoring import load_champions
 
+    task, version = model
     metadata = table.metadata
     dataset = str(metadata.get("dataset") or settings.dataset)
-    version = metadata.get("model_versions", {}).get(task)
-    if version is None or not table.as_of:
-        return None, f"the scores table {table.path} does not record the {task} model that made it"
     stamp = pd.Timestamp(table.as_of, tz="UTC")
     feature_table = settings.workspace.feature_table(dataset)
     made_from = (metadata.get("lineage") or {}).get("feature_table")
@@ -76,7 +79,7 @@ def _computed(
         )
     try:
         models = load_champions(
-            settings, dataset, mirrored=True, only=(task,), pinned={task: str(version)}
+            settings, dataset, mirrored=True, only=(task,), pinned={task: version}
         )
     except Exception as error:  # the registry unreachable: the list stands, said
         return None, f"{task} model v{version}, which made these scores, cannot be loaded: {error}"

@@ -180,12 +180,14 @@ def render_report(
     dataset_dir: Path | None = None,
     medium_risk: float = MEDIUM_RISK,
     notes: Sequence[str] = (),
+    explain: Callable[[pd.DataFrame], tuple[pd.DataFrame, str | None]] | None = None,
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles
     (``extra_sections``: (title, HTML) pairs other modules add at the end; ``units``: the
     currency and windows the header and money columns state; ``dataset_dir``: the dataset's
     folder, whose events give the shop's refund rate and whose report its guest orders;
-    ``notes``: what the reader must know of the scores, under the header)."""
+    ``notes``: what the reader must know of the scores, under the header; ``explain``: the
+    at-risk rows with the reasons the table lacks, and why any are still missing)."""
     scores = table.frame
     meta = table.metadata
     units = units or Units()
@@ -387,7 +389,9 @@ def render_report(
 
     if "value_at_risk" in scores:
         floored = at_risk_filters(Filters(), scores, medium_risk)  # as `lifecycle at-risk`
-        ranked = at_risk(scores, floored, limit=top)
+        ranked, unexplained = (explain or (lambda r: (r, None)))(
+            at_risk(scores, floored, limit=top)
+        )
         rows = list_rows(ranked, privacy, **listed_attributes(meta))
         shown = pd.DataFrame(
             {
@@ -418,7 +422,8 @@ def render_report(
                 + '<p class="note">control = would be held out if a campaign took this list '
                 "as it stands (a seeded 10% of all scored users, as <code>lifecycle at-risk</code> "
                 "draws it); who a campaign really held out is in its record. Full list: "
-                "<code>lifecycle at-risk --top N --out list.csv</code>.</p>",
+                "<code>lifecycle at-risk --top N --out list.csv</code>.</p>"
+                + (f'<p class="note warn">{html.escape(unexplained)}</p>' if unexplained else ""),
             )
         )
 
@@ -487,6 +492,7 @@ def build_report(
     )
     from lifecycle.outcomes import outcomes_section
     from serving.campaign_section import campaigns_section
+    from serving.list_reasons import explain_listed
     from serving.monitor import drift_section
 
     extra = [
@@ -508,6 +514,7 @@ def build_report(
         medium_risk=settings.serving.medium_risk,
         dataset_dir=settings.workspace.dataset_dir(dataset),
         notes=notes,
+        explain=lambda ranked: explain_listed(settings, table, ranked),
     )
     out = out or settings.workspace.reports_dir / f"report-{dataset}-{table.as_of}.html"
     with atomic_file(out) as staging:

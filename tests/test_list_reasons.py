@@ -4,6 +4,7 @@ or one note saying how many lack them and why. Against a real trained workspace.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 import pandas as pd
 from services import run_cli
 
+from features.asof import feature_cutoffs
+from features.store import store_paths
+from lifecycle.settings import load_settings
 from lifecycle.workspace import LATEST_SCORES
 from serving.batch import read_scores, write_scores
 from serving.reason_words import reasons_text
@@ -89,3 +93,29 @@ def test_reasons_that_cannot_be_computed_are_said_in_one_note(
         notes = [n for n in said["notes"] if "without churn reasons" in n]
         assert blank and len(notes) == 1 and why in notes[0], said["notes"]
         assert notes[0].startswith(f"{blank} listed user"), notes
+
+
+def test_movers_and_the_report_explain_their_rows(trained_copy: Path, tmp_path: Path) -> None:
+    """The movers list and the report's at-risk rows read the same table: after
+    `score-all --reasons-top 1` their rows outside the top 1 had blank reasons too."""
+    scores = trained_copy / "scores" / LATEST_SCORES
+    run_cli(trained_copy, "score-all", "--reasons-top", "0")
+    every = read_scores(scores).frame.set_index("user_id")["reasons"]
+    settings = load_settings(home=trained_copy, environ={})
+    earlier = feature_cutoffs(store_paths(settings).feature_table)[-5]
+    run_cli(trained_copy, "score-all", "--as-of", f"{earlier:%Y-%m-%d}", "--reasons-top", "1")
+    run_cli(trained_copy, "score-all", "--reasons-top", "1")
+    stored = read_scores(scores).frame.set_index("user_id")["reasons"]
+    said = json.loads(
+        run_cli(trained_copy, "--json", "movers", "--top", "10", "--by", "churn_probability")
+    )
+    users = [row["user_id"] for row in said["rows"]]
+    assert len(users) == 10 and stored[users].isna().sum() >= 5, said
+    assert [row["top_reasons"] for row in said["rows"]] == [reasons_text(every[u]) for u in users]
+    out = tmp_path / "report.html"
+    run_cli(trained_copy, "report", "--top", "20", "--out", str(out))
+    listed = [row["user_id"] for row in _listed(trained_copy, "--top", "20")["rows"]]
+    assert stored[listed].isna().sum() >= 10
+    document = out.read_text()
+    missing = [u for u in listed if html.escape(reasons_text(every[u])) not in document]
+    assert missing == [], missing
