@@ -27,17 +27,17 @@ def _listed(home: Path, *options: str) -> dict[str, Any]:
 
 
 def _filtered_lists(table: pd.DataFrame) -> list[tuple[str, ...]]:
-    """A list per RFM segment and per acquisition channel (`--where` is the same filter on an
-    attribute), with no churn floor: each reaches below the top N of every ranking."""
+    """A list per RFM segment and per country (`--where`), with no churn floor: each
+    reaches below the top N of every ranking."""
     segments = [("--segment", s) for s in sorted(table["segment"].dropna().unique())]
-    channels = [("--channel", s) for s in sorted(table["channel"].dropna().unique())]
-    return [(*pair, "--min-churn", "0") for pair in segments + channels]
+    countries = [("--where", f"country={s}") for s in sorted(table["country"].dropna().unique())]
+    return [(*pair, "--min-churn", "0") for pair in segments + countries]
 
 
 def test_a_filtered_list_explains_every_listed_user_as_explaining_all_does(
     trained_copy: Path, tmp_path: Path
 ) -> None:
-    """`score-all --reasons-top 1` then lists of one segment or channel: their users outside
+    """`score-all --reasons-top 1` then lists of one segment or country: their users outside
     the top 1 of each ranking were listed with blank reasons (the docs admitted it). Each
     listed user now has the reasons `--reasons-top 0` (explain all) stores for them; the
     written forms of the list carry them too."""
