@@ -284,6 +284,7 @@ class ListAnswers:
     ) -> AtRiskResponse:
         """One page of the list ``lifecycle at-risk`` prints, made by the same functions
         (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
+        from serving.list_reasons import explain_page
         from serving.lists import (
             CONTROL_SEED,
             CONTROL_SHARE,
@@ -321,12 +322,12 @@ class ListAnswers:
             )
         except ListError as error:
             raise list_error(error) from None
+        # the page's users below score-all --reasons-top N: explained here, or said
+        ranked, unexplained = explain_page(state, self.online, table, page.ranked)
         # user ids as given and no personal column: the CLI's default privacy; the rows'
         # fields are fixed (AtRiskUser): the attributes shown are in the reasons only
-        rows = list_rows(
-            page.ranked, Privacy(), table.metadata.get("personal_columns", []), (rank_by,)
-        )
-        reasons = page.ranked["reasons"] if "reasons" in page.ranked else [None] * len(rows)
+        rows = list_rows(ranked, Privacy(), table.metadata.get("personal_columns", []), (rank_by,))
+        reasons = ranked["reasons"] if "reasons" in ranked else [None] * len(rows)
         users = [
             _at_risk_user(row, raw)
             for row, raw in zip(rows.to_dict(orient="records"), reasons, strict=True)
@@ -360,6 +361,7 @@ class ListAnswers:
                         labels=table.metadata.get("labels"),
                     ),
                     outside_note(page.matching, Filters()),
+                    unexplained,
                 )
                 if note
             ],

@@ -262,14 +262,16 @@ def stored_reasons(
         champions.purchase_counts,
         champions.trends,
     )
-    personal = set(personal)
-    return [
-        json.dumps(
-            [redacted(r, personal) for r in reasons],
-            default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
-        )
-        for reasons in found
-    ]
+    return [reasons_json(reasons, personal) for reasons in found]
+
+
+def reasons_json(reasons: list[dict[str, Any]], personal: Collection[str]) -> str:
+    """One user's reasons (``serving.scoring.top_reasons_matrix``) as the scores table holds
+    them: JSON, a ``personal`` attribute's value withheld."""
+    return json.dumps(
+        [redacted(r, personal) for r in reasons],
+        default=lambda v: v.item() if hasattr(v, "item") else str(v),  # numpy scalars
+    )
 
 
 # -- the scores table on disk -------------------------------------------------------------

@@ -6,10 +6,15 @@ for the listed users alone, as ``score-all`` computes them (``serving.batch.stor
 by the churn model version and from the features of the as-of date that made the table:
 a reason then explains the score beside it. When that version cannot be loaded or those
 features are gone, one note says how many listed users lack reasons and why.
+
+``/at_risk`` does the same for its page with what the service has loaded
+(:func:`explain_page`): the churn champion, when it is the version that made the table, and
+the online store's features, when they are of the table's as-of date.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -20,7 +25,9 @@ from serving.reason_words import reasons_text
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
+    from serving.answers import OnlineLineage
     from serving.batch import ScoresTable
+    from serving.scorer import Loaded
 
 REASONS = "reasons"
 
@@ -30,6 +37,24 @@ def explain_listed(
 ) -> tuple[pd.DataFrame, str | None]:
     """The list's rows (``ranked``, rows of ``table``) with the churn reasons of every
     eligible user, and a note when some could not be computed (None: all have theirs)."""
+    return fill_reasons(
+        table,
+        ranked,
+        lambda model, user_ids: _computed(settings, table, model, user_ids),
+        ("listed user", "listed users"),
+    )
+
+
+# (task, version) and the user ids lacking reasons -> their reasons (the table's JSON, None
+# for a user it could not explain; None for all) and why those could not be
+Explainer = Callable[[tuple[str, str], pd.Series], tuple["Sequence[str | None] | None", str]]
+
+
+def fill_reasons(
+    table: ScoresTable, ranked: pd.DataFrame, explain: Explainer, who: tuple[str, str]
+) -> tuple[pd.DataFrame, str | None]:
+    """``ranked`` with the reasons ``explain`` gives its eligible rows that have none, and a
+    note naming how many ``who`` (one, several) still lack them and why (None: every one has them)."""
     explained = next((t for t in tasks.all_tasks() if t.reasons), None)
     if explained is None or explained.score not in ranked:
         return ranked, None
@@ -40,21 +65,25 @@ def explain_listed(
     lacking = stored.isna() & ranked[explained.score].notna()
     if not lacking.any():
         return ranked, None
-    found, why = _computed(
-        settings, table, (explained.name, str(version)), ranked.loc[lacking, c.USER_ID]
-    )
-    if found is None:
-        count = int(lacking.sum())
-        return ranked, f"{count} listed user{'s' * (count != 1)} without churn reasons: {why}"
-    ranked = ranked.copy()
-    ranked.loc[lacking, REASONS] = found
-    ranked.loc[lacking, "top_reasons"] = [reasons_text(raw) for raw in found]
-    return ranked, None
+    found, why = explain((explained.name, str(version)), ranked.loc[lacking, c.USER_ID])
+    rows = ranked.index[lacking]
+    computed = [
+        (row, raw) for row, raw in zip(rows, found or [None] * len(rows), strict=True) if raw
+    ]
+    if computed:
+        ranked = ranked.copy()
+        at = [row for row, _ in computed]
+        ranked.loc[at, REASONS] = [raw for _, raw in computed]
+        ranked.loc[at, "top_reasons"] = [reasons_text(raw) for _, raw in computed]
+    count = len(rows) - len(computed)
+    if count == 0:
+        return ranked, None
+    return ranked, f"{count} {who[count != 1]} without churn reasons: {why}"
 
 
 def _computed(
     settings: Settings, table: ScoresTable, model: tuple[str, str], user_ids: pd.Series
-) -> tuple[list[str] | None, str]:
+) -> tuple[Sequence[str | None] | None, str]:
     """The users' reasons (the table's JSON) by the ``model`` (task, version) and as-of
     that made ``table``, or None and why they cannot be."""
     from features.asof import feature_cutoffs
@@ -94,3 +123,80 @@ def _computed(
         return None, f"their features as of {table.as_of} cannot be read: {error}"
     personal = metadata.get("personal_columns", [])
     return stored_reasons(models, models.bundles[task], features, personal), ""
+
+
+def explain_page(
+    state: Loaded | None, online: OnlineLineage, table: ScoresTable, ranked: pd.DataFrame
+) -> tuple[pd.DataFrame, str | None]:
+    """An ``/at_risk`` page (``ranked``) with the churn reasons of its users the table did
+    not explain, by the service's loaded churn champion and online features when they are
+    the ones that made the table (as ``/score`` computes them); else a note saying why not."""
+    return fill_reasons(
+        table,
+        ranked,
+        lambda model, user_ids: _served(state, online, table, model, user_ids.tolist()),
+        ("user of this page", "users of this page"),
+    )
+
+
+def _served(
+    state: Loaded | None,
+    online: OnlineLineage,
+    table: ScoresTable,
+    model: tuple[str, str],
+    user_ids: list[str],
+) -> tuple[Sequence[str | None] | None, str]:
+    """The users' reasons (the table's JSON; None for one whose online features are not of
+    the table's as-of) by the loaded ``model`` (task, version), or None and why not."""
+    from features.labels import LabelSpec
+    from serving.answers import score_all_command
+    from serving.batch import reasons_json
+    from serving.hotpath import online_matrix
+    from serving.scoring import champion_reasons
+
+    task, version = model
+    fix = f"`{score_all_command(str(table.metadata.get('dataset')))}` explains every user"
+    if state is None:
+        return None, "the service is still loading its models"
+    champions = state.champions
+    bundle = champions.bundles.get(task)
+    if bundle is None:
+        return None, f"the service has no {task} model: {champions.unavailable.get(task)}"
+    if champions.versions.get(task) != version:
+        served = champions.versions.get(task)
+        return (
+            None,
+            f"the table was scored by {task} v{version}, the service serves v{served}; {fix}",
+        )
+    made_from = (table.metadata.get("lineage") or {}).get("feature_table")
+    held = online.read().get("feature_table")
+    if made_from and held and made_from != held:
+        return (
+            None,
+            f"the table was scored from feature table {made_from}, the online store holds {held}; {fix}",
+        )
+    as_of = table.as_of[:10]
+    if online.as_of() != as_of:
+        return None, (
+            f"the table was scored as of {as_of}, the online store's features are as of "
+            f"{online.as_of() or 'unknown'}; {fix}"
+        )
+    try:  # every champion's features, as score-all explains from (the words read them)
+        matrix = online_matrix(state.store, state.layout, state.fetch, champions, user_ids)
+    except Exception as error:  # a store being replaced: the page stands, said
+        return None, f"their online features cannot be read: {error}"
+    eligible = LabelSpec.from_dict(bundle.label).eligible_columns(matrix.column, len(matrix))
+    if matrix.as_of_us is not None:  # a user's row of another date explains another score
+        stamp = pd.Timestamp(table.as_of)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        eligible &= matrix.as_of_us == stamp.value // 1_000
+    found = champion_reasons(champions, bundle, matrix, eligible, None)
+    personal = table.metadata.get("personal_columns", [])
+    by_user = {
+        str(user): reasons_json(reasons, personal)
+        for user, reasons, explained in zip(matrix.user_ids, found, eligible, strict=True)
+        if explained
+    }
+    return [by_user.get(user) for user in user_ids], (
+        f"their features as of {as_of} are not in the online store; {fix}"
+    )

@@ -1,0 +1,102 @@
+"""``POST /at_risk`` below ``score-all --reasons-top N``: every user of a filtered page gets
+the churn reasons explaining all would store for them, computed by the served champion
+from the online store when they made the table; otherwise one note says how many users of
+the page lack them and why. Over HTTP, a real ``bentoml serve`` of a copy of the trained
+workspace (the shared server's table explains every user)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from services import bentoml_server, run_cli
+
+from features.asof import feature_cutoffs
+from features.store import store_paths
+from lifecycle.settings import load_settings
+from lifecycle.workspace import LATEST_SCORES
+from serving.batch import read_scores, write_scores
+
+NOTE = "without churn reasons"
+
+
+def _pages(http: httpx.Client, base: str, table: pd.DataFrame) -> list[dict[str, Any]]:
+    """A page of 20 per RFM segment and per country (``where``), with no churn floor: each
+    reaches below the top 1 of every ranking."""
+    asked = [{"segment": s} for s in sorted(table["segment"].dropna().unique())]
+    asked += [{"where": {"country": s}} for s in sorted(table["country"].dropna().unique())]
+    pages = []
+    for filters in asked:
+        response = http.post(f"{base}/at_risk", json={**filters, "min_churn": 0, "limit": 20})
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+    return pages
+
+
+def _same_reasons(answered: list[dict[str, Any]], stored: str) -> bool:
+    """The answer's reasons are the stored ones: features, values (JSON's: NaN is null) and
+    words exactly, the contributions to rounding (TreeSHAP of another batch of rows)."""
+    expected = json.loads(stored)
+    return [(r["feature"], r["value"], r["text"]) for r in answered] == [
+        (r["feature"], None if r["value"] != r["value"] else r["value"], r["text"])  # NaN: null
+        for r in expected
+    ] and [r["contribution"] for r in answered] == pytest.approx(
+        [r["contribution"] for r in expected], rel=1e-9
+    )
+
+
+def test_a_filtered_page_explains_every_user_or_says_why_not(trained_copy: Path) -> None:
+    """After ``score-all --reasons-top 1`` a page of one segment or country gave most of
+    its users no reasons, said nowhere. Each now has the reasons ``--reasons-top 0`` stores;
+    a table another churn version or as-of made (stale) gets one note instead."""
+    scores = trained_copy / "scores" / LATEST_SCORES
+    run_cli(trained_copy, "score-all", "--reasons-top", "0")
+    every = read_scores(scores).frame.set_index("user_id")["reasons"]
+    run_cli(trained_copy, "score-all", "--reasons-top", "1")
+    table = read_scores(scores)
+    stored = table.frame.set_index("user_id")["reasons"]
+    settings = load_settings(home=trained_copy, environ={})
+    earlier = feature_cutoffs(store_paths(settings).feature_table)[-2]
+    with (
+        bentoml_server(trained_copy, {}, ready_path="/readyz") as base,
+        httpx.Client(timeout=60) as http,
+    ):
+        unexplained = 0
+        for page in _pages(http, base, table.frame):
+            assert page["stale"] is None and page["users"]
+            assert not [n for n in page["notes"] if NOTE in n], page["notes"]
+            for user in page["users"]:
+                unexplained += pd.isna(stored[user["user_id"]])
+                assert _same_reasons(user["reasons"], every[user["user_id"]]), user
+
+        assert unexplained >= 50  # the pages did reach users the table left unexplained
+
+        # Stale tables: churn v99's (gone), then one of an earlier as-of.
+        write_scores(
+            trained_copy / "scores",
+            table.frame,
+            {
+                **table.metadata,
+                "model_versions": {**table.metadata["model_versions"], "churn": "99"},
+            },
+        )
+        page = _pages(http, base, table.frame)[0]
+        blank = sum(not user["reasons"] for user in page["users"])
+        notes = [n for n in page["notes"] if NOTE in n]
+        assert page["stale"] is not None and blank > 0, page
+        assert notes == [
+            f"{blank} users of this page without churn reasons: the table was scored by "
+            f"churn v99, the service serves v{table.metadata['model_versions']['churn']}; "
+            "`lifecycle score-all --dataset demo` explains every user"
+        ]
+        run_cli(trained_copy, "score-all", "--as-of", f"{earlier:%Y-%m-%d}", "--reasons-top", "1")
+        page = _pages(http, base, read_scores(scores).frame)[0]
+        blank = sum(not user["reasons"] for user in page["users"])
+        notes = [n for n in page["notes"] if NOTE in n]
+        assert page["stale"] is not None and blank > 0, page
+        assert len(notes) == 1 and notes[0].startswith(f"{blank} users of this page "), notes
+        assert f"the table was scored as of {earlier:%Y-%m-%d}, the online store's" in notes[0]
