@@ -480,7 +480,9 @@ class AtRiskResponse(_Model):
         default_factory=list,
         description="what the list leaves out and why: without min_churn, the users below the "
         "medium risk band (serving.medium_risk); ranked by expected_saved_value, the "
-        "users outside the uplift campaign's population (no uplift, not ranked)",
+        "users outside the uplift campaign's population (no uplift, not ranked); the "
+        "users of the page without churn reasons (below score-all --reasons-top N, and the "
+        "served churn model or online features not those of the table)",
     )
     users: list[AtRiskUser] = Field(description="the page, in rank order")
 
