@@ -56,6 +56,7 @@ class OnlineLineage:
     latest as-of), re-read only when ``materialize`` rewrites it: one ``stat`` a request."""
 
     def __init__(self, settings: Settings, dataset: str) -> None:
+        self.dataset = dataset
         self.path = lineage.lineage_path(lineage.online_store_lineage(settings, dataset))
         self._cached: tuple[float, dict[str, Any]] | None = None
 

@@ -155,15 +155,15 @@ def _served(
     from serving.scoring import champion_reasons
 
     task, version = model
-    fix = f"`{score_all_command(str(table.metadata.get('dataset')))}` explains every user"
+    fix = f"`{score_all_command(online.dataset)}` explains every user"
     if state is None:
         return None, "the service is still loading its models"
     champions = state.champions
     bundle = champions.bundles.get(task)
     if bundle is None:
         return None, f"the service has no {task} model: {champions.unavailable.get(task)}"
-    if champions.versions.get(task) != version:
-        served = champions.versions.get(task)
+    served = champions.versions.get(task)
+    if served != version:
         return (
             None,
             f"the table was scored by {task} v{version}, the service serves v{served}; {fix}",
@@ -171,9 +171,9 @@ def _served(
     made_from = (table.metadata.get("lineage") or {}).get("feature_table")
     held = online.read().get("feature_table")
     if made_from and held and made_from != held:
-        return (
-            None,
-            f"the table was scored from feature table {made_from}, the online store holds {held}; {fix}",
+        return None, (
+            f"the table was scored from feature table {made_from}, the online store holds "
+            f"{held}; {fix}"
         )
     as_of = table.as_of[:10]
     if online.as_of() != as_of:
