@@ -199,6 +199,13 @@ def compile_bundles(
     return thread
 
 
+def champion_names(dataset: str, versions: Mapping[str, str]) -> dict[str, str]:
+    """Each task's champion as the cache names its compiled trees: model and version."""
+    from lifecycle import registry
+
+    return {task: f"{registry.model_name(dataset, task)}-v{v}" for task, v in versions.items()}
+
+
 def compile_registered(settings: Settings, dataset: str, task: str, version: str) -> int:
     """Compile a model version training just registered, if it is now the champion (from its
     registered bundle: the very files a server downloads, so the server finds them cached),

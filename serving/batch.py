@@ -481,8 +481,11 @@ def score_all(
     definitions = SegmentDefinitions().of_counts(champions.purchase_counts)
     if settings.serving.batch_engine == "dask":
         from lifecycle.cluster import dask_client
-        from serving.distributed import score_partitioned
+        from lifecycle.compiled import champion_names
+        from serving.distributed import same_trees, score_partitioned
 
+        names = champion_names(paths.dataset, champions.versions)
+        trees = same_trees(champions, settings.workspace.compiled_dir, names)
         with dask_client(settings) as client:
             scores = score_users(
                 champions,
@@ -495,6 +498,7 @@ def score_all(
                     client,
                     partition_rows=settings.dask.partition_rows,
                     reasons=False,
+                    trees=trees,
                 ),
                 not_features=left_out,
             )

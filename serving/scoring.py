@@ -223,13 +223,10 @@ def compile_champions(
     compiling would cost more than it saves)."""
     if not settings.serving.compile_trees:
         return None
-    from lifecycle.compiled import compile_bundles
+    from lifecycle.compiled import champion_names, compile_bundles
 
-    dataset = dataset or settings.dataset
-    named = {
-        f"{registry.model_name(dataset, task)}-v{champions.versions[task]}": bundle
-        for task, bundle in champions.bundles.items()
-    }
+    names = champion_names(dataset or settings.dataset, champions.versions)
+    named = {names[task]: bundle for task, bundle in champions.bundles.items()}
     return compile_bundles(
         named, settings.workspace.compiled_dir, background=background, cached_only=cached_only
     )
