@@ -128,14 +128,17 @@ def boost(
     client: Client,
     x_train: Any,
     y_train: Any,
-    x_valid: np.ndarray,
-    y_valid: np.ndarray,
+    x_valid: np.ndarray | None,
+    y_valid: np.ndarray | None,
     params: dict[str, Any],
     spec: ModelSpec,
     categorical: list[int],
     rounds_per_chunk: int,
 ) -> Any:
-    """A booster trained on the cluster, early-stopped on the validation rows; ``best_iteration`` set."""
+    """A booster trained on the cluster, early-stopped on the validation rows; ``best_iteration``
+    set. Without validation rows (a refit, whose number of trees is known) it grows
+    ``spec.num_boost_round`` trees in one fit: in chunks, each scored on the training rows, a
+    refit of online_retail's churn (92,009 rows) took 184 s of a 213 s Dask training."""
     import lightgbm as lgb
     from lightgbm.basic import LightGBMError
 
@@ -149,7 +152,10 @@ def boost(
     # Each worker uses its own cores; the in-process thread count does not apply there.
     cluster_params = {k: v for k, v in params.items() if k not in ("num_threads", "metric")}
     booster: Any = None
-    raw = np.zeros(len(y_valid))
+    checked = x_valid is not None and y_valid is not None
+    if not checked:
+        rounds_per_chunk = spec.num_boost_round
+    raw = np.zeros(len(y_valid) if checked else 0)
     best_loss, best_iteration, trees = np.inf, 0, 0
     while trees < spec.num_boost_round:
         rounds = min(rounds_per_chunk, spec.num_boost_round - trees)
@@ -164,6 +170,9 @@ def boost(
             ) from error
         booster = model.booster_
         stopped = False
+        if not checked:
+            best_iteration = booster.current_iteration()
+            break
         for tree in range(trees, booster.current_iteration()):
             raw += booster.predict(x_valid, start_iteration=tree, num_iteration=1, raw_score=True)
             current = loss(y_valid, raw)
@@ -204,8 +213,9 @@ def fit_bundle_dask(
             spec: ModelSpec,
             seed: int,
         ) -> Any:
-            x_valid = draft.matrix(valid).to_numpy(dtype="float64")
-            y_valid = valid[label].to_numpy(dtype="float64")
+            refit = valid is train  # as in process: a known number of trees, nothing to check
+            x_valid = None if refit else draft.matrix(valid).to_numpy(dtype="float64")
+            y_valid = None if refit else valid[label].to_numpy(dtype="float64")
             x_train, y_train, binnable = _dask_frames(
                 draft.matrix(train), train[label], categorical, cluster
             )
