@@ -345,19 +345,13 @@ def test_refresh_of_a_raw_file_names_the_ingest_that_maps_it(
 def test_refresh_reloads_a_running_service_when_scores_changed(
     trained_copy: Path, tmp_path: Path
 ) -> None:
-    from services import free_port, lifecycle_serve
+    from services import lifecycle_serve
 
+    # An address no service answers (exit 1, one Error line naming the reload): in
+    # test_a_reload_that_failed_is_tried_again_by_the_next_refresh, whose first refresh
+    # also makes new scores (one scoring and report fewer than a refresh of its own here).
     _uncompiled(trained_copy)
-    unreachable = f"http://127.0.0.1:{free_port()}"
     (trained_copy / "scores" / "latest.parquet").unlink()  # the scores must be made again
-    result = CliRunner().invoke(
-        main, ["--home", str(trained_copy), "refresh", "--reload-url", unreachable]
-    )
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert result.exit_code == 1 and len(errors) == 1, result.output
-    assert f"reload of the service at {unreachable} failed" in errors[0]
-
-    (trained_copy / "scores" / "latest.parquet").unlink()
     with lifecycle_serve(trained_copy, tmp_path / "serve") as base:
         code, done = _refresh(trained_copy, "--reload-url", base)
         # A refresh whose training promoted: the worker follows the registry before the
@@ -401,9 +395,17 @@ def test_a_reload_that_failed_is_tried_again_by_the_next_refresh(trained_copy: P
     _uncompiled(trained_copy)
     unreachable = f"http://127.0.0.1:{free_port()}"
     (trained_copy / "scores" / "latest.parquet").unlink()  # the scores must be made again
-    code, first = _refresh(trained_copy, "--reload-url", unreachable)
+    refresh = ["--home", str(trained_copy), "refresh", "--reload-url", unreachable]
+    result = CliRunner().invoke(main, ["--json", *refresh])
+    assert "Traceback" not in result.output, result.output
+    code, first = result.exit_code, json.loads(result.stdout)
     assert code == 1 and first["step"] == "reload", first
     assert first["ran"] == ["score", "report"]
+    # one Error line says why, with --json and without (the text refresh tries again)
+    for said in (result, CliRunner().invoke(main, refresh)):
+        errors = [line for line in said.stderr.splitlines() if line.startswith("Error:")]
+        assert said.exit_code == 1 and len(errors) == 1, said.output
+        assert f"reload of the service at {unreachable} failed" in errors[0]
     code, quiet = _refresh(trained_copy)
     assert code == 0 and quiet["ran"] == []
     reload = next(s for s in quiet["steps"] if s["step"] == "reload")
