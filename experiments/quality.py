@@ -79,10 +79,12 @@ class Sizes:
     @classmethod
     def of(cls, quick: bool, demo_users: int) -> Sizes:
         if quick:
-            # A shorter history and a 90-day LTV horizon: fewer cutoffs, still matured.
+            # A shorter history and a 90-day LTV horizon: fewer cutoffs, still matured. A
+            # tenth of online_retail's customers (~440; conversion tested on 569 one-time
+            # buyers) trains every task as a quarter did, for 3.5 CPU-s less.
             return cls(
                 demo_users=min(demo_users, 1000),
-                retail_customer_share=0.25,
+                retail_customer_share=0.1,
                 telco_rows=1000,
                 folds=3,
                 demo_env={
