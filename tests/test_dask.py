@@ -106,6 +106,72 @@ def test_dask_engine_is_chosen_by_settings_only() -> None:
         load_settings(environ={"LIFECYCLE_TRAINING__ENGINE": "spark"})
 
 
+# Run before the module's cluster starts (the next test asks for it): idle, that cluster
+# (its scheduler here, two worker processes) costs ~2 CPU-s per 30 s, and this test runs
+# two clusters of its own for ~20 s.
+# A fit LightGBM fails on a real local:2 cluster (a categorical feature no row holds, sent as
+# categorical: the worker binning it dies, the other gets "Socket recv error"), with library
+# output routed as the CLI routes it, in a process of its own (the routing is process-wide).
+FAILING_FIT = """
+import sys
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from lifecycle.cluster import dask_client
+from lifecycle.console import Console, route_library_output
+from lifecycle.settings import load_settings
+from training.distributed import boost
+from training.errors import TrainingError
+from training.models import model_specs
+
+if __name__ == "__main__":
+    route_library_output(Console(verbose=sys.argv[1] == "--verbose"))
+    settings = load_settings(environ={"LIFECYCLE_DASK__SCHEDULER": "local:2"})
+    spec = model_specs(settings)["churn"]
+    x = pd.DataFrame({"recency": np.arange(400.0), "channel": np.nan})
+    y = pd.Series(np.arange(400) % 2, dtype="float64", name="label")
+    try:  # the error said once the cluster is closed, as the CLI says it
+        with dask_client(settings) as client, dask.config.set({"dataframe.convert-string": False}):
+            dealt = [dd.from_pandas(frame.iloc[part::2], npartitions=1) for part in (0, 1) for frame in (x, y)]
+            x_dask = client.persist(dd.concat(dealt[0::2]))
+            y_dask = client.persist(dd.concat(dealt[1::2]))
+            boost(client, x_dask, y_dask, x.to_numpy(), y.to_numpy(), spec.lgb_params(1), spec, [1], 10)
+    except TrainingError as error:
+        print(f"Error: {error}", file=sys.stderr)
+"""
+
+
+def test_a_cluster_failure_is_one_line_and_library_output_only_verbose(tmp_path: Path) -> None:
+    """A killed or failing worker printed dask's "Compute Failed" traceback, and the workers
+    LightGBM's [Info] lines, above the one-line error; lightgbm.dask its "Finding random open
+    ports" on stdout. Now all of it is library output: ``--verbose`` only."""
+    script = tmp_path / "failing_fit.py"
+    script.write_text(FAILING_FIT)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    runs = {
+        mode: subprocess.Popen(
+            [sys.executable, str(script), mode],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for mode in ("--quiet", "--verbose")
+    }
+    (out, err), (verbose_out, verbose_err) = (run.communicate(timeout=300) for run in runs.values())
+    assert out == "", out
+    assert err.splitlines() == [err.strip()] and err.startswith(
+        "Error: Dask training: LightGBM failed on the cluster (Socket recv error"
+    ), err
+    assert "--verbose shows" in err and "training.engine = local" in err
+    assert verbose_out == "", verbose_out
+    workers = [line for line in verbose_err.splitlines() if "[LightGBM]" in line]
+    assert workers and all(line.startswith("  . dask_workers: ") for line in workers), verbose_err
+    assert "  . lightgbm: Finding random open ports for workers" in verbose_err.splitlines()
+    assert verbose_err.strip().endswith(err.strip())
+
+
 def test_dask_trained_churn_matches_in_process_metrics(churn_results: dict) -> None:
     local = churn_results["local"].metrics["lightgbm"]
     distributed = churn_results["dask"].metrics["lightgbm"]
@@ -239,69 +305,6 @@ def test_a_categorical_feature_missing_from_one_partition_is_refused_in_one_line
     assert "training.engine = local" in str(refused.value) and "\n" not in str(refused.value)
     assert _binnable_categorical(matrix, [1], [np.arange(4)]) == [1]
     assert _binnable_categorical(matrix.assign(country=np.nan), [1], dealt) == []
-
-
-# A fit LightGBM fails on a real local:2 cluster (a categorical feature no row holds, sent as
-# categorical: the worker binning it dies, the other gets "Socket recv error"), with library
-# output routed as the CLI routes it, in a process of its own (the routing is process-wide).
-FAILING_FIT = """
-import sys
-import dask
-import dask.dataframe as dd
-import numpy as np
-import pandas as pd
-from lifecycle.cluster import dask_client
-from lifecycle.console import Console, route_library_output
-from lifecycle.settings import load_settings
-from training.distributed import boost
-from training.errors import TrainingError
-from training.models import model_specs
-
-if __name__ == "__main__":
-    route_library_output(Console(verbose=sys.argv[1] == "--verbose"))
-    settings = load_settings(environ={"LIFECYCLE_DASK__SCHEDULER": "local:2"})
-    spec = model_specs(settings)["churn"]
-    x = pd.DataFrame({"recency": np.arange(400.0), "channel": np.nan})
-    y = pd.Series(np.arange(400) % 2, dtype="float64", name="label")
-    try:  # the error said once the cluster is closed, as the CLI says it
-        with dask_client(settings) as client, dask.config.set({"dataframe.convert-string": False}):
-            dealt = [dd.from_pandas(frame.iloc[part::2], npartitions=1) for part in (0, 1) for frame in (x, y)]
-            x_dask = client.persist(dd.concat(dealt[0::2]))
-            y_dask = client.persist(dd.concat(dealt[1::2]))
-            boost(client, x_dask, y_dask, x.to_numpy(), y.to_numpy(), spec.lgb_params(1), spec, [1], 10)
-    except TrainingError as error:
-        print(f"Error: {error}", file=sys.stderr)
-"""
-
-
-def test_a_cluster_failure_is_one_line_and_library_output_only_verbose(tmp_path: Path) -> None:
-    """A killed or failing worker printed dask's "Compute Failed" traceback, and the workers
-    LightGBM's [Info] lines, above the one-line error; lightgbm.dask its "Finding random open
-    ports" on stdout. Now all of it is library output: ``--verbose`` only."""
-    script = tmp_path / "failing_fit.py"
-    script.write_text(FAILING_FIT)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
-    runs = {
-        mode: subprocess.Popen(
-            [sys.executable, str(script), mode],
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for mode in ("--quiet", "--verbose")
-    }
-    (out, err), (verbose_out, verbose_err) = (run.communicate(timeout=300) for run in runs.values())
-    assert out == "", out
-    assert err.splitlines() == [err.strip()] and err.startswith(
-        "Error: Dask training: LightGBM failed on the cluster (Socket recv error"
-    ), err
-    assert "--verbose shows" in err and "training.engine = local" in err
-    assert verbose_out == "", verbose_out
-    workers = [line for line in verbose_err.splitlines() if "[LightGBM]" in line]
-    assert workers and all(line.startswith("  . dask_workers: ") for line in workers), verbose_err
-    assert "  . lightgbm: Finding random open ports for workers" in verbose_err.splitlines()
-    assert verbose_err.strip().endswith(err.strip())
 
 
 def test_validation_loss_matches_lightgbm_metrics() -> None:
