@@ -190,8 +190,9 @@ def online_retail_rules(
         counts["lines_without_customer"] += int(no_customer.sum())
         counts["cancellation_lines"] += int(cancellation.sum())
         counts["valid_purchase_lines"] += int(valid_purchase.sum())
-        customers.update(customer[~no_customer])
-        valid_customers.update(customer[valid_purchase])
+        # as a list: iterating a string Series reads its cells one call each
+        customers.update(customer[~no_customer].tolist())
+        valid_customers.update(customer[valid_purchase].tolist())
         events_raw = pd.DataFrame(
             {
                 c.USER_ID: customer,

@@ -231,11 +231,17 @@ def as_text(values: pd.Series) -> pd.Series:
     are NA-free placeholders that parse as nothing."""
     if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
         values = values.astype(object)
-    if pd.api.types.is_object_dtype(values):
+    if pd.api.types.is_object_dtype(values) and not all_text(values):
         kinds = {type(v) for v in values.dropna().tolist()[:1000]}
         if kinds - {str}:
             values = values.map(_cell_text, na_action="ignore")
     return values.astype("string")
+
+
+def all_text(values: pd.Series) -> bool:
+    """Whether every filled cell of an object column is a str (a CSV's column), so it is
+    text as it is: one pass in C, where reading each cell costs a Python call."""
+    return pd.api.types.infer_dtype(values, skipna=True) == "string"
 
 
 def is_text(values: pd.Series) -> bool:
@@ -261,7 +267,7 @@ def raw_text(values: pd.Series) -> pd.Series:
     (bytes that are not UTF-8 as escapes, a list as its repr)."""
     if isinstance(values.dtype, pd.CategoricalDtype):  # a Parquet dictionary column
         values = values.astype(object)
-    if not pd.api.types.is_object_dtype(values):
+    if not pd.api.types.is_object_dtype(values) or all_text(values):
         return values.astype("string")
     return values.map(_shown, na_action="ignore").astype("string")
 

@@ -21,7 +21,9 @@ def formula_text(text: pd.Series) -> pd.Series:
 
 def integer_ids(ids: pd.Series) -> pd.Series:
     """Text ids written ``18074.0`` as the integers they hold (``18074``)."""
-    return ids.str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True)
+    # only an id with a point can be one: the regex runs on those alone (it is row by row)
+    pointed = ids.str.contains(".", regex=False).fillna(False).astype(bool)
+    return ids.mask(pointed, ids[pointed].str.replace(c.WHOLE_FLOAT_ID, r"\1", regex=True))
 
 
 def stripped_ids(text: pd.Series) -> pd.Series:
