@@ -548,3 +548,16 @@ def test_a_subnormal_amount_is_held_back_as_absurd(tmp_path: Path) -> None:
     assert "or not zero but below 2.2e-308 (2 rows: a damaged cell, no amount)" in "\n".join(
         summary.lines()
     )
+
+
+def test_a_blank_cell_is_one_pythons_strip_empties_for_every_character() -> None:
+    """is_blank strips in Arrow (one pass, not a Python call per cell): a cell of any one
+    character, alone or around a letter, is blank exactly when str.strip empties it."""
+    from features.validation import is_blank
+
+    chars = [chr(n) for n in range(0x110000) if not 0xD800 <= n <= 0xDFFF]  # no surrogates
+    cells = pd.Series(chars + [f"{ch}a{ch}" for ch in chars] + ["", None], dtype=object)
+    expected = [cell is None or not cell.strip() for cell in cells]
+    blank = is_blank(cells)
+    assert blank.dtype == "boolean" and blank.tolist() == expected
+    assert sum(expected) == 29 + 2  # Python's 29 whitespace characters, the empty cell, None
