@@ -38,9 +38,21 @@ def unquoted(cell: object) -> object:
 
 def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with each formula-like text cell quoted (:func:`quoted`); numbers stay."""
+    import pandas as pd
+    import pyarrow.compute as pc
+
     out = table.copy()
     for column in text_columns(out):
-        out[column] = out[column].map(quoted)
+        cells = out[column]
+        if not isinstance(cells.dtype, pd.StringDtype):
+            out[column] = cells.map(quoted)
+            continue
+        # only a cell FORMULA_START matches can change: found in Arrow (RE2 reads the
+        # pattern alike) in one pass, and those alone quoted; object cells, as map gives
+        starts = pc.match_substring_regex(cells.array.__arrow_array__(), FORMULA_START.pattern)
+        maybe = pc.fill_null(starts, False).to_numpy(zero_copy_only=False)
+        out[column] = cells.astype(object)
+        out.loc[maybe, column] = cells[maybe].map(quoted).astype(object)
     return out
 
 

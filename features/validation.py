@@ -119,9 +119,13 @@ ZONES_MIXED = "times_with_and_without_zone"  # report note: column -> counts, an
 
 
 def is_blank(values: pd.Series) -> pd.Series:
+    import pyarrow.compute as pc
+
     text = as_text(values)
-    # stripped in Arrow, in one pass: its whitespace is Python's (tests/test_validation.py)
-    return text.isna() | (text.astype(FAST_TEXT).str.strip() == "").astype("boolean")
+    # trimmed in Arrow, in one pass: its whitespace is Python's (tests/test_validation.py)
+    empty = pc.equal(pc.utf8_trim_whitespace(text.array.__arrow_array__()), "")
+    blank = pc.fill_null(empty, True).to_numpy(zero_copy_only=False)  # a missing cell too
+    return pd.Series(pd.array(blank, dtype="boolean"), index=text.index, name=text.name)
 
 
 def _example(raw: pd.DataFrame, mask: pd.Series, column: str) -> str:

@@ -1207,3 +1207,29 @@ def test_quarantine_files_never_hold_a_formula_and_forget_still_finds_the_users(
         assert left[c.USER_ID].tolist() == ["'@SUM(A1)", "'+cmd|' /C calc'!A0", "u1", "u2"]
     held = pd.read_csv(files["events-already_ingested-1.csv"], dtype=str, keep_default_na=False)
     assert "'-2+3" not in held[c.USER_ID].tolist() and len(held) == 7
+
+
+def test_spreadsheet_safe_quotes_text_cells_as_quoted_does_one_by_one() -> None:
+    """spreadsheet_safe finds a string column's formula-like cells in Arrow and quotes only
+    those: the table is the one :func:`quoted` makes cell by cell, for cells built from the
+    marks, quotes, digits and spaces a formula or a number starts with, and NA."""
+    import random
+
+    from features.spreadsheet_cells import quoted, spreadsheet_safe, text_columns
+
+    marks = ["=", "+", "-", "@", "\t", "\r", "'", "1", ".", "e", "a", " ", "\n", "é", "\u3000"]
+    draw = random.Random(44)
+    cells = ["".join(draw.choices(marks, k=draw.randint(0, 5))) for _ in range(20_000)]
+    index = pd.RangeIndex(7, 7 + len(cells) + 1)  # not 0..n: cells are placed by label
+    table = pd.DataFrame(
+        {
+            "text": pd.Series([*cells, None], index=index, dtype="string"),
+            "cells": pd.Series([*cells, None], index=index, dtype=object),
+            "number": pd.Series(range(len(cells) + 1), index=index),
+        }
+    )
+    one_by_one = table.copy()
+    for column in text_columns(one_by_one):
+        one_by_one[column] = one_by_one[column].map(quoted)
+    assert (one_by_one["text"] != table["text"].astype(object)).sum() > 1_000  # some quoted
+    pd.testing.assert_frame_equal(spreadsheet_safe(table), one_by_one, check_exact=True)
