@@ -386,3 +386,39 @@ def test_a_folder_of_no_guest_rows_appended_still_leaves_its_partition_unkeyed(
         "repeats": 3,
         "purchases": 27.5,  # not 55.0
     }
+
+
+@pytest.mark.parametrize("canonical", [True, False])
+def test_a_guest_rows_other_columns_read_as_pythons_strip_and_regexes_read_them(
+    canonical: bool,
+) -> None:
+    """The other columns' text is built in Arrow (one pass per step, not a Python call per
+    cell); it is the text pandas' per-cell strip, match, rstrip and lstrip gave, for cells
+    of the digits, points, signs and spaces (Python's whitespace, not ASCII only) a number
+    is written with, and NA."""
+    import random
+
+    draw = random.Random(44)
+    marks = ["0", "1", ".", "-", " ", "\u3000", "\n", "\x1c", "a", "é"]
+    cells = ["".join(draw.choices(marks, k=draw.randint(0, 6))) for _ in range(20_000)]
+    rows = pd.DataFrame(
+        {
+            "Quantity": pd.Series([*cells, None], dtype=object),
+            "note": pd.Series([*cells, None], dtype="string"),
+            "unit_price": [1.5, 2.0, -3.0, 6.50] * 5_000 + [np.nan],
+        },
+        index=pd.RangeIndex(3, 3 + len(cells) + 1),
+    )
+    named = {n: c.snake_case(n) if canonical else n for n in rows.columns}
+    per_cell = pd.Series("", index=rows.index, dtype="string")
+    for name in sorted(rows.columns, key=lambda n: (named[n], n)):
+        text = rows[name].astype("string").str.strip()
+        point = text.str.match(guest_orders._POINT_NUMBER).fillna(False).astype(bool)
+        text = text.mask(point, text.str.rstrip("0").str.rstrip("."))
+        if canonical and named[name] in guest_orders.UNSIGNED:
+            negative = text.str.match(guest_orders._NUMBER).fillna(False).astype(bool)
+            text = text.mask(negative, text.str.lstrip("-"))
+        per_cell += (f"{named[name]}\x1f" + text.mask(text == "") + "\x1e").fillna("")
+    built = guest_orders._other_columns(rows, frozenset(), canonical)
+    pd.testing.assert_series_equal(built, per_cell, check_exact=True, check_names=False)
+    assert per_cell.str.contains("quantity\x1f1\x1e" if canonical else "Quantity\x1f-1").any()
