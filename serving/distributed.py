@@ -11,6 +11,7 @@ and those it cannot find there (a cluster without the workspace) predict through
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,21 +24,27 @@ if TYPE_CHECKING:
     from distributed import Client
 
 
+# The bundle copies a worker has looked up in the compiled cache (by id; weak, so a copy
+# that is gone frees its id for the next)
+_LOOKED_UP: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
 def _partitions(rows: int, client: Client, partition_rows: int) -> int:
     """Enough partitions to keep every worker busy and none larger than ``partition_rows``."""
     workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
     return max(workers, -(-rows // max(partition_rows, 1)), 1)
 
 
-# task -> the compiled cache's folder and the champion's name there, and whether the client
-# explains with TreeSHAP tables: what a worker loads to score as the client does
-SameTrees = Mapping[str, tuple[Path, str, bool]]
+# task -> the compiled cache's folder and the champion's name there, whether the client
+# predicts with compiled trees and whether it explains with TreeSHAP tables: what a worker
+# loads to score as the client does
+SameTrees = Mapping[str, tuple[Path, str, bool, bool]]
 
 
 def same_trees(champions: Champions, cache_dir: Path, names: Mapping[str, str]) -> SameTrees:
     """What the workers load to predict with the very trees the client's champions use."""
     return {
-        task: (cache_dir, names[task], bundle.shap_tables is not None)
+        task: (cache_dir, names[task], bool(bundle.compiled), bundle.shap_tables is not None)
         for task, bundle in champions.bundles.items()
         if bundle.compiled or bundle.shap_tables is not None
     }
@@ -46,9 +53,12 @@ def same_trees(champions: Champions, cache_dir: Path, names: Mapping[str, str]) 
 def _score_partition(
     features: pd.DataFrame, champions: Champions, reasons: bool, trees: SameTrees
 ) -> pd.DataFrame:
-    for task, (cache_dir, name, tables) in trees.items():
+    for task, (cache_dir, name, compiled, tables) in trees.items():
         bundle = champions.bundles[task]  # the worker's one copy: loaded by its first partition
-        if not bundle.compiled:
+        # Only where the client's are compiled (a cache filled mid-run by a server must not
+        # make later partitions differ), and looked up once per worker copy.
+        if compiled and not bundle.compiled and _LOOKED_UP.get(id(bundle)) is not bundle:
+            _LOOKED_UP[id(bundle)] = bundle
             bundle.compile_trees(cache_dir, name, cached_only=True)
         if tables:
             bundle.tabulate_reasons()

@@ -353,6 +353,32 @@ def test_dask_batch_scores_equal_in_process_scores(
     assert scored["churn_probability"].notna().sum() > 100
 
 
+def test_dask_workers_compile_only_where_the_client_did(
+    home: Path, churn_results: dict, client: object, tmp_path: Path
+) -> None:
+    """Below ``COMPILE_PAYS_ROWS`` the client predicts through LightGBM and explains with
+    TreeSHAP tables; a cache that holds the champion's compiled trees (a server of the same
+    workspace compiled them, perhaps while score-all ran) must not make the workers predict
+    otherwise: their scores stay the client's to the last bit (review R of session 44)."""
+    from lifecycle.compiled import champion_names
+    from serving.distributed import same_trees
+
+    settings = load_settings(home=home, environ={})
+    champions, features = _champions_and_features(home, churn_results, tmp_path)
+    names = champion_names(settings.dataset, champions.versions)
+    churn = champions.bundles["churn"]
+    assert not churn.compiled and churn.tabulate_reasons()
+    server, _ = _champions_and_features(home, churn_results, tmp_path / "server")
+    assert server.bundles["churn"].compile_trees(settings.workspace.compiled_dir, names["churn"])
+    trees = same_trees(champions, settings.workspace.compiled_dir, names)
+    assert trees["churn"][2:] == (False, True)  # the client: tables, no compiled trees
+    expected = score_frame(champions, features, reasons=False)
+    scored = score_partitioned(
+        champions, features, client, partition_rows=300, reasons=False, trees=trees
+    )
+    pd.testing.assert_frame_equal(scored, expected, check_exact=True)
+
+
 def test_dask_parquet_scoring_equals_in_process_scores(
     home: Path, churn_results: dict, client: object, tmp_path: Path
 ) -> None:
