@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from features.validation import ContractError
 _ARRAY = "a JSON array, not JSON lines (one object a line): write one event a line"
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # how a lone one gets into a line
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _flat(record: dict[str, Any], into: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -81,7 +84,28 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
                 flat = _flat(record, {})
             except _NamedTwice as twice:
                 raise ContractError(_named_twice(path, number, str(twice))) from None
+            if _SURROGATE_ESCAPE.search(line):  # a pair (an emoji as ASCII) is one character
+                _refuse_lone_surrogate(path, number, flat)
             yield flat
+
+
+def _refuse_lone_surrogate(path: Path, number: int, flat: dict[str, Any]) -> None:
+    """A field (or its name) holding half of a UTF-16 pair, escaped (``"u\\udc80"``: a text
+    cut inside an emoji, or bytes of another encoding escaped): no UTF-8 text, as a CSV's
+    bytes that are not UTF-8 are none, refused naming the line and field, as they are."""
+    for name, value in flat.items():
+        for text in (name, value):
+            if isinstance(text, str) and _SURROGATE.search(text):
+                raise ContractError(
+                    f"{path}: line {number:,}, field '{_shown(name)}', holds "
+                    f"'{_shown(text)[:60]}': half "
+                    "of a character (a lone UTF-16 surrogate, as a text cut inside an emoji "
+                    "leaves), which is not UTF-8 text; fix the export's text"
+                )
+
+
+def _shown(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode()
 
 
 def _named_twice(path: Path, number: int, name: str) -> str:

@@ -674,6 +674,28 @@ def test_a_binary_time_column_is_refused_in_one_line(home: Path, tmp_path: Path)
     assert not (home / "datasets" / "bin").exists()
 
 
+def test_json_text_holding_a_lone_surrogate_is_refused_naming_line_and_field(
+    home: Path, tmp_path: Path
+) -> None:
+    """JSON lines whose user_id is "u\\udc80" (half of a UTF-16 pair, escaped: no UTF-8
+    text) crashed ingest with a UnicodeEncodeError traceback from pandas' Arrow strings; it
+    is refused as a CSV's bytes that are not UTF-8 are. An emoji escaped as its pair loads."""
+    event = '{"user_id": %s, "event_time": "2024-01-0%d", "event_type": "session"%s}\n'
+    emoji = event % ('"\\ud83d\\ude00"', 1, "")  # the pair: one character, U+1F600
+    for given, field in (('"u\\udc80"', "user_id"), ('"a"', "properties.name")):
+        path = tmp_path / "events.jsonl"
+        nested = ', "properties": {"name": "cut \\ud83d"}' if field != "user_id" else ""
+        path.write_text(emoji + event % (given, 2, nested))
+        result = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "cut"])
+        one_line_error(result, f"{path}: line 2, field '{field}'", "\\ud", "not UTF-8")
+        assert not (home / "datasets" / "cut").exists()
+    path.write_text(emoji)
+    done = CliRunner().invoke(main, ["ingest", str(path), "--dataset", "whole"])
+    assert done.exit_code == 0, done.output
+    events = pd.read_parquet(home / "datasets" / "whole" / "events.parquet")
+    assert events[c.USER_ID].tolist() == ["\U0001f600"]
+
+
 @pytest.mark.timeout(30)
 def test_a_named_pipe_is_refused_in_one_line_never_waited_on(home: Path, tmp_path: Path) -> None:
     """`mkfifo events.csv` (to stream an export in): ingest waited for ever, with no writer
