@@ -221,7 +221,7 @@ def _other_columns(rows: pd.DataFrame, unkeyed: frozenset[str], canonical: bool)
     for name in sorted(other, key=lambda n: (named[n], n)):
         if name.startswith("_"):
             continue
-        text = pc.utf8_trim_whitespace(rows[name].astype("string").array.__arrow_array__())
+        text = pc.utf8_trim_whitespace(pa.array(rows[name].astype("string")))
         point = pc.fill_null(pc.match_substring_regex(text, _POINT_NUMBER), False)
         text = pc.if_else(point, pc.utf8_rtrim(pc.utf8_rtrim(text, "0"), "."), text)
         if canonical and named[name] in UNSIGNED:

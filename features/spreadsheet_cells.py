@@ -39,6 +39,7 @@ def unquoted(cell: object) -> object:
 def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with each formula-like text cell quoted (:func:`quoted`); numbers stay."""
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     out = table.copy()
@@ -49,7 +50,7 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
             continue
         # only a cell FORMULA_START matches can change: found in Arrow (RE2 reads the
         # pattern alike) in one pass, and those alone quoted; object cells, as map gives
-        starts = pc.match_substring_regex(cells.array.__arrow_array__(), FORMULA_START.pattern)
+        starts = pc.match_substring_regex(pa.array(cells), FORMULA_START.pattern)
         maybe = pc.fill_null(starts, False).to_numpy(zero_copy_only=False)
         out[column] = cells.astype(object)
         out.loc[maybe, column] = cells[maybe].map(quoted).astype(object)

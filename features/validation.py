@@ -119,11 +119,12 @@ ZONES_MIXED = "times_with_and_without_zone"  # report note: column -> counts, an
 
 
 def is_blank(values: pd.Series) -> pd.Series:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     text = as_text(values)
     # trimmed in Arrow, in one pass: its whitespace is Python's (tests/test_validation.py)
-    empty = pc.equal(pc.utf8_trim_whitespace(text.array.__arrow_array__()), "")
+    empty = pc.equal(pc.utf8_trim_whitespace(pa.array(text)), "")
     blank = pc.fill_null(empty, True).to_numpy(zero_copy_only=False)  # a missing cell too
     return pd.Series(pd.array(blank, dtype="boolean"), index=text.index, name=text.name)
 
