@@ -14,6 +14,7 @@ the online store's features, when they are of the table's as-of date.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -106,23 +107,40 @@ def _computed(
             f"the feature table was rebuilt since these scores of {table.as_of}; "
             "`lifecycle score-all` scores and explains them again"
         )
+    made = f"{task} model v{version}, which made these scores,"
     try:
         models = load_champions(
             settings, dataset, mirrored=True, only=(task,), pinned={task: version}
         )
-    except Exception as error:  # the registry unreachable: the list stands, said
-        return None, f"{task} model v{version}, which made these scores, cannot be loaded: {error}"
-    if task not in models.bundles:
-        return None, f"the {task} model that made these scores is gone: {models.unavailable[task]}"
+    except _unanswered() as error:  # the registry cannot answer: the list stands, said
+        return None, f"{made} cannot be loaded: {error}"
+    if task in models.unserviced:  # loaded, but it reads a feature service changed since
+        return None, (
+            f"{made} reads {models.unserviced[task]}; `lifecycle score-all` scores and "
+            "explains them again"
+        )
+    if task not in models.bundles:  # deleted, or the registry away: load_champions says
+        return None, f"{made} cannot be loaded: {models.unavailable[task]}"
     services = set(metadata.get("feature_services", {}).values()) or models.services
     try:
         features = retrieve_features(
             open_store(settings, dataset), entity_rows(user_ids.tolist(), stamp), services
         )
-    except Exception as error:  # a feature service gone, a store not applied
+    except _unanswered() as error:  # a feature service gone, a store not applied
         return None, f"their features as of {table.as_of} cannot be read: {error}"
     personal = metadata.get("personal_columns", [])
     return stored_reasons(models, models.bundles[task], features, personal), ""
+
+
+def _unanswered() -> tuple[type[Exception], ...]:
+    """The failures a note says instead of the reasons, not a defect's: the project's own
+    (a feature store not applied or that cannot answer, a feature service gone), a file
+    missing or unreadable, and MLflow's (a registry away; only once MLflow is imported,
+    as nothing else raises them: importing it for this would cost a list 1.5 s)."""
+    from lifecycle.errors import UserError
+
+    mlflow = sys.modules.get("mlflow.exceptions")
+    return (UserError, OSError, *((mlflow.MlflowException,) if mlflow else ()))
 
 
 def explain_page(
@@ -183,7 +201,7 @@ def _served(
         )
     try:  # every champion's features, as score-all explains from (the words read them)
         matrix = online_matrix(state.store, state.layout, state.fetch, champions, user_ids)
-    except Exception as error:  # a store being replaced: the page stands, said
+    except _unanswered() as error:  # a store being replaced: the page stands, said
         return None, f"their online features cannot be read: {error}"
     eligible = LabelSpec.from_dict(bundle.label).eligible_columns(matrix.column, len(matrix))
     if matrix.as_of_us is not None:  # a user's row of another date explains another score

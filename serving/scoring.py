@@ -50,8 +50,9 @@ class Champions:
     bundles: dict[str, ModelBundle] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
-    # Tasks whose champion's feature service lost a feature, changed or is gone (of unavailable)
-    unserviced: set[str] = field(default_factory=set)
+    # Task -> what is wrong with the feature service its champion reads (it lost a feature,
+    # changed or is gone: "feature service 'churn_v1', which is gone ..."); of unavailable
+    unserviced: dict[str, str] = field(default_factory=dict)
     bands: tuple[float, float] = (HIGH_RISK, MEDIUM_RISK)  # risk bands: high from, medium from
     purchase_counts: Counted | None = None  # a log without amounts: serving.units.purchase_counts
     trends: Trends | None = None  # the windows each trend compares, as the reasons say them
@@ -62,12 +63,13 @@ class Champions:
     # outputs and reasons are not answered; their versions are, as they made it.
     partners: frozenset[str] = frozenset()
 
-    def withdraw(self, task: str, why: Callable[[str], str]) -> None:
-        """Take ``task``'s champion out of scoring as unable to read its features:
-        ``why(version)`` is the reason its task is unavailable."""
+    def withdraw(self, task: str, service: str, why: Callable[[str], str]) -> None:
+        """Take ``task``'s champion out of scoring as unable to read its features: ``service``
+        says what is wrong with its feature service, ``why(version)`` is the reason its task
+        is unavailable."""
         version = self.versions.pop(task)
         del self.bundles[task]
-        self.unserviced.add(task)
+        self.unserviced[task] = service
         self.unavailable[task] = why(version)
 
     def outlook_bundle(self) -> ModelBundle | None:
@@ -251,14 +253,15 @@ def refuse_unserviced(settings: Settings, dataset: str, champions: Champions) ->
         )
         if problem is None:
             continue
+        service = f"feature service '{bundle.service}', which {problem}"
         champions.withdraw(
             task,
-            lambda version, task=task, service=bundle.service, problem=problem: (
-                f"champion {registry.model_name(dataset, task)} v{version} reads feature "
-                f"service '{service}', which {problem}: train a model on the current service "
-                f"with `lifecycle train {task}`, and if the gate keeps v{version}, serve the new "
-                f'one with `lifecycle promote {task} challenger --reason "{service} '
-                'unavailable" --force`'
+            service,
+            lambda version, task=task, name=bundle.service, service=service: (
+                f"champion {registry.model_name(dataset, task)} v{version} reads {service}: "
+                f"train a model on the current service with `lifecycle train {task}`, and if the "
+                f"gate keeps v{version}, serve the new one with `lifecycle promote {task} "
+                f'challenger --reason "{name} unavailable" --force`'
             ),
         )
 

@@ -10,20 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
+from click.testing import CliRunner
 from services import run_cli
 
 from features.asof import feature_cutoffs
-from features.store import store_paths
+from features.store import open_store, store_paths
+from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from lifecycle.workspace import LATEST_SCORES
-from serving.batch import read_scores, write_scores
+from serving.batch import ScoresTable, read_scores, write_scores
 from serving.reason_words import reasons_text
 
 TOP = 5
 
 
-def _listed(home: Path, *options: str) -> dict[str, Any]:
-    return json.loads(run_cli(home, "--json", "at-risk", "--top", str(TOP), *options))
+def _listed(home: Path, *options: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    return json.loads(run_cli(home, "--json", "at-risk", "--top", str(TOP), *options, env=env))
 
 
 def _filtered_lists(table: pd.DataFrame) -> list[tuple[str, ...]]:
@@ -93,6 +96,73 @@ def test_reasons_that_cannot_be_computed_are_said_in_one_note(
         notes = [n for n in said["notes"] if "without churn reasons" in n]
         assert blank and len(notes) == 1 and why in notes[0], said["notes"]
         assert notes[0].startswith(f"{blank} listed user"), notes
+    # The expected failures of a registry or a store (MLflow's error, the project's) are
+    # notes too: a tracking URI mistyped, then the dataset's Feast store not applied.
+    said = _listed(trained_copy, *options, env={"LIFECYCLE_TRACKING__URI": "htp://127.0.0.1:5000"})
+    note = _reasons_note(table, said)
+    assert note.startswith(
+        "churn model v1, which made these scores, cannot be loaded:  Model registry "
+        "functionality is unavailable; got unsupported URI 'htp://127.0.0.1:5000' "
+    ), note
+    repo = store_paths(load_settings(home=trained_copy, environ={})).repo
+    (repo / "registry.db").rename(tmp_path / "registry.db")
+    assert _reasons_note(table, _listed(trained_copy, *options)) == (
+        f"their features as of {table.as_of} cannot be read: no feature store for dataset "
+        f"'demo' at {repo}: run `lifecycle features apply --dataset demo` first (or "
+        "`lifecycle refresh`, which takes a dataset through every step)"
+    )
+
+
+def _reasons_note(table: ScoresTable, said: dict[str, Any]) -> str:
+    """The list's one note on churn reasons, after its count of listed users lacking them
+    (those without stored reasons: all of them)."""
+    stored = table.frame.set_index("user_id")["reasons"]
+    blank = sum(pd.isna(stored[row["user_id"]]) for row in said["rows"])
+    notes = [n for n in said["notes"] if "without churn reasons" in n]
+    counted = f"{blank} listed {'user' if blank == 1 else 'users'} without churn reasons: "
+    assert blank and len(notes) == 1 and notes[0].startswith(counted), said["notes"]
+    return notes[0].removeprefix(counted)
+
+
+def test_a_defect_computing_reasons_is_not_turned_into_a_note(
+    trained_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception computing a list's reasons became a note ("their features ... cannot be
+    read: ..."), the list exiting 0: a defect read as the user's problem. Now only a
+    registry's or a store's expected failures are (test above); a defect is a traceback.
+    The one injected piece: a feature retrieval raising a TypeError, as a bug in it would."""
+    import serving.batch
+
+    def defective(*_: object) -> None:
+        raise TypeError("a defect in the feature retrieval")
+
+    table = read_scores(trained_copy / "scores" / LATEST_SCORES)
+    path = write_scores(tmp_path, table.frame.assign(reasons=None), table.metadata)
+    monkeypatch.setattr(serving.batch, "retrieve_features", defective)
+    options = _filtered_lists(table.frame)[0]
+    result = CliRunner().invoke(
+        main, ["--home", str(trained_copy), "--json", "at-risk", "--scores", str(path), *options]
+    )
+    assert isinstance(result.exception, TypeError), result.output
+    assert str(result.exception) == "a defect in the feature retrieval"
+
+
+def test_a_version_whose_feature_service_changed_is_not_called_gone(trained_copy: Path) -> None:
+    """After `score-all --reasons-top 1`, the feature service churn v1 reads was deleted from
+    the Feast registry (the feature table unchanged): the note said "the churn model that
+    made these scores is gone: champion demo-churn v1 ..." and advised a promotion. The
+    version is there; its feature service changed, and score-all is the way on."""
+    run_cli(trained_copy, "score-all", "--reasons-top", "1")
+    table = read_scores(trained_copy / "scores" / LATEST_SCORES)
+    settings = load_settings(home=trained_copy, environ={})
+    open_store(settings).delete_feature_service("churn_v1")
+    said = _listed(trained_copy, *_filtered_lists(table.frame)[0])
+    registry = store_paths(settings).repo.resolve() / "registry.db"
+    assert _reasons_note(table, said) == (
+        "churn model v1, which made these scores, reads feature service 'churn_v1', which is "
+        f"gone from the Feast registry {registry} (it has: conversion_v1, ltv_v1); "
+        "`lifecycle score-all` scores and explains them again"
+    )
 
 
 def test_movers_and_the_report_explain_their_rows(trained_copy: Path, tmp_path: Path) -> None:
