@@ -2,11 +2,13 @@
 the churn reasons explaining all would store for them, computed by the served champion
 from the online store when they made the table; otherwise one note says how many users of
 the page lack them and why. Over HTTP, a real ``bentoml serve`` of a copy of the trained
-workspace (the shared server's table explains every user)."""
+workspace (the shared server's table explains every user); a defect, in process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,10 @@ import httpx
 import pandas as pd
 import pytest
 from services import bentoml_server, run_cli
+from workspaces import NO_COMPILE
 
 from features.asof import feature_cutoffs
+from features.erasure_online import forget_online
 from features.store import store_paths
 from lifecycle.settings import load_settings
 from lifecycle.workspace import LATEST_SCORES
@@ -52,7 +56,8 @@ def _same_reasons(answered: list[dict[str, Any]], stored: str) -> bool:
 def test_a_filtered_page_explains_every_user_or_says_why_not(trained_copy: Path) -> None:
     """After ``score-all --reasons-top 1`` a page of one segment or country gave most of
     its users no reasons, said nowhere. Each now has the reasons ``--reasons-top 0`` stores;
-    a table another churn version or as-of made (stale) gets one note instead."""
+    a table another churn version, as-of or feature table made (stale) gets one note
+    instead, as do a user the online store lacks and an online store that cannot answer."""
     scores = trained_copy / "scores" / LATEST_SCORES
     run_cli(trained_copy, "score-all", "--reasons-top", "0")
     every = read_scores(scores).frame.set_index("user_id")["reasons"]
@@ -100,3 +105,68 @@ def test_a_filtered_page_explains_every_user_or_says_why_not(trained_copy: Path)
         assert page["stale"] is not None and blank > 0, page
         assert len(notes) == 1 and notes[0].startswith(f"{blank} users of this page "), notes
         assert f"the table was scored as of {earlier:%Y-%m-%d}, the online store's" in notes[0]
+
+        # The table of the online store's data again; the first page's notes word for word.
+        write_scores(trained_copy / "scores", table.frame, table.metadata)
+        fix = "`lifecycle score-all --dataset demo` explains every user"
+        page = _pages(http, base, table.frame)[0]
+        gone = next(u["user_id"] for u in page["users"] if pd.isna(stored[u["user_id"]]))
+        forget_online(settings, "demo", {gone})  # deleted there, as an erasure deletes them
+        page = _pages(http, base, table.frame)[0]
+        assert page["stale"] is None and [
+            u["user_id"] for u in page["users"] if not u["reasons"]
+        ] == [gone], page
+        assert [n for n in page["notes"] if NOTE in n] == [
+            f"1 user of this page without churn reasons: their features as of {table.as_of} "
+            f"are not in the online store; {fix}"
+        ]
+        # A table scored from a feature table rebuilt since (the online store holds the old).
+        lineage = table.metadata["lineage"]
+        rebuilt = {**lineage, "feature_table": "20991231T000000-rebuilt"}
+        write_scores(trained_copy / "scores", table.frame, {**table.metadata, "lineage": rebuilt})
+        page = _pages(http, base, table.frame)[0]
+        blank = sum(not user["reasons"] for user in page["users"])
+        assert [n for n in page["notes"] if NOTE in n] == [
+            f"{blank} users of this page without churn reasons: the table was scored from "
+            "feature table 20991231T000000-rebuilt, the online store holds "
+            f"{lineage['feature_table']}; {fix}"
+        ]
+        # An online store whose tables are gone (as `feast teardown` drops them): a note too.
+        write_scores(trained_copy / "scores", table.frame, table.metadata)
+        online = store_paths(settings).online_db
+        with contextlib.closing(sqlite3.connect(online)) as conn, conn:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            for (name,) in tables:
+                conn.execute(f'DROP TABLE "{name}"')
+        page = _pages(http, base, table.frame)[0]
+        blank = sum(not user["reasons"] for user in page["users"])
+        notes = [n for n in page["notes"] if NOTE in n]
+        assert len(notes) == 1 and notes[0].startswith(
+            f"{blank} users of this page without churn reasons: their online features cannot "
+            f"be read: the online store {online.resolve()} cannot answer (no such table: "
+        ), notes
+        assert notes[0].endswith("): run `lifecycle features materialize`"), notes
+
+
+def test_a_defect_explaining_a_page_is_not_turned_into_a_note(
+    trained_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception reading a page's online features became a note ("their online
+    features cannot be read: ..."), the page a 200: a defect read as the store's problem.
+    Now only a store's expected failures are (the test above); a defect fails the request.
+    In process, the service's scorer; the one injected piece: the online read raising a
+    TypeError, as a bug in it would."""
+    import serving.hotpath
+    from serving.scorer import Scorer
+
+    def defective(*_: object) -> None:
+        raise TypeError("a defect in the online read")
+
+    table = read_scores(trained_copy / "scores" / LATEST_SCORES)
+    write_scores(trained_copy / "scores", table.frame.assign(reasons=None), table.metadata)
+    scorer = Scorer(load_settings(home=trained_copy, environ=NO_COMPILE))
+    scorer.load()
+    assert all(u.reasons for u in scorer.at_risk(min_churn=0, limit=5).users)  # computed
+    monkeypatch.setattr(serving.hotpath, "online_matrix", defective)
+    with pytest.raises(TypeError, match="a defect in the online read"):
+        scorer.at_risk(min_churn=0, limit=5)
