@@ -455,6 +455,45 @@ def test_a_winning_rule_is_judged_by_its_lead_against_a_champion_recorded_on_ano
     assert not promoted and reason.startswith("auc 0.7402 loses to the baseline rfm_score")
 
 
+def test_a_rule_refit_on_fresher_data_replaces_the_same_rule_it_ties(tmp_path: Path) -> None:
+    """online_retail cut at 2011-06-30: rfm_score v2 won churn, fitted at 70 days on a short
+    history; after July-September were appended, each refit of rfm_score (0.7402, the best
+    baseline itself) was "not more than champion v2 was against rfm_score (+0.0000)" and kept
+    back: a rule ties itself, so the first one served for good. Level and of fresher data, it
+    replaces it now; not when of the same data, nor a champion that led the baselines."""
+    from training.promotion import Recorded, gate
+
+    settings = load_settings(home=tmp_path, environ={})
+    client, name = _registered_versions(settings, "shop-churn", tmp_path)
+    registry.set_champion(client, name, "1", "first model")
+    rules = {"rfm_score": {"auc": 0.7402}, "recency_rule": {"auc": 0.6799}}
+
+    def judged(version: str, lead: float, older: bool) -> tuple[bool, str]:
+        def score(champion: Any, metric: str) -> Recorded:
+            found = Recorded(0.7085, "2011-03-25..2011-04-15", ("rfm_score", 0.7085 - lead))
+            found.older = older
+            return found
+
+        return gate(
+            settings, client, name, "churn", version, {"auc": 0.7402}, score,
+            evidence=" on test 2011-06-11..2011-07-02", baselines=rules, itself="rfm_score",
+        )  # fmt: skip
+
+    promoted, reason = judged("2", 0.0, older=False)  # the same data: nothing fresher
+    assert not promoted and "replaces" not in reason, reason
+    promoted, reason = judged("2", 0.0017, older=True)  # a champion that led the rule
+    assert not promoted and "replaces" not in reason, reason
+    promoted, reason = judged("2", 0.0, older=True)
+    assert promoted, reason
+    assert reason == (
+        "auc 0.7402 on test 2011-06-11..2011-07-02 is the best baseline rfm_score itself (no "
+        "lead over it), not more than champion v1 was against rfm_score on its test "
+        "2011-03-25..2011-04-15 (+0.0000; it recorded 0.7085), but level: the model of the "
+        "fresher data replaces it"
+    )
+    assert str(registry.alias_version(client, name, registry.CHAMPION).version) == "2"
+
+
 def test_a_baseline_version_refused_for_its_definition_is_not_said_to_lose_to_itself(
     tmp_path: Path,
 ) -> None:

@@ -67,6 +67,16 @@ def _rule_trained_on(window: dict[str, Any]) -> dict[str, Any]:
     return {"trained_on_cutoffs": len(trained["cutoffs"]), "trained_on_rows": trained["rows"]}
 
 
+def _trained_through(window: dict[str, Any]) -> str | None:
+    """The latest cutoff the served rule learned from (its fit's users, or the refit's rows),
+    so the gate knows a champion of older data (without it a rule refit on fresher data was
+    never weighed as fresher)."""
+    cutoffs = list(window.get("trained_on", {}).get("cutoffs", []))
+    fitted = (window.get("rule_fitted_on") or {}).get("cutoff")
+    ends = [*cutoffs, *([fitted] if fitted else [])]  # days as YYYY-MM-DD
+    return max(ends) if ends else None
+
+
 def serve_baseline(
     settings: Settings,
     mlflow_client: Any,
@@ -181,5 +191,6 @@ def serve_baseline(
         accept_definition_change=accept_definition_change,
         baselines=baselines,
         itself=deployed_rule.kind,
+        trained_through=_trained_through(window),
     )
     return BaselineVersion(deployed_rule.kind, version, run.info.run_id, full, promoted, verdict)

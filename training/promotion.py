@@ -211,19 +211,28 @@ def gate(
             f"({their_lead}; it recorded {theirs:.4f}){required}"
         )
         better, worse = ", more than ", ", not more than "
-        noise = lead_over(best) if theirs.older and not margin else None  # only where it counts
+        # only where it counts; the rule itself leads its own baseline by exactly 0, unresampled
+        exact = best == itself
+        noise = ((0.0, 0.0) if exact else lead_over(best)) if theirs.older and not margin else None
     else:
         weighed = (ours, theirs)
         mine, _, their = compared(ours, theirs + margin, theirs)
         # a recorded metric was measured on the champion's own test cutoff, not on this evidence
         own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
-        said, better, worse = f"{kind}{metric} {mine}", " > ", " does not beat "
+        said, better, worse, exact = f"{kind}{metric} {mine}", " > ", " does not beat ", False
         against = f"champion v{champion.version} {their}{own}{required}{evidence}"
         noise = theirs.lead if isinstance(theirs, Rescored) else None
         if noise is not None:  # the lead over the champion itself, not a level to reach
             noise = (noise[0] + weighed[1], noise[1] + weighed[1])
     if weighed[0] > weighed[1] + margin:
         reason = f"{said}{better}{against}"
+        registry.set_champion(mlflow_client, name, version, reason)
+        return True, reason
+    if exact and noise is not None and weighed[1] <= 0 and theirs.older:
+        # a rule champion (lead 0) or one that led no baseline: the same rule refit on fresher
+        # data ties it, and a tie kept online_retail's first rfm_score, fitted at 70 days on a
+        # short history, against every later refit of it
+        reason = f"{said}{worse}{against}, but level: the model of the fresher data replaces it"
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     if not margin and noise is not None and weighed[1] < noise[1] and theirs.older:
