@@ -75,9 +75,13 @@ def movers(
 
 def model_changes(previous: ScoresTable, latest: ScoresTable) -> dict[str, tuple[str, str]]:
     """Task -> (previous, latest) model version, for each task scored by another version in
-    the two tables (a change between them is then partly the model's, not the user's)."""
-    before = previous.metadata.get("model_versions", {})
-    after = latest.metadata.get("model_versions", {})
+    the two tables (a change between them is then partly the model's, not the user's): what
+    made its numbers, ``1 - churn vN`` for conversion on a log of purchases, whose own model
+    changes none (a refresh's conversion v3 -> v5 was said of numbers 1 - churn v2 made both
+    times)."""
+    from serving.answers import table_answerers
+
+    before, after = table_answerers(previous.metadata), table_answerers(latest.metadata)
     return {
         task: (str(before[task]), str(after[task]))
         for task in sorted(set(before) & set(after))
@@ -101,7 +105,8 @@ def mover_notes(
     alone read as a filter that matched nobody), and the ``value_only`` users left out
     (:func:`movers`)."""
     notes = [
-        f"{task}: the model differs between the two tables (v{before} -> v{after}); "
+        f"{task}: the model differs between the two tables ({_named(before)} -> "
+        f"{_named(after)}); "
         "part of each change is the model's, not the user's"
         for task, (before, after) in changes.items()
     ]
@@ -119,3 +124,8 @@ def mover_notes(
             "it); `--by churn_probability` ranks the risk alone"
         )
     return (*notes, *([f"nobody's {by.replace('_', ' ')} rose {span}"] if nobody else []))
+
+
+def _named(answerer: str) -> str:
+    """``v3``, or ``1 - churn v3`` as it is."""
+    return answerer if " " in answerer else f"v{answerer}"

@@ -867,6 +867,38 @@ def test_a_table_without_ltv_ranks_by_churn_and_movers_name_model_changes(
     ]
 
 
+def test_movers_say_a_model_changed_only_where_the_numbers_maker_did() -> None:
+    """online_retail after a refresh: `movers` said "conversion: the model differs between
+    the two tables (v3 -> v5); part of each change is the model's", while both tables'
+    conversion was 1 - churn v2 (a log of purchases: conversion's own model answers nothing).
+    What made the numbers is compared, and named so when it moved."""
+    from serving.batch import ScoresTable
+    from serving.movers import model_changes, mover_notes
+    from serving.scoring import CHURN_COMPLEMENT
+
+    kinds = {"churn": "rfm_score", "conversion": CHURN_COMPLEMENT, "ltv": "bgnbd_gamma_gamma"}
+
+    def table(day: str, churn: str, conversion: str, ltv: str) -> ScoresTable:
+        versions = {"churn": churn, "conversion": conversion, "ltv": ltv}
+        return ScoresTable(
+            pd.DataFrame(), {"as_of": day, "model_versions": versions, "model_kinds": kinds}
+        )
+
+    july = table("2011-07-01", "2", "3", "3")
+    october = table("2011-10-01", "2", "5", "4")
+    assert model_changes(july, october) == {"ltv": ("3", "4")}
+    rescored = table("2011-10-01", "10", "5", "4")
+    changes = model_changes(october, rescored)
+    assert changes == {"churn": ("2", "10"), "conversion": ("1 - churn v2", "1 - churn v10")}
+    notes = mover_notes(changes, october, rescored, "value_at_risk", nobody=False)
+    assert notes[:2] == (
+        "churn: the model differs between the two tables (v2 -> v10); part of each change is "
+        "the model's, not the user's",
+        "conversion: the model differs between the two tables (1 - churn v2 -> 1 - churn v10); "
+        "part of each change is the model's, not the user's",
+    )
+
+
 def test_score_all_says_what_answered_conversion_on_a_log_of_one_event() -> None:
     """`scored ... with churn v1, conversion v2, ltv v1` while the report said conversion v2
     is not what serves: a one-time buyer's conversion is 1 - churn v1."""
