@@ -197,6 +197,14 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(f"    {repeats:,} duplicate_row rows: " + _repeats_text(repeats, notes))
     if notes.get(HEADER_ONLY):
         out.append("    the file holds a header and no rows: no events (a day without any)")
+    if derived := notes.get("derived_from"):  # an adapter's users table, from no file of users
+        # an append derives it again from every event: "users: 3,657 rows loaded of 3,657"
+        # was printed of a two-line file
+        whole = "users_added" in notes
+        out.append(
+            f"    derived from the {'dataset' if whole else 'file'}'s {derived}"
+            + (": the whole users table, not this file's customers" if whole else "")
+        )
     if "users_added" in notes:  # an append's users file (a day without events too)
         out.append(
             f"    the users table updated: {notes['users_added']:,} users added, "

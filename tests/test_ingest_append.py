@@ -780,6 +780,30 @@ RETAIL_NEXT_FEBRUARY = (
 RETAIL_MARCH = "536380,22728,ALARM,12,2011-03-01 10:00:00,3.75,14000,Spain\n"
 
 
+def test_an_adapters_users_table_says_it_was_derived_not_read_from_the_file() -> None:
+    """`import online-retail --append` of a two-line month printed, under "of this file:",
+    "users: 3,657 rows loaded of 3,657": the users table the adapter derives again from every
+    event of the dataset, which the text did not say (its JSON note did)."""
+    from features.dataset_summary import DatasetSummary
+
+    def users_lines(notes: dict[str, Any]) -> list[str]:
+        report = {"rows_read": 3657, "rows_loaded": 3657, "rows_quarantined": 0, "reasons": {}}
+        tables = {"users": report | {"source": "tiny.csv", "notes": notes}}
+        return DatasetSummary("online_retail", Path("d"), "events", tables).lines()[1:]
+
+    derived = {"derived_from": "events (main country per customer)"}
+    assert users_lines(derived | {"users_updated": 0, "users_added": 0}) == [
+        "  users: 3,657 rows loaded of 3,657, 0 quarantined",
+        "    derived from the dataset's events (main country per customer): the whole users "
+        "table, not this file's customers",
+        "    the users table updated: 0 users added, 0 changed (users the file lacks stay)",
+    ]
+    assert users_lines(derived)[1] == (  # an import: this file's events
+        "    derived from the file's events (main country per customer)"
+    )
+    assert len(users_lines({})) == 1  # a users file read as such: no such line
+
+
 def test_a_later_month_of_online_retail_is_appended_through_its_adapter(
     home: Path, tmp_path: Path
 ) -> None:
