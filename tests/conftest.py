@@ -3,8 +3,10 @@ workspace per session (read-only; a test that changes it works on a copy)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,28 @@ def shared_data() -> Path:
             pytest.fail(f"CI=true but the real data folder {root} is missing")
         pytest.skip(f"real data folder {root} is absent")
     return root
+
+
+@pytest.fixture(scope="session")
+def online_retail_loaded(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(events, users) of the whole online_retail file through its adapter, as `lifecycle
+    import online-retail` loads it: ~10 CPU-s, once per run (under pytest-xdist the first
+    worker to ask loads it while the others wait, then they read its pickle, ~0.4 CPU-s).
+    Read it, never change it; a test whose claim is the import itself imports again."""
+    from features import adapters
+
+    source = shared_data / adapters.ONLINE_RETAIL_FILE
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return adapters.online_retail(source)
+    root = tmp_path_factory.getbasetemp().parent  # the workers' base folders share it
+    loaded = root / "online-retail.pickle"
+    with (root / "online-retail.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not loaded.is_file():
+            staged = loaded.with_suffix(".partial")  # renamed whole: a failed load is redone
+            staged.write_bytes(pickle.dumps(adapters.online_retail(source), protocol=5))
+            staged.rename(loaded)
+    return pickle.loads(loaded.read_bytes())
 
 
 @pytest.fixture

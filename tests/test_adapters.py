@@ -16,12 +16,6 @@ from features import contract as c
 pytestmark = pytest.mark.real_data
 
 
-@pytest.fixture(scope="module")
-def online_retail_loaded(request: pytest.FixtureRequest):
-    root = request.getfixturevalue("shared_data")
-    return adapters.online_retail(root / adapters.ONLINE_RETAIL_FILE)
-
-
 def test_online_retail_counts_match_source(online_retail_loaded) -> None:
     events, _ = online_retail_loaded
     notes = events.report.notes
@@ -75,7 +69,7 @@ def test_online_retail_in_one_chunk_is_the_same(
     online_retail_loaded, shared_data: Path, tmp_path: Path
 ) -> None:
     """Read in chunks, the file gives the same tables and report as in one chunk. The whole
-    file in 100,000-line chunks is the module's load (its repeats, found across chunks too,
+    file in 100,000-line chunks is the session's load (`online_retail_loaded`) (its repeats, found across chunks too,
     counted); the comparison reads the first 30,000 lines in 10,000-line chunks, as the
     claim does not depend on size: the chunk boundary at 10,000 falls between lines and
     their repeats (9,917 and 10,034), so a repeat across chunks is found there too. Reading

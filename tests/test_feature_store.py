@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,15 +41,20 @@ def demo_home(
 
 
 @pytest.fixture(scope="module")
-def retail_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+def retail_home(tmp_path_factory: pytest.TempPathFactory, online_retail_loaded: Any) -> Path:
+    """The whole online_retail file as `lifecycle import online-retail` writes it (the
+    session's adapter load, written by the import's own write_dataset), then built, applied
+    and materialized."""
+    from features.adapters import RETAIL_TIMEZONE
+    from features.importing import write_dataset
+
     home = tmp_path_factory.mktemp("retail_ws")
+    events, users = online_retail_loaded
+    tables = {"events": events, "users": users}
+    dataset = load_settings(home=home, environ={}).workspace.dataset_dir("online_retail")
+    write_dataset(dataset, "events", tables, timezone=RETAIL_TIMEZONE)
     prepare(
         home,
-        [
-            "import",
-            "online-retail",
-            str(shared_data / "online_retail/online_retail_transactions.csv.gz"),
-        ],
         ["features", "build", "--dataset", "online_retail"],
         ["features", "apply", "--dataset", "online_retail"],
         ["features", "materialize", "--dataset", "online_retail"],
