@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from workspaces import clear_lifecycle_environ, copy_workspace
 
 from features import adapters
 from features import contract as c
@@ -338,40 +339,73 @@ def test_import_keeps_repeated_invoice_lines_with_keep_repeats_and_appends_read_
     )
 
 
+# `ingest`'s maps of online_retail's invoice lines, as docs/datasets.md gives them
+RETAIL_INGEST = ["--event-type", "purchase", "--negative-is-refund", "--map", "user_id=CustomerID"]
+RETAIL_INGEST += ["--map", "event_time=InvoiceDate", "--map", "order_id=InvoiceNo"]
+RETAIL_INGEST += ["--map", "amount=Total"]
+
+
+def _both_routes(home: Path, lines: pd.DataFrame, folder: Path, name: str, *options: str) -> dict:
+    """``lines`` into ``home`` by `import online-retail` (dataset "import") and by `ingest`
+    of the same lines with their Total (dataset "ingest"), ``options`` given to both: each
+    route's --json events notes."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    (imported := folder / f"import-{name}.csv").write_text(lines.to_csv(index=False))
+    total = lines["Quantity"].astype(float) * lines["UnitPrice"].astype(float)
+    (ingested := folder / f"ingest-{name}.csv").write_text(
+        lines.assign(Total=total).to_csv(index=False)
+    )
+    notes = {}
+    for route, args in (
+        ("import", ["import", "online-retail", str(imported)]),
+        ("ingest", ["ingest", str(ingested), *RETAIL_INGEST]),
+    ):
+        run = ["--home", str(home), "--json", "--quiet", *args, "--dataset", route, *options]
+        done = CliRunner().invoke(main, run)
+        assert done.exit_code == 0, done.output
+        notes[route] = json.loads(done.stdout)["tables"]["events"]["notes"]
+    return notes
+
+
+@pytest.fixture(scope="module")
+def december(
+    shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, pd.DataFrame, dict]:
+    """online_retail's December 2010 imported and ingested (datasets "import" and "ingest")
+    into one workspace, once for the two tests that compare the routes (~1.5 CPU-s each):
+    (the workspace, the lines, each route's notes). Read it; a test that appends copies it."""
+    folder = tmp_path_factory.mktemp("december")
+    lines = pd.read_csv(shared_data / adapters.ONLINE_RETAIL_FILE, dtype=str)
+    december = lines[lines["InvoiceDate"] < "2011-01-01"]
+    with pytest.MonkeyPatch.context() as patch:
+        clear_lifecycle_environ(patch)
+        notes = _both_routes(folder / "workspace", december, folder, "dec")
+    return folder / "workspace", lines, notes
+
+
 def test_import_and_ingest_count_online_retails_guest_orders_alike(
-    home: Path, tmp_path: Path, shared_data: Path
+    december: tuple[Path, pd.DataFrame, dict], home: Path, tmp_path: Path
 ) -> None:
     """Session 41 D #5: `import online-retail` recorded its rows without a customer in its
     table's notes only (no batch, no kept rows), so `segments` and the report, which read the
     dataset's batches, said no guest orders of an imported dataset, where `ingest` of the same
     lines said 748 orders and 340,559.75 kept (Dec 2010 - Feb 2011); an append re-sending some
     counted them again. Both routes say the same now, a re-sent guest line counted once."""
-    from click.testing import CliRunner
-
     from features.guest_orders import dataset_guest_orders
-    from lifecycle.cli import main
 
-    lines = pd.read_csv(shared_data / adapters.ONLINE_RETAIL_FILE, dtype=str)
-    months = {
-        "dec": lines[lines["InvoiceDate"] < "2011-01-01"],
-        "jan": lines[lines["InvoiceDate"].between("2010-12-20", "2011-01-31")],  # re-sends
-    }
+    imported, lines, _ = december
     said = {}
     for route in ("import", "ingest"):
-        for month, rows in months.items():
-            path = tmp_path / f"{route}-{month}.csv"
-            total = rows["Quantity"].astype(float) * rows["UnitPrice"].astype(float)
-            (rows if route == "import" else rows.assign(Total=total)).to_csv(path, index=False)
-            args = ["import", "online-retail", str(path)] if route == "import" else ["ingest"]
-            if route == "ingest":
-                args += [str(path), "--event-type", "purchase", "--negative-is-refund"]
-                args += ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
-                args += ["--map", "order_id=InvoiceNo", "--map", "amount=Total"]
-            args += ["--dataset", route] + ["--append"] * (month == "jan")
-            done = CliRunner().invoke(main, args)
-            assert done.exit_code == 0, done.output
-            said[route, month] = dataset_guest_orders(home / "datasets" / route)
-    for month in months:
+        said[route, "dec"] = dataset_guest_orders(imported / "datasets" / route)
+    copy_workspace(imported, home)  # January appended to this test's copy
+    january = lines[lines["InvoiceDate"].between("2010-12-20", "2011-01-31")]  # re-sends
+    _both_routes(home, january, tmp_path, "jan", "--append")
+    for route in ("import", "ingest"):
+        said[route, "jan"] = dataset_guest_orders(home / "datasets" / route)
+    for month in ("dec", "jan"):
         assert said["import", month] == said["ingest", month], month
     assert said["import", "dec"] is not None and said["import", "dec"]["orders"] > 0
     assert said["import", "jan"]["repeats"] > said["import", "dec"]["repeats"]  # re-sent once
@@ -379,7 +413,7 @@ def test_import_and_ingest_count_online_retails_guest_orders_alike(
 
 
 def test_import_and_ingest_keep_online_retails_free_lines_alike(
-    home: Path, tmp_path: Path, shared_data: Path
+    december: tuple[Path, pd.DataFrame, dict],
 ) -> None:
     """Session 41: `import online-retail` quarantined the invoice lines at a unit price of 0
     (non_positive_unit_price) that `ingest` of the same lines keeps as 0.00 purchases, so an
@@ -387,30 +421,16 @@ def test_import_and_ingest_keep_online_retails_free_lines_alike(
     appended part (3 in December). A free item is activity in a real order: both routes keep
     it, counted as free_purchases, and the same rows give the same events."""
     import duckdb
-    from click.testing import CliRunner
 
-    from lifecycle.cli import main
-
-    lines = pd.read_csv(shared_data / adapters.ONLINE_RETAIL_FILE, dtype=str)
-    december = lines[lines["InvoiceDate"] < "2011-01-01"]
-    (imported := tmp_path / "import.csv").write_text(december.to_csv(index=False))
-    total = december["Quantity"].astype(float) * december["UnitPrice"].astype(float)
-    (ingested := tmp_path / "ingest.csv").write_text(
-        december.assign(Total=total).to_csv(index=False)
-    )
-    ingest = ["ingest", str(ingested), "--event-type", "purchase", "--negative-is-refund"]
-    ingest += ["--map", "user_id=CustomerID", "--map", "event_time=InvoiceDate"]
-    ingest += ["--map", "order_id=InvoiceNo", "--map", "amount=Total"]
-    events, notes = {}, {}
-    for route, args in (("import", ["import", "online-retail", str(imported)]), ("ingest", ingest)):
-        done = CliRunner().invoke(main, ["--json", "--quiet", *args, "--dataset", route])
-        assert done.exit_code == 0, done.output
-        notes[route] = json.loads(done.stdout)["tables"]["events"]["notes"]
+    home, lines, notes = december
+    events = {}
+    for route in ("import", "ingest"):
         stored = home / "datasets" / route / "events.parquet"
         events[route] = duckdb.sql(
             "SELECT user_id, event_time, event_type, round(amount, 2) AS amount, order_id "
             f"FROM read_parquet('{stored}') ORDER BY ALL"
         ).df()
+    december = lines[lines["InvoiceDate"] < "2011-01-01"]
     free = december["CustomerID"].notna() & (december["UnitPrice"].astype(float) == 0)
     assert free.sum() == 3
     pd.testing.assert_frame_equal(events["import"], events["ingest"])
