@@ -147,7 +147,15 @@ def synthetic_models(seed: int = 0, rows: int = 20_000) -> Any:
     logits = -0.03 * train["sessions_90d"].to_numpy() + 0.02 * train["recency_days"].to_numpy() - 1
     churned = (rng.random(len(train)) < 1 / (1 + np.exp(-logits))).astype(float)
     value = np.maximum(0, train["revenue_365d"].to_numpy() * rng.gamma(1, 1, len(train)) - 10)
-    params = {"verbose": -1, "num_leaves": 31, "learning_rate": 0.05, "seed": seed}
+    # one thread, as training/models.py fits fewer than 50,000 rows: on a busy 2-core box two
+    # threads spin on OpenMP barriers (2-12 CPU-s for these boosters, one thread 1.6)
+    params = {
+        "verbose": -1,
+        "num_leaves": 31,
+        "learning_rate": 0.05,
+        "seed": seed,
+        "num_threads": 1,
+    }
 
     def fit(target: np.ndarray, objective: str, rounds: int, **extra: float) -> Any:
         data = lgb.Dataset(matrix, target, feature_name=names, free_raw_data=False)
