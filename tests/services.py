@@ -363,30 +363,6 @@ def prepare(home: Path, *steps: list[str], env: dict[str, str] | None = None) ->
         run_cli(home, *args, env=env)
 
 
-# A small trained workspace with batch scores (the demo's 2,000 users, seed 5).
-TRAINED_AND_SCORED = (
-    ["demo-data", "--users", "2000", "--seed", "5"],
-    ["features", "build"],
-    ["features", "apply"],
-    ["features", "materialize"],
-    ["train", "all"],
-    ["score-all"],
-)
-
-
-@contextlib.contextmanager
-def trained_home(workspace: Path) -> Iterator[Path]:
-    """``workspace`` trained and scored, as ``$LIFECYCLE_HOME`` with no other ``LIFECYCLE_``
-    variable set (servers started inside inherit exactly that)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("LIFECYCLE_"):
-                patch.delenv(name)
-        patch.setenv("LIFECYCLE_HOME", str(workspace))
-        prepare(workspace, *TRAINED_AND_SCORED)
-        yield workspace
-
-
 @contextlib.contextmanager
 def home_copy(trained: Path, destination: Path) -> Iterator[Path]:
     """A copy of the trained workspace ``trained`` at ``destination`` (for a module that
