@@ -30,15 +30,14 @@ from features.loading import load_table
 from features.parsing import as_text, parse_amounts
 from features.raw_ids import stripped_ids
 from features.reading import DEFAULT_CHUNK_ROWS, read_chunks
+from features.table_checks import TableChecks, is_blank
 from features.validation import (
     ContractError,
     Loaded,
     LoadReport,
     Quarantine,
-    TableChecks,
     TableRules,
     event_rules,
-    is_blank,
     text_column,
 )
 

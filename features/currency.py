@@ -23,7 +23,7 @@ from features import contract as c
 from features.parsing import FAST_TEXT, as_text
 
 if TYPE_CHECKING:
-    from features.validation import TableChecks
+    from features.table_checks import TableChecks
 
 CURRENCY_MISMATCH = "currency_mismatch"  # quarantine reason: '£12' where the column says EUR
 AMOUNT_CURRENCY = "amount_currency"  # report note: AmountCurrency.note

@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from features.validation import TableChecks, TableRules
+    from features.table_checks import TableChecks
+    from features.validation import TableRules
     from lifecycle.settings import Settings
 
 LOG_FILE = "erasure_log.jsonl"

@@ -14,7 +14,7 @@ from features.quarantine import Quarantine
 from features.raw_ids import formula_text
 
 if TYPE_CHECKING:
-    from features.validation import TableChecks
+    from features.table_checks import TableChecks
 
 
 def check_user_ids(

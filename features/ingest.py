@@ -60,6 +60,7 @@ from features.reading import (
     NoDataRows,
     read_chunks,
 )
+from features.table_checks import TableChecks
 from features.time_columns import note_zones
 from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
 from features.user_validation import user_rules
@@ -68,7 +69,6 @@ from features.validation import (
     DEFAULT_MEMORY_LIMIT,
     ContractError,
     LoadReport,
-    TableChecks,
     TableRules,
     event_rules,
 )

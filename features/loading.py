@@ -23,24 +23,22 @@ from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import GUEST_ROWS, RowsWithoutUser, keyed_canonically, unkeyed_columns
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
-from features.quarantine import EMPTY_ROW, quarantine_rows
+from features.quarantine import EMPTY_ROW, RAGGED_ROWS, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.source_files import SourceFiles, with_source_file
 from features.spreadsheet_cells import spreadsheet_safe
+from features.table_checks import TableChecks, is_blank
 from features.time_gaps import ISOLATED_EVENT_TIME, isolated_times
 from features.user_validation import user_rules
 from features.validation import (
     DEFAULT_MEMORY_LIMIT,
     NOTED_COLUMN,
-    RAGGED_ROWS,
     SOURCE_ROW_COLUMN,
     ContractError,
     Loaded,
     LoadReport,
-    TableChecks,
     TableRules,
     event_rules,
-    is_blank,
 )
 from lifecycle.errors import offered
 from lifecycle.sql import identifier, literal

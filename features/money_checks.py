@@ -11,7 +11,8 @@ import numpy as np
 
 from features import contract as c
 from features.source_files import SourceFiles
-from features.validation import ContractError, TableChecks
+from features.table_checks import TableChecks
+from features.validation import ContractError
 from lifecycle.sql import identifier, literal
 
 ABSURD_AMOUNT = "absurd_amount"  # quarantine reason

@@ -35,7 +35,8 @@ from features.csv_lines import (
 from features.hints import option_hint
 from features.json_reading import JSON_LINES_SUFFIXES, SpillFailed, json_lines_chunks
 from features.parquet_reading import PARQUET_SUFFIXES, is_parquet_folder, parquet_chunks
-from features.validation import RAGGED_ROWS, ContractError
+from features.quarantine import RAGGED_ROWS
+from features.validation import ContractError
 from lifecycle.errors import offered
 from lifecycle.storage import missing_file
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from features import contract as c
 from features.source_files import SourceFiles
-from features.validation import TableChecks
+from features.table_checks import TableChecks
 from lifecycle.sql import identifier
 
 ISOLATED_EVENT_TIME = "isolated_event_time"  # quarantine reason

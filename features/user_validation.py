@@ -13,9 +13,9 @@ from features.column_checks import refuse_repeated_columns, refuse_shadowed_colu
 from features.id_checks import check_mapped_user_ids
 from features.parsing import kept_text
 from features.quarantine import Quarantine
+from features.table_checks import TableChecks
 from features.validation import (
     ContractError,
-    TableChecks,
     TableRules,
     column_times,
     latest_time,

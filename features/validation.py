@@ -7,13 +7,14 @@ ones, each with its 1-based source row and a reason. Nothing is silently dropped
 input row is either loaded or quarantined, and the report counts both.
 
 Files are read and checked in chunks of bounded size (:func:`features.reading.read_chunks`,
-:func:`features.loading.stream_table`), so memory follows the chunk, not the file. Row rules run per chunk;
-the rules that need the whole table are decided over all of it: a column's share of
-unparseable values and the share of bad rows are summed over chunks and judged at the
-end, and repeats (``duplicate_row``, ``duplicate_user_id``) are found by DuckDB over the
-good rows written so far (spilling to disk beyond ``ingest.memory_limit``), the first copy
-in file order kept (or, for event logs with genuine same-moment repeats, every copy kept and
-counted). A table held in memory goes through the same path as one chunk.
+:func:`features.loading.stream_table`), so memory follows the chunk, not the file. Row rules
+run per chunk; the rules that need the whole table are decided over all of it: a column's
+share of unparseable values (:class:`features.table_checks.TableChecks`) and the share of
+bad rows are summed over chunks and judged at the end, and repeats (``duplicate_row``,
+``duplicate_user_id``) are found by DuckDB over the good rows written so far (spilling to
+disk beyond ``ingest.memory_limit``), the first copy in file order kept (or, for event logs
+with genuine same-moment repeats, every copy kept and counted). A table held in memory goes
+through the same path as one chunk.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ from features.currency import (
     record_currency,
     refuse_other_currency,
 )
-from features.date_orders import DAY_FIRST, EITHER_ORDER, MONTH_FIRST, DateOrders
-from features.hints import amounts, currency_agrees, epoch_timestamps, purchase_log, timestamps
+from features.hints import amounts, currency_agrees, purchase_log, timestamps
 from features.id_checks import (
     FORMULA_AMOUNTS,
     check_mapped_user_ids,
@@ -64,9 +64,9 @@ from features.parsing import (
     parse_numbers,
     parse_times_zoned,
 )
-from features.quarantine import RAGGED_ROWS, Quarantine
+from features.quarantine import Quarantine
+from features.table_checks import TableChecks, example_cell, is_blank
 from features.time_columns import join_date_and_time, note_unused_time, note_zoneless
-from lifecycle.errors import offered
 
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 
@@ -116,141 +116,6 @@ NEGATIVE_REFUNDS = "negative_amounts_as_refunds"  # report note: refunds booked 
 FREE_PURCHASES = "free_purchases"  # report note: purchases at 0.00 (a free item), kept
 INVALID_AMOUNTS = "invalid_amounts"  # report note: {"column", "expected", "example"}
 ZONES_MIXED = "times_with_and_without_zone"  # report note: column -> counts, an example of each
-
-
-def is_blank(values: pd.Series) -> pd.Series:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = as_text(values)
-    # trimmed in Arrow, in one pass: its whitespace is Python's (tests/test_validation.py)
-    empty = pc.equal(pc.utf8_trim_whitespace(pa.array(text)), "")
-    blank = pc.fill_null(empty, True).to_numpy(zero_copy_only=False)  # a missing cell too
-    return pd.Series(pd.array(blank, dtype="boolean"), index=text.index, name=text.name)
-
-
-def _example(raw: pd.DataFrame, mask: pd.Series, column: str) -> str:
-    index = mask[mask].index[0]
-    value = raw.at[index, column]
-    # a Parquet cell is a NumPy scalar: shown as the file's value (True, 1300000000000),
-    # not its repr (np.True_, np.int64(1300000000000))
-    shown = value.item() if isinstance(value, np.generic) else value
-    return f"{c.row_named(raw, index)} has {column}={shown!r}"
-
-
-@dataclass
-class _ColumnEvidence:
-    expected: str
-    filled: int = 0
-    bad: int = 0
-    example: str | None = None
-    # a time column whose every value is seconds (%s) or milliseconds (%ms) since 1970;
-    # False: not every value
-    epoch_format: str | bool | None = None
-    declared: str | None = None  # the --time-format the column is read with
-    first: str | None = None  # its first filled value (what a unit refusal shows)
-    also: str = ""  # what the refusal adds (the users file: its options read the events too)
-    options: tuple[str, ...] = ()  # the options ``expected`` tells to give (ContractError's)
-    # times read with their own offset or zone, and without one: [count, first example]
-    zoned: list[Any] = field(default_factory=lambda: [0, None])
-    zoneless: list[Any] = field(default_factory=lambda: [0, None])
-
-
-class TableChecks:
-    """Whole-table evidence gathered chunk by chunk: whether a column is mostly not of its
-    type (then it is the wrong column, not bad rows), judged once every chunk is seen."""
-
-    def __init__(self, dates_read_as: dict[str, dict[str, Any]] | None = None) -> None:
-        self.columns: dict[str, _ColumnEvidence] = {}
-        self.notes: dict[str, Any] = {}  # facts about the whole table for the report
-        self.named: dict[str, str] = {}  # contract column -> the file's column read as it
-        self.ruled_out: set[str] = set()  # notes a chunk showed false for the whole file
-        self.dates = DateOrders(dates_read_as)  # numeric dates: day or month first
-        self.money: AmountCurrency | None = None  # the amount column's currency marks
-
-    def add(
-        self,
-        raw: pd.DataFrame,
-        bad: pd.Series,
-        column: str,
-        expected: str,
-        options: tuple[str, ...] = (),
-    ) -> _ColumnEvidence:
-        filled = ~is_blank(raw[column]) & ~raw.index.isin(list(raw.attrs.get(RAGGED_ROWS, ())))
-        hits = (bad & filled).astype(bool)
-        evidence = self.columns.setdefault(column, _ColumnEvidence(expected, options=options))
-        evidence.filled += int(filled.sum())
-        evidence.bad += int(hits.sum())
-        if evidence.example is None and hits.any():
-            evidence.example = _example(raw, hits, column)
-        return evidence
-
-    def refuse_ambiguous_dates(self, source: str, reasons: dict[str, int]) -> None:
-        """Refuse dates too few of which show the order the others are read in
-        (:meth:`DateOrders.refusal`)."""
-        refused = self.dates.refusal(source, reasons)
-        if refused:
-            raise refused
-
-    def refuse_if_mostly_bad(self, source: str, limit: float) -> None:
-        """Refuse a column mostly not of its type, one whose dates show both orders, one read
-        as epoch seconds (milliseconds) whose every value is of the other unit, or amounts
-        written in two currencies (:meth:`AmountCurrency.refusal`)."""
-        for column, evidence in self.columns.items():
-            unit = evidence.epoch_format
-            if evidence.declared in EPOCH_FORMATS and unit in EPOCH_FORMATS:
-                words = {"%s": "seconds", "%ms": "milliseconds"}
-                raise ContractError(
-                    f"{source}: column '{column}' is read with --time-format "
-                    f"{evidence.declared} ({words[evidence.declared]} since 1970), but every "
-                    f"value looks like {words[str(unit)]} since 1970: use --time-format {unit} "
-                    f"({evidence.first})",
-                    (f"--time-format {unit}",),
-                )
-        for column, orders in self.dates.examples.items():
-            if {DAY_FIRST, MONTH_FIRST} <= orders.keys():
-                forms = {"--time-format": "--time-format (e.g. '%d/%m/%Y')"}
-                named = [
-                    forms.get(option, f"{option} dayfirst|monthfirst")
-                    for option in offered("--time-format", "--date-order")
-                ]
-                raise ContractError(
-                    f"{source}: column '{column}' mixes day-first dates ({orders[DAY_FIRST]}) "
-                    f"and month-first dates ({orders[MONTH_FIRST]}); "
-                    + (
-                        f"name the form with {' or '.join(named)}"
-                        if named
-                        else "write every date in one order (best as 2024-12-31)"
-                    )
-                )
-        for column, evidence in self.columns.items():
-            if evidence.filled and evidence.bad / evidence.filled > limit:
-                either = self.dates.rows.get(column, {}).get(EITHER_ORDER, 0)
-                unordered = self.dates.unordered(source, column)
-                if unordered and either * 2 >= evidence.bad:  # dates, in an order not shown
-                    raise unordered
-                expected = (
-                    epoch_timestamps(evidence.epoch_format)
-                    if evidence.epoch_format
-                    else evidence.expected
-                )
-                shown = self.dates.shown(column)
-                hint = f"; every date whose order shows is {shown[0]}" if len(shown) == 1 else ""
-                options = () if evidence.epoch_format else evidence.options
-                if evidence.epoch_format in EPOCH_FORMATS and offered("--time-format"):
-                    options = (f"--time-format {evidence.epoch_format}",)
-                if hint and offered("--date-order"):
-                    options += (f"--date-order {shown[0].replace(' ', '')}",)
-                    hint += f": use {options[-1]}"
-                raise ContractError(
-                    f"{source}: column '{column}' should hold {expected}, but "
-                    f"{evidence.bad:,} of {evidence.filled:,} filled values do not parse "
-                    f"(e.g. {evidence.example}){hint}"
-                    + (evidence.also if offered("--time-format", "--date-order") else ""),
-                    options,
-                )
-        if self.money is not None and (refused := self.money.refusal(source)):
-            raise ContractError(refused)
 
 
 # -- row rules, one chunk at a time ----------------------------------------------------
@@ -489,7 +354,7 @@ def column_times(
     # '08:39 +0100' beside '08:19': the second read in mapping.timezone, maybe hours apart
     for kind, rows in ((evidence.zoned, zoned), (evidence.zoneless, times.notna() & ~zoned)):
         kind[0] += int(rows.sum())
-        kind[1] = kind[1] or (_example(raw, rows, column) if rows.any() else None)
+        kind[1] = kind[1] or (example_cell(raw, rows, column) if rows.any() else None)
     zone, zoneless = mapping.timezone, evidence.zoneless[0]
     note_zoneless(checks.notes, column, raw[column], zoneless, zone, mapping.time_format)
     if evidence.zoned[0] and evidence.zoneless[0]:
@@ -500,14 +365,14 @@ def column_times(
         }
     evidence.declared = mapping.time_format
     if evidence.first is None and (filled := ~is_blank(raw[column])).any():
-        evidence.first = _example(raw, filled, column)
+        evidence.first = example_cell(raw, filled, column)
     if evidence.epoch_format is not False and mapping.time_format in (None, *EPOCH_FORMATS):
         found = epoch_format(raw[column])  # every chunk's the same, or no hint
         found = None if found == mapping.time_format else found  # right unit: no hint
         same = evidence.epoch_format in (None, found)
         evidence.epoch_format = found if found and same else False
     if mapping.time_format is None and order == "auto":
-        checks.dates.add(raw, column, problem, _example)
+        checks.dates.add(raw, column, problem, example_cell)
     return times, problem
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from features.quarantine import RAGGED_ROWS
 from features.reading import read_chunks, read_table
-from features.validation import RAGGED_ROWS, ContractError
+from features.validation import ContractError
 from lifecycle.cli import main
 
 HEADER = "user_id,event_time,event_type,note\n"
