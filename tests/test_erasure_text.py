@@ -242,3 +242,36 @@ def test_a_quarantines_own_row_number_equal_to_an_id_is_no_mention(tmp_path: Pat
     assert rows[1] == "15749,missing_user_id,537640,HOT WATER BOTTLE,"
     assert rows[2] == f"12,missing_amount,537641,gift for {REDACTED},17850"
     assert rows[3] == f"15749,extra_fields,a,to {REDACTED},b,c"
+
+
+def test_an_old_quarantines_own_source_file_column_is_scrubbed(tmp_path: Path) -> None:
+    """Session 45: a quarantine written before source_file was (af56bdb) kept a file's own
+    column `source_file` under that name among the raw values; forget took it for the
+    quarantine's own column (as source_row) and left the user's id in it ('landing/15749/
+    b.csv' kept, not counted). The quarantine's own columns are its leading ones; one of the
+    file's is scrubbed as text, while a quarantine's own source_file stays as written."""
+    from features.scrub import REDACTED, scrub_csv
+
+    old = tmp_path / "events.csv"
+    old.write_text(
+        "source_row,reason,CustomerID,source_file\n"
+        "12,missing_amount,17850,landing/15749/b.csv\n"
+        "13,extra_fields,a,landing/15749/c.csv,b\n"  # out of line: every raw cell scanned
+    )
+    done = scrub_csv(old, old, {"15749"}, user_column="CustomerID")
+    rows = old.read_text().splitlines()
+    assert done.removed == 0 and done.redacted == 2
+    assert rows[1:] == [
+        f"12,missing_amount,17850,landing/{REDACTED}/b.csv",
+        f"13,extra_fields,a,landing/{REDACTED}/c.csv,b",
+    ]
+    new = tmp_path / "events_new.csv"
+    new.write_text(
+        "source_row,reason,source_file,CustomerID,source_file.1\n"
+        "12,missing_amount,dt=15749/part-0.parquet,17850,landing/15749/b.csv\n"
+    )
+    done = scrub_csv(new, new, {"15749"}, user_column="CustomerID")
+    assert done.redacted == 1
+    assert new.read_text().splitlines()[1] == (
+        f"12,missing_amount,dt=15749/part-0.parquet,17850,landing/{REDACTED}/b.csv"
+    )
