@@ -24,6 +24,10 @@ from lifecycle.workspace import EVENTS_FILE
 
 SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
 SOURCES = tuple(SOURCE_KINDS)
+# online-retail books a cancellation's negative line total as a refund of its magnitude:
+# recorded, so that `ingest --append` of the shop's export (--map amount=Total) reads its
+# negative amounts as the import did, refunds, not negative_amount rows
+RETAIL_READ_AS = {"negative_is_refund": True}
 DATA_SUFFIXES = tuple(suffix for suffix in CSV_SUFFIXES + PARQUET_SUFFIXES if suffix != ".txt")
 
 
@@ -82,7 +86,8 @@ def import_source(
             max_bad_fraction,
             DEFAULT_MEMORY_LIMIT,
             adapter=adapter,
-            read_as={"timezone": adapters.RETAIL_TIMEZONE, "keep_repeats": keep_repeats},
+            read_as={"timezone": adapters.RETAIL_TIMEZONE, "keep_repeats": keep_repeats}
+            | RETAIL_READ_AS,
             held=held,
         )
     if source == "online-retail":
@@ -98,6 +103,7 @@ def import_source(
             guard=guard,
             timezone=adapters.RETAIL_TIMEZONE,
             keep_repeats=keep_repeats,
+            **RETAIL_READ_AS,
         )
     if source == "telco-churn":
         snapshot = adapters.telco_churn(path, **options)
@@ -154,9 +160,11 @@ def write_dataset(
     guard: tuple[Path, str] | None = None,
     timezone: str | None = None,
     keep_repeats: bool = False,
+    negative_is_refund: bool = False,
 ) -> DatasetSummary:
     """Write tables, quarantines and the report; the old dataset stays until all is written.
-    ``keep_repeats`` is recorded for appends (``batches.dataset_read_options``).
+    ``keep_repeats`` and ``negative_is_refund`` are recorded for appends
+    (``batches.dataset_read_options``).
 
     ``guard`` (the source file, the command that wrote it): refuse, leaving the dataset as
     it was, when the new events would drop history (:func:`appending.refuse_lost_history`).
@@ -182,6 +190,7 @@ def write_dataset(
             **erasure_columns({table: loaded.report for table, loaded in tables.items()}),
             timezone=timezone,  # of its times without an offset, for appends (dataset_timezone)
             keep_repeats=keep_repeats,
+            negative_is_refund=negative_is_refund,
         )
     return DatasetSummary(dataset_dir.name, dataset_dir, kind, report["tables"])
 

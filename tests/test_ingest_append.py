@@ -1567,3 +1567,68 @@ def test_an_append_with_other_spellings_of_the_datasets_columns_lands_in_them(
     done = CliRunner().invoke(main, [*args[:3], str(_write(tmp_path, "twice.csv", twice)),
                                      *args[4:], "--map", "amount=Total"])  # fmt: skip
     assert done.exit_code == 1 and "adds STOCK_CODE, stock code" in done.output, done.output
+
+
+def test_the_shops_export_appended_to_its_import_books_cancellations_as_refunds(
+    home: Path, tmp_path: Path
+) -> None:
+    """Session 45: `import online-retail` books a cancellation (invoice C..., Quantity -1) as
+    a refund, but recorded nothing of it, so `ingest --append` of the shop's next export
+    (--map amount=Total, -4.25 on that line) quarantined its customers' cancellations as
+    negative_amount and netted its guests' into their purchases (real January 2011: 680
+    rows, refunds 18,049.87 where a whole-file import holds 112,419.28). The import records
+    negative amounts as refunds; the append reads its file so, as one import of both months."""
+    import duckdb
+
+    from features.guest_orders import dataset_guest_orders
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    december = [
+        "536365,85123A,MUG,6,2010-12-01 08:26:00,2.55,17850,United Kingdom",
+        "C536379,85123A,MUG,-2,2010-12-01 09:41:00,2.55,17850,United Kingdom",
+        "536380,22111,BOTTLE,4,2010-12-02 10:00:00,4.25,,United Kingdom",
+    ]
+    january = [
+        "539000,22111,BOTTLE,3,2011-01-05 10:00:00,4.25,17851,Germany",
+        "C539001,22111,BOTTLE,-1,2011-01-06 10:00:00,4.25,17851,Germany",
+        "539002,22112,CUP,5,2011-01-06 11:00:00,1.5,,United Kingdom",
+        "C539003,22112,CUP,-2,2011-01-06 12:00:00,1.5,,United Kingdom",
+        "539004,22113,JAR,2,2011-01-07 10:00:00,3.0,17852,France",
+        "539005,22114,LAMP,1,2011-01-07 11:00:00,10.0,17853,France",
+    ]
+    lines = [header, *december]
+    imported = _write(tmp_path, "december.csv", "\n".join(lines) + "\n")
+    whole = _write(tmp_path, "both.csv", "\n".join([*lines, *january]) + "\n")
+    totals = [
+        f"{line},{float(line.split(',')[3]) * float(line.split(',')[5]):.2f}" for line in january
+    ]
+    export = _write(tmp_path, "january.csv", "\n".join([header + ",Total", *totals]) + "\n")
+    runner = CliRunner()
+
+    def by_type(dataset: str) -> list[tuple[Any, ...]]:
+        stored = home / "datasets" / dataset / "events.parquet"
+        return duckdb.sql(
+            f"SELECT event_type, count(*), round(sum(amount), 2) FROM '{stored}' "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+
+    args = ["--quiet", "import", "online-retail", str(whole), "--dataset", "whole"]
+    assert runner.invoke(main, args).exit_code == 0
+    args = ["--quiet", "import", "online-retail", str(imported), "--dataset", "shop"]
+    assert runner.invoke(main, args).exit_code == 0
+    args = ["--json", "--quiet", "ingest", str(export), "--dataset", "shop", "--append"]
+    args += ["--event-type", "purchase", "--map", "amount=Total"]
+    for pair in ("user_id=CustomerID", "event_time=InvoiceDate", "order_id=InvoiceNo"):
+        args += ["--map", pair]
+    done = runner.invoke(main, args)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)["tables"]["events"]
+    assert "negative_amount" not in report["reasons"]
+    assert report["notes"]["negative_amounts_as_refunds"] == 1
+    assert by_type("shop") == by_type("whole") == [("purchase", 4, 44.05), ("refund", 2, 9.35)]
+    guests = ("purchases", "refunds", "orders")
+    said = dataset_guest_orders(home / "datasets" / "whole")
+    assert {k: dataset_guest_orders(home / "datasets" / "shop")[k] for k in guests} == {
+        k: said[k] for k in guests
+    }
+    assert said["refunds"] == 3.0
