@@ -374,7 +374,7 @@ def main() -> None:
         every_reasons = int(every["reasons"].notna().sum())
         del every
     # The reasons' share: the same rows explained again, alone (TreeSHAP, then words).
-    from serving.scoring import top_reasons
+    from serving.churn_reasons import top_reasons
 
     explained_rows = batch.reason_rows(scores, reasons_top, listed)
     started = time.process_time()

@@ -253,7 +253,7 @@ def stored_reasons(
     """Each row's churn reasons as the scores table holds them (JSON), by the ``explained``
     bundle in its ``champions``' words; a reason about a ``personal`` attribute withholds its
     value. ``features``: every column the table's champions read (the stage's too)."""
-    from serving.scoring import top_reasons
+    from serving.churn_reasons import top_reasons
 
     found = top_reasons(
         explained,
@@ -266,7 +266,7 @@ def stored_reasons(
 
 
 def reasons_json(reasons: list[dict[str, Any]], personal: Collection[str]) -> str:
-    """One user's reasons (``serving.scoring.top_reasons_matrix``) as the scores table holds
+    """One user's reasons (``serving.churn_reasons.top_reasons_matrix``) as the scores table holds
     them: JSON, a ``personal`` attribute's value withheld."""
     return json.dumps(
         [redacted(r, personal) for r in reasons],

@@ -169,8 +169,8 @@ def _served(
     from features.labels import LabelSpec
     from serving.answers import score_all_command
     from serving.batch import reasons_json
+    from serving.churn_reasons import champion_reasons
     from serving.hotpath import online_matrix
-    from serving.scoring import champion_reasons
 
     task, version = model
     fix = f"`{score_all_command(online.dataset)}` explains every user"

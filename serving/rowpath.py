@@ -51,7 +51,8 @@ from lifecycle.bundle import QUANTILES, conditional_quantile, expected_value
 from lifecycle.maths import FLOATS
 from lifecycle.mixture import mixture_quantiles_of, zero_below
 from lifecycle.tasks import CHURN, CONVERSION, LTV
-from serving.scoring import champion_reasons, value_at_risk
+from serving.churn_reasons import champion_reasons
+from serving.scoring import value_at_risk
 from serving.segments import STAGE_COLUMNS, beyond_signup, risk_band_rules, stage_of_values
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ registry (the ``champion`` alias of each task); serving never imports ``training
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +22,12 @@ from lifecycle import registry, tasks, train_refusals
 from lifecycle.btyd_features import outlook_of_columns
 from lifecycle.bundle import ModelBundle
 from lifecycle.tasks import CHURN, CONVERSION, LTV
+from serving.churn_reasons import champion_reasons
 from serving.feature_matrix import FeatureMatrix, layout_of
-from serving.reason_facts import Picked, fact_of, fact_values, merged, said_as
-from serving.reason_words import USUAL_GAP, Trends, pace_of, pace_text, reason_text
+from serving.reason_words import Trends
 from serving.segments import (
     HIGH_RISK,
     MEDIUM_RISK,
-    first_day_only_columns,
     risk_band_rules,
     stage_of_columns,
 )
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
     from serving.units import Counted
 
-TOP_REASONS = 3
 CHURN_COMPLEMENT = "churn_complement"  # a one-time buyer's conversion: 1 - their churn
 
 
@@ -432,169 +430,3 @@ def score_matrix(
 def value_at_risk(churn_probability: Any, ltv: Any) -> Any:
     """What a user's churn would cost: arrays, or one user's floats (``serving.rowpath``)."""
     return churn_probability * ltv
-
-
-def top_reasons(
-    bundle: ModelBundle,
-    features: pd.DataFrame,
-    eligible: np.ndarray,
-    purchase_counts: Counted | None = None,
-    trends: Trends | None = None,
-) -> list[list[dict[str, Any]]]:
-    """The features that pushed each user's churn score up most, in words (a frame's rows)."""
-    matrix = FeatureMatrix.from_frame(layout_of({bundle.task: bundle}), features)
-    # the frame holds what every champion reads, as the stage's matrix does; the churn
-    # model's own layout may lack the sign-up columns the stage reads
-    first_day = _first_day_only(lambda name: features[name].astype(float).to_numpy(), len(features))
-    return top_reasons_matrix(
-        bundle,
-        matrix,
-        eligible,
-        purchase_counts=purchase_counts,
-        first_day_only=first_day,
-        trends=trends,
-    )
-
-
-def _first_day_only(column: Callable[[str], np.ndarray], rows: int) -> np.ndarray:
-    """The users the stage calls never active though seen, on their first day
-    (:func:`serving.segments.first_day_only_columns`); none where the columns lack tenure or
-    recency, and so the stage too."""
-    try:
-        return first_day_only_columns(column)
-    except KeyError:
-        return np.zeros(rows, dtype=bool)
-
-
-def champion_reasons(
-    champions: Champions,
-    bundle: ModelBundle,
-    features: FeatureMatrix,
-    eligible: np.ndarray,
-    known_reasons: KnownReasons | None,
-) -> list[list[dict[str, Any]]]:
-    """:func:`top_reasons_matrix` of a champion, in the words its champions take (purchase
-    counts, trend windows); rows ``known_reasons`` gives keep theirs. For the array path and
-    the row path alike."""
-    known = {} if known_reasons is None else known_reasons(features, eligible)
-    return top_reasons_matrix(
-        bundle,
-        features,
-        eligible,
-        known,
-        purchase_counts=champions.purchase_counts,
-        trends=champions.trends,
-    )
-
-
-def top_reasons_matrix(
-    bundle: ModelBundle,
-    features: FeatureMatrix,
-    eligible: np.ndarray,
-    known: dict[int, list[dict[str, Any]]] | None = None,
-    *,
-    purchase_counts: Counted | None = None,
-    first_day_only: np.ndarray | None = None,
-    trends: Trends | None = None,
-) -> list[list[dict[str, Any]]]:
-    """The features that pushed each user's churn score up most, in words (amounts as
-    purchases when ``purchase_counts``, see :func:`reason_text`); ``known`` rows keep the
-    reasons given. ``first_day_only``: per row, whether the stage counts the user never
-    active past their first day (default: from ``features``, as the stage reads them).
-
-    Contributions (TreeSHAP, ~200x the cost of a prediction) are computed for eligible rows only.
-    """
-    known = known or {}
-    result: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
-    for row, reasons in known.items():
-        result[row] = reasons
-    wanted = np.asarray(eligible, dtype=bool)
-    if known:
-        wanted = wanted.copy()
-        wanted[list(known)] = False
-    rows = np.flatnonzero(wanted)
-    if len(rows) == 0:
-        return result
-    # every row wanted (a request of one user): the model's matrix as it is, not re-indexed
-    every = len(rows) == len(features)
-    values = bundle.contributions_matrix(features.model(bundle.task, None if every else rows))
-    names = tuple(bundle.feature_names)  # as the words' lookups take them (reason_words)
-    order = np.argsort(-values, axis=1)
-    first_day = (
-        _first_day_only(features.column, len(features))
-        if first_day_only is None
-        else first_day_only
-    )
-    for position, (row, ranked) in enumerate(zip(rows, order, strict=True)):
-        picked = worded_reasons(
-            names,
-            values[position],
-            ranked,
-            features.row_values(int(row)),
-            purchase_counts,
-            first_day_only=bool(first_day[row]),
-            trends=trends,
-        )
-        result[row] = picked
-    return result
-
-
-def worded_reasons(
-    names: Sequence[str],
-    contributions: np.ndarray,
-    ranked: np.ndarray,
-    value_of: Callable[[str], Any],
-    purchase_counts: Counted | None = None,
-    *,
-    first_day_only: bool = False,
-    trends: Trends | None = None,
-) -> list[dict[str, Any]]:
-    """One user's top reasons: the features in ``ranked`` order (largest contribution first)
-    that pushed the score up, each in words; a text an earlier reason already says (two
-    missing purchase features both read "no purchase yet"), an empty window with an emptier
-    one, or any reason with one that says the same fact, is one reason carrying both
-    contributions (:func:`serving.reason_facts.merged`). A value after
-    refunds equal to the one before (nothing refunded) is said as that one: "average order
-    145" once, not again as "145 per order net of refunds"."""
-    picked: Picked = []
-    facts_value_of = fact_values(value_of, names)
-    for j in ranked:
-        if contributions[j] <= 0:
-            break
-        # With the reasons all picked, a later one still joins the one whose fact it says:
-        # "no activity for 280 days" said after three others is what "spent nothing in the
-        # last 90 days" among them says, and the stronger one is said with both contributions.
-        full = len(picked) == TOP_REASONS
-        value = value_of(names[j])
-        # how overdue is said against the usual gap itself where that gap is under a day
-        gap = value_of(USUAL_GAP) if names[j] == "overdue_ratio" and USUAL_GAP in names else None
-        said = said_as(names[j], value, value_of, names)
-        # a high count that raised the risk says the pace it fell from: its words and its fact
-        pace = pace_of(names[j], value, value_of, names, purchase_counts)
-        text = pace_text(names[j], pace) or reason_text(
-            said,
-            value,
-            purchase_counts,
-            usual_gap_days=gap,
-            first_day_only=first_day_only,
-            trends=trends,
-        )
-        reason = {
-            "feature": names[j],
-            "value": value,
-            "contribution": float(contributions[j]),
-            "text": text,
-        }
-        fact = fact_of(
-            names[j],
-            value,
-            facts_value_of,
-            names,
-            purchase_counts,
-            first_day_only,
-            trends=trends,
-            pace=pace,
-        )
-        if not merged(picked, reason, fact) and not full:
-            picked.append((reason, fact))
-    return [reason for reason, _ in picked]

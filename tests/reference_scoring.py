@@ -20,7 +20,7 @@ from lifecycle.btyd import purchase_model
 from lifecycle.bundle import QUANTILES
 from lifecycle.mixture import mixture_quantiles
 from lifecycle.tasks import CHURN, LTV
-from serving.scoring import worded_reasons
+from serving.churn_reasons import worded_reasons
 from serving.segments import HIGH_RISK, MEDIUM_RISK, first_day_only_columns
 
 SINGLE_THREAD_ROWS = 512

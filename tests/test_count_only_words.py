@@ -21,7 +21,7 @@ from features import contract as c
 from lifecycle.cli import main
 from lifecycle.settings import Settings, load_settings
 from serving.batch import read_scores
-from serving.scoring import reason_text
+from serving.reason_words import reason_text
 from serving.segments import RfmDefinition, SegmentDefinitions, rfm_scores
 from serving.units import Counted, counted_noun
 

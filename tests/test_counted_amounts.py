@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
-from serving.scoring import reason_text
+from serving.reason_words import reason_text
 from serving.units import Counted, dataset_currencies, purchase_counts, units_for
 
 MAPS = (

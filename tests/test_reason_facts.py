@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from features.asof import feature_names, window_of
-from serving import reason_facts, reason_words, scoring
-from serving.scoring import worded_reasons
+from serving import churn_reasons, reason_facts, reason_words
+from serving.churn_reasons import worded_reasons
 from serving.units import Counted
 
 FEATURES = feature_names((7, 30, 90, 365))
@@ -285,8 +285,8 @@ def test_each_reason_fact_and_pace_is_worked_out_once_per_user(
 ) -> None:
     """The facts of the reasons picked were worked out again for every later candidate, and
     a count's pace twice (its words, its fact)."""
-    facts = _counted(monkeypatch, "fact_of", (reason_facts, scoring))
-    paces = _counted(monkeypatch, "pace_of", (reason_words, reason_facts, scoring))
+    facts = _counted(monkeypatch, "fact_of", (reason_facts, churn_reasons))
+    paces = _counted(monkeypatch, "pace_of", (reason_words, reason_facts, churn_reasons))
     names, values, raised, options, said = CASES[case]
     assert [r["text"] for r in _reasons(names, values, raised, options)] == [t for t, *_ in said]
     user = REGULAR | values

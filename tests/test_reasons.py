@@ -12,7 +12,8 @@ import pytest
 from workspaces import TrainedWorkspace
 
 from features.asof import feature_names
-from serving.scoring import reason_text, worded_reasons
+from serving.churn_reasons import worded_reasons
+from serving.reason_words import reason_text
 from serving.segments import first_day_only_columns, lifecycle_stage
 from serving.units import Counted
 
