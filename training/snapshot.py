@@ -74,6 +74,13 @@ INNER_VALID_SHARE = 0.2
 LEAK_AUC = 0.99
 
 
+def snapshot_spec(settings: Settings) -> ModelSpec:
+    """The snapshot model's spec with ``training.models.churn`` over it: the churn model of a
+    snapshot is tuned by the same setting as an events log's."""
+    values = settings.training.models.get("churn")
+    return SNAPSHOT_SPEC.overridden(values.values()) if values else SNAPSHOT_SPEC
+
+
 class SnapshotError(TrainingError):
     """A snapshot table that cannot give an honest cross-validated model; says what was found."""
 
@@ -425,6 +432,7 @@ def train_snapshot(
     attributes = (settings.features.allow_attributes, settings.features.exclude_attributes)
     feature_names = snapshot_features(frame, label, exclude, attributes)
     seed = settings.training.seed
+    spec = snapshot_spec(settings)
     progress(f"{dataset}: {folds}-fold cross-validation of LightGBM and baselines")
     cv = cross_validate(
         frame,
@@ -432,6 +440,7 @@ def train_snapshot(
         feature_names=feature_names,
         folds=folds,
         seed=seed,
+        spec=spec,
         min_rows=settings.training.min_rows,
         min_positives=settings.training.min_positives,
         progress=progress,
@@ -464,6 +473,7 @@ def train_snapshot(
         service=f"snapshot:{dataset}",
         label_spec=label_spec,
         data_window=window,
+        spec=spec,
     )
     summary = cv.summary()
     bundle.metrics = {k: v for k, v in summary[LIGHTGBM].items() if not k.endswith("_sd")}

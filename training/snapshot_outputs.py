@@ -34,7 +34,7 @@ def log_run(
     import mlflow
 
     from training.models import importances
-    from training.snapshot import LIGHTGBM, SNAPSHOT_SPEC
+    from training.snapshot import LIGHTGBM, snapshot_spec
     from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
 
     summary = cv.summary()
@@ -58,7 +58,7 @@ def log_run(
                 "num_boost_round": bundle.booster.current_iteration(),
                 "fold_best_iterations": ",".join(map(str, cv.best_iterations)),
                 "fingerprint": window["fingerprint"],
-                **hyperparameters(bundle, {bundle.task: SNAPSHOT_SPEC}),
+                **hyperparameters(bundle, {bundle.task: snapshot_spec(settings)}),
             }
         )
         for model, values in summary.items():
