@@ -448,17 +448,50 @@ def test_a_reason_of_a_column_the_table_no_longer_has_is_withheld_on_its_own() -
     assert said[1]["value"] is None
 
 
-def test_training_models_churn_tunes_the_snapshot_model_and_its_run_says_so(home: Path) -> None:
-    """`training.models.churn` (docs/settings.md) was ignored by train-snapshot: telco's run
-    with num_leaves 31 set logged num_leaves 7 and the same CV AUC as without it."""
-    _snapshot_dataset(home, "linear", linear_snapshot())
+@pytest.fixture(scope="module")
+def tuned_telco(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """600 customers of the real telco file imported as an engineer does, then trained with
+    `training.models.churn` set: the workspace and the training's JSON."""
+    home = tmp_path_factory.mktemp("tuned_telco")
+    source = shared_data / "telco_churn" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+    sample = home / "telco_sample.csv"
+    sample.write_text("".join(source.read_text().splitlines(keepends=True)[:601]))
     (home / "lifecycle.toml").write_text(
         "[training.models.churn]\nnum_leaves = 3\nnum_boost_round = 40\n"
     )
-    done = _invoke(home, "--json", "train-snapshot", "--dataset", "linear", "--folds", "2")
+    imported = _invoke(home, "import", "telco-churn", str(sample))
+    assert imported.exit_code == 0, imported.output
+    done = _invoke(home, "--json", "train-snapshot", "--folds", "2")
     assert done.exit_code == 0, done.output
-    settings = load_settings(home=home, environ={})
-    run = registry.client(settings).get_run(json.loads(done.stdout)["run_id"])
+    return home, json.loads(done.stdout)
+
+
+@pytest.mark.real_data
+def test_training_models_churn_tunes_the_snapshot_model_and_its_run_says_so(tuned_telco) -> None:
+    """`training.models.churn` (docs/settings.md) was ignored by train-snapshot: telco's run
+    with num_leaves 31 set logged num_leaves 7 and the same CV AUC as without it."""
+    home, trained = tuned_telco
+    run = registry.client(load_settings(home=home, environ={})).get_run(trained["run_id"])
     assert run.data.params["churn.num_leaves"] == "3"
     assert run.data.params["churn.num_boost_round"] == "40"
     assert int(run.data.params["churn.trees"]) <= 40
+
+
+@pytest.mark.real_data
+def test_a_snapshot_version_records_the_data_and_code_it_learned_from(tuned_telco) -> None:
+    """Its lineage tags, as an events model's (docs/refresh.md): a telco version had none, so
+    nothing said which import of the table it learned from; its run named no dataset."""
+    from lifecycle import lineage
+
+    home, trained = tuned_telco
+    settings = load_settings(home=home, environ={})
+    client = registry.client(settings)
+    version = client.get_model_version(trained["model"], trained["version"])
+    data = lineage.dataset_lineage(settings.workspace.dataset_dir("telco_churn"))
+    assert data["dataset_version"].startswith("telco_churn@") and data["dataset_generation"]
+    assert lineage.of_tags(version.tags) == data | {
+        "feature_service": "snapshot:telco_churn",
+        "training_hash": lineage.training_hash(settings, "churn"),
+        "code_version": lineage.code_version(),
+    }
+    assert client.get_run(trained["run_id"]).data.params["dataset"] == "telco_churn"

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from lifecycle import lineage
 from lifecycle.tasks import CHURN
 from training import evaluation
 from training.snapshot_baselines import BEST_SINGLE
@@ -50,6 +51,7 @@ def log_run(
             {
                 "task": "churn",
                 "source": "snapshot",
+                "dataset": window["dataset"],
                 "feature_service": bundle.service,
                 "label": bundle.label["definition"],
                 "seed": cv.seed,
@@ -96,10 +98,25 @@ def log_run(
             bundle,
             frame,
             out,
-            tags={"evaluation": f"{cv.folds}-fold CV", "fingerprint": window["fingerprint"]},
+            tags={
+                "evaluation": f"{cv.folds}-fold CV",
+                "fingerprint": window["fingerprint"],
+                **snapshot_lineage(settings, window["dataset"], bundle.service),
+            },
             metrics=bundle.metrics,
         )
     return run.info.run_id, version
+
+
+def snapshot_lineage(settings: Settings, dataset: str, service: str) -> dict[str, str]:
+    """A snapshot model version's lineage tags, as an events model's (docs/refresh.md): the
+    dataset version and generation it learned from, its tuning and the code."""
+    learned = lineage.dataset_lineage(settings.workspace.dataset_dir(dataset))
+    return {f"{lineage.TAG_PREFIX}{key}": value for key, value in learned.items()} | {
+        f"{lineage.TAG_PREFIX}feature_service": service,
+        f"{lineage.TAG_PREFIX}training_hash": lineage.training_hash(settings, CHURN.name),
+        f"{lineage.TAG_PREFIX}code_version": lineage.code_version(),
+    }
 
 
 def write_at_risk(
