@@ -510,6 +510,7 @@ def run_backtest(
             "cutoff_frequency": settings.features.cutoff_frequency,
             "training_seed": settings.training.seed,
             "training_engine": settings.training.engine,
+            "training_models": lineage.model_values(settings),  # the LightGBM values set
             "resamples": resamples,
             "bootstrap_seed": seed,
             "data_span": [str(span[0]), str(span[1])],
@@ -565,6 +566,7 @@ def log_run(settings: Settings, result: BacktestResult, base: Path) -> dict[str,
         "training_seed": settings.training.seed,
         "resamples": result.settings["resamples"],
         "bootstrap_seed": result.settings["bootstrap_seed"],
+        **result.settings["training_models"],
     }
     now = int(time.time() * 1000)
     metrics = []

@@ -271,6 +271,15 @@ def training_hash(settings: Settings, task: str) -> str:
     return digest({**values, "models": models})
 
 
+def model_values(settings: Settings) -> dict[str, Any]:
+    """The LightGBM values ``training.models`` sets, named as a training run logs them
+    (``churn.num_leaves``)."""
+    models = sorted(settings.training.models.items())
+    return {
+        f"{model}.{key}": value for model, set_ in models for key, value in set_.values().items()
+    }
+
+
 def features_digest(
     windows: Any, frequency: str, allow: Any = (), exclude: Any = (), not_activity: Any = ()
 ) -> str:

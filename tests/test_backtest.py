@@ -49,6 +49,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         for name, value in DEMO_ENV.items():
             patch.setenv(name, value)
         run_cli(workspace, "demo-data", "--users", "1500", "--seed", "5")
+        # a LightGBM value set (the spec's own, so nothing changes) that the run must record
+        (workspace / "lifecycle.toml").write_text(
+            "[training.models.churn]\nnum_boost_round = 1000\n"
+        )
         yield workspace
 
 
@@ -388,6 +392,10 @@ def test_one_mlflow_run_in_the_current_workspace(home: Path, backtest: tuple[dic
     assert run.data.tags["lineage.dataset_version"] == judged
     assert run.data.tags["lineage.code_version"] == lineage.code_version()
     assert run.data.tags["mlflow.source.git.commit"] == code_version()["mlflow.source.git.commit"]
+    # and to the LightGBM values set, named as a training run's (two backtests of other trees
+    # had the same parameters)
+    assert document["settings"]["training_models"] == {"churn.num_boost_round": 1000}
+    assert run.data.params["churn.num_boost_round"] == "1000"
 
 
 @pytest.mark.parametrize(
