@@ -495,3 +495,23 @@ def test_a_snapshot_version_records_the_data_and_code_it_learned_from(tuned_telc
         "code_version": lineage.code_version(),
     }
     assert client.get_run(trained["run_id"]).data.params["dataset"] == "telco_churn"
+
+
+@pytest.mark.real_data
+def test_a_retrain_of_the_same_model_is_judged_against_the_champions_own_cv_metric(
+    tuned_telco,
+) -> None:
+    """The gate read the champion's CV metric from its version tag, rounded to 6 digits: the
+    same telco model trained again was judged `CV auc 0.8490778 does not beat champion v1
+    0.8490780`, a value its run never logged (0.8490778); rounded down, as this sample's, it won
+    (`CV auc 0.85016 > champion v1 0.85015`) and replaced its twin."""
+    home, trained = tuned_telco
+    again = _invoke(home, "--json", "train-snapshot", "--folds", "2")
+    assert again.exit_code == 0, again.output
+    retrained = json.loads(again.stdout)
+    auc = retrained["cv"][LIGHTGBM]["auc"]
+    assert auc == trained["cv"][LIGHTGBM]["auc"]  # the same folds, settings and seed
+    assert retrained["promoted"] is False, retrained["gate"]
+    assert retrained["gate"] == (
+        f"CV auc {auc:.4f} does not beat champion v{trained['version']} {auc:.4f}"
+    ), retrained["gate"]
