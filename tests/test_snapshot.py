@@ -515,3 +515,16 @@ def test_a_retrain_of_the_same_model_is_judged_against_the_champions_own_cv_metr
     assert retrained["gate"] == (
         f"CV auc {auc:.4f} does not beat champion v{trained['version']} {auc:.4f}"
     ), retrained["gate"]
+
+
+@pytest.mark.real_data
+def test_lifecycle_models_shows_the_metric_the_run_logged(tuned_telco) -> None:
+    """The version's test.* tags were rounded to 6 digits, then `models` to 4: a telco sample's
+    line said auc 0.8458 where its run (0.845850...) and the gate's verdict said 0.8459."""
+    home, trained = tuned_telco
+    settings = load_settings(home=home, environ={})
+    logged = registry.client(settings).get_run(trained["run_id"]).data.metrics
+    listed = json.loads(_invoke(home, "--json", "models", "--dataset", "telco_churn").stdout)
+    ours = next(m for m in listed["models"] if m["version"] == trained["version"])
+    assert ours["metrics"]["auc"] == logged[f"{LIGHTGBM}.cv_auc"]
+    assert ours["metrics"]["ece"] == logged[f"{LIGHTGBM}.cv_ece"]
