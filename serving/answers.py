@@ -362,7 +362,7 @@ class ListAnswers:
                         labels=table.metadata.get("labels"),
                     ),
                     outside_note(page.matching, Filters()),
-                    unexplained,
+                    *unexplained,
                 )
                 if note
             ],

@@ -5,7 +5,8 @@ otherwise (``--segment``, ``--where``) reaches users below them. Their reasons a
 for the listed users alone, as ``score-all`` computes them (``serving.batch.stored_reasons``),
 by the churn model version and from the features of the as-of date that made the table:
 a reason then explains the score beside it. When that version cannot be loaded or those
-features are gone, one note says how many listed users lack reasons and why.
+features are gone, one note says how many listed users lack reasons and why. Another says
+how many have reasons computed and none to give (:func:`nothing_raised_note`).
 
 ``/at_risk`` does the same for its page with what the service has loaded
 (:func:`explain_page`): the churn champion, when it is the version that made the table, and
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
     from serving.scorer import Loaded
 
 REASONS = "reasons"
+NO_REASON = "[]"  # reasons computed, none to give (``serving.batch.reasons_json`` of none)
 
 
 def explain_listed(
     settings: Settings, table: ScoresTable, ranked: pd.DataFrame
-) -> tuple[pd.DataFrame, str | None]:
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The list's rows (``ranked``, rows of ``table``) with the churn reasons of every
-    eligible user, and a note when some could not be computed (None: all have theirs)."""
+    eligible user, and the notes on those left without (none: all have theirs)."""
     return fill_reasons(
         table,
         ranked,
@@ -53,20 +55,52 @@ Explainer = Callable[[tuple[str, str], pd.Series], tuple["Sequence[str | None] |
 
 def fill_reasons(
     table: ScoresTable, ranked: pd.DataFrame, explain: Explainer, who: tuple[str, str]
-) -> tuple[pd.DataFrame, str | None]:
-    """``ranked`` with the reasons ``explain`` gives its eligible rows that have none, and a
-    note naming how many ``who`` (one, several) still lack them and why (None: every one has them)."""
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """``ranked`` with the reasons ``explain`` gives its eligible rows that have none, and
+    the notes naming how many ``who`` (one, several) still lack them and why, and how many
+    have none to give (:func:`nothing_raised_note`); none when every one has reasons."""
     explained = next((t for t in tasks.all_tasks() if t.reasons), None)
     if explained is None or explained.score not in ranked:
-        return ranked, None
-    version = table.metadata.get("model_versions", {}).get(explained.name)
+        return ranked, ()
+    ranked, unexplained = _filled(table, ranked, explain, who, explained.name, explained.score)
+    notes = (unexplained, nothing_raised_note(ranked, explained.score, who))
+    return ranked, tuple(note for note in notes if note)
+
+
+def nothing_raised_note(ranked: pd.DataFrame, score: str, who: tuple[str, str]) -> str | None:
+    """How many ``who`` have churn reasons computed and none to give: a reason is a feature
+    that raised the user's risk above the average user's, and none of theirs did (a risk
+    below the average; or, of a model bridged to a longer horizon, ``lifecycle.bridge``,
+    raised by the part no feature explains). Unlike reasons never computed (None: no note)."""
+    if REASONS not in ranked:
+        return None
+    count = int((ranked[REASONS].eq(NO_REASON) & ranked[score].notna()).sum())
+    if count == 0:
+        return None
+    return (
+        f"{count} {who[count != 1]} with no churn reason to give: no feature raised their "
+        "churn risk above the average user's"
+    )
+
+
+def _filled(
+    table: ScoresTable,
+    ranked: pd.DataFrame,
+    explain: Explainer,
+    who: tuple[str, str],
+    task: str,
+    score: str,
+) -> tuple[pd.DataFrame, str | None]:
+    """``ranked`` with the reasons ``explain`` gives its eligible rows that have none (the
+    ``task``'s, of its ``score``), and a note on those still lacking them (None: none)."""
+    version = table.metadata.get("model_versions", {}).get(task)
     if version is None:  # a table `score-all` did not write: no model to explain with
         return ranked, None
     stored = ranked[REASONS] if REASONS in ranked else pd.Series(None, index=ranked.index)
-    lacking = stored.isna() & ranked[explained.score].notna()
+    lacking = stored.isna() & ranked[score].notna()
     if not lacking.any():
         return ranked, None
-    found, why = explain((explained.name, str(version)), ranked.loc[lacking, c.USER_ID])
+    found, why = explain((task, str(version)), ranked.loc[lacking, c.USER_ID])
     rows = ranked.index[lacking]
     computed = [
         (row, raw) for row, raw in zip(rows, found or [None] * len(rows), strict=True) if raw
@@ -145,7 +179,7 @@ def _unanswered() -> tuple[type[Exception], ...]:
 
 def explain_page(
     state: Loaded | None, online: OnlineLineage, table: ScoresTable, ranked: pd.DataFrame
-) -> tuple[pd.DataFrame, str | None]:
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """An ``/at_risk`` page (``ranked``) with the churn reasons of its users the table did
     not explain, by the service's loaded churn champion and online features when they are
     the ones that made the table (as ``/score`` computes them); else a note saying why not."""

@@ -180,7 +180,7 @@ def render_report(
     dataset_dir: Path | None = None,
     medium_risk: float = MEDIUM_RISK,
     notes: Sequence[str] = (),
-    explain: Callable[[pd.DataFrame], tuple[pd.DataFrame, str | None]] | None = None,
+    explain: Callable[[pd.DataFrame], tuple[pd.DataFrame, tuple[str, ...]]] | None = None,
 ) -> tuple[str, int, list[str]]:
     """The report's HTML, how many images it embeds, and its section titles
     (``extra_sections``: (title, HTML) pairs other modules add at the end; ``units``: the
@@ -389,9 +389,7 @@ def render_report(
 
     if "value_at_risk" in scores:
         floored = at_risk_filters(Filters(), scores, medium_risk)  # as `lifecycle at-risk`
-        ranked, unexplained = (explain or (lambda r: (r, None)))(
-            at_risk(scores, floored, limit=top)
-        )
+        ranked, unexplained = (explain or (lambda r: (r, ())))(at_risk(scores, floored, limit=top))
         rows = list_rows(ranked, privacy, **listed_attributes(meta))
         shown = pd.DataFrame(
             {
@@ -423,7 +421,7 @@ def render_report(
                 "as it stands (a seeded 10% of all scored users, as <code>lifecycle at-risk</code> "
                 "draws it); who a campaign really held out is in its record. Full list: "
                 "<code>lifecycle at-risk --top N --out list.csv</code>.</p>"
-                + (f'<p class="note warn">{html.escape(unexplained)}</p>' if unexplained else ""),
+                + "".join(f'<p class="note warn">{html.escape(n)}</p>' for n in unexplained),
             )
         )
 

@@ -131,6 +131,19 @@ def test_a_filtered_page_explains_every_user_or_says_why_not(trained_copy: Path)
             "feature table 20991231T000000-rebuilt, the online store holds "
             f"{lineage['feature_table']}; {fix}"
         ]
+        # Users with reasons computed and none to give (`[]`: nothing raised their risk above
+        # the average user's) were blank and unsaid: counted in a note of their own.
+        page = _pages(http, base, table.frame)[0]
+        none = [u["user_id"] for u in page["users"] if u["user_id"] != gone][:2]
+        blanked = table.frame["reasons"].mask(table.frame["user_id"].isin(none), "[]")
+        write_scores(trained_copy / "scores", table.frame.assign(reasons=blanked), table.metadata)
+        page = _pages(http, base, table.frame)[0]
+        blank = {u["user_id"] for u in page["users"] if not u["reasons"]} - {gone}
+        assert blank == set(none), page  # the user forgotten above: the note before
+        assert [n for n in page["notes"] if "churn reason to give" in n] == [
+            "2 users of this page with no churn reason to give: no feature raised their churn "
+            "risk above the average user's"
+        ]
         # An online store whose tables are gone (as `feast teardown` drops them): a note too.
         write_scores(trained_copy / "scores", table.frame, table.metadata)
         online = store_paths(settings).online_db

@@ -164,7 +164,7 @@ def at_risk_list(
         from serving.list_reasons import explain_listed
 
         ranked, unexplained = explain_listed(obj.settings, table, ranked)
-        notes += (unexplained,) if unexplained else ()
+        notes += unexplained
     unscored = unscored_note(  # of the rows the filters kept: no filter again
         page.matching, Filters(), rank_by, labels=table.metadata.get("labels")
     )
@@ -316,7 +316,7 @@ def movers(
             value_only=ranked.attrs.get("value_only", 0),
             earlier=None if since else earlier_date(latest, name),
         )
-        + ((unexplained,) if unexplained else ()),
+        + unexplained,
     )
 
 
