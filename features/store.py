@@ -153,6 +153,7 @@ def open_store(
         config["offline_store"] = {"type": ONLINE_ONLY}
     repo = str(paths.repo.resolve())  # both: Feast resolves the registry against the store's
     store = FeatureStore(repo_path=repo, config=RepoConfig(repo_path=repo, **config))
+    _require_readable_registry(store, paths)
     redis_health.bound_retries(store)
     if must_be_applied and not online_only:
         _require_own_feature_table(store, paths)
@@ -166,6 +167,22 @@ def _require_applied(paths: StorePaths) -> None:
             f"run `lifecycle features apply --dataset {paths.dataset}` first "
             "(or `lifecycle refresh`, which takes a dataset through every step)"
         )
+
+
+def _require_readable_registry(store: FeatureStore, paths: StorePaths) -> None:
+    """Read the registry now (Feast reads it at first use): a damaged file is a protobuf
+    DecodeError traceback in any command, wherever it is first read. Feast's own ``apply``
+    reads it too, so the way back deletes it first."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        store.registry  # noqa: B018 (the property reads the file)
+    except DecodeError as error:
+        raise FeatureStoreError(
+            f"the Feast registry {paths.registry} is damaged, Feast cannot read it ({error}): "
+            f"delete it, then `lifecycle features apply --dataset {paths.dataset}` writes it "
+            "again from the feature table"
+        ) from None
 
 
 def _require_own_feature_table(store: FeatureStore, paths: StorePaths) -> None:

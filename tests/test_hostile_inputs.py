@@ -1255,3 +1255,48 @@ def test_spreadsheet_safe_quotes_text_cells_as_quoted_does_one_by_one() -> None:
         one_by_one[column] = one_by_one[column].map(quoted)
     assert (one_by_one["text"] != table["text"].astype(object)).sum() > 1_000  # some quoted
     pd.testing.assert_frame_equal(spreadsheet_safe(table), one_by_one, check_exact=True)
+
+
+def test_a_damaged_feast_registry_is_one_line_naming_it_and_the_way_back(
+    trained_copy: Path,
+) -> None:
+    """A registry.db of garbage bytes: score-all, `features apply` and the service's model
+    load failed with protobuf's DecodeError traceback, and a list computing reasons too.
+    Now each is one line (the list a note) naming the file and the way back, which works:
+    the file deleted, `features apply` writes it again and score-all scores."""
+    from features.store import store_paths
+    from lifecycle.settings import load_settings
+    from lifecycle.workspace import LATEST_SCORES
+    from serving.batch import read_scores, write_scores
+    from serving.errors import ApiError
+    from serving.scorer import Scorer
+
+    settings = load_settings(home=trained_copy, environ={})
+    registry = store_paths(settings).repo.resolve() / "registry.db"
+    registry.write_bytes(b"\xff" * 64)
+    said = (
+        f"the Feast registry {registry} is damaged, Feast cannot read it (Error parsing "
+        "message with type 'feast.core.Registry': Wire format was corrupt): delete it, then "
+        "`lifecycle features apply --dataset demo` writes it again from the feature table"
+    )
+    home = ["--home", str(trained_copy)]
+    for command in (["score-all"], ["features", "apply"], ["features", "show", "u0000001"]):
+        assert one_line_error(CliRunner().invoke(main, [*home, *command])) == f"Error: {said}"
+    with pytest.raises(ApiError) as refused:
+        Scorer(settings).load()
+    assert refused.value.message == said
+    table = read_scores(trained_copy / "scores" / LATEST_SCORES)
+    path = write_scores(
+        trained_copy / "elsewhere", table.frame.assign(reasons=None), table.metadata
+    )
+    listed = CliRunner().invoke(main, [*home, "--json", "at-risk", "--scores", str(path)])
+    assert listed.exit_code == 0, listed.output
+    count = len(json.loads(listed.stdout)["rows"])
+    assert (
+        f"{count} listed users without churn reasons: their features as of {table.as_of} cannot be read: {said}"
+        in json.loads(listed.stdout)["notes"]
+    )
+    registry.unlink()
+    for command in (["features", "apply"], ["score-all"]):
+        result = CliRunner().invoke(main, [*home, "--quiet", *command])
+        assert result.exit_code == 0, result.output
