@@ -774,10 +774,13 @@ def test_a_list_ranked_by_a_score_some_users_lack_counts_them(tmp_path: Path) ->
     table = format_rows(list_rows(at_risk(scores, rank_by="return_probability", limit=1)))
     assert table[0].split()[:4] == ["#", "user", "churn", "ltv"] and "return" in table[0]
     assert table[1].split()[:3] == ["1", "u5", "5%"] and "95%" in table[1].split()
-    # churn's label had no lookback (it scores every known user): not said to be the reason
+    # churn's label had no lookback (it scores every known user): not said to be the reason;
+    # u5's reasons are computed and none (serving.list_reasons.nothing_raised_note)
     assert back["notes"] == [
+        "1 listed user with no churn reason to give: no feature raised their churn risk above "
+        "the average user's",
         "left out: 1 user the filters keep without a return probability (no churn_probability "
-        "for them)"
+        "for them)",
     ]
     looked_back = {"churn": {"task": "churn", "horizon_days": 90, "lookback_days": 180}}
     assert unscored_note(scores, Filters(), "return_probability", labels=looked_back) == (
