@@ -17,6 +17,7 @@ from lifecycle import tasks
 from lifecycle.list_fields import RETURN_PROBABILITY, non_personal
 from serving.reason_words import reason_text, withheld_text
 from serving.segments import whole_days
+from serving.units import amount_text
 
 
 def format_rows(
@@ -121,13 +122,6 @@ def value_text(rows: pd.DataFrame, position: int, score: str) -> str:
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return amount_text(value)
     return f"{amount_text(value)} ({amount_text(low)}-{amount_text(high)})"
-
-
-def amount_text(value: float) -> str:
-    """Whole from 100 up, else with the digits a small value needs: a count-only log's
-    value at risk of 0.06 purchases is not 0."""
-    digits = 0 if abs(value) >= 100 or value == 0 else 1 if abs(value) >= 1 else 2
-    return f"{value:,.{digits}f}"
 
 
 def unwithheld(text: Any, values: dict[str, Any]) -> Any:

@@ -19,9 +19,10 @@ import numpy as np
 
 from features.asof import window_of
 from serving.segments import whole_days
-from serving.units import Counted, counted_noun
+from serving.units import Counted, amount_text, counted_noun
 
-# Words for a total's value. ``{s}`` is the plural ending, empty when the value rounds to 1.
+# Words for a total's value. ``{s}`` is the plural ending, empty when the value rounds to 1;
+# ``{amount}`` money as :func:`money_text` says it (4.50 is 4.5, not 4).
 REASON_TEXT = {
     "recency_days": "no activity for {value:.0f} day{s}",
     "purchase_recency_days": "no purchase for {value:.0f} day{s}",
@@ -29,12 +30,12 @@ REASON_TEXT = {
     "tenure_days": "first seen {value:.0f} day{s} ago",
     "orders_total": "{value:.0f} order{s} so far",
     "sessions_total": "{value:.0f} session{s} in all",
-    "revenue_total": "spent {value:,.0f} in all",
-    "refund_amount_total": "refunded {value:,.0f} in all",
-    "net_revenue_total": "spent {value:,.0f} net of refunds",
-    "avg_order_value": "average order {value:,.0f}",
-    "net_order_value": "{value:,.0f} per order net of refunds",
-    "max_order_value": "largest order {value:,.0f}",
+    "revenue_total": "spent {amount} in all",
+    "refund_amount_total": "refunded {amount} in all",
+    "net_revenue_total": "spent {amount} net of refunds",
+    "avg_order_value": "average order {amount}",
+    "net_order_value": "{amount} per order net of refunds",
+    "max_order_value": "largest order {amount}",
     "ipt_mean_days": "buys every {value:.0f} day{s} on average",
     "ipt_std_days": "gaps between purchases vary by {value:.0f} day{s}",
     "days_to_activation": "took {value:.0f} day{s} to activate",
@@ -43,8 +44,8 @@ REASON_TEXT = {
 # What a value below 0 reads as, given its size: refunds of purchases before the log can
 # exceed what the log's purchases kept ("spent -30 net of refunds" said nothing).
 NEGATIVE_TEXT = {
-    "net_revenue_total": "refunded {value:,.0f} more than spent",
-    "net_order_value": "refunds exceed spend by {value:,.0f} per order",
+    "net_revenue_total": "refunded {amount} more than spent",
+    "net_order_value": "refunds exceed spend by {amount} per order",
 }
 USUAL_GAP = "ipt_mean_days"  # what the overdue ratio divides by
 # The days since the activity of a user who did nothing past their first day (a sign-up, an
@@ -155,13 +156,24 @@ COUNTED_MISSING = {
 }
 
 
+def money_text(value: float) -> str:
+    """An amount in a reason as lists show money (``serving.units.amount_text``: a refund of
+    4.50 is 4.5 where no decimals said 4, and 7.50 said 8; 0.30 is not 0), a whole amount
+    whole ("largest order 90", not "90.0")."""
+    return f"{value:,.0f}" if float(value).is_integer() else amount_text(value)
+
+
 def _plural(value: Any) -> str:
     """The plural ending for a count as printed with no decimals."""
     return "" if isinstance(value, int | float) and f"{value:.0f}" == "1" else "s"
 
 
-def _is_none(value: Any) -> bool:
-    """Whether a number prints as 0 with no decimals (half to even: 0.5 and -0.5 do)."""
+def _is_none(value: Any, money: bool = False) -> bool:
+    """Whether a number prints as 0 with no decimals (half to even: 0.5 and -0.5 do); an
+    amount of ``money``, as 0 with the cents :func:`money_text` shows ("spent nothing" of
+    0.30 hid a purchase)."""
+    if money:
+        return isinstance(value, int | float) and abs(value) < 0.005
     return isinstance(value, int | float) and -0.5 <= value <= 0.5
 
 
@@ -241,6 +253,11 @@ def _missing_text(feature: str, purchase_counts: Counted | None, trends: Trends 
     return f"{feature.replace('_', ' ')} not recorded"  # a column of the data's own
 
 
+def _count_text(kind: str, value: float) -> str:
+    """A window's value as its reason says it: money as lists show it, a count whole."""
+    return money_text(value) if kind in WINDOW_AMOUNTS else f"{value:,.0f}"
+
+
 def _window_text(feature: str, value: float) -> str | None:
     """A window count's or amount's words; None for a feature that is neither."""
     window = window_of(feature)
@@ -248,10 +265,10 @@ def _window_text(feature: str, value: float) -> str | None:
         return None
     name, days = window
     last = f"in the last {days} days"
-    amount = f"{value:,.0f}"
+    amount = _count_text(name, value)
     if name in WINDOW_AMOUNTS:
         some, none = WINDOW_AMOUNTS[name]
-        return f"{none if _is_none(value) else some.format(amount=amount)} {last}"
+        return f"{none if _is_none(value, money=True) else some.format(amount=amount)} {last}"
     if name not in WINDOW_NOUNS:
         return None
     nouns, noun = WINDOW_NOUNS[name]
@@ -330,14 +347,14 @@ def reason_text(
         return "no order since their orders so far, which came on average less than a day apart"
     if feature == "overdue_ratio" or feature in TRENDS:
         return _ratio_text(feature, float(value), usual_gap_days, trends)
-    if feature in NONE_TEXT and _is_none(value):
+    if feature in NONE_TEXT and _is_none(value, money=feature in COUNTED_TEXT):
         return NONE_TEXT[feature]
     if feature in NEGATIVE_TEXT and value < 0:
-        return NEGATIVE_TEXT[feature].format(value=-value)
+        return NEGATIVE_TEXT[feature].format(amount=money_text(-value))
     if feature in DAYS_SINCE:
         value = float(whole_days(value))
     if feature in REASON_TEXT:
-        return REASON_TEXT[feature].format(value=value, s=_plural(value))
+        return REASON_TEXT[feature].format(value=value, s=_plural(value), amount=money_text(value))
     return _window_text(feature, float(value)) or f"{feature.replace('_', ' ')}: {value:.3g}"
 
 
@@ -369,15 +386,21 @@ class Pace(NamedTuple):
         :data:`PACE_SPAN_WINDOWS` times it. Known barely longer, the pace restated the window:
         "1 active day in the last 90 days, down from 2 per 90 days since first seen 99 days
         ago" of a customer with 2 purchases ever read as a habit lost (trial 107)."""
-        if _is_none(self.recent) or self.span < PACE_SPAN_WINDOWS * self.short:
+        if self.none(self.recent) or self.span < PACE_SPAN_WINDOWS * self.short:
             return False
         pace = self.per_short
-        return self.recent < pace and f"{pace:,.0f}" != f"{self.recent:,.0f}"
+        return self.recent < pace and _count_text(self.kind, pace) != _count_text(
+            self.kind, self.recent
+        )
 
     @property
     def emptied(self) -> bool:
         """Whether the recent window holds none of the longest window's count."""
-        return _is_none(self.recent) and not _is_none(self.whole)
+        return self.none(self.recent) and not self.none(self.whole)
+
+    def none(self, count: float) -> bool:
+        """Whether a count of its kind is said as none (money to the cent)."""
+        return _is_none(count, money=self.kind in WINDOW_AMOUNTS)
 
 
 # A pace is the user's own only where as many days of it came before the recent window as in it.
@@ -436,7 +459,9 @@ def pace_text(feature: str, pace: Pace | None) -> str | None:
         else f"since first seen {whole_days(pace.span):.0f} days ago"
     )
     said = _window_text(f"{pace.kind}_{pace.short}d", pace.recent)
-    return f"{said}, down from {pace.per_short:,.0f} per {pace.short} days {over}"
+    return (
+        f"{said}, down from {_count_text(pace.kind, pace.per_short)} per {pace.short} days {over}"
+    )
 
 
 def withheld_text(feature: str) -> str:

@@ -30,7 +30,7 @@ from lifecycle.errors import UserError
 from lifecycle.workspace import EVENTS_FILE
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
-from serving.list_text import amount_text, value_text
+from serving.list_text import value_text
 from serving.lists import (
     Filters,
     Privacy,
@@ -62,7 +62,7 @@ from serving.segments import (
     super_users_words,
     whole_days,
 )
-from serving.units import Units, units_for
+from serving.units import Units, amount_text, units_for
 
 GONE_STAGES = ("silent", "churned", "never_active")  # a high churn risk of users long gone
 

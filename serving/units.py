@@ -48,6 +48,13 @@ class Counted:
             raise ValueError(f"Counted.noun: 'purchases' or 'items', not {self.noun!r}")
 
 
+def amount_text(value: float) -> str:
+    """An amount as lists and the report show it: whole from 100 up, else with the digits a
+    small value needs (a count-only log's value at risk of 0.06 purchases is not 0)."""
+    digits = 0 if abs(value) >= 100 or value == 0 else 1 if abs(value) >= 1 else 2
+    return f"{value:,.{digits}f}"
+
+
 def counted_noun(purchase_counts: Counted | None) -> tuple[str, str]:
     """What a log without money counts, (plural, singular): its :class:`Counted` noun; a log
     with money (None) words no count, so purchases."""

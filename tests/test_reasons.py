@@ -15,7 +15,7 @@ from features.asof import feature_names
 from serving.churn_reasons import worded_reasons
 from serving.reason_words import reason_text
 from serving.segments import first_day_only_columns, lifecycle_stage
-from serving.units import Counted
+from serving.units import Counted, amount_text
 
 WINDOWS = (7, 30, 90, 365)
 # Every feature of the feature set (numeric, and the categorical channel).
@@ -68,7 +68,8 @@ def test_refunds_beyond_spend_read_as_such_never_as_negative_spend() -> None:
     # "spent -153 net of refunds" (and "-0 purchases kept after refunds" in a count-only log).
     assert reason_text("net_revenue_total", -153.2) == "refunded 153 more than spent"
     assert reason_text("net_order_value", -30.0) == "refunds exceed spend by 30 per order"
-    assert reason_text("net_revenue_total", -0.4) == "nothing kept after refunds"
+    assert reason_text("net_revenue_total", -0.4) == "refunded 0.40 more than spent"
+    assert reason_text("net_revenue_total", -0.004) == "nothing kept after refunds"
     assert reason_text("net_revenue_total", 12.0) == "spent 12 net of refunds"
     assert (
         reason_text("net_revenue_total", -3.0, Counted(1.0))
@@ -83,6 +84,23 @@ def test_refunds_beyond_spend_read_as_such_never_as_negative_spend() -> None:
         for purchase_counts in (None, Counted(1.0), Counted(2.0)):
             for value in (-5.0, -0.3):
                 assert "-" not in reason_text(feature, value, purchase_counts), (feature, value)
+
+
+def test_small_amounts_in_reasons_are_said_as_lists_show_money() -> None:
+    """Reasons rounded money to whole, half to even: online_retail's -4.50 read "refunded 4
+    more than spent", -7.50 "refunded 8", and 0.30 spent "spent nothing". Now an amount is
+    said as lists show money (whole from 100 up, else the digits it needs), whole if whole."""
+    assert reason_text("net_revenue_total", -4.5) == "refunded 4.5 more than spent"
+    assert reason_text("net_revenue_total", -7.5) == "refunded 7.5 more than spent"
+    assert reason_text("net_order_value", -2.25) == "refunds exceed spend by 2.2 per order"
+    assert reason_text("avg_order_value", 12.75) == "average order 12.8"
+    assert reason_text("max_order_value", 90.0) == "largest order 90"
+    assert reason_text("revenue_total", 1234.5) == "spent 1,234 in all"
+    assert reason_text("refund_amount_total", 0.3) == "refunded 0.30 in all"
+    assert reason_text("revenue_90d", 0.3) == "spent 0.30 in the last 90 days"
+    assert reason_text("revenue_30d", 0.0) == "spent nothing in the last 30 days"
+    assert reason_text("orders_90d", 3.0) == "3 orders in the last 90 days"  # a count
+    assert amount_text(-7.5) == "-7.5" and amount_text(0.3) == "0.30"  # the lists' own
 
 
 def test_one_quantity_has_one_wording_in_every_window() -> None:
