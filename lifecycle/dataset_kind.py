@@ -157,13 +157,7 @@ def require_dataset(settings: Settings, dataset: str, step: str) -> None:
     the settings' `demo` after `lifecycle import online-retail`), naming the ones it holds."""
     if dataset_kind(settings, dataset) is not None:
         return
-    root = settings.workspace.home / "datasets"
-    folders = (
-        sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
-        if root.is_dir()
-        else []
-    )
-    kinds = {name: _kind_or_none(settings, name) for name in folders}
+    kinds = held_kinds(settings)
     events = [name for name, kind in kinds.items() if kind == EVENTS]
     others = [name for name, kind in kinds.items() if kind is not None and kind != EVENTS]
     if events:
@@ -190,6 +184,17 @@ def require_dataset(settings: Settings, dataset: str, step: str) -> None:
     else:
         hint = ": ingest or import it first"
     raise UserError(f"{step}: no dataset '{dataset}' in {settings.workspace.home}{hint}")
+
+
+def held_kinds(settings: Settings) -> dict[str, str | None]:
+    """Each dataset folder of the workspace -> its kind (None: no data in it, or damaged)."""
+    root = settings.workspace.home / "datasets"
+    folders = (
+        sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+        if root.is_dir()
+        else []
+    )
+    return {name: _kind_or_none(settings, name) for name in folders}
 
 
 def _kind_or_none(settings: Settings, dataset: str) -> str | None:

@@ -252,12 +252,12 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     text = (tmp_path / "report.html").read_text()
     assert "label-free (purchase_process): no outcome to test on" in text
     assert "Failed to download" not in text and "unavailable" not in text
-    # Another dataset's models: the line names the dataset looked at and those with models.
+    # A dataset neither held nor with models: refused, naming it and the datasets known.
     other = _cli(settings, "models", LIFECYCLE_DATASET="demo")
-    assert other.exit_code == 0, other.output
-    assert other.stdout.strip() == (
-        f"no registered models of dataset demo; models are registered for {DATASET}: "
-        f"lifecycle models --dataset {DATASET}"
+    assert other.exit_code == 1, other.output
+    assert other.stderr.strip() == (
+        f"Error: models: no dataset 'demo': no data in {settings.workspace.home} and no model "
+        f"of it in the tracking store; it knows {DATASET}: lifecycle models --dataset {DATASET}"
     )
 
 

@@ -136,6 +136,39 @@ def test_models_say_their_metrics_are_the_evaluated_models(
     assert f" test {tested[0]}..{tested[-1]}: " in line and f"ece {ece:.4f}" in line, line
 
 
+def test_models_names_the_known_datasets_for_an_unknown_one_and_lists_one_known_by_models(
+    trained_copy: Path,
+) -> None:
+    """Session 45: `lifecycle models --dataset nosuch` said 'no registered models of dataset
+    nosuch' and exited 0, where every other command refuses an unknown dataset. A dataset
+    with models but no data here (a workspace on a tracking server) is still listed, and one
+    with data but no models says so."""
+
+    def models(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--home", str(trained_copy), "models", *args])
+
+    held = trained_copy / "datasets" / "demo"  # a link to its current version
+    (trained_copy / "datasets" / "other").symlink_to(held.readlink())  # data, no models
+    held.unlink()  # its models alone say demo exists
+    for history in ([], ["--history"]):
+        refused = models("--dataset", "nosuch", *history)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.splitlines() == [
+            f"Error: models: no dataset 'nosuch': no data in {trained_copy} and no model of it "
+            "in the tracking store; it knows demo, other: lifecycle models --dataset demo"
+        ]
+    listed = models()
+    assert listed.exit_code == 0 and "demo-churn v1 " in listed.stdout, listed.output
+    untrained = models("--dataset", "other")
+    assert untrained.exit_code == 0, untrained.output
+    assert untrained.stdout.strip() == (
+        "no registered models of dataset other; models are registered for demo: "
+        "lifecycle models --dataset demo"
+    )
+    changes = models("--history")
+    assert changes.exit_code == 0 and "demo-churn: first champion v1" in changes.stdout
+
+
 def test_same_data_and_seed_give_same_metrics_and_gate_keeps_champion(
     churn_again: tuple[Path, TrainResult], trained: dict
 ) -> None:

@@ -206,6 +206,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         return
 
     rows = list_models(obj.settings, dataset)
+    if not rows:
+        _require_known(obj, dataset or obj.settings.dataset)
     answered = _answered_by_churn(obj, dataset, rows)
     lines = []
     for r in rows:
@@ -269,6 +271,8 @@ def _champion_history(obj: Context, dataset: str) -> None:
     from lifecycle.champion_log import champion_history
 
     entries = champion_history(obj.settings, dataset)
+    if not entries:
+        _require_known(obj, dataset)
     lines = [
         f"{e['at']} {e['model']}: v{e['from']} -> v{e['to']} by {e['by']}: {e['reason']}"
         if e["from"]
@@ -287,6 +291,31 @@ def _answered_by_churn(
     served = {r["task"] for r in rows if "champion" in r["aliases"]}
     # without a churn champion nothing is answered by it: no champion to load
     return churn_answers(obj.settings, dataset, served if tasks.CHURN.name in served else ())
+
+
+def _require_known(obj: Context, dataset: str) -> None:
+    """Refuse a dataset with neither data in the workspace nor a registered model (a misspelt
+    --dataset listed nothing and exited 0). A workspace on a tracking server holds models
+    trained elsewhere without their data: those datasets are known by their models."""
+    from lifecycle.dataset_kind import held_kinds
+    from lifecycle.errors import UserError
+    from training.tracking import datasets_with_models
+
+    held = [name for name, kind in held_kinds(obj.settings).items() if kind is not None]
+    if dataset in held:
+        return
+    known = sorted({*held, *datasets_with_models(obj.settings)})
+    if dataset in known:
+        return
+    hint = (
+        f"; it knows {', '.join(known)}: lifecycle models --dataset {known[0]}"
+        if known
+        else ": ingest or import it first"
+    )
+    raise UserError(
+        f"models: no dataset '{dataset}': no data in {obj.settings.workspace.home} and no "
+        f"model of it in the tracking store{hint}"
+    )
 
 
 def _no_models(obj: Context, dataset: str) -> str:
