@@ -29,6 +29,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 GATE_TAG = "gate"  # the promotion gate's verdict on a version
 DEFINITION_HELD = "label definition differs from champion"  # a verdict holding a version back
+# how a definition hold goes on when the challenger lost to a baseline too (training.promotion)
+BESIDES = "; besides, "
 # Set (to the gate's reason) when the gate makes a version champion; a promotion by hand
 # rewrites tag ``promotion`` but not this, so a rollback to a former champion stays allowed.
 GATE_PASSED_TAG = "gate_passed"
@@ -282,6 +284,14 @@ def gate_refusal(version: Any) -> str | None:
     return f"v{version.version} {NEVER_JUDGED}"
 
 
+def held_for_definition_only(version: Any) -> bool:
+    """Whether the gate kept this version back for its changed label definition alone: it
+    beat the baselines on its test rows (the verdict says no loss ``BESIDES``), as a
+    `lifecycle train --accept-definition-change` would have promoted it."""
+    verdict = (version.tags or {}).get(GATE_TAG, "")
+    return verdict.startswith(DEFINITION_HELD) and BESIDES not in verdict
+
+
 NEVER_JUDGED = (
     "was never judged by the promotion gate (its training stopped before the gate or before "
     "the champions of its run moved, or it was registered by hand)"
@@ -423,8 +433,10 @@ def promote(
     ``accept_definition_change`` (the reason then says why the meaning may change). With
     ``gated_only`` (``lifecycle promote`` without --force), a version the gate never made
     champion is refused with the gate's verdict, naming ``override`` (how the caller asks
-    anyway); a former champion (a rollback) is not. A changed definition's refusal names
-    ``accept_override``, both joined by ``overrides_joined`` when both are needed. ``moot``:
+    anyway); a former champion (a rollback) is not, nor one the gate kept back for its changed
+    definition alone (:func:`held_for_definition_only`), which ``accept_definition_change``
+    lets through. A changed definition's refusal names ``accept_override``, both joined by
+    ``overrides_joined`` when both are needed. ``moot``:
     why promoting this task changes no served answer (``serving.one_event.no_served_change``),
     said first in the gate's refusal of a version of the champion's label definition.
     """
@@ -467,6 +479,8 @@ def promote(
     changes = definition_changes(json.loads(theirs), json.loads(ours)) if theirs and ours else []
     current = previous is not None and str(previous.version) == str(version)
     refused = None if current else gate_refusal(chosen)
+    if changes and held_for_definition_only(chosen):  # accepting the change is all it needs
+        refused = None
     if changes and not accept_definition_change:
         # the gate's refusal too, when --force will be asked next: both flags at once
         also = (

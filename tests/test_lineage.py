@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -118,13 +119,13 @@ def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: P
     # By hand, too, only when the definition change is accepted.
     with pytest.raises(registry.PromotionError, match="label definition differs"):
         registry.promote(settings, "churn", refused.version, "looks better")
-    # `lifecycle promote` (gated only) names both flags it will need at once, not one by one
-    with pytest.raises(registry.PromotionError) as both:
+    # `lifecycle promote` (gated only) names every flag it will need at once, not one by one:
+    # --force too only when the version lost to a baseline besides (test below)
+    with pytest.raises(registry.PromotionError) as asked:
         registry.promote(settings, "churn", refused.version, "looks better", gated_only=True)
-    assert str(both.value).endswith(
-        "add --accept-definition-change --force to promote it anyway"
-    ), both.value
-    assert "the promotion gate also kept it back (" in str(both.value)
+    flags = "--accept-definition-change --force" if lost else "--accept-definition-change"
+    assert str(asked.value).endswith(f"add {flags} to promote it anyway"), asked.value
+    assert ("the promotion gate also kept it back (" in str(asked.value)) == lost
     # `refresh` retrains it only when told to accept (it found every model current, and did
     # nothing with --accept-definition-change, while the old definition served on)
     assert model_problem(settings, client, "demo", "churn") is None
@@ -140,6 +141,51 @@ def test_gate_refuses_a_changed_label_definition_unless_accepted(trained_copy: P
     assert str(champion.version) == accepted.version
     assert "accepted: product asked for 60 days" in champion.tags["promotion"]
     assert model_problem(settings, client, "demo", "churn", "again") is None  # it serves now
+
+
+def test_promote_accepts_a_changed_definition_alone_when_it_was_the_only_objection(
+    trained_copy: Path,
+) -> None:
+    """Session 45: a 60-day churn version kept back only for its definition (it beat the
+    baselines) was refused by `lifecycle promote --accept-definition-change` until --force was
+    added too, though `train --accept-definition-change` would have promoted it. --force stays
+    needed for a version that also lost to a baseline."""
+    environ = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"} | NO_COMPILE | NO_PLOTS | few_rounds()
+    # a tree that cannot split (every leaf needs more rows than the table): a constant score
+    no_split = {"LIFECYCLE_TRAINING__MODELS__CHURN__MIN_DATA_IN_LEAF": "10000000"}
+
+    def promote(version: str, *flags: str) -> Any:
+        args = ["promote", "churn", version, "--reason", "60-day window agreed", *flags]
+        return CliRunner().invoke(main, ["--home", str(trained_copy), *args], env=environ)
+
+    def train(extra: dict[str, str]) -> Any:
+        from training.pipeline import train_task
+
+        return train_task(load_settings(home=trained_copy, environ=environ | extra), "churn")
+
+    loser, winner = train(no_split), train({})
+    refused = promote(loser.version, "--accept-definition-change")
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.strip().endswith(
+        "promote it anyway with --force (the reason is recorded on the version)"
+    )
+    accepted = promote(winner.version, "--accept-definition-change")
+    assert accepted.exit_code == 0, accepted.output
+    settings = load_settings(home=trained_copy, environ={})
+    champion = registry.alias_version(registry.client(settings), "demo-churn", "champion")
+    assert str(champion.version) == winner.version
+    assert champion.tags["promotion"].endswith("(label definition changed: horizon_days 90 -> 60)")
+    # the verdicts say which flags each needs
+    assert "horizon_days 90 -> 60" in winner.gate and "; besides, " not in winner.gate
+    assert "horizon_days 90 -> 60" in loser.gate
+    assert "; besides, auc 0.5000 loses to the baseline " in loser.gate, loser.gate
+    assert "promoting it by hand needs --force too" in loser.gate
+    accept = (
+        f"`lifecycle promote churn {winner.version} --reason REASON --accept-definition-change`"
+    )
+    assert winner.gate.endswith(accept), winner.gate
+    forced = promote(loser.version, "--force")  # of the champion's definition now
+    assert forced.exit_code == 0, forced.output
 
 
 def test_movers_refuses_scores_of_different_definitions(home: Path) -> None:

@@ -521,7 +521,8 @@ def test_a_baseline_version_refused_for_its_definition_is_not_said_to_lose_to_it
         label={**label, "horizon_days": 60},
     )  # fmt: skip
     assert reason.endswith(
-        "besides, auc 0.9500 loses to the baseline recency_rule 0.9977 by 0.0477"
+        "besides, auc 0.9500 loses to the baseline recency_rule 0.9977 by 0.0477 (promoting it "
+        "by hand needs --force too)"
     )
 
 

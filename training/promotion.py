@@ -311,7 +311,8 @@ def gate_on_test(
             ours, theirs = compared(model_metrics[metric], rivals[best])
             by = rivals[best] - model_metrics[metric]
             refused += (
-                f"; besides, {metric} {ours} loses to the baseline {best} {theirs} by {by:.4f}"
+                f"{registry.BESIDES}{metric} {ours} loses to the baseline {best} {theirs} by "
+                f"{by:.4f} (promoting it by hand needs --force too)"
             )
         registry.record_gate(mlflow_client, name, version, refused)
         return False, refused
@@ -449,7 +450,7 @@ def accept_commands(task: str, version: str) -> str:
     (`lifecycle refresh` names its own: ``lifecycle.refresh``)."""
     return (
         f"`lifecycle train {task} --accept-definition-change REASON` or `lifecycle promote "
-        f"{task} {version} --reason REASON --accept-definition-change --force`"
+        f"{task} {version} --reason REASON --accept-definition-change`"
     )
 
 

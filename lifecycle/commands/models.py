@@ -106,8 +106,9 @@ def promote(
 ) -> None:
     """Make a model version (or `challenger`) the champion by hand, with a recorded reason.
     A version the gate made champion before (a rollback) needs nothing more; one it kept back
-    (a challenger) needs --force. A running service follows it by itself (every worker reads
-    the champion alias)."""
+    (a challenger) needs --force, unless its changed label definition was all that held it
+    back (--accept-definition-change then suffices). A running service follows it by itself
+    (every worker reads the champion alias)."""
     from features.erasure_models import predates_erasure
     from lifecycle.registry import challenger_version
     from lifecycle.registry import promote as promote_version
