@@ -62,14 +62,10 @@ def online_retail_loaded(shared_data: Path, tmp_path_factory: pytest.TempPathFac
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return adapters.online_retail(source)
     root = tmp_path_factory.getbasetemp().parent  # the workers' base folders share it
-    # named for this run: xdist clears only each worker's own folder, so a --basetemp used
-    # again would otherwise hand a later run (of other code) this run's load
-    loaded = root / f"online-retail-{os.environ['PYTEST_XDIST_TESTRUNUID']}.pickle"
+    loaded = root / "online-retail.pickle"
     with (root / "online-retail.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not loaded.is_file():
-            for earlier in root.glob("online-retail-*.pickle"):
-                earlier.unlink()
             staged = loaded.with_suffix(".partial")  # renamed whole: a failed load is redone
             staged.write_bytes(pickle.dumps(adapters.online_retail(source), protocol=5))
             staged.rename(loaded)
