@@ -172,9 +172,12 @@ def _require_applied(paths: StorePaths) -> None:
 def _require_readable_registry(store: FeatureStore, paths: StorePaths) -> None:
     """Read the registry now (Feast reads it at first use): a damaged file is a protobuf
     DecodeError traceback in any command, wherever it is first read. Feast's own ``apply``
-    reads it too, so the way back deletes it first."""
+    reads it too, so the way back deletes it first. A registry not written yet stays Feast's
+    to create, when it is first needed."""
     from google.protobuf.message import DecodeError
 
+    if not paths.registry.is_file():
+        return
     try:
         store.registry  # noqa: B018 (the property reads the file)
     except DecodeError as error:

@@ -318,6 +318,7 @@ def refuse_unread(champions: Champions, dataset: str, feature_table: Path) -> No
             continue
         champions.withdraw(
             task,
+            f"{few(missing)}, which the feature table no longer has",
             lambda version, task=task, missing=missing: (
                 f"champion {registry.model_name(dataset, task)} v{version} reads "
                 f"{few(missing)}, which the feature table no longer has (built with "
