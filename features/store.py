@@ -542,7 +542,8 @@ def online_features(store: FeatureStore, user_ids: list[str], service_name: str)
         return _online_rows(store, online, [str(u) for u in user_ids], service_name)
     feature_service = service(store, service_name)
     rows = [{c.USER_ID: str(u)} for u in user_ids]
-    with redis_health.reaching_store(store), naming_lost_features(service_name):
+    # answering: Feast's SQLite store's errors said as the Redis path's
+    with redis_health.reaching_store(store), naming_lost_features(service_name), answering(store):
         response = store.get_online_features(features=feature_service, entity_rows=rows)
     data = response.to_dict(include_event_timestamps=True)
     frame = pd.DataFrame({k: v for k, v in data.items() if not k.endswith("__ts")})
@@ -569,14 +570,22 @@ def _read_plan(store: FeatureStore, service_name: str) -> Any:
 def _online_rows(
     store: FeatureStore, online: Any, user_ids: list[str], service_name: str
 ) -> Online:
+    plan = _read_plan(store, service_name)
+    with answering(store):
+        frame, found = online.read_frame(store.config, plan, user_ids)
+    return Online(frame=frame, found=pd.Series(found, copy=False))
+
+
+@contextlib.contextmanager
+def answering(store: FeatureStore) -> Iterator[None]:
+    """A SQLite online store's table deleted, never filled or damaged on disk, as a
+    :class:`FeatureStoreError` naming its file."""
     import sqlite3
 
-    plan = _read_plan(store, service_name)
     try:
-        frame, found = online.read_frame(store.config, plan, user_ids)
-    except sqlite3.DatabaseError as error:  # deleted, never filled, or damaged on disk
+        yield
+    except sqlite3.DatabaseError as error:
         raise FeatureStoreError(
             f"the online store {online_file(store)} cannot answer ({error}): "
             "run `lifecycle features materialize`"
         ) from None
-    return Online(frame=frame, found=pd.Series(found, copy=False))

@@ -18,6 +18,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
+from lifecycle.errors import UserError
+
 _checked: set[tuple[Path, str]] = set()  # (database, root) already current in this process
 
 
@@ -51,28 +53,41 @@ def relocate_mlflow_store(database: Path, artifact_root: str) -> list[str]:
     if key in _checked or not database.is_file():
         return []
     new = _path_of(artifact_root).rstrip("/")
-    try:
-        connection = sqlite3.connect(database, timeout=30)
-    except sqlite3.Error:
-        return []  # MLflow reports a store it cannot open, in its own words
+    connection = sqlite3.connect(database, timeout=30)  # opens lazily: errors come below
     try:
         with connection:  # one transaction: a reader sees the old or the new locations
             try:
                 old_roots = foreign_roots(connection, artifact_root)
-            except sqlite3.OperationalError:  # no experiments table yet: a new store
-                return []
+            except sqlite3.OperationalError as error:
+                if "no such table" in str(error):  # no experiments table yet: a new store
+                    return []
+                raise
             for old in old_roots:
                 # URIs first (they hold the path %-quoted), then any plain path left
                 _replace_prefix(connection, f"file://{quote(old)}/", f"file://{quote(new)}/")
                 _replace_prefix(connection, f"{old}/", f"{new}/")
-    except sqlite3.OperationalError as error:
-        if "readonly" not in str(error):
-            raise
-        return []
+    except sqlite3.DatabaseError as error:  # OperationalError too (locked, read-only)
+        if "readonly" in str(error):
+            return []
+        raise unreadable_store(database, error) from error
     finally:
         connection.close()
     _checked.add(key)
     return old_roots
+
+
+def unreadable_store(database: Path, error: Exception) -> UserError:
+    """The error saying the MLflow SQLite store ``database`` cannot be read (damaged, locked
+    by another process past the wait, not a database at all)."""
+    if "locked" in str(error):
+        return UserError(
+            f"the tracking store {database} is locked by another process ({error}): "
+            "try again once it has finished"
+        )
+    return UserError(
+        f"the tracking store {database} cannot be read ({error}): the registered "
+        "models are there; restore it from a copy of the workspace"
+    )
 
 
 def _replace_prefix(connection: sqlite3.Connection, old: str, new: str) -> None:

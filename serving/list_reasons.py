@@ -15,6 +15,7 @@ the online store's features, when they are of the table's as-of date.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -169,12 +170,20 @@ def _computed(
 def _unanswered() -> tuple[type[Exception], ...]:
     """The failures a note says instead of the reasons, not a defect's: the project's own
     (a feature store not applied or that cannot answer, a feature service gone), a file
-    missing or unreadable, and MLflow's (a registry away; only once MLflow is imported,
-    as nothing else raises them: importing it for this would cost a list 1.5 s)."""
+    missing or unreadable, a SQLite store damaged or locked, and MLflow's and SQLAlchemy's
+    (a registry away, its database unreadable; only once they are imported, as only they
+    raise theirs: importing MLflow for this would cost a list 1.5 s)."""
     from lifecycle.errors import UserError
 
     mlflow = sys.modules.get("mlflow.exceptions")
-    return (UserError, OSError, *((mlflow.MlflowException,) if mlflow else ()))
+    sqlalchemy = sys.modules.get("sqlalchemy.exc")
+    return (
+        UserError,
+        OSError,
+        sqlite3.DatabaseError,
+        *((mlflow.MlflowException,) if mlflow else ()),
+        *((sqlalchemy.DatabaseError,) if sqlalchemy else ()),
+    )
 
 
 def explain_page(

@@ -26,6 +26,7 @@ from features.store import (
     service_features,
     store_paths,
 )
+from features.store_health import online_file
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from training.datasets import build_training_set
@@ -288,3 +289,39 @@ def test_features_show_after_a_users_column_went_reads_the_current_service(
         "feature service churn_v1 (what the models learned from) asks feature view "
         "user_profile for country, which the dataset no longer has"
     ) in stale.stderr
+
+
+def test_feasts_own_sqlite_store_with_its_tables_dropped_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """With `feast.online_store = "sqlite-feast"`, an online store whose tables were dropped
+    ended a read (`features show`, `/score`, `/at_risk`'s reasons) in Feast's
+    `sqlite3.OperationalError: no such table` traceback, where the row store and Redis say
+    the store cannot answer. Now it says so too, naming the file and the way on."""
+    import sqlite3
+
+    home = tmp_path / "ws"
+    env = {"LIFECYCLE_FEAST__ONLINE_STORE": "sqlite-feast"}
+    prepare(
+        home,
+        ["demo-data", "--users", "200"],
+        ["features", "build"],
+        ["features", "apply"],
+        ["features", "materialize"],
+        env=env,
+    )
+    store = open_store(load_settings(home=home, environ=env))
+    online = online_file(store)
+    assert online is not None
+    with sqlite3.connect(online) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        for table in tables:
+            connection.execute(f'DROP TABLE "{table}"')
+    shown = CliRunner(env=env).invoke(main, ["--home", str(home), "features", "show", "u0000001"])
+    assert shown.exit_code == 1 and shown.stderr.startswith(
+        f"Error: the online store {online} cannot answer (no such table: "
+    ), shown.output
+    assert shown.stderr.endswith("): run `lifecycle features materialize`\n"), shown.stderr

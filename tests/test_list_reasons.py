@@ -16,6 +16,7 @@ from services import run_cli
 
 from features.asof import feature_cutoffs
 from features.store import open_store, store_paths
+from lifecycle.aliases_mirror import ALIASES_FILE
 from lifecycle.cli import main
 from lifecycle.settings import load_settings
 from lifecycle.workspace import LATEST_SCORES
@@ -111,6 +112,29 @@ def test_reasons_that_cannot_be_computed_are_said_in_one_note(
         f"'demo' at {repo}: run `lifecycle features apply --dataset demo` first (or "
         "`lifecycle refresh`, which takes a dataset through every step)"
     )
+
+
+def test_a_damaged_tracking_store_is_said_in_one_line(trained_copy: Path, tmp_path: Path) -> None:
+    """The MLflow store overwritten with bytes that are not a database (its aliases mirror
+    gone, so the store itself is asked): computing a list's reasons crashed the list with a
+    `sqlite3.DatabaseError: file is not a database` traceback, and `lifecycle models` alike.
+    Now the list says it in its note, and `models` refuses in one line naming the file."""
+    table = read_scores(trained_copy / "scores" / LATEST_SCORES)
+    path = write_scores(tmp_path, table.frame.assign(reasons=None), table.metadata)
+    mlflow_dir = load_settings(home=trained_copy, environ={}).workspace.mlflow_dir
+    (mlflow_dir / ALIASES_FILE).unlink()
+    database = mlflow_dir / "mlflow.db"
+    database.write_bytes(b"not a database " * 100)
+    said = _listed(trained_copy, *_filtered_lists(table.frame)[0], "--scores", str(path))
+    damaged = (
+        f"the tracking store {database} cannot be read (file is not a database): the "
+        "registered models are there; restore it from a copy of the workspace"
+    )
+    assert _reasons_note(read_scores(path), said) == (
+        f"churn model v1, which made these scores, cannot be loaded: {damaged}"
+    )
+    result = CliRunner().invoke(main, ["--home", str(trained_copy), "models"])
+    assert result.exit_code == 1 and result.output == f"Error: {damaged}\n", result.output
 
 
 def _reasons_note(table: ScoresTable, said: dict[str, Any]) -> str:
