@@ -488,8 +488,54 @@ def test_a_rule_refit_on_fresher_data_replaces_the_same_rule_it_ties(tmp_path: P
     assert reason == (
         "auc 0.7402 on test 2011-06-11..2011-07-02 is the best baseline rfm_score itself (no "
         "lead over it), not more than champion v1 was against rfm_score on its test "
-        "2011-03-25..2011-04-15 (+0.0000; it recorded 0.7085), but level: the model of the "
+        "2011-03-25..2011-04-15 (+0.0000; it recorded 0.7085), but level: the rule of the "
         "fresher data replaces it"
+    )
+    assert str(registry.alias_version(client, name, registry.CHAMPION).version) == "2"
+
+
+def test_a_recency_rule_refit_on_fresher_data_replaces_the_rescored_rule_it_ties(
+    tmp_path: Path,
+) -> None:
+    """A recency_rule champion judged by AUC is re-scored on the challenger's rows (it has
+    nothing fitted to rank by), not recorded: the same rule refit on fresher data ranks the
+    users alike, and "auc 0.7402 does not beat champion v1 0.7402" kept the first one served
+    for good (CDNOW's recency rule v4 over v6). Tied exactly and of fresher data, the rule of
+    the fresher data replaces it; not when of the same data, nor behind the champion, nor
+    with training.min_improvement asking for a lead."""
+    from training.promotion import Rescored, gate
+
+    client, name = _registered_versions(
+        load_settings(home=tmp_path, environ={}), "c-churn", tmp_path
+    )
+    registry.set_champion(client, name, "1", "first model")
+    rules = {"recency_rule": {"auc": 0.7402}, "rfm_score": {"auc": 0.7011}}
+
+    def judged(champion_auc: float, older: bool, margin: str = "0") -> tuple[bool, str]:
+        def score(champion: Any, metric: str) -> Rescored:
+            found = Rescored(champion_auc, None)  # a rule challenger brings no bootstrap
+            found.older = older
+            return found
+
+        environ = {"LIFECYCLE_TRAINING__MIN_IMPROVEMENT": margin}
+        return gate(
+            load_settings(home=tmp_path, environ=environ), client, name, "churn", "2",
+            {"auc": 0.7402}, score, evidence=" on test 1998-04-01", baselines=rules,
+            itself="recency_rule",
+        )  # fmt: skip
+
+    for champion_auc, older, margin in (
+        (0.7402, False, "0"),
+        (0.7403, True, "0"),
+        (0.7402, True, "0.001"),
+    ):
+        promoted, reason = judged(champion_auc, older, margin)
+        assert not promoted and "replaces" not in reason, reason
+    promoted, reason = judged(0.7402, older=True)
+    assert promoted, reason
+    assert reason == (
+        "auc 0.7402 does not beat champion v1 0.7402 on test 1998-04-01, but level: the rule "
+        "of the fresher data replaces it"
     )
     assert str(registry.alias_version(client, name, registry.CHAMPION).version) == "2"
 

@@ -148,7 +148,9 @@ def gate(
     its recorded lead over the baseline within ``lead_over(best baseline)``, the interval of
     the challenger's lead on its rows), the challenger, of fresher data, replaces it: a
     months-old champion 0.0003 ahead on AUC served churn 0.9999 to every one-time buyer of
-    CDNOW. Not with ``training.min_improvement`` set, which asks for a lead.
+    CDNOW. A rule challenger (``itself``) tied exactly with a champion that leads no baseline
+    (a rule) replaces it alike: the same rule refit ties itself. Not with
+    ``training.min_improvement`` set, which asks for a lead.
 
     ``kind`` prefixes the metric in reasons (e.g. "CV "); ``evidence`` ends them (e.g.
     " on test 2025-05-11..2025-06-01"). ``itself``: the baseline the challenger is (a winning rule
@@ -214,13 +216,18 @@ def gate(
         # only where it counts; the rule itself leads its own baseline by exactly 0, unresampled
         exact = best == itself
         noise = ((0.0, 0.0) if exact else lead_over(best)) if theirs.older and not margin else None
+        no_lead = exact and weighed[1] <= 0  # a rule champion, or one that led no baseline
     else:
         weighed = (ours, theirs)
         mine, _, their = compared(ours, theirs + margin, theirs)
         # a recorded metric was measured on the champion's own test cutoff, not on this evidence
         own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
-        said, better, worse, exact = f"{kind}{metric} {mine}", " > ", " does not beat ", False
+        said, better, worse = f"{kind}{metric} {mine}", " > ", " does not beat "
         against = f"champion v{champion.version} {their}{own}{required}{evidence}"
+        # re-scored on these rows (the recency rule by a ranking metric): the challenger is the
+        # best baseline, and the champion does no better than it here
+        no_lead = isinstance(theirs, Rescored) and bool(rivals) and best == itself
+        no_lead = no_lead and theirs <= rivals[best]
         noise = theirs.lead if isinstance(theirs, Rescored) else None
         if noise is not None:  # the lead over the champion itself, not a level to reach
             noise = (noise[0] + weighed[1], noise[1] + weighed[1])
@@ -228,11 +235,11 @@ def gate(
         reason = f"{said}{better}{against}"
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
-    if exact and noise is not None and weighed[1] <= 0 and theirs.older:
-        # a rule champion (lead 0) or one that led no baseline: the same rule refit on fresher
-        # data ties it, and a tie kept online_retail's first rfm_score, fitted at 70 days on a
-        # short history, against every later refit of it
-        reason = f"{said}{worse}{against}, but level: the model of the fresher data replaces it"
+    if no_lead and not margin and theirs.older and weighed[0] >= weighed[1]:
+        # the rule of the fresher data, tied exactly: the same rule refit ties itself, and a
+        # tie kept online_retail's first rfm_score, fitted at 70 days on a short history
+        # (CDNOW's first recency rule alike), against every later refit of it
+        reason = f"{said}{worse}{against}, but level: the rule of the fresher data replaces it"
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     if not margin and noise is not None and weighed[1] < noise[1] and theirs.older:
