@@ -479,14 +479,18 @@ def promote(
     changes = definition_changes(json.loads(theirs), json.loads(ours)) if theirs and ours else []
     current = previous is not None and str(previous.version) == str(version)
     refused = None if current else gate_refusal(chosen)
-    if changes and held_for_definition_only(chosen):  # accepting the change is all it needs
-        refused = None
+    # held back for its definition alone: accepting the change is all it needs, also where
+    # the champion predates its definition's tag (the gate's verdict then says the change)
+    held = refused is not None and held_for_definition_only(chosen) and (changes or not theirs)
+    forced = None if held else refused  # what --force has to override
+    if held and not changes and gated_only and not accept_definition_change:
+        raise PromotionError(f"model {name}: {refused}; add {accept_override} to promote it")
     if changes and not accept_definition_change:
         # the gate's refusal too, when --force will be asked next: both flags at once
         also = (
-            f"; the promotion gate also kept it back ({refused}): add "
+            f"; the promotion gate also kept it back ({forced}): add "
             f"{accept_override}{overrides_joined}{override} to promote it anyway"
-            if refused and gated_only
+            if forced and gated_only
             else f": add {accept_override} to promote it anyway"
         )
         raise PromotionError(
@@ -494,10 +498,10 @@ def promote(
             f"v{previous.version}'s ({', '.join(changes)}); its scores would mean something "
             f"else to their users{also}"
         )
-    if refused and gated_only:
+    if forced and gated_only:
         first = f"{moot}; besides, " if moot else ""  # --force would change nothing served
         raise PromotionError(
-            f"model {name}: {first}{refused}; promote it anyway with {override} (the reason "
+            f"model {name}: {first}{forced}; promote it anyway with {override} (the reason "
             "is recorded on the version)"
         )
     if changes:

@@ -524,7 +524,8 @@ class PromoteResponse(_Model):
     gate_overridden: str | None = Field(
         None,
         description="what the promotion gate said of a version it never made champion, "
-        "promoted anyway with force; null when the gate had passed it",
+        "promoted anyway (with force, or accept_definition_change where its label definition "
+        "alone held it back); null when the gate had passed it",
     )
     note: str | None = Field(
         None,

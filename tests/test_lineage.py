@@ -171,6 +171,9 @@ def test_promote_accepts_a_changed_definition_alone_when_it_was_the_only_objecti
     )
     accepted = promote(winner.version, "--accept-definition-change")
     assert accepted.exit_code == 0, accepted.output
+    # what the gate had said is still told (it was dropped from the answer)
+    overridden = f"promoted over the gate (--accept-definition-change): the promotion gate kept v{winner.version} back: label definition differs"
+    assert overridden in accepted.output, accepted.output
     settings = load_settings(home=trained_copy, environ={})
     champion = registry.alias_version(registry.client(settings), "demo-churn", "champion")
     assert str(champion.version) == winner.version
@@ -186,6 +189,37 @@ def test_promote_accepts_a_changed_definition_alone_when_it_was_the_only_objecti
     assert winner.gate.endswith(accept), winner.gate
     forced = promote(loser.version, "--force")  # of the champion's definition now
     assert forced.exit_code == 0, forced.output
+
+
+def test_a_definition_hold_against_a_champion_without_its_definition_tag_needs_no_force(
+    trained_copy: Path,
+) -> None:
+    """A champion registered before tag label_definition existed: the gate held a 60-day
+    churn back for its definition (read from the champion's bundle) and said to promote it
+    with --accept-definition-change, which was then refused asking for --force (the tags
+    showed no change). Now that flag alone promotes it, and without it the refusal names it."""
+    from lifecycle.lineage import DEFINITION_TAG
+    from training.pipeline import train_task
+
+    settings = load_settings(home=trained_copy, environ={})
+    registry.client(settings).delete_model_version_tag("demo-churn", "1", DEFINITION_TAG)
+    environ = {"LIFECYCLE_LABELS__CHURN_HORIZON_DAYS": "60"} | NO_COMPILE | NO_PLOTS | few_rounds()
+    held = train_task(load_settings(home=trained_copy, environ=environ), "churn")
+    assert held.gate.startswith(registry.DEFINITION_HELD) and registry.BESIDES not in held.gate, (
+        held.gate
+    )
+    args = ["--home", str(trained_copy), "promote", "churn", held.version, "--reason", "agreed"]
+    refused = CliRunner().invoke(main, args, env=environ)
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.strip().endswith("; add --accept-definition-change to promote it")
+    accepted = CliRunner().invoke(main, [*args, "--accept-definition-change"], env=environ)
+    assert accepted.exit_code == 0, accepted.output
+    assert (
+        f"promoted over the gate (--accept-definition-change): the promotion gate kept v{held.version} back: {held.gate}"
+        in accepted.output
+    )
+    champion = registry.alias_version(registry.client(settings), "demo-churn", "champion")
+    assert str(champion.version) == held.version
 
 
 def test_movers_refuses_scores_of_different_definitions(home: Path) -> None:

@@ -136,7 +136,8 @@ def promote(
         f"{reason}"
     ]
     if done["gate_overridden"]:
-        lines.append(f"  promoted over the gate (--force): {done['gate_overridden']}")
+        by = "--force" if force else "--accept-definition-change"  # its definition alone held it
+        lines.append(f"  promoted over the gate ({by}): {done['gate_overridden']}")
     if erased := predates_erasure(obj.settings, named, task, done["champion"]):
         done["predates_erasure"] = erased
     # churn moved: conversion served as 1 - churn moved with it (asked only then: a load)
