@@ -95,16 +95,7 @@ def import_source(
             path, **options, date_order=date_order, keep_repeats=keep_repeats
         )
         guard = (path, f"lifecycle import {source}") if guard_history else None
-        tables = {"events": events, "users": users}
-        return write_dataset(
-            dataset_dir,
-            SOURCE_KINDS[source],
-            tables,
-            guard=guard,
-            timezone=adapters.RETAIL_TIMEZONE,
-            keep_repeats=keep_repeats,
-            **RETAIL_READ_AS,
-        )
+        return write_online_retail(dataset_dir, events, users, guard, keep_repeats)
     if source == "telco-churn":
         snapshot = adapters.telco_churn(path, **options)
         return write_dataset(dataset_dir, SOURCE_KINDS[source], {"snapshot": snapshot})
@@ -149,6 +140,27 @@ def source_file(source: str, path: Path) -> Path:
     raise ContractError(
         f"{path}: is a folder of {len(found)} data files ({', '.join(p.name for p in found)}); "
         f"give the {source} file as PATH"
+    )
+
+
+def write_online_retail(
+    dataset_dir: Path,
+    events: Loaded,
+    users: Loaded,
+    guard: tuple[Path, str] | None = None,
+    keep_repeats: bool = False,
+) -> DatasetSummary:
+    """online_retail's events and users (the adapter's load) written as the import writes
+    them, with the read options recorded for appends (:data:`RETAIL_READ_AS`)."""
+    tables = {"events": events, "users": users}
+    return write_dataset(
+        dataset_dir,
+        SOURCE_KINDS["online-retail"],
+        tables,
+        guard=guard,
+        timezone=adapters.RETAIL_TIMEZONE,
+        keep_repeats=keep_repeats,
+        **RETAIL_READ_AS,
     )
 
 

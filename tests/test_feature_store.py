@@ -44,16 +44,13 @@ def demo_home(
 @pytest.fixture(scope="module")
 def retail_home(tmp_path_factory: pytest.TempPathFactory, online_retail_loaded: Any) -> Path:
     """The whole online_retail file as `lifecycle import online-retail` writes it (the
-    session's adapter load, written by the import's own write_dataset), then built, applied
-    and materialized."""
-    from features.adapters import RETAIL_TIMEZONE
-    from features.importing import write_dataset
+    session's adapter load, written by the import's own write_online_retail), then built,
+    applied and materialized."""
+    from features.importing import write_online_retail
 
     home = tmp_path_factory.mktemp("retail_ws")
-    events, users = online_retail_loaded
-    tables = {"events": events, "users": users}
     dataset = load_settings(home=home, environ={}).workspace.dataset_dir("online_retail")
-    write_dataset(dataset, "events", tables, timezone=RETAIL_TIMEZONE)
+    write_online_retail(dataset, *online_retail_loaded)
     prepare(
         home,
         ["features", "build", "--dataset", "online_retail"],
