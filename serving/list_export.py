@@ -47,11 +47,14 @@ def list_format(out: Path, fmt: str | None = None) -> str:
     )
 
 
-def presentable(rows: pd.DataFrame, units: Units | None = None) -> pd.DataFrame:
+def presentable(
+    rows: pd.DataFrame, units: Units | None = None, as_of: str | None = None
+) -> pd.DataFrame:
     """List rows as written for people: day counts in whole days, a part day counted as one
     (``serving.segments.whole_days``); with ``units``, a
     ``currency`` column, each listed score's window (``churn_window_days``) and revenue named
-    ``purchases`` in a log without amounts (``Units.value_name``)."""
+    ``purchases`` in a log without amounts (``Units.value_name``); with ``as_of``, the scores'
+    date in an ``as_of`` column, which `campaign start --from-list` takes as its date."""
     out = rows.copy()
     for column in out.columns:
         if ("days" in column.split("_")) and pd.api.types.is_float_dtype(out[column]):
@@ -64,6 +67,8 @@ def presentable(rows: pd.DataFrame, units: Units | None = None) -> pd.DataFrame:
         for task in tasks.all_tasks():
             if task.name in units.horizon_days and any(o in out for o in task.outputs):
                 out[f"{task.name}_window_days"] = units.horizon_days[task.name]
+    if as_of and "as_of" not in out:
+        out["as_of"] = str(as_of)
     return out
 
 
@@ -75,17 +80,19 @@ def export(
     units: Units | None = None,
     title: str = "",
     notes: Sequence[str] = (),
+    as_of: str | None = None,
 ) -> Path:
     """Write a list as CSV, Parquet, JSON or Excel (from ``fmt`` or the suffix), atomically.
 
-    Every format carries the currency and the windows (columns from :func:`presentable`);
+    Every format carries the currency, the windows and the scores' date ``as_of`` (columns
+    from :func:`presentable`: a list started as a campaign after a newer scoring keeps its date);
     Excel and JSON also carry the title, the units in words and the ``notes`` (whom the list
     leaves out, ...), and Parquet in its metadata (``lifecycle.list``); a CSV is its rows."""
     from features.spreadsheet_cells import spreadsheet_safe
     from lifecycle.storage import atomic_file
 
     fmt = list_format(out, fmt)
-    table = presentable(rows, units)
+    table = presentable(rows, units, as_of)
     about = {"title": title, **(units.to_dict() if units else {}), "notes": list(notes)}
     with atomic_file(out) as staging:
         if fmt == "csv":

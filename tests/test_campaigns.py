@@ -677,6 +677,36 @@ def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_pa
     assert "90-day horizon ends" in line and "report once events up to then" in line
 
 
+def test_a_list_written_before_a_newer_scoring_starts_its_campaign_at_the_lists_date(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """A list an operator exported, started as a campaign after a newer scoring, was recorded
+    as of that scoring's date (online_retail: a list of 2011-09-01 started after the refresh
+    that appended the autumn: "as of 2011-12-10; report after 2012-03-09"), its outcomes
+    read from the wrong 90 days. Written lists carry their scores' date in ``as_of``."""
+    home = trained_copy
+    settings = load_settings(home=home, environ={})
+    listed_at = read_scores(settings.workspace.latest_scores).as_of
+    exported = tmp_path / "sent.csv"
+    run_cli(home, "at-risk", "--top", "80", "--control-share", "0.3", "--out", str(exported))
+    written = read_list_file(exported)
+    feature_table = settings.workspace.feature_table(settings.dataset)
+    cutoffs = pd.read_parquet(feature_table, columns=["as_of"])["as_of"]
+    earlier = f"{sorted(cutoffs.unique())[-5]:%Y-%m-%d}"
+    assert earlier < listed_at
+    run_cli(home, "score-all", "--as-of", earlier)  # the latest table is now another date's
+    assert read_scores(settings.workspace.latest_scores).as_of == earlier
+    run_cli(home, "campaign", "start", "sent", "--from-list", str(exported))
+    recorded = read_campaign(settings, "sent")
+    assert recorded.summary()["as_of"] == listed_at
+    assert set(written["as_of"].astype(str)) == {listed_at}  # what it was taken from
+    members = recorded.members.set_index(c.USER_ID)
+    listed = written.assign(**{c.USER_ID: written[c.USER_ID].astype(str)}).set_index(c.USER_ID)
+    assert members.loc[listed.index, "churn_probability"].to_numpy() == pytest.approx(
+        listed["churn_probability"].to_numpy()
+    )
+
+
 def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(
     home: Path, tmp_path: Path
 ) -> None:

@@ -454,7 +454,7 @@ def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -
     table.loc[1, "days_since_last_activity"] = 21.8583
     table.loc[1, "revenue"] = 57120.91  # online_retail's 14096: a CSV at 6 digits said 57120.9
     rows = list_rows(at_risk(table, limit=3), Privacy(), PERSONAL)
-    out = export(rows, tmp_path / f"list{suffix}", units=UNITS, title="top 3")
+    out = export(rows, tmp_path / f"list{suffix}", units=UNITS, title="top 3", as_of="2025-06-30")
     if suffix == ".xlsx":
         assert out.read_bytes()[:2] == b"PK"  # a real workbook (a zip), not CSV text
     back = _read_back(out)
@@ -469,6 +469,8 @@ def test_export_round_trips_with_units_and_prints(tmp_path: Path, suffix: str) -
     again = read_list_file(out)  # as `campaign start --from-list` reads it
     assert again["user_id"].tolist() == ["u2", "u3", "u4"]
     assert again["control"].astype(str).str.lower().tolist() == ["false", "true", "false"]
+    # its scores' date, which the campaign started from it takes (not the latest scores')
+    assert again["as_of"].astype(str).tolist() == ["2025-06-30"] * 3
     text = "\n".join(format_rows(rows))
     assert "u2" in text and "20%" in text and "no activity for 40 days" in text
 

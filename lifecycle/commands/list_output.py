@@ -222,7 +222,8 @@ def emit_list(
             pseudonymized=request.pseudonymize,
             scores=data.get("scores") or data.get("latest"),
         )
-        export(rows, out, request.fmt, units=units, title=title, notes=notes)
+        as_of = metadata.get("as_of")  # the scores' date: a campaign started from it keeps it
+        export(rows, out, request.fmt, units=units, title=title, notes=notes, as_of=as_of)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)},
             [f"{title}: {len(rows):,} rows -> {out}", units.text(), *notes],
