@@ -39,6 +39,7 @@ from serving.units import Units, units_for
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from features.erasure_log import ErasedUsers
     from lifecycle.settings import Settings
     from serving.batch import ScoresTable
 
@@ -211,10 +212,12 @@ def campaign_members(
     source: str,
     key: bytes | None = None,
     case_insensitive: bool = False,
+    erased: ErasedUsers | None = None,
 ) -> pd.DataFrame:
     """Members with their scores at the table's as-of date; every member must be in it. With
     the pseudonym ``key``, a list of pseudonyms (`at-risk --pseudonymize`, the list an
-    operator hands to a CRM) names its users by them: it could start no campaign."""
+    operator hands to a CRM) names its users by them: it could start no campaign. A member
+    the ``erased`` users (the erasure log's) hold is refused as erased, not as unknown."""
     scores = table.frame
     known = pd.Index(scores[c.USER_ID].astype(str))
     if key is not None and not members[c.USER_ID].astype(str).isin(known).any():
@@ -239,6 +242,7 @@ def campaign_members(
         )
     unknown = ~members[c.USER_ID].isin(known)
     if unknown.any():
+        _refuse_erased(members[c.USER_ID], unknown.to_numpy(), erased, source)
         # as written (repr): an id with a line break or spaces is one line, and shows them
         examples = ", ".join(repr(user) for user in members.loc[unknown, c.USER_ID].head(3))
         raise CampaignError(
@@ -258,6 +262,25 @@ def campaign_members(
     columns = [c.USER_ID, *score_columns(scores)]
     kept = scores[columns].assign(**{c.USER_ID: scores[c.USER_ID].astype(str)})
     return members[[c.USER_ID, CONTROL]].merge(kept, on=c.USER_ID, how="left")
+
+
+def _refuse_erased(
+    ids: pd.Series, unknown: np.ndarray, erased: ErasedUsers | None, source: str
+) -> None:
+    """Refuse a list naming users `lifecycle forget` erased since it was written, by their rows
+    (never their ids): "not users scored ... expected the ids of a list from at-risk" sent the
+    operator looking for a wrong file when the list was right and its users erased."""
+    gone = unknown & erased.mask(ids) if erased is not None else None
+    if gone is None or not gone.any():
+        return
+    rows = [str(row + 1) for row in np.flatnonzero(gone)]
+    shown = ", ".join(rows[:5]) + (f" and {len(rows) - 5:,} more" if len(rows) > 5 else "")
+    raise CampaignError(
+        f"{source}: {len(rows):,} of {len(ids):,} users were erased by `lifecycle forget` after "
+        f"the list was written (row{'s' * (len(rows) > 1)} {shown}): they may be neither "
+        "contacted nor measured; remove those rows (`lifecycle forget ID... --scrub-exports` "
+        "rewrites a list it registered) and start the campaign again"
+    )
 
 
 def start_campaign(
@@ -288,7 +311,15 @@ def start_campaign(
     found = settings.privacy.key()
     dataset = table.metadata.get("dataset", settings.dataset)
     folded = dataset_case_insensitive_ids(settings.workspace.dataset_dir(dataset))
-    recorded = campaign_members(members, table, source, found[0] if found else None, folded)
+    from features.erasure_log import erased_users
+
+    try:
+        erased = erased_users(settings, dataset).holding(folded)
+    except UserError:  # an erasure's key is gone: its users read as unknown ids, as before
+        erased = None
+    recorded = campaign_members(
+        members, table, source, found[0] if found else None, folded, erased=erased
+    )
     metadata = {
         "name": name,
         "dataset": dataset,

@@ -707,6 +707,26 @@ def test_a_list_written_before_a_newer_scoring_starts_its_campaign_at_the_lists_
     )
 
 
+def test_a_list_naming_a_user_forgotten_since_is_refused_as_erased_by_row(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """A list exported before `lifecycle forget` of one of its users was refused as "1 of 80
+    user ids are not users scored ...; expected the ids of a list from `lifecycle at-risk`":
+    the list was right. It says the user was erased, by row, never by id."""
+    home = trained_copy
+    exported = tmp_path / "sent.csv"
+    run_cli(home, "at-risk", "--top", "80", "--control-share", "0.3", "--out", str(exported))
+    gone = str(read_list_file(exported)[c.USER_ID].iloc[2])
+    run_cli(home, "forget", gone)
+    line = run_failing(home, "campaign", "start", "sent", "--from-list", str(exported))
+    assert "1 of 80 users were erased by `lifecycle forget` after the list was written (row 3)" in (
+        line
+    ), line
+    assert gone not in line and "not users scored" not in line
+    settings = load_settings(home=home, environ={})
+    assert not settings.workspace.campaigns()  # nothing was started
+
+
 def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(
     home: Path, tmp_path: Path
 ) -> None:
