@@ -187,8 +187,16 @@ class Filters:
         return ", ".join(
             [f"{name} {value}" for name, value in named if value is not None]
             + [f"{name} >= {value:g}" for name, value in bounds if value is not None]
-            + [f"{column} {value}" for column, value in self.where]
+            + [f"{column} {' or '.join(values)}" for column, values in self.where_values().items()]
         )
+
+    def where_values(self) -> dict[str, list[str]]:
+        """``where`` by column: a column named twice (country=Spain, country=France) keeps
+        the users of either value, as no user has both (each column's values, in order)."""
+        values: dict[str, list[str]] = {}
+        for column, value in self.where:
+            values.setdefault(column, []).append(value)
+        return values
 
 
 FLOORED_RANKINGS = ("value_at_risk", "churn_probability")  # risk lists: floored by default
@@ -305,6 +313,25 @@ def _scored_from(rank_by: str) -> tuple[str, ...]:
     return ("churn_probability",) if rank_by == RETURN_PROBABILITY else (rank_by,)
 
 
+def _where_matches(column_values: pd.Series, column: str, wanted: str) -> np.ndarray:
+    """Which users' attribute ``column`` is ``wanted``; a value nobody has is an error naming
+    the known ones."""
+    values = column_values.astype("string")
+    if pd.api.types.is_numeric_dtype(column_values):  # age=30 is 30.0 as text
+        number = pd.to_numeric(pd.Series([wanted]), errors="coerce").iloc[0]
+        values = values.where(column_values != number, wanted)
+    matched = (values == wanted).fillna(False).to_numpy()
+    if not matched.any():
+        known = sorted(values.dropna().unique())
+        shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+        alike = [k for k in known if k.casefold() == wanted.casefold()]  # Spain for spain
+        hint = f" (matched as written: did you mean {alike[0]}?)" if alike else ""
+        raise ListError(
+            f"--where {column}={wanted}: unknown{hint}; this scores table has {shown}", "where"
+        )
+    return matched
+
+
 def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """Rows matching every filter; an unknown segment, stage or channel is an error naming the known ones."""
     keep = pd.Series(True, index=scores.index)
@@ -329,29 +356,18 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     attributes = user_attributes(scores.columns) if filters.where else []
-    for column, wanted in filters.where:  # a user attribute (listed unless personal)
+    for column, wanted_values in filters.where_values().items():  # listed unless personal
         if column not in attributes:
             raise ListError(
-                f"--where {column}={wanted}: the scores table has no user attribute {column!r} "
-                f"(it has: {', '.join(attributes) or 'none'}; scores have their own options)",
+                f"--where {column}={wanted_values[0]}: the scores table has no user attribute "
+                f"{column!r} (it has: {', '.join(attributes) or 'none'}; scores have their own "
+                "options)",
                 "where",
             )
-        values = scores[column].astype("string")
-        if pd.api.types.is_numeric_dtype(scores[column]):  # age=30 is 30.0 as text
-            number = pd.to_numeric(pd.Series([wanted]), errors="coerce").iloc[0]
-            values = values.where(scores[column] != number, wanted)
-        matched = (values == wanted).fillna(False).to_numpy()
-        if not matched.any():
-            known = sorted(values.dropna().unique())
-            shown = ", ".join(known[:20]) + (
-                f" and {len(known) - 20} more" if len(known) > 20 else ""
-            )
-            alike = [k for k in known if k.casefold() == wanted.casefold()]  # Spain for spain
-            hint = f" (matched as written: did you mean {alike[0]}?)" if alike else ""
-            raise ListError(
-                f"--where {column}={wanted}: unknown{hint}; this scores table has {shown}", "where"
-            )
-        keep &= matched
+        either = np.zeros(len(scores), dtype=bool)  # Spain or France: no user is in both
+        for wanted in wanted_values:
+            either |= _where_matches(scores[column], column, wanted)
+        keep &= either
     for name, column, bound, most in (
         ("min_ltv", "ltv", filters.min_ltv, np.inf),
         ("min_churn", "churn_probability", filters.min_churn, 1.0),

@@ -115,6 +115,9 @@ def test_other_rankings_limit_and_offset() -> None:
         # a user attribute, a personal column: filtered by, not listed (a list for one country)
         (Filters(where=(("country", "GB"),)), ["u1"]),
         (Filters(where=(("country", "DE"), ("device", "ios"))), []),
+        # one column twice is either value: "top 0 users" for country=Spain, country=France
+        (Filters(where=(("country", "GB"), ("country", "FR"))), ["u4", "u1"]),
+        (Filters(where=(("country", "GB"), ("country", "FR"), ("device", "ios"))), ["u1"]),
     ],
 )
 def test_each_filter(filters: Filters, expected: list[str]) -> None:
@@ -140,6 +143,10 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
     ):
         at_risk(frame, Filters(where=(("ltv", "1"),)))
     assert Filters(where=(("country", "GB"),)).text() == "country GB"
+    either = Filters(where=(("country", "GB"), ("device", "ios"), ("country", "FR")))
+    assert either.text() == "country GB or FR, device ios"
+    with pytest.raises(ListError, match=r"--where country=XX: unknown"):  # each value checked
+        at_risk(frame, Filters(where=(("country", "GB"), ("country", "XX"))))
     aged = frame.assign(age=[30.0, 41.0, 30.0, 52.0, 30.0, 30.0])  # a number: 30 is 30.0
     thirty = at_risk(aged, Filters(where=(("age", "30"),)), limit=None)["user_id"].tolist()
     assert thirty == ["u3", "u5", "u1"]  # u6 has no churn score to rank by

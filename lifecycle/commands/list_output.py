@@ -43,8 +43,9 @@ def list_options(function: Any) -> Any:
             "where",
             multiple=True,
             metavar="COLUMN=VALUE",
-            help="Only users whose attribute has this value, e.g. country=Spain (repeatable; "
-            "a personal column is still not listed unless --allow-column names it).",
+            help="Only users whose attribute has this value, e.g. country=Spain (repeatable: "
+            "country=Spain --where country=France keeps either country, another column "
+            "narrows; a personal column is still not listed unless --allow-column names it).",
         ),
         click.option("--min-ltv", type=float, help="Only users with predicted LTV at least this."),
         click.option(
