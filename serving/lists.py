@@ -332,6 +332,11 @@ def _where_matches(column_values: pd.Series, column: str, wanted: str) -> np.nda
     return matched
 
 
+def _name_key(name: str) -> str:
+    """A segment's, stage's or channel's name without case, and '-' or ' ' read as '_'."""
+    return name.casefold().replace("-", "_").replace(" ", "_")
+
+
 def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """Rows matching every filter; an unknown segment, stage or channel is an error naming the known ones."""
     keep = pd.Series(True, index=scores.index)
@@ -349,10 +354,12 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             raise ListError(f"{option} {wanted}: this scores table has no {column} values", name)
         if wanted not in known:
             stage = name == "segment" and wanted in STAGES  # rfm_v2's at_risk, not the stage
+            alike = [k for k in known if _name_key(k) == _name_key(wanted)]  # at-risk: at_risk
+            suggested = (name, alike[0], "matched as written") if len(alike) == 1 else None
             raise ListError(
                 f"{option} {wanted}: unknown; this scores table has {', '.join(known)}",
                 name,
-                ("stage", wanted, f"{wanted} is a lifecycle stage") if stage else None,
+                ("stage", wanted, f"{wanted} is a lifecycle stage") if stage else suggested,
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     attributes = user_attributes(scores.columns) if filters.where else []

@@ -154,6 +154,13 @@ def test_unknown_filter_values_name_the_known_ones() -> None:
         ListError, match="--segment vip: unknown; this scores table has cannot_lose, champions"
     ):
         at_risk(frame, Filters(segment="vip"))
+    # a name written in another case or with a hyphen names the one it matches
+    for filters, meant in (
+        (Filters(segment="Champions"), "--segment champions"),
+        (Filters(stage="at-risk"), "--stage at_risk"),
+    ):
+        with pytest.raises(ListError, match=rf"\(matched as written: {meant}\)$"):
+            at_risk(frame, filters)
     # rfm_v2 called cannot_lose at_risk, a stage's name: the option of the stage is named
     with pytest.raises(
         ListError, match=r"no_purchase \(at_risk is a lifecycle stage: --stage at_risk\)"
