@@ -4,6 +4,7 @@ it or as an operator saved it again from a spreadsheet."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from features import contract as c
 from features.spreadsheet_cells import spreadsheet_text
+from lifecycle.errors import UserError
 from serving.list_export import LIST_FORMATS
 
 # a spreadsheet saves CSV with ';' where the decimal mark is a comma (Excel in de, fr, ...)
@@ -19,6 +21,26 @@ JSON_SHAPE = (
     'expected {"rows": [{"user_id": ..., "control": ...}, ...]} as `lifecycle at-risk --out '
     "FILE.json` writes it, or an array of such rows"
 )
+
+
+# d/m/y or m/d/y: how a spreadsheet in its locale writes back the ISO date a list was saved with
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\b")
+
+
+def list_date(written: str, path: Path) -> str:
+    """The list's ``as_of`` as written; one that reads as two dates (01/09/2011: the 1st of
+    September day first, the 9th of January month first, as Excel in the UK saves
+    2011-09-01) is refused, naming both: it was read month first, a campaign's wrong date."""
+    numeric = _NUMERIC_DATE.match(written)
+    if numeric is None or numeric[1] == numeric[2] or max(map(int, numeric.group(1, 2))) > 12:
+        return written
+    year = f"{'20' if len(numeric[3]) == 2 else ''}{numeric[3]}"
+    first, second = (int(part) for part in numeric.group(1, 2))
+    raise UserError(
+        f"{path}: column as_of: {written!r} reads as {year}-{second:02d}-{first:02d} day first "
+        f"or {year}-{first:02d}-{second:02d} month first (a spreadsheet saved the list's date in "
+        "its own format): give the list's date as --as-of YYYY-MM-DD"
+    )
 
 
 def read_list_file(path: Path) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from scipy import stats
 from features import contract as c
 from features.demo import METADATA_FILE, generate_demo
 from features.demo_campaigns import CAMPAIGN_LISTS_DIR, CAMPAIGNS_FILE, true_effects
+from lifecycle.errors import UserError
 from lifecycle.settings import load_settings
 from serving.batch import ScoresTable, read_scores
 from serving.campaign_stats import MIN_GROUP, mean_difference, proportion_difference
@@ -28,7 +29,7 @@ from serving.campaigns import (
     read_list,
     start_campaign,
 )
-from serving.list_files import read_list_file
+from serving.list_files import list_date, read_list_file
 from tests.services import run_cli
 from tests.workspaces import NO_COMPILE, NO_PLOTS, copy_workspace
 
@@ -757,6 +758,29 @@ def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(
     assert after == before
     run_cli(home, "campaign", "start", "twice", "--top", "50")
     assert "already exists" in run_failing(home, "campaign", "start", "twice", "--top", "60")
+
+
+def test_a_list_date_a_spreadsheet_rewrote_either_way_is_refused_naming_both_readings(
+    home: Path, tmp_path: Path
+) -> None:
+    """A list's as_of (2025-09-01) saved again by Excel in the UK reads 01/09/2025, which was
+    taken month first: the campaign was dated the 9th of January, or refused as "2025-01-09
+    is not a cutoff of the feature table", never saying why."""
+    resaved = tmp_path / "resaved.csv"
+    resaved.write_text(
+        "user_id,control,as_of\nu0000001,true,01/09/2025\nu0000002,false,01/09/2025\n"
+    )
+    line = run_failing(home, "campaign", "start", "resaved", "--from-list", str(resaved))
+    assert line.endswith(
+        "column as_of: '01/09/2025' reads as 2025-09-01 day first or 2025-01-09 month first (a "
+        "spreadsheet saved the list's date in its own format): give the list's date as --as-of "
+        "YYYY-MM-DD"
+    ), line
+    assert list_date("2025-09-01", resaved) == "2025-09-01"  # as at-risk writes it
+    for shown in ("13/09/2025", "9/13/2025", "05/05/2025", "2025-09-01 00:00:00"):
+        assert list_date(shown, resaved) == shown  # one reading: read as it is
+    with pytest.raises(UserError, match=r"'9/1/25' reads as 2025-01-09 day first or 2025-09-01"):
+        list_date("9/1/25", resaved)
 
 
 def test_the_html_report_has_a_campaigns_section(home: Path) -> None:

@@ -64,6 +64,7 @@ def start(
     from features import contract as c
     from serving.campaign_stats import MIN_GROUP
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
+    from serving.list_files import list_date
     from serving.lists import (
         Filters,
         at_risk_filters,
@@ -98,7 +99,7 @@ def start(
                 raise CampaignError(
                     f"{list_path}: column as_of has {len(dates)} dates; expected one"
                 )
-            as_of = dates[0]
+            as_of = list_date(dates[0], list_path)
         table = scores_at(obj.settings, as_of, dataset)
         source = str(list_path.resolve())
     else:
