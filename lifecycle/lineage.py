@@ -464,11 +464,19 @@ def model_tags(
         f"{TAG_PREFIX}dataset_version": str(table.get("dataset_version", "")),
         f"{TAG_PREFIX}dataset_generation": str(table.get("dataset_generation", "")),
         f"{TAG_PREFIX}feature_table": str(table.get("id", "")),
-        f"{TAG_PREFIX}feature_service": feature_service,
         f"{TAG_PREFIX}settings_hash": settings_hash(settings),
-        f"{TAG_PREFIX}training_hash": training_hash(settings, str(label.get("task"))),
-        f"{TAG_PREFIX}code_version": code_version(),
+        **made_with(settings, feature_service, str(label.get("task"))),
         DEFINITION_TAG: json.dumps(label, sort_keys=True, default=str),
+    }
+
+
+def made_with(settings: Settings, feature_service: str, task: str) -> dict[str, str]:
+    """The lineage tags of any model version (a snapshot's too) of what made it: the
+    feature service it reads, its tuning (:func:`training_hash`) and the code."""
+    return {
+        f"{TAG_PREFIX}feature_service": feature_service,
+        f"{TAG_PREFIX}training_hash": training_hash(settings, task),
+        f"{TAG_PREFIX}code_version": code_version(),
     }
 
 

@@ -525,11 +525,13 @@ def _gate(
                 "and folds",
                 False,
             )
-        # the run's own value: the tag is rounded to 6 digits (the same model, trained again,
-        # beat its twin by that rounding)
+        # the run's own value: a version tagged before its tags kept it whole has it rounded
+        # to 6 digits (the same model, trained again, beat its twin by that rounding)
+        from mlflow.exceptions import MlflowException
+
         try:
             logged = mlflow_client.get_run(champion.run_id).data.metrics
-        except Exception:  # a run gone from the tracking store: the tag is what is left
+        except MlflowException:  # a run gone from the tracking store: the tag is what is left
             logged = {}
         return float(logged.get(f"{LIGHTGBM}.cv_{metric}", tags[f"test.{metric}"]))
 

@@ -112,11 +112,9 @@ def snapshot_lineage(settings: Settings, dataset: str, service: str) -> dict[str
     """A snapshot model version's lineage tags, as an events model's (docs/refresh.md): the
     dataset version and generation it learned from, its tuning and the code."""
     learned = lineage.dataset_lineage(settings.workspace.dataset_dir(dataset))
-    return {f"{lineage.TAG_PREFIX}{key}": value for key, value in learned.items()} | {
-        f"{lineage.TAG_PREFIX}feature_service": service,
-        f"{lineage.TAG_PREFIX}training_hash": lineage.training_hash(settings, CHURN.name),
-        f"{lineage.TAG_PREFIX}code_version": lineage.code_version(),
-    }
+    return {
+        f"{lineage.TAG_PREFIX}{key}": value for key, value in learned.items()
+    } | lineage.made_with(settings, service, CHURN.name)
 
 
 def write_at_risk(
