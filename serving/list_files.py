@@ -43,6 +43,37 @@ def list_date(written: str, path: Path) -> str:
     )
 
 
+def campaign_dates(
+    written: pd.Series | None, given: str | None, path: Path
+) -> tuple[str | None, str | None]:
+    """The campaign's as-of date and the date the list was scored at (its ``as_of`` column;
+    None without one). ``--as-of`` may be later than the list's date (a list sent days
+    after it was scored is measured from the sending day); an earlier date is refused: its
+    report would count as outcomes the events the list's scores had already seen."""
+    dates = sorted(set(written.astype(str))) if written is not None else []
+    if len(dates) > 1 and given is None:
+        raise UserError(f"{path}: column as_of has {len(dates)} dates; expected one")
+    if len(dates) != 1:
+        return given, None
+    if given is None:
+        return list_date(dates[0], path), None
+    try:
+        listed = list_date(dates[0], path)
+    except UserError:  # it reads as two dates: --as-of is the reading the operator gives
+        return given, None
+    from features.asof import cutoff_date
+
+    scored = cutoff_date(listed, f"{path}: column as_of")
+    if cutoff_date(given) < scored:
+        raise UserError(
+            f"--as-of {given} is before {scored:%Y-%m-%d}, the date {path} was scored at "
+            "(column as_of): its report would count as outcomes the events its scores had "
+            f"already seen; give --as-of {scored:%Y-%m-%d} or the later day the list was "
+            "sent, or leave it out"
+        )
+    return given, f"{scored:%Y-%m-%d}"
+
+
 def read_list_file(path: Path) -> pd.DataFrame:
     """A list by its suffix (any other suffix is read as CSV); user ids stay text."""
     fmt = LIST_FORMATS.get(path.suffix.lower(), "csv")

@@ -708,6 +708,65 @@ def test_a_list_written_before_a_newer_scoring_starts_its_campaign_at_the_lists_
     )
 
 
+def test_a_lists_date_and_another_as_of_say_both_and_an_earlier_one_is_refused(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """`--from-list L --as-of D` took D silently when L's as_of column said another date
+    (online_retail, session 45). A later D (the list sent days after it was scored) is
+    recorded and says both dates; an earlier D, whose report would count as outcomes the
+    events the list's scores had seen, is refused."""
+    home = trained_copy
+    settings = load_settings(home=home, environ={})
+    latest = read_scores(settings.workspace.latest_scores).as_of
+    cutoffs = pd.read_parquet(settings.workspace.feature_table(settings.dataset), columns=["as_of"])
+    before, scored = (f"{day:%Y-%m-%d}" for day in sorted(cutoffs["as_of"].unique())[-9:-4:4])
+    run_cli(home, "score-all", "--as-of", scored)
+    listed = tmp_path / "scored.csv"
+    run_cli(home, "at-risk", "--top", "80", "--control-share", "0.3", "--out", str(listed))
+    assert set(read_list_file(listed)["as_of"].astype(str)) == {scored}
+    line = run_failing(
+        home, "campaign", "start", "early", "--from-list", str(listed), "--as-of", before
+    )
+    assert line.endswith(
+        f"--as-of {before} is before {scored}, the date {listed} was scored at (column as_of): "
+        "its report would count as outcomes the events its scores had already seen; give "
+        f"--as-of {scored} or the later day the list was sent, or leave it out"
+    ), line
+    assert not settings.workspace.campaigns()
+    out = json.loads(
+        run_cli(
+            home,
+            "--json",
+            "campaign",
+            "start",
+            "sent",
+            "--from-list",
+            str(listed),
+            "--as-of",
+            latest,
+        )
+    )
+    assert (out["as_of"], out["list_as_of"]) == (latest, scored)
+    assert (
+        f"the list was scored as of {scored}; this campaign is measured from {latest} (--as-of)"
+    ) in out["notes"][0]
+    assert read_campaign(settings, "sent").summary()["as_of"] == latest
+    same = json.loads(
+        run_cli(
+            home,
+            "--json",
+            "campaign",
+            "start",
+            "same",
+            "--from-list",
+            str(listed),
+            "--as-of",
+            scored,
+        )
+    )
+    assert "list_as_of" not in same  # the list's own date: nothing to say
+
+
 def test_a_list_naming_a_user_forgotten_since_is_refused_as_erased_by_row(
     trained_copy: Path, tmp_path: Path
 ) -> None:

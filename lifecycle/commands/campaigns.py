@@ -64,7 +64,7 @@ def start(
     from features import contract as c
     from serving.campaign_stats import MIN_GROUP
     from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
-    from serving.list_files import list_date
+    from serving.list_files import campaign_dates
     from serving.lists import (
         Filters,
         at_risk_filters,
@@ -76,6 +76,7 @@ def start(
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
     left_out = None  # users the filters keep that the ranking leaves out (no such score)
+    scored_at = None  # the date a --from-list list was scored at (its as_of column)
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
     if list_path is not None:
         # every option that makes a list: given with one, it was ignored (--control-share 0.5
@@ -93,13 +94,7 @@ def start(
                 f"drop the options that make a list ({', '.join(making)}), or --from-list"
             )
         members = read_list(list_path)
-        if as_of is None and "as_of" in members:
-            dates = sorted(set(members["as_of"]))
-            if len(dates) != 1:
-                raise CampaignError(
-                    f"{list_path}: column as_of has {len(dates)} dates; expected one"
-                )
-            as_of = list_date(dates[0], list_path)
+        as_of, scored_at = campaign_dates(members.get("as_of"), as_of, list_path)
         table = scores_at(obj.settings, as_of, dataset)
         source = str(list_path.resolve())
     else:
@@ -144,6 +139,13 @@ def start(
     ]
     newest = _newest_scores(obj, dataset)
     notes = [left_out] if left_out else []
+    if scored_at is not None and scored_at != str(info["as_of"]):
+        info["list_as_of"] = scored_at
+        notes.append(
+            f"the list was scored as of {scored_at}; this campaign is measured from "
+            f"{info['as_of']} (--as-of): its members' scores are recorded as of then and its "
+            f"report reads ({info['as_of']}, {info['horizon_end']}]"
+        )
     if newest is not None and newest > str(info["as_of"]):
         notes.append(
             f"this campaign's date {info['as_of']} is before the latest scores ({newest}): it "
