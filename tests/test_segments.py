@@ -423,7 +423,14 @@ def test_segments_and_the_report_count_the_super_users_the_lists_flag(tmp_path: 
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)["super_users"]["revenue"]
     # u1, as listed, of the 8 customers left (super_users_v4: the top share is of them)
-    assert found == {"users": 1, "value_share": pytest.approx(50 / 110), "users_with_any": 8}
+    # the scoring's flag of 1, not the top 20% of the 8 (2): "659 of 3,302" read as that
+    assert found == {
+        "users": 1,
+        "value_share": pytest.approx(50 / 110),
+        "users_with_any": 8,
+        "flagged_when_scored": True,
+        "top_share_users": 2,
+    }
     assert listed_super_users(scores, SuperUserDefinition(value_column="revenue")).users == 1
     assert super_users(scores, SuperUserDefinition(value_column="revenue")).users == 2
     report = tmp_path / "report.html"

@@ -418,6 +418,11 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
             "value_share": found_supers.value_share,
             "users_with_any": found_supers.with_any,  # whom the top share is of
         }
+        if found_supers.users != found_supers.top:  # "659 of 3,302" read as the top 20%
+            data["super_users"][value] |= {
+                "flagged_when_scored": True,  # users erased since; score-all flags the top again
+                "top_share_users": found_supers.top,
+            }
         kept = " kept after refunds" if value == "revenue" else ""  # the shares above: before
         lines.append(
             f"super users (by {units.value_name(value)}{kept}): {super_users_words(found_supers)}"
