@@ -9,8 +9,9 @@ Per member of each campaign, one row of the campaign table ``training.uplift`` l
 - the outcomes in ``(as_of, as_of + horizon]`` only, read as ``lifecycle campaign report``
   reads them (``serving.campaigns.campaign_outcomes``): ``visit`` is the report's retention
   (any activity), ``conversion`` an order, ``spend`` the net revenue;
-- the features: the dataset's feature table at the latest cutoff at or before the
-  campaign's as-of date, never a later one, so nothing the campaign caused is an input.
+- the features: the dataset's feature table at the campaign's as-of date; a table rebuilt
+  on a grid without that date has them computed there (events before it only), else the
+  latest cutoff before it, never a later one, so nothing the campaign caused is an input.
 
 Training and serving stay apart: the CLI hands this table to ``training.uplift``.
 """
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 # The campaign table's outcome columns -> the campaign report's measure they hold.
 OUTCOME_MEASURES = {c.VISIT: "retention", c.CONVERSION: "conversion", c.SPEND: "revenue"}
 LEFT_OUT = "left_out"  # the table's attrs: campaign -> members without features, and why
+COMPUTED_AT = "features_computed_at"  # campaign -> its as-of date, no cutoff of the table
 
 
 def list_campaign(path: Path, horizon_days: int, dataset: str) -> Campaign:
@@ -89,6 +91,7 @@ def campaign_uplift_table(
     cutoffs = cutoffs.tz_localize("UTC") if cutoffs.tz is None else cutoffs.tz_convert("UTC")
     tables = []
     unknown: dict[str, dict[str, Any]] = {}  # members without features, per campaign
+    computed: dict[str, str] = {}  # campaign -> its as-of date, features computed there
     seen: list[tuple[Campaign, pd.DataFrame]] = []  # the campaigns before, their members
     for campaign in campaigns:
         if campaign.horizon_end > data_ends:
@@ -102,7 +105,17 @@ def campaign_uplift_table(
                 f"campaign {campaign.name}: {feature_table} has no cutoff at or before its as-of "
                 f"date {campaign.as_of:%Y-%m-%d}; expected features from before the campaign"
             )
-        features = pd.read_parquet(feature_table, filters=[(AS_OF, "==", before.max())])
+        cutoff = before.max()
+        features = pd.read_parquet(feature_table, filters=[(AS_OF, "==", cutoff)])
+        # a table rebuilt on a grid without the campaign's day: its features computed there
+        own = (
+            _features_at(settings, dataset, campaign.as_of, features.columns)
+            if cutoff < campaign.as_of == campaign.as_of.normalize()
+            else None
+        )
+        if own is not None:
+            features, cutoff = own, campaign.as_of
+            computed[campaign.name] = f"{cutoff:%Y-%m-%d}"
         features = features.drop(columns=[AS_OF]).astype({c.USER_ID: str})
         members = campaign.members[[c.USER_ID, CONTROL]].astype({c.USER_ID: str})
         _refuse_shared_members(campaign, members, seen)
@@ -119,13 +132,13 @@ def campaign_uplift_table(
             if rows.empty:
                 raise CampaignError(
                     f"campaign {campaign.name}: none of its {len(members):,} members is a user "
-                    f"of {dataset!r} known at {before.max():%Y-%m-%d}, the last feature cutoff "
+                    f"of {dataset!r} known at {cutoff:%Y-%m-%d}, the last feature cutoff "
                     f"at or before its as-of date {campaign.as_of:%Y-%m-%d}"
                 )
             unknown[campaign.name] = {
                 "members": len(members),
                 "left_out": left_out,
-                "cutoff": f"{before.max():%Y-%m-%d}",
+                "cutoff": f"{cutoff:%Y-%m-%d}",
             }
         table = pd.DataFrame(
             {
@@ -138,17 +151,53 @@ def campaign_uplift_table(
         tables.append(pd.concat([table, rows[features.columns.drop(c.USER_ID)]], axis=1))
     table = pd.concat(tables, ignore_index=True)
     table.attrs[LEFT_OUT] = unknown
+    table.attrs[COMPUTED_AT] = computed
     return table
+
+
+def _features_at(
+    settings: Settings, dataset: str, as_of: pd.Timestamp, columns: pd.Index
+) -> pd.DataFrame | None:
+    """The features of every user known at ``as_of``, computed as the feature table computes
+    its cutoffs (events before ``as_of`` only); None when the settings now make other
+    columns than the table's (the table's earlier cutoff is used then)."""
+    from features.asof import compute_features
+
+    computed = compute_features(
+        settings.workspace.events(dataset),
+        [as_of],
+        users=settings.workspace.users_if_any(dataset),
+        windows=settings.features.windows_days,
+        allow=settings.features.allow_attributes,
+        exclude=settings.features.exclude_attributes,
+        not_activity_types=settings.labels.not_activity_types,
+    )
+    if computed is None or set(computed.columns) != set(columns):
+        return None
+    return computed[list(columns)]
 
 
 def left_out_lines(table: pd.DataFrame) -> list[str]:
     """What :func:`campaign_uplift_table` left out: members no feature row knew."""
-    return [
-        f"campaign {name}: {n['left_out']:,} of {n['members']:,} members left out, not yet "
-        f"users at {n['cutoff']} (the last feature cutoff before its as-of date): no features "
-        "to learn from"
-        for name, n in table.attrs.get(LEFT_OUT, {}).items()
-    ]
+    return table_notes(table)[LEFT_OUT]
+
+
+def table_notes(table: pd.DataFrame) -> dict[str, list[str]]:
+    """What :func:`campaign_uplift_table` left out (members no feature row knew) and where it
+    computed a campaign's features at its own date, as lines under their attrs' names."""
+    return {
+        LEFT_OUT: [
+            f"campaign {name}: {n['left_out']:,} of {n['members']:,} members left out, not "
+            f"yet users at {n['cutoff']} (the last feature cutoff before its as-of date): no "
+            "features to learn from"
+            for name, n in table.attrs.get(LEFT_OUT, {}).items()
+        ],
+        COMPUTED_AT: [
+            f"campaign {name}: features computed at its as-of date {day}, which the feature "
+            "table's cutoffs do not hold (a table rebuilt on another grid)"
+            for name, day in table.attrs.get(COMPUTED_AT, {}).items()
+        ],
+    }
 
 
 def _refuse_shared_members(
