@@ -134,7 +134,10 @@ def accepted_by_refresh(said: str, task: str, version: str) -> str:
     named `lifecycle train ...` while the text named `lifecycle refresh ...`."""
     from training.promotion import accept_commands
 
-    return said.replace(accept_commands(task, version), ACCEPT_BY_REFRESH)
+    named = accept_commands(task, version)
+    # a verdict written before 2efb577 asked `promote` for --force as well
+    before = f"{named.removesuffix('`')} --force`"
+    return said.replace(before, ACCEPT_BY_REFRESH).replace(named, ACCEPT_BY_REFRESH)
 
 
 def kept_line(task: str, kept: dict[str, Any]) -> str:

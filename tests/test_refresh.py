@@ -312,6 +312,14 @@ def test_a_challenger_held_for_its_label_definition_exits_3_saying_how_to_accept
     waits = report["not_promoted"]["churn"]
     assert waits["champion"] == "1" and waits["why"].startswith(registry.DEFINITION_HELD), waits
     assert waits["why"].endswith(accept), waits
+    # a verdict stored before 2efb577 asked `promote` for --force too: refresh named it
+    old = newest.tags[registry.GATE_TAG].replace(
+        "--accept-definition-change`", "--accept-definition-change --force`"
+    )
+    assert "--reason REASON --accept-definition-change --force`" in old, old
+    client.set_model_version_tag(name, newest.version, registry.GATE_TAG, old)
+    stored = CliRunner().invoke(main, ["--home", str(trained_copy), "--json", "refresh"], env=env)
+    assert json.loads(stored.stdout)["not_promoted"]["churn"]["why"].endswith(accept), stored.stdout
     accepted = CliRunner().invoke(
         main,
         ["--home", str(trained_copy), "refresh", "--accept-definition-change", "product asked"],
