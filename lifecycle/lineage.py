@@ -500,3 +500,20 @@ def definitions_text(labels: dict[str, dict[str, Any]]) -> str:
             text += f" (target {label['target']})"
         parts.append(text)
     return ", ".join(parts)
+
+
+def learned_from(window: dict[str, Any]) -> str | None:
+    """What a model's data window says it learned from, in words (`/models`' learned_from). A
+    served rule's ``trained_on`` is the LightGBM refit's it was judged beside (its test
+    cutoffs calibrate the rule; the gate and the drift reference read it so): the rule itself
+    was fitted on ``rule_fitted_on``, which is said instead."""
+    trained = window.get("trained_on") or {}
+    cutoffs = sorted(trained.get("cutoffs") or [])
+    fitted = window.get("rule_fitted_on") or {}
+    users = f"the {fitted.get('rows', 0):,} users at {fitted.get('cutoff')}"
+    if fitted and "blend" not in window:  # a served rule or a label-free model
+        return f"{window.get('kind', 'rule')} fitted on {users}"
+    if not cutoffs:
+        return None
+    rows = f"{len(cutoffs):,} cutoffs {cutoffs[0]}..{cutoffs[-1]}, {trained.get('rows', 0):,} rows"
+    return rows + (f"; its blend's rule fitted on {users}" if fitted else "")

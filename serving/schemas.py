@@ -329,6 +329,12 @@ class ModelInfo(_Model):
         None, description="the window its score looks ahead, in days (from label)"
     )
     training_window: dict[str, Any] = Field(description="the cutoff dates it learned from")
+    learned_from: str | None = Field(
+        None,
+        description="what it learned from, in words: a served rule's or label-free model's "
+        "users it was fitted on (training_window.trained_on is then the LightGBM refit's it "
+        "was judged beside), else its training cutoffs and rows",
+    )
     metrics: dict[str, float] = Field(
         description="headline test metrics (AUC, Brier, ... : probabilities 0-1; money errors "
         "in the dataset's currency); empty when answered_by names another model (they would "

@@ -525,7 +525,7 @@ class Scorer:
         return self.lists.stale(self.state)
 
     def models(self) -> ModelsResponse:
-        from lifecycle import registry
+        from lifecycle import lineage, registry
         from serving.scoring import answered_by
         from serving.uplift import uplift_info
 
@@ -551,6 +551,7 @@ class Scorer:
                     label=bundle.label,
                     horizon_days=label_windows({task: bundle.label}).get(task),
                     training_window=bundle.data_window,
+                    learned_from=lineage.learned_from(bundle.data_window),
                     answered_by=answered.get(task),
                     metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
                     realized=state.realized.get(task, {}).get(version) or {},

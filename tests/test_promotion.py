@@ -750,6 +750,17 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
     assert rule_run["trained_on_rows"] == str(len(now)) != model_run["trained_on_rows"]
     assert rule_run["rule_fitted_on"] == fitted_on["cutoff"]
     assert rule_run["calibrated_on_rows"] == model_run["rows_test"]
+    # Its metadata's trained_on is the refit's, kept for the gate (outcomes_learned_until)
+    # and the drift reference, and says so; /models' learned_from names the rule's own fit
+    # (it showed the refit's 41 cutoffs / 24,736 rows for an rfm_score champion of online_retail).
+    from training.baseline_versions import REFIT_JUDGED_BESIDE, TRAINED_ON_IS
+
+    window = deployed.data_window
+    assert window["trained_on"]["rows"] == int(model_run["trained_on_rows"])
+    assert window[TRAINED_ON_IS] == REFIT_JUDGED_BESIDE
+    assert lineage.learned_from(window) == (
+        f"{deployed.kind} fitted on the {len(now):,} users at {fitted_on['cutoff']}"
+    )
     shared = {"trained_on_rows", "trained_on_cutoffs", "test_cutoffs", "feature_service"}
     assert shared <= set(rule_run) & set(model_run)
     # As champion, judged on test rows of a later training (a cutoff after its trained_on,

@@ -405,6 +405,11 @@ def test_models_lists_versions_aliases_window_and_metrics(scorer: Any) -> None:
     churn = next(m for m in response.models if m.task == "churn")
     assert "champion" in churn.aliases and churn.feature_service == "churn_v1"
     assert "auc" in churn.metrics and churn.training_window["test_cutoff"]
+    trained = churn.training_window["trained_on"]  # a LightGBM champion: its refit's window
+    first, last = min(trained["cutoffs"]), max(trained["cutoffs"])
+    assert churn.learned_from == (
+        f"{len(trained['cutoffs']):,} cutoffs {first}..{last}, {trained['rows']:,} rows"
+    )
 
 
 def test_models_says_what_the_worker_still_does_in_the_background(scorer: Any) -> None:

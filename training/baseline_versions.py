@@ -53,6 +53,15 @@ class BaselineVersion:
         }
 
 
+# A served rule fitted on the users of now: what its window's trained_on is (the gate's
+# outcomes_learned_until and serving.monitor's reference read it), said in its metadata.
+TRAINED_ON_IS = "trained_on_is"
+REFIT_JUDGED_BESIDE = (
+    "the LightGBM refit's window, beside which the rule was judged (a probability is "
+    "calibrated on its test cutoffs' outcomes); the rule was fitted on rule_fitted_on"
+)
+
+
 def _rule_trained_on(window: dict[str, Any]) -> dict[str, Any]:
     """A served rule's ``trained_on_*`` run params (and ``rule_fitted_on``, the cutoff of the
     users it was fitted on, when it was not fitted on the matured cutoffs)."""
@@ -128,7 +137,10 @@ def serve_baseline(
 
     measured = bundle_of(evaluated_rule, valid, {})
     full = metrics_of(task, y, {"lightgbm": measured.predict(test)})["lightgbm"]
-    deployed = bundle_of(deployed_rule, test, window | {"kind": deployed_rule.kind})
+    served = window | {"kind": deployed_rule.kind}
+    if "rule_fitted_on" in window:  # trained_on is kept for the gate and the drift reference
+        served[TRAINED_ON_IS] = REFIT_JUDGED_BESIDE
+    deployed = bundle_of(deployed_rule, test, served)
     deployed.metrics = full
     if bridge is not None:
         deployed.bridge, deployed.label = bridge, served_label(deployed.label, bridge)
