@@ -157,6 +157,15 @@ def test_models_names_the_known_datasets_for_an_unknown_one_and_lists_one_known_
             f"Error: models: no dataset 'nosuch': no data in {trained_copy} and no model of it "
             "in the tracking store; it knows demo, other: lifecycle models --dataset demo"
         ]
+    broken = trained_copy / "datasets" / "broken"  # review R L7: told "no data in HOME"
+    broken.mkdir()
+    (broken / "report.json").write_text("{")
+    damaged = models("--dataset", "broken")
+    assert damaged.exit_code == 1, damaged.output
+    assert str(broken / "report.json") in damaged.stderr, damaged.stderr
+    assert "no data in" not in damaged.stderr, damaged.stderr
+    (broken / "report.json").unlink()
+    broken.rmdir()
     listed = models()
     assert listed.exit_code == 0 and "demo-churn v1 " in listed.stdout, listed.output
     untrained = models("--dataset", "other")

@@ -236,9 +236,11 @@ def gate(
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
     if no_lead and not margin and theirs.older and weighed[0] >= weighed[1]:
-        # the rule of the fresher data, tied exactly: the same rule refit ties itself, and a
-        # tie kept online_retail's first rfm_score, fitted at 70 days on a short history
-        # (CDNOW's first recency rule alike), against every later refit of it
+        # the best rule on the fresher data, tied exactly with a champion that led no
+        # baseline (a rule champion, or a hand or forced promotion): the same rule refit ties
+        # itself, and a tie kept online_retail's first rfm_score, fitted at 70 days on a short
+        # history (CDNOW's first recency rule alike), against every later refit of it; another
+        # rule that is best here did at least as well as the champion's rule refit on these rows
         reason = f"{said}{worse}{against}, but level: the rule of the fresher data replaces it"
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason

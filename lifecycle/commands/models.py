@@ -309,6 +309,10 @@ def _require_known(obj: Context, dataset: str) -> None:
     known = sorted({*held, *datasets_with_models(obj.settings)})
     if dataset in known:
         return
+    from lifecycle.dataset_kind import read_report
+
+    if (folder := obj.settings.workspace.dataset_dir(dataset)).is_dir():
+        read_report(folder)  # a damaged report is named, with the way back ("no data in" it)
     hint = (
         f"; it knows {', '.join(known)}: lifecycle models --dataset {known[0]}"
         if known
