@@ -281,7 +281,7 @@ class ListAnswers:
         seed: int | None = None,
         limit: int = 100,
         offset: int = 0,
-        where: dict[str, str] | None = None,
+        where: dict[str, str | list[str]] | None = None,
     ) -> AtRiskResponse:
         """One page of the list ``lifecycle at-risk`` prints, made by the same functions
         (``serving.lists.at_risk_page`` and ``list_rows``) from the latest batch scores."""
@@ -300,6 +300,13 @@ class ListAnswers:
         )
         from serving.uplift import frame_to_rank, outside_note
 
+        empty = [
+            (("where", column), "an empty list: give one value or more")
+            for column, wanted in (where or {}).items()
+            if wanted == []
+        ]
+        if empty:
+            raise field_errors("at_risk", empty)
         control_share = CONTROL_SHARE if control_share is None else control_share
         seed = CONTROL_SEED if seed is None else seed
         mtime, table = self.table()
@@ -307,7 +314,12 @@ class ListAnswers:
         if stale is not None and self.settings.serving.stale_scores == "refuse":
             raise ApiError(503, stale_text(stale))
         frame = frame_to_rank(self.settings, table, rank_by, state and state.uplift)
-        pairs = tuple((where or {}).items())  # user attributes, e.g. {"country": "Spain"}
+        # user attributes, e.g. {"country": "Spain"}; a list: any of its values
+        pairs = tuple(
+            (column, value)
+            for column, wanted in (where or {}).items()
+            for value in ([wanted] if isinstance(wanted, str) else wanted)
+        )
         asked = Filters(segment, lifecycle_stage, channel, min_ltv, min_churn, pairs)
         # the CLI's list: the low risk band left out unless min_churn says
         filters = at_risk_filters(asked, frame, self.settings.serving.medium_risk, rank_by)

@@ -17,7 +17,8 @@ from serving.errors import send_body
 
 TITLE = re.compile(r"^\d+ validation errors? for \w+$")
 SHOWN = 3  # problems the sentence names; ``detail`` holds every one
-UNION_MEMBERS = {"float", "int", "bool", "str", "none"}  # pydantic's loc of a union's branch
+# pydantic's loc of a union's branch (list[str]: /at_risk's where)
+UNION_MEMBERS = {"float", "int", "bool", "str", "none", "list[str]"}
 ID_FIELDS = {"user_ids", "user_id"}
 VALID = "Input should be a valid "
 

@@ -200,18 +200,18 @@ def _attribute_values(scores: Path, names: set[str]) -> dict[str, Any]:
     for name in attributes:
         values = sorted({str(v) for v in table[name].drop_null().unique().to_pylist()})
         if 0 < len(values) <= WHERE_VALUES:
+            value = {"type": "string", "enum": values}
             properties[name] = {
-                "type": "string",
-                "enum": values,
-                "description": f"only users whose {name} is this",
+                "anyOf": [value, {"type": "array", "items": value, "minItems": 1}],
+                "description": f"only users whose {name} is this, or any of a list",
             }
     return {
         "type": "object",
         "properties": properties,
         "additionalProperties": False,
         "nullable": True,
-        "description": "only users whose attributes "
-        "have these values; the attributes are not returned; null: all",
+        "description": "only users whose attributes have these values (a list: any "
+        "of them); the attributes are not returned; null: all",
     }
 
 

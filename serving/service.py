@@ -327,11 +327,13 @@ class LifecycleScoring:
         offset: Annotated[
             int, Strict(), Field(ge=0, description="users skipped before the page")
         ] = 0,
+        # a list is either value, as the CLI's --where country=Spain --where country=France
         where: Annotated[
-            dict[str, str] | None,
+            dict[str, str | list[str]] | None,
             Field(
                 description="only users whose attributes have these values, e.g. "
-                '{"country": "Spain"}; the attributes are not returned; null: all'
+                '{"country": "Spain"}, or any of a list: {"country": ["Spain", "France"]}; '
+                "the attributes are not returned; null: all"
             ),
         ] = None,
     ) -> AtRiskResponse:

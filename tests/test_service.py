@@ -229,6 +229,25 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
         assert any(r["top_reasons"] for r in cli)
         flags = [r["control"] for r in cli]
         assert any(flags) and not all(flags)  # the share drew some of the 60, not all
+    # a list of values is any of them, as the CLI's repeated --where (helper B, session 46:
+    # {"country": ["Spain", "France"]} was a 400, "where.country: Input should be a valid string")
+    countries = sorted({r["country"] for r in cli})[:2]
+    options = [f"--where=country={country}" for country in countries]
+    listed = run_cli(home, "--json", "at-risk", "--top", "60", "--min-churn", "0", *options)
+    cli = json.loads(listed)["rows"]
+    body = {"limit": 60, "min_churn": 0, "where": {"country": countries}}
+    response = http.post(f"{ready_server}/at_risk", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert [u["user_id"] for u in response.json()["users"]] == [r["user_id"] for r in cli]
+    assert {r["country"] for r in cli} == set(countries)  # both, and no other
+    for where, said in (
+        ({"country": []}, "where.country: an empty list: give one value or more"),
+        ({"country": ["Mars"]}, "where country=Mars: unknown; this scores table has "),
+        ({"country": 5}, "where.country: Input should be a valid string or array"),
+    ):
+        refused = http.post(f"{ready_server}/at_risk", json={"where": where}, timeout=30)
+        assert refused.status_code == 400, refused.text
+        assert said in refused.json()["error"], refused.text
     # by default both leave out the low risk band, and /at_risk says how many as the CLI does
     default = http.post(f"{ready_server}/at_risk", json={"limit": 60}, timeout=60).json()
     assert min(u["churn_probability"] for u in default["users"]) >= 0.3  # serving.medium_risk
