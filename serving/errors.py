@@ -110,3 +110,44 @@ def as_json(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return type(value).__name__
+
+
+class PlainErrors:
+    """ASGI middleware: Starlette's plain-text 404 and 405 (``Not Found``, ``Method Not
+    Allowed``) in the API's error shape, naming the method and path (and, for a 405, the
+    methods the route takes, also in ``Allow``): a caller reads every error as JSON."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        held: dict[str, Any] = {}
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and _plain_miss(message):
+                held.update(message)
+                return None
+            if not held or message["type"] != "http.response.body":
+                return await send(message)
+            if not message.get("more_body"):
+                await send_response(send, _miss(scope, held))
+            return None
+
+        await self.app(scope, receive, capture)
+
+
+def _plain_miss(start: dict[str, Any]) -> bool:
+    headers = dict(start.get("headers") or [])
+    plain = headers.get(b"content-type", b"").startswith(b"text/plain")
+    return start.get("status") in (404, 405) and plain
+
+
+def _miss(scope: dict[str, Any], start: dict[str, Any]) -> JSONResponse:
+    asked = f"{scope['method']} {scope['path'][:100]}"
+    allow = dict(start.get("headers") or []).get(b"allow", b"").decode()
+    if start["status"] == 405:
+        message = f"{asked}: this route takes {allow or 'another method'} (a JSON body)"
+        return error_response(405, message, headers={"allow": allow} if allow else None)
+    return error_response(404, f"{asked}: no such route; /docs.json lists the API's routes")

@@ -33,7 +33,7 @@ from lifecycle.tasks import names as task_names
 from lifecycle.tracking_http import registry_error
 from serving.answers import stale_text
 from serving.auth import TokenAuth, auth_config
-from serving.errors import ApiError
+from serving.errors import ApiError, PlainErrors
 from serving.field_errors import FieldErrors
 from serving.follow import AliasPoll, MirrorFollower, poll_seconds
 from serving.limits import BodyLimit, JsonOnly
@@ -443,6 +443,7 @@ LifecycleScoring.add_asgi_middleware(BodyLimit)
 LifecycleScoring.add_asgi_middleware(OpenApiErrors)
 LifecycleScoring.add_asgi_middleware(ReadyReason)
 LifecycleScoring.add_asgi_middleware(FieldErrors)  # a 400's error names its fields
+LifecycleScoring.add_asgi_middleware(PlainErrors)  # a 404 or 405 is JSON too
 
 
 def refuse_unknown_fields(api: bentoml.api, route: str) -> None:  # type: ignore[valid-type]

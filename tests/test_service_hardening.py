@@ -77,6 +77,20 @@ def test_every_route_refuses_bodies_it_does_not_take_with_4xx(
     assert huge.status_code == 413 and "max_request_bytes" in error_of(huge)
     wrong_method = http.get(url)
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    # JSON as every error (helper B, session 46: text/plain 'Method Not Allowed')
+    assert error_of(wrong_method) == f"GET {route}: this route takes POST (a JSON body)"
+
+
+def test_an_unknown_route_is_a_404_in_the_api_error_shape(base: str, http: httpx.Client) -> None:
+    """Was Starlette's text/plain 'Not Found' (helper B, session 46)."""
+    for method in ("GET", "POST"):
+        missing = http.request(method, f"{base}/scores", json={"user_ids": ["u0000001"]})
+        assert missing.status_code == 404
+        assert (
+            error_of(missing)
+            == f"{method} /scores: no such route; /docs.json lists the API's routes"
+        )
+    assert http.get(f"{base}/docs.json").status_code == 200  # BentoML's own routes as they were
 
 
 def test_the_document_states_which_bodies_are_required_and_they_are(
