@@ -112,36 +112,56 @@ def as_json(value: Any) -> str:
     return type(value).__name__
 
 
-class PlainErrors:
-    """ASGI middleware: Starlette's plain-text 404 and 405 (``Not Found``, ``Method Not
-    Allowed``) in the API's error shape, naming the method and path (and, for a 405, the
-    methods the route takes, also in ``Allow``): a caller reads every error as JSON."""
+class HeldAnswers:
+    """ASGI middleware: an answer whose ``http.response.start`` :meth:`holds` accepts is held
+    back whole and sent as :meth:`rewrite` makes it; every other passes as it comes."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+
+    def holds(self, start: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def rewrite(
+        self, scope: dict[str, Any], start: dict[str, Any], body: bytes
+    ) -> tuple[dict[str, Any], bytes]:
+        raise NotImplementedError
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         held: dict[str, Any] = {}
+        chunks: list[bytes] = []
 
         async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and _plain_miss(message):
+            if message["type"] == "http.response.start" and self.holds(message):
                 held.update(message)
                 return None
             if not held or message["type"] != "http.response.body":
                 return await send(message)
+            chunks.append(message.get("body", b""))
             if not message.get("more_body"):
-                await send_response(send, _miss(scope, held))
+                await send_body(send, *self.rewrite(scope, held, b"".join(chunks)))
             return None
 
         await self.app(scope, receive, capture)
 
 
-def _plain_miss(start: dict[str, Any]) -> bool:
-    headers = dict(start.get("headers") or [])
-    plain = headers.get(b"content-type", b"").startswith(b"text/plain")
-    return start.get("status") in (404, 405) and plain
+class PlainErrors(HeldAnswers):
+    """Starlette's plain-text 404 and 405 (``Not Found``, ``Method Not Allowed``) in the
+    API's error shape, naming the method and path (and, for a 405, the methods the route
+    takes, also in ``Allow``): a caller reads every error as JSON."""
+
+    def holds(self, start: dict[str, Any]) -> bool:
+        headers = dict(start.get("headers") or [])
+        plain = headers.get(b"content-type", b"").startswith(b"text/plain")
+        return start.get("status") in (404, 405) and plain
+
+    def rewrite(
+        self, scope: dict[str, Any], start: dict[str, Any], body: bytes
+    ) -> tuple[dict[str, Any], bytes]:
+        answer = _miss(scope, start)
+        return {**start, "status": answer.status_code, "headers": answer.raw_headers}, answer.body
 
 
 def _miss(scope: dict[str, Any], start: dict[str, Any]) -> JSONResponse:

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from serving.errors import send_body
+from serving.errors import HeldAnswers
 
 TITLE = re.compile(r"^\d+ validation errors? for \w+$")
 SHOWN = 3  # problems the sentence names; ``detail`` holds every one
@@ -63,31 +63,17 @@ def sentence(detail: list[dict[str, Any]]) -> str:
     return "; ".join(found[:SHOWN]) + (f"; and {more} more (see detail)" if more > 0 else "")
 
 
-class FieldErrors:
+class FieldErrors(HeldAnswers):
     """ASGI middleware: a 400 whose ``error`` is pydantic's title gets the sentence instead
     (only 400s are held back to be read; every other answer passes as it comes)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def holds(self, start: dict[str, Any]) -> bool:
+        return bool(start.get("status") == 400)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        held: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message.get("status") == 400:
-                held.update(message)
-                return None
-            if not held or message["type"] != "http.response.body":
-                return await send(message)
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                await send_body(send, held, _rewritten(b"".join(chunks)))
-            return None
-
-        await self.app(scope, receive, capture)
+    def rewrite(
+        self, scope: dict[str, Any], start: dict[str, Any], body: bytes
+    ) -> tuple[dict[str, Any], bytes]:
+        return start, _rewritten(body)
 
 
 def _rewritten(body: bytes) -> bytes:
