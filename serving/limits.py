@@ -69,7 +69,8 @@ class JsonOnly:
 
     BentoML picks a parser by ``Content-Type``: multipart and form bodies reach its form
     parser (a malformed one is a 500) and any other type is parsed as JSON anyway. Every
-    route here takes JSON only; a request without a ``Content-Type`` is read as JSON.
+    route here takes JSON only; a request without a ``Content-Type`` is read as JSON. Nor
+    does BentoML decode a compressed body (``Content-Encoding``): 415 too.
     """
 
     def __init__(self, app: Any) -> None:
@@ -78,7 +79,13 @@ class JsonOnly:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-type")
+        headers = dict(scope.get("headers") or [])
+        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if coding != b"identity":  # read as it came, a gzip body was 'Invalid JSON' at column 1
+            shown = coding.decode(errors="replace")[:100]
+            message = f"Content-Encoding {shown!r} is not accepted: send the body uncompressed"
+            return await send_response(send, error_response(415, message, ("body",)))
+        declared = headers.get(b"content-type")
         media_type = (declared or JSON).split(b";")[0].strip().lower()
         if media_type != JSON:
             shown = declared.decode(errors="replace")[:100] if declared else ""

@@ -37,7 +37,7 @@ API_ERRORS = {
     "400": "a field is invalid, or the body is not valid JSON (detail says which)",
     "404": "no such route, or no batch scores yet (/at_risk)",
     "413": "request body over serving.max_request_bytes",
-    "415": "a body that is not application/json (multipart, form, text, ...)",
+    "415": "a body that is not application/json (multipart, form, text, ...) or is compressed",
     "500": "a server fault",
     "503": "not ready yet (models or feature store loading or failed), a feature store or "
     "registry gone, damaged or replaced on disk (the message names the command that fixes it), "

@@ -9,6 +9,7 @@ them, never a 500 and never a stale answer; after the fix and ``/reload`` everyt
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sqlite3
@@ -69,6 +70,16 @@ def test_every_route_refuses_bodies_it_does_not_take_with_4xx(
         response = http.post(url, content=b"user_ids=1", headers={"Content-Type": content_type})
         assert response.status_code == 415, (content_type, response.text)
         assert "application/json" in error_of(response)
+    # a compressed body was read as it came: 400 'Invalid JSON' (helper B, session 46)
+    gzipped = http.post(
+        url,
+        content=gzip.compress(b'{"user_ids": ["u0000001"]}'),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert gzipped.status_code == 415, gzipped.text
+    assert (
+        error_of(gzipped) == "Content-Encoding 'gzip' is not accepted: send the body uncompressed"
+    )
     bad_bodies = [b'{"user_ids": [', b"\xff\xfe", b"[]", b"null", b'"text"', b"12"]
     for body in bad_bodies:
         response = http.post(url, content=body, headers={"Content-Type": "application/json"})
