@@ -51,9 +51,10 @@ class LifecycleGroup(click.Group):
                 raise
             emit_error(bool(ctx.params.get("as_json")), _unwritable(ctx, error))
         except Exception as error:
-            full = _store_unwritable(ctx, error)
-            if full is not None:  # an OSError or SQLite's, under MLflow's or SQLAlchemy's
-                emit_error(bool(ctx.params.get("as_json")), full)
+            # an OSError or SQLite's under MLflow's or SQLAlchemy's; a tracking server down
+            said = _store_unwritable(ctx, error) or _tracking_server_silent(ctx, error)
+            if said is not None:
+                emit_error(bool(ctx.params.get("as_json")), said)
                 return None
             if not interrupted(error):
                 raise
@@ -143,6 +144,19 @@ def _store_unwritable(ctx: click.Context, error: BaseException) -> str | None:
             )
         found = found.__cause__ or found.__context__
     return None
+
+
+def _tracking_server_silent(ctx: click.Context, error: Exception) -> str | None:
+    """One line naming ``tracking.uri`` (and what a training undid) for MLflow's failed
+    request to a tracking server (down, or an HTTP error): a traceback of 130 to 180 lines
+    from `models`, `promote`, `train`, `score-all`; else None."""
+    from lifecycle.tracking_http import unreachable
+
+    context = ctx.obj if isinstance(ctx.obj, Context) else None
+    named = unreachable(context.settings, error) if context else None
+    if named is None:
+        return None
+    return "; ".join([str(named), *getattr(named, "__notes__", [])])
 
 
 def _duckdb_unwritable(error: BaseException) -> OSError | None:

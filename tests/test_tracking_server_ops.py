@@ -96,6 +96,23 @@ def test_refresh_with_the_tracking_server_down_fails_fast_naming_it(
     assert f"train: reading the model registry at {uri}" in (tmp_path / "stderr").read_text()
 
 
+@pytest.mark.parametrize(
+    "command", [["models"], ["promote", "churn", "1", "--reason", "r"], ["score-all"]]
+)
+def test_a_command_with_the_tracking_server_down_fails_in_one_line_naming_it(
+    orphan: Path, command: list[str]
+) -> None:
+    # only refresh said it: `models`, `promote`, `score-all` (and train, report, monitor)
+    # ended in MlflowException's traceback, 130 to 180 lines
+    uri = load_settings(home=orphan, environ={}).tracking.uri
+    result = CliRunner().invoke(main, ["--home", str(orphan), "--json", *command])
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    said = json.loads(result.stdout)["error"]
+    assert said.startswith(f"the tracking server at {uri} (tracking.uri) did not answer")
+    assert result.stderr.strip().splitlines() == [f"Error: {said}"]
+
+
 def test_sigterm_while_waiting_on_the_tracking_server_is_a_stop(
     orphan: Path, tmp_path: Path
 ) -> None:
