@@ -168,6 +168,36 @@ def test_an_ids_file_saved_with_a_byte_order_mark_is_read_whole(home: Path, tmp_
     assert json.loads(piped.stdout)["not_found"] == []
 
 
+def test_an_at_risk_list_given_as_the_ids_file_is_refused_naming_its_user_id_column(
+    home: Path, tmp_path: Path
+) -> None:
+    """The rows of an at-risk list to erase, kept in a spreadsheet and given as --ids-file,
+    were read as one id a line (whole rows, the header too): 'forgot 0 user(s)' and a line
+    of every row as an id not found. It is refused in one line, nothing erased."""
+    source = tmp_path / "events.csv"
+    source.write_text(EVENTS.replace(".0,", ","))
+    cli_report("ingest", str(source), "--dataset", "shop")
+    events = home / "datasets" / "shop" / "events.parquet"
+    before = set(pd.read_parquet(events)[c.USER_ID])
+    for sep in (",", ";", "\t"):  # as saved: CSV, a European Excel's CSV, tab-delimited text
+        listed = tmp_path / "to_erase.csv"
+        listed.write_text(
+            sep.join(["rank", "user_id", "churn_probability"])
+            + "\n"
+            + sep.join(["1", "17850", "0.9"])
+            + "\n"
+        )
+        result = CliRunner().invoke(main, ["forget", "--ids-file", str(listed)])
+        assert result.exit_code != 0
+        line = result.output.strip()
+        assert "\n" not in line and line.startswith(f"Error: --ids-file {listed}: a table"), line
+        assert "write its user_id column alone to a file, one id a line" in line
+        assert set(pd.read_parquet(events)[c.USER_ID]) == before
+    ids = tmp_path / "ids.txt"  # a one-column file, header and all, still reads one id a line
+    ids.write_text("user_id\n17850\n")
+    assert cli_report("forget", "--ids-file", str(ids))["not_found"] == ["user_id"]
+
+
 def test_18074_and_18074_0_held_as_two_users_are_both_erased_and_the_other_named(
     home: Path, tmp_path: Path
 ) -> None:

@@ -520,8 +520,28 @@ def forget(
     from features.erasure import requested_ids
 
     listed = [line.rstrip("\r\n") for line in ids_file] if ids_file else []
+    _refuse_a_table_of_ids(listed, ids_file)
     ids, blank = requested_ids([*user_ids, *listed])  # 20,000 ids need no command line
     ignored = f" ({blank} empty id(s) ignored)" if blank else ""
     obj.console.step(f"forgetting {len(ids)} user(s){ignored}")
     record = forget_users(obj.settings, ids, dataset=dataset, scrub_exports=scrub_exports)
     obj.console.result(record.to_dict(), record.lines())
+
+
+def _refuse_a_table_of_ids(lines: list[str], ids_file: Any) -> None:
+    """An at-risk list given as --ids-file (a spreadsheet's rows of users to erase) was read
+    as one id a line, whole rows, and erased nobody: a first line of several columns, one of
+    them ``user_id``, is refused in one line."""
+    import re
+
+    from features import contract as c
+    from features.erasure import ErasureError
+
+    first = next((line for line in lines if line.strip()), "")
+    columns = [cell.strip().strip('"').lower() for cell in re.split(r"[,;\t]", first)]
+    if len(columns) > 1 and c.USER_ID in columns:
+        raise ErasureError(
+            f"--ids-file {ids_file.name}: a table (its first line: {first[:60]}"
+            f"{'...' if len(first) > 60 else ''}), not one id a line: write its "
+            f"{c.USER_ID} column alone to a file, one id a line, and give that"
+        )
