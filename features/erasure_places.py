@@ -301,7 +301,8 @@ def forget_other_files(
         if suffix in (".csv", ".json"):  # lists: the users' rows out, then any mention left?
             fmt = suffix.removeprefix(".")
             done += terms.scrub(owner, where, partial(rewrite_file, path, fmt=fmt))
-            if not patterns[owner].search(path.read_text(encoding="utf-8", errors="replace")):
+            left = path.read_text(encoding="utf-8", errors="replace")
+            if not patterns[owner].search(_cells(left, fmt)):  # a column's name is no mention
                 continue
         terms.note(owner, where)
         path.unlink()  # a report's figures and top lists were made with the user
@@ -309,3 +310,12 @@ def forget_other_files(
         reports += 1
     record.count("lists", done)
     record.removed["report files deleted"] = reports
+
+
+def _cells(text: str, fmt: str) -> str:
+    """A list's text without its column names (a CSV's header, a JSON's keys): `forget user_id`
+    (an ids file's header line, held by no one) deleted a snapshot champion's at-risk list,
+    every one of which has a `user_id` column, as a file still mentioning the user."""
+    if fmt == "csv":
+        return text.partition("\n")[2]
+    return re.sub(r'"(?:[^"\\]|\\.)*"\s*:', ":", text)

@@ -286,6 +286,35 @@ TELCO = (
 )
 
 
+def test_an_id_held_by_no_one_that_names_a_column_leaves_the_lists_whole(
+    home: Path, tmp_path: Path
+) -> None:
+    """`forget --ids-file` of a spreadsheet's column (its first line `user_id`) erased
+    nobody, yet deleted the snapshot champion's at-risk list, whose header names `user_id`
+    ('deleted (mentioned a user)'), and `at-risk --dataset telco_churn` then had no list.
+    A column's name is no user: the lists stay, and a held user's row still goes."""
+    cli_report("import", "telco-churn", str(_write(tmp_path, "telco.csv", TELCO)))
+    settings = load_settings(home=home, environ={})
+    listed = settings.workspace.snapshot_at_risk("telco_churn-churn", "1")
+    listed.parent.mkdir(parents=True, exist_ok=True)
+    listed.write_text(
+        "user_id,churn_probability,reasons,rank\n"
+        "7590-VHVEG,0.9,Contract: Month-to-month; tenure: 1,1\n5575-GNVDE,0.2,,2\n"
+    )
+    rows = [{"rank": 1, "user_id": "7590-VHVEG"}, {"rank": 2, "user_id": "5575-GNVDE"}]
+    as_json = home / "lists" / "top.json"
+    as_json.parent.mkdir()
+    as_json.write_text(json.dumps({"title": "top 2", "rows": rows}))
+    before = listed.read_text(), as_json.read_text()
+    out = cli_report("forget", "user_id", "rank")
+    assert sorted(out["not_found"]) == ["rank", "user_id"] and out["deleted_files"] == []
+    assert (listed.read_text(), as_json.read_text()) == before
+    out = cli_report("forget", "7590-VHVEG")
+    assert out["deleted_files"] == []
+    assert list(pd.read_csv(listed)[c.USER_ID]) == ["5575-GNVDE"]
+    assert [r["user_id"] for r in json.loads(as_json.read_text())["rows"]] == ["5575-GNVDE"]
+
+
 @pytest.mark.parametrize(
     ("source", "text", "dataset", "gone", "kept"),
     [
