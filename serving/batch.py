@@ -26,7 +26,7 @@ from features import contract as c
 from features.asof import AS_OF, cutoff_date, event_span, feature_cutoffs
 from features.identifiers import not_features_of, withheld_attributes
 from lifecycle import lineage, tasks
-from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
+from lifecycle.dataset_kind import require_dataset, require_events, scores_step
 from lifecycle.errors import UserError
 from lifecycle.list_fields import CONTEXT_COLUMNS, model_version_column
 from lifecycle.sql import literal
@@ -355,7 +355,7 @@ def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = Non
     if scored and scored != dataset:
         remedy = f"run `lifecycle score-all --dataset {dataset}`"
         if settings is not None:  # a dataset without features: refresh, not a score-all refused
-            require_dataset(settings, dataset, SCORES_STEP)
+            require_dataset(settings, dataset, scores_step())
             remedy = scores_remedy(settings, dataset)
         raise ScoringError(
             f"the scores table {table.path} holds dataset {scored}, not {dataset} (one latest "
@@ -367,10 +367,10 @@ def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = Non
 def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
     """The latest scores table, of ``dataset`` (default: the settings') or an error."""
     dataset = dataset or settings.dataset
-    require_events(settings, dataset, SCORES_STEP)
+    require_events(settings, dataset, scores_step())
     path = settings.workspace.scores_dir / LATEST_SCORES
     if not path.exists():  # no such dataset, or one score-all cannot score: say so
-        require_dataset(settings, dataset, SCORES_STEP)
+        require_dataset(settings, dataset, scores_step())
         raise ScoringError(no_scores_yet(settings, dataset, path))
     return of_dataset(read_scores(path), dataset, settings)
 
@@ -400,7 +400,7 @@ def find_scores(
     from serving.scores_history import dataset_tables
 
     dataset = dataset or settings.dataset
-    require_events(settings, dataset, SCORES_STEP)
+    require_events(settings, dataset, scores_step(), held=True)  # not score-all's refusal
     day = f"{as_of:%Y-%m-%d}"
     found = [p for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset) if of == day]
     return read_scores(found[-1]) if found else None

@@ -69,6 +69,35 @@ def test_a_command_needing_events_names_what_works_on_the_dataset(
     assert "run `lifecycle features build" not in said and "score-all` first" not in said
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("segments",), ("movers",), ("report",), ("campaign", "start", "winback", "--top", "10")],
+)
+def test_a_scores_command_on_a_snapshot_is_named_as_run_not_beside_at_risk(
+    imported: Path, command: tuple[str, ...]
+) -> None:
+    """`segments --dataset telco_churn` said 'scores (at-risk, movers, segments, report,
+    campaigns): needs an events dataset', then pointed to `lifecycle at-risk --dataset
+    telco_churn`, the one list a snapshot has: the refusal names the command run."""
+    step = " ".join(command[:2]) if command[0] == "campaign" else command[0]
+    said = _invoke(imported, *command, "--dataset", "telco_churn").stderr.strip()
+    assert said.startswith(f"Error: {step}: needs an events dataset, and 'telco_churn' is"), said
+
+
+def test_a_campaign_from_a_list_on_a_missing_dataset_is_refused_as_campaign_start(
+    imported: Path, tmp_path: Path
+) -> None:
+    """`campaign start NAME --from-list FILE` with the settings' `demo` not held was refused
+    as 'score-all: no dataset 'demo'', a command the operator never ran."""
+    listed = tmp_path / "list.csv"
+    listed.write_text("user_id,control,as_of\n7590-VHVEG,False,2024-01-01\n")
+    said = _invoke(imported, "campaign", "start", "c1", "--from-list", str(listed)).stderr
+    assert said.strip().startswith(
+        f"Error: campaign start: no dataset 'demo' in {imported}; it "
+        "holds hillstrom, telco_churn, none of them events"
+    ), said
+
+
 def test_a_folder_without_a_report_is_known_by_its_table(tmp_path: Path) -> None:
     from lifecycle.dataset_kind import dataset_kind
     from lifecycle.settings import load_settings
