@@ -166,6 +166,20 @@ def _looked_in(path: Path) -> str:
     return said
 
 
+def written_at(path: Path) -> str:
+    """Where a file written at ``path`` is, to say so: a relative path in full when `./run`
+    was started in another folder (``at-risk --out list.csv`` from ~/lists wrote the project's
+    folder's list.csv and said '-> list.csv')."""
+    caller = os.environ.get(CALLER_DIR)
+    here = Path.cwd()
+    if path.is_absolute() or not caller or Path(caller).resolve() == here.resolve():
+        return str(path)
+    return (
+        f"{here / path} (./run runs commands from the project's folder, not {caller}, where it "
+        "was started: give a full path to write there)"
+    )
+
+
 def not_a_file(path: Path) -> str | None:
     """Why ``path`` cannot be read as a file (:func:`missing_file`, a folder, a device), or
     None for a regular file."""

@@ -207,6 +207,45 @@ def test_a_relative_file_not_found_says_where_it_was_looked_for(
     assert CliRunner().invoke(main, ["ingest", "orders.csv", "--dataset", "d"]).exit_code == 0
 
 
+def test_a_list_written_to_a_relative_path_says_where_it_is_when_run_started_elsewhere(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`~/run lifecycle at-risk --dataset telco_churn --out list.csv` started in ~/lists wrote
+    the project's folder's list.csv and said '-> list.csv', which ~/lists does not hold. It
+    now says the file's full path and why (the snapshot's list: no training needed here)."""
+    from lifecycle import registry
+    from lifecycle.settings import load_settings
+
+    telco = tmp_path / "telco.csv"
+    telco.write_text(
+        "customerID,SeniorCitizen,tenure,MonthlyCharges,TotalCharges,Churn\n"
+        "7590-VHVEG,0,1,29.85,29.85,No\n5575-GNVDE,0,34,56.95,1889.5,Yes\n"
+    )
+    assert CliRunner().invoke(main, ["import", "telco-churn", str(telco)]).exit_code == 0
+    settings = load_settings(home=home, environ={})
+    client, model = registry.client(settings), registry.model_name("telco_churn", "churn")
+    client.create_registered_model(model)
+    client.create_model_version(model, source=str(tmp_path), run_id=None)
+    registry.set_champion(client, model, "1", "first model")
+    listed = settings.workspace.snapshot_at_risk(model, "1")
+    listed.parent.mkdir(parents=True, exist_ok=True)
+    listed.write_text("user_id,churn_probability,reasons,rank\n7590-VHVEG,0.9,tenure: 1,1\n")
+    project, caller = tmp_path / "project", tmp_path / "caller"
+    project.mkdir()
+    caller.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("RUN_CALLER_DIR", str(caller))
+    args = ["at-risk", "--dataset", "telco_churn", "--out", "list.csv"]
+    said = CliRunner().invoke(main, args).stdout.splitlines()[0]
+    assert said.endswith(
+        f"1 rows -> {project / 'list.csv'} (./run runs commands from the project's folder, not "
+        f"{caller}, where it was started: give a full path to write there)"
+    ), said
+    assert (project / "list.csv").is_file() and not (caller / "list.csv").exists()
+    monkeypatch.setenv("RUN_CALLER_DIR", str(project))  # started where it writes: as given
+    assert CliRunner().invoke(main, args).stdout.splitlines()[0].endswith("1 rows -> list.csv")
+
+
 def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
     home: Path, tmp_path: Path
 ) -> None:

@@ -195,7 +195,7 @@ def emit_list(
     """Print the list, or write it to --out; either way with its currency and windows (and
     ``notes``: what the reader must know about it, one line each); ``units`` (a
     ``serving.units.Units``): the scores table's, from its metadata, when not given."""
-    from lifecycle.storage import refuse_unwritable
+    from lifecycle.storage import refuse_unwritable, written_at
     from serving.list_export import export, list_format
     from serving.list_text import format_rows
     from serving.units import units_for
@@ -227,7 +227,7 @@ def emit_list(
         export(rows, out, request.fmt, units=units, title=title, notes=notes, as_of=as_of)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)},
-            [f"{title}: {len(rows):,} rows -> {out}", units.text(), *notes],
+            [f"{title}: {len(rows):,} rows -> {written_at(out)}", units.text(), *notes],
         )
         return
     # JSON rows are the values the API's /at_risk serves (units once, at the top).
