@@ -330,6 +330,14 @@ def telco_churn(
 
 
 HILLSTROM_CONTROL = "No E-Mail"  # the arm that got no e-mail, however a copy writes its case
+# the three arms as the publisher writes them; a copy's 'mens email' or 'Womens_E-Mail' is
+# one of them (it was an arm of its own: 5 rows typed 'Mens Email' made a third e-mail)
+HILLSTROM_ARMS = ("Mens E-Mail", "Womens E-Mail", HILLSTROM_CONTROL)
+
+
+def _arm_letters(arm: pd.Series) -> pd.Series:
+    """An arm's letters alone, in lower case: how two spellings of one arm compare."""
+    return arm.str.casefold().str.replace(r"[^a-z]", "", regex=True)
 
 
 def hillstrom(
@@ -350,9 +358,12 @@ def hillstrom(
         own = {c.USER_ID: "the row number", c.TREATMENT: "'segment'", c.ARM: "'segment'"}
         refuse_own_columns(raw, own, source)
         bad = Quarantine(raw)
-        arm = raw["segment"].astype("string").str.strip()
-        bad.flag(is_blank(arm), "missing_segment")
-        control = arm.str.casefold().eq(HILLSTROM_CONTROL.casefold())  # 'no e-mail' too
+        written = raw["segment"].astype("string").str.strip()
+        bad.flag(is_blank(written), "missing_segment")
+        spelt = _arm_letters(pd.Series(HILLSTROM_ARMS, dtype="string"))
+        arm = _arm_letters(written).map(dict(zip(spelt, HILLSTROM_ARMS, strict=True)))
+        arm = arm.astype("string").fillna(written)
+        control = arm.eq(HILLSTROM_CONTROL)  # 'no e-mail' too
         campaign = pd.DataFrame(
             {
                 # The file has no customer ids: the row number is the id, stable for this file.

@@ -161,6 +161,22 @@ def test_hillstrom_outcomes_are_0_or_1_and_the_control_arm_is_read_in_any_case(
     assert frame[c.TREATMENT].tolist() == [True, False, False]
     assert frame[c.ARM].tolist() == ["Womens E-Mail", "No E-Mail", "No E-Mail"]
     assert frame[c.VISIT].tolist() == [1, 0, 1]
+    # an e-mail arm typed otherwise was a treated arm of its own (5 'Mens Email' rows: a
+    # third e-mail in the campaign effect, `--arm` naming it); another campaign's stays its own
+    arms = ["Mens Email", "womens e-mail", "WOMENS_E-MAIL", "no email", "SMS", "Mens E-Mail"]
+    path.write_text(
+        HILLSTROM_HEADER + "\n" + "".join(row.format(arm=a, visit=0, conversion=0) for a in arms)
+    )
+    frame = adapters.hillstrom(path).frame
+    assert frame[c.ARM].tolist() == [
+        "Mens E-Mail",
+        "Womens E-Mail",
+        "Womens E-Mail",
+        "No E-Mail",
+        "SMS",
+        "Mens E-Mail",
+    ]
+    assert frame[c.TREATMENT].tolist() == [True, True, True, False, True, True]
 
 
 TELCO_ROW = "7590-VHVEG,Female" + TELCO_REST.replace("No\n", "No,x\n")
