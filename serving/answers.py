@@ -393,20 +393,22 @@ AT_RISK_FIELDS = {"stage": "lifecycle_stage"}
 
 
 def list_error(error: ListError) -> ValidationError | ApiError:
-    """A list error as the 400 of the request field it names (``ListError.field``)."""
+    """A list error as the 400 of the request field it names (``ListError.field``), the field
+    said once (by the error's ``loc``), then the value refused and what was expected:
+    ``lifecycle_stage: "at-risk" is unknown; this scores table has active, at_risk, ...``."""
     if error.field is None:
         return ApiError(400, str(error))
-    from serving.lists import option_of
-
     field_name = AT_RISK_FIELDS.get(error.field, error.field)
-    # The message names the CLI option ("--stage asleep: ..."); a caller sent the field.
-    message, option = error.said, option_of(error.field)
-    if message.startswith(option):
-        message = field_name + message[len(option) :]
+    loc = (field_name,) if error.attribute is None else (field_name, error.attribute)
+    message, value = error.problem(), error.in_json()
+    if value is not None and message.startswith("unknown"):
+        message = f"{value} is {message}"
+    elif value is not None and message.startswith("expected"):
+        message = f"{message}, got {value}"
     if error.suggested is not None:  # the request field to send, not the CLI's option
-        name, value, why = error.suggested
-        message += f' ({why}: "{AT_RISK_FIELDS.get(name, name)}": "{value}")'
-    return field_errors("at_risk", [((field_name,), message)])
+        name, suggested, why = error.suggested
+        message += f' ({why}: "{AT_RISK_FIELDS.get(name, name)}": "{suggested}")'
+    return field_errors("at_risk", [(loc, message)])
 
 
 def _at_risk_user(row: dict[str, Any], raw_reasons: Any) -> AtRiskUser:

@@ -26,7 +26,6 @@ import pandas as pd
 from features import contract as c
 from features.labels import of_everyone
 from lifecycle import tasks
-from lifecycle.errors import UserError
 from lifecycle.list_fields import (
     RETURN_PROBABILITY,
     list_fields,
@@ -35,6 +34,7 @@ from lifecycle.list_fields import (
     user_attributes,
 )
 from lifecycle.pseudonyms import pseudonym
+from serving.list_errors import ListError, option_of
 from serving.list_text import format_rows, unwithheld
 from serving.reason_words import reasons_text
 from serving.segments import MEDIUM_RISK, STAGES
@@ -44,29 +44,6 @@ if TYPE_CHECKING:
 
 CONTROL_SHARE = 0.1
 CONTROL_SEED = 0
-
-
-class ListError(UserError):
-    """A list cannot be made as asked; the message names the option and the known values.
-
-    ``field`` is the parameter at fault, by its name in this module (a :class:`Filters`
-    field or a keyword of the list function), so a caller maps it to its own option or
-    request field without reading the message; so is ``suggested`` (parameter, value, why),
-    the one to give instead, said after ``said`` as the CLI's option here.
-    """
-
-    def __init__(
-        self, message: str, field: str | None = None, suggested: tuple[str, str, str] | None = None
-    ) -> None:
-        hint = (
-            ""
-            if suggested is None
-            else f" ({suggested[2]}: {option_of(suggested[0])} {suggested[1]})"
-        )
-        super().__init__(message + hint)
-        self.field = field
-        self.said = message
-        self.suggested = suggested
 
 
 # -- control group and privacy ------------------------------------------------------------
@@ -327,7 +304,10 @@ def _where_matches(column_values: pd.Series, column: str, wanted: str) -> np.nda
         alike = [k for k in known if k.casefold() == wanted.casefold()]  # Spain for spain
         hint = f" (matched as written: did you mean {alike[0]}?)" if alike else ""
         raise ListError(
-            f"--where {column}={wanted}: unknown{hint}; this scores table has {shown}", "where"
+            f"--where {column}={wanted}: unknown{hint}; this scores table has {shown}",
+            "where",
+            given=wanted,
+            attribute=column,
         )
     return matched
 
@@ -351,7 +331,9 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         values = scores[column].astype("string") if column in scores else pd.Series(dtype="string")
         known = sorted(values.dropna().unique())
         if not known:
-            raise ListError(f"{option} {wanted}: this scores table has no {column} values", name)
+            raise ListError(
+                f"{option} {wanted}: this scores table has no {column} values", name, given=wanted
+            )
         if wanted not in known:
             stage = name == "segment" and wanted in STAGES  # rfm_v2's at_risk, not the stage
             alike = [k for k in known if _name_key(k) == _name_key(wanted)]  # at-risk: at_risk
@@ -360,6 +342,7 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
                 f"{option} {wanted}: unknown; this scores table has {', '.join(known)}",
                 name,
                 ("stage", wanted, f"{wanted} is a lifecycle stage") if stage else suggested,
+                given=wanted,
             )
         keep &= (values == wanted).fillna(False).to_numpy()
     attributes = user_attributes(scores.columns) if filters.where else []
@@ -370,6 +353,8 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
                 f"{column!r} (it has: {', '.join(attributes) or 'none'}; scores have their own "
                 "options)",
                 "where",
+                given=wanted_values[0],
+                attribute=column,
             )
         either = np.zeros(len(scores), dtype=bool)  # Spain or France: no user is in both
         for wanted in wanted_values:
@@ -382,10 +367,12 @@ def filter_scores(scores: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         if bound is None:
             continue
         if not np.isfinite(bound):  # nan matched nobody: 'no users match', or no control group
-            raise ListError(f"{option_of(name)} {bound}: expected a number, e.g. 0.5", name)
+            raise ListError(
+                f"{option_of(name)} {bound:g}: expected a number, e.g. 0.5", name, given=bound
+            )
         if not 0 <= bound <= most:  # scores are never below 0: a bound of -5 filtered nothing
             expected = "0 or more" if most == np.inf else f"0 to {most:g}"
-            raise ListError(f"{option_of(name)} {bound:g}: expected {expected}", name)
+            raise ListError(f"{option_of(name)} {bound:g}: expected {expected}", name, given=bound)
         if column not in scores:
             raise ListError(f"{option_of(name)}: this scores table has no {column} column", name)
         keep &= scores[column].astype(float).fillna(-np.inf) >= bound
@@ -440,11 +427,6 @@ def reason_rows(
     return np.flatnonzero(picked & eligible)
 
 
-def option_of(name: str) -> str:
-    """The CLI option of a list parameter, as error messages name it."""
-    return "--" + name.replace("_", "-")
-
-
 def _ranked_positions(
     scores: pd.DataFrame, rank_by: str, top: int | None
 ) -> tuple[np.ndarray, int]:
@@ -453,10 +435,13 @@ def _ranked_positions(
     in the first ``top`` are sorted (a partition first)."""
     if rank_by not in rank_by_choices():
         raise ListError(
-            f"--rank-by {rank_by}: expected one of {', '.join(rank_by_choices())}", "rank_by"
+            f"--rank-by {rank_by}: expected one of {', '.join(rank_by_choices())}",
+            "rank_by",
+            given=rank_by,
         )
     if rank_by not in scores:
-        raise ListError(f"--rank-by {rank_by}: {missing_score(scores, rank_by)}", "rank_by")
+        missing = missing_score(scores, rank_by)
+        raise ListError(f"--rank-by {rank_by}: {missing}", "rank_by", given=rank_by)
     values = scores[rank_by].to_numpy(dtype=float)
     candidates = np.flatnonzero(~np.isnan(values))
     ranked = len(candidates)

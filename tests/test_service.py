@@ -242,7 +242,7 @@ def test_http_at_risk_is_the_cli_list(ready_server: str, home: Path, http: httpx
     assert {r["country"] for r in cli} == set(countries)  # both, and no other
     for where, said in (
         ({"country": []}, "where.country: an empty list: give one value or more"),
-        ({"country": ["Mars"]}, "where country=Mars: unknown; this scores table has "),
+        ({"country": ["Mars"]}, 'where.country: "Mars" is unknown; this scores table has '),
         ({"country": 5}, "where.country: Input should be a valid string or array"),
     ):
         refused = http.post(f"{ready_server}/at_risk", json={"where": where}, timeout=30)
