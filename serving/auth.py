@@ -202,28 +202,34 @@ class TokenAuth:
             path = path.rstrip("/")
         if path in OPEN_PATHS:
             return await self.app(scope, receive, send)
-        given = _bearer(scope)
+        given, refused = _bearer(scope)
         if given is None or not _matches(given, self.config.tokens):
-            said = (
-                "missing API token: send Authorization: Bearer <token>"
-                if given is None
-                else "invalid API token"
-            )
-            return await _deny(send, 401, said + self.no_tokens)
+            return await _deny(send, 401, (refused or "invalid API token") + self.no_tokens)
         if path in ADMIN_PATHS and not _matches(given, self.config.admin_tokens):
             return await _deny(send, 403, f"{path} needs an admin token")
         return await self.app(scope, receive, send)
 
 
-def _bearer(scope: dict[str, Any]) -> bytes | None:
+# schemes a client may send instead of Bearer, named in the 401; any other first word of
+# the header may be the token itself, which no answer repeats
+SCHEMES = ("Basic", "Digest", "Negotiate", "NTLM", "Token", "ApiKey", "OAuth", "HOBA")
+SEND_BEARER = "send Authorization: Bearer <token>"
+
+
+def _bearer(scope: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """The Bearer token of the request, or None and why it has none (no header, another
+    scheme: ``Basic`` is not accepted)."""
     for name, value in scope.get("headers") or []:
         if name.lower() == b"authorization":
             scheme, _, token = bytes(value).strip().partition(b" ")
             token = token.strip()
-            if scheme.lower() == b"bearer" and token:
-                return token
-            return None
-    return None
+            if scheme.lower() == b"bearer":
+                return (token, None) if token else (None, f"missing API token: {SEND_BEARER}")
+            named = [s for s in SCHEMES if s.lower().encode() == scheme.lower()]
+            if named:
+                return None, f"the {named[0]} scheme is not accepted: {SEND_BEARER}"
+            return None, f"an Authorization header without the Bearer scheme: {SEND_BEARER}"
+    return None, f"missing API token: {SEND_BEARER}"
 
 
 async def _deny(send: Any, status: int, message: str) -> None:

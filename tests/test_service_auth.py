@@ -188,13 +188,30 @@ def test_asgi_probes_are_open(client: Any) -> None:
     "path", ["/score", "/score_features", "/at_risk", "/models", "/reload", "/promote"]
 )
 def test_asgi_missing_or_invalid_token_is_401(client: Any, path: str) -> None:
-    missing = client.post(path, json={})
-    assert_error(missing, 401)
-    assert missing.headers["www-authenticate"] == "Bearer"
-    assert_error(client.post(path, json={}, headers=bearer("nope")), 401)
-    assert_error(client.post(path, json={}, headers={"Authorization": USER_TOKEN}), 401)
-    assert_error(client.post(path, json={}, headers={"Authorization": f"Basic {USER_TOKEN}"}), 401)
-    assert_error(client.post(path, json={}, headers=bearer(USER_TOKEN + "x")), 401)
+    """Each 401 says what was wrong: a Basic header was told "missing API token" (helper B,
+    session 46), as if none was sent; it is told the scheme is not accepted. A header
+    without a scheme may be the token itself, which no answer repeats (assert_error)."""
+    send = "send Authorization: Bearer <token>"
+    for headers, said in (
+        ({}, f"missing API token: {send}"),
+        (bearer(""), f"missing API token: {send}"),
+        (bearer("nope"), "invalid API token"),
+        (bearer(USER_TOKEN + "x"), "invalid API token"),
+        ({"Authorization": f"Basic {USER_TOKEN}"}, f"the Basic scheme is not accepted: {send}"),
+        ({"Authorization": f"digest {USER_TOKEN}"}, f"the Digest scheme is not accepted: {send}"),
+        (
+            {"Authorization": USER_TOKEN},
+            f"an Authorization header without the Bearer scheme: {send}",
+        ),
+        (
+            {"Authorization": f"{USER_TOKEN} x"},
+            f"an Authorization header without the Bearer scheme: {send}",
+        ),
+    ):
+        refused = client.post(path, json={}, headers=headers)
+        assert_error(refused, 401)
+        assert refused.json()["error"] == said, headers
+        assert refused.headers["www-authenticate"] == "Bearer"
 
 
 def test_asgi_valid_tokens_pass(client: Any) -> None:
