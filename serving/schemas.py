@@ -214,7 +214,8 @@ class ScoreResponse(_Model):
     model_versions: dict[str, str] = Field(description=VERSIONS_DOC)
     model_kinds: dict[str, str] = Field(
         default_factory=dict,
-        description="task -> what serves it: lightgbm (lightgbm+bgnbd_gamma_gamma: a value "
+        description="every key of model_versions -> what serves it (uplift: its learner): "
+        "lightgbm (lightgbm+bgnbd_gamma_gamma: a value "
         "blended with that rule's, as the test cutoffs preferred), or the baseline rule "
         "registered when it "
         "beat LightGBM (recency_rule, rfm_score, last_period_value, bgnbd_gamma_gamma), or the "
@@ -225,7 +226,16 @@ class ScoreResponse(_Model):
     unavailable: dict[str, str] = Field(description="task -> why it cannot serve")
     cold_start: str = Field(COLD_START, description="how unknown users are answered")
     definitions: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description=DEFINITIONS_DOC
+        default_factory=dict,
+        description=DEFINITIONS_DOC + "; of each task of model_versions, a partner's too (the "
+        "uplift model's campaign: /models)",
+    )
+    partners: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="task not asked for -> the fields of this answer its model made, why it "
+        "is in model_versions, model_kinds and definitions while its own fields are null: "
+        "churn makes lifecycle_stage (of the user's churn risk), and conversion_probability "
+        "on a log of purchases (1 - churn)",
     )
     as_of: str | None = Field(
         None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"

@@ -491,6 +491,7 @@ class Scorer:
                 "model_kinds": dict(plan.kinds),
                 "unavailable": dict(champions.unavailable),
                 "definitions": dict(plan.labels),
+                "partners": dict(plan.partners),
                 "as_of": self.lists.online.as_of(),
                 "horizon_days": dict(plan.horizon_days),
                 "currency": state.currency,

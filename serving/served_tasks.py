@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.tasks import CHURN, LTV
+from lifecycle.tasks import CHURN, CONVERSION, LTV
 from serving.errors import ApiError
 from serving.schemas import TASK_FIELDS, UserScore
 from serving.units import label_windows
@@ -26,6 +26,7 @@ class AnswerPlan:
     kinds: dict[str, str]
     labels: dict[str, dict[str, Any]]
     horizon_days: dict[str, Any]
+    partners: dict[str, list[str]]  # a task not asked -> the fields its model made
 
 
 def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> AnswerPlan:
@@ -47,18 +48,34 @@ def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> Answe
         if state.uplift is not None:
             fields += ["uplift", "uplift_outside"]
             versions["uplift"] = state.uplift.version
-        labels = {t: b.label for t, b in champions.bundles.items() if t in answered}
+        # every model named in versions has its kind and definition, a partner's too (churn
+        # asked along: it makes the stage), so a client may read each of them by its key
+        kinds = {**champions.kinds, **{t: champions.bundles[t].kind for t in champions.partners}}
+        if state.uplift is not None:
+            kinds["uplift"] = state.uplift.bundle.learner
+        labels = {t: b.label for t, b in champions.bundles.items()}
         plan = AnswerPlan(
             fields=fields,
             float_fields=[name for name in fields if name in _FLOAT_FIELDS],
             versions=versions,
-            kinds=champions.kinds,
+            kinds=kinds,
             labels=labels,
             horizon_days=label_windows(labels),
+            partners={t: partner_fields(champions, t) for t in sorted(champions.partners)},
         )
         if len(state.answer_plans) < 64:  # the orders of tasks a caller can ask are few
             state.answer_plans[key] = plan
     return plan
+
+
+def partner_fields(champions: Champions, task: str) -> list[str]:
+    """The fields of an answer made with ``task``'s model though ``task`` was not asked
+    (``Champions.subset``): churn's makes the lifecycle stage, and conversion on a log of
+    purchases (1 - churn)."""
+    made = ["lifecycle_stage"] if task == CHURN.name else []
+    if task == CHURN.name and champions.one_event and CONVERSION.name in champions.answered:
+        made.append("conversion_probability")
+    return made
 
 
 # Number fields of an answer: a value given as an int is made a float, as validation would.

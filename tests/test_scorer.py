@@ -78,11 +78,21 @@ def test_unknown_users_get_the_cold_start_answer_not_a_failure(
 
 
 def test_tasks_subset_leaves_other_fields_null(scorer: Any, known_users: list[str]) -> None:
-    user = scorer.score(known_users[:1], ["ltv"]).users[0]
+    answer = scorer.score(known_users[:1], ["ltv"])
+    user = answer.users[0]
     assert user.ltv is not None
     assert user.churn_probability is None and user.reasons == [] and user.value_at_risk is None
     # churn made the user's stage, which every answer has
     assert user.model_versions.keys() == {"ltv", "churn"}
+    # and the answer says so: model_versions named churn while model_kinds and definitions
+    # held ltv alone, so a client reading model_kinds[task] per version failed (helper B,
+    # session 46); each model named has its kind and definition, and why it is there
+    everything = scorer.score(known_users[:1])
+    assert answer.model_versions == {t: everything.model_versions[t] for t in ("churn", "ltv")}
+    assert answer.model_kinds == {t: everything.model_kinds[t] for t in ("churn", "ltv")}
+    assert answer.definitions == {t: everything.definitions[t] for t in ("churn", "ltv")}
+    assert answer.horizon_days == {t: everything.horizon_days[t] for t in ("churn", "ltv")}
+    assert answer.partners == {"churn": ["lifecycle_stage"]} and everything.partners == {}
 
 
 def test_the_stage_is_the_same_whatever_tasks_are_asked(
