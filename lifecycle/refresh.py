@@ -347,6 +347,7 @@ def refresh(
                 skip,
                 timed,
                 dataset_named=dataset_named,
+                progress=progress,
             )
         except RefreshFailed as failed:
             result.error, result.exit_code = str(failed), EXIT_FAILED
@@ -416,6 +417,7 @@ def _refresh_steps(
     timed: Callable[[str, Callable[[], Any]], Any],
     *,
     dataset_named: bool,
+    progress: Progress,
 ) -> None:
     from lifecycle import registry, steps, train_refusals
     from lifecycle.dataset_kind import require_events
@@ -474,7 +476,7 @@ def _refresh_steps(
         trained = run(
             "train",
             "; ".join(stale.values()),
-            lambda: train_detail(settings, list(stale), accept_definition_change),
+            lambda: train_detail(settings, list(stale), accept_definition_change, progress),
         )
         untrained = trained["not_trained"]
     else:
@@ -539,16 +541,23 @@ def _refresh_steps(
         pending.unlink()
 
 
-def train_detail(settings: Settings, names: list[str], accept: str | None) -> dict[str, Any]:
+def train_detail(
+    settings: Settings,
+    names: list[str],
+    accept: str | None,
+    progress: Progress = lambda message: None,
+) -> dict[str, Any]:
     """Train ``names`` as refresh does (a task the data cannot train is reported, not fatal):
     each model, the baseline registered in its place, which became champion, and the lines
-    (the tasks ``training.tasks`` leaves out named in one)."""
+    (the tasks ``training.tasks`` leaves out named in one). ``progress``: the trainings' own
+    lines, as `lifecycle train` says them (a refresh said only '... still train' for minutes)."""
     from lifecycle import steps, train_refusals
 
     listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
     done = steps.train_tasks(
         settings,
         names,
+        progress=progress,
         accept_definition_change=accept,
         must_train=False,
         refused_as=f"refresh could not train {listed}",  # not 'train churn, ltv refused'

@@ -253,10 +253,31 @@ def test_a_retraining_that_keeps_the_champion_exits_0_naming_it(trained_copy: Pa
         "LIFECYCLE_TRAINING__MODELS__CHURN__NUM_BOOST_ROUND": "20",
         "LIFECYCLE_TRAINING__MIN_IMPROVEMENT": "0.5",
     }
-    code, kept = _refresh(trained_copy, env=env)
+    ran = CliRunner().invoke(main, ["--home", str(trained_copy), "--json", "refresh"], env=env)
+    code, kept = ran.exit_code, json.loads(ran.stdout)
     assert code == 0 and kept["status"] == "ok", kept
     [train] = [step for step in kept["steps"] if step["step"] == "train"]
     [churn] = train["detail"]["models"]
+    # the training's own progress on stderr, as `lifecycle train` says it: the train step
+    # said only '... still train: <why>' every 10 s (helper C, session 46: 6-7 minutes)
+    said = [line.split("] ", 1)[1] for line in ran.stderr.splitlines() if line.startswith("[")]
+    start = said.index(f"train: {train['why']}")
+    trained = [line for line in said[start + 1 :] if line.startswith("churn: ")]
+    assert [line.split(" on ")[0].split(" (")[0] for line in trained] == [
+        "churn: building the training set through Feast",
+        "churn: fitting LightGBM",
+        "churn: evaluating against baselines",
+        "churn: refitting",
+        f"churn: registered demo-churn version {churn['version']}; checking the promotion gate",
+        *(  # a rule that beat LightGBM is registered in its place (recency_rule here)
+            [
+                f"churn: the baseline {churn['baseline']['kind']} won; registering it as a servable model"
+            ]
+            if churn["baseline"]
+            else []
+        ),
+    ], said
+    assert said.index(trained[-1]) < said.index(next(s for s in said if s.startswith("score:")))
     assert train["status"] == "ran" and churn["task"] == "churn", train
     assert not churn["promoted"] and churn["champion"] is None, churn
     assert kept["not_promoted"] == {
