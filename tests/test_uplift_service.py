@@ -86,6 +86,9 @@ def test_score_answers_uplift_and_at_risk_ranks_by_expected_saved_value(server: 
     # /score reads the online store (the latest cutoff, as the batch scores): the same uplift.
     scored = _post(server, "score", {"user_ids": [u["user_id"] for u in users[:10]]})
     assert scored["model_versions"]["uplift"] == "1"
+    # each model named has its kind (the uplift model's: its learner, as /models says it)
+    assert set(scored["model_kinds"]) == set(scored["model_versions"])
+    assert scored["model_kinds"]["uplift"] == _post(server, "models", {})["uplift"]["learner"]
     for user, listed in zip(scored["users"], users[:10], strict=True):
         assert user["status"] == "scored" and user["model_versions"]["uplift"] == "1"
         assert user["uplift"] == pytest.approx(listed["uplift"], abs=1e-9)
