@@ -302,8 +302,9 @@ def forget_other_files(
             fmt = suffix.removeprefix(".")
             done += terms.scrub(owner, where, partial(rewrite_file, path, fmt=fmt))
             left = path.read_text(encoding="utf-8", errors="replace")
-            if not patterns[owner].search(_cells(left, fmt)):  # a column's name is no mention
-                continue
+            held = token_pattern(terms.ids(owner) - set(record.not_found), terms.fold(owner))
+            if not patterns[owner].search(_cells(left, fmt)) and not held.search(left):
+                continue  # only a column's name is left, an id no one holds (`forget user_id`)
         terms.note(owner, where)
         path.unlink()  # a report's figures and top lists were made with the user
         record.deleted_files.append(str(path.relative_to(home)))
@@ -315,7 +316,8 @@ def forget_other_files(
 def _cells(text: str, fmt: str) -> str:
     """A list's text without its column names (a CSV's header, a JSON's keys): `forget user_id`
     (an ids file's header line, held by no one) deleted a snapshot champion's at-risk list,
-    every one of which has a `user_id` column, as a file still mentioning the user."""
+    every one of which has a `user_id` column, as a file still mentioning the user. A held
+    user's id as a key (a file of figures by user) is still a mention."""
     if fmt == "csv":
         return text.partition("\n")[2]
     return re.sub(r'"(?:[^"\\]|\\.)*"\s*:', ":", text)

@@ -309,8 +309,11 @@ def test_an_id_held_by_no_one_that_names_a_column_leaves_the_lists_whole(
     out = cli_report("forget", "user_id", "rank")
     assert sorted(out["not_found"]) == ["rank", "user_id"] and out["deleted_files"] == []
     assert (listed.read_text(), as_json.read_text()) == before
-    out = cli_report("forget", "7590-VHVEG")
-    assert out["deleted_files"] == []
+    by_user = home / "lists" / "by_user.json"  # a held user's id as a key is a mention
+    by_user.write_text(json.dumps({"by_user": {"7590-VHVEG": {"spend": 3.5}}}))
+    out = cli_report("forget", "user_id", "7590-VHVEG")
+    assert out["not_found"] == ["user_id"]
+    assert out["deleted_files"] == ["lists/by_user.json"] and not by_user.exists()
     assert list(pd.read_csv(listed)[c.USER_ID]) == ["5575-GNVDE"]
     assert [r["user_id"] for r in json.loads(as_json.read_text())["rows"]] == ["5575-GNVDE"]
 
