@@ -384,7 +384,10 @@ def hillstrom(
                 continue
             if name in ("recency", "history", "mens", "womens", "newbie"):
                 campaign[name] = parse_amounts(raw[name])  # a word is no number: not null
-                bad.flag(campaign[name].isna() & ~is_blank(raw[name]), f"invalid_{name}")
+                # months since the last purchase, dollars, flags: none is below 0 (a
+                # recency of -1 was loaded as a customer who bought next month)
+                wrong = campaign[name].isna() & ~is_blank(raw[name]) | (campaign[name] < 0)
+                bad.flag(wrong, f"invalid_{name}")
             else:  # a control character is no category (as ingest reads attributes)
                 campaign[name] = text_column(raw, name, name, bad).str.strip()
         return campaign, bad

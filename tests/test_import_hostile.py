@@ -114,7 +114,8 @@ def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
     tmp_path: Path,
 ) -> None:
     """A history of 'abc' loaded as null (an unknown spend history, silently), a zip_code
-    with a tab as a category of its own."""
+    with a tab as a category of its own, a recency of -1 months (or a history of -5
+    dollars) as a customer."""
     path = tmp_path / "hillstrom.csv"
     header = "recency,history_segment,history,mens,womens,zip_code,newbie,channel,segment,"
     path.write_text(
@@ -123,9 +124,16 @@ def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
         '6,x,329.08,1,1,"Ru\tral",1,Web,No E-Mail,1,1,5.5\n'
         "6,x,abc,1,1,Rural,1,Web,No E-Mail,1,1,5.5\n"
         "6,x,,1,1,Urban,1,Web,No E-Mail,1,0,0\n"
+        # months since the last purchase (1-12 in the file): -1 loaded as a customer
+        "-1,x,142.44,1,0,Rural,0,Phone,Womens E-Mail,0,0,0\n"
+        "6,x,-5,1,0,Rural,0,Phone,Womens E-Mail,0,0,0\n"
     )
     loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
-    assert loaded.report.reasons == {"invalid_zip_code": 1, "invalid_history": 1}
+    assert loaded.report.reasons == {
+        "invalid_zip_code": 1,
+        "invalid_history": 2,
+        "invalid_recency": 1,
+    }
     assert loaded.frame["zip_code"].tolist() == ["Rural", "Urban"]  # a blank history is null
 
 
