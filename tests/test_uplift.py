@@ -515,6 +515,27 @@ def test_hillstrom_one_arm(hillstrom_table: pd.DataFrame) -> None:
     assert campaign.treated.sum() == 21307 and (~campaign.treated).sum() == 21306
 
 
+def test_an_arm_is_named_whatever_its_case_and_punctuation(hillstrom_table: pd.DataFrame) -> None:
+    """`train-uplift --arm "womens e-mail"` was refused while its error listed 'Womens
+    E-Mail' (the importer reads the file's arms so); a near miss is said."""
+    from training.uplift import UpliftInputError, campaign_from_frame
+
+    for asked in ("womens e-mail", "WOMENS_EMAIL", " Womens  E-Mail"):
+        campaign = campaign_from_frame(hillstrom_table, "hillstrom", c.VISIT, arm=asked)
+        assert campaign.treatment["treated"] == "Womens E-Mail"
+        assert campaign.treated.sum() == 21387 and (~campaign.treated).sum() == 21306
+    with pytest.raises(
+        UpliftInputError, match=r"--arm Women E-Mail: .*did you mean 'Womens E-Mail'"
+    ):
+        campaign_from_frame(hillstrom_table, "hillstrom", c.VISIT, arm="Women E-Mail")
+    with pytest.raises(UpliftInputError, match=r"\(it has: Mens E-Mail, Womens E-Mail\)$"):
+        campaign_from_frame(hillstrom_table, "hillstrom", c.VISIT, arm="SMS")
+    from training.uplift import treated_arm
+
+    with pytest.raises(UpliftInputError, match="it has: A 1, A-1"):  # two spelt alike
+        treated_arm("a1", ["A 1", "A-1"], "t.parquet")
+
+
 @pytest.mark.slow
 def test_experiment_script_runs_quick(shared_data: Path) -> None:
     import os

@@ -20,6 +20,7 @@ champion's replaces it only with ``accept_definition_change`` (a reason, as for 
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,29 @@ def read_campaign_table(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def _arm_letters(arm: str) -> str:
+    """An arm's letters and digits alone, in lower case: how two spellings of one compare."""
+    return "".join(ch for ch in arm.casefold() if ch.isalnum())
+
+
+def treated_arm(asked: str, known: list[str], source: str) -> str:
+    """The treated arm of ``known`` that ``asked`` names, whatever its case and punctuation
+    (as the hillstrom adapter reads the file's arms: 'womens e-mail' was refused while the
+    error listed 'Womens E-Mail'); refused naming the known ones, and a near miss."""
+    if asked in known:
+        return asked
+    same = [name for name in known if _arm_letters(name) == _arm_letters(asked)]
+    if len(same) == 1:  # two arms spelt alike ('A-1', 'A 1'): neither is guessed
+        return same[0]
+    spelt = {_arm_letters(name): name for name in known}
+    near = difflib.get_close_matches(_arm_letters(asked), list(spelt), n=1, cutoff=0.8)
+    hint = f"; did you mean {spelt[near[0]]!r}?" if near and not same else ""
+    raise UpliftInputError(
+        f"--arm {asked}: not a treated arm of {source} (it has: {', '.join(known) or 'none'})"
+        + hint
+    )
+
+
 def campaign_from_frame(
     frame: pd.DataFrame,
     source: str,
@@ -141,11 +165,7 @@ def campaign_from_frame(
     definition: dict[str, Any] = {"column": c.TREATMENT, "treated": "every treated arm"}
     if arm is not None:
         arms = frame[c.ARM].astype("string") if c.ARM in frame else pd.Series(dtype="string")
-        known = sorted(arms[treated].dropna().unique())
-        if arm not in known:
-            raise UpliftInputError(
-                f"--arm {arm}: not a treated arm of {source} (it has: {', '.join(known) or 'none'})"
-            )
+        arm = treated_arm(arm, sorted(arms[treated].dropna().unique()), source)
         keep = (~treated) | (arms == arm).fillna(False).to_numpy()
         frame, treated = frame[keep].reset_index(drop=True), treated[keep]
         definition["treated"] = arm

@@ -42,7 +42,8 @@ from lifecycle.errors import UserError
 )
 @click.option(
     "--arm",
-    help="Count only this arm as treated (e.g. 'Mens E-Mail') [default: every treated arm].",
+    help="Count only this arm as treated (e.g. 'Mens E-Mail', in any case and punctuation) "
+    "[default: every treated arm].",
 )
 @click.option(
     "--bootstrap-draws",
