@@ -19,7 +19,7 @@ from features.reading import CSV_SUFFIXES, DEFAULT_CHUNK_ROWS, PARQUET_SUFFIXES
 from features.spreadsheet_cells import spreadsheet_safe
 from features.validation import DEFAULT_MEMORY_LIMIT, ContractError, Loaded
 from lifecycle.dataset_kind import read_report
-from lifecycle.storage import atomic_dir
+from lifecycle.storage import atomic_dir, missing_file
 from lifecycle.workspace import EVENTS_FILE
 
 SOURCE_KINDS = {"online-retail": "events", "telco-churn": "snapshot", "hillstrom": "campaign"}
@@ -120,8 +120,11 @@ def default_source_path(source: str, data_root: Path) -> Path:
 def source_file(source: str, path: Path) -> Path:
     """The data file of ``source`` that ``path`` names: the path of a file as given; in a
     folder, the file under its usual name (also as the data root holds it, e.g.
-    online_retail/...), else the one CSV or Parquet file there; several are listed."""
+    online_retail/...), else the one CSV or Parquet file there; several are listed. A path
+    to nothing is refused here, before the import says what it will do."""
     path = Path(path)
+    if why := missing_file(path):  # said before the import's step lines, alone
+        raise ContractError(f"{path}: {why}")
     if not path.is_dir():
         return path
     usual = default_source_path(source, path)

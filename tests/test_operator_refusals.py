@@ -207,6 +207,19 @@ def test_a_relative_file_not_found_says_where_it_was_looked_for(
     assert CliRunner().invoke(main, ["ingest", "orders.csv", "--dataset", "d"]).exit_code == 0
 
 
+def test_a_missing_file_to_import_or_ingest_is_refused_in_its_one_line(
+    home: Path, tmp_path: Path
+) -> None:
+    """`import telco-churn MISSING.csv` said 'importing telco-churn from ...' and 'the other
+    commands work on dataset demo ...' before its 'file not found' (ingest: three lines)."""
+    missing = tmp_path / "MISSING.csv"
+    for args in (["import", "telco-churn", str(missing)], ["ingest", str(missing)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1
+        assert result.stderr.splitlines() == [f"Error: {missing}: file not found"], args
+    assert not (home / "datasets").exists() or not any((home / "datasets").iterdir())
+
+
 def test_a_list_written_to_a_relative_path_says_where_it_is_when_run_started_elsewhere(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -347,6 +347,7 @@ def ingest(
     from features.ingest import check_dataset_name, dataset_name_from_file, ingest_events
     from lifecycle.dataset_kind import read_report
     from lifecycle.errors import UserError
+    from lifecycle.storage import missing_file
 
     named = dataset or (dataset_name_from_file(events) if append or not timezone else "")
     # an append reads its file as the dataset's were: its report, read once for all of it
@@ -364,6 +365,8 @@ def ingest(
         ).columns
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint=option) from None
+    if why := missing_file(events):  # before the lines naming the dataset it would make
+        raise UserError(f"{events}: {why}")
     given = FileShape(  # how the file is written: an append reads its file as recorded
         columns=columns,
         event_type=event_type,
