@@ -23,8 +23,10 @@ from features import contract as c
 from features.identifiers import not_features, withheld_attributes
 from features.labels import LABEL
 from lifecycle import registry
+from lifecycle.list_fields import RETURN_PROBABILITY
 from lifecycle.tasks import CHURN
 from serving.batch import ScoresTable, ScoringError
+from serving.lists import ranking_words
 from serving.reason_words import withheld_text
 from serving.units import Units
 
@@ -114,6 +116,17 @@ def snapshot_units() -> Units:
         },
         money=False,
     )
+
+
+def snapshot_ranking_words(rank_by: str) -> str:
+    """What a snapshot list is ranked by, for its title: its return probability is of the
+    label, with no time window (it said 'any activity in churn's window')."""
+    if rank_by == RETURN_PROBABILITY:
+        return (
+            f"return probability (1 - churn probability: that the snapshot's '{LABEL}' is 0, "
+            "not churned; a snapshot has no time window)"
+        )
+    return ranking_words(rank_by)
 
 
 def _withheld(text: str, columns: list[str], allowed: tuple[str, ...]) -> str | None:

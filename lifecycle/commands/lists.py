@@ -122,6 +122,7 @@ def at_risk_list(
         SCORE,
         WITHHELD_NOTE,
         is_snapshot,
+        snapshot_ranking_words,
         snapshot_scores,
         snapshot_units,
     )
@@ -178,7 +179,12 @@ def at_risk_list(
     labels = table.metadata.get("labels", {})
     title = (
         f"{_dataset_of(obj, table, dataset)}: top {len(rows)} user{'s' * (len(rows) != 1)} by "
-        f"{ranking_words(rank_by)} as of {table.as_of} ({table.path})"
+        + (
+            f"{snapshot_ranking_words(rank_by)} as of its import, {table.as_of}"
+            if snapshot  # the day the snapshot was imported: the file has no dates
+            else f"{ranking_words(rank_by)} as of {table.as_of}"
+        )
+        + f" ({table.path})"
         + (f"; scores follow {definitions_text(labels)}" if labels else "")
     )
     emit_list(
