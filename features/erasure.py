@@ -213,7 +213,8 @@ class ErasureRecord:
         }
 
     def lines(self) -> list[str]:
-        out = [f"forgot {len(self.user_hashes)} user(s): {self.total:,} rows removed"]
+        rows = self.total
+        out = [f"forgot {_users(len(self.user_hashes))}: {rows:,} row{'s' * (rows != 1)} removed"]
         if self.not_found:  # 10,000 unknown ids of an id file were one line of 150 kB
             more = len(self.not_found) - NOT_FOUND_SHOWN
             listed = ", ".join(self.not_found[:NOT_FOUND_SHOWN])
@@ -242,7 +243,8 @@ class ErasureRecord:
         width = max((len(k) for k in self.removed), default=0)
         out += [f"  {k:<{width}}  {v:>9,}" for k, v in self.removed.items()]
         for where, tokens in self.redacted.items():
-            out.append(f"  {where}: {tokens:,} mention(s) in other rows' text -> {REDACTED}")
+            mentions = f"{tokens:,} mention{'s' * (tokens != 1)}"
+            out.append(f"  {where}: {mentions} in other rows' text -> {REDACTED}")
         for p in self.deleted_files:
             out.append(f"  deleted ({self.monitor_files.get(p, 'mentioned a user')}): {p}")
         for p in self.mlflow_examples:
@@ -345,7 +347,7 @@ def _forget_monitor_files(
     for path in samples + references:
         path.unlink()
     for name in held:  # /monitor's counts and verdicts included their rows: said until redone
-        erased = f"{len(record.user_hashes)} user(s) of dataset {name} at {record.timestamp}"
+        erased = f"{_users(len(record.user_hashes))} of dataset {name} at {record.timestamp}"
         mark_outdated(settings, name, f"measured before `lifecycle forget` erased {erased}")
     record.removed["monitor sample files deleted"] = len(samples)
     record.removed["monitor reference files deleted"] = len(references)
@@ -403,7 +405,7 @@ def requested_ids(user_ids: Sequence[str]) -> tuple[list[str], int]:
     ids = list(dict.fromkeys(u for u in given if u.strip()))  # exact, as ingest stores them
     blank = sum(1 for u in given if not u.strip())
     if not ids:
-        why = f" ({blank} empty id(s) ignored)" if blank else ""
+        why = f" ({blank} empty id{'s' * (blank != 1)} ignored)" if blank else ""
         raise ErasureError(
             f"no user ids given{why}: lifecycle forget USER_ID [USER_ID...] or --ids-file FILE"
         )
@@ -546,8 +548,13 @@ def forget(
     elif record.spellings_added:
         record.log_path = str(home / LOG_FILE)
     left = erasure_log.finish_erasure(home, pending | {"user_hashes": record.user_hashes})
-    record.unfinished = [f"started {e['timestamp']}, {len(e['user_hashes'])} user(s)" for e in left]
+    record.unfinished = [f"started {e['timestamp']}, {_users(len(e['user_hashes']))}" for e in left]
     return record
+
+
+def _users(count: int) -> str:
+    """'1 user', '2 users': forget's count of the users asked for."""
+    return f"{count:,} user{'s' * (count != 1)}"
 
 
 __all__ = ["ErasureError", "ErasureRecord", "forget", "log_entries"]

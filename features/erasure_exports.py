@@ -43,15 +43,15 @@ class ExportFinding:
     detail: str = ""
 
     def text(self) -> str:
-        parts = [f"{self.rows:,} row(s) of the users"] if self.rows else []
-        parts += [f"{self.redacted:,} mention(s) of the users"] if self.redacted else []
+        parts = [f"{self.rows:,} row{'s' * (self.rows != 1)} of the users"] if self.rows else []
+        parts += [f"{_mentions(self.redacted)} of the users"] if self.redacted else []
         held = ", ".join(parts)
         if self.status == "scrubbed":
             return f"rewritten without {held}: {self.path}"
         if self.status == "deleted" and self.detail:
             return f"{self.detail} deleted ({held}): {self.path}"
         if self.status == "deleted":
-            return f"report deleted ({self.redacted:,} mention(s) of the users): {self.path}"
+            return f"report deleted ({_mentions(self.redacted)} of the users): {self.path}"
         if self.status == "holds users":
             return (
                 f"HOLDS {held}, handle it (or run forget again with --scrub-exports): {self.path}"
@@ -211,3 +211,8 @@ def _check_scratch(
 
 def _count(path: Path, terms: set[str], fmt: str, fold: bool = False) -> Scrubbed | None:
     return scrub(path, None, terms, fmt, fold=fold)
+
+
+def _mentions(count: int) -> str:
+    """'1 mention', '3 mentions': of the users, in other rows' text."""
+    return f"{count:,} mention{'s' * (count != 1)}"

@@ -95,7 +95,8 @@ class RefreshResult:
 
     def lines(self) -> list[str]:
         ran = sum(s.changed for s in self.steps)
-        head = f"refresh of dataset '{self.dataset}': {ran} step(s) ran, {self.seconds:.1f} s"
+        steps = f"{ran} step{'s' * (ran != 1)}"
+        head = f"refresh of dataset '{self.dataset}': {steps} ran, {self.seconds:.1f} s"
         if self.error is not None:
             head += f", then {self.failed_step} {self.status}"
         lines = [head]
@@ -423,7 +424,7 @@ def _refresh_steps(
     from lifecycle.dataset_kind import require_events
 
     dataset = settings.dataset
-    why = f"appending {len(files)} file(s)" if files else "no new files"
+    why = f"appending {len(files)} file{'s' * (len(files) != 1)}" if files else "no new files"
     if not (files and dataset_named):
         started = time.perf_counter()
         try:  # nothing to refresh, or the default name: say so, naming the datasets it has

@@ -683,10 +683,13 @@ def test_forget_finds_and_deletes_a_kept_scratch_workspace(
     rows = 1 + int((pd.read_parquet(data / "events.parquet")[c.USER_ID] == user).sum())
     copy = copy_workspace(home, tmp_path / "ws")
     named = run_cli(copy, "forget", user)
-    assert f"HOLDS {rows} row(s) of the users" in named and str(scratch.resolve()) in named
+    assert (
+        f"HOLDS {rows} row{'s' * (rows != 1)} of the users" in named
+        and str(scratch.resolve()) in named
+    )
     assert (data / "events.parquet").is_file()
     deleted = run_cli(copy, "forget", "--scrub-exports", user)
-    assert f"backtest scratch workspace deleted ({rows} row(s)" in deleted
+    assert f"backtest scratch workspace deleted ({rows} row{'s' * (rows != 1)}" in deleted
     assert not scratch.exists()
     assert sorted(p.name for p in scratch.parent.iterdir()) == sorted(result["plots"])
     assert "gone (no longer on disk)" in run_cli(copy, "forget", "--scrub-exports", user)

@@ -94,11 +94,11 @@ def test_lists_outside_the_workspace_are_registered_named_and_scrubbed(
     assert result.exit_code == 0, result.output
     for path in (plain, hashed, risers):
         assert (
-            f"HOLDS 1 row(s) of the users, handle it (or run forget again with --scrub-exports): {path}"
+            f"HOLDS 1 row of the users, handle it (or run forget again with --scrub-exports): {path}"
             in result.stdout
         )
     assert f"gone (no longer on disk): {gone}" in result.stdout
-    held = "mention(s) of the users, handle it (or run forget again with --scrub-exports)"
+    held = "mentions of the users, handle it (or run forget again with --scrub-exports)"
     assert f"{held}: {report}" in result.stdout  # a report: named, not rewritten
     assert report.exists()
     assert str(inside) not in result.stdout  # scrubbed with the workspace
@@ -241,7 +241,7 @@ def test_a_rerun_names_what_still_holds_the_erased_users_and_logs_nothing(
         f"  erased by the forget of {first['timestamp']}, no row left in the workspace: {GONE}"
         in said
     )
-    assert any(line.startswith("  export HOLDS 1 row(s)") for line in said), said
+    assert any(line.startswith("  export HOLDS 1 row of") for line in said), said
     assert any("learned from the users: shop-churn v1 (retrain" in line for line in said), said
     assert said[-1] == "nothing left to erase: nothing recorded in the erasure log"
     assert log_entries(home) == [entry]

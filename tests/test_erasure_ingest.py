@@ -159,7 +159,7 @@ def test_the_log_holds_only_the_ids_found_once_each(home: Path, shop: Path) -> N
         main, ["--json", "forget", "12590", "15749", "14646", "12590", "99999", ""]
     )
     assert result.exit_code == 0, result.output
-    assert "forgetting 4 user(s) (1 empty id(s) ignored)" in result.stderr
+    assert "forgetting 4 users (1 empty id ignored)" in result.stderr
     out = json.loads(result.stdout)
     assert out["not_found"] == ["99999"]
     [entry] = log_entries(home)
@@ -174,7 +174,7 @@ def test_the_log_holds_only_the_ids_found_once_each(home: Path, shop: Path) -> N
     empty = CliRunner().invoke(main, ["forget", ""])
     assert empty.exit_code != 0
     [line] = empty.output.strip().splitlines()
-    assert "no user ids given (1 empty id(s) ignored)" in line
+    assert "no user ids given (1 empty id ignored)" in line
 
 
 def test_forget_deletes_the_monitor_reference_samples(home: Path, shop: Path) -> None:

@@ -202,7 +202,7 @@ def test_monitor_says_its_saved_drift_counts_include_users_forget_erased(ws: Pat
     when = json.loads(result.stdout)["timestamp"]
     answer = Scorer(load_settings(home=ws, environ={})).monitor()
     assert answer.stale == [
-        f"measured before `lifecycle forget` erased 2 user(s) of dataset demo at {when}",
+        f"measured before `lifecycle forget` erased 2 users of dataset demo at {when}",
         "run `lifecycle monitor` (`lifecycle refresh` measures it with its report)",
     ]
     assert answer.result["columns"] == [column]  # what was saved, said to be outdated
@@ -372,7 +372,7 @@ def test_forget_killed_before_its_log_line_keeps_the_users_out_and_a_rerun_logs_
     assert not appended[c.USER_ID].isin(GONE).any() and "4 erased_user" in result.output
 
     other = forget(settings, ["nobody"])
-    assert [u.split(", ")[1] for u in other.unfinished] == ["2 user(s)"]
+    assert [u.split(", ")[1] for u in other.unfinished] == ["2 users"]
     assert "NOT finished, run forget again with its ids: started " in "\n".join(other.lines())
 
     again = forget(settings, list(GONE))

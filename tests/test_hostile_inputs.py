@@ -1009,7 +1009,7 @@ def test_forget_reports_ids_it_did_not_find_and_datasets_that_do_not_exist(
     assert record["not_found"] == ["nobody-at-all", "sp"]  # " sp" is another user
     assert record["total_removed"] == 0
     result = runner.invoke(main, ["forget", "nobody-at-all"])
-    assert "forgot 0 user(s)" in result.stdout and "nobody-at-all" in result.stdout
+    assert "forgot 0 users" in result.stdout and "nobody-at-all" in result.stdout
     assert not (home / "erasure_log.jsonl").exists()  # nobody found: nothing logged, no hash
     one_line_error(runner.invoke(main, ["forget", "a", "--dataset", "shopp"]), "'shopp'", "shop")
     assert sorted(pd.read_parquet(home / "datasets" / "shop" / "events.parquet")[c.USER_ID]) == [

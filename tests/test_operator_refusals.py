@@ -251,12 +251,12 @@ def test_a_list_written_to_a_relative_path_says_where_it_is_when_run_started_els
     args = ["at-risk", "--dataset", "telco_churn", "--out", "list.csv"]
     said = CliRunner().invoke(main, args).stdout.splitlines()[0]
     assert said.endswith(
-        f"1 rows -> {project / 'list.csv'} (./run runs commands from the project's folder, not "
+        f"1 row -> {project / 'list.csv'} (./run runs commands from the project's folder, not "
         f"{caller}, where it was started: give a full path to write there)"
     ), said
     assert (project / "list.csv").is_file() and not (caller / "list.csv").exists()
     monkeypatch.setenv("RUN_CALLER_DIR", str(project))  # started where it writes: as given
-    assert CliRunner().invoke(main, args).stdout.splitlines()[0].endswith("1 rows -> list.csv")
+    assert CliRunner().invoke(main, args).stdout.splitlines()[0].endswith("1 row -> list.csv")
 
 
 def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
@@ -278,9 +278,7 @@ def test_score_all_of_data_no_training_can_learn_from_says_why_not_to_train(
     assert "run `lifecycle train" not in first
     for task in ("churn", "conversion", "ltv"):
         assert f"`lifecycle train {task}` cannot train one on this data yet (" in first
-    assert (
-        first.count("needs at least 20 customers, the latest cutoff 2024-02-04 has 1 user(s)") == 3
-    )
+    assert first.count("needs at least 20 customers, the latest cutoff 2024-02-04 has 1 user") == 3
     refused = _error(["train", "churn", "--dataset", "one"])
     why = refused.removeprefix("Error: churn: ")
     advice = _error(["score-all", "--dataset", "one"])

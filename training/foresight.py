@@ -76,5 +76,5 @@ def foreseen_refusal(settings: Settings, task: str, dataset: str) -> str | None:
     return (
         f"{why}; and no model that learns from no outcome: the purchase process they fit "
         f"needs at least {MIN_CUSTOMERS} customers, the latest cutoff {latest:%Y-%m-%d} has "
-        f"{known:,} user(s)"
+        f"{known:,} user{'s' * (known != 1)}"
     )

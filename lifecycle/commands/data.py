@@ -467,7 +467,9 @@ def datasets_history(obj: Context, dataset: str | None) -> None:
     name = dataset or obj.settings.dataset
     require_dataset(obj.settings, name, "datasets history")  # a misspelt name: exit 1, not 0
     found = list(versions(obj.settings.workspace.dataset_dir(name)))
-    lines = [f"dataset '{name}': {len(found)} version(s) kept"] + [v.line() for v in found]
+    lines = [f"dataset '{name}': {len(found)} version{'s' * (len(found) != 1)} kept"] + [
+        v.line() for v in found
+    ]
     if not found:
         lines = [f"dataset '{name}' has no versions: ingest or import it first"]
     obj.console.result({"dataset": name, "versions": [v.to_dict() for v in found]}, lines)

@@ -227,7 +227,11 @@ def emit_list(
         export(rows, out, request.fmt, units=units, title=title, notes=notes, as_of=as_of)
         obj.console.result(
             {**data, "out": str(out), "rows": len(rows)},
-            [f"{title}: {len(rows):,} rows -> {written_at(out)}", units.text(), *notes],
+            [
+                f"{title}: {len(rows):,} row{'s' * (len(rows) != 1)} -> {written_at(out)}",
+                units.text(),
+                *notes,
+            ],
         )
         return
     # JSON rows are the values the API's /at_risk serves (units once, at the top).
