@@ -47,10 +47,10 @@ class DatasetSummary:
             if self.unchanged:
                 out.append(
                     f"  nothing new in {source}: the dataset keeps its version "
-                    f"({now['appends']} append(s) before); of this file:"
+                    f"({_appends(now['appends'])} before); of this file:"
                 )
             elif now["appends"]:
-                out.append(f"  {now['appends']} append(s); the last, of {source}:")
+                out.append(f"  {_appends(now['appends'])}; the last, of {source}:")
         elif self.totals:
             out.append(
                 "  appended: now " + ", ".join(f"{n:,} {what}" for what, n in self.totals.items())
@@ -59,7 +59,8 @@ class DatasetSummary:
             reasons = ", ".join(f"{n:,} {r}" for r, n in report["reasons"].items())
             held = "" if self.unchanged else f", in {self.path / 'quarantine'}"
             out.append(
-                f"  {table}: {report['rows_loaded']:,} rows loaded of {report['rows_read']:,}, "
+                f"  {table}: {report['rows_loaded']:,} row{'s' * (report['rows_loaded'] != 1)} loaded "
+                f"of {report['rows_read']:,}, "
                 f"{report['rows_quarantined']:,} quarantined"
                 + (f" ({reasons}{held})" if reasons else "")
                 + (f", {report['rows_erased']:,} erased" if report.get("rows_erased") else "")
@@ -111,3 +112,8 @@ class DatasetSummary:
                     f"{notes['late_events']:,}"
                 )
         return out
+
+
+def _appends(count: int) -> str:
+    """'1 append', '3 appends': how many times a dataset was appended to."""
+    return f"{count:,} append{'s' * (count != 1)}"

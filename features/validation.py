@@ -91,7 +91,8 @@ class LoadReport:
             f"{n:,} {r}" for r, n in sorted(self.reasons.items(), key=lambda x: -x[1])
         )
         text = (
-            f"{self.source}: read {self.rows_read:,} rows, loaded {self.rows_loaded:,}, "
+            f"{self.source}: read {self.rows_read:,} row{'s' * (self.rows_read != 1)}, "
+            f"loaded {self.rows_loaded:,}, "
             f"quarantined {self.rows_quarantined:,}"
         )
         return text + (f" ({reasons})" if reasons else "")

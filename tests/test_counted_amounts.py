@@ -252,7 +252,7 @@ def test_a_minor_amount_unit_of_a_file_without_amounts_is_refused_in_one_line(
     paid = tmp_path / "paid.csv"
     paid.write_text("card_id,visit_date,kind,amount\nC1,2024-03-11,purchase,3.50\n")
     said = _ingest(paid, "--dataset", "s", *SESSION_MAPS, "--map", "amount=amount", "--append")
-    assert "1 rows loaded of 1" in said, said
+    assert "1 row loaded of 1" in said, said
     events = pq.read_table(load_settings(home=home).workspace.events("s")).to_pandas()
     assert events.loc[events["event_type"] == "purchase", "amount"].tolist() == [3.5]
 
@@ -273,7 +273,7 @@ def test_currency_of_a_file_without_amounts_is_refused_in_one_line(
     paid = tmp_path / "paid.csv"
     paid.write_text("card_id,visit_date,kind,amount\nC1,2024-03-11,purchase,3.50\n")
     said = _ingest(paid, "--dataset", "s", *SESSION_MAPS, "--map", "amount=amount", "--append")
-    assert "1 rows loaded of 1" in said, said
+    assert "1 row loaded of 1" in said, said
 
 
 def _later_sessions(tmp_path: Path) -> Path:
@@ -321,11 +321,11 @@ def test_an_append_of_a_file_without_amounts_refuses_amount_options_given(
         "for a log without amounts drop the option (--amount-default 1 counts each purchase 1)"
     ) in " ".join(refused.output.split())
     assert report.read_text() == before  # nothing written
-    assert "1 rows loaded of 1" in _ingest(later, "--dataset", "s", *SESSION_MAPS, "--append")
+    assert "1 row loaded of 1" in _ingest(later, "--dataset", "s", *SESSION_MAPS, "--append")
     paid = tmp_path / "paid.csv"
     paid.write_text("card_id,visit_date,kind,amount\nC1,2024-03-12,purchase,350\n")
     said = _ingest(paid, "--dataset", "s", *SESSION_MAPS, "--map", "amount=amount", "--append")
-    assert "1 rows loaded of 1" in said, said
+    assert "1 row loaded of 1" in said, said
     events = pq.read_table(load_settings(home=home).workspace.events("s")).to_pandas()
     paid_on = events.loc[events["event_type"] == "purchase"].set_index("user_id")["amount"]
     assert paid_on["C1"] == (3.5 if first else 350.0)

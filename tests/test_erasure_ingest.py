@@ -61,7 +61,7 @@ def test_a_forgotten_user_stays_out_of_an_overlapping_append(
     cli_report("forget", *GONE)
     listed = CliRunner().invoke(main, ["datasets"])
     # read = loaded + quarantined + erased
-    assert "events: 1 rows loaded of 5, 0 quarantined, 4 erased" in listed.stdout
+    assert "events: 1 row loaded of 5, 0 quarantined, 4 erased" in listed.stdout
 
     december = _write(tmp_path, "dec.csv", DECEMBER)
     users = _write(tmp_path, "users.csv", USERS)

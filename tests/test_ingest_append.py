@@ -82,7 +82,7 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     assert again["unchanged"] is True
     said = runner.invoke(main, ["--quiet", "ingest", str(second), "--append", "--dataset", "shop"])
     assert said.exit_code == 0 and said.stdout.splitlines()[2:4] == [
-        f"  nothing new in {second}: the dataset keeps its version (1 append(s) before); "
+        f"  nothing new in {second}: the dataset keeps its version (1 append before); "
         "of this file:",
         "  events: 0 rows loaded of 4, 4 quarantined (4 already_ingested)",
     ], said.stdout
@@ -91,7 +91,7 @@ def test_append_adds_new_days_quarantines_repeats_and_updates_users(
     listed = runner.invoke(main, ["datasets"]).stdout.splitlines()
     assert listed[1:3] == [
         "  now: 6 events of 3 users, 2025-01-01 .. 2025-01-07; users table 3 rows",
-        "  1 append(s); the last, of " + str(second) + ":",
+        "  1 append; the last, of " + str(second) + ":",
     ]
     assert runner.invoke(main, ["--quiet", "forget", "u1"]).exit_code == 0
     (shop,) = json.loads(runner.invoke(main, ["--json", "datasets"]).stdout)["datasets"]

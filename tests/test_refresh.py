@@ -119,14 +119,14 @@ def test_refresh_runs_only_the_steps_whose_inputs_moved_on(
     }
     assert again["steps"][0]["detail"]["files"][0]["unchanged"] is True
     # and the terminal says so, with the counts (it said only "appending 1 file(s)")
-    assert f"  1 append(s); the last, of {week}:" in fresh["steps"][0]["detail"]["lines"]
+    assert f"  1 append; the last, of {week}:" in fresh["steps"][0]["detail"]["lines"]
     said = CliRunner().invoke(
         main, ["--home", str(trained_copy), "refresh", str(week)], env=few_rounds()
     )
     assert said.exit_code == 0, said.output
     read, ingested = added["rows_read"], added["reasons"]["already_ingested"]
     assert (
-        f"    nothing new in {week}: the dataset keeps its version (1 append(s) before); "
+        f"    nothing new in {week}: the dataset keeps its version (1 append before); "
         "of this file:\n"
         f"    events: 0 rows loaded of {read:,}, {read:,} quarantined ({ingested:,} "
         "already_ingested)\n"
