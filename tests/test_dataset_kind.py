@@ -260,9 +260,9 @@ def test_a_snapshot_list_is_titled_as_of_its_import_and_its_return_probability_h
     """telco's list said 'as of 2026-12-06' (the import day; the file has no dates) and, by
     return probability, '(1 - churn probability: any activity in churn's window)': a snapshot
     has no window. Its title now says both as they are; --json keeps `as_of`, the same day."""
-    from lifecycle import registry
     from lifecycle.dataset_kind import read_report
     from lifecycle.settings import load_settings
+    from tests.workspaces import snapshot_champion_list
 
     head = tmp_path / "telco.csv"
     raw = pd.read_csv(shared_data / "telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv", nrows=50)
@@ -270,17 +270,9 @@ def test_a_snapshot_list_is_titled_as_of_its_import_and_its_return_probability_h
     home = tmp_path / "home"
     assert _invoke(home, "import", "telco-churn", str(head)).exit_code == 0
     settings = load_settings(home=home, environ={})
-    client, model = registry.client(settings), registry.model_name("telco_churn", "churn")
-    client.create_registered_model(model)
-    client.create_model_version(model, source=str(tmp_path), run_id=None)
-    registry.set_champion(client, model, "1", "first model")
-    listed = settings.workspace.snapshot_at_risk(model, "1")
-    listed.parent.mkdir(parents=True, exist_ok=True)
     stayed = raw.loc[raw["Churn"] == "No", "customerID"].head(2).tolist()
-    listed.write_text(
-        "user_id,churn_probability,reasons,rank\n"
-        f"{stayed[0]},0.9,tenure: 1,1\n{stayed[1]},0.2,tenure: 34,2\n"
-    )
+    rows = f"{stayed[0]},0.9,tenure: 1,1\n{stayed[1]},0.2,tenure: 34,2\n"
+    snapshot_champion_list(settings, "telco_churn", rows, tmp_path)
     imported = str(read_report(home / "datasets" / "telco_churn")["created_at"])[:10]
     by_churn = _invoke(home, "at-risk", "--dataset", "telco_churn").stdout.splitlines()[0]
     assert f"by churn probability as of its import, {imported} (" in by_churn, by_churn

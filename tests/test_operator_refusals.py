@@ -226,8 +226,8 @@ def test_a_list_written_to_a_relative_path_says_where_it_is_when_run_started_els
     """`~/run lifecycle at-risk --dataset telco_churn --out list.csv` started in ~/lists wrote
     the project's folder's list.csv and said '-> list.csv', which ~/lists does not hold. It
     now says the file's full path and why (the snapshot's list: no training needed here)."""
-    from lifecycle import registry
     from lifecycle.settings import load_settings
+    from tests.workspaces import snapshot_champion_list
 
     telco = tmp_path / "telco.csv"
     telco.write_text(
@@ -236,13 +236,7 @@ def test_a_list_written_to_a_relative_path_says_where_it_is_when_run_started_els
     )
     assert CliRunner().invoke(main, ["import", "telco-churn", str(telco)]).exit_code == 0
     settings = load_settings(home=home, environ={})
-    client, model = registry.client(settings), registry.model_name("telco_churn", "churn")
-    client.create_registered_model(model)
-    client.create_model_version(model, source=str(tmp_path), run_id=None)
-    registry.set_champion(client, model, "1", "first model")
-    listed = settings.workspace.snapshot_at_risk(model, "1")
-    listed.parent.mkdir(parents=True, exist_ok=True)
-    listed.write_text("user_id,churn_probability,reasons,rank\n7590-VHVEG,0.9,tenure: 1,1\n")
+    snapshot_champion_list(settings, "telco_churn", "7590-VHVEG,0.9,tenure: 1,1\n", tmp_path)
     project, caller = tmp_path / "project", tmp_path / "caller"
     project.mkdir()
     caller.mkdir()

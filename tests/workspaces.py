@@ -129,6 +129,22 @@ def replace_demo(settings: Settings, folder: Path, *, users: int = 300, seed: in
     )
 
 
+def snapshot_champion_list(settings: Settings, dataset: str, rows: str, source: Path) -> Path:
+    """A churn champion v1 of snapshot ``dataset`` registered with no training, and its
+    at-risk list of ``rows`` (``user_id,churn_probability,reasons,rank`` lines) written
+    where train-snapshot writes it: what `at-risk --dataset` reads of a snapshot."""
+    from lifecycle import registry
+
+    client, model = registry.client(settings), registry.model_name(dataset, "churn")
+    client.create_registered_model(model)
+    client.create_model_version(model, source=str(source), run_id=None)
+    registry.set_champion(client, model, "1", "first model")
+    listed = settings.workspace.snapshot_at_risk(model, "1")
+    listed.parent.mkdir(parents=True, exist_ok=True)
+    listed.write_text("user_id,churn_probability,reasons,rank\n" + rows)
+    return listed
+
+
 def shared_trained_workspace(root: Path, home: Path) -> TrainedWorkspace:
     """The trained demo workspace of :func:`build_trained_workspace`, built once under
     ``root`` (a folder every pytest-xdist worker of the run shares: the first to ask builds
