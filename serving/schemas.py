@@ -227,20 +227,25 @@ class ScoreResponse(_Model):
     cold_start: str = Field(COLD_START, description="how unknown users are answered")
     definitions: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description=DEFINITIONS_DOC + "; of each task of model_versions, a partner's too (the "
-        "uplift model's campaign: /models)",
+        description=DEFINITIONS_DOC + "; of each key of model_versions, a partner's too, and "
+        "the uplift model's: its campaign outcome, outcome_kind and treatment (as /models)",
     )
     partners: dict[str, list[str]] = Field(
         default_factory=dict,
         description="task not asked for -> the fields of this answer its model made, why it "
         "is in model_versions, model_kinds and definitions while its own fields are null: "
         "churn makes lifecycle_stage (of the user's churn risk), and conversion_probability "
-        "on a log of purchases (1 - churn)",
+        "on a log of purchases (1 - churn); ltv (its purchase process) p_alive and "
+        "expected_purchases, whatever tasks are asked",
     )
     as_of: str | None = Field(
         None, description=AS_OF_DOC + ": the newest the online store holds (materialized)"
     )
-    horizon_days: dict[str, int] = Field(default_factory=dict, description=HORIZON_DOC)
+    horizon_days: dict[str, int] = Field(
+        default_factory=dict,
+        description=HORIZON_DOC + "; every task of model_versions, not uplift: a campaign "
+        "outcome has no horizon in days (its definition: definitions.uplift)",
+    )
     currency: str | None = Field(None, description=CURRENCY_DOC)
     amounts: Literal["money", "purchases", "items"] = Field("money", description=AMOUNTS_DOC)
 

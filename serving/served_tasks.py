@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from serving.scoring import Champions
 
 
+# An answer's purchase outlook: the outlook model's (Champions.outlook_bundle), any tasks asked
+OUTLOOK_FIELDS = ("p_alive", "expected_purchases")
+
+
 @dataclass(frozen=True)
 class AnswerPlan:
     """What every answer for the same tasks repeats, worked out once per loaded model set."""
@@ -43,8 +47,9 @@ def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> Answe
         answered = champions.answered
         if CHURN.name in answered and LTV.name in answered:
             fields.append("value_at_risk")
-        if champions.outlook_bundle() is not None:
-            fields += ["p_alive", "expected_purchases"]
+        outlook = champions.outlook_bundle()
+        if outlook is not None:
+            fields += OUTLOOK_FIELDS
         if state.uplift is not None:
             fields += ["uplift", "uplift_outside"]
             versions["uplift"] = state.uplift.version
@@ -54,18 +59,42 @@ def answer_plan(state: Loaded, champions: Champions, wanted: list[str]) -> Answe
         if state.uplift is not None:
             kinds["uplift"] = state.uplift.bundle.learner
         labels = {t: b.label for t, b in champions.bundles.items()}
+        partners = {t: partner_fields(champions, t) for t in sorted(champions.partners)}
+        # p_alive and expected_purchases are the outlook model's (LTV's purchase process,
+        # whatever was asked): named like a partner when its task was not asked
+        if outlook is not None and outlook.task not in champions.answered:
+            versions.setdefault(outlook.task, state.champions.versions[outlook.task])
+            kinds.setdefault(outlook.task, outlook.kind)
+            labels.setdefault(outlook.task, outlook.label)
+            partners[outlook.task] = [*partners.get(outlook.task, []), *OUTLOOK_FIELDS]
         plan = AnswerPlan(
             fields=fields,
             float_fields=[name for name in fields if name in _FLOAT_FIELDS],
             versions=versions,
             kinds=kinds,
-            labels=labels,
-            horizon_days=label_windows(labels),
-            partners={t: partner_fields(champions, t) for t in sorted(champions.partners)},
+            labels={**labels, **uplift_definition(state)},
+            horizon_days=label_windows(labels),  # the tasks': a campaign's outcome has none
+            partners=dict(sorted(partners.items())),
         )
         if len(state.answer_plans) < 64:  # the orders of tasks a caller can ask are few
             state.answer_plans[key] = plan
     return plan
+
+
+def uplift_definition(state: Loaded) -> dict[str, dict[str, Any]]:
+    """The uplift model's definition, as ``/models``' ``uplift`` gives it: the campaign
+    outcome it predicts the change of, and which rows counted as treated (no horizon in days:
+    the outcome is the campaign's, over the campaign's own window)."""
+    if state.uplift is None:
+        return {}
+    bundle = state.uplift.bundle
+    return {
+        "uplift": {
+            "outcome": bundle.outcome,
+            "outcome_kind": bundle.outcome_kind,
+            "treatment": dict(bundle.treatment),
+        }
+    }
 
 
 def partner_fields(champions: Champions, task: str) -> list[str]:

@@ -145,13 +145,15 @@ def test_churn_and_conversion_of_one_event_answer_one_probability(
         together = {u.user_id: u for u in scorer.score(users, ["churn", "conversion"]).users}
         for asked in (["conversion"], ["conversion", "ltv"], ["churn"]):
             answer = scorer.score(users, asked)
-            assert set(answer.model_versions) == set(asked) | {"churn"}  # it made conversion
+            # churn made conversion; LTV's purchase process p_alive (a partner unless asked)
+            assert set(answer.model_versions) == set(asked) | {"churn", "ltv"}
             # each model named has its kind and definition, and why it is there
             assert set(answer.model_kinds) == set(answer.definitions) == set(answer.model_versions)
             assert answer.model_kinds.get("conversion", CHURN_COMPLEMENT) == CHURN_COMPLEMENT
             assert answer.model_kinds["churn"] == churn.kind
             made = ["lifecycle_stage", "conversion_probability"]
-            assert answer.partners == ({} if "churn" in asked else {"churn": made})
+            outlook = {} if "ltv" in asked else {"ltv": ["p_alive", "expected_purchases"]}
+            assert answer.partners == ({} if "churn" in asked else {"churn": made}) | outlook
             for user in answer.users:
                 for task in {"churn", "conversion"} & set(asked):
                     field = f"{task}_probability"

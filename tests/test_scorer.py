@@ -95,6 +95,22 @@ def test_tasks_subset_leaves_other_fields_null(scorer: Any, known_users: list[st
     assert answer.partners == {"churn": ["lifecycle_stage"]} and everything.partners == {}
 
 
+def test_the_purchase_outlook_names_the_model_that_made_it(
+    scorer: Any, known_users: list[str]
+) -> None:
+    """p_alive and expected_purchases are the LTV champion's purchase process whatever was
+    asked: an answer for churn alone had them with model_versions, model_kinds and partners
+    naming churn only (review R M2, session 46), so a client could not tell what made them."""
+    answer = scorer.score(known_users[:5], ["churn"])
+    assert any(u.p_alive is not None for u in answer.users)
+    everything = scorer.score(known_users[:1])
+    assert answer.partners == {"ltv": ["p_alive", "expected_purchases"]}
+    assert answer.model_versions == {t: everything.model_versions[t] for t in ("churn", "ltv")}
+    assert answer.model_kinds == {t: everything.model_kinds[t] for t in ("churn", "ltv")}
+    assert answer.definitions == {t: everything.definitions[t] for t in ("churn", "ltv")}
+    assert all(u.ltv is None and u.model_versions == answer.model_versions for u in answer.users)
+
+
 def test_the_stage_is_the_same_whatever_tasks_are_asked(
     scorer: Any, known_users: list[str], trained_workspace: TrainedWorkspace
 ) -> None:

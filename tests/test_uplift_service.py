@@ -88,7 +88,13 @@ def test_score_answers_uplift_and_at_risk_ranks_by_expected_saved_value(server: 
     assert scored["model_versions"]["uplift"] == "1"
     # each model named has its kind (the uplift model's: its learner, as /models says it)
     assert set(scored["model_kinds"]) == set(scored["model_versions"])
-    assert scored["model_kinds"]["uplift"] == _post(server, "models", {})["uplift"]["learner"]
+    models = _post(server, "models", {})["uplift"]
+    assert scored["model_kinds"]["uplift"] == models["learner"]
+    # and its definition (the campaign's outcome and treatment); a horizon only the tasks have
+    assert set(scored["definitions"]) == set(scored["model_versions"])
+    assert scored["definitions"]["uplift"]["outcome"] == models["outcome"]
+    assert scored["definitions"]["uplift"]["treatment"] == models["treatment"]
+    assert set(scored["horizon_days"]) == set(scored["model_versions"]) - {"uplift"}
     for user, listed in zip(scored["users"], users[:10], strict=True):
         assert user["status"] == "scored" and user["model_versions"]["uplift"] == "1"
         assert user["uplift"] == pytest.approx(listed["uplift"], abs=1e-9)
