@@ -29,16 +29,6 @@ NOT_EVENTS = {
 }
 
 
-def scores_step() -> str:
-    """What reads scores, named as the operator ran it (`segments`, `campaign start`): the
-    generic :data:`SCORES_STEP` named `at-risk` among the steps a snapshot cannot take, though
-    its at-risk list is the one thing it has. Outside a command (the service): that one."""
-    import click
-
-    context = click.get_current_context(silent=True)
-    return (context.command_path.partition(" ")[2] if context else "") or SCORES_STEP
-
-
 class NotEventsDataset(UserError):
     """A command that needs an events dataset was given a snapshot or a campaign table."""
 

@@ -26,7 +26,7 @@ from features import contract as c
 from features.asof import AS_OF, cutoff_date, event_span, feature_cutoffs
 from features.identifiers import not_features_of, withheld_attributes
 from lifecycle import lineage, tasks
-from lifecycle.dataset_kind import require_dataset, require_events, scores_step
+from lifecycle.dataset_kind import SCORES_STEP, require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.list_fields import CONTEXT_COLUMNS, model_version_column
 from lifecycle.sql import literal
@@ -347,15 +347,18 @@ def read_scores(path: Path) -> ScoresTable:
     return ScoresTable(frame=table.to_pandas(), metadata=metadata, path=path.resolve())
 
 
-def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = None) -> ScoresTable:
+def of_dataset(
+    table: ScoresTable, dataset: str, settings: Settings | None = None, step: str = SCORES_STEP
+) -> ScoresTable:
     """The table, when it holds ``dataset``'s scores: a workspace keeps one latest table, so
     after scoring another dataset its lists refuse rather than list that dataset's users
-    (a dataset the workspace lacks is named as such, not given a score-all to run)."""
+    (a dataset the workspace lacks is named as such, not given a score-all to run). ``step``:
+    what reads the scores, as the operator ran it (``segments``), in a refusal."""
     scored = table.metadata.get("dataset")
     if scored and scored != dataset:
         remedy = f"run `lifecycle score-all --dataset {dataset}`"
         if settings is not None:  # a dataset without features: refresh, not a score-all refused
-            require_dataset(settings, dataset, scores_step())
+            require_dataset(settings, dataset, step)
             remedy = scores_remedy(settings, dataset)
         raise ScoringError(
             f"the scores table {table.path} holds dataset {scored}, not {dataset} (one latest "
@@ -364,15 +367,18 @@ def of_dataset(table: ScoresTable, dataset: str, settings: Settings | None = Non
     return table
 
 
-def latest_scores(settings: Settings, dataset: str | None = None) -> ScoresTable:
-    """The latest scores table, of ``dataset`` (default: the settings') or an error."""
+def latest_scores(
+    settings: Settings, dataset: str | None = None, step: str = SCORES_STEP
+) -> ScoresTable:
+    """The latest scores table, of ``dataset`` (default: the settings') or an error naming
+    ``step``, what reads it (``segments``, ``campaign start``)."""
     dataset = dataset or settings.dataset
-    require_events(settings, dataset, scores_step())
+    require_events(settings, dataset, step)
     path = settings.workspace.scores_dir / LATEST_SCORES
     if not path.exists():  # no such dataset, or one score-all cannot score: say so
-        require_dataset(settings, dataset, scores_step())
+        require_dataset(settings, dataset, step)
         raise ScoringError(no_scores_yet(settings, dataset, path))
-    return of_dataset(read_scores(path), dataset, settings)
+    return of_dataset(read_scores(path), dataset, settings, step)
 
 
 def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: str) -> None:
@@ -394,13 +400,14 @@ def require_same_definitions(latest: ScoresTable, previous: ScoresTable, step: s
 
 
 def find_scores(
-    settings: Settings, as_of: pd.Timestamp, dataset: str | None = None
+    settings: Settings, as_of: pd.Timestamp, dataset: str | None = None, step: str = SCORES_STEP
 ) -> ScoresTable | None:
-    """The newest scores table of ``dataset`` (default: the settings') for this as-of date."""
+    """The newest scores table of ``dataset`` (default: the settings') for this as-of date
+    (``step``: what reads it, in a refusal)."""
     from serving.scores_history import dataset_tables
 
     dataset = dataset or settings.dataset
-    require_events(settings, dataset, scores_step(), held=True)  # not score-all's refusal
+    require_events(settings, dataset, step, held=True)  # not score-all's refusal
     day = f"{as_of:%Y-%m-%d}"
     found = [p for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset) if of == day]
     return read_scores(found[-1]) if found else None

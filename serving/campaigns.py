@@ -32,6 +32,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle import tasks
+from lifecycle.dataset_kind import SCORES_STEP
 from lifecycle.errors import UserError
 from serving.campaign_stats import Effect, mean_difference, proportion_difference
 from serving.units import Units, units_for
@@ -560,17 +561,20 @@ def report_campaign(settings: Settings, name: str) -> CampaignReport:
     )
 
 
-def scores_at(settings: Settings, as_of: str | None, dataset: str | None = None) -> ScoresTable:
+def scores_at(
+    settings: Settings, as_of: str | None, dataset: str | None = None, step: str = SCORES_STEP
+) -> ScoresTable:
     """The scores of every user at ``as_of``: the newest scores table of that date, else
-    scored in memory with the champions (nothing written); the latest table without a date."""
+    scored in memory with the champions (nothing written); the latest table without a date.
+    ``step``: what reads them, in a refusal."""
     from serving.batch import ScoresTable, find_scores, latest_scores, score_all
 
     if as_of is None:
-        return latest_scores(settings, dataset)
+        return latest_scores(settings, dataset, step)
     from features.asof import cutoff_date
 
     stamp = cutoff_date(as_of)
-    found = find_scores(settings, stamp, dataset)
+    found = find_scores(settings, stamp, dataset, step)
     if found is not None:
         return found
     # A task without a champion leaves its score out; the campaign keeps what there is.

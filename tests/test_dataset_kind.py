@@ -84,6 +84,24 @@ def test_a_scores_command_on_a_snapshot_is_named_as_run_not_beside_at_risk(
     assert said.startswith(f"Error: {step}: needs an events dataset, and 'telco_churn' is"), said
 
 
+def test_a_reader_of_scores_under_another_command_is_not_named_after_it(imported: Path) -> None:
+    """The step a refusal names was read from click's current command (review R M4, session
+    46): `latest_scores` called in-process under `refresh` said "refresh: needs an events
+    dataset". The commands pass their name; any other caller gets the generic one."""
+    import click
+
+    from lifecycle.dataset_kind import SCORES_STEP
+    from lifecycle.errors import UserError
+    from lifecycle.settings import load_settings
+    from serving.batch import latest_scores
+
+    settings = load_settings(home=imported, environ={})
+    refresh = click.Context(click.Command("refresh"), info_name="lifecycle refresh")
+    with refresh, pytest.raises(UserError) as refused:
+        latest_scores(settings, "telco_churn")
+    assert str(refused.value).startswith(f"{SCORES_STEP}: needs an events dataset"), refused
+
+
 def test_a_campaign_from_a_list_on_a_missing_dataset_is_refused_as_campaign_start(
     imported: Path, tmp_path: Path
 ) -> None:

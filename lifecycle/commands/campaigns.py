@@ -95,10 +95,10 @@ def start(
             )
         members = read_list(list_path)
         as_of, scored_at = campaign_dates(members.get("as_of"), as_of, list_path)
-        table = scores_at(obj.settings, as_of, dataset)
+        table = scores_at(obj.settings, as_of, dataset, "campaign start")
         source = str(list_path.resolve())
     else:
-        table = scores_at(obj.settings, as_of, dataset)
+        table = scores_at(obj.settings, as_of, dataset, "campaign start")
         # the list `lifecycle at-risk` gives: the low risk band left out unless --min-churn
         floored = at_risk_filters(
             request.filters, table.frame, obj.settings.serving.medium_risk, rank_by
@@ -211,6 +211,9 @@ def _newest_scores(obj: Context, dataset: str | None) -> str | None:
     from serving.batch import latest_scores
 
     try:
-        return str(latest_scores(obj.settings, dataset).metadata.get("as_of") or "") or None
+        return (
+            str(latest_scores(obj.settings, dataset, "campaign start").metadata.get("as_of") or "")
+            or None
+        )
     except (UserError, OSError):
         return None

@@ -135,7 +135,7 @@ def at_risk_list(
         )
         rank_by = rank_by or SCORE
     elif scores_path is None:
-        table = latest_scores(obj.settings, dataset)
+        table = latest_scores(obj.settings, dataset, "at-risk")
     else:  # a file named: any dataset's, unless --dataset says which
         table = read_scores(scores_path)
         table = of_dataset(table, dataset) if dataset else table
@@ -266,7 +266,7 @@ def movers(
     from serving.scores_history import earlier_date, previous_scores
 
     privacy = request.privacy(obj)
-    latest = latest_scores(obj.settings, dataset)
+    latest = latest_scores(obj.settings, dataset, "movers")
     name = _dataset_of(obj, latest, dataset)
     previous = previous_scores(latest, name, since)
     require_same_definitions(latest, previous, "movers")
@@ -364,13 +364,13 @@ def segments(obj: Context, as_of: str | None, dataset: str | None) -> None:
     dataset = dataset or obj.settings.dataset
     units = units_for(obj.settings, {"dataset": dataset})
     if as_of is None:
-        table = latest_scores(obj.settings, dataset)
+        table = latest_scores(obj.settings, dataset, "segments")
         frame, date, made_with = table.frame, table.as_of, table.metadata
     else:
         from features.asof import cutoff_date
 
         stamp = cutoff_date(as_of)  # 'notadate', '', 99999-01-01: were tracebacks
-        found = find_scores(obj.settings, stamp, dataset)
+        found = find_scores(obj.settings, stamp, dataset, "segments")
         if found is not None:
             frame, date, made_with = found.frame, found.as_of, found.metadata
         else:
@@ -469,7 +469,7 @@ def report(
         check_report_out(out)
     obj.console.step("building the report from the latest scores table")
     # the dataset's table or a refusal naming both datasets, before anything is registered
-    table = latest_scores(obj.settings, dataset)
+    table = latest_scores(obj.settings, dataset, "report")
     privacy = list_privacy(obj, pseudonymize, ())
     if out is not None:  # may leave the workspace: erasure must find it again
         from lifecycle.exports import record_export
