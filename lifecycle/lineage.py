@@ -365,14 +365,9 @@ def feature_table_problem(settings: Settings, dataset: str) -> str | None:
             f"the feature table of '{dataset}' was built from dataset version "
             f"{built.get('dataset_version')}, the dataset is now {current}"
         )
-    wanted = features_digest(
-        settings.features.windows_days,
-        settings.features.cutoff_frequency,
-        settings.features.allow_attributes,
-        settings.features.exclude_attributes,
-        settings.labels.not_activity_types,
-    )
-    if built.get("settings_hash") != wanted:
+    from features.table_settings import settings_digest
+
+    if built.get("settings_hash") != settings_digest(settings):
         return (
             f"the feature table of '{dataset}' was built with other features settings (or "
             "labels.not_activity_types)"

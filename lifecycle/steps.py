@@ -44,6 +44,7 @@ def build_features(
 
     from features.asof import build_feature_table
     from features.store import store_paths
+    from features.table_settings import feature_options
     from lifecycle.champion_inputs import require_champion_inputs
 
     paths = store_paths(settings, dataset)
@@ -58,13 +59,10 @@ def build_features(
         events,
         settings.workspace.users_if_any(paths.dataset),
         paths.feature_table,
-        windows=settings.features.windows_days,
         frequency=settings.features.cutoff_frequency,
         extra_cutoffs=extra_cutoffs,
         memory_limit=settings.features.memory_limit,
-        allow=settings.features.allow_attributes,
-        exclude=settings.features.exclude_attributes,
-        not_activity_types=settings.labels.not_activity_types,
+        **feature_options(settings),  # as a campaign's own date is computed (features_at)
         check=None
         if drop_champion_inputs
         else lambda columns: require_champion_inputs(

@@ -10,8 +10,9 @@ Per member of each campaign, one row of the campaign table ``training.uplift`` l
   reads them (``serving.campaigns.campaign_outcomes``): ``visit`` is the report's retention
   (any activity), ``conversion`` an order, ``spend`` the net revenue;
 - the features: the dataset's feature table at the campaign's as-of date; a table rebuilt
-  on a grid without that date has them computed there (events before it only), else the
-  latest cutoff before it, never a later one, so nothing the campaign caused is an input.
+  on a grid without that date has them computed there (events before it only, the table's
+  settings), else (settings changed since its build) the latest cutoff before it, never a
+  later one, so nothing the campaign caused is an input.
 
 Training and serving stay apart: the CLI hands this table to ``training.uplift``.
 """
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 
 from features import contract as c
 from features.asof import AS_OF
+from lifecycle import lineage
 from serving.campaigns import (
     CONTROL,
     Campaign,
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 OUTCOME_MEASURES = {c.VISIT: "retention", c.CONVERSION: "conversion", c.SPEND: "revenue"}
 LEFT_OUT = "left_out"  # the table's attrs: campaign -> members without features, and why
 COMPUTED_AT = "features_computed_at"  # campaign -> its as-of date, no cutoff of the table
+# campaign -> the earlier cutoff used instead of its own date, and why (the settings changed)
+FEATURES_FROM = "features_from"
 
 
 def list_campaign(path: Path, horizon_days: int, dataset: str) -> Campaign:
@@ -92,6 +96,8 @@ def campaign_uplift_table(
     tables = []
     unknown: dict[str, dict[str, Any]] = {}  # members without features, per campaign
     computed: dict[str, str] = {}  # campaign -> its as-of date, features computed there
+    fell_back: dict[str, dict[str, str]] = {}  # campaign -> the earlier cutoff used, and why
+    recorded = (lineage.read(feature_table) or {}).get("settings_hash")
     seen: list[tuple[Campaign, pd.DataFrame]] = []  # the campaigns before, their members
     for campaign in campaigns:
         if campaign.horizon_end > data_ends:
@@ -108,14 +114,17 @@ def campaign_uplift_table(
         cutoff = before.max()
         features = pd.read_parquet(feature_table, filters=[(AS_OF, "==", cutoff)])
         # a table rebuilt on a grid without the campaign's day: its features computed there
-        own = (
-            _features_at(settings, dataset, campaign.as_of, features.columns)
-            if cutoff < campaign.as_of == campaign.as_of.normalize()
-            else None
-        )
-        if own is not None:
-            features, cutoff = own, campaign.as_of
-            computed[campaign.name] = f"{cutoff:%Y-%m-%d}"
+        grid_lacks_the_day = cutoff < campaign.as_of
+        a_midnight = campaign.as_of == campaign.as_of.normalize()
+        if grid_lacks_the_day and a_midnight:
+            own, why_not = _features_at(
+                settings, dataset, campaign.as_of, features.columns, recorded
+            )
+            if own is not None:
+                features, cutoff = own, campaign.as_of
+                computed[campaign.name] = f"{cutoff:%Y-%m-%d}"
+            else:
+                fell_back[campaign.name] = {"cutoff": f"{cutoff:%Y-%m-%d}", "why": why_not}
         features = features.drop(columns=[AS_OF]).astype({c.USER_ID: str})
         members = campaign.members[[c.USER_ID, CONTROL]].astype({c.USER_ID: str})
         _refuse_shared_members(campaign, members, seen)
@@ -152,29 +161,28 @@ def campaign_uplift_table(
     table = pd.concat(tables, ignore_index=True)
     table.attrs[LEFT_OUT] = unknown
     table.attrs[COMPUTED_AT] = computed
+    table.attrs[FEATURES_FROM] = fell_back
     return table
 
 
 def _features_at(
-    settings: Settings, dataset: str, as_of: pd.Timestamp, columns: pd.Index
-) -> pd.DataFrame | None:
+    settings: Settings, dataset: str, as_of: pd.Timestamp, columns: pd.Index, recorded: str | None
+) -> tuple[pd.DataFrame | None, str]:
     """The features of every user known at ``as_of``, computed as the feature table computes
-    its cutoffs (events before ``as_of`` only); None when the settings now make other
-    columns than the table's (the table's earlier cutoff is used then)."""
-    from features.asof import compute_features
+    its cutoffs (events before ``as_of`` only, its settings and memory limit), or None and
+    why not: the settings are no longer those the table recorded (``recorded``, its
+    ``settings_hash``), so a row computed now would differ from the other campaigns' (e.g.
+    ``labels.not_activity_types`` changes values, not columns); a table without lineage
+    (built before it) is compared by its columns only. The table's earlier cutoff is then used."""
+    from features.table_settings import features_at, settings_digest
 
-    computed = compute_features(
-        settings.workspace.events(dataset),
-        [as_of],
-        users=settings.workspace.users_if_any(dataset),
-        windows=settings.features.windows_days,
-        allow=settings.features.allow_attributes,
-        exclude=settings.features.exclude_attributes,
-        not_activity_types=settings.labels.not_activity_types,
-    )
-    if computed is None or set(computed.columns) != set(columns):
-        return None
-    return computed[list(columns)]
+    rebuild = f"run `lifecycle features build --dataset {dataset}`"
+    if recorded is not None and recorded != settings_digest(settings):
+        return None, f"the feature table was built with other features settings: {rebuild}"
+    computed = features_at(settings, dataset, [as_of])
+    if set(computed.columns) != set(columns):
+        return None, f"the settings now make other columns than the feature table's: {rebuild}"
+    return computed[list(columns)], ""
 
 
 def left_out_lines(table: pd.DataFrame) -> list[str]:
@@ -196,6 +204,11 @@ def table_notes(table: pd.DataFrame) -> dict[str, list[str]]:
             f"campaign {name}: features computed at its as-of date {day}, which the feature "
             "table's cutoffs do not hold (a table rebuilt on another grid)"
             for name, day in table.attrs.get(COMPUTED_AT, {}).items()
+        ],
+        FEATURES_FROM: [
+            f"campaign {name}: features of the earlier cutoff {f['cutoff']}, not computed at "
+            f"its as-of date: {f['why']}"
+            for name, f in table.attrs.get(FEATURES_FROM, {}).items()
         ],
     }
 

@@ -275,3 +275,85 @@ def test_members_unknown_at_the_campaign_date_are_counted_not_dropped_silently(
     strangers.to_csv(only, index=False)
     with pytest.raises(CampaignError, match=r"campaign newcomers: none of its 7 members is a user"):
         campaign_uplift_table(settings, [list_campaign(only, 90, "demo")], "demo")
+
+
+def _campaign_off_the_grid(campaign_demo: Path, tmp_path: Path) -> tuple[Path, pd.Timestamp]:
+    """The first demo campaign dated three days after its cutoff: a day the weekly feature
+    table lacks, so its features are computed there."""
+    first = sorted((campaign_demo / "demo" / "campaign_lists").glob("*.csv"))[0]
+    rows = pd.read_csv(first, dtype={"user_id": str})
+    day = pd.Timestamp(rows["as_of"].iloc[0], tz="UTC") + pd.Timedelta(days=3)
+    moved = tmp_path / "moved.csv"
+    rows.assign(as_of=f"{day:%Y-%m-%d}").to_csv(moved, index=False)
+    return moved, day
+
+
+def test_an_event_after_the_campaign_date_changes_no_computed_feature(
+    campaign_demo: Path, tmp_path: Path
+) -> None:
+    """The as-of property of features computed at a campaign's own date (review R M1,
+    session 46): a member's event one day after the campaign's date, which the campaign may
+    have caused, is no input; the same event is one of their features two days later."""
+    import shutil
+
+    from features.table_settings import features_at
+    from serving.campaign_uplift import COMPUTED_AT, campaign_uplift_table, list_campaign
+
+    moved, day = _campaign_off_the_grid(campaign_demo, tmp_path)
+    settings = load_settings(home=campaign_demo, environ={})
+    before = campaign_uplift_table(settings, [list_campaign(moved, 30, "demo")], "demo")
+    assert before.attrs[COMPUTED_AT] == {"moved": f"{day:%Y-%m-%d}"}
+    member = str(before["user_id"].iloc[0])
+    home = tmp_path / "workspace"
+    shutil.copytree(campaign_demo, home)  # links followed: the copy's events are its own
+    copied = load_settings(home=home, environ={})
+    events_path = copied.workspace.events("demo").resolve()
+    assert home.resolve() in events_path.parents, events_path
+    events = pd.read_parquet(events_path)
+    own = events[events["user_id"].astype(str) == member]
+    added = own.tail(1).assign(event_time=day + pd.Timedelta(days=1, hours=12))
+    if "order_id" in added:
+        added = added.assign(order_id="asof-test-1")
+    pd.concat([events, added], ignore_index=True).to_parquet(events_path, index=False)
+    after = campaign_uplift_table(copied, [list_campaign(moved, 30, "demo")], "demo")
+    inputs = [c for c in before.columns if c not in ("user_id", "visit", "conversion", "spend")]
+    mine = before.set_index("user_id").loc[member, inputs]
+    assert after.set_index("user_id").loc[member, inputs].equals(mine)
+    later = features_at(copied, "demo", [day + pd.Timedelta(days=2)]).set_index("user_id")
+    original = features_at(settings, "demo", [day + pd.Timedelta(days=2)]).set_index("user_id")
+    assert not later.loc[member].equals(original.loc[member])  # the event is read after it
+
+
+def test_features_of_a_campaign_date_under_changed_settings_fall_back_and_say_so(
+    campaign_demo: Path, tmp_path: Path
+) -> None:
+    """The settings' guard compared columns only (review R M1, session 46): after a change
+    of labels.not_activity_types (values, not columns) one campaign's features were computed
+    under the new rule beside the table's other rows under the old one, and nothing said
+    so. Now the table's recorded settings hash is compared: the earlier cutoff is used and
+    the table's notes say why."""
+    from features.asof import AS_OF
+    from serving.campaign_uplift import (
+        COMPUTED_AT,
+        FEATURES_FROM,
+        campaign_uplift_table,
+        list_campaign,
+        table_notes,
+    )
+
+    moved, day = _campaign_off_the_grid(campaign_demo, tmp_path)
+    settings = load_settings(home=campaign_demo, environ={})
+    labels = settings.labels.model_copy(update={"not_activity_types": ["support_ticket"]})
+    changed = settings.model_copy(update={"labels": labels})
+    table = campaign_uplift_table(changed, [list_campaign(moved, 30, "demo")], "demo")
+    cutoff = day - pd.Timedelta(days=3)
+    assert table.attrs[COMPUTED_AT] == {}
+    assert table_notes(table)[FEATURES_FROM] == [
+        f"campaign moved: features of the earlier cutoff {cutoff:%Y-%m-%d}, not computed at "
+        "its as-of date: the feature table was built with other features settings: run "
+        "`lifecycle features build --dataset demo`"
+    ]
+    held = pd.read_parquet(settings.workspace.feature_table("demo"))
+    held = held[held[AS_OF] == cutoff].astype({"user_id": str}).set_index("user_id")
+    expected = held.loc[table["user_id"], "recency_days"].to_numpy(dtype=float)
+    assert table["recency_days"].to_numpy(dtype=float) == pytest.approx(expected, nan_ok=True)
