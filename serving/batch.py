@@ -407,9 +407,11 @@ def find_scores(
     from serving.scores_history import dataset_tables
 
     dataset = dataset or settings.dataset
-    require_events(settings, dataset, step, held=True)  # not score-all's refusal
+    require_events(settings, dataset, step)
     day = f"{as_of:%Y-%m-%d}"
     found = [p for _, of, p in dataset_tables(settings.workspace.scores_dir, dataset) if of == day]
+    if not found:  # its scores read without its data (trained elsewhere); else say it is not held
+        require_dataset(settings, dataset, step)  # not score-all's refusal
     return read_scores(found[-1]) if found else None
 
 

@@ -116,6 +116,31 @@ def test_a_campaign_from_a_list_on_a_missing_dataset_is_refused_as_campaign_star
     ), said
 
 
+def test_scores_of_a_date_are_found_on_a_machine_without_the_dataset(tmp_path: Path) -> None:
+    """`find_scores` refused a dataset the workspace does not hold before looking for its
+    scores table (review R L1, session 46): a machine with the scores history but no
+    dataset folder could no longer read `at-risk --as-of D`. It looks first, and refuses
+    only when no table of that date is found."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifecycle.errors import UserError
+    from lifecycle.settings import load_settings
+    from serving.batch import METADATA_KEY, find_scores
+
+    settings = load_settings(home=tmp_path, environ={})
+    settings.workspace.scores_dir.mkdir(parents=True)
+    table = pa.table({"user_id": ["u1"], "churn_probability": [0.5]}).replace_schema_metadata(
+        {METADATA_KEY: json.dumps({"as_of": "2011-09-01", "dataset": "demo"})}
+    )
+    path = settings.workspace.scores_dir / "scores-2011-09-01-20261206T000000000000Z.parquet"
+    pq.write_table(table, path)
+    found = find_scores(settings, pd.Timestamp("2011-09-01"), "demo", "at-risk")
+    assert found is not None and found.path == path.resolve()
+    with pytest.raises(UserError, match=r"^at-risk: no dataset 'demo' in "):
+        find_scores(settings, pd.Timestamp("2011-10-01"), "demo", "at-risk")
+
+
 def test_a_folder_without_a_report_is_known_by_its_table(tmp_path: Path) -> None:
     from lifecycle.dataset_kind import dataset_kind
     from lifecycle.settings import load_settings
