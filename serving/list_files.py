@@ -27,18 +27,27 @@ JSON_SHAPE = (
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\b")
 
 
+def _readings(written: str) -> tuple[str, str] | None:
+    """The two ISO dates a numeric date that reads both ways stands for (01/09/2011: day
+    first, then month first); None when it reads one way only."""
+    numeric = _NUMERIC_DATE.match(written)
+    if numeric is None or numeric[1] == numeric[2] or max(map(int, numeric.group(1, 2))) > 12:
+        return None
+    year = f"{'20' if len(numeric[3]) == 2 else ''}{numeric[3]}"
+    first, second = (int(part) for part in numeric.group(1, 2))
+    return f"{year}-{second:02d}-{first:02d}", f"{year}-{first:02d}-{second:02d}"
+
+
 def list_date(written: str, path: Path) -> str:
     """The list's ``as_of`` as written; one that reads as two dates (01/09/2011: the 1st of
     September day first, the 9th of January month first, as Excel in the UK saves
     2011-09-01) is refused, naming both: it was read month first, a campaign's wrong date."""
-    numeric = _NUMERIC_DATE.match(written)
-    if numeric is None or numeric[1] == numeric[2] or max(map(int, numeric.group(1, 2))) > 12:
+    readings = _readings(written)
+    if readings is None:
         return written
-    year = f"{'20' if len(numeric[3]) == 2 else ''}{numeric[3]}"
-    first, second = (int(part) for part in numeric.group(1, 2))
     raise UserError(
-        f"{path}: column as_of: {written!r} reads as {year}-{second:02d}-{first:02d} day first "
-        f"or {year}-{first:02d}-{second:02d} month first (a spreadsheet saved the list's date in "
+        f"{path}: column as_of: {written!r} reads as {readings[0]} day first "
+        f"or {readings[1]} month first (a spreadsheet saved the list's date in "
         "its own format): give the list's date as --as-of YYYY-MM-DD"
     )
 
@@ -47,31 +56,41 @@ def campaign_dates(
     written: pd.Series | None, given: str | None, path: Path
 ) -> tuple[str | None, str | None]:
     """The campaign's as-of date and the date the list was scored at (its ``as_of`` column;
-    None without one). ``--as-of`` may be later than the list's date (a list sent days
-    after it was scored is measured from the sending day); an earlier date is refused: its
-    report would count as outcomes the events the list's scores had already seen."""
+    None without one, or when it has several dates or one that reads two ways). ``--as-of``
+    may be later than the list's date (a list sent days after it was scored is measured from
+    the sending day); an earlier date is refused: its report would count as outcomes the
+    events the list's scores had already seen. Of several dates the latest counts; of a date
+    that reads two ways the later reading, unless ``--as-of`` is one of the readings."""
     dates = sorted(set(written.astype(str))) if written is not None else []
     if len(dates) > 1 and given is None:
         raise UserError(f"{path}: column as_of has {len(dates)} dates; expected one")
-    if len(dates) != 1:
+    if not dates:
         return given, None
     if given is None:
         return list_date(dates[0], path), None
-    try:
-        listed = list_date(dates[0], path)
-    except UserError:  # it reads as two dates: --as-of is the reading the operator gives
-        return given, None
     from features.asof import cutoff_date
 
-    scored = cutoff_date(listed, f"{path}: column as_of")
-    if cutoff_date(given) < scored:
+    chosen = cutoff_date(given)
+    latest, shown = None, ""
+    for date in dates:
+        readings = _readings(date)
+        if readings is not None and chosen in {cutoff_date(day) for day in readings}:
+            continue  # --as-of is the reading the operator gives
+        day = cutoff_date(max(readings) if readings else date, f"{path}: column as_of")
+        if latest is None or day > latest:
+            latest, shown = day, date
+    if latest is not None and chosen < latest:
+        which = "the date" if len(dates) == 1 else "the latest date"
+        read = f" ({shown!r} read the later way)" if _readings(shown) else ""
         raise UserError(
-            f"--as-of {given} is before {scored:%Y-%m-%d}, the date {path} was scored at "
-            "(column as_of): its report would count as outcomes the events its scores had "
-            f"already seen; give --as-of {scored:%Y-%m-%d} or the later day the list was "
+            f"--as-of {given} is before {latest:%Y-%m-%d}, {which} {path} was scored at "
+            f"(column as_of{read}): its report would count as outcomes the events its scores "
+            f"had already seen; give --as-of {latest:%Y-%m-%d} or the later day the list was "
             "sent, or leave it out"
         )
-    return given, f"{scored:%Y-%m-%d}"
+    if len(dates) > 1 or _readings(dates[0]):
+        return given, None
+    return given, f"{latest:%Y-%m-%d}"
 
 
 def read_list_file(path: Path) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from serving.campaigns import (
     read_list,
     start_campaign,
 )
-from serving.list_files import list_date, read_list_file
+from serving.list_files import campaign_dates, list_date, read_list_file
 from tests.services import run_cli
 from tests.workspaces import NO_COMPILE, NO_PLOTS, copy_workspace
 
@@ -840,6 +840,36 @@ def test_a_list_date_a_spreadsheet_rewrote_either_way_is_refused_naming_both_rea
         assert list_date(shown, resaved) == shown  # one reading: read as it is
     with pytest.raises(UserError, match=r"'9/1/25' reads as 2025-01-09 day first or 2025-09-01"):
         list_date("9/1/25", resaved)
+
+
+def test_an_as_of_before_a_list_of_several_dates_or_an_ambiguous_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    """`--as-of` before the list's date is refused; a list whose as_of column held several
+    dates, or one a spreadsheet wrote two ways (01/09/2011), skipped that check and recorded
+    the earlier --as-of silently (review R L7, session 46). The latest date counts, and of
+    a date read two ways the later reading, unless --as-of is one of the readings."""
+    listed = tmp_path / "list.csv"
+    several = pd.Series(["2011-09-01", "2011-10-01", "2011-09-01"])
+    with pytest.raises(UserError) as refused:
+        campaign_dates(several, "2011-09-15", listed)
+    assert str(refused.value) == (
+        f"--as-of 2011-09-15 is before 2011-10-01, the latest date {listed} was scored at "
+        "(column as_of): its report would count as outcomes the events its scores had already "
+        "seen; give --as-of 2011-10-01 or the later day the list was sent, or leave it out"
+    )
+    assert campaign_dates(several, "2011-10-01", listed) == ("2011-10-01", None)
+    resaved = pd.Series(["01/09/2011"] * 2)  # 2011-09-01 day first, 2011-01-09 month first
+    with pytest.raises(UserError) as refused:
+        campaign_dates(resaved, "2011-05-01", listed)
+    assert str(refused.value).startswith(
+        f"--as-of 2011-05-01 is before 2011-09-01, the date {listed} was scored at (column "
+        "as_of ('01/09/2011' read the later way)): "
+    )
+    for reading in ("2011-01-09", "2011-09-01", "2011-09-20"):
+        assert campaign_dates(resaved, reading, listed) == (reading, None)
+    one = pd.Series(["2011-09-01"])
+    assert campaign_dates(one, "2011-09-20", listed) == ("2011-09-20", "2011-09-01")
 
 
 def test_the_html_report_has_a_campaigns_section(home: Path) -> None:
