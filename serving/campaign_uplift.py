@@ -141,8 +141,8 @@ def campaign_uplift_table(
             if rows.empty:
                 raise CampaignError(
                     f"campaign {campaign.name}: none of its {len(members):,} members is a user "
-                    f"of {dataset!r} known at {cutoff:%Y-%m-%d}, the last feature cutoff "
-                    f"at or before its as-of date {campaign.as_of:%Y-%m-%d}"
+                    f"of {dataset!r} known at "
+                    f"{_known_at(cutoff, campaign.name in computed, campaign.as_of)}"
                 )
             unknown[campaign.name] = {
                 "members": len(members),
@@ -193,11 +193,11 @@ def left_out_lines(table: pd.DataFrame) -> list[str]:
 def table_notes(table: pd.DataFrame) -> dict[str, list[str]]:
     """What :func:`campaign_uplift_table` left out (members no feature row knew) and where it
     computed a campaign's features at its own date, as lines under their attrs' names."""
+    computed = table.attrs.get(COMPUTED_AT, {})
     return {
         LEFT_OUT: [
             f"campaign {name}: {n['left_out']:,} of {n['members']:,} members left out, not "
-            f"yet users at {n['cutoff']} (the last feature cutoff before its as-of date): no "
-            "features to learn from"
+            f"yet users at {_known_at(n['cutoff'], name in computed)}: no features to learn from"
             for name, n in table.attrs.get(LEFT_OUT, {}).items()
         ],
         COMPUTED_AT: [
@@ -211,6 +211,16 @@ def table_notes(table: pd.DataFrame) -> dict[str, list[str]]:
             for name, f in table.attrs.get(FEATURES_FROM, {}).items()
         ],
     }
+
+
+def _known_at(cutoff: pd.Timestamp | str, computed: bool, as_of: pd.Timestamp | None = None) -> str:
+    """The day members were looked up at: the campaign's own date when its features were
+    computed there, else the table's last cutoff at or before it (``as_of``: named too)."""
+    day = f"{pd.Timestamp(cutoff):%Y-%m-%d}"
+    if computed:
+        return f"{day}, its as-of date (features computed there)"
+    named = "" if as_of is None else f" {as_of:%Y-%m-%d}"
+    return f"{day}, the last feature cutoff at or before its as-of date{named}"
 
 
 def _refuse_shared_members(

@@ -277,6 +277,36 @@ def test_members_unknown_at_the_campaign_date_are_counted_not_dropped_silently(
         campaign_uplift_table(settings, [list_campaign(only, 90, "demo")], "demo")
 
 
+def test_members_left_out_at_a_computed_campaign_date_are_said_unknown_at_that_date(
+    campaign_demo: Path, tmp_path: Path
+) -> None:
+    """A campaign whose features were computed at its own date said its unknown members were
+    "not yet users at <its date> (the last feature cutoff before its as-of date)", a cutoff
+    the table lacks (review R L3, session 46); the refusal of a campaign of strangers named
+    that date as the table's cutoff too."""
+    from serving.campaign_uplift import campaign_uplift_table, left_out_lines, list_campaign
+    from serving.campaigns import CampaignError
+
+    moved, day = _campaign_off_the_grid(campaign_demo, tmp_path)
+    rows = pd.read_csv(moved, dtype={"user_id": str})
+    strangers = rows.head(3).assign(user_id=[f"newcomer-{i}" for i in range(3)])
+    pd.concat([rows, strangers]).to_csv(moved, index=False)
+    settings = load_settings(home=campaign_demo, environ={})
+    table = campaign_uplift_table(settings, [list_campaign(moved, 30, "demo")], "demo")
+    assert left_out_lines(table) == [
+        f"campaign moved: 3 of {len(rows) + 3:,} members left out, not yet users at "
+        f"{day:%Y-%m-%d}, its as-of date (features computed there): no features to learn from"
+    ]
+    only = tmp_path / "strangers.csv"
+    strangers.to_csv(only, index=False)
+    with pytest.raises(CampaignError) as refused:
+        campaign_uplift_table(settings, [list_campaign(only, 30, "demo")], "demo")
+    assert str(refused.value) == (
+        "campaign strangers: none of its 3 members is a user of 'demo' known at "
+        f"{day:%Y-%m-%d}, its as-of date (features computed there)"
+    )
+
+
 def _campaign_off_the_grid(campaign_demo: Path, tmp_path: Path) -> tuple[Path, pd.Timestamp]:
     """The first demo campaign dated three days after its cutoff: a day the weekly feature
     table lacks, so its features are computed there."""
