@@ -4,6 +4,7 @@ one of its options would; `segments --as-of` of no date, or of one outside the d
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,8 @@ def test_a_list_written_to_a_relative_path_says_where_it_is_when_run_started_els
         f"{caller}, where it was started: give a full path to write there)"
     ), said
     assert (project / "list.csv").is_file() and not (caller / "list.csv").exists()
+    answered = json.loads(CliRunner().invoke(main, ["--json", *args]).stdout)
+    assert answered["out"] == str(project / "list.csv")  # as the line says (it was list.csv)
     monkeypatch.setenv("RUN_CALLER_DIR", str(project))  # started where it writes: as given
     assert CliRunner().invoke(main, args).stdout.splitlines()[0].endswith("1 row -> list.csv")
 

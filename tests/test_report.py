@@ -606,6 +606,36 @@ def test_a_dataset_ingested_before_guest_orders_were_counted_says_they_are_unkno
     assert "rows_without_user_id_uncounted" not in found and "unknown here" not in text
 
 
+def test_a_report_to_a_relative_out_says_and_answers_its_full_path(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`./run lifecycle report --out report.html` started in ~/reports wrote the project's
+    folder's report.html and said 'report: report.html', and `--json` answered that relative
+    path (review R L2, session 46): the line says the full path and why, `path` is it."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text(SHOP_ORDERS)
+    _ingest_shop(home, orders, "shop")
+    _segments(home, "shop", "2024-01-06", {"b@x": (40.0, 10.0)})
+    project, caller = tmp_path / "project", tmp_path / "caller"
+    project.mkdir()
+    caller.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("RUN_CALLER_DIR", str(caller))
+    args = ["--home", str(home), "report", "--out", "report.html", "--dataset", "shop"]
+    said = CliRunner().invoke(main, args).stdout.splitlines()[0]
+    assert said.startswith(
+        f"report: {project / 'report.html'} (./run runs commands from the project's folder, "
+        f"not {caller}, where it was started: give a full path to write there) ("
+    ), said
+    answered = json.loads(CliRunner().invoke(main, ["--json", *args]).stdout)
+    assert answered["path"] == str(project / "report.html")
+    assert (project / "report.html").is_file() and not (caller / "report.html").exists()
+
+
 def test_the_refund_rate_says_it_is_without_guest_orders_later_than_the_table(
     tmp_path: Path,
 ) -> None:

@@ -226,7 +226,7 @@ def emit_list(
         as_of = metadata.get("as_of")  # the scores' date: a campaign started from it keeps it
         export(rows, out, request.fmt, units=units, title=title, notes=notes, as_of=as_of)
         obj.console.result(
-            {**data, "out": str(out), "rows": len(rows)},
+            {**data, "out": str(out.absolute()), "rows": len(rows)},  # as the line says
             [
                 f"{title}: {len(rows):,} row{'s' * (len(rows) != 1)} -> {written_at(out)}",
                 units.text(),

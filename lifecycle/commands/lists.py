@@ -479,14 +479,16 @@ def report(
         record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
     notes = [note] if (note := by_former_champions(obj, table.metadata)) else []
     built = build_report(obj.settings, out, top=top, privacy=privacy, table=table, notes=notes)
+    from lifecycle.storage import written_at
+
     obj.console.result(
         {
-            "path": str(built.path),
+            "path": str(built.path.absolute()),  # a relative --out is of the project's folder
             "images": built.images,
             "sections": built.sections,
             "notes": notes,
         },
-        [f"report: {built.path} ({built.images} plots)", *notes],
+        [f"report: {written_at(built.path)} ({built.images} plots)", *notes],
     )
 
 
