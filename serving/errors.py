@@ -167,7 +167,8 @@ class PlainErrors(HeldAnswers):
 def _miss(scope: dict[str, Any], start: dict[str, Any]) -> JSONResponse:
     asked = f"{scope['method']} {scope['path'][:100]}"
     allow = dict(start.get("headers") or []).get(b"allow", b"").decode()
-    if start["status"] == 405:
-        message = f"{asked}: this route takes {allow or 'another method'} (a JSON body)"
+    if start["status"] == 405:  # BentoML's own GET routes (/livez) take no body
+        body = " (a JSON body)" if "POST" in allow.upper().replace(" ", "").split(",") else ""
+        message = f"{asked}: this route takes {allow or 'another method'}{body}"
         return error_response(405, message, headers={"allow": allow} if allow else None)
     return error_response(404, f"{asked}: no such route; /docs.json lists the API's routes")

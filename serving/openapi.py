@@ -36,6 +36,7 @@ PATH_ERRORS = {  # answers only some routes give
 API_ERRORS = {
     "400": "a field is invalid, or the body is not valid JSON (detail says which)",
     "404": "no such route, or no batch scores yet (/at_risk)",
+    "405": "another method than the route takes (Allow names it)",
     "413": "request body over serving.max_request_bytes",
     "415": "a body that is not application/json (multipart, form, text, ...) or is compressed",
     "500": "a server fault",

@@ -102,6 +102,10 @@ def test_an_unknown_route_is_a_404_in_the_api_error_shape(base: str, http: httpx
             == f"{method} /scores: no such route; /docs.json lists the API's routes"
         )
     assert http.get(f"{base}/docs.json").status_code == 200  # BentoML's own routes as they were
+    # their 405 said "this route takes GET, HEAD (a JSON body)" (review R L5, session 46)
+    posted = http.post(f"{base}/livez")
+    assert posted.status_code == 405 and "POST" not in posted.headers["allow"]
+    assert error_of(posted) == f"POST /livez: this route takes {posted.headers['allow']}"
 
 
 def test_the_document_states_which_bodies_are_required_and_they_are(
