@@ -80,9 +80,12 @@ class JsonOnly:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        coding = headers.get(b"content-encoding", b"identity").strip().lower()
-        if coding != b"identity":  # read as it came, a gzip body was 'Invalid JSON' at column 1
-            shown = coding.decode(errors="replace")[:100]
+        coding = headers.get(b"content-encoding", b"").lower()
+        applied = [
+            c for c in (p.strip() for p in coding.split(b",")) if c not in (b"", b"identity")
+        ]
+        if applied:  # read as it came, a gzip body was 'Invalid JSON' at column 1
+            shown = b", ".join(applied).decode(errors="replace")[:100]
             message = f"Content-Encoding {shown!r} is not accepted: send the body uncompressed"
             return await send_response(send, error_response(415, message, ("body",)))
         declared = headers.get(b"content-type")

@@ -80,6 +80,14 @@ def test_every_route_refuses_bodies_it_does_not_take_with_4xx(
     assert (
         error_of(gzipped) == "Content-Encoding 'gzip' is not accepted: send the body uncompressed"
     )
+    codings = ("", "identity", "identity, identity") if route == "/score" else ()
+    for coding in codings:  # no coding applied: the body is read as JSON
+        plain = http.post(
+            url,
+            content=b'{"user_ids": ["u0000001"]}',
+            headers={"Content-Type": "application/json", "Content-Encoding": coding},
+        )
+        assert plain.status_code == 200, (coding, plain.text)
     bad_bodies = [b'{"user_ids": [', b"\xff\xfe", b"[]", b"null", b'"text"', b"12"]
     for body in bad_bodies:
         response = http.post(url, content=body, headers={"Content-Type": "application/json"})
