@@ -242,9 +242,14 @@ def test_a_promoted_conversion_answered_as_one_minus_churn_is_said_to_answer_not
     users = [u.user_id for u in page.users]
     answered = scorer.score(users, ["conversion"])
     before = [u.conversion_probability for u in answered.users]
-    made_by = {"churn": churn, "conversion": f"1 - churn v{churn}"}
+    ltv = scorer.state.champions.versions["ltv"]  # its purchase process: p_alive (review R M2)
+    made_by = {"churn": churn, "conversion": f"1 - churn v{churn}", "ltv": ltv}
     assert answered.model_versions == made_by == answered.users[0].model_versions
-    assert page.model_versions == {**made_by, "ltv": page.model_versions["ltv"]}
+    assert answered.partners == {
+        "churn": ["lifecycle_stage", "conversion_probability"],  # 1 - churn
+        "ltv": ["p_alive", "expected_purchases"],
+    }
+    assert page.model_versions == made_by
 
     # the gate's refusal says first that promoting it changes no served answer (trial G #8)
     moot = f"promoting it changes no served answer: conversion is served as 1 - churn v{churn}"
