@@ -148,6 +148,8 @@ class ErasureRecord:
     removed: dict[str, int] = field(default_factory=dict)  # location -> rows removed
     redacted: dict[str, int] = field(default_factory=dict)  # location -> id tokens redacted
     deleted_files: list[str] = field(default_factory=list)  # workspace-relative
+    # reports left whole -> the ids of no table they mention (a column's name): told, not logged
+    spared_files: dict[str, list[str]] = field(default_factory=dict)
     monitor_files: dict[str, str] = field(default_factory=dict)  # deleted -> whose rows: told
     mlflow_examples: list[str] = field(default_factory=list)  # artifacts mentioning a user
     not_covered: list[str] = field(default_factory=list)
@@ -195,6 +197,7 @@ class ErasureRecord:
             "total_removed": self.total,
             "redacted": self.redacted,
             "deleted_files": self.deleted_files,
+            "spared_files": self.spared_files,
             "mlflow_artifacts_mentioning_users": self.mlflow_examples,
             "not_covered": self.not_covered,
             "champions_trained_with_users": self.champions,
@@ -247,6 +250,8 @@ class ErasureRecord:
             out.append(f"  {where}: {mentions} in other rows' text -> {REDACTED}")
         for p in self.deleted_files:
             out.append(f"  deleted ({self.monitor_files.get(p, 'mentioned a user')}): {p}")
+        for p, words in self.spared_files.items():
+            out.append(f"  kept (mentions only {', '.join(words)}, no user's id): {p}")
         for p in self.mlflow_examples:
             out.append(f"  NOT changed, mentions a user (retrain to drop it): {p}")
         out += [f"  not covered: {n}" for n in self.not_covered]
@@ -481,7 +486,11 @@ def forget(
         held_by = ids_by_dataset(settings, unsearched, fold=bool(folding))  # as scrubbed
         return [n for n, held in held_by.items() if held]
 
-    places = place_ids(every, of, held_as, read, apart, folding, holders)
+    # an id no table holds nor an erasure logged (`forget user_id`) is no user: a report
+    # naming it is kept, unless a list held a row of it (forget_other_files)
+    unheld = spellings({i for u in record.not_found for i in (u, read[u], *readings[u])})
+    unheld -= spellings(known)
+    places = place_ids(every, of, held_as, read, apart, folding, holders, unheld)
     terms = places
     if settings.privacy.key() is not None:  # lists made with --pseudonymize carry these
         terms = places.with_terms(lambda spelt: {pseudonym(key, u) for u in spelt})
@@ -543,6 +552,7 @@ def forget(
     outside = [e for e in record.exports if e.status in CHANGED]  # rewritten or deleted
     if record.user_hashes or record.stale_staging or outside:  # never when nothing changed
         hidden = ("log", "not_found", "read_as", "other_spellings", "erased_before", "erased_with")
+        hidden += ("spared_files",)
         entry = {k: v for k, v in record.to_dict().items() if k not in hidden}
         record.log_path = str(append_entry(home, entry))
     elif record.spellings_added:

@@ -52,6 +52,9 @@ class PlaceIds:
     # the searched datasets of case-insensitive ids: a place of theirs may hold an id as it
     # was written before the dataset folded case, the same user in any casing
     folding: frozenset[str] = frozenset()
+    # the spellings of the asked ids no table holds and no erasure logged (`forget user_id`,
+    # a column's name): no user, so a report or a list's header naming one is no mention
+    unheld: frozenset[str] = frozenset()
 
     def ids(self, dataset: str | None) -> set[str]:
         """The spellings of ``dataset`` (none for a dataset not searched; None, or one the
@@ -104,7 +107,10 @@ class PlaceIds:
         """These ids, each set with ``more`` of it (the keyed pseudonyms lists carry)."""
         of = {name: ids | more(ids) for name, ids in self.of.items()}
         every = self.every | more(self.every)
-        return replace(self, every=every, of=of)  # the rest shared, as the notes it gathers
+        unheld = self.unheld | more(set(self.unheld))
+        return replace(
+            self, every=every, of=of, unheld=unheld
+        )  # the rest shared, as the notes it gathers
 
 
 def _names(datasets: list[str]) -> str:
@@ -119,13 +125,15 @@ def place_ids(
     apart: Iterable[str] = (),
     case_insensitive: Iterable[str] = (),
     apart_holding: Callable[[], Iterable[str]] = tuple,
+    unheld: Iterable[str] = (),
 ) -> PlaceIds:
     """The places' ids: ``of`` each dataset's spellings of the ids it holds (``held_as``:
     dataset -> asked id -> as held, ``read``: asked id -> as read, both of
     ``features.erasure_holders``); ``apart``: the workspace's datasets not searched;
     ``case_insensitive``: the searched datasets that fold case; ``apart_holding``: those of
     ``apart`` whose rows hold one of ``every`` (a user of theirs loses its rows in a place of
-    no known dataset: said, of no other), read once, when such a place changed."""
+    no known dataset: said, of no other), read once, when such a place changed; ``unheld``:
+    the spellings of the ids no table holds."""
     folding = [name for name, held in held_as.items() if held != read]
     written = [name for name in held_as if name not in folding]
     folds = frozenset(case_insensitive)
@@ -149,7 +157,7 @@ def place_ids(
             else ""
         )
 
-    return PlaceIds(every, of, why, apart=frozenset(apart), folding=folds)
+    return PlaceIds(every, of, why, apart=frozenset(apart), folding=folds, unheld=frozenset(unheld))
 
 
 def model_owner(model: str, names: Iterable[str]) -> str | None:
@@ -261,8 +269,24 @@ def forget_other_files(
     }
     pattern = token_pattern(terms.every, fold=bool(terms.folding))  # a place's, any owner
     exact = token_pattern(terms.every)  # a dataset not searched holds the ids as they are
+    words = token_pattern(terms.unheld, fold=bool(terms.folding))  # ids no table holds
     patterns: dict[str | None, Mentions] = {}
+    held: dict[str | None, Mentions] = {}  # an owner's ids less those no table holds
     done, reports = Scrubbed(), 0
+    listed = False  # a list held a row of an id no table holds: a user after all
+    spared: dict[Path, str | None] = {}  # reports mentioning only ids no table holds
+
+    def holds_unheld(path: Path, owner: str | None, fmt: str | None = None) -> bool:
+        """Whether the list at ``path`` has a row of an id no table holds (counted only)."""
+        ids = terms.ids(owner) & terms.unheld
+        counted = scrub(path, None, ids, fmt, fold=terms.fold(owner)) or Scrubbed()
+        return bool(ids) and bool(counted.removed)
+
+    def delete(path: Path, owner: str | None, where: str) -> None:
+        terms.note(owner, where)
+        path.unlink()  # a report's figures and top lists were made with the user
+        record.deleted_files.append(where)
+
     for path in sorted(home.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):
             continue
@@ -275,6 +299,7 @@ def forget_other_files(
         where = str(path.relative_to(home))
         if suffix in (".parquet", ".xlsx"):
             try:
+                listed = listed or (bool(terms.unheld) and holds_unheld(path, owner))
                 done += terms.scrub(owner, where, partial(rewrite_file, path), [path])
             except Exception as error:  # damaged, or no table: the other files still erased
                 record.not_covered.append(
@@ -296,19 +321,30 @@ def forget_other_files(
             continue
         if owner not in patterns:
             patterns[owner] = token_pattern(terms.ids(owner), terms.fold(owner))
+            held[owner] = token_pattern(terms.ids(owner) - terms.unheld, terms.fold(owner))
         if not patterns[owner].search(text):
             continue  # another dataset's spelling: a user of its own there
         if suffix in (".csv", ".json"):  # lists: the users' rows out, then any mention left?
             fmt = suffix.removeprefix(".")
+            if words.search(text):
+                listed = listed or holds_unheld(path, owner, fmt)
             done += terms.scrub(owner, where, partial(rewrite_file, path, fmt=fmt))
             left = path.read_text(encoding="utf-8", errors="replace")
-            held = token_pattern(terms.ids(owner) - set(record.not_found), terms.fold(owner))
-            if not patterns[owner].search(_cells(left, fmt)) and not held.search(left):
+            if not patterns[owner].search(_cells(left, fmt)) and not held[owner].search(left):
                 continue  # only a column's name is left, an id no one holds (`forget user_id`)
-        terms.note(owner, where)
-        path.unlink()  # a report's figures and top lists were made with the user
-        record.deleted_files.append(str(path.relative_to(home)))
+        elif not held[owner].search(text):  # decided once every list is read
+            spared[path] = owner
+            continue
+        delete(path, owner, where)
         reports += 1
+    for path, owner in spared.items():
+        where = str(path.relative_to(home))
+        if listed:  # an id a list held a row of: its reports may be of that user
+            delete(path, owner, where)
+            reports += 1
+        else:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            record.spared_files[where] = sorted(set(words.findall(text)))
     record.count("lists", done)
     record.removed["report files deleted"] = reports
 

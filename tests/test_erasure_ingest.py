@@ -318,6 +318,44 @@ def test_an_id_held_by_no_one_that_names_a_column_leaves_the_lists_whole(
     assert [r["user_id"] for r in json.loads(as_json.read_text())["rows"]] == ["5575-GNVDE"]
 
 
+def test_an_id_held_by_no_one_leaves_the_reports_naming_it(home: Path, tmp_path: Path) -> None:
+    """`forget user_id` (an ids file's header line) erased nobody, yet deleted every HTML
+    report with a `user_id` column ('deleted (mentioned a user)'), as lists were before
+    e6017bf. A report naming only ids no table holds is kept, and said so; one naming a held
+    user still goes, and so does one naming an id a list holds a row of (a user after all)."""
+    cli_report("import", "telco-churn", str(_write(tmp_path, "telco.csv", TELCO)))
+    reports = load_settings(home=home, environ={}).workspace.reports_dir
+    reports.mkdir(parents=True)
+    word = reports / "report-telco_churn-2011-12-01.html"
+    word.write_text("<table><tr><th>user_id</th></tr><tr><td>5575-GNVDE</td></tr></table>")
+    held = reports / "report-telco_churn-2011-12-02.html"
+    held.write_text("<tr><th>user_id</th></tr><tr><td>7590-VHVEG</td></tr>")
+    out = cli_report("forget", "user_id")
+    assert out["not_found"] == ["user_id"] and out["deleted_files"] == []
+    assert out["spared_files"] == {
+        "reports/report-telco_churn-2011-12-01.html": ["user_id"],
+        "reports/report-telco_churn-2011-12-02.html": ["user_id"],
+    }
+    said = CliRunner().invoke(main, ["forget", "user_id"]).stdout
+    assert (
+        "kept (mentions only user_id, no user's id): reports/report-telco_churn-2011-12-01.html"
+        in said
+    )
+    out = cli_report("forget", "user_id", "7590-VHVEG")
+    assert out["deleted_files"] == ["reports/report-telco_churn-2011-12-02.html"]
+    assert list(out["spared_files"]) == ["reports/report-telco_churn-2011-12-01.html"]
+    assert word.exists() and not held.exists()
+    # an id of no table that a list outside the datasets holds a row of is a user's
+    (home / "to_crm").mkdir()  # read after reports/
+    (home / "to_crm" / "x.csv").write_text("user_id,rank\nX-1,1\n")
+    seen = reports / "report-telco_churn-2011-12-03.html"
+    seen.write_text("<td>X-1</td>")
+    out = cli_report("forget", "X-1")
+    assert out["not_found"] == ["X-1"] and not seen.exists()
+    assert out["deleted_files"] == ["reports/report-telco_churn-2011-12-03.html"]
+    assert (home / "to_crm" / "x.csv").read_text() == "user_id,rank\n"
+
+
 @pytest.mark.parametrize(
     ("source", "text", "dataset", "gone", "kept"),
     [
