@@ -333,6 +333,8 @@ HILLSTROM_CONTROL = "No E-Mail"  # the arm that got no e-mail, however a copy wr
 # the three arms as the publisher writes them; a copy's 'mens email' or 'Womens_E-Mail' is
 # one of them (it was an arm of its own: 5 rows typed 'Mens Email' made a third e-mail)
 HILLSTROM_ARMS = ("Mens E-Mail", "Womens E-Mail", HILLSTROM_CONTROL)
+# recency: whole months since the last purchase, within the past year (1 to 12 in the file)
+HILLSTROM_RECENCY_MONTHS = (1, 12)
 
 
 def _arm_letters(arm: pd.Series) -> pd.Series:
@@ -390,6 +392,11 @@ def hillstrom(
                 bad.flag(wrong, f"invalid_{name}")
             else:  # a control character is no category (as ingest reads attributes)
                 campaign[name] = text_column(raw, name, name, bad).str.strip()
+        # whole months within the past year: a recency of 0, 13 or 2.5 loaded as a customer
+        first, last = HILLSTROM_RECENCY_MONTHS
+        months = campaign["recency"]
+        bad.flag((months < first) | (months > last), "recency_out_of_range")
+        bad.flag(months.notna() & (months % 1 != 0), "fractional_recency")
         return campaign, bad
 
     rules = (erased or ErasedUsers()).rules(TableRules("campaign", check, unique_by=(c.USER_ID,)))

@@ -137,6 +137,25 @@ def test_hillstrom_attributes_that_are_no_number_or_no_text_are_quarantined(
     assert loaded.frame["zip_code"].tolist() == ["Rural", "Urban"]  # a blank history is null
 
 
+def test_a_hillstrom_recency_outside_1_to_12_whole_months_is_quarantined(
+    home: Path, tmp_path: Path
+) -> None:
+    """recency is whole months since the last purchase, 1 to 12 in the file: a 0, a 13 and
+    a 2.5 loaded as customers. Each is quarantined with its reason, said by the import; a
+    blank stays unknown (null), as a blank history does."""
+    path = tmp_path / "hillstrom.csv"
+    row = "{recency},x,142.44,1,0,Rural,0,Phone,Womens E-Mail,0,0,0\n"
+    months = ["1", "12", "0", "13", "2.5", "", "12.0"]
+    path.write_text(HILLSTROM_HEADER + "\n" + "".join(row.format(recency=m) for m in months))
+    loaded = adapters.hillstrom(path, max_bad_fraction=0.9)
+    assert loaded.report.reasons == {"recency_out_of_range": 2, "fractional_recency": 1}
+    assert loaded.frame["recency"].tolist()[:2] == [1, 12] and loaded.frame["recency"][3] == 12
+    assert loaded.frame["recency"].isna().tolist() == [False, False, True, False]
+    said = CliRunner().invoke(main, ["import", "hillstrom", str(path)]).stdout
+    assert "campaign: 4 rows loaded of 7, 3 quarantined" in said
+    assert "2 recency_out_of_range" in said and "1 fractional_recency" in said
+
+
 HILLSTROM_HEADER = (
     "recency,history_segment,history,mens,womens,zip_code,newbie,channel,segment,"
     "visit,conversion,spend"
