@@ -39,6 +39,7 @@ from lifecycle.dataset_kind import (
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
 from lifecycle.storage import VERSIONS, atomic_symlink, version_order
+from lifecycle.words import BATCHES, counted
 from lifecycle.workspace import EVENTS_FILE, USERS_FILE
 
 
@@ -500,7 +501,8 @@ class DatasetVersion:
             counts = f"{what_it_is(self.kind)}: {self.rows:,} rows"
         if self.users is not None:
             counts += f", {self.users:,} users"
-        return f"{mark} {self.version}  {self.created_at}  {counts}  ({self.batches} batch(es))"
+        made_of = counted(self.batches, BATCHES)
+        return f"{mark} {self.version}  {self.created_at}  {counts}  ({made_of})"
 
 
 def versions(dataset_dir: Path) -> Iterator[DatasetVersion]:

@@ -29,6 +29,7 @@ from features.identifiers import metadata, not_features_of, table_not_features
 from features.orders import cancelled_by, cancelled_sql, money, orders_sql
 from lifecycle.errors import UserError
 from lifecycle.sql import identifier, literal
+from lifecycle.words import word_for
 
 if TYPE_CHECKING:  # DuckDB runs the builds; serving imports this module for its names only
     import duckdb
@@ -200,7 +201,8 @@ def compute_features(
     if clashing:  # DuckDB's 'Ambiguous reference to column name' traceback otherwise
         table = f"the users table {users}" if isinstance(users, Path) else "the users table"
         raise FeatureError(
-            f"{table} has column(s) named as the feature table's own: "
+            f"{table} has {word_for(len(clashing), ('a column', 'columns'))} named as the "
+            "feature table's own: "
             f"{', '.join(clashing)}; rename them in the users file and ingest it again"
         )
     has_order_id = c.ORDER_ID in {row[0] for row in con.execute("DESCRIBE events").fetchall()}

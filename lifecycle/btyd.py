@@ -34,8 +34,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
 from lifecycle.maths import ARRAYS, Maths
+from lifecycle.words import counted, word_for
 
 MIN_CUSTOMERS = 20
+COLUMNS, CUSTOMERS = ("column", "columns"), ("customer", "customers")
+NOT_NUMBERS = ("missing/non-numeric value", "missing/non-numeric values")
+REPEAT_CUSTOMERS = ("repeat customer has", "repeat customers have")  # a count and its verb
 
 FloatArray = NDArray[np.float64]
 
@@ -65,7 +69,8 @@ def rfm_summary(
     missing = [c for c in (user_col, time_col, value_col) if c not in orders.columns]
     if missing:
         raise BTYDError(
-            f"rfm_summary: orders is missing column(s) {missing}; it has {list(orders.columns)}"
+            f"rfm_summary: orders is missing {word_for(len(missing), COLUMNS)} {missing}; it has "
+            f"{list(orders.columns)}"
         )
     if unit_days <= 0:
         raise BTYDError(f"rfm_summary: unit_days must be positive, got {unit_days}")
@@ -76,8 +81,8 @@ def rfm_summary(
         if bad.any():
             rows = list(orders.index[bad][:5])
             raise BTYDError(
-                f"rfm_summary: column {name!r} has {int(bad.sum())} missing/non-numeric "
-                f"value(s), first rows {rows}"
+                f"rfm_summary: column {name!r} has {counted(int(bad.sum()), NOT_NUMBERS)}, "
+                f"first rows {rows}"
             )
     as_of = pd.Timestamp(as_of)
     keep = (times <= as_of).to_numpy()
@@ -131,9 +136,15 @@ def _as_arrays(**named: ArrayLike) -> dict[str, FloatArray]:
         arrays = dict(zip(arrays, (np.array(b, dtype=float) for b in broadcast), strict=True))
     for name, values in arrays.items():
         if not np.all(np.isfinite(values)):
-            raise BTYDError(f"{name} has {int((~np.isfinite(values)).sum())} NaN/inf value(s)")
+            not_finite = int((~np.isfinite(values)).sum())
+            raise BTYDError(
+                f"{name} has {counted(not_finite, ('NaN/inf value', 'NaN/inf values'))}"
+            )
         if np.any(values < 0):
-            raise BTYDError(f"{name} has {int((values < 0).sum())} negative value(s)")
+            negative = int((values < 0).sum())
+            raise BTYDError(
+                f"{name} has {counted(negative, ('negative value', 'negative values'))}"
+            )
     return arrays
 
 
@@ -149,7 +160,8 @@ def _validate_rfm(
     if np.any(too_recent):
         first = int(np.flatnonzero(too_recent.ravel())[0])
         raise BTYDError(
-            f"recency > T for {int(too_recent.sum())} customer(s), first at position {first} "
+            f"recency > T for {counted(int(too_recent.sum()), CUSTOMERS)}, first at position "
+            f"{first} "
             f"(recency={t_x.ravel()[first]}, T={t_obs.ravel()[first]}); both must be "
             "measured from the first purchase, with T up to the end of observation"
         )
@@ -477,7 +489,7 @@ class GammaGamma:
         _check_count(x.size, "GammaGamma.fit (customers with frequency > 0)")
         if np.any(m <= 0):
             raise BTYDError(
-                f"GammaGamma.fit: {int((m <= 0).sum())} repeat customer(s) have "
+                f"GammaGamma.fit: {counted(int((m <= 0).sum()), REPEAT_CUSTOMERS)} "
                 "monetary_value <= 0; the model needs positive spend"
             )
 
@@ -541,7 +553,9 @@ def expected_value(
     """
     missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary]
     if missing:
-        raise BTYDError(f"expected_value: summary is missing column(s) {missing}")
+        raise BTYDError(
+            f"expected_value: summary is missing {word_for(len(missing), COLUMNS)} {missing}"
+        )
     if horizon_days < 0 or unit_days <= 0:
         raise BTYDError(
             f"expected_value: need horizon_days >= 0 and unit_days > 0, "

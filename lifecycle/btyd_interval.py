@@ -31,8 +31,11 @@ import numpy as np
 from scipy.special import betainc, betaln, digamma, logit, zeta
 
 from lifecycle.btyd import purchase_model
+from lifecycle.words import counted
 
 LEVELS = (0.1, 0.5, 0.9)
+WHOSE = ("customer's", "customers'")  # 1 customer's P90, 2 customers' P90
+STEPS = ("step", "steps")
 MOST_PURCHASES = 20_000  # a cap: past it, more purchases count as this many
 TAIL = 1e-9
 TOLERANCE = 1e-9  # of the log value: the levels are found to about 1e-9 relative
@@ -383,17 +386,17 @@ def _unsettled(
         name, ends = f"P{round(level * 100)}", outer[mine]
         if not np.isfinite(ends).all():
             raise ValueError(
-                f"the BG/NBD + Gamma-Gamma interval: {int(mine.sum())} customer(s)' {name} "
-                f"not found in {most_steps} steps, {int((~np.isfinite(ends)).sum())} of "
+                f"the BG/NBD + Gamma-Gamma interval: {counted(int(mine.sum()), WHOSE)} {name} "
+                f"not found in {counted(most_steps, STEPS)}, {int((~np.isfinite(ends)).sum())} of "
                 "them with no value known above it"
             )
         apart = float(np.exp(np.max(high[entries][mine] - low[entries][mine])))
         logging.getLogger("lifecycle.btyd_interval").warning(
-            "the BG/NBD + Gamma-Gamma interval: %d customer(s)' %s not found in %d steps, "
+            "the BG/NBD + Gamma-Gamma interval: %s %s not found in %s, "
             "each given its bracket's %s end (the ends at most x%.3g apart)",
-            int(mine.sum()),
+            counted(int(mine.sum()), WHOSE),
             name,
-            most_steps,
+            counted(most_steps, STEPS),
             "lower" if level < 0.5 else "upper",
             apart,
         )

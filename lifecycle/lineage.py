@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UserError
 from lifecycle.storage import VERSIONS
+from lifecycle.words import BATCHES, counted
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -112,7 +113,8 @@ def _restored_away(settings: Settings, built: dict[str, Any], now: dict[str, Any
     gone = len(theirs) - len(ours)
     return (
         f"dataset version {built.get('dataset_version')} was restored to the earlier "
-        f"{now.get('dataset_version')}: {gone} batch(es) it was built from are no longer in the data"
+        f"{now.get('dataset_version')}: {counted(gone, BATCHES)} it was built from "
+        f"{'is' if gone == 1 else 'are'} no longer in the data"
     )
 
 

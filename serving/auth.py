@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.words import counted
 from serving.errors import error_response, send_response
 
 if TYPE_CHECKING:
@@ -181,9 +182,9 @@ class TokenAuth:
         self.no_tokens = f"; {NO_TOKENS_REFUSAL}" if config.enabled and not config.tokens else ""
         if config.enabled:
             logger.info(
-                "API token auth on (%s): %d token(s), %d admin",
+                "API token auth on (%s): %s, %d admin",
                 config.reason,
-                len(config.tokens),
+                counted(len(config.tokens), ("token", "tokens")),
                 len(config.admin_tokens),
             )
             if not config.tokens:

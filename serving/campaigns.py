@@ -34,6 +34,7 @@ from features import contract as c
 from lifecycle import tasks
 from lifecycle.dataset_kind import SCORES_STEP
 from lifecycle.errors import UserError
+from lifecycle.words import word_for
 from serving.campaign_stats import Effect, mean_difference, proportion_difference
 from serving.units import Units, units_for
 
@@ -177,7 +178,9 @@ def read_list(path: Path) -> pd.DataFrame:
     missing = [col for col in (c.USER_ID, CONTROL) if col not in frame.columns]
     if missing:
         raise CampaignError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected a list exported by "
+            f"{path}: missing {word_for(len(missing), ('column', 'columns'))} "
+            f"{', '.join(missing)}; "
+            "expected a list exported by "
             "`lifecycle at-risk --out FILE` (user_id and control columns)"
         )
     if frame.empty:

@@ -6,6 +6,9 @@ import logging
 
 from pydantic import ValidationError
 
+from lifecycle.words import counted
+
+FIELD_ERRORS = ("field error", "field errors")
 HTTP_LOGGER = "bentoml._internal.server.http_app"  # where BentoML logs a failed request
 
 
@@ -16,7 +19,7 @@ class QuietBadInput(logging.Filter):
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, ValidationError):
             record.msg, record.args = (
-                f"{record.getMessage()}: 400, {error.error_count()} field error(s)",
+                f"{record.getMessage()}: 400, {counted(error.error_count(), FIELD_ERRORS)}",
                 (),
             )
             record.exc_info, record.exc_text = None, None

@@ -53,6 +53,7 @@ from lifecycle import tasks
 from lifecycle.dataset_kind import require_dataset, require_events
 from lifecycle.errors import UserError
 from lifecycle.sql import literal
+from lifecycle.words import CUTOFFS, counted
 from serving import drift_results
 from serving.drift import ColumnDrift, Thresholds, beyond_usual, column_drift, column_kind
 from serving.monitor_result import VERDICT_ORDER, MonitorResult, drift_section_html
@@ -204,7 +205,8 @@ def monitor(
         columns += [beyond_usual(a, b, limits) for a, b in zip(now, before, strict=True)]
     if unmirrored:
         notes.append(
-            f"{len(unmirrored)} input(s) judged against the reference alone: the feature table "
+            f"{counted(len(unmirrored), ('input', 'inputs'))} judged against the reference "
+            "alone: the feature table "
             "has no rows one gap before its first cutoff to tell how far they move as usual"
         )
 
@@ -541,7 +543,7 @@ def rows_in_window(
     if inside != window:
         notes.append(
             f"{task}: the feature table's cutoffs moved since training (rebuilt from a new "
-            f"end of the data): the reference is its {len(inside)} cutoff(s) nearest the "
+            f"end of the data): the reference is its {counted(len(inside), CUTOFFS)} nearest the "
             f"training window's {len(window)} within {span}"
         )
     return inside

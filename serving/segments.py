@@ -25,6 +25,7 @@ import pandas as pd
 
 from features import contract as c
 from lifecycle.settings import STAGE_WINDOWS, ServingSettings
+from lifecycle.words import counted
 from serving.funnel import NO_CHANNEL  # the funnel's row of users without a channel
 from serving.units import Counted
 
@@ -409,11 +410,6 @@ def listed_super_users(
     flags = scores["super_user"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     value = money_column(scores, definition.value_column).astype(float).fillna(0).to_numpy()
     return _flagged(scores, value, flags, definition)
-
-
-def counted(n: int, noun: tuple[str, str] = ("user", "users")) -> str:
-    """'1 user', '2,000 users': ``noun`` singular and plural."""
-    return f"{n:,} {noun[0] if n == 1 else noun[1]}"
 
 
 def super_users_words(found: SuperUsers) -> str:

@@ -503,7 +503,7 @@ def test_user_attributes_named_as_features_are_refused_in_one_line(events: pd.Da
     users = pd.DataFrame({c.USER_ID: ["a", "b"], "tenure_days": ["1", "2"], AS_OF: ["x", "y"]})
     with pytest.raises(
         FeatureError,
-        match=r"column\(s\) named as the feature table's own: as_of, tenure_days; rename",
+        match=r"columns named as the feature table's own: as_of, tenure_days; rename",
     ):
         compute_features(events, [T], users=users, windows=(7,))
 

@@ -316,6 +316,24 @@ def test_rfm_summary_names_a_missing_column() -> None:
         rfm_summary(orders, pd.Timestamp("2024-02-01"))
 
 
+def test_the_errors_count_one_as_one() -> None:
+    """'missing column(s) ['value']', '1 negative value(s)', '1 repeat customer(s) have':
+    a count of one reads singular, more plural."""
+    orders = pd.DataFrame({"user_id": [1], "order_time": [pd.Timestamp("2024-01-01")]})
+    with pytest.raises(BTYDError, match=r"orders is missing column \['value'\];"):
+        rfm_summary(orders, pd.Timestamp("2024-02-01"))
+    with pytest.raises(BTYDError, match=r"missing columns \['order_time', 'value'\];"):
+        rfm_summary(orders[["user_id"]], pd.Timestamp("2024-02-01"))
+    with pytest.raises(BTYDError, match=r"^frequency has 1 negative value$"):
+        CDNOW.probability_alive([-1, 2], [1.0, 1.0], [4.0, 4.0])
+    with pytest.raises(BTYDError, match=r"^recency has 2 NaN/inf values$"):
+        CDNOW.probability_alive([1, 2], [np.nan, np.inf], [4.0, 4.0])
+    with pytest.raises(BTYDError, match=r"recency > T for 1 customer, first at position 1 "):
+        CDNOW.probability_alive([1, 2], [1.0, 5.0], [4.0, 4.0])
+    with pytest.raises(BTYDError, match=r"GammaGamma\.fit: 1 repeat customer has monetary_value"):
+        GammaGamma.fit([2] * 25, [9.0] * 24 + [0.0])
+
+
 # --------------------------------------------------------------------------- errors
 
 

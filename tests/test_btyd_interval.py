@@ -210,10 +210,10 @@ def test_a_level_not_found_in_its_steps_is_its_brackets_outer_end_and_said(
     with caplog.at_level(logging.WARNING, logger="lifecycle.btyd_interval"):
         found, _ = value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, most_steps=4, **data)
     said = [r.getMessage() for r in caplog.records]
-    assert len(said) == 2 and "16 customer(s)' P10 not found in 4 steps" in said[0]
-    assert "17 customer(s)' P90 not found in 4 steps" in said[1]
+    assert len(said) == 2 and "16 customers' P10 not found in 4 steps" in said[0]
+    assert "17 customers' P90 not found in 4 steps" in said[1]
     assert (found[:, 0] <= exact[:, 0]).all() and (found[:, 2] >= exact[:, 2]).all()
     assert (found[:, 0] < exact[:, 0]).sum() == 16 and (found[:, 2] > exact[:, 2]).sum() == 17
     np.testing.assert_allclose(found[:, 1], exact[:, 1], rtol=1e-8)
-    with pytest.raises(ValueError, match=r"53 customer\(s\)' P50 not found in 1 steps, 53 of"):
+    with pytest.raises(ValueError, match=r"53 customers' P50 not found in 1 step, 53 of"):
         value_quantiles(PROCESS, GAMMA_GAMMA, horizon_days=365, most_steps=1, **data)

@@ -399,7 +399,7 @@ def test_train_lines_show_the_gate_metric_in_use_and_the_test_window() -> None:
     head, table, line = result.lines()
     assert (
         head
-        == "churn: shop-churn v1 (run 01234567), test 2011-05-12..2011-06-02 (2 cutoff(s), 10,776 rows)"
+        == "churn: shop-churn v1 (run 01234567), test 2011-05-12..2011-06-02 (2 cutoffs, 10,776 rows)"
     )
     assert table == "  pr_auc: lightgbm 0.6900, rfm_score 0.6800"
     assert line == f"  promoted to champion: {verdict}"

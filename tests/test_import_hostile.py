@@ -290,4 +290,4 @@ def test_history_of_a_snapshot_counts_its_rows_not_no_events(home: Path, tmp_pat
     result = runner.invoke(main, ["datasets", "history", "telco_churn"])
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.stdout.splitlines() if line.startswith("* ")]
-    assert "  a snapshot table (one row a customer): 3 rows  (1 batch(es))" in line, line
+    assert "  a snapshot table (one row a customer): 3 rows  (1 batch)" in line, line

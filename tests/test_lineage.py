@@ -422,7 +422,7 @@ def test_a_restore_to_before_an_append_takes_away_what_was_built_on_it(home: Pat
     assert lineage.replaced(settings, first, undone) is None
     assert lineage.replaced(settings, appended, undone) == (
         f"dataset version {appended['dataset_version']} was restored to the earlier "
-        f"{first['dataset_version']}: 1 batch(es) it was built from are no longer in the data"
+        f"{first['dataset_version']}: 1 batch it was built from is no longer in the data"
     )
     # ... and an artefact of the restored-away version's data whose folder is gone: no telling
     gone = {"dataset_version": "shop@20200101T000000000000-00000000"}

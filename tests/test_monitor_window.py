@@ -85,7 +85,7 @@ def test_the_reference_is_the_rows_within_the_training_window(moved: Path) -> No
         assert 0 < expected < settings.monitor.max_rows  # every row read, not a sample
         assert col.reference_rows == expected, col.name
         assert col.current_rows == int((stamps == latest).sum())  # not those rows again
-    assert any("cutoff(s) nearest the training window's 6" in n for n in result.notes), result.notes
+    assert any("cutoffs nearest the training window's 6" in n for n in result.notes), result.notes
 
 
 def test_a_window_without_rows_is_a_refusal_naming_it(moved: Path) -> None:

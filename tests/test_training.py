@@ -336,7 +336,7 @@ def test_too_few_matured_cutoffs_name_the_task_and_its_horizon(home: Path) -> No
     )
     assert result.exit_code == 1
     assert (
-        f"ltv: with a {horizon}-day horizon only 1 cutoff(s) had matured labels; need at least 3"
+        f"ltv: with a {horizon}-day horizon only 1 cutoff had matured labels; need at least 3"
         in result.stderr
     )
     assert "use a shorter horizon (labels.ltv_horizon_days)" in result.stderr  # was <task>
@@ -358,7 +358,7 @@ def test_time_split_says_when_every_matured_cutoff_fell_in_the_validation_pool()
         time_split(cutoffs, 91)
     message = str(refused.value)
     assert (
-        "4 cutoff(s) had matured labels by the first test cutoff 2024-04-26, all in the "
+        "4 cutoffs had matured labels by the first test cutoff 2024-04-26, all in the "
         "validation pool (their last 28 days), and no train cutoff is left before it" in message
     )
     assert "need 2" not in message and "only" not in message
@@ -437,11 +437,11 @@ def test_many_users_are_sampled_rather_than_thinning_away_the_split() -> None:
         "first model", parts, report={"user_share": round(share, 4)},
     )  # fmt: skip
     assert (
-        f"(1 cutoff(s), 400 rows, {share:.0%} of the users (training.max_rows))"
+        f"(1 cutoff, 400 rows, {share:.0%} of the users (training.max_rows))"
         in (sampled.lines()[0])
     )
     sampled.report = {}
-    assert sampled.lines()[0].endswith("(1 cutoff(s), 400 rows)")
+    assert sampled.lines()[0].endswith("(1 cutoff, 400 rows)")
 
 
 def test_deployed_model_learned_from_every_matured_cutoff(

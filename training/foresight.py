@@ -20,6 +20,7 @@ from features.labels import label_spec, matured_cutoffs
 from features.store import store_paths
 from lifecycle.btyd import MIN_CUSTOMERS
 from lifecycle.sql import literal
+from lifecycle.words import counted
 from training.datasets import available_cutoffs, last_event_time, none_matured, thin_cutoffs
 from training.errors import TooFewOutcomes
 
@@ -63,7 +64,8 @@ def foreseen_refusal(settings: Settings, task: str, dataset: str) -> str | None:
             return None  # it may train
         raise TooFewOutcomes(
             f"at most {most:,} training rows (need {settings.training.min_rows:,}): the "
-            f"feature table's rows at its {len(split.train)} train cutoff(s)"
+            f"feature table's rows at its "
+            f"{counted(len(split.train), ('train cutoff', 'train cutoffs'))}"
         )
     except TooFewOutcomes as few:
         why = str(few).removeprefix(f"{task}: ")

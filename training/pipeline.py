@@ -36,6 +36,7 @@ from lifecycle.offsets import with_start_columns
 from lifecycle.rules import RuleModel, fit_rule, fitted_rules
 from lifecycle.settings import Settings
 from lifecycle.tracking_http import training_writes
+from lifecycle.words import CUTOFFS, counted
 from training import datasets, evaluation
 from training.baseline_versions import BaselineVersion, serve_baseline
 from training.bridge import BridgeTried, bridge_for, check_bridgeable, learned, train_bridged
@@ -137,7 +138,8 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int, task: str = "<tas
     ordered = sorted(cutoffs)
     if len(ordered) < 3:
         raise TooFewOutcomes(
-            f"with a {horizon_days}-day horizon only {len(ordered)} cutoff(s) had matured labels; "
+            f"with a {horizon_days}-day horizon only {counted(len(ordered), CUTOFFS)} had "
+            "matured labels; "
             f"need at least 3 matured cutoffs for train/valid/test: {shorter}"
         )
     test = _latest_period(ordered)
@@ -148,7 +150,7 @@ def time_split(cutoffs: list[pd.Timestamp], horizon_days: int, task: str = "<tas
         # a train cutoff, then a validation pool a horizon before the test pool (on the grid)
         needed = horizon_days + 2 * POOL_DAYS - (ordered[1] - ordered[0]).days
         matured = (
-            f"{len(matured_by_test)} cutoff(s) had matured labels by the first test cutoff "
+            f"{counted(len(matured_by_test), CUTOFFS)} had matured labels by the first test cutoff "
             f"{test[0]:%Y-%m-%d}, all in the validation pool (their last {POOL_DAYS} days), and "
             "no train cutoff is left before it"
             if valid
@@ -225,7 +227,7 @@ class TrainResult:
         test = self.split.test  # every model and baseline on its rows: which window, how many
         rows = self.metrics.get("lightgbm", {}).get("n")
         window = tested_on(test)  # as the gate's verdict names it
-        size = f"{len(test)} cutoff(s)" + (f", {rows:,.0f} rows" if rows else "")
+        size = counted(len(test), CUTOFFS) + (f", {rows:,.0f} rows" if rows else "")
         size += datasets.sampled_users(self.report)  # training.max_rows kept a share
         blend = self.blend.lines() if self.blend else []
         said = [f"{head}, test {window} ({size})", f"  {primary}: {table}", *blend, verdict]

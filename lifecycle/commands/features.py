@@ -22,7 +22,7 @@ def features() -> None:
     "as_of",
     multiple=True,
     metavar="DATE",
-    help="Extra cutoff date(s) to compute features at, e.g. for `score-all --as-of DATE`.",
+    help="An extra cutoff date to compute features at (repeat for more), e.g. for `score-all --as-of DATE`.",
 )
 @click.option(
     "--drop-champion-inputs",

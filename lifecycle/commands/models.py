@@ -9,6 +9,7 @@ import click
 
 from lifecycle import tasks
 from lifecycle.cli import Context, changes_workspace, main, pass_context
+from lifecycle.words import counted
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings
@@ -409,7 +410,7 @@ def serve(obj: Context, host: str, port: int, workers: int, dataset: str | None)
     command += ["--working-dir", str(Path(__file__).resolve().parents[1])]
     obj.console.step(
         f"serving dataset {dataset or obj.settings.dataset} on http://{host}:{port} "
-        f"({workers} worker(s)); ready at /readyz, API docs at /"
+        f"({counted(workers, ('worker', 'workers'))}); ready at /readyz, API docs at /"
     )
     os.execve(sys.executable, command, env)
 

@@ -10,6 +10,7 @@ import click
 
 from lifecycle.cli import Context, changes_workspace, main, pass_context
 from lifecycle.errors import UserError
+from lifecycle.words import counted
 
 
 @main.command("train-uplift")
@@ -135,10 +136,15 @@ def _matured(obj: Context, dataset: str, recorded: list[Any], with_lists: bool) 
         )
     if not matured and not with_lists:
         first = min(found.horizon_end for found in waiting)
+        of_dataset = f"of dataset {dataset!r}"
+        not_yet = (
+            f"the one campaign {of_dataset} has not matured: its horizon ends"
+            if len(recorded) == 1
+            else f"none of the {len(recorded)} campaigns {of_dataset} has matured: the first "
+            "horizon ends"
+        )
         raise UserError(
-            f"--campaigns all: none of the {len(recorded)} campaign(s) of dataset {dataset!r} "
-            f"has matured: the first horizon ends {first:%Y-%m-%d}, the events end "
-            f"{data_ends:%Y-%m-%d}"
+            f"--campaigns all: {not_yet} {first:%Y-%m-%d}, the events end {data_ends:%Y-%m-%d}"
         )
     return matured
 
@@ -176,5 +182,6 @@ def _campaigns_table(
         raise UserError(f"{', '.join(twice)}: given twice; each campaign counts once")
     horizon = horizon_days or settings.labels.churn_horizon_days
     chosen += [list_campaign(path, horizon, dataset) for path in lists]
-    obj.console.step(f"campaign table from {len(chosen)} campaign(s) of dataset {dataset!r}")
+    campaigns = counted(len(chosen), ("campaign", "campaigns"))
+    obj.console.step(f"campaign table from {campaigns} of dataset {dataset!r}")
     return campaign_uplift_table(settings, chosen, dataset), campaigns_source(chosen)
