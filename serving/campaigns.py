@@ -58,6 +58,8 @@ MEASURES = {
 PROPORTIONS = ("retention", "conversion")
 # the record's labels.not_activity_types at the start: its retention's definition
 NOT_ACTIVITY_TYPES = "not_activity_types"
+# the control-group seed a campaign made here drew its held-out users with (none: from a list)
+CONTROL_SEED = "control_seed"
 TRUE_VALUES = {"true", "1", "yes", "y", "t", "c", "control"}
 FALSE_VALUES = {"false", "0", "no", "n", "f", ""}
 
@@ -123,8 +125,18 @@ class Campaign:
             "targeted": self.targeted,
             "control": self.held_out,
             "source": self.metadata.get("source"),
+            CONTROL_SEED: self.metadata.get(CONTROL_SEED),
             "started_at": self.metadata.get("started_at"),
         }
+
+
+def campaign_seed(name: str) -> int:
+    """The control-group seed of campaign ``name`` made without --seed: a stable hash of its
+    name, so each campaign holds out other users (with seed 0 for all, the same users were held
+    out of every campaign) and the same definition holds out the same ones."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"campaign:{name}".encode()).digest()[:4], "big")
 
 
 # -- starting a campaign ------------------------------------------------------------------
@@ -295,8 +307,10 @@ def start_campaign(
     *,
     horizon_days: int,
     source: str,
+    control_seed: int | None = None,
 ) -> Campaign:
-    """Record a campaign (written atomically; nothing is written when the input is bad)."""
+    """Record a campaign (written atomically; nothing is written when the input is bad);
+    ``control_seed``: the seed its control flags were drawn with, when made here."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -330,6 +344,7 @@ def start_campaign(
         "as_of": table.as_of,
         "horizon_days": horizon_days,
         "source": source,
+        CONTROL_SEED: control_seed,
         "scores": str(table.path) if table.path else "scored in memory",
         "model_versions": table.metadata.get("model_versions", {}),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

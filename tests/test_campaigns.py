@@ -25,11 +25,13 @@ from serving.campaign_stats import MIN_GROUP, mean_difference, proportion_differ
 from serving.campaigns import (
     CampaignError,
     campaign_outcomes,
+    campaign_seed,
     read_campaign,
     read_list,
     start_campaign,
 )
 from serving.list_files import campaign_dates, list_date, read_list_file
+from serving.lists import control_flags
 from tests.services import run_cli
 from tests.workspaces import NO_COMPILE, NO_PLOTS, copy_workspace
 
@@ -676,6 +678,72 @@ def test_a_campaign_from_at_risk_options_is_the_exported_list(home: Path, tmp_pa
     # Its horizon runs past the data: the report is refused with the date it can run.
     line = run_failing(home, "campaign", "report", "from-options")
     assert "90-day horizon ends" in line and "report once events up to then" in line
+
+
+def test_campaigns_started_without_a_seed_hold_out_other_users_reproducibly(
+    home: Path, tmp_path: Path
+) -> None:
+    """With the default seed 0, `campaign start` held the same users out of every campaign:
+    one group starved of every treatment (on this demo, top 400 at share 0.3: the same 121
+    held out of both campaigns). The default is now drawn from the campaign's name and
+    recorded; the same definition holds out the same users; an explicit --seed is as before."""
+    options = ["--top", "400", "--control-share", "0.3"]
+    settings = load_settings(home=home, environ={})
+    text = run_cli(home, "campaign", "start", "seed-spring", *options)
+    run_cli(home, "campaign", "start", "seed-summer", *options)
+    spring = read_campaign(settings, "seed-spring")
+    summer = read_campaign(settings, "seed-summer")
+    assert spring.members[c.USER_ID].tolist() == summer.members[c.USER_ID].tolist()
+    held = [set(m.loc[m["control"], c.USER_ID]) for m in (spring.members, summer.members)]
+    assert min(map(len, held)) >= MIN_GROUP
+    assert len(held[0] & held[1]) < 0.6 * min(map(len, held)), "the same users held out"
+    seed = campaign_seed("seed-spring")
+    assert seed == 161226916  # a stable hash of the name, not Python's salted hash()
+    assert spring.summary()["control_seed"] == seed
+    assert f"held out (control seed {seed}, drawn from its name)" in text
+    assert spring.summary()["source"].endswith(f"control share 0.3, seed {seed}")
+    # the same definition again (its record moved aside) holds out the same users ...
+    record = settings.workspace.campaign("seed-spring")
+    record.rename(tmp_path / record.name)
+    run_cli(home, "campaign", "start", "seed-spring", *options)
+    pd.testing.assert_frame_equal(read_campaign(settings, "seed-spring").members, spring.members)
+    # ... as the at-risk list of its recorded seed does
+    exported = tmp_path / "list.csv"
+    run_cli(home, "at-risk", *options, "--seed", str(seed), "--out", str(exported))
+    listed = read_list_file(exported)
+    assert listed["control"].tolist() == spring.members["control"].tolist()
+    # an explicit seed gives what it gave: seed 0, the at-risk list's default
+    run_cli(home, "campaign", "start", "seed-zero", *options, "--seed", "0")
+    zero = read_campaign(settings, "seed-zero")
+    assert zero.summary()["control_seed"] == 0
+    assert zero.members["control"].tolist() == list(control_flags(zero.members[c.USER_ID], 0, 0.3))
+
+
+def test_a_campaign_recorded_before_its_control_seed_was_kept_reads_and_reports_as_before(
+    campaigns_copy: Path,
+) -> None:
+    """Records written before `control_seed` was kept (seed 0 for all) list and report."""
+    import pyarrow.parquet as pq
+
+    from serving.campaigns import METADATA_KEY
+
+    home = campaigns_copy
+    settings = load_settings(home=home, environ={})
+    name = json.loads((home / "demo" / METADATA_FILE).read_text())["campaigns"]["runs"][-1]["name"]
+    before = json.loads(run_cli(home, "--json", "campaign", "report", name))
+    path = settings.workspace.campaign(name)
+    arrow = pq.read_table(path)
+    metadata = json.loads(arrow.schema.metadata[METADATA_KEY])
+    del metadata["control_seed"]
+    metadata["source"] = "at-risk top 2000 by value_at_risk, control share 0.5, seed 0"
+    pq.write_table(
+        arrow.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()}), path
+    )
+    after = json.loads(run_cli(home, "--json", "campaign", "report", name))
+    assert after["control_seed"] is None
+    assert after["effects"] == before["effects"] and after["users_saved"] == before["users_saved"]
+    listed = json.loads(run_cli(home, "--json", "campaign", "list"))["campaigns"]
+    assert {found["name"]: found["source"] for found in listed}[name].endswith("seed 0")
 
 
 def test_a_list_written_before_a_newer_scoring_starts_its_campaign_at_the_lists_date(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def campaign() -> None:
     show_default=True,
     help="Without --from-list: what ranks the at-risk list.",
 )
-@list_options
+@list_options(seed_from_name=True)
 @changes_workspace
 @pass_context
 def start(
@@ -63,7 +64,14 @@ def start(
     """Record who is targeted and who is held out, with their scores at the as-of date."""
     from features import contract as c
     from serving.campaign_stats import MIN_GROUP
-    from serving.campaigns import CampaignError, check_name, read_list, scores_at, start_campaign
+    from serving.campaigns import (
+        CampaignError,
+        campaign_seed,
+        check_name,
+        read_list,
+        scores_at,
+        start_campaign,
+    )
     from serving.list_files import campaign_dates
     from serving.lists import (
         Filters,
@@ -76,6 +84,7 @@ def start(
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
     left_out = None  # users the filters keep that the ranking leaves out (no such score)
+    drawn = False  # the control seed drawn from the campaign's name (no --seed)
     scored_at = None  # the date a --from-list list was scored at (its as_of column)
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
     if list_path is not None:
@@ -98,6 +107,8 @@ def start(
         table = scores_at(obj.settings, as_of, dataset, "campaign start")
         source = str(list_path.resolve())
     else:
+        if drawn := request.seed is None:  # seed 0 for all: the same users held out of each
+            request = replace(request, seed=campaign_seed(name))
         table = scores_at(obj.settings, as_of, dataset, "campaign start")
         # the list `lifecycle at-risk` gives: the low risk band left out unless --min-churn
         floored = at_risk_filters(
@@ -130,12 +141,19 @@ def start(
             + (f"; {left_out}" if left_out else "")
         )
     recorded = start_campaign(
-        obj.settings, name, members, table, horizon_days=horizon, source=source
+        obj.settings,
+        name,
+        members,
+        table,
+        horizon_days=horizon,
+        source=source,
+        control_seed=request.seed if list_path is None else None,
     )
     info = recorded.summary()
     lines = [
-        f"campaign {name} started: {info['targeted']:,} targeted, {info['control']:,} held out, "
-        f"as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
+        f"campaign {name} started: {info['targeted']:,} targeted, {info['control']:,} held out"
+        + (f" (control seed {request.seed}, drawn from its name)" if drawn else "")
+        + f", as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
     ]
     newest = _newest_scores(obj, dataset)
     notes = [left_out] if left_out else []

@@ -24,8 +24,12 @@ def list_privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...
     return Privacy.from_settings(obj.settings, pseudonymize, allow_columns)
 
 
-def list_options(function: Any) -> Any:
-    """Options shared by `at-risk` and `movers`: filters, output, control group, privacy."""
+def list_options(function: Any = None, *, seed_from_name: bool = False) -> Any:
+    """Options shared by `at-risk`, `movers` and `campaign start`: filters, output, control
+    group, privacy. ``seed_from_name``: --seed defaults to None, the caller draws it from the
+    campaign's name (with seed 0, every campaign held out the same users)."""
+    if function is None:
+        return functools.partial(list_options, seed_from_name=seed_from_name)
     options = [
         click.option(
             "--top",
@@ -75,9 +79,14 @@ def list_options(function: Any) -> Any:
         click.option(
             "--seed",
             type=int,
-            default=0,
-            show_default=True,
-            help="Control-group seed: same seed, same group.",
+            default=None if seed_from_name else 0,
+            show_default="drawn from the campaign's name" if seed_from_name else True,
+            help="Control-group seed: same seed, same group"
+            + (
+                " (each campaign holds out other users; the seed is recorded with it)."
+                if seed_from_name
+                else "."
+            ),
         ),
         click.option(
             "--pseudonymize",
@@ -107,7 +116,7 @@ def list_options(function: Any) -> Any:
         fmt: str | None,
         out: Path | None,
         control_share: float,
-        seed: int,
+        seed: int | None,
         pseudonymize: bool,
         allow_columns: tuple[str, ...],
         **rest: Any,
@@ -158,7 +167,7 @@ class ListRequest:
     fmt: str | None
     out: Path | None
     control_share: float
-    seed: int
+    seed: int | None  # None: `campaign start` draws it from the campaign's name
     pseudonymize: bool
     allow_columns: tuple[str, ...]
 
