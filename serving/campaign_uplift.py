@@ -34,8 +34,8 @@ from serving.campaigns import (
     CampaignError,
     campaign_outcomes,
     last_event_time,
-    read_list,
 )
+from serving.list_files import read_list
 
 if TYPE_CHECKING:
     from lifecycle.settings import Settings

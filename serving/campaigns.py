@@ -34,7 +34,6 @@ from features import contract as c
 from lifecycle import tasks
 from lifecycle.dataset_kind import SCORES_STEP
 from lifecycle.errors import UserError
-from lifecycle.words import word_for
 from serving.campaign_stats import Effect, mean_difference, proportion_difference
 from serving.units import Units, units_for
 
@@ -60,8 +59,6 @@ PROPORTIONS = ("retention", "conversion")
 NOT_ACTIVITY_TYPES = "not_activity_types"
 # the control-group seed a campaign made here drew its held-out users with (none: from a list)
 CONTROL_SEED = "control_seed"
-TRUE_VALUES = {"true", "1", "yes", "y", "t", "c", "control"}
-FALSE_VALUES = {"false", "0", "no", "n", "f", ""}
 
 
 class CampaignError(UserError):
@@ -156,64 +153,6 @@ def check_name(settings: Settings, name: str) -> Path:
             "(a campaign's record is never overwritten)"
         )
     return path
-
-
-def _control_flags(values: pd.Series, source: str) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(values):
-        return values.to_numpy(dtype=bool)
-    text = values.astype("string").str.strip().str.lower().fillna("")
-    bad = ~text.isin(TRUE_VALUES | FALSE_VALUES)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CampaignError(
-            f"{source}: column {CONTROL!r}, row {row + 1}: {values.iloc[row]!r} is not a flag "
-            "(expected true/false, 1/0 or C/empty as `lifecycle at-risk` writes)"
-        )
-    return text.isin(TRUE_VALUES).to_numpy()
-
-
-def read_list(path: Path) -> pd.DataFrame:
-    """A campaign list (CSV, Parquet, JSON or Excel, as `lifecycle at-risk --out` writes
-    them) as (user_id, control); clear errors for bad files."""
-    from serving.list_files import read_list_file
-
-    if not path.is_file():
-        from lifecycle.storage import not_a_file
-
-        raise CampaignError(f"--from-list {path}: {not_a_file(path)}")
-    try:
-        frame = read_list_file(path)
-    except Exception as error:  # any reader failure means a bad file to the user
-        raise CampaignError(
-            f"--from-list {path}: cannot be read as a list (CSV, Parquet, JSON or xlsx): {error}"
-        ) from None
-    missing = [col for col in (c.USER_ID, CONTROL) if col not in frame.columns]
-    if missing:
-        raise CampaignError(
-            f"{path}: missing {word_for(len(missing), ('column', 'columns'))} "
-            f"{', '.join(missing)}; "
-            "expected a list exported by "
-            "`lifecycle at-risk --out FILE` (user_id and control columns)"
-        )
-    if frame.empty:
-        raise CampaignError(f"{path}: the list has no rows")
-    ids = frame[c.USER_ID].astype("string")
-    if ids.isna().any() or (ids.str.strip() == "").any():
-        row = int(np.flatnonzero((ids.isna() | (ids.str.strip() == "")).to_numpy())[0])
-        raise CampaignError(f"{path}: column user_id, row {row + 1}: empty user id")
-    duplicated = ids.duplicated()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise CampaignError(
-            f"{path}: column user_id, row {row + 1}: {ids.iloc[row]} is listed twice "
-            "(expected each user once)"
-        )
-    out = pd.DataFrame(
-        {c.USER_ID: ids.astype(str).to_numpy(), CONTROL: _control_flags(frame[CONTROL], str(path))}
-    )
-    if "as_of" in frame.columns:
-        out["as_of"] = frame["as_of"].astype(str).to_numpy()
-    return out
 
 
 def score_columns(scores: pd.DataFrame) -> list[str]:

@@ -8,11 +8,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features import contract as c
 from features.spreadsheet_cells import spreadsheet_text
 from lifecycle.errors import UserError
+from lifecycle.words import word_for
 from serving.list_export import LIST_FORMATS
 
 # a spreadsheet saves CSV with ';' where the decimal mark is a comma (Excel in de, fr, ...)
@@ -21,6 +23,10 @@ JSON_SHAPE = (
     'expected {"rows": [{"user_id": ..., "control": ...}, ...]} as `lifecycle at-risk --out '
     "FILE.json` writes it, or an array of such rows"
 )
+
+# how a list's control column says held out, or targeted
+TRUE_VALUES = {"true", "1", "yes", "y", "t", "c", "control"}
+FALSE_VALUES = {"false", "0", "no", "n", "f", ""}
 
 
 # d/m/y or m/d/y: how a spreadsheet in its locale writes back the ISO date a list was saved with
@@ -127,3 +133,62 @@ def _json_rows(path: Path) -> list[dict[str, Any]]:
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ValueError(JSON_SHAPE)
     return rows
+
+
+def _control_flags(values: pd.Series, source: str) -> np.ndarray:
+    from serving.campaigns import CONTROL, CampaignError
+
+    if pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=bool)
+    text = values.astype("string").str.strip().str.lower().fillna("")
+    bad = ~text.isin(TRUE_VALUES | FALSE_VALUES)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise CampaignError(
+            f"{source}: column {CONTROL!r}, row {row + 1}: {values.iloc[row]!r} is not a flag "
+            "(expected true/false, 1/0 or C/empty as `lifecycle at-risk` writes)"
+        )
+    return text.isin(TRUE_VALUES).to_numpy()
+
+
+def read_list(path: Path) -> pd.DataFrame:
+    """A campaign list (CSV, Parquet, JSON or Excel, as `lifecycle at-risk --out` writes
+    them) as (user_id, control); clear errors for bad files."""
+    from serving.campaigns import CONTROL, CampaignError
+
+    if not path.is_file():
+        from lifecycle.storage import not_a_file
+
+        raise CampaignError(f"--from-list {path}: {not_a_file(path)}")
+    try:
+        frame = read_list_file(path)
+    except Exception as error:  # any reader failure means a bad file to the user
+        raise CampaignError(
+            f"--from-list {path}: cannot be read as a list (CSV, Parquet, JSON or xlsx): {error}"
+        ) from None
+    missing = [col for col in (c.USER_ID, CONTROL) if col not in frame.columns]
+    if missing:
+        raise CampaignError(
+            f"{path}: missing {word_for(len(missing), ('column', 'columns'))} "
+            f"{', '.join(missing)}; expected a list exported by "
+            "`lifecycle at-risk --out FILE` (user_id and control columns)"
+        )
+    if frame.empty:
+        raise CampaignError(f"{path}: the list has no rows")
+    ids = frame[c.USER_ID].astype("string")
+    if ids.isna().any() or (ids.str.strip() == "").any():
+        row = int(np.flatnonzero((ids.isna() | (ids.str.strip() == "")).to_numpy())[0])
+        raise CampaignError(f"{path}: column user_id, row {row + 1}: empty user id")
+    duplicated = ids.duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise CampaignError(
+            f"{path}: column user_id, row {row + 1}: {ids.iloc[row]} is listed twice "
+            "(expected each user once)"
+        )
+    out = pd.DataFrame(
+        {c.USER_ID: ids.astype(str).to_numpy(), CONTROL: _control_flags(frame[CONTROL], str(path))}
+    )
+    if "as_of" in frame.columns:
+        out["as_of"] = frame["as_of"].astype(str).to_numpy()
+    return out

@@ -27,10 +27,9 @@ from serving.campaigns import (
     campaign_outcomes,
     campaign_seed,
     read_campaign,
-    read_list,
     start_campaign,
 )
-from serving.list_files import campaign_dates, list_date, read_list_file
+from serving.list_files import campaign_dates, list_date, read_list, read_list_file
 from serving.lists import control_flags
 from tests.services import run_cli
 from tests.workspaces import NO_COMPILE, NO_PLOTS, copy_workspace

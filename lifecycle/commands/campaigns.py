@@ -68,11 +68,10 @@ def start(
         CampaignError,
         campaign_seed,
         check_name,
-        read_list,
         scores_at,
         start_campaign,
     )
-    from serving.list_files import campaign_dates
+    from serving.list_files import campaign_dates, read_list
     from serving.lists import (
         Filters,
         at_risk_filters,
