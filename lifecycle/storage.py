@@ -218,11 +218,33 @@ def uncreatable_folder(path: Path) -> str | None:
     return None
 
 
-def refuse_unwritable(path: Path, what: str) -> None:
+def missing_folder(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist: what writing in
+    ``folder`` creates (an --out in a new folder was made without a word), or None."""
+    missing = None
+    for part in (folder, *folder.parents):
+        if os.path.lexists(part):
+            break
+        missing = part
+    return missing
+
+
+def created_words(folder: Path | None) -> str:
+    """' (created folder X)', for the line naming an --out whose folder ``folder`` writing it
+    made (:func:`missing_folder`); '' when none was."""
+    if folder is None:
+        return ""
+    shown = folder if written_at(folder) == str(folder) else Path.cwd() / folder
+    return f" (created folder {shown})"
+
+
+def refuse_unwritable(path: Path, what: str) -> Path | None:
     """Refuse, before any work, a file ``path`` out of the workspace (an --out) that cannot be
-    written there, in one line naming it and why (it was an OSError traceback at the end)."""
+    written there, in one line naming it and why (it was an OSError traceback at the end).
+    Returns the folder it created for ``path`` (:func:`missing_folder`), to say so."""
     from lifecycle.errors import UserError
 
+    created = missing_folder(path.parent)
     try:
         probe_writable(path.parent, path.name)
     except (FileExistsError, NotADirectoryError):
@@ -233,6 +255,7 @@ def refuse_unwritable(path: Path, what: str) -> None:
     except OSError as error:  # read-only, no permission, a virtual folder (/proc), disk full
         why = "it takes no new files" if isinstance(error, FileNotFoundError) else error.strerror
         raise UserError(f"{path}: cannot write {what} in {path.parent}: {why}") from None
+    return created
 
 
 def probe_writable(folder: Path, target: str) -> None:

@@ -58,8 +58,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def backtest(home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    """One backtest through the CLI with --json and --out: (the JSON document, --out)."""
-    out = tmp_path_factory.mktemp("backtest_out")
+    """One backtest through the CLI with --json and --out, a folder not made yet: (the JSON
+    document, --out)."""
+    out = tmp_path_factory.mktemp("backtest_out") / "new" / "kept"
     stdout = run_cli(
         home,
         "--json",
@@ -81,7 +82,8 @@ def invoke(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
 
 
 def test_json_has_every_method_and_metric_in_range(backtest: tuple[dict, Path]) -> None:
-    document, _ = backtest
+    document, out = backtest
+    assert document["created_folder"] == str(out.parent)  # made without a word, it was
     assert document["dataset"] == "demo"
     assert document["horizons_days"] == {"churn": HORIZON, "conversion": HORIZON, "ltv": HORIZON}
     assert document["settings"]["labels"]["ltv_horizon_days"] == HORIZON

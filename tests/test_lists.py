@@ -853,6 +853,33 @@ def test_a_list_ranked_by_a_score_some_users_lack_counts_them(tmp_path: Path) ->
         at_risk(scores.drop(columns="churn_probability"), rank_by="return_probability")
 
 
+def test_a_list_written_to_a_new_folder_says_it_created_it(tmp_path: Path) -> None:
+    """`at-risk --out lists/june/list.csv` (and movers, campaign start) made the folders
+    without a word: a typo in the folder's name wrote the list where nobody looked. The line
+    (and --json's ``created_folder``) names the folder it created."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+    from lifecycle.settings import load_settings
+    from serving.batch import write_scores
+
+    home = tmp_path / "ws"
+    write_scores(
+        load_settings(home=home, environ={}).workspace.scores_dir,
+        scores_table(),
+        {"as_of": "2024-01-05"},
+    )
+    out = tmp_path / "lists" / "june" / "list.csv"
+    args = ["--home", str(home), "--quiet", "at-risk", "--out", str(out)]
+    said = CliRunner().invoke(main, args).stdout.splitlines()[0]
+    assert said.endswith(f" -> {out} (created folder {tmp_path / 'lists'})"), said
+    assert out.is_file()
+    again = CliRunner().invoke(main, ["--json", *args])
+    assert json.loads(again.stdout)["created_folder"] is None
+    said = CliRunner().invoke(main, args).stdout.splitlines()[0]
+    assert said.endswith(f" -> {out}"), said
+
+
 def test_the_units_line_says_conversion_is_any_purchase_when_served_as_1_minus_churn(
     tmp_path: Path,
 ) -> None:

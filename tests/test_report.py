@@ -636,6 +636,33 @@ def test_a_report_to_a_relative_out_says_and_answers_its_full_path(
     assert (project / "report.html").is_file() and not (caller / "report.html").exists()
 
 
+def test_a_report_to_a_new_folder_says_it_created_it(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report --out reports/june/report.html` made the folders without a word (as every --out
+    did): the line says which folder it created, of the project's folder as the path is."""
+    from click.testing import CliRunner
+
+    from lifecycle.cli import main
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text(SHOP_ORDERS)
+    _ingest_shop(home, orders, "shop")
+    _segments(home, "shop", "2024-01-06", {"b@x": (40.0, 10.0)})
+    project, caller = tmp_path / "project", tmp_path / "caller"
+    project.mkdir()
+    caller.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("RUN_CALLER_DIR", str(caller))
+    args = ["--home", str(home), "report", "--out", "reports/june/r.html", "--dataset", "shop"]
+    said = CliRunner().invoke(main, args).stdout.splitlines()[0]
+    assert said.endswith(f" plots) (created folder {project / 'reports'})"), said
+    assert (project / "reports" / "june" / "r.html").is_file()
+    again = json.loads(CliRunner().invoke(main, ["--json", *args]).stdout)
+    assert again["created_folder"] is None  # it is there now: nothing more to say
+    assert "created folder" not in CliRunner().invoke(main, args).stdout
+
+
 def test_the_refund_rate_says_it_is_without_guest_orders_later_than_the_table(
     tmp_path: Path,
 ) -> None:

@@ -204,15 +204,15 @@ def emit_list(
     """Print the list, or write it to --out; either way with its currency and windows (and
     ``notes``: what the reader must know about it, one line each); ``units`` (a
     ``serving.units.Units``): the scores table's, from its metadata, when not given."""
-    from lifecycle.storage import refuse_unwritable, written_at
+    from lifecycle.storage import created_words, refuse_unwritable, written_at
     from serving.list_export import export, list_format
     from serving.list_text import format_rows
     from serving.units import units_for
 
-    out = request.out
+    out, created = request.out, None
     if out is not None:
         list_format(out, request.fmt)  # refuse an unknown format before any work
-        refuse_unwritable(out, "the list")
+        created = refuse_unwritable(out, "the list")  # a new folder: said with the file
     units = units or units_for(obj.settings, metadata)
     said = (_behind_the_dataset(obj, metadata), by_former_champions(obj, metadata))
     notes = (*notes, *filter(None, said))
@@ -235,9 +235,15 @@ def emit_list(
         as_of = metadata.get("as_of")  # the scores' date: a campaign started from it keeps it
         export(rows, out, request.fmt, units=units, title=title, notes=notes, as_of=as_of)
         obj.console.result(
-            {**data, "out": str(out.absolute()), "rows": len(rows)},  # as the line says
+            {  # as the line says
+                **data,
+                "out": str(out.absolute()),
+                "rows": len(rows),
+                "created_folder": str(created.absolute()) if created else None,
+            },
             [
-                f"{title}: {len(rows):,} row{'s' * (len(rows) != 1)} -> {written_at(out)}",
+                f"{title}: {len(rows):,} row{'s' * (len(rows) != 1)} -> {written_at(out)}"
+                + created_words(created),
                 units.text(),
                 *notes,
             ],

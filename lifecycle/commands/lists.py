@@ -471,15 +471,16 @@ def report(
     # the dataset's table or a refusal naming both datasets, before anything is registered
     table = latest_scores(obj.settings, dataset, "report")
     privacy = list_privacy(obj, pseudonymize, ())
+    created = None  # the folder made for --out, said with it
     if out is not None:  # may leave the workspace: erasure must find it again
         from lifecycle.exports import record_export
         from lifecycle.storage import refuse_unwritable
 
-        refuse_unwritable(out, "the report")
+        created = refuse_unwritable(out, "the report")
         record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
     notes = [note] if (note := by_former_champions(obj, table.metadata)) else []
     built = build_report(obj.settings, out, top=top, privacy=privacy, table=table, notes=notes)
-    from lifecycle.storage import written_at
+    from lifecycle.storage import created_words, written_at
 
     obj.console.result(
         {
@@ -487,8 +488,12 @@ def report(
             "images": built.images,
             "sections": built.sections,
             "notes": notes,
+            "created_folder": str(created.absolute()) if created else None,
         },
-        [f"report: {written_at(built.path)} ({built.images} plots)", *notes],
+        [
+            f"report: {written_at(built.path)} ({built.images} plots){created_words(created)}",
+            *notes,
+        ],
     )
 
 

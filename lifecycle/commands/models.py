@@ -524,7 +524,9 @@ def backtest(
     """Out-of-time backtest: run the whole pipeline on the data up to each cutoff, then judge
     its scores and the baselines' against what happened after it (logged to MLflow)."""
     from lifecycle.backtest import run_backtest
+    from lifecycle.storage import created_words, missing_folder
 
+    created = missing_folder(out) if out is not None else None  # made by the run: said after
     result = run_backtest(
         obj.settings,
         list(cutoffs),
@@ -534,7 +536,9 @@ def backtest(
         resamples=resamples,
         progress=obj.console.step,
     )
-    obj.console.result(result.to_dict(), result.lines())
+    lines = result.lines() + ([f"--out {out}{created_words(created)}"] if created else [])
+    folder = {"created_folder": str(created.absolute()) if created else None}
+    obj.console.result({**result.to_dict(), **folder}, lines)
 
 
 # -- operator lists (issue 6): batch scores, at-risk list, movers, segments, report ------------
