@@ -57,6 +57,9 @@ MEASURES = {
 PROPORTIONS = ("retention", "conversion")
 # the record's labels.not_activity_types at the start: its retention's definition
 NOT_ACTIVITY_TYPES = "not_activity_types"
+# the date of the members' recorded scores, when it is not the as-of date outcomes are measured
+# from (a list scored on one day and sent on a later one)
+SCORED_AT = "scored_at"
 # the control-group seed a campaign made here drew its held-out users with (none: from a list)
 CONTROL_SEED = "control_seed"
 
@@ -77,6 +80,13 @@ class Campaign:
     @property
     def as_of(self) -> pd.Timestamp:
         return pd.Timestamp(self.metadata["as_of"], tz="UTC")
+
+    @property
+    def scored_at(self) -> str:
+        """The date of the members' recorded scores: the list's, when it was sent later than
+        scored (``as_of`` is the day outcomes are measured from); a record from before they
+        were kept apart: its as-of date, as it was read then."""
+        return str(self.metadata.get(SCORED_AT) or f"{self.as_of:%Y-%m-%d}")
 
     @property
     def horizon_days(self) -> int:
@@ -115,6 +125,7 @@ class Campaign:
         return {
             "name": self.name,
             "as_of": f"{self.as_of:%Y-%m-%d}",
+            SCORED_AT: self.scored_at,
             "horizon_days": self.horizon_days,
             "horizon_end": end,
             **({"problem": problem} if problem else {}),
@@ -247,9 +258,12 @@ def start_campaign(
     horizon_days: int,
     source: str,
     control_seed: int | None = None,
+    measured_from: str | None = None,
 ) -> Campaign:
     """Record a campaign (written atomically; nothing is written when the input is bad);
-    ``control_seed``: the seed its control flags were drawn with, when made here."""
+    ``control_seed``: the seed its control flags were drawn with, when made here;
+    ``measured_from``: the day outcomes count from, when later than the scores' date (a list
+    sent after the day it was scored: the scores are the list's, the report reads from then)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -277,10 +291,21 @@ def start_campaign(
     recorded = campaign_members(
         members, table, source, found[0] if found else None, folded, erased=erased
     )
+    as_of = table.as_of
+    if measured_from is not None:
+        from features.asof import cutoff_date
+
+        as_of = f"{cutoff_date(measured_from):%Y-%m-%d}"
+        if as_of < str(table.as_of):
+            raise CampaignError(
+                f"--as-of {measured_from} is before {table.as_of}, the date of the scores "
+                "recorded: its report would count as outcomes the events they had already seen"
+            )
     metadata = {
         "name": name,
         "dataset": dataset,
-        "as_of": table.as_of,
+        "as_of": as_of,
+        SCORED_AT: table.as_of,
         "horizon_days": horizon_days,
         "source": source,
         CONTROL_SEED: control_seed,
@@ -433,9 +458,12 @@ class CampaignReport:
 
     def lines(self) -> list[str]:
         info = self.campaign.summary()
+        scored = info[SCORED_AT]
         lines = [
-            f"campaign {info['name']}: as of {info['as_of']}, {info['horizon_days']}-day horizon "
-            f"(to {info['horizon_end']}); {info['targeted']:,} targeted, {info['control']:,} control",
+            f"campaign {info['name']}: as of {info['as_of']}"
+            + (f" (members' scores as of {scored})" if scored != info["as_of"] else "")
+            + f", {info['horizon_days']}-day horizon (to {info['horizon_end']}); "
+            f"{info['targeted']:,} targeted, {info['control']:,} control",
             *([f"  from {info['source']}"] if info.get("source") else []),  # whom it targeted
         ]
         for measure, effect in self.effects.items():

@@ -24,11 +24,13 @@ from serving.batch import ScoresTable, read_scores
 from serving.campaign_stats import MIN_GROUP, mean_difference, proportion_difference
 from serving.campaigns import (
     CampaignError,
+    CampaignReport,
     campaign_outcomes,
     campaign_seed,
     read_campaign,
     start_campaign,
 )
+from serving.campaigns import measure as measured_effects
 from serving.list_files import campaign_dates, list_date, read_list, read_list_file
 from serving.lists import control_flags
 from tests.services import run_cli
@@ -274,6 +276,56 @@ def test_start_records_members_with_their_scores_and_refuses_a_used_name(setting
     with pytest.raises(CampaignError, match="--horizon-days 100000000: expected 1 to 3,650"):
         start_campaign(settings, "far", members, _table(), horizon_days=10**8, source="y.csv")
     assert [path.stem for path in settings.workspace.campaigns()] == ["spring"]
+
+
+def test_a_campaign_sent_after_its_scores_keeps_both_dates_and_its_report_says_them(
+    settings,
+) -> None:  # type: ignore[no-untyped-def]
+    """Measured from the sending day, its scores of the list's day: both kept and said; a
+    sending day before the scores' is refused (it would count what they had seen)."""
+    members = _members(["u3", "u1", "u2", "u4"], [False, True, False, True])
+    with pytest.raises(CampaignError, match="--as-of 2024-02-28 is before 2024-03-01"):
+        start_campaign(
+            settings,
+            "early",
+            members,
+            _table(),
+            horizon_days=30,
+            source="x",
+            measured_from="2024-02-28",
+        )
+    assert settings.workspace.campaigns() == []
+    start_campaign(
+        settings, "sent", members, _table(), horizon_days=30, source="x", measured_from="2024-03-02"
+    )
+    recorded = read_campaign(settings, "sent")
+    info = recorded.summary()
+    assert (info["as_of"], info["scored_at"], info["horizon_end"]) == (
+        "2024-03-02",
+        "2024-03-01",
+        "2024-04-01",
+    )
+    outcomes = pd.DataFrame(
+        {
+            c.USER_ID: ["u3", "u1", "u2", "u4"],
+            "retention": [1.0, 0.0, 1.0, 1.0],
+            "conversion": [1.0, 0.0, 0.0, 1.0],
+            "revenue": [10.0, 0.0, 5.0, 7.0],
+        }
+    )
+    report = CampaignReport(
+        recorded, measured_effects(recorded, outcomes), 4, pd.Timestamp("2024-05-01", tz="UTC")
+    )
+    assert report.lines()[0] == (
+        "campaign sent: as of 2024-03-02 (members' scores as of 2024-03-01), 30-day horizon "
+        "(to 2024-04-01); 2 targeted, 2 control"
+    )
+    start_campaign(settings, "same", members, _table(), horizon_days=30, source="x")
+    same = read_campaign(settings, "same")
+    report = CampaignReport(
+        same, measured_effects(same, outcomes), 4, pd.Timestamp("2024-05-01", tz="UTC")
+    )
+    assert report.lines()[0].startswith("campaign same: as of 2024-03-01, 30-day horizon")
 
 
 def test_records_of_a_huge_horizon_or_damaged_do_not_break_the_list(
@@ -733,13 +785,14 @@ def test_a_campaign_recorded_before_its_control_seed_was_kept_reads_and_reports_
     path = settings.workspace.campaign(name)
     arrow = pq.read_table(path)
     metadata = json.loads(arrow.schema.metadata[METADATA_KEY])
-    del metadata["control_seed"]
+    del metadata["control_seed"], metadata["scored_at"]
     metadata["source"] = "at-risk top 2000 by value_at_risk, control share 0.5, seed 0"
     pq.write_table(
         arrow.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()}), path
     )
     after = json.loads(run_cli(home, "--json", "campaign", "report", name))
     assert after["control_seed"] is None
+    assert after["scored_at"] == after["as_of"]  # kept apart since: the same date before
     assert after["effects"] == before["effects"] and after["users_saved"] == before["users_saved"]
     listed = json.loads(run_cli(home, "--json", "campaign", "list"))["campaigns"]
     assert {found["name"]: found["source"] for found in listed}[name].endswith("seed 0")
@@ -814,10 +867,37 @@ def test_a_lists_date_and_another_as_of_say_both_and_an_earlier_one_is_refused(
         )
     )
     assert (out["as_of"], out["list_as_of"]) == (latest, scored)
-    assert (
-        f"the list was scored as of {scored}; this campaign is measured from {latest} (--as-of)"
-    ) in out["notes"][0]
-    assert read_campaign(settings, "sent").summary()["as_of"] == latest
+    assert out["notes"][0] == (
+        f"the list was scored as of {scored}; this campaign is measured from {latest} (--as-of): "
+        f"its members' scores are recorded as the list's (as of {scored}) and its report reads "
+        f"({latest}, {out['horizon_end']}]"
+    )
+    sent = read_campaign(settings, "sent")
+    assert (sent.summary()["as_of"], sent.summary()["scored_at"]) == (latest, scored)
+    # the scores that chose the list, not those of the sending day (which they were)
+    written = read_list_file(listed).astype({c.USER_ID: str}).set_index(c.USER_ID)
+    members = sent.members.set_index(c.USER_ID)
+    assert members.loc[written.index, "churn_probability"].to_numpy() == pytest.approx(
+        written["churn_probability"].to_numpy()
+    )
+    # a list whose own scores table is not kept records the sending day's scores, as before
+    unkept = tmp_path / "unkept.csv"
+    read_list_file(listed).assign(as_of=before).to_csv(unkept, index=False)
+    out = json.loads(
+        run_cli(
+            home,
+            "--json",
+            "campaign",
+            "start",
+            "unkept",
+            "--from-list",
+            str(unkept),
+            "--as-of",
+            latest,
+        )
+    )
+    assert (out["as_of"], out["scored_at"], out["list_as_of"]) == (latest, latest, before)
+    assert f"recorded as of then (no scores table of {before} is kept)" in out["notes"][0]
     same = json.loads(
         run_cli(
             home,
@@ -832,6 +912,52 @@ def test_a_lists_date_and_another_as_of_say_both_and_an_earlier_one_is_refused(
         )
     )
     assert "list_as_of" not in same  # the list's own date: nothing to say
+
+
+def test_a_list_sent_the_day_after_the_data_ends_keeps_its_scores_and_is_measured_from_then(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    """A list scored on the latest day and sent the next, `--as-of` that day: the campaign's
+    scores were taken at --as-of, which was refused until that day's events were in
+    (online_retail: "2011-12-11 is not a cutoff of the feature table ...: the data allows
+    cutoffs from 2010-12-02 to 2011-12-10 only"). It records the list's scores and is
+    measured from the sending day; the report waits for that day's horizon."""
+    home = trained_copy
+    settings = load_settings(home=home, environ={})
+    latest = read_scores(settings.workspace.latest_scores).as_of
+    sending = f"{pd.Timestamp(latest) + pd.Timedelta(days=1):%Y-%m-%d}"
+    listed = tmp_path / "sent.csv"
+    run_cli(home, "at-risk", "--top", "80", "--control-share", "0.3", "--out", str(listed))
+    out = json.loads(
+        run_cli(
+            home,
+            "--json",
+            "campaign",
+            "start",
+            "next",
+            "--from-list",
+            str(listed),
+            "--as-of",
+            sending,
+        )
+    )
+    assert (out["as_of"], out["scored_at"], out["list_as_of"]) == (sending, latest, latest)
+    end = f"{pd.Timestamp(sending) + pd.Timedelta(days=90):%Y-%m-%d}"
+    assert out["horizon_end"] == end
+    recorded = read_campaign(settings, "next")
+    assert recorded.as_of == pd.Timestamp(sending, tz="UTC")  # what the report reads from
+    written = read_list_file(listed).astype({c.USER_ID: str})
+    assert recorded.members[c.USER_ID].tolist() == written[c.USER_ID].tolist()
+    assert recorded.members["churn_probability"].to_numpy() == pytest.approx(
+        written["churn_probability"].to_numpy()
+    )
+    listed_line = run_cli(home, "campaign", "list")
+    assert (
+        f"next (dataset {recorded.metadata['dataset']}): as of {sending} (members' scores as of "
+        f"{latest}), 90-day horizon (to {end})"
+    ) in listed_line
+    line = run_failing(home, "campaign", "report", "next")
+    assert f"90-day horizon ends {end}" in line
 
 
 def test_a_list_naming_a_user_forgotten_since_is_refused_as_erased_by_row(

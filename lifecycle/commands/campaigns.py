@@ -83,6 +83,7 @@ def start(
 
     check_name(obj.settings, name)  # before any work: a used name fails at once
     left_out = None  # users the filters keep that the ranking leaves out (no such score)
+    measured_from = None  # the sending day, when later than the list's scores
     drawn = False  # the control seed drawn from the campaign's name (no --seed)
     scored_at = None  # the date a --from-list list was scored at (its as_of column)
     horizon = horizon_days or obj.settings.labels.churn_horizon_days
@@ -103,7 +104,12 @@ def start(
             )
         members = read_list(list_path)
         as_of, scored_at = campaign_dates(members.get("as_of"), as_of, list_path)
-        table = scores_at(obj.settings, as_of, dataset, "campaign start")
+        # A list sent after the day it was scored keeps the scores that chose it: scoring at
+        # the sending day was refused until that day's events were in (and then recorded
+        # scores the list was not chosen by); the report reads from the sending day.
+        table = _list_scores(obj, scored_at, dataset) if scored_at != as_of else None
+        measured_from = as_of if table is not None else None
+        table = table or scores_at(obj.settings, as_of, dataset, "campaign start")
         source = str(list_path.resolve())
     else:
         if drawn := request.seed is None:  # seed 0 for all: the same users held out of each
@@ -147,6 +153,7 @@ def start(
         horizon_days=horizon,
         source=source,
         control_seed=request.seed if list_path is None else None,
+        measured_from=measured_from,
     )
     info = recorded.summary()
     lines = [
@@ -158,15 +165,20 @@ def start(
     notes = [left_out] if left_out else []
     if scored_at is not None and scored_at != str(info["as_of"]):
         info["list_as_of"] = scored_at
+        kept = (  # the list's scores table, else (no longer kept) scored at --as-of as before
+            f"as the list's (as of {scored_at})"
+            if info["scored_at"] == scored_at
+            else f"as of then (no scores table of {scored_at} is kept)"
+        )
         notes.append(
             f"the list was scored as of {scored_at}; this campaign is measured from "
-            f"{info['as_of']} (--as-of): its members' scores are recorded as of then and its "
+            f"{info['as_of']} (--as-of): its members' scores are recorded {kept} and its "
             f"report reads ({info['as_of']}, {info['horizon_end']}]"
         )
     if newest is not None and newest > str(info["as_of"]):
         notes.append(
             f"this campaign's date {info['as_of']} is before the latest scores ({newest}): it "
-            f"took its users and their scores as of {info['as_of']}, and its report will "
+            f"took its users and their scores as of {info['scored_at']}, and its report will "
             f"measure what followed that date in the data, a campaign's effect only if the "
             "campaign really ran then"
         )
@@ -214,12 +226,24 @@ def list_(obj: Context) -> None:
     unreadable: list[str] = []
     found = [c.summary() for c in list_campaigns(obj.settings, unreadable)]
     lines: list[Any] = [
-        f"{s['name']} (dataset {s['dataset']}): as of {s['as_of']}, {s['horizon_days']:,}-day horizon "
+        f"{s['name']} (dataset {s['dataset']}): as of {s['as_of']}"
+        + (f" (members' scores as of {s['scored_at']})" if s["scored_at"] != s["as_of"] else "")
+        + f", {s['horizon_days']:,}-day horizon "
         f"({f'to {end}' if (end := s['horizon_end']) else 'ends past 2262: cannot be reported'}), "
         f"{s['targeted']:,} targeted, {s['control']:,} control; from {s['source']}"
         for s in found
     ] + unreadable or [f"no campaigns in {obj.settings.workspace.campaigns_dir}"]
     obj.console.result({"campaigns": found, "unreadable": unreadable}, lines)
+
+
+def _list_scores(obj: Context, scored_at: str | None, dataset: str | None) -> Any:
+    """The scores table of a list's own date, if one is kept; else None."""
+    if scored_at is None:
+        return None
+    from features.asof import cutoff_date
+    from serving.batch import find_scores
+
+    return find_scores(obj.settings, cutoff_date(scored_at), dataset, "campaign start")
 
 
 def _newest_scores(obj: Context, dataset: str | None) -> str | None:
