@@ -828,6 +828,15 @@ def test_a_list_written_before_a_newer_scoring_starts_its_campaign_at_the_lists_
     )
 
 
+def _started(home: Path, name: str, listed: Path, as_of: str) -> dict:
+    """What `campaign start NAME --from-list LISTED --as-of AS_OF --json` answers."""
+    return json.loads(
+        run_cli(
+            home, "--json", "campaign", "start", name, "--from-list", str(listed), "--as-of", as_of
+        )
+    )
+
+
 def test_a_lists_date_and_another_as_of_say_both_and_an_earlier_one_is_refused(
     trained_copy: Path, tmp_path: Path
 ) -> None:
@@ -853,19 +862,7 @@ def test_a_lists_date_and_another_as_of_say_both_and_an_earlier_one_is_refused(
         f"--as-of {scored} or the later day the list was sent, or leave it out"
     ), line
     assert not settings.workspace.campaigns()
-    out = json.loads(
-        run_cli(
-            home,
-            "--json",
-            "campaign",
-            "start",
-            "sent",
-            "--from-list",
-            str(listed),
-            "--as-of",
-            latest,
-        )
-    )
+    out = _started(home, "sent", listed, latest)
     assert (out["as_of"], out["list_as_of"]) == (latest, scored)
     assert out["notes"][0] == (
         f"the list was scored as of {scored}; this campaign is measured from {latest} (--as-of): "
@@ -883,34 +880,10 @@ def test_a_lists_date_and_another_as_of_say_both_and_an_earlier_one_is_refused(
     # a list whose own scores table is not kept records the sending day's scores, as before
     unkept = tmp_path / "unkept.csv"
     read_list_file(listed).assign(as_of=before).to_csv(unkept, index=False)
-    out = json.loads(
-        run_cli(
-            home,
-            "--json",
-            "campaign",
-            "start",
-            "unkept",
-            "--from-list",
-            str(unkept),
-            "--as-of",
-            latest,
-        )
-    )
+    out = _started(home, "unkept", unkept, latest)
     assert (out["as_of"], out["scored_at"], out["list_as_of"]) == (latest, latest, before)
     assert f"recorded as of then (no scores table of {before} is kept)" in out["notes"][0]
-    same = json.loads(
-        run_cli(
-            home,
-            "--json",
-            "campaign",
-            "start",
-            "same",
-            "--from-list",
-            str(listed),
-            "--as-of",
-            scored,
-        )
-    )
+    same = _started(home, "same", listed, scored)
     assert "list_as_of" not in same  # the list's own date: nothing to say
 
 
@@ -928,19 +901,7 @@ def test_a_list_sent_the_day_after_the_data_ends_keeps_its_scores_and_is_measure
     sending = f"{pd.Timestamp(latest) + pd.Timedelta(days=1):%Y-%m-%d}"
     listed = tmp_path / "sent.csv"
     run_cli(home, "at-risk", "--top", "80", "--control-share", "0.3", "--out", str(listed))
-    out = json.loads(
-        run_cli(
-            home,
-            "--json",
-            "campaign",
-            "start",
-            "next",
-            "--from-list",
-            str(listed),
-            "--as-of",
-            sending,
-        )
-    )
+    out = _started(home, "next", listed, sending)
     assert (out["as_of"], out["scored_at"], out["list_as_of"]) == (sending, latest, latest)
     end = f"{pd.Timestamp(sending) + pd.Timedelta(days=90):%Y-%m-%d}"
     assert out["horizon_end"] == end

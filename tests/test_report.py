@@ -606,6 +606,23 @@ def test_a_dataset_ingested_before_guest_orders_were_counted_says_they_are_unkno
     assert "rows_without_user_id_uncounted" not in found and "unknown here" not in text
 
 
+def _run_from_another_folder(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path]:
+    """Scores of dataset shop in ``home``, and `./run` as started in another folder: (the
+    project's folder, where commands run; the folder it was started in)."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(SHOP_ORDERS)
+    _ingest_shop(home, orders, "shop")
+    _segments(home, "shop", "2024-01-06", {"b@x": (40.0, 10.0)})
+    project, caller = tmp_path / "project", tmp_path / "caller"
+    project.mkdir()
+    caller.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("RUN_CALLER_DIR", str(caller))
+    return project, caller
+
+
 def test_a_report_to_a_relative_out_says_and_answers_its_full_path(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -616,15 +633,7 @@ def test_a_report_to_a_relative_out_says_and_answers_its_full_path(
 
     from lifecycle.cli import main
 
-    orders = tmp_path / "orders.csv"
-    orders.write_text(SHOP_ORDERS)
-    _ingest_shop(home, orders, "shop")
-    _segments(home, "shop", "2024-01-06", {"b@x": (40.0, 10.0)})
-    project, caller = tmp_path / "project", tmp_path / "caller"
-    project.mkdir()
-    caller.mkdir()
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("RUN_CALLER_DIR", str(caller))
+    project, caller = _run_from_another_folder(home, tmp_path, monkeypatch)
     args = ["--home", str(home), "report", "--out", "report.html", "--dataset", "shop"]
     said = CliRunner().invoke(main, args).stdout.splitlines()[0]
     assert said.startswith(
@@ -645,15 +654,7 @@ def test_a_report_to_a_new_folder_says_it_created_it(
 
     from lifecycle.cli import main
 
-    orders = tmp_path / "orders.csv"
-    orders.write_text(SHOP_ORDERS)
-    _ingest_shop(home, orders, "shop")
-    _segments(home, "shop", "2024-01-06", {"b@x": (40.0, 10.0)})
-    project, caller = tmp_path / "project", tmp_path / "caller"
-    project.mkdir()
-    caller.mkdir()
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("RUN_CALLER_DIR", str(caller))
+    project, _ = _run_from_another_folder(home, tmp_path, monkeypatch)
     args = ["--home", str(home), "report", "--out", "reports/june/r.html", "--dataset", "shop"]
     said = CliRunner().invoke(main, args).stdout.splitlines()[0]
     assert said.endswith(f" plots) (created folder {project / 'reports'})"), said
