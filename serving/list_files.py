@@ -77,6 +77,12 @@ def campaign_dates(
     from features.asof import cutoff_date
 
     chosen = cutoff_date(given)
+    today = pd.Timestamp.now(tz="UTC").normalize()
+    if chosen > today + pd.Timedelta(days=1):  # a day's grace for the time zones
+        raise UserError(
+            f"--as-of {given} is after today ({today:%Y-%m-%d}): a campaign is recorded on or "
+            "after the day it is sent; give the sending day"
+        )
     latest, shown = None, ""
     for date in dates:
         readings = _readings(date)

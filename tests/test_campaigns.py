@@ -921,6 +921,20 @@ def test_a_list_sent_the_day_after_the_data_ends_keeps_its_scores_and_is_measure
     assert f"90-day horizon ends {end}" in line
 
 
+def test_a_sending_day_after_today_is_refused(trained_copy: Path, tmp_path: Path) -> None:
+    """A list's sending day may be later than its scores, but not later than today: --as-of
+    2099-01-02 (a typo) was recorded, its report waiting for a horizon that ends in 2099."""
+    home = trained_copy
+    listed = tmp_path / "sent.csv"
+    run_cli(home, "at-risk", "--top", "80", "--control-share", "0.3", "--out", str(listed))
+    line = run_failing(
+        home, "campaign", "start", "typo", "--from-list", str(listed), "--as-of", "2099-01-02"
+    )
+    today = f"{pd.Timestamp.now(tz='UTC'):%Y-%m-%d}"
+    assert f"--as-of 2099-01-02 is after today ({today})" in line, line
+    assert not load_settings(home=home, environ={}).workspace.campaigns()  # nothing started
+
+
 def test_a_list_naming_a_user_forgotten_since_is_refused_as_erased_by_row(
     trained_copy: Path, tmp_path: Path
 ) -> None:
