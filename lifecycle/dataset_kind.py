@@ -126,7 +126,8 @@ def require_kind(settings: Settings, dataset: str, kind: str, step: str) -> None
     if found is None:
         require_dataset(settings, dataset, step)
     if found not in (None, kind):
-        command = NOT_EVENTS[found][1] if found in NOT_EVENTS else "train"
+        # an events log's: `train` alone is a usage error (its TASK|all is required)
+        command = NOT_EVENTS[found][1] if found in NOT_EVENTS else "train all"
         raise UserError(
             f"{step}: needs {what_it_is(kind)}, and '{dataset}' is {what_it_is(found)}; on it "
             f"run `lifecycle {command} --dataset {dataset}`"

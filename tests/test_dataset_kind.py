@@ -328,3 +328,21 @@ def test_a_snapshot_list_is_titled_as_of_its_import_and_its_return_probability_h
     ) in by_return, by_return
     shown = json.loads(_invoke(home, "--json", *args).stdout)
     assert shown["as_of"] == imported and [r["user_id"] for r in shown["rows"]] == stayed[::-1]
+
+
+def test_train_snapshot_on_an_events_log_names_a_train_command_that_runs(tmp_path: Path) -> None:
+    """`train-snapshot --dataset online_retail` said "on it run `lifecycle train --dataset
+    online_retail`", which click refuses (Missing argument 'TASK|all'); it names `train all`."""
+    events = tmp_path / "datasets" / "shop" / "events.parquet"
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
+    result = _invoke(tmp_path, "train-snapshot", "--dataset", "shop")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    said = result.stderr.strip()
+    assert said == (
+        "Error: train-snapshot: needs a snapshot table (one row a customer), and 'shop' is an "
+        "events log; on it run `lifecycle train all --dataset shop`"
+    ), said
+    named = said.split("`")[1].split()[1:]  # the command it names, as a user would run it
+    ran = _invoke(tmp_path, *named)
+    assert ran.exit_code != 2, ran.output  # 2: click's usage error
