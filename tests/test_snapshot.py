@@ -425,7 +425,8 @@ def test_a_column_that_gives_the_label_away_is_named_and_not_promoted(
     bundle = mlflow_bundle(home, "leaky-vip", tmp_path)
     assert LABEL not in bundle.feature_names and "vip" not in bundle.feature_names
     listed = _invoke(home, "models", "--dataset", "leaky").stdout  # listed with its label
-    assert "leaky-vip v1 (lightgbm) [" in listed and "] 3-fold CV: auc " in listed, listed
+    assert "leaky-vip v1 (lightgbm, without ChurnReason) [" in listed, listed
+    assert "] 3-fold CV: auc " in listed
     assert "test None" not in listed
 
 
@@ -528,3 +529,23 @@ def test_lifecycle_models_shows_the_metric_the_run_logged(tuned_telco) -> None:
     ours = next(m for m in listed["models"] if m["version"] == trained["version"])
     assert ours["metrics"]["auc"] == logged[f"{LIGHTGBM}.cv_auc"]
     assert ours["metrics"]["ece"] == logged[f"{LIGHTGBM}.cv_ece"]
+
+
+def test_a_version_trained_with_exclude_says_which_columns_it_left_out(
+    home: Path, tmp_path: Path
+) -> None:
+    """telco v2 trained with `--exclude TotalCharges` beside v1 without it: their runs logged
+    the same parameters but the trees, and `lifecycle models` listed both as `(lightgbm)`, so
+    nothing in MLflow or the CLI said what the two versions' difference was."""
+    _snapshot_dataset(home, "synth", synthetic_snapshot())
+    args = ["--json", "train-snapshot", "--dataset", "synth", "--folds", "3"]
+    whole = json.loads(_invoke(home, *args).stdout)
+    without = json.loads(_invoke(home, *args, "--exclude", "colour", "--exclude", "x2").stdout)
+    client = registry.client(load_settings(home=home, environ={}))
+    params = [client.get_run(r["run_id"]).data.params for r in (whole, without)]
+    assert [(p["excluded"], p["features"]) for p in params] == [("none", "5"), ("colour,x2", "3")]
+    bundle = mlflow_bundle(home, "synth-churn", tmp_path)  # the latest: the one without
+    assert bundle.data_window["excluded"] == ["colour", "x2"]
+    listed = _invoke(home, "models", "--dataset", "synth").stdout
+    assert f"synth-churn v{without['version']} (lightgbm, without colour, x2) [" in listed, listed
+    assert f"synth-churn v{whole['version']} (lightgbm) [" in listed, listed

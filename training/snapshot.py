@@ -463,6 +463,7 @@ def train_snapshot(
         "folds": folds,
         "seed": seed,
         "fingerprint": fingerprint,
+        "excluded": list(exclude),  # --exclude: versions of one table differ in their columns
     }
     progress(f"{dataset}: fitting the final model on all {cv.rows:,} rows")
     bundle = fit_final(

@@ -36,7 +36,13 @@ def log_run(
 
     from training.models import importances
     from training.snapshot import LIGHTGBM, snapshot_spec
-    from training.tracking import experiment_for, hyperparameters, log_bundle, start_training_run
+    from training.tracking import (
+        EXCLUDED_TAG,
+        experiment_for,
+        hyperparameters,
+        log_bundle,
+        start_training_run,
+    )
 
     summary = cv.summary()
     y = frame[bundle.label["label_column"]].to_numpy(dtype=float)
@@ -60,6 +66,8 @@ def log_run(
                 "num_boost_round": bundle.booster.current_iteration(),
                 "fold_best_iterations": ",".join(map(str, cv.best_iterations)),
                 "fingerprint": window["fingerprint"],
+                "features": len(bundle.feature_names),
+                "excluded": ",".join(window["excluded"]) or "none",
                 **hyperparameters(bundle, {bundle.task: snapshot_spec(settings)}),
             }
         )
@@ -101,6 +109,7 @@ def log_run(
             tags={
                 "evaluation": f"{cv.folds}-fold CV",
                 "fingerprint": window["fingerprint"],
+                **({EXCLUDED_TAG: ", ".join(window["excluded"])} if window["excluded"] else {}),
                 **snapshot_lineage(settings, window["dataset"], bundle.service),
             },
             metrics=bundle.metrics,

@@ -238,6 +238,7 @@ def datasets_with_models(settings: Settings) -> list[str]:
 
 
 UPLIFT_TAGS = ("outcome", "treated", "learner")  # tags of a registered uplift version
+EXCLUDED_TAG = "excluded"  # a snapshot version's columns left out by --exclude
 
 
 def _horizon(definition: str | None) -> int | None:
@@ -288,6 +289,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     "test_cutoff": tags.get("test_cutoff"),
                     "test_cutoffs": tested.get(version.run_id),  # its run's; None: not read
                     "evaluation": tags.get("evaluation"),  # a snapshot's: "5-fold CV"
+                    "excluded": tags.get(EXCLUDED_TAG),  # a snapshot's columns not learned from
                     "kind": tags.get("kind", "lightgbm"),
                     "label_free": registry.is_label_free(version),
                     # learned at a shorter horizon than it serves (lifecycle.bridge)

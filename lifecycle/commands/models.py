@@ -234,6 +234,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         tested = f"{tested}: {headline}"
         if r.get("learned_days"):
             tested = f"learned at {r['learned_days']} days, {tested}"
+        if r.get("excluded"):  # a snapshot's versions otherwise read alike
+            kind = f"{kind}, without {r['excluded']}"
         if r.get("horizon_days") and "learner" not in r:  # what its metrics were measured on
             kind = f"{kind}, {r['horizon_days']}-day {r['task']}"
         if r["label_free"]:
