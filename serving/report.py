@@ -28,6 +28,7 @@ from features.guest_orders import (
 )
 from lifecycle.errors import UserError
 from lifecycle.workspace import EVENTS_FILE
+from serving.answers import table_answerers
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
 from serving.list_text import value_text
@@ -426,7 +427,10 @@ def render_report(
         )
 
     sections += extra_sections
-    versions = ", ".join(f"{t} v{v}" for t, v in meta.get("model_versions", {}).items())
+    # what made each task's numbers, as score-all said it: "conversion 1 - churn v2", not v1
+    versions = ", ".join(
+        f"{t} {a if ' ' in a else f'v{a}'}" for t, a in table_answerers(meta).items()
+    )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(
         f"<section><h2>{html.escape(title)}</h2>{content}</section>" for title, content in sections

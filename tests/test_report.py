@@ -761,3 +761,18 @@ def test_the_churn_score_note_says_the_tables_population() -> None:
     everyone = {"labels": {"churn": churn | {"lookback_days": None}}}
     document, _, _ = render_report(ScoresTable(table.frame, table.metadata | everyone), [])
     assert "users have a churn score (every user known at as_of)." in document
+
+
+def test_the_header_names_what_made_each_tasks_numbers() -> None:
+    """On online_retail, score-all said 'scored 3,002 users with churn v2, conversion 1 - churn
+    v2, ltv v1' and the report's header 'models churn v2, conversion v1, ltv v1': conversion v1,
+    a label-free model, made none of its numbers."""
+    table = synthetic_scores(300)
+    table.metadata["model_versions"] = {"churn": "2", "conversion": "1", "ltv": "1"}
+    table.metadata["model_kinds"] = {
+        "churn": "rfm_score",
+        "conversion": "churn_complement",
+        "ltv": "bgnbd_gamma_gamma",
+    }
+    document, _, _ = render_report(table, [])
+    assert "models churn v2, conversion 1 - churn v2, ltv v1 ·" in document
