@@ -323,20 +323,26 @@ def show_settings(obj: Context) -> None:
     """Show the effective settings (defaults < file < LIFECYCLE_* variables < options)."""
     import json
 
+    from lifecycle.registry import tracking_uri
     from training.models import model_specs
 
     model_specs(obj.settings)  # a misspelt model under training.models, refused as `train` does
     data = json.loads(obj.settings.model_dump_json())
-    obj.console.result(data, settings_toml(data))
+    # where the runs and models are when no server is set: the question an engineer opening
+    # MLflow asks, which "(unset)" alone did not answer
+    uri = tracking_uri(obj.settings)
+    used = {"tracking.uri": f"the workspace's own store: MLFLOW_TRACKING_URI={uri}"}
+    obj.console.result(data, settings_toml(data, used))
 
 
 SECRET_SHOWN = "**********"  # how a SecretStr is dumped
 
 
-def settings_toml(data: dict[str, Any]) -> list[str]:
+def settings_toml(data: dict[str, Any], used: dict[str, str] | None = None) -> list[str]:
     """The settings as the lines of a TOML file that sets them (what `lifecycle settings`
     printed as Python dicts could not be pasted into lifecycle.toml): an unset value and a
-    secret are comments, and so is the home, which the file cannot set."""
+    secret are comments, and so is the home, which the file cannot set. ``used``: dotted
+    name -> what serves in place of that value while it is unset, said in its comment."""
     import json
 
     def entries(values: dict[str, Any], table: str) -> list[str]:
@@ -345,7 +351,8 @@ def settings_toml(data: dict[str, Any]) -> list[str]:
             if isinstance(value, dict):
                 tables += ["", f"[{table}{key}]", *entries(value, f"{table}{key}.")]
             elif value is None:
-                lines.append(f"# {key} = (unset)")
+                instead = (used or {}).get(f"{table}{key}")
+                lines.append(f"# {key} = (unset{f': {instead}' if instead else ''})")
             elif value == SECRET_SHOWN:
                 lines.append(f"# {key} = {json.dumps(value)} (a secret: set in the environment)")
             else:  # JSON's strings, numbers, booleans and arrays of them are TOML's

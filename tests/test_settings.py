@@ -376,3 +376,23 @@ def test_settings_print_as_a_file_that_sets_them(tmp_path: Path) -> None:
     read["serving"]["api_token"] = shown["serving"]["api_token"]  # a secret stays in the env
     assert read == shown
     assert read["features"]["windows_days"] == [7, 30, 90]
+
+
+def test_settings_say_where_the_runs_are_when_no_tracking_server_is_set(tmp_path: Path) -> None:
+    """`lifecycle settings` ("the effective settings") printed `# uri = (unset)` under
+    [tracking], and nothing `train` prints names the store: an engineer looking for the MLflow
+    runs had to find `mlflow/mlflow.db` in docs/training.md. It names the workspace's store."""
+    import tomllib
+
+    from lifecycle.cli import main
+
+    printed = CliRunner().invoke(main, ["settings"], env={"LIFECYCLE_HOME": str(tmp_path)})
+    assert printed.exit_code == 0, printed.output
+    db = (tmp_path / "mlflow" / "mlflow.db").resolve()
+    assert (
+        f"# uri = (unset: the workspace's own store: MLFLOW_TRACKING_URI=sqlite:///{db})"
+    ) in printed.stdout.splitlines()
+    assert "uri" not in tomllib.loads(printed.stdout)["tracking"]  # still a comment
+    served = {"LIFECYCLE_HOME": str(tmp_path), "LIFECYCLE_TRACKING__URI": "http://mlflow:5000"}
+    printed = CliRunner().invoke(main, ["settings"], env=served)
+    assert 'uri = "http://mlflow:5000"' in printed.stdout.splitlines()
