@@ -99,7 +99,9 @@ class Trainings:
             line
             for r in self.results
             for line in r.lines(
-                trained_for_nothing(r.task, self.answered[r.task], kept_version(r))
+                trained_for_nothing(
+                    r.task, self.answered[r.task], kept_version(r), r.champion is not None
+                )
                 if r.task in self.answered
                 else None
             )

@@ -775,3 +775,29 @@ def test_a_lightgbm_version_is_not_said_challenger_when_its_rule_holds_the_alias
     assert lines[3] == "  baseline rfm_score registered as v3: kept as challenger: not more"
     rule.promoted = True  # the rule champion: the alias went back to the LightGBM version
     assert result.lines()[2] == f"  kept as challenger: {lost}"
+
+
+def test_a_conversion_served_as_1_minus_churn_says_when_its_new_version_stays_challenger() -> None:
+    """online_retail retrained on the same data: conversion v7 (rfm_score) was kept as
+    challenger behind champion v3, and `train all` said "its model v7 is kept and answers
+    nothing", as it says of a version the gate made champion: v7 read as conversion's model."""
+    from lifecycle.steps import Trainings
+    from training.baseline_versions import BaselineVersion
+    from training.pipeline import TimeSplit, TrainResult
+
+    day = [pd.Timestamp("2011-07-02", tz="UTC")]
+    rule = BaselineVersion("rfm_score", "7", "abcdef0123", {"auc": 0.5916}, False, "not more")
+    result = TrainResult(
+        "conversion", "m-conversion", "6", "0123456789",
+        {"lightgbm": {"auc": 0.5776, "n": 5447.0}, "rfm_score": {"auc": 0.5916, "n": 5447.0}},
+        False, "auc 0.5776 loses to the baseline rfm_score 0.5916 by 0.0140",
+        TimeSplit(day, day, day), baseline=rule,
+    )  # fmt: skip
+    done = Trainings([result], answered={"conversion": "1 - churn v4"})
+    assert done.lines()[-1] == (
+        "conversion: served as 1 - churn v4 on this log of purchases (one event: a conversion "
+        "is a purchase in the horizon, churn none); its model v7 is kept as challenger (its "
+        "champion stays) and answers nothing"
+    )
+    rule.promoted = True  # the gate made the rule conversion's champion: said as before
+    assert done.lines()[-1].endswith("its model v7 is kept and answers nothing")
