@@ -794,3 +794,28 @@ def test_a_winning_rule_is_served_fitted_on_the_users_of_now(
         f"champion v{weak.baseline.version} {deployed.metrics['auc']:.4f} "
         f"(recorded on its test {recorded_on}) on test {between[0]:%Y-%m-%d}"
     ) in verdict, verdict
+
+
+def test_a_promotion_on_a_misspelt_dataset_names_the_datasets_the_workspace_knows(
+    tmp_path: Path,
+) -> None:
+    """`lifecycle promote churn 1 --reason x --dataset onlne_retail` said "model
+    onlne_retail-churn has no version 1 (it has none); see `lifecycle models`", as if the
+    models were missing, where `models --dataset` names the datasets it knows."""
+    events = tmp_path / "datasets" / "shop" / "events.parquet"
+    events.parent.mkdir(parents=True)
+    pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
+
+    def promote_v1(dataset: str) -> Any:
+        args = ["--home", str(tmp_path), "promote", "churn", "1", "--reason", "x"]
+        return CliRunner().invoke(main, [*args, "--dataset", dataset])
+
+    refused = promote_v1("shpo")
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.splitlines() == [
+        f"Error: promote: no dataset 'shpo': no data in {tmp_path} and no model of it in the "
+        "tracking store; it knows shop: pass --dataset shop"
+    ]
+    held = promote_v1("shop")  # a dataset it holds, without models: the registry's answer
+    assert held.exit_code == 1, held.output
+    assert "model shop-churn has no version 1 (it has none)" in held.stderr, held.stderr

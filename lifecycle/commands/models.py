@@ -116,9 +116,10 @@ def promote(
     from serving.one_event import no_served_change
     from serving.promotion import already_champion, promotion_notes
 
+    named = dataset or obj.settings.dataset
+    _require_known(obj, named, "promote")  # a misspelt --dataset: not "no version 1 (none)"
     if version == "challenger":
         version = challenger_version(obj.settings, task, dataset)
-    named = dataset or obj.settings.dataset
     before = _answered(obj.settings, named, [task]).get(task)  # the gate's refusal: moot
     done = promote_version(
         obj.settings,
@@ -298,10 +299,11 @@ def _answered_by_churn(
     return churn_answers(obj.settings, dataset, served if tasks.CHURN.name in served else ())
 
 
-def _require_known(obj: Context, dataset: str) -> None:
+def _require_known(obj: Context, dataset: str, step: str = "models") -> None:
     """Refuse a dataset with neither data in the workspace nor a registered model (a misspelt
-    --dataset listed nothing and exited 0). A workspace on a tracking server holds models
-    trained elsewhere without their data: those datasets are known by their models."""
+    --dataset listed nothing and exited 0; `promote` said "model nosuch-churn has no version
+    1 (it has none)"). A workspace on a tracking server holds models trained elsewhere
+    without their data: those datasets are known by their models."""
     from lifecycle.dataset_kind import held_kinds
     from lifecycle.errors import UserError
     from training.tracking import datasets_with_models
@@ -316,13 +318,13 @@ def _require_known(obj: Context, dataset: str) -> None:
 
     if (folder := obj.settings.workspace.dataset_dir(dataset)).is_dir():
         read_report(folder)  # a damaged report is named, with the way back ("no data in" it)
-    hint = (
-        f"; it knows {', '.join(known)}: lifecycle models --dataset {known[0]}"
-        if known
-        else ": ingest or import it first"
-    )
+    if known:  # `models` gives the command in full; another step's arguments are the user's
+        again = "lifecycle models --dataset" if step == "models" else "pass --dataset"
+        hint = f"; it knows {', '.join(known)}: {again} {known[0]}"
+    else:
+        hint = ": ingest or import it first"
     raise UserError(
-        f"models: no dataset '{dataset}': no data in {obj.settings.workspace.home} and no "
+        f"{step}: no dataset '{dataset}': no data in {obj.settings.workspace.home} and no "
         f"model of it in the tracking store{hint}"
     )
 
