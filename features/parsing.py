@@ -340,6 +340,8 @@ def epoch_format(values: pd.Series) -> str | None:
     1990..2100, ``%ms`` when of milliseconds (what a JavaScript export writes),
     :data:`SPREADSHEET_SERIAL` when of days since 1899-12-30 (a spreadsheet's date column
     saved unformatted: 45292.4375), else None."""
+    if pd.api.types.is_datetime64_any_dtype(values):  # typed times: their text is a date
+        return None
     text = as_text(values).astype(FAST_TEXT).str.strip()
     text = text[text.notna() & (text != "")]
     if not text.empty and text.str.fullmatch(r"[0-9]{5}(?:\.[0-9]+)?").all():
@@ -498,6 +500,8 @@ def _numeric_date_parts(text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def date_order_evidence(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Rows whose numeric date can only be day first, and those that can only be month first."""
+    if pd.api.types.is_datetime64_any_dtype(values):  # typed times: text year first, no order
+        return pd.Series(False, index=values.index), pd.Series(False, index=values.index)
     first, second = _numeric_date_parts(as_text(values).astype(FAST_TEXT).str.strip())
     return ((first > 12) & (second <= 12)).fillna(False), ((second > 12) & (first <= 12)).fillna(
         False

@@ -43,9 +43,13 @@ def note_unused_time(
     it out for the whole file (``ruled_out``)."""
     if UNUSED_TIME in ruled_out:
         return
-    dates = as_text(raw[time_column]).astype(FAST_TEXT)
-    column = None
-    if not dates.str.contains(":", regex=False).fillna(False).astype(bool).any():
+    values, column = raw[time_column], None
+    if getattr(values.dtype, "tz", None) is not None:  # typed times with a zone: '...+00:00'
+        timed = bool(values.notna().any())
+    else:
+        dates = as_text(values).astype(FAST_TEXT)
+        timed = bool(dates.str.contains(":", regex=False).fillna(False).astype(bool).any())
+    if not timed:
         column = next(
             (str(col) for col in raw.columns if col not in used and _times(raw[col])), None
         )

@@ -170,11 +170,13 @@ def check_events(
     note_unused_time(raw, time_col, set(columns.values()), checks.notes, checks.ruled_out)
     event_time, time_problem = column_times(raw, time_col, mapping, checks)
     # Far-off years parse to nothing (beyond pandas' range): out of range, not unparseable
-    time_text = as_text(raw[time_col])  # but a month or day 0 (0000-00-00) is no date at all
+    unparseable = (time_problem == "unparseable").fillna(False).astype(bool)
+    time_text = as_text(raw.loc[unparseable, time_col])  # of those rows alone: the others parsed
+    # but a month or day 0 (0000-00-00) is no date at all
     year = pd.to_numeric(time_text.str.extract(r"^\s*(\d{4})-(?!0+-|\d+-0+\b)", expand=False))
-    far_off = (time_problem == "unparseable") & (
-        (year < EARLIEST_EVENT.year) | (year > latest_event.year)
-    ).fillna(False)
+    far_off = ((year < EARLIEST_EVENT.year) | (year > latest_event.year)).reindex(
+        raw.index, fill_value=False
+    )
     bad.flag(is_blank(raw[time_col]), "missing_event_time")
     bad.flag(far_off, "event_time_out_of_range")
     bad.flag(time_problem == "unparseable", "unparseable_event_time")

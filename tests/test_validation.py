@@ -561,3 +561,46 @@ def test_a_blank_cell_is_one_pythons_strip_empties_for_every_character() -> None
     blank = is_blank(cells)
     assert blank.dtype == "boolean" and blank.tolist() == expected
     assert sum(expected) == 29 + 2  # Python's 29 whitespace characters, the empty cell, None
+
+
+def test_a_typed_columns_checks_read_it_as_its_text_would() -> None:
+    """A Parquet file's typed columns (times, numbers, booleans) skip their text, seconds a
+    million rows: is_blank, the epoch unit, the date order and the unused-time note each
+    answer for the column what they answer for its text (midnight-only naive times have no
+    time of day in their text; a zone's '+00:00' has)."""
+    from features.parsing import as_text, date_order_evidence, epoch_format
+    from features.time_columns import UNUSED_TIME, note_unused_time
+    from features.validation import is_blank
+
+    midnight = pd.Series(pd.to_datetime(["2023-01-31", None, "2023-02-01"]), index=[4, 5, 6])
+    columns = {
+        "zoned": pd.Series(pd.to_datetime(["2023-01-31 08:00", None], utc=True), name="t"),
+        "midnight": midnight,
+        "midnight_zoned": midnight.dt.tz_localize("UTC"),
+        "every_nat": pd.Series([pd.NaT, pd.NaT], dtype="datetime64[us, UTC]"),
+        "seconds": pd.Series([1_600_000_000.0, np.nan]),
+        "counts": pd.Series([3, None], dtype="Int64"),
+        "flags": pd.Series([True, False]),
+        "nullable_flags": pd.Series([True, None], dtype="boolean"),
+    }
+    for name, values in columns.items():
+        text = as_text(values)
+        assert is_blank(values).tolist() == is_blank(text).tolist(), name
+        assert is_blank(values).dtype == "boolean" and is_blank(values).index.equals(values.index)
+        assert epoch_format(values) == epoch_format(text), name
+        for typed, written in zip(
+            date_order_evidence(values), date_order_evidence(text), strict=True
+        ):
+            assert typed.tolist() == written.tolist() and typed.index.equals(values.index), name
+        notes: list[dict] = []
+        for column in (values, text):
+            raw = pd.DataFrame({"when": column.reset_index(drop=True), "hour": "14:05"})
+            said: dict = {}
+            note_unused_time(raw, "when", {"when"}, said, set())
+            notes.append(said)
+        assert notes[0] == notes[1], name
+    said = {}
+    note_unused_time(
+        pd.DataFrame({"when": midnight, "hour": "14:05"}), "when", {"when"}, said, set()
+    )
+    assert said == {UNUSED_TIME: {"column": "hour", "beside": "when"}}  # the check still checks
