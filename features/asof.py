@@ -436,7 +436,7 @@ def _feature_sql(
     active = is_activity(ty, not_activity_types)
     window_sql = []
     for w in windows:
-        since = f"d.day_end > p.as_of - INTERVAL {w} DAY"
+        since = f"d.day_end > p.since_{w}d"
         window_sql += [
             f"count(*) FILTER (WHERE {since} AND d.active) AS active_days_{w}d",
             f"coalesce(sum(d.sessions) FILTER (WHERE {since}), 0) AS sessions_{w}d",
@@ -445,6 +445,9 @@ def _feature_sql(
             f"coalesce(sum(d.refunds) FILTER (WHERE {since}), 0) AS refunds_{w}d",
             f"coalesce(sum(d.refund_amount) FILTER (WHERE {since}), 0) AS refund_amount_{w}d",
         ]
+    # each window's start once a (user, cutoff), not once a day of theirs (a time zone's
+    # calendar sum: 24 a joined row were most of a build's CPU, 30.8M rows on the demo)
+    starts = ", ".join(f"as_of - INTERVAL {w} DAY AS since_{w}d" for w in windows)
     trends = trend_windows(windows)
     short_w, mid_w = trends["trend_active_days_30_90"]
     long_w = trends["trend_orders_90_365"][1]
@@ -494,7 +497,7 @@ def _feature_sql(
             coalesce(sum(d.sessions), 0) AS sessions_total,
             min(d.activation_time) AS activation_time,
             min(d.first_time) AS first_event_time
-        FROM population p
+        FROM (SELECT *, {starts} FROM population) p
         LEFT JOIN daily d ON d.{u} = p.{u} AND d.day_end <= p.as_of
         GROUP BY p.{u}, p.as_of
     ),
