@@ -433,6 +433,8 @@ class CampaignReport:
     unmeasured: int = 0  # members no longer in the data (erased)
     outcomes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     units: Units = field(default_factory=Units)  # revenue and value are purchases counted?
+    # other campaigns that targeted some of its control users in its horizon (campaign_overlap)
+    targeted_elsewhere: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def users_saved(self) -> tuple[float, float, float]:
@@ -454,6 +456,7 @@ class CampaignReport:
             "not_judged": self.effects["retention"].too_small,
             "users_saved": {"estimate": saved, "low": low, "high": high},
             "value_saved": {"estimate": value, "low": v_low, "high": v_high},
+            "control_targeted_elsewhere": self.targeted_elsewhere,
         }
 
     def lines(self) -> list[str]:
@@ -491,6 +494,10 @@ class CampaignReport:
             lines.append(f"  {small}: hold out more users in the next campaign")
         if self.unmeasured:
             lines.append(f"  {self.unmeasured:,} members are no longer in the data (not measured)")
+        if self.targeted_elsewhere:
+            from serving.campaign_overlap import targeted_elsewhere_line
+
+            lines.append(targeted_elsewhere_line(self.targeted_elsewhere, info["control"]))
         return lines
 
 
@@ -535,6 +542,8 @@ def report_campaign(settings: Settings, name: str) -> CampaignReport:
         not_activity_types=campaign.not_activity_types(settings.labels.not_activity_types),
     )
     effects = measure(campaign, outcomes)
+    from serving.campaign_overlap import targeted_elsewhere
+
     return CampaignReport(
         campaign,
         effects,
@@ -543,6 +552,7 @@ def report_campaign(settings: Settings, name: str) -> CampaignReport:
         unmeasured=len(campaign.members) - len(outcomes),
         outcomes=outcomes,
         units=units_for(settings, {"dataset": dataset}),
+        targeted_elsewhere=targeted_elsewhere(settings, campaign),
     )
 
 

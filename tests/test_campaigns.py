@@ -213,6 +213,38 @@ def test_retention_is_read_with_the_not_activity_types_of_the_campaigns_start(
     assert retained["u1"] == 0
 
 
+def test_a_report_says_which_campaigns_targeted_its_control_users_within_its_horizon(
+    settings,
+) -> None:  # type: ignore[no-untyped-def]
+    """Since `campaign start` draws each campaign's seed from its name, a user held out of one
+    campaign can be targeted by the next (demo, top 400 at share 0.3, started 2025-09-03 and
+    2025-09-24: 61 of the first's 102 control users), and the first's report compared its
+    targeted users with a control group partly contacted, without a word."""
+    from serving.campaigns import report_campaign
+
+    def started(name: str, as_of: str, control: list[bool]) -> None:
+        table = _table()
+        table = ScoresTable(table.frame, {**table.metadata, "as_of": as_of})
+        members = _members(["u1", "u2", "u3", "u4"], control)
+        start_campaign(settings, name, members, table, horizon_days=30, source="x.csv")
+
+    started("spring", "2024-03-01", [False, False, True, True])  # horizon to 2024-03-31
+    started("summer", "2024-03-15", [True, False, False, True])  # targets spring's u3
+    started("winter", "2024-02-01", [False, False, False, True])  # before: both alike
+    started("autumn", "2024-03-31", [False, False, False, True])  # as the horizon ends
+    path = settings.workspace.events("demo")
+    path.parent.mkdir(parents=True)
+    _failed_payment_events(also_retained=("u2",)).to_parquet(path)
+    report = report_campaign(settings, "spring")
+    assert report.targeted_elsewhere == {"summer": {"users": 1, "as_of": "2024-03-15"}}
+    assert report.to_dict()["control_targeted_elsewhere"] == report.targeted_elsewhere
+    assert report.lines()[-1] == (
+        "  control users targeted by another campaign within its horizon: 1 of 2 by summer "
+        "(as of 2024-03-15); counted as control, they carry that campaign's effect, so the "
+        "difference understates this one's"
+    )
+
+
 # -- bad input: one clear line, nothing written --------------------------------------------
 
 
