@@ -802,9 +802,10 @@ def test_a_promotion_on_a_misspelt_dataset_names_the_datasets_the_workspace_know
     """`lifecycle promote churn 1 --reason x --dataset onlne_retail` said "model
     onlne_retail-churn has no version 1 (it has none); see `lifecycle models`", as if the
     models were missing, where `models --dataset` names the datasets it knows."""
-    events = tmp_path / "datasets" / "shop" / "events.parquet"
-    events.parent.mkdir(parents=True)
-    pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
+    for name in ("alpha", "shop"):  # the hint names the closest, not the first in order
+        events = tmp_path / "datasets" / name / "events.parquet"
+        events.parent.mkdir(parents=True)
+        pd.DataFrame({"user_id": ["a"], "event_type": ["purchase"]}).to_parquet(events)
 
     def promote_v1(dataset: str) -> Any:
         args = ["--home", str(tmp_path), "promote", "churn", "1", "--reason", "x"]
@@ -814,7 +815,7 @@ def test_a_promotion_on_a_misspelt_dataset_names_the_datasets_the_workspace_know
     assert refused.exit_code == 1, refused.output
     assert refused.stderr.splitlines() == [
         f"Error: promote: no dataset 'shpo': no data in {tmp_path} and no model of it in the "
-        "tracking store; it knows shop: pass --dataset shop"
+        "tracking store; it knows alpha, shop: pass --dataset shop"
     ]
     held = promote_v1("shop")  # a dataset it holds, without models: the registry's answer
     assert held.exit_code == 1, held.output

@@ -320,7 +320,10 @@ def _require_known(obj: Context, dataset: str, step: str = "models") -> None:
         read_report(folder)  # a damaged report is named, with the way back ("no data in" it)
     if known:  # `models` gives the command in full; another step's arguments are the user's
         again = "lifecycle models --dataset" if step == "models" else "pass --dataset"
-        hint = f"; it knows {', '.join(known)}: {again} {known[0]}"
+        from difflib import get_close_matches
+
+        closest = (get_close_matches(dataset, known, n=1, cutoff=0) or known)[0]
+        hint = f"; it knows {', '.join(known)}: {again} {closest}"
     else:
         hint = ": ingest or import it first"
     raise UserError(
