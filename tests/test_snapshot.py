@@ -543,7 +543,10 @@ def test_a_version_trained_with_exclude_says_which_columns_it_left_out(
     without = json.loads(_invoke(home, *args, "--exclude", "colour", "--exclude", "x2").stdout)
     client = registry.client(load_settings(home=home, environ={}))
     params = [client.get_run(r["run_id"]).data.params for r in (whole, without)]
-    assert [(p["excluded"], p["features"]) for p in params] == [("none", "5"), ("colour,x2", "3")]
+    assert [(p["excluded"], p["features"]) for p in params] == [
+        ("[]", "5"),
+        ('["colour", "x2"]', "3"),
+    ]
     bundle = mlflow_bundle(home, "synth-churn", tmp_path)  # the latest: the one without
     assert bundle.data_window["excluded"] == ["colour", "x2"]
     listed = _invoke(home, "models", "--dataset", "synth").stdout

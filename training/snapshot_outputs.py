@@ -67,7 +67,7 @@ def log_run(
                 "fold_best_iterations": ",".join(map(str, cv.best_iterations)),
                 "fingerprint": window["fingerprint"],
                 "features": len(bundle.feature_names),
-                "excluded": ",".join(window["excluded"]) or "none",
+                "excluded": json.dumps(window["excluded"]),  # [] when none: a column may be "none"
                 **hyperparameters(bundle, {bundle.task: snapshot_spec(settings)}),
             }
         )
