@@ -124,6 +124,14 @@ def table_answerers(metadata: dict[str, Any]) -> dict[str, str]:
     return answering_versions(*_table_versions(metadata))
 
 
+def table_versions_text(metadata: dict[str, Any]) -> str:
+    """``churn v2, conversion 1 - churn v2, ltv v1``: what made a scores table's numbers, as
+    `score-all` said it (``serving.scoring.versions_text``)."""
+    from serving.scoring import versions_text
+
+    return versions_text(*_table_versions(metadata))
+
+
 def made_by(answerer: str | None) -> str:
     """``version 3``, or ``1 - churn v3`` (``answering_versions``) as it is."""
     return answerer if answerer and " " in answerer else f"version {answerer or 'none'}"

@@ -61,7 +61,7 @@ NOT_ACTIVITY_TYPES = "not_activity_types"
 # from (a list scored on one day and sent on a later one)
 SCORED_AT = "scored_at"
 # the control-group seed a campaign made here drew its held-out users with (none: from a list)
-CONTROL_SEED = "control_seed"
+CONTROL_SEED_KEY = "control_seed"
 
 
 class CampaignError(UserError):
@@ -133,7 +133,7 @@ class Campaign:
             "targeted": self.targeted,
             "control": self.held_out,
             "source": self.metadata.get("source"),
-            CONTROL_SEED: self.metadata.get(CONTROL_SEED),
+            CONTROL_SEED_KEY: self.metadata.get(CONTROL_SEED_KEY),
             "started_at": self.metadata.get("started_at"),
         }
 
@@ -308,7 +308,7 @@ def start_campaign(
         SCORED_AT: table.as_of,
         "horizon_days": horizon_days,
         "source": source,
-        CONTROL_SEED: control_seed,
+        CONTROL_SEED_KEY: control_seed,
         "scores": str(table.path) if table.path else "scored in memory",
         "model_versions": table.metadata.get("model_versions", {}),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -28,7 +28,7 @@ from features.guest_orders import (
 )
 from lifecycle.errors import UserError
 from lifecycle.workspace import EVENTS_FILE
-from serving.answers import table_answerers
+from serving.answers import table_versions_text
 from serving.batch import ScoresTable
 from serving.funnel import STEPS, active_against_stages, channel_funnel, funnel_headers
 from serving.list_text import value_text
@@ -428,9 +428,7 @@ def render_report(
 
     sections += extra_sections
     # what made each task's numbers, as score-all said it: "conversion 1 - churn v2", not v1
-    versions = ", ".join(
-        f"{t} {a if ' ' in a else f'v{a}'}" for t, a in table_answerers(meta).items()
-    )
+    versions = table_versions_text(meta)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(
         f"<section><h2>{html.escape(title)}</h2>{content}</section>" for title, content in sections
