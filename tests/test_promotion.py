@@ -140,7 +140,7 @@ def test_a_champion_level_within_noise_gives_way_to_the_model_of_fresher_data(
     the difference reaches above zero), the challenger of fresher data replaces it; not
     when it learned from the same data, nor when it is behind beyond noise."""
     from training.evaluation import roc_auc
-    from training.promotion import gate_on_test
+    from training.promotion import gate_on_test, tested_on
 
     settings = load_settings(home=trained_copy, environ=NO_PLOTS)
     client = registry.client(settings)
@@ -170,6 +170,8 @@ def test_a_champion_level_within_noise_gives_way_to_the_model_of_fresher_data(
 
     won, verdict = judged(level, last)  # the same data: nothing fresher to prefer
     assert not won and " does not beat " in verdict and "within noise" not in verdict
+    behind = roc_auc(rows[LABEL], theirs) - ours
+    assert verdict.endswith(f" on test {tested_on(rows[AS_OF])}, behind by {behind:.4f}"), verdict
     won, verdict = judged(rng.random(len(rows)), later)  # behind beyond noise
     assert not won and "within noise" not in verdict, verdict
     won, verdict = judged(level, later)
@@ -359,7 +361,15 @@ def test_gate_rules_on_a_real_registry(tmp_path: Path) -> None:
         "first model: auc 0.7000",
     )
     promoted, reason = gate(settings, client, name, "churn", "2", {"auc": 0.705}, scored(0.70))
-    assert not promoted and "does not beat champion v1 0.7000 by more than 0.01" in reason
+    assert not promoted, reason
+    assert reason == (  # by how much, as a loss to a baseline says it
+        "auc 0.7050 does not beat champion v1 0.7000 by more than 0.01, ahead by only 0.0050"
+    )
+    promoted, reason = gate(settings, client, name, "churn", "2", {"auc": 0.69}, scored(0.70))
+    assert (promoted, reason) == (
+        False,
+        "auc 0.6900 does not beat champion v1 0.7000 by more than 0.01, behind by 0.0100",
+    )
     assert champion() == "1"
     promoted, reason = gate(
         settings, client, name, "churn", "3", {"auc": 0.72}, scored(0.70), evidence=" on x"
@@ -429,7 +439,7 @@ def test_a_winning_rule_is_judged_by_its_lead_against_a_champion_recorded_on_ano
     assert reason == (
         "auc 0.7402 on test 2011-07-02 is the best baseline rfm_score itself (no lead over it), "
         "not more than champion v1 was against rfm_score on its test 2011-06-02 (+0.0017; it "
-        "recorded 0.7289)"
+        "recorded 0.7289), behind by 0.0017"
     )
     assert str(registry.alias_version(client, name, registry.CHAMPION).version) == "1"
     promoted, reason = gate(

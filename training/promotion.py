@@ -217,12 +217,14 @@ def gate(
         exact = best == itself
         noise = ((0.0, 0.0) if exact else lead_over(best)) if theirs.older and not margin else None
         no_lead = exact and weighed[1] <= 0  # a rule champion, or one that led no baseline
+        decimals = len(their_lead.partition(".")[2])
     else:
         weighed = (ours, theirs)
         mine, _, their = compared(ours, theirs + margin, theirs)
         # a recorded metric was measured on the champion's own test cutoff, not on this evidence
         own = f" (recorded on its test {theirs.on})" if isinstance(theirs, Recorded) else ""
         said, better, worse = f"{kind}{metric} {mine}", " > ", " does not beat "
+        decimals = len(their.partition(".")[2])
         against = f"champion v{champion.version} {their}{own}{required}{evidence}"
         # re-scored on these rows (the recency rule by a ranking metric): the challenger is the
         # best baseline, and the champion does no better than it here
@@ -252,7 +254,20 @@ def gate(
         )
         registry.set_champion(mlflow_client, name, version, reason)
         return True, reason
-    return False, f"{said}{worse}{against}"
+    return False, f"{said}{worse}{against}, {shortfall(*weighed, decimals)}"
+
+
+def shortfall(ours: float, theirs: float, decimals: int) -> str:
+    """By how much a challenger kept back stands from its champion, as a baseline loss says
+    it ("by 0.0080"): a champion loss said only "does not beat champion v1 0.8491"."""
+    gap = theirs - ours
+    if gap == 0:
+        return "level with it"
+    while decimals < 8 and f"{abs(gap):.{decimals}f}".strip("0.") == "":
+        decimals += 1  # 0.849049 against 0.849051 is not "by 0.0000"
+    if gap > 0:
+        return f"behind by {gap:.{decimals}f}"
+    return f"ahead by only {-gap:.{decimals}f}"  # not by training.min_improvement
 
 
 def tested_on(cutoffs: Iterable[Any]) -> str:
