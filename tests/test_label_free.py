@@ -121,23 +121,29 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     assert json.loads(conversion.stdout)["answered_by"] == {
         "conversion": f"1 - churn v{churn_version}"
     }
-    again = _cli(settings, "train", "conversion")  # a fresher label-free fit replaces it
+    again = _cli(settings, "train", "conversion")  # a refit of the same data: it stays
     assert again.exit_code == 0, again.output
-    conversion_version, _ = _champion(settings, "conversion", tmp_path / "conversion-again")
+    assert _champion(settings, "conversion", tmp_path / "conversion-again")[0] == (
+        conversion_version
+    )
+    refit = registry.alias_version(
+        registry.client(settings), f"{DATASET}-conversion", registry.CHALLENGER
+    ).version
     assert again.stdout.splitlines()[-1] == (
         f"conversion: served as 1 - churn v{churn_version} on this log of purchases (one "
         "event: a conversion is a purchase in the horizon, churn none); its model "
-        f"v{conversion_version} is kept and answers nothing"
+        f"v{refit} is kept as challenger (its champion stays) and answers nothing"
     ), again.stdout
     assert "promoted to champion" not in again.stdout
     # the model's own facts stay (review 3 #3: every line of the task was dropped, its run
     # id and window too): its head line, no verdict or baseline beside the one line
     said = [line for line in again.stdout.splitlines() if line.startswith("conversion: ")]
-    assert len(said) == 2 and said[0].startswith(
-        f"conversion: young-conversion v{conversion_version} (run "
-    ), again.stdout
+    assert len(said) == 2 and said[0].startswith(f"conversion: young-conversion v{refit} (run "), (
+        again.stdout
+    )
     assert "label-free: too few outcomes to learn from" in said[0]
-    assert "kept as challenger" not in again.stdout and "baseline" not in again.stdout
+    verdicts = again.stdout.replace(again.stdout.splitlines()[-1], "")  # beside the one line
+    assert "kept as challenger" not in verdicts and "baseline" not in again.stdout
     # what a refresh's reload says was served before it: as /score names it, so that a
     # conversion promotion is no change (trial 112: "conversion": "2", "changed" listed it)
     from lifecycle.refresh_reload import served_now
@@ -261,15 +267,46 @@ def test_a_young_purchase_log_serves_label_free_churn_and_ltv(
     )
 
 
-def test_a_fresher_label_free_fit_replaces_a_label_free_champion(
-    young: tuple[Settings, pd.DataFrame],
+def test_a_label_free_refit_of_the_same_data_stays_challenger_and_of_fresher_data_replaces(
+    young: tuple[Settings, pd.DataFrame], tmp_path: Path
 ) -> None:
-    settings, _ = young
+    """online_retail: every `train all` on the same data moved the label-free LTV champion
+    (v2 -> v3 -> v4, each "replaces label-free vN ... fitted on 3,658 users at 2011-10-01"),
+    and /readyz then called the batch scores stale. A refit of the same data now stays
+    challenger, as a rule that ties itself does; a refit after a week was appended replaces
+    it."""
+    from workspaces import copy_workspace
+
+    source, log = young
+    home = copy_workspace(source.workspace.home, tmp_path / "workspace")
+    settings = load_settings(home=home, environ=_environ(home))
     first = _cli(settings, "train", "churn")
     assert first.exit_code == 0, first.output
+    champion, _ = _champion(settings, "churn", tmp_path / "first")
     again = _cli(settings, "train", "churn")
     assert again.exit_code == 0, again.output
-    assert "promoted to champion: replaces label-free v" in again.stdout
+    assert "promoted to champion" not in again.stdout
+    assert (
+        f"learned from the same data as label-free champion v{champion} (dataset version "
+    ) in again.stdout, again.stdout
+    assert "the same settings), which stays; a refit on fresher data replaces it" in again.stdout
+    assert _champion(settings, "churn", tmp_path / "again")[0] == champion
+    week = log.tail(40).assign(  # the same customers buying again a week later
+        Time=lambda rows: (pd.to_datetime(rows["Time"]) + pd.Timedelta(days=7)).dt.strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+    )
+    week.to_csv(tmp_path / "week.csv", index=False)
+    maps = ("--map", "user_id=Customer", "--map", "event_time=Time", "--map", "amount=Total")
+    for step in (
+        ("ingest", str(tmp_path / "week.csv"), "--dataset", DATASET, "--append", *maps),
+        ("features", "build"),
+    ):
+        done = _cli(settings, *step)
+        assert done.exit_code == 0, done.output
+    fresher = _cli(settings, "train", "churn")
+    assert fresher.exit_code == 0, fresher.output
+    assert f"promoted to champion: replaces label-free v{champion}" in fresher.stdout
 
 
 def test_train_all_and_refresh_go_on_past_a_task_the_data_cannot_train(

@@ -14,7 +14,8 @@ population are refused as before, and so is everything with
 
 The version is registered like any other, its kind and ``label_free`` (why, and what it
 was fitted on) in its data window. With no outcome to test on, it becomes champion only
-where there is none or the champion learned from no outcome either; the first model
+where there is none or the champion learned from no outcome either (not from the same
+data: a refit ties it); the first model
 judged on outcomes that beats its baselines replaces it (``training.promotion``).
 """
 
@@ -177,8 +178,9 @@ def gate_label_free(
     bundle: ModelBundle,
     accept_definition_change: str | None,
 ) -> tuple[bool, str]:
-    """Champion where there is none, or where the champion learned from no outcome either;
-    else challenger (nothing to weigh it against a model judged on outcomes)."""
+    """Champion where there is none, or where the champion learned from no outcome either
+    and from other data (:func:`same_data`); else challenger (nothing to weigh it against a
+    model judged on outcomes, or the champion's refit of the same data)."""
     refused = definition_refusal(
         mlflow_client, name, task, version, bundle.label, accept_definition_change
     )
@@ -190,6 +192,15 @@ def gate_label_free(
         f"{fitted['rows']:,} users at {fitted['cutoffs'][0]}"
     )
     champion = registry.alias_version(mlflow_client, name, registry.CHAMPION)
+    ours = mlflow_client.get_model_version(name, version).tags or {}
+    if champion is not None and registry.is_label_free(champion) and same_data(champion, ours):
+        # a refit of the same data ties itself, as a rule does (training.promotion): moving
+        # the champion would only make the batch scores stale
+        return False, (
+            f"{what}: learned from the same data as label-free champion v{champion.version} "
+            f"(dataset version {ours.get(DATASET_VERSION)}, the same settings), which stays; "
+            "a refit on fresher data replaces it"
+        )
     if champion is None or registry.is_label_free(champion):
         before = "first model" if champion is None else f"replaces label-free v{champion.version}"
         reason = f"{before}: {what}, judged on no outcome"
@@ -199,6 +210,19 @@ def gate_label_free(
         f"{what}: no outcome to weigh it against champion v{champion.version}, which was "
         "judged on outcomes"
     )
+
+
+DATASET_VERSION = f"{lineage.TAG_PREFIX}dataset_version"
+# What a label-free fit learned from, in its version's tags (``_log``): its process, the
+# latest cutoff, the dataset version and the settings (windows, horizon).
+SAME_DATA_TAGS = ("kind", "trained_through", DATASET_VERSION, f"{lineage.TAG_PREFIX}settings_hash")
+
+
+def same_data(champion: Any, ours: dict[str, str]) -> bool:
+    """Whether a label-free fit (its version's tags ``ours``) learned from what the
+    label-free ``champion`` did: the same process, cutoff, dataset version and settings."""
+    theirs = champion.tags or {}
+    return all(theirs.get(tag) and theirs.get(tag) == ours.get(tag) for tag in SAME_DATA_TAGS)
 
 
 def _log(
