@@ -214,6 +214,30 @@ def bundle_path(mlflow_client: Any, name: str, version: str, destination: Path) 
     return bundle
 
 
+def recorded_window(mlflow_client: Any, name: str, version: str) -> dict[str, Any] | None:
+    """The data window a version's bundle recorded (what it learned from), its bundle.json
+    alone read; None where it cannot be read (nothing guessed in its place)."""
+    import tempfile
+
+    from lifecycle.bundle import BUNDLE_FILE
+    from lifecycle.storage import read_json
+
+    try:
+        source = bundle_source(mlflow_client, name, version)
+        if Path(source).is_dir():
+            return read_json(Path(source) / BUNDLE_FILE).get("data_window")
+        import mlflow
+
+        uri = mlflow_client.tracking_uri
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{source}/{BUNDLE_FILE}", dst_path=tmp, tracking_uri=uri
+            )
+            return read_json(Path(local)).get("data_window")
+    except Exception:  # a version logged without a bundle, or a store that cannot be read
+        return None
+
+
 def bundle_source(mlflow_client: Any, name: str, version: str) -> str:
     """Where a model version's bundle lives in the registry (a folder, or an artifact URI)."""
     if isinstance(mlflow_client, MirroredRegistry):

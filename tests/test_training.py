@@ -3,6 +3,7 @@ reproducibility, the promotion gate, manual promotion, and clear errors."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -134,6 +135,37 @@ def test_models_say_their_metrics_are_the_evaluated_models(
     # the ECE shown is the one the training measured of the evaluated model, calibrated
     ece = window["calibration"]["ece_calibrated"]
     assert f" test {tested[0]}..{tested[-1]}: " in line and f"ece {ece:.4f}" in line, line
+
+
+def test_models_say_what_each_version_learned_from(trained_copy: Path, tmp_path: Path) -> None:
+    """online_retail: churn v2 (data to June) and v4 (to September) were told apart in
+    `lifecycle models` only by their test windows, while /models says what each learned from.
+    The listing now says it too, read from what the version recorded."""
+    from services import run_cli
+
+    settings = load_settings(home=trained_copy, environ={})
+    client = registry.client(settings)
+    champion = registry.alias_version(client, "demo-churn", registry.CHAMPION)
+    path = registry.bundle_path(client, "demo-churn", champion.version, tmp_path)
+    window = ModelBundle.load(path).data_window
+    cutoffs = sorted(window["trained_on"]["cutoffs"])
+    said = (
+        f"  learned from {len(cutoffs):,} cutoffs {cutoffs[0]}..{cutoffs[-1]}, "
+        f"{window['trained_on']['rows']:,} rows"
+    )
+    listed = run_cli(trained_copy, "models").splitlines()
+    at = listed.index(
+        next(row for row in listed if row.startswith(f"demo-churn v{champion.version} "))
+    )
+    assert said in listed[at + 1 : at + 4], listed[at : at + 4]
+    document = json.loads(run_cli(trained_copy, "--json", "models"))
+    [row] = [
+        r
+        for r in document["models"]
+        if r["model"] == "demo-churn" and r["version"] == str(champion.version)
+    ]
+    assert row["learned_from"] == said.removeprefix("  learned from ")
+    assert row["training_window"] == json.loads(json.dumps(window, default=str))
 
 
 def test_models_names_the_known_datasets_for_an_unknown_one_and_lists_one_known_by_models(

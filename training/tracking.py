@@ -278,6 +278,7 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
         tested = _test_cutoffs(mlflow_client, name, versions)
         for version in versions:
             tags = version.tags
+            window = registry.recorded_window(mlflow_client, name, str(version.version))
             rows.append(
                 {
                     "model": name,
@@ -305,6 +306,9 @@ def list_models(settings: Settings, dataset: str | None = None) -> list[dict[str
                     **{key: tags.get(key) for key in UPLIFT_TAGS if task == UPLIFT_TASK},
                     "promotion": tags.get("promotion"),  # why it became champion, if it did
                     "gate": _verdict(tags),  # the gate's verdict, if it was gated
+                    # what it learned from, as /models says it (None: not recorded)
+                    "learned_from": lineage.learned_from(window) if window else None,
+                    "training_window": window,
                 }
             )
     return sorted(rows, key=lambda r: (r["task"], -int(r["version"])))

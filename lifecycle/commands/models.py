@@ -252,6 +252,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
         lines += [f"  {why}"] if why else []
         if r["promotion"] and r["gate"] and r["gate"] != r["promotion"]:  # promoted by hand
             lines.append(f"  the gate's verdict: {r['gate']}")  # kept beside the hand's reason
+        if r["learned_from"]:  # versions of June's data and September's differ here
+            lines.append(f"  learned from {r['learned_from']}")
         if "champion" in r["aliases"] and r["task"] in answered:
             r["answered_by"] = answered[r["task"]]
             lines.append(f"  {answers_nothing(r['task'], answered[r['task']])}")
