@@ -42,6 +42,25 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+# A command stopped mid-way exits 128 + the signal's number (130 Ctrl-C, 143 SIGTERM).
+STOP_EXIT_BASE = 128
+
+
+def stop_signal(error: BaseException) -> int:
+    """The signal a stop asked for (:func:`interrupted`): SIGTERM's :class:`Stopped`,
+    else Ctrl-C's SIGINT."""
+    import signal
+
+    return int(getattr(error, "signum", signal.SIGINT))
+
+
+def stop_words(signum: int) -> tuple[str, int]:
+    """How a command stopped by ``signum`` says it ('stopped (SIGTERM)'), and its exit status."""
+    import signal
+
+    return f"stopped ({signal.Signals(signum).name})", STOP_EXIT_BASE + signum
+
+
 def interrupted(error: BaseException) -> bool:
     """Whether ``error`` is a stop asked for: Ctrl-C (or :class:`Stopped`), or DuckDB's answer
     to SIGINT (or to ``interrupt()``) mid-query."""

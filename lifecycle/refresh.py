@@ -9,7 +9,6 @@ feature table and settings, a scores table its models and feature table.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import lineage, tasks
-from lifecycle.errors import UserError, interrupted
+from lifecycle.errors import STOP_EXIT_BASE, UserError, interrupted, stop_signal, stop_words
 from lifecycle.refresh_files import append_files
 from lifecycle.refresh_reload import reload_service, served_now
 
@@ -33,7 +32,6 @@ Progress = Callable[[str], None]
 # for a changed label definition (said by every refresh until `--accept-definition-change`); 128 + the signal's number
 # when stopped mid-way (130 Ctrl-C, 143 SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_NOT_PROMOTED = 0, 1, 3
-STOP_EXIT_BASE = 128
 # What the train step records of each training (``training.pipeline.TrainResult.to_dict``).
 REFRESH_MODEL_KEYS = ("task", "version", "promoted", "gate", "baseline", "champion")
 
@@ -323,7 +321,7 @@ def refresh(
                 raise
             took = time.perf_counter() - started
             record(StepOutcome(step, "interrupted", why, took, left(error)))
-            raise RefreshStopped(getattr(error, "signum", signal.SIGINT)) from None
+            raise RefreshStopped(stop_signal(error)) from None
         took = time.perf_counter() - started
         if check:  # its time is the step's, whether it then runs or is skipped
             checked[step] = checked.get(step, 0.0) + took
@@ -362,12 +360,12 @@ def refresh(
             left = f"the {step} step left what it writes as it was"
             if appended := stopped.detail.get("appended"):
                 left = _appended(appended)
+            said, result.exit_code = stop_words(stop.signum)
             result.error = (
-                f"stopped ({signal.Signals(stop.signum).name}) during the {step} step: "
+                f"{said} during the {step} step: "
                 + (f"{', '.join(done)} done and kept; " if done else "")
                 + f"{left}; `lifecycle refresh` runs what is left"
             )
-            result.exit_code = STOP_EXIT_BASE + stop.signum
             return result
         if any(needs_operator(kept) for kept in result.not_promoted.values()):
             result.exit_code = EXIT_NOT_PROMOTED

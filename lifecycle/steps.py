@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -273,3 +273,44 @@ def foresee_refusals(settings: Settings, dataset: str | None = None) -> None:
     if foreseen:
         with contextlib.suppress(OSError):  # a read-only workspace: the advice stays 'train'
             train_refusals.record(settings, dataset, foreseen, [])
+
+
+@contextlib.contextmanager
+def train_stops(settings: Settings, dataset: str, asked: str) -> Iterator[dict[str, Any]]:
+    """Within the block SIGTERM stops a training as Ctrl-C does (``errors.sigterm_stops``,
+    as `refresh`'s); a stop raises :class:`TrainStopped` naming the champions kept, which a
+    stopped train said nothing of (SIGTERM: exit 143, no line; Ctrl-C: 'Aborted!')."""
+    from lifecycle.errors import interrupted, sigterm_stops, stop_signal, stop_words
+
+    def champions() -> dict[str, str]:  # the aliases mirror: creates no tracking store
+        return registry.champion_versions(registry.reader(settings, mirrored=True), dataset)
+
+    before = champions()
+    try:
+        with sigterm_stops():
+            yield before
+    except BaseException as error:
+        if not interrupted(error):
+            raise
+        said, exit_code = stop_words(stop_signal(error))
+        now = champions()
+        champions = ", ".join(f"{t} v{v}" for t, v in now.items()) or "none"
+        kept = (
+            f"the champions are unchanged: {champions}"
+            if now == before
+            else (f"the champions now: {champions}")
+        )
+        notes = getattr(error, "__notes__", [])  # the staged winners withheld (champion_set)
+        line = f"{said} during `lifecycle {asked}`: " + "; ".join(
+            [*notes, kept] if notes else [kept, f"`lifecycle {asked}` trains again"]
+        )
+        raise TrainStopped(line, exit_code, now) from None
+
+
+class TrainStopped(Exception):
+    """A training stopped by Ctrl-C or SIGTERM: what it kept, in one line, and the exit
+    status (``errors.STOP_EXIT_BASE`` + the signal)."""
+
+    def __init__(self, line: str, exit_code: int, champions: dict[str, str]) -> None:
+        super().__init__(line)
+        self.exit_code, self.champions = exit_code, champions

@@ -527,3 +527,25 @@ def write_batch_scores(home: Path) -> Path:
         }
     ).to_parquet(path)
     return path
+
+
+def stopped_at(point: str, marker: Path, stop: int, *cli: str) -> tuple[int, str, str]:
+    """Run ``lifecycle CLI`` through ``tests/fault_entry.py`` until it reaches ``point``
+    (it writes ``marker`` and waits there), send it ``stop`` (SIGTERM, SIGINT) and give its
+    exit status, stdout and stderr."""
+    entry = Path(__file__).with_name("fault_entry.py")
+    process = subprocess.Popen(
+        [sys.executable, str(entry), point, str(marker), *cli],
+        cwd=entry.parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{cli} never reached {point}"
+        time.sleep(0.05)
+    process.send_signal(stop)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err

@@ -12,6 +12,7 @@ or missing champion artifact reported as unavailable with a reason.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from experiment_runs import few_rounds
-from services import run_cli
+from services import run_cli, stopped_at
 from workspaces import NO_COMPILE, NO_PLOTS
 
 from lifecycle.settings import Settings, load_settings
@@ -132,6 +133,35 @@ def test_kill_during_training_keeps_the_champion_and_the_next_run_recovers(
     assert not load_champions(settings(home)).unavailable
     models = run_cli(home, "models")
     assert "demo-churn v3" in models  # v2 from the killed run, v3 from the recovery
+
+
+def test_a_train_stopped_by_sigterm_or_ctrl_c_says_in_one_line_what_it_kept(home: Path) -> None:
+    """online_retail: `train all` stopped by SIGTERM exited 143 with no line at all, and
+    Ctrl-C said 'Aborted!' (exit 1), with --json no document, while `refresh` says what it
+    kept in both. A stopped train now says in one line that the champions are unchanged,
+    exits 128 + the signal (130, 143) and, with --json, gives its document."""
+    before = champion_versions(home)
+    kept = ", ".join(f"{task} v{version}" for task, version in before.items())
+    for stop, code, as_json in ((signal.SIGTERM, 143, ["--json"]), (signal.SIGINT, 130, [])):
+        marker = home.parent / f"reached-register-{uuid.uuid4().hex}"
+        # stopped once its version is registered, before the gate
+        args = ("--home", str(home), "--quiet", *as_json, "train", "churn")
+        returncode, out, err = stopped_at("register", marker, stop, *args)
+        said = (
+            f"stopped ({stop.name}) during `lifecycle train churn`: the champions are unchanged: "
+            f"{kept}; `lifecycle train churn` trains again"
+        )
+        assert returncode == code and err.splitlines() == [f"Error: {said}"], err
+        if as_json:
+            assert json.loads(out) == {
+                "status": "interrupted",
+                "error": said,
+                "exit_code": code,
+                "champions": before,
+            }
+        else:
+            assert out == "", out
+    assert champion_versions(home) == before
 
 
 def test_kill_during_score_all_keeps_the_latest_table_and_lists(home: Path) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from experiment_runs import few_rounds
-from services import run_cli
+from services import run_cli, stopped_at
 
 from features import contract as c
 from lifecycle import aliases_mirror, lineage, registry
@@ -179,9 +179,6 @@ def test_a_stopped_refresh_still_gives_its_document_and_keeps_what_it_did(
     append before it was kept. Now the document says it (status interrupted, the step, the
     steps done), with exit 128 + the signal (130, 143)."""
     import signal
-    import subprocess
-    import sys
-    import time
     import uuid
 
     from lifecycle import steps
@@ -208,23 +205,18 @@ def test_a_stopped_refresh_still_gives_its_document_and_keeps_what_it_did(
     (tmp_path / "later").mkdir()
     later = _next_week(trained_copy, tmp_path / "later")
     marker = tmp_path / f"reached-{uuid.uuid4().hex}"
-    entry = [sys.executable, str(Path(__file__).with_name("fault_entry.py")), "ingest"]
-    process = subprocess.Popen(
-        [*entry, str(marker), "--home", str(trained_copy), "--json", "refresh", str(later)],
-        cwd=Path(__file__).resolve().parents[1],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, out, err = stopped_at(
+        "ingest",
+        marker,
+        signal.SIGTERM,
+        "--home",
+        str(trained_copy),
+        "--json",
+        "refresh",
+        str(later),
     )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the refresh never reached its ingest"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
     document = json.loads(out)
-    assert process.returncode == 143 and document["exit_code"] == 143, err
+    assert code == 143 and document["exit_code"] == 143, err
     assert document["status"] == "interrupted" and document["step"] == "ingest", document
     assert document["ran"] == [] and "Traceback" not in err
     assert err.strip().splitlines()[-1] == (

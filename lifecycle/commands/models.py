@@ -50,18 +50,27 @@ def train(
     """Train, evaluate against baselines, track in MLflow, register, and gate promotion.
     Refused when the feature table is older than the dataset (run `lifecycle features build`);
     with `all`, a task the data cannot train yet is reported, the others are trained, and the
-    exit status is 3 (as `refresh`'s)."""
+    exit status is 3 (as `refresh`'s). Stopped by Ctrl-C or SIGTERM, it says which champions
+    it kept and exits 130 or 143."""
     from lifecycle.refresh import EXIT_NOT_PROMOTED
-    from lifecycle.steps import train_tasks
+    from lifecycle.steps import TrainStopped, train_stops, train_tasks
 
     chosen = None if task == "all" else [task]
-    done = train_tasks(
-        obj.settings,
-        chosen,
-        dataset=dataset,
-        progress=obj.console.step,
-        accept_definition_change=accept_definition_change,
-    )
+    try:
+        with train_stops(obj.settings, dataset or obj.settings.dataset, f"train {task}"):
+            done = train_tasks(
+                obj.settings,
+                chosen,
+                dataset=dataset,
+                progress=obj.console.step,
+                accept_definition_change=accept_definition_change,
+            )
+    except TrainStopped as stop:  # said as `refresh` says it: one line, 128 + the signal
+        if obj.console.as_json:
+            document = {"status": "interrupted", "error": str(stop), "exit_code": stop.exit_code}
+            obj.console.result(document | {"champions": stop.champions}, [])
+        click.echo(f"Error: {stop}", err=True)
+        click.get_current_context().exit(stop.exit_code)
     obj.console.result(
         {
             "not_trained": done.refused,
