@@ -150,8 +150,9 @@ def worded_reasons(
     145" once, not again as "145 per order net of refunds"."""
     picked: Picked = []
     facts_value_of = fact_values(value_of, names)
-    for j in ranked:
-        if contributions[j] <= 0:
+    shares = np.asarray(contributions).tolist()  # Python numbers: no NumPy scalar a candidate
+    for j in np.asarray(ranked).tolist():
+        if shares[j] <= 0:
             break
         # With the reasons all picked, a later one still joins the one whose fact it says:
         # "no activity for 280 days" said after three others is what "spent nothing in the
@@ -174,7 +175,7 @@ def worded_reasons(
         reason = {
             "feature": names[j],
             "value": value,
-            "contribution": float(contributions[j]),
+            "contribution": float(shares[j]),
             "text": text,
         }
         fact = fact_of(

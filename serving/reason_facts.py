@@ -102,6 +102,8 @@ def said_as(name: str, value: Any, value_of: Callable[[str], Any], names: Sequen
     """The feature whose words say ``name``'s value: its value before refunds where that is
     among ``names`` and the same (nothing refunded), else ``name`` itself."""
     gross = GROSS_OF.get(name)
+    if gross is None:  # most features: no scan of ``names`` (twice a candidate reason)
+        return name
     return gross if gross in names and same(value_of(gross), value) else name
 
 
@@ -273,7 +275,9 @@ def merged(picked: Picked, reason: dict[str, Any], fact: Fact | None) -> bool:
     contributions (they add up)."""
     for place, (kept, said) in enumerate(picked):
         same_words = kept["text"] == reason["text"]
-        if not (same_words or says(fact, said) or says(said, fact)):
+        # a fact None says nothing, nor is it said (:func:`says`): most candidates have none
+        related = fact is not None and said is not None and (says(fact, said) or says(said, fact))
+        if not (same_words or related):
             continue
         if not same_words and not says(said, fact):  # the new one says more
             kept.update(feature=reason["feature"], value=reason["value"], text=reason["text"])

@@ -359,9 +359,11 @@ def reason_text(
 
 
 @functools.lru_cache(maxsize=64)
-def _windows(names: tuple[str, ...], kind: str) -> list[int]:
-    """The windows of ``kind`` among a model's features, shortest first (once per model)."""
-    return sorted(w[1] for name in names if (w := window_of(name)) and w[0] == kind)
+def _windows(names: tuple[str, ...], kind: str) -> tuple[list[int], bool]:
+    """The windows of ``kind`` among a model's features, shortest first, and whether the model
+    has the tenure (once per model, not a scan of ``names`` per reason)."""
+    windows = sorted(w[1] for name in names if (w := window_of(name)) and w[0] == kind)
+    return windows, "tenure_days" in names
 
 
 class Pace(NamedTuple):
@@ -423,7 +425,7 @@ def pace_of(
     kind, days = window
     if purchase_counts and kind in WINDOW_AMOUNTS:
         return None
-    windows = _windows(tuple(names), kind)
+    windows, has_tenure = _windows(tuple(names), kind)
     if len(windows) < 2:
         return None
     longest = windows[-1]
@@ -431,7 +433,7 @@ def pace_of(
     recent, whole = value_of(f"{kind}_{short}d"), value_of(f"{kind}_{longest}d")
     if is_missing(recent) or is_missing(whole):
         return None
-    tenure = value_of("tenure_days") if "tenure_days" in names else None
+    tenure = value_of("tenure_days") if has_tenure else None
     span = float(longest) if is_missing(tenure) else min(float(longest), float(tenure))
     return Pace(kind, short, longest, span, float(recent), float(whole))
 
