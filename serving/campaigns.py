@@ -221,7 +221,9 @@ def campaign_members(
     if held_out == 0:
         raise CampaignError(
             f"{source}: no control users (every row has control false): without a held-out "
-            "group the campaign's effect cannot be measured; export the list with --control-share > 0"
+            "group the campaign's effect cannot be measured; export the list again with "
+            "--control-share above 0 (for a short list a larger share or another --seed: each "
+            "user is drawn on their own, so a short list can draw none)"
         )
     if held_out == len(members):
         raise CampaignError(f"{source}: every user is in the control group: nobody is targeted")

@@ -264,6 +264,7 @@ def test_a_campaign_started_from_a_ranking_some_users_lack_says_and_records_them
     assert lacking > 0
     said = f"left out: {lacking:,} users the filters keep without a conversion probability"
     options = ("--stage", "churned", "--rank-by", "conversion_probability", "--top", "20")
+    options += ("--control-share", "0.5")  # each name draws its own controls: some of 20
     text = run_cli(trained_copy, "campaign", "start", "back", *options)
     assert f"note: {said}" in text
     started = json.loads(run_cli(trained_copy, "--json", "campaign", "start", "back2", *options))

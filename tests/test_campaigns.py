@@ -1006,6 +1006,14 @@ def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(
     assert "--from-list takes the list as it is" in run_failing(
         home, "campaign", "start", "x", "--from-list", str(no_control), "--segment", "loyal"
     )
+    drew_none = run_failing(  # it said "export the list with --control-share > 0"
+        home, "campaign", "start", "x", "--top", "3", "--control-share", "0.01"
+    )
+    assert drew_none.endswith(
+        ", drawn from the campaign's name) held out none of the 3 users: each user is drawn on "
+        "their own, so a short list can draw none; give a larger --control-share or another "
+        "--seed"
+    ), drew_none
     assert "no campaign named 'nope'" in run_failing(home, "campaign", "report", "nope")
     # filters nobody matches: it was "no control users (every row has control false)"
     nobody = run_failing(home, "campaign", "start", "x", "--min-ltv", "1e12")

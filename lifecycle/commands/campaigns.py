@@ -133,6 +133,14 @@ def start(
                 f"no user scored as of {table.as_of} matches all of: {floored.text()}: "
                 "nobody to target or hold out; loosen the filters"
             )
+        if request.control_share > 0 and not ranked["control"].any():
+            raise CampaignError(  # the hint was "export the list with --control-share > 0"
+                f"the draw at control share {request.control_share} (seed {request.seed}"
+                + (", drawn from the campaign's name" if drawn else "")
+                + f") held out none of the {len(ranked):,} users: each user is drawn on their "
+                "own, so a short list can draw none; give a larger --control-share or another "
+                "--seed"
+            )
         members = ranked[[c.USER_ID, "control"]].reset_index(drop=True)
         members[c.USER_ID] = members[c.USER_ID].astype(str)
         whom = floored.text()  # the churn floor too: whom it targeted, as said at start
