@@ -333,7 +333,7 @@ def _require_known(obj: Context, dataset: str, step: str = "models") -> None:
         again = "lifecycle models --dataset" if step == "models" else "pass --dataset"
         from difflib import get_close_matches
 
-        closest = (get_close_matches(dataset, known, n=1, cutoff=0) or known)[0]
+        closest = (get_close_matches(dataset, known, n=1) or known)[0]  # else the first
         hint = f"; it knows {', '.join(known)}: {again} {closest}"
     else:
         hint = ": ingest or import it first"
