@@ -529,6 +529,10 @@ def write_batch_scores(home: Path) -> Path:
     return path
 
 
+def _sigint_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stopped_at(point: str, marker: Path, stop: int, *cli: str) -> tuple[int, str, str]:
     """Run ``lifecycle CLI`` through ``tests/fault_entry.py`` until it reaches ``point``
     (it writes ``marker`` and waits there), send it ``stop`` (SIGTERM, SIGINT) and give its
@@ -540,6 +544,9 @@ def stopped_at(point: str, marker: Path, stop: int, *cli: str) -> tuple[int, str
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: an xdist worker ignores SIGINT, and a child inheriting that
+        # ignores Ctrl-C (Python then installs no KeyboardInterrupt handler)
+        preexec_fn=_sigint_as_from_a_terminal,
     )
     deadline = time.monotonic() + 120
     while not marker.exists():
