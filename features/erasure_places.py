@@ -108,9 +108,8 @@ class PlaceIds:
         of = {name: ids | more(ids) for name, ids in self.of.items()}
         every = self.every | more(self.every)
         unheld = self.unheld | more(set(self.unheld))
-        return replace(
-            self, every=every, of=of, unheld=unheld
-        )  # the rest shared, as the notes it gathers
+        # the rest shared, as the notes it gathers
+        return replace(self, every=every, of=of, unheld=unheld)
 
 
 def _names(datasets: list[str]) -> str:

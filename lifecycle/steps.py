@@ -100,7 +100,10 @@ class Trainings:
             for r in self.results
             for line in r.lines(
                 trained_for_nothing(
-                    r.task, self.answered[r.task], kept_version(r), r.champion is not None
+                    r.task,
+                    self.answered[r.task],
+                    kept_version(r),
+                    made_champion=r.champion is not None,
                 )
                 if r.task in self.answered
                 else None
@@ -294,12 +297,8 @@ def train_stops(settings: Settings, dataset: str, asked: str) -> Iterator[dict[s
             raise
         said, exit_code = stop_words(stop_signal(error))
         now = champions()
-        champions = ", ".join(f"{t} v{v}" for t, v in now.items()) or "none"
-        kept = (
-            f"the champions are unchanged: {champions}"
-            if now == before
-            else (f"the champions now: {champions}")
-        )
+        listed = ", ".join(f"{t} v{v}" for t, v in now.items()) or "none"
+        kept = f"the champions {'are unchanged' if now == before else 'now'}: {listed}"
         notes = getattr(error, "__notes__", [])  # the staged winners withheld (champion_set)
         line = f"{said} during `lifecycle {asked}`: " + "; ".join(
             [*notes, kept] if notes else [kept, f"`lifecycle {asked}` trains again"]

@@ -229,6 +229,11 @@ def missing_folder(folder: Path) -> Path | None:
     return missing
 
 
+def created_path(folder: Path | None) -> str | None:
+    """``created_folder`` of a command's JSON: the folder writing its --out made, in full."""
+    return str(folder.absolute()) if folder else None
+
+
 def created_words(folder: Path | None) -> str:
     """' (created folder X)', for the line naming an --out whose folder ``folder`` writing it
     made (:func:`missing_folder`); '' when none was."""

@@ -25,11 +25,11 @@ def answers_nothing(task: str, by: str) -> str:
     return f"answers nothing served: {served_as(task, by)}"
 
 
-def trained_for_nothing(task: str, by: str, version: str, champion: bool = True) -> str:
+def trained_for_nothing(task: str, by: str, version: str, made_champion: bool = True) -> str:
     """`train`'s one line for such a task, in place of its model's verdict and baseline
-    lines: "promoted to champion" read as what is served. Not ``champion``: the version the
-    gate kept back, said so (its champion stays)."""
-    kept = "is kept" if champion else "is kept as challenger (its champion stays)"
+    lines: "promoted to champion" read as what is served. Not ``made_champion``: the version
+    the gate kept back, said so (its champion stays)."""
+    kept = "is kept" if made_champion else "is kept as challenger (its champion stays)"
     return (
         f"{task}: served as {by} on this log of purchases (one event: a {task} is a purchase "
         f"in the horizon, churn none); its model v{version} {kept} and answers nothing"

@@ -94,11 +94,11 @@ def run(obj: Context, users: int | None, seed: int | None) -> None:
 @pass_context
 def demo_data(obj: Context, users: int | None, seed: int | None, out: Path | None) -> None:
     """Generate the demo product's users, events and ground truth."""
-    from lifecycle.storage import created_words, missing_folder
+    from lifecycle.storage import created_path, created_words, missing_folder
 
     created = missing_folder(out) if out is not None else None  # made by it: said after
     demo = _generate_demo(obj, users, seed, out)
-    demo["created_folder"] = str(created.absolute()) if created else None
+    demo["created_folder"] = created_path(created)
     lines = [
         f"demo data: {demo['users']:,} users, {demo['events']:,} events in {demo['out_dir']}"
         + created_words(created)

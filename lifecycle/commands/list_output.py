@@ -204,7 +204,7 @@ def emit_list(
     """Print the list, or write it to --out; either way with its currency and windows (and
     ``notes``: what the reader must know about it, one line each); ``units`` (a
     ``serving.units.Units``): the scores table's, from its metadata, when not given."""
-    from lifecycle.storage import created_words, refuse_unwritable, written_at
+    from lifecycle.storage import created_path, created_words, refuse_unwritable, written_at
     from serving.list_export import export, list_format
     from serving.list_text import format_rows
     from serving.units import units_for
@@ -239,7 +239,7 @@ def emit_list(
                 **data,
                 "out": str(out.absolute()),
                 "rows": len(rows),
-                "created_folder": str(created.absolute()) if created else None,
+                "created_folder": created_path(created),
             },
             [
                 f"{title}: {len(rows):,} row{'s' * (len(rows) != 1)} -> {written_at(out)}"

@@ -480,7 +480,7 @@ def report(
         record_export(obj.settings, out, top, pseudonymized=pseudonymize, scores=table.path)
     notes = [note] if (note := by_former_champions(obj, table.metadata)) else []
     built = build_report(obj.settings, out, top=top, privacy=privacy, table=table, notes=notes)
-    from lifecycle.storage import created_words, written_at
+    from lifecycle.storage import created_path, created_words, written_at
 
     obj.console.result(
         {
@@ -488,7 +488,7 @@ def report(
             "images": built.images,
             "sections": built.sections,
             "notes": notes,
-            "created_folder": str(created.absolute()) if created else None,
+            "created_folder": created_path(created),
         },
         [
             f"report: {written_at(built.path)} ({built.images} plots){created_words(created)}",

@@ -542,7 +542,7 @@ def backtest(
     """Out-of-time backtest: run the whole pipeline on the data up to each cutoff, then judge
     its scores and the baselines' against what happened after it (logged to MLflow)."""
     from lifecycle.backtest import run_backtest
-    from lifecycle.storage import created_words, missing_folder
+    from lifecycle.storage import created_path, created_words, missing_folder
 
     created = missing_folder(out) if out is not None else None  # made by the run: said after
     result = run_backtest(
@@ -555,7 +555,7 @@ def backtest(
         progress=obj.console.step,
     )
     lines = result.lines() + ([f"--out {out}{created_words(created)}"] if created else [])
-    folder = {"created_folder": str(created.absolute()) if created else None}
+    folder = {"created_folder": created_path(created)}
     obj.console.result({**result.to_dict(), **folder}, lines)
 
 
