@@ -12,6 +12,7 @@ import pandas as pd
 
 from features.currency import read_marks
 from features.parsing import DOT_GROUPED, NULL_TOKENS, WHOLE_FLOAT_ID, number_text
+from features.quarantine import TOTALS_LABEL
 from features.reading import (
     CSV_SUFFIXES,
     DEFAULT_CHUNK_ROWS,
@@ -80,7 +81,9 @@ def column_forms(
             ids = {col: [False, False] for col in dict.fromkeys(id_columns) if col in chunk}
             amounts = _AmountEvidence() if amount_column in chunk.columns else None
         for col in list(ids):
+            # a header repeated inside the file, a totals line: quarantined, no id of a user
             filled = _filled(chunk[col])
+            filled = filled[(filled != col) & ~filled.str.fullmatch(TOTALS_LABEL).astype(bool)]
             point_zero = filled.str.fullmatch(WHOLE_FLOAT_ID).astype(bool)
             plain = filled.str.fullmatch(r"-?[0-9]+").astype(bool)
             if not (point_zero | plain).all():

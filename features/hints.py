@@ -7,6 +7,7 @@ others are of contract-column files, read by `ingest` (whose options they name) 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import TYPE_CHECKING
 
 from features import contract as c
@@ -75,6 +76,13 @@ def option_hint(hint: str, otherwise: str = "") -> str:
     return hint if option is None or offered(option.group()) else otherwise
 
 
+# a column of event types holds a few words (paid, refunded, failed), often so named
+TYPE_VALUES_AT_MOST = 50
+TYPE_NAMES = r"status|type|kind|event|action|state"
+# an amount as exports write it (£1,234.50, 1.234,56 €, (3.10)); no time (08:26) nor date
+AMOUNT_TEXT = r"[^\d:]*\d[\d.,'\s]*[^\d:]*"
+
+
 def purchase_log(
     wanted: dict[str, str], raw: pd.DataFrame, amount: str
 ) -> tuple[str, tuple[str, ...]]:
@@ -87,21 +95,53 @@ def purchase_log(
     columns = raw.columns
     if c.EVENT_TYPE not in wanted or wanted[c.EVENT_TYPE] in columns:
         return "", ()
-    others = [str(n) for n in columns if n not in wanted.values() and n != amount]
+    money = None if amount in columns else _money_column(raw, [*wanted.values()])
+    others = [str(n) for n in columns if n not in wanted.values() and n not in (amount, money)]
     if amount not in columns and any(_holds_type_names(raw[n]) for n in others):
         return "", ()
     what = "user, time, amount" if amount in columns else "user and time, no amount column"
+    if money is not None:  # Shopify's Total: the amount, under another name
+        what = f"user, time, amount: --map amount={shlex.quote(money)}"
     if not offered("--event-type"):
         return f"; a log of purchases only ({what}) needs an event_type column", ()
     option = f"--event-type {c.PURCHASE}"
     if amount in columns or not others:
         return f"; a log of purchases only ({what}) takes {option}", (option,)
+    others = _type_columns(raw, others) or others
     named = " or ".join(f"'{n}'" for n in others[:3])
+    first = f"--map event_type={shlex.quote(others[0])}"
     return (
         f"; a log of purchases only ({what}) takes {option}; if {named} holds each row's "
-        f"event type, --map event_type={others[0]} reads it",
-        (option, f"--map event_type={others[0]}"),
+        f"event type, {first} reads it",
+        (option, first),
     )
+
+
+def _type_columns(raw: pd.DataFrame, names: list[str]) -> list[str]:
+    """Of ``names``, the columns that may hold event types: words repeated over rows (a
+    'Financial Status' of paid and refunded), not dates, amounts or ids; one named as a
+    status or type first, then those of the fewest values (one value last)."""
+    ranks = {}
+    for name in names:
+        values = raw[name].dropna().astype(str).str.strip()
+        values = values[values != ""]
+        distinct = values.nunique()
+        worded = values.str.contains(r"[^\W\d_]{2}").mean() if len(values) else 0.0
+        repeated = distinct < max(2, len(values) // 2) or len(values) < 4
+        if worded >= 0.5 and repeated and distinct <= TYPE_VALUES_AT_MOST:
+            named = re.search(TYPE_NAMES, name, re.IGNORECASE) is not None
+            ranks[name] = (not named, distinct == 1, distinct)
+    return sorted(ranks, key=ranks.__getitem__)
+
+
+def _money_column(raw: pd.DataFrame, used: list[str]) -> str | None:
+    """The column named as money (``Total``, ``Order Total Amount``; not ``Paid at``) whose
+    values are amounts, one named just so (``Total`` before ``Subtotal``) first."""
+    named = [n for n in map(str, raw.columns) if c.named_as_amount([n], used)]
+    looks = {n: raw[n].dropna().astype(str).str.fullmatch(AMOUNT_TEXT).mean() for n in named}
+    amounts = [n for n in named if looks[n] >= 0.5]
+    exact = [n for n in amounts if c.snake_case(n) in c.AMOUNT_WORDS]
+    return next(iter(exact + amounts), None)
 
 
 def _holds_type_names(column: pd.Series) -> bool:

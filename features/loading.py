@@ -23,7 +23,7 @@ from features.erasure_log import ERASED_USER, ERASED_USER_SPELLING
 from features.guest_orders import GUEST_ROWS, RowsWithoutUser, keyed_canonically, unkeyed_columns
 from features.id_spellings import SPELT_APART, spelt_apart
 from features.money_checks import ABSURD_AMOUNT, absurd_amounts, refuse_currencies
-from features.quarantine import EMPTY_ROW, RAGGED_ROWS, quarantine_rows
+from features.quarantine import EMPTY_ROW, RAGGED_ROWS, TOTALS_ROW, quarantine_rows
 from features.reading import BLANK_NAMED, EXTRA_FIELDS, MISSING_FIELDS
 from features.source_files import SourceFiles, with_source_file
 from features.spreadsheet_cells import spreadsheet_safe
@@ -373,6 +373,7 @@ ID_REASONS = (
     "user_id_too_long",
     EMPTY_ROW,
     "repeated_header",
+    TOTALS_ROW,
     EXTRA_FIELDS,
     MISSING_FIELDS,
 )

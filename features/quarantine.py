@@ -18,6 +18,9 @@ RAGGED_ROWS = "ragged_rows"  # attrs key: {row label: reason} of rows out of lin
 # a row whose every cell is blank (a spreadsheet saves rows it once used as ',,,'): it carries
 # nothing, so it is quarantined and counted, but not against the file's bad-row limit
 EMPTY_ROW = "empty_row"
+# the label of a totals line a spreadsheet or report adds under its rows (TOTAL, Grand Total)
+TOTALS_ROW = "totals_row"
+TOTALS_LABEL = r"(?i)(?:grand[ _-]?)?totals?|sum|subtotal|summe|gesamt(?:summe)?|totaal"
 
 
 class Quarantine:
@@ -41,6 +44,7 @@ class Quarantine:
         if len(raw.columns) > 1:  # of one column, a blank cell is that column's value missing
             self.flag(every_cell(raw, lambda text, _: text.str.strip() == ""), EMPTY_ROW)
         self.flag(repeated_header(raw), "repeated_header")
+        self.flag(totals_row(raw), TOTALS_ROW)
 
     def flag(self, mask: pd.Series | np.ndarray, reason: str) -> None:
         """Mark rows as bad; a row keeps the first reason it was flagged with."""
@@ -101,6 +105,29 @@ def repeated_header(raw: pd.DataFrame) -> pd.Series:
     if any(pd.api.types.is_numeric_dtype(raw[col]) for col in raw.columns):
         return pd.Series(False, index=raw.index)
     return every_cell(raw, lambda text, col: (text.str.strip() == str(col).strip()).fillna(False))
+
+
+def totals_row(raw: pd.DataFrame) -> pd.Series:
+    """Rows of one totals label (``TOTAL``, ``Grand Total``) beside blanks and numbers, one
+    cell blank at least (a totals line has no date): a report's sum, no event."""
+    none = pd.Series(False, index=raw.index)
+    if len(raw.columns) < 2:
+        return none
+    # a blank cell first, compared in C: the label's regex then runs on those rows alone
+    blank = pd.Series(False, index=raw.index)
+    for col in raw.columns:
+        blank |= as_text(raw[col]).fillna("").eq("").to_numpy(dtype=bool)
+    rows = raw.loc[blank]
+    if rows.empty:
+        return none
+    labels = sum(_is_label(as_text(rows[col])).astype(int) for col in rows.columns)
+    rows = rows.loc[labels == 1]
+    totals = every_cell(rows, lambda text, _: _is_label(text) | ~text.str.contains(r"[^\W\d_]"))
+    return totals.reindex(raw.index, fill_value=False)
+
+
+def _is_label(text: pd.Series) -> pd.Series:
+    return text.str.strip().str.fullmatch(TOTALS_LABEL).fillna(False).astype(bool)
 
 
 def every_cell(raw: pd.DataFrame, test: Callable[[pd.Series, str], pd.Series]) -> pd.Series:
