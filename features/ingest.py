@@ -60,6 +60,7 @@ from features.reading import (
     NoDataRows,
     read_chunks,
 )
+from features.refund_columns import unread_refunds
 from features.table_checks import TableChecks
 from features.time_columns import note_zones
 from features.user_overlap import LATER_KEYS, ids_apart, refuse_users_of_no_events
@@ -487,6 +488,7 @@ def _finish_events(
             reports["events"].notes[MAYBE_MINOR] = maybe
         elif maybe := maybe_counts(amounts, column):
             reports["events"].notes[MAYBE_COUNTS] = maybe
+    reports["events"].notes.update(unread_refunds(staging / EVENTS_FILE))
     if appending_to is not None:  # the file's ids beside the dataset's: 013047 beside 13047
         notes = reports["events"].notes
         notes.pop(SPELT_APART, None)

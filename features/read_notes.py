@@ -46,6 +46,7 @@ from features.guest_orders import NO_USER_NOTE, without_user_words
 from features.hints import option_hint
 from features.id_checks import IDS_FOLDED
 from features.reading import HEADER_ONLY
+from features.refund_columns import UNREAD_REFUNDS, unread_refunds_line
 from features.time_columns import zoneless_lines, zones_mixed_lines
 from features.time_gaps import ISOLATED_NOTE, isolated_line
 from features.user_validation import USERS_COLUMNS_ABSENT
@@ -142,6 +143,8 @@ def note_lines(notes: dict[str, Any], reasons: dict[str, int]) -> list[str]:
         out.append(maybe_minor_line(notes[MAYBE_MINOR]))
     if MAYBE_COUNTS in notes:
         out.append(maybe_counts_line(notes[MAYBE_COUNTS]))
+    if UNREAD_REFUNDS in notes:
+        out.append(unread_refunds_line(notes[UNREAD_REFUNDS]))
     if unused := notes.get("time_column_unused"):
         out.append(
             f"    '{unused['beside']}' holds dates without a time, so every event was read at "

@@ -1030,6 +1030,39 @@ def test_a_shop_export_is_told_its_amount_and_status_columns(home: Path, tmp_pat
     assert error.endswith("if 'Land' holds each row's event type, --map event_type=Land reads it")
 
 
+def test_a_refund_written_as_a_column_of_the_charge_is_named_never_unsaid(
+    tmp_path: Path,
+) -> None:
+    # Stripe's charges export: 3,548 refunded charges of the real log counted as purchases
+    # in full, and nothing said that 'amount_refunded' was not read
+    charges = tmp_path / "charges.csv"
+    charges.write_text(
+        "id,customer,created,amount,amount_refunded,refunded,status\n"
+        "ch_1,cus_1,2024-01-01T10:00:00Z,12.50,0,false,succeeded\n"
+        "ch_2,cus_2,2024-01-02T10:00:00Z,40.00,40.00,true,succeeded\n"
+        "ch_3,cus_2,2024-01-03T10:00:00Z,9.00,3.00,true,failed\n"
+    )
+    mapping = c.ColumnMapping.parse(
+        ["user_id=customer", "event_time=created", "event_type=status"],
+        event_types=c.parse_event_types(["purchase=succeeded"]),
+    )
+    summary = ingest_events(charges, tmp_path / "d", mapping=mapping)
+    notes = json.loads((tmp_path / "d" / "report.json").read_text())["tables"]["events"]["notes"]
+    assert notes["refunds_in_a_column"] == {
+        "column": "amount_refunded",
+        "purchases": 1,
+        "example": "40.00",
+    }
+    assert (
+        "column 'amount_refunded' holds a refund on 1 purchases (e.g. '40.00') and is not read"
+        in "\n".join(summary.lines())
+    )
+    # no refund in it on a purchase: nothing said
+    charges.write_text(charges.read_text().replace("40.00,true", "0,false"))
+    summary = ingest_events(charges, tmp_path / "e", mapping=mapping)
+    assert "refund on" not in "\n".join(summary.lines())
+
+
 # -- settings ---------------------------------------------------------------------------
 
 
