@@ -34,6 +34,7 @@ from serving.reason_words import (
     is_missing,
     pace_of,
     trend_days,
+    under_a_day,
 )
 from serving.segments import BEYOND_SIGNUP, only_signed_up, whole_days
 from serving.units import Counted
@@ -78,7 +79,8 @@ SAME_DAYS = {"active_days", "orders", "sessions"}
 GROSS_OF = {net: gross for gross, net in NET_VALUES.items()}  # net_order_value -> avg_order_value
 
 TENURE = "tenure_days"  # how long the user is known: a window at least as long holds it all
-# ("empty", kind, days), ("orders", at most, exactly), ("total", kind, value), ("fell",
+# ("split_orders", None, None): orders under a day apart on average, or ("split_orders",
+# "orders", days) with no order in those days since; ("empty", kind, days), ("orders", at most, exactly), ("total", kind, value), ("fell",
 # kind, (window, said against the user's pace, not a trend's ratio)), ("emptied",
 # kind, days): some of a kind in the longest window, none in these days of it, ("first_seen",
 # None, whole days) or ("first_day", days idle, whole days known): nothing past the first day
@@ -188,6 +190,10 @@ def fact_of(
         return None
     if not isinstance(value, int | float | np.number):  # a category, NA
         return None
+    if name == USUAL_GAP and under_a_day(value):
+        return ("split_orders", None, None)
+    if name == "overdue_ratio" and value > 1 and under_a_day(gap := value_of(USUAL_GAP)):
+        return ("split_orders", "orders", float(value) * float(gap))
     if name == TENURE and value > 0:
         return ("first_seen", None, float(whole_days(value)))
     first = _first_day_only(value_of) if first_day_only is None else first_day_only
@@ -224,6 +230,17 @@ def says(stronger: Fact | None, weaker: Fact | None) -> bool:
     """Whether the first fact says the second (each fact says itself)."""
     if stronger is None or weaker is None:
         return False
+    if weaker[0] == "split_orders":  # orders under a day apart: said with the days since too
+        if stronger[0] == "split_orders":
+            return stronger[2] is not None or weaker[2] is None
+        # the days since are the stronger fact: "no activity for 373 days" says them (the
+        # ratio's days times the gap, to the float error of that product)
+        idle = None if weaker[2] is None else ("empty", "orders", weaker[2] - 1e-6)
+        return idle is not None and says(stronger, idle)
+    if stronger[0] == "split_orders":  # ... which say no order in those days
+        if stronger[2] is None:
+            return False
+        stronger = ("empty", "orders", stronger[2])
     if weaker[0] == "first_day":  # said by itself alone
         return stronger == weaker
     if stronger[0] == "first_day":  # "seen only on their first day, 256 days ago"

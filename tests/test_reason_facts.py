@@ -209,13 +209,12 @@ CASES = {
         | {"orders_total": 2.0},
         {"overdue_ratio": 0.5, "orders_90d": 0.2, "orders_total": 0.1},
         {},
-        [
+        [  # 105 days without an order say the empty 90 days
             (
-                "no order since their orders so far, which came on average less than a day apart",
+                "no order for 106 days (orders so far came on average less than a day apart)",
                 "overdue_ratio",
-                0.5,
+                0.7,
             ),
-            ("no orders in the last 90 days", "orders_90d", 0.2),
             ("2 orders so far", "orders_total", 0.1),
         ],
     ),

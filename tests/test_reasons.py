@@ -327,23 +327,52 @@ def test_overdue_against_a_usual_gap_under_a_day_says_so() -> None:
     split_basket = {"overdue_ratio": 35010.0, "ipt_mean_days": 0.003, "orders_90d": 0.0}
     ranked = np.argsort(-contributions)
     picked = worded_reasons(names, contributions, ranked, split_basket.get)
+    # 35010 x 0.003 = 105.03 days without an order: that says the empty 90 days, one reason
     assert [r["text"] for r in picked] == [
-        "no order since their orders so far, which came on average less than a day apart",
-        "no orders in the last 90 days",
+        "no order for 106 days (orders so far came on average less than a day apart)"
     ]
     assert picked[0]["value"] == 35010.0  # the value itself is kept
+    assert picked[0]["contribution"] == pytest.approx(0.7)
     # online_retail 12432 (trial W): gaps of 0.001 and 1.99 days, a mean of 0.995; the words
     # said "came less than a day apart" of orders two days apart: the mean is what is known
     two_days = reason_text("overdue_ratio", 42.0, usual_gap_days=0.995)
-    assert (
-        two_days
-        == "no order since their orders so far, which came on average less than a day apart"
-    )
+    assert two_days == "no order for 42 days (orders so far came on average less than a day apart)"
     usual = {"overdue_ratio": 2.3, "ipt_mean_days": 30.0, "orders_90d": 0.0}
     picked = worded_reasons(names, contributions, ranked, usual.get)
     assert picked[0]["text"] == "next purchase overdue (2.3x their usual gap)"
     early = reason_text("overdue_ratio", 0.5, usual_gap_days=0.2)
     assert early == "next purchase not yet due (0.5x their usual gap)"
+
+
+def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
+    """online_retail at 2011-12-10 (session 48): 16000's three orders of 2011-12-07 came
+    minutes apart, 17850's 34 orders ended 373 days before; both read "no order since their
+    orders so far, which came on average less than a day apart", a customer of three days
+    ago as one gone a year, and 17850 said the sub-day gap twice beside it. The days since
+    the last order are said, and the gap once."""
+    names = ["ipt_mean_days", "overdue_ratio", "orders_total", "revenue_30d"]
+    # the values and contributions 17850 and 16000 were served with
+    gone = {"ipt_mean_days": 0.0391625, "overdue_ratio": 9507.99, "orders_total": 34.0}
+    gone_raised = np.array([1.066, 0.794, 0.537, -0.2])
+    picked = worded_reasons(names, gone_raised, np.argsort(-gone_raised), gone.get)
+    assert [r["text"] for r in picked] == [
+        "no order for 373 days (orders so far came on average less than a day apart)",
+        "34 orders so far",
+    ]
+    assert picked[0]["contribution"] == pytest.approx(1.066 + 0.794)
+    recent = {"ipt_mean_days": 0.0010417, "overdue_ratio": 2388.67, "orders_total": 3.0}
+    recent_raised = np.array([-0.1, 0.279, -0.05, 0.347])
+    picked = worded_reasons(
+        names, recent_raised, np.argsort(-recent_raised), (recent | {"revenue_30d": 12393.7}).get
+    )
+    assert [r["text"] for r in picked] == [
+        "spent 12,394 in the last 30 days",
+        "no order for 3 days (orders so far came on average less than a day apart)",
+    ]
+    # a gap under a day reads as the overdue ratio reads it, not "buys every 1 day on average"
+    assert (
+        reason_text("ipt_mean_days", 0.8) == "orders so far came on average less than a day apart"
+    )
 
 
 def test_scored_reasons_agree_with_their_values(trained_workspace: TrainedWorkspace) -> None:
