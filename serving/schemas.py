@@ -187,7 +187,11 @@ class _UserScore(_Model):
         "had (the model would extrapolate); null when the user is within it",
     )
     lifecycle_stage: str | None = Field(None, description=STAGE_DOC)
-    reasons: list[Reason] = Field(default_factory=list, description="what pushed churn up most")
+    reasons: list[Reason] | None = Field(
+        None,
+        description="what pushed churn up most ([]: computed, no feature raised it); null when "
+        "not computed: reasons 'none', or tasks without churn",
+    )
     model_versions: dict[str, str] = Field(
         default_factory=dict,
         description="task -> registry version that scored this user ('1 - churn vN': as "

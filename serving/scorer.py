@@ -323,7 +323,9 @@ class Scorer:
         matrix = online_matrix(state.store, state.layout, state.fetch, champions, lookup)
         rows = self._score_known(state, champions, matrix, reasons)
         keys = [c.answering_user_id(u, rows) for u in held]
-        return self._response(state, champions, wanted, user_ids, rows, "scored", keys)
+        return self._response(
+            state, champions, wanted, user_ids, rows, "scored", keys, reasons != "none"
+        )
 
     def score_features(
         self, users: list[FeatureRow], tasks: list[Task] | None = None
@@ -458,12 +460,15 @@ class Scorer:
         rows: dict[str, dict[str, Any]],
         known_status: str,
         keys: list[str] | None = None,
+        explained: bool = True,
     ) -> ScoreResponse:
         """One user per id of ``user_ids``, in order: its row of ``rows`` (looked up by its
-        key of ``keys``, default the id itself) or the cold-start answer."""
+        key of ``keys``, default the id itself) or the cold-start answer; reasons null
+        where not computed (not ``explained``, or churn not asked), [] where none raised it."""
         plan = answer_plan(state, champions, wanted)
         versions = dict(plan.versions)
         fields, float_fields = plan.fields, plan.float_fields
+        explained = explained and "reasons" in fields
         # Built without validation (the values are scoring's own, JSON-ready, of the fields'
         # types): for 100 users validating ~400 models cost more than scoring them.
         users = []
@@ -477,9 +482,11 @@ class Scorer:
                 if value is not None and type(value) is not float:
                     values[name] = float(value)
             # precomputed reasons come as the answer's models already (serving.known_reasons)
-            values["reasons"] = [
-                r if type(r) is Reason else as_reason(r) for r in values.get("reasons") or []
-            ]
+            values["reasons"] = (
+                [r if type(r) is Reason else as_reason(r) for r in values.get("reasons") or []]
+                if explained
+                else None
+            )
             values.update(user_id=user_id, status=status, model_versions=versions)
             users.append(trusted(UserScore, values))
 

@@ -135,7 +135,7 @@ def test_one_user_and_many_score_alike(scorer: Any, users: list[str]) -> None:
 def test_without_reasons_the_scores_stay(scorer: Any, users: list[str]) -> None:
     plain = scorer.score(users[:10], reasons="none").users
     full = scorer.score(users[:10], reasons="fresh").users
-    assert all(u.reasons == [] for u in plain)
+    assert all(u.reasons is None for u in plain)  # not computed: null, not "none raised"
     assert any(u.reasons for u in full)
     for a, b in zip(plain, full, strict=True):
         assert a.model_dump(exclude={"reasons"}) == b.model_dump(exclude={"reasons"})
@@ -394,5 +394,7 @@ def test_answers_built_without_validation_equal_validated_ones(
         assert response.model_dump_json() == validated.model_dump_json()
         assert response == validated
         for user in response.users:
-            assert all(type(r.contribution) is float for r in user.reasons)
-            assert all(r.value is None or type(r.value) in (float, bool, str) for r in user.reasons)
+            assert all(type(r.contribution) is float for r in user.reasons or [])
+            assert all(
+                r.value is None or type(r.value) in (float, bool, str) for r in user.reasons or []
+            )

@@ -81,7 +81,7 @@ def test_tasks_subset_leaves_other_fields_null(scorer: Any, known_users: list[st
     answer = scorer.score(known_users[:1], ["ltv"])
     user = answer.users[0]
     assert user.ltv is not None
-    assert user.churn_probability is None and user.reasons == [] and user.value_at_risk is None
+    assert user.churn_probability is None and user.reasons is None and user.value_at_risk is None
     # churn made the user's stage, which every answer has
     assert user.model_versions.keys() == {"ltv", "churn"}
     # and the answer says so: model_versions named churn while model_kinds and definitions
