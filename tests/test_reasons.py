@@ -350,10 +350,10 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     orders so far, which came on average less than a day apart", a customer of three days
     ago as one gone a year, and 17850 said the sub-day gap twice beside it. The days since
     the last order are said, and the gap once."""
-    names = ["ipt_mean_days", "overdue_ratio", "orders_total", "revenue_30d"]
+    names = ["ipt_mean_days", "overdue_ratio", "orders_total", "revenue_30d", "recency_days"]
     # the values and contributions 17850 and 16000 were served with
     gone = {"ipt_mean_days": 0.0391625, "overdue_ratio": 9507.99, "orders_total": 34.0}
-    gone_raised = np.array([1.066, 0.794, 0.537, -0.2])
+    gone_raised = np.array([1.066, 0.794, 0.537, -0.2, -0.1])
     picked = worded_reasons(names, gone_raised, np.argsort(-gone_raised), gone.get)
     assert [r["text"] for r in picked] == [
         "no order for 373 days (orders so far came on average less than a day apart)",
@@ -361,12 +361,21 @@ def test_orders_minutes_apart_say_how_long_since_the_last() -> None:
     ]
     assert picked[0]["contribution"] == pytest.approx(1.066 + 0.794)
     recent = {"ipt_mean_days": 0.0010417, "overdue_ratio": 2388.67, "orders_total": 3.0}
-    recent_raised = np.array([-0.1, 0.279, -0.05, 0.347])
-    picked = worded_reasons(
-        names, recent_raised, np.argsort(-recent_raised), (recent | {"revenue_30d": 12393.7}).get
-    )
+    recent_raised = np.array([-0.1, 0.279, -0.05, 0.347, 0.3])
+    # the last order was the last activity: "no activity for 3 days" is the same days, said
+    # with the gap, not instead of it
+    idle = recent | {"revenue_30d": 12393.7, "recency_days": 2388.67 * 0.0010417}
+    picked = worded_reasons(names, recent_raised, np.argsort(-recent_raised), idle.get)
     assert [r["text"] for r in picked] == [
+        "no order for 3 days (orders so far came on average less than a day apart)",
         "spent 12,394 in the last 30 days",
+    ]
+    assert picked[0]["contribution"] == pytest.approx(0.579)
+    # activity since the last order (a later refund) is another fact, said apart
+    later = idle | {"recency_days": 1.0}
+    picked = worded_reasons(names, recent_raised, np.argsort(-recent_raised), later.get)
+    assert [r["text"] for r in picked][1:] == [
+        "no activity for 1 day",
         "no order for 3 days (orders so far came on average less than a day apart)",
     ]
     # a gap under a day reads as the overdue ratio reads it, not "buys every 1 day on average"
