@@ -60,7 +60,7 @@ NOT_ACTIVITY_TYPES = "not_activity_types"
 # the date of the members' recorded scores, when it is not the as-of date outcomes are measured
 # from (a list scored on one day and sent on a later one)
 SCORED_AT = "scored_at"
-# the control-group seed a campaign made here drew its held-out users with (none: from a list)
+# the control-group seed a campaign drew its held-out users with (none: from a list without one)
 CONTROL_SEED_KEY = "control_seed"
 
 
@@ -142,9 +142,9 @@ def campaign_seed(name: str) -> int:
     """The control-group seed of campaign ``name`` made without --seed: a stable hash of its
     name, so each campaign holds out other users (with seed 0 for all, the same users were held
     out of every campaign) and the same definition holds out the same ones."""
-    import hashlib
+    from serving.lists import drawn_seed
 
-    return int.from_bytes(hashlib.sha256(f"campaign:{name}".encode()).digest()[:4], "big")
+    return drawn_seed(f"campaign:{name}")
 
 
 # -- starting a campaign ------------------------------------------------------------------
@@ -263,7 +263,7 @@ def start_campaign(
     measured_from: str | None = None,
 ) -> Campaign:
     """Record a campaign (written atomically; nothing is written when the input is bad);
-    ``control_seed``: the seed its control flags were drawn with, when made here;
+    ``control_seed``: the seed its control flags were drawn with (a list's, when it says);
     ``measured_from``: the day outcomes count from, when later than the scores' date (a list
     sent after the day it was scored: the scores are the list's, the report reads from then)."""
     import pyarrow as pa

@@ -17,6 +17,8 @@ from serving.units import Units
 
 # The schema metadata key of a Parquet list's title, units and notes.
 ABOUT_KEY = b"lifecycle.list"
+# The column of a written list that says the seed its control flags were drawn with.
+CONTROL_SEED_COLUMN = "control_seed"
 # File formats a list is written in, by the suffix that picks them.
 LIST_FORMATS = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".xlsx": "xlsx"}
 
@@ -48,13 +50,18 @@ def list_format(out: Path, fmt: str | None = None) -> str:
 
 
 def presentable(
-    rows: pd.DataFrame, units: Units | None = None, as_of: str | None = None
+    rows: pd.DataFrame,
+    units: Units | None = None,
+    as_of: str | None = None,
+    control_seed: int | None = None,
 ) -> pd.DataFrame:
     """List rows as written for people: day counts in whole days, a part day counted as one
     (``serving.segments.whole_days``); with ``units``, a
     ``currency`` column, each listed score's window (``churn_window_days``) and revenue named
     ``purchases`` in a log without amounts (``Units.value_name``); with ``as_of``, the scores'
-    date in an ``as_of`` column, which `campaign start --from-list` takes as its date."""
+    date in an ``as_of`` column, which `campaign start --from-list` takes as its date; with
+    ``control_seed``, the seed its control flags were drawn with (``CONTROL_SEED_COLUMN``),
+    which that campaign records."""
     out = rows.copy()
     for column in out.columns:
         if ("days" in column.split("_")) and pd.api.types.is_float_dtype(out[column]):
@@ -69,6 +76,8 @@ def presentable(
                 out[f"{task.name}_window_days"] = units.horizon_days[task.name]
     if as_of and "as_of" not in out:
         out["as_of"] = str(as_of)
+    if control_seed is not None and "control" in out and CONTROL_SEED_COLUMN not in out:
+        out[CONTROL_SEED_COLUMN] = int(control_seed)
     return out
 
 
@@ -81,6 +90,7 @@ def export(
     title: str = "",
     notes: Sequence[str] = (),
     as_of: str | None = None,
+    control_seed: int | None = None,
 ) -> Path:
     """Write a list as CSV, Parquet, JSON or Excel (from ``fmt`` or the suffix), atomically.
 
@@ -92,7 +102,7 @@ def export(
     from lifecycle.storage import atomic_file
 
     fmt = list_format(out, fmt)
-    table = presentable(rows, units, as_of)
+    table = presentable(rows, units, as_of, control_seed)
     about = {"title": title, **(units.to_dict() if units else {}), "notes": list(notes)}
     with atomic_file(out) as staging:
         if fmt == "csv":

@@ -15,7 +15,7 @@ from features import contract as c
 from features.spreadsheet_cells import spreadsheet_text
 from lifecycle.errors import UserError
 from lifecycle.words import word_for
-from serving.list_export import LIST_FORMATS
+from serving.list_export import CONTROL_SEED_COLUMN, LIST_FORMATS
 
 # a spreadsheet saves CSV with ';' where the decimal mark is a comma (Excel in de, fr, ...)
 OTHER_SEPARATORS = (";", "\t", "|")
@@ -197,4 +197,18 @@ def read_list(path: Path) -> pd.DataFrame:
     )
     if "as_of" in frame.columns:
         out["as_of"] = frame["as_of"].astype(str).to_numpy()
+    if CONTROL_SEED_COLUMN in frame.columns:
+        out[CONTROL_SEED_COLUMN] = frame[CONTROL_SEED_COLUMN].to_numpy()
     return out
+
+
+def list_seed(members: pd.DataFrame) -> int | None:
+    """The seed a list's control flags were drawn with (its ``control_seed`` column, one
+    whole number); None for a list without one (written before it was, or by hand) or with
+    several (lists joined)."""
+    if CONTROL_SEED_COLUMN not in members:
+        return None
+    seeds = pd.to_numeric(members[CONTROL_SEED_COLUMN], errors="coerce")
+    if seeds.isna().any() or seeds.nunique() != 1 or not float(seeds.iloc[0]).is_integer():
+        return None
+    return int(seeds.iloc[0])

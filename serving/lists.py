@@ -43,7 +43,13 @@ if TYPE_CHECKING:
     from lifecycle.settings import Settings
 
 CONTROL_SHARE = 0.1
-CONTROL_SEED = 0
+CONTROL_SEED = 0  # a printed list's, unless --seed
+
+
+def drawn_seed(identity: str) -> int:
+    """A control-group seed drawn from ``identity`` (a campaign's name, a written list's file
+    name, dataset and date): a stable hash, so each holds out other users."""
+    return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "big")
 
 
 # -- control group and privacy ------------------------------------------------------------

@@ -718,7 +718,8 @@ def test_a_pseudonymized_list_starts_its_campaign_with_the_key(home: Path, tmp_p
     no campaign: "49 of 49 user ids are not users scored"."""
     keyed = {"LIFECYCLE_PRIVACY__PSEUDONYM_KEY": "campaign-key-0123456789"}
     options = ["--top", "200", "--control-share", "0.3"]
-    hidden, plain = tmp_path / "hidden.csv", tmp_path / "plain.csv"
+    # of one file name: the seed drawn from it, the dataset and the date is the same
+    hidden, plain = tmp_path / "hidden" / "list.csv", tmp_path / "plain" / "list.csv"
     run_cli(home, "at-risk", *options, "--pseudonymize", "--out", str(hidden), env=keyed)
     run_cli(home, "at-risk", *options, "--out", str(plain))
     refused = run_failing(home, "campaign", "start", "nokey", "--from-list", str(hidden))
@@ -800,6 +801,51 @@ def test_campaigns_started_without_a_seed_hold_out_other_users_reproducibly(
     zero = read_campaign(settings, "seed-zero")
     assert zero.summary()["control_seed"] == 0
     assert zero.members["control"].tolist() == list(control_flags(zero.members[c.USER_ID], 0, 0.3))
+
+
+def test_lists_written_without_a_seed_hold_out_other_users_and_their_campaigns_record_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """`at-risk --out` held out with seed 0 unless --seed, so every list sent as a campaign
+    (`campaign start --from-list`) held out the same users (top 400 at share 0.3 on this demo:
+    the same 121 in two lists), while `campaign start` from options drew per name. A written
+    list's seed is now drawn from its file name, dataset and date, said in its title, written
+    in its control_seed column and recorded by the campaign started from it; a printed list and
+    an explicit --seed are as before, and a list without the column starts as before."""
+    options = ["--top", "400", "--control-share", "0.3"]
+    settings = load_settings(home=home, environ={})
+    held, seeds = [], []
+    for name in ("june.csv", "july.csv"):
+        said = json.loads(
+            run_cli(home, "--json", "at-risk", *options, "--out", str(tmp_path / name))
+        )
+        seeds.append(said["control"]["seed"])
+        listed = read_list_file(tmp_path / name)
+        assert set(listed["control_seed"].astype(int)) == {seeds[-1]}
+        held.append(set(listed.loc[listed["control"], c.USER_ID]))
+    assert min(map(len, held)) >= MIN_GROUP
+    assert len(held[0] & held[1]) < 0.6 * min(map(len, held)), "the same users held out"
+    text = run_cli(home, "at-risk", *options, "--out", str(tmp_path / "june.csv"))
+    assert f"seed {seeds[0]}, drawn from the list's file name, dataset and date" in text
+    assert read_list_file(tmp_path / "june.csv")["control"].sum() == len(held[0])  # again: same
+    started = run_cli(
+        home, "campaign", "start", "list-june", "--from-list", str(tmp_path / "june.csv")
+    )
+    assert f"held out (control seed {seeds[0]}, the list's)" in started
+    assert read_campaign(settings, "list-june").summary()["control_seed"] == seeds[0]
+    # a printed list and an explicit --seed: as before
+    printed = json.loads(run_cli(home, "--json", "at-risk", *options))
+    assert printed["control"]["seed"] == 0
+    run_cli(home, "at-risk", *options, "--seed", "0", "--out", str(tmp_path / "zero.csv"))
+    zero = read_list_file(tmp_path / "zero.csv")
+    assert set(zero["control_seed"]) == {0}
+    assert zero["control"].tolist() == list(control_flags(zero[c.USER_ID], 0, 0.3))
+    # a list written before the column (or by hand) starts its campaign as before
+    old = tmp_path / "old.csv"
+    zero.drop(columns="control_seed").to_csv(old, index=False)
+    said = run_cli(home, "campaign", "start", "list-old", "--from-list", str(old))
+    assert "control seed" not in said
+    assert read_campaign(settings, "list-old").summary()["control_seed"] is None
 
 
 def test_a_campaign_recorded_before_its_control_seed_was_kept_reads_and_reports_as_before(

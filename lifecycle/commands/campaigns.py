@@ -71,7 +71,7 @@ def start(
         scores_at,
         start_campaign,
     )
-    from serving.list_files import campaign_dates, read_list
+    from serving.list_files import campaign_dates, list_seed, read_list
     from serving.lists import (
         Filters,
         at_risk_filters,
@@ -111,6 +111,7 @@ def start(
         measured_from = as_of if table is not None else None
         table = table or scores_at(obj.settings, as_of, dataset, "campaign start")
         source = str(list_path.resolve())
+        request = replace(request, seed=list_seed(members))  # None: a list without one
     else:
         if drawn := request.seed is None:  # seed 0 for all: the same users held out of each
             request = replace(request, seed=campaign_seed(name))
@@ -160,13 +161,18 @@ def start(
         table,
         horizon_days=horizon,
         source=source,
-        control_seed=request.seed if list_path is None else None,
+        control_seed=request.seed,
         measured_from=measured_from,
     )
     info = recorded.summary()
     lines = [
         f"campaign {name} started: {info['targeted']:,} targeted, {info['control']:,} held out"
         + (f" (control seed {request.seed}, drawn from its name)" if drawn else "")
+        + (
+            f" (control seed {request.seed}, the list's)"
+            if list_path and request.seed is not None
+            else ""
+        )
         + f", as of {info['as_of']}; report after {info['horizon_end']} -> {recorded.path}"
     ]
     newest = _newest_scores(obj, dataset)

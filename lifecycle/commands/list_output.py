@@ -26,8 +26,9 @@ def list_privacy(obj: Context, pseudonymize: bool, allow_columns: tuple[str, ...
 
 def list_options(function: Any = None, *, seed_from_name: bool = False) -> Any:
     """Options shared by `at-risk`, `movers` and `campaign start`: filters, output, control
-    group, privacy. ``seed_from_name``: --seed defaults to None, the caller draws it from the
-    campaign's name (with seed 0, every campaign held out the same users)."""
+    group, privacy. --seed defaults to None: ``seed_from_name``, the caller draws it from the
+    campaign's name; else :func:`drawn_seed` (with seed 0, every campaign and every written
+    list held out the same users)."""
     if function is None:
         return functools.partial(list_options, seed_from_name=seed_from_name)
     options = [
@@ -79,13 +80,16 @@ def list_options(function: Any = None, *, seed_from_name: bool = False) -> Any:
         click.option(
             "--seed",
             type=int,
-            default=None if seed_from_name else 0,
-            show_default="drawn from the campaign's name" if seed_from_name else True,
+            default=None,
+            show_default="drawn from the campaign's name"
+            if seed_from_name
+            else "0; with --out, drawn from the list's file name, dataset and date",
             help="Control-group seed: same seed, same group"
             + (
                 " (each campaign holds out other users; the seed is recorded with it)."
                 if seed_from_name
-                else "."
+                else " (each written list holds out other users; its control_seed column "
+                "says the seed, and a campaign started from it records it)."
             ),
         ),
         click.option(
@@ -167,9 +171,26 @@ class ListRequest:
     fmt: str | None
     out: Path | None
     control_share: float
-    seed: int | None  # None: `campaign start` draws it from the campaign's name
+    seed: int | None  # None: drawn (`campaign start`: from its name; :func:`drawn_seed`)
     pseudonymize: bool
     allow_columns: tuple[str, ...]
+    seed_from: str = ""  # what a drawn seed was drawn from, said with it
+
+    def drawn_seed(self, dataset: str, as_of: Any) -> ListRequest:
+        """The request with its seed: as given; else, for a list written to --out, drawn
+        from the list's file name, dataset and date, so each written list holds out other
+        users (with seed 0 for all, every list sent as a campaign held out the same ones);
+        else (a printed list) 0."""
+        from dataclasses import replace
+
+        from serving.lists import CONTROL_SEED, drawn_seed
+
+        if self.seed is not None:
+            return self
+        if self.out is None:
+            return replace(self, seed=CONTROL_SEED)
+        seed = drawn_seed(f"list:{dataset}:{as_of}:{self.out.name}")
+        return replace(self, seed=seed, seed_from="the list's file name, dataset and date")
 
     def privacy(self, obj: Context) -> Any:
         return list_privacy(obj, self.pseudonymize, self.allow_columns)
@@ -183,6 +204,7 @@ class ListRequest:
         only = self.filters.text()
         text = (f"; only {only}" if only else "") + (
             f"; control group: share {self.control_share:g} of all scored users, seed {self.seed}"
+            + (f", drawn from {self.seed_from}" if self.seed_from else "")
         )
         data = {
             "filters": {k: v for k, v in asdict(self.filters).items() if v not in (None, ())},
@@ -233,7 +255,16 @@ def emit_list(
             scores=data.get("scores") or data.get("latest"),
         )
         as_of = metadata.get("as_of")  # the scores' date: a campaign started from it keeps it
-        export(rows, out, request.fmt, units=units, title=title, notes=notes, as_of=as_of)
+        export(
+            rows,
+            out,
+            request.fmt,
+            units=units,
+            title=title,
+            notes=notes,
+            as_of=as_of,
+            control_seed=request.seed,
+        )
         obj.console.result(
             {  # as the line says
                 **data,
