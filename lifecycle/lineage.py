@@ -29,6 +29,8 @@ from lifecycle.storage import VERSIONS
 from lifecycle.words import BATCHES, counted
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from lifecycle.settings import Settings
 
 # A file's lineage sits beside it as _<file>.lineage.json: the "_" keeps it out of a
@@ -125,10 +127,13 @@ def champions_of_replaced_data(
     built: dict[str, dict[str, Any]] | None = None,
     known: dict[str, dict[str, dict[str, Any]]] | None = None,
     client: Any = None,
+    answered: Collection[str] = (),
 ) -> dict[str, str]:
     """Task -> a warning for each champion (task -> version) trained on data the dataset no
     longer holds (:func:`replaced`): the gate judges no new model against it, but one the
-    new data cannot train (too few users) left it serving, unsaid. ``built``: task -> the
+    new data cannot train (too few users) left it serving, unsaid. A task ``answered`` by
+    another's champion (conversion served as 1 - churn on a log of purchases) is not warned
+    of: its own champion serves nothing, and promoting or training it changes no score. ``built``: task -> the
     lineage of its champion (a server's, from the aliases mirror; a task left out is not
     judged); None reads the registry's tags. A version of this data to promote instead is
     named only where one exists: among ``known`` (task -> version -> lineage, the versions a
@@ -136,6 +141,7 @@ def champions_of_replaced_data(
     ``client``, the caller's registry client, else one opened here)."""
     from lifecycle import registry
 
+    versions = {task: v for task, v in versions.items() if task not in answered}
     now = dataset_lineage(settings.workspace.dataset_dir(dataset))
     if built is not None:
         client = None

@@ -487,10 +487,15 @@ def _refresh_steps(
         )
 
     def champions_now() -> tuple[dict[str, str], list[str]]:
+        from serving.scoring import churn_answers
+
         champions = registry.champion_versions(mlflow_client, dataset)
         replaced = lineage.champions_of_replaced_data(
             settings, dataset, champions, client=mlflow_client
         )
+        # conversion served as 1 - churn: its own champion serves nothing (read only then)
+        for task in churn_answers(settings, dataset, replaced):
+            replaced.pop(task)
         return champions, list(replaced.values())
 
     champions, result.warnings = run("score", reading, champions_now, check=True)

@@ -14,6 +14,8 @@ from lifecycle.registry import tracking_uri
 from serving.follow import Stamp, stamp
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from lifecycle.settings import Settings
 
 logger = logging.getLogger("lifecycle.serving")
@@ -29,16 +31,18 @@ class ReplacedData:
         self.mirror = aliases_file(tracking_uri(settings))
         self._judged: tuple[Judged, list[str]] | None = None
 
-    def warnings(self, versions: dict[str, str]) -> list[str]:
+    def warnings(self, versions: dict[str, str], answered: Collection[str] = ()) -> list[str]:
         """One per served champion (task -> version) of data the dataset no longer holds;
-        none without a mirror (a tracking server: ``refresh`` and ``score-all`` say it), or
-        for a champion the mirror records no lineage of (written before it did; the check
-        after the start rewrites it)."""
+        none without a mirror (a tracking server: ``refresh`` and ``score-all`` say it), for
+        a champion the mirror records no lineage of (written before it did; the check after
+        the start rewrites it), or for a task ``answered`` by another's champion (conversion
+        as 1 - churn: its own serves nothing)."""
         from lifecycle.aliases_mirror import mirrored_lineages, mirrored_versions, read_mirror
         from lifecycle.lineage import champions_of_replaced_data, dataset_version
 
         if self.mirror is None:
             return []
+        versions = {task: v for task, v in versions.items() if task not in answered}
         folder = self.settings.workspace.dataset_dir(self.dataset)
         key = (tuple(sorted(versions.items())), dataset_version(folder), stamp(self.mirror))
         judged = self._judged

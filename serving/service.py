@@ -237,7 +237,11 @@ class LifecycleScoring:
         elif stale is not None:
             warnings.append(stale_text(stale))
         if reason is None and state is not None:
-            warnings += self.replaced_data.warnings(state.champions.versions)
+            from serving.scoring import answered_by
+
+            served = state.champions  # conversion as 1 - churn: its own champion serves nothing
+            answered = answered_by(served.versions, served.kinds)
+            warnings += self.replaced_data.warnings(served.versions, answered)
         READINESS.set(reason, warnings)
         return reason is None
 

@@ -375,7 +375,7 @@ def test_a_champion_of_replaced_data_is_offered_a_version_to_promote_only_where_
     """The demo replaced by 40 users trained no conversion: the warning still said "`lifecycle
     promote conversion VERSION --reason ...` serves a version of this data", and `lifecycle
     models` showed none. A version of this data is named where the registry (or a server's
-    mirror) has one."""
+    mirror) has one, and none is where conversion is answered by churn."""
     settings = load_settings(home=home, environ={})
     first = _ingest_shop(home, "first.csv", FIRST)
     client = registry.client(settings)
@@ -407,6 +407,25 @@ def test_a_champion_of_replaced_data_is_offered_a_version_to_promote_only_where_
             settings, "shop", {"conversion": "1"}, built, {"conversion": known}
         ).values()
         assert ("lifecycle promote conversion 2" in said) == offered, said
+    # served as 1 - churn (a log of purchases), conversion's own champion serves nothing:
+    # "promote conversion 2 serves v2" changed no score (online_retail after a restore)
+    assert (
+        lineage.champions_of_replaced_data(
+            settings, "shop", {"conversion": "1"}, answered={"conversion"}
+        )
+        == {}
+    )
+    assert (
+        lineage.champions_of_replaced_data(
+            settings,
+            "shop",
+            {"conversion": "1"},
+            built,
+            {"conversion": {}},
+            answered=["conversion"],
+        )
+        == {}
+    )
 
 
 def test_a_restore_to_before_an_append_takes_away_what_was_built_on_it(home: Path) -> None:

@@ -69,9 +69,11 @@ def score_all(
         replace_ledger=replace_ledger,
     )
     from lifecycle.lineage import champions_of_replaced_data
+    from serving.scoring import answered_by
 
     chosen = dataset or obj.settings.dataset
-    warnings = champions_of_replaced_data(obj.settings, chosen, result.versions)
+    answered = answered_by(result.versions, result.kinds)  # conversion as 1 - churn: not warned
+    warnings = champions_of_replaced_data(obj.settings, chosen, result.versions, answered=answered)
     obj.console.result(
         result.to_dict() | {"warnings": list(warnings.values())},
         result.lines() + [f"  warning: {why}" for why in warnings.values()],
