@@ -260,9 +260,7 @@ def render_report(
     for ev in evaluations:
         metrics = {k: v for k, v in ev.metrics.items() if k in HEADLINE_METRICS}
         parts = [f"<h3>{html.escape(ev.task)}: {html.escape(ev.model)} v{html.escape(ev.version)}"]
-        note = ", ".join(
-            filter(None, (ev.kind, ev.test_cutoff and f"test cutoff {ev.test_cutoff}"))
-        )
+        note = ", ".join(filter(None, (ev.kind, ev.tested())))
         parts[0] += f" <span class=note>{html.escape(note)}</span></h3>"
         if metrics:
             parts.append(_table(pd.DataFrame([metrics]), {k: "{:.3f}" for k in metrics}))
@@ -275,7 +273,7 @@ def render_report(
         blocks.append(f"<div>{''.join(parts)}</div>")
     sections.append(
         (
-            "Model quality (champions, on their test cutoff)",
+            "Model quality (champions, on their test cutoffs)",
             f'<div class="models">{"".join(blocks)}</div>'
             if blocks
             else '<p class="note warn">no model evaluations</p>',

@@ -28,11 +28,19 @@ class ModelEvaluation:
     task: str
     model: str
     version: str
-    test_cutoff: str = ""
+    test_cutoff: str = ""  # the last; ``test_cutoffs``: all its run recorded, when read
     metrics: dict[str, float] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG
     problem: str | None = None
     kind: str = ""  # "lightgbm", "baseline <rule>" or "label-free <kind>", as `models` says
+    test_cutoffs: tuple[str, ...] = ()
+
+    def tested(self) -> str:
+        """Its test window as `lifecycle models` says it (``test 2011-03-25..2011-04-15``);
+        '' without a test cutoff (label-free, or unread)."""
+        from training.promotion import tested_window
+
+        return tested_window(self.test_cutoff, self.test_cutoffs) if self.test_cutoff else ""
 
 
 def champion_evaluations(
@@ -63,6 +71,10 @@ def champion_evaluations(
             evaluation.metrics = {
                 k.removeprefix("test."): float(v) for k, v in tags.items() if k.startswith("test.")
             }
+            if evaluation.test_cutoff and model_version.run_id:  # first..last, as `models`
+                params = client.get_run(model_version.run_id).data.params
+                cutoffs = params.get("test_cutoffs") or ""
+                evaluation.test_cutoffs = tuple(filter(None, cutoffs.split(",")))
             if registry.is_label_free(model_version):
                 kind = tags.get("kind", "label-free")
                 evaluation.problem = f"label-free ({kind}): no outcome to test on"

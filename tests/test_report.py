@@ -21,6 +21,7 @@ from serving.report_figures import ltv_deciles, png
 from serving.report_models import kind_words
 from serving.segments import SuperUserDefinition, super_users
 from serving.units import Units
+from tests.workspaces import TrainedWorkspace
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -138,6 +139,7 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
             {"auc": 0.91, "ece": 0.02},
             {"gain.png": evaluation_png()},
             kind="lightgbm",
+            test_cutoffs=("2025-09-10", "2025-10-01", "2025-09-17", "2025-09-24"),
         ),
         ModelEvaluation(
             "ltv", "demo-ltv", "2", problem="evaluation of demo-ltv v2 unavailable: gone"
@@ -158,6 +160,33 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     return path, images
 
 
+def test_the_report_says_a_champions_test_window_as_models_does(
+    trained_workspace: TrainedWorkspace,
+) -> None:
+    """The report said "test cutoff 2011-04-15" of a champion `models` lists as "test
+    2011-03-25..2011-04-15" (online_retail): one window, two wordings. It reads the test
+    cutoffs its run recorded and says them as `models` does."""
+    from serving.report_models import champion_evaluations
+    from tests.services import run_cli
+
+    settings = trained_workspace.settings()
+    listed = json.loads(run_cli(trained_workspace.home, "--json", "models"))["models"]
+    champions = {r["task"]: r for r in listed if "champion" in r["aliases"]}
+    versions = {task: r["version"] for task, r in champions.items()}
+    shown = {ev.task: ev for ev in champion_evaluations(settings, "demo", versions)}
+    models = run_cli(trained_workspace.home, "models")
+    for task in ("churn", "conversion"):
+        cutoffs = sorted(champions[task]["test_cutoffs"])
+        assert len(cutoffs) > 1 and cutoffs[-1] == champions[task]["test_cutoff"]
+        window = f"test {cutoffs[0]}..{cutoffs[-1]}"
+        assert shown[task].tested() == window
+        assert f"{champions[task]['model']} v{versions[task]} " in models
+        assert f"{window}: " in models
+    document, _, _ = render_report(synthetic_scores(), list(shown.values()))
+    assert f"<span class=note>{shown['churn'].kind}, {shown['churn'].tested()}</span>" in document
+    assert "test cutoff " not in document
+
+
 def test_report_embeds_everything_and_no_personal_columns(report_file: tuple[Path, int]) -> None:
     path, images = report_file
     text = path.read_text()
@@ -166,8 +195,12 @@ def test_report_embeds_everything_and_no_personal_columns(report_file: tuple[Pat
     assert not re.search(r"(src|href)=\"(https?:)?//", text)
     assert "evaluation of demo-ltv v2 unavailable: gone" in text
     # what serves is named, as `lifecycle models` names it
-    assert "demo-churn v3 <span class=note>lightgbm, test cutoff 2025-10-01</span>" in text
-    assert "demo-conversion v2 <span class=note>baseline recency_rule, test cutoff 2025" in text
+    # its test window as `models` says it; a run's cutoffs unread, the last as `models` says
+    assert "demo-churn v3 <span class=note>lightgbm, test 2025-09-10..2025-10-01</span>" in text
+    assert (
+        "demo-conversion v2 <span class=note>baseline recency_rule, evaluated on the test "
+        "cutoffs to 2025-10-01</span>"
+    ) in text
     assert "demo-ltv v2 <span class=note></span>" in text  # unreadable: no claim
     assert kind_words("bgnbd_gamma_gamma", label_free=True) == "label-free bgnbd_gamma_gamma"
     assert ">country<" not in text and ">GB<" not in text  # the list withholds personal columns

@@ -277,6 +277,12 @@ def tested_on(cutoffs: Iterable[Any]) -> str:
     return f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0]
 
 
+def tested_window(last: str, cutoffs: Iterable[Any] | None) -> str:
+    """A version's test window as `lifecycle models` and the report say it: ``test
+    first..last`` (:func:`tested_on`); its run's cutoffs unread, the last its tags hold."""
+    return f"test {tested_on(cutoffs)}" if cutoffs else f"evaluated on the test cutoffs to {last}"
+
+
 def compared(*scores: float) -> tuple[str, ...]:
     """Scores printed side by side with 4 decimals, more (up to 8) where two that differ
     would print alike ("0.5596 > 0.5596" says nothing)."""

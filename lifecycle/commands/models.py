@@ -211,7 +211,7 @@ def _scored_by_another(
 def models(obj: Context, dataset: str | None, history: bool) -> None:
     """List registered model versions with aliases and headline test metrics."""
     from serving.one_event import answers_nothing
-    from training.promotion import tested_on
+    from training.promotion import tested_window
     from training.tracking import list_models
 
     if history:
@@ -237,10 +237,8 @@ def models(obj: Context, dataset: str | None, history: bool) -> None:
             tested = r["evaluation"] or "tested"
         elif "learner" in r:  # uplift: a random share of a campaign's members, no cutoffs
             tested = f"test {r['test_cutoff']}"
-        elif r["test_cutoffs"]:  # first..last, as the gate's verdict names them
-            tested = f"test {tested_on(r['test_cutoffs'])}"
-        else:  # its run unread: the last, which its tags hold
-            tested = f"evaluated on the test cutoffs to {r['test_cutoff']}"
+        else:  # first..last, as the gate's verdict names them (the report too)
+            tested = tested_window(r["test_cutoff"], r["test_cutoffs"])
         tested = f"{tested}: {headline}"
         if r.get("learned_days"):
             tested = f"learned at {r['learned_days']} days, {tested}"
